@@ -1,0 +1,254 @@
+"""The configuration file: its schema, its loading and its validation.
+
+Every section rejects unknown keys (`extra="forbid"`) so that a typo stops the start with the key
+named, instead of silently falling back to a default. Secrets may live in files (`password_file`,
+or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself can be readable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+import warnings
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A config problem, worded for the admin who has to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _host_port(value: str, what: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{what} must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class GatewaySection(_Section):
+    domains: list[str] = Field(default_factory=lambda: ["sms.example.com"], min_length=1)
+    default_region: str = "PL"
+    state_dir: Path = Path("var")
+    hostname: str = "sms.example.com"  # our name in SMTP banners and Message-IDs
+    subject_max: int = Field(30, ge=0, le=160)
+    subject_separator: str = ": "
+    end_marker: str = "END"
+    charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
+    max_parts: int = Field(10, ge=1, le=255)
+    validity_hours: float = Field(24, gt=0)
+    reply_window_days: float = Field(7, gt=0)
+    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
+    timezone: str = "Europe/Warsaw"
+
+    @field_validator("domains")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [d.lower().strip() for d in v]
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {v!r} (use an ISO 3166 code such as PL)")
+        return v.upper()
+
+
+class SmtpSection(_Section):
+    listen: str = "127.0.0.1:2525"
+    submission_listen: str | None = "127.0.0.1:2587"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024 * 1024)
+    timeout_seconds: float = Field(300, gt=0)
+    auth_max_failures: int = Field(3, ge=1)
+    auth_failure_window_seconds: float = Field(300, gt=0)
+
+    @field_validator("listen", "submission_listen")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is not None:
+            _host_port(v, "listen address")
+        return v
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return _host_port(self.listen, "listen")
+
+    @property
+    def submission_addr(self) -> tuple[str, int] | None:
+        return _host_port(self.submission_listen, "submission_listen") if self.submission_listen else None
+
+
+class MailSection(_Section):
+    relay: str = "127.0.0.1:25"
+    from_address: str = "smsgw@sms.example.com"
+    admin_address: str = "postmaster@example.com"
+    fallback_address: str | None = None  # MOs with no conversation, bounces to the gateway
+    relay_username: str | None = None
+    relay_password: SecretStr | None = None
+    relay_starttls: bool = False
+    max_attempts: int = Field(12, ge=1)
+
+    @field_validator("relay")
+    @classmethod
+    def _relay(cls, v: str) -> str:
+        _host_port(v, "relay")
+        return v
+
+    @property
+    def relay_addr(self) -> tuple[str, int]:
+        return _host_port(self.relay, "relay")
+
+
+class SmscSection(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["smpp", "cimd2"]
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    system_id: str = ""  # SMPP system_id / CIMD2 user identity
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    system_type: str = ""
+    prefixes: list[str] = Field(default_factory=list)  # "+48", "+4860"; empty = default route
+    window: int = Field(10, ge=1, le=1000)
+    max_per_second: float = Field(100, gt=0)
+    enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
+    response_timeout_seconds: float = Field(30, gt=0)
+    reconnect_min_seconds: float = Field(1, gt=0)
+    reconnect_max_seconds: float = Field(60, gt=0)
+    throttle_pause_seconds: float = Field(1, ge=0)
+    message_id_type: Literal["as_is", "hex_to_dec", "dec_to_hex"] = "as_is"
+    source_ton: int | None = None  # override autodetection (SMPP)
+    source_npi: int | None = None
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p.startswith("+") or not p[1:].isdigit():
+                raise ValueError(f"prefix {p!r} must look like +48 or +4860")
+        return v
+
+    @model_validator(mode="after")
+    def _secret(self) -> SmscSection:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if self.type == "smpp":
+            if len(self.system_id) > 15:
+                warnings.warn(
+                    f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",
+                    stacklevel=2,
+                )
+        return self
+
+    def secret(self, base_dir: Path | None = None) -> str:
+        """The link password, read from the file or the systemd credentials directory when asked."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is None:
+            return ""
+        path = self.password_file
+        creds = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not path.is_absolute():
+            if creds and (Path(creds) / path).exists():
+                path = Path(creds) / path
+            elif base_dir is not None:
+                path = base_dir / path
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
+
+
+class SimulatorSection(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    smpp_port: int = Field(2775, ge=0, le=65535)
+    cimd2_port: int = Field(9971, ge=0, le=65535)
+    control_port: int = Field(2776, ge=0, le=65535)  # `smsgw simulator ...` talks to it
+    log: Path = Path("var/simulator.jsonl")
+    system_id: str = "smsgw"
+    password: str = "secret"
+    fail_suffixes: list[str] = Field(default_factory=lambda: ["13"])  # numbers ending so: DLR failed
+    reject_suffixes: list[str] = Field(default_factory=lambda: ["0000"])  # refused at submit
+    dlr_delay_seconds: float = Field(0.2, ge=0)
+
+
+class Config(_Section):
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    smtp: SmtpSection = Field(default_factory=SmtpSection)
+    mail: MailSection = Field(default_factory=MailSection)
+    smsc: list[SmscSection] = Field(default_factory=list)
+    simulator: SimulatorSection = Field(default_factory=SimulatorSection)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _links(self) -> Config:
+        names = [s.name for s in self.smsc]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"smsc names must be unique, repeated: {', '.join(sorted(dupes))}")
+        if not self.smsc:
+            raise ValueError("at least one [[smsc]] link is needed (the shipped config uses the simulator)")
+        return self
+
+    def path(self, p: Path) -> Path:
+        """Resolve a configured path relative to the config file's directory."""
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.gateway.state_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "smsgw.db"
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key {loc!r}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(text: str, *, source: str = "config", base_dir: Path = Path(".")) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return Config.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    return parse_config(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc

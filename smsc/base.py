@@ -1,0 +1,150 @@
+"""The contract between the gateway and every SMSC protocol driver.
+
+The rest of the gateway never learns which protocol a link speaks: it hands an `OutboundSms` to
+`SmscLink.submit` and gets an `Outcome` back, and it receives MOs and delivery reports through
+`LinkEvents`. Drivers map their protocol's status codes to `Outcome` in one table each.
+
+Rules every driver follows (tested for each driver):
+
+- `start()` MUST return promptly; the driver connects, logs in and reconnects with back-off on
+  its own, reporting every change through `events.on_state`.
+- `submit()` MUST resolve exactly once: on the SMSC's answer, or with `Outcome.TEMPORARY` on a
+  response timeout, a lost connection or while the link is not ACTIVE. It MUST NOT raise for
+  protocol trouble. A submit that was written to the socket but never answered is TEMPORARY:
+  the dispatcher re-sends it (the at-least-once window of SPEC R-7.5).
+- A throttling / queue-full answer MUST be `Outcome.THROTTLED` and the driver SHOULD pause its
+  own sending for a while; the dispatcher retries without counting a failure.
+- `SubmitResult.message_id` MUST be the key that the same link's `DeliveryReport.message_id`
+  will carry (normalised by the driver, e.g. hex vs decimal), so that the store can match them.
+- A driver MUST acknowledge an MO or a report to the SMSC only after `on_deliver`/`on_report`
+  returned `Ack.OK` (the gateway committed it); on `Ack.RETRY` it answers with a temporary error
+  so that the SMSC delivers it again.
+- Bytes from the network MUST never crash the driver: malformed input is logged, counted and
+  answered with the protocol's error reply where one exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class LinkState(enum.StrEnum):
+    CONNECTING = "connecting"
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+    STOPPED = "stopped"
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"  # the SMSC took it; a message id is known
+    REJECTED = "rejected"  # permanent refusal of this message; do not retry
+    MALFORMED = "malformed"  # we built something the SMSC cannot parse; do not retry
+    TEMPORARY = "temporary"  # timeout, link down, temporary error: retry with back-off
+    THROTTLED = "throttled"  # slow down and retry; never counts as a failure
+
+
+class Ack(enum.Enum):
+    OK = "ok"  # committed; the driver may acknowledge to the SMSC
+    RETRY = "retry"  # not committed; answer with a temporary error so the SMSC re-delivers
+
+
+class ReportStatus(enum.Enum):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    PENDING = "pending"  # intermediate (ENROUTE, ACCEPTD, buffered): no state change
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    """One SMS part as it goes on the air.
+
+    `payload` is the user data without the UDH: for data_coding 0, unpacked GSM 03.38 septets
+    (one per octet, extension characters as ESC + code); for data_coding 8, UTF-16BE octets.
+    `text` is the same part as Unicode, for protocols that send text (CIMD2 033) and for logs.
+    """
+
+    part_id: int
+    source: str  # "+48601123456" (international), "7155" (short code) or "ACME" (alphanumeric)
+    destination: str  # E.164 with "+"
+    data_coding: int
+    payload: bytes
+    text: str
+    udh: bytes = b""  # complete UDH including its length octet, or empty
+    validity: datetime | None = None  # absolute, timezone-aware; None = SMSC default
+    want_report: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: Outcome
+    message_id: str | None = None
+    error: str | None = None  # human-readable reason, e.g. "ESME_RINVDSTADR (0x0B)"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    message_id: str  # same normalisation as SubmitResult.message_id
+    status: ReportStatus
+    error: str | None = None  # e.g. "UNDELIV err:001" or "CIMD2 061:3 062:1 unknown subscriber"
+    destination: str | None = None  # the phone the SMS went to, if the report says
+    done_at: datetime | None = None
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Concat:
+    ref: int
+    total: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """An MO as the SMSC handed it over; one segment if the phone sent a long text."""
+
+    source: str  # the phone, E.164 with "+" where the SMSC gave an international number
+    destination: str  # our number or short code as addressed by the phone
+    text: str
+    data_coding: int = 0
+    concat: Concat | None = None
+    received_at: datetime | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+class LinkEvents(Protocol):
+    async def on_deliver(self, link: str, sms: InboundSms) -> Ack: ...
+
+    async def on_report(self, link: str, report: DeliveryReport) -> Ack: ...
+
+    def on_state(self, link: str, state: LinkState) -> None: ...
+
+
+class SmscLink(Protocol):
+    name: str
+    state: LinkState
+
+    async def start(self, events: LinkEvents) -> None: ...
+
+    async def submit(self, sms: OutboundSms) -> SubmitResult: ...
+
+    async def stop(self, *, drain: bool = True) -> None: ...
+
+    def stats(self) -> LinkStats: ...
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """What `smsgw status` shows for a link."""
+
+    state: LinkState
+    in_flight: int = 0
+    window: int = 1
+    submitted: int = 0
+    throttled: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
