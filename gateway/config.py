@@ -46,6 +46,7 @@ class GatewaySection(_Section):
     reply_window_days: float = Field(7, gt=0)
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
     timezone: str = "Europe/Warsaw"
+    default_sender: str = "+48100200300"  # originating address for accounts without their own
 
     @field_validator("domains")
     @classmethod
@@ -183,12 +184,36 @@ class SimulatorSection(_Section):
     dlr_delay_seconds: float = Field(0.2, ge=0)
 
 
+class SeedAccount(_Section):
+    """An account created at start when missing, so that a fresh install can send at once.
+
+    Only creation is automatic: once the account exists, the admin CLI owns it and a changed
+    seed does not overwrite what an admin set.
+    """
+
+    name: str = Field(min_length=1)
+    relay_networks: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+    sender: str | None = None
+
+    @field_validator("relay_networks")
+    @classmethod
+    def _nets(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
+        return v
+
+
 class Config(_Section):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     smtp: SmtpSection = Field(default_factory=SmtpSection)
     mail: MailSection = Field(default_factory=MailSection)
     smsc: list[SmscSection] = Field(default_factory=list)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
+    account: list[SeedAccount] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")

@@ -1,0 +1,52 @@
+"""Phone numbers in email addresses: RCPT local part to E.164, and back for reply addresses.
+
+Number rules are `phonenumbers`' (libphonenumber's metadata), never our own: national, `+`, `00`
+and bare-country-code forms all normalise to one E.164 string, which is the key for everything
+downstream (dedup, opt-outs, conversations).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+
+_SEPARATORS = re.compile(r"[\s.\-()/]")
+
+
+class BadNumber(ValueError):
+    """The local part is not a phone number we can send to; the text says why."""
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local, sep, domain = address.strip().strip("<>").rpartition("@")
+    if not sep or not local:
+        raise BadNumber("not an address of the form number@domain")
+    return local, domain.lower().rstrip(".")
+
+
+@lru_cache(maxsize=4096)
+def to_e164(local: str, region: str) -> str:
+    """Normalise what staff type before the @ (601123456, +48 601-123-456, 0048601123456, 48601123456)."""
+    digits = _SEPARATORS.sub("", local)
+    if not digits:
+        raise BadNumber("empty number")
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not re.fullmatch(r"\+?\d{3,17}", digits):
+        raise BadNumber("only digits and an optional leading + are allowed")
+    candidates = [digits] if digits.startswith("+") else [digits, "+" + digits]
+    for candidate in candidates:
+        try:
+            num = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    raise BadNumber("no such number in the numbering plan")
+
+
+def reply_address(e164: str, domain: str) -> str:
+    """The From address of an SMS answer mailed to staff; replying to it sends an SMS again."""
+    return f"{e164}@{domain}"

@@ -1,0 +1,218 @@
+"""Moves parts from the store to the SMSC links: claim, route, pace, submit, record the outcome.
+
+Claims are bounded by the free window of the links that are up, so nothing sits `active` waiting
+for a link; a part with no usable link goes straight back to the queue without counting an
+attempt. Throttling never fails a part; temporary faults back off exponentially; permanent
+refusals fail the part (and so its message, once); anything unexpected puts the part on `hold`
+for a human, as Postfix's hold queue does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from gateway.routing import Router
+from gateway.store import ClaimedPart, Finished, Store
+from smsc.base import LinkState, OutboundSms, Outcome, SmscLink
+from smsc.ratelimit import TokenBucket
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 50  # beyond this a part waits on hold for a human instead of retrying forever
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 900.0
+NO_LINK_DELAY = 1.0
+
+
+@dataclass(slots=True)
+class _LinkSlot:
+    link: SmscLink
+    window: int
+    bucket: TokenBucket
+    throttle_pause: float
+    in_flight: int = 0
+    sent: int = 0
+    recent: list[float] = field(default_factory=list)  # submit times in the last second, for status
+
+
+def retry_delay(attempts: int) -> float:
+    return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        links: dict[str, tuple[SmscLink, int, float, float]],  # name -> (link, window, rate, throttle pause)
+        router: Router,
+        on_finished: Callable[[list[Finished]], None],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.on_finished = on_finished
+        self.clock = clock
+        self.slots = {
+            name: _LinkSlot(link, window, TokenBucket(rate, burst=max(1, min(window, int(rate)))), pause)
+            for name, (link, window, rate, pause) in links.items()
+        }
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
+        self._stopping = False
+        self.backlog = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _free(self) -> int:
+        return sum(
+            max(s.window - s.in_flight, 0) for s in self.slots.values() if s.link.state == LinkState.ACTIVE
+        )
+
+    async def run(self) -> None:
+        last_backlog = 0.0
+        while not self._stopping:
+            now = self.clock()
+            if now - last_backlog >= 1.0:
+                self.backlog = self.store.waiting_parts()
+                last_backlog = now
+            free = self._free()
+            claimed: list[ClaimedPart] = []
+            if free > 0:
+                claimed = self.store.claim_due(min(free, 500), now=now)
+                for part in claimed:
+                    self._dispatch(part, now)
+            if claimed and len(claimed) >= free:
+                await asyncio.sleep(0)  # more may be due; let submits free the window first
+                if self._free() == 0:
+                    await self._wait(0.5)
+                continue
+            due = self.store.next_due_at()
+            timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
+            if free == 0:
+                timeout = min(timeout, 0.2)
+            await self._wait(timeout)
+
+    async def _wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _pick(self, part: ClaimedPart) -> _LinkSlot | None:
+        avoid = self._avoid.get(part.id, set())
+        fallback = None
+        for name in self.router.candidates(part.destination):
+            slot = self.slots.get(name)
+            if slot is None or slot.link.state != LinkState.ACTIVE or slot.in_flight >= slot.window:
+                continue
+            if name in avoid:
+                fallback = fallback or slot
+                continue
+            return slot
+        return fallback
+
+    def _dispatch(self, part: ClaimedPart, now: float) -> None:
+        if part.expires_at <= now:
+            self.on_finished(self._final(part, "expired", "validity period expired before it could be sent"))
+            return
+        slot = self._pick(part)
+        if slot is None:
+            self.store.release(part.id, delay=NO_LINK_DELAY, count=False)
+            return
+        slot.in_flight += 1
+        task = asyncio.create_task(self._submit(slot, part))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
+        self._avoid.pop(part.id, None)
+        return self.store.mark_part_final(part.id, state, error)
+
+    async def _submit(self, slot: _LinkSlot, part: ClaimedPart) -> None:
+        name = slot.link.name
+        try:
+            await slot.bucket.acquire()
+            sms = OutboundSms(
+                part_id=part.id,
+                source=part.source,
+                destination=part.destination,
+                data_coding=part.data_coding,
+                payload=part.payload,
+                text=part.text,
+                udh=part.udh,
+                validity=datetime.fromtimestamp(part.expires_at, UTC),
+            )
+            result = await slot.link.submit(sms)
+            slot.sent += 1
+            if result.outcome is Outcome.ACCEPTED:
+                self._avoid.pop(part.id, None)
+                with self.store.transaction():
+                    self.on_finished(self.store.mark_submitted(part.id, name, result.message_id))
+                log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
+            elif result.outcome is Outcome.THROTTLED:
+                self.store.release(part.id, delay=max(slot.throttle_pause, 0.05), count=False)
+                log.info("mt.throttled", part=part.id, link=name)
+            elif result.outcome is Outcome.TEMPORARY:
+                self._avoid.setdefault(part.id, set()).add(name)
+                if part.attempts >= MAX_ATTEMPTS:
+                    self.store.hold_part(part.id, f"{part.attempts} attempts failed; last: {result.error}")
+                    log.warning("mt.hold", part=part.id, link=name, error=result.error)
+                else:
+                    delay = retry_delay(part.attempts)
+                    # With another link available, fail over at once instead of waiting out the back-off.
+                    others = [n for n in self.router.candidates(part.destination) if n != name]
+                    if any(self.slots[n].link.state == LinkState.ACTIVE for n in others if n in self.slots):
+                        delay = 0.0
+                    self.store.release(part.id, delay=delay, error=result.error, count=True)
+                    log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
+            else:
+                with self.store.transaction():
+                    self.on_finished(self._final(part, "failed", result.error or result.outcome.value))
+                log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("mt.internal_error", part=part.id, link=name)
+            try:
+                self.store.hold_part(part.id, f"internal error: {exc!r}"[:500])
+            except Exception:
+                log.exception("mt.hold_failed", part=part.id)
+        finally:
+            slot.in_flight -= 1
+            self._wake.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; give in-flight submits time to be answered, then leave them for recovery."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def link_stats(self) -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
+        for name, slot in self.slots.items():
+            stats = slot.link.stats()
+            out[name] = {
+                "state": str(slot.link.state),
+                "in_flight": slot.in_flight,
+                "window": slot.window,
+                "rate_limit": slot.bucket.rate,
+                "submitted": slot.sent,
+                "throttled": stats.throttled,
+                "reconnects": stats.reconnects,
+            }
+        return out

@@ -1,0 +1,99 @@
+"""What the SMSC links tell the gateway: delivery reports, MOs and link states, into the store.
+
+Every report or MO is committed before the driver may acknowledge it to the SMSC (`Ack.OK`); if
+the store cannot take it, the answer is `Ack.RETRY` and the SMSC delivers it again. A message that
+reaches its final state gets its notification mail queued in the same transaction, so a crash
+can neither lose the bounce nor send it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from gateway import notify
+from gateway.config import Config
+from gateway.store import Finished, Store
+from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
+
+log = structlog.get_logger(__name__)
+
+
+class Notifier:
+    """Turns finished messages into outbox mail; call inside the transaction that finished them."""
+
+    def __init__(self, store: Store, config: Config, wake_mailer: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.config = config
+        self.wake_mailer = wake_mailer
+
+    def __call__(self, finished: list[Finished]) -> None:
+        for f in finished:
+            info = self.store.message_info(f.message_id)
+            rcpt = info["notify_address"] or info["mail_from"]
+            policy = info["dlr_mail"] or "failed"
+            if not rcpt or policy == "none":
+                continue
+            mail = self.config.mail
+            if f.state == "delivered":
+                if policy != "all":
+                    continue
+                content = notify.delivered_notice(
+                    info, sender=mail.from_address, rcpt=rcpt, domain=self.config.gateway.hostname
+                )
+                self.store.enqueue_mail("delivered", mail.from_address, rcpt, content, f.message_id)
+            else:
+                content = notify.dsn(
+                    info,
+                    sender=mail.from_address,
+                    rcpt=rcpt,
+                    reporting_mta=self.config.gateway.hostname,
+                    domain=self.config.gateway.domains[0],
+                )
+                # Bounces go out with an empty envelope sender so that they can never bounce back.
+                self.store.enqueue_mail("dsn", "", rcpt, content, f.message_id)
+            log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
+        if finished:
+            self.wake_mailer()
+
+
+class GatewayEvents:
+    """`smsc.base.LinkEvents` for the daemon."""
+
+    def __init__(self, store: Store, notifier: Notifier) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.states: dict[str, LinkState] = {}
+        self.on_link_up: Callable[[], None] = lambda: None
+
+    async def on_report(self, link: str, report: DeliveryReport) -> Ack:
+        try:
+            with self.store.transaction():
+                finished = self.store.record_report(
+                    link, report.message_id, report.status.value, report.error, report.raw
+                )
+                self.notifier(finished)
+        except Exception:
+            log.exception("dlr.store_failed", link=link, smsc_id=report.message_id)
+            return Ack.RETRY
+        log.info("dlr.recorded", link=link, smsc_id=report.message_id, status=report.status.value)
+        return Ack.OK
+
+    async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
+        try:
+            concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
+            mo_id = self.store.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
+        except Exception:
+            log.exception("mo.store_failed", link=link)
+            return Ack.RETRY
+        log.info("mo.recorded", link=link, mo=mo_id, source=sms.source, destination=sms.destination)
+        return Ack.OK
+
+    def on_state(self, link: str, state: LinkState) -> None:
+        previous = self.states.get(link)
+        self.states[link] = state
+        if previous != state:
+            log.info("link.state", link=link, state=str(state))
+        if state == LinkState.ACTIVE:
+            self.on_link_up()

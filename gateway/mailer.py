@@ -1,0 +1,107 @@
+"""Outbound mail: the `Mailer` seam, its SMTP relay implementation and the outbox worker.
+
+Mail leaves only from the outbox table, with the same claim/finish pattern as SMS parts: a mail
+is claimed, handed to the relay, and marked sent only after the relay's `250`. A temporary failure
+backs off; a permanent one (5xx) or too many attempts marks it failed and logs it for the admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import aiosmtplib
+import structlog
+
+from gateway.config import MailSection
+from gateway.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+class PermanentMailError(Exception):
+    """The relay refused the mail for good (5xx)."""
+
+
+class Mailer(Protocol):
+    async def send(self, mail_from: str, rcpt: str, content: bytes) -> None: ...
+
+
+class SmtpRelayMailer:
+    def __init__(self, cfg: MailSection, hostname: str) -> None:
+        self.cfg = cfg
+        self.hostname = hostname
+
+    async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
+        host, port = self.cfg.relay_addr
+        try:
+            await aiosmtplib.send(
+                content,
+                sender=mail_from,
+                recipients=[rcpt],
+                hostname=host,
+                port=port,
+                local_hostname=self.hostname,
+                username=self.cfg.relay_username,
+                password=self.cfg.relay_password.get_secret_value() if self.cfg.relay_password else None,
+                start_tls=self.cfg.relay_starttls,
+                use_tls=False,
+                timeout=30,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise PermanentMailError(f"{exc.code} {exc.message}") from exc
+            raise
+
+
+def mail_retry_delay(attempts: int) -> float:
+    return min(30.0 * 2 ** max(attempts - 1, 0), 3600.0)
+
+
+class OutboxWorker:
+    def __init__(self, store: Store, mailer: Mailer, *, max_attempts: int = 12, concurrency: int = 4) -> None:
+        self.store = store
+        self.mailer = mailer
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            batch = self.store.claim_mail(self.concurrency)
+            if batch:
+                await asyncio.gather(*(self._send_one(*row) for row in batch))
+                continue
+            due = self.store.next_mail_due_at()
+            timeout = 5.0 if due is None else min(max(due - self.store.clock(), 0.05), 5.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _send_one(self, mail_id: int, kind: str, mail_from: str, rcpt: str, content: bytes, attempts: int) -> None:
+        try:
+            await self.mailer.send(mail_from, rcpt, content)
+        except PermanentMailError as exc:
+            self.store.finish_mail(mail_id, "failed", str(exc))
+            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
+        except Exception as exc:
+            if attempts >= self.max_attempts:
+                self.store.finish_mail(mail_id, "failed", repr(exc))
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
+            else:
+                delay = mail_retry_delay(attempts)
+                self.store.finish_mail(mail_id, "queued", repr(exc), retry_in=delay)
+                log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay)
+        else:
+            self.store.finish_mail(mail_id, "sent")
+            log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

@@ -1,0 +1,273 @@
+"""The SMTP side: aiosmtpd hooks that decide per command and hand DATA to intake and the store.
+
+Verdicts come as early as possible (client network and sender at MAIL, each number at RCPT) so
+that a mail client learns which recipients failed and why; DATA answers `250` only after the
+store committed every SMS of the mail. Any unexpected fault answers `451 4.3.0`: a bug must make
+the client retry, never turn into a bounce or leak internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from acl.accounts import relay_sender_allowed, trusted_accounts
+from gateway import notify, replies
+from gateway.addressing import BadNumber, split_address, to_e164
+from gateway.config import Config
+from gateway.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.store import Acceptance, NewMessage, NewPart, Store
+from gateway.store_accounts import Account, User
+from smsc.encoding import EmptyText, plan
+
+log = structlog.get_logger(__name__)
+
+MAX_RECIPIENTS = 100
+
+
+@dataclass(slots=True)
+class Sender:
+    """Who this mail is from, settled at MAIL FROM and stashed on the envelope for DATA."""
+
+    mail_from: str
+    account: Account | None
+    user: User | None
+
+
+@dataclass(slots=True)
+class Gate:
+    """What the handler needs from the daemon; kept small so tests can build one."""
+
+    config: Config
+    store: Store
+    wake_dispatcher: Callable[[], None] = lambda: None
+    backlog: Callable[[], int] = lambda: 0
+    closing: bool = False
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
+
+    _REWRITE = {
+        "552 Error: Too much mail data": replies.TOO_BIG,
+        "552 Error: message size exceeds fixed maximum message size": replies.TOO_BIG,
+    }
+
+    async def push(self, status: str) -> None:
+        await super().push(self._REWRITE.get(status, status))
+
+
+class RelayHandler:
+    """Hooks for the relay port: trusted client networks with an envelope sender on the ACL."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    # ---- MAIL / RCPT ----------------------------------------------------------------------
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.gate.closing:
+            return replies.SHUTTING_DOWN
+        store = self.gate.store
+        client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        trusted = trusted_accounts(client_ip, store.all_networks())
+        user = store.find_user(address) if address else None
+        account = store.account_by_id(user.account_id) if user else None
+        if not address and trusted:
+            # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+            envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
+            return replies.OK_SENDER
+        verdict = relay_sender_allowed(
+            user.account_id if user else None, bool(account and account.suspended_at), trusted
+        )
+        if not verdict.allowed:
+            log.info("smtp.sender_refused", ip=client_ip, sender=address, reason=verdict.reason)
+            if not trusted:
+                return replies.NOT_TRUSTED
+            if account is not None and account.suspended_at:
+                return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+            return replies.SENDER_DENIED
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
+        return replies.OK_SENDER
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        cfg = self.gate.config.gateway
+        try:
+            local, domain = split_address(address)
+        except BadNumber:
+            return replies.RELAY_DENIED.format(address)
+        if domain not in cfg.domains:
+            return replies.RELAY_DENIED.format(address)
+        try:
+            number = to_e164(local, cfg.default_region)
+        except BadNumber as exc:
+            return replies.BAD_NUMBER.format(address, exc)
+        numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
+        if number in numbers:
+            envelope.rcpt_tos.append(address)
+            return replies.OK_RCPT  # the same phone twice gets one SMS
+        if len(numbers) >= MAX_RECIPIENTS:
+            return replies.TOO_MANY_RCPT
+        numbers.append(number)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.OK_RCPT
+
+    # ---- DATA ------------------------------------------------------------------------------
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.gate.closing:
+            return replies.SHUTTING_DOWN
+        sender: Sender | None = getattr(envelope, "smsgw", None)
+        numbers: list[str] = envelope.__dict__.get("numbers", [])
+        if sender is None or not numbers:
+            return replies.NO_VALID_RCPT
+        if self.gate.backlog() >= self.gate.config.gateway.queue_high_water:
+            return replies.QUEUE_FULL
+        try:
+            acceptance_or_reply = self._build(session, envelope, sender, numbers)
+            if isinstance(acceptance_or_reply, str):
+                return acceptance_or_reply
+            result = await self.gate.store.accept(acceptance_or_reply)
+        except sqlite3.OperationalError as exc:
+            log.error("smtp.store_failed", error=str(exc))
+            if "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                return replies.STORE_FULL
+            return replies.TEMP_FAILURE
+        except OSError as exc:
+            log.error("smtp.store_failed", error=str(exc))
+            return replies.STORE_FULL if exc.errno == errno.ENOSPC else replies.TEMP_FAILURE
+        if result.refused:
+            return result.refused
+        if acceptance_or_reply.automatic:
+            log.info("smtp.automatic", email=result.email_id, reason=acceptance_or_reply.automatic)
+            return replies.OK_NOT_SENT.format(acceptance_or_reply.automatic)
+        if result.email_id is None:
+            log.info("smtp.duplicate", message_id=acceptance_or_reply.header_message_id)
+            return replies.OK_DUPLICATE
+        self.gate.wake_dispatcher()
+        log.info(
+            "smtp.accepted",
+            email=result.email_id,
+            messages=len(result.message_ids),
+            parts=sum(len(m.parts) for m in acceptance_or_reply.messages),
+            duplicates=result.duplicates,
+        )
+        return replies.OK_QUEUED.format(result.email_id)
+
+    def _build(self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]) -> Acceptance | str:
+        cfg = self.gate.config
+        account = sender.account
+        opts = IntakeOptions(
+            subject_max=cfg.gateway.subject_max,
+            separator=cfg.gateway.subject_separator,
+            end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker) or None,
+            charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
+        )
+        raw = envelope.original_content or b""
+        try:
+            mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
+        except IntakeRefused as exc:
+            return exc.reply
+        client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        common: dict[str, Any] = dict(
+            mail_from=sender.mail_from,
+            client_ip=client_ip,
+            account_id=account.id if account else None,
+            user_id=sender.user.id if sender.user else None,
+            header_message_id=mail.message_id,
+            subject=mail.subject,
+            text=mail.text,
+            removed="; ".join(mail.removed) or None,
+            validity_seconds=3600 * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
+        )
+        if mail.automatic or account is None:
+            return Acceptance(
+                **common, dedup_key=None, messages=[], automatic=mail.automatic or "bounce (empty envelope sender)"
+            )
+        try:
+            p = plan(
+                mail.text,
+                mode="separate" if account.split_mode == "separate" else "concatenated",
+                max_parts=cfg.gateway.max_parts,
+                transliterate=account.transliterate,
+            )
+        except EmptyText:
+            return replies.EMPTY_TEXT
+        if p.truncated and account.overflow == "reject":
+            needed = len(p.parts) + 1
+            return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
+        source = account.sender or cfg.gateway.default_sender
+        parts = [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
+        messages = [
+            NewMessage(number, source, p.text, int(p.coding), parts, concatenated=p.concatenated)
+            for number in numbers
+        ]
+        dedup_key = None
+        if mail.message_id:
+            digest = hashlib.sha256()
+            for piece in (mail.message_id, sender.mail_from, mail.text):
+                digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
+            dedup_key = digest.hexdigest()
+
+        def after(store: Store, email_id: int) -> None:
+            if p.truncated:
+                store.enqueue_mail(
+                    "truncated",
+                    cfg.mail.from_address,
+                    sender.mail_from,
+                    notify.truncation_notice(
+                        sender=cfg.mail.from_address,
+                        rcpt=sender.mail_from,
+                        domain=cfg.gateway.hostname,
+                        recipients=numbers,
+                        parts=len(p.parts),
+                        dropped=p.dropped,
+                        subject=mail.subject or mail.text[:40],
+                    ),
+                )
+
+        return Acceptance(**common, dedup_key=dedup_key, messages=messages, after=after)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("smtp.internal_error", error=repr(error))
+        return replies.TEMP_FAILURE
+
+
+async def start_smtp_server(
+    gate: Gate, host: str, port: int, handler: Any | None = None, **smtp_kwargs: Any
+) -> asyncio.Server:
+    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does."""
+    cfg = gate.config
+    handler = handler or RelayHandler(gate)
+    loop = asyncio.get_running_loop()
+
+    def factory() -> GatewaySMTP:
+        return GatewaySMTP(
+            handler,
+            hostname=cfg.gateway.hostname,  # without it every connection does a blocking DNS lookup
+            ident="smsgw",
+            data_size_limit=cfg.smtp.max_message_bytes,
+            timeout=cfg.smtp.timeout_seconds,
+            loop=loop,
+            **smtp_kwargs,
+        )
+
+    return await loop.create_server(factory, host=host, port=port)

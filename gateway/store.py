@@ -1,0 +1,712 @@
+"""The store: every SQL statement of the message queue lives here.
+
+The store is the only hand-off between stages (SMTP intake, dispatcher, DLR/MO handling, mailer).
+It runs SQLite in WAL mode with `synchronous=FULL`, so a committed transaction is on disk before
+the SMTP `250` that depends on it. The connection belongs to the event-loop thread; the admin CLI
+opens its own connection to the same file, which WAL allows while the daemon runs.
+
+Accepting mail uses group commit: requests that arrive while a commit is being prepared share one
+transaction (one fsync), and each SMTP session is answered only after that commit returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import structlog
+
+from gateway.schema import MIGRATIONS, SCHEMA_VERSION
+from gateway.store_accounts import AccountsMixin
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], float]
+
+# Part states a dispatcher may claim, and the ones that end a part's life.
+CLAIMABLE = ("queued", "deferred")
+FINAL_PART = ("delivered", "failed", "expired", "cancelled")
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says which file and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPart:
+    seq: int
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+
+
+@dataclass(slots=True)
+class NewMessage:
+    recipient: str
+    source: str
+    text: str
+    coding: int
+    parts: list[NewPart]
+    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
+    state: str = "queued"  # or "hold" (quiet hours) or "automatic"
+
+
+@dataclass(slots=True)
+class Acceptance:
+    """Everything one DATA turns into; written in one transaction or not at all."""
+
+    mail_from: str
+    client_ip: str | None
+    account_id: int | None
+    user_id: int | None
+    header_message_id: str | None
+    dedup_key: str | None
+    subject: str
+    text: str
+    messages: list[NewMessage]
+    validity_seconds: float
+    automatic: str | None = None
+    removed: str | None = None
+    # Runs inside the transaction before anything is written: returns an SMTP reply to refuse the
+    # mail, or None. Limits use it so that check and reservation cannot race.
+    check: Callable[[Store], str | None] | None = None
+    # Runs inside the transaction after the rows are written (usage counters, confirmation mail).
+    after: Callable[[Store, int], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    email_id: int | None
+    message_ids: list[int]
+    duplicates: int = 0  # recipients skipped because the same mail was accepted before
+    refused: str | None = None  # SMTP reply from Acceptance.check
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPart:
+    id: int
+    message_id: int
+    seq: int
+    attempts: int
+    destination: str
+    source: str
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+    expires_at: float
+
+
+@dataclass(slots=True)
+class _Pending:
+    acceptance: Acceptance
+    future: asyncio.Future[AcceptResult]
+
+
+@dataclass(slots=True)
+class Finished:
+    """A message that reached a final state; the caller tells the sender."""
+
+    message_id: int
+    state: str
+    reason: str | None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store(AccountsMixin):
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, clock: Clock = time.time) -> None:
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.path = path
+        self.clock = clock
+        self._pending: list[_Pending] = []
+        self._flush_scheduled = False
+        self._in_tx = False
+
+    # ---- opening, integrity, migrations -------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Clock = time.time, create: bool = True) -> Store:
+        existed = path.exists() and path.stat().st_size > 0
+        if not existed and not create:
+            raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = _connect(path)
+            if existed:
+                ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if ok != "ok":
+                    raise StoreError(
+                        f"database {path} failed its integrity check ({ok}); restore it from a backup or "
+                        "move it aside after saving it for analysis. Refusing to start with an empty queue."
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
+                "after saving it for analysis. Refusing to start with an empty queue."
+            ) from exc
+        store = cls(conn, path, clock=clock)
+        store._migrate(existed)
+        return store
+
+    def _migrate(self, existed: bool) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "schema_version" not in tables:
+            if existed and tables:
+                raise StoreError(
+                    f"database {self.path} holds tables but no schema version: it is not an smsgw "
+                    "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
+                )
+            self.conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            self.conn.execute("INSERT INTO schema_version VALUES (0)")
+        version = self.conn.execute("SELECT version FROM schema_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {version}, newer than this smsgw "
+                f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+            log.info("store.migrated", version=number + 1, path=str(self.path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit; nested use joins the outer transaction."""
+        if self._in_tx:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield self.conn
+        except BaseException:
+            self._in_tx = False
+            self.conn.execute("ROLLBACK")
+            raise
+        self._in_tx = False
+        self.conn.execute("COMMIT")
+
+    # ---- accepting mail (group commit) --------------------------------------------------------
+
+    async def accept(self, acceptance: Acceptance) -> AcceptResult:
+        """Write one email's messages and parts; returns once they are committed to disk."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[AcceptResult] = loop.create_future()
+        self._pending.append(_Pending(acceptance, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        self._flush_scheduled = False
+        results: list[tuple[_Pending, AcceptResult | BaseException]] = []
+        try:
+            with self.transaction():
+                for item in batch:
+                    self.conn.execute("SAVEPOINT one")
+                    try:
+                        res = self.accept_now(item.acceptance)
+                    except Exception as exc:
+                        self.conn.execute("ROLLBACK TO one")
+                        results.append((item, exc))
+                    else:
+                        results.append((item, res))
+                    self.conn.execute("RELEASE one")
+        except Exception as exc:  # the commit itself failed (disk full, I/O error)
+            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, res in results:
+            if item.future.done():
+                continue
+            if isinstance(res, BaseException):
+                item.future.set_exception(res)
+            else:
+                item.future.set_result(res)
+
+    def accept_now(self, a: Acceptance) -> AcceptResult:
+        """The body of one acceptance; call inside a transaction."""
+        if a.check is not None:
+            refusal = a.check(self)
+            if refusal is not None:
+                return AcceptResult(None, [], refused=refusal)
+        now = self.clock()
+        todo = a.messages
+        duplicates = 0
+        if a.dedup_key is not None and todo:
+            seen = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT recipient FROM messages WHERE dedup_key = ?", (a.dedup_key,)
+                )
+            }
+            duplicates = sum(1 for m in todo if m.recipient in seen)
+            todo = [m for m in todo if m.recipient not in seen]
+            if not todo and a.messages:
+                return AcceptResult(None, [], duplicates=duplicates)
+        cur = self.conn.execute(
+            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
+            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.account_id,
+                a.user_id,
+                a.mail_from,
+                a.client_ip,
+                a.header_message_id,
+                a.dedup_key,
+                a.subject,
+                a.text,
+                a.automatic,
+                a.removed,
+                now,
+            ),
+        )
+        email_id = cur.lastrowid
+        assert email_id is not None
+        expires = now + a.validity_seconds
+        ids: list[int] = []
+        for m in todo:
+            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
+            cur = self.conn.execute(
+                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
+                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    email_id,
+                    a.account_id,
+                    m.recipient,
+                    m.source,
+                    m.text,
+                    m.coding,
+                    len(m.parts),
+                    ref,
+                    m.state,
+                    now,
+                    expires,
+                    a.dedup_key,
+                ),
+            )
+            mid = cur.lastrowid
+            assert mid is not None
+            ids.append(mid)
+            part_state = "queued" if m.state == "queued" else m.state
+            self.conn.executemany(
+                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
+                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        mid,
+                        p.seq,
+                        part_state,
+                        now,
+                        expires,
+                        m.recipient,
+                        m.source,
+                        p.data_coding,
+                        p.payload,
+                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
+                        p.text,
+                    )
+                    for p in m.parts
+                ],
+            )
+        if a.after is not None:
+            a.after(self, email_id)
+        return AcceptResult(email_id, ids, duplicates=duplicates)
+
+    def _next_concat_ref(self, destination: str) -> int:
+        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
+        row = self.conn.execute(
+            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
+            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
+            " RETURNING next_ref",
+            (destination,),
+        ).fetchone()
+        return int(row[0])
+
+    # ---- dispatching --------------------------------------------------------------------------
+
+    def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
+        now = self.clock() if now is None else now
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE parts SET state = 'active', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM parts WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
+                " text, expires_at",
+                (now, limit),
+            ).fetchall()
+        parts = [ClaimedPart(*r) for r in rows]
+        parts.sort(key=lambda p: (p.message_id, p.seq))
+        return parts
+
+    def next_due_at(self) -> float | None:
+        row = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM parts WHERE state IN ('queued', 'deferred')"
+        ).fetchone()
+        return row[0]
+
+    def release(self, part_id: int, *, delay: float, error: str | None = None, count: bool = False) -> None:
+        """Put a claimed part back; `count=False` undoes the attempt (link down, throttled)."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = 'deferred', next_attempt_at = ?, error = COALESCE(?, error),"
+                " attempts = attempts - ? WHERE id = ? AND state = 'active'",
+                (now + delay, error, 0 if count else 1, part_id),
+            )
+
+    def mark_submitted(self, part_id: int, link: str, smsc_id: str | None) -> list[Finished]:
+        """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = NULL"
+                " WHERE id = ?",
+                (link, smsc_id, now, part_id),
+            )
+            finished: list[Finished] = []
+            if smsc_id is not None:
+                early = self.conn.execute(
+                    "SELECT id, status, error FROM dlrs WHERE link = ? AND smsc_id = ? AND part_id IS NULL"
+                    " ORDER BY id LIMIT 1",
+                    (link, smsc_id),
+                ).fetchone()
+                if early is not None:
+                    self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
+                    finished += self._apply_part_report(part_id, early[1], early[2], now)
+            finished += self._settle_message_of(part_id, now)
+        return finished
+
+    def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
+        """A part that will never be sent (rejected, malformed, expired, too many attempts)."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
+                (state, error, now, part_id),
+            )
+            return self._settle_message_of(part_id, now)
+
+    def hold_part(self, part_id: int, reason: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = 'hold', error = ? WHERE id = ?", (reason, part_id)
+            )
+            self.conn.execute(
+                "UPDATE messages SET state = 'hold', reason = ? WHERE id ="
+                " (SELECT message_id FROM parts WHERE id = ?)",
+                (reason, part_id),
+            )
+
+    def recover_active(self) -> int:
+        """Parts left `active` by a crash go back to the queue (they may have reached the SMSC)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE parts SET state = 'queued', error = 'recovered after restart (possible duplicate)'"
+                " WHERE state = 'active'"
+            )
+        return cur.rowcount
+
+    def expire_due(self) -> list[Finished]:
+        """Parts never handed to an SMSC within their validity are not sent late (R-1.10)."""
+        now = self.clock()
+        finished: list[Finished] = []
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE parts SET state = 'expired', done_at = ?, error = 'validity period expired before"
+                " it could be sent' WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ?"
+                " RETURNING id",
+                (now, now),
+            ).fetchall()
+            for (pid,) in rows:
+                finished += self._settle_message_of(pid, now)
+        return finished
+
+    # ---- delivery reports ---------------------------------------------------------------------
+
+    def record_report(self, link: str, smsc_id: str, status: str, error: str | None, raw: str) -> list[Finished]:
+        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
+        now = self.clock()
+        with self.transaction():
+            part = self.conn.execute(
+                "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
+                " ORDER BY submitted_at, id LIMIT 1",
+                (link, smsc_id),
+            ).fetchone()
+            if part is None and status == "pending":
+                part = self.conn.execute(
+                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
+                    (link, smsc_id),
+                ).fetchone()
+            part_id = part[0] if part else None
+            self.conn.execute(
+                "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (link, smsc_id, status, error, raw, part_id, now),
+            )
+            if part_id is None:
+                log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+                return []
+            finished = self._apply_part_report(part_id, status, error, now)
+            finished += self._settle_message_of(part_id, now)
+            return finished
+
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> list[Finished]:
+        if status == "pending":
+            return []
+        state = "delivered" if status == "delivered" else "failed"
+        self.conn.execute(
+            "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
+            (state, error, now, part_id),
+        )
+        return []
+
+    def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
+        """Derive the message state from its parts; report it once when it becomes final."""
+        row = self.conn.execute(
+            "SELECT m.id, m.state, m.parts_total FROM messages m JOIN parts p ON p.message_id = m.id"
+            " WHERE p.id = ?",
+            (part_id,),
+        ).fetchone()
+        if row is None:
+            return []
+        mid, current, total = row
+        counts: dict[str, int] = dict(
+            self.conn.execute(
+                "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
+            ).fetchall()
+        )
+        bad = [s for s in ("failed", "expired", "cancelled") if counts.get(s)]
+        if bad:
+            # One failed part fails the message; parts still queued will not be sent.
+            state = bad[0] if bad[0] != "cancelled" else "cancelled"
+            reasons = self.conn.execute(
+                "SELECT seq, error FROM parts WHERE message_id = ? AND state IN ('failed','expired')"
+                " ORDER BY seq",
+                (mid,),
+            ).fetchall()
+            reason = "; ".join(
+                f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons
+            ) or None
+            self.conn.execute(
+                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'another part of the message"
+                " failed' WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
+                (now, mid),
+            )
+        elif counts.get("delivered", 0) == total:
+            state, reason = "delivered", None
+        elif counts.get("delivered", 0) + counts.get("submitted", 0) == total:
+            state, reason = "submitted", None
+        else:
+            return []
+        if state == current:
+            return []
+        final = state in ("delivered", "failed", "expired", "cancelled")
+        self.conn.execute(
+            "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
+            (state, reason, now if final else None, mid),
+        )
+        log.info("message.state", message=mid, state=state)
+        return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
+
+    # ---- MOs ----------------------------------------------------------------------------------
+
+    def record_mo(
+        self,
+        link: str,
+        source: str,
+        destination: str,
+        text: str,
+        data_coding: int,
+        concat: tuple[int, int, int] | None,
+    ) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
+                " concat_seq, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (link, source, destination, text, data_coding, *(concat or (None, None, None)), self.clock()),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    # ---- outbound mail ------------------------------------------------------------------------
+
+    def enqueue_mail(self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None) -> int:
+        now = self.clock()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (kind, mail_from, rcpt, content, now, message_ref, now),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def claim_mail(self, limit: int) -> list[tuple[int, str, str, str, bytes, int]]:
+        now = self.clock()
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, kind, mail_from, rcpt, content, attempts",
+                (now, limit),
+            ).fetchall()
+
+    def finish_mail(self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None) -> None:
+        now = self.clock()
+        with self.transaction():
+            if retry_in is not None:
+                self.conn.execute(
+                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    (error, now + retry_in, mail_id),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
+                    (state, error, now, mail_id),
+                )
+
+    def next_mail_due_at(self) -> float | None:
+        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[0]
+
+    def recover_mail(self) -> int:
+        with self.transaction():
+            return self.conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'active'").rowcount
+
+    # ---- queries for notifications, CLI and tests ---------------------------------------------
+
+    def message_info(self, message_id: int) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"
+            " e.mail_from, e.header_message_id, e.subject, a.notify_address, a.dlr_mail, a.name"
+            " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
+            " WHERE m.id = ?",
+            (message_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(message_id)
+        keys = (
+            "id recipient source text parts_total state reason created_at mail_from header_message_id"
+            " subject notify_address dlr_mail account"
+        ).split()
+        return dict(zip(keys, row, strict=True))
+
+    def count_messages(self, state: str | None = None) -> int:
+        if state is None:
+            return self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM messages WHERE state = ?", (state,)).fetchone()[0]
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        return {
+            "messages": dict(self.conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()),
+            "parts": dict(self.conn.execute("SELECT state, COUNT(*) FROM parts GROUP BY state").fetchall()),
+            "outbox": dict(self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()),
+        }
+
+    def waiting_parts(self) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
+        ).fetchone()[0]
+
+    def list_messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from"
+            " FROM messages m JOIN emails e ON e.id = m.email_id"
+        )
+        args: tuple[Any, ...] = ()
+        if state:
+            sql += " WHERE m.state = ?"
+            args = (state,)
+        sql += " ORDER BY m.id DESC LIMIT ?"
+        cur = self.conn.execute(sql, (*args, limit))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def retry_message(self, message_id: int) -> int:
+        """Admin: send a held, failed or expired message again (new validity from now)."""
+        now = self.clock()
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT created_at, expires_at FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(message_id)
+            validity = max(row[1] - row[0], 3600.0)
+            n = self.conn.execute(
+                "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
+                " error = NULL WHERE message_id = ? AND state IN"
+                " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
+                (now, now + validity, message_id),
+            ).rowcount
+            self.conn.execute(
+                "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
+                " WHERE id = ?",
+                (now + validity, message_id),
+            )
+        return n
+
+    def cancel_message(self, message_id: int) -> int:
+        now = self.clock()
+        with self.transaction():
+            if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                raise KeyError(message_id)
+            n = self.conn.execute(
+                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'cancelled by admin'"
+                " WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
+                (now, message_id),
+            ).rowcount
+            if n:
+                self.conn.execute(
+                    "UPDATE messages SET state = 'cancelled', reason = 'cancelled by admin', finished_at = ?"
+                    " WHERE id = ?",
+                    (now, message_id),
+                )
+        return n
+
+
+def _concat_udh(ref: int, total: int, seq: int) -> bytes:
+    return bytes((5, 0, 3, ref & 0xFF, total, seq))
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+__all__ = [
+    "AcceptResult",
+    "Acceptance",
+    "ClaimedPart",
+    "Finished",
+    "NewMessage",
+    "NewPart",
+    "Store",
+    "StoreError",
+]

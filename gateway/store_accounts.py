@@ -1,0 +1,220 @@
+"""Store verbs for accounts, their trusted networks and their users (the sender ACL).
+
+Kept apart from the queue verbs because admins change these rows from the CLI while the daemon
+runs; the daemon re-reads them per SMTP session (they are few and SQLite answers from its cache).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+ACCOUNT_SETTINGS = (
+    "sender",
+    "split_mode",
+    "transliterate",
+    "overflow",
+    "validity_hours",
+    "end_marker",
+    "confirm",
+    "dlr_mail",
+    "notify_address",
+    "monthly_limit",
+    "daily_limit",
+    "bulk",
+    "quiet_start",
+    "quiet_end",
+)
+
+
+class NotFound(LookupError):
+    """An admin named an account or user that does not exist."""
+
+
+class Conflict(ValueError):
+    """An admin tried to create something that exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    sender: str | None
+    split_mode: str
+    transliterate: bool
+    overflow: str
+    validity_hours: float | None
+    end_marker: str | None
+    confirm: bool
+    dlr_mail: str
+    notify_address: str | None
+    monthly_limit: int | None
+    daily_limit: int | None
+    bulk: bool
+    quiet_start: str | None
+    quiet_end: str | None
+    suspended_at: float | None
+    suspended_reason: str | None
+    networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    account_id: int
+    account: str
+    password_hash: str | None
+    monthly_limit: int | None
+    daily_limit: int | None
+
+
+_ACCOUNT_COLS = (
+    "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
+    " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at, suspended_reason"
+)
+
+
+class AccountsMixin:
+    conn: sqlite3.Connection
+    clock: Callable[[], float]
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def _account(self, row: tuple[Any, ...]) -> Account:
+        nets = tuple(
+            r[0]
+            for r in self.conn.execute(
+                "SELECT cidr FROM account_networks WHERE account_id = ? ORDER BY cidr", (row[0],)
+            )
+        )
+        a = list(row)
+        for i in (4, 8, 13):  # booleans stored as integers
+            a[i] = bool(a[i])
+        return Account(*a, networks=nets)
+
+    def add_account(self, name: str, *, networks: list[str] = (), sender: str | None = None) -> Account:
+        with self.transaction():
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO accounts (name, sender, created_at) VALUES (?, ?, ?)",
+                    (name, sender, self.clock()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"account {name!r} exists already") from exc
+            for cidr in networks:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO account_networks (account_id, cidr) VALUES (?, ?)",
+                    (cur.lastrowid, cidr),
+                )
+        return self.get_account(name)
+
+    def get_account(self, name: str) -> Account:
+        row = self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no account named {name!r} (see `smsgw account list`)")
+        return self._account(row)
+
+    def account_by_id(self, account_id: int) -> Account:
+        row = self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no account with id {account_id}")
+        return self._account(row)
+
+    def list_accounts(self) -> list[Account]:
+        return [self._account(r) for r in self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY name")]
+
+    def update_account(self, name: str, **settings: Any) -> Account:
+        unknown = set(settings) - set(ACCOUNT_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown account setting(s): {', '.join(sorted(unknown))}")
+        acc = self.get_account(name)
+        if settings:
+            assignments = ", ".join(f"{k} = ?" for k in settings)
+            with self.transaction():
+                self.conn.execute(f"UPDATE accounts SET {assignments} WHERE id = ?", (*settings.values(), acc.id))
+        return self.get_account(name)
+
+    def set_account_networks(self, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Account:
+        acc = self.get_account(name)
+        with self.transaction():
+            for cidr in add:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO account_networks (account_id, cidr) VALUES (?, ?)", (acc.id, cidr)
+                )
+            for cidr in remove:
+                self.conn.execute(
+                    "DELETE FROM account_networks WHERE account_id = ? AND cidr = ?", (acc.id, cidr)
+                )
+        return self.get_account(name)
+
+    def all_networks(self) -> Iterator[tuple[int, str]]:
+        yield from self.conn.execute("SELECT account_id, cidr FROM account_networks")
+
+    def add_user(self, email: str, account: str, *, password_hash: str | None = None) -> User:
+        acc = self.get_account(account)
+        with self.transaction():
+            try:
+                self.conn.execute(
+                    "INSERT INTO users (email, account_id, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    (email.strip(), acc.id, password_hash, self.clock()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"user {email!r} exists already") from exc
+        user = self.find_user(email)
+        assert user is not None
+        return user
+
+    def find_user(self, email: str) -> User | None:
+        row = self.conn.execute(
+            "SELECT u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit"
+            " FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.email = ?",
+            (email.strip(),),
+        ).fetchone()
+        return User(*row) if row else None
+
+    def list_users(self, account: str | None = None) -> list[User]:
+        sql = (
+            "SELECT u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit"
+            " FROM users u JOIN accounts a ON a.id = u.account_id"
+        )
+        args: tuple[Any, ...] = ()
+        if account is not None:
+            sql += " WHERE a.name = ?"
+            args = (account,)
+        return [User(*r) for r in self.conn.execute(sql + " ORDER BY a.name, u.email", args)]
+
+    def remove_user(self, email: str) -> None:
+        with self.transaction():
+            if self.conn.execute("DELETE FROM users WHERE email = ?", (email.strip(),)).rowcount == 0:
+                raise NotFound(f"no user {email!r}")
+
+    def set_user(self, email: str, **fields: Any) -> User:
+        allowed = {"password_hash", "monthly_limit", "daily_limit"}
+        if set(fields) - allowed:
+            raise ValueError(f"unknown user setting(s): {', '.join(sorted(set(fields) - allowed))}")
+        user = self.find_user(email)
+        if user is None:
+            raise NotFound(f"no user {email!r}")
+        if fields:
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            with self.transaction():
+                self.conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*fields.values(), user.id))
+        found = self.find_user(email)
+        assert found is not None
+        return found
+
+    def add_usage(self, scopes: list[str], periods: list[str], parts: int) -> None:
+        for scope in scopes:
+            for period in periods:
+                self.conn.execute(
+                    "INSERT INTO usage (scope, period, parts) VALUES (?, ?, ?)"
+                    " ON CONFLICT(scope, period) DO UPDATE SET parts = parts + excluded.parts",
+                    (scope, period, parts),
+                )
+
+    def usage(self, scope: str, period: str) -> int:
+        row = self.conn.execute("SELECT parts FROM usage WHERE scope = ? AND period = ?", (scope, period)).fetchone()
+        return int(row[0]) if row else 0
