@@ -1,0 +1,360 @@
+"""GSM 03.38 / UCS-2 text planning for outgoing SMS, and the reverse for incoming user data.
+
+This module owns every decision about how a text becomes SMS parts (SPEC R-1.4, R-1.5): the alphabet
+(GSM 03.38 when every character has a code in the basic or extension table, else UCS-2), what each
+character costs, where the text is split (never inside an escape pair or a surrogate pair, at a word
+boundary only where that costs no extra part), how much is cut when the text needs more parts than
+allowed, and the concatenation UDH. It also turns user data received from an SMSC back into text. It is
+pure (no I/O, no logging, no state) so that the SMTP side can plan parts without touching any link.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Literal
+
+from smsc.base import Concat
+
+
+class Coding(enum.IntEnum):
+    GSM7 = 0  # SMPP data_coding 0: one unpacked septet per octet, extension chars as 0x1B + code
+    UCS2 = 8  # UTF-16BE
+
+
+class EmptyText(ValueError):
+    """Nothing to send (R-1.6): the caller refuses the mail instead of sending a blank SMS."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    text: str  # this part's text (Unicode)
+    payload: bytes  # GSM7: unpacked septets incl. ESC pairs; UCS2: UTF-16BE bytes. No UDH.
+    units: int  # septets (GSM7) or UTF-16 code units (UCS2) used
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    coding: Coding
+    parts: tuple[Part, ...]
+    concatenated: bool  # the parts must carry a concat UDH ("concatenated" mode and more than one part)
+    truncated: bool  # the text needed more than max_parts parts
+    dropped: str  # the text that was cut off ("" if none)
+    reason: str | None  # why UCS-2, e.g. "ą, ł forced UCS-2"; None for GSM7
+    transliterated: bool  # transliteration changed the text
+    text: str  # the text actually sent (after NFC / transliteration / truncation)
+
+
+Mode = Literal["concatenated", "separate"]
+
+# 3GPP TS 23.038 default alphabet, indexed by code. 0x1B (ESC) is a placeholder: it is not a character
+# anyone can send, and gsm_char_ok() must not accept it.
+_BASIC_BY_CODE = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_BASIC_TABLE: dict[str, int] = {ch: code for code, ch in enumerate(_BASIC_BY_CODE) if code != 0x1B}
+# Handsets commonly show 0x09 as ç as well, and Kannel maps both; sending ç as UCS-2 would cost 90 chars.
+GSM_BASIC_TABLE["ç"] = 0x09
+GSM_EXTENSION_TABLE: dict[str, int] = {
+    "\x0c": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+SINGLE_LIMIT: dict[Coding, int] = {Coding.GSM7: 160, Coding.UCS2: 70}
+PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 6-octet concat UDH
+
+# Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
+# outside the GSM alphabet, so transliterating GSM text never changes it.
+TRANSLITERATION: dict[str, str] = {
+    **dict(zip("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", strict=True)),
+    "’": "'",
+    "‘": "'",
+    "‚": "'",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "–": "-",
+    "—": "-",
+    "…": "...",
+    "\u00a0": " ",
+}
+
+_GSM_CHARS = frozenset(GSM_BASIC_TABLE) | frozenset(GSM_EXTENSION_TABLE)
+_EXTENSION_CHARS = frozenset(GSM_EXTENSION_TABLE)
+# str.translate + latin-1 encode runs in C; one dict lookup per character is the cheapest mapping we have.
+_ENCODE = {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()} | {
+    ord(ch): "\x1b" + chr(code) for ch, code in GSM_EXTENSION_TABLE.items()
+}
+_NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS)) + "]")
+_TRANSLIT = str.maketrans(TRANSLITERATION)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
+_BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
+# Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
+_DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
+_DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
+_ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
+
+
+def gsm_char_ok(ch: str) -> bool:
+    """True if `ch` has a GSM 03.38 code in the basic or extension table (ç counts as Ç)."""
+    return ch in _GSM_CHARS
+
+
+def non_gsm_chars(text: str) -> list[str]:
+    """Distinct characters of `text` that force UCS-2, in order of first appearance."""
+    return list(dict.fromkeys(_NON_GSM.findall(text)))
+
+
+def transliterate_text(text: str) -> str:
+    """Apply TRANSLITERATION after NFC, so that decomposed input (a + U+0328) is caught as well."""
+    return unicodedata.normalize("NFC", text).translate(_TRANSLIT)
+
+
+def gsm_encode(text: str) -> bytes:
+    """Unpacked septets, extension characters as ESC + code. Raises ValueError on a non-GSM character."""
+    bad = _NON_GSM.search(text)
+    if bad is not None:
+        raise ValueError(f"{bad.group()!r} at index {bad.start()} has no GSM 03.38 code")
+    return text.translate(_ENCODE).encode("latin-1")
+
+
+def _decode_escape(seq: str) -> str:
+    # 23.038 wants a receiver to show the base character for an escape it does not know; ESC ESC
+    # (reserved for a further table) and a trailing ESC have no base, so they become a space.
+    if len(seq) < 2 or seq[1] == "\x1b":
+        return " "
+    code = ord(seq[1])
+    return _DECODE_EXTENSION.get(code) or _DECODE.get(code, seq[1])
+
+
+def gsm_decode(data: bytes) -> str:
+    """Unpacked septets to text. Never raises: network bytes may be anything."""
+    text = bytes(data).decode("latin-1")
+    if "\x1b" not in text:
+        return text.translate(_DECODE)
+    pieces = _ESCAPE_RUN.split(text)
+    # re.split with one capturing group alternates plain runs (even) and escape runs (odd).
+    return "".join(_decode_escape(p) if i % 2 else p.translate(_DECODE) for i, p in enumerate(pieces))
+
+
+def concat_udh(ref: int, total: int, seq: int) -> bytes:
+    """Concat UDH with the 8-bit reference IE 0x00, including the UDHL octet."""
+    if not 1 <= total <= 255 or not 1 <= seq <= total:
+        raise ValueError(f"bad concat position {seq}/{total}")
+    return bytes((5, 0x00, 3, ref & 0xFF, total, seq))
+
+
+def parse_udh(udh: bytes) -> Concat | None:
+    """Concat info from a UDH (starting with its UDHL octet); None if there is none or it is garbage."""
+    if not udh:
+        return None
+    body = udh[1 : 1 + udh[0]]
+    i = 0
+    while i + 2 <= len(body):
+        iei, iel = body[i], body[i + 1]
+        data = body[i + 2 : i + 2 + iel]
+        if len(data) < iel:
+            return None
+        if iei == 0x00 and iel == 3:
+            ref, total, seq = data[0], data[1], data[2]
+        elif iei == 0x08 and iel == 4:
+            ref, total, seq = data[0] << 8 | data[1], data[2], data[3]
+        else:
+            i += 2 + iel
+            continue
+        # 23.040: a concat IE with seq 0 or seq > total is ignored, i.e. the message is shown as is.
+        return Concat(ref, total, seq) if 1 <= seq <= total else None
+    return None
+
+
+def _alphabet(data_coding: int) -> Coding | None:
+    """GSM 03.38 DCS groups to an alphabet; None means octets, read as Latin-1."""
+    if data_coding in (1, 2, 3):
+        # SMPP defines these as IA5, binary and Latin-1, where the DCS rule would say GSM.
+        return None
+    if 0 <= data_coding <= 0x7F:
+        if data_coding & 0x20:  # compressed: nothing we can decode
+            return None
+        return {0: Coding.GSM7, 2: Coding.UCS2}.get((data_coding >> 2) & 3)
+    if 0xC0 <= data_coding <= 0xDF:
+        return Coding.GSM7
+    if 0xE0 <= data_coding <= 0xEF:
+        return Coding.UCS2
+    if 0xF0 <= data_coding <= 0xFF:
+        return None if data_coding & 0x04 else Coding.GSM7
+    return None
+
+
+def decode_user_data(data: bytes, data_coding: int, *, udhi: bool = False) -> tuple[str, Concat | None]:
+    """Text and concat info of received user data (unpacked GSM, UTF-16BE or octets). Never raises."""
+    concat = None
+    if udhi and data:
+        end = 1 + data[0]
+        concat = parse_udh(data[:end]) if end <= len(data) else None
+        data = data[end:]
+    alphabet = _alphabet(data_coding)
+    if alphabet is Coding.GSM7:
+        return gsm_decode(data), concat
+    if alphabet is Coding.UCS2:
+        return bytes(data).decode("utf-16-be", "replace"), concat
+    return bytes(data).decode("latin-1"), concat
+
+
+# --- planning -------------------------------------------------------------------------------------
+# Positions are indices into the text (code points); cum[i] is the number of units before index i, so
+# a split can only fall between whole characters and thus never inside an ESC pair or surrogate pair.
+
+
+def _measure(text: str, coding: Coding) -> tuple[bytes, Sequence[int]]:
+    """Payload of the whole text and its cumulative unit counts."""
+    if coding is Coding.GSM7:
+        payload = text.translate(_ENCODE).encode("latin-1")
+        if len(payload) == len(text):
+            return payload, range(len(text) + 1)
+        costs = (2 if ch in _EXTENSION_CHARS else 1 for ch in text)
+    else:
+        payload = text.encode("utf-16-be")
+        if len(payload) == 2 * len(text):
+            return payload, range(len(text) + 1)
+        costs = (2 if ch > "\uffff" else 1 for ch in text)
+    return payload, list(accumulate(costs, initial=0))
+
+
+def _end(cum: Sequence[int], start: int, cap: int) -> int:
+    """End of the longest run of whole characters from `start` that fits `cap` units."""
+    return bisect_right(cum, cum[start] + cap, start) - 1
+
+
+def _count(cum: Sequence[int], start: int, cap: int) -> int:
+    """Fewest parts for text[start:]: greedy filling is optimal when characters cannot be divided."""
+    n, parts = len(cum) - 1, 0
+    while start < n:
+        start, parts = _end(cum, start, cap), parts + 1
+    return parts
+
+
+def _bounds(text: str, cum: Sequence[int], cap: int) -> list[tuple[int, int]]:
+    """Split points: each part ends after its last whitespace if the rest still fits the greedy count."""
+    n, budget, start = len(text), _count(cum, 0, cap), 0
+    bounds = []
+    while start < n:
+        end = _end(cum, start, cap)
+        budget -= 1
+        if end < n:
+            m = _BREAK.match(text, start, end)
+            if m is not None and m.end() < end and _count(cum, m.end(), cap) <= budget:
+                end = m.end()
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def _kept(cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int) -> int:
+    """How many characters fit into max_parts parts (all of them when the text fits)."""
+    n, single = len(cum) - 1, SINGLE_LIMIT[coding]
+    if cum[n] <= single:
+        return n
+    if max_parts == 1:  # one part never carries a UDH, so it gets the full single-SMS room
+        return _end(cum, 0, single)
+    cap = PART_LIMIT[coding] if mode == "concatenated" else single
+    end = 0
+    for _ in range(max_parts):
+        end = _end(cum, end, cap)
+        if end == n:
+            break
+    return end
+
+
+def _reason(text: str) -> str:
+    shown = [ch if ch.isprintable() else f"U+{ord(ch):04X}" for ch in non_gsm_chars(text)[:3]]
+    return ", ".join(shown) + " forced UCS-2"
+
+
+def _assemble(
+    text: str,
+    measured: tuple[bytes, Sequence[int]],
+    kept: int,
+    coding: Coding,
+    mode: Mode,
+    rest: str,
+    transliterated: bool,
+) -> Plan:
+    payload, cum = measured
+    width = 1 if coding is Coding.GSM7 else 2
+    dropped = text[kept:] + rest
+    if kept < len(text):
+        text, payload, cum = text[:kept], payload[: width * cum[kept]], cum[: kept + 1]
+    if cum[-1] <= SINGLE_LIMIT[coding]:
+        bounds = [(0, len(text))]
+    else:
+        cap = PART_LIMIT[coding] if mode == "concatenated" else SINGLE_LIMIT[coding]
+        bounds = _bounds(text, cum, cap)
+    parts = tuple(
+        Part(text[s:e], payload[width * cum[s] : width * cum[e]], cum[e] - cum[s]) for s, e in bounds
+    )
+    return Plan(
+        coding=coding,
+        parts=parts,
+        concatenated=mode == "concatenated" and len(parts) > 1,
+        truncated=bool(dropped),
+        dropped=dropped,
+        reason=None if coding is Coding.GSM7 else _reason(text),
+        transliterated=transliterated,
+        text=text,
+    )
+
+
+def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transliterate: bool = False) -> Plan:
+    """Choose the alphabet and split `text` into SMS parts (R-1.4); cut it to max_parts parts (R-1.5).
+
+    With `transliterate`, TRANSLITERATION is applied when the text is not GSM as it stands, and the
+    transliterated text is sent even if something else still forces UCS-2. When the text must be cut
+    and everything before its first non-GSM character fits the parts at least as far as UCS-2 would
+    reach, that GSM prefix is sent: more text for no more parts. Raises EmptyText for blank text.
+    """
+    if mode not in ("concatenated", "separate"):
+        raise ValueError(f"unknown split mode {mode!r}")
+    if max_parts < 1:
+        raise ValueError("max_parts must be at least 1")
+    if not text.isascii():  # ASCII is already NFC and has no surrogates; skip both passes
+        text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
+    if not text or text.isspace():
+        raise EmptyText("the text is empty")
+    bad = _NON_GSM.search(text)
+    transliterated = False
+    if bad is not None and transliterate:
+        original, text = text, text.translate(_TRANSLIT)
+        transliterated = text != original
+        bad = _NON_GSM.search(text)
+    # No alphabet fits more characters than this into max_parts parts, so never measure beyond it:
+    # a huge mail body costs no more than a long one.
+    limit = max_parts * SINGLE_LIMIT[Coding.GSM7] + 1
+    head, rest = text[:limit], text[limit:]
+    if bad is None or bad.start() >= len(head):
+        measured = _measure(head, Coding.GSM7)
+        kept = _kept(measured[1], Coding.GSM7, mode, max_parts)
+        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, transliterated)
+    measured = _measure(head, Coding.UCS2)
+    kept = _kept(measured[1], Coding.UCS2, mode, max_parts)
+    if kept < len(head):
+        prefix = head[: bad.start()]
+        gsm = _measure(prefix, Coding.GSM7)
+        gsm_kept = _kept(gsm[1], Coding.GSM7, mode, max_parts)
+        if gsm_kept >= kept:
+            rest = head[len(prefix) :] + rest
+            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, transliterated)
+    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, transliterated)
