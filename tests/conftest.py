@@ -1,0 +1,188 @@
+"""Shared fixtures: configs in tmp_path, an SMTP sink for outbound mail, and a running gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from gateway.config import Config, parse_config
+from gateway.daemon import Daemon
+
+DOMAIN = "sms.example.com"
+STAFF = "anna@acme.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_config(tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", **gateway: Any) -> Config:
+    gw = "\n".join(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}" for k, v in gateway.items())
+    text = f"""
+[gateway]
+domains = ["{DOMAIN}"]
+state_dir = "{tmp_path / "state"}"
+{gw}
+
+[smtp]
+listen = "127.0.0.1:0"
+submission_listen = "127.0.0.1:0"
+
+[mail]
+relay = "127.0.0.1:{free_port()}"
+
+[[smsc]]
+name = "main"
+type = "smpp"
+port = {smsc_port}
+system_id = "smsgw"
+password = "secret"
+window = 10
+max_per_second = 1000
+response_timeout_seconds = 5
+reconnect_min_seconds = 0.1
+reconnect_max_seconds = 0.5
+throttle_pause_seconds = 0.05
+{smsc_extra}
+
+[simulator]
+enabled = false
+
+[[account]]
+name = "acme"
+relay_networks = ["127.0.0.0/8"]
+users = ["{STAFF}"]
+sender = "+48100200300"
+{extra}
+"""
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+def mail(
+    to: list[str] | str, body: str = "Hello from the gateway", subject: str | None = None, **headers: str
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = STAFF
+    msg["To"] = ", ".join([to] if isinstance(to, str) else to)
+    if subject is not None:
+        msg["Subject"] = subject
+    for k, v in headers.items():
+        msg[k.replace("_", "-")] = v
+    msg.set_content(body)
+    return msg
+
+
+@dataclass
+class SmtpResult:
+    refused: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    error: Exception | None = None
+
+
+def send_blocking(port: int, msg: EmailMessage | bytes, rcpts: list[str], sender: str = STAFF,
+                  source: str = "127.0.0.1") -> SmtpResult:
+    with smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=30) as client:
+        try:
+            if isinstance(msg, bytes):
+                refused = client.sendmail(sender, rcpts, msg)
+            else:
+                refused = client.send_message(msg, sender, rcpts)
+        except smtplib.SMTPException as exc:
+            return SmtpResult(error=exc)
+        return SmtpResult(refused=refused)
+
+
+class Sink:
+    """A real SMTP server collecting what the gateway mails out (bounces, notices)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.arrived.set()
+        return "250 2.0.0 OK"
+
+    async def wait(self, n: int = 1, timeout: float = 20) -> None:
+        async def _until() -> None:
+            while len(self.messages) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(_until(), timeout)
+
+
+@asynccontextmanager
+async def smtp_sink(port: int) -> AsyncIterator[Sink]:
+    sink = Sink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", port)
+    try:
+        yield sink
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    config: Config
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    @property
+    def store(self) -> Any:
+        return self.daemon.store
+
+    @property
+    def port(self) -> int:
+        return self.daemon.smtp_port
+
+    async def send(self, msg: EmailMessage | bytes, rcpts: list[str] | None = None, **kw: Any) -> SmtpResult:
+        if rcpts is None:
+            assert isinstance(msg, EmailMessage)
+            rcpts = [a.strip() for a in str(msg["To"]).split(",")]
+        return await asyncio.to_thread(send_blocking, self.port, msg, rcpts, **kw)
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        async def _poll() -> None:
+            while not predicate():
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(_poll(), timeout)
+
+    def states(self) -> list[str]:
+        return [r[0] for r in self.store.conn.execute("SELECT state FROM messages ORDER BY id")]
+
+
+@asynccontextmanager
+async def running_gateway(config: Config) -> AsyncIterator[Running]:
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    ready = asyncio.create_task(daemon.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        ready.cancel()
+        task.result()  # raises the startup error
+    if ready not in done:
+        task.cancel()
+        pytest.fail("gateway did not start within 20 s")
+    try:
+        yield Running(daemon, config, stop, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

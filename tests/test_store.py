@@ -1,0 +1,144 @@
+"""The store's promises, on a real SQLite file: durability settings, states, DLR matching, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.store import Acceptance, NewMessage, NewPart, Store, StoreError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def acceptance(recipients: list[str], parts: int = 1, dedup: str | None = None) -> Acceptance:
+    msgs = [
+        NewMessage(
+            r,
+            "+48100200300",
+            "x" * parts,
+            0,
+            [NewPart(i + 1, 0, b"x", b"", "x") for i in range(parts)],
+            concatenated=parts > 1,
+        )
+        for r in recipients
+    ]
+    return Acceptance("anna@acme.example", "127.0.0.1", None, None, "id@x", dedup, "", "x" * parts, msgs, 3600)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "db.sqlite", clock=Clock())
+
+
+async def test_accept_is_durable_and_in_wal(store: Store) -> None:
+    # 250 depends on this: WAL with synchronous=FULL, and the rows are there after commit.
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    res = await store.accept(acceptance(["+48601123456", "+48601123457"], parts=2))
+    assert len(res.message_ids) == 2
+    other = sqlite3.connect(store.path)
+    assert other.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 4
+
+
+async def test_group_commit_batches_concurrent_accepts(store: Store) -> None:
+    # Many sessions at once share commits, yet each gets its own result.
+    results = await asyncio.gather(*(store.accept(acceptance([f"+4860112{i:04d}"])) for i in range(50)))
+    assert len({r.email_id for r in results}) == 50
+    assert store.count_messages() == 50
+
+
+async def test_duplicate_mail_is_accepted_once(store: Store) -> None:
+    # R-1.8 / F2: the same Message-ID and content again produces no new SMS.
+    first = await store.accept(acceptance(["+48601123456"], dedup="k1"))
+    second = await store.accept(acceptance(["+48601123456"], dedup="k1"))
+    assert first.message_ids and second.email_id is None and second.duplicates == 1
+    assert store.count_messages() == 1
+
+
+async def test_concat_reference_rotates_per_destination(store: Store) -> None:
+    # Two long texts to one phone must not share a UDH reference.
+    await store.accept(acceptance(["+48601123456"], parts=2))
+    await store.accept(acceptance(["+48601123456"], parts=2))
+    udhs = [r[0] for r in store.conn.execute("SELECT udh FROM parts WHERE seq = 1 ORDER BY id")]
+    assert udhs[0][:3] == b"\x05\x00\x03" and udhs[0][3] != udhs[1][3]
+
+
+async def test_report_before_submit_answer_is_applied(store: Store) -> None:
+    # A DLR that overtakes submit_sm_resp is kept and applied once the id is known.
+    await store.accept(acceptance(["+48601123456"]))
+    (part,) = store.claim_due(10)
+    assert store.record_report("main", "abc", "delivered", None, "raw") == []
+    finished = store.mark_submitted(part.id, "main", "abc")
+    assert [f.state for f in finished] == ["delivered"]
+
+
+async def test_reports_with_same_key_match_oldest_first(store: Store) -> None:
+    # CIMD2 keys (timestamp:number) repeat within a second; reports resolve parts FIFO.
+    await store.accept(acceptance(["+48601123456"]))
+    await store.accept(acceptance(["+48601123456"]))
+    a, b = store.claim_due(10)
+    store.mark_submitted(a.id, "c", "261121045908:48601123456")
+    store.mark_submitted(b.id, "c", "261121045908:48601123456")
+    store.record_report("c", "261121045908:48601123456", "failed", "unknown subscriber", "")
+    store.record_report("c", "261121045908:48601123456", "delivered", None, "")
+    states = [r[0] for r in store.conn.execute("SELECT state FROM messages ORDER BY id")]
+    assert states == ["failed", "delivered"]
+
+
+async def test_failed_part_fails_message_once_naming_the_part(store: Store) -> None:
+    # R-6.3: one status per message; the failure names which part.
+    await store.accept(acceptance(["+48601123456"], parts=3))
+    parts = store.claim_due(10)
+    for p in parts:
+        store.mark_submitted(p.id, "main", f"id{p.seq}")
+    assert store.record_report("main", "id1", "delivered", None, "") == []
+    finished = store.record_report("main", "id2", "failed", "UNDELIV err:001", "")
+    assert len(finished) == 1 and finished[0].state == "failed"
+    assert "part 2 of 3" in (finished[0].reason or "")
+    assert store.record_report("main", "id3", "failed", "UNDELIV", "") == []
+
+
+async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:
+    # Parts claimed when the process died go back to the queue on the next open.
+    s = Store.open(tmp_path / "db.sqlite")
+    await s.accept(acceptance(["+48601123456"]))
+    assert len(s.claim_due(10)) == 1
+    s.close()
+    s2 = Store.open(tmp_path / "db.sqlite")
+    assert s2.recover_active() == 1
+    assert len(s2.claim_due(10)) == 1
+
+
+async def test_expired_parts_are_not_sent_late(store: Store) -> None:
+    # R-1.10: past the validity, queued parts expire and the message finishes once.
+    await store.accept(acceptance(["+48601123456"]))
+    store.clock.t += 3601  # type: ignore[attr-defined]
+    finished = store.expire_due()
+    assert [f.state for f in finished] == ["expired"]
+    assert store.claim_due(10) == []
+
+
+def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    # F9: never a silent fresh database that forgets queued SMS.
+    path = tmp_path / "smsgw.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=str(path)):
+        Store.open(path)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    # F9: a database from a newer smsgw is not downgraded by guesswork.
+    s = Store.open(tmp_path / "db.sqlite")
+    s.conn.execute("UPDATE schema_version SET version = 999")
+    s.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store.open(tmp_path / "db.sqlite")
