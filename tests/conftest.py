@@ -29,15 +29,22 @@ def free_port() -> int:
 
 
 def make_config(tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", **gateway: Any) -> Config:
+    text = config_text(tmp_path, smsc_port=smsc_port, extra=extra, smsc_extra=smsc_extra, **gateway)
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+def config_text(
+    tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", smtp_port: int = 0, **gateway: Any
+) -> str:
     gw = "\n".join(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}" for k, v in gateway.items())
-    text = f"""
+    return f"""
 [gateway]
 domains = ["{DOMAIN}"]
 state_dir = "{tmp_path / "state"}"
 {gw}
 
 [smtp]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{smtp_port}"
 submission_listen = "127.0.0.1:0"
 
 [mail]
@@ -67,7 +74,6 @@ users = ["{STAFF}"]
 sender = "+48100200300"
 {extra}
 """
-    return parse_config(text, source="test config", base_dir=tmp_path)
 
 
 def mail(

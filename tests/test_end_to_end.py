@@ -1,0 +1,149 @@
+"""Mail in, SMS out: a real SMTP client → the gateway → a fake SMSC over TCP, and back by DLR."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from email import policy
+from pathlib import Path
+
+from gateway import replies
+from smsc.encoding import parse_udh
+from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
+from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+async def test_gsm_text_reaches_the_smsc(tmp_path: Path) -> None:
+    # A plain text mail becomes one GSM SMS from the account's sender to the E.164 number.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(mail(to("601123456"), "Meeting moved to 10:00"))
+        assert res.error is None and res.refused == {}
+        await smsc.wait_for(1)
+        sms = smsc.received[0]
+        assert sms.destination.lstrip("+") == "48601123456"
+        assert sms.source.lstrip("+") == "48100200300"
+        assert sms.data_coding == 0 and sms.udh == b""
+        assert sms.text == "Meeting moved to 10:00"
+        await gw.until(lambda: gw.states() == ["delivered"])
+
+
+async def test_polish_text_goes_as_ucs2(tmp_path: Path) -> None:
+    # Polish letters are not in GSM 03.38: the SMS is UCS-2 and the text arrives intact.
+    text = "Zażółć gęślą jaźń"
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("+48601123456"), text))
+        await smsc.wait_for(1)
+        assert smsc.received[0].data_coding == 8
+        assert smsc.received[0].text == text
+
+
+async def test_long_text_is_concatenated_with_udh(tmp_path: Path) -> None:
+    # 400 GSM characters → 3 parts of ≤153 with one reference, seq 1..3, reassembling to the text.
+    words = ("alpha beta gamma delta epsilon " * 20)[:400].strip()
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("0048601123456"), words))
+        await smsc.wait_for(3)
+        udhs = [parse_udh(s.udh) for s in smsc.received]
+        assert all(u is not None for u in udhs)
+        assert {u.ref for u in udhs if u} == {udhs[0].ref}  # type: ignore[union-attr]
+        assert sorted((u.seq, u.total) for u in udhs if u) == [(1, 3), (2, 3), (3, 3)]
+        ordered = sorted(smsc.received, key=lambda s: parse_udh(s.udh).seq)  # type: ignore[union-attr]
+        assert "".join(s.text for s in ordered) == words
+        await gw.until(lambda: gw.states() == ["delivered"])
+
+
+async def test_subject_is_put_in_front(tmp_path: Path) -> None:
+    # The subject, cut to 30 characters, leads the SMS, followed by ": ".
+    subject = "Delivery window for tomorrow morning changed"
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("601123456"), "Come at 8.", subject=subject))
+        await smsc.wait_for(1)
+        assert smsc.received[0].text == subject[:30] + ": Come at 8."
+
+
+async def test_one_invalid_recipient_does_not_stop_the_others(tmp_path: Path) -> None:
+    # R-1.2: per-recipient verdicts; the bad number is refused with 5.1.1 and says why.
+    rcpts = [to("601123456"), to("12"), to("+48 601 123 457"), "601123458@elsewhere.example"]
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(mail(rcpts, "Hi all"), rcpts)
+        assert res.error is None
+        assert set(res.refused) == {to("12"), "601123458@elsewhere.example"}
+        code, text = res.refused[to("12")]
+        assert code == 550 and text.startswith(b"5.1.1")
+        assert res.refused["601123458@elsewhere.example"][1].startswith(b"5.7.1")
+        await smsc.wait_for(2)
+        assert sorted(s.destination.lstrip("+") for s in smsc.received) == ["48601123456", "48601123457"]
+
+
+async def test_unknown_sender_is_refused_before_data(tmp_path: Path) -> None:
+    # Senders outside the ACL are refused at MAIL FROM; nothing is queued.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(mail(to("601123456")), sender="eve@evil.example")
+        assert res.error is not None and getattr(res.error, "smtp_code", None) == 550
+        assert gw.store.count_messages() == 0
+
+
+async def test_failed_dlr_bounces_to_the_sender_as_a_dsn(tmp_path: Path) -> None:
+    # A failed delivery report produces one RFC 3464 bounce naming the number and the reason.
+    sink_port = free_port()
+    cfg = make_config(tmp_path, smsc_port=0)
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        cfg = cfg.model_copy(update={"mail": cfg.mail.model_copy(update={"relay": f"127.0.0.1:{sink_port}"})})
+        async with running_gateway(cfg) as gw:
+            await gw.send(mail(to("601123413"), "This one fails", Message_ID="<fail-1@acme.example>"))
+            await sink.wait(1)
+            mail_from, rcpts, content = sink.messages[0]
+            assert mail_from == "" and rcpts == [STAFF]
+            report = email.message_from_bytes(content, policy=policy.default)
+            assert report.get_content_type() == "multipart/report"
+            assert report.get_param("report-type") == "delivery-status"
+            assert "+48601123413" in str(report["Subject"])
+            assert report["In-Reply-To"] == "<fail-1@acme.example>"
+            status = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
+            assert status, "no machine-readable delivery status part"
+            assert gw.states() == ["failed"]
+            await asyncio.sleep(0.5)
+            assert len(sink.messages) == 1  # once per message, not per part or per retry
+
+
+async def test_smsc_down_at_start_message_waits_then_goes(tmp_path: Path) -> None:
+    # Accepted while no SMSC answers; sent once the SMSC comes up, nothing failed.
+    port = free_port()
+    async with running_gateway(make_config(tmp_path, smsc_port=port)) as gw:
+        res = await gw.send(mail(to("601123456"), "Waiting for the link"))
+        assert res.error is None
+        await asyncio.sleep(0.5)
+        assert gw.states() == ["queued"]
+        async with HappySMSC(port=port) as smsc:
+            await smsc.wait_for(1, timeout=20)
+            await gw.until(lambda: gw.states() == ["delivered"])
+
+
+async def test_throttling_smsc_slows_down_but_fails_nothing(tmp_path: Path) -> None:
+    # ESME_RTHROTTLED answers make the gateway retry later; every SMS still goes, none fails.
+    async with ThrottlingSMSC(accept_per_second=20) as smsc, running_gateway(
+        make_config(tmp_path, smsc_port=smsc.port)
+    ) as gw:
+        numbers = [to(f"60112{i:04d}") for i in range(30)]
+        await gw.send(mail(numbers, "Bulk notice"), numbers)
+        await gw.until(lambda: gw.states().count("delivered") == 30, timeout=60)
+        assert "failed" not in gw.states()
+        assert len({s.destination for s in smsc.received}) == 30
+
+
+async def test_oversize_mail_gets_552_and_no_sms(tmp_path: Path) -> None:
+    # F11: never 250 for a message over the SIZE limit, never an SMS from it.
+    async with HappySMSC() as smsc, running_gateway(
+        make_config(tmp_path, smsc_port=smsc.port)
+    ) as gw:
+        big = mail(to("601123456"), "x" * 2_000_000)
+        res = await gw.send(big)
+        assert res.error is not None
+        assert getattr(res.error, "smtp_code", None) == 552
+        assert replies.TOO_BIG.split(" ", 2)[1].encode() in getattr(res.error, "smtp_error", b"")
+        assert gw.store.count_messages() == 0

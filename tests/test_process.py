@@ -1,0 +1,129 @@
+"""The daemon as a real process: crash after 250, graceful SIGTERM, config errors, admin CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
+from tests.fakes.smsc import HappySMSC
+
+CLI = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def smsgw(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "--config", str(config), *args], capture_output=True, text=True, cwd=ROOT, input=stdin, timeout=60
+    )
+
+
+async def start_daemon(config: Path, smtp_port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [*CLI, "--config", str(config), "run", "--json-logs"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        w.close()
+        return proc
+    proc.kill()
+    raise AssertionError("daemon did not listen within 15 s")
+
+
+def write_config(tmp_path: Path, smsc_port: int, smtp_port: int) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=smsc_port, smtp_port=smtp_port))
+    return path
+
+
+async def test_sigkill_after_250_sends_the_sms_exactly_once(tmp_path: Path) -> None:
+    # F3: 250 means on disk; after kill -9 and a restart the queued SMS goes out once.
+    smsc_port, smtp_port = free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port)
+    proc = await start_daemon(config, smtp_port)  # no SMSC yet: nothing can be submitted
+    res = await asyncio.to_thread(send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Survive a crash"),
+                                  [f"601123456@{DOMAIN}"])
+    assert res.error is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    async with HappySMSC(port=smsc_port) as smsc:
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await smsc.wait_for(1, timeout=20)
+            await asyncio.sleep(1.0)  # a duplicate would show up by now
+            assert len(smsc.received) == 1
+            assert smsc.received[0].text == "Survive a crash"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+
+
+async def test_sigterm_stops_cleanly_and_keeps_the_queue(tmp_path: Path) -> None:
+    # F10: SIGTERM exits 0; mail accepted but not yet sent is still queued afterwards.
+    smsc_port, smtp_port = free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port)
+    proc = await start_daemon(config, smtp_port)
+    res = await asyncio.to_thread(send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Kept"),
+                                  [f"601123456@{DOMAIN}"])
+    assert res.error is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    db = sqlite3.connect(tmp_path / "state" / "smsgw.db")
+    assert db.execute("SELECT state FROM parts").fetchall() == [("queued",)]
+
+
+def test_config_typo_is_refused_naming_the_key(tmp_path: Path) -> None:
+    # R-7.2: a misspelt key stops the start with the key named, before anything listens.
+    text = config_text(tmp_path, smsc_port=free_port()).replace("max_per_second", "max_per_secnd")
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    for args in (("check-config",), ("run",)):
+        out = smsgw(path, *args)
+        assert out.returncode != 0
+        assert "max_per_secnd" in out.stderr and "unknown key" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_shipped_config_is_valid() -> None:
+    # The README's first command runs on the shipped config.
+    out = smsgw(ROOT / "config.toml", "check-config")
+    assert out.returncode == 0, out.stderr
+
+
+def test_admin_cli_accounts_users_and_queue(tmp_path: Path) -> None:
+    # Accounts and users are managed from the CLI, with clear errors for mistakes.
+    path = write_config(tmp_path, free_port(), free_port())
+    assert smsgw(path, "account", "add", "beta", "--relay-network", "10.1.0.0/16").returncode == 0
+    dup = smsgw(path, "account", "add", "beta")
+    assert dup.returncode != 0 and "exists already" in dup.stderr
+    bad = smsgw(path, "account", "add", "gamma", "--relay-network", "10.1.0.0/33")
+    assert bad.returncode != 0 and "not a network" in bad.stderr
+    assert smsgw(path, "user", "add", "bob@beta.example", "--account", "beta").returncode == 0
+    missing = smsgw(path, "user", "add", "eve@x.example", "--account", "nope")
+    assert missing.returncode != 0 and "no account named 'nope'" in missing.stderr
+    assert "bob@beta.example" in smsgw(path, "user", "list").stdout
+    assert smsgw(path, "user", "remove", "bob@beta.example").returncode == 0
+    assert "no users" in smsgw(path, "user", "list", "--account", "beta").stdout
+    assert smsgw(path, "queue", "retry", "42").returncode != 0
+    status = smsgw(path, "status")
+    assert status.returncode == 0 and "not running" in status.stdout
+
+
+def test_cli_runs_without_a_terminal_environment() -> None:
+    # The console script is importable as a module (what systemd and CI run).
+    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, cwd=ROOT, env={**os.environ})
+    assert out.returncode == 0 and "check-config" in out.stdout
