@@ -47,6 +47,11 @@ class GatewaySection(_Section):
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
     timezone: str = "Europe/Warsaw"
     default_sender: str = "+48100200300"  # originating address for accounts without their own
+    optout_words: list[str] = Field(default_factory=lambda: ["STOP", "NIE", "REZYGNUJE"])
+    identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
+    suspend_after: int = Field(50, ge=1)  # failed-delivery share is judged over this many messages
+    suspend_failed_share: float = Field(0.10, gt=0, le=1)
+    retention_days: float = Field(90, gt=0)
 
     @field_validator("domains")
     @classmethod

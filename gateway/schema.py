@@ -154,6 +154,23 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, period)
     ) WITHOUT ROWID;
     """,
+    # 2: abuse rules and audit (R-2.4, R-2.5)
+    """
+    CREATE TABLE optouts (
+        number TEXT PRIMARY KEY,
+        word TEXT,
+        source TEXT NOT NULL,                     -- 'mo' or 'admin'
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE limit_notices (
+        scope TEXT NOT NULL,
+        period TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, period)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_account ON messages(account_id, id);
+    CREATE INDEX emails_received ON emails(received_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ import structlog
 
 from gateway.schema import MIGRATIONS, SCHEMA_VERSION
 from gateway.store_accounts import AccountsMixin
+from gateway.store_policy import PolicyMixin
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store(AccountsMixin):
+class Store(AccountsMixin, PolicyMixin):
     def __init__(self, conn: sqlite3.Connection, path: Path, *, clock: Clock = time.time) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)

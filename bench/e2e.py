@@ -1,0 +1,243 @@
+"""End-to-end benchmark: SMTP → gateway → built-in SMPP simulator, printed as figures.
+
+Runs the daemon as its own process (so its RSS is its own) on a temporary state directory and
+measures three things:
+1. throughput: N mails over M SMTP connections; mails/s accepted, SMS/s submitted end to end
+   (first mail sent → last SMS logged by the simulator);
+2. accept latency: end of DATA → `250`, p50/p99, at a steady offered rate (default 100 mails/s);
+3. memory: peak RSS of the daemon with `--queued` SMS waiting (SMSC unreachable).
+
+Usage: python bench/e2e.py [--messages 5000] [--connections 8] [--rate 100] [--queued 100000]
+It is a benchmark, not a test: it asserts nothing and only prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+
+ROOT = Path(__file__).resolve().parents[1]
+SENDER = "bench@acme.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(state: Path, smtp: int, smpp: int, simulator: bool) -> str:
+    return f"""
+[gateway]
+domains = ["sms.example.com"]
+state_dir = "{state}"
+queue_high_water = 10000000
+
+[smtp]
+listen = "127.0.0.1:{smtp}"
+submission_listen = "127.0.0.1:0"
+
+[mail]
+relay = "127.0.0.1:{free_port()}"
+
+[[smsc]]
+name = "sim"
+type = "smpp"
+port = {smpp}
+system_id = "smsgw"
+password = "secret"
+window = 100
+max_per_second = 100000
+
+[simulator]
+enabled = {"true" if simulator else "false"}
+smpp_port = {smpp}
+cimd2_port = 0
+control_port = 0
+log = "{state}/simulator.jsonl"
+dlr_delay_seconds = 0
+
+[[account]]
+name = "bench"
+relay_networks = ["127.0.0.0/8"]
+users = ["{SENDER}"]
+"""
+
+
+def message(i: int, rcpts: list[str]) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = SENDER
+    m["To"] = ", ".join(rcpts)
+    m["Subject"] = f"Bench {i}"
+    m["Message-ID"] = f"<bench-{i}-{time.time_ns()}@acme.example>"
+    m.set_content(f"Benchmark message number {i}. The meeting is moved to 10:00, room 4.")
+    return m
+
+
+def number(i: int) -> str:
+    return f"+4860{i % 10_000_000:07d}@sms.example.com"
+
+
+async def start(cfg: Path, smtp: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--config", str(cfg), "run", "--log-level", "WARNING"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(400):
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", smtp)
+            w.close()
+            await asyncio.sleep(0.5)  # let the SMPP bind complete
+            return proc
+        except OSError:
+            await asyncio.sleep(0.05)
+    proc.kill()
+    raise SystemExit("daemon did not start")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+async def sender(port: int, jobs: list[tuple[int, list[str]]], latencies: list[float] | None = None,
+                 interval: float = 0.0) -> None:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
+    await client.connect()
+    next_at = time.perf_counter()
+    for i, rcpts in jobs:
+        if interval:
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        msg = message(i, rcpts)
+        await client.mail(SENDER)
+        for r in rcpts:
+            await client.rcpt(r)
+        data = msg.as_bytes().replace(b"\n", b"\r\n")
+        t0 = time.perf_counter()
+        await client.data(data)
+        if latencies is not None:
+            latencies.append(time.perf_counter() - t0)
+    await client.quit()
+
+
+async def throughput(n: int, conns: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        smtp, smpp = free_port(), free_port()
+        cfg = state / "config.toml"
+        cfg.write_text(config(state, smtp, smpp, simulator=True))
+        proc = await start(cfg, smtp)
+        try:
+            jobs = [(i, [number(i)]) for i in range(n)]
+            t0 = time.perf_counter()
+            await asyncio.gather(*(sender(smtp, jobs[k::conns]) for k in range(conns)))
+            accepted = time.perf_counter() - t0
+            log = state / "simulator.jsonl"
+            deadline = time.perf_counter() + 300
+            while count_lines(log) < n and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+            done = time.perf_counter() - t0
+            sent = count_lines(log)
+            rss, hwm = rss_mb(proc.pid)
+            print(f"throughput: {n} mails over {conns} connections")
+            print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
+            print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
+            print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+async def latency(rate: float, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        smtp, smpp = free_port(), free_port()
+        cfg = state / "config.toml"
+        cfg.write_text(config(state, smtp, smpp, simulator=True))
+        proc = await start(cfg, smtp)
+        try:
+            n = int(rate * seconds)
+            conns = 4
+            lat: list[float] = []
+            jobs = [(i, [number(i)]) for i in range(n)]
+            await asyncio.gather(
+                *(sender(smtp, jobs[k::conns], lat, interval=conns / rate) for k in range(conns))
+            )
+            lat.sort()
+            p50 = statistics.median(lat) * 1000
+            p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+            print(f"accept latency at {rate:.0f} mails/s over {seconds:.0f} s ({n} mails, {conns} connections)")
+            print(f"  end of DATA → 250: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+async def memory(queued: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        smtp, smpp = free_port(), free_port()
+        cfg = state / "config.toml"
+        cfg.write_text(config(state, smtp, smpp, simulator=False))  # nothing listens: all stays queued
+        proc = await start(cfg, smtp)
+        try:
+            per_mail = 10
+            mails = queued // per_mail
+            jobs = [(i, [number(i * per_mail + k) for k in range(per_mail)]) for i in range(mails)]
+            t0 = time.perf_counter()
+            await asyncio.gather(*(sender(smtp, jobs[k::8]) for k in range(8)))
+            took = time.perf_counter() - t0
+            await asyncio.sleep(3)
+            rss, hwm = rss_mb(proc.pid)
+            print(f"memory: {queued} SMS queued ({mails} mails × {per_mail} recipients, accepted in {took:.1f} s)")
+            print(f"  daemon RSS {rss:.0f} MB, peak {hwm:.0f} MB")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=5000)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--queued", type=int, default=100_000)
+    ap.add_argument("--only", choices=["throughput", "latency", "memory"])
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.only in (None, "throughput"):
+        await throughput(args.messages, args.connections)
+    if args.only in (None, "latency"):
+        await latency(args.rate, args.seconds)
+    if args.only in (None, "memory"):
+        await memory(args.queued)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,103 @@
+"""Store verbs behind the abuse rules and the audit trail (SPEC R-2.4, R-2.5).
+
+Opt-outs, identical-text counting, failure shares for automatic suspension, limit notices and the
+retention purge. Billing totals live in `usage` and are never purged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class PolicyMixin:
+    conn: sqlite3.Connection
+    clock: Callable[[], float]
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def add_optout(self, number: str, *, word: str | None, source: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)",
+                (number, word, source, self.clock()),
+            )
+        return cur.rowcount == 1
+
+    def remove_optout(self, number: str) -> bool:
+        with self.transaction():
+            return self.conn.execute("DELETE FROM optouts WHERE number = ?", (number,)).rowcount == 1
+
+    def is_opted_out(self, number: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM optouts WHERE number = ?", (number,)).fetchone() is not None
+
+    def list_optouts(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT number, word, source, created_at FROM optouts ORDER BY created_at")
+        return [dict(zip(("number", "word", "source", "created_at"), r, strict=True)) for r in cur]
+
+    def identical_count(self, number: str, text: str, since: float) -> int:
+        """SMS with this exact text to this number since `since` that were not refused or cancelled."""
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE recipient = ? AND created_at >= ? AND text = ?"
+            " AND state NOT IN ('cancelled')",
+            (number, since, text),
+        ).fetchone()[0]
+
+    def first_limit_notice(self, scope: str, period: str) -> bool:
+        """True only the first time a limit refusal happens in a period (the user is told once)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO limit_notices (scope, period, created_at) VALUES (?, ?, ?)",
+            (scope, period, self.clock()),
+        )
+        return cur.rowcount == 1
+
+    def failure_share(self, account_id: int, last: int) -> tuple[int, int]:
+        """(failed, finished) over the account's last `last` finished messages."""
+        rows = self.conn.execute(
+            "SELECT state FROM messages WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, last),
+        ).fetchall()
+        return sum(1 for (s,) in rows if s != "delivered"), len(rows)
+
+    def suspend_account(self, account_id: int, reason: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE accounts SET suspended_at = ?, suspended_reason = ? WHERE id = ? AND suspended_at IS NULL",
+                (self.clock(), reason, account_id),
+            )
+
+    def resume_account(self, account_id: int) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL WHERE id = ?", (account_id,)
+            )
+
+    def purge_before(self, cutoff: float) -> int:
+        """Delete detailed records of finished mail older than `cutoff`; usage totals stay."""
+        final = "('delivered', 'failed', 'expired', 'cancelled')"
+        with self.transaction():
+            old = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT e.id FROM emails e WHERE e.received_at < ? AND NOT EXISTS ("
+                    f" SELECT 1 FROM messages m WHERE m.email_id = e.id AND m.state NOT IN {final})",
+                    (cutoff,),
+                )
+            ]
+            for i in range(0, len(old), 500):
+                chunk = old[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                msg_ids = f"SELECT id FROM messages WHERE email_id IN ({marks})"
+                part_ids = f"SELECT id FROM parts WHERE message_id IN ({msg_ids})"
+                self.conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", chunk)
+                self.conn.execute(f"DELETE FROM parts WHERE message_id IN ({msg_ids})", chunk)
+                self.conn.execute(f"DELETE FROM messages WHERE email_id IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM emails WHERE id IN ({marks})", chunk)
+            self.conn.execute("DELETE FROM dlrs WHERE part_id IS NULL AND received_at < ?", (cutoff,))
+            self.conn.execute("DELETE FROM mo WHERE received_at < ?", (cutoff,))
+            self.conn.execute(
+                "DELETE FROM outbox WHERE created_at < ? AND state IN ('sent', 'failed')", (cutoff,)
+            )
+        return len(old)
