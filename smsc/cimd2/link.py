@@ -1,0 +1,559 @@
+"""`Cimd2Link`: the asyncio CIMD2 client behind `smsc.base.SmscLink`. It owns one TCP connection at a
+time: login (01), packet numbering, submits (03) and their outcomes, keep-alive (40) on idle, the SMSC's
+deliveries (20) and status reports (23) handed to `LinkEvents` and acknowledged only after they were
+committed, and reconnecting with exponential back-off. The wire format lives in `packet.py`.
+
+Choices the protocol leaves open, and why:
+
+- Stop-and-wait unless `window` is set explicitly in the config: Kannel never pipelines CIMD2, and an
+  SMSC accepts a window only if the operator enabled it for the account (login parameter 019 is not
+  sent; an SMSC that allows windowing does not need it).
+- A delivery the gateway could not commit (`Ack.RETRY`) is answered with a negative response
+  (`900:10`, temporary congestion) rather than left unanswered: silence would stall the SMSC's whole
+  delivery queue until its timeout, while a negative answer makes it schedule a retry of that one.
+- An MO with an empty address or no user data is acknowledged, logged and counted, but not handed up:
+  refusing it would make the SMSC redeliver the same unusable message forever.
+- A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
+  it would lose every packet from an SMSC that computes the checksum its own way.
+- CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`, taken
+  from the submit response and from the status report alike; the store resolves collisions FIFO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from smsc.base import (
+    Ack,
+    DeliveryReport,
+    InboundSms,
+    LinkEvents,
+    LinkState,
+    LinkStats,
+    OutboundSms,
+    Outcome,
+    ReportStatus,
+    SubmitResult,
+)
+from smsc.cimd2.packet import (
+    FATAL_LOGIN_ERRORS,
+    STATUS_CODES,
+    Cimd2Parser,
+    Op,
+    P,
+    Packet,
+    address_digits,
+    cimd_decode,
+    encode,
+    error_text,
+    parse_time,
+    septets_to_cimd,
+    status_error_text,
+    validity_code,
+)
+from smsc.encoding import decode_user_data, parse_udh
+from smsc.ratelimit import Backoff
+
+if TYPE_CHECKING:
+    from gateway.config import SmscSection
+
+log = structlog.get_logger(__name__)
+
+# 900 code of a negative submit response → Outcome. 2/3/8 and 302–304 say that we built something the
+# SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of ours
+# rather than a verdict on the recipient. Other 3xx codes: REJECTED. Anything not listed: TEMPORARY.
+ERROR_OUTCOMES: dict[int, Outcome] = {
+    2: Outcome.MALFORMED,
+    3: Outcome.MALFORMED,
+    8: Outcome.MALFORMED,
+    10: Outcome.THROTTLED,
+    302: Outcome.MALFORMED,
+    303: Outcome.MALFORMED,
+    304: Outcome.MALFORMED,
+}
+RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
+NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
+_NUMERIC = re.compile(r"\+?[0-9]{1,20}")
+
+
+def outcome_for_error(code: int) -> Outcome:
+    if code in ERROR_OUTCOMES:
+        return ERROR_OUTCOMES[code]
+    return Outcome.REJECTED if 300 <= code <= 399 else Outcome.TEMPORARY
+
+
+def effective_window(cfg: SmscSection) -> int:
+    """1 unless the admin set `window` for this link; never more than the 128 odd packet numbers."""
+    return min(cfg.window, 128) if "window" in cfg.model_fields_set else 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Packet | None]
+    packet: Packet
+    tries: int = 1
+
+
+class _Conn:
+    """One TCP session: its parser, outstanding requests and packet counter die with it, so that a
+    new login starts cleanly at 001."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int) -> None:
+        self.reader, self.writer = reader, writer
+        self.parser = Cimd2Parser()
+        self.pending: dict[int, _Pending] = {}
+        self.slots = asyncio.Semaphore(window)
+        self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.reason = ""
+        self.last_request = asyncio.get_running_loop().time()
+        self.last_acked: tuple[int, int] | None = None  # (op, number) of the last SMSC request we took
+        self._next = 1
+
+    def allocate(self) -> int:
+        while self._next in self.pending:
+            self._next = self._next + 2 if self._next < 255 else 1
+        number = self._next
+        self._next = number + 2 if number < 255 else 1
+        return number
+
+    def send(self, packet: Packet) -> bool:
+        if self.closed.is_set():
+            return False
+        self.writer.write(encode(packet))
+        return True
+
+    def close(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.reason = reason
+        self.closed.set()
+        for entry in self.pending.values():
+            if not entry.future.done():
+                entry.future.set_result(None)
+        self.writer.close()
+
+
+class Cimd2Link:
+    """A CIMD2 client link; see the module docstring for the protocol choices it makes."""
+
+    def __init__(self, cfg: SmscSection, *, password: str) -> None:
+        self.name = cfg.name
+        self.state = LinkState.DISCONNECTED
+        self.cfg = cfg
+        self.window = effective_window(cfg)
+        self._password = password
+        self._events: LinkEvents | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._conn: _Conn | None = None
+        self._stopping = False
+        self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
+        self._paused_until = 0.0
+        self._counts = dict.fromkeys(
+            ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
+             "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives"), 0
+        )  # fmt: skip
+
+    # --- SmscLink -------------------------------------------------------------------------------------
+
+    async def start(self, events: LinkEvents) -> None:
+        self._events = events
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
+
+    async def submit(self, sms: OutboundSms) -> SubmitResult:
+        conn = self._conn
+        if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
+            return SubmitResult(Outcome.TEMPORARY, error="link not active")
+        try:
+            params = self._submit_params(sms)
+            encode(Packet(Op.SUBMIT, 1, params))  # refuse unsendable values before touching the wire
+        except ValueError as exc:
+            log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
+            return SubmitResult(Outcome.MALFORMED, error=str(exc))
+        pause = self._paused_until - asyncio.get_running_loop().time()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        resp = await self._request(conn, Op.SUBMIT, params)
+        if resp is None:
+            return SubmitResult(Outcome.TEMPORARY, error=f"no submit response ({conn.reason or 'link lost'})")
+        result = self._submit_result(sms, resp)
+        if result.outcome is Outcome.ACCEPTED:
+            self._counts["submitted"] += 1
+        elif result.outcome is Outcome.THROTTLED:
+            self._counts["throttled"] += 1
+            self._paused_until = asyncio.get_running_loop().time() + self.cfg.throttle_pause_seconds
+        log.info("cimd2.submit", link=self.name, part_id=sms.part_id, outcome=result.outcome.value,
+                 message_id=result.message_id, error=result.error)  # fmt: skip
+        return result
+
+    async def stop(self, *, drain: bool = True) -> None:
+        self._stopping = True
+        self._wake.set()
+        conn = self._conn
+        if conn is not None and not conn.closed.is_set():
+            if drain:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(conn.idle.wait(), self.cfg.response_timeout_seconds)
+                await self._request(conn, Op.LOGOUT, [], patience=min(5.0, self.cfg.response_timeout_seconds))
+            conn.close("stopped")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._set_state(LinkState.STOPPED)
+
+    def stats(self) -> LinkStats:
+        counts = dict(self._counts)
+        if self._conn is not None:
+            self._add_parser_counts(counts, self._conn.parser)
+        in_flight = (
+            sum(1 for e in self._conn.pending.values() if e.packet.op == Op.SUBMIT) if self._conn else 0
+        )
+        shown_apart = ("submitted", "throttled", "reconnects", "errors")
+        return LinkStats(
+            state=self.state, in_flight=in_flight, window=self.window, submitted=counts["submitted"],
+            throttled=counts["throttled"], reconnects=counts["reconnects"],
+            errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],
+            extra={k: str(v) for k, v in counts.items() if k not in shown_apart},
+        )  # fmt: skip
+
+    # --- connection lifecycle -------------------------------------------------------------------------
+
+    def _set_state(self, state: LinkState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        log.info("cimd2.state", link=self.name, state=state.value)
+        if self._events is not None:
+            try:
+                self._events.on_state(self.name, state)
+            except Exception:
+                log.exception("cimd2.on_state_failed", link=self.name)
+
+    async def _run(self) -> None:
+        backoff = Backoff(self.cfg.reconnect_min_seconds, self.cfg.reconnect_max_seconds)
+        state = LinkState.CONNECTING
+        while not self._stopping:
+            self._set_state(state)
+            try:
+                result = await self._session()
+            except Exception:  # a bug here must not end the link for good: log it and reconnect
+                log.exception("cimd2.session_failed", link=self.name)
+                result = "failed"
+            if self._stopping:
+                break
+            if result == "served":
+                backoff.reset()
+            delay = self.cfg.reconnect_max_seconds if result == "fatal" else backoff.next()
+            self._set_state(LinkState.DISCONNECTED if result == "fatal" else LinkState.RECONNECTING)
+            log.info("cimd2.reconnect_in", link=self.name, seconds=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._counts["reconnects"] += 1
+            state = LinkState.RECONNECTING
+
+    async def _session(self) -> str:
+        """Connect, log in and serve until the connection ends: "served", "failed" or "fatal"."""
+        cfg = self.cfg
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning("cimd2.connect_failed", link=self.name, host=cfg.host, port=cfg.port, error=str(exc))
+            return "failed"
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Conn(reader, writer, self.window)
+        tasks = [asyncio.create_task(self._read_loop(conn))]
+        try:
+            login = [(P.USER_IDENTITY, cfg.system_id), (P.PASSWORD, self._password)]
+            resp = await self._request(conn, Op.LOGIN, login)
+            if resp is None:
+                log.warning("cimd2.login_failed", link=self.name, error=conn.reason or "no response")
+                return "failed"
+            code = resp.get_int(P.ERROR_CODE)
+            if resp.op != Op.LOGIN_RESP:
+                code = code or 1  # a 98 to our login: the SMSC did not take it
+            if code:
+                fatal = code in FATAL_LOGIN_ERRORS
+                text = resp.get(P.ERROR_TEXT) or error_text(code)
+                report = log.error if fatal else log.warning
+                report("cimd2.login_refused", link=self.name, code=code, error=text, fatal=fatal)
+                return "fatal" if fatal else "failed"
+            self._conn = conn
+            tasks += [asyncio.create_task(self._inbound(conn)), asyncio.create_task(self._keepalive(conn))]
+            self._set_state(LinkState.ACTIVE)
+            await conn.closed.wait()
+            log.warning("cimd2.disconnected", link=self.name, reason=conn.reason)
+            return "served"
+        finally:
+            conn.close(conn.reason or "session ended")
+            self._conn = None
+            self._add_parser_counts(self._counts, conn.parser)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _add_parser_counts(counts: dict[str, int], parser: Cimd2Parser) -> None:
+        counts["parse_errors"] += parser.errors
+        counts["checksum_errors"] += parser.checksum_errors
+
+    async def _request(
+        self, conn: _Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
+    ) -> Packet | None:
+        """Send one request and wait for its answer; None on a timeout (which drops the connection, as
+        the state of an unanswered request is unknown) or when the connection is lost."""
+        async with conn.slots:
+            if conn.closed.is_set():
+                return None
+            entry = _Pending(asyncio.get_running_loop().create_future(), Packet(op, conn.allocate(), params))
+            conn.pending[entry.packet.number] = entry
+            conn.idle.clear()
+            try:
+                conn.send(entry.packet)
+                conn.last_request = asyncio.get_running_loop().time()
+                return await asyncio.wait_for(entry.future, patience or self.cfg.response_timeout_seconds)
+            except TimeoutError:
+                self._counts["timeouts"] += 1
+                conn.close(f"no response to {entry.packet.describe()[:5]} within the response timeout")
+                return None
+            finally:
+                conn.pending.pop(entry.packet.number, None)
+                if not conn.pending:
+                    conn.idle.set()
+
+    async def _read_loop(self, conn: _Conn) -> None:
+        reason = "closed by the SMSC"
+        try:
+            while data := await conn.reader.read(65536):
+                for packet in conn.parser.feed(data):
+                    self._on_packet(conn, packet)
+        except OSError as exc:
+            reason = f"read error: {exc}"
+        except Exception:
+            log.exception("cimd2.reader_failed", link=self.name)
+            reason = "reader failed"
+        finally:
+            conn.close(reason)
+
+    async def _keepalive(self, conn: _Conn) -> None:
+        idle = self.cfg.enquire_link_seconds
+        loop = asyncio.get_running_loop()
+        while not conn.closed.is_set():
+            wait = conn.last_request + idle - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif await self._request(conn, Op.ALIVE, []) is None:
+                return
+            else:
+                self._counts["alives"] += 1
+
+    # --- packets from the SMSC ------------------------------------------------------------------------
+
+    def _on_packet(self, conn: _Conn, packet: Packet) -> None:
+        try:
+            if packet.op == Op.NACK:
+                self._on_nack(conn, packet)
+            elif packet.is_response:
+                entry = conn.pending.get(packet.number)
+                if (
+                    entry is None
+                    or entry.future.done()
+                    or packet.op not in (entry.packet.op + 50, Op.GENERAL_ERROR)
+                ):
+                    self._counts["unexpected"] += 1
+                    log.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
+                else:
+                    entry.future.set_result(packet)
+            elif packet.op == Op.ALIVE:
+                conn.send(Packet(Op.ALIVE_RESP, packet.number))
+            elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
+                conn.inbox.put_nowait(packet)
+            else:
+                self._counts["unexpected"] += 1
+                log.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
+                conn.send(
+                    Packet.make(
+                        Op.GENERAL_ERROR, packet.number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1))
+                    )
+                )
+        except Exception:  # no packet, however odd, may stop the reader
+            self._counts["errors"] += 1
+            log.exception("cimd2.packet_handling_failed", link=self.name, packet=packet.describe())
+
+    def _on_nack(self, conn: _Conn, packet: Packet) -> None:
+        self._counts["nacks"] += 1
+        entry = conn.pending.get(packet.number)
+        if entry is None and packet.number % 2 == 1 and len(conn.pending) == 1:
+            # Kannel: a NACK with another odd number names the number the SMSC expects; renumber.
+            old, entry = next(iter(conn.pending.items()))
+            del conn.pending[old]
+            entry.packet.number = packet.number
+            conn.pending[packet.number] = entry
+        if entry is None:
+            log.warning("cimd2.stray_nack", link=self.name, number=packet.number)
+        elif entry.tries >= NACK_TRIES:
+            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.describe()[:6]}")
+        else:
+            entry.tries += 1
+            log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
+            conn.send(entry.packet)
+
+    async def _inbound(self, conn: _Conn) -> None:
+        """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
+        while True:
+            packet = await conn.inbox.get()
+            try:
+                await self._handle_delivery(conn, packet)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
+
+    async def _handle_delivery(self, conn: _Conn, packet: Packet) -> None:
+        answer_op = packet.op + 50
+        key = (packet.op, packet.number)
+        if key == conn.last_acked:
+            self._counts["duplicates"] += 1
+            log.info("cimd2.retransmission", link=self.name, packet=packet.describe())
+            conn.send(Packet(answer_op, packet.number))
+            return
+        item = self._parse_mo(packet) if packet.op == Op.DELIVER else self._parse_report(packet)
+        if isinstance(item, str):
+            self._counts["mo_rejected" if packet.op == Op.DELIVER else "reports_rejected"] += 1
+            log.warning("cimd2.delivery_rejected", link=self.name, reason=item, packet=packet.describe())
+            conn.send(Packet(answer_op, packet.number))
+            conn.last_acked = key
+            return
+        assert self._events is not None
+        if isinstance(item, InboundSms):
+            log.info("cimd2.mo", link=self.name, source=item.source, destination=item.destination,
+                     concat=item.concat, number=packet.number)  # fmt: skip
+        else:
+            log.info("cimd2.report", link=self.name, message_id=item.message_id, status=item.status.value,
+                     error=item.error)  # fmt: skip
+        try:
+            if isinstance(item, InboundSms):
+                ack = await self._events.on_deliver(self.name, item)
+            else:
+                ack = await self._events.on_report(self.name, item)
+        except Exception:
+            log.exception("cimd2.handler_failed", link=self.name, packet=packet.describe())
+            ack = Ack.RETRY
+        if ack is Ack.OK:
+            conn.send(Packet(answer_op, packet.number))
+            conn.last_acked = key
+        else:
+            log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
+            conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
+
+    def _parse_mo(self, packet: Packet) -> InboundSms | str:
+        destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
+        if not destination or not source:
+            return "empty destination or originator address"
+        data_coding = packet.get_int(P.DCS) or 0
+        if not 0 <= data_coding <= 255:
+            data_coding = 0
+        text = packet.get(P.USER_DATA)
+        if text is not None:
+            text = cimd_decode(text)
+        elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
+            try:
+                text, _ = decode_user_data(bytes.fromhex(binary), data_coding)
+            except ValueError:
+                return "034 is not hex"
+        else:
+            return "no user data"
+        concat = None
+        if udh := packet.get(P.UDH):
+            try:
+                concat = parse_udh(bytes.fromhex(udh))
+            except ValueError:
+                log.warning("cimd2.bad_udh", link=self.name, udh=udh[:40])
+        if source.startswith("00") and source[2:].isdigit():
+            source = "+" + source[2:]
+        return InboundSms(
+            source=source, destination=destination, text=text, data_coding=data_coding, concat=concat,
+            received_at=parse_time(packet.get(P.SCTS)), raw={f"{c:03d}": v for c, v in packet.params},
+        )  # fmt: skip
+
+    def _parse_report(self, packet: Packet) -> DeliveryReport | str:
+        scts, destination = packet.get(P.SCTS), packet.get(P.DESTINATION)
+        if not scts or not destination or not address_digits(destination):
+            return "status report without 060 or 021"
+        code, reason = packet.get_int(P.STATUS_CODE), packet.get_int(P.STATUS_ERROR_CODE)
+        meaning, status = STATUS_CODES.get(code or 0, ("unknown status", ReportStatus.PENDING))
+        if code not in STATUS_CODES:
+            log.warning("cimd2.unknown_status", link=self.name, packet=packet.describe())
+        error = None
+        if status is ReportStatus.FAILED:
+            error = f"CIMD2 061:{code} {meaning}"
+            if reason is not None:
+                error += f" 062:{reason} {status_error_text(reason)}"
+        return DeliveryReport(
+            message_id=f"{scts}:{address_digits(destination)}", status=status, error=error,
+            destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
+            raw=" ".join(f"{c:03d}:{v}" for c, v in packet.params),
+        )  # fmt: skip
+
+    # --- submit ---------------------------------------------------------------------------------------
+
+    def _submit_params(self, sms: OutboundSms) -> list[tuple[int, str]]:
+        params: list[tuple[int, str]] = [(P.DESTINATION, sms.destination)]
+        if _NUMERIC.fullmatch(sms.source):
+            params.append((P.ORIGINATOR, sms.source))
+        elif sms.source:
+            if len(sms.source) > 11:
+                raise ValueError(f"alphanumeric originator {sms.source!r} is longer than 11 characters")
+            params.append((P.ALPHA_ORIGINATOR, sms.source))
+        if sms.validity is not None:
+            seconds = (sms.validity - datetime.now(UTC)).total_seconds()
+            params.append((P.VALIDITY_RELATIVE, str(validity_code(seconds))))
+        params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
+        if sms.udh:
+            concat = parse_udh(sms.udh)
+            if concat is not None and concat.seq < concat.total:
+                params.append((P.MORE_MESSAGES, "1"))
+            params.append((P.UDH, sms.udh.hex().upper()))
+        if sms.data_coding == 0:
+            user_data = septets_to_cimd(sms.payload)
+            if len(user_data) > 480:
+                raise ValueError(f"033 would be {len(user_data)} characters, more than 480")
+            params.append((P.USER_DATA, user_data))
+        else:
+            params.append((P.USER_DATA_BINARY, sms.payload.hex().upper()))
+            params.append((P.DCS, str(sms.data_coding)))
+        return params
+
+    def _submit_result(self, sms: OutboundSms, resp: Packet) -> SubmitResult:
+        code = resp.get_int(P.ERROR_CODE)
+        if resp.op == Op.GENERAL_ERROR and not code:
+            code = 1
+        if code:
+            text = resp.get(P.ERROR_TEXT) or error_text(code)
+            if resp.op == Op.GENERAL_ERROR and code == 1 and self._conn is not None:
+                self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
+            return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
+        scts = resp.get(P.SCTS)
+        if resp.op != Op.SUBMIT_RESP or not scts:
+            log.warning("cimd2.submit_response_without_060", link=self.name, packet=resp.describe())
+            return SubmitResult(
+                Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match"
+            )
+        destination = address_digits(resp.get(P.DESTINATION) or "") or address_digits(sms.destination)
+        return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")

@@ -1,0 +1,125 @@
+"""CIMD2 peers and recorders for tests: Kannel's `test_cimd2` simulator run as a subprocess (an
+independent implementation of the SMSC side), and `RecordingEvents`, a `LinkEvents` that keeps what
+a link hands up and lets a test wait for it without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
+
+TEST_CIMD2 = Path("/usr/lib/kannel/test/test_cimd2")  # Debian package kannel-extras
+
+
+@dataclass
+class KannelCimd2:
+    port: int
+    process: asyncio.subprocess.Process
+
+    async def wait_exit(self, within: float = 10.0) -> int:
+        return await asyncio.wait_for(self.process.wait(), within)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    # Probing with connect() would use up test_cimd2's single connection, so ask the kernel instead.
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def _require_binary() -> None:
+    if not TEST_CIMD2.exists():
+        message = f"{TEST_CIMD2} not installed (Debian package kannel-extras)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextlib.asynccontextmanager
+async def kannel_cimd2(
+    *, activity: int = 1, spew: int = 0, user: str = "foo", password: str = "bar"
+) -> AsyncIterator[KannelCimd2]:
+    """Run test_cimd2 on a free port until the block ends. It serves ONE connection and exits when the
+    client disconnects, so each test starts its own."""
+    _require_binary()
+    port = _free_port()
+    args = ["--port", str(port), "--user", user, "--password", password, "--activity", str(activity)]
+    if spew:
+        args += ["--spew", str(spew)]
+    quiet = asyncio.subprocess.DEVNULL
+    process = await asyncio.create_subprocess_exec(
+        str(TEST_CIMD2), *args, "--logging", "0", stdin=quiet, stdout=quiet, stderr=quiet
+    )
+    try:
+        async with asyncio.timeout(10):
+            while not _listening(port):
+                if process.returncode is not None:
+                    pytest.fail(f"test_cimd2 exited with {process.returncode} before listening")
+                await asyncio.sleep(0.01)
+        yield KannelCimd2(port, process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+@dataclass
+class RecordingEvents:
+    """A LinkEvents that records everything; `ack` decides the answer (a callable gets the item)."""
+
+    ack: Ack | Callable[[InboundSms | DeliveryReport], Ack] = Ack.OK
+    delivered: list[InboundSms] = field(default_factory=list)
+    reports: list[DeliveryReport] = field(default_factory=list)
+    states: list[LinkState] = field(default_factory=list)
+    calls: int = 0  # every on_deliver/on_report call, including the ones answered RETRY
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _answer(self, item: InboundSms | DeliveryReport) -> Ack:
+        self.calls += 1
+        self._changed.set()
+        return self.ack(item) if callable(self.ack) else self.ack
+
+    async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
+        ack = self._answer(sms)
+        if ack is Ack.OK:
+            self.delivered.append(sms)
+        return ack
+
+    async def on_report(self, link: str, report: DeliveryReport) -> Ack:
+        ack = self._answer(report)
+        if ack is Ack.OK:
+            self.reports.append(report)
+        return ack
+
+    def on_state(self, link: str, state: LinkState) -> None:
+        self.states.append(state)
+        self._changed.set()
+
+    async def wait_for(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until `condition()` holds, re-checking on every event; `within` is only a hang guard."""
+        async with asyncio.timeout(within):
+            while not condition():
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+                except TimeoutError:
+                    pass  # conditions on link stats change without an event; look again
