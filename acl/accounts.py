@@ -48,9 +48,7 @@ class RelayVerdict:
     reason: str  # for the log; the SMTP reply never says which check failed
 
 
-def relay_sender_allowed(
-    sender_account_id: int | None, suspended: bool, trusted: set[int]
-) -> RelayVerdict:
+def relay_sender_allowed(sender_account_id: int | None, suspended: bool, trusted: set[int]) -> RelayVerdict:
     if not trusted:
         return RelayVerdict(False, "client network not trusted")
     if sender_account_id is None:

@@ -124,8 +124,9 @@ def count_lines(path: Path) -> int:
         return 0
 
 
-async def sender(port: int, jobs: list[tuple[int, list[str]]], latencies: list[float] | None = None,
-                 interval: float = 0.0) -> None:
+async def sender(
+    port: int, jobs: list[tuple[int, list[str]]], latencies: list[float] | None = None, interval: float = 0.0
+) -> None:
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
     await client.connect()
     next_at = time.perf_counter()
@@ -191,7 +192,9 @@ async def latency(rate: float, seconds: float) -> None:
             lat.sort()
             p50 = statistics.median(lat) * 1000
             p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-            print(f"accept latency at {rate:.0f} mails/s over {seconds:.0f} s ({n} mails, {conns} connections)")
+            print(
+                f"accept latency at {rate:.0f} mails/s over {seconds:.0f} s ({n} mails, {conns} connections)"
+            )
             print(f"  end of DATA → 250: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1] * 1000:.1f} ms")
         finally:
             proc.terminate()
@@ -214,7 +217,10 @@ async def memory(queued: int) -> None:
             took = time.perf_counter() - t0
             await asyncio.sleep(3)
             rss, hwm = rss_mb(proc.pid)
-            print(f"memory: {queued} SMS queued ({mails} mails × {per_mail} recipients, accepted in {took:.1f} s)")
+            print(
+                f"memory: {queued} SMS queued ({mails} mails × {per_mail} recipients,"
+                f" accepted in {took:.1f} s)"
+            )
             print(f"  daemon RSS {rss:.0f} MB, peak {hwm:.0f} MB")
         finally:
             proc.terminate()

@@ -64,7 +64,10 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
-    print(f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen}, domains {', '.join(cfg.gateway.domains)}")
+    print(
+        f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
+        f" domains {', '.join(cfg.gateway.domains)}"
+    )
     return 0
 
 
@@ -141,7 +144,8 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
     for a in accounts:
         state = f"SUSPENDED ({a.suspended_reason})" if a.suspended_at else "active"
         print(
-            f"{a.name}: sender {a.sender or cfg.gateway.default_sender}, networks {', '.join(a.networks) or '-'},"
+            f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
+            f" networks {', '.join(a.networks) or '-'},"
             f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'}, {state}"
         )
     return 0
@@ -177,7 +181,9 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
     try:
         answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
     except OSError as exc:
-        raise CliError(f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror}") from exc
+        raise CliError(
+            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror}"
+        ) from exc
     if not answer.get("ok"):
         raise CliError(f"simulator: {answer.get('error', 'refused')}")
     print(f"MO injected into {answer.get('sessions', 0)} bound session(s)")
@@ -189,7 +195,9 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smsgw", description="Email-to-SMS gateway")
-    p.add_argument("-c", "--config", type=Path, default=Path("config.toml"), help="config file (default ./config.toml)")
+    p.add_argument(
+        "-c", "--config", type=Path, default=Path("config.toml"), help="config file (default ./config.toml)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
@@ -201,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
 
-    q = sub.add_parser("queue", help="list, retry or cancel messages").add_subparsers(dest="sub", required=True)
+    q = sub.add_parser("queue", help="list, retry or cancel messages").add_subparsers(
+        dest="sub", required=True
+    )
     ql = q.add_parser("list")
     ql.add_argument("--state", help="queued, submitted, delivered, failed, expired, hold, cancelled")
     ql.add_argument("--limit", type=int, default=50)
@@ -231,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("email")
     ur.set_defaults(func=cmd_user_remove)
 
-    s = sub.add_parser("simulator", help="drive the built-in SMSC simulator").add_subparsers(dest="sub", required=True)
+    s = sub.add_parser("simulator", help="drive the built-in SMSC simulator").add_subparsers(
+        dest="sub", required=True
+    )
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
     mo.add_argument("--from", dest="source", required=True, metavar="PHONE")
     mo.add_argument("--to", dest="destination", required=True, metavar="NUMBER")

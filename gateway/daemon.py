@@ -92,7 +92,9 @@ class Daemon:
         self.store = Store.open(cfg.db_path)
         recovered = self.store.recover_active()
         if recovered:
-            log.warning("queue.recovered", parts=recovered, note="re-sent; the SMSC may have had them already")
+            log.warning(
+                "queue.recovered", parts=recovered, note="re-sent; the SMSC may have had them already"
+            )
         self.store.recover_mail()
         seed_accounts(self.store, cfg)
 

@@ -178,7 +178,9 @@ class Dispatcher:
             else:
                 with self.store.transaction():
                     self.on_finished(self._final(part, "failed", result.error or result.outcome.value))
-                log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+                log.info(
+                    "mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

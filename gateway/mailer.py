@@ -84,7 +84,9 @@ class OutboxWorker:
                 pass
             self._wake.clear()
 
-    async def _send_one(self, mail_id: int, kind: str, mail_from: str, rcpt: str, content: bytes, attempts: int) -> None:
+    async def _send_one(
+        self, mail_id: int, kind: str, mail_from: str, rcpt: str, content: bytes, attempts: int
+    ) -> None:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
@@ -97,7 +99,9 @@ class OutboxWorker:
             else:
                 delay = mail_retry_delay(attempts)
                 self.store.finish_mail(mail_id, "queued", repr(exc), retry_in=delay)
-                log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay)
+                log.warning(
+                    "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
+                )
         else:
             self.store.finish_mail(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)

@@ -92,3 +92,18 @@ def truncation_notice(
         f"The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n"
     )
     return msg.as_bytes()
+
+
+def held_notice(
+    *, sender: str, rcpt: str, domain: str, recipients: list[str], until: datetime, subject: str
+) -> bytes:
+    """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
+    msg = EmailMessage()
+    _stamp(
+        msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}"[:120], domain=domain
+    )
+    msg.set_content(
+        f"Your bulk email to {', '.join(recipients)} arrived during the quiet hours of your account.\n"
+        f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n"
+    )
+    return msg.as_bytes()

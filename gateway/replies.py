@@ -22,6 +22,7 @@ NO_VALID_RCPT = "554 5.5.1 No valid recipients"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 EMPTY_TEXT = "554 5.6.0 Message has no text to send (empty subject and body)"
 TOO_LONG = "554 5.3.4 Text needs {} SMS parts; this account allows at most {}"
+OPTED_OUT = "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway"
 SUSPENDED = "550 5.7.1 Account {} is suspended: {}"
 
 TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"

@@ -14,14 +14,18 @@ import hashlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
+from acl.quiet import release_time
 from gateway import notify, replies
 from gateway.addressing import BadNumber, split_address, to_e164
+from gateway.admission import admission, info_reply
 from gateway.config import Config
 from gateway.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store import Acceptance, NewMessage, NewPart, Store
@@ -53,11 +57,15 @@ class Gate:
     closing: bool = False
     stats: dict[str, int] = field(default_factory=dict)
 
+    def now(self) -> datetime:
+        """The store's clock in the installation's time zone (periods, quiet hours)."""
+        return datetime.fromtimestamp(self.store.clock(), ZoneInfo(self.config.gateway.timezone))
+
 
 class GatewaySMTP(SMTP):
     """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
 
-    _REWRITE = {
+    _REWRITE: ClassVar[dict[str, str]] = {
         "552 Error: Too much mail data": replies.TOO_BIG,
         "552 Error: message size exceeds fixed maximum message size": replies.TOO_BIG,
     }
@@ -115,10 +123,16 @@ class RelayHandler:
             return replies.RELAY_DENIED.format(address)
         if domain not in cfg.domains:
             return replies.RELAY_DENIED.format(address)
+        if local.lower() == "info":
+            envelope.__dict__["info"] = True
+            envelope.rcpt_tos.append(address)
+            return replies.OK_RCPT
         try:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
             return replies.BAD_NUMBER.format(address, exc)
+        if self.gate.store.is_opted_out(number):
+            return replies.OPTED_OUT.format(address)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
             envelope.rcpt_tos.append(address)
@@ -137,8 +151,11 @@ class RelayHandler:
             return replies.SHUTTING_DOWN
         sender: Sender | None = getattr(envelope, "smsgw", None)
         numbers: list[str] = envelope.__dict__.get("numbers", [])
-        if sender is None or not numbers:
+        wants_info = bool(envelope.__dict__.get("info"))
+        if sender is None or not (numbers or wants_info):
             return replies.NO_VALID_RCPT
+        if not numbers:
+            return self._info(envelope, sender)
         if self.gate.backlog() >= self.gate.config.gateway.queue_high_water:
             return replies.QUEUE_FULL
         try:
@@ -162,6 +179,8 @@ class RelayHandler:
         if result.email_id is None:
             log.info("smtp.duplicate", message_id=acceptance_or_reply.header_message_id)
             return replies.OK_DUPLICATE
+        if wants_info:
+            self._info(envelope, sender)
         self.gate.wake_dispatcher()
         log.info(
             "smtp.accepted",
@@ -172,13 +191,16 @@ class RelayHandler:
         )
         return replies.OK_QUEUED.format(result.email_id)
 
-    def _build(self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]) -> Acceptance | str:
+    def _build(
+        self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]
+    ) -> Acceptance | str:
         cfg = self.gate.config
         account = sender.account
         opts = IntakeOptions(
             subject_max=cfg.gateway.subject_max,
             separator=cfg.gateway.subject_separator,
-            end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker) or None,
+            end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker)
+            or None,
             charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         )
         raw = envelope.original_content or b""
@@ -196,11 +218,15 @@ class RelayHandler:
             subject=mail.subject,
             text=mail.text,
             removed="; ".join(mail.removed) or None,
-            validity_seconds=3600 * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
+            validity_seconds=3600
+            * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
         )
         if mail.automatic or account is None:
             return Acceptance(
-                **common, dedup_key=None, messages=[], automatic=mail.automatic or "bounce (empty envelope sender)"
+                **common,
+                dedup_key=None,
+                messages=[],
+                automatic=mail.automatic or "bounce (empty envelope sender)",
             )
         try:
             p = plan(
@@ -215,9 +241,23 @@ class RelayHandler:
             needed = len(p.parts) + 1
             return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
         source = account.sender or cfg.gateway.default_sender
-        parts = [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
+        now = self.gate.now()
+        held_until = None
+        if mail.bulk or account.bulk:
+            held_until = release_time(now, account.quiet_start, account.quiet_end)
+        parts = [
+            NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)
+        ]
         messages = [
-            NewMessage(number, source, p.text, int(p.coding), parts, concatenated=p.concatenated)
+            NewMessage(
+                number,
+                source,
+                p.text,
+                int(p.coding),
+                parts,
+                concatenated=p.concatenated,
+                not_before=held_until.timestamp() if held_until else None,
+            )
             for number in numbers
         ]
         dedup_key = None
@@ -228,6 +268,20 @@ class RelayHandler:
             dedup_key = digest.hexdigest()
 
         def after(store: Store, email_id: int) -> None:
+            if held_until is not None:
+                store.enqueue_mail(
+                    "held",
+                    cfg.mail.from_address,
+                    sender.mail_from,
+                    notify.held_notice(
+                        sender=cfg.mail.from_address,
+                        rcpt=sender.mail_from,
+                        domain=cfg.gateway.hostname,
+                        recipients=numbers,
+                        until=held_until,
+                        subject=mail.subject or mail.text[:40],
+                    ),
+                )
             if p.truncated:
                 store.enqueue_mail(
                     "truncated",
@@ -244,7 +298,37 @@ class RelayHandler:
                     ),
                 )
 
-        return Acceptance(**common, dedup_key=dedup_key, messages=messages, after=after)
+        policy = admission(
+            cfg,
+            account=account,
+            user=sender.user,
+            numbers=numbers,
+            text=p.text,
+            parts=len(p.parts),
+            now=now,
+            extra_after=after,
+        )
+        return Acceptance(
+            **common, dedup_key=dedup_key, messages=messages, check=policy.check, after=policy.after
+        )
+
+    def _info(self, envelope: Envelope, sender: Sender) -> str:
+        """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""
+        if sender.account is None:
+            return replies.OK
+        try:
+            mail = read_mail(envelope.original_content or b"", empty_sender=not sender.mail_from)
+            automatic = mail.automatic
+        except IntakeRefused:
+            automatic = None  # an empty mail is the normal way to ask
+        if automatic:
+            log.info("smtp.info_ignored", reason=automatic)
+            return replies.OK
+        store = self.gate.store
+        content = info_reply(self.gate.config, store, sender.account, sender.user, self.gate.now())
+        store.enqueue_mail("info", self.gate.config.mail.from_address, sender.mail_from, content)
+        log.info("smtp.info_answered", to=sender.mail_from)
+        return replies.OK
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp.internal_error", error=repr(error))

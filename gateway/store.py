@@ -57,7 +57,8 @@ class NewMessage:
     coding: int
     parts: list[NewPart]
     concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
-    state: str = "queued"  # or "hold" (quiet hours) or "automatic"
+    state: str = "queued"
+    not_before: float | None = None  # quiet hours: held until then, validity counted from then
 
 
 @dataclass(slots=True)
@@ -290,9 +291,10 @@ class Store(AccountsMixin, PolicyMixin):
         )
         email_id = cur.lastrowid
         assert email_id is not None
-        expires = now + a.validity_seconds
         ids: list[int] = []
         for m in todo:
+            start = max(now, m.not_before or now)
+            expires = start + a.validity_seconds
             ref = self._next_concat_ref(m.recipient) if m.concatenated else None
             cur = self.conn.execute(
                 "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
@@ -324,7 +326,7 @@ class Store(AccountsMixin, PolicyMixin):
                         mid,
                         p.seq,
                         part_state,
-                        now,
+                        start,
                         expires,
                         m.recipient,
                         m.source,
@@ -417,9 +419,7 @@ class Store(AccountsMixin, PolicyMixin):
 
     def hold_part(self, part_id: int, reason: str) -> None:
         with self.transaction():
-            self.conn.execute(
-                "UPDATE parts SET state = 'hold', error = ? WHERE id = ?", (reason, part_id)
-            )
+            self.conn.execute("UPDATE parts SET state = 'hold', error = ? WHERE id = ?", (reason, part_id))
             self.conn.execute(
                 "UPDATE messages SET state = 'hold', reason = ? WHERE id ="
                 " (SELECT message_id FROM parts WHERE id = ?)",
@@ -452,7 +452,9 @@ class Store(AccountsMixin, PolicyMixin):
 
     # ---- delivery reports ---------------------------------------------------------------------
 
-    def record_report(self, link: str, smsc_id: str, status: str, error: str | None, raw: str) -> list[Finished]:
+    def record_report(
+        self, link: str, smsc_id: str, status: str, error: str | None, raw: str
+    ) -> list[Finished]:
         """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
         now = self.clock()
         with self.transaction():
@@ -513,9 +515,10 @@ class Store(AccountsMixin, PolicyMixin):
                 " ORDER BY seq",
                 (mid,),
             ).fetchall()
-            reason = "; ".join(
-                f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons
-            ) or None
+            reason = (
+                "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
+                or None
+            )
             self.conn.execute(
                 "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'another part of the message"
                 " failed' WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
@@ -559,11 +562,14 @@ class Store(AccountsMixin, PolicyMixin):
 
     # ---- outbound mail ------------------------------------------------------------------------
 
-    def enqueue_mail(self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None) -> int:
+    def enqueue_mail(
+        self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None
+    ) -> int:
         now = self.clock()
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref, created_at)"
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
+                " created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
                 (kind, mail_from, rcpt, content, now, message_ref, now),
             )
@@ -581,7 +587,9 @@ class Store(AccountsMixin, PolicyMixin):
                 (now, limit),
             ).fetchall()
 
-    def finish_mail(self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None) -> None:
+    def finish_mail(
+        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
         now = self.clock()
         with self.transaction():
             if retry_in is not None:
@@ -596,7 +604,9 @@ class Store(AccountsMixin, PolicyMixin):
                 )
 
     def next_mail_due_at(self) -> float | None:
-        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[0]
+        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
+            0
+        ]
 
     def recover_mail(self) -> int:
         with self.transaction():
@@ -627,7 +637,9 @@ class Store(AccountsMixin, PolicyMixin):
 
     def queue_counts(self) -> dict[str, dict[str, int]]:
         return {
-            "messages": dict(self.conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()),
+            "messages": dict(
+                self.conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
+            ),
             "parts": dict(self.conn.execute("SELECT state, COUNT(*) FROM parts GROUP BY state").fetchall()),
             "outbox": dict(self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()),
         }

@@ -74,7 +74,8 @@ class User:
 
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
-    " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at, suspended_reason"
+    " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
+    " suspended_reason"
 )
 
 
@@ -118,13 +119,17 @@ class AccountsMixin:
         return self._account(row)
 
     def account_by_id(self, account_id: int) -> Account:
-        row = self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"no account with id {account_id}")
         return self._account(row)
 
     def list_accounts(self) -> list[Account]:
-        return [self._account(r) for r in self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY name")]
+        return [
+            self._account(r) for r in self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY name")
+        ]
 
     def update_account(self, name: str, **settings: Any) -> Account:
         unknown = set(settings) - set(ACCOUNT_SETTINGS)
@@ -134,7 +139,9 @@ class AccountsMixin:
         if settings:
             assignments = ", ".join(f"{k} = ?" for k in settings)
             with self.transaction():
-                self.conn.execute(f"UPDATE accounts SET {assignments} WHERE id = ?", (*settings.values(), acc.id))
+                self.conn.execute(
+                    f"UPDATE accounts SET {assignments} WHERE id = ?", (*settings.values(), acc.id)
+                )
         return self.get_account(name)
 
     def set_account_networks(self, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Account:
@@ -216,5 +223,7 @@ class AccountsMixin:
                 )
 
     def usage(self, scope: str, period: str) -> int:
-        row = self.conn.execute("SELECT parts FROM usage WHERE scope = ? AND period = ?", (scope, period)).fetchone()
+        row = self.conn.execute(
+            "SELECT parts FROM usage WHERE scope = ? AND period = ?", (scope, period)
+        ).fetchone()
         return int(row[0]) if row else 0

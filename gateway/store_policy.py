@@ -64,7 +64,8 @@ class PolicyMixin:
     def suspend_account(self, account_id: int, reason: str) -> None:
         with self.transaction():
             self.conn.execute(
-                "UPDATE accounts SET suspended_at = ?, suspended_reason = ? WHERE id = ? AND suspended_at IS NULL",
+                "UPDATE accounts SET suspended_at = ?, suspended_reason = ?"
+                " WHERE id = ? AND suspended_at IS NULL",
                 (self.clock(), reason, account_id),
             )
 

@@ -28,15 +28,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_config(tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", **gateway: Any) -> Config:
+def make_config(
+    tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", **gateway: Any
+) -> Config:
     text = config_text(tmp_path, smsc_port=smsc_port, extra=extra, smsc_extra=smsc_extra, **gateway)
     return parse_config(text, source="test config", base_dir=tmp_path)
 
 
 def config_text(
-    tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", smtp_port: int = 0, **gateway: Any
+    tmp_path: Path,
+    *,
+    smsc_port: int,
+    extra: str = "",
+    smsc_extra: str = "",
+    smtp_port: int = 0,
+    **gateway: Any,
 ) -> str:
-    gw = "\n".join(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}" for k, v in gateway.items())
+    gw = "\n".join(
+        f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}" for k, v in gateway.items()
+    )
     return f"""
 [gateway]
 domains = ["{DOMAIN}"]
@@ -96,8 +106,9 @@ class SmtpResult:
     error: Exception | None = None
 
 
-def send_blocking(port: int, msg: EmailMessage | bytes, rcpts: list[str], sender: str = STAFF,
-                  source: str = "127.0.0.1") -> SmtpResult:
+def send_blocking(
+    port: int, msg: EmailMessage | bytes, rcpts: list[str], sender: str = STAFF, source: str = "127.0.0.1"
+) -> SmtpResult:
     with smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=30) as client:
         try:
             if isinstance(msg, bytes):

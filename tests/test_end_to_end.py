@@ -126,9 +126,10 @@ async def test_smsc_down_at_start_message_waits_then_goes(tmp_path: Path) -> Non
 
 async def test_throttling_smsc_slows_down_but_fails_nothing(tmp_path: Path) -> None:
     # ESME_RTHROTTLED answers make the gateway retry later; every SMS still goes, none fails.
-    async with ThrottlingSMSC(accept_per_second=20) as smsc, running_gateway(
-        make_config(tmp_path, smsc_port=smsc.port)
-    ) as gw:
+    async with (
+        ThrottlingSMSC(accept_per_second=20) as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
         numbers = [to(f"60112{i:04d}") for i in range(30)]
         await gw.send(mail(numbers, "Bulk notice"), numbers)
         await gw.until(lambda: gw.states().count("delivered") == 30, timeout=60)
@@ -138,9 +139,7 @@ async def test_throttling_smsc_slows_down_but_fails_nothing(tmp_path: Path) -> N
 
 async def test_oversize_mail_gets_552_and_no_sms(tmp_path: Path) -> None:
     # F11: never 250 for a message over the SIZE limit, never an SMS from it.
-    async with HappySMSC() as smsc, running_gateway(
-        make_config(tmp_path, smsc_port=smsc.port)
-    ) as gw:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         big = mail(to("601123456"), "x" * 2_000_000)
         res = await gw.send(big)
         assert res.error is not None

@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def smsgw(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, "--config", str(config), *args], capture_output=True, text=True, cwd=ROOT, input=stdin, timeout=60
+        [*CLI, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=stdin,
+        timeout=60,
     )
 
 
@@ -55,8 +60,9 @@ async def test_sigkill_after_250_sends_the_sms_exactly_once(tmp_path: Path) -> N
     smsc_port, smtp_port = free_port(), free_port()
     config = write_config(tmp_path, smsc_port, smtp_port)
     proc = await start_daemon(config, smtp_port)  # no SMSC yet: nothing can be submitted
-    res = await asyncio.to_thread(send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Survive a crash"),
-                                  [f"601123456@{DOMAIN}"])
+    res = await asyncio.to_thread(
+        send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Survive a crash"), [f"601123456@{DOMAIN}"]
+    )
     assert res.error is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -77,8 +83,9 @@ async def test_sigterm_stops_cleanly_and_keeps_the_queue(tmp_path: Path) -> None
     smsc_port, smtp_port = free_port(), free_port()
     config = write_config(tmp_path, smsc_port, smtp_port)
     proc = await start_daemon(config, smtp_port)
-    res = await asyncio.to_thread(send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Kept"),
-                                  [f"601123456@{DOMAIN}"])
+    res = await asyncio.to_thread(
+        send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Kept"), [f"601123456@{DOMAIN}"]
+    )
     assert res.error is None
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

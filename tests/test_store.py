@@ -31,7 +31,9 @@ def acceptance(recipients: list[str], parts: int = 1, dedup: str | None = None) 
         )
         for r in recipients
     ]
-    return Acceptance("anna@acme.example", "127.0.0.1", None, None, "id@x", dedup, "", "x" * parts, msgs, 3600)
+    return Acceptance(
+        "anna@acme.example", "127.0.0.1", None, None, "id@x", dedup, "", "x" * parts, msgs, 3600
+    )
 
 
 @pytest.fixture
