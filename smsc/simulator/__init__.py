@@ -1,0 +1,75 @@
+"""The built-in SMSC simulator (SPEC R-6.5): SMPP, CIMD2 and a control port around one core.
+
+`Simulator` starts the SMPP server, the CIMD2 server (when that module is present) and the JSON-lines
+control port, all sharing one `SimulatorCore`, so that a fresh install can send a mail and see the
+SMS in the simulator's log without an operator contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from smsc.simulator.control import ControlServer
+from smsc.simulator.core import SimSession, SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.smpp_server import SmppServer
+
+if TYPE_CHECKING:
+    from gateway.config import SimulatorSection
+
+__all__ = ["SimSession", "Simulator", "SimulatorCore", "SubmitVerdict", "SubmittedSms"]
+
+log = structlog.get_logger(__name__)
+
+
+class Simulator:
+    def __init__(self, cfg: SimulatorSection, log_path: Path) -> None:
+        self.cfg = cfg
+        self.core = SimulatorCore(cfg, log_path)
+        self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port)
+        self.control = ControlServer(self.core, cfg.host, cfg.control_port)
+        self._cimd2: asyncio.Server | None = None
+        self.smpp_port = cfg.smpp_port
+        self.control_port = cfg.control_port
+        self.cimd2_port: int | None = None
+
+    async def start(self) -> None:
+        await self.smpp.start()
+        self.smpp_port = self.smpp.port
+        try:
+            await self.control.start()
+            self.control_port = self.control.port
+            try:
+                cimd2 = importlib.import_module("smsc.simulator.cimd2_server")
+            except ModuleNotFoundError as exc:
+                if exc.name != "smsc.simulator.cimd2_server":
+                    raise
+                log.info("sim.cimd2_unavailable")
+            else:
+                self._cimd2 = await cimd2.start_cimd2_server(self.core, self.cfg.host, self.cfg.cimd2_port)
+                self.cimd2_port = self._cimd2.sockets[0].getsockname()[1]
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "sim.started",
+            smpp_port=self.smpp_port,
+            cimd2_port=self.cimd2_port,
+            control_port=self.control_port,
+        )
+
+    async def stop(self) -> None:
+        if self._cimd2 is not None:
+            self._cimd2.close()
+            close_clients = getattr(self._cimd2, "close_clients", None)
+            if close_clients is not None:  # Python 3.13+; older servers close their sessions themselves
+                close_clients()
+            await self._cimd2.wait_closed()
+            self._cimd2 = None
+        await self.control.stop()
+        await self.smpp.stop()
+        await self.core.close()

@@ -1,0 +1,166 @@
+"""SMPP delivery receipts: TLVs and the `id:… stat:… err:…` text, turned into a `DeliveryReport`.
+
+The receipt format is vendor-specific, so the parser trusts the TLVs first (receipted_message_id,
+message_state, network_error_code) and then reads the text one field at a time with small regexes,
+as Kannel's fallback and Jasmin's `isDeliveryReceipt` do, rather than one rigid pattern. It returns
+None for anything that is not a usable receipt and never raises: the bytes come from the network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+
+from smsc.base import DeliveryReport, ReportStatus
+
+log = structlog.get_logger(__name__)
+
+# SMPP 3.4 message_state values and the receipt `stat:` words that share their meaning.
+MESSAGE_STATES: dict[int, str] = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
+
+# Kannel's mapping: ACCEPTD is formally final but operators use it as "taken by the network".
+_PENDING_STATS = frozenset({"ENROUTE", "ACCEPTD", "BUFFRED", "ACKED", "1", "6"})
+_DELIVERED_STATS = frozenset({"DELIVRD", "2"})
+
+# Each field on its own, so that a missing or reordered field does not hide the others.
+_FIELD_RES: dict[str, re.Pattern[str]] = {
+    "id": re.compile(r"(?:^|[\s,;])id:\s*([^\s,;]+)", re.IGNORECASE),
+    "sub": re.compile(r"\bsub:\s*(\d+)", re.IGNORECASE),
+    "dlvrd": re.compile(r"\bdlvrd:\s*(\d+)", re.IGNORECASE),
+    "submit_date": re.compile(r"\bsubmit[\s_]*date:\s*(\d{10,12})", re.IGNORECASE),
+    "done_date": re.compile(r"\bdone[\s_]*date:\s*(\d{10,12})", re.IGNORECASE),
+    "stat": re.compile(r"\bstat:\s*([A-Za-z0-9_]+)", re.IGNORECASE),
+    "err": re.compile(r"\berr:\s*([0-9A-Za-z]+)", re.IGNORECASE),
+}
+# The free text comes last and may itself contain "stat:" or "id:"; fields are read before it only.
+_TEXT_RE = re.compile(r"\btext:(.*)\Z", re.IGNORECASE | re.DOTALL)
+
+
+def classify_stat(stat: str) -> ReportStatus:
+    """Map a receipt `stat:` word (or a message_state number as text) to a ReportStatus."""
+    word = stat.strip().upper()
+    if word in _DELIVERED_STATS:
+        return ReportStatus.DELIVERED
+    if word in _PENDING_STATS:
+        return ReportStatus.PENDING
+    return ReportStatus.FAILED
+
+
+def parse_receipt_text(text: str) -> dict[str, str]:
+    """The receipt fields found in `text` (keys as in `_FIELD_RES` plus "text"); may be empty."""
+    fields: dict[str, str] = {}
+    head = text
+    m = _TEXT_RE.search(text)
+    if m:
+        fields["text"] = m.group(1)
+        head = text[: m.start()]
+    for name, pattern in _FIELD_RES.items():
+        found = pattern.search(head)
+        if found:
+            fields[name] = found.group(1)
+    return fields
+
+
+def parse_receipt_date(value: str | None) -> datetime | None:
+    """`YYMMDDhhmm` or `YYMMDDhhmmss` as UTC (receipts carry no zone; SMSCs mostly use UTC)."""
+    if not value or not value.isdigit() or len(value) not in (10, 12):
+        return None
+    fmt = "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M"
+    try:
+        return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    return value or None
+
+
+def _state_from_tlv(value: object) -> str | None:
+    if isinstance(value, bytes | bytearray) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return MESSAGE_STATES.get(value, str(value))
+    return None
+
+
+def _network_error(value: object) -> str | None:
+    # network_error_code is three octets: network type (1 GSM, 2 ANSI-136, 3 IS-95) + u16 code.
+    if isinstance(value, bytes | bytearray) and len(value) == 3:
+        return f"net:{value[0]}:{int.from_bytes(value[1:3], 'big')}"
+    return None
+
+
+def parse_receipt(
+    *,
+    short_message: bytes | None,
+    tlvs: Mapping[str, object],
+    normalise: Callable[[str], str],
+) -> DeliveryReport | None:
+    """A DeliveryReport from a deliver_sm/data_sm's receipt, or None when it is not one we can use.
+
+    A receipt is usable when it names a message id (TLV or text) and a state (TLV or `stat:`).
+    """
+    try:
+        return _parse(short_message, tlvs, normalise)
+    except Exception as exc:  # a receipt parser must never take the link down
+        log.warning("receipt.unparseable", error=repr(exc))
+        return None
+
+
+def _parse(
+    short_message: bytes | None, tlvs: Mapping[str, object], normalise: Callable[[str], str]
+) -> DeliveryReport | None:
+    text = bytes(short_message).decode("latin-1") if short_message else ""
+    fields = parse_receipt_text(text) if text else {}
+
+    raw_id = _as_text(tlvs.get("receipted_message_id")) or fields.get("id")
+    if not raw_id:
+        return None
+    message_id = normalise(raw_id)
+    if not message_id:
+        return None
+
+    stat = _state_from_tlv(tlvs.get("message_state")) or fields.get("stat")
+    if not stat:
+        return None
+    stat = stat.upper()
+    status = classify_stat(stat)
+
+    error: str | None = None
+    if status is ReportStatus.FAILED:
+        parts = [stat]
+        if "err" in fields:
+            parts.append(f"err:{fields['err']}")
+        net = _network_error(tlvs.get("network_error_code"))
+        if net:
+            parts.append(net)
+        error = " ".join(parts)
+
+    raw = text.strip() if text.strip() else f"receipted_message_id:{raw_id} message_state:{stat}"
+    return DeliveryReport(
+        message_id=message_id,
+        status=status,
+        error=error,
+        done_at=parse_receipt_date(fields.get("done_date")),
+        raw=raw,
+    )

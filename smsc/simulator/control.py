@@ -1,0 +1,134 @@
+"""The simulator's control port: a JSON-lines TCP server on loopback, and its client.
+
+One JSON object per line in, one per line out. `{"op": "mo", "source": ..., "destination": ...,
+"text": ..., "protocol": null}` injects an MO, `{"op": "report", "message_id": ..., "status":
+"delivered" | "failed" | "pending"}` a delivery report, `{"op": "ping"}` answers. Errors come back as
+`{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator ...`
+talks to it through `send_command`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import structlog
+
+from smsc.base import ReportStatus
+from smsc.simulator.core import SimulatorCore
+
+log = structlog.get_logger(__name__)
+
+MAX_LINE = 64 * 1024
+
+
+async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
+    """Run one command against the core; the answer always has "ok"."""
+    if not isinstance(command, dict):
+        return {"ok": False, "error": "a command is a JSON object"}
+    op = command.get("op")
+    if op == "ping":
+        return {"ok": True}
+    if op == "mo":
+        fields = {k: command.get(k) for k in ("source", "destination", "text")}
+        bad = [k for k, v in fields.items() if not isinstance(v, str) or (k != "text" and not v)]
+        if bad:
+            return {"ok": False, "error": f"mo needs string {', '.join(bad)}"}
+        protocol = command.get("protocol")
+        if protocol not in (None, "smpp", "cimd2"):
+            return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
+        reached = await core.inject_mo(
+            fields["source"], fields["destination"], fields["text"], protocol=protocol
+        )  # type: ignore[arg-type]
+        return {"ok": True, "sessions": reached}
+    if op == "report":
+        message_id, status = command.get("message_id"), command.get("status")
+        try:
+            report = ReportStatus(status)
+        except ValueError:
+            return {"ok": False, "error": 'status must be "delivered", "failed" or "pending"'}
+        if not isinstance(message_id, str) or not message_id:
+            return {"ok": False, "error": "report needs a string message_id"}
+        if not await core.inject_report(message_id, report):
+            return {"ok": False, "error": f"unknown message_id {message_id!r}"}
+        return {"ok": True}
+    return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+class ControlServer:
+    def __init__(self, core: SimulatorCore, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.core = core
+        self.host, self.port = host, port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_LINE)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("sim.control.listening", host=self.host, port=self.port)
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for w in list(self._writers):
+            w.close()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    writer.write(_line({"ok": False, "error": "line too long"}))
+                    break
+                except asyncio.IncompleteReadError as exc:
+                    if not exc.partial.strip():
+                        break
+                    line = exc.partial
+                answer = await self._answer(line)
+                writer.write(_line(answer))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            command = json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": "not JSON"}
+        try:
+            return await execute(self.core, command)
+        except Exception as exc:
+            log.exception("sim.control.failed")
+            return {"ok": False, "error": f"internal error: {exc.__class__.__name__}"}
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+async def send_command(host: str, port: int, command: dict[str, Any]) -> dict[str, Any]:
+    """Send one command to a running simulator and return its answer (OSError if unreachable)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(_line(command))
+        await writer.drain()
+        answer = json.loads(await reader.readline() or b"null")
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    if not isinstance(answer, dict):
+        return {"ok": False, "error": "no answer from the simulator"}
+    return answer

@@ -1,0 +1,296 @@
+"""The protocol-neutral heart of the built-in SMSC simulator.
+
+The SMPP and CIMD2 servers parse their wire format and hand each received part to `SimulatorCore`,
+which owns everything the protocols share: login check, the verdict rules (reject / fail by number
+suffix), message ids, the JSON-lines log of every part, the registry of logged-in sessions, and the
+routing of injected MOs and delivery reports to a session able to carry them, held until one logs in
+when none is. A report or MO a session could not hand over is held the same way, as an SMSC would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from smsc.base import ReportStatus
+from smsc.encoding import parse_udh
+
+if TYPE_CHECKING:
+    from gateway.config import SimulatorSection
+
+log = structlog.get_logger(__name__)
+
+MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
+MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
+MAX_HELD = 10_000
+
+# Why a part is refused, per protocol. SMPP: ESME_RINVDSTADR; CIMD2: 300 incorrect destination address.
+INVALID_DESTINATION = "invalid_destination"
+SMPP_STATUS = {INVALID_DESTINATION: 0x0B}
+CIMD2_ERROR = {INVALID_DESTINATION: 300}
+
+
+@dataclass(frozen=True)
+class SubmittedSms:
+    """One received part. `destination` is E.164 with "+" (the wire has digits only); `source` is as
+    the client sent it. The fields after `text` are protocol details, kept for tests and the log."""
+
+    protocol: str  # "smpp" | "cimd2"
+    system_id: str
+    source: str
+    destination: str
+    data_coding: int
+    udh: bytes
+    text: str
+    payload: bytes = b""  # user data without the UDH, as received
+    want_report: bool = True
+    esm_class: int = 0
+    source_ton: int | None = None
+    source_npi: int | None = None
+    dest_ton: int | None = None
+    dest_npi: int | None = None
+    validity: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitVerdict:
+    """What the server answers. A refusal carries a protocol-neutral `error` ("invalid_destination")
+    and its ready-made translations `smpp_status` and `cimd2_error`."""
+
+    accepted: bool
+    message_id: str  # decimal, unique and increasing; "" when refused
+    error: str | None = None
+    report: ReportStatus | None = None  # the report to send (None: none was requested)
+    report_delay: float = 0.0
+    smpp_status: int = 0
+    cimd2_error: int | None = None
+
+    @property
+    def error_code(self) -> str | None:
+        return self.error
+
+
+class SimSession(Protocol):
+    """A logged-in client connection able to receive MOs and reports."""
+
+    protocol: str
+    system_id: str
+
+    async def send_mo(self, source: str, destination: str, text: str) -> None: ...
+
+    async def send_report(
+        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Sent:
+    protocol: str
+    system_id: str
+    source: str
+    destination: str
+    submitted_at: datetime
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SimulatorCore:
+    def __init__(
+        self,
+        cfg: SimulatorSection,
+        log_path: Path,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        first_id: int | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.log_path = log_path
+        self._now = now
+        # Ids continue from the clock so that a restarted simulator never reuses one the gateway
+        # may still be waiting on a report for.
+        self._next_id = first_id if first_id is not None else int(now().timestamp() * 1000)
+        self.records: list[dict[str, object]] = []
+        self._sessions: list[SimSession] = []
+        self._messages: OrderedDict[str, _Sent] = OrderedDict()
+        self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
+        self._tasks: set[asyncio.Task[None]] = set()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    # --- logins and sessions ------------------------------------------------------------------
+
+    def check_login(self, system_id: str, password: str) -> bool:
+        ok_id = hmac.compare_digest(system_id.encode(), self.cfg.system_id.encode())
+        ok_pw = hmac.compare_digest(password.encode(), self.cfg.password.encode())
+        return ok_id and ok_pw
+
+    def register(self, s: SimSession) -> None:
+        if s not in self._sessions:
+            self._sessions.append(s)
+        log.info("sim.session_up", protocol=s.protocol, system_id=s.system_id)
+        held = [h for h in self._held if self._fits(s, h[0], h[1])]
+        for item in held:
+            self._held.remove(item)
+            self._spawn(self._deliver_held(s, item[2]))
+
+    def unregister(self, s: SimSession) -> None:
+        if s in self._sessions:
+            self._sessions.remove(s)
+            log.info("sim.session_down", protocol=s.protocol, system_id=s.system_id)
+
+    @staticmethod
+    def _fits(s: SimSession, protocol: str | None, system_id: str | None) -> bool:
+        return (protocol is None or s.protocol == protocol) and (
+            system_id is None or s.system_id == system_id
+        )
+
+    def _pick(self, protocol: str | None, system_id: str | None = None) -> SimSession | None:
+        # The newest login: after a reconnect an old, half-dead session may not have noticed yet.
+        for s in reversed(self._sessions):
+            if self._fits(s, protocol, system_id):
+                return s
+        return None
+
+    # --- submits ------------------------------------------------------------------------------
+
+    def on_submit(self, sms: SubmittedSms) -> SubmitVerdict:
+        """Apply the suffix rules to one received part and log it."""
+        digits = sms.destination.lstrip("+")
+        if any(digits.endswith(s) for s in self.cfg.reject_suffixes if s):
+            verdict = SubmitVerdict(
+                accepted=False,
+                message_id="",
+                error=INVALID_DESTINATION,
+                smpp_status=SMPP_STATUS[INVALID_DESTINATION],
+                cimd2_error=CIMD2_ERROR[INVALID_DESTINATION],
+            )
+            outcome = "rejected"
+        else:
+            self._next_id += 1
+            message_id = str(self._next_id)
+            failed = any(digits.endswith(s) for s in self.cfg.fail_suffixes if s)
+            status = ReportStatus.FAILED if failed else ReportStatus.DELIVERED
+            verdict = SubmitVerdict(
+                accepted=True,
+                message_id=message_id,
+                report=status if sms.want_report else None,
+                report_delay=self.cfg.dlr_delay_seconds,
+            )
+            outcome = "failed" if failed else "delivered"
+            self._messages[message_id] = _Sent(
+                sms.protocol, sms.system_id, sms.source, sms.destination, self._now()
+            )
+            while len(self._messages) > MAX_MESSAGES:
+                self._messages.popitem(last=False)
+        self._log(sms, verdict.message_id, outcome)
+        return verdict
+
+    def _log(self, sms: SubmittedSms, message_id: str, verdict: str) -> None:
+        concat = parse_udh(sms.udh)
+        record: dict[str, object] = {
+            "ts": self._now().astimezone(UTC).isoformat(),
+            "protocol": sms.protocol,
+            "system_id": sms.system_id,
+            "message_id": message_id,
+            "source": sms.source,
+            "destination": sms.destination,
+            "data_coding": sms.data_coding,
+            "concat": {"ref": concat.ref, "total": concat.total, "seq": concat.seq} if concat else None,
+            "text": sms.text,
+            "verdict": verdict,
+        }
+        self.records.append(record)
+        del self.records[:-MAX_RECORDS]
+        try:
+            with self.log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+        except OSError as exc:  # the log is a convenience; a full disk must not stop the simulator
+            log.error("sim.log_write_failed", path=str(self.log_path), error=str(exc))
+        log.info("sim.received", **{k: v for k, v in record.items() if k not in ("text", "ts")})
+
+    # --- MOs and reports ----------------------------------------------------------------------
+
+    async def inject_mo(
+        self, source: str, destination: str, text: str, *, protocol: str | None = None
+    ) -> int:
+        """Send an MO to one logged-in session (the newest, of `protocol` if given); the number of
+        sessions reached, 0 when none is logged in (the MO is then held for the next login)."""
+        s = self._pick(protocol)
+        if s is None:
+            self._held.append((protocol, None, ("mo", source, destination, text)))
+            log.info("sim.mo_held", source=source, destination=destination)
+            return 0
+        await s.send_mo(source, destination, text)
+        log.info("sim.mo_sent", protocol=s.protocol, source=source, destination=destination)
+        return 1
+
+    async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
+        """Send a report for a message this simulator accepted; False if the id is unknown. With no
+        session of that client logged in, the report is held for its next login."""
+        sent = self._messages.get(message_id)
+        if sent is None:
+            return False
+        s = self._pick(sent.protocol, sent.system_id)
+        if s is None:
+            self._held.append((sent.protocol, sent.system_id, ("report", message_id, status)))
+            log.info("sim.report_held", message_id=message_id)
+            return True
+        await s.send_report(message_id, sent.source, sent.destination, status, sent.submitted_at)
+        log.info("sim.report_sent", message_id=message_id, status=status.value)
+        return True
+
+    def hold_mo(self, source: str, destination: str, text: str, protocol: str | None) -> None:
+        """A session went away before the client acknowledged this MO: deliver it after a new login."""
+        self._held.append((protocol, None, ("mo", source, destination, text)))
+
+    def hold_report(self, message_id: str, status: ReportStatus) -> None:
+        sent = self._messages.get(message_id)
+        if sent is not None:
+            self._held.append((sent.protocol, sent.system_id, ("report", message_id, status)))
+
+    def report_later(self, verdict: SubmitVerdict) -> None:
+        """Schedule the verdict's report after its delay (what a server does after answering)."""
+        if verdict.accepted and verdict.report is not None:
+            self._spawn(self._report_after(verdict.message_id, verdict.report, verdict.report_delay))
+
+    async def _report_after(self, message_id: str, status: ReportStatus, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.inject_report(message_id, status)
+
+    async def _deliver_held(self, s: SimSession, item: tuple[object, ...]) -> None:
+        if item[0] == "mo":
+            _, source, destination, text = item
+            await s.send_mo(str(source), str(destination), str(text))
+        else:
+            _, message_id, status = item
+            sent = self._messages.get(str(message_id))
+            if sent is not None and isinstance(status, ReportStatus):
+                await s.send_report(str(message_id), sent.source, sent.destination, status, sent.submitted_at)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sim.task_failed", error=repr(task.exception()))
+
+    async def close(self) -> None:
+        """Cancel scheduled reports and held deliveries (on simulator stop)."""
+        tasks, self._tasks = set(self._tasks), set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

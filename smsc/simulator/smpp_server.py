@@ -1,0 +1,465 @@
+"""The simulator's SMPP 3.4 server side (asyncio), speaking to ESMEs such as `smsc.smpp.SmppLink`.
+
+It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash) and uses
+smpplib's PDU classes to encode and decode bodies. Each connection is an `SmppSession`: bind checks
+the login with the core, submit_sm is turned into a `SubmittedSms` and answered with the core's
+verdict, MOs and delivery receipts go out as deliver_sm and are sent again when the client does not
+answer in time or answers with an error, as an SMSC does. The hooks (`SmppSession.on_submit_sm`,
+`SmppServer.session_class`) are what the behaviour-named fake SMSCs in the tests override.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from smpplib import command_codes
+from smpplib import smpp as pdus
+
+from smsc.base import ReportStatus
+from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+
+log = structlog.get_logger(__name__)
+
+MAX_PDU = 70_000
+GENERIC_NACK = 0x80000000
+ESME_RINVCMDLEN, ESME_RINVCMDID, ESME_RINVBNDSTS, ESME_RALYBND = 0x02, 0x03, 0x04, 0x05
+ESME_RINVPASWD, ESME_RINVSYSID, ESME_RUNKNOWNERR = 0x0E, 0x0F, 0xFF
+BIND_MODES = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
+_COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
+_STATS = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
+          ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
+
+
+class _Sequences:
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def next_sequence(self) -> int:
+        self.sequence = self.sequence % 0x7FFFFFFF + 1
+        return self.sequence
+
+
+def address_fields(addr: str) -> tuple[int, int, str]:
+    """(TON, NPI, digits) for an address we send: "+48..." is international, other digits national,
+    anything else alphanumeric."""
+    if addr.startswith("+") and addr[1:].isdigit():
+        return 1, 1, addr[1:]
+    if addr.isdigit():
+        return (3, 0, addr) if len(addr) <= 8 else (2, 1, addr)
+    return 5, 0, addr
+
+
+def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, done_at: datetime) -> str:
+    stat, _ = _STATS[status]
+    ok = status is ReportStatus.DELIVERED
+    return (
+        f"id:{message_id} sub:001 dlvrd:{'001' if ok else '000'} "
+        f"submit date:{submitted_at.astimezone(UTC):%y%m%d%H%M} "
+        f"done date:{done_at.astimezone(UTC):%y%m%d%H%M} "
+        f"stat:{stat} err:{'000' if ok else '001'} text:"
+    )
+
+
+def mo_parts(text: str, ref: int) -> list[tuple[int, int, bytes]]:
+    """(esm_class, data_coding, short_message) for each deliver_sm of an MO text."""
+    try:
+        p = plan(text, max_parts=255)
+    except EmptyText:
+        return [(0, 0, b"")]
+    if len(p.parts) == 1:
+        return [(0, int(p.coding), p.parts[0].payload)]
+    total = len(p.parts)
+    return [
+        (0x40, int(p.coding), concat_udh(ref, total, i) + part.payload) for i, part in enumerate(p.parts, 1)
+    ]
+
+
+@dataclass
+class _Outbound:
+    kind: str  # "mo" | "report"
+    fields: dict[str, Any]
+    key: tuple[Any, ...]  # what to hand back to the core if the session dies before the answer
+    attempts: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class ServerStats:
+    """Instrumentation for tests and fakes: what the server saw and answered."""
+
+    received: list[SubmittedSms] = field(default_factory=list)
+    binds: list[tuple[str, str, int]] = field(default_factory=list)  # (mode, system_id, status)
+    deliver_responses: list[tuple[str, int]] = field(default_factory=list)  # (kind, status)
+    unbind_answered: int = 0
+    outstanding: int = 0  # submit_sm received but not yet answered
+    max_outstanding: int = 0
+
+
+class SmppSession:
+    """One client connection. `on_submit_sm` is the hook fake SMSCs override."""
+
+    protocol = "smpp"
+
+    def __init__(
+        self, server: SmppServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.core: SimulatorCore = server.core
+        self.reader, self.writer = reader, writer
+        self.system_id = ""
+        self.mode: str | None = None
+        self._seq = _Sequences()
+        self._outbound: dict[int, _Outbound] = {}
+        self._unbind_seq: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = asyncio.Event()
+
+    @property
+    def can_receive(self) -> bool:
+        return self.mode in ("rx", "trx")
+
+    # --- wire ---------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    def send_pdu(self, name: str, seq: int | None = None, status: int = 0, **fields: Any) -> int:
+        pdu = pdus.make_pdu(name, client=self._seq, status=status, **fields)
+        if seq is not None:
+            pdu.sequence = seq
+        self.write(pdu.generate())
+        return int(pdu.sequence)
+
+    def nack(self, seq: int, status: int) -> None:
+        self.write(struct.pack(">IIII", 16, GENERIC_NACK, status, seq))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                head = await self.reader.readexactly(4)
+                (length,) = struct.unpack(">I", head)
+                if not 16 <= length <= MAX_PDU:
+                    log.warning("sim.smpp.garbage", length=length, head=head.hex())
+                    self.nack(0, ESME_RINVCMDLEN)
+                    break
+                raw = head + await self.reader.readexactly(length - 4)
+                await self.dispatch(raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self.core.unregister(self)
+        for ob in self._outbound.values():
+            if ob.timer:
+                ob.timer.cancel()
+        # What the client never acknowledged goes back to the core for its next login.
+        for key in dict.fromkeys(ob.key for ob in self._outbound.values()):
+            self._hold(key)
+        self._outbound.clear()
+        for t in list(self._tasks):
+            if t is not asyncio.current_task():
+                t.cancel()
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+    def _hold(self, key: tuple[Any, ...]) -> None:
+        if key[0] == "mo":
+            self.core.hold_mo(*key[1:], protocol=self.protocol)
+        else:
+            self.core.hold_report(*key[1:])
+
+    # --- requests from the client -------------------------------------------------------------
+
+    async def dispatch(self, raw: bytes) -> None:
+        _, command_id, status, seq = struct.unpack_from(">IIII", raw)
+        name = _COMMAND_NAMES.get(command_id)
+        if name is None:
+            log.warning("sim.smpp.unknown_command", command_id=f"0x{command_id:08X}")
+            if not command_id & 0x80000000:
+                self.nack(seq, ESME_RINVCMDID)
+            return
+        if name == "generic_nack":
+            self._on_deliver_resp(seq, status or ESME_RUNKNOWNERR)
+            return
+        try:
+            pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+        except Exception as exc:
+            log.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
+            self.nack(seq, ESME_RUNKNOWNERR)
+            return
+        if name in BIND_MODES:
+            self._on_bind(name, pdu, seq)
+        elif name == "enquire_link":
+            self.send_pdu("enquire_link_resp", seq)
+        elif name == "unbind":
+            self.send_pdu("unbind_resp", seq)
+            await self.close()
+        elif name in ("deliver_sm_resp", "data_sm_resp"):
+            self._on_deliver_resp(seq, status)
+        elif name == "unbind_resp":
+            if seq == self._unbind_seq:
+                self.server.stats.unbind_answered += 1
+                self.server.changed()
+                await self.close()
+        elif name == "enquire_link_resp":
+            pass
+        elif self.mode is None:
+            self.nack(seq, ESME_RINVBNDSTS)
+        elif name == "submit_sm":
+            if self.mode == "rx":
+                self.send_pdu("submit_sm_resp", seq, ESME_RINVBNDSTS)
+                return
+            sms = self._submitted(pdu)
+            self.server.note_submit(+1)
+            await self.on_submit_sm(seq, sms)
+        elif not command_id & 0x80000000:
+            self.nack(seq, ESME_RINVCMDID)
+
+    def _on_bind(self, name: str, pdu: Any, seq: int) -> None:
+        system_id = _text(pdu.system_id)
+        password = _text(pdu.password)
+        if self.mode is not None:
+            status = ESME_RALYBND
+        elif self.core.check_login(system_id, password):
+            status = 0
+        else:
+            status = ESME_RINVSYSID if system_id != self.core.cfg.system_id else ESME_RINVPASWD
+        self.server.stats.binds.append((BIND_MODES[name], system_id, status))
+        self.server.changed()
+        resp = name + "_resp"
+        if status:
+            log.info("sim.smpp.bind_refused", system_id=system_id, status=status)
+            self.send_pdu(resp, seq, status)
+            return
+        self.mode, self.system_id = BIND_MODES[name], system_id
+        self.send_pdu(resp, seq, 0, system_id="smsgw-sim")
+        if self.can_receive:
+            self.core.register(self)
+
+    def _submitted(self, pdu: Any) -> SubmittedSms:
+        esm = pdu.esm_class or 0
+        data = bytes(pdu.short_message or pdu.message_payload or b"")
+        udh = data[: data[0] + 1] if esm & 0x40 and data else b""
+        text, _ = decode_user_data(data, pdu.data_coding or 0, udhi=bool(udh))
+        dest = _text(pdu.destination_addr)
+        return SubmittedSms(
+            protocol=self.protocol,
+            system_id=self.system_id,
+            source=_text(pdu.source_addr),
+            destination="+" + dest if dest.isdigit() else dest,
+            data_coding=pdu.data_coding or 0,
+            udh=udh,
+            text=text,
+            payload=data[len(udh) :],
+            want_report=bool((pdu.registered_delivery or 0) & 0x03),
+            esm_class=esm,
+            source_ton=pdu.source_addr_ton,
+            source_npi=pdu.source_addr_npi,
+            dest_ton=pdu.dest_addr_ton,
+            dest_npi=pdu.dest_addr_npi,
+            validity=_text(pdu.validity_period),
+        )
+
+    async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
+        """Default SMSC behaviour: the core's verdict, answered after the server's response delay,
+        then the report after the verdict's delay."""
+        verdict = self.core.on_submit(sms)
+        self.server.record(sms)
+        if self.server.response_delay > 0:
+            self.spawn(self._answer_later(seq, verdict))
+        else:
+            self.answer_submit(seq, verdict)
+
+    async def _answer_later(self, seq: int, verdict: SubmitVerdict) -> None:
+        await asyncio.sleep(self.server.response_delay)
+        self.answer_submit(seq, verdict)
+
+    def answer_submit(
+        self, seq: int, verdict: SubmitVerdict | None, *, status: int | None = None, report: bool = True
+    ) -> None:
+        """Write the submit_sm_resp: the verdict's status unless `status` is given; then, when the
+        verdict asks for one and `report` is true, schedule the delivery receipt."""
+        self.server.note_submit(-1)
+        if status is None:
+            status = ESME_RUNKNOWNERR if verdict is None else 0 if verdict.accepted else verdict.smpp_status
+        if status or verdict is None:
+            self.send_pdu("submit_sm_resp", seq, status)
+            return
+        self.send_pdu("submit_sm_resp", seq, 0, message_id=self.server.format_id(verdict.message_id))
+        if report:
+            self.core.report_later(verdict)
+
+    # --- deliver_sm to the client -------------------------------------------------------------
+
+    async def send_mo(self, source: str, destination: str, text: str) -> None:
+        src_ton, src_npi, src = address_fields(source)
+        dst_ton, dst_npi, dst = address_fields(destination)
+        for esm, dc, sm in mo_parts(text, self.server.next_ref()):
+            fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
+                          dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
+                          esm_class=esm, data_coding=dc, short_message=sm)  # fmt: skip
+            self._deliver(_Outbound("mo", fields, ("mo", source, destination, text)))
+
+    async def send_report(
+        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+    ) -> None:
+        # In a receipt the addresses are swapped: source is the phone the SMS went to.
+        src_ton, src_npi, src = address_fields(destination)
+        dst_ton, dst_npi, dst = address_fields(source)
+        wire_id = self.server.format_receipt_id(message_id)
+        text = receipt_text(wire_id, status, submitted_at, datetime.now(UTC))
+        fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
+                      dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
+                      esm_class=0x04, data_coding=0, short_message=text.encode("ascii"),
+                      receipted_message_id=wire_id, message_state=_STATS[status][1])  # fmt: skip
+        self._deliver(_Outbound("report", fields, ("report", message_id, status)))
+
+    def _deliver(self, ob: _Outbound) -> None:
+        if self.closed.is_set():
+            self._hold(ob.key)
+            return
+        ob.attempts += 1
+        seq = self.send_pdu("deliver_sm", **ob.fields)
+        self._outbound[seq] = ob
+        ob.timer = asyncio.get_running_loop().call_later(self.server.resend_timeout, self._retry, seq, None)
+
+    def _on_deliver_resp(self, seq: int, status: int) -> None:
+        ob = self._outbound.pop(seq, None)
+        if ob is None:
+            return
+        if ob.timer:
+            ob.timer.cancel()
+        self.server.stats.deliver_responses.append((ob.kind, status))
+        self.server.changed()
+        if status:
+            self._outbound[seq] = ob
+            ob.timer = asyncio.get_running_loop().call_later(
+                self.server.retry_delay, self._retry, seq, status
+            )
+
+    def _retry(self, seq: int, status: int | None) -> None:
+        ob = self._outbound.pop(seq, None)
+        if ob is None:
+            return
+        if ob.attempts >= self.server.max_attempts:
+            log.warning("sim.smpp.deliver_dropped", kind=ob.kind, attempts=ob.attempts, status=status)
+            return
+        log.info("sim.smpp.deliver_retry", kind=ob.kind, attempt=ob.attempts + 1, status=status)
+        self._deliver(ob)
+
+    async def unbind(self) -> None:
+        """SMSC-initiated unbind: the session closes when the client answers (or disconnects)."""
+        self._unbind_seq = self.send_pdu("unbind")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1").replace("\x00", "")
+    return "" if value is None else str(value)
+
+
+class SmppServer:
+    """A listening SMPP server on loopback (port 0 = ephemeral; see `.port`)."""
+
+    session_class: type[SmppSession] = SmppSession
+
+    def __init__(
+        self,
+        core: SimulatorCore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        response_delay: float = 0.0,
+        resend_timeout: float = 10.0,
+        retry_delay: float = 1.0,
+        max_attempts: int = 5,
+        message_id_format: Callable[[str], str] = str,
+        receipt_id_format: Callable[[str], str] = str,
+    ) -> None:
+        self.core = core
+        self.host, self.port = host, port
+        self.response_delay = response_delay
+        self.resend_timeout, self.retry_delay, self.max_attempts = resend_timeout, retry_delay, max_attempts
+        self.format_id, self.format_receipt_id = message_id_format, receipt_id_format
+        self.stats = ServerStats()
+        self.sessions: set[SmppSession] = set()
+        self._server: asyncio.Server | None = None
+        self._ref = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def received(self) -> list[SubmittedSms]:
+        return self.stats.received
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("sim.smpp.listening", host=self.host, port=self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for s in list(self.sessions):
+            await s.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = self.session_class(self, reader, writer)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    def next_ref(self) -> int:
+        self._ref = (self._ref + 1) % 256
+        return self._ref
+
+    def note_submit(self, delta: int) -> None:
+        self.stats.outstanding += delta
+        self.stats.max_outstanding = max(self.stats.max_outstanding, self.stats.outstanding)
+
+    def record(self, sms: SubmittedSms) -> None:
+        self.stats.received.append(sms)
+        self.changed()
+
+    def changed(self) -> None:
+        """Wake `wait_until` callers: something in `stats` changed."""
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds, re-checked after every change (`timeout` is a hang guard)."""
+
+        async def _wait() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def wait_for(self, n: int, timeout: float = 5.0) -> list[SubmittedSms]:
+        """Wait until at least `n` parts were received."""
+        await self.wait_until(lambda: len(self.stats.received) >= n, timeout)
+        return self.stats.received

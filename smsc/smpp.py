@@ -1,0 +1,754 @@
+"""The SMPP 3.4 link driver: one transceiver bind to one SMSC, behind `smsc.base.SmscLink`.
+
+One I/O thread owns the socket: it connects, binds, writes every PDU and reads every PDU, so no two
+writes can interleave (smpplib issue #187). smpplib supplies the PDU codec only; its read loop is not
+used because it answers deliver_sm before our handler has committed the MO or report, and one error
+PDU kills it. Our loop answers after the asyncio side's `Ack`, matches submit_sm_resp and generic_nack
+to the window by sequence number, keeps the link alive with enquire_link and reconnects with back-off.
+The asyncio side hands work to the thread through a queue plus a wake-up socket; the thread answers
+with `loop.call_soon_threadsafe` / `asyncio.run_coroutine_threadsafe` and never waits for the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from smpplib import command_codes
+from smpplib import smpp as pdus
+
+from smsc.base import (
+    Ack,
+    Concat,
+    DeliveryReport,
+    InboundSms,
+    LinkEvents,
+    LinkState,
+    LinkStats,
+    OutboundSms,
+    Outcome,
+    SubmitResult,
+)
+from smsc.encoding import decode_user_data
+from smsc.ratelimit import Backoff
+from smsc.receipts import parse_receipt
+
+if TYPE_CHECKING:
+    from gateway.config import SmscSection
+
+log = structlog.get_logger(__name__)
+
+# --- command_status → Outcome (SMPP 3.4 section 5.1.3; Kannel's temporary/throttling choices) -------
+STATUS_NAMES: dict[int, str] = {
+    0x00: "ESME_ROK", 0x01: "ESME_RINVMSGLEN", 0x02: "ESME_RINVCMDLEN", 0x03: "ESME_RINVCMDID",
+    0x04: "ESME_RINVBNDSTS", 0x05: "ESME_RALYBND", 0x06: "ESME_RINVPRTFLG", 0x07: "ESME_RINVREGDLVFLG",
+    0x08: "ESME_RSYSERR", 0x0A: "ESME_RINVSRCADR", 0x0B: "ESME_RINVDSTADR", 0x0C: "ESME_RINVMSGID",
+    0x0D: "ESME_RBINDFAIL", 0x0E: "ESME_RINVPASWD", 0x0F: "ESME_RINVSYSID", 0x11: "ESME_RCANCELFAIL",
+    0x13: "ESME_RREPLACEFAIL", 0x14: "ESME_RMSGQFUL", 0x15: "ESME_RINVSERTYP", 0x33: "ESME_RINVNUMDESTS",
+    0x34: "ESME_RINVDLNAME", 0x40: "ESME_RINVDESTFLAG", 0x42: "ESME_RINVSUBREP", 0x43: "ESME_RINVESMCLASS",
+    0x44: "ESME_RCNTSUBDL", 0x45: "ESME_RSUBMITFAIL", 0x48: "ESME_RINVSRCTON", 0x49: "ESME_RINVSRCNPI",
+    0x50: "ESME_RINVDSTTON", 0x51: "ESME_RINVDSTNPI", 0x53: "ESME_RINVSYSTYP", 0x54: "ESME_RINVREPFLAG",
+    0x55: "ESME_RINVNUMMSGS", 0x58: "ESME_RTHROTTLED", 0x61: "ESME_RINVSCHED", 0x62: "ESME_RINVEXPIRY",
+    0x63: "ESME_RINVDFTMSGID", 0x64: "ESME_RX_T_APPN", 0x65: "ESME_RX_P_APPN", 0x66: "ESME_RX_R_APPN",
+    0x67: "ESME_RQUERYFAIL", 0xC0: "ESME_RINVOPTPARSTREAM", 0xC1: "ESME_ROPTPARNOTALLWD",
+    0xC2: "ESME_RINVPARLEN", 0xC3: "ESME_RMISSINGOPTPARAM", 0xC4: "ESME_RINVOPTPARAMVAL",
+    0xFE: "ESME_RDELIVERYFAILURE", 0xFF: "ESME_RUNKNOWNERR",
+}  # fmt: skip
+STATUS_OUTCOMES: dict[int, Outcome] = {
+    0x00: Outcome.ACCEPTED,
+    0x58: Outcome.THROTTLED,  # ESME_RTHROTTLED
+    0x14: Outcome.THROTTLED,  # ESME_RMSGQFUL: the SMSC's queue, not our message (vumi PR #636)
+    0x08: Outcome.TEMPORARY,  # ESME_RSYSERR
+    0x64: Outcome.TEMPORARY,  # ESME_RX_T_APPN
+    0x01: Outcome.MALFORMED, 0x02: Outcome.MALFORMED, 0x03: Outcome.MALFORMED,
+    0xC0: Outcome.MALFORMED, 0xC1: Outcome.MALFORMED, 0xC2: Outcome.MALFORMED,
+    0xC3: Outcome.MALFORMED, 0xC4: Outcome.MALFORMED,
+}  # fmt: skip  # every other status: Outcome.REJECTED
+BIND_CONFIG_ERRORS = frozenset({0x0D, 0x0E, 0x0F})  # wrong credentials: retrying soon cannot help
+
+ESME_RINVCMDID, ESME_RINVBNDSTS, ESME_RX_T_APPN, ESME_RUNKNOWNERR = 0x03, 0x04, 0x64, 0xFF
+ESM_RECEIPT_BITS = 0x04 | 0x08 | 0x20  # SMSC receipt, SME ack, intermediate notification
+ESM_UDHI = 0x40
+MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
+MAX_THROTTLE_PAUSE = 30.0
+UNBIND_WAIT = 2.0
+DRAIN_WAIT = 5.0
+_COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
+
+
+def status_text(status: int) -> str:
+    """`ESME_RINVDSTADR (0x0B)`: how a refusal reads in logs, bounces and `smsgw queue list`."""
+    return f"{STATUS_NAMES.get(status, 'UNKNOWN')} (0x{status:02X})"
+
+
+def classify_status(status: int) -> Outcome:
+    return STATUS_OUTCOMES.get(status, Outcome.REJECTED)
+
+
+def normalise_message_id(raw: str | bytes | None, mode: str, *, receipt: bool) -> str:
+    """The key under which a submit and its receipts meet.
+
+    `mode` is the conversion applied to the submit_sm_resp id so that it reads like the receipt's:
+    "hex_to_dec" (the SMSC answers in hex, reports in decimal) or "dec_to_hex"; "as_is" converts
+    nothing. Both sides are then lower-cased and stripped of leading zeros (Kannel, jasmin).
+    """
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).decode("latin-1")
+    text = (raw or "").replace("\x00", "").strip()
+    if text and not receipt and mode in ("hex_to_dec", "dec_to_hex"):
+        with contextlib.suppress(ValueError):
+            text = str(int(text, 16)) if mode == "hex_to_dec" else format(int(text, 10), "x")
+    text = text.lower()
+    return text.lstrip("0") or ("0" if text else "")
+
+
+def source_address(source: str, ton: int | None = None, npi: int | None = None) -> tuple[int, int, str]:
+    """(TON, NPI, address) for our sender: "+digits" → 1/1 without "+"; a short code of at most 8
+    digits (premium numbers such as 7155) → 3/0, network specific; a longer number → 2/1, national;
+    anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either value."""
+    if source.startswith("+") and source[1:].isdigit():
+        auto = (1, 1, source[1:])
+    elif source.isdigit():
+        auto = (3, 0, source) if len(source) <= 8 else (2, 1, source)
+    else:
+        auto = (5, 0, source)
+    return (auto[0] if ton is None else ton, auto[1] if npi is None else npi, auto[2])
+
+
+def smpp_time(when: datetime) -> str:
+    """Absolute UTC in SMPP's `YYMMDDhhmmsstnnp` form, as Kannel sends it."""
+    return when.astimezone(UTC).strftime("%y%m%d%H%M%S") + "000+"
+
+
+class BadDestination(ValueError):
+    """The part's destination is not an E.164 number: no SMSC will take it, now or later."""
+
+
+def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
+    """smpplib submit_sm fields for one part; ValueError names what cannot be sent."""
+    dest = sms.destination.removeprefix("+")
+    if not dest.isdigit():
+        raise BadDestination(f"destination {sms.destination!r} is not an E.164 number")
+    ton, npi, src = source_address(sms.source, cfg.source_ton, cfg.source_npi)
+    short_message = sms.udh + sms.payload
+    if len(short_message) > 254:
+        raise ValueError(f"short_message of {len(short_message)} octets exceeds 254")
+    return {
+        "service_type": "",
+        "source_addr_ton": ton,
+        "source_addr_npi": npi,
+        "source_addr": src,
+        "dest_addr_ton": 1,
+        "dest_addr_npi": 1,
+        "destination_addr": dest,
+        "esm_class": ESM_UDHI if sms.udh else 0,
+        "protocol_id": 0,
+        "priority_flag": 0,
+        "schedule_delivery_time": "",
+        "validity_period": smpp_time(sms.validity) if sms.validity else "",
+        "registered_delivery": 1 if sms.want_report else 0,
+        "replace_if_present_flag": 0,
+        "data_coding": sms.data_coding,
+        "sm_default_msg_id": 0,
+        "short_message": short_message,
+    }
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1").replace("\x00", "")
+    return "" if value is None else str(value)
+
+
+def _phone(addr: object, ton: object) -> str:
+    text = _text(addr)
+    return "+" + text if ton == 1 and text.isdigit() else text
+
+
+class _Sequences:
+    """smpplib's PDU classes draw numbers from a "client"; one generator outlives reconnects."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def next_sequence(self) -> int:
+        self.sequence = self.sequence % 0x7FFFFFFF + 1
+        return self.sequence
+
+
+class _LinkDown(Exception):
+    """The connection is unusable; the thread closes it and reconnects."""
+
+
+class _BindRefused(_LinkDown):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused: {status_text(status)}")
+        self.status = status
+
+
+class _StopRequested(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[SubmitResult]
+    deadline: float
+
+
+class SmppLink:
+    """A transceiver bind to one SMSC; see `smsc.base` for the rules every driver follows."""
+
+    def __init__(self, cfg: SmscSection, *, password: str) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.state = LinkState.DISCONNECTED
+        self._password = password
+        self._seq = _Sequences()
+        self._cmds: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: LinkEvents | None = None
+        self._thread: threading.Thread | None = None
+        self._done: asyncio.Future[None] | None = None
+        # asyncio side
+        self._window = asyncio.Semaphore(cfg.window)
+        self._in_flight = 0
+        self._stopping = False
+        self._stop_evt = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._pause = 0.0
+        self._paused_until = 0.0
+        self._submitted = self._throttled = self._errors = 0
+        # I/O thread side
+        self._stop_req = False
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+        self._generation = 0
+        self._pending: dict[int, _Pending] = {}
+        self._bind_seq: int | None = None
+        self._bind_status: int | None = None
+        self._bound = False
+        self._unbind_seq: int | None = None
+        self._last_rx = 0.0
+        self._keepalive_seq: int | None = None
+        self._keepalive_due = 0.0
+        self._reconnects = 0
+        self._bad_pdus = 0
+        if len(cfg.system_id) > 15:
+            log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
+        if len(password) > 8:
+            log.warning("smpp.password_too_long", link=self.name, length=len(password), limit=8)
+
+    # --- asyncio side -------------------------------------------------------------------------
+
+    async def start(self, events: LinkEvents) -> None:
+        if self._thread is not None or self._stopping:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._events = events
+        self._done = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, name=f"smpp-{self.name}", daemon=True)
+        self._thread.start()
+
+    async def submit(self, sms: OutboundSms) -> SubmitResult:
+        if self._stopping or self.state is not LinkState.ACTIVE:
+            return SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}")
+        try:
+            fields = submit_fields(sms, self.cfg)
+        except ValueError as exc:
+            self._errors += 1
+            outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
+            return SubmitResult(outcome, error=str(exc))
+        async with self._window:
+            await self._wait_throttle()
+            if self._stopping or self.state is not LinkState.ACTIVE:
+                return SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}")
+            assert self._loop is not None
+            future: asyncio.Future[SubmitResult] = self._loop.create_future()
+            self._in_flight += 1
+            try:
+                self._post("submit", fields, future)
+                result = await future
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._drained.set()
+        self._account(result)
+        return result
+
+    async def _wait_throttle(self) -> None:
+        assert self._loop is not None
+        while (delay := self._paused_until - self._loop.time()) > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_evt.wait(), delay)
+
+    def _account(self, result: SubmitResult) -> None:
+        assert self._loop is not None
+        if result.outcome is Outcome.ACCEPTED:
+            self._submitted += 1
+            self._pause = 0.0
+        elif result.outcome is Outcome.THROTTLED:
+            self._throttled += 1
+            now = self._loop.time()
+            # Answers to submits already in flight arrive during the pause; only a throttle seen
+            # after the pause has ended means the SMSC still wants us slower.
+            if now >= self._paused_until:
+                base = self.cfg.throttle_pause_seconds
+                self._pause = min(self._pause * 2, MAX_THROTTLE_PAUSE) if self._pause else base
+                self._paused_until = now + self._pause
+                log.warning("smpp.throttled", link=self.name, pause=self._pause, error=result.error)
+        else:
+            self._errors += 1
+
+    async def stop(self, *, drain: bool = True) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_evt.set()
+        if self._thread is None:
+            self._apply_state(LinkState.STOPPED)
+            return
+        if drain and self._in_flight:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._drained.wait(), min(DRAIN_WAIT, self.cfg.response_timeout_seconds)
+                )
+        self._post("stop")
+        assert self._done is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._done), UNBIND_WAIT + DRAIN_WAIT)
+        self._thread.join(timeout=1.0)
+        self._fail_queued("link stopped")
+        self._wake_r.close()
+        self._wake_w.close()
+        self._apply_state(LinkState.STOPPED)
+
+    def stats(self) -> LinkStats:
+        return LinkStats(
+            state=self.state,
+            in_flight=self._in_flight,
+            window=self.cfg.window,
+            submitted=self._submitted,
+            throttled=self._throttled,
+            errors=self._errors + self._bad_pdus,
+            reconnects=self._reconnects,
+            extra={"peer": f"{self.cfg.host}:{self.cfg.port}", "bad_pdus": str(self._bad_pdus)},
+        )
+
+    def _apply_state(self, state: LinkState) -> None:
+        if self.state is LinkState.STOPPED or self.state is state:
+            return
+        self.state = state
+        log.info("smpp.state", link=self.name, state=state.value)
+        if self._events is not None:
+            try:
+                self._events.on_state(self.name, state)
+            except Exception:
+                log.exception("smpp.on_state_failed", link=self.name)
+
+    async def _handle_inbound(self, item: InboundSms | DeliveryReport, resp: str, seq: int, gen: int) -> None:
+        status = ESME_RX_T_APPN
+        try:
+            assert self._events is not None
+            if isinstance(item, DeliveryReport):
+                ack = await self._events.on_report(self.name, item)
+            else:
+                ack = await self._events.on_deliver(self.name, item)
+            status = 0 if ack is Ack.OK else ESME_RX_T_APPN
+        except Exception:
+            log.exception("smpp.handler_failed", link=self.name, pdu=resp.removesuffix("_resp"))
+        self._post("resp", gen, resp, seq, status)
+
+    # --- bridge -------------------------------------------------------------------------------
+
+    def _post(self, *item: Any) -> None:
+        self._cmds.put(item)
+        # A full wake-up buffer already guarantees the thread will look at the queue.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                self._loop.call_soon_threadsafe(fn, *args)
+
+    def _resolve(self, future: asyncio.Future[SubmitResult], result: SubmitResult) -> None:
+        self._call(_set_result, future, result)
+
+    def _report_state(self, state: LinkState) -> None:
+        self._call(self._apply_state, state)
+
+    def _fail_queued(self, reason: str) -> None:
+        while True:
+            try:
+                item = self._cmds.get_nowait()
+            except queue.Empty:
+                return
+            if item[0] == "submit":
+                self._resolve(item[2], SubmitResult(Outcome.TEMPORARY, error=reason))
+            elif item[0] == "stop":
+                self._stop_req = True
+
+    def _fail_pending(self, reason: str) -> None:
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            self._resolve(p.future, SubmitResult(Outcome.TEMPORARY, error=reason))
+
+    # --- I/O thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = Backoff(self.cfg.reconnect_min_seconds, self.cfg.reconnect_max_seconds)
+        state = LinkState.CONNECTING
+        try:
+            while not self._stop_req:
+                self._report_state(state)
+                delay = backoff.next()
+                try:
+                    self._connect_and_bind()
+                    backoff.reset()
+                    delay = backoff.next()
+                    self._report_state(LinkState.ACTIVE)
+                    self._serve()
+                except _StopRequested:
+                    break
+                except _BindRefused as exc:
+                    if exc.status in BIND_CONFIG_ERRORS:
+                        log.error("smpp.bind_refused", link=self.name, error=str(exc), retry_in=delay)
+                        delay = self.cfg.reconnect_max_seconds
+                    else:
+                        log.warning("smpp.bind_refused", link=self.name, error=str(exc), retry_in=delay)
+                except _LinkDown as exc:
+                    log.warning("smpp.link_down", link=self.name, reason=str(exc), retry_in=delay)
+                except Exception:
+                    log.exception("smpp.thread_error", link=self.name)
+                finally:
+                    self._close("connection closed")
+                if self._stop_req:
+                    break
+                state = LinkState.RECONNECTING
+                self._report_state(state)
+                self._reconnects += 1
+                self._idle(delay)
+        finally:
+            self._close("link stopped")
+            self._fail_queued("link stopped")
+            log.info("smpp.thread_exit", link=self.name)
+            if self._done is not None:
+                self._call(_set_result, self._done, None)
+
+    def _connect_and_bind(self) -> None:
+        cfg = self.cfg
+        try:
+            sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.response_timeout_seconds)
+        except OSError as exc:
+            raise _LinkDown(f"connect {cfg.host}:{cfg.port}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock, self._buf, self._bound = sock, bytearray(), False
+        self._generation += 1
+        self._last_rx = time.monotonic()
+        self._keepalive_seq = None
+        try:
+            bind = pdus.make_pdu(
+                "bind_transceiver", client=self._seq, system_id=cfg.system_id, password=self._password,
+                system_type=cfg.system_type, addr_ton=0, addr_npi=0, address_range="",
+            )  # fmt: skip
+            data = bind.generate()
+        except (UnicodeError, ValueError, struct.error) as exc:
+            raise _BindRefused(0x0D) from exc
+        self._bind_seq, self._bind_status = bind.sequence, None
+        self._send(data)
+        deadline = time.monotonic() + cfg.response_timeout_seconds
+        while self._bind_status is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LinkDown("no bind_transceiver_resp")
+            self._poll(left)
+        if self._bind_status != 0:
+            raise _BindRefused(self._bind_status)
+        self._bound = True
+        log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
+
+    def _serve(self) -> None:
+        while True:
+            now = time.monotonic()
+            wake = [p.deadline for p in self._pending.values()]
+            if self._keepalive_seq is None:
+                wake.append(self._last_rx + self.cfg.enquire_link_seconds)
+            else:
+                wake.append(self._keepalive_due)
+            self._poll(max(0.0, min(wake) - now) if wake else 5.0)
+            self._timers(time.monotonic())
+
+    def _timers(self, now: float) -> None:
+        expired = [seq for seq, p in self._pending.items() if p.deadline <= now]
+        for seq in expired:
+            p = self._pending.pop(seq)
+            log.warning("smpp.response_timeout", link=self.name, seq=seq)
+            self._resolve(p.future, SubmitResult(Outcome.TEMPORARY, error="no submit_sm_resp in time"))
+        if self._keepalive_seq is not None:
+            if now >= self._keepalive_due:
+                raise _LinkDown("no enquire_link_resp")
+        elif now - self._last_rx >= self.cfg.enquire_link_seconds:
+            ping = pdus.make_pdu("enquire_link", client=self._seq)
+            self._keepalive_seq = ping.sequence
+            self._keepalive_due = now + self.cfg.response_timeout_seconds
+            self._send(ping.generate())
+
+    def _idle(self, delay: float) -> None:
+        """Wait out a back-off delay while failing any submit that slips in; return early on stop."""
+        deadline = time.monotonic() + delay
+        while not self._stop_req and (left := deadline - time.monotonic()) > 0:
+            select.select([self._wake_r], [], [], left)
+            self._drain_wake()
+            self._fail_queued("link down")
+
+    def _poll(self, timeout: float) -> None:
+        assert self._sock is not None
+        readable, _, _ = select.select([self._sock, self._wake_r], [], [], timeout)
+        if self._wake_r in readable:
+            self._drain_wake()
+            self._commands()
+        if self._sock in readable:
+            self._read()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+
+    def _commands(self) -> None:
+        while True:
+            try:
+                item = self._cmds.get_nowait()
+            except queue.Empty:
+                return
+            kind = item[0]
+            if kind == "submit":
+                self._send_submit(item[1], item[2])
+            elif kind == "resp":
+                _, gen, name, seq, status = item
+                if gen == self._generation:  # an answer for a dead connection would hit a new one
+                    self._send_resp(name, seq, status)
+            elif kind == "stop":
+                self._stop_req = True
+                self._unbind()
+                raise _StopRequested
+
+    def _send_submit(self, fields: dict[str, Any], future: asyncio.Future[SubmitResult]) -> None:
+        if future.done():
+            return
+        if not self._bound or self._stop_req:
+            self._resolve(future, SubmitResult(Outcome.TEMPORARY, error="not bound"))
+            return
+        try:
+            pdu = pdus.make_pdu("submit_sm", client=self._seq, **fields)
+            data = pdu.generate()
+        except (UnicodeError, ValueError, struct.error) as exc:
+            self._resolve(future, SubmitResult(Outcome.MALFORMED, error=f"cannot encode submit_sm: {exc}"))
+            return
+        self._pending[pdu.sequence] = _Pending(future, time.monotonic() + self.cfg.response_timeout_seconds)
+        self._send(data)
+
+    def _send_resp(self, name: str, seq: int, status: int) -> None:
+        resp = pdus.make_pdu(name, client=self._seq, status=status)
+        resp.sequence = seq
+        self._send(resp.generate())
+
+    def _send(self, data: bytes) -> None:
+        if self._sock is None:
+            raise _LinkDown("not connected")
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise _LinkDown(f"write failed: {exc}") from exc
+
+    def _unbind(self) -> None:
+        if self._sock is None or not self._bound:
+            return
+        try:
+            unbind = pdus.make_pdu("unbind", client=self._seq)
+            self._unbind_seq = unbind.sequence
+            self._send(unbind.generate())
+            deadline = time.monotonic() + min(UNBIND_WAIT, self.cfg.response_timeout_seconds)
+            while self._unbind_seq is not None and (left := deadline - time.monotonic()) > 0:
+                self._poll(left)
+        except _LinkDown:
+            pass
+        log.info("smpp.unbound", link=self.name, answered=self._unbind_seq is None)
+
+    def _close(self, reason: str) -> None:
+        self._bound = False
+        self._fail_pending(reason)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        assert self._sock is not None
+        try:
+            chunk = self._sock.recv(65536)
+        except OSError as exc:
+            raise _LinkDown(f"read failed: {exc}") from exc
+        if not chunk:
+            raise _LinkDown("closed by peer")
+        self._buf += chunk
+        while len(self._buf) >= 4:
+            (length,) = struct.unpack_from(">I", self._buf)
+            if not 16 <= length <= MAX_PDU:
+                # No way to find the next PDU boundary in a byte stream: say so and start afresh.
+                self._bad_pdus += 1
+                log.error("smpp.garbage", link=self.name, length=length, head=bytes(self._buf[:16]).hex())
+                with contextlib.suppress(_LinkDown):
+                    self._send(struct.pack(">IIII", 16, 0x80000000, 0x02, 0))
+                raise _LinkDown("unframeable bytes from peer")
+            if len(self._buf) < length:
+                return
+            raw = bytes(self._buf[:length])
+            del self._buf[:length]
+            self._last_rx = time.monotonic()
+            self._dispatch(raw)
+
+    def _nack(self, seq: int, status: int) -> None:
+        self._send(struct.pack(">IIII", 16, 0x80000000, status, seq))
+
+    def _dispatch(self, raw: bytes) -> None:
+        _, command_id, status, seq = struct.unpack_from(">IIII", raw)
+        name = _COMMAND_NAMES.get(command_id)
+        is_request = not command_id & 0x80000000
+        if name is None:
+            self._bad_pdus += 1
+            log.warning("smpp.unknown_command", link=self.name, command_id=f"0x{command_id:08X}", seq=seq)
+            if is_request:
+                self._nack(seq, ESME_RINVCMDID)
+            return
+        if name == "generic_nack":
+            self._on_nack(seq, status)
+            return
+        try:
+            pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+        except Exception as exc:
+            self._bad_pdus += 1
+            log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=repr(exc))
+            if is_request:
+                self._nack(seq, ESME_RUNKNOWNERR)
+            return
+        if name in ("bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"):
+            if seq == self._bind_seq:
+                self._bind_status = status
+        elif name == "enquire_link":
+            self._send_resp("enquire_link_resp", seq, 0)
+        elif name == "enquire_link_resp":
+            if seq == self._keepalive_seq:
+                self._keepalive_seq = None
+        elif not self._bound and is_request:
+            self._nack(seq, ESME_RINVBNDSTS)
+        elif name == "submit_sm_resp":
+            self._on_submit_resp(seq, status, getattr(pdu, "message_id", None))
+        elif name in ("deliver_sm", "data_sm"):
+            self._on_deliver(pdu, name, seq)
+        elif name == "unbind":
+            self._send_resp("unbind_resp", seq, 0)
+            log.warning("smpp.unbind_by_smsc", link=self.name)
+            raise _LinkDown("unbind from SMSC")
+        elif name == "unbind_resp":
+            if seq == self._unbind_seq:
+                self._unbind_seq = None
+        elif name == "alert_notification":
+            log.info("smpp.alert_notification", link=self.name)
+        elif is_request:
+            log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+            self._nack(seq, ESME_RINVCMDID)
+        else:
+            log.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
+
+    def _on_nack(self, seq: int, status: int) -> None:
+        log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
+        p = self._pending.pop(seq, None)
+        if p is not None:
+            outcome = classify_status(status) if status else Outcome.TEMPORARY
+            self._resolve(p.future, SubmitResult(outcome, error="generic_nack " + status_text(status)))
+        elif seq == self._keepalive_seq:
+            self._keepalive_seq = None
+        elif seq == self._bind_seq and self._bind_status is None:
+            self._bind_status = status or ESME_RUNKNOWNERR
+
+    def _on_submit_resp(self, seq: int, status: int, message_id: object) -> None:
+        p = self._pending.pop(seq, None)
+        if p is None:
+            log.info("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            return
+        if status:
+            result = SubmitResult(classify_status(status), error=status_text(status))
+        else:
+            mid = normalise_message_id(_text(message_id), self.cfg.message_id_type, receipt=False)
+            if not mid:
+                log.warning("smpp.empty_message_id", link=self.name, seq=seq)
+            result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
+        self._resolve(p.future, result)
+
+    def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
+        resp = name + "_resp"
+        if self._unbind_seq is not None:  # stopping: the SMSC must keep it and deliver it again later
+            self._send_resp(resp, seq, ESME_RX_T_APPN)
+            return
+        esm = getattr(pdu, "esm_class", 0) or 0
+        data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
+        item: InboundSms | DeliveryReport | None
+        if esm & ESM_RECEIPT_BITS:
+            item = parse_receipt(
+                short_message=data,
+                tlvs={k: getattr(pdu, k, None) for k in ("receipted_message_id", "message_state",
+                                                          "network_error_code")},
+                normalise=lambda raw: normalise_message_id(raw, self.cfg.message_id_type, receipt=True),
+            )  # fmt: skip
+            if item is None:
+                # Re-delivery would bring the same bytes again; acknowledge and keep the evidence.
+                self._bad_pdus += 1
+                log.warning("smpp.bad_receipt", link=self.name, seq=seq, data=bytes(data)[:200].hex())
+                self._send_resp(resp, seq, 0)
+                return
+            item = replace(item, destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None)
+        else:
+            item = self._inbound(pdu, bytes(data), esm)
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self._handle_inbound(item, resp, seq, self._generation), self._loop)
+
+    def _inbound(self, pdu: Any, data: bytes, esm: int) -> InboundSms:
+        dc = getattr(pdu, "data_coding", 0) or 0
+        text, concat = decode_user_data(data, dc, udhi=bool(esm & ESM_UDHI))
+        ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
+                                                             "sar_segment_seqnum"))  # fmt: skip
+        if concat is None and ref is not None and total and part:
+            concat = Concat(ref=ref, total=total, seq=part)
+        return InboundSms(
+            source=_phone(pdu.source_addr, pdu.source_addr_ton),
+            destination=_phone(pdu.destination_addr, pdu.dest_addr_ton),
+            text=text,
+            data_coding=dc,
+            concat=concat,
+            received_at=datetime.now(UTC),
+            raw={"esm_class": f"0x{esm:02X}", "source_ton": str(pdu.source_addr_ton),
+                 "dest_ton": str(pdu.dest_addr_ton), "data": data.hex()},
+        )  # fmt: skip
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)

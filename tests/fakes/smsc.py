@@ -1,0 +1,238 @@
+"""Fake SMPP SMSCs named by behaviour, for link tests and end-to-end tests of the whole daemon.
+
+Each is a real TCP server on 127.0.0.1 (port 0 unless given) built on the simulator's SMPP server,
+used as an async context manager: `async with HappySMSC() as smsc: ... smsc.port ... await
+smsc.wait_for(1) ... smsc.received[0].text`. Login is system_id "smsgw" / password "secret" unless
+given. Unlike the shipped simulator, no number fails or is refused unless `fail_suffixes` /
+`reject_suffixes` say so, and reports go out at once (`dlr_delay_seconds=0`).
+`EventRecorder` is a `LinkEvents` that keeps what a link hands up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from gateway.config import SimulatorSection
+from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, ReportStatus
+from smsc.ratelimit import TokenBucket
+from smsc.simulator.core import SimulatorCore, SubmittedSms
+from smsc.simulator.smpp_server import ServerStats, SmppServer, SmppSession
+
+ESME_RTHROTTLED = 0x58
+
+
+class _FakeSession(SmppSession):
+    async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
+        await self.server.fake.on_submit(self, seq, sms)  # type: ignore[attr-defined]
+
+
+class FakeSMSC:
+    """Accepts every submit and reports it delivered (or as `fail_suffixes` / `reject_suffixes` say)."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        system_id: str = "smsgw",
+        password: str = "secret",
+        fail_suffixes: Sequence[str] = (),
+        reject_suffixes: Sequence[str] = (),
+        dlr_delay_seconds: float = 0.0,
+        response_delay: float = 0.0,
+        resend_timeout: float = 2.0,
+        retry_delay: float = 0.05,
+        max_attempts: int = 5,
+        message_id_format: Callable[[str], str] = str,
+        receipt_id_format: Callable[[str], str] = str,
+        log_path: Path | None = None,
+        first_id: int = 0,
+    ) -> None:
+        cfg = SimulatorSection(
+            system_id=system_id,
+            password=password,
+            fail_suffixes=list(fail_suffixes),
+            reject_suffixes=list(reject_suffixes),
+            dlr_delay_seconds=dlr_delay_seconds,
+        )
+        self.core = SimulatorCore(cfg, log_path or Path(os.devnull), first_id=first_id)
+        self.server = SmppServer(
+            self.core,
+            "127.0.0.1",
+            port,
+            response_delay=response_delay,
+            resend_timeout=resend_timeout,
+            retry_delay=retry_delay,
+            max_attempts=max_attempts,
+            message_id_format=message_id_format,
+            receipt_id_format=receipt_id_format,
+        )
+        self.server.session_class = _FakeSession
+        self.server.fake = self  # type: ignore[attr-defined]
+        self.port = port
+
+    async def __aenter__(self) -> Self:
+        await self.server.start()
+        self.port = self.server.port
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.server.stop()
+        await self.core.close()
+
+    # --- behaviour hook -----------------------------------------------------------------------
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        await SmppSession.on_submit_sm(session, seq, sms)
+
+    # --- what tests look at -------------------------------------------------------------------
+
+    @property
+    def stats(self) -> ServerStats:
+        return self.server.stats
+
+    @property
+    def received(self) -> list[SubmittedSms]:
+        """Every submit_sm this SMSC took (and, for SilentSMSC, every one it swallowed)."""
+        return self.server.stats.received
+
+    @property
+    def sessions(self) -> list[SmppSession]:
+        return [s for s in self.server.sessions if s.mode is not None and not s.closed.is_set()]
+
+    async def wait_for(self, n: int, timeout: float = 5.0) -> list[SubmittedSms]:
+        """Wait until `n` parts were received; `timeout` is only a hang guard."""
+        return await self.server.wait_for(n, timeout)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        await self.server.wait_until(predicate, timeout)
+
+    async def inject_mo(self, source: str, destination: str, text: str) -> int:
+        return await self.core.inject_mo(source, destination, text, protocol="smpp")
+
+    async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
+        return await self.core.inject_report(message_id, status)
+
+    async def unbind_all(self) -> None:
+        """SMSC-initiated unbind on every bound session."""
+        for s in self.sessions:
+            await s.unbind()
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are to every bound session (garbage, hand-made PDUs)."""
+        for s in self.sessions:
+            s.write(data)
+
+    def drop_all(self) -> None:
+        """Cut every connection without a word, as a crashed SMSC or a broken network would."""
+        for s in list(self.server.sessions):
+            s.writer.transport.abort()
+
+
+class HappySMSC(FakeSMSC):
+    """Accepts everything; reports DELIVRD at once (unless told otherwise by suffixes)."""
+
+
+class ThrottlingSMSC(FakeSMSC):
+    """Answers ESME_RTHROTTLED (0x58) to submits above `accept_per_second`."""
+
+    def __init__(self, accept_per_second: float = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bucket = TokenBucket(accept_per_second, burst=max(1, int(accept_per_second)))
+        self.throttled = 0
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if self.bucket.try_acquire():
+            await super().on_submit(session, seq, sms)
+        else:
+            self.throttled += 1
+            session.answer_submit(seq, None, status=ESME_RTHROTTLED)
+
+
+class SilentSMSC(FakeSMSC):
+    """Binds and answers enquire_link, but never answers a submit_sm (a black hole)."""
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.server.record(sms)
+
+
+class DisconnectingSMSC(FakeSMSC):
+    """Answers `after` submits, then drops the connection on the next one without answering it
+    (`times` times in all); reconnects are accepted and served normally."""
+
+    def __init__(self, after: int = 1, times: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.after, self.times = after, times
+        self.submits = 0
+        self.drops = 0
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.submits += 1
+        if self.submits > self.after and self.drops < self.times:
+            self.drops += 1
+            self.submits = 0
+            session.writer.transport.abort()
+            return
+        await super().on_submit(session, seq, sms)
+
+
+class DlrFirstSMSC(FakeSMSC):
+    """Sends the delivery receipt before the submit_sm_resp that carries the same message id."""
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        verdict = self.core.on_submit(sms)
+        self.server.record(sms)
+        if verdict.accepted and verdict.report is not None:
+            await self.core.inject_report(verdict.message_id, verdict.report)
+        session.answer_submit(seq, verdict, report=False)
+
+
+@dataclass
+class EventRecorder:
+    """A LinkEvents that records what a link hands up; `ack` decides the answer (a callable gets
+    the MO or report and returns the Ack)."""
+
+    ack: Ack | Callable[[InboundSms | DeliveryReport], Ack] = Ack.OK
+    delivered: list[InboundSms] = field(default_factory=list)
+    reports: list[DeliveryReport] = field(default_factory=list)
+    states: list[LinkState] = field(default_factory=list)
+    calls: int = 0  # every on_deliver/on_report call, including those answered RETRY
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _answer(self, item: InboundSms | DeliveryReport) -> Ack:
+        self.calls += 1
+        self._changed.set()
+        return self.ack(item) if callable(self.ack) else self.ack
+
+    async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
+        ack = self._answer(sms)
+        if ack is Ack.OK:
+            self.delivered.append(sms)
+        return ack
+
+    async def on_report(self, link: str, report: DeliveryReport) -> Ack:
+        ack = self._answer(report)
+        if ack is Ack.OK:
+            self.reports.append(report)
+        return ack
+
+    def on_state(self, link: str, state: LinkState) -> None:
+        self.states.append(state)
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds, re-checked on every event; `timeout` is a hang guard."""
+
+        async def _wait() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(_wait(), timeout)
