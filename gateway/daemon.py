@@ -141,6 +141,9 @@ class Daemon:
             self.servers.append(sub)
             self.submission_port = sub.sockets[0].getsockname()[1]
 
+        from gateway.scheduler import start_scheduler
+
+        scheduler = start_scheduler(self.store, cfg)
         tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(outbox.run(), name="outbox"),
@@ -162,6 +165,7 @@ class Daemon:
             for link in self.links.values():
                 with suppress(Exception):
                     await asyncio.wait_for(link.stop(drain=True), 15)
+            scheduler.shutdown(wait=False)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -31,6 +31,8 @@ class Notifier:
     def __call__(self, finished: list[Finished]) -> None:
         for f in finished:
             info = self.store.message_info(f.message_id)
+            if f.state in ("failed", "expired") and info["account_id"] is not None:
+                self._maybe_suspend(info["account_id"], info["account"])
             rcpt = info["notify_address"] or info["mail_from"]
             policy = info["dlr_mail"] or "failed"
             if not rcpt or policy == "none":
@@ -57,6 +59,32 @@ class Notifier:
         if finished:
             self.wake_mailer()
 
+    def _maybe_suspend(self, account_id: int, name: str) -> None:
+        """R-2.4: an account whose recent deliveries mostly fail is stopped until an admin looks."""
+        gw = self.config.gateway
+        failed, judged = self.store.failure_share(account_id, gw.suspend_after)
+        if judged < gw.suspend_after or failed / judged <= gw.suspend_failed_share:
+            return
+        account = self.store.account_by_id(account_id)
+        if account.suspended_at is not None:
+            return
+        reason = f"{failed} of the last {judged} messages failed (limit {gw.suspend_failed_share:.0%})"
+        self.store.suspend_account(account_id, reason)
+        log.warning("account.suspended", account=name, reason=reason)
+        mail = self.config.mail
+        self.store.enqueue_mail(
+            "suspended",
+            mail.from_address,
+            mail.admin_address,
+            notify.suspended_notice(
+                sender=mail.from_address,
+                rcpt=mail.admin_address,
+                domain=self.config.gateway.hostname,
+                account=name,
+                reason=reason,
+            ),
+        )
+
 
 class GatewayEvents:
     """`smsc.base.LinkEvents` for the daemon."""
@@ -65,6 +93,7 @@ class GatewayEvents:
         self.store = store
         self.notifier = notifier
         self.states: dict[str, LinkState] = {}
+        self.optout_words = {w.casefold() for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
 
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
@@ -83,7 +112,14 @@ class GatewayEvents:
     async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
         try:
             concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
-            mo_id = self.store.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
+            with self.store.transaction():
+                mo_id = self.store.record_mo(
+                    link, sms.source, sms.destination, sms.text, sms.data_coding, concat
+                )
+                word = sms.text.strip().strip(".!").casefold()
+                if concat is None and word in self.optout_words and sms.source.startswith("+"):
+                    if self.store.add_optout(sms.source, word=sms.text.strip(), source="mo"):
+                        log.info("optout.added", number=sms.source, word=sms.text.strip())
         except Exception:
             log.exception("mo.store_failed", link=link)
             return Ack.RETRY

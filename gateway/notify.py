@@ -107,3 +107,13 @@ def held_notice(
         f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n"
     )
     return msg.as_bytes()
+
+
+def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS account {account} suspended", domain=domain)
+    msg.set_content(
+        f"Account {account} was suspended automatically: {reason}.\n"
+        f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n"
+    )
+    return msg.as_bytes()
