@@ -1,22 +1,391 @@
-"""The submission listener (STARTTLS + AUTH), started when a certificate is configured."""
+"""The submission listener: mail clients such as Outlook log in with SMTP AUTH after STARTTLS.
+
+It owns the rules of that port (SPEC R-2.1 a, RELIABILITY F12): nothing but EHLO/STARTTLS/NOOP/QUIT
+before TLS, AUTH PLAIN and LOGIN only after it, the login is the user's email address checked
+against a slow salted hash off the event loop, a per-IP lockout after repeated failures, and an
+envelope sender that must be the logged-in user's own address. RCPT and DATA are the relay port's
+hooks unchanged, so both ways in produce the same SMS from the same mail.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import ipaddress
+import logging
+import ssl
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import structlog
+from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
-from gateway.smtp import Gate
+from acl.passwords import verify_password
+from gateway import replies
+from gateway.config import ConfigError
+from gateway.smtp import Gate, GatewaySMTP, RelayHandler, Sender
 
 log = structlog.get_logger(__name__)
 
+MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+AUTH_OK = "235 2.7.0 Authentication successful"
+AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+AUTH_TEMP_FAILURE = "454 4.7.0 Temporary authentication failure"
+AUTH_LOCKED = "421 4.7.0 Too many failed authentications, try again later"
+ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
+NOT_OWNED = "550 5.7.1 Sender address not owned by the authenticated user"
 
-async def start(gate: Gate) -> asyncio.Server | None:
-    smtp = gate.config.smtp
-    if smtp.submission_addr is None:
+MECHANISMS = ("PLAIN", "LOGIN")  # what Outlook and every other mail client offer
+
+# scrypt costs ~16 MiB and tens of milliseconds per check: a small dedicated pool bounds memory and
+# CPU under a login flood, and keeps logins from queueing behind (or ahead of) other thread work.
+_HASH_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smsgw-auth")
+
+
+class _DropLoginDataNotice(logging.Filter):
+    """aiosmtpd 1.4 logs a deprecation warning on every successful AUTH; it says nothing to an admin."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+@dataclass(slots=True)
+class _Client:
+    failures: deque[float] = field(default_factory=deque)
+    strikes: int = 0
+    locked_until: float = 0.0
+    last_lockout: float = 0.0
+
+
+class AuthThrottle:
+    """Failed-AUTH counter per client address, with a lockout that doubles on each repeat.
+
+    aiosmtpd has no lockout of its own. The table is bounded (least recently failing clients are
+    forgotten first) so that a flood from many addresses cannot grow memory without limit. IPv6
+    clients are counted per /64, because one host usually controls a whole /64.
+    """
+
+    def __init__(
+        self,
+        max_failures: int,
+        window_seconds: float,
+        *,
+        lockout_seconds: float = 300,
+        max_lockout_seconds: float = 3600,
+        forget_after_seconds: float = 86400,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window = window_seconds
+        self.lockout = lockout_seconds
+        self.max_lockout = max_lockout_seconds
+        self.forget_after = forget_after_seconds
+        self.max_clients = max_clients
+        self.clock = clock
+        self._clients: OrderedDict[str, _Client] = OrderedDict()
+
+    @staticmethod
+    def key(ip: str | None) -> str:
+        if not ip:
+            return "?"
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return ip
+        if isinstance(addr, ipaddress.IPv6Address):
+            if addr.ipv4_mapped is not None:
+                return str(addr.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+        return str(addr)
+
+    def locked_for(self, ip: str | None) -> float:
+        """Seconds this client must still wait; 0 when it may try."""
+        client = self._clients.get(self.key(ip))
+        if client is None:
+            return 0.0
+        return max(0.0, client.locked_until - self.clock())
+
+    def failure(self, ip: str | None) -> float:
+        """Count one failed AUTH; returns the lockout it starts in seconds, or 0."""
+        now = self.clock()
+        key = self.key(ip)
+        client = self._clients.pop(key, None) or _Client()
+        self._clients[key] = client  # most recent last: eviction takes the oldest
+        while len(self._clients) > self.max_clients:
+            self._clients.popitem(last=False)
+        while client.failures and client.failures[0] <= now - self.window:
+            client.failures.popleft()
+        client.failures.append(now)
+        if len(client.failures) < self.max_failures:
+            return 0.0
+        client.failures.clear()
+        if now - client.last_lockout > self.forget_after:
+            client.strikes = 0
+        client.strikes += 1
+        client.last_lockout = now
+        duration = min(self.lockout * 2 ** (client.strikes - 1), self.max_lockout)
+        client.locked_until = now + duration
+        return duration
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a successful AUTH leaves in `session.auth_data`: the user as found at login time."""
+
+    login: str
+    user_id: int
+
+
+def _peer_ip(session: Session | None) -> str | None:
+    peer = session.peer if session is not None else None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def _shown(login: str) -> str:
+    # People sometimes type their password into the user name box; only log what looks like an address.
+    if "@" in login and len(login) <= 254 and login.isprintable() and " " not in login:
+        return login
+    return "[not an address]"
+
+
+class SubmissionHandler(RelayHandler):
+    """The relay port's hooks, with the sender identity taken from the login instead of the network."""
+
+    async def authenticate(
+        self, session: Session, mechanism: str, login: bytes, password: bytes
+    ) -> AuthResult:
+        """Check a login and password; the same 535 for an unknown user and a wrong password."""
+        try:
+            email = login.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            email = ""
+        user = self.gate.store.find_user(email) if email else None
+        secret = password.decode("utf-8", "surrogateescape")
+        stored = user.password_hash if user is not None else None
+        loop = asyncio.get_running_loop()
+        # Always run the hash, also without a user or password, so the reply time tells nothing.
+        ok = await loop.run_in_executor(_HASH_POOL, verify_password, secret, stored)
+        ip = _peer_ip(session)
+        if not ok or user is None:
+            reason = (
+                "unknown user" if user is None else "no password set" if stored is None else "wrong password"
+            )
+            log.info("submission.auth_failed", ip=ip, login=_shown(email), mechanism=mechanism, reason=reason)
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        log.info("submission.auth_ok", ip=ip, login=user.email, mechanism=mechanism)
+        return AuthResult(success=True, auth_data=Identity(user.email, user.id), message=AUTH_OK)
+
+    async def handle_MAIL(
+        self, server: Any, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.gate.closing:
+            return replies.SHUTTING_DOWN
+        identity = session.auth_data
+        if not session.authenticated or not isinstance(identity, Identity):
+            return AUTH_REQUIRED  # aiosmtpd checks this first; kept so the rule does not depend on it
+        store = self.gate.store
+        ip = _peer_ip(session)
+        user = store.find_user(identity.login)
+        if user is None or user.id != identity.user_id:
+            log.info(
+                "submission.sender_refused", ip=ip, login=identity.login, reason="user removed since login"
+            )
+            return replies.SENDER_DENIED
+        if address.casefold() != user.email.casefold():
+            # Stalwart's mustMatchSender: a login may only send as itself, or any user could
+            # spend another user's quota and receive their replies.
+            log.info("submission.sender_refused", ip=ip, login=user.email, sender=address, reason="not owned")
+            return NOT_OWNED
+        account = store.account_by_id(user.account_id)
+        if account.suspended_at:
+            log.info("submission.sender_refused", ip=ip, login=user.email, reason="account suspended")
+            return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
+        return replies.OK_SENDER
+
+
+def _refuse_sync(*_args: Any) -> AuthResult:
+    """The `authenticator` aiosmtpd would call synchronously; SubmissionSMTP never lets it.
+
+    Checking a scrypt hash inside it would stall every session, so the real check is the awaited
+    `SubmissionHandler.authenticate`. Should aiosmtpd ever reach this, the login fails closed.
+    """
+    return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
+
+
+class SubmissionSMTP(GatewaySMTP):
+    """aiosmtpd's server with awaited logins, case-blind mechanism names and the per-IP lockout."""
+
+    _REWRITE: ClassVar[dict[str, str]] = {
+        **GatewaySMTP._REWRITE,
+        "530 Must issue a STARTTLS command first": MUST_STARTTLS,
+        "503 Already authenticated": ALREADY_AUTHENTICATED,
+    }
+
+    def __init__(self, handler: SubmissionHandler, *, throttle: AuthThrottle, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.submission = handler
+        self.throttle = throttle
+
+    async def _handle_client(self) -> None:
+        # A locked-out client is refused at the greeting, before it can say anything.
+        ip = _peer_ip(self.session)
+        if self.throttle.locked_for(ip) > 0:
+            log.info("submission.refused_locked", ip=ip)
+            await self._lock_out()
+            return
+        await super()._handle_client()
+
+    async def _lock_out(self) -> None:
+        await self.push(AUTH_LOCKED)
+        if self.transport is not None:
+            self.transport.close()
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        # Mechanism names are case-insensitive (RFC 4954); aiosmtpd 1.4 answers 504 to `auth login` (#305).
+        if arg:
+            mechanism, sep, rest = arg.strip().partition(" ")
+            arg = mechanism.upper() + sep + rest
+        if self.throttle.locked_for(_peer_ip(self.session)) > 0:
+            await self._lock_out()
+            return
+        await super().smtp_AUTH(arg)
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            blob = await self.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = self._b64(args[1])
+            if blob is None:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        assert isinstance(blob, bytes)
+        pieces = blob.split(b"\0")
+        if len(pieces) != 3:
+            await self.push("501 5.5.2 Can't split auth value")
+            return AuthResult(success=False, handled=True)
+        authzid, login, password = pieces
+        if authzid and authzid != login:
+            # Acting for another identity (RFC 4616 authzid) is not something users may do here.
+            login = b""
+        return await self._check("PLAIN", login, password)
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await self.challenge_auth(self.AuthLoginUsernameChallenge)
+        else:
+            login = self._b64(args[1])
+            if login is None:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        if login is MISSING:
+            return AuthResult(success=False, handled=True)
+        password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        assert isinstance(login, bytes) and isinstance(password, bytes)
+        return await self._check("LOGIN", login, password)
+
+    @staticmethod
+    def _b64(text: str) -> bytes | None:
+        try:
+            return base64.b64decode(text.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            return None
+
+    async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
+        assert self.session is not None
+        ip = _peer_ip(self.session)
+        try:
+            result = await self.submission.authenticate(self.session, mechanism, login, password)
+        except Exception as exc:
+            # A database fault is ours, not the user's: a temporary failure, not counted against them.
+            log.error("submission.auth_error", ip=ip, error=repr(exc))
+            return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
+        if not result.success:
+            lockout = self.throttle.failure(ip)
+            if lockout:
+                log.warning("submission.locked_out", ip=ip, seconds=round(lockout))
+                await self._lock_out()
+                return AuthResult(success=False, handled=True)
+            return result
+        if self.throttle.locked_for(ip) > 0:
+            # Locked by parallel attempts while this one was being checked: a right password
+            # from a locked-out address must not get through, or parallelism beats the lockout.
+            await self._lock_out()
+            return AuthResult(success=False, handled=True)
+        return result
+
+
+def tls_context(cert_file: Any, key_file: Any) -> ssl.SSLContext:
+    """A server context for STARTTLS, or ConfigError naming the file that could not be used."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"smtp: cannot read TLS certificate or key: {exc.filename}: {exc.strerror}"
+        ) from exc
+    except OSError as exc:  # ssl.SSLError is an OSError
+        raise ConfigError(
+            f"smtp: cannot load TLS certificate {cert_file} with key {key_file}: {exc}"
+            " (PEM files expected; the key must match the certificate and not be encrypted)"
+        ) from exc
+    return ctx
+
+
+async def start(gate: Gate, *, throttle: AuthThrottle | None = None) -> asyncio.Server | None:
+    """Start the submission listener, or return None when it is not configured."""
+    cfg = gate.config
+    smtp = cfg.smtp
+    addr = smtp.submission_addr
+    if addr is None:
         return None
     if smtp.tls_cert_file is None or smtp.tls_key_file is None:
         log.warning("submission.disabled", reason="smtp.tls_cert_file and smtp.tls_key_file are not set")
         return None
-    log.warning("submission.disabled", reason="not available in this version")
-    return None
+    context = tls_context(cfg.path(smtp.tls_cert_file), cfg.path(smtp.tls_key_file))
+    throttle = throttle or AuthThrottle(smtp.auth_max_failures, smtp.auth_failure_window_seconds)
+    handler = SubmissionHandler(gate)
+    mail_log = logging.getLogger("mail.log")
+    if not any(isinstance(f, _DropLoginDataNotice) for f in mail_log.filters):
+        mail_log.addFilter(_DropLoginDataNotice())
+    loop = asyncio.get_running_loop()
+    # Mechanisms are named after auth_* members; keep only the ones every client offers.
+    named = {m.replace("auth_", "").replace("__", "-") for m in dir(SubmissionSMTP) if m.startswith("auth_")}
+    unwanted = sorted(named - set(MECHANISMS))
+
+    # start_smtp_server cannot choose the server class, so the same settings are passed here.
+    def factory() -> SubmissionSMTP:
+        return SubmissionSMTP(
+            handler,
+            throttle=throttle,
+            hostname=cfg.gateway.hostname,
+            ident="smsgw",
+            data_size_limit=smtp.max_message_bytes,
+            timeout=smtp.timeout_seconds,
+            loop=loop,
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=_refuse_sync,
+            auth_exclude_mechanism=unwanted,
+        )
+
+    host, port = addr
+    server = await loop.create_server(factory, host=host, port=port)
+    log.info("submission.listening", address=f"{host}:{server.sockets[0].getsockname()[1]}")
+    return server

@@ -1,0 +1,97 @@
+"""Password hashing for submission logins: salted scrypt in a self-describing string, constant-time checks.
+
+The stored form `scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>` carries its own cost parameters so
+that they can be raised later without invalidating existing hashes. Verification is deliberately
+slow (about 50 ms, 16 MiB) and takes the same path for an unknown user, a user without a password
+and a garbled row, so that the reply time does not tell an attacker which accounts exist. Callers
+on the event loop must run `verify_password` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import unicodedata
+from dataclasses import dataclass
+
+SCHEME = "scrypt"
+N, R, P = 16384, 8, 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+# Bounds on the parameters read back from the database: a tampered or corrupt row must not be
+# able to make one login burn gigabytes of memory or minutes of CPU.
+_MAX_N, _MAX_R, _MAX_P = 1 << 20, 32, 16
+_MAXMEM = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+
+# Used when there is nothing real to compare against, so that the failure costs as much as a
+# genuine check (the salt is fixed; nothing can ever match because the digest is random).
+_DUMMY = _Params(N, R, P, b"\0" * SALT_BYTES, os.urandom(HASH_BYTES))
+
+
+def _encode(pw: str) -> bytes:
+    # SASLprep (RFC 4013, used by PLAIN) is close to NFKC; normalising both at set and check time
+    # lets a password typed with composed or decomposed accents on different clients still match.
+    # surrogateescape keeps undecodable bytes from the network as they were instead of raising.
+    return unicodedata.normalize("NFKC", pw).encode("utf-8", "surrogateescape")
+
+
+def _scrypt(pw: str, p: _Params) -> bytes:
+    return hashlib.scrypt(_encode(pw), salt=p.salt, n=p.n, r=p.r, p=p.p, maxmem=_MAXMEM, dklen=len(p.digest))
+
+
+def hash_password(pw: str) -> str:
+    """A new salted hash of `pw` in the stored string form."""
+    salt = os.urandom(SALT_BYTES)
+    digest = hashlib.scrypt(_encode(pw), salt=salt, n=N, r=R, p=P, maxmem=_MAXMEM, dklen=HASH_BYTES)
+    b64 = base64.b64encode
+    return f"{SCHEME}$n={N},r={R},p={P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def _parse(stored: str) -> _Params | None:
+    try:
+        scheme, params, salt_b64, digest_b64 = stored.split("$")
+        if scheme != SCHEME:
+            return None
+        fields = dict(item.split("=", 1) for item in params.split(","))
+        n, r, p = int(fields["n"]), int(fields["r"]), int(fields["p"])
+        salt = base64.b64decode(salt_b64, validate=True)
+        digest = base64.b64decode(digest_b64, validate=True)
+    except (ValueError, KeyError, binascii.Error):
+        return None
+    if not (1 < n <= _MAX_N and n & (n - 1) == 0 and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
+        return None
+    if not salt or not 16 <= len(digest) <= 64:
+        return None
+    return _Params(n, r, p, salt, digest)
+
+
+def verify_password(pw: str, stored: str | None) -> bool:
+    """True when `pw` matches `stored`; False for a mismatch, a missing or an unreadable hash."""
+    params = _parse(stored) if stored else None
+    if params is None:
+        hmac.compare_digest(_scrypt(pw, _DUMMY), _DUMMY.digest)
+        return False
+    try:
+        candidate = _scrypt(pw, params)
+    except (ValueError, MemoryError):
+        # Parameters within the bounds can still exceed what OpenSSL accepts on this machine.
+        return False
+    return hmac.compare_digest(candidate, params.digest)
+
+
+def is_password_hash(stored: str | None) -> bool:
+    """Whether `stored` is a hash this module can check (for admin listings and sanity checks)."""
+    return bool(stored) and _parse(stored or "") is not None
