@@ -34,20 +34,22 @@ class SmtpRelayMailer:
 
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
         host, port = self.cfg.relay_addr
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            local_hostname=self.hostname,
+            start_tls=self.cfg.relay_starttls,
+            use_tls=False,
+            timeout=30,
+        )
         try:
-            await aiosmtplib.send(
-                content,
-                sender=mail_from,
-                recipients=[rcpt],
-                hostname=host,
-                port=port,
-                local_hostname=self.hostname,
-                username=self.cfg.relay_username,
-                password=self.cfg.relay_password.get_secret_value() if self.cfg.relay_password else None,
-                start_tls=self.cfg.relay_starttls,
-                use_tls=False,
-                timeout=30,
-            )
+            async with client:
+                if self.cfg.relay_username and self.cfg.relay_password:
+                    await client.login(self.cfg.relay_username, self.cfg.relay_password.get_secret_value())
+                # sendmail (not send_message) so that bounces can carry the empty sender <>.
+                await client.sendmail(mail_from, [rcpt], content)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise PermanentMailError(str(exc)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc

@@ -87,6 +87,8 @@ class RelayHandler:
     ) -> str:
         if self.gate.closing:
             return replies.SHUTTING_DOWN
+        if address == "<>":  # aiosmtpd hands the null reverse-path over as written
+            address = ""
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         trusted = trusted_accounts(client_ip, store.all_networks())

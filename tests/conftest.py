@@ -28,10 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_config(
-    tmp_path: Path, *, smsc_port: int, extra: str = "", smsc_extra: str = "", **gateway: Any
-) -> Config:
-    text = config_text(tmp_path, smsc_port=smsc_port, extra=extra, smsc_extra=smsc_extra, **gateway)
+def make_config(tmp_path: Path, *, smsc_port: int, **kw: Any) -> Config:
+    text = config_text(tmp_path, smsc_port=smsc_port, **kw)
     return parse_config(text, source="test config", base_dir=tmp_path)
 
 
@@ -42,6 +40,7 @@ def config_text(
     extra: str = "",
     smsc_extra: str = "",
     smtp_port: int = 0,
+    relay_port: int | None = None,
     **gateway: Any,
 ) -> str:
     gw = "\n".join(
@@ -58,7 +57,7 @@ listen = "127.0.0.1:{smtp_port}"
 submission_listen = "127.0.0.1:0"
 
 [mail]
-relay = "127.0.0.1:{free_port()}"
+relay = "127.0.0.1:{relay_port or free_port()}"
 
 [[smsc]]
 name = "main"

@@ -67,7 +67,7 @@ async def test_subject_is_put_in_front(tmp_path: Path) -> None:
 
 async def test_one_invalid_recipient_does_not_stop_the_others(tmp_path: Path) -> None:
     # per-recipient verdicts; the bad number is refused with 5.1.1 and says why.
-    rcpts = [to("601123456"), to("12"), to("+48 601 123 457"), "601123458@elsewhere.example"]
+    rcpts = [to("601123456"), to("12"), to("+48-601-123-457"), "601123458@elsewhere.example"]
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         res = await gw.send(mail(rcpts, "Hi all"), rcpts)
         assert res.error is None
@@ -90,15 +90,13 @@ async def test_unknown_sender_is_refused_before_data(tmp_path: Path) -> None:
 async def test_failed_dlr_bounces_to_the_sender_as_a_dsn(tmp_path: Path) -> None:
     # A failed delivery report produces one RFC 3464 bounce naming the number and the reason.
     sink_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=0)
     async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
-        cfg = make_config(tmp_path, smsc_port=smsc.port)
-        cfg = cfg.model_copy(update={"mail": cfg.mail.model_copy(update={"relay": f"127.0.0.1:{sink_port}"})})
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
             await gw.send(mail(to("601123413"), "This one fails", Message_ID="<fail-1@acme.example>"))
             await sink.wait(1)
             mail_from, rcpts, content = sink.messages[0]
-            assert mail_from == "" and rcpts == [STAFF]
+            assert mail_from in ("", "<>") and rcpts == [STAFF]
             report = email.message_from_bytes(content, policy=policy.default)
             assert report.get_content_type() == "multipart/report"
             assert report.get_param("report-type") == "delivery-status"

@@ -29,15 +29,14 @@ def smsgw(config: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
 
 
 async def start_daemon(config: Path, smtp_port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [*CLI, "--config", str(config), "run", "--json-logs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = config.parent / "daemon.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*CLI, "--config", str(config), "run", "--json-logs"], cwd=ROOT, stdout=out, stderr=out
+        )
     for _ in range(300):
         if proc.poll() is not None:
-            raise AssertionError(f"daemon exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(f"daemon exited: {log.read_text()[-3000:]}")
         try:
             _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
         except OSError:
