@@ -1,6 +1,7 @@
 """CIMD2 peers and recorders for tests: Kannel's `test_cimd2` simulator run as a subprocess (an
-independent implementation of the SMSC side), and `RecordingEvents`, a `LinkEvents` that keeps what
-a link hands up and lets a test wait for it without sleeping.
+independent implementation of the SMSC side), `ScriptedSmsc`, a listener whose packets the test
+writes by hand, and `RecordingEvents`, a `LinkEvents` that keeps what a link hands up and lets a test
+wait for it without sleeping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
+from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
 
 TEST_CIMD2 = Path("/usr/lib/kannel/test/test_cimd2")  # Debian package kannel-extras
 
@@ -123,3 +125,66 @@ class RecordingEvents:
                     await asyncio.wait_for(self._changed.wait(), 0.05)
                 except TimeoutError:
                     pass  # conditions on link stats change without an event; look again
+
+
+class PeerConnection:
+    """One client connection to `ScriptedSmsc`, driven packet by packet by the test."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.parser = Cimd2Parser()
+        self._ready: list[Packet] = []
+
+    async def next(self, within: float = 10.0) -> Packet:
+        """The next packet the client sent (hang guard `within`); EOFError when it disconnected."""
+        async with asyncio.timeout(within):
+            while not self._ready:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise EOFError("client disconnected")
+                self._ready += self.parser.feed(data)
+        return self._ready.pop(0)
+
+    def send(self, item: Packet | bytes) -> None:
+        self.writer.write(item if isinstance(item, bytes) else encode(item))
+
+    async def login(self) -> Packet:
+        """Accept whatever login comes; returns the 01 packet."""
+        packet = await self.next()
+        assert packet.op == Op.LOGIN, packet.describe()
+        self.send(Packet(Op.LOGIN_RESP, packet.number))
+        return packet
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ScriptedSmsc:
+    """A bare TCP listener whose every byte is written by the test: for the protocol corners (duplicates,
+    NACKs, empty addresses, odd answers) that no well-behaved SMSC produces on demand."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._accepted: asyncio.Queue[PeerConnection] = asyncio.Queue()
+        self._connections: list[PeerConnection] = []
+
+    async def __aenter__(self) -> ScriptedSmsc:
+        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for conn in self._connections:
+            conn.close()
+        await self._server.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = PeerConnection(reader, writer)
+        self._connections.append(conn)
+        await self._accepted.put(conn)
+
+    async def accept(self, within: float = 10.0) -> PeerConnection:
+        return await asyncio.wait_for(self._accepted.get(), within)

@@ -1,0 +1,417 @@
+"""The simulator's CIMD2 server side (asyncio), speaking to clients such as `smsc.cimd2.link.Cimd2Link`.
+
+Each connection is a `Cimd2Session`: login (01) is checked with the core, submits (03) become
+`SubmittedSms` answered with the core's verdict and a 1-second-resolution 060 timestamp (so that, as
+with a real SMSC, several submits to one number in one second share a key), alive (40) and logout (02)
+are answered. MOs go out as deliver message (20), split and concatenated with a UDH in 032 when long,
+and delivery reports as status report (23) with 021/060/061/062/063. Like test_cimd2 it delivers one
+packet at a time and waits for the answer; a negative answer or none at all is retried with the same
+packet number (a retransmission), and what was never acknowledged goes back to the core when the
+session ends. The knobs on `Cimd2Server` let tests play a slow, silent or sloppy SMSC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from smsc.base import ReportStatus
+from smsc.cimd2.packet import (
+    Cimd2Parser,
+    Op,
+    P,
+    Packet,
+    address_digits,
+    cimd_decode,
+    encode,
+    error_text,
+    format_time,
+    septets_to_cimd,
+    text_to_septets,
+)
+from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data, plan
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+
+log = structlog.get_logger(__name__)
+
+# Status report contents per verdict: (061 status code, 062 reason); a failure says "unknown subscriber".
+REPORT_CODES = {ReportStatus.DELIVERED: (4, 0), ReportStatus.FAILED: (3, 1), ReportStatus.PENDING: (1, 0)}
+_MAX_KEYS = 100_000
+
+
+@dataclass
+class _Outbound:
+    packet: Packet
+    key: tuple[Any, ...]  # handed back to the core if the session ends before the client took it
+    attempts: int = 0
+
+
+class Cimd2Session:
+    """One client connection; implements the core's `SimSession`."""
+
+    protocol = "cimd2"
+
+    def __init__(
+        self, server: Cimd2Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server, self.core = server, server.core
+        self.reader, self.writer = reader, writer
+        self.system_id = ""
+        self.logged_in = False
+        self.parser = Cimd2Parser()
+        self.closed = asyncio.Event()
+        self._number = 254  # SMSC requests use even numbers; the first one is 000
+        self._queue: deque[_Outbound] = deque()
+        self._queued = asyncio.Event()
+        self._answer: asyncio.Future[Packet] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- wire ---------------------------------------------------------------------------------
+
+    def write(self, packet: Packet) -> None:
+        if self.closed.is_set():
+            return
+        data = encode(packet)
+        if self.server.corrupt_checksums:
+            data = data[:-3] + b"%02X" % ((int(data[-3:-1], 16) + 1) & 0xFF) + b"\x03"
+        self.writer.write(data)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        self.spawn(self._deliver_loop())
+        try:
+            while data := await self.reader.read(65536):
+                for packet in self.parser.feed(data):
+                    try:
+                        self.dispatch(packet)
+                    except Exception:  # a bad packet must not end the session
+                        log.exception("sim.cimd2.dispatch_failed", packet=packet.describe())
+        except OSError:
+            pass
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self.core.unregister(self)
+        for key in dict.fromkeys(ob.key for ob in self._queue):
+            if key[0] == "mo":
+                self.core.hold_mo(*key[1:], protocol=self.protocol)
+            else:
+                self.core.hold_report(*key[1:])
+        self._queue.clear()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+    # --- requests from the client -------------------------------------------------------------
+
+    def dispatch(self, packet: Packet) -> None:
+        op, number = packet.op, packet.number
+        if op == Op.LOGIN:
+            self._on_login(packet)
+        elif op == Op.LOGOUT:
+            self.write(Packet(Op.LOGOUT_RESP, number))
+            if self.logged_in:
+                self.logged_in = False
+                self.core.unregister(self)
+        elif op == Op.SUBMIT:
+            self._on_submit(packet)
+        elif op == Op.ALIVE:
+            self.write(Packet(Op.ALIVE_RESP, number))
+        elif op in (Op.DELIVER_RESP, Op.STATUS_REPORT_RESP, Op.NACK):
+            self._on_answer(packet)
+        elif not packet.is_response:
+            log.warning("sim.cimd2.unknown_operation", packet=packet.describe())
+            self.write(
+                Packet.make(Op.GENERAL_ERROR, number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1)))
+            )
+
+    def _on_login(self, packet: Packet) -> None:
+        user, password = packet.get(P.USER_IDENTITY) or "", packet.get(P.PASSWORD) or ""
+        if not self.core.check_login(user, password):
+            log.warning("sim.cimd2.login_refused", system_id=user)
+            self.write(
+                Packet.make(
+                    Op.LOGIN_RESP, packet.number, (P.ERROR_CODE, 100), (P.ERROR_TEXT, "invalid login")
+                )
+            )
+            return
+        self.system_id, self.logged_in = user, True
+        self.write(Packet(Op.LOGIN_RESP, packet.number))
+        self.core.register(self)
+
+    def _on_submit(self, packet: Packet) -> None:
+        if not self.logged_in:
+            self._refuse(packet, 1, "not logged in")
+            return
+        parsed = self._submitted(packet)
+        if isinstance(parsed, int):
+            self._refuse(packet, parsed, error_text(parsed))
+            return
+        verdict = self.core.on_submit(parsed)
+        self.server.record(parsed)
+        if self.server.response_delay > 0:
+            self.spawn(self._answer_later(packet, verdict))
+        else:
+            self.answer_submit(packet, verdict)
+
+    def _refuse(self, packet: Packet, code: int, text: str) -> None:
+        params: list[tuple[int, str | int]] = [(P.ERROR_CODE, code), (P.ERROR_TEXT, text)]
+        if destination := packet.get(P.DESTINATION):
+            params.insert(0, (P.DESTINATION, destination))
+        self.write(Packet.make(Op.SUBMIT_RESP, packet.number, *params))
+
+    async def _answer_later(self, packet: Packet, verdict: SubmitVerdict) -> None:
+        await asyncio.sleep(self.server.response_delay)
+        self.answer_submit(packet, verdict)
+
+    def answer_submit(self, packet: Packet, verdict: SubmitVerdict) -> None:
+        if not verdict.accepted:
+            code = verdict.cimd2_error or 9
+            self._refuse(packet, code, error_text(code))
+            return
+        scts = format_time(self.server.now())
+        self.server.remember(verdict.message_id, scts)
+        destination = packet.get(P.DESTINATION) or ""
+        self.write(Packet.make(Op.SUBMIT_RESP, packet.number, (P.DESTINATION, destination), (P.SCTS, scts)))
+        self.core.report_later(verdict)
+
+    def _submitted(self, packet: Packet) -> SubmittedSms | int:
+        """The part as the core sees it, or the 900 error code that refuses it."""
+        destinations = packet.get_all(P.DESTINATION)
+        if not destinations or not address_digits(destinations[0]):
+            return 300
+        if len(destinations) > 1:
+            return 301
+        text_data, binary = packet.get(P.USER_DATA), packet.get(P.USER_DATA_BINARY)
+        if text_data is not None and binary is not None:
+            return 303
+        data_coding = packet.get_int(P.DCS) or 0
+        try:
+            udh = bytes.fromhex(packet.get(P.UDH) or "")
+            payload = bytes.fromhex(binary) if binary is not None else b""
+        except ValueError:
+            return 302
+        if binary is not None:
+            text, _ = decode_user_data(payload, data_coding)
+        else:
+            text = cimd_decode(text_data or "")
+            with contextlib.suppress(ValueError):
+                payload = text_to_septets(text)
+        return SubmittedSms(
+            protocol=self.protocol, system_id=self.system_id,
+            source=packet.get(P.ORIGINATOR) or packet.get(P.ALPHA_ORIGINATOR) or "",
+            destination="+" + address_digits(destinations[0]), data_coding=data_coding, udh=udh, text=text,
+            payload=payload, want_report=bool((packet.get_int(P.STATUS_REPORT_REQUEST) or 0) & 0b1110),
+            validity=packet.get(P.VALIDITY_RELATIVE) or packet.get(P.VALIDITY_ABSOLUTE) or "",
+        )  # fmt: skip
+
+    # --- deliveries to the client -------------------------------------------------------------
+
+    def _next_number(self) -> int:
+        self._number = (self._number + 2) % 256
+        return self._number
+
+    def _enqueue(self, op: int, params: list[tuple[int, str | int]], key: tuple[Any, ...]) -> None:
+        if self.closed.is_set():
+            if key[0] == "mo":
+                self.core.hold_mo(*key[1:], protocol=self.protocol)
+            else:
+                self.core.hold_report(*key[1:])
+            return
+        self._queue.append(_Outbound(Packet.make(op, self._next_number(), *params), key))
+        self._queued.set()
+
+    async def send_mo(self, source: str, destination: str, text: str) -> None:
+        for params in mo_params(source, destination, text, self.server.next_ref(), self.server.now()):
+            self._enqueue(Op.DELIVER, params, ("mo", source, destination, text))
+
+    async def send_report(
+        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+    ) -> None:
+        code, reason = REPORT_CODES[status]
+        scts = self.server.scts.get(message_id) or format_time(submitted_at)
+        params: list[tuple[int, str | int]] = [
+            (P.DESTINATION, destination), (P.SCTS, scts), (P.STATUS_CODE, code),
+            (P.STATUS_ERROR_CODE, reason), (P.DISCHARGE_TIME, format_time(self.server.now())),
+        ]  # fmt: skip
+        self._enqueue(Op.STATUS_REPORT, params, ("report", message_id, status))
+
+    async def _deliver_loop(self) -> None:
+        """One delivery at a time, as test_cimd2 and Kannel's SMSCs do: the next waits for the answer."""
+        while True:
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            ob = self._queue[0]
+            while ob.attempts < self.server.max_attempts:
+                ob.attempts += 1
+                self._answer = asyncio.get_running_loop().create_future()
+                self.write(ob.packet)
+                try:
+                    answer = await asyncio.wait_for(self._answer, self.server.resend_timeout)
+                except TimeoutError:
+                    log.info("sim.cimd2.no_answer", packet=ob.packet.describe()[:6], attempt=ob.attempts)
+                    continue
+                self.server.answers.append((ob.packet.op, answer.get_int(P.ERROR_CODE) or 0))
+                self.server.changed()
+                if answer.op != Op.NACK and answer.get(P.ERROR_CODE) is None:
+                    break
+                await asyncio.sleep(self.server.retry_delay)
+            else:
+                log.warning(
+                    "sim.cimd2.delivery_dropped", packet=ob.packet.describe()[:6], attempts=ob.attempts
+                )
+            if self._queue and self._queue[0] is ob:
+                self._queue.popleft()
+
+    def _on_answer(self, packet: Packet) -> None:
+        current = self._queue[0] if self._queue else None
+        if current is None or packet.number != current.packet.number:
+            log.warning("sim.cimd2.stray_answer", packet=packet.describe())
+        elif packet.op != Op.NACK and packet.op != current.packet.op + 50:
+            log.warning("sim.cimd2.wrong_answer", packet=packet.describe())
+        elif self._answer is not None and not self._answer.done():
+            self._answer.set_result(packet)
+
+
+def mo_params(
+    source: str, destination: str, text: str, ref: int, now: datetime
+) -> list[list[tuple[int, str | int]]]:
+    """The parameters of each deliver message (20) carrying `text`: 033 for GSM text, else UCS-2 in 034."""
+    try:
+        planned = plan(text, max_parts=255)
+    except EmptyText:
+        return [
+            [
+                (P.DESTINATION, destination),
+                (P.ORIGINATOR, source),
+                (P.SCTS, format_time(now)),
+                (P.USER_DATA, ""),
+            ]
+        ]
+    out = []
+    for seq, part in enumerate(planned.parts, 1):
+        params: list[tuple[int, str | int]] = [
+            (P.DESTINATION, destination), (P.ORIGINATOR, source), (P.SCTS, format_time(now)),
+        ]  # fmt: skip
+        if planned.coding is Coding.UCS2:
+            params.append((P.DCS, 8))
+        if len(planned.parts) > 1:
+            params.append((P.UDH, concat_udh(ref, len(planned.parts), seq).hex().upper()))
+        if planned.coding is Coding.UCS2:
+            params.append((P.USER_DATA_BINARY, part.payload.hex().upper()))
+        else:
+            params.append((P.USER_DATA, septets_to_cimd(part.payload)))
+        out.append(params)
+    return out
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Cimd2Server:
+    """A listening CIMD2 server; `port` 0 picks a free one (see `.port` after `start`)."""
+
+    def __init__(
+        self,
+        core: SimulatorCore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        response_delay: float = 0.0,
+        resend_timeout: float = 10.0,
+        retry_delay: float = 1.0,
+        max_attempts: int = 5,
+        corrupt_checksums: bool = False,
+    ) -> None:
+        self.core, self.host, self.port, self.now = core, host, port, now
+        self.response_delay, self.resend_timeout = response_delay, resend_timeout
+        self.retry_delay, self.max_attempts = retry_delay, max_attempts
+        self.corrupt_checksums = corrupt_checksums
+        self.sessions: set[Cimd2Session] = set()
+        self.received: list[SubmittedSms] = []
+        self.answers: list[tuple[int, int]] = []  # (op delivered, 900 code in the client's answer or 0)
+        self.scts: OrderedDict[str, str] = OrderedDict()  # message id → the 060 we answered with
+        self.server: asyncio.Server | None = None
+        self._ref = 0
+        self._changed = asyncio.Event()
+
+    async def start(self) -> asyncio.Server:
+        self.server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        # Python < 3.13 servers cannot close their clients; the simulator calls this when present.
+        self.server.close_clients = self.drop_sessions  # type: ignore[method-assign]
+        log.info("sim.cimd2.listening", host=self.host, port=self.port)
+        return self.server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        await self.close_sessions()
+        if self.server is not None:
+            await self.server.wait_closed()
+            self.server = None
+
+    async def close_sessions(self) -> None:
+        """Close every client connection at once (an SMSC restart, as far as the clients can tell)."""
+        await asyncio.gather(*(s.close() for s in list(self.sessions)), return_exceptions=True)
+
+    def drop_sessions(self) -> None:
+        for session in list(self.sessions):
+            session.spawn(session.close())
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Cimd2Session(self, reader, writer)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    def remember(self, message_id: str, scts: str) -> None:
+        self.scts[message_id] = scts
+        while len(self.scts) > _MAX_KEYS:
+            self.scts.popitem(last=False)
+
+    def next_ref(self) -> int:
+        self._ref = (self._ref + 1) % 256
+        return self._ref
+
+    def record(self, sms: SubmittedSms) -> None:
+        self.received.append(sms)
+        self.changed()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until `predicate()` holds, re-checked after every change (`within` is a hang guard)."""
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> asyncio.Server:
+    """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
+    return await Cimd2Server(core, host, port).start()
