@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from smpplib import command_codes
 from smpplib import smpp as pdus
+from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import (
     Ack,
@@ -643,6 +644,11 @@ class SmppLink:
             return
         try:
             pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+        except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
+            log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+            if is_request:
+                self._nack(seq, ESME_RINVCMDID)
+            return
         except Exception as exc:
             self._bad_pdus += 1
             log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=repr(exc))

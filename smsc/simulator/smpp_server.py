@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,6 +99,8 @@ class ServerStats:
     received: list[SubmittedSms] = field(default_factory=list)
     binds: list[tuple[str, str, int]] = field(default_factory=list)  # (mode, system_id, status)
     deliver_responses: list[tuple[str, int]] = field(default_factory=list)  # (kind, status)
+    commands: Counter[str] = field(default_factory=Counter)  # every PDU the clients sent, by name
+    nacks: list[tuple[int, int]] = field(default_factory=list)  # generic_nack from clients: (seq, status)
     unbind_answered: int = 0
     outstanding: int = 0  # submit_sm received but not yet answered
     max_outstanding: int = 0
@@ -157,6 +160,8 @@ class SmppSession:
                     self.nack(0, ESME_RINVCMDLEN)
                     break
                 raw = head + await self.reader.readexactly(length - 4)
+                if self.writer.is_closing():  # closed by a hook: what is still buffered goes unread
+                    break
                 await self.dispatch(raw)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -193,12 +198,15 @@ class SmppSession:
     async def dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         name = _COMMAND_NAMES.get(command_id)
+        self.server.stats.commands[name or f"0x{command_id:08X}"] += 1
+        self.server.changed()
         if name is None:
             log.warning("sim.smpp.unknown_command", command_id=f"0x{command_id:08X}")
             if not command_id & 0x80000000:
                 self.nack(seq, ESME_RINVCMDID)
             return
         if name == "generic_nack":
+            self.server.stats.nacks.append((seq, status))
             self._on_deliver_resp(seq, status or ESME_RUNKNOWNERR)
             return
         try:

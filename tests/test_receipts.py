@@ -1,0 +1,177 @@
+"""Delivery receipt parsing: the text forms seen in the wild, TLVs first, and never an exception."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smsc.base import ReportStatus
+from smsc.receipts import classify_stat, parse_receipt, parse_receipt_date
+from smsc.smpp import normalise_message_id
+
+STANDARD = b" ".join(
+    [
+        b"id:0012345 sub:001 dlvrd:001",
+        b"submit date:2511201430 done date:2511201431",
+        b"stat:DELIVRD err:000 text:Hello",
+    ]
+)
+
+
+def strip(raw: str) -> str:
+    return normalise_message_id(raw, "as_is", receipt=True)
+
+
+def parse(short_message: bytes | None, tlvs: Mapping[str, object] | None = None):  # type: ignore[no-untyped-def]
+    return parse_receipt(short_message=short_message, tlvs=tlvs or {}, normalise=strip)
+
+
+@pytest.mark.parametrize(
+    ("text", "message_id", "status", "error"),
+    [
+        # The SMPP 3.4 appendix B example, leading zeros stripped from the id.
+        (STANDARD, "12345", ReportStatus.DELIVERED, None),
+        # Capital "Text:" and 12-digit dates.
+        (
+            b"id:77 sub:001 dlvrd:001 submit date:251120143000 done date:251120143105 "
+            b"stat:DELIVRD err:000 Text:x",
+            "77",
+            ReportStatus.DELIVERED,
+            None,
+        ),
+        # sub and dlvrd missing, hex id with capitals (ids compare lower-case).
+        (b"id:A1B2C3 submit date:2511201430 done date:2511201431 stat:UNDELIV err:001", "a1b2c3",
+         ReportStatus.FAILED, "UNDELIV err:001"),
+        # Fields on separate lines.
+        (b"id:9\r\nsub:001\r\ndlvrd:000\r\nstat:EXPIRED\r\nerr:027\r\ntext:", "9", ReportStatus.FAILED,
+         "EXPIRED err:027"),
+        # Intermediate states change nothing.
+        (b"id:5 stat:ENROUTE err:000", "5", ReportStatus.PENDING, None),
+        (b"id:5 stat:ACCEPTD err:000", "5", ReportStatus.PENDING, None),
+        (b"id:5 stat:BUFFRED err:000", "5", ReportStatus.PENDING, None),
+        (b"id:5 stat:ACKED", "5", ReportStatus.PENDING, None),
+        # Every other stat, known or not, is a failure.
+        (b"id:5 stat:DELETED err:000", "5", ReportStatus.FAILED, "DELETED err:000"),
+        (b"id:5 stat:UNKNOWN err:000", "5", ReportStatus.FAILED, "UNKNOWN err:000"),
+        (b"id:5 stat:REJECTD err:000", "5", ReportStatus.FAILED, "REJECTD err:000"),
+        (b"id:5 stat:NOSUCHSTATE", "5", ReportStatus.FAILED, "NOSUCHSTATE"),
+        # Lower-case stat words and numeric stats.
+        (b"id:5 stat:delivrd", "5", ReportStatus.DELIVERED, None),
+        (b"id:5 stat:2", "5", ReportStatus.DELIVERED, None),
+        (b"id:5 stat:6", "5", ReportStatus.PENDING, None),
+        # The free text comes last and may look like fields: it must not override them.
+        (b"id:5 stat:UNDELIV err:001 text:id:999 stat:DELIVRD", "5", ReportStatus.FAILED, "UNDELIV err:001"),
+        # An id of zeros is still an id.
+        (b"id:000 stat:DELIVRD", "0", ReportStatus.DELIVERED, None),
+    ],
+)  # fmt: skip
+def test_receipt_text_forms(text: bytes, message_id: str, status: ReportStatus, error: str | None) -> None:
+    # Each field is read on its own, whatever the vendor's order, case, dates or line breaks.
+    report = parse(text)
+    assert report is not None
+    assert (report.message_id, report.status, report.error) == (message_id, status, error)
+    assert report.raw == text.decode().strip()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b"hello, how are you?",
+        b"stat:DELIVRD err:000",
+        b"id:123 sub:001 dlvrd:001",
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_not_a_receipt_gives_none(text: bytes) -> None:
+    # Without both a message id and a state there is nothing to record.
+    assert parse(text) is None
+    assert parse(None) is None
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "word"),
+    [
+        (1, ReportStatus.PENDING, "ENROUTE"),
+        (2, ReportStatus.DELIVERED, "DELIVRD"),
+        (3, ReportStatus.FAILED, "EXPIRED"),
+        (4, ReportStatus.FAILED, "DELETED"),
+        (5, ReportStatus.FAILED, "UNDELIV"),
+        (6, ReportStatus.PENDING, "ACCEPTD"),
+        (7, ReportStatus.FAILED, "UNKNOWN"),
+        (8, ReportStatus.FAILED, "REJECTD"),
+    ],
+)
+def test_tlvs_alone_make_a_receipt(state: int, status: ReportStatus, word: str) -> None:
+    # receipted_message_id and message_state suffice; smpplib hands the id over as NUL-ended bytes.
+    report = parse(b"", {"receipted_message_id": b"00ab\x00", "message_state": state})
+    assert report is not None
+    assert (report.message_id, report.status) == ("ab", status)
+    assert word in report.raw
+    if status is ReportStatus.FAILED:
+        assert report.error == word
+
+
+def test_tlvs_win_over_the_text() -> None:
+    # When TLVs and text disagree, the TLVs are the source of truth.
+    report = parse(b"id:111 stat:DELIVRD err:000", {"receipted_message_id": "222", "message_state": 5})
+    assert report is not None
+    assert (report.message_id, report.status) == ("222", ReportStatus.FAILED)
+    assert report.error == "UNDELIV err:000"
+
+
+def test_network_error_code_is_reported() -> None:
+    # The 3-octet network_error_code (type + u16) ends up in the error text of a failure.
+    report = parse(b"id:1 stat:UNDELIV err:001", {"network_error_code": b"\x03\x00\x22"})
+    assert report is not None and report.error == "UNDELIV err:001 net:3:34"
+
+
+def test_done_date_becomes_a_utc_datetime() -> None:
+    # Receipts carry no zone; the done date is read as UTC, with or without seconds.
+    report = parse(STANDARD)
+    assert report is not None and report.done_at == datetime(2025, 11, 20, 14, 31, tzinfo=UTC)
+    assert parse_receipt_date("251120143105") == datetime(2025, 11, 20, 14, 31, 5, tzinfo=UTC)
+    assert parse_receipt_date("2513991431") is None  # month 13
+    assert parse_receipt_date("123") is None
+
+
+def test_normalise_is_applied_to_the_id() -> None:
+    # The link's message-id normalisation (e.g. hex ids) is the receipt's key too.
+    report = parse_receipt(short_message=b"id:ff stat:DELIVRD", tlvs={}, normalise=lambda s: str(int(s, 16)))
+    assert report is not None and report.message_id == "255"
+
+
+def test_a_failing_normaliser_does_not_raise() -> None:
+    # Whatever goes wrong inside, the answer is None, never an exception into the I/O thread.
+    def boom(raw: str) -> str:
+        raise ValueError(raw)
+
+    assert parse_receipt(short_message=STANDARD, tlvs={}, normalise=boom) is None
+
+
+@given(
+    st.binary(max_size=300), st.one_of(st.none(), st.integers(), st.binary(max_size=5), st.text(max_size=5))
+)
+def test_any_bytes_and_tlvs_never_raise(data: bytes, tlv: object) -> None:
+    # Network bytes may be anything: the parser answers a report or None.
+    result = parse_receipt(
+        short_message=data,
+        tlvs={"receipted_message_id": tlv, "message_state": tlv, "network_error_code": tlv},
+        normalise=strip,
+    )
+    assert result is None or result.message_id
+
+
+def test_classify_stat_table() -> None:
+    # Kannel's mapping: only DELIVRD is success, the intermediate words are pending, the rest failure.
+    assert classify_stat(" delivrd ") is ReportStatus.DELIVERED
+    assert {classify_stat(w) for w in ("ENROUTE", "ACCEPTD", "BUFFRED", "ACKED", "1", "6")} == {
+        ReportStatus.PENDING
+    }
+    assert {classify_stat(w) for w in ("EXPIRED", "DELETED", "UNDELIV", "UNKNOWN", "REJECTD", "x")} == {
+        ReportStatus.FAILED
+    }

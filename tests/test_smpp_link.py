@@ -1,0 +1,430 @@
+"""SmppLink against fake SMSCs over real TCP on loopback: the `smsc.base` contract, SMPP style."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from gateway.config import SmscSection
+from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
+from smsc.encoding import concat_udh, gsm_encode
+from smsc.simulator.core import SubmittedSms
+from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp import SmppLink, classify_status, normalise_message_id, source_address, status_text
+from tests.fakes.smsc import (
+    DisconnectingSMSC,
+    DlrFirstSMSC,
+    EventRecorder,
+    FakeSMSC,
+    HappySMSC,
+    SilentSMSC,
+    ThrottlingSMSC,
+)
+
+ME, PHONE = "+48100200300", "+48601123456"
+
+
+def sms(text: str = "hello", *, dest: str = PHONE, source: str = ME, **kw: Any) -> OutboundSms:
+    if "payload" not in kw:
+        kw["payload"] = gsm_encode(text)
+    kw.setdefault("data_coding", 0)
+    return OutboundSms(part_id=1, source=source, destination=dest, text=text, **kw)
+
+
+@asynccontextmanager
+async def running_link(
+    port: int,
+    *,
+    password: str = "secret",
+    events: EventRecorder | None = None,
+    active: bool = True,
+    **cfg: Any,
+) -> AsyncIterator[tuple[SmppLink, EventRecorder]]:
+    """A started link with fast reconnects; waits until it is bound unless `active` is False."""
+    settings: dict[str, Any] = {
+        "reconnect_min_seconds": 0.05,
+        "reconnect_max_seconds": 0.2,
+        "response_timeout_seconds": 5,
+        "throttle_pause_seconds": 0.05,
+        **cfg,
+    }
+    link = SmppLink(
+        SmscSection(name="op", type="smpp", port=port, system_id="smsgw", **settings), password=password
+    )
+    ev = events or EventRecorder()
+    await link.start(ev)
+    try:
+        if active:
+            await ev.wait_until(lambda: link.state is LinkState.ACTIVE)
+        yield link, ev
+    finally:
+        await link.stop(drain=False)
+
+
+# --- submit_sm as the SMSC sees it ----------------------------------------------------------------
+
+
+async def test_gsm_submit_reaches_the_smsc_with_international_addresses() -> None:
+    # A GSM part goes as unpacked septets, DC 0, no UDHI, TON/NPI 1/1 both ways, DLR requested.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        result = await link.submit(sms("Hi @ home {ok}"))
+        assert result.outcome is Outcome.ACCEPTED and result.message_id == "1"
+        got = smsc.received[0]
+        assert got.text == "Hi @ home {ok}" and got.payload == gsm_encode("Hi @ home {ok}")
+        assert (got.data_coding, got.esm_class, got.udh) == (0, 0, b"")
+        assert (got.source, got.source_ton, got.source_npi) == ("48100200300", 1, 1)
+        assert (got.destination, got.dest_ton, got.dest_npi) == (PHONE, 1, 1)
+        assert got.want_report
+
+
+async def test_ucs2_submit_keeps_the_text() -> None:
+    # A UCS-2 part goes as UTF-16BE with data_coding 8.
+    text = "Zażółć gęślą jaźń"
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        result = await link.submit(sms(text, data_coding=8, payload=text.encode("utf-16-be")))
+        assert result.outcome is Outcome.ACCEPTED
+        assert (smsc.received[0].data_coding, smsc.received[0].text) == (8, text)
+
+
+async def test_udh_parts_set_udhi_and_prefix_the_header() -> None:
+    # Concatenated parts carry esm_class 0x40 and short_message = UDH + payload.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        for seq, text in enumerate(["first half ", "second half"], 1):
+            udh = concat_udh(0x42, 2, seq)
+            assert (await link.submit(sms(text, udh=udh))).outcome is Outcome.ACCEPTED
+        assert [(s.esm_class, s.udh, s.text) for s in smsc.received] == [
+            (0x40, bytes.fromhex("050003420201"), "first half "),
+            (0x40, bytes.fromhex("050003420202"), "second half"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("source", "wire"),
+    [("ACME", ("ACME", 5, 0)), ("7155", ("7155", 3, 0)), ("600111222", ("600111222", 2, 1))],
+)
+async def test_sender_kinds_get_their_ton_npi(source: str, wire: tuple[str, int, int]) -> None:
+    # Alphanumeric, short code and national senders are marked so the SMSC does not refuse them.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        await link.submit(sms(source=source))
+        got = smsc.received[0]
+        assert (got.source, got.source_ton, got.source_npi) == wire
+
+
+async def test_configured_ton_npi_override_autodetection() -> None:
+    # source_ton / source_npi from the config win over what the sender looks like.
+    async with HappySMSC() as smsc, running_link(smsc.port, source_ton=0, source_npi=9) as (link, _):
+        await link.submit(sms(source="ACME"))
+        assert (smsc.received[0].source_ton, smsc.received[0].source_npi) == (0, 9)
+    assert source_address("+48", None, 3) == (1, 3, "48")
+
+
+async def test_validity_and_no_report_request() -> None:
+    # Validity goes as absolute UTC; want_report=False asks for no receipt and none comes.
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
+        assert (await link.submit(sms(validity=when, want_report=False))).outcome is Outcome.ACCEPTED
+        assert smsc.received[0].validity == "300102030405000+"
+        assert not smsc.received[0].want_report
+        await link.submit(sms())
+        await ev.wait_until(lambda: len(ev.reports) == 1)
+        assert ev.reports[0].message_id == "2"
+
+
+async def test_rejected_destination_is_permanent_with_the_status_name() -> None:
+    # A refusal that names the destination is REJECTED, worded for the sender's bounce.
+    async with HappySMSC(reject_suffixes=["0000"]) as smsc, running_link(smsc.port) as (link, _):
+        result = await link.submit(sms(dest="+48601110000"))
+        assert result == type(result)(Outcome.REJECTED, None, "ESME_RINVDSTADR (0x0B)")
+        bad = await link.submit(sms(dest="+48 601"))
+        assert bad.outcome is Outcome.REJECTED and len(smsc.received) == 1
+
+
+async def test_oversized_short_message_is_malformed_and_not_sent() -> None:
+    # More than 254 octets cannot be encoded; it never reaches the SMSC.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        result = await link.submit(sms("x" * 255))
+        assert result.outcome is Outcome.MALFORMED
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        assert len(smsc.received) == 1
+
+
+async def test_window_is_never_exceeded() -> None:
+    # With window 3 and a slow SMSC, at most 3 submit_sm are ever unanswered, and 3 are pipelined.
+    async with HappySMSC(response_delay=0.2) as smsc, running_link(smsc.port, window=3) as (link, _):
+        results = await asyncio.gather(*(link.submit(sms(f"m{i}")) for i in range(9)))
+        assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 9
+        assert smsc.stats.max_outstanding == 3
+        assert link.stats().in_flight == 0 and link.stats().submitted == 9
+
+
+# --- delivery receipts ----------------------------------------------------------------------------
+
+
+async def test_receipt_carries_the_submit_message_id() -> None:
+    # on_report gets the same key that submit returned, with the phone it went to.
+    async with HappySMSC(first_id=41) as smsc, running_link(smsc.port) as (link, ev):
+        result = await link.submit(sms())
+        await ev.wait_until(lambda: bool(ev.reports))
+        assert ev.reports[0].message_id == result.message_id == "42"
+        assert ev.reports[0].status is ReportStatus.DELIVERED
+        assert ev.reports[0].destination == PHONE
+
+
+async def test_failed_receipt_is_a_failure_with_a_reason() -> None:
+    # A number the SMSC cannot reach ends in a FAILED report naming the state.
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, running_link(smsc.port) as (link, ev):
+        await link.submit(sms(dest="+48601123413"))
+        await ev.wait_until(lambda: bool(ev.reports))
+        assert ev.reports[0].status is ReportStatus.FAILED and "UNDELIV" in (ev.reports[0].error or "")
+
+
+async def test_receipt_before_submit_resp_still_matches() -> None:
+    # Some SMSCs report before answering the submit: the ids still agree.
+    async with DlrFirstSMSC() as smsc, running_link(smsc.port) as (link, ev):
+        result = await link.submit(sms())
+        await ev.wait_until(lambda: bool(ev.reports))
+        assert ev.reports[0].message_id == result.message_id == "1"
+
+
+def _hex(i: str) -> str:
+    return format(int(i), "X")
+
+
+@pytest.mark.parametrize(
+    ("mode", "resp_format", "receipt_format", "match"),
+    [
+        ("hex_to_dec", _hex, str, True),  # answers in hex, reports in decimal
+        ("dec_to_hex", str, _hex, True),  # answers in decimal, reports in hex
+        ("as_is", _hex, _hex, True),  # hex both ways, compared case-insensitively
+        ("as_is", _hex, str, False),  # without the option the keys cannot meet
+    ],
+)
+async def test_message_id_type_reconciles_hex_and_decimal(
+    mode: str, resp_format: Any, receipt_format: Any, match: bool
+) -> None:
+    # message_id_type converts the submit_sm_resp id so that the receipt's id finds it.
+    fake = HappySMSC(first_id=254, message_id_format=resp_format, receipt_id_format=receipt_format)
+    async with fake as smsc, running_link(smsc.port, message_id_type=mode) as (link, ev):
+        result = await link.submit(sms())
+        await ev.wait_until(lambda: bool(ev.reports))
+        assert (ev.reports[0].message_id == result.message_id) is match
+
+
+async def test_retry_ack_makes_the_smsc_deliver_again() -> None:
+    # Ack.RETRY answers 0x64 ESME_RX_T_APPN; the SMSC re-sends and the second try is acknowledged.
+    answers = iter([Ack.RETRY, Ack.OK])
+    events = EventRecorder(ack=lambda _item: next(answers))
+    async with HappySMSC() as smsc, running_link(smsc.port, events=events) as (link, ev):
+        await link.submit(sms())
+        await smsc.wait_until(lambda: len(smsc.stats.deliver_responses) == 2)
+        assert smsc.stats.deliver_responses == [("report", 0x64), ("report", 0)]
+        assert ev.calls == 2 and len(ev.reports) == 1
+
+
+async def test_a_failing_handler_is_answered_with_a_temporary_error() -> None:
+    # An exception in the gateway's handler must not ack the MO: the SMSC keeps it and retries.
+    calls: list[InboundSms | DeliveryReport] = []
+
+    def ack(item: InboundSms | DeliveryReport) -> Ack:
+        calls.append(item)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return Ack.OK
+
+    async with HappySMSC() as smsc, running_link(smsc.port, events=EventRecorder(ack=ack)) as (_, ev):
+        await smsc.inject_mo(PHONE, ME, "yes")
+        await smsc.wait_until(lambda: len(smsc.stats.deliver_responses) == 2)
+        assert smsc.stats.deliver_responses == [("mo", 0x64), ("mo", 0)]
+        assert [m.text for m in ev.delivered] == ["yes"]
+
+
+# --- MO ---------------------------------------------------------------------------------------------
+
+
+async def test_plain_mo_is_handed_up() -> None:
+    # A reply from a phone arrives with E.164 addresses and its text.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (_, ev):
+        assert await smsc.inject_mo(PHONE, ME, "Yes, 10:00 is fine") == 1
+        await ev.wait_until(lambda: bool(ev.delivered))
+        mo = ev.delivered[0]
+        assert (mo.source, mo.destination, mo.text, mo.concat) == (PHONE, ME, "Yes, 10:00 is fine", None)
+
+
+async def test_concatenated_mo_arrives_as_numbered_segments() -> None:
+    # A long UCS-2 reply comes as several deliver_sm with a concat UDH; each is handed up with it.
+    text = "Dziękuję za wiadomość. " * 8
+    async with HappySMSC() as smsc, running_link(smsc.port) as (_, ev):
+        await smsc.inject_mo(PHONE, "7155", text)
+        await ev.wait_until(lambda: len(ev.delivered) == 3)
+        parts = sorted(ev.delivered, key=lambda m: m.concat.seq if m.concat else 0)
+        assert {(m.concat.ref, m.concat.total) for m in parts if m.concat} == {(parts[0].concat.ref, 3)}  # type: ignore[union-attr]
+        assert "".join(m.text for m in parts) == text
+        assert {m.data_coding for m in parts} == {8} and parts[0].destination == "7155"
+
+
+async def test_data_sm_mo_with_message_payload() -> None:
+    # An MO sent as data_sm with message_payload is handed up and answered with data_sm_resp.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (_, ev):
+        smsc.sessions[0].send_pdu(
+            "data_sm", source_addr_ton=1, source_addr_npi=1, source_addr="48601123456", dest_addr_ton=3,
+            dest_addr_npi=0, destination_addr="7155", esm_class=0, data_coding=0, message_payload=b"STOP",
+        )  # fmt: skip
+        await ev.wait_until(lambda: bool(ev.delivered))
+        await smsc.wait_until(lambda: smsc.stats.commands["data_sm_resp"] == 1)
+        assert (ev.delivered[0].source, ev.delivered[0].text) == (PHONE, "STOP")
+
+
+# --- throttling, black holes, lost connections --------------------------------------------------
+
+
+async def test_throttling_answers_pause_the_link_then_it_succeeds() -> None:
+    # ESME_RTHROTTLED is THROTTLED (not a failure); the link backs off instead of hammering.
+    async with ThrottlingSMSC(accept_per_second=2) as smsc, running_link(smsc.port) as (link, _):
+        outcomes = [(await link.submit(sms(f"m{i}"))).outcome for i in range(2)]
+        assert outcomes == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+        seen = []
+        while (result := await link.submit(sms("later"))).outcome is not Outcome.ACCEPTED:
+            seen.append(result.outcome)
+        assert seen and set(seen) == {Outcome.THROTTLED}
+        assert link.stats().throttled == len(seen) == smsc.throttled
+        # Without the doubling pause a tight retry loop would be refused hundreds of times.
+        assert smsc.throttled <= 8
+
+
+async def test_silent_smsc_gives_temporary_after_the_response_timeout() -> None:
+    # A submit that is never answered resolves TEMPORARY; the link stays up for the next one.
+    async with SilentSMSC() as smsc, running_link(smsc.port, response_timeout_seconds=0.3) as (link, _):
+        result = await link.submit(sms())
+        assert result.outcome is Outcome.TEMPORARY and "submit_sm_resp" in (result.error or "")
+        assert len(smsc.received) == 1 and link.state is LinkState.ACTIVE
+
+
+async def test_dropped_connection_fails_in_flight_and_reconnects() -> None:
+    # Everything in flight when the SMSC vanishes is TEMPORARY; the link rebinds and sends again.
+    async with DisconnectingSMSC(after=2) as smsc, running_link(smsc.port) as (link, ev):
+        assert [(await link.submit(sms())).outcome for _ in range(2)] == [Outcome.ACCEPTED] * 2
+        in_flight = await asyncio.gather(*(link.submit(sms()) for _ in range(3)))
+        assert [r.outcome for r in in_flight] == [Outcome.TEMPORARY] * 3
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert ev.states == [LinkState.CONNECTING, LinkState.ACTIVE, LinkState.RECONNECTING, LinkState.ACTIVE]
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        assert link.stats().reconnects == 1
+
+
+async def test_smsc_initiated_unbind_is_answered_and_the_link_rebinds() -> None:
+    # smpplib leaves an SMSC's unbind unanswered; we answer unbind_resp, close and bind again.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
+        await smsc.unbind_all()
+        await smsc.wait_until(lambda: smsc.stats.unbind_answered == 1)
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        assert len(smsc.stats.binds) == 2
+
+
+async def test_unknown_command_is_nacked_and_the_link_stays() -> None:
+    # A request we do not know gets generic_nack ESME_RINVCMDID with its sequence; nothing else changes.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, _):
+        smsc.send_raw(struct.pack(">IIII", 16, 0x00000999, 0, 77))
+        smsc.send_raw(struct.pack(">IIII", 16, 0x00000008, 0, 78))  # cancel_sm: known to SMPP, not to us
+        await smsc.wait_until(lambda: len(smsc.stats.nacks) == 2)
+        assert smsc.stats.nacks == [(77, 0x03), (78, 0x03)]
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        assert len(smsc.stats.binds) == 1
+
+
+async def test_garbage_bytes_do_not_kill_the_link() -> None:
+    # An unframeable stream is nacked and dropped; the link reconnects and keeps working.
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
+        smsc.send_raw(b"GET / HTTP/1.1\r\nHost: smsc\r\n\r\n")
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert smsc.stats.nacks[0][1] == 0x02
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        assert link.stats().extra["bad_pdus"] == "1"
+
+
+async def test_generic_nack_fails_the_matching_submit() -> None:
+    # A generic_nack with a pending submit's sequence resolves that submit with the nack's status.
+    class NackingSMSC(FakeSMSC):
+        async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+            session.nack(seq, 0x03)
+
+    async with NackingSMSC() as smsc, running_link(smsc.port) as (link, _):
+        result = await link.submit(sms())
+        assert result.outcome is Outcome.MALFORMED and "ESME_RINVCMDID" in (result.error or "")
+
+
+async def test_idle_link_sends_enquire_link_and_answers_the_peers() -> None:
+    # After enquire_link_seconds of silence the link pings; the SMSC's own ping is answered.
+    async with HappySMSC() as smsc, running_link(smsc.port, enquire_link_seconds=0.1) as (link, _):
+        await smsc.wait_until(lambda: smsc.stats.commands["enquire_link"] >= 2)
+        smsc.sessions[0].send_pdu("enquire_link")
+        await smsc.wait_until(lambda: smsc.stats.commands["enquire_link_resp"] == 1)
+        assert link.state is LinkState.ACTIVE and len(smsc.stats.binds) == 1
+
+
+async def test_wrong_password_never_goes_active_and_keeps_retrying() -> None:
+    # ESME_RINVPASWD is a configuration error: logged, retried at the slow pace, never ACTIVE.
+    async with HappySMSC() as smsc, running_link(smsc.port, password="wrong", active=False) as (link, ev):
+        await smsc.wait_until(lambda: len(smsc.stats.binds) >= 2)
+        assert {b[2] for b in smsc.stats.binds} == {0x0E}
+        assert LinkState.ACTIVE not in ev.states and link.state is not LinkState.ACTIVE
+        assert (await link.submit(sms())).outcome is Outcome.TEMPORARY
+
+
+async def test_stop_unbinds_and_later_submits_are_temporary() -> None:
+    # stop() waits for in-flight answers, unbinds cleanly and leaves the link STOPPED.
+    async with HappySMSC(response_delay=0.1) as smsc, running_link(smsc.port) as (link, ev):
+        pending = asyncio.create_task(link.submit(sms()))
+        await smsc.wait_for(1)
+        await link.stop()
+        assert (await pending).outcome is Outcome.ACCEPTED
+        assert smsc.stats.commands["unbind"] == 1
+        assert link.state is LinkState.STOPPED and ev.states[-1] is LinkState.STOPPED
+        assert (await link.submit(sms())).outcome is Outcome.TEMPORARY
+
+
+async def test_submit_before_the_link_is_up_is_temporary() -> None:
+    # Nothing listening: submit answers TEMPORARY at once instead of hanging.
+    async with HappySMSC() as smsc:
+        port = smsc.port
+    async with running_link(port, active=False) as (link, ev):
+        assert (await link.submit(sms())).outcome is Outcome.TEMPORARY
+        await ev.wait_until(lambda: LinkState.RECONNECTING in ev.states)
+
+
+# --- pure tables ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(0x00, Outcome.ACCEPTED), (0x58, Outcome.THROTTLED), (0x14, Outcome.THROTTLED),
+     (0x08, Outcome.TEMPORARY), (0x64, Outcome.TEMPORARY), (0x01, Outcome.MALFORMED),
+     (0x03, Outcome.MALFORMED), (0xC2, Outcome.MALFORMED), (0x0B, Outcome.REJECTED),
+     (0x45, Outcome.REJECTED), (0x1234, Outcome.REJECTED)],
+)  # fmt: skip
+def test_status_table(status: int, outcome: Outcome) -> None:
+    # Throttling and queue-full slow us down, system errors retry, everything unknown is permanent.
+    assert classify_status(status) is outcome
+
+
+def test_status_text_names_the_code() -> None:
+    # Refusals read as "NAME (0xNN)" in logs and bounces, unknown codes included.
+    assert status_text(0x0B) == "ESME_RINVDSTADR (0x0B)"
+    assert status_text(0x400) == "UNKNOWN (0x400)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode", "receipt", "key"),
+    [("000AbC", "as_is", False, "abc"), (b"0042\x00", "as_is", True, "42"), ("1F", "hex_to_dec", False, "31"),
+     ("31", "hex_to_dec", True, "31"), ("31", "dec_to_hex", False, "1f"), ("001F", "dec_to_hex", True, "1f"),
+     ("xyz", "hex_to_dec", False, "xyz"), ("", "as_is", False, ""), ("000", "as_is", True, "0")],
+)  # fmt: skip
+def test_message_id_normalisation(raw: str | bytes, mode: str, receipt: bool, key: str) -> None:
+    # The conversion applies to the submit_sm_resp side only; both sides lose case and leading zeros.
+    assert normalise_message_id(raw, mode, receipt=receipt) == key
