@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ def _sd_notify(message: str) -> None:
 class Daemon:
     config: Config
     mailer: Mailer | None = None
+    clock: Callable[[], float] = time.time  # injectable so tests move time instead of sleeping
     store: Store = field(init=False)
     links: dict[str, SmscLink] = field(default_factory=dict)
     servers: list[asyncio.Server] = field(default_factory=list)
@@ -89,7 +91,7 @@ class Daemon:
         cfg = self.config
         shutdown = shutdown or self._signal_event()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store.open(cfg.db_path)
+        self.store = Store.open(cfg.db_path, clock=self.clock)
         recovered = self.store.recover_active()
         if recovered:
             log.warning(
@@ -123,6 +125,7 @@ class Daemon:
             },
             router,
             notifier,
+            clock=self.clock,
         )
         events.on_link_up = dispatcher.wake
         self.dispatcher = dispatcher

@@ -185,8 +185,8 @@ class Running:
 
 
 @asynccontextmanager
-async def running_gateway(config: Config) -> AsyncIterator[Running]:
-    daemon = Daemon(config)
+async def running_gateway(config: Config, clock: Callable[[], float] | None = None) -> AsyncIterator[Running]:
+    daemon = Daemon(config, clock=clock) if clock else Daemon(config)
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     ready = asyncio.create_task(daemon.ready.wait())
