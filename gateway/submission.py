@@ -20,6 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
@@ -231,6 +232,10 @@ class SubmissionSMTP(GatewaySMTP):
         "503 Already authenticated": ALREADY_AUTHENTICATED,
     }
 
+    # What Postfix and Exchange send; aiosmtpd's "User Name\0" is legal but unusual for old clients.
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
     def __init__(self, handler: SubmissionHandler, *, throttle: AuthThrottle, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.submission = handler
@@ -329,18 +334,19 @@ class SubmissionSMTP(GatewaySMTP):
         return result
 
 
-def tls_context(cert_file: Any, key_file: Any) -> ssl.SSLContext:
+def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     """A server context for STARTTLS, or ConfigError naming the file that could not be used."""
+    for what, path in (("certificate", cert_file), ("key", key_file)):
+        try:
+            path.open("rb").close()  # ssl's own error does not say which file is missing
+        except OSError as exc:
+            raise ConfigError(f"smtp: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
-    except FileNotFoundError as exc:
+    except (ssl.SSLError, OSError) as exc:
         raise ConfigError(
-            f"smtp: cannot read TLS certificate or key: {exc.filename}: {exc.strerror}"
-        ) from exc
-    except OSError as exc:  # ssl.SSLError is an OSError
-        raise ConfigError(
-            f"smtp: cannot load TLS certificate {cert_file} with key {key_file}: {exc}"
+            f"smtp: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
             " (PEM files expected; the key must match the certificate and not be encrypted)"
         ) from exc
     return ctx

@@ -1,0 +1,68 @@
+"""Admin commands for submission logins: `smsgw user passwd EMAIL` sets the password a user logs in with.
+
+The password never appears on the command line (where `ps` and shell history would keep it): it
+is read from a terminal without echo, or as one line from standard input for scripts. Only the
+salted hash reaches the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any, TextIO
+
+from acl.passwords import hash_password
+from gateway.config import Config
+from gateway.store import Store
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def add_user_commands(user_subparsers: Any) -> None:
+    """Add `passwd` to the `smsgw user` command group built in gateway/cli.py."""
+    p = user_subparsers.add_parser(
+        "passwd",
+        help="set a user's submission (SMTP AUTH) password",
+        description="Reads the new password from the terminal (not echoed) or as one line from stdin.",
+    )
+    p.add_argument("email", help="the user's email address, which is also the login")
+    p.set_defaults(func=cmd_user_passwd)
+
+
+def read_new_password(stdin: TextIO | None = None) -> str:
+    """The new password: prompted twice on a terminal, else the first line of stdin."""
+    stream = stdin if stdin is not None else sys.stdin
+    if stream.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat new password: ") != first:
+            raise ValueError("the two passwords differ; nothing changed")
+        return first
+    return stream.readline().rstrip("\r\n")
+
+
+def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
+    # Imported here because gateway.cli imports this module to build its parser.
+    from gateway.cli import EXIT_USAGE, CliError
+
+    store = Store.open(cfg.db_path, create=True)
+    try:
+        # Look the user up first, so that a typo in the address fails before anyone types a password.
+        user = store.find_user(args.email)
+        if user is None:
+            raise CliError(f"no user {args.email!r} (see `smsgw user list`)")
+        try:
+            password = read_new_password()
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+        if not password:
+            raise CliError("empty password refused; nothing changed", EXIT_USAGE)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise CliError(
+                f"password too short: at least {MIN_PASSWORD_LENGTH} characters; nothing changed", EXIT_USAGE
+            )
+        store.set_user(user.email, password_hash=hash_password(password))
+    finally:
+        store.close()
+    print(f"password set for {user.email}; log in on the submission port with this address")
+    return 0

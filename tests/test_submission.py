@@ -1,0 +1,418 @@
+"""The submission port as Outlook meets it: STARTTLS, AUTH PLAIN/LOGIN, lockout, sender ownership.
+
+Real smtplib clients talk TLS to a running gateway on 127.0.0.1, and mail goes on to a fake SMSC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import smtplib
+import ssl
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from acl.passwords import hash_password
+from gateway import replies, submission
+from gateway.config import Config, ConfigError, parse_config
+from gateway.smtp import Gate
+from gateway.store import Store
+from gateway.submission import AuthThrottle
+from tests.certs import make_cert_pair
+from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+PASSWORD = "Tr0ub4dor&3-horse"
+COLLEAGUE = "ben@acme.example"
+RCPT = f"601123456@{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert_pair(tmp_path_factory.mktemp("tls"))
+
+
+def submission_config(tmp_path: Path, smsc_port: int, tls: tuple[Path, Path] | None, **smtp: Any) -> Config:
+    """make_config plus TLS files and [smtp] keys, which make_config itself cannot express."""
+    lines = [f'tls_cert_file = "{tls[0]}"', f'tls_key_file = "{tls[1]}"'] if tls else []
+    lines += [f"{k} = {v!r}" for k, v in smtp.items()]
+    anchor = 'submission_listen = "127.0.0.1:0"\n'
+    text = config_text(tmp_path, smsc_port=smsc_port)
+    assert anchor in text
+    text = text.replace(anchor, anchor + "".join(line + "\n" for line in lines), 1)
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+def client_tls(tls: tuple[Path, Path]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(tls[0]))
+
+
+def connect(port: int, source: str = "127.0.0.1") -> smtplib.SMTP:
+    return smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=30)
+
+
+def secure(port: int, tls: tuple[Path, Path], source: str = "127.0.0.1") -> smtplib.SMTP:
+    c = connect(port, source)
+    c.ehlo("outlook.test")
+    c.starttls(context=client_tls(tls))
+    c.ehlo("outlook.test")
+    return c
+
+
+def b64(data: str | bytes) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def plain(login: str, password: str, authzid: str = "") -> str:
+    return b64(f"{authzid}\0{login}\0{password}")
+
+
+async def blocking(fn: Callable[[], Any]) -> Any:
+    # The gateway runs on this loop, so blocking smtplib clients run in a thread.
+    return await asyncio.wait_for(asyncio.to_thread(fn), 60)
+
+
+async def with_password(gw: Any, email: str = STAFF, password: str = PASSWORD) -> None:
+    gw.store.set_user(email, password_hash=hash_password(password))
+
+
+def reply(code_text: tuple[int, bytes]) -> str:
+    return f"{code_text[0]} {code_text[1].decode()}"
+
+
+async def test_ehlo_shows_starttls_before_tls_and_auth_only_after(tmp_path: Path, tls_pair: Any) -> None:
+    # aiosmtpd #125: STARTTLS but no AUTH in the clear; after TLS, AUTH with exactly PLAIN and LOGIN.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+
+        def session() -> tuple[bytes, bytes]:
+            with connect(gw.daemon.submission_port) as c:
+                c.ehlo("outlook.test")
+                before = c.ehlo_resp or b""
+                c.starttls(context=client_tls(tls_pair))
+                c.ehlo("outlook.test")
+                return before, c.ehlo_resp or b""
+
+        before, after = await blocking(session)
+    assert b"STARTTLS" in before and b"AUTH" not in before
+    assert b"AUTH LOGIN PLAIN" in after.splitlines()  # aiosmtpd lists mechanisms sorted
+    assert b"STARTTLS" not in after
+
+
+async def test_commands_before_starttls_get_530(tmp_path: Path, tls_pair: Any) -> None:
+    # RFC 3207: MAIL and AUTH in the clear are refused with the enhanced code, and no password is read.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+
+        def session() -> list[str]:
+            with connect(gw.daemon.submission_port) as c:
+                c.ehlo("outlook.test")
+                return [
+                    reply(c.docmd("MAIL", f"FROM:<{STAFF}>")),
+                    reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, PASSWORD))),
+                    reply(c.docmd("auth", "login")),
+                ]
+
+        answers = await blocking(session)
+    assert answers == [submission.MUST_STARTTLS] * 3
+
+
+async def test_mail_after_tls_but_before_auth_needs_auth(tmp_path: Path, tls_pair: Any) -> None:
+    # Encryption alone is not identity: MAIL, RCPT and DATA need a login first.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                return [reply(c.docmd("MAIL", f"FROM:<{STAFF}>")), reply(c.docmd("RCPT", f"TO:<{RCPT}>"))]
+
+        answers = await blocking(session)
+        assert gw.store.count_messages() == 0
+    assert answers == [submission.AUTH_REQUIRED] * 2
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+async def test_login_then_mail_reaches_the_smsc(tmp_path: Path, tls_pair: Any, mechanism: str) -> None:
+    # Outlook's way: STARTTLS, AUTH, then an ordinary mail that becomes one SMS from the account.
+    async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
+        await with_password(gw)
+
+        def session() -> tuple[int, bytes]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                c.user, c.password = STAFF, PASSWORD
+                method = c.auth_plain if mechanism == "PLAIN" else c.auth_login
+                answer = c.auth(mechanism, method, initial_response_ok=mechanism == "PLAIN")
+                c.send_message(mail(RCPT, f"Sent after AUTH {mechanism}"), STAFF, [RCPT])
+                return answer
+
+        code, _text = await blocking(session)
+        assert code == 235
+        await smsc.wait_for(1)
+        assert smsc.received[0].text == f"Sent after AUTH {mechanism}"
+        row = gw.store.conn.execute("SELECT mail_from, user_id FROM emails").fetchone()
+        assert row == (STAFF, gw.store.find_user(STAFF).id)
+
+
+async def test_lowercase_auth_commands_work(tmp_path: Path, tls_pair: Any) -> None:
+    # aiosmtpd #305: `auth login` and `auth plain` are the same commands as their uppercase forms.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                steps = [
+                    reply(c.docmd("auth", "login")),
+                    reply(c.docmd(b64(STAFF))),
+                    reply(c.docmd(b64(PASSWORD))),
+                ]
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                steps.append(reply(c.docmd("auth", "plain " + plain(STAFF, PASSWORD))))
+            return steps
+
+        answers = await blocking(session)
+    assert answers == ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", submission.AUTH_OK, submission.AUTH_OK]
+
+
+async def test_bad_credentials_all_get_the_same_535(tmp_path: Path, tls_pair: Any) -> None:
+    # Wrong password, unknown user, user without password, foreign authzid: one answer, nothing revealed.
+    cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures=10)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+        gw.store.add_user(COLLEAGUE, "acme")  # no password set
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                return [
+                    reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, "wrong-password"))),
+                    reply(c.docmd("AUTH", "PLAIN " + plain("nobody@acme.example", PASSWORD))),
+                    reply(c.docmd("AUTH", "PLAIN " + plain(COLLEAGUE, ""))),
+                    reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, PASSWORD, authzid=COLLEAGUE))),
+                    reply(c.docmd("MAIL", f"FROM:<{STAFF}>")),
+                ]
+
+        answers = await blocking(session)
+    assert answers == [submission.AUTH_INVALID] * 4 + [submission.AUTH_REQUIRED]
+
+
+async def test_repeated_failures_lock_out_the_address_only(tmp_path: Path, tls_pair: Any) -> None:
+    # F12: the 3rd bad AUTH gets 421 and a closed connection; that IP is refused at connect, others are not.
+    async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+
+        def attack() -> list[str]:
+            with secure(port, tls_pair) as c:
+                answers = [reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, f"guess{i}"))) for i in range(3)]
+                with pytest.raises(smtplib.SMTPServerDisconnected):
+                    c.noop()
+            with pytest.raises(smtplib.SMTPConnectError) as refused:
+                connect(port)
+            answers.append(reply((refused.value.smtp_code, refused.value.smtp_error)))
+            return answers
+
+        answers = await blocking(attack)
+        assert answers == [submission.AUTH_INVALID] * 2 + [submission.AUTH_LOCKED] * 2
+
+        def colleague_elsewhere() -> tuple[int, bytes]:
+            with secure(port, tls_pair, source="127.0.0.2") as c:
+                answer = c.login(STAFF, PASSWORD)
+                c.send_message(mail(RCPT, "Sent from another address"), STAFF, [RCPT])
+                return answer
+
+        code, _ = await blocking(colleague_elsewhere)
+        assert code == 235
+        await smsc.wait_for(1)
+
+
+async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) -> None:
+    # mustMatchSender: even a colleague's address is refused; the user's own address in any case is fine.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+        gw.store.add_user(COLLEAGUE, "acme")
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                c.login(STAFF, PASSWORD)
+                answers = [reply(c.docmd("MAIL", f"FROM:<{COLLEAGUE}>"))]
+                answers.append(reply(c.docmd("MAIL", "FROM:<eve@evil.example>")))
+                answers.append(reply(c.docmd("MAIL", f"FROM:<{STAFF.upper()}>")))
+                return answers
+
+        answers = await blocking(session)
+    assert answers == [submission.NOT_OWNED, submission.NOT_OWNED, replies.OK_SENDER]
+
+
+async def test_suspended_account_is_refused_at_mail(tmp_path: Path, tls_pair: Any) -> None:
+    # A valid login does not override a suspension: the relay port's SUSPENDED reply, naming the reason.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+        gw.store.suspend_account(gw.store.get_account("acme").id, "too many failures")
+
+        def session() -> str:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                c.login(STAFF, PASSWORD)
+                return reply(c.docmd("MAIL", f"FROM:<{STAFF}>"))
+
+        answer = await blocking(session)
+    assert answer == replies.SUSPENDED.format("acme", "too many failures")
+
+
+async def test_passwords_never_reach_the_logs(
+    tmp_path: Path, tls_pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Neither our structured log nor aiosmtpd's debug log shows a password, plain or base64.
+    wrong = "Wr0ng-but-secret"
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            await with_password(gw)
+
+            def session() -> None:
+                with secure(gw.daemon.submission_port, tls_pair) as c:
+                    c.docmd("AUTH", "PLAIN " + plain(STAFF, wrong))
+                    c.docmd("AUTH", "LOGIN " + b64(STAFF))
+                    c.docmd(b64(wrong))
+                    c.login(STAFF, PASSWORD)
+
+            await blocking(session)
+    events = [e["event"] for e in logs]
+    assert events.count("submission.auth_failed") == 2 and "submission.auth_ok" in events
+    text = repr(logs) + caplog.text
+    for secret in (PASSWORD, wrong, b64(PASSWORD), b64(wrong), plain(STAFF, PASSWORD), plain(STAFF, wrong)):
+        assert secret not in text
+
+
+async def test_password_check_runs_off_the_event_loop(
+    tmp_path: Path, tls_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scrypt is slow on purpose; on the loop thread it would stall every other session.
+    threads: list[threading.Thread] = []
+    real = submission.verify_password
+
+    def spy(pw: str, stored: str | None) -> bool:
+        threads.append(threading.current_thread())
+        return real(pw, stored)
+
+    monkeypatch.setattr(submission, "verify_password", spy)
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+
+        def session() -> tuple[int, bytes]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                return c.login(STAFF, PASSWORD)
+
+        assert (await blocking(session))[0] == 235
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+async def test_listener_raises_no_warning_about_auth_without_tls(tmp_path: Path, tls_pair: Any) -> None:
+    # aiosmtpd warns when AUTH is required but TLS is not; the 587 listener must never be built that way.
+    cfg = submission_config(tmp_path, 1, tls_pair)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with running_gateway(cfg) as gw:
+
+            def session() -> int:
+                with connect(gw.daemon.submission_port) as c:
+                    return c.ehlo("outlook.test")[0]
+
+            assert await blocking(session) == 250  # a server instance was built for this connection
+    assert [str(w.message) for w in caught if "AUTH" in str(w.message)] == []
+
+
+async def test_start_without_certificate_returns_none(tmp_path: Path) -> None:
+    # No cert/key or no address: no listener, a warning in the log, and the daemon carries on.
+    cfg = submission_config(tmp_path, 1, None)
+    store = Store.open(cfg.db_path)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            assert await submission.start(Gate(cfg, store)) is None
+        assert [e["event"] for e in logs] == ["submission.disabled"]
+        no_addr = cfg.model_copy(update={"smtp": cfg.smtp.model_copy(update={"submission_listen": None})})
+        assert await submission.start(Gate(no_addr, store)) is None
+    finally:
+        store.close()
+
+
+async def test_unusable_certificate_is_a_config_error(tmp_path: Path, tls_pair: Any) -> None:
+    # A missing or garbled file stops the start with the file named, instead of a port without TLS.
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    cases = [(tmp_path / "missing.pem", tls_pair[1], "missing.pem"), (garbage, tls_pair[1], "garbage.pem")]
+    cases.append((tls_pair[0], garbage, "garbage.pem"))
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    try:
+        for cert, key, named in cases:
+            cfg = submission_config(tmp_path, 1, (cert, key))
+            with pytest.raises(ConfigError, match=named):
+                await submission.start(Gate(cfg, store))
+    finally:
+        store.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lockout_doubles_on_each_repeat_up_to_the_cap() -> None:
+    # 5 min, 10, 20, 40, then capped at 1 h; each lockout ends when its time is up.
+    clock = FakeClock()
+    throttle = AuthThrottle(3, 300, clock=clock)
+    seen = []
+    for _ in range(6):
+        assert throttle.failure("192.0.2.1") == 0 and throttle.failure("192.0.2.1") == 0
+        seen.append(throttle.failure("192.0.2.1"))
+        assert throttle.locked_for("192.0.2.1") == seen[-1]
+        clock.now += seen[-1]
+        assert throttle.locked_for("192.0.2.1") == 0
+    assert seen == [300, 600, 1200, 2400, 3600, 3600]
+
+
+def test_failures_outside_the_window_do_not_add_up() -> None:
+    # Three typos spread over more than the window are not an attack.
+    clock = FakeClock()
+    throttle = AuthThrottle(3, 300, clock=clock)
+    for _ in range(5):
+        assert throttle.failure("192.0.2.1") == 0
+        clock.now += 200
+    assert throttle.locked_for("192.0.2.1") == 0
+
+
+def test_strikes_are_forgotten_after_a_quiet_day() -> None:
+    # A lockout long ago does not make today's first lockout longer.
+    clock = FakeClock()
+    throttle = AuthThrottle(1, 300, clock=clock)
+    assert throttle.failure("192.0.2.1") == 300
+    clock.now += 86400 + 1
+    assert throttle.failure("192.0.2.1") == 300
+
+
+def test_ipv6_counts_per_64_and_the_table_is_bounded() -> None:
+    # Hopping within one /64 does not escape; many distinct clients do not grow memory without limit.
+    clock = FakeClock()
+    throttle = AuthThrottle(2, 300, clock=clock, max_clients=3)
+    throttle.failure("2001:db8:1:2::1")
+    assert throttle.failure("2001:db8:1:2::ffff") == 300
+    assert throttle.locked_for("2001:db8:1:2:abcd::1") == 300
+    assert throttle.locked_for("::ffff:192.0.2.9") == 0
+    for i in range(10):
+        throttle.failure(f"192.0.2.{i}")
+    assert len(throttle._clients) == 3
+    assert throttle.locked_for("2001:db8:1:2::1") == 0  # the oldest entry was dropped
