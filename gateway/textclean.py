@@ -1,0 +1,407 @@
+"""Cutting a decoded email body down to what its author meant to send by SMS (R-1.3): the end marker,
+quoted earlier messages (reply attributions, Outlook header blocks, forward separators, `>` quotes, in
+English and Polish), signatures and sign-offs, and wasted whitespace. The rules are tables of regular
+expressions below, each with the label reported to the sender in `removed`. Policy: what a person
+writes above a quote is the message and everything from the quote down goes; a quote header at the
+very top with nothing above it is a forward, so its header is dropped and the forwarded text is kept;
+a `>` quote with new text below it (bottom-posting) keeps the new text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """The text to send and, in order, what was cut from it (human-readable labels, no duplicates)."""
+
+    text: str
+    removed: tuple[str, ...]
+
+
+QUOTED = "quoted reply"
+FORWARD_HEADER = "forward header"
+FORWARDED = "forwarded message"
+SIGNATURE = "signature"
+IMAGE_REF = "inline image reference"
+
+# Separator lines that start a quoted or forwarded message; matched against the stripped line, case
+# folded. Yahoo runs the whole header block into the separator line, hence no `$` anchor.
+SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        QUOTED,
+        re.compile(
+            r"^-{2,}\s*(original message|wiadomość oryginalna|oryginalna wiadomość|ursprüngliche nachricht"
+            r"|message d'origine)\s*-{2,}"
+        ),
+    ),
+    (
+        FORWARDED,
+        re.compile(
+            r"^-{2,}\s*(forwarded message|przekazana wiadomość|wiadomość przekazana|wiadomość przesłana dalej"
+            r"|treść przekazanej wiadomości|przesłana wiadomość|weitergeleitete nachricht|message transféré)"
+            r"\s*-{2,}"
+        ),
+    ),
+    (FORWARDED, re.compile(r"^(begin forwarded message|początek przekazywanej wiadomości)\s*:")),
+)
+
+# Reply attributions ("On <date>, <name> wrote:"). Clients wrap them, so up to three lines are joined.
+# The last, generic rule ("<name> wrote:") only counts when a `>` quote follows.
+ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
+    (re.compile(r"^on\b.{0,300}\bwrote\s?:$"), False),
+    (re.compile(r"^w dniu\b.{0,300}\b(pisze|napisał|napisała|napisał\(a\))\s?:$"), False),
+    (re.compile(r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze)\s?:$"), False),
+    (re.compile(r"^wiadomość napisana przez\b.{0,300}:$"), False),
+    (re.compile(r"^am\b.{0,300}\bschrieb\b.{0,120}:$"), False),
+    (re.compile(r"^le\b.{0,300}\ba écrit\s?:$"), False),
+    (re.compile(r"^.{1,200}\b(wrote|writes|napisał|napisała|napisał\(a\)|pisze|schrieb)\s?:$"), True),
+)
+_ATTRIBUTION_START = re.compile(r"^(on|w dniu|dnia|am|le|wiadomość napisana)\b")
+
+# Header blocks of a quoted message (Outlook "From:/Sent:/To:/Subject:", Polish "Od:/Wysłano:/Do:/
+# Temat:", Thunderbird's "Nadawca:/Adresat:"), optionally bold-starred by a plain-text rendering.
+_HEADER_LINE = re.compile(
+    r"^\*?(from|od|nadawca|von|de|sent|date|data|wysłano|wysłane|gesendet|datum|to|do|adresat|an|cc|dw"
+    r"|kopia|bcc|udw|subject|temat|betreff|objet|reply-to|importance|priorytet)\*?\s*:\*?\s*(.*)$",
+    re.IGNORECASE,
+)
+_FROM_LABELS = frozenset({"from", "od", "nadawca", "von", "de"})
+_SENT_LABELS = frozenset({"sent", "wysłano", "wysłane", "gesendet"})
+_DATE_LABELS = _SENT_LABELS | {"date", "data", "datum"}
+_OUTLOOK_RULE = re.compile(r"^_{10,}$")
+# Cheap test that a line could start any quote header above (most lines of a mail cannot).
+_CANDIDATE = re.compile(
+    r"^([-_*]|(?i:on|w dniu|dnia|am|le|wiadomość|begin|początek)\b|[^:]{0,14}:)|:$", re.IGNORECASE
+)
+
+# Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
+# conversion, so a bare "--" counts too.
+SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (SIGNATURE, re.compile(r"^--\s*$")),
+    (
+        SIGNATURE,
+        re.compile(
+            r"^(?i:sent from my \S+( \S+){0,3}|sent from (mail|outlook) for \S+"
+            r"|sent from yahoo mail( for \S+)?|sent with \S+ mail|get outlook for (ios|android)"
+            r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
+            r"|wysłane z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
+            r"|wysłano z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
+            r"|wysłane z aplikacji poczta\b.*|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
+        ),
+    ),
+    (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
+    (SIGNATURE, re.compile(r"^-- ?[A-Z][\w.' -]{0,40}$")),  # "-- Greg": the delimiter and a name on one line
+)
+
+_SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_STARTS))
+
+# Sign-off lines ("Pozdrawiam," / "Z poważaniem," + name, title, phone). Cut only when something was
+# written above and only a short block of short lines follows, so that a longer text that merely
+# contains such a word is never lost.
+_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*){0,2}"
+SIGN_OFF = re.compile(
+    r"^(?i:pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
+    r"|serdeczne pozdrowienia|pozdrowienia|pozdr|z poważaniem|z wyrazami szacunku"
+    r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
+    r"|mit freundlichen grüßen|viele grüße)"
+    rf"[\s,.!-]*({_NAME})?[\s,.!]*$"
+)
+SIGN_OFF_MAX_LINES = 8
+SIGN_OFF_MAX_WIDTH = 100
+# A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle".
+_DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
+
+# Inline images that plain-text renderings leave behind: "[cid:image001.png@01D2...]", "[image: logo]".
+_IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
+
+_SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
+
+
+# Invisible or odd whitespace that costs SMS characters: NBSP and its relatives become a space; BOM,
+# zero-width space, soft hyphen and C0 controls vanish; CR and Unicode line separators end lines.
+_TRANSLATE: dict[int, str | None] = {
+    **{c: " " for c in (0xA0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B))},
+    **{c: None for c in (0xFEFF, 0x200B, 0x00AD, 0x2060, 0x7F, *range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20))},
+    **{c: "\n" for c in (0x0D, 0x2028, 0x2029)},
+}
+
+
+_ODD = re.compile("[" + re.escape("".join(map(chr, _TRANSLATE))) + "]")
+
+
+def normalize(text: str) -> str:
+    """Line ends to LF and odd whitespace to plain spaces (or nothing); tabs are kept for `collapse`."""
+    text = text.replace("\r\n", "\n")
+    return text.translate(_TRANSLATE) if _ODD.search(text) else text  # translate() is slow; rarely needed
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed: a line ending in a space continues on the next line of equal quote depth."""
+    out: list[str] = []
+    buf: str | None = None
+    buf_depth = 0
+    for line in text.replace("\r\n", "\n").split("\n"):
+        content = line.lstrip(">")
+        depth = len(line) - len(content)
+        content = content.removeprefix(" ")  # space-stuffing
+        soft = content.endswith(" ") and content.rstrip() != "--"
+        if soft and delsp:
+            content = content[:-1]
+        if buf is not None and depth == buf_depth:
+            buf += content
+        else:
+            if buf is not None:
+                out.append(_requote(buf, buf_depth))
+            buf, buf_depth = content, depth
+        if not soft:
+            out.append(_requote(buf, buf_depth))
+            buf = None
+    if buf is not None:
+        out.append(_requote(buf, buf_depth))
+    return "\n".join(out)
+
+
+def _requote(text: str, depth: int) -> str:
+    return f"{'>' * depth} {text}" if depth else text
+
+
+def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
+    """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace."""
+    removed: list[str] = []
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if end_marker:
+        lines = _cut_end_marker(lines, end_marker, removed)
+    lines = _unwrap_leading(lines, removed)
+    lines = _cut_quote_below(lines, removed)
+    lines = _drop_quoted_lines(lines, removed)
+    lines = _cut_signature(lines, removed)
+    lines = _drop_image_refs(lines, removed)
+    return Cleaned(collapse(lines), tuple(dict.fromkeys(removed)))
+
+
+def collapse(lines: list[str]) -> str:
+    """Runs of spaces become one space, runs of blank lines one blank line; the ends are stripped."""
+    out: list[str] = []
+    for line in _SPACES.sub(" ", "\n".join(lines)).split("\n"):
+        line = line.strip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[str]:
+    for i, line in enumerate(lines):
+        if line.strip() == marker:
+            if any(rest.strip() for rest in lines[i + 1 :]):
+                removed.append(f"text below {marker}")
+            return lines[:i]
+    return lines
+
+
+def _next_text(lines: list[str], start: int) -> int:
+    """Index of the first non-blank line at or after `start` (len(lines) if none)."""
+    i = start
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    return i
+
+
+def _separator(line: str) -> str | None:
+    folded = line.strip().casefold()
+    for label, pattern in SEPARATORS:
+        if pattern.match(folded):
+            return label
+    return None
+
+
+def _header_block_end(lines: list[str], start: int) -> int | None:
+    """End index of a quoted message's header block starting at `start`, or None if there is none.
+
+    Needs a sender line, a date/sent line and one more field, and either an Outlook "Sent:" line or an
+    address in the sender line: "Od: 10:00 / Do: 12:00 / Temat: ..." written by a person is no header.
+    """
+    labels: dict[str, str] = {}
+    i = start
+    while i < len(lines) and i - start < 12:
+        m = _HEADER_LINE.match(lines[i].strip())
+        if not m:
+            break
+        labels.setdefault(m.group(1).lower(), m.group(2))
+        i += 1
+    sender = next((v for k, v in labels.items() if k in _FROM_LABELS), None)
+    if sender is None or len(labels) < 3 or not labels.keys() & _DATE_LABELS:
+        return None
+    if not (labels.keys() & _SENT_LABELS or "@" in sender):
+        return None
+    return i
+
+
+def _attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
+    """(end index, needs a `>` quote after it) if an attribution starts at `start`, else None."""
+    first = lines[start].strip().casefold()
+    if not first:
+        return None
+    joined = first
+    for extra in range(3):
+        for pattern, needs_quote in ATTRIBUTIONS:
+            if pattern.match(joined):
+                return start + extra + 1, needs_quote
+        nxt = start + extra + 1
+        if not _ATTRIBUTION_START.match(first) or nxt >= len(lines) or not lines[nxt].strip():
+            return None
+        joined = f"{joined} {lines[nxt].strip().casefold()}"
+    return None
+
+
+def _quoted(line: str) -> bool:
+    return line.startswith(">")
+
+
+def _quote_block_end(lines: list[str], start: int) -> int:
+    """End of the `>` block (with blank lines inside it) that begins at the first text at/after `start`."""
+    i = _next_text(lines, start)
+    end = i
+    while i < len(lines) and (_quoted(lines[i]) or not lines[i].strip()):
+        if _quoted(lines[i]):
+            end = i + 1
+        i += 1
+    return end
+
+
+def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
+    """Peel forward/quote headers that open the body: what follows them is what was forwarded."""
+    for _ in range(10):
+        i = _next_text(lines, 0)
+        if i == len(lines):
+            return lines
+        if _separator(lines[i]):
+            end = _header_block_end(lines, _next_text(lines, i + 1)) or i + 1
+            lines = lines[end:]
+            removed.append(FORWARD_HEADER)
+            continue
+        if _OUTLOOK_RULE.match(lines[i].strip()):
+            end = _header_block_end(lines, _next_text(lines, i + 1))
+            if end is None:
+                return lines
+            lines = lines[end:]
+            removed.append(FORWARD_HEADER)
+            continue
+        end = _header_block_end(lines, i)
+        if end is not None:
+            lines = lines[end:]
+            removed.append(FORWARD_HEADER)
+            continue
+        attribution = _attribution_end(lines, i)
+        if attribution is not None:
+            end, needs_quote = attribution
+            after = _next_text(lines, end)
+            if after < len(lines) and _quoted(lines[after]):
+                # Bottom-posting: the quote comes first, the new text after it.
+                lines = lines[_quote_block_end(lines, end) :]
+                removed.append(QUOTED)
+                continue
+            if needs_quote:
+                return lines
+            lines = lines[end:]
+            removed.append(FORWARD_HEADER)
+            continue
+        if all(_quoted(line) for line in lines if line.strip()):
+            inner = [line[1:].removeprefix(" ") if _quoted(line) else line for line in lines]
+            j = _next_text(inner, 0)
+            if j < len(inner) and (_separator(inner[j]) or _header_block_end(inner, j) is not None):
+                lines = inner
+                continue
+        return lines
+    return lines
+
+
+def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
+    """Top-posting: from the first quote header below some text, everything goes."""
+    seen_text = False
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line:
+            i += 1
+            continue
+        if seen_text and not _quoted(lines[i]) and _CANDIDATE.search(line):
+            label = _separator(line)
+            cut = label is not None
+            if not cut and _OUTLOOK_RULE.match(line):
+                cut = _header_block_end(lines, _next_text(lines, i + 1)) is not None
+                label = QUOTED
+            if not cut and _header_block_end(lines, i) is not None:
+                cut, label = True, QUOTED
+            if not cut:
+                attribution = _attribution_end(lines, i)
+                if attribution is not None:
+                    end, needs_quote = attribution
+                    after = _next_text(lines, end)
+                    quoted_next = after < len(lines) and _quoted(lines[after])
+                    if quoted_next and _has_own_text(lines[_quote_block_end(lines, end) :]):
+                        # Inline reply: drop the attribution here, the `>` lines go later.
+                        lines = lines[:i] + lines[end:]
+                        removed.append(QUOTED)
+                        continue
+                    cut, label = quoted_next or not needs_quote, QUOTED
+            if cut:
+                start = i
+                prev = i - 1
+                while prev >= 0 and (not lines[prev].strip() or _OUTLOOK_RULE.match(lines[prev].strip())):
+                    prev -= 1
+                start = prev + 1
+                removed.append(label or QUOTED)
+                return lines[:start]
+        seen_text = seen_text or not _quoted(lines[i])
+        i += 1
+    return lines
+
+
+def _has_own_text(lines: list[str]) -> bool:
+    """Whether new text (not a quote, not just a signature) follows an inline quote."""
+    for line in lines:
+        text = line.strip()
+        if not text or _quoted(line):
+            continue
+        return not _SIGNATURE_ANY.match(text)
+    return False
+
+
+def _drop_quoted_lines(lines: list[str], removed: list[str]) -> list[str]:
+    kept = [line for line in lines if not _quoted(line)]
+    if len(kept) != len(lines):
+        removed.append(QUOTED)
+    return kept
+
+
+def _cut_signature(lines: list[str], removed: list[str]) -> list[str]:
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if _SIGNATURE_ANY.match(text):
+            removed.append(SIGNATURE)
+            return _cut_signature(lines[:i], removed)
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    if last < 0:
+        return lines
+    if _DASH_SIGN_OFF.match(lines[last].strip()) and any(x.strip() for x in lines[:last]):
+        removed.append(SIGNATURE)
+        return lines[:last]
+    for i in range(max(0, last - SIGN_OFF_MAX_LINES), last + 1):
+        if SIGN_OFF.match(lines[i].strip()) and any(x.strip() for x in lines[:i]):
+            tail = [x for x in lines[i + 1 : last + 1] if x.strip()]
+            if len(tail) <= SIGN_OFF_MAX_LINES and all(len(x) <= SIGN_OFF_MAX_WIDTH for x in tail):
+                removed.append(SIGNATURE)
+                return lines[:i]
+    return lines
+
+
+def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
+    kept = [line for line in lines if not _IMAGE_REF.match(line.strip())]
+    if len(kept) != len(lines):
+        removed.append(IMAGE_REF)
+    return kept
