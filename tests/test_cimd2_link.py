@@ -354,3 +354,25 @@ async def test_bad_submits_never_reach_the_wire() -> None:
         result = await link.submit(bad)
         assert result.outcome is Outcome.MALFORMED and "11" in (result.error or "")
     assert (await link.submit(sms())).outcome is Outcome.TEMPORARY
+
+
+async def test_the_built_in_simulator_serves_cimd2(tmp_path: Path) -> None:
+    # The daemon's Simulator starts this CIMD2 server next to SMPP; a link logs in, submits, gets its report.
+    from smsc.simulator import Simulator
+
+    cfg = SimulatorSection(smpp_port=0, cimd2_port=0, control_port=0, dlr_delay_seconds=0, password="secret")
+    simulator = Simulator(cfg, tmp_path / "sim.jsonl")
+    await simulator.start()
+    assert simulator.cimd2_port
+    link, events = Cimd2Link(section(simulator.cimd2_port), password="secret"), RecordingEvents()
+    await link.start(events)
+    try:
+        await events.wait_for(lambda: link.state is LinkState.ACTIVE)
+        result = await link.submit(sms())
+        await events.wait_for(lambda: len(events.reports) == 1)
+        assert events.reports[0].message_id == result.message_id
+        await simulator.stop()
+        await events.wait_for(lambda: LinkState.RECONNECTING in events.states)
+    finally:
+        await link.stop()
+        await simulator.stop()

@@ -299,7 +299,9 @@ class Cimd2Link:
             tasks += [asyncio.create_task(self._inbound(conn)), asyncio.create_task(self._keepalive(conn))]
             self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
-            log.warning("cimd2.disconnected", link=self.name, reason=conn.reason)
+            (log.info if self._stopping else log.warning)(
+                "cimd2.disconnected", link=self.name, reason=conn.reason
+            )
             return "served"
         finally:
             conn.close(conn.reason or "session ended")
