@@ -129,6 +129,11 @@ class SmppSession:
     def can_receive(self) -> bool:
         return self.mode in ("rx", "trx")
 
+    @property
+    def pending_deliveries(self) -> int:
+        """deliver_sm sent or waiting to be sent again, not yet acknowledged by the client."""
+        return len(self._outbound)
+
     # --- wire ---------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
@@ -371,6 +376,7 @@ class SmppSession:
             return
         if ob.attempts >= self.server.max_attempts:
             log.warning("sim.smpp.deliver_dropped", kind=ob.kind, attempts=ob.attempts, status=status)
+            self.server.changed()
             return
         log.info("sim.smpp.deliver_retry", kind=ob.kind, attempt=ob.attempts + 1, status=status)
         self._deliver(ob)
