@@ -359,8 +359,6 @@ class Cimd2Server:
     async def start(self) -> asyncio.Server:
         self.server = await asyncio.start_server(self._on_connect, self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
-        # Python < 3.13 servers cannot close their clients; the simulator calls this when present.
-        self.server.close_clients = self.drop_sessions  # type: ignore[method-assign]
         log.info("sim.cimd2.listening", host=self.host, port=self.port)
         return self.server
 
@@ -412,6 +410,29 @@ class Cimd2Server:
                 await self._changed.wait()
 
 
-async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> asyncio.Server:
+class ServerHandle:
+    """The listener as the simulator sees it: an asyncio.Server that can also drop its clients.
+
+    Python before 3.13 (and uvloop) cannot close a server's client connections, and uvloop's
+    Server takes no new attributes, so the simulator gets this small handle instead.
+    """
+
+    def __init__(self, owner: Cimd2Server, server: asyncio.Server) -> None:
+        self._owner = owner
+        self._server = server
+        self.sockets = server.sockets
+
+    def close(self) -> None:
+        self._server.close()
+
+    def close_clients(self) -> None:
+        self._owner.drop_sessions()
+
+    async def wait_closed(self) -> None:
+        await self._server.wait_closed()
+
+
+async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> ServerHandle:
     """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
-    return await Cimd2Server(core, host, port).start()
+    owner = Cimd2Server(core, host, port)
+    return ServerHandle(owner, await owner.start())
