@@ -15,8 +15,10 @@ from typing import Any, TextIO
 from acl.passwords import hash_password
 from gateway.config import Config
 from gateway.store import Store
+from gateway.store_accounts import NotFound
 
 MIN_PASSWORD_LENGTH = 8
+EXIT_USAGE = 2  # as in gateway.cli
 
 
 def add_user_commands(user_subparsers: Any) -> None:
@@ -36,31 +38,34 @@ def read_new_password(stdin: TextIO | None = None) -> str:
     if stream.isatty():
         first = getpass.getpass("New password: ")
         if getpass.getpass("Repeat new password: ") != first:
-            raise ValueError("the two passwords differ; nothing changed")
+            raise ValueError("the two passwords differ")
         return first
     return stream.readline().rstrip("\r\n")
 
 
-def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
-    # Imported here because gateway.cli imports this module to build its parser.
-    from gateway.cli import EXIT_USAGE, CliError
+def _refuse(message: str) -> int:
+    print(f"smsgw: {message}; nothing changed", file=sys.stderr)
+    return EXIT_USAGE
 
+
+def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
+    # Errors are reported here or as NotFound rather than with gateway.cli's CliError: under
+    # `python -m gateway.cli` that module runs as __main__, and a second import of it would
+    # define a second CliError that its main() does not catch.
     store = Store.open(cfg.db_path, create=True)
     try:
         # Look the user up first, so that a typo in the address fails before anyone types a password.
         user = store.find_user(args.email)
         if user is None:
-            raise CliError(f"no user {args.email!r} (see `smsgw user list`)")
+            raise NotFound(f"no user {args.email!r} (see `smsgw user list`)")
         try:
             password = read_new_password()
         except ValueError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from exc
+            return _refuse(str(exc))
         if not password:
-            raise CliError("empty password refused; nothing changed", EXIT_USAGE)
+            return _refuse("empty password refused")
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise CliError(
-                f"password too short: at least {MIN_PASSWORD_LENGTH} characters; nothing changed", EXIT_USAGE
-            )
+            return _refuse(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
         store.set_user(user.email, password_hash=hash_password(password))
     finally:
         store.close()
