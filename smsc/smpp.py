@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from smpplib import command_codes
+from smpplib import consts as smpp_consts
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
@@ -50,21 +51,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # --- command_status → Outcome (SMPP 3.4 section 5.1.3; Kannel's temporary/throttling choices) -------
+# smpplib's constants carry the SMPP 3.4 names: SMPP_ESME_RINVDSTADR = 0x0B and so on.
 STATUS_NAMES: dict[int, str] = {
-    0x00: "ESME_ROK", 0x01: "ESME_RINVMSGLEN", 0x02: "ESME_RINVCMDLEN", 0x03: "ESME_RINVCMDID",
-    0x04: "ESME_RINVBNDSTS", 0x05: "ESME_RALYBND", 0x06: "ESME_RINVPRTFLG", 0x07: "ESME_RINVREGDLVFLG",
-    0x08: "ESME_RSYSERR", 0x0A: "ESME_RINVSRCADR", 0x0B: "ESME_RINVDSTADR", 0x0C: "ESME_RINVMSGID",
-    0x0D: "ESME_RBINDFAIL", 0x0E: "ESME_RINVPASWD", 0x0F: "ESME_RINVSYSID", 0x11: "ESME_RCANCELFAIL",
-    0x13: "ESME_RREPLACEFAIL", 0x14: "ESME_RMSGQFUL", 0x15: "ESME_RINVSERTYP", 0x33: "ESME_RINVNUMDESTS",
-    0x34: "ESME_RINVDLNAME", 0x40: "ESME_RINVDESTFLAG", 0x42: "ESME_RINVSUBREP", 0x43: "ESME_RINVESMCLASS",
-    0x44: "ESME_RCNTSUBDL", 0x45: "ESME_RSUBMITFAIL", 0x48: "ESME_RINVSRCTON", 0x49: "ESME_RINVSRCNPI",
-    0x50: "ESME_RINVDSTTON", 0x51: "ESME_RINVDSTNPI", 0x53: "ESME_RINVSYSTYP", 0x54: "ESME_RINVREPFLAG",
-    0x55: "ESME_RINVNUMMSGS", 0x58: "ESME_RTHROTTLED", 0x61: "ESME_RINVSCHED", 0x62: "ESME_RINVEXPIRY",
-    0x63: "ESME_RINVDFTMSGID", 0x64: "ESME_RX_T_APPN", 0x65: "ESME_RX_P_APPN", 0x66: "ESME_RX_R_APPN",
-    0x67: "ESME_RQUERYFAIL", 0xC0: "ESME_RINVOPTPARSTREAM", 0xC1: "ESME_ROPTPARNOTALLWD",
-    0xC2: "ESME_RINVPARLEN", 0xC3: "ESME_RMISSINGOPTPARAM", 0xC4: "ESME_RINVOPTPARAMVAL",
-    0xFE: "ESME_RDELIVERYFAILURE", 0xFF: "ESME_RUNKNOWNERR",
-}  # fmt: skip
+    v: k.removeprefix("SMPP_") for k, v in vars(smpp_consts).items() if k.startswith("SMPP_ESME_")
+}
 STATUS_OUTCOMES: dict[int, Outcome] = {
     0x00: Outcome.ACCEPTED,
     0x58: Outcome.THROTTLED,  # ESME_RTHROTTLED
@@ -334,8 +324,14 @@ class SmppLink:
             await asyncio.wait_for(asyncio.shield(self._done), UNBIND_WAIT + DRAIN_WAIT)
         self._thread.join(timeout=1.0)
         self._fail_queued("link stopped")
-        self._wake_r.close()
-        self._wake_w.close()
+        if self._thread.is_alive():
+            # Stuck in a connect() to a black-holed host: it stops at its next look at the flag;
+            # the wake-up socket stays open until then.
+            self._stop_req = True
+            log.warning("smpp.thread_still_running", link=self.name)
+        else:
+            self._wake_r.close()
+            self._wake_w.close()
         self._apply_state(LinkState.STOPPED)
 
     def stats(self) -> LinkStats:

@@ -7,10 +7,9 @@ SMS in the simulator's log without an operator contract.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,7 +31,7 @@ class Simulator:
         self.core = SimulatorCore(cfg, log_path)
         self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port)
         self.control = ControlServer(self.core, cfg.host, cfg.control_port)
-        self._cimd2: asyncio.Server | None = None
+        self._cimd2: Any = None  # what start_cimd2_server returns: an asyncio.Server-like handle
         self.smpp_port = cfg.smpp_port
         self.control_port = cfg.control_port
         self.cimd2_port: int | None = None
