@@ -154,18 +154,22 @@ class Dispatcher:
             )
             result = await slot.link.submit(sms)
             slot.sent += 1
+            store = self.store
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
-                with self.store.transaction():
-                    self.on_finished(self.store.mark_submitted(part.id, name, result.message_id))
+                await store.write(
+                    lambda: self.on_finished(store.mark_submitted(part.id, name, result.message_id))
+                )
                 log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
             elif result.outcome is Outcome.THROTTLED:
-                self.store.release(part.id, delay=max(slot.throttle_pause, 0.05), count=False)
+                pause = max(slot.throttle_pause, 0.05)
+                await store.write(lambda: store.release(part.id, delay=pause, count=False))
                 log.info("mt.throttled", part=part.id, link=name)
             elif result.outcome is Outcome.TEMPORARY:
                 self._avoid.setdefault(part.id, set()).add(name)
                 if part.attempts >= MAX_ATTEMPTS:
-                    self.store.hold_part(part.id, f"{part.attempts} attempts failed; last: {result.error}")
+                    reason = f"{part.attempts} attempts failed; last: {result.error}"
+                    await store.write(lambda: store.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 else:
                     delay = retry_delay(part.attempts)
@@ -173,11 +177,13 @@ class Dispatcher:
                     others = [n for n in self.router.candidates(part.destination) if n != name]
                     if any(self.slots[n].link.state == LinkState.ACTIVE for n in others if n in self.slots):
                         delay = 0.0
-                    self.store.release(part.id, delay=delay, error=result.error, count=True)
+                    await store.write(
+                        lambda: store.release(part.id, delay=delay, error=result.error, count=True)
+                    )
                     log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
             else:
-                with self.store.transaction():
-                    self.on_finished(self._final(part, "failed", result.error or result.outcome.value))
+                error = result.error or result.outcome.value
+                await store.write(lambda: self.on_finished(self._final(part, "failed", error)))
                 log.info(
                     "mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error
                 )

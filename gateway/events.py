@@ -97,12 +97,15 @@ class GatewayEvents:
         self.on_link_up: Callable[[], None] = lambda: None
 
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
+        store = self.store
+
+        def work() -> None:
+            self.notifier(
+                store.record_report(link, report.message_id, report.status.value, report.error, report.raw)
+            )
+
         try:
-            with self.store.transaction():
-                finished = self.store.record_report(
-                    link, report.message_id, report.status.value, report.error, report.raw
-                )
-                self.notifier(finished)
+            await store.write(work)
         except Exception:
             log.exception("dlr.store_failed", link=link, smsc_id=report.message_id)
             return Ack.RETRY

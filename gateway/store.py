@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 import structlog
@@ -30,6 +30,7 @@ from gateway.store_policy import PolicyMixin
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 # Part states a dispatcher may claim, and the ones that end a part's life.
 CLAIMABLE = ("queued", "deferred")
@@ -109,8 +110,8 @@ class ClaimedPart:
 
 @dataclass(slots=True)
 class _Pending:
-    acceptance: Acceptance
-    future: asyncio.Future[AcceptResult]
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
 
 
 @dataclass(slots=True)
@@ -214,9 +215,18 @@ class Store(AccountsMixin, PolicyMixin):
 
     async def accept(self, acceptance: Acceptance) -> AcceptResult:
         """Write one email's messages and parts; returns once they are committed to disk."""
+        return await self.write(lambda: self.accept_now(acceptance))
+
+    async def write(self, work: Callable[[], T]) -> T:
+        """Run `work` in the next shared transaction; return its result once that has committed.
+
+        Everything that wants a commit within one turn of the event loop (accepts, submit answers,
+        DLRs) shares one transaction and so one fsync; each piece runs in its own savepoint, so a
+        failing piece is rolled back alone and only its caller sees the error.
+        """
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[AcceptResult] = loop.create_future()
-        self._pending.append(_Pending(acceptance, fut))
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append(_Pending(work, fut))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -225,13 +235,13 @@ class Store(AccountsMixin, PolicyMixin):
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         self._flush_scheduled = False
-        results: list[tuple[_Pending, AcceptResult | BaseException]] = []
+        results: list[tuple[_Pending, Any]] = []
         try:
             with self.transaction():
                 for item in batch:
                     self.conn.execute("SAVEPOINT one")
                     try:
-                        res = self.accept_now(item.acceptance)
+                        res = item.work()
                     except Exception as exc:
                         self.conn.execute("ROLLBACK TO one")
                         results.append((item, exc))

@@ -57,12 +57,12 @@ async def test_long_text_is_concatenated_with_udh(tmp_path: Path) -> None:
 
 
 async def test_subject_is_put_in_front(tmp_path: Path) -> None:
-    # The subject, cut to 30 characters, leads the SMS, followed by ": ".
+    # The subject, cut to at most 30 characters (at a word end), leads the SMS, followed by ": ".
     subject = "Delivery window for tomorrow morning changed"
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         await gw.send(mail(to("601123456"), "Come at 8.", subject=subject))
         await smsc.wait_for(1)
-        assert smsc.received[0].text == subject[:30] + ": Come at 8."
+        assert smsc.received[0].text == "Delivery window for tomorrow: Come at 8."
 
 
 async def test_one_invalid_recipient_does_not_stop_the_others(tmp_path: Path) -> None:
