@@ -155,9 +155,10 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if short != subject and short:
         removed.append(f"subject cut to {opts.subject_max} characters")
     text = opts.separator.join(p for p in (short, cleaned.text) if p)
+    encrypted = (ctx.encrypted and not cleaned.text) or "-----BEGIN PGP MESSAGE-----" in body_text
+    if automatic is None and encrypted:
+        raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
     if not text and automatic is None:
-        if ctx.encrypted or "-----BEGIN PGP MESSAGE-----" in body_text:
-            raise IntakeRefused(ENCRYPTED_REPLY)
         if body_text.strip():
             raise IntakeRefused(ONLY_QUOTE_REPLY)
         raise IntakeRefused(ONLY_ATTACHMENTS_REPLY if ctx.attachments or ctx.tnef else EMPTY_REPLY)

@@ -172,6 +172,8 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace."""
     removed: list[str] = []
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
+        lines = _strip_pgp_armor(lines, removed)
     if end_marker:
         lines = _cut_end_marker(lines, end_marker, removed)
     lines = _unwrap_leading(lines, removed)
@@ -190,6 +192,33 @@ def collapse(lines: list[str]) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip()
+
+
+def _strip_pgp_armor(lines: list[str], removed: list[str]) -> list[str]:
+    """Inline PGP signing (RFC 4880 7): keep the signed text, drop the armor and the signature block."""
+    out: list[str] = []
+    signed = False
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line == "-----BEGIN PGP SIGNED MESSAGE-----":
+            i = _next_blank(lines, i + 1)  # armor headers such as "Hash: SHA256" end at a blank line
+            signed = True
+        elif line == "-----BEGIN PGP SIGNATURE-----":
+            while i < len(lines) and lines[i].strip() != "-----END PGP SIGNATURE-----":
+                i += 1
+            signed = False
+        else:
+            out.append(lines[i][2:] if signed and lines[i].startswith("- ") else lines[i])  # dash-escaping
+        i += 1
+    removed.append("PGP signature")
+    return out
+
+
+def _next_blank(lines: list[str], start: int) -> int:
+    while start < len(lines) and lines[start].strip():
+        start += 1
+    return start
 
 
 def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[str]:

@@ -301,11 +301,14 @@ def test_smime_signed_takes_the_signed_content() -> None:
              ctype="application/pkcs7-mime; smime-type=enveloped-data", cte="base64"),
         multipart("encrypted", part("application/pgp-encrypted", "Version: 1"),
                   part("application/octet-stream", "-----BEGIN PGP MESSAGE-----"), subject=None),
+        mail("-----BEGIN PGP MESSAGE-----\n\nhQEMA5qETcGag\n-----END PGP MESSAGE-----\n"),
+        multipart("encrypted", part("application/pgp-encrypted", "Version: 1"),
+                  part("application/octet-stream", "-----BEGIN PGP MESSAGE-----")),
     ],
-    ids=["smime", "pgp-mime"],
+    ids=["smime", "pgp-mime", "pgp-inline-with-subject", "pgp-mime-with-subject"],
 )  # fmt: skip
 def test_encrypted_mail_is_refused(raw: bytes) -> None:
-    # Text we cannot read is refused with a reason, never sent as gibberish.
+    # Text we cannot read is refused with a reason, never sent as gibberish or as the subject alone.
     with pytest.raises(IntakeRefused) as refused:
         read_mail(raw)
     assert refused.value.reply == ENCRYPTED_REPLY

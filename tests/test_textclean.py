@@ -198,6 +198,13 @@ RULES: list[tuple[str, str, str, str | None]] = [
     ("dash-sign-off", "Isn't that the case?\n\n---/dev/il", "Isn't that the case?", SIGNATURE),
     ("tilde-sign-off", "Hello\n\n~Danielle", "Hello", SIGNATURE),
     ("signature-only", "-- \nJan Kowalski", "", SIGNATURE),
+    (
+        "pgp-signed-inline",
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSigned text\n- -- dash-escaped\nend\n"
+        "-----BEGIN PGP SIGNATURE-----\n\niQEzBAEBCAAdFiEE\n-----END PGP SIGNATURE-----\n",
+        "Signed text\n-- dash-escaped\nend",
+        "PGP signature",
+    ),
     # --- inline images and whitespace
     ("cid-image-ref", "Text\n[cid:image001.png@01D2EE6A.85652C70]\nmore", "Text\nmore", IMAGE_REF),
     ("gmail-image-ref", "Text\n[image: logo.png]", "Text", IMAGE_REF),
