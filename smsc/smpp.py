@@ -207,9 +207,9 @@ class SmppLink:
         self._password = password
         self._seq = _Sequences()
         self._cmds: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        # Created in start(): a link that is built but never started must not hold sockets.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: LinkEvents | None = None
         self._thread: threading.Thread | None = None
@@ -250,6 +250,9 @@ class SmppLink:
             return
         self._loop = asyncio.get_running_loop()
         self._events = events
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._done = self._loop.create_future()
         self._thread = threading.Thread(target=self._run, name=f"smpp-{self.name}", daemon=True)
         self._thread.start()
@@ -330,6 +333,7 @@ class SmppLink:
             self._stop_req = True
             log.warning("smpp.thread_still_running", link=self.name)
         else:
+            assert self._wake_r is not None and self._wake_w is not None
             self._wake_r.close()
             self._wake_w.close()
         self._apply_state(LinkState.STOPPED)
@@ -375,8 +379,9 @@ class SmppLink:
     def _post(self, *item: Any) -> None:
         self._cmds.put(item)
         # A full wake-up buffer already guarantees the thread will look at the queue.
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
 
     def _call(self, fn: Any, *args: Any) -> None:
         if self._loop is not None:

@@ -18,6 +18,7 @@ from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp import SmppLink, classify_status, normalise_message_id, source_address, status_text
 from tests.fakes.smsc import (
+    DeafSMSC,
     DisconnectingSMSC,
     DlrFirstSMSC,
     EventRecorder,
@@ -366,6 +367,33 @@ async def test_idle_link_sends_enquire_link_and_answers_the_peers() -> None:
         smsc.sessions[0].send_pdu("enquire_link")
         await smsc.wait_until(lambda: smsc.stats.commands["enquire_link_resp"] == 1)
         assert link.state is LinkState.ACTIVE and len(smsc.stats.binds) == 1
+
+
+async def test_unanswered_enquire_link_means_reconnect() -> None:
+    # A peer that stops answering keep-alives is treated as gone: the link binds afresh.
+    timers = {"enquire_link_seconds": 0.1, "response_timeout_seconds": 0.2}
+    async with DeafSMSC() as smsc, running_link(smsc.port, **timers) as (_, ev):
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert smsc.stats.commands["ignored"] >= 1 and len(smsc.stats.binds) >= 2
+
+
+async def test_deliver_sm_is_answered_only_after_the_handler_and_io_goes_on() -> None:
+    # While the gateway is still committing an MO, no deliver_sm_resp goes out, yet submits flow.
+    release = asyncio.Event()
+
+    class SlowEvents(EventRecorder):
+        async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
+            await release.wait()
+            return await super().on_deliver(link, sms)
+
+    async with HappySMSC() as smsc, running_link(smsc.port, events=SlowEvents()) as (link, ev):
+        await smsc.inject_mo(PHONE, ME, "hold on")
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+        await ev.wait_until(lambda: bool(ev.reports))  # the receipt's handler is not held up either
+        assert ("mo", 0) not in smsc.stats.deliver_responses
+        release.set()
+        await smsc.wait_until(lambda: ("mo", 0) in smsc.stats.deliver_responses)
+        assert [m.text for m in ev.delivered] == ["hold on"]
 
 
 async def test_wrong_password_never_goes_active_and_keeps_retrying() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,22 @@ ESME_RTHROTTLED = 0x58
 
 
 class _FakeSession(SmppSession):
+    async def dispatch(self, raw: bytes) -> None:
+        (command_id,) = struct.unpack_from(">I", raw, 4)
+        if command_id in self.server.fake.ignored_commands:  # type: ignore[attr-defined]
+            self.server.stats.commands["ignored"] += 1
+            self.server.changed()
+            return
+        await super().dispatch(raw)
+
     async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
         await self.server.fake.on_submit(self, seq, sms)  # type: ignore[attr-defined]
 
 
 class FakeSMSC:
     """Accepts every submit and reports it delivered (or as `fail_suffixes` / `reject_suffixes` say)."""
+
+    ignored_commands: frozenset[int] = frozenset()  # command ids the fake reads and never answers
 
     def __init__(
         self,
@@ -181,6 +192,12 @@ class DisconnectingSMSC(FakeSMSC):
             session.writer.transport.abort()
             return
         await super().on_submit(session, seq, sms)
+
+
+class DeafSMSC(FakeSMSC):
+    """Serves submits but never answers enquire_link: a peer whose session is half dead."""
+
+    ignored_commands = frozenset({0x00000015})
 
 
 class DlrFirstSMSC(FakeSMSC):
