@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.cli_acl import add_user_commands
 from gateway.config import Config, ConfigError, load_config, network
 from gateway.store import Store, StoreError
 from gateway.store_accounts import Conflict, NotFound
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("--monthly-limit", metavar="PARTS")
     us.add_argument("--daily-limit", metavar="PARTS")
     us.set_defaults(func=cmd_user_set)
+    add_user_commands(u)
 
     o = sub.add_parser("optout", help="numbers that asked for no more SMS").add_subparsers(
         dest="sub", required=True

@@ -120,7 +120,13 @@ class Daemon:
         dispatcher = Dispatcher(
             self.store,
             {
-                s.name: (self.links[s.name], s.window, s.max_per_second, s.throttle_pause_seconds)
+                # The driver knows its real window (CIMD2 is stop-and-wait unless configured).
+                s.name: (
+                    self.links[s.name],
+                    self.links[s.name].stats().window,
+                    s.max_per_second,
+                    s.throttle_pause_seconds,
+                )
                 for s in cfg.smsc
             },
             router,
