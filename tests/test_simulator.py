@@ -292,6 +292,8 @@ async def test_unknown_command_is_nacked_and_garbage_closes(tmp_path: Path) -> N
             assert await c.bind() == 0
             c.writer.write(struct.pack(">IIII", 16, 0x00000777, 0, 5))
             assert (await c.read())[:3] == ("generic_nack", 0x03, 5)
+            c.writer.write(struct.pack(">IIII", 16, 0x00000008, 0, 4))  # cancel_sm: not offered
+            assert (await c.read())[:3] == ("generic_nack", 0x03, 4)
             c.send("enquire_link", seq=6)
             assert (await c.read())[:3] == ("enquire_link_resp", 0, 6)
             c.writer.write(b"\xff\xff\xff\xff garbage")

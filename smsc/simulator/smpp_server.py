@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from smpplib import command_codes
 from smpplib import smpp as pdus
+from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
@@ -216,6 +217,9 @@ class SmppSession:
             return
         try:
             pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+        except UnknownCommandError:  # SMPP knows it (cancel_sm, replace_sm ...), this SMSC does not
+            self.nack(seq, ESME_RINVCMDID)
+            return
         except Exception as exc:
             log.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
             self.nack(seq, ESME_RUNKNOWNERR)
