@@ -16,6 +16,7 @@ import base64
 import binascii
 import codecs
 import functools
+import html
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -129,7 +130,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     subject = _decode_header(heads.get("subject", ""), fallbacks)
     ctx = _Ctx(fallbacks)
     found = _body(msg, ctx, 0)
-    tnef = _read_tnef(ctx.tnef[0], ctx) if ctx.tnef else None
+    tnef = _read_tnef(ctx.tnef[0], ctx, want_body=found is None) if ctx.tnef else None
     if found is None and tnef is not None and tnef.text.strip():
         found = _Text(tnef.text, tnef.kind)
         ctx.notes += ["Outlook TNEF body used", *(["RTF converted"] if tnef.kind == "rtf" else [])]
@@ -518,21 +519,22 @@ def _looks_like_html(text: str) -> bool:
     return bool(_HTML_START.match(text)) and bool(_HTML_CLOSE.search(text, 0, 20_000))
 
 
-def _html_to_text(html: str, ctx: _Ctx) -> str:
-    html = html[:_MAX_HTML].strip()
-    if not html:
+def _html_to_text(markup: str, ctx: _Ctx) -> str:
+    markup = markup[:_MAX_HTML].strip()
+    if not markup:
         return ""
     try:
-        tree = document_fromstring(html)
-    except Exception:
-        return re.sub(r"<[^>]*>", " ", html)
-    full = Inscriptis(tree, _HTML_CONFIG).get_text()
-    quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
-    if not quotes:
-        return full
-    for element in quotes:
-        _drop_with_following(element)
-    own = Inscriptis(tree, _HTML_CONFIG).get_text()
+        tree = document_fromstring(markup)
+        full = Inscriptis(tree, _HTML_CONFIG).get_text()
+        quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
+        if not quotes:
+            return full
+        for element in quotes:
+            _drop_with_following(element)
+        own = Inscriptis(tree, _HTML_CONFIG).get_text()
+    except Exception as exc:  # an HTML quirk must cost formatting, not the message
+        log.info("intake.html_unreadable", error=type(exc).__name__)
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
     if not own.strip():
         return full  # nothing but the quote: a forward, handled by the text rules
     ctx.notes.append(QUOTED)
@@ -558,8 +560,8 @@ class _Tnef:
     kind: str
 
 
-def _read_tnef(part: Message, ctx: _Ctx) -> _Tnef | None:
-    """MAPI message class, subject and body (plain, else HTML, else RTF) of a winmail.dat."""
+def _read_tnef(part: Message, ctx: _Ctx, *, want_body: bool) -> _Tnef | None:
+    """MAPI message class, subject and (if wanted) body, plain else HTML else RTF, of a winmail.dat."""
     try:
         tnef = TNEF(_payload_bytes(part), do_checksum=False)
     except Exception as exc:
@@ -575,15 +577,17 @@ def _read_tnef(part: Message, ctx: _Ctx) -> _Tnef | None:
     subject = props.get(TNEF.ATTSUBJECT) or props.get(0x0037)
     codepage = tnef.codepage or "cp1252"
     text, kind = "", "plain"
-    if tnef.body:
+    if not want_body:
+        pass
+    elif tnef.body:
         text = tnef.body if isinstance(tnef.body, str) else _decode(tnef.body, codepage, ctx.fallbacks)
     elif tnef.htmlbody:
-        html = tnef.htmlbody
-        text = html if isinstance(html, str) else _decode(html, None, ctx.fallbacks)
+        markup = tnef.htmlbody
+        text = markup if isinstance(markup, str) else _decode(markup, None, ctx.fallbacks)
         text, kind = _html_to_text(text, ctx), "html"
     elif tnef.has_body() and compressed_rtf is not None:
         try:
-            rtf = compressed_rtf.decompress(tnef._rtfbody + b"\x00").decode("latin-1")
+            rtf = tnef.rtfbody.decode("latin-1")
             cp = re.search(r"\\ansicpg(\d+)", rtf[:500])
             text, kind = (
                 rtf_to_text(rtf, encoding=f"cp{cp.group(1)}" if cp else "cp1252", errors="replace"),
