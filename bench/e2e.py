@@ -1,7 +1,7 @@
 """End-to-end benchmark: SMTP → gateway → built-in SMPP simulator, printed as figures.
 
-Runs the daemon as its own process (so its RSS is its own) on a temporary state directory and
-measures three things:
+Runs the daemon and the SMSC simulator as two processes of their own (so the figures and the RSS
+are the gateway's alone) on a temporary state directory and measures three things:
 1. throughput: N mails over M SMTP connections; mails/s accepted, SMS/s submitted end to end
    (first mail sent → last SMS logged by the simulator);
 2. accept latency: end of DATA → `250`, p50/p99, at a steady offered rate (default 100 mails/s);
@@ -38,7 +38,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def config(state: Path, smtp: int, smpp: int, simulator: bool) -> str:
+def config(state: Path, smtp: int, smpp: int) -> str:
     return f"""
 [gateway]
 domains = ["sms.example.com"]
@@ -62,7 +62,7 @@ window = 100
 max_per_second = 100000
 
 [simulator]
-enabled = {"true" if simulator else "false"}
+enabled = false  # the gateway does not start it; `smsgw simulator run` does
 smpp_port = {smpp}
 cimd2_port = 0
 control_port = 0
@@ -88,6 +88,35 @@ def message(i: int, rcpts: list[str]) -> EmailMessage:
 
 def number(i: int) -> str:
     return f"+4860{i % 10_000_000:07d}@sms.example.com"
+
+
+async def start_simulator(cfg: Path, port: int) -> subprocess.Popen[bytes]:
+    """The SMSC runs in its own process so that the figures are the gateway's alone."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "--config",
+            str(cfg),
+            "simulator",
+            "run",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(400):
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return proc
+        except OSError:
+            await asyncio.sleep(0.05)
+    proc.kill()
+    raise SystemExit("simulator did not start")
 
 
 async def start(cfg: Path, smtp: int) -> subprocess.Popen[bytes]:
@@ -151,7 +180,8 @@ async def throughput(n: int, conns: int) -> None:
         state = Path(tmp)
         smtp, smpp = free_port(), free_port()
         cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp, simulator=True))
+        cfg.write_text(config(state, smtp, smpp))
+        sim = await start_simulator(cfg, smpp)
         proc = await start(cfg, smtp)
         try:
             jobs = [(i, [number(i)]) for i in range(n)]
@@ -172,6 +202,8 @@ async def throughput(n: int, conns: int) -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+            sim.terminate()
+            sim.wait(30)
 
 
 async def latency(rate: float, seconds: float) -> None:
@@ -179,7 +211,8 @@ async def latency(rate: float, seconds: float) -> None:
         state = Path(tmp)
         smtp, smpp = free_port(), free_port()
         cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp, simulator=True))
+        cfg.write_text(config(state, smtp, smpp))
+        sim = await start_simulator(cfg, smpp)
         proc = await start(cfg, smtp)
         try:
             n = int(rate * seconds)
@@ -199,6 +232,8 @@ async def latency(rate: float, seconds: float) -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+            sim.terminate()
+            sim.wait(30)
 
 
 async def memory(queued: int) -> None:
@@ -206,7 +241,7 @@ async def memory(queued: int) -> None:
         state = Path(tmp)
         smtp, smpp = free_port(), free_port()
         cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp, simulator=False))  # nothing listens: all stays queued
+        cfg.write_text(config(state, smtp, smpp))  # no simulator: nothing listens, all stays queued
         proc = await start(cfg, smtp)
         try:
             per_mail = 10

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -291,6 +292,29 @@ def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
+    """Only the built-in SMSC, in its own process (for a gateway elsewhere, or a fair benchmark)."""
+    from gateway import logging as gwlog
+    from smsc.simulator import Simulator
+
+    gwlog.configure(level=args.log_level)
+
+    async def serve() -> None:
+        sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log))
+        await sim.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
 def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
     from smsc.simulator.control import send_command
 
@@ -403,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulator", help="drive the built-in SMSC simulator").add_subparsers(
         dest="sub", required=True
     )
+    srun = s.add_parser("run", help="run only the simulator (SMPP, CIMD2 and control ports from [simulator])")
+    srun.add_argument("--log-level", default="INFO")
+    srun.set_defaults(func=cmd_simulator_run)
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
     mo.add_argument("--from", dest="source", required=True, metavar="PHONE")
     mo.add_argument("--to", dest="destination", required=True, metavar="NUMBER")
