@@ -91,7 +91,7 @@ class Daemon:
         cfg = self.config
         shutdown = shutdown or self._signal_event()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store.open(cfg.db_path, clock=self.clock)
+        self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True)
         recovered = self.store.recover_active()
         if recovered:
             log.warning(
@@ -180,6 +180,7 @@ class Daemon:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.simulator is not None:
                 await self.simulator.stop()
+            await self.store.drain()
             self.store.close()
             log.info("daemon.stopped")
 

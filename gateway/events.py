@@ -113,16 +113,19 @@ class GatewayEvents:
         return Ack.OK
 
     async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
+        store = self.store
+        concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
+
+        def work() -> int:
+            mo = store.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
+            word = sms.text.strip().strip(".!").casefold()
+            if concat is None and word in self.optout_words and sms.source.startswith("+"):
+                if store.add_optout(sms.source, word=sms.text.strip(), source="mo"):
+                    log.info("optout.added", number=sms.source, word=sms.text.strip())
+            return mo
+
         try:
-            concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
-            with self.store.transaction():
-                mo_id = self.store.record_mo(
-                    link, sms.source, sms.destination, sms.text, sms.data_coding, concat
-                )
-                word = sms.text.strip().strip(".!").casefold()
-                if concat is None and word in self.optout_words and sms.source.startswith("+"):
-                    if self.store.add_optout(sms.source, word=sms.text.strip(), source="mo"):
-                        log.info("optout.added", number=sms.source, word=sms.text.strip())
+            mo_id = await store.write(work)
         except Exception:
             log.exception("mo.store_failed", link=link)
             return Ack.RETRY
