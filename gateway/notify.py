@@ -117,3 +117,38 @@ def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reaso
         f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n"
     )
     return msg.as_bytes()
+
+
+def confirmation(
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    subject: str,
+    numbers: list[str],
+    parts: int,
+    coding: str,
+    why: str | None,
+    removed: list[str],
+    transliterated: bool,
+    in_reply_to: str | None,
+) -> bytes:
+    """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS accepted: {subject}"[:120], domain=domain)
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    encoding = coding + (f" ({why})" if why else "")
+    lines = [f"  {n}: {parts} SMS part(s), {encoding}" for n in numbers]
+    notes = []
+    if transliterated:
+        notes.append("Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.")
+    if removed:
+        notes.append("Removed from the email before sending: " + "; ".join(removed) + ".")
+    msg.set_content(
+        "Your email was accepted and will be sent as SMS:\n\n"
+        + "\n".join(lines)
+        + ("\n\n" + "\n".join(notes) if notes else "")
+        + "\n"
+    )
+    return msg.as_bytes()

@@ -70,6 +70,12 @@ class GatewaySMTP(SMTP):
         "552 Error: message size exceeds fixed maximum message size": replies.TOO_BIG,
     }
 
+    def __init__(self, *args: Any, data_size_limit: int, **kwargs: Any) -> None:
+        # Be liberal in what a mail program sends: RFC 5321 caps lines at 1000 octets, but real
+        # clients send longer HTML lines and bare-LF line ends; the size limit still bounds memory.
+        self.line_length_limit = max(1001, data_size_limit + 2)
+        super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
+
     async def push(self, status: str) -> None:
         await super().push(self._REWRITE.get(status, status))
 
@@ -282,6 +288,26 @@ class RelayHandler:
                         recipients=numbers,
                         until=held_until,
                         subject=mail.subject or mail.text[:40],
+                    ),
+                )
+            if account.confirm:
+                store.enqueue_mail(
+                    "confirmation",
+                    cfg.mail.from_address,
+                    sender.mail_from,
+                    notify.confirmation(
+                        sender=cfg.mail.from_address,
+                        rcpt=sender.mail_from,
+                        domain=cfg.gateway.hostname,
+                        subject=mail.subject or mail.text[:40],
+                        numbers=numbers,
+                        parts=len(p.parts),
+                        coding="GSM 03.38" if p.coding == 0 else "UCS-2",
+                        why=p.reason,
+                        removed=list(mail.removed)
+                        + ([f"text past {len(p.parts)} parts"] if p.truncated else []),
+                        transliterated=p.transliterated,
+                        in_reply_to=mail.message_id,
                     ),
                 )
             if p.truncated:
