@@ -1,0 +1,187 @@
+"""SMPP 3.4 without a socket: the command_status tables and their `Outcome`s, how statuses read in logs,
+message id normalisation, our source address's TON/NPI, sequence numbers, generic_nack, the submit_sm
+fields for one part and the reading of a deliver_sm or data_sm into `InboundSms` or `DeliveryReport`.
+Nothing here does I/O or logs, so that `smsc.smpp`'s I/O thread keeps only the connection's state and
+the mapping rules can be checked without a peer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from smpplib import command_codes
+from smpplib import consts as smpp_consts
+
+from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
+from smsc.encoding import decode_user_data
+from smsc.receipts import parse_receipt
+
+if TYPE_CHECKING:
+    from gateway.config import SmscSection
+
+# --- command_status → Outcome (SMPP 3.4 section 5.1.3; Kannel's temporary/throttling choices) -------
+# smpplib's constants carry the SMPP 3.4 names: SMPP_ESME_RINVDSTADR = 0x0B and so on.
+STATUS_NAMES: dict[int, str] = {
+    v: k.removeprefix("SMPP_") for k, v in vars(smpp_consts).items() if k.startswith("SMPP_ESME_")
+}
+STATUS_OUTCOMES: dict[int, Outcome] = {
+    0x00: Outcome.ACCEPTED,
+    0x58: Outcome.THROTTLED,  # ESME_RTHROTTLED
+    0x14: Outcome.THROTTLED,  # ESME_RMSGQFUL: the SMSC's queue, not our message (vumi PR #636)
+    0x08: Outcome.TEMPORARY,  # ESME_RSYSERR
+    0x64: Outcome.TEMPORARY,  # ESME_RX_T_APPN
+    0x01: Outcome.MALFORMED, 0x02: Outcome.MALFORMED, 0x03: Outcome.MALFORMED,
+    0xC0: Outcome.MALFORMED, 0xC1: Outcome.MALFORMED, 0xC2: Outcome.MALFORMED,
+    0xC3: Outcome.MALFORMED, 0xC4: Outcome.MALFORMED,
+}  # fmt: skip  # every other status: Outcome.REJECTED
+BIND_CONFIG_ERRORS = frozenset({0x0D, 0x0E, 0x0F})  # wrong credentials: retrying soon cannot help
+
+ESME_RINVCMDLEN, ESME_RINVCMDID, ESME_RINVBNDSTS = 0x02, 0x03, 0x04
+ESME_RX_T_APPN, ESME_RUNKNOWNERR = 0x64, 0xFF
+ESM_RECEIPT_BITS = 0x04 | 0x08 | 0x20  # SMSC receipt, SME ack, intermediate notification
+ESM_UDHI = 0x40
+MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
+COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
+
+
+class Sequences:
+    """smpplib's PDU classes draw numbers from a "client"; one generator outlives reconnects."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def next_sequence(self) -> int:
+        self.sequence = self.sequence % 0x7FFFFFFF + 1
+        return self.sequence
+
+
+def generic_nack(seq: int, status: int) -> bytes:
+    """Built by hand: it must go out even for a PDU that smpplib could not parse."""
+    return struct.pack(">IIII", 16, 0x80000000, status, seq)
+
+
+def status_text(status: int) -> str:
+    """`ESME_RINVDSTADR (0x0B)`: how a refusal reads in logs, bounces and `smsgw queue list`."""
+    return f"{STATUS_NAMES.get(status, 'UNKNOWN')} (0x{status:02X})"
+
+
+def classify_status(status: int) -> Outcome:
+    return STATUS_OUTCOMES.get(status, Outcome.REJECTED)
+
+
+def normalise_message_id(raw: str | bytes | None, mode: str, *, receipt: bool) -> str:
+    """The key under which a submit and its receipts meet.
+
+    `mode` is the conversion applied to the submit_sm_resp id so that it reads like the receipt's:
+    "hex_to_dec" (the SMSC answers in hex, reports in decimal) or "dec_to_hex"; "as_is" converts
+    nothing. Both sides are then lower-cased and stripped of leading zeros (Kannel, jasmin).
+    """
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).decode("latin-1")
+    text = (raw or "").replace("\x00", "").strip()
+    if text and not receipt and mode in ("hex_to_dec", "dec_to_hex"):
+        with contextlib.suppress(ValueError):
+            text = str(int(text, 16)) if mode == "hex_to_dec" else format(int(text, 10), "x")
+    text = text.lower()
+    return text.lstrip("0") or ("0" if text else "")
+
+
+def source_address(source: str, ton: int | None = None, npi: int | None = None) -> tuple[int, int, str]:
+    """(TON, NPI, address) for our sender: "+digits" → 1/1 without "+"; a short code of at most 8
+    digits (premium numbers such as 7155) → 3/0, network specific; a longer number → 2/1, national;
+    anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either value."""
+    if source.startswith("+") and source[1:].isdigit():
+        auto = (1, 1, source[1:])
+    elif source.isdigit():
+        auto = (3, 0, source) if len(source) <= 8 else (2, 1, source)
+    else:
+        auto = (5, 0, source)
+    return (auto[0] if ton is None else ton, auto[1] if npi is None else npi, auto[2])
+
+
+def smpp_time(when: datetime) -> str:
+    """Absolute UTC in SMPP's `YYMMDDhhmmsstnnp` form, as Kannel sends it."""
+    return when.astimezone(UTC).strftime("%y%m%d%H%M%S") + "000+"
+
+
+class BadDestination(ValueError):
+    """The part's destination is not an E.164 number: no SMSC will take it, now or later."""
+
+
+def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
+    """smpplib submit_sm fields for one part; ValueError names what cannot be sent."""
+    dest = sms.destination.removeprefix("+")
+    if not dest.isdigit():
+        raise BadDestination(f"destination {sms.destination!r} is not an E.164 number")
+    ton, npi, src = source_address(sms.source, cfg.source_ton, cfg.source_npi)
+    short_message = sms.udh + sms.payload
+    if len(short_message) > 254:
+        raise ValueError(f"short_message of {len(short_message)} octets exceeds 254")
+    return {
+        "service_type": "",
+        "source_addr_ton": ton,
+        "source_addr_npi": npi,
+        "source_addr": src,
+        "dest_addr_ton": 1,
+        "dest_addr_npi": 1,
+        "destination_addr": dest,
+        "esm_class": ESM_UDHI if sms.udh else 0,
+        "protocol_id": 0,
+        "priority_flag": 0,
+        "schedule_delivery_time": "",
+        "validity_period": smpp_time(sms.validity) if sms.validity else "",
+        "registered_delivery": 1 if sms.want_report else 0,
+        "replace_if_present_flag": 0,
+        "data_coding": sms.data_coding,
+        "sm_default_msg_id": 0,
+        "short_message": short_message,
+    }
+
+
+def field_text(value: object) -> str:
+    """A C-octet string field as text; smpplib hands over bytes, NULs included."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1").replace("\x00", "")
+    return "" if value is None else str(value)
+
+
+def _phone(addr: object, ton: object) -> str:
+    text = field_text(addr)
+    return "+" + text if ton == 1 and text.isdigit() else text
+
+
+def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
+    """The receipt a deliver_sm or data_sm carries, or None when it is not a usable one."""
+    item = parse_receipt(
+        short_message=data,
+        tlvs={k: getattr(pdu, k, None) for k in ("receipted_message_id", "message_state",
+                                                  "network_error_code")},
+        normalise=lambda raw: normalise_message_id(raw, mode, receipt=True),
+    )  # fmt: skip
+    if item is None:
+        return None
+    return replace(item, destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None)
+
+
+def inbound_sms(pdu: Any, data: bytes, esm: int) -> InboundSms:
+    """A mobile-originated deliver_sm or data_sm; concatenation from the UDH, else from the SAR TLVs."""
+    dc = getattr(pdu, "data_coding", 0) or 0
+    text, concat = decode_user_data(data, dc, udhi=bool(esm & ESM_UDHI))
+    ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
+                                                         "sar_segment_seqnum"))  # fmt: skip
+    if concat is None and ref is not None and total and part:
+        concat = Concat(ref=ref, total=total, seq=part)
+    return InboundSms(
+        source=_phone(pdu.source_addr, pdu.source_addr_ton),
+        destination=_phone(pdu.destination_addr, pdu.dest_addr_ton),
+        text=text,
+        data_coding=dc,
+        concat=concat,
+        received_at=datetime.now(UTC),
+        raw={"esm_class": f"0x{esm:02X}", "source_ton": str(pdu.source_addr_ton),
+             "dest_ton": str(pdu.dest_addr_ton), "data": data.hex()},
+    )  # fmt: skip
