@@ -1,8 +1,9 @@
 """Nokia CIMD2 on the wire, with no network in sight: STX/ETX framing, the `ZZ:NNN` header, `PPP:value`
-parameters, the checksum, the operation, parameter, error and status tables, the CIMD character set
-for user data (033), and an incremental parser that resynchronises on garbage and never raises.
-Parameter values are `str` holding one character per wire byte (ISO-8859-1), so that any byte the
-SMSC sends survives untouched until a decoder that knows the parameter's type looks at it.
+parameters, the checksum, the operation, parameter, error and status tables, and an incremental parser
+that resynchronises on garbage and never raises. Parameter values are `str` holding one character per
+wire byte (ISO-8859-1), so that any byte the SMSC sends survives untouched until a decoder that knows
+the parameter's type looks at it. The CIMD character set for user data (033) is `smsc.cimd2.charset`,
+re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from datetime import UTC, datetime
 import structlog
 
 from smsc.base import ReportStatus
+from smsc.cimd2.charset import (  # noqa: F401  # re-exported: the link, simulator and tests import them here
+    GSM_BASIC,
+    GSM_EXTENSION,
+    cimd_decode,
+    cimd_encode,
+    septets_to_cimd,
+    text_to_septets,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -334,86 +343,6 @@ class Cimd2Parser:
             self.packets += 1
             out.append(packet)
         return out
-
-
-# --- CIMD character set (protocols.md 1.11) -------------------------------------------------------
-
-GSM_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_EXTENSION = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~",
-                 0x3E: "]", 0x40: "|", 0x65: "€"}  # fmt: skip
-ESC = 0x1B
-_CIMD_SPECIAL = {
-    0x00: "_Oa", 0x01: "_L-", 0x02: "$", 0x03: "_Y-", 0x04: "_e`", 0x05: "_e'", 0x06: "_u`", 0x07: "_i`",
-    0x08: "_o`", 0x09: "_C,", 0x0B: "_O/", 0x0C: "_o/", 0x0E: "_A*", 0x0F: "_a*", 0x10: "_gd", 0x11: "_--",
-    0x12: "_gf", 0x13: "_gg", 0x14: "_gl", 0x15: "_go", 0x16: "_gp", 0x17: "_gi", 0x18: "_gs", 0x19: "_gt",
-    0x1A: "_gx", 0x1B: "_XX", 0x1C: "_AE", 0x1D: "_ae", 0x1E: "_ss", 0x1F: "_E'", 0x22: "_qq", 0x24: "_ox",
-    0x40: "_!!", 0x5B: '_A"', 0x5C: '_O"', 0x5D: "_N~", 0x5E: '_U"', 0x5F: "_so", 0x60: "_??", 0x7B: '_a"',
-    0x7C: '_o"', 0x7D: "_n~", 0x7E: '_u"', 0x7F: "_a`",
-}  # fmt: skip
-# Every other GSM code has the same glyph as the ASCII byte of the same value and is sent plainly.
-GSM_TO_CIMD = [_CIMD_SPECIAL.get(code, chr(code)) for code in range(128)]
-_COMBO_TO_GSM = {s[1:]: code for code, s in _CIMD_SPECIAL.items() if s.startswith("_")}
-# Legacy 7-bit Nordic readings that Kannel applies to plain bytes on receive.
-_PLAIN_TO_GSM = {"@": 0x00, "$": 0x02, "]": 0x0E, "}": 0x0F}
-_UNICODE_TO_GSM: dict[str, bytes] = {ch: bytes([code]) for code, ch in enumerate(GSM_BASIC) if code != ESC}
-_UNICODE_TO_GSM.update({ch: bytes([ESC, code]) for code, ch in GSM_EXTENSION.items()})
-_UNICODE_TO_GSM["ç"] = b"\x09"  # commonly read as ç too; Kannel maps both
-
-
-def text_to_septets(text: str) -> bytes:
-    """Unicode → unpacked GSM 03.38 codes (extension characters as ESC + code). ValueError if a
-    character has no GSM code."""
-    try:
-        return b"".join(_UNICODE_TO_GSM[ch] for ch in text)
-    except KeyError as exc:
-        raise ValueError(f"{exc.args[0]!r} is not in the GSM 03.38 alphabet") from None
-
-
-def septets_to_cimd(septets: bytes) -> str:
-    """Unpacked GSM codes → the CIMD text that goes into 033."""
-    if any(b > 0x7F for b in septets):
-        raise ValueError("GSM septets must be below 0x80")
-    return "".join(GSM_TO_CIMD[b] for b in septets)
-
-
-def cimd_encode(text: str) -> str:
-    return septets_to_cimd(text_to_septets(text))
-
-
-def cimd_decode(value: str) -> str:
-    """033 as received → Unicode, never failing: combinations and plain bytes as Kannel reads them,
-    bytes ≥ 0x80 as ISO-8859-1, an unknown `_xy` kept as written."""
-    out: list[str] = []
-    escaped = False
-    i, n = 0, len(value)
-    while i < n:
-        ch = value[i]
-        code: int | None = None
-        if ch == "_" and value[i + 1 : i + 3] in _COMBO_TO_GSM:
-            code = _COMBO_TO_GSM[value[i + 1 : i + 3]]
-            i += 3
-        else:
-            i += 1
-            if ch in _PLAIN_TO_GSM:
-                code = _PLAIN_TO_GSM[ch]
-            elif ord(ch) < 0x80 and ch != "_":
-                code = ord(ch)
-        if escaped:
-            escaped = False
-            if code is None:
-                out.append(ch)
-            elif code == ESC:
-                out.append(" ")  # ESC ESC has no meaning; 23.038 suggests a space
-            else:
-                out.append(GSM_EXTENSION.get(code, GSM_BASIC[code]))
-        elif code == ESC:
-            escaped = True
-        else:
-            out.append(ch if code is None else GSM_BASIC[code])
-    return "".join(out)
 
 
 # --- Times and validity ---------------------------------------------------------------------------
