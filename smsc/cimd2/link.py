@@ -1,7 +1,8 @@
 """`Cimd2Link`: the asyncio CIMD2 client behind `smsc.base.SmscLink`. It owns one TCP connection at a
 time: login (01), packet numbering, submits (03) and their outcomes, keep-alive (40) on idle, the SMSC's
 deliveries (20) and status reports (23) handed to `LinkEvents` and acknowledged only after they were
-committed, and reconnecting with exponential back-off. The wire format lives in `packet.py`.
+committed, and reconnecting with exponential back-off. The wire format lives in `packet.py`, the
+mapping of packets to and from the `smsc.base` types (and the DLR matching key) in `messages.py`.
 
 Choices the protocol leaves open, and why:
 
@@ -15,51 +16,22 @@ Choices the protocol leaves open, and why:
   refusing it would make the SMSC redeliver the same unusable message forever.
 - A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
   it would lose every packet from an SMSC that computes the checksum its own way.
-- CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`, taken
-  from the submit response and from the status report alike; the store resolves collisions FIFO.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
-from smsc.base import (
-    Ack,
-    DeliveryReport,
-    InboundSms,
-    LinkEvents,
-    LinkState,
-    LinkStats,
-    OutboundSms,
-    Outcome,
-    ReportStatus,
-    SubmitResult,
-)
-from smsc.cimd2.packet import (
-    FATAL_LOGIN_ERRORS,
-    STATUS_CODES,
-    Cimd2Parser,
-    Op,
-    P,
-    Packet,
-    address_digits,
-    cimd_decode,
-    encode,
-    error_text,
-    parse_time,
-    septets_to_cimd,
-    status_error_text,
-    validity_code,
-)
-from smsc.encoding import decode_user_data, parse_udh
+from smsc.base import Ack, InboundSms, LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
+from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
+from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
+from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
 from smsc.ratelimit import Backoff
 
 if TYPE_CHECKING:
@@ -67,27 +39,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# 900 code of a negative submit response → Outcome. 2/3/8 and 302–304 say that we built something the
-# SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of ours
-# rather than a verdict on the recipient. Other 3xx codes: REJECTED. Anything not listed: TEMPORARY.
-ERROR_OUTCOMES: dict[int, Outcome] = {
-    2: Outcome.MALFORMED,
-    3: Outcome.MALFORMED,
-    8: Outcome.MALFORMED,
-    10: Outcome.THROTTLED,
-    302: Outcome.MALFORMED,
-    303: Outcome.MALFORMED,
-    304: Outcome.MALFORMED,
-}
 RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
-_NUMERIC = re.compile(r"\+?[0-9]{1,20}")
-
-
-def outcome_for_error(code: int) -> Outcome:
-    if code in ERROR_OUTCOMES:
-        return ERROR_OUTCOMES[code]
-    return Outcome.REJECTED if 300 <= code <= 399 else Outcome.TEMPORARY
 
 
 def effective_window(cfg: SmscSection) -> int:
@@ -176,7 +129,7 @@ class Cimd2Link:
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active")
         try:
-            params = self._submit_params(sms)
+            params = submit_params(sms)
             encode(Packet(Op.SUBMIT, 1, params))  # refuse unsendable values before touching the wire
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
@@ -187,7 +140,9 @@ class Cimd2Link:
         resp = await self._request(conn, Op.SUBMIT, params)
         if resp is None:
             return SubmitResult(Outcome.TEMPORARY, error=f"no submit response ({conn.reason or 'link lost'})")
-        result = self._submit_result(sms, resp)
+        if is_unexpected_operation(resp) and self._conn is not None:
+            self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
+        result = submit_result(sms, resp, link=self.name)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
         elif result.outcome is Outcome.THROTTLED:
@@ -435,7 +390,8 @@ class Cimd2Link:
             log.info("cimd2.retransmission", link=self.name, packet=packet.describe())
             conn.send(Packet(answer_op, packet.number))
             return
-        item = self._parse_mo(packet) if packet.op == Op.DELIVER else self._parse_report(packet)
+        parse = parse_mo if packet.op == Op.DELIVER else parse_report
+        item = parse(packet, link=self.name)
         if isinstance(item, str):
             self._counts["mo_rejected" if packet.op == Op.DELIVER else "reports_rejected"] += 1
             log.warning("cimd2.delivery_rejected", link=self.name, reason=item, packet=packet.describe())
@@ -463,99 +419,3 @@ class Cimd2Link:
         else:
             log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
             conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
-
-    def _parse_mo(self, packet: Packet) -> InboundSms | str:
-        destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
-        if not destination or not source:
-            return "empty destination or originator address"
-        data_coding = packet.get_int(P.DCS) or 0
-        if not 0 <= data_coding <= 255:
-            data_coding = 0
-        text = packet.get(P.USER_DATA)
-        if text is not None:
-            text = cimd_decode(text)
-        elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
-            try:
-                text, _ = decode_user_data(bytes.fromhex(binary), data_coding)
-            except ValueError:
-                return "034 is not hex"
-        else:
-            return "no user data"
-        concat = None
-        if udh := packet.get(P.UDH):
-            try:
-                concat = parse_udh(bytes.fromhex(udh))
-            except ValueError:
-                log.warning("cimd2.bad_udh", link=self.name, udh=udh[:40])
-        if source.startswith("00") and source[2:].isdigit():
-            source = "+" + source[2:]
-        return InboundSms(
-            source=source, destination=destination, text=text, data_coding=data_coding, concat=concat,
-            received_at=parse_time(packet.get(P.SCTS)), raw={f"{c:03d}": v for c, v in packet.params},
-        )  # fmt: skip
-
-    def _parse_report(self, packet: Packet) -> DeliveryReport | str:
-        scts, destination = packet.get(P.SCTS), packet.get(P.DESTINATION)
-        if not scts or not destination or not address_digits(destination):
-            return "status report without 060 or 021"
-        code, reason = packet.get_int(P.STATUS_CODE), packet.get_int(P.STATUS_ERROR_CODE)
-        meaning, status = STATUS_CODES.get(code or 0, ("unknown status", ReportStatus.PENDING))
-        if code not in STATUS_CODES:
-            log.warning("cimd2.unknown_status", link=self.name, packet=packet.describe())
-        error = None
-        if status is ReportStatus.FAILED:
-            error = f"CIMD2 061:{code} {meaning}"
-            if reason is not None:
-                error += f" 062:{reason} {status_error_text(reason)}"
-        return DeliveryReport(
-            message_id=f"{scts}:{address_digits(destination)}", status=status, error=error,
-            destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
-            raw=" ".join(f"{c:03d}:{v}" for c, v in packet.params),
-        )  # fmt: skip
-
-    # --- submit ---------------------------------------------------------------------------------------
-
-    def _submit_params(self, sms: OutboundSms) -> list[tuple[int, str]]:
-        params: list[tuple[int, str]] = [(P.DESTINATION, sms.destination)]
-        if _NUMERIC.fullmatch(sms.source):
-            params.append((P.ORIGINATOR, sms.source))
-        elif sms.source:
-            if len(sms.source) > 11:
-                raise ValueError(f"alphanumeric originator {sms.source!r} is longer than 11 characters")
-            params.append((P.ALPHA_ORIGINATOR, sms.source))
-        if sms.validity is not None:
-            seconds = (sms.validity - datetime.now(UTC)).total_seconds()
-            params.append((P.VALIDITY_RELATIVE, str(validity_code(seconds))))
-        params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
-        if sms.udh:
-            concat = parse_udh(sms.udh)
-            if concat is not None and concat.seq < concat.total:
-                params.append((P.MORE_MESSAGES, "1"))
-            params.append((P.UDH, sms.udh.hex().upper()))
-        if sms.data_coding == 0:
-            user_data = septets_to_cimd(sms.payload)
-            if len(user_data) > 480:
-                raise ValueError(f"033 would be {len(user_data)} characters, more than 480")
-            params.append((P.USER_DATA, user_data))
-        else:
-            params.append((P.USER_DATA_BINARY, sms.payload.hex().upper()))
-            params.append((P.DCS, str(sms.data_coding)))
-        return params
-
-    def _submit_result(self, sms: OutboundSms, resp: Packet) -> SubmitResult:
-        code = resp.get_int(P.ERROR_CODE)
-        if resp.op == Op.GENERAL_ERROR and not code:
-            code = 1
-        if code:
-            text = resp.get(P.ERROR_TEXT) or error_text(code)
-            if resp.op == Op.GENERAL_ERROR and code == 1 and self._conn is not None:
-                self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
-            return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
-        scts = resp.get(P.SCTS)
-        if resp.op != Op.SUBMIT_RESP or not scts:
-            log.warning("cimd2.submit_response_without_060", link=self.name, packet=resp.describe())
-            return SubmitResult(
-                Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match"
-            )
-        destination = address_digits(resp.get(P.DESTINATION) or "") or address_digits(sms.destination)
-        return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")

@@ -1,0 +1,154 @@
+"""CIMD2 packets to and from the `smsc.base` types: an `OutboundSms` part as submit (03) parameters, a
+submit response as a `SubmitResult` (900 error codes mapped to outcomes), a deliver (20) as
+`InboundSms` and a status report (23) as `DeliveryReport`. Kept apart from `link.py` because these
+rules are the protocol's meaning rather than its conversation, and they need no connection to test.
+
+CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`, taken
+from the submit response and from the status report alike; the store resolves collisions FIFO.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import structlog
+
+from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult
+from smsc.cimd2.charset import cimd_decode, septets_to_cimd
+from smsc.cimd2.packet import (
+    STATUS_CODES,
+    Op,
+    P,
+    Packet,
+    address_digits,
+    error_text,
+    parse_time,
+    status_error_text,
+    validity_code,
+)
+from smsc.encoding import decode_user_data, parse_udh
+
+log = structlog.get_logger(__name__)
+
+# 900 code of a negative submit response → Outcome. 2/3/8 and 302–304 say that we built something the
+# SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of ours
+# rather than a verdict on the recipient. Other 3xx codes: REJECTED. Anything not listed: TEMPORARY.
+ERROR_OUTCOMES: dict[int, Outcome] = {
+    2: Outcome.MALFORMED,
+    3: Outcome.MALFORMED,
+    8: Outcome.MALFORMED,
+    10: Outcome.THROTTLED,
+    302: Outcome.MALFORMED,
+    303: Outcome.MALFORMED,
+    304: Outcome.MALFORMED,
+}
+_NUMERIC = re.compile(r"\+?[0-9]{1,20}")
+
+
+def outcome_for_error(code: int) -> Outcome:
+    if code in ERROR_OUTCOMES:
+        return ERROR_OUTCOMES[code]
+    return Outcome.REJECTED if 300 <= code <= 399 else Outcome.TEMPORARY
+
+
+def submit_params(sms: OutboundSms) -> list[tuple[int, str]]:
+    """The submit (03) parameters for one part; ValueError names what cannot be sent."""
+    params: list[tuple[int, str]] = [(P.DESTINATION, sms.destination)]
+    if _NUMERIC.fullmatch(sms.source):
+        params.append((P.ORIGINATOR, sms.source))
+    elif sms.source:
+        if len(sms.source) > 11:
+            raise ValueError(f"alphanumeric originator {sms.source!r} is longer than 11 characters")
+        params.append((P.ALPHA_ORIGINATOR, sms.source))
+    if sms.validity is not None:
+        seconds = (sms.validity - datetime.now(UTC)).total_seconds()
+        params.append((P.VALIDITY_RELATIVE, str(validity_code(seconds))))
+    params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
+    if sms.udh:
+        concat = parse_udh(sms.udh)
+        if concat is not None and concat.seq < concat.total:
+            params.append((P.MORE_MESSAGES, "1"))
+        params.append((P.UDH, sms.udh.hex().upper()))
+    if sms.data_coding == 0:
+        user_data = septets_to_cimd(sms.payload)
+        if len(user_data) > 480:
+            raise ValueError(f"033 would be {len(user_data)} characters, more than 480")
+        params.append((P.USER_DATA, user_data))
+    else:
+        params.append((P.USER_DATA_BINARY, sms.payload.hex().upper()))
+        params.append((P.DCS, str(sms.data_coding)))
+    return params
+
+
+def is_unexpected_operation(resp: Packet) -> bool:
+    """A 98 with error 1 (or none) to a submit: the SMSC no longer thinks we are logged in."""
+    return resp.op == Op.GENERAL_ERROR and (resp.get_int(P.ERROR_CODE) or 1) == 1
+
+
+def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
+    code = resp.get_int(P.ERROR_CODE)
+    if resp.op == Op.GENERAL_ERROR and not code:
+        code = 1
+    if code:
+        text = resp.get(P.ERROR_TEXT) or error_text(code)
+        return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
+    scts = resp.get(P.SCTS)
+    if resp.op != Op.SUBMIT_RESP or not scts:
+        log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
+        return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
+    destination = address_digits(resp.get(P.DESTINATION) or "") or address_digits(sms.destination)
+    return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")
+
+
+def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
+    """A deliver (20) as `InboundSms`, or why it cannot be handed up."""
+    destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
+    if not destination or not source:
+        return "empty destination or originator address"
+    data_coding = packet.get_int(P.DCS) or 0
+    if not 0 <= data_coding <= 255:
+        data_coding = 0
+    text = packet.get(P.USER_DATA)
+    if text is not None:
+        text = cimd_decode(text)
+    elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
+        try:
+            text, _ = decode_user_data(bytes.fromhex(binary), data_coding)
+        except ValueError:
+            return "034 is not hex"
+    else:
+        return "no user data"
+    concat = None
+    if udh := packet.get(P.UDH):
+        try:
+            concat = parse_udh(bytes.fromhex(udh))
+        except ValueError:
+            log.warning("cimd2.bad_udh", link=link, udh=udh[:40])
+    if source.startswith("00") and source[2:].isdigit():
+        source = "+" + source[2:]
+    return InboundSms(
+        source=source, destination=destination, text=text, data_coding=data_coding, concat=concat,
+        received_at=parse_time(packet.get(P.SCTS)), raw={f"{c:03d}": v for c, v in packet.params},
+    )  # fmt: skip
+
+
+def parse_report(packet: Packet, *, link: str) -> DeliveryReport | str:
+    """A status report (23) as `DeliveryReport`, or why it cannot be handed up."""
+    scts, destination = packet.get(P.SCTS), packet.get(P.DESTINATION)
+    if not scts or not destination or not address_digits(destination):
+        return "status report without 060 or 021"
+    code, reason = packet.get_int(P.STATUS_CODE), packet.get_int(P.STATUS_ERROR_CODE)
+    meaning, status = STATUS_CODES.get(code or 0, ("unknown status", ReportStatus.PENDING))
+    if code not in STATUS_CODES:
+        log.warning("cimd2.unknown_status", link=link, packet=packet.describe())
+    error = None
+    if status is ReportStatus.FAILED:
+        error = f"CIMD2 061:{code} {meaning}"
+        if reason is not None:
+            error += f" 062:{reason} {status_error_text(reason)}"
+    return DeliveryReport(
+        message_id=f"{scts}:{address_digits(destination)}", status=status, error=error,
+        destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
+        raw=" ".join(f"{c:03d}:{v}" for c, v in packet.params),
+    )  # fmt: skip
