@@ -53,6 +53,7 @@ class GatewaySection(_Section):
     validity_hours: float = Field(24, gt=0)
     reply_window_days: float = Field(7, gt=0)
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
+    retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
     default_sender: str = "+48100200300"  # originating address for accounts without their own
     optout_words: list[str] = Field(default_factory=lambda: ["STOP", "NIE", "REZYGNUJE"])

@@ -132,6 +132,7 @@ class Daemon:
             router,
             notifier,
             clock=self.clock,
+            retry_base=cfg.gateway.retry_base_seconds,
         )
         events.on_link_up = dispatcher.wake
         self.dispatcher = dispatcher

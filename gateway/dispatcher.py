@@ -41,8 +41,8 @@ class _LinkSlot:
     recent: list[float] = field(default_factory=list)  # submit times in the last second, for status
 
 
-def retry_delay(attempts: int) -> float:
-    return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
+    return min(base * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
 class Dispatcher:
@@ -54,7 +54,9 @@ class Dispatcher:
         on_finished: Callable[[list[Finished]], None],
         *,
         clock: Callable[[], float] = time.time,
+        retry_base: float = RETRY_BASE_SECONDS,
     ) -> None:
+        self.retry_base = retry_base
         self.store = store
         self.router = router
         self.on_finished = on_finished
@@ -172,7 +174,7 @@ class Dispatcher:
                     await store.write(lambda: store.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 else:
-                    delay = retry_delay(part.attempts)
+                    delay = retry_delay(part.attempts, self.retry_base)
                     # With another link available, fail over at once instead of waiting out the back-off.
                     others = [n for n in self.router.candidates(part.destination) if n != name]
                     if any(self.slots[n].link.state == LinkState.ACTIVE for n in others if n in self.slots):

@@ -1,9 +1,10 @@
 """Email bytes → the text of the SMS (R-1.3, R-1.6, R-1.7): MIME structure (text/plain first, then HTML,
-then an Outlook TNEF winmail.dat body, then an enclosed message), transfer encodings, declared and
-guessed charsets, encoded-word subjects, format=flowed, machine-mail classification (gateway.automail)
-and the cutting rules (gateway.textclean). This module owns the rule that network bytes never raise
-anything but IntakeRefused. It parses with the compat32 policy because policy.default costs about
-seven times as much per mail on the SMTP hot path, and decodes headers itself.
+then an Outlook TNEF winmail.dat body, then an enclosed message), format=flowed, machine-mail
+classification (gateway.automail), transfer encodings, charsets and encoded-word subjects
+(gateway.charsets) and the cutting rules (gateway.textclean). This module owns the rule that network
+bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
+policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
+itself.
 
 HTML is converted with inscriptis rather than html2text: inscriptis is Apache-2.0 (html2text is
 GPL-3.0), about twice as fast, and on the corpus its output is at least as good (Outlook's MsoNormal
@@ -12,10 +13,6 @@ paragraphs, tables and conditional comments come out as clean lines).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
-import functools
 import html
 import re
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from lxml.html import HtmlElement, document_fromstring
 from tnefparse import TNEF
 
 from gateway import automail
+from gateway.charsets import content_charset, decode_header, decode_text, one_line, payload_bytes
 from gateway.textclean import QUOTED, clean_body, normalize, unflow
 
 try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
@@ -127,7 +125,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     for name, value in msg.raw_items():
         heads.setdefault(name.lower(), value)
     fallbacks = opts.charset_fallbacks or ("utf-8",)
-    subject = _decode_header(heads.get("subject", ""), fallbacks)
+    subject = decode_header(heads.get("subject", ""), fallbacks)
     ctx = _Ctx(fallbacks)
     found = _body(msg, ctx, 0)
     tnef = _read_tnef(ctx.tnef[0], ctx, want_body=found is None) if ctx.tnef else None
@@ -183,6 +181,18 @@ def _cut_subject(subject: str, limit: int) -> str:
     if len(subject) > limit and not subject[limit].isspace() and cut.rfind(" ") >= limit // 2:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:-–(")
+
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+
+
+def _msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.encode("ascii", "replace").decode("ascii")
+    m = _MSGID.search(value)
+    token = m.group(1) if m else value.strip().strip("<>")
+    return token[:998] if token and " " not in token else None
 
 
 # --- MIME structure ---------------------------------------------------------------------------------
@@ -285,7 +295,7 @@ def _salvage(part: Message, ctx: _Ctx, depth: int) -> _Text | None:
         return None
     chunks = _BOUNDARY_LINE.split(data.decode("ascii", "surrogateescape"))
     if len(chunks) < 2:
-        return _Text(_decode(data, _charset(part), ctx.fallbacks), "plain")
+        return _Text(decode_text(data, content_charset(part), ctx.fallbacks), "plain")
     parts = [_STR_PARSER.parsestr(c.removeprefix("\n")) for c in chunks[1:] if c.strip()]
     if part.get_content_subtype() == "alternative":
         return _alternative(parts, ctx, depth)
@@ -308,13 +318,13 @@ def _filename(part: Message) -> str | None:
 
 
 def _leaf_text(part: Message, ctx: _Ctx, *, allow_html: bool) -> _Text | None:
-    data = _payload_bytes(part)
-    charset = _charset(part)
+    data = payload_bytes(part)
+    charset = content_charset(part)
     is_html = part.get_content_type() == "text/html"
     if is_html and charset is None:
         m = re.search(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]+)", data[:4096], re.IGNORECASE)
         charset = m.group(1).decode("ascii") if m else None
-    text = _decode(data, charset, ctx.fallbacks)
+    text = decode_text(data, charset, ctx.fallbacks)
     if is_html or _looks_like_html(text):
         if not allow_html:
             return None
@@ -325,178 +335,20 @@ def _leaf_text(part: Message, ctx: _Ctx, *, allow_html: bool) -> _Text | None:
     return _Text(text, "plain")
 
 
-def _charset(part: Message) -> str | None:
-    try:
-        return part.get_content_charset()
-    except Exception:
-        return None
-
-
 def _octet_body(msg: Message, ctx: _Ctx) -> _Text | None:
     """Outlook Express may send the whole body as application/octet-stream: read it when it is small
     and is text; anything binary stays unsent."""
     if msg.get_content_maintype() in ("multipart", "message") or ctx.tnef or ctx.encrypted:
         return None
-    data = _payload_bytes(msg)
+    data = payload_bytes(msg)
     if not data or len(data) > _MAX_OCTET or b"\x00" in data:
         return None
-    text = _decode(data, _charset(msg), ctx.fallbacks)
+    text = decode_text(data, content_charset(msg), ctx.fallbacks)
     if sum(ch < " " and ch not in "\t\n\r" for ch in text) > len(text) // 100:
         return None
     ctx.attachments = max(0, ctx.attachments - 1)
     ctx.notes.append("attachment read as text")
     return _Text(text, "plain")
-
-
-# --- transfer encodings and charsets ------------------------------------------------------------------
-
-
-def _to_bytes(payload: str) -> bytes:
-    try:
-        return payload.encode("ascii", "surrogateescape")
-    except UnicodeEncodeError:
-        return payload.encode("utf-8", "surrogateescape")
-
-
-_B64_CHARS = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
-
-
-def _payload_bytes(part: Message) -> bytes:
-    """Decoded content bytes. Base64 is decoded here, not by the email package, because a client that
-    labels plain text as base64 must get its text through rather than decoded noise."""
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    if cte != "base64":
-        decoded = part.get_payload(decode=True)
-        return decoded if isinstance(decoded, bytes) else b""
-    payload = part.get_payload()
-    if not isinstance(payload, str):
-        return b""
-    raw = _to_bytes(payload)
-    compact = raw.translate(None, b" \t\r\n")
-    try:
-        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    if b" " in raw.strip() or len(compact) < 16 or not _B64_CHARS.fullmatch(compact):
-        return raw
-    return base64.b64decode(compact[: len(compact) // 4 * 4])
-
-
-# Names seen in the wild that Python does not know, or knows under a narrower meaning. ISO-8859-1
-# and US-ASCII labels are routinely put on windows-1252 / 8-bit text (the WHATWG encoding standard
-# does the same mapping); an "unknown" label means "guess", i.e. the configured fallbacks.
-_ALIASES: dict[str, str] = dict(
-    pair.split("=")
-    for pair in (
-        "iso-8859-1=cp1252 iso8859-1=cp1252 iso_8859-1=cp1252 latin1=cp1252 latin-1=cp1252 us-ascii= ascii="
-        " x-unknown= unknown= unknown-8bit= x-user-defined= default= unicode-1-1-utf-8=utf-8 utf8=utf-8"
-        " cp-1250=cp1250 win-1250=cp1250 x-cp1250=cp1250 windows-1250=cp1250 iso-8859-8-i=iso-8859-8"
-        " ks_c_5601-1987=cp949 gb2312=gb18030 gbk=gb18030"
-    ).split()
-)
-_REFUSED_CODECS = frozenset({"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode"})
-_NOT_ASCII_SAFE = ("utf-16", "utf-32", "utf-7", "iso2022", "hz")
-_C1 = re.compile(r"[\x80-\x9f]")
-
-
-@functools.lru_cache(maxsize=256)
-def _codec(name: str | None) -> str | None:
-    """Python codec for a MIME charset label, or None for absent, unknown or unsafe labels."""
-    if not name:
-        return None
-    key = name.strip().strip("\"'").lower()
-    key = _ALIASES.get(key, key)
-    if not key:
-        return None
-    try:
-        info = codecs.lookup(key)
-    except (LookupError, ValueError):
-        return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
-        return None
-    return info.name
-
-
-def _decode(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -> str:
-    """Bytes → text: BOM, then the declared charset, then each fallback; a single-byte guess that
-    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", "replace")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", "replace")
-    codec = _codec(declared)
-    if data.isascii() and (codec is None or not codec.startswith(_NOT_ASCII_SAFE)):
-        return data.decode("ascii")
-    candidates = [c for c in dict.fromkeys([codec, *map(_codec, fallbacks)]) if c]
-    for i, c in enumerate(candidates):
-        try:
-            text = data.decode(c)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        if i == len(candidates) - 1 or not _C1.search(text):
-            return text
-    return data.decode(candidates[-1] if candidates else "cp1250", "replace")
-
-
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
-
-
-def _decode_header(value: str, fallbacks: tuple[str, ...]) -> str:
-    """A raw header value (surrogate-escaped 8-bit allowed) → one line of text."""
-    if not value.isascii():
-        value = _decode(_to_bytes(value), None, fallbacks)
-    value = value.replace("\n", "")
-    if "=?" in value:
-        value = _decode_words(value, fallbacks)
-    return _inline(value)
-
-
-def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
-    """RFC 2047 encoded words; adjacent words of one charset are joined before decoding, because
-    clients split a multi-byte character across two words."""
-    out: list[str] = []
-    pending = b""
-    pending_cs: str | None = None
-    pos = 0
-    for m in _ENCODED_WORD.finditer(value):
-        between = value[pos : m.start()]
-        charset, enc, text = m.group(1).split("*")[0], m.group(2).upper(), m.group(3)
-        try:
-            data = (
-                base64.b64decode(text + "=" * (-len(text) % 4))
-                if enc == "B"
-                else binascii.a2b_qp(text.encode("utf-8", "surrogateescape"), header=True)
-            )
-        except (binascii.Error, ValueError):
-            continue  # leave a broken word as it stands
-        if pending_cs is not None and (between.strip() or charset.lower() != pending_cs):
-            out.append(_decode(pending, pending_cs, fallbacks))
-            pending, pending_cs = b"", None
-        if pending_cs is None:
-            out.append(between)
-        pending += data
-        pending_cs = charset.lower()
-        pos = m.end()
-    if pending_cs is not None:
-        out.append(_decode(pending, pending_cs, fallbacks))
-    out.append(value[pos:])
-    return "".join(out)
-
-
-_MSGID = re.compile(r"<([^<>\s]+)>")
-
-
-def _msgid(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.encode("ascii", "replace").decode("ascii")
-    m = _MSGID.search(value)
-    token = m.group(1) if m else value.strip().strip("<>")
-    return token[:998] if token and " " not in token else None
-
-
-def _inline(text: str) -> str:
-    return " ".join(normalize(text.replace("\t", " ")).split())
 
 
 # --- HTML, TNEF -----------------------------------------------------------------------------------------
@@ -563,7 +415,7 @@ class _Tnef:
 def _read_tnef(part: Message, ctx: _Ctx, *, want_body: bool) -> _Tnef | None:
     """MAPI message class, subject and (if wanted) body, plain else HTML else RTF, of a winmail.dat."""
     try:
-        tnef = TNEF(_payload_bytes(part), do_checksum=False)
+        tnef = TNEF(payload_bytes(part), do_checksum=False)
     except Exception as exc:
         log.info("intake.tnef_unreadable", error=type(exc).__name__)
         return None
@@ -580,10 +432,10 @@ def _read_tnef(part: Message, ctx: _Ctx, *, want_body: bool) -> _Tnef | None:
     if not want_body:
         pass
     elif tnef.body:
-        text = tnef.body if isinstance(tnef.body, str) else _decode(tnef.body, codepage, ctx.fallbacks)
+        text = tnef.body if isinstance(tnef.body, str) else decode_text(tnef.body, codepage, ctx.fallbacks)
     elif tnef.htmlbody:
         markup = tnef.htmlbody
-        text = markup if isinstance(markup, str) else _decode(markup, None, ctx.fallbacks)
+        text = markup if isinstance(markup, str) else decode_text(markup, None, ctx.fallbacks)
         text, kind = _html_to_text(text, ctx), "html"
     elif tnef.has_body() and compressed_rtf is not None:
         try:
@@ -597,7 +449,7 @@ def _read_tnef(part: Message, ctx: _Ctx, *, want_body: bool) -> _Tnef | None:
             log.info("intake.rtf_unreadable", error=type(exc).__name__)
     return _Tnef(
         msg_class=str(msg_class).strip("\x00 ") if msg_class else None,
-        subject=_inline(str(subject)) if isinstance(subject, str) and subject.strip("\x00 ") else None,
+        subject=one_line(str(subject)) if isinstance(subject, str) and subject.strip("\x00 ") else None,
         text=text.replace("\x00", ""),
         kind=kind,
     )

@@ -243,7 +243,8 @@ class Store(AccountsMixin, PolicyMixin):
             yield self.conn
         except BaseException:
             self._in_tx = False
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         self._in_tx = False
         self.conn.execute("COMMIT")
@@ -280,6 +281,10 @@ class Store(AccountsMixin, PolicyMixin):
                     try:
                         res = item.work()
                     except Exception as exc:
+                        if not self.conn.in_transaction:
+                            # SQLite itself rolled the whole transaction back (disk full, I/O
+                            # error): every piece of the batch is lost, so every caller must hear it.
+                            raise
                         self.conn.execute("ROLLBACK TO one")
                         results.append((item, exc))
                     else:

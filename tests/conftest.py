@@ -49,6 +49,7 @@ def config_text(
     return f"""
 [gateway]
 domains = ["{DOMAIN}"]
+retry_base_seconds = 0.2
 state_dir = "{tmp_path / "state"}"
 {gw}
 

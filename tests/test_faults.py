@@ -1,0 +1,106 @@
+"""Fault matrix rows that need a running gateway (RELIABILITY.md F2, F5, F7, F8, F16)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from gateway import replies
+from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
+from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, SilentSMSC
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+def smtp_code(res: object) -> int | None:
+    return getattr(getattr(res, "error", None), "smtp_code", None)
+
+
+async def test_same_mail_twice_gives_one_sms(tmp_path: Path) -> None:
+    # F2 / R-1.8: a client retry after a lost 250 (same Message-ID and text) sends nothing new.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        msg = mail(to("601123456"), "Only once", Message_ID="<retry-1@acme.example>")
+        first = await gw.send(msg)
+        second = await gw.send(msg)
+        assert first.error is None and second.error is None
+        await smsc.wait_for(1)
+        await asyncio.sleep(0.5)
+        assert len(smsc.received) == 1
+        assert gw.store.count_messages() == 1
+
+
+async def test_connection_loss_with_submits_in_flight_loses_nothing(tmp_path: Path) -> None:
+    # F5: the SMSC drops the link with submits outstanding; all go again after the rebind, none fail.
+    async with (
+        DisconnectingSMSC(after=3, times=2) as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        numbers = [to(f"60112{i:04d}") for i in range(12)]
+        await gw.send(mail(numbers, "Through a flaky link"), numbers)
+        await gw.until(lambda: gw.states().count("delivered") == 12, timeout=60)
+        assert smsc.drops == 2
+        assert {s.destination for s in smsc.received} == {f"+4860112{i:04d}" for i in range(12)}
+
+
+async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:
+    # F7: no answers at all → response timeouts, retries, then expiry and one bounce to the sender.
+    sink_port = free_port()
+    async with SilentSMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(
+            tmp_path,
+            smsc_port=smsc.port,
+            relay_port=sink_port,
+            validity_hours=0.001,  # 3.6 s
+            smsc_extra="",
+        )
+        cfg = cfg.model_copy(
+            update={"smsc": [cfg.smsc[0].model_copy(update={"response_timeout_seconds": 0.3})]}
+        )
+        skew = [0.0]
+        async with running_gateway(cfg, lambda: time.time() + skew[0]) as gw:
+            await gw.send(mail(to("601123456"), "Into the void"))
+            await smsc.wait_for(1)
+            skew[0] = 3600  # an hour later, far past the validity: the part expires instead of a retry
+            await gw.until(lambda: gw.states() == ["expired"])
+            await sink.wait(1)
+            assert b"expired" in sink.messages[0][2]
+
+
+async def test_queue_above_high_water_answers_452(tmp_path: Path) -> None:
+    # F7: with the queue over its high-water mark, new mail is deferred with 452, never lost.
+    port = free_port()  # no SMSC: everything stays queued
+    async with running_gateway(make_config(tmp_path, smsc_port=port, queue_high_water=3)) as gw:
+        numbers = [to(f"60112{i:04d}") for i in range(3)]
+        assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None
+        await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)
+        res = await gw.send(mail(to("601123456"), "One too many"))
+        assert smtp_code(res) == 452
+        assert gw.store.count_messages() == 3
+
+
+async def test_disk_full_answers_452_and_writes_nothing(tmp_path: Path) -> None:
+    # F8: a store that cannot grow answers 452 4.3.1, never 250, and leaves no half-written mail.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        pages = gw.store.conn.execute("PRAGMA page_count").fetchone()[0]
+        gw.store.conn.execute(f"PRAGMA max_page_count = {pages}")
+        numbers = [to(f"60112{i:04d}") for i in range(10)]
+        res = await gw.send(mail(numbers, "no room for this " * 90), numbers)
+        assert smtp_code(res) == 452
+        assert replies.STORE_FULL.split(" ", 2)[1].encode() in res.error.smtp_error  # type: ignore[union-attr]
+        assert gw.store.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
+        gw.store.conn.execute("PRAGMA max_page_count = 1073741823")
+        assert (await gw.send(mail(to("601123456"), "Room again"))).error is None
+
+
+async def test_automatic_mail_is_recorded_never_sent(tmp_path: Path) -> None:
+    # F16: an auto-reply gets 250 (no bounce loop) but produces no SMS; it is kept for audit.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(mail(to("601123456"), "I am out of office", Auto_Submitted="auto-replied"))
+        assert res.error is None
+        await asyncio.sleep(0.5)
+        assert smsc.received == []
+        row = gw.store.conn.execute("SELECT automatic FROM emails").fetchone()
+        assert row is not None and "auto" in row[0].lower()
