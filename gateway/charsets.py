@@ -1,0 +1,162 @@
+"""Email bytes to text below the MIME structure: transfer encodings (base64 that may not be base64),
+MIME charset labels mapped to Python codecs (with the aliases mail clients really send and the
+configured fallbacks for a wrong or missing label) and RFC 2047 encoded words in headers. The bytes
+come from the network, so a wrong label or a broken encoding degrades to the best guess rather than
+failing the mail; `gateway.intake` decides which part's text is the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import functools
+import re
+from email.message import Message
+
+from gateway.textclean import normalize
+
+
+def _to_bytes(payload: str) -> bytes:
+    try:
+        return payload.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return payload.encode("utf-8", "surrogateescape")
+
+
+_B64_CHARS = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+def payload_bytes(part: Message) -> bytes:
+    """Decoded content bytes. Base64 is decoded here, not by the email package, because a client that
+    labels plain text as base64 must get its text through rather than decoded noise."""
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte != "base64":
+        decoded = part.get_payload(decode=True)
+        return decoded if isinstance(decoded, bytes) else b""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return b""
+    raw = _to_bytes(payload)
+    compact = raw.translate(None, b" \t\r\n")
+    try:
+        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    if b" " in raw.strip() or len(compact) < 16 or not _B64_CHARS.fullmatch(compact):
+        return raw
+    return base64.b64decode(compact[: len(compact) // 4 * 4])
+
+
+def content_charset(part: Message) -> str | None:
+    """The declared charset label, or None when the Content-Type parameters cannot even be parsed."""
+    try:
+        return part.get_content_charset()
+    except Exception:
+        return None
+
+
+# Names seen in the wild that Python does not know, or knows under a narrower meaning. ISO-8859-1
+# and US-ASCII labels are routinely put on windows-1252 / 8-bit text (the WHATWG encoding standard
+# does the same mapping); an "unknown" label means "guess", i.e. the configured fallbacks.
+_ALIASES: dict[str, str] = dict(
+    pair.split("=")
+    for pair in (
+        "iso-8859-1=cp1252 iso8859-1=cp1252 iso_8859-1=cp1252 latin1=cp1252 latin-1=cp1252 us-ascii= ascii="
+        " x-unknown= unknown= unknown-8bit= x-user-defined= default= unicode-1-1-utf-8=utf-8 utf8=utf-8"
+        " cp-1250=cp1250 win-1250=cp1250 x-cp1250=cp1250 windows-1250=cp1250 iso-8859-8-i=iso-8859-8"
+        " ks_c_5601-1987=cp949 gb2312=gb18030 gbk=gb18030"
+    ).split()
+)
+_REFUSED_CODECS = frozenset({"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode"})
+_NOT_ASCII_SAFE = ("utf-16", "utf-32", "utf-7", "iso2022", "hz")
+_C1 = re.compile(r"[\x80-\x9f]")
+
+
+@functools.lru_cache(maxsize=256)
+def _codec(name: str | None) -> str | None:
+    """Python codec for a MIME charset label, or None for absent, unknown or unsafe labels."""
+    if not name:
+        return None
+    key = name.strip().strip("\"'").lower()
+    key = _ALIASES.get(key, key)
+    if not key:
+        return None
+    try:
+        info = codecs.lookup(key)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
+        return None
+    return info.name
+
+
+def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -> str:
+    """Bytes → text: BOM, then the declared charset, then each fallback; a single-byte guess that
+    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", "replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", "replace")
+    codec = _codec(declared)
+    if data.isascii() and (codec is None or not codec.startswith(_NOT_ASCII_SAFE)):
+        return data.decode("ascii")
+    candidates = [c for c in dict.fromkeys([codec, *map(_codec, fallbacks)]) if c]
+    for i, c in enumerate(candidates):
+        try:
+            text = data.decode(c)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if i == len(candidates) - 1 or not _C1.search(text):
+            return text
+    return data.decode(candidates[-1] if candidates else "cp1250", "replace")
+
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
+
+
+def decode_header(value: str, fallbacks: tuple[str, ...]) -> str:
+    """A raw header value (surrogate-escaped 8-bit allowed) → one line of text."""
+    if not value.isascii():
+        value = decode_text(_to_bytes(value), None, fallbacks)
+    value = value.replace("\n", "")
+    if "=?" in value:
+        value = _decode_words(value, fallbacks)
+    return one_line(value)
+
+
+def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
+    """RFC 2047 encoded words; adjacent words of one charset are joined before decoding, because
+    clients split a multi-byte character across two words."""
+    out: list[str] = []
+    pending = b""
+    pending_cs: str | None = None
+    pos = 0
+    for m in _ENCODED_WORD.finditer(value):
+        between = value[pos : m.start()]
+        charset, enc, text = m.group(1).split("*")[0], m.group(2).upper(), m.group(3)
+        try:
+            data = (
+                base64.b64decode(text + "=" * (-len(text) % 4))
+                if enc == "B"
+                else binascii.a2b_qp(text.encode("utf-8", "surrogateescape"), header=True)
+            )
+        except (binascii.Error, ValueError):
+            continue  # leave a broken word as it stands
+        if pending_cs is not None and (between.strip() or charset.lower() != pending_cs):
+            out.append(decode_text(pending, pending_cs, fallbacks))
+            pending, pending_cs = b"", None
+        if pending_cs is None:
+            out.append(between)
+        pending += data
+        pending_cs = charset.lower()
+        pos = m.end()
+    if pending_cs is not None:
+        out.append(decode_text(pending, pending_cs, fallbacks))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """Header text as the SMS shows it: normalised, with every run of whitespace one space."""
+    return " ".join(normalize(text.replace("\t", " ")).split())
