@@ -1,0 +1,46 @@
+"""The seams in ARCHITECTURE.md, enforced: no path from the network to the SMSC credentials."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVERS = ("smsc.smpp", "smsc.cimd2", "smsc.simulator")
+
+
+def imports(path: Path) -> set[str]:
+    """Modules a file imports at run time (imports under `if TYPE_CHECKING:` do not count)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_smtp_and_intake_never_import_link_drivers() -> None:
+    # Code that parses network input may plan parts (smsc.encoding) but never reach a link driver.
+    for name in ("smtp.py", "intake.py", "submission.py", "textclean.py", "automail.py", "admission.py"):
+        path = ROOT / "gateway" / name
+        bad = {m for m in imports(path) if m.startswith(DRIVERS)}
+        assert not bad, f"gateway/{name} imports {bad}"
+
+
+def test_smsc_and_acl_import_nothing_from_gateway() -> None:
+    # The protocol drivers and the pure ACL decisions stand alone; the gateway depends on them.
+    offenders = []
+    for package in ("smsc", "acl"):
+        for path in (ROOT / package).rglob("*.py"):
+            bad = {m for m in imports(path) if m == "gateway" or m.startswith("gateway.")}
+            if bad:
+                offenders.append(f"{path.relative_to(ROOT)}: {sorted(bad)}")
+    assert not offenders, offenders
