@@ -1,8 +1,9 @@
 """Email bytes to text below the MIME structure: transfer encodings (base64 that may not be base64),
 MIME charset labels mapped to Python codecs (with the aliases mail clients really send and the
-configured fallbacks for a wrong or missing label) and RFC 2047 encoded words in headers. The bytes
-come from the network, so a wrong label or a broken encoding degrades to the best guess rather than
-failing the mail; `gateway.intake` decides which part's text is the message.
+configured fallbacks for a wrong or missing label), RFC 2047 encoded words in headers, RFC 3676
+format=flowed bodies and the whitespace normalisation every decoded text gets. The bytes come from the
+network, so a wrong label or a broken encoding degrades to the best guess rather than failing the
+mail; `gateway.intake` decides which part's text is the message and `gateway.textclean` what to cut.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import codecs
 import functools
 import re
 from email.message import Message
-
-from gateway.textclean import normalize
 
 
 def _to_bytes(payload: str) -> bytes:
@@ -160,3 +159,50 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
 def one_line(text: str) -> str:
     """Header text as the SMS shows it: normalised, with every run of whitespace one space."""
     return " ".join(normalize(text.replace("\t", " ")).split())
+
+
+# Invisible or odd whitespace that costs SMS characters: NBSP and its relatives become a space; BOM,
+# zero-width space, soft hyphen and C0 controls vanish; CR and Unicode line separators end lines.
+_TRANSLATE: dict[int, str | None] = {
+    **{c: " " for c in (0xA0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B))},
+    **{c: None for c in (0xFEFF, 0x200B, 0x00AD, 0x2060, 0x7F, *range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20))},
+    **{c: "\n" for c in (0x0D, 0x2028, 0x2029)},
+}
+_ODD = re.compile("[" + re.escape("".join(map(chr, _TRANSLATE))) + "]")
+
+
+def normalize(text: str) -> str:
+    """Line ends to LF and odd whitespace to plain spaces (or nothing); tabs stay for `textclean.collapse`,
+    which knows where they matter."""
+    text = text.replace("\r\n", "\n")
+    return text.translate(_TRANSLATE) if _ODD.search(text) else text  # translate() is slow; rarely needed
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed: a line ending in a space continues on the next line of equal quote depth."""
+    out: list[str] = []
+    buf: str | None = None
+    buf_depth = 0
+    for line in text.replace("\r\n", "\n").split("\n"):
+        content = line.lstrip(">")
+        depth = len(line) - len(content)
+        content = content.removeprefix(" ")  # space-stuffing
+        soft = content.endswith(" ") and content.rstrip() != "--"
+        if soft and delsp:
+            content = content[:-1]
+        if buf is not None and depth == buf_depth:
+            buf += content
+        else:
+            if buf is not None:
+                out.append(_requote(buf, buf_depth))
+            buf, buf_depth = content, depth
+        if not soft:
+            out.append(_requote(buf, buf_depth))
+            buf = None
+    if buf is not None:
+        out.append(_requote(buf, buf_depth))
+    return "\n".join(out)
+
+
+def _requote(text: str, depth: int) -> str:
+    return f"{'>' * depth} {text}" if depth else text

@@ -1,6 +1,6 @@
 """Email bytes → the text of the SMS (R-1.3, R-1.6, R-1.7): MIME structure (text/plain first, then HTML,
-then an Outlook TNEF winmail.dat body, then an enclosed message), format=flowed, machine-mail
-classification (gateway.automail), transfer encodings, charsets and encoded-word subjects
+then an Outlook TNEF winmail.dat body, then an enclosed message), machine-mail classification
+(gateway.automail), transfer encodings, charsets, encoded-word subjects and format=flowed
 (gateway.charsets) and the cutting rules (gateway.textclean). This module owns the rule that network
 bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
 policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
@@ -28,8 +28,16 @@ from lxml.html import HtmlElement, document_fromstring
 from tnefparse import TNEF
 
 from gateway import automail
-from gateway.charsets import content_charset, decode_header, decode_text, one_line, payload_bytes
-from gateway.textclean import QUOTED, clean_body, normalize, unflow
+from gateway.charsets import (
+    content_charset,
+    decode_header,
+    decode_text,
+    normalize,
+    one_line,
+    payload_bytes,
+    unflow,
+)
+from gateway.textclean import QUOTED, clean_body
 
 try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
     import compressed_rtf

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
+
 
 @dataclass(frozen=True, slots=True)
 class Cleaned:
@@ -118,54 +120,6 @@ _DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
 _IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
-
-
-# Invisible or odd whitespace that costs SMS characters: NBSP and its relatives become a space; BOM,
-# zero-width space, soft hyphen and C0 controls vanish; CR and Unicode line separators end lines.
-_TRANSLATE: dict[int, str | None] = {
-    **{c: " " for c in (0xA0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B))},
-    **{c: None for c in (0xFEFF, 0x200B, 0x00AD, 0x2060, 0x7F, *range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20))},
-    **{c: "\n" for c in (0x0D, 0x2028, 0x2029)},
-}
-
-
-_ODD = re.compile("[" + re.escape("".join(map(chr, _TRANSLATE))) + "]")
-
-
-def normalize(text: str) -> str:
-    """Line ends to LF and odd whitespace to plain spaces (or nothing); tabs are kept for `collapse`."""
-    text = text.replace("\r\n", "\n")
-    return text.translate(_TRANSLATE) if _ODD.search(text) else text  # translate() is slow; rarely needed
-
-
-def unflow(text: str, delsp: bool = False) -> str:
-    """RFC 3676 format=flowed: a line ending in a space continues on the next line of equal quote depth."""
-    out: list[str] = []
-    buf: str | None = None
-    buf_depth = 0
-    for line in text.replace("\r\n", "\n").split("\n"):
-        content = line.lstrip(">")
-        depth = len(line) - len(content)
-        content = content.removeprefix(" ")  # space-stuffing
-        soft = content.endswith(" ") and content.rstrip() != "--"
-        if soft and delsp:
-            content = content[:-1]
-        if buf is not None and depth == buf_depth:
-            buf += content
-        else:
-            if buf is not None:
-                out.append(_requote(buf, buf_depth))
-            buf, buf_depth = content, depth
-        if not soft:
-            out.append(_requote(buf, buf_depth))
-            buf = None
-    if buf is not None:
-        out.append(_requote(buf, buf_depth))
-    return "\n".join(out)
-
-
-def _requote(text: str, depth: int) -> str:
-    return f"{'>' * depth} {text}" if depth else text
 
 
 def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
