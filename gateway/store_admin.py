@@ -1,0 +1,162 @@
+"""Store verbs for outbound mail (the outbox) and for the admin's view of the queue.
+
+The outbox has the same claim/finish pattern as SMS parts; the queries serve notifications, the
+CLI (list, retry, cancel, status) and tests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class AdminMixin:
+    conn: sqlite3.Connection
+    clock: Callable[[], float]
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    # ---- outbound mail ------------------------------------------------------------------------
+
+    def enqueue_mail(
+        self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None
+    ) -> int:
+        now = self.clock()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
+                " created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (kind, mail_from, rcpt, content, now, message_ref, now),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def claim_mail(self, limit: int) -> list[tuple[int, str, str, str, bytes, int]]:
+        now = self.clock()
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, kind, mail_from, rcpt, content, attempts",
+                (now, limit),
+            ).fetchall()
+
+    def finish_mail(
+        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
+        now = self.clock()
+        with self.transaction():
+            if retry_in is not None:
+                self.conn.execute(
+                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    (error, now + retry_in, mail_id),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
+                    (state, error, now, mail_id),
+                )
+
+    def next_mail_due_at(self) -> float | None:
+        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
+            0
+        ]
+
+    def recover_mail(self) -> int:
+        with self.transaction():
+            return self.conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'active'").rowcount
+
+    # ---- queries for notifications, CLI and tests ---------------------------------------------
+
+    def message_info(self, message_id: int) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"
+            " e.mail_from, e.header_message_id, e.subject, a.notify_address, a.dlr_mail, a.name, m.account_id"
+            " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
+            " WHERE m.id = ?",
+            (message_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(message_id)
+        keys = (
+            "id recipient source text parts_total state reason created_at mail_from header_message_id"
+            " subject notify_address dlr_mail account account_id"
+        ).split()
+        return dict(zip(keys, row, strict=True))
+
+    def count_messages(self, state: str | None = None) -> int:
+        if state is None:
+            return self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM messages WHERE state = ?", (state,)).fetchone()[0]
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        return {
+            "messages": dict(
+                self.conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
+            ),
+            "parts": dict(self.conn.execute("SELECT state, COUNT(*) FROM parts GROUP BY state").fetchall()),
+            "outbox": dict(self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()),
+        }
+
+    def waiting_parts(self) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
+        ).fetchone()[0]
+
+    def list_messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from"
+            " FROM messages m JOIN emails e ON e.id = m.email_id"
+        )
+        args: tuple[Any, ...] = ()
+        if state:
+            sql += " WHERE m.state = ?"
+            args = (state,)
+        sql += " ORDER BY m.id DESC LIMIT ?"
+        cur = self.conn.execute(sql, (*args, limit))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def retry_message(self, message_id: int) -> int:
+        """Admin: send a held, failed or expired message again (new validity from now)."""
+        now = self.clock()
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT created_at, expires_at FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(message_id)
+            validity = max(row[1] - row[0], 3600.0)
+            n = self.conn.execute(
+                "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
+                " error = NULL WHERE message_id = ? AND state IN"
+                " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
+                (now, now + validity, message_id),
+            ).rowcount
+            self.conn.execute(
+                "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
+                " WHERE id = ?",
+                (now + validity, message_id),
+            )
+        return n
+
+    def cancel_message(self, message_id: int) -> int:
+        now = self.clock()
+        with self.transaction():
+            if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                raise KeyError(message_id)
+            n = self.conn.execute(
+                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'cancelled by admin'"
+                " WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
+                (now, message_id),
+            ).rowcount
+            if n:
+                self.conn.execute(
+                    "UPDATE messages SET state = 'cancelled', reason = 'cancelled by admin', finished_at = ?"
+                    " WHERE id = ?",
+                    (now, message_id),
+                )
+        return n

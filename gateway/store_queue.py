@@ -1,0 +1,256 @@
+"""Store verbs for the life of an SMS part: claim, submit, retry, hold, expire, DLRs and MOs.
+
+A message's state is derived from its parts here and reported once, when it becomes final, so
+that the sender hears about a long message exactly once (SPEC R-6.3).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+FINAL_PART = ("delivered", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPart:
+    id: int
+    message_id: int
+    seq: int
+    attempts: int
+    destination: str
+    source: str
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+    expires_at: float
+
+
+@dataclass(slots=True)
+class Finished:
+    """A message that reached a final state; the caller tells the sender."""
+
+    message_id: int
+    state: str
+    reason: str | None
+
+
+class QueueMixin:
+    conn: sqlite3.Connection
+    clock: Callable[[], float]
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    # ---- dispatching --------------------------------------------------------------------------
+
+    def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
+        now = self.clock() if now is None else now
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE parts SET state = 'active', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM parts WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
+                " text, expires_at",
+                (now, limit),
+            ).fetchall()
+        parts = [ClaimedPart(*r) for r in rows]
+        parts.sort(key=lambda p: (p.message_id, p.seq))
+        return parts
+
+    def next_due_at(self) -> float | None:
+        row = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM parts WHERE state IN ('queued', 'deferred')"
+        ).fetchone()
+        return row[0]
+
+    def release(self, part_id: int, *, delay: float, error: str | None = None, count: bool = False) -> None:
+        """Put a claimed part back; `count=False` undoes the attempt (link down, throttled)."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = 'deferred', next_attempt_at = ?, error = COALESCE(?, error),"
+                " attempts = attempts - ? WHERE id = ? AND state = 'active'",
+                (now + delay, error, 0 if count else 1, part_id),
+            )
+
+    def mark_submitted(self, part_id: int, link: str, smsc_id: str | None) -> list[Finished]:
+        """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = NULL"
+                " WHERE id = ?",
+                (link, smsc_id, now, part_id),
+            )
+            finished: list[Finished] = []
+            if smsc_id is not None:
+                early = self.conn.execute(
+                    "SELECT id, status, error FROM dlrs WHERE link = ? AND smsc_id = ? AND part_id IS NULL"
+                    " ORDER BY id LIMIT 1",
+                    (link, smsc_id),
+                ).fetchone()
+                if early is not None:
+                    self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
+                    finished += self._apply_part_report(part_id, early[1], early[2], now)
+            finished += self._settle_message_of(part_id, now)
+        return finished
+
+    def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
+        """A part that will never be sent (rejected, malformed, expired, too many attempts)."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
+                (state, error, now, part_id),
+            )
+            return self._settle_message_of(part_id, now)
+
+    def hold_part(self, part_id: int, reason: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE parts SET state = 'hold', error = ? WHERE id = ?", (reason, part_id))
+            self.conn.execute(
+                "UPDATE messages SET state = 'hold', reason = ? WHERE id ="
+                " (SELECT message_id FROM parts WHERE id = ?)",
+                (reason, part_id),
+            )
+
+    def recover_active(self) -> int:
+        """Parts left `active` by a crash go back to the queue (they may have reached the SMSC)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE parts SET state = 'queued', error = 'recovered after restart (possible duplicate)'"
+                " WHERE state = 'active'"
+            )
+        return cur.rowcount
+
+    def expire_due(self) -> list[Finished]:
+        """Parts never handed to an SMSC within their validity are not sent late (R-1.10)."""
+        now = self.clock()
+        finished: list[Finished] = []
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE parts SET state = 'expired', done_at = ?, error = 'validity period expired before"
+                " it could be sent' WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ?"
+                " RETURNING id",
+                (now, now),
+            ).fetchall()
+            for (pid,) in rows:
+                finished += self._settle_message_of(pid, now)
+        return finished
+
+    # ---- delivery reports ---------------------------------------------------------------------
+
+    def record_report(
+        self, link: str, smsc_id: str, status: str, error: str | None, raw: str
+    ) -> list[Finished]:
+        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
+        now = self.clock()
+        with self.transaction():
+            part = self.conn.execute(
+                "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
+                " ORDER BY submitted_at, id LIMIT 1",
+                (link, smsc_id),
+            ).fetchone()
+            if part is None and status == "pending":
+                part = self.conn.execute(
+                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
+                    (link, smsc_id),
+                ).fetchone()
+            part_id = part[0] if part else None
+            self.conn.execute(
+                "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (link, smsc_id, status, error, raw, part_id, now),
+            )
+            if part_id is None:
+                log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+                return []
+            finished = self._apply_part_report(part_id, status, error, now)
+            finished += self._settle_message_of(part_id, now)
+            return finished
+
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> list[Finished]:
+        if status == "pending":
+            return []
+        state = "delivered" if status == "delivered" else "failed"
+        self.conn.execute(
+            "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
+            (state, error, now, part_id),
+        )
+        return []
+
+    def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
+        """Derive the message state from its parts; report it once when it becomes final."""
+        row = self.conn.execute(
+            "SELECT m.id, m.state, m.parts_total FROM messages m JOIN parts p ON p.message_id = m.id"
+            " WHERE p.id = ?",
+            (part_id,),
+        ).fetchone()
+        if row is None:
+            return []
+        mid, current, total = row
+        counts: dict[str, int] = dict(
+            self.conn.execute(
+                "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
+            ).fetchall()
+        )
+        bad = [s for s in ("failed", "expired", "cancelled") if counts.get(s)]
+        if bad:
+            # One failed part fails the message; parts still queued will not be sent.
+            state = bad[0] if bad[0] != "cancelled" else "cancelled"
+            reasons = self.conn.execute(
+                "SELECT seq, error FROM parts WHERE message_id = ? AND state IN ('failed','expired')"
+                " ORDER BY seq",
+                (mid,),
+            ).fetchall()
+            reason = (
+                "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
+                or None
+            )
+            self.conn.execute(
+                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'another part of the message"
+                " failed' WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
+                (now, mid),
+            )
+        elif counts.get("delivered", 0) == total:
+            state, reason = "delivered", None
+        elif counts.get("delivered", 0) + counts.get("submitted", 0) == total:
+            state, reason = "submitted", None
+        else:
+            return []
+        if state == current:
+            return []
+        final = state in ("delivered", "failed", "expired", "cancelled")
+        self.conn.execute(
+            "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
+            (state, reason, now if final else None, mid),
+        )
+        log.info("message.state", message=mid, state=state)
+        return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
+
+    # ---- MOs ----------------------------------------------------------------------------------
+
+    def record_mo(
+        self,
+        link: str,
+        source: str,
+        destination: str,
+        text: str,
+        data_coding: int,
+        concat: tuple[int, int, int] | None,
+    ) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
+                " concat_seq, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (link, source, destination, text, data_coding, *(concat or (None, None, None)), self.clock()),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
