@@ -144,3 +144,21 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(StoreError, match="newer"):
         Store.open(tmp_path / "db.sqlite")
+
+
+async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:
+    # finished mail older than the retention goes; billing totals (usage) stay.
+    clock = Clock()
+    s = Store.open(tmp_path / "db.sqlite", clock=clock)
+    a = acceptance(["+48601123456"])
+    a.after = lambda st, _id: st.add_usage(["account:1"], ["2023-11"], 1)
+    await s.accept(a)
+    (part,) = s.claim_due(10)
+    s.mark_submitted(part.id, "main", "x1")
+    s.record_report("main", "x1", "delivered", None, "raw")
+    await s.accept(acceptance(["+48601123457"]))  # still queued: must survive any purge
+    clock.t += 91 * 86400
+    assert s.purge_before(clock.t - 90 * 86400) == 1
+    assert [r[0] for r in s.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
+    assert s.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
+    assert s.usage("account:1", "2023-11") == 1
