@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from gateway import reassembly
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
@@ -195,6 +196,10 @@ class Daemon:
                 try:
                     with self.store.transaction():
                         notifier(self.store.expire_due())
+                        for mo_id in self.store.join_stale_segments(
+                            self.clock() - reassembly.TIMEOUT_SECONDS
+                        ):
+                            events.whole_mo(mo_id)
                 except Exception:
                     log.exception("expiry.failed")
             self._write_status(dispatcher)

@@ -116,12 +116,10 @@ class GatewayEvents:
         store = self.store
         concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
 
-        def work() -> int:
+        def work() -> int | None:
             mo = store.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
-            word = sms.text.strip().strip(".!").casefold()
-            if concat is None and word in self.optout_words and sms.source.startswith("+"):
-                if store.add_optout(sms.source, word=sms.text.strip(), source="mo"):
-                    log.info("optout.added", number=sms.source, word=sms.text.strip())
+            if mo is not None:
+                self.whole_mo(mo)
             return mo
 
         try:
@@ -131,6 +129,14 @@ class GatewayEvents:
             return Ack.RETRY
         log.info("mo.recorded", link=link, mo=mo_id, source=sms.source, destination=sms.destination)
         return Ack.OK
+
+    def whole_mo(self, mo_id: int) -> None:
+        """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4)."""
+        source, text = self.store.mo_text(mo_id)
+        word = text.strip().strip(".!").casefold()
+        if word in self.optout_words and source.startswith("+"):
+            if self.store.add_optout(source, word=text.strip(), source="mo"):
+                log.info("optout.added", number=source, word=text.strip())
 
     def on_state(self, link: str, state: LinkState) -> None:
         previous = self.states.get(link)

@@ -1,0 +1,23 @@
+"""Long MO texts arrive as segments; this joins them into what the phone user wrote (SPEC R-3.4).
+
+Segments are keyed by (sender, reference, total) whichever link they came over, so SMPP and CIMD2
+share it. Duplicates (an SMSC re-delivering) and any arrival order are fine; a set still
+incomplete after the timeout is joined with a visible gap marker rather than dropped.
+"""
+
+from __future__ import annotations
+
+GAP = "[…]"
+TIMEOUT_SECONDS = 300.0
+
+
+def join(segments: list[tuple[int, str]], total: int) -> str:
+    """Text of (seq, text) segments in order; missing ones become GAP, repeats count once."""
+    by_seq: dict[int, str] = {}
+    for seq, text in segments:
+        by_seq.setdefault(seq, text)
+    return "".join(by_seq.get(i, GAP) for i in range(1, total + 1))
+
+
+def complete(segments: list[tuple[int, str]], total: int) -> bool:
+    return {seq for seq, _ in segments} >= set(range(1, total + 1))
