@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -175,91 +177,73 @@ async def sender(
     await client.quit()
 
 
-async def throughput(n: int, conns: int) -> None:
+@asynccontextmanager
+async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, subprocess.Popen[bytes]]]:
+    """A daemon (and, unless told otherwise, a simulator) on a fresh state directory."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         smtp, smpp = free_port(), free_port()
         cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp))
-        sim = await start_simulator(cfg, smpp)
-        proc = await start(cfg, smtp)
+        cfg.write_text(config(state, smtp, smpp))  # without the simulator nothing listens: all stays queued
+        procs = [await start_simulator(cfg, smpp)] if simulator else []
         try:
-            jobs = [(i, [number(i)]) for i in range(n)]
-            t0 = time.perf_counter()
-            await asyncio.gather(*(sender(smtp, jobs[k::conns]) for k in range(conns)))
-            accepted = time.perf_counter() - t0
-            log = state / "simulator.jsonl"
-            deadline = time.perf_counter() + 300
-            while count_lines(log) < n and time.perf_counter() < deadline:
-                await asyncio.sleep(0.05)
-            done = time.perf_counter() - t0
-            sent = count_lines(log)
-            rss, hwm = rss_mb(proc.pid)
-            print(f"throughput: {n} mails over {conns} connections")
-            print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
-            print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
-            print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
+            procs.append(await start(cfg, smtp))
+            yield state, smtp, procs[-1]
         finally:
-            proc.terminate()
-            proc.wait(30)
-            sim.terminate()
-            sim.wait(30)
+            for proc in reversed(procs):
+                proc.terminate()
+                proc.wait(30)
+
+
+async def throughput(n: int, conns: int) -> None:
+    async with gateway() as (state, smtp, proc):
+        jobs = [(i, [number(i)]) for i in range(n)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(sender(smtp, jobs[k::conns]) for k in range(conns)))
+        accepted = time.perf_counter() - t0
+        log = state / "simulator.jsonl"
+        deadline = time.perf_counter() + 300
+        while count_lines(log) < n and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        done = time.perf_counter() - t0
+        sent = count_lines(log)
+        rss, hwm = rss_mb(proc.pid)
+        print(f"throughput: {n} mails over {conns} connections")
+        print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
+        print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
+        print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
 
 
 async def latency(rate: float, seconds: float) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        smtp, smpp = free_port(), free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp))
-        sim = await start_simulator(cfg, smpp)
-        proc = await start(cfg, smtp)
-        try:
-            n = int(rate * seconds)
-            conns = 4
-            lat: list[float] = []
-            jobs = [(i, [number(i)]) for i in range(n)]
-            await asyncio.gather(
-                *(sender(smtp, jobs[k::conns], lat, interval=conns / rate) for k in range(conns))
-            )
-            lat.sort()
-            p50 = statistics.median(lat) * 1000
-            p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-            print(
-                f"accept latency at {rate:.0f} mails/s over {seconds:.0f} s ({n} mails, {conns} connections)"
-            )
-            print(f"  end of DATA → 250: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1] * 1000:.1f} ms")
-        finally:
-            proc.terminate()
-            proc.wait(30)
-            sim.terminate()
-            sim.wait(30)
+    async with gateway() as (_state, smtp, _proc):
+        n = int(rate * seconds)
+        conns = 4
+        lat: list[float] = []
+        jobs = [(i, [number(i)]) for i in range(n)]
+        await asyncio.gather(
+            *(sender(smtp, jobs[k::conns], lat, interval=conns / rate) for k in range(conns))
+        )
+        lat.sort()
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+        print(f"accept latency at {rate:.0f} mails/s over {seconds:.0f} s ({n} mails, {conns} connections)")
+        print(f"  end of DATA → 250: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1] * 1000:.1f} ms")
 
 
 async def memory(queued: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        smtp, smpp = free_port(), free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp))  # no simulator: nothing listens, all stays queued
-        proc = await start(cfg, smtp)
-        try:
-            per_mail = 10
-            mails = queued // per_mail
-            jobs = [(i, [number(i * per_mail + k) for k in range(per_mail)]) for i in range(mails)]
-            t0 = time.perf_counter()
-            await asyncio.gather(*(sender(smtp, jobs[k::8]) for k in range(8)))
-            took = time.perf_counter() - t0
-            await asyncio.sleep(3)
-            rss, hwm = rss_mb(proc.pid)
-            print(
-                f"memory: {queued} SMS queued ({mails} mails × {per_mail} recipients,"
-                f" accepted in {took:.1f} s)"
-            )
-            print(f"  daemon RSS {rss:.0f} MB, peak {hwm:.0f} MB")
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    async with gateway(simulator=False) as (_state, smtp, proc):
+        per_mail = 10
+        mails = queued // per_mail
+        jobs = [(i, [number(i * per_mail + k) for k in range(per_mail)]) for i in range(mails)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(sender(smtp, jobs[k::8]) for k in range(8)))
+        took = time.perf_counter() - t0
+        await asyncio.sleep(3)
+        rss, hwm = rss_mb(proc.pid)
+        print(
+            f"memory: {queued} SMS queued ({mails} mails × {per_mail} recipients, accepted in {took:.1f} s)"
+        )
+        print(f"  daemon RSS {rss:.0f} MB, peak {hwm:.0f} MB")
 
 
 async def main() -> None:

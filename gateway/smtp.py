@@ -275,56 +275,42 @@ class RelayHandler:
                 digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
             dedup_key = digest.hexdigest()
 
+        subject = mail.subject or mail.text[:40]
+        stamp: dict[str, Any] = dict(
+            sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
+        )
+
         def after(store: Store, email_id: int) -> None:
+            """Notices to the sender, queued in the same transaction as the mail they describe."""
+            notices: list[tuple[str, bytes]] = []
             if held_until is not None:
-                store.enqueue_mail(
-                    "held",
-                    cfg.mail.from_address,
-                    sender.mail_from,
-                    notify.held_notice(
-                        sender=cfg.mail.from_address,
-                        rcpt=sender.mail_from,
-                        domain=cfg.gateway.hostname,
-                        recipients=numbers,
-                        until=held_until,
-                        subject=mail.subject or mail.text[:40],
-                    ),
+                notices.append(
+                    (
+                        "held",
+                        notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject),
+                    )
                 )
             if account.confirm:
-                store.enqueue_mail(
-                    "confirmation",
-                    cfg.mail.from_address,
-                    sender.mail_from,
-                    notify.confirmation(
-                        sender=cfg.mail.from_address,
-                        rcpt=sender.mail_from,
-                        domain=cfg.gateway.hostname,
-                        subject=mail.subject or mail.text[:40],
-                        numbers=numbers,
-                        parts=len(p.parts),
-                        coding="GSM 03.38" if p.coding == 0 else "UCS-2",
-                        why=p.reason,
-                        removed=list(mail.removed)
-                        + ([f"text past {len(p.parts)} parts"] if p.truncated else []),
-                        transliterated=p.transliterated,
-                        in_reply_to=mail.message_id,
-                    ),
+                cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
+                confirmation = notify.confirmation(
+                    **stamp,
+                    subject=subject,
+                    numbers=numbers,
+                    parts=len(p.parts),
+                    coding="GSM 03.38" if p.coding == 0 else "UCS-2",
+                    why=p.reason,
+                    removed=[*mail.removed, *cut],
+                    transliterated=p.transliterated,
+                    in_reply_to=mail.message_id,
                 )
+                notices.append(("confirmation", confirmation))
             if p.truncated:
-                store.enqueue_mail(
-                    "truncated",
-                    cfg.mail.from_address,
-                    sender.mail_from,
-                    notify.truncation_notice(
-                        sender=cfg.mail.from_address,
-                        rcpt=sender.mail_from,
-                        domain=cfg.gateway.hostname,
-                        recipients=numbers,
-                        parts=len(p.parts),
-                        dropped=p.dropped,
-                        subject=mail.subject or mail.text[:40],
-                    ),
+                truncated = notify.truncation_notice(
+                    **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
                 )
+                notices.append(("truncated", truncated))
+            for kind, content in notices:
+                store.enqueue_mail(kind, cfg.mail.from_address, sender.mail_from, content)
 
         policy = admission(
             cfg,
