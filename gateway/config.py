@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import tomllib
 import warnings
 from pathlib import Path
@@ -163,6 +164,11 @@ class SmscSection(_Section):
                     f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",
                     stacklevel=2,
                 )
+            if self.password is not None and len(self.password.get_secret_value()) > 8:
+                warnings.warn(
+                    f"smsc {self.name}: password longer than 8 characters is cut by SMPP 3.4",
+                    stacklevel=2,
+                )
         return self
 
     def secret(self, base_dir: Path | None = None) -> str:
@@ -271,11 +277,14 @@ def parse_config(text: str, *, source: str = "config", base_dir: Path = Path("."
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            return Config.model_validate({**data, "base_dir": base_dir})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = Config.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from exc
+    for w in caught:  # worth knowing, not worth refusing: one line each, no traceback noise
+        print(f"smsgw: warning: {source}: {w.message}", file=sys.stderr)
+    return config
 
 
 def load_config(path: Path) -> Config:
