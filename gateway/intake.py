@@ -4,16 +4,11 @@ then an Outlook TNEF winmail.dat body, then an enclosed message), machine-mail c
 (gateway.charsets) and the cutting rules (gateway.textclean). This module owns the rule that network
 bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
 policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
-itself.
-
-HTML is converted with inscriptis rather than html2text: inscriptis is Apache-2.0 (html2text is
-GPL-3.0), about twice as fast, and on the corpus its output is at least as good (Outlook's MsoNormal
-paragraphs, tables and conditional comments come out as clean lines).
+itself. HTML and Outlook TNEF bodies are turned into text by gateway.htmlbody.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -22,10 +17,6 @@ from email.policy import compat32
 
 import pydantic
 import structlog
-from inscriptis import Inscriptis
-from inscriptis.model.config import ParserConfig
-from lxml.html import HtmlElement, document_fromstring
-from tnefparse import TNEF
 
 from gateway import automail
 from gateway.charsets import (
@@ -33,17 +24,11 @@ from gateway.charsets import (
     decode_header,
     decode_text,
     normalize,
-    one_line,
     payload_bytes,
     unflow,
 )
-from gateway.textclean import QUOTED, clean_body
-
-try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
-    import compressed_rtf
-    from striprtf.striprtf import rtf_to_text
-except ImportError:  # pragma: no cover - both are declared dependencies
-    compressed_rtf = None
+from gateway.htmlbody import html_to_text, looks_like_html, read_tnef
+from gateway.textclean import clean_body
 
 log = structlog.get_logger(__name__)
 
@@ -57,11 +42,9 @@ UNREADABLE_REPLY = "554 5.6.0 Message could not be read: {}"
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600
-_MAX_HTML = 500_000
 _MAX_OCTET = 65_536
 _PARSER = BytesParser(policy=compat32)
 _STR_PARSER = Parser(policy=compat32)
-_HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +119,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     subject = decode_header(heads.get("subject", ""), fallbacks)
     ctx = _Ctx(fallbacks)
     found = _body(msg, ctx, 0)
-    tnef = _read_tnef(ctx.tnef[0], ctx, want_body=found is None) if ctx.tnef else None
+    tnef = read_tnef(ctx.tnef[0], ctx.fallbacks, ctx.notes, want_body=found is None) if ctx.tnef else None
     if found is None and tnef is not None and tnef.text.strip():
         found = _Text(tnef.text, tnef.kind)
         ctx.notes += ["Outlook TNEF body used", *(["RTF converted"] if tnef.kind == "rtf" else [])]
@@ -333,10 +316,10 @@ def _leaf_text(part: Message, ctx: _Ctx, *, allow_html: bool) -> _Text | None:
         m = re.search(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]+)", data[:4096], re.IGNORECASE)
         charset = m.group(1).decode("ascii") if m else None
     text = decode_text(data, charset, ctx.fallbacks)
-    if is_html or _looks_like_html(text):
+    if is_html or looks_like_html(text):
         if not allow_html:
             return None
-        return _Text(_html_to_text(text, ctx), "html")
+        return _Text(html_to_text(text, ctx.notes), "html")
     params = str(part.get("content-type", "")).lower()
     if "flowed" in params and str(part.get_param("format", "") or "").lower() == "flowed":
         text = unflow(text, str(part.get_param("delsp", "") or "").lower() == "yes")
@@ -357,107 +340,3 @@ def _octet_body(msg: Message, ctx: _Ctx) -> _Text | None:
     ctx.attachments = max(0, ctx.attachments - 1)
     ctx.notes.append("attachment read as text")
     return _Text(text, "plain")
-
-
-# --- HTML, TNEF -----------------------------------------------------------------------------------------
-
-_HTML_START = re.compile(
-    r"^\s*<(!doctype\s+html|html|head|body|div|p|table|span|font|meta|br)\b", re.IGNORECASE
-)
-_HTML_CLOSE = re.compile(r"</(html|body|div|p|span|table|font)>|<br\s*/?>", re.IGNORECASE)
-# Containers in which mail programs put the quoted earlier message of an HTML reply.
-_HTML_QUOTES = (
-    "//blockquote[@type='cite']",
-    "//div[contains(concat(' ', @class, ' '), ' gmail_quote ')]",
-    "//div[@class='moz-cite-prefix']",
-    "//div[@id='divRplyFwdMsg']",
-    "//div[@id='appendonsend']",
-)
-
-
-def _looks_like_html(text: str) -> bool:
-    return bool(_HTML_START.match(text)) and bool(_HTML_CLOSE.search(text, 0, 20_000))
-
-
-def _html_to_text(markup: str, ctx: _Ctx) -> str:
-    markup = markup[:_MAX_HTML].strip()
-    if not markup:
-        return ""
-    try:
-        tree = document_fromstring(markup)
-        full = Inscriptis(tree, _HTML_CONFIG).get_text()
-        quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
-        if not quotes:
-            return full
-        for element in quotes:
-            _drop_with_following(element)
-        own = Inscriptis(tree, _HTML_CONFIG).get_text()
-    except Exception as exc:  # an HTML quirk must cost formatting, not the message
-        log.info("intake.html_unreadable", error=type(exc).__name__)
-        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
-    if not own.strip():
-        return full  # nothing but the quote: a forward, handled by the text rules
-    ctx.notes.append(QUOTED)
-    return own
-
-
-def _drop_with_following(element: HtmlElement) -> None:
-    """Outlook puts the quoted header in a div and the quoted body in its following siblings."""
-    parent = element.getparent()
-    if parent is None:
-        return
-    if element.get("id") in ("divRplyFwdMsg", "appendonsend"):
-        for sibling in list(element.itersiblings()):
-            parent.remove(sibling)
-    parent.remove(element)
-
-
-@dataclass(slots=True)
-class _Tnef:
-    msg_class: str | None
-    subject: str | None
-    text: str
-    kind: str
-
-
-def _read_tnef(part: Message, ctx: _Ctx, *, want_body: bool) -> _Tnef | None:
-    """MAPI message class, subject and (if wanted) body, plain else HTML else RTF, of a winmail.dat."""
-    try:
-        tnef = TNEF(payload_bytes(part), do_checksum=False)
-    except Exception as exc:
-        log.info("intake.tnef_unreadable", error=type(exc).__name__)
-        return None
-    props: dict[int, object] = {}
-    for obj in [*tnef.msgprops, *tnef.mapiprops]:
-        try:
-            props.setdefault(obj.name, obj.data)
-        except Exception:
-            continue
-    msg_class = props.get(TNEF.ATTMESSAGECLASS) or props.get(0x001A)
-    subject = props.get(TNEF.ATTSUBJECT) or props.get(0x0037)
-    codepage = tnef.codepage or "cp1252"
-    text, kind = "", "plain"
-    if not want_body:
-        pass
-    elif tnef.body:
-        text = tnef.body if isinstance(tnef.body, str) else decode_text(tnef.body, codepage, ctx.fallbacks)
-    elif tnef.htmlbody:
-        markup = tnef.htmlbody
-        text = markup if isinstance(markup, str) else decode_text(markup, None, ctx.fallbacks)
-        text, kind = _html_to_text(text, ctx), "html"
-    elif tnef.has_body() and compressed_rtf is not None:
-        try:
-            rtf = tnef.rtfbody.decode("latin-1")
-            cp = re.search(r"\\ansicpg(\d+)", rtf[:500])
-            text, kind = (
-                rtf_to_text(rtf, encoding=f"cp{cp.group(1)}" if cp else "cp1252", errors="replace"),
-                "rtf",
-            )
-        except Exception as exc:
-            log.info("intake.rtf_unreadable", error=type(exc).__name__)
-    return _Tnef(
-        msg_class=str(msg_class).strip("\x00 ") if msg_class else None,
-        subject=one_line(str(subject)) if isinstance(subject, str) and subject.strip("\x00 ") else None,
-        text=text.replace("\x00", ""),
-        kind=kind,
-    )

@@ -1,0 +1,141 @@
+"""HTML and Outlook TNEF (winmail.dat) bodies → plain text, for gateway.intake, which decides which part
+is the message. HTML loses the quoted earlier message of a reply (the containers mail programs put it
+in); a TNEF attachment yields its MAPI message class, subject and body (plain, else HTML, else RTF).
+Nothing here raises on bad input: a quirk costs formatting, never the mail.
+
+HTML is converted with inscriptis rather than html2text: inscriptis is Apache-2.0 (html2text is
+GPL-3.0), about twice as fast, and on the corpus its output is at least as good (Outlook's MsoNormal
+paragraphs, tables and conditional comments come out as clean lines).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+import structlog
+from inscriptis import Inscriptis
+from inscriptis.model.config import ParserConfig
+from lxml.html import HtmlElement, document_fromstring
+from tnefparse import TNEF
+
+from gateway.charsets import decode_text, one_line, payload_bytes
+from gateway.textclean import QUOTED
+
+try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
+    import compressed_rtf
+    from striprtf.striprtf import rtf_to_text
+except ImportError:  # pragma: no cover - both are declared dependencies
+    compressed_rtf = None
+
+log = structlog.get_logger(__name__)
+
+_MAX_HTML = 500_000
+_HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
+
+_HTML_START = re.compile(
+    r"^\s*<(!doctype\s+html|html|head|body|div|p|table|span|font|meta|br)\b", re.IGNORECASE
+)
+_HTML_CLOSE = re.compile(r"</(html|body|div|p|span|table|font)>|<br\s*/?>", re.IGNORECASE)
+# Containers in which mail programs put the quoted earlier message of an HTML reply.
+_HTML_QUOTES = (
+    "//blockquote[@type='cite']",
+    "//div[contains(concat(' ', @class, ' '), ' gmail_quote ')]",
+    "//div[@class='moz-cite-prefix']",
+    "//div[@id='divRplyFwdMsg']",
+    "//div[@id='appendonsend']",
+)
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_HTML_START.match(text)) and bool(_HTML_CLOSE.search(text, 0, 20_000))
+
+
+def html_to_text(markup: str, notes: list[str]) -> str:
+    """The text of an HTML body; when the quoted earlier message was dropped, `notes` says so."""
+    markup = markup[:_MAX_HTML].strip()
+    if not markup:
+        return ""
+    try:
+        tree = document_fromstring(markup)
+        full = Inscriptis(tree, _HTML_CONFIG).get_text()
+        quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
+        if not quotes:
+            return full
+        for element in quotes:
+            _drop_with_following(element)
+        own = Inscriptis(tree, _HTML_CONFIG).get_text()
+    except Exception as exc:  # an HTML quirk must cost formatting, not the message
+        log.info("intake.html_unreadable", error=type(exc).__name__)
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    if not own.strip():
+        return full  # nothing but the quote: a forward, handled by the text rules
+    notes.append(QUOTED)
+    return own
+
+
+def _drop_with_following(element: HtmlElement) -> None:
+    """Outlook puts the quoted header in a div and the quoted body in its following siblings."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.get("id") in ("divRplyFwdMsg", "appendonsend"):
+        for sibling in list(element.itersiblings()):
+            parent.remove(sibling)
+    parent.remove(element)
+
+
+@dataclass(slots=True)
+class Tnef:
+    """What a winmail.dat says: intake uses the class for machine-mail rules and the subject when the
+    mail's own is empty."""
+
+    msg_class: str | None
+    subject: str | None
+    text: str
+    kind: str
+
+
+def read_tnef(part: Message, fallbacks: tuple[str, ...], notes: list[str], *, want_body: bool) -> Tnef | None:
+    """MAPI message class, subject and (if wanted) body, plain else HTML else RTF, of a winmail.dat."""
+    try:
+        tnef = TNEF(payload_bytes(part), do_checksum=False)
+    except Exception as exc:
+        log.info("intake.tnef_unreadable", error=type(exc).__name__)
+        return None
+    props: dict[int, object] = {}
+    for obj in [*tnef.msgprops, *tnef.mapiprops]:
+        try:
+            props.setdefault(obj.name, obj.data)
+        except Exception:
+            continue
+    msg_class = props.get(TNEF.ATTMESSAGECLASS) or props.get(0x001A)
+    subject = props.get(TNEF.ATTSUBJECT) or props.get(0x0037)
+    codepage = tnef.codepage or "cp1252"
+    text, kind = "", "plain"
+    if not want_body:
+        pass
+    elif tnef.body:
+        text = tnef.body if isinstance(tnef.body, str) else decode_text(tnef.body, codepage, fallbacks)
+    elif tnef.htmlbody:
+        markup = tnef.htmlbody
+        text = markup if isinstance(markup, str) else decode_text(markup, None, fallbacks)
+        text, kind = html_to_text(text, notes), "html"
+    elif tnef.has_body() and compressed_rtf is not None:
+        try:
+            rtf = tnef.rtfbody.decode("latin-1")
+            cp = re.search(r"\\ansicpg(\d+)", rtf[:500])
+            text, kind = (
+                rtf_to_text(rtf, encoding=f"cp{cp.group(1)}" if cp else "cp1252", errors="replace"),
+                "rtf",
+            )
+        except Exception as exc:
+            log.info("intake.rtf_unreadable", error=type(exc).__name__)
+    return Tnef(
+        msg_class=str(msg_class).strip("\x00 ") if msg_class else None,
+        subject=one_line(str(subject)) if isinstance(subject, str) and subject.strip("\x00 ") else None,
+        text=text.replace("\x00", ""),
+        kind=kind,
+    )
