@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -37,7 +37,8 @@ from smsc.cimd2.packet import (
     text_to_septets,
 )
 from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data, plan
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, utcnow
+from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
 
@@ -53,25 +54,22 @@ class _Outbound:
     attempts: int = 0
 
 
-class Cimd2Session:
+class Cimd2Session(SessionBase):
     """One client connection; implements the core's `SimSession`."""
 
     protocol = "cimd2"
+    server: Cimd2Server
 
     def __init__(
         self, server: Cimd2Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.server, self.core = server, server.core
-        self.reader, self.writer = reader, writer
-        self.system_id = ""
+        super().__init__(server, reader, writer)
         self.logged_in = False
         self.parser = Cimd2Parser()
-        self.closed = asyncio.Event()
         self._number = 254  # SMSC requests use even numbers; the first one is 000
         self._queue: deque[_Outbound] = deque()
         self._queued = asyncio.Event()
         self._answer: asyncio.Future[Packet] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- wire ---------------------------------------------------------------------------------
 
@@ -82,11 +80,6 @@ class Cimd2Session:
         if self.server.corrupt_checksums:
             data = data[:-3] + b"%02X" % ((int(data[-3:-1], 16) + 1) & 0xFF) + b"\x03"
         self.writer.write(data)
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
         self.spawn(self._deliver_loop())
@@ -102,23 +95,10 @@ class Cimd2Session:
         finally:
             await self.close()
 
-    async def close(self) -> None:
-        if self.closed.is_set():
-            return
-        self.closed.set()
-        self.core.unregister(self)
-        for key in dict.fromkeys(ob.key for ob in self._queue):
-            if key[0] == "mo":
-                self.core.hold_mo(*key[1:], protocol=self.protocol)
-            else:
-                self.core.hold_report(*key[1:])
+    def take_unacknowledged(self) -> list[tuple[Any, ...]]:
+        keys = [ob.key for ob in self._queue]
         self._queue.clear()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await self.writer.wait_closed()
+        return keys
 
     # --- requests from the client -------------------------------------------------------------
 
@@ -231,10 +211,7 @@ class Cimd2Session:
 
     def _enqueue(self, op: int, params: list[tuple[int, str | int]], key: tuple[Any, ...]) -> None:
         if self.closed.is_set():
-            if key[0] == "mo":
-                self.core.hold_mo(*key[1:], protocol=self.protocol)
-            else:
-                self.core.hold_report(*key[1:])
+            self.hold(key)
             return
         self._queue.append(_Outbound(Packet.make(op, self._next_number(), *params), key))
         self._queued.set()
@@ -324,12 +301,11 @@ def mo_params(
     return out
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Cimd2Server:
+class Cimd2Server(ServerBase):
     """A listening CIMD2 server; `port` 0 picks a free one (see `.port` after `start`)."""
+
+    session_class = Cimd2Session
+    sessions: set[Cimd2Session]
 
     def __init__(
         self,
@@ -337,38 +313,21 @@ class Cimd2Server:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         response_delay: float = 0.0,
         resend_timeout: float = 10.0,
         retry_delay: float = 1.0,
         max_attempts: int = 5,
         corrupt_checksums: bool = False,
     ) -> None:
-        self.core, self.host, self.port, self.now = core, host, port, now
+        super().__init__(core, host, port)
+        self.now = now
         self.response_delay, self.resend_timeout = response_delay, resend_timeout
         self.retry_delay, self.max_attempts = retry_delay, max_attempts
         self.corrupt_checksums = corrupt_checksums
-        self.sessions: set[Cimd2Session] = set()
         self.received: list[SubmittedSms] = []
         self.answers: list[tuple[int, int]] = []  # (op delivered, 900 code in the client's answer or 0)
         self.scts: OrderedDict[str, str] = OrderedDict()  # message id → the 060 we answered with
-        self.server: asyncio.Server | None = None
-        self._ref = 0
-        self._changed = asyncio.Event()
-
-    async def start(self) -> asyncio.Server:
-        self.server = await asyncio.start_server(self._on_connect, self.host, self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-        log.info("sim.cimd2.listening", host=self.host, port=self.port)
-        return self.server
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        await self.close_sessions()
-        if self.server is not None:
-            await self.server.wait_closed()
-            self.server = None
 
     async def close_sessions(self) -> None:
         """Close every client connection at once (an SMSC restart, as far as the clients can tell)."""
@@ -378,36 +337,14 @@ class Cimd2Server:
         for session in list(self.sessions):
             session.spawn(session.close())
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Cimd2Session(self, reader, writer)
-        self.sessions.add(session)
-        try:
-            await session.run()
-        finally:
-            self.sessions.discard(session)
-
     def remember(self, message_id: str, scts: str) -> None:
         self.scts[message_id] = scts
         while len(self.scts) > _MAX_KEYS:
             self.scts.popitem(last=False)
 
-    def next_ref(self) -> int:
-        self._ref = (self._ref + 1) % 256
-        return self._ref
-
-    def record(self, sms: SubmittedSms) -> None:
-        self.received.append(sms)
-        self.changed()
-
-    def changed(self) -> None:
-        self._changed.set()
-
     async def wait_until(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         """Wait until `predicate()` holds, re-checked after every change (`within` is a hang guard)."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+        await wait_until(self._changed, predicate, within)
 
 
 class ServerHandle:

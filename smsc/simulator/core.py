@@ -101,7 +101,7 @@ class _Sent:
     submitted_at: datetime
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -111,7 +111,7 @@ class SimulatorCore:
         cfg: SimulatorSection,
         log_path: Path,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         first_id: int | None = None,
     ) -> None:
         self.cfg = cfg

@@ -11,7 +11,6 @@ answer in time or answers with an error, as an SMSC does. The hooks (`SmppSessio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +26,8 @@ from smpplib.exceptions import UnknownCommandError
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.serving import ServerBase, SessionBase, wait_until
+from smsc.smpp_pdu import Sequences
 
 log = structlog.get_logger(__name__)
 
@@ -38,15 +39,6 @@ BIND_MODES = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver
 _COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
 _STATS = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
           ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
-
-
-class _Sequences:
-    def __init__(self) -> None:
-        self.sequence = 0
-
-    def next_sequence(self) -> int:
-        self.sequence = self.sequence % 0x7FFFFFFF + 1
-        return self.sequence
 
 
 def address_fields(addr: str) -> tuple[int, int, str]:
@@ -107,24 +99,20 @@ class ServerStats:
     max_outstanding: int = 0
 
 
-class SmppSession:
+class SmppSession(SessionBase):
     """One client connection. `on_submit_sm` is the hook fake SMSCs override."""
 
     protocol = "smpp"
+    server: SmppServer
 
     def __init__(
         self, server: SmppServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.server = server
-        self.core: SimulatorCore = server.core
-        self.reader, self.writer = reader, writer
-        self.system_id = ""
+        super().__init__(server, reader, writer)
         self.mode: str | None = None
-        self._seq = _Sequences()
+        self._seq = Sequences()
         self._outbound: dict[int, _Outbound] = {}
         self._unbind_seq: int | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.closed = asyncio.Event()
 
     @property
     def can_receive(self) -> bool:
@@ -151,11 +139,6 @@ class SmppSession:
     def nack(self, seq: int, status: int) -> None:
         self.write(struct.pack(">IIII", 16, GENERIC_NACK, status, seq))
 
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def run(self) -> None:
         try:
             while True:
@@ -174,30 +157,13 @@ class SmppSession:
         finally:
             await self.close()
 
-    async def close(self) -> None:
-        if self.closed.is_set():
-            return
-        self.closed.set()
-        self.core.unregister(self)
+    def take_unacknowledged(self) -> list[tuple[Any, ...]]:
         for ob in self._outbound.values():
             if ob.timer:
                 ob.timer.cancel()
-        # What the client never acknowledged goes back to the core for its next login.
-        for key in dict.fromkeys(ob.key for ob in self._outbound.values()):
-            self._hold(key)
+        keys = [ob.key for ob in self._outbound.values()]
         self._outbound.clear()
-        for t in list(self._tasks):
-            if t is not asyncio.current_task():
-                t.cancel()
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await self.writer.wait_closed()
-
-    def _hold(self, key: tuple[Any, ...]) -> None:
-        if key[0] == "mo":
-            self.core.hold_mo(*key[1:], protocol=self.protocol)
-        else:
-            self.core.hold_report(*key[1:])
+        return keys
 
     # --- requests from the client -------------------------------------------------------------
 
@@ -353,7 +319,7 @@ class SmppSession:
 
     def _deliver(self, ob: _Outbound) -> None:
         if self.closed.is_set():
-            self._hold(ob.key)
+            self.hold(ob.key)
             return
         ob.attempts += 1
         seq = self.send_pdu("deliver_sm", **ob.fields)
@@ -396,10 +362,11 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-class SmppServer:
+class SmppServer(ServerBase):
     """A listening SMPP server on loopback (port 0 = ephemeral; see `.port`)."""
 
     session_class: type[SmppSession] = SmppSession
+    sessions: set[SmppSession]
 
     def __init__(
         self,
@@ -414,68 +381,23 @@ class SmppServer:
         message_id_format: Callable[[str], str] = str,
         receipt_id_format: Callable[[str], str] = str,
     ) -> None:
-        self.core = core
-        self.host, self.port = host, port
+        super().__init__(core, host, port)
         self.response_delay = response_delay
         self.resend_timeout, self.retry_delay, self.max_attempts = resend_timeout, retry_delay, max_attempts
         self.format_id, self.format_receipt_id = message_id_format, receipt_id_format
         self.stats = ServerStats()
-        self.sessions: set[SmppSession] = set()
-        self._server: asyncio.Server | None = None
-        self._ref = 0
-        self._changed = asyncio.Event()
 
     @property
     def received(self) -> list[SubmittedSms]:
         return self.stats.received
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("sim.smpp.listening", host=self.host, port=self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for s in list(self.sessions):
-            await s.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = self.session_class(self, reader, writer)
-        self.sessions.add(session)
-        try:
-            await session.run()
-        finally:
-            self.sessions.discard(session)
-
-    def next_ref(self) -> int:
-        self._ref = (self._ref + 1) % 256
-        return self._ref
-
     def note_submit(self, delta: int) -> None:
         self.stats.outstanding += delta
         self.stats.max_outstanding = max(self.stats.max_outstanding, self.stats.outstanding)
 
-    def record(self, sms: SubmittedSms) -> None:
-        self.stats.received.append(sms)
-        self.changed()
-
-    def changed(self) -> None:
-        """Wake `wait_until` callers: something in `stats` changed."""
-        self._changed.set()
-
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until `predicate()` holds, re-checked after every change (`timeout` is a hang guard)."""
-
-        async def _wait() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await wait_until(self._changed, predicate, timeout)
 
     async def wait_for(self, n: int, timeout: float = 5.0) -> list[SubmittedSms]:
         """Wait until at least `n` parts were received."""

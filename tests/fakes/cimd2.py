@@ -1,7 +1,7 @@
 """CIMD2 peers and recorders for tests: Kannel's `test_cimd2` simulator run as a subprocess (an
 independent implementation of the SMSC side), `ScriptedSmsc`, a listener whose packets the test
-writes by hand, and `RecordingEvents`, a `LinkEvents` that keeps what a link hands up and lets a test
-wait for it without sleeping.
+writes by hand, and `RecordingEvents` (`tests.fakes.events.EventRecorder`), a `LinkEvents` that keeps
+what a link hands up and lets a test wait for it without sleeping.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
+from tests.fakes.events import EventRecorder
 
 TEST_CIMD2 = Path("/usr/lib/kannel/test/test_cimd2")  # Debian package kannel-extras
 
@@ -84,47 +84,7 @@ async def kannel_cimd2(
         await process.wait()
 
 
-@dataclass
-class RecordingEvents:
-    """A LinkEvents that records everything; `ack` decides the answer (a callable gets the item)."""
-
-    ack: Ack | Callable[[InboundSms | DeliveryReport], Ack] = Ack.OK
-    delivered: list[InboundSms] = field(default_factory=list)
-    reports: list[DeliveryReport] = field(default_factory=list)
-    states: list[LinkState] = field(default_factory=list)
-    calls: int = 0  # every on_deliver/on_report call, including the ones answered RETRY
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _answer(self, item: InboundSms | DeliveryReport) -> Ack:
-        self.calls += 1
-        self._changed.set()
-        return self.ack(item) if callable(self.ack) else self.ack
-
-    async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
-        ack = self._answer(sms)
-        if ack is Ack.OK:
-            self.delivered.append(sms)
-        return ack
-
-    async def on_report(self, link: str, report: DeliveryReport) -> Ack:
-        ack = self._answer(report)
-        if ack is Ack.OK:
-            self.reports.append(report)
-        return ack
-
-    def on_state(self, link: str, state: LinkState) -> None:
-        self.states.append(state)
-        self._changed.set()
-
-    async def wait_for(self, condition: Callable[[], bool], within: float = 10.0) -> None:
-        """Wait until `condition()` holds, re-checking on every event; `within` is only a hang guard."""
-        async with asyncio.timeout(within):
-            while not condition():
-                self._changed.clear()
-                try:
-                    await asyncio.wait_for(self._changed.wait(), 0.05)
-                except TimeoutError:
-                    pass  # conditions on link stats change without an event; look again
+RecordingEvents = EventRecorder  # the name the CIMD2 tests know it by
 
 
 class PeerConnection:

@@ -5,25 +5,24 @@ used as an async context manager: `async with HappySMSC() as smsc: ... smsc.port
 smsc.wait_for(1) ... smsc.received[0].text`. Login is system_id "smsgw" / password "secret" unless
 given. Unlike the shipped simulator, no number fails or is refused unless `fail_suffixes` /
 `reject_suffixes` say so, and reports go out at once (`dlr_delay_seconds=0`).
-`EventRecorder` is a `LinkEvents` that keeps what a link hands up.
+`EventRecorder` (from `tests.fakes.events`) is a `LinkEvents` that keeps what a link hands up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from gateway.config import SimulatorSection
-from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, ReportStatus
+from smsc.base import ReportStatus
 from smsc.ratelimit import TokenBucket
 from smsc.simulator.core import SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import ServerStats, SmppServer, SmppSession
+from tests.fakes.events import EventRecorder as EventRecorder  # re-exported: link tests import it here
 
 ESME_RTHROTTLED = 0x58
 
@@ -209,47 +208,3 @@ class DlrFirstSMSC(FakeSMSC):
         if verdict.accepted and verdict.report is not None:
             await self.core.inject_report(verdict.message_id, verdict.report)
         session.answer_submit(seq, verdict, report=False)
-
-
-@dataclass
-class EventRecorder:
-    """A LinkEvents that records what a link hands up; `ack` decides the answer (a callable gets
-    the MO or report and returns the Ack)."""
-
-    ack: Ack | Callable[[InboundSms | DeliveryReport], Ack] = Ack.OK
-    delivered: list[InboundSms] = field(default_factory=list)
-    reports: list[DeliveryReport] = field(default_factory=list)
-    states: list[LinkState] = field(default_factory=list)
-    calls: int = 0  # every on_deliver/on_report call, including those answered RETRY
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _answer(self, item: InboundSms | DeliveryReport) -> Ack:
-        self.calls += 1
-        self._changed.set()
-        return self.ack(item) if callable(self.ack) else self.ack
-
-    async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
-        ack = self._answer(sms)
-        if ack is Ack.OK:
-            self.delivered.append(sms)
-        return ack
-
-    async def on_report(self, link: str, report: DeliveryReport) -> Ack:
-        ack = self._answer(report)
-        if ack is Ack.OK:
-            self.reports.append(report)
-        return ack
-
-    def on_state(self, link: str, state: LinkState) -> None:
-        self.states.append(state)
-        self._changed.set()
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds, re-checked on every event; `timeout` is a hang guard."""
-
-        async def _wait() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)

@@ -1,0 +1,140 @@
+"""What the simulator's SMPP and CIMD2 servers share around their wire formats: a session's life (its
+background tasks, and on close handing every MO or report the client never acknowledged back to the
+core, so that the next login gets it as it would from an SMSC), a listener's session registry, MO
+reference counter and change signal, and `wait_until`, which lets tests and fakes wait for a condition
+instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+import structlog
+
+from smsc.simulator.core import SimulatorCore, SubmittedSms
+
+log = structlog.get_logger(__name__)
+
+
+async def wait_until(
+    changed: asyncio.Event, predicate: Callable[[], bool], timeout: float, *, poll: float | None = None
+) -> None:
+    """Wait until `predicate()` holds, re-checked whenever `changed` is set and, with `poll`, also every
+    `poll` seconds (for conditions that change without a signal). `timeout` is only a hang guard."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            changed.clear()
+            if poll is None:
+                await changed.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), poll)
+
+
+class SessionBase:
+    """One client connection, whatever the protocol; subclasses implement the core's `SimSession`."""
+
+    protocol = ""
+
+    def __init__(
+        self, server: ServerBase, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.core: SimulatorCore = server.core
+        self.reader, self.writer = reader, writer
+        self.system_id = ""
+        self.closed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` for as long as the session lives (close cancels it)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def hold(self, key: tuple[Any, ...]) -> None:
+        """Give an MO ("mo", source, destination, text) or report ("report", message_id, status) the
+        client did not take back to the core, which delivers it after the next login."""
+        if key[0] == "mo":
+            self.core.hold_mo(*key[1:], protocol=self.protocol)
+        else:
+            self.core.hold_report(*key[1:])
+
+    async def run(self) -> None:
+        """Read and answer the client until it goes away, then `close`."""
+        raise NotImplementedError
+
+    def take_unacknowledged(self) -> Iterable[tuple[Any, ...]]:
+        """Stop every delivery in progress and return the `hold` keys of those not acknowledged."""
+        return ()
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self.core.unregister(self)  # type: ignore[arg-type]  # each subclass is a SimSession
+        for key in dict.fromkeys(self.take_unacknowledged()):  # one MO in several parts is held once
+            self.hold(key)
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+
+class ServerBase:
+    """A listener and its bookkeeping: the live sessions, the MO concatenation reference, what was
+    received and a signal for `wait_until` callers."""
+
+    session_class: type[SessionBase] = SessionBase
+    received: list[SubmittedSms]  # every part taken, in order
+
+    def __init__(self, core: SimulatorCore, host: str, port: int) -> None:
+        self.core = core
+        self.host, self.port = host, port
+        self.sessions: set[SessionBase] = set()
+        self.listener: asyncio.Server | None = None
+        self._ref = 0
+        self._changed = asyncio.Event()
+
+    async def start(self) -> asyncio.Server:
+        self.listener = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.port = self.listener.sockets[0].getsockname()[1]
+        log.info(f"sim.{self.session_class.protocol}.listening", host=self.host, port=self.port)
+        return self.listener
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        await self.close_sessions()
+        if self.listener is not None:
+            await self.listener.wait_closed()
+            self.listener = None
+
+    async def close_sessions(self) -> None:
+        for session in list(self.sessions):
+            await session.close()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = self.session_class(self, reader, writer)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    def next_ref(self) -> int:
+        self._ref = (self._ref + 1) % 256
+        return self._ref
+
+    def record(self, sms: SubmittedSms) -> None:
+        self.received.append(sms)
+        self.changed()
+
+    def changed(self) -> None:
+        """Wake `wait_until` callers: something a test may be waiting on changed."""
+        self._changed.set()
