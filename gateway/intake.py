@@ -18,7 +18,7 @@ from email.policy import compat32
 import pydantic
 import structlog
 
-from gateway import automail
+from gateway import automail, replies
 from gateway.charsets import (
     content_charset,
     decode_header,
@@ -32,13 +32,11 @@ from gateway.textclean import clean_body
 
 log = structlog.get_logger(__name__)
 
-EMPTY_REPLY = "554 5.6.0 Message has no text to send (empty subject and body)"
-ONLY_QUOTE_REPLY = (
-    "554 5.6.0 Message has no text to send (no subject; the body held only quoted text or a signature)"
-)
-ONLY_ATTACHMENTS_REPLY = "554 5.6.0 Message has no text to send (no subject; attachments are not sent as SMS)"
-ENCRYPTED_REPLY = "554 5.6.0 Encrypted message (S/MIME or PGP) cannot be sent as SMS; send it unencrypted"
-UNREADABLE_REPLY = "554 5.6.0 Message could not be read: {}"
+EMPTY_REPLY = replies.EMPTY_TEXT
+ONLY_QUOTE_REPLY = replies.ONLY_QUOTE
+ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
+ENCRYPTED_REPLY = replies.ENCRYPTED
+UNREADABLE_REPLY = replies.UNREADABLE
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600

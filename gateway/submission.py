@@ -29,18 +29,20 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 from acl.passwords import verify_password
 from gateway import replies
 from gateway.config import ConfigError
+from gateway.replies import (
+    ALREADY_AUTHENTICATED,
+    AUTH_INVALID,
+    AUTH_LOCKED,
+    AUTH_OK,
+    AUTH_REQUIRED,
+    AUTH_TEMP_FAILURE,
+    MUST_STARTTLS,
+    NOT_OWNED,
+)
 from gateway.smtp import Gate, GatewaySMTP, RelayHandler, Sender
 
 log = structlog.get_logger(__name__)
 
-MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
-AUTH_REQUIRED = "530 5.7.0 Authentication required"
-AUTH_OK = "235 2.7.0 Authentication successful"
-AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
-AUTH_TEMP_FAILURE = "454 4.7.0 Temporary authentication failure"
-AUTH_LOCKED = "421 4.7.0 Too many failed authentications, try again later"
-ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
-NOT_OWNED = "550 5.7.1 Sender address not owned by the authenticated user"
 
 MECHANISMS = ("PLAIN", "LOGIN")  # what Outlook and every other mail client offer
 
