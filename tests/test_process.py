@@ -133,3 +133,48 @@ def test_cli_runs_without_a_terminal_environment() -> None:
     # The console script is importable as a module (what systemd and CI run).
     out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, cwd=ROOT, env={**os.environ})
     assert out.returncode == 0 and "check-config" in out.stdout
+
+
+async def test_sigkill_during_data_keeps_nothing_of_the_partial_mail(tmp_path: Path) -> None:
+    # F1: killed mid-DATA, the client never saw 250; after restart nothing of it exists, and the
+    # client's retry is sent exactly once.
+    smsc_port, smtp_port = free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port)
+    proc = await start_daemon(config, smtp_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+
+    async def reply() -> bytes:
+        while (line := await reader.readline())[3:4] == b"-":
+            pass
+        return line
+
+    assert (await reply()).startswith(b"220")
+    commands = (
+        b"EHLO client.example",
+        b"MAIL FROM:<anna@acme.example>",
+        f"RCPT TO:<601123456@{DOMAIN}>".encode(),
+    )
+    for command in commands:
+        writer.write(command + b"\r\n")
+        assert (await reply()).startswith(b"250")
+    writer.write(b"DATA\r\n")
+    assert (await reply()).startswith(b"354")
+    writer.write(b"Subject: half\r\n\r\nThis mail never ends")
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    writer.close()
+    async with HappySMSC(port=smsc_port) as smsc:
+        proc = await start_daemon(config, smtp_port)
+        try:
+            res = await asyncio.to_thread(
+                send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "The retry"), [f"601123456@{DOMAIN}"]
+            )
+            assert res.error is None
+            await smsc.wait_for(1, timeout=20)
+            await asyncio.sleep(1.0)
+            assert [s.text for s in smsc.received] == ["The retry"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
