@@ -1,0 +1,290 @@
+"""SMPP 3.4 wire format for the PDUs that every SMS crosses: submit_sm and deliver_sm (they share one
+layout), their responses, enquire_link, unbind and generic_nack. smpplib builds each PDU from generic
+field descriptions and costs more CPU per SMS than the rest of a link's I/O thread; here a PDU is a
+few slices and struct calls. For valid input the bytes are exactly smpplib's, so binds and the rare
+commands stay with smpplib. Encoding enforces SMPP's maximum lengths the way smpplib does (over-long
+C-octet strings are cut); decoding accepts over-long strings, as smpplib did, because refusing an MO
+over one octet loses it. Decoding never raises: malformed bytes come back as a `PduError` whose
+status is the generic_nack to answer with.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, fields
+from typing import Any
+
+GENERIC_NACK = 0x80000000
+SUBMIT_SM, SUBMIT_SM_RESP = 0x00000004, 0x80000004
+DELIVER_SM, DELIVER_SM_RESP = 0x00000005, 0x80000005
+UNBIND, UNBIND_RESP = 0x00000006, 0x80000006
+ENQUIRE_LINK, ENQUIRE_LINK_RESP = 0x00000015, 0x80000015
+DATA_SM_RESP = 0x80000103
+RESPONSE_BIT = 0x80000000
+
+ESME_RINVMSGLEN, ESME_RINVCMDLEN = 0x01, 0x02
+ESME_RINVOPTPARSTREAM, ESME_RINVPARLEN = 0xC0, 0xC2
+ESME_RUNKNOWNERR = 0xFF
+MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
+MAX_SHORT_MESSAGE = 254
+
+TAG_RECEIPTED_MESSAGE_ID, TAG_MESSAGE_STATE, TAG_NETWORK_ERROR_CODE = 0x001E, 0x0427, 0x0423
+TAG_MESSAGE_PAYLOAD = 0x0424
+TAG_SAR_MSG_REF_NUM, TAG_SAR_TOTAL_SEGMENTS, TAG_SAR_SEGMENT_SEQNUM = 0x020C, 0x020E, 0x020F
+
+_HEADER = struct.Struct(">IIII")
+_TLV_HEAD = struct.Struct(">HH")
+_TLV_U8 = struct.Struct(">HHB")
+_TLV_U16 = struct.Struct(">HHH")
+_OCTETS, _CSTRING = 0, -1
+# Tags read from submit_sm/deliver_sm: (attribute, value size in octets, or _OCTETS / _CSTRING).
+_TLV_READS: dict[int, tuple[str, int]] = {
+    TAG_RECEIPTED_MESSAGE_ID: ("receipted_message_id", _CSTRING),
+    TAG_MESSAGE_STATE: ("message_state", 1),
+    TAG_NETWORK_ERROR_CODE: ("network_error_code", 3),
+    TAG_MESSAGE_PAYLOAD: ("message_payload", _OCTETS),
+    TAG_SAR_MSG_REF_NUM: ("sar_msg_ref_num", 2),
+    TAG_SAR_TOTAL_SEGMENTS: ("sar_total_segments", 1),
+    TAG_SAR_SEGMENT_SEQNUM: ("sar_segment_seqnum", 1),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PduError:
+    """Why a PDU could not be read; `status` is the command_status for the generic_nack."""
+
+    status: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ShortMessage:
+    """A submit_sm or deliver_sm body. The names are smpplib's, so that code reading smpplib's PDU
+    objects (`smsc.smpp_pdu`'s deliver_sm readers) reads these too. Absent TLVs are None."""
+
+    service_type: str
+    source_addr_ton: int
+    source_addr_npi: int
+    source_addr: str
+    dest_addr_ton: int
+    dest_addr_npi: int
+    destination_addr: str
+    esm_class: int
+    protocol_id: int
+    priority_flag: int
+    schedule_delivery_time: str
+    validity_period: str
+    registered_delivery: int
+    replace_if_present_flag: int
+    data_coding: int
+    sm_default_msg_id: int
+    short_message: bytes
+    sar_msg_ref_num: int | None = None
+    sar_total_segments: int | None = None
+    sar_segment_seqnum: int | None = None
+    message_payload: bytes | None = None
+    network_error_code: bytes | None = None
+    message_state: int | None = None
+    receipted_message_id: str | None = None
+
+
+SM_FIELDS = frozenset(f.name for f in fields(ShortMessage))
+_HEADER_ONLY = (GENERIC_NACK, UNBIND, UNBIND_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP)
+_MESSAGE_ID = frozenset({"message_id"})
+# What `encode` covers: command id → the field names it takes.
+ENCODABLE: dict[int, frozenset[str]] = {
+    **dict.fromkeys(_HEADER_ONLY, frozenset()),
+    **dict.fromkeys((SUBMIT_SM_RESP, DELIVER_SM_RESP, DATA_SM_RESP), _MESSAGE_ID),
+    SUBMIT_SM: SM_FIELDS - {"network_error_code", "message_state", "receipted_message_id"},
+    DELIVER_SM: SM_FIELDS,
+}
+
+
+def encode(command_id: int, seq: int, status: int = 0, **values: Any) -> bytes:
+    """Any PDU listed in `ENCODABLE`, with fields under smpplib's names; ValueError for the others."""
+    allowed = ENCODABLE.get(command_id)
+    if allowed is None or not values.keys() <= allowed:
+        raise ValueError(f"command 0x{command_id:08X} with {sorted(values)} is not encoded here")
+    if command_id in (SUBMIT_SM, DELIVER_SM):
+        return encode_sm(command_id, seq, status, **values)
+    if allowed:
+        return encode_resp(command_id, seq, status, values.get("message_id"))
+    return _HEADER.pack(16, command_id, status, seq)
+
+
+def generic_nack(seq: int, status: int) -> bytes:
+    return _HEADER.pack(16, GENERIC_NACK, status, seq)
+
+
+def encode_resp(command_id: int, seq: int, status: int = 0, message_id: str | None = None) -> bytes:
+    """submit_sm_resp, deliver_sm_resp or data_sm_resp: the body is message_id, a lone NUL when empty
+    (also for an error status, as smpplib sends it)."""
+    body = _cstring(message_id, 65)
+    return _HEADER.pack(16 + len(body), command_id, status, seq) + body
+
+
+def encode_sm(
+    command_id: int,
+    seq: int,
+    status: int = 0,
+    *,
+    service_type: str = "",
+    source_addr_ton: int = 0,
+    source_addr_npi: int = 0,
+    source_addr: str = "",
+    dest_addr_ton: int = 0,
+    dest_addr_npi: int = 0,
+    destination_addr: str = "",
+    esm_class: int = 0,
+    protocol_id: int = 0,
+    priority_flag: int = 0,
+    schedule_delivery_time: str = "",
+    validity_period: str = "",
+    registered_delivery: int = 0,
+    replace_if_present_flag: int = 0,
+    data_coding: int = 0,
+    sm_default_msg_id: int = 0,
+    short_message: bytes = b"",
+    sar_msg_ref_num: int | None = None,
+    sar_total_segments: int | None = None,
+    sar_segment_seqnum: int | None = None,
+    message_payload: bytes | None = None,
+    network_error_code: bytes | None = None,
+    message_state: int | None = None,
+    receipted_message_id: str | None = None,
+) -> bytes:
+    """submit_sm or deliver_sm. ValueError (or UnicodeError, struct.error) for what SMPP cannot
+    carry: more than 254 octets of short_message, both short_message and message_payload, a
+    character outside Latin-1 in an address, a number that does not fit its field."""
+    short_message = short_message or b""
+    if len(short_message) > MAX_SHORT_MESSAGE:
+        raise ValueError(f"short_message of {len(short_message)} octets exceeds {MAX_SHORT_MESSAGE}")
+    if short_message and message_payload:
+        raise ValueError("message_payload cannot go with a non-empty short_message")
+    if command_id == SUBMIT_SM and (network_error_code or message_state is not None or receipted_message_id):
+        raise ValueError("receipt TLVs belong in deliver_sm, not submit_sm")
+    parts = [
+        b"",  # the header, once the length is known
+        _cstring(service_type, 6),
+        bytes((source_addr_ton, source_addr_npi)),
+        _cstring(source_addr, 21),
+        bytes((dest_addr_ton, dest_addr_npi)),
+        _cstring(destination_addr, 21),
+        bytes((esm_class, protocol_id, priority_flag)),
+        _cstring(schedule_delivery_time, 17),
+        _cstring(validity_period, 17),
+        bytes((registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id)),
+        bytes((len(short_message),)),
+        short_message,
+    ]
+    # TLVs in smpplib's order, which is the order of SMPP 3.4's tables.
+    if sar_msg_ref_num is not None:
+        parts.append(_TLV_U16.pack(TAG_SAR_MSG_REF_NUM, 2, sar_msg_ref_num))
+    if sar_total_segments is not None:
+        parts.append(_TLV_U8.pack(TAG_SAR_TOTAL_SEGMENTS, 1, sar_total_segments))
+    if sar_segment_seqnum is not None:
+        parts.append(_TLV_U8.pack(TAG_SAR_SEGMENT_SEQNUM, 1, sar_segment_seqnum))
+    if message_payload:
+        parts += (_TLV_HEAD.pack(TAG_MESSAGE_PAYLOAD, len(message_payload)), message_payload)
+    if network_error_code:
+        parts += (_TLV_HEAD.pack(TAG_NETWORK_ERROR_CODE, len(network_error_code)), network_error_code)
+    if message_state is not None:
+        parts.append(_TLV_U8.pack(TAG_MESSAGE_STATE, 1, message_state))
+    if receipted_message_id:
+        value = _cstring(receipted_message_id, 65)
+        parts += (_TLV_HEAD.pack(TAG_RECEIPTED_MESSAGE_ID, len(value)), value)
+    length = 16 + sum(map(len, parts))
+    parts[0] = _HEADER.pack(length, command_id, status, seq)
+    return b"".join(parts)
+
+
+def _cstring(value: str | None, size: int) -> bytes:
+    """A C-octet string of at most `size` octets, NUL included; longer text is cut to fit."""
+    if not value:
+        return b"\0"
+    if len(value) >= size:
+        value = value[: size - 1]
+    return value.encode("latin-1") + b"\0"
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+class _Malformed(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def decode_message_id(raw: bytes) -> str:
+    """The message_id of a submit_sm_resp (or any response whose body starts with one); "" for an
+    empty body, which SMSCs send with an error status. A missing NUL ends the id at the PDU's end."""
+    return raw[16:].split(b"\0", 1)[0].decode("latin-1")
+
+
+def decode_sm(raw: bytes) -> ShortMessage | PduError:
+    """A whole submit_sm or deliver_sm PDU (header included). Every mandatory field must be there;
+    TLVs this module does not read are skipped, a known one with the wrong length is an error."""
+    try:
+        return _decode_sm(raw)
+    except _Malformed as exc:
+        return PduError(exc.status, str(exc))
+    except IndexError:
+        return PduError(ESME_RINVCMDLEN, "PDU ends inside the mandatory fields")
+    except Exception as exc:  # a decoder for network bytes must not raise, whatever is missed above
+        return PduError(ESME_RUNKNOWNERR, f"undecodable: {exc!r}")
+
+
+def _decode_sm(raw: bytes) -> ShortMessage:
+    end = len(raw)
+    service_type, pos = _cstring_at(raw, 16, end, "service_type")
+    source_ton, source_npi = raw[pos], raw[pos + 1]
+    source_addr, pos = _cstring_at(raw, pos + 2, end, "source_addr")
+    dest_ton, dest_npi = raw[pos], raw[pos + 1]
+    destination_addr, pos = _cstring_at(raw, pos + 2, end, "destination_addr")
+    esm_class, protocol_id, priority_flag = raw[pos], raw[pos + 1], raw[pos + 2]
+    schedule, pos = _cstring_at(raw, pos + 3, end, "schedule_delivery_time")
+    validity, pos = _cstring_at(raw, pos, end, "validity_period")
+    tail = raw[pos : pos + 5]
+    if len(tail) < 5:
+        raise IndexError
+    registered, replace_flag, data_coding, default_id, sm_length = tail
+    pos += 5
+    if pos + sm_length > end:
+        raise _Malformed(ESME_RINVMSGLEN, f"sm_length {sm_length} runs past the end of the PDU")
+    msg = ShortMessage(
+        service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr,
+        esm_class, protocol_id, priority_flag, schedule, validity, registered, replace_flag,
+        data_coding, default_id, raw[pos : pos + sm_length],
+    )  # fmt: skip
+    pos += sm_length
+    while pos < end:
+        if pos + 4 > end:
+            raise _Malformed(ESME_RINVOPTPARSTREAM, "TLV header cut short")
+        tag, length = _TLV_HEAD.unpack_from(raw, pos)
+        pos += 4
+        if pos + length > end:
+            raise _Malformed(ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} runs past the end of the PDU")
+        read = _TLV_READS.get(tag)
+        if read is not None:
+            name, size = read
+            value = raw[pos : pos + length]
+            if size == _OCTETS:
+                setattr(msg, name, value)
+            elif size == _CSTRING:
+                setattr(msg, name, value.split(b"\0", 1)[0].decode("latin-1"))
+            elif length != size:
+                raise _Malformed(ESME_RINVPARLEN, f"TLV {name} of {length} octets, not {size}")
+            elif size == 3:  # network_error_code: network type + error, read by smsc.receipts
+                setattr(msg, name, value)
+            else:
+                setattr(msg, name, int.from_bytes(value, "big"))
+        pos += length
+    return msg
+
+
+def _cstring_at(raw: bytes, pos: int, end: int, name: str) -> tuple[str, int]:
+    nul = raw.find(b"\0", pos, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, f"{name} has no NUL before the end of the PDU")
+    return raw[pos:nul].decode("latin-1"), nul + 1
