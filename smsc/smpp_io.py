@@ -1,11 +1,13 @@
 """The I/O thread of `smsc.smpp.SmppLink`: the only code that touches the SMPP socket. It connects,
-binds, writes every PDU and reads every PDU, so no two writes can interleave (smpplib issue #187);
-smpplib supplies the PDU codec only, because its read loop answers deliver_sm before our handler has
-committed the MO or report and dies on one error PDU. The loop here matches submit_sm_resp and
-generic_nack to the window by sequence number, answers deliveries only after the asyncio side's `Ack`,
-keeps the link alive with enquire_link and reconnects with back-off. Work arrives through a queue plus
-a wake-up socket (`SmppIo.post`); results go back with `loop.call_soon_threadsafe` /
-`asyncio.run_coroutine_threadsafe`, and the thread never waits for the loop.
+binds, writes every PDU and reads every PDU, so no two writes can interleave (smpplib issue #187).
+smpplib's read loop is not used: it answers deliver_sm before our handler has committed the MO or
+report and dies on one error PDU. The PDUs every SMS crosses go through `smsc.smpp_codec`, at a
+fraction of smpplib's CPU; smpplib still encodes the bind and decodes the rare commands. The loop
+here matches submit_sm_resp and generic_nack to the window by sequence number, answers deliveries
+only after the asyncio side's `Ack`, keeps the link alive with enquire_link and reconnects with
+back-off. Work arrives through a queue plus a wake-up socket (`SmppIo.post`); results go back with
+`loop.call_soon_threadsafe` / `asyncio.run_coroutine_threadsafe`, and the thread never waits for the
+loop.
 """
 
 from __future__ import annotations
@@ -23,11 +25,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from smpplib import command_codes
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import DeliveryReport, InboundSms, LinkState, Outcome, SubmitResult
 from smsc.ratelimit import Backoff
+from smsc.smpp_codec import (
+    ENQUIRE_LINK,
+    MAX_PDU,
+    SUBMIT_SM,
+    UNBIND,
+    PduError,
+    decode_message_id,
+    decode_sm,
+    encode,
+    encode_sm,
+    generic_nack,
+)
 from smsc.smpp_pdu import (
     BIND_CONFIG_ERRORS,
     COMMAND_NAMES,
@@ -37,12 +52,9 @@ from smsc.smpp_pdu import (
     ESME_RINVCMDLEN,
     ESME_RUNKNOWNERR,
     ESME_RX_T_APPN,
-    MAX_PDU,
     Sequences,
     classify_status,
     delivery_report,
-    field_text,
-    generic_nack,
     inbound_sms,
     normalise_message_id,
     status_text,
@@ -54,6 +66,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 UNBIND_WAIT = 2.0
+_BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 
 # The asyncio side's handler for one MO or report: (item, response PDU name, sequence, generation).
 InboundHandler = Callable[[InboundSms | DeliveryReport, str, int, int], Coroutine[Any, Any, None]]
@@ -279,10 +292,9 @@ class SmppIo:
             if now >= self._keepalive_due:
                 raise _LinkDown("no enquire_link_resp")
         elif now - self._last_rx >= self.cfg.enquire_link_seconds:
-            ping = pdus.make_pdu("enquire_link", client=self._seq)
-            self._keepalive_seq = ping.sequence
+            self._keepalive_seq = self._seq.next_sequence()
             self._keepalive_due = now + self.cfg.response_timeout_seconds
-            self._send(ping.generate())
+            self._send(encode(ENQUIRE_LINK, self._keepalive_seq))
 
     def _idle(self, delay: float) -> None:
         """Wait out a back-off delay while failing any submit that slips in; return early on stop."""
@@ -330,19 +342,17 @@ class SmppIo:
         if not self._bound or self._stop_req:
             self._resolve(future, SubmitResult(Outcome.TEMPORARY, error="not bound"))
             return
+        seq = self._seq.next_sequence()
         try:
-            pdu = pdus.make_pdu("submit_sm", client=self._seq, **fields)
-            data = pdu.generate()
+            data = encode_sm(SUBMIT_SM, seq, **fields)
         except (UnicodeError, ValueError, struct.error) as exc:
             self._resolve(future, SubmitResult(Outcome.MALFORMED, error=f"cannot encode submit_sm: {exc}"))
             return
-        self._pending[pdu.sequence] = _Pending(future, time.monotonic() + self.cfg.response_timeout_seconds)
+        self._pending[seq] = _Pending(future, time.monotonic() + self.cfg.response_timeout_seconds)
         self._send(data)
 
     def _send_resp(self, name: str, seq: int, status: int) -> None:
-        resp = pdus.make_pdu(name, client=self._seq, status=status)
-        resp.sequence = seq
-        self._send(resp.generate())
+        self._send(encode(command_codes.commands[name], seq, status))
 
     def _send(self, data: bytes) -> None:
         if self._sock is None:
@@ -356,9 +366,8 @@ class SmppIo:
         if self._sock is None or not self._bound:
             return
         try:
-            unbind = pdus.make_pdu("unbind", client=self._seq)
-            self._unbind_seq = unbind.sequence
-            self._send(unbind.generate())
+            self._unbind_seq = self._seq.next_sequence()
+            self._send(encode(UNBIND, self._unbind_seq))
             deadline = time.monotonic() + min(UNBIND_WAIT, self.cfg.response_timeout_seconds)
             while self._unbind_seq is not None and (left := deadline - time.monotonic()) > 0:
                 self._poll(left)
@@ -417,19 +426,26 @@ class SmppIo:
         if name == "generic_nack":
             self._on_nack(seq, status)
             return
-        try:
-            pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
-        except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
-            log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
-            if is_request:
-                self._nack(seq, ESME_RINVCMDID)
+        if name == "submit_sm_resp":
+            self._on_submit_resp(seq, status, raw)
             return
-        except Exception as exc:
-            self.bad_pdus += 1
-            log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=repr(exc))
-            if is_request:
-                self._nack(seq, ESME_RUNKNOWNERR)
-            return
+        pdu: Any = None
+        if name == "deliver_sm":
+            pdu = decode_sm(raw)
+            if isinstance(pdu, PduError):
+                self._bad_pdu(name, seq, pdu.reason, pdu.status)
+                return
+        elif name not in _BODILESS:  # binds' responses, data_sm and the rare commands
+            try:
+                pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+            except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
+                log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+                if is_request:
+                    self._nack(seq, ESME_RINVCMDID)
+                return
+            except Exception as exc:
+                self._bad_pdu(name, seq, repr(exc), ESME_RUNKNOWNERR if is_request else None)
+                return
         if name in ("bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"):
             if seq == self._bind_seq:
                 self._bind_status = status
@@ -440,8 +456,6 @@ class SmppIo:
                 self._keepalive_seq = None
         elif not self._bound and is_request:
             self._nack(seq, ESME_RINVBNDSTS)
-        elif name == "submit_sm_resp":
-            self._on_submit_resp(seq, status, getattr(pdu, "message_id", None))
         elif name in ("deliver_sm", "data_sm"):
             self._on_deliver(pdu, name, seq)
         elif name == "unbind":
@@ -459,6 +473,13 @@ class SmppIo:
         else:
             log.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
 
+    def _bad_pdu(self, name: str, seq: int, error: str, nack_status: int | None) -> None:
+        """Count and log an unreadable PDU; a request is answered with `nack_status`."""
+        self.bad_pdus += 1
+        log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=error)
+        if nack_status is not None:
+            self._nack(seq, nack_status)
+
     def _on_nack(self, seq: int, status: int) -> None:
         log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         p = self._pending.pop(seq, None)
@@ -470,7 +491,7 @@ class SmppIo:
         elif seq == self._bind_seq and self._bind_status is None:
             self._bind_status = status or ESME_RUNKNOWNERR
 
-    def _on_submit_resp(self, seq: int, status: int, message_id: object) -> None:
+    def _on_submit_resp(self, seq: int, status: int, raw: bytes) -> None:
         p = self._pending.pop(seq, None)
         if p is None:
             log.info("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
@@ -478,7 +499,7 @@ class SmppIo:
         if status:
             result = SubmitResult(classify_status(status), error=status_text(status))
         else:
-            mid = normalise_message_id(field_text(message_id), self.cfg.message_id_type, receipt=False)
+            mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
             if not mid:
                 log.warning("smpp.empty_message_id", link=self.name, seq=seq)
             result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)

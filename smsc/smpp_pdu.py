@@ -1,14 +1,13 @@
 """SMPP 3.4 without a socket: the command_status tables and their `Outcome`s, how statuses read in logs,
-message id normalisation, our source address's TON/NPI, sequence numbers, generic_nack, the submit_sm
-fields for one part and the reading of a deliver_sm or data_sm into `InboundSms` or `DeliveryReport`.
-Nothing here does I/O or logs, so that `smsc.smpp`'s I/O thread keeps only the connection's state and
-the mapping rules can be checked without a peer.
+message id normalisation, our source address's TON/NPI, sequence numbers, the submit_sm fields for one
+part and the reading of a deliver_sm or data_sm into `InboundSms` or `DeliveryReport`. Nothing here does
+I/O, logs or touches bytes (that is `smsc.smpp_codec`), so that `smsc.smpp`'s I/O thread keeps only the
+connection's state and the mapping rules can be checked without a peer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import struct
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,12 +43,12 @@ ESME_RINVCMDLEN, ESME_RINVCMDID, ESME_RINVBNDSTS = 0x02, 0x03, 0x04
 ESME_RX_T_APPN, ESME_RUNKNOWNERR = 0x64, 0xFF
 ESM_RECEIPT_BITS = 0x04 | 0x08 | 0x20  # SMSC receipt, SME ack, intermediate notification
 ESM_UDHI = 0x40
-MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
 COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
 
 
 class Sequences:
-    """smpplib's PDU classes draw numbers from a "client"; one generator outlives reconnects."""
+    """Request sequence numbers, 1 to 0x7FFFFFFF and round again; one generator outlives reconnects.
+    smpplib's PDU classes (the bind) draw from it as their "client"."""
 
     def __init__(self) -> None:
         self.sequence = 0
@@ -57,11 +56,6 @@ class Sequences:
     def next_sequence(self) -> int:
         self.sequence = self.sequence % 0x7FFFFFFF + 1
         return self.sequence
-
-
-def generic_nack(seq: int, status: int) -> bytes:
-    """Built by hand: it must go out even for a PDU that smpplib could not parse."""
-    return struct.pack(">IIII", 16, 0x80000000, status, seq)
 
 
 def status_text(status: int) -> str:
@@ -113,7 +107,8 @@ class BadDestination(ValueError):
 
 
 def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
-    """smpplib submit_sm fields for one part; ValueError names what cannot be sent."""
+    """submit_sm fields for one part under smpplib's names, as `smsc.smpp_codec.encode_sm` takes them;
+    ValueError names what cannot be sent."""
     dest = sms.destination.removeprefix("+")
     if not dest.isdigit():
         raise BadDestination(f"destination {sms.destination!r} is not an E.164 number")
@@ -143,7 +138,7 @@ def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
 
 
 def field_text(value: object) -> str:
-    """A C-octet string field as text; smpplib hands over bytes, NULs included."""
+    """A C-octet string field as text: smpplib hands over bytes, NULs included; the codec, text."""
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("latin-1").replace("\x00", "")
     return "" if value is None else str(value)
