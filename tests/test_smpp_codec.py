@@ -3,6 +3,7 @@ and a decoder that answers malformed input with a nack status instead of raising
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,11 @@ from smpplib import command_codes
 from smpplib import smpp as pdus
 
 from gateway.config import SmscSection
-from smsc.base import OutboundSms
+from smsc.base import LinkState, OutboundSms
+from smsc.smpp import SmppLink
 from smsc.smpp_codec import (
+    ENQUIRE_LINK,
+    ENQUIRE_LINK_RESP,
     ESME_RINVCMDLEN,
     ESME_RINVMSGLEN,
     ESME_RINVOPTPARSTREAM,
@@ -29,6 +33,7 @@ from smsc.smpp_codec import (
     generic_nack,
 )
 from smsc.smpp_pdu import delivery_report, inbound_sms, submit_fields
+from tests.fakes.smsc import EventRecorder, HappySMSC
 
 SEQ = 0x12345
 
@@ -60,6 +65,9 @@ BASE = dict(service_type="", source_addr_ton=1, source_addr_npi=1, source_addr="
 UDH = b"\x05\x00\x03\x2a\x02\x01"
 RECEIPT = b"id:7F3A sub:001 dlvrd:001 submit date:2501011200 done date:2501011201 stat:DELIVRD err:000 text:"
 
+# SMPP 3.4 maximum sizes of the C-octet strings, NUL included: longer text is cut to one octet less.
+C_OCTET_LIMITS = dict(service_type=6, source_addr=21, destination_addr=21, schedule_delivery_time=17,
+                      validity_period=17, receipted_message_id=65)  # fmt: skip
 U16 = "ą".encode("utf-16-be")
 INTL, ALNUM, SHORT, NATIONAL = (
     dict(source_addr_ton=t, source_addr_npi=n, source_addr=a)
@@ -85,6 +93,8 @@ SM_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "submit message_payload": ("submit_sm", dict(short_message=b"", message_payload=b"x" * 600)),
     "submit over-long addresses are cut": ("submit_sm", dict(source_addr="A" * 30,
                                                              destination_addr="9" * 25)),
+    "submit fields of exactly their size are cut": ("submit_sm", dict(source_addr="B" * 21,
+                                                                      validity_period="1" * 17)),
     "deliver mo gsm": ("deliver_sm", dict(registered_delivery=0, dest_addr_ton=3, dest_addr_npi=0,
                                           destination_addr="7155", short_message=b"STOP")),
     "deliver mo ucs2 udh": ("deliver_sm", dict(esm_class=0x40, data_coding=8,
@@ -147,7 +157,7 @@ def test_submit_fields_of_a_real_part_equal_smpplib() -> None:
 
 @pytest.mark.parametrize("case", SM_CASES)
 def test_decode_reads_back_what_was_encoded_and_what_smpplib_reads(case: str) -> None:
-    # Decoding gives back every field given (addresses as smpplib cuts them) and agrees with smpplib.
+    # Decoding gives back every field given (strings cut to their SMPP size) and agrees with smpplib.
     name, changes = SM_CASES[case]
     fields = BASE | changes
     raw = ours(name, **fields)
@@ -158,7 +168,7 @@ def test_decode_reads_back_what_was_encoded_and_what_smpplib_reads(case: str) ->
         mine, other = getattr(msg, key), getattr(theirs, key)
         if isinstance(mine, str):
             assert mine.encode("latin-1") == other, key
-            assert mine == (value[:20] if key.endswith("_addr") else value), key
+            assert mine == value[: C_OCTET_LIMITS[key] - 1], key
         elif key == "short_message":  # smpplib leaves an empty one at the end of the body as None
             assert mine == (other or b"") == value
         else:
@@ -296,3 +306,44 @@ def test_damaged_pdus_never_make_the_decoder_raise(cut: int, noise: bytes, at: i
     raw = VALID[:cut]
     raw = raw[:at] + noise + raw[at + len(noise) :]
     assert isinstance(decode_sm(raw), ShortMessage | PduError)
+
+
+# --- the codec's errors on the wire --------------------------------------------------------------
+
+
+def _framed(raw: bytes, seq: int) -> bytes:
+    """`raw` with its command_length and sequence_number made to match, as a peer would frame it."""
+    return len(raw).to_bytes(4, "big") + raw[4:12] + seq.to_bytes(4, "big") + raw[16:]
+
+
+async def test_link_nacks_a_broken_deliver_sm_with_the_codecs_status() -> None:
+    # A deliver_sm whose sm_length overruns the PDU is counted and answered generic_nack 0x01, not handed up.
+    async with HappySMSC() as smsc:
+        cfg = SmscSection(name="op", type="smpp", port=smsc.port, system_id="smsgw")
+        link, ev = SmppLink(cfg, password="secret"), EventRecorder()
+        await link.start(ev)
+        try:
+            await ev.wait_until(lambda: link.state is LinkState.ACTIVE)
+            smsc.send_raw(_framed(VALID[: BODY_END - 40], 91))
+            await smsc.wait_until(lambda: smsc.stats.nacks == [(91, ESME_RINVMSGLEN)])
+            assert link.stats().extra["bad_pdus"] == "1" and ev.delivered == ev.reports == []
+        finally:
+            await link.stop()
+
+
+async def test_simulator_nacks_a_broken_submit_sm_with_the_codecs_status() -> None:
+    # A submit_sm with a TLV cut short gets generic_nack 0xC0 with its sequence; the session goes on.
+    async with HappySMSC() as smsc:
+        reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+        try:
+            writer.write(smpplib_bytes("bind_transceiver", system_id="smsgw", password="secret"))
+            head = await asyncio.wait_for(reader.readexactly(16), 5)
+            await reader.readexactly(int.from_bytes(head[:4], "big") - 16)
+            writer.write(_framed(ours("submit_sm", **BASE) + b"\x04\x24\x00\x09abc", 17))
+            nack = await asyncio.wait_for(reader.readexactly(16), 5)
+            assert nack == generic_nack(17, ESME_RINVOPTPARSTREAM) and smsc.received == []
+            writer.write(encode(ENQUIRE_LINK, 18))
+            assert await asyncio.wait_for(reader.readexactly(16), 5) == encode(ENQUIRE_LINK_RESP, 18)
+        finally:
+            writer.close()
+            await writer.wait_closed()

@@ -1,11 +1,13 @@
 """The simulator's SMPP 3.4 server side (asyncio), speaking to ESMEs such as `smsc.smpp.SmppLink`.
 
-It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash) and uses
-smpplib's PDU classes to encode and decode bodies. Each connection is an `SmppSession`: bind checks
-the login with the core, submit_sm is turned into a `SubmittedSms` and answered with the core's
-verdict, MOs and delivery receipts go out as deliver_sm and are sent again when the client does not
-answer in time or answers with an error, as an SMSC does. The hooks (`SmppSession.on_submit_sm`,
-`SmppServer.session_class`) are what the behaviour-named fake SMSCs in the tests override.
+It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash); the PDUs
+every SMS crosses go through `smsc.smpp_codec`, so that a benchmark measures the gateway rather than
+the simulator, and smpplib's PDU classes handle the bind and the rest. Each connection is an
+`SmppSession`: bind checks the login with the core, submit_sm is turned into a `SubmittedSms` and
+answered with the core's verdict, MOs and delivery receipts go out as deliver_sm and are sent again
+when the client does not answer in time or answers with an error, as an SMSC does. The hooks
+(`SmppSession.on_submit_sm`, `SmppServer.session_class`) are what the behaviour-named fake SMSCs in
+the tests override.
 """
 
 from __future__ import annotations
@@ -27,28 +29,28 @@ from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
-from smsc.smpp_pdu import Sequences
+from smsc.smpp_codec import (
+    ENCODABLE,
+    MAX_PDU,
+    RESPONSE_BIT,
+    PduError,
+    ShortMessage,
+    decode_sm,
+    encode,
+    generic_nack,
+)
+from smsc.smpp_pdu import Sequences, field_text, source_address
 
 log = structlog.get_logger(__name__)
 
-MAX_PDU = 70_000
-GENERIC_NACK = 0x80000000
 ESME_RINVCMDLEN, ESME_RINVCMDID, ESME_RINVBNDSTS, ESME_RALYBND = 0x02, 0x03, 0x04, 0x05
 ESME_RINVPASWD, ESME_RINVSYSID, ESME_RUNKNOWNERR = 0x0E, 0x0F, 0xFF
 BIND_MODES = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver": "trx"}
 _COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
+_BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp", "deliver_sm_resp",
+                       "data_sm_resp"})  # fmt: skip  # nothing in their bodies is read
 _STATS = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
           ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
-
-
-def address_fields(addr: str) -> tuple[int, int, str]:
-    """(TON, NPI, digits) for an address we send: "+48..." is international, other digits national,
-    anything else alphanumeric."""
-    if addr.startswith("+") and addr[1:].isdigit():
-        return 1, 1, addr[1:]
-    if addr.isdigit():
-        return (3, 0, addr) if len(addr) <= 8 else (2, 1, addr)
-    return 5, 0, addr
 
 
 def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, done_at: datetime) -> str:
@@ -130,14 +132,24 @@ class SmppSession(SessionBase):
             self.writer.write(data)
 
     def send_pdu(self, name: str, seq: int | None = None, status: int = 0, **fields: Any) -> int:
-        pdu = pdus.make_pdu(name, client=self._seq, status=status, **fields)
-        if seq is not None:
-            pdu.sequence = seq
-        self.write(pdu.generate())
-        return int(pdu.sequence)
+        """Write one PDU and return its sequence number. Without `seq`, a request takes the next
+        number and a response the last one, as smpplib numbers them; smpplib writes what the codec
+        does not cover (binds, data_sm, ...)."""
+        command_id = command_codes.commands.get(name, -1)
+        allowed = ENCODABLE.get(command_id)
+        if allowed is None or not fields.keys() <= allowed:
+            pdu = pdus.make_pdu(name, client=self._seq, status=status, **fields)
+            if seq is not None:
+                pdu.sequence = seq
+            self.write(pdu.generate())
+            return int(pdu.sequence)
+        if seq is None:
+            seq = self._seq.sequence if command_id & RESPONSE_BIT else self._seq.next_sequence()
+        self.write(encode(command_id, seq, status, **fields))
+        return seq
 
     def nack(self, seq: int, status: int) -> None:
-        self.write(struct.pack(">IIII", 16, GENERIC_NACK, status, seq))
+        self.write(generic_nack(seq, status))
 
     async def run(self) -> None:
         try:
@@ -181,15 +193,23 @@ class SmppSession(SessionBase):
             self.server.stats.nacks.append((seq, status))
             self._on_deliver_resp(seq, status or ESME_RUNKNOWNERR)
             return
-        try:
-            pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
-        except UnknownCommandError:  # SMPP knows it (cancel_sm, replace_sm ...), this SMSC does not
-            self.nack(seq, ESME_RINVCMDID)
-            return
-        except Exception as exc:
-            log.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
-            self.nack(seq, ESME_RUNKNOWNERR)
-            return
+        pdu: Any = None
+        if name == "submit_sm":
+            pdu = decode_sm(raw)
+            if isinstance(pdu, PduError):
+                log.warning("sim.smpp.bad_pdu", command=name, error=pdu.reason)
+                self.nack(seq, pdu.status)
+                return
+        elif name not in _BODILESS:
+            try:
+                pdu = pdus.parse_pdu(raw, client=self._seq, allow_unknown_opt_params=True)
+            except UnknownCommandError:  # SMPP knows it (cancel_sm, replace_sm ...), this SMSC does not
+                self.nack(seq, ESME_RINVCMDID)
+                return
+            except Exception as exc:
+                log.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
+                self.nack(seq, ESME_RUNKNOWNERR)
+                return
         if name in BIND_MODES:
             self._on_bind(name, pdu, seq)
         elif name == "enquire_link":
@@ -219,8 +239,8 @@ class SmppSession(SessionBase):
             self.nack(seq, ESME_RINVCMDID)
 
     def _on_bind(self, name: str, pdu: Any, seq: int) -> None:
-        system_id = _text(pdu.system_id)
-        password = _text(pdu.password)
+        system_id = field_text(pdu.system_id)
+        password = field_text(pdu.password)
         if self.mode is not None:
             status = ESME_RALYBND
         elif self.core.check_login(system_id, password):
@@ -239,28 +259,28 @@ class SmppSession(SessionBase):
         if self.can_receive:
             self.core.register(self)
 
-    def _submitted(self, pdu: Any) -> SubmittedSms:
-        esm = pdu.esm_class or 0
-        data = bytes(pdu.short_message or pdu.message_payload or b"")
+    def _submitted(self, pdu: ShortMessage) -> SubmittedSms:
+        esm = pdu.esm_class
+        data = pdu.short_message or pdu.message_payload or b""
         udh = data[: data[0] + 1] if esm & 0x40 and data else b""
-        text, _ = decode_user_data(data, pdu.data_coding or 0, udhi=bool(udh))
-        dest = _text(pdu.destination_addr)
+        text, _ = decode_user_data(data, pdu.data_coding, udhi=bool(udh))
+        dest = pdu.destination_addr
         return SubmittedSms(
             protocol=self.protocol,
             system_id=self.system_id,
-            source=_text(pdu.source_addr),
+            source=pdu.source_addr,
             destination="+" + dest if dest.isdigit() else dest,
-            data_coding=pdu.data_coding or 0,
+            data_coding=pdu.data_coding,
             udh=udh,
             text=text,
             payload=data[len(udh) :],
-            want_report=bool((pdu.registered_delivery or 0) & 0x03),
+            want_report=bool(pdu.registered_delivery & 0x03),
             esm_class=esm,
             source_ton=pdu.source_addr_ton,
             source_npi=pdu.source_addr_npi,
             dest_ton=pdu.dest_addr_ton,
             dest_npi=pdu.dest_addr_npi,
-            validity=_text(pdu.validity_period),
+            validity=pdu.validity_period,
         )
 
     async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
@@ -295,8 +315,8 @@ class SmppSession(SessionBase):
     # --- deliver_sm to the client -------------------------------------------------------------
 
     async def send_mo(self, source: str, destination: str, text: str) -> None:
-        src_ton, src_npi, src = address_fields(source)
-        dst_ton, dst_npi, dst = address_fields(destination)
+        src_ton, src_npi, src = source_address(source)
+        dst_ton, dst_npi, dst = source_address(destination)
         for esm, dc, sm in mo_parts(text, self.server.next_ref()):
             fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
                           dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
@@ -307,8 +327,8 @@ class SmppSession(SessionBase):
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
     ) -> None:
         # In a receipt the addresses are swapped: source is the phone the SMS went to.
-        src_ton, src_npi, src = address_fields(destination)
-        dst_ton, dst_npi, dst = address_fields(source)
+        src_ton, src_npi, src = source_address(destination)
+        dst_ton, dst_npi, dst = source_address(source)
         wire_id = self.server.format_receipt_id(message_id)
         text = receipt_text(wire_id, status, submitted_at, datetime.now(UTC))
         fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
@@ -354,12 +374,6 @@ class SmppSession(SessionBase):
     async def unbind(self) -> None:
         """SMSC-initiated unbind: the session closes when the client answers (or disconnects)."""
         self._unbind_seq = self.send_pdu("unbind")
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("latin-1").replace("\x00", "")
-    return "" if value is None else str(value)
 
 
 class SmppServer(ServerBase):
