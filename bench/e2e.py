@@ -144,6 +144,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: steadier than wall-clock rates on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_lines(path: Path) -> int:
     try:
         with path.open("rb") as f:
@@ -228,6 +234,7 @@ async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, s
 async def throughput(n: int, conns: int) -> None:
     async with gateway() as (state, smtp, proc):
         jobs = [(i, [number(i)]) for i in range(n)]
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         await asyncio.gather(*(sender(smtp, jobs[k::conns]) for k in range(conns)))
         accepted = time.perf_counter() - t0
@@ -237,10 +244,13 @@ async def throughput(n: int, conns: int) -> None:
             await asyncio.sleep(0.05)
         done = time.perf_counter() - t0
         sent = count_lines(log)
+        await asyncio.sleep(1)  # let the last delivery reports be processed
+        cpu = cpu_seconds(proc.pid) - cpu0
         rss, hwm = rss_mb(proc.pid)
         print(f"throughput: {n} mails over {conns} connections")
         print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
         print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
+        print(f"  daemon CPU {1000 * cpu / n:.2f} ms per mail+SMS+DLR (user+sys, all threads)")
         print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
 
 

@@ -38,7 +38,7 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # resolve each module logger once, not on every call
     )
     # Libraries that use the stdlib logger (aiosmtpd, smpplib) go to stderr at WARNING and above.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
