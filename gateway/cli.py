@@ -92,7 +92,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     for name, link in status["links"].items():
         print(
             f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
-            f" max {link['rate_limit']}/s, submitted {link['submitted']}, throttled {link['throttled']},"
+            f" {link.get('rate', 0)}/s now (max {link['rate_limit']}/s), submitted {link['submitted']},"
+            f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
         )
     return 0

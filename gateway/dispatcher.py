@@ -38,7 +38,8 @@ class _LinkSlot:
     throttle_pause: float
     in_flight: int = 0
     sent: int = 0
-    recent: list[float] = field(default_factory=list)  # submit times in the last second, for status
+    # (time, sent) at the previous status snapshot, so that status shows the current rate
+    last_snapshot: tuple[float, int] = field(default_factory=lambda: (time.monotonic(), 0))
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -214,9 +215,14 @@ class Dispatcher:
 
     def link_stats(self) -> dict[str, dict[str, object]]:
         out: dict[str, dict[str, object]] = {}
+        now = time.monotonic()
         for name, slot in self.slots.items():
             stats = slot.link.stats()
+            then, sent_then = slot.last_snapshot
+            rate = (slot.sent - sent_then) / (now - then) if now > then else 0.0
+            slot.last_snapshot = (now, slot.sent)
             out[name] = {
+                "rate": round(rate, 1),
                 "state": str(slot.link.state),
                 "in_flight": slot.in_flight,
                 "window": slot.window,
