@@ -14,7 +14,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -58,7 +58,6 @@ class Gate:
     wake_dispatcher: Callable[[], None] = lambda: None
     backlog: Callable[[], int] = lambda: 0
     closing: bool = False
-    stats: dict[str, int] = field(default_factory=dict)
 
     def now(self) -> datetime:
         """The store's clock in the installation's time zone (periods, quiet hours)."""

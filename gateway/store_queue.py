@@ -100,7 +100,7 @@ class QueueMixin:
                 ).fetchone()
                 if early is not None:
                     self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
-                    finished += self._apply_part_report(part_id, early[1], early[2], now)
+                    self._apply_part_report(part_id, early[1], early[2], now)
             finished += self._settle_message_of(part_id, now)
         return finished
 
@@ -174,19 +174,17 @@ class QueueMixin:
             if part_id is None:
                 log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
                 return []
-            finished = self._apply_part_report(part_id, status, error, now)
-            finished += self._settle_message_of(part_id, now)
-            return finished
+            self._apply_part_report(part_id, status, error, now)
+            return self._settle_message_of(part_id, now)
 
-    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> list[Finished]:
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
-            return []
+            return
         state = "delivered" if status == "delivered" else "failed"
         self.conn.execute(
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
-        return []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final."""
