@@ -96,7 +96,9 @@ class Daemon:
         recovered = self.store.recover_active()
         if recovered:
             log.warning(
-                "queue.recovered", parts=recovered, note="re-sent; the SMSC may have had them already"
+                "queue.recovered",
+                parts=recovered,
+                note="possible duplicates: sent again, the SMSC may have had them already",
             )
         self.store.recover_mail()
         seed_accounts(self.store, cfg)

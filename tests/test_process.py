@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
-from tests.fakes.smsc import HappySMSC
+from tests.fakes.smsc import HappySMSC, SilentSMSC
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +175,40 @@ async def test_sigkill_during_data_keeps_nothing_of_the_partial_mail(tmp_path: P
             await smsc.wait_for(1, timeout=20)
             await asyncio.sleep(1.0)
             assert [s.text for s in smsc.received] == ["The retry"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+
+
+async def test_sigkill_with_a_submit_unanswered_resends_it_once_and_logs_it(tmp_path: Path) -> None:
+    # F4: killed after submit_sm went out and before its answer was recorded: after restart the part
+    # is sent again (at-least-once, at most one extra), logged as a possible duplicate, and its DLR
+    # still settles the message.
+    smtp_port = free_port()
+    async with SilentSMSC() as silent:
+        config = write_config(tmp_path, silent.port, smtp_port)
+        proc = await start_daemon(config, smtp_port)
+        res = await asyncio.to_thread(
+            send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "In flight"), [f"601123456@{DOMAIN}"]
+        )
+        assert res.error is None
+        await silent.wait_for(1, timeout=20)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        port = silent.port
+    async with HappySMSC(port=port) as smsc:
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await smsc.wait_for(1, timeout=20)
+            db = sqlite3.connect(tmp_path / "state" / "smsgw.db")
+            for _ in range(200):
+                if db.execute("SELECT state FROM messages").fetchall() == [("delivered",)]:
+                    break
+                await asyncio.sleep(0.05)
+            assert db.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
+            await asyncio.sleep(0.5)
+            assert len(smsc.received) == 1
+            assert "possible duplicate" in (tmp_path / "daemon.log").read_text()
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
