@@ -13,12 +13,12 @@ import sys
 from typing import Any, TextIO
 
 from acl.passwords import hash_password
+from gateway.cli_common import EXIT_USAGE
 from gateway.config import Config
 from gateway.store import Store
 from gateway.store_accounts import NotFound
 
 MIN_PASSWORD_LENGTH = 8
-EXIT_USAGE = 2  # as in gateway.cli
 
 
 def add_user_commands(user_subparsers: Any) -> None:

@@ -127,6 +127,24 @@ def test_admin_cli_accounts_users_and_queue(tmp_path: Path) -> None:
     assert smsgw(path, "queue", "retry", "42").returncode != 0
     status = smsgw(path, "status")
     assert status.returncode == 0 and "not running" in status.stdout
+    # Account settings, suspension and opt-outs, with the mistakes an admin makes.
+    assert (
+        smsgw(
+            path, "account", "set", "beta", "--monthly-limit", "100", "--quiet-hours", "21:00-08:00"
+        ).returncode
+        == 0
+    )
+    bad_window = smsgw(path, "account", "set", "beta", "--quiet-hours", "25:00-08:00")
+    assert bad_window.returncode != 0 and "25:00" in bad_window.stderr
+    assert smsgw(path, "account", "set", "beta").returncode != 0  # nothing to change
+    assert smsgw(path, "account", "suspend", "beta").returncode == 0
+    assert "SUSPENDED" in smsgw(path, "account", "list").stdout
+    assert smsgw(path, "account", "resume", "beta").returncode == 0
+    assert smsgw(path, "optout", "add", "601 123 456").returncode == 0
+    assert "+48601123456" in smsgw(path, "optout", "list").stdout
+    assert smsgw(path, "optout", "add", "12").returncode != 0
+    assert smsgw(path, "optout", "remove", "+48601123456").returncode == 0
+    assert "no opt-outs" in smsgw(path, "optout", "list").stdout
 
 
 def test_cli_runs_without_a_terminal_environment() -> None:

@@ -1,0 +1,239 @@
+"""Admin commands: accounts, users and their limits, opt-outs (`smsgw account|user|optout ...`).
+
+They change rows through the store's verbs in the same SQLite file the daemon uses (WAL), so they
+work while it runs and the daemon sees each change on the next mail.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gateway.cli_acl import add_user_commands
+from gateway.cli_common import EXIT_USAGE, CliError, open_store, when
+from gateway.config import Config, network
+
+
+def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
+    for cidr in args.relay_network:
+        network(cidr)
+    acc = open_store(cfg).add_account(args.name, networks=args.relay_network, sender=args.sender)
+    print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
+    return 0
+
+
+def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
+    accounts = open_store(cfg).list_accounts()
+    if not accounts:
+        print("no accounts")
+    for a in accounts:
+        state = f"SUSPENDED ({a.suspended_reason})" if a.suspended_at else "active"
+        print(
+            f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
+            f" networks {', '.join(a.networks) or '-'},"
+            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'}, {state}"
+        )
+    return 0
+
+
+def _limit(value: str) -> int | None:
+    if value.lower() in ("none", "off", "-"):
+        return None
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of SMS parts (or 'none')")
+    return int(value)
+
+
+def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
+    from acl.quiet import parse_window
+
+    store = open_store(cfg)
+    settings: dict[str, Any] = {}
+    for key in (
+        "sender",
+        "split_mode",
+        "overflow",
+        "validity_hours",
+        "end_marker",
+        "dlr_mail",
+        "notify_address",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    for key in ("monthly_limit", "daily_limit"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = _limit(value)
+    for key in ("transliterate", "bulk", "confirm"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = int(value == "on")
+    if args.quiet_hours is not None:
+        if args.quiet_hours.lower() in ("none", "off"):
+            settings["quiet_start"] = settings["quiet_end"] = None
+        else:
+            try:
+                settings["quiet_start"], settings["quiet_end"] = parse_window(args.quiet_hours)
+            except ValueError as exc:
+                raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
+    for cidr in args.add_network + args.remove_network:
+        network(cidr)
+    if not settings and not args.add_network and not args.remove_network:
+        raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
+    store.update_account(args.name, **settings)
+    acc = store.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
+    print(f"account {acc.name} updated")
+    return 0
+
+
+def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg)
+    acc = store.get_account(args.name)
+    store.suspend_account(acc.id, args.reason)
+    print(f"account {acc.name} suspended")
+    return 0
+
+
+def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg)
+    acc = store.get_account(args.name)
+    if acc.suspended_at is None:
+        raise CliError(f"account {acc.name} is not suspended")
+    store.resume_account(acc.id)
+    print(f"account {acc.name} resumed")
+    return 0
+
+
+def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {}
+    for key in ("monthly_limit", "daily_limit"):
+        value = getattr(args, key)
+        if value is not None:
+            fields[key] = _limit(value)
+    if not fields:
+        raise CliError("nothing to change; give --monthly-limit and/or --daily-limit", EXIT_USAGE)
+    user = open_store(cfg).set_user(args.email, **fields)
+    print(f"user {user.email} updated")
+    return 0
+
+
+def _number(cfg: Config, value: str) -> str:
+    from gateway.addressing import BadNumber, to_e164
+
+    try:
+        return to_e164(value, cfg.gateway.default_region)
+    except BadNumber as exc:
+        raise CliError(f"{value!r} is not a phone number: {exc}", EXIT_USAGE) from exc
+
+
+def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
+    number = _number(cfg, args.number)
+    added = open_store(cfg).add_optout(number, word=None, source="admin")
+    print(f"{number} {'added to' if added else 'already on'} the opt-out list")
+    return 0
+
+
+def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
+    number = _number(cfg, args.number)
+    if not open_store(cfg).remove_optout(number):
+        raise CliError(f"{number} is not on the opt-out list")
+    print(f"{number} removed from the opt-out list")
+    return 0
+
+
+def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
+    rows = open_store(cfg).list_optouts()
+    if not rows:
+        print("no opt-outs")
+    for r in rows:
+        word = f" ({r['word']})" if r["word"] else ""
+        print(f"{r['number']:<16} {when(r['created_at'])}  by {r['source']}{word}")
+    return 0
+
+
+def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
+    if "@" not in args.email:
+        raise CliError(f"{args.email!r} is not an email address", EXIT_USAGE)
+    user = open_store(cfg).add_user(args.email, args.account)
+    print(f"user {user.email} added to account {user.account}")
+    return 0
+
+
+def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
+    users = open_store(cfg).list_users(args.account)
+    if not users:
+        print("no users")
+    for u in users:
+        print(f"{u.email}  account {u.account}  password {'set' if u.password_hash else 'not set'}")
+    return 0
+
+
+def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
+    open_store(cfg).remove_user(args.email)
+    print(f"user {args.email} removed")
+    return 0
+
+
+def add_admin_commands(sub: Any) -> None:
+    a = sub.add_parser("account", help="client companies").add_subparsers(dest="sub", required=True)
+    aa = a.add_parser("add")
+    aa.add_argument("name")
+    aa.add_argument("--relay-network", action="append", default=[], metavar="CIDR")
+    aa.add_argument("--sender", metavar="NUMBER_OR_NAME")
+    aa.set_defaults(func=cmd_account_add)
+    a.add_parser("list").set_defaults(func=cmd_account_list)
+    aset = a.add_parser("set", help="change an account's settings")
+    aset.add_argument("name")
+    aset.add_argument(
+        "--sender", metavar="NUMBER_OR_NAME", help="originating address (a name cannot be answered)"
+    )
+    aset.add_argument("--monthly-limit", metavar="PARTS", help="SMS parts per calendar month, or 'none'")
+    aset.add_argument("--daily-limit", metavar="PARTS", help="SMS parts per day, or 'none'")
+    aset.add_argument("--split-mode", choices=["concatenated", "separate"])
+    aset.add_argument("--transliterate", choices=["on", "off"], help="Polish letters to ASCII to stay in GSM")
+    aset.add_argument("--overflow", choices=["truncate", "reject"], help="text over the part limit")
+    aset.add_argument("--validity-hours", type=float)
+    aset.add_argument("--end-marker", metavar="TEXT")
+    aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
+    aset.add_argument("--dlr-mail", choices=["none", "failed", "all"])
+    aset.add_argument("--notify-address", metavar="EMAIL", help="bounces go here instead of to the sender")
+    aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
+    aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")
+    aset.add_argument("--add-network", action="append", default=[], metavar="CIDR")
+    aset.add_argument("--remove-network", action="append", default=[], metavar="CIDR")
+    aset.set_defaults(func=cmd_account_set)
+    asus = a.add_parser("suspend")
+    asus.add_argument("name")
+    asus.add_argument("--reason", default="suspended by admin")
+    asus.set_defaults(func=cmd_account_suspend)
+    ares = a.add_parser("resume", help="lift a suspension")
+    ares.add_argument("name")
+    ares.set_defaults(func=cmd_account_resume)
+
+    u = sub.add_parser("user", help="addresses allowed to send").add_subparsers(dest="sub", required=True)
+    ua = u.add_parser("add")
+    ua.add_argument("email")
+    ua.add_argument("--account", required=True)
+    ua.set_defaults(func=cmd_user_add)
+    ul = u.add_parser("list")
+    ul.add_argument("--account")
+    ul.set_defaults(func=cmd_user_list)
+    ur = u.add_parser("remove")
+    ur.add_argument("email")
+    ur.set_defaults(func=cmd_user_remove)
+    us = u.add_parser("set", help="per-user limits")
+    us.add_argument("email")
+    us.add_argument("--monthly-limit", metavar="PARTS")
+    us.add_argument("--daily-limit", metavar="PARTS")
+    us.set_defaults(func=cmd_user_set)
+    add_user_commands(u)
+
+    o = sub.add_parser("optout", help="numbers that asked for no more SMS").add_subparsers(
+        dest="sub", required=True
+    )
+    for name, func in (("add", cmd_optout_add), ("remove", cmd_optout_remove)):
+        op = o.add_parser(name)
+        op.add_argument("number")
+        op.set_defaults(func=func)
+    o.add_parser("list").set_defaults(func=cmd_optout_list)
