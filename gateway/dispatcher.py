@@ -126,7 +126,10 @@ class Dispatcher:
 
     def _dispatch(self, part: ClaimedPart, now: float) -> None:
         if part.expires_at <= now:
-            self.on_finished(self._final(part, "expired", "validity period expired before it could be sent"))
+            with self.store.transaction():  # the bounce is queued with the state change, or neither
+                self.on_finished(
+                    self._final(part, "expired", "validity period expired before it could be sent")
+                )
             return
         slot = self._pick(part)
         if slot is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
@@ -145,12 +144,6 @@ def test_admin_cli_accounts_users_and_queue(tmp_path: Path) -> None:
     assert smsgw(path, "optout", "add", "12").returncode != 0
     assert smsgw(path, "optout", "remove", "+48601123456").returncode == 0
     assert "no opt-outs" in smsgw(path, "optout", "list").stdout
-
-
-def test_cli_runs_without_a_terminal_environment() -> None:
-    # The console script is importable as a module (what systemd and CI run).
-    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, cwd=ROOT, env={**os.environ})
-    assert out.returncode == 0 and "check-config" in out.stdout
 
 
 async def test_sigkill_during_data_keeps_nothing_of_the_partial_mail(tmp_path: Path) -> None:

@@ -53,9 +53,13 @@ async def test_accept_is_durable_and_in_wal(store: Store) -> None:
 
 async def test_group_commit_batches_concurrent_accepts(store: Store) -> None:
     # Many sessions at once share commits, yet each gets its own result.
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
     results = await asyncio.gather(*(store.accept(acceptance([f"+4860112{i:04d}"])) for i in range(50)))
+    store.conn.set_trace_callback(None)
     assert len({r.email_id for r in results}) == 50
     assert store.count_messages() == 50
+    assert statements.count("COMMIT") == 1
 
 
 async def test_duplicate_mail_is_accepted_once(store: Store) -> None:
