@@ -89,20 +89,10 @@ def number(i: int) -> str:
     return f"+4860{i % 10_000_000:07d}@sms.example.com"
 
 
-async def start_simulator(cfg: Path, port: int) -> subprocess.Popen[bytes]:
-    """The SMSC runs in its own process so that the figures are the gateway's alone."""
+async def spawn(cfg: Path, command: list[str], port: int, settle: float = 0.0) -> subprocess.Popen[bytes]:
+    """`smsgw COMMAND` as its own process, returned once it listens on `port` (plus `settle` s)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "--config",
-            str(cfg),
-            "simulator",
-            "run",
-            "--log-level",
-            "WARNING",
-        ],
+        [sys.executable, "-m", "gateway.cli", "--config", str(cfg), *command, "--log-level", "WARNING"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -110,31 +100,14 @@ async def start_simulator(cfg: Path, port: int) -> subprocess.Popen[bytes]:
     for _ in range(400):
         try:
             _r, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return proc
         except OSError:
             await asyncio.sleep(0.05)
+            continue
+        w.close()
+        await asyncio.sleep(settle)
+        return proc
     proc.kill()
-    raise SystemExit("simulator did not start")
-
-
-async def start(cfg: Path, smtp: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "--config", str(cfg), "run", "--log-level", "WARNING"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(400):
-        try:
-            _r, w = await asyncio.open_connection("127.0.0.1", smtp)
-            w.close()
-            await asyncio.sleep(0.5)  # let the SMPP bind complete
-            return proc
-        except OSError:
-            await asyncio.sleep(0.05)
-    proc.kill()
-    raise SystemExit("daemon did not start")
+    raise SystemExit(f"smsgw {' '.join(command)} did not start")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -221,9 +194,10 @@ async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, s
         smtp, smpp = free_port(), free_port()
         cfg = state / "config.toml"
         cfg.write_text(config(state, smtp, smpp))  # without the simulator nothing listens: all stays queued
-        procs = [await start_simulator(cfg, smpp)] if simulator else []
+        # The SMSC runs in its own process so that the figures are the gateway's alone.
+        procs = [await spawn(cfg, ["simulator", "run"], smpp)] if simulator else []
         try:
-            procs.append(await start(cfg, smtp))
+            procs.append(await spawn(cfg, ["run"], smtp, settle=0.5))  # settle: the SMPP bind
             yield state, smtp, procs[-1]
         finally:
             for proc in reversed(procs):
