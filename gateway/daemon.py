@@ -29,9 +29,9 @@ from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
 from gateway.mailer import Mailer, OutboxWorker, SmtpRelayMailer
 from gateway.routing import Router
-from gateway.smtp import Gate, start_smtp_server
-from gateway.store import Store
-from gateway.store_accounts import Conflict
+from gateway.smtp.relay import Gate, start_smtp_server
+from gateway.store.accounts import Conflict
+from gateway.store.db import Store
 from smsc.base import SmscLink
 
 log = structlog.get_logger(__name__)
@@ -44,7 +44,7 @@ def build_link(cfg: Config, index: int) -> SmscLink:
     link_cfg = cfg.smsc[index]
     password = link_cfg.secret(cfg.base_dir)
     if link_cfg.type == "smpp":
-        from smsc.smpp import SmppLink
+        from smsc.smpp.link import SmppLink
 
         return SmppLink(link_cfg, password=password)
     from smsc.cimd2.link import Cimd2Link
@@ -147,7 +147,7 @@ class Daemon:
         host, port = cfg.smtp.listen_addr
         self.servers.append(await start_smtp_server(gate, host, port))
         self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
-        from gateway import submission
+        from gateway.smtp import submission
 
         sub = await submission.start(gate)
         if sub is not None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import structlog
 
 from gateway.routing import Router
-from gateway.store import ClaimedPart, Finished, Store
+from gateway.store.db import ClaimedPart, Finished, Store
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink
 from smsc.ratelimit import TokenBucket
 

@@ -14,7 +14,7 @@ import structlog
 
 from gateway import notify
 from gateway.config import Config
-from gateway.store import Finished, Store
+from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)

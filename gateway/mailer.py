@@ -14,7 +14,7 @@ import aiosmtplib
 import structlog
 
 from gateway.config import MailSection
-from gateway.store import Store
+from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 

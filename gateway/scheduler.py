@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from gateway.config import Config
-from gateway.store import Store
+from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 

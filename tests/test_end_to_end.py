@@ -7,7 +7,7 @@ import email
 from email import policy
 from pathlib import Path
 
-from gateway import replies
+from gateway.smtp import replies
 from smsc.encoding import parse_udh
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC, ThrottlingSMSC

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from gateway import replies
+from gateway.smtp import replies
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, SilentSMSC
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.intake import IntakeRefused, read_mail
+from gateway.smtp.intake import IntakeRefused, read_mail
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "emails"
 GOLDEN = Path(__file__).resolve().parent / "golden"

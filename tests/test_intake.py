@@ -13,8 +13,8 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import intake
-from gateway.intake import (
+from gateway.smtp import intake
+from gateway.smtp.intake import (
     EMPTY_REPLY,
     ENCRYPTED_REPLY,
     ONLY_ATTACHMENTS_REPLY,

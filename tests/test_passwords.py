@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from acl import passwords
 from acl.passwords import hash_password, is_password_hash, verify_password
-from gateway.cli_acl import add_user_commands, cmd_user_passwd
+from gateway.cli.acl import add_user_commands, cmd_user_passwd
 from gateway.config import Config
-from gateway.store import Store
-from gateway.store_accounts import NotFound
+from gateway.store.accounts import NotFound
+from gateway.store.db import Store
 from tests.conftest import STAFF, make_config
 
 # ---- hashing ----------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def run(cfg: Config, argv: list[str], stdin: io.StringIO, monkeypatch: Any) -> i
     args = parser().parse_args(argv)
     try:
         return args.func(cfg, args)
-    except NotFound as exc:  # as gateway.cli.main reports it
+    except NotFound as exc:  # as gateway.cli.main.main reports it
         print(f"smsgw: {exc}", file=sys.stderr)
         return 1
 

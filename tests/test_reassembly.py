@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import reassembly
-from gateway.store import Store
+from gateway.store.db import Store
 from tests.conftest import make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 

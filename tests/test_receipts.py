@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from smsc.base import ReportStatus
 from smsc.receipts import classify_stat, parse_receipt, parse_receipt_date
-from smsc.smpp import normalise_message_id
+from smsc.smpp.link import normalise_message_id
 
 STANDARD = b" ".join(
     [

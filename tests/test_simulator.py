@@ -22,7 +22,7 @@ from smsc.simulator import Simulator
 from smsc.simulator.control import send_command
 from smsc.simulator.core import SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import SmppServer, mo_parts
-from smsc.smpp import SmppLink
+from smsc.smpp.link import SmppLink
 from tests.fakes.smsc import EventRecorder
 
 ME, PHONE = "+48100200300", "+48601123456"

@@ -15,8 +15,7 @@ from smpplib import smpp as pdus
 
 from gateway.config import SmscSection
 from smsc.base import LinkState, OutboundSms
-from smsc.smpp import SmppLink
-from smsc.smpp_codec import (
+from smsc.smpp.codec import (
     ENQUIRE_LINK,
     ENQUIRE_LINK_RESP,
     ESME_RINVCMDLEN,
@@ -32,7 +31,8 @@ from smsc.smpp_codec import (
     encode_sm,
     generic_nack,
 )
-from smsc.smpp_pdu import delivery_report, inbound_sms, submit_fields
+from smsc.smpp.link import SmppLink
+from smsc.smpp.pdu import delivery_report, inbound_sms, submit_fields
 from tests.fakes.smsc import EventRecorder, HappySMSC
 
 SEQ = 0x12345

@@ -16,7 +16,7 @@ from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, OutboundSms, O
 from smsc.encoding import concat_udh, gsm_encode
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
-from smsc.smpp import SmppLink, classify_status, normalise_message_id, source_address, status_text
+from smsc.smpp.link import SmppLink, classify_status, normalise_message_id, source_address, status_text
 from tests.fakes.smsc import (
     DeafSMSC,
     DisconnectingSMSC,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import Acceptance, NewMessage, NewPart, Store, StoreError
+from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
 
 
 class Clock:

@@ -20,11 +20,11 @@ import pytest
 import structlog
 
 from acl.passwords import hash_password
-from gateway import replies, submission
 from gateway.config import Config, ConfigError, parse_config
-from gateway.smtp import Gate
-from gateway.store import Store
-from gateway.submission import AuthThrottle
+from gateway.smtp import replies, submission
+from gateway.smtp.relay import Gate
+from gateway.smtp.submission import AuthThrottle
+from gateway.store.db import Store
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway
 from tests.fakes.smsc import HappySMSC

@@ -1,4 +1,4 @@
-"""Each cutting rule of gateway.textclean on its own, plus whitespace normalisation and format=flowed."""
+"""Each cutting rule of gateway.smtp.textclean on its own, plus whitespace normalisation and format=flowed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.textclean import (
+from gateway.smtp.textclean import (
     FORWARD_HEADER,
     FORWARDED,
     IMAGE_REF,

@@ -1,7 +1,7 @@
-"""The simulator's SMPP 3.4 server side (asyncio), speaking to ESMEs such as `smsc.smpp.SmppLink`.
+"""The simulator's SMPP 3.4 server side (asyncio), speaking to ESMEs such as `smsc.smpp.link.SmppLink`.
 
 It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash); the PDUs
-every SMS crosses go through `smsc.smpp_codec`, so that a benchmark measures the gateway rather than
+every SMS crosses go through `smsc.smpp.codec`, so that a benchmark measures the gateway rather than
 the simulator, and smpplib's PDU classes handle the bind and the rest. Each connection is an
 `SmppSession`: bind checks the login with the core, submit_sm is turned into a `SubmittedSms` and
 answered with the core's verdict, MOs and delivery receipts go out as deliver_sm and are sent again
@@ -29,7 +29,7 @@ from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
-from smsc.smpp_codec import (
+from smsc.smpp.codec import (
     ENCODABLE,
     MAX_PDU,
     RESPONSE_BIT,
@@ -39,7 +39,7 @@ from smsc.smpp_codec import (
     encode,
     generic_nack,
 )
-from smsc.smpp_pdu import Sequences, field_text, source_address
+from smsc.smpp.pdu import Sequences, field_text, source_address
 
 log = structlog.get_logger(__name__)
 

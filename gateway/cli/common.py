@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.config import Config
-from gateway.store import Store
+from gateway.store.db import Store
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -2,9 +2,9 @@
 
 `SmppLink` is the asyncio side: the submit window, throttling pauses, link state and statistics, and
 handing MOs and reports to `LinkEvents` before they are answered. Everything that touches the socket
-runs in one I/O thread, `smsc.smpp_io.SmppIo` (why a thread and our own read loop: see there); work
+runs in one I/O thread, `smsc.smpp.io.SmppIo` (why a thread and our own read loop: see there); work
 goes to it with `SmppIo.post` and results come back on the loop. The status tables and the pure PDU
-field mapping live in `smsc.smpp_pdu`.
+field mapping live in `smsc.smpp.pdu`.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.smpp_io import UNBIND_WAIT, SmppIo
-from smsc.smpp_pdu import ESME_RX_T_APPN, BadDestination, submit_fields
+from smsc.smpp.io import UNBIND_WAIT, SmppIo
+from smsc.smpp.pdu import ESME_RX_T_APPN, BadDestination, submit_fields
 
 # Callers import these from here.
-from smsc.smpp_pdu import classify_status as classify_status
-from smsc.smpp_pdu import normalise_message_id as normalise_message_id
-from smsc.smpp_pdu import source_address as source_address
-from smsc.smpp_pdu import status_text as status_text
+from smsc.smpp.pdu import classify_status as classify_status
+from smsc.smpp.pdu import normalise_message_id as normalise_message_id
+from smsc.smpp.pdu import source_address as source_address
+from smsc.smpp.pdu import status_text as status_text
 
 if TYPE_CHECKING:
     from gateway.config import SmscSection

@@ -26,11 +26,11 @@ from typing import Any, TypeVar
 import sqlite_utils
 import structlog
 
-from gateway.schema import MIGRATIONS, SCHEMA_VERSION
-from gateway.store_accounts import AccountsMixin
-from gateway.store_admin import AdminMixin
-from gateway.store_policy import PolicyMixin
-from gateway.store_queue import ClaimedPart, Finished, QueueMixin
+from gateway.store.accounts import AccountsMixin
+from gateway.store.admin import AdminMixin
+from gateway.store.policy import PolicyMixin
+from gateway.store.queue import ClaimedPart, Finished, QueueMixin
+from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = structlog.get_logger(__name__)
 

@@ -27,9 +27,10 @@ import structlog
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
 from acl.passwords import verify_password
-from gateway import replies
 from gateway.config import ConfigError
-from gateway.replies import (
+from gateway.smtp import replies
+from gateway.smtp.relay import Gate, GatewaySMTP, RelayHandler, Sender
+from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
     AUTH_INVALID,
     AUTH_LOCKED,
@@ -39,7 +40,6 @@ from gateway.replies import (
     MUST_STARTTLS,
     NOT_OWNED,
 )
-from gateway.smtp import Gate, GatewaySMTP, RelayHandler, Sender
 
 log = structlog.get_logger(__name__)
 

@@ -13,10 +13,10 @@ import sys
 from typing import Any, TextIO
 
 from acl.passwords import hash_password
-from gateway.cli_common import EXIT_USAGE
+from gateway.cli.common import EXIT_USAGE
 from gateway.config import Config
-from gateway.store import Store
-from gateway.store_accounts import NotFound
+from gateway.store.accounts import NotFound
+from gateway.store.db import Store
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -49,9 +49,8 @@ def _refuse(message: str) -> int:
 
 
 def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
-    # Errors are reported here or as NotFound rather than with gateway.cli's CliError: under
-    # `python -m gateway.cli` that module runs as __main__, and a second import of it would
-    # define a second CliError that its main() does not catch.
+    # Errors are reported here or as NotFound rather than with gateway.cli.main's CliError, so that
+    # this module never imports main (which imports it).
     store = Store.open(cfg.db_path, create=True)
     try:
         # Look the user up first, so that a typo in the address fails before anyone types a password.

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.cli_admin import add_admin_commands
-from gateway.cli_common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
+from gateway.cli.admin import add_admin_commands
+from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
 from gateway.config import Config, ConfigError, load_config
-from gateway.store import StoreError
-from gateway.store_accounts import Conflict, NotFound
+from gateway.store.accounts import Conflict, NotFound
+from gateway.store.db import StoreError
 
 # ---- commands ---------------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ class PduError:
 @dataclass(slots=True)
 class ShortMessage:
     """A submit_sm or deliver_sm body. The names are smpplib's, so that code reading smpplib's PDU
-    objects (`smsc.smpp_pdu`'s deliver_sm readers) reads these too. Absent TLVs are None."""
+    objects (`smsc.smpp.pdu`'s deliver_sm readers) reads these too. Absent TLVs are None."""
 
     service_type: str
     source_addr_ton: int

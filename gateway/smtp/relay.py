@@ -24,13 +24,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.quiet import release_time
-from gateway import notify, replies
-from gateway.addressing import BadNumber, split_address, to_e164
-from gateway.admission import admission, info_reply
+from gateway import notify
 from gateway.config import Config
-from gateway.intake import IntakeOptions, IntakeRefused, read_mail
-from gateway.store import Acceptance, NewMessage, NewPart, Store
-from gateway.store_accounts import Account, User
+from gateway.smtp import replies
+from gateway.smtp.addressing import BadNumber, split_address, to_e164
+from gateway.smtp.admission import admission, info_reply
+from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.store.accounts import Account, User
+from gateway.store.db import Acceptance, NewMessage, NewPart, Store
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)

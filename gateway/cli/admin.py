@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gateway.cli_acl import add_user_commands
-from gateway.cli_common import EXIT_USAGE, CliError, open_store, when
+from gateway.cli.acl import add_user_commands
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config, network
 
 
@@ -119,7 +119,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _number(cfg: Config, value: str) -> str:
-    from gateway.addressing import BadNumber, to_e164
+    from gateway.smtp.addressing import BadNumber, to_e164
 
     try:
         return to_e164(value, cfg.gateway.default_region)

@@ -1,10 +1,10 @@
 """Email bytes → the text of the SMS (R-1.3, R-1.6, R-1.7): MIME structure (text/plain first, then HTML,
 then an Outlook TNEF winmail.dat body, then an enclosed message), machine-mail classification
-(gateway.automail), transfer encodings, charsets, encoded-word subjects and format=flowed
-(gateway.charsets) and the cutting rules (gateway.textclean). This module owns the rule that network
+(gateway.smtp.automail), transfer encodings, charsets, encoded-word subjects and format=flowed
+(gateway.smtp.charsets) and the cutting rules (gateway.smtp.textclean). This module owns the rule that network
 bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
 policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
-itself. HTML and Outlook TNEF bodies are turned into text by gateway.htmlbody.
+itself. HTML and Outlook TNEF bodies are turned into text by gateway.smtp.htmlbody.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from email.policy import compat32
 import pydantic
 import structlog
 
-from gateway import automail, replies
-from gateway.charsets import (
+from gateway.smtp import automail, replies
+from gateway.smtp.charsets import (
     content_charset,
     decode_header,
     decode_text,
@@ -27,8 +27,8 @@ from gateway.charsets import (
     payload_bytes,
     unflow,
 )
-from gateway.htmlbody import html_to_text, looks_like_html, read_tnef
-from gateway.textclean import clean_body
+from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
+from gateway.smtp.textclean import clean_body
 
 log = structlog.get_logger(__name__)
 

@@ -3,7 +3,7 @@ MIME charset labels mapped to Python codecs (with the aliases mail clients reall
 configured fallbacks for a wrong or missing label), RFC 2047 encoded words in headers, RFC 3676
 format=flowed bodies and the whitespace normalisation every decoded text gets. The bytes come from the
 network, so a wrong label or a broken encoding degrades to the best guess rather than failing the
-mail; `gateway.intake` decides which part's text is the message and `gateway.textclean` what to cut.
+mail; `gateway.smtp.intake` decides which part's text is the message and `gateway.smtp.textclean` what to cut.
 """
 
 from __future__ import annotations

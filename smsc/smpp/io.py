@@ -1,7 +1,7 @@
-"""The I/O thread of `smsc.smpp.SmppLink`: the only code that touches the SMPP socket. It connects,
+"""The I/O thread of `smsc.smpp.link.SmppLink`: the only code that touches the SMPP socket. It connects,
 binds, writes every PDU and reads every PDU, so no two writes can interleave (smpplib issue #187).
 smpplib's read loop is not used: it answers deliver_sm before our handler has committed the MO or
-report and dies on one error PDU. The PDUs every SMS crosses go through `smsc.smpp_codec`, at a
+report and dies on one error PDU. The PDUs every SMS crosses go through `smsc.smpp.codec`, at a
 fraction of smpplib's CPU; smpplib still encodes the bind and decodes the rare commands. The loop
 here matches submit_sm_resp and generic_nack to the window by sequence number, answers deliveries
 only after the asyncio side's `Ack`, keeps the link alive with enquire_link and reconnects with
@@ -31,7 +31,7 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import DeliveryReport, InboundSms, LinkState, Outcome, SubmitResult
 from smsc.ratelimit import Backoff
-from smsc.smpp_codec import (
+from smsc.smpp.codec import (
     ENQUIRE_LINK,
     MAX_PDU,
     SUBMIT_SM,
@@ -43,7 +43,7 @@ from smsc.smpp_codec import (
     encode_sm,
     generic_nack,
 )
-from smsc.smpp_pdu import (
+from smsc.smpp.pdu import (
     BIND_CONFIG_ERRORS,
     COMMAND_NAMES,
     ESM_RECEIPT_BITS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gateway.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
+from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 
 
 @dataclass(frozen=True, slots=True)

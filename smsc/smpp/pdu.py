@@ -1,7 +1,7 @@
 """SMPP 3.4 without a socket: the command_status tables and their `Outcome`s, how statuses read in logs,
 message id normalisation, our source address's TON/NPI, sequence numbers, the submit_sm fields for one
 part and the reading of a deliver_sm or data_sm into `InboundSms` or `DeliveryReport`. Nothing here does
-I/O, logs or touches bytes (that is `smsc.smpp_codec`), so that `smsc.smpp`'s I/O thread keeps only the
+I/O, logs or touches bytes (that is `smsc.smpp.codec`), so that `smsc.smpp.link`'s I/O thread keeps only the
 connection's state and the mapping rules can be checked without a peer.
 """
 
@@ -107,7 +107,7 @@ class BadDestination(ValueError):
 
 
 def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
-    """submit_sm fields for one part under smpplib's names, as `smsc.smpp_codec.encode_sm` takes them;
+    """submit_sm fields for one part under smpplib's names, as `smsc.smpp.codec.encode_sm` takes them;
     ValueError names what cannot be sent."""
     dest = sms.destination.removeprefix("+")
     if not dest.isdigit():

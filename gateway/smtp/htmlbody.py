@@ -1,4 +1,4 @@
-"""HTML and Outlook TNEF (winmail.dat) bodies → plain text, for gateway.intake, which decides which part
+"""HTML and Outlook TNEF (winmail.dat) bodies → plain text, for gateway.smtp.intake, which decides which part
 is the message. HTML loses the quoted earlier message of a reply (the containers mail programs put it
 in); a TNEF attachment yields its MAPI message class, subject and body (plain, else HTML, else RTF).
 Nothing here raises on bad input: a quirk costs formatting, never the mail.
@@ -21,8 +21,8 @@ from inscriptis.model.config import ParserConfig
 from lxml.html import HtmlElement, document_fromstring
 from tnefparse import TNEF
 
-from gateway.charsets import decode_text, one_line, payload_bytes
-from gateway.textclean import QUOTED
+from gateway.smtp.charsets import decode_text, one_line, payload_bytes
+from gateway.smtp.textclean import QUOTED
 
 try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
     import compressed_rtf

@@ -16,8 +16,8 @@ from email.utils import format_datetime, make_msgid
 
 from acl.limits import first_exceeded, period_keys, quotas
 from gateway.config import Config
-from gateway.store import Store
-from gateway.store_accounts import Account, User
+from gateway.store.accounts import Account, User
+from gateway.store.db import Store
 
 
 @dataclass(frozen=True, slots=True)
