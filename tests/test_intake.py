@@ -391,7 +391,7 @@ def test_unexpected_error_becomes_a_refusal_and_is_logged(monkeypatch: pytest.Mo
     with structlog.testing.capture_logs() as logs, pytest.raises(IntakeRefused) as refused:
         read_mail(mail())
     assert refused.value.reply == "554 5.6.0 Message could not be read: malformed MIME structure"
-    assert [e["event"] for e in logs] == ["intake.unreadable"]
+    assert [(e["event"], e["log_level"]) for e in logs] == [("intake.unreadable", "error")]
 
 
 # --- machine mail (R-1.7, F15, F16) ------------------------------------------------------------------
@@ -536,11 +536,16 @@ def test_corpus_ndr_is_machine_mail_even_with_real_sender() -> None:
 
 
 def _read_or_refuse(raw: bytes) -> MailText | None:
-    try:
-        return read_mail(raw)
-    except IntakeRefused as refused:
-        assert refused.reply.startswith("554 5.6.0 ")
-        return None
+    """read_mail turns even a bug into a 554, so a crash shows only as an error-level log event."""
+    result: MailText | None = None
+    with structlog.testing.capture_logs() as logs:
+        try:
+            result = read_mail(raw)
+        except IntakeRefused as refused:
+            assert refused.reply.startswith("554 5.6.0 ")
+    crashes = [e for e in logs if e["log_level"] in ("error", "critical") or e.get("exc_info")]
+    assert not crashes, f"unexpected exception inside intake: {crashes}"
+    return result
 
 
 @settings(max_examples=150, deadline=None)
@@ -576,6 +581,7 @@ def test_deeply_nested_multipart_is_refused_or_read() -> None:
 
     assert read_mail(nested(10)).text == "Hi: deep"
     assert read_mail(nested(100)).text == "Hi"  # below the depth limit nothing is read
-    with pytest.raises(IntakeRefused) as refused:
+    with structlog.testing.capture_logs() as logs, pytest.raises(IntakeRefused) as refused:
         read_mail(nested(1500))
     assert refused.value.reply == "554 5.6.0 Message could not be read: MIME nesting too deep"
+    assert [(e["event"], e["log_level"]) for e in logs] == [("intake.too_deep", "info")]  # not a crash

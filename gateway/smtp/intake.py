@@ -86,10 +86,12 @@ def read_mail(raw: bytes, opts: IntakeOptions = IntakeOptions(), *, empty_sender
         return _read(raw, opts, empty_sender)
     except IntakeRefused:
         raise
-    except Exception as exc:
+    except RecursionError:  # hostile nesting beyond the parser's stack: expected input, not a bug
+        log.info("intake.too_deep", size=len(raw))
+        raise IntakeRefused(UNREADABLE_REPLY.format("MIME nesting too deep")) from None
+    except Exception as exc:  # a bug in intake: the sender gets a refusal, the operator a traceback
         log.exception("intake.unreadable", error=type(exc).__name__, size=len(raw))
-        reason = "MIME nesting too deep" if isinstance(exc, RecursionError) else "malformed MIME structure"
-        raise IntakeRefused(UNREADABLE_REPLY.format(reason)) from None
+        raise IntakeRefused(UNREADABLE_REPLY.format("malformed MIME structure")) from None
 
 
 @dataclass(slots=True)
