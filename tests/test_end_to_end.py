@@ -105,18 +105,32 @@ async def test_failed_dlr_bounces_to_the_sender_as_a_dsn(tmp_path: Path) -> None
             status = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
             assert status, "no machine-readable delivery status part"
             assert gw.states() == ["failed"]
-            await asyncio.sleep(0.5)
-            assert len(sink.messages) == 1  # once per message, not per part or per retry
+            # A later failing mail is the marker: a second bounce for the first would come before its own.
+            await gw.send(mail(to("601124413"), "This one fails too"))
+            await sink.wait(2)
+            subjects = [str(email.message_from_bytes(m[2])["Subject"]) for m in sink.messages]
+            assert ["+48601123413" in s for s in subjects] == [True, False]  # once per message, not per retry
+            assert "+48601124413" in subjects[1]
 
 
 async def test_smsc_down_at_start_message_waits_then_goes(tmp_path: Path) -> None:
     # Accepted while no SMSC answers; sent once the SMSC comes up, nothing failed.
     port = free_port()
-    async with running_gateway(make_config(tmp_path, smsc_port=port)) as gw:
+    attempts: list[None] = []  # the SMSC is "down": every connection is closed at once
+
+    def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        attempts.append(None)
+        writer.close()
+
+    down = await asyncio.start_server(hang_up, "127.0.0.1", port)
+    async with down, running_gateway(make_config(tmp_path, smsc_port=port)) as gw:
         res = await gw.send(mail(to("601123456"), "Waiting for the link"))
         assert res.error is None
-        await asyncio.sleep(0.5)
+        tried = len(attempts)
+        await gw.until(lambda: len(attempts) > tried)  # the link failed again with the mail queued
         assert gw.states() == ["queued"]
+        down.close()
+        await down.wait_closed()
         async with HappySMSC(port=port) as smsc:
             await smsc.wait_for(1, timeout=20)
             await gw.until(lambda: gw.states() == ["delivered"])

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
@@ -47,6 +48,15 @@ async def start_daemon(config: Path, smtp_port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("daemon did not listen within 15 s")
 
 
+async def send_marker(smsc: HappySMSC, smtp_port: int) -> None:
+    """Send a later mail and wait for its SMS: anything queued before it (a duplicate) has gone by then."""
+    res = await asyncio.to_thread(
+        send_blocking, smtp_port, mail(f"601999999@{DOMAIN}", "Marker"), [f"601999999@{DOMAIN}"]
+    )
+    assert res.error is None
+    await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received), timeout=20)
+
+
 def write_config(tmp_path: Path, smsc_port: int, smtp_port: int) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(config_text(tmp_path, smsc_port=smsc_port, smtp_port=smtp_port))
@@ -68,9 +78,8 @@ async def test_sigkill_after_250_sends_the_sms_exactly_once(tmp_path: Path) -> N
         proc = await start_daemon(config, smtp_port)
         try:
             await smsc.wait_for(1, timeout=20)
-            await asyncio.sleep(1.0)  # a duplicate would show up by now
-            assert len(smsc.received) == 1
-            assert smsc.received[0].text == "Survive a crash"
+            await send_marker(smsc, smtp_port)
+            assert [s.text for s in smsc.received] == ["Survive a crash", "Marker"]
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
@@ -183,9 +192,10 @@ async def test_sigkill_during_data_keeps_nothing_of_the_partial_mail(tmp_path: P
                 send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "The retry"), [f"601123456@{DOMAIN}"]
             )
             assert res.error is None
-            await smsc.wait_for(1, timeout=20)
-            await asyncio.sleep(1.0)
+            await smsc.wait_for(1, timeout=20)  # a stored partial mail would have been queued first
             assert [s.text for s in smsc.received] == ["The retry"]
+            with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as db:
+                assert db.execute("SELECT COUNT(*) FROM emails").fetchone() == (1,)
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
@@ -217,8 +227,8 @@ async def test_sigkill_with_a_submit_unanswered_resends_it_once_and_logs_it(tmp_
                     break
                 await asyncio.sleep(0.05)
             assert db.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
-            await asyncio.sleep(0.5)
-            assert len(smsc.received) == 1
+            await send_marker(smsc, smtp_port)
+            assert [s.text for s in smsc.received] == ["In flight", "Marker"]
             assert "possible duplicate" in (tmp_path / "daemon.log").read_text()
         finally:
             proc.send_signal(signal.SIGTERM)
