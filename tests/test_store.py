@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,59 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     assert [r[0] for r in s.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
     assert s.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
     assert s.usage("account:1", "2023-11") == 1
+
+
+def test_use_from_another_thread_raises(store: Store) -> None:
+    # The connection belongs to the thread that opened it: a purge or any verb run in a worker
+    # thread would share the loop's transaction, so it is refused loudly instead of working.
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            store.claim_due(10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join(10)
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "thread" in str(errors[0])
+    assert store.claim_due(10) == []  # the owner thread still works
+
+
+async def test_after_commit_runs_once_committed_and_not_on_rollback(store: Store) -> None:
+    # Callbacks registered inside a transaction fire after COMMIT; a failed write() piece drops its own.
+    seen: list[str] = []
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+
+    def ok() -> None:
+        store.db.after_commit(lambda: seen.append(f"ok after {statements[-1]}"))
+
+    def failing() -> None:
+        store.db.after_commit(lambda: seen.append("failed"))
+        raise ValueError("boom")
+
+    results = await asyncio.gather(store.write(ok), store.write(failing), return_exceptions=True)
+    store.db.conn.set_trace_callback(None)
+    assert isinstance(results[1], ValueError)
+    assert seen == ["ok after COMMIT"]
+    with pytest.raises(ValueError), store.db.transaction():
+        store.db.after_commit(lambda: seen.append("rolled back"))
+        raise ValueError("boom")
+    assert seen == ["ok after COMMIT"]
+
+
+async def test_after_commit_waits_for_the_group_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With group fsync the callback runs only once the WAL holding the commit is on disk.
+    s = Store.open(tmp_path / "db.sqlite", group_fsync=True)
+    order: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (order.append("fsync"), real_fsync(fd))[1])
+    await s.write(lambda: s.db.after_commit(lambda: order.append("callback")))
+    await s.drain()
+    assert order == ["fsync", "callback"]
+    s.close()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
 import structlog
 
 from gateway.store.accounts import AccountsMixin
@@ -101,7 +101,7 @@ class _Pending:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -109,27 +109,37 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
-class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, clock: Clock = time.time) -> None:
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+class Db:
+    """The one connection, its transactions and the group commit; usable only from its own thread.
+
+    A transaction on a connection shared with another thread would take in (and let that thread
+    commit or roll back) writes the event loop has already acknowledged, so every use from a
+    thread other than the opener raises instead. Everything SQLite-specific (pragmas, file checks,
+    WAL fsync, `BEGIN IMMEDIATE`) stays here, so the repositories only speak plain SQL.
+    """
+
+    IntegrityError = sqlite3.IntegrityError
+    OperationalError = sqlite3.OperationalError
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
         self.path = path
-        self.clock = clock
+        self._owner = threading.get_ident()
+        self._owner_name = threading.current_thread().name
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
-        self._in_tx = False
-        # Group fsync (see `open`): committed batches waiting for the WAL to reach the disk.
+        self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
+        # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
         self._syncing: list[tuple[_Pending, Any]] = []
+        self._sync_callbacks: list[Callable[[], None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
     @classmethod
-    def open(
-        cls, path: Path, *, clock: Clock = time.time, create: bool = True, group_fsync: bool = False
-    ) -> Store:
+    def open(cls, path: Path, *, create: bool = True, group_fsync: bool = False) -> Db:
         """Open (and create or migrate) the database.
 
         Without `group_fsync` every commit is durable when it returns (`synchronous=FULL`): right for
@@ -157,24 +167,25 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
                 f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
                 "after saving it for analysis. Refusing to start with an empty queue."
             ) from exc
-        store = cls(conn, path, clock=clock)
-        store._migrate(existed)
+        db = cls(conn, path)
+        db._migrate(existed)
         if group_fsync:
-            store._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
-            store._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
-        return store
+            db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
+            db._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
+        return db
 
     def _migrate(self, existed: bool) -> None:
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        conn = self.conn
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "schema_version" not in tables:
             if existed and tables:
                 raise StoreError(
                     f"database {self.path} holds tables but no schema version: it is not an smsgw "
                     "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
                 )
-            self.conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            self.conn.execute("INSERT INTO schema_version VALUES (0)")
-        version = self.conn.execute("SELECT version FROM schema_version").fetchone()[0]
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"database {self.path} has schema version {version}, newer than this smsgw "
@@ -183,51 +194,77 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number]):
-                    self.conn.execute(statement)
-                self.conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
             log.info("store.migrated", version=number + 1, path=str(self.path))
 
-    async def drain(self) -> None:
-        """Wait until every write handed to `write()` is committed and on disk."""
-        while self._pending or self._flush_scheduled or self._sync_task is not None:
-            if self._sync_task is not None:
-                await asyncio.shield(self._sync_task)
-            else:
-                await asyncio.sleep(0)
+    # ---- the connection and its transactions --------------------------------------------------
 
-    def close(self) -> None:
-        if self._wal_fd is not None:
-            with contextlib.suppress(OSError):
-                os.fsync(self._wal_fd)
-            os.close(self._wal_fd)
-            self._wal_fd = None
-        if self._fsync_thread is not None:
-            self._fsync_thread.shutdown(wait=True)
-        self.conn.close()
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                f"the database {self.path} belongs to thread {self._owner_name!r} and was used from "
+                f"thread {threading.current_thread().name!r}; run database work on the thread that "
+                "opened it (in the daemon: the event loop, through `write()`)"
+            )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for the repositories; raises when reached from another thread."""
+        self._check_thread()
+        return self._conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit; nested use joins the outer transaction."""
-        if self._in_tx:
-            yield self.conn
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._in_tx = True
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
+            yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            self._in_tx = False
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._after.clear()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        self._in_tx = False
-        self.conn.execute("COMMIT")
+        callbacks, self._after = self._after, []
+        self._committed(callbacks)
 
-    # ---- accepting mail (group commit) --------------------------------------------------------
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the open transaction is committed (and fsynced, with group fsync).
 
-    async def accept(self, acceptance: Acceptance) -> AcceptResult:
-        """Write one email's messages and parts; returns once they are committed to disk."""
-        return await self.write(lambda: self.accept_now(acceptance))
+        Dropped if the transaction (or the `write()` piece that registered it) rolls back; the same
+        callback registered twice in one transaction runs once.
+        """
+        if not self.conn.in_transaction:
+            raise RuntimeError("after_commit() needs an open transaction")
+        if callback not in self._after:
+            self._after.append(callback)
+
+    def _committed(self, callbacks: list[Callable[[], None]]) -> None:
+        if not callbacks:
+            return
+        if self._wal_fd is None:
+            _run_callbacks(callbacks)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (startup, tools): make it durable here, then tell
+            os.fsync(self._wal_fd)
+            _run_callbacks(callbacks)
+            return
+        self._sync_callbacks.extend(callbacks)
+        if self._sync_task is None:
+            self._sync_task = loop.create_task(self._sync_wal())
+
+    # ---- group commit -------------------------------------------------------------------------
 
     async def write(self, work: Callable[[], T]) -> T:
         """Run `work` in the next shared transaction; return its result once that has committed.
@@ -236,6 +273,7 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         DLRs) shares one transaction and so one fsync; each piece runs in its own savepoint, so a
         failing piece is rolled back alone and only its caller sees the error.
         """
+        self._check_thread()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append(_Pending(work, fut))
@@ -249,21 +287,23 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         self._flush_scheduled = False
         results: list[tuple[_Pending, Any]] = []
         try:
-            with self.transaction():
+            with self.transaction() as conn:
                 for item in batch:
-                    self.conn.execute("SAVEPOINT one")
+                    conn.execute("SAVEPOINT one")
+                    mark = len(self._after)
                     try:
                         res = item.work()
                     except Exception as exc:
-                        if not self.conn.in_transaction:
+                        if not conn.in_transaction:
                             # SQLite itself rolled the whole transaction back (disk full, I/O
                             # error): every piece of the batch is lost, so every caller must hear it.
                             raise
-                        self.conn.execute("ROLLBACK TO one")
+                        conn.execute("ROLLBACK TO one")
+                        del self._after[mark:]
                         results.append((item, exc))
                     else:
                         results.append((item, res))
-                    self.conn.execute("RELEASE one")
+                    conn.execute("RELEASE one")
         except Exception as exc:  # the commit itself failed (disk full, I/O error)
             log.error("store.commit_failed", error=str(exc), batch=len(batch))
             for item in batch:
@@ -281,8 +321,9 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         """fsync the WAL for every batch committed so far, then answer their callers."""
         loop = asyncio.get_running_loop()
         try:
-            while self._syncing:
+            while self._syncing or self._sync_callbacks:
                 waiting, self._syncing = self._syncing, []
+                callbacks, self._sync_callbacks = self._sync_callbacks, []
                 assert self._wal_fd is not None
                 try:
                     await loop.run_in_executor(self._fsync_thread, os.fsync, self._wal_fd)
@@ -293,8 +334,66 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
                             item.future.set_exception(exc)
                     continue
                 _settle(waiting)
+                _run_callbacks(callbacks)
         finally:
             self._sync_task = None
+
+    async def drain(self) -> None:
+        """Wait until every write handed to `write()` is committed and on disk."""
+        while self._pending or self._flush_scheduled or self._sync_task is not None:
+            if self._sync_task is not None:
+                await asyncio.shield(self._sync_task)
+            else:
+                await asyncio.sleep(0)
+
+    def close(self) -> None:
+        conn = self.conn
+        if self._wal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.fsync(self._wal_fd)
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        if self._fsync_thread is not None:
+            self._fsync_thread.shutdown(wait=True)
+        conn.close()
+
+
+class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
+    """The store verbs over one `Db`."""
+
+    def __init__(self, db: Db, *, clock: Clock = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    @classmethod
+    def open(
+        cls, path: Path, *, clock: Clock = time.time, create: bool = True, group_fsync: bool = False
+    ) -> Store:
+        return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self.db.transaction()
+
+    async def write(self, work: Callable[[], T]) -> T:
+        return await self.db.write(work)
+
+    async def drain(self) -> None:
+        await self.db.drain()
+
+    def close(self) -> None:
+        self.db.close()
+
+    async def accept(self, acceptance: Acceptance) -> AcceptResult:
+        """Write one email's messages and parts; returns once they are committed to disk."""
+        return await self.write(lambda: self.accept_now(acceptance))
 
     def accept_now(self, a: Acceptance) -> AcceptResult:
         """The body of one acceptance; call inside a transaction."""
@@ -407,6 +506,14 @@ def _settle(results: list[tuple[_Pending, Any]]) -> None:
             item.future.set_result(res)
 
 
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("store.after_commit_failed")
+
+
 def _concat_udh(ref: int, total: int, seq: int) -> bytes:
     return bytes((5, 0, 3, ref & 0xFF, total, seq))
 
@@ -428,6 +535,7 @@ __all__ = [
     "AcceptResult",
     "Acceptance",
     "ClaimedPart",
+    "Db",
     "Finished",
     "NewMessage",
     "NewPart",
