@@ -44,3 +44,14 @@ def test_smsc_and_acl_import_nothing_from_gateway() -> None:
             if bad:
                 offenders.append(f"{path.relative_to(ROOT)}: {sorted(bad)}")
     assert not offenders, offenders
+
+
+def test_repositories_import_only_the_store_and_plain_data() -> None:
+    # The store sits below intake, dispatch and the listeners: it must not reach up into them.
+    banned = ("gateway.smtp", "gateway.dispatcher", "gateway.daemon", "gateway.mailer", "gateway.events")
+    offenders = []
+    for path in (ROOT / "gateway" / "store").glob("*.py"):
+        bad = {m for m in imports(path) if m.startswith(banned) or m.startswith("smsc.")}
+        if bad:
+            offenders.append(f"{path.name}: {sorted(bad)}")
+    assert not offenders, offenders

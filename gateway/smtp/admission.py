@@ -64,17 +64,17 @@ def admission(
 
     def check(store: Store) -> str | None:
         for number in numbers:
-            if store.identical_count(number, text, day_start) >= cfg.gateway.identical_per_day:
+            if store.policy.identical_count(number, text, day_start) >= cfg.gateway.identical_per_day:
                 return (
                     f"550 5.7.1 More than {cfg.gateway.identical_per_day} identical SMS to {number} today"
                     " are not allowed (operator anti-spam rule)"
                 )
-        exceeded = first_exceeded([(q, store.usage(q.scope, q.key)) for q in all_quotas], needed)
+        exceeded = first_exceeded([(q, store.accounts.usage(q.scope, q.key)) for q in all_quotas], needed)
         if exceeded is None:
             return None
         q = exceeded.quota
-        if user is not None and store.first_limit_notice(q.scope, q.key):
-            store.enqueue_mail(
+        if user is not None and store.policy.first_limit_notice(q.scope, q.key):
+            store.outbox.enqueue_mail(
                 "limit",
                 cfg.mail.from_address,
                 user.email,
@@ -91,7 +91,7 @@ def admission(
 
     def after(store: Store, email_id: int) -> None:
         scopes = [f"account:{account.id}"] + ([f"user:{user.id}"] if user else [])
-        store.add_usage(scopes, [keys["monthly"], keys["daily"]], needed)
+        store.accounts.add_usage(scopes, [keys["monthly"], keys["daily"]], needed)
         if extra_after is not None:
             extra_after(store, email_id)
 
@@ -103,8 +103,8 @@ def info_reply(cfg: Config, store: Store, account: Account, user: User | None, n
     keys = period_keys(now)
 
     def line(label: str, scope: str, monthly: int | None, daily: int | None) -> str:
-        used_m = store.usage(scope, keys["monthly"])
-        used_d = store.usage(scope, keys["daily"])
+        used_m = store.accounts.usage(scope, keys["monthly"])
+        used_d = store.accounts.usage(scope, keys["daily"])
         month = f"{used_m} of {monthly}" if monthly is not None else f"{used_m} (no limit)"
         day = f"{used_d} of {daily}" if daily is not None else f"{used_d} (no limit)"
         return (

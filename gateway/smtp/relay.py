@@ -110,9 +110,9 @@ class RelayHandler:
             address = ""
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        trusted = trusted_accounts(client_ip, store.all_networks())
-        user = store.find_user(address) if address else None
-        account = store.account_by_id(user.account_id) if user else None
+        trusted = trusted_accounts(client_ip, store.accounts.all_networks())
+        user = store.accounts.find_user(address) if address else None
+        account = store.accounts.account_by_id(user.account_id) if user else None
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
             envelope.mail_from = address
@@ -152,7 +152,7 @@ class RelayHandler:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
             return replies.BAD_NUMBER.format(address, exc)
-        if self.gate.store.is_opted_out(number):
+        if self.gate.store.policy.is_opted_out(number):
             return replies.OPTED_OUT.format(address)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
@@ -323,7 +323,7 @@ class RelayHandler:
                 )
                 notices.append(("truncated", truncated))
             for kind, content in notices:
-                store.enqueue_mail(kind, cfg.mail.from_address, sender.mail_from, content)
+                store.outbox.enqueue_mail(kind, cfg.mail.from_address, sender.mail_from, content)
 
         policy = admission(
             cfg,
@@ -353,7 +353,7 @@ class RelayHandler:
             return replies.OK
         store = self.gate.store
         content = info_reply(self.gate.config, store, sender.account, sender.user, self.gate.now())
-        store.enqueue_mail("info", self.gate.config.mail.from_address, sender.mail_from, content)
+        store.outbox.enqueue_mail("info", self.gate.config.mail.from_address, sender.mail_from, content)
         log.info("smtp.info_answered", to=sender.mail_from)
         return replies.OK
 

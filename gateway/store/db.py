@@ -1,9 +1,11 @@
-"""The store: every SQL statement of the message queue lives here.
+"""The database: the one connection (`Db`) and the repositories composed over it (`Store`).
 
 The store is the only hand-off between stages (SMTP intake, dispatcher, DLR/MO handling, mailer).
 It runs SQLite in WAL mode with `synchronous=FULL`, so a committed transaction is on disk before
-the SMTP `250` that depends on it. The connection belongs to the event-loop thread; the admin CLI
-opens its own connection to the same file, which WAL allows while the daemon runs.
+the SMTP `250` that depends on it. The connection belongs to the thread that opened it (the event
+loop's, in the daemon); the admin CLI opens its own connection to the same file, which WAL allows
+while the daemon runs. Each area's SQL lives in its repository module (queue, mo, accounts,
+policy, outbox, admin); what is SQLite-specific stays here.
 
 Accepting mail uses group commit: requests that arrive while a commit is being prepared share one
 transaction (one fsync), and each SMTP session is answered only after that commit returned.
@@ -26,10 +28,20 @@ from typing import Any, TypeVar
 
 import structlog
 
-from gateway.store.accounts import AccountsMixin
-from gateway.store.admin import AdminMixin
-from gateway.store.policy import PolicyMixin
-from gateway.store.queue import ClaimedPart, Finished, QueueMixin
+from gateway.store.accounts import AccountsRepo
+from gateway.store.admin import AdminRepo
+from gateway.store.mo import MoRepo
+from gateway.store.outbox import OutboxRepo
+from gateway.store.policy import PolicyRepo
+from gateway.store.queue import (
+    Acceptance,
+    AcceptResult,
+    ClaimedPart,
+    Finished,
+    NewMessage,
+    NewPart,
+    QueueRepo,
+)
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = structlog.get_logger(__name__)
@@ -40,58 +52,6 @@ T = TypeVar("T")
 
 class StoreError(Exception):
     """The database cannot be used; the message says which file and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewPart:
-    seq: int
-    data_coding: int
-    payload: bytes
-    udh: bytes
-    text: str
-
-
-@dataclass(slots=True)
-class NewMessage:
-    recipient: str
-    source: str
-    text: str
-    coding: int
-    parts: list[NewPart]
-    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
-    state: str = "queued"
-    not_before: float | None = None  # quiet hours: held until then, validity counted from then
-
-
-@dataclass(slots=True)
-class Acceptance:
-    """Everything one DATA turns into; written in one transaction or not at all."""
-
-    mail_from: str
-    client_ip: str | None
-    account_id: int | None
-    user_id: int | None
-    header_message_id: str | None
-    dedup_key: str | None
-    subject: str
-    text: str
-    messages: list[NewMessage]
-    validity_seconds: float
-    automatic: str | None = None
-    removed: str | None = None
-    # Runs inside the transaction before anything is written: returns an SMTP reply to refuse the
-    # mail, or None. Limits use it so that check and reservation cannot race.
-    check: Callable[[Store], str | None] | None = None
-    # Runs inside the transaction after the rows are written (usage counters, confirmation mail).
-    after: Callable[[Store, int], None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptResult:
-    email_id: int | None
-    message_ids: list[int]
-    duplicates: int = 0  # recipients skipped because the same mail was accepted before
-    refused: str | None = None  # SMTP reply from Acceptance.check
 
 
 @dataclass(slots=True)
@@ -358,12 +318,18 @@ class Db:
         conn.close()
 
 
-class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
-    """The store verbs over one `Db`."""
+class Store:
+    """The repositories over one `Db`: what the daemon, the CLI and the tests hold on to."""
 
     def __init__(self, db: Db, *, clock: Clock = time.time) -> None:
         self.db = db
         self.clock = clock
+        self.queue = QueueRepo(db, clock)
+        self.mo = MoRepo(db, clock)
+        self.accounts = AccountsRepo(db, clock)
+        self.policy = PolicyRepo(db, clock)
+        self.outbox = OutboxRepo(db, clock)
+        self.admin = AdminRepo(db, clock)
 
     @classmethod
     def open(
@@ -372,15 +338,8 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock)
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
-
-    @property
     def path(self) -> Path:
         return self.db.path
-
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return self.db.transaction()
 
     async def write(self, work: Callable[[], T]) -> T:
         return await self.db.write(work)
@@ -391,109 +350,23 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
     def close(self) -> None:
         self.db.close()
 
+    def purge_before(self, cutoff: float) -> int:
+        """The retention purge, still reached through the store by the scheduler."""
+        return self.policy.purge_before(cutoff)
+
     async def accept(self, acceptance: Acceptance) -> AcceptResult:
         """Write one email's messages and parts; returns once they are committed to disk."""
         return await self.write(lambda: self.accept_now(acceptance))
 
     def accept_now(self, a: Acceptance) -> AcceptResult:
-        """The body of one acceptance; call inside a transaction."""
         if a.check is not None:
             refusal = a.check(self)
             if refusal is not None:
                 return AcceptResult(None, [], refused=refusal)
-        now = self.clock()
-        todo = a.messages
-        duplicates = 0
-        if a.dedup_key is not None and todo:
-            seen = {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT recipient FROM messages WHERE dedup_key = ?", (a.dedup_key,)
-                )
-            }
-            duplicates = sum(1 for m in todo if m.recipient in seen)
-            todo = [m for m in todo if m.recipient not in seen]
-            if not todo and a.messages:
-                return AcceptResult(None, [], duplicates=duplicates)
-        cur = self.conn.execute(
-            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
-            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                a.account_id,
-                a.user_id,
-                a.mail_from,
-                a.client_ip,
-                a.header_message_id,
-                a.dedup_key,
-                a.subject,
-                a.text,
-                a.automatic,
-                a.removed,
-                now,
-            ),
-        )
-        email_id = cur.lastrowid
-        assert email_id is not None
-        ids: list[int] = []
-        for m in todo:
-            start = max(now, m.not_before or now)
-            expires = start + a.validity_seconds
-            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
-            cur = self.conn.execute(
-                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    email_id,
-                    a.account_id,
-                    m.recipient,
-                    m.source,
-                    m.text,
-                    m.coding,
-                    len(m.parts),
-                    ref,
-                    m.state,
-                    now,
-                    expires,
-                    a.dedup_key,
-                ),
-            )
-            mid = cur.lastrowid
-            assert mid is not None
-            ids.append(mid)
-            part_state = "queued" if m.state == "queued" else m.state
-            self.conn.executemany(
-                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        mid,
-                        p.seq,
-                        part_state,
-                        start,
-                        expires,
-                        m.recipient,
-                        m.source,
-                        p.data_coding,
-                        p.payload,
-                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
-                        p.text,
-                    )
-                    for p in m.parts
-                ],
-            )
-        if a.after is not None:
-            a.after(self, email_id)
-        return AcceptResult(email_id, ids, duplicates=duplicates)
-
-    def _next_concat_ref(self, destination: str) -> int:
-        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
-        row = self.conn.execute(
-            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
-            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
-            " RETURNING next_ref",
-            (destination,),
-        ).fetchone()
-        return int(row[0])
+        result = self.queue.insert_email(a)
+        if a.after is not None and result.email_id is not None:
+            a.after(self, result.email_id)
+        return result
 
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:
@@ -512,10 +385,6 @@ def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
             callback()
         except Exception:
             log.exception("store.after_commit_failed")
-
-
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
-    return bytes((5, 0, 3, ref & 0xFF, total, seq))
 
 
 def _split_sql(script: str) -> list[str]:
