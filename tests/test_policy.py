@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
+import time
 from datetime import datetime
 from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -85,6 +89,30 @@ async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
             assert f"User {STAFF}" in body and "1 of 50" in body
             assert "Account acme" in body and "1 of 1000" in body
             assert smsc.received and len(smsc.received) == 1  # info@ itself sent no SMS
+
+
+async def test_info_reply_is_on_disk_before_the_250(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The answer to info@ goes through the group commit like any acceptance: the WAL holding its
+    # outbox row is fsynced before the client hears `250`.
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # a slow disk: an answer that does not wait for it comes first
+        time.sleep(0.3)
+        real_fsync(fd)
+        events.append("fsync")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        gw.store.db.conn.set_trace_callback(
+            lambda sql: events.append("outbox row") if sql.startswith("INSERT INTO outbox") else None
+        )
+        res = await gw.send(mail(to("info"), ""), [to("info")])
+        answered = list(events)
+        gw.store.db.conn.set_trace_callback(None)
+        assert res.error is None
+        assert "outbox row" in answered
+        assert "fsync" in answered[answered.index("outbox row") :]
 
 
 async def test_info_address_ignores_auto_replies(tmp_path: Path) -> None:

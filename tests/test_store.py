@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.smtp.accept import accept
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
 
 
@@ -47,7 +48,7 @@ async def test_accept_is_durable_and_in_wal(store: Store) -> None:
     # 250 depends on this: WAL with synchronous=FULL, and the rows are there after commit.
     assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    res = await store.accept(acceptance(["+48601123456", "+48601123457"], parts=2))
+    res = await accept(store, acceptance(["+48601123456", "+48601123457"], parts=2))
     assert len(res.message_ids) == 2
     other = sqlite3.connect(store.path)
     assert other.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 4
@@ -57,7 +58,7 @@ async def test_group_commit_batches_concurrent_accepts(store: Store) -> None:
     # Many sessions at once share commits, yet each gets its own result.
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
-    results = await asyncio.gather(*(store.accept(acceptance([f"+4860112{i:04d}"])) for i in range(50)))
+    results = await asyncio.gather(*(accept(store, acceptance([f"+4860112{i:04d}"])) for i in range(50)))
     store.db.conn.set_trace_callback(None)
     assert len({r.email_id for r in results}) == 50
     assert store.admin.count_messages() == 50
@@ -66,23 +67,23 @@ async def test_group_commit_batches_concurrent_accepts(store: Store) -> None:
 
 async def test_duplicate_mail_is_accepted_once(store: Store) -> None:
     # R-1.8 / F2: the same Message-ID and content again produces no new SMS.
-    first = await store.accept(acceptance(["+48601123456"], dedup="k1"))
-    second = await store.accept(acceptance(["+48601123456"], dedup="k1"))
+    first = await accept(store, acceptance(["+48601123456"], dedup="k1"))
+    second = await accept(store, acceptance(["+48601123456"], dedup="k1"))
     assert first.message_ids and second.email_id is None and second.duplicates == 1
     assert store.admin.count_messages() == 1
 
 
 async def test_concat_reference_rotates_per_destination(store: Store) -> None:
     # Two long texts to one phone must not share a UDH reference.
-    await store.accept(acceptance(["+48601123456"], parts=2))
-    await store.accept(acceptance(["+48601123456"], parts=2))
+    await accept(store, acceptance(["+48601123456"], parts=2))
+    await accept(store, acceptance(["+48601123456"], parts=2))
     udhs = [r[0] for r in store.db.conn.execute("SELECT udh FROM parts WHERE seq = 1 ORDER BY id")]
     assert udhs[0][:3] == b"\x05\x00\x03" and udhs[0][3] != udhs[1][3]
 
 
 async def test_report_before_submit_answer_is_applied(store: Store) -> None:
     # A DLR that overtakes submit_sm_resp is kept and applied once the id is known.
-    await store.accept(acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
     (part,) = store.queue.claim_due(10)
     assert store.queue.record_report("main", "abc", "delivered", None, "raw") == []
     finished = store.queue.mark_submitted(part.id, "main", "abc")
@@ -91,8 +92,8 @@ async def test_report_before_submit_answer_is_applied(store: Store) -> None:
 
 async def test_reports_with_same_key_match_oldest_first(store: Store) -> None:
     # CIMD2 keys (timestamp:number) repeat within a second; reports resolve parts FIFO.
-    await store.accept(acceptance(["+48601123456"]))
-    await store.accept(acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
     a, b = store.queue.claim_due(10)
     store.queue.mark_submitted(a.id, "c", "261121045908:48601123456")
     store.queue.mark_submitted(b.id, "c", "261121045908:48601123456")
@@ -104,7 +105,7 @@ async def test_reports_with_same_key_match_oldest_first(store: Store) -> None:
 
 async def test_failed_part_fails_message_once_naming_the_part(store: Store) -> None:
     # one status per message; the failure names which part.
-    await store.accept(acceptance(["+48601123456"], parts=3))
+    await accept(store, acceptance(["+48601123456"], parts=3))
     parts = store.queue.claim_due(10)
     for p in parts:
         store.queue.mark_submitted(p.id, "main", f"id{p.seq}")
@@ -118,7 +119,7 @@ async def test_failed_part_fails_message_once_naming_the_part(store: Store) -> N
 async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:
     # Parts claimed when the process died go back to the queue on the next open.
     s = Store.open(tmp_path / "db.sqlite")
-    await s.accept(acceptance(["+48601123456"]))
+    await accept(s, acceptance(["+48601123456"]))
     assert len(s.queue.claim_due(10)) == 1
     s.close()
     s2 = Store.open(tmp_path / "db.sqlite")
@@ -128,7 +129,7 @@ async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:
 
 async def test_expired_parts_are_not_sent_late(store: Store) -> None:
     # past the validity, queued parts expire and the message finishes once.
-    await store.accept(acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
     store.clock.t += 3601  # type: ignore[attr-defined]
     finished = store.queue.expire_due()
     assert [f.state for f in finished] == ["expired"]
@@ -157,12 +158,13 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     clock = Clock()
     s = Store.open(tmp_path / "db.sqlite", clock=clock)
     a = acceptance(["+48601123456"])
-    a.after = lambda st, _id: st.accounts.add_usage(["account:1"], ["2023-11"], 1)
-    await s.accept(a)
+    await accept(s, a)
+    with s.db.transaction():
+        s.accounts.add_usage(["account:1"], ["2023-11"], 1)
     (part,) = s.queue.claim_due(10)
     s.queue.mark_submitted(part.id, "main", "x1")
     s.queue.record_report("main", "x1", "delivered", None, "raw")
-    await s.accept(acceptance(["+48601123457"]))  # still queued: must survive any purge
+    await accept(s, acceptance(["+48601123457"]))  # still queued: must survive any purge
     clock.t += 91 * 86400
     assert s.policy.purge_before(clock.t - 90 * 86400) == 1
     assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]

@@ -354,20 +354,6 @@ class Store:
         """The retention purge, still reached through the store by the scheduler."""
         return self.policy.purge_before(cutoff)
 
-    async def accept(self, acceptance: Acceptance) -> AcceptResult:
-        """Write one email's messages and parts; returns once they are committed to disk."""
-        return await self.write(lambda: self.accept_now(acceptance))
-
-    def accept_now(self, a: Acceptance) -> AcceptResult:
-        if a.check is not None:
-            refusal = a.check(self)
-            if refusal is not None:
-                return AcceptResult(None, [], refused=refusal)
-        result = self.queue.insert_email(a)
-        if a.after is not None and result.email_id is not None:
-            a.after(self, result.email_id)
-        return result
-
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:
     for item, res in results:

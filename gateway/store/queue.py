@@ -7,9 +7,7 @@ that the sender hears about a long message exactly once (SPEC R-6.3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -57,11 +55,6 @@ class Acceptance:
     validity_seconds: float
     automatic: str | None = None
     removed: str | None = None
-    # Runs inside the transaction before anything is written: returns an SMTP reply to refuse the
-    # mail, or None. Limits use it so that check and reservation cannot race.
-    check: Callable[[Any], str | None] | None = None
-    # Runs inside the transaction after the rows are written (usage counters, confirmation mail).
-    after: Callable[[Any, int], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +62,7 @@ class AcceptResult:
     email_id: int | None
     message_ids: list[int]
     duplicates: int = 0  # recipients skipped because the same mail was accepted before
-    refused: str | None = None  # SMTP reply from Acceptance.check
+    refused: str | None = None  # SMTP reply of the policy check that refused the mail
 
 
 @dataclass(frozen=True, slots=True)
