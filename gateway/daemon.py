@@ -115,6 +115,7 @@ class Daemon:
             self.mailer or SmtpRelayMailer(cfg.mail, cfg.gateway.hostname),
             max_attempts=cfg.mail.max_attempts,
         )
+        self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker
         notifier = Notifier(self.store, cfg, outbox.wake)
         events = GatewayEvents(self.store, notifier)
         for i, link_cfg in enumerate(cfg.smsc):

@@ -115,6 +115,18 @@ async def test_info_reply_is_on_disk_before_the_250(tmp_path: Path, monkeypatch:
         assert "fsync" in answered[answered.index("outbox row") :]
 
 
+async def test_info_reply_leaves_at_once(tmp_path: Path) -> None:
+    # The commit that queued the answer wakes the outbox worker instead of leaving it to its next poll.
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            res = await gw.send(mail(to("info"), ""), [to("info")])
+            assert res.error is None
+            await sink.wait(1, timeout=2)
+            assert sink.messages[0][1] == [STAFF]
+
+
 async def test_info_address_ignores_auto_replies(tmp_path: Path) -> None:
     # No loops: an out-of-office answer to info@ gets no answer.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
