@@ -56,13 +56,13 @@ def seed_accounts(store: Store, cfg: Config) -> None:
     """Create the accounts the config declares, if missing; never overwrite an admin's changes."""
     for seed in cfg.account:
         try:
-            store.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
+            store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
             log.info("account.seeded", account=seed.name)
         except Conflict:
             pass
         for email in seed.users:
             with suppress(Conflict):
-                store.add_user(email, seed.name)
+                store.accounts.add_user(email, seed.name)
 
 
 def _sd_notify(message: str) -> None:
@@ -93,14 +93,14 @@ class Daemon:
         shutdown = shutdown or self._signal_event()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True)
-        recovered = self.store.recover_active()
+        recovered = self.store.queue.recover_active()
         if recovered:
             log.warning(
                 "queue.recovered",
                 parts=recovered,
                 note="possible duplicates: sent again, the SMSC may have had them already",
             )
-        self.store.recover_mail()
+        self.store.outbox.recover_mail()
         seed_accounts(self.store, cfg)
 
         if cfg.simulator.enabled:
@@ -115,6 +115,7 @@ class Daemon:
             self.mailer or SmtpRelayMailer(cfg.mail, cfg.gateway.hostname),
             max_attempts=cfg.mail.max_attempts,
         )
+        self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker
         notifier = Notifier(self.store, cfg, outbox.wake)
         events = GatewayEvents(self.store, notifier)
         for i, link_cfg in enumerate(cfg.smsc):
@@ -196,9 +197,9 @@ class Daemon:
             if now - last_expiry >= EXPIRY_INTERVAL:
                 last_expiry = now
                 try:
-                    with self.store.transaction():
-                        notifier(self.store.expire_due())
-                        for mo_id in self.store.join_stale_segments(
+                    with self.store.db.transaction():
+                        notifier(self.store.queue.expire_due())
+                        for mo_id in self.store.mo.join_stale_segments(
                             self.clock() - reassembly.TIMEOUT_SECONDS
                         ):
                             events.whole_mo(mo_id)

@@ -85,12 +85,12 @@ class Dispatcher:
         while not self._stopping:
             now = self.clock()
             if now - last_backlog >= 1.0:
-                self.backlog = self.store.waiting_parts()
+                self.backlog = self.store.admin.waiting_parts()
                 last_backlog = now
             free = self._free()
             claimed: list[ClaimedPart] = []
             if free > 0:
-                claimed = self.store.claim_due(min(free, 500), now=now)
+                claimed = self.store.queue.claim_due(min(free, 500), now=now)
                 for part in claimed:
                     self._dispatch(part, now)
             if claimed and len(claimed) >= free:
@@ -98,7 +98,7 @@ class Dispatcher:
                 if self._free() == 0:
                     await self._wait(0.5)
                 continue
-            due = self.store.next_due_at()
+            due = self.store.queue.next_due_at()
             timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
             if free == 0:
                 timeout = min(timeout, 0.2)
@@ -126,14 +126,14 @@ class Dispatcher:
 
     def _dispatch(self, part: ClaimedPart, now: float) -> None:
         if part.expires_at <= now:
-            with self.store.transaction():  # the bounce is queued with the state change, or neither
+            with self.store.db.transaction():  # the bounce is queued with the state change, or neither
                 self.on_finished(
                     self._final(part, "expired", "validity period expired before it could be sent")
                 )
             return
         slot = self._pick(part)
         if slot is None:
-            self.store.release(part.id, delay=NO_LINK_DELAY, count=False)
+            self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
             return
         slot.in_flight += 1
         task = asyncio.create_task(self._submit(slot, part))
@@ -142,7 +142,7 @@ class Dispatcher:
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         self._avoid.pop(part.id, None)
-        return self.store.mark_part_final(part.id, state, error)
+        return self.store.queue.mark_part_final(part.id, state, error)
 
     async def _submit(self, slot: _LinkSlot, part: ClaimedPart) -> None:
         name = slot.link.name
@@ -164,18 +164,18 @@ class Dispatcher:
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
                 await store.write(
-                    lambda: self.on_finished(store.mark_submitted(part.id, name, result.message_id))
+                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
                 )
                 log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
             elif result.outcome is Outcome.THROTTLED:
                 pause = max(slot.throttle_pause, 0.05)
-                await store.write(lambda: store.release(part.id, delay=pause, count=False))
+                await store.write(lambda: store.queue.release(part.id, delay=pause, count=False))
                 log.info("mt.throttled", part=part.id, link=name)
             elif result.outcome is Outcome.TEMPORARY:
                 self._avoid.setdefault(part.id, set()).add(name)
                 if part.attempts >= MAX_ATTEMPTS:
                     reason = f"{part.attempts} attempts failed; last: {result.error}"
-                    await store.write(lambda: store.hold_part(part.id, reason))
+                    await store.write(lambda: store.queue.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 else:
                     delay = retry_delay(part.attempts, self.retry_base)
@@ -184,7 +184,7 @@ class Dispatcher:
                     if any(self.slots[n].link.state == LinkState.ACTIVE for n in others if n in self.slots):
                         delay = 0.0
                     await store.write(
-                        lambda: store.release(part.id, delay=delay, error=result.error, count=True)
+                        lambda: store.queue.release(part.id, delay=delay, error=result.error, count=True)
                     )
                     log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
             else:
@@ -198,7 +198,7 @@ class Dispatcher:
         except Exception as exc:
             log.exception("mt.internal_error", part=part.id, link=name)
             try:
-                self.store.hold_part(part.id, f"internal error: {exc!r}"[:500])
+                self.store.queue.hold_part(part.id, f"internal error: {exc!r}"[:500])
             except Exception:
                 log.exception("mt.hold_failed", part=part.id)
         finally:

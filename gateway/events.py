@@ -30,7 +30,7 @@ class Notifier:
 
     def __call__(self, finished: list[Finished]) -> None:
         for f in finished:
-            info = self.store.message_info(f.message_id)
+            info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
             rcpt = info["notify_address"] or info["mail_from"]
@@ -44,7 +44,7 @@ class Notifier:
                 content = notify.delivered_notice(
                     info, sender=mail.from_address, rcpt=rcpt, domain=self.config.gateway.hostname
                 )
-                self.store.enqueue_mail("delivered", mail.from_address, rcpt, content, f.message_id)
+                self.store.outbox.enqueue_mail("delivered", mail.from_address, rcpt, content, f.message_id)
             else:
                 content = notify.dsn(
                     info,
@@ -54,7 +54,7 @@ class Notifier:
                     domain=self.config.gateway.domains[0],
                 )
                 # Bounces go out with an empty envelope sender so that they can never bounce back.
-                self.store.enqueue_mail("dsn", "", rcpt, content, f.message_id)
+                self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
             log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
         if finished:
             self.wake_mailer()
@@ -62,17 +62,17 @@ class Notifier:
     def _maybe_suspend(self, account_id: int, name: str) -> None:
         """R-2.4: an account whose recent deliveries mostly fail is stopped until an admin looks."""
         gw = self.config.gateway
-        failed, judged = self.store.failure_share(account_id, gw.suspend_after)
+        failed, judged = self.store.policy.failure_share(account_id, gw.suspend_after)
         if judged < gw.suspend_after or failed / judged <= gw.suspend_failed_share:
             return
-        account = self.store.account_by_id(account_id)
+        account = self.store.accounts.account_by_id(account_id)
         if account.suspended_at is not None:
             return
         reason = f"{failed} of the last {judged} messages failed (limit {gw.suspend_failed_share:.0%})"
-        self.store.suspend_account(account_id, reason)
+        self.store.policy.suspend_account(account_id, reason)
         log.warning("account.suspended", account=name, reason=reason)
         mail = self.config.mail
-        self.store.enqueue_mail(
+        self.store.outbox.enqueue_mail(
             "suspended",
             mail.from_address,
             mail.admin_address,
@@ -101,7 +101,9 @@ class GatewayEvents:
 
         def work() -> None:
             self.notifier(
-                store.record_report(link, report.message_id, report.status.value, report.error, report.raw)
+                store.queue.record_report(
+                    link, report.message_id, report.status.value, report.error, report.raw
+                )
             )
 
         try:
@@ -117,7 +119,7 @@ class GatewayEvents:
         concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
 
         def work() -> int | None:
-            mo = store.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
+            mo = store.mo.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
             if mo is not None:
                 self.whole_mo(mo)
             return mo
@@ -132,10 +134,10 @@ class GatewayEvents:
 
     def whole_mo(self, mo_id: int) -> None:
         """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4)."""
-        source, text = self.store.mo_text(mo_id)
+        source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
         if word in self.optout_words and source.startswith("+"):
-            if self.store.add_optout(source, word=text.strip(), source="mo"):
+            if self.store.policy.add_optout(source, word=text.strip(), source="mo"):
                 log.info("optout.added", number=source, word=text.strip())
 
     def on_state(self, link: str, state: LinkState) -> None:

@@ -74,11 +74,11 @@ class OutboxWorker:
 
     async def run(self) -> None:
         while not self._stopping:
-            batch = self.store.claim_mail(self.concurrency)
+            batch = self.store.outbox.claim_mail(self.concurrency)
             if batch:
                 await asyncio.gather(*(self._send_one(*row) for row in batch))
                 continue
-            due = self.store.next_mail_due_at()
+            due = self.store.outbox.next_mail_due_at()
             timeout = 5.0 if due is None else min(max(due - self.store.clock(), 0.05), 5.0)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -92,20 +92,20 @@ class OutboxWorker:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            self.store.finish_mail(mail_id, "failed", str(exc))
+            self.store.outbox.finish_mail(mail_id, "failed", str(exc))
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
         except Exception as exc:
             if attempts >= self.max_attempts:
-                self.store.finish_mail(mail_id, "failed", repr(exc))
+                self.store.outbox.finish_mail(mail_id, "failed", repr(exc))
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
             else:
                 delay = mail_retry_delay(attempts)
-                self.store.finish_mail(mail_id, "queued", repr(exc), retry_in=delay)
+                self.store.outbox.finish_mail(mail_id, "queued", repr(exc), retry_in=delay)
                 log.warning(
                     "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
                 )
         else:
-            self.store.finish_mail(mail_id, "sent")
+            self.store.outbox.finish_mail(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
 
     def stop(self) -> None:

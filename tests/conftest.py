@@ -182,7 +182,7 @@ class Running:
         await asyncio.wait_for(_poll(), timeout)
 
     def states(self) -> list[str]:
-        return [r[0] for r in self.store.conn.execute("SELECT state FROM messages ORDER BY id")]
+        return [r[0] for r in self.store.db.conn.execute("SELECT state FROM messages ORDER BY id")]
 
 
 @asynccontextmanager

@@ -29,7 +29,7 @@ def imports(path: Path) -> set[str]:
 
 def test_smtp_and_intake_never_import_link_drivers() -> None:
     # Code that parses network input may plan parts (smsc.encoding) but never reach a link driver.
-    for name in ("relay.py", "intake.py", "submission.py", "textclean.py", "automail.py", "admission.py"):
+    for name in ("relay.py", "intake.py", "submission.py", "textclean.py", "automail.py", "accept.py"):
         path = ROOT / "gateway" / "smtp" / name
         bad = {m for m in imports(path) if m.startswith(DRIVERS)}
         assert not bad, f"gateway/smtp/{name} imports {bad}"
@@ -43,4 +43,15 @@ def test_smsc_and_acl_import_nothing_from_gateway() -> None:
             bad = {m for m in imports(path) if m == "gateway" or m.startswith("gateway.")}
             if bad:
                 offenders.append(f"{path.relative_to(ROOT)}: {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_repositories_import_only_the_store_and_plain_data() -> None:
+    # The store sits below intake, dispatch and the listeners: it must not reach up into them.
+    banned = ("gateway.smtp", "gateway.dispatcher", "gateway.daemon", "gateway.mailer", "gateway.events")
+    offenders = []
+    for path in (ROOT / "gateway" / "store").glob("*.py"):
+        bad = {m for m in imports(path) if m.startswith(banned) or m.startswith("smsc.")}
+        if bad:
+            offenders.append(f"{path.name}: {sorted(bad)}")
     assert not offenders, offenders

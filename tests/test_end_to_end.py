@@ -84,7 +84,7 @@ async def test_unknown_sender_is_refused_before_data(tmp_path: Path) -> None:
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         res = await gw.send(mail(to("601123456")), sender="eve@evil.example")
         assert res.error is not None and getattr(res.error, "smtp_code", None) == 550
-        assert gw.store.count_messages() == 0
+        assert gw.store.admin.count_messages() == 0
 
 
 async def test_failed_dlr_bounces_to_the_sender_as_a_dsn(tmp_path: Path) -> None:
@@ -157,4 +157,4 @@ async def test_oversize_mail_gets_552_and_no_sms(tmp_path: Path) -> None:
         assert res.error is not None
         assert getattr(res.error, "smtp_code", None) == 552
         assert replies.TOO_BIG.split(" ", 2)[1].encode() in getattr(res.error, "smtp_error", b"")
-        assert gw.store.count_messages() == 0
+        assert gw.store.admin.count_messages() == 0

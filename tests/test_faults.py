@@ -25,7 +25,7 @@ async def test_same_mail_twice_gives_one_sms(tmp_path: Path) -> None:
         first = await gw.send(msg)
         second = await gw.send(msg)
         assert first.error is None and second.error is None
-        assert gw.store.count_messages() == 1
+        assert gw.store.admin.count_messages() == 1
         # A later mail is the marker: a second SMS for the retry would be queued before it.
         await gw.send(mail(to("601123457"), "Marker"))
         await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
@@ -78,20 +78,20 @@ async def test_queue_above_high_water_answers_452(tmp_path: Path) -> None:
         await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)
         res = await gw.send(mail(to("601123456"), "One too many"))
         assert smtp_code(res) == 452
-        assert gw.store.count_messages() == 3
+        assert gw.store.admin.count_messages() == 3
 
 
 async def test_disk_full_answers_452_and_writes_nothing(tmp_path: Path) -> None:
     # F8: a store that cannot grow answers 452 4.3.1, never 250, and leaves no half-written mail.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        pages = gw.store.conn.execute("PRAGMA page_count").fetchone()[0]
-        gw.store.conn.execute(f"PRAGMA max_page_count = {pages}")
+        pages = gw.store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+        gw.store.db.conn.execute(f"PRAGMA max_page_count = {pages}")
         numbers = [to(f"60112{i:04d}") for i in range(10)]
         res = await gw.send(mail(numbers, "no room for this " * 90), numbers)
         assert smtp_code(res) == 452
         assert replies.STORE_FULL.split(" ", 2)[1].encode() in res.error.smtp_error  # type: ignore[union-attr]
-        assert gw.store.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
-        gw.store.conn.execute("PRAGMA max_page_count = 1073741823")
+        assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
+        gw.store.db.conn.execute("PRAGMA max_page_count = 1073741823")
         assert (await gw.send(mail(to("601123456"), "Room again"))).error is None
 
 
@@ -104,5 +104,5 @@ async def test_automatic_mail_is_recorded_never_sent(tmp_path: Path) -> None:
         await gw.send(mail(to("601123457"), "Marker"))
         await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
         assert [s.text for s in smsc.received] == ["Marker"]
-        row = gw.store.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchone()
+        row = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchone()
         assert row is not None and "auto" in row[0].lower()

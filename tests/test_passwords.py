@@ -109,8 +109,8 @@ def test_any_text_password_round_trips(pw: str) -> None:
 def cfg(tmp_path: Path) -> Iterator[Config]:
     config = make_config(tmp_path, smsc_port=1)
     store = Store.open(config.db_path)
-    store.add_account("acme")
-    store.add_user(STAFF, "acme")
+    store.accounts.add_account("acme")
+    store.accounts.add_user(STAFF, "acme")
     store.close()
     yield config
 
@@ -140,7 +140,7 @@ def run(cfg: Config, argv: list[str], stdin: io.StringIO, monkeypatch: Any) -> i
 def stored_hash(cfg: Config, email: str = STAFF) -> str | None:
     store = Store.open(cfg.db_path)
     try:
-        user = store.find_user(email)
+        user = store.accounts.find_user(email)
         assert user is not None
         return user.password_hash
     finally:

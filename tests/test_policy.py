@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
+import time
 from datetime import datetime
 from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -38,7 +42,7 @@ def error_text(res: object) -> str:
 async def test_monthly_limit_is_exact_under_concurrent_sessions(tmp_path: Path) -> None:
     # 20 sessions race for the last 10 parts: exactly 10 mails go, 10 are refused naming the limit.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.update_account("acme", monthly_limit=10)
+        gw.store.accounts.update_account("acme", monthly_limit=10)
         results = await asyncio.gather(*(gw.send(mail(to(f"60112{i:04d}"), f"Race {i}")) for i in range(20)))
         ok = [r for r in results if r.error is None]
         refused = [r for r in results if r.error is not None]
@@ -47,11 +51,11 @@ async def test_monthly_limit_is_exact_under_concurrent_sessions(tmp_path: Path) 
         assert "Monthly limit of account acme: 10 parts, used 10, this email needs 1" in error_text(
             refused[0]
         )
-        assert gw.store.count_messages() == 10
+        assert gw.store.admin.count_messages() == 10
         month = datetime.now(ZoneInfo("Europe/Warsaw")).strftime("%Y-%m")
-        assert gw.store.usage(f"account:{gw.store.get_account('acme').id}", month) == 10
+        assert gw.store.accounts.usage(f"account:{gw.store.accounts.get_account('acme').id}", month) == 10
         # The user is told once per period, not once per refusal.
-        kinds = [r[0] for r in gw.store.conn.execute("SELECT kind FROM outbox")]
+        kinds = [r[0] for r in gw.store.db.conn.execute("SELECT kind FROM outbox")]
         assert kinds.count("limit") == 1
 
 
@@ -59,12 +63,12 @@ async def test_user_daily_limit_counts_parts_for_all_recipients(tmp_path: Path) 
     # A 2-part text to 3 numbers needs 6 parts; a daily limit of 5 refuses it as a whole.
     long_text = "word " * 60  # 300 characters: 2 concatenated parts
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.set_user(STAFF, daily_limit=5)
+        gw.store.accounts.set_user(STAFF, daily_limit=5)
         rcpts = [to("601123451"), to("601123452"), to("601123453")]
         res = await gw.send(mail(rcpts, long_text), rcpts)
         assert code(res) == 550
         assert f"Daily limit of user {STAFF}: 5 parts, used 0, this email needs 6" in error_text(res)
-        assert gw.store.count_messages() == 0
+        assert gw.store.admin.count_messages() == 0
 
 
 async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
@@ -73,8 +77,8 @@ async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
-            gw.store.update_account("acme", monthly_limit=1000)
-            gw.store.set_user(STAFF, daily_limit=50)
+            gw.store.accounts.update_account("acme", monthly_limit=1000)
+            gw.store.accounts.set_user(STAFF, daily_limit=50)
             await gw.send(mail(to("601123456"), "One part"))
             res = await gw.send(mail(to("info"), ""), [to("info")])
             assert res.error is None
@@ -87,12 +91,48 @@ async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
             assert smsc.received and len(smsc.received) == 1  # info@ itself sent no SMS
 
 
+async def test_info_reply_is_on_disk_before_the_250(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The answer to info@ goes through the group commit like any acceptance: the WAL holding its
+    # outbox row is fsynced before the client hears `250`.
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # a slow disk: an answer that does not wait for it comes first
+        time.sleep(0.3)
+        real_fsync(fd)
+        events.append("fsync")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        gw.store.db.conn.set_trace_callback(
+            lambda sql: events.append("outbox row") if sql.startswith("INSERT INTO outbox") else None
+        )
+        res = await gw.send(mail(to("info"), ""), [to("info")])
+        answered = list(events)
+        gw.store.db.conn.set_trace_callback(None)
+        assert res.error is None
+        assert "outbox row" in answered
+        assert "fsync" in answered[answered.index("outbox row") :]
+
+
+async def test_info_reply_leaves_at_once(tmp_path: Path) -> None:
+    # The commit that queued the answer wakes the outbox worker instead of leaving it to its next poll.
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            res = await gw.send(mail(to("info"), ""), [to("info")])
+            assert res.error is None
+            await sink.wait(1, timeout=2)
+            assert sink.messages[0][1] == [STAFF]
+
+
 async def test_info_address_ignores_auto_replies(tmp_path: Path) -> None:
     # No loops: an out-of-office answer to info@ gets no answer.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         res = await gw.send(mail(to("info"), "I am away", Auto_Submitted="auto-replied"), [to("info")])
         assert res.error is None
-        assert gw.store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+        assert gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
 async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> None:
@@ -118,7 +158,7 @@ async def test_stop_answer_opts_the_number_out_across_restarts(tmp_path: Path) -
             await gw.send(mail(to("601123456"), "Offer"))
             await smsc.wait_for(1)
             assert await smsc.inject_mo("+48601123456", "+48100200300", "Stop") >= 1
-            await gw.until(lambda: gw.store.is_opted_out("+48601123456"))
+            await gw.until(lambda: gw.store.policy.is_opted_out("+48601123456"))
             res = await gw.send(mail(to("601123456"), "Another offer"))
             assert code(res) == 550 and "opted out" in error_text(res)
         async with running_gateway(cfg) as gw:
@@ -140,14 +180,14 @@ async def test_quiet_hours_hold_bulk_mail_until_the_window_opens(tmp_path: Path)
     tz = ZoneInfo("Europe/Warsaw")
     clock = Clock(datetime.now(tz).replace(hour=22, minute=0, second=0, microsecond=0))
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port), clock) as gw:
-        gw.store.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+        gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
         await gw.send(mail(to("601123456"), "Newsletter", Precedence="bulk"))
         await gw.send(mail(to("601123457"), "Urgent: call me"))
         # A later mail is the marker: the newsletter, queued first, would have gone before it.
         await gw.send(mail(to("601123458"), "Marker"))
         await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
         assert [s.text for s in smsc.received] == ["Urgent: call me", "Marker"]
-        assert gw.store.conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'held'").fetchone()[0] == 1
+        assert gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'held'").fetchone()[0] == 1
         clock.t += 10 * 3600 + 60  # 08:01 the next morning
         gw.daemon.dispatcher.wake()
         await smsc.wait_for(3)
@@ -161,10 +201,10 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
         async with running_gateway(cfg) as gw:
             for i in range(4):
                 await gw.send(mail(to(f"60112{i}413"), f"Fails {i}"))
-            await gw.until(lambda: gw.store.get_account("acme").suspended_at is not None)
+            await gw.until(lambda: gw.store.accounts.get_account("acme").suspended_at is not None)
             res = await gw.send(mail(to("601123456"), "Blocked"))
             assert code(res) == 550 and "suspended" in error_text(res)
-            gw.store.resume_account(gw.store.get_account("acme").id)
+            gw.store.policy.resume_account(gw.store.accounts.get_account("acme").id)
             res = await gw.send(mail(to("601123456"), "Allowed again"))
             assert res.error is None
 
@@ -174,9 +214,9 @@ async def test_relay_from_untrusted_network_is_refused(tmp_path: Path) -> None:
     async with HappySMSC() as smsc:
         cfg = make_config(tmp_path, smsc_port=smsc.port)
         async with running_gateway(cfg) as gw:
-            gw.store.set_account_networks("acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"])
+            gw.store.accounts.set_account_networks("acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"])
             res = await gw.send(mail(to("601123456"), "From elsewhere"), source="127.0.0.2")
             assert code(res) == 550
-            assert gw.store.count_messages() == 0
+            assert gw.store.admin.count_messages() == 0
             ok = await gw.send(mail(to("601123456"), "Inside the network"))
             assert ok.error is None

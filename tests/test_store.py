@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
+from gateway.smtp.accept import accept
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
 
 
@@ -43,9 +46,9 @@ def store(tmp_path: Path) -> Store:
 
 async def test_accept_is_durable_and_in_wal(store: Store) -> None:
     # 250 depends on this: WAL with synchronous=FULL, and the rows are there after commit.
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    res = await store.accept(acceptance(["+48601123456", "+48601123457"], parts=2))
+    assert store.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    res = await accept(store, acceptance(["+48601123456", "+48601123457"], parts=2))
     assert len(res.message_ids) == 2
     other = sqlite3.connect(store.path)
     assert other.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 4
@@ -54,83 +57,83 @@ async def test_accept_is_durable_and_in_wal(store: Store) -> None:
 async def test_group_commit_batches_concurrent_accepts(store: Store) -> None:
     # Many sessions at once share commits, yet each gets its own result.
     statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    results = await asyncio.gather(*(store.accept(acceptance([f"+4860112{i:04d}"])) for i in range(50)))
-    store.conn.set_trace_callback(None)
+    store.db.conn.set_trace_callback(statements.append)
+    results = await asyncio.gather(*(accept(store, acceptance([f"+4860112{i:04d}"])) for i in range(50)))
+    store.db.conn.set_trace_callback(None)
     assert len({r.email_id for r in results}) == 50
-    assert store.count_messages() == 50
+    assert store.admin.count_messages() == 50
     assert statements.count("COMMIT") == 1
 
 
 async def test_duplicate_mail_is_accepted_once(store: Store) -> None:
     # R-1.8 / F2: the same Message-ID and content again produces no new SMS.
-    first = await store.accept(acceptance(["+48601123456"], dedup="k1"))
-    second = await store.accept(acceptance(["+48601123456"], dedup="k1"))
+    first = await accept(store, acceptance(["+48601123456"], dedup="k1"))
+    second = await accept(store, acceptance(["+48601123456"], dedup="k1"))
     assert first.message_ids and second.email_id is None and second.duplicates == 1
-    assert store.count_messages() == 1
+    assert store.admin.count_messages() == 1
 
 
 async def test_concat_reference_rotates_per_destination(store: Store) -> None:
     # Two long texts to one phone must not share a UDH reference.
-    await store.accept(acceptance(["+48601123456"], parts=2))
-    await store.accept(acceptance(["+48601123456"], parts=2))
-    udhs = [r[0] for r in store.conn.execute("SELECT udh FROM parts WHERE seq = 1 ORDER BY id")]
+    await accept(store, acceptance(["+48601123456"], parts=2))
+    await accept(store, acceptance(["+48601123456"], parts=2))
+    udhs = [r[0] for r in store.db.conn.execute("SELECT udh FROM parts WHERE seq = 1 ORDER BY id")]
     assert udhs[0][:3] == b"\x05\x00\x03" and udhs[0][3] != udhs[1][3]
 
 
 async def test_report_before_submit_answer_is_applied(store: Store) -> None:
     # A DLR that overtakes submit_sm_resp is kept and applied once the id is known.
-    await store.accept(acceptance(["+48601123456"]))
-    (part,) = store.claim_due(10)
-    assert store.record_report("main", "abc", "delivered", None, "raw") == []
-    finished = store.mark_submitted(part.id, "main", "abc")
+    await accept(store, acceptance(["+48601123456"]))
+    (part,) = store.queue.claim_due(10)
+    assert store.queue.record_report("main", "abc", "delivered", None, "raw") == []
+    finished = store.queue.mark_submitted(part.id, "main", "abc")
     assert [f.state for f in finished] == ["delivered"]
 
 
 async def test_reports_with_same_key_match_oldest_first(store: Store) -> None:
     # CIMD2 keys (timestamp:number) repeat within a second; reports resolve parts FIFO.
-    await store.accept(acceptance(["+48601123456"]))
-    await store.accept(acceptance(["+48601123456"]))
-    a, b = store.claim_due(10)
-    store.mark_submitted(a.id, "c", "261121045908:48601123456")
-    store.mark_submitted(b.id, "c", "261121045908:48601123456")
-    store.record_report("c", "261121045908:48601123456", "failed", "unknown subscriber", "")
-    store.record_report("c", "261121045908:48601123456", "delivered", None, "")
-    states = [r[0] for r in store.conn.execute("SELECT state FROM messages ORDER BY id")]
+    await accept(store, acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
+    a, b = store.queue.claim_due(10)
+    store.queue.mark_submitted(a.id, "c", "261121045908:48601123456")
+    store.queue.mark_submitted(b.id, "c", "261121045908:48601123456")
+    store.queue.record_report("c", "261121045908:48601123456", "failed", "unknown subscriber", "")
+    store.queue.record_report("c", "261121045908:48601123456", "delivered", None, "")
+    states = [r[0] for r in store.db.conn.execute("SELECT state FROM messages ORDER BY id")]
     assert states == ["failed", "delivered"]
 
 
 async def test_failed_part_fails_message_once_naming_the_part(store: Store) -> None:
     # one status per message; the failure names which part.
-    await store.accept(acceptance(["+48601123456"], parts=3))
-    parts = store.claim_due(10)
+    await accept(store, acceptance(["+48601123456"], parts=3))
+    parts = store.queue.claim_due(10)
     for p in parts:
-        store.mark_submitted(p.id, "main", f"id{p.seq}")
-    assert store.record_report("main", "id1", "delivered", None, "") == []
-    finished = store.record_report("main", "id2", "failed", "UNDELIV err:001", "")
+        store.queue.mark_submitted(p.id, "main", f"id{p.seq}")
+    assert store.queue.record_report("main", "id1", "delivered", None, "") == []
+    finished = store.queue.record_report("main", "id2", "failed", "UNDELIV err:001", "")
     assert len(finished) == 1 and finished[0].state == "failed"
     assert "part 2 of 3" in (finished[0].reason or "")
-    assert store.record_report("main", "id3", "failed", "UNDELIV", "") == []
+    assert store.queue.record_report("main", "id3", "failed", "UNDELIV", "") == []
 
 
 async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:
     # Parts claimed when the process died go back to the queue on the next open.
     s = Store.open(tmp_path / "db.sqlite")
-    await s.accept(acceptance(["+48601123456"]))
-    assert len(s.claim_due(10)) == 1
+    await accept(s, acceptance(["+48601123456"]))
+    assert len(s.queue.claim_due(10)) == 1
     s.close()
     s2 = Store.open(tmp_path / "db.sqlite")
-    assert s2.recover_active() == 1
-    assert len(s2.claim_due(10)) == 1
+    assert s2.queue.recover_active() == 1
+    assert len(s2.queue.claim_due(10)) == 1
 
 
 async def test_expired_parts_are_not_sent_late(store: Store) -> None:
     # past the validity, queued parts expire and the message finishes once.
-    await store.accept(acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
     store.clock.t += 3601  # type: ignore[attr-defined]
-    finished = store.expire_due()
+    finished = store.queue.expire_due()
     assert [f.state for f in finished] == ["expired"]
-    assert store.claim_due(10) == []
+    assert store.queue.claim_due(10) == []
 
 
 def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None:
@@ -144,7 +147,7 @@ def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     # F9: a database from a newer smsgw is not downgraded by guesswork.
     s = Store.open(tmp_path / "db.sqlite")
-    s.conn.execute("UPDATE schema_version SET version = 999")
+    s.db.conn.execute("UPDATE schema_version SET version = 999")
     s.close()
     with pytest.raises(StoreError, match="newer"):
         Store.open(tmp_path / "db.sqlite")
@@ -155,14 +158,71 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     clock = Clock()
     s = Store.open(tmp_path / "db.sqlite", clock=clock)
     a = acceptance(["+48601123456"])
-    a.after = lambda st, _id: st.add_usage(["account:1"], ["2023-11"], 1)
-    await s.accept(a)
-    (part,) = s.claim_due(10)
-    s.mark_submitted(part.id, "main", "x1")
-    s.record_report("main", "x1", "delivered", None, "raw")
-    await s.accept(acceptance(["+48601123457"]))  # still queued: must survive any purge
+    await accept(s, a)
+    with s.db.transaction():
+        s.accounts.add_usage(["account:1"], ["2023-11"], 1)
+    (part,) = s.queue.claim_due(10)
+    s.queue.mark_submitted(part.id, "main", "x1")
+    s.queue.record_report("main", "x1", "delivered", None, "raw")
+    await accept(s, acceptance(["+48601123457"]))  # still queued: must survive any purge
     clock.t += 91 * 86400
-    assert s.purge_before(clock.t - 90 * 86400) == 1
-    assert [r[0] for r in s.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
-    assert s.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
-    assert s.usage("account:1", "2023-11") == 1
+    assert s.policy.purge_before(clock.t - 90 * 86400) == 1
+    assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
+    assert s.db.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
+    assert s.accounts.usage("account:1", "2023-11") == 1
+
+
+def test_use_from_another_thread_raises(store: Store) -> None:
+    # The connection belongs to the thread that opened it: a purge or any verb run in a worker
+    # thread would share the loop's transaction, so it is refused loudly instead of working.
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            store.queue.claim_due(10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join(10)
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "thread" in str(errors[0])
+    assert store.queue.claim_due(10) == []  # the owner thread still works
+
+
+async def test_after_commit_runs_once_committed_and_not_on_rollback(store: Store) -> None:
+    # Callbacks registered inside a transaction fire after COMMIT; a failed write() piece drops its own.
+    seen: list[str] = []
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+
+    def ok() -> None:
+        store.db.after_commit(lambda: seen.append(f"ok after {statements[-1]}"))
+
+    def failing() -> None:
+        store.db.after_commit(lambda: seen.append("failed"))
+        raise ValueError("boom")
+
+    results = await asyncio.gather(store.write(ok), store.write(failing), return_exceptions=True)
+    store.db.conn.set_trace_callback(None)
+    assert isinstance(results[1], ValueError)
+    assert seen == ["ok after COMMIT"]
+    with pytest.raises(ValueError), store.db.transaction():
+        store.db.after_commit(lambda: seen.append("rolled back"))
+        raise ValueError("boom")
+    assert seen == ["ok after COMMIT"]
+
+
+async def test_after_commit_waits_for_the_group_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With group fsync the callback runs only once the WAL holding the commit is on disk.
+    s = Store.open(tmp_path / "db.sqlite", group_fsync=True)
+    order: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (order.append("fsync"), real_fsync(fd))[1])
+    await s.write(lambda: s.db.after_commit(lambda: order.append("callback")))
+    await s.drain()
+    assert order == ["fsync", "callback"]
+    s.close()

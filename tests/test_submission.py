@@ -80,7 +80,7 @@ async def blocking(fn: Callable[[], Any]) -> Any:
 
 
 async def with_password(gw: Any, email: str = STAFF, password: str = PASSWORD) -> None:
-    gw.store.set_user(email, password_hash=hash_password(password))
+    gw.store.accounts.set_user(email, password_hash=hash_password(password))
 
 
 def reply(code_text: tuple[int, bytes]) -> str:
@@ -135,7 +135,7 @@ async def test_mail_after_tls_but_before_auth_needs_auth(tmp_path: Path, tls_pai
                 return [reply(c.docmd("MAIL", f"FROM:<{STAFF}>")), reply(c.docmd("RCPT", f"TO:<{RCPT}>"))]
 
         answers = await blocking(session)
-        assert gw.store.count_messages() == 0
+        assert gw.store.admin.count_messages() == 0
     assert answers == [submission.AUTH_REQUIRED] * 2
 
 
@@ -157,8 +157,8 @@ async def test_login_then_mail_reaches_the_smsc(tmp_path: Path, tls_pair: Any, m
         assert code == 235
         await smsc.wait_for(1)
         assert smsc.received[0].text == f"Sent after AUTH {mechanism}"
-        row = gw.store.conn.execute("SELECT mail_from, user_id FROM emails").fetchone()
-        assert row == (STAFF, gw.store.find_user(STAFF).id)
+        row = gw.store.db.conn.execute("SELECT mail_from, user_id FROM emails").fetchone()
+        assert row == (STAFF, gw.store.accounts.find_user(STAFF).id)
 
 
 async def test_lowercase_auth_commands_work(tmp_path: Path, tls_pair: Any) -> None:
@@ -214,7 +214,7 @@ async def test_bad_credentials_all_get_the_same_535(tmp_path: Path, tls_pair: An
     cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures=10)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.add_user(COLLEAGUE, "acme")  # no password set
+        gw.store.accounts.add_user(COLLEAGUE, "acme")  # no password set
 
         def session() -> list[str]:
             with secure(gw.daemon.submission_port, tls_pair) as c:
@@ -265,7 +265,7 @@ async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) 
     cfg = submission_config(tmp_path, 1, tls_pair)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.add_user(COLLEAGUE, "acme")
+        gw.store.accounts.add_user(COLLEAGUE, "acme")
 
         def session() -> list[str]:
             with secure(gw.daemon.submission_port, tls_pair) as c:
@@ -284,7 +284,7 @@ async def test_suspended_account_is_refused_at_mail(tmp_path: Path, tls_pair: An
     cfg = submission_config(tmp_path, 1, tls_pair)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.suspend_account(gw.store.get_account("acme").id, "too many failures")
+        gw.store.policy.suspend_account(gw.store.accounts.get_account("acme").id, "too many failures")
 
         def session() -> str:
             with secure(gw.daemon.submission_port, tls_pair) as c:

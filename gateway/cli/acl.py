@@ -54,7 +54,7 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
     store = Store.open(cfg.db_path, create=True)
     try:
         # Look the user up first, so that a typo in the address fails before anyone types a password.
-        user = store.find_user(args.email)
+        user = store.accounts.find_user(args.email)
         if user is None:
             raise NotFound(f"no user {args.email!r} (see `smsgw user list`)")
         try:
@@ -65,7 +65,7 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
             return _refuse("empty password refused")
         if len(password) < MIN_PASSWORD_LENGTH:
             return _refuse(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
-        store.set_user(user.email, password_hash=hash_password(password))
+        store.accounts.set_user(user.email, password_hash=hash_password(password))
     finally:
         store.close()
     print(f"password set for {user.email}; log in on the submission port with this address")

@@ -17,13 +17,13 @@ from gateway.config import Config, network
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     for cidr in args.relay_network:
         network(cidr)
-    acc = open_store(cfg).add_account(args.name, networks=args.relay_network, sender=args.sender)
+    acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     return 0
 
 
 def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
-    accounts = open_store(cfg).list_accounts()
+    accounts = open_store(cfg).accounts.list_accounts()
     if not accounts:
         print("no accounts")
     for a in accounts:
@@ -81,26 +81,26 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         network(cidr)
     if not settings and not args.add_network and not args.remove_network:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
-    store.update_account(args.name, **settings)
-    acc = store.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
+    store.accounts.update_account(args.name, **settings)
+    acc = store.accounts.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
     print(f"account {acc.name} updated")
     return 0
 
 
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg)
-    acc = store.get_account(args.name)
-    store.suspend_account(acc.id, args.reason)
+    acc = store.accounts.get_account(args.name)
+    store.policy.suspend_account(acc.id, args.reason)
     print(f"account {acc.name} suspended")
     return 0
 
 
 def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg)
-    acc = store.get_account(args.name)
+    acc = store.accounts.get_account(args.name)
     if acc.suspended_at is None:
         raise CliError(f"account {acc.name} is not suspended")
-    store.resume_account(acc.id)
+    store.policy.resume_account(acc.id)
     print(f"account {acc.name} resumed")
     return 0
 
@@ -113,7 +113,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
             fields[key] = _limit(value)
     if not fields:
         raise CliError("nothing to change; give --monthly-limit and/or --daily-limit", EXIT_USAGE)
-    user = open_store(cfg).set_user(args.email, **fields)
+    user = open_store(cfg).accounts.set_user(args.email, **fields)
     print(f"user {user.email} updated")
     return 0
 
@@ -129,21 +129,21 @@ def _number(cfg: Config, value: str) -> str:
 
 def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    added = open_store(cfg).add_optout(number, word=None, source="admin")
+    added = open_store(cfg).policy.add_optout(number, word=None, source="admin")
     print(f"{number} {'added to' if added else 'already on'} the opt-out list")
     return 0
 
 
 def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    if not open_store(cfg).remove_optout(number):
+    if not open_store(cfg).policy.remove_optout(number):
         raise CliError(f"{number} is not on the opt-out list")
     print(f"{number} removed from the opt-out list")
     return 0
 
 
 def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = open_store(cfg).list_optouts()
+    rows = open_store(cfg).policy.list_optouts()
     if not rows:
         print("no opt-outs")
     for r in rows:
@@ -155,13 +155,13 @@ def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
     if "@" not in args.email:
         raise CliError(f"{args.email!r} is not an email address", EXIT_USAGE)
-    user = open_store(cfg).add_user(args.email, args.account)
+    user = open_store(cfg).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")
     return 0
 
 
 def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
-    users = open_store(cfg).list_users(args.account)
+    users = open_store(cfg).accounts.list_users(args.account)
     if not users:
         print("no users")
     for u in users:
@@ -170,7 +170,7 @@ def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
-    open_store(cfg).remove_user(args.email)
+    open_store(cfg).accounts.remove_user(args.email)
     print(f"user {args.email} removed")
     return 0
 

@@ -57,7 +57,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import read_status
 
     store = open_store(cfg)
-    counts = store.queue_counts()
+    counts = store.admin.queue_counts()
     status = read_status(cfg.state_dir)
     if args.json:
         print(json.dumps({"queue": counts, "daemon": status}, indent=2))
@@ -80,7 +80,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = open_store(cfg).list_messages(args.state, args.limit)
+    rows = open_store(cfg).admin.list_messages(args.state, args.limit)
     if not rows:
         print("no messages")
     for r in rows:
@@ -94,7 +94,7 @@ def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     try:
-        n = open_store(cfg).retry_message(args.id)
+        n = open_store(cfg).admin.retry_message(args.id)
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
     print(f"message {args.id}: {n} part(s) queued again")
@@ -103,7 +103,7 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
     try:
-        n = open_store(cfg).cancel_message(args.id)
+        n = open_store(cfg).admin.cancel_message(args.id)
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
     if n == 0:

@@ -27,11 +27,12 @@ from acl.quiet import release_time
 from gateway import notify
 from gateway.config import Config
 from gateway.smtp import replies
+from gateway.smtp.accept import Limits, Notice, accept, answer_info, limits_for
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
-from gateway.smtp.admission import admission, info_reply
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.accounts import Account, User
-from gateway.store.db import Acceptance, NewMessage, NewPart, Store
+from gateway.store.db import Store
+from gateway.store.queue import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)
@@ -110,9 +111,9 @@ class RelayHandler:
             address = ""
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        trusted = trusted_accounts(client_ip, store.all_networks())
-        user = store.find_user(address) if address else None
-        account = store.account_by_id(user.account_id) if user else None
+        trusted = trusted_accounts(client_ip, store.accounts.all_networks())
+        user = store.accounts.find_user(address) if address else None
+        account = store.accounts.account_by_id(user.account_id) if user else None
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
             envelope.mail_from = address
@@ -152,7 +153,7 @@ class RelayHandler:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
             return replies.BAD_NUMBER.format(address, exc)
-        if self.gate.store.is_opted_out(number):
+        if self.gate.store.policy.is_opted_out(number):
             return replies.OPTED_OUT.format(address)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
@@ -176,14 +177,15 @@ class RelayHandler:
         if sender is None or not (numbers or wants_info):
             return replies.NO_VALID_RCPT
         if not numbers:
-            return self._info(envelope, sender)
+            return await self._info(envelope, sender)
         if self.gate.backlog() >= self.gate.config.gateway.queue_high_water:
             return replies.QUEUE_FULL
         try:
-            acceptance_or_reply = self._build(session, envelope, sender, numbers)
-            if isinstance(acceptance_or_reply, str):
-                return acceptance_or_reply
-            result = await self.gate.store.accept(acceptance_or_reply)
+            built = self._build(session, envelope, sender, numbers)
+            if isinstance(built, str):
+                return built
+            acceptance, limits, notices = built
+            result = await accept(self.gate.store, acceptance, limits=limits, notices=notices)
         except sqlite3.OperationalError as exc:
             log.error("smtp.store_failed", error=str(exc))
             if "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
@@ -194,27 +196,28 @@ class RelayHandler:
             return replies.STORE_FULL if exc.errno == errno.ENOSPC else replies.TEMP_FAILURE
         if result.refused:
             return result.refused
-        if acceptance_or_reply.automatic:
-            log.info("smtp.automatic", email=result.email_id, reason=acceptance_or_reply.automatic)
-            return replies.OK_NOT_SENT.format(acceptance_or_reply.automatic)
+        if acceptance.automatic:
+            log.info("smtp.automatic", email=result.email_id, reason=acceptance.automatic)
+            return replies.OK_NOT_SENT.format(acceptance.automatic)
         if result.email_id is None:
-            log.info("smtp.duplicate", message_id=acceptance_or_reply.header_message_id)
+            log.info("smtp.duplicate", message_id=acceptance.header_message_id)
             return replies.OK_DUPLICATE
         if wants_info:
-            self._info(envelope, sender)
+            await self._info(envelope, sender)
         self.gate.wake_dispatcher()
         log.info(
             "smtp.accepted",
             email=result.email_id,
             messages=len(result.message_ids),
-            parts=sum(len(m.parts) for m in acceptance_or_reply.messages),
+            parts=sum(len(m.parts) for m in acceptance.messages),
             duplicates=result.duplicates,
         )
         return replies.OK_QUEUED.format(result.email_id)
 
     def _build(
         self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]
-    ) -> Acceptance | str:
+    ) -> tuple[Acceptance, Limits | None, list[Notice]] | str:
+        """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send."""
         cfg = self.gate.config
         account = sender.account
         opts = IntakeOptions(
@@ -243,12 +246,13 @@ class RelayHandler:
             * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
         )
         if mail.automatic or account is None:
-            return Acceptance(
+            automatic = Acceptance(
                 **common,
                 dedup_key=None,
                 messages=[],
                 automatic=mail.automatic or "bounce (empty envelope sender)",
             )
+            return automatic, None, []
         try:
             p = plan(
                 mail.text,
@@ -293,53 +297,40 @@ class RelayHandler:
             sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
         )
 
-        def after(store: Store, email_id: int) -> None:
-            """Notices to the sender, queued in the same transaction as the mail they describe."""
-            notices: list[tuple[str, bytes]] = []
-            if held_until is not None:
-                notices.append(
-                    (
-                        "held",
-                        notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject),
-                    )
-                )
-            if account.confirm:
-                cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
-                confirmation = notify.confirmation(
-                    **stamp,
-                    subject=subject,
-                    numbers=numbers,
-                    parts=len(p.parts),
-                    coding="GSM 03.38" if p.coding == 0 else "UCS-2",
-                    why=p.reason,
-                    removed=[*mail.removed, *cut],
-                    transliterated=p.transliterated,
-                    in_reply_to=mail.message_id,
-                )
-                notices.append(("confirmation", confirmation))
-            if p.truncated:
-                truncated = notify.truncation_notice(
-                    **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
-                )
-                notices.append(("truncated", truncated))
-            for kind, content in notices:
-                store.enqueue_mail(kind, cfg.mail.from_address, sender.mail_from, content)
-
-        policy = admission(
-            cfg,
-            account=account,
-            user=sender.user,
-            numbers=numbers,
-            text=p.text,
-            parts=len(p.parts),
-            now=now,
-            extra_after=after,
+        # Notices to the sender, queued in the same transaction as the mail they describe.
+        notices: list[tuple[str, bytes]] = []
+        if held_until is not None:
+            held = notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject)
+            notices.append(("held", held))
+        if account.confirm:
+            cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
+            confirmation = notify.confirmation(
+                **stamp,
+                subject=subject,
+                numbers=numbers,
+                parts=len(p.parts),
+                coding="GSM 03.38" if p.coding == 0 else "UCS-2",
+                why=p.reason,
+                removed=[*mail.removed, *cut],
+                transliterated=p.transliterated,
+                in_reply_to=mail.message_id,
+            )
+            notices.append(("confirmation", confirmation))
+        if p.truncated:
+            truncated = notify.truncation_notice(
+                **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
+            )
+            notices.append(("truncated", truncated))
+        limits = limits_for(
+            cfg, account=account, user=sender.user, numbers=numbers, text=p.text, parts=len(p.parts), now=now
         )
-        return Acceptance(
-            **common, dedup_key=dedup_key, messages=messages, check=policy.check, after=policy.after
+        return (
+            Acceptance(**common, dedup_key=dedup_key, messages=messages),
+            limits,
+            [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
         )
 
-    def _info(self, envelope: Envelope, sender: Sender) -> str:
+    async def _info(self, envelope: Envelope, sender: Sender) -> str:
         """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""
         if sender.account is None:
             return replies.OK
@@ -351,9 +342,9 @@ class RelayHandler:
         if automatic:
             log.info("smtp.info_ignored", reason=automatic)
             return replies.OK
-        store = self.gate.store
-        content = info_reply(self.gate.config, store, sender.account, sender.user, self.gate.now())
-        store.enqueue_mail("info", self.gate.config.mail.from_address, sender.mail_from, content)
+        await answer_info(
+            self.gate.config, self.gate.store, sender.account, sender.user, sender.mail_from, self.gate.now()
+        )
         log.info("smtp.info_answered", to=sender.mail_from)
         return replies.OK
 

@@ -169,7 +169,7 @@ class SubmissionHandler(RelayHandler):
             email = login.decode("utf-8").strip()
         except UnicodeDecodeError:
             email = ""
-        user = self.gate.store.find_user(email) if email else None
+        user = self.gate.store.accounts.find_user(email) if email else None
         secret = password.decode("utf-8", "surrogateescape")
         stored = user.password_hash if user is not None else None
         loop = asyncio.get_running_loop()
@@ -195,7 +195,7 @@ class SubmissionHandler(RelayHandler):
             return AUTH_REQUIRED  # aiosmtpd checks this first; kept so the rule does not depend on it
         store = self.gate.store
         ip = _peer_ip(session)
-        user = store.find_user(identity.login)
+        user = store.accounts.find_user(identity.login)
         if user is None or user.id != identity.user_id:
             log.info(
                 "submission.sender_refused", ip=ip, login=identity.login, reason="user removed since login"
@@ -206,7 +206,7 @@ class SubmissionHandler(RelayHandler):
             # spend another user's quota and receive their replies.
             log.info("submission.sender_refused", ip=ip, login=user.email, sender=address, reason="not owned")
             return NOT_OWNED
-        account = store.account_by_id(user.account_id)
+        account = store.accounts.account_by_id(user.account_id)
         if account.suspended_at:
             log.info("submission.sender_refused", ip=ip, login=user.email, reason="account suspended")
             return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")

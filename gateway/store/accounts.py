@@ -1,4 +1,4 @@
-"""Store verbs for accounts, their trusted networks and their users (the sender ACL).
+"""The accounts repository: accounts, their trusted networks and their users (the sender ACL).
 
 Kept apart from the queue verbs because admins change these rows from the CLI while the daemon
 runs; the daemon re-reads them per SMTP session (they are few and SQLite answers from its cache).
@@ -6,11 +6,11 @@ runs; the daemon re-reads them per SMTP session (they are few and SQLite answers
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.store.repository import Repository
 
 ACCOUNT_SETTINGS = (
     "sender",
@@ -79,11 +79,7 @@ _ACCOUNT_COLS = (
 )
 
 
-class AccountsMixin:
-    conn: sqlite3.Connection
-    clock: Callable[[], float]
-    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
-
+class AccountsRepo(Repository):
     def _account(self, row: tuple[Any, ...]) -> Account:
         nets = tuple(
             r[0]
@@ -103,11 +99,11 @@ class AccountsMixin:
                     "INSERT INTO accounts (name, sender, created_at) VALUES (?, ?, ?)",
                     (name, sender, self.clock()),
                 )
-            except sqlite3.IntegrityError as exc:
+            except self.db.IntegrityError as exc:
                 raise Conflict(f"account {name!r} exists already") from exc
             for cidr in networks:
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO account_networks (account_id, cidr) VALUES (?, ?)",
+                    "INSERT INTO account_networks (account_id, cidr) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (cur.lastrowid, cidr),
                 )
         return self.get_account(name)
@@ -149,7 +145,8 @@ class AccountsMixin:
         with self.transaction():
             for cidr in add:
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO account_networks (account_id, cidr) VALUES (?, ?)", (acc.id, cidr)
+                    "INSERT INTO account_networks (account_id, cidr) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (acc.id, cidr),
                 )
             for cidr in remove:
                 self.conn.execute(
@@ -168,7 +165,7 @@ class AccountsMixin:
                     "INSERT INTO users (email, account_id, password_hash, created_at) VALUES (?, ?, ?, ?)",
                     (email.strip(), acc.id, password_hash, self.clock()),
                 )
-            except sqlite3.IntegrityError as exc:
+            except self.db.IntegrityError as exc:
                 raise Conflict(f"user {email!r} exists already") from exc
         user = self.find_user(email)
         assert user is not None

@@ -1,76 +1,16 @@
-"""Store verbs for outbound mail (the outbox) and for the admin's view of the queue.
+"""The admin repository: the queue as the CLI, notifications and tests see it, and admin actions.
 
-The outbox has the same claim/finish pattern as SMS parts; the queries serve notifications, the
-CLI (list, retry, cancel, status) and tests.
+Reads (message details, counts, listings) and the two admin verbs on a message (retry, cancel).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
+from gateway.store.repository import Repository
 
-class AdminMixin:
-    conn: sqlite3.Connection
-    clock: Callable[[], float]
-    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
-    # ---- outbound mail ------------------------------------------------------------------------
-
-    def enqueue_mail(
-        self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None
-    ) -> int:
-        now = self.clock()
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
-                " created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (kind, mail_from, rcpt, content, now, message_ref, now),
-            )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
-
-    def claim_mail(self, limit: int) -> list[tuple[int, str, str, str, bytes, int]]:
-        now = self.clock()
-        with self.transaction():
-            return self.conn.execute(
-                "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
-                " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?)"
-                " RETURNING id, kind, mail_from, rcpt, content, attempts",
-                (now, limit),
-            ).fetchall()
-
-    def finish_mail(
-        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
-    ) -> None:
-        now = self.clock()
-        with self.transaction():
-            if retry_in is not None:
-                self.conn.execute(
-                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
-                    (error, now + retry_in, mail_id),
-                )
-            else:
-                self.conn.execute(
-                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
-                    (state, error, now, mail_id),
-                )
-
-    def next_mail_due_at(self) -> float | None:
-        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
-            0
-        ]
-
-    def recover_mail(self) -> int:
-        with self.transaction():
-            return self.conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'active'").rowcount
-
-    # ---- queries for notifications, CLI and tests ---------------------------------------------
-
+class AdminRepo(Repository):
     def message_info(self, message_id: int) -> dict[str, Any]:
         row = self.conn.execute(
             "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"

@@ -1,9 +1,11 @@
-"""The store: every SQL statement of the message queue lives here.
+"""The database: the one connection (`Db`) and the repositories composed over it (`Store`).
 
 The store is the only hand-off between stages (SMTP intake, dispatcher, DLR/MO handling, mailer).
 It runs SQLite in WAL mode with `synchronous=FULL`, so a committed transaction is on disk before
-the SMTP `250` that depends on it. The connection belongs to the event-loop thread; the admin CLI
-opens its own connection to the same file, which WAL allows while the daemon runs.
+the SMTP `250` that depends on it. The connection belongs to the thread that opened it (the event
+loop's, in the daemon); the admin CLI opens its own connection to the same file, which WAL allows
+while the daemon runs. Each area's SQL lives in its repository module (queue, mo, accounts,
+policy, outbox, admin); what is SQLite-specific stays here.
 
 Accepting mail uses group commit: requests that arrive while a commit is being prepared share one
 transaction (one fsync), and each SMTP session is answered only after that commit returned.
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
 import structlog
 
-from gateway.store.accounts import AccountsMixin
-from gateway.store.admin import AdminMixin
-from gateway.store.policy import PolicyMixin
-from gateway.store.queue import ClaimedPart, Finished, QueueMixin
+from gateway.store.accounts import AccountsRepo
+from gateway.store.admin import AdminRepo
+from gateway.store.mo import MoRepo
+from gateway.store.outbox import OutboxRepo
+from gateway.store.policy import PolicyRepo
+from gateway.store.queue import (
+    Acceptance,
+    AcceptResult,
+    ClaimedPart,
+    Finished,
+    NewMessage,
+    NewPart,
+    QueueRepo,
+)
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = structlog.get_logger(__name__)
@@ -42,58 +54,6 @@ class StoreError(Exception):
     """The database cannot be used; the message says which file and what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class NewPart:
-    seq: int
-    data_coding: int
-    payload: bytes
-    udh: bytes
-    text: str
-
-
-@dataclass(slots=True)
-class NewMessage:
-    recipient: str
-    source: str
-    text: str
-    coding: int
-    parts: list[NewPart]
-    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
-    state: str = "queued"
-    not_before: float | None = None  # quiet hours: held until then, validity counted from then
-
-
-@dataclass(slots=True)
-class Acceptance:
-    """Everything one DATA turns into; written in one transaction or not at all."""
-
-    mail_from: str
-    client_ip: str | None
-    account_id: int | None
-    user_id: int | None
-    header_message_id: str | None
-    dedup_key: str | None
-    subject: str
-    text: str
-    messages: list[NewMessage]
-    validity_seconds: float
-    automatic: str | None = None
-    removed: str | None = None
-    # Runs inside the transaction before anything is written: returns an SMTP reply to refuse the
-    # mail, or None. Limits use it so that check and reservation cannot race.
-    check: Callable[[Store], str | None] | None = None
-    # Runs inside the transaction after the rows are written (usage counters, confirmation mail).
-    after: Callable[[Store, int], None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptResult:
-    email_id: int | None
-    message_ids: list[int]
-    duplicates: int = 0  # recipients skipped because the same mail was accepted before
-    refused: str | None = None  # SMTP reply from Acceptance.check
-
-
 @dataclass(slots=True)
 class _Pending:
     work: Callable[[], Any]
@@ -101,7 +61,7 @@ class _Pending:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -109,27 +69,37 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
-class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, clock: Clock = time.time) -> None:
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+class Db:
+    """The one connection, its transactions and the group commit; usable only from its own thread.
+
+    A transaction on a connection shared with another thread would take in (and let that thread
+    commit or roll back) writes the event loop has already acknowledged, so every use from a
+    thread other than the opener raises instead. Everything SQLite-specific (pragmas, file checks,
+    WAL fsync, `BEGIN IMMEDIATE`) stays here, so the repositories only speak plain SQL.
+    """
+
+    IntegrityError = sqlite3.IntegrityError
+    OperationalError = sqlite3.OperationalError
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
         self.path = path
-        self.clock = clock
+        self._owner = threading.get_ident()
+        self._owner_name = threading.current_thread().name
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
-        self._in_tx = False
-        # Group fsync (see `open`): committed batches waiting for the WAL to reach the disk.
+        self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
+        # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
         self._syncing: list[tuple[_Pending, Any]] = []
+        self._sync_callbacks: list[Callable[[], None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
     @classmethod
-    def open(
-        cls, path: Path, *, clock: Clock = time.time, create: bool = True, group_fsync: bool = False
-    ) -> Store:
+    def open(cls, path: Path, *, create: bool = True, group_fsync: bool = False) -> Db:
         """Open (and create or migrate) the database.
 
         Without `group_fsync` every commit is durable when it returns (`synchronous=FULL`): right for
@@ -157,24 +127,25 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
                 f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
                 "after saving it for analysis. Refusing to start with an empty queue."
             ) from exc
-        store = cls(conn, path, clock=clock)
-        store._migrate(existed)
+        db = cls(conn, path)
+        db._migrate(existed)
         if group_fsync:
-            store._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
-            store._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
-        return store
+            db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
+            db._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
+        return db
 
     def _migrate(self, existed: bool) -> None:
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        conn = self.conn
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "schema_version" not in tables:
             if existed and tables:
                 raise StoreError(
                     f"database {self.path} holds tables but no schema version: it is not an smsgw "
                     "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
                 )
-            self.conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            self.conn.execute("INSERT INTO schema_version VALUES (0)")
-        version = self.conn.execute("SELECT version FROM schema_version").fetchone()[0]
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"database {self.path} has schema version {version}, newer than this smsgw "
@@ -183,51 +154,77 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number]):
-                    self.conn.execute(statement)
-                self.conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
             log.info("store.migrated", version=number + 1, path=str(self.path))
 
-    async def drain(self) -> None:
-        """Wait until every write handed to `write()` is committed and on disk."""
-        while self._pending or self._flush_scheduled or self._sync_task is not None:
-            if self._sync_task is not None:
-                await asyncio.shield(self._sync_task)
-            else:
-                await asyncio.sleep(0)
+    # ---- the connection and its transactions --------------------------------------------------
 
-    def close(self) -> None:
-        if self._wal_fd is not None:
-            with contextlib.suppress(OSError):
-                os.fsync(self._wal_fd)
-            os.close(self._wal_fd)
-            self._wal_fd = None
-        if self._fsync_thread is not None:
-            self._fsync_thread.shutdown(wait=True)
-        self.conn.close()
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(
+                f"the database {self.path} belongs to thread {self._owner_name!r} and was used from "
+                f"thread {threading.current_thread().name!r}; run database work on the thread that "
+                "opened it (in the daemon: the event loop, through `write()`)"
+            )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for the repositories; raises when reached from another thread."""
+        self._check_thread()
+        return self._conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit; nested use joins the outer transaction."""
-        if self._in_tx:
-            yield self.conn
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._in_tx = True
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
+            yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            self._in_tx = False
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._after.clear()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        self._in_tx = False
-        self.conn.execute("COMMIT")
+        callbacks, self._after = self._after, []
+        self._committed(callbacks)
 
-    # ---- accepting mail (group commit) --------------------------------------------------------
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the open transaction is committed (and fsynced, with group fsync).
 
-    async def accept(self, acceptance: Acceptance) -> AcceptResult:
-        """Write one email's messages and parts; returns once they are committed to disk."""
-        return await self.write(lambda: self.accept_now(acceptance))
+        Dropped if the transaction (or the `write()` piece that registered it) rolls back; the same
+        callback registered twice in one transaction runs once.
+        """
+        if not self.conn.in_transaction:
+            raise RuntimeError("after_commit() needs an open transaction")
+        if callback not in self._after:
+            self._after.append(callback)
+
+    def _committed(self, callbacks: list[Callable[[], None]]) -> None:
+        if not callbacks:
+            return
+        if self._wal_fd is None:
+            _run_callbacks(callbacks)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (startup, tools): make it durable here, then tell
+            os.fsync(self._wal_fd)
+            _run_callbacks(callbacks)
+            return
+        self._sync_callbacks.extend(callbacks)
+        if self._sync_task is None:
+            self._sync_task = loop.create_task(self._sync_wal())
+
+    # ---- group commit -------------------------------------------------------------------------
 
     async def write(self, work: Callable[[], T]) -> T:
         """Run `work` in the next shared transaction; return its result once that has committed.
@@ -236,6 +233,7 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         DLRs) shares one transaction and so one fsync; each piece runs in its own savepoint, so a
         failing piece is rolled back alone and only its caller sees the error.
         """
+        self._check_thread()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append(_Pending(work, fut))
@@ -249,21 +247,23 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         self._flush_scheduled = False
         results: list[tuple[_Pending, Any]] = []
         try:
-            with self.transaction():
+            with self.transaction() as conn:
                 for item in batch:
-                    self.conn.execute("SAVEPOINT one")
+                    conn.execute("SAVEPOINT one")
+                    mark = len(self._after)
                     try:
                         res = item.work()
                     except Exception as exc:
-                        if not self.conn.in_transaction:
+                        if not conn.in_transaction:
                             # SQLite itself rolled the whole transaction back (disk full, I/O
                             # error): every piece of the batch is lost, so every caller must hear it.
                             raise
-                        self.conn.execute("ROLLBACK TO one")
+                        conn.execute("ROLLBACK TO one")
+                        del self._after[mark:]
                         results.append((item, exc))
                     else:
                         results.append((item, res))
-                    self.conn.execute("RELEASE one")
+                    conn.execute("RELEASE one")
         except Exception as exc:  # the commit itself failed (disk full, I/O error)
             log.error("store.commit_failed", error=str(exc), batch=len(batch))
             for item in batch:
@@ -281,8 +281,9 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
         """fsync the WAL for every batch committed so far, then answer their callers."""
         loop = asyncio.get_running_loop()
         try:
-            while self._syncing:
+            while self._syncing or self._sync_callbacks:
                 waiting, self._syncing = self._syncing, []
+                callbacks, self._sync_callbacks = self._sync_callbacks, []
                 assert self._wal_fd is not None
                 try:
                     await loop.run_in_executor(self._fsync_thread, os.fsync, self._wal_fd)
@@ -293,108 +294,65 @@ class Store(QueueMixin, AdminMixin, AccountsMixin, PolicyMixin):
                             item.future.set_exception(exc)
                     continue
                 _settle(waiting)
+                _run_callbacks(callbacks)
         finally:
             self._sync_task = None
 
-    def accept_now(self, a: Acceptance) -> AcceptResult:
-        """The body of one acceptance; call inside a transaction."""
-        if a.check is not None:
-            refusal = a.check(self)
-            if refusal is not None:
-                return AcceptResult(None, [], refused=refusal)
-        now = self.clock()
-        todo = a.messages
-        duplicates = 0
-        if a.dedup_key is not None and todo:
-            seen = {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT recipient FROM messages WHERE dedup_key = ?", (a.dedup_key,)
-                )
-            }
-            duplicates = sum(1 for m in todo if m.recipient in seen)
-            todo = [m for m in todo if m.recipient not in seen]
-            if not todo and a.messages:
-                return AcceptResult(None, [], duplicates=duplicates)
-        cur = self.conn.execute(
-            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
-            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                a.account_id,
-                a.user_id,
-                a.mail_from,
-                a.client_ip,
-                a.header_message_id,
-                a.dedup_key,
-                a.subject,
-                a.text,
-                a.automatic,
-                a.removed,
-                now,
-            ),
-        )
-        email_id = cur.lastrowid
-        assert email_id is not None
-        ids: list[int] = []
-        for m in todo:
-            start = max(now, m.not_before or now)
-            expires = start + a.validity_seconds
-            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
-            cur = self.conn.execute(
-                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    email_id,
-                    a.account_id,
-                    m.recipient,
-                    m.source,
-                    m.text,
-                    m.coding,
-                    len(m.parts),
-                    ref,
-                    m.state,
-                    now,
-                    expires,
-                    a.dedup_key,
-                ),
-            )
-            mid = cur.lastrowid
-            assert mid is not None
-            ids.append(mid)
-            part_state = "queued" if m.state == "queued" else m.state
-            self.conn.executemany(
-                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        mid,
-                        p.seq,
-                        part_state,
-                        start,
-                        expires,
-                        m.recipient,
-                        m.source,
-                        p.data_coding,
-                        p.payload,
-                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
-                        p.text,
-                    )
-                    for p in m.parts
-                ],
-            )
-        if a.after is not None:
-            a.after(self, email_id)
-        return AcceptResult(email_id, ids, duplicates=duplicates)
+    async def drain(self) -> None:
+        """Wait until every write handed to `write()` is committed and on disk."""
+        while self._pending or self._flush_scheduled or self._sync_task is not None:
+            if self._sync_task is not None:
+                await asyncio.shield(self._sync_task)
+            else:
+                await asyncio.sleep(0)
 
-    def _next_concat_ref(self, destination: str) -> int:
-        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
-        row = self.conn.execute(
-            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
-            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
-            " RETURNING next_ref",
-            (destination,),
-        ).fetchone()
-        return int(row[0])
+    def close(self) -> None:
+        conn = self.conn
+        if self._wal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.fsync(self._wal_fd)
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        if self._fsync_thread is not None:
+            self._fsync_thread.shutdown(wait=True)
+        conn.close()
+
+
+class Store:
+    """The repositories over one `Db`: what the daemon, the CLI and the tests hold on to."""
+
+    def __init__(self, db: Db, *, clock: Clock = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self.queue = QueueRepo(db, clock)
+        self.mo = MoRepo(db, clock)
+        self.accounts = AccountsRepo(db, clock)
+        self.policy = PolicyRepo(db, clock)
+        self.outbox = OutboxRepo(db, clock)
+        self.admin = AdminRepo(db, clock)
+
+    @classmethod
+    def open(
+        cls, path: Path, *, clock: Clock = time.time, create: bool = True, group_fsync: bool = False
+    ) -> Store:
+        return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    async def write(self, work: Callable[[], T]) -> T:
+        return await self.db.write(work)
+
+    async def drain(self) -> None:
+        await self.db.drain()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def purge_before(self, cutoff: float) -> int:
+        """The retention purge, still reached through the store by the scheduler."""
+        return self.policy.purge_before(cutoff)
 
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:
@@ -407,8 +365,12 @@ def _settle(results: list[tuple[_Pending, Any]]) -> None:
             item.future.set_result(res)
 
 
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
-    return bytes((5, 0, 3, ref & 0xFF, total, seq))
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("store.after_commit_failed")
 
 
 def _split_sql(script: str) -> list[str]:
@@ -428,6 +390,7 @@ __all__ = [
     "AcceptResult",
     "Acceptance",
     "ClaimedPart",
+    "Db",
     "Finished",
     "NewMessage",
     "NewPart",

@@ -1,4 +1,4 @@
-"""Store verbs behind the abuse rules and the audit trail (SPEC R-2.4, R-2.5).
+"""The policy repository: rows behind the abuse rules and the audit trail (SPEC R-2.4, R-2.5).
 
 Opt-outs, identical-text counting, failure shares for automatic suspension, limit notices and the
 retention purge. Billing totals live in `usage` and are never purged.
@@ -6,21 +6,17 @@ retention purge. Billing totals live in `usage` and are never purged.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
+from gateway.store.repository import Repository
 
-class PolicyMixin:
-    conn: sqlite3.Connection
-    clock: Callable[[], float]
-    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
+class PolicyRepo(Repository):
     def add_optout(self, number: str, *, word: str | None, source: str) -> bool:
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (number, word, source, self.clock()),
             )
         return cur.rowcount == 1
@@ -47,7 +43,7 @@ class PolicyMixin:
     def first_limit_notice(self, scope: str, period: str) -> bool:
         """True only the first time a limit refusal happens in a period (the user is told once)."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO limit_notices (scope, period, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO limit_notices (scope, period, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (scope, period, self.clock()),
         )
         return cur.rowcount == 1

@@ -1,4 +1,5 @@
-"""Store verbs for the life of an SMS part: claim, submit, retry, hold, expire, DLRs and MOs.
+"""The queue repository: an email's SMS parts from acceptance to claim, submit, retry, hold, expiry
+and delivery report.
 
 A message's state is derived from its parts here and reported once, when it becomes final, so
 that the sender hears about a long message exactly once (SPEC R-6.3).
@@ -6,18 +7,62 @@ that the sender hears about a long message exactly once (SPEC R-6.3).
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import structlog
 
-from gateway import reassembly
+from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
 
 FINAL_PART = ("delivered", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class NewPart:
+    seq: int
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+
+
+@dataclass(slots=True)
+class NewMessage:
+    recipient: str
+    source: str
+    text: str
+    coding: int
+    parts: list[NewPart]
+    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
+    state: str = "queued"
+    not_before: float | None = None  # quiet hours: held until then, validity counted from then
+
+
+@dataclass(slots=True)
+class Acceptance:
+    """Everything one DATA turns into; written in one transaction or not at all."""
+
+    mail_from: str
+    client_ip: str | None
+    account_id: int | None
+    user_id: int | None
+    header_message_id: str | None
+    dedup_key: str | None
+    subject: str
+    text: str
+    messages: list[NewMessage]
+    validity_seconds: float
+    automatic: str | None = None
+    removed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    email_id: int | None
+    message_ids: list[int]
+    duplicates: int = 0  # recipients skipped because the same mail was accepted before
+    refused: str | None = None  # SMTP reply of the policy check that refused the mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +89,106 @@ class Finished:
     reason: str | None
 
 
-class QueueMixin:
-    conn: sqlite3.Connection
-    clock: Callable[[], float]
-    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+class QueueRepo(Repository):
+    # ---- accepting --------------------------------------------------------------------------
+
+    def insert_email(self, a: Acceptance) -> AcceptResult:
+        """Write one email, its messages and parts, skipping recipients it reached before (dedup).
+
+        Returns no email id when every recipient was a duplicate. Call inside the acceptance's
+        transaction: the policy check before it and the usage after it must see the same rows.
+        """
+        now = self.clock()
+        todo = a.messages
+        duplicates = 0
+        if a.dedup_key is not None and todo:
+            seen = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT recipient FROM messages WHERE dedup_key = ?", (a.dedup_key,)
+                )
+            }
+            duplicates = sum(1 for m in todo if m.recipient in seen)
+            todo = [m for m in todo if m.recipient not in seen]
+            if not todo and a.messages:
+                return AcceptResult(None, [], duplicates=duplicates)
+        cur = self.conn.execute(
+            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
+            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.account_id,
+                a.user_id,
+                a.mail_from,
+                a.client_ip,
+                a.header_message_id,
+                a.dedup_key,
+                a.subject,
+                a.text,
+                a.automatic,
+                a.removed,
+                now,
+            ),
+        )
+        email_id = cur.lastrowid
+        assert email_id is not None
+        ids: list[int] = []
+        for m in todo:
+            start = max(now, m.not_before or now)
+            expires = start + a.validity_seconds
+            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
+            cur = self.conn.execute(
+                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
+                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    email_id,
+                    a.account_id,
+                    m.recipient,
+                    m.source,
+                    m.text,
+                    m.coding,
+                    len(m.parts),
+                    ref,
+                    m.state,
+                    now,
+                    expires,
+                    a.dedup_key,
+                ),
+            )
+            mid = cur.lastrowid
+            assert mid is not None
+            ids.append(mid)
+            part_state = "queued" if m.state == "queued" else m.state
+            self.conn.executemany(
+                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
+                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        mid,
+                        p.seq,
+                        part_state,
+                        start,
+                        expires,
+                        m.recipient,
+                        m.source,
+                        p.data_coding,
+                        p.payload,
+                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
+                        p.text,
+                    )
+                    for p in m.parts
+                ],
+            )
+        return AcceptResult(email_id, ids, duplicates=duplicates)
+
+    def _next_concat_ref(self, destination: str) -> int:
+        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
+        row = self.conn.execute(
+            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
+            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
+            " RETURNING next_ref",
+            (destination,),
+        ).fetchone()
+        return int(row[0])
 
     # ---- dispatching --------------------------------------------------------------------------
 
@@ -235,78 +376,6 @@ class QueueMixin:
         log.info("message.state", message=mid, state=state)
         return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
 
-    # ---- MOs ----------------------------------------------------------------------------------
 
-    def record_mo(
-        self,
-        link: str,
-        source: str,
-        destination: str,
-        text: str,
-        data_coding: int,
-        concat: tuple[int, int, int] | None,
-    ) -> int | None:
-        """Store an MO; a segment of a long text is kept aside until its set is complete.
-
-        Returns the id of the row that holds a whole text (`state = 'new'`), or None while a long
-        text still waits for segments.
-        """
-        now = self.clock()
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                " concat_seq, state, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    link,
-                    source,
-                    destination,
-                    text,
-                    data_coding,
-                    *(concat or (None, None, None)),
-                    "segment" if concat and concat[1] > 1 else "new",
-                    now,
-                ),
-            )
-            assert cur.lastrowid is not None
-            if not concat or concat[1] <= 1:
-                return cur.lastrowid
-            return self._join_segments(source, concat[0], concat[1], now, force=False)
-
-    def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
-        rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding FROM mo WHERE state = 'segment'"
-            " AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
-            (source, ref, total),
-        ).fetchall()
-        segments = [(seq, text) for _id, seq, text, *_ in rows]
-        if not rows or not (force or reassembly.complete(segments, total)):
-            return None
-        _id, _seq, _text, link, destination, coding = rows[0]
-        self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
-        cur = self.conn.execute(
-            "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at) VALUES (?,?,?,?,?,?,?,'new',?)",
-            (link, source, destination, reassembly.join(segments, total), coding, ref, total, now),
-        )
-        log.info("mo.reassembled", source=source, parts=total, complete=reassembly.complete(segments, total))
-        return cur.lastrowid
-
-    def join_stale_segments(self, older_than: float) -> list[int]:
-        """Incomplete long MOs past the timeout are joined with gap markers, never dropped."""
-        now = self.clock()
-        joined = []
-        with self.transaction():
-            keys = self.conn.execute(
-                "SELECT DISTINCT source, concat_ref, concat_total FROM mo WHERE state = 'segment'"
-                " GROUP BY source, concat_ref, concat_total HAVING MIN(received_at) <= ?",
-                (older_than,),
-            ).fetchall()
-            for source, ref, total in keys:
-                mo_id = self._join_segments(source, ref, total, now, force=True)
-                if mo_id is not None:
-                    joined.append(mo_id)
-        return joined
-
-    def mo_text(self, mo_id: int) -> tuple[str, str]:
-        row = self.conn.execute("SELECT source, text FROM mo WHERE id = ?", (mo_id,)).fetchone()
-        return row[0], row[1]
+def _concat_udh(ref: int, total: int, seq: int) -> bytes:
+    return bytes((5, 0, 3, ref & 0xFF, total, seq))

@@ -1,0 +1,186 @@
+"""Accepting one email: policy check → rows → usage → notices, in one group-commit transaction.
+
+The SMTP handlers turn DATA into plain data (the rows, the limits that apply, the notices to the
+sender) and hand it to `accept`, which runs the whole decision inside one `write()`: the limit and
+identical-text rules (R-2.2, R-2.4) read the counters in the same transaction that charges them,
+so concurrent sessions cannot overspend the last parts of a quota, and the `250` is sent only
+after everything (mail, usage, notices) is on disk. The decisions themselves are the pure
+functions in `acl/`; this module feeds them rows and turns their results into replies and mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from acl.limits import Quota, first_exceeded, period_keys, quotas
+from gateway.config import Config
+from gateway.store.accounts import Account, User
+from gateway.store.db import Store
+from gateway.store.queue import Acceptance, AcceptResult
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A mail to queue with the acceptance (confirmation, held, truncated)."""
+
+    kind: str
+    mail_from: str
+    rcpt: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The DATA-time rules for one email, checked and charged inside its transaction."""
+
+    numbers: tuple[str, ...]
+    text: str
+    needed: int  # parts for all recipients
+    quotas: tuple[Quota, ...]
+    day_start: float  # identical texts are counted from here
+    identical_per_day: int
+    scopes: tuple[str, ...]  # usage counters charged: the account's, the user's
+    periods: tuple[str, ...]  # for this month and today
+    user_email: str | None  # told once per period when a limit refuses the mail
+    notice_from: str
+    hostname: str
+
+
+async def accept(
+    store: Store, acceptance: Acceptance, *, limits: Limits | None = None, notices: Sequence[Notice] = ()
+) -> AcceptResult:
+    """Decide and write one email; returns once the outcome is committed and on disk."""
+    return await store.write(lambda: accept_now(store, acceptance, limits, notices))
+
+
+def accept_now(
+    store: Store, acceptance: Acceptance, limits: Limits | None, notices: Sequence[Notice]
+) -> AcceptResult:
+    """The body of `accept`; call inside a transaction."""
+    if limits is not None:
+        refusal = _refusal(store, limits)
+        if refusal is not None:
+            return AcceptResult(None, [], refused=refusal)
+    result = store.queue.insert_email(acceptance)
+    if result.email_id is None:
+        return result  # every recipient had this mail already: nothing to charge or tell
+    if limits is not None:
+        store.accounts.add_usage(list(limits.scopes), list(limits.periods), limits.needed)
+    for n in notices:
+        store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content)
+    return result
+
+
+def _refusal(store: Store, limits: Limits) -> str | None:
+    """The SMTP reply refusing the mail, or None; a limit refusal tells the user once per period."""
+    for number in limits.numbers:
+        if store.policy.identical_count(number, limits.text, limits.day_start) >= limits.identical_per_day:
+            return (
+                f"550 5.7.1 More than {limits.identical_per_day} identical SMS to {number} today"
+                " are not allowed (operator anti-spam rule)"
+            )
+    used = [(q, store.accounts.usage(q.scope, q.key)) for q in limits.quotas]
+    exceeded = first_exceeded(used, limits.needed)
+    if exceeded is None:
+        return None
+    q = exceeded.quota
+    if limits.user_email is not None and store.policy.first_limit_notice(q.scope, q.key):
+        store.outbox.enqueue_mail(
+            "limit",
+            limits.notice_from,
+            limits.user_email,
+            notice(
+                limits.notice_from,
+                limits.hostname,
+                limits.user_email,
+                f"SMS limit reached: {q.period} limit of {q.owner}",
+                f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
+                f" parts, {exceeded.used} are used, and the email needed {limits.needed}.\n"
+                "Ask your administrator to raise the limit, or wait for the next period.\n",
+            ),
+        )
+    return exceeded.reply()
+
+
+def limits_for(
+    cfg: Config,
+    *,
+    account: Account,
+    user: User | None,
+    numbers: list[str],
+    text: str,
+    parts: int,
+    now: datetime,
+) -> Limits:
+    """The limits that apply to this email, read from the account and user before the transaction."""
+    keys = period_keys(now)
+    user_row = (user.id, user.email, user.monthly_limit, user.daily_limit) if user else (0, "-", None, None)
+    account_row = (account.id, account.name, account.monthly_limit, account.daily_limit)
+    all_quotas = quotas(now=now, user=user_row, account=account_row)
+    if user is None:
+        all_quotas = [q for q in all_quotas if not q.scope.startswith("user:")]
+    return Limits(
+        numbers=tuple(numbers),
+        text=text,
+        needed=parts * len(numbers),
+        quotas=tuple(all_quotas),
+        day_start=start_of_day(now),
+        identical_per_day=cfg.gateway.identical_per_day,
+        scopes=(f"account:{account.id}",) + ((f"user:{user.id}",) if user else ()),
+        periods=(keys["monthly"], keys["daily"]),
+        user_email=user.email if user else None,
+        notice_from=cfg.mail.from_address,
+        hostname=cfg.gateway.hostname,
+    )
+
+
+def start_of_day(now: datetime) -> float:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def notice(sender: str, hostname: str, rcpt: str, subject: str, body: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"SMS gateway <{sender}>"
+    msg["To"] = rcpt
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now().astimezone())
+    msg["Message-ID"] = make_msgid(domain=hostname)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+async def answer_info(
+    cfg: Config, store: Store, account: Account, user: User | None, rcpt: str, now: datetime
+) -> None:
+    """R-2.3: queue the answer to a mail to info@ (limits and use); durable before the `250`."""
+    content = info_reply(cfg, store, account, user, now)
+    await store.write(lambda: store.outbox.enqueue_mail("info", cfg.mail.from_address, rcpt, content))
+
+
+def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:
+    """What an ACL user may still send."""
+    keys = period_keys(now)
+
+    def line(label: str, scope: str, monthly: int | None, daily: int | None) -> str:
+        used_m = store.accounts.usage(scope, keys["monthly"])
+        used_d = store.accounts.usage(scope, keys["daily"])
+        month = f"{used_m} of {monthly}" if monthly is not None else f"{used_m} (no limit)"
+        day = f"{used_d} of {daily}" if daily is not None else f"{used_d} (no limit)"
+        return (
+            f"{label}\n  this month ({keys['monthly']}): {month} SMS parts\n"
+            f"  today ({keys['daily']}): {day}\n"
+        )
+
+    body = "SMS gateway: limits and use so far\n\n"
+    if user is not None:
+        body += line(f"User {user.email}", f"user:{user.id}", user.monthly_limit, user.daily_limit) + "\n"
+    body += line(
+        f"Account {account.name}", f"account:{account.id}", account.monthly_limit, account.daily_limit
+    )
+    rcpt = user.email if user else ""
+    return notice(cfg.mail.from_address, cfg.gateway.hostname, rcpt, "Your SMS limits and use", body)

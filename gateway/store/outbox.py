@@ -1,0 +1,70 @@
+"""The outbox repository: outbound mail (bounces, notices, replies) waiting for the mailer.
+
+Same claim/finish pattern as SMS parts. Queuing a mail registers an after-commit callback, so the
+outbox worker is woken as soon as the transaction that queued it is durable, whoever committed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.store.repository import Repository
+
+
+class OutboxRepo(Repository):
+    # Set by the daemon to the worker's wake-up; called once per commit that queued mail.
+    on_queued: Callable[[], None] = staticmethod(lambda: None)
+
+    def enqueue_mail(
+        self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None
+    ) -> int:
+        now = self.clock()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
+                " created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (kind, mail_from, rcpt, content, now, message_ref, now),
+            )
+            assert cur.lastrowid is not None
+            self.db.after_commit(self._queued)
+            return cur.lastrowid
+
+    def claim_mail(self, limit: int) -> list[tuple[int, str, str, str, bytes, int]]:
+        now = self.clock()
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, kind, mail_from, rcpt, content, attempts",
+                (now, limit),
+            ).fetchall()
+
+    def finish_mail(
+        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
+        now = self.clock()
+        with self.transaction():
+            if retry_in is not None:
+                self.conn.execute(
+                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    (error, now + retry_in, mail_id),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
+                    (state, error, now, mail_id),
+                )
+
+    def next_mail_due_at(self) -> float | None:
+        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
+            0
+        ]
+
+    def recover_mail(self) -> int:
+        with self.transaction():
+            return self.conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'active'").rowcount
+
+    def _queued(self) -> None:
+        self.on_queued()
