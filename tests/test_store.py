@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.store import retention
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
 
 
@@ -162,7 +163,7 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     s.record_report("main", "x1", "delivered", None, "raw")
     await s.accept(acceptance(["+48601123457"]))  # still queued: must survive any purge
     clock.t += 91 * 86400
-    assert s.purge_before(clock.t - 90 * 86400) == 1
+    assert await retention.purge_before(s, clock.t - 90 * 86400) == 1
     assert [r[0] for r in s.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
     assert s.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
     assert s.usage("account:1", "2023-11") == 1
