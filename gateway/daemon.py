@@ -10,34 +10,28 @@ The stop is triggered by an injectable event so tests drive it without signals.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
 
-from gateway import reassembly
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
+from gateway.housekeeping import STATUS_FILE, Housekeeping
 from gateway.mailer import Mailer, OutboxWorker, SmtpRelayMailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
 from gateway.store.db import Store
+from gateway.supervisor import Supervisor, sd_notify
 from smsc.base import SmscLink
 
 log = structlog.get_logger(__name__)
-
-STATUS_FILE = "status.json"
-EXPIRY_INTERVAL = 15.0
 
 
 def build_link(cfg: Config, index: int) -> SmscLink:
@@ -63,18 +57,6 @@ def seed_accounts(store: Store, cfg: Config) -> None:
         for email in seed.users:
             with suppress(Conflict):
                 store.accounts.add_user(email, seed.name)
-
-
-def _sd_notify(message: str) -> None:
-    """systemd's notify protocol, without a dependency: one datagram to $NOTIFY_SOCKET."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(path)
-        sock.sendall(message.encode())
 
 
 @dataclass
@@ -155,69 +137,61 @@ class Daemon:
             self.servers.append(sub)
             self.submission_port = sub.sockets[0].getsockname()[1]
 
+        supervisor = Supervisor()
+        self.supervisor = supervisor
+        supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
+        # A relay that answers slowly is not a hang: four sends, each step with a 30 s timeout.
+        supervisor.add("outbox", outbox.run, stall_after=300.0)
+        housekeeping = Housekeeping(
+            self.store,
+            notifier,
+            events,
+            lambda: {"links": dispatcher.link_stats(), "workers": supervisor.snapshot()},
+            cfg.state_dir / STATUS_FILE,
+        )
+        supervisor.add("housekeeping", housekeeping.run)
+        supervised = asyncio.create_task(supervisor.run(), name="supervisor")
+        log.info("daemon.ready", smtp=cfg.smtp.listen, links=list(self.links))
+        sd_notify("READY=1")
+        self.ready.set()
         from gateway.scheduler import start_scheduler
 
-        scheduler = start_scheduler(self.store, cfg)
-        tasks = [
-            asyncio.create_task(dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(outbox.run(), name="outbox"),
-            asyncio.create_task(self._housekeeping(dispatcher, notifier, events), name="housekeeping"),
-        ]
-        log.info("daemon.ready", smtp=cfg.smtp.listen, links=list(self.links))
-        _sd_notify("READY=1")
-        self.ready.set()
+        scheduler = start_scheduler(self.store, cfg)  # its start-up purge runs after READY, on the loop
         try:
             await shutdown.wait()
         finally:
-            _sd_notify("STOPPING=1")
+            sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
             for server in self.servers:
                 server.close()
+            supervisor.stopping = True
             await dispatcher.stop()
             outbox.stop()
             for link in self.links.values():
                 with suppress(Exception):
                     await asyncio.wait_for(link.stop(drain=True), 15)
             scheduler.shutdown(wait=False)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            supervised.cancel()
+            with suppress(asyncio.CancelledError):
+                await supervised
             if self.simulator is not None:
                 await self.simulator.stop()
             await self.store.drain()
             self.store.close()
             log.info("daemon.stopped")
 
-    async def _housekeeping(self, dispatcher: Dispatcher, notifier: Notifier, events: GatewayEvents) -> None:
-        """Expiry, the status file for `smsgw status`, and the systemd watchdog."""
-        last_expiry = 0.0
-        while True:
-            now = time.time()
-            if now - last_expiry >= EXPIRY_INTERVAL:
-                last_expiry = now
-                try:
-                    with self.store.db.transaction():
-                        notifier(self.store.queue.expire_due())
-                        for mo_id in self.store.mo.join_stale_segments(
-                            self.clock() - reassembly.TIMEOUT_SECONDS
-                        ):
-                            events.whole_mo(mo_id)
-                except Exception:
-                    log.exception("expiry.failed")
-            self._write_status(dispatcher)
-            _sd_notify("WATCHDOG=1")
-            await asyncio.sleep(2.0)
+    async def _requeue_orphans(self, dispatcher: Dispatcher) -> None:
+        """Before the dispatcher restarts: parts its crashed run claimed but never handed to a link.
 
-    def _write_status(self, dispatcher: Dispatcher) -> None:
-        path = self.config.state_dir / STATUS_FILE
-        data = {"pid": os.getpid(), "updated_at": time.time(), "links": dispatcher.link_stats()}
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(data))
-            tmp.replace(path)
-        except OSError:
-            log.warning("status.write_failed", path=str(path))
+        Once every submit still in flight has been answered, a part left `active` belongs to no
+        one and would wait for the next daemon start; it goes back to the queue now instead.
+        """
+        while any(slot.in_flight for slot in dispatcher.slots.values()):
+            await asyncio.sleep(0.05)
+        requeued = await self.store.write(self.store.queue.recover_active)
+        if requeued:
+            log.warning("dispatcher.requeued", parts=requeued)
 
     @staticmethod
     def _signal_event() -> asyncio.Event:
@@ -226,10 +200,3 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, event.set)
         return event
-
-
-def read_status(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None

@@ -19,6 +19,7 @@ import structlog
 
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.supervisor import beat
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink
 from smsc.ratelimit import TokenBucket
 
@@ -83,6 +84,7 @@ class Dispatcher:
     async def run(self) -> None:
         last_backlog = 0.0
         while not self._stopping:
+            beat()
             now = self.clock()
             if now - last_backlog >= 1.0:
                 self.backlog = self.store.admin.waiting_parts()

@@ -15,6 +15,7 @@ import structlog
 
 from gateway.config import MailSection
 from gateway.store.db import Store
+from gateway.supervisor import beat
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +75,7 @@ class OutboxWorker:
 
     async def run(self) -> None:
         while not self._stopping:
+            beat()
             batch = self.store.outbox.claim_mail(self.concurrency)
             if batch:
                 await asyncio.gather(*(self._send_one(*row) for row in batch))

@@ -1,44 +1,53 @@
-"""Scheduled jobs: the retention purge (R-2.5), run daily and once at start.
+"""Calendar jobs: the retention purge (R-2.5), daily and once right after start.
 
-APScheduler keeps its jobs in memory, so anything missed while the daemon was down is caught up by
-running the job at start; the purge is idempotent, so running it again costs nothing.
+APScheduler's `AsyncIOScheduler` runs coroutine jobs as tasks on the daemon's event loop, so a job
+uses the store like any other coroutine (through `write()`, on the loop thread); plain functions
+would be sent to a worker thread and must never be added here. Jobs are kept in memory, so a run
+missed while the daemon was down is caught up by the run right after start; the purge is
+idempotent, so running it again costs nothing. That first run is scheduled, not awaited, so it
+never delays `READY=1`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from gateway.config import Config
+from gateway.store import retention
 from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 
 
-def purge(store: Store, config: Config) -> int:
-    cutoff = store.clock() - config.gateway.retention_days * 86400
-    removed = store.purge_before(cutoff)
+async def purge(store: Store, config: Config) -> int:
+    days = config.gateway.retention_days
+    try:
+        removed = await retention.purge_before(store, store.clock() - days * 86400)
+    except Exception:
+        log.exception("retention.purge_failed")
+        return 0
     if removed:
-        log.info("retention.purged", emails=removed, older_than_days=config.gateway.retention_days)
+        log.info("retention.purged", emails=removed, older_than_days=days)
     return removed
 
 
 def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=config.gateway.timezone)
+    tz = config.gateway.timezone
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=tz)
     scheduler.add_job(
         purge,
-        CronTrigger(hour=3, minute=30, timezone=config.gateway.timezone),
+        CronTrigger(hour=3, minute=30, timezone=tz),
         args=(store, config),
         id="retention-purge",
         coalesce=True,
+        max_instances=1,
         misfire_grace_time=3600,
+        next_run_time=datetime.now(scheduler.timezone),  # the catch-up run, right after start
     )
     scheduler.start()
-    try:
-        purge(store, config)
-    except Exception:
-        log.exception("retention.purge_failed")
     return scheduler

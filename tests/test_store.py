@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.accept import accept
+from gateway.store import retention
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
 
 
@@ -166,7 +167,7 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     s.queue.record_report("main", "x1", "delivered", None, "raw")
     await accept(s, acceptance(["+48601123457"]))  # still queued: must survive any purge
     clock.t += 91 * 86400
-    assert s.policy.purge_before(clock.t - 90 * 86400) == 1
+    assert await retention.purge_before(s, clock.t - 90 * 86400) == 1
     assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
     assert s.db.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
     assert s.accounts.usage("account:1", "2023-11") == 1

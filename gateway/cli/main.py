@@ -54,7 +54,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.daemon import read_status
+    from gateway.housekeeping import read_status
 
     store = open_store(cfg)
     counts = store.admin.queue_counts()
@@ -76,6 +76,11 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
         )
+    for name, worker in status.get("workers", {}).items():
+        line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
+        if worker.get("last_error"):
+            line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
+        print(line)
     return 0
 
 

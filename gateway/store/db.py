@@ -350,10 +350,6 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def purge_before(self, cutoff: float) -> int:
-        """The retention purge, still reached through the store by the scheduler."""
-        return self.policy.purge_before(cutoff)
-
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:
     for item, res in results:

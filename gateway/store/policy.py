@@ -1,7 +1,7 @@
-"""The policy repository: rows behind the abuse rules and the audit trail (SPEC R-2.4, R-2.5).
+"""The policy repository: rows behind the abuse rules and the audit trail (SPEC R-2.4).
 
-Opt-outs, identical-text counting, failure shares for automatic suspension, limit notices and the
-retention purge. Billing totals live in `usage` and are never purged.
+Opt-outs, identical-text counting, failure shares for automatic suspension and limit notices. The
+retention purge (R-2.5) lives in `gateway.store.retention`.
 """
 
 from __future__ import annotations
@@ -70,31 +70,3 @@ class PolicyRepo(Repository):
             self.conn.execute(
                 "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL WHERE id = ?", (account_id,)
             )
-
-    def purge_before(self, cutoff: float) -> int:
-        """Delete detailed records of finished mail older than `cutoff`; usage totals stay."""
-        final = "('delivered', 'failed', 'expired', 'cancelled')"
-        with self.transaction():
-            old = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT e.id FROM emails e WHERE e.received_at < ? AND NOT EXISTS ("
-                    f" SELECT 1 FROM messages m WHERE m.email_id = e.id AND m.state NOT IN {final})",
-                    (cutoff,),
-                )
-            ]
-            for i in range(0, len(old), 500):
-                chunk = old[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                msg_ids = f"SELECT id FROM messages WHERE email_id IN ({marks})"
-                part_ids = f"SELECT id FROM parts WHERE message_id IN ({msg_ids})"
-                self.conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", chunk)
-                self.conn.execute(f"DELETE FROM parts WHERE message_id IN ({msg_ids})", chunk)
-                self.conn.execute(f"DELETE FROM messages WHERE email_id IN ({marks})", chunk)
-                self.conn.execute(f"DELETE FROM emails WHERE id IN ({marks})", chunk)
-            self.conn.execute("DELETE FROM dlrs WHERE part_id IS NULL AND received_at < ?", (cutoff,))
-            self.conn.execute("DELETE FROM mo WHERE received_at < ?", (cutoff,))
-            self.conn.execute(
-                "DELETE FROM outbox WHERE created_at < ? AND state IN ('sent', 'failed')", (cutoff,)
-            )
-        return len(old)

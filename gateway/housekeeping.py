@@ -1,0 +1,84 @@
+"""The housekeeping worker: expiry, reassembly timeouts and the status file for `smsgw status`.
+
+These run every few seconds and must keep running for as long as the daemon says it is healthy,
+so they form a supervised worker (heartbeat, restart on a crash, shown in the status) rather than
+scheduler jobs, whose failures would only be logged. Their writes go through the store's shared
+`write()`, on the event loop, like every other write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway import reassembly
+from gateway.events import GatewayEvents, Notifier
+from gateway.store.db import Store
+from gateway.supervisor import beat
+
+log = structlog.get_logger(__name__)
+
+STATUS_FILE = "status.json"
+EXPIRY_INTERVAL = 15.0
+STATUS_INTERVAL = 2.0
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        events: GatewayEvents,
+        status: Callable[[], dict[str, Any]],
+        status_path: Path,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.events = events
+        self.status = status
+        self.status_path = status_path
+
+    async def run(self) -> None:
+        last_expiry: float | None = None
+        while True:
+            beat()
+            now = time.monotonic()
+            if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
+                last_expiry = now
+                await self.expire()
+            write_status(self.status_path, self.status())
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    async def expire(self) -> None:
+        """Parts past their validity fail (bounces queued with them); stale MO segments are joined."""
+        store = self.store
+
+        def work() -> None:
+            self.notifier(store.queue.expire_due())
+            for mo_id in store.mo.join_stale_segments(store.clock() - reassembly.TIMEOUT_SECONDS):
+                self.events.whole_mo(mo_id)
+
+        await store.write(work)
+
+
+def write_status(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data}))
+        tmp.replace(path)
+    except OSError:
+        log.warning("status.write_failed", path=str(path))
+
+
+def read_status(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None

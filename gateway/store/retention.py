@@ -1,0 +1,68 @@
+"""The retention purge (SPEC R-2.5): detailed records of finished mail older than the retention go.
+
+It runs on the event loop in small chunks, each one its own piece of the shared `write()`, and
+yields between chunks, so that SMTP accepts, submit answers and DLRs keep being committed (and
+acknowledged) while a large purge runs. Each chunk selects and deletes in the same transaction, so
+a message an admin re-queued a moment before is never deleted. Usage totals are never purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.store.db import Store
+
+CHUNK = 200  # emails per chunk: a few milliseconds of work between two turns of the loop
+
+_FINAL = "('delivered', 'failed', 'expired', 'cancelled')"
+
+
+async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK) -> int:
+    """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count."""
+    removed = 0
+    after = 0
+    while True:
+        count, after = await store.write(lambda a=after: _purge_emails(store, cutoff, a, chunk))
+        removed += count
+        if after == 0:
+            break
+        await asyncio.sleep(0)
+    for table, where in (
+        ("dlrs", "part_id IS NULL AND received_at < ?"),
+        ("mo", "received_at < ?"),
+        ("outbox", "created_at < ? AND state IN ('sent', 'failed')"),
+    ):
+        while await store.write(lambda t=table, w=where: _purge_rows(store, t, w, cutoff, chunk)) >= chunk:
+            await asyncio.sleep(0)
+    return removed
+
+
+def _purge_emails(store: Store, cutoff: float, after: int, limit: int) -> tuple[int, int]:
+    """One chunk of old emails after id `after`; returns (emails deleted, last id seen or 0 at the end)."""
+    conn = store.db.conn
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT e.id FROM emails e WHERE e.id > ? AND e.received_at < ? AND NOT EXISTS ("
+            f" SELECT 1 FROM messages m WHERE m.email_id = e.id AND m.state NOT IN {_FINAL})"
+            " ORDER BY e.id LIMIT ?",
+            (after, cutoff, limit),
+        )
+    ]
+    if not ids:
+        return 0, 0
+    marks = ",".join("?" * len(ids))
+    msg_ids = f"SELECT id FROM messages WHERE email_id IN ({marks})"
+    part_ids = f"SELECT id FROM parts WHERE message_id IN ({msg_ids})"
+    conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", ids)
+    conn.execute(f"DELETE FROM parts WHERE message_id IN ({msg_ids})", ids)
+    conn.execute(f"DELETE FROM messages WHERE email_id IN ({marks})", ids)
+    conn.execute(f"DELETE FROM emails WHERE id IN ({marks})", ids)
+    return len(ids), ids[-1]
+
+
+def _purge_rows(store: Store, table: str, where: str, cutoff: float, limit: int) -> int:
+    return store.db.conn.execute(
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT ?)",
+        (cutoff, limit),
+    ).rowcount

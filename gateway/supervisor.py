@@ -1,0 +1,180 @@
+"""Supervised workers: restart with back-off on a crash, heartbeats, and the systemd watchdog.
+
+A worker that dies must never go unnoticed: a dispatcher that stopped after one transient
+database error would leave mail answered `250` and never sent. Each worker therefore runs in a
+supervise-and-restart loop inside one `asyncio.TaskGroup`; a crash is logged with its traceback
+and the worker starts again after a growing pause. Workers call `beat()` once per loop turn, and
+the systemd watchdog is pinged only while every worker has beaten recently, so a worker stuck
+for good (not crashing, just hanging) gets the whole daemon restarted by systemd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+STALL_AFTER_SECONDS = 60.0  # a worker silent for longer is stalled and the watchdog is withheld
+BACKOFF_MIN_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0  # below the stall limit: a crash-looping worker is not also "stalled"
+WATCHDOG_DEFAULT_INTERVAL = 2.0
+
+_current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
+
+
+def beat() -> None:
+    """Tell the supervisor the calling worker is alive; a no-op outside a supervised worker."""
+    worker = _current.get()
+    if worker is not None:
+        worker.last_beat = time.monotonic()
+
+
+def sd_notify(message: str) -> None:
+    """systemd's notify protocol, without a dependency: one datagram to $NOTIFY_SOCKET."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(path)
+        sock.sendall(message.encode())
+
+
+def watchdog_interval() -> float:
+    """Half of systemd's WatchdogSec (as $WATCHDOG_USEC), as sd_watchdog_enabled(3) advises."""
+    with suppress(KeyError, ValueError):
+        usec = int(os.environ["WATCHDOG_USEC"])
+        if usec > 0:
+            return max(usec / 2e6, 0.01)
+    return WATCHDOG_DEFAULT_INTERVAL
+
+
+@dataclass
+class Worker:
+    name: str
+    factory: Callable[[], Awaitable[None]]
+    # Runs before a restart (not the first start): cleans up what the crashed run left behind.
+    before_restart: Callable[[], Awaitable[None]] | None = None
+    stall_after: float | None = None  # None: STALL_AFTER_SECONDS at the time of the check
+    state: str = "starting"  # starting | running | restarting | stopped
+    restarts: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_beat: float = field(default_factory=time.monotonic)
+
+    def stalled(self, now: float) -> bool:
+        limit = STALL_AFTER_SECONDS if self.stall_after is None else self.stall_after
+        return self.state != "stopped" and now - self.last_beat > limit
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        return {
+            "state": "stalled" if self.stalled(now) else self.state,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "last_beat_ago": round(now - self.last_beat, 1),
+        }
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.workers: dict[str, Worker] = {}
+        self.stopping = False
+        self.watchdog_ticks = 0  # lets tests wait for "the watchdog has looked again" without sleeping
+        self._withheld: list[str] = []
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[[], Awaitable[None]],
+        *,
+        before_restart: Callable[[], Awaitable[None]] | None = None,
+        stall_after: float | None = None,
+    ) -> Worker:
+        worker = Worker(name, factory, before_restart, stall_after)
+        self.workers[name] = worker
+        return worker
+
+    async def run(self) -> None:
+        """Run every worker (and the watchdog) until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for worker in self.workers.values():
+                group.create_task(self._supervise(worker), name=worker.name)
+            group.create_task(self._watchdog(), name="watchdog")
+
+    async def _supervise(self, worker: Worker) -> None:
+        _current.set(worker)
+        backoff = BACKOFF_MIN_SECONDS
+        first = True
+        while not self.stopping:
+            started = time.monotonic()
+            try:
+                if not first and worker.before_restart is not None:
+                    await worker.before_restart()
+                worker.last_beat = time.monotonic()
+                worker.state = "running"
+                if not first:
+                    log.warning("worker.restarted", worker=worker.name, restarts=worker.restarts)
+                first = False
+                await worker.factory()
+                if self.stopping:
+                    break
+                raise RuntimeError("worker returned while the daemon was running")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.stopping:
+                    break
+                worker.restarts += 1
+                worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                worker.last_error_at = time.time()
+                worker.state = "restarting"
+                if time.monotonic() - started > 2 * BACKOFF_MAX_SECONDS:
+                    backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
+                log.error(
+                    "worker.crashed",
+                    worker=worker.name,
+                    error=worker.last_error,
+                    retry_in=backoff,
+                    exc_info=exc,
+                )
+                await asyncio.sleep(backoff)
+                worker.last_beat = time.monotonic()  # the pause is ours, not a hang of the worker
+                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+        worker.state = "stopped"
+
+    def stalled(self) -> list[str]:
+        now = time.monotonic()
+        return [w.name for w in self.workers.values() if w.stalled(now)]
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        return {name: w.snapshot(now) for name, w in self.workers.items()}
+
+    async def _watchdog(self) -> None:
+        """Ping systemd only while every worker is beating; say which are not, once."""
+        interval = watchdog_interval()
+        while True:
+            stalled = self.stalled()
+            if not stalled:
+                if self._withheld:
+                    log.info("watchdog.resumed")
+                    sd_notify("STATUS=running")
+                sd_notify("WATCHDOG=1")
+            elif stalled != self._withheld:
+                log.error("watchdog.withheld", stalled=stalled)
+                sd_notify(f"STATUS=watchdog withheld, stalled: {', '.join(stalled)}")
+            self._withheld = stalled
+            self.watchdog_ticks += 1
+            await asyncio.sleep(interval)

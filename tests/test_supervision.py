@@ -1,0 +1,146 @@
+"""Supervised workers against the real daemon: a crash is logged and survived, a hang stops the watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from gateway import supervisor
+from gateway.dispatcher import Dispatcher
+from gateway.store.queue import QueueRepo
+from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+def smtp_code(res: object) -> int | None:
+    return getattr(getattr(res, "error", None), "smtp_code", None)
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [e for e in logs if e.get("event") == name]
+
+
+async def until(predicate: Any, timeout: float = 20) -> None:
+    async def _poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(_poll(), timeout)
+
+
+async def test_dispatcher_crash_is_logged_and_the_dispatcher_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect: one transient OperationalError in claim_due ended the dispatcher silently.
+    original = QueueRepo.claim_due
+    failures = [1]
+
+    def flaky_claim_due(self: QueueRepo, limit: int, *, now: float | None = None) -> Any:
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return original(self, limit, now=now)
+
+    monkeypatch.setattr(QueueRepo, "claim_due", flaky_claim_due)
+    with structlog.testing.capture_logs() as logs:
+        async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+            assert (await gw.send(mail(to("601123456"), "Sent despite a crash"))).error is None
+            await smsc.wait_for(1)
+            assert failures == [0]
+            crashed = events(logs, "worker.crashed")
+            assert [e["worker"] for e in crashed] == ["dispatcher"]
+            assert isinstance(crashed[0]["exc_info"], sqlite3.OperationalError)  # rendered as a traceback
+            assert [e["worker"] for e in events(logs, "worker.restarted")] == ["dispatcher"]
+            state = gw.daemon.supervisor.snapshot()["dispatcher"]
+            assert state["state"] == "running" and state["restarts"] == 1
+            assert "OperationalError" in state["last_error"]
+
+
+@asynccontextmanager
+async def notify_socket(path: Path) -> AsyncIterator[list[str]]:
+    """A real $NOTIFY_SOCKET: every datagram the daemon sends, in order."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    received: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    async def read() -> None:
+        while True:
+            received.append((await loop.sock_recv(sock, 4096)).decode())
+
+    reader = asyncio.create_task(read())
+    try:
+        yield received
+    finally:
+        reader.cancel()
+        sock.close()
+
+
+async def test_a_worker_that_stops_beating_stops_the_watchdog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect: housekeeping pinged the watchdog whatever became of the other workers.
+    hung = asyncio.Event()
+
+    async def wait_forever(self: Dispatcher, timeout: float) -> None:
+        hung.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Dispatcher, "_wait", wait_forever)
+    monkeypatch.setattr(supervisor, "STALL_AFTER_SECONDS", 4.0)
+    monkeypatch.setenv("WATCHDOG_USEC", "100000")  # WatchdogSec=0.1: a ping every 50 ms
+    path = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    async with (
+        notify_socket(path) as received,
+        running_gateway(make_config(tmp_path, smsc_port=free_port())) as gw,
+    ):
+        await until(lambda: "WATCHDOG=1" in received)
+        assert received[0] == "READY=1"
+        await asyncio.wait_for(hung.wait(), 20)
+        await until(lambda: any(m.startswith("STATUS=watchdog withheld") for m in received))
+        withheld_at = next(i for i, m in enumerate(received) if m.startswith("STATUS=watchdog withheld"))
+        assert "dispatcher" in received[withheld_at]
+        assert gw.daemon.supervisor.snapshot()["dispatcher"]["state"] == "stalled"
+        ticks = gw.daemon.supervisor.watchdog_ticks
+        await until(lambda: gw.daemon.supervisor.watchdog_ticks >= ticks + 5)
+        assert "WATCHDOG=1" not in received[withheld_at:]
+
+
+async def test_after_a_full_disk_is_freed_new_mail_is_sent_without_a_restart(tmp_path: Path) -> None:
+    # Defect (F8 from outside): 452 while full (right), then 250 and nothing sent until a restart.
+    port = free_port()
+    skew = [0.0]
+    cfg = make_config(tmp_path, smsc_port=port, validity_hours=0.01)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg, lambda: time.time() + skew[0]) as gw:
+            numbers = [to(f"60112{i:04d}") for i in range(10)]
+            # Queued while the SMSC is unreachable, then out of validity: claiming them queues ten bounces.
+            assert (await gw.send(mail(numbers, "Waiting for a link " * 20), numbers)).error is None
+            pages = gw.store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+            gw.store.db.conn.execute(f"PRAGMA max_page_count = {pages}")
+            assert smtp_code(await gw.send(mail(to("601123451"), "no room for this " * 90))) == 452
+            skew[0] = 3600
+            async with HappySMSC(port=port) as smsc:
+                await until(lambda: events(logs, "worker.crashed"))
+                assert events(logs, "worker.crashed")[0]["worker"] == "dispatcher"
+                gw.store.db.conn.execute("PRAGMA max_page_count = 1073741823")
+                assert (await gw.send(mail(to("601123456"), "Room again"))).error is None
+                await smsc.wait_for(1)
+                assert smsc.received[0].destination == "+48601123456"
+                # Nothing the crashed run had claimed is left stuck: all ten expired and bounce.
+                await gw.until(lambda: gw.states()[:10] == ["expired"] * 10)
