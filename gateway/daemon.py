@@ -33,6 +33,7 @@ from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
 from gateway.store.db import Store
 from smsc.base import SmscLink
+from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
@@ -43,13 +44,14 @@ EXPIRY_INTERVAL = 15.0
 def build_link(cfg: Config, index: int) -> SmscLink:
     link_cfg = cfg.smsc[index]
     password = link_cfg.secret(cfg.base_dir)
+    settings = link_cfg.driver_settings()
     if link_cfg.type == "smpp":
         from smsc.smpp.link import SmppLink
 
-        return SmppLink(link_cfg, password=password)
+        return SmppLink(settings, password=password)
     from smsc.cimd2.link import Cimd2Link
 
-    return Cimd2Link(link_cfg, password=password)
+    return Cimd2Link(settings, password=password)
 
 
 def seed_accounts(store: Store, cfg: Config) -> None:
@@ -126,9 +128,7 @@ class Daemon:
                 # The driver knows its real window (CIMD2 is stop-and-wait unless configured).
                 s.name: (
                     self.links[s.name],
-                    self.links[s.name].stats().window,
-                    s.max_per_second,
-                    s.throttle_pause_seconds,
+                    LinkPacer(self.links[s.name].stats().window, s.max_per_second, s.throttle_pause_seconds),
                 )
                 for s in cfg.smsc
             },
