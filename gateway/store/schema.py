@@ -171,6 +171,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_account ON messages(account_id, id);
     CREATE INDEX emails_received ON emails(received_at);
     """,
+    # 3: fair claiming across accounts: each account's unfinished messages in age order
+    """
+    CREATE INDEX messages_waiting ON messages(account_id, id)
+        WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
