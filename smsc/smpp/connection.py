@@ -101,6 +101,9 @@ class SmppConnection:
     def send_submit(self, seq: int, data: bytes) -> asyncio.Future[SubmitResult]:
         """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
+        if self.closed.is_set():
+            future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
+            return future
         timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
         self.pending[seq] = (future, timer)
         self.send(data)
