@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from smsc.settings import LinkSettings
+
 
 class ConfigError(Exception):
     """A config problem, worded for the admin who has to fix it."""
@@ -170,6 +172,19 @@ class SmscSection(_Section):
                     stacklevel=2,
                 )
         return self
+
+    def driver_settings(self) -> LinkSettings:
+        """What the protocol driver reads; pacing values stay with the dispatcher."""
+        return LinkSettings(
+            name=self.name, host=self.host, port=self.port, system_id=self.system_id,
+            system_type=self.system_type,
+            window=self.window if "window" in self.model_fields_set else None,
+            enquire_link_seconds=self.enquire_link_seconds,
+            response_timeout_seconds=self.response_timeout_seconds,
+            reconnect_min_seconds=self.reconnect_min_seconds,
+            reconnect_max_seconds=self.reconnect_max_seconds,
+            message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
+        )  # fmt: skip
 
     def secret(self, base_dir: Path | None = None) -> str:
         """The link password, read from the file or the systemd credentials directory when asked."""

@@ -30,6 +30,7 @@ from gateway.store.accounts import Conflict
 from gateway.store.db import Store
 from gateway.supervisor import Supervisor, sd_notify
 from smsc.base import SmscLink
+from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
@@ -37,13 +38,14 @@ log = structlog.get_logger(__name__)
 def build_link(cfg: Config, index: int) -> SmscLink:
     link_cfg = cfg.smsc[index]
     password = link_cfg.secret(cfg.base_dir)
+    settings = link_cfg.driver_settings()
     if link_cfg.type == "smpp":
         from smsc.smpp.link import SmppLink
 
-        return SmppLink(link_cfg, password=password)
+        return SmppLink(settings, password=password)
     from smsc.cimd2.link import Cimd2Link
 
-    return Cimd2Link(link_cfg, password=password)
+    return Cimd2Link(settings, password=password)
 
 
 def seed_accounts(store: Store, cfg: Config) -> None:
@@ -109,9 +111,7 @@ class Daemon:
                 # The driver knows its real window (CIMD2 is stop-and-wait unless configured).
                 s.name: (
                     self.links[s.name],
-                    self.links[s.name].stats().window,
-                    s.max_per_second,
-                    s.throttle_pause_seconds,
+                    LinkPacer(self.links[s.name].stats().window, s.max_per_second, s.throttle_pause_seconds),
                 )
                 for s in cfg.smsc
             },
@@ -187,7 +187,7 @@ class Daemon:
         Once every submit still in flight has been answered, a part left `active` belongs to no
         one and would wait for the next daemon start; it goes back to the queue now instead.
         """
-        while any(slot.in_flight for slot in dispatcher.slots.values()):
+        while any(pacer.in_flight for pacer in dispatcher.pacers.values()):
             await asyncio.sleep(0.05)
         requeued = await self.store.write(self.store.queue.recover_active)
         if requeued:

@@ -1,7 +1,8 @@
 """Moves parts from the store to the SMSC links: claim, route, pace, submit, record the outcome.
 
-Claims are bounded by the free window of the links that are up, so nothing sits `active` waiting
-for a link; a part with no usable link goes straight back to the queue without counting an
+Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report
+outcomes. Claims are bounded by the free windows of the links that are up, so nothing sits `active`
+waiting for a link; a part with no usable link goes straight back to the queue without counting an
 attempt. Throttling never fails a part; temporary faults back off exponentially; permanent
 refusals fail the part (and so its message, once); anything unexpected puts the part on `hold`
 for a human, as Postfix's hold queue does.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -21,7 +21,7 @@ from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink
-from smsc.ratelimit import TokenBucket
+from smsc.pacing import LinkPacer, backoff
 
 log = structlog.get_logger(__name__)
 
@@ -31,27 +31,18 @@ RETRY_MAX_SECONDS = 900.0
 NO_LINK_DELAY = 1.0
 
 
-@dataclass(slots=True)
-class _LinkSlot:
-    link: SmscLink
-    window: int
-    bucket: TokenBucket
-    throttle_pause: float
-    in_flight: int = 0
-    sent: int = 0
-    # (time, sent) at the previous status snapshot, so that status shows the current rate
-    last_snapshot: tuple[float, int] = field(default_factory=lambda: (time.monotonic(), 0))
+MIN_THROTTLE_RETRY = 0.05
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
-    return min(base * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+    return backoff(attempts, base, RETRY_MAX_SECONDS)
 
 
 class Dispatcher:
     def __init__(
         self,
         store: Store,
-        links: dict[str, tuple[SmscLink, int, float, float]],  # name -> (link, window, rate, throttle pause)
+        links: dict[str, tuple[SmscLink, LinkPacer]],
         router: Router,
         on_finished: Callable[[list[Finished]], None],
         *,
@@ -63,10 +54,10 @@ class Dispatcher:
         self.router = router
         self.on_finished = on_finished
         self.clock = clock
-        self.slots = {
-            name: _LinkSlot(link, window, TokenBucket(rate, burst=max(1, min(window, int(rate)))), pause)
-            for name, (link, window, rate, pause) in links.items()
-        }
+        self.links = {name: link for name, (link, _pacer) in links.items()}
+        self.pacers = {name: pacer for name, (_link, pacer) in links.items()}
+        # (time, sent) per link at the previous status snapshot, so that status shows the current rate
+        self._snapshots = {name: (time.monotonic(), 0) for name in links}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
@@ -78,7 +69,7 @@ class Dispatcher:
 
     def _free(self) -> int:
         return sum(
-            max(s.window - s.in_flight, 0) for s in self.slots.values() if s.link.state == LinkState.ACTIVE
+            pacer.free() for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
         )
 
     async def run(self) -> None:
@@ -113,17 +104,17 @@ class Dispatcher:
             pass
         self._wake.clear()
 
-    def _pick(self, part: ClaimedPart) -> _LinkSlot | None:
+    def _pick(self, part: ClaimedPart) -> str | None:
         avoid = self._avoid.get(part.id, set())
         fallback = None
         for name in self.router.candidates(part.destination):
-            slot = self.slots.get(name)
-            if slot is None or slot.link.state != LinkState.ACTIVE or slot.in_flight >= slot.window:
+            link = self.links.get(name)
+            if link is None or link.state != LinkState.ACTIVE or not self.pacers[name].free():
                 continue
             if name in avoid:
-                fallback = fallback or slot
+                fallback = fallback or name
                 continue
-            return slot
+            return name
         return fallback
 
     def _dispatch(self, part: ClaimedPart, now: float) -> None:
@@ -133,12 +124,12 @@ class Dispatcher:
                     self._final(part, "expired", "validity period expired before it could be sent")
                 )
             return
-        slot = self._pick(part)
-        if slot is None:
+        name = self._pick(part)
+        if name is None:
             self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
             return
-        slot.in_flight += 1
-        task = asyncio.create_task(self._submit(slot, part))
+        self.pacers[name].reserve()
+        task = asyncio.create_task(self._submit(name, part))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -146,10 +137,11 @@ class Dispatcher:
         self._avoid.pop(part.id, None)
         return self.store.queue.mark_part_final(part.id, state, error)
 
-    async def _submit(self, slot: _LinkSlot, part: ClaimedPart) -> None:
-        name = slot.link.name
+    async def _submit(self, name: str, part: ClaimedPart) -> None:
+        pacer = self.pacers[name]
+        outcome: Outcome | None = None
         try:
-            await slot.bucket.acquire()
+            await pacer.ready()
             sms = OutboundSms(
                 part_id=part.id,
                 source=part.source,
@@ -160,8 +152,9 @@ class Dispatcher:
                 udh=part.udh,
                 validity=datetime.fromtimestamp(part.expires_at, UTC),
             )
-            result = await slot.link.submit(sms)
-            slot.sent += 1
+            result = await self.links[name].submit(sms)
+            outcome = result.outcome
+            pacer.record(outcome)  # before the store write, so that parallel submits see a pause at once
             store = self.store
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
@@ -170,7 +163,7 @@ class Dispatcher:
                 )
                 log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
             elif result.outcome is Outcome.THROTTLED:
-                pause = max(slot.throttle_pause, 0.05)
+                pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
                 await store.write(lambda: store.queue.release(part.id, delay=pause, count=False))
                 log.info("mt.throttled", part=part.id, link=name)
             elif result.outcome is Outcome.TEMPORARY:
@@ -183,7 +176,7 @@ class Dispatcher:
                     delay = retry_delay(part.attempts, self.retry_base)
                     # With another link available, fail over at once instead of waiting out the back-off.
                     others = [n for n in self.router.candidates(part.destination) if n != name]
-                    if any(self.slots[n].link.state == LinkState.ACTIVE for n in others if n in self.slots):
+                    if any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links):
                         delay = 0.0
                     await store.write(
                         lambda: store.queue.release(part.id, delay=delay, error=result.error, count=True)
@@ -204,7 +197,7 @@ class Dispatcher:
             except Exception:
                 log.exception("mt.hold_failed", part=part.id)
         finally:
-            slot.in_flight -= 1
+            pacer.release(outcome, recorded=True)
             self._wake.set()
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -221,18 +214,19 @@ class Dispatcher:
     def link_stats(self) -> dict[str, dict[str, object]]:
         out: dict[str, dict[str, object]] = {}
         now = time.monotonic()
-        for name, slot in self.slots.items():
-            stats = slot.link.stats()
-            then, sent_then = slot.last_snapshot
-            rate = (slot.sent - sent_then) / (now - then) if now > then else 0.0
-            slot.last_snapshot = (now, slot.sent)
+        for name, link in self.links.items():
+            pacer = self.pacers[name]
+            stats = link.stats()
+            then, sent_then = self._snapshots[name]
+            rate = (pacer.sent - sent_then) / (now - then) if now > then else 0.0
+            self._snapshots[name] = (now, pacer.sent)
             out[name] = {
                 "rate": round(rate, 1),
-                "state": str(slot.link.state),
-                "in_flight": slot.in_flight,
-                "window": slot.window,
-                "rate_limit": slot.bucket.rate,
-                "submitted": slot.sent,
+                "state": str(link.state),
+                "in_flight": pacer.in_flight,
+                "window": pacer.window,
+                "rate_limit": pacer.rate,
+                "submitted": pacer.sent,
                 "throttled": stats.throttled,
                 "reconnects": stats.reconnects,
             }

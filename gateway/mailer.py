@@ -16,6 +16,7 @@ import structlog
 from gateway.config import MailSection
 from gateway.store.db import Store
 from gateway.supervisor import beat
+from smsc.pacing import backoff
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,7 @@ class SmtpRelayMailer:
 
 
 def mail_retry_delay(attempts: int) -> float:
-    return min(30.0 * 2 ** max(attempts - 1, 0), 3600.0)
+    return backoff(attempts, 30.0, 3600.0)
 
 
 class OutboxWorker:

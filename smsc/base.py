@@ -12,8 +12,10 @@ Rules every driver follows (tested for each driver):
   response timeout, a lost connection or while the link is not ACTIVE. It MUST NOT raise for
   protocol trouble. A submit that was written to the socket but never answered is TEMPORARY:
   the dispatcher re-sends it (the at-least-once window of SPEC R-7.5).
-- A throttling / queue-full answer MUST be `Outcome.THROTTLED` and the driver SHOULD pause its
-  own sending for a while; the dispatcher retries without counting a failure.
+- A throttling / queue-full answer MUST be `Outcome.THROTTLED`; the driver does not pause itself:
+  the link's `smsc.pacing.LinkPacer` (window, rate, throttle pauses) is the dispatcher's, and the
+  dispatcher retries without counting a failure. A driver limits outstanding requests only for a
+  protocol reason (CIMD2's packet numbers) and reports its effective window in `stats().window`.
 - `SubmitResult.message_id` MUST be the key that the same link's `DeliveryReport.message_id`
   will carry (normalised by the driver, e.g. hex vs decimal), so that the store can match them.
 - A driver MUST acknowledge an MO or a report to the SMSC only after `on_deliver`/`on_report`

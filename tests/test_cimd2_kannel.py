@@ -12,17 +12,18 @@ from gateway.config import SmscSection
 from smsc.base import LinkState, OutboundSms, Outcome
 from smsc.cimd2.link import Cimd2Link
 from smsc.encoding import concat_udh, gsm_encode
+from smsc.settings import LinkSettings
 from tests.fakes.cimd2 import KannelCimd2, RecordingEvents, kannel_cimd2
 
 KEY = re.compile(r"\d{12}:358401234567")
 
 
-def section(port: int, **overrides: object) -> SmscSection:
+def section(port: int, **overrides: object) -> LinkSettings:
     values: dict[str, object] = {
         "name": "kannel", "type": "cimd2", "port": port, "system_id": "foo", "enquire_link_seconds": 30,
         "response_timeout_seconds": 5, "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.2,
     }  # fmt: skip
-    return SmscSection.model_validate(values | overrides)
+    return SmscSection.model_validate(values | overrides).driver_settings()
 
 
 def gsm(text: str, *, part_id: int = 1, udh: bytes = b"") -> OutboundSms:

@@ -16,6 +16,7 @@ from smsc.base import Ack, Concat, InboundSms, LinkState, OutboundSms, Outcome, 
 from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.encoding import concat_udh, gsm_encode
+from smsc.settings import LinkSettings
 from smsc.simulator.cimd2_server import Cimd2Server, mo_params
 from smsc.simulator.core import SimulatorCore
 from tests.fakes.cimd2 import PeerConnection, RecordingEvents, ScriptedSmsc
@@ -23,9 +24,9 @@ from tests.fakes.cimd2 import PeerConnection, RecordingEvents, ScriptedSmsc
 FAST = {"response_timeout_seconds": 5, "reconnect_min_seconds": 0.02, "reconnect_max_seconds": 0.1}
 
 
-def section(port: int, **overrides: Any) -> SmscSection:
+def section(port: int, **overrides: Any) -> LinkSettings:
     values = {"name": "c2", "type": "cimd2", "port": port, "system_id": "smsgw", **FAST} | overrides
-    return SmscSection.model_validate(values)
+    return SmscSection.model_validate(values).driver_settings()
 
 
 def sms(

@@ -146,7 +146,7 @@ def test_normalise_is_applied_to_the_id() -> None:
 
 
 def test_a_failing_normaliser_does_not_raise() -> None:
-    # Whatever goes wrong inside, the answer is None, never an exception into the I/O thread.
+    # Whatever goes wrong inside, the answer is None, never an exception into the link's reader.
     def boom(raw: str) -> str:
         raise ValueError(raw)
 

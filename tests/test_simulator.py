@@ -56,7 +56,7 @@ async def simulator(tmp_path: Path, **cfg: Any) -> AsyncIterator[Simulator]:
 async def bound_link(port: int) -> AsyncIterator[tuple[SmppLink, EventRecorder]]:
     cfg = SmscSection(name="sim", type="smpp", port=port, system_id="smsgw", reconnect_min_seconds=0.05,
                       reconnect_max_seconds=0.2)  # fmt: skip
-    link, ev = SmppLink(cfg, password="secret"), EventRecorder()
+    link, ev = SmppLink(cfg.driver_settings(), password="secret"), EventRecorder()
     await link.start(ev)
     try:
         await ev.wait_until(lambda: link.state is LinkState.ACTIVE)

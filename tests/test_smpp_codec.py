@@ -151,7 +151,7 @@ def test_submit_fields_of_a_real_part_equal_smpplib() -> None:
     part = OutboundSms(part_id=1, source="ACME", destination="+48601123456", data_coding=8,
                        payload="ą".encode("utf-16-be"), text="ą", udh=UDH,
                        validity=datetime(2025, 1, 1, 12, tzinfo=UTC))  # fmt: skip
-    fields = submit_fields(part, cfg)
+    fields = submit_fields(part, cfg.driver_settings())
     assert encode_sm(SUBMIT_SM, SEQ, **fields) == smpplib_bytes("submit_sm", **fields)
 
 
@@ -320,7 +320,7 @@ async def test_link_nacks_a_broken_deliver_sm_with_the_codecs_status() -> None:
     # A deliver_sm whose sm_length overruns the PDU is counted and answered generic_nack 0x01, not handed up.
     async with HappySMSC() as smsc:
         cfg = SmscSection(name="op", type="smpp", port=smsc.port, system_id="smsgw")
-        link, ev = SmppLink(cfg, password="secret"), EventRecorder()
+        link, ev = SmppLink(cfg.driver_settings(), password="secret"), EventRecorder()
         await link.start(ev)
         try:
             await ev.wait_until(lambda: link.state is LinkState.ACTIVE)

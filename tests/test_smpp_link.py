@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +12,18 @@ from typing import Any
 import pytest
 
 from gateway.config import SmscSection
-from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
+from smsc.base import (
+    Ack,
+    DeliveryReport,
+    InboundSms,
+    LinkState,
+    OutboundSms,
+    Outcome,
+    ReportStatus,
+    SubmitResult,
+)
 from smsc.encoding import concat_udh, gsm_encode
+from smsc.pacing import LinkPacer
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp.link import SmppLink, classify_status, normalise_message_id, source_address, status_text
@@ -21,6 +31,7 @@ from tests.fakes.smsc import (
     DeafSMSC,
     DisconnectingSMSC,
     DlrFirstSMSC,
+    EagerMoSMSC,
     EventRecorder,
     FakeSMSC,
     HappySMSC,
@@ -55,9 +66,8 @@ async def running_link(
         "throttle_pause_seconds": 0.05,
         **cfg,
     }
-    link = SmppLink(
-        SmscSection(name="op", type="smpp", port=port, system_id="smsgw", **settings), password=password
-    )
+    section = SmscSection(name="op", type="smpp", port=port, system_id="smsgw", **settings)
+    link = SmppLink(section.driver_settings(), password=password)
     ev = events or EventRecorder()
     await link.start(ev)
     try:
@@ -155,10 +165,16 @@ async def test_oversized_short_message_is_malformed_and_not_sent() -> None:
         assert len(smsc.received) == 1
 
 
+def paced(pacer: LinkPacer, link: SmppLink, part: OutboundSms) -> Awaitable[SubmitResult]:
+    """A submit through the link's pacer, as the dispatcher sends it."""
+    return pacer.submit(lambda: link.submit(part), lambda r: r.outcome)
+
+
 async def test_window_is_never_exceeded() -> None:
     # With window 3 and a slow SMSC, at most 3 submit_sm are ever unanswered, and 3 are pipelined.
     async with HappySMSC(response_delay=0.2) as smsc, running_link(smsc.port, window=3) as (link, _):
-        results = await asyncio.gather(*(link.submit(sms(f"m{i}")) for i in range(9)))
+        pacer = LinkPacer(link.stats().window, 1000, 0.05)
+        results = await asyncio.gather(*(paced(pacer, link, sms(f"m{i}")) for i in range(9)))
         assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 9
         assert smsc.stats.max_outstanding == 3
         assert link.stats().in_flight == 0 and link.stats().submitted == 9
@@ -257,6 +273,19 @@ async def test_plain_mo_is_handed_up() -> None:
         assert (mo.source, mo.destination, mo.text, mo.concat) == (PHONE, ME, "Yes, 10:00 is fine", None)
 
 
+async def test_mo_in_the_same_read_as_the_bind_resp_is_served() -> None:
+    # An SMSC with MOs waiting sends the first deliver_sm right behind bind_transceiver_resp; it must
+    # reach the handler and be acknowledged, not refused as "not bound" (ESME_RINVBNDSTS).
+    async with (
+        EagerMoSMSC(PHONE, ME, "queued while you were away") as smsc,
+        running_link(smsc.port) as (_, ev),
+    ):
+        await ev.wait_until(lambda: bool(ev.delivered))
+        await smsc.wait_until(lambda: bool(smsc.stats.deliver_responses or smsc.stats.nacks))
+        assert [m.text for m in ev.delivered] == ["queued while you were away"]
+        assert smsc.stats.deliver_responses == [("mo", 0)] and smsc.stats.nacks == []
+
+
 async def test_concatenated_mo_arrives_as_numbered_segments() -> None:
     # A long UCS-2 reply comes as several deliver_sm with a concat UDH; each is handed up with it.
     text = "Dziękuję za wiadomość. " * 8
@@ -285,12 +314,13 @@ async def test_data_sm_mo_with_message_payload() -> None:
 
 
 async def test_throttling_answers_pause_the_link_then_it_succeeds() -> None:
-    # ESME_RTHROTTLED is THROTTLED (not a failure); the link backs off instead of hammering.
+    # ESME_RTHROTTLED is THROTTLED (not a failure); the link's pacer backs off instead of hammering.
     async with ThrottlingSMSC(accept_per_second=2) as smsc, running_link(smsc.port) as (link, _):
-        outcomes = [(await link.submit(sms(f"m{i}"))).outcome for i in range(2)]
+        pacer = LinkPacer(link.stats().window, 1000, 0.05)
+        outcomes = [(await paced(pacer, link, sms(f"m{i}"))).outcome for i in range(2)]
         assert outcomes == [Outcome.ACCEPTED, Outcome.ACCEPTED]
         seen = []
-        while (result := await link.submit(sms("later"))).outcome is not Outcome.ACCEPTED:
+        while (result := await paced(pacer, link, sms("later"))).outcome is not Outcome.ACCEPTED:
             seen.append(result.outcome)
         assert seen and set(seen) == {Outcome.THROTTLED}
         assert link.stats().throttled == len(seen) == smsc.throttled

@@ -193,15 +193,59 @@ class QueueRepo(Repository):
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
+        """Claim up to `limit` due parts, round robin across accounts (oldest due first within one),
+        so that one account's bulk send does not hold everyone else's mail behind it.
+
+        An account's k-th candidate takes turn k + (its parts already claimed and in flight): the
+        window is shared out between the accounts that have mail due, even when claims come one part
+        at a time as the window frees up, and no memory of past turns is needed. Each account's
+        candidates come from its unfinished messages in age order (index `messages_waiting`), a few
+        index steps per account however long the queue; the global FIFO head is added too, so that a
+        part whose message is in a state outside that index still goes.
+        """
         now = self.clock() if now is None else now
+        waiting = "('queued', 'deferred')"
+        unfinished = "m.state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled')"
         with self.transaction():
+            # (id, account, due) of every candidate; at most `limit` per account and from the FIFO head.
+            found: dict[int, tuple[int | None, float]] = {}
+            accounts = [r[0] for r in self.conn.execute("SELECT id FROM accounts")] + [None]
+            for account in accounts:
+                for pid, due in self.conn.execute(
+                    # CROSS JOIN keeps messages as the outer loop: the planner would otherwise walk
+                    # every due part of the queue looking for this account's.
+                    "SELECT p.id, p.next_attempt_at FROM messages m CROSS JOIN parts p"
+                    f" WHERE p.message_id = m.id AND m.account_id IS ? AND {unfinished}"
+                    f" AND p.state IN {waiting} AND p.next_attempt_at <= ? ORDER BY m.id, p.seq LIMIT ?",
+                    (account, now, limit),
+                ):
+                    found[pid] = (account, due)
+            for pid, account, due in self.conn.execute(
+                "SELECT p.id, m.account_id, p.next_attempt_at FROM parts p"
+                f" JOIN messages m ON m.id = p.message_id WHERE p.state IN {waiting}"
+                " AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at, p.id LIMIT ?",
+                (now, limit),
+            ):
+                found[pid] = (account, due)
+            turns: dict[int | None, int] = dict(
+                self.conn.execute(
+                    "SELECT m.account_id, COUNT(*) - 1 FROM parts p JOIN messages m ON m.id = p.message_id"
+                    " WHERE p.state = 'active' GROUP BY m.account_id"
+                ).fetchall()
+            )
+            ranked = []
+            for pid, (account, due) in sorted(found.items(), key=lambda kv: (kv[1][1], kv[0])):
+                turn = turns[account] = turns.get(account, -1) + 1
+                ranked.append((turn, due, pid))
+            ids = [pid for _turn, _due, pid in sorted(ranked)[:limit]]
+            if not ids:
+                return []
             rows = self.conn.execute(
-                "UPDATE parts SET state = 'active', attempts = attempts + 1 WHERE id IN ("
-                " SELECT id FROM parts WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?)"
+                "UPDATE parts SET state = 'active', attempts = attempts + 1"
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND state IN {waiting}"
                 " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
                 " text, expires_at",
-                (now, limit),
+                ids,
             ).fetchall()
         parts = [ClaimedPart(*r) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))

@@ -177,6 +177,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_email ON messages(email_id);
     CREATE INDEX dlrs_part ON dlrs(part_id);
     """,
+    # 4: fair claiming across accounts: each account's unfinished messages in age order
+    """
+    CREATE INDEX messages_waiting ON messages(account_id, id)
+        WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

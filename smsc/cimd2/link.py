@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -32,20 +31,19 @@ from smsc.base import Ack, InboundSms, LinkEvents, LinkState, LinkStats, Outboun
 from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
-from smsc.ratelimit import Backoff
-
-if TYPE_CHECKING:
-    from gateway.config import SmscSection
+from smsc.pacing import backoff
+from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
 RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
+PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 
 
-def effective_window(cfg: SmscSection) -> int:
+def effective_window(cfg: LinkSettings) -> int:
     """1 unless the admin set `window` for this link; never more than the 128 odd packet numbers."""
-    return min(cfg.window, 128) if "window" in cfg.model_fields_set else 1
+    return min(cfg.window, PACKET_NUMBERS) if cfg.window is not None else 1
 
 
 @dataclass(slots=True)
@@ -63,7 +61,9 @@ class _Conn:
         self.reader, self.writer = reader, writer
         self.parser = Cimd2Parser()
         self.pending: dict[int, _Pending] = {}
-        self.slots = asyncio.Semaphore(window)
+        # The dispatcher paces submits to `stats().window`; this is the protocol's limit on requests of
+        # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
+        self.numbers = asyncio.Semaphore(window)
         self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
         self.closed = asyncio.Event()
         self.idle = asyncio.Event()
@@ -100,7 +100,7 @@ class _Conn:
 class Cimd2Link:
     """A CIMD2 client link; see the module docstring for the protocol choices it makes."""
 
-    def __init__(self, cfg: SmscSection, *, password: str) -> None:
+    def __init__(self, cfg: LinkSettings, *, password: str) -> None:
         self.name = cfg.name
         self.state = LinkState.DISCONNECTED
         self.cfg = cfg
@@ -111,7 +111,6 @@ class Cimd2Link:
         self._conn: _Conn | None = None
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
-        self._paused_until = 0.0
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives"), 0
@@ -134,9 +133,6 @@ class Cimd2Link:
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
-        pause = self._paused_until - asyncio.get_running_loop().time()
-        if pause > 0:
-            await asyncio.sleep(pause)
         resp = await self._request(conn, Op.SUBMIT, params)
         if resp is None:
             return SubmitResult(Outcome.TEMPORARY, error=f"no submit response ({conn.reason or 'link lost'})")
@@ -147,7 +143,6 @@ class Cimd2Link:
             self._counts["submitted"] += 1
         elif result.outcome is Outcome.THROTTLED:
             self._counts["throttled"] += 1
-            self._paused_until = asyncio.get_running_loop().time() + self.cfg.throttle_pause_seconds
         log.info("cimd2.submit", link=self.name, part_id=sms.part_id, outcome=result.outcome.value,
                  message_id=result.message_id, error=result.error)  # fmt: skip
         return result
@@ -198,7 +193,7 @@ class Cimd2Link:
                 log.exception("cimd2.on_state_failed", link=self.name)
 
     async def _run(self) -> None:
-        backoff = Backoff(self.cfg.reconnect_min_seconds, self.cfg.reconnect_max_seconds)
+        failures = 0
         state = LinkState.CONNECTING
         while not self._stopping:
             self._set_state(state)
@@ -209,9 +204,13 @@ class Cimd2Link:
                 result = "failed"
             if self._stopping:
                 break
-            if result == "served":
-                backoff.reset()
-            delay = self.cfg.reconnect_max_seconds if result == "fatal" else backoff.next()
+            failures = 1 if result == "served" else failures + 1
+            cfg = self.cfg
+            delay = (
+                cfg.reconnect_max_seconds
+                if result == "fatal"
+                else (backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds))
+            )
             self._set_state(LinkState.DISCONNECTED if result == "fatal" else LinkState.RECONNECTING)
             log.info("cimd2.reconnect_in", link=self.name, seconds=delay)
             with contextlib.suppress(TimeoutError):
@@ -276,7 +275,7 @@ class Cimd2Link:
     ) -> Packet | None:
         """Send one request and wait for its answer; None on a timeout (which drops the connection, as
         the state of an unanswered request is unknown) or when the connection is lost."""
-        async with conn.slots:
+        async with conn.numbers:
             if conn.closed.is_set():
                 return None
             entry = _Pending(asyncio.get_running_loop().create_future(), Packet(op, conn.allocate(), params))

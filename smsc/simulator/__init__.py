@@ -18,7 +18,7 @@ from smsc.simulator.core import SimSession, SimulatorCore, SubmittedSms, SubmitV
 from smsc.simulator.smpp_server import SmppServer
 
 if TYPE_CHECKING:
-    from gateway.config import SimulatorSection
+    from smsc.settings import SimulatorSettings
 
 __all__ = ["SimSession", "Simulator", "SimulatorCore", "SubmitVerdict", "SubmittedSms"]
 
@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 class Simulator:
-    def __init__(self, cfg: SimulatorSection, log_path: Path) -> None:
+    def __init__(self, cfg: SimulatorSettings, log_path: Path) -> None:
         self.cfg = cfg
         self.core = SimulatorCore(cfg, log_path)
         self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port)

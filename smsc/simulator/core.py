@@ -25,7 +25,7 @@ from smsc.base import ReportStatus
 from smsc.encoding import parse_udh
 
 if TYPE_CHECKING:
-    from gateway.config import SimulatorSection
+    from smsc.settings import SimulatorSettings
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +108,7 @@ def utcnow() -> datetime:
 class SimulatorCore:
     def __init__(
         self,
-        cfg: SimulatorSection,
+        cfg: SimulatorSettings,
         log_path: Path,
         *,
         now: Callable[[], datetime] = utcnow,

@@ -1,6 +1,6 @@
 """SMPP 3.4 wire format for the PDUs that every SMS crosses: submit_sm and deliver_sm (they share one
 layout), their responses, enquire_link, unbind and generic_nack. smpplib builds each PDU from generic
-field descriptions and costs more CPU per SMS than the rest of a link's I/O thread; here a PDU is a
+field descriptions and costs more CPU per SMS than the rest of a link's I/O; here a PDU is a
 few slices and struct calls. For valid input the bytes are exactly smpplib's, so binds and the rare
 commands stay with smpplib. Encoding enforces SMPP's maximum lengths the way smpplib does (over-long
 C-octet strings are cut); decoding accepts over-long strings, as smpplib did, because refusing an MO

@@ -1,19 +1,24 @@
 """The SMPP 3.4 link driver: one transceiver bind to one SMSC, behind `smsc.base.SmscLink`.
 
-`SmppLink` is the asyncio side: the submit window, throttling pauses, link state and statistics, and
-handing MOs and reports to `LinkEvents` before they are answered. Everything that touches the socket
-runs in one I/O thread, `smsc.smpp.io.SmppIo` (why a thread and our own read loop: see there); work
-goes to it with `SmppIo.post` and results come back on the loop. The status tables and the pure PDU
-field mapping live in `smsc.smpp.pdu`.
+`SmppLink` runs on the event loop with asyncio streams, as `smsc.cimd2.link` does: it connects,
+binds with a PDU smpplib builds, serves the connection (`smsc.smpp.connection`: framing, matching
+answers by sequence number, keep-alive, deliveries answered after the handler's `Ack`) and reconnects
+with `smsc.pacing.backoff`. smpplib's own read loop is not used: it answers deliver_sm before our
+handler has committed the MO or report and dies on one error PDU. The PDUs every SMS crosses go
+through `smsc.smpp.codec`. Pacing (window, rate, throttle pauses) is the dispatcher's `LinkPacer`;
+this driver only reports each submit's `Outcome`. The status tables and the PDU field mapping live in
+`smsc.smpp.pdu`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+import socket
+import struct
 
 import structlog
+from smpplib import smpp as pdus
 
 from smsc.base import (
     Ack,
@@ -26,8 +31,11 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.smpp.io import UNBIND_WAIT, SmppIo
-from smsc.smpp.pdu import ESME_RX_T_APPN, BadDestination, submit_fields
+from smsc.pacing import backoff
+from smsc.settings import LinkSettings
+from smsc.smpp.codec import SUBMIT_SM, encode_sm
+from smsc.smpp.connection import SmppConnection
+from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_fields
 
 # Callers import these from here.
 from smsc.smpp.pdu import classify_status as classify_status
@@ -35,130 +43,109 @@ from smsc.smpp.pdu import normalise_message_id as normalise_message_id
 from smsc.smpp.pdu import source_address as source_address
 from smsc.smpp.pdu import status_text as status_text
 
-if TYPE_CHECKING:
-    from gateway.config import SmscSection
-
 log = structlog.get_logger(__name__)
 
-MAX_THROTTLE_PAUSE = 30.0
+DEFAULT_WINDOW = 10
 DRAIN_WAIT = 5.0
 
 
 class SmppLink:
     """A transceiver bind to one SMSC; see `smsc.base` for the rules every driver follows."""
 
-    def __init__(self, cfg: SmscSection, *, password: str) -> None:
+    def __init__(self, cfg: LinkSettings, *, password: str) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.state = LinkState.DISCONNECTED
-        self._io = SmppIo(cfg, password=password, on_state=self._apply_state, on_inbound=self._handle_inbound)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.window = cfg.window or DEFAULT_WINDOW
+        self._password = password
+        self._seq = Sequences()
         self._events: LinkEvents | None = None
-        self._window = asyncio.Semaphore(cfg.window)
-        self._in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+        self._conn: SmppConnection | None = None
         self._stopping = False
-        self._stop_evt = asyncio.Event()
+        self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._drained = asyncio.Event()
-        self._pause = 0.0
-        self._paused_until = 0.0
-        self._submitted = self._throttled = self._errors = 0
+        self._in_flight = 0
+        self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         if len(password) > 8:
             log.warning("smpp.password_too_long", link=self.name, length=len(password), limit=8)
 
+    # --- SmscLink -------------------------------------------------------------------------------------
+
     async def start(self, events: LinkEvents) -> None:
-        if self._io.started or self._stopping:
+        if self._task is not None or self._stopping:
             return
-        self._loop = asyncio.get_running_loop()
         self._events = events
-        self._io.start(self._loop)
+        self._task = asyncio.create_task(self._run(), name=f"smpp:{self.name}")
 
     async def submit(self, sms: OutboundSms) -> SubmitResult:
-        if self._stopping or self.state is not LinkState.ACTIVE:
+        conn = self._conn
+        if self._stopping or self.state is not LinkState.ACTIVE or conn is None or not conn.bound:
             return SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}")
         try:
-            fields = submit_fields(sms, self.cfg)
-        except ValueError as exc:
+            seq = self._seq.next_sequence()
+            data = encode_sm(SUBMIT_SM, seq, **submit_fields(sms, self.cfg))
+        except (UnicodeError, ValueError, struct.error) as exc:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
             return SubmitResult(outcome, error=str(exc))
-        async with self._window:
-            await self._wait_throttle()
-            if self._stopping or self.state is not LinkState.ACTIVE:
-                return SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}")
-            assert self._loop is not None
-            future: asyncio.Future[SubmitResult] = self._loop.create_future()
-            self._in_flight += 1
-            try:
-                self._io.post("submit", fields, future)
-                result = await future
-            finally:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._drained.set()
-        self._account(result)
-        return result
-
-    async def _wait_throttle(self) -> None:
-        assert self._loop is not None
-        while (delay := self._paused_until - self._loop.time()) > 0 and not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_evt.wait(), delay)
-
-    def _account(self, result: SubmitResult) -> None:
-        assert self._loop is not None
+        future = conn.send_submit(seq, data)
+        self._in_flight += 1
+        self._drained.clear()
+        try:
+            result = await future
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._drained.set()
         if result.outcome is Outcome.ACCEPTED:
             self._submitted += 1
-            self._pause = 0.0
         elif result.outcome is Outcome.THROTTLED:
             self._throttled += 1
-            now = self._loop.time()
-            # Answers to submits already in flight arrive during the pause; only a throttle seen
-            # after the pause has ended means the SMSC still wants us slower.
-            if now >= self._paused_until:
-                base = self.cfg.throttle_pause_seconds
-                self._pause = min(self._pause * 2, MAX_THROTTLE_PAUSE) if self._pause else base
-                self._paused_until = now + self._pause
-                log.warning("smpp.throttled", link=self.name, pause=self._pause, error=result.error)
+            log.info("smpp.throttled", link=self.name, error=result.error)
         else:
             self._errors += 1
+        return result
 
     async def stop(self, *, drain: bool = True) -> None:
         if self._stopping:
             return
         self._stopping = True
-        self._stop_evt.set()
-        if not self._io.started:
-            self._apply_state(LinkState.STOPPED)
-            return
-        if drain and self._in_flight:
-            self._drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._drained.wait(), min(DRAIN_WAIT, self.cfg.response_timeout_seconds)
-                )
-        self._io.post("stop")
-        assert self._io.done is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._io.done), UNBIND_WAIT + DRAIN_WAIT)
-        if not self._io.finish():
-            log.warning("smpp.thread_still_running", link=self.name)
-        self._apply_state(LinkState.STOPPED)
+        self._wake.set()
+        conn = self._conn
+        if conn is not None:
+            wait = min(DRAIN_WAIT, self.cfg.response_timeout_seconds)
+            if drain and self._in_flight:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._drained.wait(), wait)
+            if conn.tasks:  # MOs and reports being committed: let them be answered before unbinding
+                await asyncio.wait(set(conn.tasks), timeout=wait)
+            await conn.unbind()
+            conn.close("link stopped")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._set_state(LinkState.STOPPED)
 
     def stats(self) -> LinkStats:
+        bad_pdus = self._bad_pdus + (self._conn.bad_pdus if self._conn is not None else 0)
         return LinkStats(
             state=self.state,
             in_flight=self._in_flight,
-            window=self.cfg.window,
+            window=self.window,
             submitted=self._submitted,
             throttled=self._throttled,
-            errors=self._errors + self._io.bad_pdus,
-            reconnects=self._io.reconnects,
-            extra={"peer": f"{self.cfg.host}:{self.cfg.port}", "bad_pdus": str(self._io.bad_pdus)},
+            errors=self._errors + bad_pdus,
+            reconnects=self._reconnects,
+            extra={"peer": f"{self.cfg.host}:{self.cfg.port}", "bad_pdus": str(bad_pdus)},
         )
 
-    def _apply_state(self, state: LinkState) -> None:
+    # --- connection lifecycle -------------------------------------------------------------------------
+
+    def _set_state(self, state: LinkState) -> None:
         if self.state is LinkState.STOPPED or self.state is state:
             return
         self.state = state
@@ -169,15 +156,96 @@ class SmppLink:
             except Exception:
                 log.exception("smpp.on_state_failed", link=self.name)
 
-    async def _handle_inbound(self, item: InboundSms | DeliveryReport, resp: str, seq: int, gen: int) -> None:
-        status = ESME_RX_T_APPN
-        try:
-            assert self._events is not None
-            if isinstance(item, DeliveryReport):
-                ack = await self._events.on_report(self.name, item)
+    async def _run(self) -> None:
+        cfg = self.cfg
+        failures = 0
+        state = LinkState.CONNECTING
+        while not self._stopping:
+            self._set_state(state)
+            try:
+                result, reason = await self._session()
+            except Exception:  # a bug here must not end the link for good: log it and reconnect
+                log.exception("smpp.session_failed", link=self.name)
+                result, reason = "failed", "session failed"
+            if self._stopping:
+                break
+            failures = 1 if result == "served" else failures + 1
+            if result == "config":
+                delay = cfg.reconnect_max_seconds
             else:
-                ack = await self._events.on_deliver(self.name, item)
-            status = 0 if ack is Ack.OK else ESME_RX_T_APPN
-        except Exception:
-            log.exception("smpp.handler_failed", link=self.name, pdu=resp.removesuffix("_resp"))
-        self._io.post("resp", gen, resp, seq, status)
+                delay = backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
+            if result != "config":  # a configuration error was logged as such
+                log.warning("smpp.link_down", link=self.name, reason=reason, retry_in=delay)
+            state = LinkState.RECONNECTING
+            self._set_state(state)
+            self._reconnects += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _session(self) -> tuple[str, str]:
+        """Connect, bind and serve until the connection ends: ("served" | "failed" | "config", why)."""
+        cfg = self.cfg
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
+            )
+        except (OSError, TimeoutError) as exc:
+            return "failed", f"connect {cfg.host}:{cfg.port}: {exc or 'timed out'}"
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound)
+        self._conn = conn
+        tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]
+        try:
+            try:
+                bind = pdus.make_pdu(
+                    "bind_transceiver", client=self._seq, system_id=cfg.system_id, password=self._password,
+                    system_type=cfg.system_type, addr_ton=0, addr_npi=0, address_range="",
+                )  # fmt: skip
+                data = bind.generate()
+            except (UnicodeError, ValueError, struct.error) as exc:
+                log.error("smpp.bind_refused", link=self.name, error=f"cannot encode bind: {exc}")
+                return "config", "bind not encodable"
+            conn.bind_seq = bind.sequence
+            conn.send(data)
+            try:
+                status = await asyncio.wait_for(
+                    asyncio.shield(conn.bind_status), cfg.response_timeout_seconds
+                )
+            except TimeoutError:
+                return "failed", "no bind_transceiver_resp"
+            if status is None:
+                return "failed", conn.reason or "closed before bind_transceiver_resp"
+            if status != 0:
+                error = f"bind refused: {status_text(status)}"
+                if status in BIND_CONFIG_ERRORS:
+                    retry_in = cfg.reconnect_max_seconds
+                    log.error("smpp.bind_refused", link=self.name, error=error, retry_in=retry_in)
+                    return "config", error
+                return "failed", error
+            log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
+            tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
+            self._set_state(LinkState.ACTIVE)
+            await conn.closed.wait()
+            return "served", conn.reason
+        finally:
+            conn.close(conn.reason or "session ended")
+            if self._conn is conn:
+                self._conn = None
+            self._bad_pdus += conn.bad_pdus
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Handlers still committing finish on their own; their answers die with the connection
+            # and the SMSC delivers again. Only a stop cancels them (after waiting for them).
+            if self._stopping:
+                for task in conn.tasks:
+                    task.cancel()
+
+    async def _handle_inbound(self, item: InboundSms | DeliveryReport) -> Ack:
+        assert self._events is not None
+        if isinstance(item, DeliveryReport):
+            return await self._events.on_report(self.name, item)
+        return await self._events.on_deliver(self.name, item)

@@ -1,7 +1,7 @@
 """SMPP 3.4 without a socket: the command_status tables and their `Outcome`s, how statuses read in logs,
 message id normalisation, our source address's TON/NPI, sequence numbers, the submit_sm fields for one
 part and the reading of a deliver_sm or data_sm into `InboundSms` or `DeliveryReport`. Nothing here does
-I/O, logs or touches bytes (that is `smsc.smpp.codec`), so that `smsc.smpp.link`'s I/O thread keeps only the
+I/O, logs or touches bytes (that is `smsc.smpp.codec`), so that `smsc.smpp.link` keeps only the
 connection's state and the mapping rules can be checked without a peer.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smpplib import command_codes
 from smpplib import consts as smpp_consts
@@ -18,9 +18,7 @@ from smpplib import consts as smpp_consts
 from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
 from smsc.encoding import decode_user_data
 from smsc.receipts import parse_receipt
-
-if TYPE_CHECKING:
-    from gateway.config import SmscSection
+from smsc.settings import LinkSettings
 
 # --- command_status → Outcome (SMPP 3.4 section 5.1.3; Kannel's temporary/throttling choices) -------
 # smpplib's constants carry the SMPP 3.4 names: SMPP_ESME_RINVDSTADR = 0x0B and so on.
@@ -106,7 +104,7 @@ class BadDestination(ValueError):
     """The part's destination is not an E.164 number: no SMSC will take it, now or later."""
 
 
-def submit_fields(sms: OutboundSms, cfg: SmscSection) -> dict[str, Any]:
+def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
     """submit_sm fields for one part under smpplib's names, as `smsc.smpp.codec.encode_sm` takes them;
     ValueError names what cannot be sent."""
     dest = sms.destination.removeprefix("+")

@@ -19,22 +19,43 @@ from typing import Any, Self
 
 from gateway.config import SimulatorSection
 from smsc.base import ReportStatus
-from smsc.ratelimit import TokenBucket
+from smsc.pacing import TokenBucket
 from smsc.simulator.core import SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import ServerStats, SmppServer, SmppSession
 from tests.fakes.events import EventRecorder as EventRecorder  # re-exported: link tests import it here
 
 ESME_RTHROTTLED = 0x58
+BIND_TRANSCEIVER = 0x00000009
 
 
 class _FakeSession(SmppSession):
+    _cork: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._cork is not None:
+            self._cork.append(data)
+        else:
+            super().write(data)
+
     async def dispatch(self, raw: bytes) -> None:
         (command_id,) = struct.unpack_from(">I", raw, 4)
-        if command_id in self.server.fake.ignored_commands:  # type: ignore[attr-defined]
+        fake = self.server.fake  # type: ignore[attr-defined]
+        if command_id in fake.ignored_commands:
             self.server.stats.commands["ignored"] += 1
             self.server.changed()
             return
-        await super().dispatch(raw)
+        if command_id != BIND_TRANSCEIVER or fake.mo_with_bind is None:
+            await super().dispatch(raw)
+            return
+        # Everything the bind produces (its response and the MO) goes out in one write.
+        self._cork = []
+        try:
+            await super().dispatch(raw)
+            if self.mode is not None:
+                await self.send_mo(*fake.mo_with_bind)
+        finally:
+            data, self._cork = b"".join(self._cork), None
+            self.write(data)
 
     async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
         await self.server.fake.on_submit(self, seq, sms)  # type: ignore[attr-defined]
@@ -44,6 +65,7 @@ class FakeSMSC:
     """Accepts every submit and reports it delivered (or as `fail_suffixes` / `reject_suffixes` say)."""
 
     ignored_commands: frozenset[int] = frozenset()  # command ids the fake reads and never answers
+    mo_with_bind: tuple[str, str, str] | None = None  # (source, destination, text) sent with bind_resp
 
     def __init__(
         self,
@@ -164,6 +186,15 @@ class ThrottlingSMSC(FakeSMSC):
         else:
             self.throttled += 1
             session.answer_submit(seq, None, status=ESME_RTHROTTLED)
+
+
+class EagerMoSMSC(FakeSMSC):
+    """Writes the bind_transceiver_resp and a waiting MO's deliver_sm in one send, as an SMSC with
+    queued traffic does the moment a client binds."""
+
+    def __init__(self, source: str, destination: str, text: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mo_with_bind = (source, destination, text)
 
 
 class SilentSMSC(FakeSMSC):

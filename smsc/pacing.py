@@ -1,0 +1,177 @@
+"""How fast a link may be fed: one `LinkPacer` per link, owned by the dispatcher.
+
+A driver only says what happened to one submit (`smsc.base.Outcome`); pacing is decided here, once,
+for every protocol: the window of outstanding submits, the operator's per-bind `max_per_second`
+(`TokenBucket`) and the pause after the SMSC said it is throttled, growing while it keeps saying so
+and forgotten after the next success. `backoff` is the one exponential delay the gateway uses, for
+reconnects, part retries and outbox retries alike, so that they all grow the same way.
+All clocks and sleeps are parameters so that tests drive time by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from smsc.base import Outcome
+
+MAX_THROTTLE_PAUSE = 30.0
+R = TypeVar("R")
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """The delay before try `attempt + 1`: `base` after the first failure, doubling up to `cap`."""
+    if attempt <= 1:
+        return min(base, cap)
+    # Past ~60 doublings any base has long reached any sane cap; avoid float overflow.
+    return min(base * 2.0 ** min(attempt - 1, 60), cap)
+
+
+class TokenBucket:
+    """A bucket of `burst` tokens refilled at `rate_per_second`; one token per submit.
+
+    The bucket starts full so that a link that was idle may send a short burst at once, which is
+    what operators' per-second limits tolerate; sustained traffic is held to the rate.
+    """
+
+    def __init__(
+        self,
+        rate_per_second: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("rate_per_second must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.rate = float(rate_per_second)
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._stamp = clock()
+        # Waiters queue on this lock so that tokens go out in arrival order, not to whoever
+        # happens to wake first.
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+
+    def delay(self) -> float:
+        """Seconds until a token is available (0 when one is available now)."""
+        self._refill()
+        if self._tokens >= 1.0:
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+    def try_acquire(self) -> bool:
+        """Take a token if one is available now, without waiting."""
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait until a token is available and take it."""
+        async with self._lock:
+            while not self.try_acquire():
+                await self._sleep(self.delay())
+
+
+class LinkPacer:
+    """Window, rate and throttle pauses of one link.
+
+    The dispatcher `reserve()`s a place in the window when it assigns a part to the link (so that it
+    never claims more than the links can take), awaits `ready()` before the submit, and hands the
+    outcome to `release()`. `submit()` does all three for callers that hold no queue.
+    """
+
+    def __init__(
+        self,
+        window: int,
+        rate_per_second: float,
+        throttle_pause: float,
+        *,
+        max_pause: float = MAX_THROTTLE_PAUSE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.window = window
+        self.bucket = TokenBucket(
+            rate_per_second, burst=max(1, min(window, int(rate_per_second))), clock=clock, sleep=sleep
+        )
+        self.throttle_pause = throttle_pause
+        self.max_pause = max(max_pause, throttle_pause)
+        self._clock = clock
+        self._sleep = sleep
+        self.in_flight = 0
+        self.sent = 0
+        self.throttles = 0  # consecutive THROTTLED answers that started a pause
+        self.paused_until = 0.0
+        self._freed = asyncio.Event()
+
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
+
+    def free(self) -> int:
+        return max(self.window - self.in_flight, 0)
+
+    def pause_left(self) -> float:
+        return max(self.paused_until - self._clock(), 0.0)
+
+    def reserve(self) -> None:
+        """Take a place in the window now; the caller has checked `free()`."""
+        self.in_flight += 1
+
+    async def ready(self) -> None:
+        """Wait out a throttle pause and the rate limit before one submit goes out."""
+        while (left := self.pause_left()) > 0:
+            await self._sleep(left)
+        await self.bucket.acquire()
+
+    def release(self, outcome: Outcome | None, *, recorded: bool = False) -> None:
+        """Give the place back and learn from the answer (unless `record` already did); None when
+        nothing was sent."""
+        self.in_flight -= 1
+        if outcome is not None:
+            self.sent += 1
+            if not recorded:
+                self.record(outcome)
+        self._freed.set()
+
+    def record(self, outcome: Outcome) -> None:
+        if outcome is Outcome.ACCEPTED:
+            self.throttles = 0
+        elif outcome is Outcome.THROTTLED:
+            now = self._clock()
+            # Answers to submits already in flight arrive during the pause; only a throttle seen
+            # after the pause has ended means the SMSC still wants us slower.
+            if now >= self.paused_until:
+                self.throttles += 1
+                self.paused_until = now + backoff(self.throttles, self.throttle_pause, self.max_pause)
+
+    async def submit(self, send: Callable[[], Awaitable[R]], outcome: Callable[[R], Outcome]) -> R:
+        """Wait for room in the window, pace, send, record: for callers that have no dispatcher."""
+        while self.in_flight >= self.window:
+            self._freed.clear()
+            await self._freed.wait()
+        self.reserve()
+        sent: Outcome | None = None
+        try:
+            await self.ready()
+            result = await send()
+            sent = outcome(result)
+        finally:
+            self.release(sent)
+        return result

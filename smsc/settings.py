@@ -1,0 +1,58 @@
+"""The settings the protocol drivers and the simulator read, as types of their own.
+
+The gateway's configuration file is validated by its pydantic model (`gateway.config`), which builds
+these; the drivers never see that model, so that `smsc/` stands alone and can be driven by a test, a
+benchmark or another front end with nothing but these values. Pacing (window enforcement,
+`max_per_second`, throttle pauses) is not here: the dispatcher's `smsc.pacing.LinkPacer` owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+MessageIdType = Literal["as_is", "hex_to_dec", "dec_to_hex"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """One link to one SMSC, as a driver needs it; the password travels apart, never logged."""
+
+    name: str
+    port: int
+    host: str = "127.0.0.1"
+    system_id: str = ""  # SMPP system_id / CIMD2 user identity
+    system_type: str = ""
+    # Outstanding submits the SMSC allows; None = the protocol's default (SMPP 10, CIMD2 stop-and-wait).
+    window: int | None = None
+    enquire_link_seconds: float = 30.0  # SMPP enquire_link / CIMD2 alive on an idle link
+    response_timeout_seconds: float = 30.0
+    reconnect_min_seconds: float = 1.0
+    reconnect_max_seconds: float = 60.0
+    message_id_type: MessageIdType = "as_is"
+    source_ton: int | None = None  # override autodetection (SMPP)
+    source_npi: int | None = None
+
+
+class SimulatorSettings(Protocol):
+    """What the simulator reads; any object with these attributes will do (the config model does)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def smpp_port(self) -> int: ...
+    @property
+    def cimd2_port(self) -> int: ...
+    @property
+    def control_port(self) -> int: ...
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def fail_suffixes(self) -> Sequence[str]: ...
+    @property
+    def reject_suffixes(self) -> Sequence[str]: ...
+    @property
+    def dlr_delay_seconds(self) -> float: ...

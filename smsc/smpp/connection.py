@@ -1,0 +1,338 @@
+"""One TCP session of `smsc.smpp.link.SmppLink`: the bytes and the protocol state that die with it.
+
+`SmppConnection` frames PDUs from the stream, matches submit_sm_resp and generic_nack to outstanding
+submits by sequence number (each with its own response timer), answers enquire_link and an SMSC's
+unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
+deliver_sm only after the handler acknowledged. Nothing here reconnects or counts outcomes: that is
+the link's. Sequence numbers come from the link, so that one generator outlives reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from smpplib import command_codes
+from smpplib import smpp as pdus
+from smpplib.exceptions import UnknownCommandError
+
+from smsc.base import Ack, DeliveryReport, InboundSms, Outcome, SubmitResult
+from smsc.settings import LinkSettings
+from smsc.smpp.codec import (
+    ENQUIRE_LINK,
+    MAX_PDU,
+    UNBIND,
+    PduError,
+    decode_message_id,
+    decode_sm,
+    encode,
+    generic_nack,
+)
+from smsc.smpp.pdu import (
+    COMMAND_NAMES,
+    ESM_RECEIPT_BITS,
+    ESME_RINVBNDSTS,
+    ESME_RINVCMDID,
+    ESME_RINVCMDLEN,
+    ESME_RUNKNOWNERR,
+    ESME_RX_T_APPN,
+    Sequences,
+    classify_status,
+    delivery_report,
+    inbound_sms,
+    normalise_message_id,
+    status_text,
+)
+
+log = structlog.get_logger(__name__)
+
+UNBIND_WAIT = 2.0
+_BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
+_BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
+
+InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
+
+
+class LinkDown(Exception):
+    """The connection is unusable; it is closed and the link reconnects."""
+
+
+class SmppConnection:
+    """One connection's state; see the module docstring. All of it runs on the event loop."""
+
+    def __init__(
+        self,
+        cfg: LinkSettings,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        seq: Sequences,
+        on_inbound: InboundHandler,
+    ) -> None:
+        self.cfg, self.name = cfg, cfg.name
+        self.reader, self.writer = reader, writer
+        self.seq = seq
+        self.on_inbound = on_inbound
+        self.loop = asyncio.get_running_loop()
+        self.last_rx = self.loop.time()
+        self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
+        self.closed = asyncio.Event()
+        self.reason = ""
+        self.bind_seq: int | None = None
+        self.bind_status: asyncio.Future[int | None] = self.loop.create_future()
+        self.bound = False
+        self.unbind_seq: int | None = None
+        self.unbound = asyncio.Event()
+        self.keepalive_seq: int | None = None
+        self.keepalive = asyncio.Event()
+        self.buf = bytearray()
+        self.bad_pdus = 0
+
+    def send(self, data: bytes) -> bool:
+        if self.closed.is_set():
+            return False
+        self.writer.write(data)
+        return True
+
+    def send_submit(self, seq: int, data: bytes) -> asyncio.Future[SubmitResult]:
+        """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
+        future: asyncio.Future[SubmitResult] = self.loop.create_future()
+        if self.closed.is_set():
+            future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
+            return future
+        timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
+        self.pending[seq] = (future, timer)
+        self.send(data)
+        return future
+
+    def close(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.reason = reason
+        self.closed.set()
+        self.bound = False
+        pending, self.pending = self.pending, {}
+        for future, timer in pending.values():
+            timer.cancel()
+            if not future.done():
+                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason))
+        if not self.bind_status.done():
+            self.bind_status.set_result(None)
+        self.unbound.set()
+        self.writer.close()
+
+    async def unbind(self) -> None:
+        if not self.bound:
+            return
+        self.unbind_seq = self.seq.next_sequence()
+        self.send(encode(UNBIND, self.unbind_seq))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.unbound.wait(), min(UNBIND_WAIT, self.cfg.response_timeout_seconds))
+        log.info("smpp.unbound", link=self.name, answered=self.unbind_seq is None)
+
+    async def keepalive_loop(self) -> None:
+        idle = self.cfg.enquire_link_seconds
+        loop = asyncio.get_running_loop()
+        while not self.closed.is_set():
+            wait = self.last_rx + idle - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self.keepalive.clear()
+            self.keepalive_seq = self.seq.next_sequence()
+            self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
+            try:
+                await asyncio.wait_for(self.keepalive.wait(), self.cfg.response_timeout_seconds)
+            except TimeoutError:
+                self.close("no enquire_link_resp")
+                return
+
+    def _expire(self, seq: int) -> None:
+        entry = self.pending.pop(seq, None)
+        if entry is not None and not entry[0].done():
+            log.warning("smpp.response_timeout", link=self.name, seq=seq)
+            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error="no submit_sm_resp in time"))
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    async def read_loop(self) -> None:
+        reason = "closed by peer"
+        loop = asyncio.get_running_loop()
+        try:
+            while chunk := await self.reader.read(65536):
+                self.buf += chunk
+                self.last_rx = loop.time()
+                self._frames()
+        except LinkDown as exc:
+            reason = str(exc)
+        except OSError as exc:
+            reason = f"read failed: {exc}"
+        except Exception:
+            log.exception("smpp.reader_failed", link=self.name)
+            reason = "reader failed"
+        finally:
+            self.close(reason)
+
+    def _frames(self) -> None:
+        buf = self.buf
+        while len(buf) >= 4 and not self.closed.is_set():
+            (length,) = struct.unpack_from(">I", buf)
+            if not 16 <= length <= MAX_PDU:
+                # No way to find the next PDU boundary in a byte stream: say so and start afresh.
+                self.bad_pdus += 1
+                log.error("smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex())
+                self.send(generic_nack(0, ESME_RINVCMDLEN))
+                raise LinkDown("unframeable bytes from peer")
+            if len(buf) < length:
+                return
+            raw = bytes(buf[:length])
+            del buf[:length]
+            self._dispatch(raw)
+
+    def _dispatch(self, raw: bytes) -> None:
+        _, command_id, status, seq = struct.unpack_from(">IIII", raw)
+        name = COMMAND_NAMES.get(command_id)
+        is_request = not command_id & 0x80000000
+        if name is None:
+            self.bad_pdus += 1
+            log.warning("smpp.unknown_command", link=self.name, command_id=f"0x{command_id:08X}", seq=seq)
+            if is_request:
+                self.send(generic_nack(seq, ESME_RINVCMDID))
+            return
+        if name == "submit_sm_resp":
+            self._on_submit_resp(seq, status, raw)
+            return
+        if name == "generic_nack":
+            self._on_nack(seq, status)
+            return
+        pdu: Any = None
+        if name == "deliver_sm":
+            pdu = decode_sm(raw)
+            if isinstance(pdu, PduError):
+                self._bad_pdu(name, seq, pdu.reason, pdu.status)
+                return
+        elif name not in _BODILESS:  # binds' responses, data_sm and the rare commands
+            try:
+                pdu = pdus.parse_pdu(raw, client=self.seq, allow_unknown_opt_params=True)
+            except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
+                log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+                if is_request:
+                    self.send(generic_nack(seq, ESME_RINVCMDID))
+                return
+            except Exception as exc:
+                self._bad_pdu(name, seq, repr(exc), ESME_RUNKNOWNERR if is_request else None)
+                return
+        if name in _BIND_RESPS:
+            if seq == self.bind_seq:
+                self._on_bind_resp(status)
+        elif name == "enquire_link":
+            self._send_resp("enquire_link_resp", seq, 0)
+        elif name == "enquire_link_resp":
+            if seq == self.keepalive_seq:
+                self.keepalive_seq = None
+                self.keepalive.set()
+        elif not self.bound and is_request:
+            self.send(generic_nack(seq, ESME_RINVBNDSTS))
+        elif name in ("deliver_sm", "data_sm"):
+            self._on_deliver(pdu, name, seq)
+        elif name == "unbind":
+            self._send_resp("unbind_resp", seq, 0)
+            log.warning("smpp.unbind_by_smsc", link=self.name)
+            raise LinkDown("unbind from SMSC")
+        elif name == "unbind_resp":
+            if seq == self.unbind_seq:
+                self.unbind_seq = None
+                self.unbound.set()
+        elif name == "alert_notification":
+            log.info("smpp.alert_notification", link=self.name)
+        elif is_request:
+            log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+            self.send(generic_nack(seq, ESME_RINVCMDID))
+        else:
+            log.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
+
+    def _on_bind_resp(self, status: int) -> None:
+        # Bound from this PDU on, not from when the session task next runs: a deliver_sm in the
+        # same read as the bind_transceiver_resp is served, not refused as "not bound".
+        self.bound = status == 0
+        if not self.bind_status.done():
+            self.bind_status.set_result(status)
+
+    def _send_resp(self, name: str, seq: int, status: int) -> None:
+        self.send(encode(command_codes.commands[name], seq, status))
+
+    def _bad_pdu(self, name: str, seq: int, error: str, nack_status: int | None) -> None:
+        """Count and log an unreadable PDU; a request is answered with `nack_status`."""
+        self.bad_pdus += 1
+        log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=error)
+        if nack_status is not None:
+            self.send(generic_nack(seq, nack_status))
+
+    def _resolve(self, seq: int, result: SubmitResult) -> bool:
+        entry = self.pending.pop(seq, None)
+        if entry is None:
+            return False
+        future, timer = entry
+        timer.cancel()
+        if not future.done():
+            future.set_result(result)
+        return True
+
+    def _on_nack(self, seq: int, status: int) -> None:
+        log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
+        outcome = classify_status(status) if status else Outcome.TEMPORARY
+        if self._resolve(seq, SubmitResult(outcome, error="generic_nack " + status_text(status))):
+            return
+        if seq == self.keepalive_seq:
+            self.keepalive_seq = None
+            self.keepalive.set()
+        elif seq == self.bind_seq and not self.bind_status.done():
+            self.bind_status.set_result(status or ESME_RUNKNOWNERR)
+
+    def _on_submit_resp(self, seq: int, status: int, raw: bytes) -> None:
+        if seq not in self.pending:
+            log.info("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            return
+        if status:
+            result = SubmitResult(classify_status(status), error=status_text(status))
+        else:
+            mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
+            if not mid:
+                log.warning("smpp.empty_message_id", link=self.name, seq=seq)
+            result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
+        self._resolve(seq, result)
+
+    def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
+        resp = name + "_resp"
+        if self.unbind_seq is not None:  # stopping: the SMSC must keep it and deliver it again later
+            self._send_resp(resp, seq, ESME_RX_T_APPN)
+            return
+        esm = getattr(pdu, "esm_class", 0) or 0
+        data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
+        item: InboundSms | DeliveryReport | None
+        if esm & ESM_RECEIPT_BITS:
+            item = delivery_report(pdu, data, self.cfg.message_id_type)
+            if item is None:
+                # Re-delivery would bring the same bytes again; acknowledge and keep the evidence.
+                self.bad_pdus += 1
+                log.warning("smpp.bad_receipt", link=self.name, seq=seq, data=bytes(data)[:200].hex())
+                self._send_resp(resp, seq, 0)
+                return
+        else:
+            item = inbound_sms(pdu, bytes(data), esm)
+        task = asyncio.create_task(self._answer(item, resp, seq))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _answer(self, item: InboundSms | DeliveryReport, resp: str, seq: int) -> None:
+        status = ESME_RX_T_APPN
+        try:
+            if await self.on_inbound(item) is Ack.OK:
+                status = 0
+        except Exception:
+            log.exception("smpp.handler_failed", link=self.name, pdu=resp.removesuffix("_resp"))
+        self._send_resp(resp, seq, status)

@@ -1,0 +1,46 @@
+"""Defect 4: parts are claimed round robin across accounts, so one account's bulk send does not
+hold another account's mail behind it. Real daemon, real SMTP client, fake SMSC over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.config import parse_config
+from tests.conftest import DOMAIN, config_text, mail, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+BOB = "bob@beta.example"
+BETA = f"""
+[[account]]
+name = "beta"
+relay_networks = ["127.0.0.0/8"]
+users = ["{BOB}"]
+sender = "+48100200301"
+"""
+BULK, PER_MAIL, RATE = 1000, 100, 50
+URGENT = "+48609999999"
+
+
+async def test_one_sms_of_another_account_is_not_queued_behind_a_bulk_send(tmp_path: Path) -> None:
+    # On a link limited to 50 SMS/s, account acme queues 1,000 SMS (20 s of sending); one SMS of
+    # account beta queued right after must reach the SMSC within 5 s of its 250, not after the bulk.
+    async with HappySMSC() as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port, extra=BETA)
+        text = text.replace("max_per_second = 1000", f"max_per_second = {RATE}")
+        async with running_gateway(parse_config(text, source="test config", base_dir=tmp_path)) as gw:
+            numbers = [f"6011{i:05d}" for i in range(BULK)]
+            for start in range(0, BULK, PER_MAIL):
+                rcpts = [f"{n}@{DOMAIN}" for n in numbers[start : start + PER_MAIL]]
+                res = await gw.send(mail(rcpts, "Our spring catalogue is out"), rcpts)
+                assert res.error is None and not res.refused
+            urgent = mail(f"{URGENT[3:]}@{DOMAIN}", "The server room is flooding")
+            urgent.replace_header("From", BOB)
+            loop = asyncio.get_running_loop()
+            res = await gw.send(urgent, sender=BOB)
+            accepted_at = loop.time()
+            assert res.error is None and not res.refused
+            await smsc.wait_until(lambda: any(s.destination == URGENT for s in smsc.received), timeout=60)
+            waited = loop.time() - accepted_at
+            assert waited < 5.0, f"beta's SMS reached the SMSC {waited:.1f} s after its 250"
+            assert len(smsc.received) < BULK  # it overtook the bulk, which is still being sent
