@@ -86,6 +86,8 @@ class Daemon:
             )
         self.store.outbox.recover_mail()
         seed_accounts(self.store, cfg)
+        # From here on the daemon's writes are grouped and fsynced before anyone relies on them.
+        self.store.db.writes_only_through_write = True
 
         if cfg.simulator.enabled:
             from smsc.simulator import Simulator

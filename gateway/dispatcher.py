@@ -83,9 +83,8 @@ class Dispatcher:
             free = self._free()
             claimed: list[ClaimedPart] = []
             if free > 0:
-                claimed = self.store.queue.claim_due(min(free, 500), now=now)
-                for part in claimed:
-                    self._dispatch(part, now)
+                claimed = await self.store.write(self._claimer(min(free, 500), now))
+                await self._dispatch(claimed, now)
             if claimed and len(claimed) >= free:
                 await asyncio.sleep(0)  # more may be due; let submits free the window first
                 if self._free() == 0:
@@ -117,21 +116,37 @@ class Dispatcher:
             return name
         return fallback
 
-    def _dispatch(self, part: ClaimedPart, now: float) -> None:
-        if part.expires_at <= now:
-            with self.store.db.transaction():  # the bounce is queued with the state change, or neither
-                self.on_finished(
-                    self._final(part, "expired", "validity period expired before it could be sent")
-                )
+    def _claimer(self, limit: int, now: float) -> Callable[[], list[ClaimedPart]]:
+        queue = self.store.queue
+        return lambda: queue.claim_due(limit, now=now)
+
+    async def _dispatch(self, claimed: list[ClaimedPart], now: float) -> None:
+        """Hand each claimed part to a link; the ones that cannot go now are settled in one write."""
+        expired: list[ClaimedPart] = []
+        no_link: list[ClaimedPart] = []
+        for part in claimed:
+            if part.expires_at <= now:
+                expired.append(part)
+                continue
+            name = self._pick(part)
+            if name is None:
+                no_link.append(part)
+                continue
+            self.pacers[name].reserve()
+            task = asyncio.create_task(self._submit(name, part))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if not (expired or no_link):
             return
-        name = self._pick(part)
-        if name is None:
-            self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
-            return
-        self.pacers[name].reserve()
-        task = asyncio.create_task(self._submit(name, part))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def settle() -> None:
+            for part in expired:  # the bounce is queued with the state change, or neither
+                reason = "validity period expired before it could be sent"
+                self.on_finished(self._final(part, "expired", reason))
+            for part in no_link:
+                self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
+
+        await self.store.write(settle)
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         self._avoid.pop(part.id, None)
@@ -192,8 +207,9 @@ class Dispatcher:
             raise
         except Exception as exc:
             log.exception("mt.internal_error", part=part.id, link=name)
+            reason = f"internal error: {exc!r}"[:500]
             try:
-                self.store.queue.hold_part(part.id, f"internal error: {exc!r}"[:500])
+                await self.store.write(lambda: self.store.queue.hold_part(part.id, reason))
             except Exception:
                 log.exception("mt.hold_failed", part=part.id)
         finally:

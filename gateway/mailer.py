@@ -77,7 +77,7 @@ class OutboxWorker:
     async def run(self) -> None:
         while not self._stopping:
             beat()
-            batch = self.store.outbox.claim_mail(self.concurrency)
+            batch = await self.store.write(lambda: self.store.outbox.claim_mail(self.concurrency))
             if batch:
                 await asyncio.gather(*(self._send_one(*row) for row in batch))
                 continue
@@ -95,21 +95,28 @@ class OutboxWorker:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            self.store.outbox.finish_mail(mail_id, "failed", str(exc))
+            await self._finish(mail_id, "failed", str(exc))
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
         except Exception as exc:
             if attempts >= self.max_attempts:
-                self.store.outbox.finish_mail(mail_id, "failed", repr(exc))
+                await self._finish(mail_id, "failed", repr(exc))
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
             else:
                 delay = mail_retry_delay(attempts)
-                self.store.outbox.finish_mail(mail_id, "queued", repr(exc), retry_in=delay)
+                await self._finish(mail_id, "queued", repr(exc), retry_in=delay)
                 log.warning(
                     "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
                 )
         else:
-            self.store.outbox.finish_mail(mail_id, "sent")
+            await self._finish(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
+
+    async def _finish(
+        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
+        """Record a send's outcome durably: a mail marked sent is never sent again after a crash."""
+        outbox = self.store.outbox
+        await self.store.write(lambda: outbox.finish_mail(mail_id, state, error, retry_in))
 
     def stop(self) -> None:
         self._stopping = True

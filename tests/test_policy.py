@@ -42,7 +42,7 @@ def error_text(res: object) -> str:
 async def test_monthly_limit_is_exact_under_concurrent_sessions(tmp_path: Path) -> None:
     # 20 sessions race for the last 10 parts: exactly 10 mails go, 10 are refused naming the limit.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.accounts.update_account("acme", monthly_limit=10)
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", monthly_limit=10))
         results = await asyncio.gather(*(gw.send(mail(to(f"60112{i:04d}"), f"Race {i}")) for i in range(20)))
         ok = [r for r in results if r.error is None]
         refused = [r for r in results if r.error is not None]
@@ -63,7 +63,7 @@ async def test_user_daily_limit_counts_parts_for_all_recipients(tmp_path: Path) 
     # A 2-part text to 3 numbers needs 6 parts; a daily limit of 5 refuses it as a whole.
     long_text = "word " * 60  # 300 characters: 2 concatenated parts
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.accounts.set_user(STAFF, daily_limit=5)
+        await gw.store.write(lambda: gw.store.accounts.set_user(STAFF, daily_limit=5))
         rcpts = [to("601123451"), to("601123452"), to("601123453")]
         res = await gw.send(mail(rcpts, long_text), rcpts)
         assert code(res) == 550
@@ -77,8 +77,8 @@ async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
-            gw.store.accounts.update_account("acme", monthly_limit=1000)
-            gw.store.accounts.set_user(STAFF, daily_limit=50)
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", monthly_limit=1000))
+            await gw.store.write(lambda: gw.store.accounts.set_user(STAFF, daily_limit=50))
             await gw.send(mail(to("601123456"), "One part"))
             res = await gw.send(mail(to("info"), ""), [to("info")])
             assert res.error is None
@@ -180,7 +180,9 @@ async def test_quiet_hours_hold_bulk_mail_until_the_window_opens(tmp_path: Path)
     tz = ZoneInfo("Europe/Warsaw")
     clock = Clock(datetime.now(tz).replace(hour=22, minute=0, second=0, microsecond=0))
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port), clock) as gw:
-        gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+        await gw.store.write(
+            lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+        )
         await gw.send(mail(to("601123456"), "Newsletter", Precedence="bulk"))
         await gw.send(mail(to("601123457"), "Urgent: call me"))
         # A later mail is the marker: the newsletter, queued first, would have gone before it.
@@ -204,7 +206,9 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
             await gw.until(lambda: gw.store.accounts.get_account("acme").suspended_at is not None)
             res = await gw.send(mail(to("601123456"), "Blocked"))
             assert code(res) == 550 and "suspended" in error_text(res)
-            gw.store.policy.resume_account(gw.store.accounts.get_account("acme").id)
+            await gw.store.write(
+                lambda: gw.store.policy.resume_account(gw.store.accounts.get_account("acme").id)
+            )
             res = await gw.send(mail(to("601123456"), "Allowed again"))
             assert res.error is None
 
@@ -214,7 +218,11 @@ async def test_relay_from_untrusted_network_is_refused(tmp_path: Path) -> None:
     async with HappySMSC() as smsc:
         cfg = make_config(tmp_path, smsc_port=smsc.port)
         async with running_gateway(cfg) as gw:
-            gw.store.accounts.set_account_networks("acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"])
+            await gw.store.write(
+                lambda: gw.store.accounts.set_account_networks(
+                    "acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"]
+                )
+            )
             res = await gw.send(mail(to("601123456"), "From elsewhere"), source="127.0.0.2")
             assert code(res) == 550
             assert gw.store.admin.count_messages() == 0

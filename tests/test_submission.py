@@ -80,7 +80,7 @@ async def blocking(fn: Callable[[], Any]) -> Any:
 
 
 async def with_password(gw: Any, email: str = STAFF, password: str = PASSWORD) -> None:
-    gw.store.accounts.set_user(email, password_hash=hash_password(password))
+    await gw.store.write(lambda: gw.store.accounts.set_user(email, password_hash=hash_password(password)))
 
 
 def reply(code_text: tuple[int, bytes]) -> str:
@@ -214,7 +214,7 @@ async def test_bad_credentials_all_get_the_same_535(tmp_path: Path, tls_pair: An
     cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures=10)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.accounts.add_user(COLLEAGUE, "acme")  # no password set
+        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))  # no password set
 
         def session() -> list[str]:
             with secure(gw.daemon.submission_port, tls_pair) as c:
@@ -265,7 +265,7 @@ async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) 
     cfg = submission_config(tmp_path, 1, tls_pair)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.accounts.add_user(COLLEAGUE, "acme")
+        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
 
         def session() -> list[str]:
             with secure(gw.daemon.submission_port, tls_pair) as c:
@@ -284,7 +284,11 @@ async def test_suspended_account_is_refused_at_mail(tmp_path: Path, tls_pair: An
     cfg = submission_config(tmp_path, 1, tls_pair)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        gw.store.policy.suspend_account(gw.store.accounts.get_account("acme").id, "too many failures")
+        await gw.store.write(
+            lambda: gw.store.policy.suspend_account(
+                gw.store.accounts.get_account("acme").id, "too many failures"
+            )
+        )
 
         def session() -> str:
             with secure(gw.daemon.submission_port, tls_pair) as c:

@@ -20,7 +20,7 @@ def to(number: str) -> str:
 async def test_transliteration_keeps_polish_text_in_gsm(tmp_path: Path) -> None:
     # transliterate = on: ą ę ł ó ś ż become a e l o s z and the SMS stays GSM 03.38 (160 chars).
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.accounts.update_account("acme", transliterate=1)
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", transliterate=1))
         await gw.send(mail(to("601123456"), POLISH))
         await smsc.wait_for(1)
         assert smsc.received[0].data_coding == 0
@@ -31,7 +31,7 @@ async def test_separate_mode_sends_independent_sms(tmp_path: Path) -> None:
     # split_mode = separate: 200 GSM characters become two plain SMS (160 + 40), no UDH.
     text = ("abcdefghij" * 20)[:200]
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.accounts.update_account("acme", split_mode="separate")
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", split_mode="separate"))
         await gw.send(mail(to("601123456"), text))
         await smsc.wait_for(2)
         assert [s.udh for s in smsc.received] == [b"", b""]
@@ -41,7 +41,7 @@ async def test_separate_mode_sends_independent_sms(tmp_path: Path) -> None:
 async def test_overflow_reject_refuses_texts_over_ten_parts(tmp_path: Path) -> None:
     # overflow = reject: a text needing more than 10 parts is refused whole at DATA.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        gw.store.accounts.update_account("acme", overflow="reject")
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", overflow="reject"))
         res = await gw.send(mail(to("601123456"), "word " * 400))
         assert getattr(res.error, "smtp_code", None) == 554
         assert gw.store.admin.count_messages() == 0
@@ -71,7 +71,7 @@ async def test_confirmation_names_parts_encoding_and_cuts(tmp_path: Path) -> Non
     sink_port = free_port()
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         async with running_gateway(make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)) as gw:
-            gw.store.accounts.update_account("acme", confirm=1)
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=1))
             body = POLISH + "\n\n-- \nAnna Nowak\nACME"
             await gw.send(mail([to("601123456"), to("601123457")], body), [to("601123456"), to("601123457")])
             await sink.wait(1)

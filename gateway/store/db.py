@@ -95,6 +95,10 @@ class Db:
         self._sync_callbacks: list[Callable[[], None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
+        # Once set (the daemon, after its start-up recovery), a transaction outside `write()` raises:
+        # a write committed there would be neither grouped nor fsynced before someone relies on it.
+        self.writes_only_through_write = False
+        self._flushing = False
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
@@ -185,6 +189,11 @@ class Db:
         if conn.in_transaction:
             yield conn
             return
+        if self.writes_only_through_write and not self._flushing:
+            raise RuntimeError(
+                f"a transaction on {self.path} was opened outside write(); in the daemon every write goes "
+                "through write(), so that it is grouped and on disk before anyone is told it is done"
+            )
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -246,6 +255,7 @@ class Db:
         batch, self._pending = self._pending, []
         self._flush_scheduled = False
         results: list[tuple[_Pending, Any]] = []
+        self._flushing = True
         try:
             with self.transaction() as conn:
                 for item in batch:
@@ -270,6 +280,8 @@ class Db:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            self._flushing = False
         if self._wal_fd is None:
             _settle(results)
             return
