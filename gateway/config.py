@@ -89,6 +89,9 @@ class SmtpSection(_Section):
     timeout_seconds: float = Field(300, gt=0)
     auth_max_failures: int = Field(3, ge=1)
     auth_failure_window_seconds: float = Field(300, gt=0)
+    max_connections: int = Field(500, ge=1)  # both listeners together; keep below LimitNOFILE
+    max_connections_per_address: int = Field(50, ge=1)  # per IPv4 address or IPv6 /64 (Postfix: 50)
+    max_commands_without_mail: int = Field(250, ge=10)  # 100 RCPT and the rest of a mail fit
 
     @field_validator("listen", "submission_listen")
     @classmethod

@@ -14,7 +14,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -23,12 +23,14 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
+from acl.lockout import AuthGuard
 from acl.quiet import release_time
 from gateway import notify
 from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.accept import Limits, Notice, accept, answer_info, limits_for
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
+from gateway.smtp.guard import GuardedSMTP, SessionGuard
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
@@ -60,13 +62,21 @@ class Gate:
     wake_dispatcher: Callable[[], None] = lambda: None
     backlog: Callable[[], int] = lambda: 0
     closing: bool = False
+    # One of each per daemon: both listeners count connections and failed logins together.
+    sessions: SessionGuard = field(init=False)
+    auth: AuthGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        smtp = self.config.smtp
+        self.sessions = SessionGuard.from_config(smtp)
+        self.auth = AuthGuard(smtp.auth_max_failures, smtp.auth_failure_window_seconds)
 
     def now(self) -> datetime:
         """The store's clock in the installation's time zone (periods, quiet hours)."""
         return datetime.fromtimestamp(self.store.clock(), ZoneInfo(self.config.gateway.timezone))
 
 
-class GatewaySMTP(SMTP):
+class GatewaySMTP(GuardedSMTP):
     """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
 
     _REWRITE: ClassVar[dict[str, str]] = {
@@ -74,14 +84,8 @@ class GatewaySMTP(SMTP):
         "552 Error: message size exceeds fixed maximum message size": replies.TOO_BIG,
     }
 
-    def __init__(self, *args: Any, data_size_limit: int, **kwargs: Any) -> None:
-        # Be liberal in what a mail program sends: RFC 5321 caps lines at 1000 octets, but real
-        # clients send longer HTML lines and bare-LF line ends; the size limit still bounds memory.
-        self.line_length_limit = max(1001, data_size_limit + 2)
-        super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
-
-    async def push(self, status: str) -> None:
-        await super().push(self._REWRITE.get(status, status))
+    async def push(self, status: str | bytes) -> None:
+        await super().push(self._REWRITE.get(status, status) if isinstance(status, str) else status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
@@ -368,6 +372,7 @@ async def start_smtp_server(
             ident="smsgw",
             data_size_limit=cfg.smtp.max_message_bytes,
             timeout=cfg.smtp.timeout_seconds,
+            guard=gate.sessions,
             loop=loop,
             **smtp_kwargs,
         )

@@ -36,6 +36,13 @@ STORE_FULL = "452 4.3.1 Insufficient system storage, please try again later"
 QUEUE_FULL = "452 4.3.1 Queue is full, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 
+# Session limits (gateway/smtp/guard.py): each closes the connection after the reply.
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_CONNECTIONS_FROM_ADDRESS = "421 4.7.0 Too many connections from your address, try again later"
+LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
+IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
+
 # Submission port (RFC 3207 / RFC 4954)
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"

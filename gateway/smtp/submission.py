@@ -2,9 +2,10 @@
 
 It owns the rules of that port (SPEC R-2.1 a, RELIABILITY F12): nothing but EHLO/STARTTLS/NOOP/QUIT
 before TLS, AUTH PLAIN and LOGIN only after it, the login is the user's email address checked
-against a slow salted hash off the event loop, a per-IP lockout after repeated failures, and an
-envelope sender that must be the logged-in user's own address. RCPT and DATA are the relay port's
-hooks unchanged, so both ways in produce the same SMS from the same mail.
+against a slow salted hash off the event loop, lockouts per login, per address and overall after
+repeated failures (acl/lockout.py), and an envelope sender that must be the logged-in user's own
+address. RCPT and DATA are the relay port's hooks unchanged, so both ways in produce the same SMS
+from the same mail.
 """
 
 from __future__ import annotations
@@ -12,20 +13,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import ipaddress
 import logging
 import ssl
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
+from acl.lockout import Attempt, AuthGuard
 from acl.passwords import verify_password
 from gateway.config import ConfigError
 from gateway.smtp import replies
@@ -56,86 +54,6 @@ class _DropLoginDataNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "login_data is deprecated" not in record.getMessage()
-
-
-@dataclass(slots=True)
-class _Client:
-    failures: deque[float] = field(default_factory=deque)
-    strikes: int = 0
-    locked_until: float = 0.0
-    last_lockout: float = 0.0
-
-
-class AuthThrottle:
-    """Failed-AUTH counter per client address, with a lockout that doubles on each repeat.
-
-    aiosmtpd has no lockout of its own. The table is bounded (least recently failing clients are
-    forgotten first) so that a flood from many addresses cannot grow memory without limit. IPv6
-    clients are counted per /64, because one host usually controls a whole /64.
-    """
-
-    def __init__(
-        self,
-        max_failures: int,
-        window_seconds: float,
-        *,
-        lockout_seconds: float = 300,
-        max_lockout_seconds: float = 3600,
-        forget_after_seconds: float = 86400,
-        max_clients: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self.lockout = lockout_seconds
-        self.max_lockout = max_lockout_seconds
-        self.forget_after = forget_after_seconds
-        self.max_clients = max_clients
-        self.clock = clock
-        self._clients: OrderedDict[str, _Client] = OrderedDict()
-
-    @staticmethod
-    def key(ip: str | None) -> str:
-        if not ip:
-            return "?"
-        try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        except ValueError:
-            return ip
-        if isinstance(addr, ipaddress.IPv6Address):
-            if addr.ipv4_mapped is not None:
-                return str(addr.ipv4_mapped)
-            return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-        return str(addr)
-
-    def locked_for(self, ip: str | None) -> float:
-        """Seconds this client must still wait; 0 when it may try."""
-        client = self._clients.get(self.key(ip))
-        if client is None:
-            return 0.0
-        return max(0.0, client.locked_until - self.clock())
-
-    def failure(self, ip: str | None) -> float:
-        """Count one failed AUTH; returns the lockout it starts in seconds, or 0."""
-        now = self.clock()
-        key = self.key(ip)
-        client = self._clients.pop(key, None) or _Client()
-        self._clients[key] = client  # most recent last: eviction takes the oldest
-        while len(self._clients) > self.max_clients:
-            self._clients.popitem(last=False)
-        while client.failures and client.failures[0] <= now - self.window:
-            client.failures.popleft()
-        client.failures.append(now)
-        if len(client.failures) < self.max_failures:
-            return 0.0
-        client.failures.clear()
-        if now - client.last_lockout > self.forget_after:
-            client.strikes = 0
-        client.strikes += 1
-        client.last_lockout = now
-        duration = min(self.lockout * 2 ** (client.strikes - 1), self.max_lockout)
-        client.locked_until = now + duration
-        return duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +144,7 @@ def _refuse_sync(*_args: Any) -> AuthResult:
 
 
 class SubmissionSMTP(GatewaySMTP):
-    """aiosmtpd's server with awaited logins, case-blind mechanism names and the per-IP lockout."""
+    """aiosmtpd's server with awaited logins, case-blind mechanism names and the login lockouts."""
 
     _REWRITE: ClassVar[dict[str, str]] = {
         **GatewaySMTP._REWRITE,
@@ -238,15 +156,15 @@ class SubmissionSMTP(GatewaySMTP):
     AuthLoginUsernameChallenge = "Username:"
     AuthLoginPasswordChallenge = "Password:"
 
-    def __init__(self, handler: SubmissionHandler, *, throttle: AuthThrottle, **kwargs: Any) -> None:
+    def __init__(self, handler: SubmissionHandler, *, auth_guard: AuthGuard, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.submission = handler
-        self.throttle = throttle
+        self.auth_guard = auth_guard
 
     async def _handle_client(self) -> None:
-        # A locked-out client is refused at the greeting, before it can say anything.
+        # A locked-out address is refused at the greeting, before it can say anything.
         ip = _peer_ip(self.session)
-        if self.throttle.locked_for(ip) > 0:
+        if self.auth_guard.address_locked_for(ip) > 0:
             log.info("submission.refused_locked", ip=ip)
             await self._lock_out()
             return
@@ -263,7 +181,7 @@ class SubmissionSMTP(GatewaySMTP):
         if arg:
             mechanism, sep, rest = arg.strip().partition(" ")
             arg = mechanism.upper() + sep + rest
-        if self.throttle.locked_for(_peer_ip(self.session)) > 0:
+        if self.auth_guard.address_locked_for(_peer_ip(self.session)) > 0:
             await self._lock_out()
             return
         await super().smtp_AUTH(arg)
@@ -315,22 +233,32 @@ class SubmissionSMTP(GatewaySMTP):
     async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
         assert self.session is not None
         ip = _peer_ip(self.session)
+        shown = _shown(login.decode("utf-8", "replace").strip())
+        # The guess is counted before the password is looked at: a locked login (or address) gets
+        # the same answer whether the password was right or not, and parallel sessions cannot
+        # have more guesses checked than the limit allows.
+        attempt = self.auth_guard.begin(ip, login.decode("utf-8", "surrogateescape"))
+        if not isinstance(attempt, Attempt):
+            self.guard.bite("auth", ip=ip, login=shown, reason=attempt.value)
+            await self._lock_out()
+            return AuthResult(success=False, handled=True)
         try:
             result = await self.submission.authenticate(self.session, mechanism, login, password)
         except Exception as exc:
             # A database fault is ours, not the user's: a temporary failure, not counted against them.
+            self.auth_guard.cancel(attempt)
             log.error("submission.auth_error", ip=ip, error=repr(exc))
             return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
-        if not result.success:
-            lockout = self.throttle.failure(ip)
-            if lockout:
-                log.warning("submission.locked_out", ip=ip, seconds=round(lockout))
-                await self._lock_out()
-                return AuthResult(success=False, handled=True)
-            return result
-        if self.throttle.locked_for(ip) > 0:
-            # Locked by parallel attempts while this one was being checked: a right password
-            # from a locked-out address must not get through, or parallelism beats the lockout.
+        lockout = self.auth_guard.settle(attempt, bool(result.success))
+        if lockout is not None:  # only a failure locks
+            log.warning(
+                "submission.locked_out",
+                ip=ip,
+                login=shown,
+                address_locked=lockout.address,
+                login_locked=lockout.login,
+                seconds=round(lockout.seconds),
+            )
             await self._lock_out()
             return AuthResult(success=False, handled=True)
         return result
@@ -354,7 +282,7 @@ def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return ctx
 
 
-async def start(gate: Gate, *, throttle: AuthThrottle | None = None) -> asyncio.Server | None:
+async def start(gate: Gate) -> asyncio.Server | None:
     """Start the submission listener, or return None when it is not configured."""
     cfg = gate.config
     smtp = cfg.smtp
@@ -365,7 +293,6 @@ async def start(gate: Gate, *, throttle: AuthThrottle | None = None) -> asyncio.
         log.warning("submission.disabled", reason="smtp.tls_cert_file and smtp.tls_key_file are not set")
         return None
     context = tls_context(cfg.path(smtp.tls_cert_file), cfg.path(smtp.tls_key_file))
-    throttle = throttle or AuthThrottle(smtp.auth_max_failures, smtp.auth_failure_window_seconds)
     handler = SubmissionHandler(gate)
     mail_log = logging.getLogger("mail.log")
     if not any(isinstance(f, _DropLoginDataNotice) for f in mail_log.filters):
@@ -379,7 +306,8 @@ async def start(gate: Gate, *, throttle: AuthThrottle | None = None) -> asyncio.
     def factory() -> SubmissionSMTP:
         return SubmissionSMTP(
             handler,
-            throttle=throttle,
+            auth_guard=gate.auth,
+            guard=gate.sessions,
             hostname=cfg.gateway.hostname,
             ident="smsgw",
             data_size_limit=smtp.max_message_bytes,

@@ -1,0 +1,205 @@
+"""Limits every SMTP session lives within, on both listeners: connections, line sizes, idle time, commands.
+
+Each open session holds a descriptor and buffers; without a cap, idle or hostile clients use up
+the process's descriptors (new clients are then dropped without a word) or its memory. The
+limits are checked where the bytes arrive (`data_received`), before aiosmtpd buffers a line, so
+an unterminated megabyte costs one read, not a megabyte per client. A limit that bites answers
+`421` (RFC 5321 4.3.2: the server closes the channel) and is logged once, rate-limited across
+sessions so that a flood of refusals does not become a flood of log lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP
+
+from acl.lockout import client_key
+from gateway.smtp import replies
+
+log = structlog.get_logger(__name__)
+
+# RFC 5321 4.5.3.1.4 allows 512 octets per command line (aiosmtpd checks that once a line is in);
+# RFC 4954 4 raises it to 12288 for AUTH and its responses, so that is what may be buffered.
+COMMAND_LINE_CAP = 12288
+
+
+class BiteLog:
+    """One warning per limit that bites, at most one per `interval` per limit, counting the rest."""
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def __call__(self, limit: str, **fields: Any) -> None:
+        now = self.clock()
+        last = self._last.get(limit)
+        if last is not None and now - last < self.interval:
+            self._suppressed[limit] += 1
+            return
+        self._last[limit] = now
+        log.warning("smtp.limit_hit", limit=limit, suppressed=self._suppressed.pop(limit, 0), **fields)
+
+
+@dataclass(slots=True)
+class SessionGuard:
+    """The limits and the shared connection count; one per daemon, shared by both listeners."""
+
+    max_connections: int = 500
+    max_per_address: int = 50
+    max_commands: int = 250
+    bite: BiteLog = field(default_factory=BiteLog)
+    _open: int = field(default=0, init=False)
+    _per_address: Counter[str] = field(default_factory=Counter, init=False)
+
+    @classmethod
+    def from_config(cls, smtp: Any) -> SessionGuard:
+        return cls(
+            max_connections=smtp.max_connections,
+            max_per_address=smtp.max_connections_per_address,
+            max_commands=smtp.max_commands_without_mail,
+        )
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    def admit(self, key: str) -> str | None:
+        """Count a new connection, or return the reply that refuses it (then nothing is counted)."""
+        if self._open >= self.max_connections:
+            return replies.TOO_MANY_CONNECTIONS
+        if self._per_address[key] >= self.max_per_address:
+            return replies.TOO_MANY_CONNECTIONS_FROM_ADDRESS
+        self._open += 1
+        self._per_address[key] += 1
+        return None
+
+    def release(self, key: str) -> None:
+        self._open -= 1
+        self._per_address[key] -= 1
+        if self._per_address[key] <= 0:
+            del self._per_address[key]
+
+
+class GuardedSMTP(SMTP):
+    """aiosmtpd's server held to the SessionGuard's limits; the listeners' classes build on it."""
+
+    def __init__(self, *args: Any, guard: SessionGuard, data_size_limit: int, **kwargs: Any) -> None:
+        self.guard = guard
+        # Be liberal inside DATA: RFC 5321 caps lines at 1000 octets, but real clients send longer
+        # HTML lines and bare-LF line ends; the size limit still bounds memory. Before DATA the
+        # reader's buffer stays command-sized (aiosmtpd sizes it from line_length_limit).
+        self._data_line_limit = max(1001, data_size_limit + 2)
+        self.line_length_limit = COMMAND_LINE_CAP + 2
+        super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
+        # aiosmtpd keeps these in a class-level dict that every EHLO of every session enlarges.
+        self.command_size_limits = type(self).command_size_limits.copy()
+        self.command_size_limits.clear()
+        self._key: str | None = None  # counted in the guard while set
+        self._refusal: str | None = None
+        self._in_data = False
+        self._data_started = False
+        self._partial = 0  # octets of the line not yet ended
+        self._lines = 0  # lines since the session began or its last mail transaction
+
+    # ---- connections -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None and self._key is None and self._refusal is None:
+            peer = transport.get_extra_info("peername")
+            key = client_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
+            self._refusal = self.guard.admit(key)
+            if self._refusal is None:
+                self._key = key
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._key is not None:
+            self.guard.release(self._key)
+            self._key = None
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self._refusal is not None:
+            limit = "connections" if self._refusal == replies.TOO_MANY_CONNECTIONS else "per_address"
+            self.guard.bite(limit, ip=self._peer_ip(), open=self.guard.open)
+            await self.push(self._refusal)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
+
+    # ---- lines and commands ----------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_data or self.transport is None or self.transport.is_closing():
+            super().data_received(data)
+            return
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            if self._partial + end - start > COMMAND_LINE_CAP:
+                self._close_with(replies.LINE_TOO_LONG, "command_line")
+                return
+            self._partial = 0
+            self._lines += 1
+            start = end + 1
+        self._partial += len(data) - start
+        if self._partial > COMMAND_LINE_CAP:
+            self._close_with(replies.LINE_TOO_LONG, "command_line")
+            return
+        if self._lines > self.guard.max_commands:
+            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=self._lines)
+            return
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._in_data, self._data_started = True, False
+        self._set_line_limit(self._data_line_limit)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._in_data = False
+            self._set_line_limit(COMMAND_LINE_CAP + 2)
+            if self._data_started:
+                self._lines = 0  # a mail went through: the session is doing real work
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str) and status.startswith("354"):
+            self._data_started = True
+        await super().push(status)
+
+    def _set_line_limit(self, limit: int) -> None:
+        # StreamReader has no public setter; its `_limit` is what readuntil and flow control use.
+        self.line_length_limit = limit
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader._limit = limit
+
+    # ---- idle time ---------------------------------------------------------------------------
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.guard.bite("idle", ip=self._peer_ip())
+            self.transport.write(replies.IDLE_TIMEOUT.encode("ascii") + b"\r\n")
+        super()._timeout_cb()
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _close_with(self, reply: str, limit: str, **fields: Any) -> None:
+        """Answer and hang up at once, from the transport callback, without feeding the reader."""
+        self.guard.bite(limit, ip=self._peer_ip(), **fields)
+        assert self.transport is not None
+        self.transport.write(reply.encode("ascii") + b"\r\n")
+        self.transport.close()
+
+    def _peer_ip(self) -> str | None:
+        peer = self.session.peer if self.session is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else None

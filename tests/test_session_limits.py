@@ -1,0 +1,189 @@
+"""Session limits on both listeners, over raw sockets: connection caps, long lines, idle, command loops."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from gateway.smtp import replies
+from tests.certs import make_cert_pair
+from tests.conftest import DOMAIN, STAFF, mail, running_gateway
+from tests.test_submission import submission_config
+
+RCPT = f"601123456@{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert_pair(tmp_path_factory.mktemp("tls"))
+
+
+def dial(port: int, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0))
+
+
+def read_reply(s: socket.socket) -> str:
+    """One reply line; '' when the server closed without one."""
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("ascii", "replace").strip()
+
+
+def closed(s: socket.socket) -> bool:
+    """True once the server has closed: waits for EOF (or a reset), not for a fixed time."""
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+async def blocking(fn: Callable[[], Any]) -> Any:
+    return await asyncio.wait_for(asyncio.to_thread(fn), 60)
+
+
+async def test_connections_beyond_the_per_address_cap_get_421(tmp_path: Path, tls_pair: Any) -> None:
+    # The default cap (50 per address) counts both listeners; another address still gets in.
+    cap = 50
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            relay, sub = gw.port, gw.daemon.submission_port
+
+            def session() -> list[str]:
+                held = [dial(relay if i % 2 else sub) for i in range(cap)]
+                try:
+                    answers = [read_reply(s) for s in held]
+                    with dial(sub) as extra:
+                        answers.append(read_reply(extra))
+                        assert closed(extra)
+                    with dial(relay, "127.0.0.2") as other:
+                        answers.append(read_reply(other))
+                finally:
+                    for s in held:
+                        s.close()
+                return answers
+
+            answers = await blocking(session)
+    assert {a[:3] for a in answers[:cap]} == {"220"}
+    assert answers[cap] == replies.TOO_MANY_CONNECTIONS_FROM_ADDRESS
+    assert answers[cap + 1].startswith("220")
+    assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["per_address"]
+
+
+async def test_connections_beyond_the_total_cap_get_421(tmp_path: Path, tls_pair: Any) -> None:
+    # The total counts every address on both listeners; the refusal is logged.
+    cfg = submission_config(tmp_path, 1, tls_pair, max_connections=4)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            relay, sub = gw.port, gw.daemon.submission_port
+
+            def session() -> list[str]:
+                held = [dial(relay, "127.0.0.1"), dial(sub, "127.0.0.2"), dial(relay, "127.0.0.3")]
+                held.append(dial(sub, "127.0.0.4"))
+                try:
+                    answers = [read_reply(s) for s in held]
+                    with dial(relay, "127.0.0.5") as over:
+                        answers.append(read_reply(over))
+                        assert closed(over)
+                finally:
+                    for s in held:
+                        s.close()
+                return answers
+
+            answers = await blocking(session)
+    assert {a[:3] for a in answers[:4]} == {"220"}
+    assert answers[4] == replies.TOO_MANY_CONNECTIONS
+    assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["connections"]
+
+
+@pytest.mark.parametrize("listener", ["relay", "submission"])
+async def test_an_endless_line_before_data_is_cut_off(tmp_path: Path, tls_pair: Any, listener: str) -> None:
+    # 1 MB without a line end, before any login: refused and closed long before the megabyte is in.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        port = gw.port if listener == "relay" else gw.daemon.submission_port
+
+        def session() -> tuple[str, int]:
+            with dial(port) as s:
+                read_reply(s)
+                sent = 0
+                try:
+                    for _ in range(256):
+                        s.sendall(b"A" * 4096)
+                        sent += 4096
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                answer = read_reply(s)
+                assert closed(s)
+                return answer, sent
+
+        answer, _sent = await blocking(session)
+    assert answer == replies.LINE_TOO_LONG
+
+
+async def test_a_noop_loop_ends_with_421(tmp_path: Path, tls_pair: Any) -> None:
+    # NOOP/RSET keep no session alive for ever (default: 250 commands without a mail).
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+
+        def session() -> list[str]:
+            with dial(gw.port) as s:
+                read_reply(s)
+                answers = []
+                for i in range(300):
+                    s.sendall(b"NOOP\r\n" if i % 2 else b"RSET\r\n")
+                    answers.append(read_reply(s))
+                    if not answers[-1].startswith("250"):
+                        break
+                assert closed(s)
+                return answers
+
+        answers = await blocking(session)
+    assert answers[-1] == replies.TOO_MANY_COMMANDS
+    assert len(answers) == 251
+
+
+async def test_an_idle_session_is_closed_with_421(tmp_path: Path, tls_pair: Any) -> None:
+    # Both listeners: a client that says nothing is told why and disconnected after the idle time.
+    cfg = submission_config(tmp_path, 1, tls_pair, timeout_seconds=0.5)
+    async with running_gateway(cfg) as gw:
+
+        def session(port: int) -> str:
+            with dial(port) as s:
+                read_reply(s)
+                s.sendall(b"EHLO idle.test\r\n")
+                while read_reply(s).startswith("250-"):
+                    pass
+                answer = read_reply(s)  # blocks until the server speaks or hangs up
+                assert closed(s)
+                return answer
+
+        answers = [await blocking(lambda p=p: session(p)) for p in (gw.port, gw.daemon.submission_port)]
+    assert answers == [replies.IDLE_TIMEOUT] * 2
+
+
+async def test_a_mail_starts_the_command_count_afresh(tmp_path: Path, tls_pair: Any) -> None:
+    # A mail server keeping one session open for many mails is doing real work, not looping.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+
+        def session() -> list[int]:
+            with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as c:
+                codes = []
+                for n in range(3):
+                    codes += [c.noop()[0] for _ in range(200)]
+                    c.send_message(mail(RCPT, f"Mail {n}"), STAFF, [RCPT])
+                return codes
+
+        codes = await blocking(session)
+        assert gw.store.admin.count_messages() == 3
+    assert set(codes) == {250}
