@@ -234,7 +234,7 @@ async def test_repeated_failures_lock_out_the_address_and_the_login(tmp_path: Pa
     # login is locked from everywhere; another login from another address is not affected.
     async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
         await with_password(gw)
-        gw.store.accounts.add_user(COLLEAGUE, "acme")
+        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
         await with_password(gw, COLLEAGUE)
         port = gw.daemon.submission_port
 
