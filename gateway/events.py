@@ -95,6 +95,8 @@ class GatewayEvents:
         self.states: dict[str, LinkState] = {}
         self.optout_words = {w.casefold() for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
+        # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
+        store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
 
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
         store = self.store
