@@ -139,7 +139,7 @@ def _check(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("kind", [k for k, _ in BUILDERS])
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(f=_FUZZ)
 def test_every_notice_builds_and_parses_back_clean(kind: str, f: Fuzz) -> None:
     build = dict(BUILDERS)[kind]
