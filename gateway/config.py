@@ -64,6 +64,7 @@ class GatewaySection(_Section):
     suspend_after: int = Field(50, ge=1)  # failed-delivery share is judged over this many messages
     suspend_failed_share: float = Field(0.10, gt=0, le=1)
     retention_days: float = Field(90, gt=0)
+    early_dlr_max_age_minutes: float = Field(10, gt=0)  # a receipt older than this never matches a new part
 
     @field_validator("domains")
     @classmethod

@@ -8,6 +8,7 @@ can neither lose the bounce nor send it twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import structlog
@@ -18,6 +19,8 @@ from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ITU-T E.164: at most 15 digits, no trunk zero
 
 
 class Notifier:
@@ -95,6 +98,8 @@ class GatewayEvents:
         self.states: dict[str, LinkState] = {}
         self.optout_words = {w.casefold() for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
+        # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
+        store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
 
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
         store = self.store
@@ -136,9 +141,15 @@ class GatewayEvents:
         """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4)."""
         source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
-        if word in self.optout_words and source.startswith("+"):
-            if self.store.policy.add_optout(source, word=text.strip(), source="mo"):
-                log.info("optout.added", number=source, word=text.strip())
+        if word not in self.optout_words:
+            return
+        if not _E164.fullmatch(source):
+            # A garbled or national-format source is not a number we could ever send to; putting
+            # it on the list would only hide that the SMSC sent junk.
+            log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
+            return
+        if self.store.policy.add_optout(source, word=text.strip(), source="mo"):
+            log.info("optout.added", number=source, word=text.strip())
 
     def on_state(self, link: str, state: LinkState) -> None:
         previous = self.states.get(link)

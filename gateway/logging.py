@@ -2,14 +2,20 @@
 
 A redaction step replaces the value of any field whose name suggests a secret, so that a careless
 `log.info(..., password=...)` can never put a credential into the journal.
+
+A process killed in the middle of a write (SIGKILL, OOM) leaves its last line without a newline
+in a log file opened for appending; the next start first ends that line, so that its own first
+line does not merge with it and every line stays one JSON object.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,10 +29,40 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+def _last_byte(fd: int, size: int) -> bytes | None:
+    """The file's last byte, also when the descriptor was opened write-only (as stderr usually is)."""
+    try:
+        return os.pread(fd, 1, size - 1)
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as again:  # Linux: the same file, opened for reading
+            again.seek(size - 1)
+            return again.read(1)
+    except OSError:
+        return None
+
+
+def end_torn_line(stream: TextIO) -> None:
+    """Start on a fresh line if the log file ends in the middle of one (a previous run was killed)."""
+    try:
+        fd = stream.fileno()
+        st = os.fstat(fd)
+    except (OSError, ValueError, AttributeError):
+        return  # not a real file (a test's capture, a closed stream)
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return  # the journal, a pipe or a terminal: every write is its own record or line already
+    last = _last_byte(fd, st.st_size)
+    if last != b"\n":  # unreadable (None) counts as torn: an empty line is harmless, a merged one not
+        stream.write("\n")
+        stream.flush()
+
+
 def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    end_torn_line(sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

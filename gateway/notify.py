@@ -3,7 +3,10 @@
 A failed SMS is reported as a real delivery status notification (RFC 3464, `multipart/report;
 report-type=delivery-status`) so that Outlook and other clients show it as a bounce and thread it
 with the original mail; other notices are plain text. Everything returns bytes ready for the
-outbox, with a fresh Message-ID and Date.
+outbox, with a fresh Message-ID and Date. Every header value that comes from a user or an SMSC
+goes through `gateway.mailheaders`, and every body through `mailheaders.body`, so that no subject,
+text or Message-ID can make a builder raise (which would refuse the mail with `451`, or make the
+SMSC redeliver a receipt, forever).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from gateway import mailheaders as h
+
 _STATE_TEXT = {
     "failed": "could not be delivered",
     "expired": "expired before it could be delivered",
@@ -22,62 +27,83 @@ _STATE_TEXT = {
 }
 
 
-def _stamp(msg: Message, *, sender: str, rcpt: str, subject: str, domain: str) -> None:
-    msg["From"] = f"SMS gateway <{sender}>"
-    msg["To"] = rcpt
-    msg["Subject"] = subject
+def _stamp(
+    msg: Message, *, sender: str, rcpt: str, subject: str, domain: str, in_reply_to: str | None = None
+) -> None:
+    msg["From"] = f"SMS gateway <{h.address(sender)}>"
+    msg["To"] = h.address(rcpt)
+    msg["Subject"] = h.text(subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain=domain)
+    msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
     msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: never answer this automatically
+    ref = h.msgid(in_reply_to)
+    if ref is not None:
+        msg["In-Reply-To"] = ref
+        msg["References"] = ref
+
+
+def _plain(msg: EmailMessage, content: str) -> bytes:
+    msg.set_content(h.body(content))
+    return msg.as_bytes()
 
 
 def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str) -> bytes:
     """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3)."""
-    number = info["recipient"]
+    number = h.text(info["recipient"], limit=64)
     what = _STATE_TEXT.get(info["state"], "could not be delivered")
-    reason = info.get("reason") or "no reason given by the SMSC"
+    reason = h.text(info.get("reason") or "no reason given by the SMSC", limit=900)
     human = (
         f"Your SMS to {number} {what}.\n\n"
         f"Reason: {reason}\n\n"
-        f"Text of the SMS ({info['parts_total']} part(s)):\n\n{info['text']}\n"
+        f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
     )
     report = MIMEMultipart("report", report_type="delivery-status")
-    _stamp(report, sender=sender, rcpt=rcpt, subject=f"Undelivered SMS to {number}", domain=domain)
-    if info.get("header_message_id"):
-        ref = f"<{info['header_message_id']}>"
-        report["In-Reply-To"] = ref
-        report["References"] = ref
+    _stamp(
+        report,
+        sender=sender,
+        rcpt=rcpt,
+        subject=f"Undelivered SMS to {number}",
+        domain=domain,
+        in_reply_to=info.get("header_message_id"),
+    )
     report.attach(MIMEText(human, "plain", "utf-8"))
     status = "5.4.7" if info["state"] == "expired" else "5.0.0"
     per_message = Message()
-    per_message["Reporting-MTA"] = f"dns; {reporting_mta}"
+    per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
-    per_recipient["Final-Recipient"] = f"rfc822; {number}@{domain}"
+    final = h.address(f"{number}@{domain}")
+    per_recipient["Final-Recipient"] = f"rfc822; {final}"
     per_recipient["Action"] = "failed"
     per_recipient["Status"] = status
-    per_recipient["Diagnostic-Code"] = f"smsc; {reason}"[:900]
+    per_recipient["Diagnostic-Code"] = f"smsc; {reason}"
     delivery = Message()
     delivery.set_type("message/delivery-status")
     delivery.set_payload([per_message, per_recipient])
     report.attach(delivery)
     headers = Message()
     headers.set_type("text/rfc822-headers")
+    original = h.msgid(info.get("header_message_id"))
     headers.set_payload(
-        f"From: {info['mail_from']}\r\nTo: {number}@{domain}\r\n"
-        + (f"Message-ID: <{info['header_message_id']}>\r\n" if info.get("header_message_id") else "")
+        f"From: {h.address(info['mail_from'])}\r\nTo: {final}\r\n"
+        + (f"Message-ID: {original}\r\n" if original else "")
     )
     report.attach(headers)
     return report.as_bytes()
 
 
 def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: str) -> bytes:
+    number = h.text(info["recipient"], limit=64)
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS delivered to {info['recipient']}", domain=domain)
-    if info.get("header_message_id"):
-        msg["In-Reply-To"] = f"<{info['header_message_id']}>"
-    msg.set_content(f"Your SMS to {info['recipient']} was delivered ({info['parts_total']} part(s)).\n")
-    return msg.as_bytes()
+    _stamp(
+        msg,
+        sender=sender,
+        rcpt=rcpt,
+        subject=f"SMS delivered to {number}",
+        domain=domain,
+        in_reply_to=info.get("header_message_id"),
+    )
+    return _plain(msg, f"Your SMS to {number} was delivered ({info['parts_total']} part(s)).\n")
 
 
 def truncation_notice(
@@ -85,13 +111,13 @@ def truncation_notice(
 ) -> bytes:
     """R-1.5: the text was longer than the allowed number of parts; say where it was cut."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS text was shortened: {subject}"[:120], domain=domain)
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS text was shortened: {subject}", domain=domain)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    msg.set_content(
+    return _plain(
+        msg,
         f"Your email to {', '.join(recipients)} was longer than {parts} SMS parts.\n"
-        f"The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n"
+        f"The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n",
     )
-    return msg.as_bytes()
 
 
 def held_notice(
@@ -99,24 +125,22 @@ def held_notice(
 ) -> bytes:
     """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
     msg = EmailMessage()
-    _stamp(
-        msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}"[:120], domain=domain
-    )
-    msg.set_content(
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}", domain=domain)
+    return _plain(
+        msg,
         f"Your bulk email to {', '.join(recipients)} arrived during the quiet hours of your account.\n"
-        f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n"
+        f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n",
     )
-    return msg.as_bytes()
 
 
 def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
     msg = EmailMessage()
     _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS account {account} suspended", domain=domain)
-    msg.set_content(
+    return _plain(
+        msg,
         f"Account {account} was suspended automatically: {reason}.\n"
-        f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n"
+        f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n",
     )
-    return msg.as_bytes()
 
 
 def confirmation(
@@ -135,9 +159,14 @@ def confirmation(
 ) -> bytes:
     """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS accepted: {subject}"[:120], domain=domain)
-    if in_reply_to:
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    _stamp(
+        msg,
+        sender=sender,
+        rcpt=rcpt,
+        subject=f"SMS accepted: {subject}",
+        domain=domain,
+        in_reply_to=in_reply_to,
+    )
     encoding = coding + (f" ({why})" if why else "")
     lines = [f"  {n}: {parts} SMS part(s), {encoding}" for n in numbers]
     notes = []
@@ -145,10 +174,17 @@ def confirmation(
         notes.append("Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.")
     if removed:
         notes.append("Removed from the email before sending: " + "; ".join(removed) + ".")
-    msg.set_content(
+    return _plain(
+        msg,
         "Your email was accepted and will be sent as SMS:\n\n"
         + "\n".join(lines)
         + ("\n\n" + "\n".join(notes) if notes else "")
-        + "\n"
+        + "\n",
     )
-    return msg.as_bytes()
+
+
+def notice(*, sender: str, rcpt: str, domain: str, subject: str, content: str) -> bytes:
+    """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form."""
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
+    return _plain(msg, content)

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
+from gateway import notify
 from gateway.config import Config
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
@@ -93,12 +92,12 @@ def _refusal(store: Store, limits: Limits) -> str | None:
             "limit",
             limits.notice_from,
             limits.user_email,
-            notice(
-                limits.notice_from,
-                limits.hostname,
-                limits.user_email,
-                f"SMS limit reached: {q.period} limit of {q.owner}",
-                f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
+            notify.notice(
+                sender=limits.notice_from,
+                rcpt=limits.user_email,
+                domain=limits.hostname,
+                subject=f"SMS limit reached: {q.period} limit of {q.owner}",
+                content=f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
                 f" parts, {exceeded.used} are used, and the email needed {limits.needed}.\n"
                 "Ask your administrator to raise the limit, or wait for the next period.\n",
             ),
@@ -142,18 +141,6 @@ def start_of_day(now: datetime) -> float:
     return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def notice(sender: str, hostname: str, rcpt: str, subject: str, body: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"SMS gateway <{sender}>"
-    msg["To"] = rcpt
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now().astimezone())
-    msg["Message-ID"] = make_msgid(domain=hostname)
-    msg["Auto-Submitted"] = "auto-replied"
-    msg.set_content(body)
-    return msg.as_bytes()
-
-
 async def answer_info(
     cfg: Config, store: Store, account: Account, user: User | None, rcpt: str, now: datetime
 ) -> None:
@@ -183,4 +170,10 @@ def info_reply(cfg: Config, store: Store, account: Account, user: User | None, n
         f"Account {account.name}", f"account:{account.id}", account.monthly_limit, account.daily_limit
     )
     rcpt = user.email if user else ""
-    return notice(cfg.mail.from_address, cfg.gateway.hostname, rcpt, "Your SMS limits and use", body)
+    return notify.notice(
+        sender=cfg.mail.from_address,
+        rcpt=rcpt,
+        domain=cfg.gateway.hostname,
+        subject="Your SMS limits and use",
+        content=body,
+    )

@@ -18,6 +18,7 @@ from email.policy import compat32
 import pydantic
 import structlog
 
+from gateway import mailheaders
 from gateway.smtp import automail, replies
 from gateway.smtp.charsets import (
     content_charset,
@@ -174,16 +175,9 @@ def _cut_subject(subject: str, limit: int) -> str:
     return cut.rstrip(" ,;:-–(")
 
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
-
-
 def _msgid(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.encode("ascii", "replace").decode("ascii")
-    m = _MSGID.search(value)
-    token = m.group(1) if m else value.strip().strip("<>")
-    return token[:998] if token and " " not in token else None
+    """The id for duplicate detection and threading; one that cannot be written back is dropped."""
+    return mailheaders.msgid_token(value)
 
 
 # --- MIME structure ---------------------------------------------------------------------------------

@@ -90,6 +90,10 @@ class Finished:
 
 
 class QueueRepo(Repository):
+    # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
+    # sets it from `[gateway] early_dlr_max_age_minutes`.
+    early_dlr_max_age: float = 600.0
+
     # ---- accepting --------------------------------------------------------------------------
 
     def insert_email(self, a: Acceptance) -> AcceptResult:
@@ -278,16 +282,31 @@ class QueueRepo(Repository):
             )
             finished: list[Finished] = []
             if smsc_id is not None:
-                early = self.conn.execute(
-                    "SELECT id, status, error FROM dlrs WHERE link = ? AND smsc_id = ? AND part_id IS NULL"
-                    " ORDER BY id LIMIT 1",
-                    (link, smsc_id),
-                ).fetchone()
+                early = self._early_report(part_id, link, smsc_id, now)
                 if early is not None:
                     self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
                     self._apply_part_report(part_id, early[1], early[2], now)
             finished += self._settle_message_of(part_id, now)
         return finished
+
+    def _early_report(
+        self, part_id: int, link: str, smsc_id: str, now: float
+    ) -> tuple[int, str, str | None] | None:
+        """The receipt for this id that overtook the submit answer, if one plausibly did.
+
+        SMSC ids repeat (counters reset on restart, wrap, CIMD2 keys are per second), so an
+        unmatched receipt may belong to an earlier message that was given the same id. Only a
+        receipt that arrived after this message was accepted and within `early_dlr_max_age` is
+        taken, the newest first; older ones stay unmatched.
+        """
+        row = self.conn.execute(
+            "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE p.id = ? AND d.link = ? AND d.smsc_id = ? AND d.part_id IS NULL"
+            " AND d.received_at >= m.created_at AND d.received_at >= ?"
+            " ORDER BY d.received_at DESC, d.id DESC LIMIT 1",
+            (part_id, link, smsc_id, now - self.early_dlr_max_age),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row is not None else None
 
     def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
         """A part that will never be sent (rejected, malformed, expired, too many attempts)."""

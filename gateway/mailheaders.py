@@ -1,0 +1,90 @@
+"""Header values the gateway writes from user data, made safe in one place.
+
+Every mail the gateway sends (bounces, confirmations, notices, answers) quotes something a user
+or an SMSC wrote: a subject, the first words of a text, a Message-ID, an address, an error text.
+Python's `email` refuses a header value with a line break in it (`ValueError`), and a raised
+error inside an acceptance or a delivery report turns into a `451` or an SMSC retry that repeats
+forever. So nothing from outside goes into a header except through these functions, which
+never raise: line breaks and control characters become spaces, runs of white space collapse,
+values are capped, and a Message-ID is either a valid `<id-left@id-right>` or left out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.headerregistry import Address
+
+SUBJECT_MAX = 120  # characters; a subject longer than that is cut with an ellipsis
+_MSGID_MAX = 250  # longer ids are not threading anyone's mail; leaving them out is safer
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_MSGID = re.compile(rf"{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[!-Z^-~]*\])")  # RFC 5322 3.6.4, no folding
+_BRACKETED = re.compile(r"<([^<>]*)>")
+_AROUND_SEPARATORS = re.compile(r"\s*([@.])\s*")  # obsolete syntax allows white space here (RFC 5322 4.5.4)
+_NO_RECIPIENT = "undisclosed-recipients:;"
+
+
+def body(value: object) -> str:
+    """Text for a mail body: anything a `str` can hold, minus what no encoder can write.
+
+    Lone surrogates (left by undecodable bytes) cannot be encoded as UTF-8; NUL is refused by
+    many mail servers. Line breaks stay: a body is allowed them.
+    """
+    s = str(value).encode("utf-8", "replace").decode("utf-8")
+    return s.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def text(value: object, limit: int = SUBJECT_MAX) -> str:
+    """An unstructured header value (Subject, a quoted name): one line, printable, at most `limit`."""
+    chars = []
+    for c in body(value):
+        if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
+            chars.append(" ")
+        else:
+            chars.append(c)
+    s = " ".join("".join(chars).split())
+    if len(s) > limit:
+        s = s[: max(limit - 1, 0)].rstrip() + "…"
+    return s
+
+
+def msgid_token(value: str | None) -> str | None:
+    """The id inside a Message-ID / In-Reply-To value (without `<>`), or None if it is not valid.
+
+    Folding is undone first (a line break and the white space after it), so an id folded over two
+    lines is read whole when the folding sits where the obsolete syntax allows it, and is left out
+    otherwise rather than written back broken.
+    """
+    if not value:
+        return None
+    unfolded = str(value).replace("\r", "").replace("\n", "")
+    m = _BRACKETED.search(unfolded)
+    candidate = (m.group(1) if m else unfolded).strip()
+    candidate = _AROUND_SEPARATORS.sub(r"\1", candidate)
+    if len(candidate) > _MSGID_MAX or not _MSGID.fullmatch(candidate):
+        return None
+    return candidate
+
+
+def msgid(value: str | None) -> str | None:
+    """`<id>` ready for In-Reply-To / References, or None when the value cannot be made valid."""
+    token = msgid_token(value)
+    return f"<{token}>" if token else None
+
+
+def address(value: str | None) -> str:
+    """A single address for To/Cc; a value that is not one becomes an empty group.
+
+    The envelope still decides where the mail goes; the header only has to be well formed.
+    """
+    s = text(value or "", limit=320)
+    if not s or " " in s or "@" not in s:
+        return _NO_RECIPIENT
+    try:
+        addr = Address(addr_spec=s)
+    except (ValueError, IndexError, TypeError):  # headerregistry raises these on malformed input
+        return _NO_RECIPIENT
+    if not addr.username or not addr.domain or not s.isascii():
+        return _NO_RECIPIENT  # non-ASCII needs SMTPUTF8, which the outbox does not ask for
+    return addr.addr_spec

@@ -1,0 +1,169 @@
+"""Every mail the gateway writes survives whatever users and SMSCs put into it (issue 9, item 1).
+
+`BUILDERS` lists every outbound mail with the user data it quotes; a new kind of mail (replies,
+premium notices) is covered by adding one line to it.
+"""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import mailheaders, notify
+
+DOMAIN = "sms.example.com"
+
+
+@dataclass(frozen=True)
+class Fuzz:
+    """What outsiders control: a subject (or the text standing in for it), a text, ids, addresses."""
+
+    subject: str
+    text: str
+    message_id: str
+    rcpt: str
+    reason: str
+
+
+def _info(f: Fuzz, state: str) -> dict[str, object]:
+    return dict(
+        recipient="+48601123456",
+        state=state,
+        reason=f.reason,
+        parts_total=3,
+        text=f.text,
+        created_at=1_700_000_000.0,
+        mail_from=f.rcpt,
+        header_message_id=f.message_id,
+    )
+
+
+_STAMP = dict(sender="gateway@sms.example.com", domain=DOMAIN)
+
+BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
+    (
+        "confirmation",
+        lambda f: notify.confirmation(
+            **_STAMP,
+            rcpt=f.rcpt,
+            subject=f.subject,
+            numbers=["+48601123456"],
+            parts=11,
+            coding="UCS-2",
+            why=f.reason,
+            removed=[f.text[:50]],
+            transliterated=False,
+            in_reply_to=f.message_id,
+        ),
+    ),
+    (
+        "truncation",
+        lambda f: notify.truncation_notice(
+            **_STAMP, rcpt=f.rcpt, recipients=["+48601123456"], parts=10, dropped=f.text, subject=f.subject
+        ),
+    ),
+    (
+        "held",
+        lambda f: notify.held_notice(
+            **_STAMP,
+            rcpt=f.rcpt,
+            recipients=["+48601123456"],
+            until=datetime(2030, 1, 1, 8, 0, tzinfo=UTC),
+            subject=f.subject,
+        ),
+    ),
+    (
+        "limit",
+        lambda f: notify.notice(
+            **_STAMP, rcpt=f.rcpt, subject=f"SMS limit reached: daily limit of {f.subject}", content=f.text
+        ),
+    ),
+    (
+        "info",
+        lambda f: notify.notice(**_STAMP, rcpt=f.rcpt, subject="Your SMS limits and use", content=f.text),
+    ),
+    ("dsn", lambda f: notify.dsn(_info(f, "failed"), **_STAMP, rcpt=f.rcpt, reporting_mta=f.subject)),
+    ("delivered", lambda f: notify.delivered_notice(_info(f, "delivered"), **_STAMP, rcpt=f.rcpt)),
+    (
+        "suspended",
+        lambda f: notify.suspended_notice(**_STAMP, rcpt=f.rcpt, account=f.subject, reason=f.reason),
+    ),
+]
+
+# Line breaks of every kind Python knows, controls, surrogates, folding and long runs.
+_NASTY = st.sampled_from(
+    [
+        "\r\n",
+        "\n",
+        "\r",
+        "\r\n\t",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x85",
+        "\u2028",
+        "\u2029",
+        "\x00",
+        "\x7f",
+        "\udcff",
+    ]
+)
+_TEXT = st.lists(st.one_of(st.text(max_size=30), _NASTY), max_size=12).map("".join)
+_MSGID = st.one_of(
+    _TEXT,
+    st.builds(lambda a, b, fold: f"{a}{fold}{b}", _TEXT, _TEXT, _NASTY),
+    st.just("abc\r\n\tdef@host.example"),
+    st.just("<a@b>\r\n <c@d>"),
+)
+_FUZZ = st.builds(Fuzz, subject=_TEXT, text=_TEXT, message_id=_MSGID, rcpt=_TEXT, reason=_TEXT)
+
+
+def _check(raw: bytes) -> None:
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert not msg.defects
+    for part in msg.walk():
+        for name, value in part.items():
+            assert not getattr(value, "defects", ()), (name, value)
+            assert "\r" not in str(value) and "\n" not in str(value), (name, value)
+    for name in ("Subject", "To", "Message-ID"):
+        assert msg[name] is not None
+    if msg["In-Reply-To"] is not None:
+        assert mailheaders.msgid_token(str(msg["In-Reply-To"])) is not None
+
+
+@pytest.mark.parametrize("kind", [k for k, _ in BUILDERS])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=_FUZZ)
+def test_every_notice_builds_and_parses_back_clean(kind: str, f: Fuzz) -> None:
+    build = dict(BUILDERS)[kind]
+    _check(build(f))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("<abc@host.example>", "<abc@host.example>"),
+        ("abc@host.example", "<abc@host.example>"),
+        ("\r\n abc@host.example", "<abc@host.example>"),  # value folded onto the second line
+        ("abc.def\r\n @host.example", "<abc.def@host.example>"),  # folded where the syntax allows
+        ("abc\r\n\tdef@host.example", None),  # folded inside a word: no valid id
+        ("no-at-sign", None),
+        ("<a b@c>", None),
+        ("x" * 300 + "@host", None),
+    ],
+)
+def test_message_ids_are_made_valid_or_dropped(value: str, expected: str | None) -> None:
+    assert mailheaders.msgid(value) == expected
+
+
+def test_subject_is_one_capped_line() -> None:
+    s = mailheaders.text("first line\r\nsecond\u2028third\x85\tfourth " + "x" * 300)
+    assert s.startswith("first line second third fourth x")
+    assert len(s) == mailheaders.SUBJECT_MAX and s.endswith("…")

@@ -1,0 +1,123 @@
+"""Mail whose subject, text or Message-ID would break a notice header is accepted, and its notices go
+out well formed (issue 9, item 1): before, each of these was refused with `451` on every retry, or
+its delivery report was refused so that the SMSC sent it again forever.
+
+Real SMTP into the running daemon, a fake SMPP SMSC, and a real SMTP sink for what it mails out.
+"""
+
+from __future__ import annotations
+
+import email
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tests.conftest import DOMAIN, STAFF, Sink, free_port, make_config, running_gateway, smtp_sink
+from tests.fakes.smsc import HappySMSC
+
+NUMBER = "601123456"
+# No Subject, so the notices quote the text's first 40 characters, which hold a line break.
+BROKEN_START = "Hi Jan,\nthe report is attached below:\r\nline three"
+FOLDED_ID = "abc.20240101\r\n\tdef@mail.acme.example"  # folded over two lines, no <>
+
+
+def raw_mail(body: str, *, message_id: str | None = None, extra: str = "") -> bytes:
+    head = f"From: {STAFF}\r\nTo: {NUMBER}@{DOMAIN}\r\n{extra}"
+    if message_id is not None:
+        head += f"Message-ID: {message_id}\r\n"
+    return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n").encode()
+
+
+def outbound(sink: Sink) -> list[EmailMessage]:
+    """What the gateway mailed out, each checked to parse back without header defects or breaks."""
+    mails = []
+    for _, _, raw in sink.messages:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        assert not msg.defects
+        for name, value in msg.items():
+            assert not value.defects, (name, value)
+            assert "\n" not in str(value) and "\r" not in str(value), (name, value)
+        mails.append(msg)
+    return mails
+
+
+async def test_long_mail_without_subject_gets_250_and_a_clean_truncation_notice(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            body = BROKEN_START + " " + " ".join(f"w{i:04d}" for i in range(400))  # > 10 parts
+            res = await gw.send(raw_mail(body), [f"{NUMBER}@{DOMAIN}"])
+            assert res.error is None, res.error
+            await smsc.wait_for(10)
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert str(notice["Subject"]).startswith("SMS text was shortened: Hi Jan, the report")
+
+
+async def test_confirmation_of_mail_without_subject_gets_250(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            gw.store.accounts.update_account("acme", confirm=1)
+            res = await gw.send(raw_mail(BROKEN_START), [f"{NUMBER}@{DOMAIN}"])
+            assert res.error is None, res.error
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert str(notice["Subject"]).startswith("SMS accepted: Hi Jan, the report")
+
+
+class Clock:
+    def __init__(self, when: datetime) -> None:
+        self.t = when.timestamp()
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_bulk_mail_without_subject_in_quiet_hours_gets_250_and_is_held(tmp_path: Path) -> None:
+    clock = Clock(datetime.now(ZoneInfo("Europe/Warsaw")).replace(hour=22, minute=0, second=0, microsecond=0))
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg, clock) as gw:
+            gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            res = await gw.send(raw_mail(BROKEN_START, extra="Precedence: bulk\r\n"), [f"{NUMBER}@{DOMAIN}"])
+            assert res.error is None, res.error
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert str(notice["Subject"]).startswith("SMS held until 08:00: Hi Jan, the report")
+            assert gw.states() == ["queued"]
+
+
+async def test_folded_message_id_with_confirmation_gets_250(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            gw.store.accounts.update_account("acme", confirm=1)
+            res = await gw.send(raw_mail("Meeting at 10", message_id=FOLDED_ID), [f"{NUMBER}@{DOMAIN}"])
+            assert res.error is None, res.error
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert "\n" not in str(notice.get("In-Reply-To", ""))
+
+
+async def test_folded_message_id_with_dlr_mail_all_acks_the_receipt_and_mails_out(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            gw.store.accounts.update_account("acme", dlr_mail="all")
+            res = await gw.send(raw_mail("Meeting at 10", message_id=FOLDED_ID), [f"{NUMBER}@{DOMAIN}"])
+            assert res.error is None, res.error
+            await smsc.wait_until(lambda: bool(smsc.stats.deliver_responses))
+            assert smsc.stats.deliver_responses[0] == ("report", 0)  # acknowledged, not refused
+            await gw.until(lambda: gw.states() == ["delivered"])
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert str(notice["Subject"]) == "SMS delivered to +48601123456"
