@@ -63,7 +63,7 @@ async def test_confirmation_of_mail_without_subject_gets_250(tmp_path: Path) -> 
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
-            gw.store.accounts.update_account("acme", confirm=1)
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=1))
             res = await gw.send(raw_mail(BROKEN_START), [f"{NUMBER}@{DOMAIN}"])
             assert res.error is None, res.error
             await sink.wait(1)
@@ -85,7 +85,9 @@ async def test_bulk_mail_without_subject_in_quiet_hours_gets_250_and_is_held(tmp
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg, clock) as gw:
-            gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
             res = await gw.send(raw_mail(BROKEN_START, extra="Precedence: bulk\r\n"), [f"{NUMBER}@{DOMAIN}"])
             assert res.error is None, res.error
             await sink.wait(1)
@@ -99,7 +101,7 @@ async def test_folded_message_id_with_confirmation_gets_250(tmp_path: Path) -> N
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
-            gw.store.accounts.update_account("acme", confirm=1)
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=1))
             res = await gw.send(raw_mail("Meeting at 10", message_id=FOLDED_ID), [f"{NUMBER}@{DOMAIN}"])
             assert res.error is None, res.error
             await sink.wait(1)
@@ -112,7 +114,7 @@ async def test_folded_message_id_with_dlr_mail_all_acks_the_receipt_and_mails_ou
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
-            gw.store.accounts.update_account("acme", dlr_mail="all")
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
             res = await gw.send(raw_mail("Meeting at 10", message_id=FOLDED_ID), [f"{NUMBER}@{DOMAIN}"])
             assert res.error is None, res.error
             await smsc.wait_until(lambda: bool(smsc.stats.deliver_responses))
