@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 
 SUBJECT_MAX = 120  # characters; a subject longer than that is cut with an ellipsis
@@ -83,7 +84,7 @@ def address(value: str | None) -> str:
         return _NO_RECIPIENT
     try:
         addr = Address(addr_spec=s)
-    except (ValueError, IndexError, TypeError):  # headerregistry raises these on malformed input
+    except (ValueError, IndexError, TypeError, HeaderParseError):  # headerregistry raises these
         return _NO_RECIPIENT
     if not addr.username or not addr.domain or not s.isascii():
         return _NO_RECIPIENT  # non-ASCII needs SMTPUTF8, which the outbox does not ask for

@@ -167,3 +167,13 @@ def test_subject_is_one_capped_line() -> None:
     s = mailheaders.text("first line\r\nsecond\u2028third\x85\tfourth " + "x" * 300)
     assert s.startswith("first line second third fourth x")
     assert len(s) == mailheaders.SUBJECT_MAX and s.endswith("…")
+
+
+@pytest.mark.parametrize("value", ["@", "a@", "@b", "a b@c", "zażółć@example.com", "", None])
+def test_a_value_that_is_no_address_becomes_an_empty_group(value: str | None) -> None:
+    # Found by the property test: a bare "@" made the header parser raise instead of being replaced.
+    assert mailheaders.address(value) == "undisclosed-recipients:;"
+
+
+def test_a_plain_address_is_kept() -> None:
+    assert mailheaders.address(" jan@acme.pl ") == "jan@acme.pl"

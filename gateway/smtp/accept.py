@@ -19,7 +19,7 @@ from gateway import notify
 from gateway.config import Config
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
-from gateway.store.queue import Acceptance, AcceptResult
+from gateway.store.records import Acceptance, AcceptResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from gateway.smtp.guard import GuardedSMTP, SessionGuard
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
-from gateway.store.queue import Acceptance, NewMessage, NewPart
+from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)

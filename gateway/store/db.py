@@ -33,14 +33,14 @@ from gateway.store.admin import AdminRepo
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import OutboxRepo
 from gateway.store.policy import PolicyRepo
-from gateway.store.queue import (
+from gateway.store.queue import QueueRepo
+from gateway.store.records import (
     Acceptance,
     AcceptResult,
     ClaimedPart,
     Finished,
     NewMessage,
     NewPart,
-    QueueRepo,
 )
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 

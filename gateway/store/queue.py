@@ -7,86 +7,19 @@ that the sender hears about a long message exactly once (SPEC R-6.3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import structlog
 
+from gateway.store.records import (
+    Acceptance,
+    AcceptResult,
+    ClaimedPart,
+    Finished,
+)
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
 
 FINAL_PART = ("delivered", "failed", "expired", "cancelled")
-
-
-@dataclass(frozen=True, slots=True)
-class NewPart:
-    seq: int
-    data_coding: int
-    payload: bytes
-    udh: bytes
-    text: str
-
-
-@dataclass(slots=True)
-class NewMessage:
-    recipient: str
-    source: str
-    text: str
-    coding: int
-    parts: list[NewPart]
-    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
-    state: str = "queued"
-    not_before: float | None = None  # quiet hours: held until then, validity counted from then
-
-
-@dataclass(slots=True)
-class Acceptance:
-    """Everything one DATA turns into; written in one transaction or not at all."""
-
-    mail_from: str
-    client_ip: str | None
-    account_id: int | None
-    user_id: int | None
-    header_message_id: str | None
-    dedup_key: str | None
-    subject: str
-    text: str
-    messages: list[NewMessage]
-    validity_seconds: float
-    automatic: str | None = None
-    removed: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptResult:
-    email_id: int | None
-    message_ids: list[int]
-    duplicates: int = 0  # recipients skipped because the same mail was accepted before
-    refused: str | None = None  # SMTP reply of the policy check that refused the mail
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedPart:
-    id: int
-    message_id: int
-    seq: int
-    attempts: int
-    destination: str
-    source: str
-    data_coding: int
-    payload: bytes
-    udh: bytes
-    text: str
-    expires_at: float
-
-
-@dataclass(slots=True)
-class Finished:
-    """A message that reached a final state; the caller tells the sender."""
-
-    message_id: int
-    state: str
-    reason: str | None
 
 
 class QueueRepo(Repository):

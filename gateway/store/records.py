@@ -1,0 +1,81 @@
+"""What goes into the queue and what comes out of it, as plain data.
+
+The acceptance service builds `Acceptance` from a parsed email; the dispatcher works on
+`ClaimedPart`s; `Finished` tells the notifier that a message reached its final state. Plain data
+keeps the repositories free of the code paths that use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NewPart:
+    seq: int
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+
+
+@dataclass(slots=True)
+class NewMessage:
+    recipient: str
+    source: str
+    text: str
+    coding: int
+    parts: list[NewPart]
+    concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
+    state: str = "queued"
+    not_before: float | None = None  # quiet hours: held until then, validity counted from then
+
+
+@dataclass(slots=True)
+class Acceptance:
+    """Everything one DATA turns into; written in one transaction or not at all."""
+
+    mail_from: str
+    client_ip: str | None
+    account_id: int | None
+    user_id: int | None
+    header_message_id: str | None
+    dedup_key: str | None
+    subject: str
+    text: str
+    messages: list[NewMessage]
+    validity_seconds: float
+    automatic: str | None = None
+    removed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    email_id: int | None
+    message_ids: list[int]
+    duplicates: int = 0  # recipients skipped because the same mail was accepted before
+    refused: str | None = None  # SMTP reply of the policy check that refused the mail
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPart:
+    id: int
+    message_id: int
+    seq: int
+    attempts: int
+    destination: str
+    source: str
+    data_coding: int
+    payload: bytes
+    udh: bytes
+    text: str
+    expires_at: float
+
+
+@dataclass(slots=True)
+class Finished:
+    """A message that reached a final state; the caller tells the sender."""
+
+    message_id: int
+    state: str
+    reason: str | None
