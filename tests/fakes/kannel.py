@@ -32,6 +32,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _established(port: int) -> bool:
+    """A connection to our listening `port` is up (read from the kernel's table, as `_listening`)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
 def require_kannel() -> None:
     missing = [str(p) for p in (BEARERBOX, SMSBOX) if not p.exists()]
     if missing:
@@ -186,7 +197,8 @@ async def kannel(directory: Path, *, link: str, smsc_port: int, get_url: str) ->
     processes: list[asyncio.subprocess.Process] = []
     k = Kannel(sendsms, directory, processes)
     try:
-        # smsbox gives up at once without a bearerbox to connect to, and listens once connected.
+        # smsbox gives up at once without a bearerbox to connect to, and opens its sendsms port
+        # before it has connected: ready is when bearerbox has the box connection.
         for binary, port in ((BEARERBOX, box), (SMSBOX, sendsms)):
             processes.append(
                 await asyncio.create_subprocess_exec(
@@ -194,7 +206,7 @@ async def kannel(directory: Path, *, link: str, smsc_port: int, get_url: str) ->
                 )
             )
             async with asyncio.timeout(15):
-                while not _listening(port):
+                while not _listening(port) or (binary is SMSBOX and not _established(box)):
                     assert processes[-1].returncode is None, f"{binary.name} exited\n{k.logs()}"
                     await asyncio.sleep(0.02)
         yield k
