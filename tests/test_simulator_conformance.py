@@ -41,10 +41,10 @@ class Esme:
             self.receipts.append((fields["id"], fields["stat"]))
         return name, status, pdu
 
-    async def submit(self, dest: str, *, registered_delivery: int = 1, ton: int = 1) -> str:
+    async def submit(self, dest: str, *, registered_delivery: int = 1, ton: int = 1, npi: int = 1) -> str:
         self.c.send("submit_sm", source_addr="48100200300", destination_addr=dest, short_message=b"x",
                     registered_delivery=registered_delivery, source_addr_ton=1, dest_addr_ton=ton,
-                    dest_addr_npi=1)  # fmt: skip
+                    dest_addr_npi=npi)  # fmt: skip
         while True:
             name, status, pdu = await self._read()
             if name == "submit_sm_resp":
@@ -99,8 +99,9 @@ async def test_destination_is_read_by_its_ton(tmp_path: Path) -> None:
         await esme.submit("0048601123492", ton=0)
         await esme.submit("48601123491", ton=1)
         await esme.submit("7155", ton=3)
+        await esme.submit("601123493", ton=0, npi=9)  # a private numbering plan: not ours to read
         assert [s.destination for s in server.received] == [
-            "+48601123490", "+48601123492", "+48601123491", "7155"
+            "+48601123490", "+48601123492", "+48601123491", "7155", "601123493"
         ]  # fmt: skip
 
 

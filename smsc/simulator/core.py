@@ -110,14 +110,16 @@ def utcnow() -> datetime:
 
 
 TON_INTERNATIONAL, TON_NATIONAL, TON_SUBSCRIBER, TON_ALPHANUMERIC = 1, 2, 4, 5
+NPI_E164 = 1
 
 
 def destination_number(address: str, ton: int, npi: int, region: str) -> str:
-    """The E.164 form ("+digits") of an SMPP destination, read by its TON as an SMSC does: national
-    and subscriber numbers in the simulator's region, an unknown TON by its "00"/"+" prefix or else as
-    national. Whatever is not a number of the plan (short codes, alphanumerics) is kept as sent."""
+    """The E.164 form ("+digits") of an SMPP destination, read by its TON/NPI as an SMSC does:
+    national and subscriber numbers in the simulator's region, an unknown TON by its "00"/"+" prefix
+    or else as national. What is not a number of the phone plan (NPI other than unknown or E.164,
+    short codes, alphanumerics) is kept as sent."""
     digits = address.removeprefix("+")
-    if ton == TON_ALPHANUMERIC or not digits.isdigit():
+    if ton == TON_ALPHANUMERIC or npi not in (0, NPI_E164) or not digits.isdigit():
         return address
     if ton == TON_INTERNATIONAL or address.startswith("+"):
         return "+" + digits
