@@ -92,7 +92,9 @@ class Daemon:
         if cfg.simulator.enabled:
             from smsc.simulator import Simulator
 
-            self.simulator = Simulator(cfg.simulator, cfg.path(cfg.simulator.log))
+            self.simulator = Simulator(
+                cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region
+            )
             await self.simulator.start()
             log.info("simulator.started", smpp_port=self.simulator.smpp_port)
 

@@ -30,10 +30,14 @@ def dial(port: int, source: str = "127.0.0.1") -> socket.socket:
 
 
 def read_reply(s: socket.socket) -> str:
-    """One reply line; '' when the server closed without one."""
+    """One reply line; '' when the server closed without one.
+
+    Reads a byte at a time so that a multi-line reply arriving in one segment is still read line by
+    line (reading ahead would swallow the next line, or wait for one that never comes).
+    """
     data = b""
     while not data.endswith(b"\r\n"):
-        chunk = s.recv(4096)
+        chunk = s.recv(1)
         if not chunk:
             break
         data += chunk

@@ -125,7 +125,7 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     gwlog.configure(level=args.log_level)
 
     async def serve() -> None:
-        sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log))
+        sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region)
         await sim.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -189,9 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(sub)
 
-    s = sub.add_parser("simulator", help="drive the built-in SMSC simulator").add_subparsers(
-        dest="sub", required=True
-    )
+    sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
+    sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
+    s = sim.add_subparsers(dest="sub", required=True)
     srun = s.add_parser("run", help="run only the simulator (SMPP, CIMD2 and control ports from [simulator])")
     srun.add_argument("--log-level", default="INFO")
     srun.set_defaults(func=cmd_simulator_run)
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, links_required=getattr(args, "links_required", True))
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG

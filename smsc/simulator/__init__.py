@@ -26,9 +26,9 @@ log = structlog.get_logger(__name__)
 
 
 class Simulator:
-    def __init__(self, cfg: SimulatorSettings, log_path: Path) -> None:
+    def __init__(self, cfg: SimulatorSettings, log_path: Path, *, region: str = "PL") -> None:
         self.cfg = cfg
-        self.core = SimulatorCore(cfg, log_path)
+        self.core = SimulatorCore(cfg, log_path, region=region)
         self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port)
         self.control = ControlServer(self.core, cfg.host, cfg.control_port)
         self._cimd2: Any = None  # what start_cimd2_server returns: an asyncio.Server-like handle
@@ -63,11 +63,7 @@ class Simulator:
 
     async def stop(self) -> None:
         if self._cimd2 is not None:
-            self._cimd2.close()
-            close_clients = getattr(self._cimd2, "close_clients", None)
-            if close_clients is not None:  # Python 3.13+; older servers close their sessions themselves
-                close_clients()
-            await self._cimd2.wait_closed()
+            await self._cimd2.stop()  # clients are let go as the protocol asks, their handlers awaited
             self._cimd2 = None
         await self.control.stop()
         await self.smpp.stop()

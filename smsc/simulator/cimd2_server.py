@@ -66,10 +66,12 @@ class Cimd2Session(SessionBase):
         super().__init__(server, reader, writer)
         self.logged_in = False
         self.parser = Cimd2Parser()
-        self._number = 254  # SMSC requests use even numbers; the first one is 000
         self._queue: deque[_Outbound] = deque()
         self._queued = asyncio.Event()
         self._answer: asyncio.Future[Packet] | None = None
+        self._leaving = False  # the SMSC is stopping: nothing new goes out
+        self._between = asyncio.Event()  # no delivery is waiting for the client's answer
+        self._between.set()
 
     # --- wire ---------------------------------------------------------------------------------
 
@@ -94,6 +96,12 @@ class Cimd2Session(SessionBase):
             pass
         finally:
             await self.close()
+
+    async def goodbye(self) -> None:
+        """CIMD2 has no logout from the SMSC's side (02 is the client's), so the SMSC lets the
+        delivery in flight be answered, sends nothing new, and closes; the rest is held."""
+        self._leaving = True
+        await self._between.wait()
 
     def take_unacknowledged(self) -> list[tuple[Any, ...]]:
         keys = [ob.key for ob in self._queue]
@@ -206,8 +214,7 @@ class Cimd2Session(SessionBase):
     # --- deliveries to the client -------------------------------------------------------------
 
     def _next_number(self) -> int:
-        self._number = (self._number + 2) % 256
-        return self._number
+        return self.server.next_number(self.system_id)
 
     def _enqueue(self, op: int, params: list[tuple[int, str | int]], key: tuple[Any, ...]) -> None:
         if self.closed.is_set():
@@ -234,9 +241,11 @@ class Cimd2Session(SessionBase):
     async def _deliver_loop(self) -> None:
         """One delivery at a time, as test_cimd2 and Kannel's SMSCs do: the next waits for the answer."""
         while True:
-            while not self._queue:
+            while not self._queue or self._leaving:
+                self._between.set()
                 self._queued.clear()
                 await self._queued.wait()
+            self._between.clear()
             ob = self._queue[0]
             while ob.attempts < self.server.max_attempts:
                 ob.attempts += 1
@@ -319,6 +328,7 @@ class Cimd2Server(ServerBase):
         retry_delay: float = 1.0,
         max_attempts: int = 5,
         corrupt_checksums: bool = False,
+        first_number: int = 0,
     ) -> None:
         super().__init__(core, host, port)
         self.now = now
@@ -328,6 +338,17 @@ class Cimd2Server(ServerBase):
         self.received: list[SubmittedSms] = []
         self.answers: list[tuple[int, int]] = []  # (op delivered, 900 code in the client's answer or 0)
         self.scts: OrderedDict[str, str] = OrderedDict()  # message id → the 060 we answered with
+        # The last packet number sent to each login. Kannel keeps its receive counter across logins
+        # and drops a request numbered as the previous one, so a new session continues the count.
+        self.numbers: dict[str, int] = {}
+        self.first_number = first_number
+
+    def next_number(self, system_id: str) -> int:
+        """The next even packet number for an SMSC request to this login, whichever its session."""
+        last = self.numbers.get(system_id)
+        number = self.first_number if last is None else (last + 2) % 256
+        self.numbers[system_id] = number
+        return number
 
     async def close_sessions(self) -> None:
         """Close every client connection at once (an SMSC restart, as far as the clients can tell)."""
@@ -355,7 +376,7 @@ class ServerHandle:
     """
 
     def __init__(self, owner: Cimd2Server, server: asyncio.Server) -> None:
-        self._owner = owner
+        self.owner = owner
         self._server = server
         self.sockets = server.sockets
 
@@ -363,13 +384,20 @@ class ServerHandle:
         self._server.close()
 
     def close_clients(self) -> None:
-        self._owner.drop_sessions()
+        self.owner.drop_sessions()
 
     async def wait_closed(self) -> None:
         await self._server.wait_closed()
 
+    async def stop(self) -> None:
+        """Stop listening, end every session and wait until their handlers are done."""
+        await self.owner.stop()
+
 
 async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> ServerHandle:
     """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
-    owner = Cimd2Server(core, host, port)
+    # A restarted simulator has forgotten what it last sent, while a client may remember: starting
+    # from the clock makes a repeat of the client's last number unlikely instead of likely (000).
+    first = int(utcnow().timestamp() * 10) % 128 * 2
+    owner = Cimd2Server(core, host, port, first_number=first)
     return ServerHandle(owner, await owner.start())

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import phonenumbers
 import structlog
 
 from smsc.base import ReportStatus
@@ -53,6 +54,8 @@ class SubmittedSms:
     text: str
     payload: bytes = b""  # user data without the UDH, as received
     want_report: bool = True
+    failure_report_only: bool = False  # SMPP registered_delivery 2: a receipt only if it failed
+    intermediate_report: bool = False  # SMPP registered_delivery bit 4: an ENROUTE receipt first
     esm_class: int = 0
     source_ton: int | None = None
     source_npi: int | None = None
@@ -71,6 +74,7 @@ class SubmitVerdict:
     error: str | None = None
     report: ReportStatus | None = None  # the report to send (None: none was requested)
     report_delay: float = 0.0
+    intermediate: bool = False  # send a PENDING report before `report`
     smpp_status: int = 0
     cimd2_error: int | None = None
 
@@ -105,6 +109,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TON_INTERNATIONAL, TON_NATIONAL, TON_SUBSCRIBER, TON_ALPHANUMERIC = 1, 2, 4, 5
+NPI_E164 = 1
+
+
+def destination_number(address: str, ton: int, npi: int, region: str) -> str:
+    """The E.164 form ("+digits") of an SMPP destination, read by its TON/NPI as an SMSC does:
+    national and subscriber numbers in the simulator's region, an unknown TON by its "00"/"+" prefix
+    or else as national. What is not a number of the phone plan (NPI other than unknown or E.164,
+    short codes, alphanumerics) is kept as sent."""
+    digits = address.removeprefix("+")
+    if ton == TON_ALPHANUMERIC or npi not in (0, NPI_E164) or not digits.isdigit():
+        return address
+    if ton == TON_INTERNATIONAL or address.startswith("+"):
+        return "+" + digits
+    if ton == 0 and digits.startswith("00"):
+        return "+" + digits[2:]
+    if ton in (0, TON_NATIONAL, TON_SUBSCRIBER):
+        try:
+            number = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if ton == 0:  # no national number: the digits carry their country code, as we send them
+            return "+" + digits
+    return digits
+
+
 class SimulatorCore:
     def __init__(
         self,
@@ -113,9 +145,11 @@ class SimulatorCore:
         *,
         now: Callable[[], datetime] = utcnow,
         first_id: int | None = None,
+        region: str = "PL",
     ) -> None:
         self.cfg = cfg
         self.log_path = log_path
+        self.region = region  # how national numbers are read; the gateway's `default_region`
         self._now = now
         # Ids continue from the clock so that a restarted simulator never reuses one the gateway
         # may still be waiting on a report for.
@@ -180,11 +214,13 @@ class SimulatorCore:
             message_id = str(self._next_id)
             failed = any(digits.endswith(s) for s in self.cfg.fail_suffixes if s)
             status = ReportStatus.FAILED if failed else ReportStatus.DELIVERED
+            wanted = sms.want_report and (failed or not sms.failure_report_only)
             verdict = SubmitVerdict(
                 accepted=True,
                 message_id=message_id,
-                report=status if sms.want_report else None,
+                report=status if wanted else None,
                 report_delay=self.cfg.dlr_delay_seconds,
+                intermediate=sms.intermediate_report,
             )
             outcome = "failed" if failed else "delivered"
             self._messages[message_id] = _Sent(
@@ -261,12 +297,17 @@ class SimulatorCore:
 
     def report_later(self, verdict: SubmitVerdict) -> None:
         """Schedule the verdict's report after its delay (what a server does after answering)."""
-        if verdict.accepted and verdict.report is not None:
-            self._spawn(self._report_after(verdict.message_id, verdict.report, verdict.report_delay))
+        if not verdict.accepted:
+            return
+        if verdict.report is not None or verdict.intermediate:
+            self._spawn(self._report_after(verdict))
 
-    async def _report_after(self, message_id: str, status: ReportStatus, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.inject_report(message_id, status)
+    async def _report_after(self, verdict: SubmitVerdict) -> None:
+        if verdict.intermediate:  # at once: the part is in the SMSC, not yet on the phone
+            await self.inject_report(verdict.message_id, ReportStatus.PENDING)
+        await asyncio.sleep(verdict.report_delay)
+        if verdict.report is not None:
+            await self.inject_report(verdict.message_id, verdict.report)
 
     async def _deliver_held(self, s: SimSession, item: tuple[object, ...]) -> None:
         if item[0] == "mo":

@@ -71,6 +71,10 @@ class SessionBase:
         """Stop every delivery in progress and return the `hold` keys of those not acknowledged."""
         return ()
 
+    async def goodbye(self) -> None:
+        """End the session as the protocol asks of an SMSC that shuts down (SMPP: unbind), waiting
+        at most `ServerBase.goodbye_timeout` for the client; `close` follows."""
+
     async def close(self) -> None:
         if self.closed.is_set():
             return
@@ -98,6 +102,8 @@ class ServerBase:
         self.host, self.port = host, port
         self.sessions: set[SessionBase] = set()
         self.listener: asyncio.Server | None = None
+        self.goodbye_timeout = 2.0
+        self._handlers: set[asyncio.Task[Any]] = set()  # one per connection, running `session.run`
         self._ref = 0
         self._changed = asyncio.Event()
 
@@ -108,12 +114,24 @@ class ServerBase:
         return self.listener
 
     async def stop(self) -> None:
+        """Say goodbye to every client, close the connections and wait until each connection's
+        handler has ended: one still running when the event loop closes is cancelled there, which
+        asyncio's stream code reports as an "Exception in callback" (Python < 3.13)."""
         if self.listener is not None:
             self.listener.close()
+        sessions = list(self.sessions)
+        await asyncio.gather(*(self._goodbye(s) for s in sessions), return_exceptions=True)
         await self.close_sessions()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=self.goodbye_timeout)
         if self.listener is not None:
             await self.listener.wait_closed()
             self.listener = None
+
+    async def _goodbye(self, session: SessionBase) -> None:
+        with contextlib.suppress(TimeoutError, OSError):
+            async with asyncio.timeout(self.goodbye_timeout):
+                await session.goodbye()
 
     async def close_sessions(self) -> None:
         for session in list(self.sessions):
@@ -122,10 +140,14 @@ class ServerBase:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = self.session_class(self, reader, writer)
         self.sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self._handlers.discard(task)  # type: ignore[arg-type]
 
     def next_ref(self) -> int:
         self._ref = (self._ref + 1) % 256

@@ -27,7 +27,7 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 from smsc.smpp.codec import (
     ENCODABLE,
@@ -264,17 +264,21 @@ class SmppSession(SessionBase):
         data = pdu.short_message or pdu.message_payload or b""
         udh = data[: data[0] + 1] if esm & 0x40 and data else b""
         text, _ = decode_user_data(data, pdu.data_coding, udhi=bool(udh))
-        dest = pdu.destination_addr
+        receipt = pdu.registered_delivery & 0x03  # SMPP 3.4 5.2.17: 1 final, 2 failure only, 3 reserved
         return SubmittedSms(
             protocol=self.protocol,
             system_id=self.system_id,
             source=pdu.source_addr,
-            destination="+" + dest if dest.isdigit() else dest,
+            destination=destination_number(
+                pdu.destination_addr, pdu.dest_addr_ton, pdu.dest_addr_npi, self.core.region
+            ),
             data_coding=pdu.data_coding,
             udh=udh,
             text=text,
             payload=data[len(udh) :],
-            want_report=bool(pdu.registered_delivery & 0x03),
+            want_report=receipt in (1, 2),
+            failure_report_only=receipt == 2,
+            intermediate_report=bool(pdu.registered_delivery & 0x10),
             esm_class=esm,
             source_ton=pdu.source_addr_ton,
             source_npi=pdu.source_addr_npi,
@@ -374,6 +378,12 @@ class SmppSession(SessionBase):
     async def unbind(self) -> None:
         """SMSC-initiated unbind: the session closes when the client answers (or disconnects)."""
         self._unbind_seq = self.send_pdu("unbind")
+
+    async def goodbye(self) -> None:
+        if self.mode is None or self.closed.is_set() or self.writer.is_closing():
+            return
+        await self.unbind()
+        await self.closed.wait()
 
 
 class SmppServer(ServerBase):
