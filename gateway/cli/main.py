@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, exposed_secrets, load_config
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
 
@@ -169,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
     run.add_argument("--log-level", default="INFO")
-    run.set_defaults(func=cmd_run)
-    sub.add_parser("check-config", help="validate the config and exit").set_defaults(func=cmd_check_config)
+    run.set_defaults(func=cmd_run, warn_exposed=True)
+    sub.add_parser("check-config", help="validate the config and exit").set_defaults(
+        func=cmd_check_config, warn_exposed=True
+    )
     st = sub.add_parser("status", help="queue counts and link states")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
@@ -211,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if getattr(args, "warn_exposed", False):  # the commands that start the daemon or vouch for its config
+        for warning in exposed_secrets(cfg, args.config):
+            print(f"smsgw: warning: {warning}", file=sys.stderr)
     try:
         return int(args.func(cfg, args))
     except CliError as exc:
