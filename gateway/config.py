@@ -13,7 +13,7 @@ import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -325,29 +325,38 @@ def load_config(path: Path, *, links_required: bool = True) -> Config:
     return parse_config(text, source=str(path), base_dir=path.resolve().parent, links_required=links_required)
 
 
-def exposed_secrets(cfg: Config, config_path: Path) -> list[str]:
-    """One warning per file that holds a password and that every user of the machine may read.
+class Exposure(NamedTuple):
+    """A file holding a password that every user of the machine may read."""
+
+    file: str
+    mode: str
+    holds: str
+    fix: str
+
+    def line(self) -> str:
+        readable = f"is readable by every user (mode {self.mode})"
+        return f"{self.file} holds {self.holds} and {readable}; fix: {self.fix}"
+
+
+def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
+    """The files holding a password that every user of the machine may read.
 
     Not refused (a test machine may not care), but said on every start and by `check-config`, which
     the systemd unit runs first: the SMSC password gives anyone who reads it the operator's account.
     """
-    warnings_: list[str] = []
+    found: list[Exposure] = []
     inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None]
     if cfg.mail.relay_password is not None:
         inline.append("[mail] relay_password")
     if inline and (mode := readable_by_others(config_path)) is not None:
-        warnings_.append(
-            f"{config_path} holds passwords ({', '.join(inline)}) and is readable by every user"
-            f" (mode {mode_text(mode)}); fix: chmod 640 {config_path}"
-        )
+        holds = f"the passwords of {', '.join(inline)}"
+        found.append(Exposure(str(config_path), mode_text(mode), holds, f"chmod 640 {config_path}"))
     for s in cfg.smsc:
         path = s.password_path(cfg.base_dir)
         if path is not None and (mode := readable_by_others(path)) is not None:
-            warnings_.append(
-                f"password_file {path} of [[smsc]] {s.name} is readable by every user"
-                f" (mode {mode_text(mode)}); fix: chmod 600 {path}"
-            )
-    return warnings_
+            holds = f"the password_file of [[smsc]] {s.name}"
+            found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
+    return found
 
 
 def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

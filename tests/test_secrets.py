@@ -103,9 +103,11 @@ async def test_daemon_under_umask_022_warns_and_keeps_its_files_private(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     log = (tmp_path / "daemon.log").read_text()
-    [line] = warnings_in(log)
-    assert str(config) in line and "0644" in line and "chmod 640" in line
-    assert "Private text" not in log
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [warning] = [e for e in events if e["event"] == "config.secret_readable"]  # a JSON line like the rest
+    assert (warning["level"], warning["file"], warning["mode"]) == ("warning", str(config), "0644")
+    assert warning["fix"] == f"chmod 640 {config}"
+    assert "Private text" not in log and '"secret"' not in log
 
 
 def test_a_database_left_readable_by_every_user_is_narrowed_once(tmp_path: Path, umask_022: None) -> None:

@@ -16,9 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
 from gateway.config import Config, ConfigError, exposed_secrets, load_config
+from gateway.logging import end_torn_line
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
 
@@ -30,6 +33,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import Daemon
 
     gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
+    for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
+        structlog.get_logger(__name__).warning("config.secret_readable", **exposed._asdict())
     try:
         import uvloop  # optional: faster event loop where installed
 
@@ -46,6 +51,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    for exposed in exposed_secrets(cfg, args.config):
+        print(f"smsgw: warning: {exposed.line()}", file=sys.stderr)
     print(
         f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
         f" domains {', '.join(cfg.gateway.domains)}"
@@ -169,10 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
     run.add_argument("--log-level", default="INFO")
-    run.set_defaults(func=cmd_run, warn_exposed=True)
-    sub.add_parser("check-config", help="validate the config and exit").set_defaults(
-        func=cmd_check_config, warn_exposed=True
-    )
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the config and exit").set_defaults(func=cmd_check_config)
     st = sub.add_parser("status", help="queue counts and link states")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
@@ -206,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything is written: a config warning must not merge with a line a killed run left torn.
+    end_torn_line(sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -213,9 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if getattr(args, "warn_exposed", False):  # the commands that start the daemon or vouch for its config
-        for warning in exposed_secrets(cfg, args.config):
-            print(f"smsgw: warning: {warning}", file=sys.stderr)
     try:
         return int(args.func(cfg, args))
     except CliError as exc:
