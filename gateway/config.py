@@ -13,7 +13,7 @@ import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.filemodes import mode_text, readable_by_others
 from smsc.settings import LinkSettings
 
 
@@ -191,19 +192,23 @@ class SmscSection(_Section):
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
         )  # fmt: skip
 
+    def password_path(self, base_dir: Path | None = None) -> Path | None:
+        """Where `password_file` is read: systemd's credentials directory first, else beside the config."""
+        path = self.password_file
+        if path is None or path.is_absolute():
+            return path
+        creds = os.environ.get("CREDENTIALS_DIRECTORY")
+        if creds and (Path(creds) / path).exists():
+            return Path(creds) / path
+        return base_dir / path if base_dir is not None else path
+
     def secret(self, base_dir: Path | None = None) -> str:
         """The link password, read from the file or the systemd credentials directory when asked."""
         if self.password is not None:
             return self.password.get_secret_value()
-        if self.password_file is None:
+        path = self.password_path(base_dir)
+        if path is None:
             return ""
-        path = self.password_file
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not path.is_absolute():
-            if creds and (Path(creds) / path).exists():
-                path = Path(creds) / path
-            elif base_dir is not None:
-                path = base_dir / path
         try:
             return path.read_text().strip()
         except OSError as exc:
@@ -318,6 +323,40 @@ def load_config(path: Path, *, links_required: bool = True) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     return parse_config(text, source=str(path), base_dir=path.resolve().parent, links_required=links_required)
+
+
+class Exposure(NamedTuple):
+    """A file holding a password that every user of the machine may read."""
+
+    file: str
+    mode: str
+    holds: str
+    fix: str
+
+    def line(self) -> str:
+        readable = f"is readable by every user (mode {self.mode})"
+        return f"{self.file} holds {self.holds} and {readable}; fix: {self.fix}"
+
+
+def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
+    """The files holding a password that every user of the machine may read.
+
+    Not refused (a test machine may not care), but said on every start and by `check-config`, which
+    the systemd unit runs first: the SMSC password gives anyone who reads it the operator's account.
+    """
+    found: list[Exposure] = []
+    inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None]
+    if cfg.mail.relay_password is not None:
+        inline.append("[mail] relay_password")
+    if inline and (mode := readable_by_others(config_path)) is not None:
+        holds = f"the passwords of {', '.join(inline)}"
+        found.append(Exposure(str(config_path), mode_text(mode), holds, f"chmod 640 {config_path}"))
+    for s in cfg.smsc:
+        path = s.password_path(cfg.base_dir)
+        if path is not None and (mode := readable_by_others(path)) is not None:
+            holds = f"the password_file of [[smsc]] {s.name}"
+            found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
+    return found
 
 
 def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -20,6 +20,7 @@ import structlog
 
 from gateway import reassembly
 from gateway.events import GatewayEvents, Notifier
+from gateway.filemodes import write_private
 from gateway.store.db import Store
 from gateway.supervisor import beat
 
@@ -69,9 +70,10 @@ class Housekeeping:
 
 
 def write_status(path: Path, data: dict[str, Any]) -> None:
+    """Replace the status file whole (a reader never sees half of it), private like the database."""
     tmp = path.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data}))
+        write_private(tmp, json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data}))
         tmp.replace(path)
     except OSError:
         log.warning("status.write_failed", path=str(path))

@@ -1,7 +1,9 @@
 """Structured logs: JSON lines under systemd (or any non-terminal), readable output on a terminal.
 
 A redaction step replaces the value of any field whose name suggests a secret, so that a careless
-`log.info(..., password=...)` can never put a credential into the journal.
+`log.info(..., password=...)` can never put a credential into the journal, and of any field named
+like a message text (`text=`, `body=`): SMS and mail contents belong to their senders, not to the
+journal. (Summaries such as a CIMD2 packet's `describe()` leave the text out themselves.)
 
 A process killed in the middle of a write (SIGKILL, OOM) leaves its last line without a newline
 in a log file opened for appending; the next start first ends that line, so that its own first
@@ -20,11 +22,16 @@ from typing import Any, TextIO
 import structlog
 
 _SECRET_KEYS = ("password", "secret", "token", "auth_data", "passwd")
+# Whole names only: a substring test would also hide `context=` or `error_text=`.
+_TEXT_KEYS = frozenset(
+    {"text", "body", "subject", "short_message", "message_payload", "user_data", "payload"}
+)
 
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        if any(s in key.lower() for s in _SECRET_KEYS):
+        lowered = key.lower()
+        if lowered in _TEXT_KEYS or any(s in lowered for s in _SECRET_KEYS):
             event[key] = "[redacted]"
     return event
 

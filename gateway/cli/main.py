@@ -16,9 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, exposed_secrets, load_config
+from gateway.logging import end_torn_line
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
 
@@ -30,6 +33,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import Daemon
 
     gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
+    for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
+        structlog.get_logger(__name__).warning("config.secret_readable", **exposed._asdict())
     try:
         import uvloop  # optional: faster event loop where installed
 
@@ -46,6 +51,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    for exposed in exposed_secrets(cfg, args.config):
+        print(f"smsgw: warning: {exposed.line()}", file=sys.stderr)
     print(
         f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
         f" domains {', '.join(cfg.gateway.domains)}"
@@ -204,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything is written: a config warning must not merge with a line a killed run left torn.
+    end_torn_line(sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from gateway.filemodes import prepare_private
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.mo import MoRepo
@@ -117,6 +118,8 @@ class Db:
         if not existed and not create:
             raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
         path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
+        prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
             if existed:

@@ -135,6 +135,9 @@ def status_error_text(code: int) -> str:
     return STATUS_ERRORS.get(code, f"reason {code}")
 
 
+_TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})  # what the phone user wrote
+
+
 @dataclass(slots=True)
 class Packet:
     """One CIMD2 packet. `checksum_ok` is None when the peer sent no checksum; `errors` lists what
@@ -173,11 +176,15 @@ class Packet:
         return self.op >= 50
 
     def describe(self) -> str:
-        """A one-line summary for logs; the password never appears."""
+        """A one-line summary for logs; neither the password nor a message text ever appears."""
         parts = [f"{self.op:02d}:{self.number:03d}"]
         for code, value in self.params:
-            shown = "***" if code == P.PASSWORD else value if len(value) <= 40 else value[:37] + "..."
-            parts.append(f"{code:03d}={shown!r}")
+            if code == P.PASSWORD:
+                parts.append(f"{code:03d}=***")
+            elif code in _TEXT_PARAMS:
+                parts.append(f"{code:03d}=<{len(value)} chars>")
+            else:
+                parts.append(f"{code:03d}={value if len(value) <= 40 else value[:37] + '...'!r}")
         return " ".join(parts)
 
 

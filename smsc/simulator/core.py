@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
+import stat
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+LOG_MODE = 0o600
 MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
 MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
 MAX_HELD = 10_000
@@ -159,6 +162,7 @@ class SimulatorCore:
         self._messages: OrderedDict[str, _Sent] = OrderedDict()
         self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._log_checked = False
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
     # --- logins and sessions ------------------------------------------------------------------
@@ -248,12 +252,24 @@ class SimulatorCore:
         self.records.append(record)
         del self.records[:-MAX_RECORDS]
         try:
-            with self.log_path.open("a", encoding="utf-8") as f:
+            with os.fdopen(self._open_log(), "a", encoding="utf-8") as f:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 f.flush()
         except OSError as exc:  # the log is a convenience; a full disk must not stop the simulator
             log.error("sim.log_write_failed", path=str(self.log_path), error=str(exc))
         log.info("sim.received", **{k: v for k, v in record.items() if k not in ("text", "ts")})
+
+    def _open_log(self) -> int:
+        """The log holds every text sent, so it is its owner's only, whatever the umask (and
+        narrowed once when an older run left it readable by every user)."""
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_MODE)
+        if not self._log_checked:
+            self._log_checked = True
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            if mode & stat.S_IRWXO:
+                os.fchmod(fd, mode & ~stat.S_IRWXO)
+                log.warning("sim.log_mode_tightened", path=str(self.log_path), mode=f"{mode:04o}")
+        return fd
 
     # --- MOs and reports ----------------------------------------------------------------------
 

@@ -1,0 +1,161 @@
+"""Secrets and privacy (issue 9, item 9): a password readable by every user is warned about, the files
+holding password hashes and SMS texts are their owner's only whatever the umask, and no log line
+carries a message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from gateway.housekeeping import write_status
+from gateway.logging import _redact
+from gateway.store.db import Store
+from smsc.cimd2.packet import Op
+from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
+from tests.test_cimd2_link import mo, running, scripted, sms
+from tests.test_process import smsgw, start_daemon
+
+MO_TEXT = "PIN 4711 for the vault"
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask of a login shell, under which files are created readable by every user."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def warnings_in(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("smsgw: warning:")]
+
+
+def test_check_config_warns_once_about_a_config_every_user_can_read(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))  # holds password = "secret"
+    config.chmod(0o644)
+    res = smsgw(config, "check-config")
+    assert res.returncode == 0, res.stderr
+    [line] = warnings_in(res.stderr)
+    assert str(config) in line and "0644" in line and f"chmod 640 {config}" in line
+    assert "secret" not in line  # the file is named, its password never
+
+    config.chmod(0o640)
+    res = smsgw(config, "check-config")
+    assert res.returncode == 0 and warnings_in(res.stderr) == []
+
+
+def test_check_config_warns_about_a_password_file_every_user_can_read(tmp_path: Path) -> None:
+    secret = tmp_path / "smsc-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    text = config_text(tmp_path, smsc_port=free_port()).replace(
+        'password = "secret"', f'password_file = "{secret.name}"'
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o644)  # no password inside: readable is fine
+    res = smsgw(config, "check-config")
+    [line] = warnings_in(res.stderr)
+    assert str(secret) in line and "0644" in line and f"chmod 600 {secret}" in line
+
+    secret.chmod(0o600)
+    assert warnings_in(smsgw(config, "check-config").stderr) == []
+
+
+async def test_daemon_under_umask_022_warns_and_keeps_its_files_private(
+    tmp_path: Path, umask_022: None
+) -> None:
+    # The daemon as a real process started from a login shell: config 0644 with a password inside.
+    smsc_port, smtp_port = free_port(), free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=smsc_port, smtp_port=smtp_port))
+    assert mode(config) == 0o644
+    proc = await start_daemon(config, smtp_port)
+    state = tmp_path / "state"
+    try:
+        res = await asyncio.to_thread(
+            send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Private text"), [f"601123456@{DOMAIN}"]
+        )
+        assert res.error is None
+        for _ in range(200):  # the housekeeping worker writes the status file every 2 s
+            if (state / "status.json").exists():
+                break
+            await asyncio.sleep(0.05)
+        files = [state / "smsgw.db", state / "smsgw.db-wal", state / "smsgw.db-shm", state / "status.json"]
+        assert {p.name: oct(mode(p)) for p in files} == {p.name: oct(0o600) for p in files}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [warning] = [e for e in events if e["event"] == "config.secret_readable"]  # a JSON line like the rest
+    assert (warning["level"], warning["file"], warning["mode"]) == ("warning", str(config), "0644")
+    assert warning["fix"] == f"chmod 640 {config}"
+    assert "Private text" not in log and '"secret"' not in log
+
+
+def test_a_database_left_readable_by_every_user_is_narrowed_once(tmp_path: Path, umask_022: None) -> None:
+    path = tmp_path / "smsgw.db"
+    Store.open(path).db.conn.close()
+    path.chmod(0o644)  # as an earlier version created it
+    with structlog.testing.capture_logs() as logs:
+        Store.open(path).db.conn.close()
+        Store.open(path).db.conn.close()
+    assert mode(path) == 0o640  # other users lose access; the group is the admin's choice
+    [event] = [e for e in logs if e["event"] == "files.mode_tightened"]
+    assert event["log_level"] == "warning" and str(path) in event["files"][0]
+
+
+def test_status_file_is_written_private_even_over_a_readable_one(tmp_path: Path, umask_022: None) -> None:
+    path = tmp_path / "status.json"
+    path.write_text("{}")
+    (tmp_path / "status.tmp").write_text("")  # a leftover of a killed writer, 0644
+    write_status(path, {"links": {}})
+    assert mode(path) == 0o600 and json.loads(path.read_text())["links"] == {}
+
+
+async def test_simulator_log_of_every_text_is_private(tmp_path: Path, umask_022: None) -> None:
+    async with running(tmp_path) as r:
+        assert (await r.link.submit(sms(text="Private text"))).message_id
+    log = tmp_path / "sim.jsonl"
+    assert "Private text" in log.read_text() and mode(log) == 0o600
+
+
+async def test_retransmitted_cimd2_mo_is_logged_without_its_text() -> None:
+    # The SMSC sends the same 20 twice (our 70 was lost): the retransmission is logged, its text not.
+    with structlog.testing.capture_logs() as logs:
+        async with scripted() as (_link, events, conn, _peer):
+            conn.send(mo(0, text=MO_TEXT))
+            assert (await conn.next()).op == Op.DELIVER_RESP
+            conn.send(mo(0, text=MO_TEXT))
+            assert (await conn.next()).op == Op.DELIVER_RESP
+            assert [m.text for m in events.delivered] == [MO_TEXT]
+    retransmissions = [e for e in logs if e["event"] == "cimd2.retransmission"]
+    assert retransmissions, [e["event"] for e in logs]
+    assert "033=<22 chars>" in retransmissions[0]["packet"]
+    assert not [e for e in logs if MO_TEXT in repr(e)]
+
+
+def test_log_fields_named_like_a_text_or_a_secret_are_redacted() -> None:
+    event = {"event": "x", "text": MO_TEXT, "body": "b", "smsc_password": "p", "context": "kept",
+             "error_text": "ok"}  # fmt: skip
+    assert _redact(None, "info", dict(event)) == {
+        "event": "x", "text": "[redacted]", "body": "[redacted]", "smsc_password": "[redacted]",
+        "context": "kept", "error_text": "ok",
+    }  # fmt: skip
