@@ -83,5 +83,29 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,  # resolve each module logger once, not on every call
     )
-    # Libraries that use the stdlib logger (aiosmtpd, smpplib) go to stderr at WARNING and above.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # Libraries that use the stdlib logger (aiosmtpd, smpplib, apscheduler, asyncio's own "exception
+    # never retrieved" reports) go through the same processors and renderer at WARNING and above, so
+    # that a JSON log stays one JSON object per line and carries no text or secret unredacted.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _redact,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
+                renderer,
+            ],
+        )
+    )
+    handler.set_name("smsgw")
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == "smsgw":  # configured before (tests start several daemons in one process)
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)

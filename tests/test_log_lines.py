@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from gateway.logging import end_torn_line
@@ -51,3 +53,32 @@ async def test_daemon_started_after_a_sigkill_writes_whole_json_lines(tmp_path: 
     assert len(whole) > 3
     for line in whole:
         json.loads(line)  # each of the second run's lines is whole, the first one included
+
+
+def test_library_records_are_json_lines_too(tmp_path: Path) -> None:
+    # apscheduler's job errors and asyncio's "exception never retrieved" come through the stdlib logger;
+    # in a JSON log they must be JSON objects as well, tracebacks included, never plain text lines.
+    code = (
+        "import logging\n"
+        "from gateway.logging import configure\n"
+        "configure(json=True)\n"
+        "logging.getLogger('apscheduler.executors').error('Job %s raised', 'purge')\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    logging.getLogger('asyncio').exception('Future exception was never retrieved')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[1],
+    )
+    records = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [(r["logger"], r["level"]) for r in records] == [
+        ("apscheduler.executors", "error"),
+        ("asyncio", "error"),
+    ]
+    assert records[0]["event"] == "Job purge raised"
+    assert "ZeroDivisionError" in records[1]["exception"]
