@@ -249,6 +249,26 @@ class Db(GroupCommit):
         if self._fsync_thread is not None:
             self._fsync_thread.shutdown(wait=True)
         conn.close()
+        if self.replaced is not None:
+            self._discard_wal()
+
+    def _discard_wal(self) -> None:
+        """Remove our WAL (and its index) left at the path of a database deleted or replaced.
+
+        SQLite keeps them when the database file is gone from under the connection, and the next
+        open would replay the old file's pages onto whatever file is now at the path: a restored
+        backup would silently take in pages of another database. Only files that are still ours go.
+        """
+        wal = Path(f"{self.path}-wal")
+        try:
+            if self._wal_identity is None or _file_id(os.stat(wal)) != self._wal_identity:
+                return
+            wal.unlink()
+            Path(f"{self.path}-shm").unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("store.wal_discard_failed", path=str(wal), error=str(exc))
+            return
+        log.warning("store.wal_discarded", path=str(wal))
 
 
 class Store:
