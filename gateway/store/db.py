@@ -77,7 +77,8 @@ class Db(GroupCommit):
     A transaction on a connection shared with another thread would take in (and let that thread
     commit or roll back) writes the event loop has already acknowledged, so every use from a
     thread other than the opener raises instead. Everything SQLite-specific (pragmas, file checks,
-    WAL fsync, `BEGIN IMMEDIATE`) stays here, so the repositories only speak plain SQL.
+    WAL fsync, `BEGIN IMMEDIATE`) stays here and in its write path (`GroupCommit`), so the
+    repositories only speak plain SQL.
     """
 
     IntegrityError = sqlite3.IntegrityError
