@@ -5,6 +5,10 @@ listener starts, so that the queue is consistent when the first SMS goes out. Sh
 reverse order: stop accepting mail (`421` to new commands), let in-flight submits be answered,
 unbind, and close the database; whatever did not finish stays in the store for the next start.
 The stop is triggered by an injectable event so tests drive it without signals.
+
+A database file deleted or replaced while the daemon runs stops it the same way, after which
+`run` raises `StoreReplaced`: `smsgw run` exits with status 1 (a failure, so systemd's
+`Restart=on-failure` starts it again on the file now in place).
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from gateway.mailer import Mailer, OutboxWorker, SmtpRelayMailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
-from gateway.store.db import Store
+from gateway.store.db import Store, StoreReplaced
 from gateway.supervisor import Supervisor, sd_notify
 from smsc.base import SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
+
+FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
 
 
 def build_link(cfg: Config, index: int) -> SmscLink:
@@ -86,8 +92,9 @@ class Daemon:
             )
         self.store.outbox.recover_mail()
         seed_accounts(self.store, cfg)
-        # From here on the daemon's writes are grouped and fsynced before anyone relies on them.
-        self.store.db.writes_only_through_write = True
+        # From here on the daemon's writes are grouped and fsynced before anyone relies on them,
+        # and a database locked by another process never holds the event loop.
+        self.store.db.serve()
 
         if cfg.simulator.enabled:
             from smsc.simulator import Simulator
@@ -161,9 +168,17 @@ class Daemon:
         from gateway.scheduler import start_scheduler
 
         scheduler = start_scheduler(self.store, cfg)  # its start-up purge runs after READY, on the loop
+
+        def replaced() -> None:
+            gate.closing = True  # before anything else: no further mail may be answered 250
+            shutdown.set()
+
+        self.store.db.on_replaced = replaced
+        watch = asyncio.create_task(self._watch_file(), name="store-file-check")
         try:
             await shutdown.wait()
         finally:
+            watch.cancel()
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
@@ -184,6 +199,16 @@ class Daemon:
             await self.store.drain()
             self.store.close()
             log.info("daemon.stopped")
+        if self.store.db.replaced is not None:
+            raise StoreReplaced(
+                f"database {self.store.path} was {self.store.db.replaced} while the daemon ran; "
+                "stopped so that the next start opens the file now in place"
+            )
+
+    async def _watch_file(self) -> None:
+        """Notice a deleted or replaced database even while no mail arrives (writes check too)."""
+        while self.store.db.check_file():
+            await asyncio.sleep(FILE_CHECK_SECONDS)
 
     async def _requeue_orphans(self, dispatcher: Dispatcher) -> None:
         """Before the dispatcher restarts: parts its crashed run claimed but never handed to a link.

@@ -53,7 +53,8 @@ async def accept(
     store: Store, acceptance: Acceptance, *, limits: Limits | None = None, notices: Sequence[Notice] = ()
 ) -> AcceptResult:
     """Decide and write one email; returns once the outcome is committed and on disk."""
-    return await store.write(lambda: accept_now(store, acceptance, limits, notices))
+    # A client waits for this answer: ahead of background writes, and a 451 if the store stays locked.
+    return await store.write(lambda: accept_now(store, acceptance, limits, notices), interactive=True)
 
 
 def accept_now(

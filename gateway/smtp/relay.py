@@ -33,7 +33,7 @@ from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.guard import GuardedSMTP, SessionGuard
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.accounts import Account, User
-from gateway.store.db import Store
+from gateway.store.db import Store, StoreBusy, StoreReplaced
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
@@ -190,6 +190,11 @@ class RelayHandler:
                 return built
             acceptance, limits, notices = built
             result = await accept(self.gate.store, acceptance, limits=limits, notices=notices)
+        except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
+            return replies.STORE_REPLACED
+        except StoreBusy:
+            log.warning("smtp.store_busy")
+            return replies.STORE_BUSY
         except sqlite3.OperationalError as exc:
             log.error("smtp.store_failed", error=str(exc))
             if "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:

@@ -35,6 +35,10 @@ TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 STORE_FULL = "452 4.3.1 Insufficient system storage, please try again later"
 QUEUE_FULL = "452 4.3.1 Queue is full, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+# The database stayed locked by another process (an admin command) past the wait bound.
+STORE_BUSY = "451 4.3.0 Mail store busy, please try again later"
+# The database file was deleted or replaced while open: the daemon stops to reopen it.
+STORE_REPLACED = "451 4.3.0 Mail store unavailable, please try again later"
 
 # Session limits (gateway/smtp/guard.py): each closes the connection after the reply.
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"

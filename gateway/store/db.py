@@ -7,8 +7,9 @@ loop's, in the daemon); the admin CLI opens its own connection to the same file,
 while the daemon runs. Each area's SQL lives in its repository module (queue, mo, accounts,
 policy, outbox, admin); what is SQLite-specific stays here.
 
-Accepting mail uses group commit: requests that arrive while a commit is being prepared share one
-transaction (one fsync), and each SMTP session is answered only after that commit returned.
+Accepting mail uses group commit (`gateway/store/commit.py`): requests that arrive while a commit
+is being prepared share one transaction (one fsync), and each SMTP session is answered only after
+that commit returned and the path was found still naming the file written to.
 """
 
 from __future__ import annotations
@@ -22,15 +23,23 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
 from gateway.filemodes import prepare_private
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
+from gateway.store.commit import (
+    SERVING_BUSY_MS,
+    GroupCommit,
+    StoreBusy,
+    StoreError,
+    StoreReplaced,
+    _file_id,
+    _run_callbacks,
+)
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import OutboxRepo
 from gateway.store.policy import PolicyRepo
@@ -50,33 +59,27 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], float]
 T = TypeVar("T")
 
-
-class StoreError(Exception):
-    """The database cannot be used; the message says which file and what to do."""
-
-
-@dataclass(slots=True)
-class _Pending:
-    work: Callable[[], Any]
-    future: asyncio.Future[Any]
+# Lock waits of the CLI and of start-up, like any SQLite client (the serving daemon: SERVING_BUSY_MS).
+BUSY_TIMEOUT_MS = 30_000
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
 
-class Db:
+class Db(GroupCommit):
     """The one connection, its transactions and the group commit; usable only from its own thread.
 
     A transaction on a connection shared with another thread would take in (and let that thread
     commit or roll back) writes the event loop has already acknowledged, so every use from a
     thread other than the opener raises instead. Everything SQLite-specific (pragmas, file checks,
-    WAL fsync, `BEGIN IMMEDIATE`) stays here, so the repositories only speak plain SQL.
+    WAL fsync, `BEGIN IMMEDIATE`) stays here and in its write path (`GroupCommit`), so the
+    repositories only speak plain SQL.
     """
 
     IntegrityError = sqlite3.IntegrityError
@@ -87,14 +90,10 @@ class Db:
         self.path = path
         self._owner = threading.get_ident()
         self._owner_name = threading.current_thread().name
-        self._pending: list[_Pending] = []
-        self._flush_scheduled = False
+        self._init_commit(_file_id(os.stat(path)))
         self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
         # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
-        self._syncing: list[tuple[_Pending, Any]] = []
-        self._sync_callbacks: list[Callable[[], None]] = []
-        self._sync_task: asyncio.Task[None] | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
         # Once set (the daemon, after its start-up recovery), a transaction outside `write()` raises:
         # a write committed there would be neither grouped nor fsynced before someone relies on it.
@@ -138,6 +137,7 @@ class Db:
         db._migrate(existed)
         if group_fsync:
             db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
+            db._wal_identity = _file_id(os.fstat(db._wal_fd))
             db._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
         return db
 
@@ -236,90 +236,12 @@ class Db:
         if self._sync_task is None:
             self._sync_task = loop.create_task(self._sync_wal())
 
-    # ---- group commit -------------------------------------------------------------------------
+    # ---- serving: short lock waits, the file still ours -----------------------------------------
 
-    async def write(self, work: Callable[[], T]) -> T:
-        """Run `work` in the next shared transaction; return its result once that has committed.
-
-        Everything that wants a commit within one turn of the event loop (accepts, submit answers,
-        DLRs) shares one transaction and so one fsync; each piece runs in its own savepoint, so a
-        failing piece is rolled back alone and only its caller sees the error.
-        """
-        self._check_thread()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append(_Pending(work, fut))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await fut
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        self._flush_scheduled = False
-        results: list[tuple[_Pending, Any]] = []
-        self._flushing = True
-        try:
-            with self.transaction() as conn:
-                for item in batch:
-                    conn.execute("SAVEPOINT one")
-                    mark = len(self._after)
-                    try:
-                        res = item.work()
-                    except Exception as exc:
-                        if not conn.in_transaction:
-                            # SQLite itself rolled the whole transaction back (disk full, I/O
-                            # error): every piece of the batch is lost, so every caller must hear it.
-                            raise
-                        conn.execute("ROLLBACK TO one")
-                        del self._after[mark:]
-                        results.append((item, exc))
-                    else:
-                        results.append((item, res))
-                    conn.execute("RELEASE one")
-        except Exception as exc:  # the commit itself failed (disk full, I/O error)
-            log.error("store.commit_failed", error=str(exc), batch=len(batch))
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        finally:
-            self._flushing = False
-        if self._wal_fd is None:
-            _settle(results)
-            return
-        self._syncing.extend(results)
-        if self._sync_task is None:
-            self._sync_task = asyncio.get_running_loop().create_task(self._sync_wal())
-
-    async def _sync_wal(self) -> None:
-        """fsync the WAL for every batch committed so far, then answer their callers."""
-        loop = asyncio.get_running_loop()
-        try:
-            while self._syncing or self._sync_callbacks:
-                waiting, self._syncing = self._syncing, []
-                callbacks, self._sync_callbacks = self._sync_callbacks, []
-                assert self._wal_fd is not None
-                try:
-                    await loop.run_in_executor(self._fsync_thread, os.fsync, self._wal_fd)
-                except OSError as exc:
-                    log.error("store.fsync_failed", error=str(exc), waiting=len(waiting))
-                    for item, _res in waiting:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
-                    continue
-                _settle(waiting)
-                _run_callbacks(callbacks)
-        finally:
-            self._sync_task = None
-
-    async def drain(self) -> None:
-        """Wait until every write handed to `write()` is committed and on disk."""
-        while self._pending or self._flush_scheduled or self._sync_task is not None:
-            if self._sync_task is not None:
-                await asyncio.shield(self._sync_task)
-            else:
-                await asyncio.sleep(0)
+    def serve(self) -> None:
+        """Start-up is over: writes only through `write()`, and no lock wait blocks the loop for long."""
+        self.writes_only_through_write = True
+        self.conn.execute(f"PRAGMA busy_timeout={SERVING_BUSY_MS}")
 
     def close(self) -> None:
         conn = self.conn
@@ -331,6 +253,26 @@ class Db:
         if self._fsync_thread is not None:
             self._fsync_thread.shutdown(wait=True)
         conn.close()
+        if self.replaced is not None:
+            self._discard_wal()
+
+    def _discard_wal(self) -> None:
+        """Remove our WAL (and its index) left at the path of a database deleted or replaced.
+
+        SQLite keeps them when the database file is gone from under the connection, and the next
+        open would replay the old file's pages onto whatever file is now at the path: a restored
+        backup would silently take in pages of another database. Only files that are still ours go.
+        """
+        wal = Path(f"{self.path}-wal")
+        try:
+            if self._wal_identity is None or _file_id(os.stat(wal)) != self._wal_identity:
+                return
+            wal.unlink()
+            Path(f"{self.path}-shm").unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("store.wal_discard_failed", path=str(wal), error=str(exc))
+            return
+        log.warning("store.wal_discarded", path=str(wal))
 
 
 class Store:
@@ -356,32 +298,14 @@ class Store:
     def path(self) -> Path:
         return self.db.path
 
-    async def write(self, work: Callable[[], T]) -> T:
-        return await self.db.write(work)
+    async def write(self, work: Callable[[], T], *, interactive: bool = False) -> T:
+        return await self.db.write(work, interactive=interactive)
 
     async def drain(self) -> None:
         await self.db.drain()
 
     def close(self) -> None:
         self.db.close()
-
-
-def _settle(results: list[tuple[_Pending, Any]]) -> None:
-    for item, res in results:
-        if item.future.done():
-            continue
-        if isinstance(res, BaseException):
-            item.future.set_exception(res)
-        else:
-            item.future.set_result(res)
-
-
-def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
-    for callback in callbacks:
-        try:
-            callback()
-        except Exception:
-            log.exception("store.after_commit_failed")
 
 
 def _split_sql(script: str) -> list[str]:
@@ -406,5 +330,7 @@ __all__ = [
     "NewMessage",
     "NewPart",
     "Store",
+    "StoreBusy",
     "StoreError",
+    "StoreReplaced",
 ]

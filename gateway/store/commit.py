@@ -1,0 +1,314 @@
+"""Group commit for `Db`: batches of writes per loop turn, fsync before the answer, lock and file guards.
+
+Each `write()` piece joins the next shared transaction; its caller is answered only after that
+transaction is committed, its WAL fsynced, and the path found still naming the file we wrote
+(a database deleted or replaced underneath us fails every write from then on with
+`StoreReplaced`). The loop never waits on the database for long: a batch that finds it locked by
+another process is retried after a short asynchronous pause, and its callers give up with
+`StoreBusy` after a bound. A flush runs a bounded number of pieces, interactive ones (an SMTP
+client waiting) first, so that a flood of receipts cannot hold a client behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# The serving daemon's lock wait blocks the loop for at most SERVING_BUSY_MS per attempt; the
+# attempts are retried asynchronously, BUSY_RETRY_* apart.
+SERVING_BUSY_MS = 5
+BUSY_RETRY_MIN_SECONDS = 0.01
+BUSY_RETRY_MAX_SECONDS = 0.2
+# How long a write waits for a database locked by another process before its caller hears
+# `StoreBusy`: an SMTP client gets `451` after a few seconds; background work waits as it always did.
+INTERACTIVE_PATIENCE_SECONDS = 5.0
+BACKGROUND_PATIENCE_SECONDS = 30.0
+# Pieces per flush (one event loop turn): other callbacks (SMTP sessions) run between flushes.
+MAX_PIECES_PER_FLUSH = 256
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says which file and what to do."""
+
+
+class StoreReplaced(StoreError):
+    """The database file was deleted or replaced while open: nothing written now would survive."""
+
+
+class StoreBusy(sqlite3.OperationalError):
+    """Another process held the database's write lock for longer than the caller can wait."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+    interactive: bool
+    deadline: float  # time.monotonic() after which a locked database fails this piece
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class GroupCommit:
+    """The write path of `Db` (which provides the connection, transactions and after-commit hooks)."""
+
+    path: Path
+    conn: sqlite3.Connection
+    _after: list[Callable[[], None]]
+    _flushing: bool
+    _wal_fd: int | None
+    _fsync_thread: ThreadPoolExecutor | None
+
+    def _check_thread(self) -> None:
+        raise NotImplementedError
+
+    def _committed(self, callbacks: list[Callable[[], None]]) -> None:
+        raise NotImplementedError
+
+    def _init_commit(self, identity: tuple[int, int]) -> None:
+        self._pending: list[_Pending] = []  # background work, first come first served
+        self._urgent: list[_Pending] = []  # interactive work: flushed ahead of the background
+        self._flush_scheduled = False
+        self._busy_delay = 0.0  # the current back-off while another process holds the lock
+        self._syncing: list[tuple[_Pending, Any]] = []  # committed, waiting for the WAL fsync
+        self._sync_callbacks: list[Callable[[], None]] = []
+        self._sync_task: asyncio.Task[None] | None = None
+        self._identity = identity
+        self._wal_identity: tuple[int, int] | None = None
+        self.replaced: str | None = None  # why the path no longer names our file, once detected
+        self.on_replaced: Callable[[], None] = lambda: None
+        self.interactive_patience = INTERACTIVE_PATIENCE_SECONDS
+        self.background_patience = BACKGROUND_PATIENCE_SECONDS
+
+    def check_file(self) -> bool:
+        """Whether the path (and its WAL) still name the files the connection has open.
+
+        A database deleted or replaced (by a backup, say) underneath an open connection keeps
+        working, but into a file no one will open again: every write from then on would be answered
+        as done and lost. Once that is seen, `write()` fails for good and `on_replaced` is called so
+        the daemon stops and its service manager starts it again on the file now in place.
+        """
+        if self.replaced is not None:
+            return False
+        problem = None
+        try:
+            if _file_id(os.stat(self.path)) != self._identity:
+                problem = "replaced"
+            elif self._wal_identity not in (None, _file_id(os.stat(f"{self.path}-wal"))):
+                problem = "WAL file replaced"
+        except FileNotFoundError:
+            problem = "deleted"
+        except OSError as exc:  # cannot tell: keep going, the next check may
+            log.warning("store.file_check_failed", path=str(self.path), error=str(exc))
+        if problem is None:
+            return True
+        self.replaced = problem
+        log.critical(
+            "store.file_replaced",
+            path=str(self.path),
+            how=problem,
+            note="refusing mail and stopping; mail acknowledged before now was in the old file",
+        )
+        self.on_replaced()
+        return False
+
+    def _replaced_error(self) -> StoreReplaced:
+        return StoreReplaced(
+            f"database {self.path} was {self.replaced} while the daemon had it open; "
+            "stopped so that a restart opens the file now in place"
+        )
+
+    # ---- group commit -------------------------------------------------------------------------
+
+    async def write(self, work: Callable[[], T], *, interactive: bool = False) -> T:
+        """Run `work` in the next shared transaction; return its result once that has committed.
+
+        Everything that wants a commit within one turn of the event loop (accepts, submit answers,
+        DLRs) shares one transaction and so one fsync; each piece runs in its own savepoint, so a
+        failing piece is rolled back alone and only its caller sees the error. `interactive` work
+        (a client waits for the answer) goes ahead of background work and gives up sooner
+        (`StoreBusy`) when another process keeps the database locked.
+        """
+        self._check_thread()
+        if self.replaced is not None:
+            raise self._replaced_error()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        patience = self.interactive_patience if interactive else self.background_patience
+        item = _Pending(work, fut, interactive, time.monotonic() + patience)
+        (self._urgent if interactive else self._pending).append(item)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await fut
+
+    def _take(self) -> list[_Pending]:
+        room = MAX_PIECES_PER_FLUSH
+        batch, self._urgent = self._urgent[:room], self._urgent[room:]
+        room -= len(batch)
+        if room > 0:
+            batch += self._pending[:room]
+            del self._pending[:room]
+        return batch
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch = self._take()
+        try:
+            if batch:
+                self._run_batch(batch)
+        finally:
+            if (self._pending or self._urgent) and not self._flush_scheduled:
+                # The rest in the next turn, after the callbacks (SMTP sessions) waiting for it.
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        if self.replaced is not None:
+            _fail(batch, self._replaced_error())
+            return
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                self._locked(batch)
+            else:
+                log.error("store.commit_failed", error=str(exc), batch=len(batch))
+                _fail(batch, exc)
+            return
+        self._busy_delay = 0.0
+        results: list[tuple[_Pending, Any]] = []
+        self._flushing = True
+        try:
+            for item in batch:
+                conn.execute("SAVEPOINT one")
+                mark = len(self._after)
+                try:
+                    res = item.work()
+                except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite itself rolled the whole transaction back (disk full, I/O
+                        # error): every piece of the batch is lost, so every caller must hear it.
+                        raise
+                    conn.execute("ROLLBACK TO one")
+                    del self._after[mark:]
+                    results.append((item, exc))
+                else:
+                    results.append((item, res))
+                conn.execute("RELEASE one")
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed (disk full, I/O error)
+            self._after.clear()
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            _fail(batch, exc)
+            return
+        finally:
+            self._flushing = False
+        callbacks, self._after = self._after, []
+        self._committed(callbacks)
+        if self._wal_fd is None:
+            if not self.check_file():
+                _fail(batch, self._replaced_error())
+                return
+            _settle(results)
+            return
+        self._syncing.extend(results)
+        if self._sync_task is None:
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_wal())
+
+    def _locked(self, batch: list[_Pending]) -> None:
+        """Another process holds the write lock: try again shortly, without blocking the loop."""
+        now = time.monotonic()
+        expired = [item for item in batch if item.deadline <= now]
+        waiting = [item for item in batch if item.deadline > now]
+        if self._busy_delay == 0.0 or expired:
+            log.warning("store.busy", path=str(self.path), waiting=len(waiting), gave_up=len(expired))
+        if expired:
+            _fail(expired, StoreBusy(f"database {self.path} is locked by another process"))
+        self._urgent[:0] = [item for item in waiting if item.interactive]
+        self._pending[:0] = [item for item in waiting if not item.interactive]
+        self._busy_delay = min(max(self._busy_delay * 2, BUSY_RETRY_MIN_SECONDS), BUSY_RETRY_MAX_SECONDS)
+        self._flush_scheduled = True  # writes arriving meanwhile wait for this retry
+        asyncio.get_running_loop().call_later(self._busy_delay, self._flush)
+
+    async def _sync_wal(self) -> None:
+        """fsync the WAL for every batch committed so far, then answer their callers."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._syncing or self._sync_callbacks:
+                waiting, self._syncing = self._syncing, []
+                callbacks, self._sync_callbacks = self._sync_callbacks, []
+                assert self._wal_fd is not None
+                try:
+                    await loop.run_in_executor(self._fsync_thread, os.fsync, self._wal_fd)
+                except OSError as exc:
+                    log.error("store.fsync_failed", error=str(exc), waiting=len(waiting))
+                    _fail([item for item, _res in waiting], exc)
+                    continue
+                # Last look before anyone hears "done": the fsync only counts if it was our file.
+                if not self.check_file():
+                    _fail([item for item, _res in waiting], self._replaced_error())
+                    continue
+                _settle(waiting)
+                _run_callbacks(callbacks)
+        finally:
+            self._sync_task = None
+
+    async def drain(self) -> None:
+        """Wait until every write handed to `write()` is committed and on disk (or failed)."""
+        while self._pending or self._urgent or self._flush_scheduled or self._sync_task is not None:
+            if self._sync_task is not None:
+                await asyncio.shield(self._sync_task)
+            else:
+                await asyncio.sleep(self._busy_delay and BUSY_RETRY_MIN_SECONDS)
+
+
+def _settle(results: list[tuple[_Pending, Any]]) -> None:
+    for item, res in results:
+        if item.future.done():
+            continue
+        if isinstance(res, BaseException):
+            item.future.set_exception(res)
+        else:
+            item.future.set_result(res)
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("store.after_commit_failed")
