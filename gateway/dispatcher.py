@@ -72,7 +72,7 @@ class Dispatcher:
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
         self._unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
-        self._late: dict[int, tuple[str, SubmitResult]] = {}  # late answers for parts in _pacing
+        self._settled: set[int] = set()  # parts in _pacing that a late answer settled: not to be sent
         self._watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self._stopping = False
         self.backlog = 0
@@ -173,12 +173,10 @@ class Dispatcher:
         try:
             await pacer.ready()
             self._pacing.discard(part.id)
-            late = self._late.pop(part.id, None)
-            if late is not None and late[1].outcome in _SETTLING:
-                # The answer to the unanswered submit came while this re-send waited for its turn.
-                await self.store.write(lambda: self._apply_late(late[0], part.id, late[1]))
+            if part.id in self._settled:  # the late answer came while this re-send waited its turn
+                self._settled.discard(part.id)
                 return
-            if self._unanswered.pop(part.id, None) is not None and late is None:
+            if self._unanswered.pop(part.id, None) is not None:
                 reason = "sent again: no answer to the previous submit within the grace"
                 log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
             sms = OutboundSms(
@@ -265,26 +263,28 @@ class Dispatcher:
                  smsc_id=result.message_id)  # fmt: skip
 
         def settle() -> bool:
-            if part_id in self._pacing:  # claimed again, not yet on the wire: _submit applies it
-                self._late[part_id] = (name, result)
-                return True
-            if not self.store.queue.is_waiting(part_id):
+            pacing = part_id in self._pacing  # claimed again but not yet on the wire: cancel that
+            if not (pacing or self.store.queue.is_waiting(part_id)):
                 return False
-            self._apply_late(name, part_id, result)
+            self._apply_late(name, part_id, result, pacing=pacing)
             return True
 
         try:
             settled = await self.store.write(settle)
-        except Exception:
+        except Exception:  # not recorded: a re-send waiting its turn goes ahead after all
+            self._settled.discard(part_id)
             log.exception("mt.late_answer_failed", part=part_id, link=name)
             return
         if not settled and result.outcome in _SETTLING:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again")  # fmt: skip
 
-    def _apply_late(self, name: str, part_id: int, result: SubmitResult) -> None:
-        """Record a late answer as if it had come in time; call inside a store write."""
+    def _apply_late(self, name: str, part_id: int, result: SubmitResult, *, pacing: bool) -> None:
+        """Record a late answer as if it had come in time; call inside a store write. A part being
+        sent again (`pacing`) is settled too, and its `_submit` then sends nothing."""
         queue = self.store.queue
+        if pacing and result.outcome in _SETTLING:
+            self._settled.add(part_id)
         if result.outcome is Outcome.ACCEPTED:
             self._avoid.pop(part_id, None)
             self._unanswered.pop(part_id, None)
@@ -296,7 +296,8 @@ class Dispatcher:
             self.on_finished(queue.mark_part_final(part_id, "failed", result.error or result.outcome.value))
         else:  # refused for now: nothing reached the phone, so it may go again at once
             self._unanswered.pop(part_id, None)
-            queue.due_now(part_id)
+            if not pacing:
+                queue.due_now(part_id)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; give in-flight submits time to be answered, then leave them for recovery."""

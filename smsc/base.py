@@ -14,8 +14,8 @@ Rules every driver follows (tested for each driver):
   it (the at-least-once window of SPEC R-7.5). A driver whose connection outlives a response
   timeout (SMPP) resolves it `Outcome.UNANSWERED` instead, with `SubmitResult.late`: the SMSC
   may still answer, and a re-send before that answer would put a second copy on the phone. The
-  future resolves with the late answer, or with None once none can come (the grace of
-  `retry_after` seconds is over, or the connection is gone).
+  future resolves with the late answer, or with None once none can come (twice the grace of
+  `retry_after` seconds is over, or the connection is gone); the part waits `retry_after`.
 - A throttling / queue-full answer MUST be `Outcome.THROTTLED`; the driver does not pause itself:
   the link's `smsc.pacing.LinkPacer` (window, rate, throttle pauses) is the dispatcher's, and the
   dispatcher retries without counting a failure. A driver limits outstanding requests only for a
@@ -91,7 +91,7 @@ class SubmitResult:
     outcome: Outcome
     message_id: str | None = None
     error: str | None = None  # human-readable reason, e.g. "ESME_RINVDSTADR (0x0B)"
-    # UNANSWERED only: the SMSC's answer if it comes within `retry_after` seconds, else None.
+    # UNANSWERED only: the SMSC's answer if it still comes (see the rules above), else None.
     late: asyncio.Future[SubmitResult | None] | None = None
     retry_after: float = 0.0
 

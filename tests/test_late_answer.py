@@ -51,6 +51,29 @@ async def test_late_submit_answer_settles_the_part_without_a_resend(tmp_path: Pa
     assert not warnings(logs, "mt.possible_duplicate")
 
 
+async def test_late_answer_cancels_a_resend_still_waiting_for_its_turn(tmp_path: Path) -> None:
+    # Item 3: the grace is over and the part is claimed again, but the link's rate (one SMS per
+    # 2.5 s) holds the re-send back; the late answer arriving meanwhile settles the part and the
+    # re-send never goes out. A later mail, paced behind it, is the marker.
+    # Sent at 0, unanswered at 0.3, claimed again at 1.0, answered at 1.4 (the link takes answers
+    # until 1.7), and the rate would let the re-send go at 2.5.
+    async with LateAnswerSMSC(answer_after=1.4) as smsc:
+        timers = {"response_timeout_seconds": 0.3, "late_answer_grace_seconds": 0.7}
+        cfg = link_config(tmp_path, smsc.port, max_per_second=0.4, **timers)
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Slow but sure"))
+                await gw.until(lambda: gw.states() == ["delivered"])
+                await gw.send(mail(to("601123457"), "Marker"))
+                await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received), timeout=10)
+                db = gw.store.db.conn
+                # Claimed twice: the answer came while the second claim waited for the rate limit.
+                assert db.execute("SELECT attempts FROM parts ORDER BY id LIMIT 1").fetchone()[0] == 2
+                assert db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0] == 0
+    assert [s.text for s in smsc.received] == ["Slow but sure", "Marker"]
+    assert not warnings(logs, "mt.possible_duplicate")
+
+
 async def test_unanswered_part_is_sent_again_after_the_grace_as_a_possible_duplicate(tmp_path: Path) -> None:
     # Item 3: no answer at all within the grace: the part goes again, once the grace is over, and
     # the duplicate risk is logged at warning with the part id.

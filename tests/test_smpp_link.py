@@ -367,7 +367,7 @@ async def test_late_submit_resp_resolves_the_late_answer_with_its_message_id() -
 
 
 async def test_late_answer_after_the_grace_is_only_logged() -> None:
-    # Past the grace the part may already be on its way again: the answer settles nothing.
+    # Past twice the grace the part may already be on its way again: the answer settles nothing.
     async with (
         LateAnswerSMSC(answer_after=0.6) as smsc,
         running_link(smsc.port, response_timeout_seconds=0.1, late_answer_grace_seconds=0.1) as (link, ev),

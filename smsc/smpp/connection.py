@@ -170,7 +170,9 @@ class SmppConnection:
             entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
             return
         late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
-        self.late[seq] = (late, self.loop.call_later(grace, self._settle_late, seq, None))
+        # Answers are taken for twice the grace: one in the second half still stops a re-send
+        # that waits for its turn, or at least names the duplicate.
+        self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
         entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
 
     def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
