@@ -20,9 +20,8 @@ from gateway.store.repository import Repository
 log = structlog.get_logger(__name__)
 
 FINAL_PART = ("delivered", "failed", "expired", "cancelled")
-# A part the SMSC took without naming a message id: no receipt can ever be matched to it. It stays
-# `submitted` with this as its error until its validity ends, and then expires with a bounce
-# saying so, so that the sender learns that its delivery is unknown.
+# A part the SMSC took without a message id can never be matched to a receipt: it stays `submitted`
+# with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
 UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 
@@ -248,8 +247,8 @@ class QueueRepo(Repository):
 
     def is_waiting(self, part_id: int) -> bool:
         """Whether the part waits in the queue for its next attempt (not claimed, sent or final)."""
-        row = self.conn.execute("SELECT state FROM parts WHERE id = ?", (part_id,)).fetchone()
-        return row is not None and row[0] in ("queued", "deferred")
+        sql = "SELECT 1 FROM parts WHERE id = ? AND state IN ('queued', 'deferred')"
+        return self.conn.execute(sql, (part_id,)).fetchone() is not None
 
     def due_now(self, part_id: int) -> None:
         """A waiting part may go at once (its wait for a late answer ended with a refusal)."""
