@@ -2,7 +2,7 @@
 
 `SmppConnection` frames PDUs from the stream, matches submit_sm_resp and generic_nack to outstanding
 submits by sequence number (each with its own response timer; a submit past its timer still takes a
-late answer for the link's grace, since the SMSC may well have it), answers enquire_link and an SMSC's
+late answer for twice the link's grace, since the SMSC may well have it), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
 deliver_sm only after the handler acknowledged. Nothing here reconnects or counts outcomes: that is
 the link's. Sequence numbers come from the link, so that one generator outlives reconnects.
