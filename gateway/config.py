@@ -147,6 +147,7 @@ class SmscSection(_Section):
     max_per_second: float = Field(100, gt=0)
     enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
     response_timeout_seconds: float = Field(30, gt=0)
+    late_answer_grace_seconds: float = Field(300, ge=0)  # an unanswered submit waits this long to be re-sent
     reconnect_min_seconds: float = Field(1, gt=0)
     reconnect_max_seconds: float = Field(60, gt=0)
     throttle_pause_seconds: float = Field(1, ge=0)
@@ -187,6 +188,7 @@ class SmscSection(_Section):
             window=self.window if "window" in self.model_fields_set else None,
             enquire_link_seconds=self.enquire_link_seconds,
             response_timeout_seconds=self.response_timeout_seconds,
+            late_answer_grace_seconds=self.late_answer_grace_seconds,
             reconnect_min_seconds=self.reconnect_min_seconds,
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,

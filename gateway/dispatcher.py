@@ -6,6 +6,11 @@ waiting for a link; a part with no usable link goes straight back to the queue w
 attempt. Throttling never fails a part; temporary faults back off exponentially; permanent
 refusals fail the part (and so its message, once); anything unexpected puts the part on `hold`
 for a human, as Postfix's hold queue does.
+
+A submit that went out and was not answered in time (`Outcome.UNANSWERED`) may well have reached
+the SMSC, so the part is not sent again at once: it waits out the link's late-answer grace, and an
+answer that arrives meanwhile settles it as if it had come in time (its receipt then matches). Only
+when the grace passes without one is it sent again, logged as a possible duplicate.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import structlog
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
-from smsc.base import LinkState, OutboundSms, Outcome, SmscLink
+from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
 
 log = structlog.get_logger(__name__)
@@ -32,6 +37,10 @@ NO_LINK_DELAY = 1.0
 
 
 MIN_THROTTLE_RETRY = 0.05
+
+
+# Late answers that settle a part: it was taken, or refused for good.
+_SETTLING = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.MALFORMED)
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -61,6 +70,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
+        self._unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
+        self._pacing: set[int] = set()  # claimed parts not yet handed to their link
+        self._settled: set[int] = set()  # parts in _pacing that a late answer settled: not to be sent
+        self._watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self._stopping = False
         self.backlog = 0
 
@@ -150,13 +163,22 @@ class Dispatcher:
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         self._avoid.pop(part.id, None)
+        self._unanswered.pop(part.id, None)
         return self.store.queue.mark_part_final(part.id, state, error)
 
     async def _submit(self, name: str, part: ClaimedPart) -> None:
         pacer = self.pacers[name]
         outcome: Outcome | None = None
+        self._pacing.add(part.id)
         try:
             await pacer.ready()
+            self._pacing.discard(part.id)
+            if part.id in self._settled:  # the late answer came while this re-send waited its turn
+                self._settled.discard(part.id)
+                return
+            if self._unanswered.pop(part.id, None) is not None:
+                reason = "sent again: no answer to the previous submit within the grace"
+                log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
             sms = OutboundSms(
                 part_id=part.id,
                 source=part.source,
@@ -177,16 +199,20 @@ class Dispatcher:
                     lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
                 )
                 log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
+                if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
+                    log.warning("mt.unconfirmed", part=part.id, link=name)
             elif result.outcome is Outcome.THROTTLED:
                 pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
                 await store.write(lambda: store.queue.release(part.id, delay=pause, count=False))
                 log.info("mt.throttled", part=part.id, link=name)
-            elif result.outcome is Outcome.TEMPORARY:
+            elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
                 self._avoid.setdefault(part.id, set()).add(name)
                 if part.attempts >= MAX_ATTEMPTS:
                     reason = f"{part.attempts} attempts failed; last: {result.error}"
                     await store.write(lambda: store.queue.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
+                elif result.outcome is Outcome.UNANSWERED:
+                    await self._unanswered_submit(name, part, result)
                 else:
                     delay = retry_delay(part.attempts, self.retry_base)
                     # With another link available, fail over at once instead of waiting out the back-off.
@@ -213,13 +239,72 @@ class Dispatcher:
             except Exception:
                 log.exception("mt.hold_failed", part=part.id)
         finally:
+            self._pacing.discard(part.id)
             pacer.release(outcome, recorded=True)
             self._wake.set()
+
+    async def _unanswered_submit(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
+        """Defer the part by the link's grace and take the SMSC's answer if it still comes."""
+        wait = max(result.retry_after, retry_delay(part.attempts, self.retry_base))
+        error = f"{result.error}; waiting for a late answer before sending again"
+        await self.store.write(lambda: self.store.queue.release(part.id, delay=wait, error=error, count=True))
+        self._unanswered[part.id] = name
+        log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
+        if result.late is not None:
+            task = asyncio.create_task(self._watch_late(name, part.id, result.late))
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
+
+    async def _watch_late(self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None]) -> None:
+        result = await late
+        if result is None:
+            return  # grace over or connection gone: the part goes again when due
+        log.info("mt.late_answer", part=part_id, link=name, outcome=result.outcome.value,
+                 smsc_id=result.message_id)  # fmt: skip
+
+        def settle() -> bool:
+            pacing = part_id in self._pacing  # claimed again but not yet on the wire: cancel that
+            if not (pacing or self.store.queue.is_waiting(part_id)):
+                return False
+            self._apply_late(name, part_id, result, pacing=pacing)
+            return True
+
+        try:
+            settled = await self.store.write(settle)
+        except Exception:  # not recorded: a re-send waiting its turn goes ahead after all
+            self._settled.discard(part_id)
+            log.exception("mt.late_answer_failed", part=part_id, link=name)
+            return
+        if not settled and result.outcome in _SETTLING:
+            log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
+                        reason="the SMSC answered after the part had been sent again")  # fmt: skip
+
+    def _apply_late(self, name: str, part_id: int, result: SubmitResult, *, pacing: bool) -> None:
+        """Record a late answer as if it had come in time; call inside a store write. A part being
+        sent again (`pacing`) is settled too, and its `_submit` then sends nothing."""
+        queue = self.store.queue
+        if pacing and result.outcome in _SETTLING:
+            self._settled.add(part_id)
+        if result.outcome is Outcome.ACCEPTED:
+            self._avoid.pop(part_id, None)
+            self._unanswered.pop(part_id, None)
+            self.on_finished(queue.mark_submitted(part_id, name, result.message_id))
+            if result.message_id is None:
+                log.warning("mt.unconfirmed", part=part_id, link=name)
+        elif result.outcome in _SETTLING:
+            self._unanswered.pop(part_id, None)
+            self.on_finished(queue.mark_part_final(part_id, "failed", result.error or result.outcome.value))
+        else:  # refused for now: nothing reached the phone, so it may go again at once
+            self._unanswered.pop(part_id, None)
+            if not pacing:
+                queue.due_now(part_id)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; give in-flight submits time to be answered, then leave them for recovery."""
         self._stopping = True
         self._wake.set()
+        for watcher in self._watchers:  # a late answer not yet in is taken as none: the part waits
+            watcher.cancel()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:

@@ -9,9 +9,13 @@ Rules every driver follows (tested for each driver):
 - `start()` MUST return promptly; the driver connects, logs in and reconnects with back-off on
   its own, reporting every change through `events.on_state`.
 - `submit()` MUST resolve exactly once: on the SMSC's answer, or with `Outcome.TEMPORARY` on a
-  response timeout, a lost connection or while the link is not ACTIVE. It MUST NOT raise for
-  protocol trouble. A submit that was written to the socket but never answered is TEMPORARY:
-  the dispatcher re-sends it (the at-least-once window of SPEC R-7.5).
+  lost connection or while the link is not ACTIVE. It MUST NOT raise for protocol trouble. A
+  submit that was written to the socket but never answered is TEMPORARY: the dispatcher re-sends
+  it (the at-least-once window of SPEC R-7.5). A driver whose connection outlives a response
+  timeout (SMPP) resolves it `Outcome.UNANSWERED` instead, with `SubmitResult.late`: the SMSC
+  may still answer, and a re-send before that answer would put a second copy on the phone. The
+  future resolves with the late answer, or with None once none can come (twice the grace of
+  `retry_after` seconds is over, or the connection is gone); the part waits `retry_after`.
 - A throttling / queue-full answer MUST be `Outcome.THROTTLED`; the driver does not pause itself:
   the link's `smsc.pacing.LinkPacer` (window, rate, throttle pauses) is the dispatcher's, and the
   dispatcher retries without counting a failure. A driver limits outstanding requests only for a
@@ -27,6 +31,7 @@ Rules every driver follows (tested for each driver):
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +52,7 @@ class Outcome(enum.Enum):
     MALFORMED = "malformed"  # we built something the SMSC cannot parse; do not retry
     TEMPORARY = "temporary"  # timeout, link down, temporary error: retry with back-off
     THROTTLED = "throttled"  # slow down and retry; never counts as a failure
+    UNANSWERED = "unanswered"  # sent, no answer in time: the SMSC may have it; wait before a re-send
 
 
 class Ack(enum.Enum):
@@ -85,6 +91,9 @@ class SubmitResult:
     outcome: Outcome
     message_id: str | None = None
     error: str | None = None  # human-readable reason, e.g. "ESME_RINVDSTADR (0x0B)"
+    # UNANSWERED only: the SMSC's answer if it still comes (see the rules above), else None.
+    late: asyncio.Future[SubmitResult | None] | None = None
+    retry_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

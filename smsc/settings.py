@@ -28,6 +28,8 @@ class LinkSettings:
     window: int | None = None
     enquire_link_seconds: float = 30.0  # SMPP enquire_link / CIMD2 alive on an idle link
     response_timeout_seconds: float = 30.0
+    # How long an unanswered submit still takes a late answer before it may be sent again; 0 = no wait.
+    late_answer_grace_seconds: float = 300.0
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
     message_id_type: MessageIdType = "as_is"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway.config import SmscSection
 from smsc.base import (
@@ -35,6 +36,7 @@ from tests.fakes.smsc import (
     EventRecorder,
     FakeSMSC,
     HappySMSC,
+    LateAnswerSMSC,
     SilentSMSC,
     ThrottlingSMSC,
 )
@@ -328,12 +330,54 @@ async def test_throttling_answers_pause_the_link_then_it_succeeds() -> None:
         assert smsc.throttled <= 8
 
 
-async def test_silent_smsc_gives_temporary_after_the_response_timeout() -> None:
-    # A submit that is never answered resolves TEMPORARY; the link stays up for the next one.
+async def test_silent_smsc_gives_unanswered_after_the_response_timeout() -> None:
+    # A submit that is never answered resolves UNANSWERED with the grace to wait; the link stays
+    # up, and the late answer is given up as None when the connection goes.
     async with SilentSMSC() as smsc, running_link(smsc.port, response_timeout_seconds=0.3) as (link, _):
         result = await link.submit(sms())
-        assert result.outcome is Outcome.TEMPORARY and "submit_sm_resp" in (result.error or "")
+        assert result.outcome is Outcome.UNANSWERED and "submit_sm_resp" in (result.error or "")
+        assert result.retry_after == 300 and result.late is not None and not result.late.done()
         assert len(smsc.received) == 1 and link.state is LinkState.ACTIVE
+        smsc.drop_all()
+        assert await asyncio.wait_for(result.late, 5) is None
+
+
+async def test_without_a_grace_an_unanswered_submit_is_temporary() -> None:
+    # late_answer_grace_seconds = 0: the old contract, re-sent after the usual back-off.
+    async with (
+        SilentSMSC() as smsc,
+        running_link(smsc.port, response_timeout_seconds=0.2, late_answer_grace_seconds=0) as (link, _),
+    ):
+        result = await link.submit(sms())
+        assert result.outcome is Outcome.TEMPORARY and result.late is None
+
+
+async def test_late_submit_resp_resolves_the_late_answer_with_its_message_id() -> None:
+    # An answer after the response timeout is not dropped: it carries the id the receipt will name.
+    async with (
+        LateAnswerSMSC(answer_after=0.5) as smsc,
+        running_link(smsc.port, response_timeout_seconds=0.1, late_answer_grace_seconds=10) as (link, ev),
+    ):
+        result = await link.submit(sms())
+        assert result.outcome is Outcome.UNANSWERED and result.late is not None
+        late = await asyncio.wait_for(result.late, 5)
+        assert late is not None and late.outcome is Outcome.ACCEPTED and late.message_id == "1"
+        await ev.wait_until(lambda: len(ev.reports) == 1)
+        assert ev.reports[0].message_id == "1"
+
+
+async def test_late_answer_after_the_grace_is_only_logged() -> None:
+    # Past twice the grace the part may already be on its way again: the answer settles nothing.
+    async with (
+        LateAnswerSMSC(answer_after=0.6) as smsc,
+        running_link(smsc.port, response_timeout_seconds=0.1, late_answer_grace_seconds=0.1) as (link, ev),
+    ):
+        with structlog.testing.capture_logs() as logs:
+            result = await link.submit(sms())
+            assert result.late is not None and await asyncio.wait_for(result.late, 5) is None
+            await ev.wait_until(lambda: len(ev.reports) == 1)  # sent after the answer: the marker
+        assert [e["seq"] for e in logs if e["event"] == "smpp.unexpected_submit_resp"] == [2]
+        assert link.state is LinkState.ACTIVE
 
 
 async def test_dropped_connection_fails_in_flight_and_reconnects() -> None:

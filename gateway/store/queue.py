@@ -20,6 +20,10 @@ from gateway.store.repository import Repository
 log = structlog.get_logger(__name__)
 
 FINAL_PART = ("delivered", "failed", "expired", "cancelled")
+# A part the SMSC took without a message id can never be matched to a receipt: it stays `submitted`
+# with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
+UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
+UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 
 
 class QueueRepo(Repository):
@@ -209,9 +213,9 @@ class QueueRepo(Repository):
         now = self.clock()
         with self.transaction():
             self.conn.execute(
-                "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = NULL"
+                "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = ?"
                 " WHERE id = ?",
-                (link, smsc_id, now, part_id),
+                (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id),
             )
             finished: list[Finished] = []
             if smsc_id is not None:
@@ -240,6 +244,20 @@ class QueueRepo(Repository):
             (part_id, link, smsc_id, now - self.early_dlr_max_age),
         ).fetchone()
         return (row[0], row[1], row[2]) if row is not None else None
+
+    def is_waiting(self, part_id: int) -> bool:
+        """Whether the part waits in the queue for its next attempt (not claimed, sent or final)."""
+        sql = "SELECT 1 FROM parts WHERE id = ? AND state IN ('queued', 'deferred')"
+        return self.conn.execute(sql, (part_id,)).fetchone() is not None
+
+    def due_now(self, part_id: int) -> None:
+        """A waiting part may go at once (its wait for a late answer ended with a refusal)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE parts SET next_attempt_at = MIN(next_attempt_at, ?) WHERE id = ?"
+                " AND state IN ('queued', 'deferred')",
+                (self.clock(), part_id),
+            )
 
     def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
         """A part that will never be sent (rejected, malformed, expired, too many attempts)."""
@@ -270,7 +288,8 @@ class QueueRepo(Repository):
         return cur.rowcount
 
     def expire_due(self) -> list[Finished]:
-        """Parts never handed to an SMSC within their validity are not sent late (R-1.10)."""
+        """Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
+        without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them."""
         now = self.clock()
         finished: list[Finished] = []
         with self.transaction():
@@ -279,6 +298,11 @@ class QueueRepo(Repository):
                 " it could be sent' WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ?"
                 " RETURNING id",
                 (now, now),
+            ).fetchall()
+            rows += self.conn.execute(
+                "UPDATE parts SET state = 'expired', done_at = ?, error = ? WHERE state = 'submitted'"
+                " AND smsc_id IS NULL AND expires_at <= ? RETURNING id",
+                (now, UNCONFIRMED_EXPIRED, now),
             ).fetchall()
             for (pid,) in rows:
                 finished += self._settle_message_of(pid, now)

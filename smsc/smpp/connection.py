@@ -1,7 +1,8 @@
 """One TCP session of `smsc.smpp.link.SmppLink`: the bytes and the protocol state that die with it.
 
 `SmppConnection` frames PDUs from the stream, matches submit_sm_resp and generic_nack to outstanding
-submits by sequence number (each with its own response timer), answers enquire_link and an SMSC's
+submits by sequence number (each with its own response timer; a submit past its timer still takes a
+late answer for twice the link's grace, since the SMSC may well have it), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
 deliver_sm only after the handler acknowledged. Nothing here reconnects or counts outcomes: that is
 the link's. Sequence numbers come from the link, so that one generator outlives reconnects.
@@ -79,6 +80,8 @@ class SmppConnection:
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.loop.time()
         self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
+        # Submits past their response timeout whose late answer is still wanted (see `_expire`).
+        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
         self.closed = asyncio.Event()
         self.reason = ""
@@ -120,6 +123,8 @@ class SmppConnection:
             timer.cancel()
             if not future.done():
                 future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason))
+        for seq in list(self.late):  # their answers died with the connection
+            self._settle_late(seq, None)
         if not self.bind_status.done():
             self.bind_status.set_result(None)
         self.unbound.set()
@@ -152,10 +157,32 @@ class SmppConnection:
                 return
 
     def _expire(self, seq: int) -> None:
+        """No answer in time. The submit is on the wire and the SMSC may have taken it: with a grace,
+        the submit resolves UNANSWERED and its late answer is still taken, so that the dispatcher
+        can settle the part instead of putting a second copy on the phone."""
         entry = self.pending.pop(seq, None)
-        if entry is not None and not entry[0].done():
-            log.warning("smpp.response_timeout", link=self.name, seq=seq)
-            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error="no submit_sm_resp in time"))
+        if entry is None or entry[0].done():
+            return
+        grace = self.cfg.late_answer_grace_seconds
+        log.warning("smpp.response_timeout", link=self.name, seq=seq, late_answer_wait=grace)
+        error = "no submit_sm_resp in time"
+        if grace <= 0 or self.closed.is_set():
+            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
+            return
+        late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
+        # Answers are taken for twice the grace: one in the second half still stops a re-send
+        # that waits for its turn, or at least names the duplicate.
+        self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
+        entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
+
+    def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
+        entry = self.late.pop(seq, None)
+        if entry is None:
+            return
+        future, timer = entry
+        timer.cancel()
+        if not future.done():
+            future.set_result(result)
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -285,7 +312,11 @@ class SmppConnection:
     def _on_nack(self, seq: int, status: int) -> None:
         log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         outcome = classify_status(status) if status else Outcome.TEMPORARY
-        if self._resolve(seq, SubmitResult(outcome, error="generic_nack " + status_text(status))):
+        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
+        if self._resolve(seq, result):
+            return
+        if seq in self.late:
+            self._settle_late(seq, result)
             return
         if seq == self.keepalive_seq:
             self.keepalive_seq = None
@@ -294,8 +325,9 @@ class SmppConnection:
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
 
     def _on_submit_resp(self, seq: int, status: int, raw: bytes) -> None:
-        if seq not in self.pending:
-            log.info("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
+        late = seq not in self.pending
+        if late and seq not in self.late:
+            log.warning("smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status))
             return
         if status:
             result = SubmitResult(classify_status(status), error=status_text(status))
@@ -304,7 +336,11 @@ class SmppConnection:
             if not mid:
                 log.warning("smpp.empty_message_id", link=self.name, seq=seq)
             result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
-        self._resolve(seq, result)
+        if late:
+            log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            self._settle_late(seq, result)
+        else:
+            self._resolve(seq, result)
 
     def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
         resp = name + "_resp"

@@ -239,3 +239,19 @@ class DlrFirstSMSC(FakeSMSC):
         if verdict.accepted and verdict.report is not None:
             await self.core.inject_report(verdict.message_id, verdict.report)
         session.answer_submit(seq, verdict, report=False)
+
+
+class LateAnswerSMSC(FakeSMSC):
+    """Answers every submit_sm only `answer_after` seconds later (past a client's response timeout),
+    then reports it delivered as usual: an SMSC slowed down by load whose answers still come."""
+
+    def __init__(self, answer_after: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(response_delay=answer_after, **kwargs)
+
+
+class NoMessageIdSMSC(FakeSMSC):
+    """Accepts every submit_sm with status 0 and an empty message_id; its receipts carry the id it
+    kept to itself, so that none of them can be matched."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(message_id_format=lambda _id: "", **kwargs)
