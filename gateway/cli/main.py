@@ -19,6 +19,7 @@ from typing import Any
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
 from gateway.config import Config, ConfigError, load_config
+from gateway.conversations import add_commands as add_conversation_commands
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
 
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         qp.set_defaults(func=func)
 
     add_admin_commands(sub)
+    add_conversation_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
