@@ -239,5 +239,5 @@ def sms_reply(
         stamp = f"On {quoted_at:%Y-%m-%d %H:%M}, you" if quoted_at else "You"
         lines = h.body(quoted).split("\n")
         content += f"\n{stamp} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
-    msg.set_content(content, charset="utf-8")
+    msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
     return msg.as_bytes()
