@@ -212,7 +212,9 @@ def sms_reply(
     msg = EmailMessage()
     name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
     local = "".join(c for c in phone if c.isdigit())
-    host = h.text(domain, limit=200).replace(" ", "")
+    labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
+              for label in h.text(domain, limit=200).split("."))  # fmt: skip
+    host = ".".join(label for label in labels if label)
     sender = h.address(f"{local}@{host}")
     msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
     msg["To"] = h.address(rcpt)

@@ -97,6 +97,7 @@ class World:
         ("48601123456", None, PHONE),  # CIMD2 without prefix
         ("0048601123456", None, PHONE),  # CIMD2's usual international form
         ("601123456", 2, PHONE),  # SMPP TON 2, national
+        ("48601123456", 2, PHONE),  # labelled national, carries its country code
         ("601123456", 4, PHONE),  # SMPP TON 4, subscriber
         ("601123456", 0, PHONE),  # TON unknown, national digits
         ("601123456", "2", PHONE),  # TON as the link's raw text

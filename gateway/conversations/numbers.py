@@ -14,7 +14,7 @@ import re
 import phonenumbers
 
 _DIGITS = re.compile(r"(?:\+[1-9])?[0-9]{3,20}")  # no country code starts with 0
-TON_INTERNATIONAL, TON_NATIONAL, TON_SUBSCRIBER = 1, 2, 4
+TON_INTERNATIONAL = 1
 
 
 def _valid(candidate: str, region: str) -> str | None:
@@ -45,9 +45,8 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
         return _valid("+" + address[2:], region)
     if ton == TON_INTERNATIONAL:
         return _valid("+" + address, region)
-    if ton in (TON_NATIONAL, TON_SUBSCRIBER):
-        return _valid(address, region)
-    # TON unknown (0, or none given as in CIMD2): national first, then digits with country code.
+    # National TON, or TON unknown (0, or none given as in CIMD2): national first, then the digits
+    # as carrying their country code (SMSCs that label an international number national exist).
     return _valid(address, region) or _valid("+" + address, region)
 
 

@@ -329,7 +329,11 @@ class SimulatorCore:
         """(phone, our number) of the last SMS accepted: where `send-mo --reply-to-last` answers from."""
         for record in reversed(self.records):
             if record.get("verdict") != "rejected":
-                return str(record["destination"]), str(record["source"])
+                source = str(record["source"])
+                # SMPP carries an international sender (TON 1) without its "+"; a phone sees "+".
+                if source.isdigit() and len(source) > 8:
+                    source = "+" + source
+                return str(record["destination"]), source
         return None
 
     async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
