@@ -324,3 +324,16 @@ async def test_conversations_are_purged_after_window_plus_retention(tmp_path: Pa
     w.now += 7 * DAY
     await purge_before(w.store, w.now - 90 * DAY, reply_window=7 * DAY)
     assert not conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+
+
+def test_account_commands_say_an_alphanumeric_sender_cannot_be_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli.main import main
+
+    conf = tmp_path / "config.toml"
+    conf.write_text(BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"'))
+    assert main(["-c", str(conf), "account", "add", "acme", "--sender", "ACME"]) == 0
+    assert "replies are impossible" in capsys.readouterr().out
+    assert main(["-c", str(conf), "account", "set", "acme", "--sender", "+48500100200"]) == 0
+    assert "replies are impossible" not in capsys.readouterr().out
