@@ -29,6 +29,13 @@ from pydantic import (
 from gateway.filemodes import mode_text, readable_by_others
 from smsc.settings import LinkSettings
 
+MAILDIR_PREFIX = "maildir:"
+# Keys that moved: a config still using one is told where the key lives now.
+MOVED_KEYS = {
+    "gateway.reply_window_days": "[replies] window_days",
+    "mail.fallback_address": "[replies] fallback_address",
+}
+
 
 class ConfigError(Exception):
     """A config problem, worded for the admin who has to fix it."""
@@ -56,7 +63,6 @@ class GatewaySection(_Section):
     charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
     max_parts: int = Field(10, ge=1, le=255)
     validity_hours: float = Field(24, gt=0)
-    reply_window_days: float = Field(7, gt=0)
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
@@ -116,7 +122,6 @@ class MailSection(_Section):
     relay: str = "127.0.0.1:25"
     from_address: str = "smsgw@sms.example.com"
     admin_address: str = "postmaster@example.com"
-    fallback_address: str | None = None  # MOs with no conversation, bounces to the gateway
     relay_username: str | None = None
     relay_password: SecretStr | None = None
     relay_starttls: bool = False
@@ -125,12 +130,76 @@ class MailSection(_Section):
     @field_validator("relay")
     @classmethod
     def _relay(cls, v: str) -> str:
+        if v.startswith(MAILDIR_PREFIX):
+            if not v.removeprefix(MAILDIR_PREFIX).strip():
+                raise ValueError('relay "maildir:" needs a directory, e.g. "maildir:var/mail"')
+            return v
         _host_port(v, "relay")
         return v
 
     @property
+    def capture_dir(self) -> Path | None:
+        """Where mail is written as .eml files instead of relayed (`relay = "maildir:DIR"`)."""
+        if not self.relay.startswith(MAILDIR_PREFIX):
+            return None
+        return Path(self.relay.removeprefix(MAILDIR_PREFIX).strip())
+
+    @property
     def relay_addr(self) -> tuple[str, int]:
         return _host_port(self.relay, "relay")
+
+
+MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
+
+
+def _e164(value: str) -> str:
+    v = value.strip()
+    if not (v.startswith("+") and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15):
+        raise ValueError(f"pool number {value!r} must be an E.164 number such as +48500100200")
+    return v
+
+
+def expand_pool(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """The pool's numbers in order: single numbers and inclusive ranges ("+48500100300..+48500100399")."""
+    out: dict[str, None] = {}
+    for entry in entries:
+        first, sep, last = entry.partition("..")
+        if not sep:
+            out[_e164(first)] = None
+            continue
+        a, b = _e164(first), _e164(last)
+        if len(a) != len(b) or int(a[1:]) > int(b[1:]):
+            raise ValueError(f"pool range {entry!r} must go from a lower to a higher number, same length")
+        if int(b[1:]) - int(a[1:]) >= MAX_POOL:
+            raise ValueError(f"pool range {entry!r} has more than {MAX_POOL} numbers")
+        width = len(a) - 1
+        for n in range(int(a[1:]), int(b[1:]) + 1):
+            out[f"+{n:0{width}d}"] = None
+        if len(out) > MAX_POOL:
+            raise ValueError(f"the pool has more than {MAX_POOL} numbers")
+    return tuple(out)
+
+
+class RepliesSection(_Section):
+    """Two-way SMS (SPEC R-3): how long a phone may answer, the reply numbers, where strays go."""
+
+    window_days: float = Field(7, gt=0)  # an answer within this of the last SMS reaches its sender
+    pool: list[str] = Field(default_factory=list)  # "+48500100200" or "+48500100300..+48500100399"
+    fallback_address: str | None = None  # answers with no conversation; none: recorded as unmatched
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: list[str]) -> list[str]:
+        expand_pool(tuple(v))  # raises with the entry named
+        return v
+
+    @property
+    def pool_numbers(self) -> tuple[str, ...]:
+        return expand_pool(tuple(self.pool))
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_days * 86400
 
 
 class SmscSection(_Section):
@@ -260,6 +329,7 @@ class Config(_Section):
     mail: MailSection = Field(default_factory=MailSection)
     smsc: list[SmscSection] = Field(default_factory=list)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
+    replies: RepliesSection = Field(default_factory=RepliesSection)
     account: list[SeedAccount] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -271,6 +341,19 @@ class Config(_Section):
             raise ValueError(f"smsc names must be unique, repeated: {', '.join(sorted(dupes))}")
         if not self.smsc and (info.context or {}).get("links_required", True):
             raise ValueError("at least one [[smsc]] link is needed (the shipped config uses the simulator)")
+        return self
+
+    @model_validator(mode="after")
+    def _answerable(self) -> Config:
+        """R-1.11: a phone cannot answer a name; say so where an admin looks (check-config, start)."""
+        senders = [("[gateway] default_sender", self.gateway.default_sender)]
+        senders += [(f"account {a.name}: sender", a.sender) for a in self.account if a.sender]
+        for where, sender in senders:
+            if not is_number_sender(sender):
+                warnings.warn(
+                    f"{where} {sender!r} is alphanumeric: phones cannot answer it, replies are impossible",
+                    stacklevel=2,
+                )
         return self
 
     def path(self, p: Path) -> Path:
@@ -286,11 +369,18 @@ class Config(_Section):
         return self.state_dir / "smsgw.db"
 
 
+def is_number_sender(sender: str) -> bool:
+    """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME")."""
+    return sender.removeprefix("+").isdigit()
+
+
 def _describe(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
+            lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"unknown key {loc!r}")
         else:
             msg = e["msg"].removeprefix("Value error, ")

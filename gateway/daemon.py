@@ -27,7 +27,7 @@ from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
 from gateway.housekeeping import STATUS_FILE, Housekeeping
-from gateway.mailer import Mailer, OutboxWorker, SmtpRelayMailer
+from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
@@ -107,7 +107,7 @@ class Daemon:
 
         outbox = OutboxWorker(
             self.store,
-            self.mailer or SmtpRelayMailer(cfg.mail, cfg.gateway.hostname),
+            self.mailer or build_mailer(cfg),
             max_attempts=cfg.mail.max_attempts,
         )
         self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import structlog
 
-from gateway import notify
+from gateway import conversations, notify
 from gateway.config import Config
+from gateway.conversations.numbers import normalise
 from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
@@ -122,9 +123,13 @@ class GatewayEvents:
     async def on_deliver(self, link: str, sms: InboundSms) -> Ack:
         store = self.store
         concat = (sms.concat.ref, sms.concat.total, sms.concat.seq) if sms.concat else None
+        # Both numbers in E.164 whatever form the SMSC used, so that conversations match (R-3).
+        region = self.notifier.config.gateway.default_region
+        source = normalise(sms.source, region, sms.raw.get("source_ton"))
+        destination = normalise(sms.destination, region, sms.raw.get("dest_ton"))
 
         def work() -> int | None:
-            mo = store.mo.record_mo(link, sms.source, sms.destination, sms.text, sms.data_coding, concat)
+            mo = store.mo.record_mo(link, source, destination, sms.text, sms.data_coding, concat)
             if mo is not None:
                 self.whole_mo(mo)
             return mo
@@ -134,22 +139,23 @@ class GatewayEvents:
         except Exception:
             log.exception("mo.store_failed", link=link)
             return Ack.RETRY
-        log.info("mo.recorded", link=link, mo=mo_id, source=sms.source, destination=sms.destination)
+        log.info("mo.recorded", link=link, mo=mo_id, source=source, destination=destination)
         return Ack.OK
 
     def whole_mo(self, mo_id: int) -> None:
-        """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4)."""
+        """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4), then it is
+        mailed to its conversation's user (R-3), in the transaction that stored it."""
         source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
-        if word not in self.optout_words:
-            return
-        if not _E164.fullmatch(source):
-            # A garbled or national-format source is not a number we could ever send to; putting
-            # it on the list would only hide that the SMSC sent junk.
+        optout = word in self.optout_words
+        if optout and not _E164.fullmatch(source):
+            # A garbled source is not a number we could ever send to; putting it on the list
+            # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
-            return
-        if self.store.policy.add_optout(source, word=text.strip(), source="mo"):
+            optout = False
+        if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo"):
             log.info("optout.added", number=source, word=text.strip())
+        conversations.on_whole_mo(self.store, self.notifier.config, mo_id, optout=optout)
 
     def on_state(self, link: str, state: LinkState) -> None:
         previous = self.states.get(link)

@@ -3,17 +3,24 @@
 Mail leaves only from the outbox table, with the same claim/finish pattern as SMS parts: a mail
 is claimed, handed to the relay, and marked sent only after the relay's `250`. A temporary failure
 backs off; a permanent one (5xx) or too many attempts marks it failed and logs it for the admin.
+With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
+that a fresh install shows its replies and bounces without any mail server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import re
+import time
+from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 import structlog
 
-from gateway.config import MailSection
+from gateway.config import Config, MailSection
 from gateway.store.db import Store
 from gateway.supervisor import beat
 from smsc.pacing import backoff
@@ -56,6 +63,42 @@ class SmtpRelayMailer:
             if 500 <= exc.code < 600:
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
             raise
+
+
+class CaptureMailer:
+    """Writes each mail to `DIR/<time>-<n>-<rcpt>.eml`, readable by any mail client.
+
+    The file is written under a temporary name, fsynced and renamed, so a half-written file never
+    looks like a mail (as a Maildir delivery does). The envelope is kept in `Return-Path` and
+    `Delivered-To` lines at the top, as a local delivery agent adds them.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._seq = itertools.count(1)
+
+    async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
+        await asyncio.to_thread(self._write, mail_from, rcpt, content)
+
+    def _write(self, mail_from: str, rcpt: str, content: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        safe_rcpt = re.sub(r"[^A-Za-z0-9@._+-]", "_", rcpt)[:80] or "unknown"
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(self._seq):04d}-{safe_rcpt}.eml"
+        envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
+        tmp = self.directory / f".{name}.tmp"
+        with tmp.open("wb") as f:
+            f.write(envelope + content)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.directory / name)
+
+
+def build_mailer(cfg: Config) -> Mailer:
+    """The relay from `[mail] relay`: SMTP, or a local capture directory (`maildir:DIR`)."""
+    capture = cfg.mail.capture_dir
+    if capture is not None:
+        return CaptureMailer(cfg.path(capture))
+    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname)
 
 
 def mail_retry_delay(attempts: int) -> float:

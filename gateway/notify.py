@@ -188,3 +188,58 @@ def notice(*, sender: str, rcpt: str, domain: str, subject: str, content: str) -
     msg = EmailMessage()
     _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
     return _plain(msg, content)
+
+
+def sms_reply(
+    *,
+    phone: str,
+    phone_display: str,
+    domain: str,
+    rcpt: str,
+    subject: str | None,
+    text: str,
+    quoted: str | None,
+    quoted_at: datetime | None,
+    in_reply_to: str | None,
+    note: str | None = None,
+) -> bytes:
+    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <48601123456@domain>`.
+
+    Replying to it in any mail client addresses the phone again, and In-Reply-To/References put
+    it in the thread of the email that produced the SMS. `Auto-Submitted: auto-generated` keeps
+    the user's own auto-responder from answering it (which would become an SMS).
+    """
+    msg = EmailMessage()
+    name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
+    local = "".join(c for c in phone if c.isdigit())
+    labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
+              for label in h.text(domain, limit=200).split("."))  # fmt: skip
+    host = ".".join(label for label in labels if label)
+    sender = h.address(f"{local}@{host}")
+    msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
+    msg["To"] = h.address(rcpt)
+    original = h.text(subject or "")
+    if not original:
+        title = f"SMS from {name}"
+    elif original[:3].casefold() in ("re:", "aw:", "sv:") or original[:4].casefold() == "odp:":
+        title = original
+    else:
+        title = h.text(f"Re: {original}")
+    msg["Subject"] = title
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=host or None)
+    msg["Auto-Submitted"] = "auto-generated"
+    ref = h.msgid(in_reply_to)
+    if ref is not None:
+        msg["In-Reply-To"] = ref
+        msg["References"] = ref
+    content = h.body(text) if text.strip() else "(the SMS was empty)"
+    content += "\n"
+    if note:
+        content += f"\n[{h.body(note)}]\n"
+    if quoted is not None:
+        stamp = f"On {quoted_at:%Y-%m-%d %H:%M}, you" if quoted_at else "You"
+        lines = h.body(quoted).split("\n")
+        content += f"\n{stamp} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
+    msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
+    return msg.as_bytes()

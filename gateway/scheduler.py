@@ -27,7 +27,9 @@ log = structlog.get_logger(__name__)
 async def purge(store: Store, config: Config) -> int:
     days = config.gateway.retention_days
     try:
-        removed = await retention.purge_before(store, store.clock() - days * 86400)
+        removed = await retention.purge_before(
+            store, store.clock() - days * 86400, reply_window=config.replies.window_seconds
+        )
     except asyncio.CancelledError:
         # Stopped by a shutdown: each chunk was its own commit, so the next run simply goes on.
         log.info("retention.purge_interrupted")

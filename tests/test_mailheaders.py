@@ -92,6 +92,21 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
     ("dsn", lambda f: notify.dsn(_info(f, "failed"), **_STAMP, rcpt=f.rcpt, reporting_mta=f.subject)),
     ("delivered", lambda f: notify.delivered_notice(_info(f, "delivered"), **_STAMP, rcpt=f.rcpt)),
     (
+        "sms_reply",
+        lambda f: notify.sms_reply(
+            phone=f.reason,
+            phone_display=f.reason,
+            domain=f.subject,
+            rcpt=f.rcpt,
+            subject=f.subject,
+            text=f.text,
+            quoted=f.text,
+            quoted_at=datetime(2030, 1, 1, 8, 0, tzinfo=UTC),
+            in_reply_to=f.message_id,
+            note=f.reason,
+        ),
+    ),
+    (
         "suspended",
         lambda f: notify.suspended_notice(**_STAMP, rcpt=f.rcpt, account=f.subject, reason=f.reason),
     ),

@@ -11,7 +11,12 @@ from typing import Any
 
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config, network
+from gateway.config import Config, is_number_sender, network
+
+
+def _answerable(sender: str | None) -> None:
+    if sender and not is_number_sender(sender):
+        print(f"note: sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible")
 
 
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
@@ -19,6 +24,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
         network(cidr)
     acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
+    _answerable(args.sender)
     return 0
 
 
@@ -84,6 +90,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     store.accounts.update_account(args.name, **settings)
     acc = store.accounts.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
     print(f"account {acc.name} updated")
+    _answerable(args.sender)
     return 0
 
 

@@ -19,8 +19,9 @@ from typing import Any
 import structlog
 
 from gateway.cli.admin import add_admin_commands
-from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, open_store, when
+from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config, ConfigError, exposed_secrets, load_config
+from gateway.conversations import add_commands as add_conversation_commands
 from gateway.logging import end_torn_line
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
@@ -150,7 +151,17 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
     from smsc.simulator.control import send_command
 
-    command = {"op": "mo", "source": args.source, "destination": args.destination, "text": args.text}
+    if args.reply_to_last == (args.source is not None or args.destination is not None):
+        raise CliError("give --from PHONE and --to NUMBER, or --reply-to-last", EXIT_USAGE)
+    if not args.reply_to_last and (args.source is None or args.destination is None):
+        raise CliError("give both --from PHONE and --to NUMBER", EXIT_USAGE)
+    command: dict[str, Any] = {"op": "mo", "text": args.text, "shuffle": args.shuffle}
+    if args.reply_to_last:
+        command["reply_to_last"] = True
+    else:
+        command.update(source=args.source, destination=args.destination)
+    if args.parts is not None:
+        command["parts"] = args.parts
     try:
         answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
     except OSError as exc:
@@ -159,7 +170,11 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
         ) from exc
     if not answer.get("ok"):
         raise CliError(f"simulator: {answer.get('error', 'refused')}")
-    print(f"MO injected into {answer.get('sessions', 0)} bound session(s)")
+    route = f"from {answer.get('source', args.source)} to {answer.get('destination', args.destination)}"
+    if answer.get("sessions"):
+        print(f"MO {route} handed to the gateway")
+    else:
+        print(f"MO {route} held: no gateway is logged in to the simulator yet")
     return 0
 
 
@@ -195,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         qp.set_defaults(func=func)
 
     add_admin_commands(sub)
+    add_conversation_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
@@ -203,8 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--log-level", default="INFO")
     srun.set_defaults(func=cmd_simulator_run)
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
-    mo.add_argument("--from", dest="source", required=True, metavar="PHONE")
-    mo.add_argument("--to", dest="destination", required=True, metavar="NUMBER")
+    mo.add_argument("--from", dest="source", metavar="PHONE")
+    mo.add_argument("--to", dest="destination", metavar="NUMBER")
+    mo.add_argument(
+        "--reply-to-last", action="store_true", help="answer the last SMS the simulator received"
+    )
+    mo.add_argument("--parts", type=int, metavar="N", help="send the text as N concatenated segments")
+    mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
     mo.add_argument("text")
     mo.set_defaults(func=cmd_simulator_send_mo)
     return p

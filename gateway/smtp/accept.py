@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
-from gateway import notify
+from gateway import conversations, notify
 from gateway.config import Config
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
@@ -50,21 +50,35 @@ class Limits:
 
 
 async def accept(
-    store: Store, acceptance: Acceptance, *, limits: Limits | None = None, notices: Sequence[Notice] = ()
+    store: Store,
+    acceptance: Acceptance,
+    *,
+    limits: Limits | None = None,
+    notices: Sequence[Notice] = (),
+    opening: conversations.Opening | None = None,
 ) -> AcceptResult:
     """Decide and write one email; returns once the outcome is committed and on disk."""
     # A client waits for this answer: ahead of background writes, and a 451 if the store stays locked.
-    return await store.write(lambda: accept_now(store, acceptance, limits, notices), interactive=True)
+    return await store.write(
+        lambda: accept_now(store, acceptance, limits, notices, opening), interactive=True
+    )
 
 
 def accept_now(
-    store: Store, acceptance: Acceptance, limits: Limits | None, notices: Sequence[Notice]
+    store: Store,
+    acceptance: Acceptance,
+    limits: Limits | None,
+    notices: Sequence[Notice],
+    opening: conversations.Opening | None = None,
 ) -> AcceptResult:
     """The body of `accept`; call inside a transaction."""
     if limits is not None:
         refusal = _refusal(store, limits)
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
+    if opening is not None:
+        # R-3: the originating number (from the pool) is chosen with the rows that use it.
+        conversations.on_accept(store, opening, acceptance)
     result = store.queue.insert_email(acceptance)
     if result.email_id is None:
         return result  # every recipient had this mail already: nothing to charge or tell

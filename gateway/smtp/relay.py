@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
 from acl.quiet import release_time
-from gateway import notify
+from gateway import conversations, notify
 from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.accept import Limits, Notice, accept, answer_info, limits_for
@@ -166,6 +166,7 @@ class RelayHandler:
         if len(numbers) >= MAX_RECIPIENTS:
             return replies.TOO_MANY_RCPT
         numbers.append(number)
+        envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
@@ -188,8 +189,10 @@ class RelayHandler:
             built = self._build(session, envelope, sender, numbers)
             if isinstance(built, str):
                 return built
-            acceptance, limits, notices = built
-            result = await accept(self.gate.store, acceptance, limits=limits, notices=notices)
+            acceptance, limits, notices, opening = built
+            result = await accept(
+                self.gate.store, acceptance, limits=limits, notices=notices, opening=opening
+            )
         except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
             return replies.STORE_REPLACED
         except StoreBusy:
@@ -225,7 +228,7 @@ class RelayHandler:
 
     def _build(
         self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]
-    ) -> tuple[Acceptance, Limits | None, list[Notice]] | str:
+    ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
         """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send."""
         cfg = self.gate.config
         account = sender.account
@@ -261,7 +264,7 @@ class RelayHandler:
                 messages=[],
                 automatic=mail.automatic or "bounce (empty envelope sender)",
             )
-            return automatic, None, []
+            return automatic, None, [], None
         try:
             p = plan(
                 mail.text,
@@ -333,10 +336,18 @@ class RelayHandler:
         limits = limits_for(
             cfg, account=account, user=sender.user, numbers=numbers, text=p.text, parts=len(p.parts), now=now
         )
+        opening = conversations.opening(
+            cfg,
+            user_email=sender.mail_from,
+            account_id=account.id,
+            sender=source,
+            domains=envelope.__dict__.get("domains", {}),
+        )
         return (
             Acceptance(**common, dedup_key=dedup_key, messages=messages),
             limits,
             [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
+            opening,
         )
 
     async def _info(self, envelope: Envelope, sender: Sender) -> str:

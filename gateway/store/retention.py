@@ -4,6 +4,8 @@ It runs on the event loop in small chunks, each one its own piece of the shared 
 yields between chunks, so that SMTP accepts, submit answers and DLRs keep being committed (and
 acknowledged) while a large purge runs. Each chunk selects and deletes in the same transaction, so
 a message an admin re-queued a moment before is never deleted. Usage totals are never purged.
+Conversations (R-3) go once their last SMS is older than the retention plus the reply window, so
+an answer that may still arrive always finds its conversation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ CHUNK = 200  # emails per chunk: a few milliseconds of work between two turns of
 _FINAL = "('delivered', 'failed', 'expired', 'cancelled')"
 
 
-async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK) -> int:
-    """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count."""
+async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK, reply_window: float = 0.0) -> int:
+    """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count.
+
+    Conversations are kept `reply_window` seconds longer than the rest.
+    """
     removed = 0
     after = 0
     while True:
@@ -31,8 +36,14 @@ async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK) -> in
         ("dlrs", "part_id IS NULL AND received_at < ?"),
         ("mo", "received_at < ?"),
         ("outbox", "created_at < ? AND state IN ('sent', 'failed')"),
+        ("conversations", "last_mt_at < ?"),
     ):
-        while await store.write(lambda t=table, w=where: _purge_rows(store, t, w, cutoff, chunk)) >= chunk:
+        before = cutoff - reply_window if table == "conversations" else cutoff
+
+        def piece(t: str = table, w: str = where, b: float = before) -> int:
+            return _purge_rows(store, t, w, b, chunk)
+
+        while await store.write(piece) >= chunk:
             await asyncio.sleep(0)
     return removed
 

@@ -182,6 +182,29 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_waiting ON messages(account_id, id)
         WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled');
     """,
+    # 5: two-way SMS (R-3): one conversation per (user, phone) with the number it is sent from;
+    # each whole MO records what became of it (mailed, fallback, unmatched, opt-out, duplicate)
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,                      -- E.164
+        number TEXT NOT NULL,                     -- our originating number (pool or account sender)
+        user_email TEXT NOT NULL COLLATE NOCASE,
+        account_id INTEGER,
+        domain TEXT NOT NULL,                     -- the gateway domain the mail was sent to
+        header_message_id TEXT,                   -- of the last email: replies thread under it
+        subject TEXT,
+        text TEXT NOT NULL,                       -- the last SMS text, quoted in the reply
+        started_at REAL NOT NULL,
+        last_mt_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX conversations_user_phone ON conversations(phone, user_email);
+    CREATE INDEX conversations_match ON conversations(phone, number, last_mt_at);
+    CREATE INDEX conversations_age ON conversations(last_mt_at);
+    ALTER TABLE mo ADD COLUMN conversation_id INTEGER;
+    ALTER TABLE mo ADD COLUMN note TEXT;
+    CREATE INDEX mo_received ON mo(received_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

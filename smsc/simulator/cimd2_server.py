@@ -36,8 +36,8 @@ from smsc.cimd2.packet import (
     septets_to_cimd,
     text_to_septets,
 )
-from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data, plan
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, utcnow
+from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, mo_segments, numbered, utcnow
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -223,8 +223,11 @@ class Cimd2Session(SessionBase):
         self._queue.append(_Outbound(Packet.make(op, self._next_number(), *params), key))
         self._queued.set()
 
-    async def send_mo(self, source: str, destination: str, text: str) -> None:
-        for params in mo_params(source, destination, text, self.server.next_ref(), self.server.now()):
+    async def send_mo(
+        self, source: str, destination: str, text: str, *, parts: int | None = None, shuffle: bool = False
+    ) -> None:
+        now = self.server.now()
+        for params in mo_params(source, destination, text, self.server.next_ref(), now, parts, shuffle):
             self._enqueue(Op.DELIVER, params, ("mo", source, destination, text))
 
     async def send_report(
@@ -279,11 +282,17 @@ class Cimd2Session(SessionBase):
 
 
 def mo_params(
-    source: str, destination: str, text: str, ref: int, now: datetime
+    source: str,
+    destination: str,
+    text: str,
+    ref: int,
+    now: datetime,
+    parts: int | None = None,
+    shuffle: bool = False,
 ) -> list[list[tuple[int, str | int]]]:
     """The parameters of each deliver message (20) carrying `text`: 033 for GSM text, else UCS-2 in 034."""
     try:
-        planned = plan(text, max_parts=255)
+        segments = mo_segments(text, parts)
     except EmptyText:
         return [
             [
@@ -294,18 +303,18 @@ def mo_params(
             ]
         ]
     out = []
-    for seq, part in enumerate(planned.parts, 1):
+    for seq, (coding, payload) in numbered(segments, shuffle=shuffle):
         params: list[tuple[int, str | int]] = [
             (P.DESTINATION, destination), (P.ORIGINATOR, source), (P.SCTS, format_time(now)),
         ]  # fmt: skip
-        if planned.coding is Coding.UCS2:
+        if coding == Coding.UCS2:
             params.append((P.DCS, 8))
-        if len(planned.parts) > 1:
-            params.append((P.UDH, concat_udh(ref, len(planned.parts), seq).hex().upper()))
-        if planned.coding is Coding.UCS2:
-            params.append((P.USER_DATA_BINARY, part.payload.hex().upper()))
+        if len(segments) > 1:
+            params.append((P.UDH, concat_udh(ref, len(segments), seq).hex().upper()))
+        if coding == Coding.UCS2:
+            params.append((P.USER_DATA_BINARY, payload.hex().upper()))
         else:
-            params.append((P.USER_DATA, septets_to_cimd(part.payload)))
+            params.append((P.USER_DATA, septets_to_cimd(payload)))
         out.append(params)
     return out
 

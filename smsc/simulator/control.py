@@ -1,10 +1,12 @@
 """The simulator's control port: a JSON-lines TCP server on loopback, and its client.
 
 One JSON object per line in, one per line out. `{"op": "mo", "source": ..., "destination": ...,
-"text": ..., "protocol": null}` injects an MO, `{"op": "report", "message_id": ..., "status":
-"delivered" | "failed" | "pending"}` a delivery report, `{"op": "ping"}` answers. Errors come back as
-`{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator ...`
-talks to it through `send_command`.
+"text": ..., "protocol": null}` injects an MO (`"reply_to_last": true` instead of the two numbers
+answers the last SMS the simulator accepted, from its phone to its sender; `"parts": N` cuts the
+text into N segments and `"shuffle": true` sends them out of order). `{"op": "report",
+"message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report and
+`{"op": "ping"}` answers. Errors come back as `{"ok": false, "error": "..."}`; nothing a client
+sends can stop the server. `smsgw simulator ...` talks to it through `send_command`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import structlog
 
 from smsc.base import ReportStatus
-from smsc.simulator.core import SimulatorCore
+from smsc.encoding import EmptyText
+from smsc.simulator.core import SimulatorCore, mo_segments
 
 log = structlog.get_logger(__name__)
 
@@ -32,17 +35,7 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
     if op == "ping":
         return {"ok": True}
     if op == "mo":
-        fields = {k: command.get(k) for k in ("source", "destination", "text")}
-        bad = [k for k, v in fields.items() if not isinstance(v, str) or (k != "text" and not v)]
-        if bad:
-            return {"ok": False, "error": f"mo needs string {', '.join(bad)}"}
-        protocol = command.get("protocol")
-        if protocol not in (None, "smpp", "cimd2"):
-            return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
-        reached = await core.inject_mo(
-            fields["source"], fields["destination"], fields["text"], protocol=protocol
-        )  # type: ignore[arg-type]
-        return {"ok": True, "sessions": reached}
+        return await _mo(core, command)
     if op == "report":
         message_id, status = command.get("message_id"), command.get("status")
         try:
@@ -55,6 +48,44 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
             return {"ok": False, "error": f"unknown message_id {message_id!r}"}
         return {"ok": True}
     return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+async def _mo(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: command.get(k) for k in ("source", "destination", "text")}
+    if command.get("reply_to_last"):
+        last = core.last_sms()
+        if last is None:
+            return {"ok": False, "error": "no SMS received yet: nothing to reply to"}
+        fields["source"], fields["destination"] = last
+    bad = [k for k, v in fields.items() if not isinstance(v, str) or (k != "text" and not v)]
+    if bad:
+        return {"ok": False, "error": f"mo needs string {', '.join(bad)}"}
+    protocol = command.get("protocol")
+    if protocol not in (None, "smpp", "cimd2"):
+        return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
+    parts, shuffle = command.get("parts"), command.get("shuffle", False)
+    if parts is not None and (not isinstance(parts, int) or isinstance(parts, bool)):
+        return {"ok": False, "error": "parts must be a whole number"}
+    if not isinstance(shuffle, bool):
+        return {"ok": False, "error": "shuffle must be true or false"}
+    try:
+        mo_segments(str(fields["text"]), parts)
+    except EmptyText:
+        pass
+    except ValueError as exc:
+        return {"ok": False, "error": str(exc)}
+    reached = await core.inject_mo(
+        str(fields["source"]),
+        str(fields["destination"]),
+        str(fields["text"]),
+        protocol=protocol,
+        parts=parts,
+        shuffle=shuffle,
+    )
+    answer: dict[str, Any] = {"ok": True, "sessions": reached}
+    if command.get("reply_to_last"):
+        answer.update(source=fields["source"], destination=fields["destination"])
+    return answer
 
 
 class ControlServer:

@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import json
 import os
+import random
 import stat
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
@@ -25,7 +26,7 @@ import phonenumbers
 import structlog
 
 from smsc.base import ReportStatus
-from smsc.encoding import parse_udh
+from smsc.encoding import EmptyText, parse_udh, plan
 
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
@@ -92,7 +93,9 @@ class SimSession(Protocol):
     protocol: str
     system_id: str
 
-    async def send_mo(self, source: str, destination: str, text: str) -> None: ...
+    async def send_mo(
+        self, source: str, destination: str, text: str, *, parts: int | None = None, shuffle: bool = False
+    ) -> None: ...
 
     async def send_report(
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
@@ -106,6 +109,46 @@ class _Sent:
     source: str
     destination: str
     submitted_at: datetime
+
+
+def mo_segments(text: str, parts: int | None = None) -> list[tuple[int, bytes]]:
+    """(data_coding, payload) of each segment of an MO text, as a phone splits it, or cut into
+    exactly `parts` segments (for demos and tests of reassembly). ValueError when that cannot be
+    done; EmptyText for an empty text (sent as one empty SMS)."""
+    if parts is None:
+        p = plan(text, max_parts=255)
+        return [(int(p.coding), part.payload) for part in p.parts]
+    if not 1 <= parts <= 255:
+        raise ValueError("parts must be 1 to 255")
+    if len(text) < parts:
+        raise ValueError(f"a text of {len(text)} characters cannot make {parts} parts")
+    size, extra = divmod(len(text), parts)
+    pieces, at = [], 0
+    for i in range(parts):
+        n = size + (1 if i < extra else 0)
+        pieces.append(text[at : at + n])
+        at += n
+    out = []
+    for piece in pieces:
+        try:
+            p = plan(piece, max_parts=1)
+        except EmptyText:  # a piece of blanks: send it as it is
+            out.append((0, piece.encode("ascii", "replace")))
+            continue
+        if p.truncated:
+            raise ValueError(f"the text is too long for {parts} parts")
+        out.append((int(p.coding), p.parts[0].payload))
+    return out
+
+
+def numbered(items: list[Any], *, shuffle: bool = False) -> list[tuple[int, Any]]:
+    """(seq, item) from 1; shuffled into an order other than the natural one when asked."""
+    out = list(enumerate(items, 1))
+    if shuffle and len(out) > 1:
+        natural = list(out)
+        while out == natural:
+            random.shuffle(out)
+    return out
 
 
 def utcnow() -> datetime:
@@ -274,18 +317,40 @@ class SimulatorCore:
     # --- MOs and reports ----------------------------------------------------------------------
 
     async def inject_mo(
-        self, source: str, destination: str, text: str, *, protocol: str | None = None
+        self,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        protocol: str | None = None,
+        parts: int | None = None,
+        shuffle: bool = False,
     ) -> int:
         """Send an MO to one logged-in session (the newest, of `protocol` if given); the number of
-        sessions reached, 0 when none is logged in (the MO is then held for the next login)."""
+        sessions reached, 0 when none is logged in (the MO is then held for the next login).
+        `parts` cuts the text into that many segments, `shuffle` sends them out of order."""
         s = self._pick(protocol)
         if s is None:
             self._held.append((protocol, None, ("mo", source, destination, text)))
             log.info("sim.mo_held", source=source, destination=destination)
             return 0
-        await s.send_mo(source, destination, text)
+        if parts is None and not shuffle:
+            await s.send_mo(source, destination, text)
+        else:
+            await s.send_mo(source, destination, text, parts=parts, shuffle=shuffle)
         log.info("sim.mo_sent", protocol=s.protocol, source=source, destination=destination)
         return 1
+
+    def last_sms(self) -> tuple[str, str] | None:
+        """(phone, our number) of the last SMS accepted: where `send-mo --reply-to-last` answers from."""
+        for record in reversed(self.records):
+            if record.get("verdict") != "rejected":
+                source = str(record["source"])
+                # SMPP carries an international sender (TON 1) without its "+"; a phone sees "+".
+                if source.isdigit() and len(source) > 8:
+                    source = "+" + source
+                return str(record["destination"]), source
+        return None
 
     async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
         """Send a report for a message this simulator accepted; False if the id is unknown. With no

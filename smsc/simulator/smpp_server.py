@@ -26,8 +26,15 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
-from smsc.encoding import EmptyText, concat_udh, decode_user_data, plan
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, destination_number
+from smsc.encoding import EmptyText, concat_udh, decode_user_data
+from smsc.simulator.core import (
+    SimulatorCore,
+    SubmittedSms,
+    SubmitVerdict,
+    destination_number,
+    mo_segments,
+    numbered,
+)
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 from smsc.smpp.codec import (
     ENCODABLE,
@@ -64,17 +71,20 @@ def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, 
     )
 
 
-def mo_parts(text: str, ref: int) -> list[tuple[int, int, bytes]]:
+def mo_parts(
+    text: str, ref: int, parts: int | None = None, shuffle: bool = False
+) -> list[tuple[int, int, bytes]]:
     """(esm_class, data_coding, short_message) for each deliver_sm of an MO text."""
     try:
-        p = plan(text, max_parts=255)
+        segments = mo_segments(text, parts)
     except EmptyText:
         return [(0, 0, b"")]
-    if len(p.parts) == 1:
-        return [(0, int(p.coding), p.parts[0].payload)]
-    total = len(p.parts)
+    if len(segments) == 1:
+        return [(0, *segments[0])]
+    total = len(segments)
     return [
-        (0x40, int(p.coding), concat_udh(ref, total, i) + part.payload) for i, part in enumerate(p.parts, 1)
+        (0x40, dc, concat_udh(ref, total, i) + payload)
+        for i, (dc, payload) in numbered(segments, shuffle=shuffle)
     ]
 
 
@@ -318,10 +328,12 @@ class SmppSession(SessionBase):
 
     # --- deliver_sm to the client -------------------------------------------------------------
 
-    async def send_mo(self, source: str, destination: str, text: str) -> None:
+    async def send_mo(
+        self, source: str, destination: str, text: str, *, parts: int | None = None, shuffle: bool = False
+    ) -> None:
         src_ton, src_npi, src = source_address(source)
         dst_ton, dst_npi, dst = source_address(destination)
-        for esm, dc, sm in mo_parts(text, self.server.next_ref()):
+        for esm, dc, sm in mo_parts(text, self.server.next_ref(), parts, shuffle):
             fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
                           dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
                           esm_class=esm, data_coding=dc, short_message=sm)  # fmt: skip

@@ -1,0 +1,79 @@
+"""`smsgw mo list` and `smsgw conversation list`: what came back from phones, and who talks to whom."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from typing import Any
+
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
+from gateway.config import Config
+from gateway.conversations.numbers import to_e164
+from gateway.conversations.repo import ConversationsRepo
+
+
+def _since(value: str) -> float:
+    """`7d`, `12h`, `30m` ago, or a date `YYYY-MM-DD[ HH:MM]`."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise CliError(f"--since {value!r}: give 7d, 12h, 30m or a date YYYY-MM-DD", EXIT_USAGE) from exc
+
+
+def _number(cfg: Config, value: str | None) -> str | None:
+    if value is None:
+        return None
+    return to_e164(value.replace(" ", ""), cfg.gateway.default_region) or value
+
+
+def _repo(cfg: Config) -> ConversationsRepo:
+    store = open_store(cfg)
+    return ConversationsRepo(store.db, store.clock)
+
+
+def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
+    since = _since(args.since) if args.since else None
+    rows = _repo(cfg).list_mo(since=since, number=_number(cfg, args.number), limit=args.limit)
+    if not rows:
+        print("no MO messages")
+    for r in rows:
+        who = f" → {r['user']}" if r["user"] else ""
+        note = f"  ({r['note']})" if r["note"] and r["state"] != "mailed" else ""
+        print(
+            f"{r['id']:>8}  {when(r['received_at'])}  {r['source']:<16} → {r['destination']:<16}"
+            f" {r['state']:<10}{who}{note}"
+        )
+    return 0
+
+
+def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
+    rows = _repo(cfg).list_conversations(user=args.user, number=_number(cfg, args.number), limit=args.limit)
+    if not rows:
+        print("no conversations")
+    window = cfg.replies.window_seconds
+    now = time.time()
+    for c in rows:
+        state = "open" if c.last_mt_at >= now - window else "closed"
+        print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register `mo` and `conversation` on the `smsgw` parser's subcommands."""
+    mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(dest="sub", required=True)
+    ml = mo.add_parser("list", help="newest first: mailed, fallback, unmatched, optout, duplicate")
+    ml.add_argument("--since", help="7d, 12h, 30m or YYYY-MM-DD")
+    ml.add_argument("--number", help="the phone or our number")
+    ml.add_argument("--limit", type=int, default=50)
+    ml.set_defaults(func=cmd_mo_list)
+    conv = sub.add_parser("conversation", help="who writes to which phone, from which number")
+    cs = conv.add_subparsers(dest="sub", required=True)
+    cl = cs.add_parser("list", help="newest first")
+    cl.add_argument("--user", metavar="EMAIL")
+    cl.add_argument("--number", help="the phone or our number")
+    cl.add_argument("--limit", type=int, default=50)
+    cl.set_defaults(func=cmd_conversation_list)

@@ -1,0 +1,150 @@
+"""The two-way handlers: an accepted MT opens a conversation, a whole MO is mailed to its user.
+
+Both run inside the caller's transaction. `on_accept` runs in the acceptance write, so the
+originating number chosen from the pool is the one the SMS is queued with; `on_whole_mo` runs in
+the write that stores the (whole, reassembled) MO, so the reply mail is queued atomically with it:
+a crash neither loses the answer nor mails it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from gateway import notify
+from gateway.config import Config, is_number_sender
+from gateway.conversations.numbers import display, normalise, to_e164
+from gateway.conversations.repo import Conversation, ConversationsRepo
+from gateway.store.db import Store
+from gateway.store.records import Acceptance
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What an accepted email tells the conversations; built by the SMTP side before its write."""
+
+    user_email: str
+    account_id: int | None
+    domains: dict[str, str]  # E.164 number → the gateway domain it was addressed at
+    pool: tuple[str, ...]
+    window_seconds: float
+
+
+def opening(
+    cfg: Config, *, user_email: str, account_id: int | None, sender: str, domains: dict[str, str]
+) -> Opening | None:
+    """None when nobody can answer: an alphanumeric sender (R-1.11) or no user to mail answers to."""
+    if not user_email or not is_number_sender(sender):
+        return None
+    return Opening(user_email, account_id, domains, cfg.replies.pool_numbers, cfg.replies.window_seconds)
+
+
+def repo(store: Store) -> ConversationsRepo:
+    return ConversationsRepo(store.db, store.clock)
+
+
+def on_accept(store: Store, o: Opening, acceptance: Acceptance) -> None:
+    """Inside the acceptance write: each SMS's originating number, and the conversation it continues."""
+    r = repo(store)
+    since = store.clock() - o.window_seconds
+    for m in acceptance.messages:
+        if o.pool:
+            choice = r.choose_number(m.recipient, o.user_email, o.pool, since)
+            if choice.displaced is not None:
+                log.warning(
+                    "conversation.displaced",
+                    phone=m.recipient,
+                    number=choice.number,
+                    user=o.user_email,
+                    displaced_user=choice.displaced.user_email,
+                    pool=len(o.pool),
+                )
+            m.source = choice.number
+        r.record_mt(
+            phone=m.recipient,
+            number=m.source,
+            user_email=o.user_email,
+            account_id=o.account_id,
+            domain=o.domains.get(m.recipient, ""),
+            header_message_id=acceptance.header_message_id,
+            subject=acceptance.subject or None,
+            text=m.text,
+        )
+
+
+def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) -> str:
+    """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
+
+    Returns the state recorded on the MO: mailed, fallback, unmatched, optout or duplicate.
+    """
+    r = repo(store)
+    mo = r.mo(mo_id)
+    if r.is_redelivery(mo):
+        r.settle_mo(mo_id, "duplicate", None, "the SMSC delivered the same SMS again")
+        log.info("mo.duplicate", mo=mo_id)
+        return "duplicate"
+    region = cfg.gateway.default_region
+    phone = to_e164(mo.source, region)
+    number = normalise(mo.destination, region)
+    window = cfg.replies.window_seconds
+    conv = r.match(phone, number, store.clock() - window) if phone else None
+    if conv is not None:
+        state = "optout" if optout else "mailed"
+        note = None
+        if optout:
+            note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
+        _mail_user(store, cfg, conv, mo.text, note)
+        r.settle_mo(mo_id, state, conv.id, note)
+        log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)
+        return state
+    if phone is None:
+        reason = "the sender is not a phone number (alphanumeric or malformed): it cannot be answered"
+    else:
+        reason = f"no SMS was sent to {phone} from {number} in the last {cfg.replies.window_days:g} days"
+    if optout:
+        r.settle_mo(mo_id, "optout", None, reason)
+        return "optout"
+    fallback = cfg.replies.fallback_address
+    if fallback:
+        domain = cfg.gateway.domains[0]
+        content = notify.sms_reply(
+            phone=phone or "",
+            phone_display=display(phone) if phone else "SMS",
+            domain=domain,
+            rcpt=fallback,
+            subject=f"SMS from {mo.source} to {mo.destination} (no conversation)",
+            text=mo.text,
+            quoted=None,
+            quoted_at=None,
+            in_reply_to=None,
+            note=f"Not matched: {reason}",
+        )
+        store.outbox.enqueue_mail("reply-fallback", cfg.mail.from_address, fallback, content)
+        r.settle_mo(mo_id, "fallback", None, reason)
+        log.info("mo.fallback", mo=mo_id, to=fallback)
+        return "fallback"
+    r.settle_mo(mo_id, "unmatched", None, reason)
+    log.warning("mo.unmatched", mo=mo_id, reason=reason)
+    return "unmatched"
+
+
+def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: str | None) -> None:
+    tz = ZoneInfo(cfg.gateway.timezone)
+    content = notify.sms_reply(
+        phone=conv.phone,
+        phone_display=display(conv.phone),
+        domain=conv.domain or cfg.gateway.domains[0],
+        rcpt=conv.user_email,
+        subject=conv.subject,
+        text=text,
+        quoted=conv.text,
+        quoted_at=datetime.fromtimestamp(conv.last_mt_at, tz),
+        in_reply_to=conv.header_message_id,
+        note=note,
+    )
+    store.outbox.enqueue_mail("reply", cfg.mail.from_address, conv.user_email, content)

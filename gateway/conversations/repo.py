@@ -1,0 +1,206 @@
+"""The conversations repository: conversation rows, reply-number choice, and what became of each MO.
+
+One row per (user, phone): the number the phone sees the user's SMS come from, and the last
+email's Message-ID, subject and SMS text, so that an answer can be mailed threaded and quoted.
+Every verb joins the caller's transaction: the number is chosen in the same transaction that
+accepts the mail, and the reply mail is queued in the same one that stores the MO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.store.repository import Repository
+
+DUPLICATE_SECONDS = 120.0  # an identical MO this soon after another is the SMSC delivering it again
+
+_COLUMNS = (
+    "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
+    " started_at, last_mt_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    phone: str
+    number: str
+    user_email: str
+    account_id: int | None
+    domain: str
+    header_message_id: str | None
+    subject: str | None
+    text: str
+    started_at: float
+    last_mt_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The number a (user, phone) conversation is sent from, and whom it was taken from, if anyone."""
+
+    number: str
+    displaced: Conversation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mo:
+    id: int
+    link: str
+    source: str
+    destination: str
+    text: str
+    received_at: float
+
+
+class ConversationsRepo(Repository):
+    # ---- MT side ------------------------------------------------------------------------------
+
+    def find(self, phone: str, user_email: str) -> Conversation | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND user_email = ?", (phone, user_email)
+        ).fetchone()
+        return Conversation(*row) if row else None
+
+    def choose_number(self, phone: str, user_email: str, pool: tuple[str, ...], since: float) -> Choice:
+        """R-3.2: the pool number for (user, phone); two users never share one for a phone in the window.
+
+        The user's own number is kept while nobody else holds it for this phone. Otherwise the
+        free number least recently used with this phone is taken (a late answer to someone else's
+        old conversation is then least likely to reach the wrong person); with none free, the
+        least recently active other conversation with this phone gives up its number.
+        """
+        live = [
+            Conversation(*r)
+            for r in self.conn.execute(
+                f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND last_mt_at >= ?"
+                " AND user_email != ? ORDER BY last_mt_at",
+                (phone, since, user_email),
+            )
+        ]
+        taken = {c.number for c in live}
+        own = self.find(phone, user_email)
+        if own is not None and own.number in pool and own.number not in taken:
+            return Choice(own.number)
+        free = [n for n in pool if n not in taken]
+        if free:
+            last_used = dict(
+                self.conn.execute(
+                    "SELECT number, MAX(last_mt_at) FROM conversations WHERE phone = ? GROUP BY number",
+                    (phone,),
+                ).fetchall()
+            )
+            return Choice(min(free, key=lambda n: (last_used.get(n, 0.0), pool.index(n))))
+        victim = next((c for c in live if c.number in pool), None)
+        if victim is None:  # nobody holds a pool number: the pool is empty
+            raise ValueError("empty reply pool")
+        return Choice(victim.number, displaced=victim)
+
+    def record_mt(
+        self,
+        *,
+        phone: str,
+        number: str,
+        user_email: str,
+        account_id: int | None,
+        domain: str,
+        header_message_id: str | None,
+        subject: str | None,
+        text: str,
+    ) -> int:
+        """The conversation an accepted MT opens or continues; returns its id."""
+        now = self.clock()
+        with self.transaction():
+            row = self.conn.execute(
+                "INSERT INTO conversations (phone, number, user_email, account_id, domain, header_message_id,"
+                " subject, text, started_at, last_mt_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
+                " account_id = excluded.account_id, domain = excluded.domain,"
+                " header_message_id = excluded.header_message_id, subject = excluded.subject,"
+                " text = excluded.text, last_mt_at = excluded.last_mt_at,"
+                " started_at = CASE WHEN conversations.number = excluded.number"
+                " THEN conversations.started_at ELSE excluded.started_at END"
+                " RETURNING id",
+                (phone, number, user_email, account_id, domain, header_message_id, subject, text, now, now),
+            ).fetchone()
+            return int(row[0])
+
+    # ---- MO side ------------------------------------------------------------------------------
+
+    def mo(self, mo_id: int) -> Mo:
+        row = self.conn.execute(
+            "SELECT id, link, source, destination, text, received_at FROM mo WHERE id = ?", (mo_id,)
+        ).fetchone()
+        return Mo(*row)
+
+    def match(self, phone: str, number: str, since: float) -> Conversation | None:
+        """The conversation (phone, our number) whose last MT is the most recent within the window."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND last_mt_at >= ?"
+            " ORDER BY last_mt_at DESC, id DESC LIMIT 1",
+            (phone, number, since),
+        ).fetchone()
+        return Conversation(*row) if row else None
+
+    def is_redelivery(self, mo: Mo) -> bool:
+        """The same whole text from the same phone to the same number, handled moments ago."""
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM mo WHERE source = ? AND destination = ? AND text = ? AND id != ?"
+                " AND received_at >= ? AND state IN ('mailed', 'fallback', 'unmatched', 'optout')",
+                (mo.source, mo.destination, mo.text, mo.id, mo.received_at - DUPLICATE_SECONDS),
+            ).fetchone()
+            is not None
+        )
+
+    def settle_mo(self, mo_id: int, state: str, conversation_id: int | None, note: str | None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE mo SET state = ?, conversation_id = ?, note = ? WHERE id = ?",
+                (state, conversation_id, note, mo_id),
+            )
+
+    # ---- listing and retention ------------------------------------------------------------------
+
+    def list_mo(self, *, since: float | None, number: str | None, limit: int) -> list[dict[str, Any]]:
+        where, args = ["m.state NOT IN ('segment', 'joined')"], []
+        if since is not None:
+            where.append("m.received_at >= ?")
+            args.append(since)
+        if number is not None:
+            where.append("(m.source = ? OR m.destination = ?)")
+            args += [number, number]
+        rows = self.conn.execute(
+            "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email"
+            " FROM mo m LEFT JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        keys = ("id", "received_at", "source", "destination", "state", "note", "text", "user")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def list_conversations(self, *, user: str | None, number: str | None, limit: int) -> list[Conversation]:
+        where, args = ["1"], []
+        if user is not None:
+            where.append("user_email = ?")
+            args.append(user)
+        if number is not None:
+            where.append("(phone = ? OR number = ?)")
+            args += [number, number]
+        return [
+            Conversation(*r)
+            for r in self.conn.execute(
+                f"SELECT {_COLUMNS} FROM conversations WHERE {' AND '.join(where)}"
+                " ORDER BY last_mt_at DESC LIMIT ?",
+                (*args, limit),
+            )
+        ]
+
+    def purge(self, before: float, limit: int) -> int:
+        """Conversations whose last SMS is older than `before` (one chunk); returns the count."""
+        return self.conn.execute(
+            "DELETE FROM conversations WHERE id IN"
+            " (SELECT id FROM conversations WHERE last_mt_at < ? ORDER BY last_mt_at LIMIT ?)",
+            (before, limit),
+        ).rowcount

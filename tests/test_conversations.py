@@ -1,0 +1,339 @@
+"""Two-way SMS (issue 10) below the network: numbers, the pool, the window, the reply mail, bad MOs.
+
+The handlers run on a real SQLite file through `GatewayEvents`, as the daemon runs them; the
+clock is injected so that window tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import conversations
+from gateway.config import ConfigError, expand_pool, parse_config
+from gateway.conversations.numbers import to_e164
+from gateway.events import GatewayEvents, Notifier
+from gateway.reassembly import GAP, TIMEOUT_SECONDS
+from gateway.store.db import Store
+from gateway.store.records import Acceptance, NewMessage, NewPart
+from smsc.base import Concat, InboundSms
+from smsc.encoding import decode_user_data
+
+PHONE = "+48601123456"
+SENDER = "+48100200300"
+DAY = 86400.0
+T0 = 1_800_000_000.0
+
+BASE = """
+[gateway]
+domains = ["sms.example.com"]
+[[smsc]]
+name = "main"
+type = "smpp"
+port = 2775
+"""
+
+
+def cfg(replies: str = "") -> object:
+    return parse_config(BASE + "[replies]\n" + replies, source="test")
+
+
+class World:
+    """A store, its clock and the daemon's MO handling, without the network."""
+
+    def __init__(self, tmp_path: Path, replies: str = "") -> None:
+        self.now = T0
+        self.config = cfg(replies)
+        self.store = Store.open(tmp_path / "db.sqlite", clock=lambda: self.now)
+        self.events = GatewayEvents(self.store, Notifier(self.store, self.config))  # type: ignore[arg-type]
+
+    def send(self, user: str, phone: str = PHONE, *, subject: str = "Meeting", text: str = "At 10?") -> str:
+        """An accepted MT from `user`; returns the number it goes out from."""
+        msg = NewMessage(phone, SENDER, text, 0, [NewPart(1, 0, text.encode(), b"", text)])
+        mid = f"<{user.partition('@')[0]}.{int(self.now)}@acme>"
+        acc = Acceptance(user, "127.0.0.1", None, None, mid, None, subject, text, [msg], 3600)
+        opening = conversations.opening(
+            self.config,  # type: ignore[arg-type]
+            user_email=user,
+            account_id=None,
+            sender=SENDER,
+            domains={phone: "sms.example.com"},
+        )
+        assert opening is not None
+        conversations.on_accept(self.store, opening, acc)
+        self.store.queue.insert_email(acc)
+        return msg.source
+
+    async def mo(self, text: str, *, source: str = PHONE, to: str = SENDER, **kw: object) -> None:
+        await self.events.on_deliver("main", InboundSms(source=source, destination=to, text=text, **kw))  # type: ignore[arg-type]
+
+    def mo_states(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.store.db.conn.execute(
+                "SELECT state FROM mo WHERE state NOT IN ('segment', 'joined') ORDER BY id"
+            )
+        ]
+
+    def outbox(self) -> list[tuple[str, str, email.message.EmailMessage]]:
+        rows = self.store.db.conn.execute("SELECT kind, rcpt, content FROM outbox ORDER BY id").fetchall()
+        return [(k, r, email.message_from_bytes(c, policy=policy.default)) for k, r, c in rows]  # type: ignore[misc]
+
+
+# ---- numbers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "ton", "expected"),
+    [
+        ("+48601123456", None, PHONE),  # international with +
+        ("48601123456", 1, PHONE),  # SMPP TON 1 digits (international without +)
+        ("48601123456", 0, PHONE),  # TON unknown, country code included
+        ("48601123456", None, PHONE),  # CIMD2 without prefix
+        ("0048601123456", None, PHONE),  # CIMD2's usual international form
+        ("601123456", 2, PHONE),  # SMPP TON 2, national
+        ("48601123456", 2, PHONE),  # labelled national, carries its country code
+        ("601123456", 4, PHONE),  # SMPP TON 4, subscriber
+        ("601123456", 0, PHONE),  # TON unknown, national digits
+        ("601123456", "2", PHONE),  # TON as the link's raw text
+        ("ACME", 5, None),  # alphanumeric
+        ("7155", 3, None),  # a short code is no phone
+        ("+0048601123456", 1, None),  # junk
+        ("+4860 1123456", None, None),  # junk, not tidied up
+    ],
+)
+def test_every_form_an_smsc_sends_becomes_e164(address: str, ton: object, expected: str | None) -> None:
+    assert to_e164(address, "PL", ton) == expected  # type: ignore[arg-type]
+
+
+# ---- config -----------------------------------------------------------------------------------
+
+
+def test_pool_ranges_expand_in_order() -> None:
+    assert expand_pool(("+48500100200", "+48500100300..+48500100302", "+48500100200")) == (
+        "+48500100200",
+        "+48500100300",
+        "+48500100301",
+        "+48500100302",
+    )
+
+
+@pytest.mark.parametrize("bad", ['"48500100200"', '"+48500100302..+48500100300"', '"+485..+4850010"'])
+def test_a_bad_pool_entry_is_named(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"replies\.pool"):
+        cfg(f"pool = [{bad}]")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "new"),
+    [("gateway", "reply_window_days = 3", "[replies] window_days"),
+     ("mail", 'fallback_address = "x@example.com"', "[replies] fallback_address")],
+)  # fmt: skip
+def test_an_old_reply_key_names_its_new_place(section: str, key: str, new: str) -> None:
+    text = BASE.replace(
+        "[gateway]", f"[{section}]\n{key}\n[gateway]" if section == "mail" else f"[gateway]\n{key}"
+    )
+    with pytest.raises(ConfigError, match=f"has moved: use {re.escape(new)}"):
+        parse_config(text, source="test")
+
+
+def test_an_alphanumeric_sender_is_told_it_cannot_be_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    parse_config(BASE + '[[account]]\nname = "acme"\nsender = "ACME"\n', source="test")
+    assert "replies are impossible" in capsys.readouterr().err
+    assert conversations.opening(cfg(), user_email="a@b.c", account_id=1, sender="ACME", domains={}) is None  # type: ignore[arg-type]
+
+
+# ---- the reply mail ----------------------------------------------------------------------------
+
+
+async def test_an_answer_is_mailed_from_the_phone_threaded_and_quoted(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example", subject="Spotkanie", text="Czy 10:00 pasuje?")
+    await w.mo("Tak, będę o 10:00")
+    ((kind, rcpt, msg),) = w.outbox()
+    assert (kind, rcpt) == ("reply", "anna@acme.example")
+    raw = w.store.db.conn.execute("SELECT content FROM outbox").fetchone()[0]
+    assert raw.startswith(b'From: "+48 601 123 456" <48601123456@sms.example.com>\n')
+    assert msg["Subject"] == "Re: Spotkanie"
+    assert msg["In-Reply-To"] == msg["References"] == f"<anna.{int(T0)}@acme>"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_content_charset() == "utf-8"
+    body = msg.get_content()
+    assert body.startswith("Tak, będę o 10:00\n")
+    assert "> Czy 10:00 pasuje?" in body
+    assert w.mo_states() == ["mailed"]
+
+
+async def test_without_a_subject_the_reply_names_the_number(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example", subject="")
+    await w.mo("OK")
+    assert w.outbox()[0][2]["Subject"] == "SMS from +48 601 123 456"
+
+
+# ---- the window -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("after", "state"), [(6 * DAY + 23 * 3600, "mailed"), (7 * DAY + 60, "fallback")])
+async def test_window_boundary(tmp_path: Path, after: float, state: str) -> None:
+    w = World(tmp_path, 'fallback_address = "ops@example.com"')
+    w.send("anna@acme.example")
+    w.now += after
+    await w.mo("late answer")
+    assert w.mo_states() == [state]
+    assert w.outbox()[0][1] == ("anna@acme.example" if state == "mailed" else "ops@example.com")
+
+
+# ---- the pool ---------------------------------------------------------------------------------
+
+POOL2 = 'pool = ["+48500100200..+48500100201"]'
+
+
+async def test_two_users_to_one_phone_get_their_own_numbers_and_answers(tmp_path: Path) -> None:
+    w = World(tmp_path, POOL2)
+    a = w.send("anna@acme.example", text="from Anna")
+    b = w.send("bob@other.example", text="from Bob")
+    assert {a, b} == {"+48500100200", "+48500100201"}
+    assert w.send("anna@acme.example") == a  # the conversation keeps its number
+    await w.mo("for Bob", to=b)
+    await w.mo("for Anna", to=a)
+    assert [(rcpt, m.get_content().split("\n")[0]) for _, rcpt, m in w.outbox()] == [
+        ("bob@other.example", "for Bob"),
+        ("anna@acme.example", "for Anna"),
+    ]
+
+
+async def test_an_exhausted_pool_takes_over_the_least_recent_conversation(tmp_path: Path) -> None:
+    w = World(tmp_path, POOL2)
+    a = w.send("anna@acme.example")
+    w.now += 60
+    w.send("bob@other.example")
+    w.now += 60
+    with capture_logs() as logs:
+        c = w.send("carol@third.example")
+    assert c == a
+    (warning,) = [e for e in logs if e["event"] == "conversation.displaced"]
+    assert warning["log_level"] == "warning"
+    assert (warning["user"], warning["displaced_user"], warning["phone"]) == (
+        "carol@third.example",
+        "anna@acme.example",
+        PHONE,
+    )
+    await w.mo("who gets this?", to=a)
+    assert w.outbox()[0][1] == "carol@third.example"
+
+
+async def test_different_phones_share_pool_numbers(tmp_path: Path) -> None:
+    w = World(tmp_path, 'pool = ["+48500100200"]')
+    assert w.send("anna@acme.example", PHONE) == w.send("bob@other.example", "+48601999888")
+
+
+# ---- no conversation, opt-out, bad MOs ----------------------------------------------------------
+
+
+async def test_without_conversation_or_fallback_the_mo_is_kept_as_unmatched(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    await w.mo("hello?", to="+48500999999")  # no pool or sender number of ours
+    assert w.mo_states() == ["unmatched"] and w.outbox() == []
+    (row,) = conversations.handlers.repo(w.store).list_mo(since=None, number=None, limit=5)
+    assert "no SMS was sent" in row["note"]
+
+
+async def test_an_optout_acts_and_is_mailed_to_the_user(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("STOP")
+    assert w.store.policy.is_opted_out(PHONE)
+    ((_, rcpt, msg),) = w.outbox()
+    assert rcpt == "anna@acme.example" and "opt-out" in msg.get_content()
+    assert w.mo_states() == ["optout"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kw"),
+    [
+        ("", {}),  # empty text
+        (decode_user_data(bytes.fromhex("050003010101"), 0, udhi=True)[0], {}),  # only a UDH
+        (decode_user_data(b"\x00T\x00a\x00", 8)[0], {"data_coding": 8}),  # UCS-2, odd byte count
+    ],
+)
+async def test_odd_texts_are_still_mailed(tmp_path: Path, text: str, kw: dict[str, object]) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo(text, **kw)
+    ((_, rcpt, msg),) = w.outbox()
+    assert rcpt == "anna@acme.example" and msg.get_content()
+
+
+async def test_an_alphanumeric_source_goes_to_the_fallback(tmp_path: Path) -> None:
+    w = World(tmp_path, 'fallback_address = "ops@example.com"')
+    w.send("anna@acme.example")
+    await w.mo("Your parcel", source="DHL")
+    ((kind, rcpt, msg),) = w.outbox()
+    assert (kind, rcpt, w.mo_states()) == ("reply-fallback", "ops@example.com", ["fallback"])
+    assert "not a phone number" in msg.get_content()
+
+
+async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:
+    # The SMSC sends the same MO again (our ack was lost, or we were killed before sending it).
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("OK")
+    w.store.close()
+    w2 = World.__new__(World)
+    w2.__dict__.update(w.__dict__)
+    w2.store = Store.open(tmp_path / "db.sqlite", clock=lambda: w2.now)
+    w2.events = GatewayEvents(w2.store, Notifier(w2.store, w.config))  # type: ignore[arg-type]
+    w2.now += 5
+    await w2.mo("OK")
+    assert w2.mo_states() == ["mailed", "duplicate"] and len(w2.outbox()) == 1
+
+
+async def test_segments_out_of_order_with_one_missing_are_mailed_with_a_gap(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("three", concat=Concat(ref=7, total=3, seq=3))
+    await w.mo("one ", concat=Concat(ref=7, total=3, seq=1))
+    await w.mo("one ", concat=Concat(ref=7, total=3, seq=1))  # twice
+    assert w.outbox() == []  # waiting for part 2
+    w.now += TIMEOUT_SECONDS + 1
+    await w.store.write(lambda: None)
+
+    def expire() -> None:
+        for mo_id in w.store.mo.join_stale_segments(w.now - TIMEOUT_SECONDS):
+            w.events.whole_mo(mo_id)
+
+    await w.store.write(expire)
+    ((_, _, msg),) = w.outbox()
+    assert msg.get_content().startswith(f"one {GAP}three")
+
+
+async def test_conversations_are_purged_after_window_plus_retention(tmp_path: Path) -> None:
+    from gateway.store.retention import purge_before
+
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    w.now += 90 * DAY + 1
+    await purge_before(w.store, w.now - 90 * DAY, reply_window=7 * DAY)
+    assert conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+    w.now += 7 * DAY
+    await purge_before(w.store, w.now - 90 * DAY, reply_window=7 * DAY)
+    assert not conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+
+
+def test_account_commands_say_an_alphanumeric_sender_cannot_be_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli.main import main
+
+    conf = tmp_path / "config.toml"
+    conf.write_text(BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"'))
+    assert main(["-c", str(conf), "account", "add", "acme", "--sender", "ACME"]) == 0
+    assert "replies are impossible" in capsys.readouterr().out
+    assert main(["-c", str(conf), "account", "set", "acme", "--sender", "+48500100200"]) == 0
+    assert "replies are impossible" not in capsys.readouterr().out
