@@ -11,6 +11,6 @@ number its conversation already uses.
 
 from gateway.conversations.answers import as_answer
 from gateway.conversations.cli import add_commands
-from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening
+from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening, unanswerable
 
-__all__ = ["Opening", "add_commands", "as_answer", "on_accept", "on_whole_mo", "opening"]
+__all__ = ["Opening", "add_commands", "as_answer", "on_accept", "on_whole_mo", "opening", "unanswerable"]

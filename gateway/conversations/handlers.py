@@ -44,6 +44,17 @@ def opening(
     return Opening(user_email, account_id, domains, cfg.replies.pool_numbers, cfg.replies.window_seconds)
 
 
+def unanswerable(cfg: Config) -> list[str]:
+    """R-1.11 for `check-config`: each configured sender a phone cannot answer, as a line for the admin."""
+    senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
+    senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
+    return [
+        f"{where} {sender!r} is alphanumeric: phones cannot answer it, replies are impossible"
+        for where, sender in senders
+        if not is_number_sender(sender)
+    ]
+
+
 def repo(store: Store) -> ConversationsRepo:
     return ConversationsRepo(store.db, store.clock)
 
