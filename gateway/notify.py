@@ -190,6 +190,9 @@ def notice(*, sender: str, rcpt: str, domain: str, subject: str, content: str) -
     return _plain(msg, content)
 
 
+REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
+
+
 def sms_reply(
     *,
     phone: str,
@@ -227,7 +230,7 @@ def sms_reply(
         title = h.text(f"Re: {original}")
     msg["Subject"] = title
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain=host or None)
+    msg["Message-ID"] = make_msgid(idstring=REPLY_ID_MARK, domain=host or None)  # answers name it
     msg["Auto-Submitted"] = "auto-generated"
     ref = h.msgid(in_reply_to)
     if ref is not None:

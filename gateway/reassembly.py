@@ -1,14 +1,20 @@
 """Long MO texts arrive as segments; this joins them into what the phone user wrote (SPEC R-3.4).
 
 Segments are keyed by (sender, reference, total) whichever link they came over, so SMPP and CIMD2
-share it. Duplicates (an SMSC re-delivering) and any arrival order are fine; a set still
-incomplete after the timeout is joined with a visible gap marker rather than dropped.
+share it. Duplicates (an SMSC re-delivering, even after the set was joined) and any arrival order
+are fine; a set still incomplete after the timeout is joined with a visible gap marker rather than
+dropped.
 """
 
 from __future__ import annotations
 
 GAP = "[…]"
 TIMEOUT_SECONDS = 300.0
+# A segment identical to one of a set joined this recently (same sender, reference, total, number
+# and text) is the SMSC delivering it again, not the start of a new text: an SMSC whose ack was lost
+# (or whose gateway was killed before acking) repeats it, possibly after a long outage. A phone
+# reusing the reference for a new text within a day would also have to repeat a segment's text.
+REDELIVERY_SECONDS = 86400.0
 
 
 def join(segments: list[tuple[int, str]], total: int) -> str:

@@ -142,8 +142,8 @@ class Sink:
 
 
 @asynccontextmanager
-async def smtp_sink(port: int) -> AsyncIterator[Sink]:
-    sink = Sink()
+async def smtp_sink(port: int, sink: Sink | None = None) -> AsyncIterator[Sink]:
+    sink = sink or Sink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", port)
     try:

@@ -34,10 +34,16 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
         print("no accounts")
     for a in accounts:
         state = f"SUSPENDED ({a.suspended_reason})" if a.suspended_at else "active"
+        window = (
+            f"{a.reply_window_days:g} days"
+            if a.reply_window_days is not None
+            else f"{cfg.replies.window_days:g} days (default)"
+        )
         print(
             f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
             f" networks {', '.join(a.networks) or '-'},"
-            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'}, {state}"
+            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
+            f" reply window {window}, {state}"
         )
     return 0
 
@@ -48,6 +54,19 @@ def _limit(value: str) -> int | None:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of SMS parts (or 'none')")
     return int(value)
+
+
+def _days(value: str) -> float | None:
+    """`--reply-window-days`: days (fractions allowed), or `default` to use `[replies] window_days`."""
+    if value.lower() in ("default", "none", "-"):
+        return None
+    try:
+        days = float(value)
+    except ValueError:
+        days = 0.0
+    if not 0 < days < 3650:
+        raise CliError(f"--reply-window-days {value!r}: give a number of days (or 'default')", EXIT_USAGE)
+    return days
 
 
 def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
@@ -75,6 +94,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             settings[key] = int(value == "on")
+    if args.reply_window_days is not None:
+        settings["reply_window_days"] = _days(args.reply_window_days)
     if args.quiet_hours is not None:
         if args.quiet_hours.lower() in ("none", "off"):
             settings["quiet_start"] = settings["quiet_end"] = None
@@ -207,6 +228,11 @@ def add_admin_commands(sub: Any) -> None:
     aset.add_argument("--notify-address", metavar="EMAIL", help="bounces go here instead of to the sender")
     aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
     aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")
+    aset.add_argument(
+        "--reply-window-days",
+        metavar="DAYS",
+        help="how long phones may answer this account's SMS, or 'default' for [replies] window_days",
+    )
     aset.add_argument("--add-network", action="append", default=[], metavar="CIDR")
     aset.add_argument("--remove-network", action="append", default=[], metavar="CIDR")
     aset.set_defaults(func=cmd_account_set)

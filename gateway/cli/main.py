@@ -22,6 +22,7 @@ from gateway.cli.admin import add_admin_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config, ConfigError, exposed_secrets, load_config
 from gateway.conversations import add_commands as add_conversation_commands
+from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
@@ -58,6 +59,8 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
         f" domains {', '.join(cfg.gateway.domains)}"
     )
+    for line in unanswerable(cfg):
+        print(f"note: {line}")
     return 0
 
 

@@ -3,12 +3,14 @@
 The package owns its table (`conversations`, migration 5) and its SQL (`repo`), its handlers and
 its CLI subcommands. The spine calls it through one function each: `on_accept` from the
 acceptance write (gateway/smtp/accept.py), `on_whole_mo` from the MO write (gateway/events.py),
-`add_commands` from the command line (gateway/cli/main.py). An answer mailed back to
+`add_commands` from the command line (gateway/cli/main.py), `as_answer` from the SMTP side
+before it plans the SMS (an answer is sent without its "Re: …" subject). An answer mailed back to
 `<number>@<domain>` needs nothing else: it is a normal mail, and `on_accept` sends it from the
 number its conversation already uses.
 """
 
+from gateway.conversations.answers import as_answer
 from gateway.conversations.cli import add_commands
-from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening
+from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening, unanswerable
 
-__all__ = ["Opening", "add_commands", "on_accept", "on_whole_mo", "opening"]
+__all__ = ["Opening", "add_commands", "as_answer", "on_accept", "on_whole_mo", "opening", "unanswerable"]

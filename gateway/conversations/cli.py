@@ -51,12 +51,17 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = _repo(cfg).list_conversations(user=args.user, number=_number(cfg, args.number), limit=args.limit)
+    store = open_store(cfg)
+    rows = ConversationsRepo(store.db, store.clock).list_conversations(
+        user=args.user, number=_number(cfg, args.number), limit=args.limit
+    )
     if not rows:
         print("no conversations")
-    window = cfg.replies.window_seconds
+    own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     now = time.time()
     for c in rows:
+        days = own.get(c.account_id) if c.account_id is not None else None
+        window = (days if days is not None else cfg.replies.window_days) * 86400
         state = "open" if c.last_mt_at >= now - window else "closed"
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0

@@ -44,6 +44,17 @@ def opening(
     return Opening(user_email, account_id, domains, cfg.replies.pool_numbers, cfg.replies.window_seconds)
 
 
+def unanswerable(cfg: Config) -> list[str]:
+    """R-1.11 for `check-config`: each configured sender a phone cannot answer, as a line for the admin."""
+    senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
+    senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
+    return [
+        f"{where} {sender!r} is alphanumeric: phones cannot answer it, replies are impossible"
+        for where, sender in senders
+        if not is_number_sender(sender)
+    ]
+
+
 def repo(store: Store) -> ConversationsRepo:
     return ConversationsRepo(store.db, store.clock)
 
@@ -51,10 +62,15 @@ def repo(store: Store) -> ConversationsRepo:
 def on_accept(store: Store, o: Opening, acceptance: Acceptance) -> None:
     """Inside the acceptance write: each SMS's originating number, and the conversation it continues."""
     r = repo(store)
-    since = store.clock() - o.window_seconds
+    now = store.clock()
+    # A recipient this mail reached before is skipped by the queue (dedup): its conversation is
+    # neither moved nor given another number by the copy.
+    reached = store.queue.reached_before(acceptance.dedup_key)
     for m in acceptance.messages:
+        if m.recipient in reached:
+            continue
         if o.pool:
-            choice = r.choose_number(m.recipient, o.user_email, o.pool, since)
+            choice = r.choose_number(m.recipient, o.user_email, o.pool, now, o.window_seconds)
             if choice.displaced is not None:
                 log.warning(
                     "conversation.displaced",
@@ -91,8 +107,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     region = cfg.gateway.default_region
     phone = to_e164(mo.source, region)
     number = normalise(mo.destination, region)
-    window = cfg.replies.window_seconds
-    conv = r.match(phone, number, store.clock() - window) if phone else None
+    conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
     if conv is not None:
         state = "optout" if optout else "mailed"
         note = None
@@ -105,7 +120,8 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     if phone is None:
         reason = "the sender is not a phone number (alphanumeric or malformed): it cannot be answered"
     else:
-        reason = f"no SMS was sent to {phone} from {number} in the last {cfg.replies.window_days:g} days"
+        reason = f"no SMS was sent to {phone} from {number} within the reply window"
+        reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"
     if optout:
         r.settle_mo(mo_id, "optout", None, reason)
         return "optout"

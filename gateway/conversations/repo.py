@@ -15,6 +15,13 @@ from gateway.store.repository import Repository
 
 DUPLICATE_SECONDS = 120.0  # an identical MO this soon after another is the SMSC delivering it again
 
+# A conversation lives for its account's reply window, or the installation's when the account has
+# none (R-3); the first parameter is "now", the second the installation's window in seconds.
+LIVE = (
+    "last_mt_at >= ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
+    " WHERE a.id = conversations.account_id), ?)"
+)
+
 _COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
     " started_at, last_mt_at"
@@ -63,7 +70,9 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def choose_number(self, phone: str, user_email: str, pool: tuple[str, ...], since: float) -> Choice:
+    def choose_number(
+        self, phone: str, user_email: str, pool: tuple[str, ...], now: float, window: float
+    ) -> Choice:
         """R-3.2: the pool number for (user, phone); two users never share one for a phone in the window.
 
         The user's own number is kept while nobody else holds it for this phone. Otherwise the
@@ -74,9 +83,9 @@ class ConversationsRepo(Repository):
         live = [
             Conversation(*r)
             for r in self.conn.execute(
-                f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND last_mt_at >= ?"
+                f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND {LIVE}"
                 " AND user_email != ? ORDER BY last_mt_at",
-                (phone, since, user_email),
+                (phone, now, window, user_email),
             )
         ]
         taken = {c.number for c in live}
@@ -134,12 +143,23 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Mo(*row)
 
-    def match(self, phone: str, number: str, since: float) -> Conversation | None:
-        """The conversation (phone, our number) whose last MT is the most recent within the window."""
+    def match(self, phone: str, number: str, now: float, window: float) -> Conversation | None:
+        """The conversation (phone, our number) whose last MT is the most recent within its window.
+
+        `window` (seconds) applies to conversations whose account sets no reply window of its own.
+        """
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND last_mt_at >= ?"
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
             " ORDER BY last_mt_at DESC, id DESC LIMIT 1",
-            (phone, number, since),
+            (phone, number, now, window),
+        ).fetchone()
+        return Conversation(*row) if row else None
+
+    def live(self, phone: str, user_email: str, now: float, window: float) -> Conversation | None:
+        """The user's conversation with the phone, if an answer to it would still reach them."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND user_email = ? AND {LIVE}",
+            (phone, user_email, now, window),
         ).fetchone()
         return Conversation(*row) if row else None
 
@@ -196,11 +216,3 @@ class ConversationsRepo(Repository):
                 (*args, limit),
             )
         ]
-
-    def purge(self, before: float, limit: int) -> int:
-        """Conversations whose last SMS is older than `before` (one chunk); returns the count."""
-        return self.conn.execute(
-            "DELETE FROM conversations WHERE id IN"
-            " (SELECT id FROM conversations WHERE last_mt_at < ? ORDER BY last_mt_at LIMIT ?)",
-            (before, limit),
-        ).rowcount

@@ -67,6 +67,7 @@ class MailText(pydantic.BaseModel):
     bulk: bool
     removed: list[str]
     in_reply_to: str | None
+    thread: tuple[str, ...] = ()  # the ids in In-Reply-To and References: which mails this answers
 
 
 class IntakeRefused(Exception):
@@ -162,6 +163,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         bulk=automail.is_bulk(msg),
         removed=removed,
         in_reply_to=_msgid(heads.get("in-reply-to")),
+        thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
     )
 
 
@@ -173,6 +175,14 @@ def _cut_subject(subject: str, limit: int) -> str:
     if len(subject) > limit and not subject[limit].isspace() and cut.rfind(" ") >= limit // 2:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:-–(")
+
+
+_THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
+
+
+def _thread(*values: str) -> tuple[str, ...]:
+    """The bracketed ids of threading headers, each once; at most 50 (enough to know a thread)."""
+    return tuple(dict.fromkeys(i for v in values for i in _THREAD_ID.findall(str(v))))[:50]
 
 
 def _msgid(value: str | None) -> str | None:

@@ -244,6 +244,9 @@ class RelayHandler:
             mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
         except IntakeRefused as exc:
             return exc.reply
+        mail = conversations.as_answer(
+            self.gate.store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail
+        )
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         common: dict[str, Any] = dict(
             mail_from=sender.mail_from,

@@ -53,7 +53,8 @@ SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # Reply attributions ("On <date>, <name> wrote:"). Clients wrap them, so up to three lines are joined.
 # The last, generic rule ("<name> wrote:") only counts when a `>` quote follows.
 ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
-    (re.compile(r"^on\b.{0,300}\bwrote\s?:$"), False),
+    # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
+    (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
     (re.compile(r"^w dniu\b.{0,300}\b(pisze|napisał|napisała|napisał\(a\))\s?:$"), False),
     (re.compile(r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze)\s?:$"), False),
     (re.compile(r"^wiadomość napisana przez\b.{0,300}:$"), False),
@@ -118,6 +119,20 @@ _DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
 
 # Inline images that plain-text renderings leave behind: "[cid:image001.png@01D2...]", "[image: logo]".
 _IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
+
+# Reply prefixes mail programs put before a subject, in the languages our users' clients speak:
+# Re, Odp (Polish), AW (German), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), RE[2]/Re(2) counters.
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:re|odp|aw|sv|vs|antw|rif|r|réf|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
+)
+
+
+def reply_topic(subject: str) -> str:
+    """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
+    while (m := _REPLY_PREFIX.match(subject)) is not None:
+        subject = subject[m.end() :]
+    return subject.strip()
+
 
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
 

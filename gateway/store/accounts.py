@@ -27,6 +27,7 @@ ACCOUNT_SETTINGS = (
     "bulk",
     "quiet_start",
     "quiet_end",
+    "reply_window_days",
 )
 
 
@@ -58,6 +59,7 @@ class Account:
     quiet_end: str | None
     suspended_at: float | None
     suspended_reason: str | None
+    reply_window_days: float | None = None  # None: the installation's [replies] window_days
     networks: tuple[str, ...] = ()
 
 
@@ -75,7 +77,7 @@ class User:
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
     " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason"
+    " suspended_reason, reply_window_days"
 )
 
 

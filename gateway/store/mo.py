@@ -1,7 +1,8 @@
 """The MO repository: inbound SMS, and the reassembly of long texts from their segments.
 
 A segment is kept aside (`state = 'segment'`) until its set is complete, or joined with gap
-markers once it is too old; only whole texts (`state = 'new'`) reach the handlers.
+markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A segment of a
+set joined already is recorded as a duplicate and goes no further.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from gateway import reassembly
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
+
+_AGAIN = "a segment of a text already joined, delivered again by the SMSC"
 
 
 class MoRepo(Repository):
@@ -31,6 +34,14 @@ class MoRepo(Repository):
         """
         now = self.clock()
         with self.transaction():
+            if concat and concat[1] > 1 and self._joined_already(source, concat, text, now):
+                self.conn.execute(
+                    "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
+                    " concat_seq, state, note, received_at) VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?)",
+                    (link, source, destination, text, data_coding, *concat, _AGAIN, now),
+                )
+                log.info("mo.segment_again", source=source, parts=concat[1], seq=concat[2])
+                return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
                 " concat_seq, state, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -49,6 +60,17 @@ class MoRepo(Repository):
             if not concat or concat[1] <= 1:
                 return cur.lastrowid
             return self._join_segments(source, concat[0], concat[1], now, force=False)
+
+    def _joined_already(self, source: str, concat: tuple[int, int, int], text: str, now: float) -> bool:
+        ref, total, seq = concat
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
+                " AND state = 'joined' AND text = ? AND received_at >= ? LIMIT 1",
+                (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS),
+            ).fetchone()
+            is not None
+        )
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(

@@ -33,6 +33,13 @@ class QueueRepo(Repository):
 
     # ---- accepting --------------------------------------------------------------------------
 
+    def reached_before(self, dedup_key: str | None) -> set[str]:
+        """The recipients an earlier copy of this mail (same dedup key) was accepted for."""
+        if dedup_key is None:
+            return set()
+        rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
+        return {r[0] for r in rows}
+
     def insert_email(self, a: Acceptance) -> AcceptResult:
         """Write one email, its messages and parts, skipping recipients it reached before (dedup).
 
@@ -43,12 +50,7 @@ class QueueRepo(Repository):
         todo = a.messages
         duplicates = 0
         if a.dedup_key is not None and todo:
-            seen = {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT recipient FROM messages WHERE dedup_key = ?", (a.dedup_key,)
-                )
-            }
+            seen = self.reached_before(a.dedup_key)
             duplicates = sum(1 for m in todo if m.recipient in seen)
             todo = [m for m in todo if m.recipient not in seen]
             if not todo and a.messages:

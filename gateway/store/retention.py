@@ -4,8 +4,8 @@ It runs on the event loop in small chunks, each one its own piece of the shared 
 yields between chunks, so that SMTP accepts, submit answers and DLRs keep being committed (and
 acknowledged) while a large purge runs. Each chunk selects and deletes in the same transaction, so
 a message an admin re-queued a moment before is never deleted. Usage totals are never purged.
-Conversations (R-3) go once their last SMS is older than the retention plus the reply window, so
-an answer that may still arrive always finds its conversation.
+Conversations (R-3) go once their last SMS is older than the retention plus the reply window (the
+account's own, if it sets one), so an answer that may still arrive always finds its conversation.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from gateway.store.db import Store
 CHUNK = 200  # emails per chunk: a few milliseconds of work between two turns of the loop
 
 _FINAL = "('delivered', 'failed', 'expired', 'cancelled')"
+# Older than the retention cutoff by more than the account's reply window (or the installation's).
+_OLD_CONVERSATION = (
+    "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
+    " WHERE a.id = conversations.account_id), ?)"
+)
 
 
 async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK, reply_window: float = 0.0) -> int:
     """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count.
 
-    Conversations are kept `reply_window` seconds longer than the rest.
+    Conversations are kept `reply_window` seconds (or their account's reply window) longer than the rest.
     """
     removed = 0
     after = 0
@@ -36,15 +41,20 @@ async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK, reply
         ("dlrs", "part_id IS NULL AND received_at < ?"),
         ("mo", "received_at < ?"),
         ("outbox", "created_at < ? AND state IN ('sent', 'failed')"),
-        ("conversations", "last_mt_at < ?"),
     ):
-        before = cutoff - reply_window if table == "conversations" else cutoff
 
-        def piece(t: str = table, w: str = where, b: float = before) -> int:
-            return _purge_rows(store, t, w, b, chunk)
+        def piece(t: str = table, w: str = where) -> int:
+            return _purge_rows(store, t, w, (cutoff,), chunk)
 
         while await store.write(piece) >= chunk:
             await asyncio.sleep(0)
+    while (
+        await store.write(
+            lambda: _purge_rows(store, "conversations", _OLD_CONVERSATION, (cutoff, reply_window), chunk)
+        )
+        >= chunk
+    ):
+        await asyncio.sleep(0)
     return removed
 
 
@@ -72,8 +82,8 @@ def _purge_emails(store: Store, cutoff: float, after: int, limit: int) -> tuple[
     return len(ids), ids[-1]
 
 
-def _purge_rows(store: Store, table: str, where: str, cutoff: float, limit: int) -> int:
+def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], limit: int) -> int:
     return store.db.conn.execute(
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT ?)",
-        (cutoff, limit),
+        (*args, limit),
     ).rowcount

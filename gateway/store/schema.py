@@ -205,6 +205,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mo ADD COLUMN note TEXT;
     CREATE INDEX mo_received ON mo(received_at);
     """,
+    # 6: an account's own reply window (R-3): NULL = [replies] window_days; long-MO segments found
+    # by their set (reassembly, and a segment delivered again after its set was joined)
+    """
+    ALTER TABLE accounts ADD COLUMN reply_window_days REAL;
+    CREATE INDEX mo_segments ON mo(source, concat_ref, concat_total, concat_seq) WHERE concat_ref IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
