@@ -468,3 +468,95 @@ def test_only_the_token_names_an_answer() -> None:
     assert passwords.target("CONFIRM-" + "A2" * 12) == ("confirm", "a2" * 12)
     for bad in ("premium-" + "a" * 23, "premium-" + "1" * 24, "info", "48601123456"):
         assert passwords.target(bad) is None
+
+
+# ---- retention and the command line ------------------------------------------------------------
+
+
+async def test_retention_blanks_old_texts_and_keeps_the_money(tmp_path: Path) -> None:
+    from gateway.store.retention import purge_before
+
+    w = World(tmp_path)
+    w.service()
+    sid = w.service("KP777", verified=False)
+    await w.mo("KP123 vote A")
+    assert w.answer("thanks")[1]
+    await w.mo("KP777 waiting")
+    w.now += 91 * 86400
+    await purge_before(w.store, w.now - 90 * 86400)
+    assert [(r[0], r[5], r[7]) for r in w.premium_mo()] == [("mailed", 300, ""), ("awaiting", 300, "waiting")]
+    assert w.store.db.conn.execute("SELECT state, text FROM premium_answers").fetchall() == [("sent", None)]
+    assert w.r.count_awaiting(sid) == 1
+
+
+def run_cli(tmp_path: Path, *args: str, premium: str = "") -> int:
+    from gateway.cli.main import main
+
+    conf = tmp_path / "config.toml"
+    text = BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"') + premium
+    conf.write_text(text + '\n[[account]]\nname = "acme"\n')
+    return main(["-c", str(conf), *args])
+
+
+def test_premium_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli.common import open_store
+
+    add = ["premium", "add", "KPkpk", "--account", "acme", "--email", CLIENT]
+    assert run_cli(tmp_path, "account", "add", "acme") == 0
+    assert run_cli(tmp_path, *add, "--number", "7355", "--reply-acl", "bot@acme.pl") == 0
+    out = capsys.readouterr().out
+    assert "premium service KPKPK added" in out and "confirmation was mailed to konkurs@acme.pl" in out
+    # Taken whatever the case; malformed; a number that is not configured; an unknown account.
+    assert run_cli(tmp_path, "premium", "add", "KPKPK", "--account", "acme", "--email", CLIENT) == 1
+    assert "taken" in capsys.readouterr().err
+    assert run_cli(tmp_path, "premium", "add", "KP12", "--account", "acme", "--email", CLIENT) == 2
+    assert "KP followed by three letters or digits" in capsys.readouterr().err
+    assert run_cli(tmp_path, "premium", "add", "KP124", "--account", "acme", "--email", CLIENT, "--number", "7455") == 2
+    assert "not a configured premium number" in capsys.readouterr().err
+    assert run_cli(tmp_path, "premium", "add", "KP125", "--account", "nope", "--email", CLIENT) == 1
+    capsys.readouterr()
+    assert run_cli(tmp_path, "premium", "list") == 0
+    out = capsys.readouterr().out
+    assert "KPKPK  account acme  → konkurs@acme.pl  numbers 7355  reply ACL bot@acme.pl  UNCONFIRMED" in out
+    assert run_cli(tmp_path, "premium", "verify", "kpkpk", "--resend") == 0
+    store = open_store(_cfg_at(tmp_path))  # type: ignore[arg-type]
+    tokens = store.db.conn.execute("SELECT expires_at > ? FROM premium_verifications ORDER BY created_at", (1e12,))
+    assert [r[0] for r in tokens] == [0, 0]  # both bounded by real time; the first one is cut to now
+    kinds = [r[0] for r in store.db.conn.execute("SELECT kind FROM outbox")]
+    assert kinds == ["premium-verify", "premium-verify"]
+    assert run_cli(tmp_path, "premium", "set", "KPKPK", "--email", "new@acme.pl", "--all-numbers") == 0
+    assert "confirmation was mailed to new@acme.pl" in capsys.readouterr().out
+    assert run_cli(tmp_path, "premium", "remove", "KPKPK") == 0
+    assert run_cli(tmp_path, "premium", "list") == 0
+    assert "no premium services" in capsys.readouterr().out
+    assert run_cli(tmp_path, *add) == 0  # a removed service's password is free again
+
+
+def _cfg_at(tmp_path: Path) -> object:
+    return parse_config(BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"'), source="t")
+
+
+async def test_premium_stats_in_pln(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    w = World(tmp_path)
+    w.service()
+    w.now = datetime(2027, 3, 31, 23, 30, tzinfo=ZoneInfo("Europe/Warsaw")).timestamp()
+    await w.mo("KP123 A")
+    await w.mo("KP123 A", to="7955", source="+48601123457")
+    await w.mo("KP999 A", source="+48601123458")
+    w.now += 3600  # April in Warsaw: not counted in March
+    await w.mo("KP123 B")
+    w.store.close()
+    conf = tmp_path / "config.toml"
+    conf.write_text(BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"'))
+    (tmp_path / "db.sqlite").rename(tmp_path / "smsgw.db")
+    from gateway.cli.main import main
+
+    assert main(["-c", str(conf), "premium", "stats", "--month", "2027-03"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("20")]  # log lines
+    assert lines[2].split() == ["KP123", "7355", "1", "1", "3.00", "1.10"]
+    assert lines[3].split() == ["KP123", "7955", "1", "1", "9.00", "3.40"]
+    assert lines[4].split() == ["(none)", "7355", "1", "1", "3.00", "1.10"]
+    assert lines[5].split() == ["total", "3", "3", "15.00", "5.60"]
