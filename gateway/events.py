@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from gateway import conversations, notify
+from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.conversations.numbers import normalise
 from gateway.store.db import Finished, Store
@@ -144,7 +144,8 @@ class GatewayEvents:
 
     def whole_mo(self, mo_id: int) -> None:
         """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4), then it is
-        mailed to its conversation's user (R-3), in the transaction that stored it."""
+        mailed to its client when it went to a premium number (R-4), else to its conversation's
+        user (R-3), in the transaction that stored it."""
         source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
         optout = word in self.optout_words
@@ -155,6 +156,8 @@ class GatewayEvents:
             optout = False
         if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo"):
             log.info("optout.added", number=source, word=text.strip())
+        if premium.on_whole_mo(self.store, self.notifier.config, mo_id) is not None:
+            return
         conversations.on_whole_mo(self.store, self.notifier.config, mo_id, optout=optout)
 
     def on_state(self, link: str, state: LinkState) -> None:

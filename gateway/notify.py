@@ -246,3 +246,85 @@ def sms_reply(
         content += f"\n{stamp} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
     msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
     return msg.as_bytes()
+
+
+def premium_mo(
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    answer_address: str | None,
+    password: str,
+    number: str,
+    phone: str,
+    text: str,
+    received_at: datetime,
+    note: str | None = None,
+) -> bytes:
+    """R-4.4: a premium SMS for its client (or, with a `note`, for the operator's fallback address).
+
+    Reply-To is the MO's answer address, which carries its token; there is no Auto-Submitted
+    header, because a client's auto-responder answering it is a supported way to send the free
+    SMS (R-4.5; `answers_per_mo` keeps a loop from spending more).
+    """
+    msg = EmailMessage()
+    msg["From"] = f"SMS gateway <{h.address(sender)}>"
+    msg["To"] = h.address(rcpt)
+    msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
+    if answer_address:
+        msg["Reply-To"] = h.address(answer_address)
+    content = (h.body(text) if text.strip() else "(no text after the password)") + "\n"
+    if note:
+        content += f"\n[{h.body(note)}]\n"
+    sent = f"{received_at:%Y-%m-%d %H:%M}"
+    content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
+    if answer_address:
+        content += (
+            "Reply to this mail to answer: the phone gets one free SMS"
+            " (160 characters, 70 with Polish letters).\n"
+        )
+    msg.set_content(content, charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def premium_verification(
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    confirm_address: str,
+    password: str,
+    account: str,
+    numbers: list[str],
+    expires_at: datetime,
+) -> bytes:
+    """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"Confirm premium SMS service {password}", domain=domain)
+    msg["Reply-To"] = h.address(confirm_address)
+    return _plain(
+        msg,
+        f"Premium SMS sent with the password {h.text(password, 10)} to {', '.join(numbers)}"
+        f" (account {h.text(account, 80)}) are to be mailed to this address.\n\n"
+        "To confirm that this address wants them, reply to this mail, or send any mail to\n\n"
+        f"    {h.address(confirm_address)}\n\n"
+        f"before {expires_at:%Y-%m-%d %H:%M %Z}. Until then the SMS are kept, not mailed.\n"
+        "If you did not expect this mail, ignore it: nothing will be sent to you.\n",
+    )
+
+
+def premium_answer_cut(
+    *, sender: str, rcpt: str, domain: str, phone: str, sent: str, dropped: str, in_reply_to: str | None
+) -> bytes:
+    """R-4.5: the free answer holds one SMS; tell the answering address what the phone got."""
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"Your answer to {phone} was shortened", domain=domain,
+           in_reply_to=in_reply_to)  # fmt: skip
+    preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
+    return _plain(
+        msg,
+        f"An answer to a premium SMS is one SMS. {phone} received only this:\n\n{sent}\n\n"
+        f"This was cut off and not sent:\n\n{preview}\n",
+    )

@@ -107,6 +107,38 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
         ),
     ),
     (
+        "premium_mo",
+        lambda f: notify.premium_mo(
+            **_STAMP,
+            rcpt=f.rcpt,
+            answer_address=f.rcpt,
+            password=f.subject,
+            number=f.reason,
+            phone=f.reason,
+            text=f.text,
+            received_at=datetime(2030, 1, 1, 8, 0, tzinfo=UTC),
+            note=f.reason,
+        ),
+    ),
+    (
+        "premium_verification",
+        lambda f: notify.premium_verification(
+            **_STAMP,
+            rcpt=f.rcpt,
+            confirm_address=f.rcpt,
+            password=f.subject,
+            account=f.reason,
+            numbers=["7355"],
+            expires_at=datetime(2030, 1, 1, 8, 0, tzinfo=UTC),
+        ),
+    ),
+    (
+        "premium_answer_cut",
+        lambda f: notify.premium_answer_cut(
+            **_STAMP, rcpt=f.rcpt, phone=f.reason, sent=f.text, dropped=f.text, in_reply_to=f.message_id
+        ),
+    ),
+    (
         "suspended",
         lambda f: notify.suspended_notice(**_STAMP, rcpt=f.rcpt, account=f.subject, reason=f.reason),
     ),

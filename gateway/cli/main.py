@@ -24,6 +24,7 @@ from gateway.config import Config, ConfigError, exposed_secrets, load_config
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
+from gateway.premium import add_commands as add_premium_commands
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError
 
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(sub)
     add_conversation_commands(sub)
+    add_premium_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
 from acl.quiet import release_time
-from gateway import conversations, notify
+from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.accept import Limits, Notice, accept, answer_info, limits_for
@@ -130,10 +130,16 @@ class RelayHandler:
         if not verdict.allowed:
             log.info("smtp.sender_refused", ip=client_ip, sender=address, reason=verdict.reason)
             if not trusted:
-                return replies.NOT_TRUSTED
-            if account is not None and account.suspended_at:
-                return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
-            return replies.SENDER_DENIED
+                refusal = replies.NOT_TRUSTED
+            elif account is not None and account.suspended_at:
+                refusal = replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+            else:
+                refusal = replies.SENDER_DENIED
+            if not self.gate.config.premium.tariffs:
+                return refusal
+            # R-4.5: answers to premium SMS come from anywhere; RCPT refuses every other address.
+            envelope.__dict__["refusal"] = refusal
+            account = user = None
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
@@ -149,6 +155,13 @@ class RelayHandler:
             return replies.RELAY_DENIED.format(address)
         if domain not in cfg.domains:
             return replies.RELAY_DENIED.format(address)
+        target = premium.target(local)
+        if target is not None:
+            return self._premium_rcpt(envelope, address, target)
+        if "refusal" in envelope.__dict__:
+            return str(envelope.__dict__["refusal"])
+        if "premium" in envelope.__dict__:
+            return replies.PREMIUM_ALONE
         if local.lower() == "info":
             envelope.__dict__["info"] = True
             envelope.rcpt_tos.append(address)
@@ -171,6 +184,17 @@ class RelayHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
 
+    def _premium_rcpt(self, envelope: Envelope, address: str, target: premium.Target) -> str:
+        """An answer or confirmation address: known token, and alone in its mail (one answer, one SMS)."""
+        if {"premium", "numbers", "info"} & envelope.__dict__.keys():
+            return replies.PREMIUM_ALONE
+        if not premium.known(self.gate.store, target):
+            log.info("premium.unknown_address", kind=target.kind)
+            return replies.PREMIUM_UNKNOWN_ADDRESS.format(address)
+        envelope.__dict__["premium"] = target
+        envelope.rcpt_tos.append(address)
+        return replies.OK_RCPT
+
     # ---- DATA ------------------------------------------------------------------------------
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -179,6 +203,14 @@ class RelayHandler:
         sender: Sender | None = getattr(envelope, "smsgw", None)
         numbers: list[str] = envelope.__dict__.get("numbers", [])
         wants_info = bool(envelope.__dict__.get("info"))
+        if sender is not None and "premium" in envelope.__dict__:
+            raw = envelope.original_content or b""
+            reply, queued = await premium.on_mail(
+                self.gate.store, self.gate.config, envelope.__dict__["premium"], sender.mail_from, raw
+            )
+            if queued:
+                self.gate.wake_dispatcher()
+            return reply
         if sender is None or not (numbers or wants_info):
             return replies.NO_VALID_RCPT
         if not numbers:

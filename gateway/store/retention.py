@@ -6,12 +6,15 @@ acknowledged) while a large purge runs. Each chunk selects and deletes in the sa
 a message an admin re-queued a moment before is never deleted. Usage totals are never purged.
 Conversations (R-3) go once their last SMS is older than the retention plus the reply window (the
 account's own, if it sets one), so an answer that may still arrive always finds its conversation.
+Premium MOs and answers (R-4) are money records and stay; only their texts go (an MO still waiting
+for its client keeps its text).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from gateway.premium.repo import PremiumRepo
 from gateway.store.db import Store
 
 CHUNK = 200  # emails per chunk: a few milliseconds of work between two turns of the loop
@@ -54,6 +57,9 @@ async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK, reply
         )
         >= chunk
     ):
+        await asyncio.sleep(0)
+    premium = PremiumRepo(store.db, store.clock)
+    while await store.write(lambda: premium.forget_texts(cutoff, chunk)) >= chunk:
         await asyncio.sleep(0)
     return removed
 

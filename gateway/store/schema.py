@@ -211,6 +211,69 @@ MIGRATIONS: list[str] = [
     ALTER TABLE accounts ADD COLUMN reply_window_days REAL;
     CREATE INDEX mo_segments ON mo(source, concat_ref, concat_total, concat_seq) WHERE concat_ref IS NOT NULL;
     """,
+    # 7: premium-rate services (R-4): services bound to a password, an account and a verified
+    # address; one row per premium MO with its money (grosze) and answer token; free answers
+    """
+    CREATE TABLE premium_services (
+        id INTEGER PRIMARY KEY,
+        password TEXT NOT NULL,                   -- KPxxx, upper case
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        email TEXT NOT NULL,                      -- where its MOs are mailed, once verified
+        numbers TEXT NOT NULL DEFAULT '',         -- premium numbers it runs on, space separated; '' = all
+        verified_at REAL,                         -- NULL: MOs wait for the address to confirm
+        created_at REAL NOT NULL,
+        removed_at REAL                           -- kept for the money records of its past MOs
+    );
+    CREATE UNIQUE INDEX premium_services_password ON premium_services(password) WHERE removed_at IS NULL;
+    CREATE TABLE premium_reply_acl (
+        service_id INTEGER NOT NULL REFERENCES premium_services(id),
+        address TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (service_id, address)
+    );
+    CREATE TABLE premium_verifications (
+        token TEXT PRIMARY KEY,
+        service_id INTEGER NOT NULL REFERENCES premium_services(id),
+        email TEXT NOT NULL,                      -- the address this token confirms
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    );
+    CREATE TABLE premium_mo (
+        id INTEGER PRIMARY KEY,
+        mo_id INTEGER NOT NULL UNIQUE,            -- the whole MO in table mo
+        number TEXT NOT NULL,                     -- the premium number it was sent to
+        phone TEXT NOT NULL,                      -- E.164, or the source as sent when not a number
+        service_id INTEGER REFERENCES premium_services(id),  -- NULL: unknown password
+        account_id INTEGER,
+        password TEXT,                            -- the password it started with, upper case
+        parts INTEGER NOT NULL,                   -- the operator charges each part
+        price INTEGER NOT NULL,                   -- grosze, net, for all parts
+        commission INTEGER NOT NULL,              -- grosze, for all parts
+        text TEXT NOT NULL,                       -- what follows the password (blanked after retention)
+        state TEXT NOT NULL,                      -- mailed | awaiting | fallback | unmatched
+        note TEXT,
+        token TEXT UNIQUE,                        -- the answer address carries it
+        answers INTEGER NOT NULL DEFAULT 0,       -- free answers sent
+        received_at REAL NOT NULL,
+        forwarded_at REAL
+    );
+    CREATE INDEX premium_mo_received ON premium_mo(received_at);
+    CREATE INDEX premium_mo_awaiting ON premium_mo(service_id, id) WHERE state = 'awaiting';
+    CREATE INDEX premium_mo_repeat ON premium_mo(phone, number, received_at);
+    CREATE TABLE premium_answers (
+        id INTEGER PRIMARY KEY,
+        premium_mo_id INTEGER NOT NULL REFERENCES premium_mo(id),
+        mail_from TEXT NOT NULL,
+        header_message_id TEXT,
+        state TEXT NOT NULL,                      -- sent | refused
+        reason TEXT,
+        message_id INTEGER,                       -- the free SMS in table messages
+        text TEXT,                                -- as sent (blanked after retention)
+        cut INTEGER NOT NULL DEFAULT 0,           -- the answer was cut to one SMS
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX premium_answers_mo ON premium_answers(premium_mo_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

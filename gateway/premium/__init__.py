@@ -1,0 +1,15 @@
+"""Premium-rate services (SPEC R-4): KPxxx passwords, verified client addresses, free answers, money.
+
+The package owns its tables (`premium_*`, one migration) and their SQL (`repo`), its handlers and
+its CLI subcommands. The spine calls it through one function each: `on_whole_mo` from the MO write
+(gateway/events.py) before the conversations see the MO, `target`/`known`/`on_mail` from the relay
+port for mail to an answer or confirmation address (gateway/smtp/relay.py), and `add_commands`
+from the command line (gateway/cli/main.py).
+"""
+
+from gateway.premium.answers import known, on_mail
+from gateway.premium.cli import add_commands
+from gateway.premium.handlers import on_whole_mo
+from gateway.premium.passwords import Target, target
+
+__all__ = ["Target", "add_commands", "known", "on_mail", "on_whole_mo", "target"]

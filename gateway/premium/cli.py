@@ -1,0 +1,205 @@
+"""`smsgw premium add|list|remove|set|verify|stats`: premium services and what they earned.
+
+Changes go through the store's transactions in the same SQLite file the daemon uses (WAL), so
+they work while it runs; mail they queue (a confirmation, kept MOs sent to the fallback) is picked
+up by the daemon's outbox worker within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway import mailheaders
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
+from gateway.config import Config
+from gateway.premium import handlers, passwords
+from gateway.premium.repo import Service
+from gateway.store.db import Store
+
+
+def _password(value: str) -> str:
+    try:
+        return passwords.normalise(value)
+    except passwords.BadPassword as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def _email(value: str, what: str = "--email") -> str:
+    if mailheaders.address(value) != value.strip() or not value.strip():
+        raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
+    return value.strip()
+
+
+def _numbers(cfg: Config, values: list[str] | None) -> list[str]:
+    configured = list(cfg.premium.tariffs)
+    if not configured:
+        raise CliError("no premium numbers are configured: add [premium] numbers = [...] to the config")
+    for n in values or ():
+        if n not in configured:
+            raise CliError(
+                f"--number {n} is not a configured premium number ({', '.join(configured)})", EXIT_USAGE
+            )
+    return list(dict.fromkeys(values or ()))
+
+
+def _service(store: Store, password: str) -> Service:
+    service = handlers.repo(store).active_service(_password(password))
+    if service is None:
+        raise CliError(f"no premium service {password.upper()}")
+    return service
+
+
+def _pln(grosze: int) -> str:
+    return f"{grosze // 100}.{grosze % 100:02d}"
+
+
+def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
+    password = _password(args.password)
+    email = _email(args.email)
+    acl = [_email(a, "--reply-acl") for a in args.reply_acl] or [email]
+    numbers = _numbers(cfg, args.number)
+    store = open_store(cfg)
+    account = store.accounts.get_account(args.account)
+    r = handlers.repo(store)
+    with store.db.transaction():
+        if r.active_service(password) is not None:
+            raise CliError(f"password {password} is taken (passwords are unique, whatever the case)")
+        service = r.service(r.add_service(password, account.id, email, numbers, acl))
+        confirm = handlers.ask_verification(store, cfg, service, account.name)
+    print(
+        f"premium service {password} added for account {account.name}, numbers {' '.join(numbers) or 'all'}"
+    )
+    print(f"a confirmation was mailed to {email}; SMS are kept until it answers (or mails {confirm})")
+    return 0
+
+
+def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg)
+    r = handlers.repo(store)
+    services = r.services()
+    if not services:
+        print("no premium services")
+    for s in services:
+        account = store.accounts.account_by_id(s.account_id).name
+        state = (
+            f"confirmed {when(s.verified_at)}"
+            if s.verified_at
+            else f"UNCONFIRMED, {r.count_awaiting(s.id)} SMS kept"
+        )
+        print(
+            f"{s.password}  account {account}  → {s.email}  numbers {' '.join(s.number_list) or 'all'}"
+            f"  reply ACL {', '.join(r.acl(s.id))}  {state}"
+        )
+    return 0
+
+
+def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg)
+    with store.db.transaction():
+        service = _service(store, args.password)
+        handlers.repo(store).update_service(service.id, removed_at=store.clock())
+        released = handlers.release_awaiting(
+            store, cfg, service, "the service was removed before its address confirmed"
+        )
+    note = f"; {released} kept SMS sent to the fallback address" if released else ""
+    print(f"premium service {service.password} removed (its records stay for billing){note}")
+    return 0
+
+
+def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg)
+    r = handlers.repo(store)
+    with store.db.transaction():
+        service = _service(store, args.password)
+        changes: dict[str, Any] = {}
+        if args.account:
+            changes["account_id"] = store.accounts.get_account(args.account).id
+        if args.number or args.all_numbers:
+            changes["numbers"] = " ".join(_numbers(cfg, [] if args.all_numbers else args.number))
+        new_email = _email(args.email) if args.email else None
+        if new_email and new_email.casefold() != service.email.casefold():
+            changes.update(email=new_email, verified_at=None)
+        if args.reply_acl:
+            r.set_acl(service.id, [_email(a, "--reply-acl") for a in args.reply_acl])
+        if changes:
+            r.update_service(service.id, **changes)
+        if "email" in changes:
+            account = store.accounts.account_by_id(r.service(service.id).account_id).name
+            handlers.ask_verification(store, cfg, r.service(service.id), account)
+    print(f"premium service {service.password} updated")
+    if "email" in changes:
+        print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
+    return 0
+
+
+def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    if not args.resend:
+        raise CliError("give --resend to mail the confirmation again", EXIT_USAGE)
+    store = open_store(cfg)
+    with store.db.transaction():
+        service = _service(store, args.password)
+        if service.verified_at is not None:
+            raise CliError(f"{service.email} already confirmed premium service {service.password}")
+        account = store.accounts.account_by_id(service.account_id).name
+        handlers.ask_verification(store, cfg, service, account)
+    print(f"a new confirmation was mailed to {service.email}; earlier ones no longer work")
+    return 0
+
+
+def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
+    tz = ZoneInfo(cfg.gateway.timezone)
+    try:
+        start = datetime.strptime(args.month, "%Y-%m").replace(tzinfo=tz)
+    except ValueError as exc:
+        raise CliError(f"--month {args.month!r}: give YYYY-MM", EXIT_USAGE) from exc
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    rows = handlers.repo(open_store(cfg)).stats(start.timestamp(), end.timestamp())
+    print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
+    print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
+    totals = [0, 0, 0, 0]
+    for password, number, count, parts, price, commission in rows:
+        print(
+            f"{password or '(none)':<10}{number:<8}{count:>7}{parts:>7}"
+            f"{_pln(price):>12}{_pln(commission):>12}"
+        )
+        totals = [a + b for a, b in zip(totals, (count, parts, price, commission), strict=True)]
+    print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{_pln(totals[2]):>12}{_pln(totals[3]):>12}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register `premium` on the `smsgw` parser's subcommands."""
+    p = sub.add_parser("premium", help="premium-rate services (KPxxx passwords)")
+    s = p.add_subparsers(dest="sub", required=True)
+    add = s.add_parser("add", help="a service: password, account, address (mailed a confirmation)")
+    add.add_argument("password", metavar="KPxxx")
+    add.add_argument("--account", required=True)
+    add.add_argument("--email", required=True, help="where its SMS are mailed, once confirmed")
+    add.add_argument("--reply-acl", action="append", default=[], metavar="ADDR",
+                     help="may answer for free (repeat; default: the --email address)")  # fmt: skip
+    add.add_argument(
+        "--number", action="append", metavar="NUMBER", help="premium number (repeat; default: all)"
+    )
+    add.set_defaults(func=cmd_add)
+    s.add_parser("list", help="services, their addresses and confirmation state").set_defaults(func=cmd_list)
+    rm = s.add_parser("remove", help="stop a service (its money records stay)")
+    rm.add_argument("password", metavar="KPxxx")
+    rm.set_defaults(func=cmd_remove)
+    st = s.add_parser("set", help="change a service; a new --email is confirmed again")
+    st.add_argument("password", metavar="KPxxx")
+    st.add_argument("--account")
+    st.add_argument("--email")
+    st.add_argument("--reply-acl", action="append", metavar="ADDR", help="replaces the reply ACL (repeat)")
+    st.add_argument("--number", action="append", metavar="NUMBER", help="replaces the numbers (repeat)")
+    st.add_argument("--all-numbers", action="store_true", help="run on every configured premium number")
+    st.set_defaults(func=cmd_set)
+    v = s.add_parser("verify", help="mail the confirmation again (a new token)")
+    v.add_argument("password", metavar="KPxxx")
+    v.add_argument("--resend", action="store_true")
+    v.set_defaults(func=cmd_verify)
+    stats = s.add_parser("stats", help="MOs, price and commission per service and number")
+    stats.add_argument("--month", required=True, metavar="YYYY-MM")
+    stats.set_defaults(func=cmd_stats)

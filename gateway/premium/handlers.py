@@ -1,0 +1,171 @@
+"""Premium MOs (R-4.4) and services' addresses (R-4.3): routing by password, mail in the MO's write.
+
+`on_whole_mo` runs inside the write that stores a whole MO: the money row, the mail to the client
+(or the fallback) and the MO's state are committed together, so a crash before the SMSC hears
+`OK` leaves one row and one mail, and the SMSC's redelivery is recognised as a duplicate. Service
+changes (add, new address, removal) run in the admin's transaction and queue their mail there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from gateway import notify
+from gateway.config import Config
+from gateway.conversations.numbers import display, to_e164
+from gateway.premium import passwords
+from gateway.premium.repo import PremiumMo, PremiumRepo, Service
+from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+
+def repo(store: Store) -> PremiumRepo:
+    return PremiumRepo(store.db, store.clock)
+
+
+def premium_number(cfg: Config, destination: str) -> str | None:
+    """The configured premium number an MO was sent to, or None (then it is not premium traffic)."""
+    number = destination.removeprefix("+")
+    return number if number in cfg.premium.tariffs else None
+
+
+def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
+    """Inside the MO's write: route an MO to a premium number; None when it is not premium traffic.
+
+    Returns what became of it: mailed, awaiting (the address is not confirmed yet), fallback,
+    unmatched (no fallback address) or duplicate (the SMSC delivered it again).
+    """
+    r = repo(store)
+    source, destination, text, received_at, parts = r.mo_row(mo_id)
+    number = premium_number(cfg, destination)
+    if number is None:
+        return None
+    phone = to_e164(source, cfg.gateway.default_region)
+    if r.is_redelivery(phone or source, number, text, received_at, mo_id):
+        r.mark_mo(mo_id, "duplicate", "the SMSC delivered the same premium SMS again: not charged twice")
+        log.info("premium.duplicate", mo=mo_id, number=number)
+        return "duplicate"
+    tariff = cfg.premium.tariffs[number]
+    found = passwords.split(text)
+    password, message = found if found else (None, text.strip())
+    service = r.active_service(password) if password else None
+    reason = None
+    if phone is None:
+        reason = "the sender is not a phone number (alphanumeric or malformed): it cannot be answered"
+    elif password is None:
+        reason = "the text does not start with a premium password (KP and three letters or digits)"
+    elif service is None:
+        reason = f"no premium service has the password {password}"
+    elif service.number_list and number not in service.number_list:
+        reason = (
+            f"the service {password} does not run on {number} (it runs on {', '.join(service.number_list)})"
+        )
+    if reason is not None:
+        service = None
+    row = dict(
+        mo_id=mo_id,
+        number=number,
+        phone=phone or source,
+        service_id=service.id if service else None,
+        account_id=service.account_id if service else None,
+        password=password,
+        parts=parts,
+        price=tariff.price * parts,
+        commission=tariff.commission * parts,
+        text=message if service else text,
+        received_at=received_at,
+    )
+    if service is None:
+        assert reason is not None
+        fallback = cfg.premium_fallback
+        state = "fallback" if fallback else "unmatched"
+        pmo_id = r.record_mo(**row, state=state, note=reason)
+        if fallback:
+            _mail(store, cfg, r.by_id(pmo_id), fallback, answer=False)
+        r.mark_mo(mo_id, "premium", f"{state}: {reason}")
+        log.info("premium.unknown", mo=mo_id, number=number, parts=parts, state=state)
+        return state
+    token = passwords.new_token()
+    if service.verified_at is None:
+        note = f"kept until {service.email} confirms"
+        r.record_mo(**row, state="awaiting", note=note, token=token)
+        r.mark_mo(mo_id, "premium", f"{password}: {note}")
+        log.info("premium.awaiting", mo=mo_id, service=password, number=number)
+        return "awaiting"
+    pmo_id = r.record_mo(**row, state="mailed", token=token, forwarded_at=store.clock())
+    _mail(store, cfg, r.by_id(pmo_id), service.email, answer=True)
+    r.mark_mo(mo_id, "premium", f"{password}: mailed to {service.email}")
+    log.info("premium.mailed", mo=mo_id, service=password, number=number, parts=parts)
+    return "mailed"
+
+
+def _mail(store: Store, cfg: Config, pmo: PremiumMo, rcpt: str, *, answer: bool) -> None:
+    domain = cfg.gateway.domains[0]
+    answer_address = passwords.address("premium", pmo.token, domain) if answer and pmo.token else None
+    content = notify.premium_mo(
+        sender=cfg.mail.from_address,
+        rcpt=rcpt,
+        domain=cfg.gateway.hostname,
+        answer_address=answer_address,
+        password=pmo.password or "",
+        number=pmo.number,
+        phone=display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone,
+        text=pmo.text,
+        received_at=datetime.fromtimestamp(pmo.received_at, ZoneInfo(cfg.gateway.timezone)),
+        note=None if answer else f"Not forwarded to a client: {pmo.note}",
+    )
+    # The answer address is also the envelope sender: auto-responders answer the Return-Path.
+    store.outbox.enqueue_mail(
+        "premium" if answer else "premium-fallback", answer_address or cfg.mail.from_address, rcpt, content
+    )
+
+
+def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
+    """Once the address confirmed: the kept MOs, in the order they came, each mailed once."""
+    r = repo(store)
+    waiting = r.awaiting(service.id)
+    for pmo in waiting:
+        r.settle_mo(pmo.id, "mailed")
+        _mail(store, cfg, pmo, service.email, answer=True)
+        r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: mailed to {service.email} after confirmation")
+    if waiting:
+        log.info("premium.forwarded", service=service.password, mos=len(waiting))
+    return len(waiting)
+
+
+def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> int:
+    """A service removed before its address confirmed: its kept MOs go to the fallback, never lost."""
+    r = repo(store)
+    waiting = r.awaiting(service.id)
+    fallback = cfg.premium_fallback
+    for pmo in waiting:
+        r.settle_mo(pmo.id, "fallback" if fallback else "unmatched", why)
+        if fallback:
+            _mail(store, cfg, r.by_id(pmo.id), fallback, answer=False)
+    return len(waiting)
+
+
+def ask_verification(store: Store, cfg: Config, service: Service, account_name: str) -> str:
+    """Mail the service's address a confirmation naming a fresh single-use token; returns the address."""
+    token = passwords.new_token()
+    lifetime = cfg.premium.verification_days * 86400
+    repo(store).new_verification(token, service.id, service.email, lifetime)
+    confirm = passwords.address("confirm", token, cfg.gateway.domains[0])
+    tz = ZoneInfo(cfg.gateway.timezone)
+    content = notify.premium_verification(
+        sender=cfg.mail.from_address,
+        rcpt=service.email,
+        domain=cfg.gateway.hostname,
+        confirm_address=confirm,
+        password=service.password,
+        account=account_name,
+        numbers=service.number_list or list(cfg.premium.tariffs),
+        expires_at=datetime.fromtimestamp(store.clock() + lifetime, tz),
+    )
+    store.outbox.enqueue_mail("premium-verify", cfg.mail.from_address, service.email, content)
+    log.info("premium.verification_sent", service=service.password, to=service.email)
+    return confirm

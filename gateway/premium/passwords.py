@@ -1,0 +1,68 @@
+"""Premium passwords (R-4.2) and the addresses answers and confirmations come back to; pure.
+
+A password is `KP` and three ASCII letters or digits, compared in upper case. Only ASCII counts:
+a Cyrillic `К`, a fullwidth `ＫＰ` or the Kelvin sign look like the password but are other
+characters, and an MO that guesses at them could reach the wrong client, so such an MO is
+treated as carrying no password (it goes to the fallback address, recorded).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from base64 import b32encode
+from typing import Literal, NamedTuple
+
+_PASSWORD = re.compile(r"KP[A-Z0-9]{3}", re.ASCII | re.IGNORECASE)
+# What may stand between the password and the message: `KP123 yes`, `KP123, yes`, `KP123:yes`.
+SEPARATORS = " \t\r\n,.;:!-_/"
+_TARGET = re.compile(r"(premium|confirm)-([a-z2-7]{24})", re.ASCII | re.IGNORECASE)
+
+
+class BadPassword(ValueError):
+    """A password an admin typed that cannot be one; the text says why."""
+
+
+def normalise(password: str) -> str:
+    """`kp1a2` → `KP1A2`; raises BadPassword naming the rule."""
+    p = password.strip()
+    if not p.isascii() or not _PASSWORD.fullmatch(p):
+        raise BadPassword(
+            f"password {password!r} must be KP followed by three letters or digits (A-Z, 0-9), e.g. KP123"
+        )
+    return p.upper()
+
+
+def split(text: str) -> tuple[str, str] | None:
+    """(password, message) when the text starts with a password after white space, else None.
+
+    The password is the first five characters, whatever follows (`kp123yes` is KP123 and "yes");
+    separators after it are dropped from the message.
+    """
+    stripped = text.lstrip()
+    m = _PASSWORD.match(stripped)
+    if m is None:
+        return None
+    return m.group(0).upper(), stripped[m.end() :].lstrip(SEPARATORS).rstrip()
+
+
+def new_token() -> str:
+    """24 characters of base32 (120 bits): unguessable, and safe whatever case a mail server uses."""
+    return b32encode(secrets.token_bytes(15)).decode("ascii").lower()
+
+
+class Target(NamedTuple):
+    kind: Literal["premium", "confirm"]
+    token: str
+
+
+def target(local: str) -> Target | None:
+    """The answer (`premium-<token>`) or confirmation (`confirm-<token>`) a local part names."""
+    m = _TARGET.fullmatch(local)
+    if m is None:
+        return None
+    return Target(m.group(1).lower(), m.group(2).lower())  # type: ignore[arg-type]
+
+
+def address(kind: Literal["premium", "confirm"], token: str, domain: str) -> str:
+    return f"{kind}-{token}@{domain}"

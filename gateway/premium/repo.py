@@ -1,0 +1,312 @@
+"""The premium repository: services, their reply ACLs and confirmation tokens, premium MOs, answers.
+
+Every verb joins the caller's transaction: an MO's row, its money and its mail are written in the
+write that stores the MO; an answer's row, its count and its SMS in the one that accepts it. Money
+is integer grosze. Services are never deleted, only marked removed, so that the money records of
+their past MOs keep naming them (billing reads `premium_mo`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.store.repository import Repository
+
+DUPLICATE_SECONDS = 120.0  # the same text from the same phone to the same number: the SMSC again
+
+_SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
+_PMO = (
+    "id, mo_id, number, phone, service_id, account_id, password, parts, price, commission, text, state,"
+    " note, token, answers, received_at, forwarded_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: int
+    password: str
+    account_id: int
+    email: str
+    numbers: str  # space separated; "" = every configured premium number
+    verified_at: float | None
+    created_at: float
+    removed_at: float | None
+
+    @property
+    def number_list(self) -> list[str]:
+        return self.numbers.split()
+
+
+@dataclass(frozen=True, slots=True)
+class PremiumMo:
+    id: int
+    mo_id: int
+    number: str
+    phone: str
+    service_id: int | None
+    account_id: int | None
+    password: str | None
+    parts: int
+    price: int
+    commission: int
+    text: str
+    state: str
+    note: str | None
+    token: str | None
+    answers: int
+    received_at: float
+    forwarded_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    token: str
+    service_id: int
+    email: str
+    created_at: float
+    expires_at: float
+    used_at: float | None
+
+
+class PremiumRepo(Repository):
+    # ---- services ----------------------------------------------------------------------------
+
+    def add_service(
+        self, password: str, account_id: int, email: str, numbers: list[str], acl: list[str]
+    ) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO premium_services (password, account_id, email, numbers, created_at)"
+                " VALUES (?,?,?,?,?)",
+                (password, account_id, email, " ".join(numbers), self.clock()),
+            )
+            assert cur.lastrowid is not None
+            self.set_acl(cur.lastrowid, acl)
+            return cur.lastrowid
+
+    def service(self, service_id: int) -> Service:
+        row = self.conn.execute(
+            f"SELECT {_SERVICE} FROM premium_services WHERE id = ?", (service_id,)
+        ).fetchone()
+        return Service(*row)
+
+    def active_service(self, password: str) -> Service | None:
+        row = self.conn.execute(
+            f"SELECT {_SERVICE} FROM premium_services WHERE password = ? AND removed_at IS NULL", (password,)
+        ).fetchone()
+        return Service(*row) if row else None
+
+    def services(self) -> list[Service]:
+        return [
+            Service(*r)
+            for r in self.conn.execute(
+                f"SELECT {_SERVICE} FROM premium_services WHERE removed_at IS NULL ORDER BY password"
+            )
+        ]
+
+    def update_service(self, service_id: int, **values: Any) -> None:
+        allowed = {"account_id", "email", "numbers", "verified_at", "removed_at"}
+        assert set(values) <= allowed, values
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction():
+            self.conn.execute(
+                f"UPDATE premium_services SET {sets} WHERE id = ?", (*values.values(), service_id)
+            )
+
+    def acl(self, service_id: int) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT address FROM premium_reply_acl WHERE service_id = ? ORDER BY address", (service_id,)
+            )
+        ]
+
+    def set_acl(self, service_id: int, addresses: list[str]) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM premium_reply_acl WHERE service_id = ?", (service_id,))
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO premium_reply_acl (service_id, address) VALUES (?, ?)",
+                [(service_id, a) for a in addresses],
+            )
+
+    def acl_allows(self, service_id: int, address: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM premium_reply_acl WHERE service_id = ? AND address = ?", (service_id, address)
+            ).fetchone()
+            is not None
+        )
+
+    # ---- verification --------------------------------------------------------------------------
+
+    def new_verification(self, token: str, service_id: int, email: str, lifetime: float) -> None:
+        """A fresh token; older unused ones of the service stop working (one live token at a time)."""
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_verifications SET expires_at = MIN(expires_at, ?)"
+                " WHERE service_id = ? AND used_at IS NULL",
+                (now, service_id),
+            )
+            self.conn.execute(
+                "INSERT INTO premium_verifications (token, service_id, email, created_at, expires_at)"
+                " VALUES (?,?,?,?,?)",
+                (token, service_id, email, now, now + lifetime),
+            )
+
+    def verification(self, token: str) -> Verification | None:
+        row = self.conn.execute(
+            "SELECT token, service_id, email, created_at, expires_at, used_at FROM premium_verifications"
+            " WHERE token = ?",
+            (token,),
+        ).fetchone()
+        return Verification(*row) if row else None
+
+    def use_verification(self, token: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_verifications SET used_at = ? WHERE token = ?", (self.clock(), token)
+            )
+
+    # ---- premium MOs ---------------------------------------------------------------------------
+
+    def mo_row(self, mo_id: int) -> tuple[str, str, str, float, int]:
+        """(source, destination, text, received_at, parts) of a whole MO in table mo."""
+        row = self.conn.execute(
+            "SELECT source, destination, text, received_at, COALESCE(concat_total, 1) FROM mo WHERE id = ?",
+            (mo_id,),
+        ).fetchone()
+        return row[0], row[1], row[2], row[3], max(int(row[4]), 1)
+
+    def is_redelivery(self, phone: str, number: str, text: str, received_at: float, mo_id: int) -> bool:
+        """The same whole text from the same phone to the same number moments ago: one SMS, one charge."""
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM premium_mo p JOIN mo m ON m.id = p.mo_id WHERE p.phone = ? AND p.number = ?"
+                " AND p.received_at >= ? AND p.mo_id != ? AND m.text = ?",
+                (phone, number, received_at - DUPLICATE_SECONDS, mo_id, text),
+            ).fetchone()
+            is not None
+        )
+
+    def record_mo(self, **values: Any) -> int:
+        cols = ", ".join(values)
+        marks = ",".join("?" * len(values))
+        with self.transaction():
+            cur = self.conn.execute(
+                f"INSERT INTO premium_mo ({cols}) VALUES ({marks})", tuple(values.values())
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def settle_mo(self, pmo_id: int, state: str, note: str | None = None) -> None:
+        """State of a premium MO; `mailed` also stamps when the client got it (the answer window)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_mo SET state = ?, note = COALESCE(?, note),"
+                " forwarded_at = CASE WHEN ? = 'mailed' THEN ? ELSE forwarded_at END WHERE id = ?",
+                (state, note, state, self.clock(), pmo_id),
+            )
+
+    def mark_mo(self, mo_id: int, state: str, note: str | None) -> None:
+        """What became of the row in table mo (shown by `smsgw mo list`)."""
+        with self.transaction():
+            self.conn.execute("UPDATE mo SET state = ?, note = ? WHERE id = ?", (state, note, mo_id))
+
+    def by_token(self, token: str) -> PremiumMo | None:
+        row = self.conn.execute(f"SELECT {_PMO} FROM premium_mo WHERE token = ?", (token,)).fetchone()
+        return PremiumMo(*row) if row else None
+
+    def awaiting(self, service_id: int) -> list[PremiumMo]:
+        return [
+            PremiumMo(*r)
+            for r in self.conn.execute(
+                f"SELECT {_PMO} FROM premium_mo WHERE service_id = ? AND state = 'awaiting' ORDER BY id",
+                (service_id,),
+            )
+        ]
+
+    def count_awaiting(self, service_id: int) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM premium_mo WHERE service_id = ? AND state = 'awaiting'", (service_id,)
+            ).fetchone()[0]
+        )
+
+    # ---- answers -------------------------------------------------------------------------------
+
+    def record_answer(
+        self,
+        pmo_id: int,
+        mail_from: str,
+        header_message_id: str | None,
+        state: str,
+        reason: str | None = None,
+        message_id: int | None = None,
+        text: str | None = None,
+        cut: bool = False,
+    ) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO premium_answers (premium_mo_id, mail_from, header_message_id, state, reason,"
+                " message_id, text, cut, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    pmo_id,
+                    mail_from,
+                    header_message_id,
+                    state,
+                    reason,
+                    message_id,
+                    text,
+                    int(cut),
+                    self.clock(),
+                ),
+            )
+            if state == "sent":
+                self.conn.execute("UPDATE premium_mo SET answers = answers + 1 WHERE id = ?", (pmo_id,))
+
+    def answered_before(self, pmo_id: int, header_message_id: str) -> bool:
+        """The same answer mail was taken already (the client's server sent it again)."""
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM premium_answers WHERE premium_mo_id = ? AND header_message_id = ?"
+                " AND state = 'sent'",
+                (pmo_id, header_message_id),
+            ).fetchone()
+            is not None
+        )
+
+    # ---- figures -------------------------------------------------------------------------------
+
+    def stats(self, start: float, end: float) -> list[tuple[str | None, str, int, int, int, int]]:
+        """(password or None, number, MOs, parts, price sum, commission sum) for MOs in [start, end)."""
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self.conn.execute(
+                "SELECT s.password, p.number, COUNT(*), SUM(p.parts), SUM(p.price), SUM(p.commission)"
+                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
+                " WHERE p.received_at >= ? AND p.received_at < ?"
+                " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
+                (start, end),
+            )
+        ]
+
+    def forget_texts(self, before: float, limit: int) -> int:
+        """Retention: texts of settled premium MOs and answers older than `before` go; money stays."""
+        n = self.conn.execute(
+            "UPDATE premium_mo SET text = '' WHERE id IN (SELECT id FROM premium_mo WHERE received_at < ?"
+            " AND state != 'awaiting' AND text != '' LIMIT ?)",
+            (before, limit),
+        ).rowcount
+        n += self.conn.execute(
+            "UPDATE premium_answers SET text = NULL WHERE id IN (SELECT id FROM premium_answers"
+            " WHERE created_at < ? AND text IS NOT NULL LIMIT ?)",
+            (before, limit),
+        ).rowcount
+        return n
+
+    def by_id(self, pmo_id: int) -> PremiumMo:
+        return PremiumMo(
+            *self.conn.execute(f"SELECT {_PMO} FROM premium_mo WHERE id = ?", (pmo_id,)).fetchone()
+        )
