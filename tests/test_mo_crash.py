@@ -118,3 +118,59 @@ def test_check_config_names_a_sender_phones_cannot_answer(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr
     assert "note: account shop: sender 'ACME' is alphanumeric: phones cannot answer it" in out.stdout
     assert "acme" not in out.stdout.replace("ACME", "")  # the numeric sender of account acme is fine
+
+
+def premium_rows(db_path: Path) -> list[tuple[str, int]]:
+    with closing(sqlite3.connect(db_path)) as db:
+        return list(db.execute("SELECT text, price FROM premium_mo ORDER BY id"))
+
+
+async def test_sigkill_after_storing_a_premium_mo_before_its_ack_is_one_mail_and_one_charge(
+    tmp_path: Path,
+) -> None:
+    # Issue 11: every premium SMS is money. Killed after the MO (and its mail to the client) was
+    # committed but before the SMSC had its ack: the redelivery is neither mailed nor charged again.
+    smtp_port, relay_port = free_port(), free_port()
+    db_path = tmp_path / "state" / "smsgw.db"
+    sink = HoldingSink()
+    sink.holding = False  # the confirmation mail may pass
+    async with AckLosingSMSC() as smsc, smtp_sink(relay_port, sink):
+        config = tmp_path / "config.toml"
+        extra = '\n[premium]\nnumbers = ["7355"]\n'
+        config.write_text(
+            config_text(
+                tmp_path, smsc_port=smsc.port, smtp_port=smtp_port, relay_port=relay_port, extra=extra
+            )
+        )
+        proc = await start_daemon(config, smtp_port)
+        try:
+            add = ("premium", "add", "KP123", "--account", "acme", "--email", "konkurs@acme.example")
+            added = await asyncio.to_thread(smsgw, config, *add)
+            assert added.returncode == 0, added.stderr
+            await sink.wait(1)
+            with closing(sqlite3.connect(db_path, timeout=30)) as db, db:  # confirmed, as by a reply
+                db.execute("UPDATE premium_services SET verified_at = 1")
+            sink.holding = True
+            await until(lambda: bool(smsc.sessions))
+            assert await smsc.inject_mo(PHONE, "7355", "KP123 vote A") == 1
+            await until(lambda: sink.held == 1)  # the MO and its mail to the client are committed
+            assert premium_rows(db_path) == [("vote A", 300)]
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        await until(lambda: not smsc.sessions)
+        smsc.losing = False
+        sink.holding = False
+        sink.release.set()
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await until(lambda: "duplicate" in mo_states(db_path))  # the SMSC delivered it again
+            assert await smsc.inject_mo(PHONE, "7355", "KP123 marker") == 1
+            await sink.wait(3)
+            mails = [parsed(raw) for _, _, raw in sink.messages]
+            bodies = sorted(m.get_content().split("\n")[0] for m in mails if m["Subject"].startswith("KP123"))
+            assert bodies == ["marker", "vote A"]
+            assert premium_rows(db_path) == [("vote A", 300), ("marker", 300)]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
