@@ -145,6 +145,7 @@ class Daemon:
             try:
                 await self.simulator.start()  # it logs sim.started with its ports
             except OSError as exc:
+                self.store.close()
                 raise simulator_bind_error(cfg.simulator, exc) from exc
 
         outbox = OutboxWorker(
@@ -175,23 +176,32 @@ class Daemon:
         )
         events.on_link_up = dispatcher.wake
         self.dispatcher = dispatcher
+        # Listeners before links: a port that cannot be bound stops the start before any SMSC
+        # session exists, and what was opened so far is closed again so that the process exits.
+        try:
+            gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
+            self.gate = gate
+            host, port = cfg.smtp.listen_addr
+            self.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
+            self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
+            from gateway.smtp import submission
+
+            sub = None
+            if sub_why_off is None:
+                sub_host, sub_port = cfg.smtp.submission_addr or ("", 0)
+                sub = await _bind("smtp.submission_listen", sub_host, sub_port, submission.start(gate))
+            if sub is not None:
+                self.servers.append(sub)
+                self.submission_port = sub.sockets[0].getsockname()[1]
+        except BaseException:
+            for server in self.servers:
+                server.close()
+            if self.simulator is not None:
+                await self.simulator.stop()
+            self.store.close()
+            raise
         for link in self.links.values():
             await link.start(events)
-
-        gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
-        self.gate = gate
-        host, port = cfg.smtp.listen_addr
-        self.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
-        self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
-        from gateway.smtp import submission
-
-        sub = None
-        if sub_why_off is None:
-            sub_host, sub_port = cfg.smtp.submission_addr or ("", 0)
-            sub = await _bind("smtp.submission_listen", sub_host, sub_port, submission.start(gate))
-        if sub is not None:
-            self.servers.append(sub)
-            self.submission_port = sub.sockets[0].getsockname()[1]
 
         supervisor = Supervisor()
         self.supervisor = supervisor

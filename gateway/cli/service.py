@@ -228,6 +228,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     )
     if min(_port(args.listen), _port(args.submission)) < 1024:
         _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
+    elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
+        (units / "smsgw.service.d/low-port.conf").unlink()
+        print(f"removed {units / 'smsgw.service.d/low-port.conf'} (no port below 1024)")
     if not dry:
         uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
         os.chown(config, 0, gid)  # the service reads it; only root changes it
