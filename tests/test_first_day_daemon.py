@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import json
 import os
 import signal
@@ -11,13 +12,14 @@ import ssl
 import stat
 import subprocess
 import sys
+from email import policy
 from pathlib import Path
 
 import pytest
 
 from gateway.cli.ops import daemon_state
 from gateway.housekeeping import STATUS_FILE, status_line
-from tests.conftest import config_text, free_port, make_config, running_gateway
+from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_supervision import notify_socket
 
@@ -158,3 +160,18 @@ async def test_submission_works_out_of_the_box_with_a_self_signed_certificate(tm
                 return client.esmtp_features.get("auth", "")
 
         assert "PLAIN" in (await asyncio.to_thread(starttls)).upper()
+
+
+async def test_a_bounce_gives_a_human_reason_next_to_the_operator_code(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.send(mail(f"601123413@{DOMAIN}", "This one fails"))
+            await sink.wait(1)
+    report = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    human = next(p for p in report.walk() if p.get_content_type() == "text/plain").get_content()
+    expected = "not delivered: the phone was unreachable until the message expired (operator code 001)"
+    assert f"Reason: {expected}" in human
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    assert "UNDELIV err:001" in status.as_string()  # the machine-readable part keeps the raw code
