@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
-from pydantic_core import PydanticUndefined
 
 from gateway.config import Config
 
@@ -153,7 +152,6 @@ def render() -> str:
         title = f"[[{section}]]" if repeated else f"[{section}]"
         lines += ["", f"## {title}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, field in model.model_fields.items():
-            assert field.default is not PydanticUndefined or field.is_required() or field.default_factory
             meaning = MEANINGS.get(f"{section}.{key}", "")
             lines.append(f"| `{key}` | {_type(field.annotation)} | `{_default(field)}` | {meaning} |")
     return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ VALID_DAYS = 825  # the longest validity Apple clients accept for a server certi
 
 
 class CertError(Exception):
-    """No certificate could be generated (neither openssl nor the cryptography package)."""
+    """No certificate could be generated (the openssl command is missing or failed)."""
 
 
 def credential_or_path(cfg: Config, path: Path) -> Path:
@@ -46,56 +46,25 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
         return cert, key, False
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     name = cfg.gateway.hostname
+    if not shutil.which("openssl"):
+        raise CertError(
+            "cannot make a self-signed certificate: the openssl command is not installed; install it"
+            " or set smtp.tls_cert_file and smtp.tls_key_file"
+        )
     key.unlink(missing_ok=True)
     create_private(key)  # 0600 before openssl writes the key into it
-    if shutil.which("openssl"):
-        result = subprocess.run(
-            [
-                "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
-                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-                "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
-            ],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise CertError(f"openssl could not make a certificate: {result.stderr.strip()[-300:]}")
-    else:
-        _with_cryptography(cert, key, name)
-    return cert, key, True
-
-
-def _with_cryptography(cert: Path, key: Path, name: str) -> None:
-    import datetime
-    import ipaddress
-
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError as exc:
-        raise CertError(
-            "cannot make a self-signed certificate: install the openssl command, or set"
-            " smtp.tls_cert_file and smtp.tls_key_file"
-        ) from exc
-    private = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    alt = [x509.DNSName(name), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    built = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(private.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .sign(private, hashes.SHA256())
+    result = subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
+        ],
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
-    with key.open("wb") as f:
-        f.write(private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ))  # fmt: skip
-    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    if result.returncode != 0:
+        raise CertError(f"openssl could not make a certificate: {result.stderr.strip()[-300:]}")
+    return cert, key, True
 
 
 def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
