@@ -7,6 +7,7 @@ or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import os
 import re
@@ -46,11 +47,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _host_port(value: str, what: str) -> tuple[str, int]:
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
+def _host_port(value: str, what: str, example: str = "127.0.0.1:2525") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    v6 = f"[::1]:{example.rpartition(':')[2]}"
+    usage = f'{what} must be HOST:PORT such as "{example}" or "{v6}", got {value!r}'
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{what} must be HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+        raise ValueError(usage)
+    if host:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            if bracketed or not _HOSTNAME.match(host):
+                raise ValueError(usage) from None
+        else:
+            if ip.version == 6 and not bracketed:
+                raise ValueError(f"{usage} (an IPv6 address goes in brackets)")
+    return host or "127.0.0.1", int(port)
 
 
 class GatewaySection(_Section):
@@ -80,6 +97,29 @@ class GatewaySection(_Section):
     def _lower(cls, v: list[str]) -> list[str]:
         return [d.lower().strip() for d in v]
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown time zone {v!r} (use an IANA name such as "Europe/Warsaw")') from None
+        return v
+
+    @field_validator("charset_fallbacks")
+    @classmethod
+    def _codecs(cls, v: list[str]) -> list[str]:
+        for name in v:
+            try:
+                codecs.lookup(name)
+            except LookupError:
+                raise ValueError(
+                    f'unknown character set {name!r} (use codec names such as "utf-8", "windows-1250")'
+                ) from None
+        return v
+
     @field_validator("default_region")
     @classmethod
     def _region(cls, v: str) -> str:
@@ -107,7 +147,7 @@ class SmtpSection(_Section):
     @classmethod
     def _addr(cls, v: str | None) -> str | None:
         if v is not None:
-            _host_port(v, "listen address")
+            _host_port(v, "a listen address")
         return v
 
     @property
@@ -135,7 +175,7 @@ class MailSection(_Section):
             if not v.removeprefix(MAILDIR_PREFIX).strip():
                 raise ValueError('relay "maildir:" needs a directory, e.g. "maildir:var/mail"')
             return v
-        _host_port(v, "relay")
+        _host_port(v, "relay", "127.0.0.1:25")
         return v
 
     @property
@@ -553,3 +593,29 @@ def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(cidr, strict=False)
     except ValueError as exc:
         raise ConfigError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
+
+
+def state_dir_problem(cfg: Config) -> str | None:
+    """Why the daemon could not use `state_dir`, said before it tries (check-config and run)."""
+    path = cfg.state_dir
+    example = 'e.g. state_dir = "/var/lib/smsgw"'
+    if path.exists():
+        if not path.is_dir():
+            return f"gateway.state_dir: {path} is a file, not a directory ({example})"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return (
+                f"gateway.state_dir: {path} is not writable by this user; run as the service's user"
+                f" (sudo -u smsgw ...) or fix its owner"
+            )
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"gateway.state_dir: {path} cannot be created: {parent} is a file ({example})"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (
+            f"gateway.state_dir: {path} does not exist and cannot be created by this user"
+            f" ({parent} is not writable); create it: mkdir -p {path} && chown smsgw: {path}"
+        )
+    return None

@@ -9,16 +9,22 @@ The stop is triggered by an injectable event so tests drive it without signals.
 A database file deleted or replaced while the daemon runs stops it the same way, after which
 `run` raises `StoreReplaced`: `smsgw run` exits with status 1 (a failure, so systemd's
 `Restart=on-failure` starts it again on the file now in place).
+
+A listener that cannot bind raises `ListenError` naming the config key, so that `smsgw run` says
+which setting to change instead of printing asyncio's bind error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -26,19 +32,43 @@ import structlog
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
-from gateway.housekeeping import STATUS_FILE, Housekeeping
+from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
 from gateway.store.db import Store, StoreReplaced
 from gateway.supervisor import Supervisor, sd_notify
+from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
+
+
+class ListenError(Exception):
+    """A configured listener could not bind; `key` is the setting to change."""
+
+    def __init__(self, key: str, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"{key}: {cause}")
+        self.key, self.host, self.port, self.cause = key, host, port, cause
+
+
+async def _bind(key: str, host: str, port: int, start: Any) -> Any:
+    try:
+        return await start
+    except OSError as exc:
+        raise ListenError(key, host, port, exc) from exc
+
+
+def simulator_bind_error(sim_cfg: Any, exc: OSError) -> ListenError:
+    """The simulator binds three ports; asyncio's message names the one that failed."""
+    found = re.search(r", (\d+)\)", str(exc))
+    port = int(found.group(1)) if found else sim_cfg.smpp_port
+    key = {sim_cfg.cimd2_port: "cimd2_port", sim_cfg.control_port: "control_port"}.get(port, "smpp_port")
+    return ListenError(f"simulator.{key}", sim_cfg.host, port, exc)
 
 
 def build_link(cfg: Config, index: int) -> SmscLink:
@@ -71,6 +101,7 @@ def seed_accounts(store: Store, cfg: Config) -> None:
 class Daemon:
     config: Config
     mailer: Mailer | None = None
+    config_path: Path | None = None  # named in the start banner
     clock: Callable[[], float] = time.time  # injectable so tests move time instead of sleeping
     store: Store = field(init=False)
     links: dict[str, SmscLink] = field(default_factory=dict)
@@ -82,6 +113,15 @@ class Daemon:
         cfg = self.config
         shutdown = shutdown or self._signal_event()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything holds the config: the listeners see the resolved certificate paths.
+        self.config, sub_why_off, made = with_certificate(cfg)
+        cfg = self.config
+        if made:
+            log.warning(
+                "tls.selfsigned_created",
+                cert=str(cfg.smtp.tls_cert_file),
+                note="mail clients will ask to trust it; set smtp.tls_cert_file/tls_key_file for a real one",
+            )
         self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True)
         recovered = self.store.queue.recover_active()
         if recovered:
@@ -102,8 +142,11 @@ class Daemon:
             self.simulator = Simulator(
                 cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region
             )
-            await self.simulator.start()
-            log.info("simulator.started", smpp_port=self.simulator.smpp_port)
+            try:
+                await self.simulator.start()  # it logs sim.started with its ports
+            except OSError as exc:
+                self.store.close()
+                raise simulator_bind_error(cfg.simulator, exc) from exc
 
         outbox = OutboxWorker(
             self.store,
@@ -133,36 +176,54 @@ class Daemon:
         )
         events.on_link_up = dispatcher.wake
         self.dispatcher = dispatcher
+        # Listeners before links: a port that cannot be bound stops the start before any SMSC
+        # session exists, and what was opened so far is closed again so that the process exits.
+        try:
+            gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
+            self.gate = gate
+            host, port = cfg.smtp.listen_addr
+            self.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
+            self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
+            from gateway.smtp import submission
+
+            sub = None
+            if sub_why_off is None:
+                sub_host, sub_port = cfg.smtp.submission_addr or ("", 0)
+                sub = await _bind("smtp.submission_listen", sub_host, sub_port, submission.start(gate))
+            if sub is not None:
+                self.servers.append(sub)
+                self.submission_port = sub.sockets[0].getsockname()[1]
+        except BaseException:
+            for server in self.servers:
+                server.close()
+            if self.simulator is not None:
+                await self.simulator.stop()
+            self.store.close()
+            raise
         for link in self.links.values():
             await link.start(events)
-
-        gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
-        self.gate = gate
-        host, port = cfg.smtp.listen_addr
-        self.servers.append(await start_smtp_server(gate, host, port))
-        self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
-        from gateway.smtp import submission
-
-        sub = await submission.start(gate)
-        if sub is not None:
-            self.servers.append(sub)
-            self.submission_port = sub.sockets[0].getsockname()[1]
 
         supervisor = Supervisor()
         self.supervisor = supervisor
         supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
         # A relay that answers slowly is not a hang: four sends, each step with a 30 s timeout.
         supervisor.add("outbox", outbox.run, stall_after=300.0)
+        status_path = cfg.state_dir / STATUS_FILE
         housekeeping = Housekeeping(
             self.store,
             notifier,
             events,
-            lambda: {"links": dispatcher.link_stats(), "workers": supervisor.snapshot()},
-            cfg.state_dir / STATUS_FILE,
+            lambda: {
+                "links": dispatcher.link_stats(),
+                "workers": supervisor.snapshot(),
+                "queued": dispatcher.backlog,
+                "outbox": self.store.admin.outbox_waiting()[0],
+            },
+            status_path,
         )
         supervisor.add("housekeeping", housekeeping.run)
         supervised = asyncio.create_task(supervisor.run(), name="supervisor")
-        log.info("daemon.ready", smtp=cfg.smtp.listen, links=list(self.links))
+        self._banner(sub_why_off)
         sd_notify("READY=1")
         self.ready.set()
         from gateway.scheduler import start_scheduler
@@ -198,12 +259,47 @@ class Daemon:
                 await self.simulator.stop()
             await self.store.drain()
             self.store.close()
+            remove_status(status_path)  # after the last write of it: `status` says "not running" now
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
             raise StoreReplaced(
                 f"database {self.store.path} was {self.store.db.replaced} while the daemon ran; "
                 "stopped so that the next start opens the file now in place"
             )
+
+    def _banner(self, submission_off: str | None) -> None:
+        """One line a person reads at start, and the same facts as a structured event."""
+        from gateway import __version__
+
+        cfg = self.config
+        fields: dict[str, Any] = {
+            "version": __version__,
+            "config": str(self.config_path) if self.config_path else None,
+            "database": str(cfg.db_path),
+            "relay": f"{cfg.smtp.listen_addr[0]}:{self.smtp_port}",
+            "submission": (
+                f"{cfg.smtp.submission_addr[0]}:{self.submission_port}"
+                if submission_off is None and cfg.smtp.submission_addr
+                else f"off ({submission_off})"
+            ),
+            "links": [f"{s.name} {s.type} {s.host}:{s.port}" for s in cfg.smsc],
+            "simulator": (
+                f"on, SMPP port {self.simulator.smpp_port}, log {cfg.path(cfg.simulator.log)}"
+                if self.simulator is not None
+                else "off"
+            ),
+            "queued": self.store.admin.waiting_parts(),
+        }
+        line = (
+            f"smsgw {fields['version']} ready: config {fields['config'] or '-'},"
+            f" database {fields['database']},"
+            f" relay {fields['relay']}, submission {fields['submission']},"
+            f" links {', '.join(fields['links']) or 'none'}, simulator {fields['simulator']},"
+            f" {fields['queued']} part(s) queued"
+        )
+        if sys.stderr.isatty():
+            print(line, file=sys.stderr, flush=True)
+        log.info("daemon.ready", summary=line, **fields)
 
     async def _watch_file(self) -> None:
         """Notice a deleted or replaced database even while no mail arrives (writes check too)."""

@@ -1,4 +1,5 @@
-"""The housekeeping worker: expiry, reassembly timeouts and the status file for `smsgw status`.
+"""The housekeeping worker: expiry, reassembly timeouts, the status file for `smsgw status` and
+the one-line status systemd shows in `systemctl status` (`STATUS=` over sd_notify).
 
 These run every few seconds and must keep running for as long as the daemon says it is healthy,
 so they form a supervised worker (heartbeat, restart on a crash, shown in the status) rather than
@@ -22,7 +23,7 @@ from gateway import reassembly
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.store.db import Store
-from gateway.supervisor import beat
+from gateway.supervisor import beat, sd_notify
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +46,7 @@ class Housekeeping:
         self.events = events
         self.status = status
         self.status_path = status_path
+        self._said = ""
 
     async def run(self) -> None:
         last_expiry: float | None = None
@@ -54,7 +56,12 @@ class Housekeeping:
             if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
                 last_expiry = now
                 await self.expire()
-            write_status(self.status_path, self.status())
+            status = self.status()
+            write_status(self.status_path, status)
+            said = status_line(status)
+            if said != self._said:  # only changes: the journal keeps every STATUS= as a record
+                sd_notify(f"STATUS={said}")
+                self._said = said
             await asyncio.sleep(STATUS_INTERVAL)
 
     async def expire(self) -> None:
@@ -69,6 +76,17 @@ class Housekeeping:
         await store.write(work)
 
 
+def status_line(status: dict[str, Any]) -> str:
+    """What `systemctl status` shows: parts waiting, links up, mail waiting, workers in trouble."""
+    links = status.get("links", {})
+    up = sum(1 for link in links.values() if link.get("state") == "active")
+    line = f"queued {status.get('queued', 0)}, links up {up}/{len(links)}, outbox {status.get('outbox', 0)}"
+    troubled = [n for n, w in status.get("workers", {}).items() if w.get("state") not in (None, "running")]
+    if troubled:
+        line += f", workers not running: {', '.join(sorted(troubled))}"
+    return line
+
+
 def write_status(path: Path, data: dict[str, Any]) -> None:
     """Replace the status file whole (a reader never sees half of it), private like the database."""
     tmp = path.with_suffix(".tmp")
@@ -77,6 +95,11 @@ def write_status(path: Path, data: dict[str, Any]) -> None:
         tmp.replace(path)
     except OSError:
         log.warning("status.write_failed", path=str(path))
+
+
+def remove_status(path: Path) -> None:
+    """On a clean stop: `smsgw status` then says "not running" at once, not after the file goes stale."""
+    path.unlink(missing_ok=True)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:

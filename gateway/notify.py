@@ -11,6 +11,7 @@ SMSC redeliver a receipt, forever).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
@@ -47,6 +48,34 @@ def _plain(msg: EmailMessage, content: str) -> bytes:
     return msg.as_bytes()
 
 
+# A receipt's stat word and its err code, as a person reads them; the code stays beside the text.
+_STAT_WORDS = {
+    "UNDELIV": "not delivered",
+    "EXPIRED": "not delivered in time",
+    "REJECTD": "refused by the operator",
+    "DELETED": "deleted by the operator",
+    "UNKNOWN": "lost track of by the operator",
+}
+_ERR_CODES = {"001": "the phone was unreachable until the message expired"}
+_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
+
+
+def human_reason(reason: str) -> str:
+    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (operator code 001)"."""
+    out = []
+    for piece in reason.split("; "):
+        m = _RECEIPT.match(piece)
+        if m is None or m["stat"] not in _STAT_WORDS:
+            out.append(piece)
+            continue
+        text = _STAT_WORDS[m["stat"]]
+        if m["err"]:
+            known = _ERR_CODES.get(m["err"]) if m["stat"] in ("UNDELIV", "EXPIRED") else None
+            text += f": {known} (operator code {m['err']})" if known else f" (operator code {m['err']})"
+        out.append(f"{m['prefix'] or ''}{text}{m['rest']}")
+    return "; ".join(out)
+
+
 def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str) -> bytes:
     """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3)."""
     number = h.text(info["recipient"], limit=64)
@@ -54,7 +83,7 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
     reason = h.text(info.get("reason") or "no reason given by the SMSC", limit=900)
     human = (
         f"Your SMS to {number} {what}.\n\n"
-        f"Reason: {reason}\n\n"
+        f"Reason: {human_reason(reason)}\n\n"
         f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
     )
     report = MIMEMultipart("report", report_type="delivery-status")

@@ -29,7 +29,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
-    accounts = open_store(cfg).accounts.list_accounts()
+    accounts = open_store(cfg, must_exist=True).accounts.list_accounts()
     if not accounts:
         print("no accounts")
     for a in accounts:
@@ -171,7 +171,7 @@ def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = open_store(cfg).policy.list_optouts()
+    rows = open_store(cfg, must_exist=True).policy.list_optouts()
     if not rows:
         print("no opt-outs")
     for r in rows:
@@ -189,7 +189,7 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
-    users = open_store(cfg).accounts.list_users(args.account)
+    users = open_store(cfg, must_exist=True).accounts.list_users(args.account)
     if not users:
         print("no users")
     for u in users:
@@ -204,13 +204,17 @@ def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def add_admin_commands(sub: Any) -> None:
-    a = sub.add_parser("account", help="client companies").add_subparsers(dest="sub", required=True)
-    aa = a.add_parser("add")
+    a = sub.add_parser("account", help="client companies").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    aa = a.add_parser("add", help="add a client company")
     aa.add_argument("name")
     aa.add_argument("--relay-network", action="append", default=[], metavar="CIDR")
     aa.add_argument("--sender", metavar="NUMBER_OR_NAME")
     aa.set_defaults(func=cmd_account_add)
-    a.add_parser("list").set_defaults(func=cmd_account_list)
+    a.add_parser("list", help="accounts with their sender, networks and state").set_defaults(
+        func=cmd_account_list
+    )
     aset = a.add_parser("set", help="change an account's settings")
     aset.add_argument("name")
     aset.add_argument(
@@ -236,7 +240,7 @@ def add_admin_commands(sub: Any) -> None:
     aset.add_argument("--add-network", action="append", default=[], metavar="CIDR")
     aset.add_argument("--remove-network", action="append", default=[], metavar="CIDR")
     aset.set_defaults(func=cmd_account_set)
-    asus = a.add_parser("suspend")
+    asus = a.add_parser("suspend", help="refuse the account's mail until resumed")
     asus.add_argument("name")
     asus.add_argument("--reason", default="suspended by admin")
     asus.set_defaults(func=cmd_account_suspend)
@@ -244,15 +248,17 @@ def add_admin_commands(sub: Any) -> None:
     ares.add_argument("name")
     ares.set_defaults(func=cmd_account_resume)
 
-    u = sub.add_parser("user", help="addresses allowed to send").add_subparsers(dest="sub", required=True)
-    ua = u.add_parser("add")
+    u = sub.add_parser("user", help="addresses allowed to send").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    ua = u.add_parser("add", help="allow an address to send for an account")
     ua.add_argument("email")
     ua.add_argument("--account", required=True)
     ua.set_defaults(func=cmd_user_add)
-    ul = u.add_parser("list")
+    ul = u.add_parser("list", help="users, their account and whether a password is set")
     ul.add_argument("--account")
     ul.set_defaults(func=cmd_user_list)
-    ur = u.add_parser("remove")
+    ur = u.add_parser("remove", help="stop an address from sending")
     ur.add_argument("email")
     ur.set_defaults(func=cmd_user_remove)
     us = u.add_parser("set", help="per-user limits")
@@ -263,10 +269,13 @@ def add_admin_commands(sub: Any) -> None:
     add_user_commands(u)
 
     o = sub.add_parser("optout", help="numbers that asked for no more SMS").add_subparsers(
-        dest="sub", required=True
+        dest="sub", required=True, metavar="ACTION"
     )
-    for name, func in (("add", cmd_optout_add), ("remove", cmd_optout_remove)):
-        op = o.add_parser(name)
+    for name, func, text in (
+        ("add", cmd_optout_add, "stop all SMS to a number"),
+        ("remove", cmd_optout_remove, "allow SMS to a number again"),
+    ):
+        op = o.add_parser(name, help=text)
         op.add_argument("number")
         op.set_defaults(func=func)
-    o.add_parser("list").set_defaults(func=cmd_optout_list)
+    o.add_parser("list", help="the numbers on the opt-out list").set_defaults(func=cmd_optout_list)

@@ -1,6 +1,7 @@
-"""The `smsgw` command line: running the daemon, its status and queue, the simulator.
+"""The `smsgw` command line: running the daemon, checking the config, the simulator.
 
-Admin commands for accounts, users and opt-outs live in `cli_admin`. Errors are one line naming
+Status, queue, outbox and send live in `ops`; accounts, users and opt-outs in `admin`; the
+systemd layout and certificates in `service`. Errors are one line naming
 the problem, with a non-zero exit code; nothing prints a traceback at an admin.
 """
 
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import errno
 import signal
+import sqlite3
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,20 @@ from typing import Any
 import structlog
 
 from gateway.cli.admin import add_admin_commands
-from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config, ConfigError, exposed_secrets, load_config
+from gateway.cli.common import (
+    CONFIG_ENV,
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    SYSTEM_CONFIG,
+    CliError,
+    bind_error,
+    database_error,
+    find_config,
+)
+from gateway.cli.ops import add_ops_commands
+from gateway.cli.service import add_service_commands
+from gateway.config import Config, ConfigError, exposed_secrets, load_config, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
@@ -33,8 +46,11 @@ from gateway.store.db import StoreError
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import logging as gwlog
-    from gateway.daemon import Daemon
+    from gateway.daemon import Daemon, ListenError
 
+    problem = state_dir_problem(cfg)
+    if problem is not None:
+        raise CliError(problem, EXIT_CONFIG)
     gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
     for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
         structlog.get_logger(__name__).warning("config.secret_readable", **exposed._asdict())
@@ -45,15 +61,27 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     except ImportError:
         runner = asyncio.run
     try:
-        runner(Daemon(cfg).run())
+        runner(Daemon(cfg, config_path=args.config.resolve()).run())
+    except ListenError as exc:
+        transient = exc.cause.errno == errno.EADDRINUSE  # may free up; a restart can help
+        raise CliError(
+            bind_error(exc.key, exc.host, exc.port, exc.cause), EXIT_FAILURE if transient else EXIT_CONFIG
+        ) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise CliError(database_error(cfg.db_path, exc)) from exc
+    except PermissionError as exc:
+        raise CliError(f"cannot start: {exc.filename or ''}: permission denied for this user") from exc
     except OSError as exc:
         raise CliError(f"cannot start: {exc}") from exc
     return 0
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    problem = state_dir_problem(cfg)
+    if problem is not None:
+        raise CliError(problem, EXIT_CONFIG)
     for exposed in exposed_secrets(cfg, args.config):
         print(f"smsgw: warning: {exposed.line()}", file=sys.stderr)
     print(
@@ -65,80 +93,21 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.housekeeping import read_status
-
-    store = open_store(cfg)
-    counts = store.admin.queue_counts()
-    status = read_status(cfg.state_dir)
-    if args.json:
-        print(json.dumps({"queue": counts, "daemon": status}, indent=2))
-        return 0
-    for what, by_state in counts.items():
-        shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
-        print(f"{what:9} {shown}")
-    if status is None or time.time() - status.get("updated_at", 0) > 30:
-        print("daemon    not running (no recent status)")
-        return 0
-    print(f"daemon    running, pid {status['pid']}")
-    for name, link in status["links"].items():
-        print(
-            f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
-            f" {link.get('rate', 0)}/s now (max {link['rate_limit']}/s), submitted {link['submitted']},"
-            f" throttled {link['throttled']},"
-            f" reconnects {link['reconnects']}"
-        )
-    for name, worker in status.get("workers", {}).items():
-        line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
-        if worker.get("last_error"):
-            line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
-        print(line)
-    return 0
-
-
-def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = open_store(cfg).admin.list_messages(args.state, args.limit)
-    if not rows:
-        print("no messages")
-    for r in rows:
-        reason = f"  ({r['reason']})" if r["reason"] else ""
-        print(
-            f"{r['id']:>8}  {when(r['created_at'])}  {r['recipient']:<16} {r['state']:<10}"
-            f" {r['parts_total']} part(s)  from {r['mail_from']}{reason}"
-        )
-    return 0
-
-
-def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
-    try:
-        n = open_store(cfg).admin.retry_message(args.id)
-    except KeyError as exc:
-        raise CliError(f"no message with id {args.id}") from exc
-    print(f"message {args.id}: {n} part(s) queued again")
-    return 0
-
-
-def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
-    try:
-        n = open_store(cfg).admin.cancel_message(args.id)
-    except KeyError as exc:
-        raise CliError(f"no message with id {args.id}") from exc
-    if n == 0:
-        raise CliError(f"message {args.id} has no part waiting to be sent; nothing cancelled")
-    print(f"message {args.id}: {n} part(s) cancelled")
-    return 0
-
-
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     """Only the built-in SMSC, in its own process (for a gateway elsewhere, or a fair benchmark)."""
     from gateway import logging as gwlog
+    from gateway.daemon import simulator_bind_error
     from smsc.simulator import Simulator
 
     gwlog.configure(level=args.log_level)
 
     async def serve() -> None:
         sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region)
-        await sim.start()
+        try:
+            await sim.start()
+        except OSError as exc:
+            err = simulator_bind_error(cfg.simulator, exc)
+            raise CliError(bind_error(err.key, err.host, err.port, exc)) from exc
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -185,50 +154,44 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
 # ---- parser -----------------------------------------------------------------------------------
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from gateway import __version__
+
     p = argparse.ArgumentParser(prog="smsgw", description="Email-to-SMS gateway")
+    p.add_argument("--version", action="version", version=f"smsgw {__version__}")
     p.add_argument(
-        "-c", "--config", type=Path, default=Path("config.toml"), help="config file (default ./config.toml)"
+        "-c",
+        "--config",
+        type=Path,
+        help=f"config file (default: ${CONFIG_ENV}, else ./config.toml, else {SYSTEM_CONFIG})",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     run.set_defaults(func=cmd_run)
     sub.add_parser("check-config", help="validate the config and exit").set_defaults(func=cmd_check_config)
-    st = sub.add_parser("status", help="queue counts and link states")
-    st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_status)
 
-    q = sub.add_parser("queue", help="list, retry or cancel messages").add_subparsers(
-        dest="sub", required=True
-    )
-    ql = q.add_parser("list")
-    ql.add_argument("--state", help="queued, submitted, delivered, failed, expired, hold, cancelled")
-    ql.add_argument("--limit", type=int, default=50)
-    ql.set_defaults(func=cmd_queue_list)
-    for name, func in (("retry", cmd_queue_retry), ("cancel", cmd_queue_cancel)):
-        qp = q.add_parser(name)
-        qp.add_argument("id", type=int)
-        qp.set_defaults(func=func)
-
+    add_ops_commands(sub)
     add_admin_commands(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)
+    add_service_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
-    s = sim.add_subparsers(dest="sub", required=True)
+    s = sim.add_subparsers(dest="sub", required=True, metavar="ACTION")
     srun = s.add_parser("run", help="run only the simulator (SMPP, CIMD2 and control ports from [simulator])")
-    srun.add_argument("--log-level", default="INFO")
+    srun.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     srun.set_defaults(func=cmd_simulator_run)
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
     mo.add_argument("--from", dest="source", metavar="PHONE")
     mo.add_argument("--to", dest="destination", metavar="NUMBER")
-    mo.add_argument(
-        "--reply-to-last", action="store_true", help="answer the last SMS the simulator received"
-    )
+    mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
     mo.add_argument("--parts", type=int, metavar="N", help="send the text as N concatenated segments")
     mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
     mo.add_argument("text")
@@ -242,10 +205,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config, links_required=getattr(args, "links_required", True))
+        cfg: Config | None = None
+        if getattr(args, "needs_config", True):
+            args.config, found = find_config(args.config)
+            if found is not None:
+                print(f"smsgw: using config {args.config} ({found})", file=sys.stderr)
+            cfg = load_config(args.config, links_required=getattr(args, "links_required", True))
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except CliError as exc:
+        print(f"smsgw: {exc}", file=sys.stderr)
+        return exc.code
     try:
         return int(args.func(cfg, args))
     except CliError as exc:

@@ -100,3 +100,43 @@ class AdminRepo(Repository):
                     (now, message_id),
                 )
         return n
+
+    # ---- the outbox (bounces, notices, replies waiting for the relay) -----------------------------
+
+    def outbox_waiting(self) -> tuple[int, float | None]:
+        """Mail not yet handed to the relay, and when the oldest of it was queued."""
+        count, oldest = self.conn.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
+        ).fetchone()
+        return count, oldest
+
+    def list_outbox(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, rcpt, state, attempts, last_error, next_attempt_at, created_at FROM outbox"
+        args: tuple[Any, ...] = ()
+        if state:
+            sql += " WHERE state = ?"
+            args = (state,)
+        cur = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def retry_outbox(self, mail_id: int | None = None) -> int:
+        """Admin: send failed or waiting mail again now (all of it when `mail_id` is None)."""
+        # A failed mail starts its attempts afresh; one still waiting keeps its count.
+        sql = (
+            "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
+            " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed')"
+        )
+        args: tuple[Any, ...] = (self.clock(),)
+        if mail_id is not None:
+            sql += " AND id = ?"
+            args += (mail_id,)
+        with self.transaction():
+            return self.conn.execute(sql, args).rowcount
+
+    def messages_of_email(self, email_id: int) -> list[dict[str, Any]]:
+        """The SMS one accepted mail became (`smsgw send --wait` follows them)."""
+        cur = self.conn.execute(
+            "SELECT id, recipient, state, reason FROM messages WHERE email_id = ? ORDER BY id", (email_id,)
+        )
+        return [dict(zip(("id", "recipient", "state", "reason"), r, strict=True)) for r in cur.fetchall()]

@@ -185,7 +185,7 @@ class Cimd2Link:
         if state is self.state:
             return
         self.state = state
-        log.info("cimd2.state", link=self.name, state=state.value)
+        log.debug("cimd2.state", link=self.name, state=state.value)
         if self._events is not None:
             try:
                 self._events.on_state(self.name, state)

@@ -149,7 +149,7 @@ class SmppLink:
         if self.state is LinkState.STOPPED or self.state is state:
             return
         self.state = state
-        log.info("smpp.state", link=self.name, state=state.value)
+        log.debug("smpp.state", link=self.name, state=state.value)
         if self._events is not None:
             try:
                 self._events.on_state(self.name, state)

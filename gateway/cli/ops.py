@@ -1,0 +1,254 @@
+"""Day-to-day commands: `status`, `queue`, `outbox` and `send` (a test SMS through the real SMTP path).
+
+Every command that only reads (or changes an existing row) opens the store with `must_exist`: a
+mistyped `state_dir` is reported as "no database at PATH" rather than answered from a fresh, empty
+database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import smtplib
+import time
+from email.message import EmailMessage
+from typing import Any
+
+from gateway.cli.common import EXIT_USAGE, CliError, age, open_store, when
+from gateway.config import Config
+
+MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
+FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
+STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user (the service's)
+        return True
+    return True
+
+
+def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
+    """Why the daemon counts as not running, or None when it runs."""
+    if status is None:
+        return "not running"
+    if not pid_alive(int(status.get("pid", 0))):
+        return f"not running (pid {status.get('pid')} has exited without a clean stop)"
+    if now - status.get("updated_at", 0) > STATUS_STALE_SECONDS:
+        return f"not answering: pid {status['pid']} last wrote its status {when(status.get('updated_at'))}"
+    return None
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.housekeeping import read_status
+
+    store = open_store(cfg, must_exist=True)
+    counts = store.admin.queue_counts()
+    waiting, oldest = store.admin.outbox_waiting()
+    status = read_status(cfg.state_dir)
+    now = time.time()
+    down = daemon_state(status, now)
+    if args.json:
+        outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
+        print(json.dumps({"queue": counts, "outbox": outbox, "daemon": None if down else status}, indent=2))
+        return 0
+    for what, by_state in counts.items():
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
+        print(f"{what:9} {shown}")
+    if waiting:
+        print(
+            f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
+        )
+    if down is not None or status is None:
+        print(f"daemon    {down}")
+        return 0
+    print(f"daemon    running, pid {status['pid']}")
+    for name, link in status["links"].items():
+        print(
+            f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
+            f" {link.get('rate', 0)}/s now (max {link['rate_limit']}/s), submitted {link['submitted']},"
+            f" throttled {link['throttled']},"
+            f" reconnects {link['reconnects']}"
+        )
+    for name, worker in status.get("workers", {}).items():
+        line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
+        if worker.get("last_error"):
+            line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
+        print(line)
+    return 0
+
+
+def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
+    rows = open_store(cfg, must_exist=True).admin.list_messages(args.state, args.limit)
+    if not rows:
+        print("no messages")
+    for r in rows:
+        reason = f"  ({r['reason']})" if r["reason"] else ""
+        print(
+            f"{r['id']:>8}  {when(r['created_at'])}  {r['recipient']:<16} {r['state']:<10}"
+            f" {r['parts_total']} part(s)  from {r['mail_from']}{reason}"
+        )
+    return 0
+
+
+def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
+    try:
+        n = open_store(cfg, must_exist=True).admin.retry_message(args.id)
+    except KeyError as exc:
+        raise CliError(f"no message with id {args.id}") from exc
+    print(f"message {args.id}: {n} part(s) queued again")
+    return 0
+
+
+def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
+    try:
+        n = open_store(cfg, must_exist=True).admin.cancel_message(args.id)
+    except KeyError as exc:
+        raise CliError(f"no message with id {args.id}") from exc
+    if n == 0:
+        raise CliError(f"message {args.id} has no part waiting to be sent; nothing cancelled")
+    print(f"message {args.id}: {n} part(s) cancelled")
+    return 0
+
+
+def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
+    rows = open_store(cfg, must_exist=True).admin.list_outbox(args.state, args.limit)
+    if not rows:
+        print("outbox empty")
+    for r in rows:
+        nxt = when(r["next_attempt_at"]) if r["state"] == "queued" else "-"
+        error = f"  last error: {r['last_error']}" if r["last_error"] else ""
+        print(
+            f"{r['id']:>6}  {r['kind']:<12} to {r['rcpt']:<28} {r['state']:<7} attempts {r['attempts']}"
+            f"  next {nxt}{error}"
+        )
+    return 0
+
+
+def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
+    if (args.id is None) == (not args.all):
+        raise CliError("give a mail ID or --all", EXIT_USAGE)
+    n = open_store(cfg, must_exist=True).admin.retry_outbox(args.id)
+    if args.id is not None and n == 0:
+        raise CliError(f"no waiting or failed mail with id {args.id} (see `smsgw outbox list`)")
+    print(f"{n} mail(s) will be sent again now (a running daemon takes them on its next pass)")
+    return 0
+
+
+def _sender(cfg: Config, given: str | None) -> str:
+    users = open_store(cfg, must_exist=True).accounts.list_users(None)
+    if given is not None:
+        return given
+    if len(users) == 1:
+        return users[0].email
+    if not users:
+        raise CliError("no users yet: add one with `smsgw user add EMAIL --account NAME`", EXIT_USAGE)
+    raise CliError(f"{len(users)} users exist: say which one sends with --as EMAIL", EXIT_USAGE)
+
+
+def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
+    """Send as a mail client would, so the test covers the listener, the account rules and the link."""
+    sender = _sender(cfg, args.sender)
+    number = args.number.removeprefix("+")
+    if not number.isdigit():
+        raise CliError(f"{args.number!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
+    rcpt = f"{args.number}@{cfg.gateway.domains[0]}"
+    msg = EmailMessage()
+    msg["From"], msg["To"] = sender, rcpt
+    if args.subject:
+        msg["Subject"] = args.subject
+    msg.set_content(args.text)
+    host, port = cfg.smtp.listen_addr
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    try:
+        with smtplib.SMTP(host, port, timeout=30) as smtp:
+            smtp.ehlo("localhost")
+            smtp.mail(sender)
+            code, text = smtp.rcpt(rcpt)
+            if code >= 400:
+                raise CliError(f"refused: {code} {text.decode(errors='replace')}")
+            code, text = smtp.data(msg.as_bytes())
+    except OSError as exc:
+        raise CliError(
+            f"cannot reach the gateway on smtp.listen {host}:{port}: {exc} (is it running?)"
+        ) from exc
+    except smtplib.SMTPException as exc:
+        raise CliError(f"refused: {exc}") from exc
+    reply = text.decode(errors="replace")
+    if code >= 400:
+        raise CliError(f"refused: {code} {reply}")
+    email_id = reply.rpartition(" ")[2]
+    print(f"accepted: {code} {reply}")
+    if not args.wait:
+        return 0
+    if not email_id.isdigit():
+        print("(not queued as SMS; nothing to wait for)")
+        return 0
+    return _wait(cfg, int(email_id), args.wait_seconds)
+
+
+def _wait(cfg: Config, email_id: int, limit: float) -> int:
+    store = open_store(cfg, must_exist=True)
+    deadline = time.monotonic() + limit
+    seen: dict[int, str] = {}
+    while True:
+        messages = store.admin.messages_of_email(email_id)
+        for m in messages:
+            if seen.get(m["id"]) != m["state"]:
+                seen[m["id"]] = m["state"]
+                reason = f" ({m['reason']})" if m["reason"] else ""
+                print(f"message {m['id']} to {m['recipient']}: {m['state']}{reason}", flush=True)
+        if messages and all(m["state"] in FINAL_STATES for m in messages):
+            return 0 if all(m["state"] == "delivered" for m in messages) else 1
+        if time.monotonic() > deadline:
+            raise CliError(f"no final state within {limit:.0f} s; follow it with `smsgw queue list`")
+        time.sleep(0.2)
+
+
+def add_ops_commands(sub: Any) -> None:
+    st = sub.add_parser("status", help="queue counts, outbox age, daemon and link states")
+    st.add_argument("--json", action="store_true", help="machine-readable")
+    st.set_defaults(func=cmd_status)
+
+    q = sub.add_parser("queue", help="list, retry or cancel SMS messages").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    ql = q.add_parser("list", help="the latest messages, newest first")
+    ql.add_argument("--state", choices=MESSAGE_STATES)
+    ql.add_argument("--limit", type=int, default=50)
+    ql.set_defaults(func=cmd_queue_list)
+    for name, func, text in (
+        ("retry", cmd_queue_retry, "send a held, failed or expired message again"),
+        ("cancel", cmd_queue_cancel, "cancel the parts of a message not yet sent"),
+    ):
+        qp = q.add_parser(name, help=text)
+        qp.add_argument("id", type=int)
+        qp.set_defaults(func=func)
+
+    o = sub.add_parser(
+        "outbox", help="bounces, notices and replies waiting for the mail relay"
+    ).add_subparsers(dest="sub", required=True, metavar="ACTION")
+    ol = o.add_parser("list", help="kind, recipient, attempts, last error, next attempt")
+    ol.add_argument("--state", choices=("queued", "active", "sent", "failed"))
+    ol.add_argument("--limit", type=int, default=50)
+    ol.set_defaults(func=cmd_outbox_list)
+    orr = o.add_parser("retry", help="send waiting or failed mail again now")
+    orr.add_argument("id", type=int, nargs="?")
+    orr.add_argument("--all", action="store_true", help="every waiting or failed mail")
+    orr.set_defaults(func=cmd_outbox_retry)
+
+    s = sub.add_parser("send", help="send a test SMS through the gateway's own SMTP listener")
+    s.add_argument("number", help="international number, e.g. +48601123456")
+    s.add_argument("text")
+    s.add_argument(
+        "--as", dest="sender", metavar="EMAIL", help="the user who sends (needed when several exist)"
+    )
+    s.add_argument("--subject")
+    s.add_argument("--wait", action="store_true", help="wait for the final state and print it")
+    s.add_argument("--wait-seconds", type=float, default=120, help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_send)

@@ -1,0 +1,288 @@
+"""`smsgw install-service`: the packaged layout a systemd machine needs, and `smsgw tls selfsigned`.
+
+The layout works as written: a system user, `/etc/smsgw/config.toml` readable by that user's group
+(simulator off, every path absolute), `/var/lib/smsgw` owned by the user, and the unit. The unit
+is rendered from `UNIT` below, which is also what `systemd/smsgw.service` holds (a test keeps the
+two equal), with `ExecStart` pointing at the smsgw that ran the command. `--root DIR` writes the
+same files under DIR without creating the user or changing owners: for packaging and for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import os
+import pwd
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
+from gateway.config import Config
+
+SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
+
+UNIT = """\
+# Written by `smsgw install-service`; README.md, section "Running under systemd", explains it.
+[Unit]
+Description=smsgw email-to-SMS gateway
+Documentation=man:systemd.service(5)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={exec} --config {config} run --json-logs
+WatchdogSec=30
+Restart=on-failure
+RestartSec=5
+# Exit status {exit_config}: a config error (or a port the config cannot have); a restart cannot fix it.
+RestartPreventExitStatus={exit_config}
+TimeoutStopSec=60
+KillSignal=SIGTERM
+User={user}
+Group={user}
+StateDirectory=smsgw
+StateDirectoryMode=0750
+WorkingDirectory=/var/lib/smsgw
+# Each SMTP session holds a descriptor; [smtp] max_connections (500 by default) must stay well below
+# this, or new clients are dropped without a reply once the descriptors run out.
+LimitNOFILE=4096
+# Secrets readable by root only are handed over as credentials; a relative file name in the config
+# (password_file, tls_cert_file, tls_key_file) is looked up in $CREDENTIALS_DIRECTORY first. See
+# systemd/smsgw-credentials.conf for the drop-in.
+
+# Hardening
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+# Ports below 1024 (25, 465, 587): add the drop-in systemd/smsgw-low-port.conf.
+CapabilityBoundingSet=
+AmbientCapabilities=
+UMask=0027
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+LOW_PORT_DROPIN = """\
+# /etc/systemd/system/smsgw.service.d/low-port.conf: lets smsgw listen on ports below 1024
+# (25, 587) without running as root. `smsgw install-service` writes it when a port needs it.
+[Service]
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+"""
+
+CREDENTIALS_DROPIN = """\
+# /etc/systemd/system/smsgw.service.d/credentials.conf: secrets kept root-only in /etc/smsgw/private,
+# handed to the service in $CREDENTIALS_DIRECTORY. In config.toml name them without a directory:
+#   [smtp]   tls_cert_file = "tls-cert.pem"   tls_key_file = "tls-key.pem"
+#   [[smsc]] password_file = "smsc-password"
+[Service]
+LoadCredential=tls-cert.pem:/etc/smsgw/private/tls-cert.pem
+LoadCredential=tls-key.pem:/etc/smsgw/private/tls-key.pem
+LoadCredential=smsc-password:/etc/smsgw/private/smsc-password
+"""
+
+CONFIG = """\
+# smsgw configuration (written by `smsgw install-service`); every key: docs/config.md.
+# Check it with `smsgw check-config` after each change (as the smsgw user: sudo -u {user} smsgw check-config).
+
+[gateway]
+domains = ["{domain}"]
+hostname = "{hostname}"
+state_dir = "/var/lib/smsgw"
+default_region = "PL"
+
+[smtp]
+listen = "{listen}"
+submission_listen = "{submission}"
+# Without these a self-signed certificate is made in state_dir at the first start.
+# tls_cert_file = "tls-cert.pem"
+# tls_key_file = "tls-key.pem"
+
+[mail]
+relay = "127.0.0.1:25"
+from_address = "smsgw@{domain}"
+admin_address = "postmaster@{domain}"
+
+# Your operator's link: replace host, port, system_id; put the password in
+# /etc/smsgw/private/smsc-password (see systemd/smsgw-credentials.conf).
+[[smsc]]
+name = "operator"
+type = "smpp"
+host = "smsc.operator.example"
+port = 2775
+system_id = "smsgw"
+password_file = "smsc-password"
+
+[simulator]
+enabled = false
+log = "/var/lib/smsgw/simulator.jsonl"
+"""
+
+
+def render_unit(
+    exec_cmd: str = SHIPPED_EXEC, config: str = "/etc/smsgw/config.toml", user: str = "smsgw"
+) -> str:
+    return UNIT.format(exec=exec_cmd, config=config, user=user, exit_config=EXIT_CONFIG)
+
+
+def own_command() -> str:
+    """How systemd should start this same smsgw: the venv's script beside this interpreter if present."""
+    script = Path(sys.executable).parent / "smsgw"
+    return str(script) if script.exists() else f"{sys.executable} -m gateway.cli"
+
+
+def _port(addr: str) -> int:
+    return int(addr.rpartition(":")[2])
+
+
+def _ensure_user(user: str, dry: bool) -> None:
+    try:
+        pwd.getpwnam(user)
+        return
+    except KeyError:
+        pass
+    if dry:
+        print(f"would create system user {user} (not with --root)")
+        return
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--home-dir",
+            "/var/lib/smsgw",
+            "--shell",
+            "/usr/sbin/nologin",
+            user,
+        ],
+        check=True,
+    )
+    print(f"created system user {user}")
+
+
+def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
+    if keep and path.exists():
+        print(f"kept {path} (exists; --force replaces it)")
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    print(f"wrote {path}")
+    return True
+
+
+def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
+    root = args.root or Path("/")
+    dry = args.root is not None
+    if not dry and os.geteuid() != 0:
+        raise CliError(
+            "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
+        )
+    from gateway.config import _host_port
+
+    for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
+        try:
+            _host_port(addr, key)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+    _ensure_user(args.user, dry)
+    etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
+    config = etc / "config.toml"
+    text = CONFIG.format(
+        user=args.user, domain=args.domain, hostname=args.hostname or socket.getfqdn(),
+        listen=args.listen, submission=args.submission,
+    )  # fmt: skip
+    _write(config, text, 0o640, keep=not args.force)
+    (etc / "private").mkdir(parents=True, exist_ok=True)
+    (etc / "private").chmod(0o700)
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o750)
+    units = root / "etc/systemd/system"
+    _write(
+        units / "smsgw.service",
+        render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user),
+        0o644,
+        keep=False,
+    )
+    if min(_port(args.listen), _port(args.submission)) < 1024:
+        _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
+    elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
+        (units / "smsgw.service.d/low-port.conf").unlink()
+        print(f"removed {units / 'smsgw.service.d/low-port.conf'} (no port below 1024)")
+    if not dry:
+        uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
+        os.chown(config, 0, gid)  # the service reads it; only root changes it
+        os.chown(etc, 0, gid)
+        os.chown(state, uid, gid)
+    print(
+        "next: edit /etc/smsgw/config.toml ([[smsc]], domains), then\n"
+        f"  sudo -u {args.user} smsgw --config /etc/smsgw/config.toml check-config\n"
+        "  systemctl daemon-reload && systemctl enable --now smsgw\n"
+        "  systemctl status smsgw    # the STATUS line shows queued parts and links up"
+    )
+    return 0
+
+
+def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.tlscert import CertError, make_selfsigned
+
+    try:
+        cert, key, created = make_selfsigned(cfg, force=args.force)
+    except CertError as exc:
+        raise CliError(str(exc)) from exc
+    if not created:
+        print(f"kept {cert} and {key} (exist; --force makes new ones)")
+    else:
+        print(f"wrote {cert} and {key} (for {cfg.gateway.hostname})")
+    if cfg.smtp.tls_cert_file is not None:
+        print("note: smtp.tls_cert_file is set, so the daemon uses that file, not these")
+    print("mail clients must trust it once; for a real certificate set smtp.tls_cert_file and tls_key_file")
+    return 0
+
+
+def add_service_commands(sub: Any) -> None:
+    ins = sub.add_parser(
+        "install-service", help="create the smsgw user, /etc/smsgw/config.toml, state dir and systemd unit"
+    )
+    ins.add_argument("--root", type=Path, help="write under this directory instead of / (no user, no chown)")
+    ins.add_argument("--user", default="smsgw")
+    ins.add_argument(
+        "--domain", default="sms.example.com", help="the mail domain users send to (NUMBER@DOMAIN)"
+    )
+    ins.add_argument("--hostname", help="this machine's name in SMTP banners (default: its FQDN)")
+    ins.add_argument("--listen", default="0.0.0.0:25", help="relay listener (default 0.0.0.0:25)")
+    ins.add_argument("--submission", default="0.0.0.0:587", help="submission listener (default 0.0.0.0:587)")
+    ins.add_argument("--exec", help="command systemd runs (default: this smsgw)")
+    ins.add_argument("--force", action="store_true", help="replace an existing config.toml")
+    ins.set_defaults(func=cmd_install_service, needs_config=False)
+
+    tls = sub.add_parser("tls", help="the submission port's certificate").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    ss = tls.add_parser(
+        "selfsigned", help="make a self-signed certificate in state_dir (also done at first start)"
+    )
+    ss.add_argument("--force", action="store_true", help="replace the existing pair")
+    ss.set_defaults(func=cmd_tls_selfsigned, links_required=False)

@@ -1,0 +1,166 @@
+"""docs/config.md, generated from the config model so that no key goes undocumented.
+
+Names, types and defaults come from the pydantic model itself; the meaning of each key is kept
+here. A test regenerates the page and fails when a key has no meaning or the page is stale, so
+adding a key to gateway/config.py means adding a line below and running
+`python -m gateway.configdoc > docs/config.md`.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from gateway.config import Config
+
+MEANINGS: dict[str, str] = {
+    "gateway.domains": "mail domains the gateway accepts: mail to NUMBER@DOMAIN becomes an SMS",
+    "gateway.default_region": "ISO 3166 region of numbers written without a country code",
+    "gateway.state_dir": "database, status file, self-signed certificate (relative: to the config)",
+    "gateway.hostname": "this gateway's name in SMTP banners and Message-IDs",
+    "gateway.subject_max": "characters of the mail subject put before the text (0: subject left out)",
+    "gateway.subject_separator": "between the subject and the text",
+    "gateway.end_marker": "a line holding only this ends the text (signatures below it are dropped)",
+    "gateway.charset_fallbacks": "character sets tried, in order, for mail that names none or a wrong one",
+    "gateway.max_parts": "most SMS parts one message may become",
+    "gateway.validity_hours": "how long the SMSC keeps trying an SMS; also when a waiting part expires here",
+    "gateway.queue_high_water": "parts waiting; above it SMTP answers 452 (try later)",
+    "gateway.retry_base_seconds": "first retry after a temporary SMSC fault; doubles with each retry",
+    "gateway.timezone": "IANA time zone of quiet hours and of daily and monthly periods (e.g. Europe/Warsaw)",
+    "gateway.default_sender": "sender of accounts without their own (a number, so phones can answer)",
+    "gateway.optout_words": "an SMS from a phone holding only one of these words puts it on the opt-out list",
+    "gateway.identical_per_day": "more identical SMS to one number in a day are refused",
+    "gateway.suspend_after": "the failed-delivery share of an account is judged over this many messages",
+    "gateway.suspend_failed_share": "an account whose share of failed deliveries exceeds this is suspended",
+    "gateway.retention_days": "finished messages and their records older than this are deleted",
+    "gateway.early_dlr_max_age_minutes": "an early receipt older than this matches no new part",
+    "smtp.listen": "relay listener, HOST:PORT (clients allowed by network)",
+    "smtp.submission_listen": "submission listener with STARTTLS and AUTH (mail clients); unset: off",
+    "smtp.tls_cert_file": "submission port certificate; unset: a self-signed one is made in state_dir",
+    "smtp.tls_key_file": "its private key; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
+    "smtp.max_message_bytes": "largest mail accepted (SIZE)",
+    "smtp.timeout_seconds": "an idle SMTP session is closed after this",
+    "smtp.auth_max_failures": "failed logins within the window before 535 turns into 421 (locked)",
+    "smtp.auth_failure_window_seconds": "failed logins count in this window (a lock: 5 min, doubling to 1 h)",
+    "smtp.max_connections": "SMTP sessions on both listeners together; keep below the unit's LimitNOFILE",
+    "smtp.max_connections_per_address": "sessions per IPv4 address or IPv6 /64",
+    "smtp.max_commands_without_mail": "commands in a session without a mail accepted before it is closed",
+    "mail.relay": 'relay for bounces, notices, replies (HOST:PORT), or "maildir:DIR" for files',
+    "mail.from_address": "envelope and From address of notices and replies",
+    "mail.admin_address": "where notices for the administrator go",
+    "mail.relay_username": "login at the relay (AUTH), if it asks for one",
+    "mail.relay_password": "password at the relay (keep config.toml mode 640 when set)",
+    "mail.relay_starttls": "use STARTTLS to the relay",
+    "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`)",
+    "smsc.name": "the link's name in logs, status and routing",
+    "smsc.type": '"smpp" (SMPP 3.4) or "cimd2" (Nokia CIMD2)',
+    "smsc.host": "the operator's SMSC address",
+    "smsc.port": "the operator's SMSC port",
+    "smsc.system_id": "login at the SMSC (SMPP system_id / CIMD2 user identity)",
+    "smsc.password": "password at the SMSC (prefer password_file)",
+    "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
+    "smsc.system_type": "SMPP system_type, if the operator asks for one",
+    "smsc.prefixes": 'numbers this link sends to ("+48", "+4860"); empty: the default route',
+    "smsc.window": "submits awaiting an answer at once",
+    "smsc.max_per_second": "submits per second the contract allows",
+    "smsc.enquire_link_seconds": "keep-alive on an idle link (SMPP enquire_link / CIMD2 alive)",
+    "smsc.response_timeout_seconds": "an unanswered request after this counts as lost",
+    "smsc.late_answer_grace_seconds": "an unanswered submit waits this long before it is sent again",
+    "smsc.reconnect_min_seconds": "first pause before reconnecting; doubles up to the maximum",
+    "smsc.reconnect_max_seconds": "longest pause between reconnects",
+    "smsc.throttle_pause_seconds": "pause after the SMSC says it is throttled",
+    "smsc.message_id_type": "how receipts write the message id: as_is, hex_to_dec or dec_to_hex",
+    "smsc.source_ton": "SMPP source TON instead of the detected one",
+    "smsc.source_npi": "SMPP source NPI instead of the detected one",
+    "simulator.enabled": "run the built-in SMSC simulator inside the daemon (off in production)",
+    "simulator.host": "the simulator's listen address",
+    "simulator.smpp_port": "its SMPP port",
+    "simulator.cimd2_port": "its CIMD2 port",
+    "simulator.control_port": "port `smsgw simulator ...` commands talk to",
+    "simulator.log": "JSON lines of every SMS the simulator received",
+    "simulator.system_id": "login the simulator accepts",
+    "simulator.password": "password the simulator accepts",
+    "simulator.fail_suffixes": "numbers ending so get a failed receipt",
+    "simulator.reject_suffixes": "numbers ending so are refused at submit",
+    "simulator.dlr_delay_seconds": "delay before the simulator's receipt",
+    "replies.window_days": "an answer from a phone within this of the last SMS reaches its sender",
+    "replies.pool": 'reply numbers: "+48500100200" or ranges "+48500100300..+48500100399"',
+    "replies.fallback_address": "where answers with no conversation go; unset: recorded as unmatched",
+    "premium.numbers": 'premium numbers ("7355"); price and commission from the operator list',
+    "premium.number": '`[[premium.number]]`: `number`, `price = "3.00"`, `commission = "1.10"` (PLN net)',
+    "premium.answers_per_mo": "free answer SMS per premium SMS, so that a mail loop cannot spend more",
+    "premium.fallback_address": "where SMS with an unknown password go; unset: [replies] fallback_address",
+    "premium.verification_days": "how long a client's confirmation token is good for",
+    "account.name": "account created at start when missing (then owned by `smsgw account`)",
+    "account.relay_networks": "networks (CIDR) allowed to relay for it",
+    "account.users": "sender addresses of the account",
+    "account.sender": "its originating address",
+}
+
+
+def _sections() -> list[tuple[str, type[BaseModel], bool]]:
+    out = []
+    for name, field in Config.model_fields.items():
+        if field.exclude:
+            continue
+        ann = field.annotation
+        args = typing.get_args(ann)
+        model = args[0] if args else ann
+        out.append((name, model, bool(args)))
+    return out
+
+
+def _type(ann: Any) -> str:
+    text = getattr(ann, "__name__", None) if not typing.get_args(ann) else None
+    text = text or str(ann).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+    return text.replace("NoneType", "None").replace("PosixPath", "Path")
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path):
+        return f'"{value}"'
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return str(value)
+
+
+def missing() -> list[str]:
+    """Keys of the model without a meaning here."""
+    return [
+        f"{s}.{k}" for s, model, _ in _sections() for k in model.model_fields if f"{s}.{k}" not in MEANINGS
+    ]
+
+
+def render() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the config model by `python -m gateway.configdoc > docs/config.md`; a test keeps",
+        "it complete. Unknown keys are refused, so a typo stops the start with the key named.",
+        "Check a file with `smsgw check-config`.",
+    ]
+    for section, model, repeated in _sections():
+        title = f"[[{section}]]" if repeated else f"[{section}]"
+        lines += ["", f"## {title}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        for key, field in model.model_fields.items():
+            meaning = MEANINGS.get(f"{section}.{key}", "")
+            lines.append(f"| `{key}` | {_type(field.annotation)} | `{_default(field)}` | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,94 @@
+"""The submission port's certificate: configured, from systemd credentials, or generated self-signed.
+
+A fresh install with `submission_listen` set but no certificate would otherwise leave port 587
+off, and the README's mail-client section would fail as pasted. So the first start writes a
+self-signed pair into `state_dir` (the key private to the service user) and uses it until the
+admin configures a real one; mail clients then ask once to trust it. Relative `tls_cert_file` and
+`tls_key_file` names are looked up in `$CREDENTIALS_DIRECTORY` first (systemd `LoadCredential=`),
+so the key can stay readable by root only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.filemodes import create_private
+
+SELF_CERT = "selfsigned-cert.pem"
+SELF_KEY = "selfsigned-key.pem"
+VALID_DAYS = 825  # the longest validity Apple clients accept for a server certificate
+
+
+class CertError(Exception):
+    """No certificate could be generated (the openssl command is missing or failed)."""
+
+
+def credential_or_path(cfg: Config, path: Path) -> Path:
+    """A relative name found in systemd's credentials directory, else resolved beside the config."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not path.is_absolute() and creds and (Path(creds) / path).exists():
+        return Path(creds) / path
+    return cfg.path(path)
+
+
+def selfsigned_paths(cfg: Config) -> tuple[Path, Path]:
+    return cfg.state_dir / SELF_CERT, cfg.state_dir / SELF_KEY
+
+
+def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bool]:
+    """Write the self-signed pair into state_dir unless present; returns (cert, key, created)."""
+    cert, key = selfsigned_paths(cfg)
+    if cert.exists() and key.exists() and not force:
+        return cert, key, False
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    name = cfg.gateway.hostname
+    if not shutil.which("openssl"):
+        raise CertError(
+            "cannot make a self-signed certificate: the openssl command is not installed; install it"
+            " or set smtp.tls_cert_file and smtp.tls_key_file"
+        )
+    key.unlink(missing_ok=True)
+    create_private(key)  # 0600 before openssl writes the key into it
+    result = subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise CertError(f"openssl could not make a certificate: {result.stderr.strip()[-300:]}")
+    return cert, key, True
+
+
+def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
+    """The config the listeners use, why submission is off (None: it is on), and whether a pair was made.
+
+    Configured paths are resolved (credentials directory first) so that the listener reads the
+    right files; with none configured a self-signed pair in state_dir stands in.
+    """
+    smtp = cfg.smtp
+    if smtp.submission_addr is None:
+        return cfg, "smtp.submission_listen is not set", False
+    created = False
+    if smtp.tls_cert_file is None and smtp.tls_key_file is None:
+        try:
+            cert, key, created = make_selfsigned(cfg)
+        except CertError as exc:
+            return cfg, str(exc), False
+    elif smtp.tls_cert_file is None or smtp.tls_key_file is None:
+        return (
+            cfg,
+            "set both smtp.tls_cert_file and smtp.tls_key_file (or neither, for a self-signed one)",
+            False,
+        )
+    else:
+        cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
+    update = {"tls_cert_file": cert.resolve(), "tls_key_file": key.resolve()}
+    return cfg.model_copy(update={"smtp": smtp.model_copy(update=update)}), None, created
