@@ -121,13 +121,18 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_PHONE = "+48601123456"
+
+
 def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
     from smsc.simulator.control import send_command
 
     if args.reply_to_last == (args.source is not None or args.destination is not None):
-        raise CliError("give --from PHONE and --to NUMBER, or --reply-to-last", EXIT_USAGE)
-    if not args.reply_to_last and (args.source is None or args.destination is None):
-        raise CliError("give both --from PHONE and --to NUMBER", EXIT_USAGE)
+        raise CliError("give --to NUMBER [--from PHONE], or --reply-to-last", EXIT_USAGE)
+    if not args.reply_to_last and args.destination is None:
+        raise CliError("give --to NUMBER (and --from PHONE, default a demo phone)", EXIT_USAGE)
+    if not args.reply_to_last and args.source is None:
+        args.source = DEMO_PHONE  # a premium vote or a test MO needs some phone; this one is valid
     command: dict[str, Any] = {"op": "mo", "text": args.text, "shuffle": args.shuffle}
     if args.reply_to_last:
         command["reply_to_last"] = True
@@ -189,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     srun.set_defaults(func=cmd_simulator_run)
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
-    mo.add_argument("--from", dest="source", metavar="PHONE")
+    mo.add_argument("--from", dest="source", metavar="PHONE", help=f"sending phone (default {DEMO_PHONE})")
     mo.add_argument("--to", dest="destination", metavar="NUMBER")
     mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
     mo.add_argument("--parts", type=int, metavar="N", help="send the text as N concatenated segments")
