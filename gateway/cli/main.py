@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from gateway.cli.admin import add_admin_commands
+from gateway.cli.billing import add_billing_commands
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config, ConfigError, exposed_secrets, load_config
 from gateway.conversations import add_commands as add_conversation_commands
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)
+    add_billing_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
