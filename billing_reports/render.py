@@ -55,11 +55,11 @@ def pln(grosze: int | None) -> str:
 
 
 def clean(value: object) -> str:
-    """A field: no tab or line break may split a record."""
+    """A field: no tab, line break or other control character may split or garble a record."""
     s = str(value)
-    if "\t" in s or "\n" in s or "\r" in s:
-        s = " ".join(s.replace("\t", " ").split())
-    return s
+    if s.isprintable():
+        return s
+    return " ".join("".join(c if c.isprintable() else " " for c in s).split())
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,14 @@ class Sum:
     commission: int = 0
 
     def add(self, line: Line) -> None:
-        self.sms += 1
-        self.parts += line.parts
-        self.by_status[line.status] += 1
-        self.price += line.price or 0
-        self.commission += line.commission or 0
+        self.add_counts(line.status, 1, line.parts, line.price or 0, line.commission or 0)
+
+    def add_counts(self, status: str, sms: int, parts: int, price: int, commission: int) -> None:
+        self.sms += sms
+        self.parts += parts
+        self.by_status[status] += sms
+        self.price += price
+        self.commission += commission
 
 
 @dataclass
@@ -95,22 +98,27 @@ class Totals:
     all: Sum = field(default_factory=Sum)
     sha256: str = ""
 
-    def add(self, line: Line) -> None:
-        self.all.add(line)
-        self.by_kind[line.kind].add(line)
-        if line.kind in (MT, PREMIUM_ANSWER):
-            self.by_user.setdefault(line.party, Sum()).add(line)
-        if line.number is not None:
-            self.by_number.setdefault(line.number, Sum()).add(line)
+    def add_group(self, kind: str, party: str, number: str | None, status: str, *counts: int) -> None:
+        """Count `counts` (sms, parts, price, commission) of one kind, party, number and status."""
+        self.all.add_counts(status, *counts)
+        self.by_kind[kind].add_counts(status, *counts)
+        if kind in (MT, PREMIUM_ANSWER):
+            self.by_user.setdefault(party, Sum()).add_counts(status, *counts)
+        if number is not None:
+            self.by_number.setdefault(number, Sum()).add_counts(status, *counts)
 
 
 class Rendering:
     """Iterate `chunks()` for the bytes; `totals` is complete once the iteration ended."""
 
-    def __init__(self, header: Header, lines: Iterable[Line]) -> None:
+    def __init__(
+        self, header: Header, lines: Iterable[Line], clock_cache: dict[int, tuple[str, int]] | None = None
+    ) -> None:
         self.header = header
         self.lines = lines
         self.totals = Totals()
+        # Local date and hour per UTC quarter hour: share one between the accounts of a month.
+        self.clock_cache = {} if clock_cache is None else clock_cache
 
     def chunks(self) -> Iterator[bytes]:
         digest = hashlib.sha256()
@@ -123,24 +131,43 @@ class Rendering:
         yield out(self._head())
         buf: list[str] = []
         tz = self.header.tz
-        minute_key, minute_text = -1, ""
-        add = self.totals.add
+        # Sums per (kind, user or phone, premium number, status); the totals are derived at the end.
+        groups: dict[tuple[str, str, str | None, str], list[int]] = {}
+        block, prefix, minute0 = -1, "", 0
+        cache = self.clock_cache
         for line in self.lines:
-            add(line)
+            key = (line.kind, line.party, line.number, line.status)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [0, 0, 0, 0]
+            g[0] += 1
+            g[1] += line.parts
+            if line.price is not None:
+                g[2] += line.price
+                g[3] += line.commission or 0
             second = int(line.ts)
-            if second // 60 != minute_key:  # lines come in time order: one conversion per minute
-                minute_key = second // 60
-                minute_text = datetime.fromtimestamp(minute_key * 60, tz).strftime("%Y-%m-%d\t%H:%M")
+            if second // 900 != block:
+                # Every UTC offset is a multiple of 15 minutes, so a local quarter hour has one date
+                # and one hour: one time zone conversion per quarter hour, not per line.
+                block = second // 900
+                found = cache.get(block)
+                if found is None:
+                    start = datetime.fromtimestamp(block * 900, tz)
+                    found = cache[block] = (start.strftime("%Y-%m-%d\t%H:"), start.minute)
+                prefix, minute0 = found
+            rest = second % 900
             buf.append(
-                f"{minute_text}:{second % 60:02d}\t{line.kind}\t{clean(line.party)}\t{line.origin}\t"
-                f"{line.destination}\t{line.parts}\t{line.status}\t{clean(line.reason)}\t"
-                f"{pln(line.price)}\t{pln(line.commission)}\n"
+                f"{prefix}{minute0 + rest // 60:02d}:{rest % 60:02d}\t{line.kind}\t{clean(line.party)}\t"
+                f"{clean(line.origin)}\t{clean(line.destination)}\t{line.parts}\t{line.status}\t"
+                f"{clean(line.reason)}\t{pln(line.price)}\t{pln(line.commission)}\n"
             )
             if len(buf) >= _CHUNK:
                 yield out("".join(buf))
                 buf.clear()
         if buf:
             yield out("".join(buf))
+        for (kind, party, number, status), (sms, parts, price, commission) in groups.items():
+            self.totals.add_group(kind, party, number, status, sms, parts, price, commission)
         yield out(self._totals())
         self.totals.sha256 = digest.hexdigest()
         yield f"end\t{self.totals.all.sms}\tsha256:{self.totals.sha256}\n".encode()

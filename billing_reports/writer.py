@@ -102,9 +102,10 @@ def write_month(
         notes = purge_note(conn, month, tz)
         directory = month_dir(state_dir, month)
         written = []
+        clock_cache: dict[int, tuple[str, int]] = {}
         for account_id, name in chosen:
             header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
-            rendering = Rendering(header, lines(conn, account_id, month, tz))
+            rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
             path = directory / file_name(name)
             write_atomic(path, rendering.chunks())
             written.append(AccountFile(account_id, name, path, rendering.totals.all, rendering.totals.sha256))
