@@ -138,8 +138,9 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     for f in files.accounts:
         built = await asyncio.to_thread(account_mails, cfg, month, f, recipients(store, cfg, f))
         mailed += await store.write(lambda f=f, b=built: _queue_account(store, cfg, month, f, b, True))
-    summary = await asyncio.to_thread(summary_mail, cfg, files)
-    mailed += await store.write(lambda: _queue_summary(store, cfg, files, summary, True))
+    if files.accounts:  # a month before the first account (a new installation) is not mailed
+        summary = await asyncio.to_thread(summary_mail, cfg, files)
+        mailed += await store.write(lambda: _queue_summary(store, cfg, files, summary, True))
 
     def done() -> None:
         repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))

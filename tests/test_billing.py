@@ -128,7 +128,7 @@ async def test_a_fresh_installation_bills_nothing_before_its_accounts(tmp_path: 
     add_account(store)
     assert await job.run_due(store, cfg) == [Month(2026, 4)]
     rows = store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert rows == 1  # only the (empty) summary to the operator: the account did not exist in April
+    assert rows == 0  # the account did not exist in April: nothing to mail, not even a summary
 
 
 async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
