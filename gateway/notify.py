@@ -357,3 +357,26 @@ def premium_answer_cut(
         f"An answer to a premium SMS is one SMS. {phone} received only this:\n\n{sent}\n\n"
         f"This was cut off and not sent:\n\n{preview}\n",
     )
+
+
+def billing_file(
+    *, sender: str, rcpt: str, domain: str, subject: str, summary: str, filename: str, content: bytes
+) -> bytes:
+    """R-5.1: a monthly billing file as a `text/plain; charset=utf-8` attachment, a summary above it.
+
+    The attachment is base64: its tabs and long lines reach the receiver byte for byte, so the
+    checksum on its last line still matches.
+    """
+    msg = EmailMessage()
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
+    msg.set_content(h.body(summary), charset="utf-8")
+    name = "".join(c for c in h.text(filename, limit=100) if c.isascii() and c not in '"\\/') or "billing.txt"
+    msg.add_attachment(
+        h.body(content.decode("utf-8", "replace")),
+        subtype="plain",
+        charset="utf-8",
+        cte="base64",
+        disposition="attachment",
+        filename=name,
+    )
+    return msg.as_bytes()

@@ -1,11 +1,13 @@
-"""Calendar jobs: the retention purge (R-2.5), daily and once right after start.
+"""Calendar jobs: the retention purge (R-2.5) and the monthly billing (R-5), each also right after start.
 
 APScheduler's `AsyncIOScheduler` runs coroutine jobs as tasks on the daemon's event loop, so a job
 uses the store like any other coroutine (through `write()`, on the loop thread); plain functions
 would be sent to a worker thread and must never be added here. Jobs are kept in memory, so a run
 missed while the daemon was down is caught up by the run right after start; the purge is
 idempotent, so running it again costs nothing. That first run is scheduled, not awaited, so it
-never delays `READY=1`.
+never delays `READY=1`. Billing runs just after each local month end and at start; it bills
+every month that ended since the last one it recorded, so a month end missed while the daemon was
+down is caught up, and a month already billed is not mailed again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from billing_reports import job as billing
+from billing_reports.repo import BillingRepo
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
@@ -26,10 +30,11 @@ log = structlog.get_logger(__name__)
 
 async def purge(store: Store, config: Config) -> int:
     days = config.gateway.retention_days
+    cutoff = store.clock() - days * 86400
     try:
-        removed = await retention.purge_before(
-            store, store.clock() - days * 86400, reply_window=config.replies.window_seconds
-        )
+        removed = await retention.purge_before(store, cutoff, reply_window=config.replies.window_seconds)
+        # Billing files of a month older than this say that its detail rows are gone (R-5).
+        await store.write(lambda: BillingRepo(store.db, store.clock).purged_up_to(cutoff))
     except asyncio.CancelledError:
         # Stopped by a shutdown: each chunk was its own commit, so the next run simply goes on.
         log.info("retention.purge_interrupted")
@@ -55,5 +60,26 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
         misfire_grace_time=3600,
         next_run_time=datetime.now(scheduler.timezone),  # the catch-up run, right after start
     )
+    scheduler.add_job(
+        bill,
+        CronTrigger(day=1, hour=0, minute=5, timezone=tz),  # after local midnight, DST or not
+        args=(store, config),
+        id="monthly-billing",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(scheduler.timezone),  # catch-up of a month end missed while down
+    )
     scheduler.start()
     return scheduler
+
+
+async def bill(store: Store, config: Config) -> None:
+    """Bill the months that ended and were not billed yet; a failure is logged and retried at start
+    or at the next month end (the month stays unbilled)."""
+    try:
+        await billing.run_due(store, config)
+    except asyncio.CancelledError:
+        log.info("billing.interrupted")
+    except Exception:
+        log.exception("billing.failed")

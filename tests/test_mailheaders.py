@@ -133,6 +133,17 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
         ),
     ),
     (
+        "billing_file",
+        lambda f: notify.billing_file(
+            **_STAMP,
+            rcpt=f.rcpt,
+            subject=f.subject,
+            summary=f.text,
+            filename=f.reason,
+            content=f.text.encode("utf-8", "surrogatepass"),
+        ),
+    ),
+    (
         "premium_answer_cut",
         lambda f: notify.premium_answer_cut(
             **_STAMP, rcpt=f.rcpt, phone=f.reason, sent=f.text, dropped=f.text, in_reply_to=f.message_id

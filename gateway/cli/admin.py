@@ -106,10 +106,15 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     for cidr in args.add_network + args.remove_network:
         network(cidr)
-    if not settings and not args.add_network and not args.remove_network:
+    billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
+    if any("@" not in a for a in billing_to):
+        raise CliError(f"--billing-to: {billing_to} must be email addresses (or 'none')", EXIT_USAGE)
+    if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store.accounts.update_account(args.name, **settings)
     acc = store.accounts.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
+    if args.billing_to is not None:
+        store.accounts.set_billing_addresses(args.name, billing_to)
     print(f"account {acc.name} updated")
     _answerable(args.sender)
     return 0
@@ -236,6 +241,9 @@ def add_admin_commands(sub: Any) -> None:
         "--reply-window-days",
         metavar="DAYS",
         help="how long phones may answer this account's SMS, or 'default' for [replies] window_days",
+    )
+    aset.add_argument(
+        "--billing-to", action="append", metavar="EMAIL", help="monthly billing file to (repeat; 'none': off)"
     )
     aset.add_argument("--add-network", action="append", default=[], metavar="CIDR")
     aset.add_argument("--remove-network", action="append", default=[], metavar="CIDR")

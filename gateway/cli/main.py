@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from gateway.cli.admin import add_admin_commands
+from gateway.cli.billing import add_billing_commands
 from gateway.cli.common import (
     CONFIG_ENV,
     EXIT_CONFIG,
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_conversation_commands(sub)
     add_premium_commands(sub)
     add_service_commands(sub)
+    add_billing_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link

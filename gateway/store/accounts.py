@@ -212,6 +212,26 @@ class AccountsRepo(Repository):
         assert found is not None
         return found
 
+    def billing_addresses(self, account_id: int) -> list[str]:
+        """Where the account's monthly billing file goes (R-5.1), besides the operator."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT address FROM account_billing_to WHERE account_id = ? ORDER BY address", (account_id,)
+            )
+        ]
+
+    def set_billing_addresses(self, name: str, addresses: Sequence[str]) -> list[str]:
+        """Replace the account's billing addresses; an empty list turns its billing mail off."""
+        acc = self.get_account(name)
+        with self.transaction():
+            self.conn.execute("DELETE FROM account_billing_to WHERE account_id = ?", (acc.id,))
+            self.conn.executemany(
+                "INSERT INTO account_billing_to (account_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(acc.id, a.strip()) for a in addresses],
+            )
+        return self.billing_addresses(acc.id)
+
     def add_usage(self, scopes: list[str], periods: list[str], parts: int) -> None:
         for scope in scopes:
             for period in periods:

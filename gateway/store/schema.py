@@ -274,6 +274,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX premium_answers_mo ON premium_answers(premium_mo_id);
     """,
+    # 8: monthly billing (R-5): an account's billing addresses, the billing state (last month billed
+    # and mailed, how far the retention purge has deleted), and the indexes a month's rows are read by
+    """
+    CREATE TABLE account_billing_to (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        address TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (account_id, address)
+    );
+    CREATE TABLE billing_state (
+        key TEXT PRIMARY KEY,                     -- 'last_billed' (YYYY-MM) | 'purged_before' (Unix s)
+        value TEXT NOT NULL
+    );
+    CREATE INDEX messages_billing ON messages(account_id, created_at);
+    CREATE INDEX premium_mo_billing ON premium_mo(account_id, received_at);
+    CREATE INDEX premium_answers_message ON premium_answers(message_id) WHERE message_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

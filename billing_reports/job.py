@@ -1,0 +1,169 @@
+"""Which months are due, and their mail: the scheduled run (with catch-up) and `--send`.
+
+The daemon runs `run_due` after each month end and once right after start. A month is due when it
+ended (local midnight in `[gateway] timezone`) after the last month recorded as billed; a month end
+missed while the daemon was down is therefore billed on the next start, and one already billed is
+not mailed again. Files are rendered in a worker thread on a read-only connection of their own, so
+the loop keeps answering SMTP; mail is queued through `write()` (the outbox retries it), each
+account's mails in one write with a mark that they were queued, and the month is recorded as billed
+after the last of them: a crash in between re-writes the same files and queues only what was missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from billing_reports import repo
+from billing_reports.monthly import Month, due_months
+from billing_reports.render import pln
+from billing_reports.writer import AccountFile, MonthFiles, write_month
+from gateway import notify
+from gateway.config import Config
+from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+KIND = "billing"  # outbox kind of every billing mail
+
+
+def _body(month: Month, tz: ZoneInfo, f: AccountFile) -> str:
+    s = f.sums
+    counts = ", ".join(f"{n} {k}" for k, n in s.by_status.items())
+    money = ""
+    if s.price or s.commission:
+        money = f"Premium SMS: price {pln(s.price)} PLN, commission {pln(s.commission)} PLN.\n"
+    return (
+        f"Billing of account {f.account} for {month} ({tz.key}, local midnight to local midnight).\n\n"
+        f"{s.sms} SMS, {s.parts} part(s): {counts}.\n{money}\n"
+        f"The attached file {f.path.name} lists every SMS, tab-separated (UTF-8); its last line holds\n"
+        "the number of SMS lines and a SHA-256 of everything before it.\n"
+    )
+
+
+def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
+    """The account's billing addresses (its opt-in), and always the operator; each once."""
+    found = store.accounts.billing_addresses(f.account_id) if f.account_id is not None else []
+    seen: set[str] = set()
+    unique = []
+    for rcpt in [*found, cfg.mail.admin_address]:
+        if rcpt.casefold() not in seen:
+            seen.add(rcpt.casefold())
+            unique.append(rcpt)
+    return unique
+
+
+def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -> list[tuple[str, bytes]]:
+    """(recipient, mail) for one account's file; no database (runs in a worker thread)."""
+    tz = ZoneInfo(cfg.gateway.timezone)
+    content = f.path.read_bytes()
+    return [
+        (
+            rcpt,
+            notify.billing_file(
+                sender=cfg.mail.from_address,
+                rcpt=rcpt,
+                domain=cfg.gateway.domains[0],
+                subject=f"SMS billing {month}: {f.account}",
+                summary=_body(month, tz, f),
+                filename=f"{month}-{f.path.name}",
+                content=content,
+            ),
+        )
+        for rcpt in rcpts
+    ]
+
+
+def summary_mail(cfg: Config, files: MonthFiles) -> bytes:
+    assert files.summary is not None
+    return notify.billing_file(
+        sender=cfg.mail.from_address,
+        rcpt=cfg.mail.admin_address,
+        domain=cfg.gateway.domains[0],
+        subject=f"SMS billing {files.month}: summary of {len(files.accounts)} account(s)",
+        summary=f"The billing files of {files.month} were mailed to each account's billing addresses and"
+        " to you, one mail per account.\nThe attached summary has a line per account.\n",
+        filename=f"{files.month}-summary.txt",
+        content=files.summary.read_bytes(),
+    )
+
+
+def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, once: bool) -> int:
+    """Queue the month's mails (no loop: the CLI). With `once`, skip what was queued before."""
+    queued = 0
+    for f in files.accounts:
+        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f))
+        queued += _queue_account(store, cfg, files.month, f, mails, once)
+    if files.summary is not None:
+        queued += _queue_summary(store, cfg, files, summary_mail(cfg, files), once)
+    return queued
+
+
+def _mark(month: Month, what: object) -> str:
+    return f"mailed/{month}/{what}"
+
+
+def _queue_account(
+    store: Store, cfg: Config, month: Month, f: AccountFile, mails: list[tuple[str, bytes]], once: bool
+) -> int:
+    billing = repo.BillingRepo(store.db, store.clock)
+    with store.db.transaction():
+        if once and billing.get(_mark(month, f.account_id)) is not None:
+            return 0
+        for rcpt, content in mails:
+            store.outbox.enqueue_mail(KIND, cfg.mail.from_address, rcpt, content)
+        if once:
+            billing.put(_mark(month, f.account_id), f.sha256)
+    return len(mails)
+
+
+def _queue_summary(store: Store, cfg: Config, files: MonthFiles, content: bytes, once: bool) -> int:
+    billing = repo.BillingRepo(store.db, store.clock)
+    with store.db.transaction():
+        if once and billing.get(_mark(files.month, "summary")) is not None:
+            return 0
+        store.outbox.enqueue_mail(KIND, cfg.mail.from_address, cfg.mail.admin_address, content)
+        if once:
+            billing.put(_mark(files.month, "summary"), "queued")
+    return 1
+
+
+async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
+    """Write the month's files (in a thread) and queue each mail once; then record the month billed."""
+    tz = ZoneInfo(cfg.gateway.timezone)
+    files = await asyncio.to_thread(write_month, store.path, cfg.state_dir, month, tz)
+    mailed = 0
+    for f in files.accounts:
+        built = await asyncio.to_thread(account_mails, cfg, month, f, recipients(store, cfg, f))
+        mailed += await store.write(lambda f=f, b=built: _queue_account(store, cfg, month, f, b, True))
+    if files.accounts:  # a month before the first account (a new installation) is not mailed
+        summary = await asyncio.to_thread(summary_mail, cfg, files)
+        mailed += await store.write(lambda: _queue_summary(store, cfg, files, summary, True))
+
+    def done() -> None:
+        repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
+
+    await store.write(done)
+    log.info("billing.month_billed", month=str(month), accounts=len(files.accounts), mails=mailed)
+    return files
+
+
+async def run_due(store: Store, cfg: Config) -> list[Month]:
+    """The scheduled job: bill every month that ended since the last one billed (catch-up included)."""
+    tz = ZoneInfo(cfg.gateway.timezone)
+    last = repo.BillingRepo(store.db, store.clock).get(repo.LAST_BILLED)
+    due = due_months(Month.parse(last) if last else None, store.clock(), tz)
+    billed = []
+    for month in due:
+        try:
+            await bill_month(store, cfg, month)
+        except asyncio.CancelledError:
+            log.info("billing.interrupted", month=str(month))
+            raise
+        except Exception:
+            log.exception("billing.failed", month=str(month))
+            break  # the next run (or start) tries this month again
+        billed.append(month)
+    return billed

@@ -1,0 +1,167 @@
+"""A month of an account's traffic as billing lines, in time order, read as a stream.
+
+A month is `YYYY-MM` in the installation's time zone (`[gateway] timezone`): it starts and ends at
+local midnight, so a month with a DST change is an hour shorter or longer than its days suggest.
+Each of the four kinds is read by its own time-ordered query and the streams are merged, so memory
+holds a few rows whatever the month's size.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from billing_reports import repo
+
+MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER = "MT", "MO-reply", "premium-MO", "premium-answer"
+KINDS = (MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER)
+STATUSES = ("delivered", "failed", "expired", "pending")
+
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        m = _MONTH.fullmatch(text.strip())
+        if m is None:
+            raise ValueError(f"{text!r} is not a month; give YYYY-MM, such as 2026-03")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def containing(cls, ts: float, tz: ZoneInfo) -> Month:
+        local = datetime.fromtimestamp(ts, tz)
+        return cls(local.year, local.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def previous(self) -> Month:
+        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def start(self, tz: ZoneInfo) -> datetime:
+        return datetime(self.year, self.month, 1, tzinfo=tz)
+
+    def bounds(self, tz: ZoneInfo) -> tuple[float, float]:
+        """[start, end) in Unix seconds: local midnight of the 1st to local midnight of the next 1st."""
+        return self.start(tz).timestamp(), self.next().start(tz).timestamp()
+
+    def hours(self, tz: ZoneInfo) -> float:
+        start, end = self.bounds(tz)
+        return (end - start) / 3600
+
+
+class Line(NamedTuple):
+    """One SMS of the billing file. Money is integer grosze; None where it does not apply."""
+
+    ts: float
+    rank: int  # orders kinds at the same second, so re-runs list them the same way
+    row_id: int
+    kind: str
+    party: str  # the user (MT, premium answer) or the phone (MO reply, premium MO)
+    origin: str
+    destination: str
+    parts: int
+    status: str  # one of STATUSES
+    reason: str
+    price: int | None
+    commission: int | None
+    number: str | None  # the premium number, for the totals per number
+
+
+_MT_STATUS = {
+    "delivered": "delivered",
+    "failed": "failed",
+    "cancelled": "failed",
+    "expired": "expired",
+}
+
+
+def _mt(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
+    for ts, mid, mail_from, source, recipient, parts, state, reason, answer in rows:
+        status = _MT_STATUS.get(state, "pending")
+        if state == "cancelled" and not reason:
+            reason = "cancelled"
+        if answer is None:
+            yield Line(
+                ts, 0, mid, MT, mail_from, source, recipient, parts, status, reason or "", None, None, None
+            )
+        else:  # a free answer to a premium MO: sent from the premium number, costs nothing
+            yield Line(
+                ts,
+                3,
+                mid,
+                PREMIUM_ANSWER,
+                mail_from,
+                source,
+                recipient,
+                parts,
+                status,
+                reason or "",
+                0,
+                0,
+                source,
+            )
+
+
+def _replies(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
+    for ts, mid, source, destination, parts, state, note in rows:
+        status = "delivered" if state in ("mailed", "fallback") else "pending" if state == "new" else "failed"
+        reason = note or "" if status != "delivered" else ""
+        yield Line(ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None)
+
+
+def _premium(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
+    for ts, pid, phone, number, parts, state, note, price, commission in rows:
+        status = "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
+        reason = (note or state) if status == "failed" else ""
+        yield Line(
+            ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number
+        )
+
+
+def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: ZoneInfo) -> Iterator[Line]:
+    """Every SMS of the account in the month, in time order (kind, then row id, at the same time).
+
+    `account_id` None: the premium MOs no service claimed (they are the operator's, in the summary).
+    """
+    start, end = month.bounds(tz)
+    if account_id is None:
+        yield from _premium(repo.premium_rows(conn, None, start, end))
+        return
+    yield from heapq.merge(
+        _mt(repo.mt_rows(conn, account_id, start, end)),
+        _replies(repo.reply_rows(conn, account_id, start, end)),
+        _premium(repo.premium_rows(conn, account_id, start, end)),
+        key=lambda line: (line.ts, line.rank, line.row_id),
+    )
+
+
+def due_months(last_billed: Month | None, now: float, tz: ZoneInfo) -> list[Month]:
+    """Months that ended (local midnight passed) and were not billed yet, oldest first.
+
+    Without a record of a billed month only the month just ended is due: an installation does not
+    bill the years before it kept this record.
+    """
+    latest = Month.containing(now, tz).previous()
+    if last_billed is None:
+        return [latest]
+    due = []
+    month = last_billed.next()
+    while month <= latest:
+        due.append(month)
+        month = month.next()
+    return due

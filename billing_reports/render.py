@@ -1,0 +1,207 @@
+"""The billing file's layout (layout 1): pure, from a header and a stream of lines to bytes.
+
+UTF-8, tab-separated, one record per line, `\\n` line ends. A header block of `#` lines names the
+account, the month, its bounds in local time and the time zone; nothing in it depends on when the
+file was made, so rendering the same rows again gives the same bytes. Then a column header, one
+line per SMS in time order, the totals (per user, per kind, per premium number, all), and last an
+`end` line with the number of SMS lines and the SHA-256 of every byte before it: a file cut short
+has no `end` line or one that does not match. The README documents every column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from billing_reports.monthly import KINDS, MT, PREMIUM_ANSWER, STATUSES, Line, Month
+
+LAYOUT = 1
+COLUMNS = (
+    "date",
+    "time",
+    "kind",
+    "user_or_phone",
+    "from",
+    "to",
+    "parts",
+    "status",
+    "reason",
+    "price_pln",
+    "commission_pln",
+)
+TOTAL_COLUMNS = (
+    "total",
+    "group",
+    "key",
+    "sms",
+    "parts",
+    *STATUSES,
+    "price_pln",
+    "commission_pln",
+)
+_CHUNK = 2000  # lines per write
+
+
+def pln(grosze: int | None) -> str:
+    """Integer grosze as PLN with two decimals, exactly (no float on the way)."""
+    if grosze is None:
+        return ""
+    sign = "-" if grosze < 0 else ""
+    g = abs(grosze)
+    return f"{sign}{g // 100}.{g % 100:02d}"
+
+
+def clean(value: object) -> str:
+    """A field: no tab, line break or other control character may split or garble a record."""
+    s = str(value)
+    if s.isprintable():
+        return s
+    return " ".join("".join(c if c.isprintable() else " " for c in s).split())
+
+
+@dataclass(frozen=True)
+class Header:
+    account: str
+    month: Month
+    tz: ZoneInfo
+    notes: tuple[str, ...] = ()  # e.g. detail rows removed by the retention purge
+    accepted_parts: int | None = None  # the usage counter (never purged); None: not shown
+
+
+@dataclass
+class Sum:
+    sms: int = 0
+    parts: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    price: int = 0
+    commission: int = 0
+
+    def add(self, line: Line) -> None:
+        self.add_counts(line.status, 1, line.parts, line.price or 0, line.commission or 0)
+
+    def add_counts(self, status: str, sms: int, parts: int, price: int, commission: int) -> None:
+        self.sms += sms
+        self.parts += parts
+        self.by_status[status] += sms
+        self.price += price
+        self.commission += commission
+
+
+@dataclass
+class Totals:
+    by_user: dict[str, Sum] = field(default_factory=dict)
+    by_kind: dict[str, Sum] = field(default_factory=lambda: {k: Sum() for k in KINDS})
+    by_number: dict[str, Sum] = field(default_factory=dict)
+    all: Sum = field(default_factory=Sum)
+    sha256: str = ""
+
+    def add_group(self, kind: str, party: str, number: str | None, status: str, *counts: int) -> None:
+        """Count `counts` (sms, parts, price, commission) of one kind, party, number and status."""
+        self.all.add_counts(status, *counts)
+        self.by_kind[kind].add_counts(status, *counts)
+        if kind in (MT, PREMIUM_ANSWER):
+            self.by_user.setdefault(party, Sum()).add_counts(status, *counts)
+        if number is not None:
+            self.by_number.setdefault(number, Sum()).add_counts(status, *counts)
+
+
+class Rendering:
+    """Iterate `chunks()` for the bytes; `totals` is complete once the iteration ended."""
+
+    def __init__(
+        self, header: Header, lines: Iterable[Line], clock_cache: dict[int, tuple[str, int]] | None = None
+    ) -> None:
+        self.header = header
+        self.lines = lines
+        self.totals = Totals()
+        # Local date and hour per UTC quarter hour: share one between the accounts of a month.
+        self.clock_cache = {} if clock_cache is None else clock_cache
+
+    def chunks(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+
+        def out(text: str) -> bytes:
+            data = text.encode("utf-8")
+            digest.update(data)
+            return data
+
+        yield out(self._head())
+        buf: list[str] = []
+        tz = self.header.tz
+        # Sums per (kind, user or phone, premium number, status); the totals are derived at the end.
+        groups: dict[tuple[str, str, str | None, str], list[int]] = {}
+        block, prefix, minute0 = -1, "", 0
+        cache = self.clock_cache
+        for line in self.lines:
+            key = (line.kind, line.party, line.number, line.status)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [0, 0, 0, 0]
+            g[0] += 1
+            g[1] += line.parts
+            if line.price is not None:
+                g[2] += line.price
+                g[3] += line.commission or 0
+            second = int(line.ts)
+            if second // 900 != block:
+                # Every UTC offset is a multiple of 15 minutes, so a local quarter hour has one date
+                # and one hour: one time zone conversion per quarter hour, not per line.
+                block = second // 900
+                found = cache.get(block)
+                if found is None:
+                    start = datetime.fromtimestamp(block * 900, tz)
+                    found = cache[block] = (start.strftime("%Y-%m-%d\t%H:"), start.minute)
+                prefix, minute0 = found
+            rest = second % 900
+            buf.append(
+                f"{prefix}{minute0 + rest // 60:02d}:{rest % 60:02d}\t{line.kind}\t{clean(line.party)}\t"
+                f"{clean(line.origin)}\t{clean(line.destination)}\t{line.parts}\t{line.status}\t"
+                f"{clean(line.reason)}\t{pln(line.price)}\t{pln(line.commission)}\n"
+            )
+            if len(buf) >= _CHUNK:
+                yield out("".join(buf))
+                buf.clear()
+        if buf:
+            yield out("".join(buf))
+        for (kind, party, number, status), (sms, parts, price, commission) in groups.items():
+            self.totals.add_group(kind, party, number, status, sms, parts, price, commission)
+        yield out(self._totals())
+        self.totals.sha256 = digest.hexdigest()
+        yield f"end\t{self.totals.all.sms}\tsha256:{self.totals.sha256}\n".encode()
+
+    def _head(self) -> str:
+        h = self.header
+        start, end = h.month.start(h.tz), h.month.next().start(h.tz)
+        rows = [
+            f"# smsgw billing file\tlayout {LAYOUT}",
+            f"# account\t{clean(h.account)}",
+            f"# month\t{h.month}",
+            f"# period\t{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}\t{h.tz.key}"
+            f"\t{h.month.hours(h.tz):g} hours",
+            "# money\tPLN, two decimals, summed from integer grosze",
+        ]
+        if h.accepted_parts is not None:
+            rows.append(f"# accepted parts (usage counter)\t{h.accepted_parts}")
+        rows += [f"# note\t{clean(n)}" for n in h.notes]
+        rows.append("\t".join(COLUMNS))
+        return "\n".join(rows) + "\n"
+
+    def _totals(self) -> str:
+        t = self.totals
+        rows = ["# totals", "# " + "\t".join(TOTAL_COLUMNS)]
+        groups: list[tuple[str, dict[str, Sum]]] = [
+            ("user", dict(sorted(t.by_user.items()))),
+            ("kind", t.by_kind),
+            ("number", dict(sorted(t.by_number.items()))),
+            ("all", {"-": t.all}),
+        ]
+        for group, sums in groups:
+            for key, s in sums.items():
+                counts = "\t".join(str(s.by_status[k]) for k in STATUSES)
+                rows.append(
+                    f"total\t{group}\t{clean(key)}\t{s.sms}\t{s.parts}\t{counts}\t{pln(s.price)}\t{pln(s.commission)}"
+                )
+        return "\n".join(rows) + "\n"

@@ -1,0 +1,115 @@
+"""The billing repository: the SQL that reads a month of an account's traffic, and the billing state.
+
+Reads run on a connection of their own (`open_reader`), never on the daemon's: a month of a large
+account takes seconds to read, which must not hold the event loop nor the connection that answers
+SMTP. Cursors are returned unconsumed, so callers stream rows instead of loading a month. Every
+query is served by an index in time order (migration 8), so no sort is ever spilled to memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gateway.store.repository import Repository
+
+LAST_BILLED = "last_billed"
+PURGED_BEFORE = "purged_before"
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection of our own to the store (WAL lets it read while the daemon writes)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def accounts(conn: sqlite3.Connection, before: float, name: str | None = None) -> list[tuple[int, str]]:
+    """(id, name) of the accounts that existed before `before`, by name."""
+    sql = "SELECT id, name FROM accounts WHERE created_at < ?"
+    args: tuple[Any, ...] = (before,)
+    if name is not None:
+        sql += " AND name = ?"
+        args += (name,)
+    return conn.execute(sql + " ORDER BY name", args).fetchall()
+
+
+def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float) -> Iterator[tuple[Any, ...]]:
+    """Messages (SMS to phones) of the account; a free premium answer carries its answer's id."""
+    return conn.execute(
+        "SELECT m.created_at, m.id, e.mail_from, m.source, m.recipient, m.parts_total, m.state, m.reason,"
+        " pa.id FROM messages m INDEXED BY messages_billing"
+        " JOIN emails e ON e.id = m.email_id"
+        " LEFT JOIN premium_answers pa ON pa.message_id = m.id"
+        " WHERE m.account_id = ? AND m.created_at >= ? AND m.created_at < ?"
+        " ORDER BY m.created_at, m.id",
+        (account_id, start, end),
+    )
+
+
+def reply_rows(
+    conn: sqlite3.Connection, account_id: int, start: float, end: float
+) -> Iterator[tuple[Any, ...]]:
+    """Whole MOs that answered one of the account's SMS (two-way replies, R-3)."""
+    return conn.execute(
+        "SELECT mo.received_at, mo.id, mo.source, mo.destination, COALESCE(mo.concat_total, 1), mo.state,"
+        " mo.note FROM mo JOIN conversations c ON c.id = mo.conversation_id"
+        " WHERE c.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
+        " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
+        " ORDER BY mo.received_at, mo.id",
+        (account_id, start, end),
+    )
+
+
+def premium_rows(
+    conn: sqlite3.Connection, account_id: int | None, start: float, end: float
+) -> Iterator[tuple[Any, ...]]:
+    """Premium MOs with their money (grosze); `account_id` None: those no service claimed."""
+    who = "account_id = ?" if account_id is not None else "account_id IS NULL"
+    args = (account_id, start, end) if account_id is not None else (start, end)
+    return conn.execute(
+        "SELECT received_at, id, phone, number, parts, state, note, price, commission"
+        f" FROM premium_mo WHERE {who} AND received_at >= ? AND received_at < ?"
+        " ORDER BY received_at, id",
+        args,
+    )
+
+
+def usage_parts(conn: sqlite3.Connection, account_id: int, month: str) -> int:
+    """SMS parts the account was charged at acceptance in `month`: a counter the purge never deletes."""
+    row = conn.execute(
+        "SELECT parts FROM usage WHERE scope = ? AND period = ?", (f"account:{account_id}", month)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def state(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+class BillingRepo(Repository):
+    """The billing state on the store's own connection (writes go through the daemon's `write()`)."""
+
+    def get(self, key: str) -> str | None:
+        return state(self.conn, key)
+
+    def put(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def purged_up_to(self, cutoff: float) -> None:
+        """The retention purge deleted detail rows older than `cutoff`; the mark only moves forward."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO billing_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+                " SET value = excluded.value WHERE CAST(excluded.value AS REAL) > CAST(value AS REAL)",
+                (PURGED_BEFORE, repr(float(cutoff))),
+            )

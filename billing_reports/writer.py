@@ -1,0 +1,160 @@
+"""Writing a month's billing files: one per account plus the operator's summary, each atomically.
+
+A file is written to a temporary name in its directory, fsynced, renamed over the old one and the
+directory fsynced: a reader (or the mailer) sees the old file or the new one, never a part. Every
+run renders from the store again, so a re-run over unchanged rows rewrites the same bytes. The
+rows are read on a connection of our own (`repo.open_reader`), in whatever thread runs this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from billing_reports import repo
+from billing_reports.monthly import STATUSES, Month, lines
+from billing_reports.render import Header, Rendering, Sum, clean, pln
+
+SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
+
+
+@dataclass(frozen=True)
+class AccountFile:
+    account_id: int | None
+    account: str
+    path: Path
+    sums: Sum
+    sha256: str
+
+
+@dataclass(frozen=True)
+class MonthFiles:
+    month: Month
+    accounts: list[AccountFile]
+    summary: Path | None  # None when only some accounts were run
+
+
+def file_name(account: str) -> str:
+    """The account's file name: its name where that is safe, `%XX` escapes elsewhere."""
+    name = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in account)
+    if name[:1] in ("_", "."):
+        name = f"%{ord(name[0]):02X}{name[1:]}"
+    return f"{name}.txt"
+
+
+def month_dir(state_dir: Path, month: Month) -> Path:
+    return state_dir / "billing" / str(month)
+
+
+def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[str, ...]:
+    """Say so when the retention purge (R-2.5) has deleted detail rows of this month."""
+    value = repo.state(conn, repo.PURGED_BEFORE)
+    start, end = month.bounds(tz)
+    if value is None or float(value) <= start:
+        return ()
+    cutoff = datetime.fromtimestamp(float(value), tz)
+    until = "the whole month" if float(value) >= end else f"{cutoff:%Y-%m-%d %H:%M}"
+    return (
+        f"detail rows up to {until} were deleted by the retention purge: MT, MO-reply and"
+        " premium-answer lines of that time are missing below; premium-MO lines and their money are kept,"
+        " and the usage counter above still counts every accepted part",
+    )
+
+
+def write_month(
+    db_path: Path, state_dir: Path, month: Month, tz: ZoneInfo, *, account: str | None = None
+) -> MonthFiles:
+    """Render and write the month's files (and, for all accounts, the summary); return what was written."""
+    conn = repo.open_reader(db_path)
+    try:
+        conn.execute("BEGIN")  # one snapshot: every file and the summary see the same rows
+        end = month.bounds(tz)[1]
+        chosen = repo.accounts(conn, end, account)
+        if account is not None and not chosen:
+            raise LookupError(f"no account named {account!r} existed in {month}")
+        notes = purge_note(conn, month, tz)
+        directory = month_dir(state_dir, month)
+        written = []
+        clock_cache: dict[int, tuple[str, int]] = {}
+        for account_id, name in chosen:
+            header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
+            rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
+            path = directory / file_name(name)
+            write_atomic(path, rendering.chunks())
+            written.append(AccountFile(account_id, name, path, rendering.totals.all, rendering.totals.sha256))
+        summary = None
+        if account is None:
+            unclaimed = Sum()
+            for line in lines(conn, None, month, tz):
+                unclaimed.add(line)
+            summary = directory / SUMMARY
+            write_atomic(summary, [render_summary(month, tz, written, unclaimed, notes).encode("utf-8")])
+        conn.execute("COMMIT")
+        return MonthFiles(month, written, summary)
+    finally:
+        conn.close()
+
+
+def render_summary(
+    month: Month, tz: ZoneInfo, files: list[AccountFile], unclaimed: Sum, notes: tuple[str, ...]
+) -> str:
+    """The operator's one page: a line per account with its totals and its file's checksum."""
+    start, end = month.start(tz), month.next().start(tz)
+    rows = [
+        "# smsgw billing summary\tlayout 1",
+        f"# month\t{month}",
+        f"# period\t{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}\t{tz.key}",
+        *(f"# note\t{clean(n)}" for n in notes),
+        "\t".join(("account", "sms", "parts", *STATUSES, "price_pln", "commission_pln", "file_sha256")),
+    ]
+    total = Sum()
+
+    def row(name: str, s: Sum, sha: str) -> str:
+        counts = "\t".join(str(s.by_status[k]) for k in STATUSES)
+        return f"{clean(name)}\t{s.sms}\t{s.parts}\t{counts}\t{pln(s.price)}\t{pln(s.commission)}\t{sha}"
+
+    for f in files:
+        rows.append(row(f.account, f.sums, f.sha256))
+        _merge(total, f.sums)
+    if unclaimed.sms:
+        rows.append(row("(premium MO without a service)", unclaimed, "-"))
+        _merge(total, unclaimed)
+    rows.append(row("total", total, "-"))
+    body = "\n".join(rows) + "\n"
+    return body + f"end\t{len(files)}\tsha256:{hashlib.sha256(body.encode('utf-8')).hexdigest()}\n"
+
+
+def _merge(into: Sum, s: Sum) -> None:
+    into.sms += s.sms
+    into.parts += s.parts
+    into.price += s.price
+    into.commission += s.commission
+    for k in STATUSES:
+        into.by_status[k] += s.by_status[k]

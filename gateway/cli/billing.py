@@ -1,0 +1,86 @@
+"""`smsgw billing run|list|show`: monthly billing files by hand (R-5.3).
+
+Works while the daemon runs: the files are rendered from a read-only connection of their own, and
+`--send` queues mail in the same SQLite file, which the daemon's outbox worker sends. A run by hand
+writes the files and mails nothing unless `--send` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from billing_reports import job
+from billing_reports.monthly import Month
+from billing_reports.writer import SUMMARY, file_name, month_dir, write_month
+from gateway.cli.common import EXIT_USAGE, CliError, open_store
+from gateway.config import Config
+
+
+def _month(value: str) -> Month:
+    try:
+        return Month.parse(value)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
+    month = _month(args.month)
+    store = open_store(cfg)  # creates or migrates the database before the read-only connection reads it
+    try:
+        files = write_month(
+            cfg.db_path, cfg.state_dir, month, ZoneInfo(cfg.gateway.timezone), account=args.account
+        )
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    for f in files.accounts:
+        s = f.sums
+        print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")
+    if files.summary is not None:
+        print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
+    if args.send:
+        queued = job.queue_mails(store, cfg, files, once=False)
+        print(f"{queued} mail(s) queued")
+    return 0
+
+
+def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
+    root = cfg.state_dir / "billing"
+    months = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not months:
+        print("no billing files")
+    for d in months:
+        names = sorted(p.name for p in d.glob("*.txt") if p.name != SUMMARY)
+        print(f"{d.name}: {len(names)} account file(s){' + summary' if (d / SUMMARY).exists() else ''}")
+        for name in names:
+            print(f"  {d / name}")
+    return 0
+
+
+def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
+    path = month_dir(cfg.state_dir, _month(args.month)) / (
+        SUMMARY if args.account is None else file_name(args.account)
+    )
+    if not path.exists():
+        raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            sys.stdout.buffer.write(chunk)
+    sys.stdout.flush()
+    return 0
+
+
+def add_billing_commands(sub: Any) -> None:
+    b = sub.add_parser("billing", help="monthly billing files").add_subparsers(dest="sub", required=True)
+    run = b.add_parser("run", help="write a month's billing files (mail them only with --send)")
+    run.add_argument("--month", required=True, metavar="YYYY-MM")
+    run.add_argument("--account", metavar="NAME", help="only this account's file (no summary)")
+    run.add_argument("--send", action="store_true", help="also queue the mails (account and operator)")
+    run.set_defaults(func=cmd_billing_run)
+    b.add_parser("list", help="months and files written").set_defaults(func=cmd_billing_list)
+    show = b.add_parser("show", help="print a billing file (the summary without --account)")
+    show.add_argument("--month", required=True, metavar="YYYY-MM")
+    show.add_argument("--account", metavar="NAME")
+    show.set_defaults(func=cmd_billing_show)

@@ -1,0 +1,183 @@
+"""Monthly billing (issue 12) over a real store with an injected clock: month bounds in local time,
+a DST month, the purge note, catch-up after a missed month end, idempotence, the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from billing_reports import job
+from billing_reports.monthly import Month
+from billing_reports.repo import LAST_BILLED, BillingRepo
+from billing_reports.writer import write_month
+from gateway.cli.main import main
+from gateway.config import parse_config
+from gateway.scheduler import purge
+from gateway.store.db import Store
+from tests.billing_reader import read
+from tests.conftest import config_text
+
+TZ = ZoneInfo("Europe/Warsaw")
+
+
+def at(*args: int) -> float:
+    return datetime(*args, tzinfo=TZ).timestamp()  # type: ignore[misc]
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def setup(tmp_path: Path, now: float) -> tuple[Any, Store, Clock, Path]:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    cfg = parse_config(path.read_text(), source="test", base_dir=tmp_path)
+    clock = Clock(now)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(cfg.db_path, clock=clock)
+    return cfg, store, clock, path
+
+
+def add_account(store: Store, name: str = "acme") -> int:
+    return store.accounts.add_account(name).id
+
+
+def mt(store: Store, account_id: int, ts: float, state: str = "delivered", parts: int = 1) -> None:
+    conn = store.db.conn
+    with store.db.transaction():
+        email = conn.execute(
+            "INSERT INTO emails (account_id, mail_from, text, received_at) VALUES (?,?,?,?)",
+            (account_id, "anna@acme.example", "x", ts),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total, state,"
+            " created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (email, account_id, "+48601123456", "+48100200300", "x", 0, parts, state, ts, ts + 86400),
+        )
+
+
+def times(cfg: Any, month: str, account: str = "acme") -> list[str]:
+    data = (cfg.state_dir / "billing" / month / f"{account}.txt").read_bytes()
+    return [f"{r['date']} {r['time']}" for r in read(data).sms]
+
+
+def test_month_bounds_are_local_midnight(tmp_path: Path) -> None:
+    # 23:59:59 on the last day is March; 00:00:00 on the 1st is April (local time, not UTC).
+    cfg, store, _, _ = setup(tmp_path, at(2026, 2, 1))
+    acme = add_account(store)
+    for ts in (at(2026, 2, 28, 23, 59, 59), at(2026, 3, 1), at(2026, 3, 31, 23, 59, 59), at(2026, 4, 1)):
+        mt(store, acme, ts)
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 3), TZ)
+    assert times(cfg, "2026-03") == ["2026-03-01 00:00:00", "2026-03-31 23:59:59"]
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 4), TZ)
+    assert times(cfg, "2026-04") == ["2026-04-01 00:00:00"]
+
+
+def test_a_dst_month_keeps_every_sms_in_local_order(tmp_path: Path) -> None:
+    # October 2026 has 745 hours; 02:30 happens twice on the 25th and both SMS are listed, in order.
+    cfg, store, _, _ = setup(tmp_path, at(2026, 9, 1))
+    acme = add_account(store)
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=TZ, fold=0).timestamp()
+    second = datetime(2026, 10, 25, 2, 30, tzinfo=TZ, fold=1).timestamp()
+    assert second - first == 3600
+    for ts in (second, first, at(2026, 10, 31, 23, 59, 59), at(2026, 10, 1)):
+        mt(store, acme, ts)
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 10), TZ)
+    data = (cfg.state_dir / "billing" / "2026-10" / "acme.txt").read_bytes()
+    assert read(data).header["period"][-1] == "745 hours"
+    assert times(cfg, "2026-10") == [
+        "2026-10-01 00:00:00",
+        "2026-10-25 02:30:00",
+        "2026-10-25 02:30:00",
+        "2026-10-31 23:59:59",
+    ]
+
+
+async def test_catch_up_after_a_missed_month_end_and_once_only(tmp_path: Path) -> None:
+    # The daemon was down over two month ends: the next run bills both, the run after mails nothing.
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 10))
+    acme = add_account(store)
+    store.accounts.set_billing_addresses("acme", ["billing@acme.pl"])
+    BillingRepo(store.db, store.clock).put(LAST_BILLED, "2026-01")
+    mt(store, acme, at(2026, 2, 14, 12))
+    mt(store, acme, at(2026, 3, 2, 8), state="failed")
+    clock.now = at(2026, 3, 31, 23, 59, 59)  # March has not ended yet
+    assert await job.run_due(store, cfg) == [Month(2026, 2)]
+    clock.now = at(2026, 4, 20, 9)
+    assert await job.run_due(store, cfg) == [Month(2026, 3)]
+    outbox = lambda: store.db.conn.execute("SELECT rcpt FROM outbox ORDER BY id").fetchall()  # noqa: E731
+    # Per month: the account's file to its address and to the operator, then the summary.
+    assert [r[0] for r in outbox()] == ["billing@acme.pl", cfg.mail.admin_address, cfg.mail.admin_address] * 2
+    before = (cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes()
+    assert await job.run_due(store, cfg) == []
+    await job.bill_month(store, cfg, Month(2026, 3))  # a repeat of a billed month: same bytes, no mail
+    assert (cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes() == before
+    assert len(outbox()) == 6
+
+
+async def test_a_fresh_installation_bills_nothing_before_its_accounts(tmp_path: Path) -> None:
+    cfg, store, _, _ = setup(tmp_path, at(2026, 5, 3))
+    add_account(store)
+    assert await job.run_due(store, cfg) == [Month(2026, 4)]
+    rows = store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert rows == 0  # the account did not exist in April: nothing to mail, not even a summary
+
+
+async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 5))
+    acme = add_account(store)
+    mt(store, acme, at(2026, 1, 10), parts=3)
+    store.accounts.add_usage([f"account:{acme}"], ["2026-01"], 3)
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
+    kept = read((cfg.state_dir / "billing" / "2026-01" / "acme.txt").read_bytes())
+    assert kept.notes == [] and len(kept.sms) == 1
+    clock.now = at(2026, 6, 1)  # 90 days of retention later
+    await purge(store, cfg)
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
+    purged = read((cfg.state_dir / "billing" / "2026-01" / "acme.txt").read_bytes())
+    assert purged.sms == [] and "deleted by the retention purge" in purged.notes[0]
+    assert purged.header["accepted parts (usage counter)"] == ["3"]
+
+
+def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
+    acme = add_account(store)
+    mt(store, acme, at(2026, 2, 3))
+    c = ["-c", str(path)]
+    assert main([*c, "account", "set", "acme", "--billing-to", "a@acme.pl", "--billing-to", "b@acme.pl"]) == 0
+    assert store.accounts.billing_addresses(acme) == ["a@acme.pl", "b@acme.pl"]
+    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0
+    first = (cfg.state_dir / "billing" / "2026-02" / "acme.txt").read_bytes()
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme"]) == 0
+    assert (cfg.state_dir / "billing" / "2026-02" / "acme.txt").read_bytes() == first  # same bytes
+    assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0  # no --send: no mail
+    capsys.readouterr()
+    assert main([*c, "billing", "show", "--month", "2026-02", "--account", "acme"]) == 0
+    assert capsys.readouterr().out.encode() == first
+    assert main([*c, "billing", "list"]) == 0
+    assert "2026-02: 1 account file(s) + summary" in capsys.readouterr().out
+    assert main([*c, "billing", "run", "--month", "2026-02", "--send"]) == 0
+    rcpts = [r[0] for r in store.db.conn.execute("SELECT rcpt FROM outbox ORDER BY id")]
+    assert rcpts == ["a@acme.pl", "b@acme.pl", cfg.mail.admin_address, cfg.mail.admin_address]
+    assert main([*c, "account", "set", "acme", "--billing-to", "none"]) == 0
+    assert store.accounts.billing_addresses(acme) == []
+    assert main([*c, "billing", "run", "--month", "2026-13"]) == 2
+
+
+def test_concurrent_reader_sees_one_snapshot(tmp_path: Path) -> None:
+    # The files are rendered on a connection of their own: the store's stays free for the loop.
+    cfg, store, _, _ = setup(tmp_path, at(2026, 2, 1))
+    acme = add_account(store)
+    mt(store, acme, at(2026, 2, 3))
+    with store.db.transaction():  # a writer holding the lock does not stop a month being read
+        store.db.conn.execute("UPDATE accounts SET bulk = 1")
+        files = write_month(cfg.db_path, cfg.state_dir, Month(2026, 2), TZ)
+    assert files.accounts[0].sums.sms == 1

@@ -1,0 +1,145 @@
+"""A month built through real traffic (issue 12): SMTP in, the built-in SMSC (delivered, failed by
+the SMSC, expired with no route), a two-way reply, a premium MO and its free answer; then the
+month's run, the file mailed to a real SMTP sink and read back by a small reader: every SMS once,
+totals equal to the store's counts, money exact in grosze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from billing_reports import job
+from billing_reports.monthly import Month
+from gateway.cli.main import main
+from gateway.config import parse_config
+from gateway.premium import handlers
+from smsc.simulator.control import send_command
+from tests.billing_reader import grosze, read
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
+from tests.test_premium_loop import CLIENT, reply_to, smtp
+from tests.test_two_way import parsed
+
+TZ = ZoneInfo("Europe/Warsaw")
+PHONE = "+48601123456"
+
+
+def loop_config(tmp_path: Path, relay: int) -> tuple[Path, object]:
+    smpp, control = free_port(), free_port()
+    text = config_text(
+        tmp_path,
+        smsc_port=smpp,
+        relay_port=relay,
+        smsc_extra='prefixes = ["+48"]',  # no route to +44: such SMS wait, then expire
+        extra='\n[premium]\nnumbers = ["7355"]\nfallback_address = "ops@example.com"\n',
+    ).replace(
+        "[simulator]\nenabled = false",
+        f"[simulator]\nenabled = true\nsmpp_port = {smpp}\ncimd2_port = {free_port()}\n"
+        f'control_port = {control}\nlog = "{tmp_path / "sim.jsonl"}"\ndlr_delay_seconds = 0',
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path, parse_config(text, source="test", base_dir=tmp_path)
+
+
+async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> None:
+    relay = free_port()
+    path, cfg = loop_config(tmp_path, relay)
+    now = [datetime(2026, 3, 10, 12, tzinfo=TZ).timestamp()]
+    async with smtp_sink(relay) as sink, running_gateway(cfg, clock=lambda: now[0]) as gw:  # type: ignore[arg-type]
+        db = gw.store.db.conn
+        control = gw.daemon.simulator.control_port
+        c = ["-c", str(path)]
+        assert (
+            await asyncio.to_thread(main, [*c, "account", "set", "acme", "--billing-to", "billing@acme.pl"])
+            == 0
+        )
+        # MT: delivered, failed by the SMSC (a number ending 13), and one with no route (expires).
+        for to in ("601123456", "601123413", "+447911123456"):
+            assert (await gw.send(mail(f"{to}@{DOMAIN}", body=f"to {to}"))).error is None
+        await gw.until(lambda: db.execute("SELECT COUNT(*) FROM messages WHERE state IN "
+                                          "('delivered','failed')").fetchone()[0] == 2)  # fmt: skip
+        # A two-way reply from the phone to the account's number.
+        mo = {"op": "mo", "source": PHONE, "destination": "+48100200300", "text": "Tak, dzięki"}
+        assert (await send_command("127.0.0.1", control, mo))["ok"]
+        await gw.until(lambda: db.execute("SELECT state FROM mo WHERE conversation_id IS NOT NULL")
+                       .fetchone() == ("mailed",))  # fmt: skip
+
+        # A premium service, confirmed by its client; a vote, and its free answer.
+        # (what `smsgw premium add` does, on the daemon's loop: its rows carry the injected clock)
+        def add() -> None:
+            r = handlers.repo(gw.store)
+            acme = gw.store.accounts.get_account("acme")
+            service = r.service(r.add_service("KP123", acme.id, CLIENT, ["7355"], [CLIENT]))
+            handlers.ask_verification(gw.store, cfg, service, "acme")
+
+        await gw.store.write(add)
+        await gw.until(lambda: any(CLIENT in r for _, r, _ in sink.messages))
+        ask = parsed(next(raw for _, r, raw in sink.messages if CLIENT in r))
+        assert (await smtp(gw.port, *reply_to(ask, "yes"))).error is None
+        vote = {"op": "mo", "source": "+48601999888", "destination": "7355", "text": "KP123 vote A"}
+        assert (await send_command("127.0.0.1", control, vote))["ok"]
+        await gw.until(lambda: db.execute("SELECT state FROM premium_mo").fetchone() == ("mailed",))
+        await gw.until(lambda: sum(CLIENT in r for _, r, _ in sink.messages) == 2)
+        forwarded = parsed([raw for _, r, raw in sink.messages if CLIENT in r][1])
+        assert (await smtp(gw.port, *reply_to(forwarded, "Thanks!"))).error is None
+        answered = "SELECT m.state FROM premium_answers a JOIN messages m ON m.id = a.message_id"
+        await gw.until(lambda: db.execute(answered).fetchone() == ("delivered",))
+        # A day later the +44 SMS is past its validity: the dispatcher expires it.
+        now[0] += 25 * 3600
+        gw.daemon.dispatcher.wake()
+        await gw.until(
+            lambda: db.execute("SELECT COUNT(*) FROM messages WHERE state = 'expired'").fetchone()[0] == 1
+        )
+
+        # April: the month's run (as the scheduler runs it) writes the files and queues the mails.
+        now[0] = datetime(2026, 4, 1, 0, 5, tzinfo=TZ).timestamp()
+        assert await job.run_due(gw.store, cfg) == [Month(2026, 3)]  # type: ignore[arg-type]
+        billing = lambda: [(r, parsed(raw)) for _, r, raw in sink.messages  # noqa: E731
+                           if str(parsed(raw)["Subject"]).startswith("SMS billing 2026-03")]  # fmt: skip
+        await gw.until(lambda: len(billing()) == 3)
+        admin = cfg.mail.admin_address  # type: ignore[attr-defined]
+        assert sorted(r[0] for r, _ in billing()) == sorted(
+            ["billing@acme.pl", admin, admin]
+        )  # file ×2, summary
+        to_acme = next(m for r, m in billing() if r == ["billing@acme.pl"])
+        attachment = next(to_acme.iter_attachments())
+        assert attachment.get_content_type() == "text/plain" and attachment.get_content_charset() == "utf-8"
+        data = attachment.get_payload(decode=True)
+        assert data == (cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes()  # type: ignore[attr-defined]
+        f = read(data)
+
+        # Every SMS once, against the store.
+        kinds = [r["kind"] for r in f.sms]
+        assert sorted(kinds) == sorted(["MT", "MT", "MT", "MO-reply", "premium-MO", "premium-answer"])
+        store_mt = db.execute(
+            "SELECT COUNT(*) FROM messages m WHERE m.id NOT IN (SELECT message_id FROM premium_answers"
+            " WHERE message_id IS NOT NULL)"
+        ).fetchone()[0]
+        assert kinds.count("MT") == store_mt
+        statuses = {(r["kind"], r["to"]): r["status"] for r in f.sms}
+        assert statuses[("MT", "+48601123456")] == "delivered"
+        assert statuses[("MT", "+48601123413")] == "failed"
+        assert statuses[("MT", "+447911123456")] == "expired"
+        assert statuses[("MO-reply", "+48100200300")] == "delivered"
+        assert statuses[("premium-MO", "7355")] == "delivered"
+        assert statuses[("premium-answer", "+48601999888")] == "delivered"
+        price, commission = db.execute("SELECT SUM(price), SUM(commission) FROM premium_mo").fetchone()
+        total = f.totals[("all", "-")]
+        assert (grosze(total["price_pln"]), grosze(total["commission_pln"])) == (price, commission)
+        assert grosze(f.totals[("number", "7355")]["price_pln"]) == price and price > 0
+        assert int(total["sms"]) == len(f.sms)
+        assert int(f.totals[("user", STAFF)]["sms"]) == store_mt
+        assert int(f.totals[("kind", "MT")]["failed"]) == 1
+        assert int(f.totals[("kind", "MT")]["expired"]) == 1
+        times = [(r["date"], r["time"]) for r in f.sms]
+        assert times == sorted(times)
+
+        # Idempotence: the next run (a restart, the month-end job again) mails nothing more.
+        count = len(sink.messages)
+        assert await job.run_due(gw.store, cfg) == []  # type: ignore[arg-type]
+        assert (cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes() == data  # type: ignore[attr-defined]
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE state != 'sent'").fetchone()[0] == 0
+        assert len(sink.messages) == count
