@@ -92,6 +92,11 @@ class Daemon:
             )
         self.store.outbox.recover_mail()
         seed_accounts(self.store, cfg)
+        if cfg.web.enabled:
+            from gateway.web.server import first_operator
+
+            if made := first_operator(self.store, cfg):
+                log.warning("web.first_operator", login=made[0], password_file=str(made[1]))
         # From here on the daemon's writes are grouped and fsynced before anyone relies on them,
         # and a database locked by another process never holds the event loop.
         self.store.db.serve()
@@ -148,6 +153,12 @@ class Daemon:
             self.servers.append(sub)
             self.submission_port = sub.sockets[0].getsockname()[1]
 
+        self.web = None
+        if cfg.web.enabled:
+            from gateway.web.server import start_web
+
+            self.web = await start_web(cfg, self.store, gate, dispatcher, self.simulator is not None)
+
         supervisor = Supervisor()
         self.supervisor = supervisor
         supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
@@ -182,6 +193,8 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
+            if self.web is not None:
+                await self.web.stop()
             for server in self.servers:
                 server.close()
             supervisor.stopping = True
