@@ -267,3 +267,20 @@ async def test_logout_ends_the_session(web: WebContext) -> None:
         token = csrf_of((await c.get("/")).text)
         assert (await c.post("/logout", data={"csrf": token})).status_code == 303
         assert (await c.get("/")).status_code == 303
+
+
+def test_cli_sets_the_panel_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli.main import main
+
+    conf = tmp_path / "config.toml"
+    conf.write_text(
+        f'[gateway]\ndomains = ["sms.example.com"]\nstate_dir = "{tmp_path}"\n'
+        '[[smsc]]\nname = "main"\ntype = "smpp"\nport = 2775\nsystem_id = "x"\npassword = "y"\n'
+    )
+    assert main(["-c", str(conf), "account", "add", "acme"]) == 0
+    assert main(["-c", str(conf), "user", "add", "boss@acme.example", "--account", "acme"]) == 0
+    assert main(["-c", str(conf), "user", "set", "boss@acme.example", "--role", "admin"]) == 0
+    assert main(["-c", str(conf), "user", "list"]) == 0
+    assert "boss@acme.example  account acme  password not set  role admin" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["-c", str(conf), "user", "set", "boss@acme.example", "--role", "king"])
