@@ -431,6 +431,33 @@ class SimulatorSection(_Section):
     dlr_delay_seconds: float = Field(0.2, ge=0)
 
 
+class WebSection(_Section):
+    """The admin panel and /metrics, served by the daemon on its own event loop."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:8080"  # loopback: /metrics needs no login, like every exporter
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
+    session_hours: float = Field(8, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        _host_port(v, "listen address")
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSection:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+        return self
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return _host_port(self.listen, "listen")
+
+
 class SeedAccount(_Section):
     """An account created at start when missing, so that a fresh install can send at once.
 
@@ -462,6 +489,7 @@ class Config(_Section):
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
     replies: RepliesSection = Field(default_factory=RepliesSection)
     premium: PremiumSection = Field(default_factory=PremiumSection)
+    web: WebSection = Field(default_factory=WebSection)
     account: list[SeedAccount] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
 

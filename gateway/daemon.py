@@ -132,6 +132,11 @@ class Daemon:
             )
         self.store.outbox.recover_mail()
         seed_accounts(self.store, cfg)
+        if cfg.web.enabled:
+            from gateway.web.server import first_operator
+
+            if made := first_operator(self.store, cfg):
+                log.warning("web.first_operator", login=made[0], password_file=str(made[1]))
         # From here on the daemon's writes are grouped and fsynced before anyone relies on them,
         # and a database locked by another process never holds the event loop.
         self.store.db.serve()
@@ -176,6 +181,7 @@ class Daemon:
         )
         events.on_link_up = dispatcher.wake
         self.dispatcher = dispatcher
+        sim_on = self.simulator is not None
         # Listeners before links: a port that cannot be bound stops the start before any SMSC
         # session exists, and what was opened so far is closed again so that the process exits.
         try:
@@ -193,6 +199,14 @@ class Daemon:
             if sub is not None:
                 self.servers.append(sub)
                 self.submission_port = sub.sockets[0].getsockname()[1]
+            self.web = None
+            if cfg.web.enabled:
+                from gateway.web.server import start_web
+
+                web_host, web_port = cfg.web.listen_addr
+                self.web = await _bind(
+                    "web.listen", web_host, web_port, start_web(cfg, self.store, gate, dispatcher, sim_on)
+                )
         except BaseException:
             for server in self.servers:
                 server.close()
@@ -243,6 +257,8 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
+            if self.web is not None:
+                await self.web.stop()
             for server in self.servers:
                 server.close()
             supervisor.stopping = True

@@ -144,8 +144,10 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             fields[key] = _limit(value)
+    if args.role is not None:
+        fields["role"] = args.role
     if not fields:
-        raise CliError("nothing to change; give --monthly-limit and/or --daily-limit", EXIT_USAGE)
+        raise CliError("nothing to change; give --monthly-limit, --daily-limit and/or --role", EXIT_USAGE)
     user = open_store(cfg).accounts.set_user(args.email, **fields)
     print(f"user {user.email} updated")
     return 0
@@ -198,7 +200,8 @@ def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
     if not users:
         print("no users")
     for u in users:
-        print(f"{u.email}  account {u.account}  password {'set' if u.password_hash else 'not set'}")
+        role = f"  role {u.role}" if u.role != "user" else ""
+        print(f"{u.email}  account {u.account}  password {'set' if u.password_hash else 'not set'}{role}")
     return 0
 
 
@@ -269,10 +272,15 @@ def add_admin_commands(sub: Any) -> None:
     ur = u.add_parser("remove", help="stop an address from sending")
     ur.add_argument("email")
     ur.set_defaults(func=cmd_user_remove)
-    us = u.add_parser("set", help="per-user limits")
+    us = u.add_parser("set", help="per-user limits and web panel role")
     us.add_argument("email")
     us.add_argument("--monthly-limit", metavar="PARTS")
     us.add_argument("--daily-limit", metavar="PARTS")
+    us.add_argument(
+        "--role",
+        choices=["user", "admin", "operator"],
+        help="web panel: admin = company admin of the user's account, operator = every account",
+    )
     us.set_defaults(func=cmd_user_set)
     add_user_commands(u)
 

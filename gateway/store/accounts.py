@@ -72,6 +72,11 @@ class User:
     password_hash: str | None
     monthly_limit: int | None
     daily_limit: int | None
+    role: str = "user"  # user | admin (company admin of its account) | operator (web panel)
+
+
+ROLES = ("user", "admin", "operator")
+_USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit, u.role"
 
 
 _ACCOUNT_COLS = (
@@ -175,17 +180,13 @@ class AccountsRepo(Repository):
 
     def find_user(self, email: str) -> User | None:
         row = self.conn.execute(
-            "SELECT u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit"
-            " FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.email = ?",
+            f"SELECT {_USER_COLS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.email = ?",
             (email.strip(),),
         ).fetchone()
         return User(*row) if row else None
 
     def list_users(self, account: str | None = None) -> list[User]:
-        sql = (
-            "SELECT u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit"
-            " FROM users u JOIN accounts a ON a.id = u.account_id"
-        )
+        sql = f"SELECT {_USER_COLS} FROM users u JOIN accounts a ON a.id = u.account_id"
         args: tuple[Any, ...] = ()
         if account is not None:
             sql += " WHERE a.name = ?"
@@ -198,7 +199,9 @@ class AccountsRepo(Repository):
                 raise NotFound(f"no user {email!r}")
 
     def set_user(self, email: str, **fields: Any) -> User:
-        allowed = {"password_hash", "monthly_limit", "daily_limit"}
+        allowed = {"password_hash", "monthly_limit", "daily_limit", "role"}
+        if fields.get("role", "user") not in ROLES:
+            raise ValueError(f"unknown role {fields['role']!r}: one of {', '.join(ROLES)}")
         if set(fields) - allowed:
             raise ValueError(f"unknown user setting(s): {', '.join(sorted(set(fields) - allowed))}")
         user = self.find_user(email)
@@ -231,6 +234,9 @@ class AccountsRepo(Repository):
                 [(acc.id, a.strip()) for a in addresses],
             )
         return self.billing_addresses(acc.id)
+
+    def has_role(self, role: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM users WHERE role = ? LIMIT 1", (role,)).fetchone() is not None
 
     def add_usage(self, scopes: list[str], periods: list[str], parts: int) -> None:
         for scope in scopes:

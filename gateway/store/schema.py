@@ -290,6 +290,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX premium_mo_billing ON premium_mo(account_id, received_at);
     CREATE INDEX premium_answers_message ON premium_answers(message_id) WHERE message_id IS NOT NULL;
     """,
+    # 9: the web panel: who may log in to it (user | admin = company admin | operator), the audit
+    # trail of its changes, and a message search by number that pages by id without sorting
+    """
+    ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,                      -- the login that made the change
+        account_id INTEGER,                       -- the account it concerns, NULL = installation
+        action TEXT NOT NULL,                     -- e.g. user.add, account.set, message.retry
+        detail TEXT                               -- what changed; never a password
+    );
+    CREATE INDEX audit_account ON audit(account_id, id);
+    CREATE INDEX messages_recipient_id ON messages(recipient, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,134 @@
+"""Account settings and opt-outs: what the company admin may change about their own account.
+
+The opt-out list is one list for the installation (a number that said STOP is off for everyone),
+so a company admin sees the entries for numbers their account has written to and may add one;
+taking a number off the list is the operator's, since it lifts a refusal for every account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from acl.quiet import parse_window
+from gateway.web.pages import Invalid, account_for
+from gateway.web.security import Forbidden, Who, guarded
+
+SPLIT_MODES = ("concatenated", "separate")
+DLR_MAIL = ("none", "failed", "all")
+
+
+def _settings(form: FormData) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+    sender = str(form.get("sender", "")).strip()
+    s["sender"] = sender or None
+    split = str(form.get("split_mode", ""))
+    if split not in SPLIT_MODES:
+        raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}")
+    s["split_mode"] = split
+    s["transliterate"] = int(form.get("transliterate") == "on")
+    s["end_marker"] = str(form.get("end_marker", "")).strip() or None
+    dlr = str(form.get("dlr_mail", ""))
+    if dlr not in DLR_MAIL:
+        raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")
+    s["dlr_mail"] = dlr
+    notify = str(form.get("notify_address", "")).strip()
+    if notify and "@" not in notify:
+        raise Invalid(f"{notify!r} is not an email address")
+    s["notify_address"] = notify or None
+    quiet = str(form.get("quiet_hours", "")).strip()
+    if quiet.lower() in ("", "none", "off"):
+        s["quiet_start"] = s["quiet_end"] = None
+    else:
+        try:
+            s["quiet_start"], s["quiet_end"] = parse_window(quiet)
+        except ValueError as exc:
+            raise Invalid(f"quiet hours: {exc}") from exc
+    return s
+
+
+def _optouts(request: Request, who: Who) -> list[dict[str, Any]]:
+    web = request.app.state.web
+    return (
+        web.store.policy.list_optouts() if who.operator else web.repo.optouts_for_account(who.user.account_id)
+    )
+
+
+async def _page(request: Request, who: Who, error: str = "", done: str = "", status: int = 200) -> Response:
+    web = request.app.state.web
+    acc = account_for(request, who, request.query_params.get("account"))
+    ctx = {
+        "who": who,
+        "account": acc,
+        "split_modes": SPLIT_MODES,
+        "dlr_modes": DLR_MAIL,
+        "optouts": _optouts(request, who),
+        "error": error,
+        "done": done,
+    }
+    return web.render(request, "account.html", ctx, status)
+
+
+@guarded()
+async def settings(request: Request, who: Who) -> Response:
+    return await _page(request, who)
+
+
+@guarded()
+async def change_settings(request: Request, who: Who, form: FormData) -> Response:
+    web = request.app.state.web
+    acc = account_for(request, who, request.query_params.get("account"))
+    try:
+        new = _settings(form)
+    except Invalid as exc:
+        return await _page(request, who, error=str(exc), status=400)
+    changed = ", ".join(f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v) or "nothing"
+    await web.change(
+        who,
+        acc.id,
+        "account.set",
+        f"{acc.name}: {changed}",
+        lambda: web.store.accounts.update_account(acc.name, **new),
+    )
+    return await _page(request, who, done=f"account {acc.name} updated")
+
+
+@guarded()
+async def change_optout(request: Request, who: Who, form: FormData) -> Response:
+    from gateway.smtp.addressing import BadNumber, to_e164
+
+    web = request.app.state.web
+    raw = str(form.get("number", ""))
+    try:
+        number = to_e164(raw, web.config.gateway.default_region)
+    except BadNumber as exc:
+        return await _page(request, who, error=f"{raw!r} is not a phone number: {exc}", status=400)
+    policy = web.store.policy
+    if form.get("action") == "remove":
+        if not who.operator:
+            raise Forbidden("only the operator takes a number off the opt-out list (it is shared)")
+        removed = await web.change(who, None, "optout.remove", number, lambda: policy.remove_optout(number))
+        done = (
+            f"{number} removed from the opt-out list" if removed else f"{number} is not on the opt-out list"
+        )
+    else:
+        added = await web.change(
+            who,
+            who.user.account_id,
+            "optout.add",
+            number,
+            lambda: policy.add_optout(number, word=None, source="admin"),
+        )
+        done = f"{number} {'added to' if added else 'already on'} the opt-out list"
+    return await _page(request, who, done=done)
+
+
+ROUTES = [
+    Route("/account", settings, methods=["GET"]),
+    Route("/account", change_settings, methods=["POST"]),
+    Route("/optouts", change_optout, methods=["POST"]),
+]

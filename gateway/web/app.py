@@ -1,0 +1,158 @@
+"""The panel's application: its context (store, login guard, sessions), templates and routes.
+
+Built by `build_app` for the daemon (gateway/web/server.py) and for tests, which drive it with an
+ASGI client on their own event loop: the store belongs to the loop's thread, so the app must run
+on the loop that opened it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from acl.lockout import Attempt, AuthGuard
+from acl.passwords import verify_password
+from gateway.config import Config
+from gateway.store.db import Store
+from gateway.web.repo import PanelRepo
+from gateway.web.security import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SecurityHeaders,
+    Sessions,
+    Who,
+    guarded,
+    same,
+    set_cookie,
+)
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).parent
+LOGIN_REFUSED = "wrong email or password, or too many failed attempts: wait a few minutes"
+
+
+def when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+@dataclass
+class WebContext:
+    """What the handlers reach through `request.app.state.web`."""
+
+    config: Config
+    store: Store
+    guard: AuthGuard
+    links: Callable[[], dict[str, dict[str, Any]]] = dict  # name -> state, submitted, in_flight, rate
+    wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
+    simulator: bool = False  # the built-in SMSC runs: /healthz is satisfied without a live link
+    sessions: Sessions = field(init=False)
+    repo: PanelRepo = field(init=False)
+    env: Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.config.web.session_hours * 3600, self.store.clock)
+        self.repo = PanelRepo(self.store.db, self.store.clock)
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
+        )
+        self.env.filters["when"] = when
+
+    @property
+    def tls(self) -> bool:
+        return self.config.web.tls_cert_file is not None
+
+    def render(self, request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
+        html = self.env.get_template(name).render(request=request, **ctx)
+        return HTMLResponse(html, status_code=status_code)
+
+    async def change(
+        self, who: Who, account_id: int | None, action: str, detail: str, work: Callable[[], Any]
+    ) -> Any:
+        """Run one change and its audit row in one write: no change without its record."""
+
+        def both() -> Any:
+            result = work()
+            self.repo.audit(who.user.email, account_id, action, detail)
+            return result
+
+        result = await self.store.write(both, interactive=True)
+        log.info("web.changed", actor=who.user.email, action=action)
+        return result
+
+
+async def login_form(request: Request, error: str = "", status_code: int = 200) -> Response:
+    web: WebContext = request.app.state.web
+    token = secrets.token_urlsafe(32)
+    response = web.render(request, "login.html", {"csrf": token, "error": error}, status_code)
+    set_cookie(response, LOGIN_COOKIE, token, secure=web.tls, max_age=3600)
+    return response
+
+
+async def login(request: Request) -> Response:
+    """Email + the SMTP AUTH password; guesses count against the same lockout as SMTP AUTH."""
+    web: WebContext = request.app.state.web
+    form = await request.form()
+    if not same(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE)):
+        return await login_form(request, "the form expired; try again", 403)
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    ip = request.client.host if request.client else None
+    attempt = web.guard.begin(ip, email)
+    if not isinstance(attempt, Attempt):
+        log.warning("web.login_refused", ip=ip, reason=attempt.value)
+        return await login_form(request, LOGIN_REFUSED, 429)
+    user = web.store.accounts.find_user(email) if email else None
+    ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
+    lockout = web.guard.settle(attempt, ok)
+    if not ok or user is None:
+        log.warning("web.login_failed", ip=ip, locked=lockout is not None)
+        return await login_form(request, LOGIN_REFUSED, 429 if lockout else 401)
+    if user.role not in ("admin", "operator"):
+        return await login_form(request, "this login has no access to the panel; ask your admin", 403)
+    response = RedirectResponse("/", status_code=303)
+    set_cookie(response, SESSION_COOKIE, web.sessions.start(user.email), secure=web.tls)
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    log.info("web.login", login=user.email, role=user.role)
+    return response
+
+
+@guarded()
+async def logout(request: Request, who: Who, form: Any) -> Response:
+    web: WebContext = request.app.state.web
+    web.sessions.end(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def build_app(web: WebContext) -> Starlette:
+    from gateway.web import account, messages, metrics, operator, pages
+
+    routes = [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        *pages.ROUTES,
+        *account.ROUTES,
+        *messages.ROUTES,
+        *operator.ROUTES,
+        *metrics.ROUTES,
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.state.web = web
+    return app

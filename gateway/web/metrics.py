@@ -1,0 +1,101 @@
+"""`/metrics` for Prometheus and `/healthz` for load balancers.
+
+The counters are read from the store at scrape time rather than kept in memory: a restart then
+loses nothing and the numbers always agree with `smsgw status`. (The retention purge deletes old
+rows, which Prometheus sees as a counter reset, and `rate()` handles those.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from gateway.web.security import same
+
+WAITING = ("queued", "deferred", "active", "hold")
+
+
+class StoreCollector(Collector):
+    def __init__(self, web: Any) -> None:
+        self.web = web
+
+    def collect(self) -> Iterator[Any]:
+        repo = self.web.repo
+        accepted = CounterMetricFamily(
+            "smsgw_messages_accepted", "SMS accepted from mail", labels=["account"]
+        )
+        by_state = CounterMetricFamily(
+            "smsgw_messages", "SMS by account and current state", labels=["account", "state"]
+        )
+        per_account: dict[str, int] = {}
+        for account, state, n in repo.messages_by_account_state():
+            per_account[account] = per_account.get(account, 0) + n
+            by_state.add_metric([account, state], n)
+        for account, n in sorted(per_account.items()):
+            accepted.add_metric([account], n)
+        yield accepted
+        yield by_state
+        parts = CounterMetricFamily("smsgw_parts", "SMS parts by link and state", labels=["link", "state"])
+        depth = GaugeMetricFamily("smsgw_queue_depth", "parts waiting, by state", labels=["state"])
+        waiting = dict.fromkeys(WAITING, 0)
+        for link, state, n in repo.parts_by_link_state():
+            parts.add_metric([link, state], n)
+            if state in waiting:
+                waiting[state] += n
+        for state, n in waiting.items():
+            depth.add_metric([state], n)
+        yield parts
+        yield depth
+        outbox = GaugeMetricFamily("smsgw_outbox", "mails by state", labels=["state"])
+        for state, n in repo.outbox_by_state():
+            outbox.add_metric([state], n)
+        yield outbox
+        mo = CounterMetricFamily("smsgw_mo", "SMS received from phones, by outcome", labels=["outcome"])
+        for state, n in repo.mo_by_state():
+            mo.add_metric([state], n)
+        yield mo
+        up = GaugeMetricFamily("smsgw_link_up", "1 while the link is bound", labels=["link"])
+        rate = GaugeMetricFamily("smsgw_link_submit_rate", "submits per second", labels=["link"])
+        submitted = CounterMetricFamily("smsgw_link_submitted", "submits since start", labels=["link"])
+        for name, info in sorted(self.web.links().items()):
+            up.add_metric([name], 1.0 if info.get("state") == "active" else 0.0)
+            rate.add_metric([name], float(info.get("rate", 0.0)))
+            submitted.add_metric([name], float(info.get("submitted", 0)))
+        yield up
+        yield rate
+        yield submitted
+
+
+async def metrics(request: Request) -> Response:
+    web = request.app.state.web
+    token = web.config.web.metrics_token
+    if token and not same(request.headers.get("authorization", ""), f"Bearer {token}"):
+        return PlainTextResponse("bearer token required\n", status_code=401)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(web))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def healthz(request: Request) -> Response:
+    """200 only when a write commits and a link is bound (or the built-in simulator stands in)."""
+    web = request.app.state.web
+    try:
+        await web.store.write(lambda: None, interactive=True)  # takes the write lock and commits
+    except Exception as exc:
+        return PlainTextResponse(f"store not writable: {type(exc).__name__}\n", status_code=503)
+    if not web.simulator and not any(i.get("state") == "active" for i in web.links().values()):
+        return PlainTextResponse("no link is bound\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+ROUTES = [
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]

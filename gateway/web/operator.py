@@ -1,0 +1,90 @@
+"""Operator pages: every account (create, suspend, resume), the links, and the audit trail."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.config import ConfigError, network
+from gateway.store.accounts import Conflict, NotFound
+from gateway.web.pages import Invalid
+from gateway.web.security import Who, guarded
+
+
+async def _page(request: Request, who: Who, error: str = "", done: str = "", status: int = 200) -> Response:
+    web = request.app.state.web
+    ctx = {
+        "who": who,
+        "accounts": web.store.accounts.list_accounts(),
+        "audit": web.repo.audit_log(None, 30),
+        "error": error,
+        "done": done,
+    }
+    return web.render(request, "accounts.html", ctx, status)
+
+
+@guarded(operator=True)
+async def accounts(request: Request, who: Who) -> Response:
+    return await _page(request, who)
+
+
+@guarded(operator=True)
+async def change_account(request: Request, who: Who, form: FormData) -> Response:
+    web = request.app.state.web
+    store = web.store
+    name = str(form.get("name", "")).strip()
+    action = str(form.get("action", ""))
+    try:
+        if action == "add":
+            if not name:
+                raise Invalid("give the account a name")
+            nets = [n.strip() for n in str(form.get("networks", "")).split(",") if n.strip()]
+            for cidr in nets:
+                network(cidr)
+            sender = str(form.get("sender", "")).strip() or None
+            acc = await web.change(
+                who,
+                None,
+                "account.add",
+                name,
+                lambda: store.accounts.add_account(name, networks=nets, sender=sender),
+            )
+            done = f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})"
+        elif action in ("suspend", "resume"):
+            acc = store.accounts.get_account(name)
+            if action == "suspend":
+                reason = str(form.get("reason", "")).strip() or "suspended by admin"
+                await web.change(
+                    who,
+                    acc.id,
+                    "account.suspend",
+                    reason,
+                    lambda: store.policy.suspend_account(acc.id, reason),
+                )
+            else:
+                if acc.suspended_at is None:
+                    raise Invalid(f"account {acc.name} is not suspended")
+                await web.change(
+                    who, acc.id, "account.resume", "", lambda: store.policy.resume_account(acc.id)
+                )
+            done = f"account {acc.name} {action}{'ed' if action == 'suspend' else 'd'}"
+        else:
+            raise Invalid(f"unknown action {action!r}")
+    except (Invalid, Conflict, NotFound, ConfigError) as exc:
+        return await _page(request, who, error=str(exc), status=400)
+    return await _page(request, who, done=done)
+
+
+@guarded(operator=True)
+async def links(request: Request, who: Who) -> Response:
+    web = request.app.state.web
+    return web.render(request, "links.html", {"who": who, "links": web.links()})
+
+
+ROUTES = [
+    Route("/operator/accounts", accounts, methods=["GET"]),
+    Route("/operator/accounts", change_account, methods=["POST"]),
+    Route("/operator/links", links, methods=["GET"]),
+]

@@ -1,0 +1,185 @@
+"""Dashboard and users: what a company admin opens first.
+
+Validation and messages follow the CLI (`smsgw user add|set|remove|passwd`), so that an admin gets
+the same answer for the same mistake whichever way they ask. A user outside the admin's account
+is answered like a missing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from acl.passwords import hash_password
+from gateway.cli.acl import MIN_PASSWORD_LENGTH
+from gateway.store.accounts import Conflict, NotFound, User
+from gateway.web.security import Forbidden, NotYours, Who, guarded
+
+
+class Invalid(ValueError):
+    """A form value the CLI would refuse; shown to the admin, nothing changed."""
+
+
+def parse_limit(value: str) -> int | None:
+    value = value.strip()
+    if value.lower() in ("", "none", "off", "-"):
+        return None
+    if not value.isdigit():
+        raise Invalid(f"{value!r} is not a number of SMS parts (or 'none')")
+    return int(value)
+
+
+def check_password(password: str) -> str:
+    if not password:
+        raise Invalid("empty password refused")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def account_for(request: Request, who: Who, name: str | None) -> Any:
+    """The account a page is about: the admin's own, or any the operator names (default: own)."""
+    store = request.app.state.web.store
+    if not name or not who.operator:
+        return store.accounts.account_by_id(who.user.account_id)
+    try:
+        return store.accounts.get_account(name)
+    except NotFound as exc:
+        raise NotYours from exc
+
+
+def user_in_scope(request: Request, who: Who, email: str) -> User:
+    user = request.app.state.web.store.accounts.find_user(email)
+    if user is None or not who.sees(user.account_id):
+        raise NotYours
+    return user
+
+
+def _bar(used: int, limit: int | None) -> dict[str, Any]:
+    pct = min(100, round(100 * used / limit)) if limit else 0
+    return {"used": used, "limit": limit, "pct": pct, "over": bool(limit) and used >= (limit or 0)}
+
+
+@guarded()
+async def dashboard(request: Request, who: Who) -> Response:
+    web = request.app.state.web
+    accounts = web.store.accounts
+    month = datetime.fromtimestamp(web.store.clock()).strftime("%Y-%m")
+    shown = accounts.list_accounts() if who.operator else [accounts.account_by_id(who.user.account_id)]
+    usage = []
+    for acc in shown:
+        users = [
+            (u, _bar(accounts.usage(f"user:{u.id}", month), u.monthly_limit or acc.monthly_limit))
+            for u in accounts.list_users(acc.name)
+        ]
+        usage.append((acc, _bar(accounts.usage(f"account:{acc.id}", month), acc.monthly_limit), users))
+    midnight = datetime.fromtimestamp(web.store.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
+    ctx = {
+        "who": who,
+        "month": month,
+        "usage": usage,
+        "today": web.repo.states_since(who.scope, midnight.timestamp()),
+        "attention": web.repo.needing_attention(who.scope),
+        "links": web.links() if who.operator else {},
+    }
+    return web.render(request, "dashboard.html", ctx)
+
+
+async def _users_page(
+    request: Request, who: Who, error: str = "", done: str = "", status: int = 200
+) -> Response:
+    web = request.app.state.web
+    acc = account_for(request, who, request.query_params.get("account"))
+    ctx = {
+        "who": who,
+        "account": acc,
+        "accounts": web.store.accounts.list_accounts() if who.operator else [],
+        "users": web.store.accounts.list_users(acc.name),
+        "error": error,
+        "done": done,
+    }
+    return web.render(request, "users.html", ctx, status)
+
+
+@guarded()
+async def users(request: Request, who: Who) -> Response:
+    return await _users_page(request, who)
+
+
+@guarded()
+async def users_change(request: Request, who: Who, form: FormData) -> Response:
+    """One POST for the user actions; `action` says which (each a button of its own form)."""
+    web = request.app.state.web
+    accounts = web.store.accounts
+    action = str(form.get("action", ""))
+    email = str(form.get("email", "")).strip()
+    try:
+        if action == "add":
+            acc = account_for(request, who, str(form.get("account", "")))
+            if "@" not in email:
+                raise Invalid(f"{email!r} is not an email address")
+            await web.change(who, acc.id, "user.add", email, lambda: accounts.add_user(email, acc.name))
+            done = f"user {email} added to account {acc.name}"
+        else:
+            user = user_in_scope(request, who, email)
+            if action == "remove":
+                if user.id == who.user.id:
+                    raise Invalid("you cannot remove your own login")
+                await web.change(
+                    who, user.account_id, "user.remove", email, lambda: accounts.remove_user(email)
+                )
+                done = f"user {email} removed"
+            elif action == "limits":
+                fields = {
+                    "monthly_limit": parse_limit(str(form.get("monthly_limit", ""))),
+                    "daily_limit": parse_limit(str(form.get("daily_limit", ""))),
+                }
+                detail = f"{email} monthly={fields['monthly_limit']} daily={fields['daily_limit']}"
+                await web.change(
+                    who, user.account_id, "user.limits", detail, lambda: accounts.set_user(email, **fields)
+                )
+                done = f"user {email} updated"
+            elif action == "password":
+                digest = await asyncio.to_thread(hash_password, check_password(str(form.get("password", ""))))
+                await web.change(
+                    who,
+                    user.account_id,
+                    "user.password",
+                    email,
+                    lambda: accounts.set_user(email, password_hash=digest),
+                )
+                done = f"password set for {email}; log in on the submission port with this address"
+            elif action == "role":
+                role = str(form.get("role", ""))
+                if role not in ("user", "admin", "operator"):
+                    raise Invalid(f"unknown role {role!r}: one of user, admin, operator")
+                if (role == "operator" or user.role == "operator") and not who.operator:
+                    raise Forbidden("only an operator grants or takes the operator role")
+                if user.id == who.user.id:
+                    raise Invalid("you cannot change your own role")
+                await web.change(
+                    who,
+                    user.account_id,
+                    "user.role",
+                    f"{email} {role}",
+                    lambda: accounts.set_user(email, role=role),
+                )
+                done = f"user {email} is now {role}"
+            else:
+                raise Invalid(f"unknown action {action!r}")
+    except (Invalid, Conflict, NotFound) as exc:
+        return await _users_page(request, who, error=str(exc), status=400)
+    return await _users_page(request, who, done=done)
+
+
+ROUTES = [
+    Route("/", dashboard, methods=["GET"]),
+    Route("/users", users, methods=["GET"]),
+    Route("/users", users_change, methods=["POST"]),
+]

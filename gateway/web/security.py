@@ -1,0 +1,177 @@
+"""Who is asking: login sessions, CSRF tokens and the headers every answer carries.
+
+Sessions live in memory (a restart logs everyone out, which costs nothing on an admin panel) and
+are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the panel runs
+on TLS. Every request re-reads the user's row, so that removing a user or taking away their role
+ends their session at once. Each form carries a token: the session's for logged-in pages and, for
+the login form itself, one bound to a short-lived pre-login cookie (double submit).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.store.accounts import User
+
+SESSION_COOKIE = "smsgw_session"
+LOGIN_COOKIE = "smsgw_login"
+MAX_SESSIONS = 10_000
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+@dataclass(slots=True)
+class Session:
+    email: str
+    csrf: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The logged-in user as a handler sees it; `scope` is None only for the operator."""
+
+    user: User
+    csrf: str
+
+    @property
+    def operator(self) -> bool:
+        return self.user.role == "operator"
+
+    @property
+    def scope(self) -> int | None:
+        return None if self.operator else self.user.account_id
+
+    def sees(self, account_id: int | None) -> bool:
+        return self.operator or account_id == self.user.account_id
+
+
+class Sessions:
+    def __init__(self, lifetime_seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self.lifetime = lifetime_seconds
+        self.clock = clock
+        self._by_token: dict[str, Session] = {}
+
+    def start(self, email: str) -> str:
+        now = self.clock()
+        if len(self._by_token) >= MAX_SESSIONS:
+            self._by_token = {t: s for t, s in self._by_token.items() if s.expires > now}
+            while len(self._by_token) >= MAX_SESSIONS:  # still full: the oldest go first
+                del self._by_token[next(iter(self._by_token))]
+        token = secrets.token_urlsafe(32)
+        self._by_token[token] = Session(email, secrets.token_urlsafe(32), now + self.lifetime)
+        return token
+
+    def get(self, token: str | None) -> Session | None:
+        s = self._by_token.get(token or "")
+        if s is None:
+            return None
+        if s.expires <= self.clock():
+            self._by_token.pop(token or "", None)
+            return None
+        return s
+
+    def end(self, token: str | None) -> None:
+        self._by_token.pop(token or "", None)
+
+
+def same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+def set_cookie(
+    response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=True, samesite="strict", secure=secure
+    )
+
+
+class Forbidden(Exception):
+    """An authenticated user asked for something their role does not allow (403)."""
+
+
+class NotYours(Exception):
+    """Missing, or another account's: answered the same (404), so that ids cannot be probed."""
+
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
+    """A page for logged-in admins: 401 (or the login page for a GET), 403 for a missing role, and a
+    valid CSRF token on every POST; the handler gets `who` and, for a POST, the form."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            web = request.app.state.web
+            session = web.sessions.get(request.cookies.get(SESSION_COOKIE))
+            user = web.store.accounts.find_user(session.email) if session else None
+            if session is None or user is None or user.role not in ("admin", "operator"):
+                if request.method == "GET":
+                    return RedirectResponse("/login", status_code=303)
+                return web.render(request, "error.html", {"message": "please log in"}, status_code=401)
+            who = Who(user, session.csrf)
+            if operator and not who.operator:
+                return web.render(request, "error.html", {"message": "operator only", "who": who}, 403)
+            kwargs: dict[str, Any] = {}
+            if request.method == "POST":
+                form: FormData = await request.form()
+                if not same(str(form.get("csrf", "")), session.csrf):
+                    msg = {"message": "the form expired; reload the page and try again", "who": who}
+                    return web.render(request, "error.html", msg, 403)
+                kwargs["form"] = form
+            try:
+                return await handler(request, who, **kwargs)
+            except NotYours:
+                return web.render(request, "error.html", {"message": "not found", "who": who}, 404)
+            except Forbidden as exc:
+                return web.render(request, "error.html", {"message": str(exc), "who": who}, 403)
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return wrap
+
+
+class SecurityHeaders:
+    """Adds the headers to every answer, static files and errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += HEADERS
+                if not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

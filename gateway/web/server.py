@@ -1,0 +1,138 @@
+"""The panel's HTTP server: uvicorn's `Server.serve()` as a task on the daemon's own event loop.
+
+Run on the daemon's loop because the store belongs to it; uvicorn's signal handlers are left off
+(the daemon owns SIGTERM) and its access log too (structlog events `web.*` say what matters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+
+from acl.passwords import hash_password
+from gateway.config import Config
+from gateway.store.db import Store
+from gateway.web.app import WebContext, build_app
+
+log = structlog.get_logger(__name__)
+INITIAL_PASSWORD_FILE = "web-initial-password"
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the daemon handles signals
+        pass
+
+
+class WebServer:
+    def __init__(self, web: WebContext) -> None:
+        cfg = web.config.web
+        host, port = cfg.listen_addr
+        self.config = uvicorn.Config(
+            build_app(web),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(web.config.path(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
+            ssl_keyfile=str(web.config.path(cfg.tls_key_file)) if cfg.tls_key_file else None,
+        )
+        self.server = _Server(self.config)
+        self.task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        """Serve in the background; returns the bound port (0 in the config picks a free one).
+
+        The socket is bound here rather than by uvicorn, which answers a busy port with
+        `sys.exit`: an OSError lets the daemon name the key and the port in one clear line.
+        """
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.config.host, self.config.port))
+            sock.listen(self.config.backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.task = asyncio.create_task(self.server.serve(sockets=[sock]), name="web")
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()  # raises why it could not start (port in use...)
+                raise RuntimeError("web server stopped during start-up")
+            await asyncio.sleep(0.01)
+        return self.server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.server.should_exit = True
+        with suppress(Exception):
+            await asyncio.wait_for(self.task, 10)
+
+
+def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
+    """On a fresh install, make the first seeded user the operator with a random password.
+
+    Only when no operator exists and that user has no password yet, so an admin's own choices are
+    never overwritten. The password goes to a file only its owner may read, never to the log.
+    """
+    if store.accounts.has_role("operator"):
+        return None
+    seeded = [email for acc in cfg.account for email in acc.users]
+    user = store.accounts.find_user(seeded[0]) if seeded else None
+    if user is None or user.password_hash:
+        return None
+    password = secrets.token_urlsafe(12)
+    store.accounts.set_user(user.email, role="operator", password_hash=hash_password(password))
+    path = cfg.state_dir / INITIAL_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return user.email, path
+
+
+def link_view(dispatcher: Any) -> Callable[[], dict[str, dict[str, Any]]]:
+    """Link states and submit rates for the panel, with a rate window of its own (not the status file's)."""
+    seen: dict[str, tuple[float, int]] = {}
+
+    def view() -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        out = {}
+        for name, link in dispatcher.links.items():
+            pacer = dispatcher.pacers[name]
+            then, sent = seen.get(name, (now, pacer.sent))
+            seen[name] = (now, pacer.sent)
+            out[name] = {
+                "state": str(link.state),
+                "submitted": pacer.sent,
+                "in_flight": pacer.in_flight,
+                "window": pacer.window,
+                "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
+            }
+        return out
+
+    return view
+
+
+async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any, simulator: bool) -> WebServer:
+    """Called by the daemon once links and listeners run; logins share the SMTP AUTH lockout."""
+    web = WebContext(cfg, store, gate.auth, link_view(dispatcher), dispatcher.wake, simulator)
+    server = WebServer(web)
+    port = await server.start()
+    scheme = "https" if cfg.web.tls_cert_file else "http"
+    log.info("web.started", url=f"{scheme}://{server.config.host}:{port}/")
+    server.port = port
+    return server

@@ -1,0 +1,181 @@
+"""The panel as its users see it: a real headless Chromium (Debian's chromium + chromium-driver) against
+the real daemon, and /metrics read with Prometheus' own parser after real traffic.
+
+Selenium is told where chromedriver is, so nothing is downloaded. Without a browser the test is
+skipped on a workstation and fails under CI=true, where `.ci/run` installs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from acl.passwords import hash_password
+from gateway.web.server import INITIAL_PASSWORD_FILE
+from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway, send_blocking
+from tests.fakes.smsc import HappySMSC
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+WEB = '[web]\nenabled = true\nlisten = "127.0.0.1:0"\n'
+RIVAL_ADMIN, RIVAL_PASSWORD = "boss@rival.example", "rival password 1"
+
+
+def _have_browser() -> bool:
+    return (
+        Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists() and shutil.which("chromedriver") is not None
+    )
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    if not _have_browser():
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                "chromium and chromium-driver are required under CI (apt-get install chromium-driver)"
+            )
+        pytest.skip("chromium / chromium-driver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _browse(driver: Any, base: str, smtp_port: int, operator_password: str, rival_message: int) -> None:
+    """The whole visit, run in a worker thread while the daemon serves on the test's loop."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15)
+
+    def log_in(email: str, password: str) -> None:
+        driver.get(base + "/login")
+        wait.until(ec.presence_of_element_located((By.ID, "email"))).send_keys(email)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "login").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), email))
+
+    def log_out() -> None:
+        driver.find_element(By.ID, "logout").click()
+        wait.until(ec.presence_of_element_located((By.ID, "email")))
+
+    log_in(STAFF, operator_password)
+    driver.get(base + "/users")
+    wait.until(ec.presence_of_element_located((By.ID, "new-email"))).send_keys("new@acme.example")
+    driver.find_element(By.ID, "add").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "done"), "user new@acme.example added"))
+    row = '#users tr[data-email="new@acme.example"] '
+    limit = driver.find_element(By.CSS_SELECTOR, row + 'input[name="monthly_limit"]')
+    limit.clear()
+    limit.send_keys("500")
+    driver.find_element(By.CSS_SELECTOR, row + "button.set-limits").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "done"), "user new@acme.example updated"))
+    assert (
+        driver.find_element(By.CSS_SELECTOR, row + 'input[name="monthly_limit"]').get_attribute("value")
+        == "500"
+    )
+
+    result = send_blocking(smtp_port, mail(f"601123456@{DOMAIN}", "Panel check"), [f"601123456@{DOMAIN}"])
+    assert result.error is None and result.refused == {}
+
+    def delivered_listed(d: Any) -> bool:
+        d.get(base + "/messages?number=601123456")
+        return "delivered" in d.find_element(By.ID, "messages").text
+
+    wait.until(delivered_listed)
+    driver.find_element(By.CSS_SELECTOR, "#messages a[href^='/messages/']").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "state"), "delivered"))
+    assert "Panel check" in driver.find_element(By.ID, "text").text
+    dlrs = driver.find_element(By.ID, "dlrs").text
+    assert "main" in dlrs and "delivered" in dlrs  # the DLR's link and status
+    log_out()
+
+    # Another company's admin edits the URL to reach acme's message: answered like a missing one.
+    log_in(RIVAL_ADMIN, RIVAL_PASSWORD)
+    own = driver.current_url
+    driver.get(f"{base}/messages/{rival_message}")
+    wait.until(ec.presence_of_element_located((By.TAG_NAME, "h1")))
+    assert driver.find_element(By.TAG_NAME, "h1").text == "not found"
+    assert "Panel check" not in driver.page_source and "601123456" not in driver.page_source
+    assert own.endswith("/")
+    log_out()
+
+
+async def test_admin_journey_in_a_real_browser(tmp_path: Path) -> None:
+    with chromium() as driver:
+        async with (
+            HappySMSC() as smsc,
+            running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
+        ):
+            store = gw.store
+            password = (gw.config.state_dir / INITIAL_PASSWORD_FILE).read_text().strip()
+            digest = hash_password(RIVAL_PASSWORD)
+
+            def rival() -> None:
+                store.accounts.add_account("rival")
+                store.accounts.add_user(RIVAL_ADMIN, "rival", password_hash=digest)
+                store.accounts.set_user(RIVAL_ADMIN, role="admin")
+
+            await store.write(rival)
+            base = f"http://127.0.0.1:{gw.daemon.web.port}"
+            # The first message of this store will have id 1: acme's, which the rival admin tries.
+            await asyncio.to_thread(_browse, driver, base, gw.port, password, 1)
+            assert store.admin.message_info(1)["account"] == "acme"
+            assert store.accounts.find_user("new@acme.example").monthly_limit == 500
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def test_metrics_counters_equal_the_stores_counts_after_real_traffic(tmp_path: Path) -> None:
+    async with (
+        HappySMSC() as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
+    ):
+        for n in ("601000001", "601000002", "601000013"):
+            assert (await gw.send(mail(f"{n}@{DOMAIN}", "metrics"))).error is None
+        await gw.until(lambda: all(s == "delivered" for s in gw.states()) and len(gw.states()) == 3)
+        base = f"http://127.0.0.1:{gw.daemon.web.port}"
+        status, text = await asyncio.to_thread(_get, base + "/metrics")
+        assert status == 200
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        store = gw.store
+        assert (
+            samples[("smsgw_messages_accepted_total", (("account", "acme"),))] == store.admin.count_messages()
+        )
+        delivered = samples[("smsgw_messages_total", (("account", "acme"), ("state", "delivered")))]
+        assert delivered == store.admin.count_messages("delivered") == 3
+        parts = samples[("smsgw_parts_total", (("link", "main"), ("state", "delivered")))]
+        assert (
+            parts
+            == store.db.conn.execute("SELECT COUNT(*) FROM parts WHERE state = 'delivered'").fetchone()[0]
+        )
+        assert samples[("smsgw_link_up", (("link", "main"),))] == 1.0
+        assert samples[("smsgw_link_submitted_total", (("link", "main"),))] == 3
+        assert await asyncio.to_thread(_get, base + "/healthz") == (200, "ok\n")

@@ -1,0 +1,286 @@
+"""The panel's routes through an ASGI client on the test's loop: every page and role, CSRF, scoping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.store.accounts import NotFound
+from gateway.store.db import Store
+from gateway.web.app import WebContext
+from tests.web_helpers import (
+    ADMIN,
+    OPERATOR,
+    OTHER_ADMIN,
+    PLAIN,
+    as_user,
+    client,
+    csrf_of,
+    login,
+    seeded_store,
+    web_context,
+)
+
+
+def _mail(store: Store, account: str, sender: str, number: str, text: str) -> int:
+    """A message row as acceptance writes it (the real path is covered by the browser test)."""
+    conn = store.db.conn
+    acc = store.accounts.get_account(account)
+    with store.db.transaction():
+        email_id = conn.execute(
+            "INSERT INTO emails (account_id, mail_from, text, received_at) VALUES (?, ?, ?, ?)",
+            (acc.id, sender, text, store.clock()),
+        ).lastrowid
+        message_id = conn.execute(
+            "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total, state,"
+            " created_at, expires_at) VALUES (?, ?, ?, '+48100200300', ?, 0, 1, 'queued', ?, ?)",
+            (email_id, acc.id, number, text, store.clock(), store.clock() + 3600),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination, source,"
+            " data_coding, payload, udh, text)"
+            " VALUES (?, 1, 'queued', ?, ?, ?, '+48100200300', 0, x'', x'', ?)",
+            (message_id, store.clock() + 3600, store.clock() + 3600, number, text),
+        )
+        return message_id
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
+    store = seeded_store(tmp_path)
+    store.mine = _mail(store, "acme", ADMIN, "+48601000001", "acme secret text")  # type: ignore[attr-defined]
+    store.theirs = _mail(store, "rival", OTHER_ADMIN, "+48602000002", "rival secret text")  # type: ignore[attr-defined]
+    store.policy.add_optout("+48602000002", word="STOP", source="mo")
+    store.db.serve()  # as in the daemon: every write from here on goes through write()
+    yield web_context(tmp_path, store)
+    store.close()
+
+
+PAGES = ["/", "/users", "/messages", "/messages.csv", "/account", "/operator/accounts", "/operator/links"]
+OPERATOR_ONLY = {"/operator/accounts", "/operator/links"}
+
+
+async def test_every_page_wants_a_login(web: WebContext) -> None:
+    async with client(web) as c:
+        for path in [*PAGES, "/messages/1"]:
+            r = await c.get(path)
+            assert r.status_code == 303 and r.headers["location"] == "/login", path
+        for path in ["/users", "/account", "/optouts", "/operator/accounts", "/messages/1/retry", "/logout"]:
+            assert (await c.post(path, data={})).status_code == 401, path
+
+
+async def test_pages_per_role(web: WebContext) -> None:
+    for email in (OPERATOR, ADMIN):
+        async with as_user(web, email) as c:
+            for path in PAGES:
+                r = await c.get(path)
+                expected = 403 if path in OPERATOR_ONLY and email != OPERATOR else 200
+                assert r.status_code == expected, (email, path, r.text[:300])
+
+
+async def test_plain_user_and_wrong_password_get_no_session(web: WebContext) -> None:
+    async with client(web) as c:
+        r = await login(c, PLAIN)
+        assert r.status_code == 403 and "no access to the panel" in r.text
+        assert (await c.get("/")).status_code == 303
+        r = await login(c, ADMIN, "wrong password")
+        assert r.status_code == 401 and "wrong email or password" in r.text
+        assert (await c.get("/")).status_code == 303
+
+
+async def test_login_failures_share_the_smtp_auth_lockout(web: WebContext) -> None:
+    async with client(web) as c:
+        for _ in range(3):
+            await login(c, ADMIN, "wrong password")
+        # The right password is refused now too, by the same guard SMTP AUTH uses.
+        r = await login(c, ADMIN)
+        assert r.status_code == 429
+        assert web.guard.login_locked_for(ADMIN) > 0
+
+
+async def test_login_form_needs_its_csrf_token(web: WebContext) -> None:
+    async with client(web) as c:
+        await c.get("/login")
+        r = await c.post("/login", data={"email": ADMIN, "password": "correct horse 1", "csrf": "forged"})
+        assert r.status_code == 403
+        assert (await c.get("/")).status_code == 303
+
+
+async def test_every_form_refuses_a_missing_or_wrong_csrf_token(web: WebContext) -> None:
+    async with as_user(web, OPERATOR) as c:
+        forms = {
+            "/users": {"action": "add", "email": "x@acme.example", "account": "acme"},
+            "/account": {"split_mode": "separate", "dlr_mail": "all"},
+            "/optouts": {"action": "add", "number": "+48601999999"},
+            "/operator/accounts": {"action": "add", "name": "newco"},
+            f"/messages/{web.store.mine}/cancel": {},  # type: ignore[attr-defined]
+            "/logout": {},
+        }
+        for path, data in forms.items():
+            for token in ({}, {"csrf": "forged"}):
+                r = await c.post(path, data={**data, **token})
+                assert r.status_code == 403 and "form expired" in r.text, path
+        assert web.store.accounts.find_user("x@acme.example") is None
+        assert (await c.get("/")).status_code == 200  # still logged in: logout was refused too
+
+
+async def test_security_headers_and_cookie_flags(web: WebContext) -> None:
+    async with client(web) as c:
+        page = await c.get("/login")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        r = await c.post(
+            "/login", data={"email": ADMIN, "password": "correct horse 1", "csrf": csrf_of(page.text)}
+        )
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+        assert "<script" not in (await c.get("/")).text
+
+
+async def test_company_admin_sees_nothing_of_another_account(web: WebContext) -> None:
+    theirs = web.store.theirs  # type: ignore[attr-defined]
+    async with as_user(web, ADMIN) as c:
+        for path in PAGES[:5]:
+            text = (await c.get(path)).text
+            for leak in ("rival", OTHER_ADMIN, "carl@rival.example", "+48602000002", "rival secret text"):
+                assert leak not in text, (path, leak)
+        for path in (
+            f"/messages/{theirs}",
+            "/messages?user=boss@rival.example",
+            "/users?account=rival",
+            "/account?account=rival",
+            "/messages.csv?number=%2B48602000002",
+        ):
+            r = await c.get(path)
+            assert r.status_code in (200, 404), path
+            for leak in ("rival secret text", f'/messages/{theirs}"', "+48602000002</td>", "carl@rival"):
+                assert leak not in r.text, (path, leak)
+        assert (await c.get(f"/messages/{theirs}")).status_code == 404
+        token = csrf_of((await c.get("/users")).text)
+        posts = {
+            f"/messages/{theirs}/retry": {},
+            "/users": {"action": "remove", "email": "carl@rival.example"},
+            "/operator/accounts": {"action": "suspend", "name": "rival"},
+            "/optouts": {"action": "remove", "number": "+48602000002"},
+        }
+        for path, data in posts.items():
+            r = await c.post(path, data={**data, "csrf": token})
+            assert r.status_code in (403, 404), (path, r.status_code)
+        for action in ("limits", "password", "role"):
+            r = await c.post(
+                "/users",
+                data={
+                    "action": action,
+                    "email": "carl@rival.example",
+                    "csrf": token,
+                    "password": "long enough pw",
+                    "role": "admin",
+                },
+            )
+            assert r.status_code == 404, action
+        r = await c.post(
+            "/account?account=rival", data={"csrf": token, "split_mode": "separate", "dlr_mail": "all"}
+        )
+        assert r.status_code == 200
+        assert web.store.accounts.get_account("rival").split_mode == "concatenated"  # own account changed
+        assert web.store.accounts.get_account("acme").split_mode == "separate"
+    assert web.store.accounts.find_user("carl@rival.example") is not None
+    assert web.store.policy.is_opted_out("+48602000002")
+    assert web.store.accounts.get_account("rival").suspended_at is None
+
+
+async def test_users_page_changes_are_validated_like_the_cli_and_audited(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+
+        async def post(**data: str) -> str:
+            return (await c.post("/users", data={**data, "csrf": token})).text
+
+        assert "&#39;nobody&#39; is not an email address" in await post(action="add", email="nobody")
+        assert "user new@acme.example added to account acme" in await post(
+            action="add", email="new@acme.example"
+        )
+        assert "exists already" in await post(action="add", email="new@acme.example")
+        assert "is not a number of SMS parts" in await post(
+            action="limits", email="new@acme.example", monthly_limit="ten"
+        )
+        await post(action="limits", email="new@acme.example", monthly_limit="100", daily_limit="none")
+        assert "password too short: at least 8 characters" in await post(
+            action="password", email="new@acme.example", password="short"
+        )
+        text = await post(action="password", email="new@acme.example", password="long enough pw")
+        assert "long enough pw" not in text
+        assert "only an operator" in await post(action="role", email="new@acme.example", role="operator")
+        await post(action="role", email="new@acme.example", role="admin")
+        user = web.store.accounts.find_user("new@acme.example")
+        assert user and user.monthly_limit == 100 and user.daily_limit is None and user.role == "admin"
+        assert user.password_hash and user.password_hash.startswith("scrypt$")
+        await post(action="remove", email="new@acme.example")
+        assert web.store.accounts.find_user("new@acme.example") is None
+    actions = [(e["actor"], e["action"]) for e in web.repo.audit_log(None)]
+    assert actions == [
+        (ADMIN, a) for a in ("user.remove", "user.role", "user.password", "user.limits", "user.add")
+    ]
+    assert all("long enough" not in (e["detail"] or "") for e in web.repo.audit_log(None))
+
+
+async def test_message_search_pages_by_id_and_exports_csv(web: WebContext) -> None:
+    store = web.store
+    ids = [
+        await store.write(lambda i=i: _mail(store, "acme", ADMIN, "+48601000009", f"text {i}"))
+        for i in range(60)
+    ]
+    async with as_user(web, ADMIN) as c:
+        first = (await c.get("/messages?number=601000009")).text
+        assert f">{ids[-1]}</a>" in first and f">{ids[9]}</a>" not in first
+        older = (await c.get(f"/messages?number=601000009&before={ids[10]}")).text
+        assert f">{ids[9]}</a>" in older and f">{ids[10]}</a>" not in older and 'id="older"' not in older
+        csv_text = (await c.get("/messages.csv?number=601000009")).text
+        assert len(csv_text.strip().splitlines()) == 61
+        assert (await c.get(f"/messages/{ids[0]}")).status_code == 200
+
+
+async def test_operator_queue_actions_and_accounts(web: WebContext) -> None:
+    mine = web.store.mine  # type: ignore[attr-defined]
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        r = await c.post(f"/messages/{mine}/cancel", data={"csrf": token})
+        assert r.status_code == 303
+        assert web.store.admin.message_info(mine)["state"] == "cancelled"
+        r = await c.post(
+            "/operator/accounts", data={"csrf": token, "action": "add", "name": "newco", "networks": "bad"}
+        )
+        assert "not a network" in r.text
+        await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "newco"})
+        await c.post("/operator/accounts", data={"csrf": token, "action": "suspend", "name": "newco"})
+        assert web.store.accounts.get_account("newco").suspended_at is not None
+        assert "rival" in (await c.get("/messages")).text  # the operator sees every account
+    with pytest.raises(NotFound):
+        web.store.accounts.get_account("bad")
+
+
+async def test_logout_ends_the_session(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/")).text)
+        assert (await c.post("/logout", data={"csrf": token})).status_code == 303
+        assert (await c.get("/")).status_code == 303
+
+
+def test_cli_sets_the_panel_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli.main import main
+
+    conf = tmp_path / "config.toml"
+    conf.write_text(
+        f'[gateway]\ndomains = ["sms.example.com"]\nstate_dir = "{tmp_path}"\n'
+        '[[smsc]]\nname = "main"\ntype = "smpp"\nport = 2775\nsystem_id = "x"\npassword = "y"\n'
+    )
+    assert main(["-c", str(conf), "account", "add", "acme"]) == 0
+    assert main(["-c", str(conf), "user", "add", "boss@acme.example", "--account", "acme"]) == 0
+    assert main(["-c", str(conf), "user", "set", "boss@acme.example", "--role", "admin"]) == 0
+    assert main(["-c", str(conf), "user", "list"]) == 0
+    assert "boss@acme.example  account acme  password not set  role admin" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["-c", str(conf), "user", "set", "boss@acme.example", "--role", "king"])
