@@ -274,6 +274,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX premium_answers_mo ON premium_answers(premium_mo_id);
     """,
+    # 8: `smsgw auth unlock` from another process: the daemon's in-memory lockouts read these rows
+    """
+    CREATE TABLE auth_unlocks (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,                     -- '*', a login (casefolded) or a client address / IPv6 /64
+        created_at REAL NOT NULL                  -- a lock that started after this is kept
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
