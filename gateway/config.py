@@ -137,7 +137,10 @@ class SmtpSection(_Section):
     tls_key_file: Path | None = None
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024 * 1024)
     timeout_seconds: float = Field(300, gt=0)
-    auth_max_failures: int = Field(3, ge=1)
+    auth_max_failures: int = Field(3, ge=1)  # per (client address, login): one person's typos
+    auth_max_failures_per_address: int = Field(20, ge=1)  # all logins of one address (an office's NAT)
+    auth_max_failures_per_login: int = Field(10, ge=1)  # one login from all addresses (rotating guessers)
+    auth_max_failures_overall: int = Field(60, ge=1)  # per minute, all addresses and logins
     auth_failure_window_seconds: float = Field(300, gt=0)
     max_connections: int = Field(500, ge=1)  # both listeners together; keep below LimitNOFILE
     max_connections_per_address: int = Field(50, ge=1)  # per IPv4 address or IPv6 /64 (Postfix: 50)
@@ -165,8 +168,37 @@ class MailSection(_Section):
     admin_address: str = "postmaster@example.com"
     relay_username: str | None = None
     relay_password: SecretStr | None = None
+    relay_password_file: Path | None = None
     relay_starttls: bool = False
     max_attempts: int = Field(12, ge=1)
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MailSection:
+        if self.relay_password is not None and self.relay_password_file is not None:
+            raise ValueError("give relay_password or relay_password_file, not both")
+        return self
+
+    def relay_password_path(self, base_dir: Path | None = None) -> Path | None:
+        """Where `relay_password_file` is read: systemd's credentials directory first, else by the config."""
+        path = self.relay_password_file
+        if path is None or path.is_absolute():
+            return path
+        creds = os.environ.get("CREDENTIALS_DIRECTORY")
+        if creds and (Path(creds) / path).exists():
+            return Path(creds) / path
+        return base_dir / path if base_dir is not None else path
+
+    def relay_secret(self, base_dir: Path | None = None) -> str | None:
+        """The relay password from the config or its file; None when none is set."""
+        if self.relay_password is not None:
+            return self.relay_password.get_secret_value()
+        path = self.relay_password_path(base_dir)
+        if path is None:
+            return None
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"mail: cannot read relay_password_file {path}: {exc.strerror}") from exc
 
     @field_validator("relay")
     @classmethod
@@ -613,6 +645,10 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
         if path is not None and (mode := readable_by_others(path)) is not None:
             holds = f"the password_file of [[smsc]] {s.name}"
             found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
+    relay = cfg.mail.relay_password_path(cfg.base_dir)
+    if relay is not None and (mode := readable_by_others(relay)) is not None:
+        holds = "the [mail] relay_password_file"
+        found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
     return found
 
 

@@ -43,8 +43,20 @@ MEANINGS: dict[str, str] = {
     "smtp.tls_key_file": "its private key; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smtp.max_message_bytes": "largest mail accepted (SIZE)",
     "smtp.timeout_seconds": "an idle SMTP session is closed after this",
-    "smtp.auth_max_failures": "failed logins within the window before 535 turns into 421 (locked)",
-    "smtp.auth_failure_window_seconds": "failed logins count in this window (a lock: 5 min, doubling to 1 h)",
+    "smtp.auth_max_failures": (
+        "failed logins of one login from one address within the window; the last gets 421 instead"
+        " of 535 and that login is locked at that address (others behind the same NAT go on)"
+    ),
+    "smtp.auth_max_failures_per_address": (
+        "failed logins of any login from one address (IPv6: /64) before the address is locked"
+    ),
+    "smtp.auth_max_failures_per_login": (
+        "failed logins of one login from any address before the login is locked everywhere"
+    ),
+    "smtp.auth_max_failures_overall": "failed logins per minute on the whole gateway; beyond it logins wait",
+    "smtp.auth_failure_window_seconds": (
+        "failed logins count in this window (a lock: 5 min, doubling to 1 h; `smsgw auth unlock` lifts it)"
+    ),
     "smtp.max_connections": "SMTP sessions on both listeners together; keep below the unit's LimitNOFILE",
     "smtp.max_connections_per_address": "sessions per IPv4 address or IPv6 /64",
     "smtp.max_commands_without_mail": "commands in a session without a mail accepted before it is closed",
@@ -53,6 +65,9 @@ MEANINGS: dict[str, str] = {
     "mail.admin_address": "where notices for the administrator go",
     "mail.relay_username": "login at the relay (AUTH), if it asks for one",
     "mail.relay_password": "password at the relay (keep config.toml mode 640 when set)",
+    "mail.relay_password_file": (
+        "file with the relay password; a bare name is looked up in $CREDENTIALS_DIRECTORY first"
+    ),
     "mail.relay_starttls": "use STARTTLS to the relay",
     "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`)",
     "smsc.name": "the link's name in logs, status and routing",

@@ -232,6 +232,7 @@ class Daemon:
                 "workers": supervisor.snapshot(),
                 "queued": dispatcher.backlog,
                 "outbox": self.store.admin.outbox_waiting()[0],
+                "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
             },
             status_path,
         )

@@ -37,9 +37,11 @@ class Mailer(Protocol):
 
 
 class SmtpRelayMailer:
-    def __init__(self, cfg: MailSection, hostname: str) -> None:
+    def __init__(self, cfg: MailSection, hostname: str, password: str | None = None) -> None:
         self.cfg = cfg
         self.hostname = hostname
+        # Read once by build_mailer at start, so a missing relay_password_file stops the start.
+        self.password = password
 
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
         host, port = self.cfg.relay_addr
@@ -53,8 +55,8 @@ class SmtpRelayMailer:
         )
         try:
             async with client:
-                if self.cfg.relay_username and self.cfg.relay_password:
-                    await client.login(self.cfg.relay_username, self.cfg.relay_password.get_secret_value())
+                if self.cfg.relay_username and self.password:
+                    await client.login(self.cfg.relay_username, self.password)
                 # sendmail (not send_message) so that bounces can carry the empty sender <>.
                 await client.sendmail(mail_from, [rcpt], content)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -98,7 +100,7 @@ def build_mailer(cfg: Config) -> Mailer:
     capture = cfg.mail.capture_dir
     if capture is not None:
         return CaptureMailer(cfg.path(capture))
-    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname)
+    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir))
 
 
 def mail_retry_delay(attempts: int) -> float:

@@ -75,8 +75,9 @@ async def test_parallel_sessions_get_no_more_answers_than_the_limit(tmp_path: Pa
 
 
 async def test_rotating_addresses_cannot_get_past_the_login_limit(tmp_path: Path, tls_pair: Any) -> None:
-    # Two guesses each from 20 addresses stay under every per-address limit; the login's limit
-    # still holds, and the right password from a fresh address then gets the locked answer.
+    # Two guesses each from 20 addresses stay under every per-address and per-pair limit; the
+    # login's own limit across addresses still holds, and the right password from a fresh address
+    # then gets the locked answer.
     async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
         await with_password(gw)
         port = gw.daemon.submission_port
@@ -90,7 +91,8 @@ async def test_rotating_addresses_cannot_get_past_the_login_limit(tmp_path: Path
             return answers, guess(port, tls_pair, PASSWORD, source="127.0.0.99")
 
         answers, right = await blocking(attack)
-    assert answers.count(replies.AUTH_INVALID) <= gw.config.smtp.auth_max_failures
+    assert answers.count(replies.AUTH_INVALID) < gw.config.smtp.auth_max_failures_per_login == 10
+    assert answers.count(replies.AUTH_LOCKED) == 40 - 9
     assert right == replies.AUTH_LOCKED
 
 
@@ -103,11 +105,11 @@ async def test_a_locked_login_answers_the_same_for_right_and_wrong_passwords(
         port = gw.daemon.submission_port
 
         def attack() -> list[str]:
-            for n in range(3):
+            for n in range(gw.config.smtp.auth_max_failures_per_login):
                 guess(port, tls_pair, f"guess{n}", source=f"127.0.0.{20 + n}")
             return [
-                guess(port, tls_pair, PASSWORD, source="127.0.0.30"),
-                guess(port, tls_pair, "still-wrong", source="127.0.0.31"),
+                guess(port, tls_pair, PASSWORD, source="127.0.0.40"),
+                guess(port, tls_pair, "still-wrong", source="127.0.0.41"),
             ]
 
         right, wrong = await blocking(attack)
@@ -116,8 +118,24 @@ async def test_a_locked_login_answers_the_same_for_right_and_wrong_passwords(
         gw.daemon.gate.auth.clock = clock
 
         def owner() -> str:
-            return guess(port, tls_pair, PASSWORD, source="127.0.0.32")
+            return guess(port, tls_pair, PASSWORD, source="127.0.0.42")
 
         assert await blocking(owner) == replies.AUTH_LOCKED
         clock.now += 301
         assert await blocking(owner) == replies.AUTH_OK
+
+
+async def test_a_locked_pair_answers_the_same_for_right_and_wrong_passwords(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # The mistyper's lock at their own address hints at nothing either.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+
+        def attack() -> list[str]:
+            answers = [guess(port, tls_pair, f"guess{n}") for n in range(3)]
+            return [*answers, guess(port, tls_pair, PASSWORD), guess(port, tls_pair, "still-wrong")]
+
+        answers = await blocking(attack)
+    assert answers == [replies.AUTH_INVALID] * 2 + [replies.AUTH_LOCKED] * 3

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from acl.lockout import Attempt, AuthGuard, Refused
+import pytest
+
+from acl.lockout import ALL, Attempt, AuthGuard, Refused, unlock_target
 
 
 class FakeClock:
@@ -20,6 +22,12 @@ def fail(guard: AuthGuard, ip: str, login: str = "anna@acme.example") -> float:
     return lockout.seconds if lockout else 0
 
 
+def succeed(guard: AuthGuard, ip: str, login: str) -> None:
+    attempt = guard.begin(ip, login)
+    assert isinstance(attempt, Attempt), attempt
+    assert guard.settle(attempt, True) is None
+
+
 def test_lockout_doubles_on_each_repeat_up_to_the_cap() -> None:
     # 5 min, 10, 20, 40, then capped at 1 h; each lockout ends when its time is up.
     clock = FakeClock()
@@ -28,11 +36,33 @@ def test_lockout_doubles_on_each_repeat_up_to_the_cap() -> None:
     for _ in range(6):
         assert fail(guard, "192.0.2.1") == 0 and fail(guard, "192.0.2.1") == 0
         seen.append(fail(guard, "192.0.2.1"))
-        assert guard.address_locked_for("192.0.2.1") == seen[-1]
-        assert guard.login_locked_for("ANNA@acme.example") == seen[-1]
+        assert guard.pair_locked_for("192.0.2.1", "ANNA@acme.example") == seen[-1]
         clock.now += seen[-1]
-        assert guard.address_locked_for("192.0.2.1") == 0
+        assert guard.pair_locked_for("192.0.2.1", "anna@acme.example") == 0
     assert seen == [300, 600, 1200, 2400, 3600, 3600]
+
+
+def test_one_person_mistyping_locks_only_themselves_at_that_address() -> None:
+    # An office behind one NAT: Anna's third typo locks Anna there, not the address, not Anna elsewhere.
+    guard = AuthGuard(3, 300, clock=FakeClock())
+    for _ in range(3):
+        fail(guard, "192.0.2.1")
+    assert guard.begin("192.0.2.1", "anna@acme.example") is Refused.PAIR
+    assert guard.address_locked_for("192.0.2.1") == 0
+    assert guard.login_locked_for("anna@acme.example") == 0
+    assert isinstance(guard.begin("192.0.2.1", "ben@acme.example"), Attempt)
+    assert isinstance(guard.begin("198.51.100.7", "anna@acme.example"), Attempt)
+
+
+def test_many_logins_from_one_address_lock_the_address() -> None:
+    # One address trying logins one after another: two each stay under the pair cap, not the address's.
+    guard = AuthGuard(3, 300, address_max_failures=20, clock=FakeClock())
+    for i in range(10):
+        assert fail(guard, "192.0.2.1", f"u{i}@x.example") == 0
+        seconds = fail(guard, "192.0.2.1", f"u{i}@x.example")
+    assert seconds == 300
+    assert guard.address_locked_for("192.0.2.1") == 300
+    assert guard.begin("192.0.2.1", "new@x.example") is Refused.ADDRESS
 
 
 def test_failures_outside_the_window_do_not_add_up() -> None:
@@ -42,7 +72,7 @@ def test_failures_outside_the_window_do_not_add_up() -> None:
     for _ in range(5):
         assert fail(guard, "192.0.2.1") == 0
         clock.now += 200
-    assert guard.address_locked_for("192.0.2.1") == 0
+    assert guard.pair_locked_for("192.0.2.1", "anna@acme.example") == 0
 
 
 def test_strikes_are_forgotten_after_a_quiet_day() -> None:
@@ -57,7 +87,7 @@ def test_strikes_are_forgotten_after_a_quiet_day() -> None:
 def test_ipv6_counts_per_64_and_the_table_is_bounded() -> None:
     # Hopping within one /64 does not escape; many distinct clients do not grow memory without limit.
     clock = FakeClock()
-    guard = AuthGuard(2, 300, clock=clock, max_keys=3)
+    guard = AuthGuard(5, 300, address_max_failures=2, clock=clock, max_keys=3)
     fail(guard, "2001:db8:1:2::1", "a@x.example")
     assert fail(guard, "2001:db8:1:2::ffff", "b@x.example") == 300
     assert guard.address_locked_for("2001:db8:1:2:abcd::1") == 300
@@ -73,26 +103,30 @@ def test_guesses_in_flight_count_against_the_limit() -> None:
     guard = AuthGuard(3, 300, clock=FakeClock())
     started = [guard.begin("192.0.2.1", "anna@acme.example") for _ in range(5)]
     assert [isinstance(a, Attempt) for a in started] == [True, True, True, False, False]
-    assert started[3] is Refused.ADDRESS
+    assert started[3] is Refused.PAIR
+    # Other logins in flight from one address count against the address's cap as well.
+    others = [guard.begin("192.0.2.1", f"u{i}@x.example") for i in range(20)]
+    assert sum(isinstance(a, Attempt) for a in others) == 17
+    assert others[-1] is Refused.ADDRESS
 
 
 def test_the_login_is_counted_across_addresses() -> None:
-    # Rotating addresses: each address stays under its limit, the login does not.
-    guard = AuthGuard(3, 300, clock=FakeClock())
-    for i in range(3):
+    # Rotating addresses: each address stays under every cap of its own, the login does not.
+    guard = AuthGuard(3, 300, login_max_failures=10, clock=FakeClock())
+    for i in range(10):
         fail(guard, f"192.0.2.{i}")
+    assert guard.login_locked_for("anna@acme.example") == 300
     assert guard.begin("198.51.100.7", "Anna@Acme.example") is Refused.LOGIN
     assert isinstance(guard.begin("198.51.100.7", "ben@acme.example"), Attempt)
 
 
 def test_a_success_clears_the_login_not_the_address() -> None:
     # Two typos then the right password: the user starts afresh; an attacker's own login resets nothing.
-    guard = AuthGuard(3, 300, clock=FakeClock())
+    guard = AuthGuard(3, 300, address_max_failures=3, clock=FakeClock())
     fail(guard, "192.0.2.1")
     fail(guard, "192.0.2.1")
-    ok = guard.begin("192.0.2.1", "anna@acme.example")
-    assert isinstance(ok, Attempt) and guard.settle(ok, True) is None
-    assert guard.login_locked_for("anna@acme.example") == 0
+    succeed(guard, "192.0.2.1", "anna@acme.example")
+    assert isinstance(guard.begin("192.0.2.2", "anna@acme.example"), Attempt)
     assert fail(guard, "192.0.2.1", "eve@evil.example") == 300  # the address had 2 already
 
 
@@ -113,3 +147,48 @@ def test_a_check_that_failed_on_our_side_gives_the_slot_back() -> None:
     assert isinstance(attempt, Attempt)
     guard.cancel(attempt)
     assert isinstance(guard.begin("192.0.2.1", "anna@acme.example"), Attempt)
+
+
+def test_unlock_requests_are_read_when_someone_is_refused() -> None:
+    # The CLI's rows: read only when a counter blocks; a lock that began after a request keeps holding.
+    clock, wall = FakeClock(), FakeClock()
+    rows: list[tuple[int, str, float]] = []
+    reads: list[int] = []
+
+    def unlocks(after: int) -> list[tuple[int, str, float]]:
+        reads.append(after)
+        return [r for r in rows if r[0] > after]
+
+    guard = AuthGuard(3, 300, clock=clock, wall=wall, unlocks=unlocks)
+    succeed(guard, "192.0.2.1", "anna@acme.example")
+    assert reads == []  # nobody was refused: no read at all
+    for _ in range(3):
+        fail(guard, "192.0.2.1")
+    rows.append((1, unlock_target("Anna@Acme.example"), wall.now + 1))
+    wall.now += 2
+    assert isinstance(guard.begin("192.0.2.1", "anna@acme.example"), Attempt)
+    # A request made before the lock does not lift it.
+    for _ in range(3):
+        fail(guard, "192.0.2.9", "ben@acme.example")
+    rows.append((2, unlock_target("192.0.2.9"), wall.now - 5))
+    assert guard.begin("192.0.2.9", "ben@acme.example") is Refused.PAIR
+    assert reads[-1] == 1
+    rows.append((3, ALL, wall.now + 1))
+    assert isinstance(guard.begin("192.0.2.9", "ben@acme.example"), Attempt)
+
+
+def test_a_failing_unlock_read_keeps_the_lock() -> None:
+    def broken(_after: int) -> list[tuple[int, str, float]]:
+        raise OSError("disk I/O error")
+
+    guard = AuthGuard(1, 300, clock=FakeClock(), unlocks=broken)
+    fail(guard, "192.0.2.1")
+    assert guard.begin("192.0.2.1", "anna@acme.example") is Refused.PAIR
+
+
+def test_unlock_targets_are_checked() -> None:
+    assert unlock_target(" Anna@Acme.example ") == "anna@acme.example"
+    assert unlock_target("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert unlock_target("192.0.2.7") == "192.0.2.7"
+    with pytest.raises(ValueError, match="neither an IP address nor a login"):
+        unlock_target("192.0.2")

@@ -97,7 +97,7 @@ async def test_login_failures_share_the_smtp_auth_lockout(web: WebContext) -> No
         # The right password is refused now too, by the same guard SMTP AUTH uses.
         r = await login(c, ADMIN)
         assert r.status_code == 429
-        assert web.guard.login_locked_for(ADMIN) > 0
+        assert web.guard.pair_locked_for("127.0.0.1", ADMIN) > 0  # that login at that address
 
 
 async def test_login_form_needs_its_csrf_token(web: WebContext) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from gateway.cli.admin import add_admin_commands
+from gateway.cli.auth import add_auth_commands
 from gateway.cli.billing import add_billing_commands
 from gateway.cli.common import (
     CONFIG_ENV,
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ops_commands(sub)
     add_admin_commands(sub)
+    add_auth_commands(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)
     add_service_commands(sub)

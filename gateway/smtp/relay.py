@@ -69,7 +69,7 @@ class Gate:
     def __post_init__(self) -> None:
         smtp = self.config.smtp
         self.sessions = SessionGuard.from_config(smtp)
-        self.auth = AuthGuard(smtp.auth_max_failures, smtp.auth_failure_window_seconds)
+        self.auth = AuthGuard.from_config(smtp, unlocks=self.store.admin.auth_unlocks_after)
 
     def now(self) -> datetime:
         """The store's clock in the installation's time zone (periods, quiet hours)."""

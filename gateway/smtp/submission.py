@@ -2,10 +2,10 @@
 
 It owns the rules of that port (SPEC R-2.1 a, RELIABILITY F12): nothing but EHLO/STARTTLS/NOOP/QUIT
 before TLS, AUTH PLAIN and LOGIN only after it, the login is the user's email address checked
-against a slow salted hash off the event loop, lockouts per login, per address and overall after
-repeated failures (acl/lockout.py), and an envelope sender that must be the logged-in user's own
-address. RCPT and DATA are the relay port's hooks unchanged, so both ways in produce the same SMS
-from the same mail.
+against a slow salted hash off the event loop, lockouts per (address, login), per address, per
+login and overall after repeated failures (acl/lockout.py), and an envelope sender that must be
+the logged-in user's own address. RCPT and DATA are the relay port's hooks unchanged, so both
+ways in produce the same SMS from the same mail.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import structlog
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
 from acl.lockout import Attempt, AuthGuard
+from acl.lockout import shown_login as _shown
 from acl.passwords import verify_password
 from gateway.config import ConfigError
 from gateway.smtp import replies
@@ -67,13 +68,6 @@ class Identity:
 def _peer_ip(session: Session | None) -> str | None:
     peer = session.peer if session is not None else None
     return str(peer[0]) if isinstance(peer, tuple) and peer else None
-
-
-def _shown(login: str) -> str:
-    # People sometimes type their password into the user name box; only log what looks like an address.
-    if "@" in login and len(login) <= 254 and login.isprintable() and " " not in login:
-        return login
-    return "[not an address]"
 
 
 class SubmissionHandler(RelayHandler):
@@ -255,6 +249,7 @@ class SubmissionSMTP(GatewaySMTP):
                 "submission.locked_out",
                 ip=ip,
                 login=shown,
+                pair_locked=lockout.pair,
                 address_locked=lockout.address,
                 login_locked=lockout.login,
                 seconds=round(lockout.seconds),

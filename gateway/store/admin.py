@@ -140,3 +140,25 @@ class AdminRepo(Repository):
             "SELECT id, recipient, state, reason FROM messages WHERE email_id = ? ORDER BY id", (email_id,)
         )
         return [dict(zip(("id", "recipient", "state", "reason"), r, strict=True)) for r in cur.fetchall()]
+
+    def request_auth_unlock(self, target: str) -> int:
+        """Admin (another process): ask the daemon to lift login locks; it reads the row when it next refuses.
+
+        Requests older than a day are dropped here: the daemon has read them long since, and a lock
+        that started after a request is not lifted by it anyway.
+        """
+        now = self.clock()
+        with self.transaction():
+            self.conn.execute("DELETE FROM auth_unlocks WHERE created_at < ?", (now - 86400,))
+            return int(
+                self.conn.execute(
+                    "INSERT INTO auth_unlocks (target, created_at) VALUES (?, ?)", (target, now)
+                ).lastrowid
+                or 0
+            )
+
+    def auth_unlocks_after(self, last_id: int) -> list[tuple[int, str, float]]:
+        """Unlock requests newer than `last_id`: a primary-key range, cheap enough for the event loop."""
+        return self.conn.execute(
+            "SELECT id, target, created_at FROM auth_unlocks WHERE id > ? ORDER BY id", (last_id,)
+        ).fetchall()

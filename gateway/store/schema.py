@@ -305,6 +305,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_account ON audit(account_id, id);
     CREATE INDEX messages_recipient_id ON messages(recipient, id);
     """,
+    # 10: `smsgw auth unlock` from another process: the daemon's in-memory lockouts read these rows
+    """
+    CREATE TABLE auth_unlocks (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,                     -- '*', a login (casefolded) or a client address / IPv6 /64
+        created_at REAL NOT NULL                  -- a lock that started after this is kept
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

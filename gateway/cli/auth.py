@@ -1,0 +1,77 @@
+"""`smsgw auth list|unlock`: the submission port's login locks, seen and lifted from a shell.
+
+The locks live in the daemon's memory, and these commands run in another process. `unlock`
+therefore leaves a request in the database, which the daemon reads when it is about to refuse
+that address or login (so the next try goes through, without a restart); `list` reads the locks
+the daemon writes into its status file every few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from acl.lockout import ALL, shown_target, unlock_target
+from gateway.cli.common import EXIT_USAGE, CliError, age, open_store
+from gateway.config import Config
+
+KINDS = {
+    "pair": "this login from this address",
+    "address": "every login from this address",
+    "login": "this login from every address",
+}
+
+
+def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.ops import daemon_state
+    from gateway.housekeeping import read_status
+
+    status = read_status(cfg.state_dir)
+    now = time.time()
+    down = daemon_state(status, now)
+    if down is not None or status is None:
+        print(f"daemon {down}: no locks (they are kept in the running daemon's memory)")
+        return 0
+    elapsed = now - float(status.get("updated_at", now))
+    locks = [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
+    if not locks:
+        print("no logins locked")
+        return 0
+    for lock in locks:
+        who = " ".join(f"{k} {lock[k]}" for k in ("address", "login") if lock.get(k))
+        print(
+            f"{who:<50} locked {age(lock['seconds_left'] - elapsed)} more"
+            f" ({KINDS.get(lock['kind'], lock['kind'])}; lockout {lock['strikes']} in a row)"
+        )
+    print("lift one with `smsgw auth unlock ADDRESS` or `smsgw auth unlock EMAIL`")
+    return 0
+
+
+def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
+    targets = args.target or [ALL]
+    try:
+        stored = [unlock_target(t) for t in targets]
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    store = open_store(cfg, must_exist=True)
+    try:
+        for target in stored:
+            store.admin.request_auth_unlock(target)
+    finally:
+        store.close()
+    what = "every address and login" if stored == [ALL] else ", ".join(shown_target(t) for t in stored)
+    print(f"unlocked {what}: the running daemon lifts the lock at the next login attempt (no restart)")
+    return 0
+
+
+def add_auth_commands(sub: Any) -> None:
+    a = sub.add_parser("auth", help="submission login locks: list them, lift them").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    a.add_parser("list", help="addresses and logins locked now, and for how long").set_defaults(
+        func=cmd_auth_list
+    )
+    u = a.add_parser("unlock", help="lift the lock of an address or login (none given: all)")
+    u.add_argument("target", nargs="*", metavar="ADDR|EMAIL", help="client IP address or login email")
+    u.set_defaults(func=cmd_auth_unlock)

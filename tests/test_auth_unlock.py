@@ -1,0 +1,127 @@
+"""`smsgw auth list` and `smsgw auth unlock` against a running daemon: the CLI is another process.
+
+The locks live in the daemon's memory; the CLI leaves an unlock request in the database and the
+daemon honours it at the next attempt, with no restart. Real smtplib clients, the CLI in a
+subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import load_config
+from gateway.housekeeping import read_status
+from gateway.smtp import replies
+from tests.certs import make_cert_pair
+from tests.conftest import STAFF, running_gateway
+from tests.test_process import smsgw
+from tests.test_submission import (
+    COLLEAGUE,
+    PASSWORD,
+    blocking,
+    connect,
+    plain,
+    reply,
+    secure,
+    submission_config_text,
+    with_password,
+)
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert_pair(tmp_path_factory.mktemp("tls"))
+
+
+def auth(port: int, tls: tuple[Path, Path], login: str, password: str, source: str = "127.0.0.1") -> str:
+    with secure(port, tls, source) as c:
+        return reply(c.docmd("AUTH", "PLAIN " + plain(login, password)))
+
+
+def greeting(port: int, source: str) -> int:
+    try:
+        with connect(port, source) as c:
+            return c.noop()[0]
+    except smtplib.SMTPConnectError as exc:  # the greeting was not 220
+        return exc.smtp_code
+
+
+async def until(predicate: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def test_unlock_from_the_cli_lifts_a_lock_in_the_running_daemon(tmp_path: Path, tls_pair: Any) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, tls_pair, auth_max_failures_per_address=5))
+    cfg = load_config(config)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
+        await with_password(gw, COLLEAGUE)
+        port = gw.daemon.submission_port
+
+        # Anna mistypes three times: locked at her address, the right password gets 421 too.
+        def mistype() -> list[str]:
+            return [auth(port, tls_pair, STAFF, f"typo{i}") for i in range(3)] + [
+                auth(port, tls_pair, STAFF, PASSWORD)
+            ]
+
+        assert await blocking(mistype) == [replies.AUTH_INVALID] * 2 + [replies.AUTH_LOCKED] * 2
+
+        # `auth list` shows it once the daemon has written its status.
+        def locked_in_status() -> bool:
+            status = read_status(cfg.state_dir)
+            return bool(status and status.get("auth_locks"))
+
+        await until(locked_in_status)
+        listed = await blocking(lambda: smsgw(config, "auth", "list"))
+        assert listed.returncode == 0, listed.stderr
+        assert f"address 127.0.0.1 login {STAFF}" in listed.stdout
+        assert "this login from this address" in listed.stdout
+
+        done = await blocking(lambda: smsgw(config, "auth", "unlock", STAFF.upper()))
+        assert done.returncode == 0, done.stderr
+        assert f"unlocked {STAFF}" in done.stdout
+        assert await blocking(lambda: auth(port, tls_pair, STAFF, PASSWORD)) == replies.AUTH_OK
+
+        # A whole address locked (refused at connect), lifted by its IP address.
+        def flood() -> list[str]:
+            logins = [COLLEAGUE, COLLEAGUE, "x1@acme.example", "x1@acme.example", "x2@acme.example"]
+            return [
+                auth(port, tls_pair, who, f"guess{i}", source="127.0.0.2") for i, who in enumerate(logins)
+            ]
+
+        answers = await blocking(flood)
+        assert answers == [replies.AUTH_INVALID] * 4 + [replies.AUTH_LOCKED]
+        assert await blocking(lambda: greeting(port, "127.0.0.2")) == 421
+        done = await blocking(lambda: smsgw(config, "auth", "unlock", "127.0.0.2"))
+        assert done.returncode == 0, done.stderr
+        assert await blocking(lambda: greeting(port, "127.0.0.2")) == 250
+        ben = await blocking(lambda: auth(port, tls_pair, COLLEAGUE, PASSWORD, "127.0.0.2"))
+        assert ben == replies.AUTH_OK
+
+
+def test_unlock_refuses_what_is_neither_an_address_nor_a_login(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, None))
+    res = smsgw(config, "auth", "unlock", "192.0.2")
+    assert res.returncode == 2
+    assert "neither an IP address nor a login" in res.stderr
+
+
+def test_auth_list_without_a_daemon_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, None))
+    res = smsgw(config, "auth", "list")
+    assert res.returncode == 0, res.stderr
+    assert "not running" in res.stdout
