@@ -174,3 +174,17 @@ async def test_operator_holds_a_waiting_message_and_a_retry_releases_it(web: Web
         assert (await c.post(f"/messages/{mine}/retry", data={"csrf": token})).status_code == 303
         assert admin.message_info(mine)["state"] == "queued"
     assert [e["action"] for e in web.repo.audit_log(None)][:2] == ["message.retry", "message.hold"]
+
+
+async def test_message_search_by_sender_reads_an_index_not_every_message(web: WebContext) -> None:
+    """At a million rows the search by user walked every message newest first (bench/web_search.py)."""
+    conn = web.store.db.conn
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        web.repo.search_messages(None, user="BOSS@acme.example", limit=51)
+    finally:
+        conn.set_trace_callback(None)
+    sql = next(s for s in seen if "mail_from" in s)
+    plan = " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "emails_sender" in plan, plan

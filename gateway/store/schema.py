@@ -305,6 +305,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_account ON audit(account_id, id);
     CREATE INDEX messages_recipient_id ON messages(recipient, id);
     """,
+    # 10: the panel's message search by sender (a case-blind match) reads the sender's own emails
+    # instead of walking every message newest first
+    """
+    CREATE INDEX emails_sender ON emails(mail_from COLLATE NOCASE, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
