@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from acl.passwords import hash_password
+from billing_reports.monthly import Month
+from billing_reports.writer import file_name, month_dir, write_month
 from gateway.web.server import INITIAL_PASSWORD_FILE
 from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway, send_blocking
 from tests.fakes.smsc import HappySMSC
@@ -36,7 +40,7 @@ def _have_browser() -> bool:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(downloads: Path | None = None) -> Iterator[Any]:
     if not _have_browser():
         if os.environ.get("CI") == "true":
             pytest.fail(
@@ -50,6 +54,10 @@ def chromium() -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
         options.add_argument(arg)
+    if downloads is not None:
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -57,7 +65,15 @@ def chromium() -> Iterator[Any]:
         driver.quit()
 
 
-def _browse(driver: Any, base: str, smtp_port: int, operator_password: str, rival_message: int) -> None:
+def _browse(
+    driver: Any,
+    base: str,
+    smtp_port: int,
+    operator_password: str,
+    rival_message: int,
+    bill: Callable[[], Path],
+    downloads: Path,
+) -> None:
     """The whole visit, run in a worker thread while the daemon serves on the test's loop."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -105,6 +121,16 @@ def _browse(driver: Any, base: str, smtp_port: int, operator_password: str, riva
     assert "Panel check" in driver.find_element(By.ID, "text").text
     dlrs = driver.find_element(By.ID, "dlrs").text
     assert "main" in dlrs and "delivered" in dlrs  # the DLR's link and status
+
+    # The month is billed (as at a month's end) and its acme file downloaded from the billing page.
+    billed = bill()
+    driver.get(base + "/billing")
+    link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#billing a[href$='/acme.txt']")))
+    link.click()
+    got = downloads / f"{billed.parent.name}-acme.txt"
+    wait.until(lambda d: got.exists() and got.stat().st_size == billed.stat().st_size)
+    assert got.read_bytes() == billed.read_bytes()
+    assert "+48601123456" in got.read_text(encoding="utf-8")
     log_out()
 
     # Another company's admin edits the URL to reach acme's message: answered like a missing one.
@@ -119,7 +145,9 @@ def _browse(driver: Any, base: str, smtp_port: int, operator_password: str, riva
 
 
 async def test_admin_journey_in_a_real_browser(tmp_path: Path) -> None:
-    with chromium() as driver:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with chromium(downloads) as driver:
         async with (
             HappySMSC() as smsc,
             running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
@@ -136,7 +164,15 @@ async def test_admin_journey_in_a_real_browser(tmp_path: Path) -> None:
             await store.write(rival)
             base = f"http://127.0.0.1:{gw.daemon.web.port}"
             # The first message of this store will have id 1: acme's, which the rival admin tries.
-            await asyncio.to_thread(_browse, driver, base, gw.port, password, 1)
+            cfg = gw.config
+            tz = ZoneInfo(cfg.gateway.timezone)
+
+            def bill() -> Path:
+                month = Month.containing(time.time(), tz)
+                write_month(cfg.db_path, cfg.state_dir, month, tz)
+                return month_dir(cfg.state_dir, month) / file_name("acme")
+
+            await asyncio.to_thread(_browse, driver, base, gw.port, password, 1, bill, downloads)
             assert store.admin.message_info(1)["account"] == "acme"
             assert store.accounts.find_user("new@acme.example").monthly_limit == 500
 
@@ -156,6 +192,8 @@ async def test_metrics_counters_equal_the_stores_counts_after_real_traffic(tmp_p
     ):
         for n in ("601000001", "601000002", "601000013"):
             assert (await gw.send(mail(f"{n}@{DOMAIN}", "metrics"))).error is None
+        refused = await gw.send(mail(f"12@{DOMAIN}", "metrics"))  # not a phone number: 550 at RCPT
+        assert refused.refused or refused.error
         await gw.until(lambda: all(s == "delivered" for s in gw.states()) and len(gw.states()) == 3)
         base = f"http://127.0.0.1:{gw.daemon.web.port}"
         status, text = await asyncio.to_thread(_get, base + "/metrics")
@@ -178,4 +216,8 @@ async def test_metrics_counters_equal_the_stores_counts_after_real_traffic(tmp_p
         )
         assert samples[("smsgw_link_up", (("link", "main"),))] == 1.0
         assert samples[("smsgw_link_submitted_total", (("link", "main"),))] == 3
+        # Replies by code, counted where the SMTP server writes them: three DATA, one refused RCPT.
+        assert samples[("smsgw_smtp_replies_total", (("code", "354"),))] == 3
+        assert samples[("smsgw_smtp_replies_total", (("code", "550"),))] == 1
+        assert samples[("smsgw_smtp_replies_total", (("code", "250"),))] >= 3 * 4  # EHLO MAIL RCPT DATA
         assert await asyncio.to_thread(_get, base + "/healthz") == (200, "ok\n")

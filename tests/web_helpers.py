@@ -6,12 +6,17 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from acl.lockout import AuthGuard
 from acl.passwords import hash_password
+from billing_reports.monthly import Month
+from billing_reports.writer import write_month
 from gateway.config import parse_config
+from gateway.conversations.repo import ConversationsRepo
+from gateway.premium.repo import PremiumRepo
 from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
 
@@ -81,3 +86,80 @@ async def as_user(web: WebContext, email: str) -> AsyncIterator[httpx.AsyncClien
         r = await login(c, email)
         assert r.status_code == 303, r.text
         yield c
+
+
+# What an acme admin must never see: the rival account's people, numbers, texts and services.
+RIVAL_LEAKS = ("rival", OTHER_ADMIN, "carl@rival.example", "+48602000002", "rival secret text", "KP777")
+
+
+def seed_replies_and_premium(store: Store) -> None:
+    """A conversation and a premium service (with one premium SMS, money in grosze) per account."""
+    conversations = ConversationsRepo(store.db, store.clock)
+    premium = PremiumRepo(store.db, store.clock)
+    for email, account, phone, password, price in (
+        (ADMIN, "acme", "+48601000001", "KP100", 738),
+        (OTHER_ADMIN, "rival", "+48602000002", "KP777", 369),
+    ):
+        acc = store.accounts.get_account(account)
+        conversations.record_mt(
+            phone=phone,
+            number="+48100200300",
+            user_email=email,
+            account_id=acc.id,
+            domain="sms.example.com",
+            header_message_id=None,
+            subject=f"{account} subject",
+            text="hello",
+        )
+        service = premium.add_service(password, acc.id, email, [], [email])
+        with store.db.transaction():
+            store.db.conn.execute(
+                "INSERT INTO premium_mo (mo_id, number, phone, service_id, account_id, password, parts,"
+                " price, commission, text, state, received_at) VALUES (?, '7355', ?, ?, ?, ?, 2, ?, 150, 'x',"
+                " 'mailed', ?)",
+                (service, phone, service, acc.id, password, price, store.clock()),
+            )
+
+
+def bill_this_month(store: Store, tmp_path: Path) -> Month:
+    """This month's billing files, written by billing_reports itself under the state directory."""
+    tz = ZoneInfo("Europe/Warsaw")
+    month = Month.containing(store.clock(), tz)
+    write_month(store.db.path, tmp_path, month, tz)
+    return month
+
+
+def add_mail(store: Store, account: str, sender: str, number: str, text: str) -> int:
+    """A message row as acceptance writes it (the real path is covered by the browser test)."""
+    conn = store.db.conn
+    acc = store.accounts.get_account(account)
+    with store.db.transaction():
+        email_id = conn.execute(
+            "INSERT INTO emails (account_id, mail_from, text, received_at) VALUES (?, ?, ?, ?)",
+            (acc.id, sender, text, store.clock()),
+        ).lastrowid
+        message_id = conn.execute(
+            "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total, state,"
+            " created_at, expires_at) VALUES (?, ?, ?, '+48100200300', ?, 0, 1, 'queued', ?, ?)",
+            (email_id, acc.id, number, text, store.clock(), store.clock() + 3600),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination, source,"
+            " data_coding, payload, udh, text)"
+            " VALUES (?, 1, 'queued', ?, ?, ?, '+48100200300', 0, x'', x'', ?)",
+            (message_id, store.clock() + 3600, store.clock() + 3600, number, text),
+        )
+        return message_id
+
+
+def panel_store(tmp_path: Path) -> Store:
+    """The panel tests' store: a message, a conversation, a premium service and this month's billing
+    files for each of acme and rival; every write from here on goes through write(), as in the daemon."""
+    store = seeded_store(tmp_path)
+    store.mine = add_mail(store, "acme", ADMIN, "+48601000001", "acme secret text")  # type: ignore[attr-defined]
+    store.theirs = add_mail(store, "rival", OTHER_ADMIN, "+48602000002", "rival secret text")  # type: ignore[attr-defined]
+    store.policy.add_optout("+48602000002", word="STOP", source="mo")
+    seed_replies_and_premium(store)
+    store.month = bill_this_month(store, tmp_path)  # type: ignore[attr-defined]
+    store.db.serve()
+    return store

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,7 @@ class Gate:
     wake_dispatcher: Callable[[], None] = lambda: None
     backlog: Callable[[], int] = lambda: 0
     closing: bool = False
+    replies: Counter[str] = field(default_factory=Counter)  # final reply lines by code, for /metrics
     # One of each per daemon: both listeners count connections and failed logins together.
     sessions: SessionGuard = field(init=False)
     auth: AuthGuard = field(init=False)
@@ -85,7 +87,11 @@ class GatewaySMTP(GuardedSMTP):
     }
 
     async def push(self, status: str | bytes) -> None:
-        await super().push(self._REWRITE.get(status, status) if isinstance(status, str) else status)
+        status = self._REWRITE.get(status, status) if isinstance(status, str) else status
+        gate = getattr(self.event_handler, "gate", None)
+        if gate is not None and isinstance(status, str) and status[3:4] != "-":  # not a continuation
+            gate.replies[status[:3]] += 1
+        await super().push(status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,

@@ -83,6 +83,23 @@ class AdminRepo(Repository):
             )
         return n
 
+    def hold_message(self, message_id: int, reason: str = "held by admin") -> int:
+        """Admin: keep a message's waiting parts from being sent until a retry; parts already handed
+        to a link are not called back. A held part still expires at its validity, as a queued one would."""
+        with self.transaction():
+            if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                raise KeyError(message_id)
+            n = self.conn.execute(
+                "UPDATE parts SET state = 'hold', error = ? WHERE message_id = ?"
+                " AND state IN ('queued', 'deferred')",
+                (reason, message_id),
+            ).rowcount
+            if n:
+                self.conn.execute(
+                    "UPDATE messages SET state = 'hold', reason = ? WHERE id = ?", (reason, message_id)
+                )
+        return n
+
     def cancel_message(self, message_id: int) -> int:
         now = self.clock()
         with self.transaction():

@@ -313,6 +313,11 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL                  -- a lock that started after this is kept
     );
     """,
+    # 11: the panel's message search by sender (a case-blind match) reads the sender's own emails
+    # instead of walking every message newest first
+    """
+    CREATE INDEX emails_sender ON emails(mail_from COLLATE NOCASE, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

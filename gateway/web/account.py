@@ -15,15 +15,35 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
-from gateway.web.pages import Invalid, account_for
+from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Forbidden, Who, guarded
 
 SPLIT_MODES = ("concatenated", "separate")
 DLR_MAIL = ("none", "failed", "all")
+OVERFLOW = ("truncate", "reject")
 
 
-def _settings(form: FormData) -> dict[str, Any]:
+def _billing_to(form: FormData) -> list[str]:
+    """The CLI's `--billing-to` rule: email addresses, or `none` (billing mail off)."""
+    given = str(form.get("billing_to", "")).replace(",", " ").split()
+    billing_to = [a for a in given if a.lower() != "none"]
+    if any("@" not in a for a in billing_to):
+        raise Invalid(f"billing addresses: {billing_to} must be email addresses (or 'none')")
+    return billing_to
+
+
+def _settings(form: FormData, operator: bool) -> dict[str, Any]:
+    """The account's settings from the form; the limits are the operator's (they cap what is billed)."""
     s: dict[str, Any] = {}
+    if operator:
+        s["monthly_limit"] = parse_limit(str(form.get("monthly_limit", "")))
+        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")))
+    overflow = str(form.get("overflow", "truncate"))
+    if overflow not in OVERFLOW:
+        raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}")
+    s["overflow"] = overflow
+    s["confirm"] = int(form.get("confirm") == "on")
+    s["bulk"] = int(form.get("bulk") == "on")
     sender = str(form.get("sender", "")).strip()
     s["sender"] = sender or None
     split = str(form.get("split_mode", ""))
@@ -66,6 +86,8 @@ async def _page(request: Request, who: Who, error: str = "", done: str = "", sta
         "account": acc,
         "split_modes": SPLIT_MODES,
         "dlr_modes": DLR_MAIL,
+        "overflow_modes": OVERFLOW,
+        "billing_to": web.store.accounts.billing_addresses(acc.id),
         "optouts": _optouts(request, who),
         "error": error,
         "done": done,
@@ -83,17 +105,19 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
     try:
-        new = _settings(form)
+        new = _settings(form, who.operator)
+        billing_to = _billing_to(form)
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400)
-    changed = ", ".join(f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v) or "nothing"
-    await web.change(
-        who,
-        acc.id,
-        "account.set",
-        f"{acc.name}: {changed}",
-        lambda: web.store.accounts.update_account(acc.name, **new),
-    )
+    changed = [f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
+    if sorted(a.lower() for a in billing_to) != web.store.accounts.billing_addresses(acc.id):
+        changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
+
+    def both() -> None:
+        web.store.accounts.update_account(acc.name, **new)
+        web.store.accounts.set_billing_addresses(acc.name, billing_to)
+
+    await web.change(who, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}", both)
     return await _page(request, who, done=f"account {acc.name} updated")
 
 

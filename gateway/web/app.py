@@ -59,6 +59,7 @@ class WebContext:
     links: Callable[[], dict[str, dict[str, Any]]] = dict  # name -> state, submitted, in_flight, rate
     wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
     simulator: bool = False  # the built-in SMSC runs: /healthz is satisfied without a live link
+    smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)
     env: Environment = field(init=False)
@@ -140,7 +141,7 @@ async def logout(request: Request, who: Who, form: Any) -> Response:
 
 
 def build_app(web: WebContext) -> Starlette:
-    from gateway.web import account, messages, metrics, operator, pages
+    from gateway.web import account, billing, messages, metrics, operator, pages, services
 
     routes = [
         Route("/login", login_form, methods=["GET"]),
@@ -148,6 +149,8 @@ def build_app(web: WebContext) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         *pages.ROUTES,
         *account.ROUTES,
+        *billing.ROUTES,
+        *services.ROUTES,
         *messages.ROUTES,
         *operator.ROUTES,
         *metrics.ROUTES,

@@ -128,13 +128,15 @@ async def detail(request: Request, who: Who) -> Response:
 
 @guarded(operator=True)
 async def queue_action(request: Request, who: Who, form: FormData) -> Response:
-    """Operator: send a held, failed or expired message again, or cancel one still waiting."""
+    """Operator: hold a waiting message, send a held, failed or expired one again, or cancel one."""
     web = request.app.state.web
     msg = _message(request, who)
     action = request.path_params["action"]
     admin = web.store.admin
     if action == "retry":
         work = lambda: admin.retry_message(msg["id"])  # noqa: E731
+    elif action == "hold":
+        work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
         work = lambda: admin.cancel_message(msg["id"])  # noqa: E731
     else:

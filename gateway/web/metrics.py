@@ -71,6 +71,12 @@ class StoreCollector(Collector):
         yield up
         yield rate
         yield submitted
+        smtp = CounterMetricFamily(
+            "smsgw_smtp_replies", "SMTP replies sent since start, by code", labels=["code"]
+        )
+        for code, n in sorted(self.web.smtp_replies().items()):
+            smtp.add_metric([code], n)
+        yield smtp
 
 
 async def metrics(request: Request) -> Response:

@@ -129,7 +129,9 @@ def link_view(dispatcher: Any) -> Callable[[], dict[str, dict[str, Any]]]:
 
 async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any, simulator: bool) -> WebServer:
     """Called by the daemon once links and listeners run; logins share the SMTP AUTH lockout."""
-    web = WebContext(cfg, store, gate.auth, link_view(dispatcher), dispatcher.wake, simulator)
+    web = WebContext(
+        cfg, store, gate.auth, link_view(dispatcher), dispatcher.wake, simulator, lambda: dict(gate.replies)
+    )
     server = WebServer(web)
     port = await server.start()
     scheme = "https" if cfg.web.tls_cert_file else "http"

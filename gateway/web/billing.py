@@ -1,0 +1,83 @@
+"""Billing files: the month files billing_reports wrote, listed and downloaded.
+
+No path is ever built from what the browser sends: the month must parse as YYYY-MM, and the file
+name must be one the server itself derives (the admin's own account's `file_name`) or, for the
+operator, one found by listing that month's directory. Anything else is a plain 404, so `..`,
+encoded slashes or another account's name all look like a file that does not exist.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from billing_reports.monthly import Month
+from billing_reports.writer import SUMMARY, file_name, month_dir
+from gateway.web.security import NotYours, Who, guarded
+
+
+def _months(state_dir: Path) -> list[Month]:
+    root = state_dir / "billing"
+    found = []
+    for entry in os.listdir(root) if root.is_dir() else ():
+        try:
+            month = Month.parse(entry)
+        except ValueError:
+            continue
+        if str(month) == entry:  # the canonical spelling only
+            found.append(month)
+    return sorted(found, key=lambda m: (m.year, m.month), reverse=True)
+
+
+def _files(request: Request, who: Who, month: Month) -> list[str]:
+    """The names this login may download in `month`: the own account's file, or every file (operator)."""
+    web = request.app.state.web
+    directory = month_dir(web.config.state_dir, month)
+    if not directory.is_dir():
+        return []
+    present = sorted(n for n in os.listdir(directory) if n.endswith(".txt") and not n.startswith("."))
+    if who.operator:
+        return [n for n in present if n != SUMMARY] + ([SUMMARY] if SUMMARY in present else [])
+    own = file_name(who.user.account)
+    return [own] if own in present else []
+
+
+@guarded()
+async def billing(request: Request, who: Who) -> Response:
+    web = request.app.state.web
+    listing: list[dict[str, Any]] = []
+    for month in _months(web.config.state_dir):
+        for name in _files(request, who, month):
+            size = (month_dir(web.config.state_dir, month) / name).stat().st_size
+            listing.append({"month": str(month), "name": name, "size": size})
+    return web.render(request, "billing.html", {"who": who, "files": listing})
+
+
+@guarded()
+async def download(request: Request, who: Who) -> Response:
+    web = request.app.state.web
+    try:
+        month = Month.parse(request.path_params["month"])
+    except ValueError as exc:
+        raise NotYours from exc
+    name = request.path_params["name"]
+    allowed = _files(request, who, month)
+    if str(month) != request.path_params["month"] or name not in allowed:
+        raise NotYours
+    path = month_dir(web.config.state_dir, month) / allowed[allowed.index(name)]
+    return FileResponse(
+        path,
+        media_type="text/plain; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{month}-{name}"'},
+    )
+
+
+ROUTES = [
+    Route("/billing", billing, methods=["GET"]),
+    Route("/billing/{month}/{name}", download, methods=["GET"]),
+]
