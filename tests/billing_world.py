@@ -27,7 +27,12 @@ def at(*args: int) -> float:
 
 
 def prepare(
-    tmp_path: Path, relay: int, *, last_billed: str | None, traffic: dict[str, Iterable[float]]
+    tmp_path: Path,
+    relay: int,
+    *,
+    last_billed: str | None,
+    traffic: dict[str, Iterable[float]],
+    reason: str | None = None,
 ) -> tuple[Path, Any]:
     """A config mailing to `relay` and a store whose accounts (made in January 2026, each with
     `billing@<name>.pl`) sent one SMS at each of their times; billing recorded up to `last_billed`."""
@@ -40,7 +45,7 @@ def prepare(
         for name, times in traffic.items():
             account_id = store.accounts.add_account(name).id
             store.accounts.set_billing_addresses(name, [f"billing@{name}.pl"])
-            fill(store, account_id, times)
+            fill(store, account_id, times, reason)
         if last_billed is not None:
             BillingRepo(store.db, store.clock).put(LAST_BILLED, last_billed)
     finally:
@@ -48,9 +53,10 @@ def prepare(
     return path, cfg
 
 
-def fill(store: Store, account_id: int, times: Iterable[float]) -> None:
-    """One email and an SMS per time (delivered): many rows in one transaction, as fast as SQLite goes."""
+def fill(store: Store, account_id: int, times: Iterable[float], reason: str | None = None) -> None:
+    """One email and an SMS per time (delivered, or failed for `reason`): many rows in one transaction."""
     conn = store.db.conn
+    state = "delivered" if reason is None else "failed"
     with store.db.transaction():
         email = conn.execute(
             "INSERT INTO emails (account_id, mail_from, text, received_at) VALUES (?,?,?,?)",
@@ -58,9 +64,9 @@ def fill(store: Store, account_id: int, times: Iterable[float]) -> None:
         ).lastrowid
         conn.executemany(
             "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total, state,"
-            " created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " reason, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                (email, account_id, f"+48601{i:06d}", "+48100200300", "x", 0, 1, "delivered", ts, ts)
+                (email, account_id, f"+48601{i:06d}", "+48100200300", "x", 0, 1, state, reason, ts, ts)
                 for i, ts in enumerate(times)
             ),
         )
