@@ -7,11 +7,15 @@ not mailed again. Files are rendered in a worker thread on a read-only connectio
 the loop keeps answering SMTP; mail is queued through `write()` (the outbox retries it), each
 account's mails in one write with a mark that they were queued, and the month is recorded as billed
 after the last of them: a crash in between re-writes the same files and queues only what was missing.
+`smsgw billing run --send` queues and marks the same way, so the scheduled run skips what it mailed
+(and a second `--send` mails nothing without `--again`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -76,9 +80,11 @@ def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -
     ]
 
 
-def summary_mail(cfg: Config, files: MonthFiles) -> bytes:
+def summary_mail(cfg: Config, files: MonthFiles) -> tuple[str, bytes]:
+    """(sha256 of the summary file, its mail to the operator); no database (runs in a worker thread)."""
     assert files.summary is not None
-    return notify.billing_file(
+    content = files.summary.read_bytes()
+    return hashlib.sha256(content).hexdigest(), notify.billing_file(
         sender=cfg.mail.from_address,
         rcpt=cfg.mail.admin_address,
         domain=cfg.gateway.domains[0],
@@ -86,67 +92,104 @@ def summary_mail(cfg: Config, files: MonthFiles) -> bytes:
         summary=f"The billing files of {files.month} were mailed to each account's billing addresses and"
         " to you, one mail per account.\nThe attached summary has a line per account.\n",
         filename=f"{files.month}-summary.txt",
-        content=files.summary.read_bytes(),
+        content=content,
     )
 
 
-def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, once: bool) -> int:
-    """Queue the month's mails (no loop: the CLI). With `once`, skip what was queued before."""
-    queued = 0
+@dataclass
+class Queued:
+    """What a `--send` did: mails queued, and what was held back because it was mailed before."""
+
+    mails: int = 0
+    held: list[tuple[str, str]] = field(default_factory=list)  # (account or "summary", earlier mark)
+
+
+def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) -> Queued:
+    """`billing run --send` (no loop): queue and mark the month's mails as the scheduled run does,
+    so that neither mails a file twice; `again` mails what was mailed before too."""
+    done = Queued()
     for f in files.accounts:
+        key = _key(f)
+        if not again and (before := mailed(store, files.month, key)) is not None:
+            done.held.append((f.account, before))
+            continue
         mails = account_mails(cfg, files.month, f, recipients(store, cfg, f))
-        queued += _queue_account(store, cfg, files.month, f, mails, once)
+        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again)
     if files.summary is not None:
-        queued += _queue_summary(store, cfg, files, summary_mail(cfg, files), once)
-    return queued
+        if not again and (before := mailed(store, files.month, "summary")) is not None:
+            done.held.append(("summary", before))
+        else:
+            sha, content = summary_mail(cfg, files)
+            rcpt = cfg.mail.admin_address
+            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again)
+    return done
 
 
 def _mark(month: Month, what: object) -> str:
     return f"mailed/{month}/{what}"
 
 
-def _queue_account(
-    store: Store, cfg: Config, month: Month, f: AccountFile, mails: list[tuple[str, bytes]], once: bool
+def _key(f: AccountFile) -> str:
+    return str(f.account_id)
+
+
+def mailed(store: Store, month: Month, key: str) -> str | None:
+    """The mark of a file already queued for mail (`<sha256> <unix time>`), or None."""
+    return repo.BillingRepo(store.db, store.clock).get(_mark(month, key))
+
+
+def mailed_at(mark: str) -> float | None:
+    """When a mark says its mail was queued (marks written before that was kept say nothing)."""
+    parts = mark.split()
+    try:
+        return float(parts[1]) if len(parts) > 1 else None
+    except ValueError:
+        return None
+
+
+def _queue(
+    store: Store, cfg: Config, month: Month, key: str, sha: str, mails: list[tuple[str, bytes]], again: bool
 ) -> int:
+    """Queue the mails and mark them mailed in one transaction: a crash leaves both or neither.
+
+    Checked again inside the transaction (BEGIN IMMEDIATE), so that the daemon's run and a `--send`
+    at the same moment cannot both queue the same file.
+    """
     billing = repo.BillingRepo(store.db, store.clock)
     with store.db.transaction():
-        if once and billing.get(_mark(month, f.account_id)) is not None:
+        if not again and billing.get(_mark(month, key)) is not None:
             return 0
         for rcpt, content in mails:
             store.outbox.enqueue_mail(KIND, cfg.mail.from_address, rcpt, content)
-        if once:
-            billing.put(_mark(month, f.account_id), f.sha256)
+        billing.put(_mark(month, key), f"{sha} {store.clock():.0f}")
     return len(mails)
-
-
-def _queue_summary(store: Store, cfg: Config, files: MonthFiles, content: bytes, once: bool) -> int:
-    billing = repo.BillingRepo(store.db, store.clock)
-    with store.db.transaction():
-        if once and billing.get(_mark(files.month, "summary")) is not None:
-            return 0
-        store.outbox.enqueue_mail(KIND, cfg.mail.from_address, cfg.mail.admin_address, content)
-        if once:
-            billing.put(_mark(files.month, "summary"), "queued")
-    return 1
 
 
 async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     """Write the month's files (in a thread) and queue each mail once; then record the month billed."""
     tz = ZoneInfo(cfg.gateway.timezone)
     files = await asyncio.to_thread(write_month, store.path, cfg.state_dir, month, tz)
-    mailed = 0
-    for f in files.accounts:
+    queued = 0
+    for f in files.accounts:  # one account's file in memory at a time, however many accounts
+        if mailed(store, month, _key(f)) is not None:
+            continue  # queued by an earlier run (a crash after it) or by `billing run --send`
         built = await asyncio.to_thread(account_mails, cfg, month, f, recipients(store, cfg, f))
-        mailed += await store.write(lambda f=f, b=built: _queue_account(store, cfg, month, f, b, True))
-    if files.accounts:  # a month before the first account (a new installation) is not mailed
-        summary = await asyncio.to_thread(summary_mail, cfg, files)
-        mailed += await store.write(lambda: _queue_summary(store, cfg, files, summary, True))
+        queued += await store.write(
+            lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False)
+        )
+    if files.accounts and mailed(store, month, "summary") is None:
+        # (a month before the first account, a new installation's, is not mailed)
+        sha, summary = await asyncio.to_thread(summary_mail, cfg, files)
+        rcpt = cfg.mail.admin_address
+        queued += await store.write(
+            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], False)
+        )
 
     def done() -> None:
         repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
 
     await store.write(done)
-    log.info("billing.month_billed", month=str(month), accounts=len(files.accounts), mails=mailed)
+    log.info("billing.month_billed", month=str(month), accounts=len(files.accounts), mails=queued)
     return files
 
 
@@ -155,6 +198,8 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
     tz = ZoneInfo(cfg.gateway.timezone)
     last = repo.BillingRepo(store.db, store.clock).get(repo.LAST_BILLED)
     due = due_months(Month.parse(last) if last else None, store.clock(), tz)
+    if not due:
+        log.info("billing.up_to_date", last_billed=last)
     billed = []
     for month in due:
         try:

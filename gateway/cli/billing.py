@@ -2,20 +2,23 @@
 
 Works while the daemon runs: the files are rendered from a read-only connection of their own, and
 `--send` queues mail in the same SQLite file, which the daemon's outbox worker sends. A run by hand
-writes the files and mails nothing unless `--send` is given.
+writes the files and mails nothing unless `--send` is given; `--send` marks what it queued as the
+scheduled run does, so neither mails a file twice, and a file mailed before needs `--again`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from billing_reports import job
 from billing_reports.monthly import Month
 from billing_reports.writer import SUMMARY, file_name, month_dir, write_month
-from gateway.cli.common import EXIT_USAGE, CliError, open_store
+from gateway.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, open_store
 from gateway.config import Config
 
 
@@ -28,11 +31,19 @@ def _month(value: str) -> Month:
 
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     month = _month(args.month)
+    tz = ZoneInfo(cfg.gateway.timezone)
+    if args.again and not args.send:
+        raise CliError("--again only goes with --send", EXIT_USAGE)
+    if args.send and month.bounds(tz)[1] > time.time():
+        # Mailed now, the file would lack the rest of the month, and the scheduled run would then
+        # skip it as mailed: the account would never get the whole month.
+        raise CliError(
+            f"{month} has not ended (it ends {month.next().start(tz):%Y-%m-%d %H:%M} {tz.key}); the"
+            " scheduled run mails it then. Run without --send to look at the month so far."
+        )
     store = open_store(cfg)  # creates or migrates the database before the read-only connection reads it
     try:
-        files = write_month(
-            cfg.db_path, cfg.state_dir, month, ZoneInfo(cfg.gateway.timezone), account=args.account
-        )
+        files = write_month(cfg.db_path, cfg.state_dir, month, tz, account=args.account)
     except LookupError as exc:
         raise CliError(str(exc)) from exc
     for f in files.accounts:
@@ -40,10 +51,18 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")
     if files.summary is not None:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
-    if args.send:
-        queued = job.queue_mails(store, cfg, files, once=False)
-        print(f"{queued} mail(s) queued")
-    return 0
+    if not args.send:
+        return 0
+    done = job.queue_mails(store, cfg, files, again=args.again)
+    print(f"{done.mails} mail(s) queued")
+    for what, mark in done.held:
+        at = job.mailed_at(mark)
+        when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
+        print(
+            f"{what}: {month} was already mailed{when}; not queued again (add --again to mail it again)",
+            file=sys.stderr,
+        )
+    return EXIT_FAILURE if done.held else 0
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -77,7 +96,10 @@ def add_billing_commands(sub: Any) -> None:
     run = b.add_parser("run", help="write a month's billing files (mail them only with --send)")
     run.add_argument("--month", required=True, metavar="YYYY-MM")
     run.add_argument("--account", metavar="NAME", help="only this account's file (no summary)")
-    run.add_argument("--send", action="store_true", help="also queue the mails (account and operator)")
+    run.add_argument(
+        "--send", action="store_true", help="also queue the mails not mailed before (account and operator)"
+    )
+    run.add_argument("--again", action="store_true", help="with --send: also mail what was mailed before")
     run.set_defaults(func=cmd_billing_run)
     b.add_parser("list", help="months and files written").set_defaults(func=cmd_billing_list)
     show = b.add_parser("show", help="print a billing file (the summary without --account)")
