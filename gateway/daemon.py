@@ -136,7 +136,7 @@ class Daemon:
             from gateway.web.server import first_operator
 
             if made := first_operator(self.store, cfg):
-                log.warning("web.first_operator", login=made[0], password_file=str(made[1]))
+                log.warning("web.first_operator", login=made[0], written_to=str(made[1]))
         # From here on the daemon's writes are grouped and fsynced before anyone relies on them,
         # and a database locked by another process never holds the event loop.
         self.store.db.serve()
