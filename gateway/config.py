@@ -39,6 +39,17 @@ MOVED_KEYS = {
 }
 
 
+
+def credential_path(path: Path | None, base_dir: Path | None = None) -> Path | None:
+    """A secret's file: a bare name is looked up in systemd's credentials directory first
+    (`LoadCredential=`, readable by the service alone), else beside the config."""
+    if path is None or path.is_absolute():
+        return path
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and (Path(creds) / path).exists():
+        return Path(creds) / path
+    return base_dir / path if base_dir is not None else path
+
 class ConfigError(Exception):
     """A config problem, worded for the admin who has to fix it."""
 
@@ -180,13 +191,7 @@ class MailSection(_Section):
 
     def relay_password_path(self, base_dir: Path | None = None) -> Path | None:
         """Where `relay_password_file` is read: systemd's credentials directory first, else by the config."""
-        path = self.relay_password_file
-        if path is None or path.is_absolute():
-            return path
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if creds and (Path(creds) / path).exists():
-            return Path(creds) / path
-        return base_dir / path if base_dir is not None else path
+        return credential_path(self.relay_password_file, base_dir)
 
     def relay_secret(self, base_dir: Path | None = None) -> str | None:
         """The relay password from the config or its file; None when none is set."""
@@ -428,13 +433,7 @@ class SmscSection(_Section):
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:
         """Where `password_file` is read: systemd's credentials directory first, else beside the config."""
-        path = self.password_file
-        if path is None or path.is_absolute():
-            return path
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if creds and (Path(creds) / path).exists():
-            return Path(creds) / path
-        return base_dir / path if base_dir is not None else path
+        return credential_path(self.password_file, base_dir)
 
     def secret(self, base_dir: Path | None = None) -> str:
         """The link password, read from the file or the systemd credentials directory when asked."""

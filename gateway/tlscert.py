@@ -10,12 +10,11 @@ so the key can stay readable by root only.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, credential_path
 from gateway.filemodes import create_private
 
 SELF_CERT = "selfsigned-cert.pem"
@@ -29,10 +28,8 @@ class CertError(Exception):
 
 def credential_or_path(cfg: Config, path: Path) -> Path:
     """A relative name found in systemd's credentials directory, else resolved beside the config."""
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not path.is_absolute() and creds and (Path(creds) / path).exists():
-        return Path(creds) / path
-    return cfg.path(path)
+    found = credential_path(path)
+    return found if found is not None and found.is_absolute() else cfg.path(path)
 
 
 def selfsigned_paths(cfg: Config) -> tuple[Path, Path]:
