@@ -62,7 +62,7 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
     )
     scheduler.add_job(
         bill,
-        CronTrigger(day=1, hour=0, minute=5, timezone=tz),  # after local midnight, DST or not
+        billing_trigger(tz),
         args=(store, config),
         id="monthly-billing",
         coalesce=True,
@@ -74,9 +74,16 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
     return scheduler
 
 
+def billing_trigger(tz: str) -> CronTrigger:
+    """Hourly through the first week after local midnight (DST or not): the month is billed at 00:05
+    on the 1st, and a run that failed (a full disk, a busy database) is tried again within the hour
+    instead of a month later; once a month is billed a run only reads one row."""
+    return CronTrigger(day="1-7", minute=5, timezone=tz)
+
+
 async def bill(store: Store, config: Config) -> None:
-    """Bill the months that ended and were not billed yet; a failure is logged and retried at start
-    or at the next month end (the month stays unbilled)."""
+    """Bill the months that ended and were not billed yet; a failure is logged and the month stays
+    unbilled, so the next hourly run (or the next start) tries it again."""
     try:
         await billing.run_due(store, config)
     except asyncio.CancelledError:

@@ -3,7 +3,7 @@ a DST month, the purge note, catch-up after a missed month end, idempotence, the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,3 +181,19 @@ def test_concurrent_reader_sees_one_snapshot(tmp_path: Path) -> None:
         store.db.conn.execute("UPDATE accounts SET bulk = 1")
         files = write_month(cfg.db_path, cfg.state_dir, Month(2026, 2), TZ)
     assert files.accounts[0].sums.sms == 1
+
+
+def test_a_failed_billing_run_is_tried_again_within_the_hour() -> None:
+    # The month-end job fires at 00:05 local time on the 1st and then hourly through the first week,
+    # so a run that failed does not leave the month unbilled until the next month end.
+    from gateway.scheduler import billing_trigger
+
+    tz = ZoneInfo("Europe/Warsaw")
+    trigger = billing_trigger("Europe/Warsaw")
+    first = trigger.get_next_fire_time(None, datetime(2026, 11, 30, 23, 0, tzinfo=tz))
+    assert first == datetime(2026, 12, 1, 0, 5, tzinfo=tz)
+    assert trigger.get_next_fire_time(first, first + timedelta(minutes=1)) == datetime(
+        2026, 12, 1, 1, 5, tzinfo=tz
+    )
+    late = trigger.get_next_fire_time(None, datetime(2026, 12, 7, 23, 30, tzinfo=tz))
+    assert late == datetime(2027, 1, 1, 0, 5, tzinfo=tz)  # quiet for the rest of the month
