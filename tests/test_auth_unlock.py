@@ -88,6 +88,8 @@ async def test_unlock_from_the_cli_lifts_a_lock_in_the_running_daemon(tmp_path: 
         assert listed.returncode == 0, listed.stderr
         assert f"address 127.0.0.1 login {STAFF}" in listed.stdout
         assert "this login from this address" in listed.stdout
+        status = await blocking(lambda: smsgw(config, "status"))
+        assert "logins    1 locked after failed attempts" in status.stdout, status.stdout
 
         done = await blocking(lambda: smsgw(config, "auth", "unlock", STAFF.upper()))
         assert done.returncode == 0, done.stderr

@@ -80,6 +80,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         if worker.get("last_error"):
             line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
         print(line)
+    elapsed = time.time() - float(status.get("updated_at", time.time()))
+    locked = sum(1 for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0)
+    if locked:
+        print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return 0
 
 
