@@ -198,7 +198,13 @@ class Dispatcher:
                 await store.write(
                     lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
                 )
-                log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
+                log.info(
+                    "mt.submitted",
+                    message=part.message_id,
+                    part=part.id,
+                    link=name,
+                    smsc_id=result.message_id,
+                )
                 if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
                     log.warning("mt.unconfirmed", part=part.id, link=name)
             elif result.outcome is Outcome.THROTTLED:
