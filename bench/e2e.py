@@ -7,7 +7,11 @@ are the gateway's alone) on a temporary state directory and measures three thing
 2. accept latency: end of DATA → `250`, p50/p99, at a steady offered rate (default 100 mails/s);
 3. memory: peak RSS of the daemon with `--queued` SMS waiting (SMSC unreachable).
 
+The throughput run is made twice, with the daemon logging at WARNING and at INFO (the production
+default), so that the cost of logging shows; `--log-level` chooses (repeatable).
+
 Usage: python bench/e2e.py [--messages 5000] [--connections 8] [--rate 100] [--queued 100000]
+                           [--log-level WARNING --log-level INFO]
 It is a benchmark, not a test: it asserts nothing and only prints.
 """
 
@@ -89,10 +93,15 @@ def number(i: int) -> str:
     return f"+4860{i % 10_000_000:07d}@sms.example.com"
 
 
-async def spawn(cfg: Path, command: list[str], port: int, settle: float = 0.0) -> subprocess.Popen[bytes]:
-    """`smsgw COMMAND` as its own process, returned once it listens on `port` (plus `settle` s)."""
+async def spawn(
+    cfg: Path, command: list[str], port: int, settle: float = 0.0, log_level: str = "WARNING"
+) -> subprocess.Popen[bytes]:
+    """`smsgw COMMAND` as its own process, returned once it listens on `port` (plus `settle` s).
+
+    Its log goes to /dev/null: rendering and writing each line still costs the daemon its CPU (as
+    under journald), but no terminal or file slows it down further."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "--config", str(cfg), *command, "--log-level", "WARNING"],
+        [sys.executable, "-m", "gateway.cli", "--config", str(cfg), *command, "--log-level", log_level],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -187,7 +196,9 @@ async def sender(
 
 
 @asynccontextmanager
-async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, subprocess.Popen[bytes]]]:
+async def gateway(
+    *, simulator: bool = True, log_level: str = "WARNING"
+) -> AsyncIterator[tuple[Path, int, subprocess.Popen[bytes]]]:
     """A daemon (and, unless told otherwise, a simulator) on a fresh state directory."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
@@ -197,7 +208,8 @@ async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, s
         # The SMSC runs in its own process so that the figures are the gateway's alone.
         procs = [await spawn(cfg, ["simulator", "run"], smpp)] if simulator else []
         try:
-            procs.append(await spawn(cfg, ["run"], smtp, settle=0.5))  # settle: the SMPP bind
+            # settle: the SMPP bind
+            procs.append(await spawn(cfg, ["run"], smtp, settle=0.5, log_level=log_level))
             yield state, smtp, procs[-1]
         finally:
             for proc in reversed(procs):
@@ -205,8 +217,8 @@ async def gateway(*, simulator: bool = True) -> AsyncIterator[tuple[Path, int, s
                 proc.wait(30)
 
 
-async def throughput(n: int, conns: int) -> None:
-    async with gateway() as (state, smtp, proc):
+async def throughput(n: int, conns: int, log_level: str) -> None:
+    async with gateway(log_level=log_level) as (state, smtp, proc):
         jobs = [(i, [number(i)]) for i in range(n)]
         cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
@@ -221,7 +233,7 @@ async def throughput(n: int, conns: int) -> None:
         await asyncio.sleep(1)  # let the last delivery reports be processed
         cpu = cpu_seconds(proc.pid) - cpu0
         rss, hwm = rss_mb(proc.pid)
-        print(f"throughput: {n} mails over {conns} connections")
+        print(f"throughput: {n} mails over {conns} connections, daemon logging at {log_level}")
         print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
         print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
         print(f"  daemon CPU {1000 * cpu / n:.2f} ms per mail+SMS+DLR (user+sys, all threads)")
@@ -268,10 +280,18 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--queued", type=int, default=100_000)
     ap.add_argument("--only", choices=["throughput", "latency", "memory"])
+    ap.add_argument(
+        "--log-level",
+        action="append",
+        choices=["DEBUG", "INFO", "WARNING"],
+        help="daemon log level for the throughput run; repeatable (default: WARNING, then INFO,"
+        " the production default, so that the cost of logging shows)",
+    )
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if args.only in (None, "throughput"):
-        await throughput(args.messages, args.connections)
+        for level in args.log_level or ["WARNING", "INFO"]:
+            await throughput(args.messages, args.connections, level)
     if args.only in (None, "latency"):
         await latency(args.rate, args.seconds)
     if args.only in (None, "memory"):

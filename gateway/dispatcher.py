@@ -169,6 +169,7 @@ class Dispatcher:
     async def _submit(self, name: str, part: ClaimedPart) -> None:
         pacer = self.pacers[name]
         outcome: Outcome | None = None
+        released = False
         self._pacing.add(part.id)
         try:
             await pacer.ready()
@@ -191,14 +192,26 @@ class Dispatcher:
             )
             result = await self.links[name].submit(sms)
             outcome = result.outcome
-            pacer.record(outcome)  # before the store write, so that parallel submits see a pause at once
+            # The SMSC has answered, so its window place is free now rather than a group commit later.
+            # The outcome's write below is queued in this same step, with no await in between: a
+            # claim or a requeue of orphans is a write queued after it, and writes run in order, so
+            # nothing that depends on the outcome sees the part before the outcome is durable.
+            pacer.release(outcome)  # learns a throttle at once, for the submits in parallel too
+            released = True
+            self._wake.set()
             store = self.store
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
                 await store.write(
                     lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
                 )
-                log.info("mt.submitted", part=part.id, link=name, smsc_id=result.message_id)
+                log.info(
+                    "mt.submitted",
+                    message=part.message_id,
+                    part=part.id,
+                    link=name,
+                    smsc_id=result.message_id,
+                )
                 if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
                     log.warning("mt.unconfirmed", part=part.id, link=name)
             elif result.outcome is Outcome.THROTTLED:
@@ -240,8 +253,9 @@ class Dispatcher:
                 log.exception("mt.hold_failed", part=part.id)
         finally:
             self._pacing.discard(part.id)
-            pacer.release(outcome, recorded=True)
-            self._wake.set()
+            if not released:
+                pacer.release(outcome)
+                self._wake.set()
 
     async def _unanswered_submit(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """Defer the part by the link's grace and take the SMSC's answer if it still comes."""

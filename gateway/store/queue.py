@@ -395,7 +395,9 @@ class QueueRepo(Repository):
             "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
             (state, reason, now if final else None, mid),
         )
-        log.info("message.state", message=mid, state=state)
+        # The final state is the message's canonical line; "submitted" is already in each part's
+        # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
+        (log.info if final else log.debug)("message.state", message=mid, state=state)
         return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
 
 
