@@ -217,7 +217,8 @@ async def gateway(
                 proc.wait(30)
 
 
-async def throughput(n: int, conns: int, log_level: str) -> None:
+async def throughput(n: int, conns: int, log_level: str) -> tuple[float, float]:
+    """Prints the run's figures; returns (SMS/s end to end, daemon CPU ms per message)."""
     async with gateway(log_level=log_level) as (state, smtp, proc):
         jobs = [(i, [number(i)]) for i in range(n)]
         cpu0 = cpu_seconds(proc.pid)
@@ -238,6 +239,7 @@ async def throughput(n: int, conns: int, log_level: str) -> None:
         print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
         print(f"  daemon CPU {1000 * cpu / n:.2f} ms per mail+SMS+DLR (user+sys, all threads)")
         print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
+        return sent / done, 1000 * cpu / n
 
 
 async def latency(rate: float, seconds: float) -> None:
