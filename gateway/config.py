@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
-import os
-import re
 import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -28,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.filemodes import mode_text, readable_by_others
+from gateway.configbase import ConfigError, _host_port, _Section, credential_path
+from gateway.configfeatures import PremiumSection, RepliesSection
 from smsc.settings import LinkSettings
 
 MAILDIR_PREFIX = "maildir:"
@@ -37,48 +34,6 @@ MOVED_KEYS = {
     "gateway.reply_window_days": "[replies] window_days",
     "mail.fallback_address": "[replies] fallback_address",
 }
-
-
-
-def credential_path(path: Path | None, base_dir: Path | None = None) -> Path | None:
-    """A secret's file: a bare name is looked up in systemd's credentials directory first
-    (`LoadCredential=`, readable by the service alone), else beside the config."""
-    if path is None or path.is_absolute():
-        return path
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds and (Path(creds) / path).exists():
-        return Path(creds) / path
-    return base_dir / path if base_dir is not None else path
-
-class ConfigError(Exception):
-    """A config problem, worded for the admin who has to fix it."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
-
-
-def _host_port(value: str, what: str, example: str = "127.0.0.1:2525") -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    host = host[1:-1] if bracketed else host
-    v6 = f"[::1]:{example.rpartition(':')[2]}"
-    usage = f'{what} must be HOST:PORT such as "{example}" or "{v6}", got {value!r}'
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(usage)
-    if host:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            if bracketed or not _HOSTNAME.match(host):
-                raise ValueError(usage) from None
-        else:
-            if ip.version == 6 and not bracketed:
-                raise ValueError(f"{usage} (an IPv6 address goes in brackets)")
-    return host or "127.0.0.1", int(port)
 
 
 class GatewaySection(_Section):
@@ -225,149 +180,6 @@ class MailSection(_Section):
     @property
     def relay_addr(self) -> tuple[str, int]:
         return _host_port(self.relay, "relay")
-
-
-MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
-
-
-def _e164(value: str) -> str:
-    v = value.strip()
-    if not (v.startswith("+") and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15):
-        raise ValueError(f"pool number {value!r} must be an E.164 number such as +48500100200")
-    return v
-
-
-def expand_pool(entries: tuple[str, ...]) -> tuple[str, ...]:
-    """The pool's numbers in order: single numbers and inclusive ranges ("+48500100300..+48500100399")."""
-    out: dict[str, None] = {}
-    for entry in entries:
-        first, sep, last = entry.partition("..")
-        if not sep:
-            out[_e164(first)] = None
-            continue
-        a, b = _e164(first), _e164(last)
-        if len(a) != len(b) or int(a[1:]) > int(b[1:]):
-            raise ValueError(f"pool range {entry!r} must go from a lower to a higher number, same length")
-        if int(b[1:]) - int(a[1:]) >= MAX_POOL:
-            raise ValueError(f"pool range {entry!r} has more than {MAX_POOL} numbers")
-        width = len(a) - 1
-        for n in range(int(a[1:]), int(b[1:]) + 1):
-            out[f"+{n:0{width}d}"] = None
-        if len(out) > MAX_POOL:
-            raise ValueError(f"the pool has more than {MAX_POOL} numbers")
-    return tuple(out)
-
-
-class RepliesSection(_Section):
-    """Two-way SMS (SPEC R-3): how long a phone may answer, the reply numbers, where strays go."""
-
-    window_days: float = Field(7, gt=0)  # an answer within this of the last SMS reaches its sender
-    pool: list[str] = Field(default_factory=list)  # "+48500100200" or "+48500100300..+48500100399"
-    fallback_address: str | None = None  # answers with no conversation; none: recorded as unmatched
-
-    @field_validator("pool")
-    @classmethod
-    def _pool(cls, v: list[str]) -> list[str]:
-        expand_pool(tuple(v))  # raises with the entry named
-        return v
-
-    @property
-    def pool_numbers(self) -> tuple[str, ...]:
-        return expand_pool(tuple(self.pool))
-
-    @property
-    def window_seconds(self) -> float:
-        return self.window_days * 86400
-
-
-# ---- [premium] (SPEC R-4) ------------------------------------------------------------------------
-# The operator's price list: first two digits of a premium number → (net price, client commission)
-# in grosze. Money is integer grosze everywhere; config gives it as a string such as "3.00".
-PREMIUM_PRICES: dict[str, tuple[int, int]] = {
-    "71": (100, 32),
-    "72": (200, 70),
-    "73": (300, 110),
-    "75": (500, 185),
-    "76": (600, 210),
-    "79": (900, 340),
-}
-
-
-def grosze(value: str, what: str) -> int:
-    """`"3.00"` or `"3"` → 300; refuses fractions of a grosz, signs and anything that is not a number."""
-    m = re.fullmatch(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?", value.strip())
-    if m is None:
-        raise ValueError(f'{what} {value!r} must be an amount in PLN such as "3.00"')
-    return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
-
-
-class PremiumTariff(NamedTuple):
-    price: int  # grosze, net, what the phone's owner pays per SMS part
-    commission: int  # grosze, what the client gets per SMS part
-
-
-class PremiumNumber(_Section):
-    """`[[premium.number]]`: one premium number's price and commission where the list does not fit."""
-
-    number: str = Field(pattern=r"^[0-9]{3,8}$")
-    price: str | None = None  # "3.00": a string, never a float
-    commission: str | None = None
-
-    @field_validator("price", "commission", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            raise ValueError(f'give money as a string such as "{v:.2f}" (a float cannot hold grosze exactly)')
-        return v
-
-
-class PremiumSection(_Section):
-    """Premium-rate services (SPEC R-4): the numbers, their money, how many free answers an MO gets."""
-
-    numbers: list[str] = Field(default_factory=list)  # "7355"; a [[premium.number]] also adds its number
-    number: list[PremiumNumber] = Field(default_factory=list)
-    answers_per_mo: int = Field(1, ge=0, le=10)  # free answer SMS per premium MO
-    fallback_address: str | None = None  # unknown passwords; default: [replies] fallback_address
-    verification_days: float = Field(7, gt=0)  # a confirmation token is good for this long
-
-    @field_validator("numbers")
-    @classmethod
-    def _digits(cls, v: list[str]) -> list[str]:
-        for n in v:
-            if not (n.isascii() and n.isdigit() and 3 <= len(n) <= 8):
-                raise ValueError(f'premium number {n!r} must be 3 to 8 digits such as "7355"')
-        return v
-
-    @model_validator(mode="after")
-    def _priced(self) -> PremiumSection:
-        self.tariffs  # noqa: B018 - raises with the number named when a price cannot be derived
-        return self
-
-    @property
-    def tariffs(self) -> dict[str, PremiumTariff]:
-        """Every configured premium number with its price and commission in grosze."""
-        overrides = {n.number: n for n in self.number}
-        out: dict[str, PremiumTariff] = {}
-        for number in [*self.numbers, *overrides]:
-            listed = PREMIUM_PRICES.get(number[:2]) if len(number) == 4 else None
-            o = overrides.get(number)
-            price = grosze(o.price, f"premium number {number}: price") if o and o.price else None
-            commission = (
-                grosze(o.commission, f"premium number {number}: commission") if o and o.commission else None
-            )
-            if price is None or commission is None:
-                if listed is None:
-                    raise ValueError(
-                        f"premium number {number}: its price cannot be derived (the operator list covers"
-                        " 71xx, 72xx, 73xx, 75xx, 76xx, 79xx); give price and commission in a"
-                        " [[premium.number]] table"
-                    )
-                price = listed[0] if price is None else price
-                commission = listed[1] if commission is None else commission
-            if commission > price:
-                raise ValueError(f"premium number {number}: commission is more than the price")
-            out[number] = PremiumTariff(price, commission)
-        return out
 
 
 class SmscSection(_Section):
@@ -611,74 +423,3 @@ def load_config(path: Path, *, links_required: bool = True) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     return parse_config(text, source=str(path), base_dir=path.resolve().parent, links_required=links_required)
-
-
-class Exposure(NamedTuple):
-    """A file holding a password that every user of the machine may read."""
-
-    file: str
-    mode: str
-    holds: str
-    fix: str
-
-    def line(self) -> str:
-        readable = f"is readable by every user (mode {self.mode})"
-        return f"{self.file} holds {self.holds} and {readable}; fix: {self.fix}"
-
-
-def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
-    """The files holding a password that every user of the machine may read.
-
-    Not refused (a test machine may not care), but said on every start and by `check-config`, which
-    the systemd unit runs first: the SMSC password gives anyone who reads it the operator's account.
-    """
-    found: list[Exposure] = []
-    inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None]
-    if cfg.mail.relay_password is not None:
-        inline.append("[mail] relay_password")
-    if inline and (mode := readable_by_others(config_path)) is not None:
-        holds = f"the passwords of {', '.join(inline)}"
-        found.append(Exposure(str(config_path), mode_text(mode), holds, f"chmod 640 {config_path}"))
-    for s in cfg.smsc:
-        path = s.password_path(cfg.base_dir)
-        if path is not None and (mode := readable_by_others(path)) is not None:
-            holds = f"the password_file of [[smsc]] {s.name}"
-            found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
-    relay = cfg.mail.relay_password_path(cfg.base_dir)
-    if relay is not None and (mode := readable_by_others(relay)) is not None:
-        holds = "the [mail] relay_password_file"
-        found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
-    return found
-
-
-def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(cidr, strict=False)
-    except ValueError as exc:
-        raise ConfigError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
-
-
-def state_dir_problem(cfg: Config) -> str | None:
-    """Why the daemon could not use `state_dir`, said before it tries (check-config and run)."""
-    path = cfg.state_dir
-    example = 'e.g. state_dir = "/var/lib/smsgw"'
-    if path.exists():
-        if not path.is_dir():
-            return f"gateway.state_dir: {path} is a file, not a directory ({example})"
-        if not os.access(path, os.W_OK | os.X_OK):
-            return (
-                f"gateway.state_dir: {path} is not writable by this user; run as the service's user"
-                f" (sudo -u smsgw ...) or fix its owner"
-            )
-        return None
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"gateway.state_dir: {path} cannot be created: {parent} is a file ({example})"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return (
-            f"gateway.state_dir: {path} does not exist and cannot be created by this user"
-            f" ({parent} is not writable); create it: mkdir -p {path} && chown smsgw: {path}"
-        )
-    return None

@@ -2,12 +2,13 @@
 
 Names, types and defaults come from the pydantic model itself; the meaning of each key is kept
 here. A test regenerates the page and fails when a key has no meaning or the page is stale, so
-adding a key to gateway/config.py means adding a line below and running
+adding a key to a section (gateway/config.py, gateway/configfeatures.py) means adding a line below and running
 `python -m gateway.configdoc > docs/config.md`.
 """
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def _sections() -> list[tuple[str, type[BaseModel], bool]]:
 
 def _type(ann: Any) -> str:
     text = getattr(ann, "__name__", None) if not typing.get_args(ann) else None
-    text = text or str(ann).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+    text = text or re.sub(r"\b(?:typing|pathlib|pydantic\.types|gateway\.\w+)\.", "", str(ann))
     return text.replace("NoneType", "None").replace("PosixPath", "Path")
 
 

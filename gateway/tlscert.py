@@ -14,7 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from gateway.config import Config, credential_path
+from gateway.config import Config
+from gateway.configbase import credential_path
 from gateway.filemodes import create_private
 
 SELF_CERT = "selfsigned-cert.pem"

@@ -15,7 +15,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway import conversations
-from gateway.config import ConfigError, expand_pool, parse_config
+from gateway.config import ConfigError, parse_config
+from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import to_e164
 from gateway.events import GatewayEvents, Notifier
 from gateway.reassembly import GAP, TIMEOUT_SECONDS

@@ -11,7 +11,8 @@ from typing import Any
 
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config, is_number_sender, network
+from gateway.config import Config, is_number_sender
+from gateway.configcheck import network
 
 
 def _answerable(sender: str | None) -> None:

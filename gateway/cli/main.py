@@ -35,7 +35,8 @@ from gateway.cli.common import (
 )
 from gateway.cli.ops import add_ops_commands
 from gateway.cli.service import add_service_commands
-from gateway.config import Config, ConfigError, exposed_secrets, load_config, state_dir_problem
+from gateway.config import Config, ConfigError, load_config
+from gateway.configcheck import exposed_secrets, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line

@@ -200,7 +200,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         raise CliError(
             "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
         )
-    from gateway.config import _host_port
+    from gateway.configbase import _host_port
 
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
         try:

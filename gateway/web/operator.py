@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.config import ConfigError, network
+from gateway.configbase import ConfigError
+from gateway.configcheck import network
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid
 from gateway.web.security import Who, guarded
