@@ -13,7 +13,6 @@ import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Literal
 
 from pydantic import (
     Field,
@@ -26,7 +25,7 @@ from pydantic import (
 
 from gateway.configbase import ConfigError, _host_port, _Section, credential_path
 from gateway.configfeatures import PremiumSection, RepliesSection
-from smsc.settings import LinkSettings
+from gateway.configlinks import SimulatorSection, SmscSection
 
 MAILDIR_PREFIX = "maildir:"
 # Keys that moved: a config still using one is told where the key lives now.
@@ -180,98 +179,6 @@ class MailSection(_Section):
     @property
     def relay_addr(self) -> tuple[str, int]:
         return _host_port(self.relay, "relay")
-
-
-class SmscSection(_Section):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["smpp", "cimd2"]
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
-    system_id: str = ""  # SMPP system_id / CIMD2 user identity
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    system_type: str = ""
-    prefixes: list[str] = Field(default_factory=list)  # "+48", "+4860"; empty = default route
-    window: int = Field(10, ge=1, le=1000)
-    max_per_second: float = Field(100, gt=0)
-    enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
-    response_timeout_seconds: float = Field(30, gt=0)
-    late_answer_grace_seconds: float = Field(300, ge=0)  # an unanswered submit waits this long to be re-sent
-    reconnect_min_seconds: float = Field(1, gt=0)
-    reconnect_max_seconds: float = Field(60, gt=0)
-    throttle_pause_seconds: float = Field(1, ge=0)
-    message_id_type: Literal["as_is", "hex_to_dec", "dec_to_hex"] = "as_is"
-    source_ton: int | None = None  # override autodetection (SMPP)
-    source_npi: int | None = None
-
-    @field_validator("prefixes")
-    @classmethod
-    def _prefixes(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if not p.startswith("+") or not p[1:].isdigit():
-                raise ValueError(f"prefix {p!r} must look like +48 or +4860")
-        return v
-
-    @model_validator(mode="after")
-    def _secret(self) -> SmscSection:
-        if self.password is not None and self.password_file is not None:
-            raise ValueError("give password or password_file, not both")
-        if self.type == "smpp":
-            if len(self.system_id) > 15:
-                warnings.warn(
-                    f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",
-                    stacklevel=2,
-                )
-            if self.password is not None and len(self.password.get_secret_value()) > 8:
-                warnings.warn(
-                    f"smsc {self.name}: password longer than 8 characters is cut by SMPP 3.4",
-                    stacklevel=2,
-                )
-        return self
-
-    def driver_settings(self) -> LinkSettings:
-        """What the protocol driver reads; pacing values stay with the dispatcher."""
-        return LinkSettings(
-            name=self.name, host=self.host, port=self.port, system_id=self.system_id,
-            system_type=self.system_type,
-            window=self.window if "window" in self.model_fields_set else None,
-            enquire_link_seconds=self.enquire_link_seconds,
-            response_timeout_seconds=self.response_timeout_seconds,
-            late_answer_grace_seconds=self.late_answer_grace_seconds,
-            reconnect_min_seconds=self.reconnect_min_seconds,
-            reconnect_max_seconds=self.reconnect_max_seconds,
-            message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
-        )  # fmt: skip
-
-    def password_path(self, base_dir: Path | None = None) -> Path | None:
-        """Where `password_file` is read: systemd's credentials directory first, else beside the config."""
-        return credential_path(self.password_file, base_dir)
-
-    def secret(self, base_dir: Path | None = None) -> str:
-        """The link password, read from the file or the systemd credentials directory when asked."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        path = self.password_path(base_dir)
-        if path is None:
-            return ""
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
-
-
-class SimulatorSection(_Section):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    smpp_port: int = Field(2775, ge=0, le=65535)
-    cimd2_port: int = Field(9971, ge=0, le=65535)
-    control_port: int = Field(2776, ge=0, le=65535)  # `smsgw simulator ...` talks to it
-    log: Path = Path("var/simulator.jsonl")
-    system_id: str = "smsgw"
-    password: str = "secret"
-    fail_suffixes: list[str] = Field(default_factory=lambda: ["13"])  # numbers ending so: DLR failed
-    reject_suffixes: list[str] = Field(default_factory=lambda: ["0000"])  # refused at submit
-    dlr_delay_seconds: float = Field(0.2, ge=0)
 
 
 class WebSection(_Section):
