@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import re
 import sqlite3
 from collections import Counter
@@ -25,18 +24,16 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
-from acl.quiet import release_time
-from gateway import conversations, notify, premium
+from gateway import premium
 from gateway.config import Config
 from gateway.smtp import replies
-from gateway.smtp.accept import Limits, Notice, accept, answer_info, limits_for
+from gateway.smtp.accept import accept, answer_info
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
+from gateway.smtp.compose import compose
 from gateway.smtp.guard import GuardedSMTP, SessionGuard
-from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store, StoreBusy, StoreReplaced
-from gateway.store.records import Acceptance, NewMessage, NewPart
-from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)
 
@@ -224,7 +221,16 @@ class RelayHandler:
         if self.gate.backlog() >= self.gate.config.gateway.queue_high_water:
             return replies.QUEUE_FULL
         try:
-            built = self._build(session, envelope, sender, numbers)
+            built = compose(
+                self.gate.config,
+                self.gate.store,
+                sender,
+                numbers,
+                envelope.original_content or b"",
+                now=self.gate.now(),
+                client_ip=session.peer[0] if isinstance(session.peer, tuple) else None,
+                domains=envelope.__dict__.get("domains", {}),
+            )
             if isinstance(built, str):
                 return built
             acceptance, limits, notices, opening = built
@@ -263,133 +269,6 @@ class RelayHandler:
             duplicates=result.duplicates,
         )
         return replies.OK_QUEUED.format(result.email_id)
-
-    def _build(
-        self, session: Session, envelope: Envelope, sender: Sender, numbers: list[str]
-    ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
-        """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send."""
-        cfg = self.gate.config
-        account = sender.account
-        opts = IntakeOptions(
-            subject_max=cfg.gateway.subject_max,
-            separator=cfg.gateway.subject_separator,
-            end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker)
-            or None,
-            charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
-        )
-        raw = envelope.original_content or b""
-        try:
-            mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
-        except IntakeRefused as exc:
-            return exc.reply
-        mail = conversations.as_answer(
-            self.gate.store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail
-        )
-        client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        common: dict[str, Any] = dict(
-            mail_from=sender.mail_from,
-            client_ip=client_ip,
-            account_id=account.id if account else None,
-            user_id=sender.user.id if sender.user else None,
-            header_message_id=mail.message_id,
-            subject=mail.subject,
-            text=mail.text,
-            removed="; ".join(mail.removed) or None,
-            validity_seconds=3600
-            * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
-        )
-        if mail.automatic or account is None:
-            automatic = Acceptance(
-                **common,
-                dedup_key=None,
-                messages=[],
-                automatic=mail.automatic or "bounce (empty envelope sender)",
-            )
-            return automatic, None, [], None
-        try:
-            p = plan(
-                mail.text,
-                mode="separate" if account.split_mode == "separate" else "concatenated",
-                max_parts=cfg.gateway.max_parts,
-                transliterate=account.transliterate,
-            )
-        except EmptyText:
-            return replies.EMPTY_TEXT
-        if p.truncated and account.overflow == "reject":
-            needed = len(p.parts) + 1
-            return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
-        source = account.sender or cfg.gateway.default_sender
-        now = self.gate.now()
-        held_until = None
-        if mail.bulk or account.bulk:
-            held_until = release_time(now, account.quiet_start, account.quiet_end)
-        parts = [
-            NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)
-        ]
-        messages = [
-            NewMessage(
-                number,
-                source,
-                p.text,
-                int(p.coding),
-                parts,
-                concatenated=p.concatenated,
-                not_before=held_until.timestamp() if held_until else None,
-            )
-            for number in numbers
-        ]
-        dedup_key = None
-        if mail.message_id:
-            digest = hashlib.sha256()
-            for piece in (mail.message_id, sender.mail_from, mail.text):
-                digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
-            dedup_key = digest.hexdigest()
-
-        subject = mail.subject or mail.text[:40]
-        stamp: dict[str, Any] = dict(
-            sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
-        )
-
-        # Notices to the sender, queued in the same transaction as the mail they describe.
-        notices: list[tuple[str, bytes]] = []
-        if held_until is not None:
-            held = notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject)
-            notices.append(("held", held))
-        if account.confirm:
-            cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
-            confirmation = notify.confirmation(
-                **stamp,
-                subject=subject,
-                numbers=numbers,
-                parts=len(p.parts),
-                coding="GSM 03.38" if p.coding == 0 else "UCS-2",
-                why=p.reason,
-                removed=[*mail.removed, *cut],
-                transliterated=p.transliterated,
-                in_reply_to=mail.message_id,
-            )
-            notices.append(("confirmation", confirmation))
-        if p.truncated:
-            truncated = notify.truncation_notice(
-                **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
-            )
-            notices.append(("truncated", truncated))
-        limits = limits_for(
-            cfg, account=account, user=sender.user, numbers=numbers, text=p.text, parts=len(p.parts), now=now
-        )
-        opening = conversations.opening(
-            cfg,
-            user_email=sender.mail_from,
-            account_id=account.id,
-            sender=source,
-            domains=envelope.__dict__.get("domains", {}),
-        )
-        return (
-            Acceptance(**common, dedup_key=dedup_key, messages=messages),
-            limits,
-            [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
-            opening,
-        )
 
     async def _info(self, envelope: Envelope, sender: Sender) -> str:
         """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""

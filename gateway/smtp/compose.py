@@ -1,0 +1,152 @@
+"""DATA as plain data: a parsed mail and its sender turned into the rows, limits and notices that
+`gateway.smtp.accept` writes in one transaction (R-1.3 to R-1.9).
+
+No I/O here besides reading the store (an answer to a conversation); the relay handler decides
+per command and hands the parsed envelope over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from acl.quiet import release_time
+from gateway import conversations, notify
+from gateway.config import Config
+from gateway.smtp import replies
+from gateway.smtp.accept import Limits, Notice, limits_for
+from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.store.db import Store
+from gateway.store.records import Acceptance, NewMessage, NewPart
+from smsc.encoding import EmptyText, plan
+
+if TYPE_CHECKING:
+    from gateway.smtp.relay import Sender
+
+
+def compose(
+    cfg: Config,
+    store: Store,
+    sender: Sender,
+    numbers: list[str],
+    raw: bytes,
+    *,
+    now: datetime,
+    client_ip: str | None,
+    domains: dict[str, str],
+) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
+    """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
+    or the SMTP reply that refuses the mail."""
+    account = sender.account
+    opts = IntakeOptions(
+        subject_max=cfg.gateway.subject_max,
+        separator=cfg.gateway.subject_separator,
+        end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker) or None,
+        charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
+    )
+    try:
+        mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
+    except IntakeRefused as exc:
+        return exc.reply
+    mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
+    common: dict[str, Any] = dict(
+        mail_from=sender.mail_from,
+        client_ip=client_ip,
+        account_id=account.id if account else None,
+        user_id=sender.user.id if sender.user else None,
+        header_message_id=mail.message_id,
+        subject=mail.subject,
+        text=mail.text,
+        removed="; ".join(mail.removed) or None,
+        validity_seconds=3600 * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
+    )
+    if mail.automatic or account is None:
+        automatic = Acceptance(
+            **common,
+            dedup_key=None,
+            messages=[],
+            automatic=mail.automatic or "bounce (empty envelope sender)",
+        )
+        return automatic, None, [], None
+    try:
+        p = plan(
+            mail.text,
+            mode="separate" if account.split_mode == "separate" else "concatenated",
+            max_parts=cfg.gateway.max_parts,
+            transliterate=account.transliterate,
+        )
+    except EmptyText:
+        return replies.EMPTY_TEXT
+    if p.truncated and account.overflow == "reject":
+        needed = len(p.parts) + 1
+        return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
+    source = account.sender or cfg.gateway.default_sender
+    held_until = None
+    if mail.bulk or account.bulk:
+        held_until = release_time(now, account.quiet_start, account.quiet_end)
+    parts = [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
+    messages = [
+        NewMessage(
+            number,
+            source,
+            p.text,
+            int(p.coding),
+            parts,
+            concatenated=p.concatenated,
+            not_before=held_until.timestamp() if held_until else None,
+        )
+        for number in numbers
+    ]
+    dedup_key = None
+    if mail.message_id:
+        digest = hashlib.sha256()
+        for piece in (mail.message_id, sender.mail_from, mail.text):
+            digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
+        dedup_key = digest.hexdigest()
+
+    subject = mail.subject or mail.text[:40]
+    stamp: dict[str, Any] = dict(
+        sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
+    )
+
+    # Notices to the sender, queued in the same transaction as the mail they describe.
+    notices: list[tuple[str, bytes]] = []
+    if held_until is not None:
+        held = notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject)
+        notices.append(("held", held))
+    if account.confirm:
+        cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
+        confirmation = notify.confirmation(
+            **stamp,
+            subject=subject,
+            numbers=numbers,
+            parts=len(p.parts),
+            coding="GSM 03.38" if p.coding == 0 else "UCS-2",
+            why=p.reason,
+            removed=[*mail.removed, *cut],
+            transliterated=p.transliterated,
+            in_reply_to=mail.message_id,
+        )
+        notices.append(("confirmation", confirmation))
+    if p.truncated:
+        truncated = notify.truncation_notice(
+            **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
+        )
+        notices.append(("truncated", truncated))
+    limits = limits_for(
+        cfg, account=account, user=sender.user, numbers=numbers, text=p.text, parts=len(p.parts), now=now
+    )
+    opening = conversations.opening(
+        cfg,
+        user_email=sender.mail_from,
+        account_id=account.id,
+        sender=source,
+        domains=domains,
+    )
+    return (
+        Acceptance(**common, dedup_key=dedup_key, messages=messages),
+        limits,
+        [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
+        opening,
+    )
