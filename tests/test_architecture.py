@@ -29,7 +29,15 @@ def imports(path: Path, *, type_checking: bool = False) -> set[str]:
 
 def test_smtp_and_intake_never_import_link_drivers() -> None:
     # Code that parses network input may plan parts (smsc.encoding) but never reach a link driver.
-    smtp_side = ("relay.py", "compose.py", "intake.py", "submission.py", "textclean.py", "automail.py", "accept.py")
+    smtp_side = (
+        "relay.py",
+        "compose.py",
+        "intake.py",
+        "submission.py",
+        "textclean.py",
+        "automail.py",
+        "accept.py",
+    )
     for name in smtp_side:
         path = ROOT / "gateway" / "smtp" / name
         bad = {m for m in imports(path) if m.startswith(DRIVERS)}
