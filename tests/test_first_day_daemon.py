@@ -11,7 +11,6 @@ import smtplib
 import ssl
 import stat
 import subprocess
-import sys
 from email import policy
 from pathlib import Path
 
@@ -21,38 +20,8 @@ from gateway.cli.ops import daemon_state
 from gateway.housekeeping import STATUS_FILE, status_line
 from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
+from tests.test_process import smsgw, start_daemon
 from tests.test_supervision import notify_socket
-
-CLI = [sys.executable, "-m", "gateway.cli"]
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def smsgw(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [*CLI, "--config", str(config), *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=90
-    )
-
-
-async def start(config: Path, smtp_port: int) -> subprocess.Popen[bytes]:
-    log = config.parent / "daemon.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [*CLI, "--config", str(config), "run", "--json-logs"], cwd=ROOT, stdout=out, stderr=out, env=env
-        )
-    for _ in range(400):
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited: {log.read_text()[-3000:]}")
-        try:
-            _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        w.close()
-        return proc
-    proc.kill()
-    raise AssertionError("daemon did not listen within 20 s")
 
 
 async def until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +38,7 @@ async def test_banner_status_on_stop_and_send(tmp_path: Path) -> None:
     config.write_text(config_text(tmp_path, smsc_port=smsc_port, smtp_port=smtp_port))
     config.chmod(0o640)
     async with HappySMSC(port=smsc_port) as smsc:
-        proc = await start(config, smtp_port)
+        proc = await start_daemon(config, smtp_port)
         try:
             status_file = tmp_path / "state" / STATUS_FILE
             await until(status_file.exists)
