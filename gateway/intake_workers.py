@@ -95,6 +95,7 @@ class Slot:
     writer: asyncio.StreamWriter | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     starts: int = 0
+    heartbeats: int = 0
 
 
 class IntakeWorkers:
@@ -192,6 +193,7 @@ class IntakeWorkers:
                 wake_outbox()
             elif kind == b"h":
                 beat()
+                slot.heartbeats += 1
                 self.replies.update(json.loads(line[1:]))
                 self._send(slot, b"b%d" % self.backlog())
             elif kind == b"R":
