@@ -291,6 +291,8 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
+            if self.intake is not None:
+                self.intake.stopping = True  # a worker that got systemd's SIGTERM too exits as asked
             if self.web is not None:
                 await self.web.stop()
             for server in self.servers:

@@ -158,6 +158,9 @@ class IntakeWorkers:
         ours, theirs = socket.socketpair()
         try:
             proc = slot.proc = self._spawn(slot, theirs)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         slot.starts += 1
