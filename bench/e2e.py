@@ -11,7 +11,8 @@ The throughput run is made twice, with the daemon logging at WARNING and at INFO
 default), so that the cost of logging shows; `--log-level` chooses (repeatable).
 
 Usage: python bench/e2e.py [--messages 5000] [--connections 8] [--rate 100] [--queued 100000]
-                           [--log-level WARNING --log-level INFO]
+                           [--log-level WARNING --log-level INFO] [--intake-processes N]
+With `--intake-processes N` the relay runs in N worker processes; the CPU figure then adds theirs.
 It is a benchmark, not a test: it asserts nothing and only prints.
 """
 
@@ -41,6 +42,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+INTAKE_PROCESSES = 0  # [smtp] intake_processes of the daemon under test (--intake-processes)
+
+
 def config(state: Path, smtp: int, smpp: int) -> str:
     return f"""
 [gateway]
@@ -51,6 +55,7 @@ queue_high_water = 10000000
 [smtp]
 listen = "127.0.0.1:{smtp}"
 submission_listen = "127.0.0.1:0"
+intake_processes = {INTAKE_PROCESSES}
 
 [mail]
 relay = "127.0.0.1:{free_port()}"
@@ -130,6 +135,26 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process: steadier than wall-clock rates on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The daemon's child processes (intake workers), which the CPU figure must include."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds of the daemon's own process and of its intake workers together."""
+    workers = 0.0
+    for child in children(pid):
+        try:
+            workers += cpu_seconds(child)
+        except OSError:
+            pass
+    return cpu_seconds(pid), workers
 
 
 def count_lines(path: Path) -> int:
@@ -221,7 +246,7 @@ async def throughput(n: int, conns: int, log_level: str) -> tuple[float, float]:
     """Prints the run's figures; returns (SMS/s end to end, daemon CPU ms per message)."""
     async with gateway(log_level=log_level) as (state, smtp, proc):
         jobs = [(i, [number(i)]) for i in range(n)]
-        cpu0 = cpu_seconds(proc.pid)
+        main0, workers0 = cpu_split(proc.pid)
         t0 = time.perf_counter()
         await asyncio.gather(*(sender(smtp, jobs[k::conns]) for k in range(conns)))
         accepted = time.perf_counter() - t0
@@ -232,12 +257,18 @@ async def throughput(n: int, conns: int, log_level: str) -> tuple[float, float]:
         done = time.perf_counter() - t0
         sent = count_lines(log)
         await asyncio.sleep(1)  # let the last delivery reports be processed
-        cpu = cpu_seconds(proc.pid) - cpu0
+        main1, workers1 = cpu_split(proc.pid)
+        cpu = main1 - main0 + workers1 - workers0
         rss, hwm = rss_mb(proc.pid)
         print(f"throughput: {n} mails over {conns} connections, daemon logging at {log_level}")
         print(f"  accepted  {n / accepted:8.0f} mails/s  ({accepted:.2f} s)")
         print(f"  submitted {sent / done:8.0f} SMS/s end to end  ({sent} SMS in {done:.2f} s)")
         print(f"  daemon CPU {1000 * cpu / n:.2f} ms per mail+SMS+DLR (user+sys, all threads)")
+        if INTAKE_PROCESSES:
+            print(
+                f"    of which main process {1000 * (main1 - main0) / n:.2f} ms,"
+                f" {INTAKE_PROCESSES} intake worker(s) {1000 * (workers1 - workers0) / n:.2f} ms"
+            )
         print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
         return sent / done, 1000 * cpu / n
 
@@ -289,7 +320,10 @@ async def main() -> None:
         help="daemon log level for the throughput run; repeatable (default: WARNING, then INFO,"
         " the production default, so that the cost of logging shows)",
     )
+    ap.add_argument("--intake-processes", type=int, default=0, help="[smtp] intake_processes (default 0)")
     args = ap.parse_args()
+    global INTAKE_PROCESSES
+    INTAKE_PROCESSES = args.intake_processes
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if args.only in (None, "throughput"):
         for level in args.log_level or ["WARNING", "INFO"]:

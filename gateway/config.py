@@ -110,6 +110,7 @@ class SmtpSection(_Section):
     max_connections: int = Field(500, ge=1)  # both listeners together; keep below LimitNOFILE
     max_connections_per_address: int = Field(50, ge=1)  # per IPv4 address or IPv6 /64 (Postfix: 50)
     max_commands_without_mail: int = Field(250, ge=10)  # 100 RCPT and the rest of a mail fit
+    intake_processes: int = Field(0, ge=0, le=64)  # relay port in worker processes; 0: in the daemon
 
     @field_validator("listen", "submission_listen")
     @classmethod

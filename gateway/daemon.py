@@ -12,6 +12,9 @@ A database file deleted or replaced while the daemon runs stops it the same way,
 
 A listener that cannot bind raises `ListenError` naming the config key, so that `smsgw run` says
 which setting to change instead of printing asyncio's bind error.
+
+With `[smtp] intake_processes` ≥ 1 the relay port is served by supervised worker processes
+(`gateway/intake_workers.py`); the daemon binds their listening socket and keeps the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
+from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
@@ -108,6 +112,9 @@ class Daemon:
     servers: list[asyncio.Server] = field(default_factory=list)
     simulator: Any = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    log_level: str = "INFO"  # passed on to intake worker processes
+    json_logs: bool | None = None
+    intake: IntakeWorkers | None = None
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
         cfg = self.config
@@ -188,8 +195,27 @@ class Daemon:
             gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
             self.gate = gate
             host, port = cfg.smtp.listen_addr
-            self.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
-            self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
+            if cfg.smtp.intake_processes:
+                try:
+                    listeners = bind_listeners(host, port)
+                except OSError as exc:
+                    raise ListenError("smtp.listen", host, port, exc) from exc
+                self.smtp_port = listeners[0].getsockname()[1]
+                self.intake = IntakeWorkers(
+                    cfg,
+                    listeners,
+                    wake_dispatcher=dispatcher.wake,
+                    wake_outbox=outbox.wake,
+                    backlog=lambda: dispatcher.backlog,
+                    replies=gate.replies,
+                    log_level=self.log_level,
+                    json_logs=self.json_logs,
+                )
+            else:
+                self.servers.append(
+                    await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port))
+                )
+                self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
             from gateway.smtp import submission
 
             sub = None
@@ -210,6 +236,8 @@ class Daemon:
         except BaseException:
             for server in self.servers:
                 server.close()
+            for sock in self.intake.listeners if self.intake else ():
+                sock.close()
             if self.simulator is not None:
                 await self.simulator.stop()
             self.store.close()
@@ -233,11 +261,16 @@ class Daemon:
                 "queued": dispatcher.backlog,
                 "outbox": self.store.admin.outbox_waiting()[0],
                 "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
+                "intake_pids": self.intake.pids() if self.intake else {},
             },
             status_path,
         )
         supervisor.add("housekeeping", housekeeping.run)
+        if self.intake is not None:
+            self.intake.add_to(supervisor)
         supervised = asyncio.create_task(supervisor.run(), name="supervisor")
+        if self.intake is not None:
+            await self.intake.wait_ready()
         self._banner(sub_why_off)
         sd_notify("READY=1")
         self.ready.set()
@@ -258,11 +291,15 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
+            if self.intake is not None:
+                self.intake.stopping = True  # a worker that got systemd's SIGTERM too exits as asked
             if self.web is not None:
                 await self.web.stop()
             for server in self.servers:
                 server.close()
             supervisor.stopping = True
+            if self.intake is not None:
+                await self.intake.stop()
             await dispatcher.stop()
             outbox.stop()
             for link in self.links.values():
@@ -293,7 +330,8 @@ class Daemon:
             "version": __version__,
             "config": str(self.config_path) if self.config_path else None,
             "database": str(cfg.db_path),
-            "relay": f"{cfg.smtp.listen_addr[0]}:{self.smtp_port}",
+            "relay": f"{cfg.smtp.listen_addr[0]}:{self.smtp_port}"
+            + (f" ({cfg.smtp.intake_processes} intake processes)" if self.intake else ""),
             "submission": (
                 f"{cfg.smtp.submission_addr[0]}:{self.submission_port}"
                 if submission_off is None and cfg.smtp.submission_addr

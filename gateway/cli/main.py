@@ -64,7 +64,9 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     except ImportError:
         runner = asyncio.run
     try:
-        runner(Daemon(cfg, config_path=args.config.resolve()).run())
+        daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)
+        daemon.json_logs = True if args.json_logs else None
+        runner(daemon.run())
     except ListenError as exc:
         transient = exc.cause.errno == errno.EADDRINUSE  # may free up; a restart can help
         raise CliError(

@@ -77,6 +77,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         )
     for name, worker in status.get("workers", {}).items():
         line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
+        if pid := status.get("intake_pids", {}).get(name):
+            line += f", pid {pid} (relay port)"
         if worker.get("last_error"):
             line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
         print(line)

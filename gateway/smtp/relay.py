@@ -294,9 +294,12 @@ class RelayHandler:
 
 
 async def start_smtp_server(
-    gate: Gate, host: str, port: int, handler: Any | None = None, **smtp_kwargs: Any
+    gate: Gate, host: str, port: int, handler: Any | None = None, *, sock: Any = None, **smtp_kwargs: Any
 ) -> asyncio.Server:
-    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does."""
+    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
+
+    `sock`: a socket already listening (an intake worker's, bound by the daemon) instead of host:port.
+    """
     cfg = gate.config
     handler = handler or RelayHandler(gate)
     loop = asyncio.get_running_loop()
@@ -313,4 +316,6 @@ async def start_smtp_server(
             **smtp_kwargs,
         )
 
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock)
     return await loop.create_server(factory, host=host, port=port)
