@@ -205,7 +205,7 @@ class Dispatcher:
                 await store.write(
                     lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
                 )
-                log.info(
+                log.debug(
                     "mt.submitted",
                     message=part.message_id,
                     part=part.id,

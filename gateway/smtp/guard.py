@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiosmtpd.smtp import SMTP
 
 from acl.lockout import client_key
 from gateway.smtp import replies
+from gateway.smtp.protocol import LeanSMTP
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +89,7 @@ class SessionGuard:
             del self._per_address[key]
 
 
-class GuardedSMTP(SMTP):
+class GuardedSMTP(LeanSMTP):
     """aiosmtpd's server held to the SessionGuard's limits; the listeners' classes build on it."""
 
     def __init__(self, *args: Any, guard: SessionGuard, data_size_limit: int, **kwargs: Any) -> None:
@@ -188,7 +188,7 @@ class GuardedSMTP(SMTP):
     def _timeout_cb(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.guard.bite("idle", ip=self._peer_ip())
-            self.transport.write(replies.IDLE_TIMEOUT.encode("ascii") + b"\r\n")
+            self.transport.write(self.take_held() + replies.IDLE_TIMEOUT.encode("ascii") + b"\r\n")
         super()._timeout_cb()
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class GuardedSMTP(SMTP):
         """Answer and hang up at once, from the transport callback, without feeding the reader."""
         self.guard.bite(limit, ip=self._peer_ip(), **fields)
         assert self.transport is not None
-        self.transport.write(reply.encode("ascii") + b"\r\n")
+        self.transport.write(self.take_held() + reply.encode("ascii") + b"\r\n")
         self.transport.close()
 
     def _peer_ip(self) -> str | None:

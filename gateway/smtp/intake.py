@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from email.parser import BytesParser, Parser
+from email.parser import Parser
 from email.policy import compat32
 
 import pydantic
 import structlog
 
 from gateway import mailheaders
-from gateway.smtp import automail, replies
+from gateway.smtp import automail, mimefast, replies
 from gateway.smtp.charsets import (
     content_charset,
     decode_header,
@@ -42,7 +42,6 @@ UNREADABLE_REPLY = replies.UNREADABLE
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600
 _MAX_OCTET = 65_536
-_PARSER = BytesParser(policy=compat32)
 _STR_PARSER = Parser(policy=compat32)
 
 
@@ -113,7 +112,7 @@ class _Ctx:
 
 
 def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
-    msg = _PARSER.parsebytes(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
+    msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
     heads: dict[str, str] = {}
     for name, value in msg.raw_items():
         heads.setdefault(name.lower(), value)

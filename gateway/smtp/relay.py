@@ -107,6 +107,13 @@ class RelayHandler:
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """RFC 2920 PIPELINING: a client may send MAIL, RCPT… and DATA without waiting for replies."""
+        session.host_name = hostname  # aiosmtpd leaves this to a handler with an EHLO hook
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     # ---- MAIL / RCPT ----------------------------------------------------------------------
 
     async def handle_MAIL(
