@@ -190,6 +190,10 @@ class IntakeWorkers:
                 assert slot.proc is not None
                 slot.proc.kill()
                 return
+            except ConnectionError:
+                # A write to a worker that was already going (its backlog answer) broke the
+                # channel: the same as the channel closing.
+                return
             if not line:
                 return
             kind = line[:1]
