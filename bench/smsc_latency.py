@@ -19,7 +19,7 @@ timers released chunks beyond the intended delay), so that one can see it does n
 figure: it should be far from a whole core and its lateness far below the delay.
 
 Usage: python bench/smsc_latency.py [--messages 3000] [--window 10] [--delay-ms 10] [--rounds 1]
-                                    [--protocol smpp|cimd2] [--log-level INFO]
+                                    [--protocol smpp|cimd2] [--log-level INFO] [--profile OUT]
 It is a benchmark, not a test: it asserts nothing and only prints.
 """
 
@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,6 +162,14 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
             log = state / "simulator.jsonl"
             cpu0, own0, t0 = e2e.cpu_seconds(daemon.pid), time.process_time(), time.perf_counter()
             proxy.release.set()
+            spy = None
+            if args.profile:  # the daemon while the link runs, as py-spy's raw (collapsed) stacks
+                seconds = max(2, int(n / min(ceiling, 500) * 0.8))
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(daemon.pid), "--duration", str(seconds), "--rate",
+                     "250", "--format", "raw", "--nonblocking", "--output", args.profile],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             deadline = t0 + 60 + 10 * n / min(ceiling, 500)
             while e2e.count_lines(log) < n and time.perf_counter() < deadline:
                 await asyncio.sleep(0.1)
@@ -168,6 +177,8 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
             own = time.process_time() - own0
             await asyncio.sleep(1)  # the last delivery reports
             cpu = e2e.cpu_seconds(daemon.pid) - cpu0
+            if spy is not None:
+                spy.wait(60)
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -200,6 +211,7 @@ async def main() -> None:
     ap.add_argument("--protocol", choices=["smpp", "cimd2"], default="smpp")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING"], default="INFO")
+    ap.add_argument("--profile", metavar="OUT", help="py-spy the daemon while the link runs (raw stacks)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     results = [await run(args) for _ in range(args.rounds)]
