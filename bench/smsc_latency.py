@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import platform
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -85,44 +87,72 @@ users = ["{e2e.SENDER}"]
 """
 
 
+SUBMIT_SM, SUBMIT_SM_RESP = 0x00000004, 0x80000004
+
+
 @dataclass
 class Proxy:
     """Forwards TCP connections to `upstream`, holding each chunk `delay` seconds in each direction.
 
     Connections wait for `release` before the upstream connection is opened. One timer per direction
-    at a time, and a queue behind it, keep the chunks in order whatever the timer resolution."""
+    at a time, and a queue behind it, keep the chunks in order whatever the timer resolution. For
+    SMPP it also reads the PDU headers, to time each submit from the moment the daemon wrote it to
+    the moment its answer was handed back (the part of a window place's cycle spent beyond the
+    daemon) and the simulator's own share of that."""
 
     upstream: int
     delay: float
+    smpp: bool = True
     release: asyncio.Event = field(default_factory=asyncio.Event)
     lateness: list[float] = field(default_factory=list)  # seconds past each chunk's due time
+    # submit_sm sequence number -> [read from daemon, written upstream, answer read, answer written]
+    stamps: dict[int, list[float]] = field(default_factory=dict)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self.release.wait()
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, up_writer, SUBMIT_SM, 0), self._pipe(up_reader, writer, SUBMIT_SM_RESP, 2)
+            )
         except (OSError, asyncio.CancelledError):  # the run is over; nothing to forward any more
             writer.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: int, stamp: int
+    ) -> None:
         loop = asyncio.get_running_loop()
-        held: deque[tuple[float, bytes | None]] = deque()
+        held: deque[tuple[float, bytes | None, list[int]]] = deque()
+        buf = bytearray()
 
         def flush() -> None:
             now = loop.time()
             while held and held[0][0] <= now:
-                due, chunk = held.popleft()
+                due, chunk, seqs = held.popleft()
                 self.lateness.append(now - due)
                 if chunk is None:
                     writer.close()
                     return
                 writer.write(chunk)
+                for seq in seqs:
+                    self.stamps.setdefault(seq, [0.0] * 4)[stamp + 1] = now
             if held:
                 loop.call_at(held[0][0], flush)
 
         def hold(chunk: bytes | None) -> None:
-            held.append((loop.time() + self.delay, chunk))
+            now = loop.time()
+            seqs = []
+            if chunk is not None and self.smpp:
+                buf.extend(chunk)
+                while len(buf) >= 16:
+                    length, command_id, _status, seq = struct.unpack_from(">IIII", buf)
+                    if len(buf) < length:
+                        break
+                    del buf[:length]
+                    if command_id == command:
+                        seqs.append(seq)
+                        self.stamps.setdefault(seq, [0.0] * 4)[stamp] = now
+            held.append((now + self.delay, chunk, seqs))
             if len(held) == 1:
                 loop.call_at(held[0][0], flush)
 
@@ -132,6 +162,26 @@ class Proxy:
         except OSError:
             pass
         hold(None)
+
+    def turnarounds(self) -> list[float]:
+        """For each answer handed to the daemon, seconds until the daemon's next submit reached
+        the proxy: how fast a freed window place is filled again (sorted)."""
+        answers = sorted(s[3] for s in self.stamps.values() if s[3])
+        submits = sorted(s[0] for s in self.stamps.values() if s[0])
+        out = []
+        for t in answers:
+            i = bisect.bisect_left(submits, t)
+            if i < len(submits):
+                out.append(submits[i] - t)
+        return sorted(out)
+
+    def beyond(self) -> tuple[float, float] | None:
+        """Mean seconds per submit from the daemon's write to its answer's delivery, and the
+        simulator's share of it (upstream write → answer read); None without SMPP stamps."""
+        done = [s for s in self.stamps.values() if all(s)]
+        if not done:
+            return None
+        return statistics.fmean(s[3] - s[0] for s in done), statistics.fmean(s[2] - s[1] for s in done)
 
 
 def submit_times(log: Path) -> list[float]:
@@ -151,7 +201,7 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
         smtp, sim, proxy_port = e2e.free_port(), e2e.free_port(), e2e.free_port()
         cfg = state / "config.toml"
         cfg.write_text(config(state, smtp, sim, proxy_port, args.protocol, window))
-        proxy = Proxy(sim, delay)
+        proxy = Proxy(sim, delay, smpp=args.protocol == "smpp")
         server = await asyncio.start_server(proxy.serve, "127.0.0.1", proxy_port)
         procs = [await e2e.spawn(cfg, ["simulator", "run"], sim)]
         try:
@@ -192,10 +242,18 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
     share = f"= {100 * rate / ceiling:5.1f} % of the ceiling " if delay else ""
     print(f"  submitted {rate:8.0f} SMS/s  {share}"
           f"({len(times)} SMS, first → last submit)")  # fmt: skip
-    if delay and rate:
-        # Each window place cycles every window / rate seconds; the round trip is the network's.
-        idle = 1000 * (window / rate - 2 * delay - 2 * statistics.fmean(late))
-        print(f"  a window place waits {idle:.1f} ms per submit on this side (cycle minus round trip)")
+    beyond = proxy.beyond()
+    if beyond and rate:
+        # A window place cycles every window / rate seconds: the part of it the proxy did not see
+        # the submit (daemon's write → answer handed back) is the daemon's, wake-ups included.
+        out, smsc = beyond
+        cycle = window / rate
+        print(f"  a window place cycles in {1000 * cycle:.1f} ms: {1000 * out:.1f} ms beyond the daemon "
+              f"(simulator {1000 * smsc:.1f} ms), {1000 * (cycle - out):.1f} ms in the daemon")  # fmt: skip
+        turns = proxy.turnarounds()
+        if turns:
+            p50, p90, p99 = (1000 * turns[int(len(turns) * q)] for q in (0.5, 0.9, 0.99))
+            print(f"  answer in → next submit out: p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms")
     print(f"  daemon CPU {1000 * cpu / n:.2f} ms per SMS (submit + answer + DLR, user+sys)")
     print(f"  proxy: {100 * own / running:.0f} % of a core; chunks late by p50 "
           f"{1000 * statistics.median(late):.2f} ms, p99 {1000 * late[int(len(late) * 0.99)]:.2f} ms "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -48,6 +48,14 @@ MAX_CLAIM = 500
 
 # Late answers that settle a part: it was taken, or refused for good.
 _SETTLING = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.MALFORMED)
+
+
+class _Wait:
+    """A submit still waiting for its pacing (a throttle pause or a token)."""
+
+
+_WAIT = _Wait()
+_Sending = Awaitable[SubmitResult] | Exception | _Wait | None
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -176,10 +184,7 @@ class Dispatcher:
                 continue
             name = self._pick(part)
             if name is not None:
-                self.pacers[name].reserve()
-                task = asyncio.create_task(self._submit(name, part))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._start(name, part)
             elif self._routable(part):
                 kept.append(part)  # its links are full; it keeps its turn
             else:
@@ -235,31 +240,55 @@ class Dispatcher:
         self._unanswered.pop(part.id, None)
         return self.store.queue.mark_part_final(part.id, state, error)
 
-    async def _submit(self, name: str, part: ClaimedPart) -> None:
+    def _start(self, name: str, part: ClaimedPart) -> None:
+        """Take a window place for the part and, when pacing allows it now, hand it to the link in
+        this step; the answer (or the wait for pacing) is the task's."""
+        pacer = self.pacers[name]
+        pacer.reserve()
+        sending: _Sending = _WAIT
+        if pacer.try_ready():
+            try:
+                sending = self._go(name, part)
+            except Exception as exc:  # raised in the task, which puts the part on hold
+                sending = exc
+        task = asyncio.create_task(self._submit(name, part, sending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
+        """Submit the part (its pacing done); None when a late answer settled it meanwhile."""
+        self._pacing.discard(part.id)
+        if part.id in self._settled:  # the late answer came while this re-send waited its turn
+            self._settled.discard(part.id)
+            return None
+        if self._unanswered.pop(part.id, None) is not None:
+            reason = "sent again: no answer to the previous submit within the grace"
+            log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
+        sms = OutboundSms(
+            part_id=part.id,
+            source=part.source,
+            destination=part.destination,
+            data_coding=part.data_coding,
+            payload=part.payload,
+            text=part.text,
+            udh=part.udh,
+            validity=datetime.fromtimestamp(part.expires_at, UTC),
+        )
+        return self.links[name].send(sms)
+
+    async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
         pacer = self.pacers[name]
         outcome: Outcome | None = None
         released = False
-        self._pacing.add(part.id)
         try:
-            await pacer.ready()
-            self._pacing.discard(part.id)
-            if part.id in self._settled:  # the late answer came while this re-send waited its turn
-                self._settled.discard(part.id)
+            if sending is _WAIT:
+                await pacer.ready()
+                sending = self._go(name, part)
+            if isinstance(sending, Exception):
+                raise sending
+            if sending is None:
                 return
-            if self._unanswered.pop(part.id, None) is not None:
-                reason = "sent again: no answer to the previous submit within the grace"
-                log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
-            sms = OutboundSms(
-                part_id=part.id,
-                source=part.source,
-                destination=part.destination,
-                data_coding=part.data_coding,
-                payload=part.payload,
-                text=part.text,
-                udh=part.udh,
-                validity=datetime.fromtimestamp(part.expires_at, UTC),
-            )
-            result = await self.links[name].submit(sms)
+            result = await sending
             outcome = result.outcome
             # The SMSC has answered, so its window place is free now rather than a group commit later.
             # The outcome's write below is queued in this same step, with no await in between: a
