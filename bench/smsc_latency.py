@@ -250,6 +250,8 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
         cycle = window / rate
         print(f"  a window place cycles in {1000 * cycle:.1f} ms: {1000 * out:.1f} ms beyond the daemon "
               f"(simulator {1000 * smsc:.1f} ms), {1000 * (cycle - out):.1f} ms in the daemon")  # fmt: skip
+        # What the daemon made of the time the network and the SMSC left it: 100 % = never idle.
+        print(f"  = {100 * out / cycle:.1f} % of what proxy and simulator allowed ({window / out:.0f}/s)")
         turns = proxy.turnarounds()
         if turns:
             p50, p90, p99 = (1000 * turns[int(len(turns) * q)] for q in (0.5, 0.9, 0.99))
