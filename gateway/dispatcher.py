@@ -1,11 +1,13 @@
 """Moves parts from the store to the SMSC links: claim, route, pace, submit, record the outcome.
 
 Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report
-outcomes. Claims are bounded by the free windows of the links that are up, so nothing sits `active`
-waiting for a link; a part with no usable link goes straight back to the queue without counting an
-attempt. Throttling never fails a part; temporary faults back off exponentially; permanent
-refusals fail the part (and so its message, once); anything unexpected puts the part on `hold`
-for a human, as Postfix's hold queue does.
+outcomes. Parts are claimed ahead of the windows of the links that are up (`CLAIM_AHEAD` windows,
+in batches), so that a place freed by an answer is given the next part in the same step, with no
+claim or other write in between; a part with no usable link goes straight back to the queue without
+counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops.
+Throttling never fails a part; temporary faults back off exponentially; permanent refusals fail
+the part (and so its message, once); anything unexpected puts the part on `hold` for a human, as
+Postfix's hold queue does.
 
 A submit that went out and was not answered in time (`Outcome.UNANSWERED`) may well have reached
 the SMSC, so the part is not sent again at once: it waits out the link's late-answer grace, and an
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -37,10 +40,22 @@ NO_LINK_DELAY = 1.0
 
 
 MIN_THROTTLE_RETRY = 0.05
+# Parts claimed ahead of the links that are up, in windows: when a place frees, the next part is
+# already claimed (durably `active`), and claims come in batches instead of one per answer.
+CLAIM_AHEAD = 2
+MAX_CLAIM = 500
 
 
 # Late answers that settle a part: it was taken, or refused for good.
 _SETTLING = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.MALFORMED)
+
+
+class _Wait:
+    """A submit still waiting for its pacing (a throttle pause or a token)."""
+
+
+_WAIT = _Wait()
+_Sending = Awaitable[SubmitResult] | Exception | _Wait | None
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -71,6 +86,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
         self._unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
+        self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
+        self._drained = False  # the last claim found no more due parts; claim again when woken
+        self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
         self._settled: set[int] = set()  # parts in _pacing that a late answer settled: not to be sent
         self._watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
@@ -78,6 +96,9 @@ class Dispatcher:
         self.backlog = 0
 
     def wake(self) -> None:
+        """Something may have come due (mail queued, a link up, a part released): claim again."""
+        self._woken += 1
+        self._drained = False
         self._wake.set()
 
     def _free(self) -> int:
@@ -85,36 +106,103 @@ class Dispatcher:
             pacer.free() for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
         )
 
+    def _capacity(self) -> int:
+        """The windows of the links that are up: how many parts are claimed ahead of them."""
+        return sum(
+            pacer.window for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
+        )
+
+    def _claim_room(self) -> int:
+        """How many parts to claim now: none while a window's worth is claimed ahead, else enough
+        for the free places and CLAIM_AHEAD windows, so that claims come in batches."""
+        ahead = self._capacity()
+        if ahead == 0 or len(self._ready) >= ahead:
+            return 0
+        return min(self._free() + CLAIM_AHEAD * ahead - len(self._ready), MAX_CLAIM)
+
     async def run(self) -> None:
         last_backlog = 0.0
-        while not self._stopping:
-            beat()
-            now = self.clock()
-            if now - last_backlog >= 1.0:
-                self.backlog = self.store.admin.waiting_parts()
-                last_backlog = now
-            free = self._free()
-            claimed: list[ClaimedPart] = []
-            if free > 0:
-                claimed = await self.store.write(self._claimer(min(free, 500), now))
-                await self._dispatch(claimed, now)
-            if claimed and len(claimed) >= free:
-                await asyncio.sleep(0)  # more may be due; let submits free the window first
+        try:
+            while not self._stopping:
+                beat()
+                now = self.clock()
+                if now - last_backlog >= 1.0:
+                    self.backlog = self.store.admin.waiting_parts()
+                    last_backlog = now
+                self._fill()
+                limit = self._claim_room()
+                if limit > 0 and not self._drained:
+                    self._wake.clear()
+                    woken = self._woken
+                    claimed = await self.store.write(self._claimer(limit, now))
+                    # Nothing more is due until something is queued, released or comes due.
+                    self._drained = len(claimed) < limit and woken == self._woken
+                    self._ready.extend(claimed)
+                    self._pacing.update(part.id for part in claimed)
+                    self._fill()
+                    if not self._drained:
+                        await asyncio.sleep(0)  # more may be due; let the submits go first
+                        continue
+                due = self.store.queue.next_due_at()
+                timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
                 if self._free() == 0:
-                    await self._wait(0.5)
-                continue
-            due = self.store.queue.next_due_at()
-            timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
-            if free == 0:
-                timeout = min(timeout, 0.2)
-            await self._wait(timeout)
+                    timeout = min(timeout, 0.2)
+                if not await self._wait(timeout):
+                    self._drained = False  # a part may have come due
+        finally:
+            if not self._stopping:
+                # A crash: the parts claimed ahead stay `active` until the requeue of orphans that
+                # precedes the restart (which waits for the submits in flight); none may go now.
+                self._pacing.difference_update(part.id for part in self._ready)
+                self._ready.clear()
 
-    async def _wait(self, timeout: float) -> None:
+    async def _wait(self, timeout: float) -> bool:
+        """Whether a wake came before the timeout."""
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
-            pass
-        self._wake.clear()
+            return False
+        finally:
+            self._wake.clear()
+        return True
+
+    def _fill(self) -> None:
+        """Give every free window place a part claimed ahead, now: called when an answer frees a
+        place, so the next submit goes out in the same step, with no write or claim before it."""
+        if self._stopping or not self._ready:
+            return
+        now = self.clock()
+        unsendable: list[ClaimedPart] = []
+        if self._capacity() == 0:  # no link is up: back to the queue
+            unsendable.extend(self._ready)
+            self._ready.clear()
+        kept: list[ClaimedPart] = []
+        while self._ready and self._free() > 0:
+            part = self._ready.popleft()
+            if part.expires_at <= now:
+                unsendable.append(part)
+                continue
+            name = self._pick(part)
+            if name is not None:
+                self._start(name, part)
+            elif self._routable(part):
+                kept.append(part)  # its links are full; it keeps its turn
+            else:
+                unsendable.append(part)
+        self._ready.extendleft(reversed(kept))
+        if unsendable:
+            self._pacing.difference_update(part.id for part in unsendable)
+            task = asyncio.create_task(self._settle_unsendable(unsendable, now))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if len(self._ready) < self._capacity() and not self._drained:
+            self._wake.set()  # time for the next batch, while this one is being sent
+
+    def _routable(self, part: ClaimedPart) -> bool:
+        return any(
+            (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
+            for name in self.router.candidates(part.destination)
+        )
 
     def _pick(self, part: ClaimedPart) -> str | None:
         avoid = self._avoid.get(part.id, set())
@@ -133,31 +221,17 @@ class Dispatcher:
         queue = self.store.queue
         return lambda: queue.claim_due(limit, now=now)
 
-    async def _dispatch(self, claimed: list[ClaimedPart], now: float) -> None:
-        """Hand each claimed part to a link; the ones that cannot go now are settled in one write."""
-        expired: list[ClaimedPart] = []
-        no_link: list[ClaimedPart] = []
-        for part in claimed:
-            if part.expires_at <= now:
-                expired.append(part)
-                continue
-            name = self._pick(part)
-            if name is None:
-                no_link.append(part)
-                continue
-            self.pacers[name].reserve()
-            task = asyncio.create_task(self._submit(name, part))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        if not (expired or no_link):
-            return
+    async def _settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
+        """Claimed parts that cannot go: expired ones end, the rest (no usable link) go back to the
+        queue without counting an attempt; in one write."""
 
         def settle() -> None:
-            for part in expired:  # the bounce is queued with the state change, or neither
-                reason = "validity period expired before it could be sent"
-                self.on_finished(self._final(part, "expired", reason))
-            for part in no_link:
-                self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
+            for part in parts:
+                if part.expires_at <= now:  # the bounce is queued with the state change, or neither
+                    reason = "validity period expired before it could be sent"
+                    self.on_finished(self._final(part, "expired", reason))
+                else:
+                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
 
         await self.store.write(settle)
 
@@ -166,31 +240,55 @@ class Dispatcher:
         self._unanswered.pop(part.id, None)
         return self.store.queue.mark_part_final(part.id, state, error)
 
-    async def _submit(self, name: str, part: ClaimedPart) -> None:
+    def _start(self, name: str, part: ClaimedPart) -> None:
+        """Take a window place for the part and, when pacing allows it now, hand it to the link in
+        this step; the answer (or the wait for pacing) is the task's."""
+        pacer = self.pacers[name]
+        pacer.reserve()
+        sending: _Sending = _WAIT
+        if pacer.try_ready():
+            try:
+                sending = self._go(name, part)
+            except Exception as exc:  # raised in the task, which puts the part on hold
+                sending = exc
+        task = asyncio.create_task(self._submit(name, part, sending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
+        """Submit the part (its pacing done); None when a late answer settled it meanwhile."""
+        self._pacing.discard(part.id)
+        if part.id in self._settled:  # the late answer came while this re-send waited its turn
+            self._settled.discard(part.id)
+            return None
+        if self._unanswered.pop(part.id, None) is not None:
+            reason = "sent again: no answer to the previous submit within the grace"
+            log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
+        sms = OutboundSms(
+            part_id=part.id,
+            source=part.source,
+            destination=part.destination,
+            data_coding=part.data_coding,
+            payload=part.payload,
+            text=part.text,
+            udh=part.udh,
+            validity=datetime.fromtimestamp(part.expires_at, UTC),
+        )
+        return self.links[name].send(sms)
+
+    async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
         pacer = self.pacers[name]
         outcome: Outcome | None = None
         released = False
-        self._pacing.add(part.id)
         try:
-            await pacer.ready()
-            self._pacing.discard(part.id)
-            if part.id in self._settled:  # the late answer came while this re-send waited its turn
-                self._settled.discard(part.id)
+            if sending is _WAIT:
+                await pacer.ready()
+                sending = self._go(name, part)
+            if isinstance(sending, Exception):
+                raise sending
+            if sending is None:
                 return
-            if self._unanswered.pop(part.id, None) is not None:
-                reason = "sent again: no answer to the previous submit within the grace"
-                log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
-            sms = OutboundSms(
-                part_id=part.id,
-                source=part.source,
-                destination=part.destination,
-                data_coding=part.data_coding,
-                payload=part.payload,
-                text=part.text,
-                udh=part.udh,
-                validity=datetime.fromtimestamp(part.expires_at, UTC),
-            )
-            result = await self.links[name].submit(sms)
+            result = await sending
             outcome = result.outcome
             # The SMSC has answered, so its window place is free now rather than a group commit later.
             # The outcome's write below is queued in this same step, with no await in between: a
@@ -198,7 +296,7 @@ class Dispatcher:
             # nothing that depends on the outcome sees the part before the outcome is durable.
             pacer.release(outcome)  # learns a throttle at once, for the submits in parallel too
             released = True
-            self._wake.set()
+            self._fill()  # the next parts go out now, before anything is written
             store = self.store
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
@@ -255,7 +353,9 @@ class Dispatcher:
             self._pacing.discard(part.id)
             if not released:
                 pacer.release(outcome)
-                self._wake.set()
+                self._fill()
+            if outcome is not None and outcome is not Outcome.ACCEPTED:
+                self.wake()  # the part is back in the queue (or settled): claim may find it due
 
     async def _unanswered_submit(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """Defer the part by the link's grace and take the SMSC's answer if it still comes."""
@@ -325,6 +425,19 @@ class Dispatcher:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        ready, self._ready = list(self._ready), deque()
+        if ready:  # claimed ahead and never sent: back to the queue as they were
+            self._pacing.difference_update(part.id for part in ready)
+            queue = self.store.queue
+
+            def put_back() -> None:
+                for part in ready:
+                    queue.release(part.id, delay=0.0, count=False)
+
+            try:
+                await self.store.write(put_back)
+            except Exception:  # they stay `active`; the next start puts them back
+                log.exception("dispatcher.put_back_failed", parts=len(ready))
 
     def link_stats(self) -> dict[str, dict[str, object]]:
         out: dict[str, dict[str, object]] = {}

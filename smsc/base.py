@@ -8,6 +8,8 @@ Rules every driver follows (tested for each driver):
 
 - `start()` MUST return promptly; the driver connects, logs in and reconnects with back-off on
   its own, reporting every change through `events.on_state`.
+- `send()` is `submit()` as a future, for the dispatcher: a driver that can write the request before
+  returning does (SMPP), so that a window place freed by an answer is refilled in the same step.
 - `submit()` MUST resolve exactly once: on the SMSC's answer, or with `Outcome.TEMPORARY` on a
   lost connection or while the link is not ACTIVE. It MUST NOT raise for protocol trouble. A
   submit that was written to the socket but never answered is TEMPORARY: the dispatcher re-sends
@@ -141,6 +143,8 @@ class SmscLink(Protocol):
     async def start(self, events: LinkEvents) -> None: ...
 
     async def submit(self, sms: OutboundSms) -> SubmitResult: ...
+
+    def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]: ...
 
     async def stop(self, *, drain: bool = True) -> None: ...
 

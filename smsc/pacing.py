@@ -79,6 +79,11 @@ class TokenBucket:
             return True
         return False
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a submit waits for a token: one taken now would jump the queue."""
+        return self._lock.locked()
+
     async def acquire(self) -> None:
         """Wait until a token is available and take it."""
         async with self._lock:
@@ -139,6 +144,11 @@ class LinkPacer:
         while (left := self.pause_left()) > 0:
             await self._sleep(left)
         await self.bucket.acquire()
+
+    def try_ready(self) -> bool:
+        """`ready()` without waiting: True (and a token taken) when a submit may go out now, with
+        no pause running and no earlier submit waiting for a token."""
+        return self.pause_left() <= 0 and not self.bucket.waiting and self.bucket.try_acquire()
 
     def release(self, outcome: Outcome | None, *, recorded: bool = False) -> None:
         """Give the place back and learn from the answer (unless `record` already did); None when

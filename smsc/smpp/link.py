@@ -49,6 +49,12 @@ DEFAULT_WINDOW = 10
 DRAIN_WAIT = 5.0
 
 
+def _resolved(result: SubmitResult) -> asyncio.Future[SubmitResult]:
+    future: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
+
+
 class SmppLink:
     """A transceiver bind to one SMSC; see `smsc.base` for the rules every driver follows."""
 
@@ -81,25 +87,34 @@ class SmppLink:
         self._task = asyncio.create_task(self._run(), name=f"smpp:{self.name}")
 
     async def submit(self, sms: OutboundSms) -> SubmitResult:
+        return await self.send(sms)
+
+    def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
+        """Write the submit_sm now, in the caller's step, and return the future of its answer: a
+        window place freed by an answer is filled again without waiting for a turn of the loop."""
         conn = self._conn
         if self._stopping or self.state is not LinkState.ACTIVE or conn is None or not conn.bound:
-            return SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}")
+            return _resolved(SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}"))
         try:
             seq = self._seq.next_sequence()
             data = encode_sm(SUBMIT_SM, seq, **submit_fields(sms, self.cfg))
         except (UnicodeError, ValueError, struct.error) as exc:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
-            return SubmitResult(outcome, error=str(exc))
+            return _resolved(SubmitResult(outcome, error=str(exc)))
         future = conn.send_submit(seq, data)
         self._in_flight += 1
         self._drained.clear()
-        try:
-            result = await future
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._drained.set()
+        future.add_done_callback(self._answered)
+        return future
+
+    def _answered(self, future: asyncio.Future[SubmitResult]) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._drained.set()
+        if future.cancelled():
+            return
+        result = future.result()
         if result.outcome is Outcome.ACCEPTED:
             self._submitted += 1
         elif result.outcome is Outcome.THROTTLED:
@@ -107,7 +122,6 @@ class SmppLink:
             log.info("smpp.throttled", link=self.name, error=result.error)
         else:
             self._errors += 1
-        return result
 
     async def stop(self, *, drain: bool = True) -> None:
         if self._stopping:

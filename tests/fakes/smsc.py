@@ -20,7 +20,7 @@ from typing import Any, Self
 from gateway.config import SimulatorSection
 from smsc.base import ReportStatus
 from smsc.pacing import TokenBucket
-from smsc.simulator.core import SimulatorCore, SubmittedSms
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.smpp_server import ServerStats, SmppServer, SmppSession
 from tests.fakes.events import EventRecorder as EventRecorder  # re-exported: link tests import it here
 
@@ -247,6 +247,25 @@ class LateAnswerSMSC(FakeSMSC):
 
     def __init__(self, answer_after: float = 1.0, **kwargs: Any) -> None:
         super().__init__(response_delay=answer_after, **kwargs)
+
+
+class HeldSMSC(FakeSMSC):
+    """Takes every submit_sm and answers only when told (`answer`), oldest first, without receipts:
+    a test decides when each window place frees."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held: list[tuple[SmppSession, int, SubmitVerdict]] = []
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        verdict = self.core.on_submit(sms)
+        self.held.append((session, seq, verdict))
+        self.server.record(sms)
+
+    def answer(self, n: int = 1) -> None:
+        for session, seq, verdict in self.held[:n]:
+            session.answer_submit(seq, verdict, report=False)
+        del self.held[:n]
 
 
 class NoMessageIdSMSC(FakeSMSC):
