@@ -38,7 +38,7 @@ from gateway.config import load_config  # noqa: E402
 from gateway.daemon import Daemon  # noqa: E402
 
 _STRING = re.compile(r"'(?:[^']|'')*'")
-_BLOB = re.compile(r"\bX'[0-9A-Fa-f]*'")
+_BLOB = re.compile(r"\bX'[0-9A-F]*'", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
 _LIST = re.compile(r"\((?:\s*\?\s*,)+\s*\?\s*\)")
 _SPACE = re.compile(r"\s+")

@@ -203,7 +203,8 @@ class Dispatcher:
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
                 await store.write(
-                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
+                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
+                    replayable=True,  # rows only: may run again after a rollback, needs no savepoint
                 )
                 log.info(
                     "mt.submitted",

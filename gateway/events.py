@@ -16,6 +16,7 @@ import structlog
 from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.conversations.numbers import normalise
+from gateway.store.accounts import NotFound
 from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
@@ -34,6 +35,8 @@ class Notifier:
 
     def __call__(self, finished: list[Finished]) -> None:
         for f in finished:
+            if f.state == "delivered" and not self._tells_delivered(f.account_id):
+                continue  # the common case: nothing to mail, so nothing to read
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
@@ -62,6 +65,15 @@ class Notifier:
             log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
         if finished:
             self.wake_mailer()
+
+    def _tells_delivered(self, account_id: int | None) -> bool:
+        """Whether a delivery is mailed (`dlr_mail = all`), from the cached account; when unsure, yes."""
+        if account_id is None:
+            return False  # no account, no `dlr_mail = all`
+        try:
+            return self.store.accounts.account_by_id(account_id).dlr_mail == "all"
+        except NotFound:
+            return True  # let the full read below decide
 
     def _maybe_suspend(self, account_id: int, name: str) -> None:
         """R-2.4: an account whose recent deliveries mostly fail is stopped until an admin looks."""
@@ -113,7 +125,7 @@ class GatewayEvents:
             )
 
         try:
-            await store.write(work)
+            await store.write(work, replayable=True)  # rows (and log lines) only: may run twice
         except Exception:
             log.exception("dlr.store_failed", link=link, smsc_id=report.message_id)
             return Ack.RETRY

@@ -31,6 +31,7 @@ import structlog
 from gateway.filemodes import prepare_private
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
+from gateway.store.cache import SettingsCache
 from gateway.store.commit import (
     SERVING_BUSY_MS,
     GroupCommit,
@@ -92,6 +93,7 @@ class Db(GroupCommit):
         self._owner_name = threading.current_thread().name
         self._init_commit(_file_id(os.stat(path)))
         self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
+        self.settings = SettingsCache(lambda: self.conn)
         # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
@@ -298,8 +300,8 @@ class Store:
     def path(self) -> Path:
         return self.db.path
 
-    async def write(self, work: Callable[[], T], *, interactive: bool = False) -> T:
-        return await self.db.write(work, interactive=interactive)
+    async def write(self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False) -> T:
+        return await self.db.write(work, interactive=interactive, replayable=replayable)
 
     async def drain(self) -> None:
         await self.db.drain()

@@ -40,17 +40,18 @@ class QueueRepo(Repository):
         rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
         return {r[0] for r in rows}
 
-    def insert_email(self, a: Acceptance) -> AcceptResult:
+    def insert_email(self, a: Acceptance, *, reached: set[str] | None = None) -> AcceptResult:
         """Write one email, its messages and parts, skipping recipients it reached before (dedup).
 
         Returns no email id when every recipient was a duplicate. Call inside the acceptance's
         transaction: the policy check before it and the usage after it must see the same rows.
+        `reached` is `reached_before(a.dedup_key)` when the caller read it already in this transaction.
         """
         now = self.clock()
         todo = a.messages
         duplicates = 0
         if a.dedup_key is not None and todo:
-            seen = self.reached_before(a.dedup_key)
+            seen = self.reached_before(a.dedup_key) if reached is None else reached
             duplicates = sum(1 for m in todo if m.recipient in seen)
             todo = [m for m in todo if m.recipient not in seen]
             if not todo and a.messages:
@@ -214,19 +215,33 @@ class QueueRepo(Repository):
         """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer."""
         now = self.clock()
         with self.transaction():
-            self.conn.execute(
+            row = self.conn.execute(
                 "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = ?"
-                " WHERE id = ?",
+                " WHERE id = ? RETURNING message_id",
                 (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id),
-            )
-            finished: list[Finished] = []
-            if smsc_id is not None:
+            ).fetchone()
+            if smsc_id is not None and self._may_have_early_reports(now):
                 early = self._early_report(part_id, link, smsc_id, now)
                 if early is not None:
                     self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
                     self._apply_part_report(part_id, early[1], early[2], now)
-            finished += self._settle_message_of(part_id, now)
-        return finished
+                    return self._settle_message_of(part_id, now)
+            if row is not None:
+                fast = self._settle_single(row[0], "submitted", now)
+                if fast is not None:
+                    return fast
+            return self._settle_message_of(part_id, now)
+
+    # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
+    # until read from the table once. Unmatched receipts come only from this process's links.
+    _unmatched_at: float | None = None
+
+    def _may_have_early_reports(self, now: float) -> bool:
+        """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
+        if self._unmatched_at is None:
+            row = self.conn.execute("SELECT MAX(received_at) FROM dlrs WHERE part_id IS NULL").fetchone()
+            self._unmatched_at = row[0] if row[0] is not None else float("-inf")
+        return self._unmatched_at >= now - self.early_dlr_max_age
 
     def _early_report(
         self, part_id: int, link: str, smsc_id: str, now: float
@@ -319,13 +334,14 @@ class QueueRepo(Repository):
         now = self.clock()
         with self.transaction():
             part = self.conn.execute(
-                "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
+                "SELECT id, message_id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
                 " ORDER BY submitted_at, id LIMIT 1",
                 (link, smsc_id),
             ).fetchone()
             if part is None and status == "pending":
                 part = self.conn.execute(
-                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
+                    "SELECT id, message_id FROM parts WHERE link = ? AND smsc_id = ?"
+                    " ORDER BY id DESC LIMIT 1",
                     (link, smsc_id),
                 ).fetchone()
             part_id = part[0] if part else None
@@ -335,30 +351,54 @@ class QueueRepo(Repository):
                 (link, smsc_id, status, error, raw, part_id, now),
             )
             if part_id is None:
+                self._unmatched_at = max(self._unmatched_at or now, now)
                 log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
                 return []
-            self._apply_part_report(part_id, status, error, now)
+            if self._apply_part_report(part_id, status, error, now) == "delivered":
+                fast = self._settle_single(part[1], "delivered", now)
+                if fast is not None:
+                    return fast
             return self._settle_message_of(part_id, now)
 
-    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> str | None:
+        """The part's new state, or None when the receipt changed nothing (pending, or not submitted)."""
         if status == "pending":
-            return
+            return None
         state = "delivered" if status == "delivered" else "failed"
-        self.conn.execute(
+        changed = self.conn.execute(
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
-        )
+        ).rowcount
+        return state if changed else None
+
+    def _settle_single(self, message_id: int, state: str, now: float) -> list[Finished] | None:
+        """The message of one part that just became `submitted` or `delivered` takes the same state.
+
+        One statement instead of the general derivation from every part: for a single-part
+        message in a non-final state other than `state` the outcome is the same. None when the
+        message has more parts or is in any other state: the caller derives it (`_settle_message_of`).
+        """
+        final = state in FINAL_PART
+        row = self.conn.execute(
+            "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
+            " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled') RETURNING account_id",
+            (state, now if final else None, message_id, state),
+        ).fetchone()
+        if row is None:
+            return None
+        (log.info if final else log.debug)("message.state", message=message_id, state=state)
+        return [Finished(message_id, state, None, row[0])] if final else []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.parts_total FROM messages m JOIN parts p ON p.message_id = m.id"
-            " WHERE p.id = ?",
+            "SELECT m.id, m.state, m.parts_total, m.account_id FROM messages m"
+            " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
             (part_id,),
         ).fetchone()
         if row is None:
             return []
-        mid, current, total = row
+        mid, current, total, account_id = row
         counts: dict[str, int] = dict(
             self.conn.execute(
                 "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
@@ -398,7 +438,7 @@ class QueueRepo(Repository):
         # The final state is the message's canonical line; "submitted" is already in each part's
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
         (log.info if final else log.debug)("message.state", message=mid, state=state)
-        return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
+        return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []
 
 
 def _concat_udh(ref: int, total: int, seq: int) -> bytes:
