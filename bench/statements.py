@@ -5,7 +5,7 @@ connection) against the built-in SMPP simulator in a process of its own, sends N
 mails over a few SMTP connections, waits until every message is final (its DLR processed),
 and prints the statements per mail grouped by normalised text (literals and `IN (?, ?, …)` lists
 folded), the transactions per mail, and — when `strace` is installed and may attach to this
-process — the fsync/fdatasync calls per mail, counted on the daemon's threads only.
+process — the fsync/fdatasync calls per mail by thread (MainThread is the event loop).
 
 Usage: python bench/statements.py [--messages 2000] [--connections 8] [--top 40]
 It is a benchmark, not a test: it asserts nothing and only prints.
@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -113,14 +114,17 @@ async def run(n: int, conns: int, top: int) -> None:
             await asyncio.sleep(0.5)  # the last group fsync and after-commit work
             counter.on = False
             took = time.perf_counter() - t0
-            fsyncs = None
+            fsyncs: collections.Counter[str] | None = None
             if strace is not None:
                 strace.send_signal(signal.SIGINT)
                 strace.wait(10)
-                lines = trace.read_text().splitlines()
-                fsyncs = collections.Counter(
-                    m.group(1) for line in lines if (m := re.search(r"\b(fsync|fdatasync)\(", line))
-                )
+                names = {t.native_id: t.name for t in threading.enumerate()}
+                fsyncs: collections.Counter[str] = collections.Counter()
+                for line in trace.read_text().splitlines():
+                    m = re.match(r"(\d+)\s+(fsync|fdatasync)\(", line)
+                    if m:
+                        thread = re.sub(r"_\d+$", "", names.get(int(m.group(1)), "other"))
+                        fsyncs[f"{m.group(2)} on {thread}"] += 1
             sent = count_lines(state / "simulator.jsonl")
             report(counter.counts, n, sent, took, fsyncs, top)
         finally:
