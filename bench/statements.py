@@ -4,8 +4,9 @@ Runs the daemon in this process (so that sqlite3's trace callback sees every sta
 connection) against the built-in SMPP simulator in a process of its own, sends N single-recipient
 mails over a few SMTP connections, waits until every message is final (its DLR processed),
 and prints the statements per mail grouped by normalised text (literals and `IN (?, ?, …)` lists
-folded), the transactions per mail, and — when `strace` is installed and may attach to this
-process — the fsync/fdatasync calls per mail by thread (MainThread is the event loop).
+folded), the transactions per mail, any full-table scan in the statements' query plans, and —
+when `strace` is installed and may attach to this process — the fsync/fdatasync calls per mail
+by thread (MainThread is the event loop).
 
 Usage: python bench/statements.py [--messages 2000] [--connections 8] [--top 40]
 It is a benchmark, not a test: it asserts nothing and only prints.
@@ -59,9 +60,29 @@ class Counter:
         self.on = False
         self.counts: collections.Counter[str] = collections.Counter()
 
+        self.samples: dict[str, str] = {}  # one statement as executed, per shape
+
     def __call__(self, sql: str) -> None:
         if self.on:
-            self.counts[normalise(sql)] += 1
+            key = normalise(sql)
+            self.counts[key] += 1
+            if key not in self.samples:
+                self.samples[key] = sql
+
+
+def scans(db: Path, samples: dict[str, str]) -> list[tuple[str, str]]:
+    """(statement, plan line) for every full-table SCAN in the plans of the statements seen."""
+    found = []
+    with closing(sqlite3.connect(db, timeout=5)) as conn:
+        for key, sql in samples.items():
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")):
+                continue
+            try:
+                plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+            except sqlite3.Error:
+                continue
+            found += [(key, row[3]) for row in plan if re.match(r"SCAN (?!\d+ CONSTANT ROWS)", str(row[3]))]
+    return found
 
 
 def start_strace(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
@@ -127,6 +148,9 @@ async def run(n: int, conns: int, top: int) -> None:
                         fsyncs[f"{m.group(2)} on {thread}"] += 1
             sent = count_lines(state / "simulator.jsonl")
             report(counter.counts, n, sent, took, fsyncs, top)
+            print("\n  full scans in the plans of these statements (EXPLAIN QUERY PLAN):")
+            for key, line in scans(db, counter.samples) or [("", "none")]:
+                print(f"  {line:30}  {key[:120]}")
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)

@@ -96,7 +96,7 @@ class Dispatcher:
             free = self._free()
             claimed: list[ClaimedPart] = []
             if free > 0:
-                claimed = await self.store.write(self._claimer(min(free, 500), now))
+                claimed = await self.store.write(self._claimer(min(free, 500), now), replayable=True)
                 await self._dispatch(claimed, now)
             if claimed and len(claimed) >= free:
                 await asyncio.sleep(0)  # more may be due; let submits free the window first

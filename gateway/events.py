@@ -34,6 +34,7 @@ class Notifier:
         self.wake_mailer = wake_mailer
 
     def __call__(self, finished: list[Finished]) -> None:
+        queued = False
         for f in finished:
             if f.state == "delivered" and not self._tells_delivered(f.account_id):
                 continue  # the common case: nothing to mail, so nothing to read
@@ -63,7 +64,8 @@ class Notifier:
                 # Bounces go out with an empty envelope sender so that they can never bounce back.
                 self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
             log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
-        if finished:
+            queued = True
+        if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
 
     def _tells_delivered(self, account_id: int | None) -> bool:

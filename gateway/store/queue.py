@@ -153,7 +153,7 @@ class QueueRepo(Repository):
         with self.transaction():
             # (id, account, due) of every candidate; at most `limit` per account and from the FIFO head.
             found: dict[int, tuple[int | None, float]] = {}
-            accounts = [r[0] for r in self.conn.execute("SELECT id FROM accounts")] + [None]
+            accounts = [*self.db.settings.get("account ids", None, self._account_ids), None]
             for account in accounts:
                 for pid, due in self.conn.execute(
                     # CROSS JOIN keeps messages as the outer loop: the planner would otherwise walk
@@ -194,6 +194,9 @@ class QueueRepo(Repository):
         parts = [ClaimedPart(*r) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
+
+    def _account_ids(self) -> tuple[int, ...]:
+        return tuple(r[0] for r in self.conn.execute("SELECT id FROM accounts"))
 
     def next_due_at(self) -> float | None:
         row = self.conn.execute(
@@ -332,44 +335,65 @@ class QueueRepo(Repository):
     ) -> list[Finished]:
         """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
         now = self.clock()
+        oldest = (
+            "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
+            " ORDER BY submitted_at, id LIMIT 1"
+        )
         with self.transaction():
-            part = self.conn.execute(
-                "SELECT id, message_id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
-                " ORDER BY submitted_at, id LIMIT 1",
-                (link, smsc_id),
-            ).fetchone()
-            if part is None and status == "pending":
+            if status != "pending":  # the part is found and changed in one statement
+                state = "delivered" if status == "delivered" else "failed"
                 part = self.conn.execute(
-                    "SELECT id, message_id FROM parts WHERE link = ? AND smsc_id = ?"
-                    " ORDER BY id DESC LIMIT 1",
+                    f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
+                    " RETURNING id, message_id",
+                    (state, error, now, link, smsc_id),
+                ).fetchone()
+                self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
+                if part is None:
+                    return []
+                if state == "delivered":
+                    fast = self._settle_single(part[1], "delivered", now)
+                    if fast is not None:
+                        return fast
+                return self._settle_message_of(part[0], now)
+            part = self.conn.execute(oldest, (link, smsc_id)).fetchone()
+            if part is None:
+                part = self.conn.execute(
+                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
                     (link, smsc_id),
                 ).fetchone()
             part_id = part[0] if part else None
-            self.conn.execute(
-                "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (link, smsc_id, status, error, raw, part_id, now),
-            )
+            self._store_report(link, smsc_id, status, error, raw, part_id, now)
             if part_id is None:
-                self._unmatched_at = max(self._unmatched_at or now, now)
-                log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
                 return []
-            if self._apply_part_report(part_id, status, error, now) == "delivered":
-                fast = self._settle_single(part[1], "delivered", now)
-                if fast is not None:
-                    return fast
-            return self._settle_message_of(part_id, now)
+            return self._settle_message_of(part_id, now)  # a pending report changes no part
 
-    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> str | None:
-        """The part's new state, or None when the receipt changed nothing (pending, or not submitted)."""
+    def _store_report(
+        self,
+        link: str,
+        smsc_id: str,
+        status: str,
+        error: str | None,
+        raw: str,
+        part_id: int | None,
+        now: float,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (link, smsc_id, status, error, raw, part_id, now),
+        )
+        if part_id is None:
+            self._unmatched_at = max(self._unmatched_at or now, now)
+            log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
-            return None
+            return
         state = "delivered" if status == "delivered" else "failed"
-        changed = self.conn.execute(
+        self.conn.execute(
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
-        ).rowcount
-        return state if changed else None
+        )
 
     def _settle_single(self, message_id: int, state: str, now: float) -> list[Finished] | None:
         """The message of one part that just became `submitted` or `delivered` takes the same state.
