@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import structlog
 
-from gateway.store.records import (
-    Acceptance,
-    AcceptResult,
-    ClaimedPart,
-    Finished,
-)
-from gateway.store.repository import Repository
+from gateway.store.accepting import AcceptingRepo
+from gateway.store.records import ClaimedPart, Finished
 
 log = structlog.get_logger(__name__)
 
@@ -26,113 +21,10 @@ UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report 
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 
 
-class QueueRepo(Repository):
+class QueueRepo(AcceptingRepo):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
-
-    # ---- accepting --------------------------------------------------------------------------
-
-    def reached_before(self, dedup_key: str | None) -> set[str]:
-        """The recipients an earlier copy of this mail (same dedup key) was accepted for."""
-        if dedup_key is None:
-            return set()
-        rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
-        return {r[0] for r in rows}
-
-    def insert_email(self, a: Acceptance, *, reached: set[str] | None = None) -> AcceptResult:
-        """Write one email, its messages and parts, skipping recipients it reached before (dedup).
-
-        Returns no email id when every recipient was a duplicate. Call inside the acceptance's
-        transaction: the policy check before it and the usage after it must see the same rows.
-        `reached` is `reached_before(a.dedup_key)` when the caller read it already in this transaction.
-        """
-        now = self.clock()
-        todo = a.messages
-        duplicates = 0
-        if a.dedup_key is not None and todo:
-            seen = self.reached_before(a.dedup_key) if reached is None else reached
-            duplicates = sum(1 for m in todo if m.recipient in seen)
-            todo = [m for m in todo if m.recipient not in seen]
-            if not todo and a.messages:
-                return AcceptResult(None, [], duplicates=duplicates)
-        cur = self.conn.execute(
-            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
-            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                a.account_id,
-                a.user_id,
-                a.mail_from,
-                a.client_ip,
-                a.header_message_id,
-                a.dedup_key,
-                a.subject,
-                a.text,
-                a.automatic,
-                a.removed,
-                now,
-            ),
-        )
-        email_id = cur.lastrowid
-        assert email_id is not None
-        ids: list[int] = []
-        for m in todo:
-            start = max(now, m.not_before or now)
-            expires = start + a.validity_seconds
-            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
-            cur = self.conn.execute(
-                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    email_id,
-                    a.account_id,
-                    m.recipient,
-                    m.source,
-                    m.text,
-                    m.coding,
-                    len(m.parts),
-                    ref,
-                    m.state,
-                    now,
-                    expires,
-                    a.dedup_key,
-                ),
-            )
-            mid = cur.lastrowid
-            assert mid is not None
-            ids.append(mid)
-            part_state = "queued" if m.state == "queued" else m.state
-            self.conn.executemany(
-                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        mid,
-                        p.seq,
-                        part_state,
-                        start,
-                        expires,
-                        m.recipient,
-                        m.source,
-                        p.data_coding,
-                        p.payload,
-                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
-                        p.text,
-                    )
-                    for p in m.parts
-                ],
-            )
-        return AcceptResult(email_id, ids, duplicates=duplicates)
-
-    def _next_concat_ref(self, destination: str) -> int:
-        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
-        row = self.conn.execute(
-            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
-            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
-            " RETURNING next_ref",
-            (destination,),
-        ).fetchone()
-        return int(row[0])
 
     # ---- dispatching --------------------------------------------------------------------------
 
@@ -463,7 +355,3 @@ class QueueRepo(Repository):
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
         (log.info if final else log.debug)("message.state", message=mid, state=state)
         return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []
-
-
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
-    return bytes((5, 0, 3, ref & 0xFF, total, seq))
