@@ -244,3 +244,19 @@ async def test_a_mail_to_many_recipients_keeps_ids_and_parts_with_their_recipien
     ).fetchone()[0]
     assert mismatched == 0
     assert store.db.conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 8
+
+
+async def test_report_stored_before_a_restart_still_meets_its_submit_answer(tmp_path: Path) -> None:
+    # The search for an early receipt is skipped while none is young; one left by the previous run
+    # of the daemon counts too.
+    path = tmp_path / "db.sqlite"
+    clock = Clock()
+    before = Store.open(path, clock=clock)
+    await accept(before, acceptance(["+48601123456"]))
+    (part,) = before.queue.claim_due(10)
+    assert before.queue.record_report("main", "abc", "delivered", None, "raw") == []
+    before.close()
+    after = Store.open(path, clock=clock)
+    finished = after.queue.mark_submitted(part.id, "main", "abc")
+    assert [f.state for f in finished] == ["delivered"]
+    after.close()
