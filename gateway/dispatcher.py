@@ -134,7 +134,7 @@ class Dispatcher:
                 if limit > 0 and not self._drained:
                     self._wake.clear()
                     woken = self._woken
-                    claimed = await self.store.write(self._claimer(limit, now))
+                    claimed = await self.store.write(self._claimer(limit, now), replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = len(claimed) < limit and woken == self._woken
                     self._ready.extend(claimed)
@@ -301,7 +301,8 @@ class Dispatcher:
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
                 await store.write(
-                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id))
+                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
+                    replayable=True,  # rows only: may run again after a rollback, needs no savepoint
                 )
                 log.debug(
                     "mt.submitted",

@@ -16,6 +16,7 @@ import structlog
 from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.conversations.numbers import normalise
+from gateway.store.accounts import NotFound
 from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
@@ -33,7 +34,10 @@ class Notifier:
         self.wake_mailer = wake_mailer
 
     def __call__(self, finished: list[Finished]) -> None:
+        queued = False
         for f in finished:
+            if f.state == "delivered" and not self._tells_delivered(f.account_id):
+                continue  # the common case: nothing to mail, so nothing to read
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
@@ -60,8 +64,18 @@ class Notifier:
                 # Bounces go out with an empty envelope sender so that they can never bounce back.
                 self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
             log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
-        if finished:
+            queued = True
+        if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
+
+    def _tells_delivered(self, account_id: int | None) -> bool:
+        """Whether a delivery is mailed (`dlr_mail = all`), from the cached account; when unsure, yes."""
+        if account_id is None:
+            return False  # no account, no `dlr_mail = all`
+        try:
+            return self.store.accounts.account_by_id(account_id).dlr_mail == "all"
+        except NotFound:
+            return True  # let the full read below decide
 
     def _maybe_suspend(self, account_id: int, name: str) -> None:
         """R-2.4: an account whose recent deliveries mostly fail is stopped until an admin looks."""
@@ -113,7 +127,7 @@ class GatewayEvents:
             )
 
         try:
-            await store.write(work)
+            await store.write(work, replayable=True)  # rows (and log lines) only: may run twice
         except Exception:
             log.exception("dlr.store_failed", link=link, smsc_id=report.message_id)
             return Ack.RETRY

@@ -59,13 +59,17 @@ def repo(store: Store) -> ConversationsRepo:
     return ConversationsRepo(store.db, store.clock)
 
 
-def on_accept(store: Store, o: Opening, acceptance: Acceptance) -> None:
-    """Inside the acceptance write: each SMS's originating number, and the conversation it continues."""
+def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str] | None = None) -> None:
+    """Inside the acceptance write: each SMS's originating number, and the conversation it continues.
+
+    `reached`: the recipients an earlier copy reached (`queue.reached_before`), if the caller has them.
+    """
     r = repo(store)
     now = store.clock()
     # A recipient this mail reached before is skipped by the queue (dedup): its conversation is
     # neither moved nor given another number by the copy.
-    reached = store.queue.reached_before(acceptance.dedup_key)
+    if reached is None:
+        reached = store.queue.reached_before(acceptance.dedup_key)
     for m in acceptance.messages:
         if m.recipient in reached:
             continue

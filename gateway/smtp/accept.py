@@ -59,8 +59,9 @@ async def accept(
 ) -> AcceptResult:
     """Decide and write one email; returns once the outcome is committed and on disk."""
     # A client waits for this answer: ahead of background writes, and a 451 if the store stays locked.
+    # Replayable: its effects are rows only, so it needs no savepoint of its own in most batches.
     return await store.write(
-        lambda: accept_now(store, acceptance, limits, notices, opening), interactive=True
+        lambda: accept_now(store, acceptance, limits, notices, opening), interactive=True, replayable=True
     )
 
 
@@ -76,10 +77,11 @@ def accept_now(
         refusal = _refusal(store, limits)
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
+    reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for both below
     if opening is not None:
         # R-3: the originating number (from the pool) is chosen with the rows that use it.
-        conversations.on_accept(store, opening, acceptance)
-    result = store.queue.insert_email(acceptance)
+        conversations.on_accept(store, opening, acceptance, reached)
+    result = store.queue.insert_email(acceptance, reached=reached)
     if result.email_id is None:
         return result  # every recipient had this mail already: nothing to charge or tell
     if limits is not None:
@@ -97,7 +99,8 @@ def _refusal(store: Store, limits: Limits) -> str | None:
                 f"550 5.7.1 More than {limits.identical_per_day} identical SMS to {number} today"
                 " are not allowed (operator anti-spam rule)"
             )
-    used = [(q, store.accounts.usage(q.scope, q.key)) for q in limits.quotas]
+    # A quota without a limit can refuse nothing: its counter is charged, not read.
+    used = [(q, store.accounts.usage(q.scope, q.key)) for q in limits.quotas if q.limit is not None]
     exceeded = first_exceeded(used, limits.needed)
     if exceeded is None:
         return None

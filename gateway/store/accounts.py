@@ -1,7 +1,8 @@
 """The accounts repository: accounts, their trusted networks and their users (the sender ACL).
 
 Kept apart from the queue verbs because admins change these rows from the CLI while the daemon
-runs; the daemon re-reads them per SMTP session (they are few and SQLite answers from its cache).
+runs. The lookups made for every mail (`find_user`, `account_by_id`, `all_networks`) are answered
+from `gateway.store.cache`, which a change by any process invalidates (see there).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class AccountsRepo(Repository):
         return Account(*a, networks=nets)
 
     def add_account(self, name: str, *, networks: list[str] = (), sender: str | None = None) -> Account:
-        with self.transaction():
+        with self.changing_settings():
             try:
                 cur = self.conn.execute(
                     "INSERT INTO accounts (name, sender, created_at) VALUES (?, ?, ?)",
@@ -122,6 +123,9 @@ class AccountsRepo(Repository):
         return self._account(row)
 
     def account_by_id(self, account_id: int) -> Account:
+        return self.db.settings.get("account", account_id, lambda: self._account_by_id(account_id))
+
+    def _account_by_id(self, account_id: int) -> Account:
         row = self.conn.execute(
             f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)
         ).fetchone()
@@ -141,7 +145,7 @@ class AccountsRepo(Repository):
         acc = self.get_account(name)
         if settings:
             assignments = ", ".join(f"{k} = ?" for k in settings)
-            with self.transaction():
+            with self.changing_settings():
                 self.conn.execute(
                     f"UPDATE accounts SET {assignments} WHERE id = ?", (*settings.values(), acc.id)
                 )
@@ -149,7 +153,7 @@ class AccountsRepo(Repository):
 
     def set_account_networks(self, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Account:
         acc = self.get_account(name)
-        with self.transaction():
+        with self.changing_settings():
             for cidr in add:
                 self.conn.execute(
                     "INSERT INTO account_networks (account_id, cidr) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -162,11 +166,14 @@ class AccountsRepo(Repository):
         return self.get_account(name)
 
     def all_networks(self) -> Iterator[tuple[int, str]]:
-        yield from self.conn.execute("SELECT account_id, cidr FROM account_networks")
+        def load() -> tuple[tuple[int, str], ...]:
+            return tuple(self.conn.execute("SELECT account_id, cidr FROM account_networks"))
+
+        return iter(self.db.settings.get("networks", None, load))
 
     def add_user(self, email: str, account: str, *, password_hash: str | None = None) -> User:
         acc = self.get_account(account)
-        with self.transaction():
+        with self.changing_settings():
             try:
                 self.conn.execute(
                     "INSERT INTO users (email, account_id, password_hash, created_at) VALUES (?, ?, ?, ?)",
@@ -179,9 +186,13 @@ class AccountsRepo(Repository):
         return user
 
     def find_user(self, email: str) -> User | None:
+        email = email.strip()
+        return self.db.settings.get("user", email, lambda: self._find_user(email))
+
+    def _find_user(self, email: str) -> User | None:
         row = self.conn.execute(
             f"SELECT {_USER_COLS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.email = ?",
-            (email.strip(),),
+            (email,),
         ).fetchone()
         return User(*row) if row else None
 
@@ -194,7 +205,7 @@ class AccountsRepo(Repository):
         return [User(*r) for r in self.conn.execute(sql + " ORDER BY a.name, u.email", args)]
 
     def remove_user(self, email: str) -> None:
-        with self.transaction():
+        with self.changing_settings():
             if self.conn.execute("DELETE FROM users WHERE email = ?", (email.strip(),)).rowcount == 0:
                 raise NotFound(f"no user {email!r}")
 
@@ -209,7 +220,7 @@ class AccountsRepo(Repository):
             raise NotFound(f"no user {email!r}")
         if fields:
             assignments = ", ".join(f"{k} = ?" for k in fields)
-            with self.transaction():
+            with self.changing_settings():
                 self.conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*fields.values(), user.id))
         found = self.find_user(email)
         assert found is not None
@@ -227,7 +238,7 @@ class AccountsRepo(Repository):
     def set_billing_addresses(self, name: str, addresses: Sequence[str]) -> list[str]:
         """Replace the account's billing addresses; an empty list turns its billing mail off."""
         acc = self.get_account(name)
-        with self.transaction():
+        with self.changing_settings():
             self.conn.execute("DELETE FROM account_billing_to WHERE account_id = ?", (acc.id,))
             self.conn.executemany(
                 "INSERT INTO account_billing_to (account_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -239,13 +250,15 @@ class AccountsRepo(Repository):
         return self.conn.execute("SELECT 1 FROM users WHERE role = ? LIMIT 1", (role,)).fetchone() is not None
 
     def add_usage(self, scopes: list[str], periods: list[str], parts: int) -> None:
-        for scope in scopes:
-            for period in periods:
-                self.conn.execute(
-                    "INSERT INTO usage (scope, period, parts) VALUES (?, ?, ?)"
-                    " ON CONFLICT(scope, period) DO UPDATE SET parts = parts + excluded.parts",
-                    (scope, period, parts),
-                )
+        """Charge `parts` to every (scope, period) counter, in one statement."""
+        rows = [(scope, period, parts) for scope in scopes for period in periods]
+        if not rows:
+            return
+        self.conn.execute(
+            f"INSERT INTO usage (scope, period, parts) VALUES {', '.join(['(?, ?, ?)'] * len(rows))}"
+            " ON CONFLICT(scope, period) DO UPDATE SET parts = parts + excluded.parts",
+            [value for row in rows for value in row],
+        )
 
     def usage(self, scope: str, period: str) -> int:
         row = self.conn.execute(

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import structlog
 
+from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, HARD_FACTOR, Checkpointer
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
@@ -59,6 +61,7 @@ class _Pending:
     future: asyncio.Future[Any]
     interactive: bool
     deadline: float  # time.monotonic() after which a locked database fails this piece
+    replayable: bool = False  # may run twice: its only effects are in the transaction (and logs)
 
 
 def _file_id(st: os.stat_result) -> tuple[int, int]:
@@ -102,6 +105,11 @@ class GroupCommit:
         self.on_replaced: Callable[[], None] = lambda: None
         self.interactive_patience = INTERACTIVE_PATIENCE_SECONDS
         self.background_patience = BACKGROUND_PATIENCE_SECONDS
+        # WAL checkpoints in a thread of their own (serving daemon only; see gateway/store/checkpoint.py).
+        self._checkpointer: Checkpointer | None = None
+        self.wal_limit = DEFAULT_LIMIT_BYTES
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._writes_held = False  # a TRUNCATE checkpoint runs: batches wait for it
 
     def check_file(self) -> bool:
         """Whether the path (and its WAL) still name the files the connection has open.
@@ -143,7 +151,7 @@ class GroupCommit:
 
     # ---- group commit -------------------------------------------------------------------------
 
-    async def write(self, work: Callable[[], T], *, interactive: bool = False) -> T:
+    async def write(self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False) -> T:
         """Run `work` in the next shared transaction; return its result once that has committed.
 
         Everything that wants a commit within one turn of the event loop (accepts, submit answers,
@@ -158,7 +166,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         patience = self.interactive_patience if interactive else self.background_patience
-        item = _Pending(work, fut, interactive, time.monotonic() + patience)
+        item = _Pending(work, fut, interactive, time.monotonic() + patience, replayable)
         (self._urgent if interactive else self._pending).append(item)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -176,6 +184,8 @@ class GroupCommit:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._writes_held:
+            return  # the checkpoint flushes what waits when it is done
         batch = self._take()
         try:
             if batch:
@@ -186,7 +196,16 @@ class GroupCommit:
                 self._flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush)
 
-    def _run_batch(self, batch: list[_Pending]) -> None:
+    def _run_batch(self, batch: list[_Pending], *, guarded: bool = False) -> None:
+        """One transaction for `batch`; a failing piece is rolled back alone and only its caller hears.
+
+        Savepoints cost two statements per piece, so a piece runs without one while rolling back
+        the whole transaction would undo nothing but pieces that may run again: the first piece of
+        the transaction (a batch of one needs no savepoint at all), and `replayable` pieces while
+        no other piece has run before them. When such a piece fails, the transaction is rolled
+        back; the first piece fails alone and the rest goes on in a new transaction, or the batch
+        runs again with a savepoint per piece (`guarded`).
+        """
         if self.replaced is not None:
             _fail(batch, self._replaced_error())
             return
@@ -203,9 +222,13 @@ class GroupCommit:
         self._busy_delay = 0.0
         results: list[tuple[_Pending, Any]] = []
         self._flushing = True
+        bare = not guarded  # no piece that may not run twice has run in this transaction yet
+        undone: tuple[int, Exception] | None = None  # a piece without savepoint failed: all rolled back
         try:
-            for item in batch:
-                conn.execute("SAVEPOINT one")
+            for index, item in enumerate(batch):
+                savepoint = not (bare and (item.replayable or index == 0))
+                if savepoint:
+                    conn.execute("SAVEPOINT one")
                 mark = len(self._after)
                 try:
                     res = item.work()
@@ -214,13 +237,22 @@ class GroupCommit:
                         # SQLite itself rolled the whole transaction back (disk full, I/O
                         # error): every piece of the batch is lost, so every caller must hear it.
                         raise
+                    if not savepoint:
+                        conn.execute("ROLLBACK")
+                        self._after.clear()
+                        undone = (index, exc)
+                        break
                     conn.execute("ROLLBACK TO one")
                     del self._after[mark:]
                     results.append((item, exc))
                 else:
                     results.append((item, res))
-                conn.execute("RELEASE one")
-            conn.execute("COMMIT")
+                if savepoint:
+                    conn.execute("RELEASE one")
+                if not item.replayable:
+                    bare = False
+            else:
+                conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed (disk full, I/O error)
             self._after.clear()
             if conn.in_transaction:
@@ -231,6 +263,15 @@ class GroupCommit:
             return
         finally:
             self._flushing = False
+        if undone is not None:
+            index, exc = undone
+            if index == 0:
+                _fail(batch[:1], exc)
+                if len(batch) > 1:
+                    self._run_batch(batch[1:])
+            else:  # everything run so far may run again, this time piece by piece
+                self._run_batch(batch, guarded=True)
+            return
         callbacks, self._after = self._after, []
         self._committed(callbacks)
         if self._wal_fd is None:
@@ -278,8 +319,42 @@ class GroupCommit:
                     continue
                 _settle(waiting)
                 _run_callbacks(callbacks)
+                self._maybe_checkpoint()
         finally:
             self._sync_task = None
+
+    def _maybe_checkpoint(self) -> None:
+        """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat)."""
+        if self._checkpointer is None or self._checkpoint_task is not None or self._wal_fd is None:
+            return
+        size = os.fstat(self._wal_fd).st_size
+        if size <= self.wal_limit:
+            return
+        mode = "TRUNCATE" if size > HARD_FACTOR * self.wal_limit else "PASSIVE"
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
+
+    async def _checkpoint(self, mode: str, size: int) -> None:
+        assert self._checkpointer is not None
+        loop = asyncio.get_running_loop()
+        # A TRUNCATE waits for the writer lock: the loop holds its batches back instead of meeting
+        # a busy database (and its retries) for the few milliseconds the copy takes.
+        self._writes_held = mode == "TRUNCATE"
+        try:
+            busy, frames, copied = await loop.run_in_executor(
+                self._checkpointer.executor, self._checkpointer.run, mode
+            )
+        except (sqlite3.Error, RuntimeError) as exc:
+            log.warning("store.checkpoint_failed", mode=mode, error=str(exc))
+        else:
+            (log.info if mode == "TRUNCATE" else log.debug)(
+                "store.checkpointed", mode=mode, wal_bytes=size, busy=busy, frames=frames, copied=copied
+            )
+        finally:
+            self._writes_held = False
+            self._checkpoint_task = None
+            if (self._pending or self._urgent) and not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
 
     async def drain(self) -> None:
         """Wait until every write handed to `write()` is committed and on disk (or failed)."""

@@ -31,6 +31,8 @@ import structlog
 from gateway.filemodes import prepare_private
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
+from gateway.store.cache import SettingsCache
+from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import (
     SERVING_BUSY_MS,
     GroupCommit,
@@ -92,6 +94,7 @@ class Db(GroupCommit):
         self._owner_name = threading.current_thread().name
         self._init_commit(_file_id(os.stat(path)))
         self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
+        self.settings = SettingsCache(lambda: self.conn)
         # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
         self._fsync_thread: ThreadPoolExecutor | None = None
@@ -136,6 +139,11 @@ class Db(GroupCommit):
         db = cls(conn, path)
         db._migrate(existed)
         if group_fsync:
+            # Checkpoints (which fsync the database file) run in a thread of their own, not in
+            # whichever COMMIT of the event loop crosses SQLite's threshold.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={db.wal_limit}")
+            db._checkpointer = Checkpointer(path)
             db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
             db._wal_identity = _file_id(os.fstat(db._wal_fd))
             db._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
@@ -243,8 +251,16 @@ class Db(GroupCommit):
         self.writes_only_through_write = True
         self.conn.execute(f"PRAGMA busy_timeout={SERVING_BUSY_MS}")
 
+    def limit_wal(self, limit_bytes: int) -> None:
+        """Checkpoint once the WAL passes `limit_bytes` (group fsync only; SQLite's default otherwise)."""
+        self.wal_limit = limit_bytes
+        self.conn.execute(f"PRAGMA journal_size_limit={limit_bytes}")
+
     def close(self) -> None:
         conn = self.conn
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._wal_fd is not None:
             with contextlib.suppress(OSError):
                 os.fsync(self._wal_fd)
@@ -298,8 +314,8 @@ class Store:
     def path(self) -> Path:
         return self.db.path
 
-    async def write(self, work: Callable[[], T], *, interactive: bool = False) -> T:
-        return await self.db.write(work, interactive=interactive)
+    async def write(self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False) -> T:
+        return await self.db.write(work, interactive=interactive, replayable=replayable)
 
     async def drain(self) -> None:
         await self.db.drain()

@@ -13,7 +13,7 @@ from gateway.store.repository import Repository
 
 class PolicyRepo(Repository):
     def add_optout(self, number: str, *, word: str | None, source: str) -> bool:
-        with self.transaction():
+        with self.changing_settings():
             cur = self.conn.execute(
                 "INSERT INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
@@ -22,10 +22,13 @@ class PolicyRepo(Repository):
         return cur.rowcount == 1
 
     def remove_optout(self, number: str) -> bool:
-        with self.transaction():
+        with self.changing_settings():
             return self.conn.execute("DELETE FROM optouts WHERE number = ?", (number,)).rowcount == 1
 
     def is_opted_out(self, number: str) -> bool:
+        numbers = self.db.settings.optouts()
+        if numbers is not None:
+            return number in numbers
         return self.conn.execute("SELECT 1 FROM optouts WHERE number = ?", (number,)).fetchone() is not None
 
     def list_optouts(self) -> list[dict[str, Any]]:
@@ -58,7 +61,7 @@ class PolicyRepo(Repository):
         return sum(1 for (s,) in rows if s != "delivered"), len(rows)
 
     def suspend_account(self, account_id: int, reason: str) -> None:
-        with self.transaction():
+        with self.changing_settings():
             self.conn.execute(
                 "UPDATE accounts SET suspended_at = ?, suspended_reason = ?"
                 " WHERE id = ? AND suspended_at IS NULL",
@@ -66,7 +69,7 @@ class PolicyRepo(Repository):
             )
 
     def resume_account(self, account_id: int) -> None:
-        with self.transaction():
+        with self.changing_settings():
             self.conn.execute(
                 "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL WHERE id = ?", (account_id,)
             )

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import structlog
 
-from gateway.store.records import (
-    Acceptance,
-    AcceptResult,
-    ClaimedPart,
-    Finished,
-)
-from gateway.store.repository import Repository
+from gateway.store.accepting import AcceptingRepo
+from gateway.store.records import ClaimedPart, Finished
 
 log = structlog.get_logger(__name__)
 
@@ -26,112 +21,10 @@ UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report 
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 
 
-class QueueRepo(Repository):
+class QueueRepo(AcceptingRepo):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
-
-    # ---- accepting --------------------------------------------------------------------------
-
-    def reached_before(self, dedup_key: str | None) -> set[str]:
-        """The recipients an earlier copy of this mail (same dedup key) was accepted for."""
-        if dedup_key is None:
-            return set()
-        rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
-        return {r[0] for r in rows}
-
-    def insert_email(self, a: Acceptance) -> AcceptResult:
-        """Write one email, its messages and parts, skipping recipients it reached before (dedup).
-
-        Returns no email id when every recipient was a duplicate. Call inside the acceptance's
-        transaction: the policy check before it and the usage after it must see the same rows.
-        """
-        now = self.clock()
-        todo = a.messages
-        duplicates = 0
-        if a.dedup_key is not None and todo:
-            seen = self.reached_before(a.dedup_key)
-            duplicates = sum(1 for m in todo if m.recipient in seen)
-            todo = [m for m in todo if m.recipient not in seen]
-            if not todo and a.messages:
-                return AcceptResult(None, [], duplicates=duplicates)
-        cur = self.conn.execute(
-            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
-            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                a.account_id,
-                a.user_id,
-                a.mail_from,
-                a.client_ip,
-                a.header_message_id,
-                a.dedup_key,
-                a.subject,
-                a.text,
-                a.automatic,
-                a.removed,
-                now,
-            ),
-        )
-        email_id = cur.lastrowid
-        assert email_id is not None
-        ids: list[int] = []
-        for m in todo:
-            start = max(now, m.not_before or now)
-            expires = start + a.validity_seconds
-            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
-            cur = self.conn.execute(
-                "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-                " concat_ref, state, created_at, expires_at, dedup_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    email_id,
-                    a.account_id,
-                    m.recipient,
-                    m.source,
-                    m.text,
-                    m.coding,
-                    len(m.parts),
-                    ref,
-                    m.state,
-                    now,
-                    expires,
-                    a.dedup_key,
-                ),
-            )
-            mid = cur.lastrowid
-            assert mid is not None
-            ids.append(mid)
-            part_state = "queued" if m.state == "queued" else m.state
-            self.conn.executemany(
-                "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-                " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        mid,
-                        p.seq,
-                        part_state,
-                        start,
-                        expires,
-                        m.recipient,
-                        m.source,
-                        p.data_coding,
-                        p.payload,
-                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
-                        p.text,
-                    )
-                    for p in m.parts
-                ],
-            )
-        return AcceptResult(email_id, ids, duplicates=duplicates)
-
-    def _next_concat_ref(self, destination: str) -> int:
-        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
-        row = self.conn.execute(
-            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
-            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
-            " RETURNING next_ref",
-            (destination,),
-        ).fetchone()
-        return int(row[0])
 
     # ---- dispatching --------------------------------------------------------------------------
 
@@ -152,7 +45,7 @@ class QueueRepo(Repository):
         with self.transaction():
             # (id, account, due) of every candidate; at most `limit` per account and from the FIFO head.
             found: dict[int, tuple[int | None, float]] = {}
-            accounts = [r[0] for r in self.conn.execute("SELECT id FROM accounts")] + [None]
+            accounts = [*self.db.settings.get("account ids", None, self._account_ids), None]
             for account in accounts:
                 for pid, due in self.conn.execute(
                     # CROSS JOIN keeps messages as the outer loop: the planner would otherwise walk
@@ -201,6 +94,9 @@ class QueueRepo(Repository):
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
 
+    def _account_ids(self) -> tuple[int, ...]:
+        return tuple(r[0] for r in self.conn.execute("SELECT id FROM accounts"))
+
     def next_due_at(self) -> float | None:
         row = self.conn.execute(
             "SELECT MIN(next_attempt_at) FROM parts WHERE state IN ('queued', 'deferred')"
@@ -221,19 +117,33 @@ class QueueRepo(Repository):
         """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer."""
         now = self.clock()
         with self.transaction():
-            self.conn.execute(
+            row = self.conn.execute(
                 "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = ?"
-                " WHERE id = ?",
+                " WHERE id = ? RETURNING message_id",
                 (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id),
-            )
-            finished: list[Finished] = []
-            if smsc_id is not None:
+            ).fetchone()
+            if smsc_id is not None and self._may_have_early_reports(now):
                 early = self._early_report(part_id, link, smsc_id, now)
                 if early is not None:
                     self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
                     self._apply_part_report(part_id, early[1], early[2], now)
-            finished += self._settle_message_of(part_id, now)
-        return finished
+                    return self._settle_message_of(part_id, now)
+            if row is not None:
+                fast = self._settle_single(row[0], "submitted", now)
+                if fast is not None:
+                    return fast
+            return self._settle_message_of(part_id, now)
+
+    # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
+    # until read from the table once. Unmatched receipts come only from this process's links.
+    _unmatched_at: float | None = None
+
+    def _may_have_early_reports(self, now: float) -> bool:
+        """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
+        if self._unmatched_at is None:
+            row = self.conn.execute("SELECT MAX(received_at) FROM dlrs WHERE part_id IS NULL").fetchone()
+            self._unmatched_at = row[0] if row[0] is not None else float("-inf")
+        return self._unmatched_at >= now - self.early_dlr_max_age
 
     def _early_report(
         self, part_id: int, link: str, smsc_id: str, now: float
@@ -324,28 +234,56 @@ class QueueRepo(Repository):
     ) -> list[Finished]:
         """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
         now = self.clock()
+        oldest = (
+            "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
+            " ORDER BY submitted_at, id LIMIT 1"
+        )
         with self.transaction():
-            part = self.conn.execute(
-                "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"
-                " ORDER BY submitted_at, id LIMIT 1",
-                (link, smsc_id),
-            ).fetchone()
-            if part is None and status == "pending":
+            if status != "pending":  # the part is found and changed in one statement
+                state = "delivered" if status == "delivered" else "failed"
+                part = self.conn.execute(
+                    f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
+                    " RETURNING id, message_id",
+                    (state, error, now, link, smsc_id),
+                ).fetchone()
+                self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
+                if part is None:
+                    return []
+                if state == "delivered":
+                    fast = self._settle_single(part[1], "delivered", now)
+                    if fast is not None:
+                        return fast
+                return self._settle_message_of(part[0], now)
+            part = self.conn.execute(oldest, (link, smsc_id)).fetchone()
+            if part is None:
                 part = self.conn.execute(
                     "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
                     (link, smsc_id),
                 ).fetchone()
             part_id = part[0] if part else None
-            self.conn.execute(
-                "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (link, smsc_id, status, error, raw, part_id, now),
-            )
+            self._store_report(link, smsc_id, status, error, raw, part_id, now)
             if part_id is None:
-                log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
                 return []
-            self._apply_part_report(part_id, status, error, now)
-            return self._settle_message_of(part_id, now)
+            return self._settle_message_of(part_id, now)  # a pending report changes no part
+
+    def _store_report(
+        self,
+        link: str,
+        smsc_id: str,
+        status: str,
+        error: str | None,
+        raw: str,
+        part_id: int | None,
+        now: float,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (link, smsc_id, status, error, raw, part_id, now),
+        )
+        if part_id is None:
+            self._unmatched_at = max(self._unmatched_at or now, now)
+            log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
 
     def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
@@ -356,16 +294,34 @@ class QueueRepo(Repository):
             (state, error, now, part_id),
         )
 
+    def _settle_single(self, message_id: int, state: str, now: float) -> list[Finished] | None:
+        """The message of one part that just became `submitted` or `delivered` takes the same state.
+
+        One statement instead of the general derivation from every part: for a single-part
+        message in a non-final state other than `state` the outcome is the same. None when the
+        message has more parts or is in any other state: the caller derives it (`_settle_message_of`).
+        """
+        final = state in FINAL_PART
+        row = self.conn.execute(
+            "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
+            " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled') RETURNING account_id",
+            (state, now if final else None, message_id, state),
+        ).fetchone()
+        if row is None:
+            return None
+        (log.info if final else log.debug)("message.state", message=message_id, state=state)
+        return [Finished(message_id, state, None, row[0])] if final else []
+
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.parts_total FROM messages m JOIN parts p ON p.message_id = m.id"
-            " WHERE p.id = ?",
+            "SELECT m.id, m.state, m.parts_total, m.account_id FROM messages m"
+            " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
             (part_id,),
         ).fetchone()
         if row is None:
             return []
-        mid, current, total = row
+        mid, current, total, account_id = row
         counts: dict[str, int] = dict(
             self.conn.execute(
                 "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
@@ -405,8 +361,4 @@ class QueueRepo(Repository):
         # The final state is the message's canonical line; "submitted" is already in each part's
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
         (log.info if final else log.debug)("message.state", message=mid, state=state)
-        return [Finished(mid, state, reason)] if final and current not in FINAL_PART else []
-
-
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
-    return bytes((5, 0, 3, ref & 0xFF, total, seq))
+        return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []

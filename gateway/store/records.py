@@ -79,3 +79,4 @@ class Finished:
     message_id: int
     state: str
     reason: str | None
+    account_id: int | None  # whose settings decide whether the sender is told (None: no account)

@@ -7,8 +7,8 @@ opens a transaction that joins the caller's, if any), so the caller decides what
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,3 +26,16 @@ class Repository:
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return self.db.transaction()
+
+    @contextmanager
+    def changing_settings(self) -> Iterator[sqlite3.Connection]:
+        """A transaction over users, accounts, networks or opt-outs: the cached copies are dropped.
+
+        Other processes learn of the change from the generation the schema's triggers bump; this
+        one may have read that generation earlier in the same loop turn, hence the explicit drop.
+        """
+        try:
+            with self.transaction() as conn:
+                yield conn
+        finally:
+            self.db.settings.invalidate()

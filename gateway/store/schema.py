@@ -318,6 +318,36 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX emails_sender ON emails(mail_from COLLATE NOCASE, id);
     """,
+    # 12: the daemon keeps users, accounts, networks and opt-outs in memory; any change to them, by
+    # any process, gives `settings_generation` a new random value in the same transaction
+    """
+    CREATE TABLE settings_generation (value INTEGER NOT NULL);
+    INSERT INTO settings_generation VALUES (0);
+    CREATE TRIGGER accounts_insert_generation AFTER INSERT ON accounts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER accounts_update_generation AFTER UPDATE ON accounts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER accounts_delete_generation AFTER DELETE ON accounts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER users_insert_generation AFTER INSERT ON users
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER users_update_generation AFTER UPDATE ON users
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER users_delete_generation AFTER DELETE ON users
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER account_networks_insert_generation AFTER INSERT ON account_networks
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER account_networks_update_generation AFTER UPDATE ON account_networks
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER account_networks_delete_generation AFTER DELETE ON account_networks
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER optouts_update_generation AFTER UPDATE ON optouts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    CREATE TRIGGER optouts_delete_generation AFTER DELETE ON optouts
+    BEGIN UPDATE settings_generation SET value = random(); END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,128 @@
+"""The accepting half of the queue repository: one email's rows, with its dedup and concat references.
+
+`QueueRepo` (gateway/store/queue.py) builds on it; kept apart so each module stays readable.
+"""
+
+from __future__ import annotations
+
+from gateway.store.records import Acceptance, AcceptResult
+from gateway.store.repository import Repository
+
+
+class AcceptingRepo(Repository):
+    def reached_before(self, dedup_key: str | None) -> set[str]:
+        """The recipients an earlier copy of this mail (same dedup key) was accepted for."""
+        if dedup_key is None:
+            return set()
+        rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
+        return {r[0] for r in rows}
+
+    def insert_email(self, a: Acceptance, *, reached: set[str] | None = None) -> AcceptResult:
+        """Write one email, its messages and parts, skipping recipients it reached before (dedup).
+
+        Returns no email id when every recipient was a duplicate. Call inside the acceptance's
+        transaction: the policy check before it and the usage after it must see the same rows.
+        `reached` is `reached_before(a.dedup_key)` when the caller read it already in this transaction.
+        """
+        now = self.clock()
+        todo = a.messages
+        duplicates = 0
+        if a.dedup_key is not None and todo:
+            seen = self.reached_before(a.dedup_key) if reached is None else reached
+            duplicates = sum(1 for m in todo if m.recipient in seen)
+            todo = [m for m in todo if m.recipient not in seen]
+            if not todo and a.messages:
+                return AcceptResult(None, [], duplicates=duplicates)
+        cur = self.conn.execute(
+            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
+            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.account_id,
+                a.user_id,
+                a.mail_from,
+                a.client_ip,
+                a.header_message_id,
+                a.dedup_key,
+                a.subject,
+                a.text,
+                a.automatic,
+                a.removed,
+                now,
+            ),
+        )
+        email_id = cur.lastrowid
+        assert email_id is not None
+        rows, parts = [], []
+        for m in todo:
+            start = max(now, m.not_before or now)
+            expires = start + a.validity_seconds
+            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
+            rows.append(
+                (
+                    *(email_id, a.account_id, m.recipient, m.source, m.text, m.coding, len(m.parts), ref),
+                    *(m.state, now, expires, a.dedup_key),
+                )
+            )
+            part_state = "queued" if m.state == "queued" else m.state
+            parts.append(
+                [
+                    (
+                        p.seq,
+                        part_state,
+                        start,
+                        expires,
+                        m.recipient,
+                        m.source,
+                        p.data_coding,
+                        p.payload,
+                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
+                        p.text,
+                    )
+                    for p in m.parts
+                ]
+            )
+        ids = self._insert_messages(rows)
+        self.conn.executemany(
+            "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
+            " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(mid, *part) for mid, message_parts in zip(ids, parts, strict=True) for part in message_parts],
+        )
+        return AcceptResult(email_id, ids, duplicates=duplicates)
+
+    def _insert_messages(self, rows: list[tuple[object, ...]]) -> list[int]:
+        """Insert message rows, in one statement when their recipients tell the new ids apart;
+        returns the ids in the order of `rows`."""
+        sql = (
+            "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
+            " concat_ref, state, created_at, expires_at, dedup_key) VALUES "
+        )
+        one = "(?,?,?,?,?,?,?,?,?,?,?,?)"
+        recipients = [row[2] for row in rows]
+        if len(rows) > 1 and len(set(recipients)) == len(rows):
+            # RETURNING gives no promise about order: the recipient tells which id is whose.
+            returned = self.conn.execute(
+                sql + ", ".join([one] * len(rows)) + " RETURNING id, recipient",
+                [value for row in rows for value in row],
+            ).fetchall()
+            by_recipient = {recipient: mid for mid, recipient in returned}
+            return [by_recipient[r] for r in recipients]
+        ids = []
+        for row in rows:
+            mid = self.conn.execute(sql + one, row).lastrowid
+            assert mid is not None
+            ids.append(mid)
+        return ids
+
+    def _next_concat_ref(self, destination: str) -> int:
+        """A reference unique per destination (rotating), so a phone never mixes two long texts."""
+        row = self.conn.execute(
+            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
+            " ON CONFLICT(destination) DO UPDATE SET next_ref = (next_ref + 1) % 256"
+            " RETURNING next_ref",
+            (destination,),
+        ).fetchone()
+        return int(row[0])
+
+
+def _concat_udh(ref: int, total: int, seq: int) -> bytes:
+    return bytes((5, 0, 3, ref & 0xFF, total, seq))

@@ -1,0 +1,66 @@
+"""WAL checkpoints away from the event loop.
+
+SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the committing
+thread: the event loop would copy pages into the database file and fsync it while every SMTP
+session and link waits. The serving daemon turns it off (`wal_autocheckpoint=0`) and checkpoints
+from a thread of its own, on a connection that only that thread ever uses (the loop's connection
+stays the loop's). The loop looks at the WAL's size after each group fsync (one `fstat`): past
+`limit` bytes a PASSIVE checkpoint is started, which waits for nobody. `journal_size_limit` makes
+SQLite cut the file back to `limit` whenever it starts the WAL over, so the size grows past
+`limit` again only once that many bytes were written since. Passive checkpoints cannot always
+catch up with a steady stream of commits; when the WAL reaches `HARD_FACTOR` times the limit, a
+TRUNCATE checkpoint runs while the loop holds its writes back, so the file cannot grow without
+bound.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# SQLite's own default threshold is 1,000 pages (about 4 MB with 4 KiB pages).
+DEFAULT_LIMIT_BYTES = 4_096_000
+HARD_FACTOR = 4
+# The checkpoint thread may wait this long for readers (of other processes) to let a TRUNCATE through.
+BUSY_MS = 2_000
+
+
+class Checkpointer:
+    """A thread and its own connection, for `PRAGMA wal_checkpoint`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        self._conn: sqlite3.Connection | None = None
+        self._thread: int | None = None
+
+    def run(self, mode: str) -> tuple[int, int, int]:
+        """In the checkpoint thread: (busy, frames in the WAL, frames copied), as SQLite reports them."""
+        conn = self._connection()
+        row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._thread = threading.get_ident()
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        elif self._thread != threading.get_ident():
+            raise RuntimeError("the checkpoint connection belongs to the checkpoint thread")
+        return self._conn
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Wait for a running checkpoint, then close the connection in the thread that opened it."""
+        self.executor.submit(self._close_connection).result()
+        self.executor.shutdown(wait=True)
