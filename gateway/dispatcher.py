@@ -9,10 +9,8 @@ Throttling never fails a part; temporary faults back off exponentially; permanen
 the part (and so its message, once); anything unexpected puts the part on `hold` for a human, as
 Postfix's hold queue does.
 
-A submit that went out and was not answered in time (`Outcome.UNANSWERED`) may well have reached
-the SMSC, so the part is not sent again at once: it waits out the link's late-answer grace, and an
-answer that arrives meanwhile settles it as if it had come in time (its receipt then matches). Only
-when the grace passes without one is it sent again, logged as a possible duplicate.
+A submit that went out and was not answered in time is not sent again at once: see
+`gateway.late_answers`.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from gateway.late_answers import LateAnswers
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
@@ -44,10 +43,6 @@ MIN_THROTTLE_RETRY = 0.05
 # already claimed (durably `active`), and claims come in batches instead of one per answer.
 CLAIM_AHEAD = 2
 MAX_CLAIM = 500
-
-
-# Late answers that settle a part: it was taken, or refused for good.
-_SETTLING = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.MALFORMED)
 
 
 class _Wait:
@@ -85,13 +80,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
-        self._unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
-        self._settled: set[int] = set()  # parts in _pacing that a late answer settled: not to be sent
-        self._watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
+        self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._stopping = False
         self.backlog = 0
 
@@ -237,7 +230,7 @@ class Dispatcher:
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         self._avoid.pop(part.id, None)
-        self._unanswered.pop(part.id, None)
+        self._late.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error)
 
     def _start(self, name: str, part: ClaimedPart) -> None:
@@ -258,12 +251,9 @@ class Dispatcher:
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
         """Submit the part (its pacing done); None when a late answer settled it meanwhile."""
         self._pacing.discard(part.id)
-        if part.id in self._settled:  # the late answer came while this re-send waited its turn
-            self._settled.discard(part.id)
+        if self._late.settled_meanwhile(part.id):
             return None
-        if self._unanswered.pop(part.id, None) is not None:
-            reason = "sent again: no answer to the previous submit within the grace"
-            log.warning("mt.possible_duplicate", part=part.id, link=name, reason=reason)
+        self._late.sending_again(part.id, name)
         sms = OutboundSms(
             part_id=part.id,
             source=part.source,
@@ -324,7 +314,7 @@ class Dispatcher:
                     await store.write(lambda: store.queue.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 elif result.outcome is Outcome.UNANSWERED:
-                    await self._unanswered_submit(name, part, result)
+                    await self._late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
                 else:
                     delay = retry_delay(part.attempts, self.retry_base)
                     # With another link available, fail over at once instead of waiting out the back-off.
@@ -358,68 +348,11 @@ class Dispatcher:
             if outcome is not None and outcome is not Outcome.ACCEPTED:
                 self.wake()  # the part is back in the queue (or settled): claim may find it due
 
-    async def _unanswered_submit(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
-        """Defer the part by the link's grace and take the SMSC's answer if it still comes."""
-        wait = max(result.retry_after, retry_delay(part.attempts, self.retry_base))
-        error = f"{result.error}; waiting for a late answer before sending again"
-        await self.store.write(lambda: self.store.queue.release(part.id, delay=wait, error=error, count=True))
-        self._unanswered[part.id] = name
-        log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
-        if result.late is not None:
-            task = asyncio.create_task(self._watch_late(name, part.id, result.late))
-            self._watchers.add(task)
-            task.add_done_callback(self._watchers.discard)
-
-    async def _watch_late(self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None]) -> None:
-        result = await late
-        if result is None:
-            return  # grace over or connection gone: the part goes again when due
-        log.info("mt.late_answer", part=part_id, link=name, outcome=result.outcome.value,
-                 smsc_id=result.message_id)  # fmt: skip
-
-        def settle() -> bool:
-            pacing = part_id in self._pacing  # claimed again but not yet on the wire: cancel that
-            if not (pacing or self.store.queue.is_waiting(part_id)):
-                return False
-            self._apply_late(name, part_id, result, pacing=pacing)
-            return True
-
-        try:
-            settled = await self.store.write(settle)
-        except Exception:  # not recorded: a re-send waiting its turn goes ahead after all
-            self._settled.discard(part_id)
-            log.exception("mt.late_answer_failed", part=part_id, link=name)
-            return
-        if not settled and result.outcome in _SETTLING:
-            log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
-                        reason="the SMSC answered after the part had been sent again")  # fmt: skip
-
-    def _apply_late(self, name: str, part_id: int, result: SubmitResult, *, pacing: bool) -> None:
-        """Record a late answer as if it had come in time; call inside a store write. A part being
-        sent again (`pacing`) is settled too, and its `_submit` then sends nothing."""
-        queue = self.store.queue
-        if pacing and result.outcome in _SETTLING:
-            self._settled.add(part_id)
-        if result.outcome is Outcome.ACCEPTED:
-            self._avoid.pop(part_id, None)
-            self._unanswered.pop(part_id, None)
-            self.on_finished(queue.mark_submitted(part_id, name, result.message_id))
-            if result.message_id is None:
-                log.warning("mt.unconfirmed", part=part_id, link=name)
-        elif result.outcome in _SETTLING:
-            self._unanswered.pop(part_id, None)
-            self.on_finished(queue.mark_part_final(part_id, "failed", result.error or result.outcome.value))
-        else:  # refused for now: nothing reached the phone, so it may go again at once
-            self._unanswered.pop(part_id, None)
-            if not pacing:
-                queue.due_now(part_id)
-
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; give in-flight submits time to be answered, then leave them for recovery."""
         self._stopping = True
         self._wake.set()
-        for watcher in self._watchers:  # a late answer not yet in is taken as none: the part waits
-            watcher.cancel()
+        self._late.stop()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:

@@ -338,3 +338,35 @@ def test_account_commands_say_an_alphanumeric_sender_cannot_be_answered(
     assert "replies are impossible" in capsys.readouterr().out
     assert main(["-c", str(conf), "account", "set", "acme", "--sender", "+48500100200"]) == 0
     assert "replies are impossible" not in capsys.readouterr().out
+
+
+# ---- what an MT reads ---------------------------------------------------------------------------
+
+
+def conversation_reads(w: World, action: object) -> int:
+    seen: list[str] = []
+    w.store.db.conn.set_trace_callback(seen.append)
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        w.store.db.conn.set_trace_callback(None)
+    return sum(1 for sql in seen if sql.startswith("SELECT") and "FROM conversations WHERE phone" in sql)
+
+
+async def test_a_pool_number_is_chosen_in_one_read_of_the_phones_conversations(tmp_path: Path) -> None:
+    w = World(tmp_path, POOL2)
+    a = w.send("anna@acme.example")
+    w.send("bob@other.example")
+    # The others' live conversations and the user's own come from one statement.
+    assert conversation_reads(w, lambda: w.send("anna@acme.example")) == 1
+    assert w.send("anna@acme.example") == a
+
+
+async def test_find_live_tells_what_find_and_the_window_tell(tmp_path: Path) -> None:
+    w = World(tmp_path, "window_days = 1")
+    w.send("anna@acme.example")
+    repo = conversations.handlers.repo(w.store)
+    conv = repo.find(PHONE, "anna@acme.example")
+    assert repo.find_live(PHONE, "anna@acme.example", w.now + DAY, DAY) == (conv, True)
+    assert repo.find_live(PHONE, "anna@acme.example", w.now + DAY + 1, DAY) == (conv, False)
+    assert repo.find_live(PHONE, "bob@other.example", w.now, DAY) is None

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsc.base import ReportStatus
-from smsc.receipts import classify_stat, parse_receipt, parse_receipt_date
+from smsc.receipts import (
+    classify_stat,
+    parse_receipt,
+    parse_receipt_date,
+    parse_receipt_text,
+    read_fields,
+    strptime_date,
+)
 from smsc.smpp.link import normalise_message_id
 
 STANDARD = b" ".join(
@@ -175,3 +182,74 @@ def test_classify_stat_table() -> None:
     assert {classify_stat(w) for w in ("EXPIRED", "DELETED", "UNDELIV", "UNKNOWN", "REJECTD", "x")} == {
         ReportStatus.FAILED
     }
+
+
+# --- the standard-layout fast path reads what the field-by-field reading reads ----------------------
+
+_ALNUM = "0123456789abcdefABCDEFxyzXYZ"
+_VALUE = st.text(alphabet=_ALNUM + " _:-;,\r\n\t٣", min_size=0, max_size=14)
+_DIGITS = st.text(alphabet="0123456789", min_size=8, max_size=14)
+
+
+@st.composite
+def standard_like(draw: st.DrawFn) -> str:
+    """The appendix-B layout, its values sometimes perturbed so that it stops being standard."""
+    part = lambda s: draw(st.one_of(s, _VALUE))  # noqa: E731
+    text = (
+        f"id:{part(st.text(alphabet=_ALNUM, min_size=1, max_size=20))} sub:{part(st.just('001'))}"
+        f" dlvrd:{part(st.just('001'))} submit date:{part(_DIGITS)} done date:{part(_DIGITS)}"
+        f" stat:{part(st.sampled_from(['DELIVRD', 'UNDELIV', 'EXPIRED', 'delivrd', 'ENROUTE', 'X_1']))}"
+        f" err:{part(st.sampled_from(['000', '001', '0A2']))}"
+    )
+    tail = draw(st.one_of(st.none(), st.text(max_size=40), st.just("stat:DELIVRD id:9 text:x")))
+    text = text if tail is None else f"{text} text:{tail}"
+    if draw(st.booleans()):  # upper case keys, a doubled space, a cut: layouts only the full reading takes
+        text = draw(st.sampled_from([text.upper(), text.replace(" ", "  ", 1), text[: len(text) // 2]]))
+    return text
+
+
+@given(standard_like())
+def test_fast_path_reads_what_the_full_reading_reads(text: str) -> None:
+    assert parse_receipt_text(text) == read_fields(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        STANDARD.decode("latin-1"),
+        "id:77 sub:001 dlvrd:001 submit date:251120143000 done date:251120143105 stat:DELIVRD err:000 text:",
+        "id:A1B2C3 sub:001 dlvrd:000 submit date:2511201430 done date:2511201431 stat:UNDELIV err:001",
+        "id:5 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:UNDELIV err:001"
+        " text:id:9 stat:X",
+        "id:5 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:UNDELIV err:001 text:a\r\nb",
+        "id:5 sub:001 dlvrd:001 submit date:25112014300 done date:2511201431 stat:DELIVRD err:000 text:",
+        "id:5 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:DELIVRD err:000 text",
+        "id:5-sub:9 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:DELIVRD err:000",
+    ],
+)
+def test_fast_path_examples(text: str) -> None:
+    assert parse_receipt_text(text) == read_fields(text)
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=12) | st.text(alphabet="0123٣²", max_size=12))
+def test_receipt_dates_read_as_strptime_reads_them(value: str) -> None:
+    expected = strptime_date(value) if value.isdigit() and len(value) in (10, 12) else None
+    assert parse_receipt_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2511201430", "251120143059", "6912312359", "6801010000", "0002290000", "0102290000", "2513011200",
+     "2500011200", "2511311200", "2511202400", "2511201260", "251120120060", "251120120061", "9912312359"],
+)  # fmt: skip
+def test_receipt_date_edges(value: str) -> None:
+    assert parse_receipt_date(value) == strptime_date(value)
+
+
+def test_the_simulators_receipts_take_the_fast_path() -> None:
+    from smsc.receipts import _STANDARD_RE
+    from smsc.simulator.smpp_server import receipt_text
+
+    now = datetime(2025, 11, 20, 14, 30, tzinfo=UTC)
+    for status in ReportStatus:
+        assert _STANDARD_RE.fullmatch(receipt_text("1a2b3c", status, now, now))

@@ -49,10 +49,11 @@ def as_answer(
     repo = ConversationsRepo(store.db, store.clock)
     now = store.clock()
     for number in numbers:
-        conv = repo.find(number, user_email)
-        if conv is None:
+        found = repo.find_live(number, user_email, now, cfg.replies.window_seconds)
+        if found is None:
             return mail
-        if not ours and repo.live(number, user_email, now, cfg.replies.window_seconds) is None:
+        conv, live = found
+        if not ours and not live:
             return mail
         known = (reply_topic(conv.subject or ""), f"SMS from {display(conv.phone)}")
         if topic and not any(_same(topic, k) for k in known if k):

@@ -70,6 +70,16 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
+    def find_live(
+        self, phone: str, user_email: str, now: float, window: float
+    ) -> tuple[Conversation, bool] | None:
+        """`find` and whether `live` would return it, in one statement."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS}, {LIVE} FROM conversations WHERE phone = ? AND user_email = ?",
+            (now, window, phone, user_email),
+        ).fetchone()
+        return (Conversation(*row[:-1]), bool(row[-1])) if row else None
+
     def choose_number(
         self, phone: str, user_email: str, pool: tuple[str, ...], now: float, window: float
     ) -> Choice:
@@ -80,16 +90,19 @@ class ConversationsRepo(Repository):
         old conversation is then least likely to reach the wrong person); with none free, the
         least recently active other conversation with this phone gives up its number.
         """
-        live = [
-            Conversation(*r)
-            for r in self.conn.execute(
-                f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND {LIVE}"
-                " AND user_email != ? ORDER BY last_mt_at",
-                (phone, now, window, user_email),
-            )
-        ]
+        # The others' live conversations with the phone and the user's own (live or not), in one read.
+        live: list[Conversation] = []
+        own: Conversation | None = None
+        for r in self.conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND (user_email = ? OR {LIVE})"
+            " ORDER BY last_mt_at",
+            (phone, user_email, now, window),
+        ):
+            if r[3] == user_email:
+                own = Conversation(*r)
+            else:
+                live.append(Conversation(*r))
         taken = {c.number for c in live}
-        own = self.find(phone, user_email)
         if own is not None and own.number in pool and own.number not in taken:
             return Choice(own.number)
         free = [n for n in pool if n not in taken]
@@ -152,14 +165,6 @@ class ConversationsRepo(Repository):
             f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
             " ORDER BY last_mt_at DESC, id DESC LIMIT 1",
             (phone, number, now, window),
-        ).fetchone()
-        return Conversation(*row) if row else None
-
-    def live(self, phone: str, user_email: str, now: float, window: float) -> Conversation | None:
-        """The user's conversation with the phone, if an answer to it would still reach them."""
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND user_email = ? AND {LIVE}",
-            (phone, user_email, now, window),
         ).fetchone()
         return Conversation(*row) if row else None
 
