@@ -23,6 +23,7 @@ _DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
 _MSGID = re.compile(rf"{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[!-Z^-~]*\])")  # RFC 5322 3.6.4, no folding
 _BRACKETED = re.compile(r"<([^<>]*)>")
 _AROUND_SEPARATORS = re.compile(r"\s*([@.])\s*")  # obsolete syntax allows white space here (RFC 5322 4.5.4)
+_SPACE = re.compile(r"\s")
 _NO_RECIPIENT = "undisclosed-recipients:;"
 
 
@@ -62,7 +63,8 @@ def msgid_token(value: str | None) -> str | None:
     unfolded = str(value).replace("\r", "").replace("\n", "")
     m = _BRACKETED.search(unfolded)
     candidate = (m.group(1) if m else unfolded).strip()
-    candidate = _AROUND_SEPARATORS.sub(r"\1", candidate)
+    if _SPACE.search(candidate):  # the substitution costs more than the rest; ids rarely need it
+        candidate = _AROUND_SEPARATORS.sub(r"\1", candidate)
     if len(candidate) > _MSGID_MAX or not _MSGID.fullmatch(candidate):
         return None
     return candidate

@@ -12,16 +12,25 @@ so the per-line overheads of aiosmtpd that buy nothing here are cut:
   input, and go out with the next reply that is not held, in one write instead of one each
   (continuation lines of a multi-line reply likewise). A reply is never held once the input has
   no whole line left, so a client that waits for it always gets it; the order is the commands'.
+- DATA: aiosmtpd reads the body one line per `readuntil`, with its checks per line. Here the
+  body is taken up to its `CRLF.CRLF` in one read once its first line shows it is not the end,
+  dot-unstuffed in one pass; whatever the whole-body read cannot settle alone (a body larger than
+  the reader's limit, a line over it) goes on line by line exactly as aiosmtpd does, from where
+  the whole-body read stopped, so replies, size limit and stream position stay aiosmtpd's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
 
 import aiosmtpd.smtp
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP, _DataState
+
+_aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connection lost in DATA
+END_OF_DATA = b"\r\n.\r\n"
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _aiosmtpd_sanitized_log = aiosmtpd.smtp.sanitized_log
@@ -82,6 +91,125 @@ class LeanSMTP(SMTP):
             self._held.clear()
         self._writer.write(line)
         await self._writer.drain()
+
+    # ---- DATA ----------------------------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA (same checks, replies and envelope), the body read by `_read_body`."""
+        limit = self.data_size_limit
+        if not limit or self.line_length_limit < limit or "DATA" not in self._handle_hooks:
+            # Without a size limit no line is too long for it, so lines must be looked at one by
+            # one; a handler without handle_DATA takes aiosmtpd's older path.
+            await super().smtp_DATA(arg)
+            return
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            state, pieces = await self._read_body(limit)
+        except asyncio.CancelledError:  # the connection went away during DATA
+            _aiosmtpd_log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if state is not _DataState.NOMINAL:
+            if state is _DataState.TOO_LONG:
+                await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+            else:
+                await self.push("552 Error: Too much mail data")
+            self._set_post_data_state()
+            return
+        original_content = b"".join(pieces)
+        content: str | bytes = original_content
+        if self._decode_data:
+            if self.enable_SMTPUTF8:
+                content = original_content.decode("utf-8", errors="surrogateescape")
+            else:
+                try:
+                    content = original_content.decode("ascii", errors="strict")
+                except UnicodeDecodeError:
+                    await self.push("500 Error: strict ASCII mode")
+                    return
+        self.envelope.content = content
+        self.envelope.original_content = original_content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_body(self, limit: int) -> tuple[_DataState, list[bytes]]:
+        """The body up to the line ".", dot-unstuffed, in as few reads as the client's writes allow.
+
+        Each step starts at the beginning of a line. While the input is empty or starts with a dot
+        (it may be the end), one line is read; otherwise the end is the first CRLF.CRLF, so the rest
+        comes in one read. A read the reader's limit refuses consumes nothing, and aiosmtpd's own
+        line loop takes over there. The caller made sure that no line within the size limit can be
+        longer than aiosmtpd's line limit, so the size is the only check left for whole lines.
+        """
+        reader = self._reader
+        pieces: list[bytes] = []
+        size = 0
+        while self.transport is not None:  # aiosmtpd's loop condition
+            buffered = reader._buffer
+            try:
+                if not buffered or buffered[0] == 0x2E:  # "."
+                    line = await reader.readuntil(b"\r\n")
+                    if line == b".\r\n":
+                        break
+                    size += len(line)
+                    pieces.append(line[1:] if line[0] == 0x2E else line)
+                    continue
+                chunk = await reader.readuntil(END_OF_DATA)
+            except asyncio.LimitOverrunError:
+                state = _DataState.TOO_MUCH if size > limit else _DataState.NOMINAL
+                return await self._read_lines(state, pieces, size, limit)
+            body = chunk[:-3]  # the last line's CRLF stays, the "." line goes
+            size += len(body)
+            pieces.append(body.replace(b"\r\n.", b"\r\n") if b"\r\n." in body else body)
+            break
+        return (_DataState.TOO_MUCH if size > limit else _DataState.NOMINAL), pieces
+
+    async def _read_lines(
+        self, state: _DataState, pieces: list[bytes], size: int, limit: int
+    ) -> tuple[_DataState, list[bytes]]:
+        """aiosmtpd's DATA line loop (1.4.6), continued from a line start: fragments of over-long
+        lines, the states that delay the error reply until the end, dot-unstuffing per line."""
+        reader = self._reader
+        if state is not _DataState.NOMINAL:
+            pieces.clear()
+        fragments: list[bytes] = []
+        while self.transport is not None:
+            try:
+                line = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as e:
+                if state is _DataState.NOMINAL:
+                    state = _DataState.TOO_LONG
+                pieces.clear()
+                line = await reader.read(e.consumed)
+            if not fragments and line == b".\r\n":
+                break
+            size += len(line)
+            if state is _DataState.NOMINAL and size > limit:
+                state = _DataState.TOO_MUCH
+                pieces.clear()
+            fragments.append(line)
+            if line.endswith(b"\r\n"):
+                if state is _DataState.NOMINAL:
+                    whole = b"".join(fragments)
+                    if len(whole) > self.line_length_limit:
+                        state = _DataState.TOO_LONG
+                        pieces.clear()
+                    else:
+                        pieces.append(whole[1:] if whole[:1] == b"." else whole)
+                fragments.clear()
+        return state, pieces
 
     def _line_waiting(self) -> bool:
         """Whether a whole command line is already in the input (the client did not wait for us)."""
