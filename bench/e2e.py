@@ -48,7 +48,18 @@ def free_port() -> int:
 INTAKE_PROCESSES = 0  # [smtp] intake_processes of the daemon under test (--intake-processes)
 
 
-def config(state: Path, smtp: int, smpp: int) -> str:
+def config(
+    state: Path,
+    smtp: int,
+    smpp: int,
+    *,
+    protocol: str = "smpp",
+    link_port: int | None = None,
+    window: int = 100,
+    link_extra: str = "",
+) -> str:
+    """The benchmarks' config: the simulator on `smpp` (its CIMD2 port when `protocol` is cimd2),
+    the daemon's one link to `link_port` (default: the simulator itself)."""
     return f"""
 [gateway]
 domains = ["sms.example.com"]
@@ -65,17 +76,17 @@ relay = "127.0.0.1:{free_port()}"
 
 [[smsc]]
 name = "sim"
-type = "smpp"
-port = {smpp}
+type = "{protocol}"
+port = {smpp if link_port is None else link_port}
 system_id = "smsgw"
 password = "secret"
-window = 100
+window = {window}
 max_per_second = 100000
-
+{link_extra}
 [simulator]
 enabled = false  # the gateway does not start it; `smsgw simulator run` does
-smpp_port = {smpp}
-cimd2_port = 0
+smpp_port = {smpp if protocol == "smpp" else 0}
+cimd2_port = {smpp if protocol == "cimd2" else 0}
 control_port = 0
 log = "{state}/simulator.jsonl"
 dlr_delay_seconds = 0

@@ -49,42 +49,16 @@ from bench import e2e  # noqa: E402
 
 
 def config(state: Path, smtp: int, sim: int, proxy: int, protocol: str, window: int) -> str:
-    return f"""
-[gateway]
-domains = ["sms.example.com"]
-state_dir = "{state}"
-queue_high_water = 10000000
-
-[smtp]
-listen = "127.0.0.1:{smtp}"
-submission_listen = "127.0.0.1:0"
-
-[mail]
-relay = "127.0.0.1:{e2e.free_port()}"
-
-[[smsc]]
-name = "far"
-type = "{protocol}"
-port = {proxy}
-system_id = "smsgw"
-password = "secret"
-window = {window}
-max_per_second = 100000
-response_timeout_seconds = 120
-
-[simulator]
-enabled = false
-smpp_port = {sim if protocol == "smpp" else 0}
-cimd2_port = {sim if protocol == "cimd2" else 0}
-control_port = 0
-log = "{state}/simulator.jsonl"
-dlr_delay_seconds = 0
-
-[[account]]
-name = "bench"
-relay_networks = ["127.0.0.0/8"]
-users = ["{e2e.SENDER}"]
-"""
+    """e2e.py's config with the link pointed at the proxy."""
+    return e2e.config(
+        state,
+        smtp,
+        sim,
+        protocol=protocol,
+        link_port=proxy,
+        window=window,
+        link_extra="response_timeout_seconds = 120\n",
+    )
 
 
 SUBMIT_SM, SUBMIT_SM_RESP = 0x00000004, 0x80000004
