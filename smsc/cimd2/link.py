@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from dataclasses import dataclass
 
 import structlog
 
@@ -31,6 +30,8 @@ from smsc.base import Ack, InboundSms, LinkEvents, LinkState, LinkStats, Outboun
 from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
+from smsc.cimd2.session import Conn, Pending
+from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff
 from smsc.settings import LinkSettings
 
@@ -38,65 +39,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
-PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
-
-
-def effective_window(cfg: LinkSettings) -> int:
-    """1 unless the admin set `window` for this link; never more than the 128 odd packet numbers."""
-    return min(cfg.window, PACKET_NUMBERS) if cfg.window is not None else 1
-
-
-@dataclass(slots=True)
-class _Pending:
-    future: asyncio.Future[Packet | None]
-    packet: Packet
-    tries: int = 1
-
-
-class _Conn:
-    """One TCP session: its parser, outstanding requests and packet counter die with it, so that a
-    new login starts cleanly at 001."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int) -> None:
-        self.reader, self.writer = reader, writer
-        self.parser = Cimd2Parser()
-        self.pending: dict[int, _Pending] = {}
-        # The dispatcher paces submits to `stats().window`; this is the protocol's limit on requests of
-        # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
-        self.numbers = asyncio.Semaphore(window)
-        self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
-        self.closed = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.reason = ""
-        self.last_request = asyncio.get_running_loop().time()
-        self.last_acked: tuple[int, int] | None = None  # (op, number) of the last SMSC request we took
-        self._next = 1
-
-    def allocate(self) -> int:
-        while self._next in self.pending:
-            self._next = self._next + 2 if self._next < 255 else 1
-        number = self._next
-        self._next = number + 2 if number < 255 else 1
-        return number
-
-    def send(self, packet: Packet) -> bool:
-        if self.closed.is_set():
-            return False
-        self.writer.write(encode(packet))
-        return True
-
-    def close(self, reason: str) -> None:
-        if self.closed.is_set():
-            return
-        self.reason = reason
-        self.closed.set()
-        for entry in self.pending.values():
-            if not entry.future.done():
-                entry.future.set_result(None)
-        self.writer.close()
-
-
 class Cimd2Link:
     """A CIMD2 client link; see the module docstring for the protocol choices it makes."""
 
@@ -108,7 +50,7 @@ class Cimd2Link:
         self._password = password
         self._events: LinkEvents | None = None
         self._task: asyncio.Task[None] | None = None
-        self._conn: _Conn | None = None
+        self._conn: Conn | None = None
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._counts = dict.fromkeys(
@@ -235,7 +177,7 @@ class Cimd2Link:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(reader, writer, self.window)
+        conn = Conn(reader, writer, self.window)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
             login = [(P.USER_IDENTITY, cfg.system_id), (P.PASSWORD, self._password)]
@@ -274,7 +216,7 @@ class Cimd2Link:
         counts["checksum_errors"] += parser.checksum_errors
 
     async def _request(
-        self, conn: _Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
+        self, conn: Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
     ) -> Packet | None:
         """Send one request and wait for its answer; None on a timeout (which drops the connection, as
         the state of an unanswered request is unknown) or when the connection is lost."""
@@ -282,7 +224,7 @@ class Cimd2Link:
             if conn.closed.is_set():
                 return None
             loop = asyncio.get_running_loop()
-            entry = _Pending(loop.create_future(), Packet(op, conn.allocate(), params))
+            entry = Pending(loop.create_future(), Packet(op, conn.allocate(), params))
             conn.pending[entry.packet.number] = entry
             conn.idle.clear()
             # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
@@ -297,13 +239,13 @@ class Cimd2Link:
                 if not conn.pending:
                     conn.idle.set()
 
-    def _expire(self, conn: _Conn, entry: _Pending) -> None:
+    def _expire(self, conn: Conn, entry: Pending) -> None:
         """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
         if not entry.future.done():
             self._counts["timeouts"] += 1
             conn.close(f"no response to {entry.packet.describe()[:5]} within the response timeout")
 
-    async def _read_loop(self, conn: _Conn) -> None:
+    async def _read_loop(self, conn: Conn) -> None:
         reason = "closed by the SMSC"
         try:
             while data := await conn.reader.read(65536):
@@ -317,7 +259,7 @@ class Cimd2Link:
         finally:
             conn.close(reason)
 
-    async def _keepalive(self, conn: _Conn) -> None:
+    async def _keepalive(self, conn: Conn) -> None:
         idle = self.cfg.enquire_link_seconds
         loop = asyncio.get_running_loop()
         while not conn.closed.is_set():
@@ -331,7 +273,7 @@ class Cimd2Link:
 
     # --- packets from the SMSC ------------------------------------------------------------------------
 
-    def _on_packet(self, conn: _Conn, packet: Packet) -> None:
+    def _on_packet(self, conn: Conn, packet: Packet) -> None:
         try:
             if packet.op == Op.NACK:
                 self._on_nack(conn, packet)
@@ -362,7 +304,7 @@ class Cimd2Link:
             self._counts["errors"] += 1
             log.exception("cimd2.packet_handling_failed", link=self.name, packet=packet.describe())
 
-    def _on_nack(self, conn: _Conn, packet: Packet) -> None:
+    def _on_nack(self, conn: Conn, packet: Packet) -> None:
         self._counts["nacks"] += 1
         entry = conn.pending.get(packet.number)
         if entry is None and packet.number % 2 == 1 and len(conn.pending) == 1:
@@ -380,7 +322,7 @@ class Cimd2Link:
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
             conn.send(entry.packet)
 
-    async def _inbound(self, conn: _Conn) -> None:
+    async def _inbound(self, conn: Conn) -> None:
         """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
         while True:
             packet = await conn.inbox.get()
@@ -390,7 +332,7 @@ class Cimd2Link:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
 
-    async def _handle_delivery(self, conn: _Conn, packet: Packet) -> None:
+    async def _handle_delivery(self, conn: Conn, packet: Packet) -> None:
         answer_op = packet.op + 50
         key = (packet.op, packet.number)
         if key == conn.last_acked:
