@@ -248,7 +248,7 @@ def test_receipt_date_edges(value: str) -> None:
 
 def test_the_simulators_receipts_take_the_fast_path() -> None:
     from smsc.receipts import _STANDARD_RE
-    from smsc.simulator.smpp_server import receipt_text
+    from smsc.simulator.smpp_texts import receipt_text
 
     now = datetime(2025, 11, 20, 14, 30, tzinfo=UTC)
     for status in ReportStatus:

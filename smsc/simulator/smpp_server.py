@@ -26,16 +26,15 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
-from smsc.encoding import EmptyText, concat_udh, decode_user_data
+from smsc.encoding import decode_user_data
 from smsc.simulator.core import (
     SimulatorCore,
     SubmittedSms,
     SubmitVerdict,
     destination_number,
-    mo_segments,
-    numbered,
 )
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
+from smsc.simulator.smpp_texts import RECEIPT_STATES, mo_parts, receipt_text
 from smsc.smpp.codec import (
     ENCODABLE,
     MAX_PDU,
@@ -56,38 +55,6 @@ BIND_MODES = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver
 _COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp", "deliver_sm_resp",
                        "data_sm_resp"})  # fmt: skip  # nothing in their bodies is read
-_STATS = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
-          ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
-
-
-def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, done_at: datetime) -> str:
-    stat, _ = _STATS[status]
-    ok = status is ReportStatus.DELIVERED
-    return (
-        f"id:{message_id} sub:001 dlvrd:{'001' if ok else '000'} "
-        f"submit date:{submitted_at.astimezone(UTC):%y%m%d%H%M} "
-        f"done date:{done_at.astimezone(UTC):%y%m%d%H%M} "
-        f"stat:{stat} err:{'000' if ok else '001'} text:"
-    )
-
-
-def mo_parts(
-    text: str, ref: int, parts: int | None = None, shuffle: bool = False
-) -> list[tuple[int, int, bytes]]:
-    """(esm_class, data_coding, short_message) for each deliver_sm of an MO text."""
-    try:
-        segments = mo_segments(text, parts)
-    except EmptyText:
-        return [(0, 0, b"")]
-    if len(segments) == 1:
-        return [(0, *segments[0])]
-    total = len(segments)
-    return [
-        (0x40, dc, concat_udh(ref, total, i) + payload)
-        for i, (dc, payload) in numbered(segments, shuffle=shuffle)
-    ]
-
-
 @dataclass
 class _Outbound:
     kind: str  # "mo" | "report"
@@ -350,7 +317,7 @@ class SmppSession(SessionBase):
         fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
                       dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
                       esm_class=0x04, data_coding=0, short_message=text.encode("ascii"),
-                      receipted_message_id=wire_id, message_state=_STATS[status][1])  # fmt: skip
+                      receipted_message_id=wire_id, message_state=RECEIPT_STATES[status][1])  # fmt: skip
         self._deliver(_Outbound("report", fields, ("report", message_id, status)))
 
     def _deliver(self, ob: _Outbound) -> None:

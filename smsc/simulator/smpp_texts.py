@@ -1,0 +1,42 @@
+"""What the simulated SMSC writes into a deliver_sm: the receipt text of a DLR (the SMPP 3.4
+appendix B layout, which is what the gateway's fast receipt reader expects) and the parts of an MO.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from smsc.base import ReportStatus
+from smsc.encoding import EmptyText, concat_udh
+from smsc.simulator.core import mo_segments, numbered
+
+RECEIPT_STATES = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
+                  ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
+
+
+def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, done_at: datetime) -> str:
+    stat, _ = RECEIPT_STATES[status]
+    ok = status is ReportStatus.DELIVERED
+    return (
+        f"id:{message_id} sub:001 dlvrd:{'001' if ok else '000'} "
+        f"submit date:{submitted_at.astimezone(UTC):%y%m%d%H%M} "
+        f"done date:{done_at.astimezone(UTC):%y%m%d%H%M} "
+        f"stat:{stat} err:{'000' if ok else '001'} text:"
+    )
+
+
+def mo_parts(
+    text: str, ref: int, parts: int | None = None, shuffle: bool = False
+) -> list[tuple[int, int, bytes]]:
+    """(esm_class, data_coding, short_message) for each deliver_sm of an MO text."""
+    try:
+        segments = mo_segments(text, parts)
+    except EmptyText:
+        return [(0, 0, b"")]
+    if len(segments) == 1:
+        return [(0, *segments[0])]
+    total = len(segments)
+    return [
+        (0x40, dc, concat_udh(ref, total, i) + payload)
+        for i, (dc, payload) in numbered(segments, shuffle=shuffle)
+    ]
