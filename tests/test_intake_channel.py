@@ -19,14 +19,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from acl.limits import Quota
 from gateway import premium
 from gateway.config import parse_config
-from gateway.intake_channel import pack_request
+from gateway.conversations import Opening
+from gateway.intake_channel import pack_request, unpack_request
 from gateway.intake_child import Channel
 from gateway.intake_workers import IntakeWorkers
 from gateway.smtp import replies
-from gateway.smtp.accept import Writes
+from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.store.db import Store, StoreBusy, StoreReplaced
+from gateway.store.records import Acceptance, AcceptResult, NewMessage, NewPart
 from tests.conftest import STAFF, free_port
 from tests.test_intake_workers import serving_store, until, worker_config_text
 
@@ -184,3 +187,43 @@ async def test_a_premium_mail_is_decided_by_the_daemon_and_its_reply_comes_back(
         channel.request("premium", unknown, STAFF, b"From: " + STAFF.encode() + b"\r\n\r\nyes\r\n"), 10
     )
     assert (reply, queued) == (replies.PREMIUM_UNKNOWN_ADDRESS.format("confirm"), False)
+
+
+def test_a_write_and_its_answer_cross_the_channel_unchanged() -> None:
+    # The write's dataclasses are pickled as constructor calls: every field must come back.
+    part = NewPart(1, 0, b"Hello", b"\x05\x00\x03\x01\x02\x01", "Hello")
+    message = NewMessage("+48601123456", "smsgw", "Hello", 0, [part], True, "held", 12.5)
+    acceptance = Acceptance(
+        "staff@acme.example",
+        "192.0.2.1",
+        1,
+        2,
+        "<m@acme>",
+        "key",
+        "subject",
+        "Hello",
+        [message],
+        86400.0,
+        automatic="auto-replied",
+        removed="signature",
+    )
+    quota = Quota("user staff@acme.example", "user:2", "monthly", "2026-11", 100)
+    limits = Limits(
+        ("+48601123456",),
+        "Hello",
+        1,
+        (quota,),
+        0.0,
+        10,
+        ("account:1",),
+        ("2026-11", "2026-11-30"),
+        "staff@acme.example",
+        "smsgw@gw.example",
+        "gw.example",
+    )
+    notice = Notice("held", "smsgw@gw.example", "staff@acme.example", b"content")
+    opening = Opening("staff@acme.example", 1, {"+48601123456": "sms.example"}, ("+48600000001",), 3600.0)
+    request = ("accept", (acceptance, limits, (notice,), opening))
+    assert unpack_request(pack_request(42, request)) == (42, request)
+    result = AcceptResult(7, [8, 9], duplicates=1, refused=None)
+    assert unpack_request(pack_request(43, (True, result))) == (43, (True, result))
