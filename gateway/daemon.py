@@ -204,8 +204,8 @@ class Daemon:
                 self.intake = IntakeWorkers(
                     cfg,
                     listeners,
+                    writes=gate.writes,
                     wake_dispatcher=dispatcher.wake,
-                    wake_outbox=outbox.wake,
                     backlog=lambda: dispatcher.backlog,
                     replies=gate.replies,
                     log_level=self.log_level,

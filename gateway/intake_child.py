@@ -1,93 +1,145 @@
-"""One intake worker process: the relay port's SMTP sessions, MIME reading and acceptance.
+"""One intake worker process: the relay port's SMTP sessions, MIME reading and composing.
 
 Started by the daemon (`gateway/intake_workers.py`, which explains the design) as
 `python -m gateway.intake_child --listen-fd N [--listen-fd M] --channel-fd C --name intake-1`
-with the pickled `Config` on stdin. It opens its own connection to the daemon's database and
-commits with its own group commit (fsync before `250`, as in the daemon); it never recovers,
-migrates or seeds anything, which the daemon did before starting it.
-
-The channel to the daemon carries one line per message:
-worker → daemon: `R` serving; `d` SMS queued (wake the dispatcher); `o` mail queued (wake the
-outbox); `h{json}` heartbeat, once a second, with the reply codes counted since the last one.
-daemon → worker: `b<n>` the queue backlog (the high-water check); `q` stop.
-Wake-ups are coalesced to one write per loop turn, which is one group commit.
+with the pickled `Config` on stdin. It opens its own connection to the daemon's database for
+reads only (users, networks, opt-outs, quotas; SQLite's `query_only`): every write of a session
+(the acceptance, the info@ answer, a premium answer) is sent to the daemon over the channel
+(`gateway/intake_channel.py`), which commits it in its group commit and answers once it is on
+disk. It never recovers, migrates or seeds anything, which the daemon did before starting it.
 
 Stopping (`q`, SIGTERM, SIGINT, or the channel closing because the daemon died): new commands
-get `421`, the listener closes, mails whose DATA is being accepted are answered, the store is
-drained and closed, and the process exits 0. No orphan outlives a daemon killed with -9.
+get `421`, the listener closes, mails whose DATA is being accepted are answered (a write whose
+daemon is gone fails with `451`: the client retries), and the process exits 0. No orphan
+outlives a daemon killed with -9.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import pickle
 import signal
 import socket
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway import conversations, premium
 from gateway.config import Config
+from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
+from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
-from gateway.store.db import Store
+from gateway.store.db import Db, Store
+from gateway.store.records import Acceptance, AcceptResult
 
 log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
-# A worker's BEGIN IMMEDIATE waits a little longer than the daemon's (5 ms) before retrying
-# asynchronously: the daemon's transactions are short, and an accept that takes the lock on the
-# first try spares the client the retry pause.
-WORKER_BUSY_MS = 10
 DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answered
+_ANSWER, _BACKLOG, _STOP = b"a"[0], b"b"[0], b"q"[0]
 
 
 class Channel:
-    """The worker's end of the socketpair: coalesced wake-ups out, backlog and stop in."""
+    """The worker's end of the socketpair: writes and heartbeats out; answers, backlog and stop in."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.backlog = 0
         self.stop = asyncio.Event()
-        self._out: set[bytes] = set()
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader: asyncio.StreamReader | None = None
+        self.framed = Framed(self._on_frame)
+        self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        self._ids = itertools.count(1)
 
     async def open(self) -> None:
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=self.sock)
+        await self.framed.open(self.sock)
+        self.framed.closed.add_done_callback(self._lost)
 
-    def send(self, line: bytes) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(line + b"\n")
+    def send(self, kind: bytes, payload: bytes = b"") -> None:
+        self.framed.send(kind, payload)
 
-    def _later(self, flag: bytes) -> None:
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._out.add(flag)
+    async def request(self, name: str, *args: Any) -> Any:
+        """Have the daemon run write `name`; its result once on disk, or the error it raised."""
+        request_id = next(self._ids) & 0xFFFFFFFF
+        if not self.framed.send(b"w", pack_request(request_id, (name, args))):
+            raise error_from_wire(GONE)
+        future = self._waiting[request_id] = asyncio.get_running_loop().create_future()
+        try:
+            ok, value = await future
+        finally:
+            self._waiting.pop(request_id, None)
+        if ok:
+            return value
+        raise error_from_wire(value)
 
-    def _flush(self) -> None:
-        out, self._out = self._out, set()
-        self.send(b"\n".join(sorted(out)))
+    def _on_frame(self, kind: int, payload: bytes) -> None:
+        if kind == _ANSWER:
+            request_id, answer = unpack_request(payload)
+            future = self._waiting.get(request_id)
+            if future is not None and not future.done():  # else: its session went away meanwhile
+                future.set_result(answer)
+        elif kind == _BACKLOG:
+            self.backlog = int(payload)
+        elif kind == _STOP:
+            self.stop.set()
 
-    def dispatch(self) -> None:
-        self._later(b"d")
-
-    def outbox(self) -> None:
-        self._later(b"o")
-
-    async def listen(self) -> None:
-        """Orders from the daemon; end of file means the daemon is gone: stop too."""
-        assert self._reader is not None
-        while line := await self._reader.readline():
-            if line.startswith(b"b"):
-                self.backlog = int(line[1:])
-            elif line.startswith(b"q"):
-                break
+    def _lost(self, _closed: object) -> None:
+        """The daemon is gone: writes waiting for it fail (their clients retry), and we stop."""
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_result((False, GONE))
         self.stop.set()
+
+
+class RemoteWrites(Writes):
+    """The session writes, run by the daemon: the same operations and results as in its own process."""
+
+    def __init__(self, channel: Channel) -> None:  # no store: nothing is written here
+        self.channel = channel
+
+    async def accept(
+        self,
+        acceptance: Acceptance,
+        limits: Limits | None = None,
+        notices: Sequence[Notice] = (),
+        opening: conversations.Opening | None = None,
+    ) -> AcceptResult:
+        args = (acceptance, limits, tuple(notices), opening)
+        result: AcceptResult = await self.channel.request("accept", *args)
+        return result
+
+    async def info(self, rcpt: str, content: bytes) -> None:
+        await self.channel.request("info", rcpt, content)
+
+    async def premium(self, target: premium.Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
+        answer: tuple[str, bool] = await self.channel.request("premium", target, mail_from, raw)
+        return answer
+
+
+class ReadOnlyDb(Db):
+    """The worker's connection: a write here would be a second writer on the daemon's WAL file."""
+
+    def write(self, *_args: Any, **_kwargs: Any) -> NoReturn:  # type: ignore[override]
+        raise RuntimeError("an intake worker does not write the database: its writes go to the daemon")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        raise RuntimeError("an intake worker does not write the database: its writes go to the daemon")
+        yield  # pragma: no cover
+
+
+def open_store(cfg: Config) -> Store:
+    """The worker's store, for reads; SQLite refuses any write on it too (`query_only`)."""
+    store = Store(ReadOnlyDb.open(cfg.db_path, create=False))
+    store.db.serve()
+    store.db.conn.execute("PRAGMA query_only=ON")
+    return store
 
 
 class CountingHandler(RelayHandler):
@@ -111,28 +163,21 @@ class CountingHandler(RelayHandler):
 
 
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:
-    store = Store.open(cfg.db_path, group_fsync=True, create=False)
-    store.db.serve()
-    store.db.conn.execute(f"PRAGMA busy_timeout={WORKER_BUSY_MS}")
+    store = open_store(cfg)
     await channel.open()
-    gate = Gate(cfg, store, wake_dispatcher=channel.dispatch, backlog=lambda: channel.backlog)
-    store.outbox.on_queued = channel.outbox  # type: ignore[method-assign]
+    gate = Gate(cfg, store, writes=RemoteWrites(channel), backlog=lambda: channel.backlog)
     handler = CountingHandler(gate)
 
     def stop() -> None:
         gate.closing = True  # before anything else: no further mail may be answered 250
         channel.stop.set()
 
-    store.db.on_replaced = stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
     host, port = cfg.smtp.listen_addr
     servers = [await start_smtp_server(gate, host, port, handler, sock=sock) for sock in listeners]
-    tasks = [
-        asyncio.create_task(channel.listen(), name="channel"),
-        asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat"),
-    ]
+    heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
     channel.send(b"R")
     log.info("intake.worker_serving")
     await channel.stop.wait()
@@ -143,11 +188,10 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         await asyncio.wait_for(handler.idle.wait(), DRAIN_SECONDS)
     except TimeoutError:
         log.warning("intake.worker_drain_timeout", in_progress=handler.busy)
-    await store.drain()
     await asyncio.sleep(0)  # the last replies' writes, queued by the handlers just resumed
-    for task in tasks:
-        task.cancel()
+    heartbeat.cancel()
     _send_counts(channel, gate.replies)
+    channel.framed.close()
     store.close()
     log.info("intake.worker_stopped")
 
@@ -155,7 +199,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
 def _send_counts(channel: Channel, replies: Any) -> None:
     counts = dict(replies)
     replies.clear()
-    channel.send(b"h" + json.dumps(counts, separators=(",", ":")).encode())
+    channel.send(b"h", json.dumps(counts, separators=(",", ":")).encode())
 
 
 async def _heartbeat(channel: Channel, replies: Any) -> None:

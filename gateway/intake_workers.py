@@ -1,11 +1,11 @@
 """Intake worker processes: the relay port's SMTP, MIME reading and acceptance on more cores.
 
 With `[smtp] intake_processes = N` (N ≥ 1) the daemon runs the relay port (plain SMTP from the
-companies' mail servers: the volume path) in N child processes (`gateway/intake_child.py`), each
-with its own database connection and its own group commit (fsync before `250`) into the same WAL
-database. The daemon keeps everything else: the submission port (AUTH and its lockout counters
-stay in one process), the dispatcher and links, the outbox, housekeeping, web and scheduler.
-N = 0 keeps the relay in the daemon's own process.
+companies' mail servers: the volume path) in N child processes (`gateway/intake_child.py`): the
+SMTP sessions, MIME reading and composing of the rows. The daemon keeps every write (each
+worker's acceptances run in the daemon's group commit: one writer on the database), the
+submission port (AUTH and its lockout counters stay in one process), the dispatcher and links,
+the outbox, housekeeping, web and scheduler. N = 0 keeps the relay in the daemon's own process.
 
 Choices, and why:
 - Listening socket: bound once by the daemon (a busy port is the same `ListenError` as without
@@ -13,32 +13,33 @@ Choices, and why:
   the kernel hands each connection to one of them. A busy worker is slower to call accept(),
   so the idle one takes more: load balances itself, and a dead worker's share goes to the others
   at once (with SO_REUSEPORT its connections would wait in its own queue until the restart).
-- Waking: one socketpair per worker, one line per message (protocol in `intake_child`). A
-  commit that queued SMS (or mail) sends `d` (`o`) once per group commit; the daemon's reader
-  wakes the dispatcher (outbox) at once, without polling. The worker's high-water check uses the
-  backlog the daemon sends back on every heartbeat: as fresh as the dispatcher's own count,
-  which is refreshed once a second.
-- Two writers on one WAL database: each group commit takes `BEGIN IMMEDIATE`; a busy lock is
-  retried asynchronously as for any other process (gateway/store/commit.py), the worker waiting
-  a little longer per attempt (`intake_child.WORKER_BUSY_MS`).
+- Writes: one socketpair per worker carries framed messages (`gateway/intake_channel.py`). A
+  session's write (acceptance, info@ answer, premium answer) is sent with its arguments and a
+  request id; the daemon runs it as its own relay port would (interactive, same group commit,
+  fsync before it answers) and sends back the result or the store error, which the worker raises
+  so that its SMTP reply is the same. Two writers on one WAL file cost more CPU than one (lock
+  retries, page rereads after the other's commits, smaller batches). The daemon's commit wakes
+  its dispatcher (an accept that queued SMS) and outbox (after-commit hook) directly. The
+  worker's high-water check uses the backlog the daemon sends back on every heartbeat: as fresh
+  as the dispatcher's own count, which is refreshed once a second.
 - Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker
   that exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (then it is killed), is logged
   and restarted with back-off. A crash loses nothing: a mail is answered `250` only once it is on
   disk, and an unanswered one is retried by its client (the Message-ID keeps a mail committed
-  just before the crash from being queued twice). Stopping the daemon sends `q` to every worker
-  (which answers `421`, drains and exits) and kills any still there after STOP_SECONDS; a worker
-  whose daemon died (kill -9) sees its channel close and stops too. Under systemd every process
-  of the unit gets SIGTERM, which a worker handles like `q`.
+  just before the crash, whose answer then found the worker gone, from being queued twice).
+  Stopping the daemon sends `q` to every worker (which answers `421`, drains and exits) and kills
+  any still there after STOP_SECONDS; a worker whose daemon died (kill -9) sees its channel close
+  and stops too. Under systemd every process of the unit gets SIGTERM, which a worker handles
+  like `q`.
 - Per-process state: each worker enforces the session limits (`max_connections`, per address,
   commands) on its own connections, as the daemon does on the submission port: with N workers a
   client may hold up to N times the limit (descriptors, the reason for the limit, are per process
   too). Reply counts for /metrics come with each heartbeat (a crashed worker's last second is
-  lost). After-commit hooks (outbox wake-ups) go over the channel; caches that use
-  `PRAGMA data_version` see other processes' writes. Logs go to the daemon's stderr (the same
-  journal or file), each line with a `worker` field.
-- Default 0: on a 2-core machine shared with other load, N = 1 or 2 gave no steady gain in SMS/s
-  and costs ~20 % more CPU per mail (each process commits and fsyncs its own smaller batches, and
-  SQLite reloads its page cache after the other process wrote); it pays where a core is idle.
+  lost). Caches that use `PRAGMA data_version` see the daemon's writes. Logs go to the daemon's
+  stderr (the same journal or file), each line with a `worker` field.
+- Default 0: one worker on a 2-core machine moves ~0.6 ms per mail off the daemon's loop (15-20 %
+  more SMS/s than N = 0 with a pipelining client) but costs ~10 % more CPU in all (pickling and
+  the channel, both ends); it pays only where a core is otherwise idle.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import json
 import pickle
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -58,6 +60,9 @@ from functools import partial
 import structlog
 
 from gateway.config import Config
+from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
+from gateway.smtp.accept import Writes
+from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import Supervisor, beat
 
 log = structlog.get_logger(__name__)
@@ -66,6 +71,9 @@ HEARTBEAT_TIMEOUT_SECONDS = 30.0  # a worker silent for longer hangs: it is kill
 STOP_SECONDS = 20.0  # at daemon stop: a worker still running after this is killed
 READY_SECONDS = 30.0  # the start waits this long for the workers to serve, then goes on
 LISTEN_BACKLOG = 512  # connections the kernel holds while a worker (re)starts
+_WRITE, _HEARTBEAT, _READY = b"w"[0], b"h"[0], b"R"[0]
+# Store errors the worker's SMTP handler answers itself (451, 452, 421); anything else is a bug.
+_STORE_ERRORS = (StoreBusy, StoreReplaced, sqlite3.OperationalError, OSError)
 
 
 def bind_listeners(host: str, port: int) -> list[socket.socket]:
@@ -95,7 +103,7 @@ class Slot:
 
     name: str
     proc: subprocess.Popen[bytes] | None = None
-    writer: asyncio.StreamWriter | None = None
+    channel: Framed | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     starts: int = 0
     heartbeats: int = 0
@@ -109,8 +117,8 @@ class IntakeWorkers:
         config: Config,
         listeners: list[socket.socket],
         *,
+        writes: Writes,
         wake_dispatcher: Callable[[], None],
-        wake_outbox: Callable[[], None],
         backlog: Callable[[], int],
         replies: Counter[str],
         log_level: str = "INFO",
@@ -118,14 +126,15 @@ class IntakeWorkers:
     ) -> None:
         self.config = config
         self.listeners = listeners
+        self.writes = writes
         self.wake_dispatcher = wake_dispatcher
-        self.wake_outbox = wake_outbox
         self.backlog = backlog
         self.replies = replies
         self.log_level = log_level
         self.json_logs = json_logs
         self.slots = [Slot(f"intake-{i + 1}") for i in range(config.smtp.intake_processes)]
         self.stopping = False
+        self._writing: set[asyncio.Task[None]] = set()  # workers' writes being committed
         self._config_bytes = pickle.dumps(config)
 
     def add_to(self, supervisor: Supervisor) -> None:
@@ -168,53 +177,77 @@ class IntakeWorkers:
             theirs.close()
         slot.starts += 1
         log.info("intake.worker_started", worker=slot.name, pid=proc.pid, start=slot.starts)
-        reader, slot.writer = await asyncio.open_unix_connection(sock=ours)
         try:
-            await self._serve(slot, reader)
+            await self._serve(slot, ours)
         finally:
-            slot.writer.close()
-            slot.writer = None
             code = await self._reap(proc)
         if self.stopping:
             return
         raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) exited with status {code}")
 
-    async def _serve(self, slot: Slot, reader: asyncio.StreamReader) -> None:
+    async def _serve(self, slot: Slot, sock: socket.socket) -> None:
         """Act on the worker's messages until its channel closes; kill it if it falls silent."""
-        wake_dispatcher, wake_outbox = self.wake_dispatcher, self.wake_outbox
-        while True:
-            try:
-                line = await asyncio.wait_for(reader.readline(), HEARTBEAT_TIMEOUT_SECONDS)
-            except TimeoutError:
-                log.error("intake.worker_silent", worker=slot.name, seconds=HEARTBEAT_TIMEOUT_SECONDS)
-                assert slot.proc is not None
-                slot.proc.kill()
-                return
-            except ConnectionError:
-                # A write to a worker that was already going (its backlog answer) broke the
-                # channel: the same as the channel closing.
-                return
-            if not line:
-                return
-            kind = line[:1]
-            if kind == b"d":
-                wake_dispatcher()
-            elif kind == b"o":
-                wake_outbox()
-            elif kind == b"h":
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+
+        def on_frame(kind: int, payload: bytes) -> None:
+            nonlocal heard
+            heard = loop.time()
+            if kind == _WRITE:
+                request_id, (name, args) = unpack_request(payload)
+                task = loop.create_task(self._write(slot, channel, request_id, name, args))
+                self._writing.add(task)
+                task.add_done_callback(self._writing.discard)
+            elif kind == _HEARTBEAT:
                 beat()
                 slot.heartbeats += 1
-                self.replies.update(json.loads(line[1:]))
-                self._send(slot, b"b%d" % self.backlog())
-            elif kind == b"R":
+                self.replies.update(json.loads(payload))
+                channel.send(b"b", b"%d" % self.backlog())
+            elif kind == _READY:
                 beat()
                 slot.ready.set()
-                self._send(slot, b"b%d" % self.backlog())
+                channel.send(b"b", b"%d" % self.backlog())
 
-    @staticmethod
-    def _send(slot: Slot, line: bytes) -> None:
-        if slot.writer is not None and not slot.writer.is_closing():
-            slot.writer.write(line + b"\n")
+        channel = Framed(on_frame)
+        try:
+            await channel.open(sock)
+        except BaseException:
+            sock.close()
+            raise
+        slot.channel = channel
+        try:
+            while not channel.closed.done():
+                left = heard + HEARTBEAT_TIMEOUT_SECONDS - loop.time()
+                if left <= 0:
+                    log.error("intake.worker_silent", worker=slot.name, seconds=HEARTBEAT_TIMEOUT_SECONDS)
+                    if slot.proc is not None:
+                        slot.proc.kill()
+                    return
+                await asyncio.wait([channel.closed], timeout=left)
+        finally:
+            slot.channel = None
+            channel.close()
+
+    async def _write(
+        self, slot: Slot, channel: Framed, request_id: int, name: str, args: tuple[object, ...]
+    ) -> None:
+        """Run one of the worker's writes here and answer it; a worker gone meanwhile is logged and let be."""
+        try:
+            if name not in Writes.NAMES:
+                raise ValueError(f"no write named {name!r}")
+            result = await getattr(self.writes, name)(*args)
+        except Exception as exc:
+            if not isinstance(exc, _STORE_ERRORS):
+                log.exception("intake.write_failed", worker=slot.name, write=name)
+            answer: tuple[bool, object] = (False, error_to_wire(exc))
+        else:
+            answer = (True, result)
+            if (name == "accept" and result.email_id is not None) or (name == "premium" and result[1]):
+                self.wake_dispatcher()
+        if not channel.send(b"a", pack_request(request_id, answer)):
+            # Its client never heard 250 and sends the mail again: the Message-ID (dedup) keeps
+            # a committed acceptance from becoming a second SMS.
+            log.warning("intake.answer_dropped", worker=slot.name, write=name, committed=answer[0])
 
     async def _reap(self, proc: subprocess.Popen[bytes]) -> int:
         """The exit status, killing the process if it outlives its channel by STOP_SECONDS."""
@@ -231,7 +264,8 @@ class IntakeWorkers:
             sock.close()  # ours only: the workers' copies close as they stop
         running = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
         for slot in self.slots:
-            self._send(slot, b"q")
+            if slot.channel is not None:
+                slot.channel.send(b"q")
         for proc in running:
             try:
                 await asyncio.wait_for(asyncio.to_thread(proc.wait), STOP_SECONDS)
@@ -239,3 +273,5 @@ class IntakeWorkers:
                 log.error("intake.worker_killed", pid=proc.pid, after_seconds=STOP_SECONDS)
                 proc.send_signal(signal.SIGKILL)
                 await asyncio.to_thread(proc.wait)
+        # Writes the workers sent before they went: committed (or failed) before the store closes.
+        await asyncio.gather(*self._writing, return_exceptions=True)

@@ -13,15 +13,20 @@ import os
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import threading
 from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 
+import pytest
+
 from gateway.config import parse_config
 from gateway.daemon import seed_accounts
+from gateway.intake_child import open_store
 from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.smtp.accept import Writes
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, send_blocking, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -220,25 +225,37 @@ def test_a_busy_relay_port_is_the_same_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
-async def test_the_worker_wakes_the_daemon_and_checks_its_backlog(tmp_path: Path) -> None:
-    # In-process daemon side, real worker process: each commit wakes the dispatcher (SMS) or the
-    # outbox (mail) over the channel, the high-water check uses the backlog the daemon sends,
-    # and the reply counts for /metrics come back with the heartbeat.
-    text = worker_config_text(tmp_path, free_port(), 0, 1, queue_high_water=100)
-    cfg = parse_config(text, source="test", base_dir=tmp_path)
+def serving_store(cfg) -> Store:  # type: ignore[no-untyped-def]
+    """The daemon side's store, as the daemon serves it: group commit, writes only through write()."""
     store = Store.open(cfg.db_path)
     seed_accounts(store, cfg)
     store.close()
+    store = Store.open(cfg.db_path, group_fsync=True)
+    store.db.serve()
+    return store
+
+
+async def test_the_daemon_writes_for_the_worker_wakes_itself_and_sends_the_backlog(tmp_path: Path) -> None:
+    # In-process daemon side, real worker process: the worker's acceptance is committed by the
+    # daemon's store, which wakes the dispatcher (SMS) or the outbox (mail, by its after-commit
+    # hook); the high-water check uses the backlog the daemon sends, and the reply counts for
+    # /metrics come back with the heartbeat.
+    text = worker_config_text(tmp_path, free_port(), 0, 1, queue_high_water=100)
+    cfg = parse_config(text, source="test", base_dir=tmp_path)
+    store = serving_store(cfg)
+    woken = {"dispatcher": asyncio.Event(), "outbox": asyncio.Event()}
+    store.outbox.on_queued = woken["outbox"].set  # type: ignore[method-assign]
+    begins: list[str] = []
+    store.db.conn.set_trace_callback(lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None)
     listeners = bind_listeners("127.0.0.1", 0)
     port = listeners[0].getsockname()[1]
-    woken = {"dispatcher": asyncio.Event(), "outbox": asyncio.Event()}
     backlog = [1000]
     counts: Counter[str] = Counter()
     workers = IntakeWorkers(
         cfg,
         listeners,
+        writes=Writes(cfg, store),
         wake_dispatcher=woken["dispatcher"].set,
-        wake_outbox=woken["outbox"].set,
         backlog=lambda: backlog[0],
         replies=counts,
     )
@@ -258,11 +275,32 @@ async def test_the_worker_wakes_the_daemon_and_checks_its_backlog(tmp_path: Path
             send_blocking, port, mail(f"601123456@{DOMAIN}"), [f"601123456@{DOMAIN}"]
         )
         assert res.error is None
-        await asyncio.wait_for(woken["dispatcher"].wait(), 20)
+        assert woken["dispatcher"].is_set()  # by the daemon's side, before it answered the worker
         assert not woken["outbox"].is_set()
+        assert store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+        assert begins  # the daemon's own connection committed it
         res = await asyncio.to_thread(send_blocking, port, mail(f"info@{DOMAIN}", ""), [f"info@{DOMAIN}"])
         assert res.error is None
-        await asyncio.wait_for(woken["outbox"].wait(), 20)
+        assert woken["outbox"].is_set()
+        assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
     finally:
         await workers.stop()
         await asyncio.wait_for(run, 30)
+        store.close()
+
+
+async def test_the_workers_store_refuses_every_write(tmp_path: Path) -> None:
+    # The worker reads (users, networks, opt-outs, quotas) but must never be a second writer.
+    cfg = parse_config(worker_config_text(tmp_path, free_port(), 0, 1), source="test", base_dir=tmp_path)
+    serving_store(cfg).close()
+    store = open_store(cfg)
+    try:
+        assert store.accounts.find_user(STAFF) is not None
+        with pytest.raises(RuntimeError, match="does not write"):
+            await store.write(lambda: None)
+        with pytest.raises(RuntimeError, match="does not write"), store.db.transaction():
+            pass
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.db.conn.execute("DELETE FROM users")
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
-from gateway import conversations, notify
+from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
@@ -47,6 +47,39 @@ class Limits:
     user_email: str | None  # told once per period when a limit refuses the mail
     notice_from: str
     hostname: str
+
+
+class Writes:
+    """Every write an SMTP session makes, each a named operation on the store.
+
+    The daemon runs them on its own store; an intake worker (gateway/intake_child.py) has one
+    that sends the same operations with the same arguments to the daemon (intake_channel.py), so
+    that one process writes the database. Arguments and results are plain data (they are pickled).
+    """
+
+    NAMES = frozenset({"accept", "info", "premium"})  # what a worker may ask the daemon to run
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+
+    async def accept(
+        self,
+        acceptance: Acceptance,
+        limits: Limits | None = None,
+        notices: Sequence[Notice] = (),
+        opening: conversations.Opening | None = None,
+    ) -> AcceptResult:
+        return await accept(self.store, acceptance, limits=limits, notices=notices, opening=opening)
+
+    async def info(self, rcpt: str, content: bytes) -> None:
+        """R-2.3: queue the answer to a mail to info@ (built by `info_reply`); durable before the `250`."""
+        store, sender = self.store, self.config.mail.from_address
+        await store.write(lambda: store.outbox.enqueue_mail("info", sender, rcpt, content))
+
+    async def premium(self, target: premium.Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
+        """Mail to an answer or confirmation address: the reply, and whether an SMS was queued."""
+        return await premium.on_mail(self.store, self.config, target, mail_from, raw)
 
 
 async def accept(
@@ -157,14 +190,6 @@ def limits_for(
 
 def start_of_day(now: datetime) -> float:
     return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-async def answer_info(
-    cfg: Config, store: Store, account: Account, user: User | None, rcpt: str, now: datetime
-) -> None:
-    """R-2.3: queue the answer to a mail to info@ (limits and use); durable before the `250`."""
-    content = info_reply(cfg, store, account, user, now)
-    await store.write(lambda: store.outbox.enqueue_mail("info", cfg.mail.from_address, rcpt, content))
 
 
 def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:

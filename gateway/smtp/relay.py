@@ -27,7 +27,7 @@ from acl.lockout import AuthGuard
 from gateway import premium
 from gateway.config import Config
 from gateway.smtp import replies
-from gateway.smtp.accept import accept, answer_info
+from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.compose import compose
 from gateway.smtp.guard import GuardedSMTP, SessionGuard
@@ -61,12 +61,16 @@ class Gate:
     backlog: Callable[[], int] = lambda: 0
     closing: bool = False
     replies: Counter[str] = field(default_factory=Counter)  # final reply lines by code, for /metrics
+    # The sessions' writes: on `store` by default; an intake worker's go to the daemon.
+    writes: Writes = None  # type: ignore[assignment]
     # One of each per daemon: both listeners count connections and failed logins together.
     sessions: SessionGuard = field(init=False)
     auth: AuthGuard = field(init=False)
 
     def __post_init__(self) -> None:
         smtp = self.config.smtp
+        if self.writes is None:
+            self.writes = Writes(self.config, self.store)
         self.sessions = SessionGuard.from_config(smtp)
         self.auth = AuthGuard.from_config(smtp, unlocks=self.store.admin.auth_unlocks_after)
 
@@ -214,10 +218,8 @@ class RelayHandler:
         numbers: list[str] = envelope.__dict__.get("numbers", [])
         wants_info = bool(envelope.__dict__.get("info"))
         if sender is not None and "premium" in envelope.__dict__:
-            raw = envelope.original_content or b""
-            reply, queued = await premium.on_mail(
-                self.gate.store, self.gate.config, envelope.__dict__["premium"], sender.mail_from, raw
-            )
+            raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
+            reply, queued = await self.gate.writes.premium(target, sender.mail_from, raw)
             if queued:
                 self.gate.wake_dispatcher()
             return reply
@@ -241,9 +243,7 @@ class RelayHandler:
             if isinstance(built, str):
                 return built
             acceptance, limits, notices, opening = built
-            result = await accept(
-                self.gate.store, acceptance, limits=limits, notices=notices, opening=opening
-            )
+            result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
             return replies.STORE_REPLACED
         except StoreBusy:
@@ -289,9 +289,8 @@ class RelayHandler:
         if automatic:
             log.info("smtp.info_ignored", reason=automatic)
             return replies.OK
-        await answer_info(
-            self.gate.config, self.gate.store, sender.account, sender.user, sender.mail_from, self.gate.now()
-        )
+        content = info_reply(self.gate.config, self.gate.store, sender.account, sender.user, self.gate.now())
+        await self.gate.writes.info(sender.mail_from, content)
         log.info("smtp.info_answered", to=sender.mail_from)
         return replies.OK
 
