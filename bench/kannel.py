@@ -229,7 +229,12 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="alternating Kannel/smsgw runs (medians)")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"], help="smsgw's")
     ap.add_argument("--kannel-log-level", type=int, default=1, choices=range(5), help="0 debug … 4 panic")
+    ap.add_argument(
+        "--intake-processes", type=int, default=0, help="smsgw's [smtp] intake_processes (default 0)"
+    )
+    ap.add_argument("--pipelining", action="store_true", help="smsgw's client pipelines, as mail servers do")
     args = ap.parse_args()
+    e2e.INTAKE_PROCESSES = args.intake_processes
     missing = [str(p) for p in (BEARERBOX, SMSBOX) if not p.exists() or not shutil.which(str(p))]
     if missing:
         print(f"{', '.join(missing)} not installed (Debian package kannel): nothing to compare")
@@ -240,7 +245,10 @@ async def main() -> None:
     for r in range(args.rounds):
         runs = [
             ("kannel", lambda: kannel_throughput(args.messages, args.connections, args.kannel_log_level)),
-            ("smsgw", lambda: e2e.throughput(args.messages, args.connections, args.log_level)),
+            (
+                "smsgw",
+                lambda: e2e.throughput(args.messages, args.connections, args.log_level, args.pipelining),
+            ),
         ]
         for name, run in runs if r % 2 == 0 else runs[::-1]:
             (kannel if name == "kannel" else smsgw).append(await run())
@@ -250,7 +258,10 @@ async def main() -> None:
     s_cpu = statistics.median(x[1] for x in smsgw)
     label = "median of " + str(args.rounds) if args.rounds > 1 else "one run each"
     print(f"side by side ({label}, {args.messages} single-part messages, {args.connections} connections):")
-    print(f"  smsgw  {s_rate:8.0f} SMS/s, {s_cpu:.2f} ms CPU per message (log {args.log_level})")
+    how = f"log {args.log_level}, {args.intake_processes} intake process(es)" + (
+        ", pipelining client" if args.pipelining else ""
+    )
+    print(f"  smsgw  {s_rate:8.0f} SMS/s, {s_cpu:.2f} ms CPU per message ({how})")
     print(f"  Kannel {k_rate:8.0f} SMS/s, {k_cpu:.2f} ms CPU per message (log-level {args.kannel_log_level})")
     with contextlib.suppress(ZeroDivisionError):
         ratio, cpu_x = s_rate / k_rate, s_cpu / k_cpu

@@ -52,6 +52,10 @@ log = structlog.get_logger(__name__)
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
 
 
+def _processes(n: int) -> str:
+    return "1 intake process" if n == 1 else f"{n} intake processes"
+
+
 class ListenError(Exception):
     """A configured listener could not bind; `key` is the setting to change."""
 
@@ -331,7 +335,7 @@ class Daemon:
             "config": str(self.config_path) if self.config_path else None,
             "database": str(cfg.db_path),
             "relay": f"{cfg.smtp.listen_addr[0]}:{self.smtp_port}"
-            + (f" ({cfg.smtp.intake_processes} intake processes)" if self.intake else ""),
+            + (f" ({_processes(cfg.smtp.intake_processes)})" if self.intake else ""),
             "submission": (
                 f"{cfg.smtp.submission_addr[0]}:{self.submission_port}"
                 if submission_off is None and cfg.smtp.submission_addr
