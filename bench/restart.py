@@ -7,7 +7,7 @@ to its SMTP port answering and to the first SMS logged by the simulator, and its
 first SMS is out. What the restart costs is start-up recovery (parts caught `active`), migrations
 and the first claim over a large queue: all of it must stay well under a second.
 
-Usage: python bench/restart.py [--queued 100000] [--rounds 3]
+Usage: python bench/restart.py [--queued 100000] [--rounds 3] [--intake-processes N]
 It is a benchmark, not a test: it asserts nothing and only prints.
 """
 
@@ -84,7 +84,9 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queued", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--intake-processes", type=int, default=0, help="[smtp] intake_processes (default 0)")
     args = ap.parse_args()
+    e2e.INTAKE_PROCESSES = args.intake_processes
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
