@@ -294,10 +294,14 @@ class SimulatorCore:
         }
         self.records.append(record)
         del self.records[:-MAX_RECORDS]
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         try:
-            with os.fdopen(self._open_log(), "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                f.flush()
+            # One O_APPEND write per record (no file object): whole lines even with readers tailing it.
+            fd = self._open_log()
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
         except OSError as exc:  # the log is a convenience; a full disk must not stop the simulator
             log.error("sim.log_write_failed", path=str(self.log_path), error=str(exc))
         log.info("sim.received", **{k: v for k, v in record.items() if k not in ("text", "ts")})
