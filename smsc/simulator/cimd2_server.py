@@ -37,7 +37,8 @@ from smsc.cimd2.packet import (
     text_to_septets,
 )
 from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, mo_segments, numbered, utcnow
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, utcnow
+from smsc.simulator.numbers import mo_segments, numbered
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)

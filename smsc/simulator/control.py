@@ -20,7 +20,8 @@ import structlog
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText
-from smsc.simulator.core import SimulatorCore, mo_segments
+from smsc.simulator.core import SimulatorCore
+from smsc.simulator.numbers import mo_segments
 
 log = structlog.get_logger(__name__)
 

@@ -27,12 +27,8 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.encoding import decode_user_data
-from smsc.simulator.core import (
-    SimulatorCore,
-    SubmittedSms,
-    SubmitVerdict,
-    destination_number,
-)
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 from smsc.simulator.smpp_texts import RECEIPT_STATES, mo_parts, receipt_text
 from smsc.smpp.codec import (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh
-from smsc.simulator.core import mo_segments, numbered
+from smsc.simulator.numbers import mo_segments, numbered
 
 RECEIPT_STATES = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
                   ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
