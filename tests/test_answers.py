@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.smtp.textclean import clean_body, reply_topic
+from gateway.conversations.answers import reply_topic
+from gateway.smtp.textclean import clean_body
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
 from tests.test_two_way import answer_to, parsed, two_way_config

@@ -17,7 +17,8 @@ from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.encoding import concat_udh, gsm_encode
 from smsc.settings import LinkSettings
-from smsc.simulator.cimd2_server import Cimd2Server, mo_params
+from smsc.simulator.cimd2_server import Cimd2Server
+from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore
 from tests.fakes.cimd2 import PeerConnection, RecordingEvents, ScriptedSmsc
 

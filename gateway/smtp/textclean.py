@@ -120,20 +120,6 @@ _DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
 # Inline images that plain-text renderings leave behind: "[cid:image001.png@01D2...]", "[image: logo]".
 _IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
-# Reply prefixes mail programs put before a subject, in the languages our users' clients speak:
-# Re, Odp (Polish), AW (German), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), RE[2]/Re(2) counters.
-_REPLY_PREFIX = re.compile(
-    r"^\s*(?:re|odp|aw|sv|vs|antw|rif|r|réf|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
-)
-
-
-def reply_topic(subject: str) -> str:
-    """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
-    while (m := _REPLY_PREFIX.match(subject)) is not None:
-        subject = subject[m.end() :]
-    return subject.strip()
-
-
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
 
 

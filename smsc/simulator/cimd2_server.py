@@ -33,12 +33,11 @@ from smsc.cimd2.packet import (
     encode,
     error_text,
     format_time,
-    septets_to_cimd,
     text_to_septets,
 )
-from smsc.encoding import Coding, EmptyText, concat_udh, decode_user_data
+from smsc.encoding import decode_user_data
+from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, utcnow
-from smsc.simulator.numbers import mo_segments, numbered
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -280,44 +279,6 @@ class Cimd2Session(SessionBase):
             log.warning("sim.cimd2.wrong_answer", packet=packet.describe())
         elif self._answer is not None and not self._answer.done():
             self._answer.set_result(packet)
-
-
-def mo_params(
-    source: str,
-    destination: str,
-    text: str,
-    ref: int,
-    now: datetime,
-    parts: int | None = None,
-    shuffle: bool = False,
-) -> list[list[tuple[int, str | int]]]:
-    """The parameters of each deliver message (20) carrying `text`: 033 for GSM text, else UCS-2 in 034."""
-    try:
-        segments = mo_segments(text, parts)
-    except EmptyText:
-        return [
-            [
-                (P.DESTINATION, destination),
-                (P.ORIGINATOR, source),
-                (P.SCTS, format_time(now)),
-                (P.USER_DATA, ""),
-            ]
-        ]
-    out = []
-    for seq, (coding, payload) in numbered(segments, shuffle=shuffle):
-        params: list[tuple[int, str | int]] = [
-            (P.DESTINATION, destination), (P.ORIGINATOR, source), (P.SCTS, format_time(now)),
-        ]  # fmt: skip
-        if coding == Coding.UCS2:
-            params.append((P.DCS, 8))
-        if len(segments) > 1:
-            params.append((P.UDH, concat_udh(ref, len(segments), seq).hex().upper()))
-        if coding == Coding.UCS2:
-            params.append((P.USER_DATA_BINARY, payload.hex().upper()))
-        else:
-            params.append((P.USER_DATA, septets_to_cimd(payload)))
-        out.append(params)
-    return out
 
 
 class Cimd2Server(ServerBase):

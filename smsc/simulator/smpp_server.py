@@ -30,7 +30,7 @@ from smsc.encoding import decode_user_data
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
-from smsc.simulator.smpp_texts import RECEIPT_STATES, mo_parts, receipt_text
+from smsc.simulator.smpp_texts import RECEIPT_STATES, address_fields, mo_parts, receipt_text
 from smsc.smpp.codec import (
     ENCODABLE,
     MAX_PDU,
@@ -41,7 +41,7 @@ from smsc.smpp.codec import (
     encode,
     generic_nack,
 )
-from smsc.smpp.pdu import Sequences, field_text, source_address
+from smsc.smpp.pdu import Sequences, field_text
 
 log = structlog.get_logger(__name__)
 
@@ -294,26 +294,20 @@ class SmppSession(SessionBase):
     async def send_mo(
         self, source: str, destination: str, text: str, *, parts: int | None = None, shuffle: bool = False
     ) -> None:
-        src_ton, src_npi, src = source_address(source)
-        dst_ton, dst_npi, dst = source_address(destination)
+        addresses = address_fields(source, destination)
         for esm, dc, sm in mo_parts(text, self.server.next_ref(), parts, shuffle):
-            fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
-                          dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
-                          esm_class=esm, data_coding=dc, short_message=sm)  # fmt: skip
+            fields = dict(addresses, esm_class=esm, data_coding=dc, short_message=sm)
             self._deliver(_Outbound("mo", fields, ("mo", source, destination, text)))
 
     async def send_report(
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
     ) -> None:
-        # In a receipt the addresses are swapped: source is the phone the SMS went to.
-        src_ton, src_npi, src = source_address(destination)
-        dst_ton, dst_npi, dst = source_address(source)
         wire_id = self.server.format_receipt_id(message_id)
         text = receipt_text(wire_id, status, submitted_at, datetime.now(UTC))
-        fields = dict(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
-                      dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, destination_addr=dst,
-                      esm_class=0x04, data_coding=0, short_message=text.encode("ascii"),
-                      receipted_message_id=wire_id, message_state=RECEIPT_STATES[status][1])  # fmt: skip
+        # In a receipt the addresses are swapped: source is the phone the SMS went to.
+        fields = dict(address_fields(destination, source), esm_class=0x04, data_coding=0,
+                      short_message=text.encode("ascii"), receipted_message_id=wire_id,
+                      message_state=RECEIPT_STATES[status][1])  # fmt: skip
         self._deliver(_Outbound("report", fields, ("report", message_id, status)))
 
     def _deliver(self, ob: _Outbound) -> None:

@@ -1,14 +1,17 @@
 """What the simulated SMSC writes into a deliver_sm: the receipt text of a DLR (the SMPP 3.4
-appendix B layout, which is what the gateway's fast receipt reader expects) and the parts of an MO.
+appendix B layout, which is what the gateway's fast receipt reader expects), the parts of an MO and
+the address fields.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh
 from smsc.simulator.numbers import mo_segments, numbered
+from smsc.smpp.pdu import source_address
 
 RECEIPT_STATES = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
                   ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
@@ -40,3 +43,11 @@ def mo_parts(
         (0x40, dc, concat_udh(ref, total, i) + payload)
         for i, (dc, payload) in numbered(segments, shuffle=shuffle)
     ]
+
+
+def address_fields(source: str, destination: str) -> dict[str, Any]:
+    """The six address fields of a deliver_sm from `source` to `destination`, TON/NPI as sent."""
+    src_ton, src_npi, src = source_address(source)
+    dst_ton, dst_npi, dst = source_address(destination)
+    return {"source_addr_ton": src_ton, "source_addr_npi": src_npi, "source_addr": src,
+            "dest_addr_ton": dst_ton, "dest_addr_npi": dst_npi, "destination_addr": dst}  # fmt: skip

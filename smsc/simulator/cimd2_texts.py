@@ -1,0 +1,49 @@
+"""What the simulated SMSC writes into a CIMD2 deliver message (20) carrying an MO: GSM text in 033,
+else UCS-2 in 034 with its data coding, and a concatenation UDH for a text of several parts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from smsc.cimd2.packet import P, format_time, septets_to_cimd
+from smsc.encoding import Coding, EmptyText, concat_udh
+from smsc.simulator.numbers import mo_segments, numbered
+
+
+def mo_params(
+    source: str,
+    destination: str,
+    text: str,
+    ref: int,
+    now: datetime,
+    parts: int | None = None,
+    shuffle: bool = False,
+) -> list[list[tuple[int, str | int]]]:
+    """The parameters of each deliver message (20) carrying `text`: 033 for GSM text, else UCS-2 in 034."""
+    try:
+        segments = mo_segments(text, parts)
+    except EmptyText:
+        return [
+            [
+                (P.DESTINATION, destination),
+                (P.ORIGINATOR, source),
+                (P.SCTS, format_time(now)),
+                (P.USER_DATA, ""),
+            ]
+        ]
+    out = []
+    for seq, (coding, payload) in numbered(segments, shuffle=shuffle):
+        params: list[tuple[int, str | int]] = [
+            (P.DESTINATION, destination), (P.ORIGINATOR, source), (P.SCTS, format_time(now)),
+        ]  # fmt: skip
+        if coding == Coding.UCS2:
+            params.append((P.DCS, 8))
+        if len(segments) > 1:
+            params.append((P.UDH, concat_udh(ref, len(segments), seq).hex().upper()))
+        if coding == Coding.UCS2:
+            params.append((P.USER_DATA_BINARY, payload.hex().upper()))
+        else:
+            params.append((P.USER_DATA, septets_to_cimd(payload)))
+        out.append(params)
+    return out
