@@ -220,6 +220,8 @@ class Dispatcher:
 
         def settle() -> None:
             for part in parts:
+                if self._late.settled_meanwhile(part.id):
+                    continue  # a late answer to its earlier submit settled it: nothing to end or requeue
                 if part.expires_at <= now:  # the bounce is queued with the state change, or neither
                     reason = "validity period expired before it could be sent"
                     self.on_finished(self._final(part, "expired", reason))

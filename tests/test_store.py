@@ -289,3 +289,14 @@ async def test_report_stored_before_a_restart_still_meets_its_submit_answer(tmp_
     finished = after.queue.mark_submitted(part.id, "main", "abc")
     assert [f.state for f in finished] == ["delivered"]
     after.close()
+
+
+async def test_a_part_settled_by_a_late_answer_is_not_ended_again(store: Store) -> None:
+    # A part claimed ahead whose earlier submit was answered late (accepted) must not be turned
+    # into `expired` (and bounced) when its validity runs out before its re-send's turn.
+    await accept(store, acceptance(["+48601123456"]))
+    (part,) = store.queue.claim_due(10)
+    store.queue.mark_submitted(part.id, "main", "abc")
+    assert store.queue.mark_part_final(part.id, "expired", "validity period expired") == []
+    row = store.db.conn.execute("SELECT p.state, m.state FROM parts p JOIN messages m ON m.id = p.message_id")
+    assert row.fetchone() == ("submitted", "submitted")

@@ -179,14 +179,18 @@ class QueueRepo(AcceptingRepo):
             )
 
     def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
-        """A part that will never be sent (rejected, malformed, expired, too many attempts)."""
+        """A part that will never be sent (rejected, malformed, expired, too many attempts).
+
+        Only a part still waiting to go changes: one that a late submit answer settled meanwhile
+        (submitted, or failed) keeps its state, and its message is not finished (nor told) twice."""
         now = self.clock()
         with self.transaction():
-            self.conn.execute(
-                "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
+            changed = self.conn.execute(
+                "UPDATE parts SET state = ?, error = ?, done_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'deferred', 'active') RETURNING id",
                 (state, error, now, part_id),
-            )
-            return self._settle_message_of(part_id, now)
+            ).fetchone()
+            return self._settle_message_of(part_id, now) if changed else []
 
     def hold_part(self, part_id: int, reason: str) -> None:
         with self.transaction():
