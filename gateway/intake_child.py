@@ -136,7 +136,7 @@ class ReadOnlyDb(Db):
 
 def open_store(cfg: Config) -> Store:
     """The worker's store, for reads; SQLite refuses any write on it too (`query_only`)."""
-    store = Store(ReadOnlyDb.open(cfg.db_path, create=False))
+    store = Store(ReadOnlyDb.open(cfg.db_path, create=False, check=False))  # the daemon checked it
     store.db.serve()
     store.db.conn.execute("PRAGMA query_only=ON")
     return store

@@ -106,7 +106,7 @@ class Db(GroupCommit):
     # ---- opening, integrity, migrations -------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True, group_fsync: bool = False) -> Db:
+    def open(cls, path: Path, *, create: bool = True, group_fsync: bool = False, check: bool = True) -> Db:
         """Open (and create or migrate) the database.
 
         Without `group_fsync` every commit is durable when it returns (`synchronous=FULL`): right for
@@ -115,6 +115,10 @@ class Db(GroupCommit):
         file, done in a helper thread. The promise is the same (nothing is acknowledged before it is
         on disk) but the event loop never waits for the disk, and one fsync covers every commit that
         happened while the previous one ran.
+
+        `check=False` skips the integrity check and the migrations, for a process that opens a file
+        the daemon has just checked and migrated (an intake worker: reading a large database once
+        more at every worker start would delay its first answer by as long).
         """
         existed = path.exists() and path.stat().st_size > 0
         if not existed and not create:
@@ -124,7 +128,7 @@ class Db(GroupCommit):
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
-            if existed:
+            if existed and check:
                 ok = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if ok != "ok":
                     raise StoreError(
@@ -137,7 +141,8 @@ class Db(GroupCommit):
                 "after saving it for analysis. Refusing to start with an empty queue."
             ) from exc
         db = cls(conn, path)
-        db._migrate(existed)
+        if check:
+            db._migrate(existed)
         if group_fsync:
             # Checkpoints (which fsync the database file) run in a thread of their own, not in
             # whichever COMMIT of the event loop crosses SQLite's threshold.
