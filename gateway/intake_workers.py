@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -87,8 +86,8 @@ def bind_listeners(host: str, port: int) -> list[socket.socket]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(addr)
-            port = port or sock.getsockname()[1]  # port 0: every address on the one chosen
+            sock.bind((addr[0], port, *addr[2:]))  # port 0: the first address chooses, the rest follow
+            port = port or sock.getsockname()[1]
             sock.listen(LISTEN_BACKLOG)
     except OSError:
         for sock in sockets:
@@ -254,6 +253,7 @@ class IntakeWorkers:
         try:
             return await asyncio.wait_for(asyncio.to_thread(proc.wait), STOP_SECONDS)
         except TimeoutError:
+            log.error("intake.worker_killed", pid=proc.pid, after_seconds=STOP_SECONDS)
             proc.kill()
             return await asyncio.to_thread(proc.wait)
 
@@ -266,12 +266,6 @@ class IntakeWorkers:
         for slot in self.slots:
             if slot.channel is not None:
                 slot.channel.send(b"q")
-        for proc in running:
-            try:
-                await asyncio.wait_for(asyncio.to_thread(proc.wait), STOP_SECONDS)
-            except TimeoutError:
-                log.error("intake.worker_killed", pid=proc.pid, after_seconds=STOP_SECONDS)
-                proc.send_signal(signal.SIGKILL)
-                await asyncio.to_thread(proc.wait)
+        await asyncio.gather(*(self._reap(proc) for proc in running))  # together: one STOP_SECONDS in all
         # Writes the workers sent before they went: committed (or failed) before the store closes.
         await asyncio.gather(*self._writing, return_exceptions=True)
