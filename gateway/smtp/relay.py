@@ -212,38 +212,10 @@ class RelayHandler:
     # ---- DATA ------------------------------------------------------------------------------
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.gate.closing:
-            return replies.SHUTTING_DOWN
-        sender: Sender | None = getattr(envelope, "smsgw", None)
-        numbers: list[str] = envelope.__dict__.get("numbers", [])
-        wants_info = bool(envelope.__dict__.get("info"))
-        if sender is not None and "premium" in envelope.__dict__:
-            raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
-            reply, queued = await self.gate.writes.premium(target, sender.mail_from, raw)
-            if queued:
-                self.gate.wake_dispatcher()
-            return reply
-        if sender is None or not (numbers or wants_info):
-            return replies.NO_VALID_RCPT
-        if not numbers:
-            return await self._info(envelope, sender)
-        if self.gate.backlog() >= self.gate.config.gateway.queue_high_water:
-            return replies.QUEUE_FULL
+        """Every write a DATA makes (acceptance, premium answer, info@ reply) gets the same replies
+        when the store fails: the client is told to retry, never that the mail was taken."""
         try:
-            built = compose(
-                self.gate.config,
-                self.gate.store,
-                sender,
-                numbers,
-                envelope.original_content or b"",
-                now=self.gate.now(),
-                client_ip=session.peer[0] if isinstance(session.peer, tuple) else None,
-                domains=envelope.__dict__.get("domains", {}),
-            )
-            if isinstance(built, str):
-                return built
-            acceptance, limits, notices, opening = built
-            result = await self.gate.writes.accept(acceptance, limits, notices, opening)
+            return await self._data(session, envelope)
         except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
             return replies.STORE_REPLACED
         except StoreBusy:
@@ -257,6 +229,42 @@ class RelayHandler:
         except OSError as exc:
             log.error("smtp.store_failed", error=str(exc))
             return replies.STORE_FULL if exc.errno == errno.ENOSPC else replies.TEMP_FAILURE
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
+        if self.gate.closing:
+            return replies.SHUTTING_DOWN
+        sender: Sender | None = getattr(envelope, "smsgw", None)
+        numbers: list[str] = envelope.__dict__.get("numbers", [])
+        wants_info = bool(envelope.__dict__.get("info"))
+        full = self.gate.backlog() >= self.gate.config.gateway.queue_high_water
+        if sender is not None and "premium" in envelope.__dict__:
+            if full:
+                return replies.QUEUE_FULL
+            raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
+            reply, queued = await self.gate.writes.premium(target, sender.mail_from, raw)
+            if queued:
+                self.gate.wake_dispatcher()
+            return reply
+        if sender is None or not (numbers or wants_info):
+            return replies.NO_VALID_RCPT
+        if not numbers:
+            return await self._info(envelope, sender)
+        if full:
+            return replies.QUEUE_FULL
+        built = compose(
+            self.gate.config,
+            self.gate.store,
+            sender,
+            numbers,
+            envelope.original_content or b"",
+            now=self.gate.now(),
+            client_ip=session.peer[0] if isinstance(session.peer, tuple) else None,
+            domains=envelope.__dict__.get("domains", {}),
+        )
+        if isinstance(built, str):
+            return built
+        acceptance, limits, notices, opening = built
+        result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
             return result.refused
         if acceptance.automatic:
