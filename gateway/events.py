@@ -8,7 +8,6 @@ can neither lose the bounce nor send it twice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import structlog
@@ -16,14 +15,12 @@ import structlog
 from gateway import conversations, notify, premium
 from gateway.config import Config
 from gateway.conversations.numbers import normalise
+from gateway.smtp.addressing import valid_e164
 from gateway.store.accounts import NotFound
 from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
-
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ITU-T E.164: at most 15 digits, no trunk zero
-
 
 class Notifier:
     """Turns finished messages into outbox mail; call inside the transaction that finished them."""
@@ -165,7 +162,7 @@ class GatewayEvents:
         source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
         optout = word in self.optout_words
-        if optout and not _E164.fullmatch(source):
+        if optout and valid_e164(source, self.notifier.config.gateway.default_region) != source:
             # A garbled source is not a number we could ever send to; putting it on the list
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")

@@ -13,18 +13,10 @@ import re
 
 import phonenumbers
 
+from gateway.smtp.addressing import valid_e164
+
 _DIGITS = re.compile(r"(?:\+[1-9])?[0-9]{3,20}")  # no country code starts with 0
 TON_INTERNATIONAL = 1
-
-
-def _valid(candidate: str, region: str) -> str | None:
-    try:
-        num = phonenumbers.parse(candidate, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(num):
-        return None
-    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
 def to_e164(address: str, region: str, ton: int | str | None = None) -> str | None:
@@ -40,14 +32,14 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
     except ValueError:
         ton = None
     if address.startswith("+"):
-        return _valid(address, region)
+        return valid_e164(address, region)
     if address.startswith("00"):
-        return _valid("+" + address[2:], region)
+        return valid_e164("+" + address[2:], region)
     if ton == TON_INTERNATIONAL:
-        return _valid("+" + address, region)
+        return valid_e164("+" + address, region)
     # National TON, or TON unknown (0, or none given as in CIMD2): national first, then the digits
     # as carrying their country code (SMSCs that label an international number national exist).
-    return _valid(address, region) or _valid("+" + address, region)
+    return valid_e164(address, region) or valid_e164("+" + address, region)
 
 
 def normalise(address: str, region: str, ton: int | str | None = None) -> str:
