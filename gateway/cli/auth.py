@@ -24,7 +24,7 @@ KINDS = {
 
 
 def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.cli.ops import daemon_state
+    from gateway.cli.ops import active_locks, daemon_state
     from gateway.housekeeping import read_status
 
     status = read_status(cfg.state_dir)
@@ -33,8 +33,8 @@ def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
     if down is not None or status is None:
         print(f"daemon {down}: no locks (they are kept in the running daemon's memory)")
         return 0
-    elapsed = now - float(status.get("updated_at", now))
-    locks = [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
+    locks = active_locks(status, now)
+    elapsed = now - float(status.get("updated_at", now))  # what the file's seconds_left are behind
     if not locks:
         print("no logins locked")
         return 0

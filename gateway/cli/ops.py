@@ -33,6 +33,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    """The login locks in the status file still running at `now` (the file is a few seconds old)."""
+    elapsed = now - float(status.get("updated_at", now))
+    return [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
+
+
 def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
     """Why the daemon counts as not running, or None when it runs."""
     if status is None:
@@ -82,8 +88,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         if worker.get("last_error"):
             line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
         print(line)
-    elapsed = time.time() - float(status.get("updated_at", time.time()))
-    locked = sum(1 for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0)
+    locked = len(active_locks(status, now))
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return 0
