@@ -209,7 +209,6 @@ class Daemon:
                     cfg,
                     listeners,
                     writes=gate.writes,
-                    wake_dispatcher=dispatcher.wake,
                     backlog=lambda: dispatcher.backlog,
                     replies=gate.replies,
                     log_level=self.log_level,

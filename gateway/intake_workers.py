@@ -117,7 +117,6 @@ class IntakeWorkers:
         listeners: list[socket.socket],
         *,
         writes: Writes,
-        wake_dispatcher: Callable[[], None],
         backlog: Callable[[], int],
         replies: Counter[str],
         log_level: str = "INFO",
@@ -126,7 +125,6 @@ class IntakeWorkers:
         self.config = config
         self.listeners = listeners
         self.writes = writes
-        self.wake_dispatcher = wake_dispatcher
         self.backlog = backlog
         self.replies = replies
         self.log_level = log_level
@@ -240,9 +238,7 @@ class IntakeWorkers:
                 log.exception("intake.write_failed", worker=slot.name, write=name)
             answer: tuple[bool, object] = (False, error_to_wire(exc))
         else:
-            answer = (True, result)
-            if (name == "accept" and result.email_id is not None) or (name == "premium" and result[1]):
-                self.wake_dispatcher()
+            answer = (True, result)  # the daemon's Writes woke the dispatcher if SMS were queued
         if not channel.send(b"a", pack_request(request_id, answer)):
             # Its client never heard 250 and sends the mail again: the Message-ID (dedup) keeps
             # a committed acceptance from becoming a second SMS.

@@ -75,7 +75,7 @@ async def side(tmp_path: Path):  # type: ignore[no-untyped-def]
     store = serving_store(cfg)
     writes = HeldWrites(cfg, store)
     workers = IntakeWorkers(
-        cfg, [], writes=writes, wake_dispatcher=lambda: None, backlog=lambda: 7, replies=Counter()
+        cfg, [], writes=writes, backlog=lambda: 7, replies=Counter()
     )
     ours, theirs = socket.socketpair()
     d = DaemonSide(

@@ -254,8 +254,7 @@ async def test_the_daemon_writes_for_the_worker_wakes_itself_and_sends_the_backl
     workers = IntakeWorkers(
         cfg,
         listeners,
-        writes=Writes(cfg, store),
-        wake_dispatcher=woken["dispatcher"].set,
+        writes=Writes(cfg, store, woken["dispatcher"].set),
         backlog=lambda: backlog[0],
         replies=counts,
     )

@@ -10,7 +10,7 @@ functions in `acl/`; this module feeds them rows and turns their results into re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,9 +59,12 @@ class Writes:
 
     NAMES = frozenset({"accept", "info", "premium"})  # what a worker may ask the daemon to run
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, wake_dispatcher: Callable[[], None] = lambda: None
+    ) -> None:
         self.config = config
         self.store = store
+        self.wake_dispatcher = wake_dispatcher  # SMS were queued: whoever asked, the dispatcher hears it here
 
     async def accept(
         self,
@@ -70,7 +73,10 @@ class Writes:
         notices: Sequence[Notice] = (),
         opening: conversations.Opening | None = None,
     ) -> AcceptResult:
-        return await accept(self.store, acceptance, limits=limits, notices=notices, opening=opening)
+        result = await accept(self.store, acceptance, limits=limits, notices=notices, opening=opening)
+        if result.message_ids:
+            self.wake_dispatcher()
+        return result
 
     async def info(self, rcpt: str, content: bytes) -> None:
         """R-2.3: queue the answer to a mail to info@ (built by `info_reply`); durable before the `250`."""
@@ -79,7 +85,10 @@ class Writes:
 
     async def premium(self, target: premium.Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
         """Mail to an answer or confirmation address: the reply, and whether an SMS was queued."""
-        return await premium.on_mail(self.store, self.config, target, mail_from, raw)
+        reply, queued = await premium.on_mail(self.store, self.config, target, mail_from, raw)
+        if queued:
+            self.wake_dispatcher()
+        return reply, queued
 
 
 async def accept(

@@ -70,7 +70,7 @@ class Gate:
     def __post_init__(self) -> None:
         smtp = self.config.smtp
         if self.writes is None:
-            self.writes = Writes(self.config, self.store)
+            self.writes = Writes(self.config, self.store, self.wake_dispatcher)
         self.sessions = SessionGuard.from_config(smtp)
         self.auth = AuthGuard.from_config(smtp, unlocks=self.store.admin.auth_unlocks_after)
 
@@ -241,9 +241,7 @@ class RelayHandler:
             if full:
                 return replies.QUEUE_FULL
             raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
-            reply, queued = await self.gate.writes.premium(target, sender.mail_from, raw)
-            if queued:
-                self.gate.wake_dispatcher()
+            reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw)
             return reply
         if sender is None or not (numbers or wants_info):
             return replies.NO_VALID_RCPT
@@ -275,7 +273,6 @@ class RelayHandler:
             return replies.OK_DUPLICATE
         if wants_info:
             await self._info(envelope, sender)
-        self.gate.wake_dispatcher()
         log.info(
             "smtp.accepted",
             email=result.email_id,
