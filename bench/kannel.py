@@ -270,4 +270,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    e2e.loop_runner()(main())
