@@ -230,6 +230,54 @@ async def test_after_commit_waits_for_the_group_fsync(
     s.close()
 
 
+async def test_writes_arriving_during_an_fsync_share_the_next_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What arrives while the WAL is being fsynced cannot be answered before the next fsync anyway:
+    # it goes in one transaction when the fsync is done, not one small transaction per loop turn.
+    s = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
+    s.db.serve()
+    gate = threading.Event()
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (gate.wait(10), real_fsync(fd))[1])
+    begins: list[str] = []
+    s.db.conn.set_trace_callback(lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None)
+    first = asyncio.ensure_future(accept(s, acceptance(["+48601000000"])))
+    while not begins:
+        await asyncio.sleep(0)
+    later = []
+    for i in range(5):  # each in a loop turn of its own, while the first fsync hangs
+        later.append(asyncio.ensure_future(accept(s, acceptance([f"+4860100000{i + 1}"]))))
+        await asyncio.sleep(0.005)
+    assert len(begins) == 1 and not first.done()
+    gate.set()
+    results = await asyncio.gather(first, *later)
+    assert all(r.message_ids for r in results)
+    assert len(begins) == 2, begins
+    s.db.conn.set_trace_callback(None)
+    s.close()
+
+
+async def test_a_failed_fsync_fails_its_writers_and_the_store_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
+    s.db.serve()
+    real_fsync = os.fsync
+    failures = [OSError(5, "Input/output error")]
+
+    def fsync(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output"):
+        await accept(s, acceptance(["+48601000001"]))  # its client hears 451, never 250
+    assert (await accept(s, acceptance(["+48601000002"]))).message_ids
+    s.close()
+
+
 async def test_claim_work_does_not_grow_with_the_queue(tmp_path: Path) -> None:
     # Restart with 100,000 SMS queued: a claim must cost index steps per part claimed, not per
     # part waiting (a planner choice once made each claim walk the whole queue: seconds per claim).

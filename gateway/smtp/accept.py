@@ -10,6 +10,7 @@ functions in `acl/`; this module feeds them rows and turns their results into re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,10 +74,24 @@ class Writes:
         notices: Sequence[Notice] = (),
         opening: conversations.Opening | None = None,
     ) -> AcceptResult:
-        result = await accept(self.store, acceptance, limits=limits, notices=notices, opening=opening)
-        if result.message_ids:
+        return await self.accept_soon(acceptance, limits, notices, opening)
+
+    def accept_soon(
+        self,
+        acceptance: Acceptance,
+        limits: Limits | None = None,
+        notices: Sequence[Notice] = (),
+        opening: conversations.Opening | None = None,
+    ) -> asyncio.Future[AcceptResult]:
+        """`accept` as a future, for the intake channel: it answers a worker from the future's
+        callback, without a task that would first wait a loop turn to start."""
+        fut = accept_soon(self.store, acceptance, limits=limits, notices=notices, opening=opening)
+        fut.add_done_callback(self._wake_if_queued)
+        return fut
+
+    def _wake_if_queued(self, fut: asyncio.Future[AcceptResult]) -> None:
+        if not fut.cancelled() and fut.exception() is None and fut.result().message_ids:
             self.wake_dispatcher()
-        return result
 
     async def info(self, rcpt: str, content: bytes) -> None:
         """R-2.3: queue the answer to a mail to info@ (built by `info_reply`); durable before the `250`."""
@@ -100,9 +115,20 @@ async def accept(
     opening: conversations.Opening | None = None,
 ) -> AcceptResult:
     """Decide and write one email; returns once the outcome is committed and on disk."""
+    return await accept_soon(store, acceptance, limits=limits, notices=notices, opening=opening)
+
+
+def accept_soon(
+    store: Store,
+    acceptance: Acceptance,
+    *,
+    limits: Limits | None = None,
+    notices: Sequence[Notice] = (),
+    opening: conversations.Opening | None = None,
+) -> asyncio.Future[AcceptResult]:
     # A client waits for this answer: ahead of background writes, and a 451 if the store stays locked.
     # Replayable: its effects are rows only, so it needs no savepoint of its own in most batches.
-    return await store.write(
+    return store.submit(
         lambda: accept_now(store, acceptance, limits, notices, opening), interactive=True, replayable=True
     )
 

@@ -17,14 +17,15 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
 from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, HARD_FACTOR, Checkpointer
+from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +84,7 @@ class GroupCommit:
     _after: list[Callable[[], None]]
     _flushing: bool
     _wal_fd: int | None
-    _fsync_thread: ThreadPoolExecutor | None
+    _wal_sync: WalSync | None
 
     def _check_thread(self) -> None:
         raise NotImplementedError
@@ -98,7 +99,7 @@ class GroupCommit:
         self._busy_delay = 0.0  # the current back-off while another process holds the lock
         self._syncing: list[tuple[_Pending, Any]] = []  # committed, waiting for the WAL fsync
         self._sync_callbacks: list[Callable[[], None]] = []
-        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_running = False  # an fsync is under way in the fsync thread
         self._identity = identity
         self._wal_identity: tuple[int, int] | None = None
         self.replaced: str | None = None  # why the path no longer names our file, once detected
@@ -160,6 +161,12 @@ class GroupCommit:
         (a client waits for the answer) goes ahead of background work and gives up sooner
         (`StoreBusy`) when another process keeps the database locked.
         """
+        return await self.submit(work, interactive=interactive, replayable=replayable)
+
+    def submit(
+        self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False
+    ) -> asyncio.Future[T]:
+        """`write` for callers that answer from a done callback: no task needs a loop turn to start."""
         self._check_thread()
         if self.replaced is not None:
             raise self._replaced_error()
@@ -171,7 +178,7 @@ class GroupCommit:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await fut
+        return fut
 
     def _take(self) -> list[_Pending]:
         room = MAX_PIECES_PER_FLUSH
@@ -186,6 +193,11 @@ class GroupCommit:
         self._flush_scheduled = False
         if self._writes_held:
             return  # the checkpoint flushes what waits when it is done
+        if self._sync_running:
+            # What arrives during an fsync cannot be answered before the next one anyway: it waits
+            # and goes in one transaction when the fsync is done (`_synced`), instead of one small
+            # transaction per loop turn (each with its BEGIN, COMMIT and WAL frames).
+            return
         batch = self._take()
         try:
             if batch:
@@ -273,16 +285,16 @@ class GroupCommit:
                 self._run_batch(batch, guarded=True)
             return
         callbacks, self._after = self._after, []
-        self._committed(callbacks)
         if self._wal_fd is None:
+            self._committed(callbacks)
             if not self.check_file():
                 _fail(batch, self._replaced_error())
                 return
             _settle(results)
             return
-        self._syncing.extend(results)
-        if self._sync_task is None:
-            self._sync_task = asyncio.get_running_loop().create_task(self._sync_wal())
+        self._syncing.extend(results)  # before the callbacks: one fsync for both
+        self._committed(callbacks)
+        self._start_sync()
 
     def _locked(self, batch: list[_Pending]) -> None:
         """Another process holds the write lock: try again shortly, without blocking the loop."""
@@ -299,29 +311,39 @@ class GroupCommit:
         self._flush_scheduled = True  # writes arriving meanwhile wait for this retry
         asyncio.get_running_loop().call_later(self._busy_delay, self._flush)
 
-    async def _sync_wal(self) -> None:
-        """fsync the WAL for every batch committed so far, then answer their callers."""
-        loop = asyncio.get_running_loop()
+    def _start_sync(self) -> None:
+        """fsync the WAL for every batch committed so far (one fsync at a time), then answer their callers.
+
+        The fsync thread hands its outcome straight back to the loop (one loop turn), not through
+        a task and wrapped futures: each turn a busy loop adds here is latency for every client.
+        """
+        if self._sync_running or not (self._syncing or self._sync_callbacks):
+            return
+        waiting, self._syncing = self._syncing, []
+        callbacks, self._sync_callbacks = self._sync_callbacks, []
+        assert self._wal_sync is not None
+        self._sync_running = True
+        self._wal_sync.request(asyncio.get_running_loop(), partial(self._synced, waiting, callbacks))
+
+    def _synced(
+        self, waiting: list[tuple[_Pending, Any]], callbacks: list[Callable[[], None]], exc: OSError | None
+    ) -> None:
+        self._sync_running = False
         try:
-            while self._syncing or self._sync_callbacks:
-                waiting, self._syncing = self._syncing, []
-                callbacks, self._sync_callbacks = self._sync_callbacks, []
-                assert self._wal_fd is not None
-                try:
-                    await loop.run_in_executor(self._fsync_thread, os.fsync, self._wal_fd)
-                except OSError as exc:
-                    log.error("store.fsync_failed", error=str(exc), waiting=len(waiting))
-                    _fail([item for item, _res in waiting], exc)
-                    continue
-                # Last look before anyone hears "done": the fsync only counts if it was our file.
-                if not self.check_file():
-                    _fail([item for item, _res in waiting], self._replaced_error())
-                    continue
+            if exc is not None:
+                log.error("store.fsync_failed", error=str(exc), waiting=len(waiting))
+                _fail([item for item, _res in waiting], exc)
+            # Last look before anyone hears "done": the fsync only counts if it was our file.
+            elif not self.check_file():
+                _fail([item for item, _res in waiting], self._replaced_error())
+            else:
                 _settle(waiting)
                 _run_callbacks(callbacks)
                 self._maybe_checkpoint()
         finally:
-            self._sync_task = None
+            if (self._pending or self._urgent) and not (self._writes_held or self._flush_scheduled):
+                self._flush()  # what waited for this fsync: one batch, and its fsync starts
+            self._start_sync()
 
     def _maybe_checkpoint(self) -> None:
         """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat)."""
@@ -358,11 +380,8 @@ class GroupCommit:
 
     async def drain(self) -> None:
         """Wait until every write handed to `write()` is committed and on disk (or failed)."""
-        while self._pending or self._urgent or self._flush_scheduled or self._sync_task is not None:
-            if self._sync_task is not None:
-                await asyncio.shield(self._sync_task)
-            else:
-                await asyncio.sleep(self._busy_delay and BUSY_RETRY_MIN_SECONDS)
+        while self._pending or self._urgent or self._flush_scheduled or self._sync_running:
+            await asyncio.sleep(BUSY_RETRY_MIN_SECONDS if self._busy_delay or self._sync_running else 0)
 
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:

@@ -21,7 +21,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -55,6 +54,7 @@ from gateway.store.records import (
     NewPart,
 )
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +97,7 @@ class Db(GroupCommit):
         self.settings = SettingsCache(lambda: self.conn)
         # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
         self._wal_fd: int | None = None
-        self._fsync_thread: ThreadPoolExecutor | None = None
+        self._wal_sync: WalSync | None = None
         # Once set (the daemon, after its start-up recovery), a transaction outside `write()` raises:
         # a write committed there would be neither grouped nor fsynced before someone relies on it.
         self.writes_only_through_write = False
@@ -151,7 +151,7 @@ class Db(GroupCommit):
             db._checkpointer = Checkpointer(path)
             db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
             db._wal_identity = _file_id(os.fstat(db._wal_fd))
-            db._fsync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
+            db._wal_sync = WalSync(db._wal_fd)
         return db
 
     def _migrate(self, existed: bool) -> None:
@@ -240,14 +240,13 @@ class Db(GroupCommit):
             _run_callbacks(callbacks)
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # no loop (startup, tools): make it durable here, then tell
             os.fsync(self._wal_fd)
             _run_callbacks(callbacks)
             return
         self._sync_callbacks.extend(callbacks)
-        if self._sync_task is None:
-            self._sync_task = loop.create_task(self._sync_wal())
+        self._start_sync()
 
     # ---- serving: short lock waits, the file still ours -----------------------------------------
 
@@ -266,13 +265,14 @@ class Db(GroupCommit):
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
+        if self._wal_sync is not None:  # before its descriptor closes (and may be reused)
+            self._wal_sync.close()
+            self._wal_sync = None
         if self._wal_fd is not None:
             with contextlib.suppress(OSError):
                 os.fsync(self._wal_fd)
             os.close(self._wal_fd)
             self._wal_fd = None
-        if self._fsync_thread is not None:
-            self._fsync_thread.shutdown(wait=True)
         conn.close()
         if self.replaced is not None:
             self._discard_wal()
@@ -321,6 +321,11 @@ class Store:
 
     async def write(self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False) -> T:
         return await self.db.write(work, interactive=interactive, replayable=replayable)
+
+    def submit(
+        self, work: Callable[[], T], *, interactive: bool = False, replayable: bool = False
+    ) -> asyncio.Future[T]:
+        return self.db.submit(work, interactive=interactive, replayable=replayable)
 
     async def drain(self) -> None:
         await self.db.drain()
