@@ -28,14 +28,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import json
 import os
 import platform
+import socket
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -68,74 +71,104 @@ SUBMIT_SM, SUBMIT_SM_RESP = 0x00000004, 0x80000004
 class Proxy:
     """Forwards TCP connections to `upstream`, holding each chunk `delay` seconds in each direction.
 
-    Connections wait for `release` before the upstream connection is opened. One timer per direction
-    at a time, and a queue behind it, keep the chunks in order whatever the timer resolution. For
-    SMPP it also reads the PDU headers, to time each submit from the moment the daemon wrote it to
-    the moment its answer was handed back (the part of a window place's cycle spent beyond the
-    daemon) and the simulator's own share of that."""
+    Connections wait for `release` before the upstream connection is opened. Threads, not the event
+    loop, do the holding: an event loop's timers are good to a millisecond at best (uvloop's even
+    fire up to a millisecond early), which at a 20 ms round trip would move the figure by 5 %;
+    `time.sleep` holds to a few tens of microseconds, and never less than `delay`. Each direction
+    has a reader (stamps and queues the chunks) and a writer (sends each when it is due), so the
+    chunks stay in order. For SMPP it also reads the PDU headers, to time each submit from the
+    moment the daemon wrote it to the moment its answer was handed back (the part of a window
+    place's cycle spent beyond the daemon) and the simulator's own share of that."""
 
     upstream: int
     delay: float
     smpp: bool = True
-    release: asyncio.Event = field(default_factory=asyncio.Event)
+    release: threading.Event = field(default_factory=threading.Event)
     lateness: list[float] = field(default_factory=list)  # seconds past each chunk's due time
     # submit_sm sequence number -> [read from daemon, written upstream, answer read, answer written]
     stamps: dict[int, list[float]] = field(default_factory=dict)
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def listen(self, port: int) -> socket.socket:
+        listener = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return listener
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                down, _ = listener.accept()
+            except OSError:  # closed: the run is over
+                return
+            threading.Thread(target=self._serve, args=(down,), daemon=True).start()
+
+    def _serve(self, down: socket.socket) -> None:
+        self.release.wait()
         try:
-            await self.release.wait()
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
-            await asyncio.gather(
-                self._pipe(reader, up_writer, SUBMIT_SM, 0), self._pipe(up_reader, writer, SUBMIT_SM_RESP, 2)
-            )
-        except (OSError, asyncio.CancelledError):  # the run is over; nothing to forward any more
-            writer.close()
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+        except OSError:
+            down.close()
+            return
+        for sock in (down, up):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._pipe(down, up, SUBMIT_SM, 0)
+        self._pipe(up, down, SUBMIT_SM_RESP, 2)
 
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: int, stamp: int
-    ) -> None:
-        loop = asyncio.get_running_loop()
+    def _pipe(self, src: socket.socket, dst: socket.socket, command: int, stamp: int) -> None:
         held: deque[tuple[float, bytes | None, list[int]]] = deque()
-        buf = bytearray()
+        ready = threading.Condition()
 
-        def flush() -> None:
-            now = loop.time()
-            while held and held[0][0] <= now:
-                due, chunk, seqs = held.popleft()
+        def read() -> None:
+            buf = bytearray()
+            while True:
+                try:
+                    chunk: bytes | None = src.recv(65536) or None
+                except OSError:
+                    chunk = None
+                now = time.monotonic()
+                seqs = []
+                if chunk is not None and self.smpp:
+                    buf.extend(chunk)
+                    while len(buf) >= 16:
+                        length, command_id, _status, seq = struct.unpack_from(">IIII", buf)
+                        if len(buf) < length:
+                            break
+                        del buf[:length]
+                        if command_id == command:
+                            seqs.append(seq)
+                            self.stamps.setdefault(seq, [0.0] * 4)[stamp] = now
+                with ready:
+                    held.append((now + self.delay, chunk, seqs))
+                    ready.notify()
+                if chunk is None:
+                    return
+
+        def write() -> None:
+            while True:
+                with ready:
+                    while not held:
+                        ready.wait()
+                    due, chunk, seqs = held[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                    continue
+                with ready:
+                    held.popleft()
+                now = time.monotonic()
                 self.lateness.append(now - due)
                 if chunk is None:
-                    writer.close()
+                    with contextlib.suppress(OSError):
+                        dst.shutdown(socket.SHUT_WR)
                     return
-                writer.write(chunk)
+                try:
+                    dst.sendall(chunk)
+                except OSError:
+                    return
                 for seq in seqs:
                     self.stamps.setdefault(seq, [0.0] * 4)[stamp + 1] = now
-            if held:
-                loop.call_at(held[0][0], flush)
 
-        def hold(chunk: bytes | None) -> None:
-            now = loop.time()
-            seqs = []
-            if chunk is not None and self.smpp:
-                buf.extend(chunk)
-                while len(buf) >= 16:
-                    length, command_id, _status, seq = struct.unpack_from(">IIII", buf)
-                    if len(buf) < length:
-                        break
-                    del buf[:length]
-                    if command_id == command:
-                        seqs.append(seq)
-                        self.stamps.setdefault(seq, [0.0] * 4)[stamp] = now
-            held.append((now + self.delay, chunk, seqs))
-            if len(held) == 1:
-                loop.call_at(held[0][0], flush)
-
-        try:
-            while chunk := await reader.read(65536):
-                hold(chunk)
-        except OSError:
-            pass
-        hold(None)
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
 
     def turnarounds(self) -> list[float]:
         """For each answer handed to the daemon, seconds until the daemon's next submit reached
@@ -176,7 +209,7 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
         cfg = state / "config.toml"
         cfg.write_text(config(state, smtp, sim, proxy_port, args.protocol, window))
         proxy = Proxy(sim, delay, smpp=args.protocol == "smpp")
-        server = await asyncio.start_server(proxy.serve, "127.0.0.1", proxy_port)
+        listener = proxy.listen(proxy_port)
         procs = [await e2e.spawn(cfg, ["simulator", "run"], sim)]
         try:
             procs.append(await e2e.spawn(cfg, ["run"], smtp, log_level=args.log_level))
@@ -207,7 +240,7 @@ async def run(args: argparse.Namespace) -> tuple[float, float]:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(30)
-            server.close()
+            listener.close()
         times = submit_times(log)
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     late = sorted(proxy.lateness) or [0.0]
