@@ -156,9 +156,25 @@ class GatewayEvents:
         return Ack.OK
 
     def whole_mo(self, mo_id: int) -> None:
-        """A complete MO text (short, or reassembled): opt-out words act on it (R-2.4), then it is
-        mailed to its client when it went to a premium number (R-4), else to its conversation's
-        user (R-3), in the transaction that stored it."""
+        """A complete MO text (short, or reassembled), handled in the transaction that stored it.
+
+        A handler that fails on it (a bug, or data it cannot take) is undone alone and the MO kept
+        as `failed` with the error: answered with a retry instead, the SMSC would deliver the same
+        MO again and again, and a stale set of segments would stop the housekeeping write (and
+        with it the expiry of every part) for good.
+        """
+        try:
+            with self.store.db.savepoint():
+                self._handle_whole_mo(mo_id)
+        except Exception as exc:
+            if not self.store.db.conn.in_transaction:
+                raise  # SQLite undid the whole write (disk full, I/O error): nothing was stored
+            log.exception("mo.handling_failed", mo=mo_id)
+            self.store.mo.mark_failed(mo_id, f"internal error: {exc!r}"[:500])
+
+    def _handle_whole_mo(self, mo_id: int) -> None:
+        """Opt-out words act on it (R-2.4), then it is mailed to its client when it went to a
+        premium number (R-4), else to its conversation's user (R-3)."""
         source, text = self.store.mo.mo_text(mo_id)
         word = text.strip().strip(".!").casefold()
         optout = word in self.optout_words

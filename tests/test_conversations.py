@@ -22,7 +22,7 @@ from gateway.events import GatewayEvents, Notifier
 from gateway.reassembly import GAP, TIMEOUT_SECONDS
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
-from smsc.base import Concat, InboundSms
+from smsc.base import Ack, Concat, InboundSms
 from smsc.encoding import decode_user_data
 
 PHONE = "+48601123456"
@@ -370,3 +370,27 @@ async def test_find_live_tells_what_find_and_the_window_tell(tmp_path: Path) -> 
     assert repo.find_live(PHONE, "anna@acme.example", w.now + DAY, DAY) == (conv, True)
     assert repo.find_live(PHONE, "anna@acme.example", w.now + DAY + 1, DAY) == (conv, False)
     assert repo.find_live(PHONE, "bob@other.example", w.now, DAY) is None
+
+
+async def test_a_handler_failing_on_an_mo_keeps_it_as_failed_and_the_smsc_hears_ok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug (or data a handler cannot take) must not make the SMSC deliver the same MO forever.
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        w.store.db.after_commit(lambda: pytest.fail("an undone handler's callback ran"))
+        raise ValueError("handler bug")
+
+    monkeypatch.setattr(conversations, "on_whole_mo", broken)
+    with capture_logs() as logs:
+        ack = await w.events.on_deliver("main", InboundSms(source=PHONE, destination=SENDER, text="Yes"))
+    assert ack is Ack.OK
+    state, note = w.store.db.conn.execute("SELECT state, note FROM mo").fetchone()
+    assert state == "failed" and "handler bug" in note
+    assert "mo.handling_failed" in [e["event"] for e in logs]
+    monkeypatch.undo()
+    await w.mo("Yes, at 10")
+    assert w.mo_states() == ["failed", "mailed"]
+    assert [kind for kind, _rcpt, _msg in w.outbox()] == ["reply"]

@@ -199,6 +199,25 @@ class Db(GroupCommit):
         return self.conn.in_transaction
 
     @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside the open transaction, a part that an exception undoes alone (its rows and its
+        after-commit callbacks), so that the rest of the write can go on and commit."""
+        conn = self.conn
+        if not conn.in_transaction:
+            raise RuntimeError("savepoint() needs an open transaction")
+        mark = len(self._after)
+        conn.execute("SAVEPOINT guarded")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:  # else SQLite rolled the whole transaction back: the caller hears it
+                conn.execute("ROLLBACK TO guarded")
+                conn.execute("RELEASE guarded")
+            del self._after[mark:]
+            raise
+        conn.execute("RELEASE guarded")
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit; nested use joins the outer transaction."""
         conn = self.conn

@@ -107,6 +107,10 @@ class MoRepo(Repository):
                     joined.append(mo_id)
         return joined
 
+    def mark_failed(self, mo_id: int, note: str) -> None:
+        """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""
+        self.conn.execute("UPDATE mo SET state = 'failed', note = ? WHERE id = ?", (note, mo_id))
+
     def mo_text(self, mo_id: int) -> tuple[str, str]:
         row = self.conn.execute("SELECT source, text FROM mo WHERE id = ?", (mo_id,)).fetchone()
         return row[0], row[1]
