@@ -152,9 +152,9 @@ def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _sender(cfg: Config, given: str | None) -> str:
-    users = open_store(cfg, must_exist=True).accounts.list_users(None)
     if given is not None:
         return given
+    users = open_store(cfg, must_exist=True).accounts.list_users(None)
     if len(users) == 1:
         return users[0].email
     if not users:
