@@ -20,7 +20,6 @@ With `[smtp] intake_processes` ≥ 1 the relay port is served by supervised work
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import sys
 import time
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -46,6 +45,9 @@ from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
 from smsc.pacing import LinkPacer
+
+if TYPE_CHECKING:
+    from smsc.simulator import Simulator
 
 log = structlog.get_logger(__name__)
 
@@ -71,12 +73,10 @@ async def _bind(key: str, host: str, port: int, start: Any) -> Any:
         raise ListenError(key, host, port, exc) from exc
 
 
-def simulator_bind_error(sim_cfg: Any, exc: OSError) -> ListenError:
-    """The simulator binds three ports; asyncio's message names the one that failed."""
-    found = re.search(r", (\d+)\)", str(exc))
-    port = int(found.group(1)) if found else sim_cfg.smpp_port
-    key = {sim_cfg.cimd2_port: "cimd2_port", sim_cfg.control_port: "control_port"}.get(port, "smpp_port")
-    return ListenError(f"simulator.{key}", sim_cfg.host, port, exc)
+def simulator_bind_error(sim: Simulator, exc: OSError) -> ListenError:
+    """The simulator binds three ports: the error names the setting whose port failed."""
+    key = sim.binding
+    return ListenError(f"simulator.{key}", sim.cfg.host, getattr(sim.cfg, key), exc)
 
 
 def build_link(cfg: Config, index: int) -> SmscLink:
@@ -162,7 +162,7 @@ class Daemon:
                 await self.simulator.start()  # it logs sim.started with its ports
             except OSError as exc:
                 self.store.close()
-                raise simulator_bind_error(cfg.simulator, exc) from exc
+                raise simulator_bind_error(self.simulator, exc) from exc
 
         outbox = OutboxWorker(
             self.store,

@@ -198,17 +198,19 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr and "CancelledError" not in res.stderr
 
 
-def test_simulator_run_says_which_simulator_port_is_busy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["smpp_port", "control_port", "cimd2_port"])
+def test_simulator_run_says_which_simulator_port_is_busy(tmp_path: Path, key: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         config = write_config(tmp_path)
-        text = config.read_text().replace("enabled = false", f"enabled = false\ncontrol_port = {port}")
-        config.write_text(text.replace("[simulator]", "[simulator]\nsmpp_port = 0\ncimd2_port = 0"))
+        ports = {"smpp_port": 0, "control_port": 0, "cimd2_port": 0, key: port}
+        lines = "".join(f"{k} = {v}\n" for k, v in ports.items())
+        config.write_text(config.read_text().replace("[simulator]\n", "[simulator]\n" + lines, 1))
         res = run("--config", str(config), "simulator", "run")
     assert res.returncode == 1, res.stderr
-    assert f'simulator.control_port = "127.0.0.1:{port}"' in res.stderr and "already in use" in res.stderr
+    assert f'simulator.{key} = "127.0.0.1:{port}"' in res.stderr and "already in use" in res.stderr
     assert "Traceback" not in res.stderr
 
 

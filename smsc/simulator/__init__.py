@@ -35,11 +35,14 @@ class Simulator:
         self.smpp_port = cfg.smpp_port
         self.control_port = cfg.control_port
         self.cimd2_port: int | None = None
+        self.binding = "smpp_port"  # the setting whose port `start` is binding (names a failure)
 
     async def start(self) -> None:
+        self.binding = "smpp_port"
         await self.smpp.start()
         self.smpp_port = self.smpp.port
         try:
+            self.binding = "control_port"
             await self.control.start()
             self.control_port = self.control.port
             try:
@@ -49,6 +52,7 @@ class Simulator:
                     raise
                 log.info("sim.cimd2_unavailable")
             else:
+                self.binding = "cimd2_port"
                 self._cimd2 = await cimd2.start_cimd2_server(self.core, self.cfg.host, self.cfg.cimd2_port)
                 self.cimd2_port = self._cimd2.sockets[0].getsockname()[1]
         except BaseException:
