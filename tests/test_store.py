@@ -230,13 +230,20 @@ async def test_after_commit_waits_for_the_group_fsync(
     s.close()
 
 
+@pytest.fixture
+def serving(tmp_path: Path) -> Store:
+    """The daemon's store: group fsync, and every write through `write()`."""
+    s = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
+    s.db.serve()
+    return s
+
+
 async def test_writes_arriving_during_an_fsync_share_the_next_transaction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    serving: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What arrives while the WAL is being fsynced cannot be answered before the next fsync anyway:
     # it goes in one transaction when the fsync is done, not one small transaction per loop turn.
-    s = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
-    s.db.serve()
+    s = serving
     gate = threading.Event()
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (gate.wait(10), real_fsync(fd))[1])
@@ -259,10 +266,9 @@ async def test_writes_arriving_during_an_fsync_share_the_next_transaction(
 
 
 async def test_a_failed_fsync_fails_its_writers_and_the_store_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    serving: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
-    s.db.serve()
+    s = serving
     real_fsync = os.fsync
     failures = [OSError(5, "Input/output error")]
 
