@@ -326,7 +326,7 @@ class GroupCommit:
         self._wal_sync.request(asyncio.get_running_loop(), partial(self._synced, waiting, callbacks))
 
     def _synced(
-        self, waiting: list[tuple[_Pending, Any]], callbacks: list[Callable[[], None]], exc: OSError | None
+        self, waiting: list[tuple[_Pending, Any]], callbacks: list[Callable[[], None]], exc: Exception | None
     ) -> None:
         self._sync_running = False
         try:

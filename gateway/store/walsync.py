@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 _STOP = object()
 
-Done = Callable[[OSError | None], None]
+Done = Callable[[Exception | None], None]
 
 
 class WalSync:
@@ -41,10 +41,10 @@ class WalSync:
         get, fd = self._requests.get, self.fd
         while (request := get()) is not _STOP:
             loop, done = request  # type: ignore[misc]
-            error: OSError | None = None
+            error: Exception | None = None
             try:
                 os.fsync(fd)
-            except OSError as exc:
+            except Exception as exc:  # whatever it is, the writers waiting hear it and the thread goes on
                 error = exc
             try:
                 loop.call_soon_threadsafe(done, error)
