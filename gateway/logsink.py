@@ -151,25 +151,24 @@ class SinkHandler(logging.Handler):
             self.handleError(record)
 
 
-_SINKS: list[LineSink] = []
+_current: LineSink | None = None
 
 
-def _flush_all() -> None:
-    for sink in _SINKS:
-        sink.flush()
+def _flush_current() -> None:
+    if _current is not None:
+        _current.flush()
 
 
-atexit.register(_flush_all)
+atexit.register(_flush_current)
 
 
 def new_sink(stream: TextIO) -> LineSink:
-    """A sink for `stream`; what is pending in every sink made so far is written at exit."""
-    for old in _SINKS:
-        old.flush()
-    _SINKS.clear()
-    sink = LineSink(stream)
-    _SINKS.append(sink)
-    return sink
+    """A sink for `stream` in place of the last one (whose pending lines are written now); what is
+    pending in it is written at exit."""
+    global _current
+    _flush_current()
+    _current = LineSink(stream)
+    return _current
 
 
 _PACKAGES = ("gateway", "smsc", "acl", "billing_reports")

@@ -153,10 +153,6 @@ def own_command() -> str:
     return str(script) if script.exists() else f"{sys.executable} -m gateway.cli"
 
 
-def _port(addr: str) -> int:
-    return int(addr.rpartition(":")[2])
-
-
 def _ensure_user(user: str, dry: bool) -> None:
     try:
         pwd.getpwnam(user)
@@ -202,9 +198,10 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         )
     from gateway.configbase import _host_port
 
+    ports = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
         try:
-            _host_port(addr, key)
+            ports.append(_host_port(addr, key)[1])
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
     _ensure_user(args.user, dry)
@@ -226,7 +223,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         0o644,
         keep=False,
     )
-    if min(_port(args.listen), _port(args.submission)) < 1024:
+    if min(ports) < 1024:
         _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
     elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
         (units / "smsgw.service.d/low-port.conf").unlink()
