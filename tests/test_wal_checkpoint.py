@@ -51,6 +51,57 @@ async def test_wal_stays_bounded_and_checkpoints_leave_the_loop_thread(tmp_path:
     store.close()
 
 
+async def test_the_wal_bound_holds_while_a_passive_checkpoint_is_slow(tmp_path: Path) -> None:
+    # A passive checkpoint that takes long (slow disk, busy machine) must not let the WAL grow past
+    # the hard bound meanwhile: writes wait, and a TRUNCATE runs right after the passive one.
+    path = tmp_path / "db.sqlite"
+    store = Store.open(path, group_fsync=True)
+    store.db.serve()
+    limit = 64 * 4096
+    store.db.limit_wal(limit)
+    await store.write(lambda: store.db.conn.execute("CREATE TABLE t (v BLOB)"))
+    wal = Path(f"{path}-wal")
+    release = threading.Event()
+    modes: list[str] = []
+    run = store.db._checkpointer.run  # type: ignore[union-attr]
+
+    def slow(mode: str) -> tuple[int, int, int]:
+        modes.append(mode)
+        if mode == "PASSIVE":
+            release.wait(20)
+        return run(mode)
+
+    store.db._checkpointer.run = slow  # type: ignore[union-attr,method-assign]
+    largest = 0
+
+    async def writer() -> None:
+        nonlocal largest
+        for _round in range(60):  # about 10 MB of WAL if nothing held it back
+            await asyncio.gather(
+                *(
+                    store.write(lambda: store.db.conn.execute("INSERT INTO t VALUES (randomblob(8192))"))
+                    for _ in range(20)
+                )
+            )
+            largest = max(largest, os.stat(wal).st_size)
+
+    task = asyncio.ensure_future(writer())
+    for _ in range(500):
+        if store.db._writes_held or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert store.db._writes_held and modes == ["PASSIVE"]
+    held = os.stat(wal).st_size
+    await asyncio.sleep(0.2)
+    assert os.stat(wal).st_size == held  # nothing written while the bound is passed
+    release.set()
+    await task
+    assert modes[:2] == ["PASSIVE", "TRUNCATE"]
+    assert largest < 5 * limit  # the hard bound (4 × limit) plus the one batch that crossed it
+    assert store.db.conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1200
+    store.close()
+
+
 async def test_mail_survives_kill_9_while_checkpoints_run(tmp_path: Path) -> None:
     # Enough mail to pass the default WAL limit a few times; all of it is there after kill -9.
     smsc_port, smtp_port = free_port(), free_port()  # no SMSC: everything stays queued

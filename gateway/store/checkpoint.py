@@ -9,16 +9,20 @@ stays the loop's). The loop looks at the WAL's size after each group fsync (one 
 SQLite cut the file back to `limit` whenever it starts the WAL over, so the size grows past
 `limit` again only once that many bytes were written since. Passive checkpoints cannot always
 catch up with a steady stream of commits; when the WAL reaches `HARD_FACTOR` times the limit, a
-TRUNCATE checkpoint runs while the loop holds its writes back, so the file cannot grow without
-bound.
+TRUNCATE checkpoint runs while the loop holds its writes back (right after the passive one, if
+that is still copying), so the file cannot grow without bound.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -64,3 +68,68 @@ class Checkpointer:
         """Wait for a running checkpoint, then close the connection in the thread that opened it."""
         self.executor.submit(self._close_connection).result()
         self.executor.shutdown(wait=True)
+
+
+class CheckpointScheduling:
+    """When the group commit (`gateway.store.commit.GroupCommit`) checkpoints, and holding its
+    writes while a TRUNCATE is due or runs; the state below is the group commit's."""
+
+    _checkpointer: Checkpointer | None
+    _wal_fd: int | None
+    wal_limit: int
+    _checkpoint_task: asyncio.Task[None] | None
+    _writes_held: bool
+    _truncate_next: bool
+    _pending: list[Any]
+    _urgent: list[Any]
+    _flush_scheduled: bool
+    _flush: Callable[[], None]
+
+    def _maybe_checkpoint(self) -> None:
+        """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat)."""
+        if self._checkpointer is None or self._wal_fd is None:
+            return
+        size = os.fstat(self._wal_fd).st_size
+        if size <= self.wal_limit:
+            return
+        hard = size > HARD_FACTOR * self.wal_limit
+        if self._checkpoint_task is not None:
+            if hard and not self._writes_held:
+                # A passive checkpoint is still copying (a slow disk, a busy machine) while the WAL
+                # passed the hard bound: nothing more is written until a TRUNCATE has run after it.
+                self._writes_held = self._truncate_next = True
+            return
+        mode = "TRUNCATE" if hard else "PASSIVE"
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
+
+    async def _checkpoint(self, mode: str, size: int) -> None:
+        assert self._checkpointer is not None
+        loop = asyncio.get_running_loop()
+        # A TRUNCATE waits for the writer lock: the loop holds its batches back instead of meeting
+        # a busy database (and its retries) for the few milliseconds the copy takes.
+        self._writes_held = mode == "TRUNCATE"
+        try:
+            busy, frames, copied = await loop.run_in_executor(
+                self._checkpointer.executor, self._checkpointer.run, mode
+            )
+        except (sqlite3.Error, RuntimeError) as exc:
+            log.warning("store.checkpoint_failed", mode=mode, error=str(exc))
+        except asyncio.CancelledError:
+            self._truncate_next = False  # stopping: no checkpoint after this one
+            raise
+        else:
+            (log.info if mode == "TRUNCATE" else log.debug)(
+                "store.checkpointed", mode=mode, wal_bytes=size, busy=busy, frames=frames, copied=copied
+            )
+        finally:
+            self._checkpoint_task = None
+            if self._truncate_next and self._wal_fd is not None:
+                self._truncate_next = False  # writes stay held through it
+                size = os.fstat(self._wal_fd).st_size
+                self._checkpoint_task = loop.create_task(self._checkpoint("TRUNCATE", size))
+            else:
+                self._truncate_next = False
+                self._writes_held = False
+                if (self._pending or self._urgent) and not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    loop.call_soon(self._flush)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, HARD_FACTOR, Checkpointer
+from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, CheckpointScheduling
 from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class GroupCommit:
+class GroupCommit(CheckpointScheduling):
     """The write path of `Db` (which provides the connection, transactions and after-commit hooks)."""
 
     path: Path
@@ -110,7 +110,8 @@ class GroupCommit:
         self._checkpointer: Checkpointer | None = None
         self.wal_limit = DEFAULT_LIMIT_BYTES
         self._checkpoint_task: asyncio.Task[None] | None = None
-        self._writes_held = False  # a TRUNCATE checkpoint runs: batches wait for it
+        self._writes_held = False  # a TRUNCATE checkpoint runs (or is next): batches wait for it
+        self._truncate_next = False  # the WAL passed the hard bound during a passive checkpoint
 
     def check_file(self) -> bool:
         """Whether the path (and its WAL) still name the files the connection has open.
@@ -344,39 +345,6 @@ class GroupCommit:
             if (self._pending or self._urgent) and not (self._writes_held or self._flush_scheduled):
                 self._flush()  # what waited for this fsync: one batch, and its fsync starts
             self._start_sync()
-
-    def _maybe_checkpoint(self) -> None:
-        """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat)."""
-        if self._checkpointer is None or self._checkpoint_task is not None or self._wal_fd is None:
-            return
-        size = os.fstat(self._wal_fd).st_size
-        if size <= self.wal_limit:
-            return
-        mode = "TRUNCATE" if size > HARD_FACTOR * self.wal_limit else "PASSIVE"
-        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
-
-    async def _checkpoint(self, mode: str, size: int) -> None:
-        assert self._checkpointer is not None
-        loop = asyncio.get_running_loop()
-        # A TRUNCATE waits for the writer lock: the loop holds its batches back instead of meeting
-        # a busy database (and its retries) for the few milliseconds the copy takes.
-        self._writes_held = mode == "TRUNCATE"
-        try:
-            busy, frames, copied = await loop.run_in_executor(
-                self._checkpointer.executor, self._checkpointer.run, mode
-            )
-        except (sqlite3.Error, RuntimeError) as exc:
-            log.warning("store.checkpoint_failed", mode=mode, error=str(exc))
-        else:
-            (log.info if mode == "TRUNCATE" else log.debug)(
-                "store.checkpointed", mode=mode, wal_bytes=size, busy=busy, frames=frames, copied=copied
-            )
-        finally:
-            self._writes_held = False
-            self._checkpoint_task = None
-            if (self._pending or self._urgent) and not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
 
     async def drain(self) -> None:
         """Wait until every write handed to `write()` is committed and on disk (or failed)."""
