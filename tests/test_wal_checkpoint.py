@@ -14,16 +14,33 @@ from gateway.store.db import Store
 from tests.conftest import DOMAIN, mail
 from tests.test_process import free_port, start_daemon, write_config
 
+LIMIT = 64 * 4096
 
-async def test_wal_stays_bounded_and_checkpoints_leave_the_loop_thread(tmp_path: Path) -> None:
+
+async def small_wal_store(tmp_path: Path) -> tuple[Store, Path]:
+    """The daemon's store with a small WAL limit and a table for blobs, and its WAL's path."""
     path = tmp_path / "db.sqlite"
     store = Store.open(path, group_fsync=True)
     store.db.serve()
-    limit = 64 * 4096
-    store.db.limit_wal(limit)
-    assert store.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    store.db.limit_wal(LIMIT)
     await store.write(lambda: store.db.conn.execute("CREATE TABLE t (v BLOB)"))
-    wal = Path(f"{path}-wal")
+    return store, Path(f"{path}-wal")
+
+
+async def write_round(store: Store) -> None:
+    """20 writes of 8 KiB, one group commit's worth."""
+    await asyncio.gather(
+        *(
+            store.write(lambda: store.db.conn.execute("INSERT INTO t VALUES (randomblob(8192))"))
+            for _ in range(20)
+        )
+    )
+
+
+async def test_wal_stays_bounded_and_checkpoints_leave_the_loop_thread(tmp_path: Path) -> None:
+    store, wal = await small_wal_store(tmp_path)
+    assert store.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    limit = LIMIT
     largest = 0
     checkpoint_threads: set[str] = set()
     run = store.db._checkpointer.run  # type: ignore[union-attr]
@@ -33,14 +50,8 @@ async def test_wal_stays_bounded_and_checkpoints_leave_the_loop_thread(tmp_path:
         return run(mode)
 
     store.db._checkpointer.run = spy  # type: ignore[union-attr,method-assign]
-    for _round in range(400):
-        # 20 writes of 8 KiB per batch: about 2 MB of WAL without checkpoints after 40 rounds.
-        await asyncio.gather(
-            *(
-                store.write(lambda: store.db.conn.execute("INSERT INTO t VALUES (randomblob(8192))"))
-                for _ in range(20)
-            )
-        )
+    for _round in range(400):  # about 2 MB of WAL without checkpoints after 40 rounds
+        await write_round(store)
         largest = max(largest, os.stat(wal).st_size)
     await store.drain()
     assert checkpoint_threads and all(name.startswith("wal-checkpoint") for name in checkpoint_threads)
@@ -54,13 +65,8 @@ async def test_wal_stays_bounded_and_checkpoints_leave_the_loop_thread(tmp_path:
 async def test_the_wal_bound_holds_while_a_passive_checkpoint_is_slow(tmp_path: Path) -> None:
     # A passive checkpoint that takes long (slow disk, busy machine) must not let the WAL grow past
     # the hard bound meanwhile: writes wait, and a TRUNCATE runs right after the passive one.
-    path = tmp_path / "db.sqlite"
-    store = Store.open(path, group_fsync=True)
-    store.db.serve()
-    limit = 64 * 4096
-    store.db.limit_wal(limit)
-    await store.write(lambda: store.db.conn.execute("CREATE TABLE t (v BLOB)"))
-    wal = Path(f"{path}-wal")
+    store, wal = await small_wal_store(tmp_path)
+    limit = LIMIT
     release = threading.Event()
     modes: list[str] = []
     run = store.db._checkpointer.run  # type: ignore[union-attr]
@@ -77,12 +83,7 @@ async def test_the_wal_bound_holds_while_a_passive_checkpoint_is_slow(tmp_path: 
     async def writer() -> None:
         nonlocal largest
         for _round in range(60):  # about 10 MB of WAL if nothing held it back
-            await asyncio.gather(
-                *(
-                    store.write(lambda: store.db.conn.execute("INSERT INTO t VALUES (randomblob(8192))"))
-                    for _ in range(20)
-                )
-            )
+            await write_round(store)
             largest = max(largest, os.stat(wal).st_size)
 
     task = asyncio.ensure_future(writer())
