@@ -99,6 +99,8 @@ def parse_receipt_date(value: str | None) -> datetime | None:
     """`YYMMDDhhmm` or `YYMMDDhhmmss` as UTC (receipts carry no zone; SMSCs mostly use UTC)."""
     if not value or not value.isdigit() or len(value) not in (10, 12):
         return None
+    if not value.isascii():  # other scripts' digits: strptime takes some and not others
+        return strptime_date(value)
     # Two digits a field, each in range: the reading strptime would give, without its cost.
     with contextlib.suppress(ValueError):
         n = [int(value[i : i + 2]) for i in range(0, len(value), 2)]
