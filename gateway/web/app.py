@@ -28,6 +28,7 @@ from acl.lockout import Attempt, AuthGuard
 from acl.passwords import verify_password
 from gateway.config import Config
 from gateway.store.db import Store
+from gateway.web.counts import CountReader
 from gateway.web.repo import PanelRepo
 from gateway.web.security import (
     LOGIN_COOKIE,
@@ -62,11 +63,13 @@ class WebContext:
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)
+    counts: CountReader = field(init=False)  # /metrics, off the loop
     env: Environment = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.config.web.session_hours * 3600, self.store.clock)
         self.repo = PanelRepo(self.store.db, self.store.clock)
+        self.counts = CountReader(self.store.db.path)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
         )

@@ -1,7 +1,8 @@
 """`/metrics` for Prometheus and `/healthz` for load balancers.
 
 The counters are read from the store at scrape time rather than kept in memory: a restart then
-loses nothing and the numbers always agree with `smsgw status`. (The retention purge deletes old
+loses nothing and the numbers always agree with `smsgw status`. They are read off the event loop
+(gateway/web/counts.py). (The retention purge deletes old
 rows, which Prometheus sees as a counter reset, and `rate()` handles those.)
 """
 
@@ -17,17 +18,19 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
 WAITING = ("queued", "deferred", "active", "hold")
 
 
 class StoreCollector(Collector):
-    def __init__(self, web: Any) -> None:
+    def __init__(self, web: Any, counts: StoreCounts) -> None:
         self.web = web
+        self.counts = counts
 
     def collect(self) -> Iterator[Any]:
-        repo = self.web.repo
+        counts = self.counts
         accepted = CounterMetricFamily(
             "smsgw_messages_accepted", "SMS accepted from mail", labels=["account"]
         )
@@ -35,7 +38,7 @@ class StoreCollector(Collector):
             "smsgw_messages", "SMS by account and current state", labels=["account", "state"]
         )
         per_account: dict[str, int] = {}
-        for account, state, n in repo.messages_by_account_state():
+        for account, state, n in counts.messages:
             per_account[account] = per_account.get(account, 0) + n
             by_state.add_metric([account, state], n)
         for account, n in sorted(per_account.items()):
@@ -45,7 +48,7 @@ class StoreCollector(Collector):
         parts = CounterMetricFamily("smsgw_parts", "SMS parts by link and state", labels=["link", "state"])
         depth = GaugeMetricFamily("smsgw_queue_depth", "parts waiting, by state", labels=["state"])
         waiting = dict.fromkeys(WAITING, 0)
-        for link, state, n in repo.parts_by_link_state():
+        for link, state, n in counts.parts:
             parts.add_metric([link, state], n)
             if state in waiting:
                 waiting[state] += n
@@ -54,11 +57,11 @@ class StoreCollector(Collector):
         yield parts
         yield depth
         outbox = GaugeMetricFamily("smsgw_outbox", "mails by state", labels=["state"])
-        for state, n in repo.outbox_by_state():
+        for state, n in counts.outbox:
             outbox.add_metric([state], n)
         yield outbox
         mo = CounterMetricFamily("smsgw_mo", "SMS received from phones, by outcome", labels=["outcome"])
-        for state, n in repo.mo_by_state():
+        for state, n in counts.mo:
             mo.add_metric([state], n)
         yield mo
         up = GaugeMetricFamily("smsgw_link_up", "1 while the link is bound", labels=["link"])
@@ -84,8 +87,9 @@ async def metrics(request: Request) -> Response:
     token = web.config.web.metrics_token
     if token and not same(request.headers.get("authorization", ""), f"Bearer {token}"):
         return PlainTextResponse("bearer token required\n", status_code=401)
+    counts = await web.counts.read()  # off the loop: see gateway/web/counts.py
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(web))
+    registry.register(StoreCollector(web, counts))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -131,22 +131,3 @@ class PanelRepo(Repository):
             sql += " WHERE account_id = ?"
             args = (account_id,)
         return _rows(self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)))
-
-    # ---- /metrics: everything counted from the store, so that a restart loses nothing -----------
-
-    def messages_by_account_state(self) -> list[tuple[str, str, int]]:
-        return self.conn.execute(
-            "SELECT COALESCE(a.name, '-'), m.state, COUNT(*) FROM messages m"
-            " LEFT JOIN accounts a ON a.id = m.account_id GROUP BY 1, 2"
-        ).fetchall()
-
-    def parts_by_link_state(self) -> list[tuple[str, str, int]]:
-        return self.conn.execute(
-            "SELECT COALESCE(link, '-'), state, COUNT(*) FROM parts GROUP BY 1, 2"
-        ).fetchall()
-
-    def mo_by_state(self) -> list[tuple[str, int]]:
-        return self.conn.execute("SELECT state, COUNT(*) FROM mo GROUP BY state").fetchall()
-
-    def outbox_by_state(self) -> list[tuple[str, int]]:
-        return self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()

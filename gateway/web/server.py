@@ -35,6 +35,7 @@ class _Server(uvicorn.Server):
 
 class WebServer:
     def __init__(self, web: WebContext) -> None:
+        self.web = web
         cfg = web.config.web
         host, port = cfg.listen_addr
         self.config = uvicorn.Config(
@@ -81,6 +82,7 @@ class WebServer:
         self.server.should_exit = True
         with suppress(Exception):
             await asyncio.wait_for(self.task, 10)
+        await asyncio.to_thread(self.web.counts.close)
 
 
 def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
