@@ -8,6 +8,7 @@ can neither lose the bounce nor send it twice.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 import structlog
@@ -21,6 +22,27 @@ from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
+
+# SQLite's primary result codes that tell of the disk or the database, not of the data.
+_TRANSIENT_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+def _store_trouble(exc: Exception) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT_CODES
+
 
 class Notifier:
     """Turns finished messages into outbox mail; call inside the transaction that finished them."""
@@ -161,14 +183,15 @@ class GatewayEvents:
         A handler that fails on it (a bug, or data it cannot take) is undone alone and the MO kept
         as `failed` with the error: answered with a retry instead, the SMSC would deliver the same
         MO again and again, and a stale set of segments would stop the housekeeping write (and
-        with it the expiry of every part) for good.
+        with it the expiry of every part) for good. A failing disk or database is no fault of the
+        MO: the whole write fails, and the SMSC delivers it again once the store can take it.
         """
         try:
             with self.store.db.savepoint():
                 self._handle_whole_mo(mo_id)
         except Exception as exc:
-            if not self.store.db.conn.in_transaction:
-                raise  # SQLite undid the whole write (disk full, I/O error): nothing was stored
+            if not self.store.db.conn.in_transaction or _store_trouble(exc):
+                raise
             log.exception("mo.handling_failed", mo=mo_id)
             self.store.mo.mark_failed(mo_id, f"internal error: {exc!r}"[:500])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import re
+import sqlite3
 from email import policy
 from pathlib import Path
 
@@ -394,3 +395,25 @@ async def test_a_handler_failing_on_an_mo_keeps_it_as_failed_and_the_smsc_hears_
     await w.mo("Yes, at 10")
     assert w.mo_states() == ["failed", "mailed"]
     assert [kind for kind, _rcpt, _msg in w.outbox()] == ["reply"]
+
+
+async def test_an_mo_meeting_a_full_disk_is_not_stored_and_comes_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No fault of the MO: the whole write fails, the SMSC hears "retry", and the copy it delivers
+    # again is handled once the store can take it (not kept as `failed`).
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise full
+
+    monkeypatch.setattr(conversations, "on_whole_mo", disk_full)
+    sms = InboundSms(source=PHONE, destination=SENDER, text="Yes")
+    assert await w.events.on_deliver("main", sms) is Ack.RETRY
+    assert w.store.db.conn.execute("SELECT COUNT(*) FROM mo").fetchone()[0] == 0
+    monkeypatch.undo()
+    assert await w.events.on_deliver("main", sms) is Ack.OK
+    assert w.mo_states() == ["mailed"]
