@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections import Counter
 from contextlib import suppress
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -111,20 +112,22 @@ async def test_mail_through_the_workers_reaches_the_smsc(tmp_path: Path) -> None
 
 def stream(port: int, count: int, acked: list[int], after_ten: threading.Event) -> None:
     """A client that resends every mail not answered 250 (connection lost, 4xx), as an MTA does."""
-    i = 0
-    while i < count:
+
+    def numbered(i: int) -> EmailMessage:
         msg = mail(f"601234{i:03d}@{DOMAIN}", f"Stream {i}")
         msg["Message-ID"] = f"<stream-{i}@acme.example>"  # the same on every attempt, as an MTA keeps it
+        return msg
+
+    i = 0
+    while i < count:
         try:
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
                 while i < count:
-                    client.send_message(msg, STAFF, [f"601234{i:03d}@{DOMAIN}"])
+                    client.send_message(numbered(i), STAFF, [f"601234{i:03d}@{DOMAIN}"])
                     acked.append(i)
                     if i == 10:
                         after_ten.set()
                     i += 1
-                    msg = mail(f"601234{i:03d}@{DOMAIN}", f"Stream {i}")
-                    msg["Message-ID"] = f"<stream-{i}@acme.example>"
         except (OSError, smtplib.SMTPException):
             continue  # the worker died under us: connect again (the daemon restarts it) and resend
 
