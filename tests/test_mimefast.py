@@ -55,6 +55,22 @@ def shape(msg: Message) -> Any:
     )
 
 
+_NAMES = ("subject", "Content-Type", "content-transfer-encoding", "FROM", "x-empty", "bad name", "missing")
+
+
+def reads(msg: Message) -> Any:
+    """What intake asks a parsed mail for: header values, the content type and its parameters."""
+    return (
+        [(name, msg.get(name), msg.get(name, "fail"), name in msg, msg.get_all(name)) for name in _NAMES],
+        msg.get_content_type(),
+        msg.get_content_maintype(),
+        msg.get_content_charset(),
+        msg.get_params(),
+        msg.get_filename(),
+        msg.is_multipart(),
+    )
+
+
 def normalised(raw: bytes) -> bytes:
     return raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n")  # what intake hands the parser
 
@@ -67,6 +83,7 @@ def test_the_corpus_is_there() -> None:
 def test_same_message_as_the_feed_parser(name: str, raw: bytes) -> None:
     text = normalised(raw)
     assert shape(mimefast.parse(text)) == shape(_FEED.parsebytes(text))
+    assert reads(mimefast.parse(text)) == reads(_FEED.parsebytes(text))
 
 
 def test_the_shortcut_is_taken_for_plain_single_part_mail() -> None:
@@ -125,6 +142,33 @@ _LINE = st.one_of(
 def test_generated_header_blocks_parse_the_same(head: list[str], body: str) -> None:
     text = ("\n".join(head) + "\n\n" + body).encode("ascii", "surrogateescape")
     assert shape(mimefast.parse(text)) == shape(_FEED.parsebytes(text))
+    assert reads(mimefast.parse(text)) == reads(_FEED.parsebytes(text))
+
+
+def test_reads_follow_changes_to_the_headers() -> None:
+    """The indexed message answers from what its headers are now, whichever way they changed."""
+    text = normalised(BENCH_MAIL)
+    fast, feed = mimefast.parse(text), _FEED.parsebytes(text)
+    assert isinstance(fast, mimefast.IndexedMessage)
+    changes = [
+        lambda m: m.set_param("charset", "iso-8859-2"),
+        lambda m: m.replace_header("Subject", "Changed"),
+        lambda m: m.__delitem__("subject"),
+        lambda m: m.add_header("Subject", "Added", name="x"),
+        lambda m: m.__setitem__("X-New", "1"),
+        lambda m: m.set_raw("Content-Disposition", "attachment; filename=a.txt"),
+        lambda m: m.set_type("text/html"),
+        lambda m: m.del_param("charset"),
+        lambda m: m.__delitem__("content-type"),
+        lambda m: m.set_default_type("message/rfc822"),
+        lambda m: m.set_charset("utf-8"),
+    ]
+    for change in changes:
+        assert reads(fast) == reads(feed)  # read first, so that a stale answer would show
+        change(fast)
+        change(feed)
+        assert reads(fast) == reads(feed)
+        assert shape(fast) == shape(feed)
 
 
 def test_an_encoded_body_is_left_as_written() -> None:

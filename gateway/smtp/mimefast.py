@@ -8,6 +8,10 @@ the first empty line is the payload, unchanged. `parse` builds exactly that `Mes
 is of this kind and leaves every other mail (multipart, message/*, header lines the feed parser
 would treat as defects or as a Unix From line, line ends other than LF in the headers) to the
 feed parser, so the result is the same object structure in both cases.
+
+Reading such a mail then asks `Message.get` for a header about fifteen times, and each call
+lowercases every header name; `IndexedMessage` answers from a dict of the first field of each
+name instead (the same value, through the same policy), dropped whenever a header changes.
 """
 
 from __future__ import annotations
@@ -16,12 +20,80 @@ import re
 from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
+from typing import Any
 
 _STR_PARSER = Parser(policy=compat32)
 # The feed parser's header-line pattern without its "From " and continuation branches, and at
 # least one character before the colon (a line starting with ':' is a defect there).
 _FIELD = re.compile(r"[\041-\071\073-\176]+:")
 _NOT_LF = re.compile(r"\r")  # the feed parser also ends lines at a lone CR
+_MISSING = object()
+
+
+class IndexedMessage(Message):
+    """A compat32 `Message` whose `get` and `get_content_type` are dict look-ups; its headers may
+    change as any message's."""
+
+    # lowercased name → the first field's value as `get` returns it (a str: compat32 hands a
+    # value with undecodable bytes out as a new Header each time, so those are fetched anew)
+    _index: dict[str, Any] | None = None
+    _ctype: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        index: dict[str, Any] = {}
+        fetch = self.policy.header_fetch_parse
+        for k, v in self._headers:  # type: ignore[attr-defined]
+            name = k.lower()
+            if name not in index:
+                value = fetch(k, v)
+                index[name] = value if isinstance(value, str) else (k, v)
+        self._index = index
+        return index
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        found = (self._index or self._fields()).get(name.lower(), _MISSING)
+        if found is _MISSING:
+            return failobj
+        return found if isinstance(found, str) else self.policy.header_fetch_parse(*found)
+
+    def get_content_type(self) -> str:
+        if self._ctype is None:
+            self._ctype = super().get_content_type()
+        return self._ctype
+
+    def _changed(self) -> None:
+        self._index = None
+        self._ctype = None
+
+    def set_default_type(self, ctype: str) -> None:
+        self._ctype = None
+        super().set_default_type(ctype)
+
+    # Every change to the headers goes through one of these (set_param, set_type, del_param and
+    # set_charset use them too); each drops the index.
+    def __setitem__(self, name: str, val: Any) -> None:
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name: str) -> None:
+        self._changed()
+        super().__delitem__(name)
+
+    def set_raw(self, name: str, value: Any) -> None:
+        self._changed()
+        super().set_raw(name, value)
+
+    def add_header(self, _name: str, _value: Any, **_params: Any) -> None:
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self._changed()
+        super().replace_header(_name, _value)
+
+    def set_boundary(self, boundary: str) -> None:
+        self._changed()
+        super().set_boundary(boundary)
 
 
 def parse(text: bytes) -> Message:
@@ -55,7 +127,7 @@ def _simple(text: str) -> Message | None:
         name, lines = line[: line.index(":")], [line]
     if name:
         headers.append(_field(lines))
-    msg = Message(policy=compat32)
+    msg = IndexedMessage(policy=compat32)
     msg._headers = headers  # type: ignore[attr-defined]  # as set_raw() appends them one by one
     if msg.get_content_maintype() in ("multipart", "message"):
         return None
