@@ -91,3 +91,11 @@ def address(value: str | None) -> str:
     if not addr.username or not addr.domain or not s.isascii():
         return _NO_RECIPIENT  # non-ASCII needs SMTPUTF8, which the outbox does not ask for
     return addr.addr_spec
+
+
+def is_plain_address(value: str) -> bool:
+    """A bare `user@domain` that goes into a header and an envelope unchanged (no display name, no
+    line break, ASCII): what logins and billing or notice addresses must be when an admin sets them,
+    in the panel or with the CLI."""
+    s = value.strip()
+    return bool(s) and address(s) == s

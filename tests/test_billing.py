@@ -169,6 +169,10 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     assert rcpts == ["a@acme.pl", "b@acme.pl", cfg.mail.admin_address, cfg.mail.admin_address]
     assert main([*c, "account", "set", "acme", "--billing-to", "none"]) == 0
     assert store.accounts.billing_addresses(acme) == []
+    assert main([*c, "account", "set", "acme", "--billing-to", "a@acme.pl\nBcc: x@evil.example"]) == 2
+    assert main([*c, "account", "set", "acme", "--notify-address", "Ops <ops@acme.pl>"]) == 2
+    assert main([*c, "user", "add", "x@acme.pl\r\nBcc: y@evil.example", "--account", "acme"]) == 2
+    assert store.accounts.billing_addresses(acme) == [] and store.accounts.find_user("x@acme.pl") is None
     assert main([*c, "billing", "run", "--month", "2026-13"]) == 2
 
 

@@ -90,6 +90,15 @@ async def test_account_page_sets_billing_addresses_and_the_cli_only_settings(web
         r = await c.post("/account", data={**form, "csrf": token, "billing_to": "billing@acme, nobody"})
         assert r.status_code == 400 and "must be email addresses (or &#39;none&#39;)" in r.text
         assert accounts.billing_addresses(acme.id) == []
+        # Addresses end up in headers and envelopes as typed: a display name or a line break is refused.
+        for bad in ("books@acme.example\r\nBcc: x@evil.example", "Books <books@acme.example>"):
+            r = await c.post("/account", data={**form, "csrf": token, "notify_address": bad})
+            assert r.status_code == 400 and "is not an email address" in r.text, bad
+        assert accounts.get_account("acme").notify_address is None
+        users_token = csrf_of((await c.get("/users")).text)
+        injected = "x@acme.example\nBcc: y@evil.example"
+        r = await c.post("/users", data={"csrf": users_token, "action": "add", "email": injected})
+        assert r.status_code == 400 and "is not an email address" in r.text
         data = {**form, "csrf": token, "billing_to": "books@acme.example, cfo@acme.example", "bulk": "on"}
         r = await c.post("/account", data={**data, "monthly_limit": "5", "daily_limit": "1"})
         assert r.status_code == 200 and 'value="books@acme.example cfo@acme.example"' in r.text

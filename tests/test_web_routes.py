@@ -290,3 +290,56 @@ def test_cli_sets_the_panel_role(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "boss@acme.example  account acme  password not set  role admin" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["-c", str(conf), "user", "set", "boss@acme.example", "--role", "king"])
+
+
+async def test_a_company_admin_cannot_touch_the_operators_login(web: WebContext) -> None:
+    """The operator's login sits in acme here (as `first_operator` puts it in a client account):
+    acme's admin must not set its password and log in as the operator, nor remove or change it."""
+    before = web.store.accounts.find_user(OPERATOR)
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        for data in (
+            {"action": "password", "password": "attacker-pw-123"},
+            {"action": "remove"},
+            {"action": "limits", "monthly_limit": "1", "daily_limit": "1"},
+            {"action": "role", "role": "user"},
+        ):
+            r = await c.post("/users", data={"csrf": token, "email": OPERATOR, **data})
+            assert r.status_code == 403 and "only an operator" in r.text, data
+    assert web.store.accounts.find_user(OPERATOR) == before
+    async with client(web) as c:
+        assert (await login(c, OPERATOR, "attacker-pw-123")).status_code != 303
+    assert all(e["action"] != "user.password" for e in web.repo.audit_log(None))
+
+
+async def test_a_new_password_ends_the_logins_other_sessions(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as mine, as_user(web, ADMIN) as elsewhere:
+        token = csrf_of((await mine.get("/users")).text)
+        data = {"csrf": token, "action": "password", "email": ADMIN, "password": "a new passphrase"}
+        r = await mine.post("/users", data=data)
+        assert "password set for" in r.text
+        assert (await mine.get("/users")).status_code == 200  # the session that set it stays
+        assert (await elsewhere.get("/users")).status_code == 303  # the other one is logged out
+        # A password set outside the panel (the CLI, another process) ends it too.
+        await web.store.write(lambda: web.store.accounts.set_user(ADMIN, password_hash="scrypt$other"))
+        assert (await mine.get("/users")).status_code == 303
+
+
+async def test_premium_figures_are_the_accounts_own_after_a_password_changes_hands(web: WebContext) -> None:
+    """rival gives up KP777 and acme gets it: acme's admin sees none of rival's earlier money."""
+    repo = handlers.repo(web.store)
+    rival = repo.active_service("KP777")
+    acme = web.store.accounts.get_account("acme")
+
+    def hand_over() -> None:
+        repo.update_service(rival.id, removed_at=web.store.clock())
+        repo.add_service("KP777", acme.id, ADMIN, [], [ADMIN])
+
+    await web.store.write(hand_over)
+    async with as_user(web, ADMIN) as c:
+        page = (await c.get("/premium")).text
+        assert "KP777" in page  # acme's service now
+        assert "3.69" not in page  # rival's 369 grosze of last time
+        assert "7.38" in page
+    async with as_user(web, OPERATOR) as c:
+        assert "3.69" in (await c.get("/premium")).text  # the operator still sees all of it

@@ -13,6 +13,7 @@ from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config, is_number_sender
 from gateway.configcheck import network
+from gateway.mailheaders import is_plain_address
 
 
 def _answerable(sender: str | None) -> None:
@@ -105,10 +106,12 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 settings["quiet_start"], settings["quiet_end"] = parse_window(args.quiet_hours)
             except ValueError as exc:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
+    if args.notify_address and not is_plain_address(args.notify_address):
+        raise CliError(f"--notify-address: {args.notify_address!r} is not an email address", EXIT_USAGE)
     for cidr in args.add_network + args.remove_network:
         network(cidr)
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
-    if any("@" not in a for a in billing_to):
+    if not all(is_plain_address(a) for a in billing_to):
         raise CliError(f"--billing-to: {billing_to} must be email addresses (or 'none')", EXIT_USAGE)
     if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
@@ -189,7 +192,7 @@ def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
-    if "@" not in args.email:
+    if not is_plain_address(args.email):
         raise CliError(f"{args.email!r} is not an email address", EXIT_USAGE)
     user = open_store(cfg).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")

@@ -28,7 +28,7 @@ def _password(value: str) -> str:
 
 
 def _email(value: str, what: str = "--email") -> str:
-    if mailheaders.address(value) != value.strip() or not value.strip():
+    if not mailheaders.is_plain_address(value):
         raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
     return value.strip()
 

@@ -279,16 +279,21 @@ class PremiumRepo(Repository):
 
     # ---- figures -------------------------------------------------------------------------------
 
-    def stats(self, start: float, end: float) -> list[tuple[str | None, str, int, int, int, int]]:
-        """(password or None, number, MOs, parts, price sum, commission sum) for MOs in [start, end)."""
+    def stats(
+        self, start: float, end: float, account_id: int | None = None
+    ) -> list[tuple[str | None, str, int, int, int, int]]:
+        """(password or None, number, MOs, parts, price sum, commission sum) for MOs in [start, end);
+        with `account_id`, only that account's MOs (a password given up by one account and later
+        given to another must not show the first one's traffic to the second)."""
+        scope, args = ("", ()) if account_id is None else (" AND p.account_id = ?", (account_id,))
         return [
             tuple(r)  # type: ignore[misc]
             for r in self.conn.execute(
                 "SELECT s.password, p.number, COUNT(*), SUM(p.parts), SUM(p.price), SUM(p.commission)"
                 " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
-                " WHERE p.received_at >= ? AND p.received_at < ?"
+                f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
-                (start, end),
+                (start, end, *args),
             )
         ]
 

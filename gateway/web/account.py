@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
+from gateway.mailheaders import is_plain_address
 from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Forbidden, Who, guarded
 
@@ -27,7 +28,7 @@ def _billing_to(form: FormData) -> list[str]:
     """The CLI's `--billing-to` rule: email addresses, or `none` (billing mail off)."""
     given = str(form.get("billing_to", "")).replace(",", " ").split()
     billing_to = [a for a in given if a.lower() != "none"]
-    if any("@" not in a for a in billing_to):
+    if not all(is_plain_address(a) for a in billing_to):
         raise Invalid(f"billing addresses: {billing_to} must be email addresses (or 'none')")
     return billing_to
 
@@ -57,7 +58,7 @@ def _settings(form: FormData, operator: bool) -> dict[str, Any]:
         raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")
     s["dlr_mail"] = dlr
     notify = str(form.get("notify_address", "")).strip()
-    if notify and "@" not in notify:
+    if notify and not is_plain_address(notify):
         raise Invalid(f"{notify!r} is not an email address")
     s["notify_address"] = notify or None
     quiet = str(form.get("quiet_hours", "")).strip()

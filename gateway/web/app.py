@@ -128,7 +128,7 @@ async def login(request: Request) -> Response:
     if user.role not in ("admin", "operator"):
         return await login_form(request, "this login has no access to the panel; ask your admin", 403)
     response = RedirectResponse("/", status_code=303)
-    set_cookie(response, SESSION_COOKIE, web.sessions.start(user.email), secure=web.tls)
+    set_cookie(response, SESSION_COOKIE, web.sessions.start(user.email, user.password_hash), secure=web.tls)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     log.info("web.login", login=user.email, role=user.role)
     return response

@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from acl.passwords import hash_password
 from gateway.cli.acl import MIN_PASSWORD_LENGTH
+from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import Conflict, NotFound, User
-from gateway.web.security import Forbidden, NotYours, Who, guarded
+from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
 
 
 class Invalid(ValueError):
@@ -122,12 +123,16 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
     try:
         if action == "add":
             acc = account_for(request, who, str(form.get("account", "")))
-            if "@" not in email:
+            if not is_plain_address(email):
                 raise Invalid(f"{email!r} is not an email address")
             await web.change(who, acc.id, "user.add", email, lambda: accounts.add_user(email, acc.name))
             done = f"user {email} added to account {acc.name}"
         else:
             user = user_in_scope(request, who, email)
+            if user.role == "operator" and not who.operator:
+                # The operator's login may sit in a client account; its admin must not be able to set
+                # its password (and log in as the operator), remove it or change it otherwise.
+                raise Forbidden("only an operator changes an operator's login")
             if action == "remove":
                 if user.id == who.user.id:
                     raise Invalid("you cannot remove your own login")
@@ -154,6 +159,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     email,
                     lambda: accounts.set_user(email, password_hash=digest),
                 )
+                if user.id == who.user.id:  # the admin's own other sessions end, this one stays
+                    web.sessions.keep(request.cookies.get(SESSION_COOKIE), digest)
                 done = f"password set for {email}; log in on the submission port with this address"
             elif action == "role":
                 role = str(form.get("role", ""))

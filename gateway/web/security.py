@@ -2,13 +2,16 @@
 
 Sessions live in memory (a restart logs everyone out, which costs nothing on an admin panel) and
 are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the panel runs
-on TLS. Every request re-reads the user's row, so that removing a user or taking away their role
-ends their session at once. Each form carries a token: the session's for logged-in pages and, for
-the login form itself, one bound to a short-lived pre-login cookie (double submit).
+on TLS. Every request re-reads the user's row, so that removing a user, taking away their role or
+setting a new password (by anyone, in the panel or with the CLI) ends their sessions at once: a
+session holds a digest of the password hash it was opened with. Each form carries a token: the
+session's for logged-in pages and, for the login form itself, one bound to a short-lived pre-login
+cookie (double submit).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -44,6 +47,16 @@ class Session:
     email: str
     csrf: str
     expires: float
+    stamp: str  # `password_stamp` of the login's password when the session was opened
+
+    def current(self, user: User) -> bool:
+        """Still the password the session was opened with (a new one ends every older session)."""
+        return hmac.compare_digest(self.stamp, password_stamp(user.password_hash))
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A digest of the stored hash: sessions change with the password without keeping its hash."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +84,16 @@ class Sessions:
         self.clock = clock
         self._by_token: dict[str, Session] = {}
 
-    def start(self, email: str) -> str:
+    def start(self, email: str, password_hash: str | None) -> str:
         now = self.clock()
         if len(self._by_token) >= MAX_SESSIONS:
             self._by_token = {t: s for t, s in self._by_token.items() if s.expires > now}
             while len(self._by_token) >= MAX_SESSIONS:  # still full: the oldest go first
                 del self._by_token[next(iter(self._by_token))]
         token = secrets.token_urlsafe(32)
-        self._by_token[token] = Session(email, secrets.token_urlsafe(32), now + self.lifetime)
+        self._by_token[token] = Session(
+            email, secrets.token_urlsafe(32), now + self.lifetime, password_stamp(password_hash)
+        )
         return token
 
     def get(self, token: str | None) -> Session | None:
@@ -92,6 +107,12 @@ class Sessions:
 
     def end(self, token: str | None) -> None:
         self._by_token.pop(token or "", None)
+
+    def keep(self, token: str | None, password_hash: str | None) -> None:
+        """This session stays open across its own user's new password (the others' end)."""
+        s = self._by_token.get(token or "")
+        if s is not None:
+            s.stamp = password_stamp(password_hash)
 
 
 def same(a: str | None, b: str | None) -> bool:
@@ -126,7 +147,12 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
             web = request.app.state.web
             session = web.sessions.get(request.cookies.get(SESSION_COOKIE))
             user = web.store.accounts.find_user(session.email) if session else None
-            if session is None or user is None or user.role not in ("admin", "operator"):
+            if (
+                session is None
+                or user is None
+                or user.role not in ("admin", "operator")
+                or not session.current(user)
+            ):
                 if request.method == "GET":
                     return RedirectResponse("/login", status_code=303)
                 return web.render(request, "error.html", {"message": "please log in"}, status_code=401)

@@ -85,7 +85,7 @@ async def _premium_page(
             "price": pln(price),
             "commission": pln(commission),
         }
-        for pw, number, n, parts, price, commission in repo.stats(start, end)
+        for pw, number, n, parts, price, commission in repo.stats(start, end, who.scope)
         if pw in mine or (pw is None and who.operator)
     ]
     listed = [
