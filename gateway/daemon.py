@@ -40,7 +40,7 @@ from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
-from gateway.store.db import Store, StoreReplaced
+from gateway.store.db import Store
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
@@ -319,10 +319,7 @@ class Daemon:
             remove_status(status_path)  # after the last write of it: `status` says "not running" now
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
-            raise StoreReplaced(
-                f"database {self.store.path} was {self.store.db.replaced} while the daemon ran; "
-                "stopped so that the next start opens the file now in place"
-            )
+            raise self.store.db.replaced_error()
 
     def _banner(self, submission_off: str | None) -> None:
         """One line a person reads at start, and the same facts as a structured event."""

@@ -303,4 +303,8 @@ class IntakeWorkers:
                 slot.channel.send(b"q")
         await asyncio.gather(*(self._reap(proc) for proc in running))  # together: one STOP_SECONDS in all
         # Writes the workers sent before they went: committed (or failed) before the store closes.
-        await asyncio.gather(*self._writing, return_exceptions=True)
+        # Bounded: a write that never finishes (a store gone bad) must not keep the daemon from stopping.
+        if self._writing:
+            _done, stuck = await asyncio.wait(list(self._writing), timeout=STOP_SECONDS)
+            if stuck:
+                log.error("intake.writes_unfinished", writes=len(stuck))

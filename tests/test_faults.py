@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.smtp import replies
+from gateway.store.db import StoreReplaced
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, SilentSMSC
 
@@ -93,6 +99,35 @@ async def test_disk_full_answers_452_and_writes_nothing(tmp_path: Path) -> None:
         assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
         gw.store.db.conn.execute("PRAGMA max_page_count = 1073741823")
         assert (await gw.send(mail(to("601123456"), "Room again"))).error is None
+
+
+async def test_a_failed_fsync_answers_451_stops_and_the_restart_takes_the_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # F8 (fsync EIO): never 250. The mail's rows are committed but may never reach the disk, so the
+    # daemon takes no more mail (a retry would hear "already accepted") and stops with a failure
+    # status (the service manager starts it again); the restart recovers what did reach the disk.
+    msg = mail(to("601123456"), "Unsynced", Message_ID="<eio-1@acme.example>")
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        with pytest.raises(StoreReplaced, match="fsync failed"):
+            async with running_gateway(cfg) as gw:
+                real_fsync = os.fsync
+                failures = [OSError(errno.EIO, "Input/output error")]
+
+                def fsync(fd: int) -> None:
+                    if failures:
+                        raise failures.pop()
+                    real_fsync(fd)
+
+                monkeypatch.setattr(os, "fsync", fsync)
+                assert smtp_code(await gw.send(msg)) == 451
+                assert gw.daemon.gate.closing  # set before the 451 went out: no later 250
+                await asyncio.wait_for(gw.task, 30)
+        async with running_gateway(cfg) as gw:
+            assert (await gw.send(msg)).error is None
+            await gw.until(lambda: gw.states() == ["delivered"])
+            assert gw.store.admin.count_messages() == 1
 
 
 async def test_automatic_mail_is_recorded_never_sent(tmp_path: Path) -> None:

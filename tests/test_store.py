@@ -13,7 +13,8 @@ import pytest
 
 from gateway.smtp.accept import accept
 from gateway.store import retention
-from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError
+from gateway.store.commit import UNSYNCED
+from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced
 
 
 class Clock:
@@ -265,10 +266,14 @@ async def test_writes_arriving_during_an_fsync_share_the_next_transaction(
     s.close()
 
 
-async def test_a_failed_fsync_fails_its_writers_and_the_store_goes_on(
+async def test_a_failed_fsync_fails_its_writers_and_every_later_write_and_stops_the_daemon(
     serving: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The kernel reports a write-back error once and may drop the pages: a later fsync that succeeds
+    # says nothing about them, while their rows stay visible (a retry would hear "already accepted").
     s = serving
+    stops: list[str | None] = []
+    s.db.on_replaced = lambda: stops.append(s.db.replaced)
     real_fsync = os.fsync
     failures = [OSError(5, "Input/output error")]
 
@@ -278,8 +283,60 @@ async def test_a_failed_fsync_fails_its_writers_and_the_store_goes_on(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    with pytest.raises(OSError, match="Input/output"):
+    with pytest.raises(StoreReplaced, match="fsync failed"):
         await accept(s, acceptance(["+48601000001"]))  # its client hears 451, never 250
+    with pytest.raises(StoreReplaced):
+        await accept(s, acceptance(["+48601000002"]))  # nor does anyone after it
+    assert stops == [UNSYNCED]  # the daemon is told to stop, once
+    s.close()
+
+
+async def test_a_database_error_at_begin_fails_the_batch_instead_of_leaving_it_waiting(
+    serving: Store,
+) -> None:
+    # A file overwritten in place (same inode: the file check cannot tell) or a closed connection:
+    # BEGIN raises something other than "locked". The callers hear it; none waits forever.
+    s = serving
+    real = s.db._conn
+
+    class Malformed:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if sql.startswith("BEGIN"):
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            return real.execute(sql, *args)
+
+    s.db._conn = Malformed()  # type: ignore[assignment]
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        await asyncio.wait_for(accept(s, acceptance(["+48601000001"])), 5)
+    s.db._conn = real
+    assert (await accept(s, acceptance(["+48601000002"]))).message_ids  # and the store goes on
+    s.close()
+
+
+async def test_a_piece_raising_a_base_exception_fails_its_batch_and_leaves_no_transaction_open(
+    serving: Store,
+) -> None:
+    s = serving
+
+    class Interrupted(BaseException):
+        pass
+
+    def interrupted() -> None:
+        raise Interrupted()
+
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException] = []
+    loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx["exception"]))
+    try:
+        with pytest.raises(StoreError, match="interrupted"):
+            await asyncio.wait_for(s.db.write(interrupted), 5)
+    finally:
+        loop.set_exception_handler(None)
+    assert [type(e) for e in reported] == [Interrupted]  # still raised, for the loop to report
+    assert not s.db.conn.in_transaction
     assert (await accept(s, acceptance(["+48601000002"]))).message_ids
     s.close()
 

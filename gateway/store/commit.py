@@ -3,10 +3,14 @@
 Each `write()` piece joins the next shared transaction; its caller is answered only after that
 transaction is committed, its WAL fsynced, and the path found still naming the file we wrote
 (a database deleted or replaced underneath us fails every write from then on with
-`StoreReplaced`). The loop never waits on the database for long: a batch that finds it locked by
-another process is retried after a short asynchronous pause, and its callers give up with
-`StoreBusy` after a bound. A flush runs a bounded number of pieces, interactive ones (an SMTP
-client waiting) first, so that a flood of receipts cannot hold a client behind it.
+`StoreReplaced`). A failed WAL fsync does the same: the kernel reports a write-back error once and
+may drop the pages it could not write, so a later fsync that succeeds proves nothing about them,
+while their rows stay committed and visible (a client's retry of that mail would hear "already
+accepted"). The daemon stops instead, and its restart recovers from what did reach the disk.
+The loop never waits on the database for long: a batch that finds it locked by another process
+is retried after a short asynchronous pause, and its callers give up with `StoreBusy` after a
+bound. A flush runs a bounded number of pieces, interactive ones (an SMTP client waiting) first,
+so that a flood of receipts cannot hold a client behind it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, Checkpoi
 from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
+
+UNSYNCED = "not made durable (a WAL fsync failed)"
 
 T = TypeVar("T")
 
@@ -102,7 +108,9 @@ class GroupCommit(CheckpointScheduling):
         self._sync_running = False  # an fsync is under way in the fsync thread
         self._identity = identity
         self._wal_identity: tuple[int, int] | None = None
-        self.replaced: str | None = None  # why the path no longer names our file, once detected
+        # Why nothing written from now on would count (the path no longer names our file, or a WAL
+        # fsync failed), once detected.
+        self.replaced: str | None = None
         self.on_replaced: Callable[[], None] = lambda: None
         self.interactive_patience = INTERACTIVE_PATIENCE_SECONDS
         self.background_patience = BACKGROUND_PATIENCE_SECONDS
@@ -145,11 +153,25 @@ class GroupCommit(CheckpointScheduling):
         self.on_replaced()
         return False
 
-    def _replaced_error(self) -> StoreReplaced:
+    def replaced_error(self) -> StoreReplaced:
+        again = "recovers what reached the disk" if self.replaced == UNSYNCED else "opens the file in place"
         return StoreReplaced(
             f"database {self.path} was {self.replaced} while the daemon had it open; "
-            "stopped so that a restart opens the file now in place"
+            f"stopped so that a restart {again}"
         )
+
+    def _unsynced(self, exc: Exception, waiting: int) -> None:
+        """A WAL fsync failed: refuse every write from now on and have the daemon stop."""
+        if self.replaced is None:
+            self.replaced = UNSYNCED
+            log.critical(
+                "store.fsync_failed",
+                path=str(self.path),
+                error=str(exc),
+                waiting=waiting,
+                note="refusing mail and stopping; a restart recovers what reached the disk",
+            )
+            self.on_replaced()
 
     # ---- group commit -------------------------------------------------------------------------
 
@@ -170,7 +192,7 @@ class GroupCommit(CheckpointScheduling):
         """`write` for callers that answer from a done callback: no task needs a loop turn to start."""
         self._check_thread()
         if self.replaced is not None:
-            raise self._replaced_error()
+            raise self.replaced_error()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         patience = self.interactive_patience if interactive else self.background_patience
@@ -203,6 +225,15 @@ class GroupCommit(CheckpointScheduling):
         try:
             if batch:
                 self._run_batch(batch)
+        except BaseException as exc:
+            # Whatever escaped the batch (a bug, a piece raising what is not an Exception): its
+            # callers must hear it rather than wait forever, and no transaction may stay open.
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            self._after.clear()
+            _fail(batch, exc if isinstance(exc, Exception) else StoreError(f"write interrupted: {exc!r}"))
+            raise
         finally:
             if (self._pending or self._urgent) and not self._flush_scheduled:
                 # The rest in the next turn, after the callbacks (SMTP sessions) waiting for it.
@@ -220,13 +251,13 @@ class GroupCommit(CheckpointScheduling):
         runs again with a savepoint per piece (`guarded`).
         """
         if self.replaced is not None:
-            _fail(batch, self._replaced_error())
+            _fail(batch, self.replaced_error())
             return
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
+        except sqlite3.Error as exc:  # also a corrupt file (DatabaseError) or a closed connection
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                 self._locked(batch)
             else:
                 log.error("store.commit_failed", error=str(exc), batch=len(batch))
@@ -289,7 +320,7 @@ class GroupCommit(CheckpointScheduling):
         if self._wal_fd is None:
             self._committed(callbacks)
             if not self.check_file():
-                _fail(batch, self._replaced_error())
+                _fail(batch, self.replaced_error())
                 return
             _settle(results)
             return
@@ -332,11 +363,11 @@ class GroupCommit(CheckpointScheduling):
         self._sync_running = False
         try:
             if exc is not None:
-                log.error("store.fsync_failed", error=str(exc), waiting=len(waiting))
-                _fail([item for item, _res in waiting], exc)
+                self._unsynced(exc, len(waiting))
+                _fail([item for item, _res in waiting], self.replaced_error())
             # Last look before anyone hears "done": the fsync only counts if it was our file.
             elif not self.check_file():
-                _fail([item for item, _res in waiting], self._replaced_error())
+                _fail([item for item, _res in waiting], self.replaced_error())
             else:
                 _settle(waiting)
                 _run_callbacks(callbacks)
