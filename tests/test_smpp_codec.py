@@ -21,7 +21,6 @@ from smsc.smpp.codec import (
     ESME_RINVCMDLEN,
     ESME_RINVMSGLEN,
     ESME_RINVOPTPARSTREAM,
-    ESME_RINVPARLEN,
     SUBMIT_SM,
     PduError,
     ShortMessage,
@@ -194,6 +193,11 @@ def test_decoded_receipt_and_mo_feed_the_readers() -> None:
     assert isinstance(mo, ShortMessage)
     sms = inbound_sms(mo, mo.short_message, mo.esm_class)
     assert sms.concat is not None and (sms.concat.ref, sms.concat.total, sms.concat.seq) == (7, 2, 1)
+    past_the_end = dict(sar_msg_ref_num=7, sar_total_segments=2, sar_segment_seqnum=3)
+    beyond = decode_sm(ours("deliver_sm", **BASE | past_the_end))
+    assert isinstance(beyond, ShortMessage)
+    # Part 3 of 2 would wait for a set that never completes: the text is taken as it is, as with a UDH.
+    assert inbound_sms(beyond, beyond.short_message, beyond.esm_class).concat is None
 
 
 # --- malformed input -----------------------------------------------------------------------------
@@ -215,14 +219,28 @@ def _tlv(tag: int, value: bytes) -> bytes:
         (VALID[: BODY_END - 40], ESME_RINVMSGLEN),  # sm_length says more than there is
         (VALID[:BODY_END] + b"\x00\x1e\x00", ESME_RINVOPTPARSTREAM),  # TLV header cut short
         (VALID[:BODY_END] + b"\x04\x27\x00\x05\x02", ESME_RINVOPTPARSTREAM),  # TLV value cut short
-        (VALID[:BODY_END] + _tlv(0x0427, b"\x00\x02"), ESME_RINVPARLEN),  # message_state of 2 octets
-        (VALID[:BODY_END] + _tlv(0x020C, b"\x07"), ESME_RINVPARLEN),  # sar_msg_ref_num of 1 octet
     ],
 )
 def test_malformed_pdus_come_back_as_errors_with_a_nack_status(raw: bytes, status: int) -> None:
     # Each way a body can be broken is reported with the SMPP status that names it.
     result = decode_sm(raw)
     assert isinstance(result, PduError) and result.status == status and result.reason
+
+
+def test_known_tlvs_of_a_wrong_length_are_skipped_and_the_rest_is_read() -> None:
+    # message_state in 2 octets, sar_msg_ref_num in 1, network_error_code in 2: each is left out
+    # (None) and the PDU is read, its text included, instead of refused with a nack.
+    raw = (
+        VALID[:BODY_END]
+        + _tlv(0x0427, b"\x00\x02")
+        + _tlv(0x020C, b"\x07")
+        + _tlv(0x0423, b"\x03\x00")
+        + _tlv(0x001E, b"ABC\x00")
+    )
+    msg = decode_sm(raw)
+    assert isinstance(msg, ShortMessage)
+    assert (msg.message_state, msg.sar_msg_ref_num, msg.network_error_code) == (None, None, None)
+    assert msg.receipted_message_id == "ABC" and msg.short_message
 
 
 def test_unknown_tlvs_are_skipped_and_an_id_without_nul_is_kept() -> None:

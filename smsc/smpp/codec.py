@@ -4,8 +4,10 @@ field descriptions and costs more CPU per SMS than the rest of a link's I/O; her
 few slices and struct calls. For valid input the bytes are exactly smpplib's, so binds and the rare
 commands stay with smpplib. Encoding enforces SMPP's maximum lengths the way smpplib does (over-long
 C-octet strings are cut); decoding accepts over-long strings, as smpplib did, because refusing an MO
-over one octet loses it. Decoding never raises: malformed bytes come back as a `PduError` whose
-status is the generic_nack to answer with.
+over one octet loses it. For the same reason a known optional parameter (TLV) of a length the
+standard does not give it is skipped (left None), as Kannel does, instead of refusing the receipt
+or MO whose text carries all that is needed. Decoding never raises: malformed bytes come back as a
+`PduError` whose status is the generic_nack to answer with.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ DATA_SM_RESP = 0x80000103
 RESPONSE_BIT = 0x80000000
 
 ESME_RINVMSGLEN, ESME_RINVCMDLEN = 0x01, 0x02
-ESME_RINVOPTPARSTREAM, ESME_RINVPARLEN = 0xC0, 0xC2
+ESME_RINVOPTPARSTREAM = 0xC0
 ESME_RUNKNOWNERR = 0xFF
 MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
 MAX_SHORT_MESSAGE = 254
@@ -274,7 +276,7 @@ def _decode_sm(raw: bytes) -> ShortMessage:
             elif size == _CSTRING:
                 setattr(msg, name, value.split(b"\0", 1)[0].decode("latin-1"))
             elif length != size:
-                raise _Malformed(ESME_RINVPARLEN, f"TLV {name} of {length} octets, not {size}")
+                pass  # a length the standard does not give it: skipped, see the module doc
             elif size == 3:  # network_error_code: network type + error, read by smsc.receipts
                 setattr(msg, name, value)
             else:

@@ -166,7 +166,9 @@ def inbound_sms(pdu: Any, data: bytes, esm: int) -> InboundSms:
     text, concat = decode_user_data(data, dc, udhi=bool(esm & ESM_UDHI))
     ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
                                                          "sar_segment_seqnum"))  # fmt: skip
-    if concat is None and ref is not None and total and part:
+    if concat is None and ref is not None and total and part and part <= total:
+        # As for the UDH (23.040): a position past the total is ignored, the text kept as it is,
+        # instead of a segment of a set that can never be complete.
         concat = Concat(ref=ref, total=total, seq=part)
     return InboundSms(
         source=_phone(pdu.source_addr, pdu.source_addr_ton),
