@@ -342,6 +342,27 @@ async def test_silent_smsc_gives_unanswered_after_the_response_timeout() -> None
         assert await asyncio.wait_for(result.late, 5) is None
 
 
+async def test_a_window_of_unanswered_submits_means_reconnect() -> None:
+    # The SMSC answers keep-alives but no submit: after a whole window of response timeouts the
+    # session is dropped and made anew (its late answers given up), not kept for good while each
+    # place given back puts one more submit on top of those the SMSC still holds.
+    async with (
+        SilentSMSC() as smsc,
+        running_link(smsc.port, response_timeout_seconds=0.2, window=3, enquire_link_seconds=0.05) as (
+            link,
+            ev,
+        ),
+    ):
+        first = await asyncio.gather(*(link.submit(sms()) for _ in range(2)))
+        assert [r.outcome for r in first] == [Outcome.UNANSWERED] * 2
+        assert link.state is LinkState.ACTIVE  # two of three: the session is kept for late answers
+        third = await link.submit(sms())
+        assert third.outcome is Outcome.UNANSWERED
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert LinkState.RECONNECTING in ev.states
+        assert [await asyncio.wait_for(r.late, 5) for r in (*first, third) if r.late] == [None] * 3
+
+
 async def test_without_a_grace_an_unanswered_submit_is_temporary() -> None:
     # late_answer_grace_seconds = 0: the old contract, re-sent after the usual back-off.
     async with (

@@ -52,6 +52,7 @@ from smsc.smpp.pdu import (
 log = structlog.get_logger(__name__)
 
 UNBIND_WAIT = 2.0
+DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 
@@ -94,6 +95,7 @@ class SmppConnection:
         self.keepalive = asyncio.Event()
         self.buf = bytearray()
         self.bad_pdus = 0
+        self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
 
     def send(self, data: bytes) -> bool:
         if self.closed.is_set():
@@ -166,14 +168,21 @@ class SmppConnection:
         grace = self.cfg.late_answer_grace_seconds
         log.warning("smpp.response_timeout", link=self.name, seq=seq, late_answer_wait=grace)
         error = "no submit_sm_resp in time"
+        self.unanswered_in_a_row += 1
         if grace <= 0 or self.closed.is_set():
             entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
-            return
-        late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
-        # Answers are taken for twice the grace: one in the second half still stops a re-send
-        # that waits for its turn, or at least names the duplicate.
-        self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
-        entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
+        else:
+            late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
+            # Answers are taken for twice the grace: one in the second half still stops a re-send
+            # that waits for its turn, or at least names the duplicate.
+            self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
+            entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
+        # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
+        # front end), and every place given back would only put one more submit on top of those the
+        # SMSC still holds. A new session is the cure, as Kannel's wait-ack-expire does it.
+        limit = self.cfg.window or DEFAULT_WINDOW
+        if self.unanswered_in_a_row >= limit and not self.closed.is_set():
+            self.close(f"no submit_sm_resp to {self.unanswered_in_a_row} submits in a row")
 
     def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
         entry = self.late.pop(seq, None)
@@ -314,8 +323,10 @@ class SmppConnection:
         outcome = classify_status(status) if status else Outcome.TEMPORARY
         result = SubmitResult(outcome, error="generic_nack " + status_text(status))
         if self._resolve(seq, result):
+            self.unanswered_in_a_row = 0
             return
         if seq in self.late:
+            self.unanswered_in_a_row = 0
             self._settle_late(seq, result)
             return
         if seq == self.keepalive_seq:
@@ -325,6 +336,7 @@ class SmppConnection:
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
 
     def _on_submit_resp(self, seq: int, status: int, raw: bytes) -> None:
+        self.unanswered_in_a_row = 0
         late = seq not in self.pending
         if late and seq not in self.late:
             log.warning("smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status))

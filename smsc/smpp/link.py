@@ -34,7 +34,7 @@ from smsc.base import (
 from smsc.pacing import backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
-from smsc.smpp.connection import SmppConnection
+from smsc.smpp.connection import DEFAULT_WINDOW, SmppConnection
 from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_fields
 
 # Callers import these from here.
@@ -45,7 +45,6 @@ from smsc.smpp.pdu import status_text as status_text
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_WINDOW = 10
 DRAIN_WAIT = 5.0
 
 
