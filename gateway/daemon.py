@@ -315,6 +315,8 @@ class Daemon:
             if self.simulator is not None:
                 await self.simulator.stop()
             await self.store.drain()
+            if closed := gate.sessions.close_all():  # every answer is out: the idle ones hear 421
+                log.info("smtp.sessions_closed", sessions=closed)
             self.store.close()
             remove_status(status_path)  # after the last write of it: `status` says "not running" now
             log.info("daemon.stopped")

@@ -223,17 +223,20 @@ class Dispatcher:
                 if self._late.settled_meanwhile(part.id):
                     continue  # a late answer to its earlier submit settled it: nothing to end or requeue
                 if part.expires_at <= now:  # the bounce is queued with the state change, or neither
-                    reason = "validity period expired before it could be sent"
-                    self.on_finished(self._final(part, "expired", reason))
+                    self._forget(part.id)
+                    self.on_finished(self.store.queue.expire_unsent(part.id))
                 else:
                     self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
 
         await self.store.write(settle)
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
-        self._avoid.pop(part.id, None)
-        self._late.forget(part.id)
+        self._forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error)
+
+    def _forget(self, part_id: int) -> None:
+        self._avoid.pop(part_id, None)
+        self._late.forget(part_id)
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.store.queue import AWAITING_LATE
 from smsc.base import Outcome, SubmitResult
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ class LateAnswers:
         """Defer the part by the link's grace (or its back-off, if longer) and take the SMSC's answer
         if it still comes."""
         wait = max(result.retry_after, backoff)
-        error = f"{result.error}; waiting for a late answer before sending again"
+        error = f"{result.error}; {AWAITING_LATE}"
         await self.store.write(lambda: self.store.queue.release(part.id, delay=wait, error=error, count=True))
         self.unanswered[part.id] = name
         log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)

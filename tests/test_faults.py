@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -115,8 +117,14 @@ async def test_a_failed_fsync_answers_451_stops_and_the_restart_takes_the_retry(
                 real_fsync = os.fsync
                 failures = [OSError(errno.EIO, "Input/output error")]
 
-                def fsync(fd: int) -> None:
-                    if failures:
+                wal_fd, path = gw.store.db._wal_fd, gw.store.db.path
+
+                def mail_committed() -> bool:
+                    with closing(sqlite3.connect(path)) as conn:
+                        return conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] > 0
+
+                def fsync(fd: int) -> None:  # the WAL's, once the mail is in it (not a start-up job's)
+                    if fd == wal_fd and failures and mail_committed():
                         raise failures.pop()
                     real_fsync(fd)
 
@@ -141,3 +149,18 @@ async def test_automatic_mail_is_recorded_never_sent(tmp_path: Path) -> None:
         assert [s.text for s in smsc.received] == ["Marker"]
         row = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchone()
         assert row is not None and "auto" in row[0].lower()
+
+
+async def test_a_stopping_daemon_tells_connected_clients_421(tmp_path: Path) -> None:
+    # RFC 5321 3.8: a session still open when the daemon stops hears 421 before the close, not a
+    # bare TCP close (a mail server then retries at once instead of reporting a broken connection).
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        assert (await reader.readline()).startswith(b"220")
+        writer.write(b"EHLO client.example\r\n")
+        while not (line := await reader.readline()).startswith(b"250 "):
+            assert line.startswith(b"250-")
+        gw.stop.set()
+        await asyncio.wait_for(gw.task, 30)
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(replies.SHUTTING_DOWN.encode())
+        writer.close()

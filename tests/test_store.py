@@ -15,6 +15,7 @@ from gateway.smtp.accept import accept
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced
+from gateway.store.queue import AWAITING_LATE, RECOVERED
 
 
 class Clock:
@@ -136,7 +137,23 @@ async def test_expired_parts_are_not_sent_late(store: Store) -> None:
     store.clock.t += 3601  # type: ignore[attr-defined]
     finished = store.queue.expire_due()
     assert [f.state for f in finished] == ["expired"]
+    assert "before it could be sent" in (finished[0].reason or "")
     assert store.queue.claim_due(10) == []
+
+
+async def test_a_part_expiring_after_an_unanswered_attempt_is_not_called_unsent(store: Store) -> None:
+    # The SMSC never answered its submit (or a crash cut the answer off): it may have the SMS, so
+    # the sender must not read that it was never sent.
+    for note in (f"no submit_sm_resp in time; {AWAITING_LATE}", RECOVERED):
+        await accept(store, acceptance(["+48601123456"]))
+        (part,) = store.queue.claim_due(10)
+        store.queue.release(part.id, delay=60, error=note, count=True)
+        store.clock.t += 3601  # type: ignore[attr-defined]
+        (finished,) = store.queue.expire_due()
+        assert finished.state == "expired"
+        assert "may have reached the phone" in (finished.reason or "") and "before it could" not in (
+            finished.reason or ""
+        )
 
 
 def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None:
@@ -283,12 +300,20 @@ async def test_a_failed_fsync_fails_its_writers_and_every_later_write_and_stops_
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    reader = sqlite3.connect(s.db.path)  # another process's reader: the WAL outlives our close
+    reader.execute("SELECT COUNT(*) FROM messages").fetchone()
     with pytest.raises(StoreReplaced, match="fsync failed"):
         await accept(s, acceptance(["+48601000001"]))  # its client hears 451, never 250
     with pytest.raises(StoreReplaced):
         await accept(s, acceptance(["+48601000002"]))  # nor does anyone after it
     assert stops == [UNSYNCED]  # the daemon is told to stop, once
     s.close()
+    # The WAL is the database's own, not a stranger's to throw away: the next start replays it.
+    assert await asyncio.to_thread(os.path.exists, f"{s.db.path}-wal")
+    reader.close()
+    again = Store.open(s.db.path)
+    assert again.admin.count_messages() == 1  # the first mail's rows, whatever the restart decides
+    again.close()
 
 
 async def test_a_database_error_at_begin_fails_the_batch_instead_of_leaving_it_waiting(

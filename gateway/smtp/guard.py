@@ -58,6 +58,8 @@ class SessionGuard:
     max_commands: int = 250
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
+    # The sessions now connected, so that a stopping daemon can tell them it is going (RFC 5321 3.8).
+    live: set[GuardedSMTP] = field(default_factory=set, init=False)
     _per_address: Counter[str] = field(default_factory=Counter, init=False)
 
     @classmethod
@@ -87,6 +89,14 @@ class SessionGuard:
         self._per_address[key] -= 1
         if self._per_address[key] <= 0:
             del self._per_address[key]
+
+    def close_all(self) -> int:
+        """At stop, once every write is done: each session still connected hears 421 and is closed,
+        instead of meeting a bare TCP close when the process exits. Returns how many there were."""
+        sessions, self.live = list(self.live), set()
+        for session in sessions:
+            session.close_for_shutdown()
+        return len(sessions)
 
 
 class GuardedSMTP(LeanSMTP):
@@ -119,9 +129,11 @@ class GuardedSMTP(LeanSMTP):
             self._refusal = self.guard.admit(key)
             if self._refusal is None:
                 self._key = key
+        self.guard.live.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        self.guard.live.discard(self)
         if self._key is not None:
             self.guard.release(self._key)
             self._key = None
@@ -192,6 +204,11 @@ class GuardedSMTP(LeanSMTP):
         super()._timeout_cb()
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def close_for_shutdown(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.take_held() + replies.SHUTTING_DOWN.encode("ascii") + b"\r\n")
+            self.transport.close()
 
     def _close_with(self, reply: str, limit: str, **fields: Any) -> None:
         """Answer and hang up at once, from the transport callback, without feeding the reader."""

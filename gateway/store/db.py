@@ -34,6 +34,7 @@ from gateway.store.cache import SettingsCache
 from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import (
     SERVING_BUSY_MS,
+    UNSYNCED,
     GroupCommit,
     StoreBusy,
     StoreError,
@@ -293,7 +294,9 @@ class Db(GroupCommit):
             os.close(self._wal_fd)
             self._wal_fd = None
         conn.close()
-        if self.replaced is not None:
+        if self.replaced is not None and self.replaced != UNSYNCED:
+            # After a failed fsync the WAL is the database's own: it holds every commit since the
+            # last checkpoint, and the next start must replay it.
             self._discard_wal()
 
     def _discard_wal(self) -> None:

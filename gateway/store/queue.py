@@ -19,6 +19,17 @@ FINAL_PART = ("delivered", "failed", "expired", "cancelled")
 # with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
 UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
+# Notes on a part that went to an SMSC without an answer: the SMSC may have taken it after all.
+AWAITING_LATE = "waiting for a late answer before sending again"
+RECOVERED = "recovered after restart (possible duplicate)"
+NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
+MAYBE_SENT_EXPIRED = (
+    "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
+    " and may have reached the phone"
+)
+# The note of a part that expires while waiting to go: which of the two depends on its last note.
+_EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
+_EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
 
 
 class QueueRepo(AcceptingRepo):
@@ -192,6 +203,17 @@ class QueueRepo(AcceptingRepo):
             ).fetchone()
             return self._settle_message_of(part_id, now) if changed else []
 
+    def expire_unsent(self, part_id: int) -> list[Finished]:
+        """`mark_part_final` for a claimed part found past its validity, with `expire_due`'s note."""
+        now = self.clock()
+        with self.transaction():
+            changed = self.conn.execute(
+                f"UPDATE parts SET state = 'expired', error = {_EXPIRY_NOTE}, done_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'deferred', 'active') RETURNING id",
+                (*_EXPIRY_ARGS, now, part_id),
+            ).fetchone()
+            return self._settle_message_of(part_id, now) if changed else []
+
     def hold_part(self, part_id: int, reason: str) -> None:
         with self.transaction():
             self.conn.execute("UPDATE parts SET state = 'hold', error = ? WHERE id = ?", (reason, part_id))
@@ -205,22 +227,22 @@ class QueueRepo(AcceptingRepo):
         """Parts left `active` by a crash go back to the queue (they may have reached the SMSC)."""
         with self.transaction():
             cur = self.conn.execute(
-                "UPDATE parts SET state = 'queued', error = 'recovered after restart (possible duplicate)'"
-                " WHERE state = 'active'"
+                "UPDATE parts SET state = 'queued', error = ? WHERE state = 'active'", (RECOVERED,)
             )
         return cur.rowcount
 
     def expire_due(self) -> list[Finished]:
         """Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
-        without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them."""
+        without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them.
+        A part whose last attempt went unanswered (or was cut off by a crash) is not said to be
+        unsent: the SMSC may have taken it, so its end says the delivery is unknown."""
         now = self.clock()
         finished: list[Finished] = []
         with self.transaction():
             rows = self.conn.execute(
-                "UPDATE parts SET state = 'expired', done_at = ?, error = 'validity period expired before"
-                " it could be sent' WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ?"
-                " RETURNING id",
-                (now, now),
+                f"UPDATE parts SET state = 'expired', done_at = ?, error = {_EXPIRY_NOTE}"
+                " WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ? RETURNING id",
+                (now, *_EXPIRY_ARGS, now),
             ).fetchall()
             rows += self.conn.execute(
                 "UPDATE parts SET state = 'expired', done_at = ?, error = ? WHERE state = 'submitted'"
