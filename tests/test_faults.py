@@ -15,7 +15,7 @@ import pytest
 from gateway.smtp import replies
 from gateway.store.db import StoreReplaced
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
-from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, SilentSMSC
+from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, HeldSMSC, SilentSMSC
 
 
 def to(number: str) -> str:
@@ -164,3 +164,23 @@ async def test_a_stopping_daemon_tells_connected_clients_421(tmp_path: Path) -> 
         await asyncio.wait_for(gw.task, 30)
         assert (await asyncio.wait_for(reader.read(), 5)).startswith(replies.SHUTTING_DOWN.encode())
         writer.close()
+
+
+async def test_a_submit_answered_while_the_daemon_stops_is_not_sent_again(tmp_path: Path) -> None:
+    # SIGTERM with a submit on the wire: its answer, coming within the link's response timeout (here
+    # 11 s, past the dispatcher's former 10 s), settles the part; given up, the part would stay
+    # `active` and the next start would send it a second time.
+    async with HeldSMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        cfg = cfg.model_copy(
+            update={"smsc": [cfg.smsc[0].model_copy(update={"response_timeout_seconds": 15})]}
+        )
+        async with running_gateway(cfg) as gw:
+            assert (await gw.send(mail(to("601123456"), "On the wire at stop"))).error is None
+            await smsc.wait_for(1)
+            gw.stop.set()
+            await asyncio.sleep(11)
+            smsc.answer(1)
+            await asyncio.wait_for(gw.task, 30)
+        with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db")) as db:
+            assert db.execute("SELECT state FROM parts").fetchall() == [("submitted",)]

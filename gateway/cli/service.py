@@ -41,7 +41,8 @@ Restart=on-failure
 RestartSec=5
 # Exit status {exit_config}: a config error (or a port the config cannot have); a restart cannot fix it.
 RestartPreventExitStatus={exit_config}
-TimeoutStopSec=60
+# Stopping waits for submits on the wire to be answered (up to the links' response timeout).
+TimeoutStopSec=90
 KillSignal=SIGTERM
 User={user}
 Group={user}
