@@ -286,6 +286,8 @@ class Daemon:
             shutdown.set()
 
         self.store.db.on_replaced = replaced
+        if self.store.db.replaced is not None:  # it happened during the start (a write failed its fsync)
+            replaced()
         watch = asyncio.create_task(self._watch_file(), name="store-file-check")
         try:
             await shutdown.wait()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp import replies
-from gateway.store.db import StoreReplaced
+from gateway.store.db import Db, StoreReplaced
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import DisconnectingSMSC, HappySMSC, HeldSMSC, SilentSMSC
 
@@ -184,3 +184,22 @@ async def test_a_submit_answered_while_the_daemon_stops_is_not_sent_again(tmp_pa
             await asyncio.wait_for(gw.task, 30)
         with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db")) as db:
             assert db.execute("SELECT state FROM parts").fetchall() == [("submitted",)]
+
+
+async def test_a_store_failing_during_the_start_stops_the_daemon_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between the start of grouped writes and the daemon being ready, links bind and take receipts,
+    # workers start: a failed fsync there must stop the daemon as well, not leave it running on a
+    # store that refuses every write (its stop hook is installed only once it is ready).
+    serve = Db.serve
+
+    def serve_then_fail(db: Db) -> None:
+        serve(db)
+        db._unsynced(OSError(errno.EIO, "Input/output error"), waiting=0)
+
+    monkeypatch.setattr(Db, "serve", serve_then_fail)
+    async with HappySMSC() as smsc:
+        with pytest.raises(StoreReplaced, match="fsync failed"):
+            async with running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+                await asyncio.wait_for(gw.task, 20)
