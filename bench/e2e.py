@@ -135,17 +135,24 @@ async def spawn(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(400):
+    if await listening(port):
+        await asyncio.sleep(settle)
+        return proc
+    proc.kill()
+    raise SystemExit(f"smsgw {' '.join(command)} did not start")
+
+
+async def listening(port: int, seconds: float = 20.0) -> bool:
+    """Whether something accepts connections on `port` within `seconds`."""
+    for _ in range(int(seconds / 0.05)):
         try:
             _r, w = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             await asyncio.sleep(0.05)
             continue
         w.close()
-        await asyncio.sleep(settle)
-        return proc
-    proc.kill()
-    raise SystemExit(f"smsgw {' '.join(command)} did not start")
+        return True
+    return False
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from e2e import cpu_seconds, free_port, loop_runner, number, sender  # noqa: E402
+from e2e import cpu_seconds, free_port, listening, loop_runner, number, sender  # noqa: E402
 
 KINDS = ("aiosmtpd", "protocol", "intake")
 
@@ -81,15 +81,7 @@ async def measure(kind: str, messages: int, connections: int) -> tuple[float, fl
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), kind], cwd=ROOT)
     try:
-        for _ in range(200):
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            w.close()
-            break
-        else:
+        if not await listening(port, 10.0):
             raise SystemExit(f"the {kind} server did not start")
         jobs = [(i, [number(i)]) for i in range(messages)]
         cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
