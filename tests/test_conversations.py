@@ -54,16 +54,24 @@ class World:
         self.store = Store.open(tmp_path / "db.sqlite", clock=lambda: self.now)
         self.events = GatewayEvents(self.store, Notifier(self.store, self.config))  # type: ignore[arg-type]
 
-    def send(self, user: str, phone: str = PHONE, *, subject: str = "Meeting", text: str = "At 10?") -> str:
+    def send(
+        self,
+        user: str,
+        phone: str = PHONE,
+        *,
+        subject: str = "Meeting",
+        text: str = "At 10?",
+        sender: str = SENDER,
+    ) -> str:
         """An accepted MT from `user`; returns the number it goes out from."""
-        msg = NewMessage(phone, SENDER, text, 0, [NewPart(1, 0, text.encode(), b"", text)])
+        msg = NewMessage(phone, sender, text, 0, [NewPart(1, 0, text.encode(), b"", text)])
         mid = f"<{user.partition('@')[0]}.{int(self.now)}@acme>"
         acc = Acceptance(user, "127.0.0.1", None, None, mid, None, subject, text, [msg], 3600)
         opening = conversations.opening(
             self.config,  # type: ignore[arg-type]
             user_email=user,
             account_id=None,
-            sender=SENDER,
+            sender=sender,
             domains={phone: "sms.example.com"},
         )
         assert opening is not None
@@ -208,6 +216,30 @@ async def test_two_users_to_one_phone_get_their_own_numbers_and_answers(tmp_path
         ("bob@other.example", "for Bob"),
         ("anna@acme.example", "for Anna"),
     ]
+
+
+async def test_a_user_writing_their_address_in_another_case_keeps_their_own_number(tmp_path: Path) -> None:
+    # R-3.2: Anna and ANNA are one mailbox; her conversation is her own, not another user's to
+    # displace (which moved her onto Bob's number: Bob's answers went to her, hers to nobody).
+    w = World(tmp_path, POOL2)
+    b = w.send("bob@other.example")
+    w.now += 60
+    a = w.send("anna@acme.example")
+    w.now += 60
+    assert w.send("ANNA@Acme.example") == a
+    await w.mo("for Bob", to=b)
+    await w.mo("for Anna", to=a)
+    assert [rcpt.lower() for _, rcpt, _ in w.outbox()] == ["bob@other.example", "anna@acme.example"]
+
+
+@pytest.mark.parametrize("sender", ["48500100200", "500100200"])
+async def test_a_sender_configured_without_its_plus_is_answered(tmp_path: Path, sender: str) -> None:
+    # R-3.1: the answer names our number in E.164 whichever way the SMSC writes it; the number
+    # the conversation keeps must be read the same way, or every answer went to the fallback.
+    w = World(tmp_path)
+    w.send("anna@acme.example", sender=sender)
+    await w.mo("Yes", to="48500100200")
+    assert w.mo_states() == ["mailed"] and w.outbox()[0][1] == "anna@acme.example"
 
 
 async def test_an_exhausted_pool_takes_over_the_least_recent_conversation(tmp_path: Path) -> None:

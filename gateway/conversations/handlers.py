@@ -31,8 +31,9 @@ class Opening:
     user_email: str
     account_id: int | None
     domains: dict[str, str]  # E.164 number → the gateway domain it was addressed at
-    pool: tuple[str, ...]
+    pool: tuple[str, ...]  # in E.164 where the number is one, as answers name it
     window_seconds: float
+    region: str  # for our own numbers written without their country code
 
 
 def opening(
@@ -41,7 +42,9 @@ def opening(
     """None when nobody can answer: an alphanumeric sender (R-1.11) or no user to mail answers to."""
     if not user_email or not is_number_sender(sender):
         return None
-    return Opening(user_email, account_id, domains, cfg.replies.pool_numbers, cfg.replies.window_seconds)
+    region = cfg.gateway.default_region
+    pool = tuple(normalise(n, region) for n in cfg.replies.pool_numbers)
+    return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region)
 
 
 def unanswerable(cfg: Config) -> list[str]:
@@ -87,7 +90,9 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
             m.source = choice.number
         r.record_mt(
             phone=m.recipient,
-            number=m.source,
+            # An answer names our number in E.164 (`on_whole_mo` reads it so): a sender configured
+            # as 48501000000 or 501000000 must be kept the same way, or no answer would match.
+            number=normalise(m.source, o.region),
             user_email=o.user_email,
             account_id=o.account_id,
             domain=o.domains.get(m.recipient, ""),

@@ -98,7 +98,7 @@ class ConversationsRepo(Repository):
             " ORDER BY last_mt_at",
             (phone, user_email, now, window),
         ):
-            if r[3] == user_email:
+            if r[3].casefold() == user_email.casefold():  # the column is NOCASE: so is "own"
                 own = Conversation(*r)
             else:
                 live.append(Conversation(*r))
