@@ -328,6 +328,21 @@ async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:
     assert w2.mo_states() == ["mailed", "duplicate"] and len(w2.outbox()) == 1
 
 
+async def test_the_same_answer_to_a_new_question_is_mailed_again(tmp_path: Path) -> None:
+    # "Tak" to the first question, a new SMS a minute later, "Tak" again: a new answer,
+    # not the SMSC delivering the first one again (which it is without an SMS in between).
+    w = World(tmp_path)
+    w.send("anna@acme.example", text="Przyjdziesz?")
+    await w.mo("Tak")
+    w.now += 30
+    await w.mo("Tak")  # no SMS in between: the same answer again
+    w.now += 30
+    w.send("anna@acme.example", text="A jutro?")
+    w.now += 30
+    await w.mo("Tak")
+    assert w.mo_states() == ["mailed", "duplicate", "mailed"] and len(w.outbox()) == 2
+
+
 async def test_segments_out_of_order_with_one_missing_are_mailed_with_a_gap(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.send("anna@acme.example")

@@ -222,7 +222,8 @@ def test_a_write_and_its_answer_cross_the_channel_unchanged() -> None:
         "gw.example",
     )
     notice = Notice("held", "smsgw@gw.example", "staff@acme.example", b"content")
-    opening = Opening("staff@acme.example", 1, {"+48601123456": "sms.example"}, ("+48600000001",), 3600.0, "PL")
+    domains = {"+48601123456": "sms.example"}
+    opening = Opening("staff@acme.example", 1, domains, ("+48600000001",), 3600.0, "PL")
     request = ("accept", (acceptance, limits, (notice,), opening))
     assert unpack_request(pack_request(42, request)) == (42, request)
     result = AcceptResult(7, [8, 9], duplicates=1, refused=None)

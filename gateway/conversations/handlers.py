@@ -109,13 +109,13 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     """
     r = repo(store)
     mo = r.mo(mo_id)
-    if r.is_redelivery(mo):
-        r.settle_mo(mo_id, "duplicate", None, "the SMSC delivered the same SMS again")
-        log.info("mo.duplicate", mo=mo_id)
-        return "duplicate"
     region = cfg.gateway.default_region
     phone = to_e164(mo.source, region)
     number = normalise(mo.destination, region)
+    if r.is_redelivery(mo, phone, number):
+        r.settle_mo(mo_id, "duplicate", None, "the SMSC delivered the same SMS again")
+        log.info("mo.duplicate", mo=mo_id)
+        return "duplicate"
     conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
     if conv is not None:
         state = "optout" if optout else "mailed"

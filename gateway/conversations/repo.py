@@ -168,13 +168,20 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def is_redelivery(self, mo: Mo) -> bool:
-        """The same whole text from the same phone to the same number, handled moments ago."""
+    def is_redelivery(self, mo: Mo, phone: str | None, number: str) -> bool:
+        """The same whole text from the same phone to the same number, handled moments ago, with no
+        SMS sent to the phone from that number in between (then the same "Yes" is a new answer)."""
+        since = mo.received_at - DUPLICATE_SECONDS
+        if phone is not None:
+            row = self.conn.execute(
+                "SELECT MAX(last_mt_at) FROM conversations WHERE phone = ? AND number = ?", (phone, number)
+            ).fetchone()
+            since = max(since, row[0] or since)
         return (
             self.conn.execute(
                 "SELECT 1 FROM mo WHERE source = ? AND destination = ? AND text = ? AND id != ?"
                 " AND received_at >= ? AND state IN ('mailed', 'fallback', 'unmatched', 'optout')",
-                (mo.source, mo.destination, mo.text, mo.id, mo.received_at - DUPLICATE_SECONDS),
+                (mo.source, mo.destination, mo.text, mo.id, since),
             ).fetchone()
             is not None
         )
