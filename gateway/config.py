@@ -50,7 +50,9 @@ class GatewaySection(_Section):
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
     default_sender: str = "+48100200300"  # originating address for accounts without their own
-    optout_words: list[str] = Field(default_factory=lambda: ["STOP", "NIE", "REZYGNUJE"])
+    # Not "NIE": it is Polish for "no", the commonest answer to a question sent by SMS, and an
+    # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).
+    optout_words: list[str] = Field(default_factory=lambda: ["STOP", "REZYGNUJE"])
     identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
     suspend_after: int = Field(50, ge=1)  # failed-delivery share is judged over this many messages
     suspend_failed_share: float = Field(0.10, gt=0, le=1)

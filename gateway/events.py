@@ -9,6 +9,7 @@ can neither lose the bounce nor send it twice.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 
 import structlog
@@ -130,7 +131,7 @@ class GatewayEvents:
         self.store = store
         self.notifier = notifier
         self.states: dict[str, LinkState] = {}
-        self.optout_words = {w.casefold() for w in notifier.config.gateway.optout_words}
+        self.optout_words = {_plain(w) for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
         # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
         store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
@@ -199,8 +200,7 @@ class GatewayEvents:
         """Opt-out words act on it (R-2.4), then it is mailed to its client when it went to a
         premium number (R-4), else to its conversation's user (R-3)."""
         source, text = self.store.mo.mo_text(mo_id)
-        word = text.strip().strip(".!").casefold()
-        optout = word in self.optout_words
+        optout = _plain(text.strip().strip(".!")) in self.optout_words
         if optout and valid_e164(source, self.notifier.config.gateway.default_region) != source:
             # A garbled source is not a number we could ever send to; putting it on the list
             # would only hide that the SMSC sent junk.
@@ -219,3 +219,12 @@ class GatewayEvents:
             log.info("link.state", link=link, state=str(state))
         if state == LinkState.ACTIVE:
             self.on_link_up()
+
+
+_UNMARKED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"})  # no decomposition
+
+
+def _plain(word: str) -> str:
+    """A word without case or diacritics: a phone's STOP or REZYGNUJĘ, typed with or without them."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_UNMARKED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

@@ -289,6 +289,26 @@ async def test_an_optout_acts_and_is_mailed_to_the_user(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "opted_out"),
+    [
+        ("REZYGNUJĘ", True),  # as a phone types it, with its diacritic
+        ("rezygnuje!", True),
+        ("Stop.", True),
+        ("Nie.", False),  # "no": the commonest answer to a question, not a wish to hear nothing more
+        ("stop it", False),  # not the word alone
+    ],
+)
+async def test_opt_out_words_are_matched_without_case_or_diacritics(
+    tmp_path: Path, text: str, opted_out: bool
+) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo(text)
+    assert w.store.policy.is_opted_out(PHONE) is opted_out
+    assert w.mo_states() == ["optout" if opted_out else "mailed"]
+
+
+@pytest.mark.parametrize(
     ("text", "kw"),
     [
         ("", {}),  # empty text
