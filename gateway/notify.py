@@ -234,8 +234,12 @@ def sms_reply(
     quoted_at: datetime | None,
     in_reply_to: str | None,
     note: str | None = None,
+    gateway_address: str = "",
 ) -> bytes:
     """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <48601123456@domain>`.
+
+    An SMS from a sender that is no phone number (fallback mail) comes from `gateway_address`
+    instead, under its own subject: there is no phone to answer and no thread to join.
 
     Replying to it in any mail client addresses the phone again, and In-Reply-To/References put
     it in the thread of the email that produced the SMS. `Auto-Submitted: auto-generated` keeps
@@ -247,11 +251,13 @@ def sms_reply(
     labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
               for label in h.text(domain, limit=200).split("."))  # fmt: skip
     host = ".".join(label for label in labels if label)
-    sender = h.address(f"{local}@{host}")
+    sender = h.address(f"{local}@{host}" if local else gateway_address)
     msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
     msg["To"] = h.address(rcpt)
     original = h.text(subject or "")
-    if not original:
+    if not local and original:
+        title = original
+    elif not original:
         title = f"SMS from {name}"
     elif original[:3].casefold() in ("re:", "aw:", "sv:") or original[:4].casefold() == "odp:":
         title = original

@@ -331,6 +331,9 @@ async def test_an_alphanumeric_source_goes_to_the_fallback(tmp_path: Path) -> No
     ((kind, rcpt, msg),) = w.outbox()
     assert (kind, rcpt, w.mo_states()) == ("reply-fallback", "ops@example.com", ["fallback"])
     assert "not a phone number" in msg.get_content()
+    # A From a mail server takes (one valid address: the gateway's), the subject not a "Re:".
+    assert msg["From"].addresses[0].addr_spec == w.config.mail.from_address  # type: ignore[attr-defined]
+    assert msg["Subject"] == "SMS from DHL to +48100200300 (no conversation)"
 
 
 async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:

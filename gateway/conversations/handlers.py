@@ -148,6 +148,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
             quoted_at=None,
             in_reply_to=None,
             note=f"Not matched: {reason}",
+            gateway_address=cfg.mail.from_address,
         )
         store.outbox.enqueue_mail("reply-fallback", cfg.mail.from_address, fallback, content)
         r.settle_mo(mo_id, "fallback", None, reason)
