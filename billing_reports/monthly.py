@@ -119,7 +119,9 @@ def _mt(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
 
 def _replies(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
     for ts, mid, source, destination, parts, state, note in rows:
-        status = "delivered" if state in ("mailed", "fallback") else "pending" if state == "new" else "failed"
+        # Joined to a conversation, an opt-out answer was mailed to its user like any other.
+        delivered = state in ("mailed", "fallback", "optout")
+        status = "delivered" if delivered else "pending" if state == "new" else "failed"
         reason = note or "" if status != "delivered" else ""
         yield Line(ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None)
 

@@ -201,3 +201,13 @@ def test_a_failed_billing_run_is_tried_again_within_the_hour() -> None:
     )
     late = trigger.get_next_fire_time(None, datetime(2026, 12, 7, 23, 30, tzinfo=tz))
     assert late == datetime(2027, 1, 1, 0, 5, tzinfo=tz)  # quiet for the rest of the month
+
+
+def test_an_opt_out_answer_mailed_to_its_user_is_a_delivered_reply() -> None:
+    # the reply rows are the MOs joined to a conversation; one that held an opt-out word
+    # was mailed to the user like any answer, so its status is delivered, not failed.
+    from billing_reports.monthly import _replies
+
+    phone, ours = "+48601123456", "+48100200300"
+    rows = [(1.0, 7, phone, ours, 1, "optout", None), (2.0, 8, phone, ours, 1, "new", None)]
+    assert [line.status for line in _replies(iter(rows))] == ["delivered", "pending"]

@@ -71,6 +71,27 @@ async def test_user_daily_limit_counts_parts_for_all_recipients(tmp_path: Path) 
         assert gw.store.admin.count_messages() == 0
 
 
+async def test_a_retried_mail_is_neither_refused_by_the_limit_nor_charged_again(tmp_path: Path) -> None:
+    # with: the client lost our 250 and sends the mail again. With the limit used up by
+    # that very mail the retry hears "already accepted", not 550; a copy to one more number is
+    # charged for that number alone.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", monthly_limit=3))
+        acme = gw.store.accounts.get_account("acme").id
+        month = datetime.now(ZoneInfo("Europe/Warsaw")).strftime("%Y-%m")
+        two = [to("601123451"), to("601123452")]
+        msg = mail(two, "Once", Message_ID="<retry-limit@acme.example>")
+        assert (await gw.send(msg, two)).error is None
+        assert (await gw.send(msg, two)).error is None  # the retry: not refused by the limit it used
+        assert gw.store.accounts.usage(f"account:{acme}", month) == 2
+        three = [*two, to("601123453")]
+        del msg["To"]
+        msg["To"] = ", ".join(three)
+        assert (await gw.send(msg, three)).error is None  # one new number: 1 part, within the limit
+        assert gw.store.accounts.usage(f"account:{acme}", month) == 3
+        assert gw.store.admin.count_messages() == 3
+
+
 async def test_info_address_answers_with_limits_and_use(tmp_path: Path) -> None:
     # an empty mail to info@ brings back the user's and the account's limits and use.
     sink_port = free_port()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
@@ -48,6 +48,15 @@ class Limits:
     user_email: str | None  # told once per period when a limit refuses the mail
     notice_from: str
     hostname: str
+
+    def without(self, reached: set[str]) -> Limits:
+        """The rules for the recipients an earlier copy of the mail did not reach (R-1.8): those it
+        reached get no SMS from this copy, so they are neither checked nor charged again."""
+        if not reached & set(self.numbers):
+            return self
+        numbers = tuple(n for n in self.numbers if n not in reached)
+        per_recipient = self.needed // len(self.numbers)
+        return replace(self, numbers=numbers, needed=per_recipient * len(numbers))
 
 
 class Writes:
@@ -141,11 +150,12 @@ def accept_now(
     opening: conversations.Opening | None = None,
 ) -> AcceptResult:
     """The body of `accept`; call inside a transaction."""
+    reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
-        refusal = _refusal(store, limits)
+        limits = limits.without(reached)  # a client's retry of a mail taken already is not refused
+        refusal = _refusal(store, limits) if limits.numbers else None
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
-    reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for both below
     if opening is not None:
         # R-3: the originating number (from the pool) is chosen with the rows that use it.
         conversations.on_accept(store, opening, acceptance, reached)
