@@ -380,7 +380,8 @@ class GroupCommit(CheckpointScheduling):
     async def drain(self) -> None:
         """Wait until every write handed to `write()` is committed and on disk (or failed)."""
         while self._pending or self._urgent or self._flush_scheduled or self._sync_running:
-            await asyncio.sleep(BUSY_RETRY_MIN_SECONDS if self._busy_delay or self._sync_running else 0)
+            waiting = self._busy_delay or self._sync_running or self._writes_held  # not on this loop turn
+            await asyncio.sleep(BUSY_RETRY_MIN_SECONDS if waiting else 0)
 
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:
