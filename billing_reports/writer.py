@@ -88,6 +88,10 @@ def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[st
     )
 
 
+class ArchiveKept(Exception):
+    """The month's files were written while its detail rows still existed: they are the record."""
+
+
 def write_month(
     db_path: Path, state_dir: Path, month: Month, tz: ZoneInfo, *, account: str | None = None
 ) -> MonthFiles:
@@ -101,6 +105,13 @@ def write_month(
             raise LookupError(f"no account named {account!r} existed in {month}")
         notes = purge_note(conn, month, tz)
         directory = month_dir(state_dir, month)
+        kept = [directory / file_name(name) for _id, name in chosen if (directory / file_name(name)).exists()]
+        if notes and kept:
+            # R-5.1: files are kept. One written before the purge is complete; a new one would not be.
+            raise ArchiveKept(
+                f"{', '.join(str(p) for p in kept)}: written before the retention purge deleted detail rows"
+                f" of {month}; kept as they are (move them away first to write the shorter ones)"
+            )
         written = []
         clock_cache: dict[int, tuple[str, int]] = {}
         for account_id, name in chosen:

@@ -13,7 +13,7 @@ import pytest
 from billing_reports import job
 from billing_reports.monthly import Month
 from billing_reports.repo import LAST_BILLED, BillingRepo
-from billing_reports.writer import write_month
+from billing_reports.writer import ArchiveKept, write_month
 from gateway.cli.main import main
 from gateway.config import parse_config
 from gateway.scheduler import purge
@@ -141,8 +141,14 @@ async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
     assert kept.notes == [] and len(kept.sms) == 1
     clock.now = at(2026, 6, 1)  # 90 days of retention later
     await purge(store, cfg)
+    path = cfg.state_dir / "billing" / "2026-01" / "acme.txt"
+    # the file written while the rows existed is the record: a re-run does not shorten it.
+    with pytest.raises(ArchiveKept, match="retention purge"):
+        write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
+    assert len(read(path.read_bytes()).sms) == 1
+    path.rename(tmp_path / "archived-acme.txt")  # moved away by the admin: the shorter one is written
     write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
-    purged = read((cfg.state_dir / "billing" / "2026-01" / "acme.txt").read_bytes())
+    purged = read(path.read_bytes())
     assert purged.sms == [] and "deleted by the retention purge" in purged.notes[0]
     assert purged.header["accepted parts (usage counter)"] == ["3"]
 

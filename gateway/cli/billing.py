@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import job
 from billing_reports.monthly import Month
-from billing_reports.writer import SUMMARY, file_name, month_dir, write_month
+from billing_reports.writer import SUMMARY, ArchiveKept, file_name, month_dir, write_month
 from gateway.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, open_store
 from gateway.config import Config
 
@@ -44,7 +44,7 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg)  # creates or migrates the database before the read-only connection reads it
     try:
         files = write_month(cfg.db_path, cfg.state_dir, month, tz, account=args.account)
-    except LookupError as exc:
+    except (LookupError, ArchiveKept) as exc:
         raise CliError(str(exc)) from exc
     for f in files.accounts:
         s = f.sums
