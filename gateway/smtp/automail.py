@@ -189,8 +189,8 @@ def _header_reason(headers: dict[str, str]) -> str | None:
             continue
         lowered = " ".join(str(value).split()).lower()
         if pattern.search(lowered):
-            token = lowered.split(";")[0].split()[0] if lowered else ""
-            return template.format(value=token)
+            words = lowered.split(";")[0].split()  # "auto-replied; x" → auto-replied; "; x" → the value
+            return template.format(value=words[0] if words else lowered)
     return None
 
 

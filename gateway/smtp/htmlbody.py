@@ -11,11 +11,15 @@ paragraphs, tables and conditional comments come out as clean lines).
 from __future__ import annotations
 
 import html
+import logging
 import re
+import struct
 from dataclasses import dataclass
 from email.message import Message
+from typing import Any
 
 import structlog
+import tnefparse.tnef
 from inscriptis import Inscriptis
 from inscriptis.model.config import ParserConfig
 from lxml.html import HtmlElement, document_fromstring
@@ -32,7 +36,30 @@ except ImportError:  # pragma: no cover - both are declared dependencies
 
 log = structlog.get_logger(__name__)
 
+# tnefparse reads a MAPI property block by looping over the count the block states, up to 2**32-1,
+# skipping (and logging a warning for) each property past the end of the data: a 282-byte mail
+# held the event loop for hours. Each property takes at least its 4-byte tag, so no more than
+# that many can be read from the data; the count is cut to that before the library loops, which
+# changes no result (the rest would only have been skipped), and its per-property complaints
+# about malformed input stay below the journal's level.
+_decode_mapi = tnefparse.tnef.decode_mapi
+logging.getLogger("tnefparse").setLevel(logging.ERROR)
+
+
+def _bounded_decode_mapi(data: bytes, codepage: str = "cp1252", starting_offset: int | None = None) -> Any:
+    offset = starting_offset or 0
+    if len(data) >= offset + 4:
+        (count,) = struct.unpack_from("<I", data, offset)
+        readable = max(0, len(data) - offset - 4) // 4
+        if count > readable:
+            data = data[:offset] + struct.pack("<I", readable) + data[offset + 4 :]
+    return _decode_mapi(data, codepage, starting_offset)
+
+
+tnefparse.tnef.decode_mapi = _bounded_decode_mapi
+
 _MAX_HTML = 500_000
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^<>]*\?>")
 _HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
 
 _HTML_START = re.compile(
@@ -59,7 +86,8 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     if not markup:
         return ""
     try:
-        tree = document_fromstring(markup)
+        # lxml refuses a str that declares its encoding (XHTML from some mail programs).
+        tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1))
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
         if not quotes:
@@ -69,7 +97,9 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         own = Inscriptis(tree, _HTML_CONFIG).get_text()
     except Exception as exc:  # an HTML quirk must cost formatting, not the message
         log.info("intake.html_unreadable", error=type(exc).__name__)
-        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+        # Up to the next "<" at most: `<[^>]*>` scanned to the end of the text from every "<" that
+        # is never closed, quadratic in their number.
+        return html.unescape(re.sub(r"<[^<>]*>", " ", markup))
     if not own.strip():
         return full  # nothing but the quote: a forward, handled by the text rules
     notes.append(QUOTED)
@@ -117,9 +147,9 @@ def read_tnef(part: Message, fallbacks: tuple[str, ...], notes: list[str], *, wa
     text, kind = "", "plain"
     if not want_body:
         pass
-    elif tnef.body:
+    elif isinstance(tnef.body, str | bytes) and tnef.body:  # a property of another type is no body
         text = tnef.body if isinstance(tnef.body, str) else decode_text(tnef.body, codepage, fallbacks)
-    elif tnef.htmlbody:
+    elif isinstance(tnef.htmlbody, str | bytes) and tnef.htmlbody:
         markup = tnef.htmlbody
         text = markup if isinstance(markup, str) else decode_text(markup, None, fallbacks)
         text, kind = html_to_text(text, notes), "html"

@@ -104,13 +104,15 @@ _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_ST
 # Sign-off lines ("Pozdrawiam," / "Z poważaniem," + name, title, phone). Cut only when something was
 # written above and only a short block of short lines follows, so that a longer text that merely
 # contains such a word is never lost.
-_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*){0,2}"
+# Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
+# followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
+_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
 SIGN_OFF = re.compile(
     r"^(?i:pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
     r"|serdeczne pozdrowienia|pozdrowienia|pozdr|z poważaniem|z wyrazami szacunku"
     r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
     r"|mit freundlichen grüßen|viele grüße)"
-    rf"[\s,.!-]*({_NAME})?[\s,.!]*$"
+    rf"[\s,.!-]*+({_NAME})?[\s,.!]*+$"
 )
 SIGN_OFF_MAX_LINES = 8
 SIGN_OFF_MAX_WIDTH = 100
