@@ -195,6 +195,19 @@ RULES: list[tuple[str, str, str, str | None]] = [
         "Tekst\nPozdrawiam\n" + "\n".join(f"linia {n}" for n in range(10)),
         None,
     ),
+    (
+        # Polish Gmail: the date first, the attribution wrapped onto two lines
+        "gmail-pl-date-first-top",
+        "Będę o 15.\n\nśr., 11 gru 2019 o 10:49 Uwe Kleine-König\n<u.k@example.de> napisał(a):\n>\n> Kiedy?",
+        "Będę o 15.",
+        QUOTED,
+    ),
+    (
+        "gmail-pl-date-first-bottom",
+        "pt., 13 gru 2019 o 08:01 Jan Nowak\n<jan@example.pl> napisał(a):\n>\n> Kiedy?\n\nBędę o 15.",
+        "Będę o 15.",
+        QUOTED,
+    ),
     ("dash-sign-off", "Isn't that the case?\n\n---/dev/il", "Isn't that the case?", SIGNATURE),
     ("tilde-sign-off", "Hello\n\n~Danielle", "Hello", SIGNATURE),
     ("signature-only", "-- \nJan Kowalski", "", SIGNATURE),

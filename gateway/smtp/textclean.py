@@ -62,7 +62,10 @@ ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     (re.compile(r"^le\b.{0,300}\ba écrit\s?:$"), False),
     (re.compile(r"^.{1,200}\b(wrote|writes|napisał|napisała|napisał\(a\)|pisze|schrieb)\s?:$"), True),
 )
-_ATTRIBUTION_START = re.compile(r"^(on|w dniu|dnia|am|le|wiadomość napisana)\b")
+# Polish Gmail puts the date first ("śr., 11 gru 2019 o 10:49 Jan Kowalski" / "<jan@x.pl> napisał(a):").
+_ATTRIBUTION_START = re.compile(
+    r"^(?:(?:on|w dniu|dnia|am|le|wiadomość napisana)\b|(?:pon|wt|śr|czw|pt|sob|niedz|nd)\.,\s)"
+)
 
 # Header blocks of a quoted message (Outlook "From:/Sent:/To:/Subject:", Polish "Od:/Wysłano:/Do:/
 # Temat:", Thunderbird's "Nadawca:/Adresat:"), optionally bold-starred by a plain-text rendering.
@@ -77,7 +80,9 @@ _DATE_LABELS = _SENT_LABELS | {"date", "data", "datum"}
 _OUTLOOK_RULE = re.compile(r"^_{10,}$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
 _CANDIDATE = re.compile(
-    r"^([-_*]|(?i:on|w dniu|dnia|am|le|wiadomość|begin|początek)\b|[^:]{0,14}:)|:$", re.IGNORECASE
+    r"^([-_*]|(?i:on|w dniu|dnia|am|le|wiadomość|begin|początek)\b|(pon|wt|śr|czw|pt|sob|niedz|nd)\.,\s"
+    r"|[^:]{0,14}:)|:$",
+    re.IGNORECASE,
 )
 
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
