@@ -208,6 +208,19 @@ RULES: list[tuple[str, str, str, str | None]] = [
         "Będę o 15.",
         QUOTED,
     ),
+    (
+        # the reply's own first line starts like an attribution, with no blank line before the real one
+        "own-line-starting-with-on",
+        "On my way, 10 minutes.\nOn Mon, Feb 5, 2024 at 10:00 AM John <john@example.com> wrote:\n> Where?",
+        "On my way, 10 minutes.",
+        QUOTED,
+    ),
+    (
+        "own-line-starting-with-w-dniu",
+        "W dniu jutrzejszym biuro nieczynne.\nJan pisze:\n> czy jutro otwarte?",
+        "W dniu jutrzejszym biuro nieczynne.",
+        QUOTED,
+    ),
     ("dash-sign-off", "Isn't that the case?\n\n---/dev/il", "Isn't that the case?", SIGNATURE),
     ("tilde-sign-off", "Hello\n\n~Danielle", "Hello", SIGNATURE),
     ("signature-only", "-- \nJan Kowalski", "", SIGNATURE),

@@ -243,7 +243,13 @@ def _attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
         nxt = start + extra + 1
         if not _ATTRIBUTION_START.match(first) or nxt >= len(lines) or not lines[nxt].strip():
             return None
-        joined = f"{joined} {lines[nxt].strip().casefold()}"
+        following = lines[nxt].strip().casefold()
+        whole = any(p.match(following) for p, generic in ATTRIBUTIONS if not generic)
+        if whole or first.endswith((".", "!", "?")):
+            # A sentence ("On my way.", "W dniu jutrzejszym biuro nieczynne."), or a line above an
+            # attribution complete in itself: the person's own text, not the start of a wrapped one.
+            return None
+        joined = f"{joined} {following}"
     return None
 
 
