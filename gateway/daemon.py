@@ -252,7 +252,14 @@ class Daemon:
         self.supervisor = supervisor
         supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
         # A relay that answers slowly is not a hang: four sends, each step with a 30 s timeout.
-        supervisor.add("outbox", outbox.run, stall_after=300.0)
+        # A crash of the worker (a store error recording a send) leaves mail `active`: back to the queue
+        # before it runs again, or it would wait for the next daemon start.
+        supervisor.add(
+            "outbox",
+            outbox.run,
+            before_restart=lambda: self.store.write(self.store.outbox.recover_mail),
+            stall_after=300.0,
+        )
         status_path = cfg.state_dir / STATUS_FILE
         housekeeping = Housekeeping(
             self.store,

@@ -36,6 +36,13 @@ class Mailer(Protocol):
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None: ...
 
 
+_SESSION_ERRORS = (
+    aiosmtplib.SMTPAuthenticationError,
+    aiosmtplib.SMTPHeloError,
+    aiosmtplib.SMTPConnectResponseError,
+)
+
+
 class SmtpRelayMailer:
     def __init__(self, cfg: MailSection, hostname: str, password: str | None = None) -> None:
         self.cfg = cfg
@@ -60,7 +67,14 @@ class SmtpRelayMailer:
                 # sendmail (not send_message) so that bounces can carry the empty sender <>.
                 await client.sendmail(mail_from, [rcpt], content)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise PermanentMailError(str(exc)) from exc
+            # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
+            if exc.recipients and all(500 <= r.code < 600 for r in exc.recipients):
+                raise PermanentMailError(str(exc)) from exc
+            raise
+        except _SESSION_ERRORS:
+            # A 5xx about the session (our relay login, its greeting), not about this mail: retried,
+            # or one wrong password would fail the whole outbox at once.
+            raise
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
@@ -124,7 +138,13 @@ class OutboxWorker:
             beat()
             batch = await self.store.write(lambda: self.store.outbox.claim_mail(self.concurrency))
             if batch:
-                await asyncio.gather(*(self._send_one(*row) for row in batch))
+                # Every send of the batch ends (and is recorded) before a failure of one is raised:
+                # a send left running would be sent again by the restart's recovery.
+                sends = (self._send_one(*row) for row in batch)
+                results = await asyncio.gather(*sends, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
                 continue
             due = self.store.outbox.next_mail_due_at()
             timeout = 5.0 if due is None else min(max(due - self.store.clock(), 0.05), 5.0)
