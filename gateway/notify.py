@@ -105,7 +105,10 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     per_recipient["Action"] = "failed"
     per_recipient["Status"] = status
-    per_recipient["Diagnostic-Code"] = f"smsc; {reason}"
+    # RFC 3464: a plain field DSN readers parse ("smsc; ..."); a non-ASCII character would make the
+    # email package encode the whole field as an encoded-word, diagnostic type included.
+    diagnostic = reason.encode("ascii", "replace").decode("ascii")
+    per_recipient["Diagnostic-Code"] = f"smsc; {diagnostic}"
     delivery = Message()
     delivery.set_type("message/delivery-status")
     delivery.set_payload([per_message, per_recipient])

@@ -235,3 +235,21 @@ def test_a_value_that_is_no_address_becomes_an_empty_group(value: str | None) ->
 
 def test_a_plain_address_is_kept() -> None:
     assert mailheaders.address(" jan@acme.pl ") == "jan@acme.pl"
+
+
+def test_a_dsn_diagnostic_code_stays_a_plain_field_with_a_non_ascii_reason() -> None:
+    # RFC 3464: "smsc; <text>" that DSN readers parse; an encoded-word would hide the type too.
+    info = dict(
+        recipient="+48601123456",
+        state="failed",
+        reason="UNDELIV err:001 — numer nieosiągalny",
+        parts_total=1,
+        text="hi",
+        created_at=1_700_000_000.0,
+        mail_from="anna@acme.example",
+        header_message_id=None,
+        subject="Hi",
+    )
+    raw = notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
+    (line,) = [x for x in raw.split(b"\n") if x.startswith(b"Diagnostic-Code:")]
+    assert line.strip() == b"Diagnostic-Code: smsc; UNDELIV err:001 ? numer nieosi?galny"
