@@ -138,7 +138,9 @@ class MailSection(_Section):
     relay_password: SecretStr | None = None
     relay_password_file: Path | None = None
     relay_starttls: bool = False
-    max_attempts: int = Field(12, ge=1)
+    # 125 tries: the back-off reaches an hour after 7, so about five days, as mail servers keep trying
+    # (12 gave up after 7 hours: one night's relay outage failed every bounce queued meanwhile).
+    max_attempts: int = Field(125, ge=1)
 
     @model_validator(mode="after")
     def _one_password(self) -> MailSection:

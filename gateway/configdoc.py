@@ -72,7 +72,8 @@ MEANINGS: dict[str, str] = {
         "file with the relay password; a bare name is looked up in $CREDENTIALS_DIRECTORY first"
     ),
     "mail.relay_starttls": "use STARTTLS to the relay",
-    "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`)",
+    "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`);"
+    " the back-off doubles from 30 s to an hour, so 125 tries take about five days",
     "smsc.name": "the link's name in logs, status and routing",
     "smsc.type": '"smpp" (SMPP 3.4) or "cimd2" (Nokia CIMD2)',
     "smsc.host": "the operator's SMSC address",

@@ -122,7 +122,9 @@ def mail_retry_delay(attempts: int) -> float:
 
 
 class OutboxWorker:
-    def __init__(self, store: Store, mailer: Mailer, *, max_attempts: int = 12, concurrency: int = 4) -> None:
+    def __init__(
+        self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 4
+    ) -> None:
         self.store = store
         self.mailer = mailer
         self.max_attempts = max_attempts
