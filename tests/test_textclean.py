@@ -221,6 +221,18 @@ RULES: list[tuple[str, str, str, str | None]] = [
         "W dniu jutrzejszym biuro nieczynne.",
         QUOTED,
     ),
+    (
+        "dash-list-is-no-signature",
+        "Zmiany na jutro:\n-- Sala 204\n-- Start 10:00\n-- Obiad 13:00",
+        "Zmiany na jutro:\n-- Sala 204\n-- Start 10:00\n-- Obiad 13:00",
+        None,
+    ),
+    (
+        "postscript-after-sign-off-stays",
+        "Spotkanie przeniesione na 15:00.\nPozdrawiam\nJan\n\nPS. Sala 204 zamiast 101.",
+        "Spotkanie przeniesione na 15:00.\n\nPS. Sala 204 zamiast 101.",
+        SIGNATURE,
+    ),
     ("dash-sign-off", "Isn't that the case?\n\n---/dev/il", "Isn't that the case?", SIGNATURE),
     ("tilde-sign-off", "Hello\n\n~Danielle", "Hello", SIGNATURE),
     ("signature-only", "-- \nJan Kowalski", "", SIGNATURE),

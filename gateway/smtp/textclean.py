@@ -121,6 +121,10 @@ SIGN_OFF = re.compile(
 )
 SIGN_OFF_MAX_LINES = 8
 SIGN_OFF_MAX_WIDTH = 100
+# A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
+_LIST_ITEM = re.compile(r"^--\s?\S")
+# "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
+_POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
 # A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle".
 _DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
 
@@ -377,7 +381,7 @@ def _drop_quoted_lines(lines: list[str], removed: list[str]) -> list[str]:
 def _cut_signature(lines: list[str], removed: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         text = line.strip()
-        if _SIGNATURE_ANY.match(text):
+        if _SIGNATURE_ANY.match(text) and not _in_list(lines, i):
             removed.append(SIGNATURE)
             return _cut_signature(lines[:i], removed)
     last = len(lines) - 1
@@ -385,7 +389,8 @@ def _cut_signature(lines: list[str], removed: list[str]) -> list[str]:
         last -= 1
     if last < 0:
         return lines
-    if _DASH_SIGN_OFF.match(lines[last].strip()) and any(x.strip() for x in lines[:last]):
+    ending = lines[last].strip()
+    if _DASH_SIGN_OFF.match(ending) and any(x.strip() for x in lines[:last]) and not _in_list(lines, last):
         removed.append(SIGNATURE)
         return lines[:last]
     for i in range(max(0, last - SIGN_OFF_MAX_LINES), last + 1):
@@ -393,8 +398,20 @@ def _cut_signature(lines: list[str], removed: list[str]) -> list[str]:
             tail = [x for x in lines[i + 1 : last + 1] if x.strip()]
             if len(tail) <= SIGN_OFF_MAX_LINES and all(len(x) <= SIGN_OFF_MAX_WIDTH for x in tail):
                 removed.append(SIGNATURE)
-                return lines[:i]
+                # A postscript below the name is written to be read: it stays.
+                ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
+                return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
     return lines
+
+
+def _in_list(lines: list[str], i: int) -> bool:
+    """Whether line `i` ("-- Sala 204") has a "-- ..." line next to it (the nearest non-empty one
+    above or below): a list the person wrote, not a signature."""
+    if not _LIST_ITEM.match(lines[i].strip()):
+        return False  # the "--" delimiter itself, or a signature of another form
+    below = next((x.strip() for x in lines[i + 1 :] if x.strip()), "")
+    above = next((x.strip() for x in reversed(lines[:i]) if x.strip()), "")
+    return bool(_LIST_ITEM.match(below) or _LIST_ITEM.match(above))
 
 
 def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
