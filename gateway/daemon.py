@@ -303,13 +303,15 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
+            # Before the first await: a worker that got systemd's SIGTERM too exits as asked, and its
+            # end must find both flags set (not be logged as a crash and restarted).
             if self.intake is not None:
-                self.intake.stopping = True  # a worker that got systemd's SIGTERM too exits as asked
+                self.intake.stopping = True
+            supervisor.stopping = True
             if self.web is not None:
                 await self.web.stop()
             for server in self.servers:
                 server.close()
-            supervisor.stopping = True
             if self.intake is not None:
                 await self.intake.stop()
             await dispatcher.stop()

@@ -330,3 +330,19 @@ def test_a_worker_opens_the_database_without_checking_it_again(
     assert seen and not any("quick_check" in s or "user_version" in s for s in seen), seen
     Store.open(cfg.db_path).close()
     assert any("quick_check" in s for s in seen)  # the daemon's own open still checks
+
+
+async def test_a_stop_signalled_to_every_process_at_once_logs_no_worker_crash(tmp_path: Path) -> None:
+    # systemd's default KillMode sends SIGTERM to the daemon and its workers together. A worker
+    # that goes while the daemon is stopping is no crash to log or restart (it was, when the web
+    # panel's stop came between the intake's and the supervisor's stopping flags).
+    smtp_port = free_port()
+    web = f'[web]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"\n'
+    path = tmp_path / "config.toml"
+    path.write_text(worker_config_text(tmp_path, free_port(), smtp_port, 1, extra=web))
+    proc = await start_daemon(path, smtp_port)
+    await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+    for pid in (proc.pid, *worker_pids(tmp_path)):
+        os.kill(pid, signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert log_events(tmp_path, "worker.crashed") == []
