@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
+from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,6 @@ class Cleaned:
 QUOTED = "quoted reply"
 FORWARD_HEADER = "forward header"
 FORWARDED = "forwarded message"
-SIGNATURE = "signature"
 IMAGE_REF = "inline image reference"
 
 # Separator lines that start a quoted or forwarded message; matched against the stripped line, case
@@ -85,49 +85,6 @@ _CANDIDATE = re.compile(
     re.IGNORECASE,
 )
 
-# Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
-# conversion, so a bare "--" counts too.
-SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (SIGNATURE, re.compile(r"^--\s*$")),
-    (
-        SIGNATURE,
-        re.compile(
-            r"^(?i:sent from my \S+( \S+){0,3}|sent from (mail|outlook) for \S+"
-            r"|sent from yahoo mail( for \S+)?|sent with \S+ mail|get outlook for (ios|android)"
-            r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
-            r"|wysłane z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
-            r"|wysłano z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
-            r"|wysłane z aplikacji poczta\b.*|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
-        ),
-    ),
-    (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
-    (SIGNATURE, re.compile(r"^-- ?[A-Z][\w.' -]{0,40}$")),  # "-- Greg": the delimiter and a name on one line
-)
-
-_SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_STARTS))
-
-# Sign-off lines ("Pozdrawiam," / "Z poważaniem," + name, title, phone). Cut only when something was
-# written above and only a short block of short lines follows, so that a longer text that merely
-# contains such a word is never lost.
-# Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
-# followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
-_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
-SIGN_OFF = re.compile(
-    r"^(?i:pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
-    r"|serdeczne pozdrowienia|pozdrowienia|pozdr|z poważaniem|z wyrazami szacunku"
-    r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
-    r"|mit freundlichen grüßen|viele grüße)"
-    rf"[\s,.!-]*+({_NAME})?[\s,.!]*+$"
-)
-SIGN_OFF_MAX_LINES = 8
-SIGN_OFF_MAX_WIDTH = 100
-# A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
-_LIST_ITEM = re.compile(r"^--\s?\S")
-# "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
-_POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
-# A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle".
-_DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
-
 # Inline images that plain-text renderings leave behind: "[cid:image001.png@01D2...]", "[image: logo]".
 _IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
@@ -145,7 +102,7 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     lines = _unwrap_leading(lines, removed)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
-    lines = _cut_signature(lines, removed)
+    lines = cut_signature(lines, removed)
     lines = _drop_image_refs(lines, removed)
     return Cleaned(collapse(lines), tuple(dict.fromkeys(removed)))
 
@@ -367,7 +324,7 @@ def _has_own_text(lines: list[str]) -> bool:
         text = line.strip()
         if not text or _quoted(line):
             continue
-        return not _SIGNATURE_ANY.match(text)
+        return not is_signature_line(text)
     return False
 
 
@@ -376,42 +333,6 @@ def _drop_quoted_lines(lines: list[str], removed: list[str]) -> list[str]:
     if len(kept) != len(lines):
         removed.append(QUOTED)
     return kept
-
-
-def _cut_signature(lines: list[str], removed: list[str]) -> list[str]:
-    for i, line in enumerate(lines):
-        text = line.strip()
-        if _SIGNATURE_ANY.match(text) and not _in_list(lines, i):
-            removed.append(SIGNATURE)
-            return _cut_signature(lines[:i], removed)
-    last = len(lines) - 1
-    while last >= 0 and not lines[last].strip():
-        last -= 1
-    if last < 0:
-        return lines
-    ending = lines[last].strip()
-    if _DASH_SIGN_OFF.match(ending) and any(x.strip() for x in lines[:last]) and not _in_list(lines, last):
-        removed.append(SIGNATURE)
-        return lines[:last]
-    for i in range(max(0, last - SIGN_OFF_MAX_LINES), last + 1):
-        if SIGN_OFF.match(lines[i].strip()) and any(x.strip() for x in lines[:i]):
-            tail = [x for x in lines[i + 1 : last + 1] if x.strip()]
-            if len(tail) <= SIGN_OFF_MAX_LINES and all(len(x) <= SIGN_OFF_MAX_WIDTH for x in tail):
-                removed.append(SIGNATURE)
-                # A postscript below the name is written to be read: it stays.
-                ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
-                return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
-    return lines
-
-
-def _in_list(lines: list[str], i: int) -> bool:
-    """Whether line `i` ("-- Sala 204") has a "-- ..." line next to it (the nearest non-empty one
-    above or below): a list the person wrote, not a signature."""
-    if not _LIST_ITEM.match(lines[i].strip()):
-        return False  # the "--" delimiter itself, or a signature of another form
-    below = next((x.strip() for x in lines[i + 1 :] if x.strip()), "")
-    above = next((x.strip() for x in reversed(lines[:i]) if x.strip()), "")
-    return bool(_LIST_ITEM.match(below) or _LIST_ITEM.match(above))
 
 
 def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
