@@ -1,23 +1,18 @@
 """Group commit for `Db`: batches of writes per loop turn, fsync before the answer, lock and file guards.
 
 Each `write()` piece joins the next shared transaction; its caller is answered only after that
-transaction is committed, its WAL fsynced, and the path found still naming the file we wrote
-(a database deleted or replaced underneath us fails every write from then on with
-`StoreReplaced`). A failed WAL fsync does the same: the kernel reports a write-back error once and
-may drop the pages it could not write, so a later fsync that succeeds proves nothing about them,
-while their rows stay committed and visible (a client's retry of that mail would hear "already
-accepted"). The daemon stops instead, and its restart recovers from what did reach the disk.
-The loop never waits on the database for long: a batch that finds it locked by another process
-is retried after a short asynchronous pause, and its callers give up with `StoreBusy` after a
-bound. A flush runs a bounded number of pieces, interactive ones (an SMTP client waiting) first,
-so that a flood of receipts cannot hold a client behind it.
+transaction is committed, its WAL fsynced, and the path found still naming the file we wrote (a
+database deleted or replaced underneath us, or a failed WAL fsync, fails every write from then on
+with `StoreReplaced`: gateway/store/fileguard.py). The loop never waits on the database for long: a
+batch that finds it locked by another process is retried after a short asynchronous pause, and its
+callers give up with `StoreBusy` after a bound. A flush runs a bounded number of pieces, interactive
+ones (an SMTP client waiting) first, so that a flood of receipts cannot hold a client behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -29,11 +24,12 @@ from typing import Any, TypeVar
 import structlog
 
 from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, CheckpointScheduling
+from gateway.store.fileguard import UNSYNCED, FileGuard, StoreError, StoreReplaced
+
+__all__ = ["UNSYNCED", "GroupCommit", "StoreBusy", "StoreError", "StoreReplaced"]
 from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
-
-UNSYNCED = "not made durable (a WAL fsync failed)"
 
 T = TypeVar("T")
 
@@ -50,14 +46,6 @@ BACKGROUND_PATIENCE_SECONDS = 30.0
 MAX_PIECES_PER_FLUSH = 256
 
 
-class StoreError(Exception):
-    """The database cannot be used; the message says which file and what to do."""
-
-
-class StoreReplaced(StoreError):
-    """The database file was deleted or replaced while open: nothing written now would survive."""
-
-
 class StoreBusy(sqlite3.OperationalError):
     """Another process held the database's write lock for longer than the caller can wait."""
 
@@ -71,10 +59,6 @@ class _Pending:
     replayable: bool = False  # may run twice: its only effects are in the transaction (and logs)
 
 
-def _file_id(st: os.stat_result) -> tuple[int, int]:
-    return st.st_dev, st.st_ino
-
-
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -82,7 +66,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class GroupCommit(CheckpointScheduling):
+class GroupCommit(CheckpointScheduling, FileGuard):
     """The write path of `Db` (which provides the connection, transactions and after-commit hooks)."""
 
     path: Path
@@ -106,12 +90,7 @@ class GroupCommit(CheckpointScheduling):
         self._syncing: list[tuple[_Pending, Any]] = []  # committed, waiting for the WAL fsync
         self._sync_callbacks: list[Callable[[], None]] = []
         self._sync_running = False  # an fsync is under way in the fsync thread
-        self._identity = identity
-        self._wal_identity: tuple[int, int] | None = None
-        # Why nothing written from now on would count (the path no longer names our file, or a WAL
-        # fsync failed), once detected.
-        self.replaced: str | None = None
-        self.on_replaced: Callable[[], None] = lambda: None
+        self._init_guard(identity)
         self.interactive_patience = INTERACTIVE_PATIENCE_SECONDS
         self.background_patience = BACKGROUND_PATIENCE_SECONDS
         # WAL checkpoints in a thread of their own (serving daemon only; see gateway/store/checkpoint.py).
@@ -120,58 +99,6 @@ class GroupCommit(CheckpointScheduling):
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._writes_held = False  # a TRUNCATE checkpoint runs (or is next): batches wait for it
         self._truncate_next = False  # the WAL passed the hard bound during a passive checkpoint
-
-    def check_file(self) -> bool:
-        """Whether the path (and its WAL) still name the files the connection has open.
-
-        A database deleted or replaced (by a backup, say) underneath an open connection keeps
-        working, but into a file no one will open again: every write from then on would be answered
-        as done and lost. Once that is seen, `write()` fails for good and `on_replaced` is called so
-        the daemon stops and its service manager starts it again on the file now in place.
-        """
-        if self.replaced is not None:
-            return False
-        problem = None
-        try:
-            if _file_id(os.stat(self.path)) != self._identity:
-                problem = "replaced"
-            elif self._wal_identity not in (None, _file_id(os.stat(f"{self.path}-wal"))):
-                problem = "WAL file replaced"
-        except FileNotFoundError:
-            problem = "deleted"
-        except OSError as exc:  # cannot tell: keep going, the next check may
-            log.warning("store.file_check_failed", path=str(self.path), error=str(exc))
-        if problem is None:
-            return True
-        self.replaced = problem
-        log.critical(
-            "store.file_replaced",
-            path=str(self.path),
-            how=problem,
-            note="refusing mail and stopping; mail acknowledged before now was in the old file",
-        )
-        self.on_replaced()
-        return False
-
-    def replaced_error(self) -> StoreReplaced:
-        again = "recovers what reached the disk" if self.replaced == UNSYNCED else "opens the file in place"
-        return StoreReplaced(
-            f"database {self.path} was {self.replaced} while the daemon had it open; "
-            f"stopped so that a restart {again}"
-        )
-
-    def _unsynced(self, exc: Exception, waiting: int) -> None:
-        """A WAL fsync failed: refuse every write from now on and have the daemon stop."""
-        if self.replaced is None:
-            self.replaced = UNSYNCED
-            log.critical(
-                "store.fsync_failed",
-                path=str(self.path),
-                error=str(exc),
-                waiting=waiting,
-                note="refusing mail and stopping; a restart recovers what reached the disk",
-            )
-            self.on_replaced()
 
     # ---- group commit -------------------------------------------------------------------------
 

@@ -39,9 +39,9 @@ from gateway.store.commit import (
     StoreBusy,
     StoreError,
     StoreReplaced,
-    _file_id,
     _run_callbacks,
 )
+from gateway.store.fileguard import file_id
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import OutboxRepo
 from gateway.store.policy import PolicyRepo
@@ -93,7 +93,7 @@ class Db(GroupCommit):
         self.path = path
         self._owner = threading.get_ident()
         self._owner_name = threading.current_thread().name
-        self._init_commit(_file_id(os.stat(path)))
+        self._init_commit(file_id(os.stat(path)))
         self._after: list[Callable[[], None]] = []  # after-commit callbacks of the open transaction
         self.settings = SettingsCache(lambda: self.conn)
         # Group fsync (see `open`): committed work waiting for the WAL to reach the disk.
@@ -151,7 +151,7 @@ class Db(GroupCommit):
             conn.execute(f"PRAGMA journal_size_limit={db.wal_limit}")
             db._checkpointer = Checkpointer(path)
             db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
-            db._wal_identity = _file_id(os.fstat(db._wal_fd))
+            db._wal_identity = file_id(os.fstat(db._wal_fd))
             db._wal_sync = WalSync(db._wal_fd)
         return db
 
@@ -308,7 +308,7 @@ class Db(GroupCommit):
         """
         wal = Path(f"{self.path}-wal")
         try:
-            if self._wal_identity is None or _file_id(os.stat(wal)) != self._wal_identity:
+            if self._wal_identity is None or file_id(os.stat(wal)) != self._wal_identity:
                 return
             wal.unlink()
             Path(f"{self.path}-shm").unlink(missing_ok=True)

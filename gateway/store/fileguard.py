@@ -1,0 +1,95 @@
+"""Whether what the store writes still counts, for the group commit (`gateway.store.commit`).
+
+A database deleted or replaced (by a backup, say) underneath an open connection keeps working, but
+into a file no one will open again: every write from then on would be answered as done and lost.
+A failed WAL fsync is as bad: the kernel reports a write-back error once and may drop the pages it
+could not write, so a later fsync that succeeds proves nothing about them, while their rows stay
+committed and visible (a client's retry of that mail would hear "already accepted"). Once either is
+seen, every write fails with `StoreReplaced` and `on_replaced` is called, so that the daemon stops
+and its restart opens the file in place and recovers what did reach the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+UNSYNCED = "not made durable (a WAL fsync failed)"
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says which file and what to do."""
+
+
+class StoreReplaced(StoreError):
+    """The database file was deleted or replaced while open, or its WAL was not made durable:
+    nothing written now would survive."""
+
+
+def file_id(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+class FileGuard:
+    """`replaced`: why nothing written from now on would count, once detected (else None)."""
+
+    path: Path
+
+    def _init_guard(self, identity: tuple[int, int]) -> None:
+        self._identity = identity
+        self._wal_identity: tuple[int, int] | None = None
+        self.replaced: str | None = None
+        self.on_replaced: Callable[[], None] = lambda: None
+
+    def check_file(self) -> bool:
+        """Whether the path (and its WAL) still name the files the connection has open."""
+        if self.replaced is not None:
+            return False
+        problem = None
+        try:
+            if file_id(os.stat(self.path)) != self._identity:
+                problem = "replaced"
+            elif self._wal_identity not in (None, file_id(os.stat(f"{self.path}-wal"))):
+                problem = "WAL file replaced"
+        except FileNotFoundError:
+            problem = "deleted"
+        except OSError as exc:  # cannot tell: keep going, the next check may
+            log.warning("store.file_check_failed", path=str(self.path), error=str(exc))
+        if problem is None:
+            return True
+        self._give_up(
+            problem,
+            "store.file_replaced",
+            how=problem,
+            note="refusing mail and stopping; mail acknowledged before now was in the old file",
+        )
+        return False
+
+    def _unsynced(self, exc: Exception, waiting: int) -> None:
+        """A WAL fsync failed: refuse every write from now on and have the daemon stop."""
+        self._give_up(
+            UNSYNCED,
+            "store.fsync_failed",
+            error=str(exc),
+            waiting=waiting,
+            note="refusing mail and stopping; a restart recovers what reached the disk",
+        )
+
+    def _give_up(self, problem: str, event: str, **fields: Any) -> None:
+        if self.replaced is None:
+            self.replaced = problem
+            log.critical(event, path=str(self.path), **fields)
+            self.on_replaced()
+
+    def replaced_error(self) -> StoreReplaced:
+        again = "recovers what reached the disk" if self.replaced == UNSYNCED else "opens the file in place"
+        return StoreReplaced(
+            f"database {self.path} was {self.replaced} while the daemon had it open; "
+            f"stopped so that a restart {again}"
+        )
