@@ -314,7 +314,8 @@ class Daemon:
                 server.close()
             if self.intake is not None:
                 await self.intake.stop()
-            await dispatcher.stop()
+            answers = max((s.response_timeout_seconds for s in cfg.smsc), default=9.0)
+            await dispatcher.stop(timeout=1.0 + answers)  # submits on the wire: their answers settle them
             outbox.stop()
             for link in self.links.values():
                 with suppress(Exception):

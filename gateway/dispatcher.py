@@ -353,18 +353,13 @@ class Dispatcher:
             if outcome is not None and outcome is not Outcome.ACCEPTED:
                 self.wake()  # the part is back in the queue (or settled): claim may find it due
 
-    async def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; give in-flight submits time to be answered, then leave them for recovery.
-
-        The wait is the links' response timeout: an answer that comes within it settles its part,
-        while a part given up earlier stays `active` and is sent again by the next start although
-        the SMSC took it."""
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; give in-flight submits `timeout` to be answered (the daemon gives the links'
+        response timeout: a part given up earlier stays `active` and is sent again by the next start
+        although the SMSC took it), then leave them for recovery."""
         self._stopping = True
         self._wake.set()
         self._late.stop()
-        if timeout is None:
-            timeouts = [getattr(link, "cfg", None) for link in self.links.values()]
-            timeout = 1.0 + max((c.response_timeout_seconds for c in timeouts if c is not None), default=9.0)
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
