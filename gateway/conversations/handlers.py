@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from gateway import notify
 from gateway.config import Config, is_number_sender
+from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import display, normalise, to_e164
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.store.db import Store
@@ -43,8 +45,14 @@ def opening(
     if not user_email or not is_number_sender(sender):
         return None
     region = cfg.gateway.default_region
-    pool = tuple(normalise(n, region) for n in cfg.replies.pool_numbers)
+    pool = _e164_pool(tuple(cfg.replies.pool), region)
     return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region)
+
+
+@lru_cache(maxsize=8)
+def _e164_pool(entries: tuple[str, ...], region: str) -> tuple[str, ...]:
+    """The pool as answers name its numbers; once per config, not per mail (a pool may be hundreds)."""
+    return tuple(normalise(n, region) for n in expand_pool(entries))
 
 
 def unanswerable(cfg: Config) -> list[str]:
