@@ -79,6 +79,8 @@ class Dispatcher:
         self._snapshots = {name: (time.monotonic(), 0) for name in links}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
+        self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
@@ -251,7 +253,12 @@ class Dispatcher:
                 sending = exc
         task = asyncio.create_task(self._submit(name, part, sending))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._parts[task] = part
+        task.add_done_callback(self._submitted)
+
+    def _submitted(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._parts.pop(task, None)
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
         """Submit the part (its pacing done); None when a late answer settled it meanwhile."""
@@ -360,13 +367,21 @@ class Dispatcher:
         self._stopping = True
         self._wake.set()
         self._late.stop()
+        # A submit still waiting for its pacing (a throttled link, a rate of a few per second) has
+        # not reached the SMSC: it goes back to the queue now instead of holding the stop.
+        waiting = [task for task, part in self._parts.items() if part.id in self._pacing]
+        unsent = [self._parts[task] for task in waiting]
+        for task in waiting:
+            task.cancel()
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        ready, self._ready = list(self._ready), deque()
+        ready, self._ready = unsent + list(self._ready), deque()
         if ready:  # claimed ahead and never sent: back to the queue as they were
             self._pacing.difference_update(part.id for part in ready)
             queue = self.store.queue

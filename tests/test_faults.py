@@ -186,6 +186,31 @@ async def test_a_submit_answered_while_the_daemon_stops_is_not_sent_again(tmp_pa
             assert db.execute("SELECT state FROM parts").fetchall() == [("submitted",)]
 
 
+async def test_submits_waiting_for_a_slow_links_pacing_go_back_to_the_queue_at_stop(tmp_path: Path) -> None:
+    # A link allowed one SMS per 5 s: three of four parts wait for their token. At SIGTERM they have
+    # not reached the SMSC, so they go back to the queue at once; waiting for their tokens held the
+    # stop for 15 s and sent them while stopping.
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"max_per_second": 0.2})]})
+        async with running_gateway(cfg) as gw:
+            numbers = ["601123456", "601123457", "601123458", "601123459"]
+            assert (await gw.send(mail([to(n) for n in numbers], "Paced"))).error is None
+            await smsc.wait_for(1)
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            gw.stop.set()
+            await asyncio.wait_for(gw.task, 30)
+            took = time.monotonic() - started
+        assert len(smsc.received) == 1
+        assert took < 4, took
+        with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db")) as db:
+            states = sorted(state for (state,) in db.execute("SELECT state FROM parts"))
+            attempts = sorted(n for (n,) in db.execute("SELECT attempts FROM parts"))
+        assert states == ["deferred", "deferred", "deferred", "delivered"]
+        assert attempts == [0, 0, 0, 1]
+
+
 async def test_a_store_failing_during_the_start_stops_the_daemon_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
