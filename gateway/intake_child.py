@@ -172,9 +172,15 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         gate.closing = True  # before anything else: no further mail may be answered 250
         channel.stop.set()
 
+    def signalled() -> None:
+        # The daemon hears why this worker goes: under systemd the same SIGTERM reaches the daemon
+        # too, maybe after this worker's end is seen, which is then no crash to restart.
+        channel.send(b"S")
+        stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(sig, signalled)
     host, port = cfg.smtp.listen_addr
     servers = [await start_smtp_server(gate, host, port, handler, sock=sock) for sock in listeners]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")

@@ -30,7 +30,8 @@ Choices, and why:
   Stopping the daemon sends `q` to every worker (which answers `421`, drains and exits) and kills
   any still there after STOP_SECONDS; a worker whose daemon died (kill -9) sees its channel close
   and stops too. Under systemd every process of the unit gets SIGTERM, which a worker handles
-  like `q`.
+  like `q` after telling the daemon (`S`): its end then waits SIGNAL_GRACE_SECONDS for the
+  daemon's own stop, and only without one is it a worker stopped alone, logged and restarted.
 - Per-process state: each worker enforces the session limits (`max_connections`, per address,
   commands) on its own connections, as the daemon does on the submission port: with N workers a
   client may hold up to N times the limit (descriptors, the reason for the limit, are per process
@@ -69,9 +70,12 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_TIMEOUT_SECONDS = 30.0  # a worker silent for longer hangs: it is killed and restarted
 STOP_SECONDS = 20.0  # at daemon stop: a worker still running after this is killed
+# A worker stopped by a signal: how long its end waits for the daemon's own stop (systemd signals
+# every process of the unit) before it is taken for a worker stopped alone, and restarted.
+SIGNAL_GRACE_SECONDS = 3.0
 READY_SECONDS = 30.0  # the start waits this long for the workers to serve, then goes on
 LISTEN_BACKLOG = 512  # connections the kernel holds while a worker (re)starts
-_WRITE, _HEARTBEAT, _READY = b"w"[0], b"h"[0], b"R"[0]
+_WRITE, _HEARTBEAT, _READY, _SIGNALLED = b"w"[0], b"h"[0], b"R"[0], b"S"[0]
 # Store errors the worker's SMTP handler answers itself (451, 452, 421); anything else is a bug.
 _STORE_ERRORS = (StoreBusy, StoreReplaced, sqlite3.OperationalError, OSError)
 
@@ -114,6 +118,7 @@ class Slot:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     starts: int = 0
     heartbeats: int = 0
+    signalled: bool = False  # the running process was sent SIGTERM or SIGINT
 
 
 class IntakeWorkers:
@@ -181,13 +186,21 @@ class IntakeWorkers:
         finally:
             theirs.close()
         slot.starts += 1
+        slot.signalled = False
         log.info("intake.worker_started", worker=slot.name, pid=proc.pid, start=slot.starts)
         try:
             await self._serve(slot, ours)
         finally:
             code = await self._reap(proc)
+        if slot.signalled:
+            loop = asyncio.get_running_loop()
+            until = loop.time() + SIGNAL_GRACE_SECONDS
+            while not self.stopping and loop.time() < until:
+                await asyncio.sleep(0.05)
         if self.stopping:
             return
+        if slot.signalled:
+            raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) was stopped by a signal")
         raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) exited with status {code}")
 
     async def _serve(self, slot: Slot, sock: socket.socket) -> None:
@@ -215,6 +228,8 @@ class IntakeWorkers:
                 beat()
                 slot.ready.set()
                 channel.send(b"b", b"%d" % self.backlog())
+            elif kind == _SIGNALLED:
+                slot.signalled = True
 
         channel = Framed(on_frame)
         try:

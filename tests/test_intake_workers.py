@@ -346,3 +346,41 @@ async def test_a_stop_signalled_to_every_process_at_once_logs_no_worker_crash(tm
         os.kill(pid, signal.SIGTERM)
     assert await asyncio.to_thread(proc.wait, 30) == 0
     assert log_events(tmp_path, "worker.crashed") == []
+
+
+async def test_a_worker_signalled_before_the_daemon_is_no_crash(tmp_path: Path) -> None:
+    # The same SIGTERM from systemd, the worker's end seen first (its drain done before the daemon
+    # handled its own signal): the worker said it was signalled, so its end waits for the daemon's
+    # stop instead of being logged as a crash and restarted.
+    smtp_port = free_port()
+    path = tmp_path / "config.toml"
+    path.write_text(worker_config_text(tmp_path, free_port(), smtp_port, 1))
+    proc = await start_daemon(path, smtp_port)
+    await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+    (worker,) = worker_pids(tmp_path)
+    os.kill(worker, signal.SIGTERM)
+    await until(lambda: not alive(worker), "the worker gone")
+    await asyncio.sleep(0.3)  # its end seen by the daemon, the daemon's own signal still to come
+    await stop(proc)
+    assert log_events(tmp_path, "worker.crashed") == []
+    assert len(worker_pids(tmp_path)) == 1  # not restarted
+
+
+async def test_a_worker_signalled_alone_is_restarted(tmp_path: Path) -> None:
+    # An administrator's `kill <worker>`: no daemon stop follows, so the relay port gets its worker back.
+    smtp_port = free_port()
+    path = tmp_path / "config.toml"
+    path.write_text(worker_config_text(tmp_path, free_port(), smtp_port, 1))
+    proc = await start_daemon(path, smtp_port)
+    try:
+        await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+        (worker,) = worker_pids(tmp_path)
+        os.kill(worker, signal.SIGTERM)
+        await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 2, "the worker back", 400)
+        (crash,) = log_events(tmp_path, "worker.crashed")
+        assert "stopped by a signal" in str(crash["error"])
+        rcpt = f"601123456@{DOMAIN}"
+        res = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, "Back"), [rcpt])
+        assert res.error is None
+    finally:
+        await stop(proc)
