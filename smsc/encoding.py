@@ -15,7 +15,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
 
@@ -321,10 +321,13 @@ def _assemble(
 def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transliterate: bool = False) -> Plan:
     """Choose the alphabet and split `text` into SMS parts (R-1.4); cut it to max_parts parts (R-1.5).
 
-    With `transliterate`, TRANSLITERATION is applied when the text is not GSM as it stands, and the
-    transliterated text is sent even if something else still forces UCS-2. When the text must be cut
-    and everything before its first non-GSM character fits the parts at least as far as UCS-2 would
-    reach, that GSM prefix is sent: more text for no more parts. Raises EmptyText for blank text.
+    With `transliterate`, TRANSLITERATION is applied when it makes the text GSM (the whole of it, or
+    the GSM prefix sent when it must be cut). A text that something else (an emoji, a ☺) keeps in
+    UCS-2 is sent as written: transliterated it would lose its letters for nothing, and `…` → `...`
+    can even cost a part; its `reason` still names what forced UCS-2, not the Polish letters.
+    When the text must be cut and everything before its first non-GSM character fits the parts at
+    least as far as UCS-2 would reach, that GSM prefix is sent: more text for no more parts.
+    Raises EmptyText for blank text.
     """
     if mode not in ("concatenated", "separate"):
         raise ValueError(f"unknown split mode {mode!r}")
@@ -334,12 +337,18 @@ def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transli
         text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
     if not text or text.isspace():
         raise EmptyText("the text is empty")
+    if transliterate and _NON_GSM.search(text) is not None:
+        changed = text.translate(_TRANSLIT)
+        if changed != text:
+            result = _plan(changed, mode, max_parts, transliterated=True)
+            if result.coding is Coding.GSM7:
+                return result
+            return replace(_plan(text, mode, max_parts, transliterated=False), reason=result.reason)
+    return _plan(text, mode, max_parts, transliterated=False)
+
+
+def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Plan:
     bad = _NON_GSM.search(text)
-    transliterated = False
-    if bad is not None and transliterate:
-        original, text = text, text.translate(_TRANSLIT)
-        transliterated = text != original
-        bad = _NON_GSM.search(text)
     # No alphabet fits more characters than this into max_parts parts, so never measure beyond it:
     # a huge mail body costs no more than a long one.
     limit = max_parts * SINGLE_LIMIT[Coding.GSM7] + 1

@@ -142,11 +142,16 @@ def test_transliterate_keeps_gsm() -> None:
     assert transliterate_text("ŻÓŁW\u00a0’x’") == "ZOLW 'x'"
 
 
-def test_transliterate_still_ucs2_when_something_else_forces_it() -> None:
-    """An emoji keeps UCS-2 even after transliteration; the reason names the emoji, not the Polish."""
+def test_a_text_that_stays_ucs2_is_sent_as_written_even_with_transliteration() -> None:
+    """Transliteration is there to keep a text GSM: where an emoji keeps it UCS-2 anyway, the Polish
+    letters stay, and the reason names the emoji, not the Polish."""
     p = plan("zażółć 😀", transliterate=True)
-    assert p.coding is Coding.UCS2 and p.transliterated
-    assert p.text == "zazolc 😀" and p.reason == "😀 forced UCS-2"
+    assert p.coding is Coding.UCS2 and not p.transliterated
+    assert p.text == "zażółć 😀" and p.reason == "😀 forced UCS-2"
+    # `…` → `...` would have cost a second billed part for the same message.
+    text = "Dzięki ☺ Spotkanie przełożone na jutro… Godzina bez zmian, sala też…"
+    p = plan(text, transliterate=True)
+    assert p.coding is Coding.UCS2 and len(p.parts) == 1 and p.text == text
 
 
 def test_c_cedilla_is_gsm() -> None:
