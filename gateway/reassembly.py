@@ -8,6 +8,8 @@ dropped.
 
 from __future__ import annotations
 
+from smsc.encoding import mend_edges
+
 GAP = "[…]"
 TIMEOUT_SECONDS = 300.0
 # A segment identical to one of a set joined this recently (same sender, reference, total, number
@@ -18,11 +20,12 @@ REDELIVERY_SECONDS = 86400.0
 
 
 def join(segments: list[tuple[int, str]], total: int) -> str:
-    """Text of (seq, text) segments in order; missing ones become GAP, repeats count once."""
+    """Text of (seq, text) segments in order; missing ones become GAP, repeats count once; a character
+    a phone cut at a segment's edge is made whole (`smsc.encoding.mend_edges`)."""
     by_seq: dict[int, str] = {}
     for seq, text in segments:
         by_seq.setdefault(seq, text)
-    return "".join(by_seq.get(i, GAP) for i in range(1, total + 1))
+    return mend_edges("".join(by_seq.get(i, GAP) for i in range(1, total + 1)))
 
 
 def complete(segments: list[tuple[int, str]], total: int) -> bool:

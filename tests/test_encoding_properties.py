@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import unicodedata
+from contextlib import closing
 from typing import Literal
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec used as an independent reference)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsc.encoding import Coding, EmptyText, Plan, gsm_decode, gsm_encode, plan, transliterate_text
+from gateway import reassembly
+from smsc.encoding import (
+    Coding,
+    EmptyText,
+    Plan,
+    decode_user_data,
+    gsm_decode,
+    gsm_encode,
+    plan,
+    transliterate_text,
+)
 
 # Written out here rather than imported, so that the tests do not share the module's tables.
 GSM_BASIC = (
@@ -152,3 +164,29 @@ def test_gsm_text_round_trips(text: str) -> None:
 def test_gsm_decode_never_raises(data: bytes) -> None:
     """Any bytes decode to text without an exception."""
     assert isinstance(gsm_decode(data), str)
+
+
+_mo_chars = st.one_of(st.sampled_from("ab żółć"), st.sampled_from(GSM_EXTENSION), st.sampled_from("😀🚀𝄞"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_mo_chars, min_size=2, max_size=120), st.data())
+def test_an_mo_cut_anywhere_by_the_phone_joins_back_to_its_text(text: str, data: st.DataObject) -> None:
+    # A phone may cut its long text at any code unit, inside a surrogate pair or after an escape;
+    # each segment is decoded on its own, and stored (SQLite refuses a lone surrogate), then joined.
+    ucs2 = any(ch not in GSM_BASIC and ch not in GSM_EXTENSION for ch in text)
+    raw = text.encode("utf-16-be") if ucs2 else gsm_encode(text)
+    unit = 2 if ucs2 else 1
+    units = len(raw) // unit
+    cuts = sorted(data.draw(st.sets(st.integers(1, units - 1), min_size=1, max_size=min(5, units - 1))))
+    pieces = [raw[a * unit : b * unit] for a, b in zip([0, *cuts], [*cuts, units], strict=True)]
+    segments = []
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.execute("CREATE TABLE segment (text TEXT)")
+        for seq, piece in enumerate(pieces, 1):
+            udh = bytes((5, 0, 3, 9, len(pieces), seq))
+            decoded, concat = decode_user_data(udh + piece, 8 if ucs2 else 0, udhi=True)
+            assert concat is not None
+            db.execute("INSERT INTO segment VALUES (?)", (decoded,))
+            segments.append((concat.seq, decoded))
+    assert reassembly.join(data.draw(st.permutations(segments)), len(pieces)) == text

@@ -6,7 +6,7 @@ the SMTP side plans parts with and the one this link sends can never disagree.
 
 from __future__ import annotations
 
-from smsc.encoding import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
+from smsc.encoding import EDGE_ESC, GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
 
 ESC = 0x1B
 
@@ -52,9 +52,10 @@ def cimd_encode(text: str) -> str:
     return septets_to_cimd(text_to_septets(text))
 
 
-def cimd_decode(value: str) -> str:
+def cimd_decode(value: str, *, segment: bool = False) -> str:
     """033 as received → Unicode, never failing: combinations and plain bytes as Kannel reads them,
-    bytes ≥ 0x80 as ISO-8859-1, an unknown `_xy` kept as written."""
+    bytes ≥ 0x80 as ISO-8859-1, an unknown `_xy` kept as written. In a segment of a long text an
+    escape ending it is kept as `EDGE_ESC`: its character starts the next segment."""
     out: list[str] = []
     escaped = False
     i, n = 0, len(value)
@@ -82,4 +83,6 @@ def cimd_decode(value: str) -> str:
             escaped = True
         else:
             out.append(ch if code is None else GSM_BASIC[code])
+    if escaped and segment:
+        out.append(EDGE_ESC)
     return "".join(out)

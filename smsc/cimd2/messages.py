@@ -109,22 +109,23 @@ def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
     data_coding = packet.get_int(P.DCS) or 0
     if not 0 <= data_coding <= 255:
         data_coding = 0
-    text = packet.get(P.USER_DATA)
-    if text is not None:
-        text = cimd_decode(text)
-    elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
-        try:
-            text, _ = decode_user_data(bytes.fromhex(binary), data_coding)
-        except ValueError:
-            return "034 is not hex"
-    else:
-        return "no user data"
     concat = None
     if udh := packet.get(P.UDH):
         try:
             concat = parse_udh(bytes.fromhex(udh))
         except ValueError:
             log.warning("cimd2.bad_udh", link=link, udh=udh[:40])
+    # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend.
+    text = packet.get(P.USER_DATA)
+    if text is not None:
+        text = cimd_decode(text, segment=concat is not None)
+    elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
+        try:
+            text, _ = decode_user_data(bytes.fromhex(binary), data_coding, segment=concat is not None)
+        except ValueError:
+            return "034 is not hex"
+    else:
+        return "no user data"
     if source.startswith("00") and source[2:].isdigit():
         source = "+" + source[2:]
     return InboundSms(

@@ -160,16 +160,28 @@ def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
     return replace(item, destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None)
 
 
+# data_coding values SMPP 3.4 (5.2.19) gives character sets of their own: Cyrillic, Hebrew,
+# ISO-2022-JP and KS C 5601 (JIS X 0208/0212, 5 and 0x0D, have no codec of their own in Python).
+SMPP_CHARSETS = {6: "iso8859_5", 7: "iso8859_8", 0x0A: "iso2022_jp", 0x0E: "cp949"}
+
+
 def inbound_sms(pdu: Any, data: bytes, esm: int) -> InboundSms:
     """A mobile-originated deliver_sm or data_sm; concatenation from the UDH, else from the SAR TLVs."""
     dc = getattr(pdu, "data_coding", 0) or 0
-    text, concat = decode_user_data(data, dc, udhi=bool(esm & ESM_UDHI))
     ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
                                                          "sar_segment_seqnum"))  # fmt: skip
-    if concat is None and ref is not None and total and part and part <= total:
-        # As for the UDH (23.040): a position past the total is ignored, the text kept as it is,
-        # instead of a segment of a set that can never be complete.
-        concat = Concat(ref=ref, total=total, seq=part)
+    # As for the UDH (23.040): a position past the total is ignored, the text kept as it is,
+    # instead of a segment of a set that can never be complete.
+    sar = None
+    if ref is not None and total and part and part <= total:
+        sar = Concat(ref=ref, total=total, seq=part)
+    charset = SMPP_CHARSETS.get(dc)
+    if charset is not None:  # SMPP 3.4's own codes, where 23.038's groups would read Latin-1 or UCS-2
+        text, concat = decode_user_data(data, 4, udhi=bool(esm & ESM_UDHI))
+        text = text.encode("latin-1").decode(charset, "replace")
+    else:
+        text, concat = decode_user_data(data, dc, udhi=bool(esm & ESM_UDHI), segment=sar is not None)
+    concat = concat or sar
     return InboundSms(
         source=_phone(pdu.source_addr, pdu.source_addr_ton),
         destination=_phone(pdu.destination_addr, pdu.dest_addr_ton),
