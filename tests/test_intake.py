@@ -153,9 +153,11 @@ def test_end_marker_option() -> None:
         ("Zażółć gęślą".encode(), "Zażółć gęślą"),  # raw 8-bit UTF-8
         ("Zażółć gęślą".encode("cp1250"), "Zażółć gęślą"),  # raw 8-bit windows-1250
         (b"A\xa0B", "A B"),  # NBSP
+        # RFC 2047 6.2: the space between two encoded words goes, also when their charsets differ
+        (b"=?UTF-8?Q?Za=C5=BC?= =?ISO-8859-2?Q?=F3=B3?=", "Zażół"),
     ],
     ids=["folded-b", "iso-8859-2-q", "cp1250-q", "adjacent-words", "split-char", "unknown-cs", "broken",
-         "raw-utf8", "raw-cp1250", "nbsp"],
+         "raw-utf8", "raw-cp1250", "nbsp", "adjacent-words-two-charsets"],
 )  # fmt: skip
 def test_subject_decoding(subject: bytes, expected: str) -> None:
     # Encoded words in any form clients produce, and raw 8-bit subjects, decode to the intended text.

@@ -142,10 +142,12 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
             )
         except (binascii.Error, ValueError):
             continue  # leave a broken word as it stands
-        if pending_cs is not None and (between.strip() or charset.lower() != pending_cs):
+        # Whitespace between two encoded words is not text (RFC 2047 6.2), whatever their charsets.
+        adjacent = pending_cs is not None and not between.strip()
+        if pending_cs is not None and not (adjacent and charset.lower() == pending_cs):
             out.append(decode_text(pending, pending_cs, fallbacks))
             pending, pending_cs = b"", None
-        if pending_cs is None:
+        if pending_cs is None and not adjacent:
             out.append(between)
         pending += data
         pending_cs = charset.lower()
