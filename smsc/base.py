@@ -12,12 +12,14 @@ Rules every driver follows (tested for each driver):
   returning does (SMPP), so that a window place freed by an answer is refilled in the same step.
 - `submit()` MUST resolve exactly once: on the SMSC's answer, or with `Outcome.TEMPORARY` on a
   lost connection or while the link is not ACTIVE. It MUST NOT raise for protocol trouble. A
-  submit that was written to the socket but never answered is TEMPORARY: the dispatcher re-sends
-  it (the at-least-once window of SPEC R-7.5). A driver whose connection outlives a response
-  timeout (SMPP) resolves it `Outcome.UNANSWERED` instead, with `SubmitResult.late`: the SMSC
-  may still answer, and a re-send before that answer would put a second copy on the phone. The
-  future resolves with the late answer, or with None once none can come (twice the grace of
-  `retry_after` seconds is over, or the connection is gone); the part waits `retry_after`.
+  submit written to the socket whose connection the SMSC (or a stop) then cut is TEMPORARY: the
+  dispatcher re-sends it (the at-least-once window of SPEC R-7.5). One left unanswered past the
+  response timeout resolves `Outcome.UNANSWERED`, with `SubmitResult.late`: the SMSC is slow
+  rather than gone and may have it, and a re-send before its answer would put a second copy on
+  the phone. The future resolves with the late answer, or with None once none can come (twice the
+  grace of `retry_after` seconds is over, or the connection is gone: CIMD2 drops it at the
+  timeout, so its `late` is None at once); the part waits `retry_after` and its re-send is logged
+  as a possible duplicate.
 - A throttling / queue-full answer MUST be `Outcome.THROTTLED`; the driver does not pause itself:
   the link's `smsc.pacing.LinkPacer` (window, rate, throttle pauses) is the dispatcher's, and the
   dispatcher retries without counting a failure. A driver limits outstanding requests only for a

@@ -121,7 +121,9 @@ async def test_ucs2_and_concatenated_submits_reach_the_smsc_intact(tmp_path: Pat
         text = "Zażółć"
         ucs2 = OutboundSms(1, "ACME", "+48601123456", 8, text.encode("utf-16-be"), text)
         assert (await r.link.submit(ucs2)).outcome is Outcome.ACCEPTED
-        validity = datetime.now(UTC) + timedelta(days=2, hours=1)  # floors to code 168, two days
+        # The dispatcher passes the part's expiry: 48 h less the moment it took to get here is still
+        # code 168, two days (rounding down gave 167, one day).
+        validity = datetime.now(UTC) + timedelta(hours=48)
         part = sms(text="part one", udh=concat_udh(9, 2, 1), validity=validity)
         assert (await r.link.submit(part)).outcome is Outcome.ACCEPTED
         got_ucs2, got_part = r.server.received
@@ -164,13 +166,43 @@ async def test_retry_answer_makes_the_smsc_redeliver_and_it_is_handed_up_again(
         assert len(r.events.delivered if kind == "mo" else r.events.reports) == 1
 
 
-async def test_response_timeout_is_temporary_and_reconnects(tmp_path: Path) -> None:
-    # An SMSC that does not answer within response_timeout: TEMPORARY, the link drops and logs in again.
-    async with running(tmp_path, server={"response_delay": 30}, response_timeout_seconds=0.2) as r:
-        result = await r.link.submit(sms())
-        assert result.outcome is Outcome.TEMPORARY and "no submit response" in (result.error or "")
+async def test_response_timeout_is_unanswered_and_reconnects(tmp_path: Path) -> None:
+    # An SMSC that took the submit but does not answer within response_timeout: UNANSWERED as on SMPP
+    # (the grace to wait, a late future settled with None since the connection is gone), so that the
+    # dispatcher does not re-send at once; the link drops and logs in again. A second submit waiting
+    # for the only packet number never reached the wire: TEMPORARY.
+    timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 7}
+    async with running(tmp_path, server={"response_delay": 30}, **timers) as r:
+        first = asyncio.create_task(r.link.submit(sms(part_id=1)))
+        second = asyncio.create_task(r.link.submit(sms(part_id=2)))
+        result, queued = await first, await second
+        assert result.outcome is Outcome.UNANSWERED and "no submit response" in (result.error or "")
+        assert result.retry_after == 7 and result.late is not None and result.late.done()
+        assert result.late.result() is None
+        assert queued.outcome is Outcome.TEMPORARY and queued.late is None
+        assert len(r.server.received) == 1
         await r.active_again()
-        assert r.link.stats().reconnects >= 1 and r.link.stats().extra["timeouts"] == "1"
+        stats = r.link.stats()
+        assert stats.reconnects >= 1 and (stats.extra["timeouts"], stats.extra["unanswered"]) == ("1", "1")
+
+
+async def test_every_submit_written_before_a_timeout_is_unanswered_with_a_window(tmp_path: Path) -> None:
+    # With a window, the timeout that drops the connection cuts off the other submits on the wire too:
+    # the SMSC may hold them all, so none of them may be re-sent at once.
+    timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 7}
+    async with running(tmp_path, server={"response_delay": 30}, window=3, **timers) as r:
+        tasks = [asyncio.create_task(r.link.submit(sms(part_id=i))) for i in range(3)]
+        results = await asyncio.gather(*tasks)
+        assert [res.outcome for res in results] == [Outcome.UNANSWERED] * 3
+        assert len(r.server.received) == 3
+
+
+async def test_response_timeout_without_a_grace_stays_temporary(tmp_path: Path) -> None:
+    # late_answer_grace_seconds = 0 turns the wait off, as on SMPP: the re-send may go at once.
+    timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 0}
+    async with running(tmp_path, server={"response_delay": 30}, **timers) as r:
+        result = await r.link.submit(sms())
+        assert result.outcome is Outcome.TEMPORARY and result.late is None
 
 
 async def test_checksum_mismatch_is_counted_and_traffic_continues(tmp_path: Path) -> None:
@@ -325,6 +357,35 @@ async def test_congestion_throttles_and_nack_resends() -> None:
         assert (resent.number, resent.params) == (first.number, first.params)
         conn.send(Packet.make(Op.SUBMIT_RESP, resent.number, (P.ERROR_CODE, 10)))
         assert (await pending).outcome is Outcome.THROTTLED and link.stats().throttled == 1
+
+
+async def test_nack_naming_the_expected_number_moves_the_count_on() -> None:
+    # The SMSC counts our requests from 253: the first submit (003) is NACKed with 253 and resent as
+    # 253; the requests after it follow the SMSC's count (255, then 001 after the wrap) and go through
+    # at the first try, so only one NACK is ever needed.
+    async with scripted() as (link, _events, conn, _peer):
+        seen: list[int] = []
+        for i in range(3):
+            pending = asyncio.create_task(link.submit(sms(part_id=i)))
+            submit = await conn.next()
+            seen.append(submit.number)
+            if i == 0:
+                conn.send(Packet(Op.NACK, 253))
+                submit = await conn.next()
+                seen.append(submit.number)
+            conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.DESTINATION, "+48601123456"),
+                                  (P.SCTS, "261121045622")))  # fmt: skip
+            assert (await pending).outcome is Outcome.ACCEPTED
+        assert seen == [3, 253, 255, 1] and link.stats().extra["nacks"] == "1"
+
+
+async def test_response_timeout_names_the_whole_packet_number() -> None:
+    # The reason for the drop names the request as 03:003, not a truncated 03:00.
+    async with scripted(response_timeout_seconds=0.2) as (link, _events, conn, _peer):
+        pending = asyncio.create_task(link.submit(sms()))
+        assert (await conn.next()).number == 3
+        result = await pending
+        assert "no response to 03:003 within the response timeout" in (result.error or "")
 
 
 async def test_status_reports_with_unknown_or_intermediate_codes_stay_pending() -> None:

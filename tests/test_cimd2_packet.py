@@ -303,3 +303,17 @@ def test_times_validity_and_addresses() -> None:
     ]  # fmt: skip
     assert validity_code(86400) == 167 and validity_code(60) == 0 and validity_code(10**9) == 255
     assert address_digits("+358-40 123") == "35840123"
+
+
+@pytest.mark.parametrize("hours", [1, 12, 24, 48, 72, 168, 720])
+def test_validity_code_covers_a_period_a_few_seconds_short(hours: int) -> None:
+    # The dispatcher passes the part's expiry, so the time left is a few seconds short of the
+    # configured hours when the part is sent: the code must still give the whole period, not a step less.
+    assert validity_seconds(validity_code(hours * 3600 - 2)) == hours * 3600
+
+
+@given(st.floats(min_value=-3600, max_value=63 * 7 * 86400))
+def test_validity_code_is_the_shortest_code_that_covers_the_time_left(seconds: float) -> None:
+    code = validity_code(seconds)
+    assert validity_seconds(code) >= seconds
+    assert code == 0 or validity_seconds(code - 1) < seconds

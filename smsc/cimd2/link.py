@@ -16,6 +16,11 @@ Choices the protocol leaves open, and why:
   refusing it would make the SMSC redeliver the same unusable message forever.
 - A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
   it would lose every packet from an SMSC that computes the checksum its own way.
+- A response timeout drops the connection (the SMSC's state is unknown), but a submit already written
+  to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, so that the dispatcher
+  waits out the late-answer grace and logs the re-send as a possible duplicate. No late answer can
+  come on a closed connection, so its `late` future is settled with None at once. A submit that never
+  reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from smsc.base import Ack, InboundSms, LinkEvents, LinkState, LinkStats, Outboun
 from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
-from smsc.cimd2.session import Conn, Pending
+from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff
 from smsc.settings import LinkSettings
@@ -55,7 +60,8 @@ class Cimd2Link:
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
-             "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives"), 0
+             "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
+             "unanswered"), 0
         )  # fmt: skip
 
     # --- SmscLink -------------------------------------------------------------------------------------
@@ -78,8 +84,11 @@ class Cimd2Link:
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
-        resp = await self._request(conn, Op.SUBMIT, params)
+        entry = await self._exchange(conn, Op.SUBMIT, params)
+        resp = entry.future.result() if entry is not None else None
         if resp is None:
+            if entry is not None and entry.written and conn.timed_out:
+                return self._unanswered(conn, sms)
             return SubmitResult(Outcome.TEMPORARY, error=f"no submit response ({conn.reason or 'link lost'})")
         if is_unexpected_operation(resp) and self._conn is not None:
             self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
@@ -91,6 +100,21 @@ class Cimd2Link:
         log.info("cimd2.submit", link=self.name, part_id=sms.part_id, outcome=result.outcome.value,
                  message_id=result.message_id, error=result.error)  # fmt: skip
         return result
+
+    def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
+        """A written submit whose connection a response timeout closed: reported as SMPP reports one
+        (`smsc.smpp.connection`), so that the dispatcher does not put a second copy on the phone at
+        once and logs the re-send. With no grace configured it is TEMPORARY, as on SMPP."""
+        error = f"no submit response ({conn.reason})"
+        grace = self.cfg.late_answer_grace_seconds
+        log.warning("cimd2.submit_unanswered", link=self.name, part_id=sms.part_id, error=error,
+                    late_answer_wait=grace)  # fmt: skip
+        if grace <= 0:
+            return SubmitResult(Outcome.TEMPORARY, error=error)
+        self._counts["unanswered"] += 1
+        late: asyncio.Future[SubmitResult | None] = asyncio.get_running_loop().create_future()
+        late.set_result(None)  # its answer died with the connection
+        return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
 
     async def stop(self, *, drain: bool = True) -> None:
         self._stopping = True
@@ -220,6 +244,15 @@ class Cimd2Link:
     ) -> Packet | None:
         """Send one request and wait for its answer; None on a timeout (which drops the connection, as
         the state of an unanswered request is unknown) or when the connection is lost."""
+        entry = await self._exchange(conn, op, params, patience=patience)
+        return entry.future.result() if entry is not None else None
+
+    async def _exchange(
+        self, conn: Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
+    ) -> Pending | None:
+        """`_request`, returning the finished request (its answer, or None, in `future`) so that a
+        submit can tell one the SMSC may hold (`written`) from one that never left; None when the
+        connection was gone before a packet number was taken."""
         async with conn.numbers:
             if conn.closed.is_set():
                 return None
@@ -230,9 +263,10 @@ class Cimd2Link:
             # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
             timer = loop.call_later(patience or self.cfg.response_timeout_seconds, self._expire, conn, entry)
             try:
-                conn.send(entry.packet)
+                entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
                 conn.last_request = loop.time()
-                return await entry.future
+                await entry.future
+                return entry
             finally:
                 timer.cancel()
                 conn.pending.pop(entry.packet.number, None)
@@ -243,7 +277,7 @@ class Cimd2Link:
         """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
         if not entry.future.done():
             self._counts["timeouts"] += 1
-            conn.close(f"no response to {entry.packet.describe()[:5]} within the response timeout")
+            conn.close(f"no response to {entry.packet.header} within the response timeout", timed_out=True)
 
     async def _read_loop(self, conn: Conn) -> None:
         reason = "closed by the SMSC"
@@ -307,16 +341,17 @@ class Cimd2Link:
     def _on_nack(self, conn: Conn, packet: Packet) -> None:
         self._counts["nacks"] += 1
         entry = conn.pending.get(packet.number)
-        if entry is None and packet.number % 2 == 1 and len(conn.pending) == 1:
-            # Kannel: a NACK with another odd number names the number the SMSC expects; renumber.
-            old, entry = next(iter(conn.pending.items()))
-            del conn.pending[old]
-            entry.packet.number = packet.number
-            conn.pending[packet.number] = entry
+        ours = packet.number % 2 == 1 and packet.number <= LAST_NUMBER  # a number our requests can carry
+        if entry is None and ours and len(conn.pending) == 1:
+            # Kannel: a NACK with another odd number names the number the SMSC expects; renumber, and
+            # number the requests after it as the SMSC counts them. With several requests outstanding
+            # the NACK cannot be matched to one of them: it is logged below, and the one it meant
+            # times out.
+            entry = conn.renumber(next(iter(conn.pending)), packet.number)
         if entry is None:
             log.warning("cimd2.stray_nack", link=self.name, number=packet.number)
         elif entry.tries >= NACK_TRIES:
-            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.describe()[:6]}")
+            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}")
         else:
             entry.tries += 1
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)

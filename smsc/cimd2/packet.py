@@ -175,9 +175,14 @@ class Packet:
     def is_response(self) -> bool:
         return self.op >= 50
 
+    @property
+    def header(self) -> str:
+        """`ZZ:NNN`, the packet as a log names it: slicing `describe()` would cut the number short."""
+        return f"{self.op:02d}:{self.number:03d}"
+
     def describe(self) -> str:
         """A one-line summary for logs; neither the password nor a message text ever appears."""
-        parts = [f"{self.op:02d}:{self.number:03d}"]
+        parts = [self.header]
         for code, value in self.params:
             if code == P.PASSWORD:
                 parts.append(f"{code:03d}=***")
@@ -384,14 +389,16 @@ def validity_seconds(code: int) -> int:
 
 
 def validity_code(seconds: float) -> int:
-    """The longest relative validity code that does not outlast `seconds` (at least code 0, 5 min)."""
-    best = 0
+    """The shortest relative validity code that covers `seconds` (at most code 255, 63 weeks).
+
+    Rounding up, as Kannel does: the caller passes the time left until the part's expiry, a few
+    seconds short of the configured whole hours by the time it is sent, and rounding down would then
+    lose a whole step (48 h would become 24 h). Overshooting by less than one step is harmless, since
+    the gateway never expires a part the SMSC has taken."""
     for code in range(256):
-        if validity_seconds(code) <= seconds:
-            best = code
-        else:
-            break
-    return best
+        if validity_seconds(code) >= seconds:
+            return code
+    return 255
 
 
 def address_digits(address: str) -> str:

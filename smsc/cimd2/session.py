@@ -13,6 +13,7 @@ from smsc.cimd2.packet import Cimd2Parser, Packet, encode
 from smsc.settings import LinkSettings
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
+LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
 
 
 def effective_window(cfg: LinkSettings) -> int:
@@ -20,11 +21,18 @@ def effective_window(cfg: LinkSettings) -> int:
     return min(cfg.window, PACKET_NUMBERS) if cfg.window is not None else 1
 
 
+def number_after(number: int) -> int:
+    """The odd packet number that follows `number`: 001, 003, ..., 255, then 001 again."""
+    return number + 2 if number < LAST_NUMBER else 1
+
+
 @dataclass(slots=True)
 class Pending:
     future: asyncio.Future[Packet | None]
     packet: Packet
     tries: int = 1
+    # Handed to the socket: an answer lost after that leaves the SMSC possibly holding the request.
+    written: bool = False
 
 
 class Conn:
@@ -43,27 +51,45 @@ class Conn:
         self.idle = asyncio.Event()
         self.idle.set()
         self.reason = ""
+        # Closed because a request went unanswered (not by the SMSC, a stop or a NACK): the SMSC is
+        # slow rather than gone, and may have taken the requests still outstanding.
+        self.timed_out = False
         self.last_request = asyncio.get_running_loop().time()
         self.last_acked: tuple[int, int] | None = None  # (op, number) of the last SMSC request we took
         self._next = 1
 
     def allocate(self) -> int:
         while self._next in self.pending:
-            self._next = self._next + 2 if self._next < 255 else 1
+            self._next = number_after(self._next)
         number = self._next
-        self._next = number + 2 if number < 255 else 1
+        self._next = number_after(number)
         return number
 
+    def renumber(self, old: int, new: int) -> Pending:
+        """Give the outstanding request `old` the number `new` that the SMSC's NACK says it expects,
+        and count on from there, as Kannel does: the SMSC keeps its own count of our requests, so
+        every later request would otherwise be NACKed once more."""
+        entry = self.pending.pop(old)
+        entry.packet.number = new
+        self.pending[new] = entry
+        self._next = number_after(new)
+        return entry
+
     def send(self, packet: Packet) -> bool:
+        """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone)."""
         if self.closed.is_set():
+            return False
+        if self.writer.is_closing():  # the transport would drop the bytes without a word
+            self.close("connection lost")
             return False
         self.writer.write(encode(packet))
         return True
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, timed_out: bool = False) -> None:
         if self.closed.is_set():
             return
         self.reason = reason
+        self.timed_out = timed_out
         self.closed.set()
         for entry in self.pending.values():
             if not entry.future.done():
