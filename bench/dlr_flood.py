@@ -126,7 +126,7 @@ async def main(receipts: int) -> None:
                     f"flood-{i}", "+48100200300", "+48601000001", ReportStatus.DELIVERED, now
                 )
             client = asyncio.create_task(asyncio.to_thread(smtp_during_flood, smtp))
-            await server.wait_until(lambda: len(server.stats.deliver_responses) >= receipts, timeout=600)
+            await server.wait_until(lambda: server.stats.deliver_answered >= receipts, timeout=600)
             absorbed = time.monotonic() - start
             greeted, accepted = await client
         finally:

@@ -20,7 +20,7 @@ from smsc.base import LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.encoding import concat_udh, gsm_encode, parse_udh
 from smsc.simulator import Simulator
 from smsc.simulator.control import send_command
-from smsc.simulator.core import SimulatorCore, SubmittedSms
+from smsc.simulator.core import MAX_RECORDS, SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import SmppServer, mo_parts
 from smsc.smpp.link import SmppLink
 from tests.fakes.smsc import EventRecorder
@@ -349,6 +349,63 @@ async def test_unacknowledged_report_is_kept_for_the_next_login(tmp_path: Path) 
             await ev.wait_until(lambda: bool(ev.reports))
             assert ev.reports[0].message_id == resp.message_id.decode()
             assert ev.reports[0].destination == PHONE
+
+
+async def test_long_mo_cut_by_a_drop_resumes_with_the_unacknowledged_part(tmp_path: Path) -> None:
+    # Parts 1 and 2 of a 3-part MO are acknowledged, part 3 is not when the client vanishes: the next
+    # bind gets part 3 alone, byte for byte (same reference), as an SMSC resends what it still holds.
+    # The whole text again under a new reference would leave the client parts 1-2 of a set that never
+    # completes, mailed later as a second, partial MO.
+    async with smpp_server(tmp_path) as server:
+        async with raw_client(server.port) as c:
+            assert await c.bind() == 0
+            session = next(iter(server.sessions))
+            await server.core.inject_mo(PHONE, ME, "A" * 400)
+            parts = [await c.read() for _ in range(3)]
+            concat = [parse_udh(pdu.short_message) for _, _, _, pdu in parts]
+            assert concat[0] is not None
+            assert concat == [parse_udh(concat_udh(concat[0].ref, 3, i)) for i in (1, 2, 3)]
+            for _, _, seq, _ in parts[:2]:
+                c.send("deliver_sm_resp", seq=seq)
+            await server.wait_until(lambda: len(server.stats.deliver_responses) == 2)
+        await asyncio.wait_for(session.closed.wait(), 5)
+        async with raw_client(server.port) as c:
+            assert await c.bind() == 0
+            name, _, seq, again = await c.read()
+            assert name == "deliver_sm" and again.short_message == parts[2][3].short_message
+            c.send("deliver_sm_resp", seq=seq)
+            await server.core.inject_mo(PHONE, ME, "marker")
+            name, _, _, after = await c.read()
+            assert (name, after.short_message) == ("deliver_sm", b"marker")  # nothing else was resent
+
+
+async def test_what_the_smpp_server_keeps_for_tests_is_bounded(tmp_path: Path) -> None:
+    # The simulator runs inside the daemon for months: the parts, binds, deliver_sm answers and nacks
+    # it keeps stop at MAX_RECORDS (the newest), as the core's records do; the totals still count.
+    n = MAX_RECORDS + 5
+    async with smpp_server(tmp_path) as server, raw_client(server.port) as c:
+        for _ in range(n):
+            c.send("bind_transceiver", system_id="smsgw", password="guess", system_type="")
+        assert [(await c.read())[:2] for _ in range(n)] == [("bind_transceiver_resp", 0x0E)] * n
+        assert await c.bind() == 0
+        for i in range(n):
+            c.send("submit_sm", source_addr="48100200300", destination_addr="48601123456",
+                   short_message=f"sms {i}".encode(), source_addr_ton=1, dest_addr_ton=1)  # fmt: skip
+        assert [(await c.read())[:2] for _ in range(n)] == [("submit_sm_resp", 0)] * n
+        for i in range(n):
+            await server.core.inject_mo(PHONE, ME, f"mo {i}")
+        for _ in range(n):
+            _, _, seq, _ = await c.read()
+            c.send("deliver_sm_resp", seq=seq)
+        for i in range(n):
+            c.writer.write(struct.pack(">IIII", 16, 0x80000000, 0x08, 50_000 + i))  # generic_nack
+        await server.wait_until(lambda: server.stats.commands["generic_nack"] == n)
+        assert len(server.received) == len(server.stats.deliver_responses) == MAX_RECORDS
+        assert server.received_total == server.stats.deliver_answered == n
+        assert [s.text for s in server.received[:1] + server.received[-1:]] == ["sms 5", f"sms {n - 1}"]
+        assert len(server.stats.binds) == len(server.stats.nacks) == MAX_RECORDS
+        assert server.stats.binds[-1] == ("trx", "smsgw", 0)
+        assert server.stats.nacks[-1] == (50_000 + n - 1, 0x08)
 
 
 async def test_transmitter_bind_gets_no_mo(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ from gateway.config import SimulatorSection, SmscSection
 from smsc.base import LinkState, ReportStatus
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
-from smsc.simulator.cimd2_server import Cimd2Server
-from smsc.simulator.core import SimulatorCore
+from smsc.encoding import parse_udh
+from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session
+from smsc.simulator.core import MAX_RECORDS, SimulatorCore
 from tests.fakes.events import EventRecorder
 from tests.test_simulator import RawClient, raw_client, simulator, smpp_server
 
@@ -186,6 +189,84 @@ async def test_our_cimd2_client_takes_reports_whether_numbers_restart_or_continu
         finally:
             await link.stop()
         assert len(ev.reports) == 3
+
+
+@asynccontextmanager
+async def cimd2_server(tmp_path: Path) -> AsyncIterator[Cimd2Server]:
+    core = SimulatorCore(SimulatorSection(dlr_delay_seconds=0), tmp_path / "sim.jsonl", first_id=0)
+    server = Cimd2Server(core)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        await core.close()
+
+
+@asynccontextmanager
+async def logged_in(server: Cimd2Server) -> AsyncIterator[tuple[Cimd2Client, Cimd2Session]]:
+    """A client logged in, and the server's session for it (there once the login is answered)."""
+    client = await Cimd2Client.connect(server.port)
+    try:
+        await client.login()
+        yield client, next(s for s in server.sessions if s.logged_in and not s.closed.is_set())
+    finally:
+        await client.close()
+
+
+async def test_cimd2_long_mo_cut_by_a_drop_resumes_with_the_unacknowledged_part(tmp_path: Path) -> None:
+    # Parts 1 and 2 of a 3-part MO are acknowledged, part 3 is not when the connection drops: the next
+    # login gets part 3 alone with its reference and 060, only renumbered, as an SMSC resends what it
+    # still holds. The whole text again under a new reference would leave the client parts 1-2 of a set
+    # that never completes, mailed later as a second, partial MO.
+    async with cimd2_server(tmp_path) as server:
+        async with logged_in(server) as (client, session):
+            await server.core.inject_mo("+48601123456", "+48100200300", "A" * 400)
+            parts = [await client.take(), await client.take(), await client.read()]  # the third unanswered
+        await asyncio.wait_for(session.closed.wait(), 5)
+        concat = [parse_udh(bytes.fromhex(p.get(P.UDH) or "")) for p in parts]
+        assert [(c.total, c.seq) for c in concat if c] == [(3, 1), (3, 2), (3, 3)]
+        assert len({c.ref for c in concat if c}) == 1
+        async with logged_in(server) as (client, _):
+            again = await client.take()
+            assert again.params == parts[2].params and again.number != parts[2].number
+            await server.core.inject_mo("+48601123456", "+48100200300", "marker")
+            assert (await client.take()).get(P.USER_DATA) == "marker"  # and nothing else was resent
+
+
+async def test_cimd2_answer_and_goodbye_in_one_read_are_not_delivered_again(tmp_path: Path) -> None:
+    # A client that answers the 20 and leaves at once: the 70 and the FIN come in one read, and the
+    # session closes before its delivery loop resumes. The MO was acknowledged, so the next login must
+    # not get it again (a second mail to the user).
+    async with cimd2_server(tmp_path) as server:
+        async with logged_in(server) as (client, session):
+            await server.core.inject_mo("+48601123456", "+48100200300", "once")
+            mo = await client.read()
+            client.writer.write(encode(Packet(Op.DELIVER_RESP, mo.number)))
+            client.writer.write_eof()
+            await asyncio.wait_for(session.closed.wait(), 5)
+        async with logged_in(server) as (client, _):
+            await server.core.inject_mo("+48601123456", "+48100200300", "marker")
+            assert (await client.take()).get(P.USER_DATA) == "marker"
+
+
+async def test_what_the_cimd2_server_keeps_for_tests_is_bounded(tmp_path: Path) -> None:
+    # The simulator runs inside the daemon for months: the parts and delivery answers it keeps stop at
+    # MAX_RECORDS (the newest), as the core's records do; the total of parts still counts them all.
+    n = MAX_RECORDS + 5
+    async with cimd2_server(tmp_path) as server, logged_in(server) as (client, _):
+        for i in range(n):
+            submit = Packet.make(Op.SUBMIT, (2 * i + 3) % 256, (P.DESTINATION, "+48601123456"),
+                                 (P.USER_DATA, f"sms {i}"), (P.STATUS_REPORT_REQUEST, 0))  # fmt: skip
+            client.writer.write(encode(submit))
+        assert {(await client.read()).op for _ in range(n)} == {Op.SUBMIT_RESP}
+        for i in range(n + 1):
+            await server.core.inject_mo("+48601123456", "+48100200300", f"mo {i}")
+        for _ in range(n + 1):  # the last goes out only once the one before was answered and noted
+            await client.take()
+        assert len(server.received) == len(server.answers) == MAX_RECORDS
+        assert [s.text for s in server.received[:1] + server.received[-1:]] == ["sms 5", f"sms {n - 1}"]
+        assert server.received_total == n and set(server.answers) == {(Op.DELIVER, 0)}
 
 
 def _sms(destination: str) -> Any:

@@ -7,7 +7,8 @@ are answered. MOs go out as deliver message (20), split and concatenated with a 
 and delivery reports as status report (23) with 021/060/061/062/063. Like test_cimd2 it delivers one
 packet at a time and waits for the answer; a negative answer or none at all is retried with the same
 packet number (a retransmission), and what was never acknowledged goes back to the core when the
-session ends. The knobs on `Cimd2Server` let tests play a slow, silent or sloppy SMSC.
+session ends: an MO part as it was sent (reference and 060 kept), renumbered on the next login. The
+knobs on `Cimd2Server` let tests play a slow, silent or sloppy SMSC.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from smsc.cimd2.packet import (
 )
 from smsc.encoding import decode_user_data
 from smsc.simulator.cimd2_texts import mo_params
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, utcnow
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, utcnow
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -228,7 +229,13 @@ class Cimd2Session(SessionBase):
     ) -> None:
         now = self.server.now()
         for params in mo_params(source, destination, text, self.server.next_ref(), now, parts, shuffle):
-            self._enqueue(Op.DELIVER, params, ("mo", source, destination, text))
+            await self.send_part(tuple(params))
+
+    async def send_part(self, part: Any) -> None:
+        """Deliver one MO part, given as the parameters of its 20. The key handed back on a drop is the
+        part itself, not the text: only what the client did not acknowledge goes out again, with the
+        concatenation reference and 060 of the parts it did take."""
+        self._enqueue(Op.DELIVER, list(part), ("part", part))
 
     async def send_report(
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
@@ -259,7 +266,7 @@ class Cimd2Session(SessionBase):
                 except TimeoutError:
                     log.info("sim.cimd2.no_answer", packet=ob.packet.describe()[:6], attempt=ob.attempts)
                     continue
-                self.server.answers.append((ob.packet.op, answer.get_int(P.ERROR_CODE) or 0))
+                keep_recent(self.server.answers, (ob.packet.op, answer.get_int(P.ERROR_CODE) or 0))
                 self.server.changed()
                 if answer.op != Op.NACK and answer.get(P.ERROR_CODE) is None:
                     break
@@ -278,6 +285,10 @@ class Cimd2Session(SessionBase):
         elif packet.op != Op.NACK and packet.op != current.packet.op + 50:
             log.warning("sim.cimd2.wrong_answer", packet=packet.describe())
         elif self._answer is not None and not self._answer.done():
+            if packet.op != Op.NACK and packet.get(P.ERROR_CODE) is None:
+                # Off the queue now, not when _deliver_loop resumes: when the client's FIN came in the
+                # same read, close() runs first and would hold (and redeliver) what was acknowledged.
+                self._queue.popleft()
             self._answer.set_result(packet)
 
 
@@ -307,7 +318,8 @@ class Cimd2Server(ServerBase):
         self.retry_delay, self.max_attempts = retry_delay, max_attempts
         self.corrupt_checksums = corrupt_checksums
         self.received: list[SubmittedSms] = []
-        self.answers: list[tuple[int, int]] = []  # (op delivered, 900 code in the client's answer or 0)
+        # (op delivered, 900 code in the client's answer or 0), the last MAX_RECORDS as `received`
+        self.answers: list[tuple[int, int]] = []
         self.scts: OrderedDict[str, str] = OrderedDict()  # message id → the 060 we answered with
         # The last packet number sent to each login. Kannel keeps its receive counter across logins
         # and drops a request numbered as the previous one, so a new session continues the count.

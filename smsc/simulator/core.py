@@ -4,7 +4,7 @@ The SMPP and CIMD2 servers parse their wire format and hand each received part t
 which owns everything the protocols share: login check, the verdict rules (reject / fail by number
 suffix), message ids, the JSON-lines log of every part, the registry of logged-in sessions, and the
 routing of injected MOs and delivery reports to a session able to carry them, held until one logs in
-when none is. A report or MO a session could not hand over is held the same way, as an SMSC would.
+when none is. A report or MO part a session could not hand over is held the same way, as an SMSC would.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
 
@@ -35,6 +35,8 @@ LOG_MODE = 0o600
 MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
 MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
 MAX_HELD = 10_000
+
+T = TypeVar("T")
 
 # Why a part is refused, per protocol. SMPP: ESME_RINVDSTADR; CIMD2: 300 incorrect destination address.
 INVALID_DESTINATION = "invalid_destination"
@@ -99,6 +101,10 @@ class SimSession(Protocol):
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
     ) -> None: ...
 
+    async def send_part(self, part: Any) -> None:
+        """Deliver one MO part as a session of this protocol built it (its wire fields, concatenation
+        UDH included): how a part held after a drop goes out again, renumbered but otherwise unchanged."""
+
 
 @dataclass(frozen=True)
 class _Sent:
@@ -111,6 +117,14 @@ class _Sent:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def keep_recent(items: list[T], item: T) -> None:
+    """Append `item` and forget all but the last MAX_RECORDS: the simulator runs inside the daemon
+    for months, and these lists are for tests and `status` (the log file has everything). A list and
+    not a deque, so that callers keep slicing it and comparing it with lists."""
+    items.append(item)
+    del items[:-MAX_RECORDS]
 
 
 class SimulatorCore:
@@ -222,8 +236,7 @@ class SimulatorCore:
             "text": sms.text,
             "verdict": verdict,
         }
-        self.records.append(record)
-        del self.records[:-MAX_RECORDS]
+        keep_recent(self.records, record)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         try:
             # One O_APPEND write per record (no file object): whole lines even with readers tailing it.
@@ -301,9 +314,11 @@ class SimulatorCore:
         log.info("sim.report_sent", message_id=message_id, status=status.value)
         return True
 
-    def hold_mo(self, source: str, destination: str, text: str, protocol: str | None) -> None:
-        """A session went away before the client acknowledged this MO: deliver it after a new login."""
-        self._held.append((protocol, None, ("mo", source, destination, text)))
+    def hold_part(self, protocol: str, part: object) -> None:
+        """A session went away before the client acknowledged this MO part: the next login of the same
+        protocol gets that very part again. Not the whole text anew: the client may already hold the
+        other parts, and a fresh concatenation reference would leave them an incomplete message."""
+        self._held.append((protocol, None, ("part", part)))
 
     def hold_report(self, message_id: str, status: ReportStatus) -> None:
         sent = self._messages.get(message_id)
@@ -328,6 +343,8 @@ class SimulatorCore:
         if item[0] == "mo":
             _, source, destination, text = item
             await s.send_mo(str(source), str(destination), str(text))
+        elif item[0] == "part":
+            await s.send_part(item[1])
         else:
             _, message_id, status = item
             sent = self._messages.get(str(message_id))

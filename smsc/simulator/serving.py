@@ -1,8 +1,8 @@
 """What the simulator's SMPP and CIMD2 servers share around their wire formats: a session's life (its
-background tasks, and on close handing every MO or report the client never acknowledged back to the
-core, so that the next login gets it as it would from an SMSC), a listener's session registry, MO
-reference counter and change signal, and `wait_until`, which lets tests and fakes wait for a condition
-instead of sleeping.
+background tasks, and on close handing every MO part or report the client never acknowledged back to
+the core, so that the next login gets it as it would from an SMSC), a listener's session registry, MO
+reference counter, the recent parts received and change signal, and `wait_until`, which lets tests and
+fakes wait for a condition instead of sleeping.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from smsc.simulator.core import SimulatorCore, SubmittedSms
+from smsc.simulator.core import SimulatorCore, SubmittedSms, keep_recent
 
 log = structlog.get_logger(__name__)
 
@@ -56,10 +56,10 @@ class SessionBase:
         task.add_done_callback(self._tasks.discard)
 
     def hold(self, key: tuple[Any, ...]) -> None:
-        """Give an MO ("mo", source, destination, text) or report ("report", message_id, status) the
-        client did not take back to the core, which delivers it after the next login."""
-        if key[0] == "mo":
-            self.core.hold_mo(*key[1:], protocol=self.protocol)
+        """Give an MO part ("part", what `send_part` takes) or a report ("report", message_id, status)
+        the client did not take back to the core, which delivers it after the next login."""
+        if key[0] == "part":
+            self.core.hold_part(self.protocol, key[1])
         else:
             self.core.hold_report(*key[1:])
 
@@ -80,7 +80,7 @@ class SessionBase:
             return
         self.closed.set()
         self.core.unregister(self)  # type: ignore[arg-type]  # each subclass is a SimSession
-        for key in dict.fromkeys(self.take_unacknowledged()):  # one MO in several parts is held once
+        for key in self.take_unacknowledged():
             self.hold(key)
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -95,7 +95,7 @@ class ServerBase:
     received and a signal for `wait_until` callers."""
 
     session_class: type[SessionBase] = SessionBase
-    received: list[SubmittedSms]  # every part taken, in order
+    received: list[SubmittedSms]  # the last MAX_RECORDS parts taken, in order (`keep_recent`)
 
     def __init__(self, core: SimulatorCore, host: str, port: int) -> None:
         self.core = core
@@ -106,6 +106,7 @@ class ServerBase:
         self._handlers: set[asyncio.Task[Any]] = set()  # one per connection, running `session.run`
         self._ref = 0
         self._changed = asyncio.Event()
+        self.received_total = 0  # every part taken: what waits for a count beyond the kept ones reads
 
     async def start(self) -> asyncio.Server:
         self.listener = await asyncio.start_server(self._on_connect, self.host, self.port)
@@ -154,7 +155,8 @@ class ServerBase:
         return self._ref
 
     def record(self, sms: SubmittedSms) -> None:
-        self.received.append(sms)
+        keep_recent(self.received, sms)
+        self.received_total += 1
         self.changed()
 
     def changed(self) -> None:

@@ -5,7 +5,8 @@ every SMS crosses go through `smsc.smpp.codec`, so that a benchmark measures the
 the simulator, and smpplib's PDU classes handle the bind and the rest. Each connection is an
 `SmppSession`: bind checks the login with the core, submit_sm is turned into a `SubmittedSms` and
 answered with the core's verdict, MOs and delivery receipts go out as deliver_sm and are sent again
-when the client does not answer in time or answers with an error, as an SMSC does. The hooks
+when the client does not answer in time or answers with an error, as an SMSC does; an MO part still
+unacknowledged when the session ends goes to the next bind as it was, concatenation UDH kept. The hooks
 (`SmppSession.on_submit_sm`, `SmppServer.session_class`) are what the behaviour-named fake SMSCs in
 the tests override.
 """
@@ -27,7 +28,7 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.encoding import decode_user_data
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent
 from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 from smsc.simulator.smpp_texts import RECEIPT_STATES, address_fields, mo_parts, receipt_text
@@ -62,11 +63,13 @@ class _Outbound:
 
 @dataclass
 class ServerStats:
-    """Instrumentation for tests and fakes: what the server saw and answered."""
+    """Instrumentation for tests and fakes: what the server saw and answered. The lists keep the last
+    MAX_RECORDS entries only (`keep_recent`): the simulator runs inside the daemon for months."""
 
     received: list[SubmittedSms] = field(default_factory=list)
     binds: list[tuple[str, str, int]] = field(default_factory=list)  # (mode, system_id, status)
     deliver_responses: list[tuple[str, int]] = field(default_factory=list)  # (kind, status)
+    deliver_answered: int = 0  # every deliver_sm answer, counted beyond the ones kept above
     commands: Counter[str] = field(default_factory=Counter)  # every PDU the clients sent, by name
     nacks: list[tuple[int, int]] = field(default_factory=list)  # generic_nack from clients: (seq, status)
     unbind_answered: int = 0
@@ -163,7 +166,7 @@ class SmppSession(SessionBase):
                 self.nack(seq, ESME_RINVCMDID)
             return
         if name == "generic_nack":
-            self.server.stats.nacks.append((seq, status))
+            keep_recent(self.server.stats.nacks, (seq, status))
             self._on_deliver_resp(seq, status or ESME_RUNKNOWNERR)
             return
         pdu: Any = None
@@ -220,7 +223,7 @@ class SmppSession(SessionBase):
             status = 0
         else:
             status = ESME_RINVSYSID if system_id != self.core.cfg.system_id else ESME_RINVPASWD
-        self.server.stats.binds.append((BIND_MODES[name], system_id, status))
+        keep_recent(self.server.stats.binds, (BIND_MODES[name], system_id, status))
         self.server.changed()
         resp = name + "_resp"
         if status:
@@ -297,7 +300,13 @@ class SmppSession(SessionBase):
         addresses = address_fields(source, destination)
         for esm, dc, sm in mo_parts(text, self.server.next_ref(), parts, shuffle):
             fields = dict(addresses, esm_class=esm, data_coding=dc, short_message=sm)
-            self._deliver(_Outbound("mo", fields, ("mo", source, destination, text)))
+            await self.send_part(tuple(fields.items()))
+
+    async def send_part(self, part: Any) -> None:
+        """Deliver one MO part, given as its deliver_sm fields. The key handed back on a drop is the part
+        itself, not the text: only what the client did not acknowledge goes out again, with the
+        concatenation reference of the parts it did take."""
+        self._deliver(_Outbound("mo", dict(part), ("part", part)))
 
     async def send_report(
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
@@ -325,7 +334,8 @@ class SmppSession(SessionBase):
             return
         if ob.timer:
             ob.timer.cancel()
-        self.server.stats.deliver_responses.append((ob.kind, status))
+        keep_recent(self.server.stats.deliver_responses, (ob.kind, status))
+        self.server.stats.deliver_answered += 1
         self.server.changed()
         if status:
             self._outbound[seq] = ob
@@ -393,6 +403,6 @@ class SmppServer(ServerBase):
         await wait_until(self._changed, predicate, timeout)
 
     async def wait_for(self, n: int, timeout: float = 5.0) -> list[SubmittedSms]:
-        """Wait until at least `n` parts were received."""
-        await self.wait_until(lambda: len(self.stats.received) >= n, timeout)
+        """Wait until at least `n` parts were received (the list returned keeps the last MAX_RECORDS)."""
+        await self.wait_until(lambda: self.received_total >= n, timeout)
         return self.stats.received
