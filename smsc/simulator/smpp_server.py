@@ -158,7 +158,8 @@ class SmppSession(SessionBase):
     async def dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         name = _COMMAND_NAMES.get(command_id)
-        self.server.stats.commands[name or f"0x{command_id:08X}"] += 1
+        # Unknown ids share one key: a peer sending random ones must not grow the table for ever.
+        self.server.stats.commands[name or "unknown"] += 1
         self.server.changed()
         if name is None:
             log.warning("sim.smpp.unknown_command", command_id=f"0x{command_id:08X}")
