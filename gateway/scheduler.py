@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from billing_reports import job as billing
-from billing_reports.repo import BillingRepo
+from billing_reports.monthly import Month, due_months
+from billing_reports.repo import LAST_BILLED, BillingRepo
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
@@ -28,10 +30,39 @@ from gateway.store.db import Store
 log = structlog.get_logger(__name__)
 
 
+def unbilled_from(store: Store, config: Config) -> tuple[Month, float]:
+    """The oldest month the billing still has to list, and its start (R-5.2).
+
+    The same rule as the billing run's (`due_months`): the month after the last one billed, or
+    without that record the month just ended; the month under way when none is due.
+    """
+    tz = ZoneInfo(config.gateway.timezone)
+    last = BillingRepo(store.db, store.clock).get(LAST_BILLED)
+    now = store.clock()
+    due = due_months(Month.parse(last) if last else None, now, tz)
+    month = due[0] if due else Month.containing(now, tz)
+    return month, month.bounds(tz)[0]
+
+
 async def purge(store: Store, config: Config) -> int:
+    """Delete detail rows older than the retention, but never those of a month not billed yet.
+
+    A retention shorter than a month (or a billing run that keeps failing) would otherwise delete
+    SMS its billing file must list; they wait until the month is billed, the next run deletes them.
+    """
     days = config.gateway.retention_days
-    cutoff = store.clock() - days * 86400
     try:
+        cutoff = store.clock() - days * 86400
+        unbilled, unbilled_start = unbilled_from(store, config)
+        if unbilled_start < cutoff:
+            cutoff = unbilled_start
+            kept_from = datetime.fromtimestamp(cutoff, ZoneInfo(config.gateway.timezone))
+            log.info(
+                "retention.held_for_billing",
+                month=str(unbilled),
+                kept_from=kept_from.isoformat(),
+                older_than_days=days,
+            )
         removed = await retention.purge_before(store, cutoff, reply_window=config.replies.window_seconds)
         # Billing files of a month older than this say that its detail rows are gone (R-5).
         await store.write(lambda: BillingRepo(store.db, store.clock).purged_up_to(cutoff))

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from billing_reports import job
 from billing_reports.monthly import Month
@@ -36,9 +37,9 @@ class Clock:
         return self.now
 
 
-def setup(tmp_path: Path, now: float) -> tuple[Any, Store, Clock, Path]:
+def setup(tmp_path: Path, now: float, **gateway: Any) -> tuple[Any, Store, Clock, Path]:
     path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
+    path.write_text(config_text(tmp_path, smsc_port=2775, **gateway))
     cfg = parse_config(path.read_text(), source="test", base_dir=tmp_path)
     clock = Clock(now)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +152,48 @@ async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
     purged = read(path.read_bytes())
     assert purged.sms == [] and "deleted by the retention purge" in purged.notes[0]
     assert purged.header["accepted parts (usage counter)"] == ["3"]
+
+
+async def test_the_purge_keeps_a_month_until_it_is_billed(tmp_path: Path) -> None:
+    # Defect: the purge deleted detail rows of a month not billed yet (a retention of 20 days did so
+    # every month), so that month's billing file could never list every SMS. Here: 40 days,
+    # and the daemon was down over the month end; at its start the purge must not outrun the billing.
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 2, 20), retention_days=40)
+    acme = add_account(store)
+    BillingRepo(store.db, store.clock).put(LAST_BILLED, "2026-02")
+    for day in (2, 10, 20):
+        mt(store, acme, at(2026, 3, day, 12))
+    detail = lambda: store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]  # noqa: E731
+    clock.now = at(2026, 4, 12, 3, 30)  # the 2nd of March is past the retention, March is unbilled
+    with capture_logs() as logs:
+        await purge(store, cfg)
+    assert detail() == 3
+    held = [e for e in logs if e["event"] == "retention.held_for_billing"]
+    assert [(e["month"], e["kept_from"]) for e in held] == [("2026-03", "2026-03-01T00:00:00+01:00")]
+    assert await job.run_due(store, cfg) == [Month(2026, 3)]
+    march = read((cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes())
+    assert march.notes == [] and times(cfg, "2026-03") == [
+        "2026-03-02 12:00:00",
+        "2026-03-10 12:00:00",
+        "2026-03-20 12:00:00",
+    ]
+    await purge(store, cfg)  # billed: the retention alone decides again
+    assert detail() == 2
+
+
+async def test_a_month_whose_billing_keeps_failing_is_not_purged(tmp_path: Path) -> None:
+    # The same hold with the default retention: billing stopped after January (a full disk, say),
+    # and 90 days later the purge would reach February; it waits for February to be billed.
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 31))
+    acme = add_account(store)
+    BillingRepo(store.db, store.clock).put(LAST_BILLED, "2026-01")
+    mt(store, acme, at(2026, 1, 20))
+    mt(store, acme, at(2026, 2, 3))
+    clock.now = at(2026, 5, 20)
+    await purge(store, cfg)
+    dates = [r[0] for r in store.db.conn.execute("SELECT created_at FROM messages")]
+    assert dates == [at(2026, 2, 3)]  # January was billed and goes; February waits
+    assert float(BillingRepo(store.db, store.clock).get("purged_before") or 0) == at(2026, 2, 1)
 
 
 def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

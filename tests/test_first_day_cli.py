@@ -263,3 +263,40 @@ def test_outbox_list_and_retry(tmp_path: Path) -> None:
     assert res.returncode == 0 and "1 mail(s)" in res.stdout
     with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
         assert conn.execute("SELECT state, attempts FROM outbox").fetchone() == ("queued", 0)
+
+
+def test_a_user_who_sent_mail_is_removed_and_the_next_user_starts_from_zero(tmp_path: Path) -> None:
+    # Defect: `user remove` failed (FOREIGN KEY constraint failed) for anyone who had ever sent mail,
+    # so a departing employee kept sending; and the id SQLite hands out again carried their counters.
+    config = write_config(tmp_path)
+    db = tmp_path / "state" / "smsgw.db"
+    store = Store.open(db)
+    acme = store.accounts.add_account("acme").id
+    bob = store.accounts.add_user("bob@acme.example", "acme").id
+    with store.db.transaction():
+        store.db.conn.execute(
+            "INSERT INTO emails (account_id, user_id, mail_from, text, received_at) VALUES (?, ?, ?, 'x', 0)",
+            (acme, bob, "bob@acme.example"),
+        )
+    store.accounts.add_usage([f"account:{acme}", f"user:{bob}"], ["2026-03", "2026-03-02"], 7)
+    assert store.policy.first_limit_notice(f"user:{bob}", "2026-03")
+    store.close()
+    res = run("--config", str(config), "user", "remove", "BOB@acme.example")
+    assert res.returncode == 0, res.stderr
+    assert "user BOB@acme.example removed" in res.stdout
+    assert (
+        run("--config", str(config), "user", "add", "carl@acme.example", "--account", "acme").returncode == 0
+    )
+    store = Store.open(db)
+    try:
+        assert store.accounts.find_user("bob@acme.example") is None
+        # The audit record of the mail stays, with its sender, no longer linked to a user.
+        row = store.db.conn.execute("SELECT user_id, mail_from FROM emails").fetchone()
+        assert row == (None, "bob@acme.example")
+        carl = store.accounts.find_user("carl@acme.example")
+        assert carl is not None and carl.id == bob  # SQLite gave bob's id to the next user ...
+        assert store.accounts.usage(f"user:{carl.id}", "2026-03") == 0  # ... but not his counters
+        assert store.policy.first_limit_notice(f"user:{carl.id}", "2026-03")  # nor his notices
+        assert store.accounts.usage(f"account:{acme}", "2026-03") == 7  # the account's stay
+    finally:
+        store.close()

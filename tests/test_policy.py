@@ -16,8 +16,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
+from gateway.config import parse_config
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    config_text,
+    free_port,
+    mail,
+    make_config,
+    running_gateway,
+    smtp_sink,
+)
 from tests.fakes.smsc import HappySMSC
+from tests.test_process import smsgw
 
 
 def to(number: str) -> str:
@@ -232,6 +243,33 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
             )
             res = await gw.send(mail(to("601123456"), "Allowed again"))
             assert res.error is None
+
+
+async def test_a_resumed_account_is_judged_only_by_messages_after_the_resume(tmp_path: Path) -> None:
+    # Defect: the share still counted the failures the admin had just looked at, so the first
+    # failure after `smsgw account resume` suspended the account again (and mailed the admin again).
+    async with HappySMSC(fail_suffixes=["13"]) as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port, suspend_after=4, suspend_failed_share=0.5)
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        async with running_gateway(parse_config(text, source=str(path), base_dir=tmp_path)) as gw:
+            acme = lambda: gw.store.accounts.get_account("acme")  # noqa: E731
+            suspensions = lambda: gw.store.db.conn.execute(  # noqa: E731
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'suspended'"
+            ).fetchone()[0]
+            for i in range(4):
+                await gw.send(mail(to(f"60112{i}413"), f"Fails {i}"))
+            await gw.until(lambda: acme().suspended_at is not None)
+            done = await asyncio.to_thread(smsgw, path, "account", "resume", "acme")
+            assert done.returncode == 0, done.stderr
+            assert (await gw.send(mail(to("601125413"), "Fails after the resume"))).error is None
+            await gw.until(lambda: gw.states()[-1] == "failed")
+            assert acme().suspended_at is None and suspensions() == 1
+            # Judged afresh, the rule still holds: four failures of four since the resume suspend it.
+            for i in range(6, 9):
+                await gw.send(mail(to(f"60112{i}413"), f"Fails again {i}"))
+            await gw.until(lambda: acme().suspended_at is not None)
+            assert "4 of the last 4" in (acme().suspended_reason or "") and suspensions() == 2
 
 
 async def test_relay_from_untrusted_network_is_refused(tmp_path: Path) -> None:

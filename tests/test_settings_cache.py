@@ -66,6 +66,26 @@ async def test_cli_changes_reach_the_running_daemon_at_the_next_mail(tmp_path: P
             await gw.until(lambda: len(smsc.received) == 3)
 
 
+async def test_a_user_who_sent_mail_is_removed_and_refused_by_the_running_daemon(tmp_path: Path) -> None:
+    # Defect: removing a user who had ever sent mail failed on the emails' foreign key, and the
+    # daemon went on taking their mail until the retention purge had deleted all of it.
+    async with HappySMSC() as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port)
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        async with running_gateway(parse_config(text, source=str(path), base_dir=tmp_path)) as gw:
+            bob = "bob@acme.example"
+            done = await asyncio.to_thread(smsgw, path, "user", "add", bob, "--account", "acme")
+            assert done.returncode == 0, done.stderr
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", "Last day"), sender=bob)).error is None
+            done = await asyncio.to_thread(smsgw, path, "user", "remove", bob)
+            assert done.returncode == 0, done.stderr
+            res = await gw.send(mail(f"601123456@{DOMAIN}", "Gone"), sender=bob)
+            assert isinstance(res.error, smtplib.SMTPSenderRefused)
+            rows = gw.store.db.conn.execute("SELECT user_id, mail_from, text FROM emails").fetchall()
+            assert rows == [(None, bob, "Last day")]
+
+
 async def test_a_change_by_this_process_is_seen_within_the_same_loop_turn(tmp_path: Path) -> None:
     # The generation is read once per loop turn; this process's own change must not wait for the next.
     store = Store.open(tmp_path / "db.sqlite")

@@ -16,6 +16,7 @@ from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced
 from gateway.store.queue import AWAITING_LATE, RECOVERED
+from gateway.store.schema import SCHEMA_VERSION
 
 
 class Clock:
@@ -171,6 +172,49 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(StoreError, match="newer"):
         Store.open(tmp_path / "db.sqlite")
+
+
+def test_a_user_added_after_a_removal_does_not_inherit_its_counters(tmp_path: Path) -> None:
+    # Users have no AUTOINCREMENT: the next user gets the removed one's id, and with it its
+    # `user:<id>` usage (spent limit) and limit notices, unless the removal takes them along.
+    s = Store.open(tmp_path / "db.sqlite")
+    s.accounts.add_account("acme")
+    bob = s.accounts.add_user("bob@acme.example", "acme").id
+    s.accounts.add_usage([f"user:{bob}"], ["2026-03"], 40)  # his mail itself already purged
+    assert s.policy.first_limit_notice(f"user:{bob}", "2026-03")
+    s.accounts.remove_user("bob@acme.example")
+    carl = s.accounts.add_user("carl@acme.example", "acme").id
+    assert carl == bob
+    assert s.accounts.usage(f"user:{carl}", "2026-03") == 0
+    assert s.policy.first_limit_notice(f"user:{carl}", "2026-03")
+    s.close()
+
+
+def test_an_older_database_is_migrated_and_drops_counters_of_users_removed_before(tmp_path: Path) -> None:
+    # A user removed before migration 14 (possible once the purge had deleted their mail) left
+    # counters under an id the next user added is given; the migration drops them, not the living's.
+    s = Store.open(tmp_path / "db.sqlite")
+    s.accounts.add_account("acme")
+    anna = s.accounts.add_user("anna@acme.example", "acme").id
+    conn = s.db.conn
+    conn.execute("DROP INDEX emails_user")
+    conn.execute("ALTER TABLE accounts DROP COLUMN resumed_after_message")
+    conn.execute("UPDATE schema_version SET version = 12")
+    s.accounts.add_usage([f"user:{anna}", f"user:{anna + 1}", "account:1"], ["2026-03"], 2)
+    for scope in (f"user:{anna}", f"user:{anna + 1}"):
+        s.policy.first_limit_notice(scope, "2026-03")
+    s.close()
+    s = Store.open(tmp_path / "db.sqlite")
+    try:
+        conn = s.db.conn
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        scopes = [r[0] for r in conn.execute("SELECT scope FROM usage ORDER BY scope")]
+        assert scopes == ["account:1", f"user:{anna}"]
+        assert [r[0] for r in conn.execute("SELECT scope FROM limit_notices")] == [f"user:{anna}"]
+        s.policy.resume_account(1)
+        assert conn.execute("SELECT resumed_after_message FROM accounts").fetchone()[0] == 0
+    finally:
+        s.close()
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

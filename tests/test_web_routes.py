@@ -268,6 +268,58 @@ async def test_operator_queue_actions_and_accounts(web: WebContext) -> None:
         web.store.accounts.get_account("bad")
 
 
+async def test_panel_removes_a_user_who_sent_mail(web: WebContext) -> None:
+    # Defect: Remove answered with an error (the emails' foreign key) for anyone who had sent mail.
+    store = web.store
+    anna = store.accounts.find_user(PLAIN)
+    assert anna is not None
+
+    def sent_by_anna() -> int:
+        mid = add_mail(store, "acme", PLAIN, "+48601000007", "from anna")
+        store.db.conn.execute(
+            "UPDATE emails SET user_id = ? WHERE id = (SELECT email_id FROM messages WHERE id = ?)",
+            (anna.id, mid),
+        )
+        return mid
+
+    mid = await store.write(sent_by_anna)
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        r = await c.post("/users", data={"action": "remove", "email": PLAIN, "csrf": token})
+        assert r.status_code == 200 and f"user {PLAIN} removed" in r.text
+    assert store.accounts.find_user(PLAIN) is None
+    assert store.admin.message_info(mid)["mail_from"] == PLAIN  # the audit record stays
+
+
+async def test_operator_resume_judges_the_account_afresh(web: WebContext) -> None:
+    # Defect: after a resume the failures before it still counted, so one more failure suspended again.
+    store = web.store
+    acme = store.accounts.get_account("acme").id
+
+    def failures() -> None:
+        for i in range(5):
+            mid = add_mail(store, "acme", ADMIN, f"+4860100001{i}", f"fails {i}")
+            store.db.conn.execute(
+                "UPDATE messages SET state = 'failed', finished_at = 0 WHERE id = ?", (mid,)
+            )
+        store.policy.suspend_account(acme, "5 of the last 5 messages failed")
+
+    await store.write(failures)
+    assert store.policy.failure_share(acme, 5) == (5, 5)
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        await c.post("/operator/accounts", data={"csrf": token, "action": "resume", "name": "acme"})
+    assert store.accounts.get_account("acme").suspended_at is None
+    assert store.policy.failure_share(acme, 5) == (0, 0)
+
+    def one_more() -> None:
+        mid = add_mail(store, "acme", ADMIN, "+48601000020", "fails after")
+        store.db.conn.execute("UPDATE messages SET state = 'failed', finished_at = 0 WHERE id = ?", (mid,))
+
+    await store.write(one_more)
+    assert store.policy.failure_share(acme, 5) == (1, 1)
+
+
 async def test_logout_ends_the_session(web: WebContext) -> None:
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/")).text)

@@ -205,9 +205,23 @@ class AccountsRepo(Repository):
         return [User(*r) for r in self.conn.execute(sql + " ORDER BY a.name, u.email", args)]
 
     def remove_user(self, email: str) -> None:
+        """Take a user off the ACL, whether or not they ever sent mail.
+
+        Their emails stay for the audit trail and billing (R-2.5, R-5: both read the sender from
+        `mail_from`) and only lose the link the foreign key would otherwise refuse to orphan. Their
+        usage counters and limit notices go: they are keyed by the user's id, which SQLite hands to
+        the next user added (the table has no AUTOINCREMENT), and that user must start from zero.
+        The users trigger bumps the settings generation, so a running daemon refuses them at once.
+        """
         with self.changing_settings():
-            if self.conn.execute("DELETE FROM users WHERE email = ?", (email.strip(),)).rowcount == 0:
+            row = self.conn.execute("SELECT id FROM users WHERE email = ?", (email.strip(),)).fetchone()
+            if row is None:
                 raise NotFound(f"no user {email!r}")
+            user_id, scope = row[0], f"user:{row[0]}"
+            self.conn.execute("UPDATE emails SET user_id = NULL WHERE user_id = ?", (user_id,))
+            self.conn.execute("DELETE FROM usage WHERE scope = ?", (scope,))
+            self.conn.execute("DELETE FROM limit_notices WHERE scope = ?", (scope,))
+            self.conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     def set_user(self, email: str, **fields: Any) -> User:
         allowed = {"password_hash", "monthly_limit", "daily_limit", "role"}

@@ -52,11 +52,17 @@ class PolicyRepo(Repository):
         return cur.rowcount == 1
 
     def failure_share(self, account_id: int, last: int) -> tuple[int, int]:
-        """(failed, finished) over the account's last `last` finished messages."""
+        """(failed, finished) over the account's last `last` finished messages since its last resume.
+
+        The messages before a resume are what the admin looked at when lifting the suspension:
+        counting them again would suspend the account at its next failure (and mail the admin
+        again). The bound is a message id, so the read stays a short range of `messages_account`.
+        """
         rows = self.conn.execute(
             "SELECT state FROM messages WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
+            " AND id > COALESCE((SELECT resumed_after_message FROM accounts WHERE id = ?), 0)"
             " ORDER BY id DESC LIMIT ?",
-            (account_id, last),
+            (account_id, account_id, last),
         ).fetchall()
         return sum(1 for (s,) in rows if s != "delivered"), len(rows)
 
@@ -69,7 +75,14 @@ class PolicyRepo(Repository):
             )
 
     def resume_account(self, account_id: int) -> None:
+        """Lift a suspension; the failure share starts afresh with the messages accepted from now on.
+
+        Messages accepted before it (some may still fail after it) were part of what the admin
+        judged, so only ids above today's highest count (see `failure_share`).
+        """
         with self.changing_settings():
             self.conn.execute(
-                "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL WHERE id = ?", (account_id,)
+                "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL,"
+                " resumed_after_message = (SELECT COALESCE(MAX(id), 0) FROM messages) WHERE id = ?",
+                (account_id,),
             )

@@ -348,6 +348,23 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER optouts_delete_generation AFTER DELETE ON optouts
     BEGIN UPDATE settings_generation SET value = random(); END;
     """,
+    # 13: a resumed account is judged afresh (R-2.4): its failure share counts only messages after
+    # the highest message id at the resume, so the failures the admin has just looked at cannot
+    # suspend it again at its next failure
+    """
+    ALTER TABLE accounts ADD COLUMN resumed_after_message INTEGER;
+    """,
+    # 14: removing a user detaches their emails (kept for audit, R-2.5): this index finds them, and
+    # serves the foreign-key check of the delete, instead of two scans of every email. Counters and
+    # limit notices of users removed before go, since SQLite gives a removed user's id to the next
+    # user added, who must not start with them
+    """
+    CREATE INDEX emails_user ON emails(user_id) WHERE user_id IS NOT NULL;
+    DELETE FROM usage WHERE scope LIKE 'user:%'
+        AND CAST(substr(scope, 6) AS INTEGER) NOT IN (SELECT id FROM users);
+    DELETE FROM limit_notices WHERE scope LIKE 'user:%'
+        AND CAST(substr(scope, 6) AS INTEGER) NOT IN (SELECT id FROM users);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
