@@ -6,6 +6,23 @@ many logins; per login across all addresses, so rotating addresses cannot guess 
 overall, as a rate. A whole office shares one public address, so the address's cap must leave
 room for one colleague's typos without stopping the others.
 
+The login's count and the overall rate can be driven by anyone: whoever knows an address can lock
+that login everywhere, and a few addresses guessing at random fill the overall rate for every user
+of every company. Both therefore spare a client from which the login has lately succeeded (a
+"known good" pair: the owner's office, home or phone). Such a client is still held by the pair and
+address caps, which only failures from that very address can reach, so someone sharing it (a
+colleague behind the same NAT) gets no more guesses than a mistyper before being locked there.
+
+The overall rate is there to bound the scrypt work and the guesses spread thinly over many logins;
+refusing everybody is not needed for that. Past the rate, an address with failures in the window
+is told to come back later (454, no lock: whoever guesses from it has had their answers), and a
+fresh address waits its turn in a lane that admits one check per `overall_window / overall_max`,
+or gets the 454 too when its turn is more than `overall_max_wait_seconds` away. So the checks of
+clients not known good stay below twice the rate however many fresh addresses a flood brings, and
+a user at a fresh address typically waits a moment instead of being refused. The known-good table
+lives in memory like the counters: after a restart an owner is recognised again at the first
+success.
+
 A guess is counted when it starts, not when its answer is known: the slow password check runs
 off the event loop, and counting only finished failures let parallel sessions get far more
 answers than the limit before the first lockout. Every attempt therefore reserves a slot in each
@@ -19,7 +36,10 @@ leaves a row in the database that the guard reads when it is about to refuse som
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -59,11 +79,24 @@ def login_key(login: str) -> str:
     return login.strip().casefold()
 
 
-def shown_login(login: str) -> str:
-    """A login fit for logs and the status file; people sometimes type their password as the user name."""
-    if "@" in login and len(login) <= 254 and login.isprintable() and " " not in login:
-        return login
-    return "[not an address]"
+# Random per process: a digest correlates the attempts of one run, and cannot be looked up in a
+# table of digests of common passwords made elsewhere (or from an earlier run's logs).
+_MASK_KEY = secrets.token_bytes(32)
+
+
+def masked_login(login: str) -> str:
+    """A stand-in for a login that names no user, for logs and the status file.
+
+    People type their password into the user-name field, and `@` is as common in passwords as
+    in addresses, so nothing about the text tells the two apart; only finding the user does.
+    """
+    digest = hmac.new(_MASK_KEY, login_key(login).encode("utf-8", "surrogateescape"), hashlib.sha256)
+    return f"[unknown login #{digest.hexdigest()[:12]}]"
+
+
+def shown_login(login: str, known: bool) -> str:
+    """The login as typed when it names a user (`known`), else its masked stand-in."""
+    return login if known else masked_login(login)
 
 
 class Refused(Enum):
@@ -78,18 +111,25 @@ class Refused(Enum):
 @dataclass(slots=True)
 class _Counter:
     failures: deque[float] = field(default_factory=deque)
-    pending: int = 0
     strikes: int = 0
     locked_until: float = 0.0
     locked_at_wall: float = 0.0  # compared with the time of an unlock request from another process
     last_lockout: float = 0.0
+    known: bool = False  # the login names a user: the lock list may show it as typed
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """A reserved guess; `settle` or `cancel` it exactly once."""
+    """A reserved guess; `settle` or `cancel` it exactly once.
+
+    `delay` is how long the caller must wait before checking the password: its turn in the lane
+    for fresh addresses while the overall rate is exceeded (0 otherwise). `overall` says whether
+    it holds a slot of the overall rate (a known-good pair does not).
+    """
 
     keys: tuple[Key, Key, Key]
+    overall: bool = True
+    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +147,16 @@ _REFUSED = {"pair": Refused.PAIR, "address": Refused.ADDRESS, "login": Refused.L
 
 class AuthGuard:
     """Failed-login counters per (address, login), per address and per login with doubling
-    lockouts, and an overall rate cap.
+    lockouts, an overall rate cap, and the pairs that logged in lately.
 
-    The table is bounded (the least recently failing keys are forgotten first) so that a flood of
-    addresses or made-up logins cannot grow memory without limit; with the overall cap, a key
-    locked within the last hour cannot be pushed out by newer ones unless the table is smaller
-    than the failures an hour allows.
+    The table of counters is bounded (the least recently failing keys are forgotten first) so that
+    a flood of addresses or made-up logins cannot grow memory without limit. Only a failure makes
+    or refreshes a counter, and a counter still locked is never forgotten: otherwise anyone able to
+    make new keys (a login of their own used from many IPv6 /64s) could push a victim's lock and
+    its doubling out of the table. Attempts in flight are counted apart, and only while in flight.
+
+    The known-good table is bounded per login and in logins, so that someone with one valid
+    login, logging in from many addresses, can only push out their own entries.
     """
 
     def __init__(
@@ -127,7 +171,11 @@ class AuthGuard:
         forget_after_seconds: float = 86400,
         overall_max_failures: int = 60,
         overall_window_seconds: float = 60,
+        overall_max_wait_seconds: float = 10,
         max_keys: int = 20_000,
+        known_good_seconds: float = 30 * 86400,
+        known_good_per_login: int = 10,
+        max_known_good_logins: int = 20_000,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         unlocks: Callable[[int], Iterable[UnlockRow]] | None = None,
@@ -139,14 +187,22 @@ class AuthGuard:
         self.forget_after = forget_after_seconds
         self.overall_max = overall_max_failures
         self.overall_window = overall_window_seconds
+        self.overall_max_wait = overall_max_wait_seconds
         self.max_keys = max_keys
+        self.known_good_seconds = known_good_seconds
+        self.known_good_per_login = known_good_per_login
+        self.max_known_good_logins = max_known_good_logins
         self.clock = clock
         self.wall = wall
         self.unlocks = unlocks
         self._unlock_seen = 0
         self._keys: OrderedDict[Key, _Counter] = OrderedDict()
+        self._pending: dict[Key, int] = {}  # attempts in flight; a key leaves when its last settles
         self._overall: deque[float] = deque()
         self._overall_pending = 0
+        self._lane_next = 0.0  # when the lane for fresh addresses admits its next check
+        # login -> {client -> last success}, both least recent first
+        self._good: OrderedDict[str, dict[str, float]] = OrderedDict()
 
     @classmethod
     def from_config(cls, smtp: Any, unlocks: Callable[[int], Iterable[UnlockRow]] | None = None) -> AuthGuard:
@@ -182,37 +238,52 @@ class AuthGuard:
         """Reserve one guess against every counter and the overall cap, or say which refuses it.
 
         Nothing awaits between the checks and the reservation, so parallel sessions on the event
-        loop cannot all pass the check before any of them is counted.
+        loop cannot all pass the check before any of them is counted. A known-good pair skips the
+        login's lock and the overall cap (see the module's docstring), never the pair's nor the
+        address's.
         """
         address, who = client_key(ip), login_key(login)
         keys: tuple[Key, Key, Key] = (("pair", address, who), ("address", address, ""), ("login", "", who))
-        blocked = self._first_blocked(keys)
+        now = self.clock()
+        trusted = self._known_good(address, who, now)
+        checked = keys[:2] if trusted else keys
+        blocked = self._first_blocked(checked)
         if blocked is not None and self._read_unlocks():
-            blocked = self._first_blocked(keys)
+            blocked = self._first_blocked(checked)
         if blocked is not None:
             return _REFUSED[blocked[0]]
-        self._expire(self._overall, self.clock(), self.overall_window)
-        if len(self._overall) + self._overall_pending >= self.overall_max:
-            return Refused.OVERALL
+        delay = 0.0
+        if not trusted:
+            self._expire(self._overall, now, self.overall_window)
+            if len(self._overall) + self._overall_pending >= self.overall_max:
+                turn = self._lane_turn(address, now)
+                if turn is None:
+                    return Refused.OVERALL
+                delay = turn
+            self._overall_pending += 1
         for key in keys:
-            self._counter(key).pending += 1
-        self._overall_pending += 1
-        return Attempt(keys)
+            self._pending[key] = self._pending.get(key, 0) + 1
+        return Attempt(keys, overall=not trusted, delay=delay)
 
     def cancel(self, attempt: Attempt) -> None:
-        """Give the slot back: the check failed on our side (database), not on the user's."""
-        self._overall_pending -= 1
+        """Give the slot back: the check failed on our side (database), or never started."""
+        if attempt.overall:
+            self._overall_pending -= 1
         for key in attempt.keys:
-            counter = self._keys.get(key)
-            if counter is not None and counter.pending:
-                counter.pending -= 1
+            left = self._pending.get(key, 0) - 1
+            if left > 0:
+                self._pending[key] = left
+            else:
+                self._pending.pop(key, None)
 
-    def settle(self, attempt: Attempt, ok: bool) -> Lockout | None:
+    def settle(self, attempt: Attempt, ok: bool, *, known: bool = False) -> Lockout | None:
         """Record the outcome; a failure may start a lockout of the pair, the address, the login.
 
         A success clears the failures of the login (only its owner can do that) but not the
         address's: an attacker with an account of their own must not be able to reset the count
-        between guesses.
+        between guesses. It also makes the pair known good, and it creates no counter, so that
+        logging in cannot push anyone's lock out of the table. `known` says the login names a
+        user, the only case in which `locks()` may show it as typed.
         """
         self.cancel(attempt)
         now = self.clock()
@@ -222,9 +293,11 @@ class AuthGuard:
                 counter = self._keys.get(key)
                 if counter is not None:
                     counter.failures.clear()
+                    counter.known = True
+            self._remember(pair[1], pair[2], now)
             return None
         self._overall.append(now)
-        seconds = [self._fail(key, now) for key in attempt.keys]
+        seconds = [self._fail(key, now, known) for key in attempt.keys]
         if not any(seconds):
             return None
         return Lockout(max(seconds), pair=seconds[0] > 0, address=seconds[1] > 0, login=seconds[2] > 0)
@@ -250,13 +323,16 @@ class AuthGuard:
         return matched
 
     def locks(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The counters locked now, longest first: for the status file and `smsgw auth list`."""
+        """The counters locked now, longest first: for the status file and `smsgw auth list`.
+
+        A login that names no user is masked: it may well be a password typed as the user name.
+        """
         now = self.clock()
         out = [
             {
                 "kind": kind,
                 "address": address or None,
-                "login": shown_login(login) if login else None,
+                "login": shown_login(login, counter.known) if login else None,
                 "seconds_left": round(counter.locked_until - now),
                 "strikes": counter.strikes,
             }
@@ -283,8 +359,50 @@ class AuthGuard:
         for row_id, target, requested_at in rows:
             self._unlock_seen = max(self._unlock_seen, row_id)
             n = self.unlock(target, requested_at)
-            log.info("auth.unlocked", target=shown_target(target), counters=n)
+            log.info("auth.unlocked", target=self._shown_target(target), counters=n)
         return bool(rows)
+
+    def _shown_target(self, target: str) -> str:
+        """An unlock request's target for the log: a login only as typed when it names a user."""
+        if "@" not in target:
+            return target  # `*` or an address
+        known = target in self._good or any(
+            counter.known for key, counter in self._keys.items() if key[2] == target
+        )
+        return shown_login(target, known)
+
+    def _known_good(self, address: str, who: str, now: float) -> bool:
+        seen = self._good.get(who, {}).get(address)
+        return seen is not None and now - seen < self.known_good_seconds
+
+    def _remember(self, address: str, who: str, now: float) -> None:
+        clients = self._good.pop(who, None) or {}
+        clients.pop(address, None)
+        clients[address] = now
+        while len(clients) > self.known_good_per_login:
+            del clients[next(iter(clients))]
+        self._good[who] = clients
+        while len(self._good) > self.max_known_good_logins:
+            self._good.popitem(last=False)
+
+    def _lane_turn(self, address: str, now: float) -> float | None:
+        """The wait before a check past the overall rate, or None when it is refused.
+
+        An address that failed within the window is refused: whoever is guessing from it has had
+        their answers, while its other users can retry after the flood. A fresh address takes the
+        next slot of a lane that admits one check per `overall_window / overall_max`, unless that
+        slot is further away than `overall_max_wait`.
+        """
+        counter = self._keys.get(("address", address, ""))
+        if counter is not None:
+            self._expire(counter.failures, now, self.window)
+            if counter.failures:
+                return None
+        turn = max(now, self._lane_next)
+        if turn - now > self.overall_max_wait:
+            return None
+        self._lane_next = turn + self.overall_window / self.overall_max
+        return turn - now
 
     def _locked_for(self, key: Key) -> float:
         counter = self._keys.get(key)
@@ -294,24 +412,43 @@ class AuthGuard:
         now = self.clock()
         for key in keys:
             counter = self._keys.get(key)
-            if counter is None:
-                continue
-            if counter.locked_until > now:
-                return key
-            self._expire(counter.failures, now, self.window)
-            if len(counter.failures) + counter.pending >= self.caps[key[0]]:
+            failures = 0
+            if counter is not None:
+                if counter.locked_until > now:
+                    return key
+                self._expire(counter.failures, now, self.window)
+                failures = len(counter.failures)
+            if failures + self._pending.get(key, 0) >= self.caps[key[0]]:
                 return key
         return None
 
-    def _counter(self, key: Key) -> _Counter:
+    def _counter(self, key: Key, now: float) -> _Counter:
         counter = self._keys.pop(key, None) or _Counter()
         self._keys[key] = counter  # most recent last: eviction takes the oldest
-        while len(self._keys) > self.max_keys:
-            self._keys.popitem(last=False)
+        if len(self._keys) > self.max_keys:
+            self._make_room(key, now)
         return counter
 
-    def _fail(self, key: Key, now: float) -> float:
-        counter = self._counter(key)
+    def _make_room(self, keep: Key, now: float) -> None:
+        """Forget the least recently failing counters that hold no lock.
+
+        A locked one goes to the back instead (it is looked at again once newer keys have gone):
+        forgetting it would lift the lock. With every counter locked the table outgrows its bound
+        for a while; locks need failures, and failures need password checks, which the caps keep
+        few.
+        """
+        for _ in range(len(self._keys)):
+            if len(self._keys) <= self.max_keys:
+                return
+            key, counter = next(iter(self._keys.items()))
+            if key == keep or counter.locked_until > now:
+                self._keys.move_to_end(key)
+            else:
+                del self._keys[key]
+
+    def _fail(self, key: Key, now: float, known: bool) -> float:
+        counter = self._counter(key, now)
+        counter.known = counter.known or (known and bool(key[2]))
         self._expire(counter.failures, now, self.window)
         counter.failures.append(now)
         if len(counter.failures) < self.caps[key[0]] or counter.locked_until > now:
@@ -352,7 +489,9 @@ def unlock_target(text: str) -> str:
 
 
 def shown_target(target: str) -> str:
-    return shown_login(target) if "@" in target else target
+    """A stored unlock target as the CLI echoes it to the admin who typed it (the daemon's log
+    masks a login that names no user)."""
+    return target
 
 
 def _matches(key: Key, target: str) -> bool:

@@ -6,7 +6,7 @@ Pure time arithmetic in the installation's time zone; a window may wrap midnight
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -45,4 +45,32 @@ def release_time(now: datetime, start: str | None, end: str | None) -> datetime 
     release = now.replace(hour=e.hour, minute=e.minute, second=0, microsecond=0)
     if release <= now:
         release += timedelta(days=1)
-    return release
+    return _after_gap(release)
+
+
+def _after_gap(wall: datetime) -> datetime:
+    """`wall`, or the first instant after the clock change when `wall` falls in a spring-forward gap.
+
+    A window ending at 02:30 on the night the clocks jump from 02:00 to 03:00 ends, for new mail, at
+    03:00: that is the first moment `release_time` says "outside". Taken as is, 02:30 is read with
+    the offset before the change and lands at 03:30, so mail held overnight would go half an hour
+    after mail written later.
+    """
+    if wall.tzinfo is None:
+        return wall
+    utc = wall.astimezone(UTC)
+    if utc.astimezone(wall.tzinfo).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return wall  # the time exists (the usual case)
+    # The change lies between the two readings of the missing time (fold=1 takes the offset after
+    # it, fold=0 the one before); transitions fall on whole seconds, so bisect in seconds.
+    lo = int(wall.replace(fold=1).timestamp())
+    hi = int(wall.replace(fold=0).timestamp())
+    lo, hi = min(lo, hi), max(lo, hi)
+    after = datetime.fromtimestamp(hi, wall.tzinfo).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, wall.tzinfo).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, wall.tzinfo)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import acl.lockout
 from acl.lockout import ALL, Attempt, AuthGuard, Refused, unlock_target
 
 
@@ -85,7 +86,8 @@ def test_strikes_are_forgotten_after_a_quiet_day() -> None:
 
 
 def test_ipv6_counts_per_64_and_the_table_is_bounded() -> None:
-    # Hopping within one /64 does not escape; many distinct clients do not grow memory without limit.
+    # Hopping within one /64 does not escape; many distinct clients do not grow memory without
+    # limit; the oldest entries go first, but not one that still holds a lock.
     clock = FakeClock()
     guard = AuthGuard(5, 300, address_max_failures=2, clock=clock, max_keys=3)
     fail(guard, "2001:db8:1:2::1", "a@x.example")
@@ -95,7 +97,11 @@ def test_ipv6_counts_per_64_and_the_table_is_bounded() -> None:
     for i in range(10):
         fail(guard, f"192.0.2.{i}", f"u{i}@x.example")
     assert len(guard._keys) == 3
-    assert guard.address_locked_for("2001:db8:1:2::1") == 0  # the oldest entry was dropped
+    assert guard.address_locked_for("2001:db8:1:2::1") == 300  # kept: dropping it would lift the lock
+    assert guard.address_locked_for("192.0.2.0") == 0  # an older unlocked entry went instead
+    clock.now += 301
+    fail(guard, "192.0.2.99", "v@x.example")
+    assert ("address", "2001:db8:1:2::/64", "") not in guard._keys  # once unlocked, it may go
 
 
 def test_guesses_in_flight_count_against_the_limit() -> None:
@@ -131,14 +137,138 @@ def test_a_success_clears_the_login_not_the_address() -> None:
 
 
 def test_overall_failures_are_capped() -> None:
-    # Many addresses and many logins: past the overall rate, attempts wait for the window to pass.
+    # Many addresses and many logins: past the overall rate, the addresses that failed are told
+    # to wait for the window to pass, and fresh ones queue for one check each 60/10 s, up to 10 s.
     clock = FakeClock()
     guard = AuthGuard(3, 300, overall_max_failures=10, overall_window_seconds=60, clock=clock)
     for i in range(10):
         fail(guard, f"192.0.2.{i}", f"user{i}@x.example")
-    assert guard.begin("198.51.100.1", "anna@acme.example") is Refused.OVERALL
+    assert guard.begin("192.0.2.3", "anna@acme.example") is Refused.OVERALL
+    queued = [guard.begin(f"198.51.100.{i}", "anna@acme.example") for i in range(3)]
+    assert [a.delay for a in queued if isinstance(a, Attempt)] == [0, 6]
+    assert queued[2] is Refused.OVERALL  # its turn would be 12 s away
+    for attempt in queued[:2]:
+        assert isinstance(attempt, Attempt)
+        guard.cancel(attempt)
     clock.now += 61
-    assert isinstance(guard.begin("198.51.100.1", "anna@acme.example"), Attempt)
+    assert isinstance(guard.begin("192.0.2.3", "anna@acme.example"), Attempt)
+
+
+def test_the_overall_cap_spares_a_pair_that_logged_in_lately() -> None:
+    # A few addresses guessing at random fill the overall rate; Anna, who logged in from her
+    # office this month, is not made to wait, and neither is Ben at an address that never failed.
+    clock = FakeClock()
+    guard = AuthGuard(3, 300, overall_max_failures=10, overall_window_seconds=60, clock=clock)
+    succeed(guard, "192.0.2.50", "anna@acme.example")
+    clock.now += 29 * 86400
+    for i in range(12):
+        attempt = guard.begin(f"198.51.100.{i % 4}", f"nobody{i}@x.example")
+        if isinstance(attempt, Attempt):
+            guard.settle(attempt, False)
+    anna = guard.begin("192.0.2.50", "Anna@acme.example")
+    assert isinstance(anna, Attempt) and anna.delay == 0 and not anna.overall
+    assert guard.settle(anna, True) is None
+    assert guard.begin("198.51.100.1", "nobody99@x.example") is Refused.OVERALL  # it failed lately
+    ben = guard.begin("203.0.113.7", "ben@acme.example")
+    assert isinstance(ben, Attempt) and ben.delay == 0
+    guard.cancel(ben)
+    # Anna elsewhere, or at her office after a month without a login, is like anyone else.
+    assert guard.begin("198.51.100.2", "anna@acme.example") is Refused.OVERALL
+    clock.now += 30 * 86400 + 1
+    late = guard.begin("192.0.2.50", "anna@acme.example")
+    assert isinstance(late, Attempt) and late.overall
+
+
+def test_a_locked_login_still_opens_where_its_owner_logs_in() -> None:
+    # 3 guesses from each of 4 addresses lock Anna's login; from her usual address she still
+    # gets in, from anywhere else she is locked; her address's own caps hold as before.
+    guard = AuthGuard(3, 300, login_max_failures=10, clock=FakeClock())
+    succeed(guard, "192.0.2.1", "anna@acme.example")
+    seconds = [fail(guard, f"198.51.100.{i // 3}") for i in range(10)]
+    assert seconds[-1] == 300 and guard.login_locked_for("anna@acme.example") == 300
+    assert guard.begin("203.0.113.9", "anna@acme.example") is Refused.LOGIN
+    succeed(guard, "192.0.2.1", "ANNA@acme.example")
+    assert guard.login_locked_for("anna@acme.example") == 300  # still locked for everyone else
+    assert fail(guard, "192.0.2.1") == 0 and fail(guard, "192.0.2.1") == 0
+    assert fail(guard, "192.0.2.1") == 300
+    assert guard.begin("192.0.2.1", "anna@acme.example") is Refused.PAIR
+
+
+def test_logging_in_from_many_addresses_cannot_push_out_anyone_known_good() -> None:
+    # A login of one's own used from many /64s fills only that login's share of the table.
+    guard = AuthGuard(3, 300, known_good_per_login=10, max_known_good_logins=5, clock=FakeClock())
+    succeed(guard, "192.0.2.1", "anna@acme.example")
+    for n in range(500):
+        succeed(guard, f"2001:db8:{n:x}::1", "mallory@evil.example")
+
+    def spared(ip: str, login: str) -> bool:
+        attempt = guard.begin(ip, login)
+        assert isinstance(attempt, Attempt)
+        guard.cancel(attempt)
+        return not attempt.overall
+
+    assert spared("192.0.2.1", "anna@acme.example")
+    assert spared("2001:db8:1f3::1", "mallory@evil.example")
+    assert not spared("2001:db8:0::1", "mallory@evil.example")  # only the 10 latest are kept
+    for i in range(5):  # five more logins push the least recent (Anna's) out of the table
+        succeed(guard, "198.51.100.1", f"u{i}@x.example")
+    assert not spared("192.0.2.1", "anna@acme.example")
+
+
+def test_successful_logins_cannot_push_a_lock_out_of_the_table() -> None:
+    # The reviewer's t_evict.py, scaled down: someone with any valid login logs in from many /64s.
+    clock = FakeClock()
+    guard = AuthGuard(3, 300, max_keys=100, clock=clock)
+    for i in range(10):
+        fail(guard, f"198.51.100.{i // 3}", "victim@acme.example")
+    assert guard.login_locked_for("victim@acme.example") == 300
+    for n in range(1000):
+        succeed(guard, f"2001:db8:{n:x}::1", "mallory@evil.example")
+    assert guard.login_locked_for("victim@acme.example") == 300
+    assert guard.begin("203.0.113.9", "victim@acme.example") is Refused.LOGIN
+
+
+def test_failures_elsewhere_cannot_push_a_lock_out_of_the_table() -> None:
+    # New failing keys evict old unlocked ones, never one still locked (nor its doubling).
+    clock = FakeClock()
+    guard = AuthGuard(3, 300, max_keys=30, overall_max_failures=1000, clock=clock)
+    for i in range(10):
+        fail(guard, f"198.51.100.{i // 3}", "victim@acme.example")
+    for n in range(200):
+        fail(guard, f"2001:db8:{n:x}::1", f"u{n}@x.example")
+    assert len(guard._keys) <= 30
+    assert guard.login_locked_for("victim@acme.example") == 300
+    clock.now += 301
+    for i in range(10):
+        fail(guard, f"198.51.100.{i // 3}", "victim@acme.example")
+    assert guard.login_locked_for("victim@acme.example") == 600  # the second lock doubles
+
+
+def test_attempts_in_flight_make_no_counters() -> None:
+    # Only failures make entries; a reservation lives apart and goes when it is settled.
+    guard = AuthGuard(3, 300, clock=FakeClock())
+    for n in range(50):
+        attempt = guard.begin(f"2001:db8:{n:x}::1", "mallory@evil.example")
+        assert isinstance(attempt, Attempt)
+        guard.settle(attempt, True) if n % 2 else guard.cancel(attempt)
+    assert guard._keys == {} and guard._pending == {} and guard._overall_pending == 0
+
+
+def test_locks_show_only_logins_that_name_a_user() -> None:
+    # A password typed as the user name (with its `@`) is masked in the lock list; the same
+    # text gives the same mask within a run, so attempts can still be told apart.
+    mask = acl.lockout.masked_login  # looked up here: a module without it fails this test alone
+    guard = AuthGuard(1, 300, clock=FakeClock())
+    typed = "Tr0ub4dor&3@home"
+    for login, known in ((typed, False), ("anna@acme.example", True)):
+        attempt = guard.begin("192.0.2.1", login)
+        assert isinstance(attempt, Attempt)
+        guard.settle(attempt, False, known=known)
+    shown = {lock["login"] for lock in guard.locks() if lock["login"]}
+    assert shown == {"anna@acme.example", mask(typed)}
+    assert typed.casefold() not in repr(guard.locks()).casefold()
+    assert mask(typed) == mask(" tr0ub4dor&3@HOME") != mask("Tr0ub4dor&3@home2")
+    assert mask(typed).startswith("[unknown login #")
 
 
 def test_a_check_that_failed_on_our_side_gives_the_slot_back() -> None:

@@ -7,22 +7,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
 
-from gateway.housekeeping import write_status
+from gateway.config import load_config
+from gateway.housekeeping import read_status, write_status
 from gateway.logging import _redact
+from gateway.smtp import replies
 from gateway.store.db import Store
 from smsc.cimd2.packet import Op
-from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
+from tests.certs import make_cert_pair
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, send_blocking
 from tests.test_cimd2_link import mo, running, scripted, sms
 from tests.test_process import smsgw, start_daemon
+from tests.test_submission import (
+    b64,
+    blocking,
+    reply,
+    secure,
+    submission_config_text,
+    with_password,
+)
 
 MO_TEXT = "PIN 4711 for the vault"
 
@@ -159,3 +172,48 @@ def test_log_fields_named_like_a_text_or_a_secret_are_redacted() -> None:
         "event": "x", "text": "[redacted]", "body": "[redacted]", "smsc_password": "[redacted]",
         "context": "kept", "error_text": "ok",
     }  # fmt: skip
+
+
+async def test_a_password_typed_as_the_user_name_is_not_logged_nor_listed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The reviewer's t_leaklog.py: Outlook's user typed the password (with an `@`) into the user
+    # name field and the address into the password's, three times, which locks that "login" at
+    # the address. Neither the log, the status file nor `smsgw auth list` may show the text; a
+    # mask that is the same for the three attempts stands in for it. A real user's address,
+    # mistyped, is still shown as typed.
+    secret = "Tr0ub4dor&3@home"
+    tls = make_cert_pair(tmp_path / "tls")
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, tls))
+    cfg = load_config(config)
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            await with_password(gw)
+            port = gw.daemon.submission_port
+
+            def outlook() -> list[str]:
+                answers = []
+                for user, password in [(secret, STAFF)] * 3 + [(STAFF, "typo")]:
+                    with secure(port, tls) as c:
+                        assert c.docmd("AUTH", "LOGIN " + b64(user))[0] == 334
+                        answers.append(reply(c.docmd(b64(password))))
+                return answers
+
+            answers = await blocking(outlook)
+            assert answers == [replies.AUTH_INVALID] * 2 + [replies.AUTH_LOCKED, replies.AUTH_INVALID]
+            deadline = time.monotonic() + 15
+            while not (read_status(cfg.state_dir) or {}).get("auth_locks"):
+                assert time.monotonic() < deadline, "no lock in the status file"
+                await asyncio.sleep(0.1)
+            status = json.dumps(read_status(cfg.state_dir))
+            listed = await blocking(lambda: smsgw(config, "auth", "list"))
+    assert listed.returncode == 0, listed.stderr
+    for text in (repr(logs), caplog.text, status, listed.stdout):
+        assert secret.casefold() not in text.casefold()
+    failed = [e["login"] for e in logs if e["event"] == "submission.auth_failed"]
+    mask = failed[0]
+    assert mask.startswith("[unknown login #") and failed == [mask] * 3 + [STAFF]
+    assert [e["login"] for e in logs if e["event"] == "submission.locked_out"] == [mask]
+    assert f"address 127.0.0.1 login {mask}" in listed.stdout and "lift it by its address" in listed.stdout

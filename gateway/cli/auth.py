@@ -45,6 +45,9 @@ def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
             f" ({KINDS.get(lock['kind'], lock['kind'])}; lockout {lock['strikes']} in a row)"
         )
     print("lift one with `smsgw auth unlock ADDRESS` or `smsgw auth unlock EMAIL`")
+    if any(str(lock.get("login") or "").startswith("[unknown login") for lock in locks):
+        # What was typed may be a password (in the user-name field), so the daemon never shows it.
+        print("a login in [brackets] names no user and is not shown as typed: lift it by its address")
     return 0
 
 

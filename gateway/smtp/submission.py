@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 import structlog
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
-from acl.lockout import Attempt, AuthGuard
-from acl.lockout import shown_login as _shown
+from acl.lockout import Attempt, AuthGuard, Lockout, Refused, masked_login
 from acl.passwords import verify_password
 from gateway.config import ConfigError
 from gateway.smtp import replies
@@ -92,7 +91,10 @@ class SubmissionHandler(RelayHandler):
             reason = (
                 "unknown user" if user is None else "no password set" if stored is None else "wrong password"
             )
-            log.info("submission.auth_failed", ip=ip, login=_shown(email), mechanism=mechanism, reason=reason)
+            # Only a user's address is logged as typed: anything else may be a password typed into
+            # the user-name field.
+            shown = user.email if user is not None else masked_login(login.decode("utf-8", "surrogateescape"))
+            log.info("submission.auth_failed", ip=ip, login=shown, mechanism=mechanism, reason=reason)
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
         log.info("submission.auth_ok", ip=ip, login=user.email, mechanism=mechanism)
         return AuthResult(success=True, auth_data=Identity(user.email, user.id), message=AUTH_OK)
@@ -224,39 +226,87 @@ class SubmissionSMTP(GatewaySMTP):
         except (binascii.Error, UnicodeEncodeError):
             return None
 
+    def _who(self, login: bytes) -> tuple[str, bool]:
+        """The login as logs and the lock list may show it, and whether it names a user.
+
+        Only a user's address is shown as typed: anything else may be a password typed into the
+        user-name field (`@` included), so it is shown masked, in a way that still tells one
+        run's attempts apart.
+        """
+        try:
+            email = login.decode("utf-8").strip()
+            user = self.submission.gate.store.accounts.find_user(email) if email else None
+        except Exception:  # not UTF-8, or a database fault (the check itself reports that one)
+            user = None
+        if user is None:
+            return masked_login(login.decode("utf-8", "surrogateescape")), False
+        return user.email, True
+
     async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
         assert self.session is not None
         ip = _peer_ip(self.session)
-        shown = _shown(login.decode("utf-8", "replace").strip())
+        shown, known = self._who(login)
         # The guess is counted before the password is looked at: a locked login (or address) gets
         # the same answer whether the password was right or not, and parallel sessions cannot
         # have more guesses checked than the limit allows.
         attempt = self.auth_guard.begin(ip, login.decode("utf-8", "surrogateescape"))
         if not isinstance(attempt, Attempt):
             self.guard.bite("auth", ip=ip, login=shown, reason=attempt.value)
+            if attempt is Refused.OVERALL:
+                # No lock of this client: the gateway sees a flood of failures and this address
+                # has failed lately (or the queue for fresh ones is full). Later, not never.
+                return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
             await self._lock_out()
             return AuthResult(success=False, handled=True)
+        if attempt.delay > 0:  # its turn in the queue while the overall rate is exceeded
+            try:
+                await asyncio.sleep(attempt.delay)
+            except asyncio.CancelledError:
+                self.auth_guard.cancel(attempt)  # hung up before anything was checked
+                raise
+        check = asyncio.ensure_future(self.submission.authenticate(self.session, mechanism, login, password))
         try:
-            result = await self.submission.authenticate(self.session, mechanism, login, password)
+            result = await asyncio.shield(check)
+        except asyncio.CancelledError:
+            # The client hung up (aiosmtpd cancels the session) while the hash ran. The check goes
+            # on in the pool all the same, so its outcome is recorded when it comes: dropped, its
+            # reservation would be held for ever, and ten such hang-ups would lock a login at
+            # every address until a restart, with nothing in `smsgw auth list` to unlock.
+            check.add_done_callback(lambda done: self._settle_late(attempt, done, ip, shown, known))
+            raise
         except Exception as exc:
             # A database fault is ours, not the user's: a temporary failure, not counted against them.
             self.auth_guard.cancel(attempt)
             log.error("submission.auth_error", ip=ip, error=repr(exc))
             return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
-        lockout = self.auth_guard.settle(attempt, bool(result.success))
+        lockout = self.auth_guard.settle(attempt, bool(result.success), known=known)
         if lockout is not None:  # only a failure locks
-            log.warning(
-                "submission.locked_out",
-                ip=ip,
-                login=shown,
-                pair_locked=lockout.pair,
-                address_locked=lockout.address,
-                login_locked=lockout.login,
-                seconds=round(lockout.seconds),
-            )
+            _log_lockout(ip, shown, lockout)
             await self._lock_out()
             return AuthResult(success=False, handled=True)
         return result
+
+    def _settle_late(
+        self, attempt: Attempt, done: asyncio.Future[AuthResult], ip: str | None, shown: str, known: bool
+    ) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self.auth_guard.cancel(attempt)
+            return
+        lockout = self.auth_guard.settle(attempt, bool(done.result().success), known=known)
+        if lockout is not None:
+            _log_lockout(ip, shown, lockout)
+
+
+def _log_lockout(ip: str | None, shown: str, lockout: Lockout) -> None:
+    log.warning(
+        "submission.locked_out",
+        ip=ip,
+        login=shown,
+        pair_locked=lockout.pair,
+        address_locked=lockout.address,
+        login_locked=lockout.login,
+        seconds=round(lockout.seconds),
+    )
 
 
 def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
