@@ -93,6 +93,9 @@ async def test_login_failures_share_the_smtp_auth_lockout(web: WebContext) -> No
         r = await login(c, ADMIN)
         assert r.status_code == 429
         assert web.guard.pair_locked_for("127.0.0.1", ADMIN) > 0  # that login at that address
+        # The lock list names a user's address as typed (an admin unlocks it by that address); a
+        # login that names nobody would be shown masked.
+        assert [lock["login"] for lock in web.guard.locks()] == [ADMIN.lower()]
 
 
 async def test_login_form_needs_its_csrf_token(web: WebContext) -> None:

@@ -119,9 +119,12 @@ async def login(request: Request) -> Response:
     if not isinstance(attempt, Attempt):
         log.warning("web.login_refused", ip=ip, reason=attempt.value)
         return await login_form(request, LOGIN_REFUSED, 429)
+    if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
+        await asyncio.sleep(attempt.delay)
     user = web.store.accounts.find_user(email) if email else None
     ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
-    lockout = web.guard.settle(attempt, ok)
+    # A user's address may be listed as typed; anything else may be a password in the wrong field.
+    lockout = web.guard.settle(attempt, ok, known=user is not None)
     if not ok or user is None:
         log.warning("web.login_failed", ip=ip, locked=lockout is not None)
         return await login_form(request, LOGIN_REFUSED, 429 if lockout else 401)
