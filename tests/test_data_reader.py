@@ -8,6 +8,7 @@ per segment); the replies, what the handler saw and the session afterwards must 
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP
 
+from gateway.smtp import replies as gateway_replies
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.protocol import LeanSMTP
 from gateway.smtp.relay import GatewaySMTP
@@ -162,7 +164,7 @@ STREAMS = {
 @pytest.mark.parametrize("name", sorted(STREAMS))
 async def test_data_is_read_as_aiosmtpd_reads_it(name: str) -> None:
     replies, _seen, _closed = await same_as_stock(STREAMS[name])
-    assert replies.endswith(b"\r\n250 OK\r\n")  # the session went on in step: RSET was answered
+    assert replies.endswith(b"\r\n250 2.0.0 OK\r\n")  # the session went on in step: RSET was answered
 
 
 async def test_the_body_arrives_unstuffed_and_whole() -> None:
@@ -180,7 +182,7 @@ async def test_oversize_is_refused_and_swallowed() -> None:
 @pytest.mark.parametrize(
     "stream",
     [
-        b"w" * 1500 + b"\r\n.\r\n",  # one line longer than the reader's limit: aiosmtpd says 500
+        b"w" * 1500 + b"\r\n.\r\n",  # one line longer than the reader's limit: 552 (aiosmtpd's 500)
         (b"v" * 100 + b"\r\n") * 15 + b".\r\n",  # many lines past the reader's limit: 552
         b"u" * 1002 + b"\r\n.\r\n",  # the line just over the reader's limit
         b"t" * 998 + b"\r\n.\r\n",
@@ -190,7 +192,23 @@ async def test_oversize_is_refused_and_swallowed() -> None:
 )
 async def test_past_the_readers_limit_aiosmtpd_takes_over(stream: bytes) -> None:
     replies, seen, _ = await same_as_stock(stream)
-    assert seen == [] and replies.endswith(b"\r\n250 OK\r\n")
+    assert seen == [] and replies.endswith(b"\r\n250 2.0.0 OK\r\n")
+    assert gateway_replies.TOO_BIG.encode() in replies  # F11: each is over the size limit
+
+
+async def test_an_endless_line_is_counted_not_kept() -> None:
+    """Past the limits a line's fragments are dropped as they come: aiosmtpd gathered them all,
+    so one line without an end held its whole length in memory whatever the size limit."""
+    segments = [b"x" * 2**20] * 16 + [b"\r\n.\r\n"]
+    tracemalloc.start()
+    try:
+        replies, seen, _ = await session(segments)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == [] and gateway_replies.TOO_BIG.encode() in replies
+    assert replies.endswith(b"\r\n250 2.0.0 OK\r\n")
+    assert peak < 8 * 2**20, peak  # a few reads, not the 16 MiB line
 
 
 async def test_big_limit_large_body_is_kept() -> None:
@@ -206,7 +224,7 @@ async def test_decoded_content_as_aiosmtpd(smtputf8: bool) -> None:
     if smtputf8:
         assert seen[-1][0] == "Grüße aus Zürich\r\n"
     else:
-        assert seen == [] and b"500 Error: strict ASCII mode" in replies
+        assert seen == [] and gateway_replies.NON_ASCII.encode() in replies
 
 
 @pytest.mark.parametrize("end", ["eof", "lost", "timeout"])

@@ -106,13 +106,17 @@ class GuardedSMTP(LeanSMTP):
         self.guard = guard
         # Be liberal inside DATA: RFC 5321 caps lines at 1000 octets, but real clients send longer
         # HTML lines and bare-LF line ends; the size limit still bounds memory. Before DATA the
-        # reader's buffer stays command-sized (aiosmtpd sizes it from line_length_limit).
+        # reader's buffer stays command-sized (aiosmtpd sizes it from line_length_limit). A line
+        # over this limit is a mail over the size limit, and is answered so (relay.py).
         self._data_line_limit = max(1001, data_size_limit + 2)
         self.line_length_limit = COMMAND_LINE_CAP + 2
         super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
         # aiosmtpd keeps these in a class-level dict that every EHLO of every session enlarges.
         self.command_size_limits = type(self).command_size_limits.copy()
         self.command_size_limits.clear()
+        # Other commands keep aiosmtpd's 512 octets; an AUTH line carries the initial response
+        # (RFC 4954 4), so a long password must not meet "500 Command line too long".
+        self.command_size_limits["AUTH"] = COMMAND_LINE_CAP
         self._key: str | None = None  # counted in the guard while set
         self._refusal: str | None = None
         self._in_data = False

@@ -180,11 +180,16 @@ class LeanSMTP(SMTP):
         self, state: _DataState, pieces: list[bytes], size: int, limit: int
     ) -> tuple[_DataState, list[bytes]]:
         """aiosmtpd's DATA line loop (1.4.6), continued from a line start: fragments of over-long
-        lines, the states that delay the error reply until the end, dot-unstuffing per line."""
+        lines, the states that delay the error reply until the end, dot-unstuffing per line.
+
+        aiosmtpd also gathers the fragments of a line it will not keep, so one endless line costs
+        its whole length in memory whatever the size limit. Here only a line that may be kept is
+        looked at (one read whole, before anything went wrong); other fragments are counted and
+        dropped."""
         reader = self._reader
         if state is not _DataState.NOMINAL:
             pieces.clear()
-        fragments: list[bytes] = []
+        at_line_start = True
         while self.transport is not None:
             try:
                 line = await reader.readuntil(b"\r\n")
@@ -193,22 +198,19 @@ class LeanSMTP(SMTP):
                     state = _DataState.TOO_LONG
                 pieces.clear()
                 line = await reader.read(e.consumed)
-            if not fragments and line == b".\r\n":
+            if at_line_start and line == b".\r\n":
                 break
             size += len(line)
             if state is _DataState.NOMINAL and size > limit:
                 state = _DataState.TOO_MUCH
                 pieces.clear()
-            fragments.append(line)
-            if line.endswith(b"\r\n"):
-                if state is _DataState.NOMINAL:
-                    whole = b"".join(fragments)
-                    if len(whole) > self.line_length_limit:
-                        state = _DataState.TOO_LONG
-                        pieces.clear()
-                    else:
-                        pieces.append(whole[1:] if whole[:1] == b"." else whole)
-                fragments.clear()
+            at_line_start = line.endswith(b"\r\n")
+            if state is _DataState.NOMINAL:  # so `line` is a whole line: readuntil found its end
+                if len(line) > self.line_length_limit:
+                    state = _DataState.TOO_LONG
+                    pieces.clear()
+                else:
+                    pieces.append(line[1:] if line[:1] == b"." else line)
         return state, pieces
 
     def _line_waiting(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
@@ -38,6 +38,10 @@ from gateway.store.db import Store, StoreBusy, StoreReplaced
 log = structlog.get_logger(__name__)
 
 MAX_RECIPIENTS = 100
+# The null reverse-path (bounces, auto-replies) as kept in aiosmtpd's envelope: aiosmtpd reads an
+# empty `mail_from` as "no MAIL yet" (503 to every RCPT, a second MAIL not nested). Everything of
+# the gateway's own reads `Sender.mail_from`, where the null sender is "".
+NULL_PATH = "<>"
 # A path without quoting, comments or source routes: dot-atom local part and a plain domain.
 _PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
 
@@ -79,20 +83,106 @@ class Gate:
         return datetime.fromtimestamp(self.store.clock(), ZoneInfo(self.config.gateway.timezone))
 
 
+# aiosmtpd's (1.4) own replies that carry no RFC 3463 code, and the code each gets; the wording stays.
+# RFC 2034: once ENHANCEDSTATUSCODES is advertised, every reply but the greeting and EHLO's has one.
+_AIOSMTPD_CODES = {
+    "500 Error: bad syntax": "5.5.2",
+    "500 Command line too long": "5.5.6",
+    "501 Syntax: HELO hostname": "5.5.2",
+    "501 Syntax: EHLO hostname": "5.5.2",
+    "503 Error: send HELO first": "5.5.1",
+    "503 Error: send EHLO first": "5.5.1",
+    "501 Syntax: MAIL FROM: <address>": "5.5.2",
+    "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]": "5.5.2",
+    "503 Error: nested MAIL command": "5.5.1",
+    "501 Error: BODY can only be one of 7BIT, 8BITMIME": "5.5.4",
+    "501 Error: SMTPUTF8 takes no arguments": "5.5.4",
+    "501 Error: SMTPUTF8 disabled": "5.5.4",
+    "555 MAIL FROM parameters not recognized or not implemented": "5.5.4",
+    "503 Error: need MAIL command": "5.5.1",
+    "501 Syntax: RCPT TO: <address>": "5.5.2",
+    "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]": "5.5.2",
+    "555 RCPT TO parameters not recognized or not implemented": "5.5.4",
+    "503 Error: need RCPT command": "5.5.1",
+    "501 Syntax: DATA": "5.5.2",
+    "501 Syntax: RSET": "5.5.2",
+    "501 Syntax: QUIT": "5.5.2",
+    "501 Syntax: VRFY <address>": "5.5.2",
+    "501 Syntax: STARTTLS": "5.5.2",
+    "454 TLS not available": "4.7.0",
+    "554 Command refused due to lack of security": "5.7.0",
+    "501 Not enough value": "5.5.2",  # AUTH without a mechanism
+    "501 Too many values": "5.5.2",
+    "503 Already authenticated": "5.5.1",
+    "502 EXPN not implemented": "5.5.1",
+    "252 Cannot VRFY user, but will accept message and attempt delivery": "2.0.0",
+    "250 OK": "2.0.0",
+    "220 Ready to start TLS": "2.0.0",
+    "221 Bye": "2.0.0",
+}
+# The same for the replies aiosmtpd words with a detail in them (a command name, an address, a list).
+_AIOSMTPD_PREFIXES = (
+    ("500 Error: command ", "5.5.1"),  # '"XYZZY" not recognized', and 'AUTH' after HELO
+    ("250 Syntax: ", "2.0.0"),  # HELP <command>
+    ("250 Supported commands: ", "2.0.0"),  # HELP
+    ("501 Supported commands: ", "5.5.4"),  # HELP <no such command>
+    ("502 Could not VRFY ", "5.1.3"),  # an address that does not parse
+)
+
+
+def _coded(status: str, code: str) -> str:
+    return f"{status[:4]}{code} {status[4:]}"
+
+
+def _with_code(status: str) -> str:
+    """A reply of aiosmtpd's with a detail in it, coded; any other reply as it is."""
+    if status[4:5].isdigit():  # coded already, as is every reply of the gateway's own
+        return status
+    for prefix, code in _AIOSMTPD_PREFIXES:
+        if status.startswith(prefix):
+            return _coded(status, code)
+    return status
+
+
 class GatewaySMTP(GuardedSMTP):
     """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
 
     _REWRITE: ClassVar[dict[str, str]] = {
+        **{status: _coded(status, code) for status, code in _AIOSMTPD_CODES.items()},
         "552 Error: Too much mail data": replies.TOO_BIG,
         "552 Error: message size exceeds fixed maximum message size": replies.TOO_BIG,
+        # GuardedSMTP lets a DATA line be the size limit + 2 long (at least): a longer one makes
+        # the mail too big, and that is what the client needs to hear (F11), not a line rule.
+        "500 Line too long (see RFC5321 4.5.3.1.6)": replies.TOO_BIG,
+        # Non-ASCII bytes in a command's argument (an address, mostly) without SMTPUTF8.
+        "500 Error: strict ASCII mode": replies.NON_ASCII,
     }
 
     async def push(self, status: str | bytes) -> None:
-        status = self._REWRITE.get(status, status) if isinstance(status, str) else status
-        gate = getattr(self.event_handler, "gate", None)
-        if gate is not None and isinstance(status, str) and status[3:4] != "-":  # not a continuation
-            gate.replies[status[:3]] += 1
+        if isinstance(status, str):
+            status = self._REWRITE.get(status) or _with_code(status)
+            gate = getattr(self.event_handler, "gate", None)
+            if gate is not None and status[3:4] != "-":  # not a continuation
+                gate.replies[status[:3]] += 1
         await super().push(status)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # The client's doing, not a fault of ours: plain text after STARTTLS, a scanner, a
+            # client with no protocol version in common, a hang-up mid-handshake. aiosmtpd closes
+            # the connection without a reply (there is no channel left to write one on).
+            log.info("smtp.tls_failed", ip=self._peer_ip(), error=repr(error.__cause__))
+            return replies.TEMP_FAILURE  # not sent: aiosmtpd only closes after a failed handshake
+        return await super().handle_exception(error)
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:
+            # RFC 3207 4.2: once TLS is on, STARTTLS is not offered; aiosmtpd would start a second
+            # TLS layer inside the first.
+            await self.push(replies.TLS_ALREADY_ACTIVE)
+            return
+        await super().smtp_STARTTLS(arg)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
@@ -114,9 +204,10 @@ class RelayHandler:
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
-        """RFC 2920 PIPELINING: a client may send MAIL, RCPT… and DATA without waiting for replies."""
+        """RFC 2920 PIPELINING: a client may send MAIL, RCPT… and DATA without waiting for replies.
+        RFC 2034 ENHANCEDSTATUSCODES: every reply after EHLO carries an RFC 3463 code."""
         session.host_name = hostname  # aiosmtpd leaves this to a handler with an EHLO hook
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     # ---- MAIL / RCPT ----------------------------------------------------------------------
 
@@ -134,7 +225,7 @@ class RelayHandler:
         account = store.accounts.account_by_id(user.account_id) if user else None
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
-            envelope.mail_from = address
+            envelope.mail_from = NULL_PATH
             envelope.mail_options.extend(mail_options)
             envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
             return replies.OK_SENDER
@@ -154,7 +245,7 @@ class RelayHandler:
             # R-4.5: answers to premium SMS come from anywhere; RCPT refuses every other address.
             envelope.__dict__["refusal"] = refusal
             account = user = None
-        envelope.mail_from = address
+        envelope.mail_from = address or NULL_PATH  # an auto-reply to a premium SMS may have <>
         envelope.mail_options.extend(mail_options)
         envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
         return replies.OK_SENDER

@@ -47,6 +47,10 @@ LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
 
+# Protocol errors the listeners answer themselves (the rest are aiosmtpd's texts, coded in relay.py).
+TLS_ALREADY_ACTIVE = "503 5.5.1 TLS already active"
+NON_ASCII = "501 5.5.4 Error: non-ASCII characters need SMTPUTF8, which this server does not offer"
+
 # Submission port (RFC 3207 / RFC 4954)
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
