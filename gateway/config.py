@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.configbase import ConfigError, _host_port, _Section, credential_path
+from gateway.configbase import ConfigError, _host_port, _Section, credential_path, is_hostname, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 
@@ -33,6 +33,11 @@ MOVED_KEYS = {
     "gateway.reply_window_days": "[replies] window_days",
     "mail.fallback_address": "[replies] fallback_address",
 }
+# A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
+# for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
+# weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
+# drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
+MAX_VALIDITY_HOURS = 720
 
 
 class GatewaySection(_Section):
@@ -45,7 +50,7 @@ class GatewaySection(_Section):
     end_marker: str = "END"
     charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
     max_parts: int = Field(10, ge=1, le=255)
-    validity_hours: float = Field(24, gt=0)
+    validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
@@ -56,13 +61,36 @@ class GatewaySection(_Section):
     identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
     suspend_after: int = Field(50, ge=1)  # failed-delivery share is judged over this many messages
     suspend_failed_share: float = Field(0.10, gt=0, le=1)
-    retention_days: float = Field(90, gt=0)
+    # A short retention (privacy) is fine: the purge never deletes a month not billed yet.
+    retention_days: float = Field(90, gt=0, allow_inf_nan=False)
     early_dlr_max_age_minutes: float = Field(10, gt=0)  # a receipt older than this never matches a new part
 
     @field_validator("domains")
     @classmethod
     def _lower(cls, v: list[str]) -> list[str]:
-        return [d.lower().strip() for d in v]
+        domains = [d.lower().strip() for d in v]
+        for d in domains:
+            if not is_hostname(d):
+                raise ValueError(f'{d!r} is not a domain name (use a name such as "sms.example.com")')
+        return domains
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        # It goes into SMTP banners, Message-IDs and the self-signed certificate's name.
+        if not is_hostname(v):
+            raise ValueError(f'{v!r} is not a host name (use a name such as "sms.example.com")')
+        return v
+
+    @field_validator("validity_hours")
+    @classmethod
+    def _validity(cls, v: float) -> float:
+        if v > MAX_VALIDITY_HOURS:
+            raise ValueError(
+                f"must be at most {MAX_VALIDITY_HOURS} hours (30 days; an SMS not sent within a month is"
+                f" stale, and SMSCs usually keep it for days), got {v:g}"
+            )
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -121,6 +149,15 @@ class SmtpSection(_Section):
             _host_port(v, "a listen address")
         return v
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpSection:
+        # One without the other left the submission port silently off (tlscert.with_certificate).
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "give both tls_cert_file and tls_key_file, or neither (a self-signed pair is then made)"
+            )
+        return self
+
     @property
     def listen_addr(self) -> tuple[str, int]:
         return _host_port(self.listen, "listen")
@@ -171,8 +208,13 @@ class MailSection(_Section):
             if not v.removeprefix(MAILDIR_PREFIX).strip():
                 raise ValueError('relay "maildir:" needs a directory, e.g. "maildir:var/mail"')
             return v
-        _host_port(v, "relay", "127.0.0.1:25")
+        _host_port(v, "relay", "127.0.0.1:25", listener=False)
         return v
+
+    @field_validator("from_address", "admin_address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return plain_address(v)
 
     @property
     def capture_dir(self) -> Path | None:
@@ -235,6 +277,11 @@ class SeedAccount(_Section):
                 raise ValueError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
         return v
 
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: list[str]) -> list[str]:
+        return [plain_address(u) for u in v]
+
 
 class Config(_Section):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
@@ -259,6 +306,23 @@ class Config(_Section):
         return self
 
     @model_validator(mode="after")
+    def _distinct_listeners(self) -> Config:
+        """Two listeners on one port pass every section's check and then stop `run` (exit 1, and
+        systemd restarts it for ever): say which two, before anything listens."""
+        seen: list[tuple[str, str, int]] = []
+        for key, host, port in self.listeners():
+            if port == 0:  # a free port picked at start never collides
+                continue
+            for other, other_host, other_port in seen:
+                if port == other_port and _same_address(host, other_host):
+                    raise ValueError(
+                        f"{key} ({_where(host, port)}) and {other} ({_where(other_host, other_port)})"
+                        f" listen on the same port {port}: give each its own port"
+                    )
+            seen.append((key, host, port))
+        return self
+
+    @model_validator(mode="after")
     def _answerable(self) -> Config:
         """R-1.11: a phone cannot answer a name; say so where an admin looks (check-config, start)."""
         senders = [("[gateway] default_sender", self.gateway.default_sender)]
@@ -270,6 +334,22 @@ class Config(_Section):
                     stacklevel=2,
                 )
         return self
+
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """Every (setting, host, port) the daemon listens on with this config, in the order it binds."""
+        out = [("smtp.listen", *self.smtp.listen_addr)]
+        if self.smtp.submission_addr is not None:
+            out.append(("smtp.submission_listen", *self.smtp.submission_addr))
+        if self.simulator.enabled:
+            sim = self.simulator
+            out += [
+                ("simulator.smpp_port", sim.host, sim.smpp_port),
+                ("simulator.control_port", sim.host, sim.control_port),
+                ("simulator.cimd2_port", sim.host, sim.cimd2_port),
+            ]
+        if self.web.enabled:
+            out.append(("web.listen", *self.web.listen_addr))
+        return out
 
     def path(self, p: Path) -> Path:
         """Resolve a configured path relative to the config file's directory."""
@@ -289,6 +369,23 @@ class Config(_Section):
         return self.premium.fallback_address or self.replies.fallback_address
 
 
+def _where(host: str, port: int) -> str:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{where}, every address" if host in ("0.0.0.0", "::") else where
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Whether two listeners on one port would collide: a wildcard address (0.0.0.0, ::) takes the
+    port on every address (the panel's socket is dual-stack), else the addresses must be equal."""
+    try:
+        ip_a, ip_b = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    except ValueError:  # a host name: equal names collide; what they resolve to is not known here
+        if a in ("0.0.0.0", "::") or b in ("0.0.0.0", "::"):  # a name beside a wildcard
+            return True
+        return a.lower().rstrip(".") == b.lower().rstrip(".")
+    return ip_a.is_unspecified or ip_b.is_unspecified or ip_a == ip_b
+
+
 def is_number_sender(sender: str) -> bool:
     """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME")."""
     return sender.removeprefix("+").isdigit()
@@ -297,14 +394,14 @@ def is_number_sender(sender: str) -> bool:
 def _describe(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
             lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
         elif e["type"] == "extra_forbidden":
             lines.append(f"unknown key {loc!r}")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {msg}")
+            lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
     return "; ".join(lines)
 
 
@@ -331,7 +428,25 @@ def parse_config(
 
 def load_config(path: Path, *, links_required: bool = True) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte order mark, which TOML refuses.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(_not_utf8(path, raw, exc)) from None
     return parse_config(text, source=str(path), base_dir=path.resolve().parent, links_required=links_required)
+
+
+def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is: a comment saved in cp1250 or ISO-8859-2 (Polish
+    letters) is the usual cause, and TOML files are UTF-8 by definition."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    line_start = raw.rfind(b"\n", 0, exc.start) + 1
+    # In characters, as an editor counts: what comes before the bad byte on its line decodes.
+    column = len(raw[line_start : exc.start].decode("utf-8-sig" if line_start == 0 else "utf-8")) + 1
+    return (
+        f"{path} is not UTF-8: byte 0x{raw[exc.start]:02x} at line {line}, column {column};"
+        f" save it as UTF-8 (from Windows-1250: iconv -f cp1250 -t utf-8 {path} > {path}.utf8)"
+    )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.mailheaders import is_plain_address
+
 
 class ConfigError(Exception):
     """A config problem, worded for the admin who has to fix it."""
@@ -25,7 +27,30 @@ class _Section(BaseModel):
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 
 
-def _host_port(value: str, what: str, example: str = "127.0.0.1:2525") -> tuple[str, int]:
+def is_hostname(value: str) -> bool:
+    """A DNS name as mail and TLS need it (RFC 1123): labels of letters, digits and inner hyphens,
+    at most 63 characters each and 253 in all. Nothing else may reach a TOML string, an SMTP banner
+    or an envelope unquoted."""
+    return (
+        len(value) <= 253
+        and _HOSTNAME.match(value) is not None
+        and all(len(label) <= 63 for label in value.split("."))
+    )
+
+
+def plain_address(value: str) -> str:
+    """A config address that mail goes to or comes from: a bare user@domain, as the panel and the CLI
+    require of the addresses they set (an empty one made billing mail an empty RCPT)."""
+    if not is_plain_address(value):
+        raise ValueError(f'{value!r} is not a mail address (use a bare address such as "ops@example.com")')
+    return value.strip()
+
+
+def _host_port(
+    value: str, what: str, example: str = "127.0.0.1:2525", *, listener: bool = True
+) -> tuple[str, int]:
+    """HOST:PORT. A listener may give port 0 (the system picks a free one: tests, `web.start`); an
+    address the gateway connects to may not, since nothing can be reached there."""
     host, sep, port = value.rpartition(":")
     bracketed = host.startswith("[") and host.endswith("]")
     host = host[1:-1] if bracketed else host
@@ -33,11 +58,15 @@ def _host_port(value: str, what: str, example: str = "127.0.0.1:2525") -> tuple[
     usage = f'{what} must be HOST:PORT such as "{example}" or "{v6}", got {value!r}'
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(usage)
+    if int(port) == 0 and not listener:
+        raise ValueError(
+            f"{what} needs a port from 1 to 65535 (port 0 cannot be connected to), got {value!r}"
+        )
     if host:
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
-            if bracketed or not _HOSTNAME.match(host):
+            if bracketed or not is_hostname(host):
                 raise ValueError(usage) from None
         else:
             if ip.version == 6 and not bracketed:

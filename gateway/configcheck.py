@@ -1,17 +1,21 @@
 """Checks of a loaded config against the machine: files holding secrets that others can read,
-a state directory the daemon could not use, relay networks. Said by `check-config` and at start.
+a state directory the daemon could not use, files the daemon reads that are missing or unreadable,
+relay networks. Said by `check-config` and at start.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
 from gateway.config import Config
-from gateway.configbase import ConfigError
+from gateway.configbase import ConfigError, credential_path
 from gateway.filemodes import mode_text, readable_by_others
+
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 
 
 class Exposure(NamedTuple):
@@ -32,7 +36,12 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
 
     Not refused (a test machine may not care), but said on every start and by `check-config`, which
     the systemd unit runs first: the SMSC password gives anyone who reads it the operator's account.
+
+    A secret or certificate file the daemon reads at start that cannot be opened is refused first,
+    with ConfigError naming it (`check_files`): check-config and run both call this before anything
+    starts, so check-config no longer passes a config that `run` then stops on.
     """
+    check_files(cfg)
     found: list[Exposure] = []
     inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None]
     if cfg.mail.relay_password is not None:
@@ -83,3 +92,97 @@ def state_dir_problem(cfg: Config) -> str | None:
             f" ({parent} is not writable); create it: mkdir -p {path} && chown smsgw: {path}"
         )
     return None
+
+
+class NeededFile(NamedTuple):
+    """A file the daemon reads at start with this config."""
+
+    setting: str  # how the admin finds it in config.toml
+    configured: Path
+    credential: bool  # a bare name is looked up in $CREDENTIALS_DIRECTORY first (configbase.credential_path)
+
+
+def needed_files(cfg: Config) -> list[NeededFile]:
+    """The files the daemon would read at start: only those of the features this config turns on."""
+    found: list[NeededFile] = []
+    smtp = cfg.smtp
+    if smtp.submission_addr is not None and smtp.tls_cert_file is not None and smtp.tls_key_file is not None:
+        found += [
+            NeededFile("smtp.tls_cert_file", smtp.tls_cert_file, True),
+            NeededFile("smtp.tls_key_file", smtp.tls_key_file, True),
+        ]
+    web = cfg.web
+    if web.enabled and web.tls_cert_file is not None and web.tls_key_file is not None:
+        # The panel resolves its files beside the config only (gateway/web/server.py).
+        found += [
+            NeededFile("web.tls_cert_file", web.tls_cert_file, False),
+            NeededFile("web.tls_key_file", web.tls_key_file, False),
+        ]
+    found += [
+        NeededFile(f"[[smsc]] {s.name}: password_file", s.password_file, True)
+        for s in cfg.smsc
+        if s.password_file is not None
+    ]
+    # A "maildir:" relay writes files and never logs in: its password file is not read.
+    if cfg.mail.capture_dir is None and cfg.mail.relay_password_file is not None:
+        found.append(NeededFile("mail.relay_password_file", cfg.mail.relay_password_file, True))
+    return found
+
+
+def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
+    """(problems, doubts) about the files the daemon reads at start, each naming the setting and file.
+
+    A problem stops `run` as surely as it would later, when the file is opened. A doubt is a bare
+    name that is not beside the config while no $CREDENTIALS_DIRECTORY is set: systemd hands such a
+    file to the service alone (LoadCredential=), so `check-config` run by hand cannot see it.
+    """
+    problems: list[str] = []
+    doubts: list[str] = []
+    creds = os.environ.get(CREDENTIALS_ENV)
+    for need in needed_files(cfg):
+        path = cfg.path(need.configured)
+        if need.credential:
+            path = credential_path(need.configured, cfg.base_dir) or path
+        why = _unreadable(path)
+        if why is None:
+            continue
+        name = need.configured
+        bare = need.credential and not name.is_absolute() and len(name.parts) == 1
+        load = f"LoadCredential={name}:/etc/smsgw/private/{name} (systemd/smsgw-credentials.conf)"
+        if bare and isinstance(why, FileNotFoundError) and not creds:
+            doubts.append(
+                f'{need.setting} "{name}" is not beside the config ({path}) and ${CREDENTIALS_ENV} is'
+                f" not set: under systemd the unit must hand it over with {load}; a `smsgw run`"
+                " started by hand stops on it"
+            )
+        elif bare and isinstance(why, FileNotFoundError):
+            problems.append(
+                f'{need.setting} "{name}": no such file in ${CREDENTIALS_ENV} ({creds}) nor beside the'
+                f" config ({path}); give the unit {load} or fix the name"
+            )
+        elif isinstance(why, PermissionError):
+            problems.append(
+                f"{need.setting}: cannot read {path}: permission denied for this user; check as the"
+                " service's user (sudo -u smsgw ...) or fix the file's owner or mode"
+            )
+        else:
+            problems.append(f"{need.setting}: cannot read {path}: {why.strerror or why}")
+    return problems, doubts
+
+
+def _unreadable(path: Path) -> OSError | None:
+    """Why `path` cannot be opened for reading, by trying as the daemon will (a mode says less)."""
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return exc
+
+
+def check_files(cfg: Config) -> None:
+    """ConfigError naming every file the daemon would fail to open at start; doubts go to stderr."""
+    problems, doubts = file_problems(cfg)
+    for doubt in doubts:
+        print(f"smsgw: warning: {doubt}", file=sys.stderr)
+    if problems:
+        raise ConfigError("; ".join(problems))

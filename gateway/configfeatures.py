@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.configbase import _Section
+from gateway.configbase import _Section, plain_address
 
 MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
 
@@ -56,6 +56,11 @@ class RepliesSection(_Section):
     def _pool(cls, v: list[str]) -> list[str]:
         expand_pool(tuple(v))  # raises with the entry named
         return v
+
+    @field_validator("fallback_address")
+    @classmethod
+    def _fallback(cls, v: str | None) -> str | None:
+        return None if v is None else plain_address(v)
 
     @property
     def pool_numbers(self) -> tuple[str, ...]:
@@ -115,6 +120,11 @@ class PremiumSection(_Section):
     answers_per_mo: int = Field(1, ge=0, le=10)  # free answer SMS per premium MO
     fallback_address: str | None = None  # unknown passwords; default: [replies] fallback_address
     verification_days: float = Field(7, gt=0)  # a confirmation token is good for this long
+
+    @field_validator("fallback_address")
+    @classmethod
+    def _fallback(cls, v: str | None) -> str | None:
+        return None if v is None else plain_address(v)
 
     @field_validator("numbers")
     @classmethod

@@ -28,7 +28,7 @@ class SmscSection(_Section):
     system_type: str = ""
     prefixes: list[str] = Field(default_factory=list)  # "+48", "+4860"; empty = default route
     window: int = Field(10, ge=1, le=1000)
-    max_per_second: float = Field(100, gt=0)
+    max_per_second: float = Field(100, gt=0, allow_inf_nan=False)
     enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
     response_timeout_seconds: float = Field(30, gt=0)
     late_answer_grace_seconds: float = Field(300, ge=0)  # an unanswered submit waits this long to be re-sent

@@ -18,6 +18,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 PRIVATE = 0o600
+PRIVATE_DIR = 0o700
 _OTHERS = stat.S_IRWXO
 
 
@@ -73,3 +74,39 @@ def write_private(path: Path, data: str) -> None:
             os.fchmod(fd, PRIVATE)
         f.write(data)
 
+
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) 0700; an existing one open to other users is narrowed, warned.
+
+    For a directory of files holding texts: its mode keeps other users out of files created before
+    they were private as well.
+    """
+    if not path.is_dir():
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for p in reversed(missing):
+            try:
+                p.mkdir(PRIVATE_DIR)  # pathlib's parents=True would make the parents 0777 less the umask
+            except FileExistsError:
+                pass  # made by another writer in between
+    try:
+        mode = path.stat().st_mode
+        if mode & _OTHERS:
+            path.chmod(stat.S_IMODE(mode) & ~_OTHERS)
+            log.warning(
+                "files.mode_tightened",
+                files=[f"{path} ({mode_text(mode)} -> {mode_text(mode & ~_OTHERS)})"],
+                reason="readable by every user of the machine",
+            )
+    except OSError as exc:
+        log.warning("files.tighten_failed", path=str(path), error=exc.strerror)
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """Write `path` whole and fsync it, created or truncated with mode 0600 (a wider one is narrowed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
+    with os.fdopen(fd, "wb") as f:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & _OTHERS:
+            os.fchmod(fd, PRIVATE)
+        f.write(data)
+        f.flush()
+        os.fsync(fd)

@@ -21,6 +21,7 @@ import aiosmtplib
 import structlog
 
 from gateway.config import Config, MailSection
+from gateway.filemodes import private_dir, write_private_bytes
 from gateway.store.db import Store
 from gateway.supervisor import beat
 from smsc.pacing import backoff
@@ -86,7 +87,8 @@ class CaptureMailer:
 
     The file is written under a temporary name, fsynced and renamed, so a half-written file never
     looks like a mail (as a Maildir delivery does). The envelope is kept in `Return-Path` and
-    `Delivered-To` lines at the top, as a local delivery agent adds them.
+    `Delivered-To` lines at the top, as a local delivery agent adds them. Bounces and answers quote
+    SMS texts, so the files are 0600 and the directory 0700 whatever the umask, as a mailbox is.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -97,15 +99,12 @@ class CaptureMailer:
         await asyncio.to_thread(self._write, mail_from, rcpt, content)
 
     def _write(self, mail_from: str, rcpt: str, content: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         safe_rcpt = re.sub(r"[^A-Za-z0-9@._+-]", "_", rcpt)[:80] or "unknown"
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(self._seq):04d}-{safe_rcpt}.eml"
         envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
         tmp = self.directory / f".{name}.tmp"
-        with tmp.open("wb") as f:
-            f.write(envelope + content)
-            f.flush()
-            os.fsync(f.fileno())
+        write_private_bytes(tmp, envelope + content)
         tmp.replace(self.directory / name)
 
 

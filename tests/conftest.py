@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +28,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def unwritable(directory: Path) -> Iterator[None]:
+    """A directory this process may not write in. Mode 0500 does not stop root, who runs CI in a
+    container; the immutable attribute does (access(2) and open(2) then say EPERM to root too)."""
+    if os.geteuid() != 0:
+        directory.chmod(0o500)
+        try:
+            yield
+        finally:
+            directory.chmod(0o700)
+        return
+    made = subprocess.run(["chattr", "+i", str(directory)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.fail(f"root needs chattr +i (e2fsprogs, CAP_LINUX_IMMUTABLE) for this test: {made.stderr}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
 
 
 def make_config(tmp_path: Path, *, smsc_port: int, **kw: Any) -> Config:

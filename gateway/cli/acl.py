@@ -13,10 +13,9 @@ import sys
 from typing import Any, TextIO
 
 from acl.passwords import hash_password
-from gateway.cli.common import EXIT_USAGE
+from gateway.cli.common import EXIT_USAGE, open_store
 from gateway.config import Config
 from gateway.store.accounts import NotFound
-from gateway.store.db import Store
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -49,9 +48,8 @@ def _refuse(message: str) -> int:
 
 
 def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
-    # Errors are reported here or as NotFound rather than with gateway.cli.main's CliError, so that
-    # this module never imports main (which imports it).
-    store = Store.open(cfg.db_path, create=True)
+    # Only an existing database: a mistyped state_dir would get a new, empty one and "no user".
+    store = open_store(cfg, must_exist=True)
     try:
         # Look the user up first, so that a typo in the address fails before anyone types a password.
         user = store.accounts.find_user(args.email)

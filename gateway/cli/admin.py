@@ -7,11 +7,20 @@ work while it runs and the daemon sees each change on the next mail.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from gateway.cli.acl import add_user_commands
-from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config, is_number_sender
+from gateway.cli.common import (
+    EXIT_USAGE,
+    SQLITE_INT_MAX,
+    CliError,
+    account_name,
+    open_store,
+    sender_problem,
+    when,
+)
+from gateway.config import MAX_VALIDITY_HOURS, Config, is_number_sender
 from gateway.configcheck import network
 from gateway.mailheaders import is_plain_address
 
@@ -21,9 +30,22 @@ def _answerable(sender: str | None) -> None:
         print(f"note: sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible")
 
 
+def _sender(value: str) -> str | None:
+    """`--sender`: refused when an SMSC would cut it; empty goes back to `[gateway] default_sender`."""
+    sender = value.strip()
+    if not sender:
+        return None
+    problem = sender_problem(sender)
+    if problem is not None:
+        raise CliError(f"--sender: {problem}", EXIT_USAGE)
+    return sender
+
+
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     for cidr in args.relay_network:
         network(cidr)
+    if args.sender is not None:
+        args.sender = _sender(args.sender)
     acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     _answerable(args.sender)
@@ -50,12 +72,42 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _limit(value: str) -> int | None:
-    if value.lower() in ("none", "off", "-"):
+def _limit(option: str, value: str) -> int | None:
+    """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
+    text = value.strip()
+    if text.lower() in ("none", "off", "-"):
         return None
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of SMS parts (or 'none')")
-    return int(value)
+    # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows.
+    if not (text.isascii() and text.isdigit()) or int(text) > SQLITE_INT_MAX:
+        raise CliError(
+            f"{option} {value!r}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')",
+            EXIT_USAGE,
+        )
+    return int(text)
+
+
+
+
+def _hours(value: str) -> float | None:
+    """`--validity-hours`: hours (fractions allowed), or `default` to use `[gateway] validity_hours`.
+
+    The SMSC gets the validity as a date, and a part waiting here expires after it: a huge value
+    makes a date no clock holds (every SMS held with an internal error), zero or less expires every
+    SMS at once, and the failures may suspend the account.
+    """
+    if value.lower() in ("default", "none", "-"):
+        return None
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and 0 < hours <= MAX_VALIDITY_HOURS):
+        raise CliError(
+            f"--validity-hours {value!r}: give hours, more than 0 and at most {MAX_VALIDITY_HOURS}"
+            " (or 'default' for [gateway] validity_hours)",
+            EXIT_USAGE,
+        )
+    return hours
 
 
 def _days(value: str) -> float | None:
@@ -77,10 +129,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg)
     settings: dict[str, Any] = {}
     for key in (
-        "sender",
         "split_mode",
         "overflow",
-        "validity_hours",
         "end_marker",
         "dlr_mail",
         "notify_address",
@@ -88,10 +138,14 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
+    if args.sender is not None:
+        settings["sender"] = args.sender = _sender(args.sender)
+    if args.validity_hours is not None:
+        settings["validity_hours"] = _hours(args.validity_hours)
     for key in ("monthly_limit", "daily_limit"):
         value = getattr(args, key)
         if value is not None:
-            settings[key] = _limit(value)
+            settings[key] = _limit(f"--{key.replace('_', '-')}", value)
     for key in ("transliterate", "bulk", "confirm"):
         value = getattr(args, key)
         if value is not None:
@@ -147,7 +201,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
     for key in ("monthly_limit", "daily_limit"):
         value = getattr(args, key)
         if value is not None:
-            fields[key] = _limit(value)
+            fields[key] = _limit(f"--{key.replace('_', '-')}", value)
     if args.role is not None:
         fields["role"] = args.role
     if not fields:
@@ -193,7 +247,10 @@ def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
     if not is_plain_address(args.email):
-        raise CliError(f"{args.email!r} is not an email address", EXIT_USAGE)
+        raise CliError(
+            f"EMAIL {args.email!r} is not a plain email address (user@domain, without a display name)",
+            EXIT_USAGE,
+        )
     user = open_store(cfg).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")
     return 0
@@ -220,7 +277,7 @@ def add_admin_commands(sub: Any) -> None:
         dest="sub", required=True, metavar="ACTION"
     )
     aa = a.add_parser("add", help="add a client company")
-    aa.add_argument("name")
+    aa.add_argument("name", type=account_name)
     aa.add_argument("--relay-network", action="append", default=[], metavar="CIDR")
     aa.add_argument("--sender", metavar="NUMBER_OR_NAME")
     aa.set_defaults(func=cmd_account_add)
@@ -237,7 +294,12 @@ def add_admin_commands(sub: Any) -> None:
     aset.add_argument("--split-mode", choices=["concatenated", "separate"])
     aset.add_argument("--transliterate", choices=["on", "off"], help="Polish letters to ASCII to stay in GSM")
     aset.add_argument("--overflow", choices=["truncate", "reject"], help="text over the part limit")
-    aset.add_argument("--validity-hours", type=float)
+    aset.add_argument(
+        "--validity-hours",
+        metavar="HOURS",
+        help=f"how long an SMS may wait for delivery (at most {MAX_VALIDITY_HOURS}),"
+        " or 'default' for [gateway] validity_hours",
+    )
     aset.add_argument("--end-marker", metavar="TEXT")
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
     aset.add_argument("--dlr-mail", choices=["none", "failed", "all"])

@@ -46,6 +46,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         files = write_month(cfg.db_path, cfg.state_dir, month, tz, account=args.account)
     except (LookupError, ArchiveKept) as exc:
         raise CliError(str(exc)) from exc
+    except OSError as exc:
+        where = exc.filename or cfg.state_dir / "billing"
+        raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
     for f in files.accounts:
         s = f.sums
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")

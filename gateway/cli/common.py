@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sqlite3
+import ssl
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, is_number_sender
+from gateway.configcheck import state_dir_problem
 from gateway.store.db import Store
+from smsc.encoding import gsm_encode, non_gsm_chars
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -55,13 +60,22 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     """
     path = cfg.db_path
     if must_exist and not (path.exists() and path.stat().st_size > 0):
+        if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
+            raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise CliError(f"no database at {path} (is state_dir right?)")
     try:
         return Store.open(path, create=True)
-    except PermissionError as exc:
-        raise CliError(not_writable(path)) from exc
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         raise CliError(database_error(path, exc)) from exc
+    except OSError as exc:
+        # Creating the state directory failed (it is a file, lies under one, or may not be written
+        # here): check-config's words for it; else the database file itself is the problem.
+        problem = state_dir_problem(cfg)
+        if problem is not None:
+            raise CliError(problem, EXIT_CONFIG) from exc
+        if isinstance(exc, PermissionError):
+            raise CliError(not_writable(path)) from exc
+        raise CliError(f"database {path}: {exc.strerror or exc}") from exc
 
 
 def not_writable(path: Path) -> str:
@@ -75,6 +89,9 @@ def database_error(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "readonly" in text or "unable to open" in text:
         return not_writable(path)
+    if "locked" in text or "busy" in text:
+        # Only after the whole busy wait: someone holds the write lock for longer than a write takes.
+        return f"database {path}: {text}: the daemon or another smsgw command is writing; try again"
     return f"database {path}: {text}"
 
 
@@ -93,7 +110,79 @@ def bind_error(key: str, host: str, port: int, exc: OSError) -> str:
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {where}: no network interface has address {host}"
+    section = key.partition(".")[0]
+    file_errors = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES)
+    if section in ("smtp", "web") and (isinstance(exc, ssl.SSLError) or exc.errno in file_errors):
+        # Binding a TCP socket never fails so (EACCES on a low port is handled above): the
+        # listener's TLS files did, which the server only loads when it starts.
+        return (
+            f"cannot start the listener of {where}: its certificate or key cannot be read"
+            f" ({exc.strerror or exc}); check {section}.tls_cert_file and {section}.tls_key_file"
+        )
     return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+# ---- argument types: a bad value is refused by argparse, naming the argument ----------------------
+
+SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
+
+
+def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]; argparse prefixes the argument's name."""
+
+    def parse(value: str) -> int:
+        text = value.strip()
+        digits = text.removeprefix("-")
+        # isdecimal alone would take other scripts' digits, which int() reads but nobody means here.
+        if not (digits.isascii() and digits.isdecimal()):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number ({what})")
+        number = int(text)
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} is from {low} to {high}")
+        return number
+
+    return parse
+
+
+def account_name(value: str) -> str:
+    """An account name as the config's [[account]] name and the web panel take it: trimmed, not empty.
+
+    Spaces around a name would make a second account that looks like the first in every list, and
+    the name becomes the billing file's name.
+    """
+    name = value.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("an account name cannot be empty")
+    return name
+
+
+ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters
+NUMBER_SENDER_MAX = 20  # digits an SMPP source_addr (21 octets with its NUL) or a CIMD2 originator holds
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why an SMSC cannot send from `sender` as given, or None; the CLI and the web panel say it alike.
+
+    An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
+    """
+    if is_number_sender(sender):
+        digits = len(sender.removeprefix("+"))
+        if digits > NUMBER_SENDER_MAX:
+            return f"sender {sender!r} has {digits} digits; a number sender holds at most {NUMBER_SENDER_MAX}"
+        return None
+    bad = non_gsm_chars(sender)
+    if bad:
+        return (
+            f"sender {sender!r} holds {''.join(bad)!r}: an alphanumeric sender takes only characters of"
+            " the GSM 03.38 alphabet (no Polish letters)"
+        )
+    septets = len(gsm_encode(sender))  # an extension character ({, [, €) costs two
+    if septets > ALPHANUMERIC_SENDER_MAX:
+        return (
+            f"sender {sender!r} is {septets} characters long; an alphanumeric sender holds at most"
+            f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
+        )
+    return None
 
 
 def when(ts: float | None) -> str:

@@ -30,6 +30,7 @@ from gateway.cli.common import (
     SYSTEM_CONFIG,
     CliError,
     bind_error,
+    bounded_int,
     database_error,
     find_config,
 )
@@ -208,7 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--from", dest="source", metavar="PHONE", help=f"sending phone (default {DEMO_PHONE})")
     mo.add_argument("--to", dest="destination", metavar="NUMBER")
     mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
-    mo.add_argument("--parts", type=int, metavar="N", help="send the text as N concatenated segments")
+    mo.add_argument(
+        "--parts",
+        type=bounded_int("a number of segments", 1, 255),  # the concatenation header counts in one octet
+        metavar="N",
+        help="send the text as N concatenated segments",
+    )
     mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
     mo.add_argument("text")
     mo.set_defaults(func=cmd_simulator_send_mo)
@@ -238,7 +244,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return exc.code
-    except (NotFound, Conflict, ConfigError, StoreError, argparse.ArgumentTypeError, ValueError) as exc:
+    except ConfigError as exc:
+        # Raised while running too (a certificate or password_file that cannot be read): the
+        # unit's RestartPreventExitStatus keeps systemd from restarting into the same error.
+        print(f"smsgw: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except sqlite3.Error as exc:
+        # A write after the open: most often the lock someone else held past the busy wait.
+        where = cfg.db_path if cfg is not None else Path("(unknown)")
+        print(f"smsgw: {database_error(where, exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OverflowError as exc:
+        # Argument types bound their numbers; this catches one that reaches SQLite unbounded.
+        print(f"smsgw: a number given is too large ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    except (NotFound, Conflict, StoreError, argparse.ArgumentTypeError, ValueError) as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

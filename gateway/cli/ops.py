@@ -15,12 +15,16 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-from gateway.cli.common import EXIT_USAGE, CliError, age, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, open_store, when
 from gateway.config import Config
 
 MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+# A terminal's worth and far beyond; SQLite would take a negative LIMIT as "no limit".
+LIST_LIMIT_MAX = 1_000_000
+list_limit = bounded_int("the number of lines", 1, LIST_LIMIT_MAX)
+row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
 
 def pid_alive(pid: int) -> bool:
@@ -231,14 +235,14 @@ def add_ops_commands(sub: Any) -> None:
     )
     ql = q.add_parser("list", help="the latest messages, newest first")
     ql.add_argument("--state", choices=MESSAGE_STATES)
-    ql.add_argument("--limit", type=int, default=50)
+    ql.add_argument("--limit", type=list_limit, default=50)
     ql.set_defaults(func=cmd_queue_list)
     for name, func, text in (
         ("retry", cmd_queue_retry, "send a held, failed or expired message again"),
         ("cancel", cmd_queue_cancel, "cancel the parts of a message not yet sent"),
     ):
         qp = q.add_parser(name, help=text)
-        qp.add_argument("id", type=int)
+        qp.add_argument("id", type=row_id)
         qp.set_defaults(func=func)
 
     o = sub.add_parser(
@@ -246,10 +250,10 @@ def add_ops_commands(sub: Any) -> None:
     ).add_subparsers(dest="sub", required=True, metavar="ACTION")
     ol = o.add_parser("list", help="kind, recipient, attempts, last error, next attempt")
     ol.add_argument("--state", choices=("queued", "active", "sent", "failed"))
-    ol.add_argument("--limit", type=int, default=50)
+    ol.add_argument("--limit", type=list_limit, default=50)
     ol.set_defaults(func=cmd_outbox_list)
     orr = o.add_parser("retry", help="send waiting or failed mail again now")
-    orr.add_argument("id", type=int, nargs="?")
+    orr.add_argument("id", type=row_id, nargs="?")
     orr.add_argument("--all", action="store_true", help="every waiting or failed mail")
     orr.set_defaults(func=cmd_outbox_retry)
 

@@ -13,6 +13,7 @@ import argparse
 import grp
 import os
 import pwd
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from typing import Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
 from gateway.config import Config
+from gateway.configbase import is_hostname
+from gateway.configcheck import state_dir_problem
 
 SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
 
@@ -53,8 +56,8 @@ WorkingDirectory=/var/lib/smsgw
 # this, or new clients are dropped without a reply once the descriptors run out.
 LimitNOFILE=4096
 # Secrets readable by root only are handed over as credentials; a relative file name in the config
-# (password_file, tls_cert_file, tls_key_file) is looked up in $CREDENTIALS_DIRECTORY first. See
-# systemd/smsgw-credentials.conf for the drop-in.
+# (password_file, relay_password_file, tls_cert_file, tls_key_file) is looked up in
+# $CREDENTIALS_DIRECTORY first. See systemd/smsgw-credentials.conf for the drop-in.
 
 # Hardening
 NoNewPrivileges=yes
@@ -98,10 +101,13 @@ CREDENTIALS_DROPIN = """\
 # handed to the service in $CREDENTIALS_DIRECTORY. In config.toml name them without a directory:
 #   [smtp]   tls_cert_file = "tls-cert.pem"   tls_key_file = "tls-key.pem"
 #   [[smsc]] password_file = "smsc-password"
+#   [mail]   relay_password_file = "relay-password"
+# Keep only the lines whose file exists: systemd refuses to start the service over a missing one.
 [Service]
 LoadCredential=tls-cert.pem:/etc/smsgw/private/tls-cert.pem
 LoadCredential=tls-key.pem:/etc/smsgw/private/tls-key.pem
 LoadCredential=smsc-password:/etc/smsgw/private/smsc-password
+LoadCredential=relay-password:/etc/smsgw/private/relay-password
 """
 
 CONFIG = """\
@@ -179,6 +185,25 @@ def _ensure_user(user: str, dry: bool) -> None:
     print(f"created system user {user}")
 
 
+# What useradd accepts on every distribution; the name also lands in the unit (User=) and the config.
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _checked_names(args: argparse.Namespace) -> None:
+    """The names pasted into config.toml and the unit: anything else (a quote, a newline) would
+    write a config that is not TOML, or a unit with lines nobody asked for."""
+    hostname = ("--hostname", args.hostname) if args.hostname else ("this machine's name", socket.getfqdn())
+    for option, value in (("--domain", args.domain), hostname):
+        if not is_hostname(value):
+            raise CliError(
+                f"{option} {value!r} is not a host name (letters, digits, hyphens and dots, such as"
+                ' "sms.example.com"); give another with --domain / --hostname',
+                EXIT_USAGE,
+            )
+    if not _USER_NAME.match(args.user):
+        raise CliError(f"--user {args.user!r} is not a user name (such as smsgw)", EXIT_USAGE)
+
+
 def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
     if keep and path.exists():
         print(f"kept {path} (exists; --force replaces it)")
@@ -199,6 +224,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         )
     from gateway.configbase import _host_port
 
+    _checked_names(args)
     ports = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
         try:
@@ -246,10 +272,21 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
 def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.tlscert import CertError, make_selfsigned
 
+    # The pair goes into state_dir: say why it cannot, as `run` does, instead of an OSError's traceback.
+    problem = state_dir_problem(cfg)
+    if problem is not None:
+        raise CliError(problem, EXIT_CONFIG)
     try:
         cert, key, created = make_selfsigned(cfg, force=args.force)
     except CertError as exc:
         raise CliError(str(exc)) from exc
+    except PermissionError as exc:  # state_dir is writable, but a file of an earlier pair is not ours
+        raise CliError(
+            f"cannot write {exc.filename}: permission denied for this user; run the command as the"
+            " service's user (e.g. `sudo -u smsgw smsgw tls selfsigned`) or fix the file's owner"
+        ) from exc
+    except OSError as exc:
+        raise CliError(f"cannot write the certificate into {cfg.state_dir}: {exc.strerror or exc}") from exc
     if not created:
         print(f"kept {cert} and {key} (exist; --force makes new ones)")
     else:

@@ -66,6 +66,15 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 
 
+def _not_writable(path: Path) -> Path | None:
+    """The directory or file that keeps SQLite from opening `path` for writing, if either does."""
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return path.parent
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return path
+    return None
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -137,6 +146,13 @@ class Db(GroupCommit):
                         "move it aside after saving it for analysis. Refusing to start with an empty queue."
                     )
         except sqlite3.DatabaseError as exc:
+            blocked = _not_writable(path)
+            if blocked is not None:  # not damage: no reason to send anyone to the backups
+                raise StoreError(
+                    f"database {path} cannot be opened: {blocked} is not writable by this user (SQLite"
+                    " keeps its -wal and -shm files beside the database); run as the service's user"
+                    " (sudo -u smsgw ...) or fix the owner"
+                ) from exc
             raise StoreError(
                 f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
                 "after saving it for analysis. Refusing to start with an empty queue."

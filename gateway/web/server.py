@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -21,6 +22,7 @@ import uvicorn
 
 from acl.passwords import hash_password
 from gateway.config import Config
+from gateway.configbase import ConfigError
 from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
 
@@ -58,6 +60,7 @@ class WebServer:
         The socket is bound here rather than by uvicorn, which answers a busy port with
         `sys.exit`: an OSError lets the daemon name the key and the port in one clear line.
         """
+        self._check_tls()
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -75,6 +78,25 @@ class WebServer:
                 raise RuntimeError("web server stopped during start-up")
             await asyncio.sleep(0.01)
         return self.server.servers[0].sockets[0].getsockname()[1]
+
+    def _check_tls(self) -> None:
+        """uvicorn loads the pair inside its task, and its OSError then read as "cannot listen on
+        web.listen: No such file or directory": say which file instead, as the submission port does."""
+        cert, key = self.config.ssl_certfile, self.config.ssl_keyfile
+        if cert is None or key is None:
+            return
+        for what, path in (("certificate", cert), ("key", key)):
+            try:
+                Path(path).open("rb").close()
+            except OSError as exc:
+                raise ConfigError(f"web: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile=cert, keyfile=key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                f"web: cannot load the TLS certificate {cert} with the key {key}: {exc}"
+                " (PEM files expected; the key must match the certificate and not be encrypted)"
+            ) from exc
 
     async def stop(self) -> None:
         if self.task is None:
