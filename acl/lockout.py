@@ -36,10 +36,6 @@ leaves a row in the database that the guard reads when it is about to refuse som
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
-import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -49,54 +45,18 @@ from typing import Any
 
 import structlog
 
+from acl.logins import (
+    Key,
+    client_key,
+    login_key,
+    matches,
+    shown_login,
+)
+
 log = structlog.get_logger(__name__)
 
-ALL = "*"  # an unlock of every counter
-
-# (kind, address, login): kind "pair" has both, "address" only the address, "login" only the login.
-Key = tuple[str, str, str]
 # What the store hands back for unlock requests newer than an id: (id, target, wall time it was made).
 UnlockRow = tuple[int, str, float]
-
-
-def client_key(ip: str | None) -> str:
-    """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64)."""
-    if not ip:
-        return "?"
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return ip
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-    return str(addr)
-
-
-def login_key(login: str) -> str:
-    """Logins are email addresses, compared without case: `Anna@` and `anna@` are one target."""
-    return login.strip().casefold()
-
-
-# Random per process: a digest correlates the attempts of one run, and cannot be looked up in a
-# table of digests of common passwords made elsewhere (or from an earlier run's logs).
-_MASK_KEY = secrets.token_bytes(32)
-
-
-def masked_login(login: str) -> str:
-    """A stand-in for a login that names no user, for logs and the status file.
-
-    People type their password into the user-name field, and `@` is as common in passwords as
-    in addresses, so nothing about the text tells the two apart; only finding the user does.
-    """
-    digest = hmac.new(_MASK_KEY, login_key(login).encode("utf-8", "surrogateescape"), hashlib.sha256)
-    return f"[unknown login #{digest.hexdigest()[:12]}]"
-
-
-def shown_login(login: str, known: bool) -> str:
-    """The login as typed when it names a user (`known`), else its masked stand-in."""
-    return login if known else masked_login(login)
 
 
 class Refused(Enum):
@@ -312,7 +272,7 @@ class AuthGuard:
         now = self.clock()
         matched = 0
         for key, counter in self._keys.items():
-            if not _matches(key, target):
+            if not matches(key, target):
                 continue
             if counter.locked_until > now and counter.locked_at_wall > when:
                 continue
@@ -467,37 +427,3 @@ class AuthGuard:
     def _expire(times: deque[float], now: float, window: float) -> None:
         while times and times[0] <= now - window:
             times.popleft()
-
-
-def unlock_target(text: str) -> str:
-    """What `smsgw auth unlock` stores: `*`, a login (casefolded) or an address's counting unit.
-
-    Raises ValueError for anything else, so a typo is said at once instead of unlocking nothing.
-    """
-    text = text.strip()
-    if text == ALL:
-        return ALL
-    if "@" in text:
-        return login_key(text)
-    try:
-        ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither an IP address nor a login (e.g. 192.0.2.7 or anna@example.com)"
-        ) from None
-    return client_key(text)  # an IPv6 address stands for its /64, as it is counted
-
-
-def shown_target(target: str) -> str:
-    """A stored unlock target as the CLI echoes it to the admin who typed it (the daemon's log
-    masks a login that names no user)."""
-    return target
-
-
-def _matches(key: Key, target: str) -> bool:
-    if target == ALL:
-        return True
-    _kind, address, login = key
-    if "@" in target:
-        return login == target
-    return address == target

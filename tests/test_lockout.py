@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import acl.lockout
-from acl.lockout import ALL, Attempt, AuthGuard, Refused, unlock_target
+import acl.logins
+from acl.lockout import Attempt, AuthGuard, Refused
+from acl.logins import ALL, unlock_target
 
 
 class FakeClock:
@@ -257,7 +258,7 @@ def test_attempts_in_flight_make_no_counters() -> None:
 def test_locks_show_only_logins_that_name_a_user() -> None:
     # A password typed as the user name (with its `@`) is masked in the lock list; the same
     # text gives the same mask within a run, so attempts can still be told apart.
-    mask = acl.lockout.masked_login  # looked up here: a module without it fails this test alone
+    mask = acl.logins.masked_login  # looked up here: a module without it fails this test alone
     guard = AuthGuard(1, 300, clock=FakeClock())
     typed = "Tr0ub4dor&3@home"
     for login, known in ((typed, False), ("anna@acme.example", True)):

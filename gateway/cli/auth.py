@@ -12,7 +12,7 @@ import argparse
 import time
 from typing import Any
 
-from acl.lockout import ALL, shown_target, unlock_target
+from acl.logins import ALL, shown_target, unlock_target
 from gateway.cli.common import EXIT_USAGE, CliError, age, open_store
 from gateway.config import Config
 

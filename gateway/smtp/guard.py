@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from acl.lockout import client_key
+from acl.logins import client_key
 from gateway.smtp import replies
 from gateway.smtp.protocol import LeanSMTP
 

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import structlog
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
-from acl.lockout import Attempt, AuthGuard, Lockout, Refused, masked_login
+from acl.lockout import Attempt, AuthGuard, Lockout, Refused
+from acl.logins import masked_login
 from acl.passwords import verify_password
 from gateway.config import ConfigError
 from gateway.smtp import replies

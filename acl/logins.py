@@ -1,0 +1,93 @@
+"""Who a failed login is counted against, and how a login may be shown.
+
+A client is counted by its address (an IPv6 host by its /64), a login by its casefolded text.
+A login is shown as typed only when it names a user: people type their password into the
+user-name field, so anything else is masked. `smsgw auth unlock` names what to unlock in the
+same terms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+
+ALL = "*"  # an unlock of every counter
+
+# (kind, address, login): kind "pair" has both, "address" only the address, "login" only the login.
+Key = tuple[str, str, str]
+
+
+def client_key(ip: str | None) -> str:
+    """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64)."""
+    if not ip:
+        return "?"
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
+def login_key(login: str) -> str:
+    """Logins are email addresses, compared without case: `Anna@` and `anna@` are one target."""
+    return login.strip().casefold()
+
+
+# Random per process: a digest correlates the attempts of one run, and cannot be looked up in a
+# table of digests of common passwords made elsewhere (or from an earlier run's logs).
+_MASK_KEY = secrets.token_bytes(32)
+
+
+def masked_login(login: str) -> str:
+    """A stand-in for a login that names no user, for logs and the status file.
+
+    People type their password into the user-name field, and `@` is as common in passwords as
+    in addresses, so nothing about the text tells the two apart; only finding the user does.
+    """
+    digest = hmac.new(_MASK_KEY, login_key(login).encode("utf-8", "surrogateescape"), hashlib.sha256)
+    return f"[unknown login #{digest.hexdigest()[:12]}]"
+
+
+def shown_login(login: str, known: bool) -> str:
+    """The login as typed when it names a user (`known`), else its masked stand-in."""
+    return login if known else masked_login(login)
+
+
+def unlock_target(text: str) -> str:
+    """What `smsgw auth unlock` stores: `*`, a login (casefolded) or an address's counting unit.
+
+    Raises ValueError for anything else, so a typo is said at once instead of unlocking nothing.
+    """
+    text = text.strip()
+    if text == ALL:
+        return ALL
+    if "@" in text:
+        return login_key(text)
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither an IP address nor a login (e.g. 192.0.2.7 or anna@example.com)"
+        ) from None
+    return client_key(text)  # an IPv6 address stands for its /64, as it is counted
+
+
+def shown_target(target: str) -> str:
+    """A stored unlock target as the CLI echoes it to the admin who typed it (the daemon's log
+    masks a login that names no user)."""
+    return target
+
+
+def matches(key: Key, target: str) -> bool:
+    if target == ALL:
+        return True
+    _kind, address, login = key
+    if "@" in target:
+        return login == target
+    return address == target
