@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE
 from gateway.store.db import Store
-from tests.conftest import config_text, free_port, unwritable
+from tests.conftest import config_text, free_port, mode, unwritable
 from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
 
 CLI = [sys.executable, "-m", "gateway.cli"]
@@ -334,20 +333,6 @@ async def test_the_panel_refuses_the_senders_the_cli_refuses(tmp_path: Path) -> 
 
 
 # ---- 7. the shipped maildir relay ---------------------------------------------------------------
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    """A login shell's umask, under which files are created readable by every user."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_maildir_mails_are_private_whatever_the_umask(tmp_path: Path, umask_022: None) -> None:

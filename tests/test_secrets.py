@@ -8,11 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from gateway.smtp import replies
 from gateway.store.db import Store
 from smsc.cimd2.packet import Op
 from tests.certs import make_cert_pair
-from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, send_blocking
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, mode, running_gateway, send_blocking
 from tests.test_cimd2_link import mo, running, scripted, sms
 from tests.test_process import smsgw, start_daemon
 from tests.test_submission import (
@@ -38,20 +35,6 @@ from tests.test_submission import (
 )
 
 MO_TEXT = "PIN 4711 for the vault"
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    """The usual umask of a login shell, under which files are created readable by every user."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def warnings_in(stderr: str) -> list[str]:
