@@ -228,3 +228,75 @@ async def test_metrics_counters_equal_the_stores_counts_after_real_traffic(tmp_p
         assert samples[("smsgw_smtp_replies_total", (("code", "550"),))] == 1
         assert samples[("smsgw_smtp_replies_total", (("code", "250"),))] >= 3 * 4  # EHLO MAIL RCPT DATA
         assert await asyncio.to_thread(_get, base + "/healthz") == (200, "ok\n")
+
+
+def _odd_names(driver: Any, base: str, operator_password: str, billing_name: str) -> None:
+    """The operator edits an account named "A&B" from the accounts list, and a suspension wants its
+    box ticked: the browser itself refuses the form (no JavaScript), and nothing is posted."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15)
+    driver.get(base + "/login")
+    wait.until(ec.presence_of_element_located((By.ID, "email"))).send_keys(STAFF)
+    driver.find_element(By.ID, "password").send_keys(operator_password)
+    driver.find_element(By.ID, "login").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), STAFF))
+
+    driver.get(base + "/operator/accounts")
+    row = '#accounts tr[data-account="A&B"] '
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, row + "a.settings"))).click()
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Account A&B"))
+    sender = driver.find_element(By.CSS_SELECTOR, '#settings input[name="sender"]')
+    sender.clear()
+    sender.send_keys("AandB")
+    driver.find_element(By.CSS_SELECTOR, '#settings button[type="submit"]').click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "done"), "account A&B updated"))
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Account A&B"
+
+    driver.get(base + "/operator/accounts")
+    suspend = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, row + "button.danger")))
+    assert suspend.accessible_name == "suspend A&B"
+    reason = driver.find_element(By.CSS_SELECTOR, row + 'input[name="reason"]')
+    assert reason.accessible_name == "reason to suspend A&B"
+    suspend.click()  # the box is not ticked: the browser keeps the form
+    box = driver.find_element(By.CSS_SELECTOR, row + 'input[name="confirm"]')
+    assert box.get_attribute("validationMessage")
+    assert not driver.find_elements(By.ID, "done")
+    box.click()
+    driver.find_element(By.CSS_SELECTOR, row + "button.danger").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "done"), "account A&B suspended"))
+
+    driver.get(base + "/billing")
+    link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#billing a[href*='%25C5%2581']")))
+    assert link.text == billing_name
+
+
+async def test_operator_edits_odd_account_names_and_confirms_a_suspension_in_a_real_browser(
+    tmp_path: Path,
+) -> None:
+    with chromium() as driver:
+        async with (
+            HappySMSC() as smsc,
+            running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
+        ):
+            store = gw.store
+            password = (gw.config.state_dir / INITIAL_PASSWORD_FILE).read_text().strip()
+            lodz = "Łódź Sp. z o.o."
+
+            def accounts() -> None:
+                for name in ("A", "A&B", lodz):
+                    store.accounts.add_account(name)
+
+            await store.write(accounts)
+            cfg = gw.config
+            tz = ZoneInfo(cfg.gateway.timezone)
+            month = Month.containing(time.time(), tz)
+            await asyncio.to_thread(write_month, cfg.db_path, cfg.state_dir, month, tz)
+            base = f"http://127.0.0.1:{gw.daemon.web.port}"
+            await asyncio.to_thread(_odd_names, driver, base, password, lodz)
+            assert store.accounts.get_account("A&B").sender == "AandB"
+            assert store.accounts.get_account("A").sender is None  # the form once saved into "A"
+            assert store.accounts.get_account("A&B").suspended_at is not None
+            assert store.accounts.get_account("A").suspended_at is None

@@ -29,7 +29,9 @@ from tests.web_helpers import (
 @pytest.fixture
 async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
     store = panel_store(tmp_path)
-    yield web_context(tmp_path, store)
+    web = web_context(tmp_path, store)
+    yield web
+    web.counts.close()  # the reader's thread and connection (the dashboard opens them)
     store.close()
 
 
@@ -213,7 +215,7 @@ async def test_users_page_changes_are_validated_like_the_cli_and_audited(web: We
             action="add", email="new@acme.example"
         )
         assert "exists already" in await post(action="add", email="new@acme.example")
-        assert "is not a number of SMS parts" in await post(
+        assert "give a number of SMS parts" in await post(
             action="limits", email="new@acme.example", monthly_limit="ten"
         )
         await post(action="limits", email="new@acme.example", monthly_limit="100", daily_limit="none")
@@ -227,7 +229,7 @@ async def test_users_page_changes_are_validated_like_the_cli_and_audited(web: We
         user = web.store.accounts.find_user("new@acme.example")
         assert user and user.monthly_limit == 100 and user.daily_limit is None and user.role == "admin"
         assert user.password_hash and user.password_hash.startswith("scrypt$")
-        await post(action="remove", email="new@acme.example")
+        await post(action="remove", email="new@acme.example", confirm="yes")
         assert web.store.accounts.find_user("new@acme.example") is None
     actions = [(e["actor"], e["action"]) for e in web.repo.audit_log(None)]
     assert actions == [
@@ -256,7 +258,7 @@ async def test_operator_queue_actions_and_accounts(web: WebContext) -> None:
     mine = web.store.mine  # type: ignore[attr-defined]
     async with as_user(web, OPERATOR) as c:
         token = csrf_of((await c.get("/operator/accounts")).text)
-        r = await c.post(f"/messages/{mine}/cancel", data={"csrf": token})
+        r = await c.post(f"/messages/{mine}/cancel", data={"csrf": token, "confirm": "yes"})
         assert r.status_code == 303
         assert web.store.admin.message_info(mine)["state"] == "cancelled"
         r = await c.post(
@@ -264,7 +266,10 @@ async def test_operator_queue_actions_and_accounts(web: WebContext) -> None:
         )
         assert "not a network" in r.text
         await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "newco"})
-        await c.post("/operator/accounts", data={"csrf": token, "action": "suspend", "name": "newco"})
+        await c.post(
+            "/operator/accounts",
+            data={"csrf": token, "action": "suspend", "name": "newco", "confirm": "yes"},
+        )
         assert web.store.accounts.get_account("newco").suspended_at is not None
         assert "rival" in (await c.get("/messages")).text  # the operator sees every account
     with pytest.raises(NotFound):
@@ -288,7 +293,8 @@ async def test_panel_removes_a_user_who_sent_mail(web: WebContext) -> None:
     mid = await store.write(sent_by_anna)
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/users")).text)
-        r = await c.post("/users", data={"action": "remove", "email": PLAIN, "csrf": token})
+        data = {"action": "remove", "email": PLAIN, "csrf": token, "confirm": "yes"}
+        r = await c.post("/users", data=data)
         assert r.status_code == 200 and f"user {PLAIN} removed" in r.text
     assert store.accounts.find_user(PLAIN) is None
     assert store.admin.message_info(mid)["mail_from"] == PLAIN  # the audit record stays

@@ -13,11 +13,10 @@ import sys
 from typing import Any, TextIO
 
 from acl.passwords import hash_password
+from gateway.adminrules import MIN_PASSWORD_LENGTH
 from gateway.cli.common import EXIT_USAGE, open_store
 from gateway.config import Config
 from gateway.store.accounts import NotFound
-
-MIN_PASSWORD_LENGTH = 8
 
 
 def add_user_commands(user_subparsers: Any) -> None:

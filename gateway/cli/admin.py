@@ -10,14 +10,13 @@ import argparse
 import math
 from typing import Any
 
+from gateway.adminrules import limit_value, sender_problem
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import (
     EXIT_USAGE,
-    SQLITE_INT_MAX,
     CliError,
     account_name,
     open_store,
-    sender_problem,
     when,
 )
 from gateway.config import MAX_VALIDITY_HOURS, Config, is_number_sender
@@ -74,18 +73,10 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def _limit(option: str, value: str) -> int | None:
     """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
-    text = value.strip()
-    if text.lower() in ("none", "off", "-"):
-        return None
-    # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows.
-    if not (text.isascii() and text.isdigit()) or int(text) > SQLITE_INT_MAX:
-        raise CliError(
-            f"{option} {value!r}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')",
-            EXIT_USAGE,
-        )
-    return int(text)
-
-
+    try:
+        return limit_value(option, value)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def _hours(value: str) -> float | None:

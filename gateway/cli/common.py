@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from gateway.config import Config, is_number_sender
+from gateway.adminrules import SQLITE_INT_MAX
+from gateway.config import Config
 from gateway.configcheck import state_dir_problem
 from gateway.store.db import Store
-from smsc.encoding import gsm_encode, non_gsm_chars
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -124,7 +124,6 @@ def bind_error(key: str, host: str, port: int, exc: OSError) -> str:
 
 # ---- argument types: a bad value is refused by argparse, naming the argument ----------------------
 
-SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 
 
 def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable[[str], int]:
@@ -154,35 +153,6 @@ def account_name(value: str) -> str:
     if not name:
         raise argparse.ArgumentTypeError("an account name cannot be empty")
     return name
-
-
-ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters
-NUMBER_SENDER_MAX = 20  # digits an SMPP source_addr (21 octets with its NUL) or a CIMD2 originator holds
-
-
-def sender_problem(sender: str) -> str | None:
-    """Why an SMSC cannot send from `sender` as given, or None; the CLI and the web panel say it alike.
-
-    An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
-    """
-    if is_number_sender(sender):
-        digits = len(sender.removeprefix("+"))
-        if digits > NUMBER_SENDER_MAX:
-            return f"sender {sender!r} has {digits} digits; a number sender holds at most {NUMBER_SENDER_MAX}"
-        return None
-    bad = non_gsm_chars(sender)
-    if bad:
-        return (
-            f"sender {sender!r} holds {''.join(bad)!r}: an alphanumeric sender takes only characters of"
-            " the GSM 03.38 alphabet (no Polish letters)"
-        )
-    septets = len(gsm_encode(sender))  # an extension character ({, [, €) costs two
-    if septets > ALPHANUMERIC_SENDER_MAX:
-        return (
-            f"sender {sender!r} is {septets} characters long; an alphanumeric sender holds at most"
-            f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
-        )
-    return None
 
 
 def when(ts: float | None) -> str:

@@ -15,10 +15,10 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
+from gateway.adminrules import MESSAGE_STATES
 from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, open_store, when
 from gateway.config import Config
 
-MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # A terminal's worth and far beyond; SQLite would take a negative LIMIT as "no limit".

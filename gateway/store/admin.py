@@ -76,11 +76,12 @@ class AdminRepo(Repository):
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
                 (now, now + validity, message_id),
             ).rowcount
-            self.conn.execute(
-                "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
-                " WHERE id = ?",
-                (now + validity, message_id),
-            )
+            if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
+                self.conn.execute(
+                    "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
+                    " WHERE id = ?",
+                    (now + validity, message_id),
+                )
         return n
 
     def hold_message(self, message_id: int, reason: str = "held by admin") -> int:

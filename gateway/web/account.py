@@ -15,8 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
+from gateway.adminrules import sender_problem
 from gateway.mailheaders import is_plain_address
-from gateway.web.pages import Invalid, account_for, parse_limit
+from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.security import Forbidden, Who, guarded
 
 SPLIT_MODES = ("concatenated", "separate")
@@ -37,8 +38,8 @@ def _settings(form: FormData, operator: bool) -> dict[str, Any]:
     """The account's settings from the form; the limits are the operator's (they cap what is billed)."""
     s: dict[str, Any] = {}
     if operator:
-        s["monthly_limit"] = parse_limit(str(form.get("monthly_limit", "")))
-        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")))
+        s["monthly_limit"] = parse_limit(str(form.get("monthly_limit", "")), "account monthly limit")
+        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit")
     overflow = str(form.get("overflow", "truncate"))
     if overflow not in OVERFLOW:
         raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}")
@@ -46,6 +47,9 @@ def _settings(form: FormData, operator: bool) -> dict[str, Any]:
     s["confirm"] = int(form.get("confirm") == "on")
     s["bulk"] = int(form.get("bulk") == "on")
     sender = str(form.get("sender", "")).strip()
+    problem = sender_problem(sender) if sender else None
+    if problem is not None:
+        raise Invalid(problem)  # the CLI's rule: an SMSC would cut it short without a word
     s["sender"] = sender or None
     split = str(form.get("split_mode", ""))
     if split not in SPLIT_MODES:
@@ -79,7 +83,53 @@ def _optouts(request: Request, who: Who) -> list[dict[str, Any]]:
     )
 
 
-async def _page(request: Request, who: Who, error: str = "", done: str = "", status: int = 200) -> Response:
+TEXT_FIELDS = (
+    "sender",
+    "split_mode",
+    "end_marker",
+    "quiet_hours",
+    "dlr_mail",
+    "overflow",
+    "monthly_limit",
+    "daily_limit",
+    "billing_to",
+    "notify_address",
+)
+CHECKBOXES = ("transliterate", "confirm", "bulk")
+
+
+def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str, Any]:
+    """What the settings form shows: the account as stored, or the refused form as typed, so that
+    one mistake does not cost the admin every other field they changed."""
+    if typed is not None:
+        shown: dict[str, Any] = {k: str(typed.get(k, "")) for k in TEXT_FIELDS}
+        shown.update({k: typed.get(k) == "on" for k in CHECKBOXES})
+        return shown
+    return {
+        "sender": acc.sender or "",
+        "split_mode": acc.split_mode,
+        "end_marker": acc.end_marker or "",
+        "quiet_hours": f"{acc.quiet_start}-{acc.quiet_end}" if acc.quiet_start else "",
+        "dlr_mail": acc.dlr_mail,
+        "overflow": acc.overflow,
+        "monthly_limit": "" if acc.monthly_limit is None else str(acc.monthly_limit),
+        "daily_limit": "" if acc.daily_limit is None else str(acc.daily_limit),
+        "billing_to": " ".join(billing_to),
+        "notify_address": acc.notify_address or "",
+        **{k: bool(getattr(acc, k)) for k in CHECKBOXES},
+    }
+
+
+async def _page(
+    request: Request,
+    who: Who,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: FormData | None = None,
+    number: str = "",
+) -> Response:
+    """`typed`: a refused settings form; `number`: a refused opt-out number, shown again as typed."""
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
     ctx = {
@@ -88,7 +138,8 @@ async def _page(request: Request, who: Who, error: str = "", done: str = "", sta
         "split_modes": SPLIT_MODES,
         "dlr_modes": DLR_MAIL,
         "overflow_modes": OVERFLOW,
-        "billing_to": web.store.accounts.billing_addresses(acc.id),
+        "shown": _shown(acc, web.store.accounts.billing_addresses(acc.id), typed),
+        "number": number,
         "optouts": _optouts(request, who),
         "error": error,
         "done": done,
@@ -109,7 +160,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
         new = _settings(form, who.operator)
         billing_to = _billing_to(form)
     except Invalid as exc:
-        return await _page(request, who, error=str(exc), status=400)
+        return await _page(request, who, error=str(exc), status=400, typed=form)
     changed = [f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
     if sorted(a.lower() for a in billing_to) != web.store.accounts.billing_addresses(acc.id):
         changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
@@ -131,11 +182,16 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
     try:
         number = to_e164(raw, web.config.gateway.default_region)
     except BadNumber as exc:
-        return await _page(request, who, error=f"{raw!r} is not a phone number: {exc}", status=400)
+        error = f"{raw!r} is not a phone number: {exc}"
+        return await _page(request, who, error=error, status=400, number=raw)
     policy = web.store.policy
     if form.get("action") == "remove":
         if not who.operator:
             raise Forbidden("only the operator takes a number off the opt-out list (it is shared)")
+        try:
+            confirmed(form, f"take {number} off the opt-out list")
+        except Invalid as exc:
+            return await _page(request, who, error=str(exc), status=400)
         removed = await web.change(who, None, "optout.remove", number, lambda: policy.remove_optout(number))
         done = (
             f"{number} removed from the opt-out list" if removed else f"{number} is not on the opt-out list"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -46,8 +47,8 @@ HERE = Path(__file__).parent
 LOGIN_REFUSED = "wrong email or password, or too many failed attempts: wait a few minutes"
 
 
-def when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+def when(ts: float | None, tz: ZoneInfo | None = None) -> str:
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 @dataclass
@@ -73,7 +74,13 @@ class WebContext:
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
         )
-        self.env.filters["when"] = when
+        # The installation's zone, as the limits and the billing count days and months: the
+        # process's own zone is whatever the host says (often UTC).
+        self.env.filters["when"] = lambda ts: when(ts, self.tz)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.gateway.timezone)
 
     @property
     def tls(self) -> bool:
@@ -84,13 +91,21 @@ class WebContext:
         return HTMLResponse(html, status_code=status_code)
 
     async def change(
-        self, who: Who, account_id: int | None, action: str, detail: str, work: Callable[[], Any]
+        self,
+        who: Who,
+        account_id: int | None,
+        action: str,
+        detail: str,
+        work: Callable[[], Any],
+        changed: Callable[[Any], bool] = lambda result: True,
     ) -> Any:
-        """Run one change and its audit row in one write: no change without its record."""
+        """Run one change and its audit row in one write: no change without its record, and no
+        record of a change that did nothing (`changed` judges `work`'s result)."""
 
         def both() -> Any:
             result = work()
-            self.repo.audit(who.user.email, account_id, action, detail)
+            if changed(result):
+                self.repo.audit(who.user.email, account_id, action, detail)
             return result
 
         result = await self.store.write(both, interactive=True)

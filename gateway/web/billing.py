@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -47,6 +48,19 @@ def _files(request: Request, who: Who, month: Month) -> list[str]:
     return [own] if own in present else []
 
 
+def _shown(name: str) -> str:
+    """The account a file is for, as its name is spelt (the file name escapes "Ł" as %C5%81)."""
+    return "summary of all accounts" if name == SUMMARY else unquote(name.removesuffix(".txt"))
+
+
+def _disposition(filename: str) -> str:
+    """An attachment's name for every browser: RFC 6266's UTF-8 form, and an ASCII one for the rest."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 @guarded()
 async def billing(request: Request, who: Who) -> Response:
     web = request.app.state.web
@@ -54,7 +68,7 @@ async def billing(request: Request, who: Who) -> Response:
     for month in _months(web.config.state_dir):
         for name in _files(request, who, month):
             size = (month_dir(web.config.state_dir, month) / name).stat().st_size
-            listing.append({"month": str(month), "name": name, "size": size})
+            listing.append({"month": str(month), "name": name, "shown": _shown(name), "size": size})
     return web.render(request, "billing.html", {"who": who, "files": listing})
 
 
@@ -70,10 +84,11 @@ async def download(request: Request, who: Who) -> Response:
     if str(month) != request.path_params["month"] or name not in allowed:
         raise NotYours
     path = month_dir(web.config.state_dir, month) / allowed[allowed.index(name)]
+    shown = name if name == SUMMARY else f"{_shown(name)}.txt"
     return FileResponse(
         path,
         media_type="text/plain; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{month}-{name}"'},
+        headers={"content-disposition": _disposition(f"{month}-{shown}")},
     )
 
 

@@ -1,19 +1,24 @@
-"""The store's counts for `/metrics`, read off the event loop.
+"""The store's counts for `/metrics` and the panel's long reads, off the event loop.
 
 A scrape counts every message and part by state: a GROUP BY over the whole history, about 1.6 s
 on this machine with a million messages kept. On the loop's connection that would stop every SMTP
 session and link for as long, at every scrape. The counts are read instead in a thread of their
 own, on a connection that only that thread uses and that may only read (`query_only`); in WAL
-mode a reader neither waits for the daemon's writes nor holds them up.
+mode a reader neither waits for the daemon's writes nor holds them up. The dashboard's counts of
+the day and the CSV export read through the same thread (`run`), for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +50,22 @@ class CountReader:
         self._conn: sqlite3.Connection | None = None
 
     async def read(self) -> StoreCounts:
+        return await self.run(count)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the reader's connection in its thread, inside one read transaction."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, work)
 
-    def _read(self) -> StoreCounts:  # in the thread
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:  # in the thread
         if self._conn is None:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
             self._conn.execute("PRAGMA query_only=ON")
         # One read transaction: the four counts describe the same moment.
         self._conn.execute("BEGIN")
         try:
-            return count(self._conn)
+            return work(self._conn)
         finally:
             self._conn.execute("COMMIT")
 

@@ -9,121 +9,222 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+import re
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX
 from gateway.web.repo import PAGE
+from gateway.web.repo import search_messages as search_messages_on
 from gateway.web.security import NotYours, Who, guarded
 
-STATES = ("queued", "deferred", "active", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
+STATES = MESSAGE_STATES  # a message's own states: parts are "deferred" or "active", messages never
 CSV_MAX = 100_000  # rows in one export; narrow the search for more
+CSV_BATCH = 1000  # rows per query and per chunk sent: one trip to the reader's thread each
+BOM = "\ufeff"  # Excel reads a CSV without it as the system's code page: "Łódź" came out garbled
 
 
-def _day(value: str | None, *, end: bool = False) -> float | None:
+class BadQuery(ValueError):
+    """A search field no form produces (an edited URL): answered 400, with what is wrong."""
+
+
+def _day(value: str | None, field: str, tz: ZoneInfo, *, end: bool = False) -> float | None:
+    """Midnight starting (or, with `end`, ending) the day, in the installation's zone."""
     if not value:
         return None
     try:
-        day = datetime.strptime(value, "%Y-%m-%d")
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        return None
-    return (day + timedelta(days=1) if end else day).timestamp()
+        raise BadQuery(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
+    if end:
+        if day == date.max:
+            return None
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
 def _filters(request: Request, who: Who) -> dict[str, Any]:
     q = request.query_params
+    web = request.app.state.web
     number = (q.get("number") or "").strip() or None
     if number:
         from gateway.smtp.addressing import BadNumber, to_e164
 
         try:
-            number = to_e164(number, request.app.state.web.config.gateway.default_region)
+            number = to_e164(number, web.config.gateway.default_region)
         except BadNumber:
             pass  # searched as typed: it finds nothing rather than failing
     state = q.get("state") or None
+    if state is not None and state not in STATES:
+        raise BadQuery(f"state: {state!r} is not a message state ({', '.join(STATES)})")
     return {
         "number": number,
         "user": (q.get("user") or "").strip() or None,
-        "since": _day(q.get("from")),
-        "until": _day(q.get("to"), end=True),
-        "state": state if state in STATES else None,
+        "since": _day(q.get("from"), "from", web.tz),
+        "until": _day(q.get("to"), "to", web.tz, end=True),
+        "state": state,
     }
+
+
+def _before(value: str) -> int | None:
+    if not value:
+        return None
+    # isdigit would take "²" (int() refuses it); past SQLite's INTEGER the query overflows.
+    if not (value.isascii() and value.isdigit()) or int(value) > SQLITE_INT_MAX:
+        raise BadQuery(f"before: {value!r} is not a message id")
+    return int(value)
 
 
 @guarded()
 async def search(request: Request, who: Who) -> Response:
     web = request.app.state.web
-    before = request.query_params.get("before", "")
-    rows = web.repo.search_messages(
-        who.scope,
-        **_filters(request, who),
-        before_id=int(before) if before.isdigit() else None,
-        limit=PAGE + 1,
-    )
+    ctx: dict[str, Any] = {"who": who, "q": request.query_params, "states": STATES, "rows": []}
+    try:
+        filters = _filters(request, who)
+        before = _before(request.query_params.get("before", ""))
+    except BadQuery as exc:
+        return web.render(request, "messages.html", {**ctx, "error": str(exc), "query": ""}, 400)
+    rows = web.repo.search_messages(who.scope, **filters, before_id=before, limit=PAGE + 1)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     args = {k: v for k, v in request.query_params.items() if k != "before" and v}
     query = urlencode(args)
-    ctx = {
-        "who": who,
-        "rows": rows,
-        "q": request.query_params,
-        "states": STATES,
-        "next_before": rows[-1]["id"] if more and rows else None,
-        "args": args,
-        "query": query,
-    }
+    ctx.update(
+        {
+            "rows": rows,
+            "next_before": rows[-1]["id"] if more and rows else None,
+            "args": args,
+            "query": query,
+        }
+    )
     return web.render(request, "messages.html", ctx)
+
+
+def _csv_name(request: Request, web: Any) -> str:
+    """The file name says what is in it: the dates (or the day of the export) and the filters."""
+    q = request.query_params
+    parts = ["messages"]
+    if q.get("from") or q.get("to"):
+        parts.append(f"{q.get('from') or 'start'}_to_{q.get('to') or 'now'}")
+    else:
+        parts.append(datetime.fromtimestamp(web.store.clock(), web.tz).strftime("%Y-%m-%d"))
+    for key in ("state", "number", "user"):
+        if q.get(key):
+            parts.append(q[key].strip())
+    # The values are checked or searched as typed: keep what is safe in any file system.
+    return re.sub(r"[^A-Za-z0-9@.+_-]", "_", "-".join(parts)) + ".csv"
 
 
 @guarded()
 async def export(request: Request, who: Who) -> Response:
     web = request.app.state.web
-    rows = web.repo.search_messages(who.scope, **_filters(request, who), limit=CSV_MAX)
+    try:
+        filters = _filters(request, who)
+    except BadQuery as exc:
+        ctx = {"who": who, "q": request.query_params, "states": STATES, "rows": [], "query": ""}
+        return web.render(request, "messages.html", {**ctx, "error": str(exc)}, 400)
+    scope, tz = who.scope, web.tz
 
-    def lines() -> Iterator[str]:
+    async def lines() -> AsyncIterator[str]:
         out = io.StringIO()
         writer = csv.writer(out)
+        out.write(BOM)
         writer.writerow(["id", "created", "account", "from", "recipient", "state", "parts", "reason"])
-        for r in rows:
-            writer.writerow(
-                [
-                    r["id"],
-                    datetime.fromtimestamp(r["created_at"]).isoformat(timespec="seconds"),
-                    r["account"],
-                    r["mail_from"],
-                    r["recipient"],
-                    r["state"],
-                    r["parts_total"],
-                    r["reason"] or "",
-                ]
+        sent, before = 0, None
+        while sent < CSV_MAX:
+            want = min(CSV_BATCH, CSV_MAX - sent)
+            rows = await web.counts.run(
+                lambda conn, b=before, n=want: search_messages_on(
+                    conn, scope, **filters, before_id=b, limit=n
+                )
             )
+            for r in rows:
+                writer.writerow(
+                    [
+                        r["id"],
+                        datetime.fromtimestamp(r["created_at"], tz).isoformat(timespec="seconds"),
+                        r["account"],
+                        r["mail_from"],
+                        r["recipient"],
+                        r["state"],
+                        r["parts_total"],
+                        r["reason"] or "",
+                    ]
+                )
+            sent += len(rows)
+            if len(rows) < want:
+                yield out.getvalue()
+                return
+            before = rows[-1]["id"]
             yield out.getvalue()
             out.seek(0)
             out.truncate()
+        more = await web.counts.run(
+            lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=1)
+        )
+        if more:  # said in the file itself: a cut file must not pass for the whole search
+            writer.writerow(
+                [f"# cut at {CSV_MAX} rows: narrow the search (dates or state or number) for the rest"]
+            )
+        yield out.getvalue()
 
-    headers = {"content-disposition": 'attachment; filename="messages.csv"'}
+    name = _csv_name(request, web)
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _message(request: Request, who: Who) -> dict[str, Any]:
     mid = request.path_params["id"]
+    if mid > SQLITE_INT_MAX:  # no such id can exist, and SQLite would overflow on it
+        raise NotYours
     msg = request.app.state.web.repo.message_detail(mid)
     if msg is None or not who.sees(msg["account_id"]):
         raise NotYours
     return msg
 
 
+# Which parts each queue action takes (as gateway/store/admin.py does), what it says when it took
+# some, and when there were none. A button is shown only where its action would take a part.
+ACTIONS = {
+    "retry": (
+        ("hold", "failed", "expired", "cancelled"),
+        "queued again",
+        "nothing to retry: no part is held, failed, expired or cancelled",
+    ),
+    "hold": (("queued", "deferred"), "held", "nothing to hold: no part is waiting to be sent"),
+    "cancel": (
+        ("queued", "deferred", "hold"),
+        "cancelled",
+        "nothing to cancel: no part is waiting to be sent",
+    ),
+}
+DONE = {action: said for action, (_, said, _) in ACTIONS.items()}
+
+
+def _actions(msg: dict[str, Any]) -> list[str]:
+    states = {p["state"] for p in msg["parts"]}
+    return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes)]
+
+
 @guarded()
 async def detail(request: Request, who: Who) -> Response:
     web = request.app.state.web
-    return web.render(request, "message.html", {"who": who, "m": _message(request, who)})
+    msg = _message(request, who)
+    done = ""
+    q = request.query_params
+    # After a queue action's redirect: the words are this module's, only the count comes from the URL.
+    if q.get("did") in DONE and (q.get("parts") or "").isascii() and (q.get("parts") or "").isdigit():
+        done = f"message {msg['id']}: {int(q['parts'])} part(s) {DONE[q['did']]}"
+    ctx = {"who": who, "m": msg, "actions": _actions(msg), "done": done}
+    return web.render(request, "message.html", ctx)
 
 
 @guarded(operator=True)
@@ -138,13 +239,23 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
+        if form.get("confirm") != "yes":
+            error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
+            ctx = {"who": who, "m": msg, "actions": _actions(msg), "error": error}
+            return web.render(request, "message.html", ctx, 400)
         work = lambda: admin.cancel_message(msg["id"])  # noqa: E731
     else:
         raise NotYours
-    await web.change(who, msg["account_id"], f"message.{action}", str(msg["id"]), work)
+    n = await web.change(
+        who, msg["account_id"], f"message.{action}", str(msg["id"]), work, changed=lambda n: n > 0
+    )
+    if n == 0:  # said on the page, nothing changed and nothing recorded
+        fresh = _message(request, who)
+        ctx = {"who": who, "m": fresh, "actions": _actions(fresh), "error": ACTIONS[action][2]}
+        return web.render(request, "message.html", ctx, 409)
     if action == "retry":
         web.wake()
-    return RedirectResponse(f"/messages/{msg['id']}", status_code=303)
+    return RedirectResponse(f"/messages/{msg['id']}?did={action}&parts={n}", status_code=303)
 
 
 ROUTES = [

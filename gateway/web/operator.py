@@ -7,19 +7,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.adminrules import sender_problem
 from gateway.configbase import ConfigError
 from gateway.configcheck import network
 from gateway.store.accounts import Conflict, NotFound
-from gateway.web.pages import Invalid
+from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, guarded
 
 
-async def _page(request: Request, who: Who, error: str = "", done: str = "", status: int = 200) -> Response:
+async def _page(
+    request: Request,
+    who: Who,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: FormData | None = None,
+) -> Response:
+    """`typed`: a refused new account, shown again as typed."""
     web = request.app.state.web
+    again: dict[str, str] = {}
+    if typed is not None and typed.get("action") == "add":
+        again = {k: str(typed.get(k, "")) for k in ("name", "sender", "networks")}
     ctx = {
         "who": who,
         "accounts": web.store.accounts.list_accounts(),
         "audit": web.repo.audit_log(None, 30),
+        "typed": again,
         "error": error,
         "done": done,
     }
@@ -45,6 +58,9 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             for cidr in nets:
                 network(cidr)
             sender = str(form.get("sender", "")).strip() or None
+            problem = sender_problem(sender) if sender else None
+            if problem is not None:  # else every SMS of the account fails, and the failures suspend it
+                raise Invalid(problem)
             acc = await web.change(
                 who,
                 None,
@@ -56,6 +72,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
         elif action in ("suspend", "resume"):
             acc = store.accounts.get_account(name)
             if action == "suspend":
+                confirmed(form, f"suspend account {acc.name}")
                 reason = str(form.get("reason", "")).strip() or "suspended by admin"
                 await web.change(
                     who,
@@ -74,7 +91,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
         else:
             raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound, ConfigError) as exc:
-        return await _page(request, who, error=str(exc), status=400)
+        return await _page(request, who, error=str(exc), status=400, typed=form)
     return await _page(request, who, done=done)
 
 

@@ -16,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from acl.limits import period_keys
 from acl.passwords import hash_password
-from gateway.cli.acl import MIN_PASSWORD_LENGTH
+from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import Conflict, NotFound, User
+from gateway.web.repo import states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
 
 
@@ -27,13 +29,22 @@ class Invalid(ValueError):
     """A form value the CLI would refuse; shown to the admin, nothing changed."""
 
 
-def parse_limit(value: str) -> int | None:
-    value = value.strip()
-    if value.lower() in ("", "none", "off", "-"):
+def parse_limit(value: str, what: str) -> int | None:
+    """A limit field: empty is no limit, anything else the CLI's rule (ASCII digits, at most what
+    SQLite holds: "²" passed isdigit and failed in int(), a huge number failed at the write)."""
+    if not value.strip():
         return None
-    if not value.isdigit():
-        raise Invalid(f"{value!r} is not a number of SMS parts (or 'none')")
-    return int(value)
+    try:
+        return limit_value(what, value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+
+
+def confirmed(form: FormData, what: str) -> None:
+    """A destructive button's form carries a required "confirm" box: checked here too, since a
+    browser without HTML5 validation (or a replayed request) sends the form without it."""
+    if form.get("confirm") != "yes":
+        raise Invalid(f"tick the box next to the button to confirm: {what}")
 
 
 def check_password(password: str) -> str:
@@ -63,29 +74,48 @@ def user_in_scope(request: Request, who: Who, email: str) -> User:
 
 
 def _bar(used: int, limit: int | None) -> dict[str, Any]:
-    pct = min(100, round(100 * used / limit)) if limit else 0
-    return {"used": used, "limit": limit, "pct": pct, "over": bool(limit) and used >= (limit or 0)}
+    """A use against its limit; a limit of 0 is a limit (nothing may be sent), not "no limit"."""
+    if limit is None:
+        return {"used": used, "limit": None, "max": 1, "value": 0, "over": False}
+    # A meter cannot have max 0: a zero limit shows as a full bar.
+    return {
+        "used": used,
+        "limit": limit,
+        "max": max(limit, 1),
+        "value": min(used, limit) if limit else 1,
+        "over": used >= limit,
+    }
 
 
 @guarded()
 async def dashboard(request: Request, who: Who) -> Response:
     web = request.app.state.web
     accounts = web.store.accounts
-    month = datetime.fromtimestamp(web.store.clock()).strftime("%Y-%m")
+    # The month the limits count in: the same period key, in the installation's zone.
+    now = datetime.fromtimestamp(web.store.clock(), web.tz)
+    month = period_keys(now)["monthly"]
     shown = accounts.list_accounts() if who.operator else [accounts.account_by_id(who.user.account_id)]
     usage = []
     for acc in shown:
         users = [
-            (u, _bar(accounts.usage(f"user:{u.id}", month), u.monthly_limit or acc.monthly_limit))
+            (
+                u,
+                _bar(
+                    accounts.usage(f"user:{u.id}", month),
+                    u.monthly_limit if u.monthly_limit is not None else acc.monthly_limit,
+                ),
+            )
             for u in accounts.list_users(acc.name)
         ]
         usage.append((acc, _bar(accounts.usage(f"account:{acc.id}", month), acc.monthly_limit), users))
-    midnight = datetime.fromtimestamp(web.store.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Local midnight, made from the date so that a day of 23 or 25 hours starts where it should.
+    midnight = datetime(now.year, now.month, now.day, tzinfo=web.tz).timestamp()
+    scope = who.scope
     ctx = {
         "who": who,
         "month": month,
         "usage": usage,
-        "today": web.repo.states_since(who.scope, midnight.timestamp()),
+        "today": await web.counts.run(lambda conn: states_since(conn, scope, midnight)),
         "attention": web.repo.needing_attention(who.scope),
         "links": web.links() if who.operator else {},
     }
@@ -93,15 +123,26 @@ async def dashboard(request: Request, who: Who) -> Response:
 
 
 async def _users_page(
-    request: Request, who: Who, error: str = "", done: str = "", status: int = 200
+    request: Request,
+    who: Who,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: FormData | None = None,
 ) -> Response:
+    """`typed`: the refused form, shown again as the admin typed it (never its password)."""
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
+    again: dict[str, str] = {}
+    if typed is not None:
+        fields = ("action", "email", "monthly_limit", "daily_limit", "role")
+        again = {k: str(typed.get(k, "")) for k in fields}
     ctx = {
         "who": who,
         "account": acc,
         "accounts": web.store.accounts.list_accounts() if who.operator else [],
         "users": web.store.accounts.list_users(acc.name),
+        "typed": again,
         "error": error,
         "done": done,
     }
@@ -136,14 +177,15 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             if action == "remove":
                 if user.id == who.user.id:
                     raise Invalid("you cannot remove your own login")
+                confirmed(form, f"remove user {email}")
                 await web.change(
                     who, user.account_id, "user.remove", email, lambda: accounts.remove_user(email)
                 )
                 done = f"user {email} removed"
             elif action == "limits":
                 fields = {
-                    "monthly_limit": parse_limit(str(form.get("monthly_limit", ""))),
-                    "daily_limit": parse_limit(str(form.get("daily_limit", ""))),
+                    "monthly_limit": parse_limit(str(form.get("monthly_limit", "")), "monthly limit"),
+                    "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit"),
                 }
                 detail = f"{email} monthly={fields['monthly_limit']} daily={fields['daily_limit']}"
                 await web.change(
@@ -181,7 +223,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             else:
                 raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound) as exc:
-        return await _users_page(request, who, error=str(exc), status=400)
+        return await _users_page(request, who, error=str(exc), status=400, typed=form)
     return await _users_page(request, who, done=done)
 
 

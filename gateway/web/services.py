@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -54,39 +53,68 @@ def pln(grosze: int | None) -> str:
 
 
 def _month(request: Request) -> tuple[str, float, float]:
+    """The month asked for (this month when none is), in the installation's zone; anything but a
+    YYYY-MM a calendar has is refused rather than quietly shown as this month."""
     web = request.app.state.web
-    tz = ZoneInfo(web.config.gateway.timezone)
-    text = request.query_params.get("month", "")
-    try:
-        start = datetime.strptime(text, "%Y-%m").replace(tzinfo=tz)
-    except ValueError:
+    tz = web.tz
+    text = request.query_params.get("month", "").strip()
+    if not text:
         start = datetime.fromtimestamp(web.store.clock(), tz).replace(
             day=1, hour=0, minute=0, second=0, microsecond=0
         )
+    else:
+        try:
+            if len(text) != 7 or text[4] != "-":  # strptime takes "2026-1" and other spellings
+                raise ValueError(text)
+            start = datetime.strptime(text, "%Y-%m").replace(tzinfo=tz)
+        except ValueError:
+            raise Invalid(f"month: {text!r} is not a month (YYYY-MM, e.g. 2026-11)") from None
+        if start.year >= 9999:  # its end would be in the year 10000, which datetime does not hold
+            raise Invalid(f"month: {text!r} is too far ahead")
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return f"{start:%Y-%m}", start.timestamp(), end.timestamp()
 
 
+def _typed(form: FormData | None) -> dict[str, Any]:
+    """A refused new service, shown again as the operator typed it."""
+    if form is None:
+        return {"numbers": []}
+    typed: dict[str, Any] = {k: str(form.get(k, "")) for k in ("password", "account", "email", "reply_acl")}
+    typed["numbers"] = [str(n) for n in form.getlist("number")]
+    return typed
+
+
 async def _premium_page(
-    request: Request, who: Who, error: str = "", done: str = "", status: int = 200
+    request: Request,
+    who: Who,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: FormData | None = None,
 ) -> Response:
     web = request.app.state.web
     repo = handlers.repo(web.store)
     accounts = web.store.accounts
-    month, start, end = _month(request)
+    try:
+        month, start, end = _month(request)
+    except Invalid as exc:
+        error, status = str(exc), 400
+        month, start, end = "", 0.0, 0.0  # no figures: the month asked for has none
     services = [s for s in repo.services() if who.sees(s.account_id)]
-    mine = {s.password for s in services}
+    # Every MO of the month in the scope, by the service it was taken for: the money of a removed
+    # service stays (billing has it), and a password given to another account later hides nothing.
     figures = [
         {
-            "service": pw or "(none)",
+            "service": (pw or "(none)") + (" (removed)" if removed else ""),
             "number": number,
             "mos": n,
             "parts": parts,
             "price": pln(price),
             "commission": pln(commission),
         }
-        for pw, number, n, parts, price, commission in repo.stats(start, end, who.scope)
-        if pw in mine or (pw is None and who.operator)
+        for pw, removed, number, n, parts, price, commission in (
+            web.repo.premium_figures(start, end, who.scope) if month else []
+        )
     ]
     listed = [
         {
@@ -101,9 +129,10 @@ async def _premium_page(
         "who": who,
         "services": listed,
         "figures": figures,
-        "month": month,
+        "month": month or request.query_params.get("month", ""),
         "numbers": list(web.config.premium.tariffs),
         "accounts": accounts.list_accounts() if who.operator else [],
+        "typed": _typed(typed),
         "error": error,
         "done": done,
     }
@@ -125,11 +154,21 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
     repo = handlers.repo(store)
     try:
         password = premium_cli._password(str(form.get("password", "")))
-        email = premium_cli._email(str(form.get("email", "")))
+        # The CLI's rules, in the form's words (its messages name --email, --number).
+        email = premium_cli._email(str(form.get("email", "")), "mail address")
         given = str(form.get("reply_acl", "")).replace(",", " ").split()
-        acl = [premium_cli._email(a, "--reply-acl") for a in given] or [email]
-        numbers = premium_cli._numbers(cfg, [str(n) for n in form.getlist("number") if n])
-        account = store.accounts.get_account(str(form.get("account", "")).strip())
+        acl = [premium_cli._email(a, "answering address") for a in given] or [email]
+        ticked = [str(n) for n in form.getlist("number") if n]
+        configured = list(cfg.premium.tariffs)
+        for n in ticked:
+            if configured and n not in configured:
+                raise Invalid(f"number {n} is not a configured premium number ({', '.join(configured)})")
+        numbers = premium_cli._numbers(cfg, ticked)
+        name = str(form.get("account", "")).strip()
+        try:
+            account = store.accounts.get_account(name)
+        except NotFound:
+            raise Invalid(f"no account named {name!r}") from None
         if repo.active_service(password) is not None:
             raise Invalid(f"password {password} is taken (passwords are unique, whatever the case)")
 
@@ -140,7 +179,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         detail = f"{password} {account.name} {email}"
         confirm = await web.change(who, account.id, "premium.add", detail, add)
     except (CliError, Invalid, NotFound) as exc:
-        return await _premium_page(request, who, error=str(exc), status=400)
+        return await _premium_page(request, who, error=str(exc), status=400, typed=form)
     done = (
         f"premium service {password} added for account {account.name}, numbers {' '.join(numbers) or 'all'};"
         f" a confirmation was mailed to {email}; SMS are kept until it answers (or mails {confirm})"

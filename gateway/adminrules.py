@@ -1,0 +1,57 @@
+"""Rules an administrator's input must follow, said alike by the CLI and the web panel.
+
+Each lives once, here, so that a value one of them refuses is refused by the other in the same
+words: the panel once took a sender the CLI refused, and every SMS of that account then failed.
+"""
+
+from __future__ import annotations
+
+from gateway.config import is_number_sender
+from smsc.encoding import gsm_encode, non_gsm_chars
+
+SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
+MIN_PASSWORD_LENGTH = 8
+# The states a message (not a part) can be in, for filters.
+MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
+
+
+def limit_value(option: str, value: str) -> int | None:
+    """A limit in SMS parts, or None for `none` (no limit); ValueError naming `option` otherwise."""
+    text = value.strip()
+    if text.lower() in ("none", "off", "-"):
+        return None
+    # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows.
+    if not (text.isascii() and text.isdigit()) or int(text) > SQLITE_INT_MAX:
+        raise ValueError(
+            f"{option} {value!r}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')"
+        )
+    return int(text)
+
+
+ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters
+NUMBER_SENDER_MAX = 20  # digits an SMPP source_addr (21 octets with its NUL) or a CIMD2 originator holds
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why an SMSC cannot send from `sender` as given, or None; the CLI and the web panel say it alike.
+
+    An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
+    """
+    if is_number_sender(sender):
+        digits = len(sender.removeprefix("+"))
+        if digits > NUMBER_SENDER_MAX:
+            return f"sender {sender!r} has {digits} digits; a number sender holds at most {NUMBER_SENDER_MAX}"
+        return None
+    bad = non_gsm_chars(sender)
+    if bad:
+        return (
+            f"sender {sender!r} holds {''.join(bad)!r}: an alphanumeric sender takes only characters of"
+            " the GSM 03.38 alphabet (no Polish letters)"
+        )
+    septets = len(gsm_encode(sender))  # an extension character ({, [, €) costs two
+    if septets > ALPHANUMERIC_SENDER_MAX:
+        return (
+            f"sender {sender!r} is {septets} characters long; an alphanumeric sender holds at most"
+            f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
+        )
+    return None
