@@ -25,6 +25,7 @@ import structlog
 
 from gateway.late_answers import LateAnswers
 from gateway.routing import Router
+from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
@@ -39,6 +40,10 @@ NO_LINK_DELAY = 1.0
 
 
 MIN_THROTTLE_RETRY = 0.05
+# A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
+# written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 30.0
 # Parts claimed ahead of the links that are up, in windows: when a place frees, the next part is
 # already claimed (durably `active`), and claims come in batches instead of one per answer.
 CLAIM_AHEAD = 2
@@ -230,7 +235,30 @@ class Dispatcher:
                 else:
                     self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
 
-        await self.store.write(settle)
+        await self._record(None, settle)
+
+    async def _record(
+        self, part_id: int | None, write: Callable[[], object], *, replayable: bool = False
+    ) -> None:
+        """Write what became of a part, again and again while the store is in trouble.
+
+        The SMSC's answer exists nowhere else until this is on disk. Given up (or turned into a
+        hold, itself a write that fails the same way) the part stayed `active`: sent again at the
+        next start although the SMSC took it, or expired with a bounce saying it was never sent,
+        its receipt dropped. A file replaced or a failed fsync is no trouble that passes: those
+        stop the daemon, and the start's recovery takes over.
+        """
+        pause = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self.store.write(write, replayable=replayable)
+                return
+            except Exception as exc:
+                if not store_trouble(exc) or self.store.db.replaced is not None:
+                    raise
+                log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
 
     def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         self._forget(part.id)
@@ -302,7 +330,8 @@ class Dispatcher:
             store = self.store
             if result.outcome is Outcome.ACCEPTED:
                 self._avoid.pop(part.id, None)
-                await store.write(
+                await self._record(
+                    part.id,
                     lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
                     replayable=True,  # rows only: may run again after a rollback, needs no savepoint
                 )
@@ -317,13 +346,13 @@ class Dispatcher:
                     log.warning("mt.unconfirmed", part=part.id, link=name)
             elif result.outcome is Outcome.THROTTLED:
                 pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
-                await store.write(lambda: store.queue.release(part.id, delay=pause, count=False))
+                await self._record(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
                 log.info("mt.throttled", part=part.id, link=name)
             elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
                 self._avoid.setdefault(part.id, set()).add(name)
                 if part.attempts >= MAX_ATTEMPTS:
                     reason = f"{part.attempts} attempts failed; last: {result.error}"
-                    await store.write(lambda: store.queue.hold_part(part.id, reason))
+                    await self._record(part.id, lambda: store.queue.hold_part(part.id, reason))
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 elif result.outcome is Outcome.UNANSWERED:
                     await self._late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
@@ -333,13 +362,14 @@ class Dispatcher:
                     others = [n for n in self.router.candidates(part.destination) if n != name]
                     if any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links):
                         delay = 0.0
-                    await store.write(
-                        lambda: store.queue.release(part.id, delay=delay, error=result.error, count=True)
+                    error = result.error
+                    await self._record(
+                        part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
                     )
                     log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
             else:
                 error = result.error or result.outcome.value
-                await store.write(lambda: self.on_finished(self._final(part, "failed", error)))
+                await self._record(part.id, lambda: self.on_finished(self._final(part, "failed", error)))
                 log.info(
                     "mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error
                 )

@@ -211,6 +211,27 @@ async def test_submits_waiting_for_a_slow_links_pacing_go_back_to_the_queue_at_s
         assert attempts == [0, 0, 0, 1]
 
 
+async def test_an_smsc_answer_the_store_cannot_take_yet_is_written_once_it_can(tmp_path: Path) -> None:
+    # The SMSC took the SMS while another process held the database past a write's patience (a
+    # full disk does the same): the answer was dropped, the hold meant instead failed the same way,
+    # and the part stayed `active`, to be sent again at the next start. It is written once the
+    # store takes writes again.
+    async with HeldSMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg) as gw:
+            gw.store.db.background_patience = 0.3
+            assert (await gw.send(mail(to("601123456"), "Answered while the disk is busy"))).error is None
+            await smsc.wait_for(1)
+            with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db", isolation_level=None)) as other:
+                other.execute("BEGIN IMMEDIATE")
+                smsc.answer(1)
+                await asyncio.sleep(1.5)  # past the patience: the write failed at least once
+                other.execute("COMMIT")
+            part = "SELECT state, smsc_id IS NOT NULL FROM parts"
+            await gw.until(lambda: gw.store.db.conn.execute(part).fetchall() == [("submitted", 1)])
+        assert len(smsc.received) == 1
+
+
 async def test_a_store_failing_during_the_start_stops_the_daemon_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

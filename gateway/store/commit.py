@@ -50,6 +50,29 @@ class StoreBusy(sqlite3.OperationalError):
     """Another process held the database's write lock for longer than the caller can wait."""
 
 
+# SQLite's primary result codes that tell of the disk or the database, not of the data.
+_TRANSIENT_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+def store_trouble(exc: BaseException) -> bool:
+    """A write failed for the disk's or another process's sake (full, locked past the wait, an I/O
+    error SQLite survived), not for its data: the same write may succeed later."""
+    if isinstance(exc, StoreBusy | OSError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT_CODES
+
+
 @dataclass(slots=True)
 class _Pending:
     work: Callable[[], Any]
