@@ -48,7 +48,10 @@ def text(value: object, limit: int = SUBJECT_MAX) -> str:
     s = " ".join("".join(chars).split())
     if len(s) > limit:
         s = s[: max(limit - 1, 0)].rstrip() + "…"
-    return s
+    # The email package decodes RFC 2047 encoded words in a value it is given, line breaks and
+    # all: an 11-character SMS sender such as `=??q?=0AB?=` ended the header block. A word joiner
+    # (invisible) after the `=` leaves the text as shown but no longer an encoded word.
+    return s.replace("=?", "=\u2060?")
 
 
 def msgid_token(value: str | None) -> str | None:

@@ -379,7 +379,10 @@ def billing_file(
     msg = EmailMessage()
     _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
     msg.set_content(h.body(summary), charset="utf-8")
-    name = "".join(c for c in h.text(filename, limit=100) if c.isascii() and c not in '"\\/') or "billing.txt"
+    # ASCII without quotes, slashes or `?` (no Windows file name has one, and without it no
+    # encoded word can form again once the word joiner of `text` is dropped).
+    name = "".join(c for c in h.text(filename, limit=100) if c.isascii() and c not in '"\\/?')
+    name = name or "billing.txt"
     msg.add_attachment(
         h.body(content.decode("utf-8", "replace")),
         subtype="plain",

@@ -171,6 +171,11 @@ _NASTY = st.sampled_from(
         "\x00",
         "\x7f",
         "\udcff",
+        # Encoded words the email package would decode when given the value (an SMS sender ID
+        # is 11 characters a phone user picks): a line break, a header, an undecodable byte.
+        "=??q?=0AB?=",
+        "=?utf-8?q?=0D=0AReply-To:x@e?=",
+        "=??b?gA==?=",
     ]
 )
 _TEXT = st.lists(st.one_of(st.text(max_size=30), _NASTY), max_size=12).map("".join)
@@ -219,6 +224,16 @@ def test_every_notice_builds_and_parses_back_clean(kind: str, f: Fuzz) -> None:
 )
 def test_message_ids_are_made_valid_or_dropped(value: str, expected: str | None) -> None:
     assert mailheaders.msgid(value) == expected
+
+
+def test_an_encoded_word_from_outside_stays_text() -> None:
+    # A sender ID `=??q?=0AB?=` in "SMS from … to …" ended the header block of the fallback mail.
+    raw = notify.notice(
+        sender="gw@sms.example.com", rcpt="ops@example.com", domain="sms.example.com",
+        subject=mailheaders.text("SMS from =??q?=0AReply-To:x@e?= to +48100200300"), content="x\n",
+    )  # fmt: skip
+    msg = email.message_from_bytes(raw, policy=policy.strict)
+    assert msg["Reply-To"] is None and "Reply-To:x@e" in str(msg["Subject"]).replace("\u2060", "")
 
 
 def test_subject_is_one_capped_line() -> None:
