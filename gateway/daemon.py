@@ -141,7 +141,9 @@ class Daemon:
                 parts=recovered,
                 note="possible duplicates: sent again, the SMSC may have had them already",
             )
-        self.store.outbox.recover_mail()
+        if mails := self.store.outbox.recover_mail():
+            # Cut off during their send: each is logged as a possible duplicate when it goes again.
+            log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
         seed_accounts(self.store, cfg)
         if cfg.web.enabled:
             from gateway.web.server import first_operator
@@ -316,10 +318,13 @@ class Daemon:
                 await self.intake.stop()
             answers = max((s.response_timeout_seconds for s in cfg.smsc), default=9.0)
             await dispatcher.stop(timeout=1.0 + answers)  # submits on the wire: their answers settle them
-            outbox.stop()
+            # Mail on its way to the relay is answered and recorded before the worker is cancelled (a
+            # send cut off is sent again by the next start), while the links unbind.
+            outbox_stopped = asyncio.create_task(outbox.stop(), name="outbox-stop")
             for link in self.links.values():
                 with suppress(Exception):
                     await asyncio.wait_for(link.stop(drain=True), 15)
+            await outbox_stopped
             scheduler.shutdown(wait=False)
             supervised.cancel()
             with suppress(asyncio.CancelledError):

@@ -126,9 +126,11 @@ class Dispatcher:
             while not self._stopping:
                 beat()
                 now = self.clock()
-                if now - last_backlog >= 1.0:
+                # Monotonic: after the wall clock stepped back, the figure the high-water check
+                # reads would stay frozen for the whole step (new mail refused as "queue full").
+                if time.monotonic() - last_backlog >= 1.0:
                     self.backlog = self.store.admin.waiting_parts()
-                    last_backlog = now
+                    last_backlog = time.monotonic()
                 self._fill()
                 limit = self._claim_room()
                 if limit > 0 and not self._drained:

@@ -1,5 +1,6 @@
-"""The housekeeping worker: expiry, reassembly timeouts, the status file for `smsgw status` and
-the one-line status systemd shows in `systemctl status` (`STATUS=` over sd_notify).
+"""The housekeeping worker: expiry, reassembly timeouts, the status file for `smsgw status`, the
+one-line status systemd shows in `systemctl status` (`STATUS=` over sd_notify), and the watch for
+the wall clock stepping back.
 
 These run every few seconds and must keep running for as long as the daemon says it is healthy,
 so they form a supervised worker (heartbeat, restart on a crash, shown in the status) rather than
@@ -30,6 +31,11 @@ log = structlog.get_logger(__name__)
 STATUS_FILE = "status.json"
 EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
+# A wall clock behind its last reading plus the monotonic time since by more than this was stepped
+# back (NTP at boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
+# Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
+# stepping back at every look; a smaller step costs waiting parts at most these seconds.
+CLOCK_STEP_SECONDS = 5.0
 
 
 class Housekeeping:
@@ -40,19 +46,26 @@ class Housekeeping:
         events: GatewayEvents,
         status: Callable[[], dict[str, Any]],
         status_path: Path,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.events = events
         self.status = status
         self.status_path = status_path
+        self.monotonic = monotonic
         self._said = ""
+        # The last (wall, monotonic) reading; kept across a restart of the worker, so that a step
+        # during its pause is still seen.
+        self._readings: tuple[float, float] | None = None
 
     async def run(self) -> None:
         last_expiry: float | None = None
         while True:
             beat()
-            now = time.monotonic()
+            await self.check_clock()  # before expiry: validities move with a step
+            now = self.monotonic()
             if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
                 last_expiry = now
                 await self.expire()
@@ -63,6 +76,30 @@ class Housekeeping:
                 sd_notify(f"STATUS={said}")
                 self._said = said
             await asyncio.sleep(STATUS_INTERVAL)
+
+    async def check_clock(self) -> float:
+        """Catch the wall clock stepping back, and move the queue's and outbox's waits with it.
+
+        Their next tries are stamped in wall-clock time; after a step back of an hour, parts and
+        mail waiting would not be due for an hour while new mail overtakes them. The monotonic clock
+        does not step, so the wall clock's expected reading is the last one plus the monotonic time
+        since. A step forward needs nothing: waits end early at worst, as after a long pause.
+        Returns the step back found (0 when none).
+        """
+        wall, mono = self.store.clock(), self.monotonic()
+        last = self._readings
+        step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
+        if step > CLOCK_STEP_SECONDS:
+            store = self.store
+
+            def shift() -> tuple[int, int]:
+                return store.queue.shift_for_clock_step(step), store.outbox.shift_for_clock_step(step)
+
+            # One write for both: a failed one leaves the last reading, so the next look finds the step again.
+            parts, mails = await store.write(shift)
+            log.warning("clock.stepped_back", seconds=round(step, 3), parts=parts, mails=mails)
+        self._readings = (wall, mono)
+        return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:
         """Parts past their validity fail (bounces queued with them); stale MO segments are joined."""

@@ -23,6 +23,7 @@ import structlog
 from gateway.config import Config, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
 from gateway.store.db import Store
+from gateway.store.outbox import ClaimedMail
 from gateway.supervisor import beat
 from smsc.pacing import backoff
 
@@ -120,6 +121,12 @@ def mail_retry_delay(attempts: int) -> float:
     return backoff(attempts, 30.0, 3600.0)
 
 
+# How long a stop waits for the sends in progress to be answered and recorded: a send cut off is
+# sent again by the next start (the relay may then deliver it twice). Within systemd's
+# TimeoutStopSec (systemd/smsgw.service) after the links' own wait.
+STOP_WAIT_SECONDS = 30.0
+
+
 class OutboxWorker:
     def __init__(
         self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 4
@@ -130,6 +137,9 @@ class OutboxWorker:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._stopping = False
+        self._idle = asyncio.Event()  # clear while a batch is claimed and not yet all recorded
+        self._idle.set()
+        self._in_flight: list[int] = []  # the batch's mail ids, named if a stop has to give up on them
 
     def wake(self) -> None:
         self._wake.set()
@@ -137,15 +147,23 @@ class OutboxWorker:
     async def run(self) -> None:
         while not self._stopping:
             beat()
-            batch = await self.store.write(lambda: self.store.outbox.claim_mail(self.concurrency))
-            if batch:
+            # Busy from the claim on: mail claimed is sent and recorded before a stop lets go.
+            self._idle.clear()
+            try:
+                batch = await self.store.write(lambda: self.store.outbox.claim_mail(self.concurrency))
+                self._in_flight = [mail.id for mail in batch]
                 # Every send of the batch ends (and is recorded) before a failure of one is raised:
                 # a send left running would be sent again by the restart's recovery.
-                sends = (self._send_one(*row) for row in batch)
-                results = await asyncio.gather(*sends, return_exceptions=True)
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
+                results = await asyncio.gather(
+                    *(self._send_one(mail) for mail in batch), return_exceptions=True
+                )
+            finally:
+                self._in_flight = []
+                self._idle.set()
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            if batch:
                 continue
             due = self.store.outbox.next_mail_due_at()
             timeout = 5.0 if due is None else min(max(due - self.store.clock(), 0.05), 5.0)
@@ -155,9 +173,16 @@ class OutboxWorker:
                 pass
             self._wake.clear()
 
-    async def _send_one(
-        self, mail_id: int, kind: str, mail_from: str, rcpt: str, content: bytes, attempts: int
-    ) -> None:
+    async def _send_one(self, mail: ClaimedMail) -> None:
+        mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
+        if mail.maybe_sent:
+            log.warning(
+                "outbox.possible_duplicate",
+                mail=mail_id,
+                kind=kind,
+                to=rcpt,
+                note="sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
+            )
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
@@ -184,6 +209,15 @@ class OutboxWorker:
         outbox = self.store.outbox
         await self.store.write(lambda: outbox.finish_mail(mail_id, state, error, retry_in))
 
-    def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_WAIT_SECONDS) -> bool:
+        """Claim no more mail and wait, at most `timeout` seconds, for the batch being sent to be
+        answered and recorded; whether it was. A mail cut off stays `active`, and the next start
+        sends it again as a possible duplicate."""
         self._stopping = True
         self._wake.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("outbox.stop_timeout", mails=list(self._in_flight), waited=timeout)
+            return False
+        return True

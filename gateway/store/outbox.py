@@ -7,8 +7,23 @@ outbox worker is woken as soon as the transaction that queued it is durable, who
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from gateway.store.repository import Repository
+
+# The note of a mail found `active` at a start or a worker restart: its send was cut off, and the
+# relay may have taken it before the cut.
+RECOVERED_MAIL = "recovered after restart (possible duplicate)"
+
+
+class ClaimedMail(NamedTuple):
+    id: int
+    kind: str
+    mail_from: str
+    rcpt: str
+    content: bytes
+    attempts: int
+    maybe_sent: bool = False  # an earlier send was cut off and may have reached the relay
 
 
 class OutboxRepo(Repository):
@@ -30,16 +45,17 @@ class OutboxRepo(Repository):
             self.db.after_commit(self._queued)
             return cur.lastrowid
 
-    def claim_mail(self, limit: int) -> list[tuple[int, str, str, str, bytes, int]]:
+    def claim_mail(self, limit: int) -> list[ClaimedMail]:
         now = self.clock()
         with self.transaction():
-            return self.conn.execute(
+            rows = self.conn.execute(
                 "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
                 " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
                 " ORDER BY next_attempt_at, id LIMIT ?)"
-                " RETURNING id, kind, mail_from, rcpt, content, attempts",
-                (now, limit),
+                " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?",
+                (now, limit, RECOVERED_MAIL),
             ).fetchall()
+        return [ClaimedMail(*row[:6], maybe_sent=bool(row[6])) for row in rows]
 
     def finish_mail(
         self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
@@ -62,9 +78,26 @@ class OutboxRepo(Repository):
             0
         ]
 
-    def recover_mail(self) -> int:
+    def shift_for_clock_step(self, seconds: float) -> int:
+        """The wall clock stepped back by `seconds`: a mail's next try (a back-off, a real-time wait)
+        moves with it, or mail waiting would wait the step longer. Returns how many mails moved."""
         with self.transaction():
-            return self.conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'active'").rowcount
+            moved = self.conn.execute(
+                "UPDATE outbox SET next_attempt_at = next_attempt_at - ? WHERE state IN ('queued', 'active')",
+                (seconds,),
+            ).rowcount
+            if moved:
+                self.db.after_commit(self._queued)  # some may be due now: the worker looks again
+            return moved
+
+    def recover_mail(self) -> int:
+        """Mail left `active` (a stop or crash during its send) goes back to the queue, marked: the
+        relay may have taken it already, so its next send is logged as a possible duplicate."""
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE outbox SET state = 'queued', last_error = ? WHERE state = 'active'",
+                (RECOVERED_MAIL,),
+            ).rowcount
 
     def _queued(self) -> None:
         self.on_queued()

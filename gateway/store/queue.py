@@ -223,6 +223,30 @@ class QueueRepo(AcceptingRepo):
                 (reason, part_id),
             )
 
+    def shift_for_clock_step(self, seconds: float) -> int:
+        """The wall clock stepped back by `seconds`: move the parts' deadlines with it.
+
+        A part's next attempt and validity were stamped on the clock before the step; left as they
+        are, every part waiting would stay "not due" for as long as the step (an hour's queue
+        stalled while new mail overtakes it) and would be given an hour more life than its validity
+        promised (the validity also goes to the SMSC as an absolute time, read on the SMSC's clock).
+        Both are real-time durations, so they move by the step. A part held by quiet hours
+        until a time still ahead keeps that time (and so its validity counted from it): quiet hours
+        are read off the wall clock by design. Only that hold has a queued part's next attempt
+        ahead of the clock: new, recovered and retried parts are queued due at once. Returns how many
+        parts moved.
+        """
+        before = self.clock() + seconds  # the clock's reading without the step
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE parts SET next_attempt_at = next_attempt_at - ?, expires_at = expires_at - ?"
+                # A part taken without a message id waits for its validity to end (`expire_due`).
+                " WHERE (state IN ('queued', 'deferred', 'active', 'hold')"
+                " OR (state = 'submitted' AND smsc_id IS NULL))"
+                " AND NOT (state = 'queued' AND next_attempt_at > ?)",
+                (seconds, seconds, before),
+            ).rowcount
+
     def recover_active(self) -> int:
         """Parts left `active` by a crash go back to the queue (they may have reached the SMSC)."""
         with self.transaction():

@@ -1,0 +1,184 @@
+"""The wall clock stepped back (NTP at boot, an admin, a VM restored) while SMS and mail wait.
+
+Next tries are stamped in wall-clock time; without a correction, everything waiting would stay
+"not due" for as long as the step while new mail overtakes it. The housekeeping worker compares the
+wall clock with the monotonic clock and moves the waits by the step (quiet-hours holds excepted:
+they are wall-clock times by design). Times go through the daemon's injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.housekeeping import Housekeeping
+from gateway.smtp.accept import accept
+from gateway.store.db import Store
+from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_store import Clock, acceptance
+
+HOUR = 3600.0
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+class SteppingClock:
+    """The gateway's wall clock: real time plus an offset the test steps (monotonic time runs on)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.t = 500.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def housekeeping(store: Store, monotonic: Monotonic) -> Housekeeping:
+    unused: Any = None  # check_clock needs only the store and the clocks
+    return Housekeeping(store, unused, unused, dict, Path("/nonexistent"), monotonic=monotonic)
+
+
+def due_at(store: Store, part_id: int) -> tuple[float, float]:
+    row = store.db.conn.execute("SELECT next_attempt_at, expires_at FROM parts WHERE id = ?", (part_id,))
+    return row.fetchone()
+
+
+async def test_sms_queued_before_a_step_back_go_when_the_smsc_comes_up(tmp_path: Path) -> None:
+    # Three SMS wait for a link that is down; the clock steps back an hour; the SMSC comes up.
+    # Stamped "due at 12:00" and read at 11:00, they waited an hour while newer mail overtook them.
+    clock = SteppingClock()
+    smsc_port = free_port()
+    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    with capture_logs() as logs:
+        async with running_gateway(cfg, clock) as gw:
+            numbers = [to(f"60113000{i}") for i in range(1, 4)]
+            assert (await gw.send(mail(numbers, "Queued before the step"), numbers)).error is None
+            await asyncio.sleep(2.5)  # the housekeeping has a reading from before the step
+            clock.offset -= HOUR
+            async with HappySMSC(port=smsc_port) as smsc:
+                await smsc.wait_for(3, timeout=10)
+                assert (await gw.send(mail(to("601130005"), "New mail after the step"))).error is None
+                await smsc.wait_for(4, timeout=10)
+                texts = [s.text for s in smsc.received]
+                assert texts == ["Queued before the step"] * 3 + ["New mail after the step"]
+    steps = [e for e in logs if e["event"] == "clock.stepped_back"]
+    assert len(steps) == 1 and HOUR - 5 < steps[0]["seconds"] < HOUR + 5
+    assert steps[0]["parts"] == 3
+
+
+async def test_a_queue_above_high_water_before_a_step_back_accepts_mail_again_once_it_drains(
+    tmp_path: Path,
+) -> None:
+    clock = SteppingClock()
+    smsc_port = free_port()
+    cfg = make_config(tmp_path, smsc_port=smsc_port, queue_high_water=3)
+    async with running_gateway(cfg, clock) as gw:
+        numbers = [to(f"60113000{i}") for i in range(1, 4)]
+        assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None
+        await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)
+        res = await gw.send(mail(to("601130004"), "Above high water"))
+        assert getattr(res.error, "smtp_code", None) == 452
+        clock.offset -= HOUR
+        async with HappySMSC(port=smsc_port) as smsc:
+            await smsc.wait_for(3, timeout=10)
+            await gw.until(lambda: gw.daemon.dispatcher.backlog == 0, timeout=10)
+            assert (await gw.send(mail(to("601130005"), "After the step"))).error is None
+
+
+async def test_a_step_back_moves_the_waits_and_validities_but_not_quiet_hours(tmp_path: Path) -> None:
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    await accept(store, acceptance(["+48601000001", "+48601000002"]))
+    held = acceptance(["+48601000003"])
+    held.messages[0].not_before = clock.t + 5 * HOUR  # quiet hours: held until 05:00 on the wall clock
+    await accept(store, held)
+    queued, deferred, quiet = (r[0] for r in store.db.conn.execute("SELECT id FROM parts ORDER BY id"))
+    claimed = store.queue.claim_due(1)
+    assert [p.id for p in claimed] == [queued]
+    store.queue.release(queued, delay=1.0)  # no link up: back to the queue for a second
+    (part,) = store.queue.claim_due(1)
+    assert part.id == deferred
+    store.queue.release(deferred, delay=600.0, count=True)  # backing off for 10 minutes
+    retry = store.outbox.enqueue_mail("dsn", "", "anna@acme.example", b"x")
+    store.outbox.claim_mail(1)
+    store.outbox.finish_mail(retry, "queued", "421 try later", retry_in=300.0)
+    before = {pid: due_at(store, pid) for pid in (queued, deferred, quiet)}
+    mail_due = store.outbox.next_mail_due_at()
+    store.db.serve()
+
+    hk = housekeeping(store, mono)
+    assert await hk.check_clock() == 0.0  # the first reading
+    clock.t += 10.0
+    mono.t += 10.0
+    assert await hk.check_clock() == 0.0  # both ran on together
+    clock.t += 1.0
+    mono.t += 2.5
+    assert await hk.check_clock() == 0.0  # 1.5 s: jitter and slewing, not a step
+    mono.t += 2.5
+    assert await hk.check_clock() == 0.0  # a clock standing still between two looks (a test's)
+    clock.t += 30.0
+    mono.t += 1.0
+    assert await hk.check_clock() == 0.0  # forward: waits end early at worst
+    with capture_logs() as logs:
+        clock.t += 2.0 - HOUR
+        mono.t += 2.0
+        assert await hk.check_clock() == pytest.approx(HOUR)
+        assert await hk.check_clock() == 0.0  # found once
+    assert [e["event"] for e in logs] == ["clock.stepped_back"]
+    assert logs[0]["parts"] == 2 and logs[0]["mails"] == 1
+
+    for pid in (queued, deferred):
+        assert due_at(store, pid) == pytest.approx((before[pid][0] - HOUR, before[pid][1] - HOUR))
+    assert due_at(store, quiet) == before[quiet]  # still released at 05:00 by the wall clock
+    assert store.outbox.next_mail_due_at() == pytest.approx(mail_due - HOUR)
+    # Due as before the step: the part back after a second at once, the other in its 10 minutes
+    # less the 43 s gone since on the clock.
+    assert [p.id for p in await store.write(lambda: store.queue.claim_due(10))] == [queued]
+    clock.t += 600.0
+    assert [p.id for p in await store.write(lambda: store.queue.claim_due(10))] == [deferred]
+    store.close()
+
+
+async def test_a_step_back_while_the_database_cannot_be_written_is_moved_on_the_next_look(
+    tmp_path: Path,
+) -> None:
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    await accept(store, acceptance(["+48601000001"]))
+    (part_id,) = (r[0] for r in store.db.conn.execute("SELECT id FROM parts"))
+    before = due_at(store, part_id)
+    store.db.serve()
+    hk = housekeeping(store, mono)
+    await hk.check_clock()
+    clock.t += 2.0 - HOUR
+    mono.t += 2.0
+    queue = store.queue
+    shift = queue.shift_for_clock_step
+
+    def failing(seconds: float) -> int:
+        raise OSError(28, "No space left on device")
+
+    queue.shift_for_clock_step = failing  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        await hk.check_clock()
+    queue.shift_for_clock_step = shift  # type: ignore[method-assign]
+    mono.t += 2.0
+    clock.t += 2.0
+    assert await hk.check_clock() == pytest.approx(HOUR)
+    assert due_at(store, part_id) == pytest.approx((before[0] - HOUR, before[1] - HOUR))
+    store.close()
