@@ -3,14 +3,18 @@
 Every report or MO is committed before the driver may acknowledge it to the SMSC (`Ack.OK`); if
 the store cannot take it, the answer is `Ack.RETRY` and the SMSC delivers it again. A message that
 reaches its final state gets its notification mail queued in the same transaction, so a crash
-can neither lose the bounce nor send it twice.
+can neither lose the bounce nor send it twice. Once the driver tells that an MO's acknowledgement
+reached the SMSC (`on_acked`), its rows are marked in a background write: an identical MO after
+that is a new SMS, before it the same one delivered again (`gateway.store.mo`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import unicodedata
 from collections.abc import Callable
+from typing import NamedTuple
 
 import structlog
 
@@ -124,6 +128,17 @@ class Notifier:
         )
 
 
+# MOs answered whose acknowledgement the driver has not reported on yet: a driver reports each
+# within a round trip or when its connection ends, so more than this means one that never will.
+_MAX_UNREPORTED = 10_000
+
+
+class _Answered(NamedTuple):
+    sms: InboundSms  # held, so that its id() names it until the driver reports
+    rows: list[int]  # the mo rows its acknowledgement stands for
+    at: float  # when `on_deliver` said OK: the driver writes the acknowledgement in the same step
+
+
 class GatewayEvents:
     """`smsc.base.LinkEvents` for the daemon."""
 
@@ -131,6 +146,7 @@ class GatewayEvents:
         self.store = store
         self.notifier = notifier
         self.states: dict[str, LinkState] = {}
+        self._answered: dict[int, _Answered] = {}
         self.optout_words = {_plain(w) for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
         # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
@@ -164,8 +180,11 @@ class GatewayEvents:
         source = normalise(sms.source, region, sms.raw.get("source_ton"))
         destination = normalise(sms.destination, region, sms.raw.get("dest_ton"))
 
+        rows: list[int] = []
+
         def work() -> int | None:
-            mo = store.mo.record_mo(link, source, destination, sms.text, sms.data_coding, concat)
+            rows.clear()  # a piece may run again
+            mo = store.mo.record_mo(link, source, destination, sms.text, sms.data_coding, concat, rows)
             if mo is not None:
                 self.whole_mo(mo)
             return mo
@@ -176,7 +195,25 @@ class GatewayEvents:
             log.exception("mo.store_failed", link=link)
             return Ack.RETRY
         log.info("mo.recorded", link=link, mo=mo_id, source=source, destination=destination)
+        if len(self._answered) >= _MAX_UNREPORTED:  # left unmarked: counted as never acknowledged
+            del self._answered[next(iter(self._answered))]
+        self._answered[id(sms)] = _Answered(sms, rows, store.clock())
         return Ack.OK
+
+    def on_acked(self, link: str, sms: InboundSms, confirmed: bool) -> None:
+        """The driver's word on the acknowledgement of an MO `on_deliver` took: once the SMSC is known
+        to have read it, the MO's rows are marked (a background write that may run twice); an
+        unconfirmed one leaves them unmarked, so that the SMSC's next copy is known as the same SMS."""
+        answered = self._answered.pop(id(sms), None)
+        if answered is None or answered.sms is not sms or not confirmed or not answered.rows:
+            return
+        store = self.store
+        try:
+            done = store.submit(lambda: store.mo.mark_acked(answered.rows, answered.at), replayable=True)
+        except Exception:
+            log.exception("mo.ack_not_recorded", link=link, mo=answered.rows[-1])
+            return
+        done.add_done_callback(lambda f: _log_failed_mark(f, link, answered.rows))
 
     def whole_mo(self, mo_id: int) -> None:
         """A complete MO text (short, or reassembled), handled in the transaction that stored it.
@@ -219,6 +256,12 @@ class GatewayEvents:
             log.info("link.state", link=link, state=str(state))
         if state == LinkState.ACTIVE:
             self.on_link_up()
+
+
+def _log_failed_mark(done: asyncio.Future[None], link: str, rows: list[int]) -> None:
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        # Unmarked, the MO counts as never acknowledged: an identical one is taken for it again.
+        log.error("mo.ack_not_recorded", link=link, mo=rows[-1], error=str(exc))
 
 
 _UNMARKED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"})  # no decomposition

@@ -16,6 +16,7 @@ TIMEOUT_SECONDS = 300.0
 # and text) is the SMSC delivering it again, not the start of a new text: an SMSC whose ack was lost
 # (or whose gateway was killed before acking) repeats it, possibly after a long outage. A phone
 # reusing the reference for a new text within a day would also have to repeat a segment's text.
+# A whole text is looked back on as long for an unacknowledged copy of it (`gateway.store.mo`).
 REDELIVERY_SECONDS = 86400.0
 
 

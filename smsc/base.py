@@ -29,6 +29,15 @@ Rules every driver follows (tested for each driver):
 - A driver MUST acknowledge an MO or a report to the SMSC only after `on_deliver`/`on_report`
   returned `Ack.OK` (the gateway committed it); on `Ack.RETRY` it answers with a temporary error
   so that the SMSC delivers it again.
+- For every MO that `on_deliver` took (`Ack.OK`) the driver later calls `events.on_acked` exactly
+  once, through the connection's `MoAcks`: confirmed when the SMSC answered a request the driver
+  wrote after the acknowledgement on the same connection (an SMSC reads a connection in order, so
+  it has read the acknowledgement), unconfirmed when the acknowledgement could not be written, was
+  written too late (`ACK_LATE_SECONDS`: the SMSC may have stopped waiting for it) or its connection
+  ended first. Only a confirmed acknowledgement makes the SMSC's next identical MO a new SMS rather
+  than the same one delivered again (`gateway.store.mo`). So that confirmation comes within a round
+  trip, the driver writes a cheap request (SMPP enquire_link, CIMD2 alive) after acknowledgements
+  when `MoAcks` asks for one.
 - Bytes from the network MUST never crash the driver: malformed input is logged, counted and
   answered with the protocol's error reply where one exists.
 """
@@ -37,9 +46,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# An MO acknowledged later than this after it arrived is not counted as acknowledged: SMSCs wait
+# for a deliver_sm_resp / CIMD2 70 some seconds (10 to 60 commonly) and deliver the MO again when it
+# comes late; our answer normally follows within milliseconds (one commit).
+ACK_LATE_SECONDS = 5.0
 
 
 class LinkState(enum.StrEnum):
@@ -136,6 +156,82 @@ class LinkEvents(Protocol):
     async def on_report(self, link: str, report: DeliveryReport) -> Ack: ...
 
     def on_state(self, link: str, state: LinkState) -> None: ...
+
+    def on_acked(self, link: str, sms: InboundSms, confirmed: bool) -> None:
+        """What became of the acknowledgement of an MO `on_deliver` took (see the rules above)."""
+        ...
+
+
+class MoAcks:
+    """The acknowledgements of MOs written to one connection, until the SMSC is known to have read them.
+
+    The driver calls `written` after writing (or failing to write) an MO's acknowledgement, takes
+    `count` as the mark of each request it writes, and calls `answered(mark)` when such a request is
+    answered: every acknowledgement written before that request is then confirmed. `closed()` (the
+    connection ended) reports the rest as unconfirmed. `prod` is the driver's way of writing a
+    request only to get an answer (enquire_link, alive); it is asked for at most once at a time,
+    after the loop step that wrote acknowledgements, so a burst of MOs costs one request.
+    """
+
+    def __init__(self, report: Callable[[InboundSms, bool], None], prod: Callable[[], None]) -> None:
+        self._report = report
+        self._prod = prod
+        self.count = 0  # acknowledgements written so far: the mark of a request written now
+        self._waiting: deque[tuple[int, InboundSms]] = deque()
+        self._prod_mark: int | None = None  # `count` when the prod in flight was asked for
+        self._prod_due = False
+        self._closed = False
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def written(self, sms: InboundSms, *, arrived: float, ok: bool) -> None:
+        """After the acknowledgement of `sms` was handed to the socket (`ok`) or could not be;
+        `arrived` is the loop time the MO was read."""
+        loop = asyncio.get_running_loop()
+        if not ok or self._closed:
+            self._tell(sms, False, "not written")
+            return
+        if loop.time() - arrived > ACK_LATE_SECONDS:
+            self._tell(sms, False, "written late")
+            return
+        self.count += 1
+        self._waiting.append((self.count, sms))
+        self._ask_prod()
+
+    def answered(self, mark: int) -> None:
+        """A request written when `count` was `mark` was answered: the SMSC read what came before it."""
+        while self._waiting and self._waiting[0][0] <= mark:
+            self._tell(self._waiting.popleft()[1], True)
+        if self._prod_mark is not None and mark >= self._prod_mark:
+            self._prod_mark = None
+            self._ask_prod()
+
+    def closed(self) -> None:
+        """The connection ended: what it did not confirm may not have reached the SMSC."""
+        self._closed = True
+        while self._waiting:
+            self._tell(self._waiting.popleft()[1], False, "connection ended before the SMSC answered")
+
+    def _ask_prod(self) -> None:
+        if self._waiting and self._prod_mark is None and not self._prod_due and not self._closed:
+            self._prod_due = True
+            asyncio.get_running_loop().call_soon(self._send_prod)
+
+    def _send_prod(self) -> None:
+        self._prod_due = False
+        if self._waiting and self._prod_mark is None and not self._closed:
+            self._prod_mark = self.count
+            self._prod()
+
+    def _tell(self, sms: InboundSms, confirmed: bool, why: str = "") -> None:
+        if not confirmed:
+            log.info("mo.ack_unconfirmed", source=sms.source, destination=sms.destination, reason=why)
+        try:
+            self._report(sms, confirmed)
+        except Exception:
+            log.exception("mo.ack_report_failed")
 
 
 class SmscLink(Protocol):

@@ -14,7 +14,7 @@ import pytest
 from gateway.config import SimulatorSection, SmscSection
 from smsc.base import Ack, Concat, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
-from smsc.cimd2.packet import Op, P, Packet
+from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.encoding import concat_udh, gsm_encode
 from smsc.settings import LinkSettings
 from smsc.simulator.cimd2_server import Cimd2Server
@@ -305,12 +305,36 @@ async def test_retransmitted_mo_is_acknowledged_but_handed_up_once() -> None:
     async with scripted() as (_link, events, conn, _peer):
         conn.send(mo(0))
         assert (await conn.next()).op == Op.DELIVER_RESP
+        alive = await conn.next()  # asks whether the SMSC read the 70
+        assert (alive.op, alive.number) == (Op.ALIVE, 3)
         conn.send(mo(0))
         answer = await conn.next()
         assert (answer.op, answer.number, answer.params) == (Op.DELIVER_RESP, 0, [])
+        assert events.acked == []  # no answer yet to a request written after the 70
+        conn.send(Packet(Op.ALIVE_RESP, 3))
+        await events.wait_for(lambda: events.acked == [("hi", True)])
         conn.send(mo(2, text="next"))
-        await conn.next()
+        assert (await conn.next()).op == Op.DELIVER_RESP
         assert [m.text for m in events.delivered] == ["hi", "next"]
+
+
+async def test_an_mo_ack_counts_once_the_smsc_answered_a_request_written_after_it() -> None:
+    # Each 70 is followed by an alive (one for a burst); its answer confirms the 70s before it. A
+    # connection that ends before that answer leaves the MO unconfirmed: the SMSC may not have read
+    # the 70 and may deliver the MO again.
+    async with scripted() as (_link, events, conn, peer):
+        conn.send(encode(mo(0, text="one")) + encode(mo(2, text="two")))  # in one read
+        got = [await conn.next() for _ in range(3)]
+        assert [(p.op, p.number) for p in got] == [(Op.DELIVER_RESP, 0), (Op.DELIVER_RESP, 2), (Op.ALIVE, 3)]
+        conn.send(Packet(Op.ALIVE_RESP, 3))
+        await events.wait_for(lambda: events.acked == [("one", True), ("two", True)])
+        conn.send(mo(4, text="three"))
+        assert (await conn.next()).op == Op.DELIVER_RESP
+        assert (await conn.next()).op == Op.ALIVE
+        conn.close()  # gone before answering: the 70 may be lost with it
+        await events.wait_for(lambda: len(events.acked) == 3)
+        assert events.acked[2] == ("three", False)
+        await (await peer.accept()).login()
 
 
 async def test_mo_with_empty_address_or_no_data_is_acknowledged_not_handed_up() -> None:

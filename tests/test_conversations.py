@@ -79,8 +79,15 @@ class World:
         self.store.queue.insert_email(acc)
         return msg.source
 
-    async def mo(self, text: str, *, source: str = PHONE, to: str = SENDER, **kw: object) -> None:
-        await self.events.on_deliver("main", InboundSms(source=source, destination=to, text=text, **kw))  # type: ignore[arg-type]
+    async def mo(
+        self, text: str, *, source: str = PHONE, to: str = SENDER, acked: bool = True, **kw: object
+    ) -> None:
+        """An MO as a link hands it up; `acked`: the driver then reports that the SMSC read its
+        acknowledgement (False: a crash or a dropped connection before it could)."""
+        sms = InboundSms(source=source, destination=to, text=text, **kw)  # type: ignore[arg-type]
+        if await self.events.on_deliver("main", sms) is Ack.OK:
+            self.events.on_acked("main", sms, acked)
+            await self.store.drain()
 
     def mo_states(self) -> list[str]:
         return [
@@ -340,7 +347,7 @@ async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:
     # The SMSC sends the same MO again (our ack was lost, or we were killed before sending it).
     w = World(tmp_path)
     w.send("anna@acme.example")
-    await w.mo("OK")
+    await w.mo("OK", acked=False)
     w.store.close()
     w2 = World.__new__(World)
     w2.__dict__.update(w.__dict__)
@@ -351,14 +358,51 @@ async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:
     assert w2.mo_states() == ["mailed", "duplicate"] and len(w2.outbox()) == 1
 
 
+@pytest.mark.parametrize(("later", "mailed"), [(130.0, 1), (3600.0, 1)])
+async def test_an_answer_whose_ack_never_reached_the_smsc_is_mailed_once_however_late_it_comes_again(
+    tmp_path: Path, later: float, mailed: int
+) -> None:
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("OK", acked=False)
+    w.now += later
+    await w.mo("OK")
+    assert len(w.outbox()) == mailed and w.mo_states() == ["mailed", "duplicate"]
+
+
+async def test_the_same_answer_sent_again_by_the_phone_is_mailed_again(tmp_path: Path) -> None:
+    # Its first copy's acknowledgement reached the SMSC: a second "OK" a minute later is the phone's.
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("OK")
+    w.now += 60
+    await w.mo("OK")
+    assert len(w.outbox()) == 2 and w.mo_states() == ["mailed", "mailed"]
+
+
+async def test_a_stop_delivered_again_or_sent_again_changes_nothing(tmp_path: Path) -> None:
+    # The SMSC's second copy of a STOP is a duplicate; the phone's own second STOP is harmless: the
+    # number stays opted out, once.
+    w = World(tmp_path)
+    w.send("anna@acme.example")
+    await w.mo("STOP", acked=False)
+    w.now += 300
+    await w.mo("STOP")
+    w.now += 300
+    await w.mo("STOP")
+    assert w.mo_states() == ["optout", "duplicate", "optout"]
+    assert w.store.policy.is_opted_out(PHONE)
+    assert w.store.db.conn.execute("SELECT COUNT(*) FROM optouts").fetchone()[0] == 1
+
+
 async def test_the_same_answer_to_a_new_question_is_mailed_again(tmp_path: Path) -> None:
     # R-3.3: "Tak" to the first question, a new SMS a minute later, "Tak" again: a new answer,
-    # not the SMSC delivering the first one again (which it is without an SMS in between).
+    # not the SMSC delivering the first one again (which it is a second after the first's ack).
     w = World(tmp_path)
     w.send("anna@acme.example", text="Przyjdziesz?")
     await w.mo("Tak")
-    w.now += 30
-    await w.mo("Tak")  # no SMS in between: the same answer again
+    w.now += 1
+    await w.mo("Tak")  # within REPEAT_AFTER_ACK_SECONDS of the first one's ack: the SMSC again
     w.now += 30
     w.send("anna@acme.example", text="A jutro?")
     w.now += 30

@@ -19,11 +19,14 @@ from tests.test_two_way import parsed
 PHONE = "+48601123456"
 SENDER = "+48100200300"  # the acme account's sender in tests.conftest
 DELIVER_SM_RESP = 0x80000005
+ENQUIRE_LINK = 0x00000015
 
 
 class AckLosingSMSC(FakeSMSC):
-    """While `losing`, never reads the client's deliver_sm_resp: to this SMSC every MO is unacknowledged,
-    so it delivers it again after the client's next login (the simulator holds what a session left)."""
+    """While `losing`, the client's deliver_sm_resp and enquire_link never reach this SMSC, as when the
+    client dies right after storing an MO: every MO is unacknowledged, so it is delivered again after
+    the client's next login (the simulator holds what a session left). The enquire_link the client
+    writes after a resp to learn that the SMSC read it is lost too, as a dead client never writes it."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(resend_timeout=600, **kwargs)  # no resend on the same session
@@ -31,7 +34,7 @@ class AckLosingSMSC(FakeSMSC):
 
     @property
     def ignored_commands(self) -> frozenset[int]:  # type: ignore[override]
-        return frozenset({DELIVER_SM_RESP}) if self.losing else frozenset()
+        return frozenset({DELIVER_SM_RESP, ENQUIRE_LINK}) if self.losing else frozenset()
 
 
 class HoldingSink(Sink):
@@ -105,7 +108,8 @@ async def test_sigkill_after_storing_an_mo_before_its_ack_mails_the_answer_once(
             assert mo_states(db_path) == ["mailed", "duplicate", "mailed"]
         finally:
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
+            # Off the loop: the relay sink runs on it, and the stop waits for a send in flight to it.
+            assert await asyncio.to_thread(proc.wait, 30) == 0
 
 
 def test_check_config_names_a_sender_phones_cannot_answer(tmp_path: Path) -> None:
@@ -173,4 +177,5 @@ async def test_sigkill_after_storing_a_premium_mo_before_its_ack_is_one_mail_and
             assert premium_rows(db_path) == [("vote A", 300), ("marker", 300)]
         finally:
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
+            # Off the loop: the relay sink runs on it, and the stop waits for a send in flight to it.
+            assert await asyncio.to_thread(proc.wait, 30) == 0

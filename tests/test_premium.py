@@ -21,7 +21,7 @@ from gateway.premium import answers, handlers, passwords
 from gateway.smtp import replies
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
-from smsc.base import Concat, InboundSms
+from smsc.base import Ack, Concat, InboundSms
 
 PHONE = "+48601123456"
 CLIENT = "konkurs@acme.pl"
@@ -63,9 +63,15 @@ class World:
             handlers.ask_verification(self.store, self.config, self.r.service(sid), "acme")  # type: ignore[arg-type]
         return sid
 
-    async def mo(self, text: str, *, to: str = "7355", source: str = PHONE, **kw: object) -> None:
+    async def mo(
+        self, text: str, *, to: str = "7355", source: str = PHONE, acked: bool = True, **kw: object
+    ) -> None:
+        """An MO as a link hands it up; `acked`: the driver then reports that the SMSC read its
+        acknowledgement (False: a crash or a dropped connection before it could)."""
         sms = InboundSms(source=source, destination=to, text=text, **kw)  # type: ignore[arg-type]
-        await self.events.on_deliver("main", sms)
+        if await self.events.on_deliver("main", sms) is Ack.OK:
+            self.events.on_acked("main", sms, acked)
+            await self.store.drain()
 
     def premium_mo(self) -> list[tuple[object, ...]]:
         return self.store.db.conn.execute(
@@ -208,7 +214,7 @@ async def test_a_redelivered_mo_is_one_mail_and_one_charge(tmp_path: Path) -> No
     # The SMSC sends the MO again (our OK was lost in a crash): recognised, not mailed or charged twice.
     w = World(tmp_path)
     w.service()
-    await w.mo("KP123 vote A")
+    await w.mo("KP123 vote A", acked=False)
     w.now += 5
     await w.mo("KP123 vote A")
     assert len(w.premium_mo()) == 1 and len(w.outbox()) == 1
@@ -219,6 +225,65 @@ async def test_a_redelivered_mo_is_one_mail_and_one_charge(tmp_path: Path) -> No
     w.now += 600  # the same vote much later is a new SMS the phone paid for again
     await w.mo("KP123 vote A")
     assert len(w.premium_mo()) == 2 and len(w.outbox()) == 2
+
+
+@pytest.mark.parametrize(("later", "charged"), [(130.0, 1), (23 * 3600.0, 1), (86400.0 + 60, 2)])
+async def test_a_vote_never_acknowledged_is_the_same_sms_however_late_it_comes_again(
+    tmp_path: Path, later: float, charged: int
+) -> None:
+    # Killed before the SMSC had the acknowledgement (or its connection dropped first): the SMSC
+    # delivers it again after the outage, however long; one charge. Looked back on for a day.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A", acked=False)
+    w.now += later
+    await w.mo("KP123 vote A")
+    assert len(w.premium_mo()) == charged and len(w.outbox()) == charged
+
+
+@pytest.mark.parametrize(("later", "charged"), [(1.0, 1), (3.0, 2), (600.0, 2)])
+async def test_the_same_vote_after_its_acknowledgement_reached_the_smsc_is_a_new_sms(
+    tmp_path: Path, later: float, charged: int
+) -> None:
+    # The phone sent the same vote again and paid again: charged again, unless within 2 s of the
+    # first one's acknowledgement (an SMSC that had stopped waiting for it may have repeated it).
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A")
+    w.now += later
+    await w.mo("KP123 vote A")
+    assert len(w.premium_mo()) == charged and len(w.outbox()) == charged
+
+
+async def test_once_a_copy_delivered_again_is_acknowledged_the_next_identical_vote_is_new(
+    tmp_path: Path,
+) -> None:
+    # Copy 1 never acknowledged, copy 2 (the SMSC again) acknowledged: the SMSC has stopped
+    # delivering that SMS, so the same text a minute later is a new vote.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A", acked=False)
+    w.now += 300
+    await w.mo("KP123 vote A")
+    w.now += 60
+    await w.mo("KP123 vote A")
+    states = [r[0] for r in w.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
+    assert states == ["premium", "duplicate", "premium"] and len(w.premium_mo()) == 2
+
+
+async def test_a_long_vote_sent_twice_is_charged_twice_and_its_segment_delivered_again_once(
+    tmp_path: Path,
+) -> None:
+    # Segments keep their own rule (a segment of a set already joined is the SMSC again); the whole
+    # text of a second long SMS with the same words is a new vote once the first was acknowledged.
+    w = World(tmp_path)
+    w.service()
+    for ref in (7, 8):
+        for seq, piece in ((1, "KP123 first half, "), (2, "second half")):
+            await w.mo(piece, concat=Concat(ref=ref, total=2, seq=seq))
+        w.now += 30
+    await w.mo("second half", concat=Concat(ref=8, total=2, seq=2), acked=False)
+    assert [r[4:6] for r in w.premium_mo()] == [(2, 600), (2, 600)] and len(w.outbox()) == 2
 
 
 @pytest.mark.parametrize(

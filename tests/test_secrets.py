@@ -139,6 +139,7 @@ async def test_retransmitted_cimd2_mo_is_logged_without_its_text() -> None:
         async with scripted() as (_link, events, conn, _peer):
             conn.send(mo(0, text=MO_TEXT))
             assert (await conn.next()).op == Op.DELIVER_RESP
+            assert (await conn.next()).op == Op.ALIVE  # asks whether the SMSC read the 70
             conn.send(mo(0, text=MO_TEXT))
             assert (await conn.next()).op == Op.DELIVER_RESP
             assert [m.text for m in events.delivered] == [MO_TEXT]

@@ -288,6 +288,33 @@ async def test_mo_in_the_same_read_as_the_bind_resp_is_served() -> None:
         assert smsc.stats.deliver_responses == [("mo", 0)] and smsc.stats.nacks == []
 
 
+async def test_an_mo_ack_counts_once_the_smsc_answered_an_enquire_link_written_after_it() -> None:
+    # The deliver_sm_resp is followed by an enquire_link; its answer tells that the SMSC read the
+    # resp (it reads the connection in order), and the MO's acknowledgement is reported confirmed.
+    async with HappySMSC() as smsc, running_link(smsc.port, enquire_link_seconds=300) as (_, ev):
+        await smsc.inject_mo(PHONE, ME, "yes")
+        await ev.wait_until(lambda: bool(ev.acked))
+        assert ev.acked == [("yes", True)] and smsc.stats.commands["enquire_link"] == 1
+
+
+async def test_an_mo_ack_whose_connection_ends_before_any_answer_is_unconfirmed() -> None:
+    # The SMSC takes the deliver_sm_resp but the connection dies before it answers the enquire_link
+    # after it: the resp may never have reached the SMSC, which may deliver the MO again.
+    async with DeafSMSC() as smsc, running_link(smsc.port, enquire_link_seconds=300) as (link, ev):
+        await smsc.inject_mo(PHONE, ME, "yes")
+        await smsc.wait_until(lambda: smsc.stats.commands["ignored"] == 1)  # the enquire_link after the resp
+        assert ev.acked == [] and smsc.stats.deliver_responses == [("mo", 0)]
+        smsc.drop_all()
+        await ev.wait_until(lambda: bool(ev.acked))
+        assert ev.acked == [("yes", False)]
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        # A clean stop: the SMSC's unbind_resp confirms the acknowledgements written before the unbind.
+        await smsc.inject_mo(PHONE, ME, "again")
+        await smsc.wait_until(lambda: smsc.stats.commands["ignored"] == 2)
+        await link.stop()
+        assert ev.acked == [("yes", False), ("again", True)]
+
+
 async def test_concatenated_mo_arrives_as_numbered_segments() -> None:
     # A long UCS-2 reply comes as several deliver_sm with a concat UDH; each is handed up with it.
     text = "Dziękuję za wiadomość. " * 8

@@ -197,6 +197,8 @@ def test_an_older_database_is_migrated_and_drops_counters_of_users_removed_befor
     s.accounts.add_account("acme")
     anna = s.accounts.add_user("anna@acme.example", "acme").id
     conn = s.db.conn
+    conn.execute("DROP INDEX mo_copies")  # migration 15 undone
+    conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
     conn.execute("DROP INDEX emails_user")
     conn.execute("ALTER TABLE accounts DROP COLUMN resumed_after_message")
     conn.execute("UPDATE schema_version SET version = 12")
@@ -213,6 +215,26 @@ def test_an_older_database_is_migrated_and_drops_counters_of_users_removed_befor
         assert [r[0] for r in conn.execute("SELECT scope FROM limit_notices")] == [f"user:{anna}"]
         s.policy.resume_account(1)
         assert conn.execute("SELECT resumed_after_message FROM accounts").fetchone()[0] == 0
+    finally:
+        s.close()
+
+
+def test_migration_15_counts_mos_stored_before_as_acknowledged_when_received(tmp_path: Path) -> None:
+    # Before version 15 every stored MO was acknowledged right after it was stored.
+    s = Store.open(tmp_path / "db.sqlite")
+    conn = s.db.conn
+    conn.execute(
+        "INSERT INTO mo (link, source, destination, text, state, received_at)"
+        " VALUES ('main', '+48601123456', '7355', 'KP123 A', 'premium', 1000.5)"
+    )
+    conn.execute("DROP INDEX mo_copies")
+    conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
+    conn.execute("UPDATE schema_version SET version = 14")
+    s.close()
+    s = Store.open(tmp_path / "db.sqlite")
+    try:
+        assert s.db.conn.execute("SELECT received_at, acked_at FROM mo").fetchall() == [(1000.5, 1000.5)]
+        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 15
     finally:
         s.close()
 

@@ -120,9 +120,10 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     region = cfg.gateway.default_region
     phone = to_e164(mo.source, region)
     number = normalise(mo.destination, region)
-    if r.is_redelivery(mo, phone, number):
-        r.settle_mo(mo_id, "duplicate", None, "the SMSC delivered the same SMS again")
-        log.info("mo.duplicate", mo=mo_id)
+    earlier = store.mo.redelivery_of(mo_id)
+    if earlier is not None:
+        r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
+        log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
     conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
     if conv is not None:

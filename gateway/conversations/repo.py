@@ -13,8 +13,6 @@ from typing import Any
 
 from gateway.store.repository import Repository
 
-DUPLICATE_SECONDS = 120.0  # an identical MO this soon after another is the SMSC delivering it again
-
 # A conversation lives for its account's reply window, or the installation's when the account has
 # none (R-3); the first parameter is "now", the second the installation's window in seconds.
 LIVE = (
@@ -167,24 +165,6 @@ class ConversationsRepo(Repository):
             (phone, number, now, window),
         ).fetchone()
         return Conversation(*row) if row else None
-
-    def is_redelivery(self, mo: Mo, phone: str | None, number: str) -> bool:
-        """The same whole text from the same phone to the same number, handled moments ago, with no
-        SMS sent to the phone from that number in between (then the same "Yes" is a new answer)."""
-        since = mo.received_at - DUPLICATE_SECONDS
-        if phone is not None:
-            row = self.conn.execute(
-                "SELECT MAX(last_mt_at) FROM conversations WHERE phone = ? AND number = ?", (phone, number)
-            ).fetchone()
-            since = max(since, row[0] or since)
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM mo WHERE source = ? AND destination = ? AND text = ? AND id != ?"
-                " AND received_at >= ? AND state IN ('mailed', 'fallback', 'unmatched', 'optout')",
-                (mo.source, mo.destination, mo.text, mo.id, since),
-            ).fetchone()
-            is not None
-        )
 
     def settle_mo(self, mo_id: int, state: str, conversation_id: int | None, note: str | None) -> None:
         with self.transaction():

@@ -2,7 +2,9 @@
 
 `on_whole_mo` runs inside the write that stores a whole MO: the money row, the mail to the client
 (or the fallback) and the MO's state are committed together, so a crash before the SMSC hears
-`OK` leaves one row and one mail, and the SMSC's redelivery is recognised as a duplicate. Service
+`OK` leaves one row and one mail, and the SMSC's redelivery, however late, is recognised as a
+duplicate (`gateway.store.mo.MoRepo.redelivery_of`); the same vote sent again by the phone, after
+the first one's acknowledgement reached the SMSC, is a new SMS and charged again. Service
 changes (add, new address, removal) run in the admin's transaction and queue their mail there.
 """
 
@@ -45,9 +47,11 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     if number is None:
         return None
     phone = to_e164(source, cfg.gateway.default_region)
-    if r.is_redelivery(phone or source, number, text, received_at, mo_id):
-        r.mark_mo(mo_id, "duplicate", "the SMSC delivered the same premium SMS again: not charged twice")
-        log.info("premium.duplicate", mo=mo_id, number=number)
+    earlier = store.mo.redelivery_of(mo_id)
+    if earlier is not None:
+        note = f"the SMSC delivered the same premium SMS again (MO {earlier}): not charged twice"
+        r.mark_mo(mo_id, "duplicate", note)
+        log.info("premium.duplicate", mo=mo_id, number=number, earlier=earlier)
         return "duplicate"
     tariff = cfg.premium.tariffs[number]
     found = passwords.split(text)

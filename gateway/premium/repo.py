@@ -13,8 +13,6 @@ from typing import Any
 
 from gateway.store.repository import Repository
 
-DUPLICATE_SECONDS = 120.0  # the same text from the same phone to the same number: the SMSC again
-
 _SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 _PMO = (
     "id, mo_id, number, phone, service_id, account_id, password, parts, price, commission, text, state,"
@@ -178,17 +176,6 @@ class PremiumRepo(Repository):
             (mo_id,),
         ).fetchone()
         return row[0], row[1], row[2], row[3], max(int(row[4]), 1)
-
-    def is_redelivery(self, phone: str, number: str, text: str, received_at: float, mo_id: int) -> bool:
-        """The same whole text from the same phone to the same number moments ago: one SMS, one charge."""
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM premium_mo p JOIN mo m ON m.id = p.mo_id WHERE p.phone = ? AND p.number = ?"
-                " AND p.received_at >= ? AND p.mo_id != ? AND m.text = ?",
-                (phone, number, received_at - DUPLICATE_SECONDS, mo_id, text),
-            ).fetchone()
-            is not None
-        )
 
     def record_mo(self, **values: Any) -> int:
         cols = ", ".join(values)

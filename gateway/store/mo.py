@@ -3,6 +3,13 @@
 A segment is kept aside (`state = 'segment'`) until its set is complete, or joined with gap
 markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A segment of a
 set joined already is recorded as a duplicate and goes no further.
+
+A whole text identical to an earlier one (same phone, number and text) is the SMSC delivering the
+same SMS again when the earlier copy's acknowledgement is not known to have reached the SMSC
+(`acked_at` is NULL: a crash before the deliver_sm_resp, or its connection ended before the SMSC
+answered anything after it), however long the SMSC took to deliver it again (up to a day, as for
+segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. Otherwise
+the phone sent it again, and paid for it again: a new SMS.
 """
 
 from __future__ import annotations
@@ -16,6 +23,16 @@ log = structlog.get_logger(__name__)
 
 _AGAIN = "a segment of a text already joined, delivered again by the SMSC"
 
+# After a copy's acknowledgement reached the SMSC (it answered a request written after it on the
+# same connection), an identical MO is a new SMS, except this soon after that acknowledgement: an
+# SMSC that stopped waiting for it (its own timeout, on another bind of the same account) may have
+# sent the MO again just before. A repeat on the same connection arrives before the answer that
+# confirms, so it needs no window; a person cannot send the same SMS twice within 2 s, and two
+# identical votes 3 s apart are two SMS the phone paid for.
+REPEAT_AFTER_ACK_SECONDS = 2.0
+# Whole rows (not segments of a long text, nor a segment recorded as delivered again).
+_WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
+
 
 class MoRepo(Repository):
     def record_mo(
@@ -26,20 +43,25 @@ class MoRepo(Repository):
         text: str,
         data_coding: int,
         concat: tuple[int, int, int] | None,
+        rows: list[int] | None = None,
     ) -> int | None:
         """Store an MO; a segment of a long text is kept aside until its set is complete.
 
         Returns the id of the row that holds a whole text (`state = 'new'`), or None while a long
-        text still waits for segments.
+        text still waits for segments. `rows` gets the id of every row this delivery wrote (the
+        whole text it completed too): those its acknowledgement stands for (`mark_acked`).
         """
         now = self.clock()
+        written = rows if rows is not None else []
         with self.transaction():
             if concat and concat[1] > 1 and self._joined_already(source, concat, text, now):
-                self.conn.execute(
+                cur = self.conn.execute(
                     "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
                     " concat_seq, state, note, received_at) VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?)",
                     (link, source, destination, text, data_coding, *concat, _AGAIN, now),
                 )
+                assert cur.lastrowid is not None
+                written.append(cur.lastrowid)
                 log.info("mo.segment_again", source=source, parts=concat[1], seq=concat[2])
                 return None
             cur = self.conn.execute(
@@ -57,9 +79,13 @@ class MoRepo(Repository):
                 ),
             )
             assert cur.lastrowid is not None
+            written.append(cur.lastrowid)
             if not concat or concat[1] <= 1:
                 return cur.lastrowid
-            return self._join_segments(source, concat[0], concat[1], now, force=False)
+            whole = self._join_segments(source, concat[0], concat[1], now, force=False)
+            if whole is not None:
+                written.append(whole)
+            return whole
 
     def _joined_already(self, source: str, concat: tuple[int, int, int], text: str, now: float) -> bool:
         ref, total, seq = concat
@@ -83,11 +109,13 @@ class MoRepo(Repository):
             return None
         _id, _seq, _text, link, destination, coding = rows[0]
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
+        # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for.
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at) VALUES (?,?,?,?,?,?,?,'new',?)",
-            (link, source, destination, reassembly.join(segments, total), coding, ref, total, now),
-        )
+            " received_at, acked_at) VALUES (?,?,?,?,?,?,?,'new',?,?)",
+            (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
+             now if force else None),
+        )  # fmt: skip
         log.info("mo.reassembled", source=source, parts=total, complete=reassembly.complete(segments, total))
         return cur.lastrowid
 
@@ -106,6 +134,33 @@ class MoRepo(Repository):
                 if mo_id is not None:
                     joined.append(mo_id)
         return joined
+
+    def mark_acked(self, mo_ids: list[int], at: float) -> None:
+        """The SMSC read the acknowledgement of the delivery that wrote these rows, sent at `at`."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE mo SET acked_at = ? WHERE id = ? AND acked_at IS NULL", [(at, i) for i in mo_ids]
+            )
+
+    def redelivery_of(self, mo_id: int) -> int | None:
+        """The earlier copy of the same SMS when the whole MO `mo_id` is the SMSC delivering it again
+        (see the module docstring), else None: a new SMS, however like an earlier one it is."""
+        source, destination, text, received_at = self.conn.execute(
+            "SELECT source, destination, text, received_at FROM mo WHERE id = ?", (mo_id,)
+        ).fetchone()
+        # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
+        # the SMSC, it has stopped delivering it.
+        row = self.conn.execute(
+            "SELECT id, acked_at FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
+            f" AND id < ? AND text = ? AND {_WHOLE} ORDER BY id DESC LIMIT 1",
+            (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text),
+        ).fetchone()
+        if row is None:
+            return None
+        earlier, acked_at = row
+        if acked_at is None or received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
+            return int(earlier)
+        return None
 
     def mark_failed(self, mo_id: int, note: str) -> None:
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""

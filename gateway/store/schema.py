@@ -365,6 +365,16 @@ MIGRATIONS: list[str] = [
     DELETE FROM limit_notices WHERE scope LIKE 'user:%'
         AND CAST(substr(scope, 6) AS INTEGER) NOT IN (SELECT id FROM users);
     """,
+    # 15: an SMS the SMSC delivers again is told from a new identical one by the acknowledgement of
+    # the earlier copy (R-3, R-4): `acked_at` is when its deliver_sm_resp / 70 went out, set once the
+    # SMSC was seen to read it (NULL: it may never have reached the SMSC, which then delivers the
+    # same SMS again). MOs stored before were acknowledged right after they were stored. The index
+    # finds a phone's earlier MOs to the same number.
+    """
+    ALTER TABLE mo ADD COLUMN acked_at REAL;
+    UPDATE mo SET acked_at = received_at;
+    CREATE INDEX mo_copies ON mo(source, destination, received_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,9 @@ Choices the protocol leaves open, and why:
 - A delivery the gateway could not commit (`Ack.RETRY`) is answered with a negative response
   (`900:10`, temporary congestion) rather than left unanswered: silence would stall the SMSC's whole
   delivery queue until its timeout, while a negative answer makes it schedule a retry of that one.
+- An MO's 70 counts as received once the SMSC answered a request of ours written after it (the SMSC
+  reads the connection in order): an alive (40) follows acknowledgements for that when no other
+  request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
 - An MO with an empty address or no user data is acknowledged, logged and counted, but not handed up:
   refusing it would make the SMSC redeliver the same unusable message forever.
 - A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
@@ -28,10 +31,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections import deque
+from collections.abc import Callable
 
 import structlog
 
-from smsc.base import Ack, InboundSms, LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
+from smsc.base import (
+    Ack,
+    InboundSms,
+    LinkEvents,
+    LinkState,
+    LinkStats,
+    MoAcks,
+    OutboundSms,
+    Outcome,
+    SubmitResult,
+)
 from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
@@ -44,6 +59,17 @@ log = structlog.get_logger(__name__)
 
 RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
+
+
+class _Acks:
+    """One connection's MO acknowledgements (`MoAcks`) and the loop time each delivery waiting in
+    its inbox was read, in inbox order."""
+
+    def __init__(self, acks: MoAcks) -> None:
+        self.acks = acks
+        self.arrivals: deque[float] = deque()
+
+
 class Cimd2Link:
     """A CIMD2 client link; see the module docstring for the protocol choices it makes."""
 
@@ -56,6 +82,8 @@ class Cimd2Link:
         self._events: LinkEvents | None = None
         self._task: asyncio.Task[None] | None = None
         self._conn: Conn | None = None
+        self._acks: dict[Conn, _Acks] = {}  # by connection, while it lives
+        self._prods: set[asyncio.Task[Pending | None]] = set()
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._counts = dict.fromkeys(
@@ -202,6 +230,8 @@ class Cimd2Link:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(reader, writer, self.window)
+        acks = MoAcks(self._acked, lambda: self._prod(conn))
+        self._acks[conn] = _Acks(acks)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
             login = [(P.USER_IDENTITY, cfg.system_id), (P.PASSWORD, self._password)]
@@ -228,6 +258,10 @@ class Cimd2Link:
             return "served"
         finally:
             conn.close(conn.reason or "session ended")
+            self._acks.pop(conn, None)
+            acks.closed()
+            for prod in list(self._prods):
+                prod.cancel()
             self._conn = None
             self._add_parser_counts(self._counts, conn.parser)
             for task in tasks:
@@ -248,14 +282,22 @@ class Cimd2Link:
         return entry.future.result() if entry is not None else None
 
     async def _exchange(
-        self, conn: Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
+        self,
+        conn: Conn,
+        op: int,
+        params: list[tuple[int, str]],
+        *,
+        patience: float | None = None,
+        unless: Callable[[], bool] | None = None,
     ) -> Pending | None:
         """`_request`, returning the finished request (its answer, or None, in `future`) so that a
         submit can tell one the SMSC may hold (`written`) from one that never left; None when the
-        connection was gone before a packet number was taken."""
+        connection was gone before a packet number was taken, or `unless()` held once it could be.
+        An answer confirms the MO acknowledgements written before the request."""
         async with conn.numbers:
-            if conn.closed.is_set():
+            if conn.closed.is_set() or (unless is not None and unless()):
                 return None
+            session = self._acks.get(conn)
             loop = asyncio.get_running_loop()
             entry = Pending(loop.create_future(), Packet(op, conn.allocate(), params))
             conn.pending[entry.packet.number] = entry
@@ -264,14 +306,32 @@ class Cimd2Link:
             timer = loop.call_later(patience or self.cfg.response_timeout_seconds, self._expire, conn, entry)
             try:
                 entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
+                mark = session.acks.count if session is not None else 0
                 conn.last_request = loop.time()
                 await entry.future
+                if session is not None and entry.future.result() is not None:
+                    session.acks.answered(mark)
                 return entry
             finally:
                 timer.cancel()
                 conn.pending.pop(entry.packet.number, None)
                 if not conn.pending:
                     conn.idle.set()
+
+    def _prod(self, conn: Conn) -> None:
+        """An alive after MO acknowledgements, so that its answer confirms them; skipped when another
+        request's answer confirmed them while it waited for a packet number."""
+        session = self._acks.get(conn)
+        if session is None or conn.closed.is_set():
+            return
+        acks = session.acks
+        task = asyncio.create_task(self._exchange(conn, Op.ALIVE, [], unless=lambda: not acks.waiting))
+        self._prods.add(task)
+        task.add_done_callback(self._prods.discard)
+
+    def _acked(self, sms: InboundSms, confirmed: bool) -> None:
+        if self._events is not None:
+            self._events.on_acked(self.name, sms, confirmed)
 
     def _expire(self, conn: Conn, entry: Pending) -> None:
         """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
@@ -326,6 +386,8 @@ class Cimd2Link:
                 conn.send(Packet(Op.ALIVE_RESP, packet.number))
             elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
                 conn.inbox.put_nowait(packet)
+                if (session := self._acks.get(conn)) is not None:
+                    session.arrivals.append(asyncio.get_running_loop().time())
             else:
                 self._counts["unexpected"] += 1
                 log.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
@@ -361,13 +423,17 @@ class Cimd2Link:
         """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
         while True:
             packet = await conn.inbox.get()
+            session = self._acks.get(conn)
+            arrived = asyncio.get_running_loop().time()
+            if session is not None and session.arrivals:
+                arrived = session.arrivals.popleft()
             try:
-                await self._handle_delivery(conn, packet)
+                await self._handle_delivery(conn, packet, arrived)
             except Exception:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
 
-    async def _handle_delivery(self, conn: Conn, packet: Packet) -> None:
+    async def _handle_delivery(self, conn: Conn, packet: Packet, arrived: float) -> None:
         answer_op = packet.op + 50
         key = (packet.op, packet.number)
         if key == conn.last_acked:
@@ -399,8 +465,12 @@ class Cimd2Link:
             log.exception("cimd2.handler_failed", link=self.name, packet=packet.describe())
             ack = Ack.RETRY
         if ack is Ack.OK:
-            conn.send(Packet(answer_op, packet.number))
+            written = conn.send(Packet(answer_op, packet.number))
             conn.last_acked = key
+            if isinstance(item, InboundSms) and (session := self._acks.get(conn)) is not None:
+                session.acks.written(item, arrived=arrived, ok=written)
+            elif isinstance(item, InboundSms):  # the session is over: no acknowledgement can be confirmed
+                self._acked(item, False)
         else:
             log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
             conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))

@@ -4,8 +4,10 @@
 submits by sequence number (each with its own response timer; a submit past its timer still takes a
 late answer for twice the link's grace, since the SMSC may well have it), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
-deliver_sm only after the handler acknowledged. Nothing here reconnects or counts outcomes: that is
-the link's. Sequence numbers come from the link, so that one generator outlives reconnects.
+deliver_sm only after the handler acknowledged. An MO's deliver_sm_resp counts as received once the
+SMSC answered an enquire_link (or unbind) written after it (`smsc.base.MoAcks`). Nothing here
+reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so that one
+generator outlives reconnects.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from smpplib import command_codes
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
-from smsc.base import Ack, DeliveryReport, InboundSms, Outcome, SubmitResult
+from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks, Outcome, SubmitResult
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import (
     ENQUIRE_LINK,
@@ -57,6 +59,7 @@ _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_re
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 
 InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
+AckedHandler = Callable[[InboundSms, bool], None]
 
 
 class LinkDown(Exception):
@@ -73,11 +76,16 @@ class SmppConnection:
         writer: asyncio.StreamWriter,
         seq: Sequences,
         on_inbound: InboundHandler,
+        on_acked: AckedHandler | None = None,
     ) -> None:
         self.cfg, self.name = cfg, cfg.name
         self.reader, self.writer = reader, writer
         self.seq = seq
         self.on_inbound = on_inbound
+        # MO acknowledgements not yet known to have reached the SMSC, and the `acks.count` mark of
+        # each of our enquire_links and unbind written while some were waiting (by sequence number).
+        self.acks = MoAcks(on_acked or (lambda _sms, _confirmed: None), self._prod)
+        self.ack_marks: dict[int, int] = {}
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.loop.time()
         self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
@@ -131,11 +139,14 @@ class SmppConnection:
             self.bind_status.set_result(None)
         self.unbound.set()
         self.writer.close()
+        self.ack_marks.clear()
+        self.acks.closed()
 
     async def unbind(self) -> None:
         if not self.bound:
             return
         self.unbind_seq = self.seq.next_sequence()
+        self._mark(self.unbind_seq)
         self.send(encode(UNBIND, self.unbind_seq))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.unbound.wait(), min(UNBIND_WAIT, self.cfg.response_timeout_seconds))
@@ -151,12 +162,27 @@ class SmppConnection:
                 continue
             self.keepalive.clear()
             self.keepalive_seq = self.seq.next_sequence()
+            self._mark(self.keepalive_seq)
             self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
             try:
                 await asyncio.wait_for(self.keepalive.wait(), self.cfg.response_timeout_seconds)
             except TimeoutError:
                 self.close("no enquire_link_resp")
                 return
+
+    def _mark(self, seq: int) -> None:
+        """Our request `seq` is written now: its answer confirms the MO acknowledgements before it."""
+        if self.acks.waiting:
+            self.ack_marks[seq] = self.acks.count
+
+    def _prod(self) -> None:
+        """An enquire_link after MO acknowledgements, so that its answer confirms them within a round
+        trip; none while stopping (the unbind confirms them) or once the connection is gone."""
+        if self.closed.is_set() or not self.bound or self.unbind_seq is not None:
+            return
+        seq = self.seq.next_sequence()
+        self._mark(seq)
+        self.send(encode(ENQUIRE_LINK, seq))
 
     def _expire(self, seq: int) -> None:
         """No answer in time. The submit is on the wire and the SMSC may have taken it: with a grace,
@@ -233,6 +259,12 @@ class SmppConnection:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         name = COMMAND_NAMES.get(command_id)
         is_request = not command_id & 0x80000000
+        if not is_request and self.ack_marks:  # any answer to it proves the SMSC read what came before
+            mark = self.ack_marks.pop(seq, None)
+            if mark is not None:
+                self.acks.answered(mark)
+                # Requests written before this one can confirm nothing more (one left unanswered).
+                self.ack_marks = {s: m for s, m in self.ack_marks.items() if m > mark}
         if name is None:
             self.bad_pdus += 1
             log.warning("smpp.unknown_command", link=self.name, command_id=f"0x{command_id:08X}", seq=seq)
@@ -372,15 +404,19 @@ class SmppConnection:
                 return
         else:
             item = inbound_sms(pdu, bytes(data), esm)
-        task = asyncio.create_task(self._answer(item, resp, seq))
+        task = asyncio.create_task(self._answer(item, resp, seq, self.loop.time()))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _answer(self, item: InboundSms | DeliveryReport, resp: str, seq: int) -> None:
+    async def _answer(self, item: InboundSms | DeliveryReport, resp: str, seq: int, arrived: float) -> None:
         status = ESME_RX_T_APPN
         try:
             if await self.on_inbound(item) is Ack.OK:
                 status = 0
         except Exception:
             log.exception("smpp.handler_failed", link=self.name, pdu=resp.removesuffix("_resp"))
-        self._send_resp(resp, seq, status)
+        # A closing transport drops what is written to it without a word.
+        closing = self.writer.is_closing()
+        written = self.send(encode(command_codes.commands[resp], seq, status)) and not closing
+        if status == 0 and isinstance(item, InboundSms):
+            self.acks.written(item, arrived=arrived, ok=written)

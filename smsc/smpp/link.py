@@ -208,7 +208,7 @@ class SmppLink:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound)
+        conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound, self._acked)
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]
         try:
@@ -256,6 +256,10 @@ class SmppLink:
             if self._stopping:
                 for task in conn.tasks:
                     task.cancel()
+
+    def _acked(self, sms: InboundSms, confirmed: bool) -> None:
+        if self._events is not None:
+            self._events.on_acked(self.name, sms, confirmed)
 
     async def _handle_inbound(self, item: InboundSms | DeliveryReport) -> Ack:
         assert self._events is not None

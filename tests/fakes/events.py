@@ -22,6 +22,8 @@ class EventRecorder:
     delivered: list[InboundSms] = field(default_factory=list)
     reports: list[DeliveryReport] = field(default_factory=list)
     states: list[LinkState] = field(default_factory=list)
+    # What the link said of each MO acknowledgement: (text, confirmed), in the order it said it.
+    acked: list[tuple[str, bool]] = field(default_factory=list)
     calls: int = 0  # every on_deliver/on_report call, including those answered RETRY
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -44,6 +46,10 @@ class EventRecorder:
 
     def on_state(self, link: str, state: LinkState) -> None:
         self.states.append(state)
+        self._changed.set()
+
+    def on_acked(self, link: str, sms: InboundSms, confirmed: bool) -> None:
+        self.acked.append((sms.text, confirmed))
         self._changed.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
