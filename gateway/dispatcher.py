@@ -40,6 +40,7 @@ NO_LINK_DELAY = 1.0
 
 
 MIN_THROTTLE_RETRY = 0.05
+OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
 # A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
 # written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
 RECORD_RETRY_FIRST_SECONDS = 0.5
@@ -220,8 +221,26 @@ class Dispatcher:
         return fallback
 
     def _claimer(self, limit: int, now: float) -> Callable[[], list[ClaimedPart]]:
-        queue = self.store.queue
-        return lambda: queue.claim_due(limit, now=now)
+        store = self.store
+
+        def claim() -> list[ClaimedPart]:
+            parts = store.queue.claim_due(limit, now=now)
+            if not parts:
+                return parts
+            # A STOP that came after the mail was accepted ends every SMS still to go to that phone
+            # (R-2.4): bulk held for quiet hours, retries, parts queued behind a slow link. One look
+            # at the cached list per claim, not one query per part.
+            optouts = store.db.settings.optouts()
+            opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
+            stopped = [p for p in parts if opted_out(p.destination)]
+            if not stopped:
+                return parts
+            for part in stopped:
+                self.on_finished(self._final(part, "failed", OPTED_OUT))
+            log.info("mt.opted_out", parts=[part.id for part in stopped])
+            return [p for p in parts if p not in stopped]
+
+        return claim
 
     async def _settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
         """Claimed parts that cannot go: expired ones end, the rest (no usable link) go back to the

@@ -237,7 +237,7 @@ class GatewayEvents:
         """Opt-out words act on it (R-2.4), then it is mailed to its client when it went to a
         premium number (R-4), else to its conversation's user (R-3)."""
         source, text = self.store.mo.mo_text(mo_id)
-        optout = _plain(text.strip().strip(".!")) in self.optout_words
+        optout = _optout_form(text) in self.optout_words
         if optout and valid_e164(source, self.notifier.config.gateway.default_region) != source:
             # A garbled source is not a number we could ever send to; putting it on the list
             # would only hide that the SMSC sent junk.
@@ -265,6 +265,22 @@ def _log_failed_mark(done: asyncio.Future[None], link: str, rows: list[int]) -> 
 
 
 _UNMARKED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"})  # no decomposition
+
+
+def _optout_form(text: str) -> str:
+    """The MO as an opt-out word is compared: without case, diacritics, the punctuation, symbols,
+    emoji and invisible characters phones put around it (`STOP…`, `„STOP”`, `STOP 🙏`, a BOM), and
+    with inner spaces collapsed. Only the whole text counts: `nie STOP` or `STOPka` is no opt-out."""
+    start, end = 0, len(text)
+    while start < end and _around(text[start]):
+        start += 1
+    while end > start and _around(text[end - 1]):
+        end -= 1
+    return _plain(" ".join(text[start:end].split()))
+
+
+def _around(c: str) -> bool:
+    return c.isspace() or unicodedata.category(c)[0] in "PSZ" or unicodedata.category(c) == "Cf"
 
 
 def _plain(word: str) -> str:

@@ -232,6 +232,30 @@ def decode_user_data(
     return bytes(data).decode("latin-1"), concat
 
 
+def is_gsm7(data_coding: int) -> bool:
+    """Whether the DCS (23.038's groups) says GSM default alphabet."""
+    return _alphabet(data_coding) is Coding.GSM7
+
+
+def unpack_septets(data: bytes) -> bytes:
+    """Packed GSM 7-bit user data (23.038 6.1.2.1.1) to one septet per byte.
+
+    Seven octets hold eight septets; when a text of seven leaves the last seven bits spare they
+    are CR (or, from careless senders, zero), which is padding, not text."""
+    out = bytearray()
+    carry = bits = 0
+    for octet in data:
+        carry |= octet << bits
+        bits += 8
+        while bits >= 7:
+            out.append(carry & 0x7F)
+            carry >>= 7
+            bits -= 7
+    if data and len(data) % 7 == 0 and out[-1] in (0x0D, 0x00):
+        del out[-1]
+    return bytes(out)
+
+
 def _ends_in_escape(data: bytes) -> bool:
     """An escape whose character is not in `data` (ESC ESC pairs, reserved, count as complete)."""
     return (len(data) - len(data.rstrip(b"\x1b"))) % 2 == 1

@@ -15,7 +15,7 @@ from gateway.config import SimulatorSection, SmscSection
 from smsc.base import Ack, Concat, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
 from smsc.cimd2.packet import Op, P, Packet, encode
-from smsc.encoding import concat_udh, gsm_encode
+from smsc.encoding import concat_udh, gsm_decode, gsm_encode, unpack_septets
 from smsc.settings import LinkSettings
 from smsc.simulator.cimd2_server import Cimd2Server
 from smsc.simulator.cimd2_texts import mo_params
@@ -359,6 +359,20 @@ async def test_mo_decoding_of_binary_udh_and_hex_user_data() -> None:
             source="+48601", destination="7155", text="ł", data_coding=8, concat=Concat(7, 2, 1),
             raw={"021": "7155", "023": "0048601", "030": "8", "032": "050003070201", "034": "0142"},
         )  # fmt: skip
+
+
+async def test_binary_user_data_with_a_gsm_dcs_is_read_as_packed_septets() -> None:
+    # 034 with DCS 0 carries the air interface's packed septets (protocols.md 1.10); read one
+    # character per octet, a STOP arrived as 'SêΓ\n' and the phone's opt-out was missed.
+    async with scripted() as (_link, events, conn, _peer):
+        conn.send(Packet.make(Op.DELIVER, 0, (P.DESTINATION, "7155"), (P.ORIGINATOR, "+48601123456"),
+                              (P.DCS, 0), (P.USER_DATA_BINARY, "53EA130A")))  # fmt: skip
+        await conn.next()
+        assert [m.text for m in events.delivered] == ["STOP"]
+    # Seven septets in seven octets leave seven bits spare: padding (CR, or zero), not a last '@'.
+    assert gsm_decode(unpack_septets(bytes.fromhex("41E19058341E91"))) == "ABCDEFGH"
+    assert gsm_decode(unpack_septets(bytes.fromhex("41E19058341E01"))) == "ABCDEFG"
+    assert gsm_decode(unpack_septets(bytes.fromhex("41E19058341E1B"))) == "ABCDEFG"  # CR padding
 
 
 async def test_alive_from_the_smsc_and_unknown_operations_are_answered() -> None:

@@ -64,6 +64,10 @@ class World:
         sender: str = SENDER,
     ) -> str:
         """An accepted MT from `user`; returns the number it goes out from."""
+        if self.store.accounts.find_user(user) is None:  # mail is accepted from users only
+            if not any(a.name == "acme" for a in self.store.accounts.list_accounts()):
+                self.store.accounts.add_account("acme")
+            self.store.accounts.add_user(user, "acme")
         msg = NewMessage(phone, sender, text, 0, [NewPart(1, 0, text.encode(), b"", text)])
         mid = f"<{user.partition('@')[0]}.{int(self.now)}@acme>"
         acc = Acceptance(user, "127.0.0.1", None, None, mid, None, subject, text, [msg], 3600)
@@ -120,7 +124,11 @@ class World:
         ("601123456", "2", PHONE),  # TON as the link's raw text
         ("ACME", 5, None),  # alphanumeric
         ("7155", 3, None),  # a short code is no phone
-        ("+0048601123456", 1, None),  # junk
+        # TON 1 with the 00 prefix kept (some SMSCs), given its + by the driver: the real answer
+        # went to the fallback and its STOP was ignored
+        ("+0048601123456", 1, PHONE),
+        ("601123456", 5, None),  # a sender ID of digits is a name: was taken for that phone
+        ("+00", 1, None),  # junk
         ("+4860 1123456", None, None),  # junk, not tidied up
     ],
 )
@@ -301,8 +309,18 @@ async def test_an_optout_acts_and_is_mailed_to_the_user(tmp_path: Path) -> None:
         ("REZYGNUJĘ", True),  # as a phone types it, with its diacritic
         ("rezygnuje!", True),
         ("Stop.", True),
+        # What phones put around it: an ellipsis character, quotes, an emoji, a BOM, a zero-width
+        # space; the word was missed and the STOP mailed as an ordinary answer.
+        ("STOP…", True),
+        ("„STOP”", True),
+        ("STOP 🙏", True),
+        ("STOP :)", True),
+        ("\ufeffSTOP", True),
+        ("STOP\u200b", True),
         ("Nie.", False),  # "no": the commonest answer to a question, not a wish to hear nothing more
         ("stop it", False),  # not the word alone
+        ("nie STOP", False),
+        ("STOPka", False),
     ],
 )
 async def test_opt_out_words_are_matched_without_case_or_diacritics(
@@ -329,6 +347,18 @@ async def test_odd_texts_are_still_mailed(tmp_path: Path, text: str, kw: dict[st
     await w.mo(text, **kw)
     ((_, rcpt, msg),) = w.outbox()
     assert rcpt == "anna@acme.example" and msg.get_content()
+
+
+async def test_an_answer_to_a_user_removed_since_goes_to_the_fallback(tmp_path: Path) -> None:
+    # Removed from the ACL, the employee kept getting customers' answers for the reply window
+    # while the company's fallback got nothing.
+    w = World(tmp_path, 'fallback_address = "ops@example.com"')
+    w.send("anna@acme.example")
+    w.store.accounts.remove_user("anna@acme.example")
+    await w.mo("Tak, będę")
+    ((kind, rcpt, msg),) = w.outbox()
+    assert (kind, rcpt, w.mo_states()) == ("reply-fallback", "ops@example.com", ["fallback"])
+    assert "anna@acme.example, who is no longer a user" in msg.get_content()
 
 
 async def test_an_alphanumeric_source_goes_to_the_fallback(tmp_path: Path) -> None:

@@ -232,6 +232,23 @@ async def test_an_smsc_answer_the_store_cannot_take_yet_is_written_once_it_can(t
         assert len(smsc.received) == 1
 
 
+async def test_a_stop_after_the_mail_was_accepted_ends_its_sms_still_waiting(tmp_path: Path) -> None:
+    # The SMSC is down when the mail comes; the phone answers STOP to an earlier SMS before the link
+    # is up. Its SMS waiting in the queue went out all the same (the list was read at RCPT only);
+    # now it fails with the reason, and the sender's bounce says why.
+    port = free_port()
+    async with smtp_sink(free_port()) as _sink:
+        cfg = make_config(tmp_path, smsc_port=port)
+        async with running_gateway(cfg) as gw:
+            assert (await gw.send(mail(to("601123456"), "Newsletter"))).error is None
+            await gw.store.write(lambda: gw.store.policy.add_optout("+48601123456", word="STOP", source="mo"))
+            async with HappySMSC(port=port) as smsc:
+                await gw.until(lambda: gw.states() == ["failed"])
+                assert smsc.received == []
+            (error,) = gw.store.db.conn.execute("SELECT error FROM parts").fetchone()
+            assert "opt-out word" in error
+
+
 async def test_a_store_failing_during_the_start_stops_the_daemon_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -427,6 +427,17 @@ async def test_an_answer_becomes_one_free_sms_from_the_premium_number(tmp_path: 
     assert w.store.accounts.usage(f"account:{w.account.id}", "2027-01") == 0  # free: no limit charged
 
 
+async def test_an_answer_to_a_phone_that_opted_out_since_is_refused(tmp_path: Path) -> None:
+    # The vote, then a STOP from the same phone: the client's free answer went out all the same.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A")
+    w.store.policy.add_optout(PHONE, word="STOP", source="mo")
+    reply, queued = w.answer("Thanks, vote counted!")
+    assert not queued and reply.startswith("550 5.7.1") and "opted out" in reply
+    assert sms(w) == [] and [r[0] for r in answers_rows(w)] == ["refused"]
+
+
 async def test_answers_beyond_the_limit_are_refused_and_recorded(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.service()

@@ -33,6 +33,11 @@ def send(
     text: str = "At 10?",
 ) -> int | None:
     """One mail from Anna through the real acceptance; returns the email id (None: all duplicates)."""
+    if w.store.accounts.find_user(ANNA) is None:  # mail is accepted from users only
+        names = {a.id: a.name for a in w.store.accounts.list_accounts()}
+        if account_id is None and "acme" not in names.values():
+            w.store.accounts.add_account("acme")
+        w.store.accounts.add_user(ANNA, names.get(account_id, "acme") if account_id else "acme")
     msgs = [NewMessage(p, SENDER, text, 0, [NewPart(1, 0, text.encode(), b"", text)]) for p in phones]
     key = f"key-{message_id}" if message_id else None
     acc = Acceptance(ANNA, "127.0.0.1", account_id, None, message_id, key, "Meeting", text, msgs, 3600)

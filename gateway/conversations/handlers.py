@@ -126,6 +126,11 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
     conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
+    gone = None
+    if conv is not None and store.accounts.find_user(conv.user_email) is None:
+        # Removed from the ACL since: the customer's answers go to the company's fallback, not on
+        # to a former employee's mailbox for the rest of the reply window.
+        gone, conv = conv.user_email, None
     if conv is not None:
         state = "optout" if optout else "mailed"
         note = None
@@ -137,6 +142,8 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         return state
     if phone is None:
         reason = "the sender is not a phone number (alphanumeric or malformed): it cannot be answered"
+    elif gone is not None:
+        reason = f"it answers {gone}, who is no longer a user of the gateway"
     else:
         reason = f"no SMS was sent to {phone} from {number} within the reply window"
         reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"

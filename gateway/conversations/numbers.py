@@ -17,6 +17,7 @@ from gateway.smtp.addressing import valid_e164
 
 _DIGITS = re.compile(r"(?:\+[1-9])?[0-9]{3,20}")  # no country code starts with 0
 TON_INTERNATIONAL = 1
+TON_ALPHANUMERIC = 5
 
 
 def to_e164(address: str, region: str, ton: int | str | None = None) -> str | None:
@@ -25,12 +26,18 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
     Only digits with at most a leading `+` are read: an address with letters, spaces or other
     marks is junk from the network, not a number to guess at.
     """
-    if not _DIGITS.fullmatch(address):
-        return None
     try:
         ton = int(ton) if ton is not None else None
     except ValueError:
         ton = None
+    if ton == TON_ALPHANUMERIC:
+        # A sender ID that happens to be digits ("601123456" as a name): taken for a phone, it was
+        # mailed into that phone's conversation, and its STOP would have opted the phone out.
+        return None
+    if address.startswith("+00"):  # `00…` marked international, and given its + by the driver
+        address = address[1:]
+    if not _DIGITS.fullmatch(address):
+        return None
     if address.startswith("+"):
         return valid_e164(address, region)
     if address.startswith("00"):

@@ -155,6 +155,8 @@ def answer(
         return refuse(replies.PREMIUM_ANSWERED.format(pmo.answers), "no free answers left")
     if isinstance(mail, IntakeRefused):
         return refuse(mail.reply, mail.reply)
+    if store.policy.is_opted_out(pmo.phone):  # a STOP since the vote ends every SMS to it
+        return refuse(replies.OPTED_OUT.format(display(pmo.phone)), "the phone opted out")
     try:
         p = plan(mail.body, max_parts=1)  # one SMS, never more: the answer is free
     except EmptyText:

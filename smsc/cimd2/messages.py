@@ -27,7 +27,7 @@ from smsc.cimd2.packet import (
     status_error_text,
     validity_code,
 )
-from smsc.encoding import decode_user_data, parse_udh
+from smsc.encoding import decode_user_data, is_gsm7, parse_udh, unpack_septets
 
 log = structlog.get_logger(__name__)
 
@@ -121,9 +121,14 @@ def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
         text = cimd_decode(text, segment=concat is not None)
     elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
         try:
-            text, _ = decode_user_data(bytes.fromhex(binary), data_coding, segment=concat is not None)
+            data = bytes.fromhex(binary)
         except ValueError:
             return "034 is not hex"
+        if is_gsm7(data_coding):
+            # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
+            # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
+            data, data_coding = unpack_septets(data), 0
+        text, _ = decode_user_data(data, data_coding, segment=concat is not None)
     else:
         return "no user data"
     if source.startswith("00") and source[2:].isdigit():
