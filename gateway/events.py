@@ -11,7 +11,6 @@ that is a new SMS, before it the same one delivered again (`gateway.store.mo`).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import unicodedata
 from collections.abc import Callable
 from typing import NamedTuple
@@ -23,31 +22,11 @@ from gateway.config import Config
 from gateway.conversations.numbers import normalise
 from gateway.smtp.addressing import valid_e164
 from gateway.store.accounts import NotFound
+from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
-
-# SQLite's primary result codes that tell of the disk or the database, not of the data.
-_TRANSIENT_CODES = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-    }
-)
-
-
-def _store_trouble(exc: Exception) -> bool:
-    if isinstance(exc, OSError):
-        return True
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT_CODES
-
 
 class Notifier:
     """Turns finished messages into outbox mail; call inside the transaction that finished them."""
@@ -228,7 +207,7 @@ class GatewayEvents:
             with self.store.db.savepoint():
                 self._handle_whole_mo(mo_id)
         except Exception as exc:
-            if not self.store.db.conn.in_transaction or _store_trouble(exc):
+            if not self.store.db.conn.in_transaction or store_trouble(exc):
                 raise
             log.exception("mo.handling_failed", mo=mo_id)
             self.store.mo.mark_failed(mo_id, f"internal error: {exc!r}"[:500])
