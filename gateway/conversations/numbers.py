@@ -34,8 +34,6 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
         # A sender ID that happens to be digits ("601123456" as a name): taken for a phone, it was
         # mailed into that phone's conversation, and its STOP would have opted the phone out.
         return None
-    if address.startswith("+00"):  # `00…` marked international, and given its + by the driver
-        address = address[1:]
     if not _DIGITS.fullmatch(address):
         return None
     if address.startswith("+"):
