@@ -27,6 +27,7 @@ from gateway.late_answers import LateAnswers
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.store.queue import LINK_LOST
 from gateway.supervisor import beat
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
@@ -377,6 +378,16 @@ class Dispatcher:
                     log.warning("mt.hold", part=part.id, link=name, error=result.error)
                 elif result.outcome is Outcome.UNANSWERED:
                     await self._late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
+                elif result.written:
+                    # On the wire when the connection went: the SMSC may have it, and no answer can
+                    # come any more. It keeps its turn (before later SMS to the same phone, F5) and
+                    # its re-send is logged and counted as a possible duplicate (R-7.5).
+                    note = f"{result.error}; {LINK_LOST}"
+                    await self._record(
+                        part.id, lambda: store.queue.release(part.id, delay=None, error=note, count=True)
+                    )
+                    self._late.unanswered[part.id] = name
+                    log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
                 else:
                     delay = retry_delay(part.attempts, self.retry_base)
                     # With another link available, fail over at once instead of waiting out the back-off.
@@ -446,6 +457,11 @@ class Dispatcher:
             except Exception:  # they stay `active`; the next start puts them back
                 log.exception("dispatcher.put_back_failed", parts=len(ready))
 
+    def possible_duplicates(self, link: str) -> int:
+        """Parts sent again after a submit `link`'s SMSC may have taken (unanswered, or on the wire
+        when the connection went), since start."""
+        return self._late.resent[link]
+
     def link_stats(self) -> dict[str, dict[str, object]]:
         out: dict[str, dict[str, object]] = {}
         now = time.monotonic()
@@ -464,5 +480,6 @@ class Dispatcher:
                 "submitted": pacer.sent,
                 "throttled": stats.throttled,
                 "reconnects": stats.reconnects,
+                "possible_duplicates": self.possible_duplicates(name),
             }
         return out

@@ -10,6 +10,7 @@ owns the parts; this keeps which of them wait for a late answer and applies the 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 import structlog
@@ -43,6 +44,7 @@ class LateAnswers:
         self.unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
         self.settled: set[int] = set()  # parts in `pacing` that a late answer settled: not to be sent
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
+        self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
 
     def settled_meanwhile(self, part_id: int) -> bool:
         """Whether a late answer settled the part while its re-send waited its turn (it is then not sent)."""
@@ -53,9 +55,11 @@ class LateAnswers:
 
     def sending_again(self, part_id: int, link: str) -> None:
         """The part goes out again: if its previous submit went unanswered, this may be a duplicate."""
-        if self.unanswered.pop(part_id, None) is not None:
-            reason = "sent again: no answer to the previous submit within the grace"
-            log.warning("mt.possible_duplicate", part=part_id, link=link, reason=reason)
+        earlier = self.unanswered.pop(part_id, None)
+        if earlier is not None:
+            reason = "sent again: the previous submit went unanswered (no answer in time, or connection lost)"
+            log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)
+            self.resent[earlier] += 1
 
     def forget(self, part_id: int) -> None:
         self.unanswered.pop(part_id, None)

@@ -118,6 +118,9 @@ class SubmitResult:
     # UNANSWERED only: the SMSC's answer if it still comes (see the rules above), else None.
     late: asyncio.Future[SubmitResult | None] | None = None
     retry_after: float = 0.0
+    # TEMPORARY only: the request was written before its connection was lost, so the SMSC may have
+    # taken it and a re-send may be a second copy on the phone (logged and counted, R-7.5).
+    written: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gateway.smtp import replies
 from gateway.store.db import Db, StoreReplaced
@@ -51,6 +52,24 @@ async def test_connection_loss_with_submits_in_flight_loses_nothing(tmp_path: Pa
         await gw.until(lambda: gw.states().count("delivered") == 12, timeout=60)
         assert smsc.drops == 2
         assert {s.destination for s in smsc.received} == {f"+4860112{i:04d}" for i in range(12)}
+
+
+async def test_a_submit_cut_off_by_a_lost_connection_keeps_its_turn_and_is_counted(tmp_path: Path) -> None:
+    # F5 for one phone: the SMSC drops the link with the first of three SMS on the wire. It went
+    # again last, after the two accepted behind it (its back-off put it behind them), and its
+    # re-send was neither logged nor counted although the SMSC may have had it.
+    async with DisconnectingSMSC(after=0, times=1) as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"window": 1})]})
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                for n in (1, 2, 3):
+                    assert (await gw.send(mail(to("601123456"), f"Message {n} of 3"))).error is None
+                await gw.until(lambda: gw.states().count("delivered") == 3, timeout=30)
+                assert gw.daemon.dispatcher.possible_duplicates("main") == 1
+        assert smsc.drops == 1
+        assert [s.text for s in smsc.received] == ["Message 1 of 3", "Message 2 of 3", "Message 3 of 3"]
+        assert [e["part"] for e in logs if e["event"] == "mt.possible_duplicate"] == [1]
 
 
 async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:

@@ -22,14 +22,15 @@ UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 # Notes on a part that went to an SMSC without an answer: the SMSC may have taken it after all.
 AWAITING_LATE = "waiting for a late answer before sending again"
 RECOVERED = "recovered after restart (possible duplicate)"
+LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
 NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
 MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
 )
 # The note of a part that expires while waiting to go: which of the two depends on its last note.
-_EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
-_EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+_EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
+_EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
 
 
 class QueueRepo(AcceptingRepo):
@@ -114,14 +115,19 @@ class QueueRepo(AcceptingRepo):
         ).fetchone()
         return row[0]
 
-    def release(self, part_id: int, *, delay: float, error: str | None = None, count: bool = False) -> None:
-        """Put a claimed part back; `count=False` undoes the attempt (link down, throttled)."""
+    def release(
+        self, part_id: int, *, delay: float | None, error: str | None = None, count: bool = False
+    ) -> None:
+        """Put a claimed part back; `count=False` undoes the attempt (link down, throttled).
+
+        `delay=None` keeps the part's turn (its due time as it was): one cut off by a lost
+        connection goes again before the SMS to the same phone accepted after it."""
         now = self.clock()
         with self.transaction():
             self.conn.execute(
-                "UPDATE parts SET state = 'deferred', next_attempt_at = ?, error = COALESCE(?, error),"
-                " attempts = attempts - ? WHERE id = ? AND state = 'active'",
-                (now + delay, error, 0 if count else 1, part_id),
+                "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
+                " error = COALESCE(?, error), attempts = attempts - ? WHERE id = ? AND state = 'active'",
+                (None if delay is None else now + delay, error, 0 if count else 1, part_id),
             )
 
     def mark_submitted(self, part_id: int, link: str, smsc_id: str | None) -> list[Finished]:

@@ -67,13 +67,20 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("smsgw_link_up", "1 while the link is bound", labels=["link"])
         rate = GaugeMetricFamily("smsgw_link_submit_rate", "submits per second", labels=["link"])
         submitted = CounterMetricFamily("smsgw_link_submitted", "submits since start", labels=["link"])
+        resent = CounterMetricFamily(
+            "smsgw_link_possible_duplicates",
+            "parts sent again after a submit the link's SMSC may have taken (R-7.5), since start",
+            labels=["link"],
+        )
         for name, info in sorted(self.web.links().items()):
             up.add_metric([name], 1.0 if info.get("state") == "active" else 0.0)
             rate.add_metric([name], float(info.get("rate", 0.0)))
             submitted.add_metric([name], float(info.get("submitted", 0)))
+            resent.add_metric([name], float(info.get("possible_duplicates", 0)))
         yield up
         yield rate
         yield submitted
+        yield resent
         smtp = CounterMetricFamily(
             "smsgw_smtp_replies", "SMTP replies sent since start, by code", labels=["code"]
         )

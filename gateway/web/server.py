@@ -145,6 +145,7 @@ def link_view(dispatcher: Any) -> Callable[[], dict[str, dict[str, Any]]]:
                 "in_flight": pacer.in_flight,
                 "window": pacer.window,
                 "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
+                "possible_duplicates": dispatcher.possible_duplicates(name),
             }
         return out
 

@@ -117,7 +117,9 @@ class Cimd2Link:
         if resp is None:
             if entry is not None and entry.written and conn.timed_out:
                 return self._unanswered(conn, sms)
-            return SubmitResult(Outcome.TEMPORARY, error=f"no submit response ({conn.reason or 'link lost'})")
+            written = entry is not None and entry.written
+            error = f"no submit response ({conn.reason or 'link lost'})"
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=written)
         if is_unexpected_operation(resp) and self._conn is not None:
             self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
         result = submit_result(sms, resp, link=self.name)

@@ -131,8 +131,8 @@ class SmppConnection:
         pending, self.pending = self.pending, {}
         for future, timer in pending.values():
             timer.cancel()
-            if not future.done():
-                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason))
+            if not future.done():  # written (`send_submit` writes at once): the SMSC may have it
+                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason, written=True))
         for seq in list(self.late):  # their answers died with the connection
             self._settle_late(seq, None)
         if not self.bind_status.done():
