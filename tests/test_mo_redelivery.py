@@ -15,16 +15,18 @@ import asyncio
 import signal
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
 
 from gateway.cli.main import main
-from gateway.config import parse_config
+from gateway.config import Config, parse_config
 from tests.conftest import (
     DOMAIN,
     STAFF,
+    Running,
     Sink,
     config_text,
     free_port,
@@ -72,6 +74,26 @@ def acks_recorded(db: sqlite3.Connection, n: int) -> bool:
         return db.execute("SELECT COUNT(*) FROM mo WHERE acked_at IS NOT NULL").fetchone()[0] >= n
     except sqlite3.OperationalError:  # a schema from before acknowledgements were recorded
         return True
+
+
+@asynccontextmanager
+async def premium_gateway(
+    tmp_path: Path, smsc: HappySMSC | AckLosingSMSC, ahead: list[float]
+) -> AsyncIterator[tuple[Running, Config, Sink]]:
+    """The gateway on `smsc` with a confirmed premium service KP123 of acme, its clock `ahead[0]`
+    seconds ahead of the real one, and the relay sink its mail goes to."""
+    relay = free_port()
+    async with smtp_sink(relay) as sink:
+        text = config_text(tmp_path, smsc_port=smsc.port, relay_port=relay, extra=PREMIUM)
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        cfg = parse_config(text, source="test", base_dir=tmp_path)
+        async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
+            added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
+            assert await asyncio.to_thread(main, added) == 0
+            await sink.wait(1)
+            confirm_service(cfg.db_path)
+            yield gw, cfg, sink
 
 
 async def ask_and_wait(smtp_port: int, smsc: HappySMSC | AckLosingSMSC) -> None:
@@ -147,30 +169,20 @@ async def test_two_identical_premium_votes_acknowledged_seconds_apart_are_two_ch
 ) -> None:
     # (b) The phone sends the same vote twice, 3 s apart; the SMSC got our acknowledgement of each.
     # Two SMS the phone paid for: two charges, two mails to the client.
-    relay = free_port()
     ahead = [0.0]  # the daemon's clock runs this far ahead of the real one
-    async with HappySMSC() as smsc, smtp_sink(relay) as sink:
-        text = config_text(tmp_path, smsc_port=smsc.port, relay_port=relay, extra=PREMIUM)
-        path = tmp_path / "config.toml"
-        path.write_text(text)
-        cfg = parse_config(text, source="test", base_dir=tmp_path)
-        async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-            added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
-            assert await asyncio.to_thread(main, added) == 0
-            await sink.wait(1)
-            confirm_service(cfg.db_path)
-            db = gw.store.db.conn
-            for i in (1, 2):
-                assert await smsc.inject_mo(PHONE, "7355", "KP123 A") == 1
-                await gw.until(lambda i=i: smsc.stats.deliver_answered == i)  # type: ignore[misc]
-                await gw.until(lambda i=i: acks_recorded(db, i))  # type: ignore[misc]
-                ahead[0] += 3
-            unsent = "SELECT COUNT(*) FROM outbox WHERE state != 'sent'"
-            await gw.until(lambda: db.execute(unsent).fetchone()[0] == 0)  # both votes mailed, or one
-            await asyncio.sleep(0.3)
-            assert smsc.stats.deliver_responses == [("mo", 0), ("mo", 0)]
-            assert charges(cfg.db_path) == [("A", 300), ("A", 300)]
-            assert first_lines(sink, CLIENT) == ["A", "A"]
+    async with HappySMSC() as smsc, premium_gateway(tmp_path, smsc, ahead) as (gw, cfg, sink):
+        db = gw.store.db.conn
+        for i in (1, 2):
+            assert await smsc.inject_mo(PHONE, "7355", "KP123 A") == 1
+            await gw.until(lambda i=i: smsc.stats.deliver_answered == i)  # type: ignore[misc]
+            await gw.until(lambda i=i: acks_recorded(db, i))  # type: ignore[misc]
+            ahead[0] += 3
+        unsent = "SELECT COUNT(*) FROM outbox WHERE state != 'sent'"
+        await gw.until(lambda: db.execute(unsent).fetchone()[0] == 0)  # both votes mailed, or one
+        await asyncio.sleep(0.3)
+        assert smsc.stats.deliver_responses == [("mo", 0), ("mo", 0)]
+        assert charges(cfg.db_path) == [("A", 300), ("A", 300)]
+        assert first_lines(sink, CLIENT) == ["A", "A"]
 
 
 @pytest.mark.parametrize("later", [3.0, OUTAGE])
@@ -180,32 +192,22 @@ async def test_an_mo_delivered_again_after_an_ack_whose_connection_dropped_is_ma
     # (c) The deliver_sm_resp of an answer and of a vote were written, but the connection dropped
     # before the SMSC read them (it answered nothing written after them): after the reconnect it
     # delivers both again, `later` seconds on. The same SMS: mailed once, charged once.
-    relay = free_port()
     ahead = [0.0]  # the daemon's clock runs this far ahead of the real one
-    async with AckLosingSMSC() as smsc, smtp_sink(relay) as sink:
-        text = config_text(tmp_path, smsc_port=smsc.port, relay_port=relay, extra=PREMIUM)
-        path = tmp_path / "config.toml"
-        path.write_text(text)
-        cfg = parse_config(text, source="test", base_dir=tmp_path)
-        async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-            added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
-            assert await asyncio.to_thread(main, added) == 0
-            await sink.wait(1)
-            confirm_service(cfg.db_path)
-            await ask_and_wait(gw.port, smsc)
-            assert await smsc.inject_mo(PHONE, SENDER, "Tak, będę") == 1
-            assert await smsc.inject_mo(PHONE, "7355", "KP123 vote A") == 1
-            await sink.wait(3)
-            # Both answered; what the gateway wrote after the answers went unanswered.
-            await gw.until(lambda: smsc.stats.commands["ignored"] >= 3)
-            ahead[0] += later
-            smsc.losing = False
-            smsc.drop_all()
-            await gw.until(lambda: len(mo_states(cfg.db_path)) == 4)  # both delivered again
-            assert await smsc.inject_mo(PHONE, "7355", "KP123 marker") == 1
-            await gw.until(lambda: "marker" in first_lines(sink, CLIENT))
-            await asyncio.sleep(0.3)
-            assert first_lines(sink, STAFF) == ["Tak, będę"]
-            assert first_lines(sink, CLIENT) == ["marker", "vote A"]
-            assert charges(cfg.db_path) == [("vote A", 300), ("marker", 300)]
-            assert mo_states(cfg.db_path) == ["mailed", "premium", "duplicate", "duplicate", "premium"]
+    async with AckLosingSMSC() as smsc, premium_gateway(tmp_path, smsc, ahead) as (gw, cfg, sink):
+        await ask_and_wait(gw.port, smsc)
+        assert await smsc.inject_mo(PHONE, SENDER, "Tak, będę") == 1
+        assert await smsc.inject_mo(PHONE, "7355", "KP123 vote A") == 1
+        await sink.wait(3)
+        # Both answered; what the gateway wrote after the answers went unanswered.
+        await gw.until(lambda: smsc.stats.commands["ignored"] >= 3)
+        ahead[0] += later
+        smsc.losing = False
+        smsc.drop_all()
+        await gw.until(lambda: len(mo_states(cfg.db_path)) == 4)  # both delivered again
+        assert await smsc.inject_mo(PHONE, "7355", "KP123 marker") == 1
+        await gw.until(lambda: "marker" in first_lines(sink, CLIENT))
+        await asyncio.sleep(0.3)
+        assert first_lines(sink, STAFF) == ["Tak, będę"]
+        assert first_lines(sink, CLIENT) == ["marker", "vote A"]
+        assert charges(cfg.db_path) == [("vote A", 300), ("marker", 300)]
+        assert mo_states(cfg.db_path) == ["mailed", "premium", "duplicate", "duplicate", "premium"]
