@@ -108,6 +108,9 @@ MEANINGS: dict[str, str] = {
     "replies.window_days": "an answer from a phone within this of the last SMS reaches its sender",
     "replies.pool": 'reply numbers: "+48500100200" or ranges "+48500100300..+48500100399"',
     "replies.fallback_address": "where answers with no conversation go; unset: recorded as unmatched",
+    "replies.mails_per_phone_per_hour": (
+        "answers one phone may have mailed in an hour; more are kept (mo list), not mailed; 0: no limit"
+    ),
     "web.enabled": "serve the admin panel and /metrics (the shipped config turns it on)",
     "web.listen": "host:port of the panel; keep it on loopback unless metrics_token is set",
     "web.tls_cert_file": "certificate for HTTPS (the session cookie is then Secure)",

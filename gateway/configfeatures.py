@@ -50,6 +50,9 @@ class RepliesSection(_Section):
     window_days: float = Field(7, gt=0)  # an answer within this of the last SMS reaches its sender
     pool: list[str] = Field(default_factory=list)  # "+48500100200" or "+48500100300..+48500100399"
     fallback_address: str | None = None  # answers with no conversation; none: recorded as unmatched
+    # Answers one phone may have mailed in an hour; past it they are kept, not mailed (0: no limit).
+    # A phone could otherwise fill a staff member's (or the fallback's) mailbox through the gateway.
+    mails_per_phone_per_hour: int = Field(30, ge=0)
 
     @field_validator("pool")
     @classmethod

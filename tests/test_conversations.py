@@ -358,6 +358,25 @@ async def test_an_answer_to_a_user_removed_since_goes_to_the_fallback(tmp_path: 
     assert "anna@acme.example, who is no longer a user" in msg.get_content()
 
 
+async def test_a_phone_flooding_a_staff_member_is_kept_past_the_hourly_limit(tmp_path: Path) -> None:
+    # Every answer became a mail: a phone could fill anna's mailbox through the gateway. Past the
+    # limit the answers are kept (listed, not lost) and not mailed; the last mail says so; an hour
+    # on, answers are mailed again, and an opt-out word is always acted on.
+    w = World(tmp_path, "mails_per_phone_per_hour = 3")
+    w.send("anna@acme.example")
+    for n in range(5):
+        await w.mo(f"answer {n}")
+        w.now += 60
+    assert w.mo_states() == ["mailed", "mailed", "mailed", "throttled", "throttled"]
+    mails = w.outbox()
+    assert len(mails) == 3 and "more within the hour are kept" in mails[-1][2].get_content()
+    await w.mo("STOP")
+    assert w.store.policy.is_opted_out(PHONE)
+    w.now += 3600
+    await w.mo("an hour later")
+    assert w.mo_states()[-1] == "mailed"
+
+
 async def test_an_alphanumeric_source_goes_to_the_fallback(tmp_path: Path) -> None:
     w = World(tmp_path, 'fallback_address = "ops@example.com"')
     w.send("anna@acme.example")

@@ -70,7 +70,8 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register `mo` and `conversation` on the `smsgw` parser's subcommands."""
     mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(dest="sub", required=True)
-    ml = mo.add_parser("list", help="newest first: mailed, fallback, unmatched, optout, duplicate, failed")
+    states = "mailed, fallback, unmatched, optout, duplicate, throttled, failed"
+    ml = mo.add_parser("list", help=f"newest first: {states}")
     ml.add_argument("--since", help="7d, 12h, 30m or YYYY-MM-DD")
     ml.add_argument("--number", help="the phone or our number")
     ml.add_argument("--limit", type=int, default=50)

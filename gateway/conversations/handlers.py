@@ -113,7 +113,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
 def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
-    Returns the state recorded on the MO: mailed, fallback, unmatched, optout or duplicate.
+    Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled.
     """
     r = repo(store)
     mo = r.mo(mo_id)
@@ -131,9 +131,23 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         # Removed from the ACL since: the customer's answers go to the company's fallback, not on
         # to a former employee's mailbox for the rest of the reply window.
         gone, conv = conv.user_email, None
+    limit = cfg.replies.mails_per_phone_per_hour
+    flood_note = None
+    if phone is not None and limit and not optout and (conv is not None or cfg.replies.fallback_address):
+        mailed, kept = r.mailed_from(phone, store.clock() - 3600)
+        if mailed >= limit:
+            reason = f"more than {limit} answers from {phone} within an hour: kept here, not mailed"
+            r.settle_mo(mo_id, "throttled", conv.id if conv else None, reason)
+            log.warning("mo.throttled", mo=mo_id, phone=phone, limit=limit, kept=kept + 1)
+            return "throttled"
+        if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
+            flood_note = (
+                f"{display(phone)} sent {limit} SMS within an hour: more within the hour are kept in the"
+                " gateway and not mailed (smsgw mo list, or the panel, shows them)"
+            )
     if conv is not None:
         state = "optout" if optout else "mailed"
-        note = None
+        note = flood_note
         if optout:
             note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
         _mail_user(store, cfg, conv, mo.text, note)
@@ -163,7 +177,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
             quoted=None,
             quoted_at=None,
             in_reply_to=None,
-            note=f"Not matched: {reason}",
+            note=f"Not matched: {reason}" + (f". {flood_note}" if flood_note else ""),
             gateway_address=cfg.mail.from_address,
         )
         store.outbox.enqueue_mail("reply-fallback", cfg.mail.from_address, fallback, content)

@@ -173,6 +173,15 @@ class ConversationsRepo(Repository):
                 (state, conversation_id, note, mo_id),
             )
 
+    def mailed_from(self, phone: str, since: float) -> tuple[int, int]:
+        """(answers mailed, answers kept for the hourly limit) from `phone` since `since`."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback')),"
+            " COUNT(*) FILTER (WHERE state = 'throttled') FROM mo WHERE source = ? AND received_at >= ?",
+            (phone, since),
+        ).fetchone()
+        return row[0], row[1]
+
     # ---- listing and retention ------------------------------------------------------------------
 
     def list_mo(self, *, since: float | None, number: str | None, limit: int) -> list[dict[str, Any]]:
