@@ -165,7 +165,7 @@ async def until(predicate: Any, timeout: float = 15) -> None:
 
 
 async def test_a_flood_of_failures_does_not_lock_out_other_users(tmp_path: Path, tls_pair: Any) -> None:
-    # The reviewer's t_overall.py: four addresses guessing made-up logins fill the overall rate.
+    # Four addresses guessing made-up logins fill the overall rate.
     # The guessers are told to come back later (454, not a lock); Anna, who logged in from her
     # office before, gets in at once, and so does Ben at an address that never failed; the next
     # fresh address waits its turn (one check per window / cap) instead of being refused.
@@ -203,7 +203,7 @@ async def test_a_flood_of_failures_does_not_lock_out_other_users(tmp_path: Path,
 async def test_a_login_locked_from_elsewhere_still_opens_where_its_owner_logs_in(
     tmp_path: Path, tls_pair: Any
 ) -> None:
-    # The reviewer's t_login.py: three wrong passwords from each of four addresses lock Anna's
+    # Three wrong passwords from each of four addresses lock Anna's
     # login. From the address she logged in from before she still gets in; from a new one the
     # lock holds, and at her own address her own typos still count.
     async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:

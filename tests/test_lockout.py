@@ -217,7 +217,7 @@ def test_logging_in_from_many_addresses_cannot_push_out_anyone_known_good() -> N
 
 
 def test_successful_logins_cannot_push_a_lock_out_of_the_table() -> None:
-    # The reviewer's t_evict.py, scaled down: someone with any valid login logs in from many /64s.
+    # Scaled down: someone with any valid login logs in from many /64s.
     clock = FakeClock()
     guard = AuthGuard(3, 300, max_keys=100, clock=clock)
     for i in range(10):

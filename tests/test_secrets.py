@@ -161,7 +161,7 @@ def test_log_fields_named_like_a_text_or_a_secret_are_redacted() -> None:
 async def test_a_password_typed_as_the_user_name_is_not_logged_nor_listed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The reviewer's t_leaklog.py: Outlook's user typed the password (with an `@`) into the user
+    # Outlook's user typed the password (with an `@`) into the user
     # name field and the address into the password's, three times, which locks that "login" at
     # the address. Neither the log, the status file nor `smsgw auth list` may show the text; a
     # mask that is the same for the three attempts stands in for it. A real user's address,

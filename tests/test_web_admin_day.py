@@ -1,4 +1,4 @@
-"""The panel's defects found in review, each reproduced through the real app on a real SQLite file:
+"""What a company admin and the operator do in the panel, through the real app on a real SQLite file:
 account names in URLs, senders no SMSC takes, queue actions that did nothing, the time zone, premium
 money of removed services, the CSV export, limit fields, opt-outs an admin added, forms that forgot
 what was typed, destructive buttons, edited URLs and labels."""
