@@ -8,7 +8,7 @@ dropped.
 
 from __future__ import annotations
 
-from smsc.encoding import mend_edges
+from smsc.decoding import mend_edges
 
 GAP = "[…]"
 TIMEOUT_SECONDS = 300.0
@@ -22,7 +22,7 @@ REDELIVERY_SECONDS = 86400.0
 
 def join(segments: list[tuple[int, str]], total: int) -> str:
     """Text of (seq, text) segments in order; missing ones become GAP, repeats count once; a character
-    a phone cut at a segment's edge is made whole (`smsc.encoding.mend_edges`)."""
+    a phone cut at a segment's edge is made whole (`smsc.decoding.mend_edges`)."""
     by_seq: dict[int, str] = {}
     for seq, text in segments:
         by_seq.setdefault(seq, text)

@@ -15,7 +15,8 @@ from gateway.config import SimulatorSection, SmscSection
 from smsc.base import Ack, Concat, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
 from smsc.cimd2.packet import Op, P, Packet, encode
-from smsc.encoding import concat_udh, gsm_decode, gsm_encode, unpack_septets
+from smsc.decoding import unpack_septets
+from smsc.encoding import concat_udh, gsm_decode, gsm_encode
 from smsc.settings import LinkSettings
 from smsc.simulator.cimd2_server import Cimd2Server
 from smsc.simulator.cimd2_texts import mo_params

@@ -24,7 +24,7 @@ from gateway.reassembly import GAP, TIMEOUT_SECONDS
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.base import Ack, Concat, InboundSms
-from smsc.encoding import decode_user_data
+from smsc.decoding import decode_user_data
 
 PHONE = "+48601123456"
 SENDER = "+48100200300"

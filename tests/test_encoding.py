@@ -9,6 +9,7 @@ import pytest
 from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
 from smsc.base import Concat
+from smsc.decoding import decode_user_data
 from smsc.encoding import (
     GSM_BASIC_TABLE,
     GSM_EXTENSION_TABLE,
@@ -16,7 +17,6 @@ from smsc.encoding import (
     Coding,
     EmptyText,
     concat_udh,
-    decode_user_data,
     gsm_char_ok,
     gsm_decode,
     gsm_encode,

@@ -13,16 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import reassembly
-from smsc.encoding import (
-    Coding,
-    EmptyText,
-    Plan,
-    decode_user_data,
-    gsm_decode,
-    gsm_encode,
-    plan,
-    transliterate_text,
-)
+from smsc.decoding import decode_user_data
+from smsc.encoding import Coding, EmptyText, Plan, gsm_decode, gsm_encode, plan, transliterate_text
 
 # Written out here rather than imported, so that the tests do not share the module's tables.
 GSM_BASIC = (

@@ -6,7 +6,8 @@ the SMTP side plans parts with and the one this link sends can never disagree.
 
 from __future__ import annotations
 
-from smsc.encoding import EDGE_ESC, GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
+from smsc.decoding import EDGE_ESC
+from smsc.encoding import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
 
 ESC = 0x1B
 

@@ -27,7 +27,8 @@ from smsc.cimd2.packet import (
     status_error_text,
     validity_code,
 )
-from smsc.encoding import decode_user_data, is_gsm7, parse_udh, unpack_septets
+from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
+from smsc.encoding import parse_udh
 
 log = structlog.get_logger(__name__)
 

@@ -36,7 +36,7 @@ from smsc.cimd2.packet import (
     format_time,
     text_to_septets,
 )
-from smsc.encoding import decode_user_data
+from smsc.decoding import decode_user_data
 from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, utcnow
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until

@@ -27,7 +27,7 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
-from smsc.encoding import decode_user_data
+from smsc.decoding import decode_user_data
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent
 from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until

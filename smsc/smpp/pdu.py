@@ -16,7 +16,7 @@ from smpplib import command_codes
 from smpplib import consts as smpp_consts
 
 from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
-from smsc.encoding import decode_user_data
+from smsc.decoding import decode_user_data
 from smsc.receipts import parse_receipt
 from smsc.settings import LinkSettings
 
