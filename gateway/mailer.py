@@ -20,7 +20,8 @@ from typing import Protocol
 import aiosmtplib
 import structlog
 
-from gateway.config import Config, MailSection
+from gateway.config import Config
+from gateway.configservices import MailSection
 from gateway.filemodes import private_dir, write_private_bytes
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail

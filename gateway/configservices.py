@@ -1,0 +1,145 @@
+"""The [smtp], [mail] and [web] sections: where the gateway listens, and where its own mail goes.
+
+Part of the configuration schema (gateway/config.py, which checks across sections, such as two
+listeners on one port).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from gateway.configbase import ConfigError, _host_port, _Section, credential_path, plain_address
+
+MAILDIR_PREFIX = "maildir:"
+
+
+class SmtpSection(_Section):
+    listen: str = "127.0.0.1:2525"
+    submission_listen: str | None = "127.0.0.1:2587"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024 * 1024)
+    timeout_seconds: float = Field(300, gt=0)
+    auth_max_failures: int = Field(3, ge=1)  # per (client address, login): one person's typos
+    auth_max_failures_per_address: int = Field(20, ge=1)  # all logins of one address (an office's NAT)
+    auth_max_failures_per_login: int = Field(10, ge=1)  # one login from all addresses (rotating guessers)
+    auth_max_failures_overall: int = Field(60, ge=1)  # per minute, all addresses and logins
+    auth_failure_window_seconds: float = Field(300, gt=0)
+    max_connections: int = Field(500, ge=1)  # both listeners together; keep below LimitNOFILE
+    max_connections_per_address: int = Field(50, ge=1)  # per IPv4 address or IPv6 /64 (Postfix: 50)
+    max_commands_without_mail: int = Field(250, ge=10)  # 100 RCPT and the rest of a mail fit
+    intake_processes: int = Field(0, ge=0, le=64)  # relay port in worker processes; 0: in the daemon
+
+    @field_validator("listen", "submission_listen")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is not None:
+            _host_port(v, "a listen address")
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpSection:
+        # One without the other left the submission port silently off (tlscert.with_certificate).
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "give both tls_cert_file and tls_key_file, or neither (a self-signed pair is then made)"
+            )
+        return self
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return _host_port(self.listen, "listen")
+
+    @property
+    def submission_addr(self) -> tuple[str, int] | None:
+        return _host_port(self.submission_listen, "submission_listen") if self.submission_listen else None
+
+
+class MailSection(_Section):
+    relay: str = "127.0.0.1:25"
+    from_address: str = "smsgw@sms.example.com"
+    admin_address: str = "postmaster@example.com"
+    relay_username: str | None = None
+    relay_password: SecretStr | None = None
+    relay_password_file: Path | None = None
+    relay_starttls: bool = False
+    # 125 tries: the back-off reaches an hour after 7, so about five days, as mail servers keep trying
+    # (12 gave up after 7 hours: one night's relay outage failed every bounce queued meanwhile).
+    max_attempts: int = Field(125, ge=1)
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MailSection:
+        if self.relay_password is not None and self.relay_password_file is not None:
+            raise ValueError("give relay_password or relay_password_file, not both")
+        return self
+
+    def relay_password_path(self, base_dir: Path | None = None) -> Path | None:
+        """Where `relay_password_file` is read: systemd's credentials directory first, else by the config."""
+        return credential_path(self.relay_password_file, base_dir)
+
+    def relay_secret(self, base_dir: Path | None = None) -> str | None:
+        """The relay password from the config or its file; None when none is set."""
+        if self.relay_password is not None:
+            return self.relay_password.get_secret_value()
+        path = self.relay_password_path(base_dir)
+        if path is None:
+            return None
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"mail: cannot read relay_password_file {path}: {exc.strerror}") from exc
+
+    @field_validator("relay")
+    @classmethod
+    def _relay(cls, v: str) -> str:
+        if v.startswith(MAILDIR_PREFIX):
+            if not v.removeprefix(MAILDIR_PREFIX).strip():
+                raise ValueError('relay "maildir:" needs a directory, e.g. "maildir:var/mail"')
+            return v
+        _host_port(v, "relay", "127.0.0.1:25", listener=False)
+        return v
+
+    @field_validator("from_address", "admin_address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return plain_address(v)
+
+    @property
+    def capture_dir(self) -> Path | None:
+        """Where mail is written as .eml files instead of relayed (`relay = "maildir:DIR"`)."""
+        if not self.relay.startswith(MAILDIR_PREFIX):
+            return None
+        return Path(self.relay.removeprefix(MAILDIR_PREFIX).strip())
+
+    @property
+    def relay_addr(self) -> tuple[str, int]:
+        return _host_port(self.relay, "relay")
+
+
+class WebSection(_Section):
+    """The admin panel and /metrics, served by the daemon on its own event loop."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:8080"  # loopback: /metrics needs no login, like every exporter
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
+    session_hours: float = Field(8, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        _host_port(v, "listen address")
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSection:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+        return self
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return _host_port(self.listen, "listen")
