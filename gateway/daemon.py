@@ -36,6 +36,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.linkstatus import LinkView
 from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
@@ -263,12 +264,13 @@ class Daemon:
             stall_after=300.0,
         )
         status_path = cfg.state_dir / STATUS_FILE
+        links = LinkView(dispatcher)
         housekeeping = Housekeeping(
             self.store,
             notifier,
             events,
             lambda: {
-                "links": dispatcher.link_stats(),
+                "links": links(),
                 "workers": supervisor.snapshot(),
                 "queued": dispatcher.backlog,
                 "outbox": self.store.admin.outbox_waiting()[0],

@@ -82,8 +82,6 @@ class Dispatcher:
         self.clock = clock
         self.links = {name: link for name, (link, _pacer) in links.items()}
         self.pacers = {name: pacer for name, (_link, pacer) in links.items()}
-        # (time, sent) per link at the previous status snapshot, so that status shows the current rate
-        self._snapshots = {name: (time.monotonic(), 0) for name in links}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
@@ -461,25 +459,3 @@ class Dispatcher:
         """Parts sent again after a submit `link`'s SMSC may have taken (unanswered, or on the wire
         when the connection went), since start."""
         return self._late.resent[link]
-
-    def link_stats(self) -> dict[str, dict[str, object]]:
-        out: dict[str, dict[str, object]] = {}
-        now = time.monotonic()
-        for name, link in self.links.items():
-            pacer = self.pacers[name]
-            stats = link.stats()
-            then, sent_then = self._snapshots[name]
-            rate = (pacer.sent - sent_then) / (now - then) if now > then else 0.0
-            self._snapshots[name] = (now, pacer.sent)
-            out[name] = {
-                "rate": round(rate, 1),
-                "state": str(link.state),
-                "in_flight": pacer.in_flight,
-                "window": pacer.window,
-                "rate_limit": pacer.rate,
-                "submitted": pacer.sent,
-                "throttled": stats.throttled,
-                "reconnects": stats.reconnects,
-                "possible_duplicates": self.possible_duplicates(name),
-            }
-        return out

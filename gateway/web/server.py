@@ -11,8 +11,6 @@ import os
 import secrets
 import socket
 import ssl
-import time
-from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import uvicorn
 from acl.passwords import hash_password
 from gateway.config import Config
 from gateway.configbase import ConfigError
+from gateway.linkstatus import LinkView
 from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
 
@@ -128,34 +127,10 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     return user.email, path
 
 
-def link_view(dispatcher: Any) -> Callable[[], dict[str, dict[str, Any]]]:
-    """Link states and submit rates for the panel, with a rate window of its own (not the status file's)."""
-    seen: dict[str, tuple[float, int]] = {}
-
-    def view() -> dict[str, dict[str, Any]]:
-        now = time.monotonic()
-        out = {}
-        for name, link in dispatcher.links.items():
-            pacer = dispatcher.pacers[name]
-            then, sent = seen.get(name, (now, pacer.sent))
-            seen[name] = (now, pacer.sent)
-            out[name] = {
-                "state": str(link.state),
-                "submitted": pacer.sent,
-                "in_flight": pacer.in_flight,
-                "window": pacer.window,
-                "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
-                "possible_duplicates": dispatcher.possible_duplicates(name),
-            }
-        return out
-
-    return view
-
-
 async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any, simulator: bool) -> WebServer:
     """Called by the daemon once links and listeners run; logins share the SMTP AUTH lockout."""
     web = WebContext(
-        cfg, store, gate.auth, link_view(dispatcher), dispatcher.wake, simulator, lambda: dict(gate.replies)
+        cfg, store, gate.auth, LinkView(dispatcher), dispatcher.wake, simulator, lambda: dict(gate.replies)
     )
     server = WebServer(web)
     port = await server.start()
