@@ -39,17 +39,17 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import structlog
 
+from acl.counters import Counters, expire
 from acl.logins import (
     Key,
     client_key,
     login_key,
-    matches,
     shown_login,
 )
 
@@ -66,16 +66,6 @@ class Refused(Enum):
     ADDRESS = "address locked"
     LOGIN = "login locked"
     OVERALL = "too many failures overall"
-
-
-@dataclass(slots=True)
-class _Counter:
-    failures: deque[float] = field(default_factory=deque)
-    strikes: int = 0
-    locked_until: float = 0.0
-    locked_at_wall: float = 0.0  # compared with the time of an unlock request from another process
-    last_lockout: float = 0.0
-    known: bool = False  # the login names a user: the lock list may show it as typed
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +99,8 @@ class AuthGuard:
     """Failed-login counters per (address, login), per address and per login with doubling
     lockouts, an overall rate cap, and the pairs that logged in lately.
 
-    The table of counters is bounded (the least recently failing keys are forgotten first) so that
-    a flood of addresses or made-up logins cannot grow memory without limit. Only a failure makes
-    or refreshes a counter, and a counter still locked is never forgotten: otherwise anyone able to
-    make new keys (a login of their own used from many IPv6 /64s) could push a victim's lock and
-    its doubling out of the table. Attempts in flight are counted apart, and only while in flight.
+    The table of counters is bounded without letting anyone push a lock out of it (acl.counters).
+    Attempts in flight are counted apart, and only while in flight.
 
     The known-good table is bounded per login and in logins, so that someone with one valid
     login, logging in from many addresses, can only push out their own entries.
@@ -140,15 +127,9 @@ class AuthGuard:
         wall: Callable[[], float] = time.time,
         unlocks: Callable[[int], Iterable[UnlockRow]] | None = None,
     ) -> None:
-        self.caps = {"pair": max_failures, "address": address_max_failures, "login": login_max_failures}
-        self.window = window_seconds
-        self.lockout = lockout_seconds
-        self.max_lockout = max_lockout_seconds
-        self.forget_after = forget_after_seconds
         self.overall_max = overall_max_failures
         self.overall_window = overall_window_seconds
         self.overall_max_wait = overall_max_wait_seconds
-        self.max_keys = max_keys
         self.known_good_seconds = known_good_seconds
         self.known_good_per_login = known_good_per_login
         self.max_known_good_logins = max_known_good_logins
@@ -156,7 +137,14 @@ class AuthGuard:
         self.wall = wall
         self.unlocks = unlocks
         self._unlock_seen = 0
-        self._keys: OrderedDict[Key, _Counter] = OrderedDict()
+        self._keys = Counters(
+            {"pair": max_failures, "address": address_max_failures, "login": login_max_failures},
+            window_seconds,
+            lockout=lockout_seconds,
+            max_lockout=max_lockout_seconds,
+            forget_after=forget_after_seconds,
+            max_keys=max_keys,
+        )
         self._pending: dict[Key, int] = {}  # attempts in flight; a key leaves when its last settles
         self._overall: deque[float] = deque()
         self._overall_pending = 0
@@ -177,7 +165,7 @@ class AuthGuard:
 
     @property
     def max_failures(self) -> int:
-        return self.caps["pair"]
+        return self._keys.caps["pair"]
 
     def address_locked_for(self, ip: str | None) -> float:
         """Seconds this client address must still wait; 0 when it may try."""
@@ -214,7 +202,7 @@ class AuthGuard:
             return _REFUSED[blocked[0]]
         delay = 0.0
         if not trusted:
-            self._expire(self._overall, now, self.overall_window)
+            expire(self._overall, now, self.overall_window)
             if len(self._overall) + self._overall_pending >= self.overall_max:
                 turn = self._lane_turn(address, now)
                 if turn is None:
@@ -250,14 +238,11 @@ class AuthGuard:
         pair, _address, who = attempt.keys
         if ok:
             for key in (pair, who):
-                counter = self._keys.get(key)
-                if counter is not None:
-                    counter.failures.clear()
-                    counter.known = True
+                self._keys.succeeded(key)
             self._remember(pair[1], pair[2], now)
             return None
         self._overall.append(now)
-        seconds = [self._fail(key, now, known) for key in attempt.keys]
+        seconds = [self._keys.fail(key, now, known, self.wall) for key in attempt.keys]
         if not any(seconds):
             return None
         return Lockout(max(seconds), pair=seconds[0] > 0, address=seconds[1] > 0, login=seconds[2] > 0)
@@ -269,38 +254,14 @@ class AuthGuard:
         earlier one, and a new round of guessing must not be waved through by it.
         """
         when = self.wall() if requested_at is None else requested_at
-        now = self.clock()
-        matched = 0
-        for key, counter in self._keys.items():
-            if not matches(key, target):
-                continue
-            if counter.locked_until > now and counter.locked_at_wall > when:
-                continue
-            counter.failures.clear()
-            counter.locked_until = 0.0
-            counter.strikes = 0
-            matched += 1
-        return matched
+        return self._keys.unlock(target, when, self.clock())
 
     def locks(self, limit: int = 100) -> list[dict[str, Any]]:
         """The counters locked now, longest first: for the status file and `smsgw auth list`.
 
         A login that names no user is masked: it may well be a password typed as the user name.
         """
-        now = self.clock()
-        out = [
-            {
-                "kind": kind,
-                "address": address or None,
-                "login": shown_login(login, counter.known) if login else None,
-                "seconds_left": round(counter.locked_until - now),
-                "strikes": counter.strikes,
-            }
-            for (kind, address, login), counter in self._keys.items()
-            if counter.locked_until > now
-        ]
-        out.sort(key=lambda lock: -lock["seconds_left"])
-        return out[:limit]
+        return self._keys.locks(self.clock(), limit)
 
     # ---- internals ----------------------------------------------------------------------------
 
@@ -326,9 +287,7 @@ class AuthGuard:
         """An unlock request's target for the log: a login only as typed when it names a user."""
         if "@" not in target:
             return target  # `*` or an address
-        known = target in self._good or any(
-            counter.known for key, counter in self._keys.items() if key[2] == target
-        )
+        known = target in self._good or self._keys.names_user(target)
         return shown_login(target, known)
 
     def _known_good(self, address: str, who: str, now: float) -> bool:
@@ -353,11 +312,8 @@ class AuthGuard:
         next slot of a lane that admits one check per `overall_window / overall_max`, unless that
         slot is further away than `overall_max_wait`.
         """
-        counter = self._keys.get(("address", address, ""))
-        if counter is not None:
-            self._expire(counter.failures, now, self.window)
-            if counter.failures:
-                return None
+        if self._keys.failures(("address", address, ""), now):
+            return None
         turn = max(now, self._lane_next)
         if turn - now > self.overall_max_wait:
             return None
@@ -365,65 +321,13 @@ class AuthGuard:
         return turn - now
 
     def _locked_for(self, key: Key) -> float:
-        counter = self._keys.get(key)
-        return 0.0 if counter is None else max(0.0, counter.locked_until - self.clock())
+        return self._keys.locked_for(key, self.clock())
 
     def _first_blocked(self, keys: tuple[Key, ...]) -> Key | None:
         now = self.clock()
         for key in keys:
-            counter = self._keys.get(key)
-            failures = 0
-            if counter is not None:
-                if counter.locked_until > now:
-                    return key
-                self._expire(counter.failures, now, self.window)
-                failures = len(counter.failures)
-            if failures + self._pending.get(key, 0) >= self.caps[key[0]]:
+            if self._keys.locked_for(key, now) > 0:
+                return key
+            if self._keys.failures(key, now) + self._pending.get(key, 0) >= self._keys.caps[key[0]]:
                 return key
         return None
-
-    def _counter(self, key: Key, now: float) -> _Counter:
-        counter = self._keys.pop(key, None) or _Counter()
-        self._keys[key] = counter  # most recent last: eviction takes the oldest
-        if len(self._keys) > self.max_keys:
-            self._make_room(key, now)
-        return counter
-
-    def _make_room(self, keep: Key, now: float) -> None:
-        """Forget the least recently failing counters that hold no lock.
-
-        A locked one goes to the back instead (it is looked at again once newer keys have gone):
-        forgetting it would lift the lock. With every counter locked the table outgrows its bound
-        for a while; locks need failures, and failures need password checks, which the caps keep
-        few.
-        """
-        for _ in range(len(self._keys)):
-            if len(self._keys) <= self.max_keys:
-                return
-            key, counter = next(iter(self._keys.items()))
-            if key == keep or counter.locked_until > now:
-                self._keys.move_to_end(key)
-            else:
-                del self._keys[key]
-
-    def _fail(self, key: Key, now: float, known: bool) -> float:
-        counter = self._counter(key, now)
-        counter.known = counter.known or (known and bool(key[2]))
-        self._expire(counter.failures, now, self.window)
-        counter.failures.append(now)
-        if len(counter.failures) < self.caps[key[0]] or counter.locked_until > now:
-            return 0.0
-        counter.failures.clear()
-        if now - counter.last_lockout > self.forget_after:
-            counter.strikes = 0
-        counter.strikes += 1
-        counter.last_lockout = now
-        duration = min(self.lockout * 2 ** (counter.strikes - 1), self.max_lockout)
-        counter.locked_until = now + duration
-        counter.locked_at_wall = self.wall()
-        return duration
-
-    @staticmethod
-    def _expire(times: deque[float], now: float, window: float) -> None:
-        while times and times[0] <= now - window:
-            times.popleft()

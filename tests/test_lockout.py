@@ -1,4 +1,4 @@
-"""The failed-login counters on their own (acl/lockout.py), with a clock the test moves."""
+"""The failed-login counters on their own (acl/lockout.py, acl/counters.py), with a clock the test moves."""
 
 from __future__ import annotations
 
