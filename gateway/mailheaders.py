@@ -54,6 +54,17 @@ def text(value: object, limit: int = SUBJECT_MAX) -> str:
     return s.replace("=?", "=\u2060?")
 
 
+def ascii_text(value: object, limit: int = SUBJECT_MAX) -> str:
+    """`text` for a field that must stay plain ASCII (a DSN's Diagnostic-Code, RFC 3464).
+
+    Non-ASCII characters become `?`, so the word joiner `text` puts after `=` would make `=?` an
+    encoded word again, and so would `=` followed by any non-ASCII character: once the field is
+    ASCII, every `=?` is parted by a space.
+    """
+    plain = text(value, limit).encode("ascii", "replace").decode("ascii")
+    return plain.replace("=?", "= ?")
+
+
 def msgid_token(value: str | None) -> str | None:
     """The id inside a Message-ID / In-Reply-To value (without `<>`), or None if it is not valid.
 

@@ -107,8 +107,7 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
     per_recipient["Status"] = status
     # RFC 3464: a plain field DSN readers parse ("smsc; ..."); a non-ASCII character would make the
     # email package encode the whole field as an encoded-word, diagnostic type included.
-    diagnostic = reason.encode("ascii", "replace").decode("ascii")
-    per_recipient["Diagnostic-Code"] = f"smsc; {diagnostic}"
+    per_recipient["Diagnostic-Code"] = f"smsc; {h.ascii_text(reason, limit=900)}"
     delivery = Message()
     delivery.set_type("message/delivery-status")
     delivery.set_payload([per_message, per_recipient])

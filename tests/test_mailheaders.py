@@ -268,3 +268,27 @@ def test_a_dsn_diagnostic_code_stays_a_plain_field_with_a_non_ascii_reason() -> 
     raw = notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
     (line,) = [x for x in raw.split(b"\n") if x.startswith(b"Diagnostic-Code:")]
     assert line.strip() == b"Diagnostic-Code: smsc; UNDELIV err:001 ? numer nieosi?galny"
+
+
+@pytest.mark.parametrize(
+    "reason", ["err =?q?=0AX-Injected: yes=0A?= end", "err =é?q?=0AX-Injected: yes=0A?= end"]
+)
+def test_a_dsn_diagnostic_code_never_becomes_an_encoded_word(reason: str) -> None:
+    # The ASCII step turns a non-ASCII character after `=` into `?`: without care `=?` is back.
+    info = dict(
+        recipient="+48601123456",
+        state="failed",
+        reason=reason,
+        parts_total=1,
+        text="hi",
+        created_at=1_700_000_000.0,
+        mail_from="anna@acme.example",
+        header_message_id=None,
+        subject="Hi",
+    )
+    raw = notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    status = next(p for p in msg.walk() if p.get_content_type() == "message/delivery-status")
+    diagnostic = str(status.get_payload()[1]["Diagnostic-Code"])
+    assert "\n" not in diagnostic and "X-Injected" in diagnostic
+    assert status.get_payload()[1]["X-Injected"] is None
