@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from gateway.banner import announce_ready
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
@@ -53,10 +53,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
-
-
-def _processes(n: int) -> str:
-    return "1 intake process" if n == 1 else f"{n} intake processes"
 
 
 class ListenError(Exception):
@@ -285,7 +281,7 @@ class Daemon:
         supervised = asyncio.create_task(supervisor.run(), name="supervisor")
         if self.intake is not None:
             await self.intake.wait_ready()
-        self._banner(sub_why_off)
+        announce_ready(self, sub_why_off)
         sd_notify("READY=1")
         self.ready.set()
         from gateway.scheduler import start_scheduler
@@ -341,41 +337,6 @@ class Daemon:
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
             raise self.store.db.replaced_error()
-
-    def _banner(self, submission_off: str | None) -> None:
-        """One line a person reads at start, and the same facts as a structured event."""
-        from gateway import __version__
-
-        cfg = self.config
-        fields: dict[str, Any] = {
-            "version": __version__,
-            "config": str(self.config_path) if self.config_path else None,
-            "database": str(cfg.db_path),
-            "relay": f"{cfg.smtp.listen_addr[0]}:{self.smtp_port}"
-            + (f" ({_processes(cfg.smtp.intake_processes)})" if self.intake else ""),
-            "submission": (
-                f"{cfg.smtp.submission_addr[0]}:{self.submission_port}"
-                if submission_off is None and cfg.smtp.submission_addr
-                else f"off ({submission_off})"
-            ),
-            "links": [f"{s.name} {s.type} {s.host}:{s.port}" for s in cfg.smsc],
-            "simulator": (
-                f"on, SMPP port {self.simulator.smpp_port}, log {cfg.path(cfg.simulator.log)}"
-                if self.simulator is not None
-                else "off"
-            ),
-            "queued": self.store.admin.waiting_parts(),
-        }
-        line = (
-            f"smsgw {fields['version']} ready: config {fields['config'] or '-'},"
-            f" database {fields['database']},"
-            f" relay {fields['relay']}, submission {fields['submission']},"
-            f" links {', '.join(fields['links']) or 'none'}, simulator {fields['simulator']},"
-            f" {fields['queued']} part(s) queued"
-        )
-        if sys.stderr.isatty():
-            print(line, file=sys.stderr, flush=True)
-        log.info("daemon.ready", summary=line, **fields)
 
     async def _watch_file(self) -> None:
         """Notice a deleted or replaced database even while no mail arrives (writes check too)."""

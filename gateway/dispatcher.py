@@ -5,9 +5,8 @@ outcomes. Parts are claimed ahead of the windows of the links that are up (`CLAI
 in batches), so that a place freed by an answer is given the next part in the same step, with no
 claim or other write in between; a part with no usable link goes straight back to the queue without
 counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops.
-Throttling never fails a part; temporary faults back off exponentially; permanent refusals fail
-the part (and so its message, once); anything unexpected puts the part on `hold` for a human, as
-Postfix's hold queue does.
+What each answer makes of the part is written by `gateway.outcomes`; anything unexpected puts the
+part on `hold` for a human, as Postfix's hold queue does.
 
 A submit that went out and was not answered in time is not sent again at once: see
 `gateway.late_answers`.
@@ -24,28 +23,16 @@ from datetime import UTC, datetime
 import structlog
 
 from gateway.late_answers import LateAnswers
+from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
 from gateway.routing import Router
-from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.queue import LINK_LOST
 from gateway.supervisor import beat
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
-from smsc.pacing import LinkPacer, backoff
+from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
-MAX_ATTEMPTS = 50  # beyond this a part waits on hold for a human instead of retrying forever
-RETRY_BASE_SECONDS = 5.0
-RETRY_MAX_SECONDS = 900.0
-NO_LINK_DELAY = 1.0
-
-
-MIN_THROTTLE_RETRY = 0.05
 OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
-# A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
-# written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
-RECORD_RETRY_FIRST_SECONDS = 0.5
-RECORD_RETRY_MAX_SECONDS = 30.0
 # Parts claimed ahead of the links that are up, in windows: when a place frees, the next part is
 # already claimed (durably `active`), and claims come in batches instead of one per answer.
 CLAIM_AHEAD = 2
@@ -60,10 +47,6 @@ _WAIT = _Wait()
 _Sending = Awaitable[SubmitResult] | Exception | _Wait | None
 
 
-def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
-    return backoff(attempts, base, RETRY_MAX_SECONDS)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -75,7 +58,6 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         retry_base: float = RETRY_BASE_SECONDS,
     ) -> None:
-        self.retry_base = retry_base
         self.store = store
         self.router = router
         self.on_finished = on_finished
@@ -92,6 +74,9 @@ class Dispatcher:
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
+        self._outcomes = OutcomeRecorder(
+            store, on_finished, self.links, router, late=self._late, avoid=self._avoid, retry_base=retry_base
+        )
         self._stopping = False
         self.backlog = 0
 
@@ -194,7 +179,7 @@ class Dispatcher:
         self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
-            task = asyncio.create_task(self._settle_unsendable(unsendable, now))
+            task = asyncio.create_task(self._outcomes.settle_unsendable(unsendable, now))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if len(self._ready) < self._capacity() and not self._drained:
@@ -235,58 +220,11 @@ class Dispatcher:
             if not stopped:
                 return parts
             for part in stopped:
-                self.on_finished(self._final(part, "failed", OPTED_OUT))
+                self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
             log.info("mt.opted_out", parts=[part.id for part in stopped])
             return [p for p in parts if p not in stopped]
 
         return claim
-
-    async def _settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
-        """Claimed parts that cannot go: expired ones end, the rest (no usable link) go back to the
-        queue without counting an attempt; in one write."""
-
-        def settle() -> None:
-            for part in parts:
-                if self._late.settled_meanwhile(part.id):
-                    continue  # a late answer to its earlier submit settled it: nothing to end or requeue
-                if part.expires_at <= now:  # the bounce is queued with the state change, or neither
-                    self._forget(part.id)
-                    self.on_finished(self.store.queue.expire_unsent(part.id))
-                else:
-                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
-
-        await self._record(None, settle)
-
-    async def _record(
-        self, part_id: int | None, write: Callable[[], object], *, replayable: bool = False
-    ) -> None:
-        """Write what became of a part, again and again while the store is in trouble.
-
-        The SMSC's answer exists nowhere else until this is on disk. Given up (or turned into a
-        hold, itself a write that fails the same way) the part stayed `active`: sent again at the
-        next start although the SMSC took it, or expired with a bounce saying it was never sent,
-        its receipt dropped. A file replaced or a failed fsync is no trouble that passes: those
-        stop the daemon, and the start's recovery takes over.
-        """
-        pause = RECORD_RETRY_FIRST_SECONDS
-        while True:
-            try:
-                await self.store.write(write, replayable=replayable)
-                return
-            except Exception as exc:
-                if not store_trouble(exc) or self.store.db.replaced is not None:
-                    raise
-                log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
-
-    def _final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
-        self._forget(part.id)
-        return self.store.queue.mark_part_final(part.id, state, error)
-
-    def _forget(self, part_id: int) -> None:
-        self._avoid.pop(part_id, None)
-        self._late.forget(part_id)
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in
@@ -341,68 +279,14 @@ class Dispatcher:
             result = await sending
             outcome = result.outcome
             # The SMSC has answered, so its window place is free now rather than a group commit later.
-            # The outcome's write below is queued in this same step, with no await in between: a
-            # claim or a requeue of orphans is a write queued after it, and writes run in order, so
-            # nothing that depends on the outcome sees the part before the outcome is durable.
+            # The outcome's write (`OutcomeRecorder.record`) is queued in this same step, with no
+            # await in between: a claim or a requeue of orphans is a write queued after it, and
+            # writes run in order, so nothing that depends on the outcome sees the part before the
+            # outcome is durable.
             pacer.release(outcome)  # learns a throttle at once, for the submits in parallel too
             released = True
             self._fill()  # the next parts go out now, before anything is written
-            store = self.store
-            if result.outcome is Outcome.ACCEPTED:
-                self._avoid.pop(part.id, None)
-                await self._record(
-                    part.id,
-                    lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
-                    replayable=True,  # rows only: may run again after a rollback, needs no savepoint
-                )
-                log.debug(
-                    "mt.submitted",
-                    message=part.message_id,
-                    part=part.id,
-                    link=name,
-                    smsc_id=result.message_id,
-                )
-                if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
-                    log.warning("mt.unconfirmed", part=part.id, link=name)
-            elif result.outcome is Outcome.THROTTLED:
-                pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
-                await self._record(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
-                log.info("mt.throttled", part=part.id, link=name)
-            elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
-                self._avoid.setdefault(part.id, set()).add(name)
-                if part.attempts >= MAX_ATTEMPTS:
-                    reason = f"{part.attempts} attempts failed; last: {result.error}"
-                    await self._record(part.id, lambda: store.queue.hold_part(part.id, reason))
-                    log.warning("mt.hold", part=part.id, link=name, error=result.error)
-                elif result.outcome is Outcome.UNANSWERED:
-                    await self._late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
-                elif result.written:
-                    # On the wire when the connection went: the SMSC may have it, and no answer can
-                    # come any more. It keeps its turn (before later SMS to the same phone, F5) and
-                    # its re-send is logged and counted as a possible duplicate (R-7.5).
-                    note = f"{result.error}; {LINK_LOST}"
-                    await self._record(
-                        part.id, lambda: store.queue.release(part.id, delay=None, error=note, count=True)
-                    )
-                    self._late.unanswered[part.id] = name
-                    log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
-                else:
-                    delay = retry_delay(part.attempts, self.retry_base)
-                    # With another link available, fail over at once instead of waiting out the back-off.
-                    others = [n for n in self.router.candidates(part.destination) if n != name]
-                    if any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links):
-                        delay = 0.0
-                    error = result.error
-                    await self._record(
-                        part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
-                    )
-                    log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
-            else:
-                error = result.error or result.outcome.value
-                await self._record(part.id, lambda: self.on_finished(self._final(part, "failed", error)))
-                log.info(
-                    "mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error
-                )
+            await self._outcomes.record(name, part, result, pacer)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -1,8 +1,8 @@
 """The queue repository: an email's SMS parts from acceptance to claim, submit, retry, hold, expiry
 and delivery report.
 
-A message's state is derived from its parts here and reported once, when it becomes final, so
-that the sender hears about a long message exactly once (SPEC R-6.3).
+A part that is submitted, delivered or ends settles its message's state in the same transaction,
+reported once when final (`gateway/store/settling.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.records import ClaimedPart, Finished
+from gateway.store.settling import SettlingRepo
 
 log = structlog.get_logger(__name__)
 
-FINAL_PART = ("delivered", "failed", "expired", "cancelled")
 # A part the SMSC took without a message id can never be matched to a receipt: it stays `submitted`
 # with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
 UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
@@ -33,7 +33,7 @@ _EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 OR instr(er
 _EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
 
 
-class QueueRepo(AcceptingRepo):
+class QueueRepo(AcceptingRepo, SettlingRepo):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
@@ -349,72 +349,3 @@ class QueueRepo(AcceptingRepo):
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
-
-    def _settle_single(self, message_id: int, state: str, now: float) -> list[Finished] | None:
-        """The message of one part that just became `submitted` or `delivered` takes the same state.
-
-        One statement instead of the general derivation from every part: for a single-part
-        message in a non-final state other than `state` the outcome is the same. None when the
-        message has more parts or is in any other state: the caller derives it (`_settle_message_of`).
-        """
-        final = state in FINAL_PART
-        row = self.conn.execute(
-            "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
-            " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled') RETURNING account_id",
-            (state, now if final else None, message_id, state),
-        ).fetchone()
-        if row is None:
-            return None
-        (log.info if final else log.debug)("message.state", message=message_id, state=state)
-        return [Finished(message_id, state, None, row[0])] if final else []
-
-    def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
-        """Derive the message state from its parts; report it once when it becomes final."""
-        row = self.conn.execute(
-            "SELECT m.id, m.state, m.parts_total, m.account_id FROM messages m"
-            " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
-            (part_id,),
-        ).fetchone()
-        if row is None:
-            return []
-        mid, current, total, account_id = row
-        counts: dict[str, int] = dict(
-            self.conn.execute(
-                "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
-            ).fetchall()
-        )
-        bad = [s for s in ("failed", "expired", "cancelled") if counts.get(s)]
-        if bad:
-            # One failed part fails the message; parts still queued will not be sent.
-            state = bad[0] if bad[0] != "cancelled" else "cancelled"
-            reasons = self.conn.execute(
-                "SELECT seq, error FROM parts WHERE message_id = ? AND state IN ('failed','expired')"
-                " ORDER BY seq",
-                (mid,),
-            ).fetchall()
-            reason = (
-                "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
-                or None
-            )
-            self.conn.execute(
-                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'another part of the message"
-                " failed' WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
-                (now, mid),
-            )
-        elif counts.get("delivered", 0) == total:
-            state, reason = "delivered", None
-        elif counts.get("delivered", 0) + counts.get("submitted", 0) == total:
-            state, reason = "submitted", None
-        else:
-            return []
-        if state == current:
-            return []
-        final = state in ("delivered", "failed", "expired", "cancelled")
-        self.conn.execute(
-            "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
-            (state, reason, now if final else None, mid),
-        )
-        # The final state is the message's canonical line; "submitted" is already in each part's
-        # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
-        (log.info if final else log.debug)("message.state", message=mid, state=state)
-        return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []

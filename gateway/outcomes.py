@@ -1,0 +1,171 @@
+"""What became of a part the dispatcher claimed, written to the store: the SMSC's answer, or why the
+part could not go.
+
+Throttling never fails a part; temporary faults back off exponentially, or fail over at once to
+another link that is up; permanent refusals fail the part (and so its message, once); a part that
+failed too often waits on `hold` for a human. A submit that went unanswered is handed to
+`gateway.late_answers`.
+
+The SMSC's answer exists nowhere else until it is on disk, so a write the store refuses for a
+passing reason is made again until it succeeds (`OutcomeRecorder.write`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from gateway.late_answers import LateAnswers
+from gateway.routing import Router
+from gateway.store.commit import store_trouble
+from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.store.queue import LINK_LOST
+from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
+from smsc.pacing import LinkPacer, backoff
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 50  # beyond this a part waits on hold for a human instead of retrying forever
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 900.0
+NO_LINK_DELAY = 1.0
+MIN_THROTTLE_RETRY = 0.05
+# A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
+# written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 30.0
+
+
+def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
+    return backoff(attempts, base, RETRY_MAX_SECONDS)
+
+
+class OutcomeRecorder:
+    """Writes what became of the dispatcher's parts. `links` is the dispatcher's links by name,
+    `late` its unanswered submits and `avoid` its failover memory; all shared, not copied."""
+
+    def __init__(
+        self,
+        store: Store,
+        on_finished: Callable[[list[Finished]], None],
+        links: dict[str, SmscLink],
+        router: Router,
+        *,
+        late: LateAnswers,
+        avoid: dict[int, set[str]],
+        retry_base: float = RETRY_BASE_SECONDS,
+    ) -> None:
+        self.store = store
+        self.on_finished = on_finished
+        self.links = links
+        self.router = router
+        self.late = late
+        self.avoid = avoid
+        self.retry_base = retry_base
+
+    async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
+        """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
+        store = self.store
+        if result.outcome is Outcome.ACCEPTED:
+            self.avoid.pop(part.id, None)
+            await self.write(
+                part.id,
+                lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
+                replayable=True,  # rows only: may run again after a rollback, needs no savepoint
+            )
+            log.debug(
+                "mt.submitted",
+                message=part.message_id,
+                part=part.id,
+                link=name,
+                smsc_id=result.message_id,
+            )
+            if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
+                log.warning("mt.unconfirmed", part=part.id, link=name)
+        elif result.outcome is Outcome.THROTTLED:
+            pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
+            await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
+            log.info("mt.throttled", part=part.id, link=name)
+        elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
+            self.avoid.setdefault(part.id, set()).add(name)
+            if part.attempts >= MAX_ATTEMPTS:
+                reason = f"{part.attempts} attempts failed; last: {result.error}"
+                await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
+                log.warning("mt.hold", part=part.id, link=name, error=result.error)
+            elif result.outcome is Outcome.UNANSWERED:
+                await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
+            elif result.written:
+                # On the wire when the connection went: the SMSC may have it, and no answer can
+                # come any more. It keeps its turn (before later SMS to the same phone, F5) and
+                # its re-send is logged and counted as a possible duplicate (R-7.5).
+                note = f"{result.error}; {LINK_LOST}"
+                await self.write(
+                    part.id, lambda: store.queue.release(part.id, delay=None, error=note, count=True)
+                )
+                self.late.unanswered[part.id] = name
+                log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
+            else:
+                delay = retry_delay(part.attempts, self.retry_base)
+                # With another link available, fail over at once instead of waiting out the back-off.
+                others = [n for n in self.router.candidates(part.destination) if n != name]
+                if any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links):
+                    delay = 0.0
+                error = result.error
+                await self.write(
+                    part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
+                )
+                log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
+        else:
+            error = result.error or result.outcome.value
+            await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error)))
+            log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+
+    async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
+        """Claimed parts that cannot go: expired ones end, the rest (no usable link) go back to the
+        queue without counting an attempt; in one write."""
+
+        def settle() -> None:
+            for part in parts:
+                if self.late.settled_meanwhile(part.id):
+                    continue  # a late answer to its earlier submit settled it: nothing to end or requeue
+                if part.expires_at <= now:  # the bounce is queued with the state change, or neither
+                    self.forget(part.id)
+                    self.on_finished(self.store.queue.expire_unsent(part.id))
+                else:
+                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
+
+        await self.write(None, settle)
+
+    async def write(
+        self, part_id: int | None, write: Callable[[], object], *, replayable: bool = False
+    ) -> None:
+        """Write what became of a part, again and again while the store is in trouble.
+
+        The SMSC's answer exists nowhere else until this is on disk. Given up (or turned into a
+        hold, itself a write that fails the same way) the part stayed `active`: sent again at the
+        next start although the SMSC took it, or expired with a bounce saying it was never sent,
+        its receipt dropped. A file replaced or a failed fsync is no trouble that passes: those
+        stop the daemon, and the start's recovery takes over.
+        """
+        pause = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self.store.write(write, replayable=replayable)
+                return
+            except Exception as exc:
+                if not store_trouble(exc) or self.store.db.replaced is not None:
+                    raise
+                log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
+
+    def final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
+        """End a part that will not be sent; call inside a store write."""
+        self.forget(part.id)
+        return self.store.queue.mark_part_final(part.id, state, error)
+
+    def forget(self, part_id: int) -> None:
+        self.avoid.pop(part_id, None)
+        self.late.forget(part_id)
