@@ -346,10 +346,13 @@ class Daemon:
     async def _requeue_orphans(self, dispatcher: Dispatcher) -> None:
         """Before the dispatcher restarts: parts its crashed run claimed but never handed to a link.
 
-        Once every submit still in flight has been answered, a part left `active` belongs to no
-        one and would wait for the next daemon start; it goes back to the queue now instead.
+        Once every submit still in flight has been answered and every answer is on disk, a part
+        left `active` belongs to no one and would wait for the next daemon start; it goes back to
+        the queue now instead. An answer whose write the store refused is retried after a pause
+        (the same trouble may be what crashed the dispatcher): requeued before that, an SMS the
+        SMSC had taken went out again.
         """
-        while any(pacer.in_flight for pacer in dispatcher.pacers.values()):
+        while dispatcher.answers_unwritten or any(p.in_flight for p in dispatcher.pacers.values()):
             await asyncio.sleep(0.05)
         requeued = await self.store.write(self.store.queue.recover_active)
         if requeued:

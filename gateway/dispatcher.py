@@ -80,6 +80,11 @@ class Dispatcher:
         self._stopping = False
         self.backlog = 0
 
+    @property
+    def answers_unwritten(self) -> bool:
+        """An SMSC's answer (or a part's end) is known but not yet on disk."""
+        return self._outcomes.writing > 0
+
     def wake(self) -> None:
         """Something may have come due (mail queued, a link up, a part released): claim again."""
         self._woken += 1

@@ -64,6 +64,9 @@ class OutcomeRecorder:
         self.late = late
         self.avoid = avoid
         self.retry_base = retry_base
+        # Writes not yet on disk: a part they are about is still `active` in the store although
+        # its fate is known, so the requeue of a crashed dispatcher's parts waits for them.
+        self.writing = 0
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
@@ -150,16 +153,20 @@ class OutcomeRecorder:
         stop the daemon, and the start's recovery takes over.
         """
         pause = RECORD_RETRY_FIRST_SECONDS
-        while True:
-            try:
-                await self.store.write(write, replayable=replayable)
-                return
-            except Exception as exc:
-                if not store_trouble(exc) or self.store.db.replaced is not None:
-                    raise
-                log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
+        self.writing += 1
+        try:
+            while True:
+                try:
+                    await self.store.write(write, replayable=replayable)
+                    return
+                except Exception as exc:
+                    if not store_trouble(exc) or self.store.db.replaced is not None:
+                        raise
+                    log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
+        finally:
+            self.writing -= 1
 
     def final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
         """End a part that will not be sent; call inside a store write."""

@@ -251,6 +251,32 @@ async def test_an_smsc_answer_the_store_cannot_take_yet_is_written_once_it_can(t
         assert len(smsc.received) == 1
 
 
+async def test_an_answer_waiting_to_be_written_is_no_orphan_after_a_dispatcher_crash(tmp_path: Path) -> None:
+    # The store trouble that makes an answer's write wait can crash the dispatcher too (its claim
+    # fails). The requeue before its restart must not take the answered part for an orphan: it was
+    # sent again although the SMSC had taken it.
+    async with HeldSMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg) as gw:
+            gw.store.db.background_patience = 0.3
+            assert (await gw.send(mail(to("601123456"), "Taken once"))).error is None
+            await smsc.wait_for(1)
+            with (
+                structlog.testing.capture_logs() as logs,
+                closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db", isolation_level=None)) as other,
+            ):
+                other.execute("BEGIN IMMEDIATE")
+                smsc.answer(1)
+                await gw.until(lambda: any(e["event"] == "mt.record_retry" for e in logs))
+                other.execute("COMMIT")  # the trouble passes while the write waits for its retry
+                await gw.daemon._requeue_orphans(gw.daemon.dispatcher)
+                gw.daemon.dispatcher.wake()  # as its restart does: whatever is queued goes out
+            await asyncio.sleep(2)
+            part = "SELECT state, smsc_id IS NOT NULL FROM parts"
+            assert gw.store.db.conn.execute(part).fetchall() == [("submitted", 1)]
+        assert len(smsc.received) == 1
+
+
 async def test_a_stop_after_the_mail_was_accepted_ends_its_sms_still_waiting(tmp_path: Path) -> None:
     # The SMSC is down when the mail comes; the phone answers STOP to an earlier SMS before the link
     # is up. Its SMS waiting in the queue went out all the same (the list was read at RCPT only);
