@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc.base import ReportStatus
+from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, STATUS_CODES, error_text
 from smsc.cimd2.packet import (
-    FATAL_LOGIN_ERRORS,
     GSM_BASIC,
     GSM_EXTENSION,
-    STATUS_CODES,
     Cimd2Parser,
     Op,
     P,
@@ -23,7 +22,6 @@ from smsc.cimd2.packet import (
     cimd_decode,
     cimd_encode,
     encode,
-    error_text,
     parse_frame,
     parse_time,
     septets_to_cimd,

@@ -1,22 +1,15 @@
 """`Cimd2Link`: the asyncio CIMD2 client behind `smsc.base.SmscLink`. It owns one TCP connection at a
-time: login (01), packet numbering, submits (03) and their outcomes, keep-alive (40) on idle, the SMSC's
-deliveries (20) and status reports (23) handed to `LinkEvents` and acknowledged only after they were
-committed, and reconnecting with exponential back-off. The wire format lives in `packet.py`, the
-mapping of packets to and from the `smsc.base` types (and the DLR matching key) in `messages.py`.
+time: login (01), packet numbering, submits (03) and their outcomes, keep-alive (40) on idle, reading
+the SMSC's packets, and reconnecting with exponential back-off. The wire format lives in `packet.py`,
+the mapping of packets to and from the `smsc.base` types (and the DLR matching key) in `messages.py`,
+and the SMSC's requests (its deliveries and status reports, with the confirmation of each MO's
+acknowledgement) in `inbound.py`.
 
 Choices the protocol leaves open, and why:
 
 - Stop-and-wait unless `window` is set explicitly in the config: Kannel never pipelines CIMD2, and an
   SMSC accepts a window only if the operator enabled it for the account (login parameter 019 is not
   sent; an SMSC that allows windowing does not need it).
-- A delivery the gateway could not commit (`Ack.RETRY`) is answered with a negative response
-  (`900:10`, temporary congestion) rather than left unanswered: silence would stall the SMSC's whole
-  delivery queue until its timeout, while a negative answer makes it schedule a retry of that one.
-- An MO's 70 counts as received once the SMSC answered a request of ours written after it (the SMSC
-  reads the connection in order): an alive (40) follows acknowledgements for that when no other
-  request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
-- An MO with an empty address or no user data is acknowledged, logged and counted, but not handed up:
-  refusing it would make the SMSC redeliver the same unusable message forever.
 - A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
   it would lose every packet from an SMSC that computes the checksum its own way.
 - A response timeout drops the connection (the SMSC's state is unknown), but a submit already written
@@ -31,25 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections import deque
 from collections.abc import Callable
 
 import structlog
 
-from smsc.base import (
-    Ack,
-    InboundSms,
-    LinkEvents,
-    LinkState,
-    LinkStats,
-    MoAcks,
-    OutboundSms,
-    Outcome,
-    SubmitResult,
-)
-from smsc.cimd2.messages import is_unexpected_operation, parse_mo, parse_report, submit_params, submit_result
+from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
+from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
+from smsc.cimd2.inbound import InboundRequests
+from smsc.cimd2.messages import is_unexpected_operation, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
-from smsc.cimd2.packet import FATAL_LOGIN_ERRORS, Cimd2Parser, Op, P, Packet, encode, error_text
+from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff
@@ -57,17 +41,7 @@ from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
-RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
-
-
-class _Acks:
-    """One connection's MO acknowledgements (`MoAcks`) and the loop time each delivery waiting in
-    its inbox was read, in inbox order."""
-
-    def __init__(self, acks: MoAcks) -> None:
-        self.acks = acks
-        self.arrivals: deque[float] = deque()
 
 
 class Cimd2Link:
@@ -82,8 +56,6 @@ class Cimd2Link:
         self._events: LinkEvents | None = None
         self._task: asyncio.Task[None] | None = None
         self._conn: Conn | None = None
-        self._acks: dict[Conn, _Acks] = {}  # by connection, while it lives
-        self._prods: set[asyncio.Task[Pending | None]] = set()
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._counts = dict.fromkeys(
@@ -91,11 +63,13 @@ class Cimd2Link:
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
              "unanswered"), 0
         )  # fmt: skip
+        self._inbound = InboundRequests(self.name, self._counts, self._exchange)
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
     async def start(self, events: LinkEvents) -> None:
         self._events = events
+        self._inbound.events = events
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
@@ -133,7 +107,7 @@ class Cimd2Link:
 
     def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
         """A written submit whose connection a response timeout closed: reported as SMPP reports one
-        (`smsc.smpp.connection`), so that the dispatcher does not put a second copy on the phone at
+        (`smsc.smpp.submits`), so that the dispatcher does not put a second copy on the phone at
         once and logs the re-send. With no grace configured it is TEMPORARY, as on SMPP."""
         error = f"no submit response ({conn.reason})"
         grace = self.cfg.late_answer_grace_seconds
@@ -232,8 +206,7 @@ class Cimd2Link:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(reader, writer, self.window)
-        acks = MoAcks(self._acked, lambda: self._prod(conn))
-        self._acks[conn] = _Acks(acks)
+        self._inbound.opened(conn)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
             login = [(P.USER_IDENTITY, cfg.system_id), (P.PASSWORD, self._password)]
@@ -251,7 +224,10 @@ class Cimd2Link:
                 report("cimd2.login_refused", link=self.name, code=code, error=text, fatal=fatal)
                 return "fatal" if fatal else "failed"
             self._conn = conn
-            tasks += [asyncio.create_task(self._inbound(conn)), asyncio.create_task(self._keepalive(conn))]
+            tasks += [
+                asyncio.create_task(self._inbound.serve(conn)),
+                asyncio.create_task(self._keepalive(conn)),
+            ]
             self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             (log.info if self._stopping else log.warning)(
@@ -260,10 +236,7 @@ class Cimd2Link:
             return "served"
         finally:
             conn.close(conn.reason or "session ended")
-            self._acks.pop(conn, None)
-            acks.closed()
-            for prod in list(self._prods):
-                prod.cancel()
+            self._inbound.ended(conn)
             self._conn = None
             self._add_parser_counts(self._counts, conn.parser)
             for task in tasks:
@@ -299,7 +272,7 @@ class Cimd2Link:
         async with conn.numbers:
             if conn.closed.is_set() or (unless is not None and unless()):
                 return None
-            session = self._acks.get(conn)
+            acks = self._inbound.acks(conn)
             loop = asyncio.get_running_loop()
             entry = Pending(loop.create_future(), Packet(op, conn.allocate(), params))
             conn.pending[entry.packet.number] = entry
@@ -308,32 +281,17 @@ class Cimd2Link:
             timer = loop.call_later(patience or self.cfg.response_timeout_seconds, self._expire, conn, entry)
             try:
                 entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
-                mark = session.acks.count if session is not None else 0
+                mark = acks.count if acks is not None else 0
                 conn.last_request = loop.time()
                 await entry.future
-                if session is not None and entry.future.result() is not None:
-                    session.acks.answered(mark)
+                if acks is not None and entry.future.result() is not None:
+                    acks.answered(mark)
                 return entry
             finally:
                 timer.cancel()
                 conn.pending.pop(entry.packet.number, None)
                 if not conn.pending:
                     conn.idle.set()
-
-    def _prod(self, conn: Conn) -> None:
-        """An alive after MO acknowledgements, so that its answer confirms them; skipped when another
-        request's answer confirmed them while it waited for a packet number."""
-        session = self._acks.get(conn)
-        if session is None or conn.closed.is_set():
-            return
-        acks = session.acks
-        task = asyncio.create_task(self._exchange(conn, Op.ALIVE, [], unless=lambda: not acks.waiting))
-        self._prods.add(task)
-        task.add_done_callback(self._prods.discard)
-
-    def _acked(self, sms: InboundSms, confirmed: bool) -> None:
-        if self._events is not None:
-            self._events.on_acked(self.name, sms, confirmed)
 
     def _expire(self, conn: Conn, entry: Pending) -> None:
         """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
@@ -384,20 +342,8 @@ class Cimd2Link:
                     log.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
                 else:
                     entry.future.set_result(packet)
-            elif packet.op == Op.ALIVE:
-                conn.send(Packet(Op.ALIVE_RESP, packet.number))
-            elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
-                conn.inbox.put_nowait(packet)
-                if (session := self._acks.get(conn)) is not None:
-                    session.arrivals.append(asyncio.get_running_loop().time())
             else:
-                self._counts["unexpected"] += 1
-                log.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
-                conn.send(
-                    Packet.make(
-                        Op.GENERAL_ERROR, packet.number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1))
-                    )
-                )
+                self._inbound.request(conn, packet)
         except Exception:  # no packet, however odd, may stop the reader
             self._counts["errors"] += 1
             log.exception("cimd2.packet_handling_failed", link=self.name, packet=packet.describe())
@@ -420,59 +366,3 @@ class Cimd2Link:
             entry.tries += 1
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
             conn.send(entry.packet)
-
-    async def _inbound(self, conn: Conn) -> None:
-        """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
-        while True:
-            packet = await conn.inbox.get()
-            session = self._acks.get(conn)
-            arrived = asyncio.get_running_loop().time()
-            if session is not None and session.arrivals:
-                arrived = session.arrivals.popleft()
-            try:
-                await self._handle_delivery(conn, packet, arrived)
-            except Exception:
-                self._counts["errors"] += 1
-                log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
-
-    async def _handle_delivery(self, conn: Conn, packet: Packet, arrived: float) -> None:
-        answer_op = packet.op + 50
-        key = (packet.op, packet.number)
-        if key == conn.last_acked:
-            self._counts["duplicates"] += 1
-            log.info("cimd2.retransmission", link=self.name, packet=packet.describe())
-            conn.send(Packet(answer_op, packet.number))
-            return
-        parse = parse_mo if packet.op == Op.DELIVER else parse_report
-        item = parse(packet, link=self.name)
-        if isinstance(item, str):
-            self._counts["mo_rejected" if packet.op == Op.DELIVER else "reports_rejected"] += 1
-            log.warning("cimd2.delivery_rejected", link=self.name, reason=item, packet=packet.describe())
-            conn.send(Packet(answer_op, packet.number))
-            conn.last_acked = key
-            return
-        assert self._events is not None
-        if isinstance(item, InboundSms):
-            log.info("cimd2.mo", link=self.name, source=item.source, destination=item.destination,
-                     concat=item.concat, number=packet.number)  # fmt: skip
-        else:
-            log.info("cimd2.report", link=self.name, message_id=item.message_id, status=item.status.value,
-                     error=item.error)  # fmt: skip
-        try:
-            if isinstance(item, InboundSms):
-                ack = await self._events.on_deliver(self.name, item)
-            else:
-                ack = await self._events.on_report(self.name, item)
-        except Exception:
-            log.exception("cimd2.handler_failed", link=self.name, packet=packet.describe())
-            ack = Ack.RETRY
-        if ack is Ack.OK:
-            written = conn.send(Packet(answer_op, packet.number))
-            conn.last_acked = key
-            if isinstance(item, InboundSms) and (session := self._acks.get(conn)) is not None:
-                session.acks.written(item, arrived=arrived, ok=written)
-            elif isinstance(item, InboundSms):  # the session is over: no acknowledgement can be confirmed
-                self._acked(item, False)
-        else:
-            log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
-            conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))

@@ -16,17 +16,8 @@ import structlog
 
 from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult
 from smsc.cimd2.charset import cimd_decode, septets_to_cimd
-from smsc.cimd2.packet import (
-    STATUS_CODES,
-    Op,
-    P,
-    Packet,
-    address_digits,
-    error_text,
-    parse_time,
-    status_error_text,
-    validity_code,
-)
+from smsc.cimd2.codes import STATUS_CODES, error_text, status_error_text
+from smsc.cimd2.packet import Op, P, Packet, address_digits, parse_time, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 

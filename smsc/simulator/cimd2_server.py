@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from smsc.base import ReportStatus
+from smsc.cimd2.codes import error_text
 from smsc.cimd2.packet import (
     Cimd2Parser,
     Op,
@@ -32,7 +33,6 @@ from smsc.cimd2.packet import (
     address_digits,
     cimd_decode,
     encode,
-    error_text,
     format_time,
     text_to_septets,
 )

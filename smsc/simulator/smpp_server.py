@@ -1,14 +1,14 @@
 """The simulator's SMPP 3.4 server side (asyncio), speaking to ESMEs such as `smsc.smpp.link.SmppLink`.
 
-It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash); the PDUs
-every SMS crosses go through `smsc.smpp.codec`, so that a benchmark measures the gateway rather than
-the simulator, and smpplib's PDU classes handle the bind and the rest. Each connection is an
-`SmppSession`: bind checks the login with the core, submit_sm is turned into a `SubmittedSms` and
-answered with the core's verdict, MOs and delivery receipts go out as deliver_sm and are sent again
-when the client does not answer in time or answers with an error, as an SMSC does; an MO part still
+It frames PDUs itself (so that garbage is answered with generic_nack instead of a crash); the PDUs every
+SMS crosses go through `smsc.smpp.codec`, so that a benchmark measures the gateway rather than the
+simulator, and smpplib's PDU classes handle the bind and the rest. Each connection is an `SmppSession`:
+bind checks the login with the core, submit_sm is turned into a `SubmittedSms` and answered with the
+core's verdict, MOs and delivery receipts go out as deliver_sm and are sent again when the client does
+not answer in time or answers with an error, as an SMSC does (`smpp_deliveries`); an MO part still
 unacknowledged when the session ends goes to the next bind as it was, concatenation UDH kept. The hooks
-(`SmppSession.on_submit_sm`, `SmppServer.session_class`) are what the behaviour-named fake SMSCs in
-the tests override.
+(`SmppSession.on_submit_sm`, `SmppServer.session_class`) are what the behaviour-named fake SMSCs in the
+tests override.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from smsc.decoding import decode_user_data
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent
 from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
+from smsc.simulator.smpp_deliveries import Deliveries
 from smsc.simulator.smpp_texts import RECEIPT_STATES, address_fields, mo_parts, receipt_text
 from smsc.smpp.codec import (
     ENCODABLE,
@@ -52,13 +53,6 @@ BIND_MODES = {"bind_transmitter": "tx", "bind_receiver": "rx", "bind_transceiver
 _COMMAND_NAMES = {code: name for name, code in command_codes.commands.items()}
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp", "deliver_sm_resp",
                        "data_sm_resp"})  # fmt: skip  # nothing in their bodies is read
-@dataclass
-class _Outbound:
-    kind: str  # "mo" | "report"
-    fields: dict[str, Any]
-    key: tuple[Any, ...]  # what to hand back to the core if the session dies before the answer
-    attempts: int = 0
-    timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -89,7 +83,7 @@ class SmppSession(SessionBase):
         super().__init__(server, reader, writer)
         self.mode: str | None = None
         self._seq = Sequences()
-        self._outbound: dict[int, _Outbound] = {}
+        self._deliveries = Deliveries(self)
         self._unbind_seq: int | None = None
 
     @property
@@ -99,7 +93,7 @@ class SmppSession(SessionBase):
     @property
     def pending_deliveries(self) -> int:
         """deliver_sm sent or waiting to be sent again, not yet acknowledged by the client."""
-        return len(self._outbound)
+        return len(self._deliveries)
 
     # --- wire ---------------------------------------------------------------------------------
 
@@ -146,12 +140,7 @@ class SmppSession(SessionBase):
             await self.close()
 
     def take_unacknowledged(self) -> list[tuple[Any, ...]]:
-        for ob in self._outbound.values():
-            if ob.timer:
-                ob.timer.cancel()
-        keys = [ob.key for ob in self._outbound.values()]
-        self._outbound.clear()
-        return keys
+        return self._deliveries.take()
 
     # --- requests from the client -------------------------------------------------------------
 
@@ -168,7 +157,7 @@ class SmppSession(SessionBase):
             return
         if name == "generic_nack":
             keep_recent(self.server.stats.nacks, (seq, status))
-            self._on_deliver_resp(seq, status or ESME_RUNKNOWNERR)
+            self._deliveries.answered(seq, status or ESME_RUNKNOWNERR)
             return
         pdu: Any = None
         if name == "submit_sm":
@@ -195,7 +184,7 @@ class SmppSession(SessionBase):
             self.send_pdu("unbind_resp", seq)
             await self.close()
         elif name in ("deliver_sm_resp", "data_sm_resp"):
-            self._on_deliver_resp(seq, status)
+            self._deliveries.answered(seq, status)
         elif name == "unbind_resp":
             if seq == self._unbind_seq:
                 self.server.stats.unbind_answered += 1
@@ -307,7 +296,7 @@ class SmppSession(SessionBase):
         """Deliver one MO part, given as its deliver_sm fields. The key handed back on a drop is the part
         itself, not the text: only what the client did not acknowledge goes out again, with the
         concatenation reference of the parts it did take."""
-        self._deliver(_Outbound("mo", dict(part), ("part", part)))
+        self._deliveries.send("mo", dict(part), ("part", part))
 
     async def send_report(
         self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
@@ -318,42 +307,7 @@ class SmppSession(SessionBase):
         fields = dict(address_fields(destination, source), esm_class=0x04, data_coding=0,
                       short_message=text.encode("ascii"), receipted_message_id=wire_id,
                       message_state=RECEIPT_STATES[status][1])  # fmt: skip
-        self._deliver(_Outbound("report", fields, ("report", message_id, status)))
-
-    def _deliver(self, ob: _Outbound) -> None:
-        if self.closed.is_set():
-            self.hold(ob.key)
-            return
-        ob.attempts += 1
-        seq = self.send_pdu("deliver_sm", **ob.fields)
-        self._outbound[seq] = ob
-        ob.timer = asyncio.get_running_loop().call_later(self.server.resend_timeout, self._retry, seq, None)
-
-    def _on_deliver_resp(self, seq: int, status: int) -> None:
-        ob = self._outbound.pop(seq, None)
-        if ob is None:
-            return
-        if ob.timer:
-            ob.timer.cancel()
-        keep_recent(self.server.stats.deliver_responses, (ob.kind, status))
-        self.server.stats.deliver_answered += 1
-        self.server.changed()
-        if status:
-            self._outbound[seq] = ob
-            ob.timer = asyncio.get_running_loop().call_later(
-                self.server.retry_delay, self._retry, seq, status
-            )
-
-    def _retry(self, seq: int, status: int | None) -> None:
-        ob = self._outbound.pop(seq, None)
-        if ob is None:
-            return
-        if ob.attempts >= self.server.max_attempts:
-            log.warning("sim.smpp.deliver_dropped", kind=ob.kind, attempts=ob.attempts, status=status)
-            self.server.changed()
-            return
-        log.info("sim.smpp.deliver_retry", kind=ob.kind, attempt=ob.attempts + 1, status=status)
-        self._deliver(ob)
+        self._deliveries.send("report", fields, ("report", message_id, status))
 
     async def unbind(self) -> None:
         """SMSC-initiated unbind: the session closes when the client answers (or disconnects)."""

@@ -1,8 +1,7 @@
 """One TCP session of `smsc.smpp.link.SmppLink`: the bytes and the protocol state that die with it.
 
-`SmppConnection` frames PDUs from the stream, matches submit_sm_resp and generic_nack to outstanding
-submits by sequence number (each with its own response timer; a submit past its timer still takes a
-late answer for twice the link's grace, since the SMSC may well have it), answers enquire_link and an SMSC's
+`SmppConnection` frames PDUs from the stream, hands submit_sm_resp and generic_nack to its outstanding
+submits (`smsc.smpp.submits`: response timers and late answers), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
 deliver_sm only after the handler acknowledged. An MO's deliver_sm_resp counts as received once the
 SMSC answered an enquire_link (or unbind) written after it (`smsc.base.MoAcks`). Nothing here
@@ -30,7 +29,6 @@ from smsc.smpp.codec import (
     MAX_PDU,
     UNBIND,
     PduError,
-    decode_message_id,
     decode_sm,
     encode,
     generic_nack,
@@ -44,17 +42,15 @@ from smsc.smpp.pdu import (
     ESME_RUNKNOWNERR,
     ESME_RX_T_APPN,
     Sequences,
-    classify_status,
     delivery_report,
     inbound_sms,
-    normalise_message_id,
     status_text,
 )
+from smsc.smpp.submits import Submits
 
 log = structlog.get_logger(__name__)
 
 UNBIND_WAIT = 2.0
-DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 
@@ -88,11 +84,9 @@ class SmppConnection:
         self.ack_marks: dict[int, int] = {}
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.loop.time()
-        self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
-        # Submits past their response timeout whose late answer is still wanted (see `_expire`).
-        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
         self.closed = asyncio.Event()
+        self.submits = Submits(cfg, self.closed, self.close)
         self.reason = ""
         self.bind_seq: int | None = None
         self.bind_status: asyncio.Future[int | None] = self.loop.create_future()
@@ -103,7 +97,6 @@ class SmppConnection:
         self.keepalive = asyncio.Event()
         self.buf = bytearray()
         self.bad_pdus = 0
-        self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
 
     def send(self, data: bytes) -> bool:
         if self.closed.is_set():
@@ -113,12 +106,11 @@ class SmppConnection:
 
     def send_submit(self, seq: int, data: bytes) -> asyncio.Future[SubmitResult]:
         """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
-        future: asyncio.Future[SubmitResult] = self.loop.create_future()
         if self.closed.is_set():
+            future: asyncio.Future[SubmitResult] = self.loop.create_future()
             future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
             return future
-        timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
-        self.pending[seq] = (future, timer)
+        future = self.submits.expect(seq)
         self.send(data)
         return future
 
@@ -128,13 +120,7 @@ class SmppConnection:
         self.reason = reason
         self.closed.set()
         self.bound = False
-        pending, self.pending = self.pending, {}
-        for future, timer in pending.values():
-            timer.cancel()
-            if not future.done():  # written (`send_submit` writes at once): the SMSC may have it
-                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason, written=True))
-        for seq in list(self.late):  # their answers died with the connection
-            self._settle_late(seq, None)
+        self.submits.close(reason)
         if not self.bind_status.done():
             self.bind_status.set_result(None)
         self.unbound.set()
@@ -183,41 +169,6 @@ class SmppConnection:
         seq = self.seq.next_sequence()
         self._mark(seq)
         self.send(encode(ENQUIRE_LINK, seq))
-
-    def _expire(self, seq: int) -> None:
-        """No answer in time. The submit is on the wire and the SMSC may have taken it: with a grace,
-        the submit resolves UNANSWERED and its late answer is still taken, so that the dispatcher
-        can settle the part instead of putting a second copy on the phone."""
-        entry = self.pending.pop(seq, None)
-        if entry is None or entry[0].done():
-            return
-        grace = self.cfg.late_answer_grace_seconds
-        log.warning("smpp.response_timeout", link=self.name, seq=seq, late_answer_wait=grace)
-        error = "no submit_sm_resp in time"
-        self.unanswered_in_a_row += 1
-        if grace <= 0 or self.closed.is_set():
-            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
-        else:
-            late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
-            # Answers are taken for twice the grace: one in the second half still stops a re-send
-            # that waits for its turn, or at least names the duplicate.
-            self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
-            entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
-        # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
-        # front end), and every place given back would only put one more submit on top of those the
-        # SMSC still holds. A new session is the cure, as Kannel's wait-ack-expire does it.
-        limit = self.cfg.window or DEFAULT_WINDOW
-        if self.unanswered_in_a_row >= limit and not self.closed.is_set():
-            self.close(f"no submit_sm_resp to {self.unanswered_in_a_row} submits in a row")
-
-    def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
-        entry = self.late.pop(seq, None)
-        if entry is None:
-            return
-        future, timer = entry
-        timer.cancel()
-        if not future.done():
-            future.set_result(result)
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -272,7 +223,7 @@ class SmppConnection:
                 self.send(generic_nack(seq, ESME_RINVCMDID))
             return
         if name == "submit_sm_resp":
-            self._on_submit_resp(seq, status, raw)
+            self.submits.on_resp(seq, status, raw)
             return
         if name == "generic_nack":
             self._on_nack(seq, status)
@@ -340,51 +291,15 @@ class SmppConnection:
         if nack_status is not None:
             self.send(generic_nack(seq, nack_status))
 
-    def _resolve(self, seq: int, result: SubmitResult) -> bool:
-        entry = self.pending.pop(seq, None)
-        if entry is None:
-            return False
-        future, timer = entry
-        timer.cancel()
-        if not future.done():
-            future.set_result(result)
-        return True
-
     def _on_nack(self, seq: int, status: int) -> None:
         log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
-        outcome = classify_status(status) if status else Outcome.TEMPORARY
-        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
-        if self._resolve(seq, result):
-            self.unanswered_in_a_row = 0
-            return
-        if seq in self.late:
-            self.unanswered_in_a_row = 0
-            self._settle_late(seq, result)
+        if self.submits.on_nack(seq, status):
             return
         if seq == self.keepalive_seq:
             self.keepalive_seq = None
             self.keepalive.set()
         elif seq == self.bind_seq and not self.bind_status.done():
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
-
-    def _on_submit_resp(self, seq: int, status: int, raw: bytes) -> None:
-        self.unanswered_in_a_row = 0
-        late = seq not in self.pending
-        if late and seq not in self.late:
-            log.warning("smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status))
-            return
-        if status:
-            result = SubmitResult(classify_status(status), error=status_text(status))
-        else:
-            mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
-            if not mid:
-                log.warning("smpp.empty_message_id", link=self.name, seq=seq)
-            result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
-        if late:
-            log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
-            self._settle_late(seq, result)
-        else:
-            self._resolve(seq, result)
 
     def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
         resp = name + "_resp"

@@ -1,11 +1,11 @@
 """The SMPP 3.4 link driver: one transceiver bind to one SMSC, behind `smsc.base.SmscLink`.
 
-`SmppLink` runs on the event loop with asyncio streams, as `smsc.cimd2.link` does: it connects,
-binds with a PDU smpplib builds, serves the connection (`smsc.smpp.connection`: framing, matching
-answers by sequence number, keep-alive, deliveries answered after the handler's `Ack`) and reconnects
-with `smsc.pacing.backoff`. smpplib's own read loop is not used: it answers deliver_sm before our
-handler has committed the MO or report and dies on one error PDU. The PDUs every SMS crosses go
-through `smsc.smpp.codec`. Pacing (window, rate, throttle pauses) is the dispatcher's `LinkPacer`;
+`SmppLink` runs on the event loop with asyncio streams, as `smsc.cimd2.link` does: it connects, binds
+with a PDU smpplib builds, serves the connection (`smsc.smpp.connection`: framing, keep-alive,
+deliveries answered after the handler's `Ack`; `smsc.smpp.submits`: answers matched by sequence number)
+and reconnects with `smsc.pacing.backoff`. smpplib's own read loop is not used: it answers deliver_sm
+before our handler has committed the MO or report and dies on one error PDU. The PDUs every SMS crosses
+go through `smsc.smpp.codec`. Pacing (window, rate, throttle pauses) is the dispatcher's `LinkPacer`;
 this driver only reports each submit's `Outcome`. The status tables and the PDU field mapping live in
 `smsc.smpp.pdu`.
 """
@@ -34,14 +34,15 @@ from smsc.base import (
 from smsc.pacing import backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
-from smsc.smpp.connection import DEFAULT_WINDOW, SmppConnection
+from smsc.smpp.connection import SmppConnection
 from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_fields
 
-# Callers import these from here.
+# Callers import these `smsc.smpp.pdu` names from here.
 from smsc.smpp.pdu import classify_status as classify_status
 from smsc.smpp.pdu import normalise_message_id as normalise_message_id
 from smsc.smpp.pdu import source_address as source_address
 from smsc.smpp.pdu import status_text as status_text
+from smsc.smpp.submits import DEFAULT_WINDOW
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,130 @@
+"""The submit_sm written on one `smsc.smpp.connection.SmppConnection` until they are answered: each is
+matched to its submit_sm_resp or generic_nack by sequence number and has its own response timer. A
+submit past its timer still takes a late answer for twice the link's grace, since the SMSC may well
+have it, and a whole window of them unanswered in a row ends the session. Kept apart from the
+connection's PDU handling because these timers and late answers decide what the dispatcher does with
+a part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from smsc.base import Outcome, SubmitResult
+from smsc.settings import LinkSettings
+from smsc.smpp.codec import decode_message_id
+from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
+
+
+class Submits:
+    """One connection's outstanding submits; see the module docstring. `closed` and `close` are the
+    connection's: a timer may still fire as it closes, and a stuck session is closed from here."""
+
+    def __init__(self, cfg: LinkSettings, closed: asyncio.Event, close: Callable[[str], None]) -> None:
+        self.cfg, self.name = cfg, cfg.name
+        self.loop = asyncio.get_running_loop()
+        self._closed, self._close = closed, close
+        self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
+        # Submits past their response timeout whose late answer is still wanted (see `_expire`).
+        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
+        self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
+
+    def expect(self, seq: int) -> asyncio.Future[SubmitResult]:
+        """The future of submit `seq`, about to be written; its response timer starts now."""
+        future: asyncio.Future[SubmitResult] = self.loop.create_future()
+        timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
+        self.pending[seq] = (future, timer)
+        return future
+
+    def close(self, reason: str) -> None:
+        pending, self.pending = self.pending, {}
+        for future, timer in pending.values():
+            timer.cancel()
+            if not future.done():  # written (the connection writes a submit at once): the SMSC may have it
+                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason, written=True))
+        for seq in list(self.late):  # their answers died with the connection
+            self._settle_late(seq, None)
+
+    def _expire(self, seq: int) -> None:
+        """No answer in time. The submit is on the wire and the SMSC may have taken it: with a grace,
+        the submit resolves UNANSWERED and its late answer is still taken, so that the dispatcher
+        can settle the part instead of putting a second copy on the phone."""
+        entry = self.pending.pop(seq, None)
+        if entry is None or entry[0].done():
+            return
+        grace = self.cfg.late_answer_grace_seconds
+        log.warning("smpp.response_timeout", link=self.name, seq=seq, late_answer_wait=grace)
+        error = "no submit_sm_resp in time"
+        self.unanswered_in_a_row += 1
+        if grace <= 0 or self._closed.is_set():
+            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
+        else:
+            late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
+            # Answers are taken for twice the grace: one in the second half still stops a re-send
+            # that waits for its turn, or at least names the duplicate.
+            self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
+            entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
+        # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
+        # front end), and every place given back would only put one more submit on top of those the
+        # SMSC still holds. A new session is the cure, as Kannel's wait-ack-expire does it.
+        limit = self.cfg.window or DEFAULT_WINDOW
+        if self.unanswered_in_a_row >= limit and not self._closed.is_set():
+            self._close(f"no submit_sm_resp to {self.unanswered_in_a_row} submits in a row")
+
+    def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
+        entry = self.late.pop(seq, None)
+        if entry is None:
+            return
+        future, timer = entry
+        timer.cancel()
+        if not future.done():
+            future.set_result(result)
+
+    def _resolve(self, seq: int, result: SubmitResult) -> bool:
+        entry = self.pending.pop(seq, None)
+        if entry is None:
+            return False
+        future, timer = entry
+        timer.cancel()
+        if not future.done():
+            future.set_result(result)
+        return True
+
+    def on_nack(self, seq: int, status: int) -> bool:
+        """A generic_nack: True when it answered one of the submits."""
+        outcome = classify_status(status) if status else Outcome.TEMPORARY
+        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
+        if self._resolve(seq, result):
+            self.unanswered_in_a_row = 0
+            return True
+        if seq in self.late:
+            self.unanswered_in_a_row = 0
+            self._settle_late(seq, result)
+            return True
+        return False
+
+    def on_resp(self, seq: int, status: int, raw: bytes) -> None:
+        self.unanswered_in_a_row = 0
+        late = seq not in self.pending
+        if late and seq not in self.late:
+            log.warning("smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            return
+        if status:
+            result = SubmitResult(classify_status(status), error=status_text(status))
+        else:
+            mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
+            if not mid:
+                log.warning("smpp.empty_message_id", link=self.name, seq=seq)
+            result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
+        if late:
+            log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            self._settle_late(seq, result)
+        else:
+            self._resolve(seq, result)
