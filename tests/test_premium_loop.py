@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gateway.cli.main import main
 from gateway.config import parse_config
@@ -103,30 +104,36 @@ async def test_the_premium_loop(tmp_path: Path, protocol: str) -> None:
 async def test_answers_from_outside_the_acl_or_with_a_forged_token(tmp_path: Path) -> None:
     relay = free_port()
     path, cfg = premium_config(tmp_path, "smpp", relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:  # type: ignore[arg-type]
-        added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
-        assert await asyncio.to_thread(main, added) == 0
-        await sink.wait(1)
-        assert (await smtp(gw.port, *reply_to(parsed(sink.messages[0][2]), "ok"))).error is None
-        mo = {"op": "mo", "source": PHONE, "destination": "7155", "text": "kp123 B"}
-        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, mo))["ok"]
-        await sink.wait(2)
-        vote = parsed(sink.messages[1][2])
-        answer, to = reply_to(vote, "free SMS for eve", sender="eve@evil.example")
-        refused = await smtp(gw.port, answer, to, sender="eve@evil.example")
-        assert isinstance(refused.error, smtplib.SMTPDataError) and refused.error.smtp_code == 550  # type: ignore[attr-defined]
-        forged = to.replace(to[8:14], "aaaaaa")
-        unknown = await smtp(gw.port, reply_to(vote, "guess")[0], forged)
-        assert isinstance(unknown.error, smtplib.SMTPRecipientsRefused)  # type: ignore[attr-defined]
-        # An SMS address from an untrusted sender is still refused (only answers come from anywhere).
-        sms = await smtp(
-            gw.port, b"Subject: x\r\n\r\nhello\r\n", f"601123456@{DOMAIN}", sender="eve@evil.example"
-        )
-        assert isinstance(sms.error, smtplib.SMTPRecipientsRefused)  # type: ignore[attr-defined]
-        # The refusal used up nothing: the client's own answer still goes out.
-        assert (await smtp(gw.port, *reply_to(vote, "counted"))).error is None
-        core = gw.daemon.simulator.core
-        await gw.until(lambda: len(core.records) == 1)
-        assert str(core.records[0]["text"]) == "counted" and str(core.records[0]["source"]) == "7155"
-        rows = gw.store.db.conn.execute("SELECT state, mail_from FROM premium_answers ORDER BY id").fetchall()
-        assert rows == [("refused", "eve@evil.example"), ("sent", CLIENT)]
+    with structlog.testing.capture_logs() as logs:
+        async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:  # type: ignore[arg-type]
+            added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
+            assert await asyncio.to_thread(main, added) == 0
+            await sink.wait(1)
+            assert (await smtp(gw.port, *reply_to(parsed(sink.messages[0][2]), "ok"))).error is None
+            mo = {"op": "mo", "source": PHONE, "destination": "7155", "text": "kp123 B"}
+            assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, mo))["ok"]
+            await sink.wait(2)
+            vote = parsed(sink.messages[1][2])
+            answer, to = reply_to(vote, "free SMS for eve", sender="eve@evil.example")
+            refused = await smtp(gw.port, answer, to, sender="eve@evil.example")
+            assert isinstance(refused.error, smtplib.SMTPDataError) and refused.error.smtp_code == 550  # type: ignore[attr-defined]
+            forged = to.replace(to[8:14], "aaaaaa")
+            unknown = await smtp(gw.port, reply_to(vote, "guess")[0], forged)
+            assert isinstance(unknown.error, smtplib.SMTPRecipientsRefused)  # type: ignore[attr-defined]
+            # An SMS address from an untrusted sender is still refused (only answers come from anywhere),
+            # and only that is logged as a refused sender: the confirmation and answers are none.
+            sms = await smtp(
+                gw.port, b"Subject: x\r\n\r\nhello\r\n", f"601123456@{DOMAIN}", sender="eve@evil.example"
+            )
+            assert isinstance(sms.error, smtplib.SMTPRecipientsRefused)  # type: ignore[attr-defined]
+            refusals = [e for e in logs if e["event"] == "smtp.sender_refused"]
+            assert [e["sender"] for e in refusals] == ["eve@evil.example"]
+            # The refusal used up nothing: the client's own answer still goes out.
+            assert (await smtp(gw.port, *reply_to(vote, "counted"))).error is None
+            core = gw.daemon.simulator.core
+            await gw.until(lambda: len(core.records) == 1)
+            assert str(core.records[0]["text"]) == "counted" and str(core.records[0]["source"]) == "7155"
+            rows = gw.store.db.conn.execute(
+                "SELECT state, mail_from FROM premium_answers ORDER BY id"
+            ).fetchall()
+            assert rows == [("refused", "eve@evil.example"), ("sent", CLIENT)]

@@ -164,17 +164,20 @@ class RelayHandler:
             user.account_id if user else None, bool(account and account.suspended_at), trusted
         )
         if not verdict.allowed:
-            log.info("smtp.sender_refused", ip=client_ip, sender=address, reason=verdict.reason)
             if not trusted:
                 refusal = replies.NOT_TRUSTED
             elif account is not None and account.suspended_at:
                 refusal = replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
             else:
                 refusal = replies.SENDER_DENIED
+            refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
             if not self.gate.config.premium.tariffs:
+                log.info("smtp.sender_refused", **refused)
                 return refusal
-            # answers to premium SMS come from anywhere; RCPT refuses every other address.
+            # answers to premium SMS come from anywhere; RCPT refuses every other address,
+            # and only then is the sender logged as refused (a premium answer is no refusal).
             envelope.__dict__["refusal"] = refusal
+            envelope.__dict__["refused"] = refused
             account = user = None
         envelope.mail_from = address or NULL_PATH  # an auto-reply to a premium SMS may have <>
         envelope.mail_options.extend(mail_options)
@@ -195,6 +198,7 @@ class RelayHandler:
         if target is not None:
             return self._premium_rcpt(envelope, address, target)
         if "refusal" in envelope.__dict__:
+            log.info("smtp.sender_refused", **envelope.__dict__["refused"])
             return str(envelope.__dict__["refusal"])
         if "premium" in envelope.__dict__:
             return replies.PREMIUM_ALONE
