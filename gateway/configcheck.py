@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from gateway.config import Config
 from gateway.configbase import ConfigError, credential_path
+from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -43,7 +44,7 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     """
     check_files(cfg)
     found: list[Exposure] = []
-    inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None]
+    inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None and not _simulator(cfg, s)]
     if cfg.mail.relay_password is not None:
         inline.append("[mail] relay_password")
     if inline and (mode := readable_by_others(config_path)) is not None:
@@ -59,6 +60,18 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
         holds = "the [mail] relay_password_file"
         found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
     return found
+
+
+def _simulator(cfg: Config, link: SmscSection) -> bool:
+    """The link is the enabled built-in simulator on loopback: its password guards nothing of an
+    operator's, and warning about it would greet every first start of the shipped config."""
+    sim = cfg.simulator
+    port = sim.cimd2_port if link.type == "cimd2" else sim.smpp_port
+    try:
+        loopback = link.host == "localhost" or ipaddress.ip_address(link.host).is_loopback
+    except ValueError:
+        loopback = False
+    return sim.enabled and loopback and link.port == port
 
 
 def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -56,6 +56,23 @@ def test_check_config_warns_once_about_a_config_every_user_can_read(tmp_path: Pa
     assert res.returncode == 0 and warnings_in(res.stderr) == []
 
 
+def test_the_shipped_config_is_not_warned_about_but_a_real_link_beside_it_is(tmp_path: Path) -> None:
+    # The shipped config's password guards only the built-in simulator on loopback: a warning at
+    # every first start would teach people to ignore it. An operator's link gets it as before.
+    shipped = Path(__file__).resolve().parent.parent / "config.toml"
+    config = tmp_path / "config.toml"
+    config.write_text(shipped.read_text().replace('state_dir = "var"', f'state_dir = "{tmp_path / "var"}"'))
+    config.chmod(0o644)
+    res = smsgw(config, "check-config")
+    assert res.returncode == 0, res.stderr
+    assert warnings_in(res.stderr) == []
+
+    operator = '[[smsc]]\nname = "operator"\ntype = "smpp"\nhost = "192.0.2.10"\nport = 2775\n'
+    config.write_text(config.read_text() + operator + 'password = "op-pass"\nprefixes = ["+4850"]\n')
+    [line] = warnings_in(smsgw(config, "check-config").stderr)
+    assert "[[smsc]] operator" in line and "simulator" not in line
+
+
 def test_check_config_warns_about_a_password_file_every_user_can_read(tmp_path: Path) -> None:
     secret = tmp_path / "smsc-password"
     secret.write_text("s3cret\n")
