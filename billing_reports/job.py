@@ -196,8 +196,9 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
 async def run_due(store: Store, cfg: Config) -> list[Month]:
     """The scheduled job: bill every month that ended since the last one billed (catch-up included)."""
     tz = ZoneInfo(cfg.gateway.timezone)
-    last = repo.BillingRepo(store.db, store.clock).get(repo.LAST_BILLED)
-    due = due_months(Month.parse(last) if last else None, store.clock(), tz)
+    billing = repo.BillingRepo(store.db, store.clock)
+    last = billing.get(repo.LAST_BILLED)
+    due = due_months(Month.parse(last) if last else None, store.clock(), tz, billing.installed_at())
     if not due:
         log.info("billing.up_to_date", last_billed=last)
     billed = []

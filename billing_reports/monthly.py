@@ -152,14 +152,20 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     )
 
 
-def due_months(last_billed: Month | None, now: float, tz: ZoneInfo) -> list[Month]:
+def due_months(
+    last_billed: Month | None, now: float, tz: ZoneInfo, since: float | None = None
+) -> list[Month]:
     """Months that ended (local midnight passed) and were not billed yet, oldest first.
 
     Without a record of a billed month only the month just ended is due: an installation does not
-    bill the years before it kept this record.
+    bill the years before it kept this record. Nor a month that ended before its first account was
+    made (`since`): a new installation's first start would otherwise bill, and list in the panel,
+    an empty month from before it existed.
     """
     latest = Month.containing(now, tz).previous()
     if last_billed is None:
+        if since is None or since >= latest.bounds(tz)[1]:
+            return []
         return [latest]
     due = []
     month = last_billed.next()

@@ -86,6 +86,12 @@ def usage_parts(conn: sqlite3.Connection, account_id: int, month: str) -> int:
     return int(row[0]) if row else 0
 
 
+def installed_at(conn: sqlite3.Connection) -> float | None:
+    """When the first account was made: nothing before it can be billed."""
+    row = conn.execute("SELECT MIN(created_at) FROM accounts").fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def state(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
@@ -96,6 +102,9 @@ class BillingRepo(Repository):
 
     def get(self, key: str) -> str | None:
         return state(self.conn, key)
+
+    def installed_at(self) -> float | None:
+        return installed_at(self.conn)
 
     def put(self, key: str, value: str) -> None:
         with self.transaction():

@@ -34,12 +34,14 @@ def unbilled_from(store: Store, config: Config) -> tuple[Month, float]:
     """The oldest month the billing still has to list, and its start (R-5.2).
 
     The same rule as the billing run's (`due_months`): the month after the last one billed, or
-    without that record the month just ended; the month under way when none is due.
+    without that record the month just ended (if an account existed in it); the month under way
+    when none is due.
     """
     tz = ZoneInfo(config.gateway.timezone)
-    last = BillingRepo(store.db, store.clock).get(LAST_BILLED)
+    billing = BillingRepo(store.db, store.clock)
+    last = billing.get(LAST_BILLED)
     now = store.clock()
-    due = due_months(Month.parse(last) if last else None, now, tz)
+    due = due_months(Month.parse(last) if last else None, now, tz, billing.installed_at())
     month = due[0] if due else Month.containing(now, tz)
     return month, month.bounds(tz)[0]
 

@@ -125,11 +125,24 @@ async def test_catch_up_after_a_missed_month_end_and_once_only(tmp_path: Path) -
 
 
 async def test_a_fresh_installation_bills_nothing_before_its_accounts(tmp_path: Path) -> None:
-    cfg, store, _, _ = setup(tmp_path, at(2026, 5, 3))
+    # The first start in May has no month to bill: April ended before the installation existed
+    # (no file, no entry in `billing list` or the panel). May is billed once it has ended.
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 5, 3))
     add_account(store)
+    assert await job.run_due(store, cfg) == []
+    assert not (cfg.state_dir / "billing" / "2026-04").exists()
+    assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    clock.now = at(2026, 6, 1, 0, 5)
+    assert await job.run_due(store, cfg) == [Month(2026, 5)]
+    assert (cfg.state_dir / "billing" / "2026-05" / "acme.txt").exists()
+
+
+async def test_an_installation_without_a_billing_record_bills_the_month_just_ended(tmp_path: Path) -> None:
+    # Accounts from before the billing kept its record: only the month just ended, not the years before.
+    cfg, store, clock, _ = setup(tmp_path, at(2025, 1, 10))
+    add_account(store)
+    clock.now = at(2026, 5, 3)
     assert await job.run_due(store, cfg) == [Month(2026, 4)]
-    rows = store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert rows == 0  # the account did not exist in April: nothing to mail, not even a summary
 
 
 async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
