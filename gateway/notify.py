@@ -29,14 +29,24 @@ _STATE_TEXT = {
 
 
 def _stamp(
-    msg: Message, *, sender: str, rcpt: str, subject: str, domain: str, in_reply_to: str | None = None
+    msg: Message,
+    *,
+    sender: str,
+    rcpt: str,
+    subject: str,
+    domain: str,
+    in_reply_to: str | None = None,
+    auto: str = "auto-replied",
 ) -> None:
+    """The headers every mail of the gateway carries. RFC 3834: `auto-replied` for what answers a
+    mail (bounces, notices about it), `auto-generated` for what no mail caused; either way
+    nobody's program answers it."""
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
     msg["To"] = h.address(rcpt)
     msg["Subject"] = h.text(subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
-    msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: never answer this automatically
+    msg["Auto-Submitted"] = auto
     ref = h.msgid(in_reply_to)
     if ref is not None:
         msg["In-Reply-To"] = ref
@@ -166,7 +176,8 @@ def held_notice(
 
 def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS account {account} suspended", domain=domain)
+    subject = f"SMS account {account} suspended"
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     return _plain(
         msg,
         f"Account {account} was suspended automatically: {reason}.\n"
@@ -339,7 +350,8 @@ def premium_verification(
 ) -> bytes:
     """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"Confirm premium SMS service {password}", domain=domain)
+    subject = f"Confirm premium SMS service {password}"
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg["Reply-To"] = h.address(confirm_address)
     return _plain(
         msg,
@@ -376,7 +388,7 @@ def billing_file(
     checksum on its last line still matches.
     """
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
+    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg.set_content(h.body(summary), charset="utf-8")
     # ASCII without quotes, slashes or `?` (no Windows file name has one, and without it no
     # encoded word can form again once the word joiner of `text` is dropped).

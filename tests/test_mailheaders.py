@@ -292,3 +292,21 @@ def test_a_dsn_diagnostic_code_never_becomes_an_encoded_word(reason: str) -> Non
     diagnostic = str(status.get_payload()[1]["Diagnostic-Code"])
     assert "\n" not in diagnostic and "X-Injected" in diagnostic
     assert status.get_payload()[1]["X-Injected"] is None
+
+
+def test_mail_no_mail_caused_is_auto_generated_and_answers_are_auto_replied() -> None:
+    # RFC 3834: a premium confirmation, a suspension notice or a bill answers nothing.
+    made = dict(sender="gw@sms.example.com", rcpt="konkurs@acme.pl", domain="sms.example.com")
+    verify = notify.premium_verification(
+        **made, confirm_address="confirm-x@sms.example.com", password="KP123", account="acme",
+        numbers=["7355"], expires_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )  # fmt: skip
+    suspended = notify.suspended_notice(**made, account="acme", reason="too many failures")
+    bounce = notify.dsn(
+        dict(recipient="+48601123456", state="failed", reason="x", parts_total=1, text="hi",
+             created_at=1_700_000_000.0, mail_from="anna@acme.example", header_message_id=None),
+        **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example",
+    )  # fmt: skip
+    auto = lambda raw: email.message_from_bytes(raw, policy=policy.default)["Auto-Submitted"]  # noqa: E731
+    assert [auto(verify), auto(suspended)] == ["auto-generated", "auto-generated"]
+    assert auto(bounce) == "auto-replied"
