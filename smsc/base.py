@@ -173,10 +173,12 @@ class MoAcks:
     answered: every acknowledgement written before that request is then confirmed. `closed()` (the
     connection ended) reports the rest as unconfirmed. `prod` is the driver's way of writing a
     request only to get an answer (enquire_link, alive); it is asked for at most once at a time,
-    after the loop step that wrote acknowledgements, so a burst of MOs costs one request.
+    after the loop step that wrote acknowledgements, so a burst of MOs costs one request. It returns
+    whether it wrote (or queued) that request: one the driver may not write (an SMPP link that has
+    sent its unbind) leaves no prod pending, so that a later answer or ask is not waited for in vain.
     """
 
-    def __init__(self, report: Callable[[InboundSms, bool], None], prod: Callable[[], None]) -> None:
+    def __init__(self, report: Callable[[InboundSms, bool], None], prod: Callable[[], bool]) -> None:
         self._report = report
         self._prod = prod
         self.count = 0  # acknowledgements written so far: the mark of a request written now
@@ -188,6 +190,11 @@ class MoAcks:
     @property
     def waiting(self) -> bool:
         return bool(self._waiting)
+
+    @property
+    def prod_in_flight(self) -> bool:
+        """Whether a prod was written whose answer the next prod waits for."""
+        return self._prod_mark is not None
 
     def written(self, sms: InboundSms, *, arrived: float, ok: bool) -> None:
         """After the acknowledgement of `sms` was handed to the socket (`ok`) or could not be;
@@ -225,8 +232,9 @@ class MoAcks:
     def _send_prod(self) -> None:
         self._prod_due = False
         if self._waiting and self._prod_mark is None and not self._closed:
-            self._prod_mark = self.count
-            self._prod()
+            mark = self.count
+            if self._prod():
+                self._prod_mark = mark
 
     def _tell(self, sms: InboundSms, confirmed: bool, why: str = "") -> None:
         if not confirmed:

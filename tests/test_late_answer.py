@@ -14,8 +14,10 @@ import pytest
 import structlog
 
 from gateway import housekeeping
-from gateway.config import Config
-from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
+from gateway.config import Config, parse_config
+from smsc.cimd2.packet import Op, P, Packet
+from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, smtp_sink
+from tests.fakes.cimd2 import PeerConnection, ScriptedSmsc
 from tests.fakes.smsc import LateAnswerSMSC, NoMessageIdSMSC, SilentSMSC
 
 
@@ -89,6 +91,60 @@ async def test_unanswered_part_is_sent_again_after_the_grace_as_a_possible_dupli
                 part = gw.store.db.conn.execute("SELECT id FROM parts").fetchone()[0]
     assert waited >= 0.2 + 0.5 - 0.05  # the response timeout and then the grace, not a quick retry
     assert [e["part"] for e in warnings(logs, "mt.possible_duplicate")][:1] == [part]
+
+
+async def test_smpp_submit_unanswered_with_no_grace_is_sent_again_as_a_possible_duplicate(
+    tmp_path: Path,
+) -> None:
+    # No grace: the part goes again without waiting for a late answer, but the submit was on the
+    # wire and the SMSC may have it, so the re-send is logged and counted as a possible duplicate.
+    async with SilentSMSC() as smsc:
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=0.2, late_answer_grace_seconds=0)
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Into the void"))
+                await smsc.wait_for(2)
+                part = gw.store.db.conn.execute("SELECT id FROM parts").fetchone()[0]
+                assert gw.daemon.dispatcher.possible_duplicates("main") >= 1
+    assert [e["part"] for e in warnings(logs, "mt.possible_duplicate")][:1] == [part]
+
+
+async def next_submit(conn: PeerConnection) -> Packet:
+    """The client's next submit; alives on the way are answered."""
+    while (packet := await conn.next()).op != Op.SUBMIT:
+        if packet.op == Op.ALIVE:
+            conn.send(Packet(Op.ALIVE_RESP, packet.number))
+    return packet
+
+
+async def test_cimd2_submit_unanswered_with_no_grace_is_sent_again_as_a_possible_duplicate(
+    tmp_path: Path,
+) -> None:
+    # With no late-answer grace the submit the SMSC never answered is TEMPORARY, and the link drops
+    # the connection; but it was on the wire, so its re-send is logged and counted as a possible
+    # duplicate, as after a connection lost with a submit on it.
+    async with ScriptedSmsc() as peer:
+        text = config_text(tmp_path, smsc_port=peer.port).replace('type = "smpp"', 'type = "cimd2"')
+        cfg = parse_config(text, source="test config", base_dir=tmp_path)
+        timers = {"response_timeout_seconds": 0.3, "late_answer_grace_seconds": 0}
+        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update=timers)]})
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "Into the void"))
+                unanswered = await next_submit(first)
+                again = await peer.accept()  # the link gave the silent connection up
+                await again.login()
+                resent = await next_submit(again)
+                assert resent.get(P.USER_DATA) == unanswered.get(P.USER_DATA)
+                again.send(Packet.make(Op.SUBMIT_RESP, resent.number, (P.DESTINATION, "+48601123456"),
+                                       (P.SCTS, "261121045622")))  # fmt: skip
+                await gw.until(lambda: gw.states() == ["submitted"])
+                part = gw.store.db.conn.execute("SELECT id FROM parts").fetchone()[0]
+                assert gw.daemon.dispatcher.possible_duplicates("main") == 1
+    assert [e["part"] for e in warnings(logs, "mt.possible_duplicate")] == [part]
+    assert not warnings(logs, "mt.unanswered")  # no grace: not waited for
 
 
 async def test_empty_message_id_expires_the_part_and_tells_the_sender(

@@ -13,11 +13,16 @@ Choices the protocol leaves open, and why:
   request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
 - An MO with an empty address or no user data is acknowledged, logged and counted, but not handed up:
   refusing it would make the SMSC redeliver the same unusable message forever.
+- A stop lets the deliveries already read be committed and answered before the logout (02), whose
+  answer then confirms their 70s; a delivery read once the logout is on its way gets the negative
+  answer, as SMPP's deliver_sm after an unbind does: a 70 written after the logout could never be
+  confirmed, and the SMSC keeps the message for the next session instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -51,6 +56,9 @@ class _Acks:
     def __init__(self, acks: MoAcks) -> None:
         self.acks = acks
         self.arrivals: deque[float] = deque()
+        self.settled = asyncio.Event()  # no delivery is waiting in the inbox or being handled
+        self.settled.set()
+        self.leaving = False  # our logout is on its way: deliveries are refused from now on
 
 
 class InboundRequests:
@@ -76,6 +84,21 @@ class InboundRequests:
         for prod in list(self._prods):
             prod.cancel()
 
+    async def settle(self, conn: Conn, within: float) -> None:
+        """Before a logout: wait (at most `within` seconds) until the deliveries already read are
+        answered, so that their 70s come before the logout and its answer confirms them."""
+        session = self._acks.get(conn)
+        if session is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.settled.wait(), within)
+
+    def leaving(self, conn: Conn) -> None:
+        """Our logout is about to be written: a 70 written after it could never be confirmed, so
+        deliveries from now on are refused and the SMSC keeps them."""
+        session = self._acks.get(conn)
+        if session is not None:
+            session.leaving = True
+
     def acks(self, conn: Conn) -> MoAcks | None:
         """The connection's acknowledgements, which an answer to any request of ours confirms."""
         session = self._acks.get(conn)
@@ -90,6 +113,7 @@ class InboundRequests:
             conn.inbox.put_nowait(packet)
             if (session := self._acks.get(conn)) is not None:
                 session.arrivals.append(asyncio.get_running_loop().time())
+                session.settled.clear()
         else:
             self._counts["unexpected"] += 1
             log.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
@@ -97,16 +121,18 @@ class InboundRequests:
                 Packet.make(Op.GENERAL_ERROR, packet.number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1)))
             )
 
-    def _prod(self, conn: Conn) -> None:
+    def _prod(self, conn: Conn) -> bool:
         """An alive after MO acknowledgements, so that its answer confirms them; skipped when another
-        request's answer confirmed them while it waited for a packet number."""
+        request's answer confirmed them while it waited for a packet number (that answer also ended
+        the prod in `MoAcks`). False when none can be written: the connection is gone."""
         session = self._acks.get(conn)
         if session is None or conn.closed.is_set():
-            return
+            return False
         acks = session.acks
         task = asyncio.create_task(self._exchange(conn, Op.ALIVE, [], unless=lambda: not acks.waiting))
         self._prods.add(task)
         task.add_done_callback(self._prods.discard)
+        return True
 
     def _acked(self, sms: InboundSms, confirmed: bool) -> None:
         if self.events is not None:
@@ -121,18 +147,24 @@ class InboundRequests:
             if session is not None and session.arrivals:
                 arrived = session.arrivals.popleft()
             try:
-                await self._handle(conn, packet, arrived)
+                await self._handle(conn, packet, arrived, leaving=session is not None and session.leaving)
             except Exception:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
+            if session is not None and conn.inbox.empty():
+                session.settled.set()
 
-    async def _handle(self, conn: Conn, packet: Packet, arrived: float) -> None:
+    async def _handle(self, conn: Conn, packet: Packet, arrived: float, *, leaving: bool = False) -> None:
         answer_op = packet.op + 50
         key = (packet.op, packet.number)
         if key == conn.last_acked:
             self._counts["duplicates"] += 1
             log.info("cimd2.retransmission", link=self.name, packet=packet.describe())
             conn.send(Packet(answer_op, packet.number))
+            return
+        if leaving:
+            log.info("cimd2.delivery_refused_logging_out", link=self.name, packet=packet.describe())
+            conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
             return
         parse = parse_mo if packet.op == Op.DELIVER else parse_report
         item = parse(packet, link=self.name)

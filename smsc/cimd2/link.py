@@ -108,13 +108,14 @@ class Cimd2Link:
     def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
         """A written submit whose connection a response timeout closed: reported as SMPP reports one
         (`smsc.smpp.submits`), so that the dispatcher does not put a second copy on the phone at
-        once and logs the re-send. With no grace configured it is TEMPORARY, as on SMPP."""
+        once and logs the re-send. With no grace configured it is TEMPORARY, as on SMPP, and written:
+        the SMSC may have it, so its re-send is still logged and counted as a possible duplicate."""
         error = f"no submit response ({conn.reason})"
         grace = self.cfg.late_answer_grace_seconds
         log.warning("cimd2.submit_unanswered", link=self.name, part_id=sms.part_id, error=error,
                     late_answer_wait=grace)  # fmt: skip
         if grace <= 0:
-            return SubmitResult(Outcome.TEMPORARY, error=error)
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=True)
         self._counts["unanswered"] += 1
         late: asyncio.Future[SubmitResult | None] = asyncio.get_running_loop().create_future()
         late.set_result(None)  # its answer died with the connection
@@ -126,9 +127,13 @@ class Cimd2Link:
         conn = self._conn
         if conn is not None and not conn.closed.is_set():
             if drain:
+                patience = min(5.0, self.cfg.response_timeout_seconds)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(conn.idle.wait(), self.cfg.response_timeout_seconds)
-                await self._request(conn, Op.LOGOUT, [], patience=min(5.0, self.cfg.response_timeout_seconds))
+                # MOs and reports being committed are answered first: the logout's answer confirms their 70s.
+                await self._inbound.settle(conn, patience)
+                self._inbound.leaving(conn)
+                await self._request(conn, Op.LOGOUT, [], patience=patience)
             conn.close("stopped")
         if self._task is not None:
             self._task.cancel()

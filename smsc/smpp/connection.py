@@ -161,14 +161,15 @@ class SmppConnection:
         if self.acks.waiting:
             self.ack_marks[seq] = self.acks.count
 
-    def _prod(self) -> None:
+    def _prod(self) -> bool:
         """An enquire_link after MO acknowledgements, so that its answer confirms them within a round
-        trip; none while stopping (the unbind confirms them) or once the connection is gone."""
+        trip; none once the connection is gone, nor after our unbind: no request may follow it, and
+        its unbind_resp confirms the acknowledgements written before it. False when none was written."""
         if self.closed.is_set() or not self.bound or self.unbind_seq is not None:
-            return
+            return False
         seq = self.seq.next_sequence()
         self._mark(seq)
-        self.send(encode(ENQUIRE_LINK, seq))
+        return self.send(encode(ENQUIRE_LINK, seq))
 
     # --- reading ----------------------------------------------------------------------------------------
 

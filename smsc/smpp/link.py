@@ -134,8 +134,11 @@ class SmppLink:
             if drain and self._in_flight:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._drained.wait(), wait)
-            if conn.tasks:  # MOs and reports being committed: let them be answered before unbinding
-                await asyncio.wait(set(conn.tasks), timeout=wait)
+            # MOs and reports being committed, those read meanwhile too, are answered before the
+            # unbind, whose unbind_resp then confirms their acknowledgements.
+            deadline = asyncio.get_running_loop().time() + wait
+            while conn.tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.wait(set(conn.tasks), timeout=left)
             await conn.unbind()
             conn.close("link stopped")
         if self._task is not None:

@@ -64,7 +64,8 @@ class Submits:
         error = "no submit_sm_resp in time"
         self.unanswered_in_a_row += 1
         if grace <= 0 or self._closed.is_set():
-            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error))
+            # No late answer is waited for, but the SMSC may have it all the same.
+            entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error, written=True))
         else:
             late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
             # Answers are taken for twice the grace: one in the second half still stops a re-send
