@@ -19,8 +19,7 @@ import structlog
 
 from gateway import conversations, notify, premium
 from gateway.config import Config
-from gateway.conversations.numbers import normalise
-from gateway.smtp.addressing import valid_e164
+from gateway.conversations.numbers import normalise, stored_phone
 from gateway.store.accounts import NotFound
 from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
@@ -217,7 +216,7 @@ class GatewayEvents:
         premium number (R-4), else to its conversation's user (R-3)."""
         source, text = self.store.mo.mo_text(mo_id)
         optout = _optout_form(text) in self.optout_words
-        if optout and valid_e164(source, self.notifier.config.gateway.default_region) != source:
+        if optout and stored_phone(source, self.notifier.config.gateway.default_region) is None:
             # A garbled source is not a number we could ever send to; putting it on the list
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")

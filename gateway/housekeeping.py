@@ -24,6 +24,7 @@ from gateway import reassembly
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.store.db import Store
+from gateway.store.records import ClockStep
 from gateway.supervisor import beat, sd_notify
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,9 @@ STATUS_INTERVAL = 2.0
 # Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
 # stepping back at every look; a smaller step costs waiting parts at most these seconds.
 CLOCK_STEP_SECONDS = 5.0
+# Steps forward remembered for a step back to correct: more uncorrected ones than this in one run
+# are a clock gone wild, and only the latest matter to what is still waiting.
+_AHEAD_KEPT = 8
 
 
 class Housekeeping:
@@ -59,6 +63,9 @@ class Housekeeping:
         # The last (wall, monotonic) reading; kept across a restart of the worker, so that a step
         # during its pause is still seen.
         self._readings: tuple[float, float] | None = None
+        # Steps forward no step back has corrected yet, oldest first: (the clock's reading just
+        # before the step, its seconds). Kept across a restart of the worker, like the readings.
+        self._ahead: tuple[tuple[float, float], ...] = ()
 
     async def run(self) -> None:
         last_expiry: float | None = None
@@ -78,26 +85,58 @@ class Housekeeping:
             await asyncio.sleep(STATUS_INTERVAL)
 
     async def check_clock(self) -> float:
-        """Catch the wall clock stepping back, and move the queue's and outbox's waits with it.
+        """Catch the wall clock stepping, and move what the store stamped on it with a step back.
 
-        Their next tries are stamped in wall-clock time; after a step back of an hour, parts and
-        mail waiting would not be due for an hour while new mail overtakes them. The monotonic clock
-        does not step, so the wall clock's expected reading is the last one plus the monotonic time
-        since. A step forward needs nothing: waits end early at worst, as after a long pause.
+        Next tries and validities are stamped in wall-clock time, and so are MOs (the windows that
+        look back from the clock: the SMSC's redelivery, the hourly mail limit per phone). After a
+        step back of an hour, parts and mail waiting would not be due for an hour while new mail
+        overtakes them, SMS would live an hour longer than their validity, and a phone's SMS sent
+        again would be taken for the SMSC's copy of the first. The monotonic clock does not step,
+        so the wall clock's expected reading is the last one plus the monotonic time since.
+
+        A step forward is left as it is: it cannot be told from time that passed unseen (a pause
+        the monotonic clock did not count). It makes waits end early, as after a long pause, and
+        it also expires every SMS whose validity ends within it: right for time that passed, early
+        (a false "validity period expired") for a clock that ran ahead, which nothing tells until
+        a step back corrects it. So a step forward is remembered until then: moving every validity
+        by the whole step back that corrects it would shorten again, by the step, those of SMS
+        accepted before the forward step, and moving none would lengthen, by as much, those of SMS
+        accepted while the clock was ahead (stamped on it). An SMS accepted before the forward step
+        therefore keeps the expiry it was given (unless it ran out while the clock was ahead), one
+        accepted after it moves back by the whole step, and the waits move by the whole step
+        (`gateway.store.records.ClockStep`). Remembered in this object only: a restart between
+        the two steps takes the step back for one of its own.
         Returns the step back found (0 when none).
         """
         wall, mono = self.store.clock(), self.monotonic()
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
-        if step > CLOCK_STEP_SECONDS:
+        if step < -CLOCK_STEP_SECONDS:
+            self._ahead = (*self._ahead, (wall + step, -step))[-_AHEAD_KEPT:]
+            log.warning("clock.stepped_forward", seconds=round(-step, 3))
+        elif step > CLOCK_STEP_SECONDS:
             store = self.store
+            moved = ClockStep(step, self._ahead)
 
-            def shift() -> tuple[int, int]:
-                return store.queue.shift_for_clock_step(step), store.outbox.shift_for_clock_step(step)
+            def shift() -> tuple[int, int, int]:
+                return (
+                    store.queue.shift_for_clock_step(moved),
+                    store.outbox.shift_for_clock_step(step),
+                    store.mo.shift_for_clock_step(moved),
+                )
 
-            # One write for both: a failed one leaves the last reading, so the next look finds the step again.
-            parts, mails = await store.write(shift)
-            log.warning("clock.stepped_back", seconds=round(step, 3), parts=parts, mails=mails)
+            # One write for all: a failed one leaves the last reading, so the next look finds the step again.
+            parts, mails, mos = await store.write(shift)
+            undone = sum(forward for _, forward in self._ahead)
+            self._ahead = _left_ahead(self._ahead, step)
+            log.warning(
+                "clock.stepped_back",
+                seconds=round(step, 3),
+                parts=parts,
+                mails=mails,
+                mos=mos,
+                **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
+            )
         self._readings = (wall, mono)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
@@ -111,6 +150,19 @@ class Housekeeping:
                 self.events.whole_mo(mo_id)
 
         await store.write(work)
+
+
+def _left_ahead(ahead: tuple[tuple[float, float], ...], back: float) -> tuple[tuple[float, float], ...]:
+    """The steps forward a step back of `back` seconds leaves uncorrected: it undoes the latest
+    first. A rest within the jitter is dropped: it would mark as "before the step" times that are
+    after it."""
+    kept = list(ahead)
+    while kept and back > 0.0:
+        since, forward = kept.pop()
+        if forward - back > CLOCK_STEP_SECONDS:
+            kept.append((since, forward - back))
+        back -= forward
+    return tuple(kept)
 
 
 def status_line(status: dict[str, Any]) -> str:

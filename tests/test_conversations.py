@@ -389,6 +389,30 @@ async def test_an_alphanumeric_source_goes_to_the_fallback(tmp_path: Path) -> No
     assert msg["Subject"] == "SMS from DHL to +48100200300 (no conversation)"
 
 
+@pytest.mark.parametrize(
+    ("fallback", "state"), [('fallback_address = "ops@example.com"', "fallback"), ("", "unmatched")]
+)
+async def test_a_sender_id_of_digits_is_not_taken_for_the_phone_it_looks_like(
+    tmp_path: Path, fallback: str, state: str
+) -> None:
+    # "601123456" with TON 5 is a name (alphanumeric sender ID), not PHONE in its national form:
+    # it goes where other senders that are no phone go, never into PHONE's conversation, and it
+    # does not count against PHONE's hourly limit.
+    w = World(tmp_path, f"{fallback}\nmails_per_phone_per_hour = 2")
+    w.send("anna@acme.example")
+    await w.mo("Tak")
+    await w.mo("Promo: 50% taniej", source="601123456", raw={"source_ton": "5"})
+    await w.mo("Będę o 10")
+    assert w.mo_states() == ["mailed", state, "mailed"]
+    mails = [(kind, rcpt, m.get_content().split("\n")[0]) for kind, rcpt, m in w.outbox()]
+    assert [m for m in mails if m[1] == "anna@acme.example"] == [
+        ("reply", "anna@acme.example", "Tak"),
+        ("reply", "anna@acme.example", "Będę o 10"),
+    ]
+    note = w.store.db.conn.execute("SELECT note FROM mo WHERE source = '601123456'").fetchone()[0]
+    assert "not a phone number" in note
+
+
 async def test_a_redelivered_mo_is_mailed_once(tmp_path: Path) -> None:
     # The SMSC sends the same MO again (our ack was lost, or we were killed before sending it).
     w = World(tmp_path)

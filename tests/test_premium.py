@@ -308,6 +308,20 @@ async def test_an_unknown_password_goes_to_the_fallback_recorded(
     assert reason in mail.get_content() and text.strip() in mail.get_content()
 
 
+async def test_a_vote_from_a_sender_id_of_digits_is_not_the_phone_it_looks_like(tmp_path: Path) -> None:
+    # "601123456" with TON 5 is a name (alphanumeric sender ID), not PHONE in its national form:
+    # no service gets it, and no charge is recorded against PHONE.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote", source="601123456", raw={"source_ton": "5"})
+    ((state, service, *_),) = w.premium_mo()
+    assert (state, service) == ("fallback", None)
+    assert w.store.db.conn.execute("SELECT phone FROM premium_mo").fetchone() == ("601123456",)
+    ((kind, _from, rcpt, mail),) = w.outbox()
+    assert (kind, rcpt) == ("premium-fallback", FALLBACK)
+    assert "not a phone number" in mail.get_content()
+
+
 async def test_without_a_fallback_address_an_unknown_password_is_recorded(tmp_path: Path) -> None:
     w = World(tmp_path, premium="")
     await w.mo("KP999 vote")

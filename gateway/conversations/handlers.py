@@ -18,7 +18,7 @@ import structlog
 from gateway import notify
 from gateway.config import Config, is_number_sender
 from gateway.configfeatures import expand_pool
-from gateway.conversations.numbers import display, normalise, to_e164
+from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
@@ -118,7 +118,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     r = repo(store)
     mo = r.mo(mo_id)
     region = cfg.gateway.default_region
-    phone = to_e164(mo.source, region)
+    phone = stored_phone(mo.source, region)
     number = normalise(mo.destination, region)
     earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:

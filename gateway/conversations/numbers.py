@@ -52,6 +52,20 @@ def normalise(address: str, region: str, ton: int | str | None = None) -> str:
     return to_e164(address, region, ton) or address
 
 
+def stored_phone(source: str, region: str) -> str | None:
+    """The phone a stored MO came from, or None when it came from no phone.
+
+    Whether a sender is a phone is decided once, when the MO is recorded (`normalise`, with the
+    TON the SMSC gave): a phone is stored in E.164, anything else as it came. Only that stored
+    form may be trusted afterwards; reading the stored digits again, without their TON, would
+    take a sender ID of digits ("601123456", TON 5) for the national number it looks like: its
+    SMS would be mailed into that phone's conversation, held back by that phone's hourly mail
+    limit, or routed to a premium service as that phone's vote. Every reader of a stored source
+    (the conversations, the premium routing, opt-out words) asks here, so that none disagrees.
+    """
+    return source if source.startswith("+") and valid_e164(source, region) == source else None
+
+
 def display(e164: str) -> str:
     """`+48 601 123 456`: how a person writes the number; the E.164 string if it does not parse."""
     try:

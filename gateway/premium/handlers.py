@@ -17,7 +17,7 @@ import structlog
 
 from gateway import notify
 from gateway.config import Config
-from gateway.conversations.numbers import display, to_e164
+from gateway.conversations.numbers import display, stored_phone
 from gateway.premium import passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.store.db import Store
@@ -46,7 +46,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     number = premium_number(cfg, destination)
     if number is None:
         return None
-    phone = to_e164(source, cfg.gateway.default_region)
+    phone = stored_phone(source, cfg.gateway.default_region)
     earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:
         note = f"the SMSC delivered the same premium SMS again (MO {earlier}): not charged twice"

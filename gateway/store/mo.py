@@ -17,6 +17,7 @@ from __future__ import annotations
 import structlog
 
 from gateway import reassembly
+from gateway.store.records import ClockStep
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -158,9 +159,40 @@ class MoRepo(Repository):
         if row is None:
             return None
         earlier, acked_at = row
-        if acked_at is None or received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
+        # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
+        # stamped before it (the clock stepped back in between, before the step was seen) is no
+        # late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote left unpaid.
+        if acked_at is None or 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
             return int(earlier)
         return None
+
+    def shift_for_clock_step(self, step: ClockStep | float) -> int:
+        """The wall clock stepped back (`step`, or its seconds): the times of recent MOs move with
+        it, in the same write as the parts' deadlines (`QueueRepo.shift_for_clock_step`).
+
+        MO times are the ends of windows that look back from the clock: the SMSC's redelivery of
+        a copy (`redelivery_of`, a day), a segment joined already, the segments waiting to be
+        joined, and the hourly mail limit per phone. Left on the old clock after a step back of an
+        hour, the last hour's MOs would look an hour younger: the same SMS sent again by the phone
+        a minute later would be within 2 s of its copy's acknowledgement (dropped as the SMSC's,
+        a vote unpaid), and the hourly limit would count two hours of answers. An MO's times move
+        by what the step undoes of the clock it was received on (`ClockStep`), its
+        acknowledgement with it, so that the two stay as far apart as they were. Only rows those
+        windows can still reach move: older ones are history no window reads, and rewriting every
+        row of the table would hold the store's one writer for as long. The reach is widened by
+        the step, so that no unmoved row is brought back into a window by it. Returns how many
+        rows moved.
+        """
+        step = step if isinstance(step, ClockStep) else ClockStep(step)
+        before = self.clock() + step.seconds  # the clock's reading without the step
+        reach = reassembly.REDELIVERY_SECONDS + step.seconds
+        back, args = step.back_by("received_at")
+        with self.transaction():
+            return self.conn.execute(
+                f"UPDATE mo SET received_at = received_at - ({back}), acked_at = acked_at - ({back})"
+                " WHERE received_at >= ? OR state = 'segment'",
+                (*args, *args, before - reach),
+            ).rowcount
 
     def mark_failed(self, mo_id: int, note: str) -> None:
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""
