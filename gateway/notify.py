@@ -68,12 +68,38 @@ _STAT_WORDS = {
 }
 _ERR_CODES = {"001": "the phone was unreachable until the message expired"}
 _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
+# An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
+# read it; the name and code stay beside the words for whoever asks the operator.
+_SMPP_WORDS = {
+    "ESME_RINVDSTADR": "the operator refused the number as invalid",
+    "ESME_RINVDSTTON": "the operator refused the number's format",
+    "ESME_RINVDSTNPI": "the operator refused the number's format",
+    "ESME_RINVSRCADR": "the operator refused the sender number or name",
+    "ESME_RINVSRCTON": "the operator refused the sender's format",
+    "ESME_RINVSRCNPI": "the operator refused the sender's format",
+    "ESME_RINVMSGLEN": "the operator refused the length of the text",
+    "ESME_RINVEXPIRY": "the operator refused the validity period",
+    "ESME_RSUBMITFAIL": "the operator could not take the message",
+    "ESME_RX_P_APPN": "the operator refused the message",
+    "ESME_RX_R_APPN": "the operator refused the message",
+    "ESME_RMSGQFUL": "the operator's queue was full",
+    "ESME_RSYSERR": "the operator's system failed",
+}
+_SMPP_REFUSAL = re.compile(
+    r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
+)
 
 
 def human_reason(reason: str) -> str:
-    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (operator code 001)"."""
+    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (operator code 001)";
+    `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)"."""
     out = []
     for piece in reason.split("; "):
+        refusal = _SMPP_REFUSAL.match(piece)
+        if refusal is not None and refusal["name"] in _SMPP_WORDS:
+            words, name = _SMPP_WORDS[refusal["name"]], refusal["name"]
+            out.append(f"{refusal['prefix'] or ''}{words} ({name}, {refusal['code']}){refusal['rest']}")
+            continue
         m = _RECEIPT.match(piece)
         if m is None or m["stat"] not in _STAT_WORDS:
             out.append(piece)

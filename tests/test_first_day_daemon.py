@@ -145,3 +145,17 @@ async def test_a_bounce_gives_a_human_reason_next_to_the_operator_code(tmp_path:
     assert f"Reason: {expected}" in human
     status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
     assert "UNDELIV err:001" in status.as_string()  # the machine-readable part keeps the raw code
+
+
+async def test_a_refusal_at_submit_reads_in_words_next_to_the_smpp_status(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC(reject_suffixes=["0000"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.send(mail(f"601120000@{DOMAIN}", "No such number"))
+            await sink.wait(1)
+    report = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
+    human = next(p for p in report.walk() if p.get_content_type() == "text/plain").get_content()
+    assert "Reason: the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)" in human
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    assert "ESME_RINVDSTADR (0x0B)" in status.as_string()
