@@ -162,7 +162,9 @@ class GatewayEvents:
 
         def work() -> int | None:
             rows.clear()  # a piece may run again
-            mo = store.mo.record_mo(link, source, destination, sms.text, sms.data_coding, concat, rows)
+            mo = store.mo.record_mo(
+                link, source, destination, sms.text, sms.data_coding, concat, rows, repeated=sms.repeated
+            )
             if mo is not None:
                 self.whole_mo(mo)
             return mo

@@ -48,7 +48,7 @@ import asyncio
 import enum
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -151,6 +151,10 @@ class InboundSms:
     concat: Concat | None = None
     received_at: datetime | None = None
     raw: dict[str, str] = field(default_factory=dict)
+    # An identical one-part MO came on the same connection less than ACK_LATE_SECONDS before and was
+    # not refused (`MoAcks.arrived`): the SMSC waits that long for our answer before delivering an MO
+    # again, so this is a new SMS (two votes flushed back to back), however unconfirmed the first is.
+    repeated: bool = False
 
 
 class LinkEvents(Protocol):
@@ -186,6 +190,8 @@ class MoAcks:
         self._prod_mark: int | None = None  # `count` when the prod in flight was asked for
         self._prod_due = False
         self._closed = False
+        # One-part MOs that arrived within ACK_LATE_SECONDS, by (source, destination, text): when.
+        self._recent: dict[tuple[str, str, str], float] = {}
 
     @property
     def waiting(self) -> bool:
@@ -195,6 +201,28 @@ class MoAcks:
     def prod_in_flight(self) -> bool:
         """Whether a prod was written whose answer the next prod waits for."""
         return self._prod_mark is not None
+
+    def arrived(self, sms: InboundSms, at: float) -> InboundSms:
+        """`sms` as read at loop time `at`, marked `repeated` when an identical one-part MO arrived
+        on this connection less than ACK_LATE_SECONDS before: it cannot be the SMSC's copy of that
+        one, which the SMSC is still waiting to have answered on this very connection."""
+        if sms.concat is not None and sms.concat.total > 1:
+            return sms
+        recent = self._recent
+        while recent and at - next(iter(recent.values())) >= ACK_LATE_SECONDS:
+            del recent[next(iter(recent))]
+        key = (sms.source, sms.destination, sms.text)
+        repeated = key in recent
+        recent.pop(key, None)
+        recent[key] = at
+        return replace(sms, repeated=True) if repeated else sms
+
+    def refused(self, sms: InboundSms, at: float) -> None:
+        """The MO read at `at` was answered with an error: the SMSC delivers it again, and that
+        copy must not count as a repeat of it."""
+        key = (sms.source, sms.destination, sms.text)
+        if self._recent.get(key) == at:
+            del self._recent[key]
 
     def written(self, sms: InboundSms, *, arrived: float, ok: bool) -> None:
         """After the acknowledgement of `sms` was handed to the socket (`ok`) or could not be;

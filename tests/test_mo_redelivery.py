@@ -17,12 +17,14 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
+from smsc.base import ACK_LATE_SECONDS, Concat, InboundSms, MoAcks
 from tests.conftest import (
     DOMAIN,
     STAFF,
@@ -183,6 +185,44 @@ async def test_two_identical_premium_votes_acknowledged_seconds_apart_are_two_ch
         assert smsc.stats.deliver_responses == [("mo", 0), ("mo", 0)]
         assert charges(cfg.db_path) == [("A", 300), ("A", 300)]
         assert first_lines(sink, CLIENT) == ["A", "A"]
+
+
+async def test_two_identical_votes_the_smsc_delivers_back_to_back_are_two_charges_and_two_mails(
+    tmp_path: Path,
+) -> None:
+    # (b') The phone voted twice while the link was down; the SMSC flushes both at once, each
+    # delivered once, the second before our acknowledgement of the first was confirmed. The SMSC
+    # cannot be delivering the first again on the same connection while it waits for our answer.
+    ahead = [0.0]
+    async with HappySMSC() as smsc, premium_gateway(tmp_path, smsc, ahead) as (gw, cfg, sink):
+        db = gw.store.db.conn
+        assert await smsc.inject_mo(PHONE, "7355", "KP123 A") == 1
+        assert await smsc.inject_mo(PHONE, "7355", "KP123 A") == 1
+        await gw.until(lambda: smsc.stats.deliver_answered == 2)
+        await gw.until(lambda: acks_recorded(db, 2))
+        unsent = "SELECT COUNT(*) FROM outbox WHERE state != 'sent'"
+        await gw.until(lambda: db.execute(unsent).fetchone()[0] == 0)
+        await asyncio.sleep(0.3)
+        assert smsc.stats.deliver_responses == [("mo", 0), ("mo", 0)]
+        assert charges(cfg.db_path) == [("A", 300), ("A", 300)]
+        assert first_lines(sink, CLIENT) == ["A", "A"]
+
+
+async def test_a_repeat_on_the_connection_counts_only_within_the_smscs_wait_and_not_after_a_refusal() -> None:
+    # What makes an MO `repeated`: an identical one-part MO read on the same connection less than
+    # ACK_LATE_SECONDS before, not answered with an error (the SMSC delivers a refused one again,
+    # and that copy is the same SMS).
+    acks = MoAcks(lambda _sms, _ok: None, lambda: True)
+    vote = InboundSms(source=PHONE, destination="7355", text="KP123 A")
+    assert not acks.arrived(vote, 100.0).repeated
+    assert acks.arrived(vote, 101.0).repeated  # the SMSC still waits for our answer to the first
+    assert not acks.arrived(vote, 101.0 + ACK_LATE_SECONDS).repeated  # it may have stopped waiting
+    acks.refused(vote, 101.0 + ACK_LATE_SECONDS)
+    assert not acks.arrived(vote, 102.0 + ACK_LATE_SECONDS).repeated  # the refused one, again
+    assert not acks.arrived(replace(vote, text="KP123 B"), 103.0 + ACK_LATE_SECONDS).repeated
+    long = replace(vote, concat=Concat(ref=1, total=2, seq=1))
+    assert not acks.arrived(long, 104.0 + ACK_LATE_SECONDS).repeated
+    assert not acks.arrived(long, 104.5 + ACK_LATE_SECONDS).repeated  # segments are judged whole
 
 
 @pytest.mark.parametrize("later", [3.0, OUTAGE])

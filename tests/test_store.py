@@ -197,6 +197,7 @@ def test_an_older_database_is_migrated_and_drops_counters_of_users_removed_befor
     s.accounts.add_account("acme")
     anna = s.accounts.add_user("anna@acme.example", "acme").id
     conn = s.db.conn
+    conn.execute("ALTER TABLE mo DROP COLUMN repeated")  # migration 16 undone
     conn.execute("DROP INDEX mo_copies")  # migration 15 undone
     conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
     conn.execute("DROP INDEX emails_user")
@@ -227,14 +228,16 @@ def test_migration_15_counts_mos_stored_before_as_acknowledged_when_received(tmp
         "INSERT INTO mo (link, source, destination, text, state, received_at)"
         " VALUES ('main', '+48601123456', '7355', 'KP123 A', 'premium', 1000.5)"
     )
+    conn.execute("ALTER TABLE mo DROP COLUMN repeated")
     conn.execute("DROP INDEX mo_copies")
     conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
     conn.execute("UPDATE schema_version SET version = 14")
     s.close()
     s = Store.open(tmp_path / "db.sqlite")
     try:
-        assert s.db.conn.execute("SELECT received_at, acked_at FROM mo").fetchall() == [(1000.5, 1000.5)]
-        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 15
+        rows = s.db.conn.execute("SELECT received_at, acked_at, repeated FROM mo").fetchall()
+        assert rows == [(1000.5, 1000.5, 0)]  # and migration 16: none was a repeat on its connection
+        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 16
     finally:
         s.close()
 

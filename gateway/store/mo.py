@@ -9,7 +9,9 @@ same SMS again when the earlier copy's acknowledgement is not known to have reac
 (`acked_at` is NULL: a crash before the deliver_sm_resp, or its connection ended before the SMSC
 answered anything after it), however long the SMSC took to deliver it again (up to a day, as for
 segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. Otherwise
-the phone sent it again, and paid for it again: a new SMS.
+the phone sent it again, and paid for it again: a new SMS. So is one the link marked `repeated`:
+it came on the same connection moments after the earlier copy, while the SMSC was still waiting for
+our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class MoRepo(Repository):
         data_coding: int,
         concat: tuple[int, int, int] | None,
         rows: list[int] | None = None,
+        *,
+        repeated: bool = False,
     ) -> int | None:
         """Store an MO; a segment of a long text is kept aside until its set is complete.
 
@@ -67,7 +71,7 @@ class MoRepo(Repository):
                 return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                " concat_seq, state, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " concat_seq, state, received_at, repeated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     link,
                     source,
@@ -77,6 +81,7 @@ class MoRepo(Repository):
                     *(concat or (None, None, None)),
                     "segment" if concat and concat[1] > 1 else "new",
                     now,
+                    int(repeated),
                 ),
             )
             assert cur.lastrowid is not None
@@ -146,9 +151,11 @@ class MoRepo(Repository):
     def redelivery_of(self, mo_id: int) -> int | None:
         """The earlier copy of the same SMS when the whole MO `mo_id` is the SMSC delivering it again
         (see the module docstring), else None: a new SMS, however like an earlier one it is."""
-        source, destination, text, received_at = self.conn.execute(
-            "SELECT source, destination, text, received_at FROM mo WHERE id = ?", (mo_id,)
+        source, destination, text, received_at, repeated = self.conn.execute(
+            "SELECT source, destination, text, received_at, repeated FROM mo WHERE id = ?", (mo_id,)
         ).fetchone()
+        if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
+            return None
         # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
         # the SMSC, it has stopped delivering it.
         row = self.conn.execute(

@@ -375,6 +375,13 @@ MIGRATIONS: list[str] = [
     UPDATE mo SET acked_at = received_at;
     CREATE INDEX mo_copies ON mo(source, destination, received_at);
     """,
+    # 16: an MO that came on the same connection within seconds of an identical one the SMSC had
+    # not been answered for yet is a new SMS (the SMSC waits for that answer before it delivers an
+    # MO again), whatever became of the earlier one's acknowledgement: two votes flushed back to back
+    # after an outage are two votes
+    """
+    ALTER TABLE mo ADD COLUMN repeated INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -175,6 +175,9 @@ class InboundRequests:
             conn.last_acked = key
             return
         assert self.events is not None
+        session = self._acks.get(conn)
+        if isinstance(item, InboundSms) and session is not None:
+            item = session.acks.arrived(item, arrived)
         if isinstance(item, InboundSms):
             log.info("cimd2.mo", link=self.name, source=item.source, destination=item.destination,
                      concat=item.concat, number=packet.number)  # fmt: skip
@@ -199,3 +202,5 @@ class InboundRequests:
         else:
             log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
             conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
+            if isinstance(item, InboundSms) and (session := self._acks.get(conn)) is not None:
+                session.acks.refused(item, arrived)

@@ -310,6 +310,7 @@ class SmppConnection:
         esm = getattr(pdu, "esm_class", 0) or 0
         data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
         item: InboundSms | DeliveryReport | None
+        arrived = self.loop.time()
         if esm & ESM_RECEIPT_BITS:
             item = delivery_report(pdu, data, self.cfg.message_id_type)
             if item is None:
@@ -319,8 +320,8 @@ class SmppConnection:
                 self._send_resp(resp, seq, 0)
                 return
         else:
-            item = inbound_sms(pdu, bytes(data), esm)
-        task = asyncio.create_task(self._answer(item, resp, seq, self.loop.time()))
+            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm), arrived)
+        task = asyncio.create_task(self._answer(item, resp, seq, arrived))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -336,3 +337,5 @@ class SmppConnection:
         written = self.send(encode(command_codes.commands[resp], seq, status)) and not closing
         if status == 0 and isinstance(item, InboundSms):
             self.acks.written(item, arrived=arrived, ok=written)
+        elif isinstance(item, InboundSms):
+            self.acks.refused(item, arrived)
