@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import time
 from email import policy
 from pathlib import Path
 
@@ -79,6 +80,26 @@ async def test_one_invalid_recipient_does_not_stop_the_others(tmp_path: Path) ->
         assert sorted(s.destination.lstrip("+") for s in smsc.received) == ["48601123456", "48601123457"]
 
 
+async def test_an_accepted_mail_is_recorded_with_who_from_which_ip_and_when(tmp_path: Path) -> None:
+    # the audit record holds the sender, the client's IP, the time, the text and its SMS.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        before = time.time()
+        res = await gw.send(mail(to("601123456"), "Audit me", subject="Note"), source="127.0.0.2")
+        assert res.error is None
+        after = time.time()
+        row = gw.store.db.conn.execute(
+            "SELECT e.mail_from, e.client_ip, e.received_at, e.text, u.email, a.name, m.recipient, m.text"
+            " FROM emails e JOIN users u ON u.id = e.user_id JOIN accounts a ON a.id = e.account_id"
+            " JOIN messages m ON m.email_id = e.id"
+        ).fetchall()
+        assert len(row) == 1
+        mail_from, client_ip, received_at, text, user, account, recipient, sms = row[0]
+        assert (mail_from, client_ip, user, account) == (STAFF, "127.0.0.2", STAFF, "acme")
+        assert before - 1 <= received_at <= after + 1
+        assert "Audit me" in text
+        assert (recipient, sms) == ("+48601123456", "Note: Audit me")
+
+
 async def test_unknown_sender_is_refused_before_data(tmp_path: Path) -> None:
     # Senders outside the ACL are refused at MAIL FROM; nothing is queued.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
@@ -111,6 +132,43 @@ async def test_failed_dlr_bounces_to_the_sender_as_a_dsn(tmp_path: Path) -> None
             subjects = [str(email.message_from_bytes(m[2])["Subject"]) for m in sink.messages]
             assert ["+48601123413" in s for s in subjects] == [True, False]  # once per message, not per retry
             assert "+48601124413" in subjects[1]
+
+
+async def test_failed_dlr_bounces_to_the_accounts_designated_address(tmp_path: Path) -> None:
+    # an account with a notify address gets the bounce there, not at the sender's mailbox.
+    sink_port = free_port()
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", notify_address="sms-ops@acme.example")
+            )
+            await gw.send(mail(to("601123413"), "This one fails", Message_ID="<fail-2@acme.example>"))
+            await sink.wait(1)
+            mail_from, rcpts, content = sink.messages[0]
+            assert mail_from in ("", "<>") and rcpts == ["sms-ops@acme.example"]
+            report = email.message_from_bytes(content, policy=policy.default)
+            assert report.get_content_type() == "multipart/report"
+            assert str(report["To"]) == "sms-ops@acme.example"
+            assert "+48601123413" in str(report["Subject"])
+            assert gw.states() == ["failed"]
+
+
+async def test_dlr_mail_none_sends_no_bounce(tmp_path: Path) -> None:
+    # `dlr_mail = "none"` mails nothing about a final failure, to the sender or anyone else.
+    sink_port = free_port()
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="none"))
+            await gw.send(mail(to("601123413"), "This one fails quietly"))
+            await gw.until(lambda: gw.states() == ["failed"])
+            # A mail the gateway does send is the marker: a bounce queued with the failure goes first.
+            assert (await gw.send(mail(to("info"), ""), [to("info")])).error is None
+            await sink.wait(1)
+            assert [rcpts for _, rcpts, _ in sink.messages] == [[STAFF]]
+            kinds = [r[0] for r in gw.store.db.conn.execute("SELECT kind FROM outbox ORDER BY id")]
+            assert kinds == ["info"]
 
 
 async def test_smsc_down_at_start_message_waits_then_goes(tmp_path: Path) -> None:

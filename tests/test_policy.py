@@ -287,3 +287,90 @@ async def test_relay_from_untrusted_network_is_refused(tmp_path: Path) -> None:
             assert gw.store.admin.count_messages() == 0
             ok = await gw.send(mail(to("601123456"), "Inside the network"))
             assert ok.error is None
+
+
+BETA = """
+[[account]]
+name = "beta"
+relay_networks = ["127.0.0.2/32"]
+users = ["bob@beta.example"]
+sender = "+48100200301"
+"""
+
+
+async def test_a_sender_of_one_account_is_refused_from_another_accounts_network(tmp_path: Path) -> None:
+    # R-2.1 b / R-8.3: the client network must be trusted by the sender's own account. Beta's mail
+    # server may not send for acme's users, though both the network and the sender are known.
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, extra=BETA)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.set_account_networks(
+                    "acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"]
+                )
+            )
+            res = await gw.send(mail(to("601123456"), "Through beta's server"), source="127.0.0.2")
+            assert code(res) == 550
+            assert "5.7.1" in error_text(res) and "Sender not allowed" in error_text(res)
+            assert gw.store.admin.count_messages() == 0
+            assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
+            assert gw.store.db.conn.execute("SELECT COUNT(*) FROM usage").fetchone()[0] == 0
+            # Each account's own pair still works: beta's user from beta's network, anna from acme's.
+            bob = mail(to("601123457"), "Beta's own")
+            bob.replace_header("From", "bob@beta.example")
+            assert (await gw.send(bob, sender="bob@beta.example", source="127.0.0.2")).error is None
+            assert (await gw.send(mail(to("601123458"), "Acme's own"))).error is None
+            await smsc.wait_for(2)
+            assert sorted(s.text for s in smsc.received) == ["Acme's own", "Beta's own"]
+            month = datetime.now(ZoneInfo("Europe/Warsaw")).strftime("%Y-%m")
+            acme = gw.store.accounts.get_account("acme").id
+            assert gw.store.accounts.usage(f"account:{acme}", month) == 1
+
+
+async def test_quiet_hours_hold_all_mail_of_an_account_marked_bulk(tmp_path: Path) -> None:
+    # R-2.4: "the account is marked as sending bulk" holds its mail without any Precedence header.
+    tz = ZoneInfo("Europe/Warsaw")
+    clock = Clock(datetime.now(tz).replace(hour=22, minute=0, second=0, microsecond=0))
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, extra=BETA)
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account(
+                    "acme", bulk=True, quiet_start="21:00", quiet_end="08:00"
+                )
+            )
+            await gw.store.write(  # the same hours on an account not marked bulk: its mail goes
+                lambda: gw.store.accounts.update_account("beta", quiet_start="21:00", quiet_end="08:00")
+            )
+            assert (await gw.send(mail(to("601123456"), "Plain acme mail"))).error is None
+            marker = mail(to("601123458"), "Marker")
+            marker.replace_header("From", "bob@beta.example")
+            assert (await gw.send(marker, sender="bob@beta.example", source="127.0.0.2")).error is None
+            await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
+            assert [s.text for s in smsc.received] == ["Marker"]
+            held = gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'held'").fetchone()[0]
+            assert held == 1
+            clock.t += 10 * 3600 + 60  # 08:01 the next morning
+            gw.daemon.dispatcher.wake()
+            await smsc.wait_for(2)
+            assert smsc.received[1].text == "Plain acme mail"
+
+
+@pytest.mark.parametrize("premium", [False, True], ids=["plain", "premium_numbers"])
+async def test_info_address_tells_a_sender_off_the_acl_nothing(tmp_path: Path, premium: bool) -> None:
+    # R-2.3: only an ACL user learns limits and use. A stranger on a trusted network is refused
+    # (at MAIL, or at RCPT where premium answers may come from anywhere) and nothing is queued.
+    async with HappySMSC() as smsc:
+        extra = '\n[premium]\nnumbers = ["7355"]\n' if premium else ""
+        cfg = make_config(tmp_path, smsc_port=smsc.port, extra=extra)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", monthly_limit=1000))
+            probe = mail(to("info"), "")
+            probe.replace_header("From", "eve@evil.example")
+            res = await gw.send(probe, [to("info")], sender="eve@evil.example")
+            assert code(res) == 550
+            said = error_text(res)
+            assert "5.7.1" in said and "Sender not allowed" in said
+            assert "acme" not in said and "1000" not in said and "limit" not in said.lower()
+            assert gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+            assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0

@@ -11,6 +11,8 @@ from starlette.routing import Route
 from gateway.premium import handlers
 from gateway.store.accounts import NotFound
 from gateway.web.app import WebContext, build_app
+from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
 from tests.web_helpers import (
     ADMIN,
     OPERATOR,
@@ -22,6 +24,7 @@ from tests.web_helpers import (
     csrf_of,
     login,
     panel_store,
+    password_hash,
     web_context,
 )
 
@@ -404,3 +407,20 @@ async def test_premium_figures_are_the_accounts_own_after_a_password_changes_han
         assert "7.38" in page
     async with as_user(web, OPERATOR) as c:
         assert "3.69" in (await c.get("/premium")).text  # the operator still sees all of it
+
+
+async def test_message_page_shows_the_client_ip_of_a_mail_sent_over_smtp(tmp_path: Path) -> None:
+    # the audit record of an accepted mail says from which IP it came; the panel shows it.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        store = gw.store
+        await store.write(lambda: store.accounts.set_user(STAFF, password_hash=password_hash(), role="admin"))
+        res = await gw.send(mail(f"601123456@{DOMAIN}", "Audited"), source="127.0.0.2")
+        assert res.error is None
+        mid = store.db.conn.execute("SELECT id FROM messages").fetchone()[0]
+        web = web_context(tmp_path, store)
+        try:
+            async with as_user(web, STAFF) as c:
+                page = (await c.get(f"/messages/{mid}")).text
+        finally:
+            web.counts.close()
+    assert '<dd id="client-ip">127.0.0.2</dd>' in page

@@ -19,10 +19,18 @@ class BadNumber(ValueError):
     """The local part is not a phone number we can send to; the text says why."""
 
 
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def split_address(address: str) -> tuple[str, str]:
+    """The local part as the user typed it and the domain. A mail client quotes a local part with
+    spaces (`"601 123 456"@domain`, RFC 5321 Quoted-string); the quotes are no part of the number,
+    so they go here and the number is then read like any other form."""
     local, sep, domain = address.strip().strip("<>").rpartition("@")
     if not sep or not local:
         raise BadNumber("not an address of the form number@domain")
+    if len(local) >= 2 and local.startswith('"') and local.endswith('"'):
+        local = _QUOTED_PAIR.sub(r"\1", local[1:-1])  # `""` stays an address: its number is empty
     return local, domain.lower().rstrip(".")
 
 

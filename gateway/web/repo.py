@@ -76,8 +76,8 @@ class PanelRepo(Repository):
     def message_detail(self, message_id: int) -> dict[str, Any] | None:
         cur = self.conn.execute(
             "SELECT m.id, m.account_id, a.name AS account, m.recipient, m.source, m.text, m.parts_total,"
-            " m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from, e.subject,"
-            " e.header_message_id FROM messages m JOIN emails e ON e.id = m.email_id"
+            " m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from, e.client_ip,"
+            " e.subject, e.header_message_id FROM messages m JOIN emails e ON e.id = m.email_id"
             " LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
             (message_id,),
         )
