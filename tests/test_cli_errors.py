@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE
 from gateway.store.db import Store
 from tests.conftest import config_text, free_port, mode, unwritable
+from tests.test_process import start_daemon
 from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
 
 CLI = [sys.executable, "-m", "gateway.cli"]
@@ -356,3 +358,62 @@ def test_a_maildir_every_user_could_read_is_narrowed(tmp_path: Path, umask_022: 
     asyncio.run(CaptureMailer(maildir).send("<>", "anna@acme.example", b"Subject: x\r\n\r\ny\r\n"))
     assert mode(maildir) & 0o007 == 0  # the older 0644 files are out of other users' reach with it
     assert all(mode(p) == 0o600 for p in maildir.glob("*.eml") if p != old)
+
+
+# ---- 8. what a new admin met walking through the README -----------------------------------------
+
+
+async def test_send_from_a_network_the_senders_account_does_not_trust_names_the_fix(tmp_path: Path) -> None:
+    # `send` mails from 127.0.0.1 through the relay port, as any client: the relay answers a bare
+    # 5.7.1, and the admin is told which account lacks the address and how to add it.
+    smtp_port = free_port()
+    extra = '\n[[account]]\nname = "beta"\nrelay_networks = ["192.0.2.0/24"]\nusers = ["carl@beta.example"]\n'
+    config = write_config(
+        tmp_path, config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port, extra=extra)
+    )
+    proc = await start_daemon(config, smtp_port)
+    try:
+        res = await asyncio.to_thread(run, config, "send", "601123456", "x", "--as", "carl@beta.example")
+        assert res.returncode == EXIT_FAILURE, res.stderr
+        assert "550 5.7.1" in one_line(res)
+        assert "account beta" in res.stderr and "192.0.2.0/24" in res.stderr
+        assert "`smsgw account set beta --add-network 127.0.0.1/32`" in res.stderr
+        res = await asyncio.to_thread(run, config, "send", "601123456", "x", "--as", "nobody@beta.example")
+        assert res.returncode == EXIT_FAILURE
+        assert "smsgw user add nobody@beta.example --account NAME" in one_line(res)
+        # With the network added, the same command is accepted.
+        assert run(config, "account", "set", "beta", "--add-network", "127.0.0.1/32").returncode == 0
+        res = await asyncio.to_thread(run, config, "send", "601123456", "x", "--as", "carl@beta.example")
+        assert res.returncode == 0 and "accepted: 250" in res.stdout, res.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 60)
+
+
+def test_send_mo_without_a_simulator_asks_whether_the_daemon_runs(tmp_path: Path) -> None:
+    text = config_text(tmp_path, smsc_port=free_port())
+    config = write_config(
+        tmp_path, text.replace("[simulator]\n", f"[simulator]\ncontrol_port = {free_port()}\n")
+    )
+    res = run(config, "simulator", "send-mo", "--to", "+48100200300", "hello")
+    assert res.returncode == EXIT_FAILURE
+    line = one_line(res)
+    assert "cannot reach the simulator" in line and "is `smsgw run`" in line, line
+
+
+def end_marker(db: Path) -> str | None:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT end_marker FROM accounts WHERE name = 'acme'").fetchone()[0]
+
+
+@pytest.mark.parametrize("args", [["--end-marker", "---"], ["--end-marker=---"]])
+def test_an_end_marker_of_dashes_is_taken(config: Path, db: Path, args: list[str]) -> None:
+    res = run(config, "account", "set", "acme", *args)
+    assert res.returncode == 0, res.stderr
+    assert end_marker(db) == "---"
+
+
+def test_an_end_marker_without_its_value_is_still_refused(config: Path, db: Path) -> None:
+    res = run(config, "account", "set", "acme", "--end-marker", "--dlr-mail", "all")
+    assert res.returncode == EXIT_USAGE and "--end-marker" in res.stderr, res.stderr
+    assert end_marker(db) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import shutil
 import socket
@@ -11,7 +12,10 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -300,3 +304,73 @@ def test_a_user_who_sent_mail_is_removed_and_the_next_user_starts_from_zero(tmp_
         assert store.accounts.usage(f"account:{acme}", "2026-03") == 7  # the account's stay
     finally:
         store.close()
+
+
+# ---- what a new admin met walking through the README --------------------------------------------
+
+
+def test_times_are_shown_in_the_configured_zone_not_the_machines(tmp_path: Path) -> None:
+    # The panel, the billing files and the mails say [gateway] timezone; a shell in UTC must not
+    # make the CLI show the same event an hour off.
+    config = write_config(tmp_path, timezone="Europe/Warsaw")
+    at = datetime(2026, 11, 30, 19, 51, 2, tzinfo=ZoneInfo("Europe/Warsaw")).timestamp()
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    store.policy.add_optout("+48601123456", word="STOP", source="sms")
+    store.outbox.enqueue_mail("bounce", "smsgw@x", "anna@acme.example", b"x")
+    store.close()
+    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
+        email = conn.execute(
+            "INSERT INTO emails (mail_from, text, received_at) VALUES ('anna@acme.example', 'x', ?)", (at,)
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO messages (email_id, recipient, source, text, coding, parts_total, state,"
+            " created_at, expires_at) VALUES (?, '+48601123456', '+48100200300', 'x', 0, 1, 'queued', ?, ?)",
+            (email, at, at + 86400),
+        )
+        conn.execute(
+            "INSERT INTO mo (link, source, destination, text, state, received_at)"
+            " VALUES ('main', '+48601123456', '+48100200300', 'hi', 'mailed', ?)",
+            (at,),
+        )
+        conn.execute("UPDATE optouts SET created_at = ?", (at,))
+        conn.execute("UPDATE outbox SET next_attempt_at = ?", (at,))
+    for command in (["queue", "list"], ["outbox", "list"], ["optout", "list"], ["mo", "list"]):
+        res = run("--config", str(config), *command, env={"TZ": "UTC"})
+        assert res.returncode == 0, res.stderr
+        assert "2026-11-30 19:51:02" in res.stdout, (command, res.stdout)
+
+
+def test_a_second_run_names_the_running_daemon(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, smtp_port=port)
+        (tmp_path / "state").mkdir()
+        status = tmp_path / "state" / "status.json"
+        # The running daemon's status file; this test's process stands in for its live pid.
+        status.write_text(json.dumps({"pid": os.getpid(), "updated_at": time.time(), "links": {}}))
+        res = run("--config", str(config), "run")
+        assert res.returncode == 1
+        assert f"smsgw is already running (pid {os.getpid()})" in res.stderr
+        assert "ss -ltnp" not in res.stderr and "Traceback" not in res.stderr
+        # A status file left by a daemon that was killed: the port is busy for another reason.
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        status.write_text(json.dumps({"pid": dead.pid, "updated_at": time.time(), "links": {}}))
+        res = run("--config", str(config), "run")
+    assert res.returncode == 1
+    assert "already running" not in res.stderr and "the port is already in use" in res.stderr
+
+
+def test_outbox_list_fits_its_widest_kind(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    for kind in ("dsn", "premium-verify", "premium-fallback"):
+        store.outbox.enqueue_mail(kind, "smsgw@x", "anna@acme.example", b"x")
+    store.close()
+    res = run("--config", str(config), "outbox", "list")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 3
+    assert len({line.index(" to anna@") for line in lines}) == 1, res.stdout

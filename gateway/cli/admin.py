@@ -268,21 +268,36 @@ def add_admin_commands(sub: Any) -> None:
         dest="sub", required=True, metavar="ACTION"
     )
     aa = a.add_parser("add", help="add a client company")
-    aa.add_argument("name", type=account_name)
-    aa.add_argument("--relay-network", action="append", default=[], metavar="CIDR")
-    aa.add_argument("--sender", metavar="NUMBER_OR_NAME")
+    aa.add_argument("name", type=account_name, help="the company's name, as in the panel and billing files")
+    aa.add_argument(
+        "--relay-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a client network whose mail servers may use the relay port, e.g. 192.0.2.0/24"
+        " (may be repeated; default: none, submission port only)",
+    )
+    aa.add_argument(
+        "--sender",
+        metavar="NUMBER_OR_NAME",
+        help="originating address (a name cannot be answered; default: [gateway] default_sender)",
+    )
     aa.set_defaults(func=cmd_account_add)
     a.add_parser("list", help="accounts with their sender, networks and state").set_defaults(
         func=cmd_account_list
     )
     aset = a.add_parser("set", help="change an account's settings")
-    aset.add_argument("name")
+    aset.add_argument("name", help="the account, as `smsgw account list` shows it")
     aset.add_argument(
         "--sender", metavar="NUMBER_OR_NAME", help="originating address (a name cannot be answered)"
     )
     aset.add_argument("--monthly-limit", metavar="PARTS", help="SMS parts per calendar month, or 'none'")
     aset.add_argument("--daily-limit", metavar="PARTS", help="SMS parts per day, or 'none'")
-    aset.add_argument("--split-mode", choices=["concatenated", "separate"])
+    aset.add_argument(
+        "--split-mode",
+        choices=["concatenated", "separate"],
+        help="a long text as one concatenated SMS or as independent SMS (default concatenated)",
+    )
     aset.add_argument("--transliterate", choices=["on", "off"], help="Polish letters to ASCII to stay in GSM")
     aset.add_argument("--overflow", choices=["truncate", "reject"], help="text over the part limit")
     aset.add_argument(
@@ -291,9 +306,18 @@ def add_admin_commands(sub: Any) -> None:
         help=f"how long an SMS may wait for delivery (at most {MAX_VALIDITY_HOURS}),"
         " or 'default' for [gateway] validity_hours",
     )
-    aset.add_argument("--end-marker", metavar="TEXT")
+    aset.add_argument(
+        "--end-marker",
+        metavar="TEXT",
+        help="a line holding only TEXT ends the SMS text (default: [gateway] end_marker, END);"
+        " a marker of dashes works as --end-marker=--- or --end-marker ---",
+    )
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
-    aset.add_argument("--dlr-mail", choices=["none", "failed", "all"])
+    aset.add_argument(
+        "--dlr-mail",
+        choices=["none", "failed", "all"],
+        help="which delivery outcomes are mailed to the sender (default failed)",
+    )
     aset.add_argument("--notify-address", metavar="EMAIL", help="bounces go here instead of to the sender")
     aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
     aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")
@@ -305,34 +329,52 @@ def add_admin_commands(sub: Any) -> None:
     aset.add_argument(
         "--billing-to", action="append", metavar="EMAIL", help="monthly billing file to (repeat; 'none': off)"
     )
-    aset.add_argument("--add-network", action="append", default=[], metavar="CIDR")
-    aset.add_argument("--remove-network", action="append", default=[], metavar="CIDR")
+    aset.add_argument(
+        "--add-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="trust this client network on the relay port, e.g. 192.0.2.0/24 (may be repeated)",
+    )
+    aset.add_argument(
+        "--remove-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="stop trusting this network, written as `account list` shows it (may be repeated)",
+    )
     aset.set_defaults(func=cmd_account_set)
     asus = a.add_parser("suspend", help="refuse the account's mail until resumed")
-    asus.add_argument("name")
-    asus.add_argument("--reason", default="suspended by admin")
+    asus.add_argument("name", help="the account to suspend")
+    asus.add_argument(
+        "--reason",
+        default="suspended by admin",
+        help="said to its senders in the refusal and shown in `account list` (default 'suspended by admin')",
+    )
     asus.set_defaults(func=cmd_account_suspend)
     ares = a.add_parser("resume", help="lift a suspension")
-    ares.add_argument("name")
+    ares.add_argument("name", help="the suspended account")
     ares.set_defaults(func=cmd_account_resume)
 
     u = sub.add_parser("user", help="addresses allowed to send").add_subparsers(
         dest="sub", required=True, metavar="ACTION"
     )
     ua = u.add_parser("add", help="allow an address to send for an account")
-    ua.add_argument("email")
-    ua.add_argument("--account", required=True)
+    ua.add_argument("email", help="the address the user sends from (envelope sender), also the login")
+    ua.add_argument("--account", required=True, metavar="NAME", help="the account the user sends for")
     ua.set_defaults(func=cmd_user_add)
     ul = u.add_parser("list", help="users, their account and whether a password is set")
-    ul.add_argument("--account")
+    ul.add_argument("--account", metavar="NAME", help="only this account's users (default: all)")
     ul.set_defaults(func=cmd_user_list)
     ur = u.add_parser("remove", help="stop an address from sending")
-    ur.add_argument("email")
+    ur.add_argument("email", help="the user's address")
     ur.set_defaults(func=cmd_user_remove)
     us = u.add_parser("set", help="per-user limits and web panel role")
-    us.add_argument("email")
-    us.add_argument("--monthly-limit", metavar="PARTS")
-    us.add_argument("--daily-limit", metavar="PARTS")
+    us.add_argument("email", help="the user's address")
+    us.add_argument(
+        "--monthly-limit", metavar="PARTS", help="SMS parts per calendar month, or 'none' (default none)"
+    )
+    us.add_argument("--daily-limit", metavar="PARTS", help="SMS parts per day, or 'none' (default none)")
     us.add_argument(
         "--role",
         choices=["user", "admin", "operator"],
@@ -349,6 +391,6 @@ def add_admin_commands(sub: Any) -> None:
         ("remove", cmd_optout_remove, "allow SMS to a number again"),
     ):
         op = o.add_parser(name, help=text)
-        op.add_argument("number")
+        op.add_argument("number", help="the phone: +48601123456, or national as 601123456")
         op.set_defaults(func=func)
     o.add_parser("list", help="the numbers on the opt-out list").set_defaults(func=cmd_optout_list)

@@ -95,9 +95,13 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def add_billing_commands(sub: Any) -> None:
-    b = sub.add_parser("billing", help="monthly billing files").add_subparsers(dest="sub", required=True)
+    b = sub.add_parser("billing", help="monthly billing files").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
     run = b.add_parser("run", help="write a month's billing files (mail them only with --send)")
-    run.add_argument("--month", required=True, metavar="YYYY-MM")
+    run.add_argument(
+        "--month", required=True, metavar="YYYY-MM", help="the calendar month, in [gateway] timezone"
+    )
     run.add_argument("--account", metavar="NAME", help="only this account's file (no summary)")
     run.add_argument(
         "--send", action="store_true", help="also queue the mails not mailed before (account and operator)"
@@ -106,6 +110,6 @@ def add_billing_commands(sub: Any) -> None:
     run.set_defaults(func=cmd_billing_run)
     b.add_parser("list", help="months and files written").set_defaults(func=cmd_billing_list)
     show = b.add_parser("show", help="print a billing file (the summary without --account)")
-    show.add_argument("--month", required=True, metavar="YYYY-MM")
-    show.add_argument("--account", metavar="NAME")
+    show.add_argument("--month", required=True, metavar="YYYY-MM", help="a month written by `billing run`")
+    show.add_argument("--account", metavar="NAME", help="this account's file (default: the summary)")
     show.set_defaults(func=cmd_billing_show)

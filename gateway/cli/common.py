@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from gateway.adminrules import SQLITE_INT_MAX
 from gateway.config import Config
@@ -125,7 +126,6 @@ def bind_error(key: str, host: str, port: int, exc: OSError) -> str:
 # ---- argument types: a bad value is refused by argparse, naming the argument ----------------------
 
 
-
 def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high]; argparse prefixes the argument's name."""
 
@@ -155,8 +155,23 @@ def account_name(value: str) -> str:
     return name
 
 
+# The zone every time the CLI prints is read in; set once the config is loaded (`use_zone`).
+_zone: ZoneInfo | None = None
+
+
+def use_zone(cfg: Config) -> None:
+    """Print times in `[gateway] timezone`, as the panel, the billing files and the mails do.
+
+    The process's own zone is whatever the host or the admin's shell says (often UTC on a
+    server): a time in it would not match the same event in the panel or a customer's mail.
+    """
+    global _zone
+    _zone = ZoneInfo(cfg.gateway.timezone)
+
+
 def when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+    """A time in the panel's format, in the configured zone (the machine's before a config is read)."""
+    return datetime.fromtimestamp(ts, _zone).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def age(seconds: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import signal
 import sqlite3
 import sys
@@ -33,8 +34,9 @@ from gateway.cli.common import (
     bounded_int,
     database_error,
     find_config,
+    use_zone,
 )
-from gateway.cli.ops import add_ops_commands
+from gateway.cli.ops import add_ops_commands, pid_alive
 from gateway.cli.service import add_service_commands
 from gateway.config import Config, ConfigError, load_config
 from gateway.configcheck import exposed_secrets, state_dir_problem
@@ -74,6 +76,11 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         runner(daemon.run())
     except ListenError as exc:
         transient = exc.cause.errno == errno.EADDRINUSE  # may free up; a restart can help
+        if transient and (pid := running_pid(cfg)) is not None:
+            raise CliError(
+                f"smsgw is already running (pid {pid}) with state_dir {cfg.state_dir};"
+                " see `smsgw status`, stop it before starting another"
+            ) from exc
         raise CliError(
             bind_error(exc.key, exc.host, exc.port, exc.cause), EXIT_FAILURE if transient else EXIT_CONFIG
         ) from exc
@@ -86,6 +93,25 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot start: {exc}") from exc
     return 0
+
+
+def running_pid(cfg: Config) -> int | None:
+    """The pid of a daemon of this state directory that is alive, from its status file.
+
+    A failed bind never writes the status file, so the pid there is the other daemon's. Asked only
+    once a port is taken: a status file left by a killed daemon names a pid that has exited (or,
+    rarely, been reused), and then the port message with its `ss` hint is the right one.
+    """
+    from gateway.housekeeping import read_status
+
+    status = read_status(cfg.state_dir)
+    try:
+        pid = int(status["pid"]) if status else 0
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid() or not pid_alive(pid):
+        return None
+    return pid
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
@@ -154,7 +180,8 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
         answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
     except OSError as exc:
         raise CliError(
-            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror}"
+            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
+            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
         ) from exc
     if not answer.get("ok"):
         raise CliError(f"simulator: {answer.get('error', 'refused')}")
@@ -170,6 +197,7 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL_HELP = f"write log lines of this level and above: {', '.join(LOG_LEVELS)} (default INFO)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,9 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
-    run.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
+    run.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help=LOG_LEVEL_HELP)
     run.set_defaults(func=cmd_run)
-    sub.add_parser("check-config", help="validate the config and exit").set_defaults(func=cmd_check_config)
+    sub.add_parser(
+        "check-config",
+        help="validate the config and exit",
+        description="Read the config as `smsgw run` would, check its values and the state directory,"
+        " warn about secrets other users may read, and exit 0 if it is fine, 3 if not.",
+    ).set_defaults(func=cmd_check_config)
 
     add_ops_commands(sub)
     add_admin_commands(sub)
@@ -203,11 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
     s = sim.add_subparsers(dest="sub", required=True, metavar="ACTION")
     srun = s.add_parser("run", help="run only the simulator (SMPP, CIMD2 and control ports from [simulator])")
-    srun.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
+    srun.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help=LOG_LEVEL_HELP)
     srun.set_defaults(func=cmd_simulator_run)
     mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
     mo.add_argument("--from", dest="source", metavar="PHONE", help=f"sending phone (default {DEMO_PHONE})")
-    mo.add_argument("--to", dest="destination", metavar="NUMBER")
+    mo.add_argument(
+        "--to",
+        dest="destination",
+        metavar="NUMBER",
+        help="the gateway's number the phone writes to (needed without --reply-to-last)",
+    )
     mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
     mo.add_argument(
         "--parts",
@@ -216,16 +254,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the text as N concatenated segments",
     )
     mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
-    mo.add_argument("text")
+    mo.add_argument("text", help="the SMS text the phone sends")
     mo.set_defaults(func=cmd_simulator_send_mo)
     return p
+
+
+# Options whose value may be all dashes: argparse reads `--end-marker ---` as a second option.
+DASH_VALUE_OPTIONS = frozenset({"--end-marker"})
+
+
+def dash_values(argv: list[str]) -> list[str]:
+    """`--end-marker ---` as `--end-marker=---`, which argparse takes.
+
+    Only a value that cannot be an option name is joined (`-`, `--`, `---`, `-- `): a forgotten
+    value before the next option (`--end-marker --dlr-mail all`) is still refused by argparse.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":  # everything after it is positional already
+            return out + argv[i:]
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in DASH_VALUE_OPTIONS and following is not None and not following.lstrip("-")[:1].isalnum():
+            out.append(f"{arg}={following}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Before anything is written: a config warning must not merge with a line a killed run left torn.
     end_torn_line(sys.stderr)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(dash_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         cfg: Config | None = None
         if getattr(args, "needs_config", True):
@@ -233,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if found is not None:
                 print(f"smsgw: using config {args.config} ({found})", file=sys.stderr)
             cfg = load_config(args.config, links_required=getattr(args, "links_required", True))
+            use_zone(cfg)
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG

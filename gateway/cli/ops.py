@@ -8,9 +8,11 @@ database.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import smtplib
+import sys
 import time
 from email.message import EmailMessage
 from typing import Any
@@ -135,12 +137,14 @@ def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = open_store(cfg, must_exist=True).admin.list_outbox(args.state, args.limit)
     if not rows:
         print("outbox empty")
+    # Kinds run from `dsn` to `premium-fallback`: the widest one shown sets the column.
+    kind_width = max((len(r["kind"]) for r in rows), default=0)
     for r in rows:
         nxt = when(r["next_attempt_at"]) if r["state"] == "queued" else "-"
         error = f"  last error: {r['last_error']}" if r["last_error"] else ""
         print(
-            f"{r['id']:>6}  {r['kind']:<12} to {r['rcpt']:<28} {r['state']:<7} attempts {r['attempts']}"
-            f"  next {nxt}{error}"
+            f"{r['id']:>6}  {r['kind']:<{kind_width}} to {r['rcpt']:<28} {r['state']:<7}"
+            f" attempts {r['attempts']}  next {nxt}{error}"
         )
     return 0
 
@@ -182,11 +186,14 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     try:
         with smtplib.SMTP(host, port, timeout=30) as smtp:
+            client_ip = smtp.sock.getsockname()[0]  # what the relay port checks the networks against
             smtp.ehlo("localhost")
-            smtp.mail(sender)
-            code, text = smtp.rcpt(rcpt)
+            # A refused sender is answered at MAIL, or at RCPT when premium answers may come in.
+            code, text = smtp.mail(sender)
+            if code < 400:
+                code, text = smtp.rcpt(rcpt)
             if code >= 400:
-                raise CliError(f"refused: {code} {text.decode(errors='replace')}")
+                _refused(cfg, sender, client_ip, code, text.decode(errors="replace"))
             code, text = smtp.data(msg.as_bytes())
     except OSError as exc:
         raise CliError(
@@ -205,6 +212,46 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         print("(not queued as SMS; nothing to wait for)")
         return 0
     return _wait(cfg, int(email_id), args.wait_seconds)
+
+
+def _refused(cfg: Config, sender: str, client_ip: str, code: int, reply: str) -> None:
+    """Raise the refusal, with why and what to do when the store can tell.
+
+    The relay port answers a bare 5.7.1 to a sender it does not trust (it never tells a client
+    which check failed), but the admin running `send` may read the accounts: most often the
+    sender's account does not list the address `send` connects from.
+    """
+    refused = f"refused: {code} {reply}"
+    hint = _relay_hint(cfg, sender, client_ip) if "5.7.1" in reply else None
+    if hint is None:
+        raise CliError(refused)
+    print(f"smsgw: {refused}", file=sys.stderr)
+    raise CliError(hint)
+
+
+def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
+    from acl.accounts import trusted_accounts
+
+    try:
+        store = open_store(cfg, must_exist=True)
+    except CliError:
+        return None
+    user = store.accounts.find_user(sender)
+    if user is None:
+        return (
+            f"{sender} is not a user of any account; add it with"
+            f" `smsgw user add {sender} --account NAME` (see `smsgw account list`)"
+        )
+    account = store.accounts.account_by_id(user.account_id)
+    if trusted_accounts(client_ip, [(account.id, cidr) for cidr in account.networks]):
+        return None  # the networks allow it: the reply itself says why (a suspension)
+    host = ipaddress.ip_address(client_ip.split("%", 1)[0])
+    return (
+        f"{sender} belongs to account {account.name}, whose relay networks"
+        f" ({', '.join(account.networks) or 'none'}) do not include {client_ip}, the address"
+        " `smsgw send` mails from to the relay port (smtp.listen); allow it with"
+        f" `smsgw account set {account.name} --add-network {host}/{host.max_prefixlen}`"
+    )
 
 
 def _wait(cfg: Config, email_id: int, limit: float) -> int:
@@ -234,36 +281,48 @@ def add_ops_commands(sub: Any) -> None:
         dest="sub", required=True, metavar="ACTION"
     )
     ql = q.add_parser("list", help="the latest messages, newest first")
-    ql.add_argument("--state", choices=MESSAGE_STATES)
-    ql.add_argument("--limit", type=list_limit, default=50)
+    ql.add_argument("--state", choices=MESSAGE_STATES, help="only messages in this state (default: all)")
+    ql.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ql.set_defaults(func=cmd_queue_list)
     for name, func, text in (
         ("retry", cmd_queue_retry, "send a held, failed or expired message again"),
         ("cancel", cmd_queue_cancel, "cancel the parts of a message not yet sent"),
     ):
         qp = q.add_parser(name, help=text)
-        qp.add_argument("id", type=row_id)
+        qp.add_argument("id", type=row_id, help="the message's id, the first column of `smsgw queue list`")
         qp.set_defaults(func=func)
 
     o = sub.add_parser(
         "outbox", help="bounces, notices and replies waiting for the mail relay"
     ).add_subparsers(dest="sub", required=True, metavar="ACTION")
     ol = o.add_parser("list", help="kind, recipient, attempts, last error, next attempt")
-    ol.add_argument("--state", choices=("queued", "active", "sent", "failed"))
-    ol.add_argument("--limit", type=list_limit, default=50)
+    ol.add_argument(
+        "--state",
+        choices=("queued", "active", "sent", "failed"),
+        help="only mail in this state (default: all)",
+    )
+    ol.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ol.set_defaults(func=cmd_outbox_list)
     orr = o.add_parser("retry", help="send waiting or failed mail again now")
-    orr.add_argument("id", type=row_id, nargs="?")
+    orr.add_argument(
+        "id", type=row_id, nargs="?", help="the mail's id, the first column of `smsgw outbox list` (or --all)"
+    )
     orr.add_argument("--all", action="store_true", help="every waiting or failed mail")
     orr.set_defaults(func=cmd_outbox_retry)
 
     s = sub.add_parser("send", help="send a test SMS through the gateway's own SMTP listener")
-    s.add_argument("number", help="international number, e.g. +48601123456")
-    s.add_argument("text")
+    s.add_argument(
+        "number",
+        help="the phone: international (+48601123456) or national in [gateway] default_region (601123456)",
+    )
+    s.add_argument("text", help="the SMS text (the mail's body)")
     s.add_argument(
         "--as", dest="sender", metavar="EMAIL", help="the user who sends (needed when several exist)"
     )
-    s.add_argument("--subject")
+    s.add_argument(
+        "--subject",
+        help="a mail subject: put before the text as for any mail (see [gateway] subject_max; default none)",
+    )
     s.add_argument("--wait", action="store_true", help="wait for the final state and print it")
     s.add_argument("--wait-seconds", type=float, default=120, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_send)

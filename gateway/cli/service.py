@@ -302,7 +302,11 @@ def add_service_commands(sub: Any) -> None:
         "install-service", help="create the smsgw user, /etc/smsgw/config.toml, state dir and systemd unit"
     )
     ins.add_argument("--root", type=Path, help="write under this directory instead of / (no user, no chown)")
-    ins.add_argument("--user", default="smsgw")
+    ins.add_argument(
+        "--user",
+        default="smsgw",
+        help="the system user the daemon runs as, created if missing (default smsgw)",
+    )
     ins.add_argument(
         "--domain", default="sms.example.com", help="the mail domain users send to (NUMBER@DOMAIN)"
     )

@@ -1,0 +1,79 @@
+"""`smsgw COMMAND --help` answers what each option and argument is, before a new admin has to guess."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.cli.main import build_parser
+
+CLI = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+# Commands whose options other modules define (gateway/conversations, gateway/premium).
+ELSEWHERE = frozenset({"mo", "conversation", "premium"})
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SMSGW_CONFIG", None)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, argparse._SubParsersAction | None]]:
+    """Every (sub)command's parser with its path, and the subcommand action it holds, if any."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    yield path, parser, groups[0] if groups else None
+    for group in groups:
+        for name, child in group.choices.items():
+            if not path and name in ELSEWHERE:
+                continue
+            yield from commands(child, (*path, name))
+
+
+def test_every_option_and_argument_says_what_it_is() -> None:
+    missing = [
+        f"smsgw {' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
+        for path, parser, _sub in commands(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction) and not action.help
+    ]
+    assert missing == []
+
+
+def test_every_subcommand_placeholder_is_action() -> None:
+    placeholders = {
+        " ".join(path): sub.metavar
+        for path, _parser, sub in commands(build_parser())
+        if sub is not None and path
+    }
+    assert placeholders and set(placeholders.values()) == {"ACTION"}, placeholders
+
+
+def test_check_config_describes_itself() -> None:
+    res = run("check-config", "--help")
+    assert res.returncode == 0
+    assert "exit 0 if it is fine, 3 if not" in " ".join(res.stdout.split())
+
+
+def test_send_says_national_numbers_work() -> None:
+    res = run("send", "--help")
+    text = " ".join(res.stdout.split())
+    assert res.returncode == 0 and "601123456" in text and "+48601123456" in text
+    assert "--subject SUBJECT" in text and "default none" in text
+
+
+def test_options_with_a_default_name_it() -> None:
+    text = " ".join(run("run", "--help").stdout.split())
+    assert "(default INFO)" in text
+    text = " ".join(run("queue", "list", "--help").stdout.split())
+    assert "(default 50)" in text and "(default: all)" in text
+    text = " ".join(run("account", "add", "--help").stdout.split())
+    assert "may be repeated" in text
+    text = " ".join(run("account", "set", "--help").stdout.split())
+    assert "--end-marker=---" in text
