@@ -28,7 +28,7 @@ _STATE_TEXT = {
 }
 
 
-def _stamp(
+def stamp(
     msg: Message,
     *,
     sender: str,
@@ -53,7 +53,7 @@ def _stamp(
         msg["References"] = ref
 
 
-def _plain(msg: EmailMessage, content: str) -> bytes:
+def plain(msg: EmailMessage, content: str) -> bytes:
     msg.set_content(h.body(content))
     return msg.as_bytes()
 
@@ -123,7 +123,7 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
         f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
     )
     report = MIMEMultipart("report", report_type="delivery-status")
-    _stamp(
+    stamp(
         report,
         sender=sender,
         rcpt=rcpt,
@@ -162,7 +162,7 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
 def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: str) -> bytes:
     number = h.text(info["recipient"], limit=64)
     msg = EmailMessage()
-    _stamp(
+    stamp(
         msg,
         sender=sender,
         rcpt=rcpt,
@@ -170,7 +170,7 @@ def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: st
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )
-    return _plain(msg, f"Your SMS to {number} was delivered ({info['parts_total']} part(s)).\n")
+    return plain(msg, f"Your SMS to {number} was delivered ({info['parts_total']} part(s)).\n")
 
 
 def truncation_notice(
@@ -178,9 +178,9 @@ def truncation_notice(
 ) -> bytes:
     """R-1.5: the text was longer than the allowed number of parts; say where it was cut."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS text was shortened: {subject}", domain=domain)
+    stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS text was shortened: {subject}", domain=domain)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    return _plain(
+    return plain(
         msg,
         f"Your email to {', '.join(recipients)} was longer than {parts} SMS parts.\n"
         f"The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n",
@@ -192,8 +192,8 @@ def held_notice(
 ) -> bytes:
     """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}", domain=domain)
-    return _plain(
+    stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}", domain=domain)
+    return plain(
         msg,
         f"Your bulk email to {', '.join(recipients)} arrived during the quiet hours of your account.\n"
         f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n",
@@ -203,8 +203,8 @@ def held_notice(
 def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
     msg = EmailMessage()
     subject = f"SMS account {account} suspended"
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
-    return _plain(
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    return plain(
         msg,
         f"Account {account} was suspended automatically: {reason}.\n"
         f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n",
@@ -227,7 +227,7 @@ def confirmation(
 ) -> bytes:
     """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
     msg = EmailMessage()
-    _stamp(
+    stamp(
         msg,
         sender=sender,
         rcpt=rcpt,
@@ -242,7 +242,7 @@ def confirmation(
         notes.append("Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.")
     if removed:
         notes.append("Removed from the email before sending: " + "; ".join(removed) + ".")
-    return _plain(
+    return plain(
         msg,
         "Your email was accepted and will be sent as SMS:\n\n"
         + "\n".join(lines)
@@ -254,113 +254,8 @@ def confirmation(
 def notice(*, sender: str, rcpt: str, domain: str, subject: str, content: str) -> bytes:
     """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
-    return _plain(msg, content)
-
-
-REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
-
-
-def sms_reply(
-    *,
-    phone: str,
-    phone_display: str,
-    domain: str,
-    rcpt: str,
-    subject: str | None,
-    text: str,
-    quoted: str | None,
-    quoted_at: datetime | None,
-    in_reply_to: str | None,
-    note: str | None = None,
-    gateway_address: str = "",
-) -> bytes:
-    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <48601123456@domain>`.
-
-    An SMS from a sender that is no phone number (fallback mail) comes from `gateway_address`
-    instead, under its own subject: there is no phone to answer and no thread to join.
-
-    Replying to it in any mail client addresses the phone again, and In-Reply-To/References put
-    it in the thread of the email that produced the SMS. `Auto-Submitted: auto-generated` keeps
-    the user's own auto-responder from answering it (which would become an SMS).
-    """
-    msg = EmailMessage()
-    name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
-    local = "".join(c for c in phone if c.isdigit())
-    labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
-              for label in h.text(domain, limit=200).split("."))  # fmt: skip
-    host = ".".join(label for label in labels if label)
-    sender = h.address(f"{local}@{host}" if local else gateway_address)
-    msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
-    msg["To"] = h.address(rcpt)
-    original = h.text(subject or "")
-    if not local and original:
-        title = original
-    elif not original:
-        title = f"SMS from {name}"
-    elif original[:3].casefold() in ("re:", "aw:", "sv:") or original[:4].casefold() == "odp:":
-        title = original
-    else:
-        title = h.text(f"Re: {original}")
-    msg["Subject"] = title
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(idstring=REPLY_ID_MARK, domain=host or None)  # answers name it
-    msg["Auto-Submitted"] = "auto-generated"
-    ref = h.msgid(in_reply_to)
-    if ref is not None:
-        msg["In-Reply-To"] = ref
-        msg["References"] = ref
-    content = h.body(text) if text.strip() else "(the SMS was empty)"
-    content += "\n"
-    if note:
-        content += f"\n[{h.body(note)}]\n"
-    if quoted is not None:
-        stamp = f"On {quoted_at:%Y-%m-%d %H:%M}, you" if quoted_at else "You"
-        lines = h.body(quoted).split("\n")
-        content += f"\n{stamp} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
-    msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
-    return msg.as_bytes()
-
-
-def premium_mo(
-    *,
-    sender: str,
-    rcpt: str,
-    domain: str,
-    answer_address: str | None,
-    password: str,
-    number: str,
-    phone: str,
-    text: str,
-    received_at: datetime,
-    note: str | None = None,
-) -> bytes:
-    """R-4.4: a premium SMS for its client (or, with a `note`, for the operator's fallback address).
-
-    Reply-To is the MO's answer address, which carries its token; there is no Auto-Submitted
-    header, because a client's auto-responder answering it is a supported way to send the free
-    SMS (R-4.5; `answers_per_mo` keeps a loop from spending more).
-    """
-    msg = EmailMessage()
-    msg["From"] = f"SMS gateway <{h.address(sender)}>"
-    msg["To"] = h.address(rcpt)
-    msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
-    if answer_address:
-        msg["Reply-To"] = h.address(answer_address)
-    content = (h.body(text) if text.strip() else "(no text after the password)") + "\n"
-    if note:
-        content += f"\n[{h.body(note)}]\n"
-    sent = f"{received_at:%Y-%m-%d %H:%M}"
-    content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
-    if answer_address:
-        content += (
-            "Reply to this mail to answer: the phone gets one free SMS"
-            " (160 characters, 70 with Polish letters).\n"
-        )
-    msg.set_content(content, charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
+    return plain(msg, content)
 
 
 def premium_verification(
@@ -377,9 +272,9 @@ def premium_verification(
     """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
     msg = EmailMessage()
     subject = f"Confirm premium SMS service {password}"
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg["Reply-To"] = h.address(confirm_address)
-    return _plain(
+    return plain(
         msg,
         f"Premium SMS sent with the password {h.text(password, 10)} to {', '.join(numbers)}"
         f" (account {h.text(account, 80)}) are to be mailed to this address.\n\n"
@@ -395,10 +290,10 @@ def premium_answer_cut(
 ) -> bytes:
     """R-4.5: the free answer holds one SMS; tell the answering address what the phone got."""
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=f"Your answer to {phone} was shortened", domain=domain,
+    stamp(msg, sender=sender, rcpt=rcpt, subject=f"Your answer to {phone} was shortened", domain=domain,
            in_reply_to=in_reply_to)  # fmt: skip
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    return _plain(
+    return plain(
         msg,
         f"An answer to a premium SMS is one SMS. {phone} received only this:\n\n{sent}\n\n"
         f"This was cut off and not sent:\n\n{preview}\n",
@@ -414,7 +309,7 @@ def billing_file(
     checksum on its last line still matches.
     """
     msg = EmailMessage()
-    _stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg.set_content(h.body(summary), charset="utf-8")
     # ASCII without quotes, slashes or `?` (no Windows file name has one, and without it no
     # encoded word can form again once the word joiner of `text` is dropped).
@@ -429,3 +324,7 @@ def billing_file(
         filename=name,
     )
     return msg.as_bytes()
+
+
+# A bounce larger than this is forwarded as its header block only: the headers say what bounced
+# and why, and a fallback mailbox should not fill with the attachments bounces carry back.

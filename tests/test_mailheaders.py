@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import mailheaders, notify
+from gateway import forwarded, mailheaders, notify
 
 DOMAIN = "sms.example.com"
 
@@ -93,7 +93,7 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
     ("delivered", lambda f: notify.delivered_notice(_info(f, "delivered"), **_STAMP, rcpt=f.rcpt)),
     (
         "sms_reply",
-        lambda f: notify.sms_reply(
+        lambda f: forwarded.sms_reply(
             phone=f.reason,
             phone_display=f.reason,
             domain=f.subject,
@@ -108,7 +108,7 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
     ),
     (
         "premium_mo",
-        lambda f: notify.premium_mo(
+        lambda f: forwarded.premium_mo(
             **_STAMP,
             rcpt=f.rcpt,
             answer_address=f.rcpt,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from gateway import notify
+from gateway import forwarded
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import ConversationsRepo
@@ -44,7 +44,7 @@ def _same(a: str, b: str) -> bool:
 
 def names_our_reply(mail: MailText) -> bool:
     """In-Reply-To or References carry the Message-ID of a reply mail the gateway sent."""
-    mark = f".{notify.REPLY_ID_MARK}@"
+    mark = f".{forwarded.REPLY_ID_MARK}@"
     return any(mark in ref for ref in mail.thread)
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import notify
+from gateway import forwarded
 from gateway.config import Config, is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import display, normalise, stored_phone
@@ -167,7 +167,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     fallback = cfg.replies.fallback_address
     if fallback:
         domain = cfg.gateway.domains[0]
-        content = notify.sms_reply(
+        content = forwarded.sms_reply(
             phone=phone or "",
             phone_display=display(phone) if phone else "SMS",
             domain=domain,
@@ -191,7 +191,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
 
 def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: str | None) -> None:
     tz = ZoneInfo(cfg.gateway.timezone)
-    content = notify.sms_reply(
+    content = forwarded.sms_reply(
         phone=conv.phone,
         phone_display=display(conv.phone),
         domain=conv.domain or cfg.gateway.domains[0],

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import notify
+from gateway import forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display, stored_phone
 from gateway.premium import passwords
@@ -110,7 +110,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
 def _mail(store: Store, cfg: Config, pmo: PremiumMo, rcpt: str, *, answer: bool) -> None:
     domain = cfg.gateway.domains[0]
     answer_address = passwords.address("premium", pmo.token, domain) if answer and pmo.token else None
-    content = notify.premium_mo(
+    content = forwarded.premium_mo(
         sender=cfg.mail.from_address,
         rcpt=rcpt,
         domain=cfg.gateway.hostname,

@@ -25,7 +25,7 @@ from gateway.store.records import Acceptance, AcceptResult
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A mail to queue with the acceptance (confirmation, held, truncated)."""
+    """A mail to queue with the acceptance (confirmation, held, truncated, a bounce forwarded)."""
 
     kind: str
     mail_from: str
@@ -159,6 +159,8 @@ def accept_now(
     if opening is not None:
         # R-3: the originating number (from the pool) is chosen with the rows that use it.
         conversations.on_accept(store, opening, acceptance, reached)
+    if acceptance.automatic and notices and store.queue.recorded_before(acceptance.dedup_key):
+        notices = ()  # R-1.8: a bounce delivered again is recorded again, but forwarded once
     result = store.queue.insert_email(acceptance, reached=reached)
     if result.email_id is None:
         return result  # every recipient had this mail already: nothing to charge or tell

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
-from gateway import conversations, notify
+from gateway import conversations, forwarded, notify
 from gateway.config import Config
-from gateway.smtp import replies
+from gateway.smtp import automail, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
@@ -62,13 +62,30 @@ def compose(
         validity_seconds=3600 * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
     )
     if mail.automatic or account is None:
+        reason = mail.automatic or automail.EMPTY_SENDER
         automatic = Acceptance(
             **common,
-            dedup_key=None,
+            dedup_key=_dedup_key(mail.message_id, sender.mail_from, mail.text),
             messages=[],
-            automatic=mail.automatic or "bounce (empty envelope sender)",
+            automatic=reason,
         )
-        return automatic, None, [], None
+        fallback = cfg.replies.fallback_address
+        if fallback is None or not automail.is_bounce(reason):
+            return automatic, None, [], None
+        # R-1.7: a bounce is handed to the fallback address, queued with its record. The empty
+        # envelope sender means that nothing, not even a bounce of this mail, answers it.
+        forward = forwarded.bounce_forward(
+            sender=cfg.mail.from_address,
+            rcpt=fallback,
+            domain=cfg.gateway.hostname,
+            subject=mail.subject,
+            reason=reason,
+            mail_from=sender.mail_from,
+            client_ip=client_ip,
+            numbers=numbers,
+            raw=raw,
+        )
+        return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
     try:
         p = plan(
             mail.text,
@@ -98,13 +115,7 @@ def compose(
         )
         for number in numbers
     ]
-    dedup_key = None
-    if mail.message_id:
-        digest = hashlib.sha256()
-        for piece in (mail.message_id, sender.mail_from, mail.text):
-            digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
-        dedup_key = digest.hexdigest()
-
+    dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
     subject = mail.subject or mail.text[:40]
     stamp: dict[str, Any] = dict(
         sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
@@ -150,3 +161,13 @@ def compose(
         [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
         opening,
     )
+
+
+def _dedup_key(message_id: str | None, mail_from: str, text: str) -> str | None:
+    """R-1.8: what makes two deliveries the same mail; a mail without a Message-ID has none."""
+    if not message_id:
+        return None
+    digest = hashlib.sha256()
+    for piece in (message_id, mail_from, text):
+        digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()

@@ -17,6 +17,14 @@ class AcceptingRepo(Repository):
         rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
         return {r[0] for r in rows}
 
+    def recorded_before(self, dedup_key: str | None) -> bool:
+        """Whether an earlier copy of this mail (same dedup key) was recorded. Machine mail has no
+        messages, so `reached_before` cannot tell; its email row keeps the key (indexed)."""
+        if dedup_key is None:
+            return False
+        row = self.conn.execute("SELECT 1 FROM emails WHERE dedup_key = ? LIMIT 1", (dedup_key,)).fetchone()
+        return row is not None
+
     def insert_email(self, a: Acceptance, *, reached: set[str] | None = None) -> AcceptResult:
         """Write one email, its messages and parts, skipping recipients it reached before (dedup).
 

@@ -1,0 +1,197 @@
+"""Mail that hands on what the gateway received, with no I/O: a phone's SMS answer (R-3), a premium
+SMS for its client (R-4) and a bounce for the fallback address (R-1.7).
+
+Unlike the notices of `gateway.notify`, these carry someone else's words: the text, subject and
+original come from a phone, an SMSC or a mail server, and go through `gateway.mailheaders` like
+every value from outside.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from email.message import EmailMessage, Message
+from email.utils import format_datetime, make_msgid
+
+from gateway import mailheaders as h
+from gateway.notify import stamp
+
+REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
+
+
+def sms_reply(
+    *,
+    phone: str,
+    phone_display: str,
+    domain: str,
+    rcpt: str,
+    subject: str | None,
+    text: str,
+    quoted: str | None,
+    quoted_at: datetime | None,
+    in_reply_to: str | None,
+    note: str | None = None,
+    gateway_address: str = "",
+) -> bytes:
+    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <48601123456@domain>`.
+
+    An SMS from a sender that is no phone number (fallback mail) comes from `gateway_address`
+    instead, under its own subject: there is no phone to answer and no thread to join.
+
+    Replying to it in any mail client addresses the phone again, and In-Reply-To/References put
+    it in the thread of the email that produced the SMS. `Auto-Submitted: auto-generated` keeps
+    the user's own auto-responder from answering it (which would become an SMS).
+    """
+    msg = EmailMessage()
+    name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
+    local = "".join(c for c in phone if c.isdigit())
+    labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
+              for label in h.text(domain, limit=200).split("."))  # fmt: skip
+    host = ".".join(label for label in labels if label)
+    sender = h.address(f"{local}@{host}" if local else gateway_address)
+    msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
+    msg["To"] = h.address(rcpt)
+    original = h.text(subject or "")
+    if not local and original:
+        title = original
+    elif not original:
+        title = f"SMS from {name}"
+    elif original[:3].casefold() in ("re:", "aw:", "sv:") or original[:4].casefold() == "odp:":
+        title = original
+    else:
+        title = h.text(f"Re: {original}")
+    msg["Subject"] = title
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(idstring=REPLY_ID_MARK, domain=host or None)  # answers name it
+    msg["Auto-Submitted"] = "auto-generated"
+    ref = h.msgid(in_reply_to)
+    if ref is not None:
+        msg["In-Reply-To"] = ref
+        msg["References"] = ref
+    content = h.body(text) if text.strip() else "(the SMS was empty)"
+    content += "\n"
+    if note:
+        content += f"\n[{h.body(note)}]\n"
+    if quoted is not None:
+        said = f"On {quoted_at:%Y-%m-%d %H:%M}, you" if quoted_at else "You"
+        lines = h.body(quoted).split("\n")
+        content += f"\n{said} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
+    msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
+    return msg.as_bytes()
+
+
+def premium_mo(
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    answer_address: str | None,
+    password: str,
+    number: str,
+    phone: str,
+    text: str,
+    received_at: datetime,
+    note: str | None = None,
+) -> bytes:
+    """R-4.4: a premium SMS for its client (or, with a `note`, for the operator's fallback address).
+
+    Reply-To is the MO's answer address, which carries its token; there is no Auto-Submitted
+    header, because a client's auto-responder answering it is a supported way to send the free
+    SMS (R-4.5; `answers_per_mo` keeps a loop from spending more).
+    """
+    msg = EmailMessage()
+    msg["From"] = f"SMS gateway <{h.address(sender)}>"
+    msg["To"] = h.address(rcpt)
+    msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
+    if answer_address:
+        msg["Reply-To"] = h.address(answer_address)
+    content = (h.body(text) if text.strip() else "(no text after the password)") + "\n"
+    if note:
+        content += f"\n[{h.body(note)}]\n"
+    sent = f"{received_at:%Y-%m-%d %H:%M}"
+    content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
+    if answer_address:
+        content += (
+            "Reply to this mail to answer: the phone gets one free SMS"
+            " (160 characters, 70 with Polish letters).\n"
+        )
+    msg.set_content(content, charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+BOUNCE_ATTACH_MAX = 256 * 1024
+BOUNCE_HEADERS_MAX = 64 * 1024
+
+
+def bounce_forward(
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    subject: str,
+    reason: str,
+    mail_from: str,
+    client_ip: str | None,
+    numbers: list[str],
+    raw: bytes,
+) -> bytes:
+    """R-1.7: a bounce that reached the relay port, handed to the fallback address with the original.
+
+    The original goes in unchanged (message/rfc822) up to `BOUNCE_ATTACH_MAX`, else its headers
+    (text/rfc822-headers). Its bytes never pass through the email package, which cannot write
+    back every mail it reads (8-bit text, broken MIME); they replace a placeholder in the built
+    mail, under a boundary they do not contain. The caller sends it with an empty envelope sender.
+    """
+    original = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").lstrip(b"\n")
+    whole = len(original) <= BOUNCE_ATTACH_MAX
+    if whole:
+        attached, kind = original, "message/rfc822"
+        said = "The original is attached."
+    else:
+        attached, kind = _header_block(original), "text/rfc822-headers"
+        said = (
+            f"The original is {len(original)} bytes, more than {BOUNCE_ATTACH_MAX // 1024} KiB:"
+            " only its headers are attached."
+        )
+    lines = [
+        f"A bounce reached the SMS gateway; it was not sent as SMS. {said}",
+        "",
+        f"Why it is a bounce: {h.text(reason, limit=300)}",
+        f"Envelope sender: {h.text(mail_from, limit=320) if mail_from else '<> (empty)'}",
+        f"Sent by: {h.text(client_ip or 'unknown', limit=64)}",
+        f"To: {', '.join(h.text(n, limit=64) for n in numbers) or '-'}",
+        f"Subject: {h.text(subject) or '(none)'}",
+    ]
+    msg = EmailMessage()
+    stamp(
+        msg,
+        sender=sender,
+        rcpt=rcpt,
+        subject=f"Bounce received by the SMS gateway: {subject or '(no subject)'}",
+        domain=domain,
+    )
+    msg.set_content(h.body("\n".join(lines) + "\n"))
+    msg.make_mixed()
+    placeholder = f"smsgw-original-{secrets.token_hex(16)}"
+    part = Message()
+    part["Content-Type"] = kind
+    part["Content-Disposition"] = f'attachment; filename="{"bounce.eml" if whole else "bounce-headers.txt"}"'
+    part["Content-Transfer-Encoding"] = "7bit" if attached.isascii() else "8bit"
+    part.set_payload(placeholder)
+    msg.attach(part)
+    boundary = f"=_smsgw_{secrets.token_hex(16)}"
+    while f"--{boundary}".encode() in attached:  # cannot happen by chance; a sender cannot guess it
+        boundary = f"=_smsgw_{secrets.token_hex(16)}"
+    msg.set_boundary(boundary)
+    return msg.as_bytes().replace(placeholder.encode(), attached, 1)
+
+
+def _header_block(original: bytes) -> bytes:
+    """The header lines of a mail (LF line ends), at most `BOUNCE_HEADERS_MAX` bytes of whole lines."""
+    end = original.find(b"\n\n")
+    head = original if end < 0 else original[: end + 1]
+    if len(head) > BOUNCE_HEADERS_MAX:
+        head = head[: head.rfind(b"\n", 0, BOUNCE_HEADERS_MAX) + 1] or head[:BOUNCE_HEADERS_MAX]
+    return head
