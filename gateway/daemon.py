@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from gateway import statelock
 from gateway.banner import announce_ready
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
@@ -118,9 +119,12 @@ class Daemon:
     intake: IntakeWorkers | None = None
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        with statelock.held(self.config.state_dir):
+            await self._run(shutdown or self._signal_event())
+
+    async def _run(self, shutdown: asyncio.Event) -> None:
         cfg = self.config
-        shutdown = shutdown or self._signal_event()
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
         # Before anything holds the config: the listeners see the resolved certificate paths.
         self.config, sub_why_off, made = with_certificate(cfg)
         cfg = self.config

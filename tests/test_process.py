@@ -359,3 +359,24 @@ async def test_sigkill_with_a_submit_unanswered_resends_it_once_and_logs_it(tmp_
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+
+
+async def test_a_second_daemon_on_the_same_state_dir_is_refused_even_on_other_ports(tmp_path: Path) -> None:
+    # Two daemons on one database would both claim and send from one queue. Ports do not show it
+    # (the second config names others); the state directory's lock does, and a killed daemon's lock
+    # goes with its process.
+    smsc_port, smtp_port, other_port = free_port(), free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port)
+    other = tmp_path / "other.toml"
+    other.write_text(config.read_text().replace(f"127.0.0.1:{smtp_port}", f"127.0.0.1:{other_port}"))
+    proc = await start_daemon(config, smtp_port)
+    try:
+        res = smsgw(other, "run")
+        assert res.returncode == 1
+        assert f"smsgw is already running (pid {proc.pid})" in res.stderr and "Traceback" not in res.stderr
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc = await start_daemon(other, other_port)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0

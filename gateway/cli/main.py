@@ -62,6 +62,7 @@ def loop_runner() -> Callable[..., Any]:
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import logging as gwlog
     from gateway.daemon import Daemon, ListenError
+    from gateway.statelock import StateDirBusy
 
     problem = state_dir_problem(cfg)
     if problem is not None:
@@ -84,6 +85,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(
             bind_error(exc.key, exc.host, exc.port, exc.cause), EXIT_FAILURE if transient else EXIT_CONFIG
         ) from exc
+    except StateDirBusy as exc:
+        raise CliError(str(exc)) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     except sqlite3.Error as exc:
