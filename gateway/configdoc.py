@@ -107,7 +107,9 @@ MEANINGS: dict[str, str] = {
     "simulator.dlr_delay_seconds": "delay before the simulator's receipt",
     "replies.window_days": "an answer from a phone within this of the last SMS reaches its sender",
     "replies.pool": 'reply numbers: "+48500100200" or ranges "+48500100300..+48500100399"',
-    "replies.fallback_address": "where answers with no conversation go; unset: recorded as unmatched",
+    "replies.fallback_address": (
+        "where answers with no conversation, and bounces the gateway receives, go; unset: recorded only"
+    ),
     "replies.mails_per_phone_per_hour": (
         "answers one phone may have mailed in an hour; more are kept (mo list), not mailed; 0: no limit"
     ),
