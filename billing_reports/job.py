@@ -23,7 +23,7 @@ import structlog
 from billing_reports import repo
 from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln
-from billing_reports.writer import AccountFile, MonthFiles, write_month
+from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import notify
 from gateway.config import Config
 from gateway.store.db import Store
@@ -166,9 +166,14 @@ def _queue(
 
 
 async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
-    """Write the month's files (in a thread) and queue each mail once; then record the month billed."""
+    """Write the month's files (in a thread) and queue each mail once; then record the month billed.
+
+    An account whose file cannot be written stops neither the others' files nor their mails; the
+    month is then not recorded as billed (MonthIncomplete), nor its summary mailed, so the next
+    run tries it again, and the mails already queued are not queued again (their marks).
+    """
     tz = ZoneInfo(cfg.gateway.timezone)
-    files = await asyncio.to_thread(write_month, store.path, cfg.state_dir, month, tz)
+    files = await asyncio.to_thread(write_month, store.path, cfg.state_dir, month, tz, keep_going=True)
     queued = 0
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if mailed(store, month, _key(f)) is not None:
@@ -177,6 +182,10 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         queued += await store.write(
             lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False)
         )
+    if files.failed:
+        for bad in files.failed:
+            log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
+        raise MonthIncomplete(files, month_dir(cfg.state_dir, month))
     if files.accounts and mailed(store, month, "summary") is None:
         # (a month before the first account, a new installation's, is not mailed)
         sha, summary = await asyncio.to_thread(summary_mail, cfg, files)

@@ -23,7 +23,11 @@ MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER = "MT", "MO-reply", "premium-MO", "premium
 KINDS = (MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER)
 STATUSES = ("delivered", "failed", "expired", "pending")
 
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# ASCII digits only: `\d` also takes full-width and other scripts' digits, which int() reads.
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+# The years a month may be asked for. Before 2000 nothing of this gateway existed (and year 1's
+# files would still be written); a month of 9999 ends in the year 10000, which datetime cannot hold.
+FIRST_YEAR, LAST_YEAR = 2000, 9998
 
 
 @dataclass(frozen=True, order=True)
@@ -32,10 +36,12 @@ class Month:
     month: int
 
     @classmethod
-    def parse(cls, text: str) -> Month:
+    def parse(cls, text: str, *, option: str | None = None) -> Month:
+        """A month as an admin types it; ValueError naming `option` (such as "--month") when given."""
         m = _MONTH.fullmatch(text.strip())
-        if m is None:
-            raise ValueError(f"{text!r} is not a month; give YYYY-MM, such as 2026-03")
+        if m is None or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+            form = f"give YYYY-MM between {FIRST_YEAR}-01 and {LAST_YEAR}-12, such as 2026-03"
+            raise ValueError(f"{option} {text}: {form}" if option else f"{text!r} is not a month: {form}")
         return cls(int(m.group(1)), int(m.group(2)))
 
     @classmethod

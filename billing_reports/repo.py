@@ -3,7 +3,7 @@
 Reads run on a connection of their own (`open_reader`), never on the daemon's: a month of a large
 account takes seconds to read, which must not hold the event loop nor the connection that answers
 SMTP. Cursors are returned unconsumed, so callers stream rows instead of loading a month. Every
-query is served by an index in time order (migration 8), so no sort is ever spilled to memory.
+query is served by an index in time order (migrations 8 and 17), so no sort is ever spilled to memory.
 """
 
 from __future__ import annotations
@@ -53,13 +53,18 @@ def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float)
 def reply_rows(
     conn: sqlite3.Connection, account_id: int, start: float, end: float
 ) -> Iterator[tuple[Any, ...]]:
-    """Whole MOs that answered one of the account's SMS (two-way replies, R-3)."""
+    """Whole MOs that answered one of the account's SMS (two-way replies, R-3).
+
+    By the account kept on the MO when it was matched (migration 17), not the conversation's: that
+    one follows the user's latest SMS, and a user moved to another account would take the answers
+    billed before along.
+    """
     return conn.execute(
-        "SELECT mo.received_at, mo.id, mo.source, mo.destination, COALESCE(mo.concat_total, 1), mo.state,"
-        " mo.note FROM mo JOIN conversations c ON c.id = mo.conversation_id"
-        " WHERE c.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
-        " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
-        " ORDER BY mo.received_at, mo.id",
+        "SELECT received_at, id, source, destination, COALESCE(concat_total, 1), state, note"
+        " FROM mo INDEXED BY mo_billing"
+        " WHERE account_id = ? AND received_at >= ? AND received_at < ?"
+        " AND state NOT IN ('segment', 'joined', 'duplicate')"
+        " ORDER BY received_at, id",
         (account_id, start, end),
     )
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +23,13 @@ from billing_reports.render import Header, Rendering, Sum, clean, pln
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
+# A file name holds at most 255 bytes, and the temporary name a file is written under adds a dot
+# and ".<pid>.tmp" (13 bytes at most): a longer escaped name is cut to this, and a hash of the
+# whole name keeps it apart from every other. A Polish letter is escaped in 6 bytes, an emoji in
+# 12, so a name of 40 "ż" once stopped the billing of every account.
+MAX_FILE_NAME = 200
+_CUT = "~"  # never in an escaped name, so a cut name cannot equal one that was not cut
+_HASH_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -35,18 +42,64 @@ class AccountFile:
 
 
 @dataclass(frozen=True)
+class NotWritten:
+    """An account whose file could not be written (a full disk, say): the others still are."""
+
+    account_id: int
+    account: str
+    path: Path
+    error: OSError
+
+    def line(self) -> str:
+        return f"{self.account}: {self.path.name}: {self.error.strerror or self.error}"
+
+
+@dataclass(frozen=True)
 class MonthFiles:
     month: Month
     accounts: list[AccountFile]
-    summary: Path | None  # None when only some accounts were run
+    summary: Path | None  # None when only some accounts were run, or some could not be written
+    failed: list[NotWritten] = field(default_factory=list)
+
+
+class MonthIncomplete(OSError):
+    """Some accounts' files could not be written; the others were (`files`), the summary was not.
+
+    An OSError, as a failure to write the files always was, with the month's directory as its file.
+    """
+
+    def __init__(self, files: MonthFiles, directory: Path, *, summary: bool = True) -> None:
+        which = "; ".join(f.line() for f in files.failed)
+        text = f"{len(files.failed)} account file(s) not written ({which})"
+        if files.accounts:
+            text += f"; the other {len(files.accounts)} were written"
+        if summary:
+            text += "; the summary is written once every account's file is"
+        super().__init__(files.failed[0].error.errno, text, str(directory))
+        self.files = files
 
 
 def file_name(account: str) -> str:
-    """The account's file name: its name where that is safe, `%XX` escapes elsewhere."""
-    name = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in account)
-    if name[:1] in ("_", "."):
-        name = f"%{ord(name[0]):02X}{name[1:]}"
-    return f"{name}.txt"
+    """The account's file name: its name where that is safe, `%XX` escapes elsewhere.
+
+    Cut to MAX_FILE_NAME bytes (whole characters kept) and marked with a hash of the whole name
+    when longer: every name gives a file that can be written, and the names of the files already
+    written for shorter ones stay as they were.
+    """
+    escaped = [c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in account]
+    if escaped and escaped[0] in ("_", "."):
+        escaped[0] = f"%{ord(escaped[0]):02X}"
+    name = "".join(escaped)
+    if len(name) + len(".txt") <= MAX_FILE_NAME:
+        return f"{name}.txt"
+    room = MAX_FILE_NAME - len(f"{_CUT}{'0' * _HASH_CHARS}.txt")
+    kept = ""
+    for piece in escaped:
+        if len(kept) + len(piece) > room:
+            break
+        kept += piece
+    digest = hashlib.sha256(account.encode()).hexdigest()[:_HASH_CHARS]
+    return f"{kept}{_CUT}{digest}.txt"
 
 
 def month_dir(state_dir: Path, month: Month) -> Path:
@@ -93,9 +146,20 @@ class ArchiveKept(Exception):
 
 
 def write_month(
-    db_path: Path, state_dir: Path, month: Month, tz: ZoneInfo, *, account: str | None = None
+    db_path: Path,
+    state_dir: Path,
+    month: Month,
+    tz: ZoneInfo,
+    *,
+    account: str | None = None,
+    keep_going: bool = False,
 ) -> MonthFiles:
-    """Render and write the month's files (and, for all accounts, the summary); return what was written."""
+    """Render and write the month's files (and, for all accounts, the summary); return what was written.
+
+    An account whose file cannot be written does not stop the others: it is listed in `failed`,
+    and the summary, which would lack it, is not written. Unless `keep_going`, MonthIncomplete
+    (an OSError) then says so once the others are written.
+    """
     conn = repo.open_reader(db_path)
     try:
         conn.execute("BEGIN")  # one snapshot: every file and the summary see the same rows
@@ -113,14 +177,25 @@ def write_month(
                 f" of {month}; kept as they are (move them away first to write the shorter ones)"
             )
         written = []
+        failed = []
         clock_cache: dict[int, tuple[str, int]] = {}
         for account_id, name in chosen:
             header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
             rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
             path = directory / file_name(name)
-            write_atomic(path, rendering.chunks())
+            try:
+                write_atomic(path, rendering.chunks())
+            except OSError as exc:
+                failed.append(NotWritten(account_id, name, path, exc))
+                continue
             written.append(AccountFile(account_id, name, path, rendering.totals.all, rendering.totals.sha256))
         summary = None
+        if failed:
+            conn.execute("COMMIT")
+            files = MonthFiles(month, written, None, failed)
+            if keep_going:
+                return files
+            raise MonthIncomplete(files, directory, summary=account is None)
         if account is None:
             unclaimed = Sum()
             for line in lines(conn, None, month, tz):

@@ -1,4 +1,4 @@
-"""Rules an administrator's input must follow, said alike by the CLI and the web panel.
+"""Rules an administrator's input must follow, said alike by the CLI, the web panel and the config.
 
 Each lives once, here, so that a value one of them refuses is refused by the other in the same
 words: the panel once took a sender the CLI refused, and every SMS of that account then failed.
@@ -6,7 +6,9 @@ words: the panel once took a sender the CLI refused, and every SMS of that accou
 
 from __future__ import annotations
 
-from gateway.config import is_number_sender
+import unicodedata
+
+from gateway.configbase import is_number_sender
 from smsc.encoding import gsm_encode, non_gsm_chars
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
@@ -26,6 +28,25 @@ def limit_value(option: str, value: str) -> int | None:
             f"{option} {value!r}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')"
         )
     return int(text)
+
+
+# An account's name is in every list, mail subject and billing file, and names its billing file:
+# beyond a company's name it only makes them longer.
+ACCOUNT_NAME_MAX = 64
+
+
+def account_name_problem(name: str) -> str | None:
+    """Why `name`, trimmed as it is stored, cannot name an account, or None."""
+    if not name:
+        return "an account name cannot be empty"
+    if len(name) > ACCOUNT_NAME_MAX:
+        return (
+            f"account name {name[:24]!r}... is {len(name)} characters long; an account name holds at most"
+            f" {ACCOUNT_NAME_MAX}"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return f"account name {name!r} holds a control character (a line break, a tab): give a plain name"
+    return None
 
 
 ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters

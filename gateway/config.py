@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.configbase import ConfigError, _Section, is_hostname, plain_address
+from gateway.adminrules import account_name_problem, sender_problem
+from gateway.configbase import ConfigError, _Section, is_hostname, is_number_sender, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
@@ -114,6 +115,13 @@ class GatewaySection(_Section):
                 ) from None
         return v
 
+    @field_validator("default_sender")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError('give the number or name SMS are sent from, such as "+48100200300"')
+        return _sendable(v)
+
     @field_validator("default_region")
     @classmethod
     def _region(cls, v: str) -> str:
@@ -131,10 +139,33 @@ class SeedAccount(_Section):
     seed does not overwrite what an admin set.
     """
 
-    name: str = Field(min_length=1)
+    name: str
     relay_networks: list[str] = Field(default_factory=list)
     users: list[str] = Field(default_factory=list)
     sender: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # Trimmed as the CLI and the panel trim it: "demo " would seed a second, look-alike account.
+        name = v.strip()
+        problem = account_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        where = f"account {info.data['name']!r}: " if "name" in info.data else ""
+        if not v.strip():
+            raise ValueError(f"{where}an empty sender: leave sender out to use [gateway] default_sender")
+        try:
+            return _sendable(v)
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
 
     @field_validator("relay_networks")
     @classmethod
@@ -172,6 +203,15 @@ class Config(_Section):
             raise ValueError(f"smsc names must be unique, repeated: {', '.join(sorted(dupes))}")
         if not self.smsc and (info.context or {}).get("links_required", True):
             raise ValueError("at least one [[smsc]] link is needed (the shipped config uses the simulator)")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> Config:
+        """Two seeds of one account (names are compared trimmed) would merge into it unnoticed."""
+        names = [a.name for a in self.account]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"[[account]] names must be unique, repeated: {', '.join(map(repr, dupes))}")
         return self
 
     @model_validator(mode="after")
@@ -238,6 +278,15 @@ class Config(_Section):
         return self.premium.fallback_address or self.replies.fallback_address
 
 
+def _sendable(sender: str) -> str:
+    """The CLI's and the panel's rule (adminrules): every SMS from a sender an SMSC cannot send
+    fails at submit, and those failures suspend the account."""
+    problem = sender_problem(sender)
+    if problem is not None:
+        raise ValueError(problem)
+    return sender
+
+
 def _where(host: str, port: int) -> str:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return f"{where}, every address" if host in ("0.0.0.0", "::") else where
@@ -253,11 +302,6 @@ def _same_address(a: str, b: str) -> bool:
             return True
         return a.lower().rstrip(".") == b.lower().rstrip(".")
     return ip_a.is_unspecified or ip_b.is_unspecified or ip_a == ip_b
-
-
-def is_number_sender(sender: str) -> bool:
-    """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME")."""
-    return sender.removeprefix("+").isdigit()
 
 
 def _describe(err: ValidationError) -> str:

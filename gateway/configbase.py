@@ -38,6 +38,11 @@ def is_hostname(value: str) -> bool:
     )
 
 
+def is_number_sender(sender: str) -> bool:
+    """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME")."""
+    return sender.removeprefix("+").isdigit()
+
+
 def plain_address(value: str) -> str:
     """A config address that mail goes to or comes from: a bare user@domain, as the panel and the CLI
     require of the addresses they set (an empty one made billing mail an empty RCPT)."""

@@ -38,9 +38,10 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     Not refused (a test machine may not care), but said on every start and by `check-config`, which
     the systemd unit runs first: the SMSC password gives anyone who reads it the operator's account.
 
-    A secret or certificate file the daemon reads at start that cannot be opened is refused first,
-    with ConfigError naming it (`check_files`): check-config and run both call this before anything
-    starts, so check-config no longer passes a config that `run` then stops on.
+    A secret or certificate file the daemon reads at start that cannot be opened, or a path it
+    writes under that a file stands in the way of, is refused first, with ConfigError naming it
+    (`check_files`): check-config and run both call this before anything starts, so check-config no
+    longer passes a config that `run` then stops on.
     """
     check_files(cfg)
     found: list[Exposure] = []
@@ -192,9 +193,44 @@ def _unreadable(path: Path) -> OSError | None:
         return exc
 
 
+def write_path_problems(cfg: Config) -> list[str]:
+    """Paths the daemon writes under (besides `state_dir`) that a file stands in the way of.
+
+    `run` would stop on the simulator's log with an unnamed "File exists", and a capture directory
+    under a file would fail every mail, retried for days; both are said naming the key instead.
+    """
+    problems: list[str] = []
+    if cfg.simulator.enabled:
+        log = cfg.path(cfg.simulator.log)
+        example = 'e.g. log = "var/simulator.jsonl"'
+        if log.is_dir():
+            problems.append(f"simulator.log: {log} is a directory, not a file ({example})")
+        elif (blocked := _blocked_dir(log.parent)) is not None:
+            problems.append(
+                f"simulator.log: {log} cannot be written: {blocked} is a file, not a directory ({example})"
+            )
+    capture = cfg.mail.capture_dir
+    if capture is not None and (blocked := _blocked_dir(cfg.path(capture))) is not None:
+        problems.append(
+            f"mail.relay: the maildir {cfg.path(capture)} cannot be created: {blocked} is a file, not a"
+            ' directory (e.g. relay = "maildir:var/mail")'
+        )
+    return problems
+
+
+def _blocked_dir(directory: Path) -> Path | None:
+    """The file standing where `directory` or one of its parents would be, or None."""
+    path = directory
+    while not path.exists() and path != path.parent:
+        path = path.parent  # (a path under a file does not exist either: ENOTDIR)
+    return None if path.is_dir() else path
+
+
 def check_files(cfg: Config) -> None:
-    """ConfigError naming every file the daemon would fail to open at start; doubts go to stderr."""
+    """ConfigError naming every file the daemon would fail to open at start, and every path it would
+    fail to write under; doubts go to stderr."""
     problems, doubts = file_problems(cfg)
+    problems = [*write_path_problems(cfg), *problems]
     for doubt in doubts:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     if problems:

@@ -137,6 +137,19 @@ class PremiumSection(_Section):
                 raise ValueError(f'premium number {n!r} must be 3 to 8 digits such as "7355"')
         return v
 
+    @field_validator("number")
+    @classmethod
+    def _once(cls, v: list[PremiumNumber]) -> list[PremiumNumber]:
+        # Two tables for one number would leave one price silently unused: which is meant?
+        numbers = [n.number for n in v]
+        repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"[[premium.number]] {', '.join(repeated)} is given more than once: keep one table per"
+                " number, with its price and commission"
+            )
+        return v
+
     @model_validator(mode="after")
     def _priced(self) -> PremiumSection:
         self.tariffs  # noqa: B018 - raises with the number named when a price cannot be derived

@@ -319,6 +319,90 @@ def test_domains_and_the_hostname_are_host_names(tmp_path: Path, old: str, new: 
     assert cfg.gateway.domains == ["sms.example.com"]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('default_sender = "+48100200300"', 'default_sender = "Łódź"',
+         "gateway.default_sender: sender 'Łódź' holds 'Łóź': an alphanumeric sender takes only"),
+        ('default_sender = "+48100200300"', 'default_sender = "ThisIsTooLongAlphaSender"',
+         "gateway.default_sender: sender 'ThisIsTooLongAlphaSender' is 24 characters long"),
+        ('default_sender = "+48100200300"', 'default_sender = "+48 601 123 456"',
+         "gateway.default_sender: sender '+48 601 123 456' is 15 characters long"),
+        ('default_sender = "+48100200300"', 'default_sender = ""', "gateway.default_sender: give the number"),
+        ('name = "demo"', 'name = "demo"\nsender = "Łódź"',
+         "account.0.sender: account 'demo': sender 'Łódź' holds 'Łóź'"),
+        ('name = "demo"', 'name = "demo"\nsender = "+481002003001234567890"',
+         "account.0.sender: account 'demo': sender '+481002003001234567890' has 21 digits"),
+    ],
+)  # fmt: skip
+def test_senders_are_checked_by_the_rule_of_the_cli_and_the_panel(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    # Every SMS from such a sender failed at submit (a latin-1 encode error for "Łódź"), and the
+    # failures suspended the account; `account add --sender` refused it all along.
+    assert message in refused(shipped((old, new)), tmp_path)
+
+
+def test_check_config_and_run_refuse_a_sender_no_smsc_can_send(tmp_path: Path) -> None:
+    config = write(tmp_path, shipped(('default_sender = "+48100200300"', 'default_sender = "Łódź"')))
+    for command in ("check-config", "run"):
+        res = smsgw("--config", str(config), command)
+        assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
+        assert "gateway.default_sender: sender 'Łódź'" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("accounts", "message"),
+    [
+        ('name = "  "', "account.0.name: an account name cannot be empty"),
+        (f'name = "{"Spółka " * 10}"', "an account name holds at most 64"),
+        ('name = "demo\tcorp"', "holds a control character"),
+        ('name = "demo"\n[[account]]\nname = "demo "', "[[account]] names must be unique, repeated: 'demo'"),
+    ],
+)
+def test_seeded_account_names_follow_the_cli_rule(tmp_path: Path, accounts: str, message: str) -> None:
+    # A blank name seeded a blank-named account, and "demo " a second one looking like "demo".
+    assert message in refused(shipped(('name = "demo"', accounts)), tmp_path)
+    cfg = parse_config(shipped(('name = "demo"', 'name = " demo "')), source="c")
+    assert [a.name for a in cfg.account] == ["demo"]
+
+
+def test_check_config_and_run_refuse_a_simulator_log_under_a_file(tmp_path: Path) -> None:
+    # `run` stopped with an unnamed "[Errno 17] File exists" (exit 1) on what check-config passed.
+    (tmp_path / "afile").write_text("")
+    config = config_file(
+        tmp_path,
+        ("[simulator]\nenabled = false", f'[simulator]\nenabled = true\nlog = "{tmp_path}/afile/sim.jsonl"'),
+    )
+    for command in ("check-config", "run"):
+        res = smsgw("--config", str(config), command)
+        assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
+        assert (
+            f"simulator.log: {tmp_path}/afile/sim.jsonl cannot be written: {tmp_path}/afile is a file"
+            in res.stderr
+        )
+    (tmp_path / "afile").unlink()
+    (tmp_path / "afile").mkdir()
+    (tmp_path / "afile" / "sim.jsonl").mkdir()
+    res = smsgw("--config", str(config), "check-config")
+    assert (
+        res.returncode == EXIT_CONFIG
+        and f"simulator.log: {tmp_path}/afile/sim.jsonl is a directory" in res.stderr
+    )
+
+
+def test_check_config_refuses_a_maildir_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    config = config_file(tmp_path, ("[mail]\n", f'[mail]\nrelay = "maildir:{tmp_path}/afile/mail"\n#'))
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr
+    assert f"mail.relay: the maildir {tmp_path}/afile/mail cannot be created: {tmp_path}/afile is a file" in (
+        res.stderr
+    )
+    ok = config_file(tmp_path, ("[mail]\n", f'[mail]\nrelay = "maildir:{tmp_path}/var/mail"\n#'))
+    assert smsgw("--config", str(ok), "check-config").returncode == 0
+
+
 # ---- the service commands ------------------------------------------------------------------------
 
 

@@ -165,6 +165,19 @@ def test_check_config_refuses_a_number_without_a_price(premium: str, message: st
         parse_config(text, source="test")
 
 
+def test_a_premium_number_priced_twice_is_refused_naming_it() -> None:
+    # The last table silently set the price: the operator's invoice and ours would then differ.
+    twice = (
+        '[[premium.number]]\nnumber = "7955"\ncommission = "3.50"\n'
+        '[[premium.number]]\nnumber = "8011"\nprice = "0.50"\ncommission = "0.10"\n'
+        '[[premium.number]]\nnumber = "7955"\ncommission = "2.00"\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"premium\.number: \[\[premium\.number\]\] 7955 is given more than once"
+    ):
+        cfg(twice)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.tuples(st.sampled_from(["7155", "7355", "7955"]), st.integers(1, 4)), min_size=1, max_size=30)

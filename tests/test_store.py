@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.conversations.repo import ConversationsRepo
 from gateway.smtp.accept import accept
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
@@ -197,6 +198,7 @@ def test_an_older_database_is_migrated_and_drops_counters_of_users_removed_befor
     s.accounts.add_account("acme")
     anna = s.accounts.add_user("anna@acme.example", "acme").id
     conn = s.db.conn
+    undo_migration_17(conn)
     conn.execute("ALTER TABLE mo DROP COLUMN repeated")  # migration 16 undone
     conn.execute("DROP INDEX mo_copies")  # migration 15 undone
     conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
@@ -228,6 +230,7 @@ def test_migration_15_counts_mos_stored_before_as_acknowledged_when_received(tmp
         "INSERT INTO mo (link, source, destination, text, state, received_at)"
         " VALUES ('main', '+48601123456', '7355', 'KP123 A', 'premium', 1000.5)"
     )
+    undo_migration_17(conn)
     conn.execute("ALTER TABLE mo DROP COLUMN repeated")
     conn.execute("DROP INDEX mo_copies")
     conn.execute("ALTER TABLE mo DROP COLUMN acked_at")
@@ -237,7 +240,40 @@ def test_migration_15_counts_mos_stored_before_as_acknowledged_when_received(tmp
     try:
         rows = s.db.conn.execute("SELECT received_at, acked_at, repeated FROM mo").fetchall()
         assert rows == [(1000.5, 1000.5, 0)]  # and migration 16: none was a repeat on its connection
-        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 16
+        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 17
+    finally:
+        s.close()
+
+
+def undo_migration_17(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX mo_billing")
+    conn.execute("ALTER TABLE mo DROP COLUMN account_id")
+
+
+def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:
+    # Before version 17 an answer was billed through its conversation's account, read at billing
+    # time; the answers matched before keep the account their conversation has at the migration.
+    s = Store.open(tmp_path / "db.sqlite")
+    conn = s.db.conn
+    acme = s.accounts.add_account("acme").id
+    conv = ConversationsRepo(s.db, s.clock).record_mt(
+        phone="+48601123456", number="+48100200300", user_email="anna@acme.example", account_id=acme,
+        domain="sms.example.com", header_message_id=None, subject=None, text="At 10?",
+    )  # fmt: skip
+    for state, conversation in (("mailed", conv), ("unmatched", None)):
+        conn.execute(
+            "INSERT INTO mo (link, source, destination, text, state, conversation_id, received_at)"
+            " VALUES ('main', '+48601123456', '+48100200300', 'Yes', ?, ?, 1000.5)",
+            (state, conversation),
+        )
+    undo_migration_17(conn)
+    conn.execute("UPDATE schema_version SET version = 16")
+    s.close()
+    s = Store.open(tmp_path / "db.sqlite")
+    try:
+        rows = s.db.conn.execute("SELECT state, account_id FROM mo ORDER BY id").fetchall()
+        assert rows == [("mailed", acme), ("unmatched", None)]
+        assert s.db.conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 17
     finally:
         s.close()
 

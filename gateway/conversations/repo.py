@@ -167,10 +167,14 @@ class ConversationsRepo(Repository):
         return Conversation(*row) if row else None
 
     def settle_mo(self, mo_id: int, state: str, conversation_id: int | None, note: str | None) -> None:
+        """What became of the MO, and the conversation it answers with that conversation's account
+        as it is now: the account is billed for the answer, whichever account the user sends from
+        later (`record_mt` moves the conversation along with the user)."""
         with self.transaction():
             self.conn.execute(
-                "UPDATE mo SET state = ?, conversation_id = ?, note = ? WHERE id = ?",
-                (state, conversation_id, note, mo_id),
+                "UPDATE mo SET state = ?, conversation_id = ?, note = ?,"
+                " account_id = (SELECT account_id FROM conversations WHERE id = ?) WHERE id = ?",
+                (state, conversation_id, note, conversation_id, mo_id),
             )
 
     def mailed_from(self, phone: str, since: float) -> tuple[int, int]:

@@ -382,6 +382,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE mo ADD COLUMN repeated INTEGER NOT NULL DEFAULT 0;
     """,
+    # 17: an answer belongs to the account whose SMS it answered (R-5.2), kept on the MO when it is
+    # matched to its conversation: the conversation's account is that of the user's latest SMS, so
+    # a user moved to another account took their past answers into the other account's billing.
+    # MOs matched before take their conversation's account as it is now; the index reads an
+    # account's answers of a month in time order.
+    """
+    ALTER TABLE mo ADD COLUMN account_id INTEGER;
+    UPDATE mo SET account_id = (SELECT c.account_id FROM conversations c WHERE c.id = mo.conversation_id)
+        WHERE conversation_id IS NOT NULL;
+    CREATE INDEX mo_billing ON mo(account_id, received_at) WHERE account_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
