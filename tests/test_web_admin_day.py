@@ -111,6 +111,10 @@ async def test_operator_add_account_refuses_a_sender_an_smsc_cannot_send(web: We
         assert 'value="lodz"' in r.text and 'value="Łódź Spółka Akcyjna"' in r.text
         data["sender"] = "Lodz SA"
         assert (await c.post("/operator/accounts", data=data)).status_code == 200
+        # The name follows the CLI's rule too: its billing file must be writable.
+        data.update(name="Spółka " + "ż" * 70, sender="")
+        r = await c.post("/operator/accounts", data=data)
+        assert r.status_code == 400 and "holds at most 64" in _error(r.text)
     assert web.store.accounts.get_account("lodz").sender == "Lodz SA"
 
 
@@ -395,10 +399,13 @@ async def test_dashboard_counts_the_day_off_the_loop(web: WebContext) -> None:
 
 async def test_billing_files_are_named_after_the_account(web: WebContext, tmp_path: Path) -> None:
     name = "Łódź Sp. z o.o."
+    long = "Spółka Akcyjna " + "ż" * 49  # its file name is cut and ends in a hash
 
     def lodz() -> None:
         web.store.accounts.add_account(name)
         add_mail(web.store, name, "biuro@lodz.example", "+48601000003", "x")
+        web.store.accounts.add_account(long)
+        add_mail(web.store, long, "biuro@zz.example", "+48601000004", "x")
 
     await web.store.write(lodz)
     month: Month = web.store.month  # type: ignore[attr-defined]
@@ -408,6 +415,7 @@ async def test_billing_files_are_named_after_the_account(web: WebContext, tmp_pa
     async with as_user(web, OPERATOR) as c:
         page = (await c.get("/billing")).text
         assert f">{name}</a>" in page and ">%C5%81" not in page
+        assert "~" in file_name(long) and f">{long}</a>" in page
         r = await c.get(f"/billing/{month}/{stored.replace('%', '%25')}")
         assert r.status_code == 200
         assert r.headers["content-disposition"] == (
@@ -422,9 +430,10 @@ async def test_billing_files_are_named_after_the_account(web: WebContext, tmp_pa
 async def test_edited_urls_get_a_400_with_a_reason_not_a_500_or_a_guess(web: WebContext) -> None:
     async with as_user(web, OPERATOR) as c:
         for path, words in (
-            ("/premium?month=9999-12", "too far ahead"),
-            ("/premium?month=2026-13", "is not a month"),
-            ("/premium?month=11/2026", "is not a month"),
+            ("/premium?month=9999-12", "give YYYY-MM between"),
+            ("/premium?month=2026-13", "give YYYY-MM between"),
+            ("/premium?month=11/2026", "give YYYY-MM between"),
+            ("/premium?month=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "give YYYY-MM between"),
             ("/messages?before=99999999999999999999999", "is not a message id"),
             ("/messages?before=%C2%B2", "is not a message id"),
             ("/messages?from=2026-02-30", "is not a date"),

@@ -48,9 +48,17 @@ def _files(request: Request, who: Who, month: Month) -> list[str]:
     return [own] if own in present else []
 
 
-def _shown(name: str) -> str:
-    """The account a file is for, as its name is spelt (the file name escapes "Ł" as %C5%81)."""
-    return "summary of all accounts" if name == SUMMARY else unquote(name.removesuffix(".txt"))
+def _shown(name: str, names: dict[str, str]) -> str:
+    """The account a file is for, as its name is spelt: the file name escapes "Ł" as %C5%81, and a
+    long one is cut and ends in a hash, so a file of an account that still exists is named by it."""
+    if name == SUMMARY:
+        return "summary of all accounts"
+    return names.get(name) or unquote(name.removesuffix(".txt"))
+
+
+def _account_names(request: Request) -> dict[str, str]:
+    """The file name of every account's billing file, and its account's name."""
+    return {file_name(a.name): a.name for a in request.app.state.web.store.accounts.list_accounts()}
 
 
 def _disposition(filename: str) -> str:
@@ -65,10 +73,11 @@ def _disposition(filename: str) -> str:
 async def billing(request: Request, who: Who) -> Response:
     web = request.app.state.web
     listing: list[dict[str, Any]] = []
+    names = _account_names(request)
     for month in _months(web.config.state_dir):
         for name in _files(request, who, month):
             size = (month_dir(web.config.state_dir, month) / name).stat().st_size
-            listing.append({"month": str(month), "name": name, "shown": _shown(name), "size": size})
+            listing.append({"month": str(month), "name": name, "shown": _shown(name, names), "size": size})
     return web.render(request, "billing.html", {"who": who, "files": listing})
 
 
@@ -84,7 +93,7 @@ async def download(request: Request, who: Who) -> Response:
     if str(month) != request.path_params["month"] or name not in allowed:
         raise NotYours
     path = month_dir(web.config.state_dir, month) / allowed[allowed.index(name)]
-    shown = name if name == SUMMARY else f"{_shown(name)}.txt"
+    shown = name if name == SUMMARY else f"{_shown(name, _account_names(request))}.txt"
     return FileResponse(
         path,
         media_type="text/plain; charset=utf-8",

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.adminrules import sender_problem
+from gateway.adminrules import account_name_problem, sender_problem
 from gateway.configbase import ConfigError
 from gateway.configcheck import network
 from gateway.store.accounts import Conflict, NotFound
@@ -52,8 +52,8 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
     action = str(form.get("action", ""))
     try:
         if action == "add":
-            if not name:
-                raise Invalid("give the account a name")
+            if (problem := account_name_problem(name)) is not None:
+                raise Invalid(problem)
             nets = [n.strip() for n in str(form.get("networks", "")).split(",") if n.strip()]
             for cidr in nets:
                 network(cidr)

@@ -9,7 +9,6 @@ just as `smsgw premium add` runs on the gateway host.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from billing_reports.monthly import Month
 from gateway.cli.common import CliError
 from gateway.conversations.repo import ConversationsRepo
 from gateway.premium import cli as premium_cli
@@ -54,25 +54,18 @@ def pln(grosze: int | None) -> str:
 
 def _month(request: Request) -> tuple[str, float, float]:
     """The month asked for (this month when none is), in the installation's zone; anything but a
-    YYYY-MM a calendar has is refused rather than quietly shown as this month."""
+    YYYY-MM the billing takes is refused rather than quietly shown as this month."""
     web = request.app.state.web
-    tz = web.tz
     text = request.query_params.get("month", "").strip()
     if not text:
-        start = datetime.fromtimestamp(web.store.clock(), tz).replace(
-            day=1, hour=0, minute=0, second=0, microsecond=0
-        )
+        month = Month.containing(web.store.clock(), web.tz)
     else:
         try:
-            if len(text) != 7 or text[4] != "-":  # strptime takes "2026-1" and other spellings
-                raise ValueError(text)
-            start = datetime.strptime(text, "%Y-%m").replace(tzinfo=tz)
-        except ValueError:
-            raise Invalid(f"month: {text!r} is not a month (YYYY-MM, e.g. 2026-11)") from None
-        if start.year >= 9999:  # its end would be in the year 10000, which datetime does not hold
-            raise Invalid(f"month: {text!r} is too far ahead")
-    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    return f"{start:%Y-%m}", start.timestamp(), end.timestamp()
+            month = Month.parse(text, option="month")
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+    start, end = month.bounds(web.tz)
+    return str(month), start, end
 
 
 def _typed(form: FormData | None) -> dict[str, Any]:
