@@ -24,10 +24,11 @@ from billing_reports.render import Header, Rendering, Sum, clean, pln
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
 # A file name holds at most 255 bytes, and the temporary name a file is written under adds a dot
-# and ".<pid>.tmp" (13 bytes at most): a longer escaped name is cut to this, and a hash of the
-# whole name keeps it apart from every other. A Polish letter is escaped in 6 bytes, an emoji in
-# 12, so a name of 40 "ż" once stopped the billing of every account.
-MAX_FILE_NAME = 200
+# and ".<pid>.tmp" (13 bytes at most, pids going up to 4194304): a longer escaped name is cut to
+# this, and a hash of the whole name keeps it apart from every other. A Polish letter is escaped
+# in 6 bytes, an emoji in 12, so a name of 43 "ż" once stopped the billing of every account. Every
+# name that could be written before keeps its file (and its earlier months stay found under it).
+MAX_FILE_NAME = 255 - len(".") - len(".4194304.tmp")
 _CUT = "~"  # never in an escaped name, so a cut name cannot equal one that was not cut
 _HASH_CHARS = 12
 

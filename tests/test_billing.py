@@ -302,6 +302,11 @@ def test_a_long_account_name_gets_a_file_and_short_names_keep_theirs(tmp_path: P
     assert file_name("_x") == "%5Fx.txt" and file_name(".x") == "%2Ex.txt"
     assert file_name("Łódź sp. z o.o.") == "%C5%81%C3%B3d%C5%BA%20sp.%20z%20o.o..txt"
     assert file_name("a" * 196) == "a" * 196 + ".txt"
+    # Up to the longest name a file could be written under before (a 39-letter Cyrillic company
+    # name escapes to 229 bytes): its earlier months are still found under the same name.
+    cyrillic = "Товариство з обмеженою відповідальністю"
+    assert "~" not in file_name(cyrillic) and len(file_name(cyrillic)) == 229
+    assert file_name("a" * 238) == "a" * 238 + ".txt" and "~" in file_name("a" * 239)
 
 
 async def test_an_account_whose_file_cannot_be_written_does_not_stop_the_others(tmp_path: Path) -> None:
