@@ -252,29 +252,8 @@ def test_a_plain_address_is_kept() -> None:
     assert mailheaders.address(" jan@acme.pl ") == "jan@acme.pl"
 
 
-def test_a_dsn_diagnostic_code_stays_a_plain_field_with_a_non_ascii_reason() -> None:
-    # RFC 3464: "smsc; <text>" that DSN readers parse; an encoded-word would hide the type too.
-    info = dict(
-        recipient="+48601123456",
-        state="failed",
-        reason="UNDELIV err:001 — numer nieosiągalny",
-        parts_total=1,
-        text="hi",
-        created_at=1_700_000_000.0,
-        mail_from="anna@acme.example",
-        header_message_id=None,
-        subject="Hi",
-    )
-    raw = notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
-    (line,) = [x for x in raw.split(b"\n") if x.startswith(b"Diagnostic-Code:")]
-    assert line.strip() == b"Diagnostic-Code: smsc; UNDELIV err:001 ? numer nieosi?galny"
-
-
-@pytest.mark.parametrize(
-    "reason", ["err =?q?=0AX-Injected: yes=0A?= end", "err =é?q?=0AX-Injected: yes=0A?= end"]
-)
-def test_a_dsn_diagnostic_code_never_becomes_an_encoded_word(reason: str) -> None:
-    # The ASCII step turns a non-ASCII character after `=` into `?`: without care `=?` is back.
+def _dsn(reason: str) -> bytes:
+    """The bounce of a failed one-part SMS whose SMSC gave `reason`."""
     info = dict(
         recipient="+48601123456",
         state="failed",
@@ -286,7 +265,22 @@ def test_a_dsn_diagnostic_code_never_becomes_an_encoded_word(reason: str) -> Non
         header_message_id=None,
         subject="Hi",
     )
-    raw = notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
+    return notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
+
+
+def test_a_dsn_diagnostic_code_stays_a_plain_field_with_a_non_ascii_reason() -> None:
+    # RFC 3464: "smsc; <text>" that DSN readers parse; an encoded-word would hide the type too.
+    raw = _dsn("UNDELIV err:001 — numer nieosiągalny")
+    (line,) = [x for x in raw.split(b"\n") if x.startswith(b"Diagnostic-Code:")]
+    assert line.strip() == b"Diagnostic-Code: smsc; UNDELIV err:001 ? numer nieosi?galny"
+
+
+@pytest.mark.parametrize(
+    "reason", ["err =?q?=0AX-Injected: yes=0A?= end", "err =é?q?=0AX-Injected: yes=0A?= end"]
+)
+def test_a_dsn_diagnostic_code_never_becomes_an_encoded_word(reason: str) -> None:
+    # The ASCII step turns a non-ASCII character after `=` into `?`: without care `=?` is back.
+    raw = _dsn(reason)
     msg = email.message_from_bytes(raw, policy=policy.default)
     status = next(p for p in msg.walk() if p.get_content_type() == "message/delivery-status")
     diagnostic = str(status.get_payload()[1]["Diagnostic-Code"])
@@ -302,11 +296,7 @@ def test_mail_no_mail_caused_is_auto_generated_and_answers_are_auto_replied() ->
         numbers=["7355"], expires_at=datetime(2026, 12, 1, tzinfo=UTC),
     )  # fmt: skip
     suspended = notify.suspended_notice(**made, account="acme", reason="too many failures")
-    bounce = notify.dsn(
-        dict(recipient="+48601123456", state="failed", reason="x", parts_total=1, text="hi",
-             created_at=1_700_000_000.0, mail_from="anna@acme.example", header_message_id=None),
-        **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example",
-    )  # fmt: skip
+    bounce = _dsn("x")
     auto = lambda raw: email.message_from_bytes(raw, policy=policy.default)["Auto-Submitted"]  # noqa: E731
     assert [auto(verify), auto(suspended)] == ["auto-generated", "auto-generated"]
     assert auto(bounce) == "auto-replied"
