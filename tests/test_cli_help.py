@@ -13,8 +13,6 @@ from gateway.cli.main import build_parser
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[1]
-# Commands whose options other modules define (gateway/conversations, gateway/premium).
-ELSEWHERE = frozenset({"mo", "conversation", "premium"})
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,14 +24,21 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def commands(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, argparse._SubParsersAction | None]]:
-    """Every (sub)command's parser with its path, and the subcommand action it holds, if any."""
+    """Every (sub)command's parser with its path, and the subcommand action it holds, if any.
+
+    All of them, those other modules register (gateway/conversations, gateway/premium) included:
+    an admin reads `smsgw mo list --help` as any other.
+    """
     groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     yield path, parser, groups[0] if groups else None
     for group in groups:
         for name, child in group.choices.items():
-            if not path and name in ELSEWHERE:
-                continue
             yield from commands(child, (*path, name))
+
+
+def test_the_walk_reaches_the_commands_other_modules_register() -> None:
+    paths = {" ".join(path) for path, _parser, _sub in commands(build_parser())}
+    assert {"mo list", "conversation list", "premium verify", "premium stats", "billing run"} <= paths
 
 
 def test_every_option_and_argument_says_what_it_is() -> None:
@@ -77,3 +82,10 @@ def test_options_with_a_default_name_it() -> None:
     assert "may be repeated" in text
     text = " ".join(run("account", "set", "--help").stdout.split())
     assert "--end-marker=---" in text
+    for command in (["mo", "list"], ["conversation", "list"]):
+        text = " ".join(run(*command, "--help").stdout.split())
+        assert "--limit LIMIT at most this many lines (default 50)" in text, text
+    text = " ".join(run("mo", "list", "--help").stdout.split())
+    assert "in [gateway] timezone" in text
+    text = " ".join(run("premium", "verify", "--help").stdout.split())
+    assert "default: only show the state" in text

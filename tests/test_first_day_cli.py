@@ -127,7 +127,21 @@ def test_no_config_anywhere_says_where_it_looked(tmp_path: Path, monkeypatch: py
 # ---- read-only commands never create a database -----------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["status"], ["queue", "list"], ["outbox", "list"], ["account", "list"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["queue", "list"],
+        ["outbox", "list"],
+        ["account", "list"],
+        ["mo", "list"],
+        ["conversation", "list"],
+        ["premium", "list"],
+        ["premium", "verify", "KP123"],
+        ["premium", "stats", "--month", "2026-01"],
+        ["billing", "run", "--month", "2026-01"],
+    ],
+)
 def test_a_mistyped_state_dir_is_reported_not_created(tmp_path: Path, command: list[str]) -> None:
     config = write_config(tmp_path)
     res = run("--config", str(config), *command)
@@ -338,6 +352,28 @@ def test_times_are_shown_in_the_configured_zone_not_the_machines(tmp_path: Path)
         res = run("--config", str(config), *command, env={"TZ": "UTC"})
         assert res.returncode == 0, res.stderr
         assert "2026-11-30 19:51:02" in res.stdout, (command, res.stdout)
+
+
+def test_mo_list_since_a_date_means_the_date_in_the_configured_zone(tmp_path: Path) -> None:
+    # Auckland is 13 h ahead of a UTC shell: read there, "since 1 March" would skip its first 13 h.
+    zone = ZoneInfo("Pacific/Auckland")
+    config = write_config(tmp_path, timezone=zone.key)
+    Store.open(tmp_path / "state" / "smsgw.db").close()
+    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
+        for text, at in (
+            ("late-february", datetime(2026, 2, 28, 23, 0, tzinfo=zone)),
+            ("early-march", datetime(2026, 3, 1, 5, 0, tzinfo=zone)),
+        ):
+            conn.execute(
+                "INSERT INTO mo (link, source, destination, text, state, received_at)"
+                " VALUES ('main', '+48601123456', '+48100200300', ?, 'mailed', ?)",
+                (text, at.timestamp()),
+            )
+    march, february = "2026-03-01 05:00:00", "2026-02-28 23:00:00"
+    for since, listed in (("2026-03-01", [march]), ("2026-02-28 22:00", [march, february])):
+        res = run("--config", str(config), "mo", "list", "--since", since, env={"TZ": "UTC"})
+        assert res.returncode == 0, res.stderr
+        assert [" ".join(line.split()[1:3]) for line in res.stdout.splitlines()] == listed, res.stdout
 
 
 def test_a_second_run_names_the_running_daemon(tmp_path: Path) -> None:

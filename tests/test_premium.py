@@ -637,6 +637,33 @@ def test_premium_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert run_cli(tmp_path, *add) == 0  # a removed service's password is free again
 
 
+def test_verify_without_resend_says_whether_the_address_confirmed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli.common import open_store
+
+    assert run_cli(tmp_path, "account", "add", "acme") == 0
+    assert run_cli(tmp_path, "premium", "add", "KP123", "--account", "acme", "--email", CLIENT) == 0
+    capsys.readouterr()
+    # Only a look: the token mailed to the client keeps working (a resend would replace it).
+    assert run_cli(tmp_path, "premium", "verify", "kp123") == 0
+    out = capsys.readouterr().out
+    assert f"premium service KP123: {CLIENT} has not confirmed; 0 SMS kept until it does" in out
+    assert "`smsgw premium verify KP123 --resend` mails a new confirmation" in out
+    store = open_store(_cfg_at(tmp_path))  # type: ignore[arg-type]
+    live = "SELECT COUNT(*) FROM premium_verifications WHERE expires_at > ?"
+    assert store.db.conn.execute(live, (store.clock(),)).fetchone()[0] == 1
+    assert [r[0] for r in store.db.conn.execute("SELECT kind FROM outbox")] == ["premium-verify"]
+    service = handlers.repo(store).active_service("KP123")
+    assert service is not None
+    handlers.repo(store).update_service(service.id, verified_at=store.clock())
+    assert run_cli(tmp_path, "premium", "verify", "KP123") == 0
+    assert f"premium service KP123: {CLIENT} confirmed 20" in capsys.readouterr().out
+    assert run_cli(tmp_path, "premium", "verify", "KP123", "--resend") == 1  # nothing to confirm
+    assert run_cli(tmp_path, "premium", "verify", "KP999") == 1
+    assert "no premium service KP999" in capsys.readouterr().err
+
+
 def _cfg_at(tmp_path: Path) -> object:
     return parse_config(BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"'), source="t")
 

@@ -1,7 +1,9 @@
 """Admin commands: accounts, users and their limits, opt-outs (`smsgw account|user|optout ...`).
 
 They change rows through the store's verbs in the same SQLite file the daemon uses (WAL), so they
-work while it runs and the daemon sees each change on the next mail.
+work while it runs and the daemon sees each change on the next mail. Only `account add`, the first
+command of a new install, may create the database; every other one refuses a missing database
+(a mistyped `state_dir`) instead of writing to a fresh one the daemon never reads.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from gateway.cli.common import (
     open_store,
     when,
 )
-from gateway.config import MAX_VALIDITY_HOURS, Config, is_number_sender
+from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError, is_number_sender
 from gateway.configcheck import network
 from gateway.mailheaders import is_plain_address
 
@@ -40,9 +42,21 @@ def _sender(value: str) -> str | None:
     return sender
 
 
+def _networks(cidrs: list[str]) -> None:
+    """Refuse a CIDR that is not a network as the usage error it is, in check-config's words.
+
+    The config's reader raises ConfigError, whose exit status (3) tells systemd not to restart
+    and a script that the config file is broken; here the file is fine and the argument is not.
+    """
+    for cidr in cidrs:
+        try:
+            network(cidr)
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+
+
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
-    for cidr in args.relay_network:
-        network(cidr)
+    _networks(args.relay_network)
     if args.sender is not None:
         args.sender = _sender(args.sender)
     acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
@@ -117,7 +131,6 @@ def _days(value: str) -> float | None:
 def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from acl.quiet import parse_window
 
-    store = open_store(cfg)
     settings: dict[str, Any] = {}
     for key in (
         "split_mode",
@@ -153,13 +166,13 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     if args.notify_address and not is_plain_address(args.notify_address):
         raise CliError(f"--notify-address: {args.notify_address!r} is not an email address", EXIT_USAGE)
-    for cidr in args.add_network + args.remove_network:
-        network(cidr)
+    _networks(args.add_network + args.remove_network)
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
     if not all(is_plain_address(a) for a in billing_to):
         raise CliError(f"--billing-to: {billing_to} must be email addresses (or 'none')", EXIT_USAGE)
     if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
+    store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing
     store.accounts.update_account(args.name, **settings)
     acc = store.accounts.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
     if args.billing_to is not None:
@@ -170,7 +183,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)
     store.policy.suspend_account(acc.id, args.reason)
     print(f"account {acc.name} suspended")
@@ -178,7 +191,7 @@ def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)
     if acc.suspended_at is None:
         raise CliError(f"account {acc.name} is not suspended")
@@ -197,7 +210,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         fields["role"] = args.role
     if not fields:
         raise CliError("nothing to change; give --monthly-limit, --daily-limit and/or --role", EXIT_USAGE)
-    user = open_store(cfg).accounts.set_user(args.email, **fields)
+    user = open_store(cfg, must_exist=True).accounts.set_user(args.email, **fields)
     print(f"user {user.email} updated")
     return 0
 
@@ -213,14 +226,14 @@ def _number(cfg: Config, value: str) -> str:
 
 def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    added = open_store(cfg).policy.add_optout(number, word=None, source="admin")
+    added = open_store(cfg, must_exist=True).policy.add_optout(number, word=None, source="admin")
     print(f"{number} {'added to' if added else 'already on'} the opt-out list")
     return 0
 
 
 def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    if not open_store(cfg).policy.remove_optout(number):
+    if not open_store(cfg, must_exist=True).policy.remove_optout(number):
         raise CliError(f"{number} is not on the opt-out list")
     print(f"{number} removed from the opt-out list")
     return 0
@@ -242,7 +255,7 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
             f"EMAIL {args.email!r} is not a plain email address (user@domain, without a display name)",
             EXIT_USAGE,
         )
-    user = open_store(cfg).accounts.add_user(args.email, args.account)
+    user = open_store(cfg, must_exist=True).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")
     return 0
 
@@ -258,7 +271,7 @@ def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
-    open_store(cfg).accounts.remove_user(args.email)
+    open_store(cfg, must_exist=True).accounts.remove_user(args.email)
     print(f"user {args.email} removed")
     return 0
 

@@ -41,7 +41,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
             f"{month} has not ended (it ends {month.next().start(tz):%Y-%m-%d %H:%M} {tz.key}); the"
             " scheduled run mails it then. Run without --send to look at the month so far."
         )
-    store = open_store(cfg)  # creates or migrates the database before the read-only connection reads it
+    # Migrates the database before the read-only connection reads it; a missing one is refused, as
+    # an empty one made here would bill nothing and say so as if the month had been quiet.
+    store = open_store(cfg, must_exist=True)
     try:
         files = write_month(cfg.db_path, cfg.state_dir, month, tz, account=args.account)
     except (LookupError, ArchiveKept) as exc:

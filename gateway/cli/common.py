@@ -143,6 +143,11 @@ def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable
     return parse
 
 
+# A terminal's worth and far beyond; SQLite would take a negative LIMIT as "no limit".
+LIST_LIMIT_MAX = 1_000_000
+list_limit = bounded_int("the number of lines", 1, LIST_LIMIT_MAX)
+
+
 def account_name(value: str) -> str:
     """An account name as the config's [[account]] name and the web panel take it: trimmed, not empty.
 

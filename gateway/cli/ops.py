@@ -18,14 +18,11 @@ from email.message import EmailMessage
 from typing import Any
 
 from gateway.adminrules import MESSAGE_STATES
-from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, open_store, when
 from gateway.config import Config
 
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
-# A terminal's worth and far beyond; SQLite would take a negative LIMIT as "no limit".
-LIST_LIMIT_MAX = 1_000_000
-list_limit = bounded_int("the number of lines", 1, LIST_LIMIT_MAX)
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
 

@@ -6,22 +6,31 @@ import argparse
 import time
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
 from gateway.config import Config
 from gateway.conversations.numbers import to_e164
 from gateway.conversations.repo import ConversationsRepo
 
 
-def _since(value: str) -> float:
-    """`7d`, `12h`, `30m` ago, or a date `YYYY-MM-DD[ HH:MM]`."""
+def _since(cfg: Config, value: str) -> float:
+    """`7d`, `12h`, `30m` ago, or a date `YYYY-MM-DD[ HH:MM]` in `[gateway] timezone`.
+
+    The zone the listing prints its times in (and the panel and the mails use): a date read in the
+    host's zone, often UTC on a server, would start the list hours away from the day the admin meant.
+    """
     units = {"d": 86400, "h": 3600, "m": 60}
-    if value[:-1].isdigit() and value[-1:] in units:
-        return time.time() - int(value[:-1]) * units[value[-1]]
+    count = value[:-1]
+    if count.isascii() and count.isdecimal() and value[-1:] in units:
+        return time.time() - int(count) * units[value[-1]]
     try:
-        return datetime.fromisoformat(value).timestamp()
+        moment = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise CliError(f"--since {value!r}: give 7d, 12h, 30m or a date YYYY-MM-DD", EXIT_USAGE) from exc
+    if moment.tzinfo is None:  # an explicit offset (2026-03-01T10:00+01:00) is taken as written
+        moment = moment.replace(tzinfo=ZoneInfo(cfg.gateway.timezone))
+    return moment.timestamp()
 
 
 def _number(cfg: Config, value: str | None) -> str | None:
@@ -31,12 +40,12 @@ def _number(cfg: Config, value: str | None) -> str | None:
 
 
 def _repo(cfg: Config) -> ConversationsRepo:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     return ConversationsRepo(store.db, store.clock)
 
 
 def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
-    since = _since(args.since) if args.since else None
+    since = _since(cfg, args.since) if args.since else None
     rows = _repo(cfg).list_mo(since=since, number=_number(cfg, args.number), limit=args.limit)
     if not rows:
         print("no MO messages")
@@ -51,7 +60,7 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     rows = ConversationsRepo(store.db, store.clock).list_conversations(
         user=args.user, number=_number(cfg, args.number), limit=args.limit
     )
@@ -69,17 +78,23 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register `mo` and `conversation` on the `smsgw` parser's subcommands."""
-    mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(dest="sub", required=True)
+    mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
     states = "mailed, fallback, unmatched, optout, duplicate, throttled, failed"
     ml = mo.add_parser("list", help=f"newest first: {states}")
-    ml.add_argument("--since", help="7d, 12h, 30m or YYYY-MM-DD")
-    ml.add_argument("--number", help="the phone or our number")
-    ml.add_argument("--limit", type=int, default=50)
+    ml.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="7d, 12h, 30m ago, or YYYY-MM-DD[ HH:MM] in [gateway] timezone (default: any time)",
+    )
+    ml.add_argument("--number", help="the phone or our number (default: all)")
+    ml.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ml.set_defaults(func=cmd_mo_list)
     conv = sub.add_parser("conversation", help="who writes to which phone, from which number")
-    cs = conv.add_subparsers(dest="sub", required=True)
+    cs = conv.add_subparsers(dest="sub", required=True, metavar="ACTION")
     cl = cs.add_parser("list", help="newest first")
-    cl.add_argument("--user", metavar="EMAIL")
-    cl.add_argument("--number", help="the phone or our number")
-    cl.add_argument("--limit", type=int, default=50)
+    cl.add_argument("--user", metavar="EMAIL", help="only this user's conversations (default: all)")
+    cl.add_argument("--number", help="the phone or our number (default: all)")
+    cl.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     cl.set_defaults(func=cmd_conversation_list)

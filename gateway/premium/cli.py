@@ -61,7 +61,7 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
     email = _email(args.email)
     acl = [_email(a, "--reply-acl") for a in args.reply_acl] or [email]
     numbers = _numbers(cfg, args.number)
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     account = store.accounts.get_account(args.account)
     r = handlers.repo(store)
     with store.db.transaction():
@@ -77,7 +77,7 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     services = r.services()
     if not services:
@@ -97,7 +97,7 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     with store.db.transaction():
         service = _service(store, args.password)
         handlers.repo(store).update_service(service.id, removed_at=store.clock())
@@ -110,7 +110,7 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg)
+    store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     with store.db.transaction():
         service = _service(store, args.password)
@@ -135,10 +135,31 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmation_state(store: Store, service: Service) -> int:
+    """`verify` without `--resend`: whether the address confirmed, changing nothing.
+
+    A resend replaces the token the client may be about to use, so it is never done by a bare
+    `verify`; an admin asked why a client's SMS do not arrive first needs to know whether they wait.
+    """
+    if service.verified_at is not None:
+        print(f"premium service {service.password}: {service.email} confirmed {when(service.verified_at)}")
+        return 0
+    kept = handlers.repo(store).count_awaiting(service.id)
+    print(
+        f"premium service {service.password}: {service.email} has not confirmed;"
+        f" {kept} SMS kept until it does"
+    )
+    print(
+        f"`smsgw premium verify {service.password} --resend` mails a new confirmation"
+        " (the earlier ones then stop working)"
+    )
+    return 0
+
+
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
     if not args.resend:
-        raise CliError("give --resend to mail the confirmation again", EXIT_USAGE)
-    store = open_store(cfg)
+        return _confirmation_state(store, _service(store, args.password))
     with store.db.transaction():
         service = _service(store, args.password)
         if service.verified_at is not None:
@@ -156,7 +177,7 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--month {args.month!r}: give YYYY-MM", EXIT_USAGE) from exc
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    rows = handlers.repo(open_store(cfg)).stats(start.timestamp(), end.timestamp())
+    rows = handlers.repo(open_store(cfg, must_exist=True)).stats(start.timestamp(), end.timestamp())
     print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
     print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
     totals = [0, 0, 0, 0]
@@ -173,10 +194,11 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register `premium` on the `smsgw` parser's subcommands."""
     p = sub.add_parser("premium", help="premium-rate services (KPxxx passwords)")
-    s = p.add_subparsers(dest="sub", required=True)
+    s = p.add_subparsers(dest="sub", required=True, metavar="ACTION")
+    password_help = "the service's password: KP and three letters or digits, any case"
     add = s.add_parser("add", help="a service: password, account, address (mailed a confirmation)")
-    add.add_argument("password", metavar="KPxxx")
-    add.add_argument("--account", required=True)
+    add.add_argument("password", metavar="KPxxx", help=f"{password_help}, not in use by another service")
+    add.add_argument("--account", required=True, metavar="NAME", help="the account its money is billed to")
     add.add_argument("--email", required=True, help="where its SMS are mailed, once confirmed")
     add.add_argument("--reply-acl", action="append", default=[], metavar="ADDR",
                      help="may answer for free (repeat; default: the --email address)")  # fmt: skip
@@ -186,20 +208,28 @@ def add_commands(sub: Any) -> None:
     add.set_defaults(func=cmd_add)
     s.add_parser("list", help="services, their addresses and confirmation state").set_defaults(func=cmd_list)
     rm = s.add_parser("remove", help="stop a service (its money records stay)")
-    rm.add_argument("password", metavar="KPxxx")
+    rm.add_argument("password", metavar="KPxxx", help=password_help)
     rm.set_defaults(func=cmd_remove)
     st = s.add_parser("set", help="change a service; a new --email is confirmed again")
-    st.add_argument("password", metavar="KPxxx")
-    st.add_argument("--account")
-    st.add_argument("--email")
+    st.add_argument("password", metavar="KPxxx", help=password_help)
+    st.add_argument("--account", metavar="NAME", help="bill it to this account (default: unchanged)")
+    st.add_argument("--email", help="mail its SMS here, after this address confirms (default: unchanged)")
     st.add_argument("--reply-acl", action="append", metavar="ADDR", help="replaces the reply ACL (repeat)")
     st.add_argument("--number", action="append", metavar="NUMBER", help="replaces the numbers (repeat)")
     st.add_argument("--all-numbers", action="store_true", help="run on every configured premium number")
     st.set_defaults(func=cmd_set)
-    v = s.add_parser("verify", help="mail the confirmation again (a new token)")
-    v.add_argument("password", metavar="KPxxx")
-    v.add_argument("--resend", action="store_true")
+    v = s.add_parser(
+        "verify", help="whether the address confirmed; --resend mails a new confirmation (a new token)"
+    )
+    v.add_argument("password", metavar="KPxxx", help=password_help)
+    v.add_argument(
+        "--resend",
+        action="store_true",
+        help="mail a new confirmation; the earlier ones stop working (default: only show the state)",
+    )
     v.set_defaults(func=cmd_verify)
     stats = s.add_parser("stats", help="MOs, price and commission per service and number")
-    stats.add_argument("--month", required=True, metavar="YYYY-MM")
+    stats.add_argument(
+        "--month", required=True, metavar="YYYY-MM", help="the calendar month, in [gateway] timezone"
+    )
     stats.set_defaults(func=cmd_stats)
