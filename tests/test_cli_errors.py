@@ -488,3 +488,19 @@ def test_an_end_marker_without_its_value_is_still_refused(config: Path, db: Path
     res = run(config, "account", "set", "acme", "--end-marker", "--dlr-mail", "all")
     assert res.returncode == EXIT_USAGE and "--end-marker" in res.stderr, res.stderr
     assert end_marker(db) is None
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["premium", "stats", "--month", "9999-12"], "--month 9999-12: give YYYY-MM between"),
+        (["billing", "show", "--month", "２０２６-11"], "give YYYY-MM between"),
+        (["account", "add", "Spółka " + "ż" * 60], "holds at most 64"),
+    ],
+)
+def test_months_and_account_names_follow_the_billings_rules(
+    config: Path, db: Path, args: list[str], words: str
+) -> None:
+    # The months the billing takes, and names whose billing file can be written, in every command.
+    res = run(config, *args)
+    assert res.returncode == EXIT_USAGE and words in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -24,7 +24,7 @@ from gateway.config import Config
 
 def _month(value: str) -> Month:
     try:
-        return Month.parse(value)
+        return Month.parse(value, option="--month")
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
 

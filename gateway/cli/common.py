@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.adminrules import SQLITE_INT_MAX
+from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
 from gateway.config import Config
 from gateway.configcheck import state_dir_problem
 from gateway.store.db import Store
@@ -149,14 +149,15 @@ list_limit = bounded_int("the number of lines", 1, LIST_LIMIT_MAX)
 
 
 def account_name(value: str) -> str:
-    """An account name as the config's [[account]] name and the web panel take it: trimmed, not empty.
+    """An account name as the config's [[account]] name and the web panel take it: trimmed, not
+    empty, at most 64 characters (`gateway.adminrules`).
 
     Spaces around a name would make a second account that looks like the first in every list, and
     the name becomes the billing file's name.
     """
     name = value.strip()
-    if not name:
-        raise argparse.ArgumentTypeError("an account name cannot be empty")
+    if (problem := account_name_problem(name)) is not None:
+        raise argparse.ArgumentTypeError(problem)
     return name
 
 

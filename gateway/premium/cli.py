@@ -8,10 +8,10 @@ up by the daemon's outbox worker within seconds.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from billing_reports.monthly import Month
 from gateway import mailheaders
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
@@ -171,13 +171,12 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
-    tz = ZoneInfo(cfg.gateway.timezone)
     try:
-        start = datetime.strptime(args.month, "%Y-%m").replace(tzinfo=tz)
+        month = Month.parse(args.month, option="--month")  # the months the billing takes
     except ValueError as exc:
-        raise CliError(f"--month {args.month!r}: give YYYY-MM", EXIT_USAGE) from exc
-    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    rows = handlers.repo(open_store(cfg, must_exist=True)).stats(start.timestamp(), end.timestamp())
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    start, end = month.bounds(ZoneInfo(cfg.gateway.timezone))
+    rows = handlers.repo(open_store(cfg, must_exist=True)).stats(start, end)
     print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
     print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
     totals = [0, 0, 0, 0]
