@@ -125,6 +125,12 @@ BOUNCE_ATTACH_MAX = 256 * 1024
 BOUNCE_HEADERS_MAX = 64 * 1024
 
 
+# In every bounce forward. A forward that comes back to the relay (an alias of the fallback address
+# that includes a phone, a relay pointed at the gateway), or a bounce of one, carries it somewhere
+# in its bytes and is never forwarded again: without it, each round attached the last, for ever.
+FORWARD_MARK = "X-Smsgw-Bounce-Forward"
+
+
 def bounce_forward(
     *,
     sender: str,
@@ -172,6 +178,7 @@ def bounce_forward(
         subject=f"Bounce received by the SMS gateway: {subject or '(no subject)'}",
         domain=domain,
     )
+    msg[FORWARD_MARK] = "bounce"
     msg.set_content(h.body("\n".join(lines) + "\n"))
     msg.make_mixed()
     placeholder = f"smsgw-original-{secrets.token_hex(16)}"

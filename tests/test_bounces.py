@@ -230,6 +230,26 @@ async def test_the_same_bounce_delivered_twice_is_forwarded_once(tmp_path: Path)
     ]
 
 
+async def test_a_forward_that_comes_back_to_the_relay_is_never_forwarded_again(tmp_path: Path) -> None:
+    # An alias of the fallback address that includes a phone (or a relay pointed at the gateway)
+    # hands the forward back from <>: each round attached the last, for ever. A bounce of the
+    # forward (which carries it inside) is not forwarded either.
+    relay = free_port()
+    async with smtp_sink(relay) as sink:
+        config = make_config(tmp_path, smsc_port=1, relay_port=relay, extra=WITH_FALLBACK)
+        async with running_gateway(config) as gw:
+            assert (await delivered(gw.port, bounce())).startswith("250 ")
+            await forwarded_subjects(sink, 1)
+            forward = sink.messages[0][2]
+            assert (await delivered(gw.port, forward)).startswith("250 ")
+            wrapped = bounce("<bounce-9@mx.acme.example>").replace(b"\r\n\r\n", b"\r\n\r\n" + forward, 1)
+            assert (await delivered(gw.port, wrapped)).startswith("250 ")
+            await asyncio.sleep(1.0)
+            recorded = gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
+            queued = outbox(gw)
+    assert recorded == 3 and len(queued) == 1 and len(sink.messages) == 1
+
+
 async def test_a_large_bounce_is_forwarded_with_its_headers_only(tmp_path: Path) -> None:
     relay = free_port()
     big = bounce().replace(b"\r\n\r\n", b"\r\n\r\n" + (b"x" * 500 + b"\r\n") * 700, 1)  # 350 KB

@@ -70,7 +70,8 @@ def compose(
             automatic=reason,
         )
         fallback = cfg.replies.fallback_address
-        if fallback is None or not automail.is_bounce(reason):
+        mark = forwarded.FORWARD_MARK.encode()  # a forward of ours come back: recorded only
+        if fallback is None or not automail.is_bounce(reason) or mark.lower() in raw.lower():
             return automatic, None, [], None
         # a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it.
