@@ -60,6 +60,10 @@ log = structlog.get_logger(__name__)
 # for a deliver_sm_resp / CIMD2 70 some seconds (10 to 60 commonly) and deliver the MO again when it
 # comes late; our answer normally follows within milliseconds (one commit).
 ACK_LATE_SECONDS = 5.0
+# How long a refused new SMS is remembered on its connection, for its redelivery to count as new too
+# (SMSC retry schedules run to minutes), and how many at most (a flood must not grow it unbounded).
+OWED_SECONDS = 3600.0
+OWED_MAX = 1000
 
 
 class LinkState(enum.StrEnum):
@@ -192,6 +196,9 @@ class MoAcks:
         self._closed = False
         # One-part MOs that arrived within ACK_LATE_SECONDS, by (source, destination, text): when.
         self._recent: dict[tuple[str, str, str], float] = {}
+        # New SMS (`repeated`) answered with an error, by key: how many and when the last was read.
+        # The SMSC delivers each again, whenever its retry schedule says; that copy is new as well.
+        self._owed: dict[tuple[str, str, str], tuple[int, float]] = {}
 
     @property
     def waiting(self) -> bool:
@@ -215,13 +222,29 @@ class MoAcks:
         repeated = key in recent
         recent.pop(key, None)
         recent[key] = at
+        owed = self._owed.get(key)
+        if owed is not None:
+            count, since = owed
+            if at - since >= OWED_SECONDS:
+                del self._owed[key]
+            else:
+                repeated = True
+                if count > 1:
+                    self._owed[key] = (count - 1, since)
+                else:
+                    del self._owed[key]
         return replace(sms, repeated=True) if repeated else sms
 
     def refused(self, sms: InboundSms, at: float) -> None:
-        """The MO read at `at` was answered with an error: the SMSC delivers it again, and that
-        copy must not count as a repeat of it."""
+        """The MO read at `at` was answered with an error: the SMSC delivers it again. A copy of
+        an SMS taken for the first of its kind must not count as a repeat of it; a copy of one
+        taken for a new SMS (`repeated`) must count as new again, or a genuine vote is dropped."""
         key = (sms.source, sms.destination, sms.text)
-        if self._recent.get(key) == at:
+        if sms.repeated:
+            count = self._owed.pop(key, (0, at))[0]
+            if len(self._owed) < OWED_MAX:
+                self._owed[key] = (count + 1, at)
+        elif self._recent.get(key) == at:
             del self._recent[key]
 
     def written(self, sms: InboundSms, *, arrived: float, ok: bool) -> None:

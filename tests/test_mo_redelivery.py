@@ -24,7 +24,7 @@ import pytest
 
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
-from smsc.base import ACK_LATE_SECONDS, Concat, InboundSms, MoAcks
+from smsc.base import ACK_LATE_SECONDS, OWED_SECONDS, Concat, InboundSms, MoAcks
 from tests.conftest import (
     DOMAIN,
     STAFF,
@@ -223,6 +223,24 @@ async def test_a_repeat_on_the_connection_counts_only_within_the_smscs_wait_and_
     long = replace(vote, concat=Concat(ref=1, total=2, seq=1))
     assert not acks.arrived(long, 104.0 + ACK_LATE_SECONDS).repeated
     assert not acks.arrived(long, 104.5 + ACK_LATE_SECONDS).repeated  # segments are judged whole
+
+
+async def test_a_new_sms_answered_with_an_error_is_new_again_when_the_smsc_delivers_it_later() -> None:
+    # A second genuine vote (read while the SMSC waited for our answer to the first) refused by
+    # store trouble comes again after the SMSC's retry delay, well past ACK_LATE_SECONDS: that copy
+    # is the second vote, not a redelivery of the first (which was stored), so it stays `repeated`,
+    # once per refusal.
+    acks = MoAcks(lambda _sms, _ok: None, lambda: True)
+    vote = InboundSms(source=PHONE, destination="7355", text="KP123 A")
+    assert not acks.arrived(vote, 100.0).repeated
+    second = acks.arrived(vote, 100.5)
+    assert second.repeated
+    acks.refused(second, 100.5)
+    assert acks.arrived(vote, 160.0).repeated  # the SMSC's retry, a minute on
+    assert not acks.arrived(vote, 220.0).repeated  # owed once only: this one is a redelivery
+    third = acks.arrived(vote, 220.5)
+    acks.refused(third, 220.5)
+    assert not acks.arrived(vote, 220.5 + OWED_SECONDS).repeated  # remembered for an hour at most
 
 
 @pytest.mark.parametrize("later", [3.0, OUTAGE])
