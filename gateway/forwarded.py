@@ -8,13 +8,18 @@ every value from outside.
 
 from __future__ import annotations
 
+import base64
+import re
 import secrets
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.policy import compat32
 from email.utils import format_datetime, make_msgid
 
 from gateway import mailheaders as h
 from gateway.notify import stamp
+from gateway.smtp import automail
 
 REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
 
@@ -130,6 +135,58 @@ BOUNCE_HEADERS_MAX = 64 * 1024
 # in its bytes and is never forwarded again: without it, each round attached the last, for ever.
 FORWARD_MARK = "X-Smsgw-Bounce-Forward"
 
+# RFC 3464 2.3.3: the per-recipient actions that tell of mail that has not arrived (yet).
+_TROUBLE = frozenset({"failed", "delayed"})
+_DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_ACTION = re.compile(rb"^action[ \t]*:[ \t]*([A-Za-z-]+)", re.IGNORECASE | re.MULTILINE)
+# Who writes a bounce: MTAs send as MAILER-DAEMON or postmaster, under one of these display names.
+_DAEMON = re.compile(r"(^|[\s<\"])(mailer-daemon|postmaster|mail delivery (subsystem|system))\b", re.I)
+# RFC 5322 2.1.1 (and the 8bit of RFC 2045 2.8): no line above 998 octets, no NUL.
+_NOT_8BIT = re.compile(rb"[^\n]{999}|\x00")
+
+
+def worth_forwarding(reason: str, raw: bytes) -> bool:
+    """R-1.7: whether a machine mail tells a person of mail that went astray (then it is forwarded).
+
+    The fallback address is a person's mailbox: a report that everything arrived (a DSN whose
+    recipients were all `delivered`, `relayed` or `expanded`) or a vacation responder's answer
+    sent from <> would fill it with mail nobody has to act on. A DSN is judged by its actions
+    alone; one whose actions cannot be read is forwarded, as a failure nobody else hears of.
+    """
+    if not automail.is_bounce(reason) or FORWARD_MARK.encode().lower() in raw.lower():
+        return False
+    msg = BytesParser(policy=compat32).parsebytes(raw)
+    actions = _dsn_actions(msg)
+    if actions:
+        return bool(actions & _TROUBLE)
+    # RFC 3834 responders send from <> with `auto-replied`, and so do some MTAs' plain-text
+    # bounces (Exim): the sender of the bounce tells them apart.
+    replied = str(msg.get("auto-submitted", "")).strip().lower().startswith("auto-replied")
+    return not replied or bool(_DAEMON.search(str(msg.get("from", ""))))
+
+
+def _dsn_actions(msg: Message, limit: int = 200) -> set[str]:
+    """The Action values of the delivery-status parts of `msg`, lowered.
+
+    Attached mails (message/rfc822) are not looked into: a bounce of a DSN carries the DSN it
+    bounced, whose actions say nothing about this one."""
+    actions: set[str] = set()
+    stack, seen = [msg], 0
+    while stack and seen < limit:  # a hostile mail may nest thousands of parts
+        part, seen = stack.pop(), seen + 1
+        payload = part.get_payload()
+        if part.get_content_type() in _DSN_PARTS:
+            if isinstance(payload, list):  # message/delivery-status: one Message per field block
+                values = [str(v) for block in payload for v in block.get_all("action", [])]
+            else:
+                data = part.get_payload(decode=True)  # global (RFC 6533): one text, maybe encoded
+                found = _ACTION.findall(data) if isinstance(data, bytes) else []
+                values = [m.decode("ascii") for m in found]
+            actions.update(v.split()[0].lower() for v in values if v.split())
+        elif part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(payload)
+    return actions
+
 
 def bounce_forward(
     *,
@@ -148,19 +205,28 @@ def bounce_forward(
     The original goes in unchanged (message/rfc822) up to `BOUNCE_ATTACH_MAX`, else its headers
     (text/rfc822-headers). Its bytes never pass through the email package, which cannot write
     back every mail it reads (8-bit text, broken MIME); they replace a placeholder in the built
-    mail, under a boundary they do not contain. The caller sends it with an empty envelope sender.
+    mail, under a boundary they do not contain. A line over 998 octets (or a NUL) cannot travel
+    as 7bit/8bit, and relays refuse it for good; message/rfc822 may not be base64 (RFC 2046
+    5.2.1), so such an original goes base64 as a file, bounce.eml, which mail clients open as a
+    mail. The caller sends it with an empty envelope sender. `numbers` are the recipients as shown.
     """
     original = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").lstrip(b"\n")
     whole = len(original) <= BOUNCE_ATTACH_MAX
     if whole:
-        attached, kind = original, "message/rfc822"
+        attached, kind, name = original, "message/rfc822", "bounce.eml"
         said = "The original is attached."
     else:
-        attached, kind = _header_block(original), "text/rfc822-headers"
+        attached, kind, name = _header_block(original), "text/rfc822-headers", "bounce-headers.txt"
         said = (
             f"The original is {len(original)} bytes, more than {BOUNCE_ATTACH_MAX // 1024} KiB:"
             " only its headers are attached."
         )
+    encoded = _NOT_8BIT.search(attached) is not None
+    if encoded:
+        said += " It has lines too long for mail, so it is attached as a file."
+        if whole:
+            kind = "application/octet-stream"
+        attached = base64.encodebytes(attached.replace(b"\n", b"\r\n"))  # canonical CRLF inside
     lines = [
         f"A bounce reached the SMS gateway; it was not sent as SMS. {said}",
         "",
@@ -184,8 +250,8 @@ def bounce_forward(
     placeholder = f"smsgw-original-{secrets.token_hex(16)}"
     part = Message()
     part["Content-Type"] = kind
-    part["Content-Disposition"] = f'attachment; filename="{"bounce.eml" if whole else "bounce-headers.txt"}"'
-    part["Content-Transfer-Encoding"] = "7bit" if attached.isascii() else "8bit"
+    part["Content-Disposition"] = f'attachment; filename="{name}"'
+    part["Content-Transfer-Encoding"] = "base64" if encoded else "7bit" if attached.isascii() else "8bit"
     part.set_payload(placeholder)
     msg.attach(part)
     boundary = f"=_smsgw_{secrets.token_hex(16)}"

@@ -3,7 +3,8 @@
 A real SMTP client sends to the running gateway, an SMTP sink plays the relay: the forward carries
 the original as an attachment and an empty envelope sender (it can never start a loop), it is
 queued in the acceptance's own write, and a bounce delivered twice (R-1.8) is forwarded once.
-Auto-replies, read receipts and recalls are only recorded; so is every bounce without a fallback.
+Auto-replies, read receipts, recalls and success reports are only recorded; so is every bounce
+without a fallback. A long-lined original goes base64; bounces to the gateway's own address count.
 """
 
 from __future__ import annotations
@@ -53,17 +54,18 @@ def report_part(content_type: str, *blocks: dict[str, str]) -> Message:
     return part
 
 
-def dsn(message_id: str = "<dsn-1@mx.acme.example>") -> bytes:
-    """An RFC 3464 delivery status notification."""
+def dsn(message_id: str = "<dsn-1@mx.acme.example>", *actions: str) -> bytes:
+    """An RFC 3464 delivery status notification, one recipient per action (default: one failed)."""
     report = MIMEMultipart("report", boundary="dsn-boundary", report_type="delivery-status")
     report["From"] = STAFF
     report["To"] = RCPT
     report["Subject"] = "Delivery Status Notification (Failure)"
     report["Message-ID"] = message_id
     report.attach(MIMEText("Your message to jan@partner.example could not be delivered.\n"))
-    report.attach(report_part("message/delivery-status", {"Reporting-MTA": "dns; mx.acme.example"},
-                              {"Final-Recipient": "rfc822; jan@partner.example", "Action": "failed",
-                               "Status": "5.1.1"}))  # fmt: skip
+    blocks = [{"Final-Recipient": f"rfc822; jan{i}@partner.example", "Action": action,
+               "Status": "5.1.1" if action == "failed" else "2.0.0"}
+              for i, action in enumerate(actions or ("failed",))]  # fmt: skip
+    report.attach(report_part("message/delivery-status", {"Reporting-MTA": "dns; mx.acme.example"}, *blocks))
     return report.as_bytes().replace(b"\n", b"\r\n")
 
 
@@ -90,18 +92,26 @@ def read_receipt() -> bytes:
     return report.as_bytes().replace(b"\n", b"\r\n")
 
 
-def deliver(port: int, raw: bytes, sender: str = "") -> str:
+def deliver(port: int, raw: bytes, sender: str = "", rcpt: str = RCPT) -> str:
     """One SMTP session from the trusted network; the reply to DATA."""
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
         c.ehlo("mx.acme.example")
         assert c.mail(sender)[0] == 250
-        assert c.rcpt(RCPT)[0] == 250
+        assert c.rcpt(rcpt)[0] == 250
         code, text = c.data(raw)
         return f"{code} {text.decode()}"
 
 
-async def delivered(port: int, raw: bytes, sender: str = "") -> str:
-    return await asyncio.wait_for(asyncio.to_thread(deliver, port, raw, sender), 60)
+async def delivered(port: int, raw: bytes, sender: str = "", rcpt: str = RCPT) -> str:
+    return await asyncio.wait_for(asyncio.to_thread(deliver, port, raw, sender, rcpt), 60)
+
+
+def rcpt_reply(port: int, sender: str, rcpt: str) -> int:
+    """The code RCPT gets after MAIL from `sender` on the trusted network."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.ehlo("mx.acme.example")
+        assert c.mail(sender)[0] == 250
+        return c.rcpt(rcpt)[0]
 
 
 def parsed(content: bytes) -> Any:
@@ -293,3 +303,75 @@ async def test_a_bounce_through_an_intake_worker_reaches_the_fallback_address(tm
     ]
     assert_forward_of(sink.messages[0], bounce(), "Undelivered Mail")
     assert_forward_of(sink.messages[1], dsn(), "Delivery Status Notification (Failure)")
+
+
+async def test_a_bounce_to_the_gateways_own_address_or_postmaster_is_forwarded(tmp_path: Path) -> None:
+    # A notice of the gateway that bounces comes back to its From address; some MTAs write to
+    # postmaster. Both were refused at RCPT (550 not a valid phone number), and the bounce lost.
+    relay = free_port()
+    own, postmaster = f"smsgw@{DOMAIN}", f"Postmaster@{DOMAIN}"
+    async with smtp_sink(relay) as sink:
+        config = make_config(tmp_path, smsc_port=1, relay_port=relay, extra=WITH_FALLBACK)
+        assert config.mail.from_address == own
+        async with running_gateway(config) as gw:
+            # Only a bounce: mail from a user on the ACL to these addresses is refused as before.
+            staff = [await asyncio.to_thread(rcpt_reply, gw.port, STAFF, a) for a in (own, postmaster)]
+            answers = [
+                await delivered(gw.port, bounce("<own-1@mx.acme.example>"), rcpt=own),
+                await delivered(gw.port, dsn("<own-2@mx.acme.example>"), rcpt=postmaster),
+            ]
+            await sink.wait(2)
+            recorded = gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
+            queued = outbox(gw)
+    assert staff == [550, 550]
+    assert all(a.startswith("250 2.0.0 OK: recorded, not sent as SMS (") for a in answers)
+    assert recorded == 2 and queued == [("bounce-forward", "", FALLBACK)] * 2
+    assert_forward_of(sink.messages[0], bounce("<own-1@mx.acme.example>"), "Undelivered Mail")
+    assert_forward_of(
+        sink.messages[1], dsn("<own-2@mx.acme.example>"), "Delivery Status Notification (Failure)"
+    )
+    assert f"To: {own}" in parsed(sink.messages[0][2]).get_body(("plain",)).get_content()
+
+
+async def test_a_bounce_with_a_line_over_998_bytes_is_forwarded_as_a_base64_file(tmp_path: Path) -> None:
+    # RFC 5322 2.1.1: the relay refused the forward for good (the sink answers 500 Line too long).
+    relay = free_port()
+    long = bounce().replace(b"mailbox full.", b"mailbox full. " + b"y" * 2000, 1)
+    async with smtp_sink(relay) as sink:
+        config = make_config(tmp_path, smsc_port=1, relay_port=relay, extra=WITH_FALLBACK)
+        async with running_gateway(config) as gw:
+            assert (await delivered(gw.port, long)).startswith("250 ")
+            await sink.wait(1)
+    mail_from, _rcpts, content = sink.messages[0]
+    assert mail_from == "<>" and max(len(line) for line in content.split(b"\n")) <= 998
+    msg = parsed(content)
+    (attachment,) = list(msg.iter_attachments())
+    assert attachment.get_content_type() == "application/octet-stream"
+    assert attachment["Content-Transfer-Encoding"] == "base64" and attachment.get_filename() == "bounce.eml"
+    assert attachment.get_content() == long  # the original, CRLF and all
+    assert "attached as a file" in " ".join(msg.get_body(("plain",)).get_content().split())
+
+
+async def test_success_dsns_and_null_sender_auto_replies_are_not_forwarded(tmp_path: Path) -> None:
+    # Only a DSN with a failed or delayed recipient tells anybody of mail astray; a vacation
+    # responder's answer from <> (RFC 3834) is no bounce either, whatever its subject.
+    relay = free_port()
+    vacation = (
+        f"From: anna@partner.example\r\nTo: {RCPT}\r\nSubject: Re: meeting\r\n"
+        "Message-ID: <vacation-1@partner.example>\r\nAuto-Submitted: auto-replied\r\n\r\n"
+        "I am on holiday until 3 May.\r\n"
+    ).encode()
+    quiet = [dsn(f"<ok-{a}@mx.acme.example>", a, "delivered") for a in ("delivered", "relayed", "expanded")]
+    loud = [dsn("<late@mx.acme.example>", "delivered", "delayed"), dsn("<lost@mx.acme.example>")]
+    async with smtp_sink(relay) as sink:
+        config = make_config(tmp_path, smsc_port=1, relay_port=relay, extra=WITH_FALLBACK)
+        async with running_gateway(config) as gw:
+            answers = [await delivered(gw.port, raw) for raw in [*quiet, vacation, *loud]]
+            await sink.wait(2)
+            await asyncio.sleep(0.5)  # anything queued before the last two has been sent by now
+            recorded = gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
+            queued = outbox(gw)
+    assert all(a.startswith("250 2.0.0 OK: recorded, not sent as SMS (") for a in answers)
+    assert recorded == 6 and len(queued) == 2 and len(sink.messages) == 2
+    assert_forward_of(sink.messages[0], loud[0], "Delivery Status Notification (Failure)")
+    assert_forward_of(sink.messages[1], loud[1], "Delivery Status Notification (Failure)")

@@ -8,6 +8,7 @@ per command and hands the parsed envelope over.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,13 @@ def compose(
     now: datetime,
     client_ip: str | None,
     domains: dict[str, str],
+    mailboxes: Sequence[str] = (),
 ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
     """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
-    or the SMTP reply that refuses the mail."""
+    or the SMTP reply that refuses the mail.
+
+    `mailboxes` are the gateway's own addresses a bounce was sent to (R-1.7): relay.py takes
+    them from the empty envelope sender alone, so such a mail is always recorded, never sent."""
     account = sender.account
     opts = IntakeOptions(
         subject_max=cfg.gateway.subject_max,
@@ -70,8 +75,7 @@ def compose(
             automatic=reason,
         )
         fallback = cfg.replies.fallback_address
-        mark = forwarded.FORWARD_MARK.encode()  # a forward of ours come back: recorded only
-        if fallback is None or not automail.is_bounce(reason) or mark.lower() in raw.lower():
+        if fallback is None or not forwarded.worth_forwarding(reason, raw):
             return automatic, None, [], None
         # R-1.7: a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it.
@@ -83,7 +87,7 @@ def compose(
             reason=reason,
             mail_from=sender.mail_from,
             client_ip=client_ip,
-            numbers=numbers,
+            numbers=[*numbers, *mailboxes],
             raw=raw,
         )
         return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None

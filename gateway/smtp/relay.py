@@ -202,6 +202,17 @@ class RelayHandler:
             return str(envelope.__dict__["refusal"])
         if "premium" in envelope.__dict__:
             return replies.PREMIUM_ALONE
+        sender: Sender | None = getattr(envelope, "smsgw", None)
+        if sender is not None and not sender.mail_from and self._own_mailbox(local, domain):
+            # R-1.7: bounces of the gateway's own mail come back to its From address (or an MTA's
+            # postmaster); they are recorded and forwarded like any other. Only from <> (taken at
+            # MAIL from trusted networks alone): other mail to them is refused below, as before.
+            mailboxes: list[str] = envelope.__dict__.setdefault("mailboxes", [])
+            mailbox = f"{local}@{domain}".casefold()  # Postmaster, "postmaster": one mailbox
+            if mailbox not in mailboxes:
+                mailboxes.append(mailbox)
+                envelope.rcpt_tos.append(address)
+            return replies.OK_RCPT
         if local.lower() == "info":
             envelope.__dict__["info"] = True
             envelope.rcpt_tos.append(address)
@@ -224,9 +235,14 @@ class RelayHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
 
+    def _own_mailbox(self, local: str, domain: str) -> bool:
+        """The gateway's From address, or postmaster at a gateway domain (RFC 5321 4.5.1)."""
+        own = self.gate.config.mail.from_address.casefold()
+        return local.casefold() == "postmaster" or f"{local}@{domain}".casefold() == own
+
     def _premium_rcpt(self, envelope: Envelope, address: str, target: premium.Target) -> str:
         """An answer or confirmation address: known token, and alone in its mail (one answer, one SMS)."""
-        if {"premium", "numbers", "info"} & envelope.__dict__.keys():
+        if {"premium", "numbers", "info", "mailboxes"} & envelope.__dict__.keys():
             return replies.PREMIUM_ALONE
         if not premium.known(self.gate.store, target):
             log.info("premium.unknown_address", kind=target.kind)
@@ -262,6 +278,7 @@ class RelayHandler:
         sender: Sender | None = getattr(envelope, "smsgw", None)
         numbers: list[str] = envelope.__dict__.get("numbers", [])
         wants_info = bool(envelope.__dict__.get("info"))
+        mailboxes: list[str] = envelope.__dict__.get("mailboxes", [])  # a bounce's, see handle_RCPT
         full = self.gate.backlog() >= self.gate.config.gateway.queue_high_water
         if sender is not None and "premium" in envelope.__dict__:
             if full:
@@ -269,9 +286,9 @@ class RelayHandler:
             raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
             reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw)
             return reply
-        if sender is None or not (numbers or wants_info):
+        if sender is None or not (numbers or wants_info or mailboxes):
             return replies.NO_VALID_RCPT
-        if not numbers:
+        if not (numbers or mailboxes):
             return await self._info(envelope, sender)
         if full:
             return replies.QUEUE_FULL
@@ -284,6 +301,7 @@ class RelayHandler:
             now=self.gate.now(),
             client_ip=session.peer[0] if isinstance(session.peer, tuple) else None,
             domains=envelope.__dict__.get("domains", {}),
+            mailboxes=mailboxes,
         )
         if isinstance(built, str):
             return built
