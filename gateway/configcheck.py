@@ -1,12 +1,13 @@
 """Checks of a loaded config against the machine: files holding secrets that others can read,
 a state directory the daemon could not use, files the daemon reads that are missing or unreadable,
-relay networks. Said by `check-config` and at start.
+relay networks, mail that would loop back into the gateway. Said by `check-config` and at start.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -226,11 +227,117 @@ def _blocked_dir(directory: Path) -> Path | None:
     return None if path.is_dir() else path
 
 
+# ---- mail that would come back to the gateway -----------------------------------------------------
+
+WILDCARDS = ("0.0.0.0", "::")
+LOCALHOST = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+SMTP_PORT = 25  # where other servers deliver mail for a domain (its MX)
+
+
+def mail_loop_problems(cfg: Config) -> list[str]:
+    """Settings that send the gateway's own mail back into it, each naming its key.
+
+    A fallback address on one of the gateway's domains comes back through the relay port: a bounce
+    forward returns as a bounce, a phone number's mailbox as an SMS. An outgoing relay that is the
+    gateway's own listener takes every bounce, notice and answer back in instead of delivering it.
+    """
+    problems: list[str] = []
+    own = {d.lower().rstrip(".") for d in cfg.gateway.domains}
+    name = cfg.gateway.hostname.lower().rstrip(".")
+    # Mail for the host's name reaches the gateway when it takes port 25 on more than loopback.
+    delivered_here = any(
+        port == SMTP_PORT and not _endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
+    )
+    for key, addr in (
+        ("replies.fallback_address", cfg.replies.fallback_address),
+        ("premium.fallback_address", cfg.premium.fallback_address),
+    ):
+        domain = (addr or "").rpartition("@")[2].lower().rstrip(".")
+        if domain in own:
+            why = f"{domain} is one of gateway.domains"
+        elif domain == name and delivered_here:
+            why = f"{domain} is gateway.hostname and the gateway takes its mail (port {SMTP_PORT})"
+        else:
+            continue
+        problems.append(
+            f'{key} "{addr}" would loop: {why}, so mail to it comes back to the gateway (a forwarded'
+            " bounce as a new bounce, a number's mailbox as an SMS); use a mailbox elsewhere"
+        )
+    if cfg.mail.capture_dir is None:
+        relay_host, relay_port = cfg.mail.relay_addr
+        for key, host, port in _smtp_listeners(cfg):
+            if port == relay_port and same_host(relay_host, host, name):
+                own_listener = f'{key} ("{_joined(host, port)}")'
+                problems.append(
+                    f'mail.relay "{cfg.mail.relay}" is the gateway\'s own {own_listener}: every bounce,'
+                    " notice and answer would come back to the gateway instead of leaving; give your mail"
+                    ' server (e.g. "mail.example.com:25") or "maildir:DIR"'
+                )
+                break
+    return problems
+
+
+def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
+    """The gateway's SMTP listeners as (key, host, port); port 0 (picked at start) is none."""
+    return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("smtp.") and p != 0]
+
+
+def _joined(host: str, port: int) -> str:
+    """HOST:PORT as the config writes it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def same_host(relay: str, listen: str, hostname: str) -> bool:
+    """Whether a connection to `relay` reaches a listener on `listen` (same port assumed).
+
+    A wildcard listener takes every address of this machine; `localhost` is 127.0.0.1 and ::1;
+    other names are compared as names (no DNS lookup at a config check).
+    """
+    if listen in WILDCARDS:
+        return is_this_machine(relay, hostname)
+    if relay in WILDCARDS:  # connect() to a wildcard address reaches loopback
+        relay = "127.0.0.1" if relay == "0.0.0.0" else "::1"
+    ours, theirs = _endpoints(relay), _endpoints(listen)
+    return bool(ours & theirs)
+
+
+def _endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address | str]:
+    """What a host setting stands for: its address, localhost's two, or else its name."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return set(LOCALHOST)
+    try:
+        return {ipaddress.ip_address(host)}
+    except ValueError:
+        return {name}
+
+
+def is_this_machine(host: str, hostname: str) -> bool:
+    """Whether `host` names this machine: a loopback or wildcard address, one of its interfaces'
+    addresses (which it may bind), `localhost`, or its own name (`gateway.hostname`, the system's)."""
+    name = host.lower().rstrip(".")
+    if name in ("localhost", hostname, socket.gethostname().lower()) or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((str(ip), 0))  # only an address of this machine can be bound
+    except OSError:
+        return False
+    return True
+
+
 def check_files(cfg: Config) -> None:
-    """ConfigError naming every file the daemon would fail to open at start, and every path it would
-    fail to write under; doubts go to stderr."""
+    """ConfigError naming every file the daemon would fail to open at start, every path it would
+    fail to write under, and every setting that sends its mail back into it; doubts go to stderr."""
     problems, doubts = file_problems(cfg)
-    problems = [*write_path_problems(cfg), *problems]
+    problems = [*mail_loop_problems(cfg), *write_path_problems(cfg), *problems]
     for doubt in doubts:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     if problems:

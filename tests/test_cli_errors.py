@@ -484,6 +484,15 @@ def test_an_end_marker_of_dashes_is_taken(config: Path, db: Path, args: list[str
     assert end_marker(db) == "---"
 
 
+@pytest.mark.parametrize("args", [["--end-marker", "--"], ["--end-marker=--"], ["--end-marker", "-- "]])
+def test_an_end_marker_of_two_dashes_is_taken(config: Path, db: Path, args: list[str]) -> None:
+    # A signature's delimiter: argparse dropped `--` as the end of the options, and SQLite then
+    # refused the empty list left in its place ("Error binding parameter").
+    res = run(config, "account", "set", "acme", *args)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert end_marker(db) == "--"  # stripped: body lines are compared stripped, "-- " never matched
+
+
 def test_an_end_marker_without_its_value_is_still_refused(config: Path, db: Path) -> None:
     res = run(config, "account", "set", "acme", "--end-marker", "--dlr-mail", "all")
     assert res.returncode == EXIT_USAGE and "--end-marker" in res.stderr, res.stderr
@@ -504,3 +513,27 @@ def test_months_and_account_names_follow_the_billings_rules(
     # The months the billing takes, and names whose billing file can be written, in every command.
     res = run(config, *args)
     assert res.returncode == EXIT_USAGE and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    "sender", ["", "  ", "anna", "Anna <anna@acme.example>", "anna@acme.example\nBcc: x@y.z"]
+)
+def test_send_refuses_a_sender_that_is_no_mailbox(config: Path, sender: str) -> None:
+    res = run(config, "send", "601123456", "hello", "--as", sender)
+    assert res.returncode == EXIT_USAGE and "Traceback" not in res.stderr, res.stderr
+    assert "argument --as" in res.stderr and "is not a mail address" in res.stderr, res.stderr
+
+
+async def test_send_as_an_empty_sender_sends_and_records_nothing(tmp_path: Path) -> None:
+    # MAIL FROM:<> is a bounce's reverse path: the gateway recorded a bounce nobody sent.
+    smtp_port = free_port()
+    config = write_config(tmp_path, config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port))
+    proc = await start_daemon(config, smtp_port)
+    try:
+        res = await asyncio.to_thread(run, config, "send", "601123456", "hello", "--as", "")
+        assert res.returncode == EXIT_USAGE and "argument --as: '' is not a mail address" in res.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 60)
+    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0

@@ -85,6 +85,27 @@ def test_install_service_keeps_an_existing_config(tmp_path: Path) -> None:
     assert not (root / "etc/systemd/system/smsgw.service.d/low-port.conf").exists()
 
 
+def test_install_service_never_points_the_relay_at_the_gateway(tmp_path: Path) -> None:
+    # It wrote relay 127.0.0.1:25 beside listen 0.0.0.0:25: every bounce went back into the gateway.
+    def relay_written(*args: str) -> str:
+        root = tmp_path / "root"
+        res = run("install-service", "--root", str(root), "--hostname", "gw.example", "--force", *args)
+        assert res.returncode == 0, res.stderr
+        return next(
+            line for line in (root / "etc/smsgw/config.toml").read_text().splitlines() if "relay" in line
+        )
+
+    assert relay_written().startswith('relay = "maildir:/var/lib/smsgw/mail"  # the gateway takes port 25')
+    local = ("--listen", "127.0.0.1:2525", "--submission", "127.0.0.1:2587")
+    assert relay_written(*local) == 'relay = "127.0.0.1:25"'
+    assert relay_written("--relay", "mail.acme.example:25") == 'relay = "mail.acme.example:25"'
+    root = tmp_path / "refused"
+    res = run("install-service", "--root", str(root), "--hostname", "gw.example", "--relay", "localhost:25")
+    assert res.returncode == common.EXIT_USAGE and "Traceback" not in res.stderr
+    assert "--relay localhost:25: that is the gateway's own --listen 0.0.0.0:25" in res.stderr
+    assert not (root / "etc/smsgw/config.toml").exists()
+
+
 def test_shipped_unit_and_dropins_are_what_install_service_writes() -> None:
     assert (ROOT / "systemd/smsgw.service").read_text() == render_unit()
     assert (ROOT / "systemd/smsgw-low-port.conf").read_text() == LOW_PORT_DROPIN

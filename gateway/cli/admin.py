@@ -14,13 +14,7 @@ from typing import Any
 
 from gateway.adminrules import limit_value, sender_problem
 from gateway.cli.acl import add_user_commands
-from gateway.cli.common import (
-    EXIT_USAGE,
-    CliError,
-    account_name,
-    open_store,
-    when,
-)
+from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError, is_number_sender
 from gateway.configcheck import network
 from gateway.mailheaders import is_plain_address
@@ -132,13 +126,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from acl.quiet import parse_window
 
     settings: dict[str, Any] = {}
-    for key in (
-        "split_mode",
-        "overflow",
-        "end_marker",
-        "dlr_mail",
-        "notify_address",
-    ):
+    for key in ("split_mode", "overflow", "end_marker", "dlr_mail", "notify_address"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -321,9 +309,10 @@ def add_admin_commands(sub: Any) -> None:
     )
     aset.add_argument(
         "--end-marker",
+        action=EndMarker,
         metavar="TEXT",
         help="a line holding only TEXT ends the SMS text (default: [gateway] end_marker, END);"
-        " a marker of dashes works as --end-marker=--- or --end-marker ---",
+        " a marker of dashes works as --end-marker=--- or --end-marker ---, -- too",
     )
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
     aset.add_argument(

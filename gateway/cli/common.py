@@ -7,14 +7,16 @@ import errno
 import os
 import sqlite3
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
 from gateway.config import Config
 from gateway.configcheck import state_dir_problem
+from gateway.mailheaders import is_plain_address
 from gateway.store.db import Store
 
 EXIT_FAILURE = 1
@@ -141,6 +143,41 @@ def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable
         return number
 
     return parse
+
+
+class EndMarker(argparse.Action):
+    """`--end-marker`: the line that ends an SMS text, `--` included (a signature's delimiter).
+
+    argparse (3.11's among others) drops a value `--` as if it ended the options (`_get_values`), so
+    `--end-marker=--` arrived as an empty list, which SQLite refused with a binding error. A value
+    of dashes given apart (`--end-marker --`) is joined to its option first (`main.dash_values`).
+    The text is stripped: body lines are compared stripped, so `-- ` would never match.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        marker = "--" if values == [] else values
+        if not isinstance(marker, str):  # nargs is one value: nothing else reaches here
+            raise argparse.ArgumentError(self, f"expected one marker, got {marker!r}")
+        setattr(namespace, self.dest, marker.strip())
+
+
+def mailbox(value: str) -> str:
+    """`send --as`: a user's bare address, as `user add` takes it.
+
+    An empty one is the null reverse path `<>`: the gateway rightly takes mail from it for a bounce
+    and records it (or forwards it to the fallback address) instead of sending an SMS.
+    """
+    if not is_plain_address(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a mail address: give a user's bare address such as anna@example.com"
+        )
+    return value.strip()
 
 
 # A terminal's worth and far beyond; SQLite would take a negative LIMIT as "no limit".

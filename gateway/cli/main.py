@@ -267,7 +267,8 @@ DASH_VALUE_OPTIONS = frozenset({"--end-marker"})
 
 
 def dash_values(argv: list[str]) -> list[str]:
-    """`--end-marker ---` as `--end-marker=---`, which argparse takes.
+    """`--end-marker ---` as `--end-marker=---`, which argparse takes (a bare `--` it still drops from
+    the joined form too: `common.EndMarker` puts it back).
 
     Only a value that cannot be an option name is joined (`-`, `--`, `---`, `-- `): a forgotten
     value before the next option (`--end-marker --dlr-mail all`) is still refused by argparse.

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from gateway.adminrules import MESSAGE_STATES
-from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
 from gateway.config import Config
 
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
@@ -314,7 +314,11 @@ def add_ops_commands(sub: Any) -> None:
     )
     s.add_argument("text", help="the SMS text (the mail's body)")
     s.add_argument(
-        "--as", dest="sender", metavar="EMAIL", help="the user who sends (needed when several exist)"
+        "--as",
+        dest="sender",
+        type=mailbox,
+        metavar="EMAIL",
+        help="the user who sends (needed when several exist)",
     )
     s.add_argument(
         "--subject",

@@ -22,8 +22,8 @@ from typing import Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
 from gateway.config import Config
-from gateway.configbase import is_hostname
-from gateway.configcheck import state_dir_problem
+from gateway.configbase import _host_port, is_hostname
+from gateway.configcheck import same_host, state_dir_problem
 
 SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
 
@@ -128,7 +128,7 @@ submission_listen = "{submission}"
 # tls_key_file = "tls-key.pem"
 
 [mail]
-relay = "127.0.0.1:25"
+relay = "{relay}"{relay_note}
 from_address = "smsgw@{domain}"
 admin_address = "postmaster@{domain}"
 
@@ -215,6 +215,37 @@ def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
     return True
 
 
+LOCAL_RELAY = "127.0.0.1:25"
+CAPTURE_DIR = "/var/lib/smsgw/mail"
+
+
+def _relay(
+    given: str | None, listeners: list[tuple[str, tuple[str, int], str]], hostname: str
+) -> tuple[str, str]:
+    """The `[mail] relay` to write and a comment for it.
+
+    Without --relay: a mail server on this machine's port 25, unless the gateway takes that port
+    itself (the default --listen 0.0.0.0:25); then its mail is kept as files until the admin names
+    the mail server, since a relay that is the gateway would take every bounce back in, for ever.
+    """
+    relay = given or LOCAL_RELAY
+    try:
+        host, port = _host_port(relay, "--relay", LOCAL_RELAY, listener=False)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    own = [f"{key} {addr}" for key, (h, p), addr in listeners if p == port and same_host(host, h, hostname)]
+    if own and given is not None:
+        raise CliError(
+            f"--relay {given}: that is the gateway's own {own[0]}: its bounces, notices and answers"
+            " would come back to it; give your mail server, e.g. --relay mail.example.com:25",
+            EXIT_USAGE,
+        )
+    if own:
+        note = f'  # the gateway takes port {port} itself: set your mail server, e.g. "mail.example.com:25"'
+        return f"maildir:{CAPTURE_DIR}", note
+    return relay, ""
+
+
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     root = args.root or Path("/")
     dry = args.root is not None
@@ -222,21 +253,22 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         raise CliError(
             "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
         )
-    from gateway.configbase import _host_port
-
     _checked_names(args)
-    ports = []
+    listeners = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
         try:
-            ports.append(_host_port(addr, key)[1])
+            listeners.append((key, _host_port(addr, key), addr))
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
+    ports = [port for _, (_, port), _ in listeners]
+    hostname = args.hostname or socket.getfqdn()
+    relay, relay_note = _relay(args.relay, listeners, hostname.lower())
     _ensure_user(args.user, dry)
     etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
     config = etc / "config.toml"
     text = CONFIG.format(
-        user=args.user, domain=args.domain, hostname=args.hostname or socket.getfqdn(),
-        listen=args.listen, submission=args.submission,
+        user=args.user, domain=args.domain, hostname=hostname,
+        listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note,
     )  # fmt: skip
     _write(config, text, 0o640, keep=not args.force)
     (etc / "private").mkdir(parents=True, exist_ok=True)
@@ -260,8 +292,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         os.chown(config, 0, gid)  # the service reads it; only root changes it
         os.chown(etc, 0, gid)
         os.chown(state, uid, gid)
+    to_edit = "[[smsc]], domains, [mail] relay" if relay_note else "[[smsc]], domains"
     print(
-        "next: edit /etc/smsgw/config.toml ([[smsc]], domains), then\n"
+        f"next: edit /etc/smsgw/config.toml ({to_edit}), then\n"
         f"  sudo -u {args.user} smsgw --config /etc/smsgw/config.toml check-config\n"
         "  systemctl daemon-reload && systemctl enable --now smsgw\n"
         "  systemctl status smsgw    # the STATUS line shows queued parts and links up"
@@ -313,6 +346,12 @@ def add_service_commands(sub: Any) -> None:
     ins.add_argument("--hostname", help="this machine's name in SMTP banners (default: its FQDN)")
     ins.add_argument("--listen", default="0.0.0.0:25", help="relay listener (default 0.0.0.0:25)")
     ins.add_argument("--submission", default="0.0.0.0:587", help="submission listener (default 0.0.0.0:587)")
+    ins.add_argument(
+        "--relay",
+        metavar="HOST:PORT",
+        help=f"the mail server for bounces, notices and answers (default {LOCAL_RELAY}; when the gateway"
+        f" listens on that port itself, its mail is kept under {CAPTURE_DIR} until [mail] relay is set)",
+    )
     ins.add_argument("--exec", help="command systemd runs (default: this smsgw)")
     ins.add_argument("--force", action="store_true", help="replace an existing config.toml")
     ins.set_defaults(func=cmd_install_service, needs_config=False)
