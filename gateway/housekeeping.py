@@ -23,8 +23,8 @@ import structlog
 from gateway import reassembly
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
+from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
-from gateway.store.records import ClockStep
 from gateway.supervisor import beat, sd_notify
 
 log = structlog.get_logger(__name__)
@@ -60,12 +60,12 @@ class Housekeeping:
         self.status_path = status_path
         self.monotonic = monotonic
         self._said = ""
-        # The last (wall, monotonic) reading; kept across a restart of the worker, so that a step
-        # during its pause is still seen.
-        self._readings: tuple[float, float] | None = None
-        # Steps forward no step back has corrected yet, oldest first: (the clock's reading just
-        # before the step, its seconds). Kept across a restart of the worker, like the readings.
-        self._ahead: tuple[tuple[float, float], ...] = ()
+        # The last (wall, monotonic) reading and the highest row ids then; kept across a restart of
+        # the worker, so that a step during its pause is still seen.
+        self._readings: tuple[float, float, Marks] | None = None
+        # Steps forward no step back has corrected yet, oldest first: (the first row ids written
+        # after the step, its seconds). Kept across a restart of the worker, like the readings.
+        self._ahead: tuple[tuple[Marks, float], ...] = ()
 
     async def run(self) -> None:
         last_expiry: float | None = None
@@ -94,6 +94,11 @@ class Housekeeping:
         again would be taken for the SMSC's copy of the first. The monotonic clock does not step,
         so the wall clock's expected reading is the last one plus the monotonic time since.
 
+        Which rows a step came after is told by their ids (`gateway.store.clockstep`), read at
+        every look: a row written between the step and this look already carries the stepped
+        clock and is not moved, and the stored times, which earlier steps moved or left, are not
+        compared with the clock's readings.
+
         A step forward is left as it is: it cannot be told from time that passed unseen (a pause
         the monotonic clock did not count). It makes waits end early, as after a long pause, and
         it also expires every SMS whose validity ends within it: right for time that passed, early
@@ -104,31 +109,37 @@ class Housekeeping:
         accepted while the clock was ahead (stamped on it). An SMS accepted before the forward step
         therefore keeps the expiry it was given (unless it ran out while the clock was ahead), one
         accepted after it moves back by the whole step, and the waits move by the whole step
-        (`gateway.store.records.ClockStep`). Remembered in this object only: a restart between
+        (`gateway.store.clockstep.ClockStep`). Remembered in this object only: a restart between
         the two steps takes the step back for one of its own.
         Returns the step back found (0 when none).
         """
-        wall, mono = self.store.clock(), self.monotonic()
+        store = self.store
+        # Read together, with no await between: rows up to these ids were stamped before this reading.
+        wall, mono, marks = store.clock(), self.monotonic(), read_marks(store.db.conn)
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
-        if step < -CLOCK_STEP_SECONDS:
-            self._ahead = (*self._ahead, (wall + step, -step))[-_AHEAD_KEPT:]
+        if last is not None and step < -CLOCK_STEP_SECONDS:
+            after = first_after(store.db.conn, last[2], marks, False, (last[0] + wall) / 2)
+            self._ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
             log.warning("clock.stepped_forward", seconds=round(-step, 3))
-        elif step > CLOCK_STEP_SECONDS:
-            store = self.store
-            moved = ClockStep(step, self._ahead)
+        elif last is not None and step > CLOCK_STEP_SECONDS:
+            ahead, earlier, between = self._ahead, last[2], (last[0] + wall) / 2
 
             def shift() -> tuple[int, int, int]:
+                # The rows after the step are found in the write that moves the rest: one written
+                # after this look, before the write, came after the step too (up to `marks`).
+                moved = ClockStep(step, first_after(store.db.conn, earlier, marks, True, between), ahead)
                 return (
                     store.queue.shift_for_clock_step(moved),
-                    store.outbox.shift_for_clock_step(step),
+                    store.outbox.shift_for_clock_step(moved),
                     store.mo.shift_for_clock_step(moved),
                 )
 
-            # One write for all: a failed one leaves the last reading, so the next look finds the step again.
+            # One write for all: a failed one leaves the last reading, so the next look finds the step
+            # again; nothing but this object records the step, and it changes only once the write did.
             parts, mails, mos = await store.write(shift)
-            undone = sum(forward for _, forward in self._ahead)
-            self._ahead = _left_ahead(self._ahead, step)
+            undone = sum(forward for _, forward in ahead)
+            self._ahead = _left_ahead(ahead, step)
             log.warning(
                 "clock.stepped_back",
                 seconds=round(step, 3),
@@ -137,7 +148,7 @@ class Housekeeping:
                 mos=mos,
                 **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
             )
-        self._readings = (wall, mono)
+        self._readings = (wall, mono, marks)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:
@@ -152,10 +163,9 @@ class Housekeeping:
         await store.write(work)
 
 
-def _left_ahead(ahead: tuple[tuple[float, float], ...], back: float) -> tuple[tuple[float, float], ...]:
+def _left_ahead(ahead: tuple[tuple[Marks, float], ...], back: float) -> tuple[tuple[Marks, float], ...]:
     """The steps forward a step back of `back` seconds leaves uncorrected: it undoes the latest
-    first. A rest within the jitter is dropped: it would mark as "before the step" times that are
-    after it."""
+    first. A rest within the jitter is dropped: no step forward is taken for one that small."""
     kept = list(ahead)
     while kept and back > 0.0:
         since, forward = kept.pop()

@@ -313,3 +313,82 @@ async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_
     await w.mo("Jednak o 11")
     assert w.mo_states() == ["mailed", "mailed", "mailed"]
     assert logs[0]["mos"] == 2
+
+
+def mo_times(store: Store, mo_id: int) -> tuple[float, float | None]:
+    return store.db.conn.execute("SELECT received_at, acked_at FROM mo WHERE id = ?", (mo_id,)).fetchone()
+
+
+async def received(store: Store, text: str) -> int:
+    """A short MO received now: its row's id."""
+    mo_id = await store.write(lambda: store.mo.record_mo("smsc", "+48601", "+48100", text, 0, None))
+    assert mo_id is not None
+    return mo_id
+
+
+async def test_a_step_back_then_forward_then_back_moves_each_validity_by_its_clock(tmp_path: Path) -> None:
+    # Back 1 h, forward 30 min, back 30 min (the forward step corrected). The first step back
+    # moved the validity of the SMS accepted before it, but its acceptance time still reads on the
+    # clock before that step: compared with the clock's readings, it seemed accepted while the
+    # clock was 30 min ahead, and the correction took 30 min more off its life.
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    hk = housekeeping(store, mono)
+    await hk.check_clock()
+    first = await accepted(store)
+    expiry = due_at(store, first)[1]
+    assert await step(hk, clock, mono, -HOUR) == pytest.approx(HOUR)
+    assert due_at(store, first)[1] == pytest.approx(expiry - HOUR, abs=0.01)
+    clock.t += 1.0 + HOUR / 2
+    mono.t += 1.0
+    ahead = await accepted(store)  # stamped 30 min ahead, before the look sees the step
+    ahead_expiry = due_at(store, ahead)[1]
+    assert await step(hk, clock, mono, 0.0) == 0.0  # the look finds the step forward: nothing moves
+    assert await step(hk, clock, mono, -HOUR / 2) == pytest.approx(HOUR / 2)
+    assert due_at(store, first)[1] == pytest.approx(expiry - HOUR, abs=0.01)
+    assert due_at(store, ahead)[1] == pytest.approx(ahead_expiry - HOUR / 2, abs=0.01)
+    assert await store.write(store.queue.expire_due) == []
+    store.close()
+
+
+async def test_rows_stamped_between_a_step_back_and_the_look_keep_their_times(tmp_path: Path) -> None:
+    # The housekeeping looks every few seconds: an SMS accepted, an MO received (or acknowledged)
+    # and a mail queued between the step and that look carry the stepped clock already. Moved by
+    # the step like the rows written before it, the SMS would expire an hour early, and the MO
+    # would look an hour older than it is.
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    old = await accepted(store)  # before the first look
+    hk = housekeeping(store, mono)
+    await hk.check_clock()
+    before = await accepted(store)  # after the look, before the step
+    early = await received(store, "Tak")
+    clock.t += 1.0
+    mono.t += 1.0
+    was = {p: due_at(store, p) for p in (old, before)}
+    early_at = mo_times(store, early)[0]
+    clock.t += 1.0 - HOUR  # the step
+    mono.t += 1.0
+    after = await accepted(store)
+    late = await received(store, "Nie")
+    await store.write(lambda: store.mo.mark_acked([early, late], clock.t))
+    mail = await store.write(lambda: store.outbox.enqueue_mail("dsn", "", "anna@acme.example", b"x"))
+    now = {p: due_at(store, p) for p in (after,)}
+    late_at = mo_times(store, late)[0]
+    mail_at = store.db.conn.execute("SELECT next_attempt_at FROM outbox WHERE id = ?", (mail,)).fetchone()[0]
+    acked = clock.t
+    clock.t += 1.0
+    mono.t += 1.0
+    with capture_logs() as logs:
+        assert await hk.check_clock() == pytest.approx(HOUR, abs=0.01)
+    for p in (old, before):
+        assert due_at(store, p) == pytest.approx((was[p][0] - HOUR, was[p][1] - HOUR), abs=0.01)
+    assert due_at(store, after) == pytest.approx(now[after], abs=0.01)
+    assert mo_times(store, early) == pytest.approx((early_at - HOUR, acked), abs=0.01)
+    assert mo_times(store, late) == pytest.approx((late_at, acked), abs=0.01)
+    assert store.outbox.next_mail_due_at() == pytest.approx(mail_at, abs=0.01)
+    assert (logs[0]["parts"], logs[0]["mos"], logs[0]["mails"]) == (2, 1, 0)
+    assert await store.write(store.queue.expire_due) == []
+    store.close()

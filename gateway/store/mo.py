@@ -19,7 +19,7 @@ from __future__ import annotations
 import structlog
 
 from gateway import reassembly
-from gateway.store.records import ClockStep
+from gateway.store.clockstep import ClockStep
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -173,8 +173,8 @@ class MoRepo(Repository):
             return int(earlier)
         return None
 
-    def shift_for_clock_step(self, step: ClockStep | float) -> int:
-        """The wall clock stepped back (`step`, or its seconds): the times of recent MOs move with
+    def shift_for_clock_step(self, step: ClockStep) -> int:
+        """The wall clock stepped back: the times of recent MOs received before `step` move with
         it, in the same write as the parts' deadlines (`QueueRepo.shift_for_clock_step`).
 
         MO times are the ends of windows that look back from the clock: the SMSC's redelivery of
@@ -183,22 +183,24 @@ class MoRepo(Repository):
         hour, the last hour's MOs would look an hour younger: the same SMS sent again by the phone
         a minute later would be within 2 s of its copy's acknowledgement (dropped as the SMSC's,
         a vote unpaid), and the hourly limit would count two hours of answers. An MO's times move
-        by what the step undoes of the clock it was received on (`ClockStep`), its
-        acknowledgement with it, so that the two stay as far apart as they were. Only rows those
-        windows can still reach move: older ones are history no window reads, and rewriting every
-        row of the table would hold the store's one writer for as long. The reach is widened by
-        the step, so that no unmoved row is brought back into a window by it. Returns how many
-        rows moved.
+        by what the step undoes of the clock it was received on (`ClockStep`, by its id), its
+        acknowledgement with it, so that the two stay as far apart as they were; an MO received
+        after the step (before the look that found it) keeps its times, and so does an
+        acknowledgement stamped after it (it reads before its MO's receipt: an acknowledgement
+        goes out after its MO is stored). Only rows those windows can still reach move: older ones
+        are history no window reads, and rewriting every row of the table would hold the store's
+        one writer for as long. The reach is widened by the step, so that no unmoved row is
+        brought back into a window by it. Returns how many rows moved.
         """
-        step = step if isinstance(step, ClockStep) else ClockStep(step)
         before = self.clock() + step.seconds  # the clock's reading without the step
         reach = reassembly.REDELIVERY_SECONDS + step.seconds
-        back, args = step.back_by("received_at")
+        back, args = step.back_by("mo", "id")
         with self.transaction():
             return self.conn.execute(
-                f"UPDATE mo SET received_at = received_at - ({back}), acked_at = acked_at - ({back})"
-                " WHERE received_at >= ? OR state = 'segment'",
-                (*args, *args, before - reach),
+                f"UPDATE mo SET received_at = received_at - ({back}), acked_at = acked_at"
+                f" - (CASE WHEN acked_at >= received_at THEN {back} ELSE 0 END)"
+                " WHERE id < ? AND (received_at >= ? OR state = 'segment')",
+                (*args, *args, step.first("mo"), before - reach),
             ).rowcount
 
     def mark_failed(self, mo_id: int, note: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from gateway.store.clockstep import ClockStep
 from gateway.store.repository import Repository
 
 # The note of a mail found `active` at a start or a worker restart: its send was cut off, and the
@@ -78,13 +79,15 @@ class OutboxRepo(Repository):
             0
         ]
 
-    def shift_for_clock_step(self, seconds: float) -> int:
-        """The wall clock stepped back by `seconds`: a mail's next try (a back-off, a real-time wait)
-        moves with it, or mail waiting would wait the step longer. Returns how many mails moved."""
+    def shift_for_clock_step(self, step: ClockStep) -> int:
+        """The wall clock stepped back: a mail's next try (a back-off, a real-time wait) moves with
+        it, or mail waiting would wait the step longer. A mail queued after the step (before the
+        look that found it) was stamped on the stepped clock and stays. Returns how many mails moved."""
         with self.transaction():
             moved = self.conn.execute(
-                "UPDATE outbox SET next_attempt_at = next_attempt_at - ? WHERE state IN ('queued', 'active')",
-                (seconds,),
+                "UPDATE outbox SET next_attempt_at = next_attempt_at - ?"
+                " WHERE id < ? AND state IN ('queued', 'active')",
+                (step.seconds, step.first("outbox")),
             ).rowcount
             if moved:
                 self.db.after_commit(self._queued)  # some may be due now: the worker looks again

@@ -10,7 +10,8 @@ from __future__ import annotations
 import structlog
 
 from gateway.store.accepting import AcceptingRepo
-from gateway.store.records import ClaimedPart, ClockStep, Finished
+from gateway.store.clockstep import ClockStep
+from gateway.store.records import ClaimedPart, Finished
 from gateway.store.settling import SettlingRepo
 
 log = structlog.get_logger(__name__)
@@ -229,34 +230,35 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 (reason, part_id),
             )
 
-    def shift_for_clock_step(self, step: ClockStep | float) -> int:
-        """The wall clock stepped back (`step`, or its seconds): move the parts' deadlines with it.
+    def shift_for_clock_step(self, step: ClockStep) -> int:
+        """The wall clock stepped back: move the deadlines of parts stamped before `step` with it.
 
         A part's next attempt and validity were stamped on the clock before the step; left as they
         are, every part waiting would stay "not due" for as long as the step (an hour's queue
         stalled while new mail overtakes it) and would be given an hour more life than its validity
         promised (the validity also goes to the SMSC as an absolute time, read on the SMSC's clock).
         Both are real-time durations, so they move by the step. A validity moves by what the step
-        undoes of the clock its SMS was accepted on (`ClockStep`): when the step back corrects a
-        step forward, an SMS accepted before that forward step keeps the expiry it was given. A
-        part held by quiet hours until a time still ahead keeps that time (and so its validity
-        counted from it): quiet hours are read off the wall clock by design. Only that hold has a
-        queued part's next attempt ahead of the clock: new, recovered and retried parts are queued
-        due at once. Returns how many parts moved.
+        undoes of the clock its SMS was accepted on (`ClockStep`, by the message's id): when the
+        step back corrects a step forward, an SMS accepted before that forward step keeps the
+        expiry it was given. The parts of an SMS accepted after the step (before the look that
+        found it) were stamped on the stepped clock and keep their times. A part held by quiet
+        hours until a time still ahead keeps that time (and so its validity counted from it): quiet
+        hours are read off the wall clock by design. Only that hold has a queued part's next
+        attempt ahead of the clock: new, recovered and retried parts are queued due at once.
+        Returns how many parts moved.
         """
-        step = step if isinstance(step, ClockStep) else ClockStep(step)
         before = self.clock() + step.seconds  # the clock's reading without the step
-        accepted = "(SELECT m.created_at FROM messages m WHERE m.id = parts.message_id)"
-        validity, args = step.back_by(accepted)
+        validity, args = step.back_by("messages", "parts.message_id")
         with self.transaction():
             return self.conn.execute(
                 "UPDATE parts SET next_attempt_at = next_attempt_at - ?,"
                 f" expires_at = expires_at - ({validity})"
+                " WHERE message_id < ?"
                 # A part taken without a message id waits for its validity to end (`expire_due`).
-                " WHERE (state IN ('queued', 'deferred', 'active', 'hold')"
+                " AND (state IN ('queued', 'deferred', 'active', 'hold')"
                 " OR (state = 'submitted' AND smsc_id IS NULL))"
                 " AND NOT (state = 'queued' AND next_attempt_at > ?)",
-                (step.seconds, *args, before),
+                (step.seconds, *args, step.first("messages"), before),
             ).rowcount
 
     def recover_active(self) -> int:

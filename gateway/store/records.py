@@ -1,8 +1,7 @@
 """What goes into the queue and what comes out of it, as plain data.
 
 The acceptance service builds `Acceptance` from a parsed email; the dispatcher works on
-`ClaimedPart`s; `Finished` tells the notifier that a message reached its final state; `ClockStep`
-tells the repositories how far a step back of the wall clock moves the times they stored. Plain
+`ClaimedPart`s; `Finished` tells the notifier that a message reached its final state. Plain
 data keeps the repositories free of the code paths that use them.
 """
 
@@ -81,46 +80,3 @@ class Finished:
     state: str
     reason: str | None
     account_id: int | None  # whose settings decide whether the sender is told (None: no account)
-
-
-@dataclass(frozen=True, slots=True)
-class ClockStep:
-    """A step back of the wall clock, as the times stored before it are to be moved.
-
-    A wait (a next try) always moves back by the whole step: it was stamped on the clock just
-    before the step, and one that ends early costs a try sooner, never a message. A time that
-    says when something happened (an SMS accepted, and the validity counted from it; an MO
-    received) moves by what the step undoes of the clock it was stamped on: a step back that
-    corrects forward steps seen earlier (`ahead`, which nobody moved, since a step forward is
-    taken for time that passed) moves a time stamped before them by only the rest, and a time
-    stamped after them by the whole step. Moved by the whole step, an SMS accepted before a
-    step of 2 h forward and its correction would expire 2 h early; left unmoved, one accepted
-    in between would live 2 h longer than its validity.
-    """
-
-    seconds: float  # the step back
-    # Forward steps left unmoved before it, oldest first: (the clock's reading just before the
-    # step, on the clock of the times stamped before it; its seconds).
-    ahead: tuple[tuple[float, float], ...] = ()
-
-    def moves(self) -> tuple[list[tuple[float, float]], float]:
-        """How far a time moves back by when it was stamped: (stamped after this reading, this
-        far), latest first, and how far one stamped before every forward step moves."""
-        later: list[tuple[float, float]] = []
-        left = self.seconds
-        for since, forward in reversed(self.ahead):
-            later.append((since, max(left, 0.0)))
-            left -= forward
-        return later, max(left, 0.0)
-
-    def back_by(self, stamped: str) -> tuple[str, list[float]]:
-        """SQL for how far a stored time moves back, by the time `stamped` (an SQL expression)
-        when it was stamped, and its parameters in order."""
-        later, oldest = self.moves()
-        if not later:
-            return "?", [oldest]
-        sql, args = "CASE", []
-        for since, back in later:
-            sql += f" WHEN {stamped} > ? THEN ?"
-            args += [since, back]
-        return sql + " ELSE ? END", [*args, oldest]

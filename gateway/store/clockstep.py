@@ -1,0 +1,100 @@
+"""Which stored rows a step of the wall clock came after, told by their ids rather than their times.
+
+Rows carry the wall clock's reading of when they were written, and their ids grow in the order
+they were written. A stored time cannot say on which side of a step its row was written once the
+clock has gone back and forth: an SMS's acceptance time is never moved, so after a step back of an
+hour it reads like one stamped an hour later, while the clock's own readings have gone back; and a
+row written between a step back and the look that finds it already carries the stepped clock. An
+id cannot be mistaken: the housekeeping reads the highest ids at every look (`Marks`); a step came
+between two looks, so rows up to the first look's ids were written before it and rows after the
+second look's after it. Only the rows between are placed by their time, which within those few
+seconds went one way only (`first_after`). Each step is kept as the first ids written after it,
+and `ClockStep` turns them into how far each row's times move.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+# The tables whose rows' times move with a step, and the time each row was stamped with on writing.
+_STAMPED = {"messages": "created_at", "mo": "received_at", "outbox": "created_at"}
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """An id per table: the highest at a look, or the first written after a step."""
+
+    messages: int = 0
+    mo: int = 0
+    outbox: int = 0
+
+
+def read_marks(conn: sqlite3.Connection) -> Marks:
+    """The highest ids now; read at every look, so three lookups of the rowid's end."""
+    row = conn.execute(
+        "SELECT " + ", ".join(f"(SELECT MAX(id) FROM {table})" for table in _STAMPED)
+    ).fetchone()
+    return Marks(*(value or 0 for value in row))
+
+
+def first_after(conn: sqlite3.Connection, earlier: Marks, later: Marks, back: bool, between: float) -> Marks:
+    """The first id of each table written after a step that came between the looks that read
+    `earlier` and `later`. Rows written between the looks before the step read at least the first
+    look's clock and at most its reading plus the monotonic time since; those written after it are
+    off by the step, so `between` (the middle of the two looks' readings) tells them apart as long
+    as the step is longer than the time between the looks. The second look's ids bound the search:
+    a row written after it came after the step, whatever it reads.
+    """
+    below = "<" if back else ">"
+    ids = []
+    for (table, stamp), low, high in zip(_STAMPED.items(), _fields(earlier), _fields(later), strict=True):
+        first = conn.execute(
+            f"SELECT MIN(id) FROM {table} WHERE id > ? AND id <= ? AND {stamp} {below} ?",
+            (low, high, between),
+        ).fetchone()[0]
+        ids.append(high + 1 if first is None else first)
+    return Marks(*ids)
+
+
+def _fields(marks: Marks) -> tuple[int, int, int]:
+    return marks.messages, marks.mo, marks.outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStep:
+    """A step back of the wall clock, as the times stored before it are to be moved.
+
+    A row written after the step (`after`: its table's first id written after it) carries the
+    stepped clock already and keeps its times. A wait (a next try) of a row written before it
+    moves back by the whole step: it was stamped on the clock before the step, and one that ends
+    early costs a try sooner, never a message. A time that says when something happened (an SMS
+    accepted, and the validity counted from it; an MO received) moves by what the step undoes of
+    the clock it was stamped on: a step back that corrects forward steps seen earlier (`ahead`,
+    which nobody moved, since a step forward is taken for time that passed) moves a time stamped
+    before them by only the rest, and one stamped after them by the whole step. Moved by the whole
+    step, an SMS accepted before a step of 2 h forward and its correction would expire 2 h early;
+    left unmoved, one accepted in between would live 2 h longer than its validity.
+    """
+
+    seconds: float  # the step back
+    after: Marks  # the first id of each table written after it
+    # Forward steps left unmoved before it, oldest first: (the first ids written after each, its seconds).
+    ahead: tuple[tuple[Marks, float], ...] = ()
+
+    def first(self, table: str) -> int:
+        """The first id of `table` written after the step: rows from it on are not moved."""
+        return int(getattr(self.after, table))
+
+    def back_by(self, table: str, row_id: str) -> tuple[str, list[float]]:
+        """SQL for how far a time stamped when the row of `table` with id `row_id` (an SQL
+        expression) was written moves back, and its parameters in order."""
+        sql, args = "CASE", []
+        left = self.seconds
+        for since, forward in reversed(self.ahead):
+            sql += f" WHEN {row_id} >= ? THEN ?"
+            args += [getattr(since, table), max(left, 0.0)]
+            left -= forward
+        if not args:
+            return "?", [max(left, 0.0)]
+        return sql + " ELSE ? END", [*args, max(left, 0.0)]
