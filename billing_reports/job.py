@@ -207,7 +207,9 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
     tz = ZoneInfo(cfg.gateway.timezone)
     billing = repo.BillingRepo(store.db, store.clock)
     last = billing.get(repo.LAST_BILLED)
-    due = due_months(Month.parse(last) if last else None, store.clock(), tz, billing.installed_at())
+    due = due_months(
+        Month.parse(last) if last else None, store.clock(), tz, billing.installed_at(), billing.first_use()
+    )
     if not due:
         log.info("billing.up_to_date", last_billed=last)
     billed = []

@@ -159,12 +159,18 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
 
 
 def due_months(
-    last_billed: Month | None, now: float, tz: ZoneInfo, since: float | None = None
+    last_billed: Month | None,
+    now: float,
+    tz: ZoneInfo,
+    since: float | None = None,
+    used: float | None = None,
 ) -> list[Month]:
     """Months that ended (local midnight passed) and were not billed yet, oldest first.
 
-    Without a record of a billed month only the month just ended is due: an installation does not
-    bill the years before it kept this record. Nor a month that ended before its first account was
+    Without a record of a billed month, billing starts with the month of the first SMS or MO
+    (`used`), or the month just ended if that is later or there was none: a daemon that was down
+    over its first month end must still bill that month, while accounts made long before any
+    traffic need no run of empty bills. Never a month that ended before the first account was
     made (`since`): a new installation's first start would otherwise bill, and list in the panel,
     an empty month from before it existed.
     """
@@ -172,7 +178,8 @@ def due_months(
     if last_billed is None:
         if since is None or since >= latest.bounds(tz)[1]:
             return []
-        return [latest]
+        month = latest if used is None else Month.containing(max(since, used), tz)
+        last_billed = (month if month <= latest else latest).previous()
     due = []
     month = last_billed.next()
     while month <= latest:

@@ -97,6 +97,16 @@ def installed_at(conn: sqlite3.Connection) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
+def first_use(conn: sqlite3.Connection) -> float | None:
+    """When the first SMS was accepted or the first MO received (the oldest rows, by id, are the
+    first written): the first month with anything to bill."""
+    row = conn.execute(
+        "SELECT MIN(t) FROM (SELECT (SELECT created_at FROM messages ORDER BY id LIMIT 1) AS t"
+        " UNION ALL SELECT (SELECT received_at FROM mo ORDER BY id LIMIT 1))"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def state(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
@@ -110,6 +120,9 @@ class BillingRepo(Repository):
 
     def installed_at(self) -> float | None:
         return installed_at(self.conn)
+
+    def first_use(self) -> float | None:
+        return first_use(self.conn)
 
     def put(self, key: str, value: str) -> None:
         with self.transaction():

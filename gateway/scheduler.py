@@ -41,7 +41,9 @@ def unbilled_from(store: Store, config: Config) -> tuple[Month, float]:
     billing = BillingRepo(store.db, store.clock)
     last = billing.get(LAST_BILLED)
     now = store.clock()
-    due = due_months(Month.parse(last) if last else None, now, tz, billing.installed_at())
+    due = due_months(
+        Month.parse(last) if last else None, now, tz, billing.installed_at(), billing.first_use()
+    )
     month = due[0] if due else Month.containing(now, tz)
     return month, month.bounds(tz)[0]
 

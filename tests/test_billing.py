@@ -145,6 +145,23 @@ async def test_an_installation_without_a_billing_record_bills_the_month_just_end
     assert await job.run_due(store, cfg) == [Month(2026, 4)]
 
 
+async def test_a_first_month_end_the_daemon_was_down_for_is_billed_at_the_next_start(tmp_path: Path) -> None:
+    # Defect: a new installation's daemon, stopped before its first month end and started again a
+    # month later, billed only the month just ended: January, with its SMS, was never billed, and
+    # the purge took it for billed and deleted its rows (R-5.3: a missed month end is billed at
+    # the next start).
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 10), retention_days=20)
+    acme = add_account(store)
+    mt(store, acme, at(2026, 1, 15, 12))
+    clock.now = at(2026, 1, 20)
+    assert await job.run_due(store, cfg) == []
+    clock.now = at(2026, 3, 3, 9)
+    await purge(store, cfg)  # the start's purge runs before the billing: it must keep January
+    assert store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+    assert await job.run_due(store, cfg) == [Month(2026, 1), Month(2026, 2)]
+    assert len(read((cfg.state_dir / "billing" / "2026-01" / "acme.txt").read_bytes()).sms) == 1
+
+
 async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
     cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 5))
     acme = add_account(store)
@@ -153,6 +170,7 @@ async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
     write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
     kept = read((cfg.state_dir / "billing" / "2026-01" / "acme.txt").read_bytes())
     assert kept.notes == [] and len(kept.sms) == 1
+    BillingRepo(store.db, store.clock).put(LAST_BILLED, "2026-05")  # billed: the purge may take it
     clock.now = at(2026, 6, 1)  # 90 days of retention later
     await purge(store, cfg)
     path = cfg.state_dir / "billing" / "2026-01" / "acme.txt"
