@@ -25,6 +25,7 @@ from gateway.web.app import WebContext
 from tests.web_helpers import (
     ADMIN,
     OPERATOR,
+    OTHER_ADMIN,
     add_mail,
     as_user,
     csrf_of,
@@ -318,6 +319,75 @@ async def test_an_opt_out_added_by_a_company_admin_is_on_their_list(web: WebCont
         assert "+48601555666" not in (await c.get("/account")).text
 
 
+async def test_an_opt_out_the_operator_adds_on_an_accounts_page_is_that_accounts(web: WebContext) -> None:
+    # Defect: it was filed under the operator's own account (acme here), so acme's admin saw a
+    # number rival had written to, and rival's admin did not.
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/account", params={"account": "rival"})).text)
+        data = {"csrf": token, "action": "add", "number": "+48602999999"}
+        r = await c.post("/optouts", params={"account": "rival"}, data=data)
+        assert "+48602999999 added to the opt-out list" in r.text
+    async with as_user(web, OTHER_ADMIN) as c:
+        assert "+48602999999" in (await c.get("/account")).text
+    async with as_user(web, ADMIN) as c:
+        assert "+48602999999" not in (await c.get("/account")).text
+
+
+async def test_only_the_operator_sets_an_accounts_sender(web: WebContext) -> None:
+    # Defect: rival's admin could set acme's number as rival's sender; a phone's answer to acme's
+    # SMS then went to rival's user (replies go to the latest sender from a number) and was billed
+    # to rival.
+    accounts = web.store.accounts
+    async with as_user(web, OTHER_ADMIN) as c:
+        page = (await c.get("/account")).text
+        assert 'name="sender"' not in page and "Sender (set by the operator)" in page
+        data = {**SETTINGS, "csrf": csrf_of(page), "sender": "+48100200300"}
+        r = await c.post("/account", data=data)
+        assert r.status_code == 200 and "account rival updated" in r.text
+    assert accounts.get_account("rival").sender is None
+    async with as_user(web, ADMIN) as c:  # an admin's save keeps the sender the operator set
+        r = await c.post("/account", data={**SETTINGS, "csrf": csrf_of((await c.get("/account")).text)})
+        assert r.status_code == 200
+    assert accounts.get_account("acme").sender == "+48100200300"
+    async with as_user(web, OPERATOR) as c:
+        page = (await c.get("/account", params={"account": "rival"})).text
+        data = {**SETTINGS, "csrf": csrf_of(page), "sender": "RIVAL"}
+        r = await c.post("/account", params={"account": "rival"}, data=data)
+        assert r.status_code == 200 and "account rival updated" in r.text
+    assert accounts.get_account("rival").sender == "RIVAL"
+
+
+async def test_a_company_admin_adds_users_of_their_own_domains_and_learns_nothing_of_others(
+    web: WebContext,
+) -> None:
+    # Defect: acme's admin added nobody@rival.example (rival's admin could then neither add nor
+    # remove it, and the relay refused rival's mail from it), and adding carl@rival.example said
+    # "exists already", telling that rival has such a user.
+    accounts = web.store.accounts
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        for email in ("nobody@rival.example", "carl@rival.example"):
+            r = await c.post("/users", data={"csrf": token, "action": "add", "email": email})
+            assert r.status_code == 400 and "not at a domain of this account (acme.example)" in _error(r.text)
+            assert "exists" not in r.text
+        assert accounts.find_user("nobody@rival.example") is None
+        r = await c.post("/users", data={"csrf": token, "action": "add", "email": "new@acme.example"})
+        assert r.status_code == 200 and "user new@acme.example added" in r.text
+        r = await c.post("/users", data={"csrf": token, "action": "add", "email": "new@acme.example"})
+        assert r.status_code == 400 and "exists already" in _error(r.text)  # their own: said
+    await web.store.write(lambda: accounts.add_user("eve@acme.example", "rival"))
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        r = await c.post("/users", data={"csrf": token, "action": "add", "email": "eve@acme.example"})
+        assert r.status_code == 400 and _error(r.text) == "eve@acme.example cannot be added; ask the operator"
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/users", params={"account": "rival"})).text)
+        data = {"csrf": token, "action": "add", "account": "rival", "email": "second@rival-group.example"}
+        r = await c.post("/users", params={"account": "rival"}, data=data)
+        assert r.status_code == 200, _error(r.text)
+    assert accounts.find_user("second@rival-group.example") is not None
+
+
 # ---- 10: a refused form keeps what was typed -----------------------------------------------------
 
 
@@ -327,7 +397,7 @@ async def test_a_refused_form_shows_what_was_typed_in_the_forms_words(web: WebCo
         data = {**SETTINGS, "csrf": token, "sender": "ACME", "end_marker": "--", "notify_address": "nobody"}
         r = await c.post("/account", data=data)
         assert r.status_code == 400 and "is not an email address" in _error(r.text)
-        assert 'name="sender" value="ACME"' in r.text and 'name="end_marker" value="--"' in r.text
+        assert 'name="end_marker" value="--"' in r.text
         assert 'name="notify_address" value="nobody"' in r.text
         data = {"csrf": token, "action": "limits", "email": ADMIN, "monthly_limit": "ten", "daily_limit": "3"}
         r = await c.post("/users", data=data)

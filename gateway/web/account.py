@@ -35,22 +35,25 @@ def _billing_to(form: FormData) -> list[str]:
 
 
 def _settings(form: FormData, operator: bool) -> dict[str, Any]:
-    """The account's settings from the form; the limits are the operator's (they cap what is billed)."""
+    """The account's settings from the form. The limits are the operator's (they cap what is
+    billed), and so is the sender: replies go to whoever last sent from a number (R-3), so an admin
+    who could set another account's number, a premium number or the reply pool's would be mailed
+    that account's replies, and billed for them."""
     s: dict[str, Any] = {}
     if operator:
         s["monthly_limit"] = parse_limit(str(form.get("monthly_limit", "")), "account monthly limit")
         s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit")
+        sender = str(form.get("sender", "")).strip()
+        problem = sender_problem(sender) if sender else None
+        if problem is not None:
+            raise Invalid(problem)  # the CLI's rule: an SMSC would cut it short without a word
+        s["sender"] = sender or None
     overflow = str(form.get("overflow", "truncate"))
     if overflow not in OVERFLOW:
         raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}")
     s["overflow"] = overflow
     s["confirm"] = int(form.get("confirm") == "on")
     s["bulk"] = int(form.get("bulk") == "on")
-    sender = str(form.get("sender", "")).strip()
-    problem = sender_problem(sender) if sender else None
-    if problem is not None:
-        raise Invalid(problem)  # the CLI's rule: an SMSC would cut it short without a word
-    s["sender"] = sender or None
     split = str(form.get("split_mode", ""))
     if split not in SPLIT_MODES:
         raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}")
@@ -197,9 +200,12 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
             f"{number} removed from the opt-out list" if removed else f"{number} is not on the opt-out list"
         )
     else:
+        # Filed under the account whose page it was added on (the operator's too), so that its
+        # admin sees it among their opt-outs and no other account's admin does.
+        acc = account_for(request, who, request.query_params.get("account"))
         added = await web.change(
             who,
-            who.user.account_id,
+            acc.id,
             "optout.add",
             number,
             lambda: policy.add_optout(number, word=None, source="admin"),

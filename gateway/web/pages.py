@@ -20,7 +20,7 @@ from acl.limits import period_keys
 from acl.passwords import hash_password
 from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value
 from gateway.mailheaders import is_plain_address
-from gateway.store.accounts import Conflict, NotFound, User
+from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.web.repo import states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
 
@@ -166,7 +166,16 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             acc = account_for(request, who, str(form.get("account", "")))
             if not is_plain_address(email):
                 raise Invalid(f"{email!r} is not an email address")
-            await web.change(who, acc.id, "user.add", email, lambda: accounts.add_user(email, acc.name))
+            if not who.operator:
+                _within_account(accounts, acc.name, email)
+            try:
+                await web.change(who, acc.id, "user.add", email, lambda: accounts.add_user(email, acc.name))
+            except Conflict:
+                taken = accounts.find_user(email)
+                if who.operator or (taken is not None and taken.account_id == acc.id):
+                    raise
+                # Whose it is stays unsaid: an admin learns nothing of other accounts' users.
+                raise Invalid(f"{email} cannot be added; ask the operator") from None
             done = f"user {email} added to account {acc.name}"
         else:
             user = user_in_scope(request, who, email)
@@ -225,6 +234,21 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
     except (Invalid, Conflict, NotFound) as exc:
         return await _users_page(request, who, error=str(exc), status=400, typed=form)
     return await _users_page(request, who, done=done)
+
+
+def _within_account(accounts: AccountsRepo, account: str, email: str) -> None:
+    """A company admin adds addresses of the domains their account's users already have.
+
+    An address is one user in one account; an admin who could add `someone@rival.example` would
+    take it from the rival, whose admin could then neither add nor remove it, and whose mail
+    from it the relay would refuse. A new domain for an account is the operator's to add."""
+    users = accounts.list_users(account)  # an operator's login in the account is not its domain
+    domains = {u.email.rpartition("@")[2].lower() for u in users if u.role != "operator"}
+    if email.rpartition("@")[2].lower() not in domains:
+        raise Invalid(
+            f"{email} is not at a domain of this account ({', '.join(sorted(domains))});"
+            " the operator adds the first address of another domain"
+        )
 
 
 ROUTES = [
