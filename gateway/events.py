@@ -27,6 +27,7 @@ from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
 
+
 class Notifier:
     """Turns finished messages into outbox mail; call inside the transaction that finished them."""
 

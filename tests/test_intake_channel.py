@@ -74,9 +74,7 @@ async def side(tmp_path: Path):  # type: ignore[no-untyped-def]
     cfg = parse_config(worker_config_text(tmp_path, free_port(), 0, 1), source="test", base_dir=tmp_path)
     store = serving_store(cfg)
     writes = HeldWrites(cfg, store)
-    workers = IntakeWorkers(
-        cfg, [], writes=writes, backlog=lambda: 7, replies=Counter()
-    )
+    workers = IntakeWorkers(cfg, [], writes=writes, backlog=lambda: 7, replies=Counter())
     ours, theirs = socket.socketpair()
     d = DaemonSide(
         workers, writes, store, theirs, asyncio.create_task(workers._serve(workers.slots[0], ours))

@@ -36,7 +36,9 @@ def tnef_mail(mapi_count: int, *, body: tuple[int, bytes] | None = None) -> byte
     blob = struct.pack("<IH", 0x223E9F78, 1) + attribute(1, 0x9003, 0x0006, props)
     text = b"" if body is not None else b"Content-Type: text/plain\n\nhello\n--b\n"
     return (
-        HEAD + b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\n' + text
+        HEAD
+        + b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\n'
+        + text
         + b'Content-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n\n'
         + base64.encodebytes(blob)
         + b"--b--\n"

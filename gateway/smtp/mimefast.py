@@ -188,4 +188,3 @@ def _parseparam_linear(value: str) -> list[str]:
 
 
 email.message._parseparam = _parseparam  # type: ignore[attr-defined]  # read there as a module global
-

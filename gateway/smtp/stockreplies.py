@@ -81,4 +81,3 @@ REWRITE: dict[str, str] = {
     # Non-ASCII bytes in a command's argument (an address, mostly) without SMTPUTF8.
     "500 Error: strict ASCII mode": replies.NON_ASCII,
 }
-
