@@ -196,6 +196,16 @@ async def step(hk: Housekeeping, clock: Clock, mono: Monotonic, seconds: float) 
     return await hk.check_clock()
 
 
+async def looking(tmp_path: Path) -> tuple[Clock, Monotonic, Store, Housekeeping]:
+    """A served store on an injected clock and the housekeeping that has had its first look."""
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    hk = housekeeping(store, mono)
+    await hk.check_clock()
+    return clock, mono, store, hk
+
+
 async def accepted(store: Store) -> int:
     """An SMS accepted now (validity an hour): its part's id."""
     await accept(store, acceptance(["+48601000001"]))
@@ -207,11 +217,7 @@ async def test_a_step_forward_and_its_correction_leave_validities_as_they_were(t
     # Moved back by the whole correction, the SMS accepted before the clock ran ahead would
     # expire 2 h early ("validity period expired before it could be sent"); the one accepted
     # while it was ahead was stamped 2 h ahead, and moves back by the whole step.
-    clock, mono = Clock(), Monotonic()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
-    hk = housekeeping(store, mono)
-    await hk.check_clock()
+    clock, mono, store, hk = await looking(tmp_path)
     before = await accepted(store)
     first = due_at(store, before)
     with capture_logs() as forward:
@@ -240,11 +246,7 @@ async def test_a_step_back_undoes_the_latest_steps_forward_and_moves_the_rest(tm
     # Forward 1 h, forward 1 h, back 3 h: one hour of the step back is the clock's own, on top of
     # correcting both. Each validity moves back by what the step undoes of the clock it was
     # stamped on.
-    clock, mono = Clock(), Monotonic()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
-    hk = housekeeping(store, mono)
-    await hk.check_clock()
+    clock, mono, store, hk = await looking(tmp_path)
     a = await accepted(store)  # on the right clock
     assert await step(hk, clock, mono, HOUR) == 0.0
     b = await accepted(store)  # 1 h ahead
@@ -331,11 +333,7 @@ async def test_a_step_back_then_forward_then_back_moves_each_validity_by_its_clo
     # moved the validity of the SMS accepted before it, but its acceptance time still reads on the
     # clock before that step: compared with the clock's readings, it seemed accepted while the
     # clock was 30 min ahead, and the correction took 30 min more off its life.
-    clock, mono = Clock(), Monotonic()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
-    hk = housekeeping(store, mono)
-    await hk.check_clock()
+    clock, mono, store, hk = await looking(tmp_path)
     first = await accepted(store)
     expiry = due_at(store, first)[1]
     assert await step(hk, clock, mono, -HOUR) == pytest.approx(HOUR)
