@@ -19,7 +19,7 @@ from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE
 from gateway.store.db import Store
 from tests.conftest import config_text, free_port, mode, unwritable
 from tests.test_process import start_daemon
-from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
+from tests.web_helpers import OPERATOR, as_user, csrf_of, panel_store, web_context
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -393,7 +393,7 @@ async def test_the_panel_refuses_the_senders_the_cli_refuses(tmp_path: Path) -> 
     web = web_context(tmp_path, store)
     form = {"split_mode": "concatenated", "dlr_mail": "none", "overflow": "truncate"}
     try:
-        async with as_user(web, ADMIN) as c:
+        async with as_user(web, OPERATOR) as c:  # the sender is the operator's (see test_web_admin_day)
             token = csrf_of((await c.get("/account")).text)
             r = await c.post("/account", data={**form, "csrf": token, "sender": "ACME Corporation Poland"})
             assert r.status_code == 400 and "at most 11" in r.text
