@@ -63,20 +63,25 @@ async def kannel_cimd2(
     """Run test_cimd2 on a free port until the block ends. It serves ONE connection and exits when the
     client disconnects, so each test starts its own."""
     _require_binary()
-    port = _free_port()
-    args = ["--port", str(port), "--user", user, "--password", password, "--activity", str(activity)]
-    if spew:
-        args += ["--spew", str(spew)]
     quiet = asyncio.subprocess.DEVNULL
-    process = await asyncio.create_subprocess_exec(
-        str(TEST_CIMD2), *args, "--logging", "0", stdin=quiet, stdout=quiet, stderr=quiet
-    )
-    try:
+    # The free port is free only when asked: an outgoing connection of the test run may take it
+    # as its ephemeral port before test_cimd2 binds it (it then exits with 1). A few new ports.
+    for attempt in range(5):
+        port = _free_port()
+        args = ["--port", str(port), "--user", user, "--password", password, "--activity", str(activity)]
+        if spew:
+            args += ["--spew", str(spew)]
+        process = await asyncio.create_subprocess_exec(
+            str(TEST_CIMD2), *args, "--logging", "0", stdin=quiet, stdout=quiet, stderr=quiet
+        )
         async with asyncio.timeout(10):
-            while not _listening(port):
-                if process.returncode is not None:
-                    pytest.fail(f"test_cimd2 exited with {process.returncode} before listening")
+            while not _listening(port) and process.returncode is None:
                 await asyncio.sleep(0.01)
+        if process.returncode is None:
+            break
+        if attempt == 4:
+            pytest.fail(f"test_cimd2 exited with {process.returncode} before listening, five ports in a row")
+    try:
         yield KannelCimd2(port, process)
     finally:
         if process.returncode is None:
