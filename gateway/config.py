@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gateway.adminrules import account_name_problem, sender_problem
-from gateway.configbase import ConfigError, _Section, is_hostname, is_number_sender, plain_address
+from gateway.configbase import ConfigError, _Section, is_hostname, is_number_sender, joined, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
@@ -288,7 +288,7 @@ def _sendable(sender: str) -> str:
 
 
 def _where(host: str, port: int) -> str:
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = joined(host, port)
     return f"{where}, every address" if host in ("0.0.0.0", "::") else where
 
 

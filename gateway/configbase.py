@@ -79,6 +79,11 @@ def _host_port(
     return host or "127.0.0.1", int(port)
 
 
+def joined(host: str, port: int) -> str:
+    """HOST:PORT as `_host_port` reads it back (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def credential_path(path: Path | None, base_dir: Path | None = None) -> Path | None:
     """A secret's file: a bare name is looked up in systemd's credentials directory first
     (`LoadCredential=`, readable by the service alone), else beside the config."""

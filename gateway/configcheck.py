@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gateway.config import Config
-from gateway.configbase import ConfigError, credential_path
+from gateway.configbase import ConfigError, credential_path, joined
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
 
@@ -267,7 +267,7 @@ def mail_loop_problems(cfg: Config) -> list[str]:
         relay_host, relay_port = cfg.mail.relay_addr
         for key, host, port in _smtp_listeners(cfg):
             if port == relay_port and same_host(relay_host, host, name):
-                own_listener = f'{key} ("{_joined(host, port)}")'
+                own_listener = f'{key} ("{joined(host, port)}")'
                 problems.append(
                     f'mail.relay "{cfg.mail.relay}" is the gateway\'s own {own_listener}: every bounce,'
                     " notice and answer would come back to the gateway instead of leaving; give your mail"
@@ -280,11 +280,6 @@ def mail_loop_problems(cfg: Config) -> list[str]:
 def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
     """The gateway's SMTP listeners as (key, host, port); port 0 (picked at start) is none."""
     return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("smtp.") and p != 0]
-
-
-def _joined(host: str, port: int) -> str:
-    """HOST:PORT as the config writes it (an IPv6 address in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def same_host(relay: str, listen: str, hostname: str) -> bool:
