@@ -51,7 +51,7 @@ class GatewaySection(_Section):
     charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
     max_parts: int = Field(10, ge=1, le=255)
     validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
-    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 452
+    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 451
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
     default_sender: str = "+48100200300"  # originating address for accounts without their own

@@ -94,7 +94,7 @@ async def test_a_queue_above_high_water_before_a_step_back_accepts_mail_again_on
         assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None
         await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)
         res = await gw.send(mail(to("601130004"), "Above high water"))
-        assert getattr(res.error, "smtp_code", None) == 452
+        assert getattr(res.error, "smtp_code", None) == 451
         clock.offset -= HOUR
         async with HappySMSC(port=smsc_port) as smsc:
             await smsc.wait_for(3, timeout=10)

@@ -96,15 +96,15 @@ async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:
             assert b"expired" in sink.messages[0][2]
 
 
-async def test_queue_above_high_water_answers_452(tmp_path: Path) -> None:
-    # F7: with the queue over its high-water mark, new mail is deferred with 452, never lost.
+async def test_queue_above_high_water_answers_451(tmp_path: Path) -> None:
+    # F7: with the queue over its high-water mark, new mail is deferred with 451, never lost.
     port = free_port()  # no SMSC: everything stays queued
     async with running_gateway(make_config(tmp_path, smsc_port=port, queue_high_water=3)) as gw:
         numbers = [to(f"60112{i:04d}") for i in range(3)]
         assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None
         await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)
         res = await gw.send(mail(to("601123456"), "One too many"))
-        assert smtp_code(res) == 452
+        assert smtp_code(res) == 451
         assert gw.store.admin.count_messages() == 3
 
 

@@ -267,10 +267,10 @@ async def test_the_daemon_writes_for_the_worker_wakes_itself_and_sends_the_backl
         full = await asyncio.to_thread(
             send_blocking, port, mail(f"601123456@{DOMAIN}"), [f"601123456@{DOMAIN}"]
         )
-        assert isinstance(full.error, smtplib.SMTPDataError) and full.error.smtp_code == 452
+        assert isinstance(full.error, smtplib.SMTPDataError) and full.error.smtp_code == 451
         assert not woken["dispatcher"].is_set()
         backlog[0] = 0
-        await until(lambda: counts["452"] >= 1, "the heartbeat with the counts (answered with the backlog)")
+        await until(lambda: counts["451"] >= 1, "the heartbeat with the counts (answered with the backlog)")
         beats = workers.slots[0].heartbeats
         await until(lambda: workers.slots[0].heartbeats > beats, "the next heartbeat, sent after the backlog")
         res = await asyncio.to_thread(

@@ -33,7 +33,7 @@ SUSPENDED = "550 5.7.1 Account {} is suspended: {}"
 
 TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 STORE_FULL = "452 4.3.1 Insufficient system storage, please try again later"
-QUEUE_FULL = "452 4.3.1 Queue is full, please try again later"
+QUEUE_FULL = "451 4.3.1 Queue is full, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 # The database stayed locked by another process (an admin command) past the wait bound.
 STORE_BUSY = "451 4.3.0 Mail store busy, please try again later"
