@@ -89,6 +89,24 @@ async def test_an_answer_naming_our_reply_drops_the_subject_after_the_window(tmp
         assert core.records[2]["text"] == "Re: Spotkanie: No thread"
 
 
+async def test_a_retry_of_the_mail_that_opened_a_conversation_is_not_sent_again(tmp_path: Path) -> None:
+    # the first copy opens the conversation, which made the retry an answer (subject
+    # dropped), a new text and so a new mail: the phone got the SMS twice.
+    cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
+    async with running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        msg = mail(f"601123456@{DOMAIN}", body="Spotkanie o 10:00", subject="Spotkanie")
+        msg["Message-ID"] = "<retry-after-lost-250@acme.example>"
+        assert (await gw.send(msg)).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        assert (await gw.send(msg)).error is None
+        marker = mail(f"601123457@{DOMAIN}", body="Marker")  # a second SMS would be queued before it
+        assert (await gw.send(marker)).error is None
+        await gw.until(lambda: any(r["text"] == "Marker" for r in core.records))
+        assert [r["text"] for r in core.records] == ["Spotkanie: Spotkanie o 10:00", "Marker"]
+        assert gw.store.admin.count_messages() == 2
+
+
 @pytest.mark.parametrize(
     ("subject", "topic"),
     [

@@ -68,6 +68,15 @@ RULES: list[tuple[str, str, str, str | None]] = [
         QUOTED,
     ),
     ("quote-marks-dropped", "Answer\n> quoted line\n>> deeper", "Answer", QUOTED),
+    ("quote-alone-and-nested", "Answer\n>\n>>nested\n>\told", "Answer", QUOTED),
+    # ">" right before text is no client's quote: a person's "more than" (or an mbox ">From").
+    (
+        "greater-than-is-text",
+        "Temperatura w hali:\n>35 stopni, wyłączyć linię 2",
+        "Temperatura w hali:\n>35 stopni, wyłączyć linię 2",
+        None,
+    ),
+    ("mbox-escaped-from-is-text", "Line one\n>From here on", "Line one\n>From here on", None),
     # --- separators and header blocks
     ("original-message-lower", "New text\n\n-----original message-----\n\nOld text", "New text", QUOTED),
     ("original-message-upper", "New text\n-----ORIGINAL MESSAGE-----\nFrom: a@b.pl\nOld", "New text", QUOTED),

@@ -54,6 +54,9 @@ def compose(
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
     except IntakeRefused as exc:
         return exc.reply
+    # a retry is the same mail as read, before an answer's subject is dropped: the first copy
+    # opens the conversation that makes the retry an answer, and must not make it a new mail.
+    dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
     mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
     common: dict[str, Any] = dict(
         mail_from=sender.mail_from,
@@ -70,7 +73,7 @@ def compose(
         reason = mail.automatic or automail.EMPTY_SENDER
         automatic = Acceptance(
             **common,
-            dedup_key=_dedup_key(mail.message_id, sender.mail_from, mail.text),
+            dedup_key=dedup_key,
             messages=[],
             automatic=reason,
         )
@@ -120,7 +123,6 @@ def compose(
         )
         for number in numbers
     ]
-    dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
     subject = mail.subject or mail.text[:40]
     stamp: dict[str, Any] = dict(
         sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname

@@ -215,7 +215,9 @@ def _attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
 
 
 def _quoted(line: str) -> bool:
-    return line.startswith(">")
+    """A quote as mail programs write it: ">", "> text" or ">>text". A person's ">35 stopni" (or an
+    mbox-escaped ">From") is text: no client quotes without a space or a second ">"."""
+    return line.startswith(">") and (len(line) == 1 or line[1] in " \t>")
 
 
 def _quote_block_end(lines: list[str], start: int) -> int:
