@@ -81,6 +81,11 @@ def msgid_token(value: str | None) -> str | None:
         candidate = _AROUND_SEPARATORS.sub(r"\1", candidate)
     if len(candidate) > _MSGID_MAX or not _MSGID.fullmatch(candidate):
         return None
+    if "=?" in candidate:
+        # Valid atext, but the email package decodes an encoded word in In-Reply-To/References
+        # when it writes them: `<=?utf-8?b?DQpCY2M6…?=@x>` put a Bcc header and a body of its own
+        # into the reply mail. No mail program makes such an id; it is left out.
+        return None
     return candidate
 
 

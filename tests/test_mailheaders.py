@@ -179,11 +179,14 @@ _NASTY = st.sampled_from(
     ]
 )
 _TEXT = st.lists(st.one_of(st.text(max_size=30), _NASTY), max_size=12).map("".join)
+# A user's own Message-ID with an encoded word in it (valid dot-atom text).
+_INJECTING_ID = "<=?utf-8?b?DQpCY2M6IGV2aWxAeC5jb20NCg0KRkFLRSBCT0RZ?=@acme.example>"
 _MSGID = st.one_of(
     _TEXT,
     st.builds(lambda a, b, fold: f"{a}{fold}{b}", _TEXT, _TEXT, _NASTY),
     st.just("abc\r\n\tdef@host.example"),
     st.just("<a@b>\r\n <c@d>"),
+    st.just(_INJECTING_ID),
 )
 _FUZZ = st.builds(Fuzz, subject=_TEXT, text=_TEXT, message_id=_MSGID, rcpt=_TEXT, reason=_TEXT)
 
@@ -220,10 +223,25 @@ def test_every_notice_builds_and_parses_back_clean(kind: str, f: Fuzz) -> None:
         ("no-at-sign", None),
         ("<a b@c>", None),
         ("x" * 300 + "@host", None),
+        ("<=?utf-8?b?DQpCY2M6IGV2aWxAeC5jb20NCg0KRkFLRSBCT0RZ?=@acme.example>", None),  # see below
+        ("<a=?b@host>", None),
+        ("<a=b?c@host>", "<a=b?c@host>"),  # `=` and `?` apart are atext like any other
     ],
 )
 def test_message_ids_are_made_valid_or_dropped(value: str, expected: str | None) -> None:
     assert mailheaders.msgid(value) == expected
+
+
+@pytest.mark.parametrize("kind", [k for k, _ in BUILDERS])
+def test_an_encoded_word_in_a_message_id_adds_no_header(kind: str) -> None:
+    # `=?utf-8?b?…?=` is valid dot-atom text, and the email package decoded it when writing
+    # In-Reply-To: the user's own Message-ID put "Bcc: evil@x.com" and a fake body into the
+    # reply mail carrying a phone's answer.
+    f = Fuzz(subject="Spotkanie", text="Tak", message_id=_INJECTING_ID, rcpt="bob@acme.example", reason="x")
+    raw = dict(BUILDERS)[kind](f)
+    _check(raw)
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert msg["Bcc"] is None and b"FAKE BODY" not in raw
 
 
 def test_an_encoded_word_from_outside_stays_text() -> None:
