@@ -121,6 +121,11 @@ class World:
         ("\u212aP123", None),  # Kelvin sign, which IGNORECASE alone would take for K
         ("KP12", None),
         ("", None),
+        # Invisible characters a phone's keyboard or a pasted text put first (as the opt-out words
+        # skip them): a BOM, a zero-width space, a left-to-right mark.
+        ("\ufeffKP123 A", ("KP123", "A")),
+        ("\u200b KP123 A", ("KP123", "A")),
+        ("\u200eKP123 A", ("KP123", "A")),
     ],
 )
 def test_the_password_is_the_first_five_ascii_characters(text: str, expected: object) -> None:
@@ -635,6 +640,25 @@ def test_premium_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert run_cli(tmp_path, "premium", "list") == 0
     assert "no premium services" in capsys.readouterr().out
     assert run_cli(tmp_path, *add) == 0  # a removed service's password is free again
+
+
+def test_a_new_destination_takes_the_old_ones_place_on_the_reply_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `add` puts the destination on the reply list; `set --email` left the old address there, so
+    # every answer from the new destination was refused ("not on the service's reply list").
+    assert run_cli(tmp_path, "account", "add", "acme") == 0
+    assert run_cli(tmp_path, "premium", "add", "KP123", "--account", "acme", "--email", "old@acme.pl") == 0
+    add_bot = ["premium", "add", "KP124", "--account", "acme", "--email", "old@acme.pl", "--reply-acl"]
+    assert run_cli(tmp_path, *add_bot, "bot@acme.pl") == 0
+    assert run_cli(tmp_path, "premium", "set", "KP123", "--email", "New@acme.pl") == 0
+    assert "reply list: New@acme.pl" in capsys.readouterr().out
+    assert run_cli(tmp_path, "premium", "set", "KP124", "--email", "new@acme.pl") == 0  # a list of its own
+    assert "reply list: bot@acme.pl" in capsys.readouterr().out
+    assert run_cli(tmp_path, "premium", "list") == 0
+    out = capsys.readouterr().out
+    assert "KP123  account acme  → New@acme.pl  numbers" in out and "reply ACL New@acme.pl" in out
+    assert "reply ACL bot@acme.pl" in out
 
 
 def test_verify_without_resend_says_whether_the_address_confirmed(

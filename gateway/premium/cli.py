@@ -124,6 +124,13 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             changes.update(email=new_email, verified_at=None)
         if args.reply_acl:
             r.set_acl(service.id, [_email(a, "--reply-acl") for a in args.reply_acl])
+        elif "email" in changes:
+            # The old address answered as the destination (`add` puts it on the list): the new one
+            # takes its place, or every answer from the new address would be refused.
+            old = service.email.casefold()
+            acl = r.acl(service.id)
+            if any(a.casefold() == old for a in acl):
+                r.set_acl(service.id, [new_email if a.casefold() == old else a for a in acl])
         if changes:
             r.update_service(service.id, **changes)
         if "email" in changes:
@@ -132,6 +139,8 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     print(f"premium service {service.password} updated")
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
+    if "email" in changes or args.reply_acl:
+        print(f"reply list: {', '.join(r.acl(service.id)) or '(empty: nobody may answer)'}")
     return 0
 
 

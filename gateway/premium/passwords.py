@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from base64 import b32encode
 from typing import Literal, NamedTuple
 
@@ -39,7 +40,10 @@ def split(text: str) -> tuple[str, str] | None:
     The password is the first five characters, whatever follows (`kp123yes` is KP123 and "yes");
     separators after it are dropped from the message.
     """
-    stripped = text.lstrip()
+    start = 0
+    while start < len(text) and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1  # white space, and the invisible marks (BOM, zero-width space) a phone may put first
+    stripped = text[start:]
     m = _PASSWORD.match(stripped)
     if m is None:
         return None
