@@ -43,7 +43,21 @@ _SESSION_ERRORS = (
     aiosmtplib.SMTPAuthenticationError,
     aiosmtplib.SMTPHeloError,
     aiosmtplib.SMTPConnectResponseError,
+    # MAIL FROM names the gateway's own sender (or <>): refusing it is about our setup, not the mail.
+    aiosmtplib.SMTPSenderRefused,
 )
+
+# 5xx texts that blame the gateway's relay setup, not the mail or its recipient: a login is needed
+# (530), or the relay does not relay for us. Postfix, Exim and Exchange word them like this.
+_SETUP_REFUSAL = re.compile(
+    r"authentication (is )?required|must (first )?authenticate|relay(ing)? (access )?(is )?"
+    r"(denied|not permitted|prohibited|not allowed)|not permitted to relay|unable to relay",
+    re.IGNORECASE,
+)
+
+
+def _setup_refusal(code: int, message: str) -> bool:
+    return code == 530 or _SETUP_REFUSAL.search(message) is not None
 
 
 class SmtpRelayMailer:
@@ -71,15 +85,18 @@ class SmtpRelayMailer:
                 await client.sendmail(mail_from, [rcpt], content)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
-            if exc.recipients and all(500 <= r.code < 600 for r in exc.recipients):
+            refusals = exc.recipients
+            if refusals and all(
+                500 <= r.code < 600 and not _setup_refusal(r.code, r.message) for r in refusals
+            ):
                 raise PermanentMailError(str(exc)) from exc
             raise
         except _SESSION_ERRORS:
-            # A 5xx about the session (our relay login, its greeting), not about this mail: retried,
-            # or one wrong password would fail the whole outbox at once.
+            # A 5xx about the session (our relay login, its greeting, our sender), not about this
+            # mail: retried, or one mistake in the relay's setup would fail the whole outbox at once.
             raise
         except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
+            if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
             raise
 

@@ -30,11 +30,19 @@ class Relay:
     that has gone: a real MTA delivers those too)."""
 
     def __init__(
-        self, rcpt: str = "250 2.1.5 OK", data: str = "250 2.0.0 OK", data_delay: float = 0.0
+        self,
+        rcpt: str = "250 2.1.5 OK",
+        data: str = "250 2.0.0 OK",
+        data_delay: float = 0.0,
+        sender: str = "250 2.1.0 OK",
     ) -> None:
-        self.rcpt, self.data, self.data_delay = rcpt, data, data_delay
+        self.rcpt, self.data, self.data_delay, self.sender = rcpt, data, data_delay, sender
         self.started = 0
         self.taken: list[bytes] = []
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        envelope.mail_from = address
+        return self.sender
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         envelope.rcpt_tos.append(address)
@@ -73,8 +81,22 @@ async def send_through(tmp_path: Path, relay: Relay, mail: str = "") -> None:
         (Relay(rcpt="452 4.2.2 Mailbox full"), ""),
         # a 5xx about our login, not about this mail: one wrong password must not fail the whole outbox
         (Relay(), 'relay_username = "smsgw"\nrelay_password_file = "relay-password"\n'),
+        # 5xx that blame the relay's setup for us (no login configured, not a relay for us, our
+        # sender refused): each failed the whole outbox at its first try.
+        (Relay(sender="530 5.7.0 Authentication required"), ""),
+        (Relay(rcpt="554 5.7.1 <anna@acme.example>: Relay access denied"), ""),
+        (Relay(rcpt="550 5.7.1 Unable to relay"), ""),
+        (Relay(sender="553 5.7.1 <smsgw@sms.example.com>: Sender address rejected: not owned by user"), ""),
     ],
-    ids=["greylisted", "mailbox-full", "login-refused"],
+    ids=[
+        "greylisted",
+        "mailbox-full",
+        "login-refused",
+        "login-required",
+        "relay-denied",
+        "unable-to-relay",
+        "sender-refused",
+    ],
 )
 async def test_a_refusal_for_now_is_tried_again(tmp_path: Path, relay: Relay, mail: str) -> None:
     # The relay's own error goes up (the outbox defers the mail), not PermanentMailError (it fails it).
