@@ -23,6 +23,33 @@ from gateway.smtp import automail
 
 REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
 
+# Reply prefixes mail programs put before a subject, in the languages our users' clients speak:
+# Re, Odp (Polish), AW (German), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), RE[2]/Re(2) counters.
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:re|odp|aw|sv|vs|antw|rif|r|réf|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
+)
+
+
+def reply_topic(subject: str) -> str:
+    """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
+    while (m := _REPLY_PREFIX.match(subject)) is not None:
+        subject = subject[m.end() :]
+    return subject.strip()
+
+
+def reply_title(phone_display: str) -> str:
+    """How a reply mail's subject names the phone: alone, or after the conversation's topic."""
+    return f"SMS from {phone_display}"
+
+
+_TITLE_AFTER_TOPIC = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
+
+
+def without_reply_title(subject: str) -> str:
+    """A subject without the "(SMS from +48 …)" a reply mail put after its topic: on the phone it
+    would only repeat the phone's own number, and eat the SMS's subject length."""
+    return _TITLE_AFTER_TOPIC.sub("", subject)
+
 
 def sms_reply(
     *,
@@ -57,15 +84,24 @@ def sms_reply(
     msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
     msg["To"] = h.address(rcpt)
     original = h.text(subject or "")
+    topic = ""
     if not local and original:
         title = original
     elif not original:
-        title = f"SMS from {name}"
-    elif original[:3].casefold() in ("re:", "aw:", "sv:") or original[:4].casefold() == "odp:":
-        title = original
+        title = reply_title(name)
+    elif local in "".join(c for c in original if c.isdigit()):
+        title = original  # names the phone already (the fallback's "SMS from … to …")
     else:
-        title = h.text(f"Re: {original}")
+        # R-3.1: the subject names the phone; Thread-Topic keeps the conversation's topic, by which
+        # clients that group by topic (Outlook, Exchange) put it with the user's mail.
+        suffix = f" ({reply_title(name)})"
+        cut = h.text(subject or "", limit=h.SUBJECT_MAX - len(suffix) - 4)
+        topic = reply_topic(cut)
+        prefixed = cut[:3].casefold() in ("re:", "aw:", "sv:") or cut[:4].casefold() == "odp:"
+        title = f"{cut}{suffix}" if prefixed else f"Re: {cut}{suffix}"
     msg["Subject"] = title
+    if topic:
+        msg["Thread-Topic"] = topic
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(idstring=REPLY_ID_MARK, domain=host or None)  # answers name it
     msg["Auto-Submitted"] = "auto-generated"

@@ -46,7 +46,8 @@ async def test_answers_to_a_reply_mail_reach_the_phone_as_typed(tmp_path: Path) 
         assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
         await sink.wait(1)
         reply = parsed(sink.messages[0][2])
-        assert reply["Subject"] == "Re: Spotkanie"
+        assert reply["Subject"] == "Re: Spotkanie (SMS from +48 601 123 456)"
+        assert reply["Thread-Topic"] == "Spotkanie"
 
         async def sms_for(answer: EmailMessage) -> str:
             before = len(core.records)

@@ -85,7 +85,8 @@ async def test_the_two_way_loop(tmp_path: Path, protocol: str) -> None:
         reply = parsed(raw)
         assert rcpts == [STAFF]
         assert reply["From"].addresses[0].addr_spec == f"48601123456@{DOMAIN}"
-        assert reply["In-Reply-To"] == "<m1@acme.example>" and reply["Subject"] == "Re: Spotkanie"
+        assert reply["In-Reply-To"] == "<m1@acme.example>"
+        assert reply["Subject"] == "Re: Spotkanie (SMS from +48 601 123 456)"
         assert reply.get_content().startswith("Tak, będę o 10:00\n")
         # The user presses Reply: a second SMS to the phone, from the same number.
         assert (await gw.send(answer_to(reply, "Świetnie, do zobaczenia"))).error is None
@@ -170,7 +171,7 @@ async def test_shipped_capture_writes_the_reply_as_eml(tmp_path: Path) -> None:
         )
         (path,) = (tmp_path / "mail").glob("*.eml")
         reply = parsed(path.read_bytes())
-        assert reply["Subject"] == "Re: Test" and reply["Delivered-To"] == STAFF
+        assert reply["Subject"] == "Re: Test (SMS from +48 601 123 456)" and reply["Delivered-To"] == STAFF
 
 
 async def test_a_multipart_mo_sent_shuffled_is_mailed_whole(tmp_path: Path) -> None:

@@ -11,31 +11,17 @@ user changed is content and is sent as usual; the quote below the answer is cut 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from gateway import forwarded
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import ConversationsRepo
+from gateway.forwarded import reply_title, reply_topic
 from gateway.smtp.intake import MailText
 from gateway.store.db import Store
 
 SUBJECT_DROPPED = "subject not sent (an answer in a conversation)"
-
-
-# Reply prefixes mail programs put before a subject, in the languages our users' clients speak:
-# Re, Odp (Polish), AW (German), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), RE[2]/Re(2) counters.
-_REPLY_PREFIX = re.compile(
-    r"^\s*(?:re|odp|aw|sv|vs|antw|rif|r|réf|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
-)
-
-
-def reply_topic(subject: str) -> str:
-    """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
-    while (m := _REPLY_PREFIX.match(subject)) is not None:
-        subject = subject[m.end() :]
-    return subject.strip()
 
 
 def _same(a: str, b: str) -> bool:
@@ -69,7 +55,9 @@ def as_answer(
         conv, live = found
         if not ours and not live:
             return mail
-        known = (reply_topic(conv.subject or ""), f"SMS from {display(conv.phone)}")
+        title = reply_title(display(conv.phone))
+        earlier = reply_topic(conv.subject or "")
+        known = (earlier, title, f"{earlier} ({title})")
         if topic and not any(_same(topic, k) for k in known if k):
             return mail
     removed = [r for r in mail.removed if not r.startswith("subject cut")] + [SUBJECT_DROPPED]

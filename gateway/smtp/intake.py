@@ -18,7 +18,7 @@ from email.policy import compat32
 import pydantic
 import structlog
 
-from gateway import mailheaders
+from gateway import forwarded, mailheaders
 from gateway.smtp import automail, mimefast, replies
 from gateway.smtp.charsets import (
     content_charset,
@@ -142,8 +142,9 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
-    short = _cut_subject(subject, opts.subject_max)
-    if short != subject and short:
+    topic = forwarded.without_reply_title(subject)
+    short = _cut_subject(topic, opts.subject_max)
+    if short != topic and short:
         removed.append(f"subject cut to {opts.subject_max} characters")
     text = opts.separator.join(p for p in (short, cleaned.text) if p)
     encrypted = (ctx.encrypted and not cleaned.text) or "-----BEGIN PGP MESSAGE-----" in body_text
