@@ -216,3 +216,27 @@ async def test_oversize_mail_gets_552_and_no_sms(tmp_path: Path) -> None:
         assert getattr(res.error, "smtp_code", None) == 552
         assert replies.TOO_BIG.split(" ", 2)[1].encode() in getattr(res.error, "smtp_error", b"")
         assert gw.store.admin.count_messages() == 0
+
+
+async def test_a_person_whose_mail_looks_like_an_out_of_office_reply_hears_it_was_not_sent(
+    tmp_path: Path,
+) -> None:
+    # "Nieobecność jutro" with the X-Auto-Response-Suppress header ordinary Outlook mails carry too
+    # was answered 250 and never sent: the user believed the phone had it. It is still not sent
+    # (a real out-of-office reply must not reach a phone), but its sender is told; a responder's
+    # "Odpowiedź automatyczna: …" template is recorded without a word, as before.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        guess = mail(to("601123456"), "Jutro mnie nie ma, dzwoń do Ani", subject="Nieobecność jutro")
+        guess["X-Auto-Response-Suppress"] = "All"
+        template = mail(to("601123457"), "Wracam 5 stycznia", subject="Odpowiedź automatyczna: Oferta")
+        template["X-Auto-Response-Suppress"] = "All"
+        assert (await gw.send(guess)).error is None and (await gw.send(template)).error is None
+        await gw.send(mail(to("601123458"), "Marker"))
+        await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
+        assert [s.text for s in smsc.received] == ["Marker"]
+        told = gw.store.db.conn.execute("SELECT kind, rcpt, content FROM outbox").fetchall()
+        assert [(kind, rcpt) for kind, rcpt, _ in told] == [("not-sent", STAFF)]
+        notice = email.message_from_bytes(told[0][2], policy=policy.default)
+        assert notice["Subject"] == "Not sent as SMS: Nieobecność jutro"
+        assert notice["Auto-Submitted"] == "auto-replied"
+        assert "+48601123456" in notice.get_content() and "another subject" in notice.get_content()

@@ -449,8 +449,13 @@ def test_precedence_bulk_is_flagged_not_automatic() -> None:
         ("Out of Office: Offer", "X-Autoreply: yes\n", "out-of-office reply"),
         ("Out of office tomorrow", "", None),
         ("Automatic reply: Offer", "X-Auto-Response-Suppress: DR, OOF, AutoReply\n", "out-of-office reply"),
+        # Words a person writes, with only the header ordinary Outlook mails carry too: a guess.
+        ("Nieobecność jutro", "X-Auto-Response-Suppress: All\n", "out-of-office reply (by its subject)"),
+        ("Out of office Friday", "X-Auto-Response-Suppress: All\n", "out-of-office reply (by its subject)"),
+        ("Poza biurem", "X-MS-Exchange-Inbox-Rules-Loop: anna@acme.example\n", "out-of-office reply"),
     ],
-    ids=["en-outlook", "pl-outlook", "xautoreply", "subject-alone-is-human", "suppress-with-subject"],
+    ids=["en-outlook", "pl-outlook", "xautoreply", "subject-alone-is-human", "suppress-with-subject",
+         "pl-words-with-suppress", "en-words-with-suppress", "words-with-rules-loop"],
 )  # fmt: skip
 def test_out_of_office(subject: str, headers: str, automatic: str | None) -> None:
     # An out-of-office subject needs a second machine sign; the subject alone is a person's words.

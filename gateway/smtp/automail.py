@@ -63,6 +63,10 @@ _TNEF_CLASSES: tuple[tuple[str, str], ...] = (
     ("ipm.schedule.meeting.resp", "meeting response"),
 )
 
+# An out-of-office subject with only X-Auto-Response-Suppress beside it: a person may have written
+# "Nieobecność jutro" in Outlook. Not sent either, but its sender is told (`compose`), never silently.
+OOF_GUESSED = "out-of-office reply (by its subject)"
+
 # Subjects that out-of-office and vacation responders use (English, Polish, German Outlook/Exchange).
 # A subject alone is never enough: a person may well write "Out of office tomorrow".
 _OOF_SUBJECT = re.compile(
@@ -72,10 +76,8 @@ _OOF_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
-# Signals that back up an out-of-office subject. X-Auto-Response-Suppress is on many ordinary Outlook
-# mails, so it only counts together with such a subject (it is never a marker on its own).
+# Signals that back up an out-of-office subject.
 _OOF_SUPPORT_HEADERS = (
-    "x-auto-response-suppress",
     "x-ms-exchange-inbox-rules-loop",
     "x-autoreply",
     "auto-submitted",
@@ -160,8 +162,13 @@ def machine_reason(
         reason = "Outlook recall"
     if reason is None:
         reason = _report(msg, tnef_class)
-    if reason is None and _OOF_SUBJECT.match(subject) and _oof_supported(headers):
-        reason = "out-of-office reply"
+    if reason is None and (oof := _OOF_SUBJECT.match(subject)) is not None:
+        # "Automatic reply: <subject>" is a responder's template; "Nieobecność jutro" may be a person's.
+        template = subject[oof.end() :].lstrip().startswith(":")
+        if _oof_supported(headers) or (template and _suppresses_replies(headers)):
+            reason = "out-of-office reply"
+        elif _suppresses_replies(headers):
+            reason = OOF_GUESSED
     if reason is None:
         reason = _header_reason(headers)
     if reason is None and _MAILER_DAEMON.search(headers.get("from", "")):
@@ -207,6 +214,14 @@ def is_bounce(reason: str | None) -> bool:
     if first == DSN or first.startswith("bounce"):
         return True
     return any(r.startswith("bounce") for r in reasons[1:]) and not first.startswith(_NOT_BOUNCES)
+
+
+def _suppresses_replies(headers: dict[str, str]) -> bool:
+    """X-Auto-Response-Suppress, which Exchange puts on its out-of-office replies but which is on
+    ordinary Outlook mails too: it backs a responder's "Automatic reply: …" subject; beside words
+    a person may write ("Poza biurem w piątek") it is a guess they hear about (`OOF_GUESSED`)."""
+    value = headers.get("x-auto-response-suppress", "").strip().lower()
+    return bool(value) and not value.startswith(("no", "false"))
 
 
 def _oof_supported(headers: dict[str, str]) -> bool:

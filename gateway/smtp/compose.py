@@ -77,6 +77,19 @@ def compose(
             messages=[],
             automatic=reason,
         )
+        if reason == automail.OOF_GUESSED and sender.user is not None:
+            # Only a guess: if a person wrote it, a 250 alone would leave them believing it was sent.
+            told = notify.notice(
+                sender=cfg.mail.from_address,
+                rcpt=sender.mail_from,
+                domain=cfg.gateway.hostname,
+                subject=f"Not sent as SMS: {mail.subject}",
+                content=f'Your mail "{mail.subject}" to {", ".join(numbers)} was not sent as SMS: its'
+                " subject and its X-Auto-Response-Suppress header make it look like an out-of-office"
+                " reply, which must not reach a phone. If you wrote it yourself, send it again with"
+                " another subject.",
+            )
+            return automatic, None, [Notice("not-sent", cfg.mail.from_address, sender.mail_from, told)], None
         fallback = cfg.replies.fallback_address
         if fallback is None or not forwarded.worth_forwarding(reason, raw):
             return automatic, None, [], None
