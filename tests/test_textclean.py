@@ -181,6 +181,15 @@ RULES: list[tuple[str, str, str, str | None]] = [
         SIGNATURE,
     ),
     ("get-outlook-ios", "Text\nGet Outlook for iOS", "Text", SIGNATURE),
+    # Outlook mobile and Windows Mail in Polish, link and all.
+    (
+        "pobierz-outlook",
+        "Tekst\n\nPobierz aplikację Outlook dla systemu Android<https://aka.ms/AAb9ysg>",
+        "Tekst",
+        SIGNATURE,
+    ),
+    ("pobierz-outlook-ios", "Tekst\nPobierz aplikację Outlook dla systemu iOS", "Tekst", SIGNATURE),
+    ("wyslano-z-poczty", "Tekst\n\nWysłano z aplikacji Poczta dla systemu Windows", "Tekst", SIGNATURE),
     ("emailsignature-placeholder", "шостий\n\n{EMAILSIGNATURE}\n\nRR Test 1", "шостий", SIGNATURE),
     ("pozdrawiam-block", "Jak się masz?\n\nPozdrawiam,\nJan", "Jak się masz?", SIGNATURE),
     (

@@ -22,7 +22,9 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
             r"|wysłane z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
             r"|wysłano z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
-            r"|wysłane z aplikacji poczta\b.*|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
+            r"|wysłan[eo] z aplikacji poczta\b.*"
+            r"|pobierz (aplikację )?outlook (dla (systemu )?|for )(ios|android)"
+            r"|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
         ),
     ),
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
