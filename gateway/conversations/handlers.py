@@ -3,7 +3,8 @@
 Both run inside the caller's transaction. `on_accept` runs in the acceptance write, so the
 originating number chosen from the pool is the one the SMS is queued with; `on_whole_mo` runs in
 the write that stores the (whole, reassembled) MO, so the reply mail is queued atomically with it:
-a crash neither loses the answer nor mails it twice.
+a crash neither loses the answer nor mails it twice. The parts of a long answer that came after it
+was mailed without them follow it to the same user (`_late_parts`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from gateway import forwarded
 from gateway.config import Config, is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import display, normalise, stored_phone
-from gateway.conversations.repo import Conversation, ConversationsRepo
+from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
+from gateway.reassembly import GAP
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
@@ -125,6 +127,9 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
+    late = _late_parts(store, cfg, mo, phone)
+    if late is not None:
+        return late
     conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
     gone = None
     if conv is not None and store.accounts.find_user(conv.user_email) is None:
@@ -187,6 +192,34 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     r.settle_mo(mo_id, "unmatched", None, reason)
     log.warning("mo.unmatched", mo=mo_id, reason=reason)
     return "unmatched"
+
+
+def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | None:
+    """The parts of a long answer that came after its first ones were mailed without them go to
+    the user those went to, whoever texted the phone since; None when they are no such parts, or
+    that user is gone (then the usual rules apply, as to any answer).
+
+    They are no further answer: the hourly limit counted the SMS once, with its first parts. Kept
+    (`throttled`) only when those were kept too, so that the user never gets the end without the start.
+    """
+    earlier = store.mo.followed(mo.id)
+    if earlier is None or earlier.user_email is None or phone is None:
+        return None
+    r = repo(store)
+    conv = r.find(phone, earlier.user_email)
+    if conv is None or store.accounts.find_user(conv.user_email) is None:
+        return None
+    when = datetime.fromtimestamp(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    note = f"The part of the answer of {when:%Y-%m-%d %H:%M} that came late;"
+    note += f" {GAP} stands for the parts mailed then"
+    if earlier.state == "throttled":
+        r.settle_mo(mo.id, "throttled", conv.id, f"the late part of MO {earlier.id}, kept with it")
+        log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)
+        return "throttled"
+    _mail_user(store, cfg, conv, mo.text, note)
+    r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")
+    log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
+    return "mailed"
 
 
 def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: str | None) -> None:

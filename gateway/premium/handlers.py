@@ -6,16 +6,21 @@
 duplicate (`gateway.store.mo.MoRepo.redelivery_of`); the same vote sent again by the phone, after
 the first one's acknowledgement reached the SMSC, is a new SMS and charged again. Service
 changes (add, new address, removal) run in the admin's transaction and queue their mail there.
+
+An MO is charged for the parts of it that came (`MoRepo.parts`): a long SMS joined by the timeout
+without some has not cost the phone those. Parts that come after that are the same SMS: they
+follow its first mail to the same client and answer address, charged for themselves (`_late_parts`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import forwarded, notify
+from gateway import forwarded, notify, reassembly
 from gateway.config import Config
 from gateway.conversations.numbers import display, stored_phone
 from gateway.premium import passwords
@@ -53,6 +58,10 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
         r.mark_mo(mo_id, "duplicate", note)
         log.info("premium.duplicate", mo=mo_id, number=number, earlier=earlier)
         return "duplicate"
+    followed = store.mo.followed(mo_id)
+    first = r.by_mo(followed.id) if followed is not None else None
+    if first is not None:
+        return _late_parts(store, cfg, mo_id, first, number, text, received_at, parts)
     tariff = cfg.premium.tariffs[number]
     found = passwords.split(text)
     password, message = found if found else (None, text.strip())
@@ -85,14 +94,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     )
     if service is None:
         assert reason is not None
-        fallback = cfg.premium_fallback
-        state = "fallback" if fallback else "unmatched"
-        pmo_id = r.record_mo(**row, state=state, note=reason)
-        if fallback:
-            _mail(store, cfg, r.by_id(pmo_id), fallback, answer=False)
-        r.mark_mo(mo_id, "premium", f"{state}: {reason}")
-        log.info("premium.unknown", mo=mo_id, number=number, parts=parts, state=state)
-        return state
+        return _to_fallback(store, cfg, row, reason)
     token = passwords.new_token()
     if service.verified_at is None:
         note = f"kept until {service.email} confirms"
@@ -107,9 +109,83 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     return "mailed"
 
 
+def _to_fallback(store: Store, cfg: Config, row: dict[str, Any], reason: str) -> str:
+    """No client for it: recorded (and charged, the phone paid) and mailed to the operator's fallback."""
+    r = repo(store)
+    fallback = cfg.premium_fallback
+    state = "fallback" if fallback else "unmatched"
+    pmo_id = r.record_mo(**row, state=state, note=reason)
+    if fallback:
+        _mail(store, cfg, r.by_id(pmo_id), fallback, answer=False)
+    r.mark_mo(row["mo_id"], "premium", f"{state}: {reason}")
+    log.info("premium.unknown", mo=row["mo_id"], number=row["number"], parts=row["parts"], state=state)
+    return state
+
+
+def _late_parts(
+    store: Store,
+    cfg: Config,
+    mo_id: int,
+    first: PremiumMo,
+    number: str,
+    text: str,
+    received_at: float,
+    parts: int,
+) -> str:
+    """The parts of a long premium SMS that came after its first ones were mailed without them.
+
+    They are the same SMS: they go where the first ones went (the same service and answer address,
+    or the fallback), charged only for themselves. Read for a password, their text would start with
+    a gap marker and send them to the fallback, charged as a whole SMS again.
+    """
+    r = repo(store)
+    tariff = cfg.premium.tariffs[number]
+    row: dict[str, Any] = dict(
+        mo_id=mo_id,
+        number=number,
+        phone=first.phone,
+        service_id=first.service_id,
+        account_id=first.account_id,
+        password=first.password,
+        parts=parts,
+        price=tariff.price * parts,
+        commission=tariff.commission * parts,
+        text=text,
+        received_at=received_at,
+    )
+    late = f"the late part of premium MO {first.id}"
+    service = r.service(first.service_id) if first.service_id is not None else None
+    if service is None:
+        return _to_fallback(store, cfg, row, f"{late}, which no client took: {first.note}")
+    if service.removed_at is not None:
+        return _to_fallback(store, cfg, row, f"{late}, whose service {service.password} was removed since")
+    if service.verified_at is None:
+        note = f"{late}, kept until {service.email} confirms"
+        r.record_mo(**row, state="awaiting", note=note)
+        r.mark_mo(mo_id, "premium", f"{service.password}: {note}")
+        log.info("premium.awaiting", mo=mo_id, service=service.password, number=number, late=True)
+        return "awaiting"
+    pmo_id = r.record_mo(**row, state="mailed", note=late, forwarded_at=store.clock())
+    _mail(store, cfg, r.by_id(pmo_id), service.email, answer=True)
+    r.mark_mo(mo_id, "premium", f"{service.password}: {late}, mailed to {service.email}")
+    log.info("premium.mailed", mo=mo_id, service=service.password, number=number, parts=parts, late=True)
+    return "mailed"
+
+
 def _mail(store: Store, cfg: Config, pmo: PremiumMo, rcpt: str, *, answer: bool) -> None:
     domain = cfg.gateway.domains[0]
-    answer_address = passwords.address("premium", pmo.token, domain) if answer and pmo.token else None
+    tz = ZoneInfo(cfg.gateway.timezone)
+    # The late parts of an SMS are answered as the SMS: through its first mail's address.
+    first = repo(store).first_of(pmo.id)
+    token = pmo.token or (first.token if first is not None else None)
+    answer_address = passwords.address("premium", token, domain) if answer and token else None
+    note = None if answer else f"Not forwarded to a client: {pmo.note}"
+    if first is not None:
+        late = (
+            f"The part of the SMS of {datetime.fromtimestamp(first.received_at, tz):%Y-%m-%d %H:%M} that came"
+            f" late; {reassembly.GAP} stands for the parts mailed then"
+        )
+        note = late if note is None else f"{note}. {late}"
     content = forwarded.premium_mo(
         sender=cfg.mail.from_address,
         rcpt=rcpt,
@@ -119,8 +195,8 @@ def _mail(store: Store, cfg: Config, pmo: PremiumMo, rcpt: str, *, answer: bool)
         number=pmo.number,
         phone=display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone,
         text=pmo.text,
-        received_at=datetime.fromtimestamp(pmo.received_at, ZoneInfo(cfg.gateway.timezone)),
-        note=None if answer else f"Not forwarded to a client: {pmo.note}",
+        received_at=datetime.fromtimestamp(pmo.received_at, tz),
+        note=note,
     )
     # The answer address is also the envelope sender: auto-responders answer the Return-Path.
     store.outbox.enqueue_mail(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.mo import MoRepo
 from gateway.store.repository import Repository
 
 _SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
@@ -170,12 +171,24 @@ class PremiumRepo(Repository):
     # ---- premium MOs ---------------------------------------------------------------------------
 
     def mo_row(self, mo_id: int) -> tuple[str, str, str, float, int]:
-        """(source, destination, text, received_at, parts) of a whole MO in table mo."""
+        """(source, destination, text, received_at, parts) of a whole MO in table mo; `parts` are
+        those that came (`MoRepo.parts`), not those a set joined by the timeout declared."""
         row = self.conn.execute(
-            "SELECT source, destination, text, received_at, COALESCE(concat_total, 1) FROM mo WHERE id = ?",
-            (mo_id,),
+            "SELECT source, destination, text, received_at FROM mo WHERE id = ?", (mo_id,)
         ).fetchone()
-        return row[0], row[1], row[2], row[3], max(int(row[4]), 1)
+        return row[0], row[1], row[2], row[3], MoRepo(self.db, self.clock).parts(mo_id)
+
+    def by_mo(self, mo_id: int) -> PremiumMo | None:
+        """The premium MO made of the whole MO `mo_id` in table mo, if it was one."""
+        row = self.conn.execute(f"SELECT {_PMO} FROM premium_mo WHERE mo_id = ?", (mo_id,)).fetchone()
+        return PremiumMo(*row) if row else None
+
+    def first_of(self, pmo_id: int) -> PremiumMo | None:
+        """For the late parts of a long premium SMS: the premium MO of its first whole text, whose
+        answer address the late parts' mail carries (one SMS, one answer); None for any other."""
+        mo_id = self.conn.execute("SELECT mo_id FROM premium_mo WHERE id = ?", (pmo_id,)).fetchone()[0]
+        earlier = MoRepo(self.db, self.clock).followed(mo_id)
+        return self.by_mo(earlier.id) if earlier is not None else None
 
     def record_mo(self, **values: Any) -> int:
         cols = ", ".join(values)

@@ -4,6 +4,17 @@ A segment is kept aside (`state = 'segment'`) until its set is complete, or join
 markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A segment of a
 set joined already is recorded as a duplicate and goes no further.
 
+A part that comes after its set was joined without it (the SMSC held it through an outage) is the
+rest of that SMS, not a new one: its parts are joined on their own, with gap markers where the
+parts mailed before stand, into a whole text that follows the first one (`followed`), and the
+handlers send it where the first one went and charge only its own parts (`parts`). Which whole
+text holds which parts is read from the order of the rows, without a column of its own: a set
+gathers while no other of the same sender, reference and total waits, so the segments joined into
+a whole text are those of its set written after the whole text before it. A set that takes none of
+the parts its predecessor mailed, while that one lacks some and is less than
+`reassembly.REDELIVERY_SECONDS` old, is its late rest; one that repeats a part of it under another
+text is a new SMS under a reused reference.
+
 A whole text identical to an earlier one (same phone, number and text) is the SMSC delivering the
 same SMS again when the earlier copy's acknowledgement is not known to have reached the SMSC
 (`acked_at` is NULL: a crash before the deliver_sm_resp, or its connection ended before the SMSC
@@ -15,6 +26,8 @@ our answer to that one, and an SMSC delivers an MO again only once it has stoppe
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -35,6 +48,36 @@ _AGAIN = "a segment of a text already joined, delivered again by the SMSC"
 REPEAT_AFTER_ACK_SECONDS = 2.0
 # Whole rows (not segments of a long text, nor a segment recorded as delivered again).
 _WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The first whole text of an SMS whose late parts a later one holds, and what became of it."""
+
+    id: int
+    state: str
+    received_at: float
+    user_email: str | None  # of the conversation it was mailed to, if any
+
+
+@dataclass(slots=True)
+class _Sms:
+    """The whole texts of one long SMS: the first, then those of its parts that came late."""
+
+    ids: list[int]
+    seqs: set[int]
+    received_at: float  # of the first whole text: the late parts' window counts from it
+    parts: dict[int, int] = field(default_factory=dict)  # whole text → its distinct parts
+
+    def takes(self, seqs: set[int], first_at: float | None, total: int) -> bool:
+        """Whether a set of parts whose first came at `first_at` is the late rest of this SMS."""
+        return (
+            bool(seqs and self.seqs)
+            and first_at is not None
+            and not reassembly.complete([(s, "") for s in self.seqs], total)
+            and not seqs & self.seqs
+            and first_at - self.received_at <= reassembly.REDELIVERY_SECONDS
+        )
 
 
 class MoRepo(Repository):
@@ -106,33 +149,108 @@ class MoRepo(Repository):
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding FROM mo WHERE state = 'segment'"
-            " AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
+            "SELECT id, concat_seq, text, link, destination, data_coding, received_at FROM mo"
+            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
             (source, ref, total),
         ).fetchall()
-        segments = [(seq, text) for _id, seq, text, *_ in rows]
-        if not rows or not (force or reassembly.complete(segments, total)):
+        if not rows:
             return None
-        _id, _seq, _text, link, destination, coding = rows[0]
+        segments = [(seq, text) for _id, seq, text, *_ in rows]
+        seqs = {seq for seq, _ in segments}
+        history = self._history(source, ref, total)
+        # The late rest of an SMS joined without it is complete once it holds all the parts that
+        # SMS lacked: nothing more will come, and the parts mailed before are not waited for again.
+        sms = history[-1] if history and history[-1].takes(seqs, rows[0][6], total) else None
+        have = seqs | sms.seqs if sms else seqs
+        if not (force or reassembly.complete([(s, "") for s in have], total)):
+            return None
+        _id, _seq, _text, link, destination, coding, _at = rows[0]
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
         # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for.
+        # The parts mailed before, if these are the late rest of an SMS, stay gap markers: the
+        # reader sees which part this is.
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
             " received_at, acked_at) VALUES (?,?,?,?,?,?,?,'new',?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
              now if force else None),
         )  # fmt: skip
-        log.info("mo.reassembled", source=source, parts=total, complete=reassembly.complete(segments, total))
+        log.info(
+            "mo.reassembled",
+            source=source,
+            parts=total,
+            complete=reassembly.complete([(s, "") for s in have], total),
+            **({"follows": sms.ids[0], "late_parts": len(seqs)} if sms else {}),
+        )
         return cur.lastrowid
 
+    def _history(self, source: str, ref: int, total: int) -> list[_Sms]:
+        """The long SMS of a sender, reference and total, oldest first, from the rows' order (see
+        the module docstring): each whole text takes the segments joined after the one before it."""
+        rows = self.conn.execute(
+            "SELECT id, concat_seq, received_at FROM mo WHERE source = ? AND concat_ref = ?"
+            " AND concat_total = ? AND (concat_seq IS NULL OR state = 'joined') ORDER BY id",
+            (source, ref, total),
+        ).fetchall()
+        history: list[_Sms] = []
+        seqs: set[int] = set()
+        first_at: float | None = None
+        for mo_id, seq, received_at in rows:
+            if seq is not None:
+                seqs.add(int(seq))
+                first_at = received_at if first_at is None else first_at
+                continue
+            if history and history[-1].takes(seqs, first_at, total):
+                history[-1].ids.append(mo_id)
+                history[-1].seqs |= seqs
+            else:
+                history.append(_Sms([mo_id], set(seqs), received_at))
+            history[-1].parts[mo_id] = len(seqs)
+            seqs, first_at = set(), None
+        return history
+
+    def _sms_of(self, mo_id: int) -> _Sms | None:
+        """The long SMS the whole text `mo_id` belongs to; None for a short one."""
+        row = self.conn.execute(
+            "SELECT source, concat_ref, concat_total, concat_seq FROM mo WHERE id = ?", (mo_id,)
+        ).fetchone()
+        if row is None or row[1] is None or row[3] is not None or (row[2] or 1) <= 1:
+            return None
+        return next((sms for sms in self._history(*row[:3]) if mo_id in sms.parts), None)
+
+    def parts(self, mo_id: int) -> int:
+        """The parts of the phone's SMS a whole text holds, each once: what the operator charged the
+        phone for it. A set joined by the timeout holds fewer than it declared, and a late rest
+        only its own; the parts that never came are no one's to pay for."""
+        sms = self._sms_of(mo_id)
+        if sms is not None and sms.parts[mo_id]:
+            return sms.parts[mo_id]
+        total = self.conn.execute("SELECT concat_total FROM mo WHERE id = ?", (mo_id,)).fetchone()[0]
+        return max(int(total or 1), 1)
+
+    def followed(self, mo_id: int) -> Earlier | None:
+        """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
+        the late rest goes where that one went, not where its own gap-marked text would lead."""
+        sms = self._sms_of(mo_id)
+        if sms is None or sms.ids[0] == mo_id:
+            return None
+        row = self.conn.execute(
+            "SELECT m.id, m.state, m.received_at, c.user_email FROM mo m"
+            " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+            (sms.ids[0],),
+        ).fetchone()
+        return Earlier(*row)
+
     def join_stale_segments(self, older_than: float) -> list[int]:
-        """Incomplete long MOs past the timeout are joined with gap markers, never dropped."""
+        """Incomplete long MOs are joined with gap markers, never dropped, once no part of theirs
+        came since `older_than`: the timeout counts from the newest part, as a set still arriving
+        is not stale. (The housekeeping also holds it back while the gateway could not receive.)"""
         now = self.clock()
         joined = []
         with self.transaction():
             keys = self.conn.execute(
-                "SELECT DISTINCT source, concat_ref, concat_total FROM mo WHERE state = 'segment'"
-                " GROUP BY source, concat_ref, concat_total HAVING MIN(received_at) <= ?",
+                "SELECT source, concat_ref, concat_total FROM mo WHERE state = 'segment'"
+                " GROUP BY source, concat_ref, concat_total HAVING MAX(received_at) <= ?",
                 (older_than,),
             ).fetchall()
             for source, ref, total in keys:
