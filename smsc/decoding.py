@@ -24,10 +24,11 @@ _EDGE_ANY = re.compile("[\U0010f7ff-\U0010ffff]")
 _LONE_HALF = re.compile("[\ud800-\udfff]")
 
 
-def _alphabet(data_coding: int) -> Coding | None:
+def _alphabet(data_coding: int, *, smpp: bool) -> Coding | None:
     """GSM 03.38 DCS groups to an alphabet; None means octets, read as Latin-1."""
-    if data_coding in (1, 2, 3):
-        # SMPP defines these as IA5, binary and Latin-1, where the DCS rule would say GSM.
+    if smpp and data_coding in (1, 2, 3):
+        # SMPP's data_coding defines these as IA5, binary and Latin-1, where the DCS rule says GSM.
+        # CIMD2's 030 is the DCS itself (protocols.md 1.10): there 1-3 are the GSM alphabet.
         return None
     if 0 <= data_coding <= 0x7F:
         if data_coding & 0x20:  # compressed: nothing we can decode
@@ -43,19 +44,20 @@ def _alphabet(data_coding: int) -> Coding | None:
 
 
 def decode_user_data(
-    data: bytes, data_coding: int, *, udhi: bool = False, segment: bool = False
+    data: bytes, data_coding: int, *, udhi: bool = False, segment: bool = False, smpp: bool = True
 ) -> tuple[str, Concat | None]:
     """Text and concat info of received user data (unpacked GSM, UTF-16BE or octets). Never raises.
 
     In a segment of a long text (a concat in the UDH, or `segment` for one the SAR TLVs number) a
-    character cut at either edge is kept as a marker for `mend_edges`."""
+    character cut at either edge is kept as a marker for `mend_edges`. `smpp` reads `data_coding` as
+    SMPP's table; False reads it as a bare GSM 03.38 DCS, as CIMD2's 030 is."""
     concat = None
     if udhi and data:
         end = 1 + data[0]
         concat = parse_udh(data[:end]) if end <= len(data) else None
         data = data[end:]
     segment = segment or concat is not None
-    alphabet = _alphabet(data_coding)
+    alphabet = _alphabet(data_coding, smpp=smpp)
     if alphabet is Coding.GSM7:
         if segment and _ends_in_escape(data):
             return gsm_decode(data[:-1]) + EDGE_ESC, concat
@@ -65,9 +67,9 @@ def decode_user_data(
     return bytes(data).decode("latin-1"), concat
 
 
-def is_gsm7(data_coding: int) -> bool:
-    """Whether the DCS (23.038's groups) says GSM default alphabet."""
-    return _alphabet(data_coding) is Coding.GSM7
+def is_gsm7(data_coding: int, *, smpp: bool = True) -> bool:
+    """Whether the DCS (23.038's groups) says GSM default alphabet; `smpp` as for `decode_user_data`."""
+    return _alphabet(data_coding, smpp=smpp) is Coding.GSM7
 
 
 def unpack_septets(data: bytes) -> bytes:

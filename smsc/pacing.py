@@ -29,6 +29,22 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return min(base * 2.0 ** min(attempt - 1, 60), cap)
 
 
+def reconnect_attempt(previous: int, bound_for: float | None, cap: float) -> int:
+    """The link's `backoff` attempt after a session ended; `bound_for` is how long it stayed bound
+    (logged in), None when it never got that far.
+
+    Only a session that outlived the longest pause (`cap`, reconnect_max_seconds) starts the count
+    afresh. A shorter one proves nothing: an SMSC at its bind limit, or holding a suspended account,
+    takes the bind and drops it at once, and resetting on any bind would bind it again every
+    reconnect_min_seconds for ever (~86,000 binds a day). Time rather than an answered request is the
+    proof because such an SMSC may well answer an enquire_link, or refuse a submit, before it drops
+    us; time bounds the binds to about one per `cap` whatever it answers. A good session ended early
+    costs little: the count was 1, so the next pause is only twice the shortest."""
+    if bound_for is not None and bound_for >= cap:
+        return 1
+    return previous + 1
+
+
 class TokenBucket:
     """A bucket of `burst` tokens refilled at `rate_per_second`; one token per submit.
 

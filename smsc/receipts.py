@@ -150,28 +150,54 @@ def parse_receipt(
     short_message: bytes | None,
     tlvs: Mapping[str, object],
     normalise: Callable[[str], str],
+    normalise_tlv: Callable[[str], str] | None = None,
 ) -> DeliveryReport | None:
     """A DeliveryReport from a deliver_sm/data_sm's receipt, or None when it is not one we can use.
 
     A receipt is usable when it names a message id (TLV or text) and a state (TLV or `stat:`).
+    `normalise` keys the text's `id:`; `normalise_tlv` (by default the same) keys the
+    receipted_message_id TLV, which SMPP 3.4 defines as the id the submit_sm_resp gave, and so may
+    need the conversion the link applies to that id where the text's id needs none.
     """
     try:
-        return _parse(short_message, tlvs, normalise)
+        return _parse(short_message, tlvs, normalise, normalise_tlv or normalise)
     except Exception as exc:  # a receipt parser must never take the link down
         log.warning("receipt.unparseable", error=repr(exc))
         return None
 
 
+def _message_key(
+    tlv_id: str | None,
+    text_id: str | None,
+    normalise: Callable[[str], str],
+    normalise_tlv: Callable[[str], str],
+) -> str:
+    """The id a receipt is matched under: the TLV's, keyed as a submit_sm_resp id, before the text's.
+
+    An SMSC that writes the TLV in the text's form instead (the same id twice, as Kannel and jasmin
+    assume when they convert both alike) shows it by the two being equal: that id is then keyed as the
+    text's, since converting it again would miss its submit."""
+    if not tlv_id:
+        return normalise(text_id) if text_id else ""
+    if text_id and normalise(tlv_id) == normalise(text_id):
+        return normalise(text_id)
+    return normalise_tlv(tlv_id)
+
+
 def _parse(
-    short_message: bytes | None, tlvs: Mapping[str, object], normalise: Callable[[str], str]
+    short_message: bytes | None,
+    tlvs: Mapping[str, object],
+    normalise: Callable[[str], str],
+    normalise_tlv: Callable[[str], str],
 ) -> DeliveryReport | None:
     text = bytes(short_message).decode("latin-1") if short_message else ""
     fields = parse_receipt_text(text) if text else {}
 
-    raw_id = _as_text(tlvs.get("receipted_message_id")) or fields.get("id")
+    tlv_id = _as_text(tlvs.get("receipted_message_id"))
+    raw_id = tlv_id or fields.get("id")
     if not raw_id:
         return None
-    message_id = normalise(raw_id)
+    message_id = _message_key(tlv_id, fields.get("id"), normalise, normalise_tlv)
     if not message_id:
         return None
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 
-JUNK = ["+48601123456STOP\x7f", "+" + "4" * 30, "+0048601123456", "+4860 1123456"]
+JUNK = ["+48601123456STOP\x7f", "+" + "4" * 30, "+4860 1123456"]
 
 
 def optouts(gw: object) -> list[str]:
@@ -31,3 +31,12 @@ async def test_stop_from_a_junk_source_is_not_an_optout(tmp_path: Path, source: 
 
         await gw.until(both_recorded)  # the junk MO is kept (and acknowledged), only not acted on
         assert optouts(gw) == ["+48601999888"]
+
+
+async def test_stop_from_an_international_number_written_with_00_is_an_optout(tmp_path: Path) -> None:
+    # TON 1 with the "00" prefix kept (`0048601123456`, as some SMSCs send it) was read as
+    # `+0048601123456`, no number: the phone's STOP was ignored and its answers missed their user.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await smsc.wait_until(lambda: bool(smsc.sessions))
+        assert await smsc.inject_mo("+0048601123456", "+48100200300", "STOP") >= 1
+        await gw.until(lambda: optouts(gw) == ["+48601123456"])

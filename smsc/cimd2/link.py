@@ -36,7 +36,7 @@ from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests 
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
-from smsc.pacing import backoff
+from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
@@ -58,6 +58,7 @@ class Cimd2Link:
         self._conn: Conn | None = None
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
+        self._logged_in_at: float | None = None  # loop time of this session's login: `reconnect_attempt`
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
@@ -175,6 +176,7 @@ class Cimd2Link:
         state = LinkState.CONNECTING
         while not self._stopping:
             self._set_state(state)
+            self._logged_in_at = None
             try:
                 result = await self._session()
             except Exception:  # a bug here must not end the link for good: log it and reconnect
@@ -182,8 +184,10 @@ class Cimd2Link:
                 result = "failed"
             if self._stopping:
                 break
-            failures = 1 if result == "served" else failures + 1
             cfg = self.cfg
+            now = asyncio.get_running_loop().time()
+            logged_in_for = None if self._logged_in_at is None else now - self._logged_in_at
+            failures = reconnect_attempt(failures, logged_in_for, cfg.reconnect_max_seconds)
             delay = (
                 cfg.reconnect_max_seconds
                 if result == "fatal"
@@ -233,6 +237,7 @@ class Cimd2Link:
                 asyncio.create_task(self._inbound.serve(conn)),
                 asyncio.create_task(self._keepalive(conn)),
             ]
+            self._logged_in_at = asyncio.get_running_loop().time()
             self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             (log.info if self._stopping else log.warning)(

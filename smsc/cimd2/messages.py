@@ -116,11 +116,11 @@ def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
             data = bytes.fromhex(binary)
         except ValueError:
             return "034 is not hex"
-        if is_gsm7(data_coding):
+        if is_gsm7(data_coding, smpp=False):
             # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
             # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
             data, data_coding = unpack_septets(data), 0
-        text, _ = decode_user_data(data, data_coding, segment=concat is not None)
+        text, _ = decode_user_data(data, data_coding, segment=concat is not None, smpp=False)
     else:
         return "no user data"
     if source.startswith("00") and source[2:].isdigit():

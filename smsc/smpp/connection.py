@@ -208,6 +208,18 @@ class SmppConnection:
             self._dispatch(raw)
 
     def _dispatch(self, raw: bytes) -> None:
+        self._route(raw)
+        _, command_id, status, _seq = struct.unpack_from(">IIII", raw)
+        if command_id & 0x80000000 and status == ESME_RINVBNDSTS and self.bound:
+            # An answer to one of our requests saying "incorrect bind status" (submit_sm_resp, generic_nack,
+            # enquire_link_resp) means the SMSC no longer holds our session: on this connection every
+            # part would be refused the same way, so it goes and the link binds again, as the CIMD2
+            # link does on its "unexpected operation". The answer itself was routed first, so its
+            # part is settled as TEMPORARY rather than swept up by the close.
+            log.warning("smpp.bind_lost", link=self.name, command=COMMAND_NAMES.get(command_id))
+            raise LinkDown("SMSC answered ESME_RINVBNDSTS: bind lost")
+
+    def _route(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         name = COMMAND_NAMES.get(command_id)
         is_request = not command_id & 0x80000000

@@ -31,7 +31,7 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.pacing import backoff
+from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
 from smsc.smpp.connection import SmppConnection
@@ -72,6 +72,7 @@ class SmppLink:
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._drained = asyncio.Event()
         self._in_flight = 0
+        self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
@@ -179,6 +180,7 @@ class SmppLink:
         state = LinkState.CONNECTING
         while not self._stopping:
             self._set_state(state)
+            self._bound_at = None
             try:
                 result, reason = await self._session()
             except Exception:  # a bug here must not end the link for good: log it and reconnect
@@ -186,7 +188,8 @@ class SmppLink:
                 result, reason = "failed", "session failed"
             if self._stopping:
                 break
-            failures = 1 if result == "served" else failures + 1
+            bound_for = None if self._bound_at is None else asyncio.get_running_loop().time() - self._bound_at
+            failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
             if result == "config":
                 delay = cfg.reconnect_max_seconds
             else:
@@ -244,6 +247,7 @@ class SmppLink:
                 return "failed", error
             log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
             tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
+            self._bound_at = asyncio.get_running_loop().time()
             self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             return "served", conn.reason

@@ -30,6 +30,9 @@ STATUS_OUTCOMES: dict[int, Outcome] = {
     0x58: Outcome.THROTTLED,  # ESME_RTHROTTLED
     0x14: Outcome.THROTTLED,  # ESME_RMSGQFUL: the SMSC's queue, not our message (vumi PR #636)
     0x08: Outcome.TEMPORARY,  # ESME_RSYSERR
+    # ESME_RINVBNDSTS: the SMSC lost our bind, not the part; the connection closes and rebinds
+    # (`smsc.smpp.connection`) and the part goes out again on the new session.
+    0x04: Outcome.TEMPORARY,
     0x64: Outcome.TEMPORARY,  # ESME_RX_T_APPN
     0x01: Outcome.MALFORMED, 0x02: Outcome.MALFORMED, 0x03: Outcome.MALFORMED,
     0xC0: Outcome.MALFORMED, 0xC1: Outcome.MALFORMED, 0xC2: Outcome.MALFORMED,
@@ -71,6 +74,8 @@ def normalise_message_id(raw: str | bytes | None, mode: str, *, receipt: bool) -
     `mode` is the conversion applied to the submit_sm_resp id so that it reads like the receipt's:
     "hex_to_dec" (the SMSC answers in hex, reports in decimal) or "dec_to_hex"; "as_is" converts
     nothing. Both sides are then lower-cased and stripped of leading zeros (Kannel, jasmin).
+    `receipt` is for a receipt text's `id:` only: a receipted_message_id TLV repeats the
+    submit_sm_resp's id (SMPP 3.4 5.3.2.12) and is converted like it (`smsc.receipts._message_key`).
     """
     if isinstance(raw, bytes | bytearray):
         raw = bytes(raw).decode("latin-1")
@@ -143,8 +148,15 @@ def field_text(value: object) -> str:
 
 
 def _phone(addr: object, ton: object) -> str:
+    """An address as the gateway keys phones: TON 1 (international) digits as E.164 with "+".
+
+    Some SMSCs write an international number with its dialling prefix, `0048601123456` under TON 1;
+    "+0048..." would be no phone at all (its STOP ignored, its answer outside the conversation), so
+    the "00" goes first, as Kannel strips it."""
     text = field_text(addr)
-    return "+" + text if ton == 1 and text.isdigit() else text
+    if ton != 1 or not text.isdigit():
+        return text
+    return "+" + (text[2:] if text.startswith("00") and len(text) > 2 else text)
 
 
 def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
@@ -154,6 +166,8 @@ def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
         tlvs={k: getattr(pdu, k, None) for k in ("receipted_message_id", "message_state",
                                                   "network_error_code")},
         normalise=lambda raw: normalise_message_id(raw, mode, receipt=True),
+        # SMPP 3.4 5.3.2.12: the TLV is the id the submit_sm_resp gave, so it takes that id's conversion.
+        normalise_tlv=lambda raw: normalise_message_id(raw, mode, receipt=False),
     )  # fmt: skip
     if item is None:
         return None
