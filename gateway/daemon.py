@@ -368,4 +368,15 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, event.set)
+        # SIGHUP's default ends the process at once (no 421, no wait for the links), and systemd
+        # takes that end for a clean one and does not restart it: a habit (`kill -HUP` to reload,
+        # logrotate) would silently stop the gateway. There is nothing to reload (logs go to
+        # stdout; a changed config needs a restart), so it is logged and otherwise ignored.
+        loop.add_signal_handler(signal.SIGHUP, _sighup)
         return event
+
+
+def _sighup() -> None:
+    log.warning(
+        "daemon.sighup_ignored", note="nothing to reload: restart the daemon to apply a changed config"
+    )

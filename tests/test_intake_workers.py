@@ -384,3 +384,25 @@ async def test_a_worker_signalled_alone_is_restarted(tmp_path: Path) -> None:
         assert res.error is None
     finally:
         await stop(proc)
+
+
+async def test_a_hangup_signal_neither_stops_the_daemon_nor_its_workers(tmp_path: Path) -> None:
+    # `kill -HUP` (a reload habit, logrotate) ended the daemon at once, without a 421 or a log
+    # line, and systemd took that for a clean end and left the gateway down.
+    smtp_port = free_port()
+    async with HappySMSC() as smsc:
+        proc = await start_daemon(worker_config(tmp_path, smsc.port, smtp_port, 1), smtp_port)
+        try:
+            await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+            for pid in (proc.pid, *worker_pids(tmp_path)):  # `systemctl kill -s HUP` signals them all
+                os.kill(pid, signal.SIGHUP)
+            await until(lambda: log_events(tmp_path, "daemon.sighup_ignored"), "the hangup logged")
+            res = await asyncio.to_thread(
+                send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "After HUP"), [f"601123456@{DOMAIN}"]
+            )
+            assert res.error is None
+            await smsc.wait_for(1, timeout=20)
+            assert proc.poll() is None and log_events(tmp_path, "worker.crashed") == []
+            assert len(worker_pids(tmp_path)) == 1
+        finally:
+            await stop(proc)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.store.db import Store
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
 from tests.fakes.smsc import HappySMSC, SilentSMSC
 
@@ -181,6 +182,21 @@ def test_config_typo_is_refused_naming_the_key(tmp_path: Path) -> None:
         assert out.returncode != 0
         assert "max_per_secnd" in out.stderr and "unknown key" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_a_database_no_restart_can_open_stops_with_the_status_systemd_keeps(tmp_path: Path) -> None:
+    # A database newer than this smsgw (or damaged) exited 1: systemd restarted the daemon every 5 s
+    # for ever, the same error each time. Exit 3 is the unit's RestartPreventExitStatus.
+    config = write_config(tmp_path, free_port(), free_port())
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    Store.open(state / "smsgw.db").close()
+    with closing(sqlite3.connect(state / "smsgw.db")) as db, db:
+        db.execute("UPDATE schema_version SET version = 99")
+    out = smsgw(config, "run")
+    assert out.returncode == 3, out.stderr
+    assert "schema version 99, newer than this smsgw understands" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_shipped_config_is_valid() -> None:
