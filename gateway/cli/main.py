@@ -22,6 +22,7 @@ import structlog
 
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.auth import add_auth_commands
+from gateway.cli.backup import add_backup_commands
 from gateway.cli.billing import add_billing_commands
 from gateway.cli.common import (
     CONFIG_ENV,
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_premium_commands(sub)
     add_service_commands(sub)
     add_billing_commands(sub)
+    add_backup_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
