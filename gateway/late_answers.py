@@ -115,7 +115,8 @@ class LateAnswers:
                 log.warning("mt.unconfirmed", part=part_id, link=name)
         elif result.outcome in SETTLING:
             self.unanswered.pop(part_id, None)
-            self.on_finished(queue.mark_part_final(part_id, "failed", result.error or result.outcome.value))
+            error = result.error or result.outcome.value
+            self.on_finished(queue.mark_part_final(part_id, "failed", error, link=name))
         else:  # refused for now: nothing reached the phone, so it may go again at once
             self.unanswered.pop(part_id, None)
             if not pacing:

@@ -122,7 +122,7 @@ class OutcomeRecorder:
                 log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
         else:
             error = result.error or result.outcome.value
-            await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error)))
+            await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
 
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
@@ -168,10 +168,12 @@ class OutcomeRecorder:
         finally:
             self.writing -= 1
 
-    def final(self, part: ClaimedPart, state: str, error: str | None) -> list[Finished]:
-        """End a part that will not be sent; call inside a store write."""
+    def final(
+        self, part: ClaimedPart, state: str, error: str | None, *, link: str | None = None
+    ) -> list[Finished]:
+        """End a part that will not be sent (`link`: the SMSC that refused it); call inside a store write."""
         self.forget(part.id)
-        return self.store.queue.mark_part_final(part.id, state, error)
+        return self.store.queue.mark_part_final(part.id, state, error, link=link)
 
     def forget(self, part_id: int) -> None:
         self.avoid.pop(part_id, None)

@@ -35,7 +35,8 @@ ACCEPTED = [
 REFUSED = [
     (f'"601 12x 456"@{DOMAIN}', "550 5.1.1", "only digits and an optional leading + are allowed"),
     (f'"anna smith"@{DOMAIN}', "550 5.1.1", "only digits and an optional leading + are allowed"),
-    (f'"601 123 456 789 012 345 678"@{DOMAIN}', "550 5.1.1", "only digits"),
+    (f'"601 123 456 789 012 345 678"@{DOMAIN}', "550 5.1.1", "too long: at most 17 digits"),
+    (f"12@{DOMAIN}", "550 5.1.1", "too short: at least 3 digits"),  # was "only digits … allowed"
     (f'"601 123"@{DOMAIN}', "550 5.1.1", "no such number in the numbering plan"),
     (f'""@{DOMAIN}', "550 5.1.1", "empty number"),
     ('"601 123 456"@elsewhere.example', "550 5.7.1", "Relay access denied"),

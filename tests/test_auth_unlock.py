@@ -127,3 +127,12 @@ def test_auth_list_without_a_daemon_says_so(tmp_path: Path) -> None:
     res = smsgw(config, "auth", "list")
     assert res.returncode == 0, res.stderr
     assert "not running" in res.stdout
+
+
+def test_auth_unlock_without_a_daemon_says_there_is_nothing_to_lift(tmp_path: Path) -> None:
+    # It answered "the running daemon lifts the lock at the next login attempt" with no daemon.
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, None))
+    res = smsgw(config, "auth", "unlock", "192.0.2.7")
+    assert res.returncode == 0, res.stderr
+    assert "not running: no locks to lift" in res.stdout and "running daemon lifts" not in res.stdout

@@ -154,6 +154,10 @@ async def test_a_refusal_at_submit_reads_in_words_next_to_the_smpp_status(tmp_pa
         async with running_gateway(cfg) as gw:
             await gw.send(mail(f"601120000@{DOMAIN}", "No such number"))
             await sink.wait(1)
+            # The SMSC that refused it is named, as for a part it took: with several links, the
+            # message page and /metrics' parts_total{link} showed such refusals under "-".
+            parts = gw.store.db.conn.execute("SELECT state, link FROM parts").fetchall()
+            assert parts == [("failed", "main")]
     report = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
     human = next(p for p in report.walk() if p.get_content_type() == "text/plain").get_content()
     assert "Reason: the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)" in human

@@ -57,6 +57,15 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         stored = [unlock_target(t) for t in targets]
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
+    from gateway.cli.ops import daemon_state
+    from gateway.housekeeping import read_status
+
+    status = read_status(cfg.state_dir)
+    down = daemon_state(status, time.time())
+    if down is not None or status is None:
+        # Said otherwise, an admin believes they lifted a lock that a start would not bring back anyway.
+        print(f"daemon {down or 'not running'}: no locks to lift (they live in the running daemon's memory)")
+        return 0
     store = open_store(cfg, must_exist=True)
     try:
         for target in stored:

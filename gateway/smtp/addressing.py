@@ -42,8 +42,13 @@ def to_e164(local: str, region: str) -> str:
         raise BadNumber("empty number")
     if digits.startswith("00"):
         digits = "+" + digits[2:]
-    if not re.fullmatch(r"\+?\d{3,17}", digits):
+    if not re.fullmatch(r"\+?\d+", digits):
         raise BadNumber("only digits and an optional leading + are allowed")
+    count = len(digits) - digits.startswith("+")
+    if count < 3:
+        raise BadNumber("too short: at least 3 digits")
+    if count > 17:
+        raise BadNumber("too long: at most 17 digits")
     candidates = [digits] if digits.startswith("+") else [digits, "+" + digits]
     for candidate in candidates:
         if (e164 := valid_e164(candidate, region)) is not None:

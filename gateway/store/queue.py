@@ -196,17 +196,21 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 (self.clock(), part_id),
             )
 
-    def mark_part_final(self, part_id: int, state: str, error: str | None) -> list[Finished]:
+    def mark_part_final(
+        self, part_id: int, state: str, error: str | None, *, link: str | None = None
+    ) -> list[Finished]:
         """A part that will never be sent (rejected, malformed, expired, too many attempts).
 
-        Only a part still waiting to go changes: one that a late submit answer settled meanwhile
-        (submitted, or failed) keeps its state, and its message is not finished (nor told) twice."""
+        `link` is the SMSC that refused it, kept as a submitted part keeps its link: the message
+        page and /metrics name who refused it. Only a part still waiting to go changes: one that a
+        late submit answer settled meanwhile (submitted, or failed) keeps its state, and its
+        message is not finished (nor told) twice."""
         now = self.clock()
         with self.transaction():
             changed = self.conn.execute(
-                "UPDATE parts SET state = ?, error = ?, done_at = ?"
+                "UPDATE parts SET state = ?, error = ?, done_at = ?, link = COALESCE(?, link)"
                 " WHERE id = ? AND state IN ('queued', 'deferred', 'active') RETURNING id",
-                (state, error, now, part_id),
+                (state, error, now, link, part_id),
             ).fetchone()
             return self._settle_message_of(part_id, now) if changed else []
 
