@@ -537,3 +537,22 @@ async def test_send_as_an_empty_sender_sends_and_records_nothing(tmp_path: Path)
         await asyncio.to_thread(proc.wait, 60)
     with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
+
+
+def test_root_is_refused_in_a_state_dir_the_service_user_owns(tmp_path: Path) -> None:
+    # `sudo smsgw billing run` wrote the month's directory as root (and SQLite its -wal/-shm):
+    # the daemon, running as smsgw, could then not write its next bill or open its database.
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))
+    state = tmp_path / "state"
+    Store.open(state / "smsgw.db").close()
+    if os.geteuid() != 0:  # CI runs as root; another user is the owner here, and is not refused
+        assert run(config, "account", "list").returncode == 0
+        return
+    for path in (state, *state.iterdir()):
+        os.chown(path, 65534, 65534)  # nobody, as the service's user would own them
+    for args in (("billing", "run", "--month", "2026-10"), ("account", "list")):
+        res = run(config, *args)
+        assert res.returncode == EXIT_FAILURE, res.stderr
+        assert "belongs to user" in res.stderr and "sudo -u" in res.stderr
+    assert {p.stat().st_uid for p in state.iterdir()} == {65534}  # nothing made as root

@@ -62,6 +62,7 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     A mistyped `state_dir` would otherwise create a fresh database there and answer "no messages".
     """
     path = cfg.db_path
+    refuse_root_in_service_dir(cfg)
     if must_exist and not (path.exists() and path.stat().st_size > 0):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
@@ -79,6 +80,32 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         if isinstance(exc, PermissionError):
             raise CliError(not_writable(path)) from exc
         raise CliError(f"database {path}: {exc.strerror or exc}") from exc
+
+
+def refuse_root_in_service_dir(cfg: Config) -> None:
+    """Root may not write into a state directory that belongs to the service's user.
+
+    SQLite creates the database's -wal and -shm beside it when none are open, and `billing run`
+    writes the month's files: made by root, they lock the daemon (user smsgw) out of its own
+    database or its next bill. `sudo smsgw ...` is the natural thing to type, so it is refused
+    with the command to type instead."""
+    if os.geteuid() != 0:
+        return
+    try:
+        owner = cfg.state_dir.stat().st_uid
+    except OSError:
+        return  # none yet: whoever runs first makes it
+    if owner != 0:
+        try:
+            import pwd
+
+            name = pwd.getpwuid(owner).pw_name
+        except (KeyError, ImportError):
+            name = str(owner)
+        raise CliError(
+            f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
+            f" (`sudo -u {name} smsgw ...`); files root makes there would lock the daemon out"
+        )
 
 
 def not_writable(path: Path) -> str:
