@@ -43,16 +43,22 @@ def charged(w: World) -> list[tuple[object, ...]]:
     return [(r[0], r[1], r[2], *r[4:]) for r in w.premium_mo()]
 
 
-async def test_a_set_joined_by_the_timeout_is_charged_for_the_parts_that_came(tmp_path: Path) -> None:
-    # Parts 1 and 2 of 3 came; the timeout mails them with a gap. The phone paid for two parts,
-    # not three: 7355 is 3.00 PLN (1.10 commission) a part, in grosze.
-    w = World(tmp_path)
-    w.service()
+async def first_two_parts_timed_out(w: World) -> Housekeeping:
+    """Parts 1 and 2 of the 3-part vote came; the housekeeping joins them at the timeout."""
     hk = housekeeping(w)
     for seq in (1, 2):
         await vote(w, seq)
     w.now += TIMEOUT_SECONDS + 1
     await hk.expire()
+    return hk
+
+
+async def test_a_set_joined_by_the_timeout_is_charged_for_the_parts_that_came(tmp_path: Path) -> None:
+    # Parts 1 and 2 of 3 came; the timeout mails them with a gap. The phone paid for two parts,
+    # not three: 7355 is 3.00 PLN (1.10 commission) a part, in grosze.
+    w = World(tmp_path)
+    w.service()
+    await first_two_parts_timed_out(w)
     assert charged(w) == [("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two {GAP}")]
 
 
@@ -62,11 +68,7 @@ async def test_a_late_part_follows_its_sms_to_the_client_charged_for_itself(tmp_
     # mailed already are the SMSC again: recorded as duplicates, mailed and charged never again.
     w = World(tmp_path)
     w.service()
-    hk = housekeeping(w)
-    for seq in (1, 2):
-        await vote(w, seq)
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
+    hk = await first_two_parts_timed_out(w)
     w.now += 3600
     await vote(w, 3)
     assert charged(w) == [
@@ -98,11 +100,7 @@ async def test_late_parts_before_the_address_confirmed_wait_and_go_with_the_answ
     # Kept with the first parts until the client confirms, then mailed after them, same Reply-To.
     w = World(tmp_path)
     sid = w.service(verified=False)
-    hk = housekeeping(w)
-    for seq in (1, 2):
-        await vote(w, seq)
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
+    await first_two_parts_timed_out(w)
     w.now += 600
     await vote(w, 3)
     assert [r[:4] for r in charged(w)] == [("awaiting", sid, "KP123", 2), ("awaiting", sid, "KP123", 1)]
@@ -116,11 +114,7 @@ async def test_late_parts_before_the_address_confirmed_wait_and_go_with_the_answ
 async def test_a_late_part_of_an_unknown_password_goes_to_the_fallback_once(tmp_path: Path) -> None:
     # The first parts went to the fallback (no such service): so does the rest, charged for itself.
     w = World(tmp_path)
-    hk = housekeeping(w)
-    for seq in (1, 2):
-        await vote(w, seq)
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
+    await first_two_parts_timed_out(w)
     w.now += 600
     await vote(w, 3)
     assert [r[:5] for r in charged(w)] == [
