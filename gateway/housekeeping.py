@@ -26,7 +26,6 @@ from gateway.filemodes import write_private
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
 from gateway.supervisor import beat, sd_notify
-from smsc.base import LinkState
 
 log = structlog.get_logger(__name__)
 
@@ -67,17 +66,15 @@ class Housekeeping:
         # Steps forward no step back has corrected yet, oldest first: (the first row ids written
         # after the step, its seconds). Kept across a restart of the worker, like the readings.
         self._ahead: tuple[tuple[Marks, float], ...] = ()
-        # Since when the gateway could receive MOs without a break: the daemon's start, or the
-        # last look that found no link bound. The reassembly timeout counts from no earlier than
-        # this (`expire`). Kept across a restart of the worker, like the readings.
-        self.receiving_since = store.clock()
+        # The daemon's start: the reassembly timeout counts from no earlier than this (`expire`).
+        # Kept across a restart of the worker, like the readings.
+        self.started_at = store.clock()
 
     async def run(self) -> None:
         last_expiry: float | None = None
         while True:
             beat()
             await self.check_clock()  # before expiry: validities move with a step
-            self.watch_links()
             now = self.monotonic()
             if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
                 last_expiry = now
@@ -144,7 +141,7 @@ class Housekeeping:
             # One write for all: a failed one leaves the last reading, so the next look finds the step
             # again; nothing but this object records the step, and it changes only once the write did.
             parts, mails, mos = await store.write(shift)
-            self.receiving_since -= step  # on the clock's new reading, like the MOs' times
+            self.started_at -= step  # on the clock's new reading, like the MOs' times
             undone = sum(forward for _, forward in ahead)
             self._ahead = _left_ahead(ahead, step)
             log.warning(
@@ -158,28 +155,22 @@ class Housekeeping:
         self._readings = (wall, mono, marks)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
-    def watch_links(self) -> None:
-        """While no link is bound, the SMSC holds the parts of a long MO that it could not deliver:
-        the timeout restarts once one is bound again (no links known yet: nothing to go by)."""
-        states = self.events.states
-        if states and not any(state == LinkState.ACTIVE for state in states.values()):
-            self.receiving_since = self.store.clock()
-
     async def expire(self) -> None:
         """Parts past their validity fail (bounces queued with them); stale MO segments are joined.
 
-        A set of segments is stale when no part of it came for the timeout while the gateway could
-        receive. Counted from the first part alone, a set whose other parts the SMSC held through
-        the daemon's downtime or an unbound link would be joined by the first look after the
-        start, before the SMSC delivers them, and the late parts would make a second SMS.
+        A set of segments is stale when no part of it came for the timeout, and the daemon has run
+        that long: a set whose other parts the SMSC held through the daemon's downtime would be
+        joined by the first look after the start, before the SMSC could deliver them. (A link
+        down while the daemon runs does not hold the timeout back: a link that drops every few
+        minutes would keep a set from ever being mailed. Parts that come after the join follow
+        it, `MoRepo.followed`.)
         """
         store = self.store
-        self.watch_links()
 
         def work() -> None:
             self.notifier(store.queue.expire_due())
             older_than = store.clock() - reassembly.TIMEOUT_SECONDS
-            if self.receiving_since > older_than:
+            if self.started_at > older_than:
                 return
             for mo_id in store.mo.join_stale_segments(older_than):
                 self.events.whole_mo(mo_id)

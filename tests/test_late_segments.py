@@ -71,6 +71,9 @@ async def test_a_late_part_follows_its_sms_to_the_client_charged_for_itself(tmp_
     hk = await first_two_parts_timed_out(w)
     w.now += 3600
     await vote(w, 3)
+    assert len(charged(w)) == 1  # it could be a new SMS under a reused reference: the timeout tells
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
     assert charged(w) == [
         ("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two {GAP}"),
         ("mailed", 1, "KP123", 1, 300, 110, f"{GAP}{GAP}part three"),
@@ -100,9 +103,11 @@ async def test_late_parts_before_the_address_confirmed_wait_and_go_with_the_answ
     # Kept with the first parts until the client confirms, then mailed after them, same Reply-To.
     w = World(tmp_path)
     sid = w.service(verified=False)
-    await first_two_parts_timed_out(w)
+    hk = await first_two_parts_timed_out(w)
     w.now += 600
     await vote(w, 3)
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
     assert [r[:4] for r in charged(w)] == [("awaiting", sid, "KP123", 2), ("awaiting", sid, "KP123", 1)]
     w.r.update_service(sid, verified_at=w.now)
     assert handlers.forward_awaiting(w.store, w.config, w.r.service(sid)) == 2  # type: ignore[arg-type]
@@ -114,9 +119,11 @@ async def test_late_parts_before_the_address_confirmed_wait_and_go_with_the_answ
 async def test_a_late_part_of_an_unknown_password_goes_to_the_fallback_once(tmp_path: Path) -> None:
     # The first parts went to the fallback (no such service): so does the rest, charged for itself.
     w = World(tmp_path)
-    await first_two_parts_timed_out(w)
+    hk = await first_two_parts_timed_out(w)
     w.now += 600
     await vote(w, 3)
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
     assert [r[:5] for r in charged(w)] == [
         ("fallback", None, "KP123", 2, 600),
         ("fallback", None, "KP123", 1, 300),
@@ -165,25 +172,55 @@ async def test_the_timeout_counts_from_the_newest_part(tmp_path: Path) -> None:
     assert [r[3:5] for r in charged(w)] == [(2, 600)]
 
 
-async def test_the_timeout_does_not_run_while_no_link_is_bound(tmp_path: Path) -> None:
-    # The link is down (the SMSC holds what it could not deliver): the set waits for it, and for
-    # the timeout after it is bound again.
+async def test_a_link_that_keeps_dropping_does_not_keep_a_set_from_being_mailed(tmp_path: Path) -> None:
+    # A hold-back while no link was bound restarted the timeout at each drop: a link down ten
+    # seconds every four minutes kept part 1 of 2 waiting for hours, never mailed nor charged.
     w = World(tmp_path)
     w.service()
     hk = housekeeping(w)
     w.now += TIMEOUT_SECONDS + 1
     await vote(w, 1)
-    w.events.states["main"] = LinkState.RECONNECTING
-    w.now += 3 * TIMEOUT_SECONDS
-    await hk.expire()
-    assert charged(w) == []
-    w.events.states["main"] = LinkState.ACTIVE
-    w.now += TIMEOUT_SECONDS - 10
-    await hk.expire()
-    assert charged(w) == []
-    w.now += 20
-    await hk.expire()
+    for _ in range(3):
+        w.events.states["main"] = LinkState.RECONNECTING
+        w.now += 10
+        await hk.expire()
+        w.events.states["main"] = LinkState.ACTIVE
+        w.now += 230
+        await hk.expire()
     assert [r[3:5] for r in charged(w)] == [(1, 300)]
+
+
+@pytest.mark.parametrize("order", [(3, 1, 2), (1, 2, 3)])
+async def test_a_new_sms_under_a_reused_reference_is_never_taken_for_a_late_rest(
+    tmp_path: Path, order: tuple[int, ...]
+) -> None:
+    # SMS A lost a part and was mailed without it; hours later the phone sends SMS B to another
+    # service under the same reference. B's first parts were among those A lacked: they were
+    # mailed at once to A's client (B's text leaked) and charged to A's account, the rest of B
+    # gap-marked. Whole B goes to its own client, charged three parts; A keeps its two.
+    w = World(tmp_path)
+    w.service()
+    other = w.r.add_service("KPZZ9", 1, "other@client.example", [], ["other@client.example"])
+    w.r.update_service(other, verified_at=w.now)
+    lost = 3 if order[0] == 3 else 1
+    hk = housekeeping(w)
+    w.now += TIMEOUT_SECONDS + 1
+    for seq in (1, 2, 3):
+        if seq != lost:
+            await vote(w, seq)
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    w.now += 3 * 3600
+    pieces = {1: "KPZZ9 my ", 2: "message SECRET ", 3: "tail"}
+    for seq in order:
+        await w.mo(pieces[seq], concat=Concat(ref=7, total=3, seq=seq))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    a, b = charged(w)
+    assert a[3:5] == (2, 600)  # A (to its client, or to the fallback without its password part)
+    assert b == ("mailed", other, "KPZZ9", 3, 900, 330, "my message SECRET tail")
+    secret = [o[2] for o in w.outbox() if "SECRET" in o[3].get_content()]
+    assert secret == ["other@client.example"]
 
 
 async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Path) -> None:
@@ -201,6 +238,8 @@ async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Pa
     w.send("bob@acme.example", subject="Lunch", text="Lunch?")
     w.now += 60
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
     assert w.mo_states() == ["mailed", "mailed"]
     (_, to_first, first), (kind, to_late, late) = w.outbox()
     assert (kind, to_first, to_late) == ("reply", "anna@acme.example", "anna@acme.example")
@@ -210,6 +249,23 @@ async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Pa
     # The SMSC's copy of it is a duplicate: no third mail.
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
     assert len(w.outbox()) == 2
+
+
+async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_limit(tmp_path: Path) -> None:
+    # Two answers an hour may be mailed; the late part of the first counted as the second, and the
+    # phone's next answer was held back.
+    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
+    hk = housekeeping(w)
+    w.send("anna@acme.example", subject="Meeting", text="At 10?")
+    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
+        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    await w.mo("And bring the slides")
+    assert w.mo_states() == ["mailed", "mailed", "mailed"]
 
 
 async def test_a_late_part_through_the_daemon_and_its_simulator(
@@ -251,6 +307,10 @@ async def test_a_late_part_through_the_daemon_and_its_simulator(
         esm, dc, sm = parts[2]
         fields = dict(address_fields(PHONE, "7355"), esm_class=esm, data_coding=dc, short_message=sm)
         await session.send_part(tuple(fields.items()))
+        await gw.until(
+            lambda: db.execute("SELECT COUNT(*) FROM mo WHERE state = 'segment'").fetchone()[0] == 1
+        )
+        now[0] += TIMEOUT_SECONDS + 1  # a new SMS under the same reference would have come whole by now
         await gw.until(lambda: db.execute("SELECT COUNT(*) FROM premium_mo").fetchone()[0] == 2, timeout=10)
         await sink.wait(2)
         rows = db.execute("SELECT state, password, parts, price, commission FROM premium_mo ORDER BY id")

@@ -178,10 +178,12 @@ class ConversationsRepo(Repository):
             )
 
     def mailed_from(self, phone: str, since: float) -> tuple[int, int]:
-        """(answers mailed, answers kept for the hourly limit) from `phone` since `since`."""
+        """(answers mailed, answers kept for the hourly limit) from `phone` since `since`. The late
+        parts of an answer (`follows`) are that answer, counted once with its first parts."""
         row = self.conn.execute(
-            "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback')),"
-            " COUNT(*) FILTER (WHERE state = 'throttled') FROM mo WHERE source = ? AND received_at >= ?",
+            "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
+            " COUNT(*) FILTER (WHERE state = 'throttled' AND follows IS NULL)"
+            " FROM mo WHERE source = ? AND received_at >= ?",
             (phone, since),
         ).fetchone()
         return row[0], row[1]

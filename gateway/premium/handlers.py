@@ -155,9 +155,11 @@ def _late_parts(
     )
     late = f"the late part of premium MO {first.id}"
     service = r.service(first.service_id) if first.service_id is not None else None
-    if service is None:
-        return _to_fallback(store, cfg, row, f"{late}, which no client took: {first.note}")
-    if service.removed_at is not None:
+    if service is None or service.removed_at is not None:
+        # No client gets it, so no client's account is charged for it (as for an unknown password).
+        row.update(service_id=None, account_id=None)
+        if service is None:
+            return _to_fallback(store, cfg, row, f"{late}, which no client took: {first.note}")
         return _to_fallback(store, cfg, row, f"{late}, whose service {service.password} was removed since")
     if service.verified_at is None:
         note = f"{late}, kept until {service.email} confirms"

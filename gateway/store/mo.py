@@ -5,15 +5,13 @@ markers once it is too old; only whole texts (`state = 'new'`) reach the handler
 set joined already is recorded as a duplicate and goes no further.
 
 A part that comes after its set was joined without it (the SMSC held it through an outage) is the
-rest of that SMS, not a new one: its parts are joined on their own, with gap markers where the
-parts mailed before stand, into a whole text that follows the first one (`followed`), and the
-handlers send it where the first one went and charge only its own parts (`parts`). Which whole
-text holds which parts is read from the order of the rows, without a column of its own: a set
-gathers while no other of the same sender, reference and total waits, so the segments joined into
-a whole text are those of its set written after the whole text before it. A set that takes none of
-the parts its predecessor mailed, while that one lacks some and is less than
-`reassembly.REDELIVERY_SECONDS` old, is its late rest; one that repeats a part of it under another
-text is a new SMS under a reused reference.
+rest of that SMS, not a new one. A whole text joined without some parts keeps which parts it
+holds (`seqs`); a set that the timeout joins later, from the same phone to the same number under
+the same reference, bringing only parts that SMS still lacked and within
+`reassembly.REDELIVERY_SECONDS`, is its late rest (`follows`: the SMS's first whole text). The
+handlers send it where the first one went and charge only its own parts (`parts`). The decision
+waits for the timeout: a set that repeats any part the SMS had, or is complete, is a new SMS under
+a reused reference, as before.
 
 A whole text identical to an earlier one (same phone, number and text) is the SMSC delivering the
 same SMS again when the earlier copy's acknowledgement is not known to have reached the SMSC
@@ -27,7 +25,7 @@ our answer to that one, and an SMSC delivers an MO again only once it has stoppe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -58,26 +56,6 @@ class Earlier:
     state: str
     received_at: float
     user_email: str | None  # of the conversation it was mailed to, if any
-
-
-@dataclass(slots=True)
-class _Sms:
-    """The whole texts of one long SMS: the first, then those of its parts that came late."""
-
-    ids: list[int]
-    seqs: set[int]
-    received_at: float  # of the first whole text: the late parts' window counts from it
-    parts: dict[int, int] = field(default_factory=dict)  # whole text → its distinct parts
-
-    def takes(self, seqs: set[int], first_at: float | None, total: int) -> bool:
-        """Whether a set of parts whose first came at `first_at` is the late rest of this SMS."""
-        return (
-            bool(seqs and self.seqs)
-            and first_at is not None
-            and not reassembly.complete([(s, "") for s in self.seqs], total)
-            and not seqs & self.seqs
-            and first_at - self.received_at <= reassembly.REDELIVERY_SECONDS
-        )
 
 
 class MoRepo(Repository):
@@ -149,102 +127,76 @@ class MoRepo(Repository):
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding, received_at FROM mo"
-            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
+            "SELECT id, concat_seq, text, link, destination, data_coding FROM mo WHERE state = 'segment'"
+            " AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
             (source, ref, total),
         ).fetchall()
-        if not rows:
-            return None
         segments = [(seq, text) for _id, seq, text, *_ in rows]
-        seqs = {seq for seq, _ in segments}
-        history = self._history(source, ref, total)
-        # The late rest of an SMS joined without it is complete once it holds all the parts that
-        # SMS lacked: nothing more will come, and the parts mailed before are not waited for again.
-        sms = history[-1] if history and history[-1].takes(seqs, rows[0][6], total) else None
-        have = seqs | sms.seqs if sms else seqs
-        if not (force or reassembly.complete([(s, "") for s in have], total)):
+        if not rows or not (force or reassembly.complete(segments, total)):
             return None
-        _id, _seq, _text, link, destination, coding, _at = rows[0]
+        _id, _seq, _text, link, destination, coding = rows[0]
+        seqs = {seq for seq, _ in segments if 1 <= seq <= total}
+        complete = len(seqs) == total
+        follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, now)
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
-        # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for.
-        # The parts mailed before, if these are the late rest of an SMS, stay gap markers: the
-        # reader sees which part this is.
+        # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for. A
+        # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at, acked_at) VALUES (?,?,?,?,?,?,?,'new',?,?)",
+            " received_at, acked_at, seqs, follows) VALUES (?,?,?,?,?,?,?,'new',?,?,?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
-             now if force else None),
+             now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows),
         )  # fmt: skip
         log.info(
             "mo.reassembled",
             source=source,
             parts=total,
-            complete=reassembly.complete([(s, "") for s in have], total),
-            **({"follows": sms.ids[0], "late_parts": len(seqs)} if sms else {}),
+            complete=complete,
+            **({"follows": follows, "late_parts": len(seqs)} if follows else {}),
         )
         return cur.lastrowid
 
-    def _history(self, source: str, ref: int, total: int) -> list[_Sms]:
-        """The long SMS of a sender, reference and total, oldest first, from the rows' order (see
-        the module docstring): each whole text takes the segments joined after the one before it."""
-        rows = self.conn.execute(
-            "SELECT id, concat_seq, received_at FROM mo WHERE source = ? AND concat_ref = ?"
-            " AND concat_total = ? AND (concat_seq IS NULL OR state = 'joined') ORDER BY id",
-            (source, ref, total),
-        ).fetchall()
-        history: list[_Sms] = []
-        seqs: set[int] = set()
-        first_at: float | None = None
-        for mo_id, seq, received_at in rows:
-            if seq is not None:
-                seqs.add(int(seq))
-                first_at = received_at if first_at is None else first_at
-                continue
-            if history and history[-1].takes(seqs, first_at, total):
-                history[-1].ids.append(mo_id)
-                history[-1].seqs |= seqs
-            else:
-                history.append(_Sms([mo_id], set(seqs), received_at))
-            history[-1].parts[mo_id] = len(seqs)
-            seqs, first_at = set(), None
-        return history
-
-    def _sms_of(self, mo_id: int) -> _Sms | None:
-        """The long SMS the whole text `mo_id` belongs to; None for a short one."""
+    def _late_rest_of(
+        self, source: str, destination: str, ref: int, total: int, seqs: set[int], now: float
+    ) -> int | None:
+        """The first whole text of the incomplete SMS that `seqs` (a set joined by the timeout)
+        completes in part, or None: the latest one of this phone, number and reference within the
+        redelivery window, when these parts are all among those it still lacks."""
         row = self.conn.execute(
-            "SELECT source, concat_ref, concat_total, concat_seq FROM mo WHERE id = ?", (mo_id,)
+            "SELECT id, COALESCE(follows, id) FROM mo WHERE source = ? AND concat_ref = ?"
+            " AND concat_total = ? AND seqs IS NOT NULL AND destination = ? AND received_at >= ?"
+            " ORDER BY id DESC LIMIT 1",
+            (source, ref, total, destination, now - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
-        if row is None or row[1] is None or row[3] is not None or (row[2] or 1) <= 1:
+        if row is None:
             return None
-        return next((sms for sms in self._history(*row[:3]) if mo_id in sms.parts), None)
+        first = int(row[1])
+        had: set[int] = set()
+        for (held,) in self.conn.execute("SELECT seqs FROM mo WHERE id = ? OR follows = ?", (first, first)):
+            had.update(int(x) for x in (held or "").split(",") if x)
+        return first if seqs and not seqs & had else None
 
     def parts(self, mo_id: int) -> int:
-        """The parts of the phone's SMS a whole text holds, each once: what the operator charged the
-        phone for it. A set joined by the timeout holds fewer than it declared, and a late rest
-        only its own; the parts that never came are no one's to pay for."""
-        sms = self._sms_of(mo_id)
-        if sms is not None and sms.parts[mo_id]:
-            return sms.parts[mo_id]
-        total = self.conn.execute("SELECT concat_total FROM mo WHERE id = ?", (mo_id,)).fetchone()[0]
-        return max(int(total or 1), 1)
+        """The parts of the phone's SMS a whole text holds: what the operator charged the phone for
+        it. A set joined by the timeout holds fewer than it declared, and a late rest only its own;
+        the parts that never came are no one's to pay for."""
+        total, seqs = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return len(seqs.split(",")) if seqs else max(int(total or 1), 1)
 
     def followed(self, mo_id: int) -> Earlier | None:
         """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
         the late rest goes where that one went, not where its own gap-marked text would lead."""
-        sms = self._sms_of(mo_id)
-        if sms is None or sms.ids[0] == mo_id:
-            return None
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.received_at, c.user_email FROM mo m"
-            " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
-            (sms.ids[0],),
+            "SELECT m.id, m.state, m.received_at, c.user_email FROM mo l JOIN mo m ON m.id = l.follows"
+            " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE l.id = ?",
+            (mo_id,),
         ).fetchone()
-        return Earlier(*row)
+        return Earlier(*row) if row else None
 
     def join_stale_segments(self, older_than: float) -> list[int]:
         """Incomplete long MOs are joined with gap markers, never dropped, once no part of theirs
         came since `older_than`: the timeout counts from the newest part, as a set still arriving
-        is not stale. (The housekeeping also holds it back while the gateway could not receive.)"""
+        is not stale. (The housekeeping also holds it back for a timeout after the daemon's start.)"""
         now = self.clock()
         joined = []
         with self.transaction():

@@ -393,6 +393,14 @@ MIGRATIONS: list[str] = [
         WHERE conversation_id IS NOT NULL;
     CREATE INDEX mo_billing ON mo(account_id, received_at) WHERE account_id IS NOT NULL;
     """,
+    # 18: a long MO joined by the timeout without some parts keeps which parts it holds (`seqs`, NULL
+    # for a whole set): it is charged for those, and a set that later brings only parts it lacked is
+    # its late rest (`follows`: the first whole text of the SMS), sent where it went
+    """
+    ALTER TABLE mo ADD COLUMN seqs TEXT;
+    ALTER TABLE mo ADD COLUMN follows INTEGER;
+    CREATE INDEX mo_incomplete ON mo(source, concat_ref, concat_total, id) WHERE seqs IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
