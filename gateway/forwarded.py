@@ -89,7 +89,7 @@ def sms_reply(
         title = original
     elif not original:
         title = reply_title(name)
-    elif local in "".join(c for c in original if c.isdigit()):
+    elif any(re.search(rf"(?<!\d){re.escape(n)}(?!\d)", original) for n in (name, local)):
         title = original  # names the phone already (the fallback's "SMS from … to …")
     else:
         # the subject names the phone; Thread-Topic keeps the conversation's topic, by which

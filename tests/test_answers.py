@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import forwarded
 from gateway.conversations.answers import reply_topic
 from gateway.smtp.textclean import clean_body
 from smsc.simulator.control import send_command
@@ -128,3 +129,30 @@ def test_the_header_above_the_sms_quoted_in_our_reply_is_cut() -> None:
     # A client that quotes without `>` on that line leaves our own "wrote to" header in the answer.
     body = "OK\n\nOn 2027-01-15 08:00, you wrote to +48 601 123 456:\n> Czy 10:00 pasuje?\n"
     assert clean_body(body).text == "OK"
+
+
+@pytest.mark.parametrize(
+    ("phone", "shown", "subject", "title"),
+    [
+        ("+48601123456", "+48 601 123 456", "Spotkanie", "Re: Spotkanie (SMS from +48 601 123 456)"),
+        ("+48601123456", "+48 601 123 456", "RE: Spotkanie", "RE: Spotkanie (SMS from +48 601 123 456)"),
+        # A short code whose digits are inside another number of the subject: still named.
+        ("8080", "8080", "Order 80801", "Re: Order 80801 (SMS from 8080)"),
+        # The fallback's subject names the phone already.
+        ("+48601123456", "+48 601 123 456", "SMS from +48601123456 to 7355 (no conversation)",
+         "SMS from +48601123456 to 7355 (no conversation)"),
+    ],
+)  # fmt: skip
+def test_a_reply_mail_subject_names_the_phone_once(phone: str, shown: str, subject: str, title: str) -> None:
+    raw = forwarded.sms_reply(
+        phone=phone,
+        phone_display=shown,
+        domain=DOMAIN,
+        rcpt=STAFF,
+        subject=subject,
+        text="Tak",
+        quoted=None,
+        quoted_at=None,
+        in_reply_to=None,
+    )
+    assert parsed(raw)["Subject"] == title

@@ -13,9 +13,10 @@ import pytest
 
 from gateway.conversations.repo import ConversationsRepo
 from gateway.smtp.accept import accept
+from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
-from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced
+from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
 from gateway.store.queue import AWAITING_LATE, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
 
@@ -548,3 +549,27 @@ async def test_a_part_settled_by_a_late_answer_is_not_ended_again(store: Store) 
     assert store.queue.mark_part_final(part.id, "expired", "validity period expired") == []
     row = store.db.conn.execute("SELECT p.state, m.state FROM parts p JOIN messages m ON m.id = p.message_id")
     assert row.fetchone() == ("submitted", "submitted")
+
+
+def test_a_database_a_restart_cannot_fix_is_told_from_one_that_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `smsgw run` exits 3 (not restarted by the unit) only for what no restart fixes; a lock held
+    # for now (as a full disk or an I/O error) exited 3 too, and the gateway stayed down once it passed.
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreUnusable, match="cannot be read"):
+        Store.open(junk)
+    path = tmp_path / "db.sqlite"
+    Store.open(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 100)
+    try:
+        with pytest.raises(StoreError, match="cannot be opened now") as raised:
+            Store.open(path)
+        assert not isinstance(raised.value, StoreUnusable)
+    finally:
+        holder.close()
+    Store.open(path).close()  # once the lock is gone, it opens

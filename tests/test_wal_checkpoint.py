@@ -10,6 +10,9 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
+from gateway.store import checkpoint
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, mail
 from tests.test_process import free_port, start_daemon, write_config
@@ -131,3 +134,35 @@ async def test_mail_survives_kill_9_while_checkpoints_run(tmp_path: Path) -> Non
     # Checkpoints did run: the database file itself holds rows (with none it would be the schema's
     # few pages, everything else in the WAL).
     assert checkpointed > 200_000
+
+
+def test_a_reader_that_outlasts_one_truncate_is_not_waited_for_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `smsgw backup` of a large database reads one snapshot for seconds: each TRUNCATE (with the
+    # loop's writes held) waited BUSY_MS for it again, stalling intake 2 s at a time until it ended.
+    monkeypatch.setattr(checkpoint, "BUSY_MS", 300)
+    path = tmp_path / "db.sqlite"
+    Store.open(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("CREATE TABLE t (v BLOB)")
+        writer.execute("INSERT INTO t VALUES (randomblob(100000))")
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM t").fetchone()  # a snapshot, as a backup holds one
+        writer.execute("INSERT INTO t VALUES (randomblob(100000))")  # a frame the snapshot predates
+        cp = checkpoint.Checkpointer(path)
+        try:
+            run = lambda: cp.executor.submit(cp.run, "TRUNCATE").result()  # noqa: E731
+            timeout = lambda: cp.executor.submit(  # noqa: E731
+                lambda: cp._connection().execute("PRAGMA busy_timeout").fetchone()[0]
+            ).result()
+            assert run()[0] == 1 and timeout() == 300  # waited the full bound once
+            assert run()[0] == 1 and timeout() == checkpoint.PINNED_BUSY_MS  # then only briefly
+            reader.close()
+            assert run()[0] == 0  # the reader gone, the WAL is cut back
+            run()
+            assert timeout() == 300  # and the next TRUNCATE waits the full bound again
+        finally:
+            reader.close()
+            cp.close()

@@ -4,7 +4,9 @@ The daemon keeps its latest commits in the WAL (`smsgw.db-wal`) until a checkpoi
 `smsgw.db`, so copying `smsgw.db` alone loses mail that was already answered `250`. SQLite's online
 backup reads the database and its WAL as one snapshot. It copies every page in one step: a copy
 made step by step starts over whenever another connection writes, and the daemon always does. The
-read never blocks the daemon's writes.
+read blocks no write, but the WAL cannot be cut back behind it: the daemon's first TRUNCATE
+checkpoint during the copy waits for it (2 s at most, writes held), later ones only briefly
+(`gateway.store.checkpoint.PINNED_BUSY_MS`), and the WAL grows until the copy ends.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import EXIT_USAGE, CliError, database_error
+from gateway.cli.common import EXIT_USAGE, CliError, database_error, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE
 
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
+    refuse_root_in_service_dir(cfg)  # root's -wal/-shm, left by a crash, would lock the daemon out
     source = cfg.db_path
     if not (source.exists() and source.stat().st_size > 0):
         raise CliError(f"no database at {source} (is state_dir right?)")

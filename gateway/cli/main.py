@@ -46,8 +46,7 @@ from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
 from gateway.premium import add_commands as add_premium_commands
 from gateway.store.accounts import Conflict, NotFound
-from gateway.store.db import StoreError
-from gateway.store.fileguard import StoreReplaced
+from gateway.store.db import StoreError, StoreUnusable
 
 # ---- commands ---------------------------------------------------------------------------------
 
@@ -89,13 +88,13 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         ) from exc
     except StateDirBusy as exc:
         raise CliError(str(exc)) from exc
-    except StoreReplaced as exc:  # while running: a restart opens the new file
-        raise CliError(str(exc)) from exc
-    except StoreError as exc:
+    except StoreUnusable as exc:
         # A database newer than this smsgw, damaged, or not writable by its user: a restart cannot
         # help, and systemd restarting every 5 s for ever would only fill the journal (exit 3 is the
-        # unit's RestartPreventExitStatus).
+        # unit's RestartPreventExitStatus). A full disk or a lock at start is no such thing: exit 1.
         raise CliError(str(exc), EXIT_CONFIG) from exc
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
     except sqlite3.Error as exc:
         raise CliError(database_error(cfg.db_path, exc)) from exc
     except PermissionError as exc:

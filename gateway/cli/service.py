@@ -42,7 +42,8 @@ ExecStart={exec} --config {config} run --json-logs
 WatchdogSec=30
 Restart=on-failure
 RestartSec=5
-# Exit status {exit_config}: a config error (or a port the config cannot have); a restart cannot fix it.
+# Exit status {exit_config}: a config error (or a port the config cannot have), or a database no restart can
+# open (damaged, newer than this smsgw, not writable by this user); a restart cannot fix it.
 RestartPreventExitStatus={exit_config}
 # Stopping waits for submits on the wire to be answered (up to the links' response timeout).
 TimeoutStopSec=90

@@ -33,6 +33,10 @@ DEFAULT_LIMIT_BYTES = 4_096_000
 HARD_FACTOR = 4
 # The checkpoint thread may wait this long for readers (of other processes) to let a TRUNCATE through.
 BUSY_MS = 2_000
+# ... and this long once a TRUNCATE found a reader that outlasted BUSY_MS: a long read (`smsgw
+# backup` of a large database) pins the WAL, and each TRUNCATE, with the loop's writes held, would
+# stall intake for the whole BUSY_MS again and again until it ends.
+PINNED_BUSY_MS = 50
 
 
 class Checkpointer:
@@ -43,11 +47,16 @@ class Checkpointer:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
         self._conn: sqlite3.Connection | None = None
         self._thread: int | None = None
+        self._pinned = False  # the last TRUNCATE met a reader it could not wait out (checkpoint thread only)
 
     def run(self, mode: str) -> tuple[int, int, int]:
         """In the checkpoint thread: (busy, frames in the WAL, frames copied), as SQLite reports them."""
         conn = self._connection()
+        if mode == "TRUNCATE":
+            conn.execute(f"PRAGMA busy_timeout={PINNED_BUSY_MS if self._pinned else BUSY_MS}")
         row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        if mode == "TRUNCATE":
+            self._pinned = bool(row[0])
         return int(row[0]), int(row[1]), int(row[2])
 
     def _connection(self) -> sqlite3.Connection:

@@ -41,7 +41,7 @@ from gateway.store.commit import (
     StoreReplaced,
     _run_callbacks,
 )
-from gateway.store.fileguard import file_id
+from gateway.store.fileguard import StoreUnusable, file_id
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import OutboxRepo
 from gateway.store.policy import PolicyRepo
@@ -141,19 +141,25 @@ class Db(GroupCommit):
             if existed and check:
                 ok = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if ok != "ok":
-                    raise StoreError(
+                    raise StoreUnusable(
                         f"database {path} failed its integrity check ({ok}); restore it from a backup or "
                         "move it aside after saving it for analysis. Refusing to start with an empty queue."
                     )
         except sqlite3.DatabaseError as exc:
             blocked = _not_writable(path)
             if blocked is not None:  # not damage: no reason to send anyone to the backups
-                raise StoreError(
+                raise StoreUnusable(
                     f"database {path} cannot be opened: {blocked} is not writable by this user (SQLite"
                     " keeps its -wal and -shm files beside the database); run as the service's user"
                     " (sudo -u smsgw ...) or fix the owner"
                 ) from exc
-            raise StoreError(
+            if isinstance(exc, sqlite3.OperationalError):
+                # A full disk, an I/O error, a lock held too long: these pass, and a restart retries.
+                raise StoreError(
+                    f"database {path} cannot be opened now ({exc}); is the disk full, or does another"
+                    " process hold the database?"
+                ) from exc
+            raise StoreUnusable(
                 f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
                 "after saving it for analysis. Refusing to start with an empty queue."
             ) from exc
@@ -176,7 +182,7 @@ class Db(GroupCommit):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "schema_version" not in tables:
             if existed and tables:
-                raise StoreError(
+                raise StoreUnusable(
                     f"database {self.path} holds tables but no schema version: it is not an smsgw "
                     "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
                 )
@@ -184,7 +190,7 @@ class Db(GroupCommit):
             conn.execute("INSERT INTO schema_version VALUES (0)")
         version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise StoreUnusable(
                 f"database {self.path} has schema version {version}, newer than this smsgw "
                 f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
             )
@@ -397,4 +403,5 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoreReplaced",
+    "StoreUnusable",
 ]

@@ -27,6 +27,12 @@ class StoreError(Exception):
     """The database cannot be used; the message says which file and what to do."""
 
 
+class StoreUnusable(StoreError):
+    """The database can never be used as it is (damaged, not smsgw's, newer than this smsgw, not
+    writable by this user): a restart cannot help until an admin acts. Not a disk that is full or
+    a file locked for now, which pass."""
+
+
 class StoreReplaced(StoreError):
     """The database file was deleted or replaced while open, or its WAL was not made durable:
     nothing written now would survive."""
