@@ -90,7 +90,7 @@ MEANINGS: dict[str, str] = {
     "smsc.late_answer_grace_seconds": "an unanswered submit waits this long before it is sent again",
     "smsc.reconnect_min_seconds": "first pause before reconnecting; doubles up to the maximum",
     "smsc.reconnect_max_seconds": "longest pause between reconnects; only a session that stayed up"
-    " this long starts the pauses again from the first",
+    " this long (or 30 s, if shorter) starts the pauses again from the first",
     "smsc.throttle_pause_seconds": "pause after the SMSC says it is throttled",
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"

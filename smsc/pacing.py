@@ -29,18 +29,24 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return min(base * 2.0 ** min(attempt - 1, 60), cap)
 
 
+# A session that stayed bound this long (or the longest pause, if shorter) proves the SMSC keeps
+# us. Not the longest pause alone: an SMSC that ends sessions after 40 s (an idle limit that does
+# not count enquire_link) would otherwise keep the link waiting a minute between sessions.
+STABLE_SESSION_SECONDS = 30.0
+
+
 def reconnect_attempt(previous: int, bound_for: float | None, cap: float) -> int:
     """The link's `backoff` attempt after a session ended; `bound_for` is how long it stayed bound
     (logged in), None when it never got that far.
 
-    Only a session that outlived the longest pause (`cap`, reconnect_max_seconds) starts the count
-    afresh. A shorter one proves nothing: an SMSC at its bind limit, or holding a suspended account,
-    takes the bind and drops it at once, and resetting on any bind would bind it again every
-    reconnect_min_seconds for ever (~86,000 binds a day). Time rather than an answered request is the
-    proof because such an SMSC may well answer an enquire_link, or refuse a submit, before it drops
-    us; time bounds the binds to about one per `cap` whatever it answers. A good session ended early
-    costs little: the count was 1, so the next pause is only twice the shortest."""
-    if bound_for is not None and bound_for >= cap:
+    Only a session that outlived `STABLE_SESSION_SECONDS` (or the longest pause, `cap`, if that is
+    shorter) starts the count afresh. A shorter one proves nothing: an SMSC at its bind limit, or
+    holding a suspended account, takes the bind and drops it at once, and resetting on any bind
+    would bind it again every reconnect_min_seconds for ever (~86,000 binds a day). Time rather
+    than an answered request is the proof because such an SMSC may well answer an enquire_link, or
+    refuse a submit, before it drops us. A good session ended early costs little: the count was 1,
+    so the next pause is only twice the shortest."""
+    if bound_for is not None and bound_for >= min(cap, STABLE_SESSION_SECONDS):
         return 1
     return previous + 1
 

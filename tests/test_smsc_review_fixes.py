@@ -17,6 +17,7 @@ from smsc.base import LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.encoding import gsm_encode
+from smsc.pacing import reconnect_attempt
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp.codec import DELIVER_SM, decode_sm, encode_sm
@@ -280,3 +281,12 @@ def test_smpp_data_coding_3_is_still_latin1() -> None:
     pdu = decode_sm(encode_sm(DELIVER_SM, 1, source_addr_ton=1, source_addr="48601123456", data_coding=3,
                               short_message="café".encode("latin-1")))  # fmt: skip
     assert inbound_sms(pdu, pdu.short_message, pdu.esm_class).text == "café"
+
+
+def test_a_session_of_half_a_minute_proves_the_smsc_keeps_us_whatever_the_longest_pause() -> None:
+    # With the default 60 s longest pause, an SMSC ending every session after 40 s (an idle limit)
+    # kept the link waiting the longest pause between its sessions: down most of the time.
+    assert reconnect_attempt(5, 40.0, 60.0) == 1
+    assert reconnect_attempt(5, 29.0, 60.0) == 6  # shorter: the pauses keep growing
+    assert reconnect_attempt(5, None, 60.0) == 6  # never bound
+    assert reconnect_attempt(5, 5.0, 5.0) == 1  # a longest pause under 30 s is proof enough
