@@ -5,7 +5,9 @@ what was typed, destructive buttons, edited URLs and labels."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -264,6 +266,18 @@ async def test_csv_export_in_batches_off_the_loop_with_bom_name_and_a_cut_line(
     assert len(lines) == 1 + 7 + 1 and lines[-1].startswith("# cut at 7 rows: narrow the search")
 
 
+async def test_csv_cells_from_outside_never_start_a_formula(web: WebContext) -> None:
+    # A listed sender `=cmd|'/C calc'!A0@…` (a valid address) went into the CSV as it was: Excel,
+    # opening the operator's export, ran it as a formula. Such cells now start with an apostrophe.
+    store = web.store
+    sender = "=cmd|'/C calc'!A0@acme.example"
+    await store.write(lambda: add_mail(store, "acme", sender, "+48601000007", "hi"))
+    async with as_user(web, ADMIN) as c:
+        text = (await c.get("/messages.csv?number=601000007")).text
+    (row,) = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
+    assert row[3] == "'" + sender and row[4] == "+48601000007"  # the number stays as written
+
+
 # ---- 7, 8: limits ---------------------------------------------------------------------------------
 
 
@@ -312,11 +326,24 @@ async def test_an_opt_out_added_by_a_company_admin_is_on_their_list(web: WebCont
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/account")).text)
         r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601555666"})
-        assert "+48601555666 added to the opt-out list" in r.text
+        assert "+48601555666 is on the opt-out list" in r.text
         listed = re.search(r'<table id="optouts">.*?</table>', r.text, re.S)
         assert listed and "+48601555666" in listed.group(0)
     async with as_user(web, "boss@rival.example") as c:
         assert "+48601555666" not in (await c.get("/account")).text
+
+
+async def test_a_number_on_the_list_already_tells_another_account_nothing(web: WebContext) -> None:
+    # Adding a number that had said STOP to acme answered "already on the opt-out list" (a lookup
+    # of who opted out), and its audit row put acme's customer, STOP word and time, in rival's list.
+    await web.store.write(lambda: web.store.policy.add_optout("+48601999999", word="STOP", source="mo"))
+    async with as_user(web, OTHER_ADMIN) as c:
+        token = csrf_of((await c.get("/account")).text)
+        for number in ("+48601999999", "+48601777888"):
+            r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": number})
+            assert f"{number} is on the opt-out list" in r.text
+        listed = re.search(r'<table id="optouts">.*?</table>', r.text, re.S)
+        assert listed and "+48601777888" in listed.group(0) and "+48601999999" not in listed.group(0)
 
 
 async def test_an_opt_out_the_operator_adds_on_an_accounts_page_is_that_accounts(web: WebContext) -> None:
@@ -326,7 +353,7 @@ async def test_an_opt_out_the_operator_adds_on_an_accounts_page_is_that_accounts
         token = csrf_of((await c.get("/account", params={"account": "rival"})).text)
         data = {"csrf": token, "action": "add", "number": "+48602999999"}
         r = await c.post("/optouts", params={"account": "rival"}, data=data)
-        assert "+48602999999 added to the opt-out list" in r.text
+        assert "+48602999999 is on the opt-out list" in r.text
     async with as_user(web, OTHER_ADMIN) as c:
         assert "+48602999999" in (await c.get("/account")).text
     async with as_user(web, ADMIN) as c:

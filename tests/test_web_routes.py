@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.routing import Route
 
 from gateway.premium import handlers
 from gateway.store.accounts import NotFound
 from gateway.web.app import WebContext, build_app
+from gateway.web.server import WebServer
 from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.web_helpers import (
@@ -88,6 +90,30 @@ async def test_plain_user_and_wrong_password_get_no_session(web: WebContext) -> 
         r = await login(c, ADMIN, "wrong password")
         assert r.status_code == 401 and "wrong email or password" in r.text
         assert (await c.get("/")).status_code == 303
+
+
+async def test_a_forwarded_for_header_does_not_pick_the_address_the_lockout_counts(tmp_path: Path) -> None:
+    # Through the real server: uvicorn took X-Forwarded-For from 127.0.0.1 as the client's address,
+    # so a new made-up address per guess never hit the per-address lock (and a victim's office
+    # address could be locked out of the panel and of SMTP AUTH).
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store, 'listen = "127.0.0.1:0"\n')
+    server = WebServer(web)
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            codes = []
+            for i in range(5):
+                token = csrf_of((await c.get("/login")).text)
+                data = {"email": ADMIN, "password": "wrong password", "csrf": token}
+                r = await c.post("/login", data=data, headers={"X-Forwarded-For": f"198.51.100.{i}"})
+                codes.append(r.status_code)
+        assert codes[:2] == [401, 401] and 429 in codes, codes
+        assert web.guard.pair_locked_for("127.0.0.1", ADMIN) > 0
+    finally:
+        await server.stop()
+        web.counts.close()
+        store.close()
 
 
 async def test_login_failures_share_the_smtp_auth_lockout(web: WebContext) -> None:

@@ -203,14 +203,19 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
         # Filed under the account whose page it was added on (the operator's too), so that its
         # admin sees it among their opt-outs and no other account's admin does.
         acc = account_for(request, who, request.query_params.get("account"))
-        added = await web.change(
+        await web.change(
             who,
             acc.id,
             "optout.add",
             number,
             lambda: policy.add_optout(number, word=None, source="admin"),
+            # A number listed already is no change of this account's: with an audit row it would
+            # show in this account's list (word and time of another account's customer's STOP).
+            changed=bool,
         )
-        done = f"{number} {'added to' if added else 'already on'} the opt-out list"
+        # One answer whether or not it was listed: the form must not tell an admin which numbers,
+        # other accounts' customers among them, said STOP.
+        done = f"{number} is on the opt-out list"
     return await _page(request, who, done=done)
 
 

@@ -123,6 +123,14 @@ def _csv_name(request: Request, web: Any) -> str:
     return re.sub(r"[^A-Za-z0-9@.+_-]", "_", "-".join(parts)) + ".csv"
 
 
+def inert(text: str | None) -> str:
+    """A cell Excel or LibreOffice will not run as a formula (OWASP's CSV injection advice): text
+    from outside (a sender `=cmd|'/C calc'!A0@rival.example`, an SMSC's error) that starts like one
+    gets a leading apostrophe, which the spreadsheet shows as text and hides."""
+    value = text or ""
+    return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
+
+
 @guarded()
 async def export(request: Request, who: Who) -> Response:
     web = request.app.state.web
@@ -151,12 +159,12 @@ async def export(request: Request, who: Who) -> Response:
                     [
                         r["id"],
                         datetime.fromtimestamp(r["created_at"], tz).isoformat(timespec="seconds"),
-                        r["account"],
-                        r["mail_from"],
-                        r["recipient"],
+                        inert(r["account"]),
+                        inert(r["mail_from"]),
+                        r["recipient"],  # E.164 as the gateway wrote it: digits after a "+"
                         r["state"],
                         r["parts_total"],
-                        r["reason"] or "",
+                        inert(r["reason"] or ""),
                     ]
                 )
             sent += len(rows)

@@ -46,6 +46,10 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: anything on this machine (an
+            # SSH tunnel, a proxy passing the header on) could then pick its address, get past the
+            # login lockout per address and lock a victim's office out (the guard is SMTP AUTH's too).
+            proxy_headers=False,
             ssl_certfile=str(web.config.path(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
             ssl_keyfile=str(web.config.path(cfg.tls_key_file)) if cfg.tls_key_file else None,
         )
