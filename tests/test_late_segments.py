@@ -223,17 +223,23 @@ async def test_a_new_sms_under_a_reused_reference_is_never_taken_for_a_late_rest
     assert secret == ["other@client.example"]
 
 
-async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Path) -> None:
-    # Anna's SMS is answered by a long SMS whose part 3 comes after the timeout mailed parts 1-2
-    # to her. Bob texted the phone since (without a pool, the latest sender takes new answers):
-    # the rest of Anna's answer still goes to Anna, threaded like the first mail, never to Bob.
-    w = TwoWayWorld(tmp_path, 'mails_per_phone_per_hour = 1\nfallback_address = "ops@example.com"')
+async def answer_to_anna_timed_out(w: TwoWayWorld) -> Housekeeping:
+    """Anna's SMS, answered by a 3-part SMS whose parts 1-2 the timeout mailed to her without part 3."""
     hk = housekeeping(w)
     w.send("anna@acme.example", subject="Meeting", text="At 10?")
     for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
         await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
     w.now += TIMEOUT_SECONDS + 1
     await hk.expire()
+    return hk
+
+
+async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Path) -> None:
+    # Anna's SMS is answered by a long SMS whose part 3 comes after the timeout mailed parts 1-2
+    # to her. Bob texted the phone since (without a pool, the latest sender takes new answers):
+    # the rest of Anna's answer still goes to Anna, threaded like the first mail, never to Bob.
+    w = TwoWayWorld(tmp_path, 'mails_per_phone_per_hour = 1\nfallback_address = "ops@example.com"')
+    hk = await answer_to_anna_timed_out(w)
     w.now += 60
     w.send("bob@acme.example", subject="Lunch", text="Lunch?")
     w.now += 60
@@ -255,12 +261,7 @@ async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_li
     # Two answers an hour may be mailed; the late part of the first counted as the second, and the
     # phone's next answer was held back.
     w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
-    hk = housekeeping(w)
-    w.send("anna@acme.example", subject="Meeting", text="At 10?")
-    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
-        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
+    hk = await answer_to_anna_timed_out(w)
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
     w.now += TIMEOUT_SECONDS + 1
     await hk.expire()
