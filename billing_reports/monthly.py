@@ -86,6 +86,7 @@ class Line(NamedTuple):
     price: int | None
     commission: int | None
     number: str | None  # the premium number, for the totals per number
+    sms: int = 1  # 0 for the late parts of an SMS listed before: its parts and money, not another SMS
 
 
 _MT_STATUS = {
@@ -123,22 +124,33 @@ def _mt(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
             )
 
 
-def _replies(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
-    for ts, mid, source, destination, parts, state, note in rows:
+def _late(first_at: float | None, tz: ZoneInfo) -> str:
+    """The reason column of the late parts of an SMS (`gateway.store.mo`): which SMS they complete."""
+    if first_at is None:
+        return ""
+    return f"late part of the SMS of {datetime.fromtimestamp(first_at, tz):%Y-%m-%d %H:%M:%S}"
+
+
+def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
+    for ts, mid, source, destination, parts, state, note, first_at in rows:
         # Joined to a conversation, an opt-out answer was mailed to its user like any other.
         delivered = state in ("mailed", "fallback", "optout")
         status = "delivered" if delivered else "pending" if state == "new" else "failed"
-        reason = note or "" if status != "delivered" else ""
-        yield Line(ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None)
-
-
-def _premium(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
-    for ts, pid, phone, number, parts, state, note, price, commission in rows:
-        status = "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
-        reason = (note or state) if status == "failed" else ""
+        reason = note or "" if status != "delivered" else _late(first_at, tz)
         yield Line(
-            ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number
-        )
+            ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None,
+            0 if first_at is not None else 1,
+        )  # fmt: skip
+
+
+def _premium(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
+    for ts, pid, phone, number, parts, state, note, price, commission, first_at in rows:
+        status = "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
+        reason = (note or state) if status == "failed" else _late(first_at, tz)
+        yield Line(
+            ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number,
+            0 if first_at is not None else 1,
+        )  # fmt: skip
 
 
 def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: ZoneInfo) -> Iterator[Line]:
@@ -148,12 +160,12 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     """
     start, end = month.bounds(tz)
     if account_id is None:
-        yield from _premium(repo.premium_rows(conn, None, start, end))
+        yield from _premium(repo.premium_rows(conn, None, start, end), tz)
         return
     yield from heapq.merge(
         _mt(repo.mt_rows(conn, account_id, start, end)),
-        _replies(repo.reply_rows(conn, account_id, start, end)),
-        _premium(repo.premium_rows(conn, account_id, start, end)),
+        _replies(repo.reply_rows(conn, account_id, start, end), tz),
+        _premium(repo.premium_rows(conn, account_id, start, end), tz),
         key=lambda line: (line.ts, line.rank, line.row_id),
     )
 

@@ -80,7 +80,7 @@ class Sum:
     commission: int = 0
 
     def add(self, line: Line) -> None:
-        self.add_counts(line.status, 1, line.parts, line.price or 0, line.commission or 0)
+        self.add_counts(line.status, line.sms, line.parts, line.price or 0, line.commission or 0)
 
     def add_counts(self, status: str, sms: int, parts: int, price: int, commission: int) -> None:
         self.sms += sms
@@ -135,12 +135,14 @@ class Rendering:
         groups: dict[tuple[str, str, str | None, str], list[int]] = {}
         block, prefix, minute0 = -1, "", 0
         cache = self.clock_cache
+        count = 0  # lines, for the `end` line: a late part is a line of its own but no second SMS
         for line in self.lines:
+            count += 1
             key = (line.kind, line.party, line.number, line.status)
             g = groups.get(key)
             if g is None:
                 g = groups[key] = [0, 0, 0, 0]
-            g[0] += 1
+            g[0] += line.sms
             g[1] += line.parts
             if line.price is not None:
                 g[2] += line.price
@@ -170,7 +172,7 @@ class Rendering:
             self.totals.add_group(kind, party, number, status, sms, parts, price, commission)
         yield out(self._totals())
         self.totals.sha256 = digest.hexdigest()
-        yield f"end\t{self.totals.all.sms}\tsha256:{self.totals.sha256}\n".encode()
+        yield f"end\t{count}\tsha256:{self.totals.sha256}\n".encode()
 
     def _head(self) -> str:
         h = self.header

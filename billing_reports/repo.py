@@ -40,9 +40,11 @@ def accounts(conn: sqlite3.Connection, before: float, name: str | None = None) -
 def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float) -> Iterator[tuple[Any, ...]]:
     """Messages (SMS to phones) of the account; a free premium answer carries its answer's id."""
     return conn.execute(
-        "SELECT m.created_at, m.id, e.mail_from, m.source, m.recipient, m.parts_total, m.state, m.reason,"
-        " pa.id FROM messages m INDEXED BY messages_billing"
+        # The user as the ACL has them (one person, however they typed their address), else as typed.
+        "SELECT m.created_at, m.id, COALESCE(u.email, e.mail_from), m.source, m.recipient, m.parts_total,"
+        " m.state, m.reason, pa.id FROM messages m INDEXED BY messages_billing"
         " JOIN emails e ON e.id = m.email_id"
+        " LEFT JOIN users u ON u.id = e.user_id"
         " LEFT JOIN premium_answers pa ON pa.message_id = m.id"
         " WHERE m.account_id = ? AND m.created_at >= ? AND m.created_at < ?"
         " ORDER BY m.created_at, m.id",
@@ -60,13 +62,21 @@ def reply_rows(
     billed before along.
     """
     return conn.execute(
-        "SELECT received_at, id, source, destination, COALESCE(concat_total, 1), state, note"
-        " FROM mo INDEXED BY mo_billing"
-        " WHERE account_id = ? AND received_at >= ? AND received_at < ?"
-        " AND state NOT IN ('segment', 'joined', 'duplicate')"
-        " ORDER BY received_at, id",
+        f"SELECT mo.received_at, mo.id, mo.source, mo.destination, {_PARTS}, mo.state, mo.note,"
+        " f.received_at FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
+        " WHERE mo.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
+        " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
+        " ORDER BY mo.received_at, mo.id",
         (account_id, start, end),
     )
+
+
+# The parts a whole MO holds: those that came (`seqs`) when the timeout joined it without some
+# (`gateway.store.mo.MoRepo.parts`), else all it declared.
+_PARTS = (
+    "CASE WHEN mo.seqs IS NOT NULL THEN length(mo.seqs) - length(replace(mo.seqs, ',', '')) + 1"
+    " ELSE COALESCE(mo.concat_total, 1) END"
+)
 
 
 def premium_rows(
@@ -76,9 +86,10 @@ def premium_rows(
     who = "account_id = ?" if account_id is not None else "account_id IS NULL"
     args = (account_id, start, end) if account_id is not None else (start, end)
     return conn.execute(
-        "SELECT received_at, id, phone, number, parts, state, note, price, commission"
-        f" FROM premium_mo WHERE {who} AND received_at >= ? AND received_at < ?"
-        " ORDER BY received_at, id",
+        "SELECT p.received_at, p.id, p.phone, p.number, p.parts, p.state, p.note, p.price, p.commission,"
+        " f.received_at FROM premium_mo p LEFT JOIN mo l ON l.id = p.mo_id LEFT JOIN mo f ON f.id = l.follows"
+        f" WHERE p.{who} AND p.received_at >= ? AND p.received_at < ?"
+        " ORDER BY p.received_at, p.id",
         args,
     )
 

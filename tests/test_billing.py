@@ -289,8 +289,9 @@ def test_an_opt_out_answer_mailed_to_its_user_is_a_delivered_reply() -> None:
     from billing_reports.monthly import _replies
 
     phone, ours = "+48601123456", "+48100200300"
-    rows = [(1.0, 7, phone, ours, 1, "optout", None), (2.0, 8, phone, ours, 1, "new", None)]
-    assert [line.status for line in _replies(iter(rows))] == ["delivered", "pending"]
+    rows = [(1.0, 7, phone, ours, 1, "optout", None, None), (2.0, 8, phone, ours, 1, "new", None, None)]
+    lines = _replies(iter(rows), ZoneInfo("Europe/Warsaw"))
+    assert [line.status for line in lines] == ["delivered", "pending"]
 
 
 # ---- account file names, a file that cannot be written, month arguments, answers of a moved user ----
@@ -435,3 +436,25 @@ async def test_an_answer_stays_with_the_account_whose_sms_it_answered(tmp_path: 
     assert replies == {"acme": ["10:00:00"], "beta": ["10:00:00"]}
     dates = {f.account: [r["date"] for r in read(f.path.read_bytes()).sms] for f in files.accounts}
     assert dates == {"acme": ["2026-02-03"], "beta": ["2026-02-10"]}
+
+
+async def test_one_user_is_one_user_total_however_they_typed_their_address(tmp_path: Path) -> None:
+    # totals per user: the envelope address as typed (anna@ and Anna@) made two users.
+    import time
+
+    from tests.conftest import STAFF, free_port, mail, make_config, running_gateway
+
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    async with running_gateway(cfg) as gw:
+        for sender in (STAFF, STAFF.capitalize()):
+            to = "+48601123456@sms.example.com"
+            assert (await gw.send(mail([to], body=f"hi from {sender}"), sender=sender)).error is None
+        await gw.until(lambda: len(gw.states()) == 2)
+    tz = ZoneInfo(cfg.gateway.timezone)
+    (account,) = write_month(cfg.db_path, cfg.state_dir, Month.containing(time.time(), tz), tz).accounts
+    users = [
+        line.split("\t")[2:4]
+        for line in account.path.read_text().splitlines()
+        if line.startswith("total\tuser\t")
+    ]
+    assert users == [[STAFF, "2"]]

@@ -70,11 +70,12 @@ class World:
             self.store.accounts.add_user(user, "acme")
         msg = NewMessage(phone, sender, text, 0, [NewPart(1, 0, text.encode(), b"", text)])
         mid = f"<{user.partition('@')[0]}.{int(self.now)}@acme>"
-        acc = Acceptance(user, "127.0.0.1", None, None, mid, None, subject, text, [msg], 3600)
+        account = self.store.accounts.find_user(user).account_id  # type: ignore[union-attr]
+        acc = Acceptance(user, "127.0.0.1", account, None, mid, None, subject, text, [msg], 3600)
         opening = conversations.opening(
             self.config,  # type: ignore[arg-type]
             user_email=user,
-            account_id=None,
+            account_id=account,
             sender=sender,
             domains={phone: "sms.example.com"},
         )

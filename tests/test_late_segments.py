@@ -10,18 +10,22 @@ Everything runs on a real SQLite file with an injected clock: through `GatewayEv
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing_reports.monthly import Month
+from billing_reports.writer import write_month
 from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from gateway.premium import handlers, passwords
 from gateway.reassembly import GAP, TIMEOUT_SECONDS
 from smsc.base import Concat, LinkState
 from smsc.simulator.smpp_texts import address_fields, mo_parts
+from tests.billing_reader import read
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_conversations import World as TwoWayWorld
-from tests.test_premium import CLIENT, PHONE, World
+from tests.test_premium import CLIENT, PHONE, T0, World
 from tests.test_premium_loop import premium_config
 from tests.test_two_way import parsed
 
@@ -323,3 +327,47 @@ async def test_a_late_part_through_the_daemon_and_its_simulator(
         late_text = mails[1].get_content().partition("\n")[0]
         assert first_text.endswith(GAP) and late_text.startswith(GAP + GAP)
         assert (first_text.removesuffix(GAP) + late_text.removeprefix(GAP + GAP)).strip() == text[6:].strip()
+
+
+def entries(text: str, kind: str) -> list[list[str]]:
+    """The columns of a billing file's SMS lines of one kind (not its totals)."""
+    return [line.split("\t") for line in text.splitlines() if line[:1].isdigit() and f"\t{kind}\t" in line]
+
+
+async def test_a_late_part_bills_its_parts_and_money_but_no_second_sms(tmp_path: Path) -> None:
+    # R-5.2, one line per SMS: the late part of a vote was a second premium-MO line with nothing
+    # tying it to the first, and every total counted 2 SMS for one. A long two-way answer joined
+    # without a part was billed all its declared parts, on each of its two lines (2 SMS, 6 parts).
+    w = World(tmp_path)
+    w.service()
+    hk = await first_two_parts_timed_out(w)
+    w.now += 3600
+    await vote(w, 3)
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    tz = ZoneInfo(w.config.gateway.timezone)
+    (account,) = write_month(w.store.path, tmp_path / "state", Month.containing(T0, tz), tz).accounts
+    text = account.path.read_text()
+    read(account.path.read_bytes())  # the end line counts the lines, the late one too
+    lines = entries(text, "premium-MO")
+    assert [(cols[6], cols[8], cols[9]) for cols in lines] == [("2", "", "6.00"), ("1", lines[1][8], "3.00")]
+    assert lines[1][8].startswith("late part of the SMS of ")
+    total = next(line for line in text.splitlines() if line.startswith("total\tkind\tpremium-MO\t"))
+    assert total.split("\t")[3:5] == ["1", "3"]  # one SMS, three parts
+    stats = w.r.stats(0, w.now + 1)
+    assert [row[2:4] for row in stats] == [(1, 3)]
+
+
+async def test_a_long_answer_is_billed_for_the_parts_that_came_once(tmp_path: Path) -> None:
+    w = TwoWayWorld(tmp_path)
+    hk = await answer_to_anna_timed_out(w)
+    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    tz = ZoneInfo(w.config.gateway.timezone)
+    files = write_month(w.store.path, tmp_path / "state", Month.containing(w.now, tz), tz).accounts
+    text = "".join(f.path.read_text() for f in files)
+    replies = entries(text, "MO-reply")
+    assert [cols[6] for cols in replies] == ["2", "1"]
+    total = next(line for line in text.splitlines() if line.startswith("total\tkind\tMO-reply\t"))
+    assert total.split("\t")[3:5] == ["1", "3"]

@@ -289,8 +289,10 @@ class PremiumRepo(Repository):
         return [
             tuple(r)  # type: ignore[misc]
             for r in self.conn.execute(
-                "SELECT s.password, p.number, COUNT(*), SUM(p.parts), SUM(p.price), SUM(p.commission)"
-                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
+                # The late parts of an SMS (`mo.follows`) add parts and money, not an SMS.
+                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE l.follows IS NULL), SUM(p.parts),"
+                " SUM(p.price), SUM(p.commission) FROM premium_mo p"
+                " LEFT JOIN premium_services s ON s.id = p.service_id LEFT JOIN mo l ON l.id = p.mo_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
                 (start, end, *args),
