@@ -37,6 +37,9 @@ async def test_a_backup_taken_while_the_daemon_runs_holds_every_mail_answered_25
         assert texts == ["Kept 0", "Kept 1", "Kept 2"]
         again = await asyncio.to_thread(smsgw, config, "backup", str(copy))
         assert again.returncode == 1 and "exists" in again.stderr
+        missing = await asyncio.to_thread(smsgw, config, "backup", f"{tmp_path / 'nightly'}/")
+        assert missing.returncode == 2 and "does not exist; create it first" in missing.stderr
+        assert not (tmp_path / "nightly").exists()  # not written as a file (the next night: "exists")
         live = await asyncio.to_thread(smsgw, config, "backup", str(tmp_path / "state" / "smsgw.db"))
         assert live.returncode == 2 and "live database itself" in live.stderr
     finally:

@@ -244,6 +244,11 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().out.encode() == first
     assert main([*c, "billing", "list"]) == 0
     assert "2026-02: 1 account file(s) + summary" in capsys.readouterr().out
+    # A name the month has no file for: running the month again would not make one (it said to).
+    assert main([*c, "billing", "show", "--month", "2026-02", "--account", "ACME-typo"]) == 1
+    err = capsys.readouterr().err
+    assert "2026-02 was billed, and no account named 'ACME-typo' was in it" in err
+    assert "billing run" not in err
     assert main([*c, "billing", "run", "--month", "2026-02", "--send"]) == 0
     rcpts = [r[0] for r in store.db.conn.execute("SELECT rcpt FROM outbox ORDER BY id")]
     assert rcpts == ["a@acme.pl", "b@acme.pl", cfg.mail.admin_address, cfg.mail.admin_address]

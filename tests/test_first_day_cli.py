@@ -50,6 +50,9 @@ def test_install_service_writes_a_layout_that_systemd_accepts(tmp_path: Path) ->
     exec_cmd = f"{sys.executable} -m gateway.cli"
     res = run("install-service", "--root", str(root), "--exec", exec_cmd, "--domain", "sms.acme.example")
     assert res.returncode == 0, res.stderr
+    # The next steps name the command as systemd runs it (sudo's PATH has no venv) and the password.
+    assert f"sudo -u smsgw {exec_cmd} --config /etc/smsgw/config.toml check-config" in res.stdout
+    assert "/etc/smsgw/private/smsc-password" in res.stdout
     unit = root / "etc/systemd/system/smsgw.service"
     text = unit.read_text()
     assert f"ExecStart={exec_cmd} --config /etc/smsgw/config.toml run --json-logs" in text

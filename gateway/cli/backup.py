@@ -30,10 +30,14 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     if not (source.exists() and source.stat().st_size > 0):
         raise CliError(f"no database at {source} (is state_dir right?)")
     dest = Path(args.path)
+    if str(args.path).endswith(("/", os.sep)) and not dest.is_dir():
+        # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
+        # night's backup would then be refused as "exists".
+        raise CliError(f"directory {dest} does not exist; create it first (mkdir -m 700 {dest})", EXIT_USAGE)
     if dest.is_dir():
-        dest = dest / f"smsgw-{datetime.now():%Y%m%d-%H%M%S}.db"
+        dest = dest / f"smsgw-{datetime.now():%Y%m%d-%H%M%S}.db"  # local time, as the CLI shows times
     if not dest.parent.is_dir():
-        raise CliError(f"{dest.parent} is not a directory", EXIT_USAGE)
+        raise CliError(f"directory {dest.parent} does not exist; create it first", EXIT_USAGE)
     if dest.resolve() == source.resolve():
         raise CliError(f"{dest} is the live database itself; give another path", EXIT_USAGE)
     if dest.exists() and not args.force:

@@ -88,6 +88,12 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
         SUMMARY if args.account is None else file_name(args.account)
     )
     if not path.exists():
+        if args.account is not None and (path.parent / SUMMARY).exists():
+            # The month was billed: running it again would not make this file (it said so, in circles).
+            raise CliError(
+                f"no file {path}: {args.month} was billed, and no account named {args.account!r} was in it"
+                " (`smsgw billing list` shows the files; `smsgw account list` the names)"
+            )
         raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
     with open(path, "rb") as f:
         while chunk := f.read(1 << 16):

@@ -294,9 +294,17 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         os.chown(etc, 0, gid)
         os.chown(state, uid, gid)
     to_edit = "[[smsc]], domains, [mail] relay" if relay_note else "[[smsc]], domains"
+    command = args.exec or own_command()  # the full path: sudo's PATH has no venv in it
+    if not args.hostname and "." not in hostname:
+        print(
+            f"warning: this machine's name {hostname!r} has no domain; SMTP greets and bounces name it:"
+            " set [gateway] hostname (or run again with --hostname gw.example.com --force)"
+        )
     print(
-        f"next: edit /etc/smsgw/config.toml ({to_edit}), then\n"
-        f"  sudo -u {args.user} smsgw --config /etc/smsgw/config.toml check-config\n"
+        f"next: edit /etc/smsgw/config.toml ({to_edit}), put the SMSC password in\n"
+        "  /etc/smsgw/private/smsc-password and its LoadCredential= line in a drop-in\n"
+        "  (systemd/smsgw-credentials.conf; see the README), then\n"
+        f"  sudo -u {args.user} {command} --config /etc/smsgw/config.toml check-config\n"
         "  systemctl daemon-reload && systemctl enable --now smsgw\n"
         "  systemctl status smsgw    # the STATUS line shows queued parts and links up"
     )
