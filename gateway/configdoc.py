@@ -122,6 +122,8 @@ MEANINGS: dict[str, str] = {
     "web.tls_key_file": "its private key",
     "web.metrics_token": "when set, /metrics wants `Authorization: Bearer <token>`",
     "web.session_hours": "how long a panel login lasts",
+    "web.trusted_proxies": "IP addresses of reverse proxies whose X-Forwarded-For names the client"
+    " (the login lockout counts by it); none: the connection's address",
     "premium.numbers": 'premium numbers ("7355"); price and commission from the operator list',
     "premium.number": '`[[premium.number]]`: `number`, `price = "3.00"`, `commission = "1.10"` (PLN net)',
     "premium.answers_per_mo": "free answer SMS per premium SMS, so that a mail loop cannot spend more",

@@ -6,6 +6,7 @@ listeners on one port).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -127,11 +128,24 @@ class WebSection(_Section):
     tls_key_file: Path | None = None
     metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     session_hours: float = Field(8, gt=0)
+    # Reverse proxies whose X-Forwarded-For names the client (for the login lockout); none: the
+    # connection's own address counts, as a header anyone on the machine can send must not.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("listen")
     @classmethod
     def _addr(cls, v: str) -> str:
         _host_port(v, "listen address")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for address in v:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address (a proxy's, e.g. 127.0.0.1)") from None
         return v
 
     @model_validator(mode="after")

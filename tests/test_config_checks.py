@@ -528,3 +528,15 @@ def test_tls_selfsigned_in_a_state_dir_it_may_not_write(tmp_path: Path) -> None:
         res = smsgw("--config", str(config_file(tmp_path)), "tls", "selfsigned")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr
     assert f"gateway.state_dir: {state} is not writable by this user" in res.stderr
+
+
+def test_a_trusted_proxy_must_be_an_ip_address(tmp_path: Path) -> None:
+    base = '[gateway]\ndomains = ["sms.example.com"]\n[web]\nenabled = true\n'
+    with pytest.raises(ConfigError, match=r"web\.trusted_proxies.*'proxy\.local' is not an IP address"):
+        parse_config(
+            base + 'trusted_proxies = ["proxy.local"]\n', source="t", base_dir=tmp_path, links_required=False
+        )
+    cfg = parse_config(
+        base + 'trusted_proxies = ["127.0.0.1", "::1"]\n', source="t", base_dir=tmp_path, links_required=False
+    )
+    assert cfg.web.trusted_proxies == ["127.0.0.1", "::1"]

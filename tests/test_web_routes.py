@@ -92,28 +92,43 @@ async def test_plain_user_and_wrong_password_get_no_session(web: WebContext) -> 
         assert (await c.get("/")).status_code == 303
 
 
-async def test_a_forwarded_for_header_does_not_pick_the_address_the_lockout_counts(tmp_path: Path) -> None:
-    # Through the real server: uvicorn took X-Forwarded-For from 127.0.0.1 as the client's address,
-    # so a new made-up address per guess never hit the per-address lock (and a victim's office
-    # address could be locked out of the panel and of SMTP AUTH).
+async def wrong_logins(tmp_path: Path, web_extra: str, forwarded: list[str]) -> tuple[WebContext, list[int]]:
+    """Wrong passwords for ADMIN through the real server, one per X-Forwarded-For value given."""
     store = panel_store(tmp_path)
-    web = web_context(tmp_path, store, 'listen = "127.0.0.1:0"\n')
+    web = web_context(tmp_path, store, 'listen = "127.0.0.1:0"\n' + web_extra)
     server = WebServer(web)
     port = await server.start()
+    codes = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-            codes = []
-            for i in range(5):
+            for address in forwarded:
                 token = csrf_of((await c.get("/login")).text)
                 data = {"email": ADMIN, "password": "wrong password", "csrf": token}
-                r = await c.post("/login", data=data, headers={"X-Forwarded-For": f"198.51.100.{i}"})
+                r = await c.post("/login", data=data, headers={"X-Forwarded-For": address})
                 codes.append(r.status_code)
-        assert codes[:2] == [401, 401] and 429 in codes, codes
-        assert web.guard.pair_locked_for("127.0.0.1", ADMIN) > 0
     finally:
         await server.stop()
         web.counts.close()
         store.close()
+    return web, codes
+
+
+async def test_a_forwarded_for_header_does_not_pick_the_address_the_lockout_counts(tmp_path: Path) -> None:
+    # Through the real server: uvicorn took X-Forwarded-For from 127.0.0.1 as the client's address,
+    # so a new made-up address per guess never hit the per-address lock (and a victim's office
+    # address could be locked out of the panel and of SMTP AUTH).
+    web, codes = await wrong_logins(tmp_path, "", [f"198.51.100.{i}" for i in range(5)])
+    assert codes[:2] == [401, 401] and 429 in codes, codes
+    assert web.guard.pair_locked_for("127.0.0.1", ADMIN) > 0
+
+
+async def test_a_trusted_proxys_forwarded_for_names_the_client(tmp_path: Path) -> None:
+    # Behind a reverse proxy the admin names (`[web] trusted_proxies`), the client's own address
+    # counts: one office's guesses do not lock every login through the proxy.
+    web, codes = await wrong_logins(tmp_path, 'trusted_proxies = ["127.0.0.1"]\n', ["198.51.100.7"] * 3)
+    assert codes == [401, 401, 429], codes
+    assert web.guard.pair_locked_for("198.51.100.7", ADMIN) > 0
+    assert web.guard.pair_locked_for("127.0.0.1", ADMIN) == 0
 
 
 async def test_login_failures_share_the_smtp_auth_lockout(web: WebContext) -> None:

@@ -49,7 +49,9 @@ class WebServer:
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: anything on this machine (an
             # SSH tunnel, a proxy passing the header on) could then pick its address, get past the
             # login lockout per address and lock a victim's office out (the guard is SMTP AUTH's too).
-            proxy_headers=False,
+            # Only the proxies the config names are believed.
+            proxy_headers=bool(cfg.trusted_proxies),
+            forwarded_allow_ips=list(cfg.trusted_proxies) or None,
             ssl_certfile=str(web.config.path(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
             ssl_keyfile=str(web.config.path(cfg.tls_key_file)) if cfg.tls_key_file else None,
         )
