@@ -181,7 +181,6 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # `systemctl kill -s HUP` reaches us too; the daemon logs it
     host, port = cfg.smtp.listen_addr
     servers = [await start_smtp_server(gate, host, port, handler, sock=sock) for sock in listeners]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
@@ -218,6 +217,8 @@ async def _heartbeat(channel: Channel, replies: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from gateway import logging as gwlog
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # from the start: `systemctl kill -s HUP` reaches us too
 
     ap = argparse.ArgumentParser(prog="smsgw-intake")
     ap.add_argument("--listen-fd", type=int, action="append", required=True)

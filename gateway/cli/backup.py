@@ -5,8 +5,8 @@ The daemon keeps its latest commits in the WAL (`smsgw.db-wal`) until a checkpoi
 backup reads the database and its WAL as one snapshot. It copies every page in one step: a copy
 made step by step starts over whenever another connection writes, and the daemon always does. The
 read blocks no write, but the WAL cannot be cut back behind it: the daemon's first TRUNCATE
-checkpoint during the copy waits for it (2 s at most, writes held), later ones only briefly
-(`gateway.store.checkpoint.PINNED_BUSY_MS`), and the WAL grows until the copy ends.
+checkpoint during the copy waits for it (2 s at most, writes held), then one is tried every few
+seconds for 50 ms (`gateway.store.checkpoint`), and the WAL grows until the copy ends.
 """
 
 from __future__ import annotations

@@ -65,6 +65,9 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import Daemon, ListenError
     from gateway.statelock import StateDirBusy
 
+    # Ignored from the start (its default ends the process, and systemd then leaves the gateway
+    # down); the running loop logs it (`gateway.daemon`).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     problem = state_dir_problem(cfg)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)

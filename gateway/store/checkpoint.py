@@ -19,6 +19,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,9 @@ BUSY_MS = 2_000
 # backup` of a large database) pins the WAL, and each TRUNCATE, with the loop's writes held, would
 # stall intake for the whole BUSY_MS again and again until it ends.
 PINNED_BUSY_MS = 50
+# While such a reader holds on, a TRUNCATE (writes held) is tried again only this often; the commits
+# in between checkpoint PASSIVE, holding nothing (else every commit would wait PINNED_BUSY_MS).
+PINNED_RETRY_SECONDS = 5.0
 
 
 class Checkpointer:
@@ -48,16 +52,23 @@ class Checkpointer:
         self._conn: sqlite3.Connection | None = None
         self._thread: int | None = None
         self._pinned = False  # the last TRUNCATE met a reader it could not wait out (checkpoint thread only)
+        self._tried_at = 0.0  # monotonic time of the last TRUNCATE
 
     def run(self, mode: str) -> tuple[int, int, int]:
         """In the checkpoint thread: (busy, frames in the WAL, frames copied), as SQLite reports them."""
         conn = self._connection()
         if mode == "TRUNCATE":
             conn.execute(f"PRAGMA busy_timeout={PINNED_BUSY_MS if self._pinned else BUSY_MS}")
+            self._tried_at = time.monotonic()
         row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         if mode == "TRUNCATE":
             self._pinned = bool(row[0])
         return int(row[0]), int(row[1]), int(row[2])
+
+    def pinned(self) -> bool:
+        """A reader held the last TRUNCATE off moments ago: another now would only wait for it again.
+        (Read from the loop's thread; two plain attributes the checkpoint thread writes.)"""
+        return self._pinned and time.monotonic() - self._tried_at < PINNED_RETRY_SECONDS
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -101,7 +112,9 @@ class CheckpointScheduling:
         size = os.fstat(self._wal_fd).st_size
         if size <= self.wal_limit:
             return
-        hard = size > HARD_FACTOR * self.wal_limit
+        # Past the hard bound a TRUNCATE runs with writes held, unless a long reader (`smsgw
+        # backup`) pins the WAL: then PASSIVE ones copy what they can until it is tried again.
+        hard = size > HARD_FACTOR * self.wal_limit and not self._checkpointer.pinned()
         if self._checkpoint_task is not None:
             if hard and not self._writes_held:
                 # A passive checkpoint is still copying (a slow disk, a busy machine) while the WAL
