@@ -323,6 +323,7 @@ async def test_a_limit_of_zero_is_shown_as_zero_not_as_no_limit(web: WebContext)
 
 
 async def test_an_opt_out_added_by_a_company_admin_is_on_their_list(web: WebContext) -> None:
+    await web.store.write(lambda: add_mail(web.store, "acme", ADMIN, "+48601555666", "hello"))
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/account")).text)
         r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601555666"})
@@ -333,17 +334,29 @@ async def test_an_opt_out_added_by_a_company_admin_is_on_their_list(web: WebCont
         assert "+48601555666" not in (await c.get("/account")).text
 
 
-async def test_a_number_on_the_list_already_tells_another_account_nothing(web: WebContext) -> None:
-    # Adding a number that had said STOP to acme answered "already on the opt-out list" (a lookup
-    # of who opted out), and its audit row put acme's customer, STOP word and time, in rival's list.
-    await web.store.write(lambda: web.store.policy.add_optout("+48601999999", word="STOP", source="mo"))
+async def test_a_company_admin_opts_out_only_numbers_their_account_writes_to(web: WebContext) -> None:
+    # The list is every account's. Rival's admin could add acme's customers (acme's SMS to them
+    # then refused), and adding one that had said STOP answered "already on the opt-out list" (a
+    # lookup) and put acme's customer, STOP word and time, in rival's list.
+    store = web.store
+    await store.write(lambda: store.policy.add_optout("+48601999999", word="STOP", source="mo"))
+    await store.write(lambda: add_mail(store, "acme", ADMIN, "+48601999999", "before the STOP"))
+    await store.write(lambda: add_mail(store, "acme", ADMIN, "+48601444555", "acme's customer"))
+    await store.write(lambda: add_mail(store, "rival", OTHER_ADMIN, "+48601777888", "rival's customer"))
     async with as_user(web, OTHER_ADMIN) as c:
         token = csrf_of((await c.get("/account")).text)
-        for number in ("+48601999999", "+48601777888"):
+        for number in ("+48601999999", "+48601444555"):  # acme's, listed or not: the same refusal
             r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": number})
-            assert f"{number} is on the opt-out list" in r.text
+            assert r.status_code == 403 and f"{number} has had no SMS from this account" in r.text
+        r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601777888"})
+        assert "+48601777888 is on the opt-out list" in r.text
         listed = re.search(r'<table id="optouts">.*?</table>', r.text, re.S)
         assert listed and "+48601777888" in listed.group(0) and "+48601999999" not in listed.group(0)
+    assert not store.policy.is_opted_out("+48601444555")
+    async with as_user(web, OPERATOR) as c:  # the operator adds any number, on any account's page
+        token = csrf_of((await c.get("/account")).text)
+        r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601444555"})
+        assert "+48601444555 is on the opt-out list" in r.text
 
 
 async def test_an_opt_out_the_operator_adds_on_an_accounts_page_is_that_accounts(web: WebContext) -> None:

@@ -203,6 +203,14 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
         # Filed under the account whose page it was added on (the operator's too), so that its
         # admin sees it among their opt-outs and no other account's admin does.
         acc = account_for(request, who, request.query_params.get("account"))
+        if not who.operator and not web.repo.wrote_to(acc.id, number):
+            # The list is every account's: a company admin able to add any number could stop a
+            # rival's SMS to its own customers. Theirs are the numbers their account writes to.
+            error = (
+                f"{number} has had no SMS from this account: only the operator adds other numbers"
+                " (the opt-out list is shared by every account)"
+            )
+            return await _page(request, who, error=error, status=403, number=raw)
         await web.change(
             who,
             acc.id,

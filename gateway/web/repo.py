@@ -115,6 +115,13 @@ class PanelRepo(Repository):
             for m in self.search_messages(account_id, state=state, limit=limit)
         ]
 
+    def wrote_to(self, account_id: int, number: str) -> bool:
+        """Whether the account has sent an SMS to `number` (the recipient index, newest first)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM messages WHERE recipient = ? AND account_id = ? LIMIT 1", (number, account_id)
+        ).fetchone()
+        return row is not None
+
     def optouts_for_account(self, account_id: int) -> list[dict[str, Any]]:
         """Opt-outs of numbers this account has written to, and those its admins added (found in the
         audit trail, which records the account of every panel change): the list is shared, the view
