@@ -43,6 +43,7 @@ from gateway.store.commit import (
 )
 from gateway.store.fileguard import StoreUnusable, file_id
 from gateway.store.mo import MoRepo
+from gateway.store.opening import open_failure
 from gateway.store.outbox import OutboxRepo
 from gateway.store.policy import PolicyRepo
 from gateway.store.queue import QueueRepo
@@ -64,15 +65,6 @@ T = TypeVar("T")
 
 # Lock waits of the CLI and of start-up, like any SQLite client (the serving daemon: SERVING_BUSY_MS).
 BUSY_TIMEOUT_MS = 30_000
-
-
-def _not_writable(path: Path) -> Path | None:
-    """The directory or file that keeps SQLite from opening `path` for writing, if either does."""
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        return path.parent
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return path
-    return None
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -146,23 +138,7 @@ class Db(GroupCommit):
                         "move it aside after saving it for analysis. Refusing to start with an empty queue."
                     )
         except sqlite3.DatabaseError as exc:
-            blocked = _not_writable(path)
-            if blocked is not None:  # not damage: no reason to send anyone to the backups
-                raise StoreUnusable(
-                    f"database {path} cannot be opened: {blocked} is not writable by this user (SQLite"
-                    " keeps its -wal and -shm files beside the database); run as the service's user"
-                    " (sudo -u smsgw ...) or fix the owner"
-                ) from exc
-            if isinstance(exc, sqlite3.OperationalError):
-                # A full disk, an I/O error, a lock held too long: these pass, and a restart retries.
-                raise StoreError(
-                    f"database {path} cannot be opened now ({exc}); is the disk full, or does another"
-                    " process hold the database?"
-                ) from exc
-            raise StoreUnusable(
-                f"database {path} cannot be read ({exc}); restore it from a backup or move it aside "
-                "after saving it for analysis. Refusing to start with an empty queue."
-            ) from exc
+            raise open_failure(path, exc) from exc
         db = cls(conn, path)
         if check:
             db._migrate(existed)

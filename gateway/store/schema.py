@@ -323,31 +323,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE settings_generation (value INTEGER NOT NULL);
     INSERT INTO settings_generation VALUES (0);
-    CREATE TRIGGER accounts_insert_generation AFTER INSERT ON accounts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER accounts_update_generation AFTER UPDATE ON accounts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER accounts_delete_generation AFTER DELETE ON accounts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER users_insert_generation AFTER INSERT ON users
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER users_update_generation AFTER UPDATE ON users
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER users_delete_generation AFTER DELETE ON users
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER account_networks_insert_generation AFTER INSERT ON account_networks
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER account_networks_update_generation AFTER UPDATE ON account_networks
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER account_networks_delete_generation AFTER DELETE ON account_networks
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER optouts_update_generation AFTER UPDATE ON optouts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    CREATE TRIGGER optouts_delete_generation AFTER DELETE ON optouts
-    BEGIN UPDATE settings_generation SET value = random(); END;
-    """,
+    """
+    + "".join(
+        f"CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table}\n"
+        "BEGIN UPDATE settings_generation SET value = random(); END;\n"
+        for table in ("accounts", "users", "account_networks", "optouts")
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
     # 13: a resumed account is judged afresh (R-2.4): its failure share counts only messages after
     # the highest message id at the resume, so the failures the admin has just looked at cannot
     # suspend it again at its next failure
