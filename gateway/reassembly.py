@@ -8,6 +8,9 @@ dropped.
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from smsc.decoding import mend_edges
 
 GAP = "[…]"
@@ -31,3 +34,11 @@ def join(segments: list[tuple[int, str]], total: int) -> str:
 
 def complete(segments: list[tuple[int, str]], total: int) -> bool:
     return {seq for seq, _ in segments} >= set(range(1, total + 1))
+
+
+def late_note(first_at: float, tz: ZoneInfo) -> str:
+    """What the mail of an SMS's late parts says above them: which SMS they complete, and the gap."""
+    return (
+        f"The part of the SMS of {datetime.fromtimestamp(first_at, tz):%Y-%m-%d %H:%M} that came late;"
+        f" {GAP} stands for the parts mailed then"
+    )

@@ -21,7 +21,7 @@ from gateway.config import Config, is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
-from gateway.reassembly import GAP
+from gateway.reassembly import late_note
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
@@ -209,9 +209,7 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
     conv = r.find(phone, earlier.user_email)
     if conv is None or store.accounts.find_user(conv.user_email) is None:
         return None
-    when = datetime.fromtimestamp(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
-    note = f"The part of the answer of {when:%Y-%m-%d %H:%M} that came late;"
-    note += f" {GAP} stands for the parts mailed then"
+    note = late_note(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     if earlier.state == "throttled":
         r.settle_mo(mo.id, "throttled", conv.id, f"the late part of MO {earlier.id}, kept with it")
         log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)

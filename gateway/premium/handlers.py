@@ -183,10 +183,7 @@ def _mail(store: Store, cfg: Config, pmo: PremiumMo, rcpt: str, *, answer: bool)
     answer_address = passwords.address("premium", token, domain) if answer and token else None
     note = None if answer else f"Not forwarded to a client: {pmo.note}"
     if first is not None:
-        late = (
-            f"The part of the SMS of {datetime.fromtimestamp(first.received_at, tz):%Y-%m-%d %H:%M} that came"
-            f" late; {reassembly.GAP} stands for the parts mailed then"
-        )
+        late = reassembly.late_note(first.received_at, tz)
         note = late if note is None else f"{note}. {late}"
     content = forwarded.premium_mo(
         sender=cfg.mail.from_address,

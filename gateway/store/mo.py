@@ -163,8 +163,9 @@ class MoRepo(Repository):
         completes in part, or None: the latest one of this phone, number and reference within the
         redelivery window, when these parts are all among those it still lacks."""
         row = self.conn.execute(
-            "SELECT id, COALESCE(follows, id) FROM mo WHERE source = ? AND concat_ref = ?"
-            " AND concat_total = ? AND seqs IS NOT NULL AND destination = ? AND received_at >= ?"
+            "SELECT id, COALESCE(follows, id) FROM mo INDEXED BY mo_incomplete WHERE source = ?"
+            " AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND destination = ?"
+            " AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
             (source, ref, total, destination, now - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
@@ -172,7 +173,14 @@ class MoRepo(Repository):
             return None
         first = int(row[1])
         had: set[int] = set()
-        for (held,) in self.conn.execute("SELECT seqs FROM mo WHERE id = ? OR follows = ?", (first, first)):
+        # By the same key as above (its partial index): `follows` alone has none, and a scan of
+        # every MO would hold the store's one writer.
+        held_rows = self.conn.execute(
+            "SELECT seqs FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ?"
+            " AND seqs IS NOT NULL AND (id = ? OR follows = ?)",
+            (source, ref, total, first, first),
+        )
+        for (held,) in held_rows:
             had.update(int(x) for x in (held or "").split(",") if x)
         return first if seqs and not seqs & had else None
 
