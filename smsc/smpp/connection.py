@@ -208,8 +208,8 @@ class SmppConnection:
             self._dispatch(raw)
 
     def _dispatch(self, raw: bytes) -> None:
-        self._route(raw)
-        _, command_id, status, _seq = struct.unpack_from(">IIII", raw)
+        _, command_id, status, seq = struct.unpack_from(">IIII", raw)
+        self._route(raw, command_id, status, seq)
         if command_id & 0x80000000 and status == ESME_RINVBNDSTS and self.bound:
             # An answer to one of our requests saying "incorrect bind status" (submit_sm_resp, generic_nack,
             # enquire_link_resp) means the SMSC no longer holds our session: on this connection every
@@ -219,8 +219,7 @@ class SmppConnection:
             log.warning("smpp.bind_lost", link=self.name, command=COMMAND_NAMES.get(command_id))
             raise LinkDown("SMSC answered ESME_RINVBNDSTS: bind lost")
 
-    def _route(self, raw: bytes) -> None:
-        _, command_id, status, seq = struct.unpack_from(">IIII", raw)
+    def _route(self, raw: bytes, command_id: int, status: int, seq: int) -> None:
         name = COMMAND_NAMES.get(command_id)
         is_request = not command_id & 0x80000000
         if not is_request and self.ack_marks:  # any answer to it proves the SMSC read what came before
