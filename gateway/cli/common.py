@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import pwd
 import sqlite3
 import ssl
 from collections.abc import Callable, Sequence
@@ -97,10 +98,8 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
         return  # none yet: whoever runs first makes it
     if owner != 0:
         try:
-            import pwd
-
             name = pwd.getpwuid(owner).pw_name
-        except (KeyError, ImportError):
+        except KeyError:  # a uid with no name
             name = str(owner)
         raise CliError(
             f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
