@@ -90,8 +90,8 @@ class Notifier:
         if account.suspended_at is not None:
             return
         reason = f"{failed} of the last {judged} messages failed (limit {gw.suspend_failed_share:.0%})"
-        self.store.policy.suspend_account(account_id, reason)
-        log.warning("account.suspended", account=name, reason=reason)
+        held = self.store.policy.suspend_account(account_id, reason)
+        log.warning("account.suspended", account=name, reason=reason, held=held)
         mail = self.config.mail
         self.store.outbox.enqueue_mail(
             "suspended",

@@ -245,6 +245,41 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
             assert res.error is None
 
 
+async def test_a_suspension_holds_the_sms_already_waiting_and_a_resume_releases_them(tmp_path: Path) -> None:
+    # Defect: suspending only refused new mail; a bulk SMS held for quiet hours (or the rest of a
+    # campaign in the queue) still went out after `smsgw account suspend`.
+    tz = ZoneInfo("Europe/Warsaw")
+    clock = Clock(datetime.now(tz).replace(hour=22, minute=0, second=0, microsecond=0))
+    async with HappySMSC() as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port)
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        cfg = parse_config(text, source=str(path), base_dir=tmp_path)
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
+            await gw.send(mail(to("601123456"), "Newsletter", Precedence="bulk"))
+            done = await asyncio.to_thread(smsgw, path, "account", "suspend", "acme", "--reason", "spam")
+            assert done.returncode == 0, done.stderr
+            assert "1 waiting message(s) held" in done.stdout
+            states = lambda: gw.store.db.conn.execute(  # noqa: E731
+                "SELECT m.state, p.state FROM messages m JOIN parts p ON p.message_id = m.id"
+            ).fetchall()
+            assert states() == [("hold", "hold")]
+            clock.t += 10 * 3600 + 60  # 08:01: the quiet hours are over, the suspension is not
+            gw.daemon.dispatcher.wake()
+            await asyncio.sleep(0.3)
+            assert smsc.received == [] and states() == [("hold", "hold")]
+            done = await asyncio.to_thread(smsgw, path, "account", "resume", "acme")
+            assert done.returncode == 0, done.stderr
+            assert "1 held message(s) go again" in done.stdout
+            gw.daemon.dispatcher.wake()
+            await smsc.wait_for(1)
+            assert smsc.received[0].text == "Newsletter"
+            await gw.until(lambda: gw.states() == ["delivered"])
+
+
 async def test_a_resumed_account_is_judged_only_by_messages_after_the_resume(tmp_path: Path) -> None:
     # Defect: the share still counted the failures the admin had just looked at, so the first
     # failure after `smsgw account resume` suspended the account again (and mailed the admin again).

@@ -173,8 +173,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)
-    store.policy.suspend_account(acc.id, args.reason)
-    print(f"account {acc.name} suspended")
+    held = store.policy.suspend_account(acc.id, args.reason)
+    print(f"account {acc.name} suspended; {held} waiting message(s) held until it is resumed")
     return 0
 
 
@@ -183,8 +183,8 @@ def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
     acc = store.accounts.get_account(args.name)
     if acc.suspended_at is None:
         raise CliError(f"account {acc.name} is not suspended")
-    store.policy.resume_account(acc.id)
-    print(f"account {acc.name} resumed")
+    released = store.policy.resume_account(acc.id)
+    print(f"account {acc.name} resumed; {released} held message(s) go again")
     return 0
 
 
@@ -346,7 +346,7 @@ def add_admin_commands(sub: Any) -> None:
         help="stop trusting this network, written as `account list` shows it (may be repeated)",
     )
     aset.set_defaults(func=cmd_account_set)
-    asus = a.add_parser("suspend", help="refuse the account's mail until resumed")
+    asus = a.add_parser("suspend", help="refuse the account's mail and hold its waiting SMS until resumed")
     asus.add_argument("name", help="the account to suspend")
     asus.add_argument(
         "--reason",

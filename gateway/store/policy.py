@@ -10,6 +10,11 @@ from typing import Any
 
 from gateway.store.repository import Repository
 
+# The note on a part the account's suspension holds: resuming releases exactly these (an admin's
+# own hold, "held by admin", stays).
+SUSPENDED_HOLD = "held: the account is suspended"
+_UNFINISHED = "state NOT IN ('delivered', 'failed', 'expired', 'cancelled')"
+
 
 class PolicyRepo(Repository):
     def add_optout(self, number: str, *, word: str | None, source: str) -> bool:
@@ -66,23 +71,61 @@ class PolicyRepo(Repository):
         ).fetchall()
         return sum(1 for (s,) in rows if s != "delivered"), len(rows)
 
-    def suspend_account(self, account_id: int, reason: str) -> None:
+    def suspend_account(self, account_id: int, reason: str) -> int:
+        """Stop the account's sending: new mail is refused at SMTP, and every SMS it still has
+        waiting (queued, retrying, held for quiet hours) is put on hold in the same transaction,
+        or a suspension for spam would let the rest of the campaign go. Parts already handed to a
+        link are not called back. Returns how many messages were held."""
         with self.changing_settings():
-            self.conn.execute(
+            changed = self.conn.execute(
                 "UPDATE accounts SET suspended_at = ?, suspended_reason = ?"
-                " WHERE id = ? AND suspended_at IS NULL",
+                " WHERE id = ? AND suspended_at IS NULL RETURNING id",
                 (self.clock(), reason, account_id),
-            )
+            ).fetchone()
+            if changed is None:
+                return 0
+            held = {
+                mid
+                for (mid,) in self.conn.execute(
+                    "UPDATE parts SET state = 'hold', error = ? WHERE state IN ('queued', 'deferred')"
+                    f" AND message_id IN (SELECT id FROM messages WHERE account_id = ? AND {_UNFINISHED})"
+                    " RETURNING message_id",
+                    (SUSPENDED_HOLD, account_id),
+                )
+            }
+            self._set_state(held, "hold", SUSPENDED_HOLD)
+        return len(held)
 
-    def resume_account(self, account_id: int) -> None:
+    def resume_account(self, account_id: int) -> int:
         """Lift a suspension; the failure share starts afresh with the messages accepted from now on.
 
         Messages accepted before it (some may still fail after it) were part of what the admin
-        judged, so only ids above today's highest count (see `failure_share`).
+        judged, so only ids above today's highest count (see `failure_share`). What the suspension
+        held goes again, each part at its old due time (a quiet-hours hold keeps its hour) within
+        its old validity; an admin's own hold stays. Returns how many messages were released.
         """
         with self.changing_settings():
+            released = {
+                mid
+                for (mid,) in self.conn.execute(
+                    "UPDATE parts SET state = 'queued', error = NULL WHERE state = 'hold' AND error = ?"
+                    " AND message_id IN (SELECT id FROM messages WHERE account_id = ?) RETURNING message_id",
+                    (SUSPENDED_HOLD, account_id),
+                )
+            }
+            self._set_state(released, "queued", None)
             self.conn.execute(
                 "UPDATE accounts SET suspended_at = NULL, suspended_reason = NULL,"
                 " resumed_after_message = (SELECT COALESCE(MAX(id), 0) FROM messages) WHERE id = ?",
                 (account_id,),
+            )
+        return len(released)
+
+    def _set_state(self, message_ids: set[int], state: str, reason: str | None) -> None:
+        """The held or released messages' own state, unless they moved on meanwhile (all parts sent)."""
+        if message_ids:
+            self.conn.execute(
+                f"UPDATE messages SET state = ?, reason = ? WHERE id IN ({','.join('?' * len(message_ids))})"
+                " AND state IN ('queued', 'hold')",
+                (state, reason, *message_ids),
             )

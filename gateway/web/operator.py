@@ -74,20 +74,21 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             if action == "suspend":
                 confirmed(form, f"suspend account {acc.name}")
                 reason = str(form.get("reason", "")).strip() or "suspended by admin"
-                await web.change(
+                held = await web.change(
                     who,
                     acc.id,
                     "account.suspend",
                     reason,
                     lambda: store.policy.suspend_account(acc.id, reason),
                 )
+                done = f"account {acc.name} suspended; {held} waiting message(s) held"
             else:
                 if acc.suspended_at is None:
                     raise Invalid(f"account {acc.name} is not suspended")
-                await web.change(
+                released = await web.change(
                     who, acc.id, "account.resume", "", lambda: store.policy.resume_account(acc.id)
                 )
-            done = f"account {acc.name} {action}{'ed' if action == 'suspend' else 'd'}"
+                done = f"account {acc.name} resumed; {released} held message(s) go again"
         else:
             raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound, ConfigError) as exc:
