@@ -309,6 +309,28 @@ async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) 
     assert answers == [submission.NOT_OWNED, submission.NOT_OWNED, replies.OK_SENDER]
 
 
+async def test_mail_from_takes_the_auth_parameter(tmp_path: Path, tls_pair: Any) -> None:
+    # Defect: `MAIL FROM:<…> AUTH=<…>` (RFC 4954 5, sent by relaying servers) got 555, so such a
+    # smart host's every mail was refused for good. The parameter is taken and ignored.
+    async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
+        await with_password(gw)
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                c.login(STAFF, PASSWORD)
+                answers = [reply(c.docmd("MAIL", f"FROM:<{STAFF}> SIZE=300 BODY=8BITMIME AUTH=<{STAFF}>"))]
+                answers.append(reply(c.docmd("RSET")))
+                answers.append(reply(c.docmd("MAIL", f"FROM:<{STAFF}> AUTH=<>")))
+                answers.append(reply(c.rcpt(RCPT)))
+                c.data(mail(RCPT, "Via a smart host").as_bytes())
+                return answers
+
+        answers = await blocking(session)
+        assert answers[0] == answers[2] == replies.OK_SENDER
+        await smsc.wait_for(1)
+        assert smsc.received[0].text == "Via a smart host"
+
+
 async def test_suspended_account_is_refused_at_mail(tmp_path: Path, tls_pair: Any) -> None:
     # A valid login does not override a suspension: the relay port's SUSPENDED reply, naming the reason.
     cfg = submission_config(tmp_path, 1, tls_pair)

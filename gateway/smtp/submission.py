@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import re
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from gateway.smtp.replies import (
 )
 
 log = structlog.get_logger(__name__)
+
+_AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
 
 
 MECHANISMS = ("PLAIN", "LOGIN")  # what Outlook and every other mail client offer
@@ -157,6 +160,16 @@ class SubmissionSMTP(GatewaySMTP):
         super().__init__(handler, **kwargs)
         self.submission = handler
         self.auth_guard = auth_guard
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        """RFC 4954 5: a server that offers AUTH must take MAIL's `AUTH=` parameter (a relaying
+        server names who first submitted the mail; aiosmtpd refuses it with 555). Its value proves
+        nothing, the login does, so it is dropped before the usual checks."""
+        end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
+        if arg is not None and end >= 0:
+            arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
+        await super().smtp_MAIL(arg)
 
     async def _handle_client(self) -> None:
         # A locked-out address is refused at the greeting, before it can say anything.
