@@ -91,6 +91,9 @@ def sms_reply(
         title = reply_title(name)
     elif any(re.search(rf"(?<!\d){re.escape(n)}(?!\d)", original) for n in (name, local)):
         title = original  # names the phone already (the fallback's "SMS from … to …")
+        topic_of_answer = without_reply_title(original)  # the user's Reply to one of our reply mails
+        if topic_of_answer != original:
+            topic = reply_topic(topic_of_answer)  # else every later answer left Outlook's thread
     else:
         # the subject names the phone; Thread-Topic keeps the conversation's topic, by which
         # clients that group by topic (Outlook, Exchange) put it with the user's mail.

@@ -57,6 +57,14 @@ async def test_answers_to_a_reply_mail_reach_the_phone_as_typed(tmp_path: Path) 
             return str(core.records[-1]["text"])
 
         assert await sms_for(answer_to(reply, "Świetnie, do zobaczenia")) == "Świetnie, do zobaczenia"
+        # The phone answers again, after the user's Reply became the conversation's subject: the
+        # mail still names the phone once, and keeps the topic (it had no Thread-Topic at all).
+        command = {"op": "mo", "reply_to_last": True, "text": "Do jutra"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await sink.wait(2)
+        again = parsed(sink.messages[1][2])
+        assert again["Subject"].count("(SMS from +48 601 123 456)") == 1
+        assert again["Thread-Topic"] == "Spotkanie"
         assert await sms_for(outlook_answer(reply, "A jednak 11:00?")) == "A jednak 11:00?"
         changed = answer_to(reply, "Sala 4")
         changed.replace_header("Subject", "Zmiana sali")
