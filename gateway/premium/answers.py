@@ -10,6 +10,7 @@ and read reports are recorded and answered `250` (refusing them would only make 
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from email.parser import BytesParser
 from email.policy import compat32
@@ -17,7 +18,7 @@ from email.utils import parseaddr
 
 import structlog
 
-from gateway import notify
+from gateway import forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.premium import handlers
@@ -92,22 +93,43 @@ async def _on_mail(store: Store, cfg: Config, target: Target, mail_from: str, ra
         head = _HEADERS.parsebytes(raw.replace(b"\r\n", b"\n")[:65536], headersonly=True)
         author = parseaddr(str(head.get("From", "")))[1]
     if target.kind == "confirm":
-        return await store.write(lambda: confirm(store, cfg, target.token, mail), interactive=True), False
+        decided = await store.write(
+            lambda: confirm(store, cfg, target.token, mail, raw=raw, mail_from=mail_from), interactive=True
+        )
+        return decided, False
     return await store.write(
-        lambda: answer(store, cfg, target.token, mail_from, author, mail), interactive=True
+        lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw), interactive=True
     )
 
 
-def confirm(store: Store, cfg: Config, token: str, mail: MailText | IntakeRefused) -> str:
-    """R-4.3: the address answered its confirmation: forwarding starts, kept MOs are mailed in order."""
+def confirm(
+    store: Store,
+    cfg: Config,
+    token: str,
+    mail: MailText | IntakeRefused,
+    *,
+    raw: bytes = b"",
+    mail_from: str = "",
+) -> str:
+    """R-4.3: the address answered its confirmation: forwarding starts, kept MOs are mailed in order.
+
+    Only a person's mail confirms. An out-of-office reply from the address proves nobody read the
+    confirmation, whose text promises that nothing is sent unless someone answers it: automatic
+    mail of any kind is recorded (logged; a bounce forwarded with `raw`, the mail as received, and
+    `mail_from`, its envelope sender) and the token stays good.
+    """
     r = handlers.repo(store)
     v = r.verification(token)
     if v is None:
         return replies.PREMIUM_UNKNOWN_ADDRESS.format("confirm")
-    if isinstance(mail, MailText) and (why := not_an_answer(mail.automatic)):
-        log.info("premium.confirm_ignored", reason=why)
-        return replies.OK_NOT_SENT.format(why)
     service = r.service(v.service_id)
+    if isinstance(mail, MailText) and mail.automatic:
+        about = [f"confirmation of premium service {service.password}", v.email]
+        sent = _forward_bounce(
+            store, cfg, mail, raw, mail_from, f"confirm-{token}", service.account_id, about
+        )
+        log.info("premium.confirm_ignored", service=service.password, reason=mail.automatic, forwarded=sent)
+        return replies.OK_NOT_SENT.format(f"{mail.automatic}; automatic mail, not a confirmation")
     if service.removed_at is not None:
         return replies.PREMIUM_SERVICE_GONE.format(service.password)
     if service.email.casefold() != v.email.casefold():
@@ -124,9 +146,20 @@ def confirm(store: Store, cfg: Config, token: str, mail: MailText | IntakeRefuse
 
 
 def answer(
-    store: Store, cfg: Config, token: str, mail_from: str, author: str, mail: MailText | IntakeRefused
+    store: Store,
+    cfg: Config,
+    token: str,
+    mail_from: str,
+    author: str,
+    mail: MailText | IntakeRefused,
+    *,
+    raw: bytes = b"",
 ) -> tuple[str, bool]:
-    """R-4.5: one free SMS from the premium number to the phone, or a recorded refusal."""
+    """R-4.5: one free SMS from the premium number to the phone, or a recorded refusal.
+
+    `raw` is the mail as received: a bounce (the client's mailbox refused the premium SMS mailed
+    from this address) is handed to the fallback address with it attached.
+    """
     r = handlers.repo(store)
     pmo = r.by_token(token)
     if pmo is None or pmo.service_id is None:
@@ -138,7 +171,13 @@ def answer(
         log.info("premium.answer_refused", mo=pmo.mo_id, reason=reason)
         return reply, False
 
-    if isinstance(mail, MailText) and (why := not_an_answer(mail.automatic)):
+    # A bounce is never an answer, whatever else it says (Exim's come from <> as auto-replied).
+    bounce = isinstance(mail, MailText) and _bounce(mail, raw)
+    if isinstance(mail, MailText) and (why := mail.automatic if bounce else not_an_answer(mail.automatic)):
+        if bounce:
+            phone = display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone
+            about = [f"premium SMS {pmo.password} · {pmo.number} · {phone}"]
+            _forward_bounce(store, cfg, mail, raw, mail_from, f"premium-{token}", pmo.account_id, about)
         return refuse(replies.OK_NOT_SENT.format(why), why)
     service = r.service(pmo.service_id)
     if service.removed_at is not None:
@@ -203,3 +242,66 @@ def answer(
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
     return replies.OK_QUEUED.format(result.email_id), True
+
+
+def _bounce(mail: MailText, raw: bytes) -> bool:
+    """R-1.7: a bounce that tells of mail gone astray (not a success report or a vacation reply)."""
+    return bool(mail.automatic and raw and forwarded.worth_forwarding(mail.automatic, raw))
+
+
+def _forward_bounce(
+    store: Store,
+    cfg: Config,
+    mail: MailText,
+    raw: bytes,
+    mail_from: str,
+    address: str,
+    account_id: int | None,
+    about: list[str],
+) -> bool:
+    """Inside the mail's write: hand a bounce to the premium fallback address; whether it was queued.
+
+    As on the relay port (`gateway.smtp.accept`), the forward has an empty envelope sender, so
+    nothing answers it, and a bounce delivered again (our `250` was lost) is forwarded once: the
+    first forward leaves a machine-mail row in `emails` keyed by the address and the Message-ID,
+    which `recorded_before` finds. A bounce without a Message-ID cannot be told from the next
+    one, and is forwarded each time (as there). `address` is the local part it was sent to
+    (never logged: it holds the token), `about` names what bounced, for the operator.
+    """
+    fallback = cfg.premium_fallback
+    if fallback is None or mail.automatic is None or not _bounce(mail, raw):
+        return False
+    key = None
+    if mail.message_id:
+        key = hashlib.sha256(f"{address}\0{mail.message_id}".encode("utf-8", "surrogatepass")).hexdigest()
+    if store.queue.recorded_before(key):
+        log.info("premium.bounce_forwarded_before", reason=mail.automatic)
+        return False
+    record = Acceptance(
+        mail_from=mail_from,
+        client_ip=None,
+        account_id=account_id,
+        user_id=None,
+        header_message_id=mail.message_id,
+        dedup_key=key,
+        subject=mail.subject,
+        text=mail.text,
+        messages=[],
+        validity_seconds=0,
+        automatic=mail.automatic,
+    )
+    recorded = store.queue.insert_email(record)
+    content = forwarded.bounce_forward(
+        sender=cfg.mail.from_address,
+        rcpt=fallback,
+        domain=cfg.gateway.hostname,
+        subject=mail.subject,
+        reason=mail.automatic,
+        mail_from=mail_from,
+        client_ip=None,
+        numbers=about,
+        raw=raw,
+    )
+    store.outbox.enqueue_mail("bounce-forward", "", fallback, content)
+    log.info("premium.bounce_forwarded", email=recorded.email_id, to=fallback, reason=mail.automatic)
+    return True
