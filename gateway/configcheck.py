@@ -141,6 +141,8 @@ def needed_files(cfg: Config) -> list[NeededFile]:
     # A "maildir:" relay writes files and never logs in: its password file is not read.
     if cfg.mail.capture_dir is None and cfg.mail.relay_password_file is not None:
         found.append(NeededFile("mail.relay_password_file", cfg.mail.relay_password_file, True))
+    if cfg.mail.capture_dir is None and cfg.mail.relay_tls_ca_file is not None:
+        found.append(NeededFile("mail.relay_tls_ca_file", cfg.mail.relay_tls_ca_file, False))
     return found
 
 

@@ -71,7 +71,12 @@ MEANINGS: dict[str, str] = {
     "mail.relay_password_file": (
         "file with the relay password; a bare name is looked up in $CREDENTIALS_DIRECTORY first"
     ),
-    "mail.relay_starttls": "use STARTTLS to the relay",
+    "mail.relay_starttls": "use STARTTLS to the relay; its certificate is checked against the system's CAs"
+    " and must name the host in `relay`",
+    "mail.relay_tls_ca_file": "CA certificate (PEM) that issued the relay's certificate, for a self-signed"
+    " or internal-CA relay (relative: to the config); with relay_starttls",
+    "mail.relay_tls_verify": "false: take any certificate of the relay (the mail is still encrypted), only"
+    " for a relay on loopback or a trusted LAN; with relay_starttls",
     "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`);"
     " the back-off doubles from 30 s to an hour, so 125 tries take about five days",
     "smsc.name": "the link's name in logs, status and routing",

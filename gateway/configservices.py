@@ -66,6 +66,10 @@ class MailSection(_Section):
     relay_password: SecretStr | None = None
     relay_password_file: Path | None = None
     relay_starttls: bool = False
+    # A company relay's certificate is usually self-signed or from an internal CA: without these the
+    # only choices were no TLS or every outgoing mail deferred for five days.
+    relay_tls_ca_file: Path | None = None
+    relay_tls_verify: bool = True
     # 125 tries: the back-off reaches an hour after 7, so about five days, as mail servers keep trying
     # (12 gave up after 7 hours: one night's relay outage failed every bounce queued meanwhile).
     max_attempts: int = Field(125, ge=1)
@@ -74,6 +78,20 @@ class MailSection(_Section):
     def _one_password(self) -> MailSection:
         if self.relay_password is not None and self.relay_password_file is not None:
             raise ValueError("give relay_password or relay_password_file, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_settings(self) -> MailSection:
+        # A TLS setting that changes nothing would let an admin believe the relay is reached over TLS.
+        tls_set = self.relay_tls_ca_file is not None or not self.relay_tls_verify
+        if tls_set and not self.relay_starttls:
+            raise ValueError(
+                "relay_tls_ca_file and relay_tls_verify take effect only with relay_starttls = true"
+            )
+        if self.relay_tls_ca_file is not None and not self.relay_tls_verify:
+            raise ValueError(
+                "give relay_tls_ca_file or relay_tls_verify = false, not both (false checks nothing)"
+            )
         return self
 
     def relay_password_path(self, base_dir: Path | None = None) -> Path | None:

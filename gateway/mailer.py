@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import os
 import re
+import ssl
 import time
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,7 @@ import aiosmtplib
 import structlog
 
 from gateway.config import Config
+from gateway.configbase import ConfigError
 from gateway.configservices import MailSection
 from gateway.filemodes import private_dir, write_private_bytes
 from gateway.store.db import Store
@@ -33,6 +35,15 @@ log = structlog.get_logger(__name__)
 
 class PermanentMailError(Exception):
     """The relay refused the mail for good (5xx)."""
+
+
+class RelayCertificateError(Exception):
+    """The relay's certificate failed verification at STARTTLS.
+
+    A matter of the gateway's setup, not of the mail: it is retried like any connection failure,
+    but its text names the settings that fix it, as OpenSSL's own words ("self-signed
+    certificate") leave an admin guessing for the five days the outbox keeps trying.
+    """
 
 
 class Mailer(Protocol):
@@ -61,11 +72,16 @@ def _setup_refusal(code: int, message: str) -> bool:
 
 
 class SmtpRelayMailer:
-    def __init__(self, cfg: MailSection, hostname: str, password: str | None = None) -> None:
+    def __init__(
+        self, cfg: MailSection, hostname: str, password: str | None = None, ca_file: Path | None = None
+    ) -> None:
         self.cfg = cfg
         self.hostname = hostname
         # Read once by build_mailer at start, so a missing relay_password_file stops the start.
         self.password = password
+        # Resolved beside the config and checked by build_mailer; read again at each connection, so
+        # a renewed CA bundle is taken without a restart.
+        self.ca_file = ca_file
 
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
         host, port = self.cfg.relay_addr
@@ -75,6 +91,8 @@ class SmtpRelayMailer:
             local_hostname=self.hostname,
             start_tls=self.cfg.relay_starttls,
             use_tls=False,
+            validate_certs=self.cfg.relay_tls_verify,
+            cert_bundle=str(self.ca_file) if self.ca_file is not None else None,
             timeout=30,
         )
         try:
@@ -82,7 +100,10 @@ class SmtpRelayMailer:
                 if self.cfg.relay_username and self.password:
                     await client.login(self.cfg.relay_username, self.password)
                 # sendmail (not send_message) so that bounces can carry the empty sender <>.
-                await client.sendmail(mail_from, [rcpt], content)
+                options = await _body_options(client, content)
+                await client.sendmail(mail_from, [rcpt], content, mail_options=options)
+        except ssl.SSLCertVerificationError as exc:
+            raise RelayCertificateError(_untrusted(host, exc, self.ca_file)) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
             refusals = exc.recipients
@@ -99,6 +120,47 @@ class SmtpRelayMailer:
             if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
             raise
+
+
+async def _body_options(client: aiosmtplib.SMTP, content: bytes) -> list[str]:
+    """`BODY=8BITMIME` for a mail with 8-bit bytes when the relay offers it (RFC 6152).
+
+    Forwarded bounces carry their original's 8-bit text as it came; a relay told nothing may take
+    such a body as 7-bit and mangle it, or refuse it. A relay without 8BITMIME gets the mail as
+    before: the gateway has no 7-bit form of a forwarded original to offer instead.
+    """
+    if content.isascii():
+        return []
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()  # a relay without ESMTP: no extensions, so no BODY parameter either
+    return ["BODY=8BITMIME"] if client.supports_extension("8BITMIME") else []
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the certificate is
+# trusted but names another host (a relay written as 127.0.0.1, a certificate for its name).
+_NAME_MISMATCH = frozenset({62, 64})
+
+
+def _untrusted(host: str, exc: ssl.SSLCertVerificationError, ca_file: Path | None) -> str:
+    """The certificate failure in words that say what to change in the config."""
+    why = (exc.verify_message or str(exc)).rstrip(".")
+    if exc.verify_code in _NAME_MISMATCH:
+        problem = f"the relay's certificate does not name {host!r}, the host in [mail] relay ({why})"
+        fix = (
+            "set [mail] relay to the name the certificate is issued for, or relay_tls_verify = false"
+            " for a relay on loopback or a trusted LAN"
+        )
+    else:
+        against = f"the CA file {ca_file}" if ca_file is not None else "the system's CA certificates"
+        problem = f"the relay's certificate is not trusted: {why}, checked against {against}"
+        fix = (
+            "set [mail] relay_tls_ca_file to the CA certificate that issued it (PEM), or"
+            " relay_tls_verify = false for a relay on loopback or a trusted LAN"
+        )
+    return f"{problem}; {fix}"
 
 
 class CaptureMailer:
@@ -132,7 +194,22 @@ def build_mailer(cfg: Config) -> Mailer:
     capture = cfg.mail.capture_dir
     if capture is not None:
         return CaptureMailer(cfg.path(capture))
-    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir))
+    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir), _ca_file(cfg))
+
+
+def _ca_file(cfg: Config) -> Path | None:
+    """`[mail] relay_tls_ca_file` beside the config, loaded once at start: an unreadable or non-PEM
+    file stops the start with its name, not every mail for five days with an OpenSSL message."""
+    if cfg.mail.relay_tls_ca_file is None:
+        return None
+    path = cfg.path(cfg.mail.relay_tls_ca_file)
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigError(f"mail: relay_tls_ca_file {path} holds no PEM certificate ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigError(f"mail: cannot read relay_tls_ca_file {path}: {exc.strerror}") from exc
+    return path
 
 
 def mail_retry_delay(attempts: int) -> float:

@@ -21,6 +21,9 @@ from typing import Any
 
 from gateway import mailheaders as h
 
+# The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
+_ORIGINAL_SUBJECT_MAX = 500
+
 _STATE_TEXT = {
     "failed": "could not be delivered",
     "expired": "expired before it could be delivered",
@@ -54,8 +57,18 @@ def stamp(
 
 
 def plain(msg: EmailMessage, content: str) -> bytes:
-    msg.set_content(h.body(content))
+    set_text(msg, content)
     return msg.as_bytes()
+
+
+def set_text(msg: EmailMessage, content: str) -> None:
+    """The body as UTF-8, quoted-printable once it is not ASCII (as the answers in forwarded.py are).
+
+    The email package would choose `8bit` for short lines: a relay without 8BITMIME then has to
+    convert the notice, or passes it on as it is to the next hop that cannot take it.
+    """
+    text = h.body(content)
+    msg.set_content(text, charset="utf-8", cte=None if text.isascii() else "quoted-printable")
 
 
 # A receipt's stat word and its err code, as a person reads them; the code stays beside the text.
@@ -150,13 +163,29 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
     report.attach(delivery)
     headers = Message()
     headers.set_type("text/rfc822-headers")
-    original = h.msgid(info.get("header_message_id"))
-    headers.set_payload(
-        f"From: {h.address(info['mail_from'])}\r\nTo: {final}\r\n"
-        + (f"Message-ID: {original}\r\n" if original else "")
-    )
+    headers.set_payload(_original_headers(info, final))
     report.attach(headers)
     return report.as_bytes()
+
+
+def _original_headers(info: dict[str, Any], final: str) -> str:
+    """The text/rfc822-headers part: what is kept of the mail that bounced (RFC 3462).
+
+    Only its envelope sender, Subject and Message-ID are stored, so only those are given, and the
+    number it was sent to; the Subject is what a person recognises their mail by. The address as
+    typed at RCPT is not stored, so the report has no Original-Recipient. A non-ASCII Subject is
+    written as an encoded word, as in the mail itself: the part stays 7-bit.
+    """
+    original = EmailMessage()
+    original["From"] = h.address(info["mail_from"])
+    original["To"] = final
+    subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)
+    if subject:
+        original["Subject"] = subject
+    msgid = h.msgid(info.get("header_message_id"))
+    if msgid:
+        original["Message-ID"] = msgid
+    return "".join(original.policy.fold(name, value) for name, value in original.items())
 
 
 def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: str) -> bytes:
@@ -310,7 +339,7 @@ def billing_file(
     """
     msg = EmailMessage()
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
-    msg.set_content(h.body(summary), charset="utf-8")
+    set_text(msg, summary)
     # ASCII without quotes, slashes or `?` (no Windows file name has one, and without it no
     # encoded word can form again once the word joiner of `text` is dropped).
     name = "".join(c for c in h.text(filename, limit=100) if c.isascii() and c not in '"\\/?')
@@ -324,7 +353,3 @@ def billing_file(
         filename=name,
     )
     return msg.as_bytes()
-
-
-# A bounce larger than this is forwarded as its header block only: the headers say what bounced
-# and why, and a fallback mailbox should not fill with the attachments bounces carry back.

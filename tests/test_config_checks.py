@@ -101,6 +101,8 @@ def test_a_utf8_config_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
         ("[[smsc]] main: password_file", 'password = "secret"\n', 'password_file = "{missing}"\n'),
         ("mail.relay_password_file", "[mail]\n",
          '[mail]\nrelay_username = "a"\nrelay_password_file = "{missing}"\n'),
+        ("mail.relay_tls_ca_file", "[mail]\n",
+         '[mail]\nrelay_starttls = true\nrelay_tls_ca_file = "{missing}"\n'),
     ],
 )  # fmt: skip
 def test_check_config_refuses_a_file_the_daemon_cannot_open_naming_it(
