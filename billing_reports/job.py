@@ -72,7 +72,7 @@ def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -
                 domain=cfg.gateway.domains[0],
                 subject=f"SMS billing {month}: {f.account}",
                 summary=_body(month, tz, f),
-                filename=f"{month}-{f.path.name}",
+                filename=f"{month}-{f.account}.txt",  # readable: the file on disk is %XX-escaped
                 content=content,
             ),
         )

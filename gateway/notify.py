@@ -12,6 +12,7 @@ SMSC redeliver a receipt, forever).
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
@@ -20,6 +21,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from gateway import mailheaders as h
+from smsc.encoding import transliterate_text
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
 _ORIGINAL_SUBJECT_MAX = 500
@@ -340,16 +342,33 @@ def billing_file(
     msg = EmailMessage()
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     set_text(msg, summary)
-    # ASCII without quotes, slashes or `?` (no Windows file name has one, and without it no
-    # encoded word can form again once the word joiner of `text` is dropped).
-    name = "".join(c for c in h.text(filename, limit=100) if c.isascii() and c not in '"\\/?')
-    name = name or "billing.txt"
     msg.add_attachment(
         h.body(content.decode("utf-8", "replace")),
         subtype="plain",
         charset="utf-8",
         cte="base64",
         disposition="attachment",
-        filename=name,
+        filename=attachment_name(filename),
     )
     return msg.as_bytes()
+
+
+# Characters no Windows file name may hold; `?` also keeps an encoded word from forming.
+_NOT_IN_FILE_NAMES = frozenset('"\\/?*:<>|')
+ATTACHMENT_STEM_MAX = 80
+
+
+def attachment_name(filename: str) -> str:
+    """A billing attachment's name: the account's own name in plain ASCII ("Spółdzielnia „Łódź”"
+    → "Spoldzielnia Lodz"), its extension kept whatever the length.
+
+    Plain ASCII because mail clients disagree on encoded file names (Outlook and RFC 2231), and the
+    extension because without it Windows cannot tell what the file is (a name cut to 100
+    characters lost its ".txt" and ended inside a `%XX` escape)."""
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or not ext.isalnum():
+        stem, ext = filename, "txt"
+    plain = unicodedata.normalize("NFKD", transliterate_text(stem))
+    plain = "".join(c for c in plain if c.isascii() and c.isprintable() and c not in _NOT_IN_FILE_NAMES)
+    plain = " ".join(plain.split())[:ATTACHMENT_STEM_MAX].strip(" .-") or "billing"
+    return f"{plain}.{ext}"

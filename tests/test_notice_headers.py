@@ -123,3 +123,26 @@ async def test_folded_message_id_with_dlr_mail_all_acks_the_receipt_and_mails_ou
             await sink.wait(1)
             (notice,) = outbound(sink)
             assert str(notice["Subject"]) == "SMS delivered to +48601123456"
+
+
+def test_a_billing_attachment_keeps_a_readable_name_and_its_extension() -> None:
+    # Defect: the %XX-escaped file name was cut to 100 characters, which lost ".txt" (Windows could not
+    # tell the file's type) and ended inside an escape. No peer is involved: the mail is only built.
+    from gateway.notify import billing_file
+
+    long_polish = "Spółdzielnia Usług Różnych „Łódź” w Żółkiewce i Okolicach Bardzo Dalekich Sp. z o.o."
+    raw = billing_file(
+        sender="smsgw@sms.example.com",
+        rcpt="admin@example.com",
+        domain="sms.example.com",
+        subject="SMS billing 2026-11",
+        summary="Zażółć",
+        filename=f"2026-11-{long_polish}.txt",
+        content=b"a\tb\n",
+    )
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    (attachment,) = msg.iter_attachments()
+    name = attachment.get_filename()
+    assert name.startswith("2026-11-Spoldzielnia Uslug Roznych Lodz w Zolkiewce") and name.endswith(".txt")
+    assert name.isascii() and "%" not in name and len(name) <= 84
+    assert attachment.get_content() == "a\tb\n"
