@@ -70,6 +70,22 @@ async def test_monthly_limit_is_exact_under_concurrent_sessions(tmp_path: Path) 
         assert kinds.count("limit") == 1
 
 
+async def test_each_user_refused_by_the_account_limit_is_told_once(tmp_path: Path) -> None:
+    # defect: the notice was remembered per limit, so after the first user of an account was
+    # told, every other user refused by the same account limit that day got only the 550.
+    colleague = "jan@acme.example"
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", daily_limit=1))
+        await gw.store.write(lambda: gw.store.accounts.add_user(colleague, "acme"))
+        assert (await gw.send(mail(to("601123451"), "First"))).error is None
+        for sender in (STAFF, STAFF, colleague, colleague):
+            msg = mail(to("601123452"), f"From {sender}")
+            msg.replace_header("From", sender)
+            assert code(await gw.send(msg, sender=sender)) == 550
+        told = gw.store.db.conn.execute("SELECT rcpt FROM outbox WHERE kind = 'limit' ORDER BY id").fetchall()
+        assert told == [(STAFF,), (colleague,)]
+
+
 async def test_user_daily_limit_counts_parts_for_all_recipients(tmp_path: Path) -> None:
     # A 2-part text to 3 numbers needs 6 parts; a daily limit of 5 refuses it as a whole.
     long_text = "word " * 60  # 300 characters: 2 concatenated parts

@@ -185,7 +185,11 @@ def _refusal(store: Store, limits: Limits) -> str | None:
     if exceeded is None:
         return None
     q = exceeded.quota
-    if limits.user_email is not None and store.policy.first_limit_notice(q.scope, q.key):
+    # Once per period and per user: an account's limit refuses each of its users, and each of them
+    # is told once (remembered per limit alone, only the first user refused ever heard why).
+    told = q.scope if q.scope.startswith("user:") else f"{q.scope} {(limits.user_email or '').casefold()}"
+    if limits.user_email is not None and store.policy.first_limit_notice(told, q.key):
+        used_up = exceeded.used >= (q.limit or 0)
         store.outbox.enqueue_mail(
             "limit",
             limits.notice_from,
@@ -194,7 +198,8 @@ def _refusal(store: Store, limits: Limits) -> str | None:
                 sender=limits.notice_from,
                 rcpt=limits.user_email,
                 domain=limits.hostname,
-                subject=f"SMS limit reached: {q.period} limit of {q.owner}",
+                subject=f"SMS limit {'reached' if used_up else 'too low for your email'}:"
+                f" {q.period} limit of {q.owner}",
                 content=f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
                 f" parts, {exceeded.used} are used, and the email needed {limits.needed}.\n"
                 "Ask your administrator to raise the limit, or wait for the next period.\n",
