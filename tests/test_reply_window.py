@@ -203,3 +203,24 @@ async def test_a_segment_delivered_again_after_its_set_was_joined_is_not_mailed(
     await w.mo("three ", concat=Concat(ref=9, total=2, seq=1))
     await w.mo("four", concat=Concat(ref=9, total=2, seq=2))
     assert [m.get_content().split("\n")[0] for _, _, m in w.outbox()] == ["one two", "three four"]
+
+
+async def test_a_long_answer_sent_within_the_window_is_matched_when_joined_after_it(tmp_path: Path) -> None:
+    # defect: the window was judged when the timeout joined an incomplete answer, five
+    # minutes after it arrived, so an answer sent in the window's last minutes missed its user.
+    w = World(tmp_path)
+    send(w)
+    w.now += 7 * DAY - 60  # one minute of the window left
+    await w.mo("one ", concat=Concat(ref=4, total=3, seq=1))
+    w.now += 1
+    await w.mo("two ", concat=Concat(ref=4, total=3, seq=2))  # part 3 never comes
+    w.now += TIMEOUT_SECONDS + 1  # the window is over when the timeout joins the two
+
+    def expire() -> None:
+        for mo_id in w.store.mo.join_stale_segments(w.now - TIMEOUT_SECONDS):
+            w.events.whole_mo(mo_id)
+
+    await w.store.write(expire)
+    assert w.mo_states() == ["mailed"]
+    ((kind, rcpt, msg),) = w.outbox()
+    assert (kind, rcpt) == ("reply", ANNA) and msg.get_content().startswith("one two")

@@ -130,7 +130,8 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     late = _late_parts(store, cfg, mo, phone)
     if late is not None:
         return late
-    conv = r.match(phone, number, store.clock(), cfg.replies.window_seconds) if phone else None
+    # Within the window when it reached the SMSC link: a long answer joined later still counts.
+    conv = r.match(phone, number, mo.received_at, cfg.replies.window_seconds) if phone else None
     gone = None
     if conv is not None and store.accounts.find_user(conv.user_email) is None:
         # Removed from the ACL since: the customer's answers go to the company's fallback, not on
