@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 from gateway.configbase import is_number_sender
-from smsc.encoding import gsm_encode, non_gsm_chars
+from smsc.encoding import GSM_BASIC_TABLE
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
@@ -51,10 +51,17 @@ def account_name_problem(name: str) -> str | None:
 
 ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters
 NUMBER_SENDER_MAX = 20  # digits an SMPP source_addr (21 octets with its NUL) or a CIMD2 originator holds
+# SMPP's source_addr and CIMD2's alphanumeric originator are octet strings the SMSC reads as ASCII and
+# recodes into the 7-bit TP-OA: only characters that are both ASCII and in GSM 03.38's basic table mean
+# the same at both ends. € and Δ..Ξ cannot be written at all (every SMS of the account failed as
+# malformed), é goes out as an octet each SMSC reads its own way, [ ] { } need a GSM escape.
+SENDER_CHARS = frozenset(ch for ch in map(chr, range(0x20, 0x7F)) if ch in GSM_BASIC_TABLE)
+_SENDER_PUNCTUATION = "".join(sorted(ch for ch in SENDER_CHARS if not ch.isalnum() and ch != " "))
 
 
 def sender_problem(sender: str) -> str | None:
-    """Why an SMSC cannot send from `sender` as given, or None; the CLI and the web panel say it alike.
+    """Why an SMSC cannot send from `sender` as given, or None; the CLI, the web panel and the config
+    say it alike.
 
     An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
     """
@@ -63,16 +70,16 @@ def sender_problem(sender: str) -> str | None:
         if digits > NUMBER_SENDER_MAX:
             return f"sender {sender!r} has {digits} digits; a number sender holds at most {NUMBER_SENDER_MAX}"
         return None
-    bad = non_gsm_chars(sender)
+    bad = "".join(dict.fromkeys(ch for ch in sender if ch not in SENDER_CHARS))
     if bad:
         return (
-            f"sender {sender!r} holds {''.join(bad)!r}: an alphanumeric sender takes only characters of"
-            " the GSM 03.38 alphabet (no Polish letters)"
+            f"sender {sender!r} holds {bad!r}: an alphanumeric sender takes only letters A-Z a-z, digits,"
+            f" spaces and {_SENDER_PUNCTUATION} (the GSM 03.38 characters every SMSC reads alike: no Polish"
+            f" or Greek letters, no €), at most {ALPHANUMERIC_SENDER_MAX} of them"
         )
-    septets = len(gsm_encode(sender))  # an extension character ({, [, €) costs two
-    if septets > ALPHANUMERIC_SENDER_MAX:
+    if len(sender) > ALPHANUMERIC_SENDER_MAX:  # one septet each: every character left is in the basic table
         return (
-            f"sender {sender!r} is {septets} characters long; an alphanumeric sender holds at most"
+            f"sender {sender!r} is {len(sender)} characters long; an alphanumeric sender holds at most"
             f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
         )
     return None

@@ -27,20 +27,38 @@ _SPACE = re.compile(r"\s")
 _NO_RECIPIENT = "undisclosed-recipients:;"
 
 
-def body(value: object) -> str:
-    """Text for a mail body: anything a `str` can hold, minus what no encoder can write.
+# What a body drops: C0 and C1 controls but TAB and LF (a phone's BEL, VT or ESC showed as =07, =0B,
+# =1B), and the bidi embeddings, overrides and isolates, with which a phone's SMS turned the text and
+# the user's quote below it around in a mail client. The marks U+200E/U+200F only set direction.
+_BODY_DROPS = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
 
-    Lone surrogates (left by undecodable bytes) cannot be encoded as UTF-8; NUL is refused by
-    many mail servers. Line breaks stay: a body is allowed them.
+
+def _encodable(value: object) -> str:
+    """Lone surrogates (left by undecodable bytes) cannot be encoded as UTF-8; NUL is refused by
+    many mail servers."""
+    return str(value).encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
+def body(value: object) -> str:
+    """Text for a mail body: anything a `str` can hold, minus what no encoder can write and the
+    controls that would garble it in a mail client. Line breaks and tabs stay: a body is allowed them.
     """
-    s = str(value).encode("utf-8", "replace").decode("utf-8")
-    return s.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    s = _encodable(value).replace("\r\n", "\n").replace("\r", "\n")
+    return s.translate(_BODY_DROPS)
 
 
 def text(value: object, limit: int = SUBJECT_MAX) -> str:
     """An unstructured header value (Subject, a quoted name): one line, printable, at most `limit`."""
     chars = []
-    for c in body(value):
+    for c in _encodable(value):
         if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
             chars.append(" ")
         else:

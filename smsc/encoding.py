@@ -2,10 +2,11 @@
 
 This module owns every decision about how a text becomes SMS parts (SPEC R-1.4, R-1.5): the alphabet
 (GSM 03.38 when every character has a code in the basic or extension table, else UCS-2), what each
-character costs, where the text is split (never inside an escape pair or a surrogate pair, at a word
-boundary only where that costs no extra part), how much is cut when the text needs more parts than
-allowed, and the concatenation UDH. `smsc.decoding` turns received user data back into text. It is
-pure (no I/O, no logging, no state) so that the SMTP side can plan parts without touching any link.
+character costs, where the text is split (never inside an escape pair or a surrogate pair, for separate
+SMS never inside a flag or an emoji with its skin tone, at a word boundary only where that costs no
+extra part), how much is cut when the text needs more parts than allowed, and the concatenation UDH.
+`smsc.decoding` turns received user data back into text. It is pure (no I/O, no logging, no state) so
+that the SMTP side can plan parts without touching any link.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
 _ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
+_ZWJ = "\u200d"
+# Extend a cluster though not marks (Mn/Mc/Me are caught by category): emoji skin tones (Sk) and
+# the tag characters of subdivision flags (Cf).
+_EXTENDERS = frozenset(map(chr, [*range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)]))
+
+
+def _is_ri(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"  # regional indicators A..Z: two make a flag
 
 
 def gsm_char_ok(ch: str) -> bool:
@@ -196,46 +205,93 @@ def _measure(text: str, coding: Coding) -> tuple[bytes, Sequence[int]]:
     return payload, list(accumulate(costs, initial=0))
 
 
-def _end(cum: Sequence[int], start: int, cap: int) -> int:
-    """End of the longest run of whole characters from `start` that fits `cap` units."""
-    return bisect_right(cum, cum[start] + cap, start) - 1
+def _joins(text: str, i: int) -> bool:
+    """Whether text[i] belongs to the grapheme cluster of text[i - 1] (0 < i < len(text)).
+
+    A phone shows separate SMS apart, so a flag or a skin-toned emoji cut between two of them arrives
+    as two broken symbols. UAX #29's rules that matter for SMS text, without a dependency: marks,
+    ZWJ, variation selectors (Mn), skin tones and tags extend the character before them; whatever
+    follows a ZWJ is joined to it; regional indicators pair up counted from the start of their run.
+    """
+    ch, before = text[i], text[i - 1]
+    if before == _ZWJ or ch == _ZWJ or unicodedata.category(ch)[0] == "M":
+        return True
+    if ch in _EXTENDERS:
+        return True
+    if not (_is_ri(ch) and _is_ri(before)):
+        return False
+    run = i - 1
+    while run > 0 and _is_ri(text[run - 1]):
+        run -= 1
+    return (i - run) % 2 == 1
 
 
-def _count(cum: Sequence[int], start: int, cap: int) -> int:
+def _end(cum: Sequence[int], start: int, cap: int, text: str | None = None) -> int:
+    """End of the longest run of whole characters from `start` that fits `cap` units.
+
+    With `text`, of whole grapheme clusters: the end moves back to the start of the cluster it
+    would cut, unless that cluster alone is longer than `cap` (then it is cut where it must be).
+    """
+    end = bisect_right(cum, cum[start] + cap, start) - 1
+    if text is None:
+        return end
+    cut = _cluster_start(text, end, start)
+    return cut if cut > start else end
+
+
+def _cluster_start(text: str, i: int, floor: int = 0) -> int:
+    """`i`, or where the grapheme cluster that a cut at `i` would break starts (not before `floor`)."""
+    while floor < i < len(text) and _joins(text, i):
+        i -= 1
+    return i
+
+
+def _count(cum: Sequence[int], start: int, cap: int, text: str | None = None) -> int:
     """Fewest parts for text[start:]: greedy filling is optimal when characters cannot be divided."""
     n, parts = len(cum) - 1, 0
     while start < n:
-        start, parts = _end(cum, start, cap), parts + 1
+        start, parts = _end(cum, start, cap, text), parts + 1
     return parts
 
 
-def _bounds(text: str, cum: Sequence[int], cap: int) -> list[tuple[int, int]]:
-    """Split points: each part ends after its last whitespace if the rest still fits the greedy count."""
-    n, budget, start = len(text), _count(cum, 0, cap), 0
+def _bounds(text: str, cum: Sequence[int], cap: int, whole: bool) -> list[tuple[int, int]]:
+    """Split points: each part ends after its last whitespace if the rest still fits the greedy count.
+
+    `whole`: never inside a grapheme cluster (separate SMS, which no phone joins back).
+    """
+    clusters = text if whole else None
+    n, budget, start = len(text), _count(cum, 0, cap, clusters), 0
     bounds = []
     while start < n:
-        end = _end(cum, start, cap)
+        end = _end(cum, start, cap, clusters)
         budget -= 1
         if end < n:
             m = _BREAK.match(text, start, end)
-            if m is not None and m.end() < end and _count(cum, m.end(), cap) <= budget:
+            if (
+                m is not None
+                and m.end() < end
+                and not (whole and _joins(text, m.end()))
+                and _count(cum, m.end(), cap, clusters) <= budget
+            ):
                 end = m.end()
         bounds.append((start, end))
         start = end
     return bounds
 
 
-def _kept(cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int) -> int:
-    """How many characters fit into max_parts parts (all of them when the text fits)."""
+def _kept(text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int) -> int:
+    """How many characters fit into max_parts parts (all of them when the text fits); in separate
+    mode split as _bounds splits them, at grapheme clusters."""
     n, single = len(cum) - 1, SINGLE_LIMIT[coding]
     if cum[n] <= single:
         return n
+    clusters = text if mode == "separate" else None
     if max_parts == 1:  # one part never carries a UDH, so it gets the full single-SMS room
-        return _end(cum, 0, single)
+        return _end(cum, 0, single, clusters)
     cap = PART_LIMIT[coding] if mode == "concatenated" else single
     end = 0
     for _ in range(max_parts):
-        end = _end(cum, end, cap)
+        end = _end(cum, end, cap, clusters)
         if end == n:
             break
     return end
@@ -264,7 +320,7 @@ def _assemble(
         bounds = [(0, len(text))]
     else:
         cap = PART_LIMIT[coding] if mode == "concatenated" else SINGLE_LIMIT[coding]
-        bounds = _bounds(text, cum, cap)
+        bounds = _bounds(text, cum, cap, whole=mode == "separate")
     parts = tuple(
         Part(text[s:e], payload[width * cum[s] : width * cum[e]], cum[e] - cum[s]) for s, e in bounds
     )
@@ -317,14 +373,15 @@ def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Pla
     head, rest = text[:limit], text[limit:]
     if bad is None or bad.start() >= len(head):
         measured = _measure(head, Coding.GSM7)
-        kept = _kept(measured[1], Coding.GSM7, mode, max_parts)
+        kept = _kept(head, measured[1], Coding.GSM7, mode, max_parts)
         return _assemble(head, measured, kept, Coding.GSM7, mode, rest, transliterated)
     measured = _measure(head, Coding.UCS2)
-    kept = _kept(measured[1], Coding.UCS2, mode, max_parts)
+    kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
-        prefix = head[: bad.start()]
+        # Separate SMS: a GSM q without the combining mark that made the rest UCS-2 is a cut cluster.
+        prefix = head[: _cluster_start(head, bad.start()) if mode == "separate" else bad.start()]
         gsm = _measure(prefix, Coding.GSM7)
-        gsm_kept = _kept(gsm[1], Coding.GSM7, mode, max_parts)
+        gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts)
         if gsm_kept >= kept:
             rest = head[len(prefix) :] + rest
             return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, transliterated)

@@ -362,7 +362,7 @@ def test_a_network_that_is_not_one_is_a_usage_error(config: Path, db: Path, comm
     [
         ("ACME Corporation Poland Sp. z o.o.", "at most 11"),
         ("ACME Polska1", "at most 11"),  # 12
-        ("ACME[Pl]ska", "at most 11"),  # 11 characters; brackets are GSM extension ones: two septets
+        ("ACME[Pl]ska", "holds '[]'"),  # brackets are behind a GSM escape: not taken at all
         ("Łódź SMS", "GSM 03.38"),
         ("+" + "1" * 21, "at most 20"),
     ],

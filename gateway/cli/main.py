@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from gateway.adminrules import sender_problem
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.auth import add_auth_commands
 from gateway.cli.backup import add_backup_commands
@@ -138,7 +139,30 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     )
     for line in unanswerable(cfg):
         print(f"note: {line}")
+    for name, problem in stored_sender_problems(cfg.db_path):
+        print(
+            f"smsgw: warning: account {name}: {problem}; every SMS of it fails until"
+            f" `smsgw account set {name!r} --sender …`",
+            file=sys.stderr,
+        )
     return 0
+
+
+def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
+    """(account, why) for senders stored before today's sender rule that no SMSC sends alike.
+
+    The rule is checked where a sender is set, so an account set under an older, looser rule (a €
+    or an accented letter) keeps it, and each of its SMS fails at submit. Read-only: check-config
+    may run beside the daemon and never migrates or writes.
+    """
+    if not db_path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
+            rows = conn.execute("SELECT name, sender FROM accounts WHERE sender IS NOT NULL").fetchall()
+    except sqlite3.Error:
+        return []  # an unreadable database is `run`'s to report, with its exit status
+    return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
 
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
