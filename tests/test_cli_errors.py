@@ -556,3 +556,25 @@ def test_root_is_refused_in_a_state_dir_the_service_user_owns(tmp_path: Path) ->
         assert res.returncode == EXIT_FAILURE, res.stderr
         assert "belongs to user" in res.stderr and "sudo -u" in res.stderr
     assert {p.stat().st_uid for p in state.iterdir()} == {65534}  # nothing made as root
+
+
+def test_a_listing_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    # `smsgw outbox list | head`: the reader leaves before the listing is written. That was a
+    # BrokenPipeError traceback; now the command ends as a Unix tool that SIGPIPE stops would.
+    config = write_config(tmp_path)
+    assert run(config, "account", "add", "acme").returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SMSGW_CONFIG", None)
+    with subprocess.Popen(
+        [*CLI, "--config", str(config), "account", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # gone before the command writes its first line
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert code == 128 + signal.SIGPIPE

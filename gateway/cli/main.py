@@ -343,7 +343,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smsgw: {exc}", file=sys.stderr)
         return exc.code
     try:
-        return int(args.func(cfg, args))
+        code = int(args.func(cfg, args))
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # As a Unix tool that SIGPIPE ends: quietly, status 128 + SIGPIPE. Python would flush the
+        # rest at exit into the closed pipe again, so stdout goes nowhere from here.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except CliError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return exc.code
