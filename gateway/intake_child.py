@@ -195,6 +195,9 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     except TimeoutError:
         log.warning("intake.worker_drain_timeout", in_progress=handler.busy)
     await asyncio.sleep(0)  # the last replies' writes, queued by the handlers just resumed
+    if closed := gate.sessions.close_all():  # every answer is out: the idle ones hear 421, as in one process
+        log.info("smtp.sessions_closed", sessions=closed)
+        await asyncio.sleep(0)  # their 421 leaves before the process does
     heartbeat.cancel()
     _send_counts(channel, gate.replies)
     channel.framed.close()

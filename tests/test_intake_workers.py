@@ -27,6 +27,7 @@ from gateway.config import parse_config
 from gateway.daemon import seed_accounts
 from gateway.intake_child import open_store
 from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.smtp import replies
 from gateway.smtp.accept import Writes
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, send_blocking, smtp_sink
@@ -178,6 +179,31 @@ async def test_stopping_the_daemon_stops_its_workers_and_kill_9_leaves_no_orphan
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     await until(lambda: not any(alive(pid) for pid in pids), "the workers of a killed daemon to exit")
+
+
+async def test_sessions_open_when_the_daemon_stops_hear_421_from_the_worker(tmp_path: Path) -> None:
+    # RFC 5321 3.8, as with the relay port in one process: a session idle after EHLO and one between
+    # RCPT and DATA hear 421 at SIGTERM; the worker used to exit with a bare TCP close.
+    smtp_port = free_port()
+    config = worker_config(tmp_path, free_port(), smtp_port, 1)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        sessions = []
+        for commands in ([b"EHLO a.example"], [b"EHLO b.example", b"MAIL FROM:<" + STAFF.encode() + b">"]):
+            reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+            assert (await reader.readline()).startswith(b"220")
+            for command in commands:
+                writer.write(command + b"\r\n")
+                while (line := await reader.readline())[3:4] == b"-":
+                    pass
+                assert line.startswith(b"250"), line
+            sessions.append((reader, writer))
+        await stop(proc)
+        for reader, writer in sessions:
+            assert (await asyncio.wait_for(reader.read(), 5)).startswith(replies.SHUTTING_DOWN.encode())
+            writer.close()
+    finally:
+        await stop(proc)
 
 
 async def test_a_user_added_by_the_cli_is_honoured_by_the_worker(tmp_path: Path) -> None:
