@@ -140,7 +140,8 @@ class Daemon:
             log.warning(
                 "queue.recovered",
                 parts=recovered,
-                note="possible duplicates: sent again, the SMSC may have had them already",
+                note="claimed by a link when the daemon stopped (up to two windows ahead of what was on"
+                " the wire): each goes again; those the SMSC had taken are possible duplicates",
             )
         if mails := self.store.outbox.recover_mail():
             # Cut off during their send: each is logged as a possible duplicate when it goes again.
