@@ -440,6 +440,24 @@ async def test_dropped_connection_fails_in_flight_and_reconnects() -> None:
         assert link.stats().reconnects == 1
 
 
+def test_a_submit_written_after_the_peer_reset_is_temporary_under_uvloop() -> None:
+    # The daemon runs on uvloop, whose closed transport raises on write: a submit written between the
+    # peer's reset and the read loop seeing it reached the dispatcher as an internal error, and the
+    # part was put on hold until an admin retried it. It is a lost connection: TEMPORARY, then rebind.
+    import uvloop
+
+    async def scenario() -> None:
+        async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
+            assert link._conn is not None
+            link._conn.writer.transport.abort()  # the reset
+            await asyncio.sleep(0)  # the transport is closed; the read loop has not seen it yet
+            assert (await link.submit(sms())).outcome is Outcome.TEMPORARY
+            await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+            assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+
+    uvloop.run(scenario())
+
+
 async def test_smsc_initiated_unbind_is_answered_and_the_link_rebinds() -> None:
     # smpplib leaves an SMSC's unbind unanswered; we answer unbind_resp, close and bind again.
     async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):

@@ -99,9 +99,22 @@ class SmppConnection:
         self.bad_pdus = 0
 
     def send(self, data: bytes) -> bool:
+        """Hand the bytes to the socket; False when they cannot reach the wire (the connection is gone).
+
+        A peer's reset closes the transport before the read loop has seen it: uvloop then raises on
+        the write, which reached the dispatcher as an internal error and put the part on hold until
+        an admin retried it. It is the connection lost, as the read loop would have said a moment later.
+        """
         if self.closed.is_set():
             return False
-        self.writer.write(data)
+        if self.writer.is_closing():
+            self.close("connection lost")
+            return False
+        try:
+            self.writer.write(data)
+        except (RuntimeError, ConnectionError) as exc:
+            self.close(f"connection lost ({exc.__class__.__name__})")
+            return False
         return True
 
     def send_submit(self, seq: int, data: bytes) -> asyncio.Future[SubmitResult]:
