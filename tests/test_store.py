@@ -17,7 +17,7 @@ from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
-from gateway.store.queue import AWAITING_LATE, RECOVERED
+from gateway.store.queue import AWAITING_LATE, RECEIPT_WAIT_SECONDS, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
 
 
@@ -159,6 +159,20 @@ async def test_a_part_expiring_after_an_unanswered_attempt_is_not_called_unsent(
         )
 
 
+async def test_a_part_whose_receipt_never_comes_ends_a_day_after_its_validity(store: Store) -> None:
+    # Defect: a part the SMSC took, whose receipt it then lost, stayed `submitted` for ever: its message
+    # never final, its text and number kept past the retention. It ends, delivery unknown.
+    await accept(store, acceptance(["+48601123456"]))
+    (part,) = store.queue.claim_due(10)
+    store.queue.mark_submitted(part.id, "main", "x1")
+    store.clock.t += 3601  # type: ignore[attr-defined]  # the validity is over: a receipt may still come
+    assert store.queue.expire_due() == []
+    store.clock.t += RECEIPT_WAIT_SECONDS  # type: ignore[attr-defined]
+    (finished,) = store.queue.expire_due()
+    assert finished.state == "expired" and "no delivery report" in (finished.reason or "")
+    assert store.queue.record_report("main", "x1", "delivered", None, "raw") == []  # too late: kept unmatched
+
+
 def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None:
     # F9: never a silent fresh database that forgets queued SMS.
     path = tmp_path / "smsgw.db"
@@ -298,9 +312,15 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     s.queue.mark_submitted(part.id, "main", "x1")
     s.queue.record_report("main", "x1", "delivered", None, "raw")
     await accept(s, acceptance(["+48601123457"]))  # still queued: must survive any purge
+    with s.db.transaction():  # the counters of long SMS to both phones (a list of numbers kept for ever)
+        s.db.conn.executemany(
+            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 7)",
+            [("+48601123456",), ("+48601123457",)],
+        )
     clock.t += 91 * 86400
     assert await retention.purge_before(s, clock.t - 90 * 86400) == 1
     assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
+    assert s.db.conn.execute("SELECT destination FROM concat_refs").fetchall() == [("+48601123457",)]
     assert s.db.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
     assert s.accounts.usage("account:1", "2023-11") == 1
 

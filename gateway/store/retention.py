@@ -7,7 +7,7 @@ a message an admin re-queued a moment before is never deleted. Usage totals are 
 Conversations (R-3) go once their last SMS is older than the retention plus the reply window (the
 account's own, if it sets one), so an answer that may still arrive always finds its conversation.
 Premium MOs and answers (R-4) are money records and stay; only their texts go (an MO still waiting
-for its client keeps its text).
+for its client keeps its text). A phone's concatenation counter goes with its last message.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ async def purge_before(store: Store, cutoff: float, *, chunk: int = CHUNK, reply
     premium = PremiumRepo(store.db, store.clock)
     while await store.write(lambda: premium.forget_texts(cutoff, chunk)) >= chunk:
         await asyncio.sleep(0)
+    after = 0
+    while after := await store.write(lambda a=after: _purge_concat_refs(store, a, chunk)):
+        await asyncio.sleep(0)
     return removed
 
 
@@ -93,3 +96,25 @@ def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], l
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT ?)",
         (*args, limit),
     ).rowcount
+
+
+def _purge_concat_refs(store: Store, after: int, limit: int) -> int:
+    """Forget the concatenation counter of phones with no message kept; the rowid to go on from, or 0.
+
+    A reference only has to differ from those a phone may still be joining (minutes), but each
+    phone ever sent a long SMS kept its row for ever: a list of numbers beyond the retention.
+    """
+    conn = store.db.conn
+    rows = conn.execute(
+        "SELECT rowid, destination FROM concat_refs WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
+    ).fetchall()
+    gone = [
+        (rowid,)
+        for rowid, phone in rows
+        if conn.execute(
+            "SELECT 1 FROM messages INDEXED BY messages_recipient_id WHERE recipient = ? LIMIT 1", (phone,)
+        ).fetchone()
+        is None
+    ]
+    conn.executemany("DELETE FROM concat_refs WHERE rowid = ?", gone)
+    return rows[-1][0] if len(rows) == limit else 0
