@@ -38,6 +38,7 @@ from gateway.web.security import (
     Sessions,
     Who,
     guarded,
+    https,
     same,
     set_cookie,
 )
@@ -82,10 +83,6 @@ class WebContext:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.config.gateway.timezone)
 
-    @property
-    def tls(self) -> bool:
-        return self.config.web.tls_cert_file is not None
-
     def render(self, request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
         html = self.env.get_template(name).render(request=request, **ctx)
         return HTMLResponse(html, status_code=status_code)
@@ -117,7 +114,7 @@ async def login_form(request: Request, error: str = "", status_code: int = 200) 
     web: WebContext = request.app.state.web
     token = secrets.token_urlsafe(32)
     response = web.render(request, "login.html", {"csrf": token, "error": error}, status_code)
-    set_cookie(response, LOGIN_COOKIE, token, secure=web.tls, max_age=3600)
+    set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
     return response
 
 
@@ -146,7 +143,8 @@ async def login(request: Request) -> Response:
     if user.role not in ("admin", "operator"):
         return await login_form(request, "this login has no access to the panel; ask your admin", 403)
     response = RedirectResponse("/", status_code=303)
-    set_cookie(response, SESSION_COOKIE, web.sessions.start(user.email, user.password_hash), secure=web.tls)
+    token = web.sessions.start(user.email, user.password_hash)
+    set_cookie(response, SESSION_COOKIE, token, secure=https(request))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     log.info("web.login", login=user.email, role=user.role)
     return response

@@ -1,12 +1,14 @@
 """Who is asking: login sessions, CSRF tokens and the headers every answer carries.
 
 Sessions live in memory (a restart logs everyone out, which costs nothing on an admin panel) and
-are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the panel runs
-on TLS. Every request re-reads the user's row, so that removing a user, taking away their role or
-setting a new password (by anyone, in the panel or with the CLI) ends their sessions at once: a
-session holds a digest of the password hash it was opened with. Each form carries a token: the
-session's for logged-in pages and, for the login form itself, one bound to a short-lived pre-login
-cookie (double submit).
+are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the browser came
+over HTTPS (the panel's TLS or a trusted proxy's). A session ends after `IDLE_MINUTES` without a
+request and at the latest `[web] session_hours` after the login; one login holds at most
+`MAX_PER_LOGIN` of them, so that nobody's logins push out anyone else's. Every request re-reads the
+user's row, so that removing a user, taking away their role or setting a new password (by anyone,
+in the panel or with the CLI) ends their sessions at once: a session holds a digest of the password
+hash it was opened with. Each form carries a token: the session's for logged-in pages and, for the
+login form itself, one bound to a short-lived pre-login cookie (double submit).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,7 +31,15 @@ from gateway.store.accounts import User
 
 SESSION_COOKIE = "smsgw_session"
 LOGIN_COOKIE = "smsgw_login"
+# Memory's bound. Not the only one: one login that filled the table (a company admin logging in
+# in a loop) used to push out everyone's oldest sessions, the operator's included.
 MAX_SESSIONS = 10_000
+# Sessions one login keeps: a browser per device or two, with room to spare; the next login of the
+# same user ends that user's oldest, nobody else's.
+MAX_PER_LOGIN = 20
+# A panel left open on a shared PC logs out after this long without a request. `[web] session_hours`
+# stays the most any session lasts, however busy. (Proposed as `[web] idle_minutes`.)
+IDLE_MINUTES = 30
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
@@ -40,14 +51,19 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
+# Sent on HTTPS answers only (RFC 6797 7.2): the browser then comes back over HTTPS for a year,
+# so that a typed http:// address or a downgrade on the path cannot expose the session cookie. No
+# includeSubDomains and no preload: other names under the domain are not the panel's to decide.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 @dataclass(slots=True)
 class Session:
     email: str
     csrf: str
-    expires: float
+    expires: float  # opened + session_hours: the most it lasts
     stamp: str  # `password_stamp` of the login's password when the session was opened
+    seen: float  # the last request: idle past `Sessions.idle`, it ends
 
     def current(self, user: User) -> bool:
         """Still the password the session was opened with (a new one ends every older session)."""
@@ -79,34 +95,62 @@ class Who:
 
 
 class Sessions:
-    def __init__(self, lifetime_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    """The open sessions, by token and by login (its tokens, oldest first)."""
+
+    def __init__(
+        self,
+        lifetime_seconds: float,
+        clock: Callable[[], float] = time.time,
+        idle_seconds: float = IDLE_MINUTES * 60,
+    ) -> None:
         self.lifetime = lifetime_seconds
+        self.idle = idle_seconds
         self.clock = clock
         self._by_token: dict[str, Session] = {}
+        self._by_login: dict[str, dict[str, None]] = {}
 
     def start(self, email: str, password_hash: str | None) -> str:
         now = self.clock()
+        mine = self._by_login.setdefault(email.lower(), {})
+        while len(mine) >= MAX_PER_LOGIN:
+            self.end(next(iter(mine)))
         if len(self._by_token) >= MAX_SESSIONS:
-            self._by_token = {t: s for t, s in self._by_token.items() if s.expires > now}
-            while len(self._by_token) >= MAX_SESSIONS:  # still full: the oldest go first
-                del self._by_token[next(iter(self._by_token))]
+            for token in [t for t, s in self._by_token.items() if not self._live(s, now)]:
+                self.end(token)
+        if len(self._by_token) >= MAX_SESSIONS:
+            # Still full of live sessions: the login holding the most gives up its oldest.
+            busiest = max(self._by_login.values(), key=len)
+            self.end(next(iter(busiest)))
         token = secrets.token_urlsafe(32)
         self._by_token[token] = Session(
-            email, secrets.token_urlsafe(32), now + self.lifetime, password_stamp(password_hash)
+            email, secrets.token_urlsafe(32), now + self.lifetime, password_stamp(password_hash), now
         )
+        self._by_login.setdefault(email.lower(), {})[token] = None
         return token
 
+    def _live(self, s: Session, now: float) -> bool:
+        return now < s.expires and now < s.seen + self.idle
+
     def get(self, token: str | None) -> Session | None:
+        """The session, its idle time starting afresh; None once it expired or sat idle too long."""
         s = self._by_token.get(token or "")
         if s is None:
             return None
-        if s.expires <= self.clock():
-            self._by_token.pop(token or "", None)
+        now = self.clock()
+        if not self._live(s, now):
+            self.end(token)
             return None
+        s.seen = now
         return s
 
     def end(self, token: str | None) -> None:
-        self._by_token.pop(token or "", None)
+        s = self._by_token.pop(token or "", None)
+        if s is None:
+            return
+        mine = self._by_login.get(s.email.lower(), {})
+        mine.pop(token or "", None)
+        if not mine:
+            self._by_login.pop(s.email.lower(), None)
 
     def keep(self, token: str | None, password_hash: str | None) -> None:
         """This session stays open across its own user's new password (the others' end)."""
@@ -117,6 +161,14 @@ class Sessions:
 
 def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+def https(request: Request) -> bool:
+    """Whether the browser reached the panel over HTTPS: the panel's own TLS, or a TLS-terminating
+    proxy named in `[web] trusted_proxies` that says so in X-Forwarded-Proto (uvicorn takes the
+    scheme from that header from those proxies only, gateway/web/server.py). The cookie is then
+    Secure: a browser must never send it over plain HTTP, where anyone on the path reads it."""
+    return request.url.scheme == "https"
 
 
 def set_cookie(
@@ -181,7 +233,9 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
 
 
 class SecurityHeaders:
-    """Adds the headers to every answer, static files and errors included."""
+    """Adds the headers to every answer, static files and errors included; and ends quietly a request
+    whose client left before its body was in (the panel closes slow ones, gateway/web/connections.py):
+    there is no one to answer, and Starlette would log each as an error of the application."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -195,9 +249,12 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += HEADERS
+                if scope.get("scheme") == "https":
+                    headers.append(HSTS)
                 if not scope["path"].startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        with suppress(ClientDisconnect):
+            await self.app(scope, receive, send_with_headers)

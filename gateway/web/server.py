@@ -2,11 +2,14 @@
 
 Run on the daemon's loop because the store belongs to it; uvicorn's signal handlers are left off
 (the daemon owns SIGTERM) and its access log too (structlog events `web.*` say what matters).
+Its connections are uvicorn's h11 protocol within the panel's limits (gateway/web/connections.py),
+which also does the TLS handshake, so that a handshake is counted and timed like a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import socket
@@ -24,6 +27,7 @@ from gateway.configbase import ConfigError
 from gateway.linkstatus import LinkView
 from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
+from gateway.web.connections import ConnectionLimits, Gate, PanelConnection
 
 log = structlog.get_logger(__name__)
 INITIAL_PASSWORD_FILE = "web-initial-password"
@@ -35,10 +39,17 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, web: WebContext) -> None:
+    def __init__(self, web: WebContext, limits: ConnectionLimits | None = None) -> None:
         self.web = web
         cfg = web.config.web
         host, port = cfg.listen_addr
+        self.limits = limits or ConnectionLimits()
+        self.gate = Gate(self.limits, cfg.trusted_proxies)
+        self.tls_files = (
+            (str(web.config.path(cfg.tls_cert_file)), str(web.config.path(cfg.tls_key_file)))
+            if cfg.tls_cert_file and cfg.tls_key_file
+            else None
+        )
         self.config = uvicorn.Config(
             build_app(web),
             host=host,
@@ -46,14 +57,20 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=functools.partial(PanelConnection, gate=self.gate),  # type: ignore[arg-type]
+            ws="none",  # the panel has no websockets (an upgraded connection would leave the gate)
+            # The gate caps connections; this (uvicorn answers 503) the requests still running on
+            # connections that have gone. Above the gate's cap, which uvicorn's count of connections
+            # passes for a moment when the gate closes one to make room for another.
+            limit_concurrency=2 * self.limits.total,
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: anything on this machine (an
             # SSH tunnel, a proxy passing the header on) could then pick its address, get past the
             # login lockout per address and lock a victim's office out (the guard is SMTP AUTH's too).
             # Only the proxies the config names are believed.
             proxy_headers=bool(cfg.trusted_proxies),
+            # The scheme too: X-Forwarded-Proto from these proxies makes the request HTTPS (a
+            # Secure cookie, HSTS), from anyone else it is ignored.
             forwarded_allow_ips=list(cfg.trusted_proxies) or None,
-            ssl_certfile=str(web.config.path(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
-            ssl_keyfile=str(web.config.path(cfg.tls_key_file)) if cfg.tls_key_file else None,
         )
         self.server = _Server(self.config)
         self.task: asyncio.Task[None] | None = None
@@ -65,7 +82,7 @@ class WebServer:
         The socket is bound here rather than by uvicorn, which answers a busy port with
         `sys.exit`: an OSError lets the daemon name the key and the port in one clear line.
         """
-        self._check_tls()
+        self.gate.tls = self._tls_context()
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -84,24 +101,26 @@ class WebServer:
             await asyncio.sleep(0.01)
         return self.server.servers[0].sockets[0].getsockname()[1]
 
-    def _check_tls(self) -> None:
-        """uvicorn loads the pair inside its task, and its OSError then read as "cannot listen on
-        web.listen: No such file or directory": say which file instead, as the submission port does."""
-        cert, key = self.config.ssl_certfile, self.config.ssl_keyfile
-        if cert is None or key is None:
-            return
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The pair loaded here rather than in uvicorn's task, where an OSError read as "cannot listen
+        on web.listen: No such file or directory": say which file instead, as the submission port does."""
+        if self.tls_files is None:
+            return None
+        cert, key = self.tls_files
         for what, path in (("certificate", cert), ("key", key)):
             try:
                 Path(path).open("rb").close()
             except OSError as exc:
                 raise ConfigError(f"web: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile=cert, keyfile=key)
+            context.load_cert_chain(certfile=cert, keyfile=key)
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(
                 f"web: cannot load the TLS certificate {cert} with the key {key}: {exc}"
                 " (PEM files expected; the key must match the certificate and not be encrypted)"
             ) from exc
+        return context
 
     async def stop(self) -> None:
         if self.task is None:
@@ -109,6 +128,7 @@ class WebServer:
         self.server.should_exit = True
         with suppress(Exception):
             await asyncio.wait_for(self.task, 10)
+        self.gate.close_all()
         await asyncio.to_thread(self.web.counts.close)
 
 
