@@ -126,9 +126,10 @@ MEANINGS: dict[str, str] = {
     "web.tls_cert_file": "certificate for HTTPS (the session cookie is then Secure)",
     "web.tls_key_file": "its private key",
     "web.metrics_token": "when set, /metrics wants `Authorization: Bearer <token>`",
-    "web.session_hours": "how long a panel login lasts",
+    "web.session_hours": "the most a panel login lasts; it ends sooner after 30 idle minutes",
     "web.trusted_proxies": "IP addresses of reverse proxies whose X-Forwarded-For names the client"
-    " (the login lockout counts by it); none: the connection's address",
+    " (the login lockout counts by it) and whose X-Forwarded-Proto says whether the browser used HTTPS;"
+    " none: the connection's address",
     "premium.numbers": 'premium numbers ("7355"); price and commission from the operator list',
     "premium.number": '`[[premium.number]]`: `number`, `price = "3.00"`, `commission = "1.10"` (PLN net)',
     "premium.answers_per_mo": "free answer SMS per premium SMS, so that a mail loop cannot spend more",
