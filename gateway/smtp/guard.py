@@ -11,15 +11,14 @@ sessions so that a flood of refusals does not become a flood of log lines.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from acl.logins import client_key
+from gateway.bitelog import BiteLog
 from gateway.smtp import replies
 from gateway.smtp.protocol import LeanSMTP
 
@@ -28,25 +27,6 @@ log = structlog.get_logger(__name__)
 # RFC 5321 4.5.3.1.4 allows 512 octets per command line (aiosmtpd checks that once a line is in);
 # RFC 4954 4 raises it to 12288 for AUTH and its responses, so that is what may be buffered.
 COMMAND_LINE_CAP = 12288
-
-
-class BiteLog:
-    """One warning per limit that bites, at most one per `interval` per limit, counting the rest."""
-
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-
-    def __call__(self, limit: str, **fields: Any) -> None:
-        now = self.clock()
-        last = self._last.get(limit)
-        if last is not None and now - last < self.interval:
-            self._suppressed[limit] += 1
-            return
-        self._last[limit] = now
-        log.warning("smtp.limit_hit", limit=limit, suppressed=self._suppressed.pop(limit, 0), **fields)
 
 
 @dataclass(slots=True)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from asyncio import sslproto
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ import structlog
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from acl.logins import client_key
+from gateway.bitelog import BiteLog
 
 log = structlog.get_logger(__name__)
 
@@ -46,25 +46,6 @@ class ConnectionLimits:
     request_seconds: float = 10.0
 
 
-class BiteLog:
-    """One warning per limit that bites, at most one per `interval` per limit, counting the rest."""
-
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-
-    def __call__(self, limit: str, **fields: Any) -> None:
-        now = self.clock()
-        last = self._last.get(limit)
-        if last is not None and now - last < self.interval:
-            self._suppressed[limit] += 1
-            return
-        self._last[limit] = now
-        log.warning("web.limit_hit", limit=limit, suppressed=self._suppressed.pop(limit, 0), **fields)
-
-
 class Gate:
     """The panel's open connections and the limits they live within; one per server."""
 
@@ -72,7 +53,7 @@ class Gate:
         self.limits = limits
         self.trusted = frozenset(trusted_proxies)
         self.tls: ssl.SSLContext | None = None  # set by the server once the pair has loaded
-        self.bite = BiteLog()
+        self.bite = BiteLog("web.limit_hit")
         self.open: dict[PanelConnection, str] = {}  # connection -> its address's key
         self._per_key: Counter[str] = Counter()
 
