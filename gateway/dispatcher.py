@@ -197,22 +197,16 @@ class Dispatcher:
         )
 
     def _pick(self, part: ClaimedPart) -> str | None:
-        """The link for the part now, or None for it to wait its turn.
-
-        The most specific route with a link up takes it; a full window there means waiting, not
-        leaving by the next route. Links that refused this part are passed over while another
-        link is up, and used only when none is."""
         avoid = self._avoid.get(part.id, set())
         fallback = None
-        for route in self.router.routes(part.destination):
-            up = [
-                n for n in route if (link := self.links.get(n)) is not None and link.state == LinkState.ACTIVE
-            ]
-            fresh = [n for n in up if n not in avoid]
-            if fresh:
-                return next((n for n in fresh if self.pacers[n].free()), None)
-            if fallback is None:
-                fallback = next((n for n in up if self.pacers[n].free()), None)
+        for name in self.router.candidates(part.destination):
+            link = self.links.get(name)
+            if link is None or link.state != LinkState.ACTIVE or not self.pacers[name].free():
+                continue
+            if name in avoid:
+                fallback = fallback or name
+                continue
+            return name
         return fallback
 
     def _claimer(self, limit: int, now: float) -> Callable[[], list[ClaimedPart]]:
