@@ -331,27 +331,6 @@ async def test_mail_from_takes_the_auth_parameter(tmp_path: Path, tls_pair: Any)
         assert smsc.received[0].text == "Via a smart host"
 
 
-async def test_the_relay_port_offers_starttls_and_takes_mail_over_it(tmp_path: Path, tls_pair: Any) -> None:
-    # A company MTA whose policy requires TLS to the gateway deferred its mail for ever: the relay port
-    # offered no STARTTLS. It now does, with the submission port's certificate, never requiring it.
-    async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
-
-        def session() -> tuple[bool, bool, int]:
-            with secure(gw.port, tls_pair) as c:
-                after = c.has_extn("starttls")
-                refused = c.send_message(mail(RCPT, "Over TLS to the relay port"), STAFF, [RCPT])
-            with connect(gw.port) as plain:  # and a client without TLS is served as before
-                plain.ehlo("mx.test")
-                offered = plain.has_extn("starttls")
-                plain.send_message(mail(RCPT, "In plain text"), STAFF, [RCPT])
-            return offered, after, len(refused)
-
-        offered, after, refused = await blocking(session)
-        assert offered and not after and refused == 0  # RFC 3207 4.2: not offered again inside TLS
-        await smsc.wait_for(2)
-        assert sorted(s.text for s in smsc.received) == ["In plain text", "Over TLS to the relay port"]
-
-
 async def test_suspended_account_is_refused_at_mail(tmp_path: Path, tls_pair: Any) -> None:
     # A valid login does not override a suspension: the relay port's SUSPENDED reply, naming the reason.
     cfg = submission_config(tmp_path, 1, tls_pair)

@@ -358,13 +358,6 @@ async def start_smtp_server(
     cfg = gate.config
     handler = handler or RelayHandler(gate)
     loop = asyncio.get_running_loop()
-    smtp = cfg.smtp
-    if "tls_context" not in smtp_kwargs and smtp.tls_cert_file is not None and smtp.tls_key_file is not None:
-        # Opportunistic STARTTLS (RFC 3207), as mail servers offer it on port 25: a company MTA whose
-        # policy requires TLS to the gateway otherwise defers its mail for ever. Never required here.
-        from gateway.smtp.submission import tls_context
-
-        smtp_kwargs["tls_context"] = tls_context(cfg.path(smtp.tls_cert_file), cfg.path(smtp.tls_key_file))
 
     def factory() -> GatewaySMTP:
         return GatewaySMTP(
