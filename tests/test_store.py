@@ -17,7 +17,7 @@ from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
-from gateway.store.queue import AWAITING_LATE, RECEIPT_WAIT_SECONDS, RECOVERED
+from gateway.store.queue import AWAITING_LATE, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
 
 
@@ -157,20 +157,6 @@ async def test_a_part_expiring_after_an_unanswered_attempt_is_not_called_unsent(
         assert "may have reached the phone" in (finished.reason or "") and "before it could" not in (
             finished.reason or ""
         )
-
-
-async def test_a_part_whose_receipt_never_comes_ends_a_day_after_its_validity(store: Store) -> None:
-    # Defect: a part the SMSC took, whose receipt it then lost, stayed `submitted` for ever: its message
-    # never final, its text and number kept past the retention. It ends, delivery unknown.
-    await accept(store, acceptance(["+48601123456"]))
-    (part,) = store.queue.claim_due(10)
-    store.queue.mark_submitted(part.id, "main", "x1")
-    store.clock.t += 3601  # type: ignore[attr-defined]  # the validity is over: a receipt may still come
-    assert store.queue.expire_due() == []
-    store.clock.t += RECEIPT_WAIT_SECONDS  # type: ignore[attr-defined]
-    (finished,) = store.queue.expire_due()
-    assert finished.state == "expired" and "no delivery report" in (finished.reason or "")
-    assert store.queue.record_report("main", "x1", "delivered", None, "raw") == []  # too late: kept unmatched
 
 
 def test_damaged_database_is_refused_with_the_file_named(tmp_path: Path) -> None:

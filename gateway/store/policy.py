@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.store.queue import AWAITING_LATE, LINK_LOST, RECOVERED
 from gateway.store.repository import Repository
 
 # The note on a part the account's suspension holds: resuming releases exactly these (an admin's
@@ -89,8 +90,13 @@ class PolicyRepo(Repository):
                 for (mid,) in self.conn.execute(
                     "UPDATE parts SET state = 'hold', error = ? WHERE state IN ('queued', 'deferred')"
                     f" AND message_id IN (SELECT id FROM messages WHERE account_id = ? AND {_UNFINISHED})"
+                    # A part the SMSC may already have (waiting for its late answer, cut off by a
+                    # lost link or a crash) keeps its state and note: held, its late answer would be
+                    # ignored and the resume would send it a second time.
+                    " AND (error IS NULL OR (instr(error, ?) = 0 AND instr(error, ?) = 0"
+                    " AND instr(error, ?) = 0))"
                     " RETURNING message_id",
-                    (SUSPENDED_HOLD, account_id),
+                    (SUSPENDED_HOLD, account_id, AWAITING_LATE, LINK_LOST, RECOVERED),
                 )
             }
             self._set_state(held, "hold", SUSPENDED_HOLD)

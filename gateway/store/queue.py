@@ -25,13 +25,6 @@ AWAITING_LATE = "waiting for a late answer before sending again"
 RECOVERED = "recovered after restart (possible duplicate)"
 LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
 NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
-# A receipt is due by the end of the validity at the latest (the SMSC reports the expiry itself);
-# a day later it is not coming (the SMSC lost it, or gave up sending it to us). Without an end the
-# part stayed `submitted` for ever: its message never final, its text kept past the retention.
-RECEIPT_WAIT_SECONDS = 24 * 3600.0
-NO_RECEIPT_EXPIRED = (
-    "delivery unknown: the SMSC took the SMS but sent no delivery report within its validity and a day"
-)
 MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
@@ -284,8 +277,7 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         """Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
         without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them.
         A part whose last attempt went unanswered (or was cut off by a crash) is not said to be
-        unsent: the SMSC may have taken it, so its end says the delivery is unknown. A part whose
-        receipt never came ends a day after its validity (`RECEIPT_WAIT_SECONDS`), delivery unknown."""
+        unsent: the SMSC may have taken it, so its end says the delivery is unknown."""
         now = self.clock()
         finished: list[Finished] = []
         with self.transaction():
@@ -295,10 +287,9 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 (now, *_EXPIRY_ARGS, now),
             ).fetchall()
             rows += self.conn.execute(
-                "UPDATE parts SET state = 'expired', done_at = ?,"
-                " error = CASE WHEN smsc_id IS NULL THEN ? ELSE ? END WHERE state = 'submitted'"
-                " AND expires_at <= ? AND (smsc_id IS NULL OR expires_at <= ?) RETURNING id",
-                (now, UNCONFIRMED_EXPIRED, NO_RECEIPT_EXPIRED, now, now - RECEIPT_WAIT_SECONDS),
+                "UPDATE parts SET state = 'expired', done_at = ?, error = ? WHERE state = 'submitted'"
+                " AND smsc_id IS NULL AND expires_at <= ? RETURNING id",
+                (now, UNCONFIRMED_EXPIRED, now),
             ).fetchall()
             for (pid,) in rows:
                 finished += self._settle_message_of(pid, now)
