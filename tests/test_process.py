@@ -67,6 +67,20 @@ async def start_daemon(
     raise AssertionError("daemon did not listen within 15 s")
 
 
+async def until_refused(port: int, timeout: float = 15.0) -> None:
+    """Until nothing listens on the port any more (a killed process group's last socket closed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return
+        w.close()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"port {port} still listening {timeout:g} s after the kill")
+
+
 async def send_marker(smsc: HappySMSC, smtp_port: int) -> None:
     """Send a later mail and wait for its SMS: anything queued before it (a duplicate) has gone by then."""
     res = await asyncio.to_thread(
@@ -325,6 +339,9 @@ async def test_sigkill_before_the_fsync_no_250_and_the_retry_sends_one_sms(
             os.killpg(proc.pid, signal.SIGKILL)  # the daemon and any worker of it still running
         proc.wait()
         trigger.unlink(missing_ok=True)
+        # The worker dies a moment after the daemon: its copy of the listening socket would take the
+        # restarted daemon's first connections (start_daemon's probe, then the retry, reset).
+        await until_refused(smtp_port)
     with closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
         # Committed before its fsync: the retry below meets a copy of itself already queued.
         assert db.execute("SELECT COUNT(*) FROM emails").fetchone() == (1,)
