@@ -222,5 +222,9 @@ async def test_a_long_answer_sent_within_the_window_is_matched_when_joined_after
 
     await w.store.write(expire)
     assert w.mo_states() == ["mailed"]
+    # The joined row keeps the time it was written: a billing run between its parts and the join
+    # (00:05 on the 1st) must find it in the next month, not in neither.
+    joined = w.store.db.conn.execute("SELECT received_at FROM mo WHERE state = 'mailed'").fetchone()
+    assert joined == (w.now,)
     ((kind, rcpt, msg),) = w.outbox()
     assert (kind, rcpt) == ("reply", ANNA) and msg.get_content().startswith("one two")

@@ -21,7 +21,7 @@ from gateway.config import Config, is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
-from gateway.reassembly import late_note
+from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
@@ -130,8 +130,11 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     late = _late_parts(store, cfg, mo, phone)
     if late is not None:
         return late
-    # Within the window when it reached the SMSC link: a long answer joined later still counts.
-    conv = r.match(phone, number, mo.received_at, cfg.replies.window_seconds) if phone else None
+    # A long answer is stored when joined, up to the reassembly timeout after its parts came: it is
+    # matched as of then, or one sent in the window's last minutes would miss its user. (Its row
+    # keeps the join time, which billing's month boundaries rely on.)
+    at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
+    conv = r.match(phone, number, at, cfg.replies.window_seconds) if phone else None
     gone = None
     if conv is not None and store.accounts.find_user(conv.user_email) is None:
         # Removed from the ACL since: the customer's answers go to the company's fallback, not on

@@ -57,6 +57,7 @@ class Mo:
     destination: str
     text: str
     received_at: float
+    concat_total: int | None
 
 
 class ConversationsRepo(Repository):
@@ -150,7 +151,8 @@ class ConversationsRepo(Repository):
 
     def mo(self, mo_id: int) -> Mo:
         row = self.conn.execute(
-            "SELECT id, link, source, destination, text, received_at FROM mo WHERE id = ?", (mo_id,)
+            "SELECT id, link, source, destination, text, received_at, concat_total FROM mo WHERE id = ?",
+            (mo_id,),
         ).fetchone()
         return Mo(*row)
 

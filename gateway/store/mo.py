@@ -127,18 +127,14 @@ class MoRepo(Repository):
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding, received_at FROM mo"
-            " WHERE state = 'segment'"
+            "SELECT id, concat_seq, text, link, destination, data_coding FROM mo WHERE state = 'segment'"
             " AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
             (source, ref, total),
         ).fetchall()
         segments = [(seq, text) for _id, seq, text, *_ in rows]
         if not rows or not (force or reassembly.complete(segments, total)):
             return None
-        _id, _seq, _text, link, destination, coding, _at = rows[0]
-        # The text arrived with its first part: an answer sent within the reply window is matched
-        # as of then, not of the join five minutes later, when the window may have closed.
-        received = min(r[6] for r in rows)
+        _id, _seq, _text, link, destination, coding = rows[0]
         seqs = {seq for seq, _ in segments if 1 <= seq <= total}
         complete = len(seqs) == total
         follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, now)
@@ -148,7 +144,7 @@ class MoRepo(Repository):
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
             " received_at, acked_at, seqs, follows) VALUES (?,?,?,?,?,?,?,'new',?,?,?,?)",
-            (link, source, destination, reassembly.join(segments, total), coding, ref, total, received,
+            (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows),
         )  # fmt: skip
         log.info(
