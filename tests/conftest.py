@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
-import socket
 import stat
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,15 +19,10 @@ from aiosmtpd.smtp import SMTP
 
 from gateway.config import Config, parse_config
 from gateway.daemon import Daemon
+from tests.fakes.ports import free_port
 
 DOMAIN = "sms.example.com"
 STAFF = "anna@acme.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,16 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.cimd2 import _listening
+from tests.fakes.ports import free_port  # re-exported for the Kannel tests
 
 BEARERBOX = Path("/usr/sbin/bearerbox")
 SMSBOX = Path("/usr/sbin/smsbox")
 USER, PASSWORD = "smsgw", "secret"  # the simulator's default login
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _established(port: int) -> bool:
