@@ -14,7 +14,7 @@ from smsc.encoding import GSM_BASIC_TABLE
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
 # The states a message (not a part) can be in, for filters.
-MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled")
+MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled", "unreported")
 
 
 def limit_value(option: str, value: str) -> int | None:

@@ -23,6 +23,7 @@ from gateway.conversations.numbers import normalise, stored_phone
 from gateway.store.accounts import NotFound
 from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
+from gateway.store.settling import UNREPORTED
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,10 @@ class Notifier:
     def __call__(self, finished: list[Finished]) -> None:
         queued = False
         for f in finished:
-            if f.state == "delivered" and not self._tells_delivered(f.account_id):
+            # `unreported`: the SMSC took it and only its report never came, so it most likely reached
+            # the phone; like a delivery it is no failure and is mailed only to those who want all.
+            told = f.state in ("delivered", UNREPORTED)
+            if told and not self._tells_delivered(f.account_id):
                 continue  # the common case: nothing to mail, so nothing to read
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
@@ -49,13 +53,13 @@ class Notifier:
             if not rcpt or policy == "none":
                 continue
             mail = self.config.mail
-            if f.state == "delivered":
+            if told:
                 if policy != "all":
                     continue
                 content = notify.delivered_notice(
                     info, sender=mail.from_address, rcpt=rcpt, domain=self.config.gateway.hostname
                 )
-                self.store.outbox.enqueue_mail("delivered", mail.from_address, rcpt, content, f.message_id)
+                self.store.outbox.enqueue_mail(f.state, mail.from_address, rcpt, content, f.message_id)
             else:
                 content = notify.dsn(
                     info,

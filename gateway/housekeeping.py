@@ -158,6 +158,9 @@ class Housekeeping:
     async def expire(self) -> None:
         """Parts past their validity fail (bounces queued with them); stale MO segments are joined.
 
+        Parts whose delivery report never came end `unreported`: no bounce for those (the SMSC took
+        them); the notifier confirms them only to an account that asks for every outcome.
+
         A set of segments is stale when no part of it came for the timeout, and the daemon has run
         that long: a set whose other parts the SMSC held through the daemon's downtime would be
         joined by the first look after the start, before the SMSC could deliver them. (A link

@@ -191,17 +191,29 @@ def _original_headers(info: dict[str, Any], final: str) -> str:
 
 
 def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: str) -> bytes:
+    """A delivery, or an `unreported` end: the SMSC took the SMS and its report never came. That one
+    is no bounce (it most likely reached the phone) but says plainly that nobody confirmed it."""
     number = h.text(info["recipient"], limit=64)
+    parts = f"{info['parts_total']} part(s)"
+    if info.get("state") == "unreported":
+        subject = f"SMS sent to {number}; the SMSC sent no delivery report"
+        text = (
+            f"Your SMS to {number} ({parts}): {info.get('reason') or 'no delivery report'}.\n\n"
+            "The SMSC took it, but no delivery report came within its validity and a day, so its"
+            " delivery is unconfirmed. It most likely reached the phone, and it is not sent again.\n"
+        )
+    else:
+        subject, text = f"SMS delivered to {number}", f"Your SMS to {number} was delivered ({parts}).\n"
     msg = EmailMessage()
     stamp(
         msg,
         sender=sender,
         rcpt=rcpt,
-        subject=f"SMS delivered to {number}",
+        subject=subject,
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )
-    return plain(msg, f"Your SMS to {number} was delivered ({info['parts_total']} part(s)).\n")
+    return plain(msg, text)
 
 
 def truncation_notice(

@@ -563,7 +563,16 @@ async def test_the_state_filter_offers_message_states_only(web: WebContext) -> N
     async with as_user(web, ADMIN) as c:
         page = (await c.get("/messages")).text
     offered = re.findall(r"<option(?: selected)?>(\w+)</option>", page)
-    assert offered == ["queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled"]
+    assert offered == [
+        "queued",
+        "hold",
+        "submitted",
+        "delivered",
+        "failed",
+        "expired",
+        "cancelled",
+        "unreported",
+    ]
 
 
 # ---- 17, 18: labels, and the operator's row seen by a company admin ---------------------------------

@@ -20,8 +20,8 @@ from typing import Any
 from gateway.adminrules import MESSAGE_STATES
 from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
 from gateway.config import Config
+from gateway.store.settling import FINAL_PART
 
-FINAL_STATES = frozenset({"delivered", "failed", "expired", "cancelled"})
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
@@ -262,7 +262,7 @@ def _wait(cfg: Config, email_id: int, limit: float) -> int:
                 seen[m["id"]] = m["state"]
                 reason = f" ({m['reason']})" if m["reason"] else ""
                 print(f"message {m['id']} to {m['recipient']}: {m['state']}{reason}", flush=True)
-        if messages and all(m["state"] in FINAL_STATES for m in messages):
+        if messages and all(m["state"] in FINAL_PART for m in messages):
             return 0 if all(m["state"] == "delivered" for m in messages) else 1
         if time.monotonic() > deadline:
             raise CliError(f"no final state within {limit:.0f} s; follow it with `smsgw queue list`")

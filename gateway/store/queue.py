@@ -2,7 +2,8 @@
 and delivery report.
 
 A part that is submitted, delivered or ends settles its message's state in the same transaction,
-reported once when final (`gateway/store/settling.py`).
+reported once when final (`gateway/store/settling.py`). A part the SMSC took whose delivery report
+never comes ends `unreported`, a day after its validity: sent, delivery unconfirmed, no failure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import structlog
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.clockstep import ClockStep
 from gateway.store.records import ClaimedPart, Finished
-from gateway.store.settling import SettlingRepo
+from gateway.store.settling import UNREPORTED, SettlingRepo
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +26,13 @@ AWAITING_LATE = "waiting for a late answer before sending again"
 RECOVERED = "recovered after restart (possible duplicate)"
 LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
 NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
+# An SMSC reports a part by the end of its validity at the latest (the expiry is a report too); a day
+# later its report is not coming (lost, or never requested of the operator). Without an end the part
+# stayed `submitted` for ever: its message never final, its text kept past the retention. It ends
+# `unreported`, not `expired`: the SMSC took it, so it most likely reached the phone, and a failure
+# would bounce it as undelivered and count towards the account's automatic suspension.
+RECEIPT_WAIT_SECONDS = 24 * 3600.0
+NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
@@ -54,7 +62,10 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         """
         now = self.clock() if now is None else now
         waiting = "('queued', 'deferred')"
-        unfinished = "m.state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled')"
+        # The predicate of index `messages_waiting`, term for term: SQLite uses a partial index only then.
+        unfinished = (
+            "m.state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled', 'unreported')"
+        )
         with self.transaction():
             # (id, account, due) of every candidate; at most `limit` per account and from the FIFO head.
             found: dict[int, tuple[int | None, float]] = {}
@@ -277,7 +288,9 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         """Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
         without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them.
         A part whose last attempt went unanswered (or was cut off by a crash) is not said to be
-        unsent: the SMSC may have taken it, so its end says the delivery is unknown."""
+        unsent: the SMSC may have taken it, so its end says the delivery is unknown. A part the SMSC
+        took under a message id whose report has not come `RECEIPT_WAIT_SECONDS` after its validity
+        ends `unreported` (no failure: its message is told apart, see `_settle_message_of`)."""
         now = self.clock()
         finished: list[Finished] = []
         with self.transaction():
@@ -291,6 +304,11 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 " AND smsc_id IS NULL AND expires_at <= ? RETURNING id",
                 (now, UNCONFIRMED_EXPIRED, now),
             ).fetchall()
+            rows += self.conn.execute(
+                "UPDATE parts SET state = ?, done_at = ?, error = ? WHERE state = 'submitted'"
+                " AND smsc_id IS NOT NULL AND expires_at <= ? RETURNING id",
+                (UNREPORTED, now, NO_RECEIPT, now - RECEIPT_WAIT_SECONDS),
+            ).fetchall()
             for (pid,) in rows:
                 finished += self._settle_message_of(pid, now)
         return finished
@@ -300,7 +318,11 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
     def record_report(
         self, link: str, smsc_id: str, status: str, error: str | None, raw: str
     ) -> list[Finished]:
-        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys)."""
+        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys).
+
+        A receipt after its part ended `unreported` (a day past the validity) stays unmatched: the
+        SMSC's ids repeat, so by then it more likely belongs to a later SMS given the same id (and
+        waits for that one's submit answer) than to one whose message was settled and told."""
         now = self.clock()
         oldest = (
             "SELECT id FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted'"

@@ -16,10 +16,11 @@ import asyncio
 
 from gateway.premium.repo import PremiumRepo
 from gateway.store.db import Store
+from gateway.store.settling import FINAL_PART
 
 CHUNK = 200  # emails per chunk: a few milliseconds of work between two turns of the loop
 
-_FINAL = "('delivered', 'failed', 'expired', 'cancelled')"
+_FINAL = f"({', '.join(repr(s) for s in FINAL_PART)})"
 # Older than the retention cutoff by more than the account's reply window (or the installation's).
 _OLD_CONVERSATION = (
     "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"

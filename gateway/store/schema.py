@@ -383,6 +383,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mo ADD COLUMN follows INTEGER;
     CREATE INDEX mo_incomplete ON mo(source, concat_ref, concat_total, id) WHERE seqs IS NOT NULL;
     """,
+    # 19: a message whose delivery report never came ends `unreported` (final, no failure); it
+    # leaves the index of unfinished messages, which every claim walks account by account (left in
+    # it, an SMSC that never reports would make each claim read every such message of the retention)
+    """
+    DROP INDEX messages_waiting;
+    CREATE INDEX messages_waiting ON messages(account_id, id)
+        WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled', 'unreported');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

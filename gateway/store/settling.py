@@ -1,6 +1,11 @@
 """A message's state, derived from its parts and reported once, when it becomes final, so that the
 sender hears about a long message exactly once (SPEC R-6.3).
 
+`unreported` is final but no failure: the SMSC took every part not delivered, and only its
+delivery report never came (`gateway.store.queue.RECEIPT_WAIT_SECONDS`). The SMS most likely
+reached the phone, so it bounces to nobody and counts towards no suspension; the message's reason
+says which parts are unconfirmed.
+
 `QueueRepo` (gateway/store/queue.py) builds on it: a part that is submitted, delivered or ends
 settles its message here, inside the transaction that changed the part.
 """
@@ -14,7 +19,10 @@ from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
 
-FINAL_PART = ("delivered", "failed", "expired", "cancelled")
+UNREPORTED = "unreported"
+FINAL_PART = ("delivered", "failed", "expired", "cancelled", UNREPORTED)
+# The message's reason when no part's report came (a single SMS, or every part of a long one).
+NO_REPORT = "sent; the SMSC sent no delivery report"
 
 
 class SettlingRepo(Repository):
@@ -28,7 +36,8 @@ class SettlingRepo(Repository):
         final = state in FINAL_PART
         row = self.conn.execute(
             "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
-            " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled') RETURNING account_id",
+            " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled', 'unreported')"
+            " RETURNING account_id",
             (state, now if final else None, message_id, state),
         ).fetchone()
         if row is None:
@@ -37,7 +46,10 @@ class SettlingRepo(Repository):
         return [Finished(message_id, state, None, row[0])] if final else []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
-        """Derive the message state from its parts; report it once when it becomes final."""
+        """Derive the message state from its parts; report it once when it becomes final.
+
+        `unreported` is reported as any final state; `gateway.events.Notifier` tells it apart (no
+        bounce, no failure counted, a notice only to an account that wants every outcome)."""
         row = self.conn.execute(
             "SELECT m.id, m.state, m.parts_total, m.account_id FROM messages m"
             " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
@@ -73,11 +85,13 @@ class SettlingRepo(Repository):
             state, reason = "delivered", None
         elif counts.get("delivered", 0) + counts.get("submitted", 0) == total:
             state, reason = "submitted", None
+        elif counts.get("delivered", 0) + counts.get(UNREPORTED, 0) == total:
+            state, reason = UNREPORTED, self._unconfirmed(mid, total, counts.get(UNREPORTED, 0))
         else:
             return []
         if state == current:
             return []
-        final = state in ("delivered", "failed", "expired", "cancelled")
+        final = state in FINAL_PART
         self.conn.execute(
             "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
             (state, reason, now if final else None, mid),
@@ -86,3 +100,12 @@ class SettlingRepo(Repository):
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
         (log.info if final else log.debug)("message.state", message=mid, state=state)
         return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []
+
+    def _unconfirmed(self, message_id: int, total: int, unreported: int) -> str:
+        """The reason of an `unreported` message: which parts went without a report, when not all."""
+        if unreported == total:
+            return NO_REPORT
+        sql = "SELECT seq FROM parts WHERE message_id = ? AND state = ? ORDER BY seq"
+        seqs = [str(seq) for (seq,) in self.conn.execute(sql, (message_id, UNREPORTED))]
+        which = f"part {seqs[0]}" if len(seqs) == 1 else f"parts {', '.join(seqs)}"
+        return f"sent, delivery of {which} of {total} unconfirmed: the SMSC sent no delivery report"

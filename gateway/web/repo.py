@@ -17,7 +17,6 @@ from gateway.store.repository import Repository
 
 PAGE = 50
 OPTOUT_PAGE = 100
-FINAL_STATES = ("submitted", "delivered", "failed", "expired", "cancelled")
 # The states most messages end in. The store never runs ANALYZE (it would change the plans of the
 # hot queries), so SQLite cannot know that an account's "hold" or "expired" messages are few: it
 # walks the account's index and filters, every message the account ever sent. A search for any
