@@ -46,14 +46,17 @@ HALF_A_POST = (
     b"Content-Length: 100\r\n\r\ncsrf="
 )
 HALF_A_HEAD = b"GET / HTTP/1.1\r\nHost: panel\r\n"
+CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8\x01\x00"  # a TLS record of 200 bytes, its first 2
 LOOPS: list[Callable[[Coroutine[Any, Any, None]], None]] = [asyncio.run, uvloop.run]
 
 
 @asynccontextmanager
-async def panel(tmp_path: Path, extra: str = "") -> AsyncIterator[tuple[WebServer, int]]:
+async def panel(
+    tmp_path: Path, extra: str = "", limits: ConnectionLimits = LIMITS
+) -> AsyncIterator[tuple[WebServer, int]]:
     store = panel_store(tmp_path)
     web = web_context(tmp_path, store, 'listen = "127.0.0.1:0"\n' + extra)
-    server = WebServer(web, LIMITS)
+    server = WebServer(web, limits)
     port = await server.start()
     try:
         yield server, port
@@ -362,3 +365,73 @@ async def test_the_account_page_lists_opt_outs_a_page_at_a_time_off_the_loop(web
     async with as_user(web, OTHER_ADMIN) as c:  # an admin's pages hold their account's only
         page = (await c.get("/account")).text
         assert "+48601000123" not in page and "+48602000002" in page
+
+
+# ---- a connection that never sent a byte is no slow client -------------------------------------
+
+
+def quiet_and_bitten(logs: list[dict[str, Any]], quiet: list[str]) -> tuple[list[str], set[str]]:
+    """What was said above DEBUG of the `quiet` addresses, and the addresses `request_time` named."""
+    loud = [
+        f"{e['event']} {e.get('limit', '')}"
+        for e in logs
+        if e.get("address") in quiet and e.get("log_level") != "debug"
+    ]
+    return loud, {e["address"] for e in logs if e.get("limit") == "request_time"}
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_a_spare_connection_is_closed_quietly_and_a_stalled_request_is_logged(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # Browsers open a spare connection and never send on it: closed at the deadline, it was logged
+    # as a slow client (`web.limit_hit request_time`), as was a keep-alive connection after its
+    # answer. One that sent part of its request and stalled is still a limit hit.
+    async def body() -> None:
+        with capture_logs() as logs:
+            async with panel(tmp_path) as (server, port):
+
+                def clients() -> list[float]:
+                    opened = time.monotonic()
+                    spare = dial(port, "127.0.0.5")
+                    answered = dial(port, "127.0.0.6", b"GET /login HTTP/1.1\r\nHost: panel\r\n\r\n")
+                    stalled = dial(port, "127.0.0.7", HALF_A_HEAD)
+                    return [seconds_until_closed(s, opened) for s in (spare, answered, stalled)]
+
+                closed = await asyncio.to_thread(clients)
+                await released(server)
+        assert all(LIMITS.request_seconds * 0.9 < c < LIMITS.request_seconds * 3 for c in closed), closed
+        loud, bitten = quiet_and_bitten(logs, ["127.0.0.5", "127.0.0.6"])
+        assert loud == [] and bitten == {"127.0.0.7"}, (loud, bitten)
+
+    run(body())
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_on_tls_a_preconnection_is_closed_quietly_and_a_stalled_handshake_is_logged(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # A browser's spare HTTPS connection has its handshake done and sends nothing after it; one that
+    # sends nothing at all is no slow client either. Part of a ClientHello, then nothing, is.
+    cert, key = make_cert_pair(tmp_path / "tls")
+    extra = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n'
+    trusted = ssl.create_default_context(cafile=str(cert))
+
+    async def body() -> None:
+        with capture_logs() as logs:
+            async with panel(tmp_path, extra) as (server, port):
+
+                def clients() -> list[float]:
+                    opened = time.monotonic()
+                    silent = dial(port, "127.0.0.5")
+                    spare = trusted.wrap_socket(dial(port, "127.0.0.6"), server_hostname="127.0.0.1")
+                    stalled = dial(port, "127.0.0.7", CLIENT_HELLO_START)
+                    return [seconds_until_closed(s, opened) for s in (silent, spare, stalled)]
+
+                closed = await asyncio.to_thread(clients)
+                await released(server)
+        assert all(LIMITS.request_seconds * 0.9 < c < LIMITS.request_seconds * 3 for c in closed), closed
+        loud, bitten = quiet_and_bitten(logs, ["127.0.0.5", "127.0.0.6"])
+        assert loud == [] and bitten == {"127.0.0.7"}, (loud, bitten)
+
+    run(body())

@@ -91,6 +91,18 @@ async def test_a_login_in_a_loop_ends_its_own_oldest_sessions_only(
         assert kept == [303] * (40 - security.MAX_PER_LOGIN) + [200] * security.MAX_PER_LOGIN
 
 
+async def test_a_full_login_ends_its_session_idle_longest_not_the_one_in_use(tmp_path: Path) -> None:
+    # The 21st login ended the login's first session, by the time it was opened: the one the admin
+    # was working in, while 19 forgotten ones stayed.
+    async with panel(tmp_path) as (web, _clock):
+        tokens = [await session_of(web, ADMIN) for _ in range(security.MAX_PER_LOGIN)]
+        assert await status(web, tokens[0]) == 200  # session #1 in use
+        newest = await session_of(web, ADMIN)
+        assert await status(web, tokens[0]) == 200
+        assert await status(web, tokens[1]) == 303  # #2, idle longest, is the one that went
+        assert [await status(web, t) for t in (*tokens[2:], newest)] == [200] * (security.MAX_PER_LOGIN - 1)
+
+
 async def test_idle_sessions_go_before_anyones_live_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,15 +1,20 @@
-"""The panel's connections: how many, from where, and how long a request may take to arrive.
+"""The panel's connections: how many, from where, and how long a client may keep one waiting.
 
 uvicorn takes every connection and waits as long as the client likes for its request (its
 keep-alive timeout starts only after a first answer): 4,066 sockets that each sent half a POST
 held all 4,096 descriptors of the daemon (systemd's LimitNOFILE), and SMTP intake stopped. Here
 each connection is counted the moment it is accepted, before its TLS handshake (which the panel
 therefore does itself: under uvicorn's, a handshake that never ended was neither counted nor
-timed); one over a cap is closed at once; and one whose request (handshake, head and body) is not
-in within `request_seconds` of the connection, or of the previous answer on it, is closed (and so,
-when the total is reached, is the oldest such connection, to make room for the new one). A cap
-or the deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
-counted, so that a flood does not become a flood of log lines."""
+timed); one over a cap is closed at once; and a connection is closed when the client keeps it
+waiting for `request_seconds`: its request (handshake, head and body) not in within that time of
+the connection or of the previous answer, an answer it does not read (writing stalled that long,
+or a finished answer still not drained), or a close it does not complete (the answer not drained,
+or, on TLS, its close_notify not back within `CLOSE_NOTIFY_SECONDS` of our own: browsers often
+never send one). When the total is reached, the oldest connection the panel is not working on
+(waiting for a request, for its client to read, or closing) makes room for the new one. A cap or
+a deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
+counted, so that a flood does not become a flood of log lines; a connection that never sent a
+byte of a request (a browser's spare pre-connection) is closed at the deadline without one."""
 
 from __future__ import annotations
 
@@ -46,6 +51,18 @@ class ConnectionLimits:
     request_seconds: float = 10.0
 
 
+# How long a closing TLS connection waits for the client's close_notify once ours and the answer are
+# out: nothing is lost without it (the answer has gone whole), and a client that never sends it held
+# its descriptor for the whole shutdown timeout.
+CLOSE_NOTIFY_SECONDS = 1.0
+# What the TLS layer buffers before it pauses the app: the plain transport's own default, so that the
+# write deadline asks the same of a client on either (asyncio's TLS default is 512 KiB).
+TLS_WRITE_BUFFER = 64 * 1024
+
+# What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
+HANDSHAKE, REQUEST, HANDLING, WRITING, CLOSING = "handshake", "request", "handling", "writing", "closing"
+
+
 class Gate:
     """The panel's open connections and the limits they live within; one per server."""
 
@@ -60,15 +77,16 @@ class Gate:
     def admit(self, conn: PanelConnection, address: str) -> bool:
         """Count a new connection, or say why not (then nothing is counted).
 
-        At the total, the oldest connection still waiting for its request makes room (slow clients
-        from many addresses would otherwise keep every admin out until the deadline); only when
-        every connection has a request in is the new one refused."""
+        At the total, the oldest connection the panel is not working on makes room: one waiting for
+        its request, for its client to read the answer, or closing (such clients from many addresses
+        would otherwise keep every admin out until the deadline, or for ever while one reads
+        nothing); only when every connection has a request being answered is the new one refused."""
         key = client_key(address)
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
             self.bite("per_address", address=address, cap=self.limits.per_address)
             return False
         if len(self.open) >= self.limits.total:
-            oldest = next((c for c in self.open if c.waiting()), None)
+            oldest = next((c for c in self.open if c.phase() != HANDLING), None)
             self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
             if oldest is None:
                 return False
@@ -91,19 +109,33 @@ class Gate:
             conn.abort()
 
 
+class _TLS(sslproto.SSLProtocol):
+    """asyncio's TLS layer, noting whether the client has sent anything during its handshake."""
+
+    heard = False
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.heard = self.heard or nbytes > 0
+        super().buffer_updated(nbytes)
+
+
 class PanelConnection(H11Protocol):
-    """uvicorn's h11 protocol, counted by the gate and closed when its request is too slow."""
+    """uvicorn's h11 protocol, counted by the gate and closed when its client keeps it waiting."""
 
     def __init__(self, *args: Any, gate: Gate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = gate
         self._raw: asyncio.Transport | None = None  # the socket's own transport, under any TLS
+        self._tls: _TLS | None = None
         self._address = ""
         self._deadline: asyncio.TimerHandle | None = None
+        self._heard = False  # a byte of the next request is in
+        self._closing_since: float | None = None  # loop time the close began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # (uvloop's transports, the daemon's, are not asyncio.Transport subclasses: no isinstance.)
         if self._raw is not None:  # the TLS layer's transport, its handshake done
+            transport.set_write_buffer_limits(high=TLS_WRITE_BUFFER)
             super().connection_made(transport)
             return
         peer = transport.get_extra_info("peername")
@@ -123,17 +155,21 @@ class PanelConnection(H11Protocol):
         seconds = self.gate.limits.request_seconds
         waiter = self.loop.create_future()
         waiter.add_done_callback(self._handshake_over)
-        tls = sslproto.SSLProtocol(
+        self._tls = _TLS(
             self.loop,
             self,
             self.gate.tls,
             waiter,
             server_side=True,
-            ssl_handshake_timeout=seconds,
-            ssl_shutdown_timeout=seconds,  # a client that never answers the close holds no descriptor
+            # The request deadline (`_deadline_passed`) ends a handshake first and says why; this,
+            # later, only if it did not.
+            ssl_handshake_timeout=2 * seconds,
+            # The answer's drain is timed by the write deadline and the close_notify by
+            # CLOSE_NOTIFY_SECONDS (`_closing`); this is the backstop, the drain's own bound.
+            ssl_shutdown_timeout=seconds,
         )
-        transport.set_protocol(tls)
-        tls.connection_made(transport)
+        transport.set_protocol(self._tls)
+        self._tls.connection_made(transport)
 
     def _handshake_over(self, waiter: asyncio.Future[None]) -> None:
         """Done, failed, timed out or abandoned; only done calls `connection_made` (before this)."""
@@ -148,22 +184,62 @@ class PanelConnection(H11Protocol):
             return
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        super().data_received(data)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()  # the next request on this connection gets its own time
+        # A pipelined request's first bytes, already in, belong to the next request.
+        self._heard = bool(self.conn.trailing_data[0])
+        if self.transport.is_closing():
+            self._begin_close()
+        else:
+            self._arm()  # the next request gets its own time, and the answer as long to be read
 
-    def waiting(self) -> bool:
-        """Still waiting for its request: in its TLS handshake, or its head or body not all in."""
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._arm()  # the client has as long to read (and the app resumes) as it had to ask
+
+    # uvicorn's ways of closing a connection, so that the close is timed from its start (any other,
+    # such as an error of the app, is found by the deadline's next look).
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._begin_close()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.transport.is_closing():
+            self._begin_close()
+
+    def send_400_response(self, msg: str) -> None:
+        super().send_400_response(msg)
+        self._begin_close()
+
+    def phase(self) -> str:
+        """What the connection waits for; only in HANDLING is it the panel's turn (the app running)."""
         if self.transport is None:
-            return True
-        return not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+            return HANDSHAKE
+        if self.transport.is_closing():
+            return CLOSING
+        if self.flow.write_paused or (
+            self.cycle is not None and self.cycle.response_complete and self._buffered()
+        ):
+            return WRITING
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            return REQUEST
+        return HANDLING
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-        elif self._raw is not None:
+        """The socket's own transport: the TLS layer's `abort` does nothing once it has been closed
+        twice (uvicorn does), and the raw transport takes the TLS layer down with it."""
+        if self._raw is not None:
             self._raw.abort()
+
+    def _buffered(self) -> int:
+        """Bytes not yet handed to the kernel. The TLS layer holds back only what the socket's
+        transport, then itself above its high-water mark, cannot take: so this counts them too."""
+        return self._raw.get_write_buffer_size() if self._raw is not None else 0
 
     def _gone(self) -> None:
         if self._deadline is not None:
@@ -171,16 +247,50 @@ class PanelConnection(H11Protocol):
             self._deadline = None
         self.gate.release(self)
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float | None = None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-        self._deadline = self.loop.call_later(self.gate.limits.request_seconds, self._too_slow)
+        delay = self.gate.limits.request_seconds if seconds is None else seconds
+        self._deadline = self.loop.call_later(delay, self._deadline_passed)
 
-    def _too_slow(self) -> None:
-        """The request is not all in: close. One that is in is left to the app, however long it takes
-        (a CSV export), and the answer re-arms the deadline for the next."""
+    def _begin_close(self) -> None:
+        if self._closing_since is None and self._raw is not None:
+            self._closing_since = self.loop.time()
+            self._arm(min(CLOSE_NOTIFY_SECONDS, self.gate.limits.request_seconds))
+
+    def _deadline_passed(self) -> None:
+        """The client has kept the connection waiting for as long as it may: close it. One whose
+        request is in is left to the app, however long it takes (a CSV export), and looked at
+        again a deadline later; its answer, once written, re-arms the deadline."""
         self._deadline = None
-        if not self.waiting():
+        phase = self.phase()
+        seconds = self.gate.limits.request_seconds
+        if phase == HANDLING:
+            self._arm()
+        elif phase == CLOSING:
+            self._closing()
+        elif phase == WRITING:
+            self.gate.bite("write_time", address=self._address, seconds=seconds)
+            self.abort()
+        elif self._heard or (self._tls is not None and self.transport is None and self._tls.heard):
+            self.gate.bite("request_time", address=self._address, seconds=seconds)
+            self.abort()
+        else:  # never a byte: a browser's spare connection, or a keep-alive one it no longer needs
+            log.debug("web.idle_closed", address=self._address, phase=phase, seconds=seconds)
+            self.abort()
+
+    def _closing(self) -> None:
+        """Closing, and the client has all we sent (on TLS our close_notify too): its answer to that
+        is not worth a descriptor, so the connection ends here. Still draining after the deadline:
+        a client that does not read what it asked for."""
+        if self._closing_since is None:
+            self._begin_close()
             return
-        self.gate.bite("request_time", address=self._address, seconds=self.gate.limits.request_seconds)
-        self.abort()
+        if not self._buffered():
+            log.debug("web.close_unanswered", address=self._address)
+            self.abort()
+        elif self.loop.time() - self._closing_since >= self.gate.limits.request_seconds:
+            self.gate.bite("write_time", address=self._address, seconds=self.gate.limits.request_seconds)
+            self.abort()
+        else:
+            self._arm(CLOSE_NOTIFY_SECONDS)

@@ -4,11 +4,12 @@ Sessions live in memory (a restart logs everyone out, which costs nothing on an 
 are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the browser came
 over HTTPS (the panel's TLS or a trusted proxy's). A session ends after `IDLE_MINUTES` without a
 request and at the latest `[web] session_hours` after the login; one login holds at most
-`MAX_PER_LOGIN` of them, so that nobody's logins push out anyone else's. Every request re-reads the
-user's row, so that removing a user, taking away their role or setting a new password (by anyone,
-in the panel or with the CLI) ends their sessions at once: a session holds a digest of the password
-hash it was opened with. Each form carries a token: the session's for logged-in pages and, for the
-login form itself, one bound to a short-lived pre-login cookie (double submit).
+`MAX_PER_LOGIN` of them, so that nobody's logins push out anyone else's (the next login ends the
+one idle longest, never the one in use). Every request re-reads the user's row, so that removing a
+user, taking away their role or setting a new password (by anyone, in the panel or with the CLI)
+ends their sessions at once: a session holds a digest of the password hash it was opened with.
+Each form carries a token: the session's for logged-in pages and, for the login form itself, one
+bound to a short-lived pre-login cookie (double submit).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ LOGIN_COOKIE = "smsgw_login"
 # in a loop) used to push out everyone's oldest sessions, the operator's included.
 MAX_SESSIONS = 10_000
 # Sessions one login keeps: a browser per device or two, with room to spare; the next login of the
-# same user ends that user's oldest, nobody else's.
+# same user ends that user's least recently used, nobody else's.
 MAX_PER_LOGIN = 20
 # A panel left open on a shared PC logs out after this long without a request. `[web] session_hours`
 # stays the most any session lasts, however busy. (Proposed as `[web] idle_minutes`.)
@@ -95,7 +96,9 @@ class Who:
 
 
 class Sessions:
-    """The open sessions, by token and by login (its tokens, oldest first)."""
+    """The open sessions, by token and by login (its tokens, least recently used first: each request
+    moves its session to the end, so that a full login gives up the one idle longest; by the time
+    of the login instead, the 21st login ended the session in use and kept forgotten ones)."""
 
     def __init__(
         self,
@@ -118,7 +121,7 @@ class Sessions:
             for token in [t for t, s in self._by_token.items() if not self._live(s, now)]:
                 self.end(token)
         if len(self._by_token) >= MAX_SESSIONS:
-            # Still full of live sessions: the login holding the most gives up its oldest.
+            # Still full of live sessions: the login holding the most gives up its least used.
             busiest = max(self._by_login.values(), key=len)
             self.end(next(iter(busiest)))
         token = secrets.token_urlsafe(32)
@@ -141,6 +144,9 @@ class Sessions:
             self.end(token)
             return None
         s.seen = now
+        mine = self._by_login[s.email.lower()]
+        del mine[token or ""]
+        mine[token or ""] = None  # the most recently used, the last to go
         return s
 
     def end(self, token: str | None) -> None:

@@ -1,0 +1,155 @@
+"""Panel connections whose clients asked in time and then stall: they never read the answer, or, on
+TLS, never answer the panel's close_notify. Neither is a slow request, and both held a connection:
+128 of them kept every admin out (the cap made room only by closing connections still waiting for
+their request), the first for ever, the second 10 s each.
+
+Real sockets against the real server (uvicorn with the panel's protocol on 127.0.0.1), on asyncio's
+loop and on uvloop's (the daemon's); the helpers are tests/test_web_limits.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.web.connections import ConnectionLimits
+from gateway.web.server import WebServer
+from tests.certs import make_cert_pair
+from tests.test_web_limits import LIMITS, LOOPS, bites, log_in, panel
+
+# The request deadline as shipped (10 s), out of the way: what lets the admin in is what is tested.
+PATIENT = ConnectionLimits(total=8, per_address=3, request_seconds=10.0)
+# Enough small pages, asked for at once, to fill the panel's buffers when nobody reads them.
+PIPELINED = b"GET /login HTTP/1.1\r\nHost: panel\r\n\r\n" * 300
+CLOSE_AFTER = b"GET /login HTTP/1.1\r\nHost: panel\r\nConnection: close\r\n\r\n"
+
+
+def tls_extra(tmp_path: Path) -> tuple[str, ssl.SSLContext]:
+    cert, key = make_cert_pair(tmp_path / "tls")
+    return f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n', ssl.create_default_context(cafile=str(cert))
+
+
+def never_reads(port: int, source: str, _tls: ssl.SSLContext | None = None) -> socket.socket:
+    """Asks for pages and reads none. The small window and segments keep the kernel from taking the
+    answers off the panel's hands (on loopback it takes megabytes otherwise)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(PIPELINED)
+    return s
+
+
+def never_closes(port: int, source: str, tls: ssl.SSLContext | None = None) -> socket.socket:
+    """Asks over TLS with `Connection: close`, reads the whole answer and the panel's close_notify,
+    and neither answers that nor closes."""
+    assert tls is not None
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s = tls.wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(CLOSE_AFTER)
+    answer = b""
+    while chunk := s.recv(65536):  # b"" at the close_notify
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.rstrip().endswith(b"</html>"), answer[-200:]
+    return s
+
+
+async def seconds_until_released(server: WebServer, limit: float) -> float:
+    """Until the gate no longer counts any connection (no client socket is read meanwhile: reading
+    would drain what a stalled client leaves unread); `limit` when it still does by then."""
+    start = time.monotonic()
+    while server.gate.open and time.monotonic() - start < limit:
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+@pytest.mark.parametrize("stall", [never_reads, never_closes], ids=["never_reads", "never_closes_tls"])
+def test_stalled_clients_at_the_cap_make_room_for_an_admin(
+    tmp_path: Path,
+    run: Callable[[Coroutine[Any, Any, None]], None],
+    stall: Callable[[int, str, ssl.SSLContext | None], socket.socket],
+) -> None:
+    # The cap full of such clients (from as many addresses), the admin's connection was closed at
+    # once: only connections still waiting for their request were closed to make room.
+    extra, tls = tls_extra(tmp_path) if stall is never_closes else ("", None)
+    scheme = "https" if tls else "http"
+
+    async def body() -> None:
+        async with panel(tmp_path, extra, PATIENT) as (server, port):
+
+            def clients() -> tuple[int, float, str]:
+                held = []
+                for i in range(PATIENT.total):
+                    held.append(stall(port, f"127.0.0.{10 + i}", tls))
+                    # One at a time: uvicorn's 503 above `limit_concurrency` (twice the cap) would
+                    # otherwise close some, as two answers at once on each come near it.
+                    time.sleep(0.25)
+                counted = len(server.gate.open)
+                start, error = time.monotonic(), ""
+                try:
+                    log_in(f"{scheme}://127.0.0.1:{port}", verify=tls or True)
+                except httpx.HTTPError as exc:
+                    error = repr(exc)
+                took = time.monotonic() - start
+                for s in held:
+                    s.close()
+                return counted, took, error
+
+            counted, took, error = await asyncio.to_thread(clients)
+        if stall is never_reads:  # (the TLS ones may be gone already: their close is bounded)
+            assert counted == PATIENT.total
+        assert error == "", error
+        assert took < 3, took
+
+    run(body())
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_an_answer_nobody_reads_is_abandoned_at_the_deadline(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # The answer written and not read: the connection stayed, its app waiting to write, for ever.
+    async def body() -> None:
+        with capture_logs() as logs:
+            async with panel(tmp_path) as (server, port):
+                s = await asyncio.to_thread(never_reads, port, "127.0.0.2")
+                try:
+                    held = await seconds_until_released(server, LIMITS.request_seconds * 4)
+                finally:
+                    s.close()
+        assert LIMITS.request_seconds * 0.9 < held < LIMITS.request_seconds * 3, held
+        assert "write_time" in bites(logs)
+
+    run(body())
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_a_close_notify_that_never_comes_is_waited_for_a_second(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # The panel's close on TLS waited for the client's close_notify as long as a request may take
+    # (10 s); browsers often never send one. The answer is read whole all the same (never_closes).
+    extra, tls = tls_extra(tmp_path)
+
+    async def body() -> None:
+        async with panel(tmp_path, extra, PATIENT) as (server, port):
+            s = await asyncio.to_thread(never_closes, port, "127.0.0.2", tls)
+            try:
+                held = await seconds_until_released(server, 5)
+            finally:
+                s.close()
+        assert held < 2.5, held
+
+    run(body())
