@@ -58,7 +58,7 @@ def serve(port: int, kind: str) -> None:
     from aiosmtpd.smtp import SMTP
 
     from gateway.smtp.guard import SessionGuard
-    from gateway.smtp.relay import GatewaySMTP
+    from gateway.smtp.servers import GatewaySMTP
 
     async def main() -> None:
         handler = Answer250(read=kind == "intake")

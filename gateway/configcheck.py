@@ -121,7 +121,9 @@ def needed_files(cfg: Config) -> list[NeededFile]:
     """The files the daemon would read at start: only those of the features this config turns on."""
     found: list[NeededFile] = []
     smtp = cfg.smtp
-    if smtp.submission_addr is not None and smtp.tls_cert_file is not None and smtp.tls_key_file is not None:
+    if (
+        smtp.tls_cert_file is not None and smtp.tls_key_file is not None
+    ):  # submission and the relay's STARTTLS
         found += [
             NeededFile("smtp.tls_cert_file", smtp.tls_cert_file, True),
             NeededFile("smtp.tls_key_file", smtp.tls_key_file, True),

@@ -40,7 +40,10 @@ MEANINGS: dict[str, str] = {
     "gateway.early_dlr_max_age_minutes": "an early receipt older than this matches no new part",
     "smtp.listen": "relay listener, HOST:PORT (clients allowed by network)",
     "smtp.submission_listen": "submission listener with STARTTLS and AUTH (mail clients); unset: off",
-    "smtp.tls_cert_file": "submission port certificate; unset: a self-signed one is made in state_dir",
+    "smtp.tls_cert_file": (
+        "certificate of the submission port and of the relay port's STARTTLS; unset: a self-signed one"
+        " is made in state_dir (with submission_listen)"
+    ),
     "smtp.tls_key_file": "its private key; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smtp.max_message_bytes": "largest mail accepted (SIZE)",
     "smtp.timeout_seconds": "an idle SMTP session is closed after this",

@@ -117,8 +117,10 @@ class RemoteWrites(Writes):
     async def info(self, rcpt: str, content: bytes) -> None:
         await self.channel.request("info", rcpt, content)
 
-    async def premium(self, target: premium.Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
-        answer: tuple[str, bool] = await self.channel.request("premium", target, mail_from, raw)
+    async def premium(
+        self, target: premium.Target, mail_from: str, raw: bytes, client_ip: str | None = None
+    ) -> tuple[str, bool]:
+        answer: tuple[str, bool] = await self.channel.request("premium", target, mail_from, raw, client_ip)
         return answer
 
 

@@ -32,6 +32,9 @@ Choices, and why:
   and stops too. Under systemd every process of the unit gets SIGTERM, which a worker handles
   like `q` after telling the daemon (`S`): its end then waits SIGNAL_GRACE_SECONDS for the
   daemon's own stop, and only without one is it a worker stopped alone, logged and restarted.
+- STARTTLS: an SSL context cannot be handed to another process, so each worker loads the relay
+  port's certificate itself (`gateway.smtp.servers.relay_tls_context`, the same code as in one
+  process); the daemon loads it once first, so that a file no worker could use stops the start.
 - Per-process state: each worker enforces the session limits (`max_connections`, per address,
   commands) on its own connections, as the daemon does on the submission port: with N workers a
   client may hold up to N times the limit (descriptors, the reason for the limit, are per process
@@ -60,9 +63,10 @@ from typing import Any
 
 import structlog
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
 from gateway.smtp.accept import Writes
+from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import Supervisor, beat
 
@@ -135,6 +139,14 @@ class IntakeWorkers:
         log_level: str = "INFO",
         json_logs: bool | None = None,
     ) -> None:
+        # The workers load the relay port's STARTTLS certificate themselves; a file they could not
+        # use is refused here, named, at the start, not by every worker in a restart loop.
+        try:
+            relay_tls_context(config)
+        except ConfigError:
+            for sock in listeners:  # handed to us to own (`stop` closes them); nothing else will
+                sock.close()
+            raise
         self.config = config
         self.listeners = listeners
         self.writes = writes

@@ -11,10 +11,11 @@ so the key can stay readable by root only.
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
 from gateway.filemodes import create_private
 
@@ -90,3 +91,21 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
         cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
     update = {"tls_cert_file": cert.resolve(), "tls_key_file": key.resolve()}
     return cfg.model_copy(update={"smtp": smtp.model_copy(update=update)}), None, created
+
+
+def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context for STARTTLS, or ConfigError naming the file that could not be used."""
+    for what, path in (("certificate", cert_file), ("key", key_file)):
+        try:
+            path.open("rb").close()  # ssl's own error does not say which file is missing
+        except OSError as exc:
+            raise ConfigError(f"smtp: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"smtp: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
+            " (PEM files expected; the key must match the certificate and not be encrypted)"
+        ) from exc
+    return ctx

@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
 from smsc.simulator.control import send_command
@@ -25,11 +27,13 @@ DSN_SUBJECT = "Delivery Status Notification (Failure)"
 NOT_A_CONFIRMATION = "250 2.0.0 OK: recorded, not sent as SMS ("
 
 
-def config(tmp_path: Path, relay: int, *, fallback: bool) -> tuple[Path, Config]:
-    """The premium loop's config (built-in SMSC), with test_bounces' fallback address or none."""
+def config(tmp_path: Path, relay: int, *, fallback: bool, workers: int = 0) -> tuple[Path, Config]:
+    """The premium loop's config (built-in SMSC), with test_bounces' fallback address or none, and
+    the relay port in `workers` intake worker processes (0: in the daemon)."""
     path, _ = premium_config(tmp_path, "smpp", relay)
     line = f'fallback_address = "{FALLBACK}"' if fallback else ""
     text = path.read_text().replace('fallback_address = "ops@example.com"', line)
+    text = text.replace("[smtp]\n", f"[smtp]\nintake_processes = {workers}\n", 1)
     path.write_text(text)
     return path, parse_config(text, source="test", base_dir=tmp_path)
 
@@ -184,3 +188,30 @@ async def test_a_bounce_to_a_confirmation_address_is_forwarded_and_confirms_noth
     assert_forward_of(sink.messages[1], bounce, DSN_SUBJECT)
     told = parsed(sink.messages[1][2]).get_body(("plain",)).get_content()
     assert f"To: confirmation of premium service KP123, {CLIENT}" in told
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["relay-in-daemon", "relay-in-worker"])
+async def test_the_forward_of_a_premium_bounce_names_the_server_that_sent_it(
+    tmp_path: Path, workers: int
+) -> None:
+    # The forward said "Sent by: unknown": the client's address did not travel with the write (over
+    # an intake worker's channel, as the shipped config runs the relay port, nor in the daemon), and
+    # the recorded bounce had none either, unlike a bounce on the relay port's other addresses.
+    relay = free_port()
+    path, cfg = config(tmp_path, relay, fallback=True, workers=workers)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        assert (gw.daemon.intake is not None) == bool(workers)  # a worker, not the daemon, serves it
+        address = await mailed_vote(gw, path, sink)
+        confirm = parsed(sink.messages[0][2])["Reply-To"].addresses[0].addr_spec
+        await delivered(gw.port, dsn("<dsn-premium@mx.acme.pl>"), rcpt=address)
+        await delivered(gw.port, dsn("<dsn-confirm@mx.acme.pl>"), rcpt=confirm)
+        await sink.wait(4)
+        recorded = gw.store.db.conn.execute(
+            "SELECT client_ip FROM emails WHERE automatic IS NOT NULL ORDER BY id"
+        ).fetchall()
+    told = [parsed(m[2]).get_body(("plain",)).get_content() for m in sink.messages[2:]]
+    assert [line for text in told for line in text.splitlines() if line.startswith("Sent by:")] == [
+        "Sent by: 127.0.0.1",
+        "Sent by: 127.0.0.1",
+    ]
+    assert recorded == [("127.0.0.1",), ("127.0.0.1",)]

@@ -242,7 +242,7 @@ RELAY_DIALOGUE: list[tuple[bytes, str]] = [
     (b"XYZZY", '500 5.5.1 Error: command "XYZZY" not recognized'),
     (b"EXPN staff", "502 5.5.1 EXPN not implemented"),
     (b"VRFY", "501 5.5.2 Syntax: VRFY <address>"),
-    (b"STARTTLS", "454 4.7.0 TLS not available"),
+    (b"STARTTLS now", "501 5.5.2 Syntax: STARTTLS"),
     (b"MAIL FROM:<anna@acme.example>", replies.OK_SENDER),
     (b"MAIL FROM:<anna@acme.example>", "503 5.5.1 Error: nested MAIL command"),
     (b"RCPT TO:", "501 5.5.2 Syntax: RCPT TO: <address> [SP <mail-parameters>]"),

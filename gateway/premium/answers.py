@@ -66,13 +66,17 @@ def not_an_answer(automatic: str | None) -> str | None:
     return automatic if any(p.startswith(_NOT_ANSWERS) for p in machine) else None
 
 
-async def on_mail(store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
+async def on_mail(
+    store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes, client_ip: str | None = None
+) -> tuple[str, bool]:
     """The SMTP reply for DATA to an answer or confirmation address, and whether an SMS was queued.
 
+    `client_ip` is the sending server's address, recorded with the mail as for any other on the
+    relay port, and named in a bounce's forward so that the operator knows whose server bounced.
     A store that cannot take the write answers `451`: the client's server tries again later.
     """
     try:
-        return await _on_mail(store, cfg, target, mail_from, raw)
+        return await _on_mail(store, cfg, target, mail_from, raw, client_ip)
     except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
         return replies.STORE_REPLACED, False
     except (StoreBusy, sqlite3.OperationalError, OSError) as exc:
@@ -80,7 +84,9 @@ async def on_mail(store: Store, cfg: Config, target: Target, mail_from: str, raw
         return replies.TEMP_FAILURE, False
 
 
-async def _on_mail(store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
+async def _on_mail(
+    store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes, client_ip: str | None
+) -> tuple[str, bool]:
     opts = IntakeOptions(
         subject_max=0, end_marker=None, charset_fallbacks=tuple(cfg.gateway.charset_fallbacks)
     )
@@ -94,11 +100,15 @@ async def _on_mail(store: Store, cfg: Config, target: Target, mail_from: str, ra
         author = parseaddr(str(head.get("From", "")))[1]
     if target.kind == "confirm":
         decided = await store.write(
-            lambda: confirm(store, cfg, target.token, mail, raw=raw, mail_from=mail_from), interactive=True
+            lambda: confirm(
+                store, cfg, target.token, mail, raw=raw, mail_from=mail_from, client_ip=client_ip
+            ),
+            interactive=True,
         )
         return decided, False
     return await store.write(
-        lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw), interactive=True
+        lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw, client_ip=client_ip),
+        interactive=True,
     )
 
 
@@ -110,13 +120,15 @@ def confirm(
     *,
     raw: bytes = b"",
     mail_from: str = "",
+    client_ip: str | None = None,
 ) -> str:
     """R-4.3: the address answered its confirmation: forwarding starts, kept MOs are mailed in order.
 
     Only a person's mail confirms. An out-of-office reply from the address proves nobody read the
     confirmation, whose text promises that nothing is sent unless someone answers it: automatic
-    mail of any kind is recorded (logged; a bounce forwarded with `raw`, the mail as received, and
-    `mail_from`, its envelope sender) and the token stays good.
+    mail of any kind is recorded (logged; a bounce forwarded with `raw`, the mail as received,
+    `mail_from`, its envelope sender, and `client_ip`, the server that sent it) and the token
+    stays good.
     """
     r = handlers.repo(store)
     v = r.verification(token)
@@ -126,7 +138,7 @@ def confirm(
     if isinstance(mail, MailText) and mail.automatic:
         about = [f"confirmation of premium service {service.password}", v.email]
         sent = _forward_bounce(
-            store, cfg, mail, raw, mail_from, f"confirm-{token}", service.account_id, about
+            store, cfg, mail, raw, (mail_from, client_ip), f"confirm-{token}", service.account_id, about
         )
         log.info("premium.confirm_ignored", service=service.password, reason=mail.automatic, forwarded=sent)
         return replies.OK_NOT_SENT.format(f"{mail.automatic}; automatic mail, not a confirmation")
@@ -154,11 +166,13 @@ def answer(
     mail: MailText | IntakeRefused,
     *,
     raw: bytes = b"",
+    client_ip: str | None = None,
 ) -> tuple[str, bool]:
     """R-4.5: one free SMS from the premium number to the phone, or a recorded refusal.
 
     `raw` is the mail as received: a bounce (the client's mailbox refused the premium SMS mailed
-    from this address) is handed to the fallback address with it attached.
+    from this address) is handed to the fallback address with it attached. `client_ip`, the
+    server that sent it, is recorded with the answer and named in a bounce's forward.
     """
     r = handlers.repo(store)
     pmo = r.by_token(token)
@@ -177,7 +191,8 @@ def answer(
         if bounce:
             phone = display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone
             about = [f"premium SMS {pmo.password} · {pmo.number} · {phone}"]
-            _forward_bounce(store, cfg, mail, raw, mail_from, f"premium-{token}", pmo.account_id, about)
+            sent_by = (mail_from, client_ip)
+            _forward_bounce(store, cfg, mail, raw, sent_by, f"premium-{token}", pmo.account_id, about)
         return refuse(replies.OK_NOT_SENT.format(why), why)
     service = r.service(pmo.service_id)
     if service.removed_at is not None:
@@ -203,7 +218,7 @@ def answer(
     part = p.parts[0]
     acceptance = Acceptance(
         mail_from=author,
-        client_ip=None,
+        client_ip=client_ip,
         account_id=service.account_id,
         user_id=None,
         header_message_id=msgid,
@@ -254,7 +269,7 @@ def _forward_bounce(
     cfg: Config,
     mail: MailText,
     raw: bytes,
-    mail_from: str,
+    sent_by: tuple[str, str | None],
     address: str,
     account_id: int | None,
     about: list[str],
@@ -265,9 +280,11 @@ def _forward_bounce(
     nothing answers it, and a bounce delivered again (our `250` was lost) is forwarded once: the
     first forward leaves a machine-mail row in `emails` keyed by the address and the Message-ID,
     which `recorded_before` finds. A bounce without a Message-ID cannot be told from the next
-    one, and is forwarded each time (as there). `address` is the local part it was sent to
-    (never logged: it holds the token), `about` names what bounced, for the operator.
+    one, and is forwarded each time (as there). `sent_by` is its envelope sender and the address
+    of the server that sent it, `address` the local part it was sent to (never logged: it holds
+    the token), `about` names what bounced, for the operator.
     """
+    mail_from, client_ip = sent_by
     fallback = cfg.premium_fallback
     if fallback is None or mail.automatic is None or not _bounce(mail, raw):
         return False
@@ -279,7 +296,7 @@ def _forward_bounce(
         return False
     record = Acceptance(
         mail_from=mail_from,
-        client_ip=None,
+        client_ip=client_ip,
         account_id=account_id,
         user_id=None,
         header_message_id=mail.message_id,
@@ -298,7 +315,7 @@ def _forward_bounce(
         subject=mail.subject,
         reason=mail.automatic,
         mail_from=mail_from,
-        client_ip=None,
+        client_ip=client_ip,
         numbers=about,
         raw=raw,
     )

@@ -107,9 +107,12 @@ class Writes:
         store, sender = self.store, self.config.mail.from_address
         await store.write(lambda: store.outbox.enqueue_mail("info", sender, rcpt, content))
 
-    async def premium(self, target: premium.Target, mail_from: str, raw: bytes) -> tuple[str, bool]:
-        """Mail to an answer or confirmation address: the reply, and whether an SMS was queued."""
-        reply, queued = await premium.on_mail(self.store, self.config, target, mail_from, raw)
+    async def premium(
+        self, target: premium.Target, mail_from: str, raw: bytes, client_ip: str | None = None
+    ) -> tuple[str, bool]:
+        """Mail to an answer or confirmation address: the reply, and whether an SMS was queued.
+        `client_ip`, the sending server, is recorded with it and named in a bounce's forward."""
+        reply, queued = await premium.on_mail(self.store, self.config, target, mail_from, raw, client_ip)
         if queued:
             self.wake_dispatcher()
         return reply, queued

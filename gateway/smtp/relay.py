@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
@@ -30,9 +29,9 @@ from gateway.smtp import replies
 from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.compose import compose
-from gateway.smtp.guard import GuardedSMTP, SessionGuard
+from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
-from gateway.smtp.stockreplies import REWRITE, with_prefix_code
+from gateway.smtp.servers import RelaySMTP, relay_tls_context
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store, StoreBusy, StoreReplaced
 
@@ -43,8 +42,6 @@ MAX_RECIPIENTS = 100
 # empty `mail_from` as "no MAIL yet" (503 to every RCPT, a second MAIL not nested). Everything of
 # the gateway's own reads `Sender.mail_from`, where the null sender is "".
 NULL_PATH = "<>"
-# A path without quoting, comments or source routes: dot-atom local part and a plain domain.
-_PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
 
 
 @dataclass(slots=True)
@@ -84,48 +81,6 @@ class Gate:
         return datetime.fromtimestamp(self.store.clock(), ZoneInfo(self.config.gateway.timezone))
 
 
-class GatewaySMTP(GuardedSMTP):
-    """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
-
-    _REWRITE: ClassVar[dict[str, str]] = REWRITE
-
-    async def push(self, status: str | bytes) -> None:
-        if isinstance(status, str):
-            status = self._REWRITE.get(status) or with_prefix_code(status)
-            gate = getattr(self.event_handler, "gate", None)
-            if gate is not None and status[3:4] != "-":  # not a continuation
-                gate.replies[status[:3]] += 1
-        await super().push(status)
-
-    async def handle_exception(self, error: Exception) -> str:
-        if isinstance(error, TLSSetupException):
-            # The client's doing, not a fault of ours: plain text after STARTTLS, a scanner, a
-            # client with no protocol version in common, a hang-up mid-handshake. aiosmtpd closes
-            # the connection without a reply (there is no channel left to write one on).
-            log.info("smtp.tls_failed", ip=self._peer_ip(), error=repr(error.__cause__))
-            return replies.TEMP_FAILURE  # not sent: aiosmtpd only closes after a failed handshake
-        return await super().handle_exception(error)
-
-    @syntax("STARTTLS", when="tls_context")
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        if self._tls_protocol is not None:
-            # RFC 3207 4.2: once TLS is on, STARTTLS is not offered; aiosmtpd would start a second
-            # TLS layer inside the first.
-            await self.push(replies.TLS_ALREADY_ACTIVE)
-            return
-        await super().smtp_STARTTLS(arg)
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
-        # a tenth of the CPU per mail; plain <local@domain> (nearly all traffic) is parsed here.
-        m = _PLAIN_PATH.match(arg)
-        if m is None or (
-            self.local_part_limit and len(m.group(1).rpartition("@")[0]) > self.local_part_limit
-        ):
-            return super()._getaddr(arg)
-        return m.group(1), m.group(2).lstrip()
-
-
 class RelayHandler:
     """Hooks for the relay port: trusted client networks with an envelope sender on the ACL."""
 
@@ -138,7 +93,10 @@ class RelayHandler:
         """RFC 2920 PIPELINING: a client may send MAIL, RCPT… and DATA without waiting for replies.
         RFC 2034 ENHANCEDSTATUSCODES: every reply after EHLO carries an RFC 3463 code."""
         session.host_name = hostname  # aiosmtpd leaves this to a handler with an EHLO hook
-        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        keywords = responses[:-1]
+        if not getattr(server, "offers_auth", True):
+            keywords = [line for line in keywords if not line.upper().startswith("250-AUTH")]
+        return [*keywords, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     # ---- MAIL / RCPT ----------------------------------------------------------------------
 
@@ -280,11 +238,14 @@ class RelayHandler:
         wants_info = bool(envelope.__dict__.get("info"))
         mailboxes: list[str] = envelope.__dict__.get("mailboxes", [])  # a bounce's, see handle_RCPT
         full = self.gate.backlog() >= self.gate.config.gateway.queue_high_water
+        client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         if sender is not None and "premium" in envelope.__dict__:
             if full:
                 return replies.QUEUE_FULL
             raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
-            reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw)
+            # The client's address goes with the write, as in an acceptance: a bounce's forward
+            # names the server that sent it, and the mail is recorded with it.
+            reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw, client_ip)
             return reply
         if sender is None or not (numbers or wants_info or mailboxes):
             return replies.NO_VALID_RCPT
@@ -299,7 +260,7 @@ class RelayHandler:
             numbers,
             envelope.original_content or b"",
             now=self.gate.now(),
-            client_ip=session.peer[0] if isinstance(session.peer, tuple) else None,
+            client_ip=client_ip,
             domains=envelope.__dict__.get("domains", {}),
             mailboxes=mailboxes,
         )
@@ -354,13 +315,16 @@ async def start_smtp_server(
     """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
 
     `sock`: a socket already listening (an intake worker's, bound by the daemon) instead of host:port.
+    The same code runs in the daemon and in an intake worker, so both offer the same STARTTLS.
     """
     cfg = gate.config
     handler = handler or RelayHandler(gate)
     loop = asyncio.get_running_loop()
+    if "tls_context" not in smtp_kwargs:
+        smtp_kwargs["tls_context"] = relay_tls_context(cfg)
 
-    def factory() -> GatewaySMTP:
-        return GatewaySMTP(
+    def factory() -> RelaySMTP:
+        return RelaySMTP(
             handler,
             hostname=cfg.gateway.hostname,  # without it every connection does a blocking DNS lookup
             ident="smsgw",

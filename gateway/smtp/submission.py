@@ -14,11 +14,8 @@ import asyncio
 import base64
 import binascii
 import logging
-import re
-import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
@@ -27,9 +24,8 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
 from acl.passwords import verify_password
-from gateway.config import ConfigError
 from gateway.smtp import replies
-from gateway.smtp.relay import Gate, GatewaySMTP, RelayHandler, Sender
+from gateway.smtp.relay import Gate, RelayHandler, Sender
 from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
     AUTH_INVALID,
@@ -40,11 +36,10 @@ from gateway.smtp.replies import (
     MUST_STARTTLS,
     NOT_OWNED,
 )
+from gateway.smtp.servers import GatewaySMTP
+from gateway.tlscert import tls_context
 
 log = structlog.get_logger(__name__)
-
-_AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
-
 
 MECHANISMS = ("PLAIN", "LOGIN")  # what Outlook and every other mail client offer
 
@@ -160,16 +155,6 @@ class SubmissionSMTP(GatewaySMTP):
         super().__init__(handler, **kwargs)
         self.submission = handler
         self.auth_guard = auth_guard
-
-    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
-    async def smtp_MAIL(self, arg: str | None) -> None:
-        """RFC 4954 5: a server that offers AUTH must take MAIL's `AUTH=` parameter (a relaying
-        server names who first submitted the mail; aiosmtpd refuses it with 555). Its value proves
-        nothing, the login does, so it is dropped before the usual checks."""
-        end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
-        if arg is not None and end >= 0:
-            arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
-        await super().smtp_MAIL(arg)
 
     async def _handle_client(self) -> None:
         # A locked-out address is refused at the greeting, before it can say anything.
@@ -321,24 +306,6 @@ def _log_lockout(ip: str | None, shown: str, lockout: Lockout) -> None:
         login_locked=lockout.login,
         seconds=round(lockout.seconds),
     )
-
-
-def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A server context for STARTTLS, or ConfigError naming the file that could not be used."""
-    for what, path in (("certificate", cert_file), ("key", key_file)):
-        try:
-            path.open("rb").close()  # ssl's own error does not say which file is missing
-        except OSError as exc:
-            raise ConfigError(f"smtp: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(
-            f"smtp: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
-            " (PEM files expected; the key must match the certificate and not be encrypted)"
-        ) from exc
-    return ctx
 
 
 async def start(gate: Gate) -> asyncio.Server | None:

@@ -1,0 +1,115 @@
+"""The gateway's aiosmtpd servers: enhanced status codes on every reply, a cheap address parser,
+MAIL's `AUTH=` parameter taken on both ports, and the relay port's server, which offers STARTTLS
+but never AUTH.
+
+The hooks that decide per command live with each port (gateway/smtp/relay.py, submission.py).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from typing import Any, ClassVar
+
+import structlog
+from aiosmtpd.smtp import TLSSetupException, syntax
+
+from gateway.config import Config
+from gateway.smtp import replies
+from gateway.smtp.guard import GuardedSMTP
+from gateway.smtp.stockreplies import REWRITE, with_prefix_code
+from gateway.tlscert import credential_or_path, tls_context
+
+log = structlog.get_logger(__name__)
+
+# A path without quoting, comments or source routes: dot-atom local part and a plain domain.
+_PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
+_AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
+
+
+class GatewaySMTP(GuardedSMTP):
+    """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
+
+    _REWRITE: ClassVar[dict[str, str]] = REWRITE
+    offers_auth: ClassVar[bool] = True  # whether EHLO may advertise AUTH (aiosmtpd's decision) at all
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str):
+            status = self._REWRITE.get(status) or with_prefix_code(status)
+            gate = getattr(self.event_handler, "gate", None)
+            if gate is not None and status[3:4] != "-":  # not a continuation
+                gate.replies[status[:3]] += 1
+        await super().push(status)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # The client's doing, not a fault of ours: plain text after STARTTLS, a scanner, a
+            # client with no protocol version in common, a hang-up mid-handshake. aiosmtpd closes
+            # the connection without a reply (there is no channel left to write one on).
+            log.info("smtp.tls_failed", ip=self._peer_ip(), error=repr(error.__cause__))
+            return replies.TEMP_FAILURE  # not sent: aiosmtpd only closes after a failed handshake
+        return await super().handle_exception(error)
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:
+            # RFC 3207 4.2: once TLS is on, STARTTLS is not offered; aiosmtpd would start a second
+            # TLS layer inside the first.
+            await self.push(replies.TLS_ALREADY_ACTIVE)
+            return
+        await super().smtp_STARTTLS(arg)
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        """RFC 4954 5: MAIL's `AUTH=` parameter names who first submitted a mail; a server may ignore
+        it. aiosmtpd refuses it (555), while relaying MTAs (Postfix: `AUTH=<>`) send it to servers
+        that advertise AUTH. It proves nothing on either port (a login does, or the network): dropped."""
+        end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
+        if arg is not None and end >= 0:
+            arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
+        await super().smtp_MAIL(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
+        # a tenth of the CPU per mail; plain <local@domain> (nearly all traffic) is parsed here.
+        m = _PLAIN_PATH.match(arg)
+        if m is None or (
+            self.local_part_limit and len(m.group(1).rpartition("@")[0]) > self.local_part_limit
+        ):
+            return super()._getaddr(arg)
+        return m.group(1), m.group(2).lstrip()
+
+
+class RelaySMTP(GatewaySMTP):
+    """The relay port's server: STARTTLS when the gateway has a certificate, and no AUTH at all.
+
+    A company MTA whose policy sends only over TLS (Postfix `smtp_tls_security_level = encrypt`,
+    Exchange with forced TLS) defers its mail for ever to a port without STARTTLS, so it is offered
+    (RFC 3207), never required. aiosmtpd advertises AUTH on any listener with a TLS context once TLS
+    is on; here it must not: after seeing it, Postfix adds `AUTH=<>` to MAIL and may try to log in,
+    and a login means nothing on this port. So AUTH is neither advertised (RelayHandler.handle_EHLO
+    reads `offers_auth`) nor run, before or after TLS.
+    """
+
+    offers_auth: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._auth_methods.clear()  # nothing to advertise, nothing aiosmtpd could run
+
+    async def smtp_AUTH(self, arg: str) -> None:  # no @syntax: HELP does not list it either
+        await self.push(replies.AUTH_NOT_OFFERED)
+
+
+def relay_tls_context(cfg: Config) -> ssl.SSLContext | None:
+    """The relay port's STARTTLS context: the submission port's certificate (configured, or the
+    self-signed one the daemon made), or None without one. Raises ConfigError naming a file that
+    cannot be used, so that a bad certificate stops the start instead of every session.
+
+    Mail servers do not check the certificate of such opportunistic TLS (RFC 7435), so a
+    self-signed one serves them as well as a bought one."""
+    smtp = cfg.smtp
+    if smtp.tls_cert_file is None or smtp.tls_key_file is None:
+        return None
+    cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
+    return tls_context(cert, key)
