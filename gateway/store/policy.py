@@ -15,6 +15,19 @@ from gateway.store.repository import Repository
 # own hold, "held by admin", stays).
 SUSPENDED_HOLD = "held: the account is suspended"
 _UNFINISHED = "state NOT IN ('delivered', 'failed', 'expired', 'cancelled')"
+# A part the SMSC may already have (waiting for its late answer, cut off by a lost link or a crash)
+# keeps its state and note under a suspension: held, its late answer would be ignored and the
+# resume would send it a second time. One predicate for the waiting parts and the claimed ones.
+_MAY_HOLD_ARGS = (AWAITING_LATE, LINK_LOST, RECOVERED)
+
+
+def _may_hold(error: str = "error") -> str:
+    """The predicate, on the parts' note column `error`, with `_MAY_HOLD_ARGS` for its marks."""
+    return f"({error} IS NULL OR (instr({error}, ?) = 0 AND instr({error}, ?) = 0 AND instr({error}, ?) = 0))"
+
+
+# Ids per statement when the dispatcher asks about its claimed parts (SQLite's variable limit).
+_CHUNK = 500
 
 
 class PolicyRepo(Repository):
@@ -75,8 +88,10 @@ class PolicyRepo(Repository):
     def suspend_account(self, account_id: int, reason: str) -> int:
         """Stop the account's sending: new mail is refused at SMTP, and every SMS it still has
         waiting (queued, retrying, held for quiet hours) is put on hold in the same transaction,
-        or a suspension for spam would let the rest of the campaign go. Parts already handed to a
-        link are not called back. Returns how many messages were held."""
+        or a suspension for spam would let the rest of the campaign go. Parts the dispatcher has
+        claimed but not yet handed to a link are held by it (`hold_claimed`) once it sees the
+        suspension; parts already handed to a link are not called back. Returns how many messages
+        were held."""
         with self.changing_settings():
             changed = self.conn.execute(
                 "UPDATE accounts SET suspended_at = ?, suspended_reason = ?"
@@ -90,17 +105,82 @@ class PolicyRepo(Repository):
                 for (mid,) in self.conn.execute(
                     "UPDATE parts SET state = 'hold', error = ? WHERE state IN ('queued', 'deferred')"
                     f" AND message_id IN (SELECT id FROM messages WHERE account_id = ? AND {_UNFINISHED})"
-                    # A part the SMSC may already have (waiting for its late answer, cut off by a
-                    # lost link or a crash) keeps its state and note: held, its late answer would be
-                    # ignored and the resume would send it a second time.
-                    " AND (error IS NULL OR (instr(error, ?) = 0 AND instr(error, ?) = 0"
-                    " AND instr(error, ?) = 0))"
-                    " RETURNING message_id",
-                    (SUSPENDED_HOLD, account_id, AWAITING_LATE, LINK_LOST, RECOVERED),
+                    f" AND {_may_hold()} RETURNING message_id",
+                    (SUSPENDED_HOLD, account_id, *_MAY_HOLD_ARGS),
                 )
             }
             self._set_state(held, "hold", SUSPENDED_HOLD)
         return len(held)
+
+    def suspended_accounts(self) -> frozenset[tuple[int, float]]:
+        """(account id, suspended at) of every suspended account, from the settings cache.
+
+        The dispatcher looks at it before each submit: the cache reads the settings generation at
+        most once per event-loop turn, so a suspension by the CLI (another process) is seen in the
+        next turn and one by this process at once, with no query per part. The time tells a
+        suspension lifted and imposed again between two looks from the one before."""
+        return self.db.settings.get("suspended accounts", None, self._suspended_accounts)
+
+    def _suspended_accounts(self) -> frozenset[tuple[int, float]]:
+        rows = self.conn.execute("SELECT id, suspended_at FROM accounts WHERE suspended_at IS NOT NULL")
+        return frozenset((account_id, at) for account_id, at in rows)
+
+    def claimed_of(self, accounts: set[int], part_ids: set[int]) -> set[int]:
+        """Which of these claimed parts belong to these accounts and are held by their suspension
+        (the same parts `suspend_account` holds when they wait in the queue)."""
+        found: set[int] = set()
+        ids = list(part_ids)
+        marks = ",".join("?" * len(accounts))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found.update(
+                pid
+                for (pid,) in self.conn.execute(
+                    "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
+                    f" WHERE p.id IN ({','.join('?' * len(chunk))}) AND p.state = 'active'"
+                    f" AND m.account_id IN ({marks}) AND {_may_hold('p.error')}",
+                    (*chunk, *accounts, *_MAY_HOLD_ARGS),
+                )
+            )
+        return found
+
+    def owners(self, part_ids: list[int]) -> dict[int, int | None]:
+        """The account of each claimed part: the dispatcher lets accounts take turns on a link
+        (one statement per claim, not per part)."""
+        owners: dict[int, int | None] = {}
+        for start in range(0, len(part_ids), _CHUNK):
+            chunk = part_ids[start : start + _CHUNK]
+            owners.update(
+                self.conn.execute(
+                    "SELECT p.id, m.account_id FROM parts p JOIN messages m ON m.id = p.message_id"
+                    f" WHERE p.id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return owners
+
+    def hold_claimed(self, part_ids: list[int]) -> set[int]:
+        """Hold claimed parts (never sent) of accounts suspended now, as the suspension holds the
+        waiting ones, so that the resume releases them; the claim's attempt is undone. A part whose
+        account was resumed meanwhile, or that the suspension leaves alone, is not touched: the
+        caller puts it back to the queue or sends it. Returns the ids held."""
+        held: set[int] = set()
+        messages: set[int] = set()
+        with self.transaction():
+            for start in range(0, len(part_ids), _CHUNK):
+                chunk = part_ids[start : start + _CHUNK]
+                for pid, mid in self.conn.execute(
+                    "UPDATE parts SET state = 'hold', error = ?, attempts = attempts - 1"
+                    f" WHERE id IN ({','.join('?' * len(chunk))}) AND state = 'active' AND {_may_hold()}"
+                    " AND EXISTS (SELECT 1 FROM messages m JOIN accounts a ON a.id = m.account_id"
+                    f" WHERE m.id = parts.message_id AND a.suspended_at IS NOT NULL AND m.{_UNFINISHED})"
+                    " RETURNING id, message_id",
+                    (SUSPENDED_HOLD, *chunk, *_MAY_HOLD_ARGS),
+                ):
+                    held.add(pid)
+                    messages.add(mid)
+            self._set_state(messages, "hold", SUSPENDED_HOLD)
+        return held
 
     def resume_account(self, account_id: int) -> int:
         """Lift a suspension; the failure share starts afresh with the messages accepted from now on.
