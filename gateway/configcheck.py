@@ -16,6 +16,7 @@ from gateway.config import Config
 from gateway.configbase import ConfigError, credential_path, joined
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
+from gateway.tlscert import credential_or_path, tls_context
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 
@@ -186,7 +187,25 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
             )
         else:
             problems.append(f"{need.setting}: cannot read {path}: {why.strerror or why}")
+    if (problem := _tls_pair_problem(cfg)) is not None:
+        problems.append(problem)
     return problems, doubts
+
+
+def _tls_pair_problem(cfg: Config) -> str | None:
+    """A readable certificate and key that do not load together (a key of another certificate, not
+    PEM, encrypted): `run` refuses them, so `check-config` must not say OK."""
+    smtp = cfg.smtp
+    if smtp.tls_cert_file is None or smtp.tls_key_file is None:
+        return None
+    cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
+    if _unreadable(cert) is not None or _unreadable(key) is not None:
+        return None  # named above, or a credential only systemd hands over
+    try:
+        tls_context(cert, key)
+    except ConfigError as exc:
+        return f"smtp.tls_cert_file, smtp.tls_key_file: {exc}"
+    return None
 
 
 def _unreadable(path: Path) -> OSError | None:

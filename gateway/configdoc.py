@@ -39,10 +39,14 @@ MEANINGS: dict[str, str] = {
     "gateway.retention_days": "finished messages and their records older than this are deleted",
     "gateway.early_dlr_max_age_minutes": "an early receipt older than this matches no new part",
     "smtp.listen": "relay listener, HOST:PORT (clients allowed by network)",
-    "smtp.submission_listen": "submission listener with STARTTLS and AUTH (mail clients); unset: off",
+    "smtp.submission_listen": 'submission listener with STARTTLS and AUTH (mail clients); "" turns it off',
     "smtp.tls_cert_file": (
         "certificate of the submission port and of the relay port's STARTTLS; unset: a self-signed one"
         " is made in state_dir (with submission_listen)"
+    ),
+    "smtp.relay_starttls": (
+        "offer STARTTLS on the relay port (listen) with that certificate, TLS 1.0 and up (the"
+        " alternative is plain text); false: plain SMTP only"
     ),
     "smtp.tls_key_file": "its private key; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smtp.max_message_bytes": "largest mail accepted (SIZE)",

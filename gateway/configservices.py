@@ -21,6 +21,7 @@ class SmtpSection(_Section):
     submission_listen: str | None = "127.0.0.1:2587"
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    relay_starttls: bool = True
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024 * 1024)
     timeout_seconds: float = Field(300, gt=0)
     auth_max_failures: int = Field(3, ge=1)  # per (client address, login): one person's typos
@@ -36,7 +37,7 @@ class SmtpSection(_Section):
     @field_validator("listen", "submission_listen")
     @classmethod
     def _addr(cls, v: str | None) -> str | None:
-        if v is not None:
+        if v:  # "" turns the submission port off (TOML has no null)
             _host_port(v, "a listen address")
         return v
 

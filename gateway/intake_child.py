@@ -32,10 +32,11 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import conversations, premium
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
+from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
 
@@ -184,7 +185,17 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled)
     host, port = cfg.smtp.listen_addr
-    servers = [await start_smtp_server(gate, host, port, handler, sock=sock) for sock in listeners]
+    try:
+        tls = relay_tls_context(cfg)
+    except ConfigError as exc:
+        # The daemon loaded it at its start; changed since (a renewal half done, a key made
+        # unreadable), it would make every restart of this worker fail and the relay port serve
+        # nobody. Mail in clear beats no mail: the port serves without STARTTLS, and says why.
+        log.error("smtp.relay_tls_unusable", error=str(exc), serving="without STARTTLS")
+        tls = None
+    servers = [
+        await start_smtp_server(gate, host, port, handler, sock=sock, tls_context=tls) for sock in listeners
+    ]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
     channel.send(b"R")
     log.info("intake.worker_serving")

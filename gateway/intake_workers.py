@@ -35,6 +35,8 @@ Choices, and why:
 - STARTTLS: an SSL context cannot be handed to another process, so each worker loads the relay
   port's certificate itself (`gateway.smtp.servers.relay_tls_context`, the same code as in one
   process); the daemon loads it once first, so that a file no worker could use stops the start.
+  A worker restarted after the file became unusable serves without STARTTLS and logs
+  `smtp.relay_tls_unusable` at error (a restart loop would leave the port serving nobody).
 - Per-process state: each worker enforces the session limits (`max_connections`, per address,
   commands) on its own connections, as the daemon does on the submission port: with N workers a
   client may hold up to N times the limit (descriptors, the reason for the limit, are per process

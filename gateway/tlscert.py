@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+import warnings
 from pathlib import Path
 
 from gateway.config import Config, ConfigError
@@ -93,14 +94,25 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
     return cfg.model_copy(update={"smtp": smtp.model_copy(update=update)}), None, created
 
 
-def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A server context for STARTTLS, or ConfigError naming the file that could not be used."""
+def tls_context(cert_file: Path, key_file: Path, *, opportunistic: bool = False) -> ssl.SSLContext:
+    """A server context for STARTTLS, or ConfigError naming the file that could not be used.
+
+    `opportunistic` (the relay port): any TLS a mail server speaks, down to TLS 1.0 and old
+    ciphers. There the alternative is not a stronger TLS but plain text: a server limited to TLS
+    1.1 (old appliances, scanners, Exchange 2010) saw STARTTLS offered, failed the handshake with
+    the default minimum of TLS 1.2, and deferred every mail instead of sending it in clear. Mail
+    clients on the submission port keep the defaults."""
     for what, path in (("certificate", cert_file), ("key", key_file)):
         try:
             path.open("rb").close()  # ssl's own error does not say which file is missing
         except OSError as exc:
             raise ConfigError(f"smtp: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if opportunistic:
+        with warnings.catch_warnings():  # deprecated for what it protects; here it saves the clear
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:

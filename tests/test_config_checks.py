@@ -542,3 +542,26 @@ def test_a_trusted_proxy_must_be_an_ip_address(tmp_path: Path) -> None:
         base + 'trusted_proxies = ["127.0.0.1", "::1"]\n', source="t", base_dir=tmp_path, links_required=False
     )
     assert cfg.web.trusted_proxies == ["127.0.0.1", "::1"]
+
+
+def test_an_empty_submission_listen_turns_the_port_off(tmp_path: Path) -> None:
+    # The reference said "unset: off", but unset is 127.0.0.1:2587, and TOML has no null: there was
+    # no way to turn the port off ("" was refused as a malformed address).
+    text = SHIPPED.replace('submission_listen = "127.0.0.1:2587"', 'submission_listen = ""')
+    assert 'submission_listen = ""' in text
+    assert parse_config(text, source="config.toml", base_dir=tmp_path).smtp.submission_addr is None
+    assert parse_config(SHIPPED, source="config.toml", base_dir=tmp_path).smtp.submission_addr is not None
+
+
+def test_check_config_refuses_a_certificate_with_another_certificates_key(tmp_path: Path) -> None:
+    # Both files readable, so check-config said "config OK"; `run` then refused them.
+    cert, _ = make_cert_pair(tmp_path / "a")
+    _, key = make_cert_pair(tmp_path / "b")
+    config = config_file(
+        tmp_path, ("[smtp]\n", f'[smtp]\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
+    )
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode != 0 and "config OK" not in res.stdout and "Traceback" not in res.stderr
+    assert (
+        f"smtp.tls_cert_file, smtp.tls_key_file: smtp: cannot load the TLS certificate {cert}" in res.stderr
+    )

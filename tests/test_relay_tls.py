@@ -11,6 +11,10 @@ clients on 127.0.0.1, the SMS to a fake SMSC over SMPP.
 
 from __future__ import annotations
 
+import os
+import signal
+import ssl
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,11 @@ import pytest
 
 from gateway.config import ConfigError
 from gateway.smtp import replies
-from tests.conftest import STAFF, mail, running_gateway
+from tests.certs import make_cert_pair
+from tests.conftest import STAFF, free_port, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.test_intake_workers import log_events, stop, until, worker_config_text, worker_pids
+from tests.test_process import start_daemon
 from tests.test_submission import RCPT, blocking, client_tls, connect, plain, reply, submission_config
 from tests.test_submission import tls_pair as tls_pair  # the module's certificate fixture
 
@@ -135,3 +142,85 @@ async def test_a_certificate_the_relay_port_cannot_read_stops_the_start(tmp_path
     with pytest.raises(ConfigError, match=r"gone-cert\.pem"):
         async with running_gateway(cfg):
             pass
+
+
+def old_tls_client() -> ssl.SSLContext:
+    """A mail server that speaks no TLS above 1.1 (old appliances, scanners, Exchange 2010)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # opportunistic TLS checks no certificate (RFC 7435)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+@MODES
+async def test_a_mail_server_limited_to_tls_1_1_gets_its_mail_in(
+    tmp_path: Path, tls_pair: Any, workers: int
+) -> None:
+    # STARTTLS offered with the default minimum (TLS 1.2): the handshake failed and the server
+    # deferred every mail, where before the port had STARTTLS it sent them in clear.
+    async with (
+        HappySMSC() as smsc,
+        running_gateway(relay_config(tmp_path, smsc.port, tls_pair, workers)) as gw,
+    ):
+
+        def session() -> tuple[str, int]:
+            with connect(gw.port) as c:
+                c.ehlo("old-mx.acme.example")
+                c.starttls(context=old_tls_client())
+                version = c.sock.version()  # type: ignore[union-attr]
+                c.ehlo("old-mx.acme.example")
+                refused = c.sendmail(STAFF, [RCPT], mail(RCPT, "Old TLS").as_bytes())
+                return str(version), 550 if refused else 250
+
+        version, code = await blocking(session)
+        await smsc.wait_for(1)
+    assert version in ("TLSv1", "TLSv1.1") and code == 250
+    assert [s.text for s in smsc.received] == ["Old TLS"]
+
+
+async def test_relay_starttls_false_keeps_the_relay_port_plain(tmp_path: Path, tls_pair: Any) -> None:
+    cfg = relay_config(tmp_path, 1, tls_pair, 0)
+    cfg = cfg.model_copy(update={"smtp": cfg.smtp.model_copy(update={"relay_starttls": False})})
+    async with running_gateway(cfg) as gw:
+
+        def offered() -> bool:
+            with connect(gw.port) as c:
+                c.ehlo("mx.acme.example")
+                return c.has_extn("starttls")
+
+        assert not await blocking(offered)
+
+
+async def test_a_worker_restarted_after_its_certificate_broke_serves_without_starttls(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # The daemon checks the files at its start; a worker restarted after they changed (a renewal
+    # half done, a key made unreadable) failed every start, and the relay port served nobody.
+    cert, key = make_cert_pair(tmp_path / "tls")
+    smtp_port = free_port()
+    path = tmp_path / "config.toml"
+    text = worker_config_text(tmp_path, 1, smtp_port, 1)
+    path.write_text(text.replace("[smtp]\n", f'[smtp]\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"\n'))
+    proc = await start_daemon(path, smtp_port)
+    try:
+        await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+        key.write_text("not a key\n")
+        (worker,) = worker_pids(tmp_path)
+        os.kill(worker, signal.SIGKILL)
+        await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 2, "the worker back", 400)
+        (unusable,) = log_events(tmp_path, "smtp.relay_tls_unusable")
+        assert unusable["level"] == "error" and str(key) in str(unusable["error"])
+
+        def session() -> tuple[bool, int]:
+            with connect(smtp_port) as c:
+                c.ehlo("mx.acme.example")
+                return c.has_extn("starttls"), c.mail(STAFF)[0]
+
+        assert await blocking(session) == (False, 250)
+    finally:
+        await stop(proc)

@@ -153,3 +153,94 @@ def test_a_close_notify_that_never_comes_is_waited_for_a_second(
         assert held < 2.5, held
 
     run(body())
+
+
+# A deadline short enough that the kernel's buffer, with the client reading steadily, holds the
+# panel's writes paused for longer (the kernel calls a socket writable only once a third of its send
+# buffer is free; with the default auto-tuning up to 4 MB, 10 s was enough at 100 KB/s).
+BRISK = ConnectionLimits(total=8, per_address=3, request_seconds=0.5)
+SERVER_SNDBUF = 64 * 1024  # the kernel doubles it
+
+
+def reads_slowly(port: int, pages: int) -> tuple[int, float]:
+    """Asks for `pages` pages at once and reads them at a steady trickle, about 50 KB/s (a slow
+    link): (answers read whole, seconds taken)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /login HTTP/1.1\r\nHost: panel\r\n\r\n" * pages)
+    start, answer = time.monotonic(), b""
+    try:
+        while answer.count(b"</html>") < pages:
+            chunk = s.recv(2048)
+            if not chunk:
+                break
+            answer += chunk
+            time.sleep(0.04)
+    except OSError:
+        pass  # reset: the panel gave up on us
+    finally:
+        s.close()
+    return answer.count(b"</html>"), time.monotonic() - start
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_a_client_reading_slowly_is_not_cut_off_by_the_write_deadline(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # The deadline timed how long the panel's writes stayed paused, and a client reading steadily
+    # but slowly (a CSV export over a slow link) kept them paused for longer: cut off mid-answer,
+    # logged as a client that reads nothing. It measures the client's progress now.
+    async def body() -> None:
+        with capture_logs() as logs:
+            async with panel(tmp_path, "", BRISK) as (server, port):
+                reading = asyncio.create_task(asyncio.to_thread(reads_slowly, port, 150))
+                while not server.gate.open:
+                    await asyncio.sleep(0.01)
+                for conn in server.gate.open:  # no auto-tuning: a buffer of a known size
+                    sock = conn._raw.get_extra_info("socket")  # type: ignore[union-attr]
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SNDBUF)
+                read, took = await reading
+        assert read == 150, f"cut off after {read} of 150 answers, {took:.1f} s"
+        assert "write_time" not in bites(logs)
+
+    run(body())
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_at_the_cap_silent_connections_go_before_a_download_in_progress(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # A flood of connections that never send a byte filled the cap, and each new one made room by
+    # closing the oldest connection not being answered: the admin's export, reading along.
+    limits = ConnectionLimits(total=4, per_address=3, request_seconds=10.0)
+
+    async def body() -> None:
+        async with panel(tmp_path, "", limits) as (server, port):
+            reading = asyncio.create_task(asyncio.to_thread(reads_slowly, port, 150))
+            while not server.gate.open:
+                await asyncio.sleep(0.01)
+            for conn in server.gate.open:
+                sock = conn._raw.get_extra_info("socket")  # type: ignore[union-attr]
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SNDBUF)
+            await asyncio.sleep(0.5)  # the download under way
+
+            def flood() -> list[socket.socket]:
+                silent = []
+                for i in range(12):  # three times the cap, each from an address of its own
+                    silent.append(
+                        socket.create_connection(("127.0.0.1", port), source_address=(f"127.0.1.{i + 1}", 0))
+                    )
+                    time.sleep(0.05)
+                return silent
+
+            silent = await asyncio.to_thread(flood)
+            try:
+                read, took = await reading
+            finally:
+                for s in silent:
+                    s.close()
+        assert read == 150, f"the download was cut after {read} of 150 answers, {took:.1f} s"
+
+    run(body())

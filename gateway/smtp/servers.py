@@ -103,13 +103,14 @@ class RelaySMTP(GatewaySMTP):
 
 def relay_tls_context(cfg: Config) -> ssl.SSLContext | None:
     """The relay port's STARTTLS context: the submission port's certificate (configured, or the
-    self-signed one the daemon made), or None without one. Raises ConfigError naming a file that
-    cannot be used, so that a bad certificate stops the start instead of every session.
+    self-signed one the daemon made), or None without one or with `relay_starttls = false`.
+    Raises ConfigError naming a file that cannot be used, so that a bad certificate stops the
+    start instead of every session.
 
     Mail servers do not check the certificate of such opportunistic TLS (RFC 7435), so a
     self-signed one serves them as well as a bought one."""
     smtp = cfg.smtp
-    if smtp.tls_cert_file is None or smtp.tls_key_file is None:
+    if not smtp.relay_starttls or smtp.tls_cert_file is None or smtp.tls_key_file is None:
         return None
     cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
-    return tls_context(cert, key)
+    return tls_context(cert, key, opportunistic=True)

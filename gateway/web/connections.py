@@ -19,7 +19,9 @@ byte of a request (a browser's spare pre-connection) is closed at the deadline w
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from asyncio import sslproto
 from collections import Counter
 from collections.abc import Iterable
@@ -61,6 +63,13 @@ TLS_WRITE_BUFFER = 64 * 1024
 
 # What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
 HANDSHAKE, REQUEST, HANDLING, WRITING, CLOSING = "handshake", "request", "handling", "writing", "closing"
+# Linux's `struct tcp_info`: tcpi_bytes_acked (u64, since 4.1), how much of what we sent the client
+# has acknowledged. A write is stalled when this stops moving, not when our buffer stays full: the
+# kernel calls a socket writable only once a third of its send buffer (auto-tuned up to 4 MB) is
+# free, so a client reading steadily at 100 KB/s kept the panel's writes paused for over 10 s.
+_TCP_INFO_SIZE = 232
+_BYTES_ACKED = struct.Struct("=Q")
+_BYTES_ACKED_OFFSET = 120
 
 
 class Gate:
@@ -86,7 +95,12 @@ class Gate:
             self.bite("per_address", address=address, cap=self.limits.per_address)
             return False
         if len(self.open) >= self.limits.total:
-            oldest = next((c for c in self.open if c.phase() != HANDLING), None)
+            # The first of the most expendable kind (`open` is oldest first): a silent connection
+            # before one with a request coming, and a download in progress only when nothing else
+            # is left (a flood of silent connections would otherwise cut an admin's export).
+            oldest = min(
+                (c for c in self.open if c.phase() != HANDLING), key=PanelConnection.rank, default=None
+            )
             self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
             if oldest is None:
                 return False
@@ -131,6 +145,8 @@ class PanelConnection(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False  # a byte of the next request is in
         self._closing_since: float | None = None  # loop time the close began
+        self._acked: int | None = None  # the client's acknowledged bytes at the last look
+        self._moved_at = 0.0  # loop time they last moved
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # (uvloop's transports, the daemon's, are not asyncio.Transport subclasses: no isinstance.)
@@ -230,6 +246,35 @@ class PanelConnection(H11Protocol):
             return REQUEST
         return HANDLING
 
+    def rank(self) -> int:
+        """How expendable the connection is when the total is reached (lowest goes first): silent
+        (never a byte of a request), then waiting for its request or closing, then writing."""
+        phase = self.phase()
+        if phase == WRITING:
+            return 2
+        if phase in (HANDSHAKE, REQUEST) and not self._spoke():
+            return 0
+        return 1
+
+    def _spoke(self) -> bool:
+        """Whether the client sent a byte of its current request (on TLS, of its handshake)."""
+        return self._heard or (self._tls is not None and self.transport is None and self._tls.heard)
+
+    def _stalled(self) -> bool:
+        """The client acknowledged nothing of ours for `request_seconds` (it reads nothing). Without
+        TCP_INFO (not Linux) never: a slow reader is no reason to cut a download."""
+        sock = self._raw.get_extra_info("socket") if self._raw is not None else None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)  # type: ignore[union-attr]
+            (acked,) = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)
+        except (AttributeError, OSError, struct.error):
+            return False
+        now = self.loop.time()
+        if acked != self._acked:
+            self._acked, self._moved_at = acked, now
+            return False
+        return now - self._moved_at >= self.gate.limits.request_seconds
+
     def abort(self) -> None:
         """The socket's own transport: the TLS layer's `abort` does nothing once it has been closed
         twice (uvicorn does), and the raw transport takes the TLS layer down with it."""
@@ -251,6 +296,7 @@ class PanelConnection(H11Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
         delay = self.gate.limits.request_seconds if seconds is None else seconds
+        self._stalled()  # a look at the client's progress: the deadline compares against it
         self._deadline = self.loop.call_later(delay, self._deadline_passed)
 
     def _begin_close(self) -> None:
@@ -270,9 +316,12 @@ class PanelConnection(H11Protocol):
         elif phase == CLOSING:
             self._closing()
         elif phase == WRITING:
+            if not self._stalled():
+                self._arm()  # reading, however slowly: looked at again a deadline later
+                return
             self.gate.bite("write_time", address=self._address, seconds=seconds)
             self.abort()
-        elif self._heard or (self._tls is not None and self.transport is None and self._tls.heard):
+        elif self._spoke():
             self.gate.bite("request_time", address=self._address, seconds=seconds)
             self.abort()
         else:  # never a byte: a browser's spare connection, or a keep-alive one it no longer needs
@@ -289,7 +338,7 @@ class PanelConnection(H11Protocol):
         if not self._buffered():
             log.debug("web.close_unanswered", address=self._address)
             self.abort()
-        elif self.loop.time() - self._closing_since >= self.gate.limits.request_seconds:
+        elif self._stalled():
             self.gate.bite("write_time", address=self._address, seconds=self.gate.limits.request_seconds)
             self.abort()
         else:

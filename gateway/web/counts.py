@@ -6,6 +6,11 @@ session and link for as long, at every scrape. The counts are read instead in a 
 own, on a connection that only that thread uses and that may only read (`query_only`); in WAL
 mode a reader neither waits for the daemon's writes nor holds them up. The dashboard's counts of
 the day and the CSV export read through the same thread (`run`), for the same reason.
+
+Scrapes share their counts: one count at a time, and its result serves every scrape for
+`FRESH_SECONDS`. Each scrape queued a count of its own on the one reader thread, and kept it
+there after its client had gone: 400 scrapes that hung up at once held the dashboard and every
+search behind them for 20 s (at a million messages, for minutes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+FRESH_SECONDS = 5.0  # Prometheus scrapes every 15 s or more; an admin's reload sees 5 s old counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +55,26 @@ class CountReader:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._counting: asyncio.Future[StoreCounts] | None = None
+        self._counted: tuple[float, StoreCounts] | None = None  # loop time, counts
 
     async def read(self) -> StoreCounts:
-        return await self.run(count)
+        """The counts, at most `FRESH_SECONDS` old; a count under way is awaited, not repeated."""
+        loop = asyncio.get_running_loop()
+        if self._counted is not None and loop.time() - self._counted[0] < FRESH_SECONDS:
+            return self._counted[1]
+        if self._counting is None:
+            self._counting = asyncio.ensure_future(self._count())
+        # Shielded: a scrape whose client hangs up does not cancel the count the others wait for.
+        return await asyncio.shield(self._counting)
+
+    async def _count(self) -> StoreCounts:
+        try:
+            counts = await self.run(count)
+            self._counted = (asyncio.get_running_loop().time(), counts)
+            return counts
+        finally:
+            self._counting = None
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` on the reader's connection in its thread, inside one read transaction."""
