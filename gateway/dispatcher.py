@@ -44,6 +44,8 @@ MAX_CLAIM = 500
 # Parts claimed beyond the links' CLAIM_AHEAD windows: a claim brings whatever is due next, and parts
 # for a busy link among them wait in its queue while claims go on for the links that have room.
 MAX_PARKED = MAX_CLAIM
+# How often the dispatcher looks for accounts suspended since: what may still go after a suspension.
+SUSPENSION_LOOK_SECONDS = 0.05
 
 
 class _Wait:
@@ -81,6 +83,7 @@ class Dispatcher:
         self._ready: ReadyParts[ClaimedPart] = ReadyParts(router)
         self._up: frozenset[str] = frozenset()  # the links up when the parts were last given theirs
         self._suspended: frozenset[tuple[int, float]] = frozenset()  # accounts, as last looked at
+        self._next_look = 0.0  # monotonic time of the next look at them
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
@@ -227,8 +230,13 @@ class Dispatcher:
 
     def _withhold_suspended(self) -> frozenset[int] | set[int]:
         """Take back the claimed parts not yet sent of an account suspended since the last look:
-        they are held as the suspension held the account's waiting parts. The look costs no query
-        unless the settings changed (see `PolicyRepo.suspended_accounts`). Returns their ids."""
+        they are held as the suspension held the account's waiting parts. A look reads the settings
+        generation (`PolicyRepo.suspended_accounts`), a query per loop turn: taken at most every
+        `SUSPENSION_LOOK_SECONDS`, not for every answer and submit. Returns their ids."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return _NONE
+        self._next_look = now + SUSPENSION_LOOK_SECONDS
         suspended = self.store.policy.suspended_accounts()
         if suspended is self._suspended:
             return _NONE
@@ -288,8 +296,7 @@ class Dispatcher:
                     self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
                 log.info("mt.opted_out", parts=[part.id for part in stopped])
                 parts = [p for p in parts if p not in stopped]
-            owners = store.policy.owners([p.id for p in parts]) if parts else {}
-            return taken, [(owners.get(p.id), p) for p in parts]
+            return taken, [(p.account_id, p) for p in parts]
 
         return claim
 

@@ -144,21 +144,6 @@ class PolicyRepo(Repository):
             )
         return found
 
-    def owners(self, part_ids: list[int]) -> dict[int, int | None]:
-        """The account of each claimed part: the dispatcher lets accounts take turns on a link
-        (one statement per claim, not per part)."""
-        owners: dict[int, int | None] = {}
-        for start in range(0, len(part_ids), _CHUNK):
-            chunk = part_ids[start : start + _CHUNK]
-            owners.update(
-                self.conn.execute(
-                    "SELECT p.id, m.account_id FROM parts p JOIN messages m ON m.id = p.message_id"
-                    f" WHERE p.id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            )
-        return owners
-
     def hold_claimed(self, part_ids: list[int]) -> set[int]:
         """Hold claimed parts (never sent) of accounts suspended now, as the suspension holds the
         waiting ones, so that the resume releases them; the claim's attempt is undone. A part whose
