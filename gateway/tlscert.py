@@ -94,8 +94,11 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
     return cfg.model_copy(update={"smtp": smtp.model_copy(update=update)}), None, created
 
 
-def tls_context(cert_file: Path, key_file: Path, *, opportunistic: bool = False) -> ssl.SSLContext:
-    """A server context for STARTTLS, or ConfigError naming the file that could not be used.
+def tls_context(
+    cert_file: Path, key_file: Path, *, opportunistic: bool = False, section: str = "smtp"
+) -> ssl.SSLContext:
+    """A server context (STARTTLS, or the panel's HTTPS with `section="web"`), or ConfigError
+    naming the file that could not be used.
 
     `opportunistic` (the relay port): any TLS a mail server speaks, down to TLS 1.0 and old
     ciphers. There the alternative is not a stronger TLS but plain text: a server limited to TLS
@@ -106,7 +109,7 @@ def tls_context(cert_file: Path, key_file: Path, *, opportunistic: bool = False)
         try:
             path.open("rb").close()  # ssl's own error does not say which file is missing
         except OSError as exc:
-            raise ConfigError(f"smtp: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
+            raise ConfigError(f"{section}: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     if opportunistic:
         with warnings.catch_warnings():  # deprecated for what it protects; here it saves the clear
@@ -117,7 +120,7 @@ def tls_context(cert_file: Path, key_file: Path, *, opportunistic: bool = False)
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(
-            f"smtp: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
+            f"{section}: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
             " (PEM files expected; the key must match the certificate and not be encrypted)"
         ) from exc
     return ctx

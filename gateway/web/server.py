@@ -23,9 +23,9 @@ import uvicorn
 
 from acl.passwords import hash_password
 from gateway.config import Config
-from gateway.configbase import ConfigError
 from gateway.linkstatus import LinkView
 from gateway.store.db import Store
+from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
 from gateway.web.connections import ConnectionLimits, Gate, PanelConnection
 
@@ -107,20 +107,7 @@ class WebServer:
         if self.tls_files is None:
             return None
         cert, key = self.tls_files
-        for what, path in (("certificate", cert), ("key", key)):
-            try:
-                Path(path).open("rb").close()
-            except OSError as exc:
-                raise ConfigError(f"web: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            context.load_cert_chain(certfile=cert, keyfile=key)
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(
-                f"web: cannot load the TLS certificate {cert} with the key {key}: {exc}"
-                " (PEM files expected; the key must match the certificate and not be encrypted)"
-            ) from exc
-        return context
+        return tls_context(Path(cert), Path(key), section="web")
 
     async def stop(self) -> None:
         if self.task is None:
