@@ -31,6 +31,7 @@ from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
 from gateway.routing import ReadyParts, Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
+from gateway.suspensions import SuspensionWatch
 from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
@@ -44,8 +45,6 @@ MAX_CLAIM = 500
 # Parts claimed beyond the links' CLAIM_AHEAD windows: a claim brings whatever is due next, and parts
 # for a busy link among them wait in its queue while claims go on for the links that have room.
 MAX_PARKED = MAX_CLAIM
-# How often the dispatcher looks for accounts suspended since: what may still go after a suspension.
-SUSPENSION_LOOK_SECONDS = 0.05
 
 
 class _Wait:
@@ -82,8 +81,7 @@ class Dispatcher:
         # claimed ahead, waiting for a window place: a queue per link
         self._ready: ReadyParts[ClaimedPart] = ReadyParts(router)
         self._up: frozenset[str] = frozenset()  # the links up when the parts were last given theirs
-        self._suspended: frozenset[tuple[int, float]] = frozenset()  # accounts, as last looked at
-        self._next_look = 0.0  # monotonic time of the next look at them
+        self._suspensions = SuspensionWatch(store.policy)
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
@@ -230,18 +228,8 @@ class Dispatcher:
 
     def _withhold_suspended(self) -> frozenset[int] | set[int]:
         """Take back the claimed parts not yet sent of an account suspended since the last look:
-        they are held as the suspension held the account's waiting parts. A look reads the settings
-        generation (`PolicyRepo.suspended_accounts`), a query per loop turn: taken at most every
-        `SUSPENSION_LOOK_SECONDS`, not for every answer and submit. Returns their ids."""
-        now = time.monotonic()
-        if now < self._next_look:
-            return _NONE
-        self._next_look = now + SUSPENSION_LOOK_SECONDS
-        suspended = self.store.policy.suspended_accounts()
-        if suspended is self._suspended:
-            return _NONE
-        new = {account for account, _at in suspended - self._suspended}
-        self._suspended = suspended
+        they are held as the suspension held the account's waiting parts. Returns their ids."""
+        new = self._suspensions.newly_suspended()
         if not new or not self._pacing:
             return _NONE
         ids = self.store.policy.claimed_of(new, self._pacing)
