@@ -578,3 +578,18 @@ def test_a_listing_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         code = proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert code == 128 + signal.SIGPIPE
+
+
+def test_listings_show_control_characters_from_outside_escaped(config: Path, db: Path) -> None:
+    # An SMSC sent an MO whose source address held an ESC sequence (set the terminal's title, clear
+    # the screen) and one with CR/LF (a forged line in the listing): `mo list` printed them raw.
+    store = Store.open(db)
+    store.mo.record_mo("main", "\x1b]0;PWNED\x07\x1b[2J", "+48100200300", "x", 0, None)
+    store.mo.record_mo("main", "ev\r\nBcc: victim@evil.example", "+48100200300", "\u202eytrap", 0, None)
+    store.close()
+    res = run(config, "mo", "list")
+    assert res.returncode == 0, res.stderr
+    assert not any(c in res.stdout for c in "\x1b\x07\r\u202e"), repr(res.stdout)
+    assert "\\x1b]0;PWNED\\x07\\x1b[2J" in res.stdout
+    assert "ev\\x0d\\x0aBcc: victim@evil.example" in res.stdout
+    assert len(res.stdout.splitlines()) == 2  # one line per MO, none forged

@@ -40,6 +40,7 @@ from gateway.cli.common import (
 )
 from gateway.cli.ops import add_ops_commands, pid_alive
 from gateway.cli.service import add_service_commands
+from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
 from gateway.configcheck import exposed_secrets, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
@@ -342,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         return exc.code
+    sys.stdout = Printable(sys.stdout)  # type: ignore[assignment]  # listings show data from outside
     try:
         code = int(args.func(cfg, args))
         sys.stdout.flush()  # a reader gone (`| head`) shows here, not as a traceback at exit

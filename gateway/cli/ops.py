@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.adminrules import MESSAGE_STATES
 from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
+from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.store.settling import FINAL_PART
 
@@ -102,7 +103,7 @@ def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
     if not rows:
         print("no messages")
     for r in rows:
-        reason = f"  ({r['reason']})" if r["reason"] else ""
+        reason = f"  ({one_line(r['reason'])})" if r["reason"] else ""  # an SMSC's words among them
         print(
             f"{r['id']:>8}  {when(r['created_at'])}  {r['recipient']:<16} {r['state']:<10}"
             f" {r['parts_total']} part(s)  from {r['mail_from']}{reason}"

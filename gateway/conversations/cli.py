@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
+from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.conversations.numbers import to_e164
 from gateway.conversations.repo import ConversationsRepo
@@ -51,9 +52,10 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
         print("no MO messages")
     for r in rows:
         who = f" → {r['user']}" if r["user"] else ""
-        note = f"  ({r['note']})" if r["note"] and r["state"] != "mailed" else ""
+        note = f"  ({one_line(r['note'])})" if r["note"] and r["state"] != "mailed" else ""
+        source, destination = one_line(r["source"]), one_line(r["destination"])  # as the SMSC sent them
         print(
-            f"{r['id']:>8}  {when(r['received_at'])}  {r['source']:<16} → {r['destination']:<16}"
+            f"{r['id']:>8}  {when(r['received_at'])}  {source:<16} → {destination:<16}"
             f" {r['state']:<10}{who}{note}"
         )
     return 0
