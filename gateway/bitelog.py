@@ -1,13 +1,16 @@
-"""Rate-limited warnings for limits that bite: a flood must not become a flood of log lines."""
+"""Rate-limited warnings for limits that bite: a flood must not become a flood of log lines.
+
+The throttle is the links' own (`smsc.logthrottle`), one kind per limit."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import structlog
+
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -22,16 +25,7 @@ class BiteLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.event = event
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
+        self._throttle = LogThrottle(log, interval, clock)
 
     def __call__(self, limit: str, **fields: Any) -> None:
-        now = self.clock()
-        last = self._last.get(limit)
-        if last is not None and now - last < self.interval:
-            self._suppressed[limit] += 1
-            return
-        self._last[limit] = now
-        log.warning(self.event, limit=limit, suppressed=self._suppressed.pop(limit, 0), **fields)
+        self._throttle.warning(self.event, kind=limit, limit=limit, **fields)

@@ -67,6 +67,13 @@ def decode_user_data(
     return bytes(data).decode("latin-1"), concat
 
 
+def udh_fits(data: bytes) -> bool:
+    """Whether user data flagged as starting with a UDH has room for the length its first octet gives.
+    One that does not is no UDH at all (a phone or SMSC set UDHI by mistake): the caller reads the
+    whole data as text rather than lose it, which `decode_user_data` with `udhi` would."""
+    return bool(data) and 1 + data[0] <= len(data)
+
+
 def is_gsm7(data_coding: int, *, smpp: bool = True) -> bool:
     """Whether the DCS (23.038's groups) says GSM default alphabet; `smpp` as for `decode_user_data`."""
     return _alphabet(data_coding, smpp=smpp) is Coding.GSM7

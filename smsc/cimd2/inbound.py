@@ -116,7 +116,7 @@ class InboundRequests:
                 session.settled.clear()
         else:
             self._counts["unexpected"] += 1
-            log.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
+            conn.throttle.warning("cimd2.unexpected_request", link=self.name, packet=packet.describe())
             conn.send(
                 Packet.make(Op.GENERAL_ERROR, packet.number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1)))
             )

@@ -34,7 +34,7 @@ from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import is_unexpected_operation, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
-from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
+from smsc.cimd2.session import LAST_NUMBER, WRITE_BUFFER_LIMIT, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
@@ -311,17 +311,33 @@ class Cimd2Link:
 
     async def _read_loop(self, conn: Conn) -> None:
         reason = "closed by the SMSC"
+        abort = False
         try:
             while data := await conn.reader.read(65536):
                 for packet in conn.parser.feed(data):
                     self._on_packet(conn, packet)
+                if conn.unread() > WRITE_BUFFER_LIMIT and not await self._drained(conn):
+                    reason, abort = "the SMSC is not reading our answers", True
+                    break
         except OSError as exc:
             reason = f"read error: {exc}"
         except Exception:
             log.exception("cimd2.reader_failed", link=self.name)
             reason = "reader failed"
         finally:
-            conn.close(reason)
+            conn.close(reason, abort=abort)
+
+    async def _drained(self, conn: Conn) -> bool:
+        """Our answers pile up unread: read nothing more (the SMSC's flood waits in TCP) until they
+        drain. False when they do not within the response timeout: a peer that will not read."""
+        buffered, wait = conn.unread(), self.cfg.response_timeout_seconds
+        try:
+            await asyncio.wait_for(conn.writer.drain(), wait)
+        except TimeoutError:
+            log.warning("cimd2.peer_not_reading", link=self.name, buffered=buffered, unsent=conn.unread(),
+                        waited=wait, error="the SMSC is not reading our answers")  # fmt: skip
+            return False
+        return True
 
     async def _keepalive(self, conn: Conn) -> None:
         idle = self.cfg.enquire_link_seconds
@@ -349,7 +365,9 @@ class Cimd2Link:
                     or packet.op not in (entry.packet.op + 50, Op.GENERAL_ERROR)
                 ):
                     self._counts["unexpected"] += 1
-                    log.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
+                    conn.throttle.warning(
+                        "cimd2.unexpected_response", link=self.name, packet=packet.describe()
+                    )
                 else:
                     entry.future.set_result(packet)
             else:
@@ -369,7 +387,7 @@ class Cimd2Link:
             # times out.
             entry = conn.renumber(next(iter(conn.pending)), packet.number)
         if entry is None:
-            log.warning("cimd2.stray_nack", link=self.name, number=packet.number)
+            conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
         elif entry.tries >= NACK_TRIES:
             conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}")
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +23,7 @@ from smsc.cimd2.charset import (  # noqa: F401  # re-exported: the link, simulat
     septets_to_cimd,
     text_to_septets,
 )
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -209,41 +209,28 @@ def parse_frame(frame: bytes) -> Packet | None:
     return packet
 
 
-class _Throttled:
-    """Log a recurring problem at most once per `interval` seconds, saying how many were held back,
-    so that a peer spewing garbage cannot flood the log."""
-
-    def __init__(self, interval: float = 5.0) -> None:
-        self.interval = interval
-        self._next = 0.0
-        self._held = 0
-
-    def warn(self, event: str, **kw: object) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._held += 1
-            return
-        log.warning(event, suppressed=self._held, **kw)
-        self._held = 0
-        self._next = now + self.interval
-
-
 class Cimd2Parser:
     """Incremental receiver: feed it whatever the socket gave, get the complete packets back.
 
     Resynchronisation follows Kannel and jcimd: bytes before an STX are dropped, a second STX before
     the ETX abandons the frame in progress, and a frame that grows past `max_packet` bytes without an
-    ETX is dropped. `feed` never raises; every problem is counted here for `stats()`.
+    ETX is dropped. `feed` never raises; every problem is counted here for `stats()`, and logged
+    through a `LogThrottle` per kind, so that a flood of one (checksums an SMSC computes its own way)
+    never hides the first of another (a frame dropped).
     """
 
     def __init__(self, max_packet: int = MAX_PACKET) -> None:
         self.max_packet = max_packet
         self._buf = bytearray()
-        self._warn = _Throttled()
+        self._warn = LogThrottle(log)
         self.packets = 0
         self.errors = 0  # frames dropped or parsed with faults
         self.checksum_errors = 0
         self.discarded_bytes = 0
+
+    def flush_warnings(self) -> None:
+        """The connection ends: say how many warnings of each kind were held back since the last line."""
+        self._warn.flush()
 
     def feed(self, data: bytes) -> list[Packet]:
         try:
@@ -257,7 +244,9 @@ class Cimd2Parser:
     def _drop(self, count: int, reason: str | None) -> None:
         if reason is not None:
             self.errors += 1
-            self._warn.warn("cimd2.garbage", reason=reason, sample=bytes(self._buf[:40]))
+            self._warn.warning(
+                "cimd2.garbage", kind=f"garbage:{reason}", reason=reason, sample=bytes(self._buf[:40])
+            )
         self.discarded_bytes += count
         del self._buf[:count]
 
@@ -286,14 +275,14 @@ class Cimd2Parser:
             packet = parse_frame(frame)
             if packet is None:
                 self.errors += 1
-                self._warn.warn("cimd2.bad_frame", sample=frame[:40])
+                self._warn.warning("cimd2.bad_frame", sample=frame[:40])
                 continue
             if packet.checksum_ok is False:
                 self.checksum_errors += 1
-                self._warn.warn("cimd2.checksum_mismatch", packet=packet.describe())
+                self._warn.warning("cimd2.checksum_mismatch", packet=packet.describe())
             if packet.errors:
                 self.errors += 1
-                self._warn.warn("cimd2.packet_faults", packet=packet.describe(), faults=packet.errors)
+                self._warn.warning("cimd2.packet_faults", packet=packet.describe(), faults=packet.errors)
             self.packets += 1
             out.append(packet)
         return out

@@ -1,7 +1,9 @@
 """One CIMD2 TCP session's state: the parser, the outstanding requests and the packet numbers.
 
 They die with the connection, so that a new login starts cleanly at packet number 001; the link
-(`link.py`) owns the protocol's behaviour on top of them.
+(`link.py`) owns the protocol's behaviour on top of them. So do the connection's rate-limited
+warnings (`throttle`), and `WRITE_BUFFER_LIMIT`, the unread answers beyond which the link's reader
+waits for them to drain (an SMSC that floods requests and reads nothing must not grow our memory).
 """
 
 from __future__ import annotations
@@ -9,11 +11,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import structlog
+
 from smsc.cimd2.packet import Cimd2Parser, Packet, encode
+from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
+
+log = structlog.get_logger(__name__)
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
+WRITE_BUFFER_LIMIT = 1 << 20  # bytes of answers the SMSC has not read yet: see the module docstring
 
 
 def effective_window(cfg: LinkSettings) -> int:
@@ -42,6 +50,7 @@ class Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int) -> None:
         self.reader, self.writer = reader, writer
         self.parser = Cimd2Parser()
+        self.throttle = LogThrottle(log)
         self.pending: dict[int, Pending] = {}
         # The dispatcher paces submits to `stats().window`; this is the protocol's limit on requests of
         # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
@@ -76,16 +85,28 @@ class Conn:
         return entry
 
     def send(self, packet: Packet) -> bool:
-        """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone)."""
+        """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone).
+
+        A peer's reset closes the transport before the reader has seen it. uvloop raises on a write
+        only once the transport's handle is closed, which comes after `is_closing()` turns true, so
+        the check below already makes that write a lost connection (SMPP lacked it before c3bf52a)."""
         if self.closed.is_set():
             return False
-        if self.writer.is_closing():  # the transport would drop the bytes without a word
+        if self.writer.is_closing():  # the transport would drop the bytes (or uvloop raise)
             self.close("connection lost")
             return False
         self.writer.write(encode(packet))
         return True
 
-    def close(self, reason: str, *, timed_out: bool = False) -> None:
+    def unread(self) -> int:
+        """Bytes written and not yet taken by the SMSC's side of the socket."""
+        return self.writer.transport.get_write_buffer_size()
+
+    def close(self, reason: str, *, timed_out: bool = False, abort: bool = False) -> None:
+        """`abort` (or more than `WRITE_BUFFER_LIMIT` unread) drops the unsent bytes instead of waiting
+        to flush them: a peer that does not read would keep the socket and its buffer for ever."""
+        if abort or self.unread() > WRITE_BUFFER_LIMIT:
+            self.writer.transport.abort()
         if self.closed.is_set():
             return
         self.reason = reason
@@ -95,3 +116,5 @@ class Conn:
             if not entry.future.done():
                 entry.future.set_result(None)
         self.writer.close()
+        self.throttle.flush()
+        self.parser.flush_warnings()

@@ -7,6 +7,12 @@ deliver_sm only after the handler acknowledged. An MO's deliver_sm_resp counts a
 SMSC answered an enquire_link (or unbind) written after it (`smsc.base.MoAcks`). Nothing here
 reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so that one
 generator outlives reconnects.
+
+Every PDU read may be answered with a write, and a peer that floods requests but does not read our
+answers would grow the transport's buffer without bound: once it holds more than `WRITE_BUFFER_LIMIT`
+the reader stops reading until it drains (the peer's flood then waits in TCP), and a buffer that does
+not drain within the response timeout closes the connection as lost. The warnings a peer can provoke
+at will go through a `smsc.logthrottle.LogThrottle`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks, Outcome, SubmitResult
+from smsc.decoding import udh_fits
+from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import (
     ENQUIRE_LINK,
@@ -36,6 +44,7 @@ from smsc.smpp.codec import (
 from smsc.smpp.pdu import (
     COMMAND_NAMES,
     ESM_RECEIPT_BITS,
+    ESM_UDHI,
     ESME_RINVBNDSTS,
     ESME_RINVCMDID,
     ESME_RINVCMDLEN,
@@ -51,8 +60,11 @@ from smsc.smpp.submits import Submits
 log = structlog.get_logger(__name__)
 
 UNBIND_WAIT = 2.0
+# Bytes of answers the SMSC has not read yet beyond which the reader waits for them to drain.
+WRITE_BUFFER_LIMIT = 1 << 20
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
+_BIND_RESP_IDS = frozenset(command_codes.commands[name] for name in _BIND_RESPS)  # stray once bound
 
 InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
 AckedHandler = Callable[[InboundSms, bool], None]
@@ -60,6 +72,10 @@ AckedHandler = Callable[[InboundSms, bool], None]
 
 class LinkDown(Exception):
     """The connection is unusable; it is closed and the link reconnects."""
+
+
+class PeerNotReading(LinkDown):
+    """Our answers do not drain: the connection is aborted, its unsent bytes dropped."""
 
 
 class SmppConnection:
@@ -86,7 +102,8 @@ class SmppConnection:
         self.last_rx = self.loop.time()
         self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
         self.closed = asyncio.Event()
-        self.submits = Submits(cfg, self.closed, self.close)
+        self.throttle = LogThrottle(log)
+        self.submits = Submits(cfg, self.closed, self.close, self.throttle)
         self.reason = ""
         self.bind_seq: int | None = None
         self.bind_status: asyncio.Future[int | None] = self.loop.create_future()
@@ -127,7 +144,12 @@ class SmppConnection:
         self.send(data)
         return future
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """End the connection; `abort` drops the bytes not yet written instead of waiting to flush
+        them (a peer that does not read would keep the socket and its buffer for ever), as does any
+        close with more than `WRITE_BUFFER_LIMIT` of them, and an abort after a close."""
+        if abort or self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            self.writer.transport.abort()
         if self.closed.is_set():
             return
         self.reason = reason
@@ -140,6 +162,7 @@ class SmppConnection:
         self.writer.close()
         self.ack_marks.clear()
         self.acks.closed()
+        self.throttle.flush()
 
     async def unbind(self) -> None:
         if not self.bound:
@@ -188,12 +211,18 @@ class SmppConnection:
 
     async def read_loop(self) -> None:
         reason = "closed by peer"
+        abort = False
         loop = asyncio.get_running_loop()
+        transport = self.writer.transport
         try:
             while chunk := await self.reader.read(65536):
                 self.buf += chunk
                 self.last_rx = loop.time()
                 self._frames()
+                if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+                    await self._drain()
+        except PeerNotReading as exc:
+            reason, abort = str(exc), True
         except LinkDown as exc:
             reason = str(exc)
         except OSError as exc:
@@ -202,7 +231,22 @@ class SmppConnection:
             log.exception("smpp.reader_failed", link=self.name)
             reason = "reader failed"
         finally:
-            self.close(reason)
+            self.close(reason, abort=abort)
+
+    async def _drain(self) -> None:
+        """Our answers pile up unread: read nothing more (the SMSC's flood waits in TCP) until they
+        drain; a buffer that does not drain within the response timeout means a peer that will not read."""
+        buffered = self.writer.transport.get_write_buffer_size()
+        wait = self.cfg.response_timeout_seconds
+        try:
+            await asyncio.wait_for(self.writer.drain(), wait)
+        except TimeoutError:
+            left = self.writer.transport.get_write_buffer_size()
+            log.warning("smpp.peer_not_reading", link=self.name, buffered=buffered, unsent=left, waited=wait,
+                        error="the SMSC is not reading our answers")  # fmt: skip
+            raise PeerNotReading(
+                f"the SMSC is not reading our answers ({left} bytes unsent after {wait:g} s)"
+            ) from None
 
     def _frames(self) -> None:
         buf = self.buf
@@ -223,7 +267,12 @@ class SmppConnection:
     def _dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         self._route(raw, command_id, status, seq)
-        if command_id & 0x80000000 and status == ESME_RINVBNDSTS and self.bound:
+        if (
+            command_id & 0x80000000
+            and status == ESME_RINVBNDSTS
+            and self.bound
+            and command_id not in _BIND_RESP_IDS
+        ):
             # An answer to one of our requests saying "incorrect bind status" (submit_sm_resp, generic_nack,
             # enquire_link_resp) means the SMSC no longer holds our session: on this connection every
             # part would be refused the same way, so it goes and the link binds again, as the CIMD2
@@ -243,7 +292,9 @@ class SmppConnection:
                 self.ack_marks = {s: m for s, m in self.ack_marks.items() if m > mark}
         if name is None:
             self.bad_pdus += 1
-            log.warning("smpp.unknown_command", link=self.name, command_id=f"0x{command_id:08X}", seq=seq)
+            self.throttle.warning(
+                "smpp.unknown_command", link=self.name, command_id=f"0x{command_id:08X}", seq=seq
+            )
             if is_request:
                 self.send(generic_nack(seq, ESME_RINVCMDID))
             return
@@ -263,7 +314,7 @@ class SmppConnection:
             try:
                 pdu = pdus.parse_pdu(raw, client=self.seq, allow_unknown_opt_params=True)
             except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
-                log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+                self.throttle.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
                 if is_request:
                     self.send(generic_nack(seq, ESME_RINVCMDID))
                 return
@@ -271,8 +322,11 @@ class SmppConnection:
                 self._bad_pdu(name, seq, repr(exc), ESME_RUNKNOWNERR if is_request else None)
                 return
         if name in _BIND_RESPS:
-            if seq == self.bind_seq:
+            if seq == self.bind_seq and not self.bind_status.done():
                 self._on_bind_resp(status)
+            else:  # a stray or repeated answer (even an error) does not undo a bind already made
+                self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
+                                   status=status_text(status))  # fmt: skip
         elif name == "enquire_link":
             self._send_resp("enquire_link_resp", seq, 0)
         elif name == "enquire_link_resp":
@@ -280,7 +334,7 @@ class SmppConnection:
                 self.keepalive_seq = None
                 self.keepalive.set()
         elif not self.bound and is_request:
-            self.send(generic_nack(seq, ESME_RINVBNDSTS))
+            self._not_bound(name, seq)
         elif name in ("deliver_sm", "data_sm"):
             self._on_deliver(pdu, name, seq)
         elif name == "unbind":
@@ -292,12 +346,22 @@ class SmppConnection:
                 self.unbind_seq = None
                 self.unbound.set()
         elif name == "alert_notification":
-            log.info("smpp.alert_notification", link=self.name)
+            self.throttle.info("smpp.alert_notification", link=self.name)
         elif is_request:
-            log.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
+            self.throttle.warning("smpp.unsupported_command", link=self.name, command=name, seq=seq)
             self.send(generic_nack(seq, ESME_RINVCMDID))
         else:
-            log.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
+            self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
+
+    def _not_bound(self, name: str, seq: int) -> None:
+        """A request before our bind is answered: refused, and said in the log. On a connection once
+        bound it cannot happen (`_on_bind_resp` sets `bound` once); should it, the session is as good
+        as lost and the link binds again rather than refuse every MO for ever."""
+        self.throttle.warning("smpp.refused_not_bound", link=self.name, command=name, seq=seq,
+                              status="ESME_RINVBNDSTS")  # fmt: skip
+        self.send(generic_nack(seq, ESME_RINVBNDSTS))
+        if self.bind_status.done() and self.bind_status.result() == 0:
+            raise LinkDown("bind lost on a live connection")
 
     def _on_bind_resp(self, status: int) -> None:
         # Bound from this PDU on, not from when the session task next runs: a deliver_sm in the
@@ -312,12 +376,12 @@ class SmppConnection:
     def _bad_pdu(self, name: str, seq: int, error: str, nack_status: int | None) -> None:
         """Count and log an unreadable PDU; a request is answered with `nack_status`."""
         self.bad_pdus += 1
-        log.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=error)
+        self.throttle.warning("smpp.bad_pdu", link=self.name, command=name, seq=seq, error=error)
         if nack_status is not None:
             self.send(generic_nack(seq, nack_status))
 
     def _on_nack(self, seq: int, status: int) -> None:
-        log.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
+        self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         if self.submits.on_nack(seq, status):
             return
         if seq == self.keepalive_seq:
@@ -344,6 +408,8 @@ class SmppConnection:
                 self._send_resp(resp, seq, 0)
                 return
         else:
+            if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
+                self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, data=bytes(data)[:200].hex())
             item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm), arrived)
         task = asyncio.create_task(self._answer(item, resp, seq, arrived))
         self.tasks.add(task)

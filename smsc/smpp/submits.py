@@ -14,6 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from smsc.base import Outcome, SubmitResult
+from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
@@ -25,10 +26,14 @@ DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
 
 class Submits:
     """One connection's outstanding submits; see the module docstring. `closed` and `close` are the
-    connection's: a timer may still fire as it closes, and a stuck session is closed from here."""
+    connection's: a timer may still fire as it closes, and a stuck session is closed from here; so is
+    its `throttle`, which a flood of stray answers goes through."""
 
-    def __init__(self, cfg: LinkSettings, closed: asyncio.Event, close: Callable[[str], None]) -> None:
+    def __init__(
+        self, cfg: LinkSettings, closed: asyncio.Event, close: Callable[[str], None], throttle: LogThrottle
+    ) -> None:
         self.cfg, self.name = cfg, cfg.name
+        self.throttle = throttle
         self.loop = asyncio.get_running_loop()
         self._closed, self._close = closed, close
         self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
@@ -115,7 +120,9 @@ class Submits:
         self.unanswered_in_a_row = 0
         late = seq not in self.pending
         if late and seq not in self.late:
-            log.warning("smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status))
+            self.throttle.warning(
+                "smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status)
+            )
             return
         if status:
             result = SubmitResult(classify_status(status), error=status_text(status))
