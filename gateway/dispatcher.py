@@ -5,9 +5,6 @@ outcomes. Parts are claimed ahead of the windows of the links that are up (`CLAI
 in batches), so that a place freed by an answer is given the next part in the same step, with no
 claim or other write in between; a part with no usable link goes straight back to the queue without
 counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops.
-Parts claimed ahead wait in one queue per link (`gateway.routing.ReadyParts`): a part waits for its
-own route's link while that link is up, however busy, and parts for a busy link never stand in front
-of parts for another.
 A part of an account suspended after its claim is not sent: the dispatcher holds it as the
 suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that the resume sends it once.
 What each answer makes of the part is written by `gateway.outcomes`; anything unexpected puts the
@@ -21,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -28,7 +26,7 @@ import structlog
 
 from gateway.late_answers import LateAnswers
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
-from gateway.routing import ReadyParts, Router
+from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
@@ -42,9 +40,6 @@ OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was 
 # already claimed (durably `active`), and claims come in batches instead of one per answer.
 CLAIM_AHEAD = 2
 MAX_CLAIM = 500
-# Parts claimed beyond the links' CLAIM_AHEAD windows: a claim brings whatever is due next, and parts
-# for a busy link among them wait in its queue while claims go on for the links that have room.
-MAX_PARKED = MAX_CLAIM
 
 
 class _Wait:
@@ -78,13 +73,11 @@ class Dispatcher:
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
-        # claimed ahead, waiting for a window place: a queue per link
-        self._ready: ReadyParts[ClaimedPart] = ReadyParts(router)
-        self._up: frozenset[str] = frozenset()  # the links up when the parts were last given theirs
-        self._suspensions = SuspensionWatch(store.policy)
+        self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
+        self._suspensions = SuspensionWatch(store.policy)
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
             store, on_finished, self.links, router, late=self._late, avoid=self._avoid, retry_base=retry_base
@@ -108,31 +101,19 @@ class Dispatcher:
             pacer.free() for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
         )
 
-    def _active(self) -> frozenset[str]:
-        return frozenset(name for name, link in self.links.items() if link.state == LinkState.ACTIVE)
-
-    def _load(self, name: str) -> float:
-        """How busy a link is, to choose between the links of one route."""
-        pacer = self.pacers[name]
-        return (self._ready.queued(name) + pacer.in_flight) / pacer.window
+    def _capacity(self) -> int:
+        """The windows of the links that are up: how many parts are claimed ahead of them."""
+        return sum(
+            pacer.window for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
+        )
 
     def _claim_room(self) -> int:
-        """How many parts to claim now: none while every link that is up has a window's worth
-        claimed ahead of it, else enough for the free places and CLAIM_AHEAD windows of each, so
-        that claims come in batches. A link whose queue is long (slow, its window full) does not
-        stop the claims for the others; MAX_PARKED bounds what waits beyond the windows."""
-        hungry = False
-        room = share = 0
-        for name in self._active():
-            pacer = self.pacers[name]
-            want = pacer.free() + CLAIM_AHEAD * pacer.window
-            queued = self._ready.queued(name)
-            hungry = hungry or queued < pacer.window
-            room += max(want - queued, 0)
-            share += want
-        if not hungry:
+        """How many parts to claim now: none while a window's worth is claimed ahead, else enough
+        for the free places and CLAIM_AHEAD windows, so that claims come in batches."""
+        ahead = self._capacity()
+        if ahead == 0 or len(self._ready) >= ahead:
             return 0
-        return min(room, MAX_CLAIM, share + MAX_PARKED - len(self._ready))
+        return min(self._free() + CLAIM_AHEAD * ahead - len(self._ready), MAX_CLAIM)
 
     async def run(self) -> None:
         last_backlog = 0.0
@@ -153,8 +134,8 @@ class Dispatcher:
                     taken, claimed = await self.store.write(self._claimer(limit, now), replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
-                    self._pacing.update(part.id for _owner, part in claimed)
-                    self._queue(claimed)
+                    self._ready.extend(claimed)
+                    self._pacing.update(part.id for part in claimed)
                     self._fill()
                     if not self._drained:
                         await asyncio.sleep(0)  # more may be due; let the submits go first
@@ -169,7 +150,8 @@ class Dispatcher:
             if not self._stopping:
                 # A crash: the parts claimed ahead stay `active` until the requeue of orphans that
                 # precedes the restart (which waits for the submits in flight); none may go now.
-                self._pacing.difference_update(part.id for part in self._ready.clear())
+                self._pacing.difference_update(part.id for part in self._ready)
+                self._ready.clear()
 
     async def _wait(self, timeout: float) -> bool:
         """Whether a wake came before the timeout."""
@@ -181,50 +163,57 @@ class Dispatcher:
             self._wake.clear()
         return True
 
-    def _queue(self, parts: list[tuple[int | None, ClaimedPart]]) -> None:
-        """Parts just claimed (with their account) wait in their link's queue; those no link that
-        is up can send go back."""
-        self._settle(self._ready.add(parts, self._links_up(), self._avoid, self._load))
-
-    def _links_up(self) -> frozenset[str]:
-        """The links up now; when they changed, the parts waiting are given their links again (a
-        link down hands its parts to the next route, a link back takes its own)."""
-        up = self._active()
-        if up != self._up:
-            self._up = up
-            self._settle(self._ready.retarget(up, self._avoid, self._load))
-        return up
-
     def _fill(self) -> None:
         """Give every free window place a part claimed ahead, now: called when an answer frees a
         place, so the next submit goes out in the same step, with no write or claim before it."""
         if self._stopping or not self._ready:
             return
         self._withhold_suspended()  # before anything of a just-suspended account goes
-        up = self._links_up()
         now = self.clock()
-        expired: list[ClaimedPart] = []
-        for name in up:
-            pacer = self.pacers[name]
-            while pacer.free() > 0 and (part := self._ready.take(name)) is not None:
-                if part.expires_at <= now:
-                    expired.append(part)
-                else:
-                    self._start(name, part)
-        self._settle(expired)
-        if not self._drained and self._claim_room() > 0:
-            self._wake.set()  # time for the next batch, while this one is being sent
-
-    def _settle(self, unsendable: list[ClaimedPart]) -> None:
-        """Claimed parts that cannot go (expired, or no link up for them): ended or requeued."""
+        unsendable: list[ClaimedPart] = []
+        if self._capacity() == 0:  # no link is up: back to the queue
+            unsendable.extend(self._ready)
+            self._ready.clear()
+        kept: list[ClaimedPart] = []
+        while self._ready and self._free() > 0:
+            part = self._ready.popleft()
+            if part.expires_at <= now:
+                unsendable.append(part)
+                continue
+            name = self._pick(part)
+            if name is not None:
+                self._start(name, part)
+            elif self._routable(part):
+                kept.append(part)  # its links are full; it keeps its turn
+            else:
+                unsendable.append(part)
+        self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
-            self._background(self._outcomes.settle_unsendable(unsendable, self.clock()))
+            task = asyncio.create_task(self._outcomes.settle_unsendable(unsendable, now))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if len(self._ready) < self._capacity() and not self._drained:
+            self._wake.set()  # time for the next batch, while this one is being sent
 
-    def _background(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _routable(self, part: ClaimedPart) -> bool:
+        return any(
+            (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
+            for name in self.router.candidates(part.destination)
+        )
+
+    def _pick(self, part: ClaimedPart) -> str | None:
+        avoid = self._avoid.get(part.id, set())
+        fallback = None
+        for name in self.router.candidates(part.destination):
+            link = self.links.get(name)
+            if link is None or link.state != LinkState.ACTIVE or not self.pacers[name].free():
+                continue
+            if name in avoid:
+                fallback = fallback or name
+                continue
+            return name
+        return fallback
 
     def _withhold_suspended(self) -> frozenset[int] | set[int]:
         """Take back the claimed parts not yet sent of an account suspended since the last look:
@@ -235,7 +224,7 @@ class Dispatcher:
         ids = self.store.policy.claimed_of(new, self._pacing)
         if not ids:
             return _NONE
-        self._ready.remove(ids)
+        self._ready = deque(part for part in self._ready if part.id not in ids)
         current = asyncio.current_task()
         for task, part in list(self._parts.items()):
             if part.id in ids and task is not current:
@@ -251,21 +240,21 @@ class Dispatcher:
             for pid in ids - held:  # resumed meanwhile: back to the queue, its turn kept
                 store.queue.release(pid, delay=None, count=False)
 
-        self._background(self._outcomes.write(None, hold))
+        task = asyncio.ensure_future(self._outcomes.write(None, hold))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         self.wake()
         return ids
 
-    def _claimer(
-        self, limit: int, now: float
-    ) -> Callable[[], tuple[int, list[tuple[int | None, ClaimedPart]]]]:
-        """The claim: how many parts it took, and those to send with their accounts."""
+    def _claimer(self, limit: int, now: float) -> Callable[[], tuple[int, list[ClaimedPart]]]:
+        """The claim: how many parts it took (held or opted-out ones too), and those to send."""
         store = self.store
 
-        def claim() -> tuple[int, list[tuple[int | None, ClaimedPart]]]:
+        def claim() -> tuple[int, list[ClaimedPart]]:
             parts = store.queue.claim_due(limit, now=now)
             taken = len(parts)
             if not parts:
-                return taken, []
+                return taken, parts
             if store.policy.suspended_accounts():
                 # A part queued again after its account's suspension (a retry of a part that was
                 # on the wire then) is held now, as the suspension held the others.
@@ -279,12 +268,12 @@ class Dispatcher:
             optouts = store.db.settings.optouts()
             opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
             stopped = [p for p in parts if opted_out(p.destination)]
-            if stopped:
-                for part in stopped:
-                    self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
-                log.info("mt.opted_out", parts=[part.id for part in stopped])
-                parts = [p for p in parts if p not in stopped]
-            return taken, [(p.account_id, p) for p in parts]
+            if not stopped:
+                return taken, parts
+            for part in stopped:
+                self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
+            log.info("mt.opted_out", parts=[part.id for part in stopped])
+            return taken, [p for p in parts if p not in stopped]
 
         return claim
 
@@ -390,7 +379,7 @@ class Dispatcher:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        ready = unsent + self._ready.clear()
+        ready, self._ready = unsent + list(self._ready), deque()
         if ready:  # claimed ahead and never sent: back to the queue as they were
             self._pacing.difference_update(part.id for part in ready)
             queue = self.store.queue

@@ -114,7 +114,7 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 " text, expires_at",
                 ids,
             ).fetchall()
-        parts = [ClaimedPart(*r, found[r[0]][0]) for r in rows]
+        parts = [ClaimedPart(*r) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
 

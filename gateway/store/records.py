@@ -70,7 +70,6 @@ class ClaimedPart:
     udh: bytes
     text: str
     expires_at: float
-    account_id: int | None = None  # known to the claim; the dispatcher lets accounts take turns by it
 
 
 @dataclass(slots=True)
