@@ -52,9 +52,9 @@ def decode_user_data(
     character cut at either edge is kept as a marker for `mend_edges`. `smpp` reads `data_coding` as
     SMPP's table; False reads it as a bare GSM 03.38 DCS, as CIMD2's 030 is."""
     concat = None
-    if udhi and data:
+    if udhi and udh_fits(data):  # one that does not fit is no UDH: its bytes are the text
         end = 1 + data[0]
-        concat = parse_udh(data[:end]) if end <= len(data) else None
+        concat = parse_udh(data[:end])
         data = data[end:]
     segment = segment or concat is not None
     alphabet = _alphabet(data_coding, smpp=smpp)
@@ -70,7 +70,7 @@ def decode_user_data(
 def udh_fits(data: bytes) -> bool:
     """Whether user data flagged as starting with a UDH has room for the length its first octet gives.
     One that does not is no UDH at all (a phone or SMSC set UDHI by mistake): the caller reads the
-    whole data as text rather than lose it, which `decode_user_data` with `udhi` would."""
+    whole data as text rather than lose it, as `decode_user_data` does."""
     return bool(data) and 1 + data[0] <= len(data)
 
 

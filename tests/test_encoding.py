@@ -363,8 +363,8 @@ def test_decode_user_data_8bit_as_latin1() -> None:
 
 
 def test_decode_user_data_broken_udh_never_raises() -> None:
-    """A UDHL past the end or empty data with UDHI yields empty text and no concat."""
-    assert decode_user_data(b"\x09\x00\x03", 0, udhi=True) == ("", None)
+    """A UDHL past the end is no UDH: the bytes are the text (they were lost); empty data stays empty."""
+    assert decode_user_data(b"\x09\x00\x03", 0, udhi=True) == ("Ç@¥", None)
     assert decode_user_data(b"", 8, udhi=True) == ("", None)
     assert decode_user_data(b"\x00abc", 0, udhi=True) == ("abc", None)
 
