@@ -195,6 +195,7 @@ class Daemon:
             retry_base=cfg.gateway.retry_base_seconds,
         )
         events.on_link_up = dispatcher.wake
+        events.on_optout = dispatcher.opted_out
         self.dispatcher = dispatcher
         sim_on = self.simulator is not None
         # Listeners before links: a port that cannot be bound stops the start before any SMSC

@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 
 import structlog
@@ -78,6 +79,7 @@ class Dispatcher:
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
         self._suspensions = SuspensionWatch(store.policy)
+        self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
             store, on_finished, self.links, router, late=self._late, avoid=self._avoid, retry_base=retry_base
@@ -131,11 +133,15 @@ class Dispatcher:
                 if limit > 0 and not self._drained:
                     self._wake.clear()
                     woken = self._woken
+                    self._stops = set()
                     taken, claimed = await self.store.write(self._claimer(limit, now), replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
                     self._ready.extend(claimed)
                     self._pacing.update(part.id for part in claimed)
+                    for number in self._stops:  # a STOP recorded while the claim was on its way
+                        self.opted_out(number)
+                    self._stops = None
                     self._fill()
                     if not self._drained:
                         await asyncio.sleep(0)  # more may be due; let the submits go first
@@ -190,9 +196,7 @@ class Dispatcher:
         self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
-            task = asyncio.create_task(self._outcomes.settle_unsendable(unsendable, now))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self._outcomes.settle_unsendable(unsendable, now))
         if len(self._ready) < self._capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 
@@ -224,14 +228,7 @@ class Dispatcher:
         ids = self.store.policy.claimed_of(new, self._pacing)
         if not ids:
             return _NONE
-        self._ready = deque(part for part in self._ready if part.id not in ids)
-        current = asyncio.current_task()
-        for task, part in list(self._parts.items()):
-            if part.id in ids and task is not current:
-                task.cancel()  # still waiting for its pacing: it never reaches `_go`
-        self._pacing.difference_update(ids)
-        for pid in ids:
-            self._avoid.pop(pid, None)
+        self._take_back(ids)
         log.info("mt.suspended_held", parts=len(ids))
         store = self.store
 
@@ -240,11 +237,44 @@ class Dispatcher:
             for pid in ids - held:  # resumed meanwhile: back to the queue, its turn kept
                 store.queue.release(pid, delay=None, count=False)
 
-        task = asyncio.ensure_future(self._outcomes.write(None, hold))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._outcomes.write(None, hold))
         self.wake()
         return ids
+
+    def opted_out(self, number: str) -> None:
+        """A STOP from `number` was just recorded: its parts claimed ahead and not yet sent end as
+        the claim ends those it finds opted out (R-2.4); they would otherwise have gone after it."""
+        if self._stops is not None:
+            self._stops.add(number)  # the claim under way may bring more of its parts
+        waiting = [*self._ready, *(p for p in self._parts.values() if p.id in self._pacing)]
+        stopped = {part.id: part for part in waiting if part.destination == number}
+        if not stopped:
+            return
+        self._take_back(stopped.keys())
+        log.info("mt.opted_out", parts=sorted(stopped))
+        outcomes, finished = self._outcomes, self.on_finished
+
+        def end() -> None:
+            for part in stopped.values():
+                finished(outcomes.final(part, "failed", OPTED_OUT))
+
+        self._background(outcomes.write(None, end))
+
+    def _take_back(self, ids: AbstractSet[int]) -> None:
+        """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""
+        self._ready = deque(part for part in self._ready if part.id not in ids)
+        current = asyncio.current_task()
+        for task, part in list(self._parts.items()):
+            if part.id in ids and task is not current:
+                task.cancel()  # still waiting for its pacing: it never reaches `_go`
+        self._pacing.difference_update(ids)
+        for pid in ids:
+            self._avoid.pop(pid, None)
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _claimer(self, limit: int, now: float) -> Callable[[], tuple[int, list[ClaimedPart]]]:
         """The claim: how many parts it took (held or opted-out ones too), and those to send."""

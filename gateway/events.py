@@ -132,6 +132,7 @@ class GatewayEvents:
         self._answered: dict[int, _Answered] = {}
         self.optout_words = {_plain(w) for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
+        self.on_optout: Callable[[str], None] = lambda _number: None  # the dispatcher's parts claimed ahead
         # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
         store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
 
@@ -230,6 +231,7 @@ class GatewayEvents:
             optout = False
         if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo"):
             log.info("optout.added", number=source, word=text.strip())
+            self.on_optout(source)
         if premium.on_whole_mo(self.store, self.notifier.config, mo_id) is not None:
             return
         conversations.on_whole_mo(self.store, self.notifier.config, mo_id, optout=optout)

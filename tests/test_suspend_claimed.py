@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from gateway.config import parse_config
+from gateway.dispatcher import OPTED_OUT
 from gateway.store.policy import SUSPENDED_HOLD
 from tests.conftest import DOMAIN, Running, config_text, mail, running_gateway
 from tests.fakes.smsc import HappySMSC, HeldSMSC
@@ -98,3 +99,26 @@ async def test_parts_waiting_for_their_pacing_are_held_by_a_suspension_in_the_da
             await gw.until(lambda: gw.states() == ["delivered"] * 8)
             sent = Counter(s.destination for s in smsc.received)
             assert len(sent) == 8 and set(sent.values()) == {1}
+
+
+async def test_a_stop_ends_the_parts_to_that_phone_already_claimed_ahead(tmp_path: Path) -> None:
+    # a STOP ends every SMS still to go to that phone. The claim checked the opt-out list, but
+    # the parts it had already taken (up to two windows, in memory) still went after the STOP.
+    async with HeldSMSC() as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port).replace("window = 10", f"window = {WINDOW}")
+        text = text.replace("response_timeout_seconds = 5", "response_timeout_seconds = 60")
+        async with running_gateway(parse_config(text, source="test", base_dir=tmp_path)) as gw:
+            for i in range(2 * WINDOW):
+                res = await gw.send(mail(f"601100000@{DOMAIN}", f"Offer {i}"), [f"601100000@{DOMAIN}"])
+                assert res.error is None
+            await smsc.wait_for(WINDOW)
+            await gw.until(lambda: count(gw, "state = 'active'") == 2 * WINDOW)  # a window claimed ahead
+            assert await smsc.inject_mo("+48601100000", "+48100200300", "STOP") >= 1
+            await gw.until(lambda: gw.store.policy.is_opted_out("+48601100000"))
+            await gw.until(lambda: count(gw, "state = 'failed'") == WINDOW)
+            smsc.answer(WINDOW)  # the window frees: the parts claimed ahead would go now
+            await gw.until(lambda: count(gw, "state = 'submitted'") == WINDOW)
+            await asyncio.sleep(0.3)
+            assert len(smsc.received) == WINDOW, "SMS reached the phone after its STOP"
+            errors = gw.store.db.conn.execute("SELECT error FROM parts WHERE state = 'failed'").fetchall()
+            assert {e for (e,) in errors} == {OPTED_OUT}
