@@ -126,6 +126,10 @@ def test_an_answer_nobody_reads_is_abandoned_at_the_deadline(
             async with panel(tmp_path) as (server, port):
                 s = await asyncio.to_thread(never_reads, port, "127.0.0.2")
                 try:
+                    for _ in range(200):  # the loop has taken the connection (under load, not yet)
+                        if server.gate.open:
+                            break
+                        await asyncio.sleep(0.01)
                     held = await seconds_until_released(server, LIMITS.request_seconds * 4)
                 finally:
                     s.close()
