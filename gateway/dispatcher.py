@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
 from gateway.routing import Router
@@ -36,7 +37,6 @@ from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
-OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
 # Parts claimed ahead of the links that are up, in windows: when a place frees, the next part is
 # already claimed (durably `active`), and claims come in batches instead of one per answer.
 CLAIM_AHEAD = 2
@@ -134,7 +134,8 @@ class Dispatcher:
                     self._wake.clear()
                     woken = self._woken
                     self._stops = set()
-                    taken, claimed = await self.store.write(self._claimer(limit, now), replayable=True)
+                    claim = claimer(self.store, self._end_opted_out, limit, now)
+                    taken, claimed = await self.store.write(claim, replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
                     self._ready.extend(claimed)
@@ -252,13 +253,12 @@ class Dispatcher:
             return
         self._take_back(stopped.keys())
         log.info("mt.opted_out", parts=sorted(stopped))
-        outcomes, finished = self._outcomes, self.on_finished
 
         def end() -> None:
             for part in stopped.values():
-                finished(outcomes.final(part, "failed", OPTED_OUT))
+                self._end_opted_out(part)
 
-        self._background(outcomes.write(None, end))
+        self._background(self._outcomes.write(None, end))
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
         """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""
@@ -276,36 +276,9 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _claimer(self, limit: int, now: float) -> Callable[[], tuple[int, list[ClaimedPart]]]:
-        """The claim: how many parts it took (held or opted-out ones too), and those to send."""
-        store = self.store
-
-        def claim() -> tuple[int, list[ClaimedPart]]:
-            parts = store.queue.claim_due(limit, now=now)
-            taken = len(parts)
-            if not parts:
-                return taken, parts
-            if store.policy.suspended_accounts():
-                # A part queued again after its account's suspension (a retry of a part that was
-                # on the wire then) is held now, as the suspension held the others.
-                held = store.policy.hold_claimed([p.id for p in parts])
-                if held:
-                    log.info("mt.suspended_held", parts=len(held))
-                    parts = [p for p in parts if p.id not in held]
-            # A STOP that came after the mail was accepted ends every SMS still to go to that phone
-            # (R-2.4): bulk held for quiet hours, retries, parts queued behind a slow link. One look
-            # at the cached list per claim, not one query per part.
-            optouts = store.db.settings.optouts()
-            opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
-            stopped = [p for p in parts if opted_out(p.destination)]
-            if not stopped:
-                return taken, parts
-            for part in stopped:
-                self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
-            log.info("mt.opted_out", parts=[part.id for part in stopped])
-            return taken, [p for p in parts if p not in stopped]
-
-        return claim
+    def _end_opted_out(self, part: ClaimedPart) -> None:
+        """Inside a store write: the part ends, its phone having said STOP (R-2.4)."""
+        self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in

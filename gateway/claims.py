@@ -1,0 +1,48 @@
+"""The dispatcher's claim of due parts, as one store write: what a suspension or a STOP recorded
+since the parts were queued stops is taken out before anything is handed to a link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from gateway.store.db import ClaimedPart, Store
+
+log = structlog.get_logger(__name__)
+
+OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
+
+
+def claimer(
+    store: Store, end: Callable[[ClaimedPart], None], limit: int, now: float
+) -> Callable[[], tuple[int, list[ClaimedPart]]]:
+    """The claim to run as a store write: how many parts it took (held or opted-out ones too), and
+    those to send. `end` ends an opted-out part, inside the same write."""
+
+    def claim() -> tuple[int, list[ClaimedPart]]:
+        parts = store.queue.claim_due(limit, now=now)
+        taken = len(parts)
+        if not parts:
+            return taken, parts
+        if store.policy.suspended_accounts():
+            # A part queued again after its account's suspension (a retry of a part that was on
+            # the wire then) is held now, as the suspension held the others.
+            held = store.policy.hold_claimed([p.id for p in parts])
+            if held:
+                log.info("mt.suspended_held", parts=len(held))
+                parts = [p for p in parts if p.id not in held]
+        # A STOP that came after the mail was accepted ends every SMS still to go to that phone
+        # (R-2.4): bulk held for quiet hours, retries, parts queued behind a slow link. One look at
+        # the cached list per claim, not one query per part.
+        optouts = store.db.settings.optouts()
+        opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
+        stopped = [p for p in parts if opted_out(p.destination)]
+        if not stopped:
+            return taken, parts
+        for part in stopped:
+            end(part)
+        log.info("mt.opted_out", parts=[part.id for part in stopped])
+        return taken, [p for p in parts if p not in stopped]
+
+    return claim
