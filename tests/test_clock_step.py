@@ -390,3 +390,22 @@ async def test_rows_stamped_between_a_step_back_and_the_look_keep_their_times(tm
     assert (logs[0]["parts"], logs[0]["mos"], logs[0]["mails"]) == (2, 1, 0)
     assert await store.write(store.queue.expire_due) == []
     store.close()
+
+
+async def test_an_sms_waiting_for_its_report_ends_unreported_a_day_after_its_validity_after_a_step_back(
+    tmp_path: Path,
+) -> None:
+    # The SMSC took the SMS and its report never comes: it ends `unreported` a day after its
+    # validity. That validity was stamped on the clock before the step; left as it was, the SMS
+    # would wait an hour more than a day (the length of the step).
+    clock, mono, store, hk = await looking(tmp_path)
+    part = await accepted(store)
+    (claimed,) = await store.write(lambda: store.queue.claim_due(1))
+    await store.write(lambda: store.queue.mark_submitted(claimed.id, "main", "x1"))
+    expiry = due_at(store, part)[1]
+    assert await step(hk, clock, mono, -HOUR) == pytest.approx(HOUR)
+    assert due_at(store, part)[1] == pytest.approx(expiry - HOUR, abs=0.01)
+    clock.t = expiry - HOUR + 24 * HOUR + 1.0  # a day after the validity, on the stepped clock
+    (finished,) = await store.write(store.queue.expire_due)
+    assert (finished.state, finished.reason) == ("unreported", "sent; the SMSC sent no delivery report")
+    store.close()

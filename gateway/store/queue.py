@@ -269,9 +269,9 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
                 "UPDATE parts SET next_attempt_at = next_attempt_at - ?,"
                 f" expires_at = expires_at - ({validity})"
                 " WHERE message_id < ?"
-                # A part taken without a message id waits for its validity to end (`expire_due`).
-                " AND (state IN ('queued', 'deferred', 'active', 'hold')"
-                " OR (state = 'submitted' AND smsc_id IS NULL))"
+                # A part the SMSC took waits for its report until a day after its validity, and one
+                # taken without a message id until its validity ends (`expire_due`).
+                " AND state IN ('queued', 'deferred', 'active', 'hold', 'submitted')"
                 " AND NOT (state = 'queued' AND next_attempt_at > ?)",
                 (step.seconds, *args, step.first("messages"), before),
             ).rowcount
