@@ -28,7 +28,7 @@ import structlog
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
-from gateway.routing import Router
+from gateway.routing import LongSmsLinks, Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
@@ -74,6 +74,7 @@ class Dispatcher:
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
+        self._long = LongSmsLinks()
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
@@ -209,6 +210,10 @@ class Dispatcher:
 
     def _pick(self, part: ClaimedPart) -> str | None:
         avoid = self._avoid.get(part.id, set())
+        if part.udh and (name := self._long.get(part.message_id)) is not None and name not in avoid:
+            # The link the SMS's other parts left by: wait for its window while it is up.
+            if (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE:
+                return name if self.pacers[name].free() else None
         fallback = None
         for name in self.router.candidates(part.destination):
             link = self.links.get(name)
@@ -285,6 +290,8 @@ class Dispatcher:
         this step; the answer (or the wait for pacing) is the task's."""
         pacer = self.pacers[name]
         pacer.reserve()
+        if part.udh:
+            self._long.leaving(part.message_id, name)
         sending: _Sending = _WAIT
         if pacer.try_ready():
             try:

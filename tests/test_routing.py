@@ -9,7 +9,7 @@ from typing import Any
 from gateway.config import parse_config
 from gateway.routing import Router
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
-from tests.fakes.smsc import HappySMSC
+from tests.fakes.smsc import HappySMSC, HeldSMSC
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +26,9 @@ def test_router_prefers_the_longest_prefix_then_config_order() -> None:
     assert r.candidates("+4915112345678") == ["c"]
 
 
-def two_links(tmp_path: Path, port_a: int, port_b: int) -> str:
+def two_links(tmp_path: Path, port_a: int, port_b: int, window: int = 10) -> str:
     text = config_text(tmp_path, smsc_port=port_a, smsc_extra='prefixes = ["+4860"]')
+    text = text.replace("window = 10", f"window = {window}", 1)  # the prefix link's
     return (
         text
         + f"""
@@ -55,6 +56,27 @@ async def test_numbers_follow_their_prefix(tmp_path: Path) -> None:
             await b.wait_for(1)
             assert a.received[0].destination.endswith("48601123456")
             assert b.received[0].destination.endswith("48511123456")
+
+
+async def test_the_parts_of_a_long_sms_leave_by_one_link_when_it_is_busy(tmp_path: Path) -> None:
+    # The prefix link's window holds one part: the next parts of the SMS wait for that link rather
+    # than leave by the default link (a phone joins the parts of one SMS from one originator; an
+    # SMSC that rewrites the sender would leave it two halves). Another number still spills.
+    text = "Zebranie przeniesione na czwartek o 10:00 w sali B. " * 6  # three parts
+    async with HeldSMSC() as a, HappySMSC() as b:
+        cfg = parse_config(two_links(tmp_path, a.port, b.port, window=1), base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            await gw.send(mail(to("601123456"), text))
+            await a.wait_for(1)
+            await gw.send(mail(to("601000222"), "Spills"))
+            await b.wait_for(1)
+            for k in (2, 3):
+                a.answer(1)
+                await a.wait_for(k)
+            a.answer(1)
+            assert [s.destination[-9:] for s in b.received] == ["601000222"]
+            assert [s.destination[-9:] for s in a.received] == ["601123456"] * 3
+            await gw.until(lambda: sorted(gw.states()) == ["delivered", "submitted"])
 
 
 async def test_a_link_that_goes_down_fails_over_to_the_next(tmp_path: Path) -> None:
