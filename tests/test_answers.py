@@ -71,6 +71,9 @@ async def test_answers_to_a_reply_mail_reach_the_phone_as_typed(tmp_path: Path) 
         assert await sms_for(changed) == "Zmiana sali: Sala 4"
         fresh = mail(f"601123456@{DOMAIN}", body="Proszę o potwierdzenie", subject="Faktura")
         assert await sms_for(fresh) == "Faktura: Proszę o potwierdzenie"
+        # Reply on the first reply mail, though the conversation's subject is "Faktura" now.
+        back = "Wracając do spotkania: 11:00"
+        assert await sms_for(answer_to(reply, back)) == back
 
 
 async def test_an_answer_naming_our_reply_drops_the_subject_after_the_window(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ subject is "Re: Spotkanie": the phone would read "Re: Spotkanie: OK, see you", w
 holding it only wrote to the user and expects the answer, as in any SMS thread. So a mail is an
 answer when it names one of our reply mails in In-Reply-To/References, or when every phone it goes
 to has a live conversation with this user; its subject is dropped when, without its reply
-prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title. A subject the
-user changed is content and is sent as usual; the quote below the answer is cut by textclean.
+prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title (also after an
+older topic, when the mail names one of our reply mails). A subject the user changed is content and
+is sent as usual; the quote below the answer is cut by textclean.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def as_answer(
         title = reply_title(display(conv.phone))
         earlier = reply_topic(conv.subject or "")
         known = (earlier, title, f"{earlier} ({title})")
-        if topic and not any(_same(topic, k) for k in known if k):
+        # Reply on an older reply mail of this phone: its subject is that mail's, as we wrote it
+        # ("<topic> (SMS from <this phone>)"), though the conversation has moved on to a new topic.
+        untouched = ours and _same(topic[-len(title) - 2 :], f"({title})")
+        if topic and not untouched and not any(_same(topic, k) for k in known if k):
             return mail
     removed = [r for r in mail.removed if not r.startswith("subject cut")] + [SUBJECT_DROPPED]
     return mail.model_copy(update={"text": mail.body, "removed": removed})
