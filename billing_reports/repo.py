@@ -40,8 +40,10 @@ def accounts(conn: sqlite3.Connection, before: float, name: str | None = None) -
 def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float) -> Iterator[tuple[Any, ...]]:
     """Messages (SMS to phones) of the account; a free premium answer carries its answer's id."""
     return conn.execute(
-        # The user as the ACL has them (one person, however they typed their address), else as typed.
-        "SELECT m.created_at, m.id, COALESCE(u.email, e.mail_from), m.source, m.recipient, m.parts_total,"
+        # The user as the ACL has them (one person, however they typed their address); a user since
+        # removed, or a premium client's answer, has no ACL entry: the address in lower case.
+        "SELECT m.created_at, m.id, COALESCE(u.email, lower(e.mail_from)), m.source, m.recipient,"
+        " m.parts_total,"
         " m.state, m.reason, pa.id FROM messages m INDEXED BY messages_billing"
         " JOIN emails e ON e.id = m.email_id"
         " LEFT JOIN users u ON u.id = e.user_id"

@@ -456,10 +456,15 @@ async def test_one_user_is_one_user_total_however_they_typed_their_address(tmp_p
             assert (await gw.send(mail([to], body=f"hi from {sender}"), sender=sender)).error is None
         await gw.until(lambda: len(gw.states()) == 2)
     tz = ZoneInfo(cfg.gateway.timezone)
-    (account,) = write_month(cfg.db_path, cfg.state_dir, Month.containing(time.time(), tz), tz).accounts
-    users = [
-        line.split("\t")[2:4]
-        for line in account.path.read_text().splitlines()
-        if line.startswith("total\tuser\t")
-    ]
-    assert users == [[STAFF, "2"]]
+
+    def user_totals() -> list[list[str]]:
+        (account,) = write_month(cfg.db_path, cfg.state_dir, Month.containing(time.time(), tz), tz).accounts
+        lines = account.path.read_text().splitlines()
+        return [line.split("\t")[2:4] for line in lines if line.startswith("total\tuser\t")]
+
+    assert user_totals() == [[STAFF, "2"]]
+    # The user leaves the company: the ACL no longer names them, their SMS are still one person's.
+    store = Store.open(cfg.db_path)
+    store.accounts.remove_user(STAFF)
+    store.close()
+    assert user_totals() == [[STAFF.lower(), "2"]]
