@@ -234,8 +234,13 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     c = ["-c", str(path)]
     assert main([*c, "account", "set", "acme", "--billing-to", "a@acme.pl", "--billing-to", "b@acme.pl"]) == 0
     assert store.accounts.billing_addresses(acme) == ["a@acme.pl", "b@acme.pl"]
-    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0
+    assert main([*c, "billing", "--month", "2026-02"]) == 0  # the form gives
     first = (cfg.state_dir / "billing" / "2026-02" / "acme.txt").read_bytes()
+    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0
+    assert (cfg.state_dir / "billing" / "2026-02" / "acme.txt").read_bytes() == first
+    capsys.readouterr()
+    assert main([*c, "billing"]) == 2
+    assert "smsgw billing --month YYYY-MM" in capsys.readouterr().err
     assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme"]) == 0
     assert (cfg.state_dir / "billing" / "2026-02" / "acme.txt").read_bytes() == first  # same bytes
     assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0  # no --send: no mail

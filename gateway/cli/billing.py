@@ -1,4 +1,4 @@
-"""`smsgw billing run|list|show`: monthly billing files by hand (R-5.3).
+"""`smsgw billing run|list|show`: monthly billing files by hand (R-5.3; `billing --month` is `run`).
 
 Works while the daemon runs: the files are rendered from a read-only connection of their own, and
 `--send` queues mail in the same SQLite file, which the daemon's outbox worker sends. A run by hand
@@ -102,10 +102,22 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_billing_month(cfg: Config, args: argparse.Namespace) -> int:
+    """`smsgw billing --month YYYY-MM`, the form R-5.3 gives: `billing run` for that month."""
+    if args.month is None:
+        raise CliError(
+            "say what to do: `smsgw billing run|list|show …`, or `smsgw billing --month YYYY-MM`", EXIT_USAGE
+        )
+    return cmd_billing_run(cfg, args)
+
+
 def add_billing_commands(sub: Any) -> None:
-    b = sub.add_parser("billing", help="monthly billing files").add_subparsers(
-        dest="sub", required=True, metavar="ACTION"
+    billing = sub.add_parser("billing", help="monthly billing files")
+    billing.add_argument(
+        "--month", metavar="YYYY-MM", help="without ACTION: the same as `billing run --month`"
     )
+    billing.set_defaults(func=cmd_billing_month, account=None, send=False, again=False)
+    b = billing.add_subparsers(dest="sub", metavar="ACTION")
     run = b.add_parser("run", help="write a month's billing files (mail them only with --send)")
     run.add_argument(
         "--month", required=True, metavar="YYYY-MM", help="the calendar month, in [gateway] timezone"
