@@ -115,7 +115,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
             continue
         mails = account_mails(cfg, files.month, f, recipients(store, cfg, f))
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again)
-    if files.summary is not None:
+    if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
             done.held.append(("summary", before))
         else:

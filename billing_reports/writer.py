@@ -59,8 +59,9 @@ class NotWritten:
 class MonthFiles:
     month: Month
     accounts: list[AccountFile]
-    summary: Path | None  # None when only some accounts were run, or some could not be written
+    summary: Path | None  # None when the month has none yet and one account was run, or some failed
     failed: list[NotWritten] = field(default_factory=list)
+    only: str | None = None  # the account a run was for (the summary written with it is not mailed)
 
 
 class MonthIncomplete(OSError):
@@ -160,16 +161,22 @@ def write_month(
     An account whose file cannot be written does not stop the others: it is listed in `failed`,
     and the summary, which would lack it, is not written. Unless `keep_going`, MonthIncomplete
     (an OSError) then says so once the others are written.
+
+    One account of a month that has its summary is written with the summary: a summary left as it
+    was would give that account the totals and checksum of its file before (the operator's page and
+    the account's file disagreeing). Every account is rendered for it from the same snapshot, and
+    another account's file is rewritten only when its rows changed since (its bytes would differ).
     """
     conn = repo.open_reader(db_path)
     try:
         conn.execute("BEGIN")  # one snapshot: every file and the summary see the same rows
         end = month.bounds(tz)[1]
-        chosen = repo.accounts(conn, end, account)
-        if account is not None and not chosen:
+        directory = month_dir(state_dir, month)
+        with_summary = account is None or (directory / SUMMARY).exists()
+        chosen = repo.accounts(conn, end, None if with_summary else account)
+        if account is not None and account not in (name for _id, name in chosen):
             raise LookupError(f"no account named {account!r} existed in {month}")
         notes = purge_note(conn, month, tz)
-        directory = month_dir(state_dir, month)
         kept = [directory / file_name(name) for _id, name in chosen if (directory / file_name(name)).exists()]
         if notes and kept:
             # R-5.1: files are kept. One written before the purge is complete; a new one would not be.
@@ -177,36 +184,53 @@ def write_month(
                 f"{', '.join(str(p) for p in kept)}: written before the retention purge deleted detail rows"
                 f" of {month}; kept as they are (move them away first to write the shorter ones)"
             )
-        written = []
+        summed = []  # every account of the summary
+        written = []  # the files written
         failed = []
         clock_cache: dict[int, tuple[str, int]] = {}
         for account_id, name in chosen:
             header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
             rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
             path = directory / file_name(name)
+            chunks: Iterable[bytes] = rendering.chunks()
+            if account is not None and name != account:  # for the summary: written if it changed
+                chunks = [b"".join(chunks)]
             try:
-                write_atomic(path, rendering.chunks())
+                if account is None or name == account or not _ends_with(path, rendering.totals.sha256):
+                    write_atomic(path, chunks)
+                    written.append(path)
             except OSError as exc:
                 failed.append(NotWritten(account_id, name, path, exc))
                 continue
-            written.append(AccountFile(account_id, name, path, rendering.totals.all, rendering.totals.sha256))
+            summed.append(AccountFile(account_id, name, path, rendering.totals.all, rendering.totals.sha256))
+        done = [f for f in summed if f.path in written]
         summary = None
         if failed:
             conn.execute("COMMIT")
-            files = MonthFiles(month, written, None, failed)
+            files = MonthFiles(month, done, None, failed, account)
             if keep_going:
                 return files
-            raise MonthIncomplete(files, directory, summary=account is None)
-        if account is None:
+            raise MonthIncomplete(files, directory, summary=with_summary)
+        if with_summary:
             unclaimed = Sum()
             for line in lines(conn, None, month, tz):
                 unclaimed.add(line)
             summary = directory / SUMMARY
-            write_atomic(summary, [render_summary(month, tz, written, unclaimed, notes).encode("utf-8")])
+            write_atomic(summary, [render_summary(month, tz, summed, unclaimed, notes).encode("utf-8")])
         conn.execute("COMMIT")
-        return MonthFiles(month, written, summary)
+        return MonthFiles(month, done, summary, only=account)
     finally:
         conn.close()
+
+
+def _ends_with(path: Path, sha256: str) -> bool:
+    """The file on disk is the one just rendered: its `end` line carries the same checksum."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 100))
+            return f.read().endswith(f"\tsha256:{sha256}\n".encode())
+    except FileNotFoundError:
+        return False
 
 
 def render_summary(

@@ -473,3 +473,32 @@ async def test_one_user_is_one_user_total_however_they_typed_their_address(tmp_p
     store.accounts.remove_user(STAFF)
     store.close()
     assert user_totals() == [[STAFF.lower(), "2"]]
+
+
+def test_one_account_run_again_rewrites_the_summary_with_it(tmp_path: Path) -> None:
+    # The month was billed; an SMS of acme's was settled late and acme's file is written again by
+    # hand. The summary kept acme's old totals and checksum: the operator's page and the file disagreed.
+    cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
+    acme, beta = add_account(store), add_account(store, "beta")
+    mt(store, acme, at(2026, 2, 3))
+    mt(store, beta, at(2026, 2, 4))
+    c = ["-c", str(path)]
+    directory = cfg.state_dir / "billing" / "2026-02"
+    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0
+    beta_file = (directory / "beta.txt").stat()
+    mt(store, acme, at(2026, 2, 5))
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme"]) == 0
+    acme_file = read((directory / "acme.txt").read_bytes())
+    assert len(acme_file.sms) == 2
+    summary = {r.split("\t")[0]: r.split("\t") for r in (directory / "_summary.txt").read_text().splitlines()}
+    acme_sha = (directory / "acme.txt").read_bytes().rstrip(b"\n").rpartition(b"sha256:")[2].decode()
+    assert (summary["acme"][1], summary["acme"][-1]) == ("2", acme_sha)
+    assert summary["total"][1] == "3"
+    assert (directory / "beta.txt").stat().st_mtime_ns == beta_file.st_mtime_ns  # its rows did not change
+    # Another account's rows changed too: its file is written with the summary, which names it.
+    mt(store, beta, at(2026, 2, 6))
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme"]) == 0
+    assert len(read((directory / "beta.txt").read_bytes()).sms) == 2
+    assert (directory / "_summary.txt").read_text().splitlines()[-2].split("\t")[1] == "4"
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "nobody"]) == 1
+    assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -54,7 +54,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     for f in files.accounts:
         s = f.sums
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")
-    if files.summary is not None:
+    if files.summary is not None and files.only is not None:
+        print(f"{files.summary}: summary rewritten with it (the month was billed)")
+    elif files.summary is not None:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
     if not args.send:
         return 0
@@ -122,7 +124,9 @@ def add_billing_commands(sub: Any) -> None:
     run.add_argument(
         "--month", required=True, metavar="YYYY-MM", help="the calendar month, in [gateway] timezone"
     )
-    run.add_argument("--account", metavar="NAME", help="only this account's file (no summary)")
+    run.add_argument(
+        "--account", metavar="NAME", help="only this account's file (and the summary, if the month has one)"
+    )
     run.add_argument(
         "--send", action="store_true", help="also queue the mails not mailed before (account and operator)"
     )
