@@ -159,7 +159,7 @@ class InboundRequests:
         key = (packet.op, packet.number)
         if key == conn.last_acked:
             self._counts["duplicates"] += 1
-            log.info("cimd2.retransmission", link=self.name, packet=packet.describe())
+            conn.throttle.info("cimd2.retransmission", link=self.name, packet=packet.describe())
             conn.send(Packet(answer_op, packet.number))
             return
         if leaving:
@@ -170,7 +170,9 @@ class InboundRequests:
         item = parse(packet, link=self.name)
         if isinstance(item, str):
             self._counts["mo_rejected" if packet.op == Op.DELIVER else "reports_rejected"] += 1
-            log.warning("cimd2.delivery_rejected", link=self.name, reason=item, packet=packet.describe())
+            # One line per reason (four, all ours) and second: a flood of one hides no other.
+            conn.throttle.warning("cimd2.delivery_rejected", kind=f"delivery_rejected:{item}", link=self.name,
+                                  reason=item, packet=packet.describe())  # fmt: skip
             conn.send(Packet(answer_op, packet.number))
             conn.last_acked = key
             return

@@ -28,19 +28,21 @@ from collections.abc import Callable
 
 import structlog
 
+from smsc.backpressure import drained, overfull
 from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import is_unexpected_operation, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
-from smsc.cimd2.session import LAST_NUMBER, WRITE_BUFFER_LIMIT, Conn, Pending
+from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
+NOT_READING = "the SMSC is not reading our answers"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
 
 
@@ -316,8 +318,11 @@ class Cimd2Link:
             while data := await conn.reader.read(65536):
                 for packet in conn.parser.feed(data):
                     self._on_packet(conn, packet)
-                if conn.unread() > WRITE_BUFFER_LIMIT and not await self._drained(conn):
-                    reason, abort = "the SMSC is not reading our answers", True
+                within = self.cfg.response_timeout_seconds
+                if overfull(conn.writer) and not await drained(
+                    conn.writer, within, "cimd2.peer_not_reading", link=self.name, error=NOT_READING
+                ):
+                    reason, abort = NOT_READING, True
                     break
         except OSError as exc:
             reason = f"read error: {exc}"
@@ -326,18 +331,6 @@ class Cimd2Link:
             reason = "reader failed"
         finally:
             conn.close(reason, abort=abort)
-
-    async def _drained(self, conn: Conn) -> bool:
-        """Our answers pile up unread: read nothing more (the SMSC's flood waits in TCP) until they
-        drain. False when they do not within the response timeout: a peer that will not read."""
-        buffered, wait = conn.unread(), self.cfg.response_timeout_seconds
-        try:
-            await asyncio.wait_for(conn.writer.drain(), wait)
-        except TimeoutError:
-            log.warning("cimd2.peer_not_reading", link=self.name, buffered=buffered, unsent=conn.unread(),
-                        waited=wait, error="the SMSC is not reading our answers")  # fmt: skip
-            return False
-        return True
 
     async def _keepalive(self, conn: Conn) -> None:
         idle = self.cfg.enquire_link_seconds

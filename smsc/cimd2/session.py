@@ -2,8 +2,7 @@
 
 They die with the connection, so that a new login starts cleanly at packet number 001; the link
 (`link.py`) owns the protocol's behaviour on top of them. So do the connection's rate-limited
-warnings (`throttle`), and `WRITE_BUFFER_LIMIT`, the unread answers beyond which the link's reader
-waits for them to drain (an SMSC that floods requests and reads nothing must not grow our memory).
+warnings (`throttle`); a close drops what the SMSC left unread past `smsc.backpressure`'s limit.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from smsc.backpressure import overfull
 from smsc.cimd2.packet import Cimd2Parser, Packet, encode
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
@@ -21,7 +21,6 @@ log = structlog.get_logger(__name__)
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
-WRITE_BUFFER_LIMIT = 1 << 20  # bytes of answers the SMSC has not read yet: see the module docstring
 
 
 def effective_window(cfg: LinkSettings) -> int:
@@ -98,14 +97,10 @@ class Conn:
         self.writer.write(encode(packet))
         return True
 
-    def unread(self) -> int:
-        """Bytes written and not yet taken by the SMSC's side of the socket."""
-        return self.writer.transport.get_write_buffer_size()
-
     def close(self, reason: str, *, timed_out: bool = False, abort: bool = False) -> None:
-        """`abort` (or more than `WRITE_BUFFER_LIMIT` unread) drops the unsent bytes instead of waiting
+        """`abort` (or more unread than `smsc.backpressure` keeps) drops the unsent bytes instead of waiting
         to flush them: a peer that does not read would keep the socket and its buffer for ever."""
-        if abort or self.unread() > WRITE_BUFFER_LIMIT:
+        if abort or overfull(self.writer):
             self.writer.transport.abort()
         if self.closed.is_set():
             return

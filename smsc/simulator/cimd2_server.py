@@ -93,6 +93,8 @@ class Cimd2Session(SessionBase):
                         self.dispatch(packet)
                     except Exception:  # a bad packet must not end the session
                         log.exception("sim.cimd2.dispatch_failed", packet=packet.describe())
+                if self.overfull() and not await self.drained():
+                    break
         except OSError:
             pass
         finally:

@@ -3,6 +3,13 @@ background tasks, and on close handing every MO part or report the client never 
 the core, so that the next login gets it as it would from an SMSC), a listener's session registry, MO
 reference counter, the recent parts received and change signal, and `wait_until`, which lets tests and
 fakes wait for a condition instead of sleeping.
+
+A client that floods requests and never reads our answers would grow the transport's write buffer
+without bound (the simulator runs inside the daemon): past `smsc.backpressure`'s limit unread, a session
+reads nothing more until they drain (the client's flood waits in TCP), and one whose answers do not
+drain within `ServerBase.drain_timeout` is dropped, its unsent bytes with it, as the gateway's links
+drop such an SMSC. A close gives the client `ServerBase.goodbye_timeout` to read what is left: the
+flush of a client that reads nothing held the session, and the simulator's stop, for ever.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from smsc.backpressure import drained, overfull
 from smsc.simulator.core import SimulatorCore, SubmittedSms, keep_recent
 
 log = structlog.get_logger(__name__)
@@ -67,6 +75,21 @@ class SessionBase:
         """Read and answer the client until it goes away, then `close`."""
         raise NotImplementedError
 
+    def overfull(self) -> bool:
+        """More of our answers unread than the session keeps: `run` must wait for them to drain."""
+        return overfull(self.writer)
+
+    async def drained(self) -> bool:
+        """Wait (reading nothing) until our answers drain; False, and the connection aborted, when they
+        do not within the server's `drain_timeout`: a client that will not read is dropped."""
+        event, error = f"sim.{self.protocol}.peer_not_reading", "the client is not reading our answers"
+        if await drained(
+            self.writer, self.server.drain_timeout, event, system_id=self.system_id, error=error
+        ):
+            return True
+        self.writer.transport.abort()
+        return False
+
     def take_unacknowledged(self) -> Iterable[tuple[Any, ...]]:
         """Stop every delivery in progress and return the `hold` keys of those not acknowledged."""
         return ()
@@ -86,8 +109,13 @@ class SessionBase:
             if task is not asyncio.current_task():
                 task.cancel()
         self.writer.close()
-        with contextlib.suppress(Exception):
-            await self.writer.wait_closed()
+        try:
+            async with asyncio.timeout(self.server.goodbye_timeout):
+                await self.writer.wait_closed()
+        except TimeoutError:  # the flush waits for a client that reads nothing: it would hold `stop` for ever
+            self.writer.transport.abort()
+        except Exception:  # the connection was lost: nothing is left to flush
+            pass
 
 
 class ServerBase:
@@ -102,7 +130,9 @@ class ServerBase:
         self.host, self.port = host, port
         self.sessions: set[SessionBase] = set()
         self.listener: asyncio.Server | None = None
+        # Seconds a client has to answer our goodbye, and to read what is left at a close.
         self.goodbye_timeout = 2.0
+        self.drain_timeout = 10.0  # seconds a client may leave over the limit unread: then dropped
         self._handlers: set[asyncio.Task[Any]] = set()  # one per connection, running `session.run`
         self._ref = 0
         self._changed = asyncio.Event()

@@ -134,6 +134,8 @@ class SmppSession(SessionBase):
                 if self.writer.is_closing():  # closed by a hook: what is still buffered goes unread
                     break
                 await self.dispatch(raw)
+                if self.overfull() and not await self.drained():
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

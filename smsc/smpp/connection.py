@@ -4,15 +4,10 @@
 submits (`smsc.smpp.submits`: response timers and late answers), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
 deliver_sm only after the handler acknowledged. An MO's deliver_sm_resp counts as received once the
-SMSC answered an enquire_link (or unbind) written after it (`smsc.base.MoAcks`). Nothing here
+SMSC answered an enquire_link (or unbind) written after it (`smsc.smpp.ackmarks`). Nothing here
 reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so that one
-generator outlives reconnects.
-
-Every PDU read may be answered with a write, and a peer that floods requests but does not read our
-answers would grow the transport's buffer without bound: once it holds more than `WRITE_BUFFER_LIMIT`
-the reader stops reading until it drains (the peer's flood then waits in TCP), and a buffer that does
-not drain within the response timeout closes the connection as lost. The warnings a peer can provoke
-at will go through a `smsc.logthrottle.LogThrottle`.
+generator outlives reconnects. A peer that floods requests and reads none of our answers is bounded
+by `smsc.backpressure`; the warnings a peer can provoke at will go through a `LogThrottle`.
 """
 
 from __future__ import annotations
@@ -28,10 +23,12 @@ from smpplib import command_codes
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
+from smsc.backpressure import drained, overfull, unread
 from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks, Outcome, SubmitResult
 from smsc.decoding import udh_fits
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
+from smsc.smpp.ackmarks import AckMarks
 from smsc.smpp.codec import (
     ENQUIRE_LINK,
     MAX_PDU,
@@ -60,8 +57,6 @@ from smsc.smpp.submits import Submits
 log = structlog.get_logger(__name__)
 
 UNBIND_WAIT = 2.0
-# Bytes of answers the SMSC has not read yet beyond which the reader waits for them to drain.
-WRITE_BUFFER_LIMIT = 1 << 20
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 _BIND_RESP_IDS = frozenset(command_codes.commands[name] for name in _BIND_RESPS)  # stray once bound
@@ -72,10 +67,6 @@ AckedHandler = Callable[[InboundSms, bool], None]
 
 class LinkDown(Exception):
     """The connection is unusable; it is closed and the link reconnects."""
-
-
-class PeerNotReading(LinkDown):
-    """Our answers do not drain: the connection is aborted, its unsent bytes dropped."""
 
 
 class SmppConnection:
@@ -94,10 +85,9 @@ class SmppConnection:
         self.reader, self.writer = reader, writer
         self.seq = seq
         self.on_inbound = on_inbound
-        # MO acknowledgements not yet known to have reached the SMSC, and the `acks.count` mark of
-        # each of our enquire_links and unbind written while some were waiting (by sequence number).
+        # MO acknowledgements not yet known to have reached the SMSC, and the requests that confirm them.
         self.acks = MoAcks(on_acked or (lambda _sms, _confirmed: None), self._prod)
-        self.ack_marks: dict[int, int] = {}
+        self.ack_marks = AckMarks(self.acks)
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.loop.time()
         self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
@@ -147,8 +137,8 @@ class SmppConnection:
     def close(self, reason: str, *, abort: bool = False) -> None:
         """End the connection; `abort` drops the bytes not yet written instead of waiting to flush
         them (a peer that does not read would keep the socket and its buffer for ever), as does any
-        close with more than `WRITE_BUFFER_LIMIT` of them, and an abort after a close."""
-        if abort or self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        close with more of them than `smsc.backpressure` keeps, and an abort after a close."""
+        if abort or overfull(self.writer):
             self.writer.transport.abort()
         if self.closed.is_set():
             return
@@ -168,7 +158,7 @@ class SmppConnection:
         if not self.bound:
             return
         self.unbind_seq = self.seq.next_sequence()
-        self._mark(self.unbind_seq)
+        self.ack_marks.mark(self.unbind_seq)
         self.send(encode(UNBIND, self.unbind_seq))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.unbound.wait(), min(UNBIND_WAIT, self.cfg.response_timeout_seconds))
@@ -184,18 +174,13 @@ class SmppConnection:
                 continue
             self.keepalive.clear()
             self.keepalive_seq = self.seq.next_sequence()
-            self._mark(self.keepalive_seq)
+            self.ack_marks.mark(self.keepalive_seq)
             self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
             try:
                 await asyncio.wait_for(self.keepalive.wait(), self.cfg.response_timeout_seconds)
             except TimeoutError:
                 self.close("no enquire_link_resp")
                 return
-
-    def _mark(self, seq: int) -> None:
-        """Our request `seq` is written now: its answer confirms the MO acknowledgements before it."""
-        if self.acks.waiting:
-            self.ack_marks[seq] = self.acks.count
 
     def _prod(self) -> bool:
         """An enquire_link after MO acknowledgements, so that its answer confirms them within a round
@@ -204,7 +189,7 @@ class SmppConnection:
         if self.closed.is_set() or not self.bound or self.unbind_seq is not None:
             return False
         seq = self.seq.next_sequence()
-        self._mark(seq)
+        self.ack_marks.mark(seq)
         return self.send(encode(ENQUIRE_LINK, seq))
 
     # --- reading ----------------------------------------------------------------------------------------
@@ -212,17 +197,20 @@ class SmppConnection:
     async def read_loop(self) -> None:
         reason = "closed by peer"
         abort = False
-        loop = asyncio.get_running_loop()
-        transport = self.writer.transport
         try:
             while chunk := await self.reader.read(65536):
                 self.buf += chunk
-                self.last_rx = loop.time()
+                self.last_rx = self.loop.time()
                 self._frames()
-                if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
-                    await self._drain()
-        except PeerNotReading as exc:
-            reason, abort = str(exc), True
+                if overfull(self.writer):  # read no more until our answers drain
+                    within = self.cfg.response_timeout_seconds
+                    error = "the SMSC is not reading our answers"
+                    if not await drained(
+                        self.writer, within, "smpp.peer_not_reading", link=self.name, error=error
+                    ):
+                        reason = f"{error} ({unread(self.writer)} bytes unsent after {within:g} s)"
+                        abort = True
+                        break
         except LinkDown as exc:
             reason = str(exc)
         except OSError as exc:
@@ -232,21 +220,6 @@ class SmppConnection:
             reason = "reader failed"
         finally:
             self.close(reason, abort=abort)
-
-    async def _drain(self) -> None:
-        """Our answers pile up unread: read nothing more (the SMSC's flood waits in TCP) until they
-        drain; a buffer that does not drain within the response timeout means a peer that will not read."""
-        buffered = self.writer.transport.get_write_buffer_size()
-        wait = self.cfg.response_timeout_seconds
-        try:
-            await asyncio.wait_for(self.writer.drain(), wait)
-        except TimeoutError:
-            left = self.writer.transport.get_write_buffer_size()
-            log.warning("smpp.peer_not_reading", link=self.name, buffered=buffered, unsent=left, waited=wait,
-                        error="the SMSC is not reading our answers")  # fmt: skip
-            raise PeerNotReading(
-                f"the SMSC is not reading our answers ({left} bytes unsent after {wait:g} s)"
-            ) from None
 
     def _frames(self) -> None:
         buf = self.buf
@@ -284,12 +257,8 @@ class SmppConnection:
     def _route(self, raw: bytes, command_id: int, status: int, seq: int) -> None:
         name = COMMAND_NAMES.get(command_id)
         is_request = not command_id & 0x80000000
-        if not is_request and self.ack_marks:  # any answer to it proves the SMSC read what came before
-            mark = self.ack_marks.pop(seq, None)
-            if mark is not None:
-                self.acks.answered(mark)
-                # Requests written before this one can confirm nothing more (one left unanswered).
-                self.ack_marks = {s: m for s, m in self.ack_marks.items() if m > mark}
+        if not is_request:
+            self.ack_marks.answered(seq)
         if name is None:
             self.bad_pdus += 1
             self.throttle.warning(
@@ -404,7 +373,8 @@ class SmppConnection:
             if item is None:
                 # Re-delivery would bring the same bytes again; acknowledge and keep the evidence.
                 self.bad_pdus += 1
-                log.warning("smpp.bad_receipt", link=self.name, seq=seq, data=bytes(data)[:200].hex())
+                self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq,
+                                      data=bytes(data)[:200].hex())  # fmt: skip
                 self._send_resp(resp, seq, 0)
                 return
         else:
