@@ -87,3 +87,17 @@ async def test_cimd2_retransmission_flood_is_logged_a_few_lines_with_the_count()
     assert 1 <= during <= AT_MOST_DURING, during
     assert occurrences(lines) == FLOOD
     assert [e["summary"] for e in lines if e.get("summary")] == [True]
+
+
+async def test_cimd2_flood_of_mos_with_an_unreadable_udh_is_logged_a_few_lines_with_the_count() -> None:
+    # Each 20 whose UDH (032) is not hex was handed up as text and made its own cimd2.bad_udh warning.
+    numbers = [2 * (n % 100) for n in range(FLOOD)]
+    with structlog.testing.capture_logs() as logs:
+        async with scripted() as (_link, ev, peer, _smsc):
+            flood = [Packet.make(Op.DELIVER, n, *mo(n).params, (P.UDH, "zz")) for n in numbers]
+            peer.send(b"".join(map(encode, flood)))
+            await settle(lambda: len(ev.delivered) == FLOOD, 30)
+            during = len(events(logs, "cimd2.bad_udh"))
+        lines = events(logs, "cimd2.bad_udh")
+    assert 1 <= during <= AT_MOST_DURING, during
+    assert occurrences(lines) == FLOOD

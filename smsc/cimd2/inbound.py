@@ -167,7 +167,7 @@ class InboundRequests:
             conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
             return
         parse = parse_mo if packet.op == Op.DELIVER else parse_report
-        item = parse(packet, link=self.name)
+        item = parse(packet, link=self.name, warn=conn.throttle.warning)
         if isinstance(item, str):
             self._counts["mo_rejected" if packet.op == Op.DELIVER else "reports_rejected"] += 1
             # One line per reason (four, all ours) and second: a flood of one hides no other.

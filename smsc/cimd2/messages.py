@@ -10,7 +10,9 @@ from the submit response and from the status report alike; the store resolves co
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -22,6 +24,8 @@ from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 
 log = structlog.get_logger(__name__)
+
+Warn = Callable[..., Any]
 
 # 900 code of a negative submit response → Outcome. 2/3/8 and 302–304 say that we built something the
 # SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of ours
@@ -93,8 +97,9 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")
 
 
-def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
-    """A deliver (20) as `InboundSms`, or why it cannot be handed up."""
+def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
+    """A deliver (20) as `InboundSms`, or why it cannot be handed up. `warn` is the connection's
+    throttled warning: an SMSC can send a bad UDH or status in every PDU."""
     destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
     if not destination or not source:
         return "empty destination or originator address"
@@ -106,7 +111,7 @@ def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
         try:
             concat = parse_udh(bytes.fromhex(udh))
         except ValueError:
-            log.warning("cimd2.bad_udh", link=link, udh=udh[:40])
+            warn("cimd2.bad_udh", link=link, udh=udh[:40])
     # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend.
     text = packet.get(P.USER_DATA)
     if text is not None:
@@ -131,7 +136,7 @@ def parse_mo(packet: Packet, *, link: str) -> InboundSms | str:
     )  # fmt: skip
 
 
-def parse_report(packet: Packet, *, link: str) -> DeliveryReport | str:
+def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> DeliveryReport | str:
     """A status report (23) as `DeliveryReport`, or why it cannot be handed up."""
     scts, destination = packet.get(P.SCTS), packet.get(P.DESTINATION)
     if not scts or not destination or not address_digits(destination):
@@ -139,7 +144,7 @@ def parse_report(packet: Packet, *, link: str) -> DeliveryReport | str:
     code, reason = packet.get_int(P.STATUS_CODE), packet.get_int(P.STATUS_ERROR_CODE)
     meaning, status = STATUS_CODES.get(code or 0, ("unknown status", ReportStatus.PENDING))
     if code not in STATUS_CODES:
-        log.warning("cimd2.unknown_status", link=link, packet=packet.describe())
+        warn("cimd2.unknown_status", link=link, packet=packet.describe())
     error = None
     if status is ReportStatus.FAILED:
         error = f"CIMD2 061:{code} {meaning}"
