@@ -11,17 +11,18 @@ the connection or of the previous answer, an answer it does not read (writing st
 or a finished answer still not drained), or a close it does not complete (the answer not drained,
 or, on TLS, its close_notify not back within `CLOSE_NOTIFY_SECONDS` of our own: browsers often
 never send one). When the total is reached, the oldest connection the panel is not working on
-(waiting for a request, for its client to read, or closing) makes room for the new one. A cap or
-a deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
+(waiting for a request, for its client to read, or closing) makes room for the new one; when an
+address holds its share, the oldest of its own that has stood idle for `stalled_seconds` does (an
+office behind one address was kept out by a few stalled sockets until their deadline). A cap or a
+deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
 counted, so that a flood does not become a flood of log lines; a connection that never sent a
-byte of a request (a browser's spare pre-connection) is closed at the deadline without one."""
+byte of a request (a browser's spare pre-connection) is closed at the deadline without one.
+uvicorn's own warnings about requests go the same way (gateway/web/running.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-import struct
 from asyncio import sslproto
 from collections import Counter
 from collections.abc import Iterable
@@ -34,6 +35,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
+from gateway.web import tcpinfo
+from gateway.web.running import RequestWarnings, RunningRequests
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +55,11 @@ class ConnectionLimits:
     # From the connection (or the last answer on it) to the whole request: TLS handshake, head and
     # body. Panel requests are small forms; a client this slow is holding a descriptor, not working.
     request_seconds: float = 10.0
+    # How long one of an address's connections must have stood idle (not a byte from its client,
+    # none of ours sent to it) before a newcomer from that address, at its share, takes its place:
+    # long enough for a browser to send its request on a connection it has just opened, short
+    # against the request deadline, which an office behind the address would otherwise wait out.
+    stalled_seconds: float = 1.0
 
 
 # How long a closing TLS connection waits for the client's close_notify once ours and the answer are
@@ -63,13 +72,6 @@ TLS_WRITE_BUFFER = 64 * 1024
 
 # What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
 HANDSHAKE, REQUEST, HANDLING, WRITING, CLOSING = "handshake", "request", "handling", "writing", "closing"
-# Linux's `struct tcp_info`: tcpi_bytes_acked (u64, since 4.1), how much of what we sent the client
-# has acknowledged. A write is stalled when this stops moving, not when our buffer stays full: the
-# kernel calls a socket writable only once a third of its send buffer (auto-tuned up to 4 MB) is
-# free, so a client reading steadily at 100 KB/s kept the panel's writes paused for over 10 s.
-_TCP_INFO_SIZE = 232
-_BYTES_ACKED = struct.Struct("=Q")
-_BYTES_ACKED_OFFSET = 120
 
 
 class Gate:
@@ -80,6 +82,7 @@ class Gate:
         self.trusted = frozenset(trusted_proxies)
         self.tls: ssl.SSLContext | None = None  # set by the server once the pair has loaded
         self.bite = BiteLog("web.limit_hit")
+        self.warnings = LogThrottle(log)  # uvicorn's, about requests (gateway/web/running.py)
         self.open: dict[PanelConnection, str] = {}  # connection -> its address's key
         self._per_key: Counter[str] = Counter()
 
@@ -89,11 +92,22 @@ class Gate:
         At the total, the oldest connection the panel is not working on makes room: one waiting for
         its request, for its client to read the answer, or closing (such clients from many addresses
         would otherwise keep every admin out until the deadline, or for ever while one reads
-        nothing); only when every connection has a request being answered is the new one refused."""
+        nothing); only when every connection has a request being answered is the new one refused.
+        At an address's share, the same within that address, but only among its connections idle
+        for `stalled_seconds`: everyone behind an office's NAT shares the address, and the share
+        must still keep one client from taking the total (a burst of new connections from one
+        address is refused rather than push out one a browser there has just opened or is using)."""
         key = client_key(address)
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
-            self.bite("per_address", address=address, cap=self.limits.per_address)
-            return False
+            idle = min(
+                (c for c, k in self.open.items() if k == key and c.idle_for(self.limits.stalled_seconds)),
+                key=PanelConnection.rank,
+                default=None,
+            )
+            self.bite("per_address", address=address, cap=self.limits.per_address, made_room=idle is not None)
+            if idle is None:
+                return False
+            self._evict(idle)
         if len(self.open) >= self.limits.total:
             # The first of the most expendable kind (`open` is oldest first): a silent connection
             # before one with a request coming, and a download in progress only when nothing else
@@ -104,11 +118,14 @@ class Gate:
             self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
             if oldest is None:
                 return False
-            self.release(oldest)
-            oldest.abort()
+            self._evict(oldest)
         self.open[conn] = key
         self._per_key[key] += 1
         return True
+
+    def _evict(self, conn: PanelConnection) -> None:
+        self.release(conn)
+        conn.abort()
 
     def release(self, conn: PanelConnection) -> None:
         key = self.open.pop(conn, None)
@@ -139,11 +156,17 @@ class PanelConnection(H11Protocol):
     def __init__(self, *args: Any, gate: Gate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self._requests = RunningRequests(self.tasks)
+        self.tasks = self._requests  # type: ignore[assignment]
+        self.logger = RequestWarnings(  # type: ignore[assignment]
+            self.logger, gate.bite, gate.warnings, lambda: self._address, self.limit_concurrency
+        )
         self._raw: asyncio.Transport | None = None  # the socket's own transport, under any TLS
         self._tls: _TLS | None = None
         self._address = ""
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False  # a byte of the next request is in
+        self._ended = False  # lost (closed, refused, or its handshake failed)
         self._closing_since: float | None = None  # loop time the close began
         self._acked: int | None = None  # the client's acknowledged bytes at the last look
         self._moved_at = 0.0  # loop time they last moved
@@ -205,6 +228,20 @@ class PanelConnection(H11Protocol):
         super().data_received(data)
 
     def on_response_complete(self) -> None:
+        """Called by the answer's last write, from the request's task; uvicorn would start the next
+        pipelined request there and then, while that task still counts as running: each pipelining
+        connection then counted two against `limit_concurrency`, and a cap full of them reached it,
+        answering 503 to an admin whose connection had got in. The next request starts once the
+        task has ended (its own done callbacks first: uvicorn's count drops before)."""
+        running = self._requests.latest
+        if running is not None and not running.done():
+            running.add_done_callback(self._response_over)
+        else:
+            self._response_over()
+
+    def _response_over(self, _task: object = None) -> None:
+        if self._ended:  # gone meanwhile: nothing to start or time
+            return
         super().on_response_complete()
         # A pipelined request's first bytes, already in, belong to the next request.
         self._heard = bool(self.conn.trailing_data[0])
@@ -256,6 +293,18 @@ class PanelConnection(H11Protocol):
             return 0
         return 1
 
+    def idle_for(self, seconds: float) -> bool:
+        """Whether nothing has moved on the connection for `seconds`, as its socket has seen it: no
+        byte from the client (since it connected, or its last one) and none of ours sent to it (its
+        last answer long out, or one it reads nothing of: its window stays shut). The kernel's
+        clock, not a look of ours: an answer it holds may be read slowly long after the panel wrote
+        it (that is a download going on). Never while the panel works on a request, nor without
+        TCP_INFO (not Linux)."""
+        if self.phase() == HANDLING:
+            return False
+        quiet = tcpinfo.quiet_ms(self._socket())
+        return quiet is not None and quiet >= seconds * 1000
+
     def _spoke(self) -> bool:
         """Whether the client sent a byte of its current request (on TLS, of its handshake)."""
         return self._heard or (self._tls is not None and self.transport is None and self._tls.heard)
@@ -263,17 +312,17 @@ class PanelConnection(H11Protocol):
     def _stalled(self) -> bool:
         """The client acknowledged nothing of ours for `request_seconds` (it reads nothing). Without
         TCP_INFO (not Linux) never: a slow reader is no reason to cut a download."""
-        sock = self._raw.get_extra_info("socket") if self._raw is not None else None
-        try:
-            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)  # type: ignore[union-attr]
-            (acked,) = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)
-        except (AttributeError, OSError, struct.error):
+        acked = tcpinfo.bytes_acked(self._socket())
+        if acked is None:
             return False
         now = self.loop.time()
         if acked != self._acked:
             self._acked, self._moved_at = acked, now
             return False
         return now - self._moved_at >= self.gate.limits.request_seconds
+
+    def _socket(self) -> Any:
+        return self._raw.get_extra_info("socket") if self._raw is not None else None
 
     def abort(self) -> None:
         """The socket's own transport: the TLS layer's `abort` does nothing once it has been closed
@@ -287,6 +336,7 @@ class PanelConnection(H11Protocol):
         return self._raw.get_write_buffer_size() if self._raw is not None else 0
 
     def _gone(self) -> None:
+        self._ended = True
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None

@@ -59,9 +59,11 @@ class WebServer:
             lifespan="off",
             http=functools.partial(PanelConnection, gate=self.gate),  # type: ignore[arg-type]
             ws="none",  # the panel has no websockets (an upgraded connection would leave the gate)
-            # The gate caps connections; this (uvicorn answers 503) the requests still running on
-            # connections that have gone. Above the gate's cap, which uvicorn's count of connections
-            # passes for a moment when the gate closes one to make room for another.
+            # The gate caps connections, and each runs one request at a time, pipelined or not
+            # (PanelConnection.on_response_complete); this (uvicorn answers 503, logged through
+            # the gate's throttle) caps the requests still running on connections that have gone.
+            # Above the gate's cap, which uvicorn's count of connections passes for a moment when
+            # the gate closes one to make room for another.
             limit_concurrency=2 * self.limits.total,
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: anything on this machine (an
             # SSH tunnel, a proxy passing the header on) could then pick its address, get past the
