@@ -3,6 +3,7 @@ conversations, premium services, and the operator's queue hold."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,10 +49,18 @@ async def test_company_admin_lists_and_downloads_only_the_own_billing_file(web: 
 
 async def test_operator_lists_every_file_and_the_summary(web: WebContext) -> None:
     month = _month(web)
+    ended = web.store.month.previous()  # type: ignore[attr-defined]
+    state = web.config.state_dir
+    shutil.copytree(month_dir(state, web.store.month), month_dir(state, ended))  # type: ignore[attr-defined]
     async with as_user(web, OPERATOR) as c:
         page = (await c.get("/billing")).text
         for name in ("acme.txt", "rival.txt", "_summary.txt"):
             assert f'href="/billing/{month}/{name}"' in page, name
+            assert f'href="/billing/{ended}/{name}"' in page, name
+        # This month's files were written by hand: the month so far, not a bill; last month's are.
+        rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
+        assert rows[f'{month} <em class="so-far">so far: the month has not ended, not a bill</em>']
+        assert rows[str(ended)]
         r = await c.get(f"/billing/{month}/_summary.txt")
         assert r.status_code == 200 and r.text.startswith("# smsgw billing summary")
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -74,10 +75,16 @@ async def billing(request: Request, who: Who) -> Response:
     web = request.app.state.web
     listing: list[dict[str, Any]] = []
     names = _account_names(request)
+    tz, now = ZoneInfo(web.config.gateway.timezone), web.store.clock()
     for month in _months(web.config.state_dir):
+        # Written by hand (`billing run`) before the month ended: the month so far, not its bill.
+        so_far = month.bounds(tz)[1] > now
         for name in _files(request, who, month):
             size = (month_dir(web.config.state_dir, month) / name).stat().st_size
-            listing.append({"month": str(month), "name": name, "shown": _shown(name, names), "size": size})
+            shown = _shown(name, names)
+            listing.append(
+                {"month": str(month), "name": name, "shown": shown, "size": size, "so_far": so_far}
+            )
     return web.render(request, "billing.html", {"who": who, "files": listing})
 
 
