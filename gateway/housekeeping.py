@@ -25,6 +25,7 @@ from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
+from gateway.store.queue import EXPIRE_BATCH
 from gateway.supervisor import beat, sd_notify
 
 log = structlog.get_logger(__name__)
@@ -170,8 +171,16 @@ class Housekeeping:
         """
         store = self.store
 
+        def batch() -> int:
+            finished, parts = store.queue.expire_batch(EXPIRE_BATCH)
+            self.notifier([f for f in finished if not f.quiet])  # quiet: no failure, nothing to count
+            return parts
+
+        # A batch per write, each a short hold of the event loop (`QueueRepo.expire_batch`).
+        while await store.write(batch) == EXPIRE_BATCH:
+            beat()
+
         def work() -> None:
-            self.notifier(store.queue.expire_due())
             older_than = store.clock() - reassembly.TIMEOUT_SECONDS
             if self.started_at > older_than:
                 return

@@ -33,6 +33,10 @@ NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
 # would bounce it as undelivered and count towards the account's automatic suspension.
 RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
+# A message ended `unreported` this long after its day has no notice (`expire_batch`).
+STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
+# Parts ended per write by the daemon's expiry: each write holds the event loop.
+EXPIRE_BATCH = 200
 MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
@@ -285,33 +289,60 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         return cur.rowcount
 
     def expire_due(self) -> list[Finished]:
-        """Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
+        """Every part due to end now (`expire_batch` until none is left), in one transaction: for
+        callers that hold no event loop (the CLI, tests). The daemon ends them a batch per write."""
+        finished: list[Finished] = []
+        with self.transaction():
+            while True:
+                batch, parts = self.expire_batch(EXPIRE_BATCH)
+                finished += batch
+                if parts < EXPIRE_BATCH:
+                    return finished
+
+    def expire_batch(self, limit: int) -> tuple[list[Finished], int]:
+        """End up to `limit` parts due to end now; (the messages that became final, the parts ended).
+
+        Parts never handed to an SMSC within their validity are not sent late (R-1.10); parts taken
         without a message id (`UNCONFIRMED`) end here too, since no receipt will ever settle them.
         A part whose last attempt went unanswered (or was cut off by a crash) is not said to be
         unsent: the SMSC may have taken it, so its end says the delivery is unknown. A part the SMSC
         took under a message id whose report has not come `RECEIPT_WAIT_SECONDS` after its validity
-        ends `unreported` (no failure: its message is told apart, see `_settle_message_of`)."""
+        ends `unreported` (no failure: its message is told apart, see `_settle_message_of`).
+
+        Bounded: a long SMSC outage, or an upgrade from a version that left such parts `submitted`
+        for ever, brings 100,000 due at once, and ending them (with their notices) in one write held
+        the event loop for minutes: no SMTP greeting, and systemd's watchdog killed the daemon, whose
+        restart began the same write again. A message ended `unreported` long after its day is not
+        told (`Finished.quiet`): a notice about months-old SMS is noise.
+        """
         now = self.clock()
-        finished: list[Finished] = []
+        due = (
+            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", now),
+            ("state = 'submitted' AND smsc_id IS NULL AND expires_at <= ?", now),
+            ("state = 'submitted' AND smsc_id IS NOT NULL AND expires_at <= ?", now - RECEIPT_WAIT_SECONDS),
+        )
+        end = (
+            (f"state = 'expired', done_at = ?, error = {_EXPIRY_NOTE}", (now, *_EXPIRY_ARGS)),
+            ("state = 'expired', done_at = ?, error = ?", (now, UNCONFIRMED_EXPIRED)),
+            ("state = ?, done_at = ?, error = ?", (UNREPORTED, now, NO_RECEIPT)),
+        )
+        rows: list[tuple[int, float]] = []
         with self.transaction():
-            rows = self.conn.execute(
-                f"UPDATE parts SET state = 'expired', done_at = ?, error = {_EXPIRY_NOTE}"
-                " WHERE state IN ('queued', 'deferred', 'hold') AND expires_at <= ? RETURNING id",
-                (now, *_EXPIRY_ARGS, now),
-            ).fetchall()
-            rows += self.conn.execute(
-                "UPDATE parts SET state = 'expired', done_at = ?, error = ? WHERE state = 'submitted'"
-                " AND smsc_id IS NULL AND expires_at <= ? RETURNING id",
-                (now, UNCONFIRMED_EXPIRED, now),
-            ).fetchall()
-            rows += self.conn.execute(
-                "UPDATE parts SET state = ?, done_at = ?, error = ? WHERE state = 'submitted'"
-                " AND smsc_id IS NOT NULL AND expires_at <= ? RETURNING id",
-                (UNREPORTED, now, NO_RECEIPT, now - RECEIPT_WAIT_SECONDS),
-            ).fetchall()
-            for (pid,) in rows:
-                finished += self._settle_message_of(pid, now)
-        return finished
+            for (where, before), (change, args) in zip(due, end, strict=True):
+                if len(rows) >= limit:
+                    break
+                rows += self.conn.execute(
+                    f"UPDATE parts SET {change}"
+                    f" WHERE id IN (SELECT id FROM parts WHERE {where} LIMIT ?) RETURNING id, expires_at",
+                    (*args, before, limit - len(rows)),
+                ).fetchall()
+            finished: list[Finished] = []
+            stale = now - RECEIPT_WAIT_SECONDS - STALE_NOTICE_SECONDS
+            for pid, expires_at in rows:
+                for f in self._settle_message_of(pid, now):
+                    f.quiet = f.state == UNREPORTED and expires_at < stale
+                    finished.append(f)
+        return finished, len(rows)
 
     # ---- delivery reports ---------------------------------------------------------------------
 

@@ -80,3 +80,4 @@ class Finished:
     state: str
     reason: str | None
     account_id: int | None  # whose settings decide whether the sender is told (None: no account)
+    quiet: bool = False  # a confirmation too late to be news: not mailed (`QueueRepo.expire_batch`)
