@@ -316,10 +316,14 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         told (`Finished.quiet`): a notice about months-old SMS is noise.
         """
         now = self.clock()
-        due = (
-            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", now),
-            ("state = 'submitted' AND smsc_id IS NULL AND expires_at <= ?", now),
-            ("state = 'submitted' AND smsc_id IS NOT NULL AND expires_at <= ?", now - RECEIPT_WAIT_SECONDS),
+        due = (  # (parts, index, due before): SMS waiting for a report by their validity (migration 20)
+            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", "parts_due", now),
+            ("state = 'submitted' AND smsc_id IS NULL AND expires_at <= ?", "parts_unconfirmed", now),
+            (
+                "state = 'submitted' AND smsc_id IS NOT NULL AND expires_at <= ?",
+                "parts_receipt_wait",
+                now - RECEIPT_WAIT_SECONDS,
+            ),
         )
         end = (
             (f"state = 'expired', done_at = ?, error = {_EXPIRY_NOTE}", (now, *_EXPIRY_ARGS)),
@@ -328,12 +332,12 @@ class QueueRepo(AcceptingRepo, SettlingRepo):
         )
         rows: list[tuple[int, float]] = []
         with self.transaction():
-            for (where, before), (change, args) in zip(due, end, strict=True):
+            for (where, index, before), (change, args) in zip(due, end, strict=True):
                 if len(rows) >= limit:
                     break
                 rows += self.conn.execute(
-                    f"UPDATE parts SET {change}"
-                    f" WHERE id IN (SELECT id FROM parts WHERE {where} LIMIT ?) RETURNING id, expires_at",
+                    f"UPDATE parts SET {change} WHERE id IN (SELECT id FROM parts INDEXED BY {index}"
+                    f" WHERE {where} LIMIT ?) RETURNING id, expires_at",
                     (*args, before, limit - len(rows)),
                 ).fetchall()
             finished: list[Finished] = []
