@@ -1,7 +1,8 @@
 """Panel connections whose clients asked in time and then stall: they never read the answer, or, on
 TLS, never answer the panel's close_notify. Neither is a slow request, and both held a connection:
 128 of them kept every admin out (the cap made room only by closing connections still waiting for
-their request), the first for ever, the second 10 s each.
+their request), the first for ever, the second 10 s each. And those whose clients do not stall: one
+reading slowly, a browser between two of its requests, which the cap must leave be.
 
 Real sockets against the real server (uvicorn with the panel's protocol on 127.0.0.1), on asyncio's
 loop and on uvloop's (the daemon's); the helpers are tests/test_web_limits.py's.
@@ -12,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from structlog.testing import capture_logs
 from gateway.web.connections import ConnectionLimits
 from gateway.web.server import WebServer
 from tests.certs import make_cert_pair
-from tests.test_web_limits import LIMITS, LOOPS, bites, log_in, panel
+from tests.test_web_limits import LIMITS, LOOPS, bites, dial, log_in, panel
 
 # The request deadline as shipped (10 s), out of the way: what lets the admin in is what is tested.
 PATIENT = ConnectionLimits(total=8, per_address=3, request_seconds=10.0)
@@ -65,6 +68,26 @@ def never_closes(port: int, source: str, tls: ssl.SSLContext | None = None) -> s
     return s
 
 
+def reads_a_trickle(port: int, source: str, _tls: ssl.SSLContext | None = None) -> socket.socket:
+    """Asks for pages and reads them at a trickle, 2 KB every 0.1 s, until the socket is closed: the
+    kernel takes the answers off the panel's hands (no small segments here) and keeps sending a
+    little of them all the time, so that data moves on the connection every moment."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(PIPELINED)
+
+    def trickle() -> None:
+        with suppress(OSError):  # closed by the test, or by the panel
+            while s.recv(2048):
+                time.sleep(0.1)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    return s
+
+
 async def seconds_until_released(server: WebServer, limit: float) -> float:
     """Until the gate no longer counts any connection (no client socket is read meanwhile: reading
     would drain what a stalled client leaves unread); `limit` when it still does by then."""
@@ -75,14 +98,17 @@ async def seconds_until_released(server: WebServer, limit: float) -> float:
 
 
 @pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
-@pytest.mark.parametrize("stall", [never_reads, never_closes], ids=["never_reads", "never_closes_tls"])
+@pytest.mark.parametrize(
+    "stall", [never_reads, never_closes, reads_a_trickle], ids=["never_reads", "never_closes_tls", "trickle"]
+)
 def test_stalled_clients_at_the_cap_make_room_for_an_admin(
     tmp_path: Path,
     run: Callable[[Coroutine[Any, Any, None]], None],
     stall: Callable[[int, str, ssl.SSLContext | None], socket.socket],
 ) -> None:
     # The cap full of such clients (from as many addresses), the admin's connection was closed at
-    # once: only connections still waiting for their request were closed to make room.
+    # once: only connections still waiting for their request were closed to make room. A trickle of
+    # reading is not a browser between two requests, which the cap spares: it makes room as well.
     extra, tls = tls_extra(tmp_path) if stall is never_closes else ("", None)
     scheme = "https" if tls else "http"
 
@@ -246,5 +272,65 @@ def test_at_the_cap_silent_connections_go_before_a_download_in_progress(
                 for s in silent:
                     s.close()
         assert read == 150, f"the download was cut after {read} of 150 answers, {took:.1f} s"
+
+    run(body())
+
+
+LOGIN = b"GET /login HTTP/1.1\r\nHost: panel\r\n\r\n"
+
+
+def next_page(s: socket.socket) -> str:
+    """One more page on a keep-alive connection: "ok", or how it failed."""
+    try:
+        s.sendall(LOGIN)
+        answer = b""
+        while not answer.rstrip().endswith(b"</html>"):
+            chunk = s.recv(65536)
+            if not chunk:
+                return f"closed after {len(answer)} bytes"
+            answer += chunk
+    except OSError as exc:
+        return repr(exc)
+    return "ok"
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_at_the_cap_a_browser_between_two_requests_keeps_its_connection(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # An admin's browser asks for page after page on one keep-alive connection while connections
+    # from elsewhere keep coming at the cap. Between two of its requests the connection counted as
+    # waiting for its request, the oldest such: the first newcomer over the cap closed it, and the
+    # next request, sent a moment later, met the close. Once it has stood idle for
+    # `stalled_seconds` it makes room as before.
+    limits = ConnectionLimits(total=4, per_address=3, request_seconds=10.0)
+
+    async def body() -> None:
+        with capture_logs() as logs:
+            async with panel(tmp_path, "", limits) as (_server, port):
+
+                def browse() -> tuple[list[str], str]:
+                    browser, silent = dial(port, "127.0.0.2"), []
+                    try:
+                        pages = []
+                        for i in range(3 * limits.total):
+                            pages.append(next_page(browser))
+                            if pages[-1] != "ok":
+                                break
+                            # A newcomer from elsewhere just after the answer; the next request follows.
+                            silent.append(dial(port, f"127.0.1.{i + 1}"))
+                            time.sleep(0.05)  # the gate has taken it
+                        time.sleep(limits.stalled_seconds * 1.5)
+                        silent.append(dial(port, "127.0.1.99"))
+                        time.sleep(0.2)
+                        return pages, next_page(browser)
+                    finally:
+                        for s in [browser, *silent]:
+                            s.close()
+
+                pages, after_idling = await asyncio.to_thread(browse)
+        assert pages == ["ok"] * 3 * limits.total, pages
+        assert after_idling != "ok"  # idle for longer than the grace: the oldest, it made room
+        assert "connections" in bites(logs)
 
     run(body())

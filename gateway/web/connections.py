@@ -11,13 +11,15 @@ the connection or of the previous answer, an answer it does not read (writing st
 or a finished answer still not drained), or a close it does not complete (the answer not drained,
 or, on TLS, its close_notify not back within `CLOSE_NOTIFY_SECONDS` of our own: browsers often
 never send one). When the total is reached, the oldest connection the panel is not working on
-(waiting for a request, for its client to read, or closing) makes room for the new one; when an
-address holds its share, the oldest of its own that has stood idle for `stalled_seconds` does (an
-office behind one address was kept out by a few stalled sockets until their deadline). A cap or a
-deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
-counted, so that a flood does not become a flood of log lines; a connection that never sent a
-byte of a request (a browser's spare pre-connection) is closed at the deadline without one.
-uvicorn's own warnings about requests go the same way (gateway/web/running.py)."""
+(waiting for a request, for its client to read, or closing) makes room for the new one, but not a
+keep-alive one its client is using, answered and quiet for less than `stalled_seconds` (a burst of
+connections from elsewhere reset a browser's next request); when an address holds its share, the
+oldest of its own that has stood idle for `stalled_seconds` does (an office behind one address was
+kept out by a few stalled sockets until their deadline). A cap or a deadline that bites is logged
+(`web.limit_hit`), at most once a second per limit, the rest counted, so that a flood does not
+become a flood of log lines; a connection that never sent a byte of a request (a browser's spare
+pre-connection) is closed at the deadline without one. uvicorn's own warnings about requests go the
+same way (gateway/web/running.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ class ConnectionLimits:
     # none of ours sent to it) before a newcomer from that address, at its share, takes its place:
     # long enough for a browser to send its request on a connection it has just opened, short
     # against the request deadline, which an office behind the address would otherwise wait out.
+    # At the total, how long a keep-alive connection is spared once its client has taken an answer
+    # whole: a browser sends its next request within milliseconds (`PanelConnection.in_use`).
     stalled_seconds: float = 1.0
 
 
@@ -92,11 +96,13 @@ class Gate:
         At the total, the oldest connection the panel is not working on makes room: one waiting for
         its request, for its client to read the answer, or closing (such clients from many addresses
         would otherwise keep every admin out until the deadline, or for ever while one reads
-        nothing); only when every connection has a request being answered is the new one refused.
-        At an address's share, the same within that address, but only among its connections idle
-        for `stalled_seconds`: everyone behind an office's NAT shares the address, and the share
-        must still keep one client from taking the total (a burst of new connections from one
-        address is refused rather than push out one a browser there has just opened or is using)."""
+        nothing), but not a browser's keep-alive connection between two of its requests (closed,
+        the request already on its way met a reset); only when every connection has a request
+        being answered or is in such use is the new one refused. At an address's share, the same
+        within that address, but only among its connections idle for `stalled_seconds`: everyone
+        behind an office's NAT shares the address, and the share must still keep one client from
+        taking the total (a burst of new connections from one address is refused rather than push
+        out one a browser there has just opened or is using)."""
         key = client_key(address)
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
             idle = min(
@@ -112,8 +118,11 @@ class Gate:
             # The first of the most expendable kind (`open` is oldest first): a silent connection
             # before one with a request coming, and a download in progress only when nothing else
             # is left (a flood of silent connections would otherwise cut an admin's export).
+            grace = self.limits.stalled_seconds
             oldest = min(
-                (c for c in self.open if c.phase() != HANDLING), key=PanelConnection.rank, default=None
+                (c for c in self.open if c.phase() != HANDLING and not c.in_use(grace)),
+                key=PanelConnection.rank,
+                default=None,
             )
             self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
             if oldest is None:
@@ -166,6 +175,7 @@ class PanelConnection(H11Protocol):
         self._address = ""
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False  # a byte of the next request is in
+        self._answered = False  # a request has had its answer on this connection
         self._ended = False  # lost (closed, refused, or its handshake failed)
         self._closing_since: float | None = None  # loop time the close began
         self._acked: int | None = None  # the client's acknowledged bytes at the last look
@@ -243,6 +253,7 @@ class PanelConnection(H11Protocol):
         if self._ended:  # gone meanwhile: nothing to start or time
             return
         super().on_response_complete()
+        self._answered = True
         # A pipelined request's first bytes, already in, belong to the next request.
         self._heard = bool(self.conn.trailing_data[0])
         if self.transport.is_closing():
@@ -304,6 +315,21 @@ class PanelConnection(H11Protocol):
             return False
         quiet = tcpinfo.quiet_ms(self._socket())
         return quiet is not None and quiet >= seconds * 1000
+
+    def in_use(self, seconds: float) -> bool:
+        """Whether a client is using this keep-alive connection between two of its requests: it has
+        had an answer and taken it whole (the kernel holds nothing of ours unsent), has sent nothing
+        of the next yet, and data moved on it within `seconds`, as the kernel has seen it. A browser
+        sends its next request (a page's images, a form it was just given) milliseconds after the
+        answer, and it was closed in between. Not while the client still reads the answer: one
+        reading pipelined pages at a trickle kept its data moving for as long as it liked, and
+        closing such a connection costs its client nothing (the kernel still sends what it holds
+        after the close). Never without TCP_INFO (not Linux): every such connection stays expendable."""
+        if not self._answered or self._spoke() or self.phase() != REQUEST:
+            return False
+        sock = self._socket()
+        quiet = tcpinfo.quiet_ms(sock)
+        return quiet is not None and quiet < seconds * 1000 and tcpinfo.unsent_bytes(sock) == 0
 
     def _spoke(self) -> bool:
         """Whether the client sent a byte of its current request (on TLS, of its handshake)."""

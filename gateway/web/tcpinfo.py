@@ -20,14 +20,20 @@ _BYTES_ACKED_OFFSET = 120
 # client data of ours, last received data from it; tcpi_last_ack_sent between them), since 2.6.
 _LAST_DATA = struct.Struct("=I4xI")
 _LAST_DATA_OFFSET = 44
+# tcpi_notsent_bytes (u32, since 4.6): what of ours the kernel holds and has not sent yet (the client's
+# window too small for it), as against sent and waiting for the client's acknowledgement.
+_NOTSENT = struct.Struct("=I")
+_NOTSENT_OFFSET = 144
 
 
 def _fields(sock: Any, fields: struct.Struct, offset: int) -> tuple[int, ...] | None:
-    """None without them (not Linux, a kernel whose struct ends before them, or the socket gone)."""
+    """None without them (not Linux, a kernel whose struct ends before them, or the socket gone: uvloop's
+    says so with a ValueError, its descriptor -1 from the abort until the connection's loss is
+    reported, a loop iteration later, while the gate still counts the connection)."""
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _SIZE)
         return fields.unpack_from(info, offset)
-    except (AttributeError, OSError, struct.error):
+    except (AttributeError, OSError, ValueError, struct.error):
         return None
 
 
@@ -41,3 +47,9 @@ def quiet_ms(sock: Any) -> int | None:
     """Milliseconds since data last moved either way on the socket."""
     found = _fields(sock, _LAST_DATA, _LAST_DATA_OFFSET)
     return None if found is None else min(found)
+
+
+def unsent_bytes(sock: Any) -> int | None:
+    """Bytes of ours the kernel holds and has not sent: an answer the client is still reading."""
+    found = _fields(sock, _NOTSENT, _NOTSENT_OFFSET)
+    return None if found is None else found[0]
