@@ -146,6 +146,10 @@ class Daemon:
         if mails := self.store.outbox.recover_mail():
             # Cut off during their send: each is logged as a possible duplicate when it goes again.
             log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
+        if gone := self.store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
+            # A link renamed: the reports of what it sent come by another name now.
+            log.warning("dlr.links_gone", waiting=gone, note="their reports are matched on any link now")
+            self.store.queue.gone_links = tuple(gone)
         seed_accounts(self.store, cfg)
         if cfg.web.enabled:
             from gateway.web.server import first_operator

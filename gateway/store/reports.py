@@ -1,0 +1,135 @@
+"""Delivery reports: applied to the oldest part the SMSC gave that id, or kept unmatched until the
+submit answer naming the id comes (a receipt may overtake it).
+
+`QueueRepo` (gateway/store/queue.py) builds on it; a report settles its part's message here, in
+the transaction that stores it (`gateway/store/settling.py`).
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from gateway.store.records import Finished
+from gateway.store.settling import SettlingRepo
+
+log = structlog.get_logger(__name__)
+
+
+class ReportsRepo(SettlingRepo):
+    # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
+    # sets it from `[gateway] early_dlr_max_age_minutes`.
+    early_dlr_max_age: float = 600.0
+
+    # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
+    # until read from the table once. Unmatched receipts come only from this process's links.
+    _unmatched_at: float | None = None
+
+    def _may_have_early_reports(self, now: float) -> bool:
+        """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
+        if self._unmatched_at is None:
+            row = self.conn.execute("SELECT MAX(received_at) FROM dlrs WHERE part_id IS NULL").fetchone()
+            self._unmatched_at = row[0] if row[0] is not None else float("-inf")
+        return self._unmatched_at >= now - self.early_dlr_max_age
+
+    def _early_report(
+        self, part_id: int, link: str, smsc_id: str, now: float
+    ) -> tuple[int, str, str | None] | None:
+        """The receipt for this id that overtook the submit answer, if one plausibly did.
+
+        SMSC ids repeat (counters reset on restart, wrap, CIMD2 keys are per second), so an
+        unmatched receipt may belong to an earlier message that was given the same id. Only a
+        receipt that arrived after this message was accepted and within `early_dlr_max_age` is
+        taken, the newest first; older ones stay unmatched.
+        """
+        row = self.conn.execute(
+            "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE p.id = ? AND d.link = ? AND d.smsc_id = ? AND d.part_id IS NULL"
+            " AND d.received_at >= m.created_at AND d.received_at >= ?"
+            " ORDER BY d.received_at DESC, d.id DESC LIMIT 1",
+            (part_id, link, smsc_id, now - self.early_dlr_max_age),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    # Links no longer configured whose SMS still wait for reports (`gone_links_waiting`).
+    gone_links: tuple[str, ...] = ()
+
+    def gone_links_waiting(self, configured: set[str]) -> dict[str, int]:
+        """SMS waiting for their report, by link, of links not in `configured`: a link renamed in
+        the configuration. Their reports arrive under the new name and matched nothing."""
+        rows = self.conn.execute(
+            "SELECT link, COUNT(*) FROM parts INDEXED BY parts_receipt_wait WHERE state = 'submitted'"
+            " GROUP BY link"
+        ).fetchall()
+        return {name: count for name, count in rows if name is not None and name not in configured}
+
+    def record_report(
+        self, link: str, smsc_id: str, status: str, error: str | None, raw: str
+    ) -> list[Finished]:
+        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys).
+
+        A receipt after its part ended `unreported` (a day past the validity) stays unmatched: the
+        SMSC's ids repeat, so by then it more likely belongs to a later SMS given the same id (and
+        waits for that one's submit answer) than to one whose message was settled and told."""
+        now = self.clock()
+        # Also the SMS of links gone from the configuration since they were sent (a link renamed):
+        # their reports now come by another name.
+        links = (link, *self.gone_links)
+        oldest = (
+            f"SELECT id FROM parts WHERE link IN ({','.join('?' * len(links))}) AND smsc_id = ?"
+            " AND state = 'submitted' ORDER BY submitted_at, id LIMIT 1"
+        )
+        with self.transaction():
+            if status != "pending":  # the part is found and changed in one statement
+                state = "delivered" if status == "delivered" else "failed"
+                part = self.conn.execute(
+                    f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
+                    " RETURNING id, message_id",
+                    (state, error, now, *links, smsc_id),
+                ).fetchone()
+                self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
+                if part is None:
+                    return []
+                if state == "delivered":
+                    fast = self._settle_single(part[1], "delivered", now)
+                    if fast is not None:
+                        return fast
+                return self._settle_message_of(part[0], now)
+            part = self.conn.execute(oldest, (*links, smsc_id)).fetchone()
+            if part is None:
+                part = self.conn.execute(
+                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
+                    (link, smsc_id),
+                ).fetchone()
+            part_id = part[0] if part else None
+            self._store_report(link, smsc_id, status, error, raw, part_id, now)
+            if part_id is None:
+                return []
+            return self._settle_message_of(part_id, now)  # a pending report changes no part
+
+    def _store_report(
+        self,
+        link: str,
+        smsc_id: str,
+        status: str,
+        error: str | None,
+        raw: str,
+        part_id: int | None,
+        now: float,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (link, smsc_id, status, error, raw, part_id, now),
+        )
+        if part_id is None:
+            self._unmatched_at = max(self._unmatched_at or now, now)
+            log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+
+    def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
+        if status == "pending":
+            return
+        state = "delivered" if status == "delivered" else "failed"
+        self.conn.execute(
+            "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
+            (state, error, now, part_id),
+        )
