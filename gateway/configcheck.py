@@ -257,35 +257,35 @@ LOCALHOST = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("
 SMTP_PORT = 25  # where other servers deliver mail for a domain (its MX)
 
 
+# What mail to each address the gateway sends to would become back in the gateway.
+_FORWARDS = "a forwarded bounce as a new bounce, a number's mailbox as an SMS"
+_ADMIN = "billing summaries and suspension notices refused there, read by nobody"
+
+
 def mail_loop_problems(cfg: Config) -> list[str]:
     """Settings that send the gateway's own mail back into it, each naming its key.
 
-    A fallback address on one of the gateway's domains comes back through the relay port: a bounce
-    forward returns as a bounce, a phone number's mailbox as an SMS. An outgoing relay that is the
-    gateway's own listener takes every bounce, notice and answer back in instead of delivering it.
+    A fallback or admin address on one of the gateway's domains comes back through the relay port
+    (the domains' MX): a bounce forward returns as a bounce, a phone number's mailbox as an SMS, and
+    the admin's billing summaries and suspension notices, from the gateway's own From address, are
+    refused there, so the admin never gets them. Checked whatever the relay, as for the fallbacks: a
+    "maildir:" relay is the try-out that is later pointed at the company's server. An outgoing relay
+    that is the gateway's own listener takes every bounce, notice and answer back in instead.
     """
     problems: list[str] = []
-    own = {d.lower().rstrip(".") for d in cfg.gateway.domains}
     name = cfg.gateway.hostname.lower().rstrip(".")
-    # Mail for the host's name reaches the gateway when it takes port 25 on more than loopback.
-    delivered_here = any(
-        port == SMTP_PORT and not _endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
+    checked = (
+        ("replies.fallback_address", cfg.replies.fallback_address, _FORWARDS),
+        ("premium.fallback_address", cfg.premium.fallback_address, _FORWARDS),
+        ("mail.admin_address", cfg.mail.admin_address, _ADMIN),
     )
-    for key, addr in (
-        ("replies.fallback_address", cfg.replies.fallback_address),
-        ("premium.fallback_address", cfg.premium.fallback_address),
-    ):
-        domain = (addr or "").rpartition("@")[2].lower().rstrip(".")
-        if domain in own:
-            why = f"{domain} is one of gateway.domains"
-        elif domain == name and delivered_here:
-            why = f"{domain} is gateway.hostname and the gateway takes its mail (port {SMTP_PORT})"
-        else:
-            continue
-        problems.append(
-            f'{key} "{addr}" would loop: {why}, so mail to it comes back to the gateway (a forwarded'
-            " bounce as a new bounce, a number's mailbox as an SMS); use a mailbox elsewhere"
-        )
+    for key, addr, becomes in checked:
+        why = loop_reason(cfg, addr)
+        if why is not None:
+            problems.append(
+                f'{key} "{addr}" would loop: {why}, so mail to it comes back to the gateway ({becomes});'
+                " use a mailbox elsewhere"
+            )
     if cfg.mail.capture_dir is None:
         relay_host, relay_port = cfg.mail.relay_addr
         for key, host, port in _smtp_listeners(cfg):
@@ -298,6 +298,40 @@ def mail_loop_problems(cfg: Config) -> list[str]:
                 )
                 break
     return problems
+
+
+def loop_reason(cfg: Config, addr: str | None) -> str | None:
+    """Why mail to `addr` would reach this gateway rather than a mailbox, or None.
+
+    Its domain is one of gateway.domains, or the gateway's host name while the gateway takes port 25
+    on more than loopback (mail for the host's name then reaches it too)."""
+    domain = (addr or "").rpartition("@")[2].lower().rstrip(".")
+    if not domain:
+        return None
+    if domain in {d.lower().rstrip(".") for d in cfg.gateway.domains}:
+        return f"{domain} is one of gateway.domains"
+    delivered_here = any(
+        port == SMTP_PORT and not _endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
+    )
+    if domain == cfg.gateway.hostname.lower().rstrip(".") and delivered_here:
+        return f"{domain} is gateway.hostname and the gateway takes its mail (port {SMTP_PORT})"
+    return None
+
+
+def route_doubts(cfg: Config) -> list[str]:
+    """What check-config warns of in the links' routing: a config with prefix links only.
+
+    Not refused (a gateway for one operator's numbers is a fair choice), but said: without a link
+    that has no prefixes, a number outside every prefix is refused at RCPT (550 5.1.2), where it
+    was once taken and retried until it expired."""
+    if not cfg.smsc or any(not s.prefixes for s in cfg.smsc):
+        return []
+    prefixes = sorted({p for s in cfg.smsc for p in s.prefixes})
+    return [
+        f"no [[smsc]] link is without prefixes (no default route): mail to numbers outside"
+        f" {', '.join(prefixes)} is refused at RCPT (550 5.1.2); give a link prefixes = [] to send"
+        " them by it"
+    ]
 
 
 def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:

@@ -282,6 +282,7 @@ class Daemon:
                 "outbox": self.store.admin.outbox_waiting()[0],
                 "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
                 "intake_pids": self.intake.pids() if self.intake else {},
+                "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
             },
             status_path,
         )

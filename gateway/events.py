@@ -18,6 +18,7 @@ from typing import NamedTuple
 import structlog
 
 from gateway import conversations, notify, premium
+from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import normalise, stored_phone
 from gateway.store.accounts import NotFound
@@ -133,6 +134,9 @@ class GatewayEvents:
         self.optout_words = {_plain(w) for w in notifier.config.gateway.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
         self.on_optout: Callable[[str], None] = lambda _number: None  # the dispatcher's parts claimed ahead
+        # A full disk fails every receipt and MO, and the SMSC delivers each again: one line a second
+        # per kind, the traceback with the first only (`FaultLog`).
+        self.store_log = FaultLog(log)
         # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
         store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
 
@@ -148,8 +152,10 @@ class GatewayEvents:
 
         try:
             await store.write(work, replayable=True)  # rows (and log lines) only: may run twice
-        except Exception:
-            log.exception("dlr.store_failed", link=link, smsc_id=report.message_id)
+        except Exception as exc:
+            self.store_log.error(
+                "dlr.store_failed", exc, traceback=True, link=link, smsc_id=report.message_id, error=str(exc)
+            )
             return Ack.RETRY
         # At DEBUG: what a receipt changes shows in the message's final `message.state` line, and one
         # that matches nothing in `dlr.unmatched`; a line per receipt would only double the log.
@@ -177,8 +183,8 @@ class GatewayEvents:
 
         try:
             mo_id = await store.write(work)
-        except Exception:
-            log.exception("mo.store_failed", link=link)
+        except Exception as exc:
+            self.store_log.error("mo.store_failed", exc, traceback=True, link=link, error=str(exc))
             return Ack.RETRY
         log.info("mo.recorded", link=link, mo=mo_id, source=source, destination=destination)
         if len(self._answered) >= _MAX_UNREPORTED:  # left unmarked: counted as never acknowledged

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.bitelog import FaultLog
 from gateway.late_answers import LateAnswers
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
@@ -67,6 +68,8 @@ class OutcomeRecorder:
         # Writes not yet on disk: a part they are about is still `active` in the store although
         # its fate is known, so the requeue of a crashed dispatcher's parts waits for them.
         self.writing = 0
+        # Every part retries its write while the disk is full: one line a second for all (`FaultLog`).
+        self.retry_log = FaultLog(log)
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
@@ -162,7 +165,9 @@ class OutcomeRecorder:
                 except Exception as exc:
                     if not store_trouble(exc) or self.store.db.replaced is not None:
                         raise
-                    log.warning("mt.record_retry", part=part_id, error=repr(exc)[:200], retry_in=pause)
+                    self.retry_log.warning(
+                        "mt.record_retry", exc, part=part_id, error=repr(exc)[:200], retry_in=pause
+                    )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
         finally:

@@ -33,6 +33,11 @@ class Router:
                 seen.append(link)
         return seen
 
+    def serves(self, destination: str) -> bool:
+        """Whether any link may take `destination`: what RCPT asks of every number, so that a number
+        with no link is refused at once instead of accepted and retried until it expires."""
+        return bool(self._default) or any(destination.startswith(prefix) for prefix, _ in self._by_prefix)
+
 
 class LongSmsLinks:
     """The link by which each long SMS's parts are leaving, so that its next parts take it too.

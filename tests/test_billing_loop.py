@@ -32,8 +32,12 @@ def loop_config(tmp_path: Path, relay: int) -> tuple[Path, object]:
         tmp_path,
         smsc_port=smpp,
         relay_port=relay,
-        smsc_extra='prefixes = ["+48"]',  # no route to +44: such SMS wait, then expire
-        extra='\n[premium]\nnumbers = ["7355"]\nfallback_address = "ops@example.com"\n',
+        smsc_extra='prefixes = ["+48"]',
+        # +44 goes by a link that never comes up: such SMS wait, then expire (a number no link
+        # serves at all is refused at RCPT).
+        extra='\n[premium]\nnumbers = ["7355"]\nfallback_address = "ops@example.com"\n'
+        f'\n[[smsc]]\nname = "uk"\ntype = "smpp"\nport = {free_port()}\nsystem_id = "smsgw"\n'
+        'password = "secret"\nprefixes = ["+44"]\n',
     ).replace(
         "[simulator]\nenabled = false",
         f"[simulator]\nenabled = true\nsmpp_port = {smpp}\ncimd2_port = {free_port()}\n"

@@ -36,13 +36,14 @@ from gateway.cli.common import (
     bounded_int,
     database_error,
     find_config,
+    refuse_root_in_service_dir,
     use_zone,
 )
 from gateway.cli.ops import add_ops_commands, pid_alive
 from gateway.cli.service import add_service_commands
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, state_dir_problem
+from gateway.configcheck import exposed_secrets, loop_reason, route_doubts, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
@@ -73,9 +74,14 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     problem = state_dir_problem(cfg)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)
+    # Before the first file: the pid, status and WAL files root made there locked the service out.
+    refuse_root_in_service_dir(cfg)
     gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
+    log = structlog.get_logger(__name__)
     for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
-        structlog.get_logger(__name__).warning("config.secret_readable", **exposed._asdict())
+        log.warning("config.secret_readable", **exposed._asdict())
+    for doubt in route_doubts(cfg):
+        log.warning("config.no_default_route", detail=doubt)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)
@@ -140,10 +146,18 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     )
     for line in unanswerable(cfg):
         print(f"note: {line}")
+    for doubt in route_doubts(cfg):
+        print(f"smsgw: warning: {doubt}", file=sys.stderr)
     for name, problem in stored_sender_problems(cfg.db_path):
         print(
             f"smsgw: warning: account {name}: {problem}; every SMS of it fails until"
             f" `smsgw account set {name!r} --sender …`",
+            file=sys.stderr,
+        )
+    for name, option, address, why in stored_address_loops(cfg):
+        print(
+            f'smsgw: warning: account {name}: {option} "{address}" would loop: {why}, so mail to it'
+            f" comes back to the gateway; give a mailbox elsewhere: `smsgw account set {name!r} {option} …`",
             file=sys.stderr,
         )
     return 0
@@ -164,6 +178,27 @@ def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
     except sqlite3.Error:
         return []  # an unreadable database is `run`'s to report, with its exit status
     return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
+
+
+def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
+    """(account, option, address, why) for stored billing and notice addresses that reach the gateway.
+
+    They are the database's, not the config's, so they are warned of rather than refused (as
+    `mail.admin_address` is): the billing file or the bounce notice mailed there comes back to the
+    gateway's relay port and is refused, read by nobody. Read-only, as `stored_sender_problems`."""
+    if not cfg.db_path.exists():
+        return []
+    query = (
+        "SELECT a.name, '--billing-to', b.address FROM account_billing_to b JOIN accounts a"
+        " ON a.id = b.account_id UNION ALL SELECT name, '--notify-address', notify_address FROM accounts"
+        " WHERE notify_address IS NOT NULL ORDER BY 1, 2, 3"
+    )
+    try:
+        with sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2) as conn:
+            rows = conn.execute(query).fetchall()
+    except sqlite3.Error:
+        return []  # an unreadable (or not yet migrated) database is `run`'s to report
+    return [(n, opt, addr, why) for n, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:

@@ -78,6 +78,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         print(f"daemon    {down}")
         return 0
     print(f"daemon    running, pid {status['pid']}")
+    if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
+        since = float(status["updated_at"]) - float(trouble["for_seconds"])
+        print(
+            f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
+            f" {trouble['failures']} failed write(s); new mail is refused until it writes again"
+        )
     for name, link in status["links"].items():
         print(
             f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"

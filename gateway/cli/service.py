@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
-from gateway.config import Config
+from gateway.config import Config, parse_config
 from gateway.configbase import _host_port, is_hostname
-from gateway.configcheck import same_host, state_dir_problem
+from gateway.configcheck import loop_reason, same_host, state_dir_problem
+from gateway.mailheaders import is_plain_address
 
 SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
 
@@ -131,7 +132,7 @@ submission_listen = "{submission}"
 [mail]
 relay = "{relay}"{relay_note}
 from_address = "smsgw@{domain}"
-admin_address = "postmaster@{domain}"
+admin_address = "{admin}"  # billing summaries and notices for the administrator
 
 # Your operator's link: replace host, port, system_id; put the password in
 # /etc/smsgw/private/smsc-password (see systemd/smsgw-credentials.conf).
@@ -205,6 +206,43 @@ def _checked_names(args: argparse.Namespace) -> None:
         raise CliError(f"--user {args.user!r} is not a user name (such as smsgw)", EXIT_USAGE)
 
 
+def _admin_address(args: argparse.Namespace) -> str:
+    """`[mail] admin_address`: --admin-address, else postmaster of the domain above --domain.
+
+    Never --domain itself (postmaster@sms.example.com was the default): the relay delivers mail for
+    it to the gateway, its MX, which refuses the billing summaries and suspension notices. The
+    domain above is where the company's own mail server has a postmaster (RFC 5321 4.5.1); with
+    none (`--domain example.com`) the admin must name a mailbox."""
+    given = args.admin_address
+    if given is None:
+        parent = args.domain.lower().rstrip(".").partition(".")[2]
+        if "." not in parent:
+            raise CliError(
+                f"--domain {args.domain} has no domain above it for the administrator's mailbox: give"
+                " --admin-address, a mailbox on your mail server (e.g. it@example.com)",
+                EXIT_USAGE,
+            )
+        return f"postmaster@{parent}"
+    if not is_plain_address(given):
+        raise CliError(
+            f"--admin-address {given!r} is not a mail address (a bare one such as it@example.com)", EXIT_USAGE
+        )
+    return given.strip()
+
+
+def _refuse_loops(text: str, admin: str) -> None:
+    """The written config's admin address read as `check-config` reads it: one that would come
+    back to the gateway (the domain, or the host's name while it takes port 25) is refused here,
+    before a config that `run` would refuse is written."""
+    why = loop_reason(parse_config(text, source="the config to write"), admin)
+    if why is not None:
+        raise CliError(
+            f"--admin-address {admin}: {why}, so mail to it would come back to the gateway and be"
+            " refused; give a mailbox elsewhere (e.g. --admin-address it@example.com)",
+            EXIT_USAGE,
+        )
+
+
 def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
     if keep and path.exists():
         print(f"kept {path} (exists; --force replaces it)")
@@ -264,14 +302,17 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     ports = [port for _, (_, port), _ in listeners]
     hostname = args.hostname or socket.getfqdn()
     relay, relay_note = _relay(args.relay, listeners, hostname.lower())
+    admin = _admin_address(args)
+    text = CONFIG.format(
+        user=args.user, domain=args.domain, hostname=hostname,
+        listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
+    )  # fmt: skip
+    _refuse_loops(text, admin)
     _ensure_user(args.user, dry)
     etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
     config = etc / "config.toml"
-    text = CONFIG.format(
-        user=args.user, domain=args.domain, hostname=hostname,
-        listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note,
-    )  # fmt: skip
-    _write(config, text, 0o640, keep=not args.force)
+    if _write(config, text, 0o640, keep=not args.force) and args.admin_address is None:
+        print(f"admin_address {admin}: billing summaries and notices go there (--admin-address to choose)")
     (etc / "private").mkdir(parents=True, exist_ok=True)
     (etc / "private").chmod(0o700)
     state.mkdir(parents=True, exist_ok=True)
@@ -353,6 +394,12 @@ def add_service_commands(sub: Any) -> None:
         "--domain", default="sms.example.com", help="the mail domain users send to (NUMBER@DOMAIN)"
     )
     ins.add_argument("--hostname", help="this machine's name in SMTP banners (default: its FQDN)")
+    ins.add_argument(
+        "--admin-address",
+        metavar="EMAIL",
+        help="the administrator's mailbox for billing summaries and notices, not on --domain"
+        " (default: postmaster of the domain above --domain, e.g. postmaster@example.com)",
+    )
     ins.add_argument("--listen", default="0.0.0.0:25", help="relay listener (default 0.0.0.0:25)")
     ins.add_argument("--submission", default="0.0.0.0:587", help="submission listener (default 0.0.0.0:587)")
     ins.add_argument(

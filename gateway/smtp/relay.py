@@ -24,8 +24,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
 from gateway import premium
+from gateway.bitelog import FaultLog
 from gateway.config import Config
-from gateway.smtp import replies
+from gateway.smtp import recipients, replies
 from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.compose import compose
@@ -68,6 +69,8 @@ class Gate:
     # One of each per daemon: both listeners count connections and failed logins together.
     sessions: SessionGuard = field(init=False)
     auth: AuthGuard = field(init=False)
+    # A full disk refuses every mail: one line a second for all of them, not one each (`FaultLog`).
+    store_log: FaultLog = field(init=False)
 
     def __post_init__(self) -> None:
         smtp = self.config.smtp
@@ -75,6 +78,7 @@ class Gate:
             self.writes = Writes(self.config, self.store, self.wake_dispatcher)
         self.sessions = SessionGuard.from_config(smtp)
         self.auth = AuthGuard.from_config(smtp, unlocks=self.store.admin.auth_unlocks_after)
+        self.store_log = FaultLog(log)
 
     def now(self) -> datetime:
         """The store's clock in the installation's time zone (periods, quiet hours)."""
@@ -179,6 +183,8 @@ class RelayHandler:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
             return replies.BAD_NUMBER.format(address, exc)
+        if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
+            return no_route  # else taken, retried for the whole validity, and bounced as expired
         if self.gate.store.policy.is_opted_out(number):
             return replies.OPTED_OUT.format(address)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
@@ -218,16 +224,16 @@ class RelayHandler:
             return await self._data(session, envelope)
         except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
             return replies.STORE_REPLACED
-        except StoreBusy:
-            log.warning("smtp.store_busy")
+        except StoreBusy as exc:
+            self.gate.store_log.warning("smtp.store_busy", exc)
             return replies.STORE_BUSY
         except sqlite3.OperationalError as exc:
-            log.error("smtp.store_failed", error=str(exc))
+            self.gate.store_log.error("smtp.store_failed", exc, error=str(exc))
             if "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
                 return replies.STORE_FULL
             return replies.TEMP_FAILURE
         except OSError as exc:
-            log.error("smtp.store_failed", error=str(exc))
+            self.gate.store_log.error("smtp.store_failed", exc, error=str(exc))
             return replies.STORE_FULL if exc.errno == errno.ENOSPC else replies.TEMP_FAILURE
 
     async def _data(self, session: Session, envelope: Envelope) -> str:

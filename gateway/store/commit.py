@@ -7,6 +7,9 @@ with `StoreReplaced`: gateway/store/fileguard.py). The loop never waits on the d
 batch that finds it locked by another process is retried after a short asynchronous pause, and its
 callers give up with `StoreBusy` after a bound. A flush runs a bounded number of pieces, interactive
 ones (an SMTP client waiting) first, so that a flood of receipts cannot hold a client behind it.
+
+Writes the disk refuses (full, I/O errors) are remembered for `/healthz` and the status file
+(`trouble()`), and logged one line per kind per second (`gateway.bitelog.FaultLog`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Any, TypeVar
 
 import structlog
 
+from gateway.bitelog import FaultLog
 from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, CheckpointScheduling
 from gateway.store.fileguard import UNSYNCED, FileGuard, StoreError, StoreReplaced
+from gateway.store.trouble import WriteTrouble
 
 __all__ = ["UNSYNCED", "GroupCommit", "StoreBusy", "StoreError", "StoreReplaced"]
 from gateway.store.walsync import WalSync
@@ -122,6 +127,8 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._writes_held = False  # a TRUNCATE checkpoint runs (or is next): batches wait for it
         self._truncate_next = False  # the WAL passed the hard bound during a passive checkpoint
+        self._trouble = WriteTrouble()
+        self._fault_log = FaultLog(log)  # a full disk fails every write: one line a second, not each
 
     # ---- group commit -------------------------------------------------------------------------
 
@@ -210,7 +217,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                 self._locked(batch)
             else:
-                log.error("store.commit_failed", error=str(exc), batch=len(batch))
+                self._commit_failed(exc, len(batch))
                 _fail(batch, exc)
             return
         self._busy_delay = 0.0
@@ -218,6 +225,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         self._flushing = True
         bare = not guarded  # no piece that may not run twice has run in this transaction yet
         undone: tuple[int, Exception] | None = None  # a piece without savepoint failed: all rolled back
+        counted: Exception | None = None  # a failed piece, counted as trouble, that ended it all
         try:
             for index, item in enumerate(batch):
                 savepoint = not (bare and (item.replayable or index == 0))
@@ -227,6 +235,9 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                 try:
                     res = item.work()
                 except Exception as exc:
+                    if _disk_trouble(exc):
+                        self._trouble.failed(exc)
+                        counted = exc
                     if not conn.in_transaction:
                         # SQLite itself rolled the whole transaction back (disk full, I/O
                         # error): every piece of the batch is lost, so every caller must hear it.
@@ -252,7 +263,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            self._commit_failed(exc, len(batch), counted=exc is counted)
             _fail(batch, exc)
             return
         finally:
@@ -277,6 +288,17 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         self._syncing.extend(results)  # before the callbacks: one fsync for both
         self._committed(callbacks)
         self._start_sync()
+
+    # ---- failures -----------------------------------------------------------------------------
+
+    def _commit_failed(self, exc: BaseException, batch: int, *, counted: bool = False) -> None:
+        """A transaction failed whole; `counted`: its failing piece has been counted already."""
+        failures = self._trouble.failures if counted else self._trouble.failed(exc)
+        self._fault_log.error("store.commit_failed", exc, error=str(exc), batch=batch, failures=failures)
+
+    def trouble(self) -> dict[str, Any] | None:
+        """The writes the store has been refusing lately; None when it writes (`WriteTrouble`)."""
+        return self._trouble.report()
 
     def _locked(self, batch: list[_Pending]) -> None:
         """Another process holds the write lock: try again shortly, without blocking the loop."""
@@ -332,6 +354,14 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         while self._pending or self._urgent or self._flush_scheduled or self._sync_running:
             waiting = self._busy_delay or self._sync_running or self._writes_held  # not on this loop turn
             await asyncio.sleep(BUSY_RETRY_MIN_SECONDS if waiting else 0)
+
+
+def _disk_trouble(exc: BaseException) -> bool:
+    """A failure of the disk or the database file (full, I/O error, read-only), not a lock held by
+    another process (`StoreBusy`, waited out elsewhere) nor a piece's own data."""
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        return False
+    return store_trouble(exc)
 
 
 def _settle(results: list[tuple[_Pending, Any]]) -> None:

@@ -18,10 +18,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from billing_reports.repo import BillingRepo
+from gateway.bitelog import failure_kind
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
 WAITING = ("queued", "deferred", "active", "hold")
+# The row /healthz rewrites: an empty transaction commits on a full disk too, a changed row must
+# reach the WAL. `billing_state` is the store's key/value table; billing reads only its own keys.
+HEARTBEAT_KEY = "healthz_heartbeat"
 
 
 class StoreCollector(Collector):
@@ -101,12 +106,29 @@ async def metrics(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """200 only when a write commits and a link is bound (or the built-in simulator stands in)."""
+    """200 only when a write commits, no other write failed lately, and a link is bound (or the
+    built-in simulator stands in).
+
+    The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
+    while every mail, which needs new pages, is refused with 452. So the store's recent failures
+    count too (`GroupCommit.trouble`), and 503 lasts until none has failed for a while."""
     web = request.app.state.web
+    store = web.store
+
+    def heartbeat() -> None:
+        BillingRepo(store.db, store.clock).put(HEARTBEAT_KEY, repr(store.clock()))
+
     try:
-        await web.store.write(lambda: None, interactive=True)  # takes the write lock and commits
+        await store.write(heartbeat, interactive=True)
     except Exception as exc:
-        return PlainTextResponse(f"store not writable: {type(exc).__name__}\n", status_code=503)
+        # The kind only (SQLITE_FULL): /healthz is public, and some errors name the database's path.
+        return PlainTextResponse(f"store not writable: {failure_kind(exc)}\n", status_code=503)
+    if (trouble := store.db.trouble()) is not None:
+        return PlainTextResponse(
+            f"store failing for {trouble['for_seconds']:.0f} s: {trouble['error']}"
+            f" (failed writes: {trouble['failures']}, the last {trouble['last_seconds_ago']:.0f} s ago)\n",
+            status_code=503,
+        )
     if not web.simulator and not any(i.get("state") == "active" for i in web.links().values()):
         return PlainTextResponse("no link is bound\n", status_code=503)
     return PlainTextResponse("ok\n")

@@ -1,0 +1,66 @@
+"""Writes the disk refuses, remembered: what `/healthz` answers 503 with and `smsgw status` shows.
+
+A run of failures lasts while each comes within `TROUBLE_RECENT_SECONDS` of the one before. A write
+that commits meanwhile does not end it: on a full disk, writes that need no new page (a receipt's
+update, the /healthz heartbeat) still commit while every mail is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.bitelog import failure_kind
+
+TROUBLE_RECENT_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class _Run:
+    error: str  # the latest failure's words
+    since: float  # time.monotonic() of the first failure of the run
+    last: float  # and of the latest
+    failures: int = 0
+
+
+class WriteTrouble:
+    """The current run of failed writes of one store (`GroupCommit` counts them)."""
+
+    def __init__(self) -> None:
+        self._run: _Run | None = None
+
+    @property
+    def failures(self) -> int:
+        return self._run.failures if self._run is not None else 0
+
+    def failed(self, exc: BaseException) -> int:
+        """Count a write the store refused into the current run (or start one); the run's count."""
+        now = time.monotonic()
+        run = self._run
+        if run is None or now - run.last > TROUBLE_RECENT_SECONDS:
+            run = self._run = _Run(_words(exc), now, now)
+        run.error, run.last = _words(exc), now
+        run.failures += 1
+        return run.failures
+
+    def report(self) -> dict[str, Any] | None:
+        """The run while a write failed within TROUBLE_RECENT_SECONDS; None when the store writes."""
+        run, now = self._run, time.monotonic()
+        if run is None or now - run.last > TROUBLE_RECENT_SECONDS:
+            return None
+        return {
+            "error": run.error,
+            "failures": run.failures,
+            "for_seconds": round(now - run.since, 1),
+            "last_seconds_ago": round(now - run.last, 1),
+        }
+
+
+def _words(exc: BaseException) -> str:
+    """A failure as /healthz and `smsgw status` show it: SQLite's words, or the OS's without the
+    file name (/healthz is public)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) if isinstance(exc, sqlite3.Error) else failure_kind(exc)

@@ -1,0 +1,87 @@
+"""/healthz while the store is full (RELIABILITY.md F8): real HTTP against the real daemon, real SMTP.
+
+It answered 200 "ok" while every mail got `452 4.3.1`: its probe committed an empty transaction,
+which writes no page and so commits on a full disk too. The store is made full as SQLite sees a full
+disk: `PRAGMA max_page_count` at its current size makes every write that needs a new page fail with
+SQLITE_FULL. The limit belongs to the connection that sets it (another connection to the same file
+keeps growing), so it is set on the daemon's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config
+from gateway.housekeeping import read_status
+from gateway.smtp import replies
+from gateway.store import trouble
+from tests.conftest import Running, config_text, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_faults import smtp_code, to
+from tests.test_process import smsgw
+from tests.test_web_browser import WEB, _get
+
+NO_LIMIT = 1073741823  # SQLite's default max_page_count
+
+
+def fill_store(gw: Running) -> None:
+    """The daemon's database may not grow past its current size: SQLITE_FULL, as on a full disk."""
+    pages = gw.store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+    gw.store.db.conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_store(gw: Running) -> None:
+    gw.store.db.conn.execute(f"PRAGMA max_page_count = {NO_LIMIT}")
+
+
+async def refuse_a_mail(gw: Running) -> None:
+    """The store made full, and a mail it refuses for want of room."""
+    fill_store(gw)
+    numbers = [to(f"60112{i:04d}") for i in range(10)]
+    res = await gw.send(mail(numbers, "no room for this " * 90), numbers)
+    assert smtp_code(res) == 452
+    assert replies.STORE_FULL.split(" ", 2)[1].encode() in res.error.smtp_error  # type: ignore[union-attr]
+
+
+async def test_healthz_answers_503_while_the_full_store_refuses_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        HappySMSC() as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
+    ):
+        health = f"http://127.0.0.1:{gw.daemon.web.port}/healthz"
+        assert await asyncio.to_thread(_get, health) == (200, "ok\n")
+        await refuse_a_mail(gw)
+        status, text = await asyncio.to_thread(_get, health)
+        assert status == 503, text
+        assert text.startswith("store failing for "), text
+        assert ": database or disk is full (failed writes: " in text, text
+        # Room again: mail is taken at once, and /healthz says ok once no write has failed for a while.
+        free_store(gw)
+        assert (await gw.send(mail(to("601123456"), "Room again"))).error is None
+        assert (await asyncio.to_thread(_get, health))[0] == 503
+        monkeypatch.setattr(trouble, "TROUBLE_RECENT_SECONDS", 0.5)
+        await asyncio.sleep(0.6)
+        assert await asyncio.to_thread(_get, health) == (200, "ok\n")
+
+
+async def test_smsgw_status_says_the_store_is_failing(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    async with HappySMSC() as smsc:
+        config.write_text(config_text(tmp_path, smsc_port=smsc.port))
+        config.chmod(0o640)
+        async with running_gateway(load_config(config)) as gw:
+            await refuse_a_mail(gw)
+            refused_at = time.time()
+            state_dir = gw.config.state_dir
+            await gw.until(lambda: (read_status(state_dir) or {}).get("updated_at", 0) > refused_at, 10)
+            res = await asyncio.to_thread(smsgw, config, "status")
+    assert res.returncode == 0, res.stderr
+    assert "daemon    running" in res.stdout
+    assert "store     failing since " in res.stdout, res.stdout
+    assert ": database or disk is full, 1 failed write(s); new mail is refused" in res.stdout
