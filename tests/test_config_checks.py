@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.service import CREDENTIALS_DROPIN, render_unit
+from gateway.cli.servicefiles import CREDENTIALS_DROPIN, render_unit
 from gateway.config import ConfigError, parse_config
 from gateway.store.db import Store
 from gateway.web.server import WebServer

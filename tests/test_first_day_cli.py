@@ -21,7 +21,7 @@ import pytest
 
 from gateway.cli import common
 from gateway.cli.main import build_parser
-from gateway.cli.service import CREDENTIALS_DROPIN, LOW_PORT_DROPIN, render_unit
+from gateway.cli.servicefiles import CREDENTIALS_DROPIN, LOW_PORT_DROPIN, render_unit
 from gateway.store.db import Store
 from tests.conftest import config_text, free_port
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import structlog
 
-from gateway.adminrules import sender_problem
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.auth import add_auth_commands
 from gateway.cli.backup import add_backup_commands
@@ -41,9 +40,10 @@ from gateway.cli.common import (
 )
 from gateway.cli.ops import add_ops_commands, pid_alive
 from gateway.cli.service import add_service_commands
+from gateway.cli.stored import stored_address_loops, stored_sender_problems
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, loop_reason, route_doubts, state_dir_problem
+from gateway.configcheck import exposed_secrets, route_doubts, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
@@ -161,44 +161,6 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
-    """(account, why) for senders stored before today's sender rule that no SMSC sends alike.
-
-    The rule is checked where a sender is set, so an account set under an older, looser rule (a €
-    or an accented letter) keeps it, and each of its SMS fails at submit. Read-only: check-config
-    may run beside the daemon and never migrates or writes.
-    """
-    if not db_path.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
-            rows = conn.execute("SELECT name, sender FROM accounts WHERE sender IS NOT NULL").fetchall()
-    except sqlite3.Error:
-        return []  # an unreadable database is `run`'s to report, with its exit status
-    return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
-
-
-def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
-    """(account, option, address, why) for stored billing and notice addresses that reach the gateway.
-
-    They are the database's, not the config's, so they are warned of rather than refused (as
-    `mail.admin_address` is): the billing file or the bounce notice mailed there comes back to the
-    gateway's relay port and is refused, read by nobody. Read-only, as `stored_sender_problems`."""
-    if not cfg.db_path.exists():
-        return []
-    query = (
-        "SELECT a.name, '--billing-to', b.address FROM account_billing_to b JOIN accounts a"
-        " ON a.id = b.account_id UNION ALL SELECT name, '--notify-address', notify_address FROM accounts"
-        " WHERE notify_address IS NOT NULL ORDER BY 1, 2, 3"
-    )
-    try:
-        with sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2) as conn:
-            rows = conn.execute(query).fetchall()
-    except sqlite3.Error:
-        return []  # an unreadable (or not yet migrated) database is `run`'s to report
-    return [(n, opt, addr, why) for n, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:

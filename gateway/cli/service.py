@@ -1,10 +1,10 @@
 """`smsgw install-service`: the packaged layout a systemd machine needs, and `smsgw tls selfsigned`.
 
 The layout works as written: a system user, `/etc/smsgw/config.toml` readable by that user's group
-(simulator off, every path absolute), `/var/lib/smsgw` owned by the user, and the unit. The unit
-is rendered from `UNIT` below, which is also what `systemd/smsgw.service` holds (a test keeps the
-two equal), with `ExecStart` pointing at the smsgw that ran the command. `--root DIR` writes the
-same files under DIR without creating the user or changing owners: for packaging and for tests.
+(simulator off, every path absolute), `/var/lib/smsgw` owned by the user, and the unit, rendered
+from gateway/cli/servicefiles.py with `ExecStart` pointing at the smsgw that ran the command.
+`--root DIR` writes the same files under DIR without creating the user or changing owners: for
+packaging and for tests.
 """
 
 from __future__ import annotations
@@ -21,139 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
+from gateway.cli.servicefiles import (
+    CONFIG,
+    LOW_PORT_DROPIN,
+    render_unit,
+)
 from gateway.config import Config, parse_config
 from gateway.configbase import _host_port, is_hostname
 from gateway.configcheck import loop_reason, same_host, state_dir_problem
 from gateway.mailheaders import is_plain_address
-
-SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
-
-UNIT = """\
-# Written by `smsgw install-service`; README.md, section "Running under systemd", explains it.
-[Unit]
-Description=smsgw email-to-SMS gateway
-Documentation=man:systemd.service(5)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart={exec} --config {config} run --json-logs
-WatchdogSec=30
-Restart=on-failure
-RestartSec=5
-# Exit status {exit_config}: a config error (or a port the config cannot have), or a database no restart can
-# open (damaged, newer than this smsgw, not writable by this user); a restart cannot fix it.
-RestartPreventExitStatus={exit_config}
-# Stopping waits for submits on the wire to be answered (up to the links' response timeout).
-TimeoutStopSec=90
-KillSignal=SIGTERM
-User={user}
-Group={user}
-StateDirectory=smsgw
-StateDirectoryMode=0750
-WorkingDirectory=/var/lib/smsgw
-# Each SMTP session holds a descriptor; [smtp] max_connections (500 by default) must stay well below
-# this, or new clients are dropped without a reply once the descriptors run out.
-LimitNOFILE=4096
-# Secrets readable by root only are handed over as credentials; a relative file name in the config
-# (password_file, relay_password_file, tls_cert_file, tls_key_file) is looked up in
-# $CREDENTIALS_DIRECTORY first. See systemd/smsgw-credentials.conf for the drop-in.
-
-# Hardening
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-# Ports below 1024 (25, 465, 587): add the drop-in systemd/smsgw-low-port.conf.
-CapabilityBoundingSet=
-AmbientCapabilities=
-UMask=0027
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-LOW_PORT_DROPIN = """\
-# /etc/systemd/system/smsgw.service.d/low-port.conf: lets smsgw listen on ports below 1024
-# (25, 587) without running as root. `smsgw install-service` writes it when a port needs it.
-[Service]
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-"""
-
-CREDENTIALS_DROPIN = """\
-# /etc/systemd/system/smsgw.service.d/credentials.conf: secrets kept root-only in /etc/smsgw/private,
-# handed to the service in $CREDENTIALS_DIRECTORY. In config.toml name them without a directory:
-#   [smtp]   tls_cert_file = "tls-cert.pem"   tls_key_file = "tls-key.pem"
-#   [[smsc]] password_file = "smsc-password"
-#   [mail]   relay_password_file = "relay-password"
-# Keep only the lines whose file exists: systemd refuses to start the service over a missing one.
-[Service]
-LoadCredential=tls-cert.pem:/etc/smsgw/private/tls-cert.pem
-LoadCredential=tls-key.pem:/etc/smsgw/private/tls-key.pem
-LoadCredential=smsc-password:/etc/smsgw/private/smsc-password
-LoadCredential=relay-password:/etc/smsgw/private/relay-password
-"""
-
-CONFIG = """\
-# smsgw configuration (written by `smsgw install-service`); every key: docs/config.md.
-# Check it with `smsgw check-config` after each change (as the smsgw user: sudo -u {user} smsgw check-config).
-
-[gateway]
-domains = ["{domain}"]
-hostname = "{hostname}"
-state_dir = "/var/lib/smsgw"
-default_region = "PL"
-
-[smtp]
-listen = "{listen}"
-submission_listen = "{submission}"
-# Without these a self-signed certificate is made in state_dir at the first start.
-# tls_cert_file = "tls-cert.pem"
-# tls_key_file = "tls-key.pem"
-
-[mail]
-relay = "{relay}"{relay_note}
-from_address = "smsgw@{domain}"
-admin_address = "{admin}"  # billing summaries and notices for the administrator
-
-# Your operator's link: replace host, port, system_id; put the password in
-# /etc/smsgw/private/smsc-password (see systemd/smsgw-credentials.conf).
-[[smsc]]
-name = "operator"
-type = "smpp"
-host = "smsc.operator.example"
-port = 2775
-system_id = "smsgw"
-password_file = "smsc-password"
-
-[simulator]
-enabled = false
-log = "/var/lib/smsgw/simulator.jsonl"
-"""
-
-
-def render_unit(
-    exec_cmd: str = SHIPPED_EXEC, config: str = "/etc/smsgw/config.toml", user: str = "smsgw"
-) -> str:
-    return UNIT.format(exec=exec_cmd, config=config, user=user, exit_config=EXIT_CONFIG)
 
 
 def own_command() -> str:
