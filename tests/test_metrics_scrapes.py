@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.web import counts
-from gateway.web.connections import ConnectionLimits
+from gateway.web.gate import ConnectionLimits
 from tests.test_web_limits import panel
 
 ROOMY = ConnectionLimits(total=128, per_address=128, request_seconds=10.0)  # every scrape gets in

@@ -29,7 +29,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.web.connections import ConnectionLimits
+from gateway.web.gate import ConnectionLimits
 from gateway.web.server import WebServer
 from tests.test_web_limits import HALF_A_POST, LOOPS, dial, panel, seconds_until_closed
 from tests.test_web_stalled import never_reads, reads_slowly

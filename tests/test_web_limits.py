@@ -25,7 +25,7 @@ import uvloop
 from structlog.testing import capture_logs
 
 from gateway.web.app import WebContext
-from gateway.web.connections import ConnectionLimits
+from gateway.web.gate import ConnectionLimits
 from gateway.web.server import WebServer
 from tests.certs import make_cert_pair
 from tests.web_helpers import (

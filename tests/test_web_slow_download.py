@@ -25,7 +25,8 @@ import uvloop
 
 from gateway.store.db import Store
 from gateway.web import tcpinfo
-from gateway.web.connections import ConnectionLimits, PanelConnection
+from gateway.web.connections import PanelConnection
+from gateway.web.gate import ConnectionLimits
 from tests.test_web_limits import LIMITS, LOOPS, dial, log_in, panel
 from tests.test_web_stalled import next_page, tls_extra
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.web.connections import ConnectionLimits
+from gateway.web.gate import ConnectionLimits
 from gateway.web.server import WebServer
 from tests.certs import make_cert_pair
 from tests.test_web_limits import LIMITS, LOOPS, bites, dial, log_in, panel

@@ -24,46 +24,18 @@ same way (gateway/web/running.py)."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from asyncio import sslproto
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import h11
 import structlog
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from acl.logins import client_key
-from gateway.bitelog import BiteLog
 from gateway.web import tcpinfo
+from gateway.web.gate import CLOSING, HANDLING, HANDSHAKE, REQUEST, WRITING, Gate
 from gateway.web.running import RequestWarnings, RunningRequests
-from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionLimits:
-    """Constants rather than settings: an admin panel has a handful of users, and browsers open at
-    most six connections to a host."""
-
-    # Well below the daemon's descriptors (LimitNOFILE=4096 in the shipped unit, SMTP's own cap 500).
-    total: int = 128
-    # Six per browser, a few admins behind one office address. Not for `[web] trusted_proxies`,
-    # whose connections carry every client's requests; the total still holds for them.
-    per_address: int = 24
-    # From the connection (or the last answer on it) to the whole request: TLS handshake, head and
-    # body. Panel requests are small forms; a client this slow is holding a descriptor, not working.
-    request_seconds: float = 10.0
-    # How long one of an address's connections must have stood idle (not a byte from its client,
-    # none of ours sent to it) before a newcomer from that address, at its share, takes its place:
-    # long enough for a browser to send its request on a connection it has just opened, short
-    # against the request deadline, which an office behind the address would otherwise wait out.
-    # At the total, how long a keep-alive connection is spared once its client has taken an answer
-    # whole: a browser sends its next request within milliseconds (`PanelConnection.in_use`).
-    stalled_seconds: float = 1.0
 
 
 # How long a closing TLS connection waits for the client's close_notify once ours and the answer are
@@ -73,80 +45,6 @@ CLOSE_NOTIFY_SECONDS = 1.0
 # What the TLS layer buffers before it pauses the app: the plain transport's own default, so that the
 # write deadline asks the same of a client on either (asyncio's TLS default is 512 KiB).
 TLS_WRITE_BUFFER = 64 * 1024
-
-# What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
-HANDSHAKE, REQUEST, HANDLING, WRITING, CLOSING = "handshake", "request", "handling", "writing", "closing"
-
-
-class Gate:
-    """The panel's open connections and the limits they live within; one per server."""
-
-    def __init__(self, limits: ConnectionLimits, trusted_proxies: Iterable[str] = ()) -> None:
-        self.limits = limits
-        self.trusted = frozenset(trusted_proxies)
-        self.tls: ssl.SSLContext | None = None  # set by the server once the pair has loaded
-        self.bite = BiteLog("web.limit_hit")
-        self.warnings = LogThrottle(log)  # uvicorn's, about requests (gateway/web/running.py)
-        self.open: dict[PanelConnection, str] = {}  # connection -> its address's key
-        self._per_key: Counter[str] = Counter()
-
-    def admit(self, conn: PanelConnection, address: str) -> bool:
-        """Count a new connection, or say why not (then nothing is counted).
-
-        At the total, the oldest connection the panel is not working on makes room: one waiting for
-        its request, for its client to read the answer, or closing (such clients from many addresses
-        would otherwise keep every admin out until the deadline, or for ever while one reads
-        nothing), but not a browser's keep-alive connection between two of its requests (closed,
-        the request already on its way met a reset); only when every connection has a request
-        being answered or is in such use is the new one refused. At an address's share, the same
-        within that address, but only among its connections idle for `stalled_seconds`: everyone
-        behind an office's NAT shares the address, and the share must still keep one client from
-        taking the total (a burst of new connections from one address is refused rather than push
-        out one a browser there has just opened or is using)."""
-        key = client_key(address)
-        if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
-            idle = min(
-                (c for c, k in self.open.items() if k == key and c.idle_for(self.limits.stalled_seconds)),
-                key=PanelConnection.rank,
-                default=None,
-            )
-            self.bite("per_address", address=address, cap=self.limits.per_address, made_room=idle is not None)
-            if idle is None:
-                return False
-            self._evict(idle)
-        if len(self.open) >= self.limits.total:
-            # The first of the most expendable kind (`open` is oldest first): a silent connection
-            # before one with a request coming, and a download in progress only when nothing else
-            # is left (a flood of silent connections would otherwise cut an admin's export).
-            grace = self.limits.stalled_seconds
-            oldest = min(
-                (c for c in self.open if c.phase() != HANDLING and not c.in_use(grace)),
-                key=PanelConnection.rank,
-                default=None,
-            )
-            self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
-            if oldest is None:
-                return False
-            self._evict(oldest)
-        self.open[conn] = key
-        self._per_key[key] += 1
-        return True
-
-    def _evict(self, conn: PanelConnection) -> None:
-        self.release(conn)
-        conn.abort()
-
-    def release(self, conn: PanelConnection) -> None:
-        key = self.open.pop(conn, None)
-        if key is not None:
-            self._per_key[key] -= 1
-            if not self._per_key[key]:
-                del self._per_key[key]
-
-    def close_all(self) -> None:
-        """At stop: uvicorn closes the connections it knows, not those still in a TLS handshake."""
-        for conn in list(self.open):
-            conn.abort()
 
 
 class _TLS(sslproto.SSLProtocol):

@@ -27,7 +27,8 @@ from gateway.linkstatus import LinkView
 from gateway.store.db import Store
 from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
-from gateway.web.connections import ConnectionLimits, Gate, PanelConnection
+from gateway.web.connections import PanelConnection
+from gateway.web.gate import ConnectionLimits, Gate
 
 log = structlog.get_logger(__name__)
 INITIAL_PASSWORD_FILE = "web-initial-password"
