@@ -202,10 +202,15 @@ class GatewayEvents:
         store = self.store
         try:
             done = store.submit(lambda: store.mo.mark_acked(answered.rows, answered.at), replayable=True)
-        except Exception:
-            log.exception("mo.ack_not_recorded", link=link, mo=answered.rows[-1])
+        except Exception as exc:
+            self.store_log.error("mo.ack_not_recorded", exc, traceback=True, link=link, mo=answered.rows[-1])
             return
-        done.add_done_callback(lambda f: _log_failed_mark(f, link, answered.rows))
+        done.add_done_callback(lambda f: self._log_failed_mark(f, link, answered.rows))
+
+    def _log_failed_mark(self, done: asyncio.Future[None], link: str, rows: list[int]) -> None:
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            # Unmarked, the MO counts as never acknowledged: an identical one is taken for it again.
+            self.store_log.error("mo.ack_not_recorded", exc, link=link, mo=rows[-1], error=str(exc))
 
     def whole_mo(self, mo_id: int) -> None:
         """A complete MO text (short, or reassembled), handled in the transaction that stored it.
@@ -249,12 +254,6 @@ class GatewayEvents:
             log.info("link.state", link=link, state=str(state))
         if state == LinkState.ACTIVE:
             self.on_link_up()
-
-
-def _log_failed_mark(done: asyncio.Future[None], link: str, rows: list[int]) -> None:
-    if not done.cancelled() and (exc := done.exception()) is not None:
-        # Unmarked, the MO counts as never acknowledged: an identical one is taken for it again.
-        log.error("mo.ack_not_recorded", link=link, mo=rows[-1], error=str(exc))
 
 
 _UNMARKED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"})  # no decomposition

@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 import structlog
 
+from gateway import premium
+from gateway.smtp import replies
 from smsc.base import ReportStatus
 from tests.conftest import free_port, mail, make_config, running_gateway
 from tests.fakes.smsc import HeldSMSC
 from tests.test_disk_full_health import fill_store
 from tests.test_faults import smtp_code, to
+from tests.test_premium import CLIENT, World
 
 QUIET = 1.5  # past the throttle's second: the counts still held are logged
 
@@ -98,3 +101,25 @@ async def test_receipts_and_answers_a_read_only_store_refuses_log_a_line_a_secon
     retries = lines(logs, "mt.record_retry")
     assert len(retries) <= flooded + 2, [e.get("suppressed", 0) for e in retries]
     assert told(retries) == 30  # ten answers, each refused at 0, 0.5 and 1.5 s
+
+
+async def test_premium_answers_a_read_only_store_turns_away_log_a_line_a_second(tmp_path: Path) -> None:
+    # A client answering premium SMS while the store refuses writes: each answer got 451 and its own
+    # premium.store_failed error line.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 glosuje na A")
+    target = premium.target(f"premium-{w.token()}")
+    assert target is not None
+    raw = f"From: {CLIENT}\r\nSubject: Re: KP123\r\n\r\nDziekujemy za glos\r\n".encode()
+    w.store.db.conn.execute("PRAGMA query_only = ON")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(50):
+            answered = await premium.on_mail(w.store, w.config, target, CLIENT, raw)
+            assert answered == (replies.TEMP_FAILURE, False)
+        await asyncio.sleep(QUIET)
+    found = lines(logs, "premium.store_failed")
+    assert 1 <= len(found) <= 3, len(found)
+    assert told(found) == 50
+    w.store.db.conn.execute("PRAGMA query_only = OFF")
+    w.store.close()

@@ -19,6 +19,7 @@ from email.utils import parseaddr
 import structlog
 
 from gateway import forwarded, notify
+from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.premium import handlers
@@ -30,6 +31,7 @@ from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)
+_store_log = FaultLog(log)
 
 _HEADERS = BytesParser(policy=compat32)
 _EMPTY_SENDER = "bounce (empty envelope sender)"
@@ -80,7 +82,7 @@ async def on_mail(
     except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
         return replies.STORE_REPLACED, False
     except (StoreBusy, sqlite3.OperationalError, OSError) as exc:
-        log.error("premium.store_failed", error=repr(exc))
+        _store_log.error("premium.store_failed", exc, error=repr(exc))  # each answer on a full disk
         return replies.TEMP_FAILURE, False
 
 
