@@ -7,9 +7,14 @@ words: the panel once took a sender the CLI refused, and every SMS of that accou
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
 from gateway.configbase import is_number_sender
+from gateway.mailheaders import is_plain_address
 from smsc.encoding import GSM_BASIC_TABLE
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
@@ -81,5 +86,22 @@ def sender_problem(sender: str) -> str | None:
         return (
             f"sender {sender!r} is {len(sender)} characters long; an alphanumeric sender holds at most"
             f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
+        )
+    return None
+
+
+def mail_address_problem(cfg: Config, address: str) -> str | None:
+    """Why the gateway's own mail (billing files, bounce and delivery notices) cannot go to
+    `address`, or None; the CLI and the panel say it alike. One on the gateway's domains comes back
+    to the gateway, which refuses it, and nobody reads it (`check-config` refuses the config's own
+    `admin_address` the same way, and warns of such addresses stored before)."""
+    from gateway.configcheck import loop_reason  # here: the config's own checks import this module
+
+    if not is_plain_address(address):
+        return f"{address!r} is not an email address"
+    why = loop_reason(cfg, address)
+    if why is not None:
+        return (
+            f"{address!r} would loop: {why}, so mail to it comes back to the gateway; use a mailbox elsewhere"
         )
     return None

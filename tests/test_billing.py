@@ -261,6 +261,15 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     assert store.accounts.billing_addresses(acme) == []
     assert main([*c, "account", "set", "acme", "--billing-to", "a@acme.pl\nBcc: x@evil.example"]) == 2
     assert main([*c, "account", "set", "acme", "--notify-address", "Ops <ops@acme.pl>"]) == 2
+    # On the gateway's own domain: the billing file would come back to the gateway, refused there.
+    capsys.readouterr()
+    assert main([*c, "account", "set", "acme", "--billing-to", "books@sms.example.com"]) == 2
+    assert "would loop: sms.example.com is one of gateway.domains" in capsys.readouterr().err
+    assert main([*c, "account", "set", "acme", "--notify-address", "ops@sms.example.com"]) == 2
+    assert (
+        store.accounts.billing_addresses(acme) == []
+        and store.accounts.get_account("acme").notify_address is None
+    )
     assert main([*c, "user", "add", "x@acme.pl\r\nBcc: y@evil.example", "--account", "acme"]) == 2
     assert store.accounts.billing_addresses(acme) == [] and store.accounts.find_user("x@acme.pl") is None
     assert main([*c, "billing", "run", "--month", "2026-13"]) == 2

@@ -12,7 +12,7 @@ import argparse
 import math
 from typing import Any
 
-from gateway.adminrules import limit_value, sender_problem
+from gateway.adminrules import limit_value, mail_address_problem, sender_problem
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError, is_number_sender
@@ -152,12 +152,13 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 settings["quiet_start"], settings["quiet_end"] = parse_window(args.quiet_hours)
             except ValueError as exc:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
-    if args.notify_address and not is_plain_address(args.notify_address):
-        raise CliError(f"--notify-address: {args.notify_address!r} is not an email address", EXIT_USAGE)
+    if args.notify_address and (problem := mail_address_problem(cfg, args.notify_address)) is not None:
+        raise CliError(f"--notify-address: {problem}", EXIT_USAGE)
     _networks(args.add_network + args.remove_network)
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
-    if not all(is_plain_address(a) for a in billing_to):
-        raise CliError(f"--billing-to: {billing_to} must be email addresses (or 'none')", EXIT_USAGE)
+    for address in billing_to:
+        if (problem := mail_address_problem(cfg, address)) is not None:
+            raise CliError(f"--billing-to: {problem} (or 'none': no billing mail)", EXIT_USAGE)
     if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing

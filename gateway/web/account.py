@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
-from gateway.adminrules import SQLITE_INT_MAX, sender_problem
-from gateway.mailheaders import is_plain_address
+from gateway.adminrules import SQLITE_INT_MAX, mail_address_problem, sender_problem
+from gateway.config import Config
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
 from gateway.web.security import Forbidden, Who, guarded
@@ -27,16 +27,17 @@ DLR_MAIL = ("none", "failed", "all")
 OVERFLOW = ("truncate", "reject")
 
 
-def _billing_to(form: FormData) -> list[str]:
-    """The CLI's `--billing-to` rule: email addresses, or `none` (billing mail off)."""
+def _billing_to(form: FormData, cfg: Config) -> list[str]:
+    """The CLI's `--billing-to` rule: mailboxes off the gateway's domains, or `none` (billing mail off)."""
     given = str(form.get("billing_to", "")).replace(",", " ").split()
     billing_to = [a for a in given if a.lower() != "none"]
-    if not all(is_plain_address(a) for a in billing_to):
-        raise Invalid(f"billing addresses: {billing_to} must be email addresses (or 'none')")
+    for address in billing_to:
+        if (problem := mail_address_problem(cfg, address)) is not None:
+            raise Invalid(f"billing addresses: {problem} (or 'none': no billing mail)")
     return billing_to
 
 
-def _settings(form: FormData, operator: bool) -> dict[str, Any]:
+def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     """The account's settings from the form. The limits are the operator's (they cap what is
     billed), and so is the sender: replies go to whoever last sent from a number (R-3), so an admin
     who could set another account's number, a premium number or the reply pool's would be mailed
@@ -67,8 +68,8 @@ def _settings(form: FormData, operator: bool) -> dict[str, Any]:
         raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")
     s["dlr_mail"] = dlr
     notify = str(form.get("notify_address", "")).strip()
-    if notify and not is_plain_address(notify):
-        raise Invalid(f"{notify!r} is not an email address")
+    if notify and (problem := mail_address_problem(cfg, notify)) is not None:
+        raise Invalid(problem)
     s["notify_address"] = notify or None
     quiet = str(form.get("quiet_hours", "")).strip()
     if quiet.lower() in ("", "none", "off"):
@@ -201,8 +202,8 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
     try:
-        new = _settings(form, who.operator)
-        billing_to = _billing_to(form)
+        new = _settings(form, who.operator, web.config)
+        billing_to = _billing_to(form, web.config)
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
     changed = [f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
