@@ -42,3 +42,13 @@ async def drained(writer: asyncio.StreamWriter, within: float, event: str, **fie
         log.warning(event, **fields, buffered=buffered, unsent=unread(writer), waited=within)
         return False
     return True
+
+
+NOT_READING = "the SMSC is not reading our answers"
+
+
+async def stalled(writer: asyncio.StreamWriter, within: float, event: str, **fields: Any) -> str | None:
+    """A link's reader over the limit: None once our answers drain, else why the SMSC is dropped."""
+    if await drained(writer, within, event, **fields, error=NOT_READING):
+        return None
+    return f"{NOT_READING} ({unread(writer)} bytes unsent after {within:g} s)"

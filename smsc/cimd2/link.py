@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import structlog
 
-from smsc.backpressure import drained, overfull
+from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
@@ -42,7 +42,6 @@ from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
-NOT_READING = "the SMSC is not reading our answers"
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
 
 
@@ -318,12 +317,11 @@ class Cimd2Link:
             while data := await conn.reader.read(65536):
                 for packet in conn.parser.feed(data):
                     self._on_packet(conn, packet)
-                within = self.cfg.response_timeout_seconds
-                if overfull(conn.writer) and not await drained(
-                    conn.writer, within, "cimd2.peer_not_reading", link=self.name, error=NOT_READING
-                ):
-                    reason, abort = NOT_READING, True
-                    break
+                if overfull(conn.writer):
+                    wait = self.cfg.response_timeout_seconds
+                    if why := await stalled(conn.writer, wait, "cimd2.peer_not_reading", link=self.name):
+                        reason, abort = why, True
+                        break
         except OSError as exc:
             reason = f"read error: {exc}"
         except Exception:

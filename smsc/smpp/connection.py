@@ -23,7 +23,7 @@ from smpplib import command_codes
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
-from smsc.backpressure import drained, overfull, unread
+from smsc.backpressure import overfull, stalled
 from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks, Outcome, SubmitResult
 from smsc.decoding import udh_fits
 from smsc.logthrottle import LogThrottle
@@ -203,13 +203,9 @@ class SmppConnection:
                 self.last_rx = self.loop.time()
                 self._frames()
                 if overfull(self.writer):  # read no more until our answers drain
-                    within = self.cfg.response_timeout_seconds
-                    error = "the SMSC is not reading our answers"
-                    if not await drained(
-                        self.writer, within, "smpp.peer_not_reading", link=self.name, error=error
-                    ):
-                        reason = f"{error} ({unread(self.writer)} bytes unsent after {within:g} s)"
-                        abort = True
+                    wait = self.cfg.response_timeout_seconds
+                    if why := await stalled(self.writer, wait, "smpp.peer_not_reading", link=self.name):
+                        reason, abort = why, True
                         break
         except LinkDown as exc:
             reason = str(exc)
