@@ -27,8 +27,9 @@ import structlog
 
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
+from gateway.linkchoice import LinkChoice
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
-from gateway.routing import LongSmsLinks, Router
+from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
@@ -49,6 +50,7 @@ class _Wait:
 
 _WAIT = _Wait()
 _NONE: frozenset[int] = frozenset()
+_NO_LINKS: frozenset[str] = frozenset()
 _Sending = Awaitable[SubmitResult] | Exception | _Wait | None
 
 
@@ -74,7 +76,7 @@ class Dispatcher:
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
-        self._long = LongSmsLinks()
+        self._choice = LinkChoice(router, self.links, self.pacers)
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
@@ -188,10 +190,10 @@ class Dispatcher:
             if part.expires_at <= now:
                 unsendable.append(part)
                 continue
-            name = self._pick(part)
+            name = self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))
             if name is not None:
                 self._start(name, part)
-            elif self._routable(part):
+            elif self._choice.routable(part):
                 kept.append(part)  # its links are full; it keeps its turn
             else:
                 unsendable.append(part)
@@ -201,29 +203,6 @@ class Dispatcher:
             self._background(self._outcomes.settle_unsendable(unsendable, now))
         if len(self._ready) < self._capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
-
-    def _routable(self, part: ClaimedPart) -> bool:
-        return any(
-            (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
-            for name in self.router.candidates(part.destination)
-        )
-
-    def _pick(self, part: ClaimedPart) -> str | None:
-        avoid = self._avoid.get(part.id, set())
-        if part.udh and (name := self._long.get(part.message_id)) is not None and name not in avoid:
-            # The link the SMS's other parts left by: wait for its window while it is up.
-            if (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE:
-                return name if self.pacers[name].free() else None
-        fallback = None
-        for name in self.router.candidates(part.destination):
-            link = self.links.get(name)
-            if link is None or link.state != LinkState.ACTIVE or not self.pacers[name].free():
-                continue
-            if name in avoid:
-                fallback = fallback or name
-                continue
-            return name
-        return fallback
 
     def _withhold_suspended(self) -> frozenset[int] | set[int]:
         """Take back the claimed parts not yet sent of an account suspended since the last look:
@@ -290,8 +269,7 @@ class Dispatcher:
         this step; the answer (or the wait for pacing) is the task's."""
         pacer = self.pacers[name]
         pacer.reserve()
-        if part.udh:
-            self._long.leaving(part.message_id, name)
+        self._choice.leaving(part, name)
         sending: _Sending = _WAIT
         if pacer.try_ready():
             try:

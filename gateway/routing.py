@@ -6,7 +6,6 @@ order, and a link that is down or has just refused a part is passed over for the
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 
 
@@ -37,27 +36,3 @@ class Router:
         """Whether any link may take `destination`: what RCPT asks of every number, so that a number
         with no link is refused at once instead of accepted and retried until it expires."""
         return bool(self._default) or any(destination.startswith(prefix) for prefix, _ in self._by_prefix)
-
-
-class LongSmsLinks:
-    """The link by which each long SMS's parts are leaving, so that its next parts take it too.
-
-    A phone joins the parts of a long SMS by their originator and reference: parts that left by two
-    SMSCs (the prefix link busy, the default link free) reach it with whatever originator each SMSC
-    puts on them, and an SMSC that rewrites it leaves the phone two halves. Kannel keeps them
-    together the same way: it splits a message on the link it routed it to. Bounded: an entry
-    outlives its message only until `size` newer long SMS have gone.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._links: OrderedDict[int, str] = OrderedDict()
-        self._size = size
-
-    def get(self, message_id: int) -> str | None:
-        return self._links.get(message_id)
-
-    def leaving(self, message_id: int, link: str) -> None:
-        self._links[message_id] = link
-        self._links.move_to_end(message_id)
-        if len(self._links) > self._size:
-            self._links.popitem(last=False)

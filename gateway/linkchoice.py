@@ -1,0 +1,64 @@
+"""Which link a claimed part leaves by: the first of its number's routes (`gateway.routing.Router`)
+that is up and has a free window place, passing over links that just refused it unless no other is
+left; a part of a long SMS waits for the link its first part took while that link is up.
+
+A phone joins the parts of a long SMS by their originator and reference: parts that left by two
+SMSCs (the prefix link busy, the default link free) reach it with whatever originator each SMSC puts
+on them, and an SMSC that rewrites it leaves the phone two halves. Kannel keeps them together the
+same way: it splits a message on the link it routed it to.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+
+from gateway.routing import Router
+from gateway.store.records import ClaimedPart
+from smsc.base import LinkState, SmscLink
+from smsc.pacing import LinkPacer
+
+# Long SMS whose link is remembered: an entry outlives its message only until this many newer
+# long SMS have gone.
+LONG_SMS_KEPT = 4096
+
+
+class LinkChoice:
+    def __init__(
+        self, router: Router, links: Mapping[str, SmscLink], pacers: Mapping[str, LinkPacer]
+    ) -> None:
+        self.router = router
+        self.links = links
+        self.pacers = pacers
+        self._long: OrderedDict[int, str] = OrderedDict()  # message id -> the link its parts leave by
+
+    def _up(self, name: str) -> bool:
+        return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
+
+    def routable(self, part: ClaimedPart) -> bool:
+        """Whether a link that may take the part is up (its links may all be full)."""
+        return any(self._up(name) for name in self.router.candidates(part.destination))
+
+    def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
+        """The link to send the part by now; None while its links are full (or down)."""
+        if part.udh and (name := self._long.get(part.message_id)) is not None and name not in avoid:
+            if self._up(name):  # the link the SMS's other parts left by: wait for its window
+                return name if self.pacers[name].free() else None
+        fallback = None
+        for name in self.router.candidates(part.destination):
+            if not self._up(name) or not self.pacers[name].free():
+                continue
+            if name in avoid:
+                fallback = fallback or name
+                continue
+            return name
+        return fallback
+
+    def leaving(self, part: ClaimedPart, name: str) -> None:
+        """The part takes a window place of `name`: the next parts of a long SMS follow it."""
+        if part.udh:
+            self._long[part.message_id] = name
+            self._long.move_to_end(part.message_id)
+            if len(self._long) > LONG_SMS_KEPT:
+                self._long.popitem(last=False)
