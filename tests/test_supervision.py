@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway import supervisor
+from gateway import dispatcher, supervisor
 from gateway.dispatcher import Dispatcher
-from gateway.store.queue import QueueRepo
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 
@@ -44,22 +43,28 @@ async def until(predicate: Any, timeout: float = 20) -> None:
 async def test_dispatcher_crash_is_logged_and_the_dispatcher_restarted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Defect: one transient OperationalError in claim_due ended the dispatcher silently.
-    original = QueueRepo.claim_due
-    failures = [1]
+    # Defect: one transient OperationalError in claim_due ended the dispatcher silently. The first
+    # claim fails each time it runs: the store runs a replayable piece again when another piece of
+    # its batch fails, and a claim failing only once was then taken the second time (no crash).
+    original = dispatcher.claimer
+    made = [0]
 
-    def flaky_claim_due(self: QueueRepo, limit: int, *, now: float | None = None) -> Any:
-        if failures[0]:
-            failures[0] -= 1
+    def flaky_claimer(store: Any, end: Any, limit: int, now: float) -> Any:
+        made[0] += 1
+        if made[0] > 1:
+            return original(store, end, limit, now)
+
+        def claim() -> Any:
             raise sqlite3.OperationalError("database is locked")
-        return original(self, limit, now=now)
 
-    monkeypatch.setattr(QueueRepo, "claim_due", flaky_claim_due)
+        return claim
+
+    monkeypatch.setattr(dispatcher, "claimer", flaky_claimer)
     with structlog.testing.capture_logs() as logs:
         async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
             assert (await gw.send(mail(to("601123456"), "Sent despite a crash"))).error is None
             await smsc.wait_for(1)
-            assert failures == [0]
+            assert made[0] >= 2  # the restarted dispatcher claimed again
             crashed = events(logs, "worker.crashed")
             assert [e["worker"] for e in crashed] == ["dispatcher"]
             assert isinstance(crashed[0]["exc_info"], sqlite3.OperationalError)  # rendered as a traceback
