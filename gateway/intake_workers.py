@@ -65,6 +65,7 @@ from typing import Any
 
 import structlog
 
+from gateway.bitelog import FaultLog
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
 from gateway.smtp.accept import Writes
@@ -158,6 +159,9 @@ class IntakeWorkers:
         self.json_logs = json_logs
         self.slots = [Slot(f"intake-{i + 1}") for i in range(config.smtp.intake_processes)]
         self.stopping = False
+        # A write failing for a reason not the store's (a bug a mail can trigger again and again):
+        # one line a second per kind, the traceback on the first.
+        self._faults = FaultLog(log)
         self._writing: set[asyncio.Future[Any]] = set()  # workers' writes being committed
         self._config_bytes = pickle.dumps(config)
 
@@ -305,7 +309,9 @@ class IntakeWorkers:
             answer: tuple[bool, object] = (True, outcome.value)  # Writes woke the dispatcher if SMS queued
         else:
             if not isinstance(outcome, _STORE_ERRORS):
-                log.error("intake.write_failed", worker=slot.name, write=name, exc_info=outcome)
+                self._faults.error(
+                    "intake.write_failed", outcome, traceback=True, worker=slot.name, write=name
+                )
             answer = (False, error_to_wire(outcome))
         if not channel.send(b"a", pack_request(request_id, answer)):
             # Its client never heard 250 and sends the mail again: the Message-ID (dedup) keeps

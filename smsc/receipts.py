@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 import structlog
 
 from smsc.base import DeliveryReport, ReportStatus
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
+# An SMSC sends the same broken receipt for every SMS: one line a second per kind of error.
+_unparseable = LogThrottle(log)
 
 # SMPP 3.4 message_state values and the receipt `stat:` words that share their meaning.
 MESSAGE_STATES: dict[int, str] = {
@@ -162,7 +165,7 @@ def parse_receipt(
     try:
         return _parse(short_message, tlvs, normalise, normalise_tlv or normalise)
     except Exception as exc:  # a receipt parser must never take the link down
-        log.warning("receipt.unparseable", error=repr(exc))
+        _unparseable.warning("receipt.unparseable", kind=type(exc).__name__, error=repr(exc))
         return None
 
 

@@ -142,6 +142,21 @@ async def test_an_unknown_operation_is_refused_and_the_worker_hears_a_failure(si
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["intake.write_failed"]
 
 
+async def test_a_write_failing_again_and_again_logs_one_line_a_second_with_the_count(
+    side: DaemonSide,
+) -> None:
+    # A mail that trips a bug in a write fails the same way each time a client retries it: 40
+    # failures made 40 error lines, each with its traceback.
+    channel = await side.open_channel()
+    with capture_logs() as logs:
+        for _ in range(40):
+            with pytest.raises(RuntimeError, match="the daemon failed the write"):
+                await asyncio.wait_for(channel.request("close", "everything"), 10)
+    lines = [e for e in logs if e["event"] == "intake.write_failed"]
+    assert 1 <= len(lines) <= 3, lines
+    assert "exc_info" in lines[0] and all("exc_info" not in e for e in lines[1:])
+
+
 async def test_a_worker_gone_before_its_answer_is_logged_and_the_write_still_commits(
     side: DaemonSide,
 ) -> None:

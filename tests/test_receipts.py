@@ -254,3 +254,21 @@ def test_the_simulators_receipts_take_the_fast_path() -> None:
     now = datetime(2025, 11, 20, 14, 30, tzinfo=UTC)
     for status in ReportStatus:
         assert _STANDARD_RE.fullmatch(receipt_text("1a2b3c", status, now, now))
+
+
+def test_a_receipt_the_parser_cannot_read_logs_one_line_a_second_not_one_per_pdu() -> None:
+    # An SMSC whose ids the link cannot key (here: a normaliser that raises) sends that receipt
+    # for every SMS: 300 receipts made 300 warnings.
+    from structlog.testing import capture_logs
+
+    def refuse(value: str) -> str:
+        raise ValueError(f"no such id {value!r}")
+
+    with capture_logs() as logs:
+        for n in range(300):
+            assert (
+                parse_receipt(short_message=f"id:{n} stat:DELIVRD".encode(), tlvs={}, normalise=refuse)
+                is None
+            )
+    lines = [e for e in logs if e["event"] == "receipt.unparseable"]
+    assert 1 <= len(lines) <= 2, len(lines)
