@@ -129,7 +129,7 @@ class Cimd2Session(SessionBase):
         elif op in (Op.DELIVER_RESP, Op.STATUS_REPORT_RESP, Op.NACK):
             self._on_answer(packet)
         elif not packet.is_response:
-            log.warning("sim.cimd2.unknown_operation", packet=packet.describe())
+            self.warn.warning("sim.cimd2.unknown_operation", packet=packet.describe())
             self.write(
                 Packet.make(Op.GENERAL_ERROR, number, (P.ERROR_CODE, 1), (P.ERROR_TEXT, error_text(1)))
             )
@@ -137,7 +137,7 @@ class Cimd2Session(SessionBase):
     def _on_login(self, packet: Packet) -> None:
         user, password = packet.get(P.USER_IDENTITY) or "", packet.get(P.PASSWORD) or ""
         if not self.core.check_login(user, password):
-            log.warning("sim.cimd2.login_refused", system_id=user)
+            self.warn.warning("sim.cimd2.login_refused", system_id=user)
             self.write(
                 Packet.make(
                     Op.LOGIN_RESP, packet.number, (P.ERROR_CODE, 100), (P.ERROR_TEXT, "invalid login")
@@ -283,9 +283,9 @@ class Cimd2Session(SessionBase):
     def _on_answer(self, packet: Packet) -> None:
         current = self._queue[0] if self._queue else None
         if current is None or packet.number != current.packet.number:
-            log.warning("sim.cimd2.stray_answer", packet=packet.describe())
+            self.warn.warning("sim.cimd2.stray_answer", packet=packet.describe())
         elif packet.op != Op.NACK and packet.op != current.packet.op + 50:
-            log.warning("sim.cimd2.wrong_answer", packet=packet.describe())
+            self.warn.warning("sim.cimd2.wrong_answer", packet=packet.describe())
         elif self._answer is not None and not self._answer.done():
             if packet.op != Op.NACK and packet.get(P.ERROR_CODE) is None:
                 # Off the queue now, not when _deliver_loop resumes: when the client's FIN came in the

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from smsc.backpressure import drained, overfull
+from smsc.logthrottle import LogThrottle
 from smsc.simulator.core import SimulatorCore, SubmittedSms, keep_recent
 
 log = structlog.get_logger(__name__)
@@ -56,6 +57,9 @@ class SessionBase:
         self.system_id = ""
         self.closed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # What a client can repeat per PDU (garbage, unknown commands, bad logins, stray answers):
+        # one line a second per kind, the rest counted, as the gateway's links log an SMSC's floods.
+        self.warn = LogThrottle(log)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run `coro` for as long as the session lives (close cancels it)."""
@@ -102,6 +106,7 @@ class SessionBase:
         if self.closed.is_set():
             return
         self.closed.set()
+        self.warn.flush()
         self.core.unregister(self)  # type: ignore[arg-type]  # each subclass is a SimSession
         for key in self.take_unacknowledged():
             self.hold(key)

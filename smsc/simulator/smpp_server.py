@@ -153,7 +153,7 @@ class SmppSession(SessionBase):
         self.server.stats.commands[name or "unknown"] += 1
         self.server.changed()
         if name is None:
-            log.warning("sim.smpp.unknown_command", command_id=f"0x{command_id:08X}")
+            self.warn.warning("sim.smpp.unknown_command", command_id=f"0x{command_id:08X}")
             if not command_id & 0x80000000:
                 self.nack(seq, ESME_RINVCMDID)
             return
@@ -165,7 +165,7 @@ class SmppSession(SessionBase):
         if name == "submit_sm":
             pdu = decode_sm(raw)
             if isinstance(pdu, PduError):
-                log.warning("sim.smpp.bad_pdu", command=name, error=pdu.reason)
+                self.warn.warning("sim.smpp.bad_pdu", command=name, error=pdu.reason)
                 self.nack(seq, pdu.status)
                 return
         elif name not in _BODILESS:
@@ -175,7 +175,7 @@ class SmppSession(SessionBase):
                 self.nack(seq, ESME_RINVCMDID)
                 return
             except Exception as exc:
-                log.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
+                self.warn.warning("sim.smpp.bad_pdu", command=name, error=repr(exc))
                 self.nack(seq, ESME_RUNKNOWNERR)
                 return
         if name in BIND_MODES:
