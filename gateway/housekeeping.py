@@ -11,6 +11,8 @@ scheduler jobs, whose failures would only be logged. Their writes go through the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import time
@@ -21,6 +23,7 @@ from typing import Any
 import structlog
 
 from gateway import reassembly
+from gateway.bitelog import FaultLog
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
@@ -214,13 +217,43 @@ def status_line(status: dict[str, Any]) -> str:
 
 
 def write_status(path: Path, data: dict[str, Any]) -> None:
-    """Replace the status file whole (a reader never sees half of it), private like the database."""
+    """Replace the status file whole (a reader never sees half of it), private like the database.
+
+    On a full disk the new file cannot be created, and `smsgw status` said "not answering" while the
+    daemon ran on, refusing mail with 452: the one moment its report matters most. The file is
+    then overwritten in place, in the blocks it already has (padded with spaces, which JSON
+    ignores, so no truncation is needed)."""
+    text = json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data})
     tmp = path.with_suffix(".tmp")
     try:
-        write_private(tmp, json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data}))
+        write_private(tmp, text)
         tmp.replace(path)
+        return
+    except OSError as exc:
+        failed = exc
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    if failed.errno in (errno.ENOSPC, errno.EDQUOT) and _overwrite(path, text):
+        return
+    _status_faults.warning("status.write_failed", failed, path=str(path), error=str(failed))
+
+
+def _overwrite(path: Path, text: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
-        log.warning("status.write_failed", path=str(path))
+        return False
+    try:
+        data = text.encode().ljust(os.fstat(fd).st_size, b" ")
+        return os.pwrite(fd, data, 0) == len(data)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# Written every few seconds: a disk that stays full must not log a line each time.
+_status_faults = FaultLog(log)
 
 
 def remove_status(path: Path) -> None:

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from gateway.config import load_config
-from gateway.housekeeping import read_status
+from gateway.housekeeping import read_status, write_status
 from gateway.smtp import replies
 from gateway.store import trouble
 from tests.conftest import Running, config_text, mail, make_config, running_gateway
@@ -85,3 +86,25 @@ async def test_smsgw_status_says_the_store_is_failing(tmp_path: Path) -> None:
     assert "daemon    running" in res.stdout
     assert "store     failing since " in res.stdout, res.stdout
     assert ": database or disk is full, 1 failed write(s); new mail is refused" in res.stdout
+
+
+def test_the_status_file_is_kept_current_when_the_disk_has_no_room_for_a_new_one(tmp_path: Path) -> None:
+    # The new status is written beside the old and renamed over it; on a full disk that write fails
+    # (ENOSPC, here from /dev/full behind the temporary file's name) and `smsgw status` said "not
+    # answering" 30 s later, while the daemon ran on. The old file's blocks take the new status.
+    path = tmp_path / "status.json"
+    write_status(path, {"queued": 1, "links": {"sim": {"state": "active", "detail": "x" * 300}}})
+    (tmp_path / "status.tmp").symlink_to("/dev/full")
+    write_status(path, {"queued": 7, "links": {}, "store": "failing"})
+    status = read_status(tmp_path)
+    assert status is not None and status["queued"] == 7 and status["store"] == "failing"
+    assert time.time() - status["updated_at"] < 60
+
+    # No old file to take it: the failure is logged, once a second at most, and names the error.
+    (tmp_path / "other.tmp").symlink_to("/dev/full")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):
+            write_status(tmp_path / "other.json", {"queued": 1})
+            (tmp_path / "other.tmp").symlink_to("/dev/full")  # (the failed write removed it)
+    lines = [e for e in logs if e["event"] == "status.write_failed"]
+    assert 1 <= len(lines) <= 2 and "No space left" in lines[0]["error"]
