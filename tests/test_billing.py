@@ -271,6 +271,11 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
         and store.accounts.get_account("acme").notify_address is None
     )
     assert main([*c, "user", "add", "x@acme.pl\r\nBcc: y@evil.example", "--account", "acme"]) == 2
+    # A user on the gateway's own domain would never see the phones' answers: they come back, refused.
+    capsys.readouterr()
+    assert main([*c, "user", "add", "623000001@sms.example.com", "--account", "acme"]) == 2
+    assert "would loop" in capsys.readouterr().err
+    assert store.accounts.find_user("623000001@sms.example.com") is None
     assert store.accounts.billing_addresses(acme) == [] and store.accounts.find_user("x@acme.pl") is None
     assert main([*c, "billing", "run", "--month", "2026-13"]) == 2
 

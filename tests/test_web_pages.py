@@ -115,6 +115,13 @@ async def test_account_page_sets_billing_addresses_and_the_cli_only_settings(web
         injected = "x@acme.example\nBcc: y@evil.example"
         r = await c.post("/users", data={"csrf": users_token, "action": "add", "email": injected})
         assert r.status_code == 400 and "is not an email address" in r.text
+        # A user on the gateway's own domain: the phones' answers to that user would come back to
+        # the gateway and be refused; the user would never see one.
+        r = await c.post(
+            "/users", data={"csrf": users_token, "action": "add", "email": "623@sms.example.com"}
+        )
+        assert r.status_code == 400 and "would loop" in r.text
+        assert accounts.find_user("623@sms.example.com") is None
         data = {**form, "csrf": token, "billing_to": "books@acme.example, cfo@acme.example", "bulk": "on"}
         r = await c.post("/account", data={**data, "monthly_limit": "5", "daily_limit": "1"})
         assert r.status_code == 200 and 'value="books@acme.example cfo@acme.example"' in r.text

@@ -244,6 +244,10 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
             f"EMAIL {args.email!r} is not a plain email address (user@domain, without a display name)",
             EXIT_USAGE,
         )
+    if (problem := mail_address_problem(cfg, args.email)) is not None:
+        # Answers by SMS and the gateway's notices go to the user's address: on the gateway's own
+        # domain they come back to it and are refused, and the user never sees one.
+        raise CliError(f"EMAIL {problem}", EXIT_USAGE)
     user = open_store(cfg, must_exist=True).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")
     return 0

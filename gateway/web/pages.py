@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from acl.limits import period_keys
 from acl.passwords import hash_password
-from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value
+from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, mail_address_problem
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.web.repo import needing_attention, states_since
@@ -168,6 +168,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             acc = account_for(request, who, str(form.get("account", "")))
             if not is_plain_address(email):
                 raise Invalid(f"{email!r} is not an email address")
+            if (problem := mail_address_problem(web.config, email)) is not None:
+                raise Invalid(f"the user's answers and notices go to that address: {problem}")
             if not who.operator:
                 _within_account(accounts, acc.name, email)
             try:
