@@ -67,7 +67,10 @@ MEANINGS: dict[str, str] = {
     ),
     "smtp.max_connections": "SMTP sessions on both listeners together; keep below the unit's LimitNOFILE",
     "smtp.max_connections_per_address": "sessions per IPv4 address or IPv6 /64",
-    "smtp.max_commands_without_mail": "commands in a session without a mail accepted before it is closed",
+    "smtp.max_commands_without_mail": (
+        "commands other than RCPT (up to 2,000 of those) in a session without a mail accepted"
+        " before it is closed"
+    ),
     "smtp.intake_processes": "worker processes serving the relay port (SMTP, MIME, acceptance) on"
     " more cores; 0 keeps it in the daemon's process. Each enforces the connection limits on its own",
     "mail.relay": 'relay for bounces, notices, replies (HOST:PORT), or "maildir:DIR" for files',

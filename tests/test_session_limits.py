@@ -191,3 +191,41 @@ async def test_a_mail_starts_the_command_count_afresh(tmp_path: Path, tls_pair: 
         codes = await blocking(session)
         assert gw.store.admin.count_messages() == 3
     assert set(codes) == {250}
+
+
+async def test_three_hundred_recipients_in_one_transaction_are_not_taken_for_a_command_loop(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # A client that puts every recipient in one transaction hears 452 past the relay's 100 and
+    # sends the rest again (RFC 5321 4.5.3.1.10). Counted with NOOPs, its 248th RCPT closed the
+    # session with 421 and the 100 taken were lost: nothing was sent, again at every retry.
+    numbers = [f"60200{n:04d}@{DOMAIN}" for n in range(300)]
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+
+        def session() -> dict[str, tuple[int, bytes]]:
+            with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as c:
+                return c.sendmail(STAFF, numbers, mail(numbers[0], "Board at 9").as_bytes())
+
+        refused = await blocking(session)
+        assert len(refused) == 200 and {code for code, _ in refused.values()} == {452}
+        assert gw.store.admin.count_messages() == 100
+
+        def pipelined(rcpts: int) -> list[str]:
+            # RCPT lines split across segments at every point still count as RCPTs.
+            with dial(gw.port) as s:
+                read_reply(s)
+                lines = b"EHLO x\r\nMAIL FROM:<" + STAFF.encode() + b">\r\n"
+                lines += b"".join(b"RCPT TO:<%s>\r\n" % numbers[n % 300].encode() for n in range(rcpts))
+                lines += b"QUIT\r\n"
+                for i in range(0, len(lines), 7):
+                    s.sendall(lines[i : i + 7])
+                answers = []
+                while reply := read_reply(s):
+                    answers.append(reply)
+                return answers
+
+        answers = await blocking(lambda: pipelined(500))
+        assert answers[-1].startswith("221") and not any(a.startswith("421") for a in answers)
+        # Endless RCPTs without a mail are still a loop: closed past 2,000.
+        answers = await blocking(lambda: pipelined(2100))
+        assert answers[-1] == replies.TOO_MANY_COMMANDS

@@ -27,6 +27,11 @@ log = structlog.get_logger(__name__)
 # RFC 5321 4.5.3.1.4 allows 512 octets per command line (aiosmtpd checks that once a line is in);
 # RFC 4954 4 raises it to 12288 for AUTH and its responses, so that is what may be buffered.
 COMMAND_LINE_CAP = 12288
+# RCPT lines are counted apart from the other commands: a client that puts 300 recipients in one
+# transaction hears 452 past the relay's 100 (RFC 5321 4.5.3.1.10) and sends the rest in the next,
+# but counted with NOOPs its 248th RCPT closed the session and the 100 taken were lost with it.
+# Postfix takes 1,000 recipients per transaction (smtpd_recipient_limit) and counts the rest.
+RCPT_LINES_CAP = 2000
 
 
 @dataclass(slots=True)
@@ -102,7 +107,9 @@ class GuardedSMTP(LeanSMTP):
         self._in_data = False
         self._data_started = False
         self._partial = 0  # octets of the line not yet ended
-        self._lines = 0  # lines since the session began or its last mail transaction
+        self._lines = 0  # lines since the session began or its last mail transaction, but RCPTs
+        self._rcpts = 0  # RCPT lines since then
+        self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
 
     # ---- connections -----------------------------------------------------------------------
 
@@ -144,15 +151,21 @@ class GuardedSMTP(LeanSMTP):
             if self._partial + end - start > COMMAND_LINE_CAP:
                 self._close_with(replies.LINE_TOO_LONG, "command_line")
                 return
-            self._partial = 0
-            self._lines += 1
+            head = (self._head + data[start : start + 4]) if self._head else data[start : start + 4]
+            if head[:4].upper() == b"RCPT":
+                self._rcpts += 1
+            else:
+                self._lines += 1
+            self._partial, self._head = 0, b""
             start = end + 1
+        if start < len(data):
+            self._head = (self._head + data[start : start + 4])[:4]
         self._partial += len(data) - start
         if self._partial > COMMAND_LINE_CAP:
             self._close_with(replies.LINE_TOO_LONG, "command_line")
             return
-        if self._lines > self.guard.max_commands:
-            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=self._lines)
+        if self._lines > self.guard.max_commands or self._rcpts > RCPT_LINES_CAP:
+            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=self._lines, rcpts=self._rcpts)
             return
         super().data_received(data)
 
@@ -165,7 +178,7 @@ class GuardedSMTP(LeanSMTP):
             self._in_data = False
             self._set_line_limit(COMMAND_LINE_CAP + 2)
             if self._data_started:
-                self._lines = 0  # a mail went through: the session is doing real work
+                self._lines = self._rcpts = 0  # a mail went through: the session is doing real work
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str) and status.startswith("354"):
