@@ -30,6 +30,10 @@ _REPLY_PREFIX = re.compile(
 )
 
 
+# Exchange keeps a conversation's topic up to 255 characters; only the Subject is cut shorter.
+TOPIC_MAX = 255
+
+
 def reply_topic(subject: str) -> str:
     """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
     while (m := _REPLY_PREFIX.match(subject)) is not None:
@@ -91,7 +95,8 @@ def sms_reply(
         title = reply_title(name)
     elif any(re.search(rf"(?<!\d){re.escape(n)}(?!\d)", original) for n in (name, local)):
         title = original  # names the phone already (the fallback's "SMS from … to …")
-        topic_of_answer = without_reply_title(original)  # the user's Reply to one of our reply mails
+        # the user's Reply to one of our reply mails
+        topic_of_answer = without_reply_title(h.text(subject or "", limit=TOPIC_MAX))
         if topic_of_answer != original:
             topic = reply_topic(topic_of_answer)  # else every later answer left Outlook's thread
     else:
@@ -99,7 +104,8 @@ def sms_reply(
         # clients that group by topic (Outlook, Exchange) put it with the user's mail.
         suffix = f" ({reply_title(name)})"
         cut = h.text(subject or "", limit=h.SUBJECT_MAX - len(suffix) - 4)
-        topic = reply_topic(cut)
+        # Whole: Outlook compares it with the topic it stored for the user's mail, which is not cut.
+        topic = reply_topic(h.text(subject or "", limit=TOPIC_MAX))
         prefixed = cut[:3].casefold() in ("re:", "aw:", "sv:") or cut[:4].casefold() == "odp:"
         title = f"{cut}{suffix}" if prefixed else f"Re: {cut}{suffix}"
     msg["Subject"] = title

@@ -167,3 +167,22 @@ def test_a_reply_mail_subject_names_the_phone_once(phone: str, shown: str, subje
         in_reply_to=None,
     )
     assert parsed(raw)["Subject"] == title
+
+
+async def test_a_long_subject_keeps_its_whole_topic_for_outlook(tmp_path: Path) -> None:
+    # The Subject of the answer mail is cut to fit "(SMS from …)"; its Thread-Topic was cut with it,
+    # so it no longer matched the topic Outlook stored for the user's mail and the thread split.
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    topic = "Zażółć gęślą jaźń – bardzo długi temat wiadomości o spotkaniu zarządu w przyszłym tygodniu"
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        first = mail(f"601123456@{DOMAIN}", body="Proszę o potwierdzenie", subject=f"RE: Odp: {topic}")
+        assert (await gw.send(first)).error is None
+        await gw.until(lambda: len(core.records) >= 1)
+        command = {"op": "mo", "reply_to_last": True, "text": "Potwierdzam"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await sink.wait(1)
+        reply = parsed(sink.messages[0][2])
+        assert reply["Thread-Topic"] == topic
+        assert reply["Subject"].endswith("… (SMS from +48 601 123 456)")  # the subject is still cut
