@@ -601,3 +601,25 @@ def test_deeply_nested_multipart_is_refused_or_read() -> None:
         read_mail(nested(1500))
     assert refused.value.reply == "554 5.6.0 Message could not be read: MIME nesting too deep"
     assert [(e["event"], e["log_level"]) for e in logs] == [("intake.too_deep", "info")]  # not a crash
+
+
+@pytest.mark.parametrize(
+    ("encoding", "ctype"),
+    [
+        ("iso-8859-2", "text/plain; charset=iso-8859-2"),
+        ("cp1250", "text/plain; charset=iso-8859-2"),  # Outlook's mix-up: the C1 check still catches it
+        ("iso-8859-2", 'multipart/alternative; boundary="b"'),
+    ],
+    ids=["latin2", "cp1250-labelled-latin2", "latin2-in-a-part"],
+)
+def test_a_raw_8bit_subject_is_read_in_the_body_charset_first(encoding: str, ctype: str) -> None:
+    # windows-1250, the first fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an
+    # error: the SMS said "gę¶l±" although the mail declared its charset.
+    subject = "Zażółć gęślą".encode(encoding)
+    if ctype.startswith("multipart"):
+        body = b"--b\nContent-Type: text/plain; charset=iso-8859-2\n\n" + "Ćma śpi.".encode(encoding)
+        body += b"\n--b--\n"
+        got = read_mail(mail(body, subject=subject, ctype=ctype, cte=""))
+    else:
+        got = read_mail(mail("Ćma śpi.".encode(encoding), subject=subject, ctype=ctype))
+    assert got.subject == "Zażółć gęślą" and got.body == "Ćma śpi."

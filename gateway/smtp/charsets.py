@@ -114,10 +114,14 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 
 
-def decode_header(value: str, fallbacks: tuple[str, ...]) -> str:
-    """A raw header value (surrogate-escaped 8-bit allowed) → one line of text."""
+def decode_header(value: str, fallbacks: tuple[str, ...], declared: str | None = None) -> str:
+    """A raw header value (surrogate-escaped 8-bit allowed) → one line of text.
+
+    Raw 8-bit is tried as `declared` (the mail's body charset) first, as Thunderbird does: a client
+    that writes its headers raw writes them in its body's charset, and windows-1250, the first
+    fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an error."""
     if not value.isascii():
-        value = decode_text(_to_bytes(value), None, fallbacks)
+        value = decode_text(_to_bytes(value), declared, fallbacks)
     value = value.replace("\n", "")
     if "=?" in value:
         value = _decode_words(value, fallbacks)

@@ -111,13 +111,22 @@ class _Ctx:
     encrypted: bool = False
 
 
+def _body_charset(msg: Message) -> str | None:
+    """The charset the mail's first text part declares (what raw 8-bit headers were written in)."""
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and (charset := part.get_content_charset()):
+            return charset
+    return None
+
+
 def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
     heads: dict[str, str] = {}
     for name, value in msg.raw_items():
         heads.setdefault(name.lower(), value)
     fallbacks = opts.charset_fallbacks or ("utf-8",)
-    subject = decode_header(heads.get("subject", ""), fallbacks)
+    subject = heads.get("subject", "")
+    subject = decode_header(subject, fallbacks, None if subject.isascii() else _body_charset(msg))
     ctx = _Ctx(fallbacks)
     found = _body(msg, ctx, 0)
     tnef = read_tnef(ctx.tnef[0], ctx.fallbacks, ctx.notes, want_body=found is None) if ctx.tnef else None
