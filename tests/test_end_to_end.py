@@ -240,3 +240,33 @@ async def test_a_person_whose_mail_looks_like_an_out_of_office_reply_hears_it_wa
         assert notice["Subject"] == "Not sent as SMS: Nieobecność jutro"
         assert notice["Auto-Submitted"] == "auto-replied"
         assert "+48601123456" in notice.get_content() and "another subject" in notice.get_content()
+
+
+async def test_a_mail_rule_sending_the_gateways_own_notices_back_to_a_phone_is_not_an_sms_loop(
+    tmp_path: Path,
+) -> None:
+    # "Forward everything to my phone" in Exchange, with delivery confirmations on: each
+    # confirmation was forwarded to the phone's address, became an SMS, whose confirmation was
+    # forwarded again, until the identical-SMS rule refused the fourth. A forward keeps the
+    # gateway's address in its quoted header block; a redirect keeps its From.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        own = gw.config.mail.from_address
+        notice = "Your SMS to +48601123456 was delivered (1 part(s))."
+        forward = mail(
+            to("601123456"),
+            f"\n\nFrom: SMS gateway <{own}>\nSent: Monday, 30 November 2026 10:00\nTo: {STAFF}\n"
+            f"Subject: SMS delivered to +48601123456\n\n{notice}\n",
+            subject="FW: SMS delivered to +48601123456",
+        )
+        forward["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
+        redirect = mail(to("601123457"), notice, subject="SMS delivered to +48601123457")
+        redirect.replace_header("From", f"SMS gateway <{own}>")
+        # A person's mail forwarded by the same rule is what the rule is for: it is sent.
+        wanted = mail(to("601123458"), "\n\nFrom: Boss <boss@acme.example>\n\nCall me", subject="FW: Urgent")
+        wanted["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
+        for msg in (forward, redirect, wanted):
+            assert (await gw.send(msg)).error is None
+        await smsc.wait_until(lambda: any("Urgent" in s.text for s in smsc.received))
+        assert [s.destination[-3:] for s in smsc.received] == ["458"]
+        recorded = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchall()
+        assert [r[0] for r in recorded][:2] == ["the gateway's own notice, sent back by a mail rule"] * 2

@@ -49,6 +49,7 @@ def compose(
         separator=cfg.gateway.subject_separator,
         end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker) or None,
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
+        own_address=cfg.mail.from_address,
     )
     try:
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)

@@ -51,6 +51,7 @@ class IntakeOptions:
     separator: str = ": "
     end_marker: str | None = "END"
     charset_fallbacks: tuple[str, ...] = ("utf-8", "windows-1250", "iso-8859-2")
+    own_address: str | None = None  # the gateway's From: its notices sent back are machine mail
 
 
 class MailText(pydantic.BaseModel):
@@ -145,7 +146,12 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         ctx.notes.append("HTML converted")
     body_text = normalize(found.text[:_MAX_BODY]) if found else ""
     automatic = automail.machine_reason(
-        msg, subject, body=body_text, tnef_class=tnef.msg_class if tnef else None, empty_sender=empty_sender
+        msg,
+        subject,
+        body=body_text,
+        tnef_class=tnef.msg_class if tnef else None,
+        empty_sender=empty_sender,
+        own_address=opts.own_address,
     )
     cleaned = clean_body(body_text, opts.end_marker)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
