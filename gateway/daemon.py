@@ -46,6 +46,7 @@ from gateway.store.db import Store
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
+from smsc.logthrottle import flush_all
 from smsc.pacing import LinkPacer
 
 if TYPE_CHECKING:
@@ -345,6 +346,7 @@ class Daemon:
                 log.info("smtp.sessions_closed", sessions=closed)
             self.store.close()
             remove_status(status_path)  # after the last write of it: `status` says "not running" now
+            flush_all()
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
             raise self.store.db.replaced_error()

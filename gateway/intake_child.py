@@ -39,6 +39,7 @@ from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
+from smsc.logthrottle import flush_all
 
 log = structlog.get_logger(__name__)
 
@@ -215,6 +216,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     _send_counts(channel, gate.replies)
     channel.framed.close()
     store.close()
+    flush_all()
     log.info("intake.worker_stopped")
 
 

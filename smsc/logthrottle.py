@@ -11,10 +11,21 @@ The gateway's limits log through it too (`gateway.bitelog`).
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 INTERVAL = 1.0
+
+# Every throttle of the process, so that a stop can say the counts still held back (`flush_all`).
+_LIVE: weakref.WeakSet[LogThrottle] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """At a process's stop: log the counts every throttle still holds, which no next line would say
+    (a connection's own throttle says them when it ends; the process-wide ones had no such moment)."""
+    for live in list(_LIVE):
+        live.flush()
 
 
 class LogThrottle:
@@ -22,7 +33,7 @@ class LogThrottle:
 
     `clock` is injectable (monotonic seconds) so that tests need not sleep through the interval."""
 
-    __slots__ = ("_clock", "_held", "_log", "_next", "interval")
+    __slots__ = ("__weakref__", "_clock", "_held", "_log", "_next", "interval")
 
     def __init__(
         self, logger: Any, interval: float = INTERVAL, clock: Callable[[], float] = time.monotonic
@@ -33,6 +44,7 @@ class LogThrottle:
         self._next: dict[str, float] = {}
         # Per kind: (lines held back, level and event of the last one, its fields).
         self._held: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
+        _LIVE.add(self)
 
     def warning(self, event: str, *, kind: str | None = None, **fields: Any) -> None:
         self.emit("warning", event, kind=kind, **fields)

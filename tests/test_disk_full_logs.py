@@ -123,3 +123,18 @@ async def test_premium_answers_a_read_only_store_turns_away_log_a_line_a_second(
     assert told(found) == 50
     w.store.db.conn.execute("PRAGMA query_only = OFF")
     w.store.close()
+
+
+async def test_a_stop_during_a_flood_still_says_how_many_were_refused(tmp_path: Path) -> None:
+    # The counts a throttle holds are said by its next line or once the failures pause; a daemon
+    # stopped within that second lost them, and the log then told of fewer refusals than there were.
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(make_config(tmp_path, smsc_port=free_port())) as gw:
+            fill_store(gw)
+            msg = mail(to("601123456"), "no room for this " * 90)
+            refused = 0
+            for _ in range(30):
+                refused += smtp_code(await gw.send(msg)) == 452
+            # stopped at once, within the throttle's second
+    assert refused >= 10, refused
+    assert told(lines(logs, "smtp.store_failed")) == refused
