@@ -196,6 +196,19 @@ async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> N
         other = await gw.send(mail(to("601123457"), "Buy now!"))
         assert other.error is None  # the rule is per number
         await smsc.wait_for(4)
+        # A group mail with that number among others: refused whole, the others got nothing. Now
+        # only that number is left out, and the sender is told which (once, not at each retry).
+        group = [to("601123456"), to("601123458"), to("601123459")]
+        msg = mail(group, "Buy now!", Message_ID="<group@acme.example>")
+        for _ in range(2):
+            assert (await gw.send(msg, group)).error is None
+        await smsc.wait_for(6)
+        await asyncio.sleep(0.3)
+        assert sorted(s.destination for s in smsc.received[4:]) == ["+48601123458", "+48601123459"]
+        told = gw.store.db.conn.execute("SELECT rcpt, content FROM outbox WHERE kind = 'not-sent'").fetchall()
+        assert len(told) == 1 and told[0][0] == STAFF
+        notice = email.message_from_bytes(told[0][1], policy=policy.default)
+        assert "+48601123456" in notice["Subject"] and "identical" in notice.get_content()
 
 
 async def test_stop_answer_opts_the_number_out_across_restarts(tmp_path: Path) -> None:

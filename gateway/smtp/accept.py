@@ -156,6 +156,17 @@ def accept_now(
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
         limits = limits.without(reached)  # a client's retry of a mail taken already is not refused
+        blocked = _identical_blocked(store, limits)
+        if blocked and len(blocked) == len(limits.numbers) and not reached:  # (else a retry: as before)
+            return AcceptResult(None, [], refused=_identical_reply(limits, blocked[0]))
+        if blocked:
+            # Only those numbers: a group mail to three, one of which had its three identical SMS
+            # today, was refused whole, and the other two got nothing. Its sender is told which.
+            limits = limits.without(set(blocked))
+            kept = [m for m in acceptance.messages if m.recipient not in blocked]
+            if not store.queue.recorded_before(acceptance.dedup_key):  # a retry: told already
+                notices = [*notices, _identical_notice(limits, acceptance, blocked)]
+            acceptance = replace(acceptance, messages=kept)
         refusal = _refusal(store, limits) if limits.numbers else None
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
@@ -174,14 +185,35 @@ def accept_now(
     return result
 
 
+def _identical_blocked(store: Store, limits: Limits) -> list[str]:
+    """The numbers that had their identical SMS of the day already (R-2.4's operator rule)."""
+    count, text, since = store.policy.identical_count, limits.text, limits.day_start
+    return [n for n in limits.numbers if count(n, text, since) >= limits.identical_per_day]
+
+
+def _identical_reply(limits: Limits, number: str) -> str:
+    return (
+        f"550 5.7.1 More than {limits.identical_per_day} identical SMS to {number} today"
+        " are not allowed (operator anti-spam rule)"
+    )
+
+
+def _identical_notice(limits: Limits, acceptance: Acceptance, blocked: list[str]) -> Notice:
+    rcpt = acceptance.mail_from
+    content = notify.notice(
+        sender=limits.notice_from,
+        rcpt=rcpt,
+        domain=limits.hostname,
+        subject=f"Not sent as SMS to {', '.join(blocked)}: {acceptance.subject or '(no subject)'}",
+        content=f"Your mail was sent as SMS to {', '.join(limits.numbers)}, but not to {', '.join(blocked)}:"
+        f" more than {limits.identical_per_day} identical SMS to one number a day are not allowed"
+        " (operator anti-spam rule). Change the text, or send it again tomorrow.",
+    )
+    return Notice("not-sent", limits.notice_from, rcpt, content)
+
+
 def _refusal(store: Store, limits: Limits) -> str | None:
-    """The SMTP reply refusing the mail, or None; a limit refusal tells the user once per period."""
-    for number in limits.numbers:
-        if store.policy.identical_count(number, limits.text, limits.day_start) >= limits.identical_per_day:
-            return (
-                f"550 5.7.1 More than {limits.identical_per_day} identical SMS to {number} today"
-                " are not allowed (operator anti-spam rule)"
-            )
+    """The SMTP reply refusing the mail for a quota, or None; it tells the user once per period."""
     # A quota without a limit can refuse nothing: its counter is charged, not read.
     used = [(q, store.accounts.usage(q.scope, q.key)) for q in limits.quotas if q.limit is not None]
     exceeded = first_exceeded(used, limits.needed)
