@@ -10,8 +10,9 @@ same way: it splits a message on the link it routed it to.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 
 from gateway.routing import Router
@@ -22,16 +23,31 @@ from smsc.pacing import LinkPacer
 # Long SMS whose link is remembered: an entry outlives its message only until this many newer
 # long SMS have gone.
 LONG_SMS_KEPT = 4096
+# After a start the links connect in any order: for this long, the rest of a long SMS waits for the
+# link its first parts took even while that link is not up yet, instead of leaving by the first up.
+START_GRACE_SECONDS = 10.0
 
 
 class LinkChoice:
     def __init__(
-        self, router: Router, links: Mapping[str, SmscLink], pacers: Mapping[str, LinkPacer]
+        self,
+        router: Router,
+        links: Mapping[str, SmscLink],
+        pacers: Mapping[str, LinkPacer],
+        taken: Callable[[int], str | None] = lambda _message_id: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
         self.links = links
         self.pacers = pacers
-        self._long: OrderedDict[int, str] = OrderedDict()  # message id -> the link its parts leave by
+        # The link an SMSC took earlier parts of a message by, from the store (`QueueRepo.link_taken`):
+        # kept in memory alone, the map was empty after every start, and the rest of a long SMS
+        # half sent before a restart left by another link.
+        self._taken = taken
+        self._clock = clock
+        self._started = clock()
+        # message id -> the link its parts leave by ("": none has left yet)
+        self._long: OrderedDict[int, str] = OrderedDict()
 
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
@@ -42,9 +58,11 @@ class LinkChoice:
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
         """The link to send the part by now; None while its links are full (or down)."""
-        if part.udh and (name := self._long.get(part.message_id)) is not None and name not in avoid:
+        if part.udh and (name := self._first_link(part.message_id)) and name not in avoid:
             if self._up(name):  # the link the SMS's other parts left by: wait for its window
                 return name if self.pacers[name].free() else None
+            if name in self.links and self._clock() - self._started < START_GRACE_SECONDS:
+                return None  # just started: it may not have connected yet
         fallback = None
         for name in self.router.candidates(part.destination):
             if not self._up(name) or not self.pacers[name].free():
@@ -55,10 +73,20 @@ class LinkChoice:
             return name
         return fallback
 
+    def _first_link(self, message_id: int) -> str:
+        name = self._long.get(message_id)
+        if name is None:  # not seen since the start (or pushed out): the store knows
+            name = self._long[message_id] = self._taken(message_id) or ""
+            self._trim()
+        return name
+
+    def _trim(self) -> None:
+        if len(self._long) > LONG_SMS_KEPT:
+            self._long.popitem(last=False)
+
     def leaving(self, part: ClaimedPart, name: str) -> None:
         """The part takes a window place of `name`: the next parts of a long SMS follow it."""
         if part.udh:
             self._long[part.message_id] = name
             self._long.move_to_end(part.message_id)
-            if len(self._long) > LONG_SMS_KEPT:
-                self._long.popitem(last=False)
+            self._trim()

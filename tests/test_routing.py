@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,31 @@ async def test_shipped_config_switched_to_cimd2_reaches_the_simulator(tmp_path: 
         await gw.until(lambda: gw.states() == ["delivered"])
         record = json.loads((tmp_path / "sim.jsonl").read_text().splitlines()[0])
         assert record["protocol"] == "cimd2" and record["text"] == "Over CIMD2 with ąę"
+
+
+async def test_the_rest_of_a_long_sms_half_sent_before_a_restart_leaves_by_the_same_link(
+    tmp_path: Path,
+) -> None:
+    # The link the first parts took was remembered in memory alone: after a restart (crash or
+    # upgrade) the rest left by whichever link came up first, and an SMSC that rewrites the
+    # originator left the phone two halves. The store knows which link took them.
+    text = "Zebranie przeniesione na czwartek o 10:00 w sali B. " * 6  # three parts
+    port_a, port_b = free_port(), free_port()
+    async with HappySMSC(port=port_b) as b:
+        slow = two_links(tmp_path, port_a, port_b).replace("max_per_second = 1000", "max_per_second = 0.2")
+        async with running_gateway(parse_config(slow, base_dir=tmp_path)) as gw:
+            await gw.send(mail(to("601123456"), text))  # the prefix link is down: the backup takes it
+            await b.wait_for(1)
+            taken = "SELECT COUNT(*) FROM parts WHERE state IN ('submitted', 'delivered')"
+            await gw.until(lambda: gw.store.db.conn.execute(taken).fetchone()[0] >= 1)
+        # Stopped while the backup's pacing held part 2 (one part per 5 s). Restarted with the
+        # prefix link up at once, first in the routes, and the backup a second later: parts 2
+        # and 3 still go by the backup.
+    async with HappySMSC(port=port_a) as a:
+        async with running_gateway(parse_config(two_links(tmp_path, port_a, port_b), base_dir=tmp_path)):
+            await a.wait_until(lambda: bool(a.sessions), timeout=10)
+            await asyncio.sleep(1.0)
+            async with HappySMSC(port=port_b) as b2:
+                await b2.wait_for(2, timeout=20)
+                assert a.received == []
+                assert [s.destination[-9:] for s in b2.received] == ["601123456"] * 2

@@ -122,6 +122,16 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
     def _account_ids(self) -> tuple[int, ...]:
         return tuple(r[0] for r in self.conn.execute("SELECT id FROM accounts"))
 
+    def link_taken(self, message_id: int) -> str | None:
+        """The link an SMSC took a part of this message by: where its other parts must go, also
+        after a restart (`gateway.linkchoice`)."""
+        row = self.conn.execute(
+            "SELECT link FROM parts WHERE message_id = ? AND link IS NOT NULL"
+            " AND state IN ('submitted', 'delivered', 'unreported') LIMIT 1",
+            (message_id,),
+        ).fetchone()
+        return row[0] if row else None
+
     def next_due_at(self) -> float | None:
         row = self.conn.execute(
             "SELECT MIN(next_attempt_at) FROM parts WHERE state IN ('queued', 'deferred')"
