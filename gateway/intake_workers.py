@@ -258,13 +258,21 @@ class IntakeWorkers:
         slot.channel = channel
         try:
             while not channel.closed.done():
-                left = heard + HEARTBEAT_TIMEOUT_SECONDS - loop.time()
+                looked = loop.time()
+                left = heard + HEARTBEAT_TIMEOUT_SECONDS - looked
                 if left <= 0:
                     log.error("intake.worker_silent", worker=slot.name, seconds=HEARTBEAT_TIMEOUT_SECONDS)
                     if slot.proc is not None:
                         slot.proc.kill()
                     return
                 await asyncio.wait([channel.closed], timeout=left)
+                late = loop.time() - looked - left
+                if late > HEARTBEAT_TIMEOUT_SECONDS / 6:
+                    # The daemon's own loop stood still (stopped, a paused VM, swapping): the worker's
+                    # heartbeats wait unread in the socket. Killed for the daemon's silence, it took
+                    # every session in progress with it.
+                    log.warning("intake.daemon_stalled", worker=slot.name, late_seconds=round(late, 1))
+                    heard = loop.time()
         finally:
             slot.channel = None
             channel.close()

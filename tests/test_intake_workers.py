@@ -22,7 +22,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import structlog
 
+from gateway import intake_workers
 from gateway.config import parse_config
 from gateway.daemon import seed_accounts
 from gateway.intake_child import open_store
@@ -30,7 +32,16 @@ from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.smtp import replies
 from gateway.smtp.accept import Writes
 from gateway.store.db import Store
-from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, send_blocking, smtp_sink
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    config_text,
+    free_port,
+    mail,
+    running_gateway,
+    send_blocking,
+    smtp_sink,
+)
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import CLI, ROOT, smsgw, start_daemon
 
@@ -432,3 +443,37 @@ async def test_a_hangup_signal_neither_stops_the_daemon_nor_its_workers(tmp_path
             assert len(worker_pids(tmp_path)) == 1
         finally:
             await stop(proc)
+
+
+def test_a_daemon_that_stood_still_does_not_kill_its_healthy_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon's loop stood still longer than the heartbeat timeout (SIGSTOP, a paused VM): the
+    # worker's heartbeats were waiting unread in the socket, yet under uvloop (the daemon's loop,
+    # which runs due timers before it reads) it was killed as silent, and every SMTP session in
+    # progress with it. (The timeout is 30 s; 3 s here.)
+    import uvloop
+
+    monkeypatch.setattr(intake_workers, "HEARTBEAT_TIMEOUT_SECONDS", 3.0)
+    cfg = parse_config(worker_config_text(tmp_path, free_port(), free_port(), 1), base_dir=tmp_path)
+
+    async def stand_still() -> tuple[int, int | None]:
+        async with running_gateway(cfg) as gw:
+            slot = gw.daemon.intake.slots[0]
+            await gw.until(lambda: slot.ready.is_set() and slot.heartbeats > 0, timeout=30)
+            pid = slot.proc.pid
+            # This process stopped for 4.5 s while its loop waits in epoll (which then returns EINTR
+            # with no events, so the due timers run before the heartbeats are read), as SIGSTOP or
+            # a paused VM stops the daemon; the worker goes on beating.
+            stopper = subprocess.Popen(
+                ["sh", "-c", f"sleep 0.5; kill -STOP {os.getpid()}; sleep 4.5; kill -CONT {os.getpid()}"]
+            )
+            await asyncio.sleep(7.0)
+            assert stopper.wait(5) == 0
+            return pid, None if slot.proc is None or slot.proc.poll() is not None else slot.proc.pid
+
+    with structlog.testing.capture_logs() as logs:
+        pid, running = uvloop.run(stand_still())
+    assert running == pid
+    assert not [e for e in logs if e["event"] in ("intake.worker_silent", "worker.crashed")]
+    assert [e for e in logs if e["event"] == "intake.daemon_stalled"]
