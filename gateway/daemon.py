@@ -287,6 +287,7 @@ class Daemon:
             },
             status_path,
         )
+        self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
         if self.intake is not None:
             self.intake.add_to(supervisor)

@@ -274,6 +274,22 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
             assert res.error is None
 
 
+async def test_an_smsc_outage_longer_than_the_validity_suspends_no_account(tmp_path: Path) -> None:
+    # SMS that expired in the gateway's queue, no SMSC having taken a part of them, counted as the
+    # account's failed deliveries: an outage longer than the validity suspended every account
+    # that sent meanwhile, and each needed `account resume`.
+    clock = Clock(datetime.now(ZoneInfo("Europe/Warsaw")))
+    cfg = make_config(tmp_path, smsc_port=free_port(), suspend_after=4, suspend_failed_share=0.5)
+    async with running_gateway(cfg, clock) as gw:
+        for i in range(5):
+            assert (await gw.send(mail(to(f"60112{i}456"), f"Outage {i}"))).error is None
+        clock.t += 3 * 24 * 3600
+        await gw.daemon.housekeeping.expire()
+        assert gw.states() == ["expired"] * 5
+        await asyncio.sleep(0.2)
+        assert gw.store.accounts.get_account("acme").suspended_at is None
+
+
 async def test_a_suspension_holds_the_sms_already_waiting_and_a_resume_releases_them(tmp_path: Path) -> None:
     # Defect: suspending only refused new mail; a bulk SMS held for quiet hours (or the rest of a
     # campaign in the queue) still went out after `smsgw account suspend`.

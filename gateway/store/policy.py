@@ -77,9 +77,15 @@ class PolicyRepo(Repository):
         counting them again would suspend the account at its next failure (and mail the admin
         again). The bound is a message id, so the read stays a short range of `messages_account`.
         """
+        # An SMS that expired before any SMSC took a part of it says nothing of the account's
+        # numbers: the links were down. Counted, an outage longer than the validity suspended
+        # every account that sent meanwhile.
         rows = self.conn.execute(
-            "SELECT state FROM messages WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
+            "SELECT state FROM messages m"
+            " WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
             " AND id > COALESCE((SELECT resumed_after_message FROM accounts WHERE id = ?), 0)"
+            " AND (state != 'expired'"
+            "      OR EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL))"
             " ORDER BY id DESC LIMIT ?",
             (account_id, account_id, last),
         ).fetchall()
