@@ -211,6 +211,21 @@ async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> N
         assert "+48601123456" in notice["Subject"] and "identical" in notice.get_content()
 
 
+async def test_a_subject_does_not_let_a_fourth_identical_text_through(tmp_path: Path) -> None:
+    # The second mail to a phone with the subject of the conversation loses its subject (it is an
+    # answer in that conversation): the first SMS read "Hi: same text", the next three "same
+    # text", and the rule saw two different texts, so four went and the fifth was refused.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        sent = []
+        for i in range(4):
+            msg = mail(to("601300001"), "same text", subject="Hi", Message_ID=f"<same-{i}@acme.example>")
+            sent.append(await gw.send(msg))
+        assert [r.error is None for r in sent] == [True, True, True, False]
+        assert code(sent[3]) == 550 and "identical" in error_text(sent[3])
+        await smsc.wait_for(3)
+        assert [s.text for s in smsc.received] == ["Hi: same text", "same text", "same text"]
+
+
 async def test_stop_answer_opts_the_number_out_across_restarts(tmp_path: Path) -> None:
     # F14: an MO "STOP" puts the number on the opt-out list; RCPT to it is refused, also after a restart.
     async with HappySMSC() as smsc:

@@ -39,6 +39,9 @@ class Limits:
 
     numbers: tuple[str, ...]
     text: str
+    # The SMS text the mail would have made with its subject, when a conversation dropped it:
+    # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
+    text_with_subject: str | None
     needed: int  # parts for all recipients
     quotas: tuple[Quota, ...]
     day_start: float  # identical texts are counted from here
@@ -187,8 +190,13 @@ def accept_now(
 
 def _identical_blocked(store: Store, limits: Limits) -> list[str]:
     """The numbers that had their identical SMS of the day already (R-2.4's operator rule)."""
-    count, text, since = store.policy.identical_count, limits.text, limits.day_start
-    return [n for n in limits.numbers if count(n, text, since) >= limits.identical_per_day]
+    count, text, since, also = (
+        store.policy.identical_count,
+        limits.text,
+        limits.day_start,
+        limits.text_with_subject,
+    )
+    return [n for n in limits.numbers if count(n, text, since, also) >= limits.identical_per_day]
 
 
 def _identical_reply(limits: Limits, number: str) -> str:
@@ -252,6 +260,7 @@ def limits_for(
     text: str,
     parts: int,
     now: datetime,
+    text_with_subject: str | None = None,
 ) -> Limits:
     """The limits that apply to this email, read from the account and user before the transaction."""
     keys = period_keys(now)
@@ -263,6 +272,7 @@ def limits_for(
     return Limits(
         numbers=tuple(numbers),
         text=text,
+        text_with_subject=text_with_subject,
         needed=parts * len(numbers),
         quotas=tuple(all_quotas),
         day_start=start_of_day(now),

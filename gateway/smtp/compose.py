@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
@@ -58,6 +59,7 @@ def compose(
     # a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
     dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
+    as_read = mail.text
     mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
     common: dict[str, Any] = dict(
         mail_from=sender.mail_from,
@@ -108,13 +110,14 @@ def compose(
             raw=raw,
         )
         return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
+    planned = partial(
+        plan,
+        mode="separate" if account.split_mode == "separate" else "concatenated",
+        max_parts=cfg.gateway.max_parts,
+        transliterate=account.transliterate,
+    )
     try:
-        p = plan(
-            mail.text,
-            mode="separate" if account.split_mode == "separate" else "concatenated",
-            max_parts=cfg.gateway.max_parts,
-            transliterate=account.transliterate,
-        )
+        p = planned(mail.text)
     except EmptyText:
         return replies.EMPTY_TEXT
     if p.truncated and account.overflow == "reject":
@@ -167,7 +170,15 @@ def compose(
         )
         notices.append(("truncated", truncated))
     limits = limits_for(
-        cfg, account=account, user=sender.user, numbers=numbers, text=p.text, parts=len(p.parts), now=now
+        cfg,
+        account=account,
+        user=sender.user,
+        numbers=numbers,
+        text=p.text,
+        parts=len(p.parts),
+        now=now,
+        # As the first mail of a conversation went: with its subject (an answer's is dropped).
+        text_with_subject=planned(as_read).text if as_read != mail.text else None,
     )
     opening = conversations.opening(
         cfg,

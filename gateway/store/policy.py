@@ -54,12 +54,13 @@ class PolicyRepo(Repository):
         cur = self.conn.execute("SELECT number, word, source, created_at FROM optouts ORDER BY created_at")
         return [dict(zip(("number", "word", "source", "created_at"), r, strict=True)) for r in cur]
 
-    def identical_count(self, number: str, text: str, since: float) -> int:
-        """SMS with this exact text to this number since `since` that were not refused or cancelled."""
+    def identical_count(self, number: str, text: str, since: float, also: str | None = None) -> int:
+        """SMS with this exact text (or `also`, the same mail's other form) to this number since
+        `since` that were not refused or cancelled."""
         return self.conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE recipient = ? AND created_at >= ? AND text = ?"
+            "SELECT COUNT(*) FROM messages WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
             " AND state NOT IN ('cancelled')",
-            (number, since, text),
+            (number, since, text, text if also is None else also),
         ).fetchone()[0]
 
     def first_limit_notice(self, scope: str, period: str) -> bool:
