@@ -39,9 +39,6 @@ class Limits:
 
     numbers: tuple[str, ...]
     text: str
-    # The SMS text the mail would have made with its subject, when a conversation dropped it:
-    # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
-    text_with_subject: str | None
     needed: int  # parts for all recipients
     quotas: tuple[Quota, ...]
     day_start: float  # identical texts are counted from here
@@ -51,6 +48,9 @@ class Limits:
     user_email: str | None  # told once per period when a limit refuses the mail
     notice_from: str
     hostname: str
+    # The SMS text the mail would have made with its subject, when a conversation dropped it:
+    # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
+    text_with_subject: str | None = None
 
     def without(self, reached: set[str]) -> Limits:
         """The rules for the recipients an earlier copy of the mail did not reach (R-1.8): those it
