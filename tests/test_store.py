@@ -119,8 +119,15 @@ async def test_failed_part_fails_message_once_naming_the_part(store: Store) -> N
     assert store.queue.record_report("main", "id1", "delivered", None, "") == []
     finished = store.queue.record_report("main", "id2", "failed", "UNDELIV err:001", "")
     assert len(finished) == 1 and finished[0].state == "failed"
-    assert "part 2 of 3" in (finished[0].reason or "")
+    # ... and what became of the others: naming only the failed part read as if they had arrived.
+    assert finished[0].reason == "part 2 of 3: UNDELIV err:001 (part 1 delivered; part 3 sent, not confirmed)"
     assert store.queue.record_report("main", "id3", "failed", "UNDELIV", "") == []
+    # Parts not sent yet when one fails are not sent at all, and the reason says so.
+    await accept(store, acceptance(["+48601123457"], parts=3))
+    first, *_rest = store.queue.claim_due(1)
+    store.queue.mark_submitted(first.id, "main", "id4")
+    (failed,) = store.queue.record_report("main", "id4", "failed", "UNDELIV", "")
+    assert failed.reason == "part 1 of 3: UNDELIV (parts 2, 3 not sent)"
 
 
 async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:

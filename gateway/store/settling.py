@@ -67,15 +67,16 @@ class SettlingRepo(Repository):
         if bad:
             # One failed part fails the message; parts still queued will not be sent.
             state = bad[0] if bad[0] != "cancelled" else "cancelled"
-            reasons = self.conn.execute(
-                "SELECT seq, error FROM parts WHERE message_id = ? AND state IN ('failed','expired')"
-                " ORDER BY seq",
-                (mid,),
+            rows = self.conn.execute(
+                "SELECT seq, state, error FROM parts WHERE message_id = ? ORDER BY seq", (mid,)
             ).fetchall()
+            reasons = [(seq, err) for seq, st, err in rows if st in ("failed", "expired")]
             reason = (
                 "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
                 or None
             )
+            if reason and total > 1:
+                reason += _the_rest(rows)
             self.conn.execute(
                 "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'another part of the message"
                 " failed' WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
@@ -109,3 +110,22 @@ class SettlingRepo(Repository):
         seqs = [str(seq) for (seq,) in self.conn.execute(sql, (message_id, UNREPORTED))]
         which = f"part {seqs[0]}" if len(seqs) == 1 else f"parts {', '.join(seqs)}"
         return f"sent, delivery of {which} of {total} unconfirmed: the SMSC sent no delivery report"
+
+
+# What became of a failed long SMS's other parts, for its bounce: naming only the failed part read
+# as if the others had arrived.
+_REST = (
+    (("delivered",), "delivered"),
+    (("submitted", UNREPORTED), "sent, not confirmed"),
+    (("active",), "being sent"),
+    (("queued", "deferred", "hold", "cancelled"), "not sent"),
+)
+
+
+def _the_rest(rows: list[tuple[int, str, str | None]]) -> str:
+    said = []
+    for states, words in _REST:
+        seqs = [str(seq) for seq, state, _ in rows if state in states]
+        if seqs:
+            said.append(f"{'part' if len(seqs) == 1 else 'parts'} {', '.join(seqs)} {words}")
+    return f" ({'; '.join(said)})" if said else ""
