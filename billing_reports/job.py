@@ -173,7 +173,9 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     run tries it again, and the mails already queued are not queued again (their marks).
     """
     tz = ZoneInfo(cfg.gateway.timezone)
-    files = await asyncio.to_thread(write_month, store.path, cfg.state_dir, month, tz, keep_going=True)
+    files = await asyncio.to_thread(
+        write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
+    )
     queued = 0
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if mailed(store, month, _key(f)) is not None:
@@ -185,7 +187,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     if files.failed:
         for bad in files.failed:
             log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
-        raise MonthIncomplete(files, month_dir(cfg.state_dir, month))
+        raise MonthIncomplete(files, month_dir(cfg.state_dir, month, cfg.billing_dir))
     if files.accounts and mailed(store, month, "summary") is None:
         # (a month before the first account, a new installation's, is not mailed)
         sha, summary = await asyncio.to_thread(summary_mail, cfg, files)

@@ -104,8 +104,58 @@ def file_name(account: str) -> str:
     return f"{kept}{_CUT}{digest}.txt"
 
 
-def month_dir(state_dir: Path, month: Month) -> Path:
-    return state_dir / "billing" / str(month)
+def month_dir(state_dir: Path, month: Month, billing_dir: Path | None = None) -> Path:
+    """The month's directory under `billing_dir` (`Config.billing_dir`, from `[gateway] billing_dir`);
+    without one, under `<state_dir>/billing`, where the files were before the key existed."""
+    return (state_dir / "billing" if billing_dir is None else billing_dir) / str(month)
+
+
+def months(billing_dir: Path) -> list[Month]:
+    """The months that have a directory of files, oldest first. Only the canonical spelling counts:
+    billing_dir may be shared with other things (or be the state directory itself)."""
+    found = []
+    for entry in os.listdir(billing_dir) if billing_dir.is_dir() else ():
+        try:
+            month = Month.parse(entry)
+        except ValueError:
+            continue
+        if str(month) == entry and (billing_dir / entry).is_dir():
+            found.append(month)
+    return sorted(found, key=lambda m: (m.year, m.month))
+
+
+def billing_dir_problem(billing_dir: Path) -> str | None:
+    """Why the month's files could not be written under `billing_dir`, said before a month ends.
+
+    Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a
+    week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
+    unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
+    """
+    key = "gateway.billing_dir"
+    existing = billing_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # (a path under a file does not exist either: ENOTDIR)
+    if not existing.is_dir():
+        return (
+            f"{key}: {billing_dir} cannot be created: {existing} is a file, not a directory"
+            ' (e.g. billing_dir = "/srv/smsgw/billing")'
+        )
+    if os.access(existing, os.W_OK | os.X_OK):
+        return None
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return (
+            f"{key}: {existing} is on a read-only file system; under systemd the unit must name"
+            f" {billing_dir} in ReadWritePaths= (a drop-in: systemctl edit smsgw)"
+        )
+    if existing == billing_dir:
+        return (
+            f"{key}: {billing_dir} is not writable by this user; run as the service's user"
+            " (sudo -u smsgw ...) or fix its owner"
+        )
+    return (
+        f"{key}: {billing_dir} does not exist and cannot be created by this user ({existing} is not"
+        f" writable); create it: mkdir -p {billing_dir} && chown smsgw: {billing_dir}"
+    )
 
 
 def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
@@ -155,8 +205,12 @@ def write_month(
     *,
     account: str | None = None,
     keep_going: bool = False,
+    billing_dir: Path | None = None,
 ) -> MonthFiles:
     """Render and write the month's files (and, for all accounts, the summary); return what was written.
+
+    They go under `billing_dir` (`Config.billing_dir`); without it, `<state_dir>/billing`, the
+    directory before the key existed.
 
     An account whose file cannot be written does not stop the others: it is listed in `failed`,
     and the summary, which would lack it, is not written. Unless `keep_going`, MonthIncomplete
@@ -171,7 +225,7 @@ def write_month(
     try:
         conn.execute("BEGIN")  # one snapshot: every file and the summary see the same rows
         end = month.bounds(tz)[1]
-        directory = month_dir(state_dir, month)
+        directory = month_dir(state_dir, month, billing_dir)
         with_summary = account is None or (directory / SUMMARY).exists()
         chosen = repo.accounts(conn, end, None if with_summary else account)
         if account is not None and account not in (name for _id, name in chosen):

@@ -44,6 +44,7 @@ class GatewaySection(_Section):
     domains: list[str] = Field(default_factory=lambda: ["sms.example.com"], min_length=1)
     default_region: str = "PL"
     state_dir: Path = Path("var")
+    billing_dir: Path | None = None  # R-5.1's configured directory; unset: <state_dir>/billing
     hostname: str = "sms.example.com"  # our name in SMTP banners and Message-IDs
     subject_max: int = Field(30, ge=0, le=160)
     subject_separator: str = ": "
@@ -80,6 +81,17 @@ class GatewaySection(_Section):
         # It goes into SMTP banners, Message-IDs and the self-signed certificate's name.
         if not is_hostname(v):
             raise ValueError(f'{v!r} is not a host name (use a name such as "sms.example.com")')
+        return v
+
+    @field_validator("billing_dir", mode="before")
+    @classmethod
+    def _billing_dir(cls, v: object) -> object:
+        # Read as a Path, "" is "." (the config's own directory): the months would land among the
+        # config files, unasked. Leaving the key out is how the default is said.
+        if isinstance(v, str) and not v.strip():
+            raise ValueError(
+                'give a directory (e.g. billing_dir = "/srv/smsgw/billing"), or leave the key out'
+            )
         return v
 
     @field_validator("validity_hours")
@@ -271,6 +283,13 @@ class Config(_Section):
     @property
     def db_path(self) -> Path:
         return self.state_dir / "smsgw.db"
+
+    @property
+    def billing_dir(self) -> Path:
+        """Where the monthly billing files are kept (`YYYY-MM/<account>.txt`, R-5.1): every reader
+        and writer of them asks here, so that `[gateway] billing_dir` moves them all at once."""
+        configured = self.gateway.billing_dir
+        return self.state_dir / "billing" if configured is None else self.path(configured)
 
     @property
     def premium_fallback(self) -> str | None:

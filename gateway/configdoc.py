@@ -21,6 +21,10 @@ MEANINGS: dict[str, str] = {
     "gateway.domains": "mail domains the gateway accepts: mail to NUMBER@DOMAIN becomes an SMS",
     "gateway.default_region": "ISO 3166 region of numbers written without a country code",
     "gateway.state_dir": "database, status file, self-signed certificate (relative: to the config)",
+    "gateway.billing_dir": (
+        "where the monthly billing files are kept, as YYYY-MM/ACCOUNT.txt (relative: to the config);"
+        " unset: state_dir/billing. Outside /var/lib/smsgw the systemd unit must name it in ReadWritePaths="
+    ),
     "gateway.hostname": "this gateway's name in SMTP banners and Message-IDs",
     "gateway.subject_max": "characters of the mail subject put before the text (0: subject left out)",
     "gateway.subject_separator": "between the subject and the text",

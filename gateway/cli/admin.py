@@ -1,5 +1,7 @@
 """Admin commands: accounts, users and their limits, opt-outs (`smsgw account|user|optout ...`).
 
+What the admin reads back (`account list|show`, users' limits) is in `gateway.cli.accountview`.
+
 They change rows through the store's verbs in the same SQLite file the daemon uses (WAL), so they
 work while it runs and the daemon sees each change on the next mail. Only `account add`, the first
 command of a new install, may create the database; every other one refuses a missing database
@@ -13,6 +15,7 @@ import math
 from typing import Any
 
 from gateway.adminrules import limit_value, mail_address_problem, sender_problem
+from gateway.cli.accountview import cmd_account_list, cmd_account_show, user_details
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError, is_number_sender
@@ -59,26 +62,6 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
-    accounts = open_store(cfg, must_exist=True).accounts.list_accounts()
-    if not accounts:
-        print("no accounts")
-    for a in accounts:
-        state = f"SUSPENDED ({a.suspended_reason})" if a.suspended_at else "active"
-        window = (
-            f"{a.reply_window_days:g} days"
-            if a.reply_window_days is not None
-            else f"{cfg.replies.window_days:g} days (default)"
-        )
-        print(
-            f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
-            f" networks {', '.join(a.networks) or '-'},"
-            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
-            f" reply window {window}, {state}"
-        )
-    return 0
-
-
 def _limit(option: str, value: str) -> int | None:
     """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
     try:
@@ -122,11 +105,22 @@ def _days(value: str) -> float | None:
     return days
 
 
+def _notify_address(cfg: Config, value: str) -> str | None:
+    """`--notify-address`: `none` or `default` clears it as they clear the other options (it was
+    refused as "not an email address", and only "" cleared it); bounces then go to the sender."""
+    address = value.strip()
+    if address.lower() in ("", "none", "default"):
+        return None
+    if (problem := mail_address_problem(cfg, address)) is not None:
+        raise CliError(f"--notify-address: {problem} (or 'none': bounces to the sender)", EXIT_USAGE)
+    return address
+
+
 def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from acl.quiet import parse_window
 
     settings: dict[str, Any] = {}
-    for key in ("split_mode", "overflow", "end_marker", "dlr_mail", "notify_address"):
+    for key in ("split_mode", "overflow", "end_marker", "dlr_mail"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -152,8 +146,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 settings["quiet_start"], settings["quiet_end"] = parse_window(args.quiet_hours)
             except ValueError as exc:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
-    if args.notify_address and (problem := mail_address_problem(cfg, args.notify_address)) is not None:
-        raise CliError(f"--notify-address: {problem}", EXIT_USAGE)
+    if args.notify_address is not None:
+        settings["notify_address"] = _notify_address(cfg, args.notify_address)
     _networks(args.add_network + args.remove_network)
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
     for address in billing_to:
@@ -258,8 +252,7 @@ def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
     if not users:
         print("no users")
     for u in users:
-        role = f"  role {u.role}" if u.role != "user" else ""
-        print(f"{u.email}  account {u.account}  password {'set' if u.password_hash else 'not set'}{role}")
+        print(f"{u.email}  account {u.account}  {user_details(u)}")
     return 0
 
 
@@ -289,9 +282,12 @@ def add_admin_commands(sub: Any) -> None:
         help="originating address (a name cannot be answered; default: [gateway] default_sender)",
     )
     aa.set_defaults(func=cmd_account_add)
-    a.add_parser("list", help="accounts with their sender, networks and state").set_defaults(
-        func=cmd_account_list
-    )
+    a.add_parser(
+        "list", help="accounts with their sender, networks and state (every setting: `account show`)"
+    ).set_defaults(func=cmd_account_list)
+    ashow = a.add_parser("show", help="every setting of an account, its billing addresses and users")
+    ashow.add_argument("name", help="the account, as `smsgw account list` shows it")
+    ashow.set_defaults(func=cmd_account_show)
     aset = a.add_parser("set", help="change an account's settings")
     aset.add_argument("name", help="the account, as `smsgw account list` shows it")
     aset.add_argument(
@@ -325,7 +321,11 @@ def add_admin_commands(sub: Any) -> None:
         choices=["none", "failed", "all"],
         help="which delivery outcomes are mailed to the sender (default failed)",
     )
-    aset.add_argument("--notify-address", metavar="EMAIL", help="bounces go here instead of to the sender")
+    aset.add_argument(
+        "--notify-address",
+        metavar="EMAIL",
+        help="bounces go here instead of to the sender; 'none' (or 'default') sends them to the sender",
+    )
     aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
     aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")
     aset.add_argument(
@@ -370,7 +370,7 @@ def add_admin_commands(sub: Any) -> None:
     ua.add_argument("email", help="the address the user sends from (envelope sender), also the login")
     ua.add_argument("--account", required=True, metavar="NAME", help="the account the user sends for")
     ua.set_defaults(func=cmd_user_add)
-    ul = u.add_parser("list", help="users, their account and whether a password is set")
+    ul = u.add_parser("list", help="users, their account, whether a password is set, role and limits")
     ul.add_argument("--account", metavar="NAME", help="only this account's users (default: all)")
     ul.set_defaults(func=cmd_user_list)
     ur = u.add_parser("remove", help="stop an address from sending")

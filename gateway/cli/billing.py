@@ -17,8 +17,16 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import job
 from billing_reports.monthly import Month
-from billing_reports.writer import SUMMARY, ArchiveKept, file_name, month_dir, write_month
-from gateway.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, open_store
+from billing_reports.writer import (
+    SUMMARY,
+    ArchiveKept,
+    billing_dir_problem,
+    file_name,
+    month_dir,
+    months,
+    write_month,
+)
+from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store
 from gateway.config import Config
 
 
@@ -44,12 +52,16 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     # Migrates the database before the read-only connection reads it; a missing one is refused, as
     # an empty one made here would bill nothing and say so as if the month had been quiet.
     store = open_store(cfg, must_exist=True)
+    if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
+        raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
     try:
-        files = write_month(cfg.db_path, cfg.state_dir, month, tz, account=args.account)
+        files = write_month(
+            cfg.db_path, cfg.state_dir, month, tz, account=args.account, billing_dir=cfg.billing_dir
+        )
     except (LookupError, ArchiveKept) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
-        where = exc.filename or cfg.state_dir / "billing"
+        where = exc.filename or cfg.billing_dir
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
     for f in files.accounts:
         s = f.sums
@@ -73,11 +85,11 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
-    root = cfg.state_dir / "billing"
-    months = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not months:
-        print("no billing files")
-    for d in months:
+    written = months(cfg.billing_dir)
+    if not written:
+        print(f"no billing files in {cfg.billing_dir}")
+    for month in written:
+        d = month_dir(cfg.state_dir, month, cfg.billing_dir)
         names = sorted(p.name for p in d.glob("*.txt") if p.name != SUMMARY)
         print(f"{d.name}: {len(names)} account file(s){' + summary' if (d / SUMMARY).exists() else ''}")
         for name in names:
@@ -86,7 +98,7 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
-    path = month_dir(cfg.state_dir, _month(args.month)) / (
+    path = month_dir(cfg.state_dir, _month(args.month), cfg.billing_dir) / (
         SUMMARY if args.account is None else file_name(args.account)
     )
     if not path.exists():

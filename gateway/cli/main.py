@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from billing_reports.writer import billing_dir_problem
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.auth import add_auth_commands
 from gateway.cli.backup import add_backup_commands
@@ -82,6 +83,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.secret_readable", **exposed._asdict())
     for doubt in route_doubts(cfg):
         log.warning("config.no_default_route", detail=doubt)
+    if (billing := billing_dir_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
+        log.warning("config.billing_dir_unwritable", detail=billing)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)
@@ -135,7 +138,7 @@ def running_pid(cfg: Config) -> int | None:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
-    problem = state_dir_problem(cfg)
+    problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)
     for exposed in exposed_secrets(cfg, args.config):

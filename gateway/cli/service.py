@@ -25,8 +25,9 @@ from gateway.cli.servicefiles import (
     CONFIG,
     LOW_PORT_DROPIN,
     render_unit,
+    writable_paths,
 )
-from gateway.config import Config, parse_config
+from gateway.config import Config, ConfigError, parse_config
 from gateway.configbase import _host_port, is_hostname
 from gateway.configcheck import loop_reason, same_host, state_dir_problem
 from gateway.mailheaders import is_plain_address
@@ -161,6 +162,25 @@ def _relay(
     return relay, ""
 
 
+def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
+    """The directories outside /var/lib/smsgw the config on disk (a kept one too) has the daemon
+    write: made here, owned by the service's user, since systemd refuses to start a unit whose
+    ReadWritePaths= names a missing one."""
+    try:
+        cfg = parse_config(config.read_text(), source=str(config), base_dir=Path("/etc/smsgw"))
+    except (OSError, ConfigError) as exc:
+        print(f"warning: {exc}; the unit opens no directory outside /var/lib/smsgw")
+        return []
+    found = writable_paths(cfg)
+    for directory in found:
+        made = root / directory.relative_to("/")
+        made.mkdir(parents=True, exist_ok=True)
+        if not dry:
+            os.chown(made, pwd.getpwnam(user).pw_uid, grp.getgrnam(user).gr_gid)
+        print(f"{directory}: [gateway] billing_dir, writable for the service (ReadWritePaths=)")
+    return found
+
+
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     root = args.root or Path("/")
     dry = args.root is not None
@@ -193,10 +213,11 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     (etc / "private").chmod(0o700)
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o750)
+    writable = _writable(config, root, args.user, dry)
     units = root / "etc/systemd/system"
     _write(
         units / "smsgw.service",
-        render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user),
+        render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user, writable),
         0o644,
         keep=False,
     )

@@ -4,9 +4,15 @@ two equal."""
 
 from __future__ import annotations
 
-from gateway.cli.common import EXIT_CONFIG
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.cli.common import EXIT_CONFIG, CliError
+from gateway.config import Config
 
 SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
+STATE_DIRECTORY = Path("/var/lib/smsgw")  # StateDirectory=smsgw: the one place ProtectSystem=strict leaves
 
 UNIT = """\
 # Written by `smsgw install-service`; README.md, section "Running under systemd", explains it.
@@ -33,7 +39,7 @@ User={user}
 Group={user}
 StateDirectory=smsgw
 StateDirectoryMode=0750
-WorkingDirectory=/var/lib/smsgw
+{writable}WorkingDirectory=/var/lib/smsgw
 # Each SMTP session holds a descriptor; [smtp] max_connections (500 by default) must stay well below
 # this, or new clients are dropped without a reply once the descriptors run out.
 LimitNOFILE=4096
@@ -100,6 +106,9 @@ CONFIG = """\
 domains = ["{domain}"]
 hostname = "{hostname}"
 state_dir = "/var/lib/smsgw"
+# Billing files go to /var/lib/smsgw/billing; a directory elsewhere must also be named in the
+# unit's ReadWritePaths= (a drop-in: systemctl edit smsgw), or the unit cannot write it.
+# billing_dir = "/srv/smsgw/billing"
 default_region = "PL"
 
 [smtp]
@@ -130,7 +139,38 @@ log = "/var/lib/smsgw/simulator.jsonl"
 """
 
 
+def writable_paths(cfg: Config) -> list[Path]:
+    """Directories the daemon writes that the unit must open: ProtectSystem=strict makes every path
+    outside its StateDirectory read-only, so a billing_dir elsewhere would fail each month's billing
+    run (EROFS), retried for a week, while the SMS went out as usual and nobody looked."""
+    billing = Path(os.path.normpath(cfg.billing_dir))
+    return [] if billing.is_relative_to(STATE_DIRECTORY) else [billing]
+
+
+def _unit_path(path: Path) -> str:
+    """A path as a word of a unit file's list: `%` starts a specifier there, and a space or a quote
+    would split or unquote it (refused: such a directory is a drop-in the admin writes)."""
+    text = str(path)
+    if not path.is_absolute() or any(c.isspace() or c in "\\\"'" or not c.isprintable() for c in text):
+        raise CliError(
+            f"gateway.billing_dir {text!r}: the unit's ReadWritePaths= needs an absolute path without"
+            " spaces, quotes or backslashes; choose another directory",
+            EXIT_CONFIG,
+        )
+    return text.replace("%", "%%")
+
+
 def render_unit(
-    exec_cmd: str = SHIPPED_EXEC, config: str = "/etc/smsgw/config.toml", user: str = "smsgw"
+    exec_cmd: str = SHIPPED_EXEC,
+    config: str = "/etc/smsgw/config.toml",
+    user: str = "smsgw",
+    writable: Sequence[Path] = (),
 ) -> str:
-    return UNIT.format(exec=exec_cmd, config=config, user=user, exit_config=EXIT_CONFIG)
+    """The unit; `writable` (`writable_paths` of the config it runs) are opened with ReadWritePaths=."""
+    lines = "".join(f"ReadWritePaths={_unit_path(p)}\n" for p in writable)
+    if lines:
+        lines = (
+            "# [gateway] billing_dir, outside the state directory that ProtectSystem=strict leaves writable\n"
+            + lines
+        )
+    return UNIT.format(exec=exec_cmd, config=config, user=user, exit_config=EXIT_CONFIG, writable=lines)

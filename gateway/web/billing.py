@@ -9,7 +9,6 @@ encoded slashes or another account's name all look like a file that does not exi
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
@@ -19,27 +18,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from billing_reports.monthly import Month
-from billing_reports.writer import SUMMARY, file_name, month_dir
+from billing_reports.writer import SUMMARY, file_name, month_dir, months
 from gateway.web.security import NotYours, Who, guarded
-
-
-def _months(state_dir: Path) -> list[Month]:
-    root = state_dir / "billing"
-    found = []
-    for entry in os.listdir(root) if root.is_dir() else ():
-        try:
-            month = Month.parse(entry)
-        except ValueError:
-            continue
-        if str(month) == entry:  # the canonical spelling only
-            found.append(month)
-    return sorted(found, key=lambda m: (m.year, m.month), reverse=True)
 
 
 def _files(request: Request, who: Who, month: Month) -> list[str]:
     """The names this login may download in `month`: the own account's file, or every file (operator)."""
     web = request.app.state.web
-    directory = month_dir(web.config.state_dir, month)
+    directory = month_dir(web.config.state_dir, month, web.config.billing_dir)
     if not directory.is_dir():
         return []
     present = sorted(n for n in os.listdir(directory) if n.endswith(".txt") and not n.startswith("."))
@@ -76,11 +62,11 @@ async def billing(request: Request, who: Who) -> Response:
     listing: list[dict[str, Any]] = []
     names = _account_names(request)
     tz, now = ZoneInfo(web.config.gateway.timezone), web.store.clock()
-    for month in _months(web.config.state_dir):
+    for month in reversed(months(web.config.billing_dir)):  # the newest first
         # Written by hand (`billing run`) before the month ended: the month so far, not its bill.
         so_far = month.bounds(tz)[1] > now
         for name in _files(request, who, month):
-            size = (month_dir(web.config.state_dir, month) / name).stat().st_size
+            size = (month_dir(web.config.state_dir, month, web.config.billing_dir) / name).stat().st_size
             shown = _shown(name, names)
             listing.append(
                 {"month": str(month), "name": name, "shown": shown, "size": size, "so_far": so_far}
@@ -99,7 +85,7 @@ async def download(request: Request, who: Who) -> Response:
     allowed = _files(request, who, month)
     if str(month) != request.path_params["month"] or name not in allowed:
         raise NotYours
-    path = month_dir(web.config.state_dir, month) / allowed[allowed.index(name)]
+    path = month_dir(web.config.state_dir, month, web.config.billing_dir) / allowed[allowed.index(name)]
     shown = name if name == SUMMARY else f"{_shown(name, _account_names(request))}.txt"
     return FileResponse(
         path,

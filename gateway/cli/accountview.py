@@ -1,0 +1,96 @@
+"""What an admin reads back of accounts: `account list`, and `account show NAME`, which prints every
+setting `account set` can change under the option's name, so that nobody needs sqlite to see what
+was set (limits, overflow, validity, quiet hours, notices, billing addresses); users with their limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.cli.common import open_store, when
+from gateway.config import Config
+from gateway.store.accounts import Account, User
+
+
+def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
+    accounts = open_store(cfg, must_exist=True).accounts.list_accounts()
+    if not accounts:
+        print("no accounts")
+    for a in accounts:
+        state = f"SUSPENDED ({a.suspended_reason})" if a.suspended_at else "active"
+        window = (
+            f"{a.reply_window_days:g} days"
+            if a.reply_window_days is not None
+            else f"{cfg.replies.window_days:g} days (default)"
+        )
+        print(
+            f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
+            f" networks {', '.join(a.networks) or '-'},"
+            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
+            f" reply window {window}, {state}"
+        )
+    return 0
+
+
+def _shown(value: object, unset: str = "none") -> str:
+    """A stored setting as `account set` takes it back: NULL is what `none`/`default` set."""
+    if value is None:
+        return unset
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def user_details(u: User) -> str:
+    """What `user set` changes and a login needs, in the words of its options."""
+    role = f"  role {u.role}" if u.role != "user" else ""
+    return (
+        f"password {'set' if u.password_hash else 'not set'}{role}"
+        f"  monthly-limit {_shown(u.monthly_limit)}  daily-limit {_shown(u.daily_limit)}"
+    )
+
+
+def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: list[User]) -> list[str]:
+    """Every setting of the account as `key: value` lines, keyed by the `account set` options.
+
+    A setting left to the installation says `default (<what applies>)`: the admin sees both that
+    changing the config changes it and what it is now.
+    """
+    gw = cfg.gateway
+    state = (
+        f"suspended since {when(acc.suspended_at)} ({acc.suspended_reason})" if acc.suspended_at else "active"
+    )
+    quiet = f"{acc.quiet_start}-{acc.quiet_end}" if acc.quiet_start and acc.quiet_end else None
+    settings = {
+        "name": acc.name,
+        "state": state,
+        "sender": acc.sender or f"default ({gw.default_sender})",
+        "networks": ", ".join(acc.networks) or "none",
+        "monthly-limit": _shown(acc.monthly_limit),
+        "daily-limit": _shown(acc.daily_limit),
+        "split-mode": acc.split_mode,
+        "transliterate": _shown(acc.transliterate),
+        "overflow": acc.overflow,
+        "validity-hours": _shown(acc.validity_hours, f"default ({gw.validity_hours:g})"),
+        "end-marker": acc.end_marker or f"default ({gw.end_marker or 'none'})",
+        "confirm": _shown(acc.confirm),
+        "dlr-mail": acc.dlr_mail,
+        "notify-address": acc.notify_address or "none",
+        "quiet-hours": _shown(quiet),
+        "bulk": _shown(acc.bulk),
+        "reply-window-days": _shown(acc.reply_window_days, f"default ({cfg.replies.window_days:g})"),
+        "billing-to": ", ".join(billing_to) or "none",
+        "users": str(len(users)),
+    }
+    return [f"{key}: {value}" for key, value in settings.items()] + [
+        f"user: {u.email}  {user_details(u)}" for u in users
+    ]
+
+
+def cmd_account_show(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
+    acc = store.accounts.get_account(args.name)  # NotFound names it: exit 1, as every "no such"
+    users = store.accounts.list_users(acc.name)
+    for line in account_settings(cfg, acc, store.accounts.billing_addresses(acc.id), users):
+        print(line)
+    return 0

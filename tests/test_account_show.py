@@ -1,0 +1,194 @@
+"""R-7.3: what `account set` and `user set` change, the CLI shows (`account show`, `user list`), and
+`--notify-address none` clears the address as `none`/`default` clear the other options.
+
+Every command runs through the real CLI entry point on a real SQLite file in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.main import build_parser, main
+from gateway.config import parse_config
+from gateway.store.db import Store
+from tests.conftest import config_text
+from tests.test_cli_help import commands
+
+DEFAULTS = [
+    "name: beta",
+    "state: active",
+    "sender: default (+48100200300)",
+    "networks: none",
+    "monthly-limit: none",
+    "daily-limit: none",
+    "split-mode: concatenated",
+    "transliterate: off",
+    "overflow: truncate",
+    "validity-hours: default (24)",
+    "end-marker: default (END)",
+    "confirm: off",
+    "dlr-mail: failed",
+    "notify-address: none",
+    "quiet-hours: none",
+    "bulk: off",
+    "reply-window-days: default (7)",
+    "billing-to: none",
+    "users: 0",
+]
+
+
+class CLI:
+    """`smsgw -c CONFIG ...` in this process: (exit status, stdout lines, stderr)."""
+
+    def __init__(self, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.path, self.capsys = path, capsys
+
+    def __call__(self, *args: str) -> tuple[int, list[str], str]:
+        self.capsys.readouterr()
+        code = main(["-c", str(self.path), *args])
+        out, err = self.capsys.readouterr()
+        return code, out.splitlines(), err
+
+    def ok(self, *args: str) -> list[str]:
+        code, out, err = self(*args)
+        assert code == 0, err
+        return out
+
+    def notify_address(self, name: str = "acme") -> str | None:
+        cfg = parse_config(self.path.read_text(), source="test", base_dir=self.path.parent)
+        store = Store.open(cfg.db_path)
+        try:
+            return store.accounts.get_account(name).notify_address
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    return CLI(path, capsys)
+
+
+def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI) -> None:
+    # `account list` showed six of them; limits, quiet hours, notify address, billing addresses
+    # and the users' limits were only to be read with sqlite.
+    cli.ok("account", "add", "acme", "--relay-network", "192.0.2.0/24")
+    cli.ok("user", "add", "anna@acme.example", "--account", "acme")
+    cli.ok("user", "add", "boss@acme.example", "--account", "acme")
+    cli.ok("user", "set", "anna@acme.example", "--monthly-limit", "300")
+    cli.ok("user", "set", "boss@acme.example", "--daily-limit", "0", "--role", "admin")
+    cli.ok(
+        "account", "set", "acme", "--sender", "+48100200301", "--monthly-limit", "1000",
+        "--daily-limit", "0", "--split-mode", "separate", "--transliterate", "on", "--overflow", "reject",
+        "--validity-hours", "12.5", "--end-marker", "--", "--confirm", "on", "--dlr-mail", "all",
+        "--notify-address", "ops@acme.pl", "--quiet-hours", "22:00-07:00", "--bulk", "on",
+        "--reply-window-days", "2.5", "--billing-to", "b@acme.pl", "--billing-to", "a@acme.pl",
+    )  # fmt: skip
+    assert cli.ok("account", "show", "acme") == [
+        "name: acme",
+        "state: active",
+        "sender: +48100200301",
+        "networks: 192.0.2.0/24",
+        "monthly-limit: 1000",
+        "daily-limit: 0",  # zero parts is a limit, not none
+        "split-mode: separate",
+        "transliterate: on",
+        "overflow: reject",
+        "validity-hours: 12.5",
+        "end-marker: --",
+        "confirm: on",
+        "dlr-mail: all",
+        "notify-address: ops@acme.pl",
+        "quiet-hours: 22:00-07:00",
+        "bulk: on",
+        "reply-window-days: 2.5",
+        "billing-to: a@acme.pl, b@acme.pl",
+        "users: 2",
+        "user: anna@acme.example  password not set  monthly-limit 300  daily-limit none",
+        "user: boss@acme.example  password not set  role admin  monthly-limit none  daily-limit 0",
+    ]
+    # A fresh account says what applies where nothing was set.
+    cli.ok("account", "add", "beta")
+    assert cli.ok("account", "show", "beta") == DEFAULTS
+    # What show prints as unset is what `account set` takes to unset it.
+    cli.ok(
+        "account", "set", "acme", "--sender", "", "--monthly-limit", "none", "--daily-limit", "none",
+        "--split-mode", "concatenated", "--transliterate", "off", "--overflow", "truncate",
+        "--validity-hours", "default", "--end-marker", "", "--confirm", "off", "--dlr-mail", "failed",
+        "--notify-address", "none", "--quiet-hours", "none", "--bulk", "off",
+        "--reply-window-days", "default", "--billing-to", "none", "--remove-network", "192.0.2.0/24",
+    )  # fmt: skip
+    cli.ok("user", "remove", "anna@acme.example")
+    cli.ok("user", "remove", "boss@acme.example")
+    assert cli.ok("account", "show", "acme") == [line.replace("beta", "acme") for line in DEFAULTS]
+    cli.ok("account", "suspend", "acme", "--reason", "too many failures")
+    (state,) = [line for line in cli.ok("account", "show", "acme") if line.startswith("state:")]
+    assert state.startswith("state: suspended since ") and state.endswith(" (too many failures)")
+
+
+def test_every_option_of_account_set_is_shown(cli: CLI) -> None:
+    # An option added to `account set` later must show up in `account show` too.
+    parser = next(p for path, p, _ in commands(build_parser()) if path == ("account", "set"))
+    options = {
+        option.removeprefix("--")
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    cli.ok("account", "add", "beta")
+    shown = {line.partition(":")[0] for line in cli.ok("account", "show", "beta")}
+    assert options - {"add-network", "remove-network"} <= shown
+    assert "networks" in shown
+
+
+def test_account_show_names_an_unknown_account(cli: CLI) -> None:
+    cli.ok("account", "add", "acme")
+    code, out, err = cli("account", "show", "ACME-typo")
+    assert (code, out) == (1, [])
+    assert err == "smsgw: no account named 'ACME-typo' (see `smsgw account list`)\n"
+
+
+def test_account_help_names_the_show_verb(cli: CLI) -> None:
+    parser = next(p for path, p, _ in commands(build_parser()) if path == ("account",))
+    assert "show" in parser.format_help()
+    assert "every setting" in parser.format_help()
+
+
+def test_user_list_shows_each_users_limits(cli: CLI) -> None:
+    cli.ok("account", "add", "acme")
+    cli.ok("user", "add", "anna@acme.example", "--account", "acme")
+    cli.ok("user", "add", "boss@acme.example", "--account", "acme")
+    cli.ok("user", "set", "anna@acme.example", "--monthly-limit", "300", "--daily-limit", "20")
+    cli.ok("user", "set", "boss@acme.example", "--role", "admin")
+    assert cli.ok("user", "list", "--account", "acme") == [
+        "anna@acme.example  account acme  password not set  monthly-limit 300  daily-limit 20",
+        "boss@acme.example  account acme  password not set  role admin  monthly-limit none  daily-limit none",
+    ]
+
+
+@pytest.mark.parametrize("word", ["none", "default", "NONE", " Default "])
+def test_notify_address_none_or_default_clears_it(cli: CLI, word: str) -> None:
+    # The other options take none/default to go back; this one answered "'none' is not an email
+    # address", and only an empty string cleared it.
+    cli.ok("account", "add", "acme")
+    cli.ok("account", "set", "acme", "--notify-address", "ops@acme.pl")
+    assert cli.notify_address() == "ops@acme.pl"
+    code, _, err = cli("account", "set", "acme", "--notify-address", word)
+    assert code == 0, err
+    assert cli.notify_address() is None
+    assert "notify-address: none" in cli.ok("account", "show", "acme")
+
+
+def test_notify_address_refusals_say_how_to_clear_it(cli: CLI) -> None:
+    cli.ok("account", "add", "acme")
+    cli.ok("account", "set", "acme", "--notify-address", "ops@acme.pl")
+    code, _, err = cli("account", "set", "acme", "--notify-address", "nobody")
+    assert code == 2 and "'nobody' is not an email address (or 'none': bounces to the sender)" in err
+    assert cli.notify_address() == "ops@acme.pl"  # a refused value changes nothing
+    code, _, err = cli("account", "set", "acme", "--notify-address", "")  # as before: cleared
+    assert code == 0, err
+    assert cli.notify_address() is None
+    parser = next(p for path, p, _ in commands(build_parser()) if path == ("account", "set"))
+    assert "'none' (or 'default') sends them to the sender" in " ".join(parser.format_help().split())
