@@ -27,6 +27,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -135,7 +136,8 @@ class Daemon:
                 cert=str(cfg.smtp.tls_cert_file),
                 note="mail clients will ask to trust it; set smtp.tls_cert_file/tls_key_file for a real one",
             )
-        self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True)
+        zone = ZoneInfo(cfg.gateway.timezone)
+        self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True, zone=zone)
         recovered = self.store.queue.recover_active()
         if recovered:
             log.warning(

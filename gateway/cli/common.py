@@ -69,7 +69,7 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise CliError(f"no database at {path} (is state_dir right?)")
     try:
-        return Store.open(path, create=True)
+        return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone))
     except sqlite3.Error as exc:
         raise CliError(database_error(path, exc)) from exc
     except OSError as exc:

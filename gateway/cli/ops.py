@@ -14,8 +14,10 @@ import os
 import smtplib
 import sys
 import time
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.adminrules import MESSAGE_STATES
 from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
@@ -104,15 +106,42 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def held_note(cfg: Config, held_until: float | None) -> str | None:
+    """What a message held for quiet hours waits for (R-2.4). A window is shorter than a day, so
+    the hour alone says when, on the wall clock the window is set in (`[gateway] timezone`)."""
+    if held_until is None:
+        return None
+    release = datetime.fromtimestamp(held_until, ZoneInfo(cfg.gateway.timezone))
+    return f"held for quiet hours until {release:%H:%M}"
+
+
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = open_store(cfg, must_exist=True).admin.list_messages(args.state, args.limit)
     if not rows:
         print("no messages")
     for r in rows:
-        reason = f"  ({one_line(r['reason'])})" if r["reason"] else ""  # an SMSC's words among them
+        # An SMSC's words among the reasons; a held message has none, and looked stuck without it.
+        note = one_line(r["reason"]) if r["reason"] else held_note(cfg, r["held_until"])
+        reason = f"  ({note})" if note else ""
         print(
             f"{r['id']:>8}  {when(r['created_at'])}  {r['recipient']:<16} {r['state']:<10}"
             f" {r['parts_total']} part(s)  from {r['mail_from']}{reason}"
+        )
+    return 0
+
+
+def cmd_queue_recorded(cfg: Config, args: argparse.Namespace) -> int:
+    """Mail recorded and not sent as SMS (R-1.7, R-2.5): no message, so `queue list` never shows it."""
+    rows = open_store(cfg, must_exist=True).admin.list_recorded(args.limit)
+    if not rows:
+        print("no mail recorded without SMS")
+    for r in rows:
+        # Sender, subject and reason come from the mail (a bounce's, a stranger's): one line each.
+        sender = one_line(r["mail_from"]) or "<>"  # a bounce's envelope sender is empty
+        subject = f'"{one_line(r["subject"])}"' if r["subject"] else "(no subject)"
+        print(
+            f"{r['id']:>8}  {when(r['received_at'])}  from {sender} [{r['client_ip'] or '-'}]"
+            f"  account {r['account'] or '-'}  {subject}  ({one_line(r['reason'])})"
         )
     return 0
 
@@ -281,13 +310,19 @@ def add_ops_commands(sub: Any) -> None:
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.set_defaults(func=cmd_status)
 
-    q = sub.add_parser("queue", help="list, retry or cancel SMS messages").add_subparsers(
-        dest="sub", required=True, metavar="ACTION"
-    )
+    q = sub.add_parser(
+        "queue", help="list, retry or cancel SMS messages; list mail recorded, not sent"
+    ).add_subparsers(dest="sub", required=True, metavar="ACTION")
     ql = q.add_parser("list", help="the latest messages, newest first")
     ql.add_argument("--state", choices=MESSAGE_STATES, help="only messages in this state (default: all)")
     ql.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ql.set_defaults(func=cmd_queue_list)
+    qr = q.add_parser(
+        "recorded",
+        help="mail recorded and not sent as SMS (auto-replies, bounces, recalls), newest first",
+    )
+    qr.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
+    qr.set_defaults(func=cmd_queue_recorded)
     for name, func, text in (
         ("retry", cmd_queue_retry, "send a held, failed or expired message again"),
         ("cancel", cmd_queue_cancel, "cancel the parts of a message not yet sent"),

@@ -7,11 +7,25 @@ from `gateway.store.cache`, which a change by any process invalidates (see there
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
+from acl.quiet import release_time
+from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.repository import Repository
+
+if TYPE_CHECKING:
+    from gateway.store.db import Db
+
+# The parts a change of quiet hours moves (R-2.4): those held for the window (`admin.QUIET_HELD`),
+# also under a suspension, which keeps each part's due time for the resume. Binds: the
+# suspension's note, now. `state IN` first: the range of index parts_due, not every part.
+_HELD_FOR_QUIET = (
+    "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = ?)"
+    " AND p.attempts = 0 AND p.next_attempt_at > ?"
+)
 
 ACCOUNT_SETTINGS = (
     "sender",
@@ -88,6 +102,12 @@ _ACCOUNT_COLS = (
 
 
 class AccountsRepo(Repository):
+    def __init__(self, db: Db, clock: Callable[[], float], zone: tzinfo | None = None) -> None:
+        super().__init__(db, clock)
+        # `[gateway] timezone`: quiet hours are read on its wall clock, as acceptance reads them.
+        # None is the machine's own zone (a store opened without a config, as in some tests).
+        self.zone = zone
+
     def _account(self, row: tuple[Any, ...]) -> Account:
         nets = tuple(
             r[0]
@@ -145,11 +165,43 @@ class AccountsRepo(Repository):
         acc = self.get_account(name)
         if settings:
             assignments = ", ".join(f"{k} = ?" for k in settings)
+            window = (settings.get("quiet_start", acc.quiet_start), settings.get("quiet_end", acc.quiet_end))
             with self.changing_settings():
                 self.conn.execute(
                     f"UPDATE accounts SET {assignments} WHERE id = ?", (*settings.values(), acc.id)
                 )
+                if window != (acc.quiet_start, acc.quiet_end):
+                    self._release_held(acc.id, *window)
         return self.get_account(name)
+
+    def _release_held(self, account_id: int, start: str | None, end: str | None) -> int:
+        """Give the account's SMS held for quiet hours the release time of its new window.
+
+        Acceptance stamps the end of the window on the parts (the dispatcher claims by due time),
+        so a window turned off or shortened left them held until the old end, and only a
+        `queue retry` of each sent them. Each goes when a bulk SMS written now would: at once
+        when now is outside the new window, else at its end; its validity, counted from its
+        release, moves with it. Only the parts change: the dispatcher looks for due parts at
+        least once a second. Returns how many parts moved.
+        """
+        now = self.clock()
+        release = release_time(datetime.fromtimestamp(now, self.zone), start, end)
+        until = now if release is None else release.timestamp()
+        held = self.conn.execute(
+            "SELECT p.id, p.message_id, p.next_attempt_at FROM parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE m.account_id = ? AND {_HELD_FOR_QUIET}",
+            (account_id, SUSPENDED_HOLD, now),
+        ).fetchall()
+        self.conn.executemany(
+            "UPDATE parts SET next_attempt_at = ?, expires_at = expires_at + ? WHERE id = ?",
+            [(until, until - due, pid) for pid, _mid, due in held],
+        )
+        moved = {mid: until - due for _pid, mid, due in held}  # a message's parts share their due time
+        self.conn.executemany(
+            "UPDATE messages SET expires_at = expires_at + ? WHERE id = ?",
+            [(delta, mid) for mid, delta in moved.items()],
+        )
+        return len(held)
 
     def set_account_networks(self, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Account:
         acc = self.get_account(name)

@@ -1,13 +1,56 @@
 """The admin repository: the queue as the CLI, notifications and tests see it, and admin actions.
 
-Reads (message details, counts, listings) and the two admin verbs on a message (retry, cancel).
+Reads (message details, counts, listings, mail recorded and not sent) and the admin verbs on a
+message (retry, hold, cancel).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from gateway.store.repository import Repository
+
+# A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
+# and nothing else queues a part never tried due later than now: new and retried parts are due at
+# once, recovered ones were due when claimed, a part tried has its attempt counted and one waiting
+# to be tried again is `deferred` (a resume keeps each part's due time: a held one is still held).
+# So no column is needed to tell it; the bind parameter is the clock's now. As in
+# `QueueRepo.shift_for_clock_step`, which leaves these parts where they are.
+QUIET_HELD = "p.state = 'queued' AND p.attempts = 0 AND p.next_attempt_at > ?"
+# The release time of a message held for quiet hours, NULL for any other (bind: now). Only a
+# queued message can be held so: the other states cost nothing (no probe of its parts). INDEXED
+# BY: without statistics SQLite probes parts_due instead, every part held, for each message listed.
+HELD_UNTIL = (
+    "CASE WHEN m.state = 'queued' THEN (SELECT MIN(p.next_attempt_at) FROM parts p INDEXED BY parts_message"
+    f" WHERE p.message_id = m.id AND {QUIET_HELD}) END AS held_until"
+)
+
+
+def recorded_mail(
+    conn: sqlite3.Connection, account_id: int | None, *, before_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Mail recorded and not sent as SMS (R-1.7, R-2.5): auto-replies, bounces, recalls, the
+    gateway's own notices sent back. Newest first, paged by email id; `account_id` None is every
+    account's (and the mail of no account), as the operator sees it.
+
+    Such mail is an `emails` row with its `automatic` reason and never a message, so the queue's
+    listings, which start from `messages`, cannot show it. A function of the connection: the panel
+    runs it on its reader's thread. Two partial indexes (migration 21) hold only such mail, all of
+    it and by account: a page reads its own rows, however few among millions of emails."""
+    where, args = ["e.automatic IS NOT NULL"], []
+    for cond, value in (("e.account_id = ?", account_id), ("e.id < ?", before_id)):
+        if value is not None:
+            where.append(cond)
+            args.append(value)
+    cur = conn.execute(
+        "SELECT e.id, e.received_at, e.mail_from, e.client_ip, e.subject, e.automatic AS reason,"
+        " a.name AS account FROM emails e LEFT JOIN accounts a ON a.id = e.account_id"
+        f" WHERE {' AND '.join(where)} ORDER BY e.id DESC LIMIT ?",
+        (*args, limit),
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 class AdminRepo(Repository):
@@ -47,18 +90,24 @@ class AdminRepo(Repository):
         ).fetchone()[0]
 
     def list_messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first; `held_until` says when a message held for quiet hours goes (else None):
+        shown as plain `queued`, such a message looked stuck until the next morning."""
         sql = (
-            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from"
-            " FROM messages m JOIN emails e ON e.id = m.email_id"
+            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
+            f" {HELD_UNTIL} FROM messages m JOIN emails e ON e.id = m.email_id"
         )
-        args: tuple[Any, ...] = ()
+        args: tuple[Any, ...] = (self.clock(),)
         if state:
             sql += " WHERE m.state = ?"
-            args = (state,)
+            args += (state,)
         sql += " ORDER BY m.id DESC LIMIT ?"
         cur = self.conn.execute(sql, (*args, limit))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def list_recorded(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every account's mail recorded and not sent as SMS (`recorded_mail`), for the CLI."""
+        return recorded_mail(self.conn, None, limit=limit)
 
     def retry_message(self, message_id: int) -> int:
         """Admin: send a held, failed or expired message again (new validity from now)."""

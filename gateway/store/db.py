@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
 
@@ -319,21 +320,27 @@ class Db(GroupCommit):
 class Store:
     """The repositories over one `Db`: what the daemon, the CLI and the tests hold on to."""
 
-    def __init__(self, db: Db, *, clock: Clock = time.time) -> None:
+    def __init__(self, db: Db, *, clock: Clock = time.time, zone: tzinfo | None = None) -> None:
         self.db = db
         self.clock = clock
         self.queue = QueueRepo(db, clock)
         self.mo = MoRepo(db, clock)
-        self.accounts = AccountsRepo(db, clock)
+        self.accounts = AccountsRepo(db, clock, zone)  # `zone`: quiet hours' wall clock
         self.policy = PolicyRepo(db, clock)
         self.outbox = OutboxRepo(db, clock)
         self.admin = AdminRepo(db, clock)
 
     @classmethod
     def open(
-        cls, path: Path, *, clock: Clock = time.time, create: bool = True, group_fsync: bool = False
+        cls,
+        path: Path,
+        *,
+        clock: Clock = time.time,
+        create: bool = True,
+        group_fsync: bool = False,
+        zone: tzinfo | None = None,
     ) -> Store:
-        return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock)
+        return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock, zone=zone)
 
     @property
     def path(self) -> Path:

@@ -399,6 +399,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS parts_unconfirmed ON parts(expires_at)
         WHERE state = 'submitted' AND smsc_id IS NULL;
     """,
+    # 21: the mail recorded and not sent as SMS (`smsgw queue recorded`, the panel's list of it),
+    # newest first, all of it or an account's: without these the walk read every email back to
+    # the last such one, a few among millions
+    """
+    CREATE INDEX IF NOT EXISTS emails_recorded ON emails(id) WHERE automatic IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS emails_recorded_account ON emails(account_id, id) WHERE automatic IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""Messages: search (by number, user, date range, state), one message in full, CSV export, queue actions.
+"""Messages: search (by number, user, date range, state), one message in full, CSV export, queue actions,
+and the mail recorded without becoming SMS.
 
 The search pages by id: `before` is the last id shown, so every page is one index range however
 deep the admin goes. A company admin's search is always limited to their account in the query
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX
+from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
 from gateway.web.security import NotYours, Who, guarded
@@ -74,19 +76,37 @@ def _filters(request: Request, who: Who) -> dict[str, Any]:
     }
 
 
-def _before(value: str) -> int | None:
+def _before(value: str, what: str = "a message id") -> int | None:
     if not value:
         return None
     # isdigit would take "²" (int() refuses it); past SQLite's INTEGER the query overflows.
     if not (value.isascii() and value.isdigit()) or int(value) > SQLITE_INT_MAX:
-        raise BadQuery(f"before: {value!r} is not a message id")
+        raise BadQuery(f"before: {value!r} is not {what}")
     return int(value)
+
+
+def held_note(tz: ZoneInfo) -> Callable[[float | None], str]:
+    """For the templates: what a message held for quiet hours waits for (R-2.4), or nothing. A
+    window is shorter than a day, so the hour alone says when, in the installation's zone."""
+
+    def note(held_until: float | None) -> str:
+        if held_until is None:
+            return ""
+        return f"held for quiet hours until {datetime.fromtimestamp(held_until, tz):%H:%M}"
+
+    return note
 
 
 @guarded()
 async def search(request: Request, who: Who) -> Response:
     web = request.app.state.web
-    ctx: dict[str, Any] = {"who": who, "q": request.query_params, "states": STATES, "rows": []}
+    ctx: dict[str, Any] = {
+        "who": who,
+        "q": request.query_params,
+        "states": STATES,
+        "rows": [],
+        "held": held_note(web.tz),
+    }
     try:
         filters = _filters(request, who)
         before = _before(request.query_params.get("before", ""))
@@ -94,9 +114,9 @@ async def search(request: Request, who: Who) -> Response:
         return web.render(request, "messages.html", {**ctx, "error": str(exc), "query": ""}, 400)
     # On the reader's thread, as the CSV export: a search no index narrows (a date range of a big
     # account, a sender with most of its mail) reads for as long as it takes without stopping SMTP.
-    scope = who.scope
+    scope, now = who.scope, web.store.clock()
     rows = await web.counts.run(
-        lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=PAGE + 1)
+        lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=PAGE + 1, now=now)
     )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -110,6 +130,24 @@ async def search(request: Request, who: Who) -> Response:
             "query": query,
         }
     )
+    return web.render(request, "messages.html", ctx)
+
+
+@guarded()
+async def recorded(request: Request, who: Who) -> Response:
+    """Mail recorded and not sent as SMS (R-1.7, R-2.5): auto-replies, bounces, recalls. It has no
+    message, so the search, which starts from messages, never shows it. Scoped as the search: an
+    admin sees their account's, the operator every account's and the mail of none."""
+    web = request.app.state.web
+    ctx: dict[str, Any] = {"who": who, "q": request.query_params, "recorded": []}
+    try:
+        before = _before(request.query_params.get("before", ""), "a mail id")
+    except BadQuery as exc:
+        return web.render(request, "messages.html", {**ctx, "error": str(exc)}, 400)
+    scope = who.scope
+    rows = await web.counts.run(lambda conn: recorded_mail(conn, scope, before_id=before, limit=PAGE + 1))
+    ctx["recorded"] = rows[:PAGE]
+    ctx["next_before"] = rows[PAGE - 1]["id"] if len(rows) > PAGE else None
     return web.render(request, "messages.html", ctx)
 
 
@@ -198,9 +236,11 @@ def _message(request: Request, who: Who) -> dict[str, Any]:
     mid = request.path_params["id"]
     if mid > SQLITE_INT_MAX:  # no such id can exist, and SQLite would overflow on it
         raise NotYours
-    msg = request.app.state.web.repo.message_detail(mid)
+    web = request.app.state.web
+    msg = web.repo.message_detail(mid)
     if msg is None or not who.sees(msg["account_id"]):
         raise NotYours
+    msg["held"] = held_note(web.tz)(msg["held_until"])
     return msg
 
 
@@ -273,6 +313,7 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
 
 ROUTES = [
     Route("/messages", search, methods=["GET"]),
+    Route("/messages/recorded", recorded, methods=["GET"]),
     Route("/messages.csv", export, methods=["GET"]),
     Route("/messages/{id:int}", detail, methods=["GET"]),
     Route("/messages/{id:int}/{action:str}", queue_action, methods=["POST"]),

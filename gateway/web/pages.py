@@ -21,6 +21,7 @@ from acl.passwords import hash_password
 from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, mail_address_problem
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
+from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
 
@@ -110,7 +111,7 @@ async def dashboard(request: Request, who: Who) -> Response:
         usage.append((acc, _bar(accounts.usage(f"account:{acc.id}", month), acc.monthly_limit), users))
     # Local midnight, made from the date so that a day of 23 or 25 hours starts where it should.
     midnight = datetime(now.year, now.month, now.day, tzinfo=web.tz).timestamp()
-    scope = who.scope
+    scope, at = who.scope, now.timestamp()
     ctx = {
         "who": who,
         "month": month,
@@ -118,7 +119,8 @@ async def dashboard(request: Request, who: Who) -> Response:
         "today": await web.counts.run(lambda conn: states_since(conn, scope, midnight)),
         # Off the loop too: with held messages of other accounts about, a company admin's list
         # still walks some of them.
-        "attention": await web.counts.run(lambda conn: needing_attention(conn, scope)),
+        "attention": await web.counts.run(lambda conn: needing_attention(conn, scope, now=at)),
+        "held": held_note(web.tz),
         "links": web.links() if who.operator else {},
     }
     return web.render(request, "dashboard.html", ctx)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from gateway.store.admin import HELD_UNTIL, QUIET_HELD
 from gateway.store.repository import Repository
 
 PAGE = 50
@@ -47,9 +48,12 @@ def search_messages(
     state: str | None = None,
     before_id: int | None = None,
     limit: int = PAGE,
+    now: float | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` is the last id of the previous page. A function of the connection:
-    the panel pages through it on the reader's thread (gateway/web/counts.py).
+    the panel pages through it on the reader's thread (gateway/web/counts.py). With `now`, each row
+    says until when a message held for quiet hours waits (`held_until`, else None): the page
+    showed it as plain `queued` (the CSV export, without `now`, probes no parts).
 
     A company admin's search names their account and, for most forms, something narrower: the
     number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
@@ -72,12 +76,13 @@ def search_messages(
             args.append(value)
     sql = (
         "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
-        " a.name AS account FROM messages m JOIN emails e ON e.id = m.email_id"
-        " LEFT JOIN accounts a ON a.id = m.account_id"
+        f" a.name AS account, {'NULL AS held_until' if now is None else HELD_UNTIL}"
+        " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return _rows(conn.execute(sql + " ORDER BY m.id DESC LIMIT ?", (*args, limit)))
+    held = () if now is None else (now,)
+    return _rows(conn.execute(sql + " ORDER BY m.id DESC LIMIT ?", (*held, *args, limit)))
 
 
 def states_since(conn: sqlite3.Connection, account_id: int | None, since: float) -> dict[str, int]:
@@ -91,12 +96,33 @@ def states_since(conn: sqlite3.Connection, account_id: int | None, since: float)
     return dict(conn.execute(sql + " GROUP BY state", args).fetchall())
 
 
-def needing_attention(conn: sqlite3.Connection, account_id: int | None, limit: int = 20) -> list[Any]:
-    """Held and expired messages: someone has to retry or cancel them (the dashboard, off the loop)."""
+def needing_attention(
+    conn: sqlite3.Connection, account_id: int | None, limit: int = 20, *, now: float | None = None
+) -> list[Any]:
+    """Held and expired messages: someone has to retry or cancel them (the dashboard, off the loop).
+    With `now`, then those held for quiet hours, with their release time (`held_until`): queued,
+    they were in no list but the whole search, and an admin asking why a bulk SMS had not gone
+    found nothing there."""
     found = []
     for state in ("hold", "expired"):
         found += search_messages(conn, account_id, state=state, limit=limit)
-    return found
+    return found if now is None else found + quiet_held(conn, account_id, now, limit)
+
+
+def quiet_held(conn: sqlite3.Connection, account_id: int | None, now: float, limit: int) -> list[Any]:
+    """Messages held for quiet hours, newest first: found from their parts by index parts_due
+    (queued and due after now: few parts but these), not by reading the account's messages."""
+    scope, args = ("", ()) if account_id is None else (" AND m.account_id = ?", (account_id,))
+    return _rows(
+        conn.execute(
+            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
+            " a.name AS account, MIN(p.next_attempt_at) AS held_until FROM parts p"
+            " JOIN messages m ON m.id = p.message_id JOIN emails e ON e.id = m.email_id"
+            f" LEFT JOIN accounts a ON a.id = m.account_id WHERE {QUIET_HELD} AND m.state = 'queued'{scope}"
+            " GROUP BY m.id ORDER BY m.id DESC LIMIT ?",
+            (now, *args, limit),
+        )
+    )
 
 
 def optouts_page(
@@ -143,9 +169,9 @@ class PanelRepo(Repository):
         cur = self.conn.execute(
             "SELECT m.id, m.account_id, a.name AS account, m.recipient, m.source, m.text, m.parts_total,"
             " m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from, e.client_ip,"
-            " e.subject, e.header_message_id FROM messages m JOIN emails e ON e.id = m.email_id"
-            " LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
-            (message_id,),
+            f" e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
+            " JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
+            (self.clock(), message_id),
         )
         found = _rows(cur)
         if not found:
