@@ -7,6 +7,7 @@ words: the panel once took a sender the CLI refused, and every SMS of that accou
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from gateway.configbase import is_number_sender
@@ -105,3 +106,12 @@ def mail_address_problem(cfg: Config, address: str) -> str | None:
             f"{address!r} would loop: {why}, so mail to it comes back to the gateway; use a mailbox elsewhere"
         )
     return None
+
+
+def quiet_held(held_until: float | None, zone: tzinfo) -> str:
+    """What a message held for quiet hours waits for (R-2.4), or "": the CLI and the panel say it
+    alike. A window is shorter than a day, so the hour alone says when, on the wall clock the window
+    is set in (`[gateway] timezone`)."""
+    if held_until is None:
+        return ""
+    return f"held for quiet hours until {datetime.fromtimestamp(held_until, zone):%H:%M}"

@@ -147,7 +147,13 @@ def add_mail(store: Store, account: str, sender: str, number: str, text: str) ->
             "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination, source,"
             " data_coding, payload, udh, text)"
             " VALUES (?, 1, 'queued', ?, ?, ?, '+48100200300', 0, x'', x'', ?)",
-            (message_id, store.clock() + 3600, store.clock() + 3600, number, text),
+            (
+                message_id,
+                store.clock(),
+                store.clock() + 3600,
+                number,
+                text,
+            ),  # due now, as acceptance makes it
         )
         return message_id
 

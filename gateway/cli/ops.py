@@ -14,12 +14,11 @@ import os
 import smtplib
 import sys
 import time
-from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.adminrules import MESSAGE_STATES
+from gateway.adminrules import MESSAGE_STATES, quiet_held
 from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
@@ -106,22 +105,17 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def held_note(cfg: Config, held_until: float | None) -> str | None:
-    """What a message held for quiet hours waits for (R-2.4). A window is shorter than a day, so
-    the hour alone says when, on the wall clock the window is set in (`[gateway] timezone`)."""
-    if held_until is None:
-        return None
-    release = datetime.fromtimestamp(held_until, ZoneInfo(cfg.gateway.timezone))
-    return f"held for quiet hours until {release:%H:%M}"
-
-
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = open_store(cfg, must_exist=True).admin.list_messages(args.state, args.limit)
     if not rows:
         print("no messages")
     for r in rows:
         # An SMSC's words among the reasons; a held message has none, and looked stuck without it.
-        note = one_line(r["reason"]) if r["reason"] else held_note(cfg, r["held_until"])
+        note = (
+            one_line(r["reason"])
+            if r["reason"]
+            else quiet_held(r["held_until"], ZoneInfo(cfg.gateway.timezone))
+        )
         reason = f"  ({note})" if note else ""
         print(
             f"{r['id']:>8}  {when(r['created_at'])}  {r['recipient']:<16} {r['state']:<10}"

@@ -106,8 +106,8 @@ CONFIG = """\
 domains = ["{domain}"]
 hostname = "{hostname}"
 state_dir = "/var/lib/smsgw"
-# Billing files go to /var/lib/smsgw/billing; a directory elsewhere must also be named in the
-# unit's ReadWritePaths= (a drop-in: systemctl edit smsgw), or the unit cannot write it.
+# Billing files go to /var/lib/smsgw/billing; a directory elsewhere must be in the unit's
+# ReadWritePaths= (smsgw install-service adds it; set later, run it again), or it cannot be written.
 # billing_dir = "/srv/smsgw/billing"
 default_region = "PL"
 

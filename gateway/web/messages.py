@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX
+from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -86,15 +86,8 @@ def _before(value: str, what: str = "a message id") -> int | None:
 
 
 def held_note(tz: ZoneInfo) -> Callable[[float | None], str]:
-    """For the templates: what a message held for quiet hours waits for (R-2.4), or nothing. A
-    window is shorter than a day, so the hour alone says when, in the installation's zone."""
-
-    def note(held_until: float | None) -> str:
-        if held_until is None:
-            return ""
-        return f"held for quiet hours until {datetime.fromtimestamp(held_until, tz):%H:%M}"
-
-    return note
+    """For the templates: what a message held for quiet hours waits for (R-2.4), or nothing."""
+    return lambda held_until: quiet_held(held_until, tz)
 
 
 @guarded()
