@@ -623,3 +623,14 @@ def test_a_raw_8bit_subject_is_read_in_the_body_charset_first(encoding: str, cty
     else:
         got = read_mail(mail("Ćma śpi.".encode(encoding), subject=subject, ctype=ctype))
     assert got.subject == "Zażółć gęślą" and got.body == "Ćma śpi."
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252", "iso-8859-2", "windows-1250"])
+def test_a_raw_utf8_subject_stays_utf8_whatever_the_body_declares(charset: str) -> None:
+    # A single-byte body charset reads UTF-8 bytes without an error: "Zażółć" became "ZaÅ¼Ã³Å‚Ä‡".
+    got = read_mail(
+        mail(
+            "Ok".encode(charset), subject="Może jutro o 10?".encode(), ctype=f"text/plain; charset={charset}"
+        )
+    )
+    assert got.subject == "Może jutro o 10?"

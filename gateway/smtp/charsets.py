@@ -117,11 +117,17 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 def decode_header(value: str, fallbacks: tuple[str, ...], declared: str | None = None) -> str:
     """A raw header value (surrogate-escaped 8-bit allowed) → one line of text.
 
-    Raw 8-bit is tried as `declared` (the mail's body charset) first, as Thunderbird does: a client
-    that writes its headers raw writes them in its body's charset, and windows-1250, the first
-    fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an error."""
+    Raw 8-bit that is valid UTF-8 is UTF-8 (what SMTPUTF8 clients and most scripts write, whatever
+    charset their body declares: a single-byte codec would read it without an error, as mojibake);
+    other bytes are tried as `declared` (the mail's body charset) first, as Thunderbird does: a
+    client that writes its headers raw writes them in its body's charset, and windows-1250, the
+    first fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an error."""
     if not value.isascii():
-        value = decode_text(_to_bytes(value), declared, fallbacks)
+        data = _to_bytes(value)
+        try:
+            value = data.decode("utf-8")
+        except UnicodeDecodeError:
+            value = decode_text(data, declared, fallbacks)
     value = value.replace("\n", "")
     if "=?" in value:
         value = _decode_words(value, fallbacks)

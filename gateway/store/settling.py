@@ -116,7 +116,8 @@ class SettlingRepo(Repository):
 # as if the others had arrived.
 _REST = (
     (("delivered",), "delivered"),
-    (("submitted", UNREPORTED), "sent, not confirmed"),
+    (("submitted",), "sent, report pending"),
+    ((UNREPORTED,), "sent, no report came"),
     (("active",), "being sent"),
     (("queued", "deferred", "hold", "cancelled"), "not sent"),
 )
