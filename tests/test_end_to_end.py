@@ -261,12 +261,24 @@ async def test_a_mail_rule_sending_the_gateways_own_notices_back_to_a_phone_is_n
         forward["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
         redirect = mail(to("601123457"), notice, subject="SMS delivered to +48601123457")
         redirect.replace_header("From", f"SMS gateway <{own}>")
-        # A person's mail forwarded by the same rule is what the rule is for: it is sent.
+        # A person's mail forwarded by the same rule is what the rule is for: it is sent, also when
+        # its own history quotes a notice further down; and an address that merely contains the
+        # gateway's is another sender.
         wanted = mail(to("601123458"), "\n\nFrom: Boss <boss@acme.example>\n\nCall me", subject="FW: Urgent")
         wanted["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
-        for msg in (forward, redirect, wanted):
+        history = mail(
+            to("601123459"),
+            f"\n\nFrom: Anna <anna@acme.example>\nSubject: Meeting\n\nMoved to 11:00, room 4.\n\n"
+            f"From: SMS gateway <{own}>\nSubject: SMS delivered\n\n{notice}\n",
+            subject="FW: Meeting",
+        )
+        history["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
+        lookalike = mail(to("601123450"), "Disk full on srv1", subject="Alert")
+        lookalike.replace_header("From", f"Alerts <it-{own}>")
+        for msg in (forward, redirect, wanted, history, lookalike):
             assert (await gw.send(msg)).error is None
-        await smsc.wait_until(lambda: any("Urgent" in s.text for s in smsc.received))
-        assert [s.destination[-3:] for s in smsc.received] == ["458"]
+        sent = lambda: {s.destination[-3:] for s in smsc.received}  # noqa: E731
+        await smsc.wait_until(lambda: sent() >= {"450", "458", "459"})
+        assert sent() == {"450", "458", "459"}
         recorded = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchall()
         assert [r[0] for r in recorded][:2] == ["the gateway's own notice, sent back by a mail rule"] * 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from email.message import Message
+from email.utils import parseaddr
 
 # Headers that on their own mark machine mail. Each entry: header name, predicate on the lowered value,
 # reason template. RFC 3834 says Auto-Submitted "no" is the only value a human message carries; every
@@ -151,17 +152,38 @@ _RULE_FORWARD_HEADERS = (
 OWN_NOTICE = "the gateway's own notice, sent back by a mail rule"
 
 
+# The first header line of a quoted mail as mail clients write it in a forward (Outlook's English,
+# Polish, German, French), and the separator lines above it that nobody types.
+_QUOTED_FROM = re.compile(r"^[ \t>*]*(?:from|od|von|de)[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+_SEPARATOR = re.compile(
+    r"^\s*(?:[-_=*]{3,}.*|.*(?:original message|forwarded message|begin forwarded|wiadomość oryginalna"
+    r"|przekazana wiadomość|ursprüngliche nachricht|weitergeleitete nachricht).*)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _address(value: str) -> str:
+    return parseaddr(value)[1].strip().casefold()
+
+
 def _own_notice(headers: dict[str, str], body: str, own_address: str | None) -> bool:
     """A notice of the gateway (delivery confirmation, bounce) that a mail rule sent back to a phone:
-    redirected (its From is still the gateway's), or forwarded by a rule with the gateway's address in
-    the quoted header block. "Forward everything to my phone" and `dlr_mail = all` made each
-    confirmation an SMS, whose confirmation was forwarded again, until the identical-SMS rule bit."""
+    redirected (its From is still the gateway's address), or forwarded by a rule (Exchange marks
+    those) with nothing typed above a quoted header block whose From is the gateway's. "Forward
+    everything to my phone" and `dlr_mail = all` made each confirmation an SMS, whose confirmation
+    was forwarded again, until the identical-SMS rule bit. Addresses compare whole: "it-sms@…" is
+    not "sms@…", and a colleague's mail that quotes a notice further down is still a person's."""
     if not own_address:
         return False
-    own = own_address.casefold()
-    if own in headers.get("from", "").casefold():
+    own = own_address.strip().casefold()
+    if _address(headers.get("from", "")) == own:
         return True
-    return any(h in headers for h in _RULE_FORWARD_HEADERS) and own in body[:3000].casefold()
+    if not any(h in headers for h in _RULE_FORWARD_HEADERS):
+        return False
+    quoted = _QUOTED_FROM.search(body[:3000])
+    if quoted is None or _address(quoted.group(1)) != own:
+        return False
+    return all(_SEPARATOR.match(line) for line in body[: quoted.start()].splitlines())
 
 
 def machine_reason(
