@@ -209,6 +209,20 @@ async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> N
         assert len(told) == 1 and told[0][0] == STAFF
         notice = email.message_from_bytes(told[0][1], policy=policy.default)
         assert "+48601123456" in notice["Subject"] and "identical" in notice.get_content()
+        # The same mail split by the client into transactions (Postfix: 50 recipients each): the
+        # one holding only the blocked number is refused, as a mail of its own would be; it was
+        # answered 250 and nobody heard of it.
+        res = await gw.send(msg, [to("601123456")])
+        assert code(res) == 550 and "identical" in error_text(res)
+        # With confirmations on, the confirmation names only the numbers sent.
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=True))
+        both = [to("601123456"), to("601123460")]
+        assert (await gw.send(mail(both, "Buy now!"), both)).error is None
+        confirmations = gw.store.db.conn.execute(
+            "SELECT content FROM outbox WHERE kind = 'confirmation' ORDER BY id"
+        ).fetchall()
+        said = email.message_from_bytes(confirmations[-1][0], policy=policy.default).get_content()
+        assert "+48601123460" in said and "+48601123456" not in said, said
 
 
 async def test_a_subject_does_not_let_a_fourth_identical_text_through(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium
 from gateway.config import Config
+from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
@@ -159,17 +160,11 @@ def accept_now(
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
         limits = limits.without(reached)  # a client's retry of a mail taken already is not refused
-        blocked = _identical_blocked(store, limits)
-        if blocked and len(blocked) == len(limits.numbers) and not reached:  # (else a retry: as before)
-            return AcceptResult(None, [], refused=_identical_reply(limits, blocked[0]))
+        # Checked again here, in the transaction that writes the rows: a mail of another session
+        # may have made a number's third identical SMS since compose left it in (gateway.smtp.identical).
+        blocked = identical_blocked(store, limits) if limits.numbers else []
         if blocked:
-            # Only those numbers: a group mail to three, one of which had its three identical SMS
-            # today, was refused whole, and the other two got nothing. Its sender is told which.
-            limits = limits.without(set(blocked))
-            kept = [m for m in acceptance.messages if m.recipient not in blocked]
-            if not store.queue.recorded_before(acceptance.dedup_key):  # a retry: told already
-                notices = [*notices, _identical_notice(limits, acceptance, blocked)]
-            acceptance = replace(acceptance, messages=kept)
+            return AcceptResult(None, [], refused=identical_reply(limits.identical_per_day, blocked[0]))
         refusal = _refusal(store, limits) if limits.numbers else None
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
@@ -186,38 +181,6 @@ def accept_now(
     for n in notices:
         store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content)
     return result
-
-
-def _identical_blocked(store: Store, limits: Limits) -> list[str]:
-    """The numbers that had their identical SMS of the day already (R-2.4's operator rule)."""
-    count, text, since, also = (
-        store.policy.identical_count,
-        limits.text,
-        limits.day_start,
-        limits.text_with_subject,
-    )
-    return [n for n in limits.numbers if count(n, text, since, also) >= limits.identical_per_day]
-
-
-def _identical_reply(limits: Limits, number: str) -> str:
-    return (
-        f"550 5.7.1 More than {limits.identical_per_day} identical SMS to {number} today"
-        " are not allowed (operator anti-spam rule)"
-    )
-
-
-def _identical_notice(limits: Limits, acceptance: Acceptance, blocked: list[str]) -> Notice:
-    rcpt = acceptance.mail_from
-    content = notify.notice(
-        sender=limits.notice_from,
-        rcpt=rcpt,
-        domain=limits.hostname,
-        subject=f"Not sent as SMS to {', '.join(blocked)}: {acceptance.subject or '(no subject)'}",
-        content=f"Your mail was sent as SMS to {', '.join(limits.numbers)}, but not to {', '.join(blocked)}:"
-        f" more than {limits.identical_per_day} identical SMS to one number a day are not allowed"
-        " (operator anti-spam rule). Change the text, or send it again tomorrow.",
-    )
-    return Notice("not-sent", limits.notice_from, rcpt, content)
 
 
 def _refusal(store: Store, limits: Limits) -> str | None:
@@ -283,10 +246,6 @@ def limits_for(
         notice_from=cfg.mail.from_address,
         hostname=cfg.gateway.hostname,
     )
-
-
-def start_of_day(now: datetime) -> float:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:

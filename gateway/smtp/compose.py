@@ -18,6 +18,7 @@ from gateway import conversations, forwarded, notify
 from gateway.config import Config
 from gateway.smtp import automail, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
+from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
@@ -123,6 +124,21 @@ def compose(
     if p.truncated and account.overflow == "reject":
         needed = len(p.parts) + 1
         return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
+    also = planned(as_read).text if as_read != mail.text else None  # as the conversation's first SMS
+    blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
+    not_sent: list[tuple[str, bytes]] = []
+    if blocked:
+        # R-2.4's operator rule leaves out only those numbers: a group mail to three, one of which
+        # had its identical SMS today, was refused whole. Decided before the rows and notices, so
+        # that the confirmation names only the numbers sent; the sender is told of the others (not
+        # again when the same transaction is retried). With no number left the mail is refused.
+        numbers = [n for n in numbers if n not in blocked]
+        if not numbers:
+            return identical_refusal(cfg, blocked[0])
+        if not retry:
+            not_sent.append(
+                ("not-sent", identical_notice(cfg, sender.mail_from, mail.subject, numbers, blocked))
+            )
     source = account.sender or cfg.gateway.default_sender
     held_until = None
     if mail.bulk or account.bulk:
@@ -146,7 +162,7 @@ def compose(
     )
 
     # Notices to the sender, queued in the same transaction as the mail they describe.
-    notices: list[tuple[str, bytes]] = []
+    notices: list[tuple[str, bytes]] = not_sent
     if held_until is not None:
         held = notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject)
         notices.append(("held", held))

@@ -1,0 +1,87 @@
+"""R-2.4's operator rule: more than `identical_per_day` SMS with the same text to one number in a day
+are not sent (F13).
+
+Checked twice. `compose` leaves the numbers that have had theirs out of the mail before the rows and
+notices are built, so that a group mail goes to the others and its confirmation names only those;
+its sender gets one "Not sent as SMS" notice naming the rest (none again when the same transaction
+is retried: its numbers reached before are not checked, they had this mail already). `accept_now`
+checks the numbers left once more in the transaction that writes the rows, for a mail of another
+session that made a number's last identical SMS in between: then the whole mail is refused, as one
+transaction must be answered whole.
+
+An answer in a conversation loses its subject (the phone has it); the rule counts it also with the
+text it would have had with the subject, or "Hi: text" and three "text" made four.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gateway import notify
+from gateway.config import Config
+from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.smtp.accept import Limits
+
+
+def start_of_day(now: datetime) -> float:
+    """Where a day's count starts: midnight on the clock `now` is read in ([gateway] timezone)."""
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def identical_today(
+    store: Store,
+    cfg: Config,
+    numbers: Sequence[str],
+    text: str,
+    also: str | None,
+    dedup_key: str | None,
+    now: datetime,
+) -> tuple[list[str], bool]:
+    """(the numbers that had their identical SMS today, whether this is a retry of a transaction
+    that reached some of `numbers` already). Reads only: an intake worker runs it on its own."""
+    reached = store.queue.reached_before(dedup_key)
+    since, limit, count = start_of_day(now), cfg.gateway.identical_per_day, store.policy.identical_count
+    blocked = [n for n in numbers if n not in reached and count(n, text, since, also) >= limit]
+    return blocked, bool(reached.intersection(numbers))
+
+
+def identical_blocked(store: Store, limits: Limits) -> list[str]:
+    """The numbers of `limits` over the rule now, in the accepting transaction."""
+    count, text, since, also = (
+        store.policy.identical_count,
+        limits.text,
+        limits.day_start,
+        limits.text_with_subject,
+    )
+    return [n for n in limits.numbers if count(n, text, since, also) >= limits.identical_per_day]
+
+
+def identical_reply(limit: int, number: str) -> str:
+    return (
+        f"550 5.7.1 More than {limit} identical SMS to {number} today are not allowed"
+        " (operator anti-spam rule)"
+    )
+
+
+def identical_refusal(cfg: Config, number: str) -> str:
+    return identical_reply(cfg.gateway.identical_per_day, number)
+
+
+def identical_notice(
+    cfg: Config, rcpt: str, subject: str, sent: Sequence[str], blocked: Sequence[str]
+) -> bytes:
+    """What the sender of a group mail hears of the numbers left out."""
+    limit = cfg.gateway.identical_per_day
+    return notify.notice(
+        sender=cfg.mail.from_address,
+        rcpt=rcpt,
+        domain=cfg.gateway.hostname,
+        subject=f"Not sent as SMS to {', '.join(blocked)}: {subject or '(no subject)'}",
+        content=f"Your mail was sent as SMS to {', '.join(sent)}, but not to {', '.join(blocked)}:"
+        f" more than {limit} identical SMS to one number a day are not allowed (operator anti-spam"
+        " rule). Change the text, or send it again tomorrow.",
+    )
