@@ -229,3 +229,34 @@ async def test_three_hundred_recipients_in_one_transaction_are_not_taken_for_a_c
         # Endless RCPTs without a mail are still a loop: closed past 2,000.
         answers = await blocking(lambda: pipelined(2100))
         assert answers[-1] == replies.TOO_MANY_COMMANDS
+
+
+async def test_a_refused_mail_does_not_start_the_command_count_afresh(tmp_path: Path, tls_pair: Any) -> None:
+    # Only a mail taken is real work: rounds of 100 NOOPs and an empty mail (554) kept a session
+    # going for ever, 70,000 commands and counting.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+
+        def session() -> list[str]:
+            with dial(gw.port) as s:
+                read_reply(s)
+                s.sendall(b"EHLO x\r\n")
+                while read_reply(s).startswith("250-"):
+                    pass
+                answers: list[str] = []
+                for _ in range(4):
+                    for line in [b"NOOP"] * 100 + [
+                        b"MAIL FROM:<%s>" % STAFF.encode(),
+                        b"RCPT TO:<%s>" % RCPT.encode(),
+                        b"DATA",
+                    ]:
+                        s.sendall(line + b"\r\n")
+                        answers.append(read_reply(s))
+                        if answers[-1].startswith("421") or not answers[-1]:
+                            return answers
+                    s.sendall(b"Subject:\r\n\r\n.\r\n")  # an empty mail: refused
+                    answers.append(read_reply(s))
+                return answers
+
+        answers = await blocking(session)
+    assert any(a.startswith("554") for a in answers)  # the empty mails were refused...
+    assert answers[-1] == replies.TOO_MANY_COMMANDS  # ...and counted no work

@@ -110,6 +110,7 @@ class GuardedSMTP(LeanSMTP):
         self._lines = 0  # lines since the session began or its last mail transaction, but RCPTs
         self._rcpts = 0  # RCPT lines since then
         self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
+        self._taken = False  # the mail of the DATA under way was answered 250
 
     # ---- connections -----------------------------------------------------------------------
 
@@ -170,19 +171,24 @@ class GuardedSMTP(LeanSMTP):
         super().data_received(data)
 
     async def smtp_DATA(self, arg: str) -> None:
-        self._in_data, self._data_started = True, False
+        self._in_data, self._data_started, self._taken = True, False, False
         self._set_line_limit(self._data_line_limit)
         try:
             await super().smtp_DATA(arg)
         finally:
             self._in_data = False
             self._set_line_limit(COMMAND_LINE_CAP + 2)
-            if self._data_started:
-                self._lines = self._rcpts = 0  # a mail went through: the session is doing real work
+            if self._taken:
+                # A mail went through: the session is doing real work. Not after a refused one:
+                # rounds of NOOPs, 2,000 RCPTs and an empty mail made a session without end.
+                self._lines = self._rcpts = 0
 
     async def push(self, status: str | bytes) -> None:
-        if isinstance(status, str) and status.startswith("354"):
-            self._data_started = True
+        if isinstance(status, str):
+            if status.startswith("354"):
+                self._data_started = True
+            elif self._data_started and status.startswith("250"):
+                self._taken = True
         await super().push(status)
 
     def _set_line_limit(self, limit: int) -> None:
