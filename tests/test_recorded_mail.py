@@ -83,3 +83,28 @@ async def test_the_panel_shows_recorded_mail_to_its_account_and_all_of_it_to_the
     for every in ("Automatic reply: meeting", "beta offsite", BOB, "<td>127.0.0.2</td>", "Undelivered Mail"):
         assert every in operator, every
     assert "A real SMS" not in operator
+
+
+async def test_a_strangers_subject_is_shown_cut_and_with_its_controls_escaped(tmp_path: Path) -> None:
+    # A recorded auto-reply's subject is a stranger's: 5,000 characters made the panel's table
+    # 45,000 px wide and the CLI's line as long; a U+202E in it reversed the rest of the cell.
+    path, cfg = written_config(tmp_path, 1)
+    async with running_gateway(cfg) as gw:
+        long = out_of_office().replace(
+            b"Subject: Automatic reply: meeting", b"Subject: Automatic reply: " + b"x" * 5000
+        )
+        assert (await delivered(gw.port, long, sender=STAFF)).startswith("250 2.0.0 OK: recorded")
+        flipped = out_of_office().replace(b"meeting", "bell\u202etxet".encode())
+        assert (await delivered(gw.port, flipped, sender=STAFF)).startswith("250 2.0.0 OK: recorded")
+        listing = await asyncio.to_thread(smsgw, path, "queue", "recorded")
+        store = gw.store
+        await store.write(lambda: make_admin(store))
+        web = web_context(tmp_path, store)
+        try:
+            async with as_user(web, STAFF) as c:
+                page = (await c.get("/messages/recorded")).text
+        finally:
+            web.counts.close()
+    assert all(len(line) < 400 for line in listing.stdout.splitlines()), listing.stdout
+    assert "x" * 5000 not in page and "x" * 150 + "…" in page
+    assert "\u202e" not in page.split("<table", 1)[1] and "bell\\u202etxet" in page

@@ -132,7 +132,9 @@ def cmd_queue_recorded(cfg: Config, args: argparse.Namespace) -> int:
     for r in rows:
         # Sender, subject and reason come from the mail (a bounce's, a stranger's): one line each.
         sender = one_line(r["mail_from"]) or "<>"  # a bounce's envelope sender is empty
-        subject = f'"{one_line(r["subject"])}"' if r["subject"] else "(no subject)"
+        said = one_line(r["subject"] or "")
+        said = said if len(said) <= 200 else said[:199] + "…"  # a stranger's 5,000 characters
+        subject = f'"{said}"' if said else "(no subject)"
         print(
             f"{r['id']:>8}  {when(r['received_at'])}  from {sender} [{r['client_ip'] or '-'}]"
             f"  account {r['account'] or '-'}  {subject}  ({one_line(r['reason'])})"

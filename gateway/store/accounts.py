@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 # The parts a change of quiet hours moves: those held for the window (`admin.QUIET_HELD`),
 # also under a suspension, which keeps each part's due time for the resume. Binds: the
-# suspension's note, now. `state IN` first: the range of index parts_due, not every part.
+# suspension's note (:note), now (:now). `state IN` first: the range of index parts_due, not every part.
 _HELD_FOR_QUIET = (
-    "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = ?)"
-    " AND p.attempts = 0 AND p.next_attempt_at > ?"
+    "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = :note)"
+    " AND p.attempts = 0 AND p.next_attempt_at > :now"
 )
 
 ACCOUNT_SETTINGS = (
@@ -187,21 +187,26 @@ class AccountsRepo(Repository):
         now = self.clock()
         release = release_time(datetime.fromtimestamp(now, self.zone), start, end)
         until = now if release is None else release.timestamp()
-        held = self.conn.execute(
-            "SELECT p.id, p.message_id, p.next_attempt_at FROM parts p JOIN messages m ON m.id = p.message_id"
-            f" WHERE m.account_id = ? AND {_HELD_FOR_QUIET}",
-            (account_id, SUSPENDED_HOLD, now),
-        ).fetchall()
-        self.conn.executemany(
-            "UPDATE parts SET next_attempt_at = ?, expires_at = expires_at + ? WHERE id = ?",
-            [(until, until - due, pid) for pid, _mid, due in held],
+        # Set-based, in SQLite: a row each from Python held the write lock (and SMTP) for 0.8 s
+        # per 50,000 held parts; those already due at `until` (a window changed at its start)
+        # are not touched.
+        held = (
+            "FROM parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE m.account_id = :account AND {_HELD_FOR_QUIET} AND p.next_attempt_at != :until"
         )
-        moved = {mid: until - due for _pid, mid, due in held}  # a message's parts share their due time
-        self.conn.executemany(
-            "UPDATE messages SET expires_at = expires_at + ? WHERE id = ?",
-            [(delta, mid) for mid, delta in moved.items()],
+        binds = {"account": account_id, "note": SUSPENDED_HOLD, "now": now, "until": until}
+        # Messages first, while their parts still carry the old due time the validity counts from.
+        self.conn.execute(
+            "UPDATE messages SET expires_at = expires_at + :until - (SELECT MIN(p.next_attempt_at)"
+            f" FROM parts p INDEXED BY parts_message WHERE p.message_id = messages.id AND {_HELD_FOR_QUIET})"
+            f" WHERE id IN (SELECT p.message_id {held})",
+            binds,
         )
-        return len(held)
+        return self.conn.execute(
+            "UPDATE parts SET expires_at = expires_at + :until - next_attempt_at, next_attempt_at = :until"
+            f" WHERE id IN (SELECT p.id {held})",
+            binds,
+        ).rowcount
 
     def set_account_networks(self, name: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Account:
         acc = self.get_account(name)

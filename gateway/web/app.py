@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from acl.lockout import Attempt, AuthGuard
 from acl.passwords import verify_password
+from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
 from gateway.store.db import Store
 from gateway.web.counts import CountReader
@@ -50,6 +51,15 @@ LOGIN_REFUSED = "wrong email or password, or too many failed attempts: wait a fe
 
 def when(ts: float | None, tz: ZoneInfo | None = None) -> str:
     return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def outside(value: object, limit: int = 200) -> str:
+    """A field a stranger wrote (a recorded mail's subject or sender), as a table cell shows it:
+    control, bidi override and isolate characters escaped as the CLI prints them (a U+202E made
+    the cell read otherwise than what was sent), and cut at `limit` (a 5,000-character subject
+    made the table 45,000 px wide)."""
+    text = "" if value is None else str(value).translate(ESCAPES)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -78,6 +88,7 @@ class WebContext:
         # The installation's zone, as the limits and the billing count days and months: the
         # process's own zone is whatever the host says (often UTC).
         self.env.filters["when"] = lambda ts: when(ts, self.tz)
+        self.env.filters["outside"] = outside
 
     @property
     def tz(self) -> ZoneInfo:
