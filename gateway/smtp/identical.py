@@ -1,13 +1,14 @@
 """R-2.4's operator rule: more than `identical_per_day` SMS with the same text to one number in a day
 are not sent (F13).
 
-Checked twice. `compose` leaves the numbers that have had theirs out of the mail before the rows and
-notices are built, so that a group mail goes to the others and its confirmation names only those;
-its sender gets one "Not sent as SMS" notice naming the rest (none again when the same transaction
-is retried: its numbers reached before are not checked, they had this mail already). `accept_now`
-checks the numbers left once more in the transaction that writes the rows, for a mail of another
-session that made a number's last identical SMS in between: then the whole mail is refused, as one
-transaction must be answered whole.
+Checked twice. `compose` leaves the numbers that have had theirs out of a mail to several numbers
+before the rows and notices are built, so that a group mail goes to the others and its confirmation
+names only those; its sender gets one "Not sent as SMS" notice naming the rest (none again when the
+same transaction is retried: its numbers reached before are not checked, they had this mail
+already). `accept_now` checks the numbers left once more in the transaction that writes the rows,
+for a mail of another session that made a number's last identical SMS in between (and for a mail to
+one number, which only it checks): then the whole mail is refused, as one transaction must be
+answered whole.
 
 An answer in a conversation loses its subject (the phone has it); the rule counts it also with the
 text it would have had with the subject, or "Hi: text" and three "text" made four.
@@ -42,7 +43,12 @@ def identical_today(
     now: datetime,
 ) -> tuple[list[str], bool]:
     """(the numbers that had their identical SMS today, whether this is a retry of a transaction
-    that reached some of `numbers` already). Reads only: an intake worker runs it on its own."""
+    that reached some of `numbers` already). Reads only: an intake worker runs it on its own.
+
+    A mail to one number is left to `accept_now`'s check, which refuses it whole, as this one would:
+    two statements less per mail on the common path."""
+    if len(numbers) < 2:
+        return [], False
     reached = store.queue.reached_before(dedup_key)
     since, limit, count = start_of_day(now), cfg.gateway.identical_per_day, store.policy.identical_count
     blocked = [n for n in numbers if n not in reached and count(n, text, since, also) >= limit]
