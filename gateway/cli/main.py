@@ -40,6 +40,7 @@ from gateway.cli.common import (
     use_zone,
 )
 from gateway.cli.ops import add_ops_commands, pid_alive
+from gateway.cli.optouts import add_optout_commands
 from gateway.cli.service import add_service_commands
 from gateway.cli.stored import stored_address_loops, stored_sender_problems
 from gateway.cli.terminal import Printable
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ops_commands(sub)
     add_admin_commands(sub)
+    add_optout_commands(sub)
     add_auth_commands(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)

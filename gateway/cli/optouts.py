@@ -1,0 +1,58 @@
+"""`smsgw optout add|remove|list`: the numbers that asked for no more SMS (R-2.4), as an admin
+files them by hand beside the STOP answers the gateway files itself."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
+from gateway.config import Config
+
+
+def _number(cfg: Config, value: str) -> str:
+    from gateway.smtp.addressing import BadNumber, to_e164
+
+    try:
+        return to_e164(value, cfg.gateway.default_region)
+    except BadNumber as exc:
+        raise CliError(f"{value!r} is not a phone number: {exc}", EXIT_USAGE) from exc
+
+
+def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
+    number = _number(cfg, args.number)
+    added = open_store(cfg, must_exist=True).policy.add_optout(number, word=None, source="admin")
+    print(f"{number} {'added to' if added else 'already on'} the opt-out list")
+    return 0
+
+
+def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
+    number = _number(cfg, args.number)
+    if not open_store(cfg, must_exist=True).policy.remove_optout(number):
+        raise CliError(f"{number} is not on the opt-out list")
+    print(f"{number} removed from the opt-out list")
+    return 0
+
+
+def cmd_optout_list(cfg: Config, args: argparse.Namespace) -> int:
+    rows = open_store(cfg, must_exist=True).policy.list_optouts()
+    if not rows:
+        print("no opt-outs")
+    for r in rows:
+        word = f" ({r['word']})" if r["word"] else ""
+        print(f"{r['number']:<16} {when(r['created_at'])}  by {r['source']}{word}")
+    return 0
+
+
+def add_optout_commands(sub: Any) -> None:
+    o = sub.add_parser("optout", help="numbers that asked for no more SMS").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    for name, func, text in (
+        ("add", cmd_optout_add, "stop all SMS to a number"),
+        ("remove", cmd_optout_remove, "allow SMS to a number again"),
+    ):
+        op = o.add_parser(name, help=text)
+        op.add_argument("number", help="the phone: +48601123456, or national as 601123456")
+        op.set_defaults(func=func)
+    o.add_parser("list", help="the numbers on the opt-out list").set_defaults(func=cmd_optout_list)
