@@ -192,3 +192,35 @@ def test_notify_address_refusals_say_how_to_clear_it(cli: CLI) -> None:
     assert cli.notify_address() is None
     parser = next(p for path, p, _ in commands(build_parser()) if path == ("account", "set"))
     assert "'none' (or 'default') sends them to the sender" in " ".join(parser.format_help().split())
+
+
+def test_accounts_users_and_queue_with_the_mistakes_an_admin_makes(cli: CLI) -> None:
+    # Accounts and users are managed from the CLI, with clear errors for mistakes. In this process:
+    # a subprocess each (about 1 s of imports) made this the slowest test of the suite; the exit
+    # codes of a real process are the subject of test_cli_errors.py and test_first_day_cli.py.
+    cli.ok("account", "add", "beta", "--relay-network", "10.1.0.0/16")
+    code, _, err = cli("account", "add", "beta")
+    assert code != 0 and "exists already" in err
+    code, _, err = cli("account", "add", "gamma", "--relay-network", "10.1.0.0/33")
+    assert code != 0 and "not a network" in err
+    cli.ok("user", "add", "bob@beta.example", "--account", "beta")
+    code, _, err = cli("user", "add", "eve@x.example", "--account", "nope")
+    assert code != 0 and "no account named 'nope'" in err
+    assert any("bob@beta.example" in line for line in cli.ok("user", "list"))
+    cli.ok("user", "remove", "bob@beta.example")
+    assert any("no users" in line for line in cli.ok("user", "list", "--account", "beta"))
+    assert cli("queue", "retry", "42")[0] != 0
+    assert any("not running" in line for line in cli.ok("status"))
+    # Account settings, suspension and opt-outs.
+    cli.ok("account", "set", "beta", "--monthly-limit", "100", "--quiet-hours", "21:00-08:00")
+    code, _, err = cli("account", "set", "beta", "--quiet-hours", "25:00-08:00")
+    assert code != 0 and "25:00" in err
+    assert cli("account", "set", "beta")[0] != 0  # nothing to change
+    cli.ok("account", "suspend", "beta")
+    assert any("SUSPENDED" in line for line in cli.ok("account", "list"))
+    cli.ok("account", "resume", "beta")
+    cli.ok("optout", "add", "601 123 456")
+    assert any("+48601123456" in line for line in cli.ok("optout", "list"))
+    assert cli("optout", "add", "12")[0] != 0
+    cli.ok("optout", "remove", "+48601123456")
+    assert any("no opt-outs" in line for line in cli.ok("optout", "list"))

@@ -90,7 +90,12 @@ async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:
         async with running_gateway(cfg, lambda: time.time() + skew[0]) as gw:
             await gw.send(mail(to("601123456"), "Into the void"))
             await smsc.wait_for(1)
+            # The response timeout ends the attempt: the part waits for a resend (the SMSC may have it).
+            parts = "SELECT state FROM parts"
+            await gw.until(lambda: gw.store.db.conn.execute(parts).fetchall() == [("deferred",)])
             skew[0] = 3600  # an hour later, far past the validity: the part expires instead of a retry
+            # Housekeeping's next look (every 15 s) taken now: the test is about what it decides.
+            await gw.daemon.housekeeping.expire()
             await gw.until(lambda: gw.states() == ["expired"])
             await sink.wait(1)
             assert b"expired" in sink.messages[0][2]

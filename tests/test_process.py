@@ -219,43 +219,6 @@ def test_shipped_config_is_valid() -> None:
     assert out.returncode == 0, out.stderr
 
 
-def test_admin_cli_accounts_users_and_queue(tmp_path: Path) -> None:
-    # Accounts and users are managed from the CLI, with clear errors for mistakes.
-    path = write_config(tmp_path, free_port(), free_port())
-    assert smsgw(path, "account", "add", "beta", "--relay-network", "10.1.0.0/16").returncode == 0
-    dup = smsgw(path, "account", "add", "beta")
-    assert dup.returncode != 0 and "exists already" in dup.stderr
-    bad = smsgw(path, "account", "add", "gamma", "--relay-network", "10.1.0.0/33")
-    assert bad.returncode != 0 and "not a network" in bad.stderr
-    assert smsgw(path, "user", "add", "bob@beta.example", "--account", "beta").returncode == 0
-    missing = smsgw(path, "user", "add", "eve@x.example", "--account", "nope")
-    assert missing.returncode != 0 and "no account named 'nope'" in missing.stderr
-    assert "bob@beta.example" in smsgw(path, "user", "list").stdout
-    assert smsgw(path, "user", "remove", "bob@beta.example").returncode == 0
-    assert "no users" in smsgw(path, "user", "list", "--account", "beta").stdout
-    assert smsgw(path, "queue", "retry", "42").returncode != 0
-    status = smsgw(path, "status")
-    assert status.returncode == 0 and "not running" in status.stdout
-    # Account settings, suspension and opt-outs, with the mistakes an admin makes.
-    assert (
-        smsgw(
-            path, "account", "set", "beta", "--monthly-limit", "100", "--quiet-hours", "21:00-08:00"
-        ).returncode
-        == 0
-    )
-    bad_window = smsgw(path, "account", "set", "beta", "--quiet-hours", "25:00-08:00")
-    assert bad_window.returncode != 0 and "25:00" in bad_window.stderr
-    assert smsgw(path, "account", "set", "beta").returncode != 0  # nothing to change
-    assert smsgw(path, "account", "suspend", "beta").returncode == 0
-    assert "SUSPENDED" in smsgw(path, "account", "list").stdout
-    assert smsgw(path, "account", "resume", "beta").returncode == 0
-    assert smsgw(path, "optout", "add", "601 123 456").returncode == 0
-    assert "+48601123456" in smsgw(path, "optout", "list").stdout
-    assert smsgw(path, "optout", "add", "12").returncode != 0
-    assert smsgw(path, "optout", "remove", "+48601123456").returncode == 0
-    assert "no opt-outs" in smsgw(path, "optout", "list").stdout
-
-
 async def test_sigkill_mid_data_keeps_nothing_of_the_unfinished_mail(tmp_path: Path) -> None:
     # Killed while the body is still arriving (the end of data never sent): after restart nothing of
     # that mail exists, and the client's retry is sent exactly once. Whether a 250 can come before the
