@@ -10,6 +10,7 @@ store, and the panel is the app over the daemon's own store.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,11 @@ async def test_the_cli_and_the_panel_say_until_when_a_bulk_sms_is_held(tmp_path:
             line = await queue_line(path, "+48601123456")
             assert " queued " in line and f"({note})" in line, line
             assert "held for quiet hours" not in await queue_line(path, "+48601123457")
+            # `status` counts them apart: "parts queued 1" alone, all night, looked like a stuck queue.
+            status = await asyncio.to_thread(smsgw, path, "status")
+            assert f"1 of them {note}" in status.stdout, status.stdout
+            shown = json.loads((await asyncio.to_thread(smsgw, path, "status", "--json")).stdout)
+            assert shown["queue"]["held_for_quiet_hours"]["parts"] == 1
             store = gw.store
             await store.write(
                 lambda: store.accounts.set_user(STAFF, password_hash=password_hash(), role="admin")

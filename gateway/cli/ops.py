@@ -60,17 +60,22 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
     store = open_store(cfg, must_exist=True)
     counts = store.admin.queue_counts()
+    held, release = store.admin.quiet_held()
     waiting, oldest = store.admin.outbox_waiting()
     status = read_status(cfg.state_dir)
     now = time.time()
     down = daemon_state(status, now)
     if args.json:
         outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
-        print(json.dumps({"queue": counts, "outbox": outbox, "daemon": None if down else status}, indent=2))
+        quiet = {"parts": held, "first_release": release}
+        queue = {**counts, "held_for_quiet_hours": quiet}
+        print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
         return 0
     for what, by_state in counts.items():
         shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
         print(f"{what:9} {shown}")
+        if what == "parts" and held:  # queued, and not to go before the window ends
+            print(f"{'':9} {held} of them {quiet_held(release, ZoneInfo(cfg.gateway.timezone))}")
     if waiting:
         print(
             f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"

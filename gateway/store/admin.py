@@ -84,6 +84,14 @@ class AdminRepo(Repository):
             "outbox": dict(self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()),
         }
 
+    def quiet_held(self) -> tuple[int, float | None]:
+        """Parts held for quiet hours (R-2.4) and the first release: `status` counts them apart, or
+        a queue that does not move at night looks stuck. The range of index parts_due."""
+        n, first = self.conn.execute(
+            f"SELECT COUNT(*), MIN(p.next_attempt_at) FROM parts p WHERE {QUIET_HELD}", (self.clock(),)
+        ).fetchone()
+        return n, first
+
     def waiting_parts(self) -> int:
         return self.conn.execute(
             "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
