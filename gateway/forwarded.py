@@ -55,6 +55,13 @@ def without_reply_title(subject: str) -> str:
     return _TITLE_AFTER_TOPIC.sub("", subject)
 
 
+def cut_topic(subject: str) -> str | None:
+    """The topic one of our reply mails carries in `subject` (a user's Reply to it), without the
+    "…" of its cut; None for any other subject."""
+    bare = without_reply_title(subject)
+    return None if bare == subject else reply_topic(bare).removesuffix("…").rstrip()
+
+
 def sms_reply(
     *,
     phone: str,

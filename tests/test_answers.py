@@ -186,3 +186,14 @@ async def test_a_long_subject_keeps_its_whole_topic_for_outlook(tmp_path: Path) 
         reply = parsed(sink.messages[0][2])
         assert reply["Thread-Topic"] == topic
         assert reply["Subject"].endswith("… (SMS from +48 601 123 456)")  # the subject is still cut
+        # The user answers the reply mail in Outlook, and the phone answers again: the topic is still
+        # the whole one (it was taken from the user's "RE: Re: … (SMS from …)", cut, and the thread split).
+        before = len(core.records)
+        assert (await gw.send(outlook_answer(reply, "Dziękuję"))).error is None
+        await gw.until(lambda: len(core.records) == before + 1)
+        command = {"op": "mo", "reply_to_last": True, "text": "Proszę bardzo"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await sink.wait(2)
+        again = parsed(sink.messages[1][2])
+        assert again["Thread-Topic"] == topic
+        assert again["Subject"] == reply["Subject"]  # no "RE: Re:" stacked before it

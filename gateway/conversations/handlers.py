@@ -98,6 +98,13 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
                     pool=len(o.pool),
                 )
             m.source = choice.number
+        subject = acceptance.subject or None
+        if subject and (topic := forwarded.cut_topic(subject)) is not None:
+            # A Reply to our reply mail, "RE: Re: <topic cut> (SMS from …)": taken as the subject,
+            # the next answer's Thread-Topic was the cut one, and Outlook started a new thread.
+            stored = r.subject_of(m.recipient, o.user_email)
+            if stored and forwarded.reply_topic(stored).startswith(topic):
+                subject = stored
         r.record_mt(
             phone=m.recipient,
             # An answer names our number in E.164 (`on_whole_mo` reads it so): a sender configured
@@ -107,7 +114,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
             account_id=o.account_id,
             domain=o.domains.get(m.recipient, ""),
             header_message_id=acceptance.header_message_id,
-            subject=acceptance.subject or None,
+            subject=subject,
             text=m.text,
         )
 

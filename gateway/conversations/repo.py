@@ -147,6 +147,12 @@ class ConversationsRepo(Repository):
             ).fetchone()
             return int(row[0])
 
+    def subject_of(self, phone: str, user_email: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT subject FROM conversations WHERE phone = ? AND user_email = ?", (phone, user_email)
+        ).fetchone()
+        return None if row is None else row[0]
+
     # ---- MO side ------------------------------------------------------------------------------
 
     def mo(self, mo_id: int) -> Mo:
