@@ -138,6 +138,13 @@ def mailed(store: Store, month: Month, key: str) -> str | None:
     return repo.BillingRepo(store.db, store.clock).get(_mark(month, key))
 
 
+def mailed_other(store: Store, month: Month, f: AccountFile) -> str | None:
+    """The mark of the mail that took another version of `f` (rows changed after it was mailed: a
+    late report, a user renamed), or None. The account and the operator hold that one."""
+    mark = mailed(store, month, _key(f))
+    return mark if mark is not None and mark.split()[0] != f.sha256 else None
+
+
 def mailed_at(mark: str) -> float | None:
     """When a mark says its mail was queued (marks written before that was kept say nothing)."""
     parts = mark.split()

@@ -269,6 +269,9 @@ def write_month(
             unclaimed = Sum()
             for line in lines(conn, None, month, tz):
                 unclaimed.add(line)
+            # No client to pay it to: the operator keeps it. Counted, the total's commission was
+            # more than the accounts' and read as payouts it overstated them.
+            unclaimed.commission = 0
             summary = directory / SUMMARY
             write_atomic(summary, [render_summary(month, tz, summed, unclaimed, notes).encode("utf-8")])
         conn.execute("COMMIT")

@@ -516,3 +516,44 @@ def test_one_account_run_again_rewrites_the_summary_with_it(tmp_path: Path) -> N
     assert (directory / "_summary.txt").read_text().splitlines()[-2].split("\t")[1] == "4"
     assert main([*c, "billing", "run", "--month", "2026-02", "--account", "nobody"]) == 1
     assert store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+
+
+def test_a_mailed_month_written_again_with_other_rows_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A late report or a renamed user changes a month already mailed: the file on disk was rewritten
+    # in silence, and no longer matched the one the account (and the operator) had been sent.
+    _cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
+    acme = add_account(store)
+    mt(store, acme, at(2026, 2, 3))
+    c = ["-c", str(path)]
+    assert main([*c, "billing", "run", "--month", "2026-02", "--send"]) == 0
+    capsys.readouterr()
+    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0  # same rows: nothing to say
+    assert "not the file mailed" not in capsys.readouterr().err
+    mt(store, acme, at(2026, 2, 5))
+    assert main([*c, "billing", "run", "--month", "2026-02"]) == 0
+    err = capsys.readouterr().err
+    assert "acme.txt: not the file mailed on " in err and "--send --again" in err
+    assert main([*c, "billing", "run", "--month", "2026-02", "--send", "--again"]) == 0
+    assert "not the file mailed" not in capsys.readouterr().err
+
+
+def test_a_premium_sms_no_service_claimed_pays_no_commission_in_the_summary(tmp_path: Path) -> None:
+    # The total's commission (the clients' payouts) was the accounts' plus 3.40 PLN nobody is owed.
+    _cfg, store, _, _path = setup(tmp_path, at(2026, 2, 1))
+    acme = add_account(store)
+    with store.db.transaction():
+        for mo_id, (account, password) in enumerate([(acme, "KP100"), (None, "KP999")], start=1):
+            store.db.conn.execute(
+                "INSERT INTO premium_mo (mo_id, number, phone, service_id, account_id, password, parts,"
+                " price, commission, text, state, received_at) VALUES (?, '7955', '+48601100005', NULL,"
+                " ?, ?, 1, 900, 340, 'x', 'fallback', ?)",
+                (mo_id, account, password, at(2026, 2, 3)),
+            )
+    files = write_month(store.db.path, tmp_path / "state", Month.parse("2026-02"), TZ)
+    assert files.summary is not None
+    rows = {r.split("\t")[0]: r.split("\t") for r in files.summary.read_text().splitlines()}
+    assert rows["acme"][-3:-1] == ["9.00", "3.40"]
+    assert rows["(premium MO without a service)"][-3:-1] == ["9.00", "0.00"]
+    assert rows["total"][-3:-1] == ["18.00", "3.40"]  # the operator's revenue, the clients' commission

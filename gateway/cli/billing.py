@@ -66,6 +66,16 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     for f in files.accounts:
         s = f.sums
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")
+        if not args.again and (mark := job.mailed_other(store, month, f)) is not None:
+            # Rewritten in silence, the file on disk no longer matched the one the account was sent.
+            at = job.mailed_at(mark)
+            when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
+            print(
+                f"{f.path}: not the file mailed{when} (sha256:{mark.split()[0][:12]}…, now"
+                f" sha256:{f.sha256[:12]}…): its rows changed since; the account and the operator"
+                " hold the mailed one (`--send --again` mails this one)",
+                file=sys.stderr,
+            )
     if files.summary is not None and files.only is not None:
         print(f"{files.summary}: summary rewritten with it (the month was billed)")
     elif files.summary is not None:
