@@ -224,3 +224,11 @@ def test_accounts_users_and_queue_with_the_mistakes_an_admin_makes(cli: CLI) -> 
     assert cli("optout", "add", "12")[0] != 0
     cli.ok("optout", "remove", "+48601123456")
     assert any("no opt-outs" in line for line in cli.ok("optout", "list"))
+
+
+def test_a_network_with_host_bits_is_stored_as_the_network_it_trusts(cli: CLI) -> None:
+    # `10.0.0.1/8` was stored and shown as typed: the admin could not see that 10.0.0.0/8 may send.
+    out = cli.ok("account", "add", "beta", "--relay-network", "10.0.0.1/8")
+    assert (out[0], out[-1]) == ("10.0.0.1/8 read as 10.0.0.0/8", "account beta added (networks: 10.0.0.0/8)")
+    cli.ok("account", "set", "beta", "--add-network", "192.0.2.7/24", "--remove-network", "10.0.0.1/8")
+    assert "networks: 192.0.2.0/24" in cli.ok("account", "show", "beta")

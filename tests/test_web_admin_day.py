@@ -121,6 +121,23 @@ async def test_operator_add_account_refuses_a_sender_an_smsc_cannot_send(web: We
     assert web.store.accounts.get_account("lodz").sender == "Lodz SA"
 
 
+async def test_operator_add_account_takes_networks_split_by_spaces_as_networks(web: WebContext) -> None:
+    # "192.0.2.0/24 198.51.100.0/24" was "not a network" (commas only, said nowhere); a network
+    # with host bits set was stored as typed, hiding that all of 10.0.0.0/8 may send.
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        nets = "192.0.2.0/24 198.51.100.0/24,10.1.2.3/8"
+        r = await c.post(
+            "/operator/accounts", data={"csrf": token, "action": "add", "name": "nets", "networks": nets}
+        )
+        assert r.status_code == 200, _error(r.text)
+    assert web.store.accounts.get_account("nets").networks == (
+        "10.0.0.0/8",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+    )
+
+
 # ---- 3: queue actions ---------------------------------------------------------------------------
 
 

@@ -39,21 +39,28 @@ def _sender(value: str) -> str | None:
     return sender
 
 
-def _networks(cidrs: list[str]) -> None:
-    """Refuse a CIDR that is not a network as the usage error it is, in check-config's words.
+def _networks(cidrs: list[str]) -> list[str]:
+    """The networks as stored: a CIDR that is not a network is refused as the usage error it is,
+    in check-config's words; one with host bits set is stored as the network it trusts, and said
+    (`10.0.0.1/8` kept as typed hid that all of 10.0.0.0/8 may send).
 
     The config's reader raises ConfigError, whose exit status (3) tells systemd not to restart
     and a script that the config file is broken; here the file is fine and the argument is not.
     """
+    stored = []
     for cidr in cidrs:
         try:
-            network(cidr)
+            net = str(network(cidr))
         except ConfigError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
+        if net != cidr.strip():
+            print(f"{cidr.strip()} read as {net}")
+        stored.append(net)
+    return stored
 
 
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
-    _networks(args.relay_network)
+    args.relay_network = _networks(args.relay_network)
     if args.sender is not None:
         args.sender = _sender(args.sender)
     acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
@@ -148,7 +155,9 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     if args.notify_address is not None:
         settings["notify_address"] = _notify_address(cfg, args.notify_address)
-    _networks(args.add_network + args.remove_network)
+    add = _networks(args.add_network)
+    # As typed too: a network stored as typed, before they were stored as networks, is removed.
+    remove = [*args.remove_network, *_networks(args.remove_network)]
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
     for address in billing_to:
         if (problem := mail_address_problem(cfg, address)) is not None:
@@ -157,7 +166,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing
     store.accounts.update_account(args.name, **settings)
-    acc = store.accounts.set_account_networks(args.name, add=args.add_network, remove=args.remove_network)
+    acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
     if args.billing_to is not None:
         store.accounts.set_billing_addresses(args.name, billing_to)
     print(f"account {acc.name} updated")

@@ -54,9 +54,10 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
         if action == "add":
             if (problem := account_name_problem(name)) is not None:
                 raise Invalid(problem)
-            nets = [n.strip() for n in str(form.get("networks", "")).split(",") if n.strip()]
-            for cidr in nets:
-                network(cidr)
+            # Commas or spaces between them, as the panel's other lists; each stored as the network
+            # it trusts (`10.0.0.1/8` is 10.0.0.0/8).
+            typed = str(form.get("networks", "")).replace(",", " ").split()
+            nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
             sender = str(form.get("sender", "")).strip() or None
             problem = sender_problem(sender) if sender else None
             if problem is not None:  # else every SMS of the account fails, and the failures suspend it
