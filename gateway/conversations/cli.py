@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import accountrules
 from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
@@ -71,8 +72,7 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     now = time.time()
     for c in rows:
-        days = own.get(c.account_id) if c.account_id is not None else None
-        window = (days if days is not None else cfg.replies.window_days) * 86400
+        window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
         state = "open" if c.last_mt_at >= now - window else "closed"
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0

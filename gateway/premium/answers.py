@@ -18,7 +18,7 @@ from email.utils import parseaddr
 
 import structlog
 
-from gateway import forwarded, notify
+from gateway import accountrules, forwarded, notify
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import display
@@ -46,6 +46,7 @@ _NOT_ANSWERS = (
     "meeting response",
     "Precedence: list",
     "Precedence: junk",
+    "the gateway's own notice",  # automail.OWN_NOTICE: ours, sent back by a mail rule
 )
 
 
@@ -89,9 +90,7 @@ async def on_mail(
 async def _on_mail(
     store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes, client_ip: str | None
 ) -> tuple[str, bool]:
-    opts = IntakeOptions(
-        subject_max=0, end_marker=None, charset_fallbacks=tuple(cfg.gateway.charset_fallbacks)
-    )
+    opts = _options(store, cfg, target)
     try:
         mail: MailText | IntakeRefused = read_mail(raw, opts, empty_sender=not mail_from)
     except IntakeRefused as exc:
@@ -111,6 +110,26 @@ async def _on_mail(
     return await store.write(
         lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw, client_ip=client_ip),
         interactive=True,
+    )
+
+
+def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
+    """An answer is read as its service's account's staff mail is (its end marker: the client's
+    signature and confidentiality footer below it never reach the phone, where cut to one SMS
+    they would replace the end of the answer), without a subject (the answer is the body).
+    A confirmation's text is never sent: no marker."""
+    account = None
+    if target.kind == "premium":
+        r = handlers.repo(store)
+        pmo = r.by_token(target.token)
+        if pmo is not None and pmo.service_id is not None:  # else refused as unknown in `answer`
+            account = store.accounts.account_by_id(r.service(pmo.service_id).account_id)
+    marker = accountrules.end_marker(cfg, account) if account is not None else None
+    return IntakeOptions(
+        subject_max=0,
+        end_marker=marker,
+        charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
+        own_address=cfg.mail.from_address,
     )
 
 
@@ -203,10 +222,18 @@ def answer(
         return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
-    if pmo.forwarded_at < store.clock() - cfg.replies.window_seconds:
-        return refuse(replies.PREMIUM_TOO_OLD.format(cfg.replies.window_days), "older than the reply window")
+    account = store.accounts.account_by_id(service.account_id)
+    window_days = accountrules.reply_window_days(cfg, account.reply_window_days)
+    if pmo.forwarded_at < store.clock() - window_days * 86400:
+        return refuse(replies.PREMIUM_TOO_OLD.format(window_days), "older than the reply window")
     if msgid and r.answered_before(pmo.id, msgid):
         return replies.OK_DUPLICATE, False
+    if account.suspended_at is not None:
+        # Refused as the relay refuses the account's staff: queued, the SMS would wait unsent for the
+        # resume and might expire with the free answer spent, and nobody would know. The public's
+        # premium SMS are still mailed to the client meanwhile (`handlers.on_whole_mo`: they paid).
+        why = account.suspended_reason or "ask your admin"
+        return refuse(replies.SUSPENDED.format(account.name, why), f"account suspended: {why}")
     if pmo.answers >= cfg.premium.answers_per_mo:
         return refuse(replies.PREMIUM_ANSWERED.format(pmo.answers), "no free answers left")
     if isinstance(mail, IntakeRefused):
@@ -214,7 +241,9 @@ def answer(
     if store.policy.is_opted_out(pmo.phone):  # a STOP since the vote ends every SMS to it (R-2.4)
         return refuse(replies.OPTED_OUT.format(display(pmo.phone)), "the phone opted out")
     try:
-        p = plan(mail.body, max_parts=1)  # one SMS, never more: the answer is free
+        # One SMS, never more: the answer is free. Transliterated as the account's staff SMS are, so
+        # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.
+        p = plan(mail.body, max_parts=1, transliterate=account.transliterate)
     except EmptyText:
         return refuse(replies.ONLY_QUOTE, "no text besides the quote")
     part = p.parts[0]
@@ -236,7 +265,7 @@ def answer(
                 [NewPart(1, int(p.coding), part.payload, b"", part.text)],
             )
         ],
-        validity_seconds=3600 * cfg.gateway.validity_hours,
+        validity_seconds=accountrules.validity_seconds(cfg, account),
     )
     result = store.queue.insert_email(acceptance)
     r.record_answer(

@@ -102,6 +102,9 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
         r.mark_mo(mo_id, "premium", f"{password}: {note}")
         log.info("premium.awaiting", mo=mo_id, service=password, number=number)
         return "awaiting"
+    # Also while the client's account is suspended: the phone paid for this SMS, and holding it would
+    # keep from the client what it earns them. Only the client's answers are refused meanwhile
+    # (`answers.answer`), since their free SMS would wait unsent for the resume.
     pmo_id = r.record_mo(**row, state="mailed", token=token, forwarded_at=store.clock())
     _mail(store, cfg, r.by_id(pmo_id), service.email, answer=True)
     r.mark_mo(mo_id, "premium", f"{password}: mailed to {service.email}")

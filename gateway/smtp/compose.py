@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
-from gateway import conversations, forwarded, notify
+from gateway import accountrules, conversations, forwarded, notify
 from gateway.config import Config
 from gateway.smtp import automail, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
@@ -49,7 +49,7 @@ def compose(
     opts = IntakeOptions(
         subject_max=cfg.gateway.subject_max,
         separator=cfg.gateway.subject_separator,
-        end_marker=(account.end_marker if account and account.end_marker else cfg.gateway.end_marker) or None,
+        end_marker=accountrules.end_marker(cfg, account),
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         own_address=cfg.mail.from_address,
     )
@@ -71,7 +71,7 @@ def compose(
         subject=mail.subject,
         text=mail.text,
         removed="; ".join(mail.removed) or None,
-        validity_seconds=3600 * ((account.validity_hours if account else None) or cfg.gateway.validity_hours),
+        validity_seconds=accountrules.validity_seconds(cfg, account),
     )
     if mail.automatic or account is None:
         reason = mail.automatic or automail.EMPTY_SENDER
