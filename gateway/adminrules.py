@@ -6,6 +6,7 @@ words: the panel once took a sender the CLI refused, and every SMS of that accou
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -65,12 +66,24 @@ SENDER_CHARS = frozenset(ch for ch in map(chr, range(0x20, 0x7F)) if ch in GSM_B
 _SENDER_PUNCTUATION = "".join(sorted(ch for ch in SENDER_CHARS if not ch.isalnum() and ch != " "))
 
 
+# A number with the spaces, dashes, dots or brackets people write numbers with ("+48 100-200").
+_NUMBER_TYPED_SPACED = re.compile(r"\+?[0-9(][0-9 ().-]*[0-9]")
+
+
 def sender_problem(sender: str) -> str | None:
     """Why an SMSC cannot send from `sender` as given, or None; the CLI, the web panel and the config
     say it alike.
 
     An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
     """
+    if (
+        _NUMBER_TYPED_SPACED.fullmatch(sender)
+        and not is_number_sender(sender)
+        and sum(ch.isdigit() for ch in sender) >= 5
+    ):
+        # A name to the SMSC: phones could not answer it, and the number would go out as typed.
+        plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
+        return f"sender {sender!r} looks like a number: write it in digits only ({plain!r})"
     if is_number_sender(sender):
         digits = len(sender.removeprefix("+"))
         if digits > NUMBER_SENDER_MAX:

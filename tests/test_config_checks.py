@@ -330,7 +330,7 @@ def test_domains_and_the_hostname_are_host_names(tmp_path: Path, old: str, new: 
         ('default_sender = "+48100200300"', 'default_sender = "ThisIsTooLongAlphaSender"',
          "gateway.default_sender: sender 'ThisIsTooLongAlphaSender' is 24 characters long"),
         ('default_sender = "+48100200300"', 'default_sender = "+48 601 123 456"',
-         "gateway.default_sender: sender '+48 601 123 456' is 15 characters long"),
+         "gateway.default_sender: sender '+48 601 123 456' looks like a number: write it in digits only"),
         ('default_sender = "+48100200300"', 'default_sender = ""', "gateway.default_sender: give the number"),
         ('name = "demo"', 'name = "demo"\nsender = "Łódź"',
          "account.0.sender: account 'demo': sender 'Łódź' holds 'Łóź'"),

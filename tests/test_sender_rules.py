@@ -145,3 +145,21 @@ async def test_every_character_the_rule_takes_reaches_the_smsc_as_typed(
             await gw.until(lambda i=i: len(core.records) == i)
         assert [r["source"] for r in core.records] == names
         assert {r["verdict"] for r in core.records} == {"delivered"}
+
+
+@pytest.mark.parametrize(
+    ("sender", "plain"),
+    [("+48 100-200", "+48100200"), ("(22) 123-45-67", "221234567"), ("601 123 456", "601123456")],
+)
+def test_a_number_written_with_spaces_or_dashes_is_refused_naming_its_digits(sender: str, plain: str) -> None:
+    # It passed as an alphanumeric name: check-config said only that phones could not answer it
+    # (twice), and the SMS went out from "+48 100-200" as a name.
+    assert (
+        sender_problem(sender)
+        == f"sender {sender!r} looks like a number: write it in digits only ({plain!r})"
+    )
+
+
+@pytest.mark.parametrize("sender", ["+48100200300", "12345", "24/7", "112 INFO", "1-2-3", "Lodz SA"])
+def test_numbers_and_names_with_digits_are_not_taken_for_a_mistyped_number(sender: str) -> None:
+    assert sender_problem(sender) is None
