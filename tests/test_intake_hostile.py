@@ -10,21 +10,26 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import compressed_rtf
+import pytest
+from compressed_rtf.crc32 import crc32
 from hypothesis import given
 from hypothesis import strategies as st
+from striprtf.striprtf import rtf_to_text
 from structlog.testing import capture_logs
 
-from gateway.smtp import mimefast
+from gateway.smtp import htmlbody, mimefast
 from gateway.smtp.intake import IntakeRefused, read_mail
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = b"From: a@b.pl\nTo: 48600100200@sms.example.com\nSubject: hi\n"
 
 
-def tnef_mail(mapi_count: int, *, body: tuple[int, bytes] | None = None) -> bytes:
+def tnef_mail(mapi_count: int, *, body: tuple[int, bytes] | None = None, prop: int = 0x1000) -> bytes:
     """A mail with a winmail.dat whose MAPI property block claims `mapi_count` (with a text part),
-    or (`body`) holds one PR_BODY property of the given MAPI type and value (the only body)."""
+    or (`body`) holds one property `prop` (PR_BODY) of the given MAPI type and value (the only body)."""
 
     def attribute(level: int, name: int, kind: int, data: bytes) -> bytes:
         checksum = struct.pack("<H", sum(data) & 0xFFFF)
@@ -32,7 +37,7 @@ def tnef_mail(mapi_count: int, *, body: tuple[int, bytes] | None = None) -> byte
 
     props = struct.pack("<I", mapi_count)
     if body is not None:  # one property of the given MAPI type, holding `body`'s bytes as its value
-        props = struct.pack("<I", 1) + struct.pack("<HH", body[0], 0x1000) + body[1]
+        props = struct.pack("<I", 1) + struct.pack("<HH", body[0], prop) + body[1]
     blob = struct.pack("<IH", 0x223E9F78, 1) + attribute(1, 0x9003, 0x0006, props)
     text = b"" if body is not None else b"Content-Type: text/plain\n\nhello\n--b\n"
     return (
@@ -117,3 +122,43 @@ def test_xhtml_with_an_xml_declaration_is_converted_not_stripped() -> None:
 @given(st.text(alphabet='ab=;"\\ x\t', max_size=40))
 def test_the_linear_parameter_split_is_the_email_packages(value: str) -> None:
     assert mimefast._parseparam_linear(value) == mimefast._parseparam_stdlib(value)
+
+
+def lzfu_bomb(runs: int) -> bytes:
+    """PR_RTF_COMPRESSED at LZFu's highest ratio: "{\\rtf1 x", then runs of 8 references that each
+    repeat the last character 17 times (17 bytes of RTF per 2 bytes of stream)."""
+    stream = bytearray(b"\x00{\\rtf1 x")  # a run of 8 literals
+    written = 207 + 8  # the dictionary's preset text, then what was written
+    for _ in range(runs):
+        stream.append(0xFF)
+        for _ in range(8):
+            stream += struct.pack(">H", ((written - 1) % 4096) << 4 | 15)
+            written += 17
+    stream += b"\x01" + struct.pack(">H", (written % 4096) << 4)  # the end: a reference to itself
+    return (
+        struct.pack("<II", len(stream) + 12, 0) + b"LZFu" + struct.pack("<I", crc32(bytes(stream))) + stream
+    )
+
+
+def test_a_compressed_rtf_body_is_read_from_its_start_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 730 KB of maximum-ratio LZFu is 5.8 MB of RTF: decompressed and stripped whole (pure Python),
+    # it held the event loop 9 s. Now the first 32 KiB of the stream are read: pages of text still.
+    rtf = lzfu_bomb(43_000)
+    assert len(compressed_rtf.decompress(rtf)) > 5_000_000  # what the reader no longer makes
+    stripped: list[int] = []  # the RTF each strip was given (the real striprtf still runs)
+
+    def measured(text: str, **kw: Any) -> str:
+        stripped.append(len(text))
+        return rtf_to_text(text, **kw)
+
+    monkeypatch.setattr(htmlbody, "rtf_to_text", measured)
+    value = struct.pack("<II", 1, len(rtf)) + rtf + bytes(-len(rtf) % 4)
+    assert read_cleanly(tnef_mail(1, body=(0x0102, value), prop=0x1009)).startswith("hi: xxxxxxxx")
+    assert len(stripped) == 1 and 200_000 < stripped[0] <= 300_000
+
+
+def test_a_compressed_rtf_body_within_the_bound_is_read_whole() -> None:
+    rtf = compressed_rtf.compress(b"{\\rtf1\\ansi Spotkanie o 10:00\\par " + b"Sala 4. " * 500 + b"koniec}")
+    value = struct.pack("<II", 1, len(rtf)) + rtf + bytes(-len(rtf) % 4)
+    text = read_cleanly(tnef_mail(1, body=(0x0102, value), prop=0x1009))
+    assert text.startswith("hi: Spotkanie o 10:00\nSala 4.") and text.endswith("koniec")
