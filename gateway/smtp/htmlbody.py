@@ -90,6 +90,7 @@ def _rtf_start(data: bytes) -> bytes:
     decompresses the start of the text. An uncompressed one is cut as it comes."""
     if len(data) < 16:
         raise ValueError("compressed RTF shorter than its header")
+    data += b"\x00"  # as tnefparse's `rtfbody`: its reader drops a last NUL the CRC covers
     comp_size, raw_size = struct.unpack_from("<II", data)
     kind, body = data[8:12], data[16 : 4 + comp_size]
     if kind == compressed_rtf.compressed_rtf.COMPRESSED and len(body) > _MAX_RTF_COMPRESSED:
