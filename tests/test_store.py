@@ -261,9 +261,14 @@ def undo_migration_17(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_18(conn: sqlite3.Connection) -> None:
+    undo_migration_22(conn)
     conn.execute("DROP INDEX mo_incomplete")
     conn.execute("ALTER TABLE mo DROP COLUMN follows")
     conn.execute("ALTER TABLE mo DROP COLUMN seqs")
+
+
+def undo_migration_22(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE mo DROP COLUMN smsc_time")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -21,6 +21,17 @@ segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledg
 the phone sent it again, and paid for it again: a new SMS. So is one the link marked `repeated`:
 it came on the same connection moments after the earlier copy, while the SMSC was still waiting for
 our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting.
+
+Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
+deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
+with the stamp it gave it, and a phone that sends the same text again gets a new one. An identical
+text whose stamp no earlier copy has is a new SMS, whatever became of their acknowledgements (the
+vote sent again after an acknowledgement lost with its connection is charged again); one with the
+stamp of an earlier copy is judged against that copy as above. The stamp has a resolution of a
+second, so two identical SMS the phone sent within one share it: the rule above still tells them
+apart where it can (`repeated`, an acknowledgement read long before). A whole text joined from
+segments carries the earliest stamp of its segments (none if one lacks it), and a segment whose
+stamp differs from that of the joined segment it repeats is a new SMS under a reused reference.
 """
 
 from __future__ import annotations
@@ -70,21 +81,24 @@ class MoRepo(Repository):
         rows: list[int] | None = None,
         *,
         repeated: bool = False,
+        smsc_time: str | None = None,
     ) -> int | None:
         """Store an MO; a segment of a long text is kept aside until its set is complete.
 
         Returns the id of the row that holds a whole text (`state = 'new'`), or None while a long
         text still waits for segments. `rows` gets the id of every row this delivery wrote (the
         whole text it completed too): those its acknowledgement stands for (`mark_acked`).
+        `smsc_time` is the SMSC's stamp of the SMS as it wrote it (see the module docstring).
         """
         now = self.clock()
         written = rows if rows is not None else []
         with self.transaction():
-            if concat and concat[1] > 1 and self._joined_already(source, concat, text, now):
+            if concat and concat[1] > 1 and self._joined_already(source, concat, text, now, smsc_time):
                 cur = self.conn.execute(
                     "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                    " concat_seq, state, note, received_at) VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?)",
-                    (link, source, destination, text, data_coding, *concat, _AGAIN, now),
+                    " concat_seq, state, note, received_at, smsc_time)"
+                    " VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?,?)",
+                    (link, source, destination, text, data_coding, *concat, _AGAIN, now, smsc_time),
                 )
                 assert cur.lastrowid is not None
                 written.append(cur.lastrowid)
@@ -92,7 +106,7 @@ class MoRepo(Repository):
                 return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                " concat_seq, state, received_at, repeated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " concat_seq, state, received_at, repeated, smsc_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     link,
                     source,
@@ -103,6 +117,7 @@ class MoRepo(Repository):
                     "segment" if concat and concat[1] > 1 else "new",
                     now,
                     int(repeated),
+                    smsc_time,
                 ),
             )
             assert cur.lastrowid is not None
@@ -114,27 +129,36 @@ class MoRepo(Repository):
                 written.append(whole)
             return whole
 
-    def _joined_already(self, source: str, concat: tuple[int, int, int], text: str, now: float) -> bool:
+    def _joined_already(
+        self, source: str, concat: tuple[int, int, int], text: str, now: float, smsc_time: str | None
+    ) -> bool:
+        """Whether the segment is one of a set joined already, delivered again. Under the same
+        reference, with another stamp of the SMSC, it is a new SMS from the phone (references
+        repeat: one octet), to be joined and charged as such."""
         ref, total, seq = concat
         return (
             self.conn.execute(
                 "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
-                " AND state = 'joined' AND text = ? AND received_at >= ? LIMIT 1",
-                (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS),
+                " AND state = 'joined' AND text = ? AND received_at >= ?"
+                " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?) LIMIT 1",
+                (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, smsc_time, smsc_time),
             ).fetchone()
             is not None
         )
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding FROM mo WHERE state = 'segment'"
-            " AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
+            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time FROM mo"
+            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
             (source, ref, total),
         ).fetchall()
         segments = [(seq, text) for _id, seq, text, *_ in rows]
         if not rows or not (force or reassembly.complete(segments, total)):
             return None
-        _id, _seq, _text, link, destination, coding = rows[0]
+        _id, _seq, _text, link, destination, coding, _time = rows[0]
+        # The earliest stamp stands for the SMS whatever order its segments came in, on each copy.
+        stamps = [r[6] for r in rows]
+        smsc_time = None if None in stamps else min(stamps)
         seqs = {seq for seq, _ in segments if 1 <= seq <= total}
         complete = len(seqs) == total
         follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, now)
@@ -143,9 +167,10 @@ class MoRepo(Repository):
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at, acked_at, seqs, follows) VALUES (?,?,?,?,?,?,?,'new',?,?,?,?)",
+            " received_at, acked_at, seqs, follows, smsc_time) VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
-             now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows),
+             now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
+             smsc_time),
         )  # fmt: skip
         log.info(
             "mo.reassembled",
@@ -229,21 +254,31 @@ class MoRepo(Repository):
     def redelivery_of(self, mo_id: int) -> int | None:
         """The earlier copy of the same SMS when the whole MO `mo_id` is the SMSC delivering it again
         (see the module docstring), else None: a new SMS, however like an earlier one it is."""
-        source, destination, text, received_at, repeated = self.conn.execute(
-            "SELECT source, destination, text, received_at, repeated FROM mo WHERE id = ?", (mo_id,)
+        source, destination, text, received_at, repeated, smsc_time = self.conn.execute(
+            "SELECT source, destination, text, received_at, repeated, smsc_time FROM mo WHERE id = ?",
+            (mo_id,),
         ).fetchone()
         if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
             return None
         # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
         # the SMSC, it has stopped delivering it.
-        row = self.conn.execute(
-            "SELECT id, acked_at FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
-            f" AND id < ? AND text = ? AND {_WHOLE} ORDER BY id DESC LIMIT 1",
-            (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text),
-        ).fetchone()
+        copies = (
+            "SELECT id, acked_at, smsc_time FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
+            f" AND id < ? AND text = ? AND {_WHOLE}"
+        )
+        args = (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text)
+        row = self.conn.execute(f"{copies} ORDER BY id DESC LIMIT 1", args).fetchone()
         if row is None:
             return None
-        earlier, acked_at = row
+        if smsc_time is not None and row[2] is not None and row[2] != smsc_time:
+            # Stamped by the SMSC, the copy it delivers again is the one with the same stamp, if any
+            # (a new SMS may have come between): without one, the phone sent this text again.
+            row = self.conn.execute(
+                f"{copies} AND smsc_time = ? ORDER BY id DESC LIMIT 1", (*args, smsc_time)
+            ).fetchone()
+            if row is None:
+                return None
+        earlier, acked_at, _time = row
         # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
         # stamped before it (the clock stepped back in between, before the step was seen) is no
         # late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote left unpaid.

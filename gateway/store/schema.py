@@ -406,6 +406,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS emails_recorded ON emails(id) WHERE automatic IS NOT NULL;
     CREATE INDEX IF NOT EXISTS emails_recorded_account ON emails(account_id, id) WHERE automatic IS NOT NULL;
     """,
+    # 22: the SMSC's own time stamp of an MO (CIMD2's 060, the moment it took the SMS from the phone),
+    # kept as the SMSC wrote it: a copy it delivers again carries the same, a new SMS from the phone a
+    # new one, so a vote sent again after an acknowledgement lost with its connection is charged
+    # again. Text, not a time: it is compared for identity only, is on the SMSC's clock (not ours, so
+    # a clock step never moves it) and in its local time. NULL where the protocol gives none (SMPP)
+    """
+    ALTER TABLE mo ADD COLUMN smsc_time TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -99,7 +99,8 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
 
 def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
     """A deliver (20) as `InboundSms`, or why it cannot be handed up. `warn` is the connection's
-    throttled warning: an SMSC can send a bad UDH or status in every PDU."""
+    throttled warning: an SMSC can send a bad UDH or status in every PDU. A valid 060 is also in
+    `raw["smsc_time"]`, as the SMSC wrote it."""
     destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
     if not destination or not source:
         return "empty destination or originator address"
@@ -130,9 +131,16 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
         return "no user data"
     if source.startswith("00") and source[2:].isdigit():
         source = "+" + source[2:]
+    raw = {f"{c:03d}": v for c, v in packet.params}
+    scts = packet.get(P.SCTS)
+    if (received_at := parse_time(scts)) is not None and scts is not None:
+        # Also under a name of no protocol's, for the gateway: a copy the SMSC delivers again carries
+        # the same 060, the same text sent again by the phone a new one. One that reads as no time is
+        # left out, and the gateway judges by the acknowledgements alone, as for SMPP.
+        raw["smsc_time"] = scts
     return InboundSms(
         source=source, destination=destination, text=text, data_coding=data_coding, concat=concat,
-        received_at=parse_time(packet.get(P.SCTS)), raw={f"{c:03d}": v for c, v in packet.params},
+        received_at=received_at, raw=raw,
     )  # fmt: skip
 
 
