@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gateway.adminrules import account_name_problem, sender_problem
-from gateway.configbase import ConfigError, _Section, is_hostname, is_number_sender, joined, plain_address
+from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
@@ -241,19 +241,6 @@ class Config(_Section):
                         f" listen on the same port {port}: give each its own port"
                     )
             seen.append((key, host, port))
-        return self
-
-    @model_validator(mode="after")
-    def _answerable(self) -> Config:
-        """R-1.11: a phone cannot answer a name; say so where an admin looks (check-config, start)."""
-        senders = [("[gateway] default_sender", self.gateway.default_sender)]
-        senders += [(f"account {a.name}: sender", a.sender) for a in self.account if a.sender]
-        for where, sender in senders:
-            if not is_number_sender(sender):
-                warnings.warn(
-                    f"{where} {sender!r} is alphanumeric: phones cannot answer it, replies are impossible",
-                    stacklevel=2,
-                )
         return self
 
     def listeners(self) -> list[tuple[str, str, int]]:

@@ -121,6 +121,7 @@ def test_check_config_names_a_sender_phones_cannot_answer(tmp_path: Path) -> Non
     out = smsgw(path, "check-config")
     assert out.returncode == 0, out.stderr
     assert "note: account shop: sender 'ACME' is alphanumeric: phones cannot answer it" in out.stdout
+    assert "alphanumeric" not in out.stderr  # said once (the config's reader said it too)
     assert "acme" not in out.stdout.replace("ACME", "")  # the numeric sender of account acme is fine
 
 

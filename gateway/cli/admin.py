@@ -18,7 +18,8 @@ from gateway.adminrules import limit_value, mail_address_problem, sender_problem
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, user_details
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store
-from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError, is_number_sender
+from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
+from gateway.configbase import is_number_sender
 from gateway.configcheck import network
 from gateway.mailheaders import is_plain_address
 

@@ -45,7 +45,7 @@ from gateway.cli.service import add_service_commands
 from gateway.cli.stored import stored_address_loops, stored_sender_problems
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, route_doubts, state_dir_problem
+from gateway.configcheck import exposed_secrets, own_number_notes, route_doubts, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import unanswerable
 from gateway.logging import end_torn_line
@@ -86,6 +86,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.no_default_route", detail=doubt)
     if (billing := billing_dir_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
+    for line in unanswerable(cfg):
+        log.warning("config.sender_unanswerable", detail=line)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)
@@ -148,7 +150,8 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
         f" domains {', '.join(cfg.gateway.domains)}"
     )
-    for line in unanswerable(cfg):
+    # said once here, and at the start (`cmd_run`); every other command would only repeat it.
+    for line in [*unanswerable(cfg), *own_number_notes(cfg)]:
         print(f"note: {line}")
     for doubt in route_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from gateway import forwarded
-from gateway.config import Config, is_number_sender
+from gateway.config import Config
+from gateway.configbase import is_number_sender
 from gateway.configfeatures import expand_pool
-from gateway.conversations.numbers import display, normalise, stored_phone
+from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
@@ -57,8 +58,14 @@ def _e164_pool(entries: tuple[str, ...], region: str) -> tuple[str, ...]:
     return tuple(normalise(n, region) for n in expand_pool(entries))
 
 
+@lru_cache(maxsize=8)
+def _pool_set(entries: tuple[str, ...], region: str) -> frozenset[str]:
+    """The pool for looking up the number an MO names: a pool may hold 100 000 numbers."""
+    return frozenset(_e164_pool(entries, region))
+
+
 def unanswerable(cfg: Config) -> list[str]:
-    """R-1.11 for `check-config`: each configured sender a phone cannot answer, as a line for the admin."""
+    """R-1.11 for `check-config` and the start: each configured sender a phone cannot answer."""
     senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
     senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
     return [
@@ -128,7 +135,6 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     mo = r.mo(mo_id)
     region = cfg.gateway.default_region
     phone = stored_phone(mo.source, region)
-    number = normalise(mo.destination, region)
     earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
@@ -141,6 +147,9 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     # matched as of then, or one sent in the window's last minutes would miss its user. (Its row
     # keeps the join time, which billing's month boundaries rely on.)
     at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
+    number = normalise(mo.destination, region)
+    if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
+        number = _own_number(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds) if phone else None
     gone = None
     if conv is not None and store.accounts.find_user(conv.user_email) is None:
@@ -188,7 +197,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
             phone_display=display(phone) if phone else "SMS",
             domain=domain,
             rcpt=fallback,
-            subject=f"SMS from {mo.source} to {mo.destination} (no conversation)",
+            subject=f"SMS from {mo.source} to {number} (no conversation)",  # our number as configured
             text=mo.text,
             quoted=None,
             quoted_at=None,
@@ -203,6 +212,27 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     r.settle_mo(mo_id, "unmatched", None, reason)
     log.warning("mo.unmatched", mo=mo_id, reason=reason)
     return "unmatched"
+
+
+def _own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
+    """The MO's destination as the conversations store the own number it is, or as it came if none.
+
+    A number the plan does not know (the shipped +48100200300) is kept as the SMSC wrote it,
+    "48100200300" (SMPP TON 0 or 2), "0048100200300" (CIMD2) or "100200300" (national), while its
+    conversations hold it as configured: without this, every answer to it went to the fallback. The
+    numbers this phone had SMS from come first (only those can match); then the default sender, the
+    accounts' senders and the pool, so that an answer no conversation takes names it as configured.
+    """
+    region = cfg.gateway.default_region
+    used = r.numbers_with(phone) if phone is not None else []
+    senders = [cfg.gateway.default_sender, *r.account_senders()]
+    found = own_form(destination, used, region) or own_form(
+        destination, [normalise(s, region) for s in senders], region
+    )
+    if found is None:
+        pool = _pool_set(tuple(cfg.replies.pool), region)
+        found = next((f"+{f}" for f in digit_forms(destination, region) if f"+{f}" in pool), None)
+    return found or destination
 
 
 def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | None:

@@ -5,11 +5,15 @@ as `0048601123456` (CIMD2's usual form), as national digits `601123456` (TON 2 o
 TON unknown in either form; our own number arrives the same ways. Conversations are keyed by
 E.164, so every form is read here, by `phonenumbers`' rules and never our own. What is not a
 number (an alphanumeric sender, a short code, junk) is returned unchanged, and never matches.
+
+Our own number may be one the plan does not know (a new range; the shipped +48100200300), which
+then stays in whatever form it came: it is matched by its digits instead (`own_form`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import phonenumbers
 
@@ -50,6 +54,52 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
 def normalise(address: str, region: str, ton: int | str | None = None) -> str:
     """E.164 when the address is a phone number, else the address as sent (kept for the record)."""
     return to_e164(address, region, ton) or address
+
+
+def digit_forms(address: str, region: str) -> tuple[str, ...]:
+    """The international numbers (digits from the country code on) `address` may stand for, likeliest first.
+
+    For our own numbers that the plan does not know, which `to_e164` cannot read: "+48100200300"
+    and "0048100200300" are one number; bare digits are international without the "+" or national
+    (the TON, which would tell, is not stored with the MO), and a national number gets the country
+    code of `region`, without its trunk prefix where the region has one (Germany's "0").
+    """
+    if address.startswith("+"):
+        digits = address[1:]
+        return (digits,) if digits.isdigit() and not digits.startswith("0") else ()
+    if not address.isdigit():
+        return ()
+    if address.startswith("00"):
+        return (address[2:],) if address[2:3] not in ("", "0") else ()
+    code = phonenumbers.country_code_for_region(region)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk = meta.national_prefix if meta is not None else None
+    national = address[len(trunk) :] if trunk and address.startswith(trunk) else address
+    as_national = (f"{code}{national}",) if code and national else ()
+    if address.startswith("0"):  # no country code starts with 0: only a national number does
+        return as_national
+    return (address, *(n for n in as_national if n != address))
+
+
+def own_form(address: str, own: Iterable[str], region: str) -> str | None:
+    """The one of our numbers `own` (as the conversations store them) that `address` writes, or None.
+
+    The same string first; else the same digits (`digit_forms`), the closest reading winning: an
+    SMSC writes our +48100200300 as "48100200300" (SMPP TON 0 or 2), "0048100200300" (CIMD2) or
+    "100200300" (national), none of which the plan reads into E.164 when it does not know the number.
+    """
+    numbers = list(own)
+    if address in numbers:
+        return address
+    forms = digit_forms(address, region)
+    best: tuple[int, str] | None = None
+    for number in numbers:
+        theirs = digit_forms(number, region)
+        for i, form in enumerate(forms):
+            rank = i + theirs.index(form) if form in theirs else None
+            if rank is not None and (best is None or rank < best[0]):
+                best = (rank, number)
+    return None if best is None else best[1]
 
 
 def stored_phone(source: str, region: str) -> str | None:

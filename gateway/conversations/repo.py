@@ -174,6 +174,16 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
+    def numbers_with(self, phone: str) -> list[str]:
+        """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""
+        rows = self.conn.execute("SELECT DISTINCT number FROM conversations WHERE phone = ?", (phone,))
+        return [r[0] for r in rows]
+
+    def account_senders(self) -> list[str]:
+        """The accounts' own sender numbers (the admin may have changed them since the config seeded them)."""
+        rows = self.conn.execute("SELECT DISTINCT sender FROM accounts WHERE sender IS NOT NULL")
+        return [r[0] for r in rows]
+
     def settle_mo(self, mo_id: int, state: str, conversation_id: int | None, note: str | None) -> None:
         """What became of the MO, and the conversation it answers with that conversation's account
         as it is now: the account is billed for the answer, whichever account the user sends from
