@@ -86,18 +86,37 @@ async def test_connections_beyond_the_per_address_cap_get_421(tmp_path: Path, tl
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["per_address"]
 
 
+def mail_taken(s: socket.socket, n: int) -> None:
+    """One mail through an open relay session: the session has proved itself (it keeps its place)."""
+    for line in (
+        b"EHLO x",
+        b"MAIL FROM:<%s>" % STAFF.encode(),
+        b"RCPT TO:<60200%04d@%s>" % (n, DOMAIN.encode()),
+    ):
+        s.sendall(line + b"\r\n")
+        while (reply := read_reply(s)).startswith("250-"):
+            pass
+        assert reply.startswith("250"), reply
+    s.sendall(b"DATA\r\n")
+    assert read_reply(s).startswith("354")
+    s.sendall(b"Subject: hi\r\n\r\nBoard at 9\r\n.\r\n")
+    assert read_reply(s).startswith("250")
+
+
 async def test_connections_beyond_the_total_cap_get_421(tmp_path: Path, tls_pair: Any) -> None:
-    # The total counts every address on both listeners; the refusal is logged.
+    # The total counts every address on both listeners; the refusal is logged. Sessions that each
+    # had a mail taken keep their places.
     cfg = submission_config(tmp_path, 1, tls_pair, max_connections=4)
     with structlog.testing.capture_logs() as logs:
         async with running_gateway(cfg) as gw:
-            relay, sub = gw.port, gw.daemon.submission_port
+            relay = gw.port
 
             def session() -> list[str]:
-                held = [dial(relay, "127.0.0.1"), dial(sub, "127.0.0.2"), dial(relay, "127.0.0.3")]
-                held.append(dial(sub, "127.0.0.4"))
+                held = [dial(relay) for _ in range(4)]
                 try:
                     answers = [read_reply(s) for s in held]
+                    for n, s in enumerate(held):
+                        mail_taken(s, n)
                     with dial(relay, "127.0.0.5") as over:
                         answers.append(read_reply(over))
                         assert closed(over)
@@ -110,6 +129,44 @@ async def test_connections_beyond_the_total_cap_get_421(tmp_path: Path, tls_pair
     assert {a[:3] for a in answers[:4]} == {"220"}
     assert answers[4] == replies.TOO_MANY_CONNECTIONS
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["connections"]
+
+
+async def test_at_the_cap_the_longest_idle_session_without_a_login_or_mail_gives_way(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # 500 connections that said nothing, from ten addresses and no password, kept every Outlook
+    # user out with 421 for as long as their sender liked. A session that had a mail taken stays.
+    cfg = submission_config(tmp_path, 1, tls_pair, max_connections=4)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            relay, sub = gw.port, gw.daemon.submission_port
+
+            def session() -> list[str]:
+                worker = dial(relay)
+                read_reply(worker)
+                mail_taken(worker, 0)
+                idle = [dial(sub, f"127.0.0.{n}") for n in (2, 3, 4)]
+                try:
+                    answers = [read_reply(s) for s in idle]
+                    idle[1].sendall(b"NOOP\r\n")  # heard from since: the oldest idle is idle[0], then [2]
+                    answers.append(read_reply(idle[1]))
+                    with dial(sub, "127.0.0.5") as outlook:
+                        answers.append(read_reply(outlook))  # in, in the place of idle[0]
+                        answers.append(read_reply(idle[0]))
+                        assert closed(idle[0])
+                        with dial(relay, "127.0.0.6") as another:
+                            answers.append(read_reply(another))  # in, in the place of idle[2]
+                            answers.append(read_reply(idle[2]))
+                    mail_taken(worker, 1)  # untouched
+                finally:
+                    for s in [worker, *idle]:
+                        s.close()
+                return answers
+
+            answers = await blocking(session)
+    assert [a[:3] for a in answers] == ["220"] * 3 + ["250", "220", "421", "220", "421"]
+    assert answers[5] == replies.IDLE_EVICTED
+    assert {e["limit"] for e in logs if e["event"] == "smtp.limit_hit"} == {"idle_evicted"}
 
 
 @pytest.mark.parametrize("listener", ["relay", "submission"])

@@ -61,13 +61,25 @@ class SessionGuard:
 
     def admit(self, key: str) -> str | None:
         """Count a new connection, or return the reply that refuses it (then nothing is counted)."""
-        if self._open >= self.max_connections:
+        if self._open >= self.max_connections and not self._make_room():
             return replies.TOO_MANY_CONNECTIONS
         if self._per_address[key] >= self.max_per_address:
             return replies.TOO_MANY_CONNECTIONS_FROM_ADDRESS
         self._open += 1
         self._per_address[key] += 1
         return None
+
+    def _make_room(self) -> bool:
+        """At the cap, the session idle longest of those that have neither logged in nor had a mail
+        taken gives way (as Postfix's stress mode ends idle sessions): 500 connections that said
+        nothing, from ten addresses and no password, kept every Outlook user out with 421. A
+        session doing real work keeps its place; one that has only just connected is the newest,
+        so it is the last to go. False when every session has proved itself."""
+        idle = [s for s in self.live if s.unproven()]
+        if not idle:
+            return False
+        min(idle, key=GuardedSMTP.last_heard).give_way()
+        return True
 
     def release(self, key: str) -> None:
         self._open -= 1
@@ -111,6 +123,7 @@ class GuardedSMTP(LeanSMTP):
         self._rcpts = 0  # RCPT lines since then
         self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
         self._taken = False  # the mail of the DATA under way was answered 250
+        self._proven = False  # a mail of this session was taken: it gives way to nobody
 
     # ---- connections -----------------------------------------------------------------------
 
@@ -182,6 +195,7 @@ class GuardedSMTP(LeanSMTP):
                 # A mail went through: the session is doing real work. Not after a refused one:
                 # rounds of NOOPs, 2,000 RCPTs and an empty mail made a session without end.
                 self._lines = self._rcpts = 0
+                self._proven = True
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
@@ -207,6 +221,26 @@ class GuardedSMTP(LeanSMTP):
         super()._timeout_cb()
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def unproven(self) -> bool:
+        """Counted, and neither logged in nor had a mail taken: the first to give way at the cap."""
+        session = self.session
+        return self._key is not None and not self._proven and not (session and session.authenticated)
+
+    def last_heard(self) -> float:
+        """When the client last sent a command (its idle deadline less the idle timeout)."""
+        return float(getattr(self, "_deadline", 0.0)) - float(self._timeout_duration)
+
+    def give_way(self) -> None:
+        """Close for a new connection at the cap: uncounted at once, so the new one takes its place."""
+        self.guard.bite("idle_evicted", ip=self._peer_ip(), open=self.guard.open)
+        if self._key is not None:
+            self.guard.release(self._key)
+            self._key = None
+        self.guard.live.discard(self)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.take_held() + replies.IDLE_EVICTED.encode("ascii") + b"\r\n")
+            self.transport.close()
 
     def close_for_shutdown(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

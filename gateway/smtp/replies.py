@@ -42,6 +42,7 @@ STORE_REPLACED = "451 4.3.0 Mail store unavailable, please try again later"
 
 # Session limits (gateway/smtp/guard.py): each closes the connection after the reply.
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+IDLE_EVICTED = "421 4.7.0 Too many connections: closing this idle session, try again later"
 TOO_MANY_CONNECTIONS_FROM_ADDRESS = "421 4.7.0 Too many connections from your address, try again later"
 LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
