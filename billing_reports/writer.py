@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from billing_reports import repo
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln
+from gateway.filemodes import private_dir
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
@@ -158,11 +159,19 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
     )
 
 
+# Billing files hold every SMS of an account (numbers, staff addresses, premium money): no other user
+# of the machine reads them, whatever the umask (022 outside systemd made them 0644 in 0755
+# directories). The group keeps reading: an accounting group may be given the directory.
+BILLING_FILE_MODE = 0o640
+BILLING_DIR_MODE = 0o750
+
+
 def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, BILLING_DIR_MODE)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, BILLING_FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
             f.flush()

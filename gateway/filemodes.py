@@ -75,8 +75,9 @@ def write_private(path: Path, data: str) -> None:
         f.write(data)
 
 
-def private_dir(path: Path) -> None:
-    """Make `path` (and missing parents) 0700; an existing one open to other users is narrowed, warned.
+def private_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
+    """Make `path` (and missing parents) `mode` (0700); an existing one open to other users is
+    narrowed, warned.
 
     For a directory of files holding texts: its mode keeps other users out of files created before
     they were private as well.
@@ -85,7 +86,7 @@ def private_dir(path: Path) -> None:
         missing = [p for p in (path, *path.parents) if not p.exists()]
         for p in reversed(missing):
             try:
-                p.mkdir(PRIVATE_DIR)  # pathlib's parents=True would make the parents 0777 less the umask
+                p.mkdir(mode)  # pathlib's parents=True would make the parents 0777 less the umask
             except FileExistsError:
                 pass  # made by another writer in between
     try:

@@ -3,6 +3,8 @@ a DST month, the purge note, catch-up after a missed month end, idempotence, the
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -557,3 +559,18 @@ def test_a_premium_sms_no_service_claimed_pays_no_commission_in_the_summary(tmp_
     assert rows["acme"][-3:-1] == ["9.00", "3.40"]
     assert rows["(premium MO without a service)"][-3:-1] == ["9.00", "0.00"]
     assert rows["total"][-3:-1] == ["18.00", "3.40"]  # the operator's revenue, the clients' commission
+
+
+def test_billing_files_are_for_the_owner_and_group_only_whatever_the_umask(tmp_path: Path) -> None:
+    # Every SMS of an account (numbers, staff addresses, premium money): 0644 in 0755 directories
+    # under umask 022 outside systemd, where the database beside them is 0600.
+    _cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
+    mt(store, add_account(store), at(2026, 2, 3))
+    old = os.umask(0o022)
+    try:
+        assert main(["-c", str(path), "billing", "run", "--month", "2026-02"]) == 0
+    finally:
+        os.umask(old)
+    billing = tmp_path / "state" / "billing"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [billing, *billing.rglob("*")]}
+    assert modes == {"billing": 0o750, "2026-02": 0o750, "acme.txt": 0o640, "_summary.txt": 0o640}
