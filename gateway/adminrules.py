@@ -37,6 +37,17 @@ def limit_value(option: str, value: str) -> int | None:
     return int(text)
 
 
+def limits_note(monthly: int | None, daily: int | None) -> str:
+    """What to tell an admin whose daily limit is above the monthly one ("" when it is not): taken
+    as typed (a month may be raised later), but the daily one can never be reached."""
+    if monthly is None or daily is None or daily <= monthly:
+        return ""
+    return (
+        f"the daily limit ({daily}) is above the monthly limit ({monthly}):"
+        " only the monthly one can be reached"
+    )
+
+
 # An account's name is in every list, mail subject and billing file, and names its billing file:
 # beyond a company's name it only makes them longer.
 ACCOUNT_NAME_MAX = 64

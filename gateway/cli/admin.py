@@ -14,7 +14,7 @@ import argparse
 import math
 from typing import Any
 
-from gateway.adminrules import limit_value, mail_address_problem, sender_problem
+from gateway.adminrules import limit_value, limits_note, mail_address_problem, sender_problem
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, user_details
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store
@@ -171,6 +171,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if args.billing_to is not None:
         store.accounts.set_billing_addresses(args.name, billing_to)
     print(f"account {acc.name} updated")
+    if note := limits_note(acc.monthly_limit, acc.daily_limit):
+        print(f"note: {note}")
     _answerable(args.sender)
     return 0
 
@@ -205,6 +207,8 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError("nothing to change; give --monthly-limit, --daily-limit and/or --role", EXIT_USAGE)
     user = open_store(cfg, must_exist=True).accounts.set_user(args.email, **fields)
     print(f"user {user.email} updated")
+    if note := limits_note(user.monthly_limit, user.daily_limit):
+        print(f"note: {note}")
     return 0
 
 

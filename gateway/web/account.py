@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
-from gateway.adminrules import SQLITE_INT_MAX, mail_address_problem, sender_problem
+from gateway.adminrules import SQLITE_INT_MAX, limits_note, mail_address_problem, sender_problem
 from gateway.config import Config
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
@@ -215,7 +215,11 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
         web.store.accounts.set_billing_addresses(acc.name, billing_to)
 
     await web.change(who, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}", both)
-    return await _page(request, who, done=f"account {acc.name} updated")
+    done = f"account {acc.name} updated"
+    monthly, daily = new.get("monthly_limit", acc.monthly_limit), new.get("daily_limit", acc.daily_limit)
+    if note := limits_note(monthly, daily):
+        done += f" (note: {note})"
+    return await _page(request, who, done=done)
 
 
 @guarded()

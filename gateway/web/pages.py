@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from acl.limits import period_keys
 from acl.passwords import hash_password
-from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, mail_address_problem
+from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, limits_note, mail_address_problem
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.web.messages import held_note
@@ -207,6 +207,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     who, user.account_id, "user.limits", detail, lambda: accounts.set_user(email, **fields)
                 )
                 done = f"user {email} updated"
+                if note := limits_note(fields["monthly_limit"], fields["daily_limit"]):
+                    done += f" (note: {note})"
             elif action == "password":
                 digest = await asyncio.to_thread(hash_password, check_password(str(form.get("password", ""))))
                 await web.change(
