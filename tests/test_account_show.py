@@ -232,3 +232,13 @@ def test_a_network_with_host_bits_is_stored_as_the_network_it_trusts(cli: CLI) -
     assert (out[0], out[-1]) == ("10.0.0.1/8 read as 10.0.0.0/8", "account beta added (networks: 10.0.0.0/8)")
     cli.ok("account", "set", "beta", "--add-network", "192.0.2.7/24", "--remove-network", "10.0.0.1/8")
     assert "networks: 192.0.2.0/24" in cli.ok("account", "show", "beta")
+
+
+def test_a_daily_limit_above_the_monthly_one_is_taken_and_noted(cli: CLI) -> None:
+    # Monthly 10, daily 100: taken without a word, and the daily limit could never be reached.
+    cli.ok("account", "add", "beta")
+    cli.ok("user", "add", "bob@beta.example", "--account", "beta")
+    note = "note: the daily limit (100) is above the monthly limit (10): only the monthly one can be reached"
+    assert note in cli.ok("user", "set", "bob@beta.example", "--monthly-limit", "10", "--daily-limit", "100")
+    assert note in cli.ok("account", "set", "beta", "--monthly-limit", "10", "--daily-limit", "100")
+    assert not any("note:" in line for line in cli.ok("account", "set", "beta", "--daily-limit", "5"))
