@@ -78,6 +78,16 @@ def acks_recorded(db: sqlite3.Connection, n: int) -> bool:
         return True
 
 
+async def confirmed_kp123(path: Path, cfg: Config, sink: Sink | None = None) -> None:
+    """Acme's premium service KP123, added by the CLI and confirmed (after its request was mailed
+    to `sink`, if given)."""
+    added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
+    assert await asyncio.to_thread(main, added) == 0
+    if sink is not None:
+        await sink.wait(1)
+    confirm_service(cfg.db_path)
+
+
 @asynccontextmanager
 async def premium_gateway(
     tmp_path: Path, smsc: HappySMSC | AckLosingSMSC, ahead: list[float]
@@ -91,10 +101,7 @@ async def premium_gateway(
         path.write_text(text)
         cfg = parse_config(text, source="test", base_dir=tmp_path)
         async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-            added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
-            assert await asyncio.to_thread(main, added) == 0
-            await sink.wait(1)
-            confirm_service(cfg.db_path)
+            await confirmed_kp123(path, cfg, sink)
             yield gw, cfg, sink
 
 

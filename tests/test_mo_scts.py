@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.main import main
 from gateway.config import SimulatorSection, parse_config
 from gateway.store.db import Store
 from smsc.cimd2.packet import Op, Packet
@@ -34,7 +33,7 @@ from tests.test_mo_redelivery import (
     PREMIUM,
     acks_recorded,
     charges,
-    confirm_service,
+    confirmed_kp123,
     first_lines,
 )
 
@@ -108,9 +107,7 @@ async def cimd2_premium_gateway(
             path.write_text(text)
             cfg = parse_config(text, source="test", base_dir=tmp_path)
             async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-                added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
-                assert await asyncio.to_thread(main, added) == 0
-                confirm_service(cfg.db_path)
+                await confirmed_kp123(path, cfg)
                 await server.logged_in()
                 yield gw, server, sink
     finally:
