@@ -1,7 +1,6 @@
 """Checks of a loaded config against the machine: files holding secrets that others can read,
 a state directory the daemon could not use, files the daemon reads that are missing or unreadable,
-relay networks, mail that would loop back into the gateway. Said by `check-config` and at start;
-our own numbers that the numbering plan does not know, by `check-config` alone (`own_number_notes`).
+relay networks, mail that would loop back into the gateway. Said by `check-config` and at start.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import phonenumbers
-
 from gateway.config import Config
-from gateway.configbase import ConfigError, credential_path, is_number_sender, joined
+from gateway.configbase import ConfigError, credential_path, joined
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.smtp.addressing import BadNumber, to_e164
 from gateway.tlscert import credential_or_path, tls_context
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -336,70 +332,6 @@ def route_doubts(cfg: Config) -> list[str]:
         f" {', '.join(prefixes)} is refused at RCPT (550 5.1.2); give a link prefixes = [] to send"
         " them by it"
     ]
-
-
-SHORT_CODE = 8  # digits, without "+": a network-specific number, sent and answered as it is
-
-
-def own_number_notes(cfg: Config) -> list[str]:
-    """Our sender and pool numbers that libphonenumber rejects, each as a note for `check-config`.
-
-    Not refused: a new range, or the shipped +48100200300, works with the SMSC all the same. But an
-    answer names such a number as the SMSC writes it, which cannot be read into E.164: it is matched
-    to the conversation by its digits (gateway/conversations/numbers.py `own_form`), in the forms
-    listed; one written otherwise (another country's national form) would miss its user.
-    """
-    region = cfg.gateway.default_region
-    unknown = f"is no number libphonenumber knows (region {region})"
-    senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
-    senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
-    # One note a number: accounts that send from the default sender's number add nothing to its note.
-    first: dict[str, str] = {}
-    for where, number in senders:
-        first.setdefault(number, where)
-    notes = [
-        f"{where} {number!r} {unknown}: {_matched_by_digits(number, region)}"
-        for number, where in first.items()
-        if is_number_sender(number) and not _short_code(number) and not _known(number, region)
-    ]
-    # A range's ends stand for it: checking each of up to 100 000 numbers took seconds.
-    ends = [n.strip() for entry in cfg.replies.pool for n in entry.split("..")]
-    odd = [n for n in dict.fromkeys(ends) if not _known(n, region)]
-    if odd:
-        some = "is no number" if len(odd) == 1 else "are no numbers"
-        notes.append(
-            f"[replies] pool: {', '.join(map(repr, odd[:3]))}{' …' if len(odd) > 3 else ''} {some}"
-            f" libphonenumber knows (region {region}): {_matched_by_digits(odd[0], region)}"
-        )
-    return notes
-
-
-def _matched_by_digits(number: str, region: str) -> str:
-    """What becomes of answers to `number`, naming the forms an SMSC may write it in."""
-    # Here, not at the top: the conversations package's CLI imports gateway.cli.common, which imports
-    # this module.
-    from gateway.conversations.numbers import digit_forms
-
-    code = str(phonenumbers.country_code_for_region(region))
-    readings = digit_forms(number, region)
-    digits = next((d for d in readings if d.startswith(code)), readings[0] if readings else number)
-    forms = [f"+{digits}", f"00{digits}", digits]
-    if code != "0" and digits.startswith(code) and len(digits) > len(code):
-        forms.append(f"{digits[len(code) :]} (national)")
-    written = f"{', '.join(forms[:-1])} or {forms[-1]}"
-    return f"answers are matched by digits, in whichever of {written} the SMSC writes"
-
-
-def _short_code(number: str) -> bool:
-    return not number.startswith("+") and len(number) <= SHORT_CODE
-
-
-def _known(number: str, region: str) -> bool:
-    try:
-        to_e164(number, region)
-    except BadNumber:
-        return False
-    return True
 
 
 def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:

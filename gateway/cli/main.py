@@ -45,9 +45,9 @@ from gateway.cli.service import add_service_commands
 from gateway.cli.stored import stored_address_loops, stored_sender_problems
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, own_number_notes, route_doubts, state_dir_problem
+from gateway.configcheck import exposed_secrets, route_doubts, state_dir_problem
 from gateway.conversations import add_commands as add_conversation_commands
-from gateway.conversations import unanswerable
+from gateway.conversations import own_number_notes, unanswerable
 from gateway.logging import end_torn_line
 from gateway.premium import add_commands as add_premium_commands
 from gateway.store.accounts import Conflict, NotFound

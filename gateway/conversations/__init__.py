@@ -12,5 +12,15 @@ number its conversation already uses.
 from gateway.conversations.answers import as_answer
 from gateway.conversations.cli import add_commands
 from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening, unanswerable
+from gateway.conversations.ownnotes import own_number_notes
 
-__all__ = ["Opening", "add_commands", "as_answer", "on_accept", "on_whole_mo", "opening", "unanswerable"]
+__all__ = [
+    "Opening",
+    "add_commands",
+    "as_answer",
+    "on_accept",
+    "on_whole_mo",
+    "opening",
+    "own_number_notes",
+    "unanswerable",
+]
