@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,24 +132,37 @@ async def test_connections_beyond_the_total_cap_get_421(tmp_path: Path, tls_pair
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["connections"]
 
 
-async def test_at_the_cap_the_longest_idle_session_without_a_login_or_mail_gives_way(
+async def test_at_the_cap_the_longest_silent_session_without_a_login_or_mail_gives_way(
     tmp_path: Path, tls_pair: Any
 ) -> None:
     # 500 connections that said nothing, from ten addresses and no password, kept every Outlook
-    # user out with 421 for as long as their sender liked. A session that had a mail taken stays.
-    cfg = submission_config(tmp_path, 1, tls_pair, max_connections=4)
+    # user out with 421 for as long as their sender liked. Only a session silent for the guard's
+    # time gives way; one that had a mail taken, or is sending a body, keeps its place.
+    cfg = submission_config(tmp_path, 1, tls_pair, max_connections=5)
     with structlog.testing.capture_logs() as logs:
         async with running_gateway(cfg) as gw:
+            gw.daemon.gate.sessions.evict_after = 0.5
             relay, sub = gw.port, gw.daemon.submission_port
 
             def session() -> list[str]:
                 worker = dial(relay)
                 read_reply(worker)
                 mail_taken(worker, 0)
+                sending = dial(relay)  # a mail's body on its way, in pieces
+                read_reply(sending)
+                for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
+                    sending.sendall(line + b"\r\n")
+                    while read_reply(sending).startswith("250-"):
+                        pass
+                sending.sendall(b"DATA\r\n")
+                read_reply(sending)
                 idle = [dial(sub, f"127.0.0.{n}") for n in (2, 3, 4)]
                 try:
                     answers = [read_reply(s) for s in idle]
-                    idle[1].sendall(b"NOOP\r\n")  # heard from since: the oldest idle is idle[0], then [2]
+                    time.sleep(0.6)
+                    sending.sendall(b"Subject: hi\r\n")
+                    time.sleep(0.6)  # everyone silent past the guard's time, the body too
+                    idle[1].sendall(b"NOOP\r\n")  # heard from since: the longest silent is idle[0]
                     answers.append(read_reply(idle[1]))
                     with dial(sub, "127.0.0.5") as outlook:
                         answers.append(read_reply(outlook))  # in, in the place of idle[0]
@@ -157,16 +171,40 @@ async def test_at_the_cap_the_longest_idle_session_without_a_login_or_mail_gives
                         with dial(relay, "127.0.0.6") as another:
                             answers.append(read_reply(another))  # in, in the place of idle[2]
                             answers.append(read_reply(idle[2]))
+                    sending.sendall(b"\r\nBoard at 9\r\n.\r\n")
+                    answers.append(read_reply(sending))  # the body's sender kept its place
                     mail_taken(worker, 1)  # untouched
                 finally:
-                    for s in [worker, *idle]:
+                    for s in [worker, sending, *idle]:
                         s.close()
                 return answers
 
             answers = await blocking(session)
-    assert [a[:3] for a in answers] == ["220"] * 3 + ["250", "220", "421", "220", "421"]
+    assert [a[:3] for a in answers] == ["220"] * 3 + ["250", "220", "421", "220", "421", "250"]
     assert answers[5] == replies.IDLE_EVICTED
     assert {e["limit"] for e in logs if e["event"] == "smtp.limit_hit"} == {"idle_evicted"}
+
+
+async def test_at_the_cap_a_session_heard_from_just_now_is_not_evicted(tmp_path: Path, tls_pair: Any) -> None:
+    # Sessions that connected a moment ago are not idle, whatever they have said: the new one waits.
+    cfg = submission_config(tmp_path, 1, tls_pair, max_connections=2)
+    async with running_gateway(cfg) as gw:
+        relay = gw.port
+
+        def session() -> list[str]:
+            held = [dial(relay, "127.0.0.2"), dial(relay, "127.0.0.3")]
+            try:
+                answers = [read_reply(s) for s in held]
+                with dial(relay, "127.0.0.4") as over:
+                    answers.append(read_reply(over))
+            finally:
+                for s in held:
+                    s.close()
+            return answers
+
+        answers = await blocking(session)
+    assert answers[:2] == [answers[0]] * 2 and answers[0].startswith("220")
+    assert answers[2] == replies.TOO_MANY_CONNECTIONS
 
 
 @pytest.mark.parametrize("listener", ["relay", "submission"])

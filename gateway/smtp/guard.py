@@ -32,6 +32,9 @@ COMMAND_LINE_CAP = 12288
 # but counted with NOOPs its 248th RCPT closed the session and the 100 taken were lost with it.
 # Postfix takes 1,000 recipients per transaction (smtpd_recipient_limit) and counts the rest.
 RCPT_LINES_CAP = 2000
+# At the connection cap, only a session silent this long may give way to a new one: a client sending
+# its mail's body, or between its commands, is never taken for an idle one.
+EVICT_SILENT_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -41,6 +44,7 @@ class SessionGuard:
     max_connections: int = 500
     max_per_address: int = 50
     max_commands: int = 250
+    evict_after: float = EVICT_SILENT_SECONDS
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
     # The sessions now connected, so that a stopping daemon can tell them it is going (RFC 5321 3.8).
@@ -70,15 +74,15 @@ class SessionGuard:
         return None
 
     def _make_room(self) -> bool:
-        """At the cap, the session idle longest of those that have neither logged in nor had a mail
-        taken gives way (as Postfix's stress mode ends idle sessions): 500 connections that said
-        nothing, from ten addresses and no password, kept every Outlook user out with 421. A
-        session doing real work keeps its place; one that has only just connected is the newest,
-        so it is the last to go. False when every session has proved itself."""
-        idle = [s for s in self.live if s.unproven()]
+        """At the cap, the session silent longest of those that have neither logged in nor had a
+        mail taken, and have sent nothing for `EVICT_SILENT_SECONDS`, gives way (as Postfix's stress
+        mode ends idle sessions): 500 connections that said nothing, from ten addresses and no
+        password, kept every Outlook user out with 421. Any byte counts as heard (a mail's body, a
+        password), and a session in DATA never goes. False when no session may give way."""
+        idle = [s for s in self.live if s.unproven() and s.silent_for() >= self.evict_after]
         if not idle:
             return False
-        min(idle, key=GuardedSMTP.last_heard).give_way()
+        max(idle, key=GuardedSMTP.silent_for).give_way()
         return True
 
     def release(self, key: str) -> None:
@@ -124,10 +128,12 @@ class GuardedSMTP(LeanSMTP):
         self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
+        self._heard = 0.0  # the loop's time of the last bytes from the client
 
     # ---- connections -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._heard = asyncio.get_running_loop().time()
         if self._original_transport is None and self._key is None and self._refusal is None:
             peer = transport.get_extra_info("peername")
             key = client_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
@@ -157,6 +163,7 @@ class GuardedSMTP(LeanSMTP):
     # ---- lines and commands ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self._heard = self.loop.time()
         if self._in_data or self.transport is None or self.transport.is_closing():
             super().data_received(data)
             return
@@ -223,13 +230,18 @@ class GuardedSMTP(LeanSMTP):
     # ---- helpers -----------------------------------------------------------------------------
 
     def unproven(self) -> bool:
-        """Counted, and neither logged in nor had a mail taken: the first to give way at the cap."""
+        """Counted, not in DATA, and neither logged in nor had a mail taken: may give way at the cap."""
         session = self.session
-        return self._key is not None and not self._proven and not (session and session.authenticated)
+        return (
+            self._key is not None
+            and not self._in_data
+            and not self._proven
+            and not (session and session.authenticated)
+        )
 
-    def last_heard(self) -> float:
-        """When the client last sent a command (its idle deadline less the idle timeout)."""
-        return float(getattr(self, "_deadline", 0.0)) - float(self._timeout_duration)
+    def silent_for(self) -> float:
+        """Seconds since the client last sent anything (commands, a body, a password)."""
+        return self.loop.time() - self._heard
 
     def give_way(self) -> None:
         """Close for a new connection at the cap: uncounted at once, so the new one takes its place."""
