@@ -60,13 +60,14 @@ def _bounded_decode_mapi(data: bytes, codepage: str = "cp1252", starting_offset:
 tnefparse.tnef.decode_mapi = _bounded_decode_mapi
 
 _MAX_HTML = 500_000
-# An RTF body is decompressed from its first 32 KiB of LZFu only, and read from its first 300,000
-# characters: that is pages of text (an SMS takes at most 1,530 characters), and no mail makes
-# more work. The library decompresses in pure Python, about 1.2 MB of RTF a second, up to 8.5
-# times its input: a 731 KB winmail.dat of maximum-ratio LZFu held the event loop for 9 s (5.8 MB
-# of RTF, then 3 s in striprtf). The text comes first in Outlook's RTF; embedded pictures after.
-_MAX_RTF_COMPRESSED = 32_768
-_MAX_RTF = 300_000
+# An RTF body is decompressed and read to its first 400,000 bytes: room for a letterhead picture of
+# 200 KB (hex in RTF) before the text, and pages of text (an SMS takes at most 1,530 characters).
+# The library decompresses in pure Python, about 1.2 MB of RTF a second, up to 8.5 times its input:
+# a 731 KB winmail.dat of maximum-ratio LZFu held the event loop for 9 s (5.8 MB of RTF, then 3 s
+# in striprtf). Bounded by what it makes, not by what it reads: a cut at 32 KiB of LZFu lost the
+# text behind a 20 KB picture, which hardly compresses.
+_MAX_RTF = 400_000
+RTF_CUT = "rich-text body read to its first 400,000 bytes"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^<>]*\?>")
 _HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
 
@@ -84,27 +85,37 @@ _HTML_QUOTES = (
 )
 
 
-def _rtf_start(data: bytes) -> bytes:
-    """The RTF a compressed-RTF property (MS-OXRTFCP) holds, from its first `_MAX_RTF_COMPRESSED`
-    bytes of LZFu: a stream cut short is given the size and CRC of what is kept, so the library
-    decompresses the start of the text. An uncompressed one is cut as it comes."""
+def _rtf_start(data: bytes) -> tuple[bytes, bool]:
+    """The RTF a compressed-RTF property (MS-OXRTFCP) holds, to its first `_MAX_RTF` bytes, and
+    whether it went on. The LZFu stream is cut after the last run whose output still fits (a run is
+    a control byte, then per bit a literal byte or a 2-byte reference of 2 to 17 bytes): given the
+    size and CRC of what is kept, the library decompresses just that. An uncompressed one is cut."""
     if len(data) < 16:
         raise ValueError("compressed RTF shorter than its header")
     data += b"\x00"  # as tnefparse's `rtfbody`: its reader drops a last NUL the CRC covers
     comp_size, raw_size = struct.unpack_from("<II", data)
     kind, body = data[8:12], data[16 : 4 + comp_size]
-    if kind == compressed_rtf.compressed_rtf.COMPRESSED and len(body) > _MAX_RTF_COMPRESSED:
-        # Cut between runs (a control byte, then a literal byte or a 2-byte reference per bit):
-        # the library stops cleanly at the end of a run, and fails on a reference cut in half.
-        end = 0
-        while end < len(body):
-            run = 1 + sum(2 if body[end] >> bit & 1 else 1 for bit in range(8))
-            if end + run > _MAX_RTF_COMPRESSED:
-                break
-            end += run
-        body = body[:end]
-        data = struct.pack("<II", len(body) + 12, raw_size) + kind + struct.pack("<I", crc32(body)) + body
-    return compressed_rtf.decompress(data)
+    if kind != compressed_rtf.compressed_rtf.COMPRESSED:
+        rtf = compressed_rtf.decompress(data)
+        return rtf[:_MAX_RTF], len(rtf) > _MAX_RTF
+    made = end = 0
+    while end < len(body):
+        control, at, run = body[end], end + 1, 0
+        for bit in range(8):
+            if control >> bit & 1:
+                run += (body[at + 1] & 0x0F) + 2 if at + 1 < len(body) else 0
+                at += 2
+            else:
+                run += 1
+                at += 1
+        if made + run > _MAX_RTF:
+            break
+        made, end = made + run, min(at, len(body))
+    if end >= len(body):
+        return compressed_rtf.decompress(data), False
+    body = body[:end]
+    data = struct.pack("<II", len(body) + 12, raw_size) + kind + struct.pack("<I", crc32(body)) + body
+    return compressed_rtf.decompress(data), True
 
 
 def looks_like_html(text: str) -> bool:
@@ -186,7 +197,10 @@ def read_tnef(part: Message, fallbacks: tuple[str, ...], notes: list[str], *, wa
         text, kind = html_to_text(text, notes), "html"
     elif tnef.has_body() and compressed_rtf is not None:
         try:
-            rtf = _rtf_start(tnef._rtfbody).decode("latin-1")[:_MAX_RTF]
+            start, cut = _rtf_start(tnef._rtfbody)
+            if cut:
+                notes.append(RTF_CUT)
+            rtf = start.decode("latin-1")
             cp = re.search(r"\\ansicpg(\d+)", rtf[:500])
             text, kind = (
                 rtf_to_text(rtf, encoding=f"cp{cp.group(1)}" if cp else "cp1252", errors="replace"),
