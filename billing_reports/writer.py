@@ -171,6 +171,7 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, BILLING_FILE_MODE)
+        os.fchmod(fd, BILLING_FILE_MODE)  # exactly, also under a stricter umask (077)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)

@@ -87,6 +87,7 @@ def private_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
         for p in reversed(missing):
             try:
                 p.mkdir(mode)  # pathlib's parents=True would make the parents 0777 less the umask
+                p.chmod(mode)  # exactly: a stricter umask (077) would keep a group out for good
             except FileExistsError:
                 pass  # made by another writer in between
     try:

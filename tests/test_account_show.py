@@ -242,3 +242,20 @@ def test_a_daily_limit_above_the_monthly_one_is_taken_and_noted(cli: CLI) -> Non
     assert note in cli.ok("user", "set", "bob@beta.example", "--monthly-limit", "10", "--daily-limit", "100")
     assert note in cli.ok("account", "set", "beta", "--monthly-limit", "10", "--daily-limit", "100")
     assert not any("note:" in line for line in cli.ok("account", "set", "beta", "--daily-limit", "5"))
+
+
+def test_remove_network_takes_a_row_stored_as_typed_by_the_network_it_stands_for(cli: CLI) -> None:
+    # A row stored before networks were normalised ("10.20.0.1/16") stayed when the network it
+    # trusts (10.20.0.0/16) was removed; removing one the account never had said only "updated".
+    cli.ok("account", "add", "beta")
+    store = Store.open(cli.path.parent / "state" / "smsgw.db")
+    try:
+        store.accounts.set_account_networks("beta", add=["10.20.0.1/16"])
+    finally:
+        store.close()
+    out = cli.ok(
+        "account", "set", "beta", "--remove-network", "10.20.0.0/16", "--remove-network", "192.0.2.0/24"
+    )
+    assert "note: 192.0.2.0/24 was not one of account beta's networks" in out
+    assert "note: 10.20.0.0/16 was not one of account beta's networks" not in out
+    assert "networks: none" in cli.ok("account", "show", "beta")

@@ -4,6 +4,7 @@ a DST month, the purge note, catch-up after a missed month end, idempotence, the
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -566,11 +567,13 @@ def test_billing_files_are_for_the_owner_and_group_only_whatever_the_umask(tmp_p
     # under umask 022 outside systemd, where the database beside them is 0600.
     _cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
     mt(store, add_account(store), at(2026, 2, 3))
-    old = os.umask(0o022)
-    try:
-        assert main(["-c", str(path), "billing", "run", "--month", "2026-02"]) == 0
-    finally:
-        os.umask(old)
     billing = tmp_path / "state" / "billing"
-    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [billing, *billing.rglob("*")]}
-    assert modes == {"billing": 0o750, "2026-02": 0o750, "acme.txt": 0o640, "_summary.txt": 0o640}
+    for umask in (0o022, 0o077):  # also a stricter one: the group (accounting) keeps reading
+        old = os.umask(umask)
+        try:
+            assert main(["-c", str(path), "billing", "run", "--month", "2026-02"]) == 0
+        finally:
+            os.umask(old)
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [billing, *billing.rglob("*")]}
+        assert modes == {"billing": 0o750, "2026-02": 0o750, "acme.txt": 0o640, "_summary.txt": 0o640}
+        shutil.rmtree(billing)

@@ -157,8 +157,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if args.notify_address is not None:
         settings["notify_address"] = _notify_address(cfg, args.notify_address)
     add = _networks(args.add_network)
-    # As typed too: a network stored as typed, before they were stored as networks, is removed.
-    remove = [*args.remove_network, *_networks(args.remove_network)]
+    remove = _networks(args.remove_network)  # also a row stored as typed, by the network it stands for
     billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
     for address in billing_to:
         if (problem := mail_address_problem(cfg, address)) is not None:
@@ -167,7 +166,11 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing
     store.accounts.update_account(args.name, **settings)
+    had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
     acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
+    for net in remove:
+        if net not in had:  # said: "updated" alone read as if it had been removed
+            print(f"note: {net} was not one of account {acc.name}'s networks")
     if args.billing_to is not None:
         store.accounts.set_billing_addresses(args.name, billing_to)
     print(f"account {acc.name} updated")

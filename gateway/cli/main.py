@@ -157,7 +157,9 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     for name, problem in stored_sender_problems(cfg.db_path):
         print(
-            f"smsgw: warning: account {name}: {problem}; every SMS of it fails until"
+            # A € or a Greek letter fails every SMS at submit; a number typed with spaces goes out
+            # as a name phones cannot answer: both until the sender is set anew.
+            f"smsgw: warning: account {name}: {problem}; its SMS fail or cannot be answered until"
             f" `smsgw account set {name!r} --sender …`",
             file=sys.stderr,
         )

@@ -7,6 +7,7 @@ from `gateway.store.cache`, which a change by any process invalidates (see there
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -216,10 +217,14 @@ class AccountsRepo(Repository):
                     "INSERT INTO account_networks (account_id, cidr) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (acc.id, cidr),
                 )
-            for cidr in remove:
-                self.conn.execute(
-                    "DELETE FROM account_networks WHERE account_id = ? AND cidr = ?", (acc.id, cidr)
-                )
+            # By the network a row stands for: one stored as typed ("10.0.0.1/8", before they were
+            # stored as networks) goes with the network it trusts, 10.0.0.0/8.
+            gone = {_network(c) for c in remove}
+            for cidr in acc.networks:
+                if _network(cidr) in gone:
+                    self.conn.execute(
+                        "DELETE FROM account_networks WHERE account_id = ? AND cidr = ?", (acc.id, cidr)
+                    )
         return self.get_account(name)
 
     def all_networks(self) -> Iterator[tuple[int, str]]:
@@ -336,3 +341,10 @@ class AccountsRepo(Repository):
             "SELECT parts FROM usage WHERE scope = ? AND period = ?", (scope, period)
         ).fetchone()
         return int(row[0]) if row else 0
+
+
+def _network(cidr: str) -> str:
+    try:
+        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+    except ValueError:
+        return cidr  # refused where it is typed; a stored oddity goes only by its own text
