@@ -143,10 +143,14 @@ class GatewayEvents:
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
         store = self.store
 
+        # The phone the report names, in the form messages keep it: it tells apart SMS given the same id.
+        region = self.notifier.config.gateway.default_region
+        phone = normalise(report.destination, region) if report.destination else None
+
         def work() -> None:
             self.notifier(
                 store.queue.record_report(
-                    link, report.message_id, report.status.value, report.error, report.raw
+                    link, report.message_id, report.status.value, report.error, report.raw, phone
                 )
             )
 

@@ -63,9 +63,13 @@ class ReportsRepo(SettlingRepo):
         return {name: count for name, count in rows if name is not None and name not in configured}
 
     def record_report(
-        self, link: str, smsc_id: str, status: str, error: str | None, raw: str
+        self, link: str, smsc_id: str, status: str, error: str | None, raw: str, phone: str | None = None
     ) -> list[Finished]:
-        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys).
+        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys),
+        of those to `phone` first when the report names it (E.164): an SMSC's ids repeat (a restart,
+        a counter wrapping), and an SMS whose report never came waits `submitted` for a day past
+        its validity; the report of a newer SMS given the same id failed that older one, whose
+        sender was told of a failure that was not theirs, while the failed one was never told.
 
         A receipt after its part ended `unreported` (a day past the validity) stays unmatched: the
         SMSC's ids repeat, so by then it more likely belongs to a later SMS given the same id (and
@@ -76,7 +80,9 @@ class ReportsRepo(SettlingRepo):
         links = (link, *self.gone_links)
         oldest = (
             f"SELECT id FROM parts WHERE link IN ({','.join('?' * len(links))}) AND smsc_id = ?"
-            " AND state = 'submitted' ORDER BY submitted_at, id LIMIT 1"
+            " AND state = 'submitted'"
+            " ORDER BY (SELECT recipient FROM messages WHERE id = parts.message_id) IS ? DESC,"
+            " submitted_at, id LIMIT 1"
         )
         with self.transaction():
             if status != "pending":  # the part is found and changed in one statement
@@ -84,7 +90,7 @@ class ReportsRepo(SettlingRepo):
                 part = self.conn.execute(
                     f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
                     " RETURNING id, message_id",
-                    (state, error, now, *links, smsc_id),
+                    (state, error, now, *links, smsc_id, phone),
                 ).fetchone()
                 self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
                 if part is None:
@@ -94,7 +100,7 @@ class ReportsRepo(SettlingRepo):
                     if fast is not None:
                         return fast
                 return self._settle_message_of(part[0], now)
-            part = self.conn.execute(oldest, (*links, smsc_id)).fetchone()
+            part = self.conn.execute(oldest, (*links, smsc_id, phone)).fetchone()
             if part is None:
                 part = self.conn.execute(
                     "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
