@@ -319,6 +319,21 @@ async def test_retransmitted_mo_is_acknowledged_but_handed_up_once() -> None:
         assert [m.text for m in events.delivered] == ["hi", "next"]
 
 
+async def test_another_mo_under_the_number_of_the_last_is_handed_up() -> None:
+    # An SMSC that numbers every request 999 (or restarts its count): a new MO, with another 060 and
+    # text, was taken for a retransmission of the last, acknowledged and dropped (a vote lost).
+    async with scripted() as (_link, events, conn, _peer):
+        conn.send(mo(999, text="vote A"))
+        assert (await conn.next()).op == Op.DELIVER_RESP
+        assert (await conn.next()).op == Op.ALIVE
+        second = mo(999, text="vote B")
+        second.params[2] = (P.SCTS, "261121045623")
+        conn.send(second)
+        assert (await conn.next()).op == Op.DELIVER_RESP
+        await events.wait_for(lambda: len(events.delivered) == 2)
+        assert [m.text for m in events.delivered] == ["vote A", "vote B"]
+
+
 async def test_an_mo_ack_counts_once_the_smsc_answered_a_request_written_after_it() -> None:
     # Each 70 is followed by an alive (one for a burst); its answer confirms the 70s before it. A
     # connection that ends before that answer leaves the MO unconfirmed: the SMSC may not have read

@@ -156,7 +156,10 @@ class InboundRequests:
 
     async def _handle(self, conn: Conn, packet: Packet, arrived: float, *, leaving: bool = False) -> None:
         answer_op = packet.op + 50
-        key = (packet.op, packet.number)
+        # A retransmission repeats the request whole. The number alone (one of 128 odd ones, reused
+        # by an SMSC that restarts it, or by one that numbers every request 999) made another MO or
+        # report (another 060, another text) one, acknowledged and dropped: a STOP, a paid vote lost.
+        key = (packet.op, packet.number, tuple(packet.params))
         if key == conn.last_acked:
             self._counts["duplicates"] += 1
             conn.throttle.info("cimd2.retransmission", link=self.name, packet=packet.describe())

@@ -63,7 +63,8 @@ class Conn:
         # slow rather than gone, and may have taken the requests still outstanding.
         self.timed_out = False
         self.last_request = asyncio.get_running_loop().time()
-        self.last_acked: tuple[int, int] | None = None  # (op, number) of the last SMSC request we took
+        # (op, number, parameters) of the last SMSC request we took: its retransmission is acknowledged again.
+        self.last_acked: tuple[int, int, tuple[tuple[int, str], ...]] | None = None
         self._next = 1
 
     def allocate(self) -> int:
