@@ -14,6 +14,7 @@ import pytest
 from gateway.config import SimulatorSection, SmscSection
 from smsc.base import Ack, Concat, InboundSms, LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
+from smsc.cimd2.messages import parse_report, submit_result
 from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.decoding import unpack_septets
 from smsc.encoding import concat_udh, gsm_decode, gsm_encode
@@ -493,3 +494,18 @@ async def test_the_built_in_simulator_serves_cimd2(tmp_path: Path) -> None:
     finally:
         await link.stop()
         await simulator.stop()
+
+
+@pytest.mark.parametrize("written", ["0048601123456", "48601123456", "+48601123456"])
+def test_a_status_report_meets_its_submit_however_the_smsc_writes_the_number(written: str) -> None:
+    # A report writing the number with the international prefix "00" made a key its submit's never
+    # met: the SMS stayed `submitted`, ended `unreported`, and a failure was never bounced.
+    answer = Packet.make(Op.SUBMIT_RESP, 3, (P.DESTINATION, "+48601123456"), (P.SCTS, "261201204345"))
+    submitted = submit_result(sms(), answer, link="op")
+    report = parse_report(
+        Packet.make(
+            Op.STATUS_REPORT, 5, (P.DESTINATION, written), (P.SCTS, "261201204345"), (P.STATUS_CODE, 4)
+        ),
+        link="op",
+    )
+    assert not isinstance(report, str) and report.message_id == submitted.message_id

@@ -93,8 +93,15 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     if resp.op != Op.SUBMIT_RESP or not scts:
         log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
-    destination = address_digits(resp.get(P.DESTINATION) or "") or address_digits(sms.destination)
+    destination = key_digits(resp.get(P.DESTINATION) or "") or key_digits(sms.destination)
     return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")
+
+
+def key_digits(address: str) -> str:
+    """The number in a report key (060:digits), however the SMSC writes it: "+48…", "48…" or with
+    the international prefix "0048…" (a report so written never met its submit's key)."""
+    digits = address_digits(address)
+    return digits[2:] if digits.startswith("00") and len(digits) > 2 else digits
 
 
 def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
@@ -159,7 +166,7 @@ def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> Deli
         if reason is not None:
             error += f" 062:{reason} {status_error_text(reason)}"
     return DeliveryReport(
-        message_id=f"{scts}:{address_digits(destination)}", status=status, error=error,
+        message_id=f"{scts}:{key_digits(destination)}", status=status, error=error,
         destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
         raw=" ".join(f"{c:03d}:{v}" for c, v in packet.params),
     )  # fmt: skip
