@@ -60,7 +60,7 @@ class GatewaySection(_Section):
     # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).
     optout_words: list[str] = Field(default_factory=lambda: ["STOP", "REZYGNUJE"])
     identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
-    suspend_after: int = Field(50, ge=1)  # failed-delivery share is judged over this many messages
+    suspend_after: int = Field(500, ge=1)  # failed-delivery share is judged over this many messages
     suspend_failed_share: float = Field(0.10, gt=0, le=1)
     # A short retention (privacy) is fine: the purge never deletes a month not billed yet.
     retention_days: float = Field(90, gt=0, allow_inf_nan=False)

@@ -81,16 +81,16 @@ class PolicyRepo(Repository):
         # An SMS that expired before any SMSC took a part of it says nothing of the account's
         # numbers: the links were down. Counted, an outage longer than the validity suspended
         # every account that sent meanwhile.
-        rows = self.conn.execute(
-            "SELECT state FROM messages m"
+        failed, judged = self.conn.execute(  # counted in SQLite: 500 rows to Python per failure cost
+            "SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*) FROM (SELECT state FROM messages m"
             " WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
             " AND id > COALESCE((SELECT resumed_after_message FROM accounts WHERE id = ?), 0)"
             " AND (state != 'expired'"
             "      OR EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL))"
-            " ORDER BY id DESC LIMIT ?",
+            " ORDER BY id DESC LIMIT ?)",
             (account_id, account_id, last),
-        ).fetchall()
-        return sum(1 for (s,) in rows if s != "delivered"), len(rows)
+        ).fetchone()
+        return failed, judged
 
     def suspend_account(self, account_id: int, reason: str) -> int:
         """Stop the account's sending: new mail is refused at SMTP, and every SMS it still has
