@@ -105,6 +105,11 @@ def seed_accounts(store: Store, cfg: Config) -> None:
                 store.accounts.add_user(email, seed.name)
 
 
+class CodeChanged(Exception):
+    """The code on disk is no longer the running daemon's (`gateway.codestamp`): `smsgw run`
+    exits with status 1, and systemd's `Restart=on-failure` starts it again on the new code."""
+
+
 @dataclass
 class Daemon:
     config: Config
@@ -119,6 +124,7 @@ class Daemon:
     log_level: str = "INFO"  # passed on to intake worker processes
     json_logs: bool | None = None
     intake: IntakeWorkers | None = None
+    code_changed: bool = False  # an intake worker found the code on disk is not ours (`CodeChanged`)
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -310,6 +316,14 @@ class Daemon:
         self.store.db.on_replaced = replaced
         if self.store.db.replaced is not None:  # it happened during the start (a write failed its fsync)
             replaced()
+
+        def code_changed() -> None:
+            self.code_changed = True
+            gate.closing = True
+            shutdown.set()
+
+        if self.intake is not None:
+            self.intake.on_code_changed = code_changed
         watch = asyncio.create_task(self._watch_file(), name="store-file-check")
         try:
             await shutdown.wait()
@@ -353,6 +367,8 @@ class Daemon:
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
             raise self.store.db.replaced_error()
+        if self.code_changed:
+            raise CodeChanged("the code on disk changed since the start (an upgrade): start again on it")
 
     async def _watch_file(self) -> None:
         """Notice a deleted or replaced database even while no mail arrives (writes check too)."""

@@ -32,6 +32,7 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import conversations, premium
+from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
 from gateway.smtp.accept import Limits, Notice, Writes
@@ -244,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--json-logs", choices=["yes", "no", "auto"], default="auto")
+    ap.add_argument("--code-stamp", default="")
     args = ap.parse_args(argv)
+    if args.code_stamp and args.code_stamp != code_stamp():
+        # Before the config is read: the daemon's pickled records need not fit this code.
+        gwlog.configure(json={"yes": True, "no": False}.get(args.json_logs), level=args.log_level)
+        log.error("intake.code_changed", worker=args.name, daemon=args.code_stamp, worker_code=code_stamp())
+        return CODE_CHANGED
     cfg: Config = pickle.load(sys.stdin.buffer)  # written by the daemon that started us, on a pipe
     json_logs = {"yes": True, "no": False}.get(args.json_logs)
     gwlog.configure(json=json_logs, level=args.log_level)

@@ -66,6 +66,7 @@ from typing import Any
 import structlog
 
 from gateway.bitelog import FaultLog
+from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
 from gateway.smtp.accept import Writes
@@ -159,6 +160,8 @@ class IntakeWorkers:
         self.json_logs = json_logs
         self.slots = [Slot(f"intake-{i + 1}") for i in range(config.smtp.intake_processes)]
         self.stopping = False
+        # The code on disk is no longer the daemon's (an upgrade): the daemon stops with a failure.
+        self.on_code_changed: Callable[[], None] = lambda: None
         # A write failing for a reason not the store's (a bug a mail can trigger again and again):
         # one line a second per kind, the traceback on the first.
         self._faults = FaultLog(log)
@@ -186,7 +189,7 @@ class IntakeWorkers:
         command = [sys.executable, "-m", "gateway.intake_child", "--name", slot.name]
         command += [arg for fd in fds for arg in ("--listen-fd", str(fd))]
         command += ["--channel-fd", str(child_end.fileno()), "--log-level", self.log_level]
-        command += ["--json-logs", json_logs]
+        command += ["--json-logs", json_logs, "--code-stamp", code_stamp()]
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(*fds, child_end.fileno()))
         assert proc.stdin is not None
         proc.stdin.write(self._config_bytes)  # a few kB: fits the pipe, never blocks
@@ -216,6 +219,10 @@ class IntakeWorkers:
             while not self.stopping and loop.time() < until:
                 await asyncio.sleep(0.05)
         if self.stopping:
+            return
+        if code == CODE_CHANGED:  # logged by the worker; restarting it would only repeat that
+            log.error("intake.code_changed", worker=slot.name, action="the daemon stops, to start on it")
+            self.on_code_changed()
             return
         if slot.signalled:
             raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) was stopped by a signal")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import smtplib
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 from collections import Counter
 from contextlib import suppress
@@ -477,3 +479,36 @@ def test_a_daemon_that_stood_still_does_not_kill_its_healthy_worker(
     assert running == pid
     assert not [e for e in logs if e["event"] in ("intake.worker_silent", "worker.crashed")]
     assert [e for e in logs if e["event"] == "intake.daemon_stalled"]
+
+
+async def test_a_worker_started_on_upgraded_code_stops_the_daemon_to_start_again(tmp_path: Path) -> None:
+    # `pip install -U` replaces the files under a running daemon; a worker started after that (a
+    # crash, a kill) ran the new code against the old daemon's channel: every start crashed on the
+    # pickled records, 451 to all relay mail, and the daemon, alive and beating, was never restarted.
+    code = tmp_path / "code"
+    for package in ("gateway", "smsc", "acl", "billing_reports"):
+        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    smtp_port = free_port()
+    async with HappySMSC() as smsc:
+        path = worker_config(tmp_path, smsc.port, smtp_port, 1)
+        log = tmp_path / "daemon.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "--config", str(path), "run", "--json-logs"],
+                cwd=code, stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(code)},
+            )  # fmt: skip
+        try:
+            await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
+            (code / "gateway" / "intake_channel.py").write_text(
+                (code / "gateway" / "intake_channel.py").read_text() + "\n# upgraded\n"
+            )
+            (worker,) = worker_pids(tmp_path)
+            os.kill(worker, signal.SIGKILL)
+            # Exit 1: systemd's Restart=on-failure starts the daemon again, on the new code.
+            assert await asyncio.to_thread(proc.wait, 60) == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    changed = log_events(tmp_path, "intake.code_changed")
+    assert [e.get("worker_code") is not None for e in changed] == [True, False]  # the worker's, the daemon's
+    assert len(worker_pids(tmp_path)) == 2  # not restarted again and again

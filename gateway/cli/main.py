@@ -67,7 +67,7 @@ def loop_runner() -> Callable[..., Any]:
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import logging as gwlog
-    from gateway.daemon import Daemon, ListenError
+    from gateway.daemon import CodeChanged, Daemon, ListenError
     from gateway.statelock import StateDirBusy
 
     # Ignored from the start (its default ends the process, and systemd then leaves the gateway
@@ -103,7 +103,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(
             bind_error(exc.key, exc.host, exc.port, exc.cause), EXIT_FAILURE if transient else EXIT_CONFIG
         ) from exc
-    except StateDirBusy as exc:
+    except (StateDirBusy, CodeChanged) as exc:  # exit 1: systemd starts it again (on the new code)
         raise CliError(str(exc)) from exc
     except StoreUnusable as exc:
         # A database newer than this smsgw, damaged, or not writable by its user: a restart cannot
