@@ -5,15 +5,21 @@ Every command runs through the real CLI entry point on a real SQLite file in tmp
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from gateway.cli.main import build_parser, main
 from gateway.config import parse_config
+from gateway.housekeeping import write_status
 from gateway.store.db import Store
+from gateway.store.schema import SCHEMA_VERSION
 from tests.conftest import config_text
 from tests.test_cli_help import commands
+from tests.test_store import undo_migration_22
 
 DEFAULTS = [
     "name: beta",
@@ -259,3 +265,27 @@ def test_remove_network_takes_a_row_stored_as_typed_by_the_network_it_stands_for
     assert "note: 192.0.2.0/24 was not one of account beta's networks" in out
     assert "note: 10.20.0.0/16 was not one of account beta's networks" not in out
     assert "networks: none" in cli.ok("account", "show", "beta")
+
+
+def test_a_command_of_a_newer_smsgw_leaves_the_database_of_a_running_older_daemon_alone(cli: CLI) -> None:
+    # `smsgw status` of the new version upgraded the database under the running old daemon: its own
+    # commands then refused the database, and its restart exited with status 3 (not restarted).
+    cli.ok("account", "add", "beta")
+    db = cli.path.parent / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:
+        undo_migration_22(conn)
+        conn.execute("UPDATE schema_version SET version = 21")
+        conn.commit()
+    old_daemon = subprocess.Popen(["sleep", "60"])
+    try:
+        write_status(cli.path.parent / "state" / "status.json", {"pid": old_daemon.pid})
+        code, _, err = cli("status")
+        assert code == 1 and "restart it on this version first" in err, err
+        with closing(sqlite3.connect(db)) as conn:
+            assert conn.execute("SELECT version FROM schema_version").fetchone() == (21,)
+    finally:
+        old_daemon.kill()
+        old_daemon.wait()
+    cli.ok("status")  # no daemon: the command upgrades it, as before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)

@@ -9,6 +9,7 @@ import pwd
 import sqlite3
 import ssl
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise CliError(f"no database at {path} (is state_dir right?)")
+    if (older := older_schema_under_a_daemon(cfg)) is not None:
+        raise CliError(older)
     try:
         return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone))
     except sqlite3.Error as exc:
@@ -81,6 +84,56 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         if isinstance(exc, PermissionError):
             raise CliError(not_writable(path)) from exc
         raise CliError(f"database {path}: {exc.strerror or exc}") from exc
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user (the service's)
+        return True
+    return True
+
+
+def running_pid(cfg: Config) -> int | None:
+    """The pid of a daemon of this state directory that is alive, from its status file.
+
+    A failed bind never writes the status file, so the pid there is the other daemon's. Asked only
+    once a port is taken: a status file left by a killed daemon names a pid that has exited (or,
+    rarely, been reused), and then the port message with its `ss` hint is the right one.
+    """
+    from gateway.housekeeping import read_status
+
+    status = read_status(cfg.state_dir)
+    try:
+        pid = int(status["pid"]) if status else 0
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid() or not pid_alive(pid):
+        return None
+    return pid
+
+
+def older_schema_under_a_daemon(cfg: Config) -> str | None:
+    """Why a command of this version may not open the database: it is older than this smsgw's and
+    a daemon runs on it, which is then an older smsgw. Upgraded under it by a `status` (every
+    command migrates), the old daemon's own commands refused the database, a restart of it exited
+    with status 3 that the unit does not restart, and there was no way back but a backup."""
+    from gateway.store.schema import SCHEMA_VERSION
+
+    try:
+        with closing(sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2)) as conn:
+            (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
+    except (sqlite3.Error, TypeError):
+        return None  # none, or not readable here: opening it says what is wrong
+    if version >= SCHEMA_VERSION or (pid := running_pid(cfg)) is None:
+        return None
+    return (
+        f"database {cfg.db_path} is at schema version {version}, older than this smsgw's ({SCHEMA_VERSION}),"
+        f" and the daemon running on it (pid {pid}) is an older smsgw: restart it on this version first"
+        " (systemctl restart smsgw), which upgrades the database"
+    )
 
 
 def refuse_root_in_service_dir(cfg: Config) -> None:

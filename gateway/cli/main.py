@@ -37,9 +37,10 @@ from gateway.cli.common import (
     database_error,
     find_config,
     refuse_root_in_service_dir,
+    running_pid,
     use_zone,
 )
-from gateway.cli.ops import add_ops_commands, pid_alive
+from gateway.cli.ops import add_ops_commands
 from gateway.cli.optouts import add_optout_commands
 from gateway.cli.service import add_service_commands
 from gateway.cli.stored import stored_address_loops, stored_sender_problems
@@ -119,25 +120,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot start: {exc}") from exc
     return 0
-
-
-def running_pid(cfg: Config) -> int | None:
-    """The pid of a daemon of this state directory that is alive, from its status file.
-
-    A failed bind never writes the status file, so the pid there is the other daemon's. Asked only
-    once a port is taken: a status file left by a killed daemon names a pid that has exited (or,
-    rarely, been reused), and then the port message with its `ss` hint is the right one.
-    """
-    from gateway.housekeeping import read_status
-
-    status = read_status(cfg.state_dir)
-    try:
-        pid = int(status["pid"]) if status else 0
-    except (KeyError, TypeError, ValueError):
-        return None
-    if pid <= 0 or pid == os.getpid() or not pid_alive(pid):
-        return None
-    return pid
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:

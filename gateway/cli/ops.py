@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import smtplib
 import sys
 import time
@@ -19,23 +18,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import MESSAGE_STATES, quiet_held
-from gateway.cli.common import EXIT_USAGE, CliError, age, bounded_int, list_limit, mailbox, open_store, when
+from gateway.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    age,
+    bounded_int,
+    list_limit,
+    mailbox,
+    open_store,
+    pid_alive,
+    when,
+)
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.store.settling import FINAL_PART
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user (the service's)
-        return True
-    return True
 
 
 def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
