@@ -3,7 +3,11 @@ SMPP server, giving every submit the same id), the running gateway, a real SQLit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+import structlog
 
 from smsc.base import ReportStatus
 from tests.conftest import free_port, mail, make_config, running_gateway, smtp_sink
@@ -38,3 +42,25 @@ async def test_a_report_for_a_reused_id_settles_the_sms_to_the_phone_it_names(tm
             ]
             await sink.wait(1)
             assert b"+48601100402" in sink.messages[0][2] and b"+48601100401" not in sink.messages[0][2]
+
+
+@pytest.mark.parametrize(
+    ("answered", "reported", "mode"),
+    [(lambda i: format(int(i) + 183, "X"), lambda i: str(int(i) + 183), "hex_to_dec"),
+     (lambda i: str(int(i) + 183), lambda i: format(int(i) + 183, "x"), "dec_to_hex")],
+    ids=["hex-answers-decimal-receipts", "decimal-answers-hex-receipts"],
+)  # fmt: skip
+async def test_receipts_written_in_the_other_base_name_the_setting_that_matches_them(
+    tmp_path: Path, answered: Callable[[str], str], reported: Callable[[str], str], mode: str
+) -> None:
+    # Kannel's well-known mismatch: every receipt missed, the SMS waited two days and ended
+    # `unreported`, and an info line per receipt was the only trace.
+    async with HappySMSC(message_id_format=answered, receipt_id_format=reported) as smsc:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+                for n in range(3):
+                    assert (await gw.send(mail(to(f"60110040{n}"), "Hi"))).error is None
+                unmatched = "SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL"
+                await gw.until(lambda: gw.store.db.conn.execute(unmatched).fetchone()[0] == 3)
+    hints = [e for e in logs if e["event"] == "dlr.id_form_mismatch"]
+    assert len(hints) == 1 and f'message_id_type = "{mode}"' in hints[0]["fix"]  # once, not per receipt

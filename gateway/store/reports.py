@@ -14,6 +14,8 @@ from gateway.store.settling import SettlingRepo
 
 log = structlog.get_logger(__name__)
 
+ID_FORM_HINT_SECONDS = 3600.0
+
 
 class ReportsRepo(SettlingRepo):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
@@ -23,6 +25,8 @@ class ReportsRepo(SettlingRepo):
     # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
     # until read from the table once. Unmatched receipts come only from this process's links.
     _unmatched_at: float | None = None
+    # Per link: when `_hint_id_form` last spoke (the repository's clock).
+    _hinted: dict[str, float] | None = None
 
     def _may_have_early_reports(self, now: float) -> bool:
         """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
@@ -130,6 +134,35 @@ class ReportsRepo(SettlingRepo):
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
             log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+            self._hint_id_form(link, smsc_id, now)
+
+    def _hint_id_form(self, link: str, smsc_id: str, now: float) -> None:
+        """Say which `message_id_type` the link needs when a receipt misses only because its id is
+        written in the other base than the submit answers' (Kannel's well-known case: hex in the
+        answer, decimal in the receipt). Each missed, their SMS waited `submitted` for two days and
+        ended `unreported`, with an info line per receipt as the only trace. Once an hour a link."""
+        if self._hinted is None:
+            self._hinted = {}
+        if now - self._hinted.get(link, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id.isalnum():
+            return
+        forms = {"hex_to_dec": format(int(smsc_id), "x")} if smsc_id.isdigit() else {}
+        if all(c in "0123456789abcdef" for c in smsc_id):
+            forms["dec_to_hex"] = str(int(smsc_id, 16))
+        for mode, form in forms.items():
+            waiting = self.conn.execute(
+                "SELECT 1 FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted' LIMIT 1",
+                (link, form.lstrip("0") or "0"),
+            ).fetchone()
+            if waiting is not None:
+                self._hinted[link] = now
+                log.warning(
+                    "dlr.id_form_mismatch",
+                    link=link,
+                    receipt_id=smsc_id,
+                    submitted_id=form,
+                    fix=f'set message_id_type = "{mode}" in the [[smsc]] section of link {link}',
+                )
+                return
 
     def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
