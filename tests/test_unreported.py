@@ -29,7 +29,11 @@ from gateway.store.db import Store
 from gateway.store.schema import SCHEMA_VERSION
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HeldSMSC
-from tests.test_store import acceptance, store  # noqa: F401  (`store`: test_store's fixture, on a Clock)
+from tests.test_store import (  # `store`: test_store's fixture, on a Clock
+    acceptance,
+    store,  # noqa: F401
+    undo_migration_22,
+)
 from tests.web_helpers import ADMIN, OPERATOR, add_mail, as_user, seeded_store, web_context
 
 DAY = 24 * 3600.0
@@ -157,7 +161,7 @@ def test_a_database_from_before_opens_with_the_index_without_unreported_messages
         "CREATE INDEX messages_waiting ON messages(account_id, id)"
         " WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled')"
     )
-    conn.execute("ALTER TABLE mo DROP COLUMN smsc_time")  # migration 22 undone
+    undo_migration_22(conn)
     conn.execute("UPDATE schema_version SET version = 18")
     s.close()
     s = Store.open(tmp_path / "db.sqlite")

@@ -19,6 +19,7 @@ _PMO = (
     "id, mo_id, number, phone, service_id, account_id, password, parts, price, commission, text, state,"
     " note, token, answers, received_at, forwarded_at"
 )
+_PMO_F = ", ".join(f"f.{c.strip()}" for c in _PMO.split(","))  # the same columns of the joined row `f`
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +186,27 @@ class PremiumRepo(Repository):
 
     def first_of(self, pmo_id: int) -> PremiumMo | None:
         """For the late parts of a long premium SMS: the premium MO of its first whole text, whose
-        answer address the late parts' mail carries (one SMS, one answer); None for any other."""
-        mo_id = self.conn.execute("SELECT mo_id FROM premium_mo WHERE id = ?", (pmo_id,)).fetchone()[0]
-        earlier = MoRepo(self.db, self.clock).followed(mo_id)
-        return self.by_mo(earlier.id) if earlier is not None else None
+        answer address the late parts' mail carries (one SMS, one answer); None for any other.
+
+        By the link on the money record: late parts kept for a client's confirmation may be mailed
+        after the purge deleted the rows of table mo."""
+        row = self.conn.execute(
+            f"SELECT {_PMO_F} FROM premium_mo p JOIN premium_mo f ON f.id = p.follows WHERE p.id = ?",
+            (pmo_id,),
+        ).fetchone()
+        return PremiumMo(*row) if row else None
 
     def record_mo(self, **values: Any) -> int:
+        """A premium MO's money record. The late parts of a long SMS (`mo.follows`) also name the
+        premium MO of its first parts (`follows`): billing counts them as that SMS by it long after
+        the purge deleted the rows of table mo."""
         cols = ", ".join(values)
         marks = ",".join("?" * len(values))
         with self.transaction():
             cur = self.conn.execute(
-                f"INSERT INTO premium_mo ({cols}) VALUES ({marks})", tuple(values.values())
+                f"INSERT INTO premium_mo ({cols}, follows) VALUES ({marks}, (SELECT f.id FROM mo l"
+                " JOIN premium_mo f ON f.mo_id = l.follows WHERE l.id = ?))",
+                (*values.values(), values["mo_id"]),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
@@ -289,10 +300,10 @@ class PremiumRepo(Repository):
         return [
             tuple(r)  # type: ignore[misc]
             for r in self.conn.execute(
-                # The late parts of an SMS (`mo.follows`) add parts and money, not an SMS.
-                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE l.follows IS NULL), SUM(p.parts),"
+                # The late parts of an SMS (`follows`) add parts and money, not an SMS.
+                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL), SUM(p.parts),"
                 " SUM(p.price), SUM(p.commission) FROM premium_mo p"
-                " LEFT JOIN premium_services s ON s.id = p.service_id LEFT JOIN mo l ON l.id = p.mo_id"
+                " LEFT JOIN premium_services s ON s.id = p.service_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
                 (start, end, *args),

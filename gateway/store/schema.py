@@ -414,6 +414,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE mo ADD COLUMN smsc_time TEXT;
     """,
+    # 23: the late parts of a long premium SMS name the premium MO of its first parts on their own
+    # money record (`follows`). Billing and the figures knew them only through `mo.follows`, and the
+    # retention purge deletes the rows of table mo while premium_mo stays: after it a late part was
+    # billed as an SMS of its own, no longer "late part of the SMS of <date>". Rows stored before
+    # take the link from table mo where it is still there (only the few late parts are written).
+    """
+    ALTER TABLE premium_mo ADD COLUMN follows INTEGER REFERENCES premium_mo(id);
+    UPDATE premium_mo SET follows = (
+        SELECT f.id FROM mo l JOIN premium_mo f ON f.mo_id = l.follows WHERE l.id = premium_mo.mo_id
+    ) WHERE mo_id IN (SELECT id FROM mo WHERE follows IS NOT NULL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -214,10 +214,11 @@ class PanelRepo(Repository):
         return [
             (r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
             for r in self.conn.execute(
-                # The late parts of an SMS (`mo.follows`) add parts and money, not an SMS.
-                "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE l.follows IS NULL),"
+                # The late parts of an SMS (`premium_mo.follows`) add parts and money, not an SMS; by
+                # the money record, which the purge keeps, not by `mo.follows`, which it deletes.
+                "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
                 " SUM(p.parts), SUM(p.price), SUM(p.commission) FROM premium_mo p"
-                " LEFT JOIN premium_services s ON s.id = p.service_id LEFT JOIN mo l ON l.id = p.mo_id"
+                " LEFT JOIN premium_services s ON s.id = p.service_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY p.service_id, p.number"
                 " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
