@@ -3,8 +3,11 @@
 A driver only says what happened to one submit (`smsc.base.Outcome`); pacing is decided here, once,
 for every protocol: the window of outstanding submits, the operator's per-bind `max_per_second`
 (`TokenBucket`) and the pause after the SMSC said it is throttled, growing while it keeps saying so
-and forgotten after the next success. `backoff` is the one exponential delay the gateway uses, for
-reconnects, part retries and outbox retries alike, so that they all grow the same way.
+and forgotten after the next success. A throttle also halves the link's rate (to `RATE_FLOOR` at
+least) and lets only one submit out at the end of the pause; clean submits win the rate back by
+`RECOVERY_PER_SECOND` a second, up to `max_per_second` (RELIABILITY.md F6: the rate drops adaptively).
+`backoff` is the one exponential delay the gateway uses, for reconnects, part retries and outbox
+retries alike, so that they all grow the same way.
 All clocks and sleeps are parameters so that tests drive time by hand.
 """
 
@@ -18,6 +21,14 @@ from typing import TypeVar
 from smsc.base import Outcome
 
 MAX_THROTTLE_PAUSE = 30.0
+# The lowest rate a throttle brings a link to (unless its configured rate is lower still): an SMSC
+# that throttles even one submit a second is answered by the growing pause, not by a slower rate.
+RATE_FLOOR = 1.0
+# Rate won back per second without a throttle, as a share of the rate at the time. A share of the
+# current rate rather than of the configured one: a link configured for 1000/s whose SMSC takes 2/s
+# would otherwise be back to 100/s a second after each throttle and refused again at once, while
+# this finds its way back from 1/s to 100/s in under a minute once the SMSC stops throttling.
+RECOVERY_PER_SECOND = 0.10
 R = TypeVar("R")
 
 
@@ -101,16 +112,29 @@ class TokenBucket:
             return True
         return False
 
+    def set_rate(self, rate_per_second: float, burst: int, *, full: bool = False) -> None:
+        """Change rate and burst from now on; the time gone by is refilled at the old rate first, so
+        that a lower rate does not take back tokens already earned. `full` fills the bucket."""
+        self._refill()
+        self.rate = float(rate_per_second)
+        self.burst = burst
+        self._tokens = float(burst) if full else min(self._tokens, float(burst))
+
     @property
     def waiting(self) -> bool:
         """Whether a submit waits for a token: one taken now would jump the queue."""
         return self._lock.locked()
 
-    async def acquire(self) -> None:
-        """Wait until a token is available and take it."""
+    async def acquire(self, hold: Callable[[], float] | None = None) -> None:
+        """Wait until a token is available and take it; `hold` says how much longer no token may be
+        taken at all (a throttle pause). It is asked again after every sleep, still in the queue:
+        a pause that starts while a submit waits for its token holds that submit too."""
         async with self._lock:
-            while not self.try_acquire():
-                await self._sleep(self.delay())
+            while True:
+                held = hold() if hold is not None else 0.0
+                if held <= 0 and self.try_acquire():
+                    return
+                await self._sleep(max(held, self.delay()))
 
 
 class LinkPacer:
@@ -134,9 +158,9 @@ class LinkPacer:
         if window < 1:
             raise ValueError("window must be at least 1")
         self.window = window
-        self.bucket = TokenBucket(
-            rate_per_second, burst=max(1, min(window, int(rate_per_second))), clock=clock, sleep=sleep
-        )
+        self.max_rate = float(rate_per_second)
+        self.max_burst = max(1, min(window, int(rate_per_second)))
+        self.bucket = TokenBucket(rate_per_second, burst=self.max_burst, clock=clock, sleep=sleep)
         self.throttle_pause = throttle_pause
         self.max_pause = max(max_pause, throttle_pause)
         self._clock = clock
@@ -145,6 +169,7 @@ class LinkPacer:
         self.sent = 0
         self.throttles = 0  # consecutive THROTTLED answers that started a pause
         self.paused_until = 0.0
+        self._clean_since = clock()  # since when no throttle came: the time the rate grows back over
         self._freed = asyncio.Event()
 
     @property
@@ -163,9 +188,7 @@ class LinkPacer:
 
     async def ready(self) -> None:
         """Wait out a throttle pause and the rate limit before one submit goes out."""
-        while (left := self.pause_left()) > 0:
-            await self._sleep(left)
-        await self.bucket.acquire()
+        await self.bucket.acquire(hold=self.pause_left)
 
     def try_ready(self) -> bool:
         """`ready()` without waiting: True (and a token taken) when a submit may go out now, with
@@ -185,6 +208,7 @@ class LinkPacer:
     def record(self, outcome: Outcome) -> None:
         if outcome is Outcome.ACCEPTED:
             self.throttles = 0
+            self._speed_up(self._clock())
         elif outcome is Outcome.THROTTLED:
             now = self._clock()
             # Answers to submits already in flight arrive during the pause; only a throttle seen
@@ -192,6 +216,25 @@ class LinkPacer:
             if now >= self.paused_until:
                 self.throttles += 1
                 self.paused_until = now + backoff(self.throttles, self.throttle_pause, self.max_pause)
+                self._slow_down()
+
+    def _slow_down(self) -> None:
+        """Halve the rate and let one submit out when the pause ends. The pause alone let a whole
+        burst out at the old rate every time it ended, and an SMSC taking 2/s refused most of it:
+        40 SMS cost 140 throttled answers."""
+        rate = max(self.bucket.rate / 2, min(RATE_FLOOR, self.max_rate))
+        self.bucket.set_rate(rate, 1, full=True)
+        self._clean_since = self.paused_until
+
+    def _speed_up(self, now: float) -> None:
+        """Win back `RECOVERY_PER_SECOND` of the rate for every second since the last throttle (or
+        the last gain); the configured burst comes back with the configured rate."""
+        if self.bucket.rate >= self.max_rate or now <= self._clean_since:
+            return
+        clean = min(now - self._clean_since, 3600.0)  # an idle day must not overflow the power
+        rate = min(self.bucket.rate * (1 + RECOVERY_PER_SECOND) ** clean, self.max_rate)
+        self._clean_since = now
+        self.bucket.set_rate(rate, self.max_burst if rate >= self.max_rate else 1)
 
     async def submit(self, send: Callable[[], Awaitable[R]], outcome: Callable[[R], Outcome]) -> R:
         """Wait for room in the window, pace, send, record: for callers that have no dispatcher."""

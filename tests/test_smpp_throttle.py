@@ -1,0 +1,96 @@
+"""Throttling on SMPP links (RELIABILITY.md F6): the rate a throttled link drops to and wins back
+(`smsc.pacing.LinkPacer`, on a hand-moved clock), and the whole gateway against a fake SMSC over
+loopback that takes a few submits a second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smsc.base import Outcome
+from smsc.pacing import LinkPacer
+from tests.conftest import DOMAIN, mail, make_config, running_gateway
+from tests.fakes.smsc import ThrottlingSMSC
+from tests.test_pacing import FakeClock
+
+# The behaviour promised, written out rather than imported: smsc.pacing.RATE_FLOOR.
+RATE_FLOOR = 1.0
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+# --- the pacer's rate, on a hand-moved clock ------------------------------------------------------
+
+
+async def test_a_throttle_halves_the_rate_and_lets_one_submit_out_after_the_pause() -> None:
+    # The pause used to end in a full burst at the configured rate, which the SMSC refused again.
+    clock = FakeClock()
+    pacer = LinkPacer(10, 100, 1, clock=clock, sleep=clock.sleep)
+    assert sum(pacer.try_ready() for _ in range(20)) == 10  # an idle link's burst: the window
+    pacer.record(Outcome.THROTTLED)
+    for _ in range(9):  # answers to the submits in flight when the first came back: no further halving
+        pacer.record(Outcome.THROTTLED)
+    assert pacer.rate == 50 and pacer.pause_left() == 1
+    clock.now += 1
+    assert [pacer.try_ready() for _ in range(3)] == [True, False, False]  # one submit, not a burst
+    clock.now += 1.01 / 50
+    assert pacer.try_ready()
+    for _ in range(10):  # each throttle seen after its pause halves the rate again, down to the floor
+        clock.now += pacer.pause_left()
+        pacer.record(Outcome.THROTTLED)
+    assert pacer.rate == RATE_FLOOR
+
+
+async def test_clean_submits_win_the_rate_back_slowly_up_to_the_configured_rate() -> None:
+    clock = FakeClock()
+    pacer = LinkPacer(10, 100, 1, clock=clock, sleep=clock.sleep)
+    for _ in range(8):  # 100 → 0.78, held at the floor of 1/s
+        clock.now += pacer.pause_left()
+        pacer.record(Outcome.THROTTLED)
+    assert pacer.rate == RATE_FLOOR
+    clock.now += pacer.pause_left()
+    pacer.record(Outcome.ACCEPTED)  # at the end of the pause: nothing won back yet
+    assert pacer.rate == RATE_FLOOR
+    rates = []
+    for _ in range(60):
+        clock.now += 1
+        pacer.record(Outcome.ACCEPTED)
+        rates.append(pacer.rate)
+    assert rates[0] == pytest.approx(1.1) and rates[9] == pytest.approx(1.1**10)  # 10 % a second
+    assert rates[-1] == 100 and pacer.bucket.burst == 10  # the configured rate and burst, no more
+
+
+async def test_a_pause_that_starts_while_a_submit_waits_for_its_token_holds_it() -> None:
+    # The submit waiting for a token at the slowed rate must not go out in the middle of the pause.
+    clock = FakeClock()
+
+    async def throttled_meanwhile(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if len(clock.slept) == 1:
+            pacer.record(Outcome.THROTTLED)  # answered while the submit waited 0.5 s for a token
+
+    pacer = LinkPacer(10, 2, 1, clock=clock, sleep=throttled_meanwhile)
+    assert pacer.try_ready() and pacer.try_ready()
+    await pacer.ready()
+    assert clock.slept == [pytest.approx(0.5), pytest.approx(1)]  # the token's wait, then the whole pause
+
+
+# --- the whole gateway against a SMSC that takes 10 submits a second --------------------------------
+
+
+async def test_twenty_sms_at_ten_a_second_cost_fewer_throttled_answers_than_sms(tmp_path: Path) -> None:
+    # Before: every pause ended in a full window, most of it refused; 40 SMS at 2/s cost ~950
+    # throttled answers with this config's 50 ms pause (~140 with the default 1 s). The link now
+    # slows down to what the SMSC takes; nothing fails and the queue drains.
+    async with (
+        ThrottlingSMSC(accept_per_second=10) as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        numbers = [to(f"60112{i:04d}") for i in range(20)]
+        await gw.send(mail(numbers, "Bulk notice"), numbers)
+        await gw.until(lambda: gw.states().count("delivered") == 20, timeout=90)
+        assert len({s.destination for s in smsc.received}) == 20
+        assert smsc.throttled < 20, f"{smsc.throttled} throttled answers for 20 SMS"
