@@ -32,7 +32,8 @@ class LinkView:
                 "state": str(link.state),
                 "in_flight": pacer.in_flight,
                 "window": pacer.window,
-                "rate_limit": pacer.rate,
+                "rate_limit": pacer.rate,  # lower than the configured one after the SMSC throttled
+                "rate_configured": pacer.max_rate,
                 "submitted": pacer.sent,
                 "throttled": stats.throttled,
                 "reconnects": stats.reconnects,

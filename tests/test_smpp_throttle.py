@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli.ops import _allowed
 from smsc.base import Outcome
 from smsc.pacing import LinkPacer
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
@@ -94,3 +95,10 @@ async def test_twenty_sms_at_ten_a_second_cost_fewer_throttled_answers_than_sms(
         await gw.until(lambda: gw.states().count("delivered") == 20, timeout=90)
         assert len({s.destination for s in smsc.received}) == 20
         assert smsc.throttled < 20, f"{smsc.throttled} throttled answers for 20 SMS"
+
+
+def test_status_says_a_link_was_slowed_down_and_from_what() -> None:
+    # `status` showed the configured rate as the link's maximum while it sent at a fraction of it.
+    slowed = {"rate_limit": 12.5, "rate_configured": 100.0}
+    assert _allowed(slowed) == "12.5, slowed from 100 after throttling"
+    assert _allowed({"rate_limit": 100.0, "rate_configured": 100.0}) == "100"

@@ -92,7 +92,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     for name, link in status["links"].items():
         print(
             f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
-            f" {link.get('rate', 0)}/s now (max {link['rate_limit']}/s), submitted {link['submitted']},"
+            f" {link.get('rate', 0)}/s now (max {_allowed(link)}/s), submitted {link['submitted']},"
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
         )
@@ -107,6 +107,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return 0
+
+
+def _allowed(link: dict[str, Any]) -> str:
+    """The rate a link may send at, and the configured one when a throttling SMSC slowed it down."""
+    now, configured = link["rate_limit"], link.get("rate_configured", link["rate_limit"])
+    return f"{now:g}" if now >= configured else f"{now:g}, slowed from {configured:g} after throttling"
 
 
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
