@@ -78,14 +78,15 @@ def acks_recorded(db: sqlite3.Connection, n: int) -> bool:
         return True
 
 
-async def confirmed_kp123(path: Path, cfg: Config, sink: Sink | None = None) -> None:
+async def confirmed_kp123(gw: Running, path: Path, sink: Sink | None = None) -> None:
     """Acme's premium service KP123, added by the CLI and confirmed (after its request was mailed
     to `sink`, if given)."""
     added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
     assert await asyncio.to_thread(main, added) == 0
     if sink is not None:
+        gw.store.outbox.on_queued()  # the CLI's mail is the daemon's to find within 5 s: now, here
         await sink.wait(1)
-    confirm_service(cfg.db_path)
+    confirm_service(gw.config.db_path)
 
 
 @asynccontextmanager
@@ -101,7 +102,7 @@ async def premium_gateway(
         path.write_text(text)
         cfg = parse_config(text, source="test", base_dir=tmp_path)
         async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-            await confirmed_kp123(path, cfg, sink)
+            await confirmed_kp123(gw, path, sink)
             yield gw, cfg, sink
 
 

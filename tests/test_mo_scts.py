@@ -107,7 +107,7 @@ async def cimd2_premium_gateway(
             path.write_text(text)
             cfg = parse_config(text, source="test", base_dir=tmp_path)
             async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-                await confirmed_kp123(path, cfg)
+                await confirmed_kp123(gw, path)
                 await server.logged_in()
                 yield gw, server, sink
     finally:

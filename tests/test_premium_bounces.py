@@ -38,10 +38,11 @@ def config(tmp_path: Path, relay: int, *, fallback: bool, workers: int = 0) -> t
     return path, parse_config(text, source="test", base_dir=tmp_path)
 
 
-async def add_service(path: Path, sink: Sink) -> EmailMessage:
+async def add_service(gw: Any, path: Path, sink: Sink) -> EmailMessage:
     """`smsgw premium add KP123`; the confirmation mail it sends to the client."""
     added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
     assert await asyncio.to_thread(main, added) == 0
+    gw.store.outbox.on_queued()  # the CLI's mail is the daemon's to find within 5 s: now, here
     await sink.wait(1)
     return parsed(sink.messages[0][2])
 
@@ -54,7 +55,7 @@ async def vote(gw: Any) -> None:
 async def mailed_vote(gw: Any, path: Path, sink: Sink) -> str:
     """A confirmed service and a vote mailed to its client: the envelope sender of that mail,
     `premium-<token>@`, where the client's server sends its bounce."""
-    ask = await add_service(path, sink)
+    ask = await add_service(gw, path, sink)
     assert (await smtp(gw.port, *reply_to(ask, "yes, that is us"))).error is None
     await vote(gw)
     await sink.wait(2)
@@ -143,7 +144,7 @@ async def test_an_automatic_reply_does_not_confirm_a_premium_address(tmp_path: P
     relay = free_port()
     path, cfg = config(tmp_path, relay, fallback=True)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        ask = await add_service(path, sink)
+        ask = await add_service(gw, path, sink)
         confirm = ask["Reply-To"].addresses[0].addr_spec
         await vote(gw)
         db = gw.store.db.conn
@@ -173,7 +174,7 @@ async def test_a_bounce_to_a_confirmation_address_is_forwarded_and_confirms_noth
     relay = free_port()
     path, cfg = config(tmp_path, relay, fallback=True)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        ask = await add_service(path, sink)
+        ask = await add_service(gw, path, sink)
         confirm = ask["Reply-To"].addresses[0].addr_spec
         bounce = dsn("<dsn-confirm@mx.acme.pl>")
         said = [await delivered(gw.port, bounce, rcpt=confirm) for _ in range(2)]

@@ -67,6 +67,7 @@ async def test_the_premium_loop(tmp_path: Path, protocol: str) -> None:
         port = gw.daemon.simulator.control_port
         added = ["-c", str(path), "premium", "add", "kp123", "--account", "acme", "--email", CLIENT]
         assert await asyncio.to_thread(main, [*added, "--number", "7355"]) == 0
+        gw.store.outbox.on_queued()  # the CLI's mail is the daemon's to find within 5 s: now, here
         await sink.wait(1)  # the confirmation (queued by the CLI, sent by the daemon's outbox worker)
         _, rcpts, raw = sink.messages[0]
         ask = parsed(raw)
@@ -108,6 +109,7 @@ async def test_answers_from_outside_the_acl_or_with_a_forged_token(tmp_path: Pat
         async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:  # type: ignore[arg-type]
             added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
             assert await asyncio.to_thread(main, added) == 0
+            gw.store.outbox.on_queued()  # the CLI's mail is the daemon's to find within 5 s: now, here
             await sink.wait(1)
             assert (await smtp(gw.port, *reply_to(parsed(sink.messages[0][2]), "ok"))).error is None
             mo = {"op": "mo", "source": PHONE, "destination": "7155", "text": "kp123 B"}
