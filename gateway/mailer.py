@@ -222,6 +222,10 @@ def mail_retry_delay(attempts: int) -> float:
 STOP_WAIT_SECONDS = 30.0
 
 
+IDLE_LOOK = 5.0  # seconds between looks for mail due while nothing wakes the worker
+OTHER_PROCESS_LOOK = 0.5  # seconds between looks for another process's commit while idle
+
+
 class OutboxWorker:
     def __init__(
         self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 4
@@ -261,12 +265,29 @@ class OutboxWorker:
             if batch:
                 continue
             due = self.store.outbox.next_mail_due_at()
-            timeout = 5.0 if due is None else min(max(due - self.store.clock(), 0.05), 5.0)
+            timeout = IDLE_LOOK if due is None else min(max(due - self.store.clock(), 0.05), IDLE_LOOK)
+            await self._idle_wait(timeout)
+            self._wake.clear()
+
+    async def _idle_wait(self, timeout: float) -> None:
+        """Until woken (a commit of this process queued mail) or `timeout`, or until another
+        process committed (`PRAGMA data_version`, read on the loop's connection twice a second):
+        mail a command queued (`premium add`'s confirmation, `billing run --send`) waited for the
+        next look, up to 5 s."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        seen = self._data_version()
+        while (left := end - loop.time()) > 0:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), min(left, OTHER_PROCESS_LOOK))
+                return
             except TimeoutError:
                 pass
-            self._wake.clear()
+            if self._data_version() != seen:
+                return
+
+    def _data_version(self) -> int:
+        return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
     async def _send_one(self, mail: ClaimedMail) -> None:
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]

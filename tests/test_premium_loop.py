@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from gateway import mailer
 from gateway.cli.main import main
 from gateway.config import parse_config
 from smsc.simulator.control import send_command
@@ -139,3 +140,18 @@ async def test_answers_from_outside_the_acl_or_with_a_forged_token(tmp_path: Pat
                 "SELECT state, mail_from FROM premium_answers ORDER BY id"
             ).fetchall()
             assert rows == [("refused", "eve@evil.example"), ("sent", CLIENT)]
+
+
+async def test_mail_a_command_queued_leaves_without_waiting_for_the_outboxs_next_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `premium add` (another process, another connection) queues the confirmation; the daemon's
+    # outbox found it only at its next look, up to 5 s on. It now sees the other process's commit.
+    monkeypatch.setattr(mailer, "IDLE_LOOK", 120.0)  # a look that would come after the sink's wait
+    relay = free_port()
+    path, cfg = premium_config(tmp_path, "smpp", relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg):  # type: ignore[arg-type]
+        added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
+        assert await asyncio.to_thread(main, added) == 0
+        await sink.wait(1, timeout=10)
+        assert parsed(sink.messages[0][2])["Subject"] == "Confirm premium SMS service KP123"
