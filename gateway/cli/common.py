@@ -100,8 +100,8 @@ def running_pid(cfg: Config) -> int | None:
     """The pid of a daemon of this state directory that is alive, from its status file.
 
     A failed bind never writes the status file, so the pid there is the other daemon's. Asked only
-    once a port is taken: a status file left by a killed daemon names a pid that has exited (or,
-    rarely, been reused), and then the port message with its `ss` hint is the right one.
+    when it matters (a port taken, a database older than this smsgw): a status file left by a
+    killed daemon names a pid that has exited (or, rarely, been reused).
     """
     from gateway.housekeeping import read_status
 
