@@ -29,3 +29,8 @@ def code_stamp() -> str:
                 continue
             digest.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+class CodeChanged(Exception):
+    """The code on disk is no longer the running daemon's (`gateway.codestamp`): `smsgw run`
+    exits with status 1, and systemd's `Restart=on-failure` starts it again on the new code."""

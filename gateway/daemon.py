@@ -33,6 +33,7 @@ import structlog
 
 from gateway import statelock
 from gateway.banner import announce_ready
+from gateway.codestamp import CodeChanged
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
@@ -103,11 +104,6 @@ def seed_accounts(store: Store, cfg: Config) -> None:
         for email in seed.users:
             with suppress(Conflict):
                 store.accounts.add_user(email, seed.name)
-
-
-class CodeChanged(Exception):
-    """The code on disk is no longer the running daemon's (`gateway.codestamp`): `smsgw run`
-    exits with status 1, and systemd's `Restart=on-failure` starts it again on the new code."""
 
 
 @dataclass

@@ -68,7 +68,8 @@ def loop_runner() -> Callable[..., Any]:
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import logging as gwlog
-    from gateway.daemon import CodeChanged, Daemon, ListenError
+    from gateway.codestamp import CodeChanged
+    from gateway.daemon import Daemon, ListenError
     from gateway.statelock import StateDirBusy
 
     # Ignored from the start (its default ends the process, and systemd then leaves the gateway
