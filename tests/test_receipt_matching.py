@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from gateway.store.db import Store
 from smsc.base import ReportStatus
 from tests.conftest import free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -64,3 +65,15 @@ async def test_receipts_written_in_the_other_base_name_the_setting_that_matches_
                 await gw.until(lambda: gw.store.db.conn.execute(unmatched).fetchone()[0] == 3)
     hints = [e for e in logs if e["event"] == "dlr.id_form_mismatch"]
     assert len(hints) == 1 and f'message_id_type = "{mode}"' in hints[0]["fix"]  # once, not per receipt
+
+
+@pytest.mark.parametrize("smsc_id", ["²", "", "٣", "x-1"])
+def test_an_unmatched_receipt_id_no_base_reads_is_stored_not_raised(tmp_path: Path, smsc_id: str) -> None:
+    # The hint read the id as a number: "²".isdigit() holds and int() refuses it, inside the write
+    # that stores the receipt (answered RETRY, delivered again, for ever).
+    store = Store.open(tmp_path / "smsgw.db")
+    try:
+        assert store.queue.record_report("main", smsc_id, "delivered", None, "raw") == []
+        assert store.db.conn.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone() == (1,)
+    finally:
+        store.close()

@@ -143,7 +143,10 @@ class ReportsRepo(SettlingRepo):
         ended `unreported`, with an info line per receipt as the only trace. Once an hour a link."""
         if self._hinted is None:
             self._hinted = {}
-        if now - self._hinted.get(link, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id.isalnum():
+        # ASCII only: "²".isdigit() holds and int() refuses it, inside the receipt's write.
+        if now - self._hinted.get(link, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id.isascii():
+            return
+        if not smsc_id.isalnum():  # also "": no number in either base
             return
         forms = {"hex_to_dec": format(int(smsc_id), "x")} if smsc_id.isdigit() else {}
         if all(c in "0123456789abcdef" for c in smsc_id):
