@@ -4,15 +4,19 @@ loopback that takes a few submits a second."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.cli.ops import _allowed
 from smsc.base import Outcome
 from smsc.pacing import LinkPacer
+from smsc.simulator.core import SubmittedSms
+from smsc.simulator.smpp_server import SmppSession
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
-from tests.fakes.smsc import ThrottlingSMSC
+from tests.fakes.smsc import FakeSMSC, ThrottlingSMSC
 from tests.test_pacing import FakeClock
 
 # The behaviour promised, written out rather than imported: smsc.pacing.RATE_FLOOR.
@@ -95,6 +99,58 @@ async def test_twenty_sms_at_ten_a_second_cost_fewer_throttled_answers_than_sms(
         await gw.until(lambda: gw.states().count("delivered") == 20, timeout=90)
         assert len({s.destination for s in smsc.received}) == 20
         assert smsc.throttled < 20, f"{smsc.throttled} throttled answers for 20 SMS"
+
+
+class WindowOverflowSMSC(FakeSMSC):
+    """Holds up to `window` submits for 50 ms each and answers one more at once with
+    ESME_RSUBMITFAIL (0x45), as some SMSCs do instead of ESME_RTHROTTLED; `refuse` gets 0x45 always."""
+
+    def __init__(self, window: int, refuse: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window, self.refuse = window, refuse
+        self.in_flight = self.overflowed = 0
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if self.in_flight >= self.window or sms.destination.endswith(self.refuse or "-"):
+            self.overflowed += self.in_flight >= self.window
+            session.answer_submit(seq, None, status=0x45)
+            return
+        self.in_flight += 1
+
+        async def answer() -> None:
+            await asyncio.sleep(0.05)
+            self.in_flight -= 1
+            await SmppSession.on_submit_sm(session, seq, sms)
+
+        session.spawn(answer())
+
+
+async def test_submit_failed_for_a_full_window_is_sent_again_not_failed(tmp_path: Path) -> None:
+    # An SMSC whose window (3) is smaller than the link's (10) answers the overflow with 0x45: every
+    # one of those SMS used to fail for good, and the sender got a bounce for a number that works.
+    async with (
+        WindowOverflowSMSC(window=3) as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        numbers = [to(f"60113{i:04d}") for i in range(12)]
+        await gw.send(mail(numbers, "Window notice"), numbers)
+        await gw.until(
+            lambda: sorted(set(gw.states())) in (["delivered"], ["delivered", "failed"]), timeout=60
+        )
+        assert gw.states() == ["delivered"] * 12
+        assert smsc.overflowed > 0  # the window did overflow
+        assert {s.destination[-9:] for s in smsc.received} == {n[:9] for n in numbers}
+
+
+async def test_submit_failed_alone_on_the_wire_is_a_permanent_failure(tmp_path: Path) -> None:
+    async with (
+        WindowOverflowSMSC(window=3, refuse="99") as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        await gw.send(mail(to("601130099"), "Alone"), [to("601130099")])
+        await gw.until(lambda: gw.states() == ["failed"], timeout=20)
+        error = gw.store.db.conn.execute("SELECT error FROM parts").fetchone()[0]
+        assert "0x45" in error and smsc.overflowed == 0
 
 
 def test_status_says_a_link_was_slowed_down_and_from_what() -> None:

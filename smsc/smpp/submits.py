@@ -22,6 +22,7 @@ from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
 log = structlog.get_logger(__name__)
 
 DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
+ESME_RSUBMITFAIL = 0x45
 
 
 class Submits:
@@ -124,7 +125,13 @@ class Submits:
                 "smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status)
             )
             return
-        if status:
+        if status == ESME_RSUBMITFAIL and not late and len(self.pending) > 1:
+            # Some SMSCs answer a submit beyond their own window (smaller than ours) with 0x45
+            # instead of ESME_RTHROTTLED (protocols.md 2.8). With others of ours still unanswered it
+            # is read so: the part waits its turn and the link slows down. Alone on the wire, the
+            # SMSC had room for it and 0x45 is the permanent refusal it says.
+            result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
+        elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
         else:
             mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
