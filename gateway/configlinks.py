@@ -38,6 +38,7 @@ class SmscSection(_Section):
     message_id_type: Literal["as_is", "hex_to_dec", "dec_to_hex"] = "as_is"
     source_ton: int | None = None  # override autodetection (SMPP)
     source_npi: int | None = None
+    dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
 
     @field_validator("prefixes")
     @classmethod
@@ -76,6 +77,7 @@ class SmscSection(_Section):
             reconnect_min_seconds=self.reconnect_min_seconds,
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
+            dc0_charset=self.dc0_charset,
         )  # fmt: skip
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 MessageIdType = Literal["as_is", "hex_to_dec", "dec_to_hex"]
+Dc0Charset = Literal["gsm", "latin1"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class LinkSettings:
     message_id_type: MessageIdType = "as_is"
     source_ton: int | None = None  # override autodetection (SMPP)
     source_npi: int | None = None
+    # What the SMSC reads SMPP data_coding 0 as: SMPP 3.4 leaves it to the SMSC ("default alphabet"),
+    # and some read Latin-1, where GSM's "@" (0x00) is a NUL. Kannel's alt-charset.
+    dc0_charset: Dc0Charset = "gsm"
 
 
 class SimulatorSettings(Protocol):

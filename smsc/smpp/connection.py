@@ -376,7 +376,7 @@ class SmppConnection:
         else:
             if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
                 self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, data=bytes(data)[:200].hex())
-            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm), arrived)
+            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), arrived)
         task = asyncio.create_task(self._answer(item, resp, seq, arrived))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -17,6 +17,7 @@ from smpplib import consts as smpp_consts
 
 from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
 from smsc.decoding import decode_user_data, udh_fits
+from smsc.encoding import gsm_decode
 from smsc.receipts import parse_receipt
 from smsc.settings import LinkSettings
 
@@ -116,7 +117,12 @@ def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
     if not dest.isdigit():
         raise BadDestination(f"destination {sms.destination!r} is not an E.164 number")
     ton, npi, src = source_address(sms.source, cfg.source_ton, cfg.source_npi)
-    short_message = sms.udh + sms.payload
+    payload = sms.payload
+    if sms.data_coding == 0 and cfg.dc0_charset == "latin1":
+        # Planned in GSM 03.38 (same characters, never more octets); written as the SMSC reads it.
+        # The GSM characters Latin-1 lacks (Greek capitals, the euro sign) go as "?", as Kannel's.
+        payload = gsm_decode(payload).encode("latin-1", "replace")
+    short_message = sms.udh + payload
     if len(short_message) > 254:
         raise ValueError(f"short_message of {len(short_message)} octets exceeds 254")
     return {
@@ -179,9 +185,10 @@ def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
 SMPP_CHARSETS = {6: "iso8859_5", 7: "iso8859_8", 0x0A: "iso2022_jp", 0x0E: "cp949"}
 
 
-def inbound_sms(pdu: Any, data: bytes, esm: int) -> InboundSms:
+def inbound_sms(pdu: Any, data: bytes, esm: int, dc0_charset: str = "gsm") -> InboundSms:
     """A mobile-originated deliver_sm or data_sm; concatenation from the UDH, else from the SAR TLVs.
-    A UDH longer than the data is read as text, as if UDHI were unset (the caller logs it)."""
+    A UDH longer than the data is read as text, as if UDHI were unset (the caller logs it).
+    `dc0_charset` is the link's reading of data_coding 0 (`LinkSettings.dc0_charset`)."""
     dc = getattr(pdu, "data_coding", 0) or 0
     udhi = bool(esm & ESM_UDHI) and udh_fits(data)
     ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
@@ -192,7 +199,9 @@ def inbound_sms(pdu: Any, data: bytes, esm: int) -> InboundSms:
     if ref is not None and total and part and part <= total:
         sar = Concat(ref=ref, total=total, seq=part)
     charset = SMPP_CHARSETS.get(dc)
-    if charset is not None:  # SMPP 3.4's own codes, where 23.038's groups would read Latin-1 or UCS-2
+    if dc == 0 and dc0_charset == "latin1":
+        text, concat = decode_user_data(data, 3, udhi=udhi)  # SMPP's data_coding 3: Latin-1
+    elif charset is not None:  # SMPP 3.4's own codes, where 23.038's groups would read Latin-1 or UCS-2
         text, concat = decode_user_data(data, 4, udhi=udhi)
         text = text.encode("latin-1").decode(charset, "replace")
     else:
