@@ -291,7 +291,7 @@ async def test_without_conversation_or_fallback_the_mo_is_kept_as_unmatched(tmp_
     w = World(tmp_path)
     await w.mo("hello?", to="+48500999999")  # no pool or sender number of ours
     assert w.mo_states() == ["unmatched"] and w.outbox() == []
-    (row,) = conversations.handlers.repo(w.store).list_mo(since=None, number=None, limit=5)
+    (row,) = conversations.handlers.repo(w.store).list_mo(since=None, numbers=None, limit=5)
     assert "no SMS was sent" in row["note"]
 
 
@@ -511,10 +511,10 @@ async def test_conversations_are_purged_after_window_plus_retention(tmp_path: Pa
     w.send("anna@acme.example")
     w.now += 90 * DAY + 1
     await purge_before(w.store, w.now - 90 * DAY, reply_window=7 * DAY)
-    assert conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+    assert conversations.handlers.repo(w.store).list_conversations(user=None, numbers=None, limit=5)
     w.now += 7 * DAY
     await purge_before(w.store, w.now - 90 * DAY, reply_window=7 * DAY)
-    assert not conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+    assert not conversations.handlers.repo(w.store).list_conversations(user=None, numbers=None, limit=5)
 
 
 def test_account_commands_say_an_alphanumeric_sender_cannot_be_answered(

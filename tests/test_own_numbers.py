@@ -16,6 +16,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.conversations.numbers import normalise
+from gateway.store.db import Store
 from smsc.simulator.smpp_texts import address_fields, mo_parts
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_process import smsgw
@@ -181,3 +182,24 @@ def test_check_config_notes_own_numbers_matched_by_digits(tmp_path: Path) -> Non
         f"[replies] pool: '+48100200310', '+48100200319' are no numbers {unknown} +48100200310,"
         " 0048100200310, 48100200310 or 100200310 (national) the SMSC writes",
     ]
+
+
+def test_mo_list_by_our_number_finds_it_in_every_form_the_smsc_wrote(tmp_path: Path) -> None:
+    # MOs keep the destination as the SMSC wrote it; `mo list --number +48100200300` found only the
+    # rows written so, and an admin looking for the answers to that number saw one in four.
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=free_port(), default_sender=OURS))
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    forms = ["+48100200300", "48100200300", "0048100200300", "100200300"]
+    for i, form in enumerate(forms):
+        store.mo.record_mo("main", f"+4860122222{i}", form, f"answer {i}", 0, None)
+    store.mo.record_mo("main", "+48601222229", "+48100200301", "to another number", 0, None)
+    store.close()
+    for typed in ("+48100200300", "0048100200300", "100 200 300"):
+        out = smsgw(path, "mo", "list", "--number", typed)
+        assert out.returncode == 0, out.stderr
+        assert sorted(line.split()[3] for line in out.stdout.splitlines()) == sorted(
+            f"+4860122222{i}" for i in range(4)
+        ), (typed, out.stdout)
+    out = smsgw(path, "mo", "list", "--number", "+48601222221")  # a phone: as before
+    assert [line.split()[3] for line in out.stdout.splitlines()] == ["+48601222221"]

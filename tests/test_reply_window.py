@@ -112,7 +112,7 @@ async def test_a_pool_number_stays_held_for_the_account_window(tmp_path: Path) -
     w.now += 10 * DAY
     send(w)
     numbers = {c.user_email: c.number for c in conversations.handlers.repo(w.store).list_conversations(
-        user=None, number=None, limit=5)}  # fmt: skip
+        user=None, numbers=None, limit=5)}  # fmt: skip
     assert numbers["bob@other.example"] != numbers[ANNA]
 
 
@@ -123,7 +123,7 @@ async def test_conversations_are_kept_for_their_account_window_after_retention(t
     retention = 90 * DAY
 
     def phones() -> set[str]:
-        rows = conversations.handlers.repo(w.store).list_conversations(user=None, number=None, limit=5)
+        rows = conversations.handlers.repo(w.store).list_conversations(user=None, numbers=None, limit=5)
         return {c.phone for c in rows}
 
     w.now += retention + 7 * DAY + 60

@@ -12,7 +12,7 @@ from gateway import accountrules
 from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
-from gateway.conversations.numbers import to_e164
+from gateway.conversations.numbers import written_forms
 from gateway.conversations.repo import ConversationsRepo
 
 
@@ -35,10 +35,8 @@ def _since(cfg: Config, value: str) -> float:
     return moment.timestamp()
 
 
-def _number(cfg: Config, value: str | None) -> str | None:
-    if value is None:
-        return None
-    return to_e164(value.replace(" ", ""), cfg.gateway.default_region) or value
+def _number(cfg: Config, value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else written_forms(value, cfg.gateway.default_region)
 
 
 def _repo(cfg: Config) -> ConversationsRepo:
@@ -48,7 +46,7 @@ def _repo(cfg: Config) -> ConversationsRepo:
 
 def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     since = _since(cfg, args.since) if args.since else None
-    rows = _repo(cfg).list_mo(since=since, number=_number(cfg, args.number), limit=args.limit)
+    rows = _repo(cfg).list_mo(since=since, numbers=_number(cfg, args.number), limit=args.limit)
     if not rows:
         print("no MO messages")
     for r in rows:
@@ -65,7 +63,7 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     rows = ConversationsRepo(store.db, store.clock).list_conversations(
-        user=args.user, number=_number(cfg, args.number), limit=args.limit
+        user=args.user, numbers=_number(cfg, args.number), limit=args.limit
     )
     if not rows:
         print("no conversations")

@@ -102,6 +102,30 @@ def own_form(address: str, own: Iterable[str], region: str) -> str | None:
     return None if best is None else best[1]
 
 
+def written_forms(number: str, region: str) -> tuple[str, ...]:
+    """Every form an SMSC may have written `number` in, for finding stored rows by a number typed.
+
+    MOs keep our number as the SMSC wrote it (`+48100200300`, `48100200300`, `0048100200300`,
+    `100200300`), so a search by one form missed the others. A number the plan reads is taken as
+    that one number; one it does not (our own numbers often) stands for each `digit_forms` reading.
+    """
+    number = number.replace(" ", "")
+    e164 = to_e164(number, region)
+    readings = (e164[1:],) if e164 else digit_forms(number, region)
+    forms = [number]
+    for digits in readings:
+        forms += ["+" + digits, digits, "00" + digits]
+        try:
+            parsed = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException:
+            continue
+        national = phonenumbers.national_significant_number(parsed)
+        home = phonenumbers.region_code_for_country_code(parsed.country_code)
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(home)
+        forms += [national] + ([meta.national_prefix + national] if meta and meta.national_prefix else [])
+    return tuple(dict.fromkeys(forms))
+
+
 def stored_phone(source: str, region: str) -> str | None:
     """The phone a stored MO came from, or None when it came from no phone.
 

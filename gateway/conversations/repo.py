@@ -8,6 +8,7 @@ accepts the mail, and the reply mail is queued in the same one that stores the M
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,14 +209,18 @@ class ConversationsRepo(Repository):
 
     # ---- listing and retention ------------------------------------------------------------------
 
-    def list_mo(self, *, since: float | None, number: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_mo(
+        self, *, since: float | None, numbers: Sequence[str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """`numbers`: every form of one number (`numbers.written_forms`), as either end."""
         where, args = ["m.state NOT IN ('segment', 'joined')"], []
         if since is not None:
             where.append("m.received_at >= ?")
             args.append(since)
-        if number is not None:
-            where.append("(m.source = ? OR m.destination = ?)")
-            args += [number, number]
+        if numbers:
+            marks = ",".join("?" * len(numbers))
+            where.append(f"(m.source IN ({marks}) OR m.destination IN ({marks}))")
+            args += [*numbers, *numbers]
         rows = self.conn.execute(
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email"
             " FROM mo m LEFT JOIN conversations c ON c.id = m.conversation_id"
@@ -225,14 +230,17 @@ class ConversationsRepo(Repository):
         keys = ("id", "received_at", "source", "destination", "state", "note", "text", "user")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def list_conversations(self, *, user: str | None, number: str | None, limit: int) -> list[Conversation]:
+    def list_conversations(
+        self, *, user: str | None, numbers: Sequence[str] | None, limit: int
+    ) -> list[Conversation]:
         where, args = ["1"], []
         if user is not None:
             where.append("user_email = ?")
             args.append(user)
-        if number is not None:
-            where.append("(phone = ? OR number = ?)")
-            args += [number, number]
+        if numbers:
+            marks = ",".join("?" * len(numbers))
+            where.append(f"(phone IN ({marks}) OR number IN ({marks}))")
+            args += [*numbers, *numbers]
         return [
             Conversation(*r)
             for r in self.conn.execute(

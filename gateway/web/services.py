@@ -33,13 +33,13 @@ async def conversations(request: Request, who: Who) -> Response:
     web = request.app.state.web
     repo = ConversationsRepo(web.store.db, web.store.clock)
     if who.operator:
-        rows = repo.list_conversations(user=None, number=None, limit=SHOWN)
-        mo = repo.list_mo(since=None, number=None, limit=SHOWN)
+        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN)
+        mo = repo.list_mo(since=None, numbers=None, limit=SHOWN)
     else:  # by the account's users, and only rows carrying the account: a moved user's old ones stay behind
         rows = [
             c
             for u in web.store.accounts.list_users(who.user.account)
-            for c in repo.list_conversations(user=u.email, number=None, limit=SHOWN)
+            for c in repo.list_conversations(user=u.email, numbers=None, limit=SHOWN)
             if c.account_id == who.user.account_id
         ]
         rows = sorted(rows, key=lambda c: c.last_mt_at, reverse=True)[:SHOWN]
