@@ -333,6 +333,17 @@ async def test_a_bounce_to_the_gateways_own_address_or_postmaster_is_forwarded(t
     assert f"To: {own}" in parsed(sink.messages[0][2]).get_body(("plain",)).get_content()
 
 
+async def test_a_bounce_to_the_domainless_postmaster_is_taken(tmp_path: Path) -> None:
+    # RFC 5321 4.5.1: <Postmaster> without a domain must be accepted; it was 550 relay access denied.
+    config = make_config(tmp_path, smsc_port=1, relay_port=free_port(), extra=WITH_FALLBACK)
+    async with running_gateway(config) as gw:
+        codes = [await asyncio.to_thread(rcpt_reply, gw.port, s, r)
+                 for s, r in (("", "postmaster"), ("", "PostMaster"), (STAFF, "postmaster"))]  # fmt: skip
+        answer = await delivered(gw.port, dsn("<pm-1@mx.acme.example>"), rcpt="postmaster")
+    assert codes == [250, 250, 550]  # from a user it is refused as the domain's postmaster is
+    assert answer.startswith("250 2.0.0 OK: recorded, not sent as SMS (")
+
+
 async def test_a_bounce_with_a_line_over_998_bytes_is_forwarded_as_a_base64_file(tmp_path: Path) -> None:
     # RFC 5322 2.1.1: the relay refused the forward for good (the sink answers 500 Line too long).
     relay = free_port()

@@ -150,6 +150,9 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         cfg = self.gate.config.gateway
+        if address.casefold() == "postmaster" and cfg.domains:
+            # RFC 5321 4.5.1: the domainless <Postmaster> must be taken; it is ours at our first domain.
+            address = f"{address}@{cfg.domains[0]}"
         try:
             local, domain = split_address(address)
         except BadNumber:
