@@ -16,6 +16,8 @@ import unicodedata
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
+from smsc.encoding import transliterate_text
+
 SUBJECT_MAX = 120  # characters; a subject longer than that is cut with an ellipsis
 _MSGID_MAX = 250  # longer ids are not threading anyone's mail; leaving them out is safer
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -70,6 +72,18 @@ def text(value: object, limit: int = SUBJECT_MAX) -> str:
     # all: an 11-character SMS sender such as `=??q?=0AB?=` ended the header block. A word joiner
     # (invisible) after the `=` leaves the text as shown but no longer an encoded word.
     return s.replace("=?", "=\u2060?")
+
+
+def reply_line(line: str) -> str:
+    """An SMTP reply line that quotes stored text (an account's name, a suspension reason), made
+    ASCII on one line: Polish letters lose their marks ("Zaległa" → "Zalegla"), other non-ASCII
+    characters become "?", line breaks and controls spaces. Without SMTPUTF8 a reply is ASCII; one
+    that was not raised while being written and the client got a 451 to retry for days; a CR LF in
+    a reason wrote a second reply the client took for the answer to its next command."""
+    plain = unicodedata.normalize("NFKD", transliterate_text(line))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    plain = "".join(c if c.isprintable() else " " for c in plain)
+    return plain.encode("ascii", "replace").decode("ascii")
 
 
 def ascii_text(value: object, limit: int = SUBJECT_MAX) -> str:

@@ -29,6 +29,8 @@ from typing import Any
 import aiosmtpd.smtp
 from aiosmtpd.smtp import MISSING, SMTP, _DataState
 
+from gateway import mailheaders as h
+
 _aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connection lost in DATA
 END_OF_DATA = b"\r\n.\r\n"
 
@@ -80,6 +82,8 @@ class LeanSMTP(SMTP):
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
+            if not status.isprintable() or not (status.isascii() or self.enable_SMTPUTF8):
+                status = h.reply_line(status)  # stored text quoted in it (a name, a reason)
             status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
         line = status + b"\r\n"
         if status[3:4] == b"-" or (self._groupable and self._line_waiting()):
