@@ -20,6 +20,7 @@ from email.utils import format_datetime, make_msgid
 from gateway import mailheaders as h
 from gateway.notify import stamp
 from gateway.smtp import automail
+from gateway.smtp.addressing import reply_address
 
 REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
 
@@ -76,7 +77,11 @@ def sms_reply(
     note: str | None = None,
     gateway_address: str = "",
 ) -> bytes:
-    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <48601123456@domain>`.
+    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`.
+
+    The address keeps the E.164 "+": RCPT reads bare digits as a national number first, so under
+    `default_region = "DE"` a Reply to `4915112345678@` went to +494915112345678, a stranger, and
+    under PL one to the Faroese `298212345@` to the Polish landline +48298212345. "+…" has one reading.
 
     An SMS from a sender that is no phone number (fallback mail) comes from `gateway_address`
     instead, under its own subject: there is no phone to answer and no thread to join.
@@ -87,20 +92,21 @@ def sms_reply(
     """
     msg = EmailMessage()
     name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
-    local = "".join(c for c in phone if c.isdigit())
+    digits = "".join(c for c in phone if c.isascii() and c.isdigit())
     labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
               for label in h.text(domain, limit=200).split("."))  # fmt: skip
     host = ".".join(label for label in labels if label)
-    sender = h.address(f"{local}@{host}" if local else gateway_address)
+    sender = h.address(reply_address(f"+{digits}", host) if digits else gateway_address)
     msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
     msg["To"] = h.address(rcpt)
     original = h.text(subject or "")
     topic = ""
-    if not local and original:
+    if not digits and original:
         title = original
     elif not original:
         title = reply_title(name)
-    elif any(re.search(rf"(?<!\d){re.escape(n)}(?!\d)", original) for n in (name, local)):
+    # The digits alone also find the number after a "+" and as an SMSC wrote it (the fallback's subject).
+    elif any(re.search(rf"(?<!\d){re.escape(n)}(?!\d)", original) for n in (name, digits)):
         title = original  # names the phone already (the fallback's "SMS from … to …")
         # the user's Reply to one of our reply mails
         topic_of_answer = without_reply_title(h.text(subject or "", limit=TOPIC_MAX))

@@ -86,7 +86,7 @@ async def test_a_quoted_number_with_spaces_is_sent_and_answered_from_its_e164_ad
             _, rcpts, raw = sink.messages[0]
             answer = email.message_from_bytes(raw, policy=policy.default)
             assert rcpts == [STAFF]
-            assert answer["From"].addresses[0].addr_spec == f"48601123456@{DOMAIN}"
+            assert answer["From"].addresses[0].addr_spec == f"+48601123456@{DOMAIN}"
             assert answer["In-Reply-To"] == "<q1@acme.example>"
             # Replying to that address reaches the same phone again.
             again = mail(f"48601123456@{DOMAIN}", "Świetnie")

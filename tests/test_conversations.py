@@ -185,7 +185,7 @@ async def test_an_answer_is_mailed_from_the_phone_threaded_and_quoted(tmp_path: 
     ((kind, rcpt, msg),) = w.outbox()
     assert (kind, rcpt) == ("reply", "anna@acme.example")
     raw = w.store.db.conn.execute("SELECT content FROM outbox").fetchone()[0]
-    assert raw.startswith(b'From: "+48 601 123 456" <48601123456@sms.example.com>\n')
+    assert raw.startswith(b'From: "+48 601 123 456" <+48601123456@sms.example.com>\n')
     assert msg["Subject"] == "Re: Spotkanie (SMS from +48 601 123 456)"
     assert msg["In-Reply-To"] == msg["References"] == f"<anna.{int(T0)}@acme>"
     assert msg["Auto-Submitted"] == "auto-generated"

@@ -84,7 +84,7 @@ async def test_the_two_way_loop(tmp_path: Path, protocol: str) -> None:
         _, rcpts, raw = sink.messages[0]
         reply = parsed(raw)
         assert rcpts == [STAFF]
-        assert reply["From"].addresses[0].addr_spec == f"48601123456@{DOMAIN}"
+        assert reply["From"].addresses[0].addr_spec == f"+48601123456@{DOMAIN}"
         assert reply["In-Reply-To"] == "<m1@acme.example>"
         assert reply["Subject"] == "Re: Spotkanie (SMS from +48 601 123 456)"
         assert reply.get_content().startswith("Tak, będę o 10:00\n")

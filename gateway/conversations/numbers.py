@@ -148,7 +148,3 @@ def display(e164: str) -> str:
         return e164
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
-
-def reply_local_part(e164: str) -> str:
-    """`48601123456`: the address part a reply mail comes from; mail back to it reaches that phone."""
-    return e164.removeprefix("+")
