@@ -88,7 +88,7 @@ async def test_a_quoted_number_with_spaces_is_sent_and_answered_from_its_e164_ad
             assert rcpts == [STAFF]
             assert answer["From"].addresses[0].addr_spec == f"+48601123456@{DOMAIN}"
             assert answer["In-Reply-To"] == "<q1@acme.example>"
-            # Replying to that address reaches the same phone again.
+            # The digits-only address earlier answer mails came from still reaches the same phone.
             again = mail(f"48601123456@{DOMAIN}", "Świetnie")
             assert (await gw.send(again)).error is None
             sent = await smsc.wait_for(2)
