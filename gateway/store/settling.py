@@ -6,6 +6,11 @@ delivery report never came (`gateway.store.queue.RECEIPT_WAIT_SECONDS`). The SMS
 reached the phone, so it bounces to nobody and counts towards no suspension; the message's reason
 says which parts are unconfirmed.
 
+A failed long message's reason names its failed parts and says what became of the others. The
+bounce is written (from the stored reason) in the transaction that failed the message, so it tells
+what they were doing then; the stored reason follows the other parts until they end, since it is
+what `smsgw queue list`, the panel and the monthly billing file show long after.
+
 `QueueRepo` (gateway/store/queue.py) builds on it: a part that is submitted, delivered or ends
 settles its message here, inside the transaction that changed the part.
 """
@@ -51,13 +56,13 @@ class SettlingRepo(Repository):
         `unreported` is reported as any final state; `gateway.events.Notifier` tells it apart (no
         bounce, no failure counted, a notice only to an account that wants every outcome)."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.parts_total, m.account_id FROM messages m"
+            "SELECT m.id, m.state, m.reason, m.parts_total, m.account_id FROM messages m"
             " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
             (part_id,),
         ).fetchone()
         if row is None:
             return []
-        mid, current, total, account_id = row
+        mid, current, said, total, account_id = row
         counts: dict[str, int] = dict(
             self.conn.execute(
                 "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
@@ -91,6 +96,8 @@ class SettlingRepo(Repository):
         else:
             return []
         if state == current:
+            if bad and reason and reason != said:
+                self._restate(mid, reason)
             return []
         final = state in FINAL_PART
         self.conn.execute(
@@ -102,6 +109,16 @@ class SettlingRepo(Repository):
         (log.info if final else log.debug)("message.state", message=mid, state=state)
         return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []
 
+    def _restate(self, message_id: int, reason: str) -> None:
+        """Bring a failed message's reason up to date with its other parts, without telling anyone.
+
+        "part 1 of 2: … (part 2 being sent)" was right in the bounce, written when part 1 failed,
+        but stayed for good in the queue list, the panel and the billing file after part 2 had
+        been delivered or had failed too. Only a long message's reason can change (a single
+        part's is final with it), and only when its other parts move: no statement for a single SMS.
+        """
+        self.conn.execute("UPDATE messages SET reason = ? WHERE id = ?", (reason, message_id))
+
     def _unconfirmed(self, message_id: int, total: int, unreported: int) -> str:
         """The reason of an `unreported` message: which parts went without a report, when not all."""
         if unreported == total:
@@ -112,8 +129,8 @@ class SettlingRepo(Repository):
         return f"sent, delivery of {which} of {total} unconfirmed: the SMSC sent no delivery report"
 
 
-# What became of a failed long SMS's other parts, for its bounce: naming only the failed part read
-# as if the others had arrived.
+# What became of a failed long SMS's other parts, for its bounce and its stored reason (`_restate`):
+# naming only the failed part read as if the others had arrived.
 _REST = (
     (("delivered",), "delivered"),
     (("submitted",), "sent, report pending"),
