@@ -103,6 +103,20 @@ _SMPP_WORDS = {
 _SMPP_REFUSAL = re.compile(
     r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
 )
+# A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report
+# (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`, smsc/cimd2/messages.py): its code.
+_CIMD2_CODE = re.compile(r"^(?:part \d+ of \d+: )?CIMD2 (?:061:\d+ .*?)?(?P<param>900|062):(?P<code>\d+)\b")
+# RFC 3463 status of a bounce, by the SMSC's code in the stored reason (as `_smsc_code` names it).
+# X.1.1 "bad destination mailbox address": the operator refused the number itself, or its network
+# knows no such subscriber; a bounce processor then stops mailing that address, rightly. Every
+# other failure is 5.0.0, an expiry 5.4.7 (`_status`).
+_STATUS_BY_CODE = {
+    "ESME_RINVDSTADR": "5.1.1",  # SMPP 0x0B: invalid destination address
+    "ESME_RINVDSTTON": "5.1.1",  # 0x50: its type of number
+    "ESME_RINVDSTNPI": "5.1.1",  # 0x51: its numbering plan
+    "CIMD2 900:300": "5.1.1",  # incorrect destination address (protocols.md 1.7)
+    "CIMD2 062:1": "5.1.1",  # unknown subscriber, in a status report (protocols.md 1.9)
+}
 
 
 def human_reason(reason: str) -> str:
@@ -147,18 +161,18 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
         in_reply_to=info.get("header_message_id"),
     )
     report.attach(MIMEText(human, "plain", "utf-8"))
-    status = "5.4.7" if info["state"] == "expired" else "5.0.0"
     per_message = Message()
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
-    final = h.address(f"{number}@{domain}")
+    final = _final_recipient(info, number, domain)
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     per_recipient["Action"] = "failed"
-    per_recipient["Status"] = status
-    # RFC 3464: a plain field DSN readers parse ("smsc; ..."); a non-ASCII character would make the
-    # email package encode the whole field as an encoded-word, diagnostic type included.
-    per_recipient["Diagnostic-Code"] = f"smsc; {h.ascii_text(reason, limit=900)}"
+    per_recipient["Status"] = _status(info["state"], info.get("reason") or "")
+    # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
+    # stays plain: a non-ASCII character would make the email package encode the whole field as
+    # an encoded-word, diagnostic type included.
+    per_recipient["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(reason, limit=900)}"
     delivery = Message()
     delivery.set_type("message/delivery-status")
     delivery.set_payload([per_message, per_recipient])
@@ -170,15 +184,48 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
     return report.as_bytes()
 
 
+def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
+    """RFC 3464 2.3.2: the recipient as this MTA accepted it, the RCPT address as the client gave it
+    (`601120000@…`), which is what a bounce processor matches its own mail by. Rows stored before it
+    was kept, an SMS no RCPT asked for, and an address no header may carry as it is (SMTPUTF8, a
+    quoted local part) name the number at the first gateway domain instead, as bounces always did."""
+    given = h.address(info.get("rcpt"))
+    return given if "@" in given else h.address(f"{number}@{domain}")
+
+
+def _status(state: str, reason: str) -> str:
+    """The RFC 3463 status: 5.4.7 for an expiry, else the first SMSC code `_STATUS_BY_CODE` knows
+    among the parts' reasons, else 5.0.0 (the cause is the SMSC's, which it names in its own terms)."""
+    if state == "expired":
+        return "5.4.7"
+    for piece in reason.split("; "):
+        status = _STATUS_BY_CODE.get(_smsc_code(piece) or "")
+        if status is not None:
+            return status
+    return "5.0.0"
+
+
+def _smsc_code(piece: str) -> str | None:
+    """The code in one part's reason as `_STATUS_BY_CODE` names it: `ESME_RINVDSTADR`, `CIMD2 900:300`."""
+    if (refusal := _SMPP_REFUSAL.match(piece)) is not None:
+        return refusal["name"]
+    if (cimd2 := _CIMD2_CODE.match(piece)) is not None:
+        return f"CIMD2 {cimd2['param']}:{cimd2['code']}"
+    return None
+
+
 def _original_headers(info: dict[str, Any], final: str) -> str:
     """The text/rfc822-headers part: what is kept of the mail that bounced (RFC 3462).
 
     Only its envelope sender, Subject and Message-ID are stored, so only those are given, and the
-    number it was sent to; the Subject is what a person recognises their mail by. The address as
-    typed at RCPT is not stored, so the report has no Original-Recipient. A non-ASCII Subject is
-    written as an encoded word, as in the mail itself: the part stays 7-bit.
+    address it was sent to as the client gave it at RCPT (`final`); the Subject is what a person
+    recognises their mail by. No Original-Recipient: that is the ORCPT of an SMTP DSN request
+    (RFC 3461), which the gateway does not offer. A non-ASCII Subject is written as an encoded word,
+    as in the mail itself: the part stays 7-bit.
     """
     original = EmailMessage()
+    # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
+    # envelope sender stands in for it, the address the bounce goes back to anyway.
     original["From"] = h.address(info["mail_from"])
     original["To"] = final
     subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)

@@ -33,7 +33,7 @@ async def test_a_failed_sms_bounce_names_the_original_subject_in_its_header_part
     original = email.message_from_string(part.get_content(), policy=policy.default)
     assert original["Subject"] == SUBJECT
     assert original["Message-ID"] == "<fail-7@acme.example>" and original["From"] == STAFF
-    # The address as typed at RCPT is not stored: no Original-Recipient is made up for it.
+    # No Original-Recipient: that is the ORCPT of an SMTP DSN request (RFC 3461), which is not offered.
     assert b"Original-Recipient" not in content
 
 

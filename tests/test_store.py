@@ -273,7 +273,12 @@ def undo_migration_22(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_23(conn: sqlite3.Connection) -> None:
+    undo_migration_24(conn)
     conn.execute("ALTER TABLE premium_mo DROP COLUMN follows")
+
+
+def undo_migration_24(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE messages DROP COLUMN rcpt")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

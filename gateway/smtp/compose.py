@@ -8,7 +8,7 @@ per command and hands the parsed envelope over.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify
 from gateway.config import Config
-from gateway.smtp import automail, replies
+from gateway.smtp import automail, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
@@ -39,12 +39,15 @@ def compose(
     client_ip: str | None,
     domains: dict[str, str],
     mailboxes: Sequence[str] = (),
+    addresses: Mapping[str, str] | None = None,
 ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
     """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
     or the SMTP reply that refuses the mail.
 
     `mailboxes` are the gateway's own addresses a bounce was sent to (R-1.7): relay.py takes
-    them from the empty envelope sender alone, so such a mail is always recorded, never sent."""
+    them from the empty envelope sender alone, so such a mail is always recorded, never sent.
+    `addresses`: each number's RCPT address as given (the first, when two named one number),
+    kept with its SMS for its bounce's Final-Recipient (RFC 3464)."""
     account = sender.account
     opts = IntakeOptions(
         subject_max=cfg.gateway.subject_max,
@@ -153,6 +156,7 @@ def compose(
             parts,
             concatenated=p.concatenated,
             not_before=held_until.timestamp() if held_until else None,
+            rcpt=recipients.as_given((addresses or {}).get(number)),
         )
         for number in numbers
     ]

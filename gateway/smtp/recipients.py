@@ -1,9 +1,12 @@
-"""RCPT's question to the links: does any SMSC link serve this number?
+"""RCPT's question to the links: does any SMSC link serve this number? And the RCPT address kept.
 
 A number no link serves (only prefix links, none matching) was taken with 250, retried for the
 whole validity and then bounced as expired a day later. Refused at RCPT instead, permanently, the
 mail client tells its user at once which recipient failed. Both the daemon's sessions and an
 intake worker's ask here: each has the config, and the links' routes are all the answer needs.
+
+The address a number was given by at RCPT is kept with its SMS (`as_given`): a bounce names it as
+Final-Recipient (RFC 3464 2.3.2), which is what the sender's bounce processing knows the mail by.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ log = structlog.get_logger(__name__)
 
 # RFC 3463 X.1.2: the destination system does not exist or cannot take the mail.
 NO_ROUTE = "550 5.1.2 <{}>: no SMSC link serves {}"
+
+# RFC 5321 4.5.3.1: a local part of 64 octets, "@" and a domain of 255.
+RCPT_MAX = 320
 
 Routes = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -40,3 +46,13 @@ def unrouted(cfg: Config, number: str, address: str) -> str | None:
         return None
     log.info("smtp.no_route", number=number)
     return NO_ROUTE.format(address, number)
+
+
+def as_given(address: str | None) -> str | None:
+    """The RCPT address to keep with an SMS, or None (its bounce then names the E.164 number).
+
+    Kept as the client wrote it, which is what its bounce processing matches; an address longer
+    than any RFC 5321 allows is no one's, and is not stored (aiosmtpd takes lines up to 1001)."""
+    if not address or len(address) > RCPT_MAX:
+        return None
+    return address

@@ -198,6 +198,7 @@ class RelayHandler:
             return replies.TOO_MANY_RCPT
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
+        envelope.__dict__.setdefault("addresses", {})[number] = address  # its bounce names it (RFC 3464)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
@@ -272,6 +273,7 @@ class RelayHandler:
             client_ip=client_ip,
             domains=envelope.__dict__.get("domains", {}),
             mailboxes=mailboxes,
+            addresses=envelope.__dict__.get("addresses", {}),
         )
         if isinstance(built, str):
             return built

@@ -58,7 +58,8 @@ class AdminRepo(Repository):
         row = self.conn.execute(
             "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"
             " e.mail_from, e.header_message_id, e.subject, a.notify_address, a.dlr_mail, a.name, m.account_id"
-            " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
+            ", m.rcpt FROM messages m JOIN emails e ON e.id = m.email_id"
+            " LEFT JOIN accounts a ON a.id = m.account_id"
             " WHERE m.id = ?",
             (message_id,),
         ).fetchone()
@@ -66,7 +67,7 @@ class AdminRepo(Repository):
             raise KeyError(message_id)
         keys = (
             "id recipient source text parts_total state reason created_at mail_from header_message_id"
-            " subject notify_address dlr_mail account account_id"
+            " subject notify_address dlr_mail account account_id rcpt"
         ).split()
         return dict(zip(keys, row, strict=True))
 

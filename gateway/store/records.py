@@ -29,6 +29,9 @@ class NewMessage:
     concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
     state: str = "queued"
     not_before: float | None = None  # quiet hours: held until then, validity counted from then
+    # The address the client named this number by at RCPT (`601120000@…`, as given): its bounce's
+    # Final-Recipient (RFC 3464 2.3.2). None where no RCPT asked for the SMS (a premium answer).
+    rcpt: str | None = None
 
 
 @dataclass(slots=True)

@@ -425,6 +425,13 @@ MIGRATIONS: list[str] = [
         SELECT f.id FROM mo l JOIN premium_mo f ON f.mo_id = l.follows WHERE l.id = premium_mo.mo_id
     ) WHERE mo_id IN (SELECT id FROM mo WHERE follows IS NOT NULL);
     """,
+    # 24: the address a message's number was given by at RCPT, as the client wrote it (601120000@…,
+    # not the E.164 form): its bounce names it in Final-Recipient (RFC 3464 2.3.2), which is what
+    # the sender's bounce processing matches its own mail by. NULL for rows stored before and for
+    # SMS no RCPT asked for (premium answers): their bounce names the number as before.
+    """
+    ALTER TABLE messages ADD COLUMN rcpt TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
