@@ -264,11 +264,23 @@ def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: st
 
 
 def truncation_notice(
-    *, sender: str, rcpt: str, domain: str, recipients: list[str], parts: int, dropped: str, subject: str
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    recipients: list[str],
+    parts: int,
+    dropped: str,
+    subject: str,
+    in_reply_to: str | None = None,
 ) -> bytes:
-    """R-1.5: the text was longer than the allowed number of parts; say where it was cut."""
+    """R-1.5: the text was longer than the allowed number of parts; say where it was cut.
+
+    Like every notice about one mail, it answers that mail (`in_reply_to`, its Message-ID), so that
+    the mail client files it with it rather than as a conversation of its own."""
     msg = EmailMessage()
-    stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS text was shortened: {subject}", domain=domain)
+    subject = f"SMS text was shortened: {subject}"
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
     return plain(
         msg,
@@ -278,11 +290,19 @@ def truncation_notice(
 
 
 def held_notice(
-    *, sender: str, rcpt: str, domain: str, recipients: list[str], until: datetime, subject: str
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    recipients: list[str],
+    until: datetime,
+    subject: str,
+    in_reply_to: str | None = None,
 ) -> bytes:
     """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
     msg = EmailMessage()
-    stamp(msg, sender=sender, rcpt=rcpt, subject=f"SMS held until {until:%H:%M}: {subject}", domain=domain)
+    subject = f"SMS held until {until:%H:%M}: {subject}"
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     return plain(
         msg,
         f"Your bulk email to {', '.join(recipients)} arrived during the quiet hours of your account.\n"
@@ -341,10 +361,13 @@ def confirmation(
     )
 
 
-def notice(*, sender: str, rcpt: str, domain: str, subject: str, content: str) -> bytes:
-    """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form."""
+def notice(
+    *, sender: str, rcpt: str, domain: str, subject: str, content: str, in_reply_to: str | None = None
+) -> bytes:
+    """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form;
+    `in_reply_to` is the Message-ID of the mail it is about, if any."""
     msg = EmailMessage()
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain)
+    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     return plain(msg, content)
 
 

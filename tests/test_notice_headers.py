@@ -146,3 +146,41 @@ def test_a_billing_attachment_keeps_a_readable_name_and_its_extension() -> None:
     assert name.startswith("2026-11-Spoldzielnia Uslug Roznych Lodz w Zolkiewce") and name.endswith(".txt")
     assert name.isascii() and "%" not in name and len(name) <= 84
     assert attachment.get_content() == "a\tb\n"
+
+
+async def test_every_notice_about_a_mail_answers_that_mail(tmp_path: Path) -> None:
+    # Only the confirmation and the bounces carried In-Reply-To/References: the notices that a text
+    # was cut, held for quiet hours, left out for a number (identical texts) or refused by a limit
+    # each arrived as a conversation of its own, away from the mail they were about.
+    clock = Clock(datetime.now(ZoneInfo("Europe/Warsaw")).replace(hour=22, minute=0, second=0, microsecond=0))
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, identical_per_day=1)
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
+            long = " ".join(f"w{i:04d}" for i in range(400))  # over 10 parts: cut
+            sends = [
+                (raw_mail(long, message_id="<long@acme.example>", extra="Precedence: bulk\r\n"), [NUMBER]),
+                (raw_mail("Same text", message_id="<same-1@acme.example>"), [NUMBER]),
+                (raw_mail("Same text", message_id="<same-2@acme.example>"), [NUMBER, "601123457"]),
+            ]
+            for raw, numbers in sends:
+                res = await gw.send(raw, [f"{n}@{DOMAIN}" for n in numbers])
+                assert res.error is None and not res.refused, res
+            await gw.store.write(lambda: gw.store.accounts.set_user(STAFF, daily_limit=1))
+            refused = await gw.send(
+                raw_mail("Other " + long, message_id="<limit@acme.example>"), [f"{NUMBER}@{DOMAIN}"]
+            )
+            assert refused.error is not None, refused  # 550: the daily limit
+            rows = gw.store.db.conn.execute("SELECT kind, content FROM outbox ORDER BY id").fetchall()
+    answers = {}
+    for kind, content in rows:
+        notice = email.message_from_bytes(content, policy=policy.default)
+        answers[kind] = (notice["In-Reply-To"], notice["References"])
+    assert answers == {
+        "held": ("<long@acme.example>",) * 2,
+        "truncated": ("<long@acme.example>",) * 2,
+        "not-sent": ("<same-2@acme.example>",) * 2,
+        "limit": ("<limit@acme.example>",) * 2,
+    }

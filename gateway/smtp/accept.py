@@ -52,6 +52,7 @@ class Limits:
     # The SMS text the mail would have made with its subject, when a conversation dropped it:
     # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
     text_with_subject: str | None = None
+    message_id: str | None = None  # of the mail: a limit's notice answers it
 
     def without(self, reached: set[str]) -> Limits:
         """The rules for the recipients an earlier copy of the mail did not reach (R-1.8): those it
@@ -209,6 +210,7 @@ def _refusal(store: Store, limits: Limits) -> str | None:
                 content=f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
                 f" parts, {exceeded.used} are used, and the email needed {limits.needed}.\n"
                 "Ask your administrator to raise the limit, or wait for the next period.\n",
+                in_reply_to=limits.message_id,
             ),
         )
     return exceeded.reply()
@@ -224,6 +226,7 @@ def limits_for(
     parts: int,
     now: datetime,
     text_with_subject: str | None = None,
+    message_id: str | None = None,
 ) -> Limits:
     """The limits that apply to this email, read from the account and user before the transaction."""
     keys = period_keys(now)
@@ -245,6 +248,7 @@ def limits_for(
         user_email=user.email if user else None,
         notice_from=cfg.mail.from_address,
         hostname=cfg.gateway.hostname,
+        message_id=message_id,
     )
 
 

@@ -95,6 +95,7 @@ def compose(
                 " subject and its X-Auto-Response-Suppress header make it look like an out-of-office"
                 " reply, which must not reach a phone. If you wrote it yourself, send it again with"
                 " another subject.",
+                in_reply_to=mail.message_id,
             )
             return automatic, None, [Notice("not-sent", cfg.mail.from_address, sender.mail_from, told)], None
         fallback = cfg.replies.fallback_address
@@ -140,7 +141,10 @@ def compose(
             return identical_refusal(cfg, blocked[0])
         if not retry:
             not_sent.append(
-                ("not-sent", identical_notice(cfg, sender.mail_from, mail.subject, numbers, blocked))
+                (
+                    "not-sent",
+                    identical_notice(cfg, sender.mail_from, mail.subject, numbers, blocked, mail.message_id),
+                )
             )
     source = account.sender or cfg.gateway.default_sender
     held_until = None
@@ -161,8 +165,12 @@ def compose(
         for number in numbers
     ]
     subject = mail.subject or mail.text[:40]
+    # Each notice answers the mail it is about: the mail client files it with that mail.
     stamp: dict[str, Any] = dict(
-        sender=cfg.mail.from_address, rcpt=sender.mail_from, domain=cfg.gateway.hostname
+        sender=cfg.mail.from_address,
+        rcpt=sender.mail_from,
+        domain=cfg.gateway.hostname,
+        in_reply_to=mail.message_id,
     )
 
     # Notices to the sender, queued in the same transaction as the mail they describe.
@@ -181,7 +189,6 @@ def compose(
             why=p.reason,
             removed=[*mail.removed, *cut],
             transliterated=p.transliterated,
-            in_reply_to=mail.message_id,
         )
         notices.append(("confirmation", confirmation))
     if p.truncated:
@@ -199,6 +206,7 @@ def compose(
         now=now,
         # As the first mail of a conversation went: with its subject (an answer's is dropped).
         text_with_subject=planned(as_read).text if as_read != mail.text else None,
+        message_id=mail.message_id,
     )
     opening = conversations.opening(
         cfg,

@@ -78,7 +78,12 @@ def identical_refusal(cfg: Config, number: str) -> str:
 
 
 def identical_notice(
-    cfg: Config, rcpt: str, subject: str, sent: Sequence[str], blocked: Sequence[str]
+    cfg: Config,
+    rcpt: str,
+    subject: str,
+    sent: Sequence[str],
+    blocked: Sequence[str],
+    in_reply_to: str | None = None,
 ) -> bytes:
     """What the sender of a group mail hears of the numbers left out."""
     limit = cfg.gateway.identical_per_day
@@ -90,4 +95,5 @@ def identical_notice(
         content=f"Your mail was sent as SMS to {', '.join(sent)}, but not to {', '.join(blocked)}:"
         f" more than {limit} identical SMS to one number a day are not allowed (operator anti-spam"
         " rule). Change the text, or send it again tomorrow.",
+        in_reply_to=in_reply_to,
     )
