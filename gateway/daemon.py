@@ -37,6 +37,7 @@ from gateway.codestamp import CodeChanged
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
+from gateway.filemodes import private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
@@ -94,13 +95,14 @@ def build_link(cfg: Config, index: int) -> SmscLink:
 
 
 def seed_accounts(store: Store, cfg: Config) -> None:
-    """Create the accounts the config declares, if missing; never overwrite an admin's changes."""
+    """Create the accounts the config declares, with their users, if missing. Once made, an account
+    is the admin's: a user they removed was added back at every start (as operator, when no other)."""
     for seed in cfg.account:
         try:
             store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
             log.info("account.seeded", account=seed.name)
         except Conflict:
-            pass
+            continue  # the admin's now: a user they removed must not come back at the next start
         for email in seed.users:
             with suppress(Conflict):
                 store.accounts.add_user(email, seed.name)
@@ -123,7 +125,8 @@ class Daemon:
     code_changed: bool = False  # an intake worker found the code on disk is not ours (`CodeChanged`)
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        # The database and the panel's first password: 0700 when made, others' access narrowed.
+        private_dir(self.config.state_dir)
         with statelock.held(self.config.state_dir):
             await self._run(shutdown or self._signal_event())
 

@@ -18,7 +18,16 @@ import pytest
 
 from gateway.cli.ops import daemon_state
 from gateway.housekeeping import STATUS_FILE, status_line
-from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, smtp_sink
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    config_text,
+    free_port,
+    mail,
+    make_config,
+    running_gateway,
+    smtp_sink,
+)
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw, start_daemon
 from tests.test_supervision import notify_socket
@@ -163,3 +172,24 @@ async def test_a_refusal_at_submit_reads_in_words_next_to_the_smpp_status(tmp_pa
     assert "Reason: the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)" in human
     status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
     assert "ESME_RINVDSTADR (0x0B)" in status.as_string()
+
+
+async def test_a_user_removed_from_a_seeded_account_stays_removed_and_state_is_private(
+    tmp_path: Path,
+) -> None:
+    # config.toml's [[account]] is "created at first start if missing; manage it with smsgw account":
+    # its users were added back at every start, so `smsgw user remove demo@example.com` lasted until
+    # the next restart (and the demo login came back as operator, with a new panel password).
+    config = make_config(tmp_path, smsc_port=free_port())
+    old = os.umask(0o022)
+    try:
+        async with running_gateway(config) as gw:
+            assert gw.store.accounts.find_user(STAFF) is not None
+            await gw.store.write(lambda: gw.store.accounts.remove_user(STAFF))
+    finally:
+        os.umask(old)
+    async with running_gateway(config) as gw:
+        assert gw.store.accounts.find_user(STAFF) is None
+        assert [a.name for a in gw.store.accounts.list_accounts()] == ["acme"]
+    # Made by the daemon under umask 022: the database's directory is not listable by every user.
+    assert stat.S_IMODE(config.state_dir.stat().st_mode) == 0o700

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import structlog
 
-from gateway.filemodes import prepare_private
+from gateway.filemodes import prepare_private, private_dir
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -126,7 +126,8 @@ class Db(GroupCommit):
         existed = path.exists() and path.stat().st_size > 0
         if not existed and not create:
             raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():  # a first CLI command before the daemon's first start
+            private_dir(path.parent)
         # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
