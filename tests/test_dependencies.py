@@ -101,3 +101,15 @@ def test_every_module_the_tests_import_is_declared() -> None:
         if not _distributions(module) & (declared | TEST_OPTIONAL)
     }
     assert not missing, f"imported by tests but declared neither at run time nor in the test extra: {missing}"
+
+
+def test_the_readme_says_why_each_declared_package_is_there() -> None:
+    # Each dependency earns its place with a line in the README's table: orjson had none.
+    project = _project()
+    declared = _names(project["dependencies"]) | _names(project["optional-dependencies"]["test"])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("## Dependencies", 1)[1]
+    rows = [line.split("|")[1] for line in readme.splitlines() if line.startswith("| ") and "---" not in line]
+    named = {_norm(n.strip()) for row in rows for n in re.sub(r"\(.*?\)", "", row).split(",")}
+    assert declared - named == set(), (
+        f"declared but not in the README's Dependencies table: {declared - named}"
+    )
