@@ -122,7 +122,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
     cli.ok(
         "account", "set", "acme", "--sender", "", "--monthly-limit", "none", "--daily-limit", "none",
         "--split-mode", "concatenated", "--transliterate", "off", "--overflow", "truncate",
-        "--validity-hours", "default", "--end-marker", "", "--confirm", "off", "--dlr-mail", "failed",
+        "--validity-hours", "default", "--end-marker", "default", "--confirm", "off", "--dlr-mail", "failed",
         "--notify-address", "none", "--quiet-hours", "none", "--bulk", "off",
         "--reply-window-days", "default", "--billing-to", "none", "--remove-network", "192.0.2.0/24",
     )  # fmt: skip

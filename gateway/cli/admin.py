@@ -132,6 +132,10 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
+    if (args.end_marker or "").lower() == "default":
+        # As the other options go back to the gateway's setting: the word was stored as the marker,
+        # shown as "end-marker: default", and a line reading "default" cut the SMS.
+        settings["end_marker"] = None
     if args.sender is not None:
         settings["sender"] = args.sender = _sender(args.sender)
     if args.validity_hours is not None:
@@ -295,7 +299,7 @@ def add_admin_commands(sub: Any) -> None:
         "--end-marker",
         action=EndMarker,
         metavar="TEXT",
-        help="a line holding only TEXT ends the SMS text (default: [gateway] end_marker, END);"
+        help="a line holding only TEXT ends the SMS text, or 'default' for [gateway] end_marker (END);"
         " a marker of dashes works as --end-marker=--- or --end-marker ---, -- too",
     )
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
