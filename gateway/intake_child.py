@@ -38,6 +38,7 @@ from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, 
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
 from gateway.smtp.servers import relay_tls_context
+from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
 from smsc.logthrottle import flush_all
@@ -46,14 +47,20 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answered
+# The longest a session waits for the daemon to answer one write, and its share of the SMTP idle
+# timeout. A daemon that stopped answering (frozen, stopped with SIGSTOP, starved) held the client
+# until the idle timeout said "421 Idle too long" to a client that had been waiting for us.
+ANSWER_WAIT_MAX = 60.0
+ANSWER_WAIT_SHARE = 0.2
 _ANSWER, _BACKLOG, _STOP = b"a"[0], b"b"[0], b"q"[0]
 
 
 class Channel:
     """The worker's end of the socketpair: writes and heartbeats out; answers, backlog and stop in."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, answer_wait: float = ANSWER_WAIT_MAX) -> None:
         self.sock = sock
+        self.answer_wait = answer_wait
         self.backlog = 0
         self.stop = asyncio.Event()
         self.framed = Framed(self._on_frame)
@@ -74,7 +81,12 @@ class Channel:
             raise error_from_wire(GONE)
         future = self._waiting[request_id] = asyncio.get_running_loop().create_future()
         try:
-            ok, value = await future
+            ok, value = await asyncio.wait_for(future, self.answer_wait)
+        except TimeoutError:
+            # 451 (try again): the daemon may still commit it, and the retry is then the same mail
+            # (R-1.8, by its Message-ID) rather than a second SMS.
+            log.warning("intake.daemon_not_answering", write=name, waited=self.answer_wait)
+            raise StoreBusy(f"the daemon did not answer in {self.answer_wait:g} s") from None
         finally:
             self._waiting.pop(request_id, None)
         if ok:
@@ -169,6 +181,7 @@ class CountingHandler(RelayHandler):
 
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:
     store = open_store(cfg)
+    channel.answer_wait = min(ANSWER_WAIT_MAX, cfg.smtp.timeout_seconds * ANSWER_WAIT_SHARE)
     await channel.open()
     gate = Gate(cfg, store, writes=RemoteWrites(channel), backlog=lambda: channel.backlog)
     handler = CountingHandler(gate)
