@@ -7,8 +7,9 @@ unbind, and close the database; whatever did not finish stays in the store for t
 The stop is triggered by an injectable event so tests drive it without signals.
 
 A database file deleted or replaced while the daemon runs stops it the same way, after which
-`run` raises `StoreReplaced`: `smsgw run` exits with status 1 (a failure, so systemd's
-`Restart=on-failure` starts it again on the file now in place).
+`run` raises `StoreReplaced`: `smsgw run` exits with status 1. A replaced file is opened in place by
+systemd's restart; a deleted one is first copied beside it (`smsgw.db.rescued-…`), and the restart
+exits 3 until it is restored (`gateway.store.marker`).
 
 A listener that cannot bind raises `ListenError` naming the config key, so that `smsgw run` says
 which setting to change instead of printing asyncio's bind error.

@@ -19,7 +19,8 @@ from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
 from gateway.config import Config
 from gateway.configcheck import state_dir_problem
 from gateway.mailheaders import is_plain_address
-from gateway.store.db import Store
+from gateway.store.db import Store, StoreUnusable
+from gateway.store.marker import refuse_lost
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -68,6 +69,10 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     if must_exist and not (path.exists() and path.stat().st_size > 0):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
+        try:
+            refuse_lost(path)  # one existed there: restore it, rather than look elsewhere
+        except StoreUnusable as exc:
+            raise CliError(str(exc), EXIT_CONFIG) from exc
         raise CliError(f"no database at {path} (is state_dir right?)")
     if (older := older_schema_under_a_daemon(cfg)) is not None:
         raise CliError(older)

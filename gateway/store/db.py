@@ -29,6 +29,7 @@ from typing import TypeVar
 import structlog
 
 from gateway.filemodes import prepare_private, private_dir
+from gateway.store import marker
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -109,7 +110,15 @@ class Db(GroupCommit):
     # ---- opening, integrity, migrations -------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True, group_fsync: bool = False, check: bool = True) -> Db:
+    def open(
+        cls,
+        path: Path,
+        *,
+        create: bool = True,
+        group_fsync: bool = False,
+        check: bool = True,
+        clock: Clock = time.time,
+    ) -> Db:
         """Open (and create or migrate) the database.
 
         Without `group_fsync` every commit is durable when it returns (`synchronous=FULL`): right for
@@ -122,8 +131,13 @@ class Db(GroupCommit):
         `check=False` skips the integrity check and the migrations, for a process that opens a file
         the daemon has just checked and migrated (an intake worker: reading a large database once
         more at every worker start would delay its first answer by as long).
+
+        A missing or empty database is created only where none existed before (`marker`): one that
+        was deleted, or a volume that holds its marker but not it, is refused, never made anew.
         """
         existed = path.exists() and path.stat().st_size > 0
+        if not existed:
+            marker.refuse_lost(path)
         if not existed and not create:
             raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
         if not path.parent.exists():  # a first CLI command before the daemon's first start
@@ -142,8 +156,10 @@ class Db(GroupCommit):
         except sqlite3.DatabaseError as exc:
             raise open_failure(path, exc) from exc
         db = cls(conn, path)
+        db.clock = clock
         if check:
             db._migrate(existed)
+            marker.record(path, clock(), created=not existed)
         if group_fsync:
             # Checkpoints (which fsync the database file) run in a thread of their own, not in
             # whichever COMMIT of the event loop crosses SQLite's threshold.
@@ -299,24 +315,6 @@ class Db(GroupCommit):
             # last checkpoint, and the next start must replay it.
             self._discard_wal()
 
-    def _discard_wal(self) -> None:
-        """Remove our WAL (and its index) left at the path of a database deleted or replaced.
-
-        SQLite keeps them when the database file is gone from under the connection, and the next
-        open would replay the old file's pages onto whatever file is now at the path: a restored
-        backup would silently take in pages of another database. Only files that are still ours go.
-        """
-        wal = Path(f"{self.path}-wal")
-        try:
-            if self._wal_identity is None or file_id(os.stat(wal)) != self._wal_identity:
-                return
-            wal.unlink()
-            Path(f"{self.path}-shm").unlink(missing_ok=True)
-        except OSError as exc:
-            log.error("store.wal_discard_failed", path=str(wal), error=str(exc))
-            return
-        log.warning("store.wal_discarded", path=str(wal))
-
 
 class Store:
     """The repositories over one `Db`: what the daemon, the CLI and the tests hold on to."""
@@ -341,7 +339,7 @@ class Store:
         group_fsync: bool = False,
         zone: tzinfo | None = None,
     ) -> Store:
-        return cls(Db.open(path, create=create, group_fsync=group_fsync), clock=clock, zone=zone)
+        return cls(Db.open(path, create=create, group_fsync=group_fsync, clock=clock), clock=clock, zone=zone)
 
     @property
     def path(self) -> Path:

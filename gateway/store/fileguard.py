@@ -7,16 +7,24 @@ could not write, so a later fsync that succeeds proves nothing about them, while
 committed and visible (a client's retry of that mail would hear "already accepted"). Once either is
 seen, every write fails with `StoreReplaced` and `on_replaced` is called, so that the daemon stops
 and its restart opens the file in place and recovers what did reach the disk.
+
+A file deleted (not replaced) leaves nothing in place to restart on: what the connection still
+reads of it is first copied beside it (`gateway.store.rescue`), and the next start refuses to
+create an empty database there (`gateway.store.marker`) until an admin restores that copy.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from gateway.store.rescue import rescue_copy
 
 log = structlog.get_logger(__name__)
 
@@ -46,12 +54,15 @@ class FileGuard:
     """`replaced`: why nothing written from now on would count, once detected (else None)."""
 
     path: Path
+    conn: sqlite3.Connection
 
     def _init_guard(self, identity: tuple[int, int]) -> None:
         self._identity = identity
         self._wal_identity: tuple[int, int] | None = None
         self.replaced: str | None = None
         self.on_replaced: Callable[[], None] = lambda: None
+        self.clock: Callable[[], float] = time.time  # the store's clock: it names the rescued copy
+        self.rescued: Path | None = None  # the copy made of a deleted database
 
     def check_file(self) -> bool:
         """Whether the path (and its WAL) still name the files the connection has open."""
@@ -69,13 +80,36 @@ class FileGuard:
             log.warning("store.file_check_failed", path=str(self.path), error=str(exc))
         if problem is None:
             return True
+        rescue_failed = problem == "deleted" and not self._rescue()
         self._give_up(
             problem,
             "store.file_replaced",
             how=problem,
-            note="refusing mail and stopping; mail acknowledged before now was in the old file",
+            note="refusing mail and stopping; mail acknowledged before now was in the old file"
+            + (f", copied to {self.rescued}" if self.rescued else "")
+            + ("; the copy failed" if rescue_failed else ""),
         )
         return False
+
+    def _rescue(self) -> bool:
+        """Copy the deleted file out of the connection (`rescue_copy`) before the daemon lets go of it."""
+        try:
+            self.rescued = rescue_copy(self.conn, self.path, self.clock())
+        except (sqlite3.Error, OSError) as exc:
+            log.critical(
+                "store.rescue_failed",
+                path=str(self.path),
+                error=str(exc),
+                note="the deleted database could not be copied (disk full?): restore the last backup",
+            )
+            return False
+        log.critical(
+            "store.rescued",
+            path=str(self.path),
+            copy=str(self.rescued),
+            note=f"the deleted database with every commit; smsgw stops: restore this copy to {self.path}",
+        )
+        return True
 
     def _unsynced(self, exc: Exception, waiting: int) -> None:
         """A WAL fsync failed: refuse every write from now on and have the daemon stop."""
@@ -95,7 +129,42 @@ class FileGuard:
 
     def replaced_error(self) -> StoreReplaced:
         again = "recovers what reached the disk" if self.replaced == UNSYNCED else "opens the file in place"
+        if self.replaced == "deleted":
+            again = (
+                f"does not start on an empty one; restore the rescued copy {self.rescued}"
+                if self.rescued
+                else "does not start on an empty one; the copy of it failed: restore the last backup"
+            ) + f" to {self.path}"
         return StoreReplaced(
             f"database {self.path} was {self.replaced} while the daemon had it open; "
             f"stopped so that a restart {again}"
         )
+
+    def _discard_wal(self) -> None:
+        """Remove our WAL (and its index) left at the path of a database deleted or replaced.
+
+        SQLite keeps them when the database file is gone from under the connection, and the next
+        open would replay the old file's pages onto whatever file is now at the path: a restored
+        backup would silently take in pages of another database. Only files that are still ours go.
+        The WAL of a deleted database that could not be rescued holds its newest commits: it is moved
+        aside instead, out of SQLite's way, for whoever can make use of it.
+        """
+        wal = Path(f"{self.path}-wal")
+        kept = None
+        try:
+            if self._wal_identity is None or file_id(os.stat(wal)) != self._wal_identity:
+                return
+            if self.replaced == "deleted" and self.rescued is None:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+                kept = wal.with_name(f"{wal.name}.unrescued-{stamp}")
+                wal.rename(kept)
+            else:
+                wal.unlink()
+            Path(f"{self.path}-shm").unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("store.wal_discard_failed", path=str(wal), error=str(exc))
+            return
+        if kept is not None:
+            log.critical("store.wal_kept", path=str(wal), moved_to=str(kept))
+        else:
+            log.warning("store.wal_discarded", path=str(wal))
