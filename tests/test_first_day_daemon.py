@@ -76,7 +76,7 @@ async def test_banner_status_on_stop_and_send(tmp_path: Path) -> None:
             await asyncio.to_thread(proc.wait, 60)
     assert proc.returncode == 0
     res = smsgw(config, "status")  # at once, not 30 s later
-    assert res.returncode == 0 and "daemon    not running\n" in res.stdout  # a clean stop, not a crash
+    assert res.returncode == 3 and "daemon    not running\n" in res.stdout  # a clean stop, not a crash
     assert not status_file.exists()
 
 

@@ -34,6 +34,18 @@ from gateway.config import Config
 from gateway.store.settling import FINAL_PART
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+# `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
+# or a script can tell from the code alone (it exited 0 also with the daemon crashed).
+STATUS_HEALTHY = 0
+STATUS_TROUBLE = 1
+STATUS_NOT_RUNNING = 3  # LSB's "program is not running"
+STATUS_CODES = (
+    "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
+    " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
+    " SMSC link is up, or it has not written its status for 30 s (1 also when status itself fails,"
+    " e.g. no database: stderr says why); 3 it is not running: stopped, or exited without a clean"
+    " stop (3 also for a config error, as for every command: stderr says so)."
+)
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
 
@@ -54,6 +66,27 @@ def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
     return None
 
 
+def status_exit(status: dict[str, Any] | None, now: float) -> int:
+    """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
+
+    A link down while another is up is shown and not counted: an SMSC's maintenance is common and
+    the other links carry the mail. With none up nothing goes out, which /healthz answers 503 too.
+    A daemon that stopped writing its status still has its pid: running, in trouble."""
+    if status is None or not pid_alive(int(status.get("pid", 0))):
+        return STATUS_NOT_RUNNING
+    if daemon_state(status, now) is not None:
+        return STATUS_TROUBLE
+    workers = status.get("workers", {}).values()
+    links = status.get("links", {}).values()
+    trouble = (
+        status.get("store")
+        or status.get("wal_pinned")
+        or any(w.get("state") not in ("running", "starting") for w in workers)
+        or not any(link.get("state") == "active" for link in links)
+    )
+    return STATUS_TROUBLE if trouble else STATUS_HEALTHY
+
+
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.housekeeping import read_status
 
@@ -64,12 +97,13 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     status = read_status(cfg.state_dir)
     now = time.time()
     down = daemon_state(status, now)
+    code = status_exit(status, now)
     if args.json:
         outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
         quiet = {"parts": held, "first_release": release}
         queue = {**counts, "held_for_quiet_hours": quiet}
         print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
-        return 0
+        return code
     for what, by_state in counts.items():
         shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
         print(f"{what:9} {shown}")
@@ -81,13 +115,20 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         )
     if down is not None or status is None:
         print(f"daemon    {down}")
-        return 0
+        return code
     print(f"daemon    running, pid {status['pid']}")
     if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
         since = float(status["updated_at"]) - float(trouble["for_seconds"])
         print(
             f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
             f" {trouble['failures']} failed write(s); new mail is refused until it writes again"
+        )
+    if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
+        since = float(status["updated_at"]) - float(pinned["for_seconds"])
+        print(
+            f"store     WAL pinned since {when(since)}: {pinned['wal_bytes'] / 1e6:.1f} MB and growing with"
+            " every mail; a reader holds an old snapshot (an sqlite3 shell left in a transaction,"
+            " a long report or backup): end it and the next checkpoint cuts the WAL back"
         )
     for name, link in status["links"].items():
         print(
@@ -106,7 +147,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     locked = len(active_locks(status, now))
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
-    return 0
+    return code
 
 
 def _allowed(link: dict[str, Any]) -> str:
@@ -312,7 +353,12 @@ def _wait(cfg: Config, email_id: int, limit: float) -> int:
 
 
 def add_ops_commands(sub: Any) -> None:
-    st = sub.add_parser("status", help="queue counts, outbox age, daemon and link states")
+    st = sub.add_parser(
+        "status",
+        help="queue counts, outbox age, daemon and link states",
+        description="Queue counts, outbox age, the daemon's store, link and worker states.",
+        epilog=STATUS_CODES,
+    )
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.set_defaults(func=cmd_status)
 

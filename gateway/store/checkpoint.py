@@ -11,6 +11,12 @@ SQLite cut the file back to `limit` whenever it starts the WAL over, so the size
 catch up with a steady stream of commits; when the WAL reaches `HARD_FACTOR` times the limit, a
 TRUNCATE checkpoint runs while the loop holds its writes back (right after the passive one, if
 that is still copying), so the file cannot grow without bound.
+
+A reader that holds a snapshot (an sqlite3 shell left in a transaction, a long report, a backup)
+keeps any checkpoint from cutting the WAL, which then grows with every mail until it ends (85 KB a
+mail: 132 MB in 25 s of load). Each TRUNCATE it holds off is counted (`PinWatch`): past
+`WAL_PINNED_WARN_SECONDS` or `WAL_PINNED_WARN_BYTES`, `store.wal_pinned` is logged as a warning,
+and `smsgw status` and systemd's STATUS= line show it until a TRUNCATE gets through.
 """
 
 from __future__ import annotations
@@ -41,13 +47,66 @@ PINNED_BUSY_MS = 50
 # While such a reader holds on, a TRUNCATE (writes held) is tried again only this often; the commits
 # in between checkpoint PASSIVE, holding nothing (else every commit would wait PINNED_BUSY_MS).
 PINNED_RETRY_SECONDS = 5.0
+# A reader that has held TRUNCATEs off this long (or let the WAL grow this large) is no backup's
+# snapshot of a moment: it is reported, then again at most every WAL_PINNED_REPEAT_SECONDS.
+WAL_PINNED_WARN_SECONDS = 30.0
+WAL_PINNED_WARN_BYTES = 256 * 1024 * 1024
+WAL_PINNED_REPEAT_SECONDS = 60.0
+
+
+class PinWatch:
+    """How long TRUNCATE checkpoints have found a reader in the way, and whether it was reported.
+
+    Only the event loop's thread uses it (`CheckpointScheduling._checkpoint`, `wal_pinned`): the
+    checkpoint thread just reports `busy`. A short read (most backups) ends unreported, the INFO
+    `store.checkpointed ... busy=1` lines its only trace, as before.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
+        self.since: float | None = None  # the first TRUNCATE a reader held off, of this run
+        self.warned_at: float | None = None  # the last `store.wal_pinned` (None: not reported yet)
+
+    def busy(self, wal_bytes: int) -> None:
+        """A TRUNCATE met a reader it could not wait out: warn once the pin lasts, then each minute."""
+        now = self.monotonic()
+        if self.since is None:
+            self.since = now
+        lasted = now - self.since
+        if self.warned_at is None:
+            if lasted <= WAL_PINNED_WARN_SECONDS and wal_bytes <= WAL_PINNED_WARN_BYTES:
+                return
+        elif now - self.warned_at < WAL_PINNED_REPEAT_SECONDS:
+            return
+        self.warned_at = now
+        log.warning(
+            "store.wal_pinned",
+            wal_bytes=wal_bytes,
+            for_seconds=round(lasted, 1),
+            hint="a reader holds an old snapshot (an open sqlite3 shell, a long report or backup):"
+            " the WAL grows with every mail until it ends",
+        )
+
+    def ended(self, wal_bytes: int) -> None:
+        """A TRUNCATE got through: the reader is gone (said only if its pin was reported)."""
+        if self.since is not None and self.warned_at is not None:
+            lasted = self.monotonic() - self.since
+            log.info("store.wal_unpinned", wal_bytes=wal_bytes, for_seconds=round(lasted, 1))
+        self.since = self.warned_at = None
+
+    def report(self, wal_bytes: int) -> dict[str, Any] | None:
+        """For the status file, while the pin is reported; None otherwise."""
+        if self.since is None or self.warned_at is None:
+            return None
+        return {"wal_bytes": wal_bytes, "for_seconds": round(self.monotonic() - self.since, 1)}
 
 
 class Checkpointer:
     """A thread and its own connection, for `PRAGMA wal_checkpoint`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self.pin = PinWatch(monotonic)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
         self._conn: sqlite3.Connection | None = None
         self._thread: int | None = None
@@ -124,16 +183,35 @@ class CheckpointScheduling:
         mode = "TRUNCATE" if hard else "PASSIVE"
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
 
+    def recheck_pinned_wal(self) -> None:
+        """While a reader pins the WAL, try a TRUNCATE every PINNED_RETRY_SECONDS even with no commit.
+
+        Commits are what start checkpoints: on a quiet evening nothing would notice the reader
+        leave, and the warning (and the WAL's size) would stand until the next mail. Called by the
+        housekeeping worker, on the loop."""
+        checkpointer = self._checkpointer
+        if checkpointer is None or self._wal_fd is None or checkpointer.pin.since is None:
+            return
+        if self._checkpoint_task is not None or checkpointer.pinned():
+            return
+        size = os.fstat(self._wal_fd).st_size
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint("TRUNCATE", size))
+
+    def wal_pinned(self) -> dict[str, Any] | None:
+        """A reader's pin on the WAL once reported (`PinWatch`): its size now and for how long."""
+        if self._checkpointer is None or self._wal_fd is None:
+            return None
+        return self._checkpointer.pin.report(os.fstat(self._wal_fd).st_size)
+
     async def _checkpoint(self, mode: str, size: int) -> None:
-        assert self._checkpointer is not None
+        checkpointer = self._checkpointer
+        assert checkpointer is not None
         loop = asyncio.get_running_loop()
         # A TRUNCATE waits for the writer lock: the loop holds its batches back instead of meeting
         # a busy database (and its retries) for the few milliseconds the copy takes.
         self._writes_held = mode == "TRUNCATE"
         try:
-            busy, frames, copied = await loop.run_in_executor(
-                self._checkpointer.executor, self._checkpointer.run, mode
-            )
+            busy, frames, copied = await loop.run_in_executor(checkpointer.executor, checkpointer.run, mode)
         except (sqlite3.Error, RuntimeError) as exc:
             log.warning("store.checkpoint_failed", mode=mode, error=str(exc))
         except asyncio.CancelledError:
@@ -143,6 +221,12 @@ class CheckpointScheduling:
             (log.info if mode == "TRUNCATE" else log.debug)(
                 "store.checkpointed", mode=mode, wal_bytes=size, busy=busy, frames=frames, copied=copied
             )
+            if mode == "TRUNCATE" and self._wal_fd is not None:
+                left = os.fstat(self._wal_fd).st_size
+                if busy:
+                    checkpointer.pin.busy(left)
+                else:
+                    checkpointer.pin.ended(left)
         finally:
             self._checkpoint_task = None
             if self._truncate_next and self._wal_fd is not None:

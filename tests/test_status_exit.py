@@ -1,0 +1,93 @@
+"""What `smsgw status` exits with, and what systemd's STATUS= line says, in trouble.
+
+`smsgw status` exited 0 with the daemon stopped, killed, or refusing every mail on a full disk, so
+no script or monitoring check could tell from it; and through 100 s of full disk the STATUS= line
+said `queued 0, links up 1/1, outbox 0` while every mail got 452.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config
+from gateway.housekeeping import read_status
+from tests.conftest import config_text, free_port, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_cli_help import run
+from tests.test_disk_full_health import refuse_a_mail
+from tests.test_process import smsgw, start_daemon, write_config
+from tests.test_supervision import notify_socket, until
+
+
+def test_status_help_gives_the_exit_codes() -> None:
+    res = run("status", "--help")
+    text = " ".join(res.stdout.split())
+    assert res.returncode == 0
+    assert "0 the daemon runs and nothing is wrong; 1 it runs with trouble" in text, text
+    assert "3 it is not running" in text
+
+
+def links_up(state_dir: Path) -> bool:
+    links = (read_status(state_dir) or {}).get("links", {})
+    return bool(links) and all(link["state"] == "active" for link in links.values())
+
+
+async def test_status_exits_0_running_and_3_stopped_or_killed(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    async with HappySMSC() as smsc:
+        config = write_config(tmp_path, smsc.port, smtp_port)
+        state_dir = tmp_path / "state"
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await until(lambda: links_up(state_dir))
+            res = await asyncio.to_thread(smsgw, config, "status")
+            assert "daemon    running" in res.stdout, res.stdout
+            assert res.returncode == 0, res.stdout + res.stderr
+            assert (await asyncio.to_thread(smsgw, config, "status", "--json")).returncode == 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(proc.wait, 30) == 0
+        res = await asyncio.to_thread(smsgw, config, "status")
+        assert "daemon    not running\n" in res.stdout, res.stdout
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert (await asyncio.to_thread(smsgw, config, "status", "--json")).returncode == 3
+
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await until(lambda: links_up(state_dir))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 30)
+        res = await asyncio.to_thread(smsgw, config, "status")
+        assert f"pid {proc.pid} has exited without a clean stop" in res.stdout, res.stdout
+        assert res.returncode == 3, res.stdout + res.stderr
+
+
+async def test_a_failing_store_is_on_the_status_line_and_status_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notify = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    config = tmp_path / "config.toml"
+    async with HappySMSC() as smsc, notify_socket(notify) as received:
+        config.write_text(config_text(tmp_path, smsc_port=smsc.port))
+        async with running_gateway(load_config(config)) as gw:
+            await until(lambda: links_up(gw.config.state_dir))
+            healthy = await asyncio.to_thread(smsgw, config, "status")
+            assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+            await refuse_a_mail(gw)
+            refused_at = time.time()
+            # STATUS= goes out in the pass that writes the status file, with no wait between.
+            await gw.until(lambda: (read_status(gw.config.state_dir) or {}).get("updated_at", 0) > refused_at)
+            await asyncio.sleep(0.2)  # the datagram read
+            said = [m for m in received if m.startswith("STATUS=")]
+            full = "store failing: database or disk is full"
+            assert said[-1] == f"STATUS=queued 0, links up 1/1, outbox 0, {full}", said
+            res = await asyncio.to_thread(smsgw, config, "status")
+    assert "store     failing since " in res.stdout, res.stdout
+    assert res.returncode == 1, res.stdout + res.stderr
