@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 import structlog
 
@@ -132,7 +133,11 @@ class Checkpointer:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._thread = threading.get_ident()
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000)
+            # mode=rw: a file deleted since the guard last looked must not be created anew here
+            # (it would take the old WAL's pages, and the guard would then see "replaced", not
+            # "deleted", and make no rescue copy).
+            uri = f"file:{pathname2url(str(self.path))}?mode=rw"
+            self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_MS / 1000)
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         elif self._thread != threading.get_ident():
             raise RuntimeError("the checkpoint connection belongs to the checkpoint thread")
