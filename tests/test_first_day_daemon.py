@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.ops import daemon_state
+from gateway.cli.status import daemon_state
 from gateway.housekeeping import STATUS_FILE, status_line
 from tests.conftest import (
     DOMAIN,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.cli.ops import _allowed
+from gateway.cli.status import _allowed
 from smsc.base import Outcome
 from smsc.pacing import LinkPacer
 from smsc.simulator.core import SubmittedSms

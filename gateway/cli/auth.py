@@ -24,7 +24,7 @@ KINDS = {
 
 
 def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.cli.ops import active_locks, daemon_state
+    from gateway.cli.status import active_locks, daemon_state
     from gateway.housekeeping import read_status
 
     status = read_status(cfg.state_dir)
@@ -57,7 +57,7 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         stored = [unlock_target(t) for t in targets]
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
-    from gateway.cli.ops import daemon_state
+    from gateway.cli.status import daemon_state
     from gateway.housekeeping import read_status
 
     status = read_status(cfg.state_dir)

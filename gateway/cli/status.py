@@ -1,0 +1,136 @@
+"""`smsgw status`: the queue, the outbox and the daemon as its status file tells them, and an exit
+status a monitoring check can read alone (it exited 0 also with the daemon crashed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.adminrules import quiet_held
+from gateway.cli.common import age, open_store, pid_alive, when
+from gateway.cli.terminal import one_line
+from gateway.config import Config
+
+STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+# `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
+# or a script can tell from the code alone (it exited 0 also with the daemon crashed).
+STATUS_HEALTHY = 0
+STATUS_TROUBLE = 1
+STATUS_NOT_RUNNING = 3  # LSB's "program is not running"
+STATUS_CODES = (
+    "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
+    " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
+    " SMSC link is up, or it has not written its status for 30 s (1 also when status itself fails,"
+    " e.g. no database: stderr says why); 3 it is not running: stopped, or exited without a clean"
+    " stop (3 also for a config error, as for every command: stderr says so)."
+)
+
+
+def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    """The login locks in the status file still running at `now` (the file is a few seconds old)."""
+    elapsed = now - float(status.get("updated_at", now))
+    return [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
+
+
+def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
+    """Why the daemon counts as not running, or None when it runs."""
+    if status is None:
+        return "not running"
+    if not pid_alive(int(status.get("pid", 0))):
+        return f"not running (pid {status.get('pid')} has exited without a clean stop)"
+    if now - status.get("updated_at", 0) > STATUS_STALE_SECONDS:
+        return f"not answering: pid {status['pid']} last wrote its status {when(status.get('updated_at'))}"
+    return None
+
+
+def status_exit(status: dict[str, Any] | None, now: float) -> int:
+    """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
+
+    A link down while another is up is shown and not counted: an SMSC's maintenance is common and
+    the other links carry the mail. With none up nothing goes out, which /healthz answers 503 too.
+    A daemon that stopped writing its status still has its pid: running, in trouble."""
+    if status is None or not pid_alive(int(status.get("pid", 0))):
+        return STATUS_NOT_RUNNING
+    if daemon_state(status, now) is not None:
+        return STATUS_TROUBLE
+    workers = status.get("workers", {}).values()
+    links = status.get("links", {}).values()
+    trouble = (
+        status.get("store")
+        or status.get("wal_pinned")
+        or any(w.get("state") not in ("running", "starting") for w in workers)
+        or not any(link.get("state") == "active" for link in links)
+    )
+    return STATUS_TROUBLE if trouble else STATUS_HEALTHY
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.housekeeping import read_status
+
+    store = open_store(cfg, must_exist=True)
+    counts = store.admin.queue_counts()
+    held, release = store.admin.quiet_held()
+    waiting, oldest = store.admin.outbox_waiting()
+    status = read_status(cfg.state_dir)
+    now = time.time()
+    down = daemon_state(status, now)
+    code = status_exit(status, now)
+    if args.json:
+        outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
+        quiet = {"parts": held, "first_release": release}
+        queue = {**counts, "held_for_quiet_hours": quiet}
+        print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
+        return code
+    for what, by_state in counts.items():
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
+        print(f"{what:9} {shown}")
+        if what == "parts" and held:  # queued, and not to go before the window ends
+            print(f"{'':9} {held} of them {quiet_held(release, ZoneInfo(cfg.gateway.timezone))}")
+    if waiting:
+        print(
+            f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
+        )
+    if down is not None or status is None:
+        print(f"daemon    {down}")
+        return code
+    print(f"daemon    running, pid {status['pid']}")
+    if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
+        since = float(status["updated_at"]) - float(trouble["for_seconds"])
+        print(
+            f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
+            f" {trouble['failures']} failed write(s); new mail is refused until it writes again"
+        )
+    if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
+        since = float(status["updated_at"]) - float(pinned["for_seconds"])
+        print(
+            f"store     WAL pinned since {when(since)}: {pinned['wal_bytes'] / 1e6:.1f} MB and growing with"
+            " every mail; a reader holds an old snapshot (an sqlite3 shell left in a transaction,"
+            " a long report or backup): end it and the next checkpoint cuts the WAL back"
+        )
+    for name, link in status["links"].items():
+        print(
+            f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
+            f" {link.get('rate', 0)}/s now (max {_allowed(link)}/s), submitted {link['submitted']},"
+            f" throttled {link['throttled']},"
+            f" reconnects {link['reconnects']}"
+        )
+    for name, worker in status.get("workers", {}).items():
+        line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
+        if pid := status.get("intake_pids", {}).get(name):
+            line += f", pid {pid} (relay port)"
+        if worker.get("last_error"):
+            line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
+        print(line)
+    locked = len(active_locks(status, now))
+    if locked:
+        print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
+    return code
+
+
+def _allowed(link: dict[str, Any]) -> str:
+    """The rate a link may send at, and the configured one when a throttling SMSC slowed it down."""
+    now, configured = link["rate_limit"], link.get("rate_configured", link["rate_limit"])
+    return f"{now:g}" if now >= configured else f"{now:g}, slowed from {configured:g} after throttling"
