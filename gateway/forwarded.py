@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -33,6 +34,9 @@ _REPLY_PREFIX = re.compile(
 
 # Exchange keeps a conversation's topic up to 255 characters; only the Subject is cut shorter.
 TOPIC_MAX = 255
+# Ids kept in a References chain: the thread's first and the latest (RFC 5322 3.6.4 lets a long one
+# lose those in between; clients need the root and the parent to place a mail).
+REFS_MAX = 10
 
 
 def reply_topic(subject: str) -> str:
@@ -63,6 +67,20 @@ def cut_topic(subject: str) -> str | None:
     return None if bare == subject else reply_topic(bare).removesuffix("…").rstrip()
 
 
+def thread_refs(ids: Sequence[str]) -> str | None:
+    """A References value of `ids` (with or without their <>), oldest first, each once and valid, at
+    most REFS_MAX (the first and the latest); None when none is left.
+
+    An answer's References used to be the user's latest mail alone: after the user's reply, the next
+    answer named only that reply, which sits in Sent, and clients threading by References
+    (Thunderbird, Apple Mail) showed each exchange as a thread of its own."""
+    valid = [ref for ref in (h.msgid(f"<{i.strip('<>')}>") for i in ids) if ref is not None]
+    chain = list(dict.fromkeys(reversed(valid)))[::-1]  # a repeated id keeps its latest place
+    if len(chain) > REFS_MAX:
+        chain = chain[:1] + chain[-(REFS_MAX - 1) :]
+    return " ".join(chain) or None
+
+
 def sms_reply(
     *,
     phone: str,
@@ -76,6 +94,7 @@ def sms_reply(
     in_reply_to: str | None,
     note: str | None = None,
     gateway_address: str = "",
+    references: str | None = None,
 ) -> bytes:
     """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`.
 
@@ -130,7 +149,7 @@ def sms_reply(
     ref = h.msgid(in_reply_to)
     if ref is not None:
         msg["In-Reply-To"] = ref
-        msg["References"] = ref
+        msg["References"] = thread_refs([*(references or "").split(), ref]) or ref
     content = h.body(text) if text.strip() else "(the SMS was empty)"
     content += "\n"
     if note:

@@ -278,7 +278,12 @@ def undo_migration_23(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_24(conn: sqlite3.Connection) -> None:
+    undo_migration_25(conn)
     conn.execute("ALTER TABLE messages DROP COLUMN rcpt")
+
+
+def undo_migration_25(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE conversations DROP COLUMN refs")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

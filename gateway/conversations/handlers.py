@@ -123,6 +123,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
             header_message_id=acceptance.header_message_id,
             subject=subject,
             text=m.text,
+            refs=acceptance.thread_refs,
         )
 
 
@@ -273,6 +274,7 @@ def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: s
         quoted=conv.text,
         quoted_at=datetime.fromtimestamp(conv.last_mt_at, tz),
         in_reply_to=conv.header_message_id,
+        references=conv.refs,
         note=note,
     )
     store.outbox.enqueue_mail("reply", cfg.mail.from_address, conv.user_email, content)

@@ -23,7 +23,7 @@ LIVE = (
 
 _COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
-    " started_at, last_mt_at"
+    " started_at, last_mt_at, refs"
 )
 
 
@@ -40,6 +40,7 @@ class Conversation:
     text: str
     started_at: float
     last_mt_at: float
+    refs: str | None = None  # the References of the user's latest mail (`forwarded.thread_refs`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,21 +131,34 @@ class ConversationsRepo(Repository):
         header_message_id: str | None,
         subject: str | None,
         text: str,
+        refs: str | None = None,
     ) -> int:
         """The conversation an accepted MT opens or continues; returns its id."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
                 "INSERT INTO conversations (phone, number, user_email, account_id, domain, header_message_id,"
-                " subject, text, started_at, last_mt_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " subject, text, started_at, last_mt_at, refs) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
-                " account_id = excluded.account_id, domain = excluded.domain,"
+                " account_id = excluded.account_id, domain = excluded.domain, refs = excluded.refs,"
                 " header_message_id = excluded.header_message_id, subject = excluded.subject,"
                 " text = excluded.text, last_mt_at = excluded.last_mt_at,"
                 " started_at = CASE WHEN conversations.number = excluded.number"
                 " THEN conversations.started_at ELSE excluded.started_at END"
                 " RETURNING id",
-                (phone, number, user_email, account_id, domain, header_message_id, subject, text, now, now),
+                (
+                    phone,
+                    number,
+                    user_email,
+                    account_id,
+                    domain,
+                    header_message_id,
+                    subject,
+                    text,
+                    now,
+                    now,
+                    refs,
+                ),
             ).fetchone()
             return int(row[0])
 

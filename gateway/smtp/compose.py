@@ -71,6 +71,7 @@ def compose(
         account_id=account.id if account else None,
         user_id=sender.user.id if sender.user else None,
         header_message_id=mail.message_id,
+        thread_refs=forwarded.thread_refs(mail.references),
         subject=mail.subject,
         text=mail.text,
         removed="; ".join(mail.removed) or None,

@@ -68,6 +68,7 @@ class MailText(pydantic.BaseModel):
     removed: list[str]
     in_reply_to: str | None
     thread: tuple[str, ...] = ()  # the ids in In-Reply-To and References: which mails this answers
+    references: tuple[str, ...] = ()  # References alone, oldest first: the thread its answers continue
 
 
 class IntakeRefused(Exception):
@@ -179,6 +180,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         removed=removed,
         in_reply_to=_msgid(heads.get("in-reply-to")),
         thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
+        references=_thread(heads.get("references", "")),
     )
 
 

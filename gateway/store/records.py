@@ -50,6 +50,9 @@ class Acceptance:
     validity_seconds: float
     automatic: str | None = None
     removed: str | None = None
+    # The References the mail carried, bounded (`forwarded.thread_refs`): the answers to its SMS
+    # continue that chain, so that clients threading by References keep them in one thread.
+    thread_refs: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

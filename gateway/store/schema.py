@@ -432,6 +432,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN rcpt TEXT;
     """,
+    # 25: the References chain of the user's latest mail to the phone, bounded: the next answer's
+    # References continue it (the user's mail last). With only the user's mail in it, an answer
+    # after the user's reply lost the thread in clients that thread by References (Thunderbird)
+    """
+    ALTER TABLE conversations ADD COLUMN refs TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
