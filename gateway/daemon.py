@@ -6,13 +6,10 @@ reverse order: stop accepting mail (`421` to new commands), let in-flight submit
 unbind, and close the database; whatever did not finish stays in the store for the next start.
 The stop is triggered by an injectable event so tests drive it without signals.
 
-A database file deleted or replaced while the daemon runs stops it the same way, after which
-`run` raises `StoreReplaced`: `smsgw run` exits with status 1. A replaced file is opened in place by
-systemd's restart; a deleted one is first copied beside it (`smsgw.db.rescued-…`), and the restart
-exits 3 until it is restored (`gateway.store.marker`).
-
-A listener that cannot bind raises `ListenError` naming the config key, so that `smsgw run` says
-which setting to change instead of printing asyncio's bind error.
+A database file deleted or replaced while the daemon runs stops it the same way (`StoreReplaced`,
+exit status 1): systemd's restart opens a replaced file in place, and exits 3 for a deleted one until
+its rescued copy is restored (`gateway.store.marker`). A listener that cannot bind raises
+`ListenError` naming the config key, not asyncio's bind error.
 
 With `[smtp] intake_processes` ≥ 1 the relay port is served by supervised worker processes
 (`gateway/intake_workers.py`); the daemon binds their listening socket and keeps the rest.
@@ -47,7 +44,7 @@ from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.accounts import Conflict
 from gateway.store.db import Store
-from gateway.supervisor import Supervisor, sd_notify
+from gateway.supervisor import Supervisor, extend_start_for, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
 from smsc.logthrottle import flush_all
@@ -96,8 +93,7 @@ def build_link(cfg: Config, index: int) -> SmscLink:
 
 
 def seed_accounts(store: Store, cfg: Config) -> None:
-    """Create the accounts the config declares, with their users, if missing. Once made, an account
-    is the admin's: a user they removed was added back at every start (as operator, when no other)."""
+    """Create the accounts the config declares, with their users, if missing: once made, the admin's."""
     for seed in cfg.account:
         try:
             store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
@@ -143,6 +139,7 @@ class Daemon:
                 note="mail clients will ask to trust it; set smtp.tls_cert_file/tls_key_file for a real one",
             )
         zone = ZoneInfo(cfg.gateway.timezone)
+        extend_start_for(cfg.db_path)  # its check reads the whole file: systemd must wait for it
         self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True, zone=zone)
         recovered = self.store.queue.recover_active()
         if recovered:

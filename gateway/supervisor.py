@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -28,6 +29,11 @@ STALL_AFTER_SECONDS = 60.0  # a worker silent for longer is stalled and the watc
 BACKOFF_MIN_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0  # below the stall limit: a crash-looping worker is not also "stalled"
 WATCHDOG_DEFAULT_INTERVAL = 2.0
+# The start's integrity check reads the whole database: 150 MB/s was measured cold, a slow disk is
+# assumed here. Past START_CHECK_FREE_SECONDS of it, systemd is asked for the time (a store of some
+# 15 million messages outlasted the default TimeoutStartSec of 90 s, and every start was killed).
+CHECK_BYTES_PER_SECOND = 50e6
+START_CHECK_FREE_SECONDS = 10.0
 
 _current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
 
@@ -49,6 +55,18 @@ def sd_notify(message: str) -> None:
     with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.connect(path)
         sock.sendall(message.encode())
+
+
+def extend_start_for(db: Path) -> None:
+    """Before the database is checked: EXTEND_TIMEOUT_USEC for as long as reading it may take, and
+    the 90 s systemd gives a start, when that is more than START_CHECK_FREE_SECONDS."""
+    size = 0
+    for path in (db, Path(f"{db}-wal")):
+        with suppress(OSError):
+            size += path.stat().st_size
+    seconds = size / CHECK_BYTES_PER_SECOND
+    if seconds > START_CHECK_FREE_SECONDS:
+        sd_notify(f"EXTEND_TIMEOUT_USEC={int((seconds + 90) * 1e6)}")
 
 
 def watchdog_interval() -> float:

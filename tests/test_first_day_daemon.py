@@ -193,3 +193,25 @@ async def test_a_user_removed_from_a_seeded_account_stays_removed_and_state_is_p
         assert [a.name for a in gw.store.accounts.list_accounts()] == ["acme"]
     # Made by the daemon under umask 022: the database's directory is not listable by every user.
     assert stat.S_IMODE(config.state_dir.stat().st_mode) == 0o700
+
+
+async def test_a_large_database_asks_systemd_for_time_to_check_it_before_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start reads the whole database (PRAGMA quick_check) before READY=1: 5 s cold for 745 MB,
+    # so a store of some 15 million messages outlasted TimeoutStartSec (90 s) and every start was
+    # killed. Here a small database stands for a large one: the assumed read speed is made tiny.
+    from gateway import supervisor
+    from gateway.store.db import Store
+
+    config = make_config(tmp_path, smsc_port=free_port())
+    Store.open(config.db_path).close()
+    size = config.db_path.stat().st_size
+    monkeypatch.setattr(supervisor, "CHECK_BYTES_PER_SECOND", size / 20)  # a 20 s read
+    path = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    async with notify_socket(path) as received, running_gateway(config):
+        await until(lambda: "READY=1" in received)
+    extend = [m for m in received if m.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert len(extend) == 1 and received.index(extend[0]) < received.index("READY=1"), received
+    assert 109 <= int(extend[0].split("=")[1]) / 1e6 <= 111  # the read and systemd's own 90 s
