@@ -49,3 +49,22 @@ async def test_a_limit_refusal_naming_a_polish_account_is_a_550(tmp_path: Path) 
         replies = await asyncio.to_thread(session, gw.port, LODZ_USER, "127.0.0.2", mail)
     code, text = replies[2]
     assert (code, text.split(":")[0]) == (550, "5.7.1 Daily limit of account Biuro Lodz")
+
+
+async def test_a_suspension_is_told_only_to_the_accounts_own_network_and_in_one_short_line(
+    tmp_path: Path,
+) -> None:
+    # Another company's mail server (on the network of account "Biuro Łódź") learnt that acme was
+    # suspended, and why, by naming an acme user; and a long reason made a 3,440-byte reply line.
+    config = make_config(tmp_path, smsc_port=free_port(), extra=EXTRA)
+    async with running_gateway(config) as gw:
+        admin = Store.open(config.db_path)
+        admin.accounts.set_account_networks("acme", add=["127.0.0.1/32"], remove=["127.0.0.0/8"])
+        admin.policy.suspend_account(admin.accounts.get_account("acme").id, "Zaległa płatność " * 200)
+        admin.close()
+        own = await asyncio.to_thread(session, gw.port, STAFF, "127.0.0.1")
+        other = await asyncio.to_thread(session, gw.port, STAFF, "127.0.0.2")
+    code, text = own[0]
+    assert code == 550 and text.startswith("5.7.1 Account acme is suspended: Zalegla platnosc")
+    assert len(f"{code} {text}") <= 510 and text.endswith("...")
+    assert other[0][0] == 550 and "suspended" not in other[0][1] and "Zalegla" not in other[0][1]

@@ -33,6 +33,7 @@ from gateway import mailheaders as h
 
 _aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connection lost in DATA
 END_OF_DATA = b"\r\n.\r\n"
+REPLY_MAX = 510  # characters of one reply line: RFC 5321 4.5.3.1.5's 512 octets with its CR LF
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _aiosmtpd_sanitized_log = aiosmtpd.smtp.sanitized_log
@@ -84,6 +85,8 @@ class LeanSMTP(SMTP):
         if isinstance(status, str):
             if not status.isprintable() or not (status.isascii() or self.enable_SMTPUTF8):
                 status = h.reply_line(status)  # stored text quoted in it (a name, a reason)
+            if len(status) > REPLY_MAX:  # a long reason: clients may cut or misread a longer line
+                status = status[: REPLY_MAX - 3] + "..."
             status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
         line = status + b"\r\n"
         if status[3:4] == b"-" or (self._groupable and self._line_waiting()):

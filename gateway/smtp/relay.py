@@ -128,7 +128,9 @@ class RelayHandler:
         if not verdict.allowed:
             if not trusted:
                 refusal = replies.NOT_TRUSTED
-            elif account is not None and account.suspended_at:
+            elif account is not None and account.suspended_at and account.id in trusted:
+                # Only to the account's own mail server: another company's learnt of its suspension
+                # and the reason (its billing trouble) by naming one of its users.
                 refusal = replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
             else:
                 refusal = replies.SENDER_DENIED
