@@ -114,3 +114,33 @@ async def test_a_reply_to_an_answer_mail_of_the_previous_version_still_reaches_t
             sent = await smsc.wait_for(2)
             assert sent[1].destination == "+48601123456"
             assert sent[1].text == "Świetnie"
+
+
+@pytest.mark.parametrize(
+    ("phone", "old"),
+    [
+        ("+4915112345678", "4915112345678"),  # read nationally: +494915112345678
+        ("+48601123456", "48601123456"),  # read nationally: +4948601123456
+    ],
+)
+async def test_under_de_a_reply_to_an_old_answer_mail_reaches_the_phone_not_a_stranger(
+    tmp_path: Path, tls_pair: Any, phone: str, old: str
+) -> None:
+    # Answer mails written before the "+" came from the phone's digits alone. Under DE the digits
+    # read as a German number too, and the user's Reply to such a mail texted a stranger. The
+    # region's own country code is read as one, and otherwise the phone the sender talks to wins.
+    relay = free_port()
+    async with HappySMSC() as smsc, smtp_sink(relay) as sink:
+        cfg = gateway_config(tmp_path, smsc_port=smsc.port, relay=relay, tls=tls_pair, region="DE")
+        async with running_gateway(cfg) as gw:
+            first = mail(
+                f"{phone}@{DOMAIN}", "Passt 10 Uhr?", subject="Termin", Message_ID="<o1@acme.example>"
+            )
+            assert (await gw.send(first)).error is None
+            await smsc.wait_for(1)
+            answer = await answered(gw, smsc, sink, phone, "Ja")
+            again = answer_to(answer, "Gut")
+            again.replace_header("To", f"{old}@{DOMAIN}")
+            assert (await gw.send(again, [f"{old}@{DOMAIN}"])).error is None
+            sent = await smsc.wait_for(2)
+            assert sent[1].destination == phone

@@ -162,6 +162,11 @@ class ConversationsRepo(Repository):
             ).fetchone()
             return int(row[0])
 
+    def talks_to(self, phone: str, user_email: str) -> bool:
+        """Whether the user has a conversation with the phone (open or not): whom a Reply means."""
+        sql = "SELECT 1 FROM conversations WHERE phone = ? AND user_email = ? LIMIT 1"
+        return self.conn.execute(sql, (phone, user_email)).fetchone() is not None
+
     def subject_of(self, phone: str, user_email: str) -> str | None:
         row = self.conn.execute(
             "SELECT subject FROM conversations WHERE phone = ? AND user_email = ?", (phone, user_email)

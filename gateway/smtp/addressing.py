@@ -49,11 +49,29 @@ def to_e164(local: str, region: str) -> str:
         raise BadNumber("too short: at least 3 digits")
     if count > 17:
         raise BadNumber("too long: at most 17 digits")
-    candidates = [digits] if digits.startswith("+") else [digits, "+" + digits]
+    if digits.startswith("+"):
+        candidates = [digits]
+    elif digits.startswith(str(phonenumbers.country_code_for_region(region))):
+        # The region's own country code written without "+" (answer mails of earlier versions came
+        # from such addresses): under DE, 4915112345678 read nationally was +494915112345678.
+        candidates = ["+" + digits, digits]
+    else:
+        candidates = [digits, "+" + digits]
     for candidate in candidates:
         if (e164 := valid_e164(candidate, region)) is not None:
             return e164
     raise BadNumber("no such number in the numbering plan")
+
+
+def international_too(local: str, region: str, taken: str) -> str | None:
+    """The international reading of bare digits (`+` + digits) when `to_e164` took them as `taken`,
+    another number, and the numbering plan knows both: the phone the user may mean instead (a Reply
+    to an answer mail of an earlier version, which came from the phone's digits without "+")."""
+    digits = _SEPARATORS.sub("", local)
+    if not digits.isdigit() or digits.startswith("0"):
+        return None
+    other = valid_e164("+" + digits, region)
+    return other if other is not None and other != taken else None
 
 
 @lru_cache(maxsize=4096)

@@ -23,12 +23,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, trusted_accounts
 from acl.lockout import AuthGuard
-from gateway import premium
+from gateway import conversations, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.smtp import recipients, replies
 from gateway.smtp.accept import Writes, info_reply
-from gateway.smtp.addressing import BadNumber, split_address, to_e164
+from gateway.smtp.addressing import BadNumber, international_too, split_address, to_e164
 from gateway.smtp.compose import compose
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
@@ -188,6 +188,8 @@ class RelayHandler:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
             return replies.BAD_NUMBER.format(address, exc)
+        if (other := international_too(local, cfg.default_region, number)) is not None:
+            number = self._conversation_number(envelope, number, other)
         if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
             return no_route  # else taken, retried for the whole validity, and bounced as expired
         if self.gate.store.policy.is_opted_out(number):
@@ -204,6 +206,16 @@ class RelayHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
+
+    def _conversation_number(self, envelope: Envelope, national: str, international: str) -> str:
+        """Of two readings of bare digits, the phone the sender talks to: a Reply to an answer mail
+        of an earlier version (From the phone's digits, no "+") under DE went to the national reading,
+        a stranger. Looked up only for digits that read both ways."""
+        sender: Sender | None = getattr(envelope, "smsgw", None)
+        if sender is None or not sender.mail_from:
+            return national
+        talks = conversations.handlers.repo(self.gate.store).talks_to(international, sender.mail_from)
+        return international if talks else national
 
     def _own_mailbox(self, local: str, domain: str) -> bool:
         """The gateway's From address, or postmaster at a gateway domain (RFC 5321 4.5.1)."""
