@@ -181,3 +181,12 @@ def test_a_rescue_that_cannot_be_written_is_said_and_the_wal_kept_aside(tmp_path
     (kept,) = db.parent.glob("smsgw.db-wal.unrescued-*")
     assert kept.stat().st_size > 0
     assert not db.exists()
+
+
+async def test_backup_of_a_lost_database_names_what_to_restore(tmp_path: Path) -> None:
+    # `smsgw backup` said "no database at … (is state_dir right?)" where the other commands name
+    # the rescued copy and the marker.
+    config, _port = await delete_under_the_daemon(tmp_path)
+    res = smsgw(config, "backup", str(tmp_path / "copy.db"))
+    assert res.returncode == 3 and "is missing, but a database existed there" in res.stderr, res.stderr
+    assert not (tmp_path / "copy.db").exists()

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import EXIT_USAGE, CliError, database_error, refuse_root_in_service_dir
+from gateway.cli.common import EXIT_USAGE, CliError, database_error, no_database, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE
 
@@ -28,7 +28,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     refuse_root_in_service_dir(cfg)  # root's -wal/-shm, left by a crash, would lock the daemon out
     source = cfg.db_path
     if not (source.exists() and source.stat().st_size > 0):
-        raise CliError(f"no database at {source} (is state_dir right?)")
+        raise no_database(source)
     dest = Path(args.path)
     if str(args.path).endswith(("/", os.sep)) and not dest.is_dir():
         # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next

@@ -69,11 +69,7 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     if must_exist and not (path.exists() and path.stat().st_size > 0):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
-        try:
-            refuse_lost(path)  # one existed there: restore it, rather than look elsewhere
-        except StoreUnusable as exc:
-            raise CliError(str(exc), EXIT_CONFIG) from exc
-        raise CliError(f"no database at {path} (is state_dir right?)")
+        raise no_database(path)
     if (older := older_schema_under_a_daemon(cfg)) is not None:
         raise CliError(older)
     try:
@@ -89,6 +85,16 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         if isinstance(exc, PermissionError):
             raise CliError(not_writable(path)) from exc
         raise CliError(f"database {path}: {exc.strerror or exc}") from exc
+
+
+def no_database(path: Path) -> CliError:
+    """The error of a command that needs the database at `path`, which is missing or empty: what to
+    restore when one existed there (`gateway.store.marker`), else a hint at a mistyped state_dir."""
+    try:
+        refuse_lost(path)
+    except StoreUnusable as exc:
+        return CliError(str(exc), EXIT_CONFIG)
+    return CliError(f"no database at {path} (is state_dir right?)")
 
 
 def pid_alive(pid: int) -> bool:

@@ -24,8 +24,9 @@ STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
     " SMSC link is up, or it has not written its status for 30 s (1 also when status itself fails,"
-    " e.g. no database: stderr says why); 3 it is not running: stopped, or exited without a clean"
-    " stop (3 also for a config error, as for every command: stderr says so)."
+    " e.g. no database at a mistyped state_dir: stderr says why); 3 it is not running: stopped, or"
+    " exited without a clean stop (3 also for a config error, and for a database missing where one"
+    " existed, as for every command: stderr says so). For a Nagios-style check, read 3 as CRITICAL."
 )
 
 
