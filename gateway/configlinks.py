@@ -53,6 +53,13 @@ class SmscSection(_Section):
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
         if self.type == "smpp":
+            secret = self.password.get_secret_value() if self.password is not None else ""
+            for key, value in (("system_id", self.system_id), ("system_type", self.system_type),
+                               ("password", secret)):  # fmt: skip
+                if not (value.isascii() and value.isprintable()):
+                    # The bind could never be written (a C-octet string), and the link would retry
+                    # it for ever; the value itself is not repeated (a password).
+                    raise ValueError(f"smsc {self.name}: {key} must be printable ASCII (SMPP sends it as is)")
             if len(self.system_id) > 15:
                 warnings.warn(
                     f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",

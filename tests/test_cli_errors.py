@@ -593,3 +593,15 @@ def test_listings_show_control_characters_from_outside_escaped(config: Path, db:
     assert "\\x1b]0;PWNED\\x07\\x1b[2J" in res.stdout
     assert "ev\\x0d\\x0aBcc: victim@evil.example" in res.stdout
     assert len(res.stdout.splitlines()) == 2  # one line per MO, none forged
+
+
+def test_send_and_send_mo_refuse_text_that_cannot_travel_with_a_message(config: Path, db: Path) -> None:
+    # `send --subject` with a line break printed Python's words about header values, and
+    # `simulator send-mo --from 'Bąk'` an internal UnicodeEncodeError.
+    res = run(
+        config, "send", "601123456", "x", "--as", "anna@acme.example", "--subject", "Linia1\nBcc: x@y.pl"
+    )
+    assert res.returncode == EXIT_USAGE and "--subject: one line of printable text" in res.stderr, res.stderr
+    res = run(config, "simulator", "send-mo", "--from", "Bąk", "--to", "+48100200300", "x")
+    assert res.returncode == EXIT_USAGE and "--from: a phone number or a sender name in ASCII" in res.stderr
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr

@@ -565,3 +565,21 @@ def test_check_config_refuses_a_certificate_with_another_certificates_key(tmp_pa
     assert (
         f"smtp.tls_cert_file, smtp.tls_key_file: smtp: cannot load the TLS certificate {cert}" in res.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('password = "secret"', 'password = "hasło"', "password"),
+        ('system_id = "smsgw"', 'system_id = "bramka\\u00e9"', "system_id"),
+        ('system_id = "smsgw"', 'system_id = "smsgw"\nsystem_type = "a\\tb"', "system_type"),
+    ],
+)  # fmt: skip
+def test_an_smpp_login_that_cannot_be_sent_is_refused_without_repeating_it(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    # "hasło" passed check-config; the link then failed every bind, logging the exception's words,
+    # which quoted the password's offending character and its position.
+    message = refused(shipped((old, new)), tmp_path)
+    assert f"{key} must be printable ASCII" in message
+    assert "hasło" not in message and "ł" not in message

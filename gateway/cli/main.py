@@ -195,6 +195,13 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError("give --to NUMBER (and --from PHONE, default a demo phone)", EXIT_USAGE)
     if not args.reply_to_last and args.source is None:
         args.source = DEMO_PHONE  # a premium vote or a test MO needs some phone; this one is valid
+    for option, value in (("--from", args.source), ("--to", args.destination)):
+        if value is not None and not (value.isascii() and value.isprintable() and 0 < len(value) <= 20):
+            # An SMSC address is ASCII, at most 20 characters (SMPP's source_addr): the control
+            # command crashed with an encoding error on anything else.
+            raise CliError(
+                f"{option}: a phone number or a sender name in ASCII, at most 20 characters", EXIT_USAGE
+            )
     command: dict[str, Any] = {"op": "mo", "text": args.text, "shuffle": args.shuffle}
     if args.reply_to_last:
         command["reply_to_last"] = True

@@ -136,6 +136,10 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     if not number.isdigit():
         raise CliError(f"{args.number!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
     rcpt = f"{args.number}@{cfg.gateway.domains[0]}"
+    if args.subject and not args.subject.isprintable():
+        raise CliError(
+            "--subject: one line of printable text (no line breaks or control characters)", EXIT_USAGE
+        )
     msg = EmailMessage()
     msg["From"], msg["To"] = sender, rcpt
     if args.subject:

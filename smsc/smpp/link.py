@@ -226,7 +226,10 @@ class SmppLink:
                 )  # fmt: skip
                 data = bind.generate()
             except (UnicodeError, ValueError, struct.error) as exc:
-                log.error("smpp.bind_refused", link=self.name, error=f"cannot encode bind: {exc}")
+                # Not the exception's words: they quote the offending character of the password.
+                why = "a field is not ASCII" if isinstance(exc, UnicodeError) else type(exc).__name__
+                log.error("smpp.bind_refused", link=self.name, error=f"cannot encode bind ({why}):"
+                          " system_id, password and system_type must be ASCII")  # fmt: skip
                 return "config", "bind not encodable"
             conn.bind_seq = bind.sequence
             conn.send(data)
