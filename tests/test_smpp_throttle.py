@@ -5,19 +5,24 @@ loopback that takes a few submits a second."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway.cli.status import _allowed
 from smsc.base import Outcome
+from smsc.logthrottle import LogThrottle
 from smsc.pacing import LinkPacer
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp.submits import OVERFLOW_READINGS, Submits
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
 from tests.fakes.smsc import FakeSMSC, ThrottlingSMSC
 from tests.test_pacing import FakeClock
+from tests.test_smsc_review_fixes import settings
 
 # The behaviour promised, written out rather than imported: smsc.pacing.RATE_FLOOR.
 RATE_FLOOR = 1.0
@@ -109,10 +114,12 @@ class WindowOverflowSMSC(FakeSMSC):
         super().__init__(**kwargs)
         self.window, self.refuse = window, refuse
         self.in_flight = self.overflowed = 0
+        self.refused: Counter[str] = Counter()  # 0x45 answers by destination
 
     async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
         if self.in_flight >= self.window or sms.destination.endswith(self.refuse or "-"):
             self.overflowed += self.in_flight >= self.window
+            self.refused[sms.destination] += 1
             session.answer_submit(seq, None, status=0x45)
             return
         self.in_flight += 1
@@ -158,3 +165,31 @@ def test_status_says_a_link_was_slowed_down_and_from_what() -> None:
     slowed = {"rate_limit": 12.5, "rate_configured": 100.0}
     assert _allowed(slowed) == "12.5, slowed from 100 after throttling"
     assert _allowed({"rate_limit": 100.0, "rate_configured": 100.0}) == "100"
+
+
+async def test_a_submit_refused_for_good_under_load_fails_after_a_few_readings(tmp_path: Path) -> None:
+    # An SMSC refusing one number for good with 0x45 while others were on the wire: every answer
+    # was read as a full window, so on a busy link the SMS went again for its whole validity and
+    # each refusal paused the link and halved its rate. A few readings per part now; then it fails.
+    # The rule on its own, with the connection's bookkeeping of unanswered submits (no peer needed
+    # to keep one on the wire at each answer):
+    closed = asyncio.Event()
+    submits = Submits(settings("smpp", 1), closed, lambda _reason: None, LogThrottle(structlog.get_logger()))
+    other = submits.expect(1, part=1)  # a submit of another part, still unanswered throughout
+    outcomes = []
+    for seq in range(2, 3 + OVERFLOW_READINGS):
+        answer = submits.expect(seq, part=2)
+        submits.on_resp(seq, 0x45, b"")
+        outcomes.append((await answer).outcome)
+    assert outcomes == [Outcome.THROTTLED] * OVERFLOW_READINGS + [Outcome.REJECTED]  # the part fails
+    assert not other.done() and submits.overflowed == {}  # forgotten once it failed
+    submits.close("test")
+    # And end to end: the gateway against a fake SMSC refusing one number of a group mail.
+    async with (
+        WindowOverflowSMSC(window=100, refuse="99") as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        numbers = [to("601130099")] + [to(f"60114{i:04d}") for i in range(40)]
+        await gw.send(mail(numbers, "Busy link"), numbers)
+        await gw.until(lambda: sorted(set(gw.states())) == ["delivered", "failed"], timeout=60)
+        assert gw.states().count("failed") == 1 and smsc.refused["+48601130099"] <= OVERFLOW_READINGS + 1

@@ -124,13 +124,13 @@ class SmppConnection:
             return False
         return True
 
-    def send_submit(self, seq: int, data: bytes) -> asyncio.Future[SubmitResult]:
+    def send_submit(self, seq: int, data: bytes, part: int = 0) -> asyncio.Future[SubmitResult]:
         """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
         if self.closed.is_set():
             future: asyncio.Future[SubmitResult] = self.loop.create_future()
             future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
             return future
-        future = self.submits.expect(seq)
+        future = self.submits.expect(seq, part)
         self.send(data)
         return future
 

@@ -74,6 +74,7 @@ class SmppLink:
         self._in_flight = 0
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
+        self._overflowed: dict[int, int] = {}  # parts whose 0x45 was read as a full window (`Submits`)
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         if len(password) > 8:
@@ -103,7 +104,7 @@ class SmppLink:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
             return _resolved(SubmitResult(outcome, error=str(exc)))
-        future = conn.send_submit(seq, data)
+        future = conn.send_submit(seq, data, sms.part_id)
         self._in_flight += 1
         self._drained.clear()
         future.add_done_callback(self._answered)
@@ -216,6 +217,7 @@ class SmppLink:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound, self._acked)
+        conn.submits.overflowed = self._overflowed  # the link's: a reconnect does not reset it
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]
         try:

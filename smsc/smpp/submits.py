@@ -23,6 +23,9 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
 ESME_RSUBMITFAIL = 0x45
+# How often one part's 0x45 is read as a full window (a real overflow repeats for a part once or
+# twice while the rate comes down); after that it is the SMSC's refusal of that SMS.
+OVERFLOW_READINGS = 3
 
 
 class Submits:
@@ -41,16 +44,23 @@ class Submits:
         # Submits past their response timeout whose late answer is still wanted (see `_expire`).
         self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
+        self.part_of: dict[int, int] = {}  # seq → the part it carries, while unanswered
+        # Parts whose 0x45 was read as a full window, and how often (the link's, kept across its
+        # connections): past OVERFLOW_READINGS it is the SMSC's refusal. Else one SMS it refused for
+        # good went again all day on a busy link, each refusal pausing it and halving its rate.
+        self.overflowed: dict[int, int] = {}
 
-    def expect(self, seq: int) -> asyncio.Future[SubmitResult]:
-        """The future of submit `seq`, about to be written; its response timer starts now."""
+    def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
+        """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
         timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
         self.pending[seq] = (future, timer)
+        self.part_of[seq] = part
         return future
 
     def close(self, reason: str) -> None:
         pending, self.pending = self.pending, {}
+        self.part_of.clear()
         for future, timer in pending.values():
             timer.cancel()
             if not future.done():  # written (the connection writes a submit at once): the SMSC may have it
@@ -63,6 +73,7 @@ class Submits:
         the submit resolves UNANSWERED and its late answer is still taken, so that the dispatcher
         can settle the part instead of putting a second copy on the phone."""
         entry = self.pending.pop(seq, None)
+        self.part_of.pop(seq, None)
         if entry is None or entry[0].done():
             return
         grace = self.cfg.late_answer_grace_seconds
@@ -125,11 +136,14 @@ class Submits:
                 "smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status)
             )
             return
-        if status == ESME_RSUBMITFAIL and not late and len(self.pending) > 1:
+        part = self.part_of.pop(seq, 0)
+        readings = self.overflowed.get(part, 0)
+        if status == ESME_RSUBMITFAIL and not late and len(self.pending) > 1 and readings < OVERFLOW_READINGS:
             # Some SMSCs answer a submit beyond their own window (smaller than ours) with 0x45
             # instead of ESME_RTHROTTLED (protocols.md 2.8). With others of ours still unanswered it
-            # is read so: the part waits its turn and the link slows down. Alone on the wire, the
-            # SMSC had room for it and 0x45 is the permanent refusal it says.
+            # is read so, a few times per part: the part waits its turn and the link slows down.
+            # Alone on the wire, or once more, it is the permanent refusal it says.
+            self.overflowed[part] = readings + 1
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
@@ -138,6 +152,8 @@ class Submits:
             if not mid:
                 log.warning("smpp.empty_message_id", link=self.name, seq=seq)
             result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
+        if self.overflowed and result.outcome is not Outcome.THROTTLED:
+            self.overflowed.pop(part, None)  # its end, one way or the other
         if late:
             log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
             self._settle_late(seq, result)
