@@ -190,3 +190,29 @@ async def test_backup_of_a_lost_database_names_what_to_restore(tmp_path: Path) -
     res = smsgw(config, "backup", str(tmp_path / "copy.db"))
     assert res.returncode == 3 and "is missing, but a database existed there" in res.stderr, res.stderr
     assert not (tmp_path / "copy.db").exists()
+
+
+async def test_the_rescue_copy_feeds_the_watchdog_while_it_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The copy ran on the event loop in one step: for a database of some GB it outlasted WatchdogSec,
+    # and systemd's kill took the last reference to the deleted file with it. It goes in steps now,
+    # each telling the watchdog. A small database stands for a large one: the step is made tiny.
+    from gateway.store import rescue
+    from tests.test_supervision import notify_socket
+
+    db = tmp_path / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (b BLOB)")
+        conn.executemany("INSERT INTO t VALUES (randomblob(4000))", [()] * 50)
+        conn.commit()
+        db.unlink()  # deleted under the open connection
+        monkeypatch.setattr(rescue, "RESCUE_STEP_PAGES", 5)
+        path = tmp_path / "notify"
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        async with notify_socket(path) as received:
+            copy = rescue.rescue_copy(conn, db, 0.0)
+            await asyncio.sleep(0.2)
+    assert received.count("WATCHDOG=1") >= 10, received
+    with closing(sqlite3.connect(copy)) as rescued:
+        assert rescued.execute("SELECT COUNT(*) FROM t").fetchone() == (50,)

@@ -17,6 +17,9 @@ from contextlib import closing
 from pathlib import Path
 
 from gateway.filemodes import create_private
+from gateway.supervisor import sd_notify
+
+RESCUE_STEP_PAGES = 4096  # 16 MB of 4 KiB pages: well under a second per step
 
 
 def rescue_copy(conn: sqlite3.Connection, db: Path, now: float) -> Path:
@@ -35,7 +38,9 @@ def rescue_copy(conn: sqlite3.Connection, db: Path, now: float) -> Path:
     create_private(tmp)
     try:
         with closing(sqlite3.connect(tmp, isolation_level=None)) as copy:
-            conn.backup(copy)
+            # In steps, telling systemd's watchdog at each that the daemon lives: a copy of some GB
+            # held the event loop past WatchdogSec, and the kill took the last reference to the file.
+            conn.backup(copy, pages=RESCUE_STEP_PAGES, progress=lambda *_: sd_notify("WATCHDOG=1"))
             copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
         _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, dest)
