@@ -35,7 +35,7 @@ from gateway.codestamp import CodeChanged
 from gateway.config import Config
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
-from gateway.filemodes import private_dir
+from gateway.filemodes import STATE_DIR_MODE, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
@@ -122,8 +122,9 @@ class Daemon:
     code_changed: bool = False  # an intake worker found the code on disk is not ours (`CodeChanged`)
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
-        # The database and the panel's first password: 0700 when made, others' access narrowed.
-        private_dir(self.config.state_dir)
+        # 0750 when made, others' access narrowed: its files are 0600 each, and a group may need to
+        # reach the default billing_dir inside it (the unit's StateDirectoryMode is 0750 too).
+        private_dir(self.config.state_dir, STATE_DIR_MODE)
         with statelock.held(self.config.state_dir):
             await self._run(shutdown or self._signal_event())
 

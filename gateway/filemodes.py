@@ -19,6 +19,7 @@ log = structlog.get_logger(__name__)
 
 PRIVATE = 0o600
 PRIVATE_DIR = 0o700
+STATE_DIR_MODE = 0o750  # the state directory: its files are private each; billing_dir may be in it
 _OTHERS = stat.S_IRWXO
 
 

@@ -47,11 +47,14 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answered
-# The longest a session waits for the daemon to answer one write, and its share of the SMTP idle
-# timeout. A daemon that stopped answering (frozen, stopped with SIGSTOP, starved) held the client
-# until the idle timeout said "421 Idle too long" to a client that had been waiting for us.
-ANSWER_WAIT_MAX = 60.0
-ANSWER_WAIT_SHARE = 0.2
+# How long a session waits for the daemon to answer one write: most of the SMTP idle timeout, so that
+# a daemon that is only slow still answers the same client (a 451 and the client's retry would make
+# a second SMS of a mail without a Message-ID, if the daemon then took the first), and a 451 just
+# before that timeout would have said "421 Idle too long" to a client that had been waiting for us.
+# Under systemd a frozen daemon is killed by the watchdog (30 s) long before: the worker then says
+# 451 at once, its channel gone.
+ANSWER_WAIT_MAX = 300.0
+ANSWER_WAIT_SHARE = 0.8
 _ANSWER, _BACKLOG, _STOP = b"a"[0], b"b"[0], b"q"[0]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
-from gateway.filemodes import create_private, private_dir
+from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
 
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
@@ -44,7 +44,7 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
     cert, key = selfsigned_paths(cfg)
     if cert.exists() and key.exists() and not force:
         return cert, key, False
-    private_dir(cfg.state_dir)  # beside the private key: 0700 when made
+    private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     name = cfg.gateway.hostname
     if not shutil.which("openssl"):
         raise CertError(

@@ -517,13 +517,13 @@ async def test_a_worker_started_on_upgraded_code_stops_the_daemon_to_start_again
 async def test_a_daemon_that_does_not_answer_gets_the_client_a_451_not_an_idle_421(tmp_path: Path) -> None:
     # The daemon's loop stood still (SIGSTOP here; frozen or starved in life): the worker waited for
     # its answer until the session's idle timeout told the client, which had been waiting for us,
-    # "421 Idle too long". It now answers 451 after a fifth of that timeout (at most 60 s), and the
+    # "421 Idle too long". It now answers 451 just before (at 80 % of that timeout), and the
     # client's retry of the mail the daemon then took is the same mail, not a second SMS.
     smtp_port = free_port()
     async with HappySMSC() as smsc:
         config = tmp_path / "config.toml"
         text = worker_config_text(tmp_path, smsc.port, smtp_port, 1)
-        config.write_text(text.replace("[smtp]\n", "[smtp]\ntimeout_seconds = 10\n"))  # waits 2 s
+        config.write_text(text.replace("[smtp]\n", "[smtp]\ntimeout_seconds = 10\n"))  # waits 8 s
         proc = await start_daemon(config, smtp_port)
         msg = mail(f"601123456@{DOMAIN}", "While the daemon stood still")
         msg["Message-ID"] = "<frozen-1@acme.example>"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.config import parse_config
-from gateway.conversations.numbers import normalise
+from gateway.conversations.numbers import normalise, written_forms
 from gateway.store.db import Store
 from smsc.simulator.smpp_texts import address_fields, mo_parts
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
@@ -195,11 +195,13 @@ def test_mo_list_by_our_number_finds_it_in_every_form_the_smsc_wrote(tmp_path: P
         store.mo.record_mo("main", f"+4860122222{i}", form, f"answer {i}", 0, None)
     store.mo.record_mo("main", "+48601222229", "+48100200301", "to another number", 0, None)
     store.close()
-    for typed in ("+48100200300", "0048100200300", "100 200 300"):
+    for typed in ("+48100200300", "0048100200300", "100 200 300", "+48 100-200-300", "(100) 200 300"):
         out = smsgw(path, "mo", "list", "--number", typed)
         assert out.returncode == 0, out.stderr
         assert sorted(line.split()[3] for line in out.stdout.splitlines()) == sorted(
             f"+4860122222{i}" for i in range(4)
         ), (typed, out.stdout)
+    # A short code is itself only: its digits read as other countries' numbers matched 355 and 8355.
+    assert written_forms("7355", "PL") == ("7355",)
     out = smsgw(path, "mo", "list", "--number", "+48601222221")  # a phone: as before
     assert [line.split()[3] for line in out.stdout.splitlines()] == ["+48601222221"]

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 
 import phonenumbers
 
-from gateway.smtp.addressing import valid_e164
+from gateway.smtp.addressing import SEPARATORS, valid_e164
 
 _DIGITS = re.compile(r"(?:\+[1-9])?[0-9]{3,20}")  # no country code starts with 0
+SHORT_CODE_MAX = 7  # digits: shorter, a number is a short code, not some country's national number
 TON_INTERNATIONAL = 1
 TON_ALPHANUMERIC = 5
 
@@ -109,8 +110,10 @@ def written_forms(number: str, region: str) -> tuple[str, ...]:
     `100200300`), so a search by one form missed the others. A number the plan reads is taken as
     that one number; one it does not (our own numbers often) stands for each `digit_forms` reading.
     """
-    number = number.replace(" ", "")
+    number = SEPARATORS.sub("", number)  # as RCPT reads "+48 601-123-456" or "(601) 123 456"
     e164 = to_e164(number, region)
+    if e164 is None and len(number) < SHORT_CODE_MAX:
+        return (number,)  # a short code (a premium number): its digits read as foreign ones matched 355
     readings = (e164[1:],) if e164 else digit_forms(number, region)
     forms = [number]
     for digits in readings:
@@ -147,4 +150,3 @@ def display(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-_SEPARATORS = re.compile(r"[\s.\-()/]")
+SEPARATORS = re.compile(r"[\s.\-()/]")
 
 
 class BadNumber(ValueError):
@@ -37,7 +37,7 @@ def split_address(address: str) -> tuple[str, str]:
 @lru_cache(maxsize=4096)
 def to_e164(local: str, region: str) -> str:
     """Normalise what staff type before the @ (601123456, +48 601-123-456, 0048601123456, 48601123456)."""
-    digits = _SEPARATORS.sub("", local)
+    digits = SEPARATORS.sub("", local)
     if not digits:
         raise BadNumber("empty number")
     if digits.startswith("00"):
@@ -67,7 +67,7 @@ def international_too(local: str, region: str, taken: str) -> str | None:
     """The international reading of bare digits (`+` + digits) when `to_e164` took them as `taken`,
     another number, and the numbering plan knows both: the phone the user may mean instead (a Reply
     to an answer mail of an earlier version, which came from the phone's digits without "+")."""
-    digits = _SEPARATORS.sub("", local)
+    digits = SEPARATORS.sub("", local)
     if not digits.isdigit() or digits.startswith("0"):
         return None
     other = valid_e164("+" + digits, region)

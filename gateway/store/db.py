@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import structlog
 
-from gateway.filemodes import prepare_private, private_dir
+from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
 from gateway.store import marker
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
@@ -141,7 +141,7 @@ class Db(GroupCommit):
         if not existed and not create:
             raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
         if not path.parent.exists():  # a first CLI command before the daemon's first start
-            private_dir(path.parent)
+            private_dir(path.parent, STATE_DIR_MODE)
         # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
