@@ -101,7 +101,7 @@ async def test_a_database_deleted_under_the_daemon_is_rescued_and_never_made_ane
     assert not db.exists()
     # An admin command that would have created it is refused the same way.
     res = smsgw(config, "account", "add", "other")
-    assert res.returncode != 0 and f"database {db} is missing" in res.stderr, res.stderr
+    assert res.returncode == 3 and f"database {db} is missing" in res.stderr, res.stderr
     # One that only reads names what to restore, not "is state_dir right?".
     res = smsgw(config, "queue", "list")
     assert res.returncode == 3 and f"the rescued copy {rescued}" in res.stderr, res.stderr

@@ -74,6 +74,8 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         raise CliError(older)
     try:
         return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone))
+    except StoreUnusable as exc:  # e.g. missing where one existed: the status `run` exits with
+        raise CliError(str(exc), EXIT_CONFIG) from exc
     except sqlite3.Error as exc:
         raise CliError(database_error(path, exc)) from exc
     except OSError as exc:
