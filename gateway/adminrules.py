@@ -2,14 +2,17 @@
 
 Each lives once, here, so that a value one of them refuses is refused by the other in the same
 words: the panel once took a sender the CLI refused, and every SMS of that account then failed.
+What a suspension of a suspended account does (`suspend`) is here for the same reason: the CLI
+kept the old reason while saying "suspended", and the panel must not do otherwise.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.configbase import is_number_sender
 from gateway.mailheaders import is_plain_address
@@ -17,6 +20,7 @@ from smsc.encoding import GSM_BASIC_TABLE
 
 if TYPE_CHECKING:
     from gateway.config import Config
+    from gateway.store.db import Store
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
@@ -48,6 +52,32 @@ def limits_note(monthly: int | None, daily: int | None) -> str:
     )
 
 
+# The bidi embeddings, overrides (U+202A-202E) and isolates (U+2066-2069): one in an account's name
+# showed the rest of its row of the operator's accounts page reversed.
+BIDI_CONTROLS = frozenset(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A))))
+_CONTROL_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", "\x1b": "an escape"}
+
+
+def garbling(text: str) -> str | None:
+    """The first character of `text` that would break the line it is shown on or reorder it, described,
+    or None. A name, a reason or a marker is one line wherever it is shown (a listing, an SMTP reply, a
+    table row): a line break in one forged lines of `account show`, an override reversed a row."""
+    for ch in text:
+        if ch in BIDI_CONTROLS:
+            return f"U+{ord(ch):04X} (a bidi control, which shows the text after it reversed or moved)"
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return f"a control character ({_CONTROL_NAMES.get(ch, f'U+{ord(ch):04X}')})"
+        if category in ("Zl", "Zp"):
+            return f"U+{ord(ch):04X} (a line or paragraph separator)"
+    return None
+
+
+def _cut(text: str, shown: int = 24) -> str:
+    """A long value named in a refusal: its start is enough to recognise it."""
+    return f"{text!r}" if len(text) <= shown else f"{text[:shown]!r}..."
+
+
 # An account's name is in every list, mail subject and billing file, and names its billing file:
 # beyond a company's name it only makes them longer.
 ACCOUNT_NAME_MAX = 64
@@ -62,9 +92,86 @@ def account_name_problem(name: str) -> str | None:
             f"account name {name[:24]!r}... is {len(name)} characters long; an account name holds at most"
             f" {ACCOUNT_NAME_MAX}"
         )
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return f"account name {name!r} holds a control character (a line break, a tab): give a plain name"
+    if (what := garbling(name)) is not None:
+        return f"account name {name!r} holds {what}: give a plain name"
     return None
+
+
+# A line of the mail body is compared with the marker: a marker longer than a line people type as a
+# signature's start never matches one, and a line break in it never matches any.
+END_MARKER_MAX = 64
+
+
+def end_marker_problem(marker: str) -> str | None:
+    """Why `marker`, trimmed as it is stored, cannot end an SMS text, or None ("" is no marker)."""
+    if len(marker) > END_MARKER_MAX:
+        return (
+            f"end marker {_cut(marker)} is {len(marker)} characters long; an end marker holds at most"
+            f" {END_MARKER_MAX} (it is matched against one line of the mail)"
+        )
+    if (what := garbling(marker)) is not None:
+        return (
+            f"end marker {marker!r} holds {what}: it is matched against one line of the mail,"
+            " so give it as one plain line"
+        )
+    return None
+
+
+# The reason is said in the SMTP refusal of every mail of the account (`550 5.7.1 Account <name> is
+# suspended: <reason>`), whose line RFC 5321 4.5.3.1.5 bounds to 512 octets, and in every listing.
+SUSPENSION_REASON_MAX = 200
+SUSPENSION_REASON_DEFAULT = "suspended by admin"
+
+
+def suspension_reason_problem(reason: str) -> str | None:
+    """Why `reason`, trimmed as it is stored, cannot be a suspension's reason, or None. Refused rather
+    than cut: a reason cut short may say something else than the admin meant."""
+    if len(reason) > SUSPENSION_REASON_MAX:
+        return (
+            f"the reason {_cut(reason)} is {len(reason)} characters long; a suspension reason holds at"
+            f" most {SUSPENSION_REASON_MAX} (it is said in the SMTP refusal of every mail of the account)"
+        )
+    if (what := garbling(reason)) is not None:
+        return f"the reason {_cut(reason, 60)} holds {what}: give it as one plain line"
+    return None
+
+
+class Suspension(NamedTuple):
+    """What `suspend` did: suspended the account and held its waiting SMS, or, on an account suspended
+    already, kept or changed the reason."""
+
+    held: int  # messages held now; 0 when it was suspended already
+    since: float | None  # when the earlier suspension began, None when this one suspended it
+    reason: str  # the reason now in force
+    earlier_reason: str | None  # the reason before, when it was suspended already
+
+    def said(self, name: str, when: Callable[[float], str]) -> str:
+        """The CLI's and the panel's answer: "suspended" alone on a second suspension hid that
+        nothing was held and that the reason given was dropped."""
+        if self.since is None:
+            return f"account {name} suspended; {self.held} waiting message(s) held until it is resumed"
+        already = f"account {name} is already suspended since {when(self.since)}"
+        if self.reason == self.earlier_reason:
+            return f"{already}; reason kept: {self.reason}"
+        return f"{already}; reason changed from {self.earlier_reason!r} to {self.reason!r}"
+
+
+def suspend(store: Store, name: str, reason: str | None) -> Suspension:
+    """Suspend the account, or give one suspended already the new `reason` (None: keep its reason).
+
+    Changed in place rather than by resume and suspend: in between the held SMS would go, and the
+    suspension's time (the dispatcher's mark of it) would change. Read and written in one
+    transaction, so that an automatic suspension just before is answered as one."""
+    with store.db.transaction():
+        acc = store.accounts.get_account(name)
+        if acc.suspended_at is None:
+            given = reason or SUSPENSION_REASON_DEFAULT
+            return Suspension(store.policy.suspend_account(acc.id, given), None, given, None)
+        earlier = acc.suspended_reason or ""
+        if reason is not None and reason != earlier:
+            store.policy.suspend_account(acc.id, reason, new_reason=True)
+            return Suspension(0, acc.suspended_at, reason, earlier)
+        return Suspension(0, acc.suspended_at, earlier, earlier)
 
 
 ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.adminrules import account_name_problem, sender_problem
+from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
 from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
@@ -92,6 +92,15 @@ class GatewaySection(_Section):
             raise ValueError(
                 'give a directory (e.g. billing_dir = "/srv/smsgw/billing"), or leave the key out'
             )
+        return v
+
+    @field_validator("end_marker")
+    @classmethod
+    def _end_marker(cls, v: str) -> str:
+        # The CLI's and the panel's rule: "A\nB" passed and never matched a line of any mail.
+        problem = end_marker_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
     @field_validator("validity_hours")

@@ -8,8 +8,19 @@ from __future__ import annotations
 import argparse
 
 from gateway.cli.common import open_store, when
+from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.store.accounts import Account, User
+
+# Line and paragraph separators, which `Printable` lets through: `str.splitlines` (and so a script
+# reading a listing) breaks a line at them.
+_SEPARATORS = {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _line(value: object) -> str:
+    """A stored text (a name, a reason, a marker) as one line: typed before the CLI and the panel
+    refused line breaks, a marker `END\\nstate: active` printed a forged `state: active` line."""
+    return one_line(value).translate(_SEPARATORS)
 
 
 def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -24,10 +35,12 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
             else f"{cfg.replies.window_days:g} days (default)"
         )
         print(
-            f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
-            f" networks {', '.join(a.networks) or '-'},"
-            f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
-            f" reply window {window}, {state}"
+            _line(
+                f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
+                f" networks {', '.join(a.networks) or '-'},"
+                f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
+                f" reply window {window}, {state}"
+            )
         )
     return 0
 
@@ -82,8 +95,8 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "billing-to": ", ".join(billing_to) or "none",
         "users": str(len(users)),
     }
-    return [f"{key}: {value}" for key, value in settings.items()] + [
-        f"user: {u.email}  {user_details(u)}" for u in users
+    return [f"{key}: {_line(value)}" for key, value in settings.items()] + [
+        f"user: {_line(u.email)}  {user_details(u)}" for u in users
     ]
 
 

@@ -14,10 +14,21 @@ import argparse
 import math
 from typing import Any
 
-from gateway.adminrules import limit_value, limits_note, mail_address_problem, sender_problem
+from gateway.adminrules import (
+    END_MARKER_MAX,
+    SUSPENSION_REASON_DEFAULT,
+    SUSPENSION_REASON_MAX,
+    end_marker_problem,
+    limit_value,
+    limits_note,
+    mail_address_problem,
+    sender_problem,
+    suspend,
+    suspension_reason_problem,
+)
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, user_details
 from gateway.cli.acl import add_user_commands
-from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store
+from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
 from gateway.configbase import is_number_sender
 from gateway.configcheck import network
@@ -136,6 +147,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         # As the other options go back to the gateway's setting: the word was stored as the marker,
         # shown as "end-marker: default", and a line reading "default" cut the SMS.
         settings["end_marker"] = None
+    elif args.end_marker is not None and (problem := end_marker_problem(args.end_marker)) is not None:
+        raise CliError(f"--end-marker: {problem}", EXIT_USAGE)
     if args.sender is not None:
         settings["sender"] = args.sender = _sender(args.sender)
     if args.validity_hours is not None:
@@ -184,11 +197,18 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reason(value: str | None) -> str | None:
+    """`--reason`, trimmed as the panel trims it; None (also for "") keeps a suspension's reason."""
+    reason = (value or "").strip()
+    if reason and (problem := suspension_reason_problem(reason)) is not None:
+        raise CliError(f"--reason: {problem}", EXIT_USAGE)
+    return reason or None
+
+
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
-    store = open_store(cfg, must_exist=True)
-    acc = store.accounts.get_account(args.name)
-    held = store.policy.suspend_account(acc.id, args.reason)
-    print(f"account {acc.name} suspended; {held} waiting message(s) held until it is resumed")
+    reason = _reason(args.reason)
+    store = open_store(cfg, must_exist=True)  # after the argument: a usage error touches nothing
+    print(suspend(store, args.name, reason).said(args.name, when))
     return 0
 
 
@@ -299,7 +319,8 @@ def add_admin_commands(sub: Any) -> None:
         "--end-marker",
         action=EndMarker,
         metavar="TEXT",
-        help="a line holding only TEXT ends the SMS text, or 'default' for [gateway] end_marker (END);"
+        help="a line holding only TEXT (one line, at most"
+        f" {END_MARKER_MAX} characters) ends the SMS text, or 'default' for [gateway] end_marker (END);"
         " a marker of dashes works as --end-marker=--- or --end-marker ---, -- too",
     )
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
@@ -342,8 +363,9 @@ def add_admin_commands(sub: Any) -> None:
     asus.add_argument("name", help="the account to suspend")
     asus.add_argument(
         "--reason",
-        default="suspended by admin",
-        help="said to its senders in the refusal and shown in `account list` (default 'suspended by admin')",
+        help="said to its senders in the refusal and shown in `account list`, one line of at most"
+        f" {SUSPENSION_REASON_MAX} characters (default '{SUSPENSION_REASON_DEFAULT}'); on an account"
+        " suspended already it replaces the reason, and without it the reason is kept",
     )
     asus.set_defaults(func=cmd_account_suspend)
     ares = a.add_parser("resume", help="lift a suspension")

@@ -92,13 +92,17 @@ class PolicyRepo(Repository):
         ).fetchone()
         return failed, judged
 
-    def suspend_account(self, account_id: int, reason: str) -> int:
+    def suspend_account(self, account_id: int, reason: str, *, new_reason: bool = False) -> int:
         """Stop the account's sending: new mail is refused at SMTP, and every SMS it still has
         waiting (queued, retrying, held for quiet hours) is put on hold in the same transaction,
         or a suspension for spam would let the rest of the campaign go. Parts the dispatcher has
         claimed but not yet handed to a link are held by it (`hold_claimed`) once it sees the
         suspension; parts already handed to a link are not called back. Returns how many messages
-        were held."""
+        were held.
+
+        An account suspended already keeps its suspension's time and what it held (0 is returned);
+        its reason stays too (an automatic suspension must not overwrite an admin's words) unless
+        `new_reason` says that `reason` replaces it (an admin's `account suspend --reason`)."""
         with self.changing_settings():
             changed = self.conn.execute(
                 "UPDATE accounts SET suspended_at = ?, suspended_reason = ?"
@@ -106,6 +110,11 @@ class PolicyRepo(Repository):
                 (self.clock(), reason, account_id),
             ).fetchone()
             if changed is None:
+                if new_reason:
+                    self.conn.execute(
+                        "UPDATE accounts SET suspended_reason = ? WHERE id = ? AND suspended_at IS NOT NULL",
+                        (reason, account_id),
+                    )
                 return 0
             held = {
                 mid

@@ -16,7 +16,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
-from gateway.adminrules import SQLITE_INT_MAX, limits_note, mail_address_problem, sender_problem
+from gateway.adminrules import (
+    SQLITE_INT_MAX,
+    end_marker_problem,
+    limits_note,
+    mail_address_problem,
+    sender_problem,
+)
 from gateway.config import Config
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
@@ -62,7 +68,10 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
         raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}")
     s["split_mode"] = split
     s["transliterate"] = int(form.get("transliterate") == "on")
-    s["end_marker"] = str(form.get("end_marker", "")).strip() or None
+    marker = str(form.get("end_marker", "")).strip()
+    if (problem := end_marker_problem(marker)) is not None:
+        raise Invalid(problem)  # the CLI's rule: a marker with a line break never matches a line
+    s["end_marker"] = marker or None
     dlr = str(form.get("dlr_mail", ""))
     if dlr not in DLR_MAIL:
         raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")

@@ -7,7 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.adminrules import account_name_problem, sender_problem
+from gateway.adminrules import (
+    SUSPENSION_REASON_DEFAULT,
+    account_name_problem,
+    sender_problem,
+    suspend,
+    suspension_reason_problem,
+)
 from gateway.configbase import ConfigError
 from gateway.configcheck import network
 from gateway.store.accounts import Conflict, NotFound
@@ -74,15 +80,18 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             acc = store.accounts.get_account(name)
             if action == "suspend":
                 confirmed(form, f"suspend account {acc.name}")
-                reason = str(form.get("reason", "")).strip() or "suspended by admin"
-                held = await web.change(
+                reason = str(form.get("reason", "")).strip() or None  # None: the default, or kept
+                if reason and (problem := suspension_reason_problem(reason)) is not None:
+                    raise Invalid(problem)  # the CLI's rule: it is said in every SMTP refusal
+                result = await web.change(
                     who,
                     acc.id,
                     "account.suspend",
-                    reason,
-                    lambda: store.policy.suspend_account(acc.id, reason),
+                    reason or SUSPENSION_REASON_DEFAULT,
+                    lambda: suspend(store, acc.name, reason),
+                    changed=lambda r: r.since is None or r.reason != r.earlier_reason,
                 )
-                done = f"account {acc.name} suspended; {held} waiting message(s) held"
+                done = result.said(acc.name, web.env.filters["when"])  # the page's time format
             else:
                 if acc.suspended_at is None:
                     raise Invalid(f"account {acc.name} is not suspended")
