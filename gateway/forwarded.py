@@ -109,7 +109,7 @@ def sms_reply(
     it in the thread of the email that produced the SMS. `Auto-Submitted: auto-generated` keeps
     the user's own auto-responder from answering it (which would become an SMS).
     """
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     name = "".join(c for c in phone_display if c in "+0123456789 ").strip() or "SMS"
     digits = "".join(c for c in phone if c.isascii() and c.isdigit())
     labels = ("".join(c for c in label if c.isascii() and (c.isalnum() or c == "-")).strip("-")
@@ -181,7 +181,7 @@ def premium_mo(
     header, because a client's auto-responder answering it is a supported way to send the free
     SMS (R-4.5; `answers_per_mo` keeps a loop from spending more).
     """
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
     msg["To"] = h.address(rcpt)
     msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
@@ -313,7 +313,7 @@ def bounce_forward(
         f"To: {', '.join(h.text(n, limit=64) for n in numbers) or '-'}",
         f"Subject: {h.text(subject) or '(none)'}",
     ]
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
         sender=sender,

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from email.errors import HeaderParseError
-from email.headerregistry import Address
+from email.header import Header
+from email.headerregistry import Address, UnstructuredHeader
+from email.policy import EmailPolicy
+from typing import Any
 
 from smsc.encoding import transliterate_text
 
@@ -27,6 +30,59 @@ _BRACKETED = re.compile(r"<([^<>]*)>")
 _AROUND_SEPARATORS = re.compile(r"\s*([@.])\s*")  # obsolete syntax allows white space here (RFC 5322 4.5.4)
 _SPACE = re.compile(r"\s")
 _NO_RECIPIENT = "undisclosed-recipients:;"
+_ENCODED_LINE_MAX = 76  # RFC 2047 2: a header line holding an encoded word; each word at most 75
+_LINE_MAX = 998  # RFC 5322 2.1.1, for a line a word too long to fold leaves longer than 78
+
+
+class _WholeWordsPolicy(EmailPolicy):
+    """`policy.default` with a folder of its own for unstructured headers (Subject, Thread-Topic,
+    In-Reply-To, References), which CPython 3.11's folder writes wrong.
+
+    It drops the space between two encoded words that meet at a fold (RFC 2047 6.2 makes readers
+    ignore white space between adjacent encoded words): 3 % of Polish answer subjects read
+    "pilnąpilną" in the user's mail client. It also doubles a space beside a word too long for a
+    line, moves a whole value off the first line, and writes an id longer than a line (Outlook's,
+    about 80 characters) in In-Reply-To as an encoded word, which no mail client threads by. A
+    longer line limit only moves the fold (a subject of 500 characters, a Thread-Topic of 255 in
+    three-byte characters still fold) and makes encoded words longer than RFC 2047 allows. So a
+    value that is not plain ASCII is encoded whole, spaces included, by `email.header.Header`, cut
+    between characters into words of at most 75 on lines of at most 76; a plain one is folded at
+    its spaces, its first word on the first line.
+    """
+
+    def _folded(self, name: str, value: Any) -> str | None:
+        """The header as written, or None where `policy.default`'s folder is kept."""
+        if self.utf8 or not isinstance(value, UnstructuredHeader):
+            return None
+        text = str(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes kept as surrogates: the default writes them as 8bit
+            return None
+        if text.isascii() and text.isprintable() and "=?" not in text:
+            lines = [f"{name}:"]
+            for i, word in enumerate(text.split(" ")):
+                if i and word and len(lines[-1]) + 1 + len(word) > self.max_line_length:
+                    lines.append("")  # the space before the word begins the continuation line
+                lines[-1] += f" {word}"
+            if all(len(line) <= _LINE_MAX for line in lines):
+                return self.linesep.join(lines) + self.linesep
+        words = Header(text, "utf-8", maxlinelen=_ENCODED_LINE_MAX, header_name=name)
+        return f"{name}: {words.encode(linesep=self.linesep)}{self.linesep}"
+
+    def fold(self, name: str, value: Any) -> str:
+        """`as_string`, and the text/rfc822-headers part of a bounce, fold as `as_bytes` does."""
+        folded = self._folded(name, value)
+        return super().fold(name, value) if folded is None else folded
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        """What `as_bytes` writes: ASCII either way, so a 7-bit part stays 7-bit."""
+        folded = self._folded(name, value)
+        return super().fold_binary(name, value) if folded is None else folded.encode("ascii")
+
+
+# The policy of every mail the gateway builds (`EmailMessage(policy=mailheaders.POLICY)`).
+POLICY = _WholeWordsPolicy()
 
 
 # What a body drops: C0 and C1 controls but TAB and LF (a phone's BEL, VT or ESC showed as =07, =0B,

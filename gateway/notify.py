@@ -151,6 +151,9 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
         f"Reason: {human_reason(reason)}\n\n"
         f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
     )
+    # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
+    # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
+    # out. compat32 encodes a non-ASCII Subject whole (`email.header.Header`), losing no space.
     report = MIMEMultipart("report", report_type="delivery-status")
     stamp(
         report,
@@ -223,7 +226,7 @@ def _original_headers(info: dict[str, Any], final: str) -> str:
     (RFC 3461), which the gateway does not offer. A non-ASCII Subject is written as an encoded word,
     as in the mail itself: the part stays 7-bit.
     """
-    original = EmailMessage()
+    original = EmailMessage(policy=h.POLICY)
     # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
     # envelope sender stands in for it, the address the bounce goes back to anyway.
     original["From"] = h.address(info["mail_from"])
@@ -251,7 +254,7 @@ def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: st
         )
     else:
         subject, text = f"SMS delivered to {number}", f"Your SMS to {number} was delivered ({parts}).\n"
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
         sender=sender,
@@ -278,7 +281,7 @@ def truncation_notice(
 
     Like every notice about one mail, it answers that mail (`in_reply_to`, its Message-ID), so that
     the mail client files it with it rather than as a conversation of its own."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     subject = f"SMS text was shortened: {subject}"
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
@@ -300,7 +303,7 @@ def held_notice(
     in_reply_to: str | None = None,
 ) -> bytes:
     """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     subject = f"SMS held until {until:%H:%M}: {subject}"
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     return plain(
@@ -311,7 +314,7 @@ def held_notice(
 
 
 def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     subject = f"SMS account {account} suspended"
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     return plain(
@@ -336,7 +339,7 @@ def confirmation(
     in_reply_to: str | None,
 ) -> bytes:
     """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
         sender=sender,
@@ -366,7 +369,7 @@ def notice(
 ) -> bytes:
     """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form;
     `in_reply_to` is the Message-ID of the mail it is about, if any."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     return plain(msg, content)
 
@@ -383,7 +386,7 @@ def premium_verification(
     expires_at: datetime,
 ) -> bytes:
     """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     subject = f"Confirm premium SMS service {password}"
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg["Reply-To"] = h.address(confirm_address)
@@ -402,7 +405,7 @@ def premium_answer_cut(
     *, sender: str, rcpt: str, domain: str, phone: str, sent: str, dropped: str, in_reply_to: str | None
 ) -> bytes:
     """R-4.5: the free answer holds one SMS; tell the answering address what the phone got."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(msg, sender=sender, rcpt=rcpt, subject=f"Your answer to {phone} was shortened", domain=domain,
            in_reply_to=in_reply_to)  # fmt: skip
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
@@ -421,7 +424,7 @@ def billing_file(
     The attachment is base64: its tabs and long lines reach the receiver byte for byte, so the
     checksum on its last line still matches.
     """
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     set_text(msg, summary)
     msg.add_attachment(

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import mailheaders as h
 from gateway.adminrules import MESSAGE_STATES, quiet_held
 from gateway.cli.common import (
     EXIT_USAGE,
@@ -140,7 +141,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(
             "--subject: one line of printable text (no line breaks or control characters)", EXIT_USAGE
         )
-    msg = EmailMessage()
+    msg = EmailMessage(policy=h.POLICY)  # a Polish subject keeps its spaces (`mailheaders.POLICY`)
     msg["From"], msg["To"] = sender, rcpt
     if args.subject:
         msg["Subject"] = args.subject
