@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import structlog
 
-from gateway import conversations, notify, premium
+from gateway import bounce, conversations, notify, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import normalise, stored_phone
@@ -62,7 +62,7 @@ class Notifier:
                 )
                 self.store.outbox.enqueue_mail(f.state, mail.from_address, rcpt, content, f.message_id)
             else:
-                content = notify.dsn(
+                content = bounce.dsn(
                     info,
                     sender=mail.from_address,
                     rcpt=rcpt,

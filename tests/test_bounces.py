@@ -41,7 +41,7 @@ def bounce(message_id: str = "<bounce-1@mx.acme.example>", subject: str = "Undel
 
 
 def report_part(content_type: str, *blocks: dict[str, str]) -> Message:
-    """A report's machine-readable part: blocks of fields, as `gateway.notify.dsn` writes them."""
+    """A report's machine-readable part: blocks of fields, as `gateway.bounce.dsn` writes them."""
     part = Message()
     part.set_type(content_type)
     fields = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import forwarded, notify
+from gateway import bounce, forwarded, notify
 from gateway import mailheaders as h
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
@@ -84,7 +84,7 @@ def _dsn(subject: str) -> bytes:
         header_message_id="<m1@acme.example>",
         subject=subject,
     )
-    return notify.dsn(info, **_STAMP, reporting_mta="sms.example.com")
+    return bounce.dsn(info, **_STAMP, reporting_mta="sms.example.com")
 
 
 # Each builder with the headers a mail client must read back: {header: value as given}.

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import forwarded, mailheaders, notify
+from gateway import bounce, forwarded, mailheaders, notify
 
 DOMAIN = "sms.example.com"
 
@@ -89,7 +89,7 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
         "info",
         lambda f: notify.notice(**_STAMP, rcpt=f.rcpt, subject="Your SMS limits and use", content=f.text),
     ),
-    ("dsn", lambda f: notify.dsn(_info(f, "failed"), **_STAMP, rcpt=f.rcpt, reporting_mta=f.subject)),
+    ("dsn", lambda f: bounce.dsn(_info(f, "failed"), **_STAMP, rcpt=f.rcpt, reporting_mta=f.subject)),
     ("delivered", lambda f: notify.delivered_notice(_info(f, "delivered"), **_STAMP, rcpt=f.rcpt)),
     (
         "sms_reply",
@@ -283,7 +283,7 @@ def _dsn(reason: str) -> bytes:
         header_message_id=None,
         subject="Hi",
     )
-    return notify.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
+    return bounce.dsn(info, **_STAMP, rcpt="anna@acme.example", reporting_mta="gw.example")
 
 
 def test_a_dsn_diagnostic_code_stays_a_plain_field_with_a_non_ascii_reason() -> None:

@@ -1,0 +1,194 @@
+"""The bounce of a failed SMS: a real delivery status notification (RFC 3464, `multipart/report;
+report-type=delivery-status`) that Outlook and other clients show as a bounce and thread with the
+mail, its reason in words a person reads beside the operator's code, and fields a bounce processor
+reads: the recipient as the client gave it, an RFC 3463 status, the SMSC's own words. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime
+from typing import Any
+
+from gateway import mailheaders as h
+from gateway.notify import stamp
+
+# The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
+_ORIGINAL_SUBJECT_MAX = 500
+
+_STATE_TEXT = {
+    "failed": "could not be delivered",
+    "expired": "expired before it could be delivered",
+    "cancelled": "was cancelled",
+}
+
+
+# A receipt's stat word and its err code, as a person reads them; the code stays beside the text.
+_STAT_WORDS = {
+    "UNDELIV": "not delivered",
+    "EXPIRED": "not delivered in time",
+    "REJECTD": "refused by the operator",
+    "DELETED": "deleted by the operator",
+    "UNKNOWN": "lost track of by the operator",
+}
+_ERR_CODES = {"001": "the phone was unreachable until the message expired"}
+_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
+# An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
+# read it; the name and code stay beside the words for whoever asks the operator.
+_SMPP_WORDS = {
+    "ESME_RINVDSTADR": "the operator refused the number as invalid",
+    "ESME_RINVDSTTON": "the operator refused the number's format",
+    "ESME_RINVDSTNPI": "the operator refused the number's format",
+    "ESME_RINVSRCADR": "the operator refused the sender number or name",
+    "ESME_RINVSRCTON": "the operator refused the sender's format",
+    "ESME_RINVSRCNPI": "the operator refused the sender's format",
+    "ESME_RINVMSGLEN": "the operator refused the length of the text",
+    "ESME_RINVEXPIRY": "the operator refused the validity period",
+    "ESME_RSUBMITFAIL": "the operator could not take the message",
+    "ESME_RX_P_APPN": "the operator refused the message",
+    "ESME_RX_R_APPN": "the operator refused the message",
+    "ESME_RMSGQFUL": "the operator's queue was full",
+    "ESME_RSYSERR": "the operator's system failed",
+}
+_SMPP_REFUSAL = re.compile(
+    r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
+)
+# A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report
+# (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`, smsc/cimd2/messages.py): its code.
+_CIMD2_CODE = re.compile(r"^(?:part \d+ of \d+: )?CIMD2 (?:061:\d+ .*?)?(?P<param>900|062):(?P<code>\d+)\b")
+# RFC 3463 status of a bounce, by the SMSC's code in the stored reason (as `_smsc_code` names it).
+# X.1.1 "bad destination mailbox address": the operator refused the number itself, or its network
+# knows no such subscriber; a bounce processor then stops mailing that address, rightly. Every
+# other failure is 5.0.0, an expiry 5.4.7 (`_status`).
+_STATUS_BY_CODE = {
+    "ESME_RINVDSTADR": "5.1.1",  # SMPP 0x0B: invalid destination address
+    "ESME_RINVDSTTON": "5.1.1",  # 0x50: its type of number
+    "ESME_RINVDSTNPI": "5.1.1",  # 0x51: its numbering plan
+    "CIMD2 900:300": "5.1.1",  # incorrect destination address (protocols.md 1.7)
+    "CIMD2 062:1": "5.1.1",  # unknown subscriber, in a status report (protocols.md 1.9)
+}
+
+
+def human_reason(reason: str) -> str:
+    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (operator code 001)";
+    `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)"."""
+    out = []
+    for piece in reason.split("; "):
+        refusal = _SMPP_REFUSAL.match(piece)
+        if refusal is not None and refusal["name"] in _SMPP_WORDS:
+            words, name = _SMPP_WORDS[refusal["name"]], refusal["name"]
+            out.append(f"{refusal['prefix'] or ''}{words} ({name}, {refusal['code']}){refusal['rest']}")
+            continue
+        m = _RECEIPT.match(piece)
+        if m is None or m["stat"] not in _STAT_WORDS:
+            out.append(piece)
+            continue
+        text = _STAT_WORDS[m["stat"]]
+        if m["err"]:
+            known = _ERR_CODES.get(m["err"]) if m["stat"] in ("UNDELIV", "EXPIRED") else None
+            text += f": {known} (operator code {m['err']})" if known else f" (operator code {m['err']})"
+        out.append(f"{m['prefix'] or ''}{text}{m['rest']}")
+    return "; ".join(out)
+
+
+def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str) -> bytes:
+    """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3)."""
+    number = h.text(info["recipient"], limit=64)
+    what = _STATE_TEXT.get(info["state"], "could not be delivered")
+    reason = h.text(info.get("reason") or "no reason given by the SMSC", limit=900)
+    human = (
+        f"Your SMS to {number} {what}.\n\n"
+        f"Reason: {human_reason(reason)}\n\n"
+        f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
+    )
+    # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
+    # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
+    # out. compat32 encodes a non-ASCII Subject whole (`email.header.Header`), losing no space.
+    report = MIMEMultipart("report", report_type="delivery-status")
+    stamp(
+        report,
+        sender=sender,
+        rcpt=rcpt,
+        subject=f"Undelivered SMS to {number}",
+        domain=domain,
+        in_reply_to=info.get("header_message_id"),
+    )
+    report.attach(MIMEText(human, "plain", "utf-8"))
+    per_message = Message()
+    per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
+    per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
+    per_recipient = Message()
+    final = _final_recipient(info, number, domain)
+    per_recipient["Final-Recipient"] = f"rfc822; {final}"
+    per_recipient["Action"] = "failed"
+    per_recipient["Status"] = _status(info["state"], info.get("reason") or "")
+    # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
+    # stays plain: a non-ASCII character would make the email package encode the whole field as
+    # an encoded-word, diagnostic type included.
+    per_recipient["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(reason, limit=900)}"
+    delivery = Message()
+    delivery.set_type("message/delivery-status")
+    delivery.set_payload([per_message, per_recipient])
+    report.attach(delivery)
+    headers = Message()
+    headers.set_type("text/rfc822-headers")
+    headers.set_payload(_original_headers(info, final))
+    report.attach(headers)
+    return report.as_bytes()
+
+
+def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
+    """RFC 3464 2.3.2: the recipient as this MTA accepted it, the RCPT address as the client gave it
+    (`601120000@…`), which is what a bounce processor matches its own mail by. Rows stored before it
+    was kept, an SMS no RCPT asked for, and an address no header may carry as it is (SMTPUTF8, a
+    quoted local part) name the number at the first gateway domain instead, as bounces always did."""
+    given = h.address(info.get("rcpt"))
+    return given if "@" in given else h.address(f"{number}@{domain}")
+
+
+def _status(state: str, reason: str) -> str:
+    """The RFC 3463 status: 5.4.7 for an expiry, else the first SMSC code `_STATUS_BY_CODE` knows
+    among the parts' reasons, else 5.0.0 (the cause is the SMSC's, which it names in its own terms)."""
+    if state == "expired":
+        return "5.4.7"
+    for piece in reason.split("; "):
+        status = _STATUS_BY_CODE.get(_smsc_code(piece) or "")
+        if status is not None:
+            return status
+    return "5.0.0"
+
+
+def _smsc_code(piece: str) -> str | None:
+    """The code in one part's reason as `_STATUS_BY_CODE` names it: `ESME_RINVDSTADR`, `CIMD2 900:300`."""
+    if (refusal := _SMPP_REFUSAL.match(piece)) is not None:
+        return refusal["name"]
+    if (cimd2 := _CIMD2_CODE.match(piece)) is not None:
+        return f"CIMD2 {cimd2['param']}:{cimd2['code']}"
+    return None
+
+
+def _original_headers(info: dict[str, Any], final: str) -> str:
+    """The text/rfc822-headers part: what is kept of the mail that bounced (RFC 3462).
+
+    Only its envelope sender, Subject and Message-ID are stored, so only those are given, and the
+    address it was sent to as the client gave it at RCPT (`final`); the Subject is what a person
+    recognises their mail by. No Original-Recipient: that is the ORCPT of an SMTP DSN request
+    (RFC 3461), which the gateway does not offer. A non-ASCII Subject is written as an encoded word,
+    as in the mail itself: the part stays 7-bit.
+    """
+    original = EmailMessage(policy=h.POLICY)
+    # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
+    # envelope sender stands in for it, the address the bounce goes back to anyway.
+    original["From"] = h.address(info["mail_from"])
+    original["To"] = final
+    subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)
+    if subject:
+        original["Subject"] = subject
+    msgid = h.msgid(info.get("header_message_id"))
+    if msgid:
+        original["Message-ID"] = msgid
+    return "".join(original.policy.fold(name, value) for name, value in original.items())
