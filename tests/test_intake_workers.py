@@ -528,6 +528,10 @@ async def test_a_daemon_that_does_not_answer_gets_the_client_a_451_not_an_idle_4
         msg = mail(f"601123456@{DOMAIN}", "While the daemon stood still")
         msg["Message-ID"] = "<frozen-1@acme.example>"
         try:
+            # Stopped when idle, its start's writes and checkpoint done: stopped in the middle of a
+            # checkpoint, it would hold the WAL index, and the worker's reads would wait on it.
+            await until(lambda: log_events(tmp_path, "daemon.ready"), "the start banner")
+            await asyncio.sleep(1)
             proc.send_signal(signal.SIGSTOP)
             try:
                 frozen = await asyncio.to_thread(send_blocking, smtp_port, msg, [f"601123456@{DOMAIN}"])
