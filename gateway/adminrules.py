@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
+
+import structlog
 
 from gateway.configbase import is_number_sender
 from gateway.mailheaders import is_plain_address
@@ -21,6 +24,8 @@ from smsc.encoding import GSM_BASIC_TABLE
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
@@ -246,3 +251,18 @@ def quiet_held(held_until: float | None, zone: tzinfo) -> str:
     if held_until is None:
         return ""
     return f"held for quiet hours until {datetime.fromtimestamp(held_until, zone):%H:%M}"
+
+
+def seed_accounts(store: Store, cfg: Config) -> None:
+    """Create the accounts the config declares, with their users, if missing: once made, the admin's."""
+    from gateway.store.accounts import Conflict  # the store imports these rules
+
+    for seed in cfg.account:
+        try:
+            store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
+            log.info("account.seeded", account=seed.name)
+        except Conflict:
+            continue  # the admin's now: a user they removed must not come back at the next start
+        for email in seed.users:
+            with suppress(Conflict):
+                store.accounts.add_user(email, seed.name)

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from gateway import statelock
+from gateway.adminrules import seed_accounts
 from gateway.banner import announce_ready
 from gateway.codestamp import CodeChanged
 from gateway.config import Config
@@ -42,7 +43,6 @@ from gateway.linkstatus import LinkView
 from gateway.mailer import Mailer, OutboxWorker, build_mailer
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
-from gateway.store.accounts import Conflict
 from gateway.store.db import Store
 from gateway.supervisor import Supervisor, extend_start_for, sd_notify
 from gateway.tlscert import with_certificate
@@ -90,19 +90,6 @@ def build_link(cfg: Config, index: int) -> SmscLink:
     from smsc.cimd2.link import Cimd2Link
 
     return Cimd2Link(settings, password=password)
-
-
-def seed_accounts(store: Store, cfg: Config) -> None:
-    """Create the accounts the config declares, with their users, if missing: once made, the admin's."""
-    for seed in cfg.account:
-        try:
-            store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
-            log.info("account.seeded", account=seed.name)
-        except Conflict:
-            continue  # the admin's now: a user they removed must not come back at the next start
-        for email in seed.users:
-            with suppress(Conflict):
-                store.accounts.add_user(email, seed.name)
 
 
 @dataclass

@@ -93,8 +93,8 @@ def test_send_asks_who_sends_when_there_are_several_users(tmp_path: Path) -> Non
     config = tmp_path / "config.toml"
     extra = '\n[[account]]\nname = "beta"\nusers = ["bob@beta.example"]\n'
     config.write_text(config_text(tmp_path, smsc_port=free_port(), extra=extra))
+    from gateway.adminrules import seed_accounts
     from gateway.config import load_config
-    from gateway.daemon import seed_accounts
     from gateway.store.db import Store
 
     store = Store.open(tmp_path / "state" / "smsgw.db")

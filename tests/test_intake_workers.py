@@ -27,8 +27,8 @@ import pytest
 import structlog
 
 from gateway import intake_workers
+from gateway.adminrules import seed_accounts
 from gateway.config import parse_config
-from gateway.daemon import seed_accounts
 from gateway.intake_child import open_store
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.smtp import replies
