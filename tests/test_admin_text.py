@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import html
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.test_cli_errors import run, write_config
 from tests.test_config_checks import config_file, smsgw
 from tests.test_web_browser import chromium
 from tests.web_helpers import OPERATOR, PASSWORD, as_user, csrf_of, panel_store, web_context
+from tests.web_helpers import web as web  # the fixture
 
 LONG_REASON = "Zaległa płatność " * 200  # the reviewer's: 3,400 characters
 RTL_NAME = "RTL\u202eevil"
@@ -44,16 +44,6 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(db: Path) -> Path:
     return db.parent.parent / "config.toml"
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
-    """The panel on the seeded store of acme and rival, acme with one queued message."""
-    store = panel_store(tmp_path)
-    web = web_context(tmp_path, store)
-    yield web
-    web.counts.close()
-    store.close()
 
 
 def suspension(db: Path, name: str = "acme") -> tuple[Any, Any]:

@@ -39,6 +39,7 @@ from tests.web_helpers import (
     panel_store,
     web_context,
 )
+from tests.web_helpers import web as web  # the fixture
 
 LIMITS = ConnectionLimits(total=8, per_address=3, request_seconds=1.5)
 HALF_A_POST = (
@@ -225,15 +226,6 @@ def test_a_tls_handshake_that_never_comes_is_counted_and_timed(
 
 
 # ---- what a page costs: the account's opt-outs and searches -------------------------------------
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
-    store = panel_store(tmp_path)
-    web = web_context(tmp_path, store)
-    yield web
-    web.counts.close()
-    store.close()
 
 
 @contextmanager

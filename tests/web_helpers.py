@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from acl.lockout import AuthGuard
 from acl.passwords import hash_password
@@ -169,3 +170,13 @@ def panel_store(tmp_path: Path) -> Store:
     store.month = bill_this_month(store, tmp_path)  # type: ignore[attr-defined]
     store.db.serve()
     return store
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
+    """The panel on the seeded store of acme and rival (`panel_store`), for route tests."""
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store)
+    yield web
+    web.counts.close()
+    store.close()
