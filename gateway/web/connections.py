@@ -207,11 +207,15 @@ class PanelConnection(H11Protocol):
         byte from the client (since it connected, or its last one) and none of ours sent to it (its
         last answer long out, or one it reads nothing of: its window stays shut). The kernel's
         clock, not a look of ours: an answer it holds may be read slowly long after the panel wrote
-        it (that is a download going on). Never while the panel works on a request, nor without
-        TCP_INFO (not Linux)."""
-        if self.phase() == HANDLING:
+        it (that is a download going on). Not while the panel works on a request (a slow export
+        sends nothing for seconds), unless the kernel still holds answers the client has not taken:
+        a client that pipelines and reads nothing has the panel answer its next request each time
+        the kernel's send buffer grows, and that work only adds to a pile nobody reads. Never
+        without TCP_INFO (not Linux)."""
+        sock = self._socket()
+        if self.phase() == HANDLING and not tcpinfo.unsent_bytes(sock):
             return False
-        quiet = tcpinfo.quiet_ms(self._socket())
+        quiet = tcpinfo.quiet_ms(sock)
         return quiet is not None and quiet >= seconds * 1000
 
     def in_use(self, seconds: float) -> bool:
