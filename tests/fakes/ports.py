@@ -24,19 +24,31 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-_END = min(_LAST, _ephemeral_start())
+def _share(first: int, end: int) -> tuple[int, int]:
+    """This process's part of the range: under pytest-xdist each worker has its own (between one
+    worker's `free_port()` and its bind, another's could otherwise take the same port)."""
+    try:
+        worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+        count = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    except (KeyError, ValueError):
+        return first, end
+    size = (end - first) // max(count, 1)
+    return first + worker * size, first + (worker + 1) * size
+
+
+_START, _END = _share(_FIRST, min(_LAST, _ephemeral_start()))
 # Two test sessions on one machine (a developer's and CI's) start at different places.
-_next = itertools.count(_FIRST + (os.getpid() * 97) % (_END - _FIRST))
+_next = itertools.count(_START + (os.getpid() * 97) % (_END - _START))
 
 
 def free_port() -> int:
     """A port nobody listens on now, below the ephemeral range; each call gives a different one."""
-    for _ in range(_END - _FIRST):
-        port = _FIRST + (next(_next) - _FIRST) % (_END - _FIRST)
+    for _ in range(_END - _START):
+        port = _START + (next(_next) - _START) % (_END - _START)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port between {_FIRST} and {_END}")
+    raise RuntimeError(f"no free port between {_START} and {_END}")
