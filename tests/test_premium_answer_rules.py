@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import main
+from gateway.config import parse_config
+from gateway.conversations.numbers import display
 from gateway.smtp import replies
 from smsc.simulator.control import send_command
 from tests.conftest import Running, Sink, free_port, running_gateway, smtp_sink
@@ -41,14 +43,14 @@ class Premium:
     async def cli(self, *args: str) -> None:
         assert await asyncio.to_thread(main, ["-c", str(self.config), *args]) == 0
 
-    async def vote(self, text: str = "KP123 vote A") -> EmailMessage:
+    async def vote(self, text: str = "KP123 vote A", phone: str = PHONE) -> EmailMessage:
         """A phone's premium SMS through the simulator; returns the mail the client gets."""
         seen = len(self.sink.messages)
-        mo = {"op": "mo", "source": PHONE, "destination": "7355", "text": text}
+        mo = {"op": "mo", "source": phone, "destination": "7355", "text": text}
         assert (await send_command("127.0.0.1", self.gw.daemon.simulator.control_port, mo))["ok"]
         await self.sink.wait(seen + 1)
         vote = parsed(self.sink.messages[seen][2])
-        assert vote["Subject"] == "KP123 · 7355 · +48 601 123 456"
+        assert vote["Subject"] == f"KP123 · 7355 · {display(phone)}"
         return vote
 
     def sent(self) -> list[dict[str, object]]:
@@ -61,9 +63,14 @@ class Premium:
 
 
 @asynccontextmanager
-async def premium(tmp_path: Path) -> AsyncIterator[Premium]:
+async def premium(tmp_path: Path, prefixes: str = "") -> AsyncIterator[Premium]:
+    """`prefixes`: the link's, as config.toml writes them (none: it is the default route)."""
     relay = free_port()
     path, cfg = premium_config(tmp_path, "smpp", relay)
+    if prefixes:
+        text = path.read_text().replace('type = "smpp"\n', f'type = "smpp"\nprefixes = {prefixes}\n', 1)
+        path.write_text(text)
+        cfg = parse_config(text, source="test", base_dir=tmp_path)
     skew = [0.0]
     async with smtp_sink(relay) as sink, running_gateway(cfg, lambda: time.time() + skew[0]) as gw:  # type: ignore[arg-type]
         world = Premium(gw, sink, path, skew)
@@ -157,3 +164,27 @@ async def test_a_suspended_accounts_answer_is_refused_and_uses_up_nothing(tmp_pa
         assert (await smtp(w.gw.port, *reply_to(vote, "Wygrana!"))).error is None
         await w.gw.until(lambda: len(w.sent()) == 1)
         assert w.sent()[0]["text"] == "Wygrana!"
+
+
+async def test_an_answer_to_a_phone_no_link_serves_is_refused_at_once_and_uses_up_nothing(
+    tmp_path: Path,
+) -> None:
+    # The link serves Polish numbers only and there is no default route; a German phone voted
+    # (its SMS came in on that link all the same). The answer was queued and waited unsent until
+    # it expired, and the client was never told.
+    german = "+4915112345678"
+    async with premium(tmp_path, prefixes='["+48"]') as w:
+        vote = await w.vote(phone=german)
+        refused = await smtp(w.gw.port, *reply_to(vote, "Danke!"))
+        assert isinstance(refused.error, smtplib.SMTPDataError)
+        assert (refused.error.smtp_code, refused.error.smtp_error.decode()) == (
+            550,
+            replies.PREMIUM_NO_ROUTE.format("+49 1511 2345678")[4:],
+        )
+        assert w.answers() == [("refused", "no SMSC link serves the phone")]
+        assert w.gw.states() == [] and w.sent() == []
+        # A Polish phone's vote on the same service is answered as ever.
+        polish = await w.vote("KP123 vote B")
+        assert (await smtp(w.gw.port, *reply_to(polish, "Dzieki!"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        assert w.sent()[0]["text"] == "Dzieki!"

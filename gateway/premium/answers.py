@@ -26,6 +26,7 @@ from gateway.premium import handlers
 from gateway.premium.passwords import Target
 from gateway.smtp import replies
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
+from gateway.smtp.recipients import router_for
 from gateway.store.db import Store, StoreBusy, StoreReplaced
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
@@ -240,6 +241,11 @@ def answer(
         return refuse(mail.reply, mail.reply)
     if store.policy.is_opted_out(pmo.phone):  # a STOP since the vote ends every SMS to it
         return refuse(replies.OPTED_OUT.format(display(pmo.phone)), "the phone opted out")
+    if not router_for(cfg).serves(pmo.phone):
+        # A phone outside every link's prefixes (a foreign one, with no default route): queued, the
+        # free answer would wait unsent until it expired, and the client would never know. As the
+        # relay refuses such a number at RCPT.
+        return refuse(replies.PREMIUM_NO_ROUTE.format(display(pmo.phone)), "no SMSC link serves the phone")
     try:
         # One SMS, never more: the answer is free. Transliterated as the account's staff SMS are, so
         # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.

@@ -70,6 +70,7 @@ PREMIUM_ANSWERED = "550 5.7.1 This premium SMS was answered {} time(s) already; 
 PREMIUM_TOO_OLD = "550 5.7.1 This premium SMS is older than {:g} days and can no longer be answered"
 PREMIUM_SERVICE_GONE = "550 5.7.1 Premium service {} was removed; its SMS can no longer be answered"
 PREMIUM_NOT_FORWARDED = "550 5.7.1 This premium SMS has not been mailed to its client yet"
+PREMIUM_NO_ROUTE = "550 5.1.2 No SMSC link serves {}: this premium SMS cannot be answered by SMS"
 PREMIUM_CONFIRMED = "250 2.0.0 OK: address confirmed for premium service {}, {} kept SMS mailed"
 PREMIUM_ALREADY_CONFIRMED = "250 2.0.0 OK: address already confirmed for premium service {}"
 PREMIUM_CONFIRM_EXPIRED = "550 5.7.1 This confirmation has expired; ask the operator to send a new one"
