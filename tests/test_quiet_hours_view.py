@@ -167,3 +167,35 @@ async def test_a_window_changed_in_the_panel_moves_the_release_to_its_new_end(tm
     assert f'<span id="held">held for quiet hours until {later}</span>' in page
     assert f"held for quiet hours until {later}" in line, line
     assert "+48601123458" not in dashboard  # beta's, not this admin's
+
+
+async def test_turning_the_accounts_bulk_off_sends_at_once_what_it_alone_held(tmp_path: Path) -> None:
+    # `account set --bulk off` left every SMS it had held waiting for the window's end (2 h here).
+    # A mail that asked to wait itself (Precedence: bulk) still waits.
+    start, end = window(2)
+    async with HappySMSC() as smsc:
+        path, cfg = written_config(tmp_path, smsc.port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start=start, quiet_end=end, bulk=True)
+            )
+            assert (await gw.send(mail(to("601123456"), "Newsletter", Precedence="bulk"))).error is None
+            assert (await gw.send(mail(to("601123457"), "Reminder"))).error is None
+            # Held before the upgrade that records why (migration 26): not known, so it keeps its time.
+            assert (await gw.send(mail(to("601123458"), "Older"))).error is None
+            older = message_of(gw, "+48601123458")[0]
+            await gw.store.write(
+                lambda: gw.store.db.conn.execute("UPDATE messages SET bulk = NULL WHERE id = ?", (older,))
+            )
+            _mid, newsletter_until, _pe, _me = message_of(gw, "+48601123456")
+            _mid, reminder_until, part_expiry, _me = message_of(gw, "+48601123457")
+            assert newsletter_until == reminder_until > datetime.now(WARSAW).timestamp() + 3600
+            done = await asyncio.to_thread(smsgw, path, "account", "set", "acme", "--bulk", "off")
+            assert done.returncode == 0, done.stderr
+            await smsc.wait_until(lambda: any(s.text == "Reminder" for s in smsc.received), timeout=10)
+            await gw.until(lambda: sorted(gw.states()) == ["delivered", "queued", "queued"])
+            _mid, due, new_part_expiry, _me = message_of(gw, "+48601123457")
+            assert message_of(gw, "+48601123456")[1] == newsletter_until  # still held
+            assert message_of(gw, "+48601123458")[1] == newsletter_until
+    assert [s.text for s in smsc.received] == ["Reminder"]
+    assert round(part_expiry - new_part_expiry) == round(reminder_until - due)  # validity from the release

@@ -283,7 +283,12 @@ def undo_migration_24(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_25(conn: sqlite3.Connection) -> None:
+    undo_migration_26(conn)
     conn.execute("ALTER TABLE conversations DROP COLUMN refs")
+
+
+def undo_migration_26(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE messages DROP COLUMN bulk")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

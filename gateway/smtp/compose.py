@@ -162,6 +162,7 @@ def compose(
             concatenated=p.concatenated,
             not_before=held_until.timestamp() if held_until else None,
             rcpt=recipients.as_given((addresses or {}).get(number)),
+            bulk=mail.bulk,
         )
         for number in numbers
     ]

@@ -68,7 +68,7 @@ class AcceptingRepo(Repository):
             rows.append(
                 (
                     *(email_id, a.account_id, m.recipient, m.source, m.text, m.coding, len(m.parts), ref),
-                    *(m.state, now, expires, a.dedup_key, m.rcpt),
+                    *(m.state, now, expires, a.dedup_key, m.rcpt, int(m.bulk)),
                 )
             )
             part_state = "queued" if m.state == "queued" else m.state
@@ -103,9 +103,9 @@ class AcceptingRepo(Repository):
         statement of its own: each statement per mail costs the event loop that accepts every mail."""
         sql = (
             "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-            " concat_ref, state, created_at, expires_at, dedup_key, rcpt) VALUES "
+            " concat_ref, state, created_at, expires_at, dedup_key, rcpt, bulk) VALUES "
         )
-        one = "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         recipients = [row[2] for row in rows]
         if len(rows) > 1 and len(set(recipients)) == len(rows):
             # RETURNING gives no promise about order: the recipient tells which id is whose.

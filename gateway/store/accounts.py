@@ -173,9 +173,14 @@ class AccountsRepo(Repository):
                 )
                 if window != (acc.quiet_start, acc.quiet_end):
                     self._release_held(acc.id, *window)
+                if acc.bulk and not settings.get("bulk", True):
+                    # Held only because the account's mail was all bulk: no longer, so they go now.
+                    self._release_held(acc.id, None, None, own_mail_bulk=False)
         return self.get_account(name)
 
-    def _release_held(self, account_id: int, start: str | None, end: str | None) -> int:
+    def _release_held(
+        self, account_id: int, start: str | None, end: str | None, *, own_mail_bulk: bool | None = None
+    ) -> int:
         """Give the account's SMS held for quiet hours the release time of its new window.
 
         Acceptance stamps the end of the window on the parts (the dispatcher claims by due time),
@@ -183,7 +188,8 @@ class AccountsRepo(Repository):
         `queue retry` of each sent them. Each goes when a bulk SMS written now would: at once
         when now is outside the new window, else at its end; its validity, counted from its
         release, moves with it. Only the parts change: the dispatcher looks for due parts at
-        least once a second. Returns how many parts moved.
+        least once a second. Returns how many parts moved. `own_mail_bulk=False`: only those whose
+        mail did not itself ask to wait (held by the account's `bulk` setting alone).
         """
         now = self.clock()
         release = release_time(datetime.fromtimestamp(now, self.zone), start, end)
@@ -194,6 +200,7 @@ class AccountsRepo(Repository):
         held = (
             "FROM parts p JOIN messages m ON m.id = p.message_id"
             f" WHERE m.account_id = :account AND {_HELD_FOR_QUIET} AND p.next_attempt_at != :until"
+            + ("" if own_mail_bulk is None else f" AND m.bulk = {int(own_mail_bulk)}")
         )
         binds = {"account": account_id, "note": SUSPENDED_HOLD, "now": now, "until": until}
         # Messages first, while their parts still carry the old due time the validity counts from.

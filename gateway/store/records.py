@@ -32,6 +32,9 @@ class NewMessage:
     # The address the client named this number by at RCPT (`601120000@…`, as given): its bounce's
     # Final-Recipient (RFC 3464 2.3.2). None where no RCPT asked for the SMS (a premium answer).
     rcpt: str | None = None
+    # The mail itself asked to wait for quiet hours (Precedence: bulk, a mailing list's headers), not
+    # only its account's `bulk` setting: turning that setting off releases the others at once.
+    bulk: bool = False
 
 
 @dataclass(slots=True)

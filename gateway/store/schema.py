@@ -438,6 +438,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE conversations ADD COLUMN refs TEXT;
     """,
+    # 26: whether the mail itself asked to wait for quiet hours (its Precedence or a mailing list's
+    # headers) rather than only its account's `bulk` setting: `account set --bulk off` releases the
+    # SMS held by the setting alone, which otherwise waited for the window's end. NULL for rows
+    # stored before: which it was is not known, and they keep their time
+    """
+    ALTER TABLE messages ADD COLUMN bulk INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
