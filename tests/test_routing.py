@@ -111,6 +111,7 @@ async def test_shipped_config_switched_to_cimd2_reaches_the_simulator(tmp_path: 
     text = text.replace("control_port = 2776", f"control_port = {control}")
     text = text.replace('listen = "127.0.0.1:2525"', f'listen = "127.0.0.1:{smtp}"')
     text = text.replace('submission_listen = "127.0.0.1:2587"', 'submission_listen = "127.0.0.1:0"')
+    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{free_port()}"')
     text = text.replace('state_dir = "var"', f'state_dir = "{tmp_path / "state"}"')
     text = text.replace('log = "var/simulator.jsonl"', f'log = "{tmp_path / "sim.jsonl"}"')
     cfg = parse_config(text, base_dir=tmp_path)

@@ -19,8 +19,10 @@ from tests.test_process import ROOT, smsgw, start_daemon
 def shipped_config(tmp_path: Path, smtp: int) -> Path:
     """The shipped config.toml with free ports and its state under tmp_path; nothing else changed."""
     text = (ROOT / "config.toml").read_text()
-    smpp, cimd2, control = free_port(), free_port(), free_port()
+    smpp, cimd2, control, web = free_port(), free_port(), free_port(), free_port()
     for old, new in (
+        # The panel's port too: two tests on the shipped config at once (pytest-xdist) both took 8080.
+        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{web}"'),
         ("smpp_port = 2775", f"smpp_port = {smpp}"),
         ("port = 2775", f"port = {smpp}"),
         ("cimd2_port = 9971", f"cimd2_port = {cimd2}"),
