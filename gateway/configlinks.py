@@ -8,6 +8,7 @@ credential.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +103,23 @@ class SmscSection(_Section):
             return path.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
+
+
+def receipt_siblings(links: Sequence[SmscSection]) -> dict[str, tuple[str, ...]]:
+    """For each link, the other links bound to the same SMSC account (type, host, port, login): more
+    binds are how one gets more throughput from an operator, and its SMSC sends a receipt on any
+    bind of the account, not only the one the SMS went by (Kannel groups them by `smsc-admin-id`).
+    Matched only on the link it arrived on, such a receipt was kept unmatched, and a failed SMS
+    was never reported to its sender. The SMSC's ids are its own, unique across its binds."""
+    groups: dict[tuple[str, str, int, str], list[str]] = {}
+    for link in links:
+        groups.setdefault((link.type, link.host.lower(), link.port, link.system_id), []).append(link.name)
+    return {
+        name: tuple(other for other in names if other != name)
+        for names in groups.values()
+        if len(names) > 1
+        for name in names
+    }
 
 
 class SimulatorSection(_Section):

@@ -34,6 +34,7 @@ from gateway.adminrules import seed_accounts
 from gateway.banner import announce_ready
 from gateway.codestamp import CodeChanged
 from gateway.config import Config
+from gateway.configlinks import receipt_siblings
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import STATE_DIR_MODE, private_dir
@@ -144,6 +145,7 @@ class Daemon:
             # A link renamed: the reports of what it sent come by another name now.
             log.warning("dlr.links_gone", waiting=gone, note="their reports are matched on any link now")
             self.store.queue.gone_links = tuple(gone)
+        self.store.queue.siblings = receipt_siblings(cfg.smsc)
         seed_accounts(self.store, cfg)
         if cfg.web.enabled:
             from gateway.web.server import first_operator

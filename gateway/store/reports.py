@@ -7,6 +7,9 @@ the transaction that stores it (`gateway/store/settling.py`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import structlog
 
 from gateway.store.records import Finished
@@ -45,17 +48,21 @@ class ReportsRepo(SettlingRepo):
         receipt that arrived after this message was accepted and within `early_dlr_max_age` is
         taken, the newest first; older ones stay unmatched.
         """
+        links = (link, *self.siblings.get(link, ()))  # it may have come by another bind to the SMSC
         row = self.conn.execute(
             "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
-            " WHERE p.id = ? AND d.link = ? AND d.smsc_id = ? AND d.part_id IS NULL"
-            " AND d.received_at >= m.created_at AND d.received_at >= ?"
+            f" WHERE p.id = ? AND d.link IN ({','.join('?' * len(links))}) AND d.smsc_id = ?"
+            " AND d.part_id IS NULL AND d.received_at >= m.created_at AND d.received_at >= ?"
             " ORDER BY d.received_at DESC, d.id DESC LIMIT 1",
-            (part_id, link, smsc_id, now - self.early_dlr_max_age),
+            (part_id, *links, smsc_id, now - self.early_dlr_max_age),
         ).fetchone()
         return (row[0], row[1], row[2]) if row is not None else None
 
     # Links no longer configured whose SMS still wait for reports (`gone_links_waiting`).
     gone_links: tuple[str, ...] = ()
+    # Per link, the others bound to the same SMSC account, whose receipts may come by it
+    # (`gateway.configlinks.receipt_siblings`).
+    siblings: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
     def gone_links_waiting(self, configured: set[str]) -> dict[str, int]:
         """SMS waiting for their report, by link, of links not in `configured`: a link renamed in
@@ -79,9 +86,9 @@ class ReportsRepo(SettlingRepo):
         SMSC's ids repeat, so by then it more likely belongs to a later SMS given the same id (and
         waits for that one's submit answer) than to one whose message was settled and told."""
         now = self.clock()
-        # Also the SMS of links gone from the configuration since they were sent (a link renamed):
-        # their reports now come by another name.
-        links = (link, *self.gone_links)
+        # Also the SMS of the other binds to the same SMSC account, and of links gone from the
+        # configuration since they were sent (a link renamed): their reports come by this one.
+        links = (link, *self.siblings.get(link, ()), *self.gone_links)
         oldest = (
             f"SELECT id FROM parts WHERE link IN ({','.join('?' * len(links))}) AND smsc_id = ?"
             " AND state = 'submitted'"
