@@ -54,10 +54,16 @@ class LinkChoice:
 
     def routable(self, part: ClaimedPart) -> bool:
         """Whether a link that may take the part is up (its links may all be full)."""
+        if part.via is not None and part.via in self.links:
+            return self._up(part.via)  # else back to the queue for a while, not kept claimed
         return any(self._up(name) for name in self.router.candidates(part.destination))
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
         """The link to send the part by now; None while its links are full (or down)."""
+        if part.via is not None and part.via in self.links and part.via not in avoid:
+            # Its own link (a premium answer's, the vote's): waited for while configured, as its
+            # short code may be known at that operator alone. Refused by it, it goes by its routes.
+            return part.via if self._up(part.via) and self.pacers[part.via].free() else None
         if part.udh and (name := self._first_link(part.message_id)) and name not in avoid:
             if self._up(name):  # the link the SMS's other parts left by: wait for its window
                 return name if self.pacers[name].free() else None

@@ -716,3 +716,26 @@ async def test_premium_stats_in_pln(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert lines[3].split() == ["KP123", "7955", "1", "1", "9.00", "3.40"]
     assert lines[4].split() == ["(none)", "7355", "1", "1", "3.00", "1.10"]
     assert lines[5].split() == ["total", "3", "3", "15.00", "5.60"]
+
+
+async def test_an_answer_to_a_phone_no_link_serves_whose_votes_link_is_gone_is_refused(
+    tmp_path: Path,
+) -> None:
+    # The vote came by a link since removed from the config, and no link serves the (German) phone:
+    # queued, the free answer waited unsent until it expired and the client was never told.
+    w = World(tmp_path)
+    routes = BASE.replace("port = 2775", 'port = 2775\nprefixes = ["+48"]')
+    w.config = parse_config(routes + f'fallback_address = "{FALLBACK}"', source="t")
+    w.service()
+    german = "+4915112345678"
+    vote = InboundSms(source=german, destination="7355", text="KP123 vote A")
+    assert await w.events.on_deliver("gone", vote) is Ack.OK
+    w.events.on_acked("gone", vote, True)
+    await w.store.drain()
+    reply, queued = w.answer("Danke!")
+    assert (reply, queued) == (replies.PREMIUM_NO_ROUTE.format("+49 1511 2345678"), False)
+    assert sms(w) == [] and answers_rows(w) == [("refused", "no SMSC link serves the phone", CLIENT, 0)]
+    # By a link still configured, the same phone's vote is answered by it (`via`).
+    await w.mo("KP123 vote B", source=german)
+    assert w.answer("Danke!")[1]
+    assert w.store.db.conn.execute("SELECT destination, via FROM parts").fetchall() == [(german, "main")]

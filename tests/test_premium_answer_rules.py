@@ -9,9 +9,10 @@ daemon runs, and the answer sent by a real SMTP client to the answer address.
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -24,7 +25,7 @@ from gateway.config import parse_config
 from gateway.conversations.numbers import display
 from gateway.smtp import replies
 from smsc.simulator.control import send_command
-from tests.conftest import Running, Sink, free_port, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, Running, Sink, free_port, running_gateway, smtp_sink
 from tests.test_premium_loop import CLIENT, PHONE, premium_config, reply_to, smtp
 from tests.test_two_way import parsed
 
@@ -43,10 +44,13 @@ class Premium:
     async def cli(self, *args: str) -> None:
         assert await asyncio.to_thread(main, ["-c", str(self.config), *args]) == 0
 
-    async def vote(self, text: str = "KP123 vote A", phone: str = PHONE) -> EmailMessage:
-        """A phone's premium SMS through the simulator; returns the mail the client gets."""
+    async def vote(
+        self, text: str = "KP123 vote A", phone: str = PHONE, protocol: str = "smpp"
+    ) -> EmailMessage:
+        """A phone's premium SMS through the simulator (by the link of `protocol`); returns the mail
+        the client gets."""
         seen = len(self.sink.messages)
-        mo = {"op": "mo", "source": phone, "destination": "7355", "text": text}
+        mo = {"op": "mo", "source": phone, "destination": "7355", "text": text, "protocol": protocol}
         assert (await send_command("127.0.0.1", self.gw.daemon.simulator.control_port, mo))["ok"]
         await self.sink.wait(seen + 1)
         vote = parsed(self.sink.messages[seen][2])
@@ -63,12 +67,12 @@ class Premium:
 
 
 @asynccontextmanager
-async def premium(tmp_path: Path, prefixes: str = "") -> AsyncIterator[Premium]:
-    """`prefixes`: the link's, as config.toml writes them (none: it is the default route)."""
+async def premium(tmp_path: Path, edit: Callable[[str], str] | None = None) -> AsyncIterator[Premium]:
+    """`edit`: a change to the config's text (links, routes)."""
     relay = free_port()
     path, cfg = premium_config(tmp_path, "smpp", relay)
-    if prefixes:
-        text = path.read_text().replace('type = "smpp"\n', f'type = "smpp"\nprefixes = {prefixes}\n', 1)
+    if edit is not None:
+        text = edit(path.read_text())
         path.write_text(text)
         cfg = parse_config(text, source="test", base_dir=tmp_path)
     skew = [0.0]
@@ -166,25 +170,30 @@ async def test_a_suspended_accounts_answer_is_refused_and_uses_up_nothing(tmp_pa
         assert w.sent()[0]["text"] == "Wygrana!"
 
 
-async def test_an_answer_to_a_phone_no_link_serves_is_refused_at_once_and_uses_up_nothing(
-    tmp_path: Path,
-) -> None:
-    # The link serves Polish numbers only and there is no default route; a German phone voted
-    # (its SMS came in on that link all the same). The answer was queued and waited unsent until
-    # it expired, and the client was never told.
-    german = "+4915112345678"
-    async with premium(tmp_path, prefixes='["+48"]') as w:
-        vote = await w.vote(phone=german)
-        refused = await smtp(w.gw.port, *reply_to(vote, "Danke!"))
-        assert isinstance(refused.error, smtplib.SMTPDataError)
-        assert (refused.error.smtp_code, refused.error.smtp_error.decode()) == (
-            550,
-            replies.PREMIUM_NO_ROUTE.format("+49 1511 2345678")[4:],
-        )
-        assert w.answers() == [("refused", "no SMSC link serves the phone")]
-        assert w.gw.states() == [] and w.sent() == []
-        # A Polish phone's vote on the same service is answered as ever.
-        polish = await w.vote("KP123 vote B")
-        assert (await smtp(w.gw.port, *reply_to(polish, "Dzieki!"))).error is None
+def two_operators(text: str) -> str:
+    """The SMPP link serves German numbers alone; a CIMD2 link to the simulator is the default route
+    (so Polish phones' SMS go by it)."""
+    cimd2 = re.search(r"cimd2_port = (\d+)", text)
+    assert cimd2 is not None
+    other = f'[[smsc]]\nname = "other"\ntype = "cimd2"\nport = {cimd2[1]}\n'
+    other += 'system_id = "smsgw"\npassword = "secret"\n'
+    text = text.replace('type = "smpp"\n', 'type = "smpp"\nprefixes = ["+49"]\n', 1)
+    return text.replace("[simulator]", other + "\n[simulator]", 1)
+
+
+async def test_an_answer_leaves_by_the_link_its_vote_came_by(tmp_path: Path) -> None:
+    # The vote came by the SMPP link, whose operator has the short code; the phone's own route is
+    # the CIMD2 link. The answer went by that one: refused there as an invalid source (the free
+    # answer spent, the client bounced) or sent by the wrong operator.
+    async with premium(tmp_path, two_operators) as w:
+        vote = await w.vote()
+        assert (await smtp(w.gw.port, *reply_to(vote, "Dzieki!"))).error is None
         await w.gw.until(lambda: len(w.sent()) == 1)
-        assert w.sent()[0]["text"] == "Dzieki!"
+        assert (w.sent()[0]["text"], w.sent()[0]["protocol"]) == ("Dzieki!", "smpp")
+        # A staff member's SMS to the same phone takes the phone's route, as before.
+        staff = EmailMessage()
+        staff["From"], staff["To"], staff["Subject"] = STAFF, f"601123456@{DOMAIN}", "Hi"
+        staff.set_content("Office here")
+        assert (await w.gw.send(staff)).error is None
+        await w.gw.until(lambda: len(w.sent()) == 2)
+        assert (w.sent()[1]["text"], w.sent()[1]["protocol"]) == ("Hi: Office here", "cimd2")

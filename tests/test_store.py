@@ -288,7 +288,12 @@ def undo_migration_25(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_26(conn: sqlite3.Connection) -> None:
+    undo_migration_27(conn)
     conn.execute("ALTER TABLE messages DROP COLUMN bulk")
+
+
+def undo_migration_27(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE parts DROP COLUMN via")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -241,11 +241,17 @@ def answer(
         return refuse(mail.reply, mail.reply)
     if store.policy.is_opted_out(pmo.phone):  # a STOP since the vote ends every SMS to it
         return refuse(replies.OPTED_OUT.format(display(pmo.phone)), "the phone opted out")
-    if not router_for(cfg).serves(pmo.phone):
-        # A phone outside every link's prefixes (a foreign one, with no default route): queued, the
-        # free answer would wait unsent until it expired, and the client would never know. As the
-        # relay refuses such a number at RCPT.
-        return refuse(replies.PREMIUM_NO_ROUTE.format(display(pmo.phone)), "no SMSC link serves the phone")
+    # The answer leaves from the short code by the link the vote came by (its operator knows the
+    # short code; a foreign phone that voted through it is reached by it), else by the phone's routes.
+    via = r.mo_link(pmo.mo_id)
+    if via not in {link.name for link in cfg.smsc}:
+        via = None
+        if not router_for(cfg).serves(pmo.phone):
+            # No link serves the phone (a foreign one, with no default route) and the vote's link
+            # is gone from the config: queued, the free answer would wait unsent until it expired,
+            # and the client would never know. As the relay refuses such a number at RCPT.
+            why = "no SMSC link serves the phone"
+            return refuse(replies.PREMIUM_NO_ROUTE.format(display(pmo.phone)), why)
     try:
         # One SMS, never more: the answer is free. Transliterated as the account's staff SMS are, so
         # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.
@@ -269,6 +275,7 @@ def answer(
                 p.text,
                 int(p.coding),
                 [NewPart(1, int(p.coding), part.payload, b"", part.text)],
+                via=via,
             )
         ],
         validity_seconds=accountrules.validity_seconds(cfg, account),

@@ -85,6 +85,7 @@ class AcceptingRepo(Repository):
                         p.payload,
                         _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
                         p.text,
+                        m.via,
                     )
                     for p in m.parts
                 ]
@@ -92,7 +93,7 @@ class AcceptingRepo(Repository):
         ids = self._insert_messages(rows)
         self.conn.executemany(
             "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-            " source, data_coding, payload, udh, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " source, data_coding, payload, udh, text, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [(mid, *part) for mid, message_parts in zip(ids, parts, strict=True) for part in message_parts],
         )
         return AcceptResult(email_id, ids, duplicates=duplicates)

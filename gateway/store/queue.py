@@ -112,7 +112,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 # `+state`: look the ids up by rowid; on the state index this walked the whole queue.
                 f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN {waiting}"
                 " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
-                " text, expires_at",
+                " text, expires_at, via",
                 ids,
             ).fetchall()
         parts = [ClaimedPart(*r) for r in rows]

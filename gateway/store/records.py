@@ -35,6 +35,9 @@ class NewMessage:
     # The mail itself asked to wait for quiet hours (Precedence: bulk, a mailing list's headers), not
     # only its account's `bulk` setting: turning that setting off releases the others at once.
     bulk: bool = False
+    # The link it leaves by while that link is configured: a premium answer's, the link its vote came
+    # by (the short code it is sent from is provisioned at that operator, not at the phone's).
+    via: str | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +82,7 @@ class ClaimedPart:
     udh: bytes
     text: str
     expires_at: float
+    via: str | None = None  # `NewMessage.via`
 
 
 @dataclass(slots=True)

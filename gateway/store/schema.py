@@ -445,6 +445,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN bulk INTEGER;
     """,
+    # 27: the link a part leaves by while that link is configured (NULL: its number's routes). A
+    # premium answer goes from the short code by the link its vote came by: the short code is
+    # provisioned at that operator, and the phone's prefix link refused it as an invalid source
+    # (the free answer spent) or sent it by another operator
+    """
+    ALTER TABLE parts ADD COLUMN via TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
