@@ -114,7 +114,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     for name, link in status["links"].items():
         print(
             f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
-            f" {link.get('rate', 0)}/s now (max {_allowed(link)}/s), submitted {link['submitted']},"
+            f" {link.get('rate', 0)}/s now (max {_allowed(link)}), submitted {link['submitted']},"
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
         )
@@ -134,4 +134,4 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 def _allowed(link: dict[str, Any]) -> str:
     """The rate a link may send at, and the configured one when a throttling SMSC slowed it down."""
     now, configured = link["rate_limit"], link.get("rate_configured", link["rate_limit"])
-    return f"{now:g}" if now >= configured else f"{now:g}, slowed from {configured:g} after throttling"
+    return f"{now:g}/s" if now >= configured else f"{now:g}/s, slowed from {configured:g}/s after throttling"
