@@ -252,6 +252,10 @@ class Config(_Section):
             seen.append((key, host, port))
         return self
 
+    def routes(self) -> list[tuple[str, list[str]]]:
+        """(link, its prefixes) in configuration order, as `gateway.routing` takes them."""
+        return [(link.name, link.prefixes) for link in self.smsc]
+
     def listeners(self) -> list[tuple[str, str, int]]:
         """Every (setting, host, port) the daemon listens on with this config, in the order it binds."""
         out = [("smtp.listen", *self.smtp.listen_addr)]

@@ -178,7 +178,7 @@ class Daemon:
         events = GatewayEvents(self.store, notifier)
         for i, link_cfg in enumerate(cfg.smsc):
             self.links[link_cfg.name] = build_link(cfg, i)
-        router = Router((s.name, s.prefixes) for s in cfg.smsc)
+        router = Router(cfg.routes())
         dispatcher = Dispatcher(
             self.store,
             {

@@ -6,7 +6,7 @@ order, and a link that is down or has just refused a part is passed over for the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 
 class Router:
@@ -36,3 +36,20 @@ class Router:
         """Whether any link may take `destination`: what RCPT asks of every number, so that a number
         with no link is refused at once instead of accepted and retried until it expires."""
         return bool(self._default) or any(destination.startswith(prefix) for prefix, _ in self._by_prefix)
+
+
+OTHER_NUMBERS = "numbers outside the prefixes"
+
+
+def unserved(routes: Sequence[tuple[str, Sequence[str]]], up: Callable[[str], bool]) -> list[str]:
+    """The routes none of whose links is up: each prefix whose numbers no link up may take, and
+    OTHER_NUMBERS when the default links are all down. With prefix links alone, one link down
+    left its prefixes' SMS waiting while `status` and /healthz said all was well (another link
+    was up); a link down whose numbers another one takes is no such trouble."""
+    router = Router(routes)
+    prefixes = sorted({prefix for _link, link_prefixes in routes for prefix in link_prefixes})
+    found = [p for p in prefixes if not any(up(link) for link in router.candidates(p))]
+    defaults = [link for link, link_prefixes in routes if not link_prefixes]
+    if defaults and not any(up(link) for link in defaults):
+        found.append(OTHER_NUMBERS)
+    return found

@@ -22,6 +22,7 @@ from tests.test_cli_help import help_text
 from tests.test_disk_full_health import refuse_a_mail
 from tests.test_process import smsgw, start_daemon, write_config
 from tests.test_supervision import notify_socket, until
+from tests.test_web_browser import WEB, _get
 
 
 def test_status_help_gives_the_exit_codes() -> None:
@@ -85,3 +86,46 @@ async def test_a_failing_store_is_on_the_status_line_and_status_exits_1(
             res = await asyncio.to_thread(smsgw, config, "status")
     assert "store     failing since " in res.stdout, res.stdout
     assert res.returncode == 1, res.stdout + res.stderr
+
+
+def link(name: str, port: int, prefixes: str = "") -> str:
+    section = f'\n[[smsc]]\nname = "{name}"\ntype = "smpp"\nport = {port}\n'
+    return (
+        section
+        + 'system_id = "smsgw"\npassword = "secret"\n'
+        + prefixes
+        + "reconnect_min_seconds = 0.1\nreconnect_max_seconds = 0.5\n"
+    )
+
+
+def main_active(state_dir: Path) -> bool:
+    return (read_status(state_dir) or {}).get("links", {}).get("main", {}).get("state") == "active"
+
+
+@pytest.mark.parametrize("default_link", [False, True], ids=["prefix-links-only", "with-a-default-link"])
+async def test_a_prefixs_only_link_down_is_trouble_for_status_and_healthz(
+    tmp_path: Path, default_link: bool
+) -> None:
+    # Prefix links alone, +4851 served by a link whose SMSC is down: its SMS waited while `status`
+    # exited 0 and /healthz said ok, because another link was up. A link down whose numbers another
+    # takes (a default link up) is still no trouble.
+    async with HappySMSC() as smsc:
+        links = link("opb", free_port(), 'prefixes = ["+4851"]\n')  # nobody listens there
+        if default_link:
+            links += link("spare", smsc.port)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            config_text(tmp_path, smsc_port=smsc.port, extra=WEB, smsc_extra='prefixes = ["+4860"]\n' + links)
+        )
+        async with running_gateway(load_config(config)) as gw:
+            await until(lambda: main_active(gw.config.state_dir))
+            res = await asyncio.to_thread(smsgw, config, "status")
+            health = await asyncio.to_thread(_get, f"http://127.0.0.1:{gw.daemon.web.port}/healthz")
+    assert "link opb: " in res.stdout and "link main: active" in res.stdout, res.stdout
+    if default_link:
+        assert res.returncode == 0 and "routes" not in res.stdout, res.stdout + res.stderr
+        assert health == (200, "ok\n")
+    else:
+        assert "routes    no link up for +4851: their SMS wait" in res.stdout, res.stdout
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert health == (503, "no link is bound for +4851\n")

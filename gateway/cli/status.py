@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from gateway.adminrules import quiet_held
 from gateway.cli.common import age, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.routing import unserved
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
@@ -47,12 +49,20 @@ def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
     return None
 
 
-def status_exit(status: dict[str, Any] | None, now: float) -> int:
+def _active(status: dict[str, Any]) -> Callable[[str], bool]:
+    links = status.get("links", {})
+    return lambda name: links.get(name, {}).get("state") == "active"
+
+
+def status_exit(
+    status: dict[str, Any] | None, now: float, routes: Sequence[tuple[str, Sequence[str]]] = ()
+) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
-    A link down while another is up is shown and not counted: an SMSC's maintenance is common and
-    the other links carry the mail. With none up nothing goes out, which /healthz answers 503 too.
-    A daemon that stopped writing its status still has its pid: running, in trouble."""
+    A link down whose numbers another link up takes is shown and not counted: an SMSC's
+    maintenance is common and the other links carry the mail. With none up, or none up for some
+    of the `routes` (the config's links and their prefixes), their SMS wait, which /healthz answers
+    503 too. A daemon that stopped writing its status still has its pid: running, in trouble."""
     if status is None or not pid_alive(int(status.get("pid", 0))):
         return STATUS_NOT_RUNNING
     if daemon_state(status, now) is not None:
@@ -64,6 +74,7 @@ def status_exit(status: dict[str, Any] | None, now: float) -> int:
         or status.get("wal_pinned")
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or not any(link.get("state") == "active" for link in links)
+        or bool(routes and unserved(routes, _active(status)))
     )
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
@@ -78,7 +89,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     status = read_status(cfg.state_dir)
     now = time.time()
     down = daemon_state(status, now)
-    code = status_exit(status, now)
+    routes = cfg.routes()
+    code = status_exit(status, now, routes)
     if args.json:
         outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
         quiet = {"parts": held, "first_release": release}
@@ -118,6 +130,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
         )
+    active = _active(status)
+    if any(active(name) for name, _ in routes) and (waiting_routes := unserved(routes, active)):
+        # (with no link up at all, the links' own lines say it)
+        print(f"routes    no link up for {', '.join(waiting_routes)}: their SMS wait")
     for name, worker in status.get("workers", {}).items():
         line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
         if pid := status.get("intake_pids", {}).get(name):

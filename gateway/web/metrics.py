@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
+from gateway.routing import unserved
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
@@ -106,8 +107,8 @@ async def metrics(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """200 only when a write commits, no other write failed lately, and a link is bound (or the
-    built-in simulator stands in).
+    """200 only when a write commits, no other write failed lately, and a link is bound for every
+    route (or the built-in simulator stands in).
 
     The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
     while every mail, which needs new pages, is refused with 452. So the store's recent failures
@@ -129,8 +130,12 @@ async def healthz(request: Request) -> Response:
             f" (failed writes: {trouble['failures']}, the last {trouble['last_seconds_ago']:.0f} s ago)\n",
             status_code=503,
         )
-    if not web.simulator and not any(i.get("state") == "active" for i in web.links().values()):
-        return PlainTextResponse("no link is bound\n", status_code=503)
+    if not web.simulator:
+        bound = {name for name, link in web.links().items() if link.get("state") == "active"}
+        if not bound:
+            return PlainTextResponse("no link is bound\n", status_code=503)
+        if waiting := unserved(web.config.routes(), bound.__contains__):
+            return PlainTextResponse(f"no link is bound for {', '.join(waiting)}\n", status_code=503)
     return PlainTextResponse("ok\n")
 
 
