@@ -32,6 +32,10 @@ MAX_ATTEMPTS = 50  # beyond this a part waits on hold for a human instead of ret
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 900.0
 NO_LINK_DELAY = 1.0
+# A part whose number no configured link serves: the config changed after its mail was accepted
+# (new mail to it is refused at RCPT). It failed only at the end of its validity, a day later,
+# as "expired", having waited with no word said.
+NO_ROUTE_NOTE = "no SMSC link serves {} any more (the links' prefixes changed after the mail was accepted)"
 MIN_THROTTLE_RETRY = 0.05
 # A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
 # written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
@@ -129,8 +133,11 @@ class OutcomeRecorder:
             log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
 
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
-        """Claimed parts that cannot go: expired ones end, the rest (no usable link) go back to the
-        queue without counting an attempt; in one write."""
+        """Claimed parts that cannot go: expired ones end, those no configured link serves fail, the
+        rest (their links down or busy) go back to the queue without counting an attempt; in one write."""
+        unrouted = {p.id: p.destination for p in parts if p.expires_at > now and self._unrouted(p)}
+        if unrouted:
+            log.warning("mt.no_route", parts=len(unrouted), first=next(iter(unrouted.values())))
 
         def settle() -> None:
             for part in parts:
@@ -139,6 +146,8 @@ class OutcomeRecorder:
                 if part.expires_at <= now:  # the bounce is queued with the state change, or neither
                     self.forget(part.id)
                     self.on_finished(self.store.queue.expire_unsent(part.id))
+                elif part.id in unrouted:
+                    self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
                 else:
                     self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
 
@@ -179,6 +188,9 @@ class OutcomeRecorder:
         """End a part that will not be sent (`link`: the SMSC that refused it); call inside a store write."""
         self.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
+
+    def _unrouted(self, part: ClaimedPart) -> bool:
+        return part.via not in self.links and not self.router.serves(part.destination)
 
     def forget(self, part_id: int) -> None:
         self.avoid.pop(part_id, None)
