@@ -1,6 +1,7 @@
 """Which link a claimed part leaves by: the first of its number's routes (`gateway.routing.Router`)
-that is up and has a free window place, passing over links that just refused it unless no other is
-left; a part of a long SMS waits for the link its first part took while that link is up.
+that is up and has a free window place, passing over links that just refused it or are throttled
+unless no other is left; a part of a long SMS waits for the link its first part took while that
+link is up.
 
 A phone joins the parts of a long SMS by their originator and reference: parts that left by two
 SMSCs (the prefix link busy, the default link free) reach it with whatever originator each SMSC puts
@@ -73,7 +74,11 @@ class LinkChoice:
         for name in self.router.candidates(part.destination):
             if not self._up(name) or not self.pacers[name].free():
                 continue
-            if name in avoid:
+            if name in avoid or self.pacers[name].pause_left() > 0:
+                # Refused it just now, or throttled by its SMSC: another link up takes it first. A
+                # throttling link kept the parts it was given for as long as the throttling lasted
+                # (its pause grows to half a minute) while later SMS to the same phones went by the
+                # default link past them.
                 fallback = fallback or name
                 continue
             return name

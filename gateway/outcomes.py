@@ -96,8 +96,14 @@ class OutcomeRecorder:
                 log.warning("mt.unconfirmed", part=part.id, link=name)
         elif result.outcome is Outcome.THROTTLED:
             pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
+            if self._another_up(part, name):
+                # Another link takes it now. Due again when the pause ended, it went back to the
+                # same link, throttled again, for as long as the throttling lasted, while later SMS
+                # to the same phones went by the other link past it.
+                self.avoid.setdefault(part.id, set()).add(name)
+                pause = 0.0
             await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
-            log.info("mt.throttled", part=part.id, link=name)
+            log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             self.avoid.setdefault(part.id, set()).add(name)
             if part.attempts >= MAX_ATTEMPTS:
@@ -119,8 +125,7 @@ class OutcomeRecorder:
             else:
                 delay = retry_delay(part.attempts, self.retry_base)
                 # With another link available, fail over at once instead of waiting out the back-off.
-                others = [n for n in self.router.candidates(part.destination) if n != name]
-                if any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links):
+                if self._another_up(part, name):
                     delay = 0.0
                 error = result.error
                 await self.write(
@@ -188,6 +193,14 @@ class OutcomeRecorder:
         """End a part that will not be sent (`link`: the SMSC that refused it); call inside a store write."""
         self.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
+
+    def _another_up(self, part: ClaimedPart, name: str) -> bool:
+        """Whether a link other than `name` that may take the part is up (not for a part that
+        waits for its own link, `ClaimedPart.via`)."""
+        if part.via in self.links:
+            return False
+        others = [n for n in self.router.candidates(part.destination) if n != name]
+        return any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links)
 
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)

@@ -1,0 +1,38 @@
+"""A prefix link whose SMSC throttles every submit for minutes, with a default link up.
+
+The parts the throttling link was given stayed with it: each throttle released the part, and the
+next pick chose the same link again (up, its window free), while its pause grew to half a minute;
+later SMS to the same phones went by the default link past them. The default link now takes them
+while the prefix link is throttled.
+
+Two real SMPP SMSCs (tests/fakes/smsc.py), the daemon in-process, a real SMTP client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config import parse_config
+from tests.conftest import config_text, mail, running_gateway
+from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
+from tests.test_policy import to
+
+NUMBERS = [f"51130000{i}" for i in range(8)]
+
+
+async def test_sms_given_to_a_throttling_link_leave_by_the_default_link(tmp_path: Path) -> None:
+    async with ThrottlingSMSC(accept_per_second=0.01) as throttling, HappySMSC() as spare:
+        spare_link = f'\n[[smsc]]\nname = "spare"\ntype = "smpp"\nport = {spare.port}\n'
+        spare_link += 'system_id = "smsgw"\npassword = "secret"\n'
+        text = config_text(
+            tmp_path, smsc_port=throttling.port, smsc_extra='prefixes = ["+4851"]\n' + spare_link
+        )
+        # The shipped pause: 1 s after the first throttle, growing with each.
+        text = text.replace("throttle_pause_seconds = 0.05", "throttle_pause_seconds = 1", 1)
+        async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
+            await spare.wait_until(lambda: len(spare.sessions) == 1)
+            await throttling.wait_until(lambda: len(throttling.sessions) == 1)
+            assert (await gw.send(mail([to(n) for n in NUMBERS], "Busy operator"))).error is None
+            await gw.until(lambda: gw.states().count("delivered") == len(NUMBERS), timeout=10)
+    assert throttling.throttled >= 1  # the prefix link was tried first, and throttled
+    assert len(spare.received) + len(throttling.received) == len(NUMBERS)  # each once
