@@ -73,7 +73,9 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     if (older := older_schema_under_a_daemon(cfg)) is not None:
         raise CliError(older)
     try:
-        return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone))
+        # No integrity check: the daemon's start and `smsgw backup` read the whole file for it;
+        # every command doing so made `smsgw status` take seconds to minutes on a large database.
+        return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone), integrity=False)
     except StoreUnusable as exc:  # e.g. missing where one existed: the status `run` exits with
         raise CliError(str(exc), EXIT_CONFIG) from exc
     except sqlite3.Error as exc:
