@@ -293,7 +293,24 @@ def undo_migration_26(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_27(conn: sqlite3.Connection) -> None:
+    undo_migration_28(conn)
     conn.execute("ALTER TABLE parts DROP COLUMN via")
+
+
+def undo_migration_28(conn: sqlite3.Connection) -> None:
+    undo_migration_29(conn)
+    conn.execute("DROP INDEX parts_counts")
+    conn.execute("DROP INDEX messages_counts")
+
+
+def undo_migration_29(conn: sqlite3.Connection) -> None:
+    undo_migration_30(conn)
+    conn.execute("DROP INDEX outbox_age")
+
+
+def undo_migration_30(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX conversations_user")
+    conn.execute("DROP INDEX conversations_account")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

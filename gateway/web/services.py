@@ -35,14 +35,8 @@ async def conversations(request: Request, who: Who) -> Response:
     if who.operator:
         rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN)
         mo = repo.list_mo(since=None, numbers=None, limit=SHOWN)
-    else:  # by the account's users, and only rows carrying the account: a moved user's old ones stay behind
-        rows = [
-            c
-            for u in web.store.accounts.list_users(who.user.account)
-            for c in repo.list_conversations(user=u.email, numbers=None, limit=SHOWN)
-            if c.account_id == who.user.account_id
-        ]
-        rows = sorted(rows, key=lambda c: c.last_mt_at, reverse=True)[:SHOWN]
+    else:  # the account's: a user moved to another account leaves those of their time here behind
+        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=who.user.account_id)
         mo = []
     return web.render(request, "conversations.html", {"who": who, "rows": rows, "mo": mo})
 
