@@ -352,19 +352,11 @@ def test_a_worker_opens_the_database_without_checking_it_again(
 ) -> None:
     # The daemon checked and migrated the file before starting its workers; a worker (re)start must
     # not read a large database once more (quick_check) before it can serve.
-    import gateway.store.db as db_module
+    from tests.test_cli_integrity import traced
 
     cfg = parse_config(worker_config_text(tmp_path, free_port(), 0, 1), source="test", base_dir=tmp_path)
     Store.open(cfg.db_path).close()
-    seen: list[str] = []
-    connect = db_module._connect
-
-    def traced(path: Path, synchronous: str) -> sqlite3.Connection:
-        conn = connect(path, synchronous)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(db_module, "_connect", traced)
+    seen = traced(monkeypatch)
     open_store(cfg).close()
     assert seen and not any("quick_check" in s or "user_version" in s for s in seen), seen
     Store.open(cfg.db_path).close()
