@@ -97,7 +97,11 @@ MEANINGS: dict[str, str] = {
     "smsc.type": '"smpp" (SMPP 3.4) or "cimd2" (Nokia CIMD2)',
     "smsc.host": "the operator's SMSC address",
     "smsc.port": "the operator's SMSC port",
-    "smsc.system_id": "login at the SMSC (SMPP system_id / CIMD2 user identity)",
+    "smsc.system_id": (
+        "login at the SMSC (SMPP system_id / CIMD2 user identity); links with the same `type`, `host`,"
+        " `port` and `system_id` are binds of one account: a receipt that comes by one of them is matched"
+        " to the SMS of all"
+    ),
     "smsc.password": "password at the SMSC (prefer password_file)",
     "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smsc.system_type": "SMPP system_type, if the operator asks for one",
