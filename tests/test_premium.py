@@ -739,3 +739,23 @@ async def test_an_answer_to_a_phone_no_link_serves_whose_votes_link_is_gone_is_r
     await w.mo("KP123 vote B", source=german)
     assert w.answer("Danke!")[1]
     assert w.store.db.conn.execute("SELECT destination, via FROM parts").fetchall() == [(german, "main")]
+
+
+async def test_an_answer_no_smsc_took_uses_up_no_free_answer(tmp_path: Path) -> None:
+    # The SMSC refused the answer at submit (an invalid source, say): the client could not answer
+    # the phone again ("answered 1 time(s) already"), and the phone never got a word.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A")
+    assert w.answer("first")[1]
+
+    def last_part() -> int:
+        return int(w.store.db.conn.execute("SELECT MAX(id) FROM parts").fetchone()[0])
+
+    w.store.queue.mark_part_final(last_part(), "failed", "ESME_RINVSRCADR (0x0A)", link="main")
+    reply, queued = w.answer("second", Message_ID="<second@acme.pl>")
+    assert queued, reply
+    w.store.queue.mark_submitted(last_part(), "main", "4711")  # this one the SMSC took
+    reply, queued = w.answer("third", Message_ID="<third@acme.pl>")
+    assert (reply, queued) == (replies.PREMIUM_ANSWERED.format(1), False)
+    assert [r[0] for r in answers_rows(w)] == ["sent", "sent", "refused"]

@@ -235,8 +235,12 @@ def answer(
         # premium SMS are still mailed to the client meanwhile (`handlers.on_whole_mo`: they paid).
         why = account.suspended_reason or "ask your admin"
         return refuse(replies.SUSPENDED.format(account.name, why), f"account suspended: {why}")
-    if pmo.answers >= cfg.premium.answers_per_mo:
-        return refuse(replies.PREMIUM_ANSWERED.format(pmo.answers), "no free answers left")
+    # The counter first: below the limit (the common case) nothing more is read.
+    if (
+        pmo.answers >= cfg.premium.answers_per_mo
+        and (used := r.answers_used(pmo.id)) >= cfg.premium.answers_per_mo
+    ):
+        return refuse(replies.PREMIUM_ANSWERED.format(used), "no free answers left")
     if isinstance(mail, IntakeRefused):
         return refuse(mail.reply, mail.reply)
     if store.policy.is_opted_out(pmo.phone):  # a STOP since the vote ends every SMS to it

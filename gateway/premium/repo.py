@@ -282,6 +282,19 @@ class PremiumRepo(Repository):
             if state == "sent":
                 self.conn.execute("UPDATE premium_mo SET answers = answers + 1 WHERE id = ?", (pmo_id,))
 
+    def answers_used(self, pmo_id: int) -> int:
+        """The free answers this premium SMS has used: those sent, less those no SMSC took (refused
+        at submit, or never sent before they expired). Each refused one used one up, and a client
+        whose answer an SMSC refused could not answer the phone again."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM premium_answers a LEFT JOIN messages m ON m.id = a.message_id"
+            " WHERE a.premium_mo_id = ? AND a.state = 'sent' AND NOT COALESCE("
+            " m.state IN ('failed', 'expired', 'cancelled') AND NOT EXISTS"
+            " (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL), 0)",
+            (pmo_id,),
+        ).fetchone()
+        return int(row[0])
+
     def answered_before(self, pmo_id: int, header_message_id: str) -> bool:
         """The same answer mail was taken already (the client's server sent it again)."""
         return (
