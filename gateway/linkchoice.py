@@ -70,8 +70,13 @@ class LinkChoice:
                 return name if self.pacers[name].free() else None
             if name in self.links and self._clock() - self._started < START_GRACE_SECONDS:
                 return None  # just started: it may not have connected yet
+        names = self.router.candidates(part.destination)
+        if part.via is not None and part.via in self.links and part.via not in names:
+            # Refused by its own link just now: its routes first, else that link again (passed
+            # over, with no route of the phone's up, it was kept waiting for one for ever).
+            names = [*names, part.via]
         fallback = None
-        for name in self.router.candidates(part.destination):
+        for name in names:
             if not self._up(name) or not self.pacers[name].free():
                 continue
             if name in avoid or self.pacers[name].pause_left() > 0:

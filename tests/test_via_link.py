@@ -1,0 +1,39 @@
+"""Which link a premium answer (a part with its own link, `ClaimedPart.via`) leaves by.
+
+Once its own link had refused it for the moment (a temporary error), it was passed over; with no
+link of the phone's routes up it was then kept claimed, waiting for one, for ever, while its own
+link was up again. The choice alone is tested here, on real pacers: the whole path, vote to answer
+over a real SMSC, is tests/test_premium_answer_rules.py's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.linkchoice import LinkChoice
+from gateway.routing import Router
+from gateway.store.records import ClaimedPart
+from smsc.base import LinkState
+from smsc.pacing import LinkPacer
+
+
+@dataclass
+class Link:
+    state: LinkState
+
+
+def answer(via: str) -> ClaimedPart:
+    return ClaimedPart(1, 1, 1, 1, "+4915112345678", "7355", 0, b"Danke", b"", "Danke", 2e9, via)
+
+
+def test_an_answer_refused_by_its_own_link_goes_by_the_phones_route_else_by_it_again() -> None:
+    router = Router([("opa", ["+48"]), ("opb", ["+49"])])
+    links = {"opa": Link(LinkState.ACTIVE), "opb": Link(LinkState.ACTIVE)}
+    pacers = {name: LinkPacer(10, 100, 1) for name in links}
+    choice = LinkChoice(router, links, pacers)  # type: ignore[arg-type]
+    assert choice.pick(answer("opa"), set()) == "opa"  # its own link, not the phone's (+49: opb)
+    assert choice.pick(answer("opa"), {"opa"}) == "opb"  # refused by it: the phone's route
+    links["opb"].state = LinkState.CONNECTING
+    assert choice.routable(answer("opa"))
+    assert choice.pick(answer("opa"), {"opa"}) == "opa"  # none of those up: its own link again
+    assert choice.pick(answer("gone"), set()) is None  # a link no longer configured: its routes
