@@ -51,3 +51,39 @@ def test_an_accounts_and_a_users_conversations_are_read_by_index(tmp_path: Path)
     assert "USING INDEX conversations_user" in user_plan and "TEMP B-TREE" not in user_plan, user_plan
     assert [c.last_mt_at for c in by_account] == [float(i) for i in range(299, 199, -1)]  # newest first
     assert {c.user_email for c in by_user} == {"u3@acme.example"} and len(by_user) == 43
+
+
+def test_lists_by_number_look_at_one_end_through_an_index(tmp_path: Path) -> None:
+    # `phone IN (…) OR number IN (…)` has no index to serve it: `smsgw conversation list --number`
+    # walked all 684,000 conversations (1.3 s) to find a phone's two, and `mo list --number` every MO.
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        acme = store.accounts.add_account("acme").id
+        conn = store.db.conn
+        conn.executemany(
+            "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
+            " last_mt_at) VALUES (?, '+48100200300', ?, ?, 'sms.example.com', 'x', ?, ?)",
+            [(f"+486011{i:05d}", f"u{i % 7}@acme.example", acme, i, i) for i in range(300)],
+        )
+        for i in range(300):
+            store.mo.record_mo("main", f"+486011{i % 50:05d}", "48100200300", f"answer {i}", 0, None)
+        conn.execute("ANALYZE")
+        repo = ConversationsRepo(store.db, store.clock)
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        phone = ("+48601100007", "48601100007")
+        by_phone = repo.list_conversations(user=None, numbers=phone, limit=50)
+        phone_plan = plan_of(conn, last_select(seen))
+        by_ours = repo.list_conversations(user=None, numbers=("+48100200300",), limit=50, ours=True)
+        mo_by_phone = repo.list_mo(since=None, numbers=phone, limit=50)
+        mo_plan = plan_of(conn, last_select(seen))
+        mo_by_ours = repo.list_mo(since=None, numbers=("48100200300",), limit=50, ours=True)
+        conn.set_trace_callback(None)
+    finally:
+        store.close()
+    assert "SEARCH conversations USING INDEX" in phone_plan, phone_plan
+    assert "SEARCH m USING INDEX mo_copies" in mo_plan, mo_plan
+    assert [c.phone for c in by_phone] == ["+48601100007"]
+    assert [c.last_mt_at for c in by_ours] == [float(i) for i in range(299, 249, -1)]
+    assert [m["text"] for m in mo_by_phone] == [f"answer {i}" for i in (257, 207, 157, 107, 57, 7)]
+    assert len(mo_by_ours) == 50 and mo_by_ours[0]["text"] == "answer 299"

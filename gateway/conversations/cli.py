@@ -35,8 +35,16 @@ def _since(cfg: Config, value: str) -> float:
     return moment.timestamp()
 
 
-def _number(cfg: Config, value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else written_forms(value, cfg.gateway.default_region)
+def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tuple[str, ...] | None, bool]:
+    """Every form of `--number`, and whether it is one of ours (a sender, pool or premium number)
+    rather than a phone's: the lists look it up at that end only (see `ConversationsRepo.list_mo`)."""
+    if value is None:
+        return None, False
+    forms = written_forms(value, cfg.gateway.default_region)
+    ours = {cfg.gateway.default_sender, *cfg.replies.pool_numbers, *cfg.premium.tariffs}
+    ours.update(a.sender for a in cfg.account if a.sender)
+    ours.update(repo.account_senders())
+    return forms, not ours.isdisjoint(forms)
 
 
 def _repo(cfg: Config) -> ConversationsRepo:
@@ -46,7 +54,9 @@ def _repo(cfg: Config) -> ConversationsRepo:
 
 def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     since = _since(cfg, args.since) if args.since else None
-    rows = _repo(cfg).list_mo(since=since, numbers=_number(cfg, args.number), limit=args.limit)
+    repo = _repo(cfg)
+    numbers, ours = _number(cfg, repo, args.number)
+    rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours)
     if not rows:
         print("no MO messages")
     for r in rows:
@@ -62,9 +72,9 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
-    rows = ConversationsRepo(store.db, store.clock).list_conversations(
-        user=args.user, numbers=_number(cfg, args.number), limit=args.limit
-    )
+    repo = ConversationsRepo(store.db, store.clock)
+    numbers, ours = _number(cfg, repo, args.number)
+    rows = repo.list_conversations(user=args.user, numbers=numbers, limit=args.limit, ours=ours)
     if not rows:
         print("no conversations")
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}

@@ -229,17 +229,23 @@ class ConversationsRepo(Repository):
     # ---- listing and retention ------------------------------------------------------------------
 
     def list_mo(
-        self, *, since: float | None, numbers: Sequence[str] | None, limit: int
+        self, *, since: float | None, numbers: Sequence[str] | None, limit: int, ours: bool = False
     ) -> list[dict[str, Any]]:
-        """`numbers`: every form of one number (`numbers.written_forms`), as either end."""
+        """`numbers`: every form of one number (`numbers.written_forms`): the phone that wrote, or,
+        `ours`, our number it wrote to.
+
+        One end at a time: `source IN … OR destination IN …` was read as a walk over every MO kept
+        (no index serves the OR), seconds on a year's MOs for a phone that wrote twice. A phone's
+        are found through `mo_copies`; ours are on most MOs, so the newest-first walk meets them
+        at once."""
         where, args = ["m.state NOT IN ('segment', 'joined')"], []
         if since is not None:
             where.append("m.received_at >= ?")
             args.append(since)
         if numbers:
             marks = ",".join("?" * len(numbers))
-            where.append(f"(m.source IN ({marks}) OR m.destination IN ({marks}))")
-            args += [*numbers, *numbers]
+            where.append(f"m.{'destination' if ours else 'source'} IN ({marks})")
+            args += [*numbers]
         rows = self.conn.execute(
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email"
             " FROM mo m LEFT JOIN conversations c ON c.id = m.conversation_id"
@@ -250,11 +256,19 @@ class ConversationsRepo(Repository):
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def list_conversations(
-        self, *, user: str | None, numbers: Sequence[str] | None, limit: int, account_id: int | None = None
+        self,
+        *,
+        user: str | None,
+        numbers: Sequence[str] | None,
+        limit: int,
+        account_id: int | None = None,
+        ours: bool = False,
     ) -> list[Conversation]:
         """Newest first. By account or by user through their own indexes (`conversations_account`,
         `conversations_user`): ordered by age alone, SQLite walked every conversation for a user's
-        or an account's few (a company admin's page held the daemon 98 s with 684,000 kept)."""
+        or an account's few (a company admin's page held the daemon 98 s with 684,000 kept).
+        `numbers` (every form of one number) is the phone's, through its index, or, `ours`, the
+        number we send from, which most conversations share (as in `list_mo`)."""
         where, args = ["1"], []
         if account_id is not None:
             where.append("account_id = ?")
@@ -264,8 +278,8 @@ class ConversationsRepo(Repository):
             args.append(user)
         if numbers:
             marks = ",".join("?" * len(numbers))
-            where.append(f"(phone IN ({marks}) OR number IN ({marks}))")
-            args += [*numbers, *numbers]
+            where.append(f"{'number' if ours else 'phone'} IN ({marks})")
+            args += [*numbers]
         return [
             Conversation(*r)
             for r in self.conn.execute(
