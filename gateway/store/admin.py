@@ -187,12 +187,16 @@ class AdminRepo(Repository):
         return count, oldest
 
     def list_outbox(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first. By state along `outbox_age` (state, created_at): in id order SQLite sorted
+        every mail of the state first (0.7 s for `--state sent` with 300,000 kept)."""
         sql = "SELECT id, kind, rcpt, state, attempts, last_error, next_attempt_at, created_at FROM outbox"
         args: tuple[Any, ...] = ()
+        order = " ORDER BY id DESC"
         if state:
             sql += " WHERE state = ?"
             args = (state,)
-        cur = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            order = " ORDER BY created_at DESC, id DESC"
+        cur = self.conn.execute(sql + order + " LIMIT ?", (*args, limit))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

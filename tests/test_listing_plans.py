@@ -1,10 +1,10 @@
-"""Conversation lists read through indexes, whatever the number kept.
+"""Admin listings read through indexes, whatever the number of rows kept.
 
 Ordered by age alone, SQLite walked every conversation to find a user's or an account's few: with
 684,000 kept (a year of a large installation), a company admin's /conversations page made one such
 walk per user of the account (about 1 s each, on the daemon's loop: 98 s without a mail answered
-or an SMS sent), and `smsgw conversation list --user` took a second. The plans are checked here on
-the schema the code creates; the page and the command against the real store.
+or an SMS sent), and `smsgw conversation list --user` took a second; `--number` and `outbox list
+--state` walked or sorted every row too. The plans are checked here on the schema the code creates.
 """
 
 from __future__ import annotations
@@ -87,3 +87,25 @@ def test_lists_by_number_look_at_one_end_through_an_index(tmp_path: Path) -> Non
     assert [c.last_mt_at for c in by_ours] == [float(i) for i in range(299, 249, -1)]
     assert [m["text"] for m in mo_by_phone] == [f"answer {i}" for i in (257, 207, 157, 107, 57, 7)]
     assert len(mo_by_ours) == 50 and mo_by_ours[0]["text"] == "answer 299"
+
+
+def test_the_outbox_by_state_is_read_newest_first_along_its_index(tmp_path: Path) -> None:
+    # In id order SQLite sorted every mail of the state first: `smsgw outbox list --state sent`
+    # took 0.7 s with a year's 300,000 sent mails kept.
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        conn = store.db.conn
+        conn.executemany(
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at, created_at)"
+            " VALUES ('reply', '', 'u@acme.example', x'00', ?, 1, ?, ?)",
+            [("failed" if i % 10 == 0 else "sent", i, i) for i in range(500)],
+        )
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        sent = store.admin.list_outbox("sent", limit=5)
+        plan = plan_of(conn, last_select(seen))
+        conn.set_trace_callback(None)
+    finally:
+        store.close()
+    assert "USING INDEX outbox_age" in plan and "TEMP B-TREE" not in plan, plan
+    assert [m["created_at"] for m in sent] == [499.0, 498.0, 497.0, 496.0, 495.0]
