@@ -96,8 +96,8 @@ def test_the_outbox_by_state_is_read_newest_first_along_its_index(tmp_path: Path
     try:
         conn = store.db.conn
         conn.executemany(
-            "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at, created_at)"
-            " VALUES ('reply', '', 'u@acme.example', x'00', ?, 1, ?, ?)",
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at,"
+            " created_at) VALUES ('reply', '', 'u@acme.example', x'00', ?, 1, ?, ?)",
             [("failed" if i % 10 == 0 else "sent", i, i) for i in range(500)],
         )
         seen: list[str] = []
