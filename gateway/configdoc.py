@@ -102,6 +102,11 @@ MEANINGS: dict[str, str] = {
         " `port` and `system_id` are binds of one account: a receipt that comes by one of them is matched"
         " to the SMS of all"
     ),
+    "smsc.smsc_account": (
+        "a name for the SMSC account this link is a bind of, when its binds go to several hosts or"
+        " ports: links naming the same one have their receipts matched across them (Kannel's"
+        " smsc-admin-id)"
+    ),
     "smsc.password": "password at the SMSC (prefer password_file)",
     "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smsc.system_type": "SMPP system_type, if the operator asks for one",

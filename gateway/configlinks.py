@@ -40,6 +40,7 @@ class SmscSection(_Section):
     source_ton: int | None = None  # override autodetection (SMPP)
     source_npi: int | None = None
     dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
+    smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
 
     @field_validator("prefixes")
     @classmethod
@@ -105,15 +106,43 @@ class SmscSection(_Section):
             raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
 
 
+LOOPBACK = ("localhost", "localhost.localdomain", "ip6-localhost", "::1")
+
+
+def _host_key(host: str) -> str:
+    """The host as one SMSC: case, a final dot and the loopback's names do not make another."""
+    host = host.strip().lower().rstrip(".").strip("[]")
+    return "loopback" if host in LOOPBACK or host.startswith("127.") else host
+
+
 def receipt_siblings(links: Sequence[SmscSection]) -> dict[str, tuple[str, ...]]:
-    """For each link, the other links bound to the same SMSC account (type, host, port, login): more
-    binds are how one gets more throughput from an operator, and its SMSC sends a receipt on any
-    bind of the account, not only the one the SMS went by (Kannel groups them by `smsc-admin-id`).
-    Matched only on the link it arrived on, such a receipt was kept unmatched, and a failed SMS
-    was never reported to its sender. The SMSC's ids are its own, unique across its binds."""
-    groups: dict[tuple[str, str, int, str], list[str]] = {}
+    """For each link, the other links bound to the same SMSC account: more binds are how one gets
+    more throughput from an operator, and its SMSC sends a receipt on any bind of the account, not
+    only the one the SMS went by. Matched only on the link it arrived on, such a receipt was kept
+    unmatched, and a failed SMS was never reported to its sender. The SMSC's ids are its own,
+    unique across its binds.
+
+    Links with the same type, host, port and login are binds of one account; so are links that
+    name the same `smsc_account` (Kannel's `smsc-admin-id`), for an operator whose binds go to
+    several hosts or ports."""
+    parent = {link.name: link.name for link in links}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    first: dict[tuple[str, ...], str] = {}
     for link in links:
-        groups.setdefault((link.type, link.host.lower(), link.port, link.system_id), []).append(link.name)
+        keys = [(link.type, _host_key(link.host), str(link.port), link.system_id)]
+        if link.smsc_account:
+            keys.append(("smsc_account", link.smsc_account))
+        for key in keys:
+            other = first.setdefault(key, link.name)
+            parent[root(link.name)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for link in links:
+        groups.setdefault(root(link.name), []).append(link.name)
     return {
         name: tuple(other for other in names if other != name)
         for names in groups.values()

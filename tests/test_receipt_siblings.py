@@ -73,3 +73,31 @@ def test_binds_to_one_account_are_siblings_and_others_are_not() -> None:
     )
     cfg = parse_config(text, source="test")
     assert receipt_siblings(cfg.smsc) == {"a1": ("a2",), "a2": ("a1",)}
+
+
+def test_binds_named_one_smsc_account_or_written_as_one_host_are_siblings() -> None:
+    # Grouped by the host as written, `localhost` and `127.0.0.1` were two SMSCs; an operator whose
+    # binds go to two hosts had no way to say they are one account (Kannel: smsc-admin-id).
+    base = '[gateway]\ndomains = ["sms.example.com"]\n'
+    link = '[[smsc]]\nname = "{}"\ntype = "smpp"\nhost = "{}"\nport = {}\nsystem_id = "acme"\n{}'
+    text = base + "".join(
+        link.format(*fields)
+        for fields in (
+            ("local1", "localhost", 2775, ""),
+            ("local2", "127.0.0.1", 2775, ""),
+            ("local3", "LOCALHOST.", 2775, ""),
+            ("node1", "smsc1.op.example", 2775, 'smsc_account = "op"\n'),
+            ("node2", "smsc2.op.example", 2776, 'smsc_account = "op"\n'),
+            ("node1b", "smsc1.op.example", 2775, ""),  # a bind of node1's account, written plainly
+            ("alone", "smsc3.op.example", 2775, 'smsc_account = "other"\n'),
+        )
+    )
+    siblings = receipt_siblings(parse_config(text, source="test").smsc)
+    assert siblings == {
+        "local1": ("local2", "local3"),
+        "local2": ("local1", "local3"),
+        "local3": ("local1", "local2"),
+        "node1": ("node2", "node1b"),
+        "node2": ("node1", "node1b"),
+        "node1b": ("node1", "node2"),
+    }
