@@ -175,17 +175,28 @@ class Db(GroupCommit):
         return db
 
     def _migrate(self, existed: bool) -> None:
+        """Bring the schema to this version, one migration a transaction.
+
+        Another process may be doing the same at the same moment (the daemon's first start after an
+        upgrade, and a `smsgw status` from monitoring): each migration reads the version again once
+        it holds the write lock, and one the other process has committed meanwhile is skipped. Read
+        once before the loop, the second process ran a committed migration again and failed on
+        "index … already exists": a daemon that exited at its first start, a command with an error.
+        """
         conn = self.conn
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "schema_version" not in tables and existed and tables:
+            raise StoreUnusable(
+                f"database {self.path} holds tables but no schema version: it is not an smsgw "
+                "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
+            )
         if "schema_version" not in tables:
-            if existed and tables:
-                raise StoreUnusable(
-                    f"database {self.path} holds tables but no schema version: it is not an smsgw "
-                    "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
+            with self.transaction():
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                conn.execute(
+                    "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
                 )
-            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            conn.execute("INSERT INTO schema_version VALUES (0)")
-        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+        version = self._version()
         if version > SCHEMA_VERSION:
             raise StoreUnusable(
                 f"database {self.path} has schema version {version}, newer than this smsgw "
@@ -193,10 +204,15 @@ class Db(GroupCommit):
             )
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
+                if self._version() > number:
+                    continue  # another process committed it while this one waited for the lock
                 for statement in _split_sql(MIGRATIONS[number]):
                     conn.execute(statement)
                 conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
             log.info("store.migrated", version=number + 1, path=str(self.path))
+
+    def _version(self) -> int:
+        return int(self.conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
     # ---- the connection and its transactions --------------------------------------------------
 
