@@ -13,6 +13,7 @@ passing reason is made again until it succeeds (`OutcomeRecorder.write`).
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 import structlog
@@ -37,6 +38,9 @@ NO_LINK_DELAY = 1.0
 # as "expired", having waited with no word said.
 NO_ROUTE_NOTE = "no SMSC link serves {} any more (the links' prefixes changed after the mail was accepted)"
 MIN_THROTTLE_RETRY = 0.05
+# Long SMS a part of which an SMSC took, remembered for the throttling of their other parts: an
+# entry outlives its message only until this many newer ones were taken.
+TAKEN_KEPT = 4096
 # A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
 # written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
 RECORD_RETRY_FIRST_SECONDS = 0.5
@@ -74,12 +78,20 @@ class OutcomeRecorder:
         self.writing = 0
         # Every part retries its write while the disk is full: one line a second for all (`FaultLog`).
         self.retry_log = FaultLog(log)
+        # message id -> the link an SMSC took a part of that long SMS by, as answered (its write
+        # may not be committed yet when the SMSC throttles the next part a moment later).
+        self.taken: OrderedDict[int, str] = OrderedDict()
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
         store = self.store
         if result.outcome is Outcome.ACCEPTED:
             self.avoid.pop(part.id, None)
+            if part.udh:
+                self.taken[part.message_id] = name
+                self.taken.move_to_end(part.message_id)
+                if len(self.taken) > TAKEN_KEPT:
+                    self.taken.popitem(last=False)
             await self.write(
                 part.id,
                 lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
@@ -96,7 +108,7 @@ class OutcomeRecorder:
                 log.warning("mt.unconfirmed", part=part.id, link=name)
         elif result.outcome is Outcome.THROTTLED:
             pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
-            if self._another_up(part, name):
+            if self._another_up(part, name) and not self._joined_to(part, name):
                 # Another link takes it now. Due again when the pause ended, it went back to the
                 # same link, throttled again, for as long as the throttling lasted, while later SMS
                 # to the same phones went by the other link past it.
@@ -201,6 +213,16 @@ class OutcomeRecorder:
             return False
         others = [n for n in self.router.candidates(part.destination) if n != name]
         return any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links)
+
+    def _joined_to(self, part: ClaimedPart, name: str) -> bool:
+        """A part of a long SMS whose other parts the SMSC behind `name` already took: it waits out
+        that link's throttling (`gateway.linkchoice`: the phone joins the parts by their
+        originator, which another SMSC may write otherwise). Taken before a restart: the store
+        knows (a read on this rare path)."""
+        if not part.udh:
+            return False
+        taken = self.taken.get(part.message_id) or self.store.queue.link_taken(part.message_id)
+        return taken == name
 
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)

@@ -36,3 +36,25 @@ async def test_sms_given_to_a_throttling_link_leave_by_the_default_link(tmp_path
             await gw.until(lambda: gw.states().count("delivered") == len(NUMBERS), timeout=10)
     assert throttling.throttled >= 1  # the prefix link was tried first, and throttled
     assert len(spare.received) + len(throttling.received) == len(NUMBERS)  # each once
+
+
+async def test_the_rest_of_a_long_sms_waits_out_its_own_links_throttling(tmp_path: Path) -> None:
+    # Its first parts taken by the prefix link, the parts throttled after them went by the default
+    # link: two SMSCs' halves of one SMS, which a phone may not join (each SMSC writes the
+    # originator its own way). Only SMS none of whose parts left yet go by another link.
+    async with ThrottlingSMSC(accept_per_second=2) as throttling, HappySMSC() as spare:
+        spare_link = f'\n[[smsc]]\nname = "spare"\ntype = "smpp"\nport = {spare.port}\n'
+        spare_link += 'system_id = "smsgw"\npassword = "secret"\n'
+        text = config_text(
+            tmp_path, smsc_port=throttling.port, smsc_extra='prefixes = ["+4851"]\n' + spare_link
+        )
+        text = text.replace("throttle_pause_seconds = 0.05", "throttle_pause_seconds = 1", 1)
+        async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
+            await spare.wait_until(lambda: len(spare.sessions) == 1)
+            await throttling.wait_until(lambda: len(throttling.sessions) == 1)
+            long_text = " ".join(f"word{i}" for i in range(90))  # five parts
+            assert (await gw.send(mail([to(NUMBERS[0])], long_text))).error is None
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=20)
+    assert throttling.throttled >= 1
+    assert spare.received == []
+    assert len(throttling.received) == 5
