@@ -76,7 +76,9 @@ class Dispatcher:
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
-        self._choice = LinkChoice(router, self.links, self.pacers, store.queue.link_taken)
+        self._choice = LinkChoice(
+            router, self.links, self.pacers, store.queue.link_taken, siblings=lambda: store.queue.siblings
+        )
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"

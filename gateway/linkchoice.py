@@ -37,6 +37,7 @@ class LinkChoice:
         pacers: Mapping[str, LinkPacer],
         taken: Callable[[int], str | None] = lambda _message_id: None,
         clock: Callable[[], float] = time.monotonic,
+        siblings: Callable[[], Mapping[str, tuple[str, ...]]] = dict,
     ) -> None:
         self.router = router
         self.links = links
@@ -45,6 +46,10 @@ class LinkChoice:
         # kept in memory alone, the map was empty after every start, and the rest of a long SMS
         # half sent before a restart left by another link.
         self._taken = taken
+        # The other binds of a link's SMSC account (`gateway.configlinks.receipt_siblings`): a
+        # premium answer may leave by any bind of its vote's account, as the short code is the
+        # account's. Waiting for the vote's bind alone, it expired unsent while another was up.
+        self._siblings = siblings
         self._clock = clock
         self._started = clock()
         # message id -> the link its parts leave by ("": none has left yet)
@@ -53,10 +58,15 @@ class LinkChoice:
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
 
+    def _own(self, via: str) -> list[str]:
+        """A part's own link and the other binds of its SMSC account that are configured."""
+        return [via, *(n for n in self._siblings().get(via, ()) if n in self.links)]
+
     def routable(self, part: ClaimedPart) -> bool:
         """Whether a link that may take the part is up (its links may all be full)."""
         if part.via is not None and part.via in self.links:
-            return self._up(part.via)  # else back to the queue for a while, not kept claimed
+            # else back to the queue for a while, not kept claimed
+            return any(self._up(name) for name in self._own(part.via))
         return any(self._up(name) for name in self.router.candidates(part.destination))
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
@@ -64,17 +74,18 @@ class LinkChoice:
         if part.via is not None and part.via in self.links and part.via not in avoid:
             # Its own link (a premium answer's, the vote's): waited for while configured, as its
             # short code may be known at that operator alone. Refused by it, it goes by its routes.
-            return part.via if self._up(part.via) and self.pacers[part.via].free() else None
+            own = [n for n in self._own(part.via) if n not in avoid]
+            return next((n for n in own if self._up(n) and self.pacers[n].free()), None)
         if part.udh and (name := self._first_link(part.message_id)) and name not in avoid:
             if self._up(name):  # the link the SMS's other parts left by: wait for its window
                 return name if self.pacers[name].free() else None
             if name in self.links and self._clock() - self._started < START_GRACE_SECONDS:
                 return None  # just started: it may not have connected yet
         names = self.router.candidates(part.destination)
-        if part.via is not None and part.via in self.links and part.via not in names:
+        if part.via is not None and part.via in self.links:
             # Refused by its own link just now: its routes first, else that link again (passed
             # over, with no route of the phone's up, it was kept waiting for one for ever).
-            names = [*names, part.via]
+            names = [*names, *(n for n in self._own(part.via) if n not in names)]
         fallback = None
         for name in names:
             if not self._up(name) or not self.pacers[name].free():

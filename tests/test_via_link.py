@@ -8,7 +8,7 @@ over a real SMSC, is tests/test_premium_answer_rules.py's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.linkchoice import LinkChoice
 from gateway.routing import Router
@@ -37,3 +37,21 @@ def test_an_answer_refused_by_its_own_link_goes_by_the_phones_route_else_by_it_a
     assert choice.routable(answer("opa"))
     assert choice.pick(answer("opa"), {"opa"}) == "opa"  # none of those up: its own link again
     assert choice.pick(answer("gone"), set()) is None  # a link no longer configured: its routes
+
+
+def test_an_answer_leaves_by_another_bind_of_its_votes_smsc_account() -> None:
+    # Two binds to one operator account: the vote came by opb2, whose session then dropped and
+    # could not bind again. The answer waited for opb2 alone until it expired, with opb1 up.
+    router = Router([("opa", ["+48"]), ("opb1", ["+49"]), ("opb2", ["+49"])])
+    links = {name: Link(LinkState.ACTIVE) for name in ("opa", "opb1", "opb2")}
+    pacers = {name: LinkPacer(10, 100, 1) for name in links}
+    siblings = {"opb1": ("opb2",), "opb2": ("opb1",)}
+    choice = LinkChoice(router, links, pacers, siblings=lambda: siblings)  # type: ignore[arg-type]
+    vote_by_b2 = replace(answer("opb2"), destination="+48601123456")  # the phone's route: opa
+    assert choice.pick(vote_by_b2, set()) == "opb2"
+    links["opb2"].state = LinkState.CONNECTING
+    assert choice.routable(vote_by_b2)
+    assert choice.pick(vote_by_b2, set()) == "opb1"  # the same account's other bind, not opa
+    links["opb1"].state = LinkState.CONNECTING
+    assert not choice.routable(vote_by_b2)  # none of the account's binds up: back to the queue
+    assert choice.pick(vote_by_b2, set()) is None
