@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 from gateway.store.db import Store
+from gateway.store.retention import purge_before
 from gateway.web import counts
 from gateway.web.app import WebContext
 from tests import test_store
@@ -151,3 +152,27 @@ async def test_the_counts_indexes_change_no_plan_of_the_mail_path(tmp_path: Path
     assert len(with_indexes) > 20, with_indexes
     changed = {sql: (without[sql], now) for sql, now in with_indexes.items() if without[sql] != now}
     assert changed == {}, changed
+
+
+async def test_the_counters_do_not_fall_when_the_purge_deletes_old_rows(tmp_path: Path) -> None:
+    # The counts were of the rows kept: each night's purge made them fall, which Prometheus reads
+    # as a counter reset, and `rate()` as every SMS ever counted failing or arriving at once.
+    from tests.test_purge_scale import CUTOFF, WINDOW, seed
+
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        conn = store.db.conn
+        seed(conn, 20)
+        conn.execute("UPDATE parts SET link = 'main', state = 'failed' WHERE id % 2 = 0")
+        conn.execute("UPDATE mo SET state = 'mailed' WHERE id % 3 = 0")
+        before = counts.count(conn)
+        kept = conn.execute("SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM mo)").fetchone()
+        await purge_before(store, CUTOFF, chunk=2, reply_window=WINDOW)
+        after = counts.count(conn)
+        left = conn.execute("SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM mo)").fetchone()
+    finally:
+        store.close()
+    assert left[0] < kept[0] and left[1] < kept[1]  # the purge did delete messages and MOs
+    assert sorted(after.messages) == sorted(before.messages)
+    assert sorted(after.parts) == sorted(before.parts)
+    assert sorted(after.mo) == sorted(before.mo)

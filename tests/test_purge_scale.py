@@ -228,8 +228,8 @@ async def test_each_purge_chunk_reads_an_index_range_and_sorts_nothing(tmp_path:
 
         expected = {  # the statement that picks a chunk's rows, and the time index whose range it reads
             r"FROM emails e WHERE e\.received_at": "emails_received (received_at>? AND received_at<?)",
-            r"DELETE FROM mo ": "mo_received (received_at<?)",
-            r"DELETE FROM outbox ": "outbox_age (state=? AND created_at<?)",
+            r"SELECT id FROM mo WHERE": "mo_received (received_at<?)",
+            r"SELECT id FROM outbox WHERE": "outbox_age (state=? AND created_at<?)",
             r"FROM conversations WHERE last_mt_at": "conversations_age (last_mt_at>? AND last_mt_at<?)",
         }
         for pattern, index in expected.items():

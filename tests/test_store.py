@@ -309,8 +309,13 @@ def undo_migration_29(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_30(conn: sqlite3.Connection) -> None:
+    undo_migration_31(conn)
     conn.execute("DROP INDEX conversations_user")
     conn.execute("DROP INDEX conversations_account")
+
+
+def undo_migration_31(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE purged_counts")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -327,4 +327,17 @@ SINCE_CORE: list[str] = [
     CREATE INDEX conversations_account ON conversations(account_id, last_mt_at);
     CREATE INDEX conversations_user ON conversations(user_email, last_mt_at);
     """,
+    # 31: what the retention purge deleted, counted by what /metrics labels it with, so that the
+    # counters go on from the rows kept plus these: they fell by each night's purge, which
+    # Prometheus reads as a restart of the counter and `rate()` as everything counted arriving at
+    # once (a nightly burst of "failed" SMS in every dashboard and alert)
+    """
+    CREATE TABLE purged_counts (
+        metric TEXT NOT NULL,                     -- 'messages', 'parts', 'mo'
+        label TEXT NOT NULL,                      -- account id, link ('' for none)
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (metric, label, state)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -46,14 +46,25 @@ class StoreCounts:
 # '-' come after, on the few groups: grouped by COALESCE(a.name, '-'), the count joined and sorted
 # every row. The outer GROUP BY merges groups that read alike ('-': no account or a removed one, no
 # link or a link named '-'): the labels of a metric must not repeat.
+# What the retention purge deleted is added back (`purged_counts`, migration 31): the counters
+# fell by each night's purge, which Prometheus reads as a counter reset and `rate()` as everything
+# counted arriving at once.
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
-    " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state) g"
+    " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"
+    "  UNION ALL SELECT CAST(NULLIF(label, '') AS INTEGER), state, n FROM purged_counts"
+    "  WHERE metric = 'messages') g"
     " LEFT JOIN accounts a ON a.id = g.account_id GROUP BY 1, 2"
 )
 PARTS = (
     "SELECT COALESCE(g.link, '-'), g.state, SUM(g.n) FROM"
-    " (SELECT link, state, COUNT(*) AS n FROM parts WHERE id > 0 GROUP BY link, state) g GROUP BY 1, 2"
+    " (SELECT link, state, COUNT(*) AS n FROM parts WHERE id > 0 GROUP BY link, state"
+    "  UNION ALL SELECT NULLIF(label, ''), state, n FROM purged_counts WHERE metric = 'parts') g"
+    " GROUP BY 1, 2"
+)
+MO = (
+    "SELECT state, SUM(n) FROM (SELECT state, COUNT(*) AS n FROM mo GROUP BY state"
+    " UNION ALL SELECT state, n FROM purged_counts WHERE metric = 'mo') GROUP BY state"
 )
 
 
@@ -63,7 +74,7 @@ def count(conn: sqlite3.Connection) -> StoreCounts:
         messages=conn.execute(MESSAGES).fetchall(),
         parts=conn.execute(PARTS).fetchall(),
         outbox=conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall(),
-        mo=conn.execute("SELECT state, COUNT(*) FROM mo GROUP BY state").fetchall(),
+        mo=conn.execute(MO).fetchall(),
     )
 
 
