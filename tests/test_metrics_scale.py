@@ -176,3 +176,52 @@ async def test_the_counters_do_not_fall_when_the_purge_deletes_old_rows(tmp_path
     assert sorted(after.messages) == sorted(before.messages)
     assert sorted(after.parts) == sorted(before.parts)
     assert sorted(after.mo) == sorted(before.mo)
+
+
+async def test_states_a_row_leaves_again_are_gauges_and_the_counters_only_final_states(
+    web: WebContext,
+) -> None:
+    # `smsgw_messages_total{state="queued"}` fell each time the queue drained: a counter reset to
+    # Prometheus, so `sum(rate(smsgw_messages_total[5m]))` jumped by the queue's size.
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gateway.web.metrics import StoreCollector
+
+    store = web.store
+
+    def seed() -> None:
+        ids = [add_mail(store, "acme", "anna@acme.example", f"+48601{i:06d}", f"t {i}") for i in range(4)]
+        with store.db.transaction():
+            for mid, state in zip(ids, ("queued", "delivered", "failed", "hold"), strict=True):
+                store.db.conn.execute("UPDATE messages SET state = ? WHERE id = ?", (state, mid))
+                store.db.conn.execute(
+                    "UPDATE parts SET state = ?, link = 'main' WHERE message_id = ?", (state, mid)
+                )
+            store.db.conn.execute(
+                "INSERT INTO mo (link, source, destination, text, received_at, state)"
+                " VALUES ('main', '+48601', '+48100', 'x', 0, 'segment'),"
+                " ('main', '+48601', '+48100', 'y', 0, 'mailed')"
+            )
+
+    await store.write(seed)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(web, await web.counts.read()))
+    kinds = {f.name: (f.type, {s.labels.get("state") for s in f.samples}) for f in
+             text_string_to_metric_families(generate_latest(registry).decode())}  # fmt: skip
+    assert kinds["smsgw_messages"][0] == "counter"
+    assert {"delivered", "failed"} <= kinds["smsgw_messages"][1]
+    assert not {"queued", "hold"} & kinds["smsgw_messages"][1]
+    assert (
+        kinds["smsgw_messages_waiting"][0] == "gauge"
+        and {"queued", "hold"} <= kinds["smsgw_messages_waiting"][1]
+    )
+    assert {"delivered", "failed"} <= kinds["smsgw_parts"][1]
+    assert not {"queued", "hold"} & kinds["smsgw_parts"][1]
+    assert (
+        kinds["smsgw_parts_waiting"][0] == "gauge" and {"queued", "hold"} <= kinds["smsgw_parts_waiting"][1]
+    )
+    assert kinds["smsgw_mo_waiting"][1] == {"segment"}
+    mo = {s.labels["outcome"] for s in next(f for f in text_string_to_metric_families(
+        generate_latest(registry).decode()) if f.name == "smsgw_mo").samples}  # fmt: skip
+    assert "mailed" in mo and "segment" not in mo

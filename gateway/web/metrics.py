@@ -21,10 +21,15 @@ from starlette.routing import Route
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.routing import unserved
+from gateway.store.settling import FINAL_PART
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
 WAITING = ("queued", "deferred", "active", "hold")
+# Counters only ever rise: a state a row leaves again (queued, active, …) is a gauge of its own. As
+# one counter family, every drained queue read as a counter reset to Prometheus, and
+# `sum(rate(smsgw_messages_total[5m]))` jumped by the queue's size each time.
+MO_UNFINISHED = ("new", "segment")
 # The row /healthz rewrites: an empty transaction commits on a full disk too, a changed row must
 # reach the WAL. `billing_state` is the store's key/value table; billing reads only its own keys.
 HEARTBEAT_KEY = "healthz_heartbeat"
@@ -41,35 +46,51 @@ class StoreCollector(Collector):
             "smsgw_messages_accepted", "SMS accepted from mail", labels=["account"]
         )
         by_state = CounterMetricFamily(
-            "smsgw_messages", "SMS by account and current state", labels=["account", "state"]
+            "smsgw_messages", "SMS by account and final state", labels=["account", "state"]
+        )
+        unfinished = GaugeMetricFamily(
+            "smsgw_messages_waiting", "SMS not final yet, by account and state", labels=["account", "state"]
         )
         per_account: dict[str, int] = {}
         for account, state, n in counts.messages:
             per_account[account] = per_account.get(account, 0) + n
-            by_state.add_metric([account, state], n)
+            (by_state if state in FINAL_PART else unfinished).add_metric([account, state], n)
         for account, n in sorted(per_account.items()):
             accepted.add_metric([account], n)
         yield accepted
         yield by_state
-        parts = CounterMetricFamily("smsgw_parts", "SMS parts by link and state", labels=["link", "state"])
+        yield unfinished
+        parts = CounterMetricFamily(
+            "smsgw_parts", "SMS parts by link and final state", labels=["link", "state"]
+        )
+        parts_waiting = GaugeMetricFamily(
+            "smsgw_parts_waiting", "SMS parts not final yet, by link and state", labels=["link", "state"]
+        )
         depth = GaugeMetricFamily("smsgw_queue_depth", "parts waiting, by state", labels=["state"])
         waiting = dict.fromkeys(WAITING, 0)
         for link, state, n in counts.parts:
-            parts.add_metric([link, state], n)
+            (parts if state in FINAL_PART else parts_waiting).add_metric([link, state], n)
             if state in waiting:
                 waiting[state] += n
         for state, n in waiting.items():
             depth.add_metric([state], n)
         yield parts
+        yield parts_waiting
         yield depth
         outbox = GaugeMetricFamily("smsgw_outbox", "mails by state", labels=["state"])
         for state, n in counts.outbox:
             outbox.add_metric([state], n)
         yield outbox
         mo = CounterMetricFamily("smsgw_mo", "SMS received from phones, by outcome", labels=["outcome"])
+        mo_waiting = GaugeMetricFamily(
+            "smsgw_mo_waiting",
+            "SMS from phones not handled yet (parts of a long one: segment)",
+            labels=["state"],
+        )
         for state, n in counts.mo:
-            mo.add_metric([state], n)
+            (mo_waiting if state in MO_UNFINISHED else mo).add_metric([state], n)
         yield mo
+        yield mo_waiting
         up = GaugeMetricFamily("smsgw_link_up", "1 while the link is bound", labels=["link"])
         rate = GaugeMetricFamily("smsgw_link_submit_rate", "submits per second", labels=["link"])
         submitted = CounterMetricFamily("smsgw_link_submitted", "submits since start", labels=["link"])
