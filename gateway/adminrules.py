@@ -266,3 +266,14 @@ def seed_accounts(store: Store, cfg: Config) -> None:
         for email in seed.users:
             with suppress(Conflict):
                 store.accounts.add_user(email, seed.name)
+
+
+def age(seconds: float) -> str:
+    """A duration as a person reads it, in the CLI and the panel alike: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -46,7 +46,7 @@ async def test_a_scrapes_counts_read_covering_indexes_not_the_tables(web: WebCon
     finally:
         await trace_reader(web, False, seen)
     selects = [sql for sql in seen if sql.startswith("SELECT")]
-    assert len(selects) == 4, seen
+    assert len(selects) == 5, seen
     plans = {sql: plan(web, sql).split(" | ") for sql in selects}
     for sql, lines in plans.items():
         assert table_scans(lines) == [], f"{sql}\n  -> {lines}"

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from acl.logins import ALL, shown_target, unlock_target
-from gateway.cli.common import EXIT_USAGE, CliError, age, open_store
+from gateway.adminrules import age
+from gateway.cli.common import EXIT_USAGE, CliError, open_store
 from gateway.config import Config
 
 KINDS = {

@@ -309,14 +309,3 @@ def use_zone(cfg: Config) -> None:
 def when(ts: float | None) -> str:
     """A time in the panel's format, in the configured zone (the machine's before a config is read)."""
     return datetime.fromtimestamp(ts, _zone).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def age(seconds: float) -> str:
-    """A duration as a person reads it: 45 s, 12 min, 3.5 h, 2.0 days."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

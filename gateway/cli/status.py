@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.adminrules import quiet_held
-from gateway.cli.common import age, open_store, pid_alive, when
+from gateway.adminrules import age, quiet_held
+from gateway.cli.common import open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.routing import unserved
+from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
@@ -25,7 +26,8 @@ STATUS_NOT_RUNNING = 3  # LSB's "program is not running"
 STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
-    " SMSC link is up, or it has not written its status for 30 s (1 also when status itself fails,"
+    " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
+    " min, or it has not written its status for 30 s (1 also when status itself fails,"
     " e.g. no database at a mistyped state_dir: stderr says why); 3 it is not running: stopped, or"
     " exited without a clean stop (3 also for a config error, and for a database missing where one"
     " existed, as for every command: stderr says so). For a Nagios-style check, read 3 as CRITICAL."
@@ -55,7 +57,10 @@ def _active(status: dict[str, Any]) -> Callable[[str], bool]:
 
 
 def status_exit(
-    status: dict[str, Any] | None, now: float, routes: Sequence[tuple[str, Sequence[str]]] = ()
+    status: dict[str, Any] | None,
+    now: float,
+    routes: Sequence[tuple[str, Sequence[str]]] = (),
+    outbox_stuck: bool = False,
 ) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
@@ -75,6 +80,7 @@ def status_exit(
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or not any(link.get("state") == "active" for link in links)
         or bool(routes and unserved(routes, _active(status)))
+        or outbox_stuck
     )
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
@@ -85,14 +91,21 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     counts = store.admin.queue_counts()
     held, release = store.admin.quiet_held()
-    waiting, oldest = store.admin.outbox_waiting()
     status = read_status(cfg.state_dir)
     now = time.time()
+    mail = outbox_health(store.db.conn, now)
+    waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
     down = daemon_state(status, now)
     routes = cfg.routes()
-    code = status_exit(status, now, routes)
+    code = status_exit(status, now, routes, outbox_stuck=stuck is not None)
     if args.json:
-        outbox = {"waiting": waiting, "oldest_age_seconds": round(now - oldest, 1) if oldest else None}
+        outbox = {
+            "waiting": waiting,
+            "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
+            "stuck": stuck is not None,
+            "last_error": mail.last_error,
+            "failed_last_day": mail.failed_day,
+        }
         quiet = {"parts": held, "first_release": release}
         queue = {**counts, "held_for_quiet_hours": quiet}
         print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
@@ -105,6 +118,14 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if waiting:
         print(
             f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
+        )
+    if stuck is not None:
+        said = f"; the relay's last answer: {one_line(mail.last_error)}" if mail.last_error else ""
+        print(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
+    if mail.failed_day:
+        print(
+            f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"
+            " (see `smsgw outbox list --state failed`)"
         )
     if down is not None or status is None:
         print(f"daemon    {down}")

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from acl.lockout import Attempt, AuthGuard
 from acl.passwords import verify_password
+from gateway.adminrules import age
 from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
 from gateway.store.db import Store
@@ -89,6 +90,7 @@ class WebContext:
         # process's own zone is whatever the host says (often UTC).
         self.env.filters["when"] = lambda ts: when(ts, self.tz)
         self.env.filters["outside"] = outside
+        self.env.filters["duration"] = age
 
     @property
     def tz(self) -> ZoneInfo:

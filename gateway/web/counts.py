@@ -38,6 +38,7 @@ class StoreCounts:
     messages: list[tuple[str, str, int]]  # account, state, count
     parts: list[tuple[str, str, int]]  # link, state, count
     outbox: list[tuple[str, int]]  # state, count
+    outbox_oldest: float | None  # when the oldest mail still waiting for the relay was queued
     mo: list[tuple[str, int]]  # state, count
 
 
@@ -75,6 +76,9 @@ def count(conn: sqlite3.Connection) -> StoreCounts:
         parts=conn.execute(PARTS).fetchall(),
         outbox=conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall(),
         mo=conn.execute(MO).fetchall(),
+        outbox_oldest=conn.execute(
+            "SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
+        ).fetchone()[0],
     )
 
 

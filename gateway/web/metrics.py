@@ -81,6 +81,12 @@ class StoreCollector(Collector):
         for state, n in counts.outbox:
             outbox.add_metric([state], n)
         yield outbox
+        oldest = counts.outbox_oldest
+        yield GaugeMetricFamily(
+            "smsgw_outbox_oldest_seconds",
+            "how long the oldest mail waiting for the relay has waited (0: none waits)",
+            value=0.0 if oldest is None else max(0.0, self.web.store.clock() - oldest),
+        )
         mo = CounterMetricFamily("smsgw_mo", "SMS received from phones, by outcome", labels=["outcome"])
         mo_waiting = GaugeMetricFamily(
             "smsgw_mo_waiting",

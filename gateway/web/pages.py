@@ -23,6 +23,7 @@ from acl.passwords import hash_password
 from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, limits_note, mail_address_problem
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
+from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
@@ -173,6 +174,10 @@ async def dashboard(request: Request, who: Who) -> Response:
         "attention": await web.counts.run(lambda conn: needing_attention(conn, scope, now=at)),
         "held": held_note(web.tz),
         "links": web.links() if overview else {},
+        # The relay is the operator's: the answers and bounces of every account wait for it.
+        "outbox": await web.counts.run(lambda conn: outbox_health(conn, at)) if overview else None,
+        "outbox_stuck": STUCK_SECONDS,
+        "now": at,
     }
     return web.render(request, "dashboard.html", ctx)
 

@@ -1,0 +1,48 @@
+"""Whether the outbox's mail is getting out: the figures `smsgw status`, the operator's dashboard and
+`/metrics` judge the relay by.
+
+Bounces, notices and every phone's answer leave only through the relay. With the relay down for a
+day, status exited 0, /healthz said ok and the dashboard "Nothing." needing attention, while
+thousands of answers waited: a monitoring check that reads the exit code never fired. Mail waiting
+longer than `STUCK_SECONDS` is trouble; the relay's last answer says why.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+# A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
+# through within minutes; the back-off tries 30 s, 1, 2, 4, 8 and 16 min apart by then).
+STUCK_SECONDS = 1800.0
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    waiting: int  # queued or being sent
+    oldest: float | None  # when the oldest of them was queued
+    last_error: str | None  # the relay's answer to the mail deferred last
+    failed_day: int  # mails given up on in the last 24 hours
+
+    def stuck_for(self, now: float) -> float | None:
+        """How long the oldest mail has waited, once that is past STUCK_SECONDS."""
+        if self.oldest is None or now - self.oldest <= STUCK_SECONDS:
+            return None
+        return now - self.oldest
+
+
+def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
+    """A few index reads (outbox_due, outbox_age): also on a large outbox of a relay down for days."""
+    waiting, oldest = conn.execute(
+        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
+    ).fetchone()
+    # The deferred mail due last was deferred last: its error is the relay's latest word.
+    row = conn.execute(
+        "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
+        " ORDER BY next_attempt_at DESC LIMIT 1"
+    ).fetchone()
+    (failed,) = conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND created_at >= ?", (now - DAY,)
+    ).fetchone()
+    return OutboxHealth(int(waiting), oldest, row[0] if row else None, int(failed))
