@@ -256,14 +256,15 @@ class Daemon:
         supervisor = Supervisor()
         self.supervisor = supervisor
         supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
-        # A relay that answers slowly is not a hang: four sends, each step with a 30 s timeout.
+        # A relay that answers slowly is not a hang: each step of a send has 30 s, the answer to the final
+        # dot 10 minutes (RFC 5321), and with every slot waiting the worker beats when a send ends.
         # A crash of the worker (a store error recording a send) leaves mail `active`: back to the queue
         # before it runs again, or it would wait for the next daemon start.
         supervisor.add(
             "outbox",
             outbox.run,
             before_restart=lambda: self.store.write(self.store.outbox.recover_mail),
-            stall_after=300.0,
+            stall_after=outbox.stall_after,
         )
         status_path = cfg.state_dir / STATUS_FILE
         links = LinkView(dispatcher)

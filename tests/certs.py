@@ -79,3 +79,40 @@ def _with_cryptography(cert: Path, key: Path) -> None:
         )
     )
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+CA_CONFIG = """[ca]
+default_ca = local
+[local]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+"""
+
+
+def make_expired_pair(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate it issued for localhost / 127.0.0.1 that expired in 2021: (CA, cert,
+    key). `openssl ca`, as `req` and `x509` of OpenSSL 3.0 cannot date a certificate in the past."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.cnf").write_text(CA_CONFIG)
+    (directory / "index.txt").write_text("")
+    (directory / "serial").write_text("01\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test-ca",
+         "-days", "2"],
+        ["openssl", "req", "-new", *ec, "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=localhost",
+         "-addext", f"subjectAltName={SUBJECT_ALT_NAMES}"],
+        ["openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+         "-in", "req.csr", "-out", "cert.pem",
+         "-startdate", "20200101000000Z", "-enddate", "20210101000000Z"],
+    ]  # fmt: skip
+    for step in steps:
+        subprocess.run(step, check=True, capture_output=True, cwd=directory)
+    return directory / "ca.pem", directory / "cert.pem", directory / "key.pem"

@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from gateway.config import Config, ConfigError, parse_config
 from gateway.mailer import build_mailer
-from tests.certs import make_cert_pair
+from tests.certs import make_cert_pair, make_expired_pair
 from tests.conftest import STAFF, Sink, config_text, free_port, running_gateway, smtp_sink
 from tests.test_bounces import FALLBACK, WITH_FALLBACK, bounce, delivered
 
@@ -192,3 +192,17 @@ async def test_mail_with_8bit_bytes_is_sent_as_8bitmime_and_ascii_mail_as_it_is(
     assert forward_to == [FALLBACK] and not forward.isascii() and ascii_mail.isascii()
     assert "BODY=8BITMIME" in relay.options[0]
     assert not any(o.startswith("BODY=") for o in relay.options[1])
+
+
+async def test_an_expired_relay_certificate_is_said_to_be_out_of_date(tmp_path: Path) -> None:
+    # Issued by the CA the config names, but expired: the advice was to set the CA file it had
+    # set, or to turn the checks off.
+    ca, cert, key = make_expired_pair(tmp_path / "expired")
+    port = free_port()
+    async with tls_relay(port, (cert, key)) as relay:
+        rows, _logs = await send_one(tls_config(tmp_path, "localhost", port, f'relay_tls_ca_file = "{ca}"\n'))
+    ((state, _attempts, error),) = rows
+    assert (state, relay.messages) == ("queued", [])
+    assert error is not None and "the relay's certificate is out of date (certificate has expired)" in error
+    assert "renew the certificate on the relay, or check this machine's clock" in error
+    assert "relay_tls_ca_file" not in error and "relay_tls_verify" not in error
