@@ -41,7 +41,8 @@ from gateway.filemodes import STATE_DIR_MODE, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
-from gateway.mailer import Mailer, OutboxWorker, build_mailer
+from gateway.mailer import Mailer, build_mailer
+from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.db import Store

@@ -124,7 +124,8 @@ async def test_a_send_whose_outcome_cannot_be_recorded_stops_the_worker_after_th
     # worker stops so that the supervisor restarts it, but only after every send of the batch has
     # ended and been recorded (a send left running would be sent again by the recovery), and
     # the unrecorded mail goes back to the queue before the restart (`before_restart`).
-    from gateway.mailer import CaptureMailer, OutboxWorker
+    from gateway.mailer import CaptureMailer
+    from gateway.outboxworker import OutboxWorker
     from gateway.store.db import Store
 
     store = Store.open(tmp_path / "db.sqlite")
@@ -216,7 +217,7 @@ async def test_a_mail_cut_off_by_a_crash_is_sent_again_and_logged_as_a_possible_
 async def test_a_stop_gives_up_on_a_relay_that_never_answers_after_its_bound(tmp_path: Path) -> None:
     # The wait is bounded (within systemd's TimeoutStopSec): the mail stays `active` for the next
     # start, and the log names it.
-    from gateway.mailer import OutboxWorker
+    from gateway.outboxworker import OutboxWorker
 
     started = asyncio.Event()
 

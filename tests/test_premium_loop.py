@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from gateway import mailer
+from gateway import outboxworker
 from gateway.cli.main import main
 from gateway.config import parse_config
 from smsc.simulator.control import send_command
@@ -147,7 +147,7 @@ async def test_mail_a_command_queued_leaves_without_waiting_for_the_outboxs_next
 ) -> None:
     # `premium add` (another process, another connection) queues the confirmation; the daemon's
     # outbox found it only at its next look, up to 5 s on. It now sees the other process's commit.
-    monkeypatch.setattr(mailer, "IDLE_LOOK", 120.0)  # a look that would come after the sink's wait
+    monkeypatch.setattr(outboxworker, "IDLE_LOOK", 120.0)  # a look that would come after the sink's wait
     relay = free_port()
     path, cfg = premium_config(tmp_path, "smpp", relay)
     async with smtp_sink(relay) as sink, running_gateway(cfg):  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import aiosmtplib
 import pytest
 from structlog.testing import capture_logs
 
-from gateway import mailer
+from gateway import mailer, outboxworker
 from gateway.config import Config
 from tests.conftest import STAFF, free_port, make_config, running_gateway
 from tests.test_mailer import Relay, outbox_rows, relay_running
@@ -38,7 +38,7 @@ class ScaledClient(aiosmtplib.SMTP):
 @pytest.fixture
 def scaled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aiosmtplib, "SMTP", ScaledClient)
-    monkeypatch.setattr(mailer, "mail_retry_delay", lambda attempts: RETRY)
+    monkeypatch.setattr(outboxworker, "mail_retry_delay", lambda attempts: RETRY)
 
 
 class DropsAfterDot(Relay):
@@ -115,7 +115,7 @@ async def test_a_mail_the_relay_took_without_answering_goes_again_as_a_possible_
     # or lost it: a lost bounce is worse than one arriving twice, so it goes again, logged, and the
     # admin reads why (not a bare SMTPServerDisconnected or SMTPReadTimeoutError).
     monkeypatch.setattr(mailer, "DOT_REPLY_TIMEOUT", DOT_WAIT, raising=False)
-    monkeypatch.setattr(mailer, "mail_retry_delay", lambda attempts: 2.0)  # time to read the error
+    monkeypatch.setattr(outboxworker, "mail_retry_delay", lambda attempts: 2.0)  # time to read the error
     with relay_running(relay) as port:
         cfg = make_config(tmp_path, smsc_port=free_port(), relay_port=port)
         with capture_logs() as logs:

@@ -1,0 +1,238 @@
+"""The outbox worker: mail leaves only from the outbox table, with the same claim/finish pattern as
+SMS parts. A mail is claimed, handed to the relay (`gateway.mailer`), and marked sent only after
+the relay's `250`; a temporary failure backs off, a permanent one (5xx) or too many attempts marks
+it failed and logs it for the admin. A relay that took the whole mail but never answered it may
+have delivered it: such a mail is sent again a few times at most, each time logged as a possible
+duplicate (`UNANSWERED_SENDS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from gateway.mailer import LONGEST_SEND_SECONDS, Mailer, PermanentMailError, PossiblyDeliveredError
+from gateway.store.db import Store
+from gateway.store.outbox import ClaimedMail
+from gateway.supervisor import beat
+from smsc.pacing import backoff
+
+log = structlog.get_logger(__name__)
+
+
+def mail_retry_delay(attempts: int) -> float:
+    return backoff(attempts, 30.0, 3600.0)
+
+
+# How long a stop waits for the sends in progress to be answered and recorded: a send cut off is
+# sent again by the next start (the relay may then deliver it twice). Within systemd's
+# TimeoutStopSec (systemd/smsgw.service) after the links' own wait.
+STOP_WAIT_SECONDS = 30.0
+
+
+IDLE_LOOK = 5.0  # seconds between looks for mail due while nothing wakes the worker
+OTHER_PROCESS_LOOK = 0.5  # seconds between looks for another process's commit while idle
+
+
+# Sends of one mail the relay took whole without answering (PossiblyDeliveredError): after this
+# many, it is not sent again (see OutboxWorker._unanswered_send).
+UNANSWERED_SENDS = 3
+# The worker is silent while every slot waits for a send; a send's own bound, and the store's
+# writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
+STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
+
+
+class OutboxWorker:
+    stall_after = STALL_AFTER_SECONDS
+
+    def __init__(
+        self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 4
+    ) -> None:
+        self.store = store
+        self.mailer = mailer
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._idle = asyncio.Event()  # clear while mail is claimed and not yet all recorded
+        self._idle.set()
+        self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
+        self._unanswered: dict[int, int] = {}  # mail id → its sends the relay took without answering
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Up to `concurrency` sends at a time; a send that ends frees its slot for the next mail due.
+
+        A batch claimed was sent whole before the next claim: one mail whose relay answered slowly
+        (a content filter; the final dot's answer is waited for up to DOT_REPLY_TIMEOUT) held back
+        every answer and bounce queued meanwhile. Every send claimed ends and is recorded before a
+        failure is raised or a stop lets go: a send left running would be sent again by the
+        restart's recovery.
+        """
+        sending: dict[asyncio.Task[None], int] = {}
+        failure: BaseException | None = None
+        looking: asyncio.Task[None] | None = None
+        try:
+            while sending or (failure is None and not self._stopping):
+                beat()
+                claiming = failure is None and not self._stopping and len(sending) < self.concurrency
+                if claiming:
+                    try:
+                        sending.update(await self._claim(self.concurrency - len(sending)))
+                    except Exception as exc:  # raised once the sends in flight are recorded
+                        failure, claiming = exc, False
+                self._track(sending)
+                free = claiming and len(sending) < self.concurrency
+                if not sending:
+                    if free:
+                        await self._idle_wait(self._look_timeout())
+                    continue
+                waits: set[asyncio.Task[None]] = set(sending)
+                if free:  # mail queued or coming due meanwhile takes a free slot at once
+                    looking = asyncio.create_task(self._idle_wait(self._look_timeout()))
+                    waits.add(looking)
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    sending.pop(task, None)
+                    failure = failure or task.exception()
+                if looking is not None:
+                    looking.cancel()
+                    looking = None
+            if failure is not None:
+                raise failure
+        finally:
+            if looking is not None:
+                looking.cancel()
+            for task in sending:
+                task.cancel()  # the worker itself was cancelled: a stop gave up, or the daemon ends
+            await asyncio.gather(*sending, return_exceptions=True)
+            self._track({})
+
+    async def _claim(self, free: int) -> dict[asyncio.Task[None], int]:
+        # Busy from the claim on: mail claimed is sent and recorded before a stop lets go.
+        self._idle.clear()
+        self._wake.clear()  # what was queued before the claim is in it
+        batch = await self.store.write(lambda: self.store.outbox.claim_mail(free))
+        return {
+            asyncio.create_task(self._send_one(mail), name=f"outbox-{mail.id}"): mail.id for mail in batch
+        }
+
+    def _track(self, sending: dict[asyncio.Task[None], int]) -> None:
+        self._in_flight = sorted(sending.values())
+        if sending:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    def _look_timeout(self) -> float:
+        due = self.store.outbox.next_mail_due_at()
+        return IDLE_LOOK if due is None else min(max(due - self.store.clock(), 0.05), IDLE_LOOK)
+
+    async def _idle_wait(self, timeout: float) -> None:
+        """Until woken (a commit of this process queued mail) or `timeout`, or until another
+        process committed (`PRAGMA data_version`, read on the loop's connection twice a second):
+        mail a command queued (`premium add`'s confirmation, `billing run --send`) waited for the
+        next look, up to 5 s."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        seen = self._data_version()
+        while (left := end - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self._wake.wait(), min(left, OTHER_PROCESS_LOOK))
+                return
+            except TimeoutError:
+                pass
+            if self._data_version() != seen:
+                return
+
+    def _data_version(self) -> int:
+        return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    async def _send_one(self, mail: ClaimedMail) -> None:
+        mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
+        unanswered = self._unanswered.get(mail_id, 0)
+        if mail.maybe_sent or unanswered:
+            log.warning(
+                "outbox.possible_duplicate",
+                mail=mail_id,
+                kind=kind,
+                to=rcpt,
+                note=f"sent again: the relay took it {unanswered} time(s) without answering"
+                if unanswered
+                else "sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
+            )
+        try:
+            await self.mailer.send(mail_from, rcpt, content)
+        except PermanentMailError as exc:
+            self._unanswered.pop(mail_id, None)
+            await self._finish(mail_id, "failed", str(exc))
+            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
+        except PossiblyDeliveredError as exc:
+            await self._unanswered_send(mail, unanswered + 1, str(exc))
+        except Exception as exc:
+            if attempts >= self.max_attempts:
+                self._unanswered.pop(mail_id, None)
+                await self._finish(mail_id, "failed", repr(exc))
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
+            else:
+                delay = mail_retry_delay(attempts)
+                await self._finish(mail_id, "queued", repr(exc), retry_in=delay)
+                log.warning(
+                    "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
+                )
+        else:
+            self._unanswered.pop(mail_id, None)
+            await self._finish(mail_id, "sent")
+            log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
+
+    async def _unanswered_send(self, mail: ClaimedMail, count: int, why: str) -> None:
+        """A mail the relay took whole without answering goes again on the usual back-off, until
+        UNANSWERED_SENDS of its sends went unanswered; then it fails, as most likely delivered.
+
+        A relay that has it delivers it once more for each send, but one that lost it (crashed
+        before it stored the mail) never delivers it: a bounce or a phone's answer lost is worse
+        than one arriving twice, so it goes again, each time logged `outbox.possible_duplicate`.
+        Unbounded, a relay that always drops the connection after the dot (a firewall closing an
+        idle connection while a slow filter works) had the user get the mail again and again for
+        the five days of `max_attempts`. The count is kept in this process only: after a restart
+        such a mail may go up to UNANSWERED_SENDS times more.
+        """
+        mail_id, kind, rcpt, attempts = mail.id, mail.kind, mail.rcpt, mail.attempts
+        if count >= UNANSWERED_SENDS or attempts >= self.max_attempts:
+            self._unanswered.pop(mail_id, None)
+            error = (
+                f"{why}; given up after {attempts} tries, {count} of them unanswered (it has most"
+                f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
+            )
+            await self._finish(mail_id, "failed", error)
+            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
+            return
+        self._unanswered[mail_id] = count
+        delay = mail_retry_delay(attempts)
+        error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
+        await self._finish(mail_id, "queued", error, retry_in=delay)
+        log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
+
+    async def _finish(
+        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+    ) -> None:
+        """Record a send's outcome durably: a mail marked sent is never sent again after a crash."""
+        outbox = self.store.outbox
+        await self.store.write(lambda: outbox.finish_mail(mail_id, state, error, retry_in))
+
+    async def stop(self, timeout: float = STOP_WAIT_SECONDS) -> bool:
+        """Claim no more mail and wait, at most `timeout` seconds, for the mail being sent to be
+        answered and recorded; whether it was. A mail cut off stays `active`, and the next start
+        sends it again as a possible duplicate: so is one whose relay takes longer to answer the
+        final dot than the stop may wait (DOT_REPLY_TIMEOUT is well past systemd's TimeoutStopSec)."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("outbox.stop_timeout", mails=list(self._in_flight), waited=timeout)
+            return False
+        return True
