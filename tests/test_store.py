@@ -315,7 +315,13 @@ def undo_migration_30(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_31(conn: sqlite3.Connection) -> None:
+    undo_migration_32(conn)
     conn.execute("DROP TABLE purged_counts")
+
+
+def undo_migration_32(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE outbox DROP COLUMN fallback")
+    conn.execute("ALTER TABLE outbox DROP COLUMN mo_ref")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

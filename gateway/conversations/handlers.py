@@ -4,7 +4,9 @@ Both run inside the caller's transaction. `on_accept` runs in the acceptance wri
 originating number chosen from the pool is the one the SMS is queued with; `on_whole_mo` runs in
 the write that stores the (whole, reassembled) MO, so the reply mail is queued atomically with it:
 a crash neither loses the answer nor mails it twice. The parts of a long answer that came after it
-was mailed without them follow it to the same user (`_late_parts`).
+was mailed without them follow it to the same user (`_late_parts`). A mail with an answer that the
+relay refuses for good goes on to `[replies] fallback_address`, in the write that records the
+refusal (`_answer_refused`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from gateway.conversations.numbers import digit_forms, display, normalise, own_f
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
+from gateway.store.mo import MoRepo
+from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail, on_refused
 from gateway.store.records import Acceptance
 
 log = structlog.get_logger(__name__)
@@ -77,6 +81,22 @@ def unanswerable(cfg: Config) -> list[str]:
 
 def repo(store: Store) -> ConversationsRepo:
     return ConversationsRepo(store.db, store.clock)
+
+
+def mail_settings(cfg: Config) -> MailSettings:
+    """What the gateway's answer mails are written with, kept with each one for a copy the outbox
+    worker may have to write (`Fallback`): that worker has no config."""
+    return MailSettings(
+        cfg.mail.from_address, cfg.gateway.hostname, cfg.gateway.domains[0], cfg.gateway.timezone
+    )
+
+
+def fallback_for(cfg: Config, address: str | None, rcpt: str) -> Fallback | None:
+    """Where the copy of a mail to `rcpt` goes if the relay refuses it for good: `address`, unless
+    there is none or it is `rcpt` itself (the MO then records the refusal alone)."""
+    if not address or address.casefold() == rcpt.casefold():
+        return None
+    return Fallback(address, mail_settings(cfg))
 
 
 def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str] | None = None) -> None:
@@ -176,7 +196,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         note = flood_note
         if optout:
             note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
-        _mail_user(store, cfg, conv, mo.text, note)
+        _mail_user(store, cfg, conv, mo.text, note, mo_id)
         r.settle_mo(mo_id, state, conv.id, note)
         log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)
         return state
@@ -192,21 +212,16 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         return "optout"
     fallback = cfg.replies.fallback_address
     if fallback:
-        domain = cfg.gateway.domains[0]
-        content = forwarded.sms_reply(
-            phone=phone or "",
-            phone_display=display(phone) if phone else "SMS",
-            domain=domain,
-            rcpt=fallback,
+        _mail_fallback(
+            store.outbox,
+            Fallback(fallback, mail_settings(cfg)),
+            mo_id,
+            phone=phone,
+            domain=cfg.gateway.domains[0],
             subject=f"SMS from {mo.source} to {number} (no conversation)",  # our number as configured
             text=mo.text,
-            quoted=None,
-            quoted_at=None,
-            in_reply_to=None,
             note=f"Not matched: {reason}" + (f". {flood_note}" if flood_note else ""),
-            gateway_address=cfg.mail.from_address,
         )
-        store.outbox.enqueue_mail("reply-fallback", cfg.mail.from_address, fallback, content)
         r.settle_mo(mo_id, "fallback", None, reason)
         log.info("mo.fallback", mo=mo_id, to=fallback)
         return "fallback"
@@ -256,13 +271,15 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         r.settle_mo(mo.id, "throttled", conv.id, f"the late part of MO {earlier.id}, kept with it")
         log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)
         return "throttled"
-    _mail_user(store, cfg, conv, mo.text, note)
+    _mail_user(store, cfg, conv, mo.text, note, mo.id)
     r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")
     log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
     return "mailed"
 
 
-def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: str | None) -> None:
+def _mail_user(
+    store: Store, cfg: Config, conv: Conversation, text: str, note: str | None, mo_id: int
+) -> None:
     tz = ZoneInfo(cfg.gateway.timezone)
     content = forwarded.sms_reply(
         phone=conv.phone,
@@ -277,4 +294,78 @@ def _mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: s
         references=conv.refs,
         note=note,
     )
-    store.outbox.enqueue_mail("reply", cfg.mail.from_address, conv.user_email, content)
+    fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
+    store.outbox.enqueue_mail(
+        "reply", cfg.mail.from_address, conv.user_email, content, mo_ref=mo_id, fallback=fallback
+    )
+
+
+def _mail_fallback(
+    outbox: OutboxRepo,
+    to: Fallback,
+    mo_id: int,
+    *,
+    phone: str | None,
+    domain: str,
+    subject: str,
+    text: str,
+    note: str,
+) -> None:
+    """An answer no user gets (or whose user's mail was refused) to the fallback address, from the
+    phone (a Reply there answers it), its note saying why it came there. Refused in turn, it goes
+    nowhere else (it has no fallback of its own): only the MO's note tells of it."""
+    content = forwarded.sms_reply(
+        phone=phone or "",
+        phone_display=display(phone) if phone else "SMS",
+        domain=domain,
+        rcpt=to.rcpt,
+        subject=subject,
+        text=text,
+        quoted=None,
+        quoted_at=None,
+        in_reply_to=None,
+        note=note,
+        gateway_address=to.settings.sender,
+    )
+    outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
+
+
+def _answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
+    """Inside the write that records it: the relay refused a mail with a phone's answer for good (a
+    user who has left: `550 5.1.1 User unknown` at RCPT), or it ran out of attempts. The answer goes
+    to the fallback address, as the same failure reported later by a bounce does, and the MO says
+    what became of it: `fallback`, or `failed` where there is nowhere else to send it."""
+    r = ConversationsRepo(outbox.db, outbox.clock)
+    mo = r.find_mo(mail.mo_ref)
+    to = mail.fallback
+    said = mail.said
+    if to is not None and mo is not None:
+        conv = r.conversation_of(mo.id)
+        phone, number = (conv.phone, conv.number) if conv else (mo.source, mo.destination)
+        _mail_fallback(
+            outbox,
+            to,
+            mo.id,
+            phone=phone,
+            domain=(conv.domain if conv else "") or to.settings.domain,
+            subject=f"SMS from {phone} to {number} for {mail.rcpt} (its mail was refused)",
+            text=mo.text,
+            note=f"Not delivered: {said}. Sent to the fallback address instead",
+        )
+        MoRepo(outbox.db, outbox.clock).answer_refused(mo.id, "fallback", f"{said}; sent to {to.rcpt}")
+    elif mail.kind == "reply":
+        nowhere = f"{said}; no other address to send it to ([replies] fallback_address)"
+        MoRepo(outbox.db, outbox.clock).answer_refused(mail.mo_ref, "failed", nowhere)
+    else:  # the copy to the fallback address: not sent on again
+        MoRepo(outbox.db, outbox.clock).answer_refused(mail.mo_ref, "failed", said)
+    log.warning(
+        "mo.mail_refused",
+        mo=mail.mo_ref,
+        kind=mail.kind,
+        to=mail.rcpt,
+        sent_to=to.rcpt if to is not None and mo is not None else None,
+        error=mail.error,
+    )
+
+
+on_refused(("reply", "reply-fallback"), _answer_refused)

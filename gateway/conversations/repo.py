@@ -25,6 +25,7 @@ _COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
     " started_at, last_mt_at, refs"
 )
+_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))  # the same, of the joined row `c`
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,22 @@ class ConversationsRepo(Repository):
             (mo_id,),
         ).fetchone()
         return Mo(*row)
+
+    def find_mo(self, mo_id: int) -> Mo | None:
+        """`mo`, or None once the retention purge has deleted it (an answer mail may outlive it)."""
+        row = self.conn.execute(
+            "SELECT id, link, source, destination, text, received_at, concat_total FROM mo WHERE id = ?",
+            (mo_id,),
+        ).fetchone()
+        return Mo(*row) if row else None
+
+    def conversation_of(self, mo_id: int) -> Conversation | None:
+        """The conversation the MO was mailed in, if any (and still kept)."""
+        row = self.conn.execute(
+            f"SELECT {_C_COLUMNS} FROM mo m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+            (mo_id,),
+        ).fetchone()
+        return Conversation(*row) if row else None
 
     def match(self, phone: str, number: str, now: float, window: float) -> Conversation | None:
         """The conversation (phone, our number) whose last MT is the most recent within its window.

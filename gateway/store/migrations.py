@@ -340,4 +340,14 @@ SINCE_CORE: list[str] = [
         PRIMARY KEY (metric, label, state)
     ) WITHOUT ROWID;
     """,
+    # 32: an answer mail names the MO it carries (`mo_ref`) and where its copy goes if the relay
+    # refuses it for good (`fallback`: JSON, the address and the settings the copy is written with,
+    # those of the config it was queued under: the outbox worker has none). A user who had left was
+    # refused at RCPT (550 5.1.1 User unknown): the mail was marked failed and nothing more, so the
+    # phone's answer was lost unless the same failure came later as a bounce (then forwarded to the
+    # fallback), and `smsgw mo list` still said "mailed". NULL for other mail and for rows stored before.
+    """
+    ALTER TABLE outbox ADD COLUMN mo_ref INTEGER;
+    ALTER TABLE outbox ADD COLUMN fallback TEXT;
+    """,
 ]

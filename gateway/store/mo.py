@@ -316,6 +316,34 @@ class MoRepo(Repository):
                 (*args, *args, step.first("mo"), before - reach),
             ).rowcount
 
+    def answer_refused(self, mo_id: int, state: str, said: str) -> None:
+        """A mail with the MO's answer was refused for good: `state` is what became of it instead
+        (`fallback`, a copy went to the fallback address; `failed`, it reached nobody), and `said`
+        is added to its note. Only an MO that counts as mailed (`mailed`, `fallback`) moves: an
+        opt-out stays one, a premium SMS stays premium, its note telling the rest.
+
+        The state it leaves is added to `purged_counts`, as a purge adds the rows it deletes: the
+        `/metrics` counter of MOs mailed would otherwise fall by it, which Prometheus reads as a
+        reset (the whole count again as a burst in `rate()`). That counter counts MOs that were
+        mailed, this one among them; the new state's counts it too, with what became of it.
+        """
+        row = self.conn.execute("SELECT state, note FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        if row is None:  # deleted by the retention purge since: the mail's log line is all there is
+            return
+        before, note = row
+        note = f"{note}; {said}" if note else said
+        moves = before in ("mailed", "fallback") and before != state
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE mo SET state = ?, note = ? WHERE id = ?", (state if moves else before, note, mo_id)
+            )
+            if moves:
+                self.conn.execute(
+                    "INSERT INTO purged_counts (metric, label, state, n) VALUES ('mo', '', ?, 1)"
+                    " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
+                    (before,),
+                )
+
     def mark_failed(self, mo_id: int, note: str) -> None:
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""
         self.conn.execute("UPDATE mo SET state = 'failed', note = ? WHERE id = ?", (note, mo_id))

@@ -2,15 +2,28 @@
 
 Same claim/finish pattern as SMS parts. Queuing a mail registers an after-commit callback, so the
 outbox worker is woken as soon as the transaction that queued it is durable, whoever committed it.
+
+A mail that carries a phone's answer names its MO (`mo_ref`) and where a copy goes should the relay
+refuse it for good (`fallback`). Its failure is handed, in the write that records it, to the
+handler of its kind (`on_refused`): a user who has left the company still has an address the relay
+knew yesterday, and its refusal at RCPT is the only word of it the gateway ever gets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+import json
+import re
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+import structlog
+
 from gateway.store.clockstep import ClockStep
+from gateway.store.commit import store_trouble
 from gateway.store.repository import Repository
+
+log = structlog.get_logger(__name__)
 
 # The note of a mail found `active` at a start or a worker restart: its send was cut off, and the
 # relay may have taken it before the cut.
@@ -27,20 +40,138 @@ class ClaimedMail(NamedTuple):
     maybe_sent: bool = False  # an earlier send was cut off and may have reached the relay
 
 
+class MailSettings(NamedTuple):
+    """The gateway's settings an answer mail is written with."""
+
+    sender: str  # [mail] from_address: envelope sender and From of the gateway's own mail
+    host: str  # [gateway] hostname: the domain of its Message-IDs
+    domain: str  # [gateway] domains[0]: the phone's address where its conversation named none
+    zone: str  # [gateway] timezone: the times the mail names
+
+
+class Fallback(NamedTuple):
+    """Where the copy of an answer mail goes if the relay refuses the mail for good, and the settings
+    it is written with: those of the config the answer was queued under, kept with the mail, as the
+    outbox worker that meets the refusal has no config."""
+
+    rcpt: str
+    settings: MailSettings
+
+    def dumps(self) -> str:
+        return json.dumps({"rcpt": self.rcpt, **self.settings._asdict()})
+
+    @classmethod
+    def loads(cls, text: str | None) -> Fallback | None:
+        if not text:
+            return None
+        values = json.loads(text)
+        return cls(values.pop("rcpt"), MailSettings(**values))
+
+
+class RefusedMail(NamedTuple):
+    """An answer mail that ended `failed`: refused for good (5xx) or out of attempts."""
+
+    id: int
+    kind: str
+    rcpt: str
+    mo_ref: int
+    fallback: Fallback | None  # None: nowhere else to go (none configured, or it was the refused one)
+    error: str  # as the outbox worker recorded it
+    attempts: int
+
+    @property
+    def said(self) -> str:
+        """Who refused it and in the relay's own words, for the MO's note and the copy's."""
+        code, words = relay_reply(self.error)
+        if code is not None and 500 <= code < 600:
+            return f"the mail relay refused the mail to {self.rcpt} ({words})"
+        # Given up: not taken, or taken whole without an answer (then it may have arrived, and the
+        # copy is a possible duplicate; an answer lost is worse than one read twice).
+        tries = f"{self.attempts} attempt{'' if self.attempts == 1 else 's'}"
+        return f"the mail to {self.rcpt} was given up after {tries} (the last: {words})"
+
+
+# What is done about a refused answer mail, in the write that records its failure, by its kind: set
+# by the modules that queue answers (gateway.conversations.handlers, gateway.premium.handlers),
+# which the store cannot import (they import it).
+Refused = Callable[["OutboxRepo", RefusedMail], None]
+_REFUSED: dict[str, Refused] = {}
+
+
+def on_refused(kinds: Iterable[str], handler: Refused) -> None:
+    """`handler` is told of each failed mail of these kinds that names its MO. A kind without one
+    is logged (`outbox.refusal_unhandled`): its answer would otherwise be lost without a word."""
+    for kind in kinds:
+        _REFUSED[kind] = handler
+
+
+# An SMTP reply inside the text of an aiosmtplib exception, `SMTPRecipientRefused(550, '5.1.1 …', …)`
+# (a reply code, not an errno: `ConnectionRefusedError(111, …)`), or one the worker wrote out.
+_REPLY_IN_REPR = re.compile(r"\(([2-5][0-5]\d), ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+_REPLY_TEXT = re.compile(r"([2-5][0-5]\d)[ -](.*)", re.DOTALL)
+_WRAPPED = re.compile(r"\w+\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)", re.DOTALL)
+WORDS_MAX = 300
+
+
+def relay_reply(error: str) -> tuple[int | None, str]:
+    """The relay's reply in a failed mail's error as an SMTP reply reads ("550 5.1.1 User unknown"),
+    with its code; without one (a connection that failed), the error's own words. The worker keeps
+    the exception's text, which puts the reply in Python's quotes and brackets."""
+    code: int | None = None
+    words = error or "no reason given"
+    if (m := _REPLY_IN_REPR.search(error)) is not None:
+        code, words = int(m[1]), f"{m[1]} {_unquoted(m[2])}"
+    elif (m := _REPLY_TEXT.match(error)) is not None:
+        code = int(m[1])
+    elif (m := _WRAPPED.fullmatch(error)) is not None:
+        words = _unquoted(m[1])
+    words = " ".join(words.split())
+    return code, words if len(words) <= WORDS_MAX else words[: WORDS_MAX - 1] + "…"
+
+
+def _unquoted(literal: str) -> str:
+    """The text of a string literal as Python's repr wrote it; the literal itself if it is none."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return literal
+    return value if isinstance(value, str) else literal
+
+
 class OutboxRepo(Repository):
     # Set by the daemon to the worker's wake-up; called once per commit that queued mail.
     on_queued: Callable[[], None] = staticmethod(lambda: None)
 
     def enqueue_mail(
-        self, kind: str, mail_from: str, rcpt: str, content: bytes, message_ref: int | None = None
+        self,
+        kind: str,
+        mail_from: str,
+        rcpt: str,
+        content: bytes,
+        message_ref: int | None = None,
+        *,
+        mo_ref: int | None = None,
+        fallback: Fallback | None = None,
     ) -> int:
+        """`mo_ref`: the MO whose answer the mail carries; its refusal is then told to the handler of
+        `kind` (`on_refused`), which sends a copy to `fallback`, if any."""
         now = self.clock()
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
-                " created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (kind, mail_from, rcpt, content, now, message_ref, now),
+                " created_at, mo_ref, fallback)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    kind,
+                    mail_from,
+                    rcpt,
+                    content,
+                    now,
+                    message_ref,
+                    now,
+                    mo_ref,
+                    fallback.dumps() if fallback else None,
+                ),
             )
             assert cur.lastrowid is not None
             self.db.after_commit(self._queued)
@@ -73,6 +204,33 @@ class OutboxRepo(Repository):
                     "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
                     (state, error, now, mail_id),
                 )
+                if state == "failed":
+                    self._refused(mail_id, error or "")
+
+    def _refused(self, mail_id: int, error: str) -> None:
+        """A failed answer mail goes to its kind's handler, in the failure's write: the copy to the
+        fallback is queued and the MO's note written with it, or neither. A handler that fails (a
+        bug, a row it cannot read) is undone alone: the failure is still recorded, as it was before
+        there were handlers, and the mail is not sent again and again."""
+        row = self.conn.execute(
+            "SELECT kind, rcpt, mo_ref, fallback, attempts FROM outbox WHERE id = ? AND mo_ref IS NOT NULL",
+            (mail_id,),
+        ).fetchone()
+        if row is None:
+            return
+        kind, rcpt, mo_ref, fallback, attempts = row
+        handler = _REFUSED.get(kind)
+        if handler is None:
+            log.error("outbox.refusal_unhandled", mail=mail_id, kind=kind, mo=mo_ref)
+            return
+        try:
+            with self.db.savepoint():
+                mail = RefusedMail(mail_id, kind, rcpt, mo_ref, Fallback.loads(fallback), error, attempts)
+                handler(self, mail)
+        except Exception as exc:
+            if not self.conn.in_transaction or store_trouble(exc):
+                raise
+            log.exception("outbox.refusal_not_handled", mail=mail_id, kind=kind, mo=mo_ref)
 
     def next_mail_due_at(self) -> float | None:
         return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
