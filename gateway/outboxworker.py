@@ -58,7 +58,6 @@ class OutboxWorker:
         self._idle = asyncio.Event()  # clear while mail is claimed and not yet all recorded
         self._idle.set()
         self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
-        self._unanswered: dict[int, int] = {}  # mail id → its sends the relay took without answering
 
     def wake(self) -> None:
         self._wake.set()
@@ -153,8 +152,8 @@ class OutboxWorker:
 
     async def _send_one(self, mail: ClaimedMail) -> None:
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
-        unanswered = self._unanswered.get(mail_id, 0)
-        if mail.maybe_sent or unanswered:
+        unanswered = mail.unanswered
+        if mail.maybe_sent:
             log.warning(
                 "outbox.possible_duplicate",
                 mail=mail_id,
@@ -167,14 +166,12 @@ class OutboxWorker:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            self._unanswered.pop(mail_id, None)
             await self._finish(mail_id, "failed", str(exc))
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
         except PossiblyDeliveredError as exc:
             await self._unanswered_send(mail, unanswered + 1, str(exc))
         except Exception as exc:
             if attempts >= self.max_attempts:
-                self._unanswered.pop(mail_id, None)
                 await self._finish(mail_id, "failed", repr(exc))
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
             else:
@@ -184,7 +181,6 @@ class OutboxWorker:
                     "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
                 )
         else:
-            self._unanswered.pop(mail_id, None)
             await self._finish(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
 
@@ -197,31 +193,37 @@ class OutboxWorker:
         than one arriving twice, so it goes again, each time logged `outbox.possible_duplicate`.
         Unbounded, a relay that always drops the connection after the dot (a firewall closing an
         idle connection while a slow filter works) had the user get the mail again and again for
-        the five days of `max_attempts`. The count is kept in this process only: after a restart
-        such a mail may go up to UNANSWERED_SENDS times more.
+        the five days of `max_attempts`. The count is kept with the mail (`outbox.unanswered`), across
+        restarts. Given up on, it has most likely arrived: no copy goes to a fallback address.
         """
         mail_id, kind, rcpt, attempts = mail.id, mail.kind, mail.rcpt, mail.attempts
         if count >= UNANSWERED_SENDS or attempts >= self.max_attempts:
-            self._unanswered.pop(mail_id, None)
             error = (
                 f"{why}; given up after {attempts} tries, {count} of them unanswered (it has most"
                 f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
             )
-            await self._finish(mail_id, "failed", error)
+            await self._finish(mail_id, "failed", error, unanswered=True)
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
             return
-        self._unanswered[mail_id] = count
         delay = mail_retry_delay(attempts)
         error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
-        await self._finish(mail_id, "queued", error, retry_in=delay)
+        await self._finish(mail_id, "queued", error, retry_in=delay, unanswered=True)
         log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
 
     async def _finish(
-        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+        self,
+        mail_id: int,
+        state: str,
+        error: str | None = None,
+        retry_in: float | None = None,
+        *,
+        unanswered: bool = False,
     ) -> None:
         """Record a send's outcome durably: a mail marked sent is never sent again after a crash."""
         outbox = self.store.outbox
-        await self.store.write(lambda: outbox.finish_mail(mail_id, state, error, retry_in))
+        await self.store.write(
+            lambda: outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
+        )
 
     async def stop(self, timeout: float = STOP_WAIT_SECONDS) -> bool:
         """Claim no more mail and wait, at most `timeout` seconds, for the mail being sent to be

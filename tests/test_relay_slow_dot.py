@@ -180,3 +180,28 @@ async def test_a_mail_slow_to_be_answered_holds_back_no_other_mail(tmp_path: Pat
             await gw.until(lambda: relay.taken != [], timeout=10)
             assert relay.taken == [b"answer\r\n"]
             await gw.until(lambda: len(relay.taken) == 2, timeout=10)
+
+
+def test_the_unanswered_sends_are_counted_with_the_mail_across_restarts(tmp_path: Path) -> None:
+    # Counted in the worker's memory, a restart began the count again: up to three sends more of a
+    # mail the relay may have delivered each time, and its first was not logged as a possible
+    # duplicate. A mail given up on so has most likely arrived: `outbox retry` starts it afresh.
+    from gateway.store.db import Store
+
+    path = tmp_path / "smsgw.db"
+    store = Store.open(path)
+    mail_id = store.outbox.enqueue_mail("notice", "", STAFF, b"Subject: hi\r\n\r\nhi\r\n")
+    for _ in range(2):
+        [claimed] = store.outbox.claim_mail(4)
+        store.outbox.finish_mail(mail_id, "queued", "no answer", retry_in=0.0, unanswered=True)
+    store.close()
+    store = Store.open(path)  # a restart
+    try:
+        [claimed] = store.outbox.claim_mail(4)
+        assert (claimed.unanswered, claimed.maybe_sent) == (2, True)
+        store.outbox.finish_mail(mail_id, "failed", "given up", unanswered=True)
+        assert store.admin.retry_outbox(mail_id) == 1
+        [again] = store.outbox.claim_mail(4)
+        assert (again.unanswered, again.maybe_sent, again.attempts) == (0, False, 1)
+    finally:
+        store.close()

@@ -205,6 +205,7 @@ class AdminRepo(Repository):
         # A failed mail starts its attempts afresh; one still waiting keeps its count.
         sql = (
             "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
+            " unanswered = CASE WHEN state = 'failed' THEN 0 ELSE unanswered END,"
             " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed')"
         )
         args: tuple[Any, ...] = (self.clock(),)

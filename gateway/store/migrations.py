@@ -346,8 +346,11 @@ SINCE_CORE: list[str] = [
     # refused at RCPT (550 5.1.1 User unknown): the mail was marked failed and nothing more, so the
     # phone's answer was lost unless the same failure came later as a bounce (then forwarded to the
     # fallback), and `smsgw mo list` still said "mailed". NULL for other mail and for rows stored before.
+    # `unanswered`: the sends of a mail the relay took whole without answering (gateway.outboxworker),
+    # counted across restarts, as each may have delivered it once more.
     """
     ALTER TABLE outbox ADD COLUMN mo_ref INTEGER;
     ALTER TABLE outbox ADD COLUMN fallback TEXT;
+    ALTER TABLE outbox ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
     """,
 ]

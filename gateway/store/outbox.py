@@ -38,6 +38,7 @@ class ClaimedMail(NamedTuple):
     content: bytes
     attempts: int
     maybe_sent: bool = False  # an earlier send was cut off and may have reached the relay
+    unanswered: int = 0  # sends the relay took whole without answering (it may have the mail)
 
 
 class MailSettings(NamedTuple):
@@ -184,27 +185,41 @@ class OutboxRepo(Repository):
                 "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
                 " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
                 " ORDER BY next_attempt_at, id LIMIT ?)"
-                " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?",
+                " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered",
                 (now, limit, RECOVERED_MAIL),
             ).fetchall()
-        return [ClaimedMail(*row[:6], maybe_sent=bool(row[6])) for row in rows]
+        return [
+            ClaimedMail(*row[:6], maybe_sent=bool(row[6]) or row[7] > 0, unanswered=row[7]) for row in rows
+        ]
 
     def finish_mail(
-        self, mail_id: int, state: str, error: str | None = None, retry_in: float | None = None
+        self,
+        mail_id: int,
+        state: str,
+        error: str | None = None,
+        retry_in: float | None = None,
+        *,
+        unanswered: bool = False,
     ) -> None:
+        """`unanswered`: the relay took the whole mail without answering, and may have delivered it.
+        Counted with the mail; a mail given up on so has most likely arrived, and no copy of it
+        goes to a fallback address (`_refused` is for mail the relay refused or never took)."""
         now = self.clock()
+        count = 1 if unanswered else 0
         with self.transaction():
             if retry_in is not None:
                 self.conn.execute(
-                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
-                    (error, now + retry_in, mail_id),
+                    "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ?,"
+                    " unanswered = unanswered + ? WHERE id = ?",
+                    (error, now + retry_in, count, mail_id),
                 )
             else:
                 self.conn.execute(
-                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id = ?",
-                    (state, error, now, mail_id),
+                    "UPDATE outbox SET state = ?, last_error = ?, sent_at = ?, unanswered = unanswered + ?"
+                    " WHERE id = ?",
+                    (state, error, now, count, mail_id),
                 )
-                if state == "failed":
+                if state == "failed" and not unanswered:
                     self._refused(mail_id, error or "")
 
     def _refused(self, mail_id: int, error: str) -> None:
