@@ -17,7 +17,8 @@ text it would have had with the subject, or "Hi: text" and three "text" made fou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, tzinfo
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from gateway import notify
@@ -30,7 +31,13 @@ if TYPE_CHECKING:
 
 def start_of_day(now: datetime) -> float:
     """Where a day's count starts: midnight on the clock `now` is read in ([gateway] timezone)."""
-    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return _midnight(now.date(), now.tzinfo)
+
+
+@lru_cache(maxsize=16)
+def _midnight(day: date, zone: tzinfo | None) -> float:
+    """Once a day and zone: read through the zone's rules for every mail, 0.5 % of the relay's CPU."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
 def identical_today(
