@@ -225,3 +225,26 @@ async def test_states_a_row_leaves_again_are_gauges_and_the_counters_only_final_
     mo = {s.labels["outcome"] for s in next(f for f in text_string_to_metric_families(
         generate_latest(registry).decode()) if f.name == "smsgw_mo").samples}  # fmt: skip
     assert "mailed" in mo and "segment" not in mo
+
+
+async def test_a_retried_sms_stays_counted_in_the_final_state_it_left(web: WebContext) -> None:
+    # `smsgw queue retry` of a failed SMS moved it back to queued: `smsgw_messages_total{state=
+    # "failed"}` and the parts' counter fell, a counter reset to Prometheus.
+    store = web.store
+
+    def seed() -> int:
+        mid = add_mail(store, "acme", "anna@acme.example", "+48601000001", "retried")
+        with store.db.transaction():
+            store.db.conn.execute("UPDATE messages SET state = 'failed' WHERE id = ?", (mid,))
+            store.db.conn.execute(
+                "UPDATE parts SET state = 'failed', link = 'main' WHERE message_id = ?", (mid,)
+            )
+        return mid
+
+    mid = await store.write(seed)
+    before = counts.count(store.db.conn)
+    assert await store.write(lambda: store.admin.retry_message(mid)) == 1
+    after = counts.count(store.db.conn)
+    assert ("acme", "failed", 1) in before.messages and ("acme", "failed", 1) in after.messages
+    assert ("main", "failed", 1) in before.parts and ("main", "failed", 1) in after.parts
+    assert ("acme", "queued", 2) in after.messages  # a gauge's state now (with the seeded one)

@@ -128,6 +128,17 @@ class AdminRepo(Repository):
             if row is None:
                 raise KeyError(message_id)
             validity = max(row[1] - row[0], 3600.0)
+            # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
+            # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
+            # retry, which Prometheus reads as a counter reset, and `rate()` as a burst of them all.
+            final = "('failed', 'expired', 'cancelled')"
+            self.conn.execute(
+                "INSERT INTO purged_counts (metric, label, state, n)"
+                " SELECT 'parts', COALESCE(link, ''), state, COUNT(*) FROM parts"
+                f" WHERE message_id = ? AND state IN {final} GROUP BY 2, 3"
+                " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + excluded.n",
+                (message_id,),
+            )
             n = self.conn.execute(
                 "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
                 " error = NULL WHERE message_id = ? AND state IN"
@@ -135,6 +146,13 @@ class AdminRepo(Repository):
                 (now, now + validity, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
+                self.conn.execute(
+                    "INSERT INTO purged_counts (metric, label, state, n)"
+                    " SELECT 'messages', COALESCE(account_id, ''), state, 1 FROM messages"
+                    f" WHERE id = ? AND state IN {final}"
+                    " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
+                    (message_id,),
+                )
                 self.conn.execute(
                     "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
                     " WHERE id = ?",

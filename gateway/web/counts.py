@@ -47,9 +47,9 @@ class StoreCounts:
 # '-' come after, on the few groups: grouped by COALESCE(a.name, '-'), the count joined and sorted
 # every row. The outer GROUP BY merges groups that read alike ('-': no account or a removed one, no
 # link or a link named '-'): the labels of a metric must not repeat.
-# What the retention purge deleted is added back (`purged_counts`, migration 31): the counters
-# fell by each night's purge, which Prometheus reads as a counter reset and `rate()` as everything
-# counted arriving at once.
+# What left a final state is added back (`purged_counts`, migration 31: rows the retention purge
+# deleted, SMS `smsgw queue retry` sent again): the counters fell by each night's purge, which
+# Prometheus reads as a counter reset and `rate()` as everything counted arriving at once.
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
     " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"

@@ -2,8 +2,11 @@
 
 The counters are read from the store at scrape time rather than kept in memory: a restart then
 loses nothing and the numbers always agree with `smsgw status`. They are read off the event loop
-(gateway/web/counts.py). (The retention purge deletes old
-rows, which Prometheus sees as a counter reset, and `rate()` handles those.)
+(gateway/web/counts.py). A counter never falls: only final states are counters (a state a row
+leaves again is a gauge), and rows that leave a final state, deleted by the retention purge or sent
+again by `smsgw queue retry`, stay counted (`purged_counts`). So an SMS retried after it failed
+counts under each final state it reached, and an MO whose answer mail was refused later under its
+later outcome too.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ class StoreCollector(Collector):
             "smsgw_messages_accepted", "SMS accepted from mail", labels=["account"]
         )
         by_state = CounterMetricFamily(
-            "smsgw_messages", "SMS by account and final state", labels=["account", "state"]
+            "smsgw_messages",
+            "SMS by account and final state reached (a retried SMS under each it reached)",
+            labels=["account", "state"],
         )
         unfinished = GaugeMetricFamily(
             "smsgw_messages_waiting", "SMS not final yet, by account and state", labels=["account", "state"]
@@ -87,7 +92,11 @@ class StoreCollector(Collector):
             "how long the oldest mail waiting for the relay has waited (0: none waits)",
             value=0.0 if oldest is None else max(0.0, self.web.store.clock() - oldest),
         )
-        mo = CounterMetricFamily("smsgw_mo", "SMS received from phones, by outcome", labels=["outcome"])
+        mo = CounterMetricFamily(
+            "smsgw_mo",
+            "SMS received from phones, by outcome (one whose answer mail was refused later under both)",
+            labels=["outcome"],
+        )
         mo_waiting = GaugeMetricFamily(
             "smsgw_mo_waiting",
             "SMS from phones not handled yet (parts of a long one: segment)",
