@@ -96,7 +96,12 @@ class OutboxWorker:
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     sending.pop(task, None)
-                    failure = failure or task.exception()
+                    # Read from every task (asyncio logs each one not read as "never retrieved");
+                    # the first is raised once the others are recorded, the rest said here.
+                    exc = task.exception()
+                    if exc is not None and failure is not None:
+                        log.warning("outbox.send_failed_too", task=task.get_name(), error=repr(exc))
+                    failure = failure or exc
                 if looking is not None:
                     looking.cancel()
                     looking = None

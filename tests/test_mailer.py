@@ -244,3 +244,41 @@ async def test_a_stop_gives_up_on_a_relay_that_never_answers_after_its_bound(tmp
     idle = OutboxWorker(store, Hanging())
     assert await asyncio.wait_for(idle.stop(), 1) is True  # nothing being sent: no wait at all
     store.close()
+
+
+async def test_every_send_that_cannot_be_recorded_is_said_once_and_none_left_unread(tmp_path: Path) -> None:
+    # Two sends failing together (a full disk): the second was never read, and asyncio logged its
+    # "Task exception was never retrieved" traceback at error level besides the worker's crash.
+    import gc
+
+    from structlog.testing import capture_logs
+
+    from gateway.mailer import CaptureMailer
+    from gateway.outboxworker import OutboxWorker
+    from gateway.store.db import Store
+
+    store = Store.open(tmp_path / "db.sqlite")
+    ids = [
+        store.outbox.enqueue_mail("notice", "gw@gw.example", f"u{i}@acme.example", b"hi\r\n")
+        for i in range(3)
+    ]
+    store.db.serve()
+    worker = OutboxWorker(store, CaptureMailer(tmp_path / "sent"))
+    record = worker._finish
+
+    async def full_disk(mail_id: int, state: str, *args: Any, **kw: Any) -> None:
+        if mail_id != ids[2]:
+            raise OSError(28, "No space left on device")
+        await asyncio.sleep(0.05)
+        await record(mail_id, state, *args, **kw)
+
+    worker._finish = full_disk  # type: ignore[method-assign]
+    unread: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unread.append(context))
+    with capture_logs() as logs, pytest.raises(OSError, match="No space"):
+        await asyncio.wait_for(worker.run(), 10)
+    gc.collect()
+    await asyncio.sleep(0)
+    store.close()
+    assert unread == []
+    assert [e["event"] for e in logs if e["event"] == "outbox.send_failed_too"] == ["outbox.send_failed_too"]
