@@ -104,6 +104,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
             "stuck": stuck is not None,
             "last_error": mail.last_error,
+            "relay_said": mail.said,
             "failed_last_day": mail.failed_day,
         }
         quiet = {"parts": held, "first_release": release}
@@ -119,9 +120,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         print(
             f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
         )
+    said = f"; the relay's last answer: {one_line(mail.said)}" if mail.said else ""
     if stuck is not None:
-        said = f"; the relay's last answer: {one_line(mail.last_error)}" if mail.last_error else ""
         print(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
+    elif oldest is not None and now - oldest > STUCK_SECONDS:
+        # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
+        print(f"{'':9} the relay defers some recipients{said}")
     if mail.failed_day:
         print(
             f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"

@@ -4,13 +4,17 @@
 Bounces, notices and every phone's answer leave only through the relay. With the relay down for a
 day, status exited 0, /healthz said ok and the dashboard "Nothing." needing attention, while
 thousands of answers waited: a monitoring check that reads the exit code never fired. Mail waiting
-longer than `STUCK_SECONDS` is trouble; the relay's last answer says why.
+longer than `STUCK_SECONDS` is trouble, unless the relay is taking other mail meanwhile or defers
+only certain recipients (greylisting, a full mailbox): one such mail kept `smsgw status` failing for
+the five days of its retries, hiding any real trouble behind it. The relay's last answer says why.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+
+from gateway.store.outbox import relay_reply
 
 # A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
 # through within minutes; the back-off tries 30 s, 1, 2, 4, 8 and 16 min apart by then).
@@ -24,12 +28,19 @@ class OutboxHealth:
     oldest: float | None  # when the oldest of them was queued
     last_error: str | None  # the relay's answer to the mail deferred last
     failed_day: int  # mails given up on in the last 24 hours
+    relay_ok: bool  # it took mail within STUCK_SECONDS, or defers only some recipients
 
     def stuck_for(self, now: float) -> float | None:
-        """How long the oldest mail has waited, once that is past STUCK_SECONDS."""
-        if self.oldest is None or now - self.oldest <= STUCK_SECONDS:
+        """How long the oldest mail has waited, once that is past STUCK_SECONDS and the relay is
+        not taking mail (see the module's docstring)."""
+        if self.oldest is None or now - self.oldest <= STUCK_SECONDS or self.relay_ok:
             return None
         return now - self.oldest
+
+    @property
+    def said(self) -> str | None:
+        """The relay's last answer as an SMTP reply reads, not as Python wrote its exception."""
+        return relay_reply(self.last_error)[1] if self.last_error else None
 
 
 def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
@@ -45,4 +56,15 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     (failed,) = conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND created_at >= ?", (now - DAY,)
     ).fetchone()
-    return OutboxHealth(int(waiting), oldest, row[0] if row else None, int(failed))
+    (last_sent,) = conn.execute(
+        "SELECT MAX(sent_at) FROM outbox WHERE state = 'sent' AND created_at >= ?", (now - DAY,)
+    ).fetchone()
+    # A refusal of the recipient (aiosmtplib's SMTPRecipientsRefused: 450 greylisted, 452 mailbox
+    # full) is the recipient's matter; anything else (no connection, 421, a TLS or login failure,
+    # no answer to the mail) is the relay's.
+    relays_fault = conn.execute(
+        "SELECT 1 FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
+        " AND last_error NOT LIKE 'SMTPRecipientsRefused%' LIMIT 1"
+    ).fetchone()
+    relay_ok = (last_sent is not None and last_sent >= now - STUCK_SECONDS) or relays_fault is None
+    return OutboxHealth(int(waiting), oldest, row[0] if row else None, int(failed), relay_ok)
