@@ -238,3 +238,28 @@ def test_the_relays_words_are_read_out_of_the_recorded_error(
     from gateway.store.outbox import relay_reply  # here: the tests above load on a tree without it
 
     assert relay_reply(error) == (code, words)
+
+
+async def test_an_answer_retried_by_the_admin_sends_no_second_copy_and_its_delivery_is_told(
+    tmp_path: Path,
+) -> None:
+    # `smsgw outbox retry` of the refused answer: refused again, the fallback got a second copy and
+    # the MO's note the same sentence twice; delivered (the mailbox made again), the MO went on
+    # saying the answer was refused.
+    port = free_port()
+    relay = RefusingRelay(STAFF)
+    async with smtp_sink(port, relay), running_gateway(own_config(tmp_path, "smpp", port)) as gw:
+        store = gw.store
+        await sms_and_answer(gw)
+        await refused(gw, "reply", STAFF)
+        await gw.until(lambda: outbox(gw)[-1][2] == "sent")  # the copy to the fallback
+        _, first_note = mo_row(gw)
+        assert await store.write(lambda: store.admin.retry_outbox()) == 1
+        await gw.until(lambda: outbox(gw)[0][2] == "failed" and relay.refused == [STAFF, STAFF])
+        await asyncio.sleep(0.5)  # a second copy would be queued in the refusal's own write
+        assert [kind for kind, *_ in outbox(gw)] == ["reply", "reply-fallback"]
+        assert mo_row(gw) == ("fallback", first_note)
+        relay.gone.clear()  # the user's mailbox is back
+        assert await store.write(lambda: store.admin.retry_outbox()) == 1
+        await gw.until(lambda: outbox(gw)[0][2] == "sent")
+        assert mo_row(gw) == ("fallback", f"{first_note}; mailed to {STAFF} after all, on a retry")

@@ -320,6 +320,7 @@ def undo_migration_31(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_32(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE outbox DROP COLUMN refused_at")
     conn.execute("ALTER TABLE outbox DROP COLUMN unanswered")
     conn.execute("ALTER TABLE outbox DROP COLUMN fallback")
     conn.execute("ALTER TABLE outbox DROP COLUMN mo_ref")

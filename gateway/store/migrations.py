@@ -347,10 +347,13 @@ SINCE_CORE: list[str] = [
     # phone's answer was lost unless the same failure came later as a bounce (then forwarded to the
     # fallback), and `smsgw mo list` still said "mailed". NULL for other mail and for rows stored before.
     # `unanswered`: the sends of a mail the relay took whole without answering (gateway.outboxworker),
-    # counted across restarts, as each may have delivered it once more.
+    # counted across restarts, as each may have delivered it once more. `refused_at`: when its
+    # refusal was handled (the copy sent, the MO told), so that `smsgw outbox retry` neither sends a
+    # second copy nor leaves the MO saying "refused" once the retry is delivered.
     """
     ALTER TABLE outbox ADD COLUMN mo_ref INTEGER;
     ALTER TABLE outbox ADD COLUMN fallback TEXT;
     ALTER TABLE outbox ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN refused_at REAL;
     """,
 ]

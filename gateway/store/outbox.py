@@ -220,19 +220,39 @@ class OutboxRepo(Repository):
                     (state, error, now, count, mail_id),
                 )
                 if state == "failed" and not unanswered:
-                    self._refused(mail_id, error or "")
+                    self._refused(mail_id, error or "", now)
+                elif state == "sent":
+                    self._sent_after_all(mail_id)
 
-    def _refused(self, mail_id: int, error: str) -> None:
+    def _sent_after_all(self, mail_id: int) -> None:
+        """An answer mail whose refusal was handled, sent on `smsgw outbox retry` (the mailbox made
+        again): its MO's note says so, or it would go on saying the answer was refused."""
+        row = self.conn.execute(
+            "SELECT rcpt, mo_ref FROM outbox WHERE id = ? AND refused_at IS NOT NULL AND mo_ref IS NOT NULL",
+            (mail_id,),
+        ).fetchone()
+        if row is not None:
+            rcpt, mo_ref = row
+            # The note alone: its state stays what the refusal made it (and /metrics counted).
+            self.conn.execute(
+                "UPDATE mo SET note = COALESCE(note || '; ', '') || ? WHERE id = ?",
+                (f"mailed to {rcpt} after all, on a retry", mo_ref),
+            )
+
+    def _refused(self, mail_id: int, error: str, now: float) -> None:
         """A failed answer mail goes to its kind's handler, in the failure's write: the copy to the
         fallback is queued and the MO's note written with it, or neither. A handler that fails (a
         bug, a row it cannot read) is undone alone: the failure is still recorded, as it was before
-        there were handlers, and the mail is not sent again and again."""
+        there were handlers, and the mail is not sent again and again. Once only: a mail retried
+        (`smsgw outbox retry`) and refused again sends no second copy."""
         row = self.conn.execute(
-            "SELECT kind, rcpt, mo_ref, fallback, attempts FROM outbox WHERE id = ? AND mo_ref IS NOT NULL",
+            "SELECT kind, rcpt, mo_ref, fallback, attempts FROM outbox"
+            " WHERE id = ? AND mo_ref IS NOT NULL AND refused_at IS NULL",
             (mail_id,),
         ).fetchone()
         if row is None:
             return
+        self.conn.execute("UPDATE outbox SET refused_at = ? WHERE id = ?", (now, mail_id))
         kind, rcpt, mo_ref, fallback, attempts = row
         handler = _REFUSED.get(kind)
         if handler is None:
