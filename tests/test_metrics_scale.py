@@ -16,7 +16,6 @@ from pathlib import Path
 
 from gateway.store.db import Store
 from gateway.store.retention import purge_before
-from gateway.store.settling import FINAL_PART
 from gateway.web import counts
 from gateway.web.app import WebContext
 from tests import test_store
@@ -26,7 +25,7 @@ from tests.test_web_limits import plan, trace_reader
 from tests.web_helpers import add_mail
 from tests.web_helpers import web as web  # the fixture
 
-COUNTS_INDEXES = ("messages_final", "parts_final")
+COUNTS_INDEXES = ("messages_counts", "parts_counts")
 
 
 def table_scans(lines: list[str]) -> list[str]:
@@ -47,7 +46,7 @@ async def test_a_scrapes_counts_read_covering_indexes_not_the_tables(web: WebCon
     finally:
         await trace_reader(web, False, seen)
     selects = [sql for sql in seen if sql.startswith("SELECT")]
-    assert len(selects) == 8, seen
+    assert len(selects) == 5, seen
     plans = {sql: plan(web, sql).split(" | ") for sql in selects}
     for sql, lines in plans.items():
         assert table_scans(lines) == [], f"{sql}\n  -> {lines}"
@@ -66,10 +65,8 @@ def test_an_older_database_gains_the_counts_indexes(tmp_path: Path) -> None:
         conn = store.db.conn
         for sql, table in ((counts.MESSAGES, "messages"), (counts.PARTS, "parts")):
             lines = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
-            assert f"SCAN {table} USING COVERING INDEX {table}_final" in lines, lines
+            assert f"SCAN {table} USING COVERING INDEX {table}_counts" in lines, lines
             assert table_scans(lines) == [], lines
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert not {"messages_counts", "parts_counts"} & indexes  # an entry at every step of every part
     finally:
         store.close()
 
@@ -107,22 +104,11 @@ async def test_the_counts_are_those_of_a_plain_group_by(web: WebContext) -> None
         " LEFT JOIN accounts a ON a.id = m.account_id GROUP BY 1, 2"
     ).fetchall()
     parts = conn.execute("SELECT COALESCE(link, '-'), state, COUNT(*) FROM parts GROUP BY 1, 2").fetchall()
-    final = set(FINAL_PART)
-    assert got.messages == [row for row in messages if row[1] in final]
-    assert got.parts == [row for row in parts if row[1] in final]
-    waiting: dict[str, int] = {}
-    for _account, state, n in messages:
-        if state in counts.MESSAGE_WAITING:  # a message is never `active` (the seed makes some)
-            waiting[state] = waiting.get(state, 0) + n
-    assert dict(got.messages_waiting) == waiting
-    part_waiting: dict[str, int] = {}
-    for _link, state, n in parts:
-        if state not in final:
-            part_waiting[state] = part_waiting.get(state, 0) + n
-    assert dict(got.parts_waiting) == part_waiting
-    assert sum(n for _a, n in got.accepted) == 302  # and the two the panel's store began with
-    assert {a for a, _n in got.accepted} == {a for a, _s, _n in got.messages} == {"acme", "rival", "-"}
-    assert {link for link, _s, _n in got.parts} == {"backup", "-"}  # main's parts are none of them final
+    assert got.messages == messages
+    assert got.parts == parts
+    assert sum(n for _a, _s, n in got.messages) == 302  # and the two the panel's store began with
+    assert {a for a, _s, _n in got.messages} == {"acme", "rival", "-"}
+    assert {link for link, _s, _n in got.parts} == {"main", "backup", "-"}
 
 
 async def test_the_counts_indexes_change_no_plan_of_the_mail_path(tmp_path: Path) -> None:
@@ -261,4 +247,4 @@ async def test_a_retried_sms_stays_counted_in_the_final_state_it_left(web: WebCo
     after = counts.count(store.db.conn)
     assert ("acme", "failed", 1) in before.messages and ("acme", "failed", 1) in after.messages
     assert ("main", "failed", 1) in before.parts and ("main", "failed", 1) in after.parts
-    assert ("queued", 3) in after.messages_waiting  # a gauge's state now (with the seeded ones)
+    assert ("acme", "queued", 2) in after.messages  # a gauge's state now (with the seeded one)

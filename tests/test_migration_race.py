@@ -46,4 +46,4 @@ def test_openers_waiting_on_one_upgrade_each_skip_what_another_committed(tmp_pat
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"messages_final", "outbox_age", "conversations_user"} <= indexes
+    assert {"messages_counts", "outbox_age", "conversations_user"} <= indexes

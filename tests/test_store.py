@@ -320,18 +320,10 @@ def undo_migration_31(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_32(conn: sqlite3.Connection) -> None:
-    undo_migration_33(conn)
     conn.execute("ALTER TABLE outbox DROP COLUMN refused_at")
     conn.execute("ALTER TABLE outbox DROP COLUMN unanswered")
     conn.execute("ALTER TABLE outbox DROP COLUMN fallback")
     conn.execute("ALTER TABLE outbox DROP COLUMN mo_ref")
-
-
-def undo_migration_33(conn: sqlite3.Connection) -> None:
-    conn.execute("DROP INDEX parts_final")
-    conn.execute("DROP INDEX messages_final")
-    conn.execute("CREATE INDEX messages_counts ON messages(account_id, state) WHERE id > 0")
-    conn.execute("CREATE INDEX parts_counts ON parts(link, state) WHERE id > 0")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

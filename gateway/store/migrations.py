@@ -356,16 +356,4 @@ SINCE_CORE: list[str] = [
     ALTER TABLE outbox ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN refused_at REAL;
     """,
-    # 33: the /metrics counters count final states only (a state a row leaves again is a gauge, read
-    # from the queue's own indexes, messages_state and parts_due): their indexes hold final rows
-    # alone. Indexes of every state changed an entry at each step of each part (queued, active,
-    # submitted, delivered): 0.1-0.18 ms of the daemon's CPU per mail; now one entry at its end.
-    """
-    DROP INDEX messages_counts;
-    DROP INDEX parts_counts;
-    CREATE INDEX messages_final ON messages(account_id, state)
-        WHERE state IN ('cancelled', 'delivered', 'expired', 'failed', 'unreported');
-    CREATE INDEX parts_final ON parts(link, state)
-        WHERE state IN ('cancelled', 'delivered', 'expired', 'failed', 'unreported');
-    """,
 ]

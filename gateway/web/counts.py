@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.adminrules import MESSAGE_STATES
-from gateway.store.settling import FINAL_PART
-
 T = TypeVar("T")
 
 FRESH_SECONDS = 5.0  # Prometheus scrapes every 15 s or more; an admin's reload sees 5 s old counts
@@ -38,56 +35,34 @@ FRESH_SECONDS = 5.0  # Prometheus scrapes every 15 s or more; an admin's reload 
 
 @dataclass(frozen=True, slots=True)
 class StoreCounts:
-    accepted: list[tuple[str, int]]  # account, messages ever accepted
-    messages: list[tuple[str, str, int]]  # account, final state, count
-    messages_waiting: list[tuple[str, int]]  # state not final, count
-    parts: list[tuple[str, str, int]]  # link, final state, count
-    parts_waiting: list[tuple[str, int]]  # state not final, count
+    messages: list[tuple[str, str, int]]  # account, state, count
+    parts: list[tuple[str, str, int]]  # link, state, count
     outbox: list[tuple[str, int]]  # state, count
     outbox_oldest: float | None  # when the oldest mail still waiting for the relay was queued
     mo: list[tuple[str, int]]  # state, count
 
 
-# The states a row ends in: the counters' own indexes hold those rows alone (migration 33), and a
-# query uses a partial index only when its WHERE says the same, term for term (and INDEXED BY: the
-# planner would rather seek the state index and read each row for its account or link).
-FINAL = f"state IN ({', '.join(repr(s) for s in sorted(FINAL_PART))})"
-# The states before those, each read by a seek of its own in the queue's state indexes.
-MESSAGE_WAITING = tuple(s for s in MESSAGE_STATES if s not in FINAL_PART)  # queued, hold, submitted
-PART_WAITING = ("active", "deferred", *MESSAGE_WAITING)
-# Each count reads an index, never a table, grouped by the index's own columns so that its order
-# does the grouping. The names and '-' come after, on the few groups: grouped by COALESCE(a.name,
-# '-'), the count joined and sorted every row. The outer GROUP BY merges groups that read alike
-# ('-': no account or a removed one, no link or a link named '-'): a metric's labels must not repeat.
+# Each count reads its table's counts index (migration 28; `WHERE id > 0` is what lets a query use
+# it), grouped by the index's own columns so that the index's order does the grouping. The names and
+# '-' come after, on the few groups: grouped by COALESCE(a.name, '-'), the count joined and sorted
+# every row. The outer GROUP BY merges groups that read alike ('-': no account or a removed one, no
+# link or a link named '-'): the labels of a metric must not repeat.
 # What left a final state is added back (`purged_counts`, migration 31: rows the retention purge
 # deleted, SMS `smsgw queue retry` sent again): the counters fell by each night's purge, which
 # Prometheus reads as a counter reset and `rate()` as everything counted arriving at once.
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
-    " (SELECT account_id, state, COUNT(*) AS n FROM messages INDEXED BY messages_final"
-    f"  WHERE {FINAL} GROUP BY account_id, state"
+    " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"
     "  UNION ALL SELECT CAST(NULLIF(label, '') AS INTEGER), state, n FROM purged_counts"
     "  WHERE metric = 'messages') g"
     " LEFT JOIN accounts a ON a.id = g.account_id GROUP BY 1, 2"
 )
-# Every message by account (messages_account), and those the purge deleted.
-ACCEPTED = (
-    "SELECT COALESCE(a.name, '-'), SUM(g.n) FROM"
-    " (SELECT account_id, COUNT(*) AS n FROM messages GROUP BY account_id"
-    "  UNION ALL SELECT CAST(NULLIF(label, '') AS INTEGER), n FROM purged_counts"
-    "  WHERE metric = 'messages') g"
-    " LEFT JOIN accounts a ON a.id = g.account_id GROUP BY 1"
-)
 PARTS = (
     "SELECT COALESCE(g.link, '-'), g.state, SUM(g.n) FROM"
-    " (SELECT link, state, COUNT(*) AS n FROM parts INDEXED BY parts_final"
-    f"  WHERE {FINAL} GROUP BY link, state"
+    " (SELECT link, state, COUNT(*) AS n FROM parts WHERE id > 0 GROUP BY link, state"
     "  UNION ALL SELECT NULLIF(label, ''), state, n FROM purged_counts WHERE metric = 'parts') g"
     " GROUP BY 1, 2"
 )
-# The gauges: rows not final yet, by state alone, off the queue's indexes (messages_state, parts_due).
-MESSAGES_WAITING = f"SELECT state, COUNT(*) FROM messages WHERE state IN {MESSAGE_WAITING!r} GROUP BY state"
-PARTS_WAITING = f"SELECT state, COUNT(*) FROM parts WHERE state IN {PART_WAITING!r} GROUP BY state"
 MO = (
     "SELECT state, SUM(n) FROM (SELECT state, COUNT(*) AS n FROM mo GROUP BY state"
     " UNION ALL SELECT state, n FROM purged_counts WHERE metric = 'mo') GROUP BY state"
@@ -97,16 +72,13 @@ MO = (
 def count(conn: sqlite3.Connection) -> StoreCounts:
     """Every count in one read; each reads an index, never a table, as its snapshot holds the WAL."""
     return StoreCounts(
-        accepted=conn.execute(ACCEPTED).fetchall(),
         messages=conn.execute(MESSAGES).fetchall(),
-        messages_waiting=conn.execute(MESSAGES_WAITING).fetchall(),
         parts=conn.execute(PARTS).fetchall(),
-        parts_waiting=conn.execute(PARTS_WAITING).fetchall(),
         outbox=conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall(),
+        mo=conn.execute(MO).fetchall(),
         outbox_oldest=conn.execute(
             "SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
         ).fetchone()[0],
-        mo=conn.execute(MO).fetchall(),
     )
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.routing import unserved
+from gateway.store.settling import FINAL_PART
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
@@ -47,42 +48,38 @@ class StoreCollector(Collector):
         accepted = CounterMetricFamily(
             "smsgw_messages_accepted", "SMS accepted from mail", labels=["account"]
         )
-        for account, n in counts.accepted:
-            accepted.add_metric([account], n)
-        yield accepted
         by_state = CounterMetricFamily(
             "smsgw_messages",
             "SMS by account and final state reached (a retried SMS under each it reached)",
             labels=["account", "state"],
         )
-        for account, state, n in counts.messages:
-            by_state.add_metric([account, state], n)
-        yield by_state
         unfinished = GaugeMetricFamily(
-            "smsgw_messages_waiting", "SMS not final yet, by state", labels=["state"]
+            "smsgw_messages_waiting", "SMS not final yet, by account and state", labels=["account", "state"]
         )
-        for state, n in counts.messages_waiting:
-            unfinished.add_metric([state], n)
+        per_account: dict[str, int] = {}
+        for account, state, n in counts.messages:
+            per_account[account] = per_account.get(account, 0) + n
+            (by_state if state in FINAL_PART else unfinished).add_metric([account, state], n)
+        for account, n in sorted(per_account.items()):
+            accepted.add_metric([account], n)
+        yield accepted
+        yield by_state
         yield unfinished
         parts = CounterMetricFamily(
             "smsgw_parts", "SMS parts by link and final state", labels=["link", "state"]
         )
-        for link, state, n in counts.parts:
-            parts.add_metric([link, state], n)
-        yield parts
         parts_waiting = GaugeMetricFamily(
-            "smsgw_parts_waiting",
-            "SMS parts not final yet (submitted: awaiting a receipt), by state",
-            labels=["state"],
+            "smsgw_parts_waiting", "SMS parts not final yet, by link and state", labels=["link", "state"]
         )
         depth = GaugeMetricFamily("smsgw_queue_depth", "parts waiting, by state", labels=["state"])
         waiting = dict.fromkeys(WAITING, 0)
-        for state, n in counts.parts_waiting:
-            parts_waiting.add_metric([state], n)
+        for link, state, n in counts.parts:
+            (parts if state in FINAL_PART else parts_waiting).add_metric([link, state], n)
             if state in waiting:
                 waiting[state] += n
         for state, n in waiting.items():
             depth.add_metric([state], n)
+        yield parts
         yield parts_waiting
         yield depth
         outbox = GaugeMetricFamily("smsgw_outbox", "mails by state", labels=["state"])
