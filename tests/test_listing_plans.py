@@ -24,16 +24,22 @@ def last_select(seen: list[str]) -> str:
     return next(s for s in reversed(seen) if s.startswith("SELECT"))
 
 
+def conversations_of_acme(store: Store) -> int:
+    """300 conversations on our one number, of seven users of account acme, one a second; its id."""
+    acme = store.accounts.add_account("acme").id
+    store.db.conn.executemany(
+        "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
+        " last_mt_at) VALUES (?, '+48100200300', ?, ?, 'sms.example.com', 'x', ?, ?)",
+        [(f"+486011{i:05d}", f"u{i % 7}@acme.example", acme, i, i) for i in range(300)],
+    )
+    return acme
+
+
 def test_an_accounts_and_a_users_conversations_are_read_by_index(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "db.sqlite")
     try:
-        acme = store.accounts.add_account("acme").id
+        acme = conversations_of_acme(store)
         conn = store.db.conn
-        conn.executemany(
-            "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
-            " last_mt_at) VALUES (?, '+48100200300', ?, ?, 'sms.example.com', 'x', ?, ?)",
-            [(f"+486011{i:05d}", f"u{i % 7}@acme.example", acme, i, i) for i in range(300)],
-        )
         conn.execute("ANALYZE")  # as a year of data would look to the planner
         repo = ConversationsRepo(store.db, store.clock)
         seen: list[str] = []
@@ -58,13 +64,8 @@ def test_lists_by_number_look_at_one_end_through_an_index(tmp_path: Path) -> Non
     # walked all 684,000 conversations (1.3 s) to find a phone's two, and `mo list --number` every MO.
     store = Store.open(tmp_path / "db.sqlite")
     try:
-        acme = store.accounts.add_account("acme").id
+        conversations_of_acme(store)
         conn = store.db.conn
-        conn.executemany(
-            "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
-            " last_mt_at) VALUES (?, '+48100200300', ?, ?, 'sms.example.com', 'x', ?, ?)",
-            [(f"+486011{i:05d}", f"u{i % 7}@acme.example", acme, i, i) for i in range(300)],
-        )
         for i in range(300):
             store.mo.record_mo("main", f"+486011{i % 50:05d}", "48100200300", f"answer {i}", 0, None)
         conn.execute("ANALYZE")
