@@ -24,10 +24,11 @@ from gateway.configbase import is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
+from gateway.mailcopy import fallback_for, mail_settings
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
-from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail, on_refused
+from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
 from gateway.store.records import Acceptance
 
 log = structlog.get_logger(__name__)
@@ -81,22 +82,6 @@ def unanswerable(cfg: Config) -> list[str]:
 
 def repo(store: Store) -> ConversationsRepo:
     return ConversationsRepo(store.db, store.clock)
-
-
-def mail_settings(cfg: Config) -> MailSettings:
-    """What the gateway's answer mails are written with, kept with each one for a copy the outbox
-    worker may have to write (`Fallback`): that worker has no config."""
-    return MailSettings(
-        cfg.mail.from_address, cfg.gateway.hostname, cfg.gateway.domains[0], cfg.gateway.timezone
-    )
-
-
-def fallback_for(cfg: Config, address: str | None, rcpt: str) -> Fallback | None:
-    """Where the copy of a mail to `rcpt` goes if the relay refuses it for good: `address`, unless
-    there is none or it is `rcpt` itself (the MO then records the refusal alone)."""
-    if not address or address.casefold() == rcpt.casefold():
-        return None
-    return Fallback(address, mail_settings(cfg))
 
 
 def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str] | None = None) -> None:

@@ -25,8 +25,8 @@ import structlog
 
 from gateway import forwarded, notify, reassembly
 from gateway.config import Config
-from gateway.conversations.handlers import fallback_for, mail_settings
 from gateway.conversations.numbers import display, stored_phone
+from gateway.mailcopy import fallback_for, mail_settings
 from gateway.premium import passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.store.db import Store
