@@ -22,6 +22,7 @@ from gateway.config import load_config
 from gateway.housekeeping import read_status, write_status
 from gateway.smtp import replies
 from gateway.store import trouble
+from smsc.base import LinkState
 from tests.conftest import Running, config_text, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_faults import smtp_code, to
@@ -58,6 +59,8 @@ async def test_healthz_answers_503_while_the_full_store_refuses_mail(
         running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
     ):
         health = f"http://127.0.0.1:{gw.daemon.web.port}/healthz"
+        # Bound first (on a loaded machine the bind came after the first look: "no link is bound").
+        await gw.until(lambda: gw.daemon.links["main"].state is LinkState.ACTIVE)
         assert await asyncio.to_thread(_get, health) == (200, "ok\n")
         await refuse_a_mail(gw)
         status, text = await asyncio.to_thread(_get, health)
