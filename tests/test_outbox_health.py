@@ -98,3 +98,36 @@ async def test_one_recipient_deferred_for_long_is_no_trouble_while_the_relay_tak
     assert "the relay defers some recipients; the relay's last answer: 450 4.2.0 Try later, greylisted" in (
         res.stdout
     ), res.stdout
+
+
+class RefusingEveryone(Sink):
+    """A relay that relays for nobody: every RCPT refused, the mail never taken."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+async def test_a_relay_that_refuses_every_recipient_is_trouble(tmp_path: Path) -> None:
+    # Each refusal reads as the recipient's matter (SMTPRecipientsRefused), and with no mail taken
+    # since, status said "the relay defers some recipients" and exited 0 for the five days.
+    port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(port, RefusingEveryone()):
+        config = tmp_path / "config.toml"
+        config.write_text(config_text(tmp_path, smsc_port=smsc.port, relay_port=port))
+        async with running_gateway(load_config(config)) as gw:
+            store = gw.store
+            await store.write(
+                lambda: store.outbox.enqueue_mail(
+                    "notice", "", "anna@acme.example", b"Subject: x\r\n\r\nx\r\n"
+                )
+            )
+            deferred = "SELECT id FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
+            await gw.until(lambda: store.db.conn.execute(deferred).fetchone() is not None)
+            await store.write(
+                lambda: store.db.conn.execute("UPDATE outbox SET created_at = created_at - 3600")
+            )
+            res = await asyncio.to_thread(smsgw, config, "status")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert (
+        "trouble: mail has waited over 30 min for the relay; the relay's last answer: 554 5.7.1" in res.stdout
+    )

@@ -263,3 +263,25 @@ async def test_an_answer_retried_by_the_admin_sends_no_second_copy_and_its_deliv
         assert await store.write(lambda: store.admin.retry_outbox()) == 1
         await gw.until(lambda: outbox(gw)[0][2] == "sent")
         assert mo_row(gw) == ("fallback", f"{first_note}; mailed to {STAFF} after all, on a retry")
+
+
+async def test_an_answer_that_reached_nobody_and_is_delivered_on_a_retry_is_mailed(tmp_path: Path) -> None:
+    # Without a fallback the MO turned `failed`; delivered later by `smsgw outbox retry`, it stayed
+    # `failed` (reached nobody) in `mo list`, the panel and /metrics.
+    port = free_port()
+    relay = RefusingRelay(STAFF)
+    async with (
+        smtp_sink(port, relay),
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=port)) as gw,
+    ):
+        store = gw.store
+        await sms_and_answer(gw)
+        await refused(gw, "reply", STAFF)
+        state, note = mo_row(gw)
+        assert state == "failed"
+        relay.gone.clear()
+        assert await store.write(lambda: store.admin.retry_outbox()) == 1
+        await gw.until(lambda: outbox(gw)[0][2] == "sent")
+        assert mo_row(gw) == ("mailed", f"{note}; mailed to {STAFF} after all, on a retry")
+        counted = dict(count(store.db.conn).mo)
+    assert counted["failed"] == 1 and counted["mailed"] >= 1  # the counters did not fall

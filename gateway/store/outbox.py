@@ -226,16 +226,24 @@ class OutboxRepo(Repository):
 
     def _sent_after_all(self, mail_id: int) -> None:
         """An answer mail whose refusal was handled, sent on `smsgw outbox retry` (the mailbox made
-        again): its MO's note says so, or it would go on saying the answer was refused."""
+        again): its MO says so, or it would go on saying the answer was refused."""
         row = self.conn.execute(
             "SELECT rcpt, mo_ref FROM outbox WHERE id = ? AND refused_at IS NOT NULL AND mo_ref IS NOT NULL",
             (mail_id,),
         ).fetchone()
         if row is not None:
             rcpt, mo_ref = row
-            # The note alone: its state stays what the refusal made it (and /metrics counted).
+            # `failed` (it had reached nobody) turns `mailed`, the failure staying counted in
+            # /metrics (`purged_counts`: a counter must not fall); `fallback` stays, as the copy went.
             self.conn.execute(
-                "UPDATE mo SET note = COALESCE(note || '; ', '') || ? WHERE id = ?",
+                "INSERT INTO purged_counts (metric, label, state, n)"
+                " SELECT 'mo', '', 'failed', 1 FROM mo WHERE id = ? AND state = 'failed'"
+                " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
+                (mo_ref,),
+            )
+            self.conn.execute(
+                "UPDATE mo SET note = COALESCE(note || '; ', '') || ?,"
+                " state = CASE state WHEN 'failed' THEN 'mailed' ELSE state END WHERE id = ?",
                 (f"mailed to {rcpt} after all, on a retry", mo_ref),
             )
 

@@ -4,9 +4,10 @@
 Bounces, notices and every phone's answer leave only through the relay. With the relay down for a
 day, status exited 0, /healthz said ok and the dashboard "Nothing." needing attention, while
 thousands of answers waited: a monitoring check that reads the exit code never fired. Mail waiting
-longer than `STUCK_SECONDS` is trouble, unless the relay is taking other mail meanwhile or defers
-only certain recipients (greylisting, a full mailbox): one such mail kept `smsgw status` failing for
-the five days of its retries, hiding any real trouble behind it. The relay's last answer says why.
+longer than `STUCK_SECONDS` is trouble, unless the relay is taking other mail meanwhile, or has
+taken some since and defers only certain recipients (greylisting, a full mailbox): one such mail
+kept `smsgw status` failing for the five days of its retries, hiding any real trouble behind it.
+The relay's last answer says why.
 """
 
 from __future__ import annotations
@@ -63,8 +64,15 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     # full) is the recipient's matter; anything else (no connection, 421, a TLS or login failure,
     # no answer to the mail) is the relay's.
     relays_fault = conn.execute(
-        "SELECT 1 FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
-        " AND last_error NOT LIKE 'SMTPRecipientsRefused%' LIMIT 1"
+        "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
+        " AND last_error NOT LIKE 'SMTPRecipientsRefused%' ORDER BY next_attempt_at DESC LIMIT 1"
     ).fetchone()
-    relay_ok = (last_sent is not None and last_sent >= now - STUCK_SECONDS) or relays_fault is None
-    return OutboxHealth(int(waiting), oldest, row[0] if row else None, int(failed), relay_ok)
+    # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
+    # RCPT (554 relay access denied, 421 shutting down, 451 a broken lookup) has taken nothing since.
+    took_since = last_sent is not None and oldest is not None and last_sent >= oldest
+    relay_ok = (last_sent is not None and last_sent >= now - STUCK_SECONDS) or (
+        relays_fault is None and took_since
+    )
+    # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
+    said = relays_fault[0] if relays_fault else (row[0] if row else None)
+    return OutboxHealth(int(waiting), oldest, said, int(failed), relay_ok)
