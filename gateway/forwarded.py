@@ -95,8 +95,12 @@ def sms_reply(
     note: str | None = None,
     gateway_address: str = "",
     references: str | None = None,
+    quoted_by: str | None = None,
 ) -> bytes:
     """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`.
+
+    `quoted_by`: who wrote the quoted SMS, when the mail goes to someone else (the fallback's copy
+    of an answer whose user's mail was refused); else it is "you", the reader.
 
     The address keeps the E.164 "+": RCPT reads bare digits as a national number first, so under
     `default_region = "DE"` a Reply to `4915112345678@` went to +494915112345678, a stranger, and
@@ -155,7 +159,8 @@ def sms_reply(
     if note:
         content += f"\n[{h.body(note)}]\n"
     if quoted is not None:
-        said = f"On {quoted_at:%Y-%m-%d %H:%M}, you" if quoted_at else "You"
+        who = h.text(quoted_by, limit=200) if quoted_by else "you"
+        said = f"On {quoted_at:%Y-%m-%d %H:%M}, {who}" if quoted_at else who[:1].upper() + who[1:]
         lines = h.body(quoted).split("\n")
         content += f"\n{said} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
     msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay

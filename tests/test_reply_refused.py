@@ -114,6 +114,8 @@ async def test_an_answer_the_relay_refuses_goes_to_the_fallback_and_the_mo_says_
         body = copy.get_content()
         assert body.startswith("Tak, będę o 10:00\n")
         assert f"[Not delivered: {refusal}. Sent to the fallback address instead]" in body
+        # What the user wrote that the phone answers, as the user's: it came with no quote at all.
+        assert f", {STAFF} wrote to +48 601 222 222:\n> Spotkanie: Czy 10:00?\n" in body, body
         await gw.until(lambda: outbox(gw)[-1][2] == "sent")
         assert outbox(gw) == [("reply", STAFF, "failed"), ("reply-fallback", FALLBACK, "sent")]
         # The /metrics counter of answers mailed does not fall (Prometheus would read a reset).

@@ -295,10 +295,13 @@ def _mail_fallback(
     subject: str,
     text: str,
     note: str,
+    answered: Conversation | None = None,
 ) -> None:
     """An answer no user gets (or whose user's mail was refused) to the fallback address, from the
-    phone (a Reply there answers it), its note saying why it came there. Refused in turn, it goes
-    nowhere else (it has no fallback of its own): only the MO's note tells of it."""
+    phone (a Reply there answers it), its note saying why it came there, and the user's SMS it
+    answers (`answered`) quoted as theirs. Refused in turn, it goes nowhere else (it has no fallback
+    of its own): only the MO's note tells of it."""
+    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(to.settings.zone)) if answered else None
     content = forwarded.sms_reply(
         phone=phone or "",
         phone_display=display(phone) if phone else "SMS",
@@ -306,8 +309,9 @@ def _mail_fallback(
         rcpt=to.rcpt,
         subject=subject,
         text=text,
-        quoted=None,
-        quoted_at=None,
+        quoted=answered.text if answered else None,
+        quoted_at=when,
+        quoted_by=answered.user_email if answered else None,
         in_reply_to=None,
         note=note,
         gateway_address=to.settings.sender,
@@ -336,6 +340,7 @@ def _answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
             subject=f"SMS from {phone} to {number} for {mail.rcpt} (its mail was refused)",
             text=mo.text,
             note=f"Not delivered: {said}. Sent to the fallback address instead",
+            answered=conv,
         )
         MoRepo(outbox.db, outbox.clock).answer_refused(mo.id, "fallback", f"{said}; sent to {to.rcpt}")
     elif mail.kind == "reply":
