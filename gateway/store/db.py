@@ -26,8 +26,6 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-import structlog
-
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
 from gateway.store import marker
 from gateway.store.accounts import AccountsRepo
@@ -44,6 +42,7 @@ from gateway.store.commit import (
     _run_callbacks,
 )
 from gateway.store.fileguard import StoreUnusable, file_id
+from gateway.store.migrate import migrate
 from gateway.store.mo import MoRepo
 from gateway.store.opening import open_failure
 from gateway.store.outbox import OutboxRepo
@@ -57,10 +56,7 @@ from gateway.store.records import (
     NewMessage,
     NewPart,
 )
-from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 from gateway.store.walsync import WalSync
-
-log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -161,7 +157,7 @@ class Db(GroupCommit):
         db = cls(conn, path)
         db.clock = clock
         if check:
-            db._migrate(existed)
+            migrate(db, existed)
             marker.record(path, clock(), created=not existed)
         if group_fsync:
             # Checkpoints (which fsync the database file) run in a thread of their own, not in
@@ -173,46 +169,6 @@ class Db(GroupCommit):
             db._wal_identity = file_id(os.fstat(db._wal_fd))
             db._wal_sync = WalSync(db._wal_fd)
         return db
-
-    def _migrate(self, existed: bool) -> None:
-        """Bring the schema to this version, one migration a transaction.
-
-        Another process may be doing the same at the same moment (the daemon's first start after an
-        upgrade, and a `smsgw status` from monitoring): each migration reads the version again once
-        it holds the write lock, and one the other process has committed meanwhile is skipped. Read
-        once before the loop, the second process ran a committed migration again and failed on
-        "index … already exists": a daemon that exited at its first start, a command with an error.
-        """
-        conn = self.conn
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "schema_version" not in tables and existed and tables:
-            raise StoreUnusable(
-                f"database {self.path} holds tables but no schema version: it is not an smsgw "
-                "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
-            )
-        if "schema_version" not in tables:
-            with self.transaction():
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                conn.execute(
-                    "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
-                )
-        version = self._version()
-        if version > SCHEMA_VERSION:
-            raise StoreUnusable(
-                f"database {self.path} has schema version {version}, newer than this smsgw "
-                f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
-            )
-        for number in range(version, SCHEMA_VERSION):
-            with self.transaction():
-                if self._version() > number:
-                    continue  # another process committed it while this one waited for the lock
-                for statement in _split_sql(MIGRATIONS[number]):
-                    conn.execute(statement)
-                conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
-            log.info("store.migrated", version=number + 1, path=str(self.path))
-
-    def _version(self) -> int:
-        return int(self.conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
     # ---- the connection and its transactions --------------------------------------------------
 
@@ -379,19 +335,6 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a migration, so they run inside our transaction (executescript would commit)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    if current.strip():
-        statements.append(current.strip())
-    return statements
 
 
 __all__ = [

@@ -1,0 +1,72 @@
+"""Bringing a database's schema to this smsgw's version (`gateway.store.schema.MIGRATIONS`), when
+the daemon or a command opens it."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+import structlog
+
+from gateway.store.fileguard import StoreUnusable
+from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from gateway.store.db import Db
+
+log = structlog.get_logger(__name__)
+
+
+def migrate(db: Db, existed: bool) -> None:
+    """Bring the schema to this version, one migration a transaction.
+
+    Another process may be doing the same at the same moment (the daemon's first start after an
+    upgrade, and a `smsgw status` from monitoring): each migration reads the version again once
+    it holds the write lock, and one the other process has committed meanwhile is skipped. Read
+    once before the loop, the second process ran a committed migration again and failed on
+    "index … already exists": a daemon that exited at its first start, a command with an error.
+    """
+    conn = db.conn
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "schema_version" not in tables and existed and tables:
+        raise StoreUnusable(
+            f"database {db.path} holds tables but no schema version: it is not an smsgw "
+            "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
+        )
+    if "schema_version" not in tables:
+        with db.transaction():
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            conn.execute(
+                "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
+            )
+    version = _version(db)
+    if version > SCHEMA_VERSION:
+        raise StoreUnusable(
+            f"database {db.path} has schema version {version}, newer than this smsgw "
+            f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
+        )
+    for number in range(version, SCHEMA_VERSION):
+        with db.transaction():
+            if _version(db) > number:
+                continue  # another process committed it while this one waited for the lock
+            for statement in _split_sql(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+        log.info("store.migrated", version=number + 1, path=str(db.path))
+
+
+def _version(db: Db) -> int:
+    return int(db.conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration, so they run inside our transaction (executescript would commit)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
