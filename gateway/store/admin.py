@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from gateway.store.counted import keep_counted
 from gateway.store.repository import Repository
 
 # A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
@@ -132,11 +133,11 @@ class AdminRepo(Repository):
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
             # retry, which Prometheus reads as a counter reset, and `rate()` as a burst of them all.
             final = "('failed', 'expired', 'cancelled')"
-            self.conn.execute(
-                "INSERT INTO purged_counts (metric, label, state, n)"
-                " SELECT 'parts', COALESCE(link, ''), state, COUNT(*) FROM parts"
-                f" WHERE message_id = ? AND state IN {final} GROUP BY 2, 3"
-                " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + excluded.n",
+            keep_counted(
+                self.conn,
+                "parts",
+                "SELECT COALESCE(link, ''), state, COUNT(*) FROM parts"
+                f" WHERE message_id = ? AND state IN {final} GROUP BY 1, 2",
                 (message_id,),
             )
             n = self.conn.execute(
@@ -146,11 +147,11 @@ class AdminRepo(Repository):
                 (now, now + validity, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
-                self.conn.execute(
-                    "INSERT INTO purged_counts (metric, label, state, n)"
-                    " SELECT 'messages', COALESCE(account_id, ''), state, 1 FROM messages"
-                    f" WHERE id = ? AND state IN {final}"
-                    " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
+                keep_counted(
+                    self.conn,
+                    "messages",
+                    "SELECT COALESCE(account_id, ''), state, 1 FROM messages"
+                    f" WHERE id = ? AND state IN {final}",
                     (message_id,),
                 )
                 self.conn.execute(

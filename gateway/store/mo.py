@@ -42,6 +42,7 @@ import structlog
 
 from gateway import reassembly
 from gateway.store.clockstep import ClockStep
+from gateway.store.counted import keep_counted
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -338,11 +339,7 @@ class MoRepo(Repository):
                 "UPDATE mo SET state = ?, note = ? WHERE id = ?", (state if moves else before, note, mo_id)
             )
             if moves:
-                self.conn.execute(
-                    "INSERT INTO purged_counts (metric, label, state, n) VALUES ('mo', '', ?, 1)"
-                    " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
-                    (before,),
-                )
+                keep_counted(self.conn, "mo", "SELECT '', ?, 1", (before,))
 
     def mark_failed(self, mo_id: int, note: str) -> None:
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""

@@ -21,6 +21,7 @@ import structlog
 
 from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
+from gateway.store.counted import keep_counted
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -235,11 +236,8 @@ class OutboxRepo(Repository):
             rcpt, mo_ref = row
             # `failed` (it had reached nobody) turns `mailed`, the failure staying counted in
             # /metrics (`purged_counts`: a counter must not fall); `fallback` stays, as the copy went.
-            self.conn.execute(
-                "INSERT INTO purged_counts (metric, label, state, n)"
-                " SELECT 'mo', '', 'failed', 1 FROM mo WHERE id = ? AND state = 'failed'"
-                " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + 1",
-                (mo_ref,),
+            keep_counted(
+                self.conn, "mo", "SELECT '', state, 1 FROM mo WHERE id = ? AND state = 'failed'", (mo_ref,)
             )
             self.conn.execute(
                 "UPDATE mo SET note = COALESCE(note || '; ', '') || ?,"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.premium.repo import PremiumRepo
+from gateway.store.counted import keep_counted
 from gateway.store.db import Store
 from gateway.store.settling import FINAL_PART
 
@@ -34,10 +35,6 @@ Cursor = tuple[float, int]  # (time, id) of the last row a chunk looked at, in i
 START: Cursor = (float("-inf"), 0)
 
 _FINAL = f"({', '.join(repr(s) for s in FINAL_PART)})"
-# What a chunk deletes of the rows /metrics counts is added to `purged_counts` first, in the same
-# transaction: the counters (gateway/web/counts.py) add it back, so a purge never makes them fall.
-_COUNT_PURGED = "INSERT INTO purged_counts (metric, label, state, n)"
-_ADD_UP = "ON CONFLICT (metric, label, state) DO UPDATE SET n = n + excluded.n"
 # Older than the retention cutoff by more than the account's reply window (or the installation's).
 _OLD_CONVERSATION = (
     "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
@@ -102,15 +99,20 @@ def _purge_emails(store: Store, cutoff: float, after: Cursor, limit: int) -> tup
         marks = ",".join("?" * len(ids))
         msg_ids = f"SELECT id FROM messages WHERE email_id IN ({marks})"
         part_ids = f"SELECT id FROM parts WHERE message_id IN ({msg_ids})"
-        conn.execute(
-            f"{_COUNT_PURGED} SELECT 'messages', COALESCE(account_id, ''), state, COUNT(*) FROM messages"
-            f" WHERE email_id IN ({marks}) GROUP BY 2, 3 {_ADD_UP}",
-            ids,
+        # What /metrics counts of them stays counted (`gateway.store.counted`).
+        keep_counted(
+            conn,
+            "messages",
+            f"SELECT COALESCE(account_id, ''), state, COUNT(*) FROM messages WHERE email_id IN ({marks})"
+            " GROUP BY 1, 2",
+            tuple(ids),
         )
-        conn.execute(
-            f"{_COUNT_PURGED} SELECT 'parts', COALESCE(link, ''), state, COUNT(*) FROM parts"
-            f" WHERE message_id IN ({msg_ids}) GROUP BY 2, 3 {_ADD_UP}",
-            ids,
+        keep_counted(
+            conn,
+            "parts",
+            f"SELECT COALESCE(link, ''), state, COUNT(*) FROM parts WHERE message_id IN ({msg_ids})"
+            " GROUP BY 1, 2",
+            tuple(ids),
         )
         conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", ids)
         conn.execute(f"DELETE FROM parts WHERE message_id IN ({msg_ids})", ids)
@@ -128,10 +130,8 @@ def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], l
         return 0
     marks = ",".join("?" * len(ids))
     if table == "mo":  # counted by /metrics (smsgw_mo_total)
-        conn.execute(
-            f"{_COUNT_PURGED} SELECT 'mo', '', state, COUNT(*) FROM mo WHERE id IN ({marks})"
-            f" GROUP BY 3 {_ADD_UP}",
-            ids,
+        keep_counted(
+            conn, "mo", f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) GROUP BY 2", tuple(ids)
         )
     return conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", ids).rowcount
 

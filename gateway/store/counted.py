@@ -1,0 +1,23 @@
+"""Rows that leave a state the `/metrics` counters count stay counted (`purged_counts`, migration 31).
+
+The counters are read from the rows kept (gateway/web/counts.py), plus these. A row the retention
+purge deletes, an SMS `smsgw queue retry` sends again, an MO whose answer mail the relay refused:
+each made a counter fall, which Prometheus reads as a reset, and `rate()` as everything counted
+arriving at once. Each such change adds what it takes away here, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+def keep_counted(conn: sqlite3.Connection, metric: str, rows: str, args: tuple[Any, ...] = ()) -> None:
+    """Add `rows`, a SELECT of (label, state, count), to `metric`'s counts of rows gone: label is the
+    account id or link ('' for none), as gateway/web/counts.py reads them back."""
+    conn.execute(
+        "INSERT INTO purged_counts (metric, label, state, n)"
+        f" SELECT ?, * FROM ({rows}) WHERE true"  # WHERE: an upsert's SELECT must have one
+        " ON CONFLICT (metric, label, state) DO UPDATE SET n = n + excluded.n",
+        (metric, *args),
+    )
