@@ -215,35 +215,29 @@ class OutboxRepo(Repository):
                     (error, now + retry_in, count, mail_id),
                 )
             else:
-                self.conn.execute(
+                rcpt, mo_ref, refused_at = self.conn.execute(
                     "UPDATE outbox SET state = ?, last_error = ?, sent_at = ?, unanswered = unanswered + ?"
-                    " WHERE id = ?",
+                    " WHERE id = ? RETURNING rcpt, mo_ref, refused_at",
                     (state, error, now, count, mail_id),
-                )
-                if state == "failed" and not unanswered:
+                ).fetchone() or (None, None, None)  # a row gone meanwhile: nothing more to tell
+                if state == "failed" and not unanswered and mo_ref is not None:
                     self._refused(mail_id, error or "", now)
-                elif state == "sent":
-                    self._sent_after_all(mail_id)
+                elif state == "sent" and mo_ref is not None and refused_at is not None:
+                    self._sent_after_all(rcpt, mo_ref)
 
-    def _sent_after_all(self, mail_id: int) -> None:
+    def _sent_after_all(self, rcpt: str, mo_ref: int) -> None:
         """An answer mail whose refusal was handled, sent on `smsgw outbox retry` (the mailbox made
         again): its MO says so, or it would go on saying the answer was refused."""
-        row = self.conn.execute(
-            "SELECT rcpt, mo_ref FROM outbox WHERE id = ? AND refused_at IS NOT NULL AND mo_ref IS NOT NULL",
-            (mail_id,),
-        ).fetchone()
-        if row is not None:
-            rcpt, mo_ref = row
-            # `failed` (it had reached nobody) turns `mailed`, the failure staying counted in
-            # /metrics (`purged_counts`: a counter must not fall); `fallback` stays, as the copy went.
-            keep_counted(
-                self.conn, "mo", "SELECT '', state, 1 FROM mo WHERE id = ? AND state = 'failed'", (mo_ref,)
-            )
-            self.conn.execute(
-                "UPDATE mo SET note = COALESCE(note || '; ', '') || ?,"
-                " state = CASE state WHEN 'failed' THEN 'mailed' ELSE state END WHERE id = ?",
-                (f"mailed to {rcpt} after all, on a retry", mo_ref),
-            )
+        # `failed` (it had reached nobody) turns `mailed`, the failure staying counted in
+        # /metrics (`purged_counts`: a counter must not fall); `fallback` stays, as the copy went.
+        keep_counted(
+            self.conn, "mo", "SELECT '', state, 1 FROM mo WHERE id = ? AND state = 'failed'", (mo_ref,)
+        )
+        self.conn.execute(
+            "UPDATE mo SET note = COALESCE(note || '; ', '') || ?,"
+            " state = CASE state WHEN 'failed' THEN 'mailed' ELSE state END WHERE id = ?",
+            (f"mailed to {rcpt} after all, on a retry", mo_ref),
+        )
 
     def _refused(self, mail_id: int, error: str, now: float) -> None:
         """A failed answer mail goes to its kind's handler, in the failure's write: the copy to the
