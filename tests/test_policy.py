@@ -347,6 +347,38 @@ async def test_the_failure_share_is_judged_over_500_messages(
             assert (gw.store.accounts.get_account("acme").suspended_at is not None) is suspended
 
 
+def test_the_failure_share_does_not_walk_the_accounts_waiting_messages(tmp_path: Path) -> None:
+    # Judged at every failed SMS: with a campaign of 100k queued for the account, one range of
+    # (account, id) walked past every waiting message to find 500 finished ones, 73 ms a failure,
+    # enough to stall the gateway at a few failures a second. Counted in SQLite VM instructions,
+    # which do not depend on the machine's speed.
+    from gateway.store.db import Store
+    from tests.test_store import Clock
+
+    def steps(waiting: int, name: str) -> tuple[int, tuple[int, int]]:
+        s = Store.open(tmp_path / name, clock=Clock())
+        s.accounts.add_account("acme")
+        finished(s, ["queued"] * waiting + ["delivered"] * 30 + ["failed"] * 5 + ["queued"] * waiting)
+        acme = s.accounts.get_account("acme").id
+        count = 0
+
+        def tick() -> int:
+            nonlocal count
+            count += 1
+            return 0
+
+        s.db.conn.set_progress_handler(tick, 100)
+        share = s.policy.failure_share(acme, 500)
+        s.db.conn.set_progress_handler(None, 0)
+        s.close()
+        return count, share
+
+    small, small_share = steps(10, "small.sqlite")
+    large, large_share = steps(5000, "large.sqlite")
+    assert small_share == large_share == (5, 35)
+    assert large < 2 * small + 20, (small, large)
+
+
 async def test_an_smsc_outage_longer_than_the_validity_suspends_no_account(tmp_path: Path) -> None:
     # SMS that expired in the gateway's queue, no SMSC having taken a part of them, counted as the
     # account's failed deliveries: an outage longer than the validity suspended every account

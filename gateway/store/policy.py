@@ -76,19 +76,28 @@ class PolicyRepo(Repository):
 
         The messages before a resume are what the admin looked at when lifting the suspension:
         counting them again would suspend the account at its next failure (and mail the admin
-        again). The bound is a message id, so the read stays a short range of `messages_account`.
+        again). The bound is a message id, so each read stays a short range of an index.
         """
         # An SMS that expired before any SMSC took a part of it says nothing of the account's
         # numbers: the links were down. Counted, an outage longer than the validity suspended
         # every account that sent meanwhile.
+        # One arm per final state, each a short range of `messages_counts` (account, state, id;
+        # `id > 0` lets the planner use that partial index): one range over `messages_account`
+        # walked past every message still waiting, 73 ms a failure with 100k queued for the account.
+        arm = (
+            "SELECT id, state FROM (SELECT id, state FROM messages m WHERE account_id = :account"
+            " AND state = '{state}' AND id > 0 AND id > {after}{more} ORDER BY id DESC LIMIT :last)"
+        )
+        after = "COALESCE((SELECT resumed_after_message FROM accounts WHERE id = :account), 0)"
+        took_part = " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL)"
+        arms = " UNION ALL ".join(
+            arm.format(state=state, after=after, more=more)
+            for state, more in (("delivered", ""), ("failed", ""), ("expired", took_part))
+        )
         failed, judged = self.conn.execute(  # counted in SQLite: 500 rows to Python per failure cost
-            "SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*) FROM (SELECT state FROM messages m"
-            " WHERE account_id = ? AND state IN ('delivered', 'failed', 'expired')"
-            " AND id > COALESCE((SELECT resumed_after_message FROM accounts WHERE id = ?), 0)"
-            " AND (state != 'expired'"
-            "      OR EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL))"
-            " ORDER BY id DESC LIMIT ?)",
-            (account_id, account_id, last),
+            "SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*)"
+            f" FROM ({arms} ORDER BY id DESC LIMIT :last)",
+            {"account": account_id, "last": last},
         ).fetchone()
         return failed, judged
 
