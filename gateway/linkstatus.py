@@ -38,5 +38,7 @@ class LinkView:
                 "throttled": stats.throttled,
                 "reconnects": stats.reconnects,
                 "possible_duplicates": d.possible_duplicates(name),
+                "last_error": stats.last_error,  # why it is not up (or last went down), for `status`
+                "last_error_at": stats.last_error_at,
             }
         return out

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -323,3 +324,16 @@ class LinkStats:
     errors: int = 0
     reconnects: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Why the last session could not start or ended (a refused connection, a refused bind, the peer
+    # closing), and when (wall clock): a link that does not come up is said why where admins look,
+    # not only in the log. The reason never carries the password.
+    last_error: str = ""
+    last_error_at: float | None = None
+
+
+def connect_failure(host: str, port: int, exc: BaseException) -> str:
+    """A failed connect in words ("connect 10.0.0.5:2775: Connection refused"): asyncio's own text
+    ("[Errno 111] Connect call failed ('10.0.0.5', 2775)") names the address twice and the cause never."""
+    errno = getattr(exc, "errno", None)
+    why = os.strerror(errno) if isinstance(errno, int) else str(exc) or "timed out"
+    return f"connect {host}:{port}: {why}"

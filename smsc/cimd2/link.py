@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 
 import structlog
 
 from smsc.backpressure import overfull, stalled
-from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult
+from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult, connect_failure
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import is_unexpected_operation, submit_params, submit_result
@@ -60,6 +61,7 @@ class Cimd2Link:
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._logged_in_at: float | None = None  # loop time of this session's login: `reconnect_attempt`
+        self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
@@ -157,7 +159,11 @@ class Cimd2Link:
             throttled=counts["throttled"], reconnects=counts["reconnects"],
             errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],
             extra={k: str(v) for k, v in counts.items() if k not in shown_apart},
+            last_error=self._last_error, last_error_at=self._last_error_at,
         )  # fmt: skip
+
+    def _failed(self, why: str) -> None:
+        self._last_error, self._last_error_at = why, time.time()  # `LinkStats.last_error`
 
     # --- connection lifecycle -------------------------------------------------------------------------
 
@@ -210,6 +216,7 @@ class Cimd2Link:
             )
         except (OSError, TimeoutError) as exc:
             log.warning("cimd2.connect_failed", link=self.name, host=cfg.host, port=cfg.port, error=str(exc))
+            self._failed(connect_failure(cfg.host, cfg.port, exc))
             return "failed"
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -223,6 +230,7 @@ class Cimd2Link:
             resp = await self._request(conn, Op.LOGIN, login)
             if resp is None:
                 log.warning("cimd2.login_failed", link=self.name, error=conn.reason or "no response")
+                self._failed(f"login: {conn.reason or 'no response'}")
                 return "failed"
             code = resp.get_int(P.ERROR_CODE)
             if resp.op != Op.LOGIN_RESP:
@@ -232,6 +240,7 @@ class Cimd2Link:
                 text = resp.get(P.ERROR_TEXT) or error_text(code)
                 report = log.error if fatal else log.warning
                 report("cimd2.login_refused", link=self.name, code=code, error=text, fatal=fatal)
+                self._failed(f"login refused: {code} {text}")
                 return "fatal" if fatal else "failed"
             self._conn = conn
             tasks += [
@@ -244,6 +253,8 @@ class Cimd2Link:
             (log.info if self._stopping else log.warning)(
                 "cimd2.disconnected", link=self.name, reason=conn.reason
             )
+            if not self._stopping:
+                self._failed(conn.reason or "disconnected")
             return "served"
         finally:
             conn.close(conn.reason or "session ended")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 
 import structlog
 from smpplib import smpp as pdus
@@ -30,6 +31,7 @@ from smsc.base import (
     OutboundSms,
     Outcome,
     SubmitResult,
+    connect_failure,
 )
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
@@ -74,6 +76,7 @@ class SmppLink:
         self._in_flight = 0
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
+        self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._overflowed: dict[int, int] = {}  # parts whose 0x45 was read as a full window (`Submits`)
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
@@ -160,6 +163,8 @@ class SmppLink:
             errors=self._errors + bad_pdus,
             reconnects=self._reconnects,
             extra={"peer": f"{self.cfg.host}:{self.cfg.port}", "bad_pdus": str(bad_pdus)},
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
         )
 
     # --- connection lifecycle -------------------------------------------------------------------------
@@ -189,6 +194,7 @@ class SmppLink:
                 result, reason = "failed", "session failed"
             if self._stopping:
                 break
+            self._last_error, self._last_error_at = reason or result, time.time()
             bound_for = None if self._bound_at is None else asyncio.get_running_loop().time() - self._bound_at
             failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
             if result == "config":
@@ -211,7 +217,7 @@ class SmppLink:
                 asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
             )
         except (OSError, TimeoutError) as exc:
-            return "failed", f"connect {cfg.host}:{cfg.port}: {exc or 'timed out'}"
+            return "failed", connect_failure(cfg.host, cfg.port, exc)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
