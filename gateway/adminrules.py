@@ -198,7 +198,14 @@ def sender_problem(sender: str) -> str | None:
     say it alike.
 
     An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
+    `default` and `none` are the words every other option takes for the gateway's setting: stored
+    as a name, every SMS of the account went out from it and no phone could answer.
     """
+    if sender.strip().lower() in ("default", "none"):
+        return (
+            f"sender {sender!r} would be sent as a name: leave the sender empty (`--sender default`)"
+            " to send from [gateway] default_sender"
+        )
     if (
         _NUMBER_TYPED_SPACED.fullmatch(sender)
         and not is_number_sender(sender)

@@ -41,9 +41,10 @@ def _answerable(sender: str | None) -> None:
 
 
 def _sender(value: str) -> str | None:
-    """`--sender`: refused when an SMSC would cut it; empty goes back to `[gateway] default_sender`."""
+    """`--sender`: refused when an SMSC would cut it; `default` (as the other options take it) or
+    empty goes back to `[gateway] default_sender`."""
     sender = value.strip()
-    if not sender:
+    if sender.lower() in ("", "default"):
         return None
     problem = sender_problem(sender)
     if problem is not None:
@@ -298,7 +299,9 @@ def add_admin_commands(sub: Any) -> None:
     aset = a.add_parser("set", help="change an account's settings")
     aset.add_argument("name", help="the account, as `smsgw account list` shows it")
     aset.add_argument(
-        "--sender", metavar="NUMBER_OR_NAME", help="originating address (a name cannot be answered)"
+        "--sender",
+        metavar="NUMBER_OR_NAME",
+        help="originating address (a name cannot be answered), or 'default' for [gateway] default_sender",
     )
     aset.add_argument("--monthly-limit", metavar="PARTS", help="SMS parts per calendar month, or 'none'")
     aset.add_argument("--daily-limit", metavar="PARTS", help="SMS parts per day, or 'none'")
