@@ -84,19 +84,26 @@ class PolicyRepo(Repository):
         # One arm per final state, each a short range of `messages_counts` (account, state, id;
         # `id > 0` lets the planner use that partial index): one range over `messages_account`
         # walked past every message still waiting, 73 ms a failure with 100k queued for the account.
+        # The expired arm starts at the oldest of the newest `last` delivered and failed (when there
+        # are that many): an older one cannot be among the last `last`. Its EXISTS keeps none of
+        # those that expired in the queue, so without that bound it walked every one of them of the
+        # retention at each failure (15,000 of 500,000 messages: 0.4 M VM steps a failed SMS).
+        # `id > {after}` before `id > 0`: of two lower bounds SQLite ends the range at the first.
         arm = (
             "SELECT id, state FROM (SELECT id, state FROM messages m WHERE account_id = :account"
-            " AND state = '{state}' AND id > 0 AND id > {after}{more} ORDER BY id DESC LIMIT :last)"
+            " AND state = '{state}' AND id > {after} AND id > 0{more} ORDER BY id DESC LIMIT :last)"
         )
         after = "COALESCE((SELECT resumed_after_message FROM accounts WHERE id = :account), 0)"
         took_part = " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL)"
-        arms = " UNION ALL ".join(
-            arm.format(state=state, after=after, more=more)
-            for state, more in (("delivered", ""), ("failed", ""), ("expired", took_part))
+        settled = " UNION ALL ".join(
+            arm.format(state=state, after=after, more="") for state in ("delivered", "failed")
         )
+        floor = f"MAX({after}, (SELECT CASE WHEN COUNT(*) = :last THEN MIN(id) ELSE 0 END FROM settled))"
+        expired = arm.format(state="expired", after=floor, more=took_part)
         failed, judged = self.conn.execute(  # counted in SQLite: 500 rows to Python per failure cost
-            "SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*)"
-            f" FROM ({arms} ORDER BY id DESC LIMIT :last)",
+            f"WITH settled AS MATERIALIZED (SELECT id, state FROM ({settled} ORDER BY id DESC LIMIT :last))"
+            " SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*)"
+            f" FROM (SELECT id, state FROM settled UNION ALL {expired} ORDER BY id DESC LIMIT :last)",
             {"account": account_id, "last": last},
         ).fetchone()
         return failed, judged
