@@ -62,3 +62,53 @@ def test_check_config_warns_of_a_sender_stored_as_the_word_default(cli: CLI) -> 
         conn.execute("UPDATE accounts SET sender = 'default' WHERE name = 'beta'")
     code, _, err = cli("check-config")
     assert code == 0 and "beta" in err and "would be sent as a name" in err, err
+
+
+# ---- premium addresses on the gateway's own domain ----------------------------------------------
+
+
+@pytest.fixture
+def premium(cli: CLI) -> CLI:
+    cli.path.write_text(cli.path.read_text() + '\n[premium]\nnumbers = ["7355"]\n')
+    cli.ok("account", "add", "beta")
+    return cli
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--email", "client@sms.example.com"],
+        ["--email", "601123456@SMS.Example.com"],
+        ["--email", "k@example.org", "--reply-acl", "x@sms.example.com"],
+    ],
+)
+def test_premium_add_refuses_a_client_address_on_a_gateway_domain(premium: CLI, options: list[str]) -> None:
+    """The confirmation, and every SMS after it, would come back to the gateway and be refused:
+    the service never confirms and the public's paid SMS are kept for good."""
+    code, _, err = premium("premium", "add", "KP123", "--account", "beta", *options)
+    assert code == 2 and "would loop" in err and "sms.example.com is one of gateway.domains" in err, err
+    assert premium.ok("premium", "list") == ["no premium services"]
+
+
+@pytest.mark.parametrize("option", ["--email", "--reply-acl"])
+def test_premium_set_refuses_a_client_address_on_a_gateway_domain(premium: CLI, option: str) -> None:
+    premium.ok("premium", "add", "KP123", "--account", "beta", "--email", "k@example.org")
+    code, _, err = premium("premium", "set", "KP123", option, "b@SMS.example.com")
+    assert code == 2 and f"{option} 'b@SMS.example.com' would loop" in err, err
+    (listed,) = premium.ok("premium", "list")
+    assert "→ k@example.org" in listed and "reply ACL k@example.org " in listed, listed
+
+
+def test_check_config_warns_of_a_premium_service_stored_on_a_gateway_domain(premium: CLI) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    premium.ok("premium", "add", "KP123", "--account", "beta", "--email", "k@example.org")
+    with closing(sqlite3.connect(premium.path.parent / "state" / "smsgw.db")) as conn, conn:
+        conn.execute("UPDATE premium_services SET email = 'k@sms.example.com'")
+        conn.execute("UPDATE premium_reply_acl SET address = 'x@sms.example.com'")
+    code, _, err = premium("check-config")
+    assert code == 0, err
+    for option, address in (("--email", "k@sms.example.com"), ("--reply-acl", "x@sms.example.com")):
+        assert f'premium service KP123: {option} "{address}" would loop' in err, err
+        assert f"`smsgw premium set KP123 {option} …`" in err, err

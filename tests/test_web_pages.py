@@ -191,6 +191,22 @@ async def test_premium_page_shows_state_acl_and_the_months_money(web: WebContext
     assert [o["rcpt"] for o in web.store.admin.list_outbox()][:1] == ["sms@acme.example"]  # the confirmation
 
 
+async def test_premium_form_refuses_a_client_address_on_the_gateways_domain(web: WebContext) -> None:
+    """Its confirmation would come back to the gateway and be refused: never confirmed, the
+    service's paid SMS would be kept for good."""
+    async with as_user(web, OPERATOR) as c:
+        page = (await c.get("/premium")).text
+        for data in (
+            {"email": "777@SMS.example.com"},
+            {"email": "k@acme.example", "reply_acl": "x@sms.example.com"},
+        ):
+            r = await c.post(
+                "/premium", data={"csrf": csrf_of(page), "account": "acme", "password": "KP300", **data}
+            )
+            assert r.status_code == 400 and "would loop" in r.text, r.text
+    assert handlers.repo(web.store).active_service("KP300") is None
+
+
 async def test_operator_holds_a_waiting_message_and_a_retry_releases_it(web: WebContext) -> None:
     mine = web.store.mine  # type: ignore[attr-defined]
     admin = web.store.admin

@@ -42,8 +42,9 @@ from gateway.cli.common import (
 )
 from gateway.cli.ops import add_ops_commands
 from gateway.cli.optouts import add_optout_commands
+from gateway.cli.restore import add_restore_commands
 from gateway.cli.service import add_service_commands
-from gateway.cli.stored import stored_address_loops, stored_sender_problems
+from gateway.cli.stored import stored_warnings
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
 from gateway.configcheck import exposed_secrets, route_doubts, state_dir_problem
@@ -138,20 +139,8 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"note: {line}")
     for doubt in route_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
-    for name, problem in stored_sender_problems(cfg.db_path):
-        print(
-            # A € or a Greek letter fails every SMS at submit; a number typed with spaces goes out
-            # as a name phones cannot answer: both until the sender is set anew.
-            f"smsgw: warning: account {name}: {problem}; its SMS fail or cannot be answered until"
-            f" `smsgw account set {name!r} --sender …`",
-            file=sys.stderr,
-        )
-    for name, option, address, why in stored_address_loops(cfg):
-        print(
-            f'smsgw: warning: account {name}: {option} "{address}" would loop: {why}, so mail to it'
-            f" comes back to the gateway; give a mailbox elsewhere: `smsgw account set {name!r} {option} …`",
-            file=sys.stderr,
-        )
+    for line in stored_warnings(cfg):
+        print(f"smsgw: warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -266,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_commands(sub)
     add_billing_commands(sub)
     add_backup_commands(sub)
+    add_restore_commands(sub)
 
     sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
     sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link

@@ -48,3 +48,44 @@ def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     except sqlite3.Error:
         return []  # an unreadable (or not yet migrated) database is `run`'s to report
     return [(n, opt, addr, why) for n, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
+
+
+def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
+    """(service, option, address, why) for premium services whose address or reply list is on the
+    gateway's domains, stored before `premium add/set` refused them: the confirmation mailed there
+    comes back to the gateway and is refused, so the service never confirms and its SMS are kept."""
+    if not cfg.db_path.exists():
+        return []
+    query = (
+        "SELECT password, '--email', email FROM premium_services WHERE removed_at IS NULL UNION ALL"
+        " SELECT s.password, '--reply-acl', a.address FROM premium_reply_acl a JOIN premium_services s"
+        " ON s.id = a.service_id WHERE s.removed_at IS NULL ORDER BY 1, 2, 3"
+    )
+    try:
+        with sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2) as conn:
+            rows = conn.execute(query).fetchall()
+    except sqlite3.Error:
+        return []
+    return [(p, opt, addr, why) for p, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
+
+
+def stored_warnings(cfg: Config) -> list[str]:
+    """What `check-config` warns of in the database, each with the command that mends it."""
+    lines = [
+        # A € or a Greek letter fails every SMS at submit; a number typed with spaces goes out as a
+        # name phones cannot answer: both until the sender is set anew.
+        f"account {name}: {problem}; its SMS fail or cannot be answered until"
+        f" `smsgw account set {name!r} --sender …`"
+        for name, problem in stored_sender_problems(cfg.db_path)
+    ]
+    lines += [
+        f'account {name}: {option} "{address}" would loop: {why}, so mail to it comes back to the'
+        f" gateway; give a mailbox elsewhere: `smsgw account set {name!r} {option} …`"
+        for name, option, address, why in stored_address_loops(cfg)
+    ]
+    lines += [
+        f'premium service {password}: {option} "{address}" would loop: {why}, so it never confirms and'
+        f" its SMS are kept; give a mailbox elsewhere: `smsgw premium set {password} {option} …`"
+        for password, option, address, why in stored_premium_loops(cfg)
+    ]
+    return lines

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
 from gateway import mailheaders
+from gateway.adminrules import mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
 from gateway.premium import handlers, passwords
@@ -27,9 +28,14 @@ def _password(value: str) -> str:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
-def _email(value: str, what: str = "--email") -> str:
+def _email(cfg: Config, value: str, what: str = "--email") -> str:
+    """A client's address, plain and off the gateway's domains: the confirmation and every SMS
+    mailed to one there came back to the gateway, which refused it, so the service never confirmed
+    and the public's paid SMS were kept for good."""
     if not mailheaders.is_plain_address(value):
         raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
+    if (problem := mail_address_problem(cfg, value.strip())) is not None:
+        raise CliError(f"{what} {problem}", EXIT_USAGE)
     return value.strip()
 
 
@@ -58,8 +64,8 @@ def _pln(grosze: int) -> str:
 
 def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
     password = _password(args.password)
-    email = _email(args.email)
-    acl = [_email(a, "--reply-acl") for a in args.reply_acl] or [email]
+    email = _email(cfg, args.email)
+    acl = [_email(cfg, a, "--reply-acl") for a in args.reply_acl] or [email]
     numbers = _numbers(cfg, args.number)
     store = open_store(cfg, must_exist=True)
     account = store.accounts.get_account(args.account)
@@ -119,11 +125,11 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             changes["account_id"] = store.accounts.get_account(args.account).id
         if args.number or args.all_numbers:
             changes["numbers"] = " ".join(_numbers(cfg, [] if args.all_numbers else args.number))
-        new_email = _email(args.email) if args.email else None
+        new_email = _email(cfg, args.email) if args.email else None
         if new_email and new_email.casefold() != service.email.casefold():
             changes.update(email=new_email, verified_at=None)
         if args.reply_acl:
-            r.set_acl(service.id, [_email(a, "--reply-acl") for a in args.reply_acl])
+            r.set_acl(service.id, [_email(cfg, a, "--reply-acl") for a in args.reply_acl])
         elif "email" in changes:
             # The old address answered as the destination (`add` puts it on the list): the new one
             # takes its place, or every answer from the new address would be refused.

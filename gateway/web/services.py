@@ -142,9 +142,9 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
     try:
         password = premium_cli._password(str(form.get("password", "")))
         # The CLI's rules, in the form's words (its messages name --email, --number).
-        email = premium_cli._email(str(form.get("email", "")), "mail address")
+        email = premium_cli._email(cfg, str(form.get("email", "")), "mail address")
         given = str(form.get("reply_acl", "")).replace(",", " ").split()
-        acl = [premium_cli._email(a, "answering address") for a in given] or [email]
+        acl = [premium_cli._email(cfg, a, "answering address") for a in given] or [email]
         ticked = [str(n) for n in form.getlist("number") if n]
         configured = list(cfg.premium.tariffs)
         for n in ticked:
