@@ -714,8 +714,9 @@ async def test_premium_stats_in_pln(tmp_path: Path, capsys: pytest.CaptureFixtur
     lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("20")]  # log lines
     assert lines[2].split() == ["KP123", "7355", "1", "1", "3.00", "1.10"]
     assert lines[3].split() == ["KP123", "7955", "1", "1", "9.00", "3.40"]
-    assert lines[4].split() == ["(none)", "7355", "1", "1", "3.00", "1.10"]
-    assert lines[5].split() == ["total", "3", "3", "15.00", "5.60"]
+    # No client took it: no commission is owed for it (as the monthly summary says).
+    assert lines[4].split() == ["(none)", "7355", "1", "1", "3.00", "0.00"]
+    assert lines[5].split() == ["total", "3", "3", "15.00", "4.50"]
 
 
 async def test_an_answer_to_a_phone_no_link_serves_whose_votes_link_is_gone_is_refused(

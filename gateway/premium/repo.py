@@ -313,15 +313,18 @@ class PremiumRepo(Repository):
     ) -> list[tuple[str | None, str, int, int, int, int]]:
         """(password or None, number, MOs, parts, price sum, commission sum) for MOs in [start, end);
         with `account_id`, only that account's MOs (a password given up by one account and later
-        given to another must not show the first one's traffic to the second)."""
+        given to another must not show the first one's traffic to the second).
+
+        An MO no service took owes no commission: there is no client to pay it to, and the monthly
+        summary counts none for it. Summed here, the two gave different payouts for one month."""
         scope, args = ("", ()) if account_id is None else (" AND p.account_id = ?", (account_id,))
         return [
             tuple(r)  # type: ignore[misc]
             for r in self.conn.execute(
                 # The late parts of an SMS (`follows`) add parts and money, not an SMS.
                 "SELECT s.password, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL), SUM(p.parts),"
-                " SUM(p.price), SUM(p.commission) FROM premium_mo p"
-                " LEFT JOIN premium_services s ON s.id = p.service_id"
+                " SUM(p.price), SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
+                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
                 (start, end, *args),
