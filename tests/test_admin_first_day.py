@@ -5,6 +5,9 @@ on a real SQLite file in tmp_path."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,20 @@ def test_check_config_warns_of_a_premium_service_stored_on_a_gateway_domain(prem
     for option, address in (("--email", "k@sms.example.com"), ("--reply-acl", "x@sms.example.com")):
         assert f'premium service KP123: {option} "{address}" would loop' in err, err
         assert f"`smsgw premium set KP123 {option} …`" in err, err
+
+
+# ---- root in the service's state directory -------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("openssl"), reason="needs root and openssl")
+def test_tls_selfsigned_as_root_refuses_a_state_dir_of_the_service_user(cli: CLI) -> None:
+    """`sudo smsgw tls selfsigned --force` made a key only root could read: the service's next start
+    exited 3, which systemd does not restart."""
+    state = cli.path.parent / "state"
+    cli.ok("tls", "selfsigned")  # root's own directory: allowed
+    nobody = pwd.getpwnam("nobody")
+    for p in [state, *state.iterdir()]:
+        os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    code, _, err = cli("tls", "selfsigned", "--force")
+    assert code == 1 and "belongs to user nobody" in err and "sudo -u nobody" in err, err
+    assert {p.stat().st_uid for p in state.iterdir()} == {nobody.pw_uid}

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError
+from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.servicefiles import (
     CONFIG,
     LOW_PORT_DROPIN,
@@ -252,6 +252,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
 def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.tlscert import CertError, make_selfsigned
 
+    # `sudo smsgw tls selfsigned --force` made a key only root could read: the next start of the
+    # service exited 3, which systemd does not restart.
+    refuse_root_in_service_dir(cfg)
     # The pair goes into state_dir: say why it cannot, as `run` does, instead of an OSError's traceback.
     problem = state_dir_problem(cfg)
     if problem is not None:
