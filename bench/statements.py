@@ -332,9 +332,9 @@ async def run(args: argparse.Namespace) -> None:
             side.set()
             scrapes = await scraper
             mos = await phones if phones else 0
+            took = time.perf_counter() - t0
             await asyncio.sleep(args.linger)  # the last group fsync, after-commit work, housekeeping
             counter.on = False
-            took = time.perf_counter() - t0
             fsyncs: collections.Counter[str] | None = None
             if strace is not None:
                 strace.send_signal(signal.SIGINT)
