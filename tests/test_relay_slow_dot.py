@@ -185,7 +185,8 @@ async def test_a_mail_slow_to_be_answered_holds_back_no_other_mail(tmp_path: Pat
 def test_the_unanswered_sends_are_counted_with_the_mail_across_restarts(tmp_path: Path) -> None:
     # Counted in the worker's memory, a restart began the count again: up to three sends more of a
     # mail the relay may have delivered each time, and its first was not logged as a possible
-    # duplicate. A mail given up on so has most likely arrived: `outbox retry` starts it afresh.
+    # duplicate. A mail given up on so has most likely arrived: `outbox retry` of it starts its
+    # attempts afresh, but its next send is still a possible duplicate.
     from gateway.store.db import Store
 
     path = tmp_path / "smsgw.db"
@@ -202,6 +203,6 @@ def test_the_unanswered_sends_are_counted_with_the_mail_across_restarts(tmp_path
         store.outbox.finish_mail(mail_id, "failed", "given up", unanswered=True)
         assert store.admin.retry_outbox(mail_id) == 1
         [again] = store.outbox.claim_mail(4)
-        assert (again.unanswered, again.maybe_sent, again.attempts) == (0, False, 1)
+        assert (again.unanswered, again.maybe_sent, again.attempts) == (3, True, 1)
     finally:
         store.close()

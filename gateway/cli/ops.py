@@ -112,10 +112,17 @@ def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise CliError("give a mail ID or --all", EXIT_USAGE)
-    n = open_store(cfg, must_exist=True).admin.retry_outbox(args.id)
+    admin = open_store(cfg, must_exist=True).admin
+    n = admin.retry_outbox(args.id)
     if args.id is not None and n == 0:
         raise CliError(f"no waiting or failed mail with id {args.id} (see `smsgw outbox list`)")
     print(f"{n} mail(s) will be sent again now (a running daemon takes them on its next pass)")
+    if args.id is None and (skipped := admin.outbox_most_likely_arrived()):
+        ids = " ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
+        print(
+            f"{len(skipped)} failed mail(s) not sent again: the relay took each without answering, so it"
+            f" has most likely arrived (ids {ids}); `smsgw outbox retry ID` sends one again"
+        )
     return 0
 
 

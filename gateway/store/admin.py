@@ -220,19 +220,31 @@ class AdminRepo(Repository):
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def retry_outbox(self, mail_id: int | None = None) -> int:
-        """Admin: send failed or waiting mail again now (all of it when `mail_id` is None)."""
-        # A failed mail starts its attempts afresh; one still waiting keeps its count.
+        """Admin: send failed or waiting mail again now (all of it when `mail_id` is None).
+
+        A failed mail starts its attempts afresh; one still waiting keeps its count. A mail that
+        failed after sends the relay took without answering has most likely arrived: it keeps
+        their count, so that its next send is logged as a possible duplicate and one more such
+        send gives it up again, and it goes only when named (`outbox_most_likely_arrived`)."""
         sql = (
             "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
-            " unanswered = CASE WHEN state = 'failed' THEN 0 ELSE unanswered END,"
             " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed')"
         )
         args: tuple[Any, ...] = (self.clock(),)
         if mail_id is not None:
             sql += " AND id = ?"
             args += (mail_id,)
+        else:
+            sql += " AND NOT (state = 'failed' AND unanswered > 0)"
         with self.transaction():
             return self.conn.execute(sql, args).rowcount
+
+    def outbox_most_likely_arrived(self) -> list[int]:
+        """The failed mails `retry_outbox` of all leaves: the relay took each whole without answering."""
+        rows = self.conn.execute(
+            "SELECT id FROM outbox WHERE state = 'failed' AND unanswered > 0 ORDER BY id"
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def messages_of_email(self, email_id: int) -> list[dict[str, Any]]:
         """The SMS one accepted mail became (`smsgw send --wait` follows them)."""
