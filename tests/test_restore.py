@@ -9,14 +9,19 @@ tables: mail failed with IntegrityError, and `backup` still called its copy "che
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sqlite3
+import stat
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import config_text
+from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
 from tests.test_account_show import CLI
+from tests.test_process import smsgw, start_daemon, write_config
 
 
 @pytest.fixture
@@ -56,3 +61,112 @@ def test_backup_refuses_a_copy_whose_indexes_disagree_with_its_tables(tmp_path: 
     assert "failed its integrity check (" in err and "premium_services_password" in err, err
     assert "smsgw restore" in err
     assert list((tmp_path / "b").iterdir()) == []  # no copy, no temporary file left behind
+
+
+# ---- smsgw restore ------------------------------------------------------------------------------
+
+
+def messages(db: Path) -> list[str]:
+    with closing(sqlite3.connect(db)) as c:
+        return [r[0] for r in c.execute("SELECT text FROM messages ORDER BY id")]
+
+
+async def test_restore_is_refused_while_the_daemon_runs_and_installs_the_backup_once_it_is_stopped(
+    tmp_path: Path,
+) -> None:
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)  # no SMSC: the SMS stay queued
+    state = tmp_path / "state"
+    db = state / "smsgw.db"
+
+    async def send(text: str) -> None:
+        to = f"601123456@{DOMAIN}"
+        assert (await asyncio.to_thread(send_blocking, smtp_port, mail(to, text), [to])).error is None
+
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send("Before the backup")
+        backup = tmp_path / "backup.db"
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        await send("After the backup")
+        res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+        assert res.returncode == 1, res.stdout
+        assert f"smsgw is running (pid {proc.pid})" in res.stderr, res.stderr
+        assert "stop it first" in res.stderr
+        assert not list(state.glob("smsgw.db.before-restore-*"))  # nothing touched
+    finally:
+        proc.send_signal(signal.SIGKILL)  # a crash: the latest commits may lie in the WAL alone
+        await asyncio.to_thread(proc.wait, 30)
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert f"restored {backup} to {db} (schema version " in res.stdout
+    (aside,) = state.glob("smsgw.db.before-restore-*[0-9Z]")
+    assert f"kept as {aside}" in res.stdout
+    assert messages(db) == ["Before the backup"]
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert not {"smsgw.db-wal", "smsgw.db-shm"} & {p.name for p in state.iterdir()}
+    assert not list(state.glob(".*tmp"))
+    # The database it replaced is whole, its WAL with it: restoring the wrong file loses nothing.
+    assert messages(aside) == ["Before the backup", "After the backup"]
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send("After the restore")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert messages(db) == ["Before the backup", "After the restore"]
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def files(state: Path) -> set[str]:
+    """What lies in the state directory, less what SQLite makes and removes by itself."""
+    return {p.name for p in state.iterdir() if not p.name.endswith(("-wal", "-shm"))}
+
+
+def test_restore_refuses_a_damaged_backup_and_changes_nothing(tmp_path: Path, cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    corrupt_an_index(cli, db)
+    with closing(sqlite3.connect(db)) as live, closing(sqlite3.connect(backup)) as copy:
+        live.backup(copy)  # page by page: the damage with it
+    before = files(db.parent) | {"smsgw.pid"}  # the lock it held
+    code, out, err = cli("restore", str(backup))
+    assert code == 1, out
+    assert f"backup {backup} failed its integrity check (" in err and "nothing was changed" in err, err
+    assert files(db.parent) == before
+    code, _out, err = cli("restore", str(cli.path))  # not a database at all
+    assert code == 1 and "cannot be read (file is not a database)" in err, err
+    assert files(db.parent) == before
+
+
+def test_a_database_deleted_is_restored_and_its_marker_lets_it_start(tmp_path: Path, cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    for path in db.parent.glob("smsgw.db*"):
+        if path.name != "smsgw.db.id":
+            path.unlink()  # deleted; the marker says one existed: every command refuses
+    code, _out, err = cli("account", "list")
+    assert code == 3 and "smsgw restore" in err, err
+    out = cli.ok("restore", str(backup))
+    assert not any("kept as" in line for line in out)  # there was nothing to keep
+    assert any("ACME" in line for line in cli.ok("account", "list"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_restore_keeps_the_owner_of_the_database_it_replaces(tmp_path: Path, cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    os.chown(db, 65534, 65534)  # the service's user; the state directory is root's here
+    cli.ok("restore", str(backup))
+    assert (db.stat().st_uid, db.stat().st_gid) == (65534, 65534)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for path in (db.parent, *db.parent.iterdir()):
+        os.chown(path, 65534, 65534)
+    code, _out, err = cli("restore", str(backup))  # root in the service's directory: refused
+    assert code == 1 and "sudo -u nobody" in err, err

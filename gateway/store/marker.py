@@ -47,12 +47,13 @@ def refuse_lost(db: Path) -> None:
     state = "is empty" if db.exists() else "is missing"
     source = "the backup (a `smsgw backup` copy"
     source += f", or the rescued copy {rescued[-1]})" if rescued else ")"
+    source = f"{source} with `smsgw restore BACKUP`"
     away = f"move {', '.join(map(str, rescued))} out of {db.parent}"
     fresh = f"remove {marker}" + (f" (and {away})" if rescued else "") if has_marker else away
     raise StoreUnusable(
         f"database {db} {state}, but a database existed there ({marker if has_marker else rescued[-1]});"
         f" refusing to start with a new, empty one (queued SMS, opt-outs, accounts and billing state"
-        f" would be lost). Restore {source} to {db} (delete {db}-wal and {db}-shm first), or {fresh}"
+        f" would be lost). Restore {source}, or {fresh}"
         " to start with a new, empty database"
     )
 

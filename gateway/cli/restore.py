@@ -1,0 +1,171 @@
+"""`smsgw restore BACKUP`: put a backup in place of the database, with the daemon stopped.
+
+Copying a backup over `smsgw.db` by hand goes wrong quietly. Done while the daemon runs, the
+daemon writes on through its open file and its WAL into pages of the copy: indexes end up
+disagreeing with their tables, every later mail may fail, and the start's `quick_check` does not
+see it. Done with the old `smsgw.db-wal` left beside it, SQLite replays the old WAL into the copy.
+So the command holds the state directory's lock (no daemon can run or start meanwhile), checks the
+backup whole (`PRAGMA integrity_check`), and installs it by rename. The database it replaces is
+kept beside it, with its WAL, under another name: restoring the wrong file loses nothing.
+
+The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
+either the old database with its WAL or missing, and a missing one (its marker `smsgw.db.id` made
+sure of first) stops the next start loudly instead of giving it an empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from gateway import statelock
+from gateway.cli.backup import integrity_problems
+from gateway.cli.common import EXIT_USAGE, CliError, refuse_root_in_service_dir
+from gateway.config import Config
+from gateway.filemodes import PRIVATE
+from gateway.store import marker
+from gateway.store.schema import SCHEMA_VERSION
+
+
+def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
+    refuse_root_in_service_dir(cfg)  # a database owned by root would lock the daemon out
+    backup, db = Path(args.backup), cfg.db_path
+    if not backup.is_file():
+        raise CliError(f"backup {backup} does not exist or is not a file", EXIT_USAGE)
+    if backup.resolve() == db.resolve():
+        raise CliError(f"{backup} is the live database itself; give the backup to restore", EXIT_USAGE)
+    if not cfg.state_dir.is_dir():
+        raise CliError(
+            f"state_dir {cfg.state_dir} does not exist (is state_dir right?); create it first"
+            " (`smsgw install-service` or the daemon's first start does)"
+        )
+    try:
+        with statelock.held(cfg.state_dir):
+            return _restore(backup, db)
+    except statelock.StateDirBusy as exc:
+        who = f"pid {exc.pid}" if exc.pid else "another process"
+        raise CliError(
+            f"smsgw is running ({who}) with state_dir {cfg.state_dir}: stop it first"
+            " (`systemctl stop smsgw`), then restore; a database replaced under a running daemon is damaged"
+        ) from None
+    except PermissionError as exc:
+        raise CliError(
+            f"cannot write in {cfg.state_dir} ({exc.strerror}): run this as the owner of the state"
+            " directory (e.g. `sudo -u smsgw smsgw restore ...`)"
+        ) from None
+
+
+def _restore(backup: Path, db: Path) -> int:
+    """Copy, check and install `backup` at `db`; the caller holds the state directory's lock."""
+    old = db.stat() if db.exists() else None
+    tmp = db.with_name(f".{db.name}.restore-{os.getpid()}.tmp")  # a dot: no rescued copy, no backup
+    aside: Path | None = None
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
+    try:
+        try:
+            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                # The daemon's user must own the file it opens for writing, as it owned the old one.
+                os.fchown(fd, old.st_uid, old.st_gid)
+            os.fchmod(fd, PRIVATE)  # whatever the umask: it holds texts and password hashes
+        except PermissionError:
+            raise CliError(
+                f"database {db} belongs to uid {old.st_uid if old else '?'}: run this as that user"
+                " (`sudo -u smsgw smsgw restore ...`), so that the restored file is the daemon's too"
+            ) from None
+        finally:
+            os.close(fd)
+        version, messages = _copy_checked(backup, tmp)
+        _fsync(tmp, os.O_RDONLY)
+        # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
+        # must refuse rather than create anew (`gateway.store.marker`).
+        marker.record(db, time.time(), created=False)
+        if old is not None:
+            aside = _set_aside(db)
+        Path(f"{db}-shm").unlink(missing_ok=True)  # the old WAL's index: rebuilt at the next open
+        os.replace(tmp, db)
+        _fsync(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"restored {backup} to {db} (schema version {version}, {messages} messages)")
+    if aside is not None:
+        print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
+    print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
+    return 0
+
+
+def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
+    """Copy `backup` into `tmp` through SQLite (a WAL beside the backup is read with it) and check
+    the copy whole; its schema version and number of messages."""
+    try:
+        with (
+            closing(sqlite3.connect(f"file:{quote(str(backup.resolve()))}?mode=ro", uri=True)) as src,
+            closing(sqlite3.connect(tmp)) as copy,
+        ):
+            src.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            problems = integrity_problems(copy)
+            if problems is not None:
+                raise CliError(
+                    f"backup {backup} failed its integrity check ({problems}); nothing was changed:"
+                    " restore an older backup"
+                )
+            try:
+                (version,) = copy.execute("SELECT version FROM schema_version").fetchone()
+                (messages,) = copy.execute("SELECT COUNT(*) FROM messages").fetchone()
+            except (sqlite3.OperationalError, TypeError):
+                raise CliError(
+                    f"{backup} is no smsgw database (it has no schema_version); nothing was changed"
+                ) from None
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"backup {backup} cannot be read ({exc}); nothing was changed") from None
+    if version > SCHEMA_VERSION:
+        raise CliError(
+            f"backup {backup} is at schema version {version}, newer than this smsgw's ({SCHEMA_VERSION}):"
+            " restore it with the smsgw version that wrote it; nothing was changed"
+        )
+    return int(version), int(messages)
+
+
+def _set_aside(db: Path) -> Path:
+    """Move the current database, and its WAL and journal, to `<db>.before-restore-<UTC time>`.
+
+    Renamed together the pair stays a whole database (SQLite reads `<name>-wal` with `<name>`): the
+    WAL may hold the latest commits of a daemon that was killed. Left in place, that WAL would be
+    replayed into the restored file at its first open and damage it.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside, n = db.with_name(f"{db.name}.before-restore-{stamp}"), 1
+    while any(Path(f"{aside}{s}").exists() for s in ("", "-wal", "-journal")):
+        n += 1
+        aside = db.with_name(f"{db.name}.before-restore-{stamp}-{n}")
+    os.rename(db, aside)
+    for suffix in ("-wal", "-journal"):
+        if Path(f"{db}{suffix}").exists():
+            os.rename(f"{db}{suffix}", f"{aside}{suffix}")
+    return aside
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def add_restore_commands(sub: Any) -> None:
+    r = sub.add_parser(
+        "restore",
+        help="put a backup in place of the database (the daemon stopped)",
+        description="Replace the database with BACKUP (a `smsgw backup` copy or a rescued copy): refused"
+        " while the daemon runs; the backup is checked whole first (PRAGMA integrity_check); the"
+        " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL.",
+    )
+    r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
+    r.set_defaults(func=cmd_restore)
