@@ -32,6 +32,31 @@ def join(segments: list[tuple[int, str]], total: int) -> str:
     return mend_edges("".join(by_seq.get(i, GAP) for i in range(1, total + 1)))
 
 
+def merge(pieces: list[tuple[str, set[int]]], total: int) -> str | None:
+    """One text of the whole texts of one SMS (`join`'s, each with the parts it holds), their gap
+    markers filled from each other; None when a part's own text holds a gap marker (then which
+    part is where cannot be told)."""
+    runs: list[list[str]] = []
+    for text, seqs in pieces:
+        run = text.split(GAP)
+        if len(run) != total - len(seqs) + 1:
+            return None
+        runs.append(run)
+    out, last = [], None
+    for i in range(1, total + 1):
+        owner = next((k for k, (_text, seqs) in enumerate(pieces) if i in seqs), None)
+        if owner is None:
+            out.append(GAP)
+            last = None
+            continue
+        # Each run of parts a text holds side by side stands between two of its gap markers.
+        at = (owner, sum(1 for j in range(1, i) if j not in pieces[owner][1]))
+        if at != last:
+            out.append(runs[at[0]][at[1]])
+        last = at
+    return mend_edges("".join(out))
+
+
 def complete(segments: list[tuple[int, str]], total: int) -> bool:
     return {seq for seq, _ in segments} >= set(range(1, total + 1))
 

@@ -9,7 +9,9 @@ changes (add, new address, removal) run in the admin's transaction and queue the
 
 An MO is charged for the parts of it that came (`MoRepo.parts`): a long SMS joined by the timeout
 without some has not cost the phone those. Parts that come after that are the same SMS: they
-follow its first mail to the same client and answer address, charged for themselves (`_late_parts`).
+follow its first mail to the same client and answer address, charged for themselves (`_late_parts`);
+when they bring the first part, with the password the rest lacked, the SMS is that client's after
+all (`_late_password`).
 
 A mail to a client that the relay refuses for good (the client's address is gone) goes on to the
 premium fallback address, in the write that records the refusal (`_vote_refused`): the phone paid.
@@ -34,6 +36,9 @@ from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail, on_refused
 
 log = structlog.get_logger(__name__)
+
+# The note of the parts of an SMS that brought its password late (`_late_password`).
+LATE_PASSWORD = "its first part, with the password, came late; the rest went to the fallback address first"
 
 
 def repo(store: Store) -> PremiumRepo:
@@ -163,6 +168,8 @@ def _late_parts(
         received_at=received_at,
     )
     late = f"the late part of premium MO {first.id}"
+    if first.service_id is None and (claimed := _late_password(store, cfg, mo_id, first, row)) is not None:
+        return claimed
     service = r.service(first.service_id) if first.service_id is not None else None
     if service is None or service.removed_at is not None:
         # No client gets it, so no client's account is charged for it (as for an unknown password).
@@ -180,6 +187,41 @@ def _late_parts(
     _to_client(store, cfg, r.by_id(pmo_id), service.email)
     r.mark_mo(mo_id, "premium", f"{service.password}: {late}, mailed to {service.email}")
     log.info("premium.mailed", mo=mo_id, service=service.password, number=number, parts=parts, late=True)
+    return "mailed"
+
+
+def _late_password(
+    store: Store, cfg: Config, mo_id: int, first: PremiumMo, row: dict[str, Any]
+) -> str | None:
+    """The late parts of an SMS that went to the fallback for want of a password, when they bring
+    its first part and that names a service: the SMS is that client's (R-4.4). The client gets the
+    whole SMS as far as it came, the late parts' row is theirs, and the first one's money moves to
+    them; the fallback keeps the copy it had. None when they bring no such password."""
+    r = repo(store)
+    late = store.mo.held(mo_id)
+    found = passwords.split(row["text"]) if late is not None and 1 in late[1] else None
+    service = r.active_service(found[0]) if found else None
+    if found is None or service is None or (service.number_list and row["number"] not in service.number_list):
+        return None
+    assert late is not None
+    earlier = store.mo.held(first.mo_id)
+    whole = reassembly.merge([(first.text, earlier[1]), (row["text"], late[1])], late[0]) if earlier else None
+    password, message = (passwords.split(whole) if whole else None) or found
+    row.update(service_id=service.id, account_id=service.account_id, password=password, text=message)
+    r.claim_mo(first.id, service, f"its first part, with the password, came late (MO {mo_id})")
+    r.mark_mo(first.mo_id, "premium", f"{password}: to the fallback address, then with its late first part")
+    note = LATE_PASSWORD
+    if service.verified_at is None:
+        note += f"; kept until {service.email} confirms"
+        r.record_mo(**row, state="awaiting", note=note, token=passwords.new_token())
+        r.mark_mo(mo_id, "premium", f"{password}: {note}")
+        log.info("premium.awaiting", mo=mo_id, service=password, number=row["number"], late_password=True)
+        return "awaiting"
+    token = passwords.new_token()
+    pmo_id = r.record_mo(**row, state="mailed", note=note, token=token, forwarded_at=store.clock())
+    _to_client(store, cfg, r.by_id(pmo_id), service.email)
+    r.mark_mo(mo_id, "premium", f"{password}: {note}; mailed to {service.email}")
+    log.info("premium.mailed", mo=mo_id, service=password, number=row["number"], late_password=True)
     return "mailed"
 
 
@@ -207,7 +249,16 @@ def _mail(
     token = pmo.token or (first.token if first is not None else None)
     answer_address = passwords.address("premium", token, s.domain) if answer and token else None
     note = None if answer else f"Not forwarded to a client: {pmo.note}"
-    if first is not None:
+    if (
+        first is not None
+        and pmo.note
+        and pmo.note.startswith(LATE_PASSWORD)
+        and reassembly.GAP not in pmo.text
+    ):
+        # The whole SMS, its parts mailed to the fallback then among them: no gap stands for them.
+        when = datetime.fromtimestamp(first.received_at, tz)
+        note = f"The whole SMS of {when:%Y-%m-%d %H:%M}: {LATE_PASSWORD}"
+    elif first is not None:
         late = reassembly.late_note(first.received_at, tz)
         note = late if note is None else f"{note}. {late}"
     content = forwarded.premium_mo(

@@ -211,6 +211,22 @@ class PremiumRepo(Repository):
             assert cur.lastrowid is not None
             return cur.lastrowid
 
+    def claim_mo(self, pmo_id: int, service: Service, why: str) -> None:
+        """A premium MO no service took is the service's after all (its password came late): its
+        money is billed to the service's account, and its note says why."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_mo SET service_id = ?, account_id = ?, password = ?,"
+                " note = COALESCE(note || '; ', '') || ? WHERE id = ?",
+                (
+                    service.id,
+                    service.account_id,
+                    service.password,
+                    f"{why}: now {service.password}'s",
+                    pmo_id,
+                ),
+            )
+
     def settle_mo(self, pmo_id: int, state: str, note: str | None = None) -> None:
         """State of a premium MO; `mailed` also stamps when the client got it (the answer window)."""
         with self.transaction():

@@ -217,6 +217,15 @@ class MoRepo(Repository):
         total, seqs = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
         return len(seqs.split(",")) if seqs else max(int(total or 1), 1)
 
+    def held(self, mo_id: int) -> tuple[int, set[int]] | None:
+        """(the parts its SMS declared, those of them a whole MO holds); None once the retention
+        purge has deleted it."""
+        row = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        if row is None:
+            return None
+        total = max(int(row[0] or 1), 1)
+        return total, {int(x) for x in row[1].split(",")} if row[1] else set(range(1, total + 1))
+
     def followed(self, mo_id: int) -> Earlier | None:
         """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
         the late rest goes where that one went, not where its own gap-marked text would lead."""
