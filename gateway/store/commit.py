@@ -8,8 +8,9 @@ batch that finds it locked by another process is retried after a short asynchron
 callers give up with `StoreBusy` after a bound. A flush runs a bounded number of pieces, interactive
 ones (an SMTP client waiting) first, so that a flood of receipts cannot hold a client behind it.
 
-Writes the disk refuses (full, I/O errors) are remembered for `/healthz` and the status file
-(`trouble()`), and logged one line per kind per second (`gateway.bitelog.FaultLog`).
+Writes the disk refuses (full, I/O errors) or a damaged file fails (`gateway.store.trouble.damaged`)
+are remembered for `/healthz` and the status file (`trouble()`), and logged one line per kind per
+second (`gateway.bitelog.FaultLog`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import structlog
 from gateway.bitelog import FaultLog
 from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, CheckpointScheduling
 from gateway.store.fileguard import UNSYNCED, FileGuard, StoreError, StoreReplaced
-from gateway.store.trouble import WriteTrouble
+from gateway.store.trouble import WriteTrouble, damaged
 
 __all__ = ["UNSYNCED", "GroupCommit", "StoreBusy", "StoreError", "StoreReplaced"]
 from gateway.store.walsync import WalSync
@@ -235,7 +236,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                 try:
                     res = item.work()
                 except Exception as exc:
-                    if _disk_trouble(exc):
+                    if _disk_trouble(exc) or damaged(exc, taking_mail=item.interactive):
                         self._trouble.failed(exc)
                         counted = exc
                     if not conn.in_transaction:

@@ -3,6 +3,10 @@
 A run of failures lasts while each comes within `TROUBLE_RECENT_SECONDS` of the one before. A write
 that commits meanwhile does not end it: on a full disk, writes that need no new page (a receipt's
 update, the /healthz heartbeat) still commit while every mail is refused.
+
+A database file that contradicts itself is such trouble too (`damaged`): a backup copied over the
+file of the running daemon left indexes that disagreed with their tables and rows that referred to
+rows no longer there, and every mail failed with an IntegrityError while /healthz answered 200.
 """
 
 from __future__ import annotations
@@ -56,6 +60,29 @@ class WriteTrouble:
             "for_seconds": round(now - run.since, 1),
             "last_seconds_ago": round(now - run.last, 1),
         }
+
+
+# SQLite's primary result codes for a file that is not a sound database.
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def damaged(exc: BaseException, *, taking_mail: bool) -> bool:
+    """A write failed because the database file contradicts itself, not for the disk or its data.
+
+    `taking_mail`: the write answers a client (`GroupCommit.write(interactive=True)`). Those insert
+    rows with new keys that refer to accounts and users the daemon has read, so a constraint fails
+    there only when the file is not what the daemon read or an index disagrees with its table: an
+    IntegrityError counts. Elsewhere it may be a mistake of the write itself, and only SQLite's
+    own word for damage ("database disk image is malformed") counts.
+    """
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    if isinstance(exc, sqlite3.IntegrityError):
+        return taking_mail
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _DAMAGE_CODES
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 def _words(exc: BaseException) -> str:
