@@ -320,10 +320,15 @@ def undo_migration_31(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_32(conn: sqlite3.Connection) -> None:
+    undo_migration_33(conn)
     conn.execute("ALTER TABLE outbox DROP COLUMN refused_at")
     conn.execute("ALTER TABLE outbox DROP COLUMN unanswered")
     conn.execute("ALTER TABLE outbox DROP COLUMN fallback")
     conn.execute("ALTER TABLE outbox DROP COLUMN mo_ref")
+
+
+def undo_migration_33(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE mo DROP COLUMN parts_at")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

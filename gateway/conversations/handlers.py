@@ -149,10 +149,14 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     late = _late_parts(store, cfg, mo, phone)
     if late is not None:
         return late
-    # A long answer is stored when joined, up to the reassembly timeout after its parts came: it is
-    # matched as of then, or one sent in the window's last minutes would miss its user. (Its row
-    # keeps the join time, which billing's month boundaries rely on.)
-    at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
+    # A long answer is stored when joined: by the timeout, or after a restart, long after its parts
+    # came. It is matched as of when its first part came, or one sent in the window's last minutes
+    # would miss its user, and one a colleague texted the phone after would go to the colleague.
+    # (Its row keeps the join time, which billing's month boundaries rely on.) A row stored before
+    # its parts' time was kept is matched as of the timeout before its join.
+    at = mo.parts_at
+    if at is None:
+        at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
     number = normalise(mo.destination, region)
     if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
         number = _own_number(r, cfg, phone, number)

@@ -61,6 +61,7 @@ class Mo:
     text: str
     received_at: float
     concat_total: int | None
+    parts_at: float | None = None  # when the first part of a long text came (`MoRepo._join_segments`)
 
 
 class ConversationsRepo(Repository):
@@ -178,7 +179,8 @@ class ConversationsRepo(Repository):
 
     def mo(self, mo_id: int) -> Mo:
         row = self.conn.execute(
-            "SELECT id, link, source, destination, text, received_at, concat_total FROM mo WHERE id = ?",
+            "SELECT id, link, source, destination, text, received_at, concat_total, parts_at FROM mo"
+            " WHERE id = ?",
             (mo_id,),
         ).fetchone()
         return Mo(*row)
@@ -186,7 +188,8 @@ class ConversationsRepo(Repository):
     def find_mo(self, mo_id: int) -> Mo | None:
         """`mo`, or None once the retention purge has deleted it (an answer mail may outlive it)."""
         row = self.conn.execute(
-            "SELECT id, link, source, destination, text, received_at, concat_total FROM mo WHERE id = ?",
+            "SELECT id, link, source, destination, text, received_at, concat_total, parts_at FROM mo"
+            " WHERE id = ?",
             (mo_id,),
         ).fetchone()
         return Mo(*row) if row else None
@@ -199,16 +202,21 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def match(self, phone: str, number: str, now: float, window: float) -> Conversation | None:
-        """The conversation (phone, our number) whose last MT is the most recent within its window.
+    def match(self, phone: str, number: str, at: float, window: float) -> Conversation | None:
+        """The conversation (phone, our number) whose last MT is the most recent within its window,
+        as of `at`, when the answer came: an SMS to the phone after it answers nothing, and goes to
+        someone else than the one the phone answered (R-3.1). Only when none came before (a clock
+        stepped back meanwhile) is a later one taken.
 
         `window` (seconds) applies to conversations whose account sets no reply window of its own.
         """
-        row = self.conn.execute(
+        sql = (
             f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
-            " ORDER BY last_mt_at DESC, id DESC LIMIT 1",
-            (phone, number, now, window),
-        ).fetchone()
+            " AND last_mt_at <= ? ORDER BY last_mt_at DESC, id DESC LIMIT 1"
+        )
+        row = self.conn.execute(sql, (phone, number, at, window, at)).fetchone()
+        if row is None:
+            row = self.conn.execute(sql, (phone, number, at, window, float("inf"))).fetchone()
         return Conversation(*row) if row else None
 
     def numbers_with(self, phone: str) -> list[str]:

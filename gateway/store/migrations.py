@@ -356,4 +356,12 @@ SINCE_CORE: list[str] = [
     ALTER TABLE outbox ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN refused_at REAL;
     """,
+    # 33: when the first part of a long MO came (`parts_at`), kept on the whole text joined from its
+    # parts, whose `received_at` is the join (billing's months go by it). A long answer joined by
+    # the timeout, or after a restart, was matched to its conversation as of a fixed 5 minutes
+    # before the join: whoever texted the phone after it answered got the answer, and a join an
+    # outage delayed judged the reply window late. NULL for rows stored before and for single SMS
+    """
+    ALTER TABLE mo ADD COLUMN parts_at REAL;
+    """,
 ]

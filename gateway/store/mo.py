@@ -149,14 +149,14 @@ class MoRepo(Repository):
 
     def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time FROM mo"
+            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at FROM mo"
             " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
             (source, ref, total),
         ).fetchall()
         segments = [(seq, text) for _id, seq, text, *_ in rows]
         if not rows or not (force or reassembly.complete(segments, total)):
             return None
-        _id, _seq, _text, link, destination, coding, _time = rows[0]
+        _id, _seq, _text, link, destination, coding, _time, _at = rows[0]
         # The earliest stamp stands for the SMS whatever order its segments came in, on each copy.
         stamps = [r[6] for r in rows]
         smsc_time = None if None in stamps else min(stamps)
@@ -166,12 +166,15 @@ class MoRepo(Repository):
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
         # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for. A
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
+        # The row is stamped with the join (billing's months go by it); `parts_at` keeps when the
+        # phone's answer came, which is what it answers (`conversations.handlers.on_whole_mo`).
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at, acked_at, seqs, follows, smsc_time) VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?)",
+            " received_at, acked_at, seqs, follows, smsc_time, parts_at)"
+            " VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
-             smsc_time),
+             smsc_time, min(r[7] for r in rows)),
         )  # fmt: skip
         log.info(
             "mo.reassembled",
@@ -307,8 +310,9 @@ class MoRepo(Repository):
         a minute later would be within 2 s of its copy's acknowledgement (dropped as the SMSC's,
         a vote unpaid), and the hourly limit would count two hours of answers. An MO's times move
         by what the step undoes of the clock it was received on (`ClockStep`, by its id), its
-        acknowledgement with it, so that the two stay as far apart as they were; an MO received
-        after the step (before the look that found it) keeps its times, and so does an
+        acknowledgement and its parts' time (`parts_at`) with it, so that they stay as far apart
+        as they were; an MO received after the step (before the look that found it) keeps its
+        times, and so does an
         acknowledgement stamped after it (it reads before its MO's receipt: an acknowledgement
         goes out after its MO is stored). Only rows those windows can still reach move: older ones
         are history no window reads, and rewriting every row of the table would hold the store's
@@ -320,10 +324,11 @@ class MoRepo(Repository):
         back, args = step.back_by("mo", "id")
         with self.transaction():
             return self.conn.execute(
-                f"UPDATE mo SET received_at = received_at - ({back}), acked_at = acked_at"
+                f"UPDATE mo SET received_at = received_at - ({back}), parts_at = parts_at - ({back}),"
+                f" acked_at = acked_at"
                 f" - (CASE WHEN acked_at >= received_at THEN {back} ELSE 0 END)"
                 " WHERE id < ? AND (received_at >= ? OR state = 'segment')",
-                (*args, *args, step.first("mo"), before - reach),
+                (*args, *args, *args, step.first("mo"), before - reach),
             ).rowcount
 
     def answer_refused(self, mo_id: int, state: str, said: str) -> None:
