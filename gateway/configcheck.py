@@ -318,22 +318,6 @@ def loop_reason(cfg: Config, addr: str | None) -> str | None:
     return None
 
 
-def route_doubts(cfg: Config) -> list[str]:
-    """What check-config warns of in the links' routing: a config with prefix links only.
-
-    Not refused (a gateway for one operator's numbers is a fair choice), but said: without a link
-    that has no prefixes, a number outside every prefix is refused at RCPT (550 5.1.2), where it
-    was once taken and retried until it expired."""
-    if not cfg.smsc or any(not s.prefixes for s in cfg.smsc):
-        return []
-    prefixes = sorted({p for s in cfg.smsc for p in s.prefixes})
-    return [
-        f"no [[smsc]] link is without prefixes (no default route): mail to numbers outside"
-        f" {', '.join(prefixes)} is refused at RCPT (550 5.1.2); give a link prefixes = [] to send"
-        " them by it"
-    ]
-
-
 def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
     """The gateway's SMTP listeners as (key, host, port); port 0 (picked at start) is none."""
     return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("smtp.") and p != 0]
@@ -362,6 +346,11 @@ def _endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address |
         return {ipaddress.ip_address(host)}
     except ValueError:
         return {name}
+
+
+def on_loopback(host: str) -> bool:
+    """Whether `host` reaches this machine's loopback only (127.0.0.0/8, ::1, `localhost`)."""
+    return all(not isinstance(e, str) and e.is_loopback for e in _endpoints(host))
 
 
 def is_this_machine(host: str, hostname: str) -> bool:

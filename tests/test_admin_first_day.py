@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import config_text
 from tests.test_account_show import CLI
+from tests.test_first_day_cli import run
 
 
 @pytest.fixture
@@ -132,3 +134,56 @@ def test_tls_selfsigned_as_root_refuses_a_state_dir_of_the_service_user(cli: CLI
     code, _, err = cli("tls", "selfsigned", "--force")
     assert code == 1 and "belongs to user nobody" in err and "sudo -u nobody" in err, err
     assert {p.stat().st_uid for p in state.iterdir()} == {nobody.pw_uid}
+
+
+# ---- the demo number as the production sender ------------------------------------------------------
+
+
+def _installed(tmp_path: Path, *options: str) -> tuple[str, str]:
+    """install-service's config and what check-config says of it (state dir moved where we may write)."""
+    root = tmp_path / "root"
+    res = run("install-service", "--root", str(root), "--exec", f"{sys.executable} -m gateway.cli", *options)
+    assert res.returncode == 0, res.stderr
+    config = root / "etc/smsgw/config.toml"
+    text = config.read_text().replace("/var/lib/smsgw", str(tmp_path / "state"))
+    config.write_text(text)
+    (root / "etc/smsgw/smsc-password").write_text("x\n")
+    checked = run("--config", str(config), "check-config")
+    assert checked.returncode == 0, checked.stderr
+    return res.stdout + text, checked.stderr
+
+
+def test_the_installed_config_names_the_demo_sender_to_replace(tmp_path: Path) -> None:
+    """Every account made without --sender sent from the walkthrough's number, which the company
+    does not own; check-config only noted that libphonenumber did not know it."""
+    said, warned = _installed(tmp_path)
+    assert 'default_sender = "+48100200300"  # made up: set the number your operator gave you' in said
+    assert "edit /etc/smsgw/config.toml ([[smsc]], domains, default_sender," in said
+    assert "warning: [gateway] default_sender is the walkthrough's made-up" in warned, warned
+
+
+def test_install_service_writes_the_sender_it_is_given(tmp_path: Path) -> None:
+    said, warned = _installed(tmp_path, "--sender", "+48500100200")
+    assert 'default_sender = "+48500100200"\n' in said and "default_sender," not in said
+    assert "default_sender" not in warned, warned
+    res = run("install-service", "--root", str(tmp_path / "r2"), "--sender", "+48 500 100 200")
+    assert res.returncode == 2 and "--sender: sender '+48 500 100 200' looks like a number" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "simulator", "warned"),
+    [("192.0.2.10", "false", True), ("smsc.operator.example", "false", True), ("192.0.2.10", "true", False),
+     ("127.0.0.1", "false", False), ("localhost", "false", False)],
+)  # fmt: skip
+def test_the_demo_sender_is_warned_of_only_with_an_operators_link(
+    tmp_path: Path, host: str, simulator: str, warned: bool
+) -> None:
+    """A link on loopback is the simulator or a test SMSC, which takes any sender."""
+    from tests.test_first_day_cli import write_config
+
+    config = write_config(tmp_path)  # default_sender unset: the demo number
+    text = config.read_text().replace('name = "main"', f'name = "main"\nhost = "{host}"')
+    config.write_text(text.replace("[simulator]\nenabled = false", f"[simulator]\nenabled = {simulator}"))
+    res = run("--config", str(config), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert ("default_sender is the walkthrough's made-up" in res.stderr) == warned, res.stderr

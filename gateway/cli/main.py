@@ -47,7 +47,8 @@ from gateway.cli.service import add_service_commands
 from gateway.cli.stored import stored_warnings
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, route_doubts, state_dir_problem
+from gateway.configcheck import exposed_secrets, state_dir_problem
+from gateway.configdoubts import setup_doubts
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import own_number_notes, unanswerable
 from gateway.logging import end_torn_line
@@ -85,8 +86,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     log = structlog.get_logger(__name__)
     for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
         log.warning("config.secret_readable", **exposed._asdict())
-    for doubt in route_doubts(cfg):
-        log.warning("config.no_default_route", detail=doubt)
+    for event, doubt in setup_doubts(cfg):
+        log.warning(event, detail=doubt)
     if (billing := billing_dir_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
     for line in unanswerable(cfg):
@@ -137,7 +138,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     # said once here, and at the start (`cmd_run`); every other command would only repeat it.
     for line in [*unanswerable(cfg), *own_number_notes(cfg)]:
         print(f"note: {line}")
-    for doubt in route_doubts(cfg):
+    for _, doubt in setup_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     for line in stored_warnings(cfg):
         print(f"smsgw: warning: {line}", file=sys.stderr)

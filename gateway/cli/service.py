@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import grp
+import json
 import os
 import pwd
 import re
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.adminrules import sender_problem
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.servicefiles import (
     CONFIG,
@@ -30,6 +32,7 @@ from gateway.cli.servicefiles import (
 from gateway.config import Config, ConfigError, parse_config
 from gateway.configbase import _host_port, is_hostname
 from gateway.configcheck import loop_reason, same_host, state_dir_problem
+from gateway.configdoubts import DEMO_SENDER
 from gateway.mailheaders import is_plain_address
 
 
@@ -120,6 +123,17 @@ def _refuse_loops(text: str, admin: str) -> None:
         )
 
 
+def _sender(given: str | None) -> tuple[str, str]:
+    """`default_sender` to write and a comment for it: --sender, else the walkthrough's demo number
+    marked to be replaced (check-config and run warn while it stays), as the SMSC's host is."""
+    if given is None:
+        return json.dumps(DEMO_SENDER), "  # made up: set the number your operator gave you"
+    sender = given.strip()
+    if (problem := sender_problem(sender)) is not None:
+        raise CliError(f"--sender: {problem}", EXIT_USAGE)
+    return json.dumps(sender), ""  # a TOML string: a name may hold a quote
+
+
 def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
     if keep and path.exists():
         print(f"kept {path} (exists; --force replaces it)")
@@ -199,8 +213,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     hostname = args.hostname or socket.getfqdn()
     relay, relay_note = _relay(args.relay, listeners, hostname.lower())
     admin = _admin_address(args)
+    sender, sender_note = _sender(args.sender)
     text = CONFIG.format(
-        user=args.user, domain=args.domain, hostname=hostname,
+        user=args.user, domain=args.domain, hostname=hostname, sender=sender, sender_note=sender_note,
         listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
     )  # fmt: skip
     _refuse_loops(text, admin)
@@ -231,7 +246,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         os.chown(config, 0, gid)  # the service reads it; only root changes it
         os.chown(etc, 0, gid)
         os.chown(state, uid, gid)
-    to_edit = "[[smsc]], domains, [mail] relay" if relay_note else "[[smsc]], domains"
+    to_edit = (
+        ["[[smsc]]", "domains"] + ["default_sender"] * bool(sender_note) + ["[mail] relay"] * bool(relay_note)
+    )
     command = args.exec or own_command()  # the full path: sudo's PATH has no venv in it
     if not args.hostname and "." not in hostname:
         print(
@@ -239,7 +256,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
             " set [gateway] hostname (or run again with --hostname gw.example.com --force)"
         )
     print(
-        f"next: edit /etc/smsgw/config.toml ({to_edit}), put the SMSC password in\n"
+        f"next: edit /etc/smsgw/config.toml ({', '.join(to_edit)}), put the SMSC password in\n"
         "  /etc/smsgw/private/smsc-password and its LoadCredential= line in a drop-in\n"
         "  (systemd/smsgw-credentials.conf; see the README), then\n"
         f"  sudo -u {args.user} {command} --config /etc/smsgw/config.toml check-config\n"
@@ -307,6 +324,12 @@ def add_service_commands(sub: Any) -> None:
         metavar="HOST:PORT",
         help=f"the mail server for bounces, notices and answers (default {LOCAL_RELAY}; when the gateway"
         f" listens on that port itself, its mail is kept under {CAPTURE_DIR} until [mail] relay is set)",
+    )
+    ins.add_argument(
+        "--sender",
+        metavar="NUMBER",
+        help="[gateway] default_sender: the number your operator gave you, which SMS go out from"
+        f" (default: the walkthrough's made-up {DEMO_SENDER}, to be replaced)",
     )
     ins.add_argument("--exec", help="command systemd runs (default: this smsgw)")
     ins.add_argument("--force", action="store_true", help="replace an existing config.toml")

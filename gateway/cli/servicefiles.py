@@ -110,6 +110,8 @@ state_dir = "/var/lib/smsgw"
 # ReadWritePaths= (smsgw install-service adds it; set later, run it again), or it cannot be written.
 # billing_dir = "/srv/smsgw/billing"
 default_region = "PL"
+# The number (or name) SMS go out from, for every account without its own `--sender`.
+default_sender = {sender}{sender_note}
 
 [smtp]
 listen = "{listen}"
