@@ -229,7 +229,8 @@ class PanelRepo(Repository):
                 "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
                 # An MO no service took owes no commission, as in `smsgw premium stats` and the bill.
                 " SUM(p.parts), SUM(p.price),"
-                " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END) FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
+                " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END) FROM premium_mo p"
+                " LEFT JOIN premium_services s ON s.id = p.service_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
                 " GROUP BY p.service_id, p.number"
                 " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
