@@ -74,6 +74,7 @@ class CLI:
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
     path = tmp_path / "config.toml"
     path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()  # as install-service or the daemon's first start leaves it
     return CLI(path, capsys)
 
 

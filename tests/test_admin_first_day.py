@@ -187,3 +187,24 @@ def test_the_demo_sender_is_warned_of_only_with_an_operators_link(
     res = run("--config", str(config), "check-config")
     assert res.returncode == 0, res.stderr
     assert ("default_sender is the walkthrough's made-up" in res.stderr) == warned, res.stderr
+
+
+# ---- a mistyped state_dir -------------------------------------------------------------------------
+
+
+def test_account_add_does_not_create_a_database_in_a_mistyped_state_dir(tmp_path: Path) -> None:
+    """It made the directory, the database and its marker there, and every later command worked
+    against that database, which the daemon never read: an opt-out the admin believed in place."""
+    from tests.test_first_day_cli import write_config
+
+    config = write_config(tmp_path)  # state_dir = tmp_path/"state", which does not exist: a typo
+    db = tmp_path / "state" / "smsgw.db"
+    res = run("--config", str(config), "account", "add", "NEWCO")
+    assert res.returncode == 1 and f"no database at {db} (is state_dir right?)" in res.stderr, res.stderr
+    assert not (tmp_path / "state").exists()
+    (tmp_path / "state").mkdir()  # as install-service or the daemon's first start makes it
+    res = run("--config", str(config), "account", "add", "NEWCO")
+    assert res.returncode == 0, res.stderr
+    assert f"created a new, empty database at {db}" in res.stderr and db.exists()
+    res = run("--config", str(config), "account", "add", "OTHER")
+    assert res.returncode == 0 and "created" not in res.stderr, res.stderr

@@ -37,6 +37,7 @@ FORGING_MARKER = "END\nstate: active\nbilling-to: none"
 def db(tmp_path: Path) -> Path:
     """A config (`config.toml` beside the state directory) and the database of account acme, made by
     the CLI itself."""
+    (tmp_path / "state").mkdir()
     assert run(write_config(tmp_path), "account", "add", "acme").returncode == 0
     return tmp_path / "state" / "smsgw.db"
 

@@ -238,9 +238,12 @@ def test_a_command_that_changes_or_sums_rows_refuses_a_missing_database(
 
 
 def test_account_add_is_the_command_that_makes_the_database(config: Path, tmp_path: Path) -> None:
-    # The first command of a new install, before the daemon ever ran.
+    # The first command of a new install, before the daemon ever ran: in the state directory that
+    # install-service made (one missing is a mistyped state_dir: test_first_day_cli).
+    (tmp_path / "state").mkdir()
     res = run(config, "account", "add", "beta")
     assert res.returncode == 0, res.stderr
+    assert f"created a new, empty database at {tmp_path / 'state' / 'smsgw.db'}" in res.stderr
     assert account_row(tmp_path / "state" / "smsgw.db", "beta") == (None, None, None)
 
 
@@ -562,6 +565,7 @@ def test_a_listing_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     # `smsgw outbox list | head`: the reader leaves before the listing is written. That was a
     # BrokenPipeError traceback; now the command ends as a Unix tool that SIGPIPE stops would.
     config = write_config(tmp_path)
+    (tmp_path / "state").mkdir()
     assert run(config, "account", "add", "acme").returncode == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SMSGW_CONFIG", None)

@@ -39,6 +39,7 @@ def test_commands_do_not_check_the_whole_file_but_still_migrate(
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
     cli = CLI(config, capsys)
     cli.ok("account", "add", "beta")
     db = cli.path.parent / "state" / "smsgw.db"

@@ -28,6 +28,7 @@ from tests.test_process import smsgw, start_daemon, write_config
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
     path = tmp_path / "config.toml"
     path.write_text(config_text(tmp_path, smsc_port=2775) + '\n[premium]\nnumbers = ["7355"]\n')
+    (tmp_path / "state").mkdir()  # `account add` makes a database only in a state directory that exists
     return CLI(path, capsys)
 
 

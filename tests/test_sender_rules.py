@@ -39,6 +39,7 @@ REFUSED = [
 def db(tmp_path: Path) -> Path:
     """A config and the database of account acme, made by the CLI itself."""
     config = write_config(tmp_path)
+    (tmp_path / "state").mkdir()
     assert run(config, "account", "add", "acme", "--sender", "+48100200300").returncode == 0
     return tmp_path / "state" / "smsgw.db"
 

@@ -4,8 +4,9 @@ What the admin reads back (`account list|show`, users' limits) is in `gateway.cl
 
 They change rows through the store's verbs in the same SQLite file the daemon uses (WAL), so they
 work while it runs and the daemon sees each change on the next mail. Only `account add`, the first
-command of a new install, may create the database; every other one refuses a missing database
-(a mistyped `state_dir`) instead of writing to a fresh one the daemon never reads.
+command of a new install, may create the database, and only in a state directory that exists; every
+other one refuses a missing database (a mistyped `state_dir`) instead of writing to a fresh one the
+daemon never reads.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import os
 import pwd
 import sqlite3
 import ssl
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
@@ -63,10 +64,14 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     """The store; with `must_exist` a missing database is refused rather than created empty.
 
     A mistyped `state_dir` would otherwise create a fresh database there and answer "no messages".
+    Without it (`account add`) one is created only in a state directory that exists (install-service
+    and the daemon's first start make it): in a mistyped one every later command worked against a
+    database the daemon never read, an opt-out the admin believed in place among them.
     """
     path = cfg.db_path
     refuse_root_in_service_dir(cfg)
-    if must_exist and not (path.exists() and path.stat().st_size > 0):
+    missing = not (path.exists() and path.stat().st_size > 0)
+    if missing and (must_exist or not cfg.state_dir.exists()):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise no_database(path)
@@ -75,20 +80,23 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     try:
         # No integrity check: the daemon's start and `smsgw backup` read the whole file for it;
         # every command doing so made `smsgw status` take seconds to minutes on a large database.
-        return Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone), integrity=False)
+        store = Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone), integrity=False)
     except StoreUnusable as exc:  # e.g. missing where one existed: the status `run` exits with
         raise CliError(str(exc), EXIT_CONFIG) from exc
     except sqlite3.Error as exc:
         raise CliError(database_error(path, exc)) from exc
     except OSError as exc:
-        # Creating the state directory failed (it is a file, lies under one, or may not be written
-        # here): check-config's words for it; else the database file itself is the problem.
+        # The state directory cannot hold the database (not writable here, or not a directory):
+        # check-config's words for it; else the database file itself is the problem.
         problem = state_dir_problem(cfg)
         if problem is not None:
             raise CliError(problem, EXIT_CONFIG) from exc
         if isinstance(exc, PermissionError):
             raise CliError(not_writable(path)) from exc
         raise CliError(f"database {path}: {exc.strerror or exc}") from exc
+    if missing:
+        print(f"smsgw: created a new, empty database at {path}", file=sys.stderr)
+    return store
 
 
 def no_database(path: Path) -> CliError:
