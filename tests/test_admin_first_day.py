@@ -208,3 +208,32 @@ def test_account_add_does_not_create_a_database_in_a_mistyped_state_dir(tmp_path
     assert f"created a new, empty database at {db}" in res.stderr and db.exists()
     res = run("--config", str(config), "account", "add", "OTHER")
     assert res.returncode == 0 and "created" not in res.stderr, res.stderr
+
+
+# ---- small answers that misled ----------------------------------------------------------------------
+
+
+def test_user_list_of_a_mistyped_account_says_so(cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    cli.ok("user", "add", "anna@acme.example", "--account", "ACME")
+    code, out, err = cli("user", "list", "--account", "ACEM")
+    assert code == 1 and "no account named 'ACEM'" in err and out == [], (out, err)
+    assert len(cli.ok("user", "list", "--account", "ACME")) == 1
+
+
+def test_auth_unlock_of_what_was_not_locked_says_so(cli: CLI) -> None:
+    """It answered "unlocked 1.2.3.4: the running daemon lifts the lock" with nothing locked."""
+    from gateway.housekeeping import write_status
+
+    cli.ok("account", "add", "ACME")
+    lock = {"kind": "pair", "address": "192.0.2.7", "login": "anna@acme.example", "seconds_left": 300}
+    write_status(cli.path.parent / "state" / "status.json", {"auth_locks": [{**lock, "strikes": 1}]})
+    out = cli.ok("auth", "unlock", "1.2.3.4", "Anna@acme.example")
+    assert out == [
+        "unlocked anna@acme.example: the running daemon lifts the lock at the next login attempt"
+        " (no restart)",
+        "1.2.3.4 was not locked when the daemon last wrote its status; a lock made since is lifted too",
+    ], out
+    assert cli.ok("auth", "unlock", "192.0.2.7")[0].startswith("unlocked 192.0.2.7:")
+    write_status(cli.path.parent / "state" / "status.json", {"auth_locks": []})
+    assert cli.ok("auth", "unlock")[0].startswith("no login or address was locked")

@@ -107,3 +107,15 @@ def cmd_account_show(cfg: Config, args: argparse.Namespace) -> int:
     for line in account_settings(cfg, acc, store.accounts.billing_addresses(acc.id), users):
         print(line)
     return 0
+
+
+def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
+    if args.account is not None:
+        store.accounts.get_account(args.account)  # a typo said "no users"; NotFound names it, exit 1
+    users = store.accounts.list_users(args.account)
+    if not users:
+        print("no users")
+    for u in users:
+        print(f"{u.email}  account {u.account}  {user_details(u)}")
+    return 0

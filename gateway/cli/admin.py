@@ -27,7 +27,7 @@ from gateway.adminrules import (
     suspend,
     suspension_reason_problem,
 )
-from gateway.cli.accountview import cmd_account_list, cmd_account_show, user_details
+from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
@@ -253,15 +253,6 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"EMAIL {problem}", EXIT_USAGE)
     user = open_store(cfg, must_exist=True).accounts.add_user(args.email, args.account)
     print(f"user {user.email} added to account {user.account}")
-    return 0
-
-
-def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
-    users = open_store(cfg, must_exist=True).accounts.list_users(args.account)
-    if not users:
-        print("no users")
-    for u in users:
-        print(f"{u.email}  account {u.account}  {user_details(u)}")
     return 0
 
 

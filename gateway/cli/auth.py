@@ -12,7 +12,7 @@ import argparse
 import time
 from typing import Any
 
-from acl.logins import ALL, shown_target, unlock_target
+from acl.logins import ALL, login_key, matches, shown_target, unlock_target
 from gateway.adminrules import age
 from gateway.cli.common import EXIT_USAGE, CliError, open_store
 from gateway.config import Config
@@ -58,7 +58,7 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         stored = [unlock_target(t) for t in targets]
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
-    from gateway.cli.status import daemon_state
+    from gateway.cli.status import active_locks, daemon_state
     from gateway.housekeeping import read_status
 
     status = read_status(cfg.state_dir)
@@ -73,9 +73,28 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
             store.admin.request_auth_unlock(target)
     finally:
         store.close()
-    what = "every address and login" if stored == [ALL] else ", ".join(shown_target(t) for t in stored)
-    print(f"unlocked {what}: the running daemon lifts the lock at the next login attempt (no restart)")
+    locks = active_locks(status, time.time())
+    lifted = [t for t in stored if _locked(locks, t)]
+    if lifted:
+        what = "every address and login" if lifted == [ALL] else ", ".join(shown_target(t) for t in lifted)
+        print(f"unlocked {what}: the running daemon lifts the lock at the next login attempt (no restart)")
+    for target in (t for t in stored if t not in lifted):
+        # "unlocked" of an address nobody locked sent the admin looking elsewhere for the refusal.
+        what = "no login or address was" if target == ALL else f"{shown_target(target)} was not"
+        print(f"{what} locked when the daemon last wrote its status; a lock made since is lifted too")
     return 0
+
+
+def _locked(locks: list[dict[str, Any]], target: str) -> bool:
+    """Whether a lock in the status file is one `target` lifts; a login the daemon masks (it names
+    no user) cannot be told from the target, so it counts as one."""
+    for lock in locks:
+        login = lock.get("login") or ""
+        if "@" in target and login.startswith("[unknown login"):
+            return True
+        if matches((lock["kind"], lock.get("address") or "", login_key(login)), target):
+            return True
+    return False
 
 
 def add_auth_commands(sub: Any) -> None:
