@@ -237,3 +237,11 @@ def test_auth_unlock_of_what_was_not_locked_says_so(cli: CLI) -> None:
     assert cli.ok("auth", "unlock", "192.0.2.7")[0].startswith("unlocked 192.0.2.7:")
     write_status(cli.path.parent / "state" / "status.json", {"auth_locks": []})
     assert cli.ok("auth", "unlock")[0].startswith("no login or address was locked")
+
+
+def test_status_without_a_database_is_not_running(tmp_path: Path) -> None:
+    """Exit 1 is "running with trouble": with no database nothing ever ran on this state_dir."""
+    from tests.test_first_day_cli import write_config
+
+    res = run("--config", str(write_config(tmp_path)), "status")
+    assert res.returncode == 3 and "is state_dir right?" in res.stderr, res.stderr

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import age, quiet_held
-from gateway.cli.common import open_store, pid_alive, when
+from gateway.cli.common import CliError, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.routing import unserved
@@ -88,7 +88,14 @@ def status_exit(
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.housekeeping import read_status
 
-    store = open_store(cfg, must_exist=True)
+    try:
+        store = open_store(cfg, must_exist=True)
+    except CliError as exc:
+        if exc.code != STATUS_TROUBLE or cfg.db_path.exists():
+            raise
+        # No database: no daemon ever ran on this state_dir (it makes one), so nothing runs. Exit 1
+        # read as "running with trouble" to a monitor that tells the two apart.
+        raise CliError(str(exc), STATUS_NOT_RUNNING) from exc
     counts = store.admin.queue_counts()
     held, release = store.admin.quiet_held()
     status = read_status(cfg.state_dir)
