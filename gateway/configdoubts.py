@@ -3,8 +3,13 @@ and that hurt (the refusals are `gateway.configcheck`'s)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from gateway.config import Config, GatewaySection
 from gateway.configcheck import on_loopback
+
+# A relay network this wide trusts a good part of the internet: 0.0.0.0/0 is all of it.
+WIDEST_PREFIX = 8
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
 DEMO_SENDER: str = GatewaySection.model_fields["default_sender"].default
@@ -41,9 +46,47 @@ def demo_sender_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def wide_network_doubt(cidr: str) -> str | None:
+    """Why a relay network is too wide to trust, or None. The relay port takes mail from a listed
+    network without a password, from any envelope sender on the account's user list: with one as
+    wide as 0.0.0.0/0 anyone on the internet sends SMS, and bills them, as that user."""
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None  # refused where it is read
+    if net.prefixlen >= WIDEST_PREFIX:
+        return None
+    return (
+        f"relay network {net} trusts {net.num_addresses:,} addresses: anyone there may send SMS"
+        " without a password by giving a user's address as envelope sender; list the client's mail"
+        " servers' networks"
+    )
+
+
+def panel_doubts(cfg: Config) -> list[str]:
+    """A panel on more than loopback without TLS: its passwords, which are the users' SMTP AUTH
+    passwords too, and its session cookie travel in clear."""
+    web = cfg.web
+    if not web.enabled or web.tls_cert_file is not None or on_loopback(web.listen_addr[0]):
+        return []
+    return [
+        f'[web] listen "{web.listen}" is reachable from other machines without TLS: panel logins (the'
+        " users' SMTP passwords too) travel in clear; set [web] tls_cert_file and tls_key_file, or"
+        ' listen on "127.0.0.1:PORT" behind a TLS proxy'
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
+    wide = [
+        f"[[account]] {seed.name!r}: {doubt}"
+        for seed in cfg.account
+        for cidr in seed.relay_networks
+        if (doubt := wide_network_doubt(cidr)) is not None
+    ]
     return [
         *[("config.no_default_route", doubt) for doubt in route_doubts(cfg)],
         *[("config.demo_sender", doubt) for doubt in demo_sender_doubts(cfg)],
+        *[("config.relay_network_wide", doubt) for doubt in wide],
+        *[("config.panel_without_tls", doubt) for doubt in panel_doubts(cfg)],
     ]

@@ -245,3 +245,48 @@ def test_status_without_a_database_is_not_running(tmp_path: Path) -> None:
 
     res = run("--config", str(write_config(tmp_path)), "status")
     assert res.returncode == 3 and "is state_dir right?" in res.stderr, res.stderr
+
+
+# ---- settings that open the gateway to everyone ------------------------------------------------------
+
+
+def test_a_relay_network_of_the_whole_internet_is_warned_of(cli: CLI) -> None:
+    """Anyone on the internet could send SMS, billed to the account, by forging a user's address."""
+    code, _, err = cli("account", "add", "ACME", "--relay-network", "192.0.2.0/24")
+    assert code == 0 and "warning" not in err, err
+    for wide in ("0.0.0.0/0", "::/0", "10.0.0.0/7"):
+        code, _, err = cli("account", "set", "ACME", "--add-network", wide)
+        assert code == 0 and f"smsgw: warning: relay network {wide} trusts" in err, err
+    code, _, err = cli("check-config")
+    assert code == 0, err
+    assert "account ACME: relay network 0.0.0.0/0 trusts 4,294,967,296 addresses" in err, err
+    assert "`smsgw account set 'ACME' --remove-network ::/0`" in err, err
+    assert "192.0.2.0/24" not in err
+
+
+def test_check_config_warns_of_a_wide_relay_network_in_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775).replace('["127.0.0.0/8"]', '["0.0.0.0/0"]'))
+    res = run("--config", str(path), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert "warning: [[account]] 'acme': relay network 0.0.0.0/0 trusts" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("web", "warned"),
+    [
+        ('listen = "0.0.0.0:18080"', True),
+        ('listen = "192.0.2.1:18080"', True),
+        ('listen = "127.0.0.1:18080"', False),
+        ('listen = "localhost:18080"', False),
+    ],
+)
+def test_check_config_warns_of_a_panel_others_reach_without_tls(
+    tmp_path: Path, web: str, warned: bool
+) -> None:
+    """Panel passwords are the users' SMTP AUTH passwords too: in clear over the network."""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775) + f"\n[web]\nenabled = true\n{web}\n")
+    res = run("--config", str(path), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert ("without TLS: panel logins" in res.stderr) == warned, res.stderr

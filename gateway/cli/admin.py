@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from gateway.adminrules import (
@@ -33,6 +34,7 @@ from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, op
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
 from gateway.configbase import is_number_sender
 from gateway.configcheck import network
+from gateway.configdoubts import wide_network_doubt
 from gateway.mailheaders import is_plain_address
 
 
@@ -69,6 +71,8 @@ def _networks(cidrs: list[str]) -> list[str]:
             raise CliError(str(exc), EXIT_USAGE) from exc
         if net != cidr.strip():
             print(f"{cidr.strip()} read as {net}")
+        if (doubt := wide_network_doubt(net)) is not None:
+            print(f"smsgw: warning: {doubt}", file=sys.stderr)
         stored.append(net)
     return stored
 

@@ -1,15 +1,30 @@
 """What `check-config` reads of the database: account settings stored under older rules, or typed
-in without the config's knowledge, that the config check cannot see. Read-only: check-config may
+in without the config's knowledge (a relay network of the whole internet), that the config check
+cannot see. Read-only: check-config may
 run beside the daemon and never migrates or writes."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configcheck import loop_reason
+from gateway.configdoubts import wide_network_doubt
+
+
+def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query; none when there is no database or it cannot be read (an
+    unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
+    if not db_path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
+            return conn.execute(query).fetchall()
+    except sqlite3.Error:
+        return []
 
 
 def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
@@ -19,13 +34,7 @@ def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
     or an accented letter) keeps it, and each of its SMS fails at submit. Read-only: check-config
     may run beside the daemon and never migrates or writes.
     """
-    if not db_path.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
-            rows = conn.execute("SELECT name, sender FROM accounts WHERE sender IS NOT NULL").fetchall()
-    except sqlite3.Error:
-        return []  # an unreadable database is `run`'s to report, with its exit status
+    rows = _rows(db_path, "SELECT name, sender FROM accounts WHERE sender IS NOT NULL")
     return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
 
 
@@ -35,18 +44,12 @@ def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     They are the database's, not the config's, so they are warned of rather than refused (as
     `mail.admin_address` is): the billing file or the bounce notice mailed there comes back to the
     gateway's relay port and is refused, read by nobody. Read-only, as `stored_sender_problems`."""
-    if not cfg.db_path.exists():
-        return []
     query = (
         "SELECT a.name, '--billing-to', b.address FROM account_billing_to b JOIN accounts a"
         " ON a.id = b.account_id UNION ALL SELECT name, '--notify-address', notify_address FROM accounts"
         " WHERE notify_address IS NOT NULL ORDER BY 1, 2, 3"
     )
-    try:
-        with sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2) as conn:
-            rows = conn.execute(query).fetchall()
-    except sqlite3.Error:
-        return []  # an unreadable (or not yet migrated) database is `run`'s to report
+    rows = _rows(cfg.db_path, query)
     return [(n, opt, addr, why) for n, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
@@ -54,19 +57,22 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     """(service, option, address, why) for premium services whose address or reply list is on the
     gateway's domains, stored before `premium add/set` refused them: the confirmation mailed there
     comes back to the gateway and is refused, so the service never confirms and its SMS are kept."""
-    if not cfg.db_path.exists():
-        return []
     query = (
         "SELECT password, '--email', email FROM premium_services WHERE removed_at IS NULL UNION ALL"
         " SELECT s.password, '--reply-acl', a.address FROM premium_reply_acl a JOIN premium_services s"
         " ON s.id = a.service_id WHERE s.removed_at IS NULL ORDER BY 1, 2, 3"
     )
-    try:
-        with sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2) as conn:
-            rows = conn.execute(query).fetchall()
-    except sqlite3.Error:
-        return []
+    rows = _rows(cfg.db_path, query)
     return [(p, opt, addr, why) for p, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
+
+
+def stored_wide_networks(cfg: Config) -> list[tuple[str, str, str]]:
+    """(account, network, why) for relay networks stored too wide to trust (`configdoubts`)."""
+    query = (
+        "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id ORDER BY 1, 2"
+    )
+    rows = _rows(cfg.db_path, query)
+    return [(name, cidr, why) for name, cidr in rows if (why := wide_network_doubt(cidr)) is not None]
 
 
 def stored_warnings(cfg: Config) -> list[str]:
@@ -87,5 +93,9 @@ def stored_warnings(cfg: Config) -> list[str]:
         f'premium service {password}: {option} "{address}" would loop: {why}, so it never confirms and'
         f" its SMS are kept; give a mailbox elsewhere: `smsgw premium set {password} {option} …`"
         for password, option, address, why in stored_premium_loops(cfg)
+    ]
+    lines += [
+        f"account {name}: {why}: `smsgw account set {name!r} --remove-network {cidr}`"
+        for name, cidr, why in stored_wide_networks(cfg)
     ]
     return lines
