@@ -300,6 +300,19 @@ def mail_loop_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def seed_problems(cfg: Config) -> list[str]:
+    """A user named under two `[[account]]` blocks: a user belongs to one account, and the second
+    block's was dropped without a word at the first start."""
+    first: dict[str, str] = {}
+    problems = []
+    for seed in cfg.account:
+        for email in seed.users:
+            other = first.setdefault(email.casefold(), seed.name)
+            if other != seed.name:
+                problems.append(f"user {email} is named by [[account]] {other!r} and {seed.name!r}: keep one")
+    return problems
+
+
 def loop_reason(cfg: Config, addr: str | None) -> str | None:
     """Why mail to `addr` would reach this gateway rather than a mailbox, or None.
 
@@ -378,7 +391,7 @@ def check_files(cfg: Config) -> None:
     """ConfigError naming every file the daemon would fail to open at start, every path it would
     fail to write under, and every setting that sends its mail back into it; doubts go to stderr."""
     problems, doubts = file_problems(cfg)
-    problems = [*mail_loop_problems(cfg), *write_path_problems(cfg), *problems]
+    problems = [*mail_loop_problems(cfg), *write_path_problems(cfg), *seed_problems(cfg), *problems]
     for doubt in doubts:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     if problems:

@@ -290,3 +290,46 @@ def test_check_config_warns_of_a_panel_others_reach_without_tls(
     res = run("--config", str(path), "check-config")
     assert res.returncode == 0, res.stderr
     assert ("without TLS: panel logins" in res.stderr) == warned, res.stderr
+
+
+# ---- [[account]] edits after the first start ----------------------------------------------------------
+
+
+def test_check_config_warns_of_account_edits_it_will_not_apply(cli: CLI) -> None:
+    """An [[account]] block only creates a missing account: a user or network added to it later was
+    ignored without a word, and the user's mail refused with 550."""
+    from gateway.adminrules import seed_accounts
+    from gateway.cli.common import open_store
+    from gateway.config import load_config
+
+    base = cli.path.read_text()
+    store = open_store(load_config(cli.path))
+    seed_accounts(store, load_config(cli.path))  # what the daemon's first start does
+    store.close()
+    cli.ok("account", "add", "other")
+    cli.ok("user", "add", "ola@other.example", "--account", "other")
+    assert cli("check-config")[0] == 0 and "[[account]]" not in cli("check-config")[2]
+    edited = base.replace(
+        'users = ["anna@acme.example"]',
+        'users = ["anna@acme.example", "bob@acme.example", "Ola@other.example"]',
+    ).replace('["127.0.0.0/8"]', '["127.0.0.0/8", "10.9.0.1/16"]')
+    cli.path.write_text(edited)
+    code, _, err = cli("check-config")
+    assert code == 0, err
+    assert "[[account]] 'acme' names user bob@acme.example, but the account does not have it" in err, err
+    assert "`smsgw user add bob@acme.example --account 'acme'`" in err
+    assert "user Ola@other.example, but it is account other's" in err
+    assert "`smsgw user remove Ola@other.example` and `smsgw user add" in err
+    assert "`smsgw account set 'acme' --add-network 10.9.0.1/16`" in err
+    assert "anna@acme.example" not in err and "127.0.0.0/8" not in err
+
+
+def test_a_user_under_two_account_blocks_is_refused(cli: CLI) -> None:
+    """The second block's user was dropped silently at the first start."""
+    cli.path.write_text(
+        cli.path.read_text() + '\n[[account]]\nname = "beta"\nusers = ["Anna@acme.example"]\n'
+    )
+    code, _, err = cli("check-config")
+    assert (
+        code == 3 and "user Anna@acme.example is named by [[account]] 'acme' and 'beta': keep one" in err
+    ), err

@@ -44,7 +44,7 @@ from gateway.cli.ops import add_ops_commands
 from gateway.cli.optouts import add_optout_commands
 from gateway.cli.restore import add_restore_commands
 from gateway.cli.service import add_service_commands
-from gateway.cli.stored import stored_warnings
+from gateway.cli.stored import stored_warnings, unapplied_seeds
 from gateway.cli.terminal import Printable
 from gateway.config import Config, ConfigError, load_config
 from gateway.configcheck import exposed_secrets, state_dir_problem
@@ -92,6 +92,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.billing_dir_unwritable", detail=billing)
     for line in unanswerable(cfg):
         log.warning("config.sender_unanswerable", detail=line)
+    for line in unapplied_seeds(cfg):
+        log.warning("config.account_not_applied", detail=line)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)

@@ -5,6 +5,7 @@ run beside the daemon and never migrates or writes."""
 
 from __future__ import annotations
 
+import ipaddress
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,51 @@ def stored_wide_networks(cfg: Config) -> list[tuple[str, str, str]]:
     return [(name, cidr, why) for name, cidr in rows if (why := wide_network_doubt(cidr)) is not None]
 
 
+def unapplied_seeds(cfg: Config) -> list[str]:
+    """What an `[[account]]` block names that its account, which exists, lacks: the block only
+    creates a missing account (`adminrules.seed_accounts`), so a user or network added to it later
+    was ignored without a word and the user's mail refused with 550. Each with the command that
+    applies it; one taken out on purpose stays said until it leaves the block too."""
+    seeds = {seed.name: seed for seed in cfg.account}
+    if not seeds:
+        return []
+    accounts = {name for (name,) in _rows(cfg.db_path, "SELECT name FROM accounts")}
+    users = _rows(cfg.db_path, "SELECT u.email, a.name FROM users u JOIN accounts a ON a.id = u.account_id")
+    owner = {email.casefold(): name for email, name in users}
+    nets = _rows(
+        cfg.db_path, "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
+    )
+    trusted = {(name, _net(cidr)) for name, cidr in nets}
+    lines = []
+    for name in sorted(accounts & seeds.keys()):
+        block = f"[[account]] {name!r} names"
+        for email in seeds[name].users:
+            held = owner.get(email.casefold())
+            if held == name:
+                continue
+            where = f"it is account {held}'s" if held else "the account does not have it"
+            apply = f"`smsgw user remove {email}` and " if held else ""
+            lines.append(
+                f"{block} user {email}, but {where} (the block only creates a missing account):"
+                f" {apply}`smsgw user add {email} --account {name!r}`, or take it out of the block"
+            )
+        for cidr in seeds[name].relay_networks:
+            if (name, _net(cidr)) not in trusted:
+                lines.append(
+                    f"{block} network {cidr}, but the account does not trust it (the block only creates"
+                    f" a missing account): `smsgw account set {name!r} --add-network {cidr}`, or take it"
+                    " out of the block"
+                )
+    return lines
+
+
+def _net(cidr: str) -> str:
+    try:
+        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+    except ValueError:
+        return cidr
+
+
 def stored_warnings(cfg: Config) -> list[str]:
     """What `check-config` warns of in the database, each with the command that mends it."""
     lines = [
@@ -98,4 +144,4 @@ def stored_warnings(cfg: Config) -> list[str]:
         f"account {name}: {why}: `smsgw account set {name!r} --remove-network {cidr}`"
         for name, cidr, why in stored_wide_networks(cfg)
     ]
-    return lines
+    return lines + unapplied_seeds(cfg)
