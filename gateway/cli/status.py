@@ -161,6 +161,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             f" {link.get('rate', 0)}/s now (max {_allowed(link)}), submitted {link['submitted']},"
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
+            # Why it is not up: a wrong host or password is the likeliest trouble of a first day.
+            + (
+                f", last error {when(link['last_error_at'])}: {one_line(link['last_error'])}"
+                if link.get("last_error") and link["state"] != "active"
+                else ""
+            )
         )
     active = _active(status)
     if any(active(name) for name, _ in routes) and (waiting_routes := unserved(routes, active)):
