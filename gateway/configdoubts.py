@@ -64,15 +64,39 @@ def wide_network_doubt(cidr: str) -> str | None:
 
 
 def panel_doubts(cfg: Config) -> list[str]:
-    """A panel on more than loopback without TLS: its passwords, which are the users' SMTP AUTH
-    passwords too, and its session cookie travel in clear."""
+    """A panel on more than loopback: without TLS (and no proxy in front, `trusted_proxies`) its
+    passwords, which are the users' SMTP AUTH passwords too, and its session cookie travel in
+    clear; without `metrics_token` its /metrics tells anyone who reaches it every account's name
+    and traffic."""
     web = cfg.web
-    if not web.enabled or web.tls_cert_file is not None or on_loopback(web.listen_addr[0]):
+    if not web.enabled or on_loopback(web.listen_addr[0]):
+        return []
+    doubts = []
+    if web.tls_cert_file is None and not web.trusted_proxies:
+        doubts.append(
+            f'[web] listen "{web.listen}" is reachable from other machines without TLS: panel logins'
+            " (the users' SMTP passwords too) travel in clear; set [web] tls_cert_file and tls_key_file,"
+            ' or listen on "127.0.0.1:PORT" behind a TLS proxy'
+        )
+    if not web.metrics_token:
+        doubts.append(
+            f'[web] listen "{web.listen}" is reachable from other machines and /metrics wants no token:'
+            " it names every account and its traffic to anyone there; set [web] metrics_token"
+        )
+    return doubts
+
+
+def simulator_doubts(cfg: Config) -> list[str]:
+    """A simulator on more than loopback: its control port has no login by design, so anyone who
+    reaches it sends MO as any phone (a STOP opts a customer out, a premium vote is billed) and
+    delivery reports for any SMS."""
+    sim = cfg.simulator
+    if not sim.enabled or on_loopback(sim.host):
         return []
     return [
-        f'[web] listen "{web.listen}" is reachable from other machines without TLS: panel logins (the'
-        " users' SMTP passwords too) travel in clear; set [web] tls_cert_file and tls_key_file, or"
-        ' listen on "127.0.0.1:PORT" behind a TLS proxy'
+        f'[simulator] host "{sim.host}" is reachable from other machines: its control port'
+        f" ({sim.control_port}) takes no login, and anyone there can send SMS as any phone (a STOP"
+        " opts the phone out, a premium vote is billed) and delivery reports; keep it on 127.0.0.1"
     ]
 
 
@@ -88,5 +112,6 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.no_default_route", doubt) for doubt in route_doubts(cfg)],
         *[("config.demo_sender", doubt) for doubt in demo_sender_doubts(cfg)],
         *[("config.relay_network_wide", doubt) for doubt in wide],
-        *[("config.panel_without_tls", doubt) for doubt in panel_doubts(cfg)],
+        *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
+        *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
     ]

@@ -292,6 +292,51 @@ def test_check_config_warns_of_a_panel_others_reach_without_tls(
     assert ("without TLS: panel logins" in res.stderr) == warned, res.stderr
 
 
+@pytest.mark.parametrize(
+    ("web", "said"),
+    [
+        ('listen = "0.0.0.0:18080"', ["without TLS: panel logins", "/metrics wants no token"]),
+        ('listen = "0.0.0.0:18080"\nmetrics_token = "t0ken-t0ken-t0ken"', ["without TLS: panel logins"]),
+        ('listen = "0.0.0.0:18080"\ntrusted_proxies = ["10.0.0.5"]', ["/metrics wants no token"]),
+        ('listen = "127.0.0.1:18080"', []),
+    ],
+)
+def test_check_config_warns_of_metrics_others_reach_without_a_token(
+    tmp_path: Path, web: str, said: list[str]
+) -> None:
+    """Without metrics_token, /metrics names every account and its traffic to whoever reaches it; a
+    TLS proxy in front (trusted_proxies) carries the logins safely."""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775) + f"\n[web]\nenabled = true\n{web}\n")
+    res = run("--config", str(path), "check-config")
+    assert res.returncode == 0, res.stderr
+    for words in ("without TLS: panel logins", "/metrics wants no token"):
+        assert (words in res.stderr) == (words in said), res.stderr
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_check_config_warns_of_a_simulator_others_reach(tmp_path: Path, host: str, warned: bool) -> None:
+    """The simulator's control port takes no login: from beyond loopback anyone could send a STOP as
+    a customer's phone or a billed premium vote."""
+    path = tmp_path / "config.toml"
+    simulator = f'[simulator]\nenabled = true\nhost = "{host}"\n'
+    text = config_text(tmp_path, smsc_port=2775)
+    path.write_text(text.replace("[simulator]\nenabled = false\n", simulator))
+    res = run("--config", str(path), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert ("its control port" in res.stderr) == warned, res.stderr
+
+
+def test_a_host_with_a_prefix_shorter_than_8_is_refused_as_the_typo_it_is(cli: CLI) -> None:
+    """`198.51.100.7/0` was stored as 0.0.0.0/0, the whole internet trusted, with a "read as" note."""
+    cli.ok("account", "add", "beta")
+    code, _out, err = cli("account", "set", "beta", "--add-network", "198.51.100.7/0")
+    assert code != 0
+    assert "did you mean 198.51.100.7/32?" in err, err
+    assert "0.0.0.0/0" not in cli.ok("account", "show", "beta")
+    cli.ok("account", "set", "beta", "--add-network", "10.0.0.1/8")  # host bits under /8: said, kept
+
+
 # ---- [[account]] edits after the first start ----------------------------------------------------------
 
 
