@@ -37,7 +37,7 @@ from gateway.config import Config
 from gateway.configlinks import receipt_siblings
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
-from gateway.filemodes import STATE_DIR_MODE, private_dir
+from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
@@ -45,7 +45,7 @@ from gateway.mailer import Mailer, build_mailer
 from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
-from gateway.store.db import Store
+from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, extend_start_for, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
@@ -113,7 +113,9 @@ class Daemon:
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
         # 0750 when made, others' access narrowed: its files are 0600 each, and a group may need to
         # reach the default billing_dir inside it (the unit's StateDirectoryMode is 0750 too).
-        private_dir(self.config.state_dir, STATE_DIR_MODE)
+        was = private_dir(self.config.state_dir, STATE_DIR_MODE)
+        if (found := planted(self.config.state_dir, was)) is not None:
+            raise StoreUnusable(found)  # exit 3: an admin looks before anything secret is written there
         with statelock.held(self.config.state_dir):
             await self._run(shutdown or self._signal_event())
 

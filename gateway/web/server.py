@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import secrets
 import socket
 import ssl
@@ -23,6 +22,7 @@ import uvicorn
 
 from acl.passwords import hash_password
 from gateway.config import Config
+from gateway.filemodes import write_new_private
 from gateway.linkstatus import LinkView
 from gateway.store.db import Store
 from gateway.tlscert import tls_context
@@ -126,7 +126,10 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     """On a fresh install, make the first seeded user the operator with a random password.
 
     Only when no operator exists and that user has no password yet, so an admin's own choices are
-    never overwritten. The password goes to a file only its owner may read, never to the log.
+    never overwritten. The password goes to a file only its owner may read, never to the log: a new
+    one, so that no earlier file's mode, owner or symbolic link decides who reads it. Written before
+    the password is set, so that a file that cannot be written leaves no operator whose password
+    no one knows (the next start tries again).
     """
     if store.accounts.has_role("operator"):
         return None
@@ -135,11 +138,9 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     if user is None or user.password_hash:
         return None
     password = secrets.token_urlsafe(12)
-    store.accounts.set_user(user.email, role="operator", password_hash=hash_password(password))
     path = cfg.state_dir / INITIAL_PASSWORD_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
+    write_new_private(path, password + "\n")
+    store.accounts.set_user(user.email, role="operator", password_hash=hash_password(password))
     return user.email, path
 
 
