@@ -36,8 +36,6 @@ RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 # A message ended `unreported` this long after its day has no notice (`expire_batch`).
 STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
-# Parts of unfinished messages a claim reads of each account at most, due or not (`claim_due`).
-CLAIM_WALK = 1000
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
 MAYBE_SENT_EXPIRED = (
@@ -62,11 +60,6 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         candidates come from its unfinished messages in age order (index `messages_waiting`), a few
         index steps per account however long the queue; the global FIFO head is added too, so that a
         part whose message is in a state outside that index still goes.
-
-        Each account's walk stops after `CLAIM_WALK` parts of its oldest unfinished messages: those
-        not due (held for quiet hours, deferred, a suspended account's) are in the index too, and
-        with a campaign of 100,000 waiting for tomorrow every claim walked all of them (1.4 M VM
-        steps a claim). An account's due parts past them still go from the FIFO head, in due order.
         """
         now = self.clock() if now is None else now
         waiting = "('queued', 'deferred')"
@@ -84,15 +77,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                     # every due part of the queue looking for this account's.
                     # INDEXED BY: with a long queue the planner otherwise probes parts by state and
                     # due time for each message, seconds per claim with 100,000 parts waiting.
-                    # The walk, in age order, is capped (CLAIM_WALK) before what is due is kept; the
-                    # outer query keeps its order (a subquery with LIMIT is not flattened into one
-                    # with WHERE) and stops at `limit`. Which of them go first is decided below.
-                    "SELECT id, due FROM (SELECT p.id, p.state, p.next_attempt_at AS due FROM messages m"
+                    "SELECT p.id, p.next_attempt_at FROM messages m"
                     " CROSS JOIN parts p INDEXED BY parts_message"
                     f" WHERE p.message_id = m.id AND m.account_id IS ? AND {unfinished}"
-                    " ORDER BY m.id, p.seq LIMIT ?)"
-                    f" WHERE state IN {waiting} AND due <= ? LIMIT ?",
-                    (account, max(CLAIM_WALK, limit), now, limit),
+                    f" AND p.state IN {waiting} AND p.next_attempt_at <= ? ORDER BY m.id, p.seq LIMIT ?",
+                    (account, now, limit),
                 ):
                     found[pid] = (account, due)
             for state in ("queued", "deferred"):
