@@ -44,3 +44,39 @@ async def test_one_sms_of_another_account_is_not_queued_behind_a_bulk_send(tmp_p
             waited = loop.time() - accepted_at
             assert waited < 5.0, f"beta's SMS reached the SMSC {waited:.1f} s after its 250"
             assert len(smsc.received) < BULK  # it overtook the bulk, which is still being sent
+
+
+async def test_a_due_sms_behind_1000_of_its_accounts_held_ones_is_not_queued_behind_another_account(
+    tmp_path: Path,
+) -> None:
+    # A cap on how many of an account's waiting parts a claim reads (tried for the cost of a claim
+    # with 100,000 held) left an account's due SMS behind 1,000 of its own held ones to the
+    # queue's head: behind every due SMS of every other account (claim 301 here, 19.5 s on a
+    # 50 SMS/s link against 1 s).
+    import dataclasses
+
+    from gateway.smtp.accept import accept
+    from gateway.store.db import Store
+    from tests.test_store import Clock, acceptance
+
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    alpha, beta = store.accounts.add_account("alpha").id, store.accounts.add_account("beta").id
+
+    async def send(account: int, numbers: list[str]) -> None:
+        await accept(store, dataclasses.replace(acceptance(numbers), account_id=account))
+
+    await send(alpha, [f"+4860100{i:04d}" for i in range(1001)])
+    with store.db.transaction():  # held until tomorrow (quiet hours, a long deferral)
+        store.db.conn.execute("UPDATE parts SET next_attempt_at = ?", (clock.t + 86400,))
+    await send(beta, [f"+4860200{i:04d}" for i in range(300)])
+    clock.t += 1
+    await send(alpha, ["+48609999999"])
+    clock.t += 1
+    claims = 0
+    while claims < 302:
+        claims += 1
+        if any(p.destination == "+48609999999" for p in store.queue.claim_due(1)):
+            break
+    store.close()
+    assert claims <= 2, f"alpha's due SMS went at claim {claims}, behind beta's"
