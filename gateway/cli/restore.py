@@ -61,6 +61,9 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
         ) from None
 
 
+COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database beside them
+
+
 def _restore(backup: Path, db: Path) -> int:
     """Copy, check and install `backup` at `db`; the caller holds the state directory's lock."""
     old = db.stat() if db.exists() else None
@@ -85,7 +88,9 @@ def _restore(backup: Path, db: Path) -> int:
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
         marker.record(db, time.time(), created=False)
-        if old is not None:
+        if old is not None or any(Path(f"{db}{s}").exists() for s in COMPANIONS):
+            # A WAL without its database too (a restore cut off between its renames, a damaged file
+            # moved away by hand): SQLite replays any `-wal` beside a database into it at its open.
             aside = _set_aside(db)
         Path(f"{db}-shm").unlink(missing_ok=True)  # the old WAL's index: rebuilt at the next open
         os.replace(tmp, db)
@@ -141,13 +146,15 @@ def _set_aside(db: Path) -> Path:
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     aside, n = db.with_name(f"{db.name}.before-restore-{stamp}"), 1
-    while any(Path(f"{aside}{s}").exists() for s in ("", "-wal", "-journal")):
+    while any(Path(f"{aside}{s}").exists() for s in ("", *COMPANIONS)):
         n += 1
         aside = db.with_name(f"{db.name}.before-restore-{stamp}-{n}")
-    os.rename(db, aside)
-    for suffix in ("-wal", "-journal"):
+    if db.exists():
+        os.rename(db, aside)
+    for suffix in COMPANIONS:
         if Path(f"{db}{suffix}").exists():
             os.rename(f"{db}{suffix}", f"{aside}{suffix}")
+    _fsync(db.parent, os.O_RDONLY | os.O_DIRECTORY)
     return aside
 
 
