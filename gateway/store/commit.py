@@ -236,8 +236,10 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                 try:
                     res = item.work()
                 except Exception as exc:
-                    if _disk_trouble(exc) or damaged(exc, taking_mail=item.interactive):
+                    if _disk_trouble(exc) or damaged(exc):
                         self._trouble.failed(exc)
+                        counted = exc
+                    elif item.interactive and self._trouble.suspect(exc):
                         counted = exc
                     if not conn.in_transaction:
                         # SQLite itself rolled the whole transaction back (disk full, I/O

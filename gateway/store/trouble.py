@@ -19,6 +19,7 @@ from typing import Any
 from gateway.bitelog import failure_kind
 
 TROUBLE_RECENT_SECONDS = 30.0
+SUSPECT_RUN = 3  # clients' writes failing a constraint within TROUBLE_RECENT_SECONDS that make trouble
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class WriteTrouble:
 
     def __init__(self) -> None:
         self._run: _Run | None = None
+        self._suspects: list[float] = []  # monotonic times of clients' constraint failures (`suspect`)
 
     @property
     def failures(self) -> int:
@@ -48,6 +50,23 @@ class WriteTrouble:
         run.error, run.last = _words(exc), now
         run.failures += 1
         return run.failures
+
+    def suspect(self, exc: BaseException) -> bool:
+        """A client's write (an accepted mail, the panel) that failed a constraint: counted into the
+        run, and True, from the `SUSPECT_RUN`th within `TROUBLE_RECENT_SECONDS`.
+
+        Such writes insert rows with new keys referring to the accounts and users the daemon read,
+        so a run of them says the file is not what the daemon read (a backup copied under it, whose
+        indexes disagree with their tables: every mail failed). One alone is a race: a user removed
+        while their mail's DATA was arriving fails that mail's rows, and was 30 s of /healthz 503."""
+        if not isinstance(exc, sqlite3.IntegrityError):
+            return False
+        now = time.monotonic()
+        self._suspects = [t for t in self._suspects if now - t <= TROUBLE_RECENT_SECONDS] + [now]
+        if len(self._suspects) < SUSPECT_RUN:
+            return False
+        self.failed(exc)
+        return True
 
     def report(self) -> dict[str, Any] | None:
         """The run while a write failed within TROUBLE_RECENT_SECONDS; None when the store writes."""
@@ -66,19 +85,11 @@ class WriteTrouble:
 _DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
-def damaged(exc: BaseException, *, taking_mail: bool) -> bool:
-    """A write failed because the database file contradicts itself, not for the disk or its data.
-
-    `taking_mail`: the write answers a client (`GroupCommit.write(interactive=True)`). Those insert
-    rows with new keys that refer to accounts and users the daemon has read, so a constraint fails
-    there only when the file is not what the daemon read or an index disagrees with its table: an
-    IntegrityError counts. Elsewhere it may be a mistake of the write itself, and only SQLite's
-    own word for damage ("database disk image is malformed") counts.
-    """
-    if not isinstance(exc, sqlite3.DatabaseError):
+def damaged(exc: BaseException) -> bool:
+    """A write failed because the database file contradicts itself: SQLite's own word for damage
+    ("database disk image is malformed", "file is not a database")."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
         return False
-    if isinstance(exc, sqlite3.IntegrityError):
-        return taking_mail
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
         return code & 0xFF in _DAMAGE_CODES
