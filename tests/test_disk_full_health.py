@@ -10,6 +10,7 @@ keeps growing), so it is set on the daemon's own.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from pathlib import Path
 
@@ -97,11 +98,16 @@ def test_the_status_file_is_kept_current_when_the_disk_has_no_room_for_a_new_one
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The new status is written beside the old and renamed over it; on a full disk that write fails
-    # (ENOSPC, here from /dev/full behind the temporary file's name) and `smsgw status` said "not
-    # answering" 30 s later, while the daemon ran on. The old file's blocks take the new status.
+    # (ENOSPC) and `smsgw status` said "not answering" 30 s later, while the daemon ran on. The old
+    # file's blocks take the new status. (The temporary file is never written through a link, so
+    # /dev/full cannot stand behind its name: the full disk is the write's own refusal here.)
     path = tmp_path / "status.json"
     write_status(path, {"queued": 1, "links": {"sim": {"state": "active", "detail": "x" * 300}}})
-    (tmp_path / "status.tmp").symlink_to("/dev/full")
+
+    def full(_path: Path, _text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(housekeeping, "write_private", full)
     write_status(path, {"queued": 7, "links": {}, "store": "failing"})
     status = read_status(tmp_path)
     assert status is not None and status["queued"] == 7 and status["store"] == "failing"
@@ -110,10 +116,8 @@ def test_the_status_file_is_kept_current_when_the_disk_has_no_room_for_a_new_one
     # No old file to take it: the failure is logged, once a second at most, and names the error.
     # (A throttle of this test's own: the process's may have just logged another test's failure.)
     monkeypatch.setattr(housekeeping, "_status_faults", FaultLog(housekeeping.log))
-    (tmp_path / "other.tmp").symlink_to("/dev/full")
     with structlog.testing.capture_logs() as logs:
         for _ in range(20):
             write_status(tmp_path / "other.json", {"queued": 1})
-            (tmp_path / "other.tmp").symlink_to("/dev/full")  # (the failed write removed it)
     lines = [e for e in logs if e["event"] == "status.write_failed"]
     assert 1 <= len(lines) <= 2 and "No space left" in lines[0]["error"]
