@@ -6,10 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from gateway.config import Config, GatewaySection
-from gateway.configcheck import on_loopback
-
-# A relay network this wide trusts a good part of the internet: 0.0.0.0/0 is all of it.
-WIDEST_PREFIX = 8
+from gateway.configcheck import WIDEST_PREFIX, on_loopback
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
 DEMO_SENDER: str = GatewaySection.model_fields["default_sender"].default
@@ -54,7 +51,7 @@ def wide_network_doubt(cidr: str) -> str | None:
         net = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return None  # refused where it is read
-    if net.prefixlen >= WIDEST_PREFIX:
+    if net.prefixlen >= WIDEST_PREFIX[net.version]:  # 0.0.0.0/0 is the whole internet
         return None
     return (
         f"relay network {net} trusts {net.num_addresses:,} addresses: anyone there may send SMS"
