@@ -168,6 +168,9 @@ def test_install_service_writes_the_sender_it_is_given(tmp_path: Path) -> None:
     assert "default_sender" not in warned, warned
     res = run("install-service", "--root", str(tmp_path / "r2"), "--sender", "+48 500 100 200")
     assert res.returncode == 2 and "--sender: sender '+48 500 100 200' looks like a number" in res.stderr
+    res = run("install-service", "--root", str(tmp_path / "r3"), "--sender", "default")
+    # account set's `default` means the config's; install-service writes that config: no such thing
+    assert res.returncode == 2 and "--sender: give the number your operator gave you" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,8 @@ def _sender(given: str | None) -> tuple[str, str]:
         return json.dumps(DEMO_SENDER), "  # made up: set the number your operator gave you"
     sender = given.strip()
     if (problem := sender_problem(sender)) is not None:
+        if sender.casefold() in ("default", "none", ""):  # account set's words, no number here
+            problem = "give the number your operator gave you, or leave --sender out"
         raise CliError(f"--sender: {problem}", EXIT_USAGE)
     return json.dumps(sender), ""  # a TOML string: a name may hold a quote
 
