@@ -34,7 +34,7 @@ class StateDirBusy(RuntimeError):
 def held(state_dir: Path) -> Iterator[None]:
     """Hold the state directory's lock while the block runs; StateDirBusy if another holds it."""
     path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)  # never through a link
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

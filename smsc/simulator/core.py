@@ -252,7 +252,8 @@ class SimulatorCore:
     def _open_log(self) -> int:
         """The log holds every text sent, so it is its owner's only, whatever the umask (and
         narrowed once when an older run left it readable by every user)."""
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_MODE)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never through a link
+        fd = os.open(self.log_path, flags, LOG_MODE)
         if not self._log_checked:
             self._log_checked = True
             mode = stat.S_IMODE(os.fstat(fd).st_mode)
