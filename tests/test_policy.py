@@ -347,31 +347,39 @@ async def test_the_failure_share_is_judged_over_500_messages(
             assert (gw.store.accounts.get_account("acme").suspended_at is not None) is suspended
 
 
+def share_steps(tmp_path: Path, name: str, states: list[str]) -> tuple[int, tuple[int, int]]:
+    """(SQLite VM steps / 100, verdict) of one `failure_share` over acme's messages in `states`:
+    counted in VM instructions, which do not depend on the machine's speed."""
+    from gateway.store.db import Store
+    from tests.test_store import Clock
+
+    s = Store.open(tmp_path / name, clock=Clock())
+    s.accounts.add_account("acme")
+    finished(s, states)
+    acme = s.accounts.get_account("acme").id
+    count = 0
+
+    def tick() -> int:
+        nonlocal count
+        count += 1
+        return 0
+
+    s.db.conn.set_progress_handler(tick, 100)
+    share = s.policy.failure_share(acme, 500)
+    s.db.conn.set_progress_handler(None, 0)
+    s.close()
+    return count, share
+
+
 def test_the_failure_share_does_not_walk_the_accounts_waiting_messages(tmp_path: Path) -> None:
     # Judged at every failed SMS: with a campaign of 100k queued for the account, one range of
     # (account, id) walked past every waiting message to find 500 finished ones, 73 ms a failure,
     # enough to stall the gateway at a few failures a second. Counted in SQLite VM instructions,
     # which do not depend on the machine's speed.
-    from gateway.store.db import Store
-    from tests.test_store import Clock
-
     def steps(waiting: int, name: str) -> tuple[int, tuple[int, int]]:
-        s = Store.open(tmp_path / name, clock=Clock())
-        s.accounts.add_account("acme")
-        finished(s, ["queued"] * waiting + ["delivered"] * 30 + ["failed"] * 5 + ["queued"] * waiting)
-        acme = s.accounts.get_account("acme").id
-        count = 0
-
-        def tick() -> int:
-            nonlocal count
-            count += 1
-            return 0
-
-        s.db.conn.set_progress_handler(tick, 100)
-        share = s.policy.failure_share(acme, 500)
-        s.db.conn.set_progress_handler(None, 0)
-        s.close()
-        return count, share
+        return share_steps(
+            tmp_path, name, ["queued"] * waiting + ["delivered"] * 30 + ["failed"] * 5 + ["queued"] * waiting
+        )
 
     small, small_share = steps(10, "small.sqlite")
     large, large_share = steps(5000, "large.sqlite")
@@ -383,26 +391,8 @@ def test_the_failure_share_does_not_walk_the_accounts_sms_expired_in_the_queue(t
     # SMS that expired before an SMSC took them are not judged, so the expired arm found none among
     # them and walked every one the retention keeps (an outage's worth: 15,000 of 500,000 messages
     # made 0.4 M VM steps a failed SMS in bench/statements.py --history 500000), at every failure.
-    from gateway.store.db import Store
-    from tests.test_store import Clock
-
     def steps(expired: int, name: str) -> tuple[int, tuple[int, int]]:
-        s = Store.open(tmp_path / name, clock=Clock())
-        s.accounts.add_account("acme")
-        finished(s, ["expired"] * expired + ["delivered"] * 500 + ["failed"] * 5)
-        acme = s.accounts.get_account("acme").id
-        count = 0
-
-        def tick() -> int:
-            nonlocal count
-            count += 1
-            return 0
-
-        s.db.conn.set_progress_handler(tick, 100)
-        share = s.policy.failure_share(acme, 500)
-        s.db.conn.set_progress_handler(None, 0)
-        s.close()
-        return count, share
+        return share_steps(tmp_path, name, ["expired"] * expired + ["delivered"] * 500 + ["failed"] * 5)
 
     small, small_share = steps(10, "small.sqlite")
     large, large_share = steps(5000, "large.sqlite")

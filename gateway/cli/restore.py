@@ -30,6 +30,7 @@ from gateway.cli.common import EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE
 from gateway.store import marker
+from gateway.store.rescue import fsync_path
 from gateway.store.schema import SCHEMA_VERSION
 
 
@@ -84,7 +85,7 @@ def _restore(backup: Path, db: Path) -> int:
         finally:
             os.close(fd)
         version, messages = _copy_checked(backup, tmp)
-        _fsync(tmp, os.O_RDONLY)
+        fsync_path(tmp, os.O_RDONLY)
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
         marker.record(db, time.time(), created=False)
@@ -94,7 +95,7 @@ def _restore(backup: Path, db: Path) -> int:
             aside = _set_aside(db)
         Path(f"{db}-shm").unlink(missing_ok=True)  # the old WAL's index: rebuilt at the next open
         os.replace(tmp, db)
-        _fsync(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+        fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         tmp.unlink(missing_ok=True)
     print(f"restored {backup} to {db} (schema version {version}, {messages} messages)")
@@ -154,16 +155,8 @@ def _set_aside(db: Path) -> Path:
     for suffix in COMPANIONS:
         if Path(f"{db}{suffix}").exists():
             os.rename(f"{db}{suffix}", f"{aside}{suffix}")
-    _fsync(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
     return aside
-
-
-def _fsync(path: Path, flags: int) -> None:
-    fd = os.open(path, flags | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def add_restore_commands(sub: Any) -> None:

@@ -42,15 +42,17 @@ def rescue_copy(conn: sqlite3.Connection, db: Path, now: float) -> Path:
             # held the event loop past WatchdogSec, and the kill took the last reference to the file.
             conn.backup(copy, pages=RESCUE_STEP_PAGES, progress=lambda *_: sd_notify("WATCHDOG=1"))
             copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-        _fsync(tmp, os.O_RDONLY)
+        fsync_path(tmp, os.O_RDONLY)
         os.replace(tmp, dest)
-        _fsync(db.parent, os.O_RDONLY | os.O_DIRECTORY)  # the new name survives a crash too
+        fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)  # the new name survives a crash too
     finally:
         tmp.unlink(missing_ok=True)
     return dest
 
 
-def _fsync(path: Path, flags: int) -> None:
+def fsync_path(path: Path, flags: int) -> None:
+    """fsync a file or (with O_DIRECTORY) a directory by name: a rename survives a crash only once
+    its directory is synced."""
     fd = os.open(path, flags | os.O_CLOEXEC)
     try:
         os.fsync(fd)
