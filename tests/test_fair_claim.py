@@ -80,3 +80,36 @@ async def test_a_due_sms_behind_1000_of_its_accounts_held_ones_is_not_queued_beh
             break
     store.close()
     assert claims <= 2, f"alpha's due SMS went at claim {claims}, behind beta's"
+
+
+async def test_the_parts_of_a_long_sms_past_1000_held_ones_go_together(tmp_path: Path) -> None:
+    # With the account's walk capped and nothing more, part 1 (the 1,000th walked) went at claim 2
+    # and parts 2 and 3 at claims 302 and 303, behind another account's 300: minutes apart on a
+    # phone that waits less than that to join them.
+    import dataclasses
+
+    from gateway.smtp.accept import accept
+    from gateway.store.db import Store
+    from tests.test_store import Clock, acceptance
+
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    alpha, beta = store.accounts.add_account("alpha").id, store.accounts.add_account("beta").id
+    await accept(
+        store, dataclasses.replace(acceptance([f"+4860100{i:04d}" for i in range(999)]), account_id=alpha)
+    )
+    with store.db.transaction():
+        store.db.conn.execute("UPDATE parts SET next_attempt_at = ?", (clock.t + 86400,))
+    await accept(
+        store, dataclasses.replace(acceptance([f"+4860200{i:04d}" for i in range(300)]), account_id=beta)
+    )
+    clock.t += 1
+    await accept(store, dataclasses.replace(acceptance(["+48609999999"], parts=3), account_id=alpha))
+    clock.t += 1
+    went: dict[int, int] = {}
+    claims = 0
+    while len(went) < 3 and claims < 400:
+        claims += 1
+        went |= {p.seq: claims for p in store.queue.claim_due(1) if p.destination == "+48609999999"}
+    store.close()
+    assert len(went) == 3 and max(went.values()) - min(went.values()) <= 4, went
