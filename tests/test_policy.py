@@ -351,22 +351,13 @@ def share_steps(tmp_path: Path, name: str, states: list[str]) -> tuple[int, tupl
     """(SQLite VM steps / 100, verdict) of one `failure_share` over acme's messages in `states`:
     counted in VM instructions, which do not depend on the machine's speed."""
     from gateway.store.db import Store
-    from tests.test_store import Clock
+    from tests.test_store import Clock, vm_steps
 
     s = Store.open(tmp_path / name, clock=Clock())
     s.accounts.add_account("acme")
     finished(s, states)
     acme = s.accounts.get_account("acme").id
-    count = 0
-
-    def tick() -> int:
-        nonlocal count
-        count += 1
-        return 0
-
-    s.db.conn.set_progress_handler(tick, 100)
-    share = s.policy.failure_share(acme, 500)
-    s.db.conn.set_progress_handler(None, 0)
+    count, share = vm_steps(s.db.conn, lambda: s.policy.failure_share(acme, 500))
     s.close()
     return count, share
 

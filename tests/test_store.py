@@ -7,7 +7,9 @@ import dataclasses
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -19,6 +21,8 @@ from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
 from gateway.store.queue import AWAITING_LATE, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
+
+T = TypeVar("T")
 
 
 class Clock:
@@ -558,6 +562,24 @@ async def test_a_piece_raising_a_base_exception_fails_its_batch_and_leaves_no_tr
     s.close()
 
 
+def vm_steps(conn: sqlite3.Connection, work: Callable[[], T]) -> tuple[int, T]:
+    """(SQLite VM instructions / 100, result) of `work` on `conn`: a cost that does not depend on the
+    machine's speed, for tests that a statement's work does not grow with a table."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    try:
+        result = work()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps, result
+
+
 async def test_claim_work_does_not_grow_with_the_queue(tmp_path: Path) -> None:
     # Restart with 100,000 SMS queued: a claim must cost index steps per part claimed, not per
     # part waiting (a planner choice once made each claim walk the whole queue: seconds per claim).
@@ -568,16 +590,8 @@ async def test_claim_work_does_not_grow_with_the_queue(tmp_path: Path) -> None:
         for start in range(0, queued, 100):
             base = acceptance([f"+486011{i:05d}" for i in range(start, start + 100)])
             await accept(s, dataclasses.replace(base, account_id=account))
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        s.db.conn.set_progress_handler(count, 100)
-        assert len(s.queue.claim_due(10)) == 10
-        s.db.conn.set_progress_handler(None, 0)
+        steps, claimed = vm_steps(s.db.conn, lambda: s.queue.claim_due(10))
+        assert len(claimed) == 10
         s.close()
         return steps
 
@@ -601,18 +615,9 @@ async def test_a_claim_does_not_walk_an_accounts_mail_that_is_not_due(tmp_path: 
         s.db.conn.execute(  # the oldest `held` wait for tomorrow; the last 10 are due
             "UPDATE parts SET state = 'deferred', next_attempt_at = ? WHERE id <= ?", (clock.t + 86400, held)
         )
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        s.db.conn.set_progress_handler(count, 100)
-        claimed = len(s.queue.claim_due(10))
-        s.db.conn.set_progress_handler(None, 0)
+        steps, claimed = vm_steps(s.db.conn, lambda: s.queue.claim_due(10))
         s.close()
-        return steps, claimed
+        return steps, len(claimed)
 
     small, small_claimed = await claim_steps(2000, "small.sqlite")
     large, large_claimed = await claim_steps(20000, "large.sqlite")
