@@ -19,6 +19,7 @@ from gateway.config import load_config
 from tests.conftest import DOMAIN, STAFF, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw
+from tests.test_status_exit import links_up
 from tests.test_web_browser import WEB
 from tests.web_helpers import login, password_hash
 
@@ -93,6 +94,8 @@ async def test_one_recipient_deferred_for_long_is_no_trouble_while_the_relay_tak
                     "UPDATE outbox SET created_at = created_at - 3600 WHERE id = ?", (grey,)
                 )
             )
+            # The status file must show the link bound: a link still connecting is trouble of its own.
+            await gw.until(lambda: links_up(gw.config.state_dir))
             res = await asyncio.to_thread(smsgw, config, "status")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "the relay defers some recipients; the relay's last answer: 450 4.2.0 Try later, greylisted" in (
