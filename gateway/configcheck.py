@@ -77,28 +77,6 @@ def _simulator(cfg: Config, link: SmscSection) -> bool:
     return sim.enabled and loopback and link.port == port
 
 
-# The widest relay network a client may sensibly have, per address family: an IPv4 /8 is a big
-# organisation's, an IPv6 /32 a whole provider's allocation (a site gets a /48).
-WIDEST_PREFIX = {4: 8, 6: 32}
-
-
-def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A relay network as typed. Host bits are dropped (10.0.0.1/8 trusts 10.0.0.0/8, and the CLI
-    says so), except under a prefix shorter than `WIDEST_PREFIX` (/8, IPv6 /32): `198.51.100.7/0` is
-    a typo for one host, and read as 0.0.0.0/0 it let the whole internet send as the account's users."""
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError as exc:
-        raise ConfigError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
-    address = cidr.strip().partition("/")[0]
-    if net.prefixlen < WIDEST_PREFIX[net.version] and ipaddress.ip_address(address) != net.network_address:
-        host = f"{address}/{net.max_prefixlen}"
-        raise ConfigError(
-            f"{cidr.strip()!r} would trust {net}, {net.num_addresses:,} addresses: did you mean {host}?"
-        )
-    return net
-
-
 def state_dir_problem(cfg: Config) -> str | None:
     """Why the daemon could not use `state_dir`, said before it tries (check-config and run)."""
     path = cfg.state_dir

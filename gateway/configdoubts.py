@@ -3,10 +3,9 @@ and that hurt (the refusals are `gateway.configcheck`'s)."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from gateway.config import Config, GatewaySection
-from gateway.configcheck import WIDEST_PREFIX, on_loopback
+from gateway.configcheck import on_loopback
+from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
 DEMO_SENDER: str = GatewaySection.model_fields["default_sender"].default
@@ -41,23 +40,6 @@ def demo_sender_doubts(cfg: Config) -> list[str]:
         " operator: every account without its own sender sends from it; set default_sender to the number"
         " your operator gave you"
     ]
-
-
-def wide_network_doubt(cidr: str) -> str | None:
-    """Why a relay network is too wide to trust, or None. The relay port takes mail from a listed
-    network without a password, from any envelope sender on the account's user list: with one as
-    wide as 0.0.0.0/0 anyone on the internet sends SMS, and bills them, as that user."""
-    try:
-        net = ipaddress.ip_network(cidr.strip(), strict=False)
-    except ValueError:
-        return None  # refused where it is read
-    if net.prefixlen >= WIDEST_PREFIX[net.version]:  # 0.0.0.0/0 is the whole internet
-        return None
-    return (
-        f"relay network {net} trusts {net.num_addresses:,} addresses: anyone there may send SMS"
-        " without a password by giving a user's address as envelope sender; list the client's mail"
-        " servers' networks"
-    )
 
 
 def panel_doubts(cfg: Config) -> list[str]:

@@ -342,8 +342,8 @@ def test_a_host_with_a_prefix_shorter_than_8_is_refused_as_the_typo_it_is(cli: C
 
 def test_ipv6_networks_are_judged_by_ipv6_sizes() -> None:
     """An IPv6 /12 is all of a registry's space (RIPE's 2a00::/12): the IPv4 bar of /8 let it by."""
-    from gateway.configcheck import ConfigError, network
-    from gateway.configdoubts import wide_network_doubt
+    from gateway.configbase import ConfigError
+    from gateway.relaynets import network, wide_network_doubt
 
     assert wide_network_doubt("2a00::/12") is not None
     assert wide_network_doubt("2a02:1234::/48") is None

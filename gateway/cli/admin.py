@@ -33,9 +33,8 @@ from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
 from gateway.configbase import is_number_sender
-from gateway.configcheck import network
-from gateway.configdoubts import wide_network_doubt
 from gateway.mailheaders import is_plain_address
+from gateway.relaynets import network, wide_network_doubt
 
 
 def _answerable(sender: str | None) -> None:

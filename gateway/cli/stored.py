@@ -13,7 +13,7 @@ from typing import Any
 from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configcheck import loop_reason
-from gateway.configdoubts import wide_network_doubt
+from gateway.relaynets import wide_network_doubt
 
 
 def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from gateway.adminrules import (
     suspension_reason_problem,
 )
 from gateway.configbase import ConfigError
-from gateway.configcheck import network
+from gateway.relaynets import network
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, guarded
