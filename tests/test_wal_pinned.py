@@ -66,7 +66,8 @@ async def test_a_reader_pinning_the_wal_is_warned_of_shown_and_cleared_when_it_e
                     assert len(warnings) == 1, "the pinned WAL was not warned of"
                     warning = warnings[0]
                     assert warning["log_level"] == "warning"
-                    assert warning["for_seconds"] > 1.0 and warning["wal_bytes"] > 4 * LIMIT, warning
+                    # Said past 1.0 s, rounded to a tenth: 1.03 s reads 1.0.
+                    assert warning["for_seconds"] >= 1.0 and warning["wal_bytes"] > 4 * LIMIT, warning
 
                     await gw.until(lambda: pinned_status(gw) is not None, 10)
                     res = await asyncio.to_thread(smsgw, config, "status")
@@ -89,7 +90,7 @@ async def test_a_reader_pinning_the_wal_is_warned_of_shown_and_cleared_when_it_e
                 # The reader gone and no mail coming: the next look finds it, cuts the WAL, says so.
                 await gw.until(lambda: bool(events(logs, "store.wal_unpinned")), 10)
                 [ended] = events(logs, "store.wal_unpinned")
-                assert ended["log_level"] == "info" and ended["for_seconds"] > 1.0
+                assert ended["log_level"] == "info" and ended["for_seconds"] >= 1.0
                 await gw.until(lambda: os.stat(wal).st_size < LIMIT, 10)
                 await gw.until(lambda: pinned_status(gw) is None, 10)
                 await until(lambda: "WAL pinned" not in [m for m in received if m.startswith("STATUS=")][-1])
