@@ -364,4 +364,11 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE mo ADD COLUMN parts_at REAL;
     """,
+    # 34: the expiry finds the SMS still waiting to go (queued, deferred, held) whose validity is over
+    # by that validity: on the due index it read every waiting part, 0.1 s of the event loop every
+    # 15 s with 200,000 waiting and 0.6 s with a million (a campaign queued behind an SMSC outage)
+    """
+    CREATE INDEX IF NOT EXISTS parts_waiting_expiry ON parts(expires_at)
+        WHERE state IN ('queued', 'deferred', 'hold');
+    """,
 ]

@@ -319,8 +319,8 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         told (`Finished.quiet`): a notice about months-old SMS is noise.
         """
         now = self.clock()
-        due = (  # (parts, index, due before): SMS waiting for a report by their validity (migration 20)
-            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", "parts_due", now),
+        due = (  # (parts, index, due before): each kind by its validity (migrations 20, 34)
+            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", "parts_waiting_expiry", now),
             ("state = 'submitted' AND smsc_id IS NULL AND expires_at <= ?", "parts_unconfirmed", now),
             (
                 "state = 'submitted' AND smsc_id IS NOT NULL AND expires_at <= ?",
