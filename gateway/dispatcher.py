@@ -29,6 +29,7 @@ from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
+from gateway.queuedepth import QueueDepth
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
@@ -90,7 +91,9 @@ class Dispatcher:
             store, on_finished, self.links, router, late=self._late, avoid=self._avoid, retry_base=retry_base
         )
         self._stopping = False
-        self.backlog = 0
+        # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
+        # frozen for the whole step (new mail refused as "queue full").
+        self._depth = QueueDepth(store.db.path)
 
     @property
     def answers_unwritten(self) -> bool:
@@ -122,17 +125,17 @@ class Dispatcher:
             return 0
         return min(self._free() + CLAIM_AHEAD * ahead - len(self._ready), MAX_CLAIM)
 
+    @property
+    def backlog(self) -> int:
+        """Parts waiting to go, as last counted (`gateway.queuedepth`): the high-water mark's figure."""
+        return self._depth.value
+
     async def run(self) -> None:
-        last_backlog = 0.0
         try:
             while not self._stopping:
                 beat()
                 now = self.clock()
-                # Monotonic: after the wall clock stepped back, the figure the high-water check
-                # reads would stay frozen for the whole step (new mail refused as "queue full").
-                if time.monotonic() - last_backlog >= 1.0:
-                    self.backlog = self.store.admin.waiting_parts()
-                    last_backlog = time.monotonic()
+                self._depth.refresh()
                 self._fill()
                 limit = self._claim_room()
                 if limit > 0 and not self._drained:
@@ -382,6 +385,7 @@ class Dispatcher:
                 await self.store.write(put_back)
             except Exception:  # they stay `active`; the next start puts them back
                 log.exception("dispatcher.put_back_failed", parts=len(ready))
+        await self._depth.close()
 
     def possible_duplicates(self, link: str) -> int:
         """Parts sent again after a submit `link`'s SMSC may have taken (unanswered, or on the wire

@@ -95,9 +95,7 @@ class AdminRepo(Repository):
         return n, first
 
     def waiting_parts(self) -> int:
-        return self.conn.execute(
-            "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
-        ).fetchone()[0]
+        return waiting_parts(self.conn)
 
     def list_messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first; `held_until` says when a message held for quiet hours goes (else None):
@@ -274,3 +272,10 @@ class AdminRepo(Repository):
         return self.conn.execute(
             "SELECT id, target, created_at FROM auth_unlocks WHERE id > ? ORDER BY id", (last_id,)
         ).fetchall()
+
+
+def waiting_parts(conn: sqlite3.Connection) -> int:
+    """Parts not yet handed to an SMSC for good: a walk of every one (the daemon counts it off the
+    event loop, `gateway.queuedepth`)."""
+    sql = "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
+    return int(conn.execute(sql).fetchone()[0])

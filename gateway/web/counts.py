@@ -2,10 +2,8 @@
 
 A scrape counts every message and part by state: a GROUP BY over the whole history. On the loop's
 connection that would stop every SMTP session and link for as long, at every scrape. The counts are
-read instead in a thread of their own, on a connection that only that thread uses and that may only
-read (`query_only`); in WAL mode a reader neither waits for the daemon's writes nor blocks them. The
-dashboard's counts of the day and the CSV export read through the same thread (`run`), for the same
-reason.
+read instead on a thread of their own (`gateway.store.reader`). The dashboard's counts of the day and
+the CSV export read through the same thread (`run`), for the same reason.
 
 The counts read indexes of their own (migration 28), not the tables: from the tables a year of
 traffic (2 M messages, every part's payload read) took 14 s a scrape, past Prometheus's 10 s scrape
@@ -22,13 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from gateway.store.reader import ReadThread
 
 FRESH_SECONDS = 5.0  # Prometheus scrapes every 15 s or more; an admin's reload sees 5 s old counts
 
@@ -82,13 +77,11 @@ def count(conn: sqlite3.Connection) -> StoreCounts:
     )
 
 
-class CountReader:
-    """A thread and its read-only connection to the database at `path`, opened at the first read."""
+class CountReader(ReadThread):
+    """The counts of /metrics on their own reader thread, shared by the scrapes of `FRESH_SECONDS`."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path, "metrics")
         self._counting: asyncio.Future[StoreCounts] | None = None
         self._counted: tuple[float, StoreCounts] | None = None  # loop time, counts
 
@@ -109,31 +102,3 @@ class CountReader:
             return counts
         finally:
             self._counting = None
-
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work` on the reader's connection in its thread, inside one read transaction."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, work)
-
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:  # in the thread
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-            self._conn.execute("PRAGMA query_only=ON")
-        # One read transaction: the four counts describe the same moment.
-        self._conn.execute("BEGIN")
-        try:
-            return work(self._conn)
-        finally:
-            self._conn.execute("COMMIT")
-
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.submit(self._close_connection).result()
-            self._executor.shutdown(wait=True)
-            self._executor = None
