@@ -154,8 +154,7 @@ def sms_reply(
     if ref is not None:
         msg["In-Reply-To"] = ref
         msg["References"] = thread_refs([*(references or "").split(), ref]) or ref
-    content = h.body(text) if text.strip() else "(the SMS was empty)"
-    content += "\n"
+    content = answer_body(text) + "\n"
     if note:
         content += f"\n[{h.body(note)}]\n"
     if quoted is not None:
@@ -164,7 +163,40 @@ def sms_reply(
         lines = h.body(quoted).split("\n")
         content += f"\n{said} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
     msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
+    for kind, name, card in _cards(text):
+        msg.add_attachment(card, subtype=kind, filename=name, cte="quoted-printable")
     return msg.as_bytes()
+
+
+def answer_body(text: str) -> str:
+    """What a reply mail shows of an SMS's text; never nothing, which read as a mail that lost it.
+    A text of controls alone (a phone's mistake, data a DCS called text) is named, code by code."""
+    shown = h.body(text)
+    if shown.strip():
+        return shown
+    if not text:
+        return "(the SMS was empty)"
+    if not text.strip():
+        return "(the SMS held only blank space)"
+    codes = " ".join(f"U+{ord(c):04X}" for c in text[:64] if not c.isspace())
+    return f"(the SMS held only characters a mail cannot show: {codes}{' …' if len(text) > 64 else ''})"
+
+
+# A vCard or vCalendar a phone sent (UDH port 9204/9205, `smsc.decoding.octets_text`): attached too,
+# so that a click puts the contact or the appointment in the user's address book or calendar.
+_CARD = re.compile(r"^BEGIN:(VCARD|VCALENDAR)[ \t]*\n.*?^END:\1[ \t]*$", re.I | re.M | re.S)
+_CARD_FILES = {"VCARD": ("vcard", "contact{}.vcf"), "VCALENDAR": ("x-vcalendar", "event{}.vcs")}
+
+
+def _cards(text: str) -> list[tuple[str, str, str]]:
+    """(subtype, file name, text) of each vCard or vCalendar in `text`, at most ten."""
+    found = []
+    for i, m in enumerate(_CARD.finditer(h.body(text))):
+        if i == 10:
+            break
+        kind, name = _CARD_FILES[m[1].upper()]
+        found.append((kind, name.format(f"-{i + 1}" if i else ""), m[0] + "\n"))
+    return found
 
 
 def premium_mo(

@@ -1,11 +1,19 @@
 """Received user data to text: the DCS's alphabet, packed septets, and characters a phone cut
 between two segments of a long MO (kept as markers until the segments are joined).
 
+8-bit data (SMPP data_coding 2 or 4, a DCS of the 8-bit class) is no alphabet: read as Latin-1, a
+phone's binary SMS lost its bytes to the mail body's control filter and reached the user as "(the
+SMS was empty)". Octets that read as text (a vCard or vCalendar a phone sends to port 9204/9205,
+UTF-8 or Latin-1) are that text; any others are said to be binary, with their bytes in hex. A
+segment's octets are kept as markers until the join, so that a long one is judged (and a UTF-8
+character cut between two segments read) whole.
+
 The reverse of `smsc.encoding`, whose GSM tables it reads; SMPP and CIMD2 MOs both come here.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 
 from smsc.base import Concat
@@ -22,6 +30,13 @@ _EDGE_PAIR = re.compile("([\U0010f800-\U0010fbff])([\U0010fc00-\U0010ffff])")
 _EDGE_ESCAPED = re.compile("\U0010f7ff([\\s\\S]?)")
 _EDGE_ANY = re.compile("[\U0010f7ff-\U0010ffff]")
 _LONE_HALF = re.compile("[\ud800-\udfff]")
+# A segment's 8-bit octets: U+10F600 + octet, rendered by `mend_edges` run by run (`octets_text`).
+_OCTET = 0x10F600
+_OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
+_CONTINUATION = bytes(range(0x80, 0xC0))
+# 23.040 9.2.3.24's information elements a damaged UDH may start with: concatenation, special SMS
+# indication, application ports, SMSC control, EMS (0x0A-0x1F), language shifts (0x24, 0x25).
+_UDH_IEIS = frozenset([0x00, 0x01, 0x04, 0x05, 0x06, 0x07, 0x08, *range(0x0A, 0x20), 0x24, 0x25])
 
 
 def _alphabet(data_coding: int, *, smpp: bool) -> Coding | None:
@@ -43,6 +58,17 @@ def _alphabet(data_coding: int, *, smpp: bool) -> Coding | None:
     return None
 
 
+def _is_octets(data_coding: int, *, smpp: bool) -> bool:
+    """Whether the DCS says 8-bit data (or compressed text, which nothing here can read): no
+    alphabet, so its octets are judged by `octets_text`. SMPP's own codes below 0x10 are character
+    sets (IA5, Latin-1, JIS, Cyrillic...) but 2 and 4, its binary; from 0x10 they are 23.038's."""
+    if smpp and data_coding < 0x10:
+        return data_coding in (2, 4)
+    if data_coding <= 0x7F:
+        return bool(data_coding & 0x20) or (data_coding >> 2) & 3 == 1
+    return 0xF0 <= data_coding and bool(data_coding & 0x04)
+
+
 def decode_user_data(
     data: bytes, data_coding: int, *, udhi: bool = False, segment: bool = False, smpp: bool = True
 ) -> tuple[str, Concat | None]:
@@ -52,11 +78,18 @@ def decode_user_data(
     character cut at either edge is kept as a marker for `mend_edges`. `smpp` reads `data_coding` as
     SMPP's table; False reads it as a bare GSM 03.38 DCS, as CIMD2's 030 is."""
     concat = None
-    if udhi and udh_fits(data):  # one that does not fit is no UDH: its bytes are the text
+    if udhi and udh_fits(data):
         end = 1 + data[0]
         concat = parse_udh(data[:end])
         data = data[end:]
-    segment = segment or concat is not None
+    elif udhi and _damaged_udh(data):
+        return damaged_text(bytes(data)), None
+    # Any other UDH that does not fit is no UDH (UDHI set by mistake): its bytes are the text.
+    segment = segment or (concat is not None and concat.total > 1)  # a set of one is whole
+    if _is_octets(data_coding, smpp=smpp):
+        if segment:
+            return "".join(chr(_OCTET + b) for b in data), concat
+        return octets_text(bytes(data)), concat
     alphabet = _alphabet(data_coding, smpp=smpp)
     if alphabet is Coding.GSM7:
         if segment and _ends_in_escape(data):
@@ -69,9 +102,76 @@ def decode_user_data(
 
 def udh_fits(data: bytes) -> bool:
     """Whether user data flagged as starting with a UDH has room for the length its first octet gives.
-    One that does not is no UDH at all (a phone or SMSC set UDHI by mistake): the caller reads the
-    whole data as text rather than lose it, as `decode_user_data` does."""
+    One that does not is either damaged (`_damaged_udh`: mailed with a note and its bytes) or no UDH
+    at all (a phone or SMSC set UDHI by mistake): then `decode_user_data` reads the whole as text."""
     return bool(data) and 1 + data[0] <= len(data)
+
+
+def _damaged_udh(data: bytes) -> bool:
+    """Whether data whose UDH does not fit starts like a UDH cut short rather than like text: a length
+    no text starts with (a control in every octet alphabet) before an element 23.040 defines, or a
+    concatenation or port element with its own length. Read as text, its header came out as "Ç@¥"."""
+    if not data or udh_fits(data) or data[0] < 2:
+        return False
+    if len(data) < 2:
+        return data[0] < 0x20
+    iei = data[1]
+    if len(data) >= 3 and {0x00: 3, 0x08: 4, 0x04: 2, 0x05: 4}.get(iei) == data[2]:
+        return True
+    return data[0] < 0x20 and iei in _UDH_IEIS
+
+
+def damaged_text(data: bytes) -> str:
+    """What a user is shown of user data whose header runs past its end: that it came damaged, and
+    its bytes, instead of the header's octets read as letters."""
+    said = f"its header (UDH) claims {data[0]} octets after the first, the SMS holds only {len(data) - 1}"
+    return f"[The SMS came damaged: {said}; no text is left. Its {_count(len(data))} in hex:]\n{_hex(data)}"
+
+
+def octets_text(data: bytes) -> str:
+    """8-bit user data as a user can read it: text when it reads as text (UTF-8, else Latin-1 that is
+    mostly ASCII, as a phone's vCard or vCalendar is), else a line saying it is binary, and its hex.
+    Never empty for data that is not: an empty answer told the user nothing had come."""
+    body = data.rstrip(b"\x00")  # NUL padding some phones add after a vCard
+    if not body:
+        return "" if not data else f"[A binary SMS of {_count(len(data))}, all zero.]"
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    text = _utf8(body)
+    if text is not None and all(c.isprintable() or c in "\t\n\r" for c in text):
+        return text
+    plain = sum(1 for b in body if 0x20 <= b < 0x7F or b in (9, 10, 13))
+    if plain + sum(1 for b in body if b >= 0xA0) == len(body) and plain * 4 >= len(body) * 3:
+        return body.decode("latin-1")
+    return f"[A binary SMS of {_count(len(data))}, not text; in hex:]\n{_hex(data)}"
+
+
+def _utf8(data: bytes) -> str | None:
+    """UTF-8 text of `data`, or None. A character cut at either end (a segment missing from a long
+    one) is U+FFFD, where the rest holds a character beyond ASCII: with none, the octets may as well
+    be Latin-1 ending in "é", which is also how UTF-8 starts a character."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    lead = len(data) - len(data.lstrip(_CONTINUATION))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        middle = decoder.decode(data[lead:], final=False)
+    except UnicodeDecodeError:
+        return None
+    if lead > 3 or middle.isascii():
+        return None
+    return "\ufffd" * bool(lead) + middle + "\ufffd" * bool(decoder.getstate()[0])
+
+
+def _count(n: int) -> str:
+    return "1 byte" if n == 1 else f"{n} bytes"
+
+
+def _hex(data: bytes) -> str:
+    """Sixteen bytes a line, spaced, as hex viewers show them."""
+    return "\n".join(data[i : i + 16].hex(" ") for i in range(0, len(data), 16))
 
 
 def is_gsm7(data_coding: int, *, smpp: bool = True) -> bool:
@@ -116,7 +216,10 @@ def _decode_ucs2(data: bytes, *, edges: bool) -> str:
 
 def mend_edges(text: str) -> str:
     """Joined segments: characters cut at their edges made whole; a half with no other half (a
-    segment missing, a phone's odd cut) becomes U+FFFD, an escape with no character a space."""
+    segment missing, a phone's odd cut) becomes U+FFFD, an escape with no character a space. The
+    8-bit octets of adjacent segments are read as one run (`octets_text`)."""
+    if _OCTET_RUN.search(text) is not None:
+        text = _OCTET_RUN.sub(lambda m: _octet_run(m, text), text)
     if _EDGE_ANY.search(text) is None:
         return text
     text = _EDGE_PAIR.sub(
@@ -124,6 +227,16 @@ def mend_edges(text: str) -> str:
     )
     text = _EDGE_ESCAPED.sub(_mend_escape, text)
     return _EDGE_ANY.sub("\ufffd", text)
+
+
+def _octet_run(m: re.Match[str], text: str) -> str:
+    """A run of segments' octets as `octets_text` reads it; a binary one on lines of its own."""
+    shown = octets_text(bytes(ord(c) - _OCTET for c in m[0]))
+    if not shown.startswith("[A binary SMS"):
+        return shown
+    before = "\n" if m.start() and text[m.start() - 1] != "\n" else ""
+    after = "\n" if m.end() < len(text) and text[m.end()] != "\n" else ""
+    return before + shown + after
 
 
 def _mend_escape(m: re.Match[str]) -> str:

@@ -9,7 +9,7 @@ import pytest
 from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
 from smsc.base import Concat
-from smsc.decoding import decode_user_data
+from smsc.decoding import decode_user_data, mend_edges
 from smsc.encoding import (
     GSM_BASIC_TABLE,
     GSM_EXTENSION_TABLE,
@@ -356,15 +356,19 @@ def test_decode_user_data_ucs2_without_and_with_udhi() -> None:
 
 
 def test_decode_user_data_8bit_as_latin1() -> None:
-    """8-bit alphabets (DC 4, 0xF4, SMPP Latin-1 3) are read as ISO-8859-1."""
+    """8-bit text (SMPP Latin-1 3; DC 4 and 0xF4 octets that read as Latin-1) is read as ISO-8859-1,
+    a segment's octets once joined (`mend_edges`)."""
     for dc in (3, 4, 0xF4):
         assert decode_user_data(b"caf\xe9", dc) == ("café", None)
-        assert decode_user_data(concat_udh(1, 2, 2) + b"caf\xe9", dc, udhi=True) == ("café", Concat(1, 2, 2))
+        text, concat = decode_user_data(concat_udh(1, 2, 2) + b"caf\xe9", dc, udhi=True)
+        assert (mend_edges(text), concat) == ("café", Concat(1, 2, 2))
 
 
 def test_decode_user_data_broken_udh_never_raises() -> None:
-    """A UDHL past the end is no UDH: the bytes are the text (they were lost); empty data stays empty."""
-    assert decode_user_data(b"\x09\x00\x03", 0, udhi=True) == ("Ç@¥", None)
+    """A UDHL past the end: a UDH cut short is said to be damaged, anything else is the text (UDHI set
+    by mistake); empty data stays empty."""
+    assert decode_user_data(b"\x09\x00\x03", 0, udhi=True)[0].startswith("[The SMS came damaged")
+    assert decode_user_data(b"Hi!", 0, udhi=True) == ("Hi!", None)
     assert decode_user_data(b"", 8, udhi=True) == ("", None)
     assert decode_user_data(b"\x00abc", 0, udhi=True) == ("abc", None)
 

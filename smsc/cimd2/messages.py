@@ -120,10 +120,12 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
             concat = parse_udh(bytes.fromhex(udh))
         except ValueError:
             warn("cimd2.bad_udh", link=link, udh=udh[:40])
-    # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend.
+    # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend (a
+    # "set" of one part is whole: nothing joins it, and a marker kept would reach the user's mail).
+    segment = concat is not None and concat.total > 1
     text = packet.get(P.USER_DATA)
     if text is not None:
-        text = cimd_decode(text, segment=concat is not None)
+        text = cimd_decode(text, segment=segment)
     elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
         try:
             data = bytes.fromhex(binary)
@@ -133,7 +135,7 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
             # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
             # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
             data, data_coding = unpack_septets(data), 0
-        text, _ = decode_user_data(data, data_coding, segment=concat is not None, smpp=False)
+        text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False)
     else:
         return "no user data"
     if source.startswith("00") and source[2:].isdigit():

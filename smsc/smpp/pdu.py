@@ -16,7 +16,7 @@ from smpplib import command_codes
 from smpplib import consts as smpp_consts
 
 from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
-from smsc.decoding import decode_user_data, udh_fits
+from smsc.decoding import decode_user_data
 from smsc.encoding import gsm_decode
 from smsc.receipts import parse_receipt
 from smsc.settings import LinkSettings
@@ -187,10 +187,11 @@ SMPP_CHARSETS = {6: "iso8859_5", 7: "iso8859_8", 0x0A: "iso2022_jp", 0x0E: "cp94
 
 def inbound_sms(pdu: Any, data: bytes, esm: int, dc0_charset: str = "gsm") -> InboundSms:
     """A mobile-originated deliver_sm or data_sm; concatenation from the UDH, else from the SAR TLVs.
-    A UDH longer than the data is read as text, as if UDHI were unset (the caller logs it).
+    A UDH longer than the data is mailed as damaged, or read as text when the data does not start
+    like a UDH (`smsc.decoding.decode_user_data`; the caller logs it).
     `dc0_charset` is the link's reading of data_coding 0 (`LinkSettings.dc0_charset`)."""
     dc = getattr(pdu, "data_coding", 0) or 0
-    udhi = bool(esm & ESM_UDHI) and udh_fits(data)
+    udhi = bool(esm & ESM_UDHI)
     ref, total, part = (getattr(pdu, f, None) for f in ("sar_msg_ref_num", "sar_total_segments",
                                                          "sar_segment_seqnum"))  # fmt: skip
     # As for the UDH (23.040): a position past the total is ignored, the text kept as it is,
@@ -202,10 +203,10 @@ def inbound_sms(pdu: Any, data: bytes, esm: int, dc0_charset: str = "gsm") -> In
     if dc == 0 and dc0_charset == "latin1":
         text, concat = decode_user_data(data, 3, udhi=udhi)  # SMPP's data_coding 3: Latin-1
     elif charset is not None:  # SMPP 3.4's own codes, where 23.038's groups would read Latin-1 or UCS-2
-        text, concat = decode_user_data(data, 4, udhi=udhi)
+        text, concat = decode_user_data(data, 3, udhi=udhi)  # the octets one to one, as Latin-1 reads them
         text = text.encode("latin-1").decode(charset, "replace")
     else:
-        text, concat = decode_user_data(data, dc, udhi=udhi, segment=sar is not None)
+        text, concat = decode_user_data(data, dc, udhi=udhi, segment=sar is not None and sar.total > 1)
     concat = concat or sar
     return InboundSms(
         source=_phone(pdu.source_addr, pdu.source_addr_ton),
