@@ -19,7 +19,7 @@ from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
-from gateway.store.queue import AWAITING_LATE, RECOVERED
+from gateway.store.queue import AWAITING_LATE, RECOVERED, WALK_RESTS
 from gateway.store.schema import SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -623,6 +623,34 @@ async def test_a_claim_does_not_walk_an_accounts_mail_that_is_not_due(tmp_path: 
     large, large_claimed = await claim_steps(20000, "large.sqlite")
     assert small_claimed == large_claimed == 10
     assert large < 2 * small + 50, (small, large)
+
+
+async def test_claims_after_a_walk_in_vain_go_to_the_due_index_for_a_while(tmp_path: Path) -> None:
+    # The walk over 20,000 held parts found too few due: the account's next claims within
+    # WALK_RESTS skip it (66,000 VM steps a claim with 200,000 held, bench/statements.py) and still
+    # find its due parts; after WALK_RESTS the walk is tried again (it pays once plenty is due).
+    clock = Clock()
+    s = Store.open(tmp_path / "held.sqlite", clock=clock)
+    account = s.accounts.add_account("acme").id
+    for start in range(0, 20000, 500):
+        base = acceptance([f"+48601{i:06d}" for i in range(start, start + 500)])
+        await accept(s, dataclasses.replace(base, account_id=account))
+    s.db.conn.execute("UPDATE parts SET state = 'deferred', next_attempt_at = ?", (clock.t + 86400,))
+
+    async def claim() -> tuple[int, int]:
+        await accept(s, dataclasses.replace(acceptance(["+48602000001", "+48602000002"]), account_id=account))
+        steps, claimed = vm_steps(s.db.conn, lambda: s.queue.claim_due(10))
+        return steps, len(claimed)
+
+    first, first_claimed = await claim()
+    clock.t += WALK_RESTS / 2
+    second, second_claimed = await claim()
+    clock.t += WALK_RESTS
+    third, third_claimed = await claim()
+    s.close()
+    assert first_claimed == second_claimed == third_claimed == 2
+    assert second * 10 < first, (first, second)
+    assert third * 10 > first, (first, third)
 
 
 async def test_a_mail_to_many_recipients_keeps_ids_and_parts_with_their_recipients(store: Store) -> None:
