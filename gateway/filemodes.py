@@ -82,6 +82,16 @@ def refuse_unsafe(path: Path) -> None:
         raise _unsafe(path, why)
 
 
+def refuse_unsafe_database(path: Path) -> None:
+    """`refuse_unsafe` for the database and its -wal and -shm, before SQLite reads it at all.
+
+    Even a read-only open follows a link at the database's name, parses whatever file it finds there
+    (another user's, made to exploit the reader), and creates the -wal and -shm beside it, given that
+    file's owner when the reader is root."""
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        refuse_unsafe(each)
+
+
 def mode_text(mode: int) -> str:
     return f"{stat.S_IMODE(mode):04o}"
 

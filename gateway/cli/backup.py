@@ -24,9 +24,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import EXIT_USAGE, CliError, database_error, no_database, refuse_root_in_service_dir
+from gateway.cli.common import (
+    EXIT_CONFIG,
+    EXIT_USAGE,
+    CliError,
+    database_error,
+    no_database,
+    refuse_root_in_service_dir,
+    use_database,
+)
 from gateway.config import Config
-from gateway.filemodes import PRIVATE
+from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
 
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
@@ -34,6 +42,10 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     source = cfg.db_path
     if not (source.exists() and source.stat().st_size > 0):
         raise no_database(source)
+    try:
+        refuse_unsafe_database(source)  # a link or another user's file planted there is never read
+    except UnsafeFile as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from None
     dest = Path(args.path)
     if str(args.path).endswith(("/", os.sep)) and not dest.is_dir():
         # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
@@ -50,6 +62,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     # Written under another name and renamed once whole and checked: a backup cut off (disk full,
     # Ctrl-C) never lies under the name of a good one. 0600: it holds texts and password hashes.
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    use_database(cfg)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
     try:
         try:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import statelock
 from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
 from gateway.config import Config
 from gateway.configcheck import state_dir_problem
+from gateway.filemodes import refuse_unsafe_database
 from gateway.mailheaders import is_plain_address
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.marker import refuse_lost
@@ -70,6 +72,7 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     """
     path = cfg.db_path
     refuse_root_in_service_dir(cfg)
+    use_database(cfg)
     missing = not (path.exists() and path.stat().st_size > 0)
     if missing and (must_exist or not cfg.state_dir.exists()):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
@@ -97,6 +100,15 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     if missing:
         print(f"smsgw: created a new, empty database at {path}", file=sys.stderr)
     return store
+
+
+def use_database(cfg: Config) -> None:
+    """Mark the database in use by this command before it is opened, so that no `smsgw restore`
+    swaps it meanwhile (`gateway.statelock`); refused while one does."""
+    try:
+        statelock.use_database(cfg.state_dir)
+    except statelock.DatabaseBeingRestored as exc:
+        raise CliError(str(exc)) from None
 
 
 def no_database(path: Path) -> CliError:
@@ -145,6 +157,10 @@ def older_schema_under_a_daemon(cfg: Config) -> str | None:
     with status 3 that the unit does not restart, and there was no way back but a backup."""
     from gateway.store.schema import SCHEMA_VERSION
 
+    try:
+        refuse_unsafe_database(cfg.db_path)  # a planted link or file is never read; Store.open names it
+    except OSError:  # UnsafeFile, or no state directory to look in
+        return None
     try:
         with closing(sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2)) as conn:
             (version,) = conn.execute("SELECT version FROM schema_version").fetchone()

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from billing_reports.writer import billing_dir_problem
+from gateway import statelock
 from gateway.cli.admin import add_admin_commands
 from gateway.cli.auth import add_auth_commands
 from gateway.cli.backup import add_backup_commands
@@ -365,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    finally:
+        statelock.release_database()  # the command is over: a restore may replace the file now
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Copying a backup over `smsgw.db` by hand goes wrong quietly. Done while the daem
 daemon writes on through its open file and its WAL into pages of the copy: indexes end up
 disagreeing with their tables, every later mail may fail, and the start's `quick_check` does not
 see it. Done with the old `smsgw.db-wal` left beside it, SQLite replays the old WAL into the copy.
-So the command holds the state directory's lock (no daemon can run or start meanwhile), checks the
+So the command holds the state directory's lock (no daemon can run or start meanwhile) and the
+lock of the database's users (no other command has it open, none opens it meanwhile), checks the
 backup whole (`PRAGMA integrity_check`), and installs it by rename. The database it replaces is
 kept beside it, with its WAL, under another name: restoring the wrong file loses nothing.
 
@@ -26,9 +27,9 @@ from urllib.parse import quote
 
 from gateway import statelock
 from gateway.cli.backup import integrity_problems
-from gateway.cli.common import EXIT_USAGE, CliError, refuse_root_in_service_dir
+from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.config import Config
-from gateway.filemodes import PRIVATE
+from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe
 from gateway.store import marker
 from gateway.store.rescue import fsync_path
 from gateway.store.schema import SCHEMA_VERSION
@@ -47,8 +48,18 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
             " (`smsgw install-service` or the daemon's first start does)"
         )
     try:
-        with statelock.held(cfg.state_dir):
+        refuse_unsafe(cfg.state_dir / statelock.USE_FILE)  # opened without following a link: said so
+    except UnsafeFile as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from None
+    try:
+        with statelock.held(cfg.state_dir), statelock.database_alone(cfg.state_dir, USERS_WAIT):
             return _restore(backup, db)
+    except statelock.DatabaseInUse as exc:
+        raise CliError(
+            f"database {db} is open in another smsgw command ({exc}): wait for it to end (or stop it),"
+            " then restore; a command holding the old file would write into the one set aside, or through"
+            " its WAL into the restored one"
+        ) from None
     except statelock.StateDirBusy as exc:
         who = f"pid {exc.pid}" if exc.pid else "another process"
         raise CliError(
@@ -62,6 +73,8 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
         ) from None
 
 
+# How long a restore waits for commands that have the database open (a monitoring `status`) to end.
+USERS_WAIT = 3.0
 COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database beside them
 
 

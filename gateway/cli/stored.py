@@ -10,9 +10,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from gateway import statelock
 from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configcheck import loop_reason
+from gateway.filemodes import refuse_unsafe_database
 from gateway.relaynets import wide_network_doubt
 
 
@@ -20,6 +22,11 @@ def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
     """The rows of a read-only query; none when there is no database or it cannot be read (an
     unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
     if not db_path.exists():
+        return []
+    try:
+        refuse_unsafe_database(db_path)  # a link or another user's file is never read: the start names it
+        statelock.use_database(db_path.parent)  # held until the command ends (`smsgw restore`)
+    except (OSError, statelock.DatabaseBeingRestored):  # OSError: UnsafeFile among them
         return []
     try:
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
