@@ -14,9 +14,15 @@ OK_DUPLICATE = "250 2.0.0 OK: already accepted (duplicate of an earlier delivery
 OK_NOT_SENT = "250 2.0.0 OK: recorded, not sent as SMS ({})"
 
 BAD_NUMBER = "550 5.1.1 <{}>: not a valid phone number ({})"
+# R-2.1's refusals of who may send begin with its words ("530 5.7.0 Authentication required",
+# "550 5.7.1 Relay access denied"), which admins grep logs for; the why follows after a colon.
+# A foreign domain keeps Postfix's own wording, which has the same words after the address.
 RELAY_DENIED = "550 5.7.1 <{}>: Relay access denied"
-SENDER_DENIED = "550 5.7.1 Sender not allowed to send SMS through this gateway"
-NOT_TRUSTED = "550 5.7.1 Client host not allowed to relay; use the submission port with authentication"
+SENDER_DENIED = "550 5.7.1 Relay access denied: sender not allowed to send SMS through this gateway"
+NOT_TRUSTED = (
+    "550 5.7.1 Relay access denied: client host not allowed to relay;"
+    " use the submission port with authentication"
+)
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 NO_VALID_RCPT = "554 5.5.1 No valid recipients"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
@@ -52,7 +58,8 @@ IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
 TLS_ALREADY_ACTIVE = "503 5.5.1 TLS already active"
 NON_ASCII = "501 5.5.4 Error: non-ASCII characters need SMTPUTF8, which this server does not offer"
 
-# Submission port (RFC 3207 / RFC 4954)
+# Submission port (RFC 3207 / RFC 4954). MUST_STARTTLS keeps RFC 3207's text: it also answers AUTH
+# before STARTTLS, where "Authentication required" would tell the client the opposite of the fix.
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
 AUTH_OK = "235 2.7.0 Authentication successful"
@@ -60,7 +67,7 @@ AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 AUTH_TEMP_FAILURE = "454 4.7.0 Temporary authentication failure"
 AUTH_LOCKED = "421 4.7.0 Too many failed authentications, try again later"
 ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
-NOT_OWNED = "550 5.7.1 Sender address not owned by the authenticated user"
+NOT_OWNED = "550 5.7.1 Relay access denied: sender address not owned by the authenticated user"
 
 # Premium answers and confirmations (R-4.3, R-4.5), accepted on the relay port from any network.
 PREMIUM_UNKNOWN_ADDRESS = "550 5.1.1 <{}>: no such answer or confirmation address"
