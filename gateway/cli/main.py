@@ -285,7 +285,32 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
     mo.add_argument("text", help="the SMS text the phone sends")
     mo.set_defaults(func=cmd_simulator_send_mo)
+    config_anywhere(p)
     return p
+
+
+def config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`--config` after the command too: the spec's own `smsgw run --config config.toml` (R-7.1) was
+    refused as an unknown argument. SUPPRESS: a command that is not given it keeps the value given
+    before the command (or none)."""
+    seen: set[int] = set()
+    todo = [parser]
+    while todo:
+        for action in todo.pop()._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for command in action.choices.values():
+                if id(command) in seen:  # aliases share one parser
+                    continue
+                seen.add(id(command))
+                command.add_argument(
+                    "-c",
+                    "--config",
+                    type=Path,
+                    default=argparse.SUPPRESS,
+                    help="config file (as before the command)",
+                )
+                todo.append(command)
 
 
 # Options whose value may be all dashes: argparse reads `--end-marker ---` as a second option.
