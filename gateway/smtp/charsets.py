@@ -92,7 +92,11 @@ def _codec(name: str | None) -> str | None:
 
 def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -> str:
     """Bytes → text: BOM, then the declared charset, then each fallback; a single-byte guess that
-    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text)."""
+    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text).
+
+    Windows-1250 and ISO-8859-2 both read every byte from 0xA0 up, so the first of them among the
+    fallbacks never fails: a guess between the two goes by which reading yields more Polish letters
+    (`_likelier`), or ISO-8859-2 mail without a label would always be read as windows-1250."""
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", "replace")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -107,8 +111,36 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
         except (UnicodeDecodeError, LookupError):
             continue
         if i == len(candidates) - 1 or not _C1.search(text):
-            return text
+            # A label is trusted (the C1 rule above catches the usual wrong one); a guess is weighed.
+            return text if c == codec else _likelier(data, text, c, candidates[i + 1 :])
     return data.decode(candidates[-1] if candidates else "cp1250", "replace")
+
+
+# The look-alike pair: one reading's letter is the other's symbol (0xB6 "ś" / "¶", 0xB1 "ą" / "±",
+# 0xBC "ź" / "Ľ", 0xA6 "Ś" / "¦"…), and 0x80-0x9F are letters in windows-1250, controls in ISO-8859-2.
+_LOOK_ALIKES = {"cp1250": "iso8859-2", "iso8859-2": "cp1250"}
+_POLISH = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
+
+
+def _polish_score(text: str) -> int:
+    """Polish letters less other non-ASCII letters: "© «cytat» ±" in windows-1250 reads as
+    "Š Ťcytatť ą" in ISO-8859-2, one Polish letter among three that a Polish text would not have."""
+    return sum(1 if ch in _POLISH else -1 for ch in text if ord(ch) > 0x7F and ch.isalpha())
+
+
+def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
+    """`text` (read as `codec`), or the reading of its look-alike among the later fallbacks when that
+    one reads as more Polish and has no C1 controls; a tie keeps the configured order."""
+    other = _LOOK_ALIKES.get(codec)
+    if other is None or other not in later:
+        return text
+    try:
+        alternative = data.decode(other)
+    except UnicodeDecodeError:  # windows-1250 leaves five bytes undefined
+        return text
+    if _C1.search(alternative) or _polish_score(alternative) <= _polish_score(text):
+        return text
+    return alternative
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
@@ -121,7 +153,8 @@ def decode_header(value: str, fallbacks: tuple[str, ...], declared: str | None =
     charset their body declares: a single-byte codec would read it without an error, as mojibake);
     other bytes are tried as `declared` (the mail's body charset) first, as Thunderbird does: a
     client that writes its headers raw writes them in its body's charset, and windows-1250, the
-    first fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an error."""
+    first fallback, reads ISO-8859-2's "ś" and "ą" as "¶" and "±" without an error. With no body
+    charset either, `decode_text` weighs the two readings, for headers and bodies alike."""
     if not value.isascii():
         data = _to_bytes(value)
         try:

@@ -1,0 +1,58 @@
+"""R-1.3 over real SMTP: 8-bit Polish mail with no charset label, or a label nobody knows, reaches
+the phone as written whether the client wrote ISO-8859-2 or windows-1250.
+
+The two codecs read every byte from 0xA0 up without an error, so the gateway weighs their readings;
+these mails go through a running gateway and the text is read back from the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DOMAIN, STAFF, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+RCPT = f"601123456@{DOMAIN}"
+TEXT = "wiadomości, życzenia i ą ź, Śląsk, Źródło"
+
+
+def raw_mail(body: bytes, ctype: str, subject: bytes = b"Spotkanie") -> bytes:
+    head = (
+        f"From: {STAFF}\r\nTo: {RCPT}\r\nMessage-ID: <charset-test@acme.example>\r\nMIME-Version: 1.0\r\n"
+    ).encode()
+    head += b"Subject: " + subject + b"\r\n"
+    if ctype:
+        head += f"Content-Type: {ctype}\r\n".encode()
+    return head + b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body + b"\r\n"
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-2", "cp1250"])
+@pytest.mark.parametrize("ctype", ["text/plain", "", "text/plain; charset=x-unknown-polish"])
+async def test_unlabelled_polish_body_arrives_as_written(tmp_path: Path, charset: str, ctype: str) -> None:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(raw_mail(TEXT.encode(charset), ctype), [RCPT])
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1 and TEXT in texts[0], texts
+
+
+async def test_unlabelled_iso_8859_2_subject_arrives_as_written(tmp_path: Path) -> None:
+    # A raw 8-bit subject in a mail whose body declares nothing: the header reading weighs the same way.
+    subject = "Środa: spotkanie w Łodzi".encode("iso-8859-2")
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(raw_mail(b"ok", "text/plain", subject=subject), [RCPT])
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1 and "Środa: spotkanie w Łodzi" in texts[0], texts
+
+
+async def test_windows_1250_symbols_are_not_taken_for_iso_8859_2_letters(tmp_path: Path) -> None:
+    # "©", "«»" and "±" read as "Š", "Ťť" and "ą" in ISO-8859-2: one Polish letter is no evidence.
+    text = "© «cytat» 5 ± 2"
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(raw_mail(text.encode("cp1250"), "text/plain"), [RCPT])
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1 and text in texts[0], texts
