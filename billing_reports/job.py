@@ -33,6 +33,12 @@ log = structlog.get_logger(__name__)
 KIND = "billing"  # outbox kind of every billing mail
 
 
+def attachment_name(month: Month, f: AccountFile) -> str:
+    """The name an account's file goes by in its mail, which its text names too: readable, where
+    the file on disk is %XX-escaped and without the month its directory names."""
+    return f"{month}-{f.account}.txt"
+
+
 def _body(month: Month, tz: ZoneInfo, f: AccountFile) -> str:
     s = f.sums
     counts = ", ".join(f"{n} {k}" for k, n in s.by_status.items())
@@ -42,8 +48,8 @@ def _body(month: Month, tz: ZoneInfo, f: AccountFile) -> str:
     return (
         f"Billing of account {f.account} for {month} ({tz.key}, local midnight to local midnight).\n\n"
         f"{s.sms} SMS, {s.parts} part(s): {counts}.\n{money}\n"
-        f"The attached file {f.path.name} lists every SMS, tab-separated (UTF-8); its last line holds\n"
-        "the number of SMS lines and a SHA-256 of everything before it.\n"
+        f"The attached file {attachment_name(month, f)} lists every SMS, tab-separated (UTF-8); its last\n"
+        "line holds the number of SMS lines and a SHA-256 of everything before it.\n"
     )
 
 
@@ -72,7 +78,7 @@ def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -
                 domain=cfg.gateway.domains[0],
                 subject=f"SMS billing {month}: {f.account}",
                 summary=_body(month, tz, f),
-                filename=f"{month}-{f.account}.txt",  # readable: the file on disk is %XX-escaped
+                filename=attachment_name(month, f),
                 content=content,
             ),
         )
