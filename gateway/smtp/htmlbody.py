@@ -130,6 +130,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     try:
         # lxml refuses a str that declares its encoding (XHTML from some mail programs).
         tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1))
+        _show_link_targets(tree)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
         if not quotes:
@@ -146,6 +147,32 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         return full  # nothing but the quote: a forward, handled by the text rules
     notes.append(QUOTED)
     return own
+
+
+# Link targets a phone can open; mailto:, javascript:, tel:, cid: and in-page anchors are not shown.
+_SHOWN_SCHEMES = ("http://", "https://", "ftp://")
+_LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
+
+
+def _show_link_targets(tree: HtmlElement) -> None:
+    """Put "(target)" after a link's text: an HTML-only "Meeting at <a href=…>this link</a>" lost its
+    URL in the SMS. inscriptis' own display_links writes Markdown, "[this link](https://…)", for every
+    link, mailto: and javascript: too. A text that is already a URL (or Outlook's safe-links wrapper
+    around the one shown) stays alone, and a link with no text (an image) adds nothing."""
+    for link in tree.iter("a"):
+        href = (link.get("href") or "").strip()
+        if not href.lower().startswith(_SHOWN_SCHEMES):
+            continue
+        text = " ".join(link.text_content().split())
+        if not text or _LOOKS_LIKE_URL.match(text) or _bare(text) == _bare(href):
+            continue
+        link.tail = f" ({href}){link.tail or ''}"
+
+
+def _bare(url: str) -> str:
+    """A URL as people write it in text: no scheme, no "www.", no trailing slash, any case."""
+    url = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url.strip(), flags=re.IGNORECASE)
+    return url.removeprefix("www.").rstrip("/").casefold()
 
 
 def _drop_with_following(element: HtmlElement) -> None:

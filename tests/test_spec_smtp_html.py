@@ -1,0 +1,52 @@
+"""R-1.3 over real SMTP: an HTML-only mail keeps its link targets in the SMS, once and only where a
+phone can open them (not mailto:, javascript: or an in-page anchor; not twice when the text is the URL).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+from tests.conftest import DOMAIN, STAFF, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+RCPT = f"601123456@{DOMAIN}"
+
+
+def html_mail(markup: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = STAFF
+    msg["To"] = RCPT
+    msg["Message-ID"] = "<html-links@acme.example>"
+    msg.set_content(markup, subtype="html")
+    return msg
+
+
+async def sms_text(tmp_path: Path, markup: str) -> str:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(html_mail(markup))
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1, texts
+    return str(texts[0])
+
+
+async def test_a_links_target_follows_its_text(tmp_path: Path) -> None:
+    text = await sms_text(
+        tmp_path,
+        '<html><body><p>Meeting at <a href="https://meet.example.com/abc">this link</a></p></body></html>',
+    )
+    assert text == "Meeting at this link (https://meet.example.com/abc)"
+
+
+async def test_no_target_for_mailto_javascript_anchors_or_a_text_that_is_the_url(tmp_path: Path) -> None:
+    markup = (
+        "<html><body><div>"
+        '<a href="mailto:anna@acme.example">Write to Anna</a>, '
+        '<a href="javascript:void(0)">click</a>, <a href="#agenda">agenda</a>, '
+        '<a href="https://acme.example/plan">https://acme.example/plan</a>, '
+        '<a href="https://www.acme.example/">acme.example</a>'
+        "</div></body></html>"
+    )
+    text = await sms_text(tmp_path, markup)
+    assert text == "Write to Anna, click, agenda, https://acme.example/plan, acme.example"
