@@ -4,7 +4,8 @@ One JSON object per line in, one per line out. `{"op": "mo", "source": ..., "des
 "text": ..., "protocol": null}` injects an MO (`"reply_to_last": true` instead of the two numbers
 answers the last SMS the simulator accepted, from its phone to its sender; `"parts": N` cuts the
 text into N segments and `"shuffle": true` sends them out of order). `{"op": "report",
-"message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report and
+"message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report (`"last":
+true` instead of the id: on the last SMS the simulator accepted) and
 `{"op": "ping"}` answers. Errors come back as `{"ok": false, "error": "..."}`; nothing a client
 sends can stop the server. `smsgw simulator ...` talks to it through `send_command`.
 """
@@ -39,6 +40,10 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
         return await _mo(core, command)
     if op == "report":
         message_id, status = command.get("message_id"), command.get("status")
+        if command.get("last"):
+            message_id = core.last_message_id()
+            if message_id is None:
+                return {"ok": False, "error": "no SMS received yet: nothing to report on"}
         try:
             report = ReportStatus(status)
         except ValueError:
@@ -47,7 +52,7 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
             return {"ok": False, "error": "report needs a string message_id"}
         if not await core.inject_report(message_id, report):
             return {"ok": False, "error": f"unknown message_id {message_id!r}"}
-        return {"ok": True}
+        return {"ok": True, "message_id": message_id}
     return {"ok": False, "error": f"unknown op {op!r}"}
 
 

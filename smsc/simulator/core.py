@@ -300,6 +300,13 @@ class SimulatorCore:
                 return str(record["destination"]), source
         return None
 
+    def last_message_id(self) -> str | None:
+        """The id of the last SMS accepted: what `send-report --last` reports on."""
+        for record in reversed(self.records):
+            if record.get("verdict") != "rejected":
+                return str(record["message_id"])
+        return None
+
     async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
         """Send a report for a message this simulator accepted; False if the id is unknown. With no
         session of that client logged in, the report is held for its next login."""

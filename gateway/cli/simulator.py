@@ -1,0 +1,155 @@
+"""`smsgw simulator`: the built-in SMSC alone, and a phone's SMS or an operator's delivery report
+injected into it (R-6.5) through its control port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from gateway.cli.common import (
+    EXIT_USAGE,
+    LOG_LEVEL_HELP,
+    LOG_LEVELS,
+    CliError,
+    bind_error,
+    bounded_int,
+    loop_runner,
+)
+from gateway.config import Config
+
+
+def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
+    """Only the built-in SMSC, in its own process (for a gateway elsewhere, or a fair benchmark)."""
+    from gateway import logging as gwlog
+    from gateway.daemon import simulator_bind_error
+    from smsc.simulator import Simulator
+
+    gwlog.configure(level=args.log_level)
+
+    async def serve() -> None:
+        sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region)
+        try:
+            await sim.start()
+        except OSError as exc:
+            err = simulator_bind_error(sim, exc)
+            raise CliError(bind_error(err.key, err.host, err.port, exc)) from exc
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    loop_runner()(serve())
+    return 0
+
+
+DEMO_PHONE = "+48601123456"
+
+
+def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
+    from smsc.simulator.control import send_command
+
+    if args.reply_to_last == (args.source is not None or args.destination is not None):
+        raise CliError("give --to NUMBER [--from PHONE], or --reply-to-last", EXIT_USAGE)
+    if not args.reply_to_last and args.destination is None:
+        raise CliError("give --to NUMBER (and --from PHONE, default a demo phone)", EXIT_USAGE)
+    if not args.reply_to_last and args.source is None:
+        args.source = DEMO_PHONE  # a premium vote or a test MO needs some phone; this one is valid
+    for option, value in (("--from", args.source), ("--to", args.destination)):
+        if value is not None and not (value.isascii() and value.isprintable() and 0 < len(value) <= 20):
+            # An SMSC address is ASCII, at most 20 characters (SMPP's source_addr): the control
+            # command crashed with an encoding error on anything else.
+            raise CliError(
+                f"{option}: a phone number or a sender name in ASCII, at most 20 characters", EXIT_USAGE
+            )
+    command: dict[str, Any] = {"op": "mo", "text": args.text, "shuffle": args.shuffle}
+    if args.reply_to_last:
+        command["reply_to_last"] = True
+    else:
+        command.update(source=args.source, destination=args.destination)
+    if args.parts is not None:
+        command["parts"] = args.parts
+    try:
+        answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
+    except OSError as exc:
+        raise CliError(
+            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
+            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
+        ) from exc
+    if not answer.get("ok"):
+        raise CliError(f"simulator: {answer.get('error', 'refused')}")
+    route = f"from {answer.get('source', args.source)} to {answer.get('destination', args.destination)}"
+    if answer.get("sessions"):
+        print(f"MO {route} handed to the gateway")
+    else:
+        print(f"MO {route} held: no gateway is logged in to the simulator yet")
+    return 0
+
+
+def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
+    """R-6.5: a delivery report of the operator's choosing (a late failure, one still pending) for an
+    SMS the simulator took, which its own reports (a number's suffix decides) cannot give."""
+    from smsc.simulator.control import send_command
+
+    if args.last == (args.message_id is not None):
+        raise CliError("give the SMSC's MESSAGE_ID (the simulator log's message_id), or --last", EXIT_USAGE)
+    command: dict[str, Any] = {"op": "report", "status": args.status}
+    if args.last:
+        command["last"] = True
+    else:
+        command["message_id"] = args.message_id
+    try:
+        answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
+    except OSError as exc:
+        raise CliError(
+            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
+            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
+        ) from exc
+    if not answer.get("ok"):
+        raise CliError(f"simulator: {answer.get('error', 'refused')}")
+    print(f"report {args.status} for message {answer.get('message_id', args.message_id)} sent")
+    return 0
+
+
+def add_simulator_commands(sub: Any) -> None:
+    sim = sub.add_parser("simulator", help="drive the built-in SMSC simulator")
+    sim.set_defaults(links_required=False)  # the simulator is the SMSC; it needs no [[smsc]] link
+    s = sim.add_subparsers(dest="sub", required=True, metavar="ACTION")
+    srun = s.add_parser("run", help="run only the simulator (SMPP, CIMD2 and control ports from [simulator])")
+    srun.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help=LOG_LEVEL_HELP)
+    srun.set_defaults(func=cmd_simulator_run)
+    mo = s.add_parser("send-mo", help="make a phone send an SMS to the gateway")
+    mo.add_argument("--from", dest="source", metavar="PHONE", help=f"sending phone (default {DEMO_PHONE})")
+    mo.add_argument(
+        "--to",
+        dest="destination",
+        metavar="NUMBER",
+        help="the gateway's number the phone writes to (needed without --reply-to-last)",
+    )
+    mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
+    mo.add_argument(
+        "--parts",
+        type=bounded_int("a number of segments", 1, 255),  # the concatenation header counts in one octet
+        metavar="N",
+        help="send the text as N concatenated segments",
+    )
+    mo.add_argument("--shuffle", action="store_true", help="send the segments out of order")
+    mo.add_argument("text", help="the SMS text the phone sends")
+    mo.set_defaults(func=cmd_simulator_send_mo)
+    rep = s.add_parser("send-report", help="send a delivery report for an SMS the simulator took")
+    rep.add_argument(
+        "message_id", nargs="?", metavar="MESSAGE_ID", help="the SMSC's id (the simulator log's)"
+    )
+    rep.add_argument("--last", action="store_true", help="for the last SMS the simulator took")
+    rep.add_argument(
+        "--status",
+        default="delivered",
+        choices=("delivered", "failed", "pending"),
+        help="(default delivered)",
+    )
+    rep.set_defaults(func=cmd_simulator_send_report)
