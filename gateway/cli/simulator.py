@@ -51,9 +51,23 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
 DEMO_PHONE = "+48601123456"
 
 
-def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
+def ask(cfg: Config, command: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's answer to a control command; a CliError saying why when there is none."""
     from smsc.simulator.control import send_command
 
+    try:
+        answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
+    except OSError as exc:
+        raise CliError(
+            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
+            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
+        ) from exc
+    if not answer.get("ok"):
+        raise CliError(f"simulator: {answer.get('error', 'refused')}")
+    return answer
+
+
+def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
     if args.reply_to_last == (args.source is not None or args.destination is not None):
         raise CliError("give --to NUMBER [--from PHONE], or --reply-to-last", EXIT_USAGE)
     if not args.reply_to_last and args.destination is None:
@@ -74,15 +88,7 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
         command.update(source=args.source, destination=args.destination)
     if args.parts is not None:
         command["parts"] = args.parts
-    try:
-        answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
-    except OSError as exc:
-        raise CliError(
-            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
-            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
-        ) from exc
-    if not answer.get("ok"):
-        raise CliError(f"simulator: {answer.get('error', 'refused')}")
+    answer = ask(cfg, command)
     route = f"from {answer.get('source', args.source)} to {answer.get('destination', args.destination)}"
     if answer.get("sessions"):
         print(f"MO {route} handed to the gateway")
@@ -94,8 +100,6 @@ def cmd_simulator_send_mo(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
     """R-6.5: a delivery report of the operator's choosing (a late failure, one still pending) for an
     SMS the simulator took, which its own reports (a number's suffix decides) cannot give."""
-    from smsc.simulator.control import send_command
-
     if args.last == (args.message_id is not None):
         raise CliError("give the SMSC's MESSAGE_ID (the simulator log's message_id), or --last", EXIT_USAGE)
     command: dict[str, Any] = {"op": "report", "status": args.status}
@@ -103,15 +107,7 @@ def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
         command["last"] = True
     else:
         command["message_id"] = args.message_id
-    try:
-        answer = asyncio.run(send_command(cfg.simulator.host, cfg.simulator.control_port, command))
-    except OSError as exc:
-        raise CliError(
-            f"cannot reach the simulator on port {cfg.simulator.control_port}: {exc.strerror or exc};"
-            " is `smsgw run` (with [simulator] enabled) or `smsgw simulator run` going?"
-        ) from exc
-    if not answer.get("ok"):
-        raise CliError(f"simulator: {answer.get('error', 'refused')}")
+    answer = ask(cfg, command)
     print(f"report {args.status} for message {answer.get('message_id', args.message_id)} sent")
     return 0
 
