@@ -148,6 +148,9 @@ MEANINGS: dict[str, str] = {
     "replies.mails_per_phone_per_hour": (
         "answers one phone may have mailed in an hour; more are kept (mo list), not mailed; 0: no limit"
     ),
+    "replies.reassembly_timeout_seconds": (
+        "a long SMS from a phone is mailed with a gap for parts that have not come this long after its last"
+    ),
     "web.enabled": "serve the admin panel and /metrics (the shipped config turns it on)",
     "web.listen": "host:port of the panel; keep it on loopback unless metrics_token is set",
     "web.tls_cert_file": "certificate for HTTPS (the session cookie is then Secure)",

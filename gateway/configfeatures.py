@@ -53,6 +53,11 @@ class RepliesSection(_Section):
     # Answers one phone may have mailed in an hour; past it they are kept, not mailed (0: no limit).
     # A phone could otherwise fill a staff member's (or the fallback's) mailbox through the gateway.
     mails_per_phone_per_hour: int = Field(30, ge=0)
+    # A long SMS from a phone some of whose parts have not come this long after the last one is
+    # mailed with a gap marker for them (R-3.4; `gateway.reassembly.TIMEOUT_SECONDS` is the default).
+    # Under 10 s a part an SMSC sends a moment late would split an SMS; over a day, the SMSC's
+    # redelivery window (`reassembly.REDELIVERY_SECONDS`), a copy could no longer be told apart.
+    reassembly_timeout_seconds: float = Field(300.0, ge=10, le=86400)
 
     @field_validator("pool")
     @classmethod

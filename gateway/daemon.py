@@ -285,6 +285,7 @@ class Daemon:
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
             },
             status_path,
+            reassembly_timeout=cfg.replies.reassembly_timeout_seconds,
         )
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)

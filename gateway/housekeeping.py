@@ -56,8 +56,10 @@ class Housekeeping:
         status_path: Path,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        reassembly_timeout: float = reassembly.TIMEOUT_SECONDS,
     ) -> None:
         self.store = store
+        self.reassembly_timeout = reassembly_timeout  # [replies] reassembly_timeout_seconds
         self.notifier = notifier
         self.events = events
         self.status = status
@@ -192,7 +194,7 @@ class Housekeeping:
             beat()
 
         def work() -> None:
-            older_than = store.clock() - reassembly.TIMEOUT_SECONDS
+            older_than = store.clock() - self.reassembly_timeout
             if self.started_at > older_than:
                 return
             for mo_id in store.mo.join_stale_segments(older_than):

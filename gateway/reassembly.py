@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from smsc.decoding import mend_edges
 
 GAP = "[…]"
+# The default of `[replies] reassembly_timeout_seconds`, and the timeout of every set joined before
+# that key existed (a row without `parts_at` is matched as of this long before its join).
 TIMEOUT_SECONDS = 300.0
 # A segment identical to one of a set joined this recently (same sender, reference, total, number
 # and text) is the SMSC delivering it again, not the start of a new text: an SMSC whose ack was lost
