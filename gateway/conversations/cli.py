@@ -12,6 +12,7 @@ from gateway import accountrules
 from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.conversations import reached
 from gateway.conversations.numbers import written_forms
 from gateway.conversations.repo import ConversationsRepo
 
@@ -79,9 +80,16 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
         print("no conversations")
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     now = time.time()
+    region = cfg.gateway.default_region
     for c in rows:
         window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
         state = "open" if c.last_mt_at >= now - window else "closed"
+        # An answer goes only where an SMS reached the phone (`reached.answered`): a conversation
+        # whose SMS are all held, cancelled or expired unsent is not open to one.
+        if state == "open":
+            sent = reached.messages_to(store.db.conn, c.phone, now - window, now)
+            if reached.last_reached(c, now - window, sent, region) is False:
+                state = "unsent"
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 

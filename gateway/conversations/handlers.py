@@ -160,7 +160,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     number = normalise(mo.destination, region)
     if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
         number = _own_number(r, cfg, phone, number)
-    conv = r.match(phone, number, at, cfg.replies.window_seconds) if phone else None
+    conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
     gone = None
     if conv is not None and store.accounts.find_user(conv.user_email) is None:
         # Removed from the ACL since: the customer's answers go to the company's fallback, not on

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.conversations import reached
 from gateway.store.repository import Repository
 
 # A conversation lives for its account's reply window, or the installation's when the account has
@@ -202,22 +203,29 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def match(self, phone: str, number: str, at: float, window: float) -> Conversation | None:
-        """The conversation (phone, our number) whose last MT is the most recent within its window,
-        as of `at`, when the answer came: an SMS to the phone after it answers nothing, and goes to
-        someone else than the one the phone answered (R-3.1). Only when none came before (a clock
-        stepped back meanwhile) is a later one taken.
+    def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
+        """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
+        the answer came, within its window (`reached.answered`): an SMS accepted but never sent
+        (held, cancelled, expired, refused) answers nothing, nor does one sent after the answer.
 
-        `window` (seconds) applies to conversations whose account sets no reply window of its own.
+        `window` (seconds) applies to conversations whose account sets no reply window of its own;
+        `region` reads the numbers SMS were sent from as the conversations store them.
         """
         sql = (
-            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
-            " AND last_mt_at <= ? ORDER BY last_mt_at DESC, id DESC LIMIT 1"
+            f"SELECT {_COLUMNS}, ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
+            " WHERE a.id = conversations.account_id), ?)"
+            f" FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
         )
-        row = self.conn.execute(sql, (phone, number, at, window, at)).fetchone()
-        if row is None:
-            row = self.conn.execute(sql, (phone, number, at, window, float("inf"))).fetchone()
-        return Conversation(*row) if row else None
+        live = [
+            (Conversation(*r[:-1]), float(r[-1]))
+            for r in self.conn.execute(sql, (at, window, phone, number, at, window))
+        ]
+        if not live:
+            return None
+        # A clock stepped back meanwhile: nothing came before the answer by the clock, so all counts.
+        until = at if any(c.last_mt_at <= at for c, _ in live) else float("inf")
+        sent = reached.messages_to(self.conn, phone, min(since for _, since in live), until)
+        return reached.answered(live, sent, at, region)
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""

@@ -1,0 +1,131 @@
+"""Which of a phone's conversations its answer answers (R-3.1): the one whose SMS last reached it.
+
+A conversation is opened or moved on when its mail is accepted (`ConversationsRepo.record_mt`),
+long before its SMS may leave: held for quiet hours, queued behind an outage, then perhaps
+cancelled, expired unsent or refused at submit. The phone never saw such an SMS, so an answer
+cannot be to it: it goes to the user whose SMS last went to the SMSC (a part submitted, delivered
+or ended without a report), as of when that SMS went, quoting that SMS. Read only here, on the MO
+path, from the phone's messages (`messages_recipient`): acceptance, submit and DLR do no more work.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from gateway.conversations.numbers import normalise
+
+if TYPE_CHECKING:
+    from gateway.conversations.repo import Conversation
+
+# A part in one of these states was taken by an SMSC: the phone got it, or may have.
+_REACHED = "('submitted', 'delivered', 'unreported')"
+# The phone's newest messages looked at: a phone alerted every few minutes for a month has
+# thousands, and the MO's write must stay short. An older conversation is then taken as before,
+# by when its last mail came.
+SCAN_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One SMS to the phone, and when its first part to reach an SMSC went (None: none did)."""
+
+    user_email: str
+    source: str
+    text: str
+    created_at: float
+    sent_at: float | None
+    header_message_id: str | None
+    subject: str | None
+
+
+def messages_to(conn: sqlite3.Connection, phone: str, since: float, until: float) -> list[Sent]:
+    """The phone's SMS accepted within [since, until], newest first, with when each went, if it did.
+
+    A long SMS counts from its latest part to go (any part sent means the phone got some of it).
+    """
+    rows = conn.execute(
+        "SELECT e.mail_from, m.source, m.text, m.created_at,"
+        f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
+        "  AND p.submitted_at <= ?),"
+        " e.header_message_id, e.subject"
+        " FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
+        " WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
+        " ORDER BY m.created_at DESC LIMIT ?",
+        (until, phone, since, until, SCAN_LIMIT),
+    ).fetchall()
+    return [Sent(*r) for r in rows]
+
+
+def last_reached(c: Conversation, since: float, sent: Sequence[Sent], region: str) -> Sent | bool | None:
+    """The conversation's latest SMS that reached an SMSC; False when its SMS are known and none
+    did; None when none of its SMS is known any more (purged, or beyond `SCAN_LIMIT`): as before,
+    its last mail is then taken to have gone.
+
+    Only the user's SMS sent from the conversation's number since its window began count: an SMS
+    from another number (a pool number taken back) is another conversation for the phone.
+    """
+    user = c.user_email.casefold()
+    own = [
+        s
+        for s in sent
+        if s.created_at >= since
+        and s.user_email.casefold() == user
+        and normalise(s.source, region) == c.number
+    ]
+    went = [s for s in own if s.sent_at is not None]
+    if went:
+        return max(went, key=lambda s: (s.sent_at, s.created_at))
+    return False if own else None
+
+
+def answered(
+    live: Sequence[tuple[Conversation, float]], sent: Sequence[Sent], at: float, region: str
+) -> Conversation | None:
+    """The conversation an answer that came at `at` answers, quoting the SMS the phone got.
+
+    `live`: the conversations of (phone, number) within their windows, with each window's start.
+    The latest SMS to reach the phone wins; a conversation none of whose SMS is known any more
+    counts as of its last mail. Only when no SMS of any of them went is one taken whose SMS never
+    left (the newest by its mail, as before): there is nobody else the phone can mean.
+    """
+    best: tuple[float, int, Conversation] | None = None
+    unsent: list[Conversation] = []
+    later: list[Conversation] = []
+    for c, since in live:
+        last = last_reached(c, since, sent, region)
+        if last is False:
+            unsent.append(c)
+            continue
+        if last is None:
+            if c.last_mt_at > at:  # its mail came after the answer: it answers nothing of it
+                later.append(c)
+                continue
+            key, conv = c.last_mt_at, c
+        else:
+            assert isinstance(last, Sent) and last.sent_at is not None
+            key, conv = last.sent_at, quoting(c, last)
+        if best is None or (key, c.id) > best[:2]:
+            best = (key, c.id, conv)
+    if best is not None:
+        return best[2]
+    # Only when none came before (a clock stepped back meanwhile) is a later one taken.
+    before = [c for c in unsent if c.last_mt_at <= at] or unsent + later
+    return max(before, key=lambda c: (c.last_mt_at, c.id), default=None)
+
+
+def quoting(c: Conversation, s: Sent) -> Conversation:
+    """The conversation as the reply mail shows it: the SMS the phone got quoted, the mail it came
+    in answered (the thread of a later mail whose SMS never went is not this answer's)."""
+    if s.header_message_id == c.header_message_id and s.text == c.text:
+        return c
+    return replace(
+        c,
+        text=s.text,
+        last_mt_at=s.created_at,
+        header_message_id=s.header_message_id,
+        subject=s.subject,
+        refs=None,
+    )
