@@ -313,8 +313,10 @@ def bounce_forward(
     client_ip: str | None,
     numbers: list[str],
     raw: bytes,
+    what: str = "bounce",
 ) -> bytes:
     """R-1.7: a bounce that reached the relay port, handed to the fallback address with the original.
+    `what` = "mail to postmaster": such a mail, handed to the admin address the same way.
 
     The original goes in unchanged (message/rfc822) up to `BOUNCE_ATTACH_MAX`, else its headers
     (text/rfc822-headers). Its bytes never pass through the email package, which cannot write
@@ -342,9 +344,9 @@ def bounce_forward(
             kind = "application/octet-stream"
         attached = base64.encodebytes(attached.replace(b"\n", b"\r\n"))  # canonical CRLF inside
     lines = [
-        f"A bounce reached the SMS gateway; it was not sent as SMS. {said}",
+        f"A {what} reached the SMS gateway; it was not sent as SMS. {said}",
         "",
-        f"Why it is a bounce: {h.text(reason, limit=300)}",
+        f"Why it is a {what}: {h.text(reason, limit=300)}",
         f"Envelope sender: {h.text(mail_from, limit=320) if mail_from else '<> (empty)'}",
         f"Sent by: {h.text(client_ip or 'unknown', limit=64)}",
         f"To: {', '.join(h.text(n, limit=64) for n in numbers) or '-'}",
@@ -355,10 +357,10 @@ def bounce_forward(
         msg,
         sender=sender,
         rcpt=rcpt,
-        subject=f"Bounce received by the SMS gateway: {subject or '(no subject)'}",
+        subject=f"{what[:1].upper()}{what[1:]} received by the SMS gateway: {subject or '(no subject)'}",
         domain=domain,
     )
-    msg[FORWARD_MARK] = "bounce"
+    msg[FORWARD_MARK] = what.split()[-1]  # "bounce", "postmaster"
     msg.set_content(h.body("\n".join(lines) + "\n"))
     msg.make_mixed()
     placeholder = f"smsgw-original-{secrets.token_hex(16)}"

@@ -314,7 +314,8 @@ async def test_a_bounce_to_the_gateways_own_address_or_postmaster_is_forwarded(t
         config = make_config(tmp_path, smsc_port=1, relay_port=relay, extra=WITH_FALLBACK)
         assert config.mail.from_address == own
         async with running_gateway(config) as gw:
-            # Only a bounce: mail from a user on the ACL to these addresses is refused as before.
+            # Only a bounce: a user's mail to the From address is refused (it takes no mail), and
+            # to postmaster goes to the admin address (test_spec_smtp_postmaster.py).
             staff = [await asyncio.to_thread(rcpt_reply, gw.port, STAFF, a) for a in (own, postmaster)]
             answers = [
                 await delivered(gw.port, bounce("<own-1@mx.acme.example>"), rcpt=own),
@@ -323,7 +324,7 @@ async def test_a_bounce_to_the_gateways_own_address_or_postmaster_is_forwarded(t
             await sink.wait(2)
             recorded = gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
             queued = outbox(gw)
-    assert staff == [550, 550]
+    assert staff == [550, 250]
     assert all(a.startswith("250 2.0.0 OK: recorded, not sent as SMS (") for a in answers)
     assert recorded == 2 and queued == [("bounce-forward", "", FALLBACK)] * 2
     assert_forward_of(sink.messages[0], bounce("<own-1@mx.acme.example>"), "Undelivered Mail")
@@ -340,7 +341,7 @@ async def test_a_bounce_to_the_domainless_postmaster_is_taken(tmp_path: Path) ->
         codes = [await asyncio.to_thread(rcpt_reply, gw.port, s, r)
                  for s, r in (("", "postmaster"), ("", "PostMaster"), (STAFF, "postmaster"))]  # fmt: skip
         answer = await delivered(gw.port, dsn("<pm-1@mx.acme.example>"), rcpt="postmaster")
-    assert codes == [250, 250, 550]  # from a user it is refused as the domain's postmaster is
+    assert codes == [250, 250, 250]  # from a user too, forwarded to the admin address
     assert answer.startswith("250 2.0.0 OK: recorded, not sent as SMS (")
 
 

@@ -26,7 +26,7 @@ from acl.lockout import AuthGuard
 from gateway import conversations, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
-from gateway.smtp import recipients, replies
+from gateway.smtp import postmaster, recipients, replies
 from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import BadNumber, international_too, split_address, to_e164
 from gateway.smtp.compose import compose
@@ -164,22 +164,29 @@ class RelayHandler:
         target = premium.target(local)
         if target is not None:
             return self._premium_rcpt(envelope, address, target)
+        sender: Sender | None = getattr(envelope, "smsgw", None)
+        if sender is not None and sender.mail_from and postmaster.is_postmaster(local):
+            return postmaster.take(envelope, address)  # RFC 5321 4.5.1: from anyone MAIL let through
         if "refusal" in envelope.__dict__:
             log.info("smtp.sender_refused", **envelope.__dict__["refused"])
             return str(envelope.__dict__["refusal"])
         if "premium" in envelope.__dict__:
             return replies.PREMIUM_ALONE
-        sender: Sender | None = getattr(envelope, "smsgw", None)
+        if (alone := postmaster.refuses_others(envelope)) is not None:
+            return alone
         if sender is not None and not sender.mail_from and self._own_mailbox(local, domain):
             # R-1.7: bounces of the gateway's own mail come back to its From address (or an MTA's
             # postmaster); they are recorded and forwarded like any other. Only from <> (taken at
-            # MAIL from trusted networks alone): other mail to them is refused below, as before.
+            # MAIL from trusted networks alone): a person's mail to postmaster went to the admin
+            # address above, and to the From address is refused below (`postmaster.notices_only`).
             mailboxes: list[str] = envelope.__dict__.setdefault("mailboxes", [])
             mailbox = f"{local}@{domain}".casefold()  # Postmaster, "postmaster": one mailbox
             if mailbox not in mailboxes:
                 mailboxes.append(mailbox)
                 envelope.rcpt_tos.append(address)
             return replies.OK_RCPT
+        if (notices := postmaster.notices_only(self.gate.config, local, domain, address)) is not None:
+            return notices
         if local.lower() == "info":
             envelope.__dict__["info"] = True
             envelope.rcpt_tos.append(address)
@@ -224,7 +231,7 @@ class RelayHandler:
 
     def _premium_rcpt(self, envelope: Envelope, address: str, target: premium.Target) -> str:
         """An answer or confirmation address: known token, and alone in its mail (one answer, one SMS)."""
-        if {"premium", "numbers", "info", "mailboxes"} & envelope.__dict__.keys():
+        if {"premium", "numbers", "info", "mailboxes", "postmaster"} & envelope.__dict__.keys():
             return replies.PREMIUM_ALONE
         if not premium.known(self.gate.store, target):
             log.info("premium.unknown_address", kind=target.kind)
@@ -271,6 +278,13 @@ class RelayHandler:
             # names the server that sent it, and the mail is recorded with it.
             reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw, client_ip)
             return reply
+        if sender is not None and "postmaster" in envelope.__dict__:
+            raw = envelope.original_content or b""
+            record, forward = postmaster.forward(self.gate.config, envelope, sender, raw, client_ip)
+            if (await self.gate.writes.accept(record, None, forward)).email_id is None:
+                return replies.OK_DUPLICATE
+            log.info("smtp.postmaster_forwarded" if forward else "smtp.postmaster_looped")
+            return replies.OK_NOT_SENT.format(record.automatic)
         if sender is None or not (numbers or wants_info or mailboxes):
             return replies.NO_VALID_RCPT
         if not (numbers or mailboxes):

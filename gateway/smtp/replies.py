@@ -82,5 +82,12 @@ PREMIUM_CONFIRMED = "250 2.0.0 OK: address confirmed for premium service {}, {} 
 PREMIUM_ALREADY_CONFIRMED = "250 2.0.0 OK: address already confirmed for premium service {}"
 PREMIUM_CONFIRM_EXPIRED = "550 5.7.1 This confirmation has expired; ask the operator to send a new one"
 PREMIUM_CONFIRM_STALE = "550 5.7.1 This confirmation is for an address premium service {} no longer uses"
+# RFC 5321 4.5.1: postmaster's mail is forwarded to the admin address (gateway/smtp/postmaster.py);
+# the notice sender address takes bounces only, and a person answering a notice learns where to write.
+POSTMASTER_ALONE = "452 4.5.3 A mail to postmaster goes in a mail of its own"
+NOTICES_ONLY = (
+    "550 5.7.1 <{}>: this address only sends the SMS gateway's notices and takes no mail;"
+    " write to {} (the gateway's administrator)"
+)
 # The relay port has no logins (R-2.1 b: the client's network and an ACL'd sender are its identity).
 AUTH_NOT_OFFERED = "502 5.5.1 AUTH not available on this port; mail clients log in on the submission port"

@@ -1,0 +1,108 @@
+"""RFC 5321 4.5.1 over real SMTP: mail to postmaster (with or without our domain) is taken and
+handed to `[mail] admin_address` through the outbox, from <> and with the loop mark, never as SMS;
+a person answering a notice (mail to the notice sender address) is told where to write instead.
+
+A real smtplib client sends to the running gateway; an SMTP sink plays the outgoing mail relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Config, parse_config
+from gateway.forwarded import FORWARD_MARK
+from tests.conftest import DOMAIN, STAFF, config_text, running_gateway, smtp_sink
+
+ADMIN = "admin@acme.example"
+PHONE = f"601123456@{DOMAIN}"
+
+
+def config(tmp_path: Path, relay_port: int) -> Config:
+    text = config_text(tmp_path, smsc_port=1, relay_port=relay_port)
+    text = text.replace("[mail]\n", f'[mail]\nadmin_address = "{ADMIN}"\n', 1)
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+def letter(message_id: str, extra: str = "") -> bytes:
+    return (
+        f"From: {STAFF}\r\nTo: postmaster@{DOMAIN}\r\nSubject: Your server refuses our mail\r\n"
+        f"Message-ID: {message_id}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hello, since this morning our mail to you is refused. Anna\r\n"
+    ).encode()
+
+
+def session(port: int, rcpts: list[str], raw: bytes | None) -> tuple[list[str], str | None]:
+    """Each RCPT's reply, then DATA's (None without accepted recipients or content)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.ehlo("mx.acme.example")
+        assert c.mail(STAFF)[0] == 250
+        said = [f"{code} {text.decode()}" for code, text in (c.rcpt(r) for r in rcpts)]
+        if raw is None or not any(s.startswith("250") for s in said):
+            return said, None
+        code, text = c.data(raw)
+        return said, f"{code} {text.decode()}"
+
+
+async def talk(port: int, rcpts: list[str], raw: bytes | None = None) -> tuple[list[str], str | None]:
+    return await asyncio.wait_for(asyncio.to_thread(session, port, rcpts, raw), 60)
+
+
+def outbox(gw: Any) -> list[tuple[str, str, str]]:
+    return gw.store.db.conn.execute("SELECT kind, mail_from, rcpt FROM outbox ORDER BY id").fetchall()
+
+
+async def test_mail_to_postmaster_reaches_the_admin_address(tmp_path: Path) -> None:
+    async with smtp_sink(42510) as sink, running_gateway(config(tmp_path, 42510)) as gw:
+        bare = await talk(gw.port, ["<Postmaster>"], letter("<pm-1@acme.example>"))
+        full = await talk(gw.port, [f"postmaster@{DOMAIN}"], letter("<pm-2@acme.example>"))
+        await sink.wait(2)
+        queued = outbox(gw)
+        sms = gw.store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        recorded = gw.store.db.conn.execute("SELECT mail_from, automatic FROM emails").fetchall()
+    for rcpt_said, data_said in (bare, full):
+        assert rcpt_said == ["250 2.1.5 Recipient OK"]
+        assert data_said is not None and data_said.startswith("250 2.0.0 OK: recorded, not sent as SMS")
+        assert "administrator" in data_said
+    assert sms == 0 and queued == [("postmaster-forward", "", ADMIN)] * 2
+    assert [r[0] for r in recorded] == [STAFF, STAFF] and all("postmaster" in r[1] for r in recorded)
+    mail_from, rcpts, content = sink.messages[0]
+    assert mail_from == "<>" and rcpts == [ADMIN]
+    msg = message_from_bytes(content, policy=policy.default)
+    assert (
+        msg["Subject"].strip()
+        == "Mail to postmaster received by the SMS gateway: Your server refuses our mail"
+    )
+    assert msg[FORWARD_MARK] == "postmaster"
+    assert f"Envelope sender: {STAFF}" in msg.get_body(("plain",)).get_content()
+    assert letter("<pm-1@acme.example>").replace(b"\r\n", b"\n") in content.replace(b"\r\n", b"\n")
+
+
+async def test_postmaster_goes_in_a_mail_of_its_own(tmp_path: Path) -> None:
+    # One forward and one SMS cannot share a transaction's one reply: the client sends postmaster again.
+    async with smtp_sink(42511), running_gateway(config(tmp_path, 42511)) as gw:
+        first_phone, _ = await talk(gw.port, [PHONE, "postmaster"])
+        first_postmaster, _ = await talk(gw.port, ["postmaster", PHONE])
+    assert first_phone[0].startswith("250") and first_phone[1].startswith("452 4.5.3")
+    assert first_postmaster[0].startswith("250") and first_postmaster[1].startswith("452 4.5.3")
+
+
+async def test_our_own_forward_coming_back_is_not_forwarded_again(tmp_path: Path) -> None:
+    # The admin address an alias of postmaster here: the forward arrives again and stops.
+    async with smtp_sink(42512), running_gateway(config(tmp_path, 42512)) as gw:
+        _, said = await talk(
+            gw.port, ["postmaster"], letter("<pm-3@acme.example>", f"{FORWARD_MARK}: postmaster\r\n")
+        )
+        queued = outbox(gw)
+    assert said is not None and said.startswith("250 2.0.0 OK: recorded, not sent as SMS") and queued == []
+
+
+async def test_an_answer_to_a_notice_is_told_where_to_write(tmp_path: Path) -> None:
+    async with smtp_sink(42513), running_gateway(config(tmp_path, 42513)) as gw:
+        notice_sender = gw.config.mail.from_address
+        said, _ = await talk(gw.port, [notice_sender])
+    assert said[0].startswith(f"550 5.7.1 <{notice_sender}>: this address only sends"), said
+    assert ADMIN in said[0] and "phone number" not in said[0]
