@@ -50,7 +50,7 @@ class GatewaySection(_Section):
     subject_separator: str = ": "
     end_marker: str = "END"
     charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
-    max_parts: int = Field(10, ge=1, le=255)
+    max_parts: int = Field(10, ge=1, le=10)  # at most 10 parts
     validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 451
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
