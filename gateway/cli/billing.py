@@ -42,6 +42,12 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     tz = ZoneInfo(cfg.gateway.timezone)
     if args.again and not args.send:
         raise CliError("--again only goes with --send", EXIT_USAGE)
+    if month.bounds(tz)[0] > time.time():
+        # Its files would be empty, and kept: `billing list` would show a month billed before it began.
+        raise CliError(
+            f"{month} has not begun (it starts {month.start(tz):%Y-%m-%d %H:%M} {tz.key}):"
+            " there is nothing to bill yet"
+        )
     if args.send and month.bounds(tz)[1] > time.time():
         # Mailed now, the file would lack the rest of the month, and the scheduled run would then
         # skip it as mailed: the account would never get the whole month.
