@@ -146,7 +146,7 @@ def test_every_option_of_account_set_is_shown(cli: CLI) -> None:
     }
     cli.ok("account", "add", "beta")
     shown = {line.partition(":")[0] for line in cli.ok("account", "show", "beta")}
-    assert options - {"add-network", "remove-network"} <= shown
+    assert options - {"add-network", "remove-network", "config"} <= shown  # --config: the config file
     assert "networks" in shown
 
 

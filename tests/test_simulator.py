@@ -211,7 +211,8 @@ async def test_control_report_overrides_the_automatic_one(tmp_path: Path) -> Non
         result = await link.submit(part())
         await ev.wait_until(lambda: len(ev.reports) == 1)
         command = {"op": "report", "message_id": result.message_id, "status": "failed"}
-        assert await send_command("127.0.0.1", sim.control_port, command) == {"ok": True}
+        answer = await send_command("127.0.0.1", sim.control_port, command)
+        assert answer == {"ok": True, "message_id": result.message_id}
         await ev.wait_until(lambda: len(ev.reports) == 2)
         assert ev.reports[1].status is ReportStatus.FAILED and ev.reports[1].message_id == result.message_id
         unknown = await send_command("127.0.0.1", sim.control_port, {**command, "message_id": "nope"})
