@@ -50,3 +50,36 @@ async def test_no_target_for_mailto_javascript_anchors_or_a_text_that_is_the_url
     )
     text = await sms_text(tmp_path, markup)
     assert text == "Write to Anna, click, agenda, https://acme.example/plan, acme.example"
+
+
+def tracking_url(n: int) -> str:
+    """A click-tracking link as newsletters and booking systems write them: about 440 characters."""
+    token = "".join(f"{(n * 7919 + i * 104729) % 2**32:08x}" for i in range(49))
+    return f"https://click.booking.example.com/ls/click?upn={token}-2Bq{n}"
+
+
+async def test_tracking_links_leave_the_sms_as_short_as_its_text(tmp_path: Path) -> None:
+    # Three ~440-character targets made a 62-character notice 10 parts, cut off mid-URL.
+    urls = [tracking_url(n) for n in (1, 2, 3)]
+    assert all(430 <= len(u) <= 450 for u in urls)
+    markup = (
+        f"<p>Dzień dobry, spotkanie jutro o 10:00. <a href={urls[0]}>Potwierdź</a> albo "
+        f"<a href={urls[1]}>odwołaj</a>.\nSzczegóły <a href={urls[2]}>tutaj</a>.</p>"
+    )
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(html_mail(markup))
+        assert res.error is None and not res.refused, res
+        rows = gw.store.db.conn.execute("SELECT text, parts_total FROM messages").fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("Dzień dobry, spotkanie jutro o 10:00. Potwierdź albo odwołaj. Szczegóły tutaj.", 2)
+    ]
+
+
+async def test_short_targets_are_shown_within_one_parts_worth(tmp_path: Path) -> None:
+    # Each 76-character meeting link is worth showing; the third would pass 160 characters of targets.
+    urls = [
+        f"https://us06web.zoom.us/j/8123456789{n}?pwd=aBcDeFgHiJkLmNoPqRsTuVwXyZ012345.1" for n in range(3)
+    ]
+    markup = "<p>" + ", ".join(f'<a href="{u}">room {n}</a>' for n, u in enumerate(urls)) + "</p>"
+    text = await sms_text(tmp_path, markup)
+    assert text == f"room 0 ({urls[0]}), room 1 ({urls[1]}), room 2"

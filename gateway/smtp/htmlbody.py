@@ -152,21 +152,36 @@ def html_to_text(markup: str, notes: list[str]) -> str:
 # Link targets a phone can open; mailto:, javascript:, tel:, cid: and in-page anchors are not shown.
 _SHOWN_SCHEMES = ("http://", "https://", "ftp://")
 _LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
+# A target is worth its characters when a person could read or type it: a meeting link
+# (meet.google.com/… is 36 characters, a Zoom link with its password about 76) is the point of the
+# mail, a click-tracking URL of newsletters and booking systems (several hundred characters each) is
+# not, and three of those turned a 62-character notice into 10 parts cut off mid-URL. 80 characters
+# keep the meeting links and cost at most about one more part: a UCS-2 part (any Polish letter)
+# carries 67 characters, a GSM 7-bit one 153. A longer target is left out and the text stays as the
+# HTML shows it.
+_MAX_TARGET = 80
+# All the targets of one mail together, in document order, take at most one GSM 7-bit part's worth:
+# two meeting links fit, twenty short links of a newsletter would still multiply its parts.
+_TARGETS_BUDGET = 160
 
 
 def _show_link_targets(tree: HtmlElement) -> None:
     """Put "(target)" after a link's text: an HTML-only "Meeting at <a href=…>this link</a>" lost its
     URL in the SMS. inscriptis' own display_links writes Markdown, "[this link](https://…)", for every
     link, mailto: and javascript: too. A text that is already a URL (or Outlook's safe-links wrapper
-    around the one shown) stays alone, and a link with no text (an image) adds nothing."""
+    around the one shown) stays alone, and a link with no text (an image) adds nothing. A target is
+    shown only when it is short (`_MAX_TARGET`) and fits what is left of `_TARGETS_BUDGET`: each
+    character is paid for in parts, and a tracking URL tells the reader nothing."""
+    budget = _TARGETS_BUDGET
     for link in tree.iter("a"):
         href = (link.get("href") or "").strip()
-        if not href.lower().startswith(_SHOWN_SCHEMES):
+        if not href.lower().startswith(_SHOWN_SCHEMES) or len(href) > min(_MAX_TARGET, budget):
             continue
         text = " ".join(link.text_content().split())
         if not text or _LOOKS_LIKE_URL.match(text) or _bare(text) == _bare(href):
             continue
         link.tail = f" ({href}){link.tail or ''}"
+        budget -= len(href)
 
 
 def _bare(url: str) -> str:
