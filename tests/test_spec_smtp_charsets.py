@@ -56,3 +56,20 @@ async def test_windows_1250_symbols_are_not_taken_for_iso_8859_2_letters(tmp_pat
         assert res.error is None and not res.refused, res
         texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
     assert len(texts) == 1 and text in texts[0], texts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wynik badania: 5 ±0,2 mg/dl, wszystko w normie. Pozdrawiam, Paweł",
+        "Temperatura 5±2 °C, próbka pełna",
+    ],
+)
+async def test_plus_minus_is_no_polish_letter_where_no_word_has_one(tmp_path: Path, text: str) -> None:
+    # ISO-8859-2 reads windows-1250's "±" as "ą", one Polish letter more; but no word starts with "ą",
+    # and no letter stands between two digits.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(raw_mail(text.encode("cp1250"), "text/plain"), [RCPT])
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1 and text in texts[0], texts

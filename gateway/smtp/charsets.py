@@ -122,10 +122,25 @@ _LOOK_ALIKES = {"cp1250": "iso8859-2", "iso8859-2": "cp1250"}
 _POLISH = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
 
 
+# No Polish word starts with "ą", "ę" or "ń", and no letter stands between two digits: windows-1250's
+# "±" reads as ISO-8859-2's "ą", so "5 ±0,2" and "5±2" are a symbol, not a letter.
+_NEVER_FIRST = frozenset("ąęńĄĘŃ")
+
+
 def _polish_score(text: str) -> int:
     """Polish letters less other non-ASCII letters: "© «cytat» ±" in windows-1250 reads as
-    "Š Ťcytatť ą" in ISO-8859-2, one Polish letter among three that a Polish text would not have."""
-    return sum(1 if ch in _POLISH else -1 for ch in text if ord(ch) > 0x7F and ch.isalpha())
+    "Š Ťcytatť ą" in ISO-8859-2, one Polish letter among three that a Polish text would not have.
+    A Polish letter where Polish puts none (`_NEVER_FIRST` after a non-letter, a letter between
+    digits) counts against its reading too: "5 ±0,2 mg/dl … Paweł" read "5 ą0,2", one letter more."""
+    score = 0
+    for i, ch in enumerate(text):
+        if ord(ch) <= 0x7F or not ch.isalpha():
+            continue
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        misplaced = (ch in _NEVER_FIRST and not before.isalpha()) or (before.isdigit() and after.isdigit())
+        score += 1 if ch in _POLISH and not misplaced else -1
+    return score
 
 
 def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
