@@ -75,6 +75,7 @@ class AcceptingRepo(Repository):
             parts.append(
                 [
                     (
+                        a.account_id,
                         p.seq,
                         part_state,
                         start,
@@ -92,8 +93,8 @@ class AcceptingRepo(Repository):
             )
         ids = self._insert_messages(rows)
         self.conn.executemany(
-            "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
-            " source, data_coding, payload, udh, text, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO parts (message_id, account_id, seq, state, next_attempt_at, expires_at, destination,"
+            " source, data_coding, payload, udh, text, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(mid, *part) for mid, message_parts in zip(ids, parts, strict=True) for part in message_parts],
         )
         return AcceptResult(email_id, ids, duplicates=duplicates)

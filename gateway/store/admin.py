@@ -140,9 +140,11 @@ class AdminRepo(Repository):
             )
             n = self.conn.execute(
                 "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
-                " error = NULL WHERE message_id = ? AND state IN"
+                # A part that ended before migration 35 has no account: the claim finds parts by it.
+                " error = NULL, account_id = (SELECT account_id FROM messages WHERE id = ?)"
+                " WHERE message_id = ? AND state IN"
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
-                (now, now + validity, message_id),
+                (now, now + validity, message_id, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
                 keep_counted(

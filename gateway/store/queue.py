@@ -8,7 +8,6 @@ never comes ends `unreported`, a day after its validity: sent, delivery unconfir
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -20,7 +19,7 @@ from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
 
 if TYPE_CHECKING:
-    from gateway.store.db import Db
+    pass
 
 log = structlog.get_logger(__name__)
 
@@ -42,10 +41,6 @@ RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 # A message ended `unreported` this long after its day has no notice (`expire_batch`).
 STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
-# Parts of an account's unfinished messages a claim walks in age order (`claim_due`).
-CLAIM_WALK = 1000
-# Seconds an account's claims skip a walk that found too few of its parts due (`QueueRepo._walk_in_vain`).
-WALK_RESTS = 5.0
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
 MAYBE_SENT_EXPIRED = (
@@ -58,17 +53,6 @@ _EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_S
 
 
 class QueueRepo(AcceptingRepo, ReportsRepo):
-    # Accounts whose claim walked CLAIM_WALK of their parts and found too few due (a campaign held,
-    # deferred, or a suspended account's, ahead of the rest), and when: for WALK_RESTS seconds their
-    # claims go to the due index at once, as the walk would read the same parts in vain (66,000 VM
-    # steps a claim with 200,000 held). A hint, never a rule: both ways find the account's due parts,
-    # in age or in due order; a stale hint costs a few seconds of the due index's reading.
-    _walk_in_vain: dict[int | None, float]
-
-    def __init__(self, db: Db, clock: Callable[[], float]) -> None:
-        super().__init__(db, clock)
-        self._walk_in_vain = {}
-
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
@@ -78,81 +62,38 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         An account's k-th candidate takes turn k + (its parts already claimed and in flight): the
         window is shared out between the accounts that have mail due, even when claims come one part
         at a time as the window frees up, and no memory of past turns is needed. Each account's
-        candidates come from its unfinished messages in age order (index `messages_waiting`), a few
-        index steps per account however long the queue; the global FIFO head is added too, so that a
-        part whose message is in a state outside that index still goes.
+        candidates come from the index of waiting parts by account and due time (migration 35), a
+        few index steps per account however long the queue and whatever else of it waits; the
+        queue's own due head is added too, for an account created since the list of ids was read.
         """
         now = self.clock() if now is None else now
         waiting = "('queued', 'deferred')"
-        # The predicate of index `messages_waiting`, term for term: SQLite uses a partial index only then.
-        unfinished = (
-            "m.state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled', 'unreported')"
-        )
         with self.transaction():
-            # (id, account, due) of every candidate; at most `limit` per account and from the FIFO head.
+            # (id, account, due) of every candidate; at most `limit` per account and state, and from
+            # the head. One state at a time: each reads its index range in order and stops at
+            # `limit`; with both in one IN (...) SQLite sorts every due part of the range first.
             found: dict[int, tuple[int | None, float]] = {}
             accounts = [*self.db.settings.get("account ids", None, self._account_ids), None]
-            # CROSS JOIN keeps messages as the outer loop: the planner would otherwise walk every
-            # due part of the queue looking for this account's. INDEXED BY: with a long queue the
-            # planner otherwise probes parts by state and due time for each message, seconds per
-            # claim with 100,000 parts waiting.
-            walk = (
-                "FROM messages m CROSS JOIN parts p INDEXED BY parts_message"
-                f" WHERE p.message_id = m.id AND m.account_id IS ? AND {unfinished} ORDER BY m.id, p.seq"
-            )
             for account in accounts:
-                mine: list[tuple[int, float]] = []
-                past_walk = 0 <= now - self._walk_in_vain.get(account, -WALK_RESTS) < WALK_RESTS
-                if not past_walk:
-                    # The walk reads at most CLAIM_WALK parts: a campaign held for quiet hours (or
-                    # deferred, or a suspended account's) stays among the unfinished messages, and
-                    # each claim walked all of it (1.4 M VM steps with 100,000 held). A subquery with
-                    # LIMIT is not flattened into the outer WHERE, so the cap holds before what is
-                    # due is kept.
-                    mine = self.conn.execute(
-                        f"SELECT id, due FROM (SELECT p.id, p.state, p.next_attempt_at AS due {walk} LIMIT ?)"
-                        f" WHERE state IN {waiting} AND due <= ? LIMIT ?",
-                        (account, CLAIM_WALK, now, limit),
-                    ).fetchall()
-                    beyond = f"SELECT 1 {walk} LIMIT 1 OFFSET ?"
-                    past_walk = len(mine) < limit and bool(
-                        self.conn.execute(beyond, (account, CLAIM_WALK)).fetchone()
-                    )
-                    if past_walk:
-                        self._walk_in_vain[account] = now
-                if past_walk:
-                    # More than the walk read: the account's due parts past it, in due order, from
-                    # the due index (their turns are the account's own; via the queue's head alone
-                    # they waited behind every due SMS of every other account).
-                    found_due = 0
-                    for state in ("queued", "deferred"):
-                        rows = self.conn.execute(
-                            "SELECT p.id, p.next_attempt_at FROM parts p INDEXED BY parts_due"
-                            " JOIN messages m ON m.id = p.message_id WHERE p.state = ?"
-                            " AND p.next_attempt_at <= ? AND m.account_id IS ?"
-                            " ORDER BY p.next_attempt_at, p.id LIMIT ?",
-                            (state, now, account, limit),
-                        ).fetchall()
-                        found_due = max(found_due, len(rows))
-                        mine += rows
-                    if found_due >= limit:  # plenty due: the walk in age order pays again
-                        self._walk_in_vain.pop(account, None)
-                for pid, due in mine:
-                    found[pid] = (account, due)
+                for state in ("queued", "deferred"):
+                    for pid, due in self.conn.execute(
+                        "SELECT id, next_attempt_at FROM parts INDEXED BY parts_account_due"
+                        # The index's own predicate, term for term: SQLite uses a partial index only then.
+                        f" WHERE state IN {waiting} AND account_id IS ? AND state = ?"
+                        " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                        (account, state, now, limit),
+                    ):
+                        found[pid] = (account, due)
             for state in ("queued", "deferred"):
-                # One state at a time: each walks parts_due in order and stops at `limit`; with both
-                # in one IN (...) SQLite sorts every due part of the queue first.
                 for pid, account, due in self.conn.execute(
-                    "SELECT p.id, m.account_id, p.next_attempt_at FROM parts p"
-                    " JOIN messages m ON m.id = p.message_id WHERE p.state = ?"
-                    " AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at, p.id LIMIT ?",
+                    "SELECT id, account_id, next_attempt_at FROM parts INDEXED BY parts_due"
+                    " WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
                     (state, now, limit),
                 ):
                     found[pid] = (account, due)
             turns: dict[int | None, int] = dict(
                 self.conn.execute(
-                    "SELECT m.account_id, COUNT(*) - 1 FROM parts p JOIN messages m ON m.id = p.message_id"
-                    " WHERE p.state = 'active' GROUP BY m.account_id"
+                    "SELECT account_id, COUNT(*) - 1 FROM parts WHERE state = 'active' GROUP BY account_id"
                 ).fetchall()
             )
             ranked = []
