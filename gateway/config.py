@@ -38,6 +38,7 @@ MOVED_KEYS = {
 # weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
 # drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
 MAX_VALIDITY_HOURS = 720
+MAX_PARTS = 10  # R-1.4
 
 
 class GatewaySection(_Section):
@@ -50,7 +51,10 @@ class GatewaySection(_Section):
     subject_separator: str = ": "
     end_marker: str = "END"
     charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
-    max_parts: int = Field(10, ge=1, le=10)  # R-1.4: at most 10 parts
+    # R-1.4: a message is at most 10 parts. Up to 255 was taken before 0.2.4: such a config still
+    # starts (a refusal would leave the service down after an upgrade), `parts_cap` is what is used,
+    # and check-config and run say so (`gateway.configdoubts`).
+    max_parts: int = Field(10, ge=1, le=255)
     validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 451
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
@@ -65,6 +69,11 @@ class GatewaySection(_Section):
     # A short retention (privacy) is fine: the purge never deletes a month not billed yet.
     retention_days: float = Field(90, gt=0, allow_inf_nan=False)
     early_dlr_max_age_minutes: float = Field(10, gt=0)  # a receipt older than this never matches a new part
+
+    @property
+    def parts_cap(self) -> int:
+        """The most parts one message may become: `max_parts`, within R-1.4's 10."""
+        return min(self.max_parts, MAX_PARTS)
 
     @field_validator("domains")
     @classmethod

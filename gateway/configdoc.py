@@ -30,7 +30,7 @@ MEANINGS: dict[str, str] = {
     "gateway.subject_separator": "between the subject and the text",
     "gateway.end_marker": "a line holding only this ends the text (signatures below it are dropped)",
     "gateway.charset_fallbacks": "character sets tried, in order, for mail that names none or a wrong one",
-    "gateway.max_parts": "most SMS parts one message may become",
+    "gateway.max_parts": "most SMS parts one message may become (10 at most, R-1.4; more is used as 10)",
     "gateway.validity_hours": "how long the SMSC keeps trying an SMS; also when a waiting part expires here",
     "gateway.queue_high_water": "parts waiting; above it SMTP answers 451 (try later)",
     "gateway.retry_base_seconds": "first retry after a temporary SMSC fault; doubles with each retry",

@@ -3,7 +3,7 @@ and that hurt (the refusals are `gateway.configcheck`'s)."""
 
 from __future__ import annotations
 
-from gateway.config import Config, GatewaySection
+from gateway.config import MAX_PARTS, Config, GatewaySection
 from gateway.configcheck import on_loopback
 from gateway.relaynets import wide_network_doubt
 
@@ -79,6 +79,16 @@ def simulator_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def parts_doubts(cfg: Config) -> list[str]:
+    """A max_parts above R-1.4's 10, taken before 0.2.4: the config still starts, with 10."""
+    if cfg.gateway.max_parts <= MAX_PARTS:
+        return []
+    return [
+        f"[gateway] max_parts = {cfg.gateway.max_parts} is above the {MAX_PARTS} parts a message may"
+        f" become (R-1.4): {MAX_PARTS} is used; set it to {MAX_PARTS} or less"
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
@@ -93,4 +103,5 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.relay_network_wide", doubt) for doubt in wide],
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
+        *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
     ]

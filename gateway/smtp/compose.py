@@ -119,7 +119,7 @@ def compose(
     planned = partial(
         plan,
         mode="separate" if account.split_mode == "separate" else "concatenated",
-        max_parts=cfg.gateway.max_parts,
+        max_parts=cfg.gateway.parts_cap,
         transliterate=account.transliterate,
     )
     try:
@@ -128,7 +128,7 @@ def compose(
         return replies.EMPTY_TEXT
     if p.truncated and account.overflow == "reject":
         needed = len(p.parts) + 1
-        return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.max_parts)
+        return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.parts_cap)
     also = planned(as_read).text if as_read != mail.text else None  # as the conversation's first SMS
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []
