@@ -1,6 +1,7 @@
 """RFC 5321 4.5.1 over real SMTP: mail to postmaster (with or without our domain) is taken and
 handed to `[mail] admin_address` through the outbox, from <> and with the loop mark, never as SMS;
 a person answering a notice (mail to the notice sender address) is told where to write instead.
+What postmaster forwards is capped per hour, per client address and for strangers in all.
 
 A real smtplib client sends to the running gateway; an SMTP sink plays the outgoing mail relay.
 """
@@ -9,20 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import time
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 from gateway.config import Config, parse_config
-from gateway.forwarded import FORWARD_MARK
+from gateway.forwarded import BOUNCE_ATTACH_MAX, BOUNCE_HEADERS_MAX, FORWARD_MARK
+from gateway.smtp import postmaster
 from tests.conftest import DOMAIN, STAFF, config_text, running_gateway, smtp_sink
 
 ADMIN = "admin@acme.example"
 PHONE = f"601123456@{DOMAIN}"
 
 
-def config(tmp_path: Path, relay_port: int) -> Config:
-    text = config_text(tmp_path, smsc_port=1, relay_port=relay_port)
+def config(tmp_path: Path, relay_port: int, extra: str = "") -> Config:
+    text = config_text(tmp_path, smsc_port=1, relay_port=relay_port, extra=extra)
     text = text.replace("[mail]\n", f'[mail]\nadmin_address = "{ADMIN}"\n', 1)
     return parse_config(text, source="test config", base_dir=tmp_path)
 
@@ -35,11 +38,13 @@ def letter(message_id: str, extra: str = "") -> bytes:
     ).encode()
 
 
-def session(port: int, rcpts: list[str], raw: bytes | None) -> tuple[list[str], str | None]:
+def session(
+    port: int, rcpts: list[str], raw: bytes | None, source: str = "127.0.0.1", sender: str = STAFF
+) -> tuple[list[str], str | None]:
     """Each RCPT's reply, then DATA's (None without accepted recipients or content)."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+    with smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=30) as c:
         c.ehlo("mx.acme.example")
-        assert c.mail(STAFF)[0] == 250
+        assert c.mail(sender)[0] == 250
         said = [f"{code} {text.decode()}" for code, text in (c.rcpt(r) for r in rcpts)]
         if raw is None or not any(s.startswith("250") for s in said):
             return said, None
@@ -47,8 +52,10 @@ def session(port: int, rcpts: list[str], raw: bytes | None) -> tuple[list[str], 
         return said, f"{code} {text.decode()}"
 
 
-async def talk(port: int, rcpts: list[str], raw: bytes | None = None) -> tuple[list[str], str | None]:
-    return await asyncio.wait_for(asyncio.to_thread(session, port, rcpts, raw), 60)
+async def talk(
+    port: int, rcpts: list[str], raw: bytes | None = None, source: str = "127.0.0.1", sender: str = STAFF
+) -> tuple[list[str], str | None]:
+    return await asyncio.wait_for(asyncio.to_thread(session, port, rcpts, raw, source, sender), 60)
 
 
 def outbox(gw: Any) -> list[tuple[str, str, str]]:
@@ -106,3 +113,80 @@ async def test_an_answer_to_a_notice_is_told_where_to_write(tmp_path: Path) -> N
         said, _ = await talk(gw.port, [notice_sender])
     assert said[0].startswith(f"550 5.7.1 <{notice_sender}>: this address only sends"), said
     assert ADMIN in said[0] and "phone number" not in said[0]
+
+
+# ---- the hour's cap ------------------------------------------------------------------------------
+
+STRANGER = "someone@elsewhere.example"
+
+
+def open_text(tmp_path: Path, relay_port: int) -> Config:
+    """Premium numbers configured: MAIL lets any sender through (answers come from anywhere), so
+    postmaster takes mail from the whole internet. Only 127.0.0.1 is the customer's network."""
+    text = config_text(
+        tmp_path, smsc_port=1, relay_port=relay_port, extra='\n[premium]\nnumbers = ["7355"]\n'
+    )
+    text = text.replace("[mail]\n", f'[mail]\nadmin_address = "{ADMIN}"\n', 1)
+    text = text.replace('relay_networks = ["127.0.0.0/8"]', 'relay_networks = ["127.0.0.1/32"]')
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+def anonymous(size: int = 0) -> bytes:
+    """A stranger's mail to postmaster with no Message-ID, which no duplicate check can catch."""
+    filler = ("x" * 76 + "\r\n") * (size // 78)
+    return (
+        f"From: {STRANGER}\r\nTo: postmaster@{DOMAIN}\r\nSubject: hello\r\n\r\nhello\r\n{filler}"
+    ).encode()
+
+
+def forwards(gw: Any) -> list[bytes]:
+    rows = gw.store.db.conn.execute("SELECT content FROM outbox WHERE kind = 'postmaster-forward'")
+    return [row[0] for row in rows]
+
+
+async def test_one_server_flooding_postmaster_is_refused_past_its_hourly_cap(tmp_path: Path) -> None:
+    now = [time.time()]
+    cap = postmaster.PER_CLIENT_PER_HOUR
+    async with (
+        smtp_sink(42850) as sink,
+        running_gateway(open_text(tmp_path, 42850), clock=lambda: now[0]) as gw,
+    ):
+        said = []
+        for i in range(cap + 3):  # the second one big: a forward attaches its headers alone
+            raw = anonymous(2 * BOUNCE_ATTACH_MAX if i == 1 else 0)
+            said.append(await talk(gw.port, ["postmaster"], raw, "127.0.0.2", STRANGER))
+        taken = forwards(gw)
+        await sink.wait(cap)
+        await asyncio.sleep(0.5)  # nothing more comes
+        mailed = len(sink.messages)
+        customer = await talk(gw.port, ["postmaster"], letter("<pm-9@acme.example>"))  # another address
+        now[0] += postmaster.WINDOW_SECONDS + 1
+        an_hour_later = await talk(gw.port, ["postmaster"], anonymous(), "127.0.0.2", STRANGER)
+    for rcpt_said, data_said in said[:cap]:
+        assert (
+            rcpt_said == ["250 2.1.5 Recipient OK"] and data_said is not None and data_said.startswith("250")
+        )
+    for rcpt_said, data_said in said[cap:]:
+        assert rcpt_said[0].startswith("451 4.7.1 <postmaster@") and data_said is None, rcpt_said
+        assert "from your address in the last hour" in rcpt_said[0]
+    assert len(taken) == cap and mailed == cap
+    assert all(len(content) < BOUNCE_ATTACH_MAX + 16 * 1024 for content in taken)
+    assert len(taken[1]) < BOUNCE_HEADERS_MAX + 16 * 1024
+    assert b"text/rfc822-headers" in taken[1] and b"x" * 76 not in taken[1]
+    assert customer[1] is not None and customer[1].startswith("250")
+    assert an_hour_later[1] is not None and an_hour_later[1].startswith("250")
+
+
+async def test_strangers_from_many_addresses_share_one_cap_the_customers_do_not(tmp_path: Path) -> None:
+    cap, per_client = postmaster.PER_HOUR, postmaster.PER_CLIENT_PER_HOUR
+    sources = [f"127.0.0.{2 + i // per_client}" for i in range(cap)]
+    async with smtp_sink(42851), running_gateway(open_text(tmp_path, 42851)) as gw:
+        said = [await talk(gw.port, ["postmaster"], anonymous(), src, STRANGER) for src in sources]
+        past_cap = await talk(gw.port, ["postmaster"], anonymous(), "127.0.0.100", STRANGER)
+        customer = await talk(gw.port, ["postmaster"], letter("<pm-10@acme.example>"))
+        taken = len(forwards(gw))
+    assert all(d is not None and d.startswith("250") for _, d in said)
+    assert past_cap[0][0].startswith("451 4.7.1 <postmaster@") and past_cap[1] is None
+    assert "from your address" not in past_cap[0][0]
+    assert customer[1] is not None and customer[1].startswith("250")  # on the ACL: its own cap only
+    assert taken == cap + 1

@@ -5,6 +5,10 @@ any other and handed to `[mail] admin_address` through the outbox, as a bounce i
 fallback address (`forwarded.bounce_forward`, sent from <> with its loop mark). The notice address
 (`[mail] from_address`) takes bounces only (relay.py); a person answering a notice is told where
 to write instead of that the address is "not a valid phone number".
+
+MAIL lets anyone through once premium numbers are configured (their answers come from anywhere),
+so postmaster takes mail from the whole internet: what it forwards is capped per hour (`busy`), and
+each forward attaches at most `forwarded.BOUNCE_ATTACH_MAX` of the original, its headers beyond.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gateway.smtp import replies
 from gateway.smtp.accept import Notice
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
 # Recorded as the mail's reason for not becoming SMS, and said in the `250`.
@@ -31,19 +36,57 @@ LOOPED = "mail to postmaster that is a forward of the gateway's own; recorded, n
 # The recipients a postmaster mail may not share its transaction with (each is handled its own way).
 _OTHERS = frozenset({"premium", "numbers", "info", "mailboxes"})
 
+# Mails to postmaster forwarded in the last hour, at most: from senders outside the ACL in all (what
+# reaches the admin's mailbox from strangers, however many addresses they send from), and from one
+# client address whoever sends (one flooding server does not use up the others' share). A person
+# writes to postmaster a few times a day; a sender refused with 4xx tries again for days.
+PER_HOUR = 20
+PER_CLIENT_PER_HOUR = 5
+WINDOW_SECONDS = 3600.0
+BUSY = "451 4.7.1 <{}>: too much mail to postmaster {}in the last hour, please try again later"
+
 
 def is_postmaster(local: str) -> bool:
     return local.casefold() == "postmaster"
 
 
-def take(envelope: Envelope, address: str) -> str:
-    """RCPT of postmaster from a sender with an address: alone in its mail, one forward however named."""
+def take(envelope: Envelope, address: str, store: Store, client_ip: str | None) -> str:
+    """RCPT of postmaster from a sender with an address: alone in its mail, one forward however named,
+    refused for a while past the hour's cap (`busy`)."""
     if _OTHERS & envelope.__dict__.keys():
         return replies.POSTMASTER_ALONE
     if "postmaster" not in envelope.__dict__:
+        sender = getattr(envelope, "smsgw", None)
+        if refusal := busy(store, address, client_ip, sender is not None and sender.account is not None):
+            return refusal
         envelope.__dict__["postmaster"] = address
         envelope.rcpt_tos.append(address)
     return replies.OK_RCPT
+
+
+def busy(store: Store, address: str, client_ip: str | None, on_acl: bool) -> str | None:
+    """The refusal of one more mail to postmaster this hour, or None.
+
+    Counted from the mails recorded as forwarded (`FORWARDED`), not in memory: intake workers take
+    SMTP sessions in processes of their own, and each would have had a cap of its own. Read at RCPT,
+    before the mail's bytes come, and outside the write that records it: sessions that pass it at
+    once may each add one past the cap, as many as the listener lets connect at once.
+
+    The rows of the hour are found from the first email received in it (`emails_received`), then
+    among the recorded-not-sent ones alone (`emails_recorded`), so the count reads neither the
+    mails sent as SMS nor anything older. A clock stepped back within the hour may miss some."""
+    since = store.clock() - WINDOW_SECONDS
+    outside, from_client = store.db.conn.execute(
+        "SELECT COALESCE(SUM(account_id IS NULL), 0), COALESCE(SUM(client_ip IS ?), 0) FROM emails"
+        " WHERE automatic = ? AND received_at >= ?"
+        " AND id >= (SELECT id FROM emails WHERE received_at >= ? ORDER BY received_at LIMIT 1)",
+        (client_ip, FORWARDED, since, since),
+    ).fetchone()
+    if from_client >= PER_CLIENT_PER_HOUR:
+        return BUSY.format(address, "from your address ")
+    if not on_acl and outside >= PER_HOUR:
+        return BUSY.format(address, "")
+    return None
 
 
 def refuses_others(envelope: Envelope) -> str | None:

@@ -166,7 +166,9 @@ class RelayHandler:
             return self._premium_rcpt(envelope, address, target)
         sender: Sender | None = getattr(envelope, "smsgw", None)
         if sender is not None and sender.mail_from and postmaster.is_postmaster(local):
-            return postmaster.take(envelope, address)  # RFC 5321 4.5.1: from anyone MAIL let through
+            client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+            # RFC 5321 4.5.1: from anyone MAIL let through, up to an hour's cap
+            return postmaster.take(envelope, address, self.gate.store, client_ip)
         if "refusal" in envelope.__dict__:
             log.info("smtp.sender_refused", **envelope.__dict__["refused"])
             return str(envelope.__dict__["refusal"])
