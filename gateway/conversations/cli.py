@@ -87,7 +87,7 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
         # An answer goes only where an SMS reached the phone (`reached.answered`): a conversation
         # whose SMS are all held, cancelled or expired unsent is not open to one.
         if state == "open":
-            sent = reached.messages_to(store.db.conn, c.phone, now - window, now)
+            sent = reached.messages_to(store.db.conn, c.phone, now - window, now, [c.user_email])
             if reached.last_reached(c, now - window, sent, region) is False:
                 state = "unsent"
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")

@@ -224,7 +224,8 @@ class ConversationsRepo(Repository):
             return None
         # A clock stepped back meanwhile: nothing came before the answer by the clock, so all counts.
         until = at if any(c.last_mt_at <= at for c, _ in live) else float("inf")
-        sent = reached.messages_to(self.conn, phone, min(since for _, since in live), until)
+        users = sorted({c.user_email for c, _ in live})
+        sent = reached.messages_to(self.conn, phone, min(since for _, since in live), until, users)
         return reached.answered(live, sent, at, region)
 
     def numbers_with(self, phone: str) -> list[str]:

@@ -1,0 +1,74 @@
+"""Which conversation a phone's answer answers, when the phone also gets many SMS from others: the
+choice reads the phone's recent SMS (`gateway.conversations.reached`), a bounded scan. An alerting
+system's hundreds of SMS to an on-call phone filled it, and a conversation whose SMS that went lay
+beyond it was taken for one whose SMS never went: the answer went to the wrong colleague. A real
+SQLite file, the real acceptance write and matching, an injected clock."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from gateway.conversations.reached import SCAN_LIMIT
+from gateway.conversations.repo import ConversationsRepo
+from gateway.smtp.accept import accept
+from gateway.store.db import Store
+from tests.test_store import Clock, acceptance
+
+PHONE, OURS, ALERTS = "+48601123892", "+48100200300", "+48100200999"
+
+
+class Phone:
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = Clock()
+        self.store = Store.open(tmp_path / "db.sqlite", clock=self.clock)
+        self.account = self.store.accounts.add_account("acme").id
+        self.repo = ConversationsRepo(self.store.db, self.store.clock)
+
+    async def sms(self, user: str, source: str, text: str, *, went: bool = True) -> None:
+        base = acceptance([PHONE])
+        message = dataclasses.replace(base.messages[0], source=source, text=text)
+        mail = dataclasses.replace(
+            base, mail_from=user, account_id=self.account, messages=[message],
+            header_message_id=f"<{self.clock.t}@acme.example>",
+        )  # fmt: skip
+        res = await accept(self.store, mail)
+        self.repo.record_mt(
+            phone=PHONE, number=source, user_email=user, account_id=self.account, domain="sms.example.com",
+            header_message_id=mail.header_message_id, subject="s", text=text,
+        )  # fmt: skip
+        if went:
+            self.store.db.conn.execute(
+                "UPDATE parts SET state = 'delivered', submitted_at = ? WHERE message_id = ?",
+                (self.clock.t, res.message_ids[0]),
+            )
+        self.clock.t += 1
+
+    def answered_by(self) -> tuple[str, str]:
+        conv = self.repo.match(PHONE, OURS, self.clock.t, 30 * 86400, "PL")
+        assert conv is not None
+        return conv.user_email, conv.text
+
+
+async def test_an_alerting_systems_sms_do_not_hide_the_sms_that_went(tmp_path: Path) -> None:
+    phone = Phone(tmp_path)
+    await phone.sms("demo@acme.example", OURS, "demo asks")
+    await phone.sms("anna@acme.example", OURS, "anna asks: can you call me?")
+    for i in range(SCAN_LIMIT + 10):  # from another user and number, to the same phone
+        await phone.sms("alerts@acme.example", ALERTS, f"disk full on db{i}")
+    await phone.sms("anna@acme.example", OURS, "anna's offer, held for quiet hours", went=False)
+    assert phone.answered_by() == ("anna@acme.example", "anna asks: can you call me?")
+    phone.store.close()
+
+
+async def test_a_full_scan_does_not_call_a_conversation_unsent(tmp_path: Path) -> None:
+    # The same user sends more than the scan reads: anna's SMS that went is beyond it. Not known,
+    # so taken by its last mail (as before the choice read the SMS), not as "none went" (demo).
+    phone = Phone(tmp_path)
+    await phone.sms("demo@acme.example", OURS, "demo asks")
+    await phone.sms("anna@acme.example", OURS, "anna asks: can you call me?")
+    for i in range(SCAN_LIMIT + 10):
+        await phone.sms("anna@acme.example", ALERTS, f"disk full on db{i}")
+    await phone.sms("anna@acme.example", OURS, "anna's offer, held for quiet hours", went=False)
+    assert phone.answered_by()[0] == "anna@acme.example"
+    phone.store.close()
