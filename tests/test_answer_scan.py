@@ -25,17 +25,20 @@ class Phone:
         self.account = self.store.accounts.add_account("acme").id
         self.repo = ConversationsRepo(self.store.db, self.store.clock)
 
-    async def sms(self, user: str, source: str, text: str, *, went: bool = True) -> None:
+    async def sms(
+        self, user: str, source: str, text: str, *, went: bool = True, subject: str = "s", kept: str = "s"
+    ) -> None:
+        """An SMS of `user`'s mail with `subject`, whose conversation keeps `kept` (as `on_accept` does)."""
         base = acceptance([PHONE])
         message = dataclasses.replace(base.messages[0], source=source, text=text)
         mail = dataclasses.replace(
-            base, mail_from=user, account_id=self.account, messages=[message],
+            base, mail_from=user, account_id=self.account, messages=[message], subject=subject,
             header_message_id=f"<{self.clock.t}@acme.example>",
         )  # fmt: skip
         res = await accept(self.store, mail)
         self.repo.record_mt(
             phone=PHONE, number=source, user_email=user, account_id=self.account, domain="sms.example.com",
-            header_message_id=mail.header_message_id, subject="s", text=text,
+            header_message_id=mail.header_message_id, subject=kept, text=text,
         )  # fmt: skip
         if went:
             self.store.db.conn.execute(
@@ -71,4 +74,20 @@ async def test_a_full_scan_does_not_call_a_conversation_unsent(tmp_path: Path) -
         await phone.sms("anna@acme.example", ALERTS, f"disk full on db{i}")
     await phone.sms("anna@acme.example", OURS, "anna's offer, held for quiet hours", went=False)
     assert phone.answered_by()[0] == "anna@acme.example"
+    phone.store.close()
+
+
+async def test_an_answer_quoting_an_earlier_reply_keeps_the_conversations_whole_topic(tmp_path: Path) -> None:
+    # The SMS that went came from a Reply to one of our reply mails, its subject the cut topic;
+    # the conversation keeps the topic whole (Outlook threads by it), and so must the answer that
+    # quotes that SMS because a later one is held.
+    topic = "Spotkanie w sprawie budżetu na przyszły rok i planu szkoleń dla całego zespołu sprzedaży"
+    cut = f"RE: Re: {topic[:40]}… (SMS from +48 601 123 892)"
+    phone = Phone(tmp_path)
+    await phone.sms("anna@acme.example", OURS, "Czy 10:00 pasuje?", subject=topic, kept=topic)
+    await phone.sms("anna@acme.example", OURS, "To 11:00?", subject=cut, kept=topic)
+    await phone.sms("anna@acme.example", OURS, "Oferta", went=False, subject=cut, kept=topic)
+    conv = phone.repo.match(PHONE, OURS, phone.clock.t, 30 * 86400, "PL")
+    assert conv is not None and conv.text == "To 11:00?"
+    assert conv.subject == topic
     phone.store.close()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from gateway import forwarded
 from gateway.conversations.numbers import normalise
 
 if TYPE_CHECKING:
@@ -130,11 +131,18 @@ def quoting(c: Conversation, s: Sent) -> Conversation:
     in answered (the thread of a later mail whose SMS never went is not this answer's)."""
     if s.header_message_id == c.header_message_id and s.text == c.text:
         return c
+    subject = s.subject
+    if subject and (topic := forwarded.cut_topic(subject)) is not None:
+        # The mail was a Reply to one of our reply mails, "RE: Re: <topic cut> (SMS from …)": its
+        # topic whole is the conversation's, as `on_accept` keeps it (a cut Thread-Topic starts a new
+        # thread in Outlook), unless the conversation has moved on to another topic since.
+        if c.subject and forwarded.reply_topic(c.subject).startswith(topic):
+            subject = c.subject
     return replace(
         c,
         text=s.text,
         last_mt_at=s.created_at,
         header_message_id=s.header_message_id,
-        subject=s.subject,
+        subject=subject,
         refs=None,
     )
