@@ -664,6 +664,21 @@ async def test_a_claim_does_not_read_other_accounts_due_parts_for_an_account_wit
     assert large < 2 * small + 20, (small, large)
 
 
+async def test_due_sms_go_oldest_first_whatever_their_due_times(store: Store) -> None:
+    # Three SMS to one phone, all due; the two older ones were put back a moment apart (a lost
+    # link, a throttle), the first after the third: by due time a claim of two took "1, 3", and the
+    # phone got "Message 1, 3, 2" (tests/test_faults.py saw it once under load). Oldest first.
+    await accept(store, acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
+    await accept(store, acceptance(["+48601123456"]))
+    now = store.clock()
+    for pid, due in ((1, now - 10), (2, now - 1), (3, now - 5)):
+        store.db.conn.execute(
+            "UPDATE parts SET state = 'deferred', next_attempt_at = ? WHERE id = ?", (due, pid)
+        )
+    assert [p.id for p in store.queue.claim_due(2)] == [1, 2]
+
+
 async def test_a_mail_to_many_recipients_keeps_ids_and_parts_with_their_recipients(store: Store) -> None:
     # The messages are inserted in one statement; each id and part still belongs to its recipient.
     numbers = [f"+4860112{i:04d}" for i in (7, 3, 9, 1)]

@@ -41,6 +41,8 @@ RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 # A message ended `unreported` this long after its day has no notice (`expire_batch`).
 STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
+# Due parts an account's claim reads beyond twice its `limit`, to take the oldest of them.
+CLAIM_MARGIN = 16
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
 MAYBE_SENT_EXPIRED = (
@@ -56,7 +58,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
-        """Claim up to `limit` due parts, round robin across accounts (oldest due first within one),
+        """Claim up to `limit` due parts, round robin across accounts (oldest first within one),
         so that one account's bulk send does not hold everyone else's mail behind it.
 
         An account's k-th candidate takes turn k + (its parts already claimed and in flight): the
@@ -74,6 +76,9 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
             # `limit`; with both in one IN (...) SQLite sorts every due part of the range first.
             found: dict[int, tuple[int | None, float]] = {}
             accounts = [*self.db.settings.get("account ids", None, self._account_ids), None]
+            # More than `limit` an account, so that the oldest of its due parts are among them (see
+            # the ranking below) also when their due times came out in another order.
+            reach = 2 * limit + CLAIM_MARGIN
             for account in accounts:
                 for state in ("queued", "deferred"):
                     for pid, due in self.conn.execute(
@@ -81,7 +86,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                         # The index's own predicate, term for term: SQLite uses a partial index only then.
                         f" WHERE state IN {waiting} AND account_id IS ? AND state = ?"
                         " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-                        (account, state, now, limit),
+                        (account, state, now, reach),
                     ):
                         found[pid] = (account, due)
             for state in ("queued", "deferred"):
@@ -97,7 +102,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 ).fetchall()
             )
             ranked = []
-            for pid, (account, due) in sorted(found.items(), key=lambda kv: (kv[1][1], kv[0])):
+            # Within an account, oldest first among its due parts read (by id, the order they were
+            # accepted in), not by due time: a part that waited out a link's loss or a throttle goes
+            # before the SMS to the same phone accepted after it, however their due times came out
+            # (put back in two writes a moment apart, a phone got "Message 1, 3, 2").
+            for pid, (account, due) in sorted(found.items()):
                 turn = turns[account] = turns.get(account, -1) + 1
                 ranked.append((turn, due, pid))
             ids = [pid for _turn, _due, pid in sorted(ranked)[:limit]]
