@@ -10,12 +10,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.configbase import ConfigError, _Section, credential_path
 from smsc.settings import LinkSettings
+
+if TYPE_CHECKING:
+    from smsc.base import SmscLink
 
 
 class SmscSection(_Section):
@@ -104,6 +107,17 @@ class SmscSection(_Section):
             return path.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
+
+    def driver(self, base_dir: Path | None = None) -> SmscLink:
+        """The link's driver (SMPP or CIMD2), with its settings and password."""
+        password = self.secret(base_dir)
+        if self.type == "smpp":
+            from smsc.smpp.link import SmppLink
+
+            return SmppLink(self.driver_settings(), password=password)
+        from smsc.cimd2.link import Cimd2Link
+
+        return Cimd2Link(self.driver_settings(), password=password)
 
 
 LOOPBACK = ("localhost", "localhost.localdomain", "ip6-localhost", "::1")

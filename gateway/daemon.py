@@ -81,19 +81,6 @@ def simulator_bind_error(sim: Simulator, exc: OSError) -> ListenError:
     return ListenError(f"simulator.{key}", sim.cfg.host, getattr(sim.cfg, key), exc)
 
 
-def build_link(cfg: Config, index: int) -> SmscLink:
-    link_cfg = cfg.smsc[index]
-    password = link_cfg.secret(cfg.base_dir)
-    settings = link_cfg.driver_settings()
-    if link_cfg.type == "smpp":
-        from smsc.smpp.link import SmppLink
-
-        return SmppLink(settings, password=password)
-    from smsc.cimd2.link import Cimd2Link
-
-    return Cimd2Link(settings, password=password)
-
-
 @dataclass
 class Daemon:
     config: Config
@@ -179,8 +166,8 @@ class Daemon:
         self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker
         notifier = Notifier(self.store, cfg, outbox.wake)
         events = GatewayEvents(self.store, notifier)
-        for i, link_cfg in enumerate(cfg.smsc):
-            self.links[link_cfg.name] = build_link(cfg, i)
+        for link_cfg in cfg.smsc:
+            self.links[link_cfg.name] = link_cfg.driver(cfg.base_dir)
         router = Router(cfg.routes())
         dispatcher = Dispatcher(
             self.store,
