@@ -19,6 +19,7 @@ from email.policy import compat32
 from email.utils import format_datetime, make_msgid
 
 from gateway import mailheaders as h
+from gateway.mailcards import cards
 from gateway.notify import stamp
 from gateway.smtp import automail
 from gateway.smtp.addressing import reply_address
@@ -163,7 +164,7 @@ def sms_reply(
         lines = h.body(quoted).split("\n")
         content += f"\n{said} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
     msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
-    for kind, name, card in _cards(text):
+    for kind, name, card in cards(text):
         msg.add_attachment(card, subtype=kind, filename=name, cte="quoted-printable")
     return msg.as_bytes()
 
@@ -180,40 +181,6 @@ def answer_body(text: str) -> str:
         return "(the SMS held only blank space)"
     codes = " ".join(f"U+{ord(c):04X}" for c in text[:64] if not c.isspace())
     return f"(the SMS held only characters a mail cannot show: {codes}{' …' if len(text) > 64 else ''})"
-
-
-# A vCard or vCalendar a phone sent (UDH port 9204/9205, `smsc.decoding.octets_text`): attached too,
-# so that a click puts the contact or the appointment in the user's address book or calendar.
-_BEGIN = re.compile(r"^BEGIN:(VCARD|VCALENDAR)[ \t]*\n", re.I | re.M)
-_END = {kind: re.compile(rf"^END:{kind}[ \t]*$", re.I | re.M) for kind in ("VCARD", "VCALENDAR")}
-_CARD_FILES = {"VCARD": ("vcard", "contact{}.vcf"), "VCALENDAR": ("x-vcalendar", "event{}.vcs")}
-CARDS_MAX = 10
-
-
-def _cards(text: str) -> list[tuple[str, str, str]]:
-    """(subtype, file name, text) of each vCard or vCalendar in `text`, at most `CARDS_MAX`: from a
-    BEGIN line to the first END line of its kind, a BEGIN without one left out.
-
-    Linear in the text: one lazy regex from BEGIN to END scanned to the end of the text for every
-    BEGIN without its END, and "BEGIN:VCARD" 2,900 times (35 KB, a 255-part MO) held the event loop
-    for most of a second. Here an END is looked for once past each card, and a kind found without
-    one after some BEGIN has none after any later BEGIN either, so it is not looked for again."""
-    body = h.body(text)
-    found: list[tuple[str, str, str]] = []
-    ended = dict.fromkeys(_END, True)  # False: no END of this kind after the last BEGIN of it
-    pos = 0
-    while len(found) < CARDS_MAX and (begin := _BEGIN.search(body, pos)) is not None:
-        pos = begin.end()
-        kind = begin[1].upper()
-        end = _END[kind].search(body, pos) if ended[kind] else None
-        if end is None:
-            ended[kind] = False
-            continue
-        pos = end.end()
-        subtype, name = _CARD_FILES[kind]
-        name = name.format(f"-{len(found) + 1}" if found else "")
-        found.append((subtype, name, body[begin.start() : end.end()] + "\n"))
-    return found
 
 
 def premium_mo(

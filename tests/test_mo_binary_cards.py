@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway import forwarded
+from gateway import mailcards
 from gateway import mailheaders as h
 
 MO_TEXT_MAX = 35_000  # about what 255 parts of 8-bit data or GSM text hold
@@ -33,7 +33,7 @@ def lazy_cards(text: str) -> list[tuple[str, str, str]]:
     for i, m in enumerate(_LAZY.finditer(h.body(text))):
         if i == 10:
             break
-        kind, name = forwarded._CARD_FILES[m[1].upper()]
+        kind, name = mailcards._CARD_FILES[m[1].upper()]
         found.append((kind, name.format(f"-{i + 1}" if i else ""), m[0] + "\n"))
     return found
 
@@ -54,9 +54,9 @@ class Counted:
 @pytest.fixture
 def work(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     spent = [0]
-    monkeypatch.setattr(forwarded, "_BEGIN", Counted(forwarded._BEGIN, spent))
-    ends: Any = {kind: Counted(p, spent) for kind, p in forwarded._END.items()}
-    monkeypatch.setattr(forwarded, "_END", ends)
+    monkeypatch.setattr(mailcards, "_BEGIN", Counted(mailcards._BEGIN, spent))
+    ends: Any = {kind: Counted(p, spent) for kind, p in mailcards._END.items()}
+    monkeypatch.setattr(mailcards, "_END", ends)
     return spent
 
 
@@ -76,7 +76,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 )
 def test_cards_of_a_long_mo_are_found_in_linear_work(work: list[int], text: str, kinds: list[str]) -> None:
     assert len(text) <= MO_TEXT_MAX
-    found = forwarded._cards(text)
+    found = mailcards.cards(text)
     assert [kind for kind, _, _ in found] == kinds
     assert all(re.search(r"\nEND:V(CARD|CALENDAR)\n\Z", card, re.I) for _, _, card in found)
     assert work[0] <= WORK_PER_CHAR * len(text), work[0]
@@ -90,4 +90,4 @@ def test_the_cards_found_are_those_the_lazy_regex_found() -> None:
     rng = random.Random(2462960)
     for _ in range(5000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
-        assert forwarded._cards(text) == lazy_cards(text), text
+        assert mailcards.cards(text) == lazy_cards(text), text
