@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.config import Config, parse_config
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_process import smsgw
 from tests.test_quiet_hours_view import window
 from tests.test_two_way import parsed
@@ -27,15 +27,16 @@ PHONE = "+48601123892"
 OURS = "+48100200300"  # acme's sender: both users' SMS come from it
 
 
-def written_config(tmp_path: Path, base: int) -> tuple[Path, Config]:
-    """Ports from `base` on: SMPP, CIMD2, the simulator's control port, the relay sink."""
-    text = config_text(tmp_path, smsc_port=base, relay_port=base + 3).replace(
+def written_config(tmp_path: Path, relay: int) -> tuple[Path, Config]:
+    """The simulator on free ports, answer mail to the relay sink on `relay`."""
+    smpp, cimd2, control = free_port(), free_port(), free_port()
+    text = config_text(tmp_path, smsc_port=smpp, relay_port=relay).replace(
         f'users = ["{STAFF}"]', f'users = ["{STAFF}", "{DEMO}"]'
     )
     text = text.replace(
         "[simulator]\nenabled = false",
-        f"[simulator]\nenabled = true\nsmpp_port = {base}\ncimd2_port = {base + 1}\n"
-        f'control_port = {base + 2}\nlog = "{tmp_path / "sim.jsonl"}"\ndlr_delay_seconds = 0',
+        f"[simulator]\nenabled = true\nsmpp_port = {smpp}\ncimd2_port = {cimd2}\n"
+        f'control_port = {control}\nlog = "{tmp_path / "sim.jsonl"}"\ndlr_delay_seconds = 0',
     )
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -89,8 +90,9 @@ async def conversation_states(path: Path) -> dict[str, str]:
 async def test_an_answer_is_to_the_sms_that_went_not_to_one_held_and_then_to_it_once_sent(
     tmp_path: Path,
 ) -> None:
-    path, cfg = written_config(tmp_path, 42410)
-    async with smtp_sink(42413) as sink, running_gateway(cfg) as gw:
+    relay = free_port()
+    path, cfg = written_config(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
         await demo_then_held_anna(gw)
         # anna's SMS is held: the phone got only demo's, whatever the conversations' order.
         rcpts, body = await answer(gw, sink, "Sure, calling in 5", 1)
@@ -125,8 +127,9 @@ async def test_an_answer_is_to_the_sms_that_went_not_to_one_held_and_then_to_it_
 async def test_an_answer_after_the_other_users_sms_was_cancelled_is_to_the_sms_that_went(
     tmp_path: Path,
 ) -> None:
-    path, cfg = written_config(tmp_path, 42420)
-    async with smtp_sink(42423) as sink, running_gateway(cfg) as gw:
+    relay = free_port()
+    path, cfg = written_config(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
         held = await demo_then_held_anna(gw)
         await gw.store.write(lambda: gw.store.admin.cancel_message(held))
         rcpts, body = await answer(gw, sink, "Sure, calling in 5", 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import config_text
+from tests.conftest import config_text, free_port
 from tests.test_account_show import CLI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
     path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=42210, relay_port=42211))
+    path.write_text(config_text(tmp_path, smsc_port=free_port(), relay_port=free_port()))
     (tmp_path / "state").mkdir()
     return CLI(path, capsys)
 

@@ -9,9 +9,6 @@ binary SMS reached the user as "(the SMS was empty)" or as garbage, and its byte
 
 from __future__ import annotations
 
-import itertools
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,7 +21,7 @@ from smsc.cimd2.packet import P
 from smsc.encoding import concat_udh
 from smsc.simulator.cimd2_texts import format_time
 from smsc.simulator.smpp_texts import address_fields
-from tests.conftest import config_text, running_gateway, smtp_sink
+from tests.conftest import config_text, free_port, running_gateway, smtp_sink
 from tests.test_two_way import parsed
 
 OURS = "+48100200300"
@@ -34,24 +31,8 @@ VCARD = "BEGIN:VCARD\r\nVERSION:2.1\r\nN:Żółć;Jan\r\nTEL;CELL:+48601333444\r
 PORT_9204 = bytes((0x05, 0x04, 0x23, 0xF4, 0x00, 0x00))  # 16-bit application ports IE, to 9204
 
 
-def _ports() -> Iterator[int]:
-    """This file's listeners take ports of their own range, free when asked, round and round."""
-    for port in itertools.cycle(range(42100, 42200)):
-        with socket.socket() as s:
-            # As the listeners bind: a port whose last connection waits out TIME_WAIT is free.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        yield port
-
-
-_PORTS = _ports()
-
-
 def binary_config(tmp_path: Path, protocol: str, relay: int) -> Any:
-    smpp, cimd2, control = next(_PORTS), next(_PORTS), next(_PORTS)
+    smpp, cimd2, control = free_port(), free_port(), free_port()
     text = config_text(
         tmp_path,
         smsc_port=cimd2 if protocol == "cimd2" else smpp,
@@ -68,7 +49,7 @@ def binary_config(tmp_path: Path, protocol: str, relay: int) -> Any:
 
 async def mailed(tmp_path: Path, protocol: str, parts: list[Any]) -> EmailMessage:
     """The mail of the MO the simulator delivers as `parts` (deliver_sm fields, or 20's parameters)."""
-    relay = next(_PORTS)
+    relay = free_port()
     async with smtp_sink(relay) as sink, running_gateway(binary_config(tmp_path, protocol, relay)) as gw:
         core = gw.daemon.simulator.core
         await gw.until(lambda: core._pick(protocol) is not None)

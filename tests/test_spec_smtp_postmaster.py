@@ -18,7 +18,7 @@ from typing import Any
 from gateway.config import Config, parse_config
 from gateway.forwarded import BOUNCE_ATTACH_MAX, BOUNCE_HEADERS_MAX, FORWARD_MARK
 from gateway.smtp import postmaster
-from tests.conftest import DOMAIN, STAFF, config_text, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, running_gateway, smtp_sink
 
 ADMIN = "admin@acme.example"
 PHONE = f"601123456@{DOMAIN}"
@@ -63,7 +63,8 @@ def outbox(gw: Any) -> list[tuple[str, str, str]]:
 
 
 async def test_mail_to_postmaster_reaches_the_admin_address(tmp_path: Path) -> None:
-    async with smtp_sink(42510) as sink, running_gateway(config(tmp_path, 42510)) as gw:
+    relay = free_port()
+    async with smtp_sink(relay) as sink, running_gateway(config(tmp_path, relay)) as gw:
         bare = await talk(gw.port, ["<Postmaster>"], letter("<pm-1@acme.example>"))
         full = await talk(gw.port, [f"postmaster@{DOMAIN}"], letter("<pm-2@acme.example>"))
         await sink.wait(2)
@@ -90,7 +91,8 @@ async def test_mail_to_postmaster_reaches_the_admin_address(tmp_path: Path) -> N
 
 async def test_postmaster_goes_in_a_mail_of_its_own(tmp_path: Path) -> None:
     # One forward and one SMS cannot share a transaction's one reply: the client sends postmaster again.
-    async with smtp_sink(42511), running_gateway(config(tmp_path, 42511)) as gw:
+    relay = free_port()
+    async with smtp_sink(relay), running_gateway(config(tmp_path, relay)) as gw:
         first_phone, _ = await talk(gw.port, [PHONE, "postmaster"])
         first_postmaster, _ = await talk(gw.port, ["postmaster", PHONE])
     assert first_phone[0].startswith("250") and first_phone[1].startswith("452 4.5.3")
@@ -99,7 +101,8 @@ async def test_postmaster_goes_in_a_mail_of_its_own(tmp_path: Path) -> None:
 
 async def test_our_own_forward_coming_back_is_not_forwarded_again(tmp_path: Path) -> None:
     # The admin address an alias of postmaster here: the forward arrives again and stops.
-    async with smtp_sink(42512), running_gateway(config(tmp_path, 42512)) as gw:
+    relay = free_port()
+    async with smtp_sink(relay), running_gateway(config(tmp_path, relay)) as gw:
         _, said = await talk(
             gw.port, ["postmaster"], letter("<pm-3@acme.example>", f"{FORWARD_MARK}: postmaster\r\n")
         )
@@ -108,7 +111,8 @@ async def test_our_own_forward_coming_back_is_not_forwarded_again(tmp_path: Path
 
 
 async def test_an_answer_to_a_notice_is_told_where_to_write(tmp_path: Path) -> None:
-    async with smtp_sink(42513), running_gateway(config(tmp_path, 42513)) as gw:
+    relay = free_port()
+    async with smtp_sink(relay), running_gateway(config(tmp_path, relay)) as gw:
         notice_sender = gw.config.mail.from_address
         said, _ = await talk(gw.port, [notice_sender])
     assert said[0].startswith(f"550 5.7.1 <{notice_sender}>: this address only sends"), said
@@ -147,9 +151,10 @@ def forwards(gw: Any) -> list[bytes]:
 async def test_one_server_flooding_postmaster_is_refused_past_its_hourly_cap(tmp_path: Path) -> None:
     now = [time.time()]
     cap = postmaster.PER_CLIENT_PER_HOUR
+    relay = free_port()
     async with (
-        smtp_sink(42850) as sink,
-        running_gateway(open_text(tmp_path, 42850), clock=lambda: now[0]) as gw,
+        smtp_sink(relay) as sink,
+        running_gateway(open_text(tmp_path, relay), clock=lambda: now[0]) as gw,
     ):
         said = []
         for i in range(cap + 3):  # the second one big: a forward attaches its headers alone
@@ -180,7 +185,8 @@ async def test_one_server_flooding_postmaster_is_refused_past_its_hourly_cap(tmp
 async def test_strangers_from_many_addresses_share_one_cap_the_customers_do_not(tmp_path: Path) -> None:
     cap, per_client = postmaster.PER_HOUR, postmaster.PER_CLIENT_PER_HOUR
     sources = [f"127.0.0.{2 + i // per_client}" for i in range(cap)]
-    async with smtp_sink(42851), running_gateway(open_text(tmp_path, 42851)) as gw:
+    relay = free_port()
+    async with smtp_sink(relay), running_gateway(open_text(tmp_path, relay)) as gw:
         said = [await talk(gw.port, ["postmaster"], anonymous(), src, STRANGER) for src in sources]
         past_cap = await talk(gw.port, ["postmaster"], anonymous(), "127.0.0.100", STRANGER)
         customer = await talk(gw.port, ["postmaster"], letter("<pm-10@acme.example>"))
