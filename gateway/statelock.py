@@ -35,14 +35,12 @@ class StateDirBusy(RuntimeError):
 @contextmanager
 def held(state_dir: Path) -> Iterator[None]:
     """Hold the state directory's lock while the block runs; StateDirBusy if another holds it."""
-    path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)  # never through a link
+    fd = _open_lock(state_dir / LOCK_FILE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            raise StateDirBusy(state_dir, int(text) if text.isdigit() else None) from None
+            raise StateDirBusy(state_dir, _pid_in(fd)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -79,8 +77,14 @@ class DatabaseInUse(RuntimeError):
         super().__init__("; ".join(users) if users else "another smsgw command")
 
 
-def _open_use_file(state_dir: Path) -> int:
-    return os.open(state_dir / USE_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)  # never through a link
+
+
+def _pid_in(fd: int) -> int | None:
+    """The pid its holder wrote into a lock file, if it reads as one."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
 
 
 def use_database(state_dir: Path) -> None:
@@ -93,15 +97,15 @@ def use_database(state_dir: Path) -> None:
     if key in _uses:
         return
     try:
-        fd = _open_use_file(state_dir)
+        fd = _open_lock(state_dir / USE_FILE)
     except OSError:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        pid = _pid_in(fd)
         os.close(fd)
-        raise DatabaseBeingRestored(state_dir, int(text) if text.isdigit() else None) from None
+        raise DatabaseBeingRestored(state_dir, pid) from None
     _uses[key] = fd
 
 
@@ -117,7 +121,7 @@ def database_alone(state_dir: Path, wait: float) -> Iterator[None]:
     """Hold the database's lock exclusively while the block runs, waiting up to `wait` seconds for
     commands that have it open to end (a monitoring `status` takes a moment); DatabaseInUse else."""
     release_database()  # this process's own commands are done with it
-    fd = _open_use_file(state_dir)
+    fd = _open_lock(state_dir / USE_FILE)
     try:
         deadline = time.monotonic() + wait
         while True:
