@@ -56,7 +56,7 @@ class GatewaySection(_Section):
     # and check-config and run say so (`gateway.configdoubts`).
     max_parts: int = Field(10, ge=1, le=255)
     validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
-    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; above it SMTP answers 451
+    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; shared out, see gateway.queuedepth
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
     default_sender: str = "+48100200300"  # originating address for accounts without their own

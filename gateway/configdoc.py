@@ -32,7 +32,10 @@ MEANINGS: dict[str, str] = {
     "gateway.charset_fallbacks": "character sets tried, in order, for mail that names none or a wrong one",
     "gateway.max_parts": "most SMS parts one message may become (10 at most, R-1.4; more is used as 10)",
     "gateway.validity_hours": "how long the SMSC keeps trying an SMS; also when a waiting part expires here",
-    "gateway.queue_high_water": "parts waiting; above it SMTP answers 451 (try later)",
+    "gateway.queue_high_water": (
+        "parts waiting; above it an account holding more than its share of them gets 451 (try later),"
+        " above twice it every account"
+    ),
     "gateway.retry_base_seconds": "first retry after a temporary SMSC fault; doubles with each retry",
     "gateway.timezone": "IANA time zone of quiet hours and of daily and monthly periods (e.g. Europe/Warsaw)",
     "gateway.default_sender": "sender of accounts without their own (a number, so phones can answer)",

@@ -183,6 +183,7 @@ class Daemon:
             notifier,
             clock=self.clock,
             retry_base=cfg.gateway.retry_base_seconds,
+            queue_high_water=cfg.gateway.queue_high_water,
         )
         events.on_link_up = dispatcher.wake
         events.on_optout = dispatcher.opted_out
@@ -191,7 +192,7 @@ class Daemon:
         # Listeners before links: a port that cannot be bound stops the start before any SMSC
         # session exists, and what was opened so far is closed again so that the process exits.
         try:
-            gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.backlog)
+            gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.queue)
             self.gate = gate
             host, port = cfg.smtp.listen_addr
             if cfg.smtp.intake_processes:
@@ -204,7 +205,7 @@ class Daemon:
                     cfg,
                     listeners,
                     writes=gate.writes,
-                    backlog=lambda: dispatcher.backlog,
+                    backlog=lambda: dispatcher.queue,
                     replies=gate.replies,
                     log_level=self.log_level,
                     json_logs=self.json_logs,

@@ -29,7 +29,7 @@ from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
-from gateway.queuedepth import QueueDepth
+from gateway.queuedepth import Backlog, QueueDepth
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
@@ -65,6 +65,7 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         retry_base: float = RETRY_BASE_SECONDS,
+        queue_high_water: int = 200_000,
     ) -> None:
         self.store = store
         self.router = router
@@ -93,7 +94,7 @@ class Dispatcher:
         self._stopping = False
         # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
         # frozen for the whole step (new mail refused as "queue full").
-        self._depth = QueueDepth(store.db.path)
+        self._depth = QueueDepth(store.db.path, queue_high_water)
 
     @property
     def answers_unwritten(self) -> bool:
@@ -127,8 +128,13 @@ class Dispatcher:
 
     @property
     def backlog(self) -> int:
-        """Parts waiting to go, as last counted (`gateway.queuedepth`): the high-water mark's figure."""
+        """Parts waiting to go, as last counted (`gateway.queuedepth`)."""
         return self._depth.value
+
+    @property
+    def queue(self) -> Backlog:
+        """The last count and whose mail the high-water mark refuses by it."""
+        return self._depth.backlog
 
     async def run(self) -> None:
         try:

@@ -35,6 +35,7 @@ from gateway import conversations, premium
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
+from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
 from gateway.smtp.servers import relay_tls_context
@@ -64,7 +65,7 @@ class Channel:
     def __init__(self, sock: socket.socket, answer_wait: float = ANSWER_WAIT_MAX) -> None:
         self.sock = sock
         self.answer_wait = answer_wait
-        self.backlog = 0
+        self.backlog = Backlog()
         self.stop = asyncio.Event()
         self.framed = Framed(self._on_frame)
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
@@ -108,7 +109,7 @@ class Channel:
             if future is not None and not future.done():  # else: its session went away meanwhile
                 future.set_result(answer)
         elif kind == _BACKLOG:
-            self.backlog = int(payload)
+            self.backlog = Backlog.from_wire(payload)
         elif kind == _STOP:
             self.stop.set()
 

@@ -69,6 +69,7 @@ from gateway.bitelog import FaultLog
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
+from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import StoreBusy, StoreReplaced
@@ -138,7 +139,7 @@ class IntakeWorkers:
         listeners: list[socket.socket],
         *,
         writes: Writes,
-        backlog: Callable[[], int],
+        backlog: Callable[[], Backlog],
         replies: Counter[str],
         log_level: str = "INFO",
         json_logs: bool | None = None,
@@ -248,11 +249,11 @@ class IntakeWorkers:
                 beat()
                 slot.heartbeats += 1
                 self.replies.update(json.loads(payload))
-                channel.send(b"b", b"%d" % self.backlog())
+                channel.send(b"b", self.backlog().wire())
             elif kind == _READY:
                 beat()
                 slot.ready.set()
-                channel.send(b"b", b"%d" % self.backlog())
+                channel.send(b"b", self.backlog().wire())
             elif kind == _SIGNALLED:
                 slot.signalled = True
 

@@ -26,6 +26,7 @@ from gateway.conversations import Opening
 from gateway.intake_channel import pack_request, unpack_request
 from gateway.intake_child import Channel
 from gateway.intake_workers import IntakeWorkers
+from gateway.queuedepth import Backlog
 from gateway.smtp import replies
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.store.db import Store, StoreBusy, StoreReplaced
@@ -74,7 +75,7 @@ async def side(tmp_path: Path):  # type: ignore[no-untyped-def]
     cfg = parse_config(worker_config_text(tmp_path, free_port(), 0, 1), source="test", base_dir=tmp_path)
     store = serving_store(cfg)
     writes = HeldWrites(cfg, store)
-    workers = IntakeWorkers(cfg, [], writes=writes, backlog=lambda: 7, replies=Counter())
+    workers = IntakeWorkers(cfg, [], writes=writes, backlog=lambda: Backlog(7), replies=Counter())
     ours, theirs = socket.socketpair()
     d = DaemonSide(
         workers, writes, store, theirs, asyncio.create_task(workers._serve(workers.slots[0], ours))

@@ -31,6 +31,7 @@ from gateway.adminrules import seed_accounts
 from gateway.config import parse_config
 from gateway.intake_child import open_store
 from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.queuedepth import Backlog
 from gateway.smtp import replies
 from gateway.smtp.accept import Writes
 from gateway.store.db import Store
@@ -291,7 +292,7 @@ async def test_the_daemon_writes_for_the_worker_wakes_itself_and_sends_the_backl
     store.db.conn.set_trace_callback(lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None)
     listeners = bind_listeners("127.0.0.1", 0)
     port = listeners[0].getsockname()[1]
-    backlog = [1000]
+    backlog = [Backlog(1000, everyone=True)]
     counts: Counter[str] = Counter()
     workers = IntakeWorkers(
         cfg,
@@ -308,7 +309,7 @@ async def test_the_daemon_writes_for_the_worker_wakes_itself_and_sends_the_backl
         )
         assert isinstance(full.error, smtplib.SMTPDataError) and full.error.smtp_code == 451
         assert not woken["dispatcher"].is_set()
-        backlog[0] = 0
+        backlog[0] = Backlog()
         await until(lambda: counts["451"] >= 1, "the heartbeat with the counts (answered with the backlog)")
         beats = workers.slots[0].heartbeats
         await until(lambda: workers.slots[0].heartbeats > beats, "the next heartbeat, sent after the backlog")

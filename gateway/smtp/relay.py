@@ -26,6 +26,7 @@ from acl.lockout import AuthGuard
 from gateway import conversations, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
+from gateway.queuedepth import Backlog
 from gateway.smtp import postmaster, recipients, replies
 from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import BadNumber, international_too, split_address, to_e164
@@ -61,7 +62,7 @@ class Gate:
     config: Config
     store: Store
     wake_dispatcher: Callable[[], None] = lambda: None
-    backlog: Callable[[], int] = lambda: 0
+    backlog: Callable[[], Backlog] = Backlog
     closing: bool = False
     replies: Counter[str] = field(default_factory=Counter)  # final reply lines by code, for /metrics
     # The sessions' writes: on `store` by default; an intake worker's go to the daemon.
@@ -270,7 +271,9 @@ class RelayHandler:
         numbers: list[str] = envelope.__dict__.get("numbers", [])
         wants_info = bool(envelope.__dict__.get("info"))
         mailboxes: list[str] = envelope.__dict__.get("mailboxes", [])  # a bounce's, see handle_RCPT
-        full = self.gate.backlog() >= self.gate.config.gateway.queue_high_water
+        # The high-water mark refuses the accounts holding more than their share of the queue
+        # (`gateway.queuedepth.judge`): a campaign's account, not every company's staff.
+        full = self.gate.backlog().refuses(sender.account.id if sender and sender.account else None)
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         if sender is not None and "premium" in envelope.__dict__:
             if full:
@@ -283,7 +286,10 @@ class RelayHandler:
         if sender is not None and "postmaster" in envelope.__dict__:
             raw = envelope.original_content or b""
             record, forward = postmaster.forward(self.gate.config, envelope, sender, raw, client_ip)
-            if (await self.gate.writes.accept(record, None, forward)).email_id is None:
+            result = await self.gate.writes.accept(record, None, forward)
+            if result.refused is not None:
+                return result.refused  # past the hour's cap, counted again in the write
+            if result.email_id is None:
                 return replies.OK_DUPLICATE
             log.info("smtp.postmaster_forwarded" if forward else "smtp.postmaster_looped")
             return replies.OK_NOT_SENT.format(record.automatic)

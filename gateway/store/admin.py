@@ -281,3 +281,19 @@ def waiting_parts(conn: sqlite3.Connection) -> int:
     event loop, `gateway.queuedepth`)."""
     sql = "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
     return int(conn.execute(sql).fetchone()[0])
+
+
+def waiting_by_account(conn: sqlite3.Connection) -> dict[int | None, int]:
+    """`waiting_parts` by account: the waiting ones from the index by account (a walk of every one,
+    in account order, so grouped without a sort), those in flight (a window's worth) by state."""
+    counts: dict[int | None, int] = dict(
+        conn.execute(
+            "SELECT account_id, COUNT(*) FROM parts INDEXED BY parts_account_due"
+            " WHERE state IN ('queued', 'deferred') GROUP BY account_id"
+        ).fetchall()
+    )
+    for account, n in conn.execute(
+        "SELECT account_id, COUNT(*) FROM parts WHERE state = 'active' GROUP BY account_id"
+    ):
+        counts[account] = counts.get(account, 0) + n
+    return counts

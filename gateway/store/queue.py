@@ -52,6 +52,22 @@ MAYBE_SENT_EXPIRED = (
 # The note of a part that expires while waiting to go: which of the two depends on its last note.
 _EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
 _EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+_WAITING = "state IN ('queued', 'deferred')"  # parts_account_due's predicate, repeated where it is used
+# The due parts of one state (?3, now ?1), at most ?2 per account, in one statement: `w` lists the
+# accounts with parts waiting by skipping through the index by account (one seek per account, the
+# parts without an account first), and each one's due parts are the start of its range of the same
+# index. A statement per account of the accounts table cost 12 ms a claim with 1,000 accounts, most
+# of them with nothing waiting; this costs 0.4 ms with 100 of them waiting.
+_DUE_BY_ACCOUNT = (
+    "WITH RECURSIVE w(a, n) AS (SELECT NULL, 0 UNION ALL"
+    " SELECT (SELECT account_id FROM parts INDEXED BY parts_account_due"
+    f" WHERE {_WAITING} AND account_id > coalesce(w.a, -9223372036854775808) ORDER BY account_id LIMIT 1),"
+    " n + 1 FROM w WHERE w.a IS NOT NULL OR w.n = 0)"
+    " SELECT p.id, p.account_id, p.next_attempt_at FROM w, parts p"
+    " WHERE (w.a IS NOT NULL OR w.n = 0) AND p.id IN (SELECT id FROM parts INDEXED BY parts_account_due"
+    f" WHERE {_WAITING} AND account_id IS w.a AND state = ?3 AND next_attempt_at <= ?1"
+    " ORDER BY next_attempt_at, id LIMIT ?2)"
+)
 
 
 class QueueRepo(AcceptingRepo, ReportsRepo):
@@ -65,36 +81,21 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         window is shared out between the accounts that have mail due, even when claims come one part
         at a time as the window frees up, and no memory of past turns is needed. Each account's
         candidates come from the index of waiting parts by account and due time (migration 35), a
-        few index steps per account however long the queue and whatever else of it waits; the
-        queue's own due head is added too, for an account created since the list of ids was read.
+        few index steps per account with parts waiting, however long the queue, whatever else of it
+        waits and however many accounts have nothing waiting (`_DUE_BY_ACCOUNT`).
         """
         now = self.clock() if now is None else now
         waiting = "('queued', 'deferred')"
         with self.transaction():
-            # (id, account, due) of every candidate; at most `limit` per account and state, and from
-            # the head. One state at a time: each reads its index range in order and stops at
-            # `limit`; with both in one IN (...) SQLite sorts every due part of the range first.
+            # (id, account, due) of every candidate: at most `reach` per account and state. One state
+            # at a time: each reads its index range in order and stops at its LIMIT; with both in one
+            # IN (...) SQLite sorts every due part of the range first.
             found: dict[int, tuple[int | None, float]] = {}
-            accounts = [*self.db.settings.get("account ids", None, self._account_ids), None]
             # More than `limit` an account, so that the oldest of its due parts are among them (see
             # the ranking below) also when their due times came out in another order.
             reach = 2 * limit + CLAIM_MARGIN
-            for account in accounts:
-                for state in ("queued", "deferred"):
-                    for pid, due in self.conn.execute(
-                        "SELECT id, next_attempt_at FROM parts INDEXED BY parts_account_due"
-                        # The index's own predicate, term for term: SQLite uses a partial index only then.
-                        f" WHERE state IN {waiting} AND account_id IS ? AND state = ?"
-                        " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-                        (account, state, now, reach),
-                    ):
-                        found[pid] = (account, due)
             for state in ("queued", "deferred"):
-                for pid, account, due in self.conn.execute(
-                    "SELECT id, account_id, next_attempt_at FROM parts INDEXED BY parts_due"
-                    " WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-                    (state, now, limit),
-                ):
+                for pid, account, due in self.conn.execute(_DUE_BY_ACCOUNT, (now, reach, state)):
                     found[pid] = (account, due)
             turns: dict[int | None, int] = dict(
                 self.conn.execute(
@@ -123,9 +124,6 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         parts = [ClaimedPart(*r) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
-
-    def _account_ids(self) -> tuple[int, ...]:
-        return tuple(r[0] for r in self.conn.execute("SELECT id FROM accounts"))
 
     def link_taken(self, message_id: int) -> str | None:
         """The link an SMSC took a part of this message by: where its other parts must go, also
