@@ -174,6 +174,12 @@ def accept_now(
         conversations.on_accept(store, opening, acceptance, reached)
     if acceptance.automatic and notices and store.queue.recorded_before(acceptance.dedup_key):
         notices = ()  # a bounce delivered again is recorded again, but forwarded once
+    if notices and acceptance.automatic:
+        from gateway.smtp import postmaster  # imported here: it builds its forwards with our Notice
+
+        # Its hour's cap counted again with the rows that count: sessions past RCPT at once.
+        if (capped := postmaster.refused_in_write(store, acceptance)) is not None:
+            return AcceptResult(None, [], refused=capped)
     result = store.queue.insert_email(acceptance, reached=reached)
     if result.email_id is None:
         return result  # every recipient had this mail already: nothing to charge or tell

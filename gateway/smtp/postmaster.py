@@ -7,13 +7,15 @@ fallback address (`forwarded.bounce_forward`, sent from <> with its loop mark). 
 to write instead of that the address is "not a valid phone number".
 
 MAIL lets anyone through once premium numbers are configured (their answers come from anywhere),
-so postmaster takes mail from the whole internet: what it forwards is capped per hour (`busy`), and
-each forward attaches at most `forwarded.BOUNCE_ATTACH_MAX` of the original, its headers beyond.
+so postmaster takes mail from the whole internet: what it forwards is capped per hour (`busy` at
+RCPT, `refused_in_write` in the write that records it), and each forward attaches at most
+`forwarded.BOUNCE_ATTACH_MAX` of the original, its headers beyond.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
@@ -38,12 +40,23 @@ _OTHERS = frozenset({"premium", "numbers", "info", "mailboxes"})
 
 # Mails to postmaster forwarded in the last hour, at most: from senders outside the ACL in all (what
 # reaches the admin's mailbox from strangers, however many addresses they send from), and from one
-# client address whoever sends (one flooding server does not use up the others' share). A person
-# writes to postmaster a few times a day; a sender refused with 4xx tries again for days.
+# client (one flooding server does not use up the others' share). A client is an IPv4 address or an
+# IPv6 /64: a host is given a /64 at least, and would have had a cap for each address it took from it.
+# A person writes to postmaster a few times a day; a sender refused with 4xx tries again for days.
 PER_HOUR = 20
 PER_CLIENT_PER_HOUR = 5
 WINDOW_SECONDS = 3600.0
 BUSY = "451 4.7.1 <{}>: too much mail to postmaster {}in the last hour, please try again later"
+BUSY_DATA = "451 4.7.1 Too much mail to postmaster {}in the last hour, please try again later"
+FROM_CLIENT = "from your address "
+# The hour's forwards are read off the index of migration 36 (`emails_postmaster`), whose WHERE is
+# this literal: SQLite takes a partial index only for a query that repeats its predicate, and a
+# bound parameter does not (the count read every recorded mail of the hour instead).
+_FORWARDED_SQL = "'" + FORWARDED.replace("'", "''") + "'"
+_HOUR = (
+    "SELECT client_ip, COUNT(*), SUM(account_id IS NULL) FROM emails"
+    f" WHERE automatic = {_FORWARDED_SQL} AND received_at >= ? GROUP BY client_ip"
+)
 
 
 def is_postmaster(local: str) -> bool:
@@ -65,28 +78,58 @@ def take(envelope: Envelope, address: str, store: Store, client_ip: str | None) 
 
 
 def busy(store: Store, address: str, client_ip: str | None, on_acl: bool) -> str | None:
-    """The refusal of one more mail to postmaster this hour, or None.
+    """The refusal at RCPT of one more mail to postmaster this hour, or None: before the mail's bytes
+    come. Sessions that pass it at once are counted again by `refused_in_write`."""
+    over = _over_cap(store, client_ip, on_acl)
+    return None if over is None else BUSY.format(address, over)
+
+
+def refused_in_write(store: Store, acceptance: Acceptance) -> str | None:
+    """The refusal of a forward past the hour's cap, read in the write that would record it
+    (`gateway.smtp.accept.accept_now`), or None.
+
+    `busy` at RCPT leaves each session that passed it at once one more forward (as many as the
+    listener lets connect: an admin's mailbox flooded in one burst). Writes are one at a time in the
+    daemon, intake workers' too (sent over their channel), so the count here sees every forward
+    recorded before. Refused with 451, not recorded unforwarded: the sender tries again later and
+    the mail still reaches a person, as one refused at RCPT does."""
+    if acceptance.automatic != FORWARDED:
+        return None
+    over = _over_cap(store, acceptance.client_ip, acceptance.account_id is not None)
+    return None if over is None else BUSY_DATA.format(over)
+
+
+def _over_cap(store: Store, client_ip: str | None, on_acl: bool) -> str | None:
+    """Which cap one more forward would pass ("" the strangers' in all, `FROM_CLIENT` the client's),
+    or None.
 
     Counted from the mails recorded as forwarded (`FORWARDED`), not in memory: intake workers take
-    SMTP sessions in processes of their own, and each would have had a cap of its own. Read at RCPT,
-    before the mail's bytes come, and outside the write that records it: sessions that pass it at
-    once may each add one past the cap, as many as the listener lets connect at once.
-
-    The rows of the hour are found from the first email received in it (`emails_received`), then
-    among the recorded-not-sent ones alone (`emails_recorded`), so the count reads neither the
-    mails sent as SMS nor anything older. A clock stepped back within the hour may miss some."""
-    since = store.clock() - WINDOW_SECONDS
-    outside, from_client = store.db.conn.execute(
-        "SELECT COALESCE(SUM(account_id IS NULL), 0), COALESCE(SUM(client_ip IS ?), 0) FROM emails"
-        " WHERE automatic = ? AND received_at >= ?"
-        " AND id >= (SELECT id FROM emails WHERE received_at >= ? ORDER BY received_at LIMIT 1)",
-        (client_ip, FORWARDED, since, since),
-    ).fetchone()
+    SMTP sessions in processes of their own, and each would have had a cap of its own. Only the
+    hour's forwards are read (`emails_postmaster`), a few steps each, and the caps bound them: 20
+    from strangers, 5 from each customer's server (on the ACL, in its own networks). Grouped by
+    address in SQL, by /64 here: the stored address is the one the client connected from."""
+    rows = store.db.conn.execute(_HOUR, (store.clock() - WINDOW_SECONDS,)).fetchall()
+    client = _client(client_ip)
+    from_client = sum(n for ip, n, _ in rows if _client(ip) == client)
+    outside = sum(strangers for _, _, strangers in rows)
     if from_client >= PER_CLIENT_PER_HOUR:
-        return BUSY.format(address, "from your address ")
+        return FROM_CLIENT
     if not on_acl and outside >= PER_HOUR:
-        return BUSY.format(address, "")
+        return ""
     return None
+
+
+def _client(ip: str | None) -> str | None:
+    """What one client is counted by: its IPv4 address (an IPv4-mapped one's too), its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return ip  # no address (not TCP), or not one: counted as written
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def refuses_others(envelope: Envelope) -> str | None:
