@@ -197,8 +197,9 @@ def config_anywhere(parser: argparse.ArgumentParser) -> None:
                 if id(command) in seen:  # aliases share one parser
                     continue
                 seen.add(id(command))
+                # The long form only: with `-c` an SMS text or a reason starting with "-c" ("-cancelled:
+                # meeting moved") was read as a config file, and the command refused.
                 command.add_argument(
-                    "-c",
                     "--config",
                     type=Path,
                     default=argparse.SUPPRESS,
