@@ -83,3 +83,33 @@ async def test_short_targets_are_shown_within_one_parts_worth(tmp_path: Path) ->
     markup = "<p>" + ", ".join(f'<a href="{u}">room {n}</a>' for n, u in enumerate(urls)) + "</p>"
     text = await sms_text(tmp_path, markup)
     assert text == f"room 0 ({urls[0]}), room 1 ({urls[1]}), room 2"
+
+
+async def test_a_reply_below_the_quote_keeps_its_own_links_target(tmp_path: Path) -> None:
+    # Thunderbird quotes above the reply: the quoted links, first in the document, spent the targets'
+    # budget though the quote never reaches the phone, and the sender's meeting link showed none.
+    meet = "https://meet.google.com/abc-defg-hij"
+    quoted = ["https://intranet.acme.example/" + c * 50 for c in "ab"]
+    markup = (
+        '<html><body><div class="moz-cite-prefix">On Monday Anna wrote:</div>'
+        f'<blockquote type="cite"><p>See <a href="{quoted[0]}">the report</a> and '
+        f'<a href="{quoted[1]}">the slides</a>.</p></blockquote>'
+        f'<p>OK, join me at <a href="{meet}">this link</a> at 10.</p></body></html>'
+    )
+    text = await sms_text(tmp_path, markup)
+    assert text == f"OK, join me at this link ({meet}) at 10."
+
+
+async def test_a_mail_that_is_nothing_but_a_quote_keeps_the_quoted_links_targets(tmp_path: Path) -> None:
+    markup = (
+        '<html><body><blockquote type="cite"><p>Join at <a href="https://meet.google.com/abc-defg-hij">'
+        "this link</a>.</p></blockquote></body></html>"
+    )
+    text = await sms_text(tmp_path, markup)
+    assert "this link (https://meet.google.com/abc-defg-hij)" in text, text
+
+
+async def test_a_target_wrapped_over_lines_is_shown_as_the_address_a_browser_opens(tmp_path: Path) -> None:
+    markup = '<html><body><p>Join <a href="https://zoom.us/j/123\n456?pwd=abc">here</a> now</p></body></html>'
+    text = await sms_text(tmp_path, markup)
+    assert text == "Join here (https://zoom.us/j/123456?pwd=abc) now"

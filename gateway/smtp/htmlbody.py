@@ -130,9 +130,14 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     try:
         # lxml refuses a str that declares its encoding (XHTML from some mail programs).
         tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1))
-        _show_link_targets(tree)
-        full = Inscriptis(tree, _HTML_CONFIG).get_text()
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
+        # The sender's own links spend the targets' budget first: in a reply written below the quote,
+        # the quoted links came first in the document and left the sender's meeting link none. The
+        # quoted links get what is left, which matters only when the mail is nothing but the quote.
+        quoted = {link for element in quotes for part in _quoted(element) for link in part.iter("a")}
+        budget = _show_link_targets([a for a in tree.iter("a") if a not in quoted], _TARGETS_BUDGET)
+        _show_link_targets([a for a in tree.iter("a") if a in quoted], budget)
+        full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
             return full
         for element in quotes:
@@ -165,16 +170,21 @@ _MAX_TARGET = 80
 _TARGETS_BUDGET = 160
 
 
-def _show_link_targets(tree: HtmlElement) -> None:
+# Browsers drop tabs and line breaks anywhere in a URL (the WHATWG URL parser): an href wrapped by the
+# program that wrote the mail opens as one address, so it is shown as one.
+_URL_DROPPED = str.maketrans("", "", "\t\r\n")
+
+
+def _show_link_targets(links: list[HtmlElement], budget: int) -> int:
     """Put "(target)" after a link's text: an HTML-only "Meeting at <a href=…>this link</a>" lost its
     URL in the SMS. inscriptis' own display_links writes Markdown, "[this link](https://…)", for every
     link, mailto: and javascript: too. A text that is already a URL (or Outlook's safe-links wrapper
     around the one shown) stays alone, and a link with no text (an image) adds nothing. A target is
-    shown only when it is short (`_MAX_TARGET`) and fits what is left of `_TARGETS_BUDGET`: each
-    character is paid for in parts, and a tracking URL tells the reader nothing."""
-    budget = _TARGETS_BUDGET
-    for link in tree.iter("a"):
-        href = (link.get("href") or "").strip()
+    shown only when it is short (`_MAX_TARGET`) and fits what is left of the budget (`_TARGETS_BUDGET`
+    a mail): each character is paid for in parts, and a tracking URL tells the reader nothing. Returns
+    what is left of the budget."""
+    for link in links:
+        href = (link.get("href") or "").translate(_URL_DROPPED).strip()
         if not href.lower().startswith(_SHOWN_SCHEMES) or len(href) > min(_MAX_TARGET, budget):
             continue
         text = " ".join(link.text_content().split())
@@ -182,6 +192,7 @@ def _show_link_targets(tree: HtmlElement) -> None:
             continue
         link.tail = f" ({href}){link.tail or ''}"
         budget -= len(href)
+    return budget
 
 
 def _bare(url: str) -> str:
@@ -190,15 +201,20 @@ def _bare(url: str) -> str:
     return url.removeprefix("www.").rstrip("/").casefold()
 
 
+def _quoted(element: HtmlElement) -> list[HtmlElement]:
+    """A quote container and, for Outlook, which puts the quoted header in a div and the quoted body
+    in its following siblings, those siblings."""
+    if element.get("id") in ("divRplyFwdMsg", "appendonsend"):
+        return [element, *element.itersiblings()]
+    return [element]
+
+
 def _drop_with_following(element: HtmlElement) -> None:
-    """Outlook puts the quoted header in a div and the quoted body in its following siblings."""
     parent = element.getparent()
     if parent is None:
         return
-    if element.get("id") in ("divRplyFwdMsg", "appendonsend"):
-        for sibling in list(element.itersiblings()):
-            parent.remove(sibling)
-    parent.remove(element)
+    for part in _quoted(element):
+        parent.remove(part)
 
 
 @dataclass(slots=True)
