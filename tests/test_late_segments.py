@@ -32,9 +32,11 @@ from tests.test_two_way import parsed
 PIECES = ((1, "KP123 long vote "), (2, "part one part two "), (3, "part three"))
 
 
-def housekeeping(w: World | TwoWayWorld) -> Housekeeping:
+def housekeeping(w: World | TwoWayWorld, timeout: float = TIMEOUT_SECONDS) -> Housekeeping:
     """The daemon's housekeeping worker, started now on the world's clock."""
-    return Housekeeping(w.store, w.events.notifier, w.events, dict, Path("/nonexistent"))
+    return Housekeeping(
+        w.store, w.events.notifier, w.events, dict, Path("/nonexistent"), reassembly_timeout=timeout
+    )
 
 
 async def vote(w: World, seq: int, *, ref: int = 7) -> None:
@@ -259,6 +261,32 @@ async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Pa
     # The SMSC's copy of it is a duplicate: no third mail.
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
     assert len(w.outbox()) == 2
+
+
+async def test_a_late_part_follows_its_answer_under_the_longest_timeout_allowed(tmp_path: Path) -> None:
+    # `reassembly_timeout_seconds` at a day: the redelivery window was counted back from the late
+    # part's join, itself a day after the part came, and so never reached the first join. The part
+    # became a new answer and went to Bob, who had texted the phone since.
+    day = 86400.0
+    w = TwoWayWorld(tmp_path, f"reassembly_timeout_seconds = {day}")
+    hk = housekeeping(w, day)
+    w.send("anna@acme.example", subject="Meeting", text="At 10?")
+    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
+        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
+    w.now += day + 1
+    await hk.expire()
+    w.now += 60
+    w.send("bob@acme.example", subject="Lunch", text="Lunch?")
+    w.now += 60
+    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
+    w.now += day + 1
+    await hk.expire()
+    assert w.mo_states() == ["mailed", "mailed"]
+    # (The SMS themselves expired unsent over the two days: their failure notices are no answers.)
+    (_, to_first, first), (_, to_late, late) = [m for m in w.outbox() if m[0] == "reply"]
+    assert (to_first, to_late) == ("anna@acme.example", "anna@acme.example")
+    assert late["In-Reply-To"] == first["In-Reply-To"]
+    assert late.get_content().startswith(f"{GAP}{GAP}see you there") and "came late" in late.get_content()
 
 
 async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_limit(tmp_path: Path) -> None:

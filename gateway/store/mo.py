@@ -7,9 +7,9 @@ set joined already is recorded as a duplicate and goes no further.
 A part that comes after its set was joined without it (the SMSC held it through an outage) is the
 rest of that SMS, not a new one. A whole text joined without some parts keeps which parts it
 holds (`seqs`); a set that the timeout joins later, from the same phone to the same number under
-the same reference, bringing only parts that SMS still lacked and within
-`reassembly.REDELIVERY_SECONDS`, is its late rest (`follows`: the SMS's first whole text). The
-handlers send it where the first one went and charge only its own parts (`parts`). The decision
+the same reference, bringing only parts that SMS still lacked, come within
+`reassembly.REDELIVERY_SECONDS` of its join, is its late rest (`follows`: the SMS's first whole
+text). The handlers send it where the first one went and charge only its own parts (`parts`). The decision
 waits for the timeout: a set that repeats any part the SMS had, or is complete, is a new SMS under
 a reused reference, as before.
 
@@ -162,7 +162,8 @@ class MoRepo(Repository):
         smsc_time = None if None in stamps else min(stamps)
         seqs = {seq for seq, _ in segments if 1 <= seq <= total}
         complete = len(seqs) == total
-        follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, now)
+        parts_at = min(r[7] for r in rows)
+        follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, parts_at)
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
         # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for. A
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
@@ -174,7 +175,7 @@ class MoRepo(Repository):
             " VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
-             smsc_time, min(r[7] for r in rows)),
+             smsc_time, parts_at),
         )  # fmt: skip
         log.info(
             "mo.reassembled",
@@ -186,17 +187,23 @@ class MoRepo(Repository):
         return cur.lastrowid
 
     def _late_rest_of(
-        self, source: str, destination: str, ref: int, total: int, seqs: set[int], now: float
+        self, source: str, destination: str, ref: int, total: int, seqs: set[int], parts_at: float
     ) -> int | None:
-        """The first whole text of the incomplete SMS that `seqs` (a set joined by the timeout)
-        completes in part, or None: the latest one of this phone, number and reference within the
-        redelivery window, when these parts are all among those it still lacks."""
+        """The first whole text of the incomplete SMS that `seqs` (a set joined by the timeout, its
+        first part come at `parts_at`) completes in part, or None: the latest one of this phone,
+        number and reference joined at most the redelivery window before these parts came, when
+        they are all among those it still lacks.
+
+        The window ends when the late parts came, not at their join: that comes a timeout after
+        them, and with `[replies] reassembly_timeout_seconds` at a day (allowed) the window was
+        gone before any late part was joined; it went out as a new answer, perhaps to a colleague
+        who texted the phone since, instead of following its SMS."""
         row = self.conn.execute(
             "SELECT id, COALESCE(follows, id) FROM mo INDEXED BY mo_incomplete WHERE source = ?"
             " AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND destination = ?"
             " AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
-            (source, ref, total, destination, now - reassembly.REDELIVERY_SECONDS),
+            (source, ref, total, destination, parts_at - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
         if row is None:
             return None
