@@ -33,6 +33,9 @@ _LONE_HALF = re.compile("[\ud800-\udfff]")
 # A segment's 8-bit octets: U+10F600 + octet, rendered by `mend_edges` run by run (`octets_text`).
 _OCTET = 0x10F600
 _OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
+# Characters a phone sent that would read as those markers once joined: private use (no meaning
+# a mail reader could show), and "Kod: \U0010f641\U0010f642 ok" across two segments came out "Kod: AB ok".
+_MARKER_LIKE = re.compile("[\U0010f600-\U0010ffff]")
 _CONTINUATION = bytes(range(0x80, 0xC0))
 # 23.040 9.2.3.24's information elements a damaged UDH may start with: concatenation, special SMS
 # indication, application ports, SMSC control, EMS (0x0A-0x1F), language shifts (0x24, 0x25).
@@ -205,6 +208,7 @@ def _ends_in_escape(data: bytes) -> bool:
 
 def _decode_ucs2(data: bytes, *, edges: bool) -> str:
     text = data[: len(data) & ~1].decode("utf-16-be", "surrogatepass")
+    text = _MARKER_LIKE.sub("\ufffd", text)  # before the markers of this segment's own edges
     if len(data) & 1:
         text += "\ufffd"  # half a code unit: cut in the network, nothing to mend
     elif edges and text and "\ud800" <= text[-1] <= "\udbff":

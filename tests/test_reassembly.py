@@ -106,6 +106,18 @@ def test_a_half_whose_other_half_never_came_is_a_replacement_character() -> None
     assert reassembly.join([(1, escape)], 2) == f"5{reassembly.GAP}"
 
 
+def test_private_use_characters_of_plane_16_are_no_markers_of_a_cut() -> None:
+    # Cut halves and 8-bit octets are kept as plane 16's private use characters until the join; a
+    # phone's own such characters were taken for them: "Kod: \U0010f641\U0010f642 ok" came out "Kod: AB ok".
+    raw = "Kod: \U0010f641\U0010f642 ok".encode("utf-16-be")
+    texts = []
+    for seq, piece in ((1, raw[:8]), (2, raw[8:])):
+        text, concat = decode_user_data(bytes((5, 0, 3, 9, 2, seq)) + piece, 8, udhi=True)
+        assert concat is not None
+        texts.append((concat.seq, text))
+    assert reassembly.join(texts, 2) == "Kod: \ufffd\ufffd ok"
+
+
 def test_a_cimd2_escape_cut_between_two_segments_arrives_whole() -> None:
     # CIMD2 carries GSM text in 033 as its own combinations: `_XX` is the escape, `e` after it is €.
     # A trailing escape was dropped, and the next segment's `e` read as a plain e.
