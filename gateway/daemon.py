@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,11 +277,20 @@ class Daemon:
         )
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
+
+        def code_changed() -> None:
+            self.code_changed = True
+            gate.closing = True
+            shutdown.set()
+
         if self.intake is not None:
+            # Before the workers start: one that finds other code on disk at its first start used to
+            # return to a no-op, and was restarted again and again while the start waited for it.
+            self.intake.on_code_changed = code_changed
             self.intake.add_to(supervisor)
         supervised = asyncio.create_task(supervisor.run(), name="supervisor")
         if self.intake is not None:
-            await self.intake.wait_ready()
+            await _first(self.intake.wait_ready(), shutdown.wait())
         announce_ready(self, sub_why_off)
         sd_notify("READY=1")
         self.ready.set()
@@ -297,13 +306,6 @@ class Daemon:
         if self.store.db.replaced is not None:  # it happened during the start (a write failed its fsync)
             replaced()
 
-        def code_changed() -> None:
-            self.code_changed = True
-            gate.closing = True
-            shutdown.set()
-
-        if self.intake is not None:
-            self.intake.on_code_changed = code_changed
         watch = asyncio.create_task(self._watch_file(), name="store-file-check")
         try:
             await shutdown.wait()
@@ -388,3 +390,13 @@ def _sighup() -> None:
     log.warning(
         "daemon.sighup_ignored", note="nothing to reload: restart the daemon to apply a changed config"
     )
+
+
+async def _first(*waits: Coroutine[Any, Any, object]) -> None:
+    """Until the first of `waits` ends; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import socket
 import sqlite3
@@ -61,6 +62,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -76,6 +78,8 @@ from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import Supervisor, beat
 
 log = structlog.get_logger(__name__)
+
+_CODE_ROOT = str(Path(__file__).resolve().parents[1])  # where this process's `gateway` was found
 
 HEARTBEAT_TIMEOUT_SECONDS = 30.0  # a worker silent for longer hangs: it is killed and restarted
 STOP_SECONDS = 20.0  # at daemon stop: a worker still running after this is killed
@@ -187,11 +191,20 @@ class IntakeWorkers:
     def _spawn(self, slot: Slot, child_end: socket.socket) -> subprocess.Popen[bytes]:
         fds = [s.fileno() for s in self.listeners]
         json_logs = {True: "yes", False: "no"}.get(self.json_logs, "auto")  # type: ignore[call-overload]
-        command = [sys.executable, "-m", "gateway.intake_child", "--name", slot.name]
+        # The daemon's own packages, not whatever `gateway` the working directory holds: `-m` put
+        # it first on the worker's path, and a daemon started by its script from a directory with
+        # another checkout (or a planted gateway/) ran its relay port on that code.
+        command = [sys.executable, "-P", "-m", "gateway.intake_child", "--name", slot.name]
         command += [arg for fd in fds for arg in ("--listen-fd", str(fd))]
         command += ["--channel-fd", str(child_end.fileno()), "--log-level", self.log_level]
         command += ["--json-logs", json_logs, "--code-stamp", code_stamp()]
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(*fds, child_end.fileno()))
+        path = os.pathsep.join(filter(None, (_CODE_ROOT, os.environ.get("PYTHONPATH"))))
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            pass_fds=(*fds, child_end.fileno()),
+            env={**os.environ, "PYTHONPATH": path},
+        )
         assert proc.stdin is not None
         proc.stdin.write(self._config_bytes)  # a few kB: fits the pipe, never blocks
         proc.stdin.close()
