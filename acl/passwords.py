@@ -45,7 +45,14 @@ def _encode(pw: str) -> bytes:
     # SASLprep (RFC 4013, used by PLAIN) is close to NFKC; normalising both at set and check time
     # lets a password typed with composed or decomposed accents on different clients still match.
     # surrogateescape keeps undecodable bytes from the network as they were instead of raising.
-    return unicodedata.normalize("NFKC", pw).encode("utf-8", "surrogateescape")
+    # A surrogate it cannot map back (a form decoded with an odd charset can yield "\ud800") is
+    # kept by surrogatepass: raising here skipped the dummy check, and the 500 an unknown user
+    # then got against the 401 of a known one told which logins exist.
+    text = unicodedata.normalize("NFKC", pw)
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _scrypt(pw: str, p: _Params) -> bytes:
@@ -79,10 +86,15 @@ def _parse(stored: str) -> _Params | None:
 
 
 def verify_password(pw: str, stored: str | None) -> bool:
-    """True when `pw` matches `stored`; False for a mismatch, a missing or an unreadable hash."""
+    """True when `pw` matches `stored`; False for a mismatch, a missing or an unreadable hash.
+
+    Never raises on the text of `pw`: any string costs one full scrypt run on every path."""
     params = _parse(stored) if stored else None
     if params is None:
-        hmac.compare_digest(_scrypt(pw, _DUMMY), _DUMMY.digest)
+        try:
+            hmac.compare_digest(_scrypt(pw, _DUMMY), _DUMMY.digest)
+        except (ValueError, MemoryError):  # as below: never an answer of its own for no user
+            pass
         return False
     try:
         candidate = _scrypt(pw, params)

@@ -95,6 +95,27 @@ def test_undecodable_network_bytes_do_not_crash() -> None:
     assert not verify_password("pass word", stored)
 
 
+@pytest.mark.parametrize("stored", [None, "hunter2hunter2", "real"])
+def test_a_lone_surrogate_costs_one_scrypt_and_fails_on_every_path(
+    stored: str | None, monkeypatch: Any
+) -> None:
+    # "\ud800" (a form decoded with its own odd charset) raised before the dummy check: an unknown
+    # login then crashed where a known one got a plain False, which told which logins exist.
+    real_hash = hash_password("\ud800x") if stored == "real" else stored
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def spy(password: bytes, **kw: Any) -> bytes:
+        calls.append(kw["n"])
+        return real(password, **kw)
+
+    monkeypatch.setattr(hashlib, "scrypt", spy)
+    assert verify_password("\ud800", real_hash) is False
+    assert calls == [passwords.N]
+    if real_hash is not None and is_password_hash(real_hash):
+        assert verify_password("\ud800x", real_hash)  # such a password, once set, still matches
+
+
 @settings(max_examples=8, deadline=None)
 @given(st.text(min_size=1, max_size=40))
 def test_any_text_password_round_trips(pw: str) -> None:

@@ -131,6 +131,15 @@ async def login_form(request: Request, error: str = "", status_code: int = 200) 
     return response
 
 
+def _text(value: str) -> bool:
+    """Whether `value` is text that UTF-8 (and so the database) can hold: no lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def login(request: Request) -> Response:
     """Email + the SMTP AUTH password; guesses count against the same lockout as SMTP AUTH."""
     web: WebContext = request.app.state.web
@@ -139,15 +148,26 @@ async def login(request: Request) -> Response:
         return await login_form(request, "the form expired; try again", 403)
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
+    if not (_text(email) and _text(password)):
+        # A multipart form may name its own charset ("unicode_escape" turns "\ud800" into a lone
+        # surrogate): no browser sends such a form, and the database cannot even look it up.
+        return await login_form(request, "the form could not be read; send it as UTF-8", 400)
     ip = request.client.host if request.client else None
     attempt = web.guard.begin(ip, email)
     if not isinstance(attempt, Attempt):
         log.warning("web.login_refused", ip=ip, reason=attempt.value)
         return await login_form(request, LOGIN_REFUSED, 429)
-    if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
-        await asyncio.sleep(attempt.delay)
-    user = web.store.accounts.find_user(email) if email else None
-    ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
+    try:
+        if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
+            await asyncio.sleep(attempt.delay)
+        user = web.store.accounts.find_user(email) if email else None
+        ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
+    except BaseException:
+        # A fault of ours (database) or the server stopping (uvicorn does not cancel a handler
+        # when its client hangs up): the slot goes back. Kept, it counted as a guess in flight
+        # for ever, an invisible lock that no `smsgw auth unlock` lifted until a restart.
+        web.guard.cancel(attempt)
+        raise
     # A user's address may be listed as typed; anything else may be a password in the wrong field.
     lockout = web.guard.settle(attempt, ok, known=user is not None)
     if not ok or user is None:
