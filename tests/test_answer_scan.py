@@ -91,3 +91,48 @@ async def test_an_answer_quoting_an_earlier_reply_keeps_the_conversations_whole_
     assert conv is not None and conv.text == "To 11:00?"
     assert conv.subject == topic
     phone.store.close()
+
+
+async def test_another_senders_sms_to_the_phone_cost_the_match_no_more_than_a_bounded_read(
+    tmp_path: Path,
+) -> None:
+    # Only the users' SMS were limited: an alerting system's 200,000 SMS to the phone were each read
+    # to find theirs, 40 ms of the event loop per answer. The work is counted in SQLite's steps (a
+    # progress handler), not timed: with four times the alerts, the match must not do more.
+    phone = Phone(tmp_path)
+    await phone.sms("anna@acme.example", OURS, "anna asks: can you call me?")
+    await phone.sms("alerts@acme.example", ALERTS, "disk full on db0")
+    conn = phone.store.db.conn
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(messages)") if r[1] != "id"]
+    picked = ", ".join("m.created_at - 3 * n.i" if c == "created_at" else f"m.{c}" for c in cols)
+    alert = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+
+    def alerts(count: int, start: int) -> None:
+        """`count` more copies of the alert, each 3 s older than the last (an alert every 3 s)."""
+        with conn:
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+                f" INSERT INTO messages ({', '.join(cols)})"
+                f" SELECT {picked} FROM messages m, n WHERE m.id = ?",
+                (start, start + count - 1, alert),
+            )
+
+    def steps() -> int:
+        counted = [0]
+
+        def step() -> int:
+            counted[0] += 1
+            return 0
+
+        conn.set_progress_handler(step, 100)
+        try:
+            assert phone.answered_by()[0] == "anna@acme.example"
+        finally:
+            conn.set_progress_handler(None, 0)
+        return counted[0]
+
+    alerts(5_000, 1)
+    fewer = steps()
+    alerts(15_000, 5_001)
+    assert steps() <= fewer * 1.1 + 10, fewer
+    phone.store.close()

@@ -23,12 +23,15 @@ if TYPE_CHECKING:
 
 # A part in one of these states was taken by an SMSC: the phone got it, or may have.
 _REACHED = "('submitted', 'delivered', 'unreported')"
-# The phone's newest messages from the conversations' users looked at: a user alerting the phone
-# every few minutes for a month sent thousands, and the MO's write must stay short (2,000 with a
-# look into parts each: 24 ms of the event loop). When the scan is full, a conversation without a
-# sent SMS among them is not known to have none (it may be older than the scan reached): it is
-# taken as before, by when its last mail came.
+# The MO's write must stay short, and the scan reads the phone's newest SMS back from the answer:
+# at most SCAN_LIMIT of them from the conversations' users (a user alerting the phone every few
+# minutes for a month sent thousands; 2,000 with a look into parts each took 24 ms of the event
+# loop), and at most WALK_LIMIT of anyone's to find those (another sender's 200,000 SMS to the
+# phone were each read to find one of the users': 40 ms). When the scan is full by either count, a
+# conversation without a sent SMS among those read is not known to have none (it may be older than
+# the scan reached): it is taken as before, by when its last mail came.
 SCAN_LIMIT = 500
+WALK_LIMIT = 5 * SCAN_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +47,31 @@ class Sent:
     subject: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What `messages_to` read: the SMS, newest first, and whether it stopped before the window's
+    start (`full`), so that an SMS of the users not among them may still be in the window."""
+
+    sent: list[Sent]
+    full: bool
+
+
 def messages_to(
     conn: sqlite3.Connection, phone: str, since: float, until: float, users: Sequence[str]
-) -> list[Sent]:
+) -> Scan:
     """The SMS `users` sent the phone within [since, until], newest first, with when each went, if
     it did. Only theirs: an alerting system's thousands to the same phone would fill the scan.
 
     A long SMS counts from its latest part to go (any part sent means the phone got some of it).
     """
+    # Past the newest WALK_LIMIT SMS of anyone to the phone, none is read: the bound is found on the
+    # index alone, then only the SMS from it on are read, each with its mail's sender.
+    floor = conn.execute(
+        "SELECT created_at FROM messages INDEXED BY messages_recipient"
+        " WHERE recipient = ? AND created_at >= ? AND created_at <= ?"
+        " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+        (phone, since, until, WALK_LIMIT - 1),
+    ).fetchone()
     marks = ",".join("?" * len(users))
     rows = conn.execute(
         "SELECT e.mail_from, m.source, m.text, m.created_at,"
@@ -62,15 +82,15 @@ def messages_to(
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
-        (until, phone, since, until, *users, SCAN_LIMIT),
+        (until, phone, floor[0] if floor else since, until, *users, SCAN_LIMIT),
     ).fetchall()
-    return [Sent(*r) for r in rows]
+    return Scan([Sent(*r) for r in rows], floor is not None or len(rows) >= SCAN_LIMIT)
 
 
-def last_reached(c: Conversation, since: float, sent: Sequence[Sent], region: str) -> Sent | bool | None:
+def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent | bool | None:
     """The conversation's latest SMS that reached an SMSC; False when its SMS are known and none
     did; None when that is not known (its SMS purged, or the scan full before it found one that
-    went): as before, its last mail is then taken to have gone. `sent` is what `messages_to` read.
+    went): as before, its last mail is then taken to have gone. `scan` is what `messages_to` read.
 
     Only the user's SMS sent from the conversation's number since its window began count: an SMS
     from another number (a pool number taken back) is another conversation for the phone.
@@ -78,7 +98,7 @@ def last_reached(c: Conversation, since: float, sent: Sequence[Sent], region: st
     user = c.user_email.casefold()
     own = [
         s
-        for s in sent
+        for s in scan.sent
         if s.created_at >= since
         and s.user_email.casefold() == user
         and normalise(s.source, region) == c.number
@@ -86,13 +106,14 @@ def last_reached(c: Conversation, since: float, sent: Sequence[Sent], region: st
     went = [s for s in own if s.sent_at is not None]
     if went:
         return max(went, key=lambda s: (s.sent_at, s.created_at))
-    # A full scan (`messages_to` stops at SCAN_LIMIT) may end before the SMS of this one that went:
-    # "none went" then would hand its answer to a colleague whose SMS the scan did not reach at all.
-    return False if own and len(sent) < SCAN_LIMIT else None
+    # A full scan (`messages_to` stops at SCAN_LIMIT or WALK_LIMIT) may end before the SMS of this one
+    # that went: "none went" then would hand its answer to a colleague whose SMS the scan did not
+    # reach at all.
+    return False if own and not scan.full else None
 
 
 def answered(
-    live: Sequence[tuple[Conversation, float]], sent: Sequence[Sent], at: float, region: str
+    live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str
 ) -> Conversation | None:
     """The conversation an answer that came at `at` answers, quoting the SMS the phone got.
 
@@ -105,7 +126,7 @@ def answered(
     unsent: list[Conversation] = []
     later: list[Conversation] = []
     for c, since in live:
-        last = last_reached(c, since, sent, region)
+        last = last_reached(c, since, scan, region)
         if last is False:
             unsent.append(c)
             continue
