@@ -27,15 +27,20 @@ A guess is counted when it starts, not when its answer is known: the slow passwo
 off the event loop, and counting only finished failures let parallel sessions get far more
 answers than the limit before the first lockout. Every attempt therefore reserves a slot in each
 counter it touches; while the failures plus the attempts in flight reach a cap, a new attempt is
-refused before its password is looked at, so the reply to a locked login cannot depend on whether
-the password was right. The counters are kept in memory: a restart forgets them, which costs an
-attacker a restart they cannot cause from outside, while writing every failure to the database
-would hand them a way to load the disk. `smsgw auth unlock` runs in another process, so it
-leaves a row in the database that the guard reads when it is about to refuse someone.
+not checked: it waits (`begin_waiting`) for those in flight to be settled, and is then refused
+as locked if they failed, or checked if they did not. An attempt in flight is not a failure: a
+connection pool, or an office's PCs behind one NAT, logging in at the same moment with the right
+password were told they had failed too often. A reply to a locked login is given before its
+password is looked at, so it cannot depend on whether the password was right. The counters are
+kept in memory: a restart forgets them, which costs an attacker a restart they cannot cause from
+outside, while writing every failure to the database would hand them a way to load the disk.
+`smsgw auth unlock` runs in another process, so it leaves a row in the database that the guard
+reads when it is about to refuse someone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -66,6 +71,7 @@ class Refused(Enum):
     ADDRESS = "address locked"
     LOGIN = "login locked"
     OVERALL = "too many failures overall"
+    BUSY = "as many checks in flight as failures allowed"  # not a lock: try again when they settle
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,7 @@ class AuthGuard:
         overall_max_failures: int = 60,
         overall_window_seconds: float = 60,
         overall_max_wait_seconds: float = 10,
+        busy_wait_seconds: float = 10,
         max_keys: int = 20_000,
         known_good_seconds: float = 30 * 86400,
         known_good_per_login: int = 10,
@@ -130,6 +137,7 @@ class AuthGuard:
         self.overall_max = overall_max_failures
         self.overall_window = overall_window_seconds
         self.overall_max_wait = overall_max_wait_seconds
+        self.busy_wait = busy_wait_seconds
         self.known_good_seconds = known_good_seconds
         self.known_good_per_login = known_good_per_login
         self.max_known_good_logins = max_known_good_logins
@@ -149,6 +157,7 @@ class AuthGuard:
         self._overall: deque[float] = deque()
         self._overall_pending = 0
         self._lane_next = 0.0  # when the lane for fresh addresses admits its next check
+        self._settled: list[asyncio.Future[None]] = []  # `begin_waiting` calls told of the next settle
         # login -> {client -> last success}, both least recent first
         self._good: OrderedDict[str, dict[str, float]] = OrderedDict()
 
@@ -200,6 +209,8 @@ class AuthGuard:
             blocked = self._first_blocked(checked)
         if blocked is not None:
             return _REFUSED[blocked[0]]
+        if self._first_full(checked) is not None:
+            return Refused.BUSY
         delay = 0.0
         if not trusted:
             expire(self._overall, now, self.overall_window)
@@ -213,8 +224,34 @@ class AuthGuard:
             self._pending[key] = self._pending.get(key, 0) + 1
         return Attempt(keys, overall=not trusted, delay=delay)
 
+    async def begin_waiting(self, ip: str | None, login: str) -> Attempt | Refused:
+        """`begin`, but an attempt that finds the slots taken by checks in flight waits for them to
+        be settled, up to `busy_wait` seconds, and then gets what `begin` says (BUSY past the wait).
+
+        Their outcome decides: failures lock (and this attempt is refused unchecked), successes
+        leave room. So parallel right passwords all get in, and parallel guesses still get no more
+        checks than the caps allow.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.busy_wait
+        while True:
+            result = self.begin(ip, login)
+            left = deadline - loop.time()
+            if result is not Refused.BUSY or left <= 0:
+                return result
+            settled = loop.create_future()
+            self._settled.append(settled)
+            try:
+                await asyncio.wait_for(settled, left)
+            except TimeoutError:
+                pass
+            finally:
+                if settled in self._settled:
+                    self._settled.remove(settled)
+
     def cancel(self, attempt: Attempt) -> None:
         """Give the slot back: the check failed on our side (database), or never started."""
+        self._wake()
         if attempt.overall:
             self._overall_pending -= 1
         for key in attempt.keys:
@@ -323,11 +360,28 @@ class AuthGuard:
     def _locked_for(self, key: Key) -> float:
         return self._keys.locked_for(key, self.clock())
 
+    def _wake(self) -> None:
+        """Tell the attempts waiting in `begin_waiting` that a slot was settled. They run after the
+        caller (settle) has counted its failure, so they see its outcome."""
+        waiting, self._settled = self._settled, []
+        for settled in waiting:
+            if not settled.done():
+                settled.set_result(None)
+
     def _first_blocked(self, keys: tuple[Key, ...]) -> Key | None:
+        """The first key locked, or with as many failures as its cap."""
         now = self.clock()
         for key in keys:
             if self._keys.locked_for(key, now) > 0:
                 return key
+            if self._keys.failures(key, now) >= self._keys.caps[key[0]]:
+                return key
+        return None
+
+    def _first_full(self, keys: tuple[Key, ...]) -> Key | None:
+        """The first key whose failures and attempts in flight together fill its cap."""
+        now = self.clock()
+        for key in keys:
             if self._keys.failures(key, now) + self._pending.get(key, 0) >= self._keys.caps[key[0]]:
                 return key
         return None

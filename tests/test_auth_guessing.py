@@ -84,6 +84,41 @@ async def test_parallel_sessions_get_no_more_answers_than_the_limit(tmp_path: Pa
     assert set(answers) == {replies.AUTH_INVALID, replies.AUTH_LOCKED}
 
 
+def at_once(port: int, tls: tuple[Path, Path], passwords: list[str]) -> list[str]:
+    """One session per password from one address, all past STARTTLS, then all AUTH at the same moment."""
+    sessions = [secure(port, tls) for _ in passwords]
+    try:
+        for c, password in zip(sessions, passwords, strict=True):
+            c.send(f"AUTH PLAIN {plain(STAFF, password)}\r\n")
+        return [reply(c.getreply()) for c in sessions]
+    finally:
+        for c in sessions:
+            c.close()
+
+
+async def test_parallel_sessions_with_the_right_password_all_get_in(tmp_path: Path, tls_pair: Any) -> None:
+    # A connection pool (or an office's PCs behind one NAT) logging in at once: the checks in
+    # flight are not failures. Past the pair's three slots they were told 421 "Too many failed
+    # authentications" without a single failure.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        answers = await blocking(lambda: at_once(gw.daemon.submission_port, tls_pair, [PASSWORD] * 8))
+        assert gw.daemon.gate.auth.locks() == []
+    assert answers == [replies.AUTH_OK] * 8
+
+
+async def test_parallel_wrong_passwords_sent_at_once_still_stop_at_the_limit(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # The same burst with wrong passwords: three are checked, the rest wait for them and are locked out.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        guesses = [f"guess{i}" for i in range(8)]
+        answers = await blocking(lambda: at_once(gw.daemon.submission_port, tls_pair, guesses))
+    assert answers.count(replies.AUTH_INVALID) <= gw.config.smtp.auth_max_failures
+    assert set(answers) == {replies.AUTH_INVALID, replies.AUTH_LOCKED}
+
+
 async def test_rotating_addresses_cannot_get_past_the_login_limit(tmp_path: Path, tls_pair: Any) -> None:
     # Two guesses each from 20 addresses stay under every per-address and per-pair limit; the
     # login's own limit across addresses still holds, and the right password from a fresh address

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import acl.logins
@@ -106,15 +108,71 @@ def test_ipv6_counts_per_64_and_the_table_is_bounded() -> None:
 
 
 def test_guesses_in_flight_count_against_the_limit() -> None:
-    # Parallel sessions: once failures plus unanswered checks reach the limit, the next is refused unchecked.
+    # Parallel sessions: once failures plus unanswered checks reach the limit, the next is not
+    # checked; it is told the slots are busy (not locked), and locked once those failed.
     guard = AuthGuard(3, 300, clock=FakeClock())
     started = [guard.begin("192.0.2.1", "anna@acme.example") for _ in range(5)]
     assert [isinstance(a, Attempt) for a in started] == [True, True, True, False, False]
-    assert started[3] is Refused.PAIR
+    assert started[3] is Refused.BUSY
     # Other logins in flight from one address count against the address's cap as well.
     others = [guard.begin("192.0.2.1", f"u{i}@x.example") for i in range(20)]
     assert sum(isinstance(a, Attempt) for a in others) == 17
-    assert others[-1] is Refused.ADDRESS
+    assert others[-1] is Refused.BUSY
+    for attempt in started[:3]:
+        assert isinstance(attempt, Attempt)
+        guard.settle(attempt, False)
+    assert guard.begin("192.0.2.1", "anna@acme.example") is Refused.PAIR
+
+
+def test_attempts_in_flight_are_not_failures() -> None:
+    # Three right passwords in flight fill the pair's slots; once they succeed, nobody is locked.
+    guard = AuthGuard(3, 300, clock=FakeClock())
+    started = [guard.begin("192.0.2.1", "anna@acme.example") for _ in range(3)]
+    assert guard.begin("192.0.2.1", "anna@acme.example") is Refused.BUSY
+    assert guard.locks() == []
+    for attempt in started:
+        assert isinstance(attempt, Attempt)
+        guard.settle(attempt, True)
+    assert isinstance(guard.begin("192.0.2.1", "anna@acme.example"), Attempt)
+
+
+async def parallel(guard: AuthGuard, n: int, right: bool) -> list[Attempt | Refused]:
+    """`n` sessions of one login at one address at once, each check taking a moment."""
+
+    async def one() -> Attempt | Refused:
+        attempt = await guard.begin_waiting("192.0.2.1", "anna@acme.example")
+        if isinstance(attempt, Attempt):
+            await asyncio.sleep(0.01)  # the hash, off the loop
+            guard.settle(attempt, right)
+        return attempt
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def test_parallel_right_passwords_wait_their_turn_and_all_get_in() -> None:
+    # A connection pool of ten logging in at once: none is turned away, nothing is locked.
+    guard = AuthGuard(3, 300, clock=FakeClock())
+    results = await parallel(guard, 10, right=True)
+    assert all(isinstance(r, Attempt) for r in results)
+    assert guard.locks() == [] and guard._pending == {}
+
+
+async def test_parallel_wrong_passwords_still_get_no_more_checks_than_the_cap() -> None:
+    # Forty guesses at once: three are checked, the rest wait for them and are then locked out.
+    guard = AuthGuard(3, 300, clock=FakeClock())
+    results = await parallel(guard, 40, right=False)
+    assert sum(isinstance(r, Attempt) for r in results) == 3
+    assert [r for r in results if not isinstance(r, Attempt)] == [Refused.PAIR] * 37
+    assert guard.pair_locked_for("192.0.2.1", "anna@acme.example") == 300
+
+
+async def test_waiting_for_checks_in_flight_ends_busy_not_locked() -> None:
+    # Checks that never settle (a stuck pool) do not hold the next one for ever, nor lock it.
+    guard = AuthGuard(3, 300, busy_wait_seconds=0.05, clock=FakeClock())
+    held = [guard.begin("192.0.2.1", "anna@acme.example") for _ in range(3)]
+    assert all(isinstance(a, Attempt) for a in held)
+    assert await guard.begin_waiting("192.0.2.1", "anna@acme.example") is Refused.BUSY
+    assert guard._settled == []
 
 
 def test_the_login_is_counted_across_addresses() -> None:

@@ -3,6 +3,7 @@ guess it reserves is given back or counted, through the real HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -97,3 +98,19 @@ async def test_a_fault_during_the_check_gives_the_guess_back(
         after = await form_login(c, ADMIN, PASSWORD)
     assert faults == [500] * 3
     assert after == 303
+
+
+async def test_admins_logging_in_at_once_from_one_address_all_get_in(tmp_path: Path) -> None:
+    # Six browsers of one login behind one NAT at the same moment: the checks in flight are not
+    # failures (the guard is SMTP AUTH's), so none is refused as if it had failed.
+    async with served(tmp_path) as (web, c):
+        base = str(c.base_url)
+
+        async def browser() -> int:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as own:
+                return await form_login(own, ADMIN, PASSWORD)
+
+        codes = await asyncio.gather(*(browser() for _ in range(6)))
+        assert nothing_in_flight(web)
+    assert codes == [303] * 6
+    assert web.guard.locks() == []

@@ -248,12 +248,15 @@ class SubmissionSMTP(GatewaySMTP):
         # The guess is counted before the password is looked at: a locked login (or address) gets
         # the same answer whether the password was right or not, and parallel sessions cannot
         # have more guesses checked than the limit allows.
-        attempt = self.auth_guard.begin(ip, login.decode("utf-8", "surrogateescape"))
+        # Parallel sessions of one login (a connection pool, PCs behind one NAT) wait here for
+        # the checks in flight instead of being told they failed too often.
+        attempt = await self.auth_guard.begin_waiting(ip, login.decode("utf-8", "surrogateescape"))
         if not isinstance(attempt, Attempt):
             self.guard.bite("auth", ip=ip, login=shown, reason=attempt.value)
-            if attempt is Refused.OVERALL:
+            if attempt in (Refused.OVERALL, Refused.BUSY):
                 # No lock of this client: the gateway sees a flood of failures and this address
-                # has failed lately (or the queue for fresh ones is full). Later, not never.
+                # has failed lately (or the queue for fresh ones is full), or the checks in flight
+                # for this login or address did not end in time. Later, not never.
                 return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
             await self._lock_out()
             return AuthResult(success=False, handled=True)

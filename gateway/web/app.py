@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from acl.lockout import Attempt, AuthGuard
+from acl.lockout import Attempt, AuthGuard, Refused
 from acl.passwords import verify_password
 from gateway.adminrules import age
 from gateway.cli.terminal import ESCAPES
@@ -48,6 +48,7 @@ from gateway.web.security import (
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
 LOGIN_REFUSED = "wrong email or password, or too many failed attempts: wait a few minutes"
+LOGIN_BUSY = "too many logins at once from here: try again in a moment"
 
 
 def when(ts: float | None, tz: ZoneInfo | None = None) -> str:
@@ -153,10 +154,10 @@ async def login(request: Request) -> Response:
         # surrogate): no browser sends such a form, and the database cannot even look it up.
         return await login_form(request, "the form could not be read; send it as UTF-8", 400)
     ip = request.client.host if request.client else None
-    attempt = web.guard.begin(ip, email)
+    attempt = await web.guard.begin_waiting(ip, email)  # behind checks in flight for the login
     if not isinstance(attempt, Attempt):
         log.warning("web.login_refused", ip=ip, reason=attempt.value)
-        return await login_form(request, LOGIN_REFUSED, 429)
+        return await login_form(request, LOGIN_BUSY if attempt is Refused.BUSY else LOGIN_REFUSED, 429)
     try:
         if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
             await asyncio.sleep(attempt.delay)
