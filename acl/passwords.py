@@ -107,3 +107,9 @@ def verify_password(pw: str, stored: str | None) -> bool:
 def is_password_hash(stored: str | None) -> bool:
     """Whether `stored` is a hash this module can check (for admin listings and sanity checks)."""
     return bool(stored) and _parse(stored or "") is not None
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A digest of the stored hash: a login kept open (a panel session, an SMTP session after AUTH)
+    notices a new password, or none, without keeping the hash itself."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()

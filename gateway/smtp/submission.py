@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
-from acl.passwords import verify_password
+from acl.passwords import password_stamp, verify_password
 from gateway.smtp import replies
 from gateway.smtp.relay import Gate, RelayHandler, Sender
 from gateway.smtp.replies import (
@@ -57,10 +58,15 @@ class _DropLoginDataNotice(logging.Filter):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """What a successful AUTH leaves in `session.auth_data`: the user as found at login time."""
+    """What a successful AUTH leaves in `session.auth_data`: the user as found at login time.
+
+    `stamp` is the `password_stamp` of the password it logged in with: a session kept open (a mail
+    client holds one for hours) stops sending once the password is changed or cleared.
+    """
 
     login: str
     user_id: int
+    stamp: str
 
 
 def _peer_ip(session: Session | None) -> str | None:
@@ -96,7 +102,8 @@ class SubmissionHandler(RelayHandler):
             log.info("submission.auth_failed", ip=ip, login=shown, mechanism=mechanism, reason=reason)
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
         log.info("submission.auth_ok", ip=ip, login=user.email, mechanism=mechanism)
-        return AuthResult(success=True, auth_data=Identity(user.email, user.id), message=AUTH_OK)
+        identity = Identity(user.email, user.id, password_stamp(user.password_hash))
+        return AuthResult(success=True, auth_data=identity, message=AUTH_OK)
 
     async def handle_MAIL(
         self, server: Any, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -114,6 +121,15 @@ class SubmissionHandler(RelayHandler):
                 "submission.sender_refused", ip=ip, login=identity.login, reason="user removed since login"
             )
             return replies.SENDER_DENIED
+        if not hmac.compare_digest(identity.stamp, password_stamp(user.password_hash)):
+            # A new password (or none) since this session logged in: whoever changed it meant to
+            # shut out whoever knew the old one. The session may log in again with the new one.
+            log.info(
+                "submission.sender_refused", ip=ip, login=user.email, reason="password changed since login"
+            )
+            session.authenticated = False
+            session.auth_data = None
+            return AUTH_REQUIRED
         if address.casefold() != user.email.casefold():
             # Stalwart's mustMatchSender: a login may only send as itself, or any user could
             # spend another user's quota and receive their replies.

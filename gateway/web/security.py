@@ -14,7 +14,6 @@ bound to a short-lived pre-login cookie (double submit).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -28,6 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from acl.passwords import password_stamp
 from gateway.store.accounts import User
 
 SESSION_COOKIE = "smsgw_session"
@@ -69,11 +69,6 @@ class Session:
     def current(self, user: User) -> bool:
         """Still the password the session was opened with (a new one ends every older session)."""
         return hmac.compare_digest(self.stamp, password_stamp(user.password_hash))
-
-
-def password_stamp(password_hash: str | None) -> str:
-    """A digest of the stored hash: sessions change with the password without keeping its hash."""
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
