@@ -154,6 +154,31 @@ async def test_conversations_page_per_role(web: WebContext) -> None:
         assert "acme subject" in page and "rival subject" in page and 'id="mo"' in page
 
 
+async def test_a_strangers_subject_and_sender_are_shown_with_their_controls_escaped(web: WebContext) -> None:
+    # A mail's subject and envelope sender are a stranger's text: a U+202E in them reversed the
+    # rest of the field on the message page and in the conversations list.
+    store = web.store
+    mine = store.mine  # type: ignore[attr-defined]
+
+    def flipped() -> None:
+        conn = store.db.conn
+        conn.execute(
+            "UPDATE emails SET subject = 'bill \u202etxet', mail_from = 'eve\u202emoc.liame@x.example'"
+            " WHERE id = (SELECT email_id FROM messages WHERE id = ?)",
+            (mine,),
+        )
+        conn.execute("UPDATE conversations SET subject = 'chat \u202etxet'")
+
+    await store.write(flipped)
+    async with as_user(web, ADMIN) as c:
+        message = (await c.get(f"/messages/{mine}")).text
+        conversations = (await c.get("/conversations")).text
+    for page in (message, conversations):
+        assert "\u202e" not in page.split("<main", 1)[-1]
+    assert "bill \\u202etxet" in message and "eve\\u202emoc.liame@x.example" in message
+    assert "chat \\u202etxet" in conversations
+
+
 async def test_premium_page_shows_state_acl_and_the_months_money(web: WebContext) -> None:
     async with as_user(web, ADMIN) as c:
         page = (await c.get("/premium")).text
