@@ -563,6 +563,9 @@ async def test_edited_urls_get_a_400_with_a_reason_not_a_500_or_a_guess(web: Web
             ("/premium?month=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "give YYYY-MM between"),
             ("/messages?before=99999999999999999999999", "is not a message id"),
             ("/messages?before=%C2%B2", "is not a message id"),
+            ("/messages?before=" + "9" * 5000, "is not a message id"),  # past int()'s digit limit: a 500
+            (f"/messages/{web.store.mine}?did=retry&parts=" + "9" * 5000, "is not a count"),  # type: ignore[attr-defined]
+            (f"/messages/{web.store.mine}?did=hold&parts=%C2%B2", "is not a count"),  # type: ignore[attr-defined]
             ("/messages?from=2026-02-30", "is not a date"),
             ("/messages?to=30.11.2026", "is not a date"),
             ("/messages?state=deferred", "is not a message state"),

@@ -79,9 +79,10 @@ def _filters(request: Request, who: Who) -> dict[str, Any]:
 def _before(value: str, what: str = "a message id") -> int | None:
     if not value:
         return None
-    # isdigit would take "²" (int() refuses it); past SQLite's INTEGER the query overflows.
-    if not (value.isascii() and value.isdigit()) or int(value) > SQLITE_INT_MAX:
-        raise BadQuery(f"before: {value!r} is not {what}")
+    # isdigit would take "²" (int() refuses it); past SQLite's INTEGER the query overflows, and
+    # past 4,300 digits int() itself raises: the length is bounded first (19 digits hold any id).
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or int(value) > SQLITE_INT_MAX:
+        raise BadQuery(f"before: {value[:40]!r} is not {what}")
     return int(value)
 
 
@@ -253,6 +254,7 @@ ACTIONS = {
     ),
 }
 DONE = {action: said for action, (_, said, _) in ACTIONS.items()}
+_COUNT_DIGITS = 6  # a message's parts after a queue action: a few, never a million
 
 
 def _actions(msg: dict[str, Any]) -> list[str]:
@@ -267,8 +269,18 @@ async def detail(request: Request, who: Who) -> Response:
     done = ""
     q = request.query_params
     # After a queue action's redirect: the words are this module's, only the count comes from the URL.
-    if q.get("did") in DONE and (q.get("parts") or "").isascii() and (q.get("parts") or "").isdigit():
-        done = f"message {msg['id']}: {int(q['parts'])} part(s) {DONE[q['did']]}"
+    if q.get("did") in DONE:
+        parts = q.get("parts") or ""
+        # Bounded before int(): 5,000 digits made int() raise past its digit limit (a 500).
+        if not (parts.isascii() and parts.isdigit() and len(parts) <= _COUNT_DIGITS):
+            ctx = {
+                "who": who,
+                "m": msg,
+                "actions": _actions(msg),
+                "error": f"parts: {parts[:20]!r} is not a count",
+            }
+            return web.render(request, "message.html", ctx, 400)
+        done = f"message {msg['id']}: {int(parts)} part(s) {DONE[q['did']]}"
     ctx = {"who": who, "m": msg, "actions": _actions(msg), "done": done}
     return web.render(request, "message.html", ctx)
 
