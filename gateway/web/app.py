@@ -32,6 +32,7 @@ from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
 from gateway.store.db import Store
 from gateway.web.counts import CountReader
+from gateway.web.metrics import Heartbeat
 from gateway.web.repo import PanelRepo
 from gateway.web.security import (
     LOGIN_COOKIE,
@@ -75,6 +76,7 @@ class WebContext:
     wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
     simulator: bool = False  # the built-in SMSC runs: /healthz is satisfied without a live link
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)  # /healthz's write, one a second
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)
     counts: CountReader = field(init=False)  # /metrics, off the loop

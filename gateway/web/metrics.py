@@ -11,7 +11,9 @@ later outcome too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -36,6 +38,41 @@ MO_UNFINISHED = ("new", "segment")
 # The row /healthz rewrites: an empty transaction commits on a full disk too, a changed row must
 # reach the WAL. `billing_state` is the store's key/value table; billing reads only its own keys.
 HEARTBEAT_KEY = "healthz_heartbeat"
+
+
+class Heartbeat:
+    """The outcome of /healthz's write, shared by the requests of about `seconds`.
+
+    /healthz answers without a login: a write per request let 1,400 requests a second triple the
+    relay port's reply time (every write queues behind the others on the store's one writer). The
+    store's recent failures (`trouble`) are still read at every request: they cost no write.
+    """
+
+    def __init__(self, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._at: float | None = None
+        self._failure: str | None = None  # the kind of the last write's error; None when it committed
+
+    async def failure(self, store: Any) -> str | None:
+        """Why the heartbeat did not commit (the error's kind), or None: one write per `seconds`,
+        those asking meanwhile wait for it and share its outcome."""
+        async with self._lock:
+            if self._at is not None and self.clock() - self._at < self.seconds:
+                return self._failure
+
+            def heartbeat() -> None:
+                BillingRepo(store.db, store.clock).put(HEARTBEAT_KEY, repr(store.clock()))
+
+            try:
+                await store.write(heartbeat, interactive=True)
+                self._failure = None
+            except Exception as exc:
+                # The kind only (SQLITE_FULL): /healthz is public, and some errors name the path.
+                self._failure = failure_kind(exc)
+            self._at = self.clock()
+            return self._failure
 
 
 class StoreCollector(Collector):
@@ -151,15 +188,8 @@ async def healthz(request: Request) -> Response:
     count too (`GroupCommit.trouble`), and 503 lasts until none has failed for a while."""
     web = request.app.state.web
     store = web.store
-
-    def heartbeat() -> None:
-        BillingRepo(store.db, store.clock).put(HEARTBEAT_KEY, repr(store.clock()))
-
-    try:
-        await store.write(heartbeat, interactive=True)
-    except Exception as exc:
-        # The kind only (SQLITE_FULL): /healthz is public, and some errors name the database's path.
-        return PlainTextResponse(f"store not writable: {failure_kind(exc)}\n", status_code=503)
+    if (failure := await web.heartbeat.failure(store)) is not None:
+        return PlainTextResponse(f"store not writable: {failure}\n", status_code=503)
     if (trouble := store.db.trouble()) is not None:
         return PlainTextResponse(
             f"store failing for {trouble['for_seconds']:.0f} s: {trouble['error']}"
