@@ -93,3 +93,23 @@ async def test_a_cleared_password_suspension_or_removal_stops_a_logged_in_sessio
     assert cleared == submission.AUTH_REQUIRED
     assert suspended == replies.SUSPENDED.format("acme", "unpaid invoice")
     assert removed == replies.SENDER_DENIED
+
+
+async def test_an_empty_initial_response_is_a_wrong_login(tmp_path: Path, tls_pair: Any) -> None:
+    # RFC 4954 4: `AUTH PLAIN =` sends an empty initial response; it got 501 "Can't decode base64".
+    # Empty, like an empty answer to the challenge, it names no login: 535, and the session goes on.
+    cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures=10)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+
+        def session() -> list[str]:
+            with secure(gw.daemon.submission_port, tls_pair) as c:
+                return [
+                    reply(c.docmd("AUTH", "PLAIN =")),
+                    reply(c.docmd("AUTH", "PLAIN")),
+                    reply(c.docmd("")),
+                    reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, PASSWORD))),
+                ]
+
+        answers = await blocking(session)
+    assert answers == [submission.AUTH_INVALID, "334 ", submission.AUTH_INVALID, submission.AUTH_OK]

@@ -208,6 +208,8 @@ class SubmissionSMTP(GatewaySMTP):
                 await self.push("501 5.5.2 Can't decode base64")
                 return AuthResult(success=False, handled=True)
         assert isinstance(blob, bytes)
+        if not blob:  # an empty response (`AUTH PLAIN =`): no login and no password, a wrong one
+            return await self._check("PLAIN", b"", b"")
         pieces = blob.split(b"\0")
         if len(pieces) != 3:
             await self.push("501 5.5.2 Can't split auth value")
@@ -236,6 +238,8 @@ class SubmissionSMTP(GatewaySMTP):
 
     @staticmethod
     def _b64(text: str) -> bytes | None:
+        if text == "=":  # an empty initial response (RFC 4954 4): "=" is not base64 of anything
+            return b""
         try:
             return base64.b64decode(text.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):

@@ -171,7 +171,9 @@ class StoreCollector(Collector):
 async def metrics(request: Request) -> Response:
     web = request.app.state.web
     token = web.config.web.metrics_token
-    if token and not same(request.headers.get("authorization", ""), f"Bearer {token}"):
+    # The scheme's name is case-insensitive (RFC 9110 11.1): "bearer t0ken" is the same request.
+    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+    if token and not (scheme.lower() == "bearer" and same(credentials.strip(), token)):
         return PlainTextResponse("bearer token required\n", status_code=401)
     counts = await web.counts.read()  # off the loop: see gateway/web/counts.py
     registry = CollectorRegistry(auto_describe=False)

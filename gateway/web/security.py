@@ -161,7 +161,13 @@ class Sessions:
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Constant-time equality of two secrets, both present. Compared as bytes: compare_digest
+    raises on a str with non-ASCII characters, and a forged token or header may hold any."""
+    if not (a and b):
+        return False
+    return hmac.compare_digest(
+        str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass")
+    )
 
 
 def https(request: Request) -> bool:
