@@ -9,17 +9,21 @@ that a fresh install shows its replies and bounces without any mail server.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import itertools
 import os
 import re
 import ssl
+import termios
 import time
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 import structlog
+from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.config import Config
 from gateway.configbase import ConfigError
@@ -83,9 +87,13 @@ COMMAND_TIMEOUT = 30.0
 # content filter may take minutes and a client that gives up sooner sends the mail again although
 # the relay took it (30 s sent a company's bounces five times in ten minutes).
 DOT_REPLY_TIMEOUT = 600.0
-# The longest one send may take without a hang: the dot's wait and fifteen steps of COMMAND_TIMEOUT
-# (a STARTTLS session with AUTH LOGIN has some twelve).
-LONGEST_SEND_SECONDS = DOT_REPLY_TIMEOUT + 15 * COMMAND_TIMEOUT
+# The body's upload, up to the relay's host acknowledging its last byte: 10 MB (the size Postfix
+# takes by default) at some 270 kbit/s. A relay that stops reading past it is left for a retry.
+UPLOAD_TIMEOUT = 300.0
+UPLOAD_LOOK = 0.02  # seconds between looks at what is left of the body to send
+# The longest one send may take without a hang: the upload, the dot's wait and fifteen steps of
+# COMMAND_TIMEOUT (a STARTTLS session with AUTH LOGIN has some twelve).
+LONGEST_SEND_SECONDS = UPLOAD_TIMEOUT + DOT_REPLY_TIMEOUT + 15 * COMMAND_TIMEOUT
 
 
 class SmtpRelayMailer:
@@ -163,7 +171,15 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    protocol.write(_DOT_LINE.sub(b"..", body) + b".\r\n")
+    # The end of the mail goes only once the body has left: a relay lost before it never had the
+    # whole mail, and the send is simply tried again (a 2.9 MB billing mail whose relay reset the
+    # link after 64 KiB was given up on, after three such drops, as "most likely arrived").
+    await _upload(client, protocol, _DOT_LINE.sub(b"..", body))
+    try:
+        protocol.write(b".\r\n")
+    except aiosmtplib.SMTPServerDisconnected as exc:
+        client.close()
+        raise _lost_before_end() from exc
     try:
         # Read before the loop runs again: no part of the answer can arrive unread in between.
         answer = await protocol.read_response(timeout=DOT_REPLY_TIMEOUT)
@@ -174,6 +190,8 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
             " it may have delivered it"
         ) from exc
     except aiosmtplib.SMTPServerDisconnected as exc:
+        # A reset (ConnectionResetError) is no sign of a mail not taken: a firewall resets an idle
+        # connection while the relay's filter works, and a relay that stored the mail may crash.
         client.close()
         raise PossiblyDeliveredError(
             "the relay took the whole mail but closed the connection without answering;"
@@ -181,6 +199,53 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
         ) from exc
     if answer.code != 250:
         raise aiosmtplib.SMTPDataError(answer.code, answer.message)
+
+
+async def _upload(client: aiosmtplib.SMTP, protocol: SMTPProtocol, body: bytes) -> None:
+    """Writes the body and waits, up to UPLOAD_TIMEOUT, until none of it is left on this side.
+
+    Left on this side are the bytes in the transport's buffer and those in the kernel's send queue
+    the relay's host has not acknowledged (SIOCOUTQ): over STARTTLS the TLS transport hands all of
+    its data to the socket's transport at once, and its own buffer is empty while megabytes wait.
+    Bytes acknowledged may still be unread by the relay when it fails; a mail that small is not
+    told apart from one the relay took whole (`PossiblyDeliveredError`).
+    """
+    protocol.write(body)
+    transport = protocol.transport
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + UPLOAD_TIMEOUT
+    while True:
+        if protocol.transport is not transport or transport is None or transport.is_closing():
+            client.close()
+            raise _lost_before_end()
+        if _unsent(transport) == 0:
+            return
+        if loop.time() >= deadline:
+            client.close()
+            raise aiosmtplib.SMTPTimeoutError(
+                f"the relay did not take the mail's {len(body)} bytes within {_span(UPLOAD_TIMEOUT)};"
+                " its end was not sent, so it was not delivered"
+            )
+        await asyncio.sleep(UPLOAD_LOOK)
+
+
+def _unsent(transport: asyncio.BaseTransport) -> int:
+    size = transport.get_write_buffer_size() if isinstance(transport, asyncio.WriteTransport) else 0
+    sock = transport.get_extra_info("socket")
+    if sock is None or not hasattr(termios, "TIOCOUTQ"):
+        return size
+    queued = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)  # SIOCOUTQ on Linux
+    except OSError:
+        return size
+    return size + queued[0]
+
+
+def _lost_before_end() -> aiosmtplib.SMTPServerDisconnected:
+    return aiosmtplib.SMTPServerDisconnected(
+        "the relay closed the connection before the end of the mail was sent; it was not delivered"
+    )
 
 
 async def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> list[str]:
