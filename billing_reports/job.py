@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -24,7 +27,7 @@ from billing_reports import repo
 from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
-from gateway import notify
+from gateway import mailheaders, notify
 from gateway.config import Config
 from gateway.store.db import Store
 
@@ -39,18 +42,60 @@ def attachment_name(month: Month, f: AccountFile) -> str:
     return f"{month}-{f.account}.txt"
 
 
-def _body(month: Month, tz: ZoneInfo, f: AccountFile) -> str:
+# The biggest billing mail queued with its file attached: Postfix's default message_size_limit.
+# A relay refuses a bigger one for good (552 at MAIL with SIZE=), so such a mail names where the
+# file lies on the gateway instead, beside the same summary.
+MAIL_SIZE_LIMIT = 10_000_000
+
+
+def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: bool) -> str:
     s = f.sums
     counts = ", ".join(f"{n} {k}" for k, n in s.by_status.items())
     money = ""
     if s.price or s.commission:
         money = f"Premium SMS: price {pln(s.price)} PLN, commission {pln(s.commission)} PLN.\n"
+    the_file = f"The attached file {attachment_name(month, f)}" if attached else "The account's file"
     return (
         f"Billing of account {f.account} for {month} ({tz.key}, local midnight to local midnight).\n\n"
         f"{s.sms} SMS, {s.parts} part(s): {counts}.\n{money}\n"
-        f"The attached file {attachment_name(month, f)} lists every SMS, tab-separated (UTF-8); its last\n"
+        f"{the_file} lists every SMS, tab-separated (UTF-8); its last\n"
         "line holds the number of SMS lines and a SHA-256 of everything before it.\n"
     )
+
+
+def _file_mail(
+    cfg: Config,
+    rcpt: str,
+    subject: str,
+    text: Callable[[bool], str],
+    name: str,
+    path: Path,
+    content: bytes | None,
+) -> bytes:
+    """One billing file's mail: `text(True)` above the file attached, or `text(False)` and where
+    the file lies on the gateway, if the mail with it (or the file itself: `content` None, left
+    unread) would be past MAIL_SIZE_LIMIT."""
+    head = {
+        "sender": cfg.mail.from_address,
+        "rcpt": rcpt,
+        "domain": cfg.gateway.domains[0],
+        "subject": subject,
+    }
+    if content is not None:
+        mail = notify.billing_file(**head, summary=text(True), filename=name, content=content)
+        if len(mail) <= MAIL_SIZE_LIMIT:
+            return mail
+    msg = EmailMessage(policy=mailheaders.POLICY)
+    notify.stamp(msg, **head, auto="auto-generated")
+    where = (
+        f"\nIt is too big to attach ({path.stat().st_size:,} bytes; a mail is kept under"
+        f" {MAIL_SIZE_LIMIT:,} bytes): it lies\non the gateway at {path}\n"
+    )
+    return notify.plain(msg, text(False) + where)
+
+
+def _read_within_limit(path: Path) -> bytes | None:
+    return path.read_bytes() if path.stat().st_size <= MAIL_SIZE_LIMIT else None
 
 
 def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
@@ -68,38 +113,33 @@ def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
 def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -> list[tuple[str, bytes]]:
     """(recipient, mail) for one account's file; no database (runs in a worker thread)."""
     tz = ZoneInfo(cfg.gateway.timezone)
-    content = f.path.read_bytes()
-    return [
-        (
-            rcpt,
-            notify.billing_file(
-                sender=cfg.mail.from_address,
-                rcpt=rcpt,
-                domain=cfg.gateway.domains[0],
-                subject=f"SMS billing {month}: {f.account}",
-                summary=_body(month, tz, f),
-                filename=attachment_name(month, f),
-                content=content,
-            ),
-        )
-        for rcpt in rcpts
-    ]
+    content = _read_within_limit(f.path)
+    subject = f"SMS billing {month}: {f.account}"
+    name = attachment_name(month, f)
+
+    def text(attached: bool) -> str:
+        return _body(month, tz, f, attached)
+
+    return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
 
 
 def summary_mail(cfg: Config, files: MonthFiles) -> tuple[str, bytes]:
     """(sha256 of the summary file, its mail to the operator); no database (runs in a worker thread)."""
-    assert files.summary is not None
-    content = files.summary.read_bytes()
-    return hashlib.sha256(content).hexdigest(), notify.billing_file(
-        sender=cfg.mail.from_address,
-        rcpt=cfg.mail.admin_address,
-        domain=cfg.gateway.domains[0],
-        subject=f"SMS billing {files.month}: summary of {len(files.accounts)} account(s)",
-        summary=f"The billing files of {files.month} were mailed to each account's billing addresses and"
-        " to you, one mail per account.\nThe attached summary has a line per account.\n",
-        filename=f"{files.month}-summary.txt",
-        content=content,
-    )
+    path = files.summary
+    assert path is not None
+    content = _read_within_limit(path)
+    sha = hashlib.sha256(content if content is not None else path.read_bytes()).hexdigest()
+    name = f"{files.month}-summary.txt"
+    subject = f"SMS billing {files.month}: summary of {len(files.accounts)} account(s)"
+
+    def text(attached: bool) -> str:
+        return (
+            f"The billing files of {files.month} were mailed to each account's billing addresses and"
+            " to you, one mail per account.\n"
+            f"The {'attached ' if attached else ''}summary has a line per account.\n"
+        )
+
+    return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content)
 
 
 @dataclass

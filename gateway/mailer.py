@@ -63,7 +63,8 @@ _SESSION_ERRORS = (
     aiosmtplib.SMTPAuthenticationError,
     aiosmtplib.SMTPHeloError,
     aiosmtplib.SMTPConnectResponseError,
-    # MAIL FROM names the gateway's own sender (or <>): refusing it is about our setup, not the mail.
+    # MAIL FROM names the gateway's own sender (or <>): refusing it is about our setup, not the mail
+    # (but for a refusal of the size it declared, failed at once by `_transaction`).
     aiosmtplib.SMTPSenderRefused,
 )
 
@@ -78,6 +79,14 @@ _SETUP_REFUSAL = re.compile(
 
 def _setup_refusal(code: int, message: str) -> bool:
     return code == 530 or _SETUP_REFUSAL.search(message) is not None
+
+
+def _too_big(code: int, message: str) -> bool:
+    """A refusal at MAIL for the size declared with SIZE=: 552 (RFC 1870 6.1), or any 5xx with
+    the enhanced code 5.3.4 ("message too big for system", RFC 3463)."""
+    if not 500 <= code < 600 or _setup_refusal(code, message):
+        return False
+    return code == 552 or message.lstrip().startswith("5.3.4")
 
 
 # Each step of a relay session (the connection and its greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT,
@@ -160,7 +169,16 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
     body = _LINE_END.sub(b"\r\n", content)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    await client.mail(mail_from, options=await _mail_options(client, content, len(body)))
+    options = await _mail_options(client, content, len(body))
+    try:
+        await client.mail(mail_from, options=options)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        if options and options[0].startswith("SIZE=") and _too_big(exc.code, exc.message):
+            # RFC 1870: refused for the size the mail declared, not for our sender or setup. It
+            # would be refused so for the five days of retries; it fails now (a fallback copy, if
+            # it has one, goes at once).
+            raise PermanentMailError(f"{exc.code} {exc.message} (the mail is {len(body)} bytes)") from exc
+        raise
     try:
         await client.rcpt(rcpt)
     except aiosmtplib.SMTPRecipientRefused as exc:
