@@ -3,7 +3,8 @@
 `SmppConnection` frames PDUs from the stream, hands submit_sm_resp and generic_nack to its outstanding
 submits (`smsc.smpp.submits`: response timers and late answers), answers enquire_link and an SMSC's
 unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
-deliver_sm only after the handler acknowledged. An MO's deliver_sm_resp counts as received once the
+deliver_sm only after the handler acknowledged (`smsc.smpp.deliveries`, which also bounds how many
+wait for it: the reader waits at the bound). An MO's deliver_sm_resp counts as received once the
 SMSC answered an enquire_link (or unbind) written after it (`smsc.smpp.ackmarks`). Nothing here
 reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so that one
 generator outlives reconnects. A peer that floods requests and reads none of our answers is bounded
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -24,8 +26,7 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.backpressure import overfull, stalled
-from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks, Outcome, SubmitResult
-from smsc.decoding import udh_fits
+from smsc.base import InboundSms, MoAcks, Outcome, SubmitResult
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.ackmarks import AckMarks
@@ -38,30 +39,29 @@ from smsc.smpp.codec import (
     encode,
     generic_nack,
 )
+from smsc.smpp.deliveries import Deliveries, InboundHandler
 from smsc.smpp.pdu import (
     COMMAND_NAMES,
-    ESM_RECEIPT_BITS,
-    ESM_UDHI,
     ESME_RINVBNDSTS,
     ESME_RINVCMDID,
     ESME_RINVCMDLEN,
     ESME_RUNKNOWNERR,
     ESME_RX_T_APPN,
     Sequences,
-    delivery_report,
-    inbound_sms,
     status_text,
 )
 from smsc.smpp.submits import Submits
 
 log = structlog.get_logger(__name__)
+# smpplib writes a WARNING for every optional parameter it does not know and skips: one data_sm of
+# 17,000 vendor TLVs (68 kB) was 17,000 lines of the daemon's log. The PDU is served all the same.
+logging.getLogger("smpplib.command").setLevel(logging.ERROR)
 
 UNBIND_WAIT = 2.0
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 _BIND_RESP_IDS = frozenset(command_codes.commands[name] for name in _BIND_RESPS)  # stray once bound
 
-InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
 AckedHandler = Callable[[InboundSms, bool], None]
 
 
@@ -84,15 +84,15 @@ class SmppConnection:
         self.cfg, self.name = cfg, cfg.name
         self.reader, self.writer = reader, writer
         self.seq = seq
-        self.on_inbound = on_inbound
         # MO acknowledgements not yet known to have reached the SMSC, and the requests that confirm them.
         self.acks = MoAcks(on_acked or (lambda _sms, _confirmed: None), self._prod)
         self.ack_marks = AckMarks(self.acks)
         self.loop = asyncio.get_running_loop()
         self.last_rx = self.loop.time()
-        self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
         self.closed = asyncio.Event()
         self.throttle = LogThrottle(log)
+        self.deliveries = Deliveries(cfg, on_inbound, self.acks, self.send, self.throttle)
+        self.tasks = self.deliveries.tasks  # handlers of MOs and receipts not yet answered
         self.submits = Submits(cfg, self.closed, self.close, self.throttle)
         self.reason = ""
         self.bind_seq: int | None = None
@@ -100,6 +100,7 @@ class SmppConnection:
         self.bound = False
         self.unbind_seq: int | None = None
         self.unbound = asyncio.Event()
+        self.peer_unbound_until: float | None = None  # the SMSC's unbind came: its answers read until then
         self.keepalive_seq: int | None = None
         self.keepalive = asyncio.Event()
         self.buf = bytearray()
@@ -126,13 +127,11 @@ class SmppConnection:
 
     def send_submit(self, seq: int, data: bytes, part: int = 0) -> asyncio.Future[SubmitResult]:
         """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
-        if self.closed.is_set():
+        if not self.send(data):  # closed, or its transport closing: the SMSC cannot have it
             future: asyncio.Future[SubmitResult] = self.loop.create_future()
             future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
             return future
-        future = self.submits.expect(seq, part)
-        self.send(data)
-        return future
+        return self.submits.expect(seq, part)  # no answer can be read before this step ends
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         """End the connection; `abort` drops the bytes not yet written instead of waiting to flush
@@ -198,15 +197,23 @@ class SmppConnection:
         reason = "closed by peer"
         abort = False
         try:
-            while chunk := await self.reader.read(65536):
+            while chunk := await self._read():
                 self.buf += chunk
                 self.last_rx = self.loop.time()
                 self._frames()
+                while self.deliveries.full and not self.closed.is_set():  # the rest waits in TCP
+                    await self.deliveries.room()
+                    self._frames()
+                if self.peer_unbound_until is not None and not self.submits.pending:
+                    raise LinkDown("unbind from SMSC")
                 if overfull(self.writer):  # read no more until our answers drain
                     wait = self.cfg.response_timeout_seconds
                     if why := await stalled(self.writer, wait, "smpp.peer_not_reading", link=self.name):
                         reason, abort = why, True
                         break
+            else:
+                if self.peer_unbound_until is not None:
+                    reason = "unbind from SMSC"
         except LinkDown as exc:
             reason = str(exc)
         except OSError as exc:
@@ -217,9 +224,22 @@ class SmppConnection:
         finally:
             self.close(reason, abort=abort)
 
+    async def _read(self) -> bytes:
+        """The next bytes; after the SMSC's unbind only until its deadline (`_on_unbind`)."""
+        if self.peer_unbound_until is None:
+            return await self.reader.read(65536)
+        left = self.peer_unbound_until - self.loop.time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return await asyncio.wait_for(self.reader.read(65536), left)
+        except TimeoutError:
+            raise LinkDown("unbind from SMSC") from None
+
     def _frames(self) -> None:
+        """Serve the whole PDUs read while the deliveries waiting for their handler are not too many."""
         buf = self.buf
-        while len(buf) >= 4 and not self.closed.is_set():
+        while len(buf) >= 4 and not self.closed.is_set() and not self.deliveries.full:
             (length,) = struct.unpack_from(">I", buf)
             if not 16 <= length <= MAX_PDU:
                 # No way to find the next PDU boundary in a byte stream: say so and start afresh.
@@ -298,14 +318,14 @@ class SmppConnection:
             if seq == self.keepalive_seq:
                 self.keepalive_seq = None
                 self.keepalive.set()
+        elif self.peer_unbound_until is not None and is_request:
+            self._after_unbind(name, seq)
         elif not self.bound and is_request:
             self._not_bound(name, seq)
         elif name in ("deliver_sm", "data_sm"):
             self._on_deliver(pdu, name, seq)
         elif name == "unbind":
-            self._send_resp("unbind_resp", seq, 0)
-            log.warning("smpp.unbind_by_smsc", link=self.name)
-            raise LinkDown("unbind from SMSC")
+            self._on_unbind(seq)
         elif name == "unbind_resp":
             if seq == self.unbind_seq:
                 self.unbind_seq = None
@@ -317,6 +337,26 @@ class SmppConnection:
             self.send(generic_nack(seq, ESME_RINVCMDID))
         else:
             self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq)
+
+    def _on_unbind(self, seq: int) -> None:
+        """The SMSC ends the session. Answers to our submits may follow its unbind (in the same read,
+        or the next): they are taken until it closes, for `UNBIND_WAIT` at most, rather than thrown
+        away and their parts sent again as possible duplicates. No submit is written meanwhile."""
+        self._send_resp("unbind_resp", seq, 0)
+        log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.submits.pending))
+        self.bound = False
+        wait = min(UNBIND_WAIT, self.cfg.response_timeout_seconds)
+        self.peer_unbound_until = self.loop.time() + wait
+
+    def _after_unbind(self, name: str, seq: int) -> None:
+        """A request after the SMSC's unbind: a delivery is refused, so that it keeps it for the next
+        session; the connection is closing, not a bind lost (`_not_bound`)."""
+        if name in ("deliver_sm", "data_sm"):
+            self._send_resp(name + "_resp", seq, ESME_RX_T_APPN)
+        elif name == "unbind":
+            self._send_resp("unbind_resp", seq, 0)
+        else:
+            self.send(generic_nack(seq, ESME_RINVBNDSTS))
 
     def _not_bound(self, name: str, seq: int) -> None:
         """A request before our bind is answered: refused, and said in the log. On a connection once
@@ -356,42 +396,7 @@ class SmppConnection:
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
 
     def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
-        resp = name + "_resp"
         if self.unbind_seq is not None:  # stopping: the SMSC must keep it and deliver it again later
-            self._send_resp(resp, seq, ESME_RX_T_APPN)
-            return
-        esm = getattr(pdu, "esm_class", 0) or 0
-        data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
-        item: InboundSms | DeliveryReport | None
-        arrived = self.loop.time()
-        if esm & ESM_RECEIPT_BITS:
-            item = delivery_report(pdu, data, self.cfg.message_id_type)
-            if item is None:
-                # Re-delivery would bring the same bytes again; acknowledge and keep the evidence.
-                self.bad_pdus += 1
-                self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq,
-                                      data=bytes(data)[:200].hex())  # fmt: skip
-                self._send_resp(resp, seq, 0)
-                return
-        else:
-            if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
-                self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, data=bytes(data)[:200].hex())
-            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), arrived)
-        task = asyncio.create_task(self._answer(item, resp, seq, arrived))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _answer(self, item: InboundSms | DeliveryReport, resp: str, seq: int, arrived: float) -> None:
-        status = ESME_RX_T_APPN
-        try:
-            if await self.on_inbound(item) is Ack.OK:
-                status = 0
-        except Exception:
-            log.exception("smpp.handler_failed", link=self.name, pdu=resp.removesuffix("_resp"))
-        # A closing transport drops what is written to it without a word.
-        closing = self.writer.is_closing()
-        written = self.send(encode(command_codes.commands[resp], seq, status)) and not closing
-        if status == 0 and isinstance(item, InboundSms):
-            self.acks.written(item, arrived=arrived, ok=written)
-        elif isinstance(item, InboundSms):
-            self.acks.refused(item, arrived)
+            self.deliveries.answer(name, seq, ESME_RX_T_APPN)
+        elif not self.deliveries.take(pdu, name, seq):
+            self.bad_pdus += 1

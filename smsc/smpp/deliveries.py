@@ -1,0 +1,103 @@
+"""The MOs and receipts an SMSC delivers on one `smsc.smpp.connection.SmppConnection` (deliver_sm, data_sm):
+each is handed to the link's handler in a task of its own, so that a slow commit holds up no other,
+and answered only once the handler acknowledged it; an MO's acknowledgement is then followed until
+the SMSC is known to have read it (`smsc.base.MoAcks`).
+
+At most `MAX_HANDLERS` wait for their handler at once. A flood of deliver_sm, each its own task, grew
+the daemon by 400 MB (150,000 receipts in one write); at the bound the connection reads no more
+until one is answered, and the rest waits in TCP, at the SMSC. A bound, not a queue: deliveries are
+still committed side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from smpplib import command_codes
+
+from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks
+from smsc.decoding import udh_fits
+from smsc.logthrottle import LogThrottle
+from smsc.settings import LinkSettings
+from smsc.smpp.codec import encode
+from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_report, inbound_sms
+
+log = structlog.get_logger(__name__)
+
+MAX_HANDLERS = 100
+
+InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
+
+
+class Deliveries:
+    """One connection's deliveries being handed up; `send` writes to the connection (False when it
+    could not), `throttle` is the connection's."""
+
+    def __init__(
+        self,
+        cfg: LinkSettings,
+        on_inbound: InboundHandler,
+        acks: MoAcks,
+        send: Callable[[bytes], bool],
+        throttle: LogThrottle,
+    ) -> None:
+        self.cfg, self.name = cfg, cfg.name
+        self.on_inbound = on_inbound
+        self.acks = acks
+        self.send = send
+        self.throttle = throttle
+        self.loop = asyncio.get_running_loop()
+        self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
+
+    @property
+    def full(self) -> bool:
+        return len(self.tasks) >= MAX_HANDLERS
+
+    async def room(self) -> None:
+        """Wait until fewer than `MAX_HANDLERS` deliveries wait for their handler."""
+        while self.full:
+            await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_COMPLETED)
+
+    def answer(self, name: str, seq: int, status: int) -> bool:
+        """Write the response to delivery `seq` (a deliver_sm or data_sm); False when it was not."""
+        return self.send(encode(command_codes.commands[name + "_resp"], seq, status))
+
+    def take(self, pdu: Any, name: str, seq: int) -> bool:
+        """Hand one delivery to the handler; False when it was a receipt that cannot be read (it is
+        acknowledged all the same: re-delivery would bring the same bytes again)."""
+        esm = getattr(pdu, "esm_class", 0) or 0
+        data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
+        item: InboundSms | DeliveryReport | None
+        arrived = self.loop.time()
+        if esm & ESM_RECEIPT_BITS:
+            item = delivery_report(pdu, data, self.cfg.message_id_type)
+            if item is None:
+                self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq,
+                                      data=bytes(data)[:200].hex())  # fmt: skip
+                self.answer(name, seq, 0)
+                return False
+        else:
+            if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
+                self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, data=bytes(data)[:200].hex())
+            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), arrived)
+        task = asyncio.create_task(self._answer(item, name, seq, arrived))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _answer(self, item: InboundSms | DeliveryReport, name: str, seq: int, arrived: float) -> None:
+        status = ESME_RX_T_APPN
+        try:
+            if await self.on_inbound(item) is Ack.OK:
+                status = 0
+        except Exception:
+            log.exception("smpp.handler_failed", link=self.name, pdu=name)
+        # Not written when the transport is closing: it drops what is written to it without a word.
+        written = self.answer(name, seq, status)
+        if status == 0 and isinstance(item, InboundSms):
+            self.acks.written(item, arrived=arrived, ok=written)
+        elif isinstance(item, InboundSms):
+            self.acks.refused(item, arrived)
