@@ -11,13 +11,17 @@ import struct
 from collections.abc import Callable
 
 import pytest
+import structlog
 
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState, Outcome
-from smsc.smpp import deliveries
+from smsc.logthrottle import LogThrottle
+from smsc.settings import LinkSettings
+from smsc.smpp import deliveries, submits
 from smsc.smpp.codec import DELIVER_SM, SUBMIT_SM_RESP, UNBIND, encode_resp, encode_sm
 from smsc.smpp.codec import encode as encode_pdu
+from smsc.smpp.submits import Submits
 from tests.fakes.events import EventRecorder
-from tests.fakes.smsc import HappySMSC, HeldSMSC
+from tests.fakes.smsc import HappySMSC, HeldSMSC, SilentSMSC
 from tests.test_smpp_link import running_link, sms
 
 DATA_SM = 0x00000103
@@ -124,3 +128,49 @@ async def test_a_submit_written_to_a_closing_transport_is_not_taken_for_written(
         conn.writer.transport.close()  # a reset the reader has not seen yet
         result = await link.send(sms())
     assert result.outcome is Outcome.TEMPORARY and not result.written
+
+
+# --- answers the link did not ask for, parts it keeps ---------------------------------------------
+
+
+async def test_stray_submit_answers_do_not_keep_a_stuck_session_alive() -> None:
+    # A whole window of submits unanswered ends the session, but any submit_sm_resp reset the count,
+    # even one for a sequence number never sent: an SMSC that answers none of our submits and
+    # strays now and then was never left.
+    async with SilentSMSC() as smsc:
+        async with running_link(
+            smsc.port, window=3, response_timeout_seconds=0.3, late_answer_grace_seconds=0
+        ) as (link, ev):
+
+            async def strays() -> None:
+                while True:
+                    await asyncio.sleep(0.1)
+                    smsc.send_raw(encode_resp(SUBMIT_SM_RESP, 0x7FFF0000, 0, "x"))
+
+            stray = asyncio.create_task(strays())
+            try:
+                for _ in range(3):
+                    assert (await link.send(sms())).outcome is Outcome.TEMPORARY
+                await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+            finally:
+                stray.cancel()
+
+
+async def test_parts_read_as_a_full_window_are_not_kept_for_ever(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A part whose 0x45 was read as a full window stays in the link's table until its submit is
+    # answered otherwise; one that never comes back (sent by another link, expired) stayed for the
+    # daemon's life. The table keeps the newest; a final answer of any kind forgets its part.
+    monkeypatch.setattr(submits, "OVERFLOWS_KEPT", 5, raising=False)
+    throttle = LogThrottle(structlog.get_logger())
+    table = Submits(LinkSettings(name="op", port=1), asyncio.Event(), lambda _reason: None, throttle)
+    other = table.expect(1, part=1)  # keeps another submit on the wire throughout
+    for part in range(2, 22):
+        answer = table.expect(part, part=part)
+        table.on_resp(part, 0x45, b"")
+        assert (await answer).outcome is Outcome.THROTTLED
+    assert list(table.overflowed) == [17, 18, 19, 20, 21]
+    answer = table.expect(30, part=21)
+    table.on_nack(30, 0x45)  # refused for good by a generic_nack
+    assert (await answer).outcome is Outcome.REJECTED and 21 not in table.overflowed
+    assert not other.done()
+    table.close("test")

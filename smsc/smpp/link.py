@@ -17,6 +17,7 @@ import contextlib
 import socket
 import struct
 import time
+from collections import OrderedDict
 
 import structlog
 from smpplib import smpp as pdus
@@ -77,7 +78,8 @@ class SmppLink:
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
-        self._overflowed: dict[int, int] = {}  # parts whose 0x45 was read as a full window (`Submits`)
+        # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
+        self._overflowed: OrderedDict[int, int] = OrderedDict()
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         if len(password) > 8:

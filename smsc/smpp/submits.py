@@ -9,6 +9,7 @@ a part.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 import structlog
@@ -26,6 +27,9 @@ ESME_RSUBMITFAIL = 0x45
 # How often one part's 0x45 is read as a full window (a real overflow repeats for a part once or
 # twice while the rate comes down); after that it is the SMSC's refusal of that SMS.
 OVERFLOW_READINGS = 3
+# Parts whose 0x45 was read as a full window, kept at most: one that never comes back to this link
+# (sent by another, expired, its next submit unanswered) is forgotten with the oldest.
+OVERFLOWS_KEPT = 1000
 
 
 class Submits:
@@ -48,7 +52,7 @@ class Submits:
         # Parts whose 0x45 was read as a full window, and how often (the link's, kept across its
         # connections): past OVERFLOW_READINGS it is the SMSC's refusal. Else one SMS it refused for
         # good went again all day on a busy link, each refusal pausing it and halving its rate.
-        self.overflowed: dict[int, int] = {}
+        self.overflowed: OrderedDict[int, int] = OrderedDict()
 
     def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
         """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
@@ -119,23 +123,28 @@ class Submits:
         """A generic_nack: True when it answered one of the submits."""
         outcome = classify_status(status) if status else Outcome.TEMPORARY
         result = SubmitResult(outcome, error="generic_nack " + status_text(status))
+        part = self.part_of.pop(seq, 0)
         if self._resolve(seq, result):
             self.unanswered_in_a_row = 0
-            return True
-        if seq in self.late:
+        elif seq in self.late:
             self.unanswered_in_a_row = 0
             self._settle_late(seq, result)
-            return True
-        return False
+        else:
+            return False
+        if outcome is not Outcome.THROTTLED:
+            self.overflowed.pop(part, None)
+        return True
 
     def on_resp(self, seq: int, status: int, raw: bytes) -> None:
-        self.unanswered_in_a_row = 0
         late = seq not in self.pending
         if late and seq not in self.late:
+            # Not one of ours: it says nothing of whether the SMSC still answers our submits (a stuck
+            # session answering strays only must still be ended).
             self.throttle.warning(
                 "smpp.unexpected_submit_resp", link=self.name, seq=seq, status=status_text(status)
             )
             return
+        self.unanswered_in_a_row = 0
         part = self.part_of.pop(seq, 0)
         readings = self.overflowed.get(part, 0)
         if status == ESME_RSUBMITFAIL and not late and len(self.pending) > 1 and readings < OVERFLOW_READINGS:
@@ -144,6 +153,9 @@ class Submits:
             # is read so, a few times per part: the part waits its turn and the link slows down.
             # Alone on the wire, or once more, it is the permanent refusal it says.
             self.overflowed[part] = readings + 1
+            self.overflowed.move_to_end(part)
+            if len(self.overflowed) > OVERFLOWS_KEPT:
+                self.overflowed.popitem(last=False)
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
