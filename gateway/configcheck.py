@@ -180,6 +180,13 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
             )
         else:
             problems.append(f"{need.setting}: cannot read {path}: {why.strerror or why}")
+    for link in cfg.smsc:  # a password the link could never log in with, read as `run` reads it
+        path = link.password_path(cfg.base_dir)
+        if path is not None and _unreadable(path) is None:
+            try:
+                link.secret(cfg.base_dir)
+            except ConfigError as exc:
+                problems.append(str(exc))
     if (problem := _tls_pair_problem(cfg)) is not None:
         problems.append(problem)
     return problems, doubts

@@ -57,14 +57,14 @@ class SmscSection(_Section):
     def _secret(self) -> SmscSection:
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
+        secret = self.password.get_secret_value() if self.password is not None else ""
+        fields = [("system_id", self.system_id), ("password", secret)]
         if self.type == "smpp":
-            secret = self.password.get_secret_value() if self.password is not None else ""
-            for key, value in (("system_id", self.system_id), ("system_type", self.system_type),
-                               ("password", secret)):  # fmt: skip
-                if not (value.isascii() and value.isprintable()):
-                    # The bind could never be written (a C-octet string), and the link would retry
-                    # it for ever; the value itself is not repeated (a password).
-                    raise ValueError(f"smsc {self.name}: {key} must be printable ASCII (SMPP sends it as is)")
+            fields.append(("system_type", self.system_type))
+        for key, value in fields:
+            if fault := self._login_fault(key, value):
+                raise ValueError(fault)
+        if self.type == "smpp":
             if len(self.system_id) > 15:
                 warnings.warn(
                     f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",
@@ -76,6 +76,20 @@ class SmscSection(_Section):
                     stacklevel=2,
                 )
         return self
+
+    def _login_fault(self, key: str, value: str) -> str | None:
+        """Why the link's login could never be written with `value` as its `key`, if it could not: the
+        link would retry it for ever. The value itself is not repeated (a password)."""
+        if self.type == "smpp":  # C-octet strings
+            ok = value.isascii() and value.isprintable()
+            return None if ok else f"smsc {self.name}: {key} must be printable ASCII (SMPP sends it as is)"
+        from smsc.cimd2.messages import LOGIN_RULE, login_params
+
+        try:
+            login_params(value, "")
+        except ValueError:
+            return f"smsc {self.name}: {key} must be {LOGIN_RULE} (CIMD2 sends it as is)"
+        return None
 
     def driver_settings(self) -> LinkSettings:
         """What the protocol driver reads; pacing values stay with the dispatcher."""
@@ -104,9 +118,14 @@ class SmscSection(_Section):
         if path is None:
             return ""
         try:
-            return path.read_text().strip()
+            secret = path.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"smsc {self.name}: password_file {path} is not UTF-8 text") from None
+        if fault := self._login_fault("password in password_file", secret):
+            raise ConfigError(fault)
+        return secret
 
     def driver(self, base_dir: Path | None = None) -> SmscLink:
         """The link's driver (SMPP or CIMD2), with its settings and password."""

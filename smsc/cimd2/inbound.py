@@ -105,12 +105,12 @@ class InboundRequests:
         return session.acks if session is not None else None
 
     def request(self, conn: Conn, packet: Packet) -> None:
-        """Called by the reader, which must never wait: deliveries queue for `serve`, which hands them up
-        one at a time so that their answers keep their order."""
+        """Called by the reader, which waits only for the inbox's room (`Conn.deliver`): deliveries queue
+        for `serve`, which hands them up one at a time so that their answers keep their order."""
         if packet.op == Op.ALIVE:
             conn.send(Packet(Op.ALIVE_RESP, packet.number))
         elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
-            conn.inbox.put_nowait(packet)
+            conn.deliver(packet)
             if (session := self._acks.get(conn)) is not None:
                 session.arrivals.append(asyncio.get_running_loop().time())
                 session.settled.clear()
@@ -141,7 +141,7 @@ class InboundRequests:
     async def serve(self, conn: Conn) -> None:
         """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
         while True:
-            packet = await conn.inbox.get()
+            packet = await conn.next_delivery()
             session = self._acks.get(conn)
             arrived = asyncio.get_running_loop().time()
             if session is not None and session.arrivals:

@@ -33,7 +33,7 @@ from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult, connect_failure
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
-from smsc.cimd2.messages import is_unexpected_operation, submit_params, submit_result
+from smsc.cimd2.messages import is_unexpected_operation, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
@@ -211,6 +211,12 @@ class Cimd2Link:
         """Connect, log in and serve until the connection ends: "served", "failed" or "fatal"."""
         cfg = self.cfg
         try:
+            login = login_params(cfg.system_id, self._password)
+        except ValueError as exc:  # the same on every attempt: the configuration must change
+            log.error("cimd2.login_not_encodable", link=self.name, error=str(exc))  # it quotes no character
+            self._failed("login not encodable")
+            return "fatal"
+        try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
             )
@@ -226,7 +232,6 @@ class Cimd2Link:
         self._inbound.opened(conn)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
-            login = [(P.USER_IDENTITY, cfg.system_id), (P.PASSWORD, self._password)]
             resp = await self._request(conn, Op.LOGIN, login)
             if resp is None:
                 log.warning("cimd2.login_failed", link=self.name, error=conn.reason or "no response")
@@ -328,6 +333,8 @@ class Cimd2Link:
             while data := await conn.reader.read(65536):
                 for packet in conn.parser.feed(data):
                     self._on_packet(conn, packet)
+                    if not conn.room.is_set():  # the inbox is full: the rest waits in TCP
+                        await conn.room.wait()
                 if overfull(conn.writer):
                     wait = self.cfg.response_timeout_seconds
                     if why := await stalled(conn.writer, wait, "cimd2.peer_not_reading", link=self.name):

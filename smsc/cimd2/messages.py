@@ -19,7 +19,7 @@ import structlog
 from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult
 from smsc.cimd2.charset import cimd_decode, septets_to_cimd
 from smsc.cimd2.codes import STATUS_CODES, error_text, status_error_text
-from smsc.cimd2.packet import Op, P, Packet, address_digits, parse_time, validity_code
+from smsc.cimd2.packet import FORBIDDEN, Op, P, Packet, address_digits, parse_time, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 
@@ -46,6 +46,22 @@ def outcome_for_error(code: int) -> Outcome:
     if code in ERROR_OUTCOMES:
         return ERROR_OUTCOMES[code]
     return Outcome.REJECTED if 300 <= code <= 399 else Outcome.TEMPORARY
+
+
+LOGIN_RULE = "ISO-8859-1 without TAB, NUL, STX or ETX"  # what a login (01) can carry
+
+
+def login_params(user: str, password: str) -> list[tuple[int, str]]:
+    """The login (01) parameters; ValueError, which names no character of either, when they cannot
+    go on the wire."""
+    for value in (user, password):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"user identity and password must be {LOGIN_RULE}") from None
+        if any(ch in FORBIDDEN for ch in value):
+            raise ValueError(f"user identity and password must be {LOGIN_RULE}")
+    return [(P.USER_IDENTITY, user), (P.PASSWORD, password)]
 
 
 def submit_params(sms: OutboundSms) -> list[tuple[int, str]]:

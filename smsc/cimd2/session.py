@@ -21,6 +21,10 @@ log = structlog.get_logger(__name__)
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
+# Deliveries read and not yet handed up (they are handed up one at a time). A flood of 200,000 was
+# read at network speed and all queued; at the limit the reader waits until half are handled, and
+# the rest waits in TCP.
+INBOX_LIMIT = 128
 
 
 def effective_window(cfg: LinkSettings) -> int:
@@ -55,6 +59,8 @@ class Conn:
         # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
         self.numbers = asyncio.Semaphore(window)
         self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
+        self.room = asyncio.Event()  # the inbox takes more: the reader may read on
+        self.room.set()
         self.closed = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -84,6 +90,18 @@ class Conn:
         self._next = number_after(new)
         return entry
 
+    def deliver(self, packet: Packet) -> None:
+        """Queue an SMSC request for the link's `serve`; the reader waits for `room` after it."""
+        self.inbox.put_nowait(packet)
+        if self.inbox.qsize() >= INBOX_LIMIT:
+            self.room.clear()
+
+    async def next_delivery(self) -> Packet:
+        packet = await self.inbox.get()
+        if self.inbox.qsize() <= INBOX_LIMIT // 2:
+            self.room.set()
+        return packet
+
     def send(self, packet: Packet) -> bool:
         """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone).
 
@@ -108,6 +126,7 @@ class Conn:
         self.reason = reason
         self.timed_out = timed_out
         self.closed.set()
+        self.room.set()  # a reader waiting for the inbox reads on, to the end of the stream
         for entry in self.pending.values():
             if not entry.future.done():
                 entry.future.set_result(None)
