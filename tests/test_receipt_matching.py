@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import structlog
 
+from gateway.smtp.accept import accept
 from gateway.store.db import Store
 from smsc.base import ReportStatus
 from tests.conftest import free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_policy import to
+from tests.test_store import Clock, acceptance
 
 
 async def test_a_report_for_a_reused_id_settles_the_sms_to_the_phone_it_names(tmp_path: Path) -> None:
@@ -77,3 +79,43 @@ def test_an_unmatched_receipt_id_no_base_reads_is_stored_not_raised(tmp_path: Pa
         assert store.db.conn.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone() == (1,)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("phone", "owner"),
+    [("+48601100402", "+48601100402"),  # as it should be
+     ("+601100402", "+48601100402"),  # a national number labelled international (TON 1)
+     ("+48100200300", "+48601100401"),  # our own number where the phone belongs: it cannot tell
+     ("601100402", "+48601100401"),  # a form the numbering plan did not read: it cannot tell
+     (None, "+48601100401")],
+    ids=["e164", "national-as-international", "our-number", "unread", "none"],
+)  # fmt: skip
+async def test_a_receipt_for_a_reused_id_waits_for_its_own_sms_rather_than_fail_another(
+    tmp_path: Path, phone: str | None, owner: str
+) -> None:
+    # The first SMS's report never came; the second got the same id, and its FAILED receipt
+    # overtook its submit answer. With only the first waiting under that id, the receipt failed it,
+    # although it named the second's phone: that sender was told of a failure not theirs. Left
+    # unmatched, it is taken by the second's submit answer. A phone that cannot be compared only
+    # orders the parts, as before.
+    clock = Clock()
+    store = Store.open(tmp_path / "smsgw.db", clock=clock)
+    try:
+        await accept(store, acceptance(["+48601100401"]))
+        (first,) = store.queue.claim_due(10)
+        store.queue.mark_submitted(first.id, "main", "777")
+        clock.t += 3600
+        await accept(store, acceptance(["+48601100402"]))
+        (second,) = store.queue.claim_due(10)
+        clock.t += 1
+        store.queue.record_report("main", "777", "failed", "UNDELIV err:001", "raw", phone)
+        store.queue.mark_submitted(second.id, "main", "777")
+        states = dict(
+            store.db.conn.execute(
+                "SELECT m.recipient, p.state FROM parts p JOIN messages m ON m.id = p.message_id"
+            ).fetchall()
+        )
+    finally:
+        store.close()
+    other = ({"+48601100401", "+48601100402"} - {owner}).pop()
+    assert states == {owner: "failed", other: "submitted"}

@@ -82,6 +82,13 @@ class ReportsRepo(SettlingRepo):
         its validity; the report of a newer SMS given the same id failed that older one, whose
         sender was told of a failure that was not theirs, while the failed one was never told.
 
+        Nor is a part to another phone taken at all: the report may have overtaken the submit
+        answer of its own SMS, which then takes it (`_early_report`), as it does with no part
+        waiting. A phone in E.164 is compared by its digits as the end of the recipient's or of
+        the sender's: an SMSC that labels a national number international ("+601123456"), or that
+        names our number rather than the phone, still has its reports matched. Any other form
+        ("601123456" the numbering plan did not read) only orders the parts, as before.
+
         A receipt after its part ended `unreported` (a day past the validity) stays unmatched: the
         SMSC's ids repeat, so by then it more likely belongs to a later SMS given the same id (and
         waits for that one's submit answer) than to one whose message was settled and told."""
@@ -89,19 +96,21 @@ class ReportsRepo(SettlingRepo):
         # Also the SMS of the other binds to the same SMSC account, and of links gone from the
         # configuration since they were sent (a link renamed): their reports come by this one.
         links = (link, *self.siblings.get(link, ()), *self.gone_links)
+        digits = phone[1:] if phone and phone[:1] == "+" and phone[1:].isdigit() else None
         oldest = (
-            f"SELECT id FROM parts WHERE link IN ({','.join('?' * len(links))}) AND smsc_id = ?"
-            " AND state = 'submitted'"
-            " ORDER BY (SELECT recipient FROM messages WHERE id = parts.message_id) IS ? DESC,"
-            " submitted_at, id LIMIT 1"
+            "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = 'submitted'"
+            " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
+            " ORDER BY m.recipient IS ? DESC, p.submitted_at, p.id LIMIT 1"
         )
+        args = (*links, smsc_id, digits, len(digits or ""), digits, len(digits or ""), digits, phone)
         with self.transaction():
             if status != "pending":  # the part is found and changed in one statement
                 state = "delivered" if status == "delivered" else "failed"
                 part = self.conn.execute(
                     f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
                     " RETURNING id, message_id",
-                    (state, error, now, *links, smsc_id, phone),
+                    (state, error, now, *args),
                 ).fetchone()
                 self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
                 if part is None:
@@ -111,7 +120,7 @@ class ReportsRepo(SettlingRepo):
                     if fast is not None:
                         return fast
                 return self._settle_message_of(part[0], now)
-            part = self.conn.execute(oldest, (*links, smsc_id, phone)).fetchone()
+            part = self.conn.execute(oldest, args).fetchone()
             if part is None:
                 part = self.conn.execute(
                     "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
