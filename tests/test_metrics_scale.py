@@ -129,7 +129,7 @@ async def test_the_counts_indexes_change_no_plan_of_the_mail_path(tmp_path: Path
         for sql in seen
         if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "DELETE", "WITH"))
     }
-    matches = [sql for sql in statements if sql.startswith("UPDATE parts") and "AND smsc_id = " in sql]
+    matches = [sql for sql in statements if sql.startswith("UPDATE parts") and "smsc_id = " in sql]
     assert matches, statements  # a delivery report's match is among them
     # Not cached: an EXPLAIN prepared before the DROP INDEX would still show the index.
     with closing(sqlite3.connect(db, isolation_level=None, cached_statements=0)) as conn:

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 from gateway.config import load_config
+from gateway.store.db import Store
+from gateway.store.outboxhealth import DAY, FAILED_SINCE, outbox_health
 from tests.conftest import DOMAIN, STAFF, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw
@@ -134,3 +136,26 @@ async def test_a_relay_that_refuses_every_recipient_is_trouble(tmp_path: Path) -
     assert (
         "trouble: mail has waited over 30 min for the relay; the relay's last answer: 554 5.7.1" in res.stdout
     )
+
+
+def test_mail_given_up_on_is_counted_by_when_it_failed_not_when_it_was_queued(tmp_path: Path) -> None:
+    # A mail refused for five days (452 mailbox full) failed a minute ago but was counted by its queue
+    # time: a relay down for five days vanished from `smsgw status` once all its mail had failed.
+    t0 = 1_800_000_000.0
+    now = [t0]
+    store = Store.open(tmp_path / "smsgw.db", clock=lambda: now[0])
+    try:
+        old = store.outbox.enqueue_mail("reply", "gw@x.example", "anna@acme.example", b"x\r\n")
+        store.outbox.claim_mail(4)
+        now[0] = t0 + 5 * DAY
+        new = store.outbox.enqueue_mail("notice", "gw@x.example", "bob@acme.example", b"y\r\n")
+        store.outbox.claim_mail(4)
+        store.outbox.finish_mail(old, "failed", "452 4.2.2 Mailbox full; 125 attempts")
+        store.outbox.finish_mail(new, "failed", "550 5.1.1 User unknown")
+        assert outbox_health(store.db.conn, now[0] + 60).failed_day == 2
+        assert outbox_health(store.db.conn, now[0] + DAY + 60).failed_day == 0
+        # Read off its own index, never the whole outbox (a relay down for days leaves a large one).
+        plan = [row[3] for row in store.db.conn.execute(f"EXPLAIN QUERY PLAN {FAILED_SINCE}", (now[0],))]
+        assert plan == ["SEARCH outbox USING COVERING INDEX outbox_failed (state=? AND sent_at>?)"], plan
+    finally:
+        store.close()

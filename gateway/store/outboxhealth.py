@@ -23,6 +23,13 @@ STUCK_SECONDS = 1800.0
 DAY = 86400.0
 
 
+# Mail given up on since a time, by when it was (`sent_at`, set by finish_mail for every final
+# state): counted by when it was queued, a mail failed after days of retries was left out, and a
+# relay down for five days vanished from view once all its mail had failed. Read off migration 37's
+# partial index, whose predicate the count repeats (SQLite takes it only then).
+FAILED_SINCE = "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND sent_at >= ?"
+
+
 @dataclass(frozen=True)
 class OutboxHealth:
     waiting: int  # queued or being sent
@@ -45,7 +52,8 @@ class OutboxHealth:
 
 
 def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
-    """A few index reads (outbox_due, outbox_age): also on a large outbox of a relay down for days."""
+    """A few index reads (outbox_due, outbox_age, outbox_failed): also on a large outbox of a relay
+    down for days."""
     waiting, oldest = conn.execute(
         "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
     ).fetchone()
@@ -54,9 +62,7 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
         "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
         " ORDER BY next_attempt_at DESC LIMIT 1"
     ).fetchone()
-    (failed,) = conn.execute(
-        "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND created_at >= ?", (now - DAY,)
-    ).fetchone()
+    (failed,) = conn.execute(FAILED_SINCE, (now - DAY,)).fetchone()
     (last_sent,) = conn.execute(
         "SELECT MAX(sent_at) FROM outbox WHERE state = 'sent' AND created_at >= ?", (now - DAY,)
     ).fetchone()
