@@ -64,7 +64,7 @@ def judge(counts: dict[int | None, int], mark: int) -> Backlog:
     if total < mark:
         return Backlog(total)
     if total >= 2 * mark:
-        return Backlog(total, frozenset(counts), everyone=True)
+        return Backlog(total, everyone=True)
     holders = [a for a, n in counts.items() if n > 0]
     share = mark / max(1, len(holders))
     return Backlog(total, frozenset(a for a in holders if counts[a] >= share))
