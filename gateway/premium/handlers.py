@@ -325,7 +325,8 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
 
 
 def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> int:
-    """A service removed before its address confirmed: its kept MOs go to the fallback, never lost.
+    """A service removed before its address confirmed: its kept MOs go to the fallback, never lost,
+    and are no client's (`PremiumRepo.release_mo`), as the late parts of a removed service's SMS.
 
     Their rows in table mo say so too: `smsgw mo list` would otherwise go on showing them kept
     until an address confirms that no longer can."""
@@ -334,7 +335,7 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
     fallback = cfg.premium_fallback
     went = f"sent to the fallback address {fallback}" if fallback else "no fallback address to send it to"
     for pmo in waiting:
-        r.settle_mo(pmo.id, "fallback" if fallback else "unmatched", why)
+        r.release_mo(pmo.id, "fallback" if fallback else "unmatched", why)
         if fallback:
             _mail(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: {why}; {went}")

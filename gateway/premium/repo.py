@@ -236,6 +236,18 @@ class PremiumRepo(Repository):
                 (state, note, state, self.clock(), pmo_id),
             )
 
+    def release_mo(self, pmo_id: int, state: str, note: str) -> None:
+        """A kept MO whose service went before its address confirmed: no client took it, so no
+        client's account is owed its commission. Billing and `premium stats` count it under no
+        service, as an MO for an unknown password (the client's account was paid for votes that
+        went to the operator's fallback)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_mo SET state = ?, note = ?, service_id = NULL, account_id = NULL"
+                " WHERE id = ?",
+                (state, note, pmo_id),
+            )
+
     def mark_mo(self, mo_id: int, state: str, note: str | None) -> None:
         """What became of the row in table mo (shown by `smsgw mo list`)."""
         with self.transaction():
