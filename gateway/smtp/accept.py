@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium
@@ -53,6 +53,21 @@ class Limits:
     # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
     text_with_subject: str | None = None
     message_id: str | None = None  # of the mail: a limit's notice answers it
+    zone: tzinfo | None = None  # [gateway] timezone, whose calendar the periods are of
+
+    def at(self, now: float) -> Limits:
+        """The periods (and the identical texts' day) of `now`, the clock the write stamps the
+        mail's rows with. Composed a moment before a month's end and written after it, the mail
+        was charged to the old month's counter and billed in the new month (its `created_at`)."""
+        if self.zone is None:
+            return self
+        local = datetime.fromtimestamp(now, self.zone)
+        keys = period_keys(local)
+        periods = (keys["monthly"], keys["daily"])
+        if periods == self.periods:
+            return self
+        quotas = tuple(replace(q, key=keys[q.period]) for q in self.quotas)
+        return replace(self, quotas=quotas, periods=periods, day_start=start_of_day(local))
 
     def without(self, reached: set[str]) -> Limits:
         """The rules for the recipients an earlier copy of the mail did not reach (R-1.8): those it
@@ -158,9 +173,11 @@ def accept_now(
     opening: conversations.Opening | None = None,
 ) -> AcceptResult:
     """The body of `accept`; call inside a transaction."""
+    now = store.clock()  # one reading: the rows' times and the periods they are counted in
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
-        limits = limits.without(reached)  # a client's retry of a mail taken already is not refused
+        # A client's retry of a mail taken already is not refused.
+        limits = limits.at(now).without(reached)
         # Checked again here, in the transaction that writes the rows: a mail of another session
         # may have made a number's third identical SMS since compose left it in (gateway.smtp.identical).
         blocked = identical_blocked(store, limits) if limits.numbers else []
@@ -180,7 +197,7 @@ def accept_now(
         # Its hour's cap counted again with the rows that count: sessions past RCPT at once.
         if (capped := postmaster.refused_in_write(store, acceptance)) is not None:
             return AcceptResult(None, [], refused=capped)
-    result = store.queue.insert_email(acceptance, reached=reached)
+    result = store.queue.insert_email(acceptance, reached=reached, now=now)
     if result.email_id is None:
         return result  # every recipient had this mail already: nothing to charge or tell
     if limits is not None:
@@ -255,6 +272,7 @@ def limits_for(
         notice_from=cfg.mail.from_address,
         hostname=cfg.gateway.hostname,
         message_id=message_id,
+        zone=now.tzinfo,
     )
 
 

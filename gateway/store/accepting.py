@@ -25,14 +25,17 @@ class AcceptingRepo(Repository):
         row = self.conn.execute("SELECT 1 FROM emails WHERE dedup_key = ? LIMIT 1", (dedup_key,)).fetchone()
         return row is not None
 
-    def insert_email(self, a: Acceptance, *, reached: set[str] | None = None) -> AcceptResult:
+    def insert_email(
+        self, a: Acceptance, *, reached: set[str] | None = None, now: float | None = None
+    ) -> AcceptResult:
         """Write one email, its messages and parts, skipping recipients it reached before (dedup).
 
         Returns no email id when every recipient was a duplicate. Call inside the acceptance's
         transaction: the policy check before it and the usage after it must see the same rows.
-        `reached` is `reached_before(a.dedup_key)` when the caller read it already in this transaction.
+        `reached` is `reached_before(a.dedup_key)` when the caller read it already in this transaction;
+        `now` the clock it read there, so that its usage is counted in the month the rows are billed in.
         """
-        now = self.clock()
+        now = self.clock() if now is None else now
         todo = a.messages
         duplicates = 0
         if a.dedup_key is not None and todo:
