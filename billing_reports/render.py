@@ -11,6 +11,7 @@ has no `end` line or one that does not match. The README documents every column.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,11 +56,28 @@ def pln(grosze: int | None) -> str:
 
 
 def clean(value: object) -> str:
-    """A field: no tab, line break or other control character may split or garble a record."""
+    """A field: no tab, line break or other control character may split or garble a record, and
+    none runs as a formula in the spreadsheet the file is opened in (`inert`)."""
     s = str(value)
-    if s.isprintable():
-        return s
-    return " ".join("".join(c if c.isprintable() else " " for c in s).split())
+    if not s.isprintable():
+        s = " ".join("".join(c if c.isprintable() else " " for c in s).split())
+    return inert(s)
+
+
+# What a spreadsheet takes for a number, or for nothing it would run: a phone `+48601123456`, an
+# amount `-1.00`, the `-` of a field left empty.
+_NUMERIC = re.compile(r"[+-]?[0-9 .]*")
+_FORMULA_STARTS = frozenset("=+-@")
+
+
+def inert(s: str) -> str:
+    """A field that starts like a formula (`=`, `+`, `-`, `@`) gets a leading apostrophe, which the
+    spreadsheet shows as text and hides, as the panel's CSV export does (OWASP's CSV injection
+    advice): a user `=cmd|'/Ccalc'!A0@acme.pl`, which the ACL takes as an address, ran as one.
+    Numbers stay as they are: phone numbers and amounts are read, not run."""
+    if s[:1] in _FORMULA_STARTS and _NUMERIC.fullmatch(s) is None:
+        return f"'{s}"
+    return s
 
 
 @dataclass(frozen=True)
