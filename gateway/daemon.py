@@ -46,6 +46,7 @@ from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
 from gateway.store.db import Store, StoreUnusable
+from gateway.store.queue import RECOVERED_LOGGED
 from gateway.supervisor import Supervisor, extend_start_for, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
@@ -124,9 +125,10 @@ class Daemon:
         if recovered:
             log.warning(
                 "queue.recovered",
-                parts=recovered,
+                parts=len(recovered),
+                ids=recovered[:RECOVERED_LOGGED],
                 note="claimed by a link when the daemon stopped (up to two windows ahead of what was on"
-                " the wire): each goes again; those the SMSC had taken are possible duplicates",
+                f" the wire): each goes again as a possible duplicate; ids: the first {RECOVERED_LOGGED}",
             )
         if mails := self.store.outbox.recover_mail():
             # Cut off during their send: each is logged as a possible duplicate when it goes again.
@@ -370,7 +372,7 @@ class Daemon:
             await asyncio.sleep(0.05)
         requeued = await self.store.write(self.store.queue.recover_active)
         if requeued:
-            log.warning("dispatcher.requeued", parts=requeued)
+            log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])
 
     @staticmethod
     def _signal_event() -> asyncio.Event:

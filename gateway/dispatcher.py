@@ -154,6 +154,7 @@ class Dispatcher:
                     self._drained = taken < limit and woken == self._woken
                     self._ready.extend(claimed)
                     self._pacing.update(part.id for part in claimed)
+                    self._late.claimed(claimed)  # an earlier submit an SMSC may have: logged when sent
                     for number in self._stops:  # a STOP recorded while the claim was on its way
                         self.opted_out(number)
                     self._stops = None
@@ -172,6 +173,7 @@ class Dispatcher:
                 # A crash: the parts claimed ahead stay `active` until the requeue of orphans that
                 # precedes the restart (which waits for the submits in flight); none may go now.
                 self._pacing.difference_update(part.id for part in self._ready)
+                self._late.not_sent(part.id for part in self._ready)
                 self._ready.clear()
 
     async def _wait(self, timeout: float) -> bool:
@@ -394,6 +396,5 @@ class Dispatcher:
         await self._depth.close()
 
     def possible_duplicates(self, link: str) -> int:
-        """Parts sent again after a submit `link`'s SMSC may have taken (unanswered, or on the wire
-        when the connection went), since start."""
+        """Parts sent again since start that an SMSC may have had before (`LateAnswers.resent`)."""
         return self._late.resent[link]

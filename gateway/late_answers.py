@@ -5,13 +5,18 @@ the SMSC, so the part is not sent again at once: it waits out the link's late-an
 answer that arrives meanwhile settles it as if it had come in time (its receipt then matches). Only
 when the grace passes without one is it sent again, logged as a possible duplicate. The dispatcher
 owns the parts; this keeps which of them wait for a late answer and applies the answers.
+
+What this process saw is not all: a part whose submit went unanswered, or was on the wire when the
+connection went or the daemon died, carries a note saying so (`ClaimedPart.maybe_sent`). Claimed by a
+process that knows nothing of that submit (after a restart, also one inside the grace, or a crash),
+its next send is logged and counted as a possible duplicate all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -41,7 +46,12 @@ class LateAnswers:
         self.on_finished = on_finished
         self.pacing = pacing
         self.avoid = avoid
-        self.unanswered: dict[int, str] = {}  # part id -> link whose submit of it went unanswered
+        # part id -> link whose submit of it went unanswered (None: a submit this process did not see)
+        self.unanswered: dict[int, str | None] = {}
+        # Parts whose note of a submit the SMSC may have (`ClaimedPart.maybe_sent`) this process knows
+        # the truth of: it counts their possible duplicates itself, or knows that the part was not
+        # sent after all (refused late for now, claimed ahead and never handed to a link).
+        self.noted: set[int] = set()
         self.settled: set[int] = set()  # parts in `pacing` that a late answer settled: not to be sent
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
@@ -53,16 +63,40 @@ class LateAnswers:
             return True
         return False
 
+    def claimed(self, parts: Iterable[ClaimedPart]) -> None:
+        """Parts just claimed: those whose note says an SMSC may have an earlier submit of them, which
+        this process did not see (a restart, a crash), go out next as possible duplicates."""
+        for part in parts:
+            if part.maybe_sent and part.id not in self.noted:
+                self.noted.add(part.id)
+                self.unanswered.setdefault(part.id, None)
+
+    def may_have(self, part_id: int, link: str) -> None:
+        """`link`'s SMSC may have taken the part without answering: its next send may be a duplicate."""
+        self.unanswered[part_id] = link
+        self.noted.add(part_id)
+
+    def not_sent(self, part_ids: Iterable[int]) -> None:
+        """Claimed parts given back unsent: the note a requeue puts on them (`RECOVERED`) is no reason
+        to count their next send as a possible duplicate."""
+        self.noted.update(part_ids)
+
     def sending_again(self, part_id: int, link: str) -> None:
         """The part goes out again: if its previous submit went unanswered, this may be a duplicate."""
-        earlier = self.unanswered.pop(part_id, None)
-        if earlier is not None:
+        if part_id not in self.unanswered:
+            return
+        earlier = self.unanswered.pop(part_id)
+        if earlier is None:
+            reason = "sent again: a submit of it before this start went unanswered or was cut off"
+        else:
             reason = "sent again: the previous submit went unanswered (no answer in time, or connection lost)"
-            log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)
-            self.resent[earlier] += 1
+        log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)
+        self.resent[earlier or link] += 1  # a submit before the start: counted on the link it goes by now
 
     def forget(self, part_id: int) -> None:
+        """The part is settled (taken, or ended): nothing more to know of it."""
         self.unanswered.pop(part_id, None)
+        self.noted.discard(part_id)
 
     async def defer(self, name: str, part: ClaimedPart, result: SubmitResult, backoff: float) -> None:
         """Defer the part by the link's grace (or its back-off, if longer) and take the SMSC's answer
@@ -70,7 +104,7 @@ class LateAnswers:
         wait = max(result.retry_after, backoff)
         error = f"{result.error}; {AWAITING_LATE}"
         await self.store.write(lambda: self.store.queue.release(part.id, delay=wait, error=error, count=True))
-        self.unanswered[part.id] = name
+        self.may_have(part.id, name)
         log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
         if result.late is not None:
             task = asyncio.create_task(self._watch(name, part.id, result.late))
@@ -109,15 +143,15 @@ class LateAnswers:
             self.settled.add(part_id)
         if result.outcome is Outcome.ACCEPTED:
             self.avoid.pop(part_id, None)
-            self.unanswered.pop(part_id, None)
+            self.forget(part_id)
             self.on_finished(queue.mark_submitted(part_id, name, result.message_id))
             if result.message_id is None:
                 log.warning("mt.unconfirmed", part=part_id, link=name)
         elif result.outcome in SETTLING:
-            self.unanswered.pop(part_id, None)
+            self.forget(part_id)
             error = result.error or result.outcome.value
             self.on_finished(queue.mark_part_final(part_id, "failed", error, link=name))
-        else:  # refused for now: nothing reached the phone, so it may go again at once
+        else:  # refused for now: nothing reached the phone, so it may go again at once (its note stays)
             self.unanswered.pop(part_id, None)
             if not pacing:
                 queue.due_now(part_id)

@@ -86,7 +86,7 @@ class OutcomeRecorder:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
         store = self.store
         if result.outcome is Outcome.ACCEPTED:
-            self.avoid.pop(part.id, None)
+            self.forget(part.id)
             if part.udh:
                 self.taken[part.message_id] = name
                 self.taken.move_to_end(part.message_id)
@@ -132,7 +132,7 @@ class OutcomeRecorder:
                 await self.write(
                     part.id, lambda: store.queue.release(part.id, delay=None, error=note, count=True)
                 )
-                self.late.unanswered[part.id] = name
+                self.late.may_have(part.id, name)
                 log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
             else:
                 delay = retry_delay(part.attempts, self.retry_base)

@@ -20,7 +20,7 @@ from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
-from gateway.store.queue import AWAITING_LATE, RECOVERED
+from gateway.store.queue import AWAITING_LATE, LINK_LOST, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -140,11 +140,24 @@ async def test_crash_recovery_requeues_active_parts(tmp_path: Path) -> None:
     # Parts claimed when the process died go back to the queue on the next open.
     s = Store.open(tmp_path / "db.sqlite")
     await accept(s, acceptance(["+48601123456"]))
-    assert len(s.queue.claim_due(10)) == 1
+    (part,) = s.queue.claim_due(10)
+    assert not part.maybe_sent
     s.close()
     s2 = Store.open(tmp_path / "db.sqlite")
-    assert s2.queue.recover_active() == 1
-    assert len(s2.queue.claim_due(10)) == 1
+    assert s2.queue.recover_active() == [part.id]  # named in the log
+    (again,) = s2.queue.claim_due(10)
+    assert again.maybe_sent  # its submit may have reached the SMSC: the next one may be a duplicate
+
+
+async def test_a_claimed_part_tells_whether_an_smsc_may_have_it_already(store: Store) -> None:
+    # Its note says so after an unanswered submit, a lost connection or a crash; after a plain
+    # failure (a refusal for now, a submit that never left) it does not.
+    notes = [f"no answer; {AWAITING_LATE}", f"reset; {LINK_LOST}", RECOVERED, "throttled", None]
+    await accept(store, acceptance([f"+4860112345{i}" for i in range(len(notes))]))
+    claimed = store.queue.claim_due(10)
+    for part, note in zip(claimed, notes, strict=True):
+        store.queue.release(part.id, delay=0, error=note, count=True)
+    assert [p.maybe_sent for p in store.queue.claim_due(10)] == [True, True, True, False, False]
 
 
 async def test_expired_parts_are_not_sent_late(store: Store) -> None:

@@ -32,6 +32,8 @@ AWAITING_LATE = "waiting for a late answer before sending again"
 RECOVERED = "recovered after restart (possible duplicate)"
 LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
 NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
+# Ids of recovered parts named in the log line (`recover_active`); the count names them all.
+RECOVERED_LOGGED = 50
 # An SMSC reports a part by the end of its validity at the latest (the expiry is a report too); a day
 # later its report is not coming (lost, or never requested of the operator). Without an end the part
 # stayed `submitted` for ever: its message never final, its text kept past the retention. It ends
@@ -51,7 +53,9 @@ MAYBE_SENT_EXPIRED = (
 )
 # The note of a part that expires while waiting to go: which of the two depends on its last note.
 _EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
-_EXPIRY_ARGS = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+# The notes of a part whose last submit the SMSC may have taken: its next send may be a duplicate.
+_MAYBE_SENT_NOTES = (AWAITING_LATE, RECOVERED, LINK_LOST)
+_EXPIRY_ARGS = (*_MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
 _WAITING = "state IN ('queued', 'deferred')"  # parts_account_due's predicate, repeated where it is used
 # The due parts of one state (?3, now ?1) of every account, the ?4 oldest (by id) of its ?2 first
 # by due time, in one statement: `w` lists the accounts with parts waiting by skipping through the
@@ -115,10 +119,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 # `+state`: look the ids up by rowid; on the state index this walked the whole queue.
                 f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN {waiting}"
                 " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
-                " text, expires_at, via",
-                ids,
+                # `ClaimedPart.maybe_sent`, from the row being written anyway: no statement more.
+                " text, expires_at, via, coalesce(instr(error, ?) OR instr(error, ?) OR instr(error, ?), 0)",
+                (*ids, *_MAYBE_SENT_NOTES),
             ).fetchall()
-        parts = [ClaimedPart(*r) for r in rows]
+        parts = [ClaimedPart(*r[:-1], maybe_sent=bool(r[-1])) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
 
@@ -275,13 +280,14 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 (step.seconds, *args, step.first("messages"), before),
             ).rowcount
 
-    def recover_active(self) -> int:
-        """Parts left `active` by a crash go back to the queue (they may have reached the SMSC)."""
+    def recover_active(self) -> list[int]:
+        """Parts left `active` by a crash go back to the queue (they may have reached the SMSC); their
+        ids, in order, for the log to name them (`RECOVERED_LOGGED`): an SMS a phone got twice is
+        then found in the log by its part, and its re-send is a possible duplicate (`maybe_sent`)."""
         with self.transaction():
-            cur = self.conn.execute(
-                "UPDATE parts SET state = 'queued', error = ? WHERE state = 'active'", (RECOVERED,)
-            )
-        return cur.rowcount
+            sql = "UPDATE parts SET state = 'queued', error = ? WHERE state = 'active' RETURNING id"
+            rows = self.conn.execute(sql, (RECOVERED,)).fetchall()
+        return sorted(r[0] for r in rows)
 
     def expire_due(self) -> list[Finished]:
         """Every part due to end now (`expire_batch` until none is left), in one transaction: for

@@ -83,6 +83,10 @@ class ClaimedPart:
     text: str
     expires_at: float
     via: str | None = None  # `NewMessage.via`
+    # Its stored note says an earlier submit may have reached an SMSC (unanswered, cut off by a lost
+    # connection or a crash): its next send is a possible duplicate, also in a process that did
+    # not see that submit (`gateway.late_answers`).
+    maybe_sent: bool = False
 
 
 @dataclass(slots=True)
