@@ -26,6 +26,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 
 import structlog
 
@@ -40,6 +41,7 @@ from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
+from smsc.stalls import ResponseTimer
 
 log = structlog.get_logger(__name__)
 
@@ -305,7 +307,8 @@ class Cimd2Link:
             conn.pending[entry.packet.number] = entry
             conn.idle.clear()
             # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
-            timer = loop.call_later(patience or self.cfg.response_timeout_seconds, self._expire, conn, entry)
+            expire = partial(self._expire, conn, entry)  # not for a loop stood still (`smsc.stalls`)
+            timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire)
             try:
                 entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
                 mark = acks.count if acks is not None else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 
 import structlog
 
@@ -19,6 +20,7 @@ from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
+from smsc.stalls import ResponseTimer
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +46,7 @@ class Submits:
         self.throttle = throttle
         self.loop = asyncio.get_running_loop()
         self._closed, self._close = closed, close
-        self.pending: dict[int, tuple[asyncio.Future[SubmitResult], asyncio.TimerHandle]] = {}
+        self.pending: dict[int, tuple[asyncio.Future[SubmitResult], ResponseTimer]] = {}
         # Submits past their response timeout whose late answer is still wanted (see `_expire`).
         self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
@@ -57,7 +59,8 @@ class Submits:
     def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
         """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
-        timer = self.loop.call_later(self.cfg.response_timeout_seconds, self._expire, seq)
+        # Not taken for silence when the loop itself stood still past it (`smsc.stalls`).
+        timer = ResponseTimer(self.loop, self.cfg.response_timeout_seconds, partial(self._expire, seq))
         self.pending[seq] = (future, timer)
         self.part_of[seq] = part
         return future
