@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway import relaynets
 from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
 from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address
 from gateway.configfeatures import PremiumSection, RepliesSection
@@ -200,11 +201,13 @@ class SeedAccount(_Section):
     @field_validator("relay_networks")
     @classmethod
     def _nets(cls, v: list[str]) -> list[str]:
+        # The CLI's and the panel's reading: `198.51.100.7/0` read as 0.0.0.0/0 let anyone on the
+        # internet send SMS as the account's users, with only a warning from check-config.
         for cidr in v:
             try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
+                relaynets.network(cidr)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return v
 
     @field_validator("users")
