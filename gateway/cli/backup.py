@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
+import stat
+import sys
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -30,11 +33,14 @@ from gateway.cli.common import (
     CliError,
     database_error,
     no_database,
+    pid_alive,
     refuse_root_in_service_dir,
     use_database,
 )
 from gateway.config import Config
 from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
+
+_DATED = r"smsgw-[0-9]{8}-[0-9]{6}\.db"  # the name of a backup to a directory (`cmd_backup`)
 
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
@@ -51,7 +57,8 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
         # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
         # night's backup would then be refused as "exists".
         raise CliError(f"directory {dest} does not exist; create it first (mkdir -m 700 {dest})", EXIT_USAGE)
-    if dest.is_dir():
+    dated = dest.is_dir()
+    if dated:
         dest = dest / f"smsgw-{datetime.now():%Y%m%d-%H%M%S}.db"  # local time, as the CLI shows times
     if not dest.parent.is_dir():
         raise CliError(f"directory {dest.parent} does not exist; create it first", EXIT_USAGE)
@@ -63,6 +70,9 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     # Ctrl-C) never lies under the name of a good one. 0600: it holds texts and password hashes.
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     use_database(cfg)
+    for left, pid, size in remove_unfinished(dest, dated=dated):
+        why = f"left unfinished by a backup (pid {pid}) no longer running"
+        print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
     try:
         try:
@@ -92,6 +102,34 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     size = dest.stat().st_size / 1e6
     print(f"backup written: {dest} ({size:.1f} MB, schema version {version}, {messages} messages)")
     return 0
+
+
+def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]:
+    """Remove the temporary copies that backups to `dest` left when killed (a nightly job's timeout,
+    kill -9, a crash): (path, pid, bytes) of each. Each is as large as the database, and nothing
+    else removes them: night after night they filled the disk. Only ours: a regular file of this
+    user named as a backup to `dest` names its copy (`.NAME.PID.tmp`; for a directory, any
+    `smsgw-YYYYMMDD-HHMMSS.db`), whose process is gone; a backup still running keeps its copy."""
+    name = _DATED if dated else re.escape(dest.name)
+    ours = re.compile(rf"\.({name})\.([1-9][0-9]{{0,6}})\.tmp")  # a pid (pid_max is at most 4194304)
+    removed: list[tuple[Path, int, int]] = []
+    try:
+        names = list(dest.parent.iterdir())
+    except OSError:  # a directory we may write in but not list: nothing to look at
+        return removed
+    for path in names:
+        found = ours.fullmatch(path.name)
+        if found is None or pid_alive(pid := int(found[2])):
+            continue
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            path.unlink()
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the backup itself goes on
+        removed.append((path, pid, st.st_size))
+    return removed
 
 
 def integrity_problems(conn: sqlite3.Connection) -> str | None:
