@@ -197,3 +197,23 @@ async def test_an_answer_leaves_by_the_link_its_vote_came_by(tmp_path: Path) -> 
         assert (await w.gw.send(staff)).error is None
         await w.gw.until(lambda: len(w.sent()) == 2)
         assert (w.sent()[1]["text"], w.sent()[1]["protocol"]) == ("Hi: Office here", "cimd2")
+
+
+async def test_identical_answers_to_one_phone_follow_the_operators_daily_rule(tmp_path: Path) -> None:
+    # a client answering every vote of one phone with the same text sent it five times in a
+    # day, where a staff member's fourth identical SMS to that phone is refused.
+    async with premium(tmp_path) as w:
+        votes = [await w.vote(f"KP123 vote {i}") for i in range(4)]
+        for vote in votes[:3]:
+            assert (await smtp(w.gw.port, *reply_to(vote, "Dziekujemy za glos!"))).error is None
+        refused = await smtp(w.gw.port, *reply_to(votes[3], "Dziekujemy za glos!"))
+        assert isinstance(refused.error, smtplib.SMTPDataError)
+        assert (refused.error.smtp_code, refused.error.smtp_error.decode()) == (
+            550,
+            f"5.7.1 More than 3 identical SMS to {PHONE} today are not allowed (operator anti-spam rule)",
+        )
+        assert w.answers()[3] == ("refused", "more than 3 identical SMS to the phone today")
+        # The refusal used up no free answer: another text to the same vote goes.
+        assert (await smtp(w.gw.port, *reply_to(votes[3], "Wygrales!"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 4)
+        assert [s["text"] for s in w.sent()] == ["Dziekujemy za glos!"] * 3 + ["Wygrales!"]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import datetime
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -25,6 +27,7 @@ from gateway.conversations.numbers import display
 from gateway.premium import handlers
 from gateway.premium.passwords import Target
 from gateway.smtp import replies
+from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
 from gateway.smtp.recipients import router_for
 from gateway.store.db import Store, StoreBusy, StoreReplaced
@@ -262,6 +265,12 @@ def answer(
         p = plan(mail.body, max_parts=1, transliterate=account.transliterate)
     except EmptyText:
         return refuse(replies.ONLY_QUOTE, "no text besides the quote")
+    # R-2.4's operator rule holds for answers as for staff mail: a client's mail rule answering
+    # every vote with one text sent it to a phone that voted five times in a day.
+    today = start_of_day(datetime.fromtimestamp(store.clock(), ZoneInfo(cfg.gateway.timezone)))
+    if store.policy.identical_count(pmo.phone, p.text, today) >= cfg.gateway.identical_per_day:
+        why = f"more than {cfg.gateway.identical_per_day} identical SMS to the phone today"
+        return refuse(identical_refusal(cfg, pmo.phone), why)
     part = p.parts[0]
     acceptance = Acceptance(
         mail_from=author,
