@@ -40,11 +40,17 @@ MOVED_KEYS = {
 # drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
 MAX_VALIDITY_HOURS = 720
 MAX_PARTS = 10  # R-1.4
+# The kinds of number (gateway.smtp.addressing.number_kind) served by default: phones, mobile or
+# not. Premium-rate, shared-cost, toll-free, UAN and voicemail numbers, and satellite phones and
+# international networks (GLOBAL: +870, +881, +882, +883), cost many times a mobile's SMS or reach
+# nobody; mail to +48 701… or +870… was sent like any other.
+SERVED_NUMBER_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE", "FIXED_LINE", "VOIP", "PAGER", "PERSONAL_NUMBER")
 
 
 class GatewaySection(_Section):
     domains: list[str] = Field(default_factory=lambda: ["sms.example.com"], min_length=1)
     default_region: str = "PL"
+    number_types: list[str] = Field(default_factory=lambda: list(SERVED_NUMBER_TYPES), min_length=1)
     state_dir: Path = Path("var")
     billing_dir: Path | None = None  # R-5.1's configured directory; unset: <state_dir>/billing
     hostname: str = "sms.example.com"  # our name in SMTP banners and Message-IDs
@@ -152,6 +158,17 @@ class GatewaySection(_Section):
         if not v.strip():
             raise ValueError('give the number or name SMS are sent from, such as "+48100200300"')
         return _sendable(v)
+
+    @field_validator("number_types")
+    @classmethod
+    def _number_types(cls, v: list[str]) -> list[str]:
+        from gateway.smtp.addressing import NUMBER_KINDS
+
+        kinds = [k.strip().upper() for k in v]
+        for kind in kinds:
+            if kind not in NUMBER_KINDS:
+                raise ValueError(f"unknown number type {kind!r} (one of {', '.join(NUMBER_KINDS)})")
+        return list(dict.fromkeys(kinds))
 
     @field_validator("default_region")
     @classmethod

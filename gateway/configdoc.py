@@ -20,6 +20,12 @@ from gateway.config import Config
 MEANINGS: dict[str, str] = {
     "gateway.domains": "mail domains the gateway accepts: mail to NUMBER@DOMAIN becomes an SMS",
     "gateway.default_region": "ISO 3166 region of numbers written without a country code",
+    "gateway.number_types": (
+        "kinds of number SMS are sent to, by libphonenumber's types: MOBILE, FIXED_LINE_OR_MOBILE,"
+        " FIXED_LINE, VOIP, PAGER, PERSONAL_NUMBER, TOLL_FREE, PREMIUM_RATE, SHARED_COST, UAN, VOICEMAIL,"
+        " and GLOBAL (satellite phones and international networks: +870, +881, +882, +883); others get"
+        " 550 5.1.1 at RCPT"
+    ),
     "gateway.state_dir": "database, status file, self-signed certificate (relative: to the config)",
     "gateway.billing_dir": (
         "where the monthly billing files are kept, as YYYY-MM/ACCOUNT.txt (relative: to the config);"

@@ -88,6 +88,42 @@ def valid_e164(candidate: str, region: str) -> str | None:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+# What `number_kind` tells: phonenumbers' types, and GLOBAL for a mobile or VoIP number of a global
+# service without a country (+870 Inmarsat, +881 satellite phones, +882/+883 international
+# networks), whose SMS cost many times a mobile's. UNKNOWN is never one: the plan knows the number.
+GLOBAL = "GLOBAL"
+_TYPES = {v: k for k, v in vars(phonenumbers.PhoneNumberType).items() if k.isupper() and k != "UNKNOWN"}
+NUMBER_KINDS = (*_TYPES.values(), GLOBAL)
+# The kinds a phone has wherever it is; elsewhere phonenumbers' type of a global service's number
+# (+800 toll-free, +979 premium-rate) says more than GLOBAL would.
+_PHONES = frozenset({"MOBILE", "FIXED_LINE_OR_MOBILE", "FIXED_LINE", "VOIP", "PAGER", "PERSONAL_NUMBER"})
+_WORDS = {
+    "FIXED_LINE_OR_MOBILE": "fixed-line or mobile",
+    "VOIP": "VoIP",
+    "UAN": "universal access (UAN)",
+    "PERSONAL_NUMBER": "personal",
+    GLOBAL: "satellite and international-network",
+}
+
+
+@lru_cache(maxsize=4096)
+def number_kind(e164: str) -> str:
+    """One of `NUMBER_KINDS` for a number `valid_e164` gave."""
+    num = phonenumbers.parse(e164)
+    kind = _TYPES.get(phonenumbers.number_type(num), "UNKNOWN")
+    if (
+        kind in _PHONES
+        and phonenumbers.region_code_for_number(num) == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+    ):
+        return GLOBAL
+    return kind
+
+
+def kind_words(kind: str) -> str:
+    """A kind as a refusal names it: "premium-rate" (numbers are not served)."""
+    return _WORDS.get(kind) or kind.lower().replace("_", "-")
+
+
 def reply_address(e164: str, domain: str) -> str:
     """The From address of an SMS answer mailed to staff; replying to it sends an SMS again."""
     return f"{e164}@{domain}"

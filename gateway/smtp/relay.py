@@ -29,7 +29,14 @@ from gateway.config import Config
 from gateway.queuedepth import Backlog
 from gateway.smtp import postmaster, recipients, replies
 from gateway.smtp.accept import Writes, info_reply
-from gateway.smtp.addressing import BadNumber, international_too, split_address, to_e164
+from gateway.smtp.addressing import (
+    BadNumber,
+    international_too,
+    kind_words,
+    number_kind,
+    split_address,
+    to_e164,
+)
 from gateway.smtp.compose import compose
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
@@ -200,6 +207,11 @@ class RelayHandler:
             return replies.BAD_NUMBER.format(address, exc)
         if (other := international_too(local, cfg.default_region, number)) is not None:
             number = self._conversation_number(envelope, number, other)
+        if (kind := number_kind(number)) not in cfg.number_types:
+            # A premium-rate or satellite number's SMS costs many times a mobile's, and a toll-free
+            # one's reaches nobody: refused before the mail, never sent and billed.
+            log.info("smtp.number_not_served", number=number, kind=kind)
+            return replies.NOT_SERVED.format(address, number, kind_words(kind))
         if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
             return no_route  # else taken, retried for the whole validity, and bounced as expired
         if self.gate.store.policy.is_opted_out(number):

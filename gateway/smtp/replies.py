@@ -14,6 +14,7 @@ OK_DUPLICATE = "250 2.0.0 OK: already accepted (duplicate of an earlier delivery
 OK_NOT_SENT = "250 2.0.0 OK: recorded, not sent as SMS ({})"
 
 BAD_NUMBER = "550 5.1.1 <{}>: not a valid phone number ({})"
+NOT_SERVED = "550 5.1.1 <{}>: {}: {} numbers are not served by this gateway"  # [gateway] number_types
 # R-2.1's refusals of who may send begin with its words ("530 5.7.0 Authentication required",
 # "550 5.7.1 Relay access denied"), which admins grep logs for; the why follows after a colon.
 # A foreign domain keeps Postfix's own wording, which has the same words after the address.
