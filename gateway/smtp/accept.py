@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium
 from gateway.config import Config
+from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
@@ -174,6 +175,8 @@ def accept_now(
 ) -> AcceptResult:
     """The body of `accept`; call inside a transaction."""
     now = store.clock()  # one reading: the rows' times and the periods they are counted in
+    if acceptance.user_id is not None and _user_gone(store, acceptance.user_id, limits):
+        return AcceptResult(None, [], refused=replies.SENDER_GONE)
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
         # A client's retry of a mail taken already is not refused.
@@ -205,6 +208,19 @@ def accept_now(
     for n in notices:
         store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content)
     return result
+
+
+def _user_gone(store: Store, user_id: int, limits: Limits | None) -> bool:
+    """Whether the user MAIL let through was removed since (`smsgw user remove`, the panel).
+
+    Read in the accepting transaction: the rows would name a user that no longer exists, which the
+    foreign key refuses (a traceback and a 451, and the client tried again for days). The id alone
+    may be a new user's (SQLite reuses the highest one): where the mail names its user, so must the row."""
+    row = store.db.conn.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        return True
+    email = limits.user_email if limits is not None else None
+    return email is not None and str(row[0]).casefold() != email.casefold()
 
 
 def _refusal(store: Store, limits: Limits) -> str | None:

@@ -20,6 +20,8 @@ NOT_SERVED = "550 5.1.1 <{}>: {}: {} numbers are not served by this gateway"  # 
 # A foreign domain keeps Postfix's own wording, which has the same words after the address.
 RELAY_DENIED = "550 5.7.1 <{}>: Relay access denied"
 SENDER_DENIED = "550 5.7.1 Relay access denied: sender not allowed to send SMS through this gateway"
+# The user was removed between MAIL, which let them through, and the end of DATA.
+SENDER_GONE = "550 5.7.1 Relay access denied: sender no longer allowed to send SMS through this gateway"
 NOT_TRUSTED = (
     "550 5.7.1 Relay access denied: client host not allowed to relay;"
     " use the submission port with authentication"

@@ -48,6 +48,11 @@ class GatewaySMTP(GuardedSMTP):
             # the connection without a reply (there is no channel left to write one on).
             log.info("smtp.tls_failed", ip=self._peer_ip(), error=repr(error.__cause__))
             return replies.TEMP_FAILURE  # not sent: aiosmtpd only closes after a failed handshake
+        if self.envelope is not None and self.envelope.original_content is not None:
+            # The DATA hook failed (the mail was read, its answer is the handler's 451): the
+            # transaction is over, as after any answer to DATA. aiosmtpd kept the envelope, and the
+            # client's next MAIL got "503 nested MAIL command" until it reconnected.
+            self._set_post_data_state()
         return await super().handle_exception(error)
 
     @syntax("STARTTLS", when="tls_context")
