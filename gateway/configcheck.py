@@ -324,7 +324,7 @@ def loop_reason(cfg: Config, addr: str | None) -> str | None:
     if domain in {d.lower().rstrip(".") for d in cfg.gateway.domains}:
         return f"{domain} is one of gateway.domains"
     delivered_here = any(
-        port == SMTP_PORT and not _endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
+        port == SMTP_PORT and not endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
     )
     if domain == cfg.gateway.hostname.lower().rstrip(".") and delivered_here:
         return f"{domain} is gateway.hostname and the gateway takes its mail (port {SMTP_PORT})"
@@ -346,11 +346,11 @@ def same_host(relay: str, listen: str, hostname: str) -> bool:
         return is_this_machine(relay, hostname)
     if relay in WILDCARDS:  # connect() to a wildcard address reaches loopback
         relay = "127.0.0.1" if relay == "0.0.0.0" else "::1"
-    ours, theirs = _endpoints(relay), _endpoints(listen)
+    ours, theirs = endpoints(relay), endpoints(listen)
     return bool(ours & theirs)
 
 
-def _endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address | str]:
+def endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address | str]:
     """What a host setting stands for: its address, localhost's two, or else its name."""
     name = host.lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
@@ -363,7 +363,7 @@ def _endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address |
 
 def on_loopback(host: str) -> bool:
     """Whether `host` reaches this machine's loopback only (127.0.0.0/8, ::1, `localhost`)."""
-    return all(not isinstance(e, str) and e.is_loopback for e in _endpoints(host))
+    return all(not isinstance(e, str) and e.is_loopback for e in endpoints(host))
 
 
 def is_this_machine(host: str, hostname: str) -> bool:

@@ -3,12 +3,23 @@ and that hurt (the refusals are `gateway.configcheck`'s)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterable
+
 from gateway.config import MAX_PARTS, Config, GatewaySection
-from gateway.configcheck import on_loopback
+from gateway.configcheck import endpoints, on_loopback
+from gateway.configlinks import SmscSection
 from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
 DEMO_SENDER: str = GatewaySection.model_fields["default_sender"].default
+# The [[smsc]] host `smsgw install-service` writes (gateway/cli/servicefiles.py), for the admin to replace.
+TEMPLATE_SMSC_HOST = "smsc.operator.example"
+# How long check-config and the start wait for DNS at most, all names together: a dead name server
+# must not hold up either for minutes (getaddrinfo's own retries).
+RESOLVE_SECONDS = 3.0
 
 
 def route_doubts(cfg: Config) -> list[str]:
@@ -39,6 +50,98 @@ def demo_sender_doubts(cfg: Config) -> list[str]:
         f'[gateway] default_sender is the walkthrough\'s made-up "{DEMO_SENDER}", and the links go to an'
         " operator: every account without its own sender sends from it; set default_sender to the number"
         " your operator gave you"
+    ]
+
+
+def unresolved(hosts: Iterable[str], timeout: float = RESOLVE_SECONDS) -> dict[str, str]:
+    """Why each of the host names that do not resolve does not, looked up as the links and the
+    mailer will (getaddrinfo); addresses and `localhost` are not looked up.
+
+    Each name in a thread of its own, all within `timeout`: a name left unanswered then counts as
+    not resolving, and its thread (a daemon thread) ends when the resolver gives up."""
+    names = sorted({h for h in hosts if all(isinstance(e, str) for e in endpoints(h))})
+    answers: dict[str, str] = {}
+
+    def look_up(name: str) -> None:
+        try:
+            socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            answers[name] = exc.strerror or str(exc)
+        except (OSError, UnicodeError) as exc:
+            answers[name] = str(exc)
+        else:
+            answers[name] = ""
+
+    threads = [threading.Thread(target=look_up, args=(n,), daemon=True) for n in names]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    late = f"no answer from DNS within {timeout:g} s"
+    return {n: why for n in names if (why := answers.get(n, late))}
+
+
+def _placeholder(link: SmscSection) -> bool:
+    return link.host.strip().lower().rstrip(".") == TEMPLATE_SMSC_HOST
+
+
+def host_doubts(cfg: Config) -> list[tuple[str, str]]:
+    """(event, text) for an [[smsc]] host or [mail] relay host that does not resolve, and for a link
+    still at the install template's placeholder host.
+
+    check-config passed such a config, and the daemon then said only "connect ...: Unknown error -2"
+    on every retry: the SMS waited, and the outbox's mail (bounces, answers, notices) with them."""
+    doubts: list[tuple[str, str]] = []
+    for link in filter(_placeholder, cfg.smsc):
+        doubts.append(
+            (
+                "config.smsc_host_placeholder",
+                f'[[smsc]] {link.name}: host "{link.host}" is still the placeholder `smsgw install-service`'
+                " wrote: set host, port, system_id and the password to those your operator gave you",
+            )
+        )
+    relay = cfg.mail.relay_addr[0] if cfg.mail.capture_dir is None else None
+    hosts = [link.host for link in cfg.smsc if not _placeholder(link)]
+    failed = unresolved([*hosts, *([relay] if relay else [])])
+    for link in cfg.smsc:
+        if (why := failed.get(link.host)) is not None and not _placeholder(link):
+            doubts.append(
+                (
+                    "config.smsc_host_unresolved",
+                    f'[[smsc]] {link.name}: host "{link.host}" does not resolve ({why}): the link cannot'
+                    " connect, and its SMS wait; check the name, or give the SMSC's IP address",
+                )
+            )
+    if relay is not None and (why := failed.get(relay)) is not None:
+        doubts.append(
+            (
+                "config.relay_host_unresolved",
+                f'[mail] relay "{cfg.mail.relay}": host "{relay}" does not resolve ({why}): bounces,'
+                " answers from phones and notices wait in the outbox; check the name of your mail server",
+            )
+        )
+    return doubts
+
+
+def operator_links(cfg: Config) -> list[str]:
+    """The names of the links that go to an operator: not on loopback, where only the built-in
+    simulator or a test SMSC listens."""
+    return [link.name for link in cfg.smsc if not on_loopback(link.host)]
+
+
+def maildir_doubts(cfg: Config) -> list[str]:
+    """A "maildir:" relay while a link goes to an operator: `install-service` writes one when the
+    gateway takes port 25 itself, and nothing said that every bounce, answer from a phone, notice
+    and billing mail of the production gateway then lands in files on it, which nobody reads. The
+    walkthrough's maildir beside the simulator is the try-out it is meant for."""
+    real = operator_links(cfg)
+    if cfg.mail.capture_dir is None or not real:
+        return []
+    return [
+        f'[mail] relay "{cfg.mail.relay}" keeps every outgoing mail on this machine (bounces, answers'
+        f" from phones, notices, billing mail), while [[smsc]] {real[0]} goes to an operator: nothing"
+        ' reaches anyone; set relay to your mail server, e.g. relay = "mail.example.com:25"'
     ]
 
 
@@ -100,6 +203,8 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     return [
         *[("config.no_default_route", doubt) for doubt in route_doubts(cfg)],
         *[("config.demo_sender", doubt) for doubt in demo_sender_doubts(cfg)],
+        *host_doubts(cfg),
+        *[("config.relay_maildir", doubt) for doubt in maildir_doubts(cfg)],
         *[("config.relay_network_wide", doubt) for doubt in wide],
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],

@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -333,7 +334,12 @@ class LinkStats:
 
 def connect_failure(host: str, port: int, exc: BaseException) -> str:
     """A failed connect in words ("connect 10.0.0.5:2775: Connection refused"): asyncio's own text
-    ("[Errno 111] Connect call failed ('10.0.0.5', 2775)") names the address twice and the cause never."""
+    ("[Errno 111] Connect call failed ('10.0.0.5', 2775)") names the address twice and the cause never.
+
+    A name that does not resolve raises socket.gaierror, whose errno is getaddrinfo's own negative
+    code: os.strerror read it as "Unknown error -2"."""
+    if isinstance(exc, socket.gaierror):
+        return f"connect {host}:{port}: host name does not resolve ({exc.strerror or exc})"
     errno = getattr(exc, "errno", None)
     why = os.strerror(errno) if isinstance(errno, int) else str(exc) or "timed out"
     return f"connect {host}:{port}: {why}"

@@ -14,6 +14,7 @@ from gateway.adminrules import age, quiet_held
 from gateway.cli.common import CliError, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.configdoubts import maildir_doubts
 from gateway.routing import unserved
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 
@@ -133,6 +134,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     elif oldest is not None and now - oldest > STUCK_SECONDS:
         # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
         print(f"{'':9} the relay defers some recipients{said}")
+    if maildir_doubts(cfg):  # a production gateway whose mail all lands in files (check-config says more)
+        print(f"mail      relay {cfg.mail.relay} (nothing leaves this machine)")
     if mail.failed_day:
         print(
             f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"
