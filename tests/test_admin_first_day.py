@@ -132,7 +132,7 @@ def test_tls_selfsigned_as_root_refuses_a_state_dir_of_the_service_user(cli: CLI
     for p in [state, *state.iterdir()]:
         os.chown(p, nobody.pw_uid, nobody.pw_gid)
     code, _, err = cli("tls", "selfsigned", "--force")
-    assert code == 1 and "belongs to user nobody" in err and "sudo -u nobody" in err, err
+    assert code == 2 and "belongs to user nobody" in err and "sudo -u nobody" in err, err
     assert {p.stat().st_uid for p in state.iterdir()} == {nobody.pw_uid}
 
 

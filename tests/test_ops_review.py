@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE
+from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE
 from gateway.config import parse_config
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, send_blocking
@@ -204,7 +204,7 @@ def test_run_as_root_is_refused_in_a_state_dir_the_service_user_owns(tmp_path: P
         proc.wait(30)
         pytest.fail("`smsgw run` as root started in the service user's state_dir")
     stderr = log.read_text()
-    assert code == EXIT_FAILURE, stderr
+    assert code == EXIT_USAGE, stderr
     assert "belongs to user nobody" in stderr and "sudo -u nobody" in stderr, stderr
     assert {p.stat().st_uid for p in state.iterdir()} == {65534}  # nothing made as root
     assert cli(config, "check-config").returncode == 0  # reading only: still allowed as root

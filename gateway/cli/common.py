@@ -182,7 +182,8 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
     SQLite creates the database's -wal and -shm beside it when none are open, and `billing run`
     writes the month's files: made by root, they lock the daemon (user smsgw) out of its own
     database or its next bill. `sudo smsgw ...` is the natural thing to type, so it is refused
-    with the command to type instead."""
+    with the command to type instead. Exit 2, as for a command given wrong: the daemon's state is
+    not the trouble, and `smsgw status` exiting 1 read as "running with trouble" to monitoring."""
     if os.geteuid() != 0:
         return
     try:
@@ -196,7 +197,8 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
             name = str(owner)
         raise CliError(
             f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
-            f" (`sudo -u {name} smsgw ...`); files root makes there would lock the daemon out"
+            f" (`sudo -u {name} smsgw ...`); files root makes there would lock the daemon out",
+            EXIT_USAGE,
         )
 
 

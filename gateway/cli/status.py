@@ -29,9 +29,11 @@ STATUS_CODES = (
     " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
     " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
     " min, or it has not written its status for 30 s (1 also when status itself fails,"
-    " e.g. no database at a mistyped state_dir: stderr says why); 3 it is not running: stopped, or"
-    " exited without a clean stop (3 also for a config error, and for a database missing where one"
-    " existed, as for every command: stderr says so). For a Nagios-style check, read 3 as CRITICAL."
+    " e.g. no database at a mistyped state_dir: stderr says why); 2 a usage error, also status run as"
+    " root in the service user's state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is"
+    " not running: stopped, or exited without a clean stop (3 also for a config error, and for a"
+    " database missing where one existed, as for every command: stderr says so). For a Nagios-style"
+    " check, read 3 as CRITICAL."
 )
 
 
