@@ -305,6 +305,11 @@ def _header_reason(headers: dict[str, str]) -> str | None:
 
 
 def is_bulk(msg: Message) -> bool:
-    """`Precedence: bulk` marks a staff member's mass mailing: still sent, but worth knowing (limits)."""
-    value = msg.get("precedence") or msg.get("x-precedence")
-    return str(value or "").strip().lower().startswith("bulk")
+    """`Precedence: bulk` marks a staff member's mass mailing: still sent, but held for the account's
+    quiet hours.
+
+    Any of the mail's Precedence fields counts, and a list or junk one too: the first alone decides
+    whether the mail is machine mail (`_headers`), and `Precedence: normal` above a `Precedence:
+    bulk` (two programs each adding theirs) sent a mass mailing in the quiet hours."""
+    values = [*msg.get_all("precedence", ()), *msg.get_all("x-precedence", ())]
+    return any(str(v).strip().lower().startswith(("bulk", "list", "junk")) for v in values)

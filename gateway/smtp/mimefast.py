@@ -105,10 +105,43 @@ class IndexedMessage(Message):
 
 
 def parse(text: bytes) -> Message:
-    """What `BytesParser(policy=compat32).parsebytes(text)` returns."""
+    """What `BytesParser(policy=compat32).parsebytes(text)` returns, once `obs_names` has read the
+    obsolete header names with white space before the colon."""
     decoded = text.decode("ascii", "surrogateescape")
-    msg = _simple(decoded)
-    return msg if msg is not None else _STR_PARSER.parsestr(decoded)
+    msg = _simple(decoded)  # takes no such name: `_FIELD` does not match it
+    return msg if msg is not None else _STR_PARSER.parsestr(obs_names(decoded))
+
+
+# The feed parser's header lines (a field, a continuation, a Unix From line), and RFC 5322's obsolete
+# field (4.5.3: `field-name *WSP ":"`), which it takes for the first line of the body.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_OBS_FIELD = re.compile(r"([\041-\071\073-\176]+)[ \t]+:")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|\Z)")
+
+
+def obs_names(text: str) -> str:
+    """`text` with white space dropped before the colon of a header name in the mail's header
+    block (`Precedence : bulk` is `Precedence: bulk`). The feed parser ended the header block at
+    such a line: `Auto-Submitted : auto-replied` made a responder's answer an SMS, led by its own
+    header lines, and every header below it was lost."""
+    end = text.find("\n\n")
+    head = text if end < 0 else text[:end]
+    if " :" not in head and "\t:" not in head:
+        return text  # nearly every mail: nothing to read line by line
+    out: list[str] = []
+    pos = 0
+    while pos < len(text):
+        line = _LINE.match(text, pos).group()  # type: ignore[union-attr]  # matches anywhere
+        if line in ("\n", "\r\n", "\r"):
+            break  # the end of the header block
+        if _HEADER_LINE.match(line) is not None:
+            out.append(line)
+        elif (obs := _OBS_FIELD.match(line)) is not None:
+            out.append(obs.group(1) + line[obs.end() - 1 :])
+        else:
+            break  # the body starts here, as the feed parser reads it
+        pos += len(line)
+    return "".join(out) + text[pos:]
 
 
 def _simple(text: str) -> Message | None:
