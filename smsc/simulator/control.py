@@ -6,8 +6,10 @@ answers the last SMS the simulator accepted, from its phone to its sender; `"par
 text into N segments and `"shuffle": true` sends them out of order). `{"op": "report",
 "message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report (`"last":
 true` instead of the id: on the last SMS the simulator accepted) and
-`{"op": "ping"}` answers. Errors come back as `{"ok": false, "error": "..."}`; nothing a client
-sends can stop the server. `smsgw simulator ...` talks to it through `send_command`.
+`{"op": "ping"}` answers. A restarted simulator remembers no SMS: "reply_to_last" then answers
+the last one its log file holds, and "last" says that none came since it started. Errors come back
+as `{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator
+...` talks to it through `send_command`.
 """
 
 from __future__ import annotations
@@ -15,18 +17,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText
-from smsc.simulator.core import SimulatorCore
+from smsc.simulator.core import SimulatorCore, answer_numbers
 from smsc.simulator.numbers import mo_segments
 
 log = structlog.get_logger(__name__)
 
 MAX_LINE = 64 * 1024
+TAIL_BYTES = 256 * 1024  # how far back from the end of its log file "--last" looks for an SMS
+
+
+def last_logged(path: Path) -> dict[str, Any] | None:
+    """The last SMS the simulator's log file holds as accepted (one of an earlier run, too), or None."""
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, 2)
+            f.seek(max(0, end - TAIL_BYTES))
+            tail = f.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:  # the line the tail cut, or one a killed run left torn
+            continue
+        fields = ("message_id", "source", "destination")
+        if (
+            isinstance(record, dict)
+            and record.get("verdict") != "rejected"
+            and all(isinstance(record.get(k), str) and record[k] for k in fields)
+        ):
+            return record
+    return None
+
+
+async def nothing_since_start(core: SimulatorCore, what: str) -> str:
+    """Why "--last" finds no SMS in this run: none yet at all, or only before the simulator started."""
+    record = await asyncio.to_thread(last_logged, core.log_path)
+    if record is None:
+        return f"no SMS received yet: nothing to {what}"
+    started = core.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"no SMS received since the simulator started at {started}: the last one in {core.log_path}"
+        f" (message_id {record['message_id']}, {record.get('ts', 'time unknown')}) came before, and this run"
+        f" keeps nothing of it to {what}"
+    )
 
 
 async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
@@ -43,7 +85,7 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
         if command.get("last"):
             message_id = core.last_message_id()
             if message_id is None:
-                return {"ok": False, "error": "no SMS received yet: nothing to report on"}
+                return {"ok": False, "error": await nothing_since_start(core, "report on")}
         try:
             report = ReportStatus(status)
         except ValueError:
@@ -60,6 +102,8 @@ async def _mo(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
     fields = {k: command.get(k) for k in ("source", "destination", "text")}
     if command.get("reply_to_last"):
         last = core.last_sms()
+        if last is None and (logged := await asyncio.to_thread(last_logged, core.log_path)) is not None:
+            last = answer_numbers(logged)  # the simulator was restarted since: its log still has the SMS
         if last is None:
             return {"ok": False, "error": "no SMS received yet: nothing to reply to"}
         fields["source"], fields["destination"] = last

@@ -127,6 +127,15 @@ def keep_recent(items: list[T], item: T) -> None:
     del items[:-MAX_RECORDS]
 
 
+def answer_numbers(record: dict[str, object]) -> tuple[str, str]:
+    """(phone, our number) of an answer to the SMS of a log record: its destination and source."""
+    source = str(record["source"])
+    # SMPP carries an international sender (TON 1) without its "+"; a phone sees "+".
+    if source.isdigit() and len(source) > 8:
+        source = "+" + source
+    return str(record["destination"]), source
+
+
 class SimulatorCore:
     def __init__(
         self,
@@ -144,6 +153,7 @@ class SimulatorCore:
         # Ids continue from the clock so that a restarted simulator never reuses one the gateway
         # may still be waiting on a report for.
         self._next_id = first_id if first_id is not None else int(now().timestamp() * 1000)
+        self.started_at = now()  # what "--last" may refer to: the SMS of this run (control.py)
         self.records: list[dict[str, object]] = []
         self._sessions: list[SimSession] = []
         self._messages: OrderedDict[str, _Sent] = OrderedDict()
@@ -293,11 +303,7 @@ class SimulatorCore:
         """(phone, our number) of the last SMS accepted: where `send-mo --reply-to-last` answers from."""
         for record in reversed(self.records):
             if record.get("verdict") != "rejected":
-                source = str(record["source"])
-                # SMPP carries an international sender (TON 1) without its "+"; a phone sees "+".
-                if source.isdigit() and len(source) > 8:
-                    source = "+" + source
-                return str(record["destination"]), source
+                return answer_numbers(record)
         return None
 
     def last_message_id(self) -> str | None:
