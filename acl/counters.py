@@ -124,6 +124,8 @@ class Counters(OrderedDict[Key, _Counter]):
                 "login": shown_login(login, counter.known) if login else None,
                 "seconds_left": round(counter.locked_until - now),
                 "strikes": counter.strikes,
+                # Wall time: `smsgw auth list` tells an unlock request still pending (made after it).
+                "locked_at": round(counter.locked_at_wall, 3),
             }
             for (kind, address, login), counter in self.items()
             if counter.locked_until > now

@@ -94,6 +94,9 @@ async def test_unlock_from_the_cli_lifts_a_lock_in_the_running_daemon(tmp_path: 
         done = await blocking(lambda: smsgw(config, "auth", "unlock", STAFF.upper()))
         assert done.returncode == 0, done.stderr
         assert f"unlocked {STAFF}" in done.stdout
+        # Still in the status file until the next attempt, which the daemon lifts it at: said so.
+        listed = await blocking(lambda: smsgw(config, "auth", "list"))
+        assert "(unlock requested: lifted at the next login attempt)" in listed.stdout, listed.stdout
         assert await blocking(lambda: auth(port, tls_pair, STAFF, PASSWORD)) == replies.AUTH_OK
 
         # A whole address locked (refused at connect), lifted by its IP address.

@@ -14,7 +14,7 @@ from typing import Any
 
 from acl.logins import ALL, login_key, matches, shown_target, unlock_target
 from gateway.adminrules import age
-from gateway.cli.common import EXIT_USAGE, CliError, open_store
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
 
 KINDS = {
@@ -36,20 +36,40 @@ def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     locks = active_locks(status, now)
     elapsed = now - float(status.get("updated_at", now))  # what the file's seconds_left are behind
+    # The file is the daemon's of a moment ago: a lock of the last seconds is not in it yet.
+    as_of = f"as of {when(status.get('updated_at'))[-8:]} (the daemon writes its locks every 2 s)"
     if not locks:
-        print("no logins locked")
+        print(f"no logins locked {as_of}")
         return 0
+    requested = _unlock_requests(cfg)
+    print(f"logins locked {as_of}:")
     for lock in locks:
         who = " ".join(f"{k} {lock[k]}" for k in ("address", "login") if lock.get(k))
+        # The daemon lifts a lock at the next login attempt after `auth unlock`, not before.
+        pending = any(_lifts(lock, t) and at >= float(lock.get("locked_at", 0)) for t, at in requested)
         print(
             f"{who:<50} locked {age(lock['seconds_left'] - elapsed)} more"
             f" ({KINDS.get(lock['kind'], lock['kind'])}; lockout {lock['strikes']} in a row)"
+            + (" (unlock requested: lifted at the next login attempt)" if pending else "")
         )
     print("lift one with `smsgw auth unlock ADDRESS` or `smsgw auth unlock EMAIL`")
     if any(str(lock.get("login") or "").startswith("[unknown login") for lock in locks):
         # What was typed may be a password (in the user-name field), so the daemon never shows it.
         print("a login in [brackets] names no user and is not shown as typed: lift it by its address")
     return 0
+
+
+def _unlock_requests(cfg: Config) -> list[tuple[str, float]]:
+    """(target, requested at) of the unlock requests of the last day; none when the database cannot be
+    read here (as root in the service's state_dir): the marks they give are a help, not the list."""
+    try:
+        store = open_store(cfg, must_exist=True)
+    except CliError:
+        return []
+    try:
+        return [(target, float(at)) for _id, target, at in store.admin.auth_unlocks_after(0)]
+    finally:
+        store.close()
 
 
 def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
@@ -86,15 +106,16 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _locked(locks: list[dict[str, Any]], target: str) -> bool:
-    """Whether a lock in the status file is one `target` lifts; a login the daemon masks (it names
-    no user) cannot be told from the target, so it counts as one."""
-    for lock in locks:
-        login = lock.get("login") or ""
-        if "@" in target and login.startswith("[unknown login"):
-            return True
-        if matches((lock["kind"], lock.get("address") or "", login_key(login)), target):
-            return True
-    return False
+    return any(_lifts(lock, target) for lock in locks)
+
+
+def _lifts(lock: dict[str, Any], target: str) -> bool:
+    """Whether `target` lifts a lock of the status file; a login the daemon masks (it names no
+    user) cannot be told from the target, so it counts as one."""
+    login = lock.get("login") or ""
+    if "@" in target and login.startswith("[unknown login"):
+        return True
+    return matches((lock["kind"], lock.get("address") or "", login_key(login)), target)
 
 
 def add_auth_commands(sub: Any) -> None:
