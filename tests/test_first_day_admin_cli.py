@@ -56,3 +56,51 @@ def test_auth_list_marks_a_lock_whose_unlock_is_requested(cli: CLI) -> None:
     # A lock made after the request is not lifted by it (acl.counters), and not marked.
     write_status(state, {"auth_locks": [{**lock, "strikes": 2, "locked_at": time.time() + 60}]})
     assert not any("unlock requested" in line for line in cli.ok("auth", "list"))
+
+
+# ---- accounts: a name differing in case only, and taking back an account added by mistake ----------
+
+
+def test_an_account_differing_in_case_only_is_warned_of_and_can_be_removed(cli: CLI) -> None:
+    cli.ok("account", "add", "GLOBEX")
+    cli.ok("user", "add", "anna@globex.example", "--account", "GLOBEX")
+    code, out, err = cli("account", "add", "globex")
+    assert code == 0 and out[0].startswith("account globex added"), (out, err)
+    assert "warning: account 'GLOBEX' exists, its name differing in case only" in err, err
+    assert "smsgw account remove globex" in err
+    code, _, err = cli("account", "add", "Beta")
+    assert code == 0 and "warning" not in err, err
+    assert cli.ok("account", "remove", "globex") == ["account globex removed"]
+    assert not any(line.split()[0] == "globex" for line in cli.ok("account", "list")[1:])
+    code, _, err = cli("account", "remove", "globex")
+    assert code == 1 and "no account named 'globex'" in err, err
+
+
+def test_an_account_in_use_is_not_removed_and_says_why(cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    cli.ok("user", "add", "anna@acme.example", "--account", "ACME")
+    code, _, err = cli("account", "remove", "ACME")
+    assert code == 1, err
+    assert "account 'ACME' is not removed: it has users (remove them first" in err, err
+    assert "suspend it instead: smsgw account suspend ACME" in err
+    cli.ok("user", "remove", "anna@acme.example")
+    assert cli.ok("account", "remove", "ACME") == ["account ACME removed"]
+
+
+def test_removing_an_account_the_config_seeds_says_it_comes_back(cli: CLI) -> None:
+    cli.ok("account", "add", "acme")  # the [[account]] block of the test config is named "acme"
+    out = cli.ok("account", "remove", "acme")
+    assert out[0] == "account acme removed" and "adds it again at the daemon's next start" in out[1], out
+
+
+def test_an_account_with_history_is_not_removed(cli: CLI) -> None:
+    import sqlite3
+
+    cli.ok("account", "add", "GLOBEX")
+    with sqlite3.connect(cli.path.parent / "state" / "smsgw.db") as conn:
+        conn.execute(
+            "INSERT INTO audit (at, actor, account_id, action, detail)"
+            " SELECT 0, 'x@globex.example', id, 'settings', '' FROM accounts WHERE name = 'GLOBEX'"
+        )
+    code, _, err = cli("account", "remove", "GLOBEX")
+    assert code == 1 and "it has panel actions in its audit trail" in err, err

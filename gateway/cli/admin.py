@@ -28,6 +28,7 @@ from gateway.adminrules import (
     suspend,
     suspension_reason_problem,
 )
+from gateway.cli.accountnames import add_remove_command, warn_of_lookalikes
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
@@ -80,7 +81,9 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     args.relay_network = _networks(args.relay_network)
     if args.sender is not None:
         args.sender = _sender(args.sender)
-    acc = open_store(cfg).accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
+    store = open_store(cfg)
+    acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
+    warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     _answerable(args.sender)
     return 0
@@ -369,6 +372,7 @@ def add_admin_commands(sub: Any) -> None:
     ares = a.add_parser("resume", help="lift a suspension")
     ares.add_argument("name", help="the suspended account")
     ares.set_defaults(func=cmd_account_resume)
+    add_remove_command(a)
 
     u = sub.add_parser("user", help="addresses allowed to send").add_subparsers(
         dest="sub", required=True, metavar="ACTION"

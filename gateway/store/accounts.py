@@ -102,6 +102,19 @@ _ACCOUNT_COLS = (
 )
 
 
+# What keeps an account from `remove_account`, as (table, what it is to the admin).
+_ACCOUNT_HOLDS = (
+    ("users", "users (remove them first: `smsgw user list --account {name}`)"),
+    ("messages", "SMS"),
+    ("emails", "mail taken or refused"),
+    ("mo", "answers from phones"),
+    ("conversations", "conversations"),
+    ("premium_services", "premium services"),
+    ("premium_mo", "premium votes"),
+    ("audit", "panel actions in its audit trail"),
+)
+
+
 class AccountsRepo(Repository):
     def __init__(self, db: Db, clock: Callable[[], float], zone: tzinfo | None = None) -> None:
         super().__init__(db, clock)
@@ -142,6 +155,31 @@ class AccountsRepo(Repository):
         if row is None:
             raise NotFound(f"no account named {name!r} (see `smsgw account list`)")
         return self._account(row)
+
+    def remove_account(self, name: str) -> None:
+        """Delete an account that nothing refers to: one added by mistake (a typo, a name that differs
+        from another's in case only).
+
+        An account with users, or with any mail, SMS, answer from a phone, premium service or panel
+        history, is refused (Conflict) naming what it has: those rows are its billing and audit trail.
+        Its networks and billing addresses go with it (ON DELETE CASCADE), and so do its usage
+        counters and limit notices, keyed by its id, which SQLite hands to the next account added.
+        """
+        with self.changing_settings():
+            acc = self.get_account(name)
+            has = [
+                what.format(name=acc.name)
+                for table, what in _ACCOUNT_HOLDS
+                if self.conn.execute(
+                    f"SELECT 1 FROM {table} WHERE account_id = ? LIMIT 1", (acc.id,)
+                ).fetchone()
+            ]
+            if has:
+                raise Conflict(f"account {acc.name!r} is not removed: it has {', '.join(has)}")
+            scope = f"account:{acc.id}"
+            self.conn.execute("DELETE FROM usage WHERE scope = ?", (scope,))
+            self.conn.execute("DELETE FROM limit_notices WHERE scope = ?", (scope,))
+            self.conn.execute("DELETE FROM accounts WHERE id = ?", (acc.id,))
 
     def account_by_id(self, account_id: int) -> Account:
         return self.db.settings.get("account", account_id, lambda: self._account_by_id(account_id))

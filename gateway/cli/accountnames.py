@@ -1,0 +1,62 @@
+"""Account names an admin gets wrong: `account add acme` beside an existing `ACME` (a second
+account, as names are told apart by case everywhere: the panel, billing files, [[account]] blocks),
+and `account remove` to take back an account added by mistake."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from gateway.cli.common import CliError, open_store
+from gateway.config import Config
+from gateway.store.accounts import Conflict
+from gateway.store.db import Store
+
+
+def warn_of_lookalikes(store: Store, name: str) -> None:
+    """Said once a new account is added: one whose name differs in case only is most often a
+    typo, and two such accounts split one company's users, limits and bills between them."""
+    alike = [
+        a.name
+        for a in store.accounts.list_accounts()
+        if a.name != name and a.name.casefold() == name.casefold()
+    ]
+    if alike:
+        print(
+            f"smsgw: warning: account {alike[0]!r} exists, its name differing in case only: {name!r} is"
+            " another account (its own users, limits and billing file); if it was a typo:"
+            f" smsgw account remove {shlex.quote(name)}",
+            file=sys.stderr,
+        )
+
+
+def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
+    try:
+        store.accounts.remove_account(args.name)
+    except Conflict as exc:
+        raise CliError(
+            f"{exc}; to stop its mail, suspend it instead: smsgw account suspend {shlex.quote(args.name)}"
+        ) from exc
+    print(f"account {args.name} removed")
+    if any(seed.name == args.name for seed in cfg.account):
+        # `adminrules.seed_accounts` creates a missing account at each start.
+        print(
+            f"note: the config's [[account]] block {args.name!r} adds it again at the daemon's next start:"
+            " take the block out of the config"
+        )
+    return 0
+
+
+def add_remove_command(accounts: Any) -> None:
+    remove = accounts.add_parser(
+        "remove",
+        help="remove an account added by mistake (refused once it has users, mail or SMS)",
+        description="Remove an account that has no users and no mail, SMS, answers, premium services or"
+        " panel history (an account added by mistake); an account in use is refused, naming what it has:"
+        " suspend it instead.",
+    )
+    remove.add_argument("name", help="the account, as `smsgw account list` shows it")
+    remove.set_defaults(func=cmd_account_remove)
