@@ -17,6 +17,7 @@ from gateway.adminrules import MIN_PASSWORD_LENGTH
 from gateway.cli.common import EXIT_USAGE, open_store
 from gateway.config import Config
 from gateway.store.accounts import NotFound
+from gateway.web.initialpassword import forget_replaced
 
 
 def add_user_commands(user_subparsers: Any) -> None:
@@ -66,4 +67,6 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"password set for {user.email}; log in on the submission port with this address")
+    if (gone := forget_replaced(cfg.state_dir, user.password_hash)) is not None:
+        print(f"removed {gone}: it held the password just replaced")
     return 0

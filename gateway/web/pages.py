@@ -24,6 +24,7 @@ from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, limits_note, ma
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
@@ -277,6 +278,9 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 if user.id == who.user.id:  # the admin's own other sessions end, this one stays
                     web.sessions.keep(request.cookies.get(SESSION_COOKIE), digest)
                 done = f"password set for {email}; log in on the submission port with this address"
+                state_dir = web.config.state_dir
+                if await asyncio.to_thread(forget_replaced, state_dir, user.password_hash) is not None:
+                    done += f" ({INITIAL_PASSWORD_FILE}, which held the password replaced, is removed)"
             elif action == "role":
                 role = str(form.get("role", ""))
                 if role not in ("user", "admin", "operator"):

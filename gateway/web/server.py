@@ -29,9 +29,9 @@ from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
 from gateway.web.connections import PanelConnection
 from gateway.web.gate import ConnectionLimits, Gate
+from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_stale
 
 log = structlog.get_logger(__name__)
-INITIAL_PASSWORD_FILE = "web-initial-password"
 
 
 class _Server(uvicorn.Server):
@@ -129,8 +129,11 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     never overwritten. The password goes to a file only its owner may read, never to the log: a new
     one, so that no earlier file's mode, owner or symbolic link decides who reads it. Written before
     the password is set, so that a file that cannot be written leaves no operator whose password
-    no one knows (the next start tries again).
+    no one knows (the next start tries again). A file left from before whose password no operator
+    logs in with any more is removed (`gateway.web.initialpassword`).
     """
+    if (stale := forget_stale(store, cfg.state_dir)) is not None:
+        log.info("web.initial_password_removed", path=str(stale), why="no operator's password any more")
     if store.accounts.has_role("operator"):
         return None
     seeded = [email for acc in cfg.account for email in acc.users]
