@@ -23,7 +23,8 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
@@ -140,3 +141,33 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+
+
+# A command other than `run` logs at this level and above unless `smsgw --log-level` asks for more.
+CLI_LOG_LEVEL = "WARNING"
+
+
+@contextmanager
+def cli_console(level: str = CLI_LOG_LEVEL) -> Iterator[None]:
+    """The log lines of a CLI command, while it runs: on stderr, WARNING and above by default.
+
+    Unconfigured, structlog printed every INFO line (store.migrated, premium.verification_sent) to
+    stdout among the command's own output, stamped in UTC beside listings in the gateway's zone;
+    what a command did it says in its own words. Warnings stay, redacted as the daemon's. The
+    previous configuration comes back at the end (tests run many commands in one process).
+    """
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            _redact,
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

@@ -104,3 +104,41 @@ def test_an_account_with_history_is_not_removed(cli: CLI) -> None:
         )
     code, _, err = cli("account", "remove", "GLOBEX")
     assert code == 1 and "it has panel actions in its audit trail" in err, err
+
+
+# ---- times in the gateway's zone, and no INFO log lines among a command's output -----------------------
+
+
+def test_lists_of_times_name_their_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.store.db import Store
+    from tests.web_helpers import add_mail
+
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775, timezone="Pacific/Auckland"))
+    (tmp_path / "state").mkdir()
+    cli = CLI(path, capsys)
+    cli.ok("account", "add", "ACME")
+    code, out, err = cli("queue", "list")
+    assert out == ["no messages"] and "times in" not in err, (out, err)
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    try:
+        add_mail(store, "ACME", "anna@acme.example", "+48601123456", "Hi")
+    finally:
+        store.close()
+    code, out, err = cli("queue", "list")
+    assert code == 0 and len(out) == 1, out  # a script reading the lines gets the rows alone
+    assert "smsgw: times in Pacific/Auckland ([gateway] timezone)" in err, err
+
+
+def test_a_command_keeps_info_log_lines_off_the_terminal(tmp_path: Path, cli: CLI) -> None:
+    code, out, err = cli("account", "add", "ACME")  # a new database: store.migrated, logged at INFO
+    assert code == 0 and out == ["account ACME added (networks: none)"], (out, err)
+    assert "store.migrated" not in err, err
+    other = tmp_path / "other"
+    path = other / "config.toml"
+    other.mkdir()
+    path.write_text(config_text(other, smsc_port=2775))
+    (other / "state").mkdir()
+    code, out, err = CLI(path, cli.capsys)("--log-level", "info", "account", "add", "ACME")
+    assert code == 0 and out == ["account ACME added (networks: none)"], (out, err)
+    assert "store.migrated" in err, err  # asked for: on stderr, never among the output

@@ -333,6 +333,17 @@ def use_zone(cfg: Config) -> None:
     _zone = ZoneInfo(cfg.gateway.timezone)
 
 
+def say_zone(rows: Sequence[object], empty: str) -> None:
+    """Before a list of times: that they are in `[gateway] timezone`, which the machine's clock
+    (often UTC) and the log lines (UTC) are not. On stderr, as the config found is: a script that
+    reads the list's lines gets only them. With no rows, `empty` goes to stdout instead."""
+    if not rows:
+        print(empty)
+        return
+    zone = _zone.key if _zone is not None else "the machine's zone"
+    print(f"smsgw: times in {zone} ([gateway] timezone)", file=sys.stderr)
+
+
 def when(ts: float | None) -> str:
     """A time in the panel's format, in the configured zone (the machine's before a config is read)."""
     return datetime.fromtimestamp(ts, _zone).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import structlog
@@ -53,7 +54,7 @@ from gateway.configcheck import exposed_secrets, state_dir_problem
 from gateway.configdoubts import setup_doubts
 from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import own_number_notes, unanswerable
-from gateway.logging import end_torn_line
+from gateway.logging import CLI_LOG_LEVEL, cli_console, end_torn_line
 from gateway.premium import add_commands as add_premium_commands
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError, StoreUnusable
@@ -148,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="smsgw", description="Email-to-SMS gateway")
     p.add_argument("--version", action="version", version=f"smsgw {__version__}")
+    p.add_argument(
+        "--log-level",
+        dest="cli_log_level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="log lines of a command (on stderr) of this level and above: "
+        f"{', '.join(LOG_LEVELS)} (default WARNING; `run` has its own --log-level)",
+    )
     p.add_argument(
         "-c",
         "--config",
@@ -255,8 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smsgw: {exc}", file=sys.stderr)
         return exc.code
     sys.stdout = Printable(sys.stdout)  # type: ignore[assignment]  # listings show data from outside
+    # `run` and `simulator run` set up their own logging (their --log-level): every other command
+    # keeps its INFO lines off the terminal.
+    console = nullcontext() if "log_level" in vars(args) else cli_console(args.cli_log_level or CLI_LOG_LEVEL)
     try:
-        code = int(args.func(cfg, args))
+        with console:
+            code = int(args.func(cfg, args))
         sys.stdout.flush()  # a reader gone (`| head`) shows here, not as a traceback at exit
         return code
     except BrokenPipeError:

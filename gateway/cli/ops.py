@@ -26,6 +26,7 @@ from gateway.cli.common import (
     list_limit,
     mailbox,
     open_store,
+    say_zone,
     when,
 )
 from gateway.cli.status import STATUS_CODES, cmd_status
@@ -38,8 +39,7 @@ row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in 
 
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = open_store(cfg, must_exist=True).admin.list_messages(args.state, args.limit)
-    if not rows:
-        print("no messages")
+    say_zone(rows, "no messages")
     for r in rows:
         # An SMSC's words among the reasons; a held message has none, and looked stuck without it.
         note = (
@@ -58,8 +58,7 @@ def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_queue_recorded(cfg: Config, args: argparse.Namespace) -> int:
     """Mail recorded and not sent as SMS (R-1.7, R-2.5): no message, so `queue list` never shows it."""
     rows = open_store(cfg, must_exist=True).admin.list_recorded(args.limit)
-    if not rows:
-        print("no mail recorded without SMS")
+    say_zone(rows, "no mail recorded without SMS")
     for r in rows:
         # Sender, subject and reason come from the mail (a bounce's, a stranger's): one line each.
         sender = one_line(r["mail_from"]) or "<>"  # a bounce's envelope sender is empty
@@ -95,8 +94,7 @@ def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = open_store(cfg, must_exist=True).admin.list_outbox(args.state, args.limit)
-    if not rows:
-        print("outbox empty")
+    say_zone(rows, "outbox empty")
     # Kinds run from `dsn` to `premium-fallback`: the widest one shown sets the column.
     kind_width = max((len(r["kind"]) for r in rows), default=0)
     for r in rows:

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway import accountrules
-from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, say_zone, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.conversations import reached
@@ -58,8 +58,7 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     repo = _repo(cfg)
     numbers, ours = _number(cfg, repo, args.number)
     rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours)
-    if not rows:
-        print("no MO messages")
+    say_zone(rows, "no MO messages")
     for r in rows:
         who = f" → {r['user']}" if r["user"] else ""
         note = f"  ({one_line(r['note'])})" if r["note"] and r["state"] != "mailed" else ""
@@ -76,8 +75,7 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     repo = ConversationsRepo(store.db, store.clock)
     numbers, ours = _number(cfg, repo, args.number)
     rows = repo.list_conversations(user=args.user, numbers=numbers, limit=args.limit, ours=ours)
-    if not rows:
-        print("no conversations")
+    say_zone(rows, "no conversations")
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     now = time.time()
     region = cfg.gateway.default_region
