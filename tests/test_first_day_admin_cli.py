@@ -142,3 +142,21 @@ def test_a_command_keeps_info_log_lines_off_the_terminal(tmp_path: Path, cli: CL
     code, out, err = CLI(path, cli.capsys)("--log-level", "info", "account", "add", "ACME")
     assert code == 0 and out == ["account ACME added (networks: none)"], (out, err)
     assert "store.migrated" in err, err  # asked for: on stderr, never among the output
+
+
+# ---- backups: a directory the service's user can write -------------------------------------------------
+
+
+def test_a_missing_backup_directory_is_made_for_the_service_user(tmp_path: Path, cli: CLI) -> None:
+    """`mkdir -m 700 DIR`, typed as root, made a directory the nightly backup (as smsgw) could not write."""
+    import grp
+    import pwd
+
+    cli.ok("account", "add", "ACME")
+    st = (tmp_path / "state").stat()
+    owner, group = pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name
+    for target in (f"{tmp_path / 'nightly'}/", str(tmp_path / "nightly" / "one.db")):
+        code, _, err = cli("backup", target)
+        assert code == 2, err
+        expected = f"create it first: sudo install -d -o {owner} -g {group} -m 700 {tmp_path / 'nightly'}"
+        assert expected in err, err

@@ -17,8 +17,11 @@ ours alone, so the long read holds up nobody.
 from __future__ import annotations
 
 import argparse
+import grp
 import os
+import pwd
 import re
+import shlex
 import sqlite3
 import stat
 import sys
@@ -43,6 +46,18 @@ from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
 _DATED = r"smsgw-[0-9]{8}-[0-9]{6}\.db"  # the name of a backup to a directory (`cmd_backup`)
 
 
+def make_dir(cfg: Config, directory: Path) -> str:
+    """The command that makes a backup directory the service's user (the state_dir's owner) writes:
+    `mkdir -m 700` run as root, as the hint said, made one only root could write, and the nightly
+    backup run as that user was refused there."""
+    try:
+        st = cfg.state_dir.stat()
+        user, group = pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name
+    except (OSError, KeyError):  # no state_dir yet, or an owner without a name
+        return f"mkdir -m 700 {shlex.quote(str(directory))}"
+    return f"sudo install -d -o {user} -g {group} -m 700 {shlex.quote(str(directory))}"
+
+
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     refuse_root_in_service_dir(cfg)  # root's -wal/-shm, left by a crash, would lock the daemon out
     source = cfg.db_path
@@ -56,12 +71,13 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     if str(args.path).endswith(("/", os.sep)) and not dest.is_dir():
         # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
         # night's backup would then be refused as "exists".
-        raise CliError(f"directory {dest} does not exist; create it first (mkdir -m 700 {dest})", EXIT_USAGE)
+        raise CliError(f"directory {dest} does not exist; create it first: {make_dir(cfg, dest)}", EXIT_USAGE)
     dated = dest.is_dir()
     if dated:
         dest = dest / f"smsgw-{datetime.now():%Y%m%d-%H%M%S}.db"  # local time, as the CLI shows times
     if not dest.parent.is_dir():
-        raise CliError(f"directory {dest.parent} does not exist; create it first", EXIT_USAGE)
+        hint = make_dir(cfg, dest.parent)
+        raise CliError(f"directory {dest.parent} does not exist; create it first: {hint}", EXIT_USAGE)
     if dest.resolve() == source.resolve():
         raise CliError(f"{dest} is the live database itself; give another path", EXIT_USAGE)
     if dest.exists() and not args.force:
