@@ -171,7 +171,7 @@ def test_restore_keeps_the_owner_of_the_database_it_replaces(tmp_path: Path, cli
     for path in (db.parent, *db.parent.iterdir()):
         os.chown(path, 65534, 65534)
     code, _out, err = cli("restore", str(backup))  # root in the service's directory: refused
-    assert code == 1 and "sudo -u nobody" in err, err
+    assert code == 2 and "sudo -u nobody" in err, err  # a command given wrong, as for every command
 
 
 def test_a_wal_left_without_its_database_is_set_aside_not_replayed_into_the_backup(tmp_path: Path) -> None:

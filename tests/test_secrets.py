@@ -69,7 +69,8 @@ def test_the_shipped_config_is_not_warned_about_but_a_real_link_beside_it_is(tmp
 
     operator = '[[smsc]]\nname = "operator"\ntype = "smpp"\nhost = "192.0.2.10"\nport = 2775\n'
     config.write_text(config.read_text() + operator + 'password = "op-pass"\nprefixes = ["+4850"]\n')
-    [line] = warnings_in(smsgw(config, "check-config").stderr)
+    # (The shipped "maildir:" relay beside an operator's link is warned of too: gateway.configdoubts.)
+    [line] = [w for w in warnings_in(smsgw(config, "check-config").stderr) if "readable by every user" in w]
     assert "[[smsc]] operator" in line and "simulator" not in line
 
 
