@@ -25,7 +25,7 @@ class SmscSection(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["smpp", "cimd2"]
     host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(ge=1, le=65535, strict=True)  # strict: a quoted "2775" is refused, not read as a number
     system_id: str = ""  # SMPP system_id / CIMD2 user identity
     password: SecretStr | None = None
     password_file: Path | None = None

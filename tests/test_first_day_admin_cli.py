@@ -160,3 +160,47 @@ def test_a_missing_backup_directory_is_made_for_the_service_user(tmp_path: Path,
         assert code == 2, err
         expected = f"create it first: sudo install -d -o {owner} -g {group} -m 700 {tmp_path / 'nightly'}"
         assert expected in err, err
+
+
+# ---- small words ------------------------------------------------------------------------------------
+
+
+def test_a_quoted_smsc_port_is_refused(tmp_path: Path) -> None:
+    from gateway.config import ConfigError, parse_config
+
+    text = config_text(tmp_path, smsc_port=2775)
+    assert parse_config(text, source="t").smsc[0].port == 2775
+    with pytest.raises(ConfigError, match="port: Input should be a valid integer"):
+        parse_config(text.replace("port = 2775", 'port = "2775"'), source="t")
+
+
+def test_user_set_help_says_a_limit_left_out_is_kept(cli: CLI) -> None:
+    with pytest.raises(SystemExit):
+        cli("user", "set", "--help")
+    text = " ".join(cli.capsys.readouterr().out.split())
+    assert "(default none)" not in text and text.count("(left out: unchanged)") == 2, text
+
+
+def test_account_list_and_show_say_transliterate_in_the_same_word(cli: CLI) -> None:
+    cli.ok("account", "add", "GLOBEX")
+    [line] = [line for line in cli.ok("account", "list") if line.startswith("GLOBEX:")]
+    assert "transliterate off" in line, line
+    assert any("transliterate: off" in line for line in cli.ok("account", "show", "GLOBEX"))
+    cli.ok("account", "set", "GLOBEX", "--transliterate", "on")
+    assert any("transliterate on" in line for line in cli.ok("account", "list"))
+
+
+def test_the_unit_points_to_no_systemd_man_page_as_its_documentation() -> None:
+    from gateway.cli.servicefiles import render_unit
+
+    assert "Documentation=man:systemd" not in render_unit()
+
+
+def test_send_among_several_users_names_them_and_the_option(cli: CLI) -> None:
+    cli.ok("account", "add", "GLOBEX")
+    for email in ("anna@globex.example", "ben@globex.example"):
+        cli.ok("user", "add", email, "--account", "GLOBEX")
+    code, _, err = cli("send", "+48601123456", "Hello")
+    assert code == 2, err
+    assert "2 users exist (anna@globex.example, ben@globex.example): say which one sends with --as" in err
+    assert "e.g. smsgw send --as anna@globex.example NUMBER TEXT" in err

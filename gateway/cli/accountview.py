@@ -38,7 +38,7 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
             _line(
                 f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
                 f" networks {', '.join(a.networks) or '-'},"
-                f" split {a.split_mode}, transliterate {'yes' if a.transliterate else 'no'},"
+                f" split {a.split_mode}, transliterate {_shown(a.transliterate)},"
                 f" reply window {window}, {state}"
             )
         )

@@ -389,10 +389,9 @@ def add_admin_commands(sub: Any) -> None:
     ur.set_defaults(func=cmd_user_remove)
     us = u.add_parser("set", help="per-user limits and web panel role")
     us.add_argument("email", help="the user's address")
-    us.add_argument(
-        "--monthly-limit", metavar="PARTS", help="SMS parts per calendar month, or 'none' (default none)"
-    )
-    us.add_argument("--daily-limit", metavar="PARTS", help="SMS parts per day, or 'none' (default none)")
+    kept = "or 'none' for no limit (left out: unchanged)"
+    us.add_argument("--monthly-limit", metavar="PARTS", help=f"SMS parts per calendar month, {kept}")
+    us.add_argument("--daily-limit", metavar="PARTS", help=f"SMS parts per day, {kept}")
     us.add_argument(
         "--role",
         choices=["user", "admin", "operator"],

@@ -132,7 +132,12 @@ def _sender(cfg: Config, given: str | None) -> str:
         return users[0].email
     if not users:
         raise CliError("no users yet: add one with `smsgw user add EMAIL --account NAME`", EXIT_USAGE)
-    raise CliError(f"{len(users)} users exist: say which one sends with --as EMAIL", EXIT_USAGE)
+    named = ", ".join(u.email for u in users[:3]) + (", …" if len(users) > 3 else "")
+    raise CliError(
+        f"{len(users)} users exist ({named}): say which one sends with --as EMAIL,"
+        f" e.g. smsgw send --as {users[0].email} NUMBER TEXT",
+        EXIT_USAGE,
+    )
 
 
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ UNIT = """\
 # Written by `smsgw install-service`; README.md, section "Running under systemd", explains it.
 [Unit]
 Description=smsgw email-to-SMS gateway
-Documentation=man:systemd.service(5)
 After=network-online.target
 Wants=network-online.target
 
