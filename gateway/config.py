@@ -8,13 +8,16 @@ or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself
 from __future__ import annotations
 
 import codecs
+import difflib
 import ipaddress
 import sys
 import tomllib
 import warnings
 from pathlib import Path
+from typing import Any, get_args
 
 from pydantic import (
+    BaseModel,
     Field,
     ValidationError,
     ValidationInfo,
@@ -352,6 +355,27 @@ def _same_address(a: str, b: str) -> bool:
     return ip_a.is_unspecified or ip_b.is_unspecified or ip_a == ip_b
 
 
+def _near_key(loc: tuple[int | str, ...]) -> str | None:
+    """The key of the same section a misspelt one most likely meant (`validty_hours`)."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        todo, model = [field.annotation], None
+        while todo and model is None:  # the section's model inside list[...] / ... | None
+            t = todo.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                model = t
+            todo.extend(get_args(t))
+        if model is None:
+            return None
+    found = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
 def _describe(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
@@ -359,7 +383,8 @@ def _describe(err: ValidationError) -> str:
         if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
             lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
         elif e["type"] == "extra_forbidden":
-            lines.append(f"unknown key {loc!r}")
+            near = _near_key(e["loc"])
+            lines.append(f"unknown key {loc!r}" + (f" (did you mean {near!r}?)" if near else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
