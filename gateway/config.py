@@ -8,16 +8,13 @@ or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself
 from __future__ import annotations
 
 import codecs
-import difflib
 import ipaddress
 import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Any, get_args
 
 from pydantic import (
-    BaseModel,
     Field,
     ValidationError,
     ValidationInfo,
@@ -28,15 +25,11 @@ from pydantic import (
 from gateway import relaynets
 from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
 from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address
+from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
 
-# Keys that moved: a config still using one is told where the key lives now.
-MOVED_KEYS = {
-    "gateway.reply_window_days": "[replies] window_days",
-    "mail.fallback_address": "[replies] fallback_address",
-}
 # A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
 # for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
 # weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
@@ -355,42 +348,6 @@ def _same_address(a: str, b: str) -> bool:
     return ip_a.is_unspecified or ip_b.is_unspecified or ip_a == ip_b
 
 
-def _near_key(loc: tuple[int | str, ...]) -> str | None:
-    """The key of the same section a misspelt one most likely meant (`validty_hours`)."""
-    model: Any = Config
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
-        if field is None:
-            return None
-        todo, model = [field.annotation], None
-        while todo and model is None:  # the section's model inside list[...] / ... | None
-            t = todo.pop()
-            if isinstance(t, type) and issubclass(t, BaseModel):
-                model = t
-            todo.extend(get_args(t))
-        if model is None:
-            return None
-    found = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
-    return found[0] if found else None
-
-
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
-            lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
-        elif e["type"] == "extra_forbidden":
-            near = _near_key(e["loc"])
-            lines.append(f"unknown key {loc!r}" + (f" (did you mean {near!r}?)" if near else ""))
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
-    return "; ".join(lines)
-
-
 def parse_config(
     text: str, *, source: str = "config", base_dir: Path = Path("."), links_required: bool = True
 ) -> Config:
@@ -406,7 +363,7 @@ def parse_config(
                 {**data, "base_dir": base_dir}, context={"links_required": links_required}
             )
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from exc
+        raise ConfigError(f"{source}: {describe(exc, Config)}") from exc
     for w in caught:  # worth knowing, not worth refusing: one line each, no traceback noise
         print(f"smsgw: warning: {source}: {w.message}", file=sys.stderr)
     return config

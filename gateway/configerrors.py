@@ -1,0 +1,52 @@
+"""A config's validation errors as the admin reads them: the key named as the file writes it, a
+key that moved told where it lives now, a misspelt one given its section's nearest key."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+# Keys that moved: a config still using one is told where the key lives now.
+MOVED_KEYS = {
+    "gateway.reply_window_days": "[replies] window_days",
+    "mail.fallback_address": "[replies] fallback_address",
+}
+
+
+def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
+    """The key of the same section a misspelt one most likely meant (`validty_hours`)."""
+    model: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        todo, model = [field.annotation], None
+        while todo and model is None:  # the section's model inside list[...] / ... | None
+            t = todo.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                model = t
+            todo.extend(get_args(t))
+        if model is None:
+            return None
+    found = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def describe(err: ValidationError, root: type[BaseModel]) -> str:
+    """pydantic's errors of a config as one line, in the config's own words."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
+            lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
+        elif e["type"] == "extra_forbidden":
+            near = _near_key(e["loc"], root)
+            lines.append(f"unknown key {loc!r}" + (f" (did you mean {near!r}?)" if near else ""))
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
+    return "; ".join(lines)
