@@ -234,3 +234,15 @@ async def running_gateway(config: Config, clock: Callable[[], float] | None = No
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    """The commands in this process on a fresh test config (`tests.test_account_show.CLI`), the
+    state directory made as install-service or the daemon's first start leaves it."""
+    from tests.test_account_show import CLI
+
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    return CLI(path, capsys)

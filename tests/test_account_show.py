@@ -17,7 +17,6 @@ from gateway.config import parse_config
 from gateway.housekeeping import write_status
 from gateway.store.db import Store
 from gateway.store.schema import SCHEMA_VERSION
-from tests.conftest import config_text
 from tests.test_cli_help import commands
 from tests.test_store import undo_migration_22
 
@@ -68,14 +67,6 @@ class CLI:
             return store.accounts.get_account(name).notify_address
         finally:
             store.close()
-
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()  # as install-service or the daemon's first start leaves it
-    return CLI(path, capsys)
 
 
 def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI) -> None:

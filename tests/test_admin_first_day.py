@@ -17,15 +17,6 @@ from tests.conftest import config_text
 from tests.test_account_show import CLI
 from tests.test_first_day_cli import run
 
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()  # as install-service or the daemon's first start leaves it
-    return CLI(path, capsys)
-
-
 # ---- --sender default -------------------------------------------------------------------------
 
 

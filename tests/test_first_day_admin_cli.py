@@ -13,15 +13,6 @@ from gateway.housekeeping import write_status
 from tests.conftest import config_text
 from tests.test_account_show import CLI
 
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()  # as install-service or the daemon's first start leaves it
-    return CLI(path, capsys)
-
-
 # ---- auth list: how old its answer is, and a lift already asked for ----------------------------------
 
 
