@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,7 +292,7 @@ class Daemon:
             self.intake.add_to(supervisor)
         supervised = asyncio.create_task(supervisor.run(), name="supervisor")
         if self.intake is not None:
-            await _first(self.intake.wait_ready(), shutdown.wait())
+            await self.intake.wait_ready(shutdown)
         announce_ready(self, sub_why_off)
         sd_notify("READY=1")
         self.ready.set()
@@ -392,13 +392,3 @@ def _sighup() -> None:
     log.warning(
         "daemon.sighup_ignored", note="nothing to reload: restart the daemon to apply a changed config"
     )
-
-
-async def _first(*waits: Coroutine[Any, Any, object]) -> None:
-    """Until the first of `waits` ends; the others are cancelled."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

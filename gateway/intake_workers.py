@@ -180,11 +180,15 @@ class IntakeWorkers:
     def pids(self) -> dict[str, int | None]:
         return {s.name: s.proc.pid if s.proc and s.proc.poll() is None else None for s in self.slots}
 
-    async def wait_ready(self) -> None:
-        """Until every worker serves, or READY_SECONDS: connections wait in the kernel meanwhile."""
-        try:
-            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self.slots)), READY_SECONDS)
-        except TimeoutError:
+    async def wait_ready(self, stop: asyncio.Event | None = None) -> None:
+        """Until every worker serves, the daemon stops (a worker found other code on disk), or
+        READY_SECONDS: connections wait in the kernel meanwhile."""
+        ready = asyncio.ensure_future(asyncio.gather(*(s.ready.wait() for s in self.slots)))
+        waits = {ready, asyncio.ensure_future((stop or asyncio.Event()).wait())}
+        done, _ = await asyncio.wait(waits, timeout=READY_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if not done:
             waiting = [s.name for s in self.slots if not s.ready.is_set()]
             log.warning("intake.workers_not_ready", workers=waiting, note="see worker.crashed above")
 
