@@ -200,16 +200,13 @@ class SeedAccount(_Section):
 
     @field_validator("sender")
     @classmethod
-    def _sender(cls, v: str | None, info: ValidationInfo) -> str | None:
+    def _sender(cls, v: str | None) -> str | None:
+        # The error's place names the account (`[[account]] "demo": sender: ...`).
         if v is None:
             return None
-        where = f"account {info.data['name']!r}: " if "name" in info.data else ""
         if not v.strip():
-            raise ValueError(f"{where}an empty sender: leave sender out to use [gateway] default_sender")
-        try:
-            return _sendable(v)
-        except ValueError as exc:
-            raise ValueError(f"{where}{exc}") from None
+            raise ValueError("an empty sender: leave sender out to use [gateway] default_sender")
+        return _sendable(v)
 
     @field_validator("relay_networks")
     @classmethod
@@ -363,7 +360,7 @@ def parse_config(
                 {**data, "base_dir": base_dir}, context={"links_required": links_required}
             )
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {describe(exc, Config)}") from exc
+        raise ConfigError(f"{source}: {describe(exc, Config, data)}") from exc
     for w in caught:  # worth knowing, not worth refusing: one line each, no traceback noise
         print(f"smsgw: warning: {source}: {w.message}", file=sys.stderr)
     return config

@@ -1,9 +1,12 @@
 """A config's validation errors as the admin reads them: the key named as the file writes it, a
-key that moved told where it lives now, a misspelt one given its section's nearest key."""
+key that moved told where it lives now, a misspelt one given its section's nearest key, and an
+entry of a `[[smsc]]` list named by its `name` (pydantic says `smsc.1.port`, and an admin with
+three links would have to count tables to find the second)."""
 
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -36,17 +39,44 @@ def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
     return found[0] if found else None
 
 
-def describe(err: ValidationError, root: type[BaseModel]) -> str:
-    """pydantic's errors of a config as one line, in the config's own words."""
+def _table(loc: tuple[int | str, ...], data: Any) -> tuple[str, tuple[int | str, ...]]:
+    """The last `[[list]]` entry on the error's path as the file shows it (`[[smsc]] "orange"`,
+    or `[[smsc]] #2` when it has no usable name), and the keys left below it. '' when none."""
+    table, rest, path, node = "", loc, [], data
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            if isinstance(node, dict):
+                name = node.get("name")
+                label = json.dumps(name) if isinstance(name, str) and name.strip() else f"#{part + 1}"
+                table, rest, path = f"[[{'.'.join(path)}]] {label}", loc[i + 1 :], []
+                continue
+        elif isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        else:
+            node = None
+        path.append(str(part))
+    return table, rest
+
+
+def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> str:
+    """pydantic's errors of a config as one line, in the config's own words. `data` is the parsed
+    TOML, which names the entries of lists of tables."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
+        table, rest = _table(e["loc"], data)
+        key = ".".join(str(p) for p in rest)
         if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
             lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
         elif e["type"] == "extra_forbidden":
             near = _near_key(e["loc"], root)
-            lines.append(f"unknown key {loc!r}" + (f" (did you mean {near!r}?)" if near else ""))
+            named = f"unknown key {key!r} in {table}" if table else f"unknown key {loc!r}"
+            lines.append(named + (f" (did you mean {near!r}?)" if near else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
+            if table:
+                lines.append(f"{table}: {key}: {msg}" if key else f"{table}: {msg}")
+            else:
+                lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
     return "; ".join(lines)

@@ -291,7 +291,7 @@ def test_retention_is_a_finite_number_of_days(tmp_path: Path) -> None:
          "replies.fallback_address"),
         ('# fallback_address = "premium@example.com"', 'fallback_address = "Ops <ops@example.com>"',
          "premium.fallback_address"),
-        ('users = ["demo@example.com"]', 'users = ["demo@example.com", ""]', "account.0.users"),
+        ('users = ["demo@example.com"]', 'users = ["demo@example.com", ""]', '[[account]] "demo": users'),
     ],
 )  # fmt: skip
 def test_mail_addresses_are_checked(tmp_path: Path, old: str, new: str, key: str) -> None:
@@ -333,9 +333,9 @@ def test_domains_and_the_hostname_are_host_names(tmp_path: Path, old: str, new: 
          "gateway.default_sender: sender '+48 601 123 456' looks like a number: write it in digits only"),
         ('default_sender = "+48100200300"', 'default_sender = ""', "gateway.default_sender: give the number"),
         ('name = "demo"', 'name = "demo"\nsender = "Łódź"',
-         "account.0.sender: account 'demo': sender 'Łódź' holds 'Łóź'"),
+         "[[account]] \"demo\": sender: sender 'Łódź' holds 'Łóź'"),
         ('name = "demo"', 'name = "demo"\nsender = "+481002003001234567890"',
-         "account.0.sender: account 'demo': sender '+481002003001234567890' has 21 digits"),
+         "[[account]] \"demo\": sender: sender '+481002003001234567890' has 21 digits"),
     ],
 )  # fmt: skip
 def test_senders_are_checked_by_the_rule_of_the_cli_and_the_panel(
@@ -357,7 +357,7 @@ def test_check_config_and_run_refuse_a_sender_no_smsc_can_send(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("accounts", "message"),
     [
-        ('name = "  "', "account.0.name: an account name cannot be empty"),
+        ('name = "  "', "[[account]] #1: name: an account name cannot be empty"),
         (f'name = "{"Spółka " * 10}"', "an account name holds at most 64"),
         ('name = "demo\tcorp"', "holds a control character"),
         ('name = "demo"\n[[account]]\nname = "demo "', "[[account]] names must be unique, repeated: 'demo'"),
@@ -583,3 +583,16 @@ def test_an_smpp_login_that_cannot_be_sent_is_refused_without_repeating_it(
     message = refused(shipped((old, new)), tmp_path)
     assert f"{key} must be printable ASCII" in message
     assert "hasło" not in message and "ł" not in message
+
+
+def test_link_errors_name_the_smsc_entry_not_its_index() -> None:
+    # pydantic says `smsc.1.port`; an admin with several links would count tables to find which.
+    second = '[[smsc]]\nname = "orange"\ntype = "smpp"\nhost = "127.0.0.1"\nport = "x"\nprot = 3\n'
+    third = '[[smsc]]\nname = ""\ntype = "smpp"\nhost = "127.0.0.1"\nport = 2775\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(SHIPPED + "\n" + second + "\n" + third, source="t")
+    message = str(err.value)
+    assert '[[smsc]] "orange": port: Input should be a valid integer' in message, message
+    assert "unknown key 'prot' in [[smsc]] \"orange\" (did you mean 'port'?)" in message, message
+    assert "[[smsc]] #3: name:" in message, message  # no usable name: its place in the file
+    assert "smsc.1" not in message and "smsc.2" not in message, message

@@ -90,7 +90,7 @@ def test_every_printable_ascii_character_but_the_escaped_ones_is_taken() -> None
 @pytest.mark.parametrize(
     ("where", "old", "new"),
     [
-        ("account.0.sender: account 'acme': ", 'sender = "+48100200300"', 'sender = "Shop€"'),
+        ('[[account]] "acme": sender: ', 'sender = "+48100200300"', 'sender = "Shop€"'),
         ("gateway.default_sender: ", "[gateway]\n", '[gateway]\ndefault_sender = "Shop€"\n'),
     ],
 )
