@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from smsc.base import LinkState, ReportStatus
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.encoding import parse_udh
-from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session
+from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session, first_number
 from smsc.simulator.core import MAX_RECORDS, SimulatorCore
 from tests.fakes.events import EventRecorder
 from tests.test_simulator import RawClient, raw_client, simulator, smpp_server
@@ -337,3 +338,12 @@ async def test_simulator_run_needs_no_link_and_stops_cleanly_with_a_cimd2_client
     text = (out + err).decode()
     assert proc.returncode == 0, text
     assert "Traceback" not in text and "Exception in callback" not in text and "CancelledError" not in text
+
+
+def test_a_started_simulator_never_numbers_its_first_request_254() -> None:
+    # A client that has received nothing expects 000 and takes 254 as a repeat of the request
+    # before it: Kannel answered the first delivery report and dropped it (one start in 128).
+    starts = [first_number(datetime.fromtimestamp(1_796_000_000 + k / 10, UTC)) for k in range(1280)]
+    assert 254 not in starts
+    assert all(n % 2 == 0 and 0 <= n < 254 for n in starts)
+    assert len(set(starts)) == 127  # still spread: a restarted simulator rarely repeats a number

@@ -379,10 +379,18 @@ class ServerHandle:
         await self.owner.stop()
 
 
+def first_number(now: datetime) -> int:
+    """The packet number a freshly started simulator sends its first request with.
+
+    A restarted simulator has forgotten what it last sent, while a client may remember: starting
+    from the clock makes a repeat of the client's last number unlikely instead of likely (000).
+    Never 254: a client that has received nothing yet expects 000 and takes 254 as a repeat of
+    the one before it (Kannel answers it and drops it), so the first report got lost for one
+    start in 128."""
+    return int(now.timestamp() * 10) % 127 * 2
+
+
 async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> ServerHandle:
     """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
-    # A restarted simulator has forgotten what it last sent, while a client may remember: starting
-    # from the clock makes a repeat of the client's last number unlikely instead of likely (000).
-    first = int(utcnow().timestamp() * 10) % 128 * 2
-    owner = Cimd2Server(core, host, port, first_number=first)
+    owner = Cimd2Server(core, host, port, first_number=first_number(utcnow()))
     return ServerHandle(owner, await owner.start())
