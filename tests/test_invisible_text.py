@@ -1,0 +1,46 @@
+"""Invisible characters in a mail cost no SMS characters and never make a blank SMS (R-1.4, R-1.6):
+direction marks that mail programs and phone contacts paste around numbers are dropped before the
+alphabet is chosen, and a text with nothing visible is refused like an empty one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.charsets import normalize
+from smsc.encoding import Coding, plan
+from tests.conftest import DOMAIN, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+# 150 visible characters; Android contacts, WhatsApp and Teams wrap a copied number in LRE ... PDF.
+COPIED = (
+    "Call me at \u202a+48 601 123 456\u202c about the delivery tomorrow morning. The truck arrives "
+    "at gate 4, please have the papers ready. Thanks, John"
+)
+BIDI = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def to(number: str) -> str:
+    return f"{number}@{DOMAIN}"
+
+
+async def test_a_number_pasted_with_direction_marks_is_one_gsm_sms(tmp_path: Path) -> None:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("601123456"), COPIED))
+        await smsc.wait_for(1)
+        sms = smsc.received[0]
+        assert (sms.data_coding, sms.udh) == (0, b"")
+        assert sms.text == COPIED.replace("\u202a", "").replace("\u202c", "")
+
+
+@pytest.mark.parametrize("mark", [*BIDI, "\u2061", "\u2062", "\u2063", "\u2064"])
+def test_every_direction_mark_vanishes_from_latin_text(mark: str) -> None:
+    text = normalize(f"Meeting at 10:00{mark} in room 5")
+    assert text == "Meeting at 10:00 in room 5" and plan(text).coding is Coding.GSM7
+
+
+def test_direction_marks_stay_in_right_to_left_text() -> None:
+    # In Hebrew or Arabic they decide on which side of a word a number or a full stop shows.
+    hebrew = "\u05e9\u05dc\u05d5\u05dd 601 123 456\u200f."
+    assert normalize(hebrew) == hebrew
