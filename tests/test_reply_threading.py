@@ -52,3 +52,26 @@ async def test_the_answer_after_the_users_reply_continues_the_whole_thread(tmp_p
         answer_2 = parsed(sink.messages[1][2])
     assert answer_2["In-Reply-To"] == REPLY
     assert str(answer_2["References"]).split() == [FIRST, first_answer, REPLY]
+
+
+async def test_answers_to_a_mail_without_a_message_id_name_one_id_of_the_gateways(tmp_path: Path) -> None:
+    # scripts, printers and monitoring systems send mail with no Message-ID; its answers
+    # had no In-Reply-To/References at all and each showed alone. The mail is given one of ours.
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core, port = gw.daemon.simulator.core, gw.daemon.simulator.control_port
+        bare = mail(f"601123456@{DOMAIN}", body="Alarm: UPS on battery", subject="UPS")
+        assert "Message-ID" not in bare
+        assert (await gw.send(bare)).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        for text in ("Jade", "Juz jestem"):
+            assert (await send_command("127.0.0.1", port, answer(text)))["ok"]
+        await sink.wait(2)
+        answers = [parsed(m[2]) for m in sink.messages[:2]]
+        stored = gw.store.db.conn.execute("SELECT header_message_id FROM emails").fetchall()
+    assert len(stored) == 1 and stored[0][0], stored
+    ours = f"<{stored[0][0]}>"
+    assert ours.endswith(f"@{cfg.mail.from_address.rpartition('@')[2]}>"), ours
+    for a in answers:
+        assert a["In-Reply-To"] == ours and str(a["References"]).split()[0] == ours, dict(a)

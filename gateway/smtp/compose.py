@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email.utils import make_msgid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ def compose(
     dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
     as_read = mail.text
     mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
+    if mail.message_id is None:
+        mail = mail.model_copy(update={"message_id": _own_message_id(cfg)})
     common: dict[str, Any] = dict(
         mail_from=sender.mail_from,
         client_ip=client_ip,
@@ -223,6 +226,13 @@ def compose(
         [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
         opening,
     )
+
+
+def _own_message_id(cfg: Config) -> str:
+    """R-3.5: a mail that came without a Message-ID (scripts, printers, monitoring systems) is
+    given one of ours, so that its confirmation, bounce and the phone's answers name the same id
+    and thread with each other. Never used to tell retries apart: it is new on every delivery."""
+    return make_msgid(idstring="in", domain=cfg.mail.from_address.rpartition("@")[2])[1:-1]
 
 
 def _dedup_key(message_id: str | None, mail_from: str, text: str) -> str | None:
