@@ -1,9 +1,9 @@
 """Long MO texts arrive as segments; this joins them into what the phone user wrote (SPEC R-3.4).
 
-Segments are keyed by (sender, reference, total) whichever link they came over, so SMPP and CIMD2
-share it. Duplicates (an SMSC re-delivering, even after the set was joined) and any arrival order
-are fine; a set still incomplete after the timeout is joined with a visible gap marker rather than
-dropped.
+Segments are keyed by (sender, our number, reference, total) whichever link they came over, so
+SMPP and CIMD2 share it (`gateway.store.mo`). Duplicates (an SMSC re-delivering, even after the
+set was joined) and any arrival order are fine; a set still incomplete after the timeout is
+joined with a visible gap marker rather than dropped.
 """
 
 from __future__ import annotations

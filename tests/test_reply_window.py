@@ -186,10 +186,10 @@ async def test_a_segment_delivered_again_after_its_set_was_joined_is_not_mailed(
     w = World(tmp_path)
     send(w)
     await w.mo("one ", concat=Concat(ref=9, total=2, seq=1))
-    await w.mo("two", concat=Concat(ref=9, total=2, seq=2))
+    await w.mo("two", concat=Concat(ref=9, total=2, seq=2), acked=False)  # our ack of it was lost
     assert len(w.outbox()) == 1
     w.now += 30
-    await w.mo("two", concat=Concat(ref=9, total=2, seq=2))  # our ack of the last one was lost
+    await w.mo("two", concat=Concat(ref=9, total=2, seq=2))  # so the SMSC delivers it again
     w.now += TIMEOUT_SECONDS + 1
 
     def expire() -> None:

@@ -1,8 +1,11 @@
 """The MO repository: inbound SMS, and the reassembly of long texts from their segments.
 
 A segment is kept aside (`state = 'segment'`) until its set is complete, or joined with gap
-markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A segment of a
-set joined already is recorded as a duplicate and goes no further.
+markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A set is the
+segments of one phone to one of our numbers (`TO_KEY`) under one reference and total; a segment
+whose place a waiting set holds with another text starts a set of its own (`_sets`). A segment of
+a set joined already is recorded as a duplicate and goes no further, while the acknowledgement of
+the earlier copy is not known to have been read (as for whole texts, below).
 
 A part that comes after its set was joined without it (the SMSC held it through an outage) is the
 rest of that SMS, not a new one. A whole text joined without some parts keeps which parts it
@@ -56,6 +59,24 @@ _AGAIN = "a segment of a text already joined, delivered again by the SMSC"
 # confirms, so it needs no window; a person cannot send the same SMS twice within 2 s, and two
 # identical votes 3 s apart are two SMS the phone paid for.
 REPEAT_AFTER_ACK_SECONDS = 2.0
+# Our number a segment was sent to, as one key whichever way the link wrote it: "+48100200300",
+# "0048100200300" and "48100200300" are one number (the plan reads a known number into E.164 before
+# it is stored, but an unknown one is kept as written). The phone's reference is one octet and some
+# phones and modems send every long SMS under the same one: two answers to two of our numbers (two
+# companies, each with its own pool number) are two sets, never one.
+TO_KEY = (
+    "(CASE WHEN destination LIKE '+%' THEN substr(destination, 2)"
+    " WHEN destination LIKE '00%' THEN substr(destination, 3) ELSE destination END)"
+)
+
+
+def to_key(destination: str) -> str:
+    """`TO_KEY` of a number in hand."""
+    if destination.startswith("+"):
+        return destination[1:]
+    return destination[2:] if destination.startswith("00") else destination
+
+
 # Whole rows (not segments of a long text, nor a segment recorded as delivered again).
 _WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
 
@@ -68,6 +89,24 @@ class Earlier:
     state: str
     received_at: float
     user_email: str | None  # of the conversation it was mailed to, if any
+
+
+def _sets(rows: list[tuple]) -> list[list[tuple]]:
+    """The waiting segments of one key (rows of id, seq, text, ...), in arrival order, split into the
+    SMS they belong to. A copy of a part a set holds (same place, same text) is that set's; a part
+    whose place the newest set has free joins it; one whose place it holds with another text starts
+    a new set: the phone reused the reference (one octet, constant on some devices). Which of two
+    such SMS a part of an unheld place belongs to cannot be told; the newest is the likelier."""
+    sets: list[list[tuple]] = []
+    for row in rows:
+        seq, text = row[1], row[2]
+        home = next((s for s in sets if any(r[1] == seq and r[2] == text for r in s)), None)
+        if home is None and sets and all(r[1] != seq for r in sets[-1]):
+            home = sets[-1]
+        if home is None:
+            sets.append(home := [])
+        home.append(row)
+    return sets
 
 
 class MoRepo(Repository):
@@ -94,7 +133,11 @@ class MoRepo(Repository):
         now = self.clock()
         written = rows if rows is not None else []
         with self.transaction():
-            if concat and concat[1] > 1 and self._joined_already(source, concat, text, now, smsc_time):
+            if (
+                concat
+                and concat[1] > 1
+                and self._joined_already(source, destination, concat, text, now, smsc_time)
+            ):
                 cur = self.conn.execute(
                     "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
                     " concat_seq, state, note, received_at, smsc_time)"
@@ -125,37 +168,60 @@ class MoRepo(Repository):
             written.append(cur.lastrowid)
             if not concat or concat[1] <= 1:
                 return cur.lastrowid
-            whole = self._join_segments(source, concat[0], concat[1], now, force=False)
-            if whole is not None:
-                written.append(whole)
-            return whole
+            wholes = self._join_segments(source, destination, concat[0], concat[1], now, force=False)
+            written.extend(wholes)
+            return wholes[0] if wholes else None
 
     def _joined_already(
-        self, source: str, concat: tuple[int, int, int], text: str, now: float, smsc_time: str | None
+        self,
+        source: str,
+        destination: str,
+        concat: tuple[int, int, int],
+        text: str,
+        now: float,
+        smsc_time: str | None,
     ) -> bool:
         """Whether the segment is one of a set joined already, delivered again. Under the same
         reference, with another stamp of the SMSC, it is a new SMS from the phone (references
-        repeat: one octet), to be joined and charged as such."""
+        repeat: one octet), to be joined and charged as such. So is one whose earlier copy's
+        acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before it came, as for a
+        whole text (`redelivery_of`): a device that sends every alarm under one reference with the
+        same first segment had its next alarm's first part dropped and mailed as a gap."""
         ref, total, seq = concat
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
-                " AND state = 'joined' AND text = ? AND received_at >= ?"
-                " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?) LIMIT 1",
-                (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, smsc_time, smsc_time),
-            ).fetchone()
-            is not None
-        )
+        row = self.conn.execute(
+            "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
+            f" AND state = 'joined' AND text = ? AND received_at >= ? AND {TO_KEY} = ?"
+            " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?)"
+            " AND (acked_at IS NULL OR ? - acked_at BETWEEN 0.0 AND ?) LIMIT 1",
+            (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, to_key(destination),
+             smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
+        ).fetchone()  # fmt: skip
+        return row is not None
 
-    def _join_segments(self, source: str, ref: int, total: int, now: float, *, force: bool) -> int | None:
+    def _join_segments(
+        self, source: str, destination: str, ref: int, total: int, now: float, *, force: bool
+    ) -> list[int]:
+        """Join the waiting sets of (phone, our number, reference, total) that are whole, or, `force`
+        (the timeout), all of them with gap markers; returns the whole texts written.
+
+        A part whose place a waiting set holds with another text is no copy of it: the phone sent
+        another SMS under the same reference (see `_sets`). It waits as a set of its own and is
+        joined with that one, never consumed unseen by the first."""
         rows = self.conn.execute(
             "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at FROM mo"
-            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ? ORDER BY id",
-            (source, ref, total),
+            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
+            f" AND {TO_KEY} = ? ORDER BY id",
+            (source, ref, total, to_key(destination)),
         ).fetchall()
+        sets = _sets(rows)
+        if not force:  # a new part goes to the newest set: only that one can have become whole
+            sets = sets[-1:] if sets and reassembly.complete([(r[1], r[2]) for r in sets[-1]], total) else []
+        return [self._join_set(source, ref, total, rows, now, force=force) for rows in sets]
+
+    def _join_set(
+        self, source: str, ref: int, total: int, rows: list[tuple], now: float, *, force: bool
+    ) -> int:
         segments = [(seq, text) for _id, seq, text, *_ in rows]
-        if not rows or not (force or reassembly.complete(segments, total)):
-            return None
         _id, _seq, _text, link, destination, coding, _time, _at = rows[0]
         # The earliest stamp stands for the SMS whatever order its segments came in, on each copy.
         stamps = [r[6] for r in rows]
@@ -184,6 +250,7 @@ class MoRepo(Repository):
             complete=complete,
             **({"follows": follows, "late_parts": len(seqs)} if follows else {}),
         )
+        assert cur.lastrowid is not None
         return cur.lastrowid
 
     def _late_rest_of(
@@ -200,10 +267,10 @@ class MoRepo(Repository):
         who texted the phone since, instead of following its SMS."""
         row = self.conn.execute(
             "SELECT id, COALESCE(follows, id) FROM mo INDEXED BY mo_incomplete WHERE source = ?"
-            " AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND destination = ?"
+            f" AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND {TO_KEY} = ?"
             " AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
-            (source, ref, total, destination, parts_at - reassembly.REDELIVERY_SECONDS),
+            (source, ref, total, to_key(destination), parts_at - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
         if row is None:
             return None
@@ -254,14 +321,12 @@ class MoRepo(Repository):
         joined = []
         with self.transaction():
             keys = self.conn.execute(
-                "SELECT source, concat_ref, concat_total FROM mo WHERE state = 'segment'"
-                " GROUP BY source, concat_ref, concat_total HAVING MAX(received_at) <= ?",
+                "SELECT source, MIN(destination), concat_ref, concat_total FROM mo WHERE state = 'segment'"
+                f" GROUP BY source, concat_ref, concat_total, {TO_KEY} HAVING MAX(received_at) <= ?",
                 (older_than,),
             ).fetchall()
-            for source, ref, total in keys:
-                mo_id = self._join_segments(source, ref, total, now, force=True)
-                if mo_id is not None:
-                    joined.append(mo_id)
+            for source, destination, ref, total in keys:
+                joined += self._join_segments(source, destination, ref, total, now, force=True)
         return joined
 
     def mark_acked(self, mo_ids: list[int], at: float) -> None:
