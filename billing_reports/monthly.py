@@ -143,14 +143,28 @@ def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ig
         )  # fmt: skip
 
 
+def premium_status(state: str) -> str:
+    """The billing status of a premium MO in `state`."""
+    return "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
+
+
 def _premium(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
     for ts, pid, phone, number, parts, state, note, price, commission, first_at in rows:
-        status = "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
+        status = premium_status(state)
         reason = (note or state) if status == "failed" else _late(first_at, tz)
         yield Line(
             ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number,
             0 if first_at is not None else 1,
         )  # fmt: skip
+
+
+def _corrections(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
+    """A premium MO of a billed month moved to another party: a line reversing it for the party
+    billed, one booking it for the new one, each saying which SMS it corrects (its own note)."""
+    for ts, cid, phone, number, parts, status, note, price, commission, sms in rows:
+        yield Line(
+            ts, 4, cid, PREMIUM_MO, phone, phone, number, parts, status, note, price, commission, number, sms
+        )
 
 
 def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: ZoneInfo) -> Iterator[Line]:
@@ -160,12 +174,17 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     """
     start, end = month.bounds(tz)
     if account_id is None:
-        yield from _premium(repo.premium_rows(conn, None, start, end), tz)
+        yield from heapq.merge(
+            _premium(repo.premium_rows(conn, None, start, end), tz),
+            _corrections(repo.correction_rows(conn, None, start, end)),
+            key=lambda line: (line.ts, line.rank, line.row_id),
+        )
         return
     yield from heapq.merge(
         _mt(repo.mt_rows(conn, account_id, start, end)),
         _replies(repo.reply_rows(conn, account_id, start, end), tz),
         _premium(repo.premium_rows(conn, account_id, start, end), tz),
+        _corrections(repo.correction_rows(conn, account_id, start, end)),
         key=lambda line: (line.ts, line.rank, line.row_id),
     )
 

@@ -98,6 +98,35 @@ def premium_rows(
     )
 
 
+def correction_rows(
+    conn: sqlite3.Connection, account_id: int | None, start: float, end: float
+) -> Iterator[tuple[Any, ...]]:
+    """Premium MOs moved to or from the account (`account_id` None: no service) in [start, end), by
+    when the move was booked (`gateway.premium.corrections`), with their signed counts and money."""
+    who = "c.account_id = ?" if account_id is not None else "c.account_id IS NULL"
+    args = (account_id, start, end) if account_id is not None else (start, end)
+    return conn.execute(
+        "SELECT c.created_at, c.id, p.phone, p.number, c.parts, c.status, c.note, c.price, c.commission,"
+        " c.sms FROM premium_corrections c INDEXED BY premium_corrections_billing"
+        " JOIN premium_mo p ON p.id = c.premium_mo_id"
+        f" WHERE {who} AND c.created_at >= ? AND c.created_at < ? ORDER BY c.created_at, c.id",
+        args,
+    )
+
+
+def billed(conn: sqlite3.Connection, month: str) -> bool:
+    """The month's bill went out: recorded billed by the scheduled run, or a file of it mailed by
+    `billing run --send`. Who is paid for its SMS must not change any more."""
+    last = state(conn, LAST_BILLED)
+    if last is not None and last >= month:
+        return True
+    prefix = f"mailed/{month}/"
+    row = conn.execute(
+        "SELECT 1 FROM billing_state WHERE key >= ? AND key < ? LIMIT 1", (prefix, prefix[:-1] + "0")
+    ).fetchone()
+    return row is not None
+
+
 def usage_parts(conn: sqlite3.Connection, account_id: int, month: str) -> int:
     """SMS parts the account was charged at acceptance in `month`: a counter the purge never deletes."""
     row = conn.execute(

@@ -276,14 +276,16 @@ def write_month(
                 return files
             raise MonthIncomplete(files, directory, summary=with_summary)
         if with_summary:
-            unclaimed = Sum()
+            unclaimed, listed = Sum(), 0
             for line in lines(conn, None, month, tz):
                 unclaimed.add(line)
+                listed += 1
             # No client to pay it to: the operator keeps it. Counted, the total's commission was
             # more than the accounts' and read as payouts it overstated them.
             unclaimed.commission = 0
             summary = directory / SUMMARY
-            write_atomic(summary, [render_summary(month, tz, summed, unclaimed, notes).encode("utf-8")])
+            text = render_summary(month, tz, summed, unclaimed if listed else None, notes)
+            write_atomic(summary, [text.encode("utf-8")])
         conn.execute("COMMIT")
         return MonthFiles(month, done, summary, only=account)
     finally:
@@ -301,9 +303,11 @@ def _ends_with(path: Path, sha256: str) -> bool:
 
 
 def render_summary(
-    month: Month, tz: ZoneInfo, files: list[AccountFile], unclaimed: Sum, notes: tuple[str, ...]
+    month: Month, tz: ZoneInfo, files: list[AccountFile], unclaimed: Sum | None, notes: tuple[str, ...]
 ) -> str:
-    """The operator's one page: a line per account with its totals and its file's checksum."""
+    """The operator's one page: a line per account with its totals and its file's checksum, and one
+    for the premium MOs of no service when there were any (also when only corrections moved some:
+    their sums may be negative or nothing, and the total is still the sum of the lines above it)."""
     start, end = month.start(tz), month.next().start(tz)
     rows = [
         "# smsgw billing summary\tlayout 1",
@@ -321,7 +325,7 @@ def render_summary(
     for f in files:
         rows.append(row(f.account, f.sums, f.sha256))
         _merge(total, f.sums)
-    if unclaimed.sms:
+    if unclaimed is not None:
         rows.append(row("(premium MO without a service)", unclaimed, "-"))
         _merge(total, unclaimed)
     rows.append(row("total", total, "-"))

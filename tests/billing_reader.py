@@ -29,9 +29,10 @@ class BillingFile:
 
 
 def grosze(pln: str) -> int:
-    units, cents = pln.split(".")
-    assert len(cents) == 2
-    return int(units) * 100 + int(cents)
+    sign, digits = (-1, pln[1:]) if pln.startswith("-") else (1, pln)
+    units, cents = digits.split(".")
+    assert len(cents) == 2 and units.isdigit() and cents.isdigit(), pln
+    return sign * (int(units) * 100 + int(cents))
 
 
 def read(data: bytes) -> BillingFile:

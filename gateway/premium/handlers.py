@@ -29,7 +29,7 @@ from gateway import forwarded, notify, reassembly
 from gateway.config import Config
 from gateway.conversations.numbers import display, stored_phone
 from gateway.mailcopy import fallback_for, mail_settings
-from gateway.premium import passwords
+from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
@@ -71,6 +71,8 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
         return "duplicate"
     followed = store.mo.followed(mo_id)
     first = r.by_mo(followed.id) if followed is not None else None
+    if first is not None:
+        first = corrections.owner(r, first)  # a billed SMS claimed since is its new client's
     if first is not None:
         return _late_parts(store, cfg, mo_id, first, number, text, received_at, parts)
     tariff = cfg.premium.tariffs[number]
@@ -196,7 +198,8 @@ def _late_password(
     """The late parts of an SMS that went to the fallback for want of a password, when they bring
     its first part and that names a service: the SMS is that client's (R-4.4). The client gets the
     whole SMS as far as it came, the late parts' row is theirs, and the first one's money moves to
-    them; the fallback keeps the copy it had. None when they bring no such password."""
+    them (booked as a correction when its month was billed already); the fallback keeps the copy it
+    had. None when they bring no such password."""
     r = repo(store)
     late = store.mo.held(mo_id)
     found = passwords.split(row["text"]) if late is not None and 1 in late[1] else None
@@ -208,7 +211,14 @@ def _late_password(
     whole = reassembly.merge([(first.text, earlier[1]), (row["text"], late[1])], late[0]) if earlier else None
     password, message = (passwords.split(whole) if whole else None) or found
     row.update(service_id=service.id, account_id=service.account_id, password=password, text=message)
-    r.claim_mo(first.id, service, f"its first part, with the password, came late (MO {mo_id})")
+    why = f"its first part, with the password, came late (MO {mo_id})"
+    if (
+        corrections.move(
+            store, cfg, first, service, "awaiting" if service.verified_at is None else "mailed", why
+        )
+        is None
+    ):
+        r.claim_mo(first.id, service, why)
     r.mark_mo(first.mo_id, "premium", f"{password}: to the fallback address, then with its late first part")
     note = LATE_PASSWORD
     if service.verified_at is None:
@@ -328,14 +338,19 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
     """A service removed before its address confirmed: its kept MOs go to the fallback, never lost,
     and are no client's (`PremiumRepo.release_mo`), as the late parts of a removed service's SMS.
 
-    Their rows in table mo say so too: `smsgw mo list` would otherwise go on showing them kept
-    until an address confirms that no longer can."""
+    A kept MO of a month already billed stays billed as the client's; the release is booked now
+    (`corrections`). Their rows in table mo say so too: `smsgw mo list` would otherwise go on
+    showing them kept until an address confirms that no longer can."""
     r = repo(store)
     waiting = r.awaiting(service.id)
     fallback = cfg.premium_fallback
     went = f"sent to the fallback address {fallback}" if fallback else "no fallback address to send it to"
     for pmo in waiting:
-        r.release_mo(pmo.id, "fallback" if fallback else "unmatched", why)
+        state = "fallback" if fallback else "unmatched"
+        if corrections.move(store, cfg, pmo, None, state, why) is None:
+            r.release_mo(pmo.id, state, why)
+        else:  # billed as the client's: the row stays so, the correction moved it
+            r.settle_mo(pmo.id, state, why)
         if fallback:
             _mail(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: {why}; {went}")

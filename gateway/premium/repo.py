@@ -227,6 +227,51 @@ class PremiumRepo(Repository):
                 ),
             )
 
+    def book_correction(
+        self,
+        pmo: PremiumMo,
+        account_id: int | None,
+        service_id: int | None,
+        sign: int,
+        status: str,
+        note: str,
+    ) -> None:
+        """One side of a premium MO's move after its month was billed (`gateway.premium.corrections`):
+        its SMS, parts and money, signed, booked for `account_id` now. The late parts of an SMS
+        (`follows`) move their parts and money, not an SMS, as they are billed."""
+        late = self.conn.execute("SELECT follows FROM premium_mo WHERE id = ?", (pmo.id,)).fetchone()[0]
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO premium_corrections (premium_mo_id, account_id, service_id, sms, parts, price,"
+                " commission, status, note, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    pmo.id,
+                    account_id,
+                    service_id,
+                    0 if late is not None else sign,
+                    sign * pmo.parts,
+                    sign * pmo.price,
+                    sign * pmo.commission,
+                    status,
+                    note,
+                    self.clock(),
+                ),
+            )
+
+    def corrected_to(self, pmo_id: int) -> tuple[int | None, int | None, str] | None:
+        """(service, account, billing status) a correction last booked the premium MO to, if any."""
+        row = self.conn.execute(
+            # Each move books the reversal first, then the new party's entry: the last row is that.
+            "SELECT service_id, account_id, status FROM premium_corrections"
+            " WHERE premium_mo_id = ? ORDER BY id DESC LIMIT 1",
+            (pmo_id,),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def account_name(self, account_id: int) -> str:
+        row = self.conn.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return str(row[0]) if row else f"#{account_id}"
+
     def settle_mo(self, pmo_id: int, state: str, note: str | None = None) -> None:
         """State of a premium MO; `mailed` also stamps when the client got it (the answer window)."""
         with self.transaction():

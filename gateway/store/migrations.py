@@ -402,4 +402,26 @@ SINCE_CORE: list[str] = [
     """
     CREATE INDEX IF NOT EXISTS outbox_failed ON outbox(state, sent_at) WHERE state = 'failed';
     """,
+    # 38: a premium MO whose party changed after its month was billed (its password came late, or its
+    # unconfirmed service was removed) keeps its row as billed; the change is booked when it happens,
+    # a reversal for the party billed and an entry for the new one (`account_id` NULL: no service),
+    # which that month's files list. The row was rewritten: the billed month's bill no longer matched
+    # the one mailed, and no later bill carried the money moved (gateway.premium.corrections)
+    """
+    CREATE TABLE IF NOT EXISTS premium_corrections (
+        id INTEGER PRIMARY KEY,
+        premium_mo_id INTEGER NOT NULL REFERENCES premium_mo(id),
+        account_id INTEGER,                       -- the party booked; NULL: no service (the operator)
+        service_id INTEGER REFERENCES premium_services(id),
+        sms INTEGER NOT NULL,                     -- +1 or -1, and the rest signed alike
+        parts INTEGER NOT NULL,
+        price INTEGER NOT NULL,                   -- grosze
+        commission INTEGER NOT NULL,              -- grosze
+        status TEXT NOT NULL,                     -- the billing status it is counted under
+        note TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS premium_corrections_billing ON premium_corrections(account_id, created_at);
+    CREATE INDEX IF NOT EXISTS premium_corrections_mo ON premium_corrections(premium_mo_id);
+    """,
 ]
