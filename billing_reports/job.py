@@ -152,9 +152,14 @@ class Queued:
 
 def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) -> Queued:
     """`billing run --send` (no loop): queue and mark the month's mails as the scheduled run does,
-    so that neither mails a file twice; `again` mails what was mailed before too."""
+    so that neither mails a file twice; `again` mails what was mailed before too.
+
+    A run for one account (`files.only`) mails that account's file alone: the others it rewrote
+    were for the summary (which is not mailed either), and were mailed, or refused as mailed, too."""
     done = Queued()
     for f in files.accounts:
+        if files.only is not None and f.account != files.only:
+            continue
         key = _key(f)
         if not again and (before := mailed(store, files.month, key)) is not None:
             done.held.append((f.account, before))

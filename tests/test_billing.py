@@ -542,6 +542,34 @@ def test_a_mailed_month_written_again_with_other_rows_says_so(
     assert "not the file mailed" not in capsys.readouterr().err
 
 
+def test_one_account_sent_again_mails_only_that_accounts_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--account acme --send --again` also mailed beta's file, rewritten beside acme's for the
+    # summary after a late report changed it; without --again it refused over beta's earlier mail.
+    _cfg, store, _, path = setup(tmp_path, at(2026, 2, 1))
+    acme, beta = add_account(store), add_account(store, "beta")
+    store.accounts.set_billing_addresses("beta", ["billing@beta.pl"])
+    mt(store, acme, at(2026, 2, 3))
+    mt(store, beta, at(2026, 2, 4))
+    c = ["-c", str(path)]
+    assert main([*c, "billing", "run", "--month", "2026-02", "--send"]) == 0
+    sent = store.db.conn.execute("SELECT MAX(id) FROM outbox").fetchone()[0]
+    mt(store, beta, at(2026, 2, 6))  # beta's rows change (acme's file is rewritten the same)
+    mt(store, acme, at(2026, 2, 7))
+    capsys.readouterr()
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send", "--again"]) == 0
+    assert "beta.txt" in capsys.readouterr().out  # written for the summary
+    rows = store.db.conn.execute("SELECT rcpt, content FROM outbox WHERE id > ?", (sent,)).fetchall()
+    assert rows and all(b"Subject: SMS billing 2026-02: acme" in content for _, content in rows)
+    assert "billing@beta.pl" not in [rcpt for rcpt, _ in rows]
+    mt(store, acme, at(2026, 2, 8))
+    mt(store, beta, at(2026, 2, 9))
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send"]) == 1
+    err = capsys.readouterr().err
+    assert "acme: 2026-02 was already mailed" in err and "beta: 2026-02 was already mailed" not in err
+
+
 def test_a_premium_sms_no_service_claimed_pays_no_commission_in_the_summary(tmp_path: Path) -> None:
     # The total's commission (the clients' payouts) was the accounts' plus 3.40 PLN nobody is owed.
     _cfg, store, _, _path = setup(tmp_path, at(2026, 2, 1))
