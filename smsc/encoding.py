@@ -114,6 +114,28 @@ _ZWJ = "\u200d"
 _EXTENDERS = frozenset(map(chr, [*range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)]))
 
 
+# What a phone draws nothing for: controls, format characters (ZWJ, ZWNJ, direction marks, tags),
+# spaces and line separators, and the other default-ignorable code points (UAX #44: variation
+# selectors, the combining grapheme joiner, Hangul fillers, Khmer inherent vowels). The prepended
+# concatenation marks (U+0600 ...) are format characters that are drawn. Unassigned code points count
+# as visible: they are emoji newer than these tables.
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_IGNORABLE = frozenset(
+    map(chr, [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0x180B, 0x1810)])
+) | frozenset(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+_DRAWN_FORMAT = frozenset(map(chr, [*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2]))
+_DRAWN_FORMAT |= frozenset(map(chr, [0x110BD, 0x110CD]))
+
+
+def visible(text: str) -> bool:
+    """Whether a phone would show anything of `text`: a text of invisible characters alone is as empty
+    as a blank one (R-1.6), and sent it would be billed as a blank SMS."""
+    return any(
+        ch in _DRAWN_FORMAT or (ch not in _IGNORABLE and unicodedata.category(ch) not in _UNSEEN_CATEGORIES)
+        for ch in text
+    )
+
+
 def _is_ri(ch: str) -> bool:
     return "\U0001f1e6" <= ch <= "\U0001f1ff"  # regional indicators A..Z: two make a flag
 
@@ -345,7 +367,7 @@ def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transli
     can even cost a part; its `reason` still names what forced UCS-2, not the Polish letters.
     When the text must be cut and everything before its first non-GSM character fits the parts at
     least as far as UCS-2 would reach, that GSM prefix is sent: more text for no more parts.
-    Raises EmptyText for blank text.
+    Raises EmptyText for a text with nothing visible (blank, or only invisible characters).
     """
     if mode not in ("concatenated", "separate"):
         raise ValueError(f"unknown split mode {mode!r}")
@@ -353,7 +375,7 @@ def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transli
         raise ValueError("max_parts must be at least 1")
     if not text.isascii():  # ASCII is already NFC and has no surrogates; skip both passes
         text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
-    if not text or text.isspace():
+    if not visible(text):
         raise EmptyText("the text is empty")
     if transliterate and _NON_GSM.search(text) is not None:
         changed = text.translate(_TRANSLIT)

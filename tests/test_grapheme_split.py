@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsc.encoding import plan
+from smsc.encoding import EmptyText, plan
 from tests.conftest import DOMAIN, mail, running_gateway
 from tests.test_two_way import two_way_config
 
@@ -134,9 +134,10 @@ CLUSTERS = [
     st.integers(1, 12),
 )
 def test_an_sms_ends_inside_a_cluster_only_when_the_cluster_fills_it(text: str, max_parts: int) -> None:
-    if not text.strip():
+    try:
+        p = plan(text, mode="separate", max_parts=max_parts)
+    except EmptyText:  # nothing visible
         return
-    p = plan(text, mode="separate", max_parts=max_parts)
     whole = p.text + p.dropped
     start = 0
     for q in p.parts:

@@ -4,12 +4,14 @@ alphabet is chosen, and a text with nothing visible is refused like an empty one
 
 from __future__ import annotations
 
+import smtplib
 from pathlib import Path
 
 import pytest
 
+from gateway.smtp import replies
 from gateway.smtp.charsets import normalize
-from smsc.encoding import Coding, plan
+from smsc.encoding import Coding, EmptyText, plan
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 
@@ -44,3 +46,33 @@ def test_direction_marks_stay_in_right_to_left_text() -> None:
     # In Hebrew or Arabic they decide on which side of a word a number or a full stop shows.
     hebrew = "\u05e9\u05dc\u05d5\u05dd 601 123 456\u200f."
     assert normalize(hebrew) == hebrew
+
+
+async def test_a_body_of_invisible_characters_is_refused_like_an_empty_one(tmp_path: Path) -> None:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(mail(to("601123456"), "\u200e\u200f\u200c"))
+        assert isinstance(res.error, smtplib.SMTPDataError)
+        assert res.error.smtp_error.decode() == replies.EMPTY_TEXT[4:]
+        assert gw.store.admin.count_messages() == 0
+
+
+async def test_a_subject_with_an_invisible_body_is_sent_alone(tmp_path: Path) -> None:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("601123456"), "\u200c\ufe0f\u200d", subject="Gate 4 at 10:00"))
+        await smsc.wait_for(1)
+        assert (smsc.received[0].data_coding, smsc.received[0].text) == (0, "Gate 4 at 10:00")
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200c", "\u200d\u200c", "\ufe0f", "\u034f", "\u3164", "\U000e0067 \u2063"]
+)
+def test_nothing_visible_is_empty_text(text: str) -> None:
+    with pytest.raises(EmptyText):
+        plan(text)
+
+
+@pytest.mark.parametrize("text", ["\u0600", "\U0001fae8", "\ue000", "x\u200c"])
+def test_a_drawn_sign_or_an_emoji_newer_than_the_unicode_tables_is_text(text: str) -> None:
+    # U+0600 is a format character that is drawn; U+1FAE8 (shaking face) is unassigned in Python
+    # 3.11's tables; a private-use character shows as whatever the phone put there.
+    assert plan(text).text == text

@@ -30,6 +30,7 @@ from gateway.smtp.charsets import (
 )
 from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
 from gateway.smtp.textclean import clean_body
+from smsc.encoding import visible
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +168,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if automatic is None and encrypted:
         raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
     if not text and automatic is None:
-        if body_text.strip():
+        if visible(body_text):
             raise IntakeRefused(ONLY_QUOTE_REPLY)
         raise IntakeRefused(ONLY_ATTACHMENTS_REPLY if ctx.attachments or ctx.tnef else EMPTY_REPLY)
     return MailText(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
+from smsc.encoding import visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,9 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     lines = _drop_quoted_lines(lines, removed)
     lines = cut_signature(lines, removed)
     lines = _drop_image_refs(lines, removed)
-    return Cleaned(collapse(lines), tuple(dict.fromkeys(removed)))
+    kept = collapse(lines)
+    # A body of invisible characters (a ZWNJ, a variation selector) is empty: the subject goes alone.
+    return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)))
 
 
 def collapse(lines: list[str]) -> str:
