@@ -161,11 +161,9 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
         number = _own_number(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
-    gone = None
-    if conv is not None and store.accounts.find_user(conv.user_email) is None:
-        # Removed from the ACL since: the customer's answers go to the company's fallback, not on
-        # to a former employee's mailbox for the rest of the reply window.
-        gone, conv = conv.user_email, None
+    gone = _gone(r, conv) if conv is not None else None
+    if gone is not None:
+        conv = None
     limit = cfg.replies.mails_per_phone_per_hour
     flood_note = None
     if phone is not None and limit and not optout and (conv is not None or cfg.replies.fallback_address):
@@ -192,7 +190,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     if phone is None:
         reason = "the sender is not a phone number (alphanumeric or malformed): it cannot be answered"
     elif gone is not None:
-        reason = f"it answers {gone}, who is no longer a user of the gateway"
+        reason = gone
     else:
         reason = f"no SMS was sent to {phone} from {number} within the reply window"
         reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"
@@ -217,6 +215,26 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     r.settle_mo(mo_id, "unmatched", None, reason)
     log.warning("mo.unmatched", mo=mo_id, reason=reason)
     return "unmatched"
+
+
+def _gone(r: ConversationsRepo, conv: Conversation) -> str | None:
+    """Why the conversation's user may no longer have its answers (the MO's note), or None.
+
+    Removed from the ACL since, the customer's answers go to the company's fallback, not on to a
+    former employee's mailbox for the rest of the reply window. So do they when the address was
+    added again after the SMS answered (a new employee given `biuro@`, or the same person moved
+    to another company's account by a remove and an add): its new holder would be told "you
+    wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
+    SMS the new holder sends the phone opens the conversation again."""
+    holder = r.holder(conv.user_email)
+    if holder is None:
+        return f"it answers {conv.user_email}, who is no longer a user of the gateway"
+    account_id, added_at = holder
+    if conv.account_id is not None and account_id != conv.account_id:
+        return f"it answers {conv.user_email}, who belongs to another account since"
+    if added_at > conv.last_mt_at:
+        return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
+    return None
 
 
 def _own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
@@ -253,7 +271,7 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         return None
     r = repo(store)
     conv = r.find(phone, earlier.user_email)
-    if conv is None or store.accounts.find_user(conv.user_email) is None:
+    if conv is None or _gone(r, conv) is not None:
         return None
     note = late_note(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     if earlier.state == "throttled":

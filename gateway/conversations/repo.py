@@ -228,6 +228,15 @@ class ConversationsRepo(Repository):
         sent = reached.messages_to(self.conn, phone, min(since for _, since in live), until, users)
         return reached.answered(live, sent, at, region)
 
+    def holder(self, user_email: str) -> tuple[int, float] | None:
+        """(account, when added) of the user who holds the address now, or None: nobody does. Read
+        from the table, not the settings cache, in the MO's write: a removal and an add of the same
+        address in between must be seen."""
+        row = self.conn.execute(
+            "SELECT account_id, created_at FROM users WHERE email = ?", (user_email,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), float(row[1]))
+
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""
         rows = self.conn.execute("SELECT DISTINCT number FROM conversations WHERE phone = ?", (phone,))
