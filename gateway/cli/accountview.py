@@ -6,7 +6,9 @@ was set (limits, overflow, validity, quiet hours, notices, billing addresses); u
 from __future__ import annotations
 
 import argparse
+import sys
 
+from gateway.adminrules import BILLING_ADDRESSES_MAX
 from gateway.cli.common import open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
@@ -104,8 +106,16 @@ def cmd_account_show(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)  # NotFound names it: exit 1, as every "no such"
     users = store.accounts.list_users(acc.name)
-    for line in account_settings(cfg, acc, store.accounts.billing_addresses(acc.id), users):
+    billing_to = store.accounts.billing_addresses(acc.id)
+    for line in account_settings(cfg, acc, billing_to, users):
         print(line)
+    if len(billing_to) > BILLING_ADDRESSES_MAX:  # stored before the cap: each is mailed every bill
+        print(
+            f"smsgw: note: account {acc.name} has {len(billing_to)} billing addresses, more than the"
+            f" {BILLING_ADDRESSES_MAX} an account may now be given; each is mailed the billing file every"
+            " month: set the right ones with `smsgw account set --billing-to`",
+            file=sys.stderr,
+        )
     return 0
 
 

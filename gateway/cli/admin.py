@@ -20,6 +20,7 @@ from gateway.adminrules import (
     END_MARKER_MAX,
     SUSPENSION_REASON_DEFAULT,
     SUSPENSION_REASON_MAX,
+    billing_addresses,
     end_marker_problem,
     limit_value,
     limits_note,
@@ -183,10 +184,10 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         settings["notify_address"] = _notify_address(cfg, args.notify_address)
     add = _networks(args.add_network)
     remove = _networks(args.remove_network)  # also a row stored as typed, by the network it stands for
-    billing_to = [a for a in args.billing_to or [] if a.lower() != "none"]  # `none`: billing mail off
-    for address in billing_to:
-        if (problem := mail_address_problem(cfg, address)) is not None:
-            raise CliError(f"--billing-to: {problem} (or 'none': no billing mail)", EXIT_USAGE)
+    try:
+        billing_to = billing_addresses(cfg, args.billing_to or [])  # `none`: billing mail off
+    except ValueError as exc:
+        raise CliError(f"--billing-to: {exc}", EXIT_USAGE) from exc
     if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing

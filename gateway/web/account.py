@@ -18,6 +18,7 @@ from starlette.routing import Route
 from acl.quiet import parse_window
 from gateway.adminrules import (
     SQLITE_INT_MAX,
+    billing_addresses,
     end_marker_problem,
     limits_note,
     mail_address_problem,
@@ -34,13 +35,12 @@ OVERFLOW = ("truncate", "reject")
 
 
 def _billing_to(form: FormData, cfg: Config) -> list[str]:
-    """The CLI's `--billing-to` rule: mailboxes off the gateway's domains, or `none` (billing mail off)."""
+    """The CLI's `--billing-to` rule: a few mailboxes off the gateway's domains, or `none` (none at all)."""
     given = str(form.get("billing_to", "")).replace(",", " ").split()
-    billing_to = [a for a in given if a.lower() != "none"]
-    for address in billing_to:
-        if (problem := mail_address_problem(cfg, address)) is not None:
-            raise Invalid(f"billing addresses: {problem} (or 'none': no billing mail)")
-    return billing_to
+    try:
+        return billing_addresses(cfg, given)
+    except ValueError as exc:
+        raise Invalid(f"billing addresses: {exc}") from exc
 
 
 def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
