@@ -380,6 +380,17 @@ async def test_a_multipart_premium_mo_is_one_mail_charged_per_part(tmp_path: Pat
     assert len(w.outbox()) == 1
 
 
+@pytest.mark.parametrize("to", ["7355", "+487355", "487355", "00487355"])
+async def test_a_premium_number_is_found_in_every_form_an_smsc_writes_it(tmp_path: Path, to: str) -> None:
+    # With the country code (SMPP TON 1 or 0, CIMD2's "00") the vote went to the conversations as an
+    # unmatched MO: no money record, no mail to the client nor to the fallback.
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote", to=to)
+    assert [r[:6] for r in w.premium_mo()] == [("mailed", 1, "KP123", "7355", 1, 300)]
+    assert [o[2] for o in w.outbox()] == [CLIENT]
+
+
 async def test_mos_to_other_numbers_stay_with_the_conversations(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.service()

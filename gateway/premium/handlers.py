@@ -27,7 +27,7 @@ import structlog
 
 from gateway import forwarded, notify, reassembly
 from gateway.config import Config
-from gateway.conversations.numbers import display, stored_phone
+from gateway.conversations.numbers import display, own_form, stored_phone
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
@@ -46,9 +46,14 @@ def repo(store: Store) -> PremiumRepo:
 
 
 def premium_number(cfg: Config, destination: str) -> str | None:
-    """The configured premium number an MO was sent to, or None (then it is not premium traffic)."""
+    """The configured premium number an MO was sent to, as configured; None: not premium traffic.
+
+    SMSCs write a short code as they write the gateway's other numbers: "+487355", "487355" or
+    "00487355" for 7355 (`own_form`); taken for an ordinary number, a paid vote was lost unrecorded."""
     number = destination.removeprefix("+")
-    return number if number in cfg.premium.tariffs else None
+    if number in cfg.premium.tariffs:
+        return number
+    return own_form(destination, cfg.premium.tariffs, cfg.gateway.default_region)
 
 
 def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
