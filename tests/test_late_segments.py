@@ -302,6 +302,26 @@ async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_li
     assert w.mo_states() == ["mailed", "mailed", "mailed"]
 
 
+async def test_late_parts_a_timeout_apart_do_not_get_past_the_hourly_limit(tmp_path: Path) -> None:
+    # A phone opens two sets of a 10-part SMS and sends one part of each every six minutes: every
+    # part came a timeout after the last and was mailed as a late rest, uncounted (20 mails in
+    # 55 minutes under a limit of 2). The first late rest of each SMS is that SMS, counted with it;
+    # further ones count, and at the limit they are kept, as answers are.
+    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
+    w.send("anna@acme.example")
+    hk = housekeeping(w)
+    for seq in range(1, 11):
+        for ref in (1, 2):
+            w.now += 1
+            await w.mo(f"ref{ref} part{seq} ", concat=Concat(ref=ref, total=10, seq=seq))
+        w.now += TIMEOUT_SECONDS + 1
+        await hk.expire()
+    assert len([m for m in w.outbox() if m[0] == "reply"]) == 4
+    assert w.mo_states() == ["mailed"] * 4 + ["throttled"] * 16
+    notes = [n for (n,) in w.store.db.conn.execute("SELECT note FROM mo WHERE state = 'throttled'")]
+    assert all(n.startswith("the late part of MO ") and "kept here, not mailed" in n for n in notes)
+
+
 async def test_a_late_part_through_the_daemon_and_its_simulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -263,8 +263,11 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
     the user those went to, whoever texted the phone since; None when they are no such parts, or
     that user is gone (then the usual rules apply, as to any answer).
 
-    They are no further answer: the hourly limit counted the SMS once, with its first parts. Kept
-    (`throttled`) only when those were kept too, so that the user never gets the end without the start.
+    The first late rest is no further answer: the hourly limit counted the SMS once, with its first
+    parts (`ConversationsRepo.mailed_from`). Kept (`throttled`) when those were kept too, so that
+    the user never gets the end without the start. A further late rest of the same SMS is a mail of
+    its own, counted and kept like an answer when the phone is at the limit: parts that each came a
+    timeout after the last were each mailed, past any limit.
     """
     earlier = store.mo.followed(mo.id)
     if earlier is None or earlier.user_email is None or phone is None:
@@ -277,6 +280,13 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
     if earlier.state == "throttled":
         r.settle_mo(mo.id, "throttled", conv.id, f"the late part of MO {earlier.id}, kept with it")
         log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)
+        return "throttled"
+    limit = cfg.replies.mails_per_phone_per_hour
+    further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
+    if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
+        reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
+        r.settle_mo(mo.id, "throttled", conv.id, f"{reason} kept here, not mailed")
+        log.warning("mo.throttled", mo=mo.id, phone=phone, limit=limit, follows=earlier.id)
         return "throttled"
     _mail_user(store, cfg, conv, mo.text, note, mo.id)
     r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")
