@@ -31,6 +31,7 @@ from gateway.adminrules import age
 from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
 from gateway.store.db import Store
+from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
 from gateway.web.metrics import Heartbeat
 from gateway.web.repo import PanelRepo
@@ -211,6 +212,7 @@ def build_app(web: WebContext) -> Starlette:
         *metrics.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    # The headers outermost, so that a refusal of the cap carries them too.
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(BodyCap)])
     app.state.web = web
     return app

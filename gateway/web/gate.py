@@ -33,7 +33,8 @@ class ConnectionLimits:
     # whose connections carry every client's requests; the total still holds for them.
     per_address: int = 24
     # From the connection (or the last answer on it) to the whole request: TLS handshake, head and
-    # body. Panel requests are small forms; a client this slow is holding a descriptor, not working.
+    # body. Panel requests are small forms (gateway/web/bodycap.py); a client this slow is holding a
+    # descriptor, not working.
     request_seconds: float = 10.0
     # How long one of an address's connections must have stood idle (not a byte from its client,
     # none of ours sent to it) before a newcomer from that address, at its share, takes its place:
