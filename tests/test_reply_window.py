@@ -228,3 +228,36 @@ async def test_a_long_answer_sent_within_the_window_is_matched_when_joined_after
     assert joined == (w.now,)
     ((kind, rcpt, msg),) = w.outbox()
     assert (kind, rcpt) == ("reply", ANNA) and msg.get_content().startswith("one two")
+
+
+def _went(w: World, at: float) -> None:
+    """The user's SMS went to the SMSC at `at` (it was held for quiet hours or an outage)."""
+    w.store.db.conn.execute("UPDATE parts SET state = 'delivered', submitted_at = ?", (at,))
+
+
+async def test_the_window_counts_from_when_the_sms_went_not_from_when_its_mail_came(tmp_path: Path) -> None:
+    # R-3: answers within 7 days of the SMS. Accepted at T0 and held 20 hours, the SMS reached the
+    # phone at T0+20h; its answer 6 days 6 hours later went to the fallback address, whose note said
+    # that no SMS was sent within the window.
+    w = World(tmp_path, 'fallback_address = "fb@example.com"')
+    send(w)
+    went = w.now + 20 * 3600
+    _went(w, went)
+    w.now = went + 6 * DAY + 6 * 3600
+    await w.mo("Tak, pasuje")
+    assert w.mo_states() == ["mailed"]
+    assert [(k, r) for k, r, _ in w.outbox()] == [("reply", "anna@acme.example")]
+
+
+async def test_an_answer_later_than_the_window_after_the_sms_went_goes_to_the_fallback(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, 'fallback_address = "fb@example.com"')
+    send(w)
+    went = w.now + 20 * 3600
+    _went(w, went)
+    w.now = went + 7 * DAY + 1
+    await w.mo("Za pozno")
+    assert w.mo_states() == ["fallback"]
+    [(note,)] = w.store.db.conn.execute("SELECT note FROM mo").fetchall()
+    assert note.startswith("no SMS was sent to +48601123456 from +48100200300 within the reply window")

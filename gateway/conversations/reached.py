@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway import forwarded
+from gateway.config import MAX_VALIDITY_HOURS
 from gateway.conversations.numbers import normalise
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ _REACHED = "('submitted', 'delivered', 'unreported')"
 # phone were each read to find one of the users': 40 ms). When the scan is full by either count, a
 # conversation without a sent SMS among those read is not known to have none (it may be older than
 # the scan reached): it is taken as before, by when its last mail came.
+# The window counts from when the SMS went, and an SMS goes at most its validity after its mail was
+# accepted (held for quiet hours, queued through an outage): conversations are looked for this much
+# further back than the window by their mail, then judged by when their SMS went.
+HOLD_SECONDS = MAX_VALIDITY_HOURS * 3600.0
 SCAN_LIMIT = 500
 WALK_LIMIT = 5 * SCAN_LIMIT
 
@@ -92,14 +97,15 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     did; None when that is not known (its SMS purged, or the scan full before it found one that
     went): as before, its last mail is then taken to have gone. `scan` is what `messages_to` read.
 
-    Only the user's SMS sent from the conversation's number since its window began count: an SMS
-    from another number (a pool number taken back) is another conversation for the phone.
+    Only the user's SMS sent from the conversation's number, accepted at most `HOLD_SECONDS`
+    before its window began, count: an SMS from another number (a pool number taken back) is
+    another conversation for the phone. Whether the one found went within the window is the caller's.
     """
     user = c.user_email.casefold()
     own = [
         s
         for s in scan.sent
-        if s.created_at >= since
+        if s.created_at >= since - HOLD_SECONDS
         and s.user_email.casefold() == user
         and normalise(s.source, region) == c.number
     ]
@@ -117,16 +123,24 @@ def answered(
 ) -> Conversation | None:
     """The conversation an answer that came at `at` answers, quoting the SMS the phone got.
 
-    `live`: the conversations of (phone, number) within their windows, with each window's start.
-    The latest SMS to reach the phone wins; a conversation none of whose SMS is known any more
-    counts as of its last mail. Only when no SMS of any of them went is one taken whose SMS never
-    left (the newest by its mail, as before): there is nobody else the phone can mean.
+    `live`: the conversations of (phone, number) whose mail came within their windows or up to
+    `HOLD_SECONDS` before, with each window's start. The window counts from when the SMS went
+    (R-3: answers within 7 days of the SMS): one held for quiet hours or an outage went later than
+    its mail came. The latest SMS to reach the phone within its window wins; a conversation none
+    of whose SMS is known any more counts as of its last mail, in its window by that. Only when no
+    SMS of any of them went is one taken whose SMS never left (the newest by its mail, as before):
+    there is nobody else the phone can mean.
     """
     best: tuple[float, int, Conversation] | None = None
     unsent: list[Conversation] = []
     later: list[Conversation] = []
     for c, since in live:
         last = last_reached(c, since, scan, region)
+        if last is None or last is False:
+            if c.last_mt_at < since:  # nothing known to have gone since: judged by its mail
+                continue
+        elif last.sent_at is not None and last.sent_at < since:  # its SMS went before the window
+            continue
         if last is False:
             unsent.append(c)
             continue

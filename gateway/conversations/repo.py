@@ -205,8 +205,9 @@ class ConversationsRepo(Repository):
 
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
         """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
-        the answer came, within its window (`reached.answered`): an SMS accepted but never sent
-        (held, cancelled, expired, refused) answers nothing, nor does one sent after the answer.
+        the answer came, within its window counted from when that SMS went (`reached.answered`): an
+        SMS accepted but never sent (held, cancelled, expired, refused) answers nothing, nor does
+        one sent after the answer.
 
         `window` (seconds) applies to conversations whose account sets no reply window of its own;
         `region` reads the numbers SMS were sent from as the conversations store them.
@@ -216,16 +217,19 @@ class ConversationsRepo(Repository):
             " WHERE a.id = conversations.account_id), ?)"
             f" FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
         )
+        # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
+        reach = at - reached.HOLD_SECONDS
         live = [
             (Conversation(*r[:-1]), float(r[-1]))
-            for r in self.conn.execute(sql, (at, window, phone, number, at, window))
+            for r in self.conn.execute(sql, (at, window, phone, number, reach, window))
         ]
         if not live:
             return None
         # A clock stepped back meanwhile: nothing came before the answer by the clock, so all counts.
         until = at if any(c.last_mt_at <= at for c, _ in live) else float("inf")
         users = sorted({c.user_email for c, _ in live})
-        sent = reached.messages_to(self.conn, phone, min(since for _, since in live), until, users)
+        start = min(since for _, since in live) - reached.HOLD_SECONDS
+        sent = reached.messages_to(self.conn, phone, start, until, users)
         return reached.answered(live, sent, at, region)
 
     def holder(self, user_email: str) -> tuple[int, float] | None:
