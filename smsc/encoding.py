@@ -3,8 +3,9 @@
 This module owns every decision about how a text becomes SMS parts (SPEC R-1.4, R-1.5): the alphabet
 (GSM 03.38 when every character has a code in the basic or extension table, else UCS-2), what each
 character costs, where the text is split (never inside an escape pair or a surrogate pair, for separate
-SMS never inside a flag or an emoji with its skin tone, at a word boundary only where that costs no
-extra part), how much is cut when the text needs more parts than allowed, and the concatenation UDH.
+SMS never inside a grapheme cluster such as a flag or an emoji with its skin tone, at a word boundary
+only where that costs no extra part), how much is cut when the text needs more parts than allowed
+(never inside a grapheme cluster: that end is one the phone shows), and the concatenation UDH.
 `smsc.decoding` turns received user data back into text. It is pure (no I/O, no logging, no state) so
 that the SMTP side can plan parts without touching any link.
 """
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
+
+import regex
 
 from smsc.base import Concat
 
@@ -108,10 +111,15 @@ _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
 _ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
-_ZWJ = "\u200d"
-# Extend a cluster though not marks (Mn/Mc/Me are caught by category): emoji skin tones (Sk) and
-# the tag characters of subdivision flags (Cf).
-_EXTENDERS = frozenset(map(chr, [*range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)]))
+# UAX #29 extended grapheme clusters (flags, skin tones, ZWJ sequences, keycaps, letters with marks,
+# Indic conjuncts, Thai SARA AM, Hangul jamo): the stdlib has no segmentation.
+_CLUSTER = regex.compile(r"\X")
+# Grapheme_Cluster_Break=Prepend: the only characters that join the character after them, whatever it is.
+_PREPEND = frozenset(
+    map(chr, [*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x0D4E, 0x110BD, 0x110CD])
+) | frozenset(map(chr, [0x111C2, 0x111C3, 0x1193F, 0x11941, 0x113D1, 0x11A3A, *range(0x11A84, 0x11A8A)]))
+_PREPEND |= frozenset(map(chr, [0x11D46, 0x11F02]))
+_NEAR = 32  # characters read back for an anchor before the text is read from its start instead
 
 
 # What a phone draws nothing for: controls, format characters (ZWJ, ZWNJ, direction marks, tags),
@@ -134,10 +142,6 @@ def visible(text: str) -> bool:
         ch in _DRAWN_FORMAT or (ch not in _IGNORABLE and unicodedata.category(ch) not in _UNSEEN_CATEGORIES)
         for ch in text
     )
-
-
-def _is_ri(ch: str) -> bool:
-    return "\U0001f1e6" <= ch <= "\U0001f1ff"  # regional indicators A..Z: two make a flag
 
 
 def gsm_char_ok(ch: str) -> bool:
@@ -227,61 +231,91 @@ def _measure(text: str, coding: Coding) -> tuple[bytes, Sequence[int]]:
     return payload, list(accumulate(costs, initial=0))
 
 
-def _joins(text: str, i: int) -> bool:
-    """Whether text[i] belongs to the grapheme cluster of text[i - 1] (0 < i < len(text)).
+class _Clusters:
+    """Where the grapheme clusters of one text start, asked one cut at a time.
 
-    A phone shows separate SMS apart, so a flag or a skin-toned emoji cut between two of them arrives
-    as two broken symbols. UAX #29's rules that matter for SMS text, without a dependency: marks,
-    ZWJ, variation selectors (Mn), skin tones and tags extend the character before them; whatever
-    follows a ZWJ is joined to it; regional indicators pair up counted from the start of their run.
+    A cut before an ASCII character other than LF, after anything but CR or a Prepend character,
+    is always at a cluster start and no rule looks back across it (an anchor); only from the last
+    anchor does the regex module's \\X (far slower than a table lookup) have to read. Latin text
+    has one every few characters; in Thai or a run of emoji, with none near, the cluster starts
+    from the beginning of the text are found once, as far as they are asked for, and looked up.
     """
-    ch, before = text[i], text[i - 1]
-    if before == _ZWJ or ch == _ZWJ or unicodedata.category(ch)[0] == "M":
-        return True
-    if ch in _EXTENDERS:
-        return True
-    if not (_is_ri(ch) and _is_ri(before)):
-        return False
-    run = i - 1
-    while run > 0 and _is_ri(text[run - 1]):
-        run -= 1
-    return (i - run) % 2 == 1
+
+    __slots__ = ("_read", "_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._starts = [0]  # cluster starts in text[: self._read]; the last one is a true start
+        self._read = 0
+
+    def _anchor(self, i: int) -> bool:
+        text = self._text
+        return (
+            text[i] < "\x80"
+            and text[i] != "\n"
+            and (i == 0 or (text[i - 1] != "\r" and text[i - 1] not in _PREPEND))
+        )
+
+    def start(self, i: int, floor: int = 0) -> int:
+        """`i`, or where the cluster that a cut at `i` would break starts (not before `floor`)."""
+        if not floor < i < len(self._text) or self._anchor(i):
+            return i
+        if i < self._read:
+            return max(self._looked_up(i), floor)
+        j = i - 1
+        while j > floor and not self._anchor(j):
+            if i - j > _NEAR:
+                return max(self._looked_up(i), floor)
+            j -= 1
+        cluster = j
+        for m in _CLUSTER.finditer(self._text, j, i + 1):
+            cluster = m.start()
+        return cluster
+
+    def _looked_up(self, i: int) -> int:
+        if self._read <= i:  # a start depends only on the text up to it: read on from the last one
+            last, self._read = self._starts.pop(), min(len(self._text), i + 1 + 4 * _NEAR)
+            found = _CLUSTER.findall(self._text, last, self._read)
+            self._starts += list(accumulate(map(len, found), initial=last))[:-1]  # not where reading stopped
+        return self._starts[bisect_right(self._starts, i) - 1]
+
+    def splits(self, i: int) -> bool:
+        """Whether a cut at `i` would break a cluster."""
+        return self.start(i) != i
 
 
-def _end(cum: Sequence[int], start: int, cap: int, text: str | None = None) -> int:
+def cluster_start(text: str, i: int) -> int:
+    """Where a cut of `text` at `i` keeps every grapheme cluster whole: `i`, or the start of the
+    cluster it would break (0 when that cluster starts the text)."""
+    return _Clusters(text).start(i)
+
+
+def _end(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None = None) -> int:
     """End of the longest run of whole characters from `start` that fits `cap` units.
 
-    With `text`, of whole grapheme clusters: the end moves back to the start of the cluster it
+    With `clusters`, of whole grapheme clusters: the end moves back to the start of the cluster it
     would cut, unless that cluster alone is longer than `cap` (then it is cut where it must be).
     """
     end = bisect_right(cum, cum[start] + cap, start) - 1
-    if text is None:
+    if clusters is None:
         return end
-    cut = _cluster_start(text, end, start)
+    cut = clusters.start(end, start)
     return cut if cut > start else end
 
 
-def _cluster_start(text: str, i: int, floor: int = 0) -> int:
-    """`i`, or where the grapheme cluster that a cut at `i` would break starts (not before `floor`)."""
-    while floor < i < len(text) and _joins(text, i):
-        i -= 1
-    return i
-
-
-def _count(cum: Sequence[int], start: int, cap: int, text: str | None = None) -> int:
+def _count(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None = None) -> int:
     """Fewest parts for text[start:]: greedy filling is optimal when characters cannot be divided."""
     n, parts = len(cum) - 1, 0
     while start < n:
-        start, parts = _end(cum, start, cap, text), parts + 1
+        start, parts = _end(cum, start, cap, clusters), parts + 1
     return parts
 
 
-def _bounds(text: str, cum: Sequence[int], cap: int, whole: bool) -> list[tuple[int, int]]:
+def _bounds(text: str, cum: Sequence[int], cap: int, clusters: _Clusters | None) -> list[tuple[int, int]]:
     """Split points: each part ends after its last whitespace if the rest still fits the greedy count.
 
-    `whole`: never inside a grapheme cluster (separate SMS, which no phone joins back).
+    `clusters`: never inside a grapheme cluster (separate SMS, which no phone joins back).
     """
-    clusters = text if whole else None
     n, budget, start = len(text), _count(cum, 0, cap, clusters), 0
     bounds = []
     while start < n:
@@ -292,7 +326,7 @@ def _bounds(text: str, cum: Sequence[int], cap: int, whole: bool) -> list[tuple[
             if (
                 m is not None
                 and m.end() < end
-                and not (whole and _joins(text, m.end()))
+                and not (clusters is not None and clusters.splits(m.end()))
                 and _count(cum, m.end(), cap, clusters) <= budget
             ):
                 end = m.end()
@@ -303,20 +337,25 @@ def _bounds(text: str, cum: Sequence[int], cap: int, whole: bool) -> list[tuple[
 
 def _kept(text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int) -> int:
     """How many characters fit into max_parts parts (all of them when the text fits); in separate
-    mode split as _bounds splits them, at grapheme clusters."""
+    mode split as _bounds splits them, at grapheme clusters. Where the text is cut it ends at a
+    cluster in both modes: the phone joins concatenated segments, but the cut is an end it shows,
+    and the truncation notice quotes what follows it."""
     n, single = len(cum) - 1, SINGLE_LIMIT[coding]
     if cum[n] <= single:
         return n
-    clusters = text if mode == "separate" else None
+    clusters = _Clusters(text)
+    separate = clusters if mode == "separate" else None
     if max_parts == 1:  # one part never carries a UDH, so it gets the full single-SMS room
-        return _end(cum, 0, single, clusters)
-    cap = PART_LIMIT[coding] if mode == "concatenated" else single
-    end = 0
-    for _ in range(max_parts):
-        end = _end(cum, end, cap, clusters)
-        if end == n:
-            break
-    return end
+        end = _end(cum, 0, single, separate)
+    else:
+        cap = PART_LIMIT[coding] if mode == "concatenated" else single
+        end = 0
+        for _ in range(max_parts):
+            end = _end(cum, end, cap, separate)
+            if end == n:
+                break
+    whole = clusters.start(end)
+    return whole if whole > 0 else end
 
 
 def _reason(text: str) -> str:
@@ -342,7 +381,7 @@ def _assemble(
         bounds = [(0, len(text))]
     else:
         cap = PART_LIMIT[coding] if mode == "concatenated" else SINGLE_LIMIT[coding]
-        bounds = _bounds(text, cum, cap, whole=mode == "separate")
+        bounds = _bounds(text, cum, cap, _Clusters(text) if mode == "separate" else None)
     parts = tuple(
         Part(text[s:e], payload[width * cum[s] : width * cum[e]], cum[e] - cum[s]) for s, e in bounds
     )
@@ -400,8 +439,8 @@ def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Pla
     measured = _measure(head, Coding.UCS2)
     kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
-        # Separate SMS: a GSM q without the combining mark that made the rest UCS-2 is a cut cluster.
-        prefix = head[: _cluster_start(head, bad.start()) if mode == "separate" else bad.start()]
+        # A GSM q without the combining mark that made the rest UCS-2 is a cut cluster.
+        prefix = head[: _Clusters(head).start(bad.start())]
         gsm = _measure(prefix, Coding.GSM7)
         gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts)
         if gsm_kept >= kept:

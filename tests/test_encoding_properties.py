@@ -9,12 +9,13 @@ from contextlib import closing
 from typing import Literal
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec used as an independent reference)
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import reassembly
 from smsc.decoding import decode_user_data
-from smsc.encoding import Coding, EmptyText, Plan, _joins, gsm_decode, gsm_encode, plan, transliterate_text
+from smsc.encoding import Coding, EmptyText, Plan, gsm_decode, gsm_encode, plan, transliterate_text
 
 # Written out here rather than imported, so that the tests do not share the module's tables.
 GSM_BASIC = (
@@ -48,12 +49,7 @@ def _units(ch: str, coding: Coding) -> int:
 def _greedy_parts(text: str, coding: Coding, cap: int, *, clusters: bool = False) -> int:
     """Fewest parts for the text when characters (with `clusters`, grapheme clusters no longer than
     a part, as separate SMS keep them) are indivisible: an independent plain loop."""
-    pieces: list[str] = []
-    for i, ch in enumerate(text):
-        if clusters and pieces and _joins(text, i):
-            pieces[-1] += ch
-        else:
-            pieces.append(ch)
+    pieces: list[str] = regex.findall(r"\X", text) if clusters else list(text)
     if clusters:  # a cluster longer than a part is cut like plain characters
         pieces = [q for c in pieces for q in ([c] if sum(_units(x, coding) for x in c) <= cap else list(c))]
     parts, used = 0, cap
@@ -135,7 +131,7 @@ def test_part_count_is_the_minimum(text: str, mode: Mode, transliterate: bool) -
         return
     cap = PER_PART[p.coding] if mode == "concatenated" else SINGLE[p.coding]
     assert len(p.parts) == _greedy_parts(p.text, p.coding, cap, clusters=mode == "separate")
-    if mode == "separate" and any(_joins(p.text, i) for i in range(1, len(p.text))):
+    if mode == "separate" and any(len(c) > 1 for c in regex.findall(r"\X", p.text)):
         return  # a cluster kept whole may leave more than one unit of a part empty
     assert len(p.parts) <= math.ceil(units / (cap - 1))
     if units == len(p.text):

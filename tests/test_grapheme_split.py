@@ -4,9 +4,11 @@ emoji with its skin tone cut between two of them arrived as two broken symbols (
 from __future__ import annotations
 
 import unicodedata
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,25 +22,15 @@ FAMILY = "👨\u200d👩\u200d👧"
 ENGLAND = "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
 KEYCAP = "1\ufe0f\u20e3"
 
-# A cut is inside a cluster when the character after it is one of these, or follows a ZWJ.
-_EXTENDS = {"\u200d", *map(chr, range(0x1F3FB, 0x1F400)), *map(chr, range(0xE0020, 0xE0080))}
 
-
-def _ri(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+def cluster_starts(text: str) -> list[int]:
+    """Where UAX #29 extended grapheme clusters start, by the regex module alone (not smsc.encoding)."""
+    return [0, *accumulate(map(len, regex.findall(r"\X", text)))]
 
 
 def inside_cluster(text: str, i: int) -> bool:
-    """Whether a cut before text[i] breaks a cluster; written apart from smsc.encoding on purpose."""
-    ch, before = text[i], text[i - 1]
-    if ch in _EXTENDS or before == "\u200d" or unicodedata.category(ch).startswith("M"):
-        return True
-    if not (_ri(ch) and _ri(before)):
-        return False
-    run = 0
-    while run < i and _ri(text[i - 1 - run]):
-        run += 1
-    return run % 2 == 1
+    """Whether a cut before text[i] breaks a cluster."""
+    return i not in cluster_starts(text)
 
 
 def cuts(text: str) -> list[str]:
@@ -101,9 +93,7 @@ def test_concatenated_segments_are_still_filled() -> None:
 
 
 def cluster_start(text: str, i: int) -> int:
-    while i > 0 and inside_cluster(text, i):
-        i -= 1
-    return i
+    return max(b for b in cluster_starts(text) if b <= i)
 
 
 CLUSTERS = [
@@ -159,3 +149,43 @@ async def test_the_phone_gets_whole_flags_and_emoji_in_separate_sms(tmp_path: Pa
         got = sorted(str(r["text"]) for r in core.records)
         assert got == sorted(["Gratulacje" + "!" * 57, "🇵🇱 wygrana", "Brawo" + "!" * 63, "👍🏽 super"])
         assert {r["concat"] for r in core.records} == {None}  # separate SMS, no UDH to join them
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("ą" * 667 + "🇵🇱 koniec", 667),  # 670 units would end after 🇵
+        ("ą" * 668 + "👍🏽 ok", 668),  # ... between 👍 and its skin tone
+        ("ą" * 664 + FAMILY + " ok", 664),  # ... inside the ZWJ sequence
+        ("ą" * 669 + "กำ", 669),  # ... before Thai SARA AM, a spacing vowel of the letter before it
+        ("ą" * 668 + "क्ष", 668),  # ... inside the Devanagari conjunct KSSA (KA, VIRAMA, SSA)
+    ],
+    ids=["flag", "skin-tone", "zwj-family", "thai-sara-am", "devanagari-conjunct"],
+)
+def test_a_concatenated_text_cut_to_its_parts_ends_at_a_cluster(text: str, kept: int) -> None:
+    # The phone joins the segments, but where the text is cut is an end it shows, and the
+    # truncation notice quotes what follows: neither may start or end with half a symbol.
+    p = plan(text)
+    assert len(p.parts) == 10 and p.text == text[:kept] and p.dropped == text[kept:]
+    one = plan(text[600:], max_parts=1)  # the same cut in one SMS of 70 units
+    assert one.text == text[600:kept] and one.dropped == text[kept:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([*CLUSTERS, "กำ", "क्ष", "x", " ", "ą"]), st.characters(codec="utf-8")),
+        min_size=1,
+        max_size=400,
+    ).map("".join),
+    st.sampled_from(["concatenated", "separate"]),
+    st.integers(1, 12),
+)
+def test_where_a_text_is_cut_is_a_cluster_boundary(text: str, mode: str, max_parts: int) -> None:
+    try:
+        p = plan(text, mode=mode, max_parts=max_parts)  # type: ignore[arg-type]
+    except EmptyText:
+        return
+    if p.truncated:
+        starts = cluster_starts(p.text + p.dropped)
+        assert len(p.text) in starts or starts[1] > len(p.text), (p.text[-5:], p.dropped[:5])
