@@ -314,9 +314,11 @@ class Config(_Section):
         return self.state_dir / "billing" if configured is None else self.path(configured)
 
     @property
-    def premium_fallback(self) -> str | None:
-        """Where MOs to a premium number with no (or a wrong) password go: [premium], else [replies]."""
-        return self.premium.fallback_address or self.replies.fallback_address
+    def premium_fallback(self) -> str:
+        """Where MOs to a premium number with no (or a wrong) password go: [premium], else [replies],
+        else the operator's [mail] admin_address. R-4.4 mails them to the operator: the phone paid,
+        and with neither fallback set they were recorded and mailed to nobody, check-config silent."""
+        return self.premium.fallback_address or self.replies.fallback_address or self.mail.admin_address
 
 
 def _sendable(sender: str) -> str:

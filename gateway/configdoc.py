@@ -172,7 +172,9 @@ MEANINGS: dict[str, str] = {
     "premium.numbers": 'premium numbers ("7355"); price and commission from the operator list',
     "premium.number": '`[[premium.number]]`: `number`, `price = "3.00"`, `commission = "1.10"` (PLN net)',
     "premium.answers_per_mo": "free answer SMS per premium SMS, so that a mail loop cannot spend more",
-    "premium.fallback_address": "where SMS with an unknown password go; unset: [replies] fallback_address",
+    "premium.fallback_address": (
+        "where SMS with an unknown password go; unset: [replies] fallback_address, else [mail] admin_address"
+    ),
     "premium.verification_days": "how long a client's confirmation token is good for",
     "account.name": "account created at start when missing (then owned by `smsgw account`)",
     "account.relay_networks": "networks (CIDR) allowed to relay for it",

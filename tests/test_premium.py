@@ -340,10 +340,15 @@ async def test_a_vote_from_a_sender_id_of_digits_is_not_the_phone_it_looks_like(
     assert "not a phone number" in mail.get_content()
 
 
-async def test_without_a_fallback_address_an_unknown_password_is_recorded(tmp_path: Path) -> None:
-    w = World(tmp_path, premium="")
+async def test_without_a_fallback_address_an_unknown_password_goes_to_the_admin(tmp_path: Path) -> None:
+    # With neither [premium] nor [replies] fallback_address the paid SMS was recorded and mailed to
+    # nobody (R-4.4: "mailed to the operator's fallback address"), and check-config said nothing.
+    w = World(tmp_path, premium='[mail]\nadmin_address = "ops@example.com"')
     await w.mo("KP999 vote")
-    assert w.premium_mo()[0][0] == "unmatched" and w.outbox() == []
+    await w.mo("no password at all")
+    assert [r[0] for r in w.premium_mo()] == ["fallback", "fallback"]
+    assert [(o[0], o[2]) for o in w.outbox()] == [("premium-fallback", "ops@example.com")] * 2
+    assert "no premium service has the password KP999" in w.outbox()[0][3].get_content()
 
 
 async def test_the_fallback_defaults_to_the_replies_one(tmp_path: Path) -> None:

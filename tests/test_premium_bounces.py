@@ -99,7 +99,8 @@ async def test_a_bounce_of_a_premium_sms_mail_reaches_the_fallback_once(tmp_path
     assert sms == 0
 
 
-async def test_without_a_fallback_address_a_premium_bounce_is_only_recorded(tmp_path: Path) -> None:
+async def test_without_a_fallback_address_a_premium_bounce_goes_to_the_admin(tmp_path: Path) -> None:
+    # Neither [premium] nor [replies] fallback_address: the operator's [mail] admin_address has it.
     relay = free_port()
     path, cfg = config(tmp_path, relay, fallback=False)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
@@ -108,7 +109,10 @@ async def test_without_a_fallback_address_a_premium_bounce_is_only_recorded(tmp_
         queued = outbox(gw)
         refused = answer_rows(gw)
     assert answer.startswith("250 2.0.0 OK: recorded, not sent as SMS (delivery status notification")
-    assert [kind for kind, *_ in queued] == ["premium-verify", "premium"]
+    assert [(kind, rcpt) for kind, _from, rcpt in queued][1:] == [
+        ("premium", CLIENT),
+        ("bounce-forward", cfg.mail.admin_address),
+    ]
     assert [state for state, _ in refused] == ["refused"]
 
 
