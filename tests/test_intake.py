@@ -129,6 +129,23 @@ def test_subject_is_cut_at_a_word_boundary() -> None:
     assert "subject cut to 30 characters" in m.removed
 
 
+@pytest.mark.parametrize(
+    ("subject", "kept"),
+    [
+        ("Mecz:" + "🇵🇱🇩🇪" * 10, "Mecz:" + "🇵🇱🇩🇪" * 6),  # 30 code points end after 🇵
+        ("Brawo" + "!" * 24 + "👍🏽 super", "Brawo" + "!" * 24),  # ... between 👍 and its skin tone
+        ("x" * 27 + "👨\u200d👩\u200d👧", "x" * 27),  # ... inside a ZWJ sequence
+        ("x" * 29 + "q\u0301", "x" * 29),  # ... between a letter and its accent
+        ("q" + "\u0301" * 40, "q" + "\u0301" * 29),  # one cluster longer than the limit: cut where it must be
+    ],
+    ids=["flag", "skin-tone", "zwj", "mark", "long-cluster"],
+)
+def test_subject_cut_keeps_grapheme_clusters_whole(subject: str, kept: str) -> None:
+    # A flag cut in half shows on the phone as a boxed letter.
+    m = read_mail(mail("body", subject=subject))
+    assert m.text == kept + ": body" and "subject cut to 30 characters" in m.removed
+
+
 def test_subject_options() -> None:
     # subject_max=0 drops the subject; the separator is configurable; either part may be alone.
     assert read_mail(mail("Body"), IntakeOptions(subject_max=0)).text == "Body"

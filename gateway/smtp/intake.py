@@ -30,7 +30,7 @@ from gateway.smtp.charsets import (
 )
 from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
 from gateway.smtp.textclean import clean_body
-from smsc.encoding import visible
+from smsc.encoding import cluster_start, visible
 
 log = structlog.get_logger(__name__)
 
@@ -186,11 +186,14 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
 
 
 def _cut_subject(subject: str, limit: int) -> str:
-    """At most `limit` characters, ending at a word boundary when that keeps at least half of them."""
+    """At most `limit` characters, ending at a word boundary when that keeps at least half of them,
+    and never inside a grapheme cluster: half a flag or an emoji without its skin tone shows on the
+    phone as a boxed letter (a single cluster longer than `limit` is cut where it must be)."""
     if limit <= 0:
         return ""
-    cut = subject[:limit]
-    if len(subject) > limit and not subject[limit].isspace() and cut.rfind(" ") >= limit // 2:
+    end = (cluster_start(subject, limit) or limit) if len(subject) > limit else limit
+    cut = subject[:end]
+    if len(subject) > end and not subject[end].isspace() and cut.rfind(" ") >= limit // 2:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:-–(")
 
