@@ -99,7 +99,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
         if m.recipient in reached:
             continue
         if o.pool:
-            choice = r.choose_number(m.recipient, o.user_email, o.pool, now, o.window_seconds)
+            choice = r.choose_number(m.recipient, o.user_email, o.pool, now, o.window_seconds, o.account_id)
             if choice.displaced is not None:
                 log.warning(
                     "conversation.displaced",
@@ -107,6 +107,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
                     number=choice.number,
                     user=o.user_email,
                     displaced_user=choice.displaced.user_email,
+                    same_account=choice.displaced.account_id == o.account_id,
                     pool=len(o.pool),
                 )
             m.source = choice.number
@@ -162,6 +163,15 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         number = _own_number(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
     gone = _gone(r, conv) if conv is not None else None
+    if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
+        if others := r.sharing(conv, at, cfg.replies.window_seconds):
+            # The pool ran out and this number was given to a second company: the answer may be to
+            # either. The operator's fallback address sees it rather than the wrong company.
+            gone = (
+                f"{number} was given to {conv.user_email} while {', '.join(others)} of another account"
+                f" had a conversation with {display(phone or '')} on it (the reply pool ran out):"
+                " which one it answers cannot be told"
+            )
     if gone is not None:
         conv = None
     limit = cfg.replies.mails_per_phone_per_hour

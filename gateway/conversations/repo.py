@@ -85,14 +85,23 @@ class ConversationsRepo(Repository):
         return (Conversation(*row[:-1]), bool(row[-1])) if row else None
 
     def choose_number(
-        self, phone: str, user_email: str, pool: tuple[str, ...], now: float, window: float
+        self,
+        phone: str,
+        user_email: str,
+        pool: tuple[str, ...],
+        now: float,
+        window: float,
+        account_id: int | None = None,
     ) -> Choice:
         """R-3.2: the pool number for (user, phone); two users never share one for a phone in the window.
 
         The user's own number is kept while nobody else holds it for this phone. Otherwise the
         free number least recently used with this phone is taken (a late answer to someone else's
         old conversation is then least likely to reach the wrong person); with none free, the
-        least recently active other conversation with this phone gives up its number.
+        least recently active other conversation with this phone gives up its number, one of the
+        user's own account (`account_id`) first: an answer meant for a colleague stays in the
+        company. Taken from another account, its answers while both live go to the fallback
+        address (`sharing`), not to the other company.
         """
         # The others' live conversations with the phone and the user's own (live or not), in one read.
         live: list[Conversation] = []
@@ -118,7 +127,8 @@ class ConversationsRepo(Repository):
                 ).fetchall()
             )
             return Choice(min(free, key=lambda n: (last_used.get(n, 0.0), pool.index(n))))
-        victim = next((c for c in live if c.number in pool), None)
+        held = [c for c in live if c.number in pool]
+        victim = next((c for c in held if c.account_id == account_id), None) or next(iter(held), None)
         if victim is None:  # nobody holds a pool number: the pool is empty
             raise ValueError("empty reply pool")
         return Choice(victim.number, displaced=victim)
@@ -240,6 +250,17 @@ class ConversationsRepo(Repository):
             "SELECT account_id, created_at FROM users WHERE email = ?", (user_email,)
         ).fetchone()
         return None if row is None else (int(row[0]), float(row[1]))
+
+    def sharing(self, conv: Conversation, at: float, window: float) -> list[str]:
+        """The users of other accounts than `conv`'s whose conversations with its phone on its
+        number were live at `at` too: a pool number given to a second company (`choose_number`
+        with the pool exhausted), whose answers cannot be told apart."""
+        rows = self.conn.execute(
+            f"SELECT user_email FROM conversations WHERE phone = ? AND number = ? AND id != ?"
+            f" AND account_id IS NOT ? AND {LIVE} ORDER BY user_email",
+            (conv.phone, conv.number, conv.id, conv.account_id, at, window),
+        )
+        return [r[0] for r in rows]
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""

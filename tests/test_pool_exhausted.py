@@ -1,0 +1,64 @@
+"""A reply pool with fewer numbers than the companies texting one phone (R-3.2).
+
+Every (user, phone) gets its own number while the pool lasts. When it runs out, a colleague's
+conversation gives up its number first, so that an answer meant for either stays in the company;
+when only another company's can, answers on the shared number go to the operator's fallback
+address, never to the other company. Real store and handlers, injected clock (`World`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from tests.test_conversations import World
+
+POOL2 = 'pool = ["+48500100200", "+48500100201"]\nfallback_address = "fb@example.com"'
+ANNA, BOB, BEA, CAROL = "anna@acme.example", "bob@beta.example", "bea@beta.example", "carol@gamma.example"
+
+
+def users(w: World) -> None:
+    for account, user in (("acme", ANNA), ("beta", BOB), ("gamma", CAROL)):
+        w.store.accounts.add_account(account)
+        w.store.accounts.add_user(user, account)
+    w.store.accounts.add_user(BEA, "beta")
+
+
+async def test_an_exhausted_pool_takes_a_colleagues_number_before_another_companys(tmp_path: Path) -> None:
+    w = World(tmp_path, POOL2)
+    users(w)
+    to_anna = w.send(ANNA)
+    w.now += 60
+    to_bob = w.send(BOB)
+    w.now += 60
+    with capture_logs() as logs:
+        assert w.send(BEA) == to_bob  # Anna's is the least recent, but she is of another company
+    (warning,) = [e for e in logs if e["event"] == "conversation.displaced"]
+    assert (warning["displaced_user"], warning["same_account"]) == (BOB, True)
+    w.now += 60
+    await w.mo("for Anna", to=to_anna)
+    await w.mo("for Bea", to=to_bob)
+    assert [(k, r) for k, r, _ in w.outbox()] == [("reply", ANNA), ("reply", BEA)]
+
+
+async def test_answers_on_a_number_taken_from_another_company_go_to_the_fallback(tmp_path: Path) -> None:
+    w = World(tmp_path, POOL2)
+    users(w)
+    to_anna = w.send(ANNA)
+    w.now += 60
+    w.send(BOB)
+    w.now += 60
+    assert w.send(CAROL) == to_anna
+    w.now += 60
+    await w.mo("Tak, zamawiam", to=to_anna)  # to ACME's offer, or to Gamma's? It cannot be told.
+
+    [(kind, rcpt, msg)] = w.outbox()
+    assert (kind, rcpt) == ("reply-fallback", "fb@example.com")
+    assert "Tak, zamawiam" in msg.get_body().get_content()
+    state, note = w.store.db.conn.execute("SELECT state, note FROM mo").fetchone()
+    assert state == "fallback"
+    assert note == (
+        f"+48500100200 was given to {CAROL} while {ANNA} of another account had a conversation with"
+        " +48 601 123 456 on it (the reply pool ran out): which one it answers cannot be told"
+    )
