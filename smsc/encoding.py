@@ -358,9 +358,17 @@ def _kept(text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: 
     return whole if whole > 0 else end
 
 
+def _shown(ch: str) -> str:
+    """A culprit as the sender can read it: itself, or by code and name when alone it would not show
+    (a control, a format character) or would sit on the character before it (a combining mark)."""
+    if ch.isprintable() and unicodedata.category(ch)[0] != "M":
+        return ch
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"
+
+
 def _reason(text: str) -> str:
-    shown = [ch if ch.isprintable() else f"U+{ord(ch):04X}" for ch in non_gsm_chars(text)[:3]]
-    return ", ".join(shown) + " forced UCS-2"
+    return ", ".join(map(_shown, non_gsm_chars(text)[:3])) + " forced UCS-2"
 
 
 def _assemble(

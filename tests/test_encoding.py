@@ -125,6 +125,13 @@ def test_reason_names_at_most_three_and_shows_invisible_ones_by_code() -> None:
     assert non_gsm_chars("ąbąłc") == ["ą", "ł"]
 
 
+def test_reason_names_a_mark_or_format_character_readably() -> None:
+    """A combining mark alone would float over the parenthesis of the confirmation; a ZWJ would not show."""
+    assert plan("Cafe\u0301 q\u0301").reason == "U+0301 COMBINING ACUTE ACCENT forced UCS-2"
+    assert plan("👍\u200d").reason == "👍, U+200D ZERO WIDTH JOINER forced UCS-2"
+    assert plan("a\u20e3 \ue000").reason == "U+20E3 COMBINING ENCLOSING KEYCAP, U+E000 forced UCS-2"
+
+
 def test_nfc_normalisation_first() -> None:
     """Decomposed letters are composed before the alphabet is chosen (é in GSM, ą not)."""
     p = plan("cafe\u0301")
