@@ -45,6 +45,17 @@ async def test_overflow_reject_refuses_texts_over_ten_parts(tmp_path: Path) -> N
         res = await gw.send(mail(to("601123456"), "word " * 400))
         assert getattr(res.error, "smtp_code", None) == 554
         assert gw.store.admin.count_messages() == 0
+        # The limit is the gateway's, and the sender learns how much to cut: GSM text first,
+        # then UCS-2, where ten parts hold far less.
+        assert res.error.smtp_error.decode() == (  # type: ignore[union-attr]
+            "5.3.4 Text too long: 1999 characters; the gateway sends at most 10 SMS parts per mail,"
+            " which hold the first 1530 characters of this text"
+        )
+        res = await gw.send(mail(to("601123456"), "ą" * 700))
+        assert res.error.smtp_error.decode().endswith(  # type: ignore[union-attr]
+            "700 characters; the gateway sends at most 10 SMS parts per mail, which hold the first 670"
+            " characters of this text"
+        )
 
 
 async def test_overflow_truncates_to_ten_parts_and_tells_the_sender(tmp_path: Path) -> None:

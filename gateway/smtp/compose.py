@@ -130,8 +130,8 @@ def compose(
     except EmptyText:
         return replies.EMPTY_TEXT
     if p.truncated and account.overflow == "reject":
-        needed = len(p.parts) + 1
-        return replies.TOO_LONG.format(f"more than {needed - 1}", cfg.gateway.parts_cap)
+        length, fits = len(p.text) + len(p.dropped), len(p.text)
+        return replies.TOO_LONG.format(length=length, parts=cfg.gateway.parts_cap, fits=fits)
     also = planned(as_read).text if as_read != mail.text else None  # as the conversation's first SMS
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []

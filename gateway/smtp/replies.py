@@ -36,7 +36,11 @@ ONLY_QUOTE = (
 ONLY_ATTACHMENTS = "554 5.6.0 Message has no text to send (no subject; attachments are not sent as SMS)"
 ENCRYPTED = "554 5.6.0 Encrypted message (S/MIME or PGP) cannot be sent as SMS; send it unencrypted"
 UNREADABLE = "554 5.6.0 Message could not be read: {}"
-TOO_LONG = "554 5.3.4 Text needs {} SMS parts; this account allows at most {}"
+# R-1.4's cap is the gateway's (max_parts), not an account's; what fits depends on the text's alphabet.
+TOO_LONG = (
+    "554 5.3.4 Text too long: {length} characters; the gateway sends at most {parts} SMS parts per mail,"
+    " which hold the first {fits} characters of this text"
+)
 OPTED_OUT = "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway"
 SUSPENDED = "550 5.7.1 Account {} is suspended: {}"
 
