@@ -8,8 +8,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
+from billing_reports.render import pln
 from billing_reports.writer import write_month
+from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
+from gateway.web import services
 from gateway.web.repo import PanelRepo
 from tests.test_premium import FALLBACK, T0, World
 
@@ -50,3 +53,10 @@ async def test_votes_of_a_service_removed_before_it_confirmed_owe_no_commission(
     assert rows["acme"][1] == "0" and rows["acme"][-3:-1] == ["0.00", "0.00"]
     assert rows["(premium MO without a service)"][1:3] == ["2", "2"]
     assert rows["(premium MO without a service)"][-3:-1] == ["6.00", "0.00"]
+
+
+def test_every_money_printer_shows_a_negative_amount_right() -> None:
+    # `premium stats` and the panel had their own grosze-to-PLN, which printed -1 grosz as "-1.99";
+    # a correction (a vote moved after its month was billed) is a negative amount.
+    for printer in (pln, premium_cli.pln, services.pln):
+        assert [printer(g) for g in (-1, -110, 0, 599)] == ["-0.01", "-1.10", "0.00", "5.99"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import job
 from billing_reports.monthly import Month
+from billing_reports.render import pln
 from billing_reports.writer import (
     SUMMARY,
     ArchiveKept,
@@ -71,7 +72,7 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
     for f in files.accounts:
         s = f.sums
-        print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {s.price / 100:.2f} PLN")
+        print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {pln(s.price)} PLN")
         if not args.again and (mark := job.mailed_other(store, month, f)) is not None:
             # Rewritten in silence, the file on disk no longer matched the one the account was sent.
             at = job.mailed_at(mark)

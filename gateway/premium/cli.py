@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
+from billing_reports.render import pln
 from gateway import mailheaders
 from gateway.adminrules import mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
@@ -56,10 +57,6 @@ def _service(store: Store, password: str) -> Service:
     if service is None:
         raise CliError(f"no premium service {password.upper()}")
     return service
-
-
-def _pln(grosze: int) -> str:
-    return f"{grosze // 100}.{grosze % 100:02d}"
 
 
 def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
@@ -197,11 +194,10 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
     totals = [0, 0, 0, 0]
     for password, number, count, parts, price, commission in rows:
         print(
-            f"{password or '(none)':<10}{number:<8}{count:>7}{parts:>7}"
-            f"{_pln(price):>12}{_pln(commission):>12}"
+            f"{password or '(none)':<10}{number:<8}{count:>7}{parts:>7}{pln(price):>12}{pln(commission):>12}"
         )
         totals = [a + b for a, b in zip(totals, (count, parts, price, commission), strict=True)]
-    print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{_pln(totals[2]):>12}{_pln(totals[3]):>12}")
+    print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{pln(totals[2]):>12}{pln(totals[3]):>12}")
     return 0
 
 

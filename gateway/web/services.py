@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing_reports.monthly import Month
+from billing_reports.render import pln
 from gateway.cli.common import CliError
 from gateway.conversations.repo import ConversationsRepo
 from gateway.premium import cli as premium_cli
@@ -39,11 +40,6 @@ async def conversations(request: Request, who: Who) -> Response:
         rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=who.user.account_id)
         mo = []
     return web.render(request, "conversations.html", {"who": who, "rows": rows, "mo": mo})
-
-
-def pln(grosze: int | None) -> str:
-    grosze = grosze or 0
-    return f"{grosze // 100}.{grosze % 100:02d}"
 
 
 def _month(request: Request) -> tuple[str, float, float]:
@@ -96,8 +92,8 @@ async def _premium_page(
             "number": number,
             "mos": n,
             "parts": parts,
-            "price": pln(price),
-            "commission": pln(commission),
+            "price": pln(price or 0),
+            "commission": pln(commission or 0),
         }
         for pw, removed, number, n, parts, price, commission in (
             web.repo.premium_figures(start, end, who.scope) if month else []
