@@ -169,6 +169,8 @@ MEANINGS: dict[str, str] = {
     "web.trusted_proxies": "IP addresses of reverse proxies whose X-Forwarded-For names the client"
     " (the login lockout counts by it) and whose X-Forwarded-Proto says whether the browser used HTTPS;"
     " none: the connection's address",
+    "web.hostnames": "names the panel answers to besides IP addresses, localhost and the listen name"
+    " (a reverse proxy's or the TLS certificate's); requests for any other name are refused (DNS rebinding)",
     "premium.numbers": 'premium numbers ("7355"); price and commission from the operator list',
     "premium.number": '`[[premium.number]]`: `number`, `price = "3.00"`, `commission = "1.10"` (PLN net)',
     "premium.answers_per_mo": "free answer SMS per premium SMS, so that a mail loop cannot spend more",

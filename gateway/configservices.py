@@ -7,11 +7,16 @@ listeners on one port).
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.configbase import ConfigError, _host_port, _Section, credential_path, plain_address
+
+# A DNS name as a browser sends it in Host: labels of letters, digits and hyphens.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}\.?")
 
 MAILDIR_PREFIX = "maildir:"
 
@@ -150,6 +155,19 @@ class WebSection(_Section):
     # Reverse proxies whose X-Forwarded-For names the client (for the login lockout); none: the
     # connection's own address counts, as a header anyone on the machine can send must not.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Names the panel answers to besides IP addresses, localhost and the listen address's own
+    # (gateway/web/hosts.py): a reverse proxy's or a TLS certificate's.
+    hostnames: list[str] = Field(default_factory=list)
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostnames(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _HOSTNAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a host name (give it without scheme or port: panel.example.com)"
+                )
+        return v
 
     @field_validator("listen")
     @classmethod

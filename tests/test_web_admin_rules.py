@@ -29,9 +29,9 @@ async def test_an_account_is_given_at_most_ten_billing_addresses_in_the_panel(we
         assert f"11 billing addresses given; an account has at most {BILLING_ADDRESSES_MAX}" in r.text
         assert web.store.accounts.billing_addresses(acme.id) == []
         # Counted before any address is checked: a list of thousands is refused by its count alone.
-        many = books(5000)
+        many = books(2000)  # under the body cap, which refuses a bigger form first
         r = await c.post("/account", data={**SETTINGS, "csrf": token, "billing_to": many})
-        assert r.status_code == 400 and "5000 billing addresses given" in r.text
+        assert r.status_code == 400 and "2000 billing addresses given" in r.text
         # The same address in other cases is one mailbox.
         same = books(10) + " BOOKS0@acme.example"
         r = await c.post("/account", data={**SETTINGS, "csrf": token, "billing_to": same})

@@ -22,6 +22,7 @@ from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
 
 PASSWORD = "correct horse 1"
+HOST = "panel.test"  # the panel's name in the tests' requests, one of its `[web] hostnames`
 OPERATOR, ADMIN, OTHER_ADMIN, PLAIN = (
     "op@gw.example",
     "boss@acme.example",
@@ -57,7 +58,8 @@ def seeded_store(tmp_path: Path) -> Store:
 
 def web_context(tmp_path: Path, store: Store, extra: str = "") -> WebContext:
     cfg = parse_config(
-        f'[gateway]\ndomains = ["sms.example.com"]\nstate_dir = "{tmp_path}"\n[web]\nenabled = true\n{extra}',
+        f'[gateway]\ndomains = ["sms.example.com"]\nstate_dir = "{tmp_path}"\n[web]\nenabled = true\n'
+        f'hostnames = ["{HOST}", "panel"]\n{extra}',
         source="test",
         base_dir=tmp_path,
         links_required=False,
@@ -67,7 +69,7 @@ def web_context(tmp_path: Path, store: Store, extra: str = "") -> WebContext:
 
 def client(web: WebContext) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=build_app(web), client=("127.0.0.1", 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://panel.test")
+    return httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}")
 
 
 def csrf_of(html: str) -> str:

@@ -33,6 +33,7 @@ from gateway.config import Config
 from gateway.store.db import Store
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
+from gateway.web.hosts import KnownHosts, panel_names
 from gateway.web.metrics import Heartbeat
 from gateway.web.repo import PanelRepo
 from gateway.web.security import (
@@ -212,7 +213,11 @@ def build_app(web: WebContext) -> Starlette:
         *metrics.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    # The headers outermost, so that a refusal of the cap carries them too.
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(BodyCap)])
+    cfg = web.config.web
+    names = panel_names(cfg.listen_addr[0], cfg.hostnames)
+    # The headers outermost, so that every refusal carries them too; a stranger's host is refused
+    # before its body is read.
+    middleware = [Middleware(SecurityHeaders), Middleware(KnownHosts, names=names), Middleware(BodyCap)]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.web = web
     return app
