@@ -38,10 +38,11 @@ def limit_value(option: str, value: str) -> int | None:
     text = value.strip()
     if text.lower() in ("none", "off", "-"):
         return None
-    # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows.
-    if not (text.isascii() and text.isdigit()) or int(text) > SQLITE_INT_MAX:
+    # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows;
+    # past 4,300 digits int() itself raises, in Python's words: the length is bounded first.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or int(text) > SQLITE_INT_MAX:
         raise ValueError(
-            f"{option} {value!r}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')"
+            f"{option} {_cut(value)}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')"
         )
     return int(text)
 

@@ -47,3 +47,19 @@ def test_the_cli_gives_an_account_at_most_ten_billing_addresses(cli: Any) -> Non
     code, out, _ = cli("account", "show", "acme")
     assert "billing-to: none" in out
     assert cli("account", "set", "acme", *many[:20])[0] == 0
+
+
+LONG = "9" * 5000  # past int()'s 4,300 digits
+
+
+async def test_a_number_typed_with_thousands_of_digits_is_refused_in_the_rules_words(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as c:
+        r = await c.get(f"/account?optouts_before={LONG}")
+        assert r.status_code == 400 and "is not a position in the opt-out list" in r.text
+        for path in (f"/messages/{LONG}", f"/messages/{'9' * 19}"):
+            assert (await c.get(path)).status_code == 404, path
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "limits", "email": ADMIN, "monthly_limit": LONG}
+        r = await c.post("/users", data=data)
+        assert r.status_code == 400 and "give a number of SMS parts from 0 to" in r.text
+        assert "Exceeds the limit" not in r.text and len(r.text) < 20_000

@@ -48,7 +48,7 @@ def routes(web: WebContext, method: str) -> list[str]:
     """Every page of the app for `method`, path parameters filled with acme's own records: a route
     added later is covered by the tests below without editing them."""
     samples = {
-        "{id:int}": str(web.store.mine),  # type: ignore[attr-defined]
+        "{id:rowid}": str(web.store.mine),  # type: ignore[attr-defined]
         "{action:str}": "hold",
         "{month}": str(web.store.month),  # type: ignore[attr-defined]
         "{name}": "acme.txt",
