@@ -33,6 +33,29 @@ MIN_PASSWORD_LENGTH = 8
 MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled", "unreported")
 
 
+def password_problem(password: str) -> str | None:
+    """Why `password` cannot be a login's (the panel's and SMTP AUTH's), or None: the CLI and the
+    panel say it alike."""
+    if not password:
+        return "empty password refused"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"password too short: at least {MIN_PASSWORD_LENGTH} characters"
+    if not password.strip():  # eight spaces passed the length, as the login of panel and submission
+        return "a password of spaces only is refused: give letters, digits or other characters too"
+    return None
+
+
+def no_password_note(role: str, password_hash: str | None) -> str:
+    """What to tell whoever gave a login the panel's role while it has no password ("" otherwise):
+    "updated" alone sent the new admin to the login page, where they were told to wait."""
+    if role not in ("admin", "operator") or password_hash:
+        return ""
+    return (
+        "no password yet: they cannot log in until one is set"
+        " (`smsgw user passwd EMAIL`, or the password field on the panel's users page)"
+    )
+
+
 def limit_value(option: str, value: str) -> int | None:
     """A limit in SMS parts, or None for `none` (no limit); ValueError naming `option` otherwise."""
     text = value.strip()

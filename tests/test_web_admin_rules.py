@@ -6,11 +6,16 @@ point on a real SQLite file (the `cli` fixture)."""
 
 from __future__ import annotations
 
+import io
+import sys
 from typing import Any
 
+import pytest
+
+from acl.lockout import AuthGuard
 from gateway.adminrules import BILLING_ADDRESSES_MAX
 from gateway.web.app import WebContext
-from tests.web_helpers import ADMIN, as_user, csrf_of
+from tests.web_helpers import ADMIN, PASSWORD, PLAIN, as_user, csrf_of
 from tests.web_helpers import web as web  # the fixture
 
 SETTINGS = {"split_mode": "concatenated", "dlr_mail": "none", "overflow": "truncate"}
@@ -63,3 +68,62 @@ async def test_a_number_typed_with_thousands_of_digits_is_refused_in_the_rules_w
         r = await c.post("/users", data=data)
         assert r.status_code == 400 and "give a number of SMS parts from 0 to" in r.text
         assert "Exceeds the limit" not in r.text and len(r.text) < 20_000
+
+
+async def test_your_own_new_password_needs_the_current_one(web: WebContext) -> None:
+    # A panel left open on a shared PC gave whoever sat down the owner's panel and submission login.
+    before = web.store.accounts.find_user(ADMIN).password_hash  # type: ignore[union-attr]
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        assert 'name="current_password"' in (await c.get("/users")).text
+        data = {"csrf": token, "action": "password", "email": ADMIN, "password": "taken over 123"}
+        for current in ("", "not my password", "nor this one"):
+            r = await c.post("/users", data={**data, "current_password": current})
+            assert r.status_code == 400 and "your current password is not right" in r.text, current
+        assert web.store.accounts.find_user(ADMIN).password_hash == before  # type: ignore[union-attr]
+        # The guesses count against the login's lockout (3 failures in the tests' guard).
+        r = await c.post("/users", data={**data, "current_password": PASSWORD})
+        assert r.status_code == 400 and "too many failed attempts" in r.text
+    web.guard = AuthGuard(3, 300)  # a fresh lockout: the right password now sets the new one
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "password", "email": ADMIN, "password": "a new one 123"}
+        r = await c.post("/users", data={**data, "current_password": PASSWORD})
+        assert r.status_code == 200 and "password set for" in r.text
+        # Another user's password is still the admin's to set without theirs.
+        data = {"csrf": token, "action": "password", "email": PLAIN, "password": "for anna 1234"}
+        assert (await c.post("/users", data=data)).status_code == 200
+
+
+async def test_a_password_of_spaces_only_is_refused(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "password", "email": PLAIN, "password": " " * 8}
+        r = await c.post("/users", data=data)
+        assert r.status_code == 400 and "a password of spaces only is refused" in r.text
+
+
+def test_the_cli_refuses_a_password_of_spaces_only(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("account", "add", "acme")[0] == 0
+    assert cli("user", "add", "carol@acme.example", "--account", "acme")[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(" " * 8 + "\n"))  # as `echo ... | smsgw user passwd`
+    code, _, err = cli("user", "passwd", "carol@acme.example")
+    assert code == 2 and "a password of spaces only is refused" in err
+
+
+async def test_a_new_admin_without_a_password_is_told_to_get_one(web: WebContext, cli: Any) -> None:
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "role", "email": "carl@rival.example", "role": "admin"}
+        r = await c.post("/users", data={**data, "email": PLAIN})  # anna has a password
+        assert r.status_code == 200 and "no password yet" not in r.text
+    await web.store.write(lambda: web.store.accounts.add_user("newbie@acme.example", "acme"))
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "role", "email": "newbie@acme.example", "role": "admin"}
+        r = await c.post("/users", data=data)
+        assert r.status_code == 200 and "no password yet: they cannot log in until one is set" in r.text
+    assert cli("account", "add", "acme")[0] == 0
+    assert cli("user", "add", "dan@acme.example", "--account", "acme")[0] == 0
+    code, out, _ = cli("user", "set", "dan@acme.example", "--role", "admin")
+    assert code == 0 and any(line.startswith("note: no password yet: they cannot log in") for line in out)

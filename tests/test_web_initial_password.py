@@ -81,6 +81,7 @@ async def test_the_panels_password_change_removes_the_file(tmp_path: Path) -> No
         async with as_user(web, OPERATOR) as c:
             token = csrf_of((await c.get("/users")).text)
             data = {"action": "password", "email": OPERATOR, "password": "a new password 1", "csrf": token}
+            data["current_password"] = PASSWORD  # one's own: the current one too
             page = (await c.post("/users", data=data)).text
     finally:
         web.counts.close()

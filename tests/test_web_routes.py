@@ -18,6 +18,7 @@ from tests.fakes.smsc import HappySMSC
 from tests.web_helpers import (
     ADMIN,
     OPERATOR,
+    PASSWORD,
     PLAIN,
     RIVAL_LEAKS,
     add_mail,
@@ -421,7 +422,7 @@ async def test_a_new_password_ends_the_logins_other_sessions(web: WebContext) ->
     async with as_user(web, ADMIN) as mine, as_user(web, ADMIN) as elsewhere:
         token = csrf_of((await mine.get("/users")).text)
         data = {"csrf": token, "action": "password", "email": ADMIN, "password": "a new passphrase"}
-        r = await mine.post("/users", data=data)
+        r = await mine.post("/users", data={**data, "current_password": PASSWORD})
         assert "password set for" in r.text
         assert (await mine.get("/users")).status_code == 200  # the session that set it stays
         assert (await elsewhere.get("/users")).status_code == 303  # the other one is logged out

@@ -13,7 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from acl.passwords import hash_password
-from gateway.adminrules import MIN_PASSWORD_LENGTH
+from gateway.adminrules import password_problem
 from gateway.cli.common import EXIT_USAGE, open_store
 from gateway.config import Config
 from gateway.store.accounts import NotFound
@@ -59,10 +59,8 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
             password = read_new_password()
         except ValueError as exc:
             return _refuse(str(exc))
-        if not password:
-            return _refuse("empty password refused")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            return _refuse(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        if (problem := password_problem(password)) is not None:
+            return _refuse(problem)
         store.accounts.set_user(user.email, password_hash=hash_password(password))
     finally:
         store.close()

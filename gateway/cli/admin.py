@@ -25,6 +25,7 @@ from gateway.adminrules import (
     limit_value,
     limits_note,
     mail_address_problem,
+    no_password_note,
     sender_problem,
     suspend,
     suspension_reason_problem,
@@ -244,6 +245,8 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
     user = open_store(cfg, must_exist=True).accounts.set_user(args.email, **fields)
     print(f"user {user.email} updated")
     if note := limits_note(user.monthly_limit, user.daily_limit):
+        print(f"note: {note}")
+    if args.role is not None and (note := no_password_note(user.role, user.password_hash)):
         print(f"note: {note}")
     return 0
 

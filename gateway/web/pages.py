@@ -19,8 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.limits import period_keys
-from acl.passwords import hash_password
-from gateway.adminrules import MIN_PASSWORD_LENGTH, limit_value, limits_note, mail_address_problem
+from acl.lockout import Attempt
+from acl.passwords import hash_password, verify_password
+from gateway.adminrules import (
+    limit_value,
+    limits_note,
+    mail_address_problem,
+    no_password_note,
+    password_problem,
+)
 from gateway.mailheaders import is_plain_address
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
@@ -53,11 +60,30 @@ def confirmed(form: FormData, what: str) -> None:
 
 
 def check_password(password: str) -> str:
-    if not password:
-        raise Invalid("empty password refused")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    if (problem := password_problem(password)) is not None:
+        raise Invalid(problem)
     return password
+
+
+async def check_current_password(request: Request, user: User, given: str) -> None:
+    """Your own new password needs the current one, checked as a login is and counted against the
+    same lockout: the panel left open on a shared PC otherwise gave whoever sat down the owner's
+    panel and submission login for good, and logged the owner out of both."""
+    web = request.app.state.web
+    ip = request.client.host if request.client else None
+    attempt = await web.guard.begin_waiting(ip, user.email)
+    if not isinstance(attempt, Attempt):
+        raise Invalid("too many failed attempts: wait a few minutes, then give your current password")
+    try:
+        if attempt.delay > 0:
+            await asyncio.sleep(attempt.delay)
+        ok = await asyncio.to_thread(verify_password, given, user.password_hash)
+    except BaseException:
+        web.guard.cancel(attempt)  # as the login: the slot goes back
+        raise
+    web.guard.settle(attempt, ok, known=True)
+    if not ok:
+        raise Invalid("your current password is not right: give it to set a new one")
 
 
 def account_for(request: Request, who: Who, name: str | None) -> Any:
@@ -267,7 +293,10 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 if note := limits_note(fields["monthly_limit"], fields["daily_limit"]):
                     done += f" (note: {note})"
             elif action == "password":
-                digest = await asyncio.to_thread(hash_password, check_password(str(form.get("password", ""))))
+                password = check_password(str(form.get("password", "")))
+                if user.id == who.user.id:
+                    await check_current_password(request, user, str(form.get("current_password", "")))
+                digest = await asyncio.to_thread(hash_password, password)
                 await web.change(
                     who,
                     user.account_id,
@@ -297,6 +326,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     lambda: accounts.set_user(email, role=role),
                 )
                 done = f"user {email} is now {role}"
+                if note := no_password_note(role, user.password_hash):
+                    done += f" (note: {note})"
             else:
                 raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound) as exc:
