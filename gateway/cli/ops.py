@@ -29,17 +29,41 @@ from gateway.cli.common import (
     say_zone,
     when,
 )
+from gateway.cli.mailview import cmd_queue_show
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.conversations.cli import _since as since_time  # `mo list --since`: one reading of WHEN
+from gateway.store.mailrecord import search_messages
 from gateway.store.settling import FINAL_PART
 
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
 
+def _number(cfg: Config, value: str) -> str:
+    """`queue list --number` in any form a mail's recipient may take (`0048 601-123-456`,
+    `"601 123 456"@domain`), read as intake reads it: messages hold the E.164 form it wrote."""
+    from gateway.smtp.addressing import BadNumber, split_address, to_e164
+
+    local = value.strip()
+    try:
+        if "@" in local:
+            local, _domain = split_address(local)
+        return to_e164(local, cfg.gateway.default_region)
+    except BadNumber as exc:
+        raise CliError(f"--number {value!r}: {exc}", EXIT_USAGE) from exc
+
+
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
-    rows = open_store(cfg, must_exist=True).admin.list_messages(args.state, args.limit)
-    say_zone(rows, "no messages")
+    # The number and the date first: a typo in either is a usage error, before the database is opened.
+    number = _number(cfg, args.number) if args.number else None
+    since = since_time(cfg, args.since) if args.since else None
+    store = open_store(cfg, must_exist=True)
+    filters = {"number": number, "user": args.user, "since": since, "state": args.state}
+    # The panel's search (`gateway.store.mailrecord`): the same filters find the same messages.
+    rows = search_messages(store.db.conn, None, **filters, limit=args.limit, now=store.clock())
+    filtered = number or args.user or since
+    say_zone(rows, "no messages matching the filters" if filtered else "no messages")
     for r in rows:
         # An SMSC's words among the reasons; a held message has none, and looked stuck without it.
         note = (
@@ -257,12 +281,40 @@ def add_ops_commands(sub: Any) -> None:
     st.set_defaults(func=cmd_status)
 
     q = sub.add_parser(
-        "queue", help="list, retry or cancel SMS messages; list mail recorded, not sent"
+        "queue", help="list, show, retry or cancel SMS messages; list mail recorded, not sent"
     ).add_subparsers(dest="sub", required=True, metavar="ACTION")
     ql = q.add_parser("list", help="the latest messages, newest first")
     ql.add_argument("--state", choices=MESSAGE_STATES, help="only messages in this state (default: all)")
+    ql.add_argument(
+        "--number",
+        help="only messages to this phone, in any form a mail may give it (+48601123456, 601 123 456)",
+    )
+    ql.add_argument(
+        "--user", metavar="EMAIL", help="only mail from this envelope sender, any case (default: all)"
+    )
+    ql.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="created since 7d, 12h, 30m ago, or YYYY-MM-DD[ HH:MM] in [gateway] timezone (default: ever)",
+    )
     ql.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ql.set_defaults(func=cmd_queue_list)
+    qs = q.add_parser(
+        "show",
+        help="one mail's audit record: sender, user, client IP, time, text, and every SMS it became",
+        description="The mail a message came from, as accepted: envelope sender, user and"
+        " account, client IP, when, subject, text, what cleaning removed; then each SMS it became:"
+        " number, parts, state, reason, times, SMSC message ids and delivery reports.",
+    )
+    qs.add_argument(
+        "id", type=row_id, help="the message's id, the first column of `smsgw queue list` (or with --mail)"
+    )
+    qs.add_argument(
+        "--mail",
+        action="store_true",
+        help="ID is the mail's: the N of the SMTP reply `queued as N`, or of `smsgw queue recorded`",
+    )
+    qs.set_defaults(func=cmd_queue_show)
     qr = q.add_parser(
         "recorded",
         help="mail recorded and not sent as SMS (auto-replies, bounces, recalls), newest first",

@@ -97,22 +97,6 @@ class AdminRepo(Repository):
     def waiting_parts(self) -> int:
         return waiting_parts(self.conn)
 
-    def list_messages(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first; `held_until` says when a message held for quiet hours goes (else None):
-        shown as plain `queued`, such a message looked stuck until the next morning."""
-        sql = (
-            "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
-            f" {HELD_UNTIL} FROM messages m JOIN emails e ON e.id = m.email_id"
-        )
-        args: tuple[Any, ...] = (self.clock(),)
-        if state:
-            sql += " WHERE m.state = ?"
-            args += (state,)
-        sql += " ORDER BY m.id DESC LIMIT ?"
-        cur = self.conn.execute(sql, (*args, limit))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
     def list_recorded(self, limit: int = 50) -> list[dict[str, Any]]:
         """Every account's mail recorded and not sent as SMS (`recorded_mail`), for the CLI."""
         return recorded_mail(self.conn, None, limit=limit)

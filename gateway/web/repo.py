@@ -4,7 +4,8 @@ Every listing takes the account it is scoped to (`None` only for the operator), 
 cannot forget the scope: it is an argument, not a WHERE clause added afterwards. The message
 search and the opt-outs page by id (keyset) so that page 1000 costs what page 1 costs on a million
 rows. The store runs no ANALYZE, so SQLite plans without statistics: each account-scoped query
-here says which index drives it (see BULK_STATES and WROTE_TO), and tests/test_web_limits.py
+here says which index drives it (see WROTE_TO, and BULK_STATES in `gateway.store.mailrecord`, where
+the search and the message page's reader live, shared with the CLI), and tests/test_web_limits.py
 checks the plans on a fresh store.
 """
 
@@ -13,16 +14,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.store.admin import HELD_UNTIL, QUIET_HELD
+from gateway.store.admin import QUIET_HELD
+from gateway.store.mailrecord import message_detail, search_messages
 from gateway.store.repository import Repository
 
 PAGE = 50
 OPTOUT_PAGE = 100
-# The states most messages end in. The store never runs ANALYZE (it would change the plans of the
-# hot queries), so SQLite cannot know that an account's "hold" or "expired" messages are few: it
-# walks the account's index and filters, every message the account ever sent. A search for any
-# other state is driven by the state's own index instead, and one for these by the account's.
-BULK_STATES = ("submitted", "delivered")
 # An account's messages to one number, by the recipient index. Without statistics SQLite prefers the
 # account's index (account_id = ? looks as selective as recipient = ?) and reads every message of
 # the account for each number: 11 s for an account page listing 3,000 opt-outs at 100k messages.
@@ -35,54 +32,6 @@ WROTE_TO = (
 def _rows(cur: Any) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
-def search_messages(
-    conn: sqlite3.Connection,
-    account_id: int | None,
-    *,
-    number: str | None = None,
-    user: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    state: str | None = None,
-    before_id: int | None = None,
-    limit: int = PAGE,
-    now: float | None = None,
-) -> list[dict[str, Any]]:
-    """Newest first; `before_id` is the last id of the previous page. A function of the connection:
-    the panel pages through it on the reader's thread (gateway/web/counts.py). With `now`, each row
-    says until when a message held for quiet hours waits (`held_until`, else None): the page
-    showed it as plain `queued` (the CSV export, without `now`, probes no parts).
-
-    A company admin's search names their account and, for most forms, something narrower: the
-    number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
-    keeps SQLite from driving the search by the account's index, which it prefers without
-    statistics and which reads every message the account has), and the search costs what the
-    operator's costs."""
-    narrower = number is not None or user is not None or (state is not None and state not in BULK_STATES)
-    where, args = [], []
-    for cond, value in (
-        ("+m.account_id = ?" if narrower else "m.account_id = ?", account_id),
-        ("m.recipient = ?", number),
-        ("e.mail_from = ? COLLATE NOCASE", user),
-        ("m.created_at >= ?", since),
-        ("m.created_at < ?", until),
-        ("m.state = ?", state),
-        ("m.id < ?", before_id),
-    ):
-        if value is not None:
-            where.append(cond)
-            args.append(value)
-    sql = (
-        "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
-        f" a.name AS account, {'NULL AS held_until' if now is None else HELD_UNTIL}"
-        " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
-    )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    held = () if now is None else (now,)
-    return _rows(conn.execute(sql + " ORDER BY m.id DESC LIMIT ?", (*held, *args, limit)))
 
 
 def states_since(conn: sqlite3.Connection, account_id: int | None, since: float) -> dict[str, int]:
@@ -176,38 +125,7 @@ class PanelRepo(Repository):
         return search_messages(self.conn, account_id, **filters)
 
     def message_detail(self, message_id: int) -> dict[str, Any] | None:
-        cur = self.conn.execute(
-            "SELECT m.id, m.account_id, a.name AS account, m.recipient, m.source, m.text, m.parts_total,"
-            " m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from, e.client_ip,"
-            f" e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
-            " JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
-            (self.clock(), message_id),
-        )
-        found = _rows(cur)
-        if not found:
-            return None
-        msg = found[0]
-        msg["parts"] = _rows(
-            self.conn.execute(
-                "SELECT id, seq, state, attempts, link, smsc_id, submitted_at, done_at, error, text"
-                " FROM parts WHERE message_id = ? ORDER BY seq",
-                (message_id,),
-            )
-        )
-        msg["dlrs"] = _rows(
-            self.conn.execute(
-                "SELECT d.received_at, d.link, d.smsc_id, d.status, d.error, p.seq FROM dlrs d"
-                " JOIN parts p ON p.id = d.part_id WHERE p.message_id = ? ORDER BY d.id",
-                (message_id,),
-            )
-        )
-        msg["mails"] = _rows(
-            self.conn.execute(
-                "SELECT kind, rcpt, state, created_at, sent_at FROM outbox WHERE message_ref = ? ORDER BY id",
-                (message_id,),
-            )
-        )
-        return msg
+        return message_detail(self.conn, message_id, self.clock())
 
     def wrote_to(self, account_id: int, number: str) -> bool:
         """Whether the account has sent an SMS to `number` (the recipient index, see WROTE_TO)."""

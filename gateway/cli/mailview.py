@@ -1,0 +1,116 @@
+"""`smsgw queue show`: one accepted mail's audit record (R-2.5) and every SMS it became.
+
+Who sent it (envelope sender, user, account), from which IP, when, the subject and text as the
+gateway accepted them, what cleaning removed, then each SMS: number, parts, state, reason, times,
+the SMSC's message ids and delivery reports. Read by `gateway.store.mailrecord`, the reader of the
+panel's message page, so the two never tell a message two ways. Everything from a mail, a phone or
+an SMSC is printed on its own line (`one_line`), the text indented under its heading, so that no
+line of it can pass for a field.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.adminrules import quiet_held
+from gateway.cli.common import CliError, open_store, say_zone, when
+from gateway.cli.terminal import one_line
+from gateway.config import Config
+from gateway.store.mailrecord import mail_of_message, mail_record
+
+INDENT = "  "
+
+
+def cmd_queue_show(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
+    conn = store.db.conn
+    email_id = args.id if args.mail else mail_of_message(conn, args.id)
+    record = mail_record(conn, email_id, store.clock()) if email_id is not None else None
+    if record is None:
+        if args.mail:
+            raise CliError(f"no mail with id {args.id} (see `smsgw queue recorded`, or the SMTP reply)")
+        raise CliError(f"no message with id {args.id} (see `smsgw queue list`; a mail's id: --mail)")
+    say_zone([record], "")
+    zone = ZoneInfo(cfg.gateway.timezone)
+    for line in mail_lines(record, shown=None if args.mail else args.id, zone=zone):
+        print(line)
+    return 0
+
+
+def mail_lines(record: dict[str, Any], *, shown: int | None, zone: ZoneInfo) -> list[str]:
+    """The record as `key: value` lines, as `account show` prints an account; `shown` marks the
+    message asked for among its mail's SMS."""
+    sender = one_line(record["mail_from"]) or "<>"  # a bounce's envelope sender is empty
+    user = one_line(record["user"]) if record["user"] else "none (not a user's mail)"
+    lines = [
+        f"mail {record['id']}",
+        f"received: {when(record['received_at'])}",
+        f"from: {sender}",
+        f"user: {user}",
+        f"account: {one_line(record['account'] or '-')}",
+        f"client-ip: {record['client_ip'] or '-'}",
+        f"message-id: {one_line(record['header_message_id'] or '-')}",
+        f"subject: {one_line(record['subject']) if record['subject'] else '(none)'}",
+    ]
+    if record["removed"]:
+        lines.append(f"removed: {one_line(record['removed'])}")
+    if record["automatic"]:
+        lines.append(f"recorded, not sent as SMS: {one_line(record['automatic'])}")
+    lines.append("text:")
+    lines += _block(record["text"])
+    if not record["messages"]:
+        lines.append("sms: none")
+    for m in record["messages"]:
+        lines += _sms_lines(m, asked=m["id"] == shown, zone=zone, mail_text=record["text"])
+    return lines
+
+
+def _block(text: str | None) -> list[str]:
+    """A mail's or an SMS's text, each of its lines indented under the heading."""
+    return [f"{INDENT}{one_line(line)}" for line in (text or "").splitlines()] or [f"{INDENT}(empty)"]
+
+
+def _sms_lines(m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str) -> list[str]:
+    """One SMS: its own text only where it is not the mail's (cut to the part limit, transliterated),
+    so that a mail to ten numbers does not print its text eleven times."""
+    held = quiet_held(m["held_until"], zone)
+    state = f"{m['state']} ({held})" if held else m["state"]
+    lines = [
+        "",
+        f"sms {m['id']}" + ("  (the message asked for)" if asked else ""),
+        f"to: {m['recipient']}",
+        f"sender: {one_line(m['source'])}",
+        f"state: {state}",
+        f"parts: {m['parts_total']}",
+        f"created: {when(m['created_at'])}",
+        f"valid-until: {when(m['expires_at'])}",
+        f"finished: {when(m['finished_at'])}",
+    ]
+    if m["reason"]:
+        lines.append(f"reason: {one_line(m['reason'])}")
+    if m["text"] == mail_text:
+        lines.append("sms-text: the mail's text")
+    else:
+        lines.append("sms-text:")
+        lines += _block(m["text"])
+    for p in m["parts"]:
+        smsc = f", SMSC id {one_line(p['smsc_id'])}" if p["smsc_id"] else ""
+        error = f", error {one_line(p['error'])}" if p["error"] else ""
+        lines.append(
+            f"part {p['seq']}: {p['state']}, attempts {p['attempts']}, link {one_line(p['link'] or '-')}"
+            f"{smsc}, submitted {when(p['submitted_at'])}, done {when(p['done_at'])}{error}"
+        )
+    for d in m["dlrs"]:
+        error = f", error {one_line(d['error'])}" if d["error"] else ""
+        lines.append(
+            f"report: {when(d['received_at'])} part {d['seq']} {one_line(d['status'])}"
+            f" (link {one_line(d['link'])}, SMSC id {one_line(d['smsc_id'])}){error}"
+        )
+    for o in m["mails"]:
+        lines.append(
+            f"mail-sent: {o['kind']} to {one_line(o['rcpt'])}, {o['state']}, queued {when(o['created_at'])},"
+            f" sent {when(o['sent_at'])}"
+        )
+    return lines

@@ -1,0 +1,142 @@
+"""An accepted mail's audit record as admins read it (R-2.5): the search of the messages, one SMS in
+full, and one mail with every SMS it became.
+
+Functions of the connection: the panel runs them on its reader's thread, the CLI on its own store.
+One query each for both, so that `smsgw queue show` and the panel's message page never tell the
+same message two ways. The store runs no ANALYZE, so SQLite plans without statistics: the search
+says which index drives it (see BULK_STATES), and tests/test_web_limits.py checks the plans.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from gateway.store.admin import HELD_UNTIL
+
+# The states most messages end in. The store never runs ANALYZE (it would change the plans of the
+# hot queries), so SQLite cannot know that an account's "hold" or "expired" messages are few: it
+# walks the account's index and filters, every message the account ever sent. A search for any
+# other state is driven by the state's own index instead, and one for these by the account's.
+BULK_STATES = ("submitted", "delivered")
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def search_messages(
+    conn: sqlite3.Connection,
+    account_id: int | None,
+    *,
+    number: str | None = None,
+    user: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    state: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first; `before_id` is the last id of the previous page. With `now`, each row says
+    until when a message held for quiet hours waits (`held_until`, else None): a list showed it as
+    plain `queued` (the panel's CSV export, without `now`, probes no parts). `number` is E.164 as
+    intake wrote it, `user` the envelope sender (any case).
+
+    A company admin's search names their account and, for most forms, something narrower: the
+    number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
+    keeps SQLite from driving the search by the account's index, which it prefers without
+    statistics and which reads every message the account has), and the search costs what the
+    operator's costs."""
+    narrower = number is not None or user is not None or (state is not None and state not in BULK_STATES)
+    where, args = [], []
+    for cond, value in (
+        ("+m.account_id = ?" if narrower else "m.account_id = ?", account_id),
+        ("m.recipient = ?", number),
+        ("e.mail_from = ? COLLATE NOCASE", user),
+        ("m.created_at >= ?", since),
+        ("m.created_at < ?", until),
+        ("m.state = ?", state),
+        ("m.id < ?", before_id),
+    ):
+        if value is not None:
+            where.append(cond)
+            args.append(value)
+    sql = (
+        "SELECT m.id, m.created_at, m.recipient, m.state, m.parts_total, m.reason, e.mail_from,"
+        f" a.name AS account, {'NULL AS held_until' if now is None else HELD_UNTIL}"
+        " FROM messages m JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    held = () if now is None else (now,)
+    return _rows(conn.execute(sql + " ORDER BY m.id DESC LIMIT ?", (*held, *args, limit)))
+
+
+def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dict[str, Any] | None:
+    """One SMS in full: its mail's sender and IP, its parts, delivery reports and the mails sent
+    about it; None when there is no such message (or the purge took its mail). `now` tells a
+    message held for quiet hours (`held_until`)."""
+    cur = conn.execute(
+        "SELECT m.id, m.email_id, m.account_id, a.name AS account, m.recipient, m.source, m.text,"
+        " m.parts_total, m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from,"
+        f" e.client_ip, e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
+        " JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
+        (now, message_id),
+    )
+    found = _rows(cur)
+    if not found:
+        return None
+    msg = found[0]
+    msg["parts"] = _rows(
+        conn.execute(
+            "SELECT id, seq, state, attempts, link, smsc_id, submitted_at, done_at, error, text"
+            " FROM parts WHERE message_id = ? ORDER BY seq",
+            (message_id,),
+        )
+    )
+    msg["dlrs"] = _rows(
+        conn.execute(
+            "SELECT d.received_at, d.link, d.smsc_id, d.status, d.error, p.seq FROM dlrs d"
+            " JOIN parts p ON p.id = d.part_id WHERE p.message_id = ? ORDER BY d.id",
+            (message_id,),
+        )
+    )
+    msg["mails"] = _rows(
+        conn.execute(
+            "SELECT kind, rcpt, state, created_at, sent_at FROM outbox WHERE message_ref = ? ORDER BY id",
+            (message_id,),
+        )
+    )
+    return msg
+
+
+def mail_record(conn: sqlite3.Connection, email_id: int, now: float) -> dict[str, Any] | None:
+    """One accepted mail as R-2.5 records it: who (envelope sender, user, account), from which IP,
+    when, the subject and text as accepted, what cleaning removed, why it was only recorded (an
+    auto-reply, a bounce), and under `messages` every SMS it became, each as `message_detail` reads
+    it. None when there is no such mail (or the purge took it)."""
+    found = _rows(
+        conn.execute(
+            "SELECT e.id, e.received_at, e.mail_from, u.email AS user, a.name AS account, e.client_ip,"
+            " e.header_message_id, e.subject, e.text, e.removed, e.automatic FROM emails e"
+            " LEFT JOIN users u ON u.id = e.user_id LEFT JOIN accounts a ON a.id = e.account_id"
+            " WHERE e.id = ?",
+            (email_id,),
+        )
+    )
+    if not found:
+        return None
+    mail = found[0]
+    ids = conn.execute(
+        "SELECT id FROM messages INDEXED BY messages_email WHERE email_id = ? ORDER BY id", (email_id,)
+    ).fetchall()
+    mail["messages"] = [m for (mid,) in ids if (m := message_detail(conn, mid, now)) is not None]
+    return mail
+
+
+def mail_of_message(conn: sqlite3.Connection, message_id: int) -> int | None:
+    """The id of the mail a message came from (the id `queue list` shows is the message's)."""
+    row = conn.execute("SELECT email_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return None if row is None else int(row[0])
