@@ -15,7 +15,7 @@ import pytest
 from acl.lockout import AuthGuard
 from gateway.adminrules import BILLING_ADDRESSES_MAX
 from gateway.web.app import WebContext
-from tests.web_helpers import ADMIN, PASSWORD, PLAIN, as_user, csrf_of
+from tests.web_helpers import ADMIN, PASSWORD, PLAIN, as_user, client, csrf_of, login
 from tests.web_helpers import web as web  # the fixture
 
 SETTINGS = {"split_mode": "concatenated", "dlr_mail": "none", "overflow": "truncate"}
@@ -127,3 +127,19 @@ async def test_a_new_admin_without_a_password_is_told_to_get_one(web: WebContext
     assert cli("user", "add", "dan@acme.example", "--account", "acme")[0] == 0
     code, out, _ = cli("user", "set", "dan@acme.example", "--role", "admin")
     assert code == 0 and any(line.startswith("note: no password yet: they cannot log in") for line in out)
+
+
+async def test_unknown_pages_and_methods_get_the_panels_error_page(web: WebContext) -> None:
+    async with as_user(web, ADMIN) as c:
+        for path, code in (("/no-such-page", 404), ("/messages/-1", 404), ("/logout", 405)):
+            r = await c.get(path)
+            assert r.status_code == code, path
+            assert r.headers["content-type"].startswith("text/html") and 'href="/"' in r.text, path
+        assert "POST" in (await c.get("/logout")).headers["allow"]
+
+
+async def test_a_refused_login_says_who_sets_a_forgotten_password(web: WebContext) -> None:
+    async with client(web) as c:
+        r = await login(c, ADMIN, "not the password")
+        assert r.status_code == 401
+        assert "Your company&#39;s admin (or the gateway&#39;s operator) sets a new one" in r.text

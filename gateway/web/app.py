@@ -50,7 +50,10 @@ from gateway.web.security import (
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
-LOGIN_REFUSED = "wrong email or password, or too many failed attempts: wait a few minutes"
+LOGIN_REFUSED = (
+    "wrong email or password, or too many failed attempts: wait a few minutes."
+    " Forgot the password? Your company's admin (or the gateway's operator) sets a new one"
+)
 LOGIN_BUSY = "too many logins at once from here: try again in a moment"
 
 
@@ -197,6 +200,21 @@ async def logout(request: Request, who: Who, form: Any) -> Response:
     return response
 
 
+# Starlette's own answers to a path no route has and to a method a route does not take: a bare
+# "Not Found" in text, with no way back. The panel's error page instead, as its own 404s.
+_ROUTING_ERRORS = {
+    404: "not found",
+    405: "this page is not opened that way: use the panel's links and buttons",
+}
+
+
+async def routing_error(request: Request, exc: Exception) -> Response:
+    code = getattr(exc, "status_code", 404)
+    response = request.app.state.web.render(request, "error.html", {"message": _ROUTING_ERRORS[code]}, code)
+    response.headers.update(getattr(exc, "headers", None) or {})  # a 405's Allow
+    return response
+
+
 def build_app(web: WebContext) -> Starlette:
     from gateway.web import account, billing, messages, metrics, operator, pages, services
 
@@ -218,6 +236,8 @@ def build_app(web: WebContext) -> Starlette:
     # The headers outermost, so that every refusal carries them too; a stranger's host is refused
     # before its body is read.
     middleware = [Middleware(SecurityHeaders), Middleware(KnownHosts, names=names), Middleware(BodyCap)]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers=dict.fromkeys(_ROUTING_ERRORS, routing_error)
+    )
     app.state.web = web
     return app
