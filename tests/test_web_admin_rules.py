@@ -143,3 +143,11 @@ async def test_a_refused_login_says_who_sets_a_forgotten_password(web: WebContex
         r = await login(c, ADMIN, "not the password")
         assert r.status_code == 401
         assert "Your company&#39;s admin (or the gateway&#39;s operator) sets a new one" in r.text
+
+
+async def test_a_login_form_opened_in_another_tab_still_logs_in(web: WebContext) -> None:
+    async with client(web) as c:
+        first = csrf_of((await c.get("/login")).text)
+        await c.get("/login")  # a second tab, same browser
+        data = {"email": ADMIN, "password": PASSWORD, "csrf": first}
+        assert (await c.post("/login", data=data)).status_code == 303

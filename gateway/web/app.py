@@ -8,6 +8,7 @@ on the loop that opened it.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ LOGIN_REFUSED = (
     " Forgot the password? Your company's admin (or the gateway's operator) sets a new one"
 )
 LOGIN_BUSY = "too many logins at once from here: try again in a moment"
+
+
+_LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # as token_urlsafe(32) makes them
 
 
 def when(ts: float | None, tz: ZoneInfo | None = None) -> str:
@@ -133,7 +137,11 @@ class WebContext:
 
 async def login_form(request: Request, error: str = "", status_code: int = 200) -> Response:
     web: WebContext = request.app.state.web
-    token = secrets.token_urlsafe(32)
+    # The browser's pre-login token, if it has one, is kept: a new one for each GET /login made every
+    # login tab but the last answer "the form expired" (two tabs, or a panel of several tabs after
+    # the idle logout).
+    held = request.cookies.get(LOGIN_COOKIE, "")
+    token = held if _LOGIN_TOKEN.fullmatch(held) else secrets.token_urlsafe(32)
     response = web.render(request, "login.html", {"csrf": token, "error": error}, status_code)
     set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
     return response
