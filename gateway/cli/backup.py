@@ -29,6 +29,7 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 from gateway.cli.common import (
     EXIT_CONFIG,
@@ -92,7 +93,13 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
     try:
         try:
-            with closing(sqlite3.connect(source, timeout=30)) as live, closing(sqlite3.connect(tmp)) as copy:
+            # Read-only: a connection that may write checkpoints and deletes the WAL when it closes
+            # last, which would leave a crash's WAL flag behind with no WAL (`gateway.store.walcheck`).
+            live_uri = f"file:{pathname2url(str(source.absolute()))}?mode=ro"
+            with (
+                closing(sqlite3.connect(live_uri, uri=True, timeout=30)) as live,
+                closing(sqlite3.connect(tmp)) as copy,
+            ):
                 live.backup(copy)  # pages=-1: every page in one step, one snapshot
                 copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
                 problems = integrity_problems(copy)

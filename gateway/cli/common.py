@@ -10,6 +10,7 @@ import pwd
 import sqlite3
 import ssl
 import sys
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
@@ -25,6 +26,7 @@ from gateway.filemodes import refuse_unsafe_database
 from gateway.mailheaders import is_plain_address
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.marker import refuse_lost
+from gateway.store.walcheck import refuse_lost_commits
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -79,6 +81,10 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise no_database(path)
+    try:
+        refuse_lost_commits(path, time.time())  # before SQLite's first read hides a damaged WAL
+    except StoreUnusable as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from exc
     if (older := older_schema_under_a_daemon(cfg)) is not None:
         raise CliError(older)
     try:

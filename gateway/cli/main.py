@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -58,6 +59,7 @@ from gateway.logging import CLI_LOG_LEVEL, cli_console, end_torn_line
 from gateway.premium import add_commands as add_premium_commands
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError, StoreUnusable
+from gateway.store.walcheck import accept_loss, refuse_lost_commits
 
 # ---- commands ---------------------------------------------------------------------------------
 
@@ -86,6 +88,11 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.billing_dir_unwritable", detail=billing)
     for line in unanswerable(cfg):  # R-1.11
         log.warning("config.sender_unanswerable", detail=line)
+    try:
+        # Before the first read of the database (`unapplied_seeds`): SQLite would hide a damaged WAL.
+        refuse_lost_commits(cfg.db_path, time.time())
+    except StoreUnusable as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from exc
     for line in unapplied_seeds(cfg):
         log.warning("config.account_not_applied", detail=line)
     runner = loop_runner()
@@ -118,6 +125,30 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"cannot start: {exc.filename or ''}: permission denied for this user") from exc
     except OSError as exc:
         raise CliError(f"cannot start: {exc}") from exc
+    return 0
+
+
+def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
+    """The "start anyway" that a start refused for its WAL (`gateway.store.walcheck`) names."""
+    from gateway.statelock import StateDirBusy
+
+    refuse_root_in_service_dir(cfg)
+    db = cfg.db_path
+    if not (db.exists() and db.stat().st_size > 0):
+        raise CliError(f"no database at {db} (is state_dir right?)")
+    try:
+        with statelock.held(cfg.state_dir), statelock.database_alone(cfg.state_dir, 5):
+            kept, frames = accept_loss(db, time.time())
+    except (StateDirBusy, statelock.DatabaseInUse) as exc:
+        raise CliError(f"{exc}; stop it first") from exc
+    except StoreUnusable as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from exc
+    except sqlite3.Error as exc:
+        raise CliError(database_error(db, exc)) from exc
+    print(f"{db}: took {frames} valid WAL frame(s) into the database; what the WAL lost is lost")
+    for path in kept:
+        print(f"kept as it was: {path} (delete it once you no longer need it)")
+    print("start the daemon (systemctl start smsgw)")
     return 0
 
 
@@ -186,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_billing_commands(sub)
     add_backup_commands(sub)
     add_restore_commands(sub)
+    sub.add_parser(
+        "accept-wal-loss",
+        help="start anyway after a start refused a damaged or missing WAL",
+        description="After `smsgw run` exited 3 because smsgw.db-wal was damaged or missing (mail"
+        " answered 250 would be lost): keep a copy of the WAL and -shm, take what is still valid of the"
+        " WAL into the database and let the next start go ahead. Restoring a backup is the"
+        " alternative. The daemon must be stopped.",
+    ).set_defaults(func=cmd_accept_wal_loss)
 
     add_simulator_commands(sub)
     config_anywhere(p)

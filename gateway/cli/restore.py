@@ -30,7 +30,7 @@ from gateway.cli.backup import integrity_problems
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe
-from gateway.store import marker
+from gateway.store import marker, walcheck
 from gateway.store.rescue import fsync_path
 from gateway.store.schema import SCHEMA_VERSION
 
@@ -107,6 +107,7 @@ def _restore(backup: Path, db: Path) -> int:
             # moved away by hand): SQLite replays any `-wal` beside a database into it at its open.
             aside = _set_aside(db)
         Path(f"{db}-shm").unlink(missing_ok=True)  # the old WAL's index: rebuilt at the next open
+        walcheck.flag_path(db).unlink(missing_ok=True)  # it spoke of the WAL set aside with the old file
         os.replace(tmp, db)
         fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
     finally:

@@ -111,6 +111,9 @@ class GroupCommit(CheckpointScheduling, FileGuard):
     def _committed(self, callbacks: list[Callable[[], None]]) -> None:
         raise NotImplementedError
 
+    def _note_commit(self) -> None:
+        raise NotImplementedError
+
     def _init_commit(self, identity: tuple[int, int]) -> None:
         self._pending: list[_Pending] = []  # background work, first come first served
         self._urgent: list[_Pending] = []  # interactive work: flushed ahead of the background
@@ -261,6 +264,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                     bare = False
             else:
                 conn.execute("COMMIT")
+                self._note_commit()
         except Exception as exc:  # the commit itself failed (disk full, I/O error)
             self._after.clear()
             if conn.in_transaction:

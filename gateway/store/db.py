@@ -20,14 +20,17 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
 
+import structlog
+
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
-from gateway.store import marker
+from gateway.store import marker, walcheck
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -58,6 +61,8 @@ from gateway.store.records import (
 )
 from gateway.store.walsync import WalSync
 
+log = structlog.get_logger(__name__)
+
 Clock = Callable[[], float]
 T = TypeVar("T")
 
@@ -72,6 +77,16 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _close_at_exit(conn: sqlite3.Connection, path: Path) -> None:
+    """Close `conn` and let `walcheck` know (at `Db.close`, at the exit of a process that did not
+    call it, or when the `Db` is collected)."""
+    try:
+        conn.close()
+    except sqlite3.ProgrammingError:  # another thread's connection: SQLite closes it, the flag stays
+        return
+    walcheck.note_closed(path)
 
 
 class Db(GroupCommit):
@@ -102,6 +117,10 @@ class Db(GroupCommit):
         # a write committed there would be neither grouped nor fsynced before someone relies on it.
         self.writes_only_through_write = False
         self._flushing = False
+        self._wal_noted = False  # this process's commits are announced by `walcheck`'s flag
+        # A process that ends without `close()` (most commands do) still closes cleanly at its exit,
+        # flag and all; else the next start would take the WAL SQLite then deleted for a lost one.
+        self._at_exit = weakref.finalize(self, _close_at_exit, conn, path)
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
@@ -139,6 +158,10 @@ class Db(GroupCommit):
             marker.refuse_lost(path)
         if not existed and not create:
             raise StoreError(f"database {path} does not exist; start the daemon once or check --config")
+        if existed and check:
+            # Before SQLite reads the WAL: it would take a damaged one as ending early, and
+            # delete it at its close (`walcheck`).
+            walcheck.refuse_lost_commits(path, clock())
         if not path.parent.exists():  # a first CLI command before the daemon's first start
             private_dir(path.parent, STATE_DIR_MODE)
         # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
@@ -225,6 +248,7 @@ class Db(GroupCommit):
         try:
             yield conn
             conn.execute("COMMIT")
+            self._note_commit()
         except BaseException:
             self._after.clear()
             if conn.in_transaction:
@@ -243,6 +267,19 @@ class Db(GroupCommit):
             raise RuntimeError("after_commit() needs an open transaction")
         if callback not in self._after:
             self._after.append(callback)
+
+    def _note_commit(self) -> None:
+        """After the first COMMIT of this connection, before anyone hears of it: the flag that makes
+        the next start miss no commit of the WAL (`walcheck`). Failing (disk full), the commit still
+        stands; only the check after a crash has less to go by, which is said."""
+        if self._wal_noted:
+            return
+        try:
+            walcheck.note_commit(self.path, self.clock())
+        except OSError as exc:
+            log.warning("store.wal_flag_failed", path=str(self.path), error=exc.strerror or str(exc))
+            return
+        self._wal_noted = True
 
     def _committed(self, callbacks: list[Callable[[], None]]) -> None:
         if not callbacks:
@@ -284,11 +321,19 @@ class Db(GroupCommit):
                 os.fsync(self._wal_fd)
             os.close(self._wal_fd)
             self._wal_fd = None
+        if self.replaced is None and self._wal_noted:
+            walcheck.checkpoint_at_close(conn, self.path)
         conn.close()
+        if self.replaced in (None, UNSYNCED):  # after a failed fsync SQLite may still checkpoint at close
+            self._at_exit()  # the flag goes once SQLite deleted the WAL: every commit is in the file
+        else:
+            self._at_exit.detach()
         if self.replaced is not None and self.replaced != UNSYNCED:
             # After a failed fsync the WAL is the database's own: it holds every commit since the
             # last checkpoint, and the next start must replay it.
             self._discard_wal()
+            # The flag spoke of that WAL, now removed or set aside with what the marker refuses.
+            walcheck.flag_path(self.path).unlink(missing_ok=True)
 
 
 class Store:

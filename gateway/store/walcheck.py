@@ -1,0 +1,503 @@
+"""Commits the WAL held at a crash, never silently lost at the next start.
+
+The serving daemon checkpoints only from its own thread (`gateway.store.checkpoint`), so after a
+crash `smsgw.db-wal` holds every mail accepted since the last checkpoint. SQLite itself cannot tell
+when that file is damaged or gone: it takes the first frame whose checksum fails as the end of the
+log, and a missing WAL as an empty one; the database it then shows is consistent, passes
+`quick_check`, and the mail after that point is forgotten without a word although its sender heard
+`250`. On open SQLite also rebuilds the -shm from what it read and, at the last close, checkpoints
+and deletes the WAL, so the evidence is gone once anything has opened the database. Hence this
+check runs on the files alone, before SQLite opens them (`Db.open`, and `smsgw run` and the other
+commands before their first read), and only while no process has the database open: /proc/locks
+shows SQLite's locks on the database and its -shm (a WAL someone is writing is no crash's leftover).
+Where /proc/locks cannot be read, nothing is checked.
+
+The evidence, and why it can be relied on:
+- `<db>.wal-in-use` (`flag_path`): written (and fsynced with its directory) by a process right after
+  its first COMMIT, before that commit is acknowledged to anyone; removed when the database is
+  closed and SQLite has deleted the WAL, which it does only after checkpointing every frame into the
+  database file (`Db.close`, or at the exit of a process that never called it: most commands).
+  Present at a start = some run committed and did not close cleanly. It names the boot it was
+  written in (/proc/sys/kernel/random/boot_id) and the database file (device:inode); a flag naming
+  another file (a backup put in place) speaks of a WAL set aside with the old one and is ignored,
+  as is one `smsgw restore` or a database deleted under the daemon leaves (both remove it).
+- The -shm's header (the wal-index): how many frames of the WAL (`mxFrame`) were committed, and
+  under which salts. Within one boot it is what SQLite last wrote (a killed process leaves the page
+  cache, shared with every reader, as it was), so a WAL holding fewer valid frames than it says,
+  or other salts, lost commits: this catches a cut even on a frame boundary. After a reboot the
+  -shm on disk is whatever the kernel happened to write back (it is never fsynced), so it is not used.
+- The WAL itself (https://www.sqlite.org/fileformat.html section 4, `scan_wal`; the frames SQLite's
+  own recovery vouches for, found on a read-only probe of a hard link, are not summed again in
+  Python, `recovered_frames`): a frame with the header's salts
+  whose cumulative checksum fails, followed by a commit frame that is intact in itself (its checksum
+  starting from the stored one of the frame before it) with the same salts, is committed data after
+  a damaged frame: SQLite would drop everything from the damaged frame on. A WAL header that fails
+  its checksum in front of frames makes SQLite ignore the whole file. Both are refused whatever the
+  flag says. Caveat: after a power loss, writes not yet fsynced (never acknowledged) may reach the
+  disk out of order and look the same; the message says so, as the admin knows whether power failed.
+
+Refused (as `StoreUnusable`: exit 3, which systemd does not restart) when the flag is present and
+the WAL is missing, when it has no frame and no -shm of that boot says it never had one, or when the
+-shm of that boot counts more committed frames than the WAL holds; and on the damage above. Before
+refusing, the WAL and -shm are copied beside the database (`<name>.kept-<UTC time>`), as they are,
+so that whatever is done next loses nothing more. `smsgw accept-wal-loss` is the admin's "start
+anyway": it lets SQLite take what is valid, checkpoints it into the database and removes the flag.
+
+Not detectable, and not pretended: a WAL cut cleanly on a frame boundary (or mid-frame, a torn
+tail) with no -shm of the same boot beside it looks exactly like a log whose last commit was the
+last frame, as after a power loss; telling them apart needs the last acknowledged commit recorded
+outside the WAL at every commit. A WAL deleted together with its -shm and the flag leaves nothing
+to go by. A process that commits between another one's clean close and its removal of the flag (a
+window of microseconds) is not covered either.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import struct
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from gateway.filemodes import write_private_bytes
+from gateway.store.fileguard import StoreUnusable
+from gateway.store.rescue import fsync_path
+
+log = structlog.get_logger(__name__)
+
+WAL_HEADER = 32
+FRAME_HEADER = 24
+WAL_MAGIC_LE = 0x377F0682  # checksums over little-endian words
+WAL_MAGIC_BE = 0x377F0683  # ... over big-endian words
+WAL_VERSION = 3007000
+SHM_HEADER = 48  # one copy of the wal-index header; two copies lead the -shm
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+PROC_LOCKS = Path("/proc/locks")
+_MASK = 0xFFFFFFFF
+CHECKPOINTED = "closed = checkpointed"  # the flag's line: its run ended with every frame in the database
+
+
+def flag_path(db: Path) -> Path:
+    return db.with_name(f"{db.name}.wal-in-use")
+
+
+def wal_path(db: Path) -> Path:
+    return Path(f"{db}-wal")
+
+
+def shm_path(db: Path) -> Path:
+    return Path(f"{db}-shm")
+
+
+# ---- the WAL file -------------------------------------------------------------------------------
+
+
+def checksum(data: bytes, s0: int, s1: int, big_endian: bool) -> tuple[int, int]:
+    """SQLite's WAL checksum of `data` (a multiple of 8 bytes), continued from (s0, s1): about half a
+    millisecond a frame in Python, so the frames SQLite's own recovery vouches for are not summed
+    again (`recovered_frames`)."""
+    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & _MASK
+        s1 = (s1 + words[i + 1] + s0) & _MASK
+    return s0, s1
+
+
+@dataclass
+class WalScan:
+    """What the WAL holds, as SQLite's recovery would read it, and what it would drop."""
+
+    size: int = 0  # bytes; 0 also for a missing file
+    header_ok: bool = False
+    salts: bytes = b""  # the header's 8 salt bytes
+    committed: int = 0  # frames up to the last commit frame SQLite would take
+    damaged: int | None = None  # 1-based index of the first frame with the salts failing its checksum
+    committed_after: int = 0  # intact commit frames with the salts after the damaged one
+
+    @property
+    def frames_present(self) -> bool:
+        return self.size >= WAL_HEADER + FRAME_HEADER
+
+
+def scan_wal(path: Path, trusted: Callable[[int], int] | None = None) -> WalScan:
+    """Read the WAL at `path` frame by frame (a missing file reads as empty).
+
+    `trusted(page_size)`: how many frames from the start SQLite's recovery found valid and committed
+    (`recovered_frames`); those are not summed again, only the frames after them."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return WalScan()
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        scan = WalScan(size=size)
+        header = f.read(WAL_HEADER)
+        if len(header) < WAL_HEADER:
+            return scan
+        magic, version, page_size = struct.unpack(">III", header[:12])
+        if magic not in (WAL_MAGIC_LE, WAL_MAGIC_BE) or version != WAL_VERSION:
+            return scan
+        if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
+            return scan
+        big = magic == WAL_MAGIC_BE
+        s0, s1 = checksum(header[:24], 0, 0, big)
+        if (s0, s1) != struct.unpack(">II", header[24:32]):
+            return scan
+        scan.header_ok = True
+        scan.salts = header[16:24]
+        frame_size = FRAME_HEADER + page_size
+        index = 0
+        stored = (s0, s1)  # the checksum stored in the frame before (the header's, for the first)
+        if trusted is not None and (valid := trusted(page_size)) > 0:
+            f.seek(WAL_HEADER + (valid - 1) * frame_size)
+            last = f.read(FRAME_HEADER)
+            if len(last) == FRAME_HEADER and last[8:16] == scan.salts and last[4:8] != bytes(4):
+                index = scan.committed = valid
+                stored = s0, s1 = struct.unpack(">II", last[16:24])
+                f.seek(WAL_HEADER + valid * frame_size)
+            else:  # not what SQLite should have found: sum it all
+                f.seek(WAL_HEADER)
+        while len(frame := f.read(frame_size)) == frame_size:
+            index += 1
+            if frame[8:16] != scan.salts:
+                if scan.damaged is None:
+                    break  # a frame of an earlier generation: the end of the log, as SQLite reads it
+                stored = struct.unpack(">II", frame[16:24])
+                continue
+            commit = struct.unpack(">I", frame[4:8])[0] != 0
+            own = struct.unpack(">II", frame[16:24])
+            if scan.damaged is None:
+                s0, s1 = checksum(frame[:8] + frame[FRAME_HEADER:], s0, s1, big)
+                if (s0, s1) == own:
+                    if commit:
+                        scan.committed = index
+                else:
+                    scan.damaged = index
+            elif commit and checksum(frame[:8] + frame[FRAME_HEADER:], *stored, big) == own:
+                scan.committed_after += 1
+            stored = own
+        return scan
+
+
+def recovered_frames(db: Path, page_size: int) -> int:
+    """The frames of `db`'s WAL that SQLite's recovery (in C) takes as valid and committed, found
+    without opening `db`: a probe database in a directory of its own, made of `db`'s first page and
+    a hard link to its WAL, opened read-only (which never writes the WAL nor checkpoints or deletes
+    it at its close); its -shm then says. 0 where that cannot be done: everything is summed here."""
+    probe_dir = db.with_name(f".{db.name}.walcheck-{os.getpid()}")
+    try:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+        probe_dir.mkdir(mode=0o700)
+        probe = probe_dir / "probe.db"
+        with db.open("rb") as src:
+            first = src.read(page_size)
+        if first[18:20] != b"\x02\x02":  # not in WAL mode as the file says: no probe
+            return 0
+        write_private_bytes(probe, first)
+        os.link(wal_path(db), wal_path(probe))
+        with closing(sqlite3.connect(f"file:{probe}?mode=ro", uri=True, isolation_level=None)) as conn:
+            conn.execute("PRAGMA user_version").fetchone()  # a read: SQLite recovers the WAL's index
+        shm = read_shm(shm_path(probe))
+        return shm.max_frame if shm is not None else 0
+    except (OSError, sqlite3.Error):
+        return 0
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+
+
+# ---- the -shm's header ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShmHeader:
+    max_frame: int  # frames of the WAL committed, as SQLite last wrote it
+    salts: bytes  # the WAL header's salt bytes it goes with; zero: rebuilt from an empty log
+
+
+def read_shm(path: Path) -> ShmHeader | None:
+    """The wal-index header of the -shm at `path`, when both of its copies agree and check out."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(2 * SHM_HEADER)
+    except OSError:
+        return None
+    if len(data) < 2 * SHM_HEADER or data[:SHM_HEADER] != data[SHM_HEADER:]:
+        return None
+    version, _, _, is_init, big, _, max_frame = struct.unpack("=IIIBBHI", data[:20])
+    if version != WAL_VERSION or is_init != 1:
+        return None
+    if checksum(data[:40], 0, 0, bool(big)) != struct.unpack("=II", data[40:48]):
+        return None
+    return ShmHeader(max_frame=max_frame, salts=data[32:40])
+
+
+# ---- who has the database open ----------------------------------------------------------------------
+
+
+def in_use(db: Path, *, others: bool = False) -> bool | None:
+    """Whether any process (this one too, unless `others`) holds a lock on the database or its -shm,
+    as SQLite's connections do for as long as they are open; None when /proc/locks cannot be read."""
+    ids = set()
+    for path in (db, shm_path(db)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
+    try:
+        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # `1: POSIX  ADVISORY  READ 1234 fe:00:5678 128 128` (a blocked waiter: `1: -> POSIX ...`)
+        if fields and fields[1] == "->":
+            fields = fields[1:]
+        if len(fields) > 5 and fields[5] in ids and not (others and fields[4] == str(os.getpid())):
+            return True
+    return False
+
+
+def boot_id() -> str | None:
+    try:
+        return BOOT_ID.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def read_flag(db: Path) -> dict[str, str] | None:
+    """The flag's fields (`boot`, `file`, ...), or None without a flag. One that names another file
+    than the one at `db` now (a backup copied in its place, a rescued copy restored) speaks of a WAL
+    set aside with that file: it counts as no flag."""
+    try:
+        text = flag_path(db).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}  # there but unreadable: unclean, boot unknown
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            fields[key.strip()] = value.strip()
+    if fields.get("file") not in (None, _file_id(db)):
+        return None
+    return fields
+
+
+def _file_id(db: Path) -> str:
+    try:
+        st = os.stat(db)
+    except OSError:
+        return ""
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+# ---- the flag's life ----------------------------------------------------------------------------------
+
+
+def note_commit(db: Path, now: float) -> None:
+    """A first COMMIT of this process is in the WAL: say so durably before anyone hears of it.
+
+    Raises OSError when it cannot be written (disk full): the caller's commit is not acknowledged."""
+    flag = flag_path(db)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    text = (
+        f"# smsgw: {db.name}-wal beside this file may hold commits not yet in {db.name}.\n"
+        "# Removed when the database is closed cleanly. While it is here, a start refuses to run\n"
+        "# without that WAL (see `smsgw accept-wal-loss`).\n"
+        f"boot = {boot_id() or ''}\nfile = {_file_id(db)}\npid = {os.getpid()}\nsince = {stamp}\n"
+    )
+    if flag.exists():
+        write_private_bytes(flag, text.encode())  # names this boot: the -shm is this boot's now
+        return
+    write_private_bytes(flag, text.encode())
+    fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def note_closed(db: Path, *, wal_gone: bool = False) -> None:
+    """The connection is closed: once SQLite has deleted the WAL (every frame checkpointed), the
+    flag goes. Another connection still open keeps the WAL, and so the flag. `wal_gone`: emptied
+    by a checkpoint, as good as deleted (`checkpoint_at_close`)."""
+    if not wal_gone and wal_path(db).exists():
+        return
+    flag = flag_path(db)
+    try:
+        flag.unlink()
+        fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("store.wal_flag_failed", path=str(flag), error=exc.strerror or str(exc))
+
+
+def checkpoint_at_close(conn: sqlite3.Connection, db: Path) -> None:
+    """Before a connection that committed closes: every frame into the database and the WAL emptied,
+    then the flag goes. Without this, a reader still open (a thread's, a `smsgw backup`) would keep
+    SQLite from deleting the WAL at this close, and delete it at its own, later, with the flag left
+    behind: the next start would refuse. While another process has the database open, the flag stays
+    but says `closed = checkpointed`: a WAL missing then lost nothing of this run, and another smsgw
+    process that commits rewrites the flag at its first commit."""
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as exc:
+        log.warning("store.checkpoint_failed", mode="TRUNCATE", error=str(exc))
+        return
+    wal = wal_path(db)
+    if busy or (wal.exists() and wal.stat().st_size):
+        return
+    if in_use(db, others=True) is False:
+        note_closed(db, wal_gone=True)
+        return
+    flag = flag_path(db)
+    try:
+        text = flag.read_text(encoding="utf-8", errors="replace")
+        write_private_bytes(flag, f"{text}{CHECKPOINTED}\n".encode())
+    except OSError as exc:
+        log.warning("store.wal_flag_failed", path=str(flag), error=exc.strerror or str(exc))
+
+
+# ---- the check ------------------------------------------------------------------------------------------
+
+_checked: set[tuple[str, int, int, int, bool]] = set()  # what this process found fine already
+
+
+def refuse_lost_commits(db: Path, now: float) -> None:
+    """Raise `StoreUnusable` when the WAL beside `db` lost (or SQLite would drop) committed frames.
+
+    Called before SQLite opens `db`; does nothing while the database is open anywhere."""
+    if not db.exists() or in_use(db) is not False:
+        return
+    flag = read_flag(db)
+    flagged, boot = flag is not None, (flag or {}).get("boot") or None
+    wal = wal_path(db)
+    try:
+        st = os.stat(wal)
+        key = (str(db.absolute()), st.st_ino, st.st_size, st.st_mtime_ns, flagged)
+    except FileNotFoundError:
+        key = (str(db.absolute()), 0, -1, 0, flagged)
+    if key in _checked:  # `smsgw run` checks before its first read, and again in `Db.open`
+        return
+    scan = scan_wal(wal, lambda page_size: recovered_frames(db, page_size))
+    why = damage(scan)
+    if why is None and flag is not None:
+        same_boot = boot is not None and boot == boot_id()
+        if flag.get("closed") != "checkpointed" or scan.frames_present:
+            why = lost(scan, read_shm(shm_path(db)) if same_boot else None, wal.exists(), same_boot)
+    if why is None:
+        _checked.add(key)
+        return
+    kept = keep(db, now)
+    log.critical("store.wal_refused", path=str(db), problem=why, kept=[str(p) for p in kept])
+    raise StoreUnusable(refusal(db, why, kept, rebooted=flagged and boot != boot_id()))
+
+
+def damage(scan: WalScan) -> str | None:
+    """Why SQLite would drop committed frames of this WAL, whatever the last run was."""
+    if scan.frames_present and not scan.header_ok:
+        return f"its header is damaged, and SQLite would ignore all {scan.size} bytes of it"
+    if scan.damaged is not None and scan.committed_after:
+        return (
+            f"frame {scan.damaged} is damaged (its checksum fails) and {scan.committed_after} committed"
+            " frame(s) follow it, which SQLite would drop with it"
+        )
+    return None
+
+
+def lost(scan: WalScan, shm: ShmHeader | None, wal_exists: bool, same_boot: bool) -> str | None:
+    """Why commits of a run that did not close cleanly are missing from its WAL (`shm`: the -shm
+    of the same boot, when it checks out)."""
+    if not wal_exists:
+        return "it is missing, although the last run did not close the database cleanly"
+    if shm is not None and shm.max_frame:
+        if shm.salts != scan.salts or scan.committed < shm.max_frame:
+            return (
+                f"it holds {scan.committed} committed frame(s) where the -shm of the last run counts"
+                f" {shm.max_frame}: it was cut short or replaced"
+            )
+        return None
+    if scan.committed or scan.damaged is not None:
+        return None
+    if shm is not None and shm.salts != bytes(8):
+        return None  # a checkpoint emptied it (new salts, no frame yet)
+    if not same_boot:
+        return None  # emptied by a checkpoint, then power lost before the next frame reached the disk
+    return (
+        "it has no frame, although the last run did not close the database cleanly and nothing"
+        " (the -shm it left) says that a checkpoint emptied it"
+    )
+
+
+def keep(db: Path, now: float) -> list[Path]:
+    """Copy the WAL and -shm beside the database, unless an identical copy was kept already."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    kept: list[Path] = []
+    for src in (wal_path(db), shm_path(db)):
+        try:
+            st = os.stat(src)
+        except FileNotFoundError:
+            continue
+        same = [
+            p
+            for p in db.parent.glob(f"{src.name}.kept-*")
+            if (s := p.stat()).st_size == st.st_size and s.st_mtime_ns == st.st_mtime_ns
+        ]
+        if same:
+            kept.append(same[0])
+            continue
+        dest = src.with_name(f"{src.name}.kept-{stamp}")
+        tmp = src.with_name(f".{dest.name}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            shutil.copyfile(src, tmp)
+            shutil.copystat(src, tmp)
+            os.chmod(tmp, 0o600)
+            fsync_path(tmp, os.O_RDONLY)
+            os.replace(tmp, dest)
+            fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.error("store.wal_keep_failed", path=str(src), error=exc.strerror or str(exc))
+            continue
+        kept.append(dest)
+    return kept
+
+
+def refusal(db: Path, why: str, kept: list[Path], *, rebooted: bool) -> str:
+    copies = f" Copies kept as they were: {', '.join(map(str, kept))}." if kept else ""
+    power = (
+        " If the machine lost power, the damage may be writes cut off before they were acknowledged."
+        if rebooted and "damaged" in why
+        else ""
+    )
+    return (
+        f"the WAL {wal_path(db)} of database {db}: {why}. Mail answered 250 since the last checkpoint"
+        f" would be lost; refusing to start.{copies}{power} Restore the last backup (`smsgw restore"
+        " BACKUP`) or put the WAL back as it was, or run `smsgw accept-wal-loss` to start with what the"
+        " database and the WAL still hold"
+    )
+
+
+def accept_loss(db: Path, now: float) -> tuple[list[Path], int]:
+    """The admin's "start anyway": SQLite takes what is valid of the WAL into the database, and the
+    flag goes. (kept copies, frames SQLite took). The caller holds the daemon's lock."""
+    kept = keep(db, now)
+    with closing(sqlite3.connect(f"file:{db}?mode=rw", uri=True, isolation_level=None)) as conn:
+        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise StoreUnusable(f"database {db} is open in another process; stop it and run this again")
+        ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if ok != "ok":
+            raise StoreUnusable(f"database {db} failed its integrity check ({ok}); restore a backup")
+    flag_path(db).unlink(missing_ok=True)
+    fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    _checked.clear()
+    log.warning("store.wal_loss_accepted", path=str(db), frames=max(frames, 0), kept=[str(p) for p in kept])
+    return kept, max(frames, 0)

@@ -1,0 +1,307 @@
+"""A damaged or missing WAL at start never silently forgets mail answered 250 (RELIABILITY.md F9).
+
+The serving daemon checkpoints only past a size, so after a crash `smsgw.db-wal` holds every mail
+accepted since. SQLite takes the first frame whose checksum fails as the end of the log, and a
+missing WAL as an empty one: the database it shows then passes its integrity check, and the daemon
+started with 2, 4 or all 5 of 5 accepted mails gone and not a word logged. Now the start looks at
+the files before SQLite does, keeps a copy of the WAL and -shm, and exits 3 naming the file and the
+way out (`smsgw restore`, or `smsgw accept-wal-loss`); a crash with the WAL intact and a clean stop
+start as before, with every mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from gateway.store import walcheck
+from gateway.store.db import Store, StoreUnusable
+from tests.conftest import DOMAIN, free_port, mail, send_blocking
+from tests.test_db_missing import run_to_exit
+from tests.test_process import ROOT, smsgw, start_daemon, write_config
+
+MAILS = 5
+
+
+@contextmanager
+def smsc_listener(port: int) -> Iterator[socket.socket]:
+    """A socket on the SMSC's port that only counts who connects: a refused start connects to nobody."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(16)
+        sock.setblocking(False)
+        yield sock
+
+
+def connected(sock: socket.socket) -> bool:
+    try:
+        conn, _ = sock.accept()
+    except BlockingIOError:
+        return False
+    conn.close()
+    return True
+
+
+def texts(db: Path) -> list[str]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return [row[0] for row in conn.execute("SELECT text FROM messages ORDER BY id")]
+
+
+async def crashed_state(tmp_path: Path) -> tuple[Path, int, int]:
+    """A state directory whose daemon (started once before and stopped cleanly) accepted MAILS mails
+    (250 each, nothing listening on the SMSC port) and was then killed with SIGKILL: the mails live
+    only in its WAL. (config, SMTP port, SMSC port)."""
+    smtp_port, smsc_port = free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port)
+    proc = await start_daemon(config, smtp_port)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+    state = tmp_path / "state"
+    assert not (state / "smsgw.db-wal").exists() and not walcheck.flag_path(state / "smsgw.db").exists()
+    proc = await start_daemon(config, smtp_port)
+    try:
+        for n in range(MAILS):
+            rcpt = f"60112345{n}@{DOMAIN}"
+            res = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, f"accepted mail {n}"), [rcpt])
+            assert res.error is None, res
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (state / "smsgw.db-wal").stat().st_size > 0
+    assert walcheck.flag_path(state / "smsgw.db").exists()
+    return config, smtp_port, smsc_port
+
+
+def frames(wal: Path) -> int:
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    return (wal.stat().st_size - walcheck.WAL_HEADER) // (walcheck.FRAME_HEADER + page)
+
+
+def refused(config: Path, smsc_port: int, *, words: str) -> str:
+    """`smsgw run` exits 3 with the message, connects to no SMSC, and keeps the WAL's copy."""
+    with smsc_listener(smsc_port) as sock:
+        code, out = run_to_exit(config)
+        assert not connected(sock)
+    assert code == 3, out
+    assert "smsgw.db-wal" in out and words in out, out
+    assert "smsgw accept-wal-loss" in out and "smsgw restore" in out, out
+    assert "daemon.ready" not in out
+    return out
+
+
+async def starts_with(config: Path, smtp_port: int, expected: list[str]) -> str:
+    """The daemon starts, holds `expected`, and logs nothing about its store; its log."""
+    log = config.parent / "daemon.log"
+    offset = log.stat().st_size if log.exists() else 0
+    proc = await start_daemon(config, smtp_port)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+    out = log.read_text()[offset:]
+    assert "store.wal_refused" not in out
+    held = texts(config.parent / "state" / "smsgw.db")
+    assert [t for t in held if t in ACCEPTED] == expected
+    return out
+
+
+ACCEPTED = [f"accepted mail {n}" for n in range(MAILS)]
+
+
+async def test_a_kill_with_the_wal_intact_starts_with_every_mail_and_a_clean_stop_too(tmp_path: Path) -> None:
+    config, smtp_port, _ = await crashed_state(tmp_path)
+    await starts_with(config, smtp_port, ACCEPTED)
+    state = tmp_path / "state"
+    assert not walcheck.flag_path(state / "smsgw.db").exists()  # the stop was clean: the WAL was checkpointed
+    await starts_with(config, smtp_port, ACCEPTED)
+
+
+async def test_a_wal_cut_mid_frame_is_refused_and_kept(tmp_path: Path) -> None:
+    config, _, smsc_port = await crashed_state(tmp_path)
+    wal = tmp_path / "state" / "smsgw.db-wal"
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    cut = walcheck.WAL_HEADER + (frames(wal) * 2 // 3) * (walcheck.FRAME_HEADER + page) + 100
+    os.truncate(wal, cut)
+    refused(config, smsc_port, words="cut short")
+    kept = sorted((tmp_path / "state").glob("smsgw.db-wal.kept-*"))
+    assert len(kept) == 1 and kept[0].stat().st_size == cut
+    # Refused again (monitoring's `smsgw status` too), with no second copy of the same file.
+    status = smsgw(config, "status")
+    assert status.returncode == 3 and "cut short" in status.stderr, status.stderr
+    assert len(list((tmp_path / "state").glob("smsgw.db-wal.kept-*"))) == 1
+
+
+async def test_random_bytes_in_a_middle_frame_are_refused(tmp_path: Path) -> None:
+    config, _, smsc_port = await crashed_state(tmp_path)
+    wal = tmp_path / "state" / "smsgw.db-wal"
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    with wal.open("r+b") as f:
+        f.seek(walcheck.WAL_HEADER + (frames(wal) // 2) * (walcheck.FRAME_HEADER + page) + 30)
+        f.write(os.urandom(200))
+    (tmp_path / "state" / "smsgw.db-shm").unlink()  # the damage alone tells, whatever the -shm says
+    refused(config, smsc_port, words="is damaged")
+
+
+async def test_a_wal_deleted_after_a_kill_is_refused_until_the_admin_accepts_the_loss(tmp_path: Path) -> None:
+    config, smtp_port, smsc_port = await crashed_state(tmp_path)
+    state = tmp_path / "state"
+    (state / "smsgw.db-wal").unlink()
+    (state / "smsgw.db-shm").unlink()
+    refused(config, smsc_port, words="is missing")
+    # A read-only look meanwhile (it makes an empty WAL and a fresh -shm) hides nothing.
+    assert smsgw(config, "check-config").returncode == 0
+    refused(config, smsc_port, words="smsgw.db-wal")
+    accepted = smsgw(config, "accept-wal-loss")
+    assert accepted.returncode == 0, accepted.stderr
+    out = await starts_with(config, smtp_port, [])
+    assert "daemon.ready" in out
+    assert not [t for t in texts(state / "smsgw.db") if t in ACCEPTED]  # what was lost is lost, but said
+
+
+async def test_the_loss_accepted_keeps_what_the_wal_still_held_before_the_damage(tmp_path: Path) -> None:
+    config, smtp_port, smsc_port = await crashed_state(tmp_path)
+    wal = tmp_path / "state" / "smsgw.db-wal"
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    last = frames(wal) - 1  # the last frame: its commit is the only one dropped
+    with wal.open("r+b") as f:
+        f.seek(walcheck.WAL_HEADER + (last - 1) * (walcheck.FRAME_HEADER + page) + 30)
+        f.write(os.urandom(200))
+    refused(config, smsc_port, words="is damaged")
+    assert smsgw(config, "accept-wal-loss").returncode == 0
+    held = [t for t in texts(tmp_path / "state" / "smsgw.db") if t in ACCEPTED]
+    assert held in (ACCEPTED, ACCEPTED[: MAILS - 1])  # only the commits from the damaged frame on are gone
+    await starts_with(config, smtp_port, held)
+
+
+COMMIT_AND_EXIT = """
+import os, sys, time
+from pathlib import Path
+from gateway.store.db import Store
+store = Store.open(Path(sys.argv[1]))
+with store.db.transaction() as conn:
+    conn.execute("CREATE TABLE IF NOT EXISTS kept (text TEXT)")
+    conn.execute("INSERT INTO kept VALUES ('answered 250')")
+os._exit(0)  # no close: SQLite never checkpoints
+"""
+
+
+def committed_without_close(db: Path) -> None:
+    subprocess.run([sys.executable, "-c", COMMIT_AND_EXIT, str(db)], cwd=ROOT, check=True, timeout=60)
+
+
+def test_a_wal_deleted_after_a_process_exited_without_closing_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "smsgw.db"
+    Store.open(db).close()
+    committed_without_close(db)
+    Path(f"{db}-wal").unlink()
+    Path(f"{db}-shm").unlink()
+    with pytest.raises(StoreUnusable, match=r"is missing.*accept-wal-loss"):
+        Store.open(db)
+    assert not Path(f"{db}-wal").exists()  # refused before SQLite made a new, empty one
+
+
+def test_a_wal_emptied_behind_a_live_shm_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "smsgw.db"
+    Store.open(db).close()
+    committed_without_close(db)
+    os.truncate(f"{db}-wal", 0)
+    with pytest.raises(StoreUnusable, match="holds 0 committed frame"):
+        Store.open(db)
+
+
+def test_an_intact_wal_of_a_process_that_exited_without_closing_opens_with_its_commit(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "smsgw.db"
+    Store.open(db).close()
+    committed_without_close(db)
+    store = Store.open(db)
+    assert store.db.conn.execute("SELECT text FROM kept").fetchall() == [("answered 250",)]
+    store.close()
+    assert not walcheck.flag_path(db).exists() and not Path(f"{db}-wal").exists()
+
+
+def test_a_wal_in_use_is_not_judged(tmp_path: Path) -> None:
+    """A CLI command beside the running daemon: its WAL is live (SQLite's locks say so), no leftover."""
+    db = tmp_path / "state" / "smsgw.db"
+    first = Store.open(db)
+    with first.db.transaction() as conn:
+        conn.execute("CREATE TABLE t (x)")
+    wal = Path(f"{db}-wal")
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    damaged = walcheck.WAL_HEADER + (walcheck.FRAME_HEADER + page) + 30
+    data = wal.read_bytes()
+    try:
+        wal.write_bytes(data[:damaged] + os.urandom(200) + data[damaged + 200 :])
+        assert walcheck.damage(walcheck.scan_wal(wal)) is not None  # judged, it would be refused
+        walcheck.refuse_lost_commits(db, 0.0)
+        assert not list(db.parent.glob("*.kept-*"))
+    finally:
+        wal.write_bytes(data)
+        first.close()
+
+
+def test_a_checkpoint_that_emptied_the_wal_before_a_crash_is_no_loss(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "smsgw.db"
+    Store.open(db).close()
+    code = COMMIT_AND_EXIT.replace(
+        "os._exit(0)", "store.db.conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')\nos._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], cwd=ROOT, check=True, timeout=60)
+    assert Path(f"{db}-wal").stat().st_size == 0 and walcheck.flag_path(db).exists()
+    store = Store.open(db)
+    assert store.db.conn.execute("SELECT text FROM kept").fetchall() == [("answered 250",)]
+    store.close()
+
+
+def test_a_clean_close_beside_a_reader_of_this_process_leaves_no_flag(tmp_path: Path) -> None:
+    """The reader (a thread's connection) closes last and SQLite deletes the WAL then, not at the
+    store's close: the flag must not outlive the run that wrote it."""
+    db = tmp_path / "state" / "smsgw.db"
+    store = Store.open(db)
+    with store.db.transaction() as conn:
+        conn.execute("CREATE TABLE t (x)")
+    reader = sqlite3.connect(db)
+    reader.execute("SELECT COUNT(*) FROM t").fetchone()
+    store.close()
+    reader.close()
+    assert not Path(f"{db}-wal").exists() and not walcheck.flag_path(db).exists()
+    Store.open(db).close()
+
+
+HOLD_OPEN = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("SELECT 1 FROM sqlite_master").fetchall()
+print("open", flush=True)
+sys.stdin.readline()
+conn.close()
+"""
+
+
+def test_a_clean_close_beside_another_process_says_the_wal_was_checkpointed(tmp_path: Path) -> None:
+    """`smsgw backup` (a plain SQLite connection) still reads when the daemon stops; it closes last,
+    and SQLite deletes the WAL then: the start after that is no crash's."""
+    db = tmp_path / "state" / "smsgw.db"
+    store = Store.open(db)
+    with store.db.transaction() as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "open\n"
+        store.close()
+        assert walcheck.CHECKPOINTED in walcheck.flag_path(db).read_text()
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        assert holder.wait(30) == 0
+    assert not Path(f"{db}-wal").exists()
+    Store.open(db).close()
