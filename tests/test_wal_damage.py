@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import walcheck
+from gateway.store import walcheck, walfile
 from gateway.store.db import Store, StoreUnusable
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
 from tests.test_db_missing import run_to_exit
@@ -85,7 +85,7 @@ async def crashed_state(tmp_path: Path) -> tuple[Path, int, int]:
 
 def frames(wal: Path) -> int:
     page = int.from_bytes(wal.read_bytes()[8:12], "big")
-    return (wal.stat().st_size - walcheck.WAL_HEADER) // (walcheck.FRAME_HEADER + page)
+    return (wal.stat().st_size - walfile.WAL_HEADER) // (walfile.FRAME_HEADER + page)
 
 
 def refused(config: Path, smsc_port: int, *, words: str) -> str:
@@ -129,7 +129,7 @@ async def test_a_wal_cut_mid_frame_is_refused_and_kept(tmp_path: Path) -> None:
     config, _, smsc_port = await crashed_state(tmp_path)
     wal = tmp_path / "state" / "smsgw.db-wal"
     page = int.from_bytes(wal.read_bytes()[8:12], "big")
-    cut = walcheck.WAL_HEADER + (frames(wal) * 2 // 3) * (walcheck.FRAME_HEADER + page) + 100
+    cut = walfile.WAL_HEADER + (frames(wal) * 2 // 3) * (walfile.FRAME_HEADER + page) + 100
     os.truncate(wal, cut)
     refused(config, smsc_port, words="cut short")
     kept = sorted((tmp_path / "state").glob("smsgw.db-wal.kept-*"))
@@ -145,7 +145,7 @@ async def test_random_bytes_in_a_middle_frame_are_refused(tmp_path: Path) -> Non
     wal = tmp_path / "state" / "smsgw.db-wal"
     page = int.from_bytes(wal.read_bytes()[8:12], "big")
     with wal.open("r+b") as f:
-        f.seek(walcheck.WAL_HEADER + (frames(wal) // 2) * (walcheck.FRAME_HEADER + page) + 30)
+        f.seek(walfile.WAL_HEADER + (frames(wal) // 2) * (walfile.FRAME_HEADER + page) + 30)
         f.write(os.urandom(200))
     (tmp_path / "state" / "smsgw.db-shm").unlink()  # the damage alone tells, whatever the -shm says
     refused(config, smsc_port, words="is damaged")
@@ -173,7 +173,7 @@ async def test_the_loss_accepted_keeps_what_the_wal_still_held_before_the_damage
     page = int.from_bytes(wal.read_bytes()[8:12], "big")
     last = frames(wal) - 1  # the last frame: its commit is the only one dropped
     with wal.open("r+b") as f:
-        f.seek(walcheck.WAL_HEADER + (last - 1) * (walcheck.FRAME_HEADER + page) + 30)
+        f.seek(walfile.WAL_HEADER + (last - 1) * (walfile.FRAME_HEADER + page) + 30)
         f.write(os.urandom(200))
     refused(config, smsc_port, words="is damaged")
     assert smsgw(config, "accept-wal-loss").returncode == 0
@@ -236,11 +236,11 @@ def test_a_wal_in_use_is_not_judged(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE t (x)")
     wal = Path(f"{db}-wal")
     page = int.from_bytes(wal.read_bytes()[8:12], "big")
-    damaged = walcheck.WAL_HEADER + (walcheck.FRAME_HEADER + page) + 30
+    damaged = walfile.WAL_HEADER + (walfile.FRAME_HEADER + page) + 30
     data = wal.read_bytes()
     try:
         wal.write_bytes(data[:damaged] + os.urandom(200) + data[damaged + 200 :])
-        assert walcheck.damage(walcheck.scan_wal(wal)) is not None  # judged, it would be refused
+        assert walcheck.damage(walfile.scan_wal(wal)) is not None  # judged, it would be refused
         walcheck.refuse_lost_commits(db, 0.0)
         assert not list(db.parent.glob("*.kept-*"))
     finally:

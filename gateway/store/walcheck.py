@@ -26,29 +26,31 @@ The evidence, and why it can be relied on:
   cache, shared with every reader, as it was), so a WAL holding fewer valid frames than it says,
   or other salts, lost commits: this catches a cut even on a frame boundary. After a reboot the
   -shm on disk is whatever the kernel happened to write back (it is never fsynced), so it is not used.
-- The WAL itself (https://www.sqlite.org/fileformat.html section 4, `scan_wal`; the frames SQLite's
-  own recovery vouches for, found on a read-only probe of a hard link, are not summed again in
-  Python, `recovered_frames`): a frame with the header's salts
-  whose cumulative checksum fails, followed by a commit frame that is intact in itself (its checksum
-  starting from the stored one of the frame before it) with the same salts, is committed data after
-  a damaged frame: SQLite would drop everything from the damaged frame on. A WAL header that fails
-  its checksum in front of frames makes SQLite ignore the whole file. Both are refused whatever the
-  flag says. Caveat: after a power loss, writes not yet fsynced (never acknowledged) may reach the
-  disk out of order and look the same; the message says so, as the admin knows whether power failed.
+- The WAL itself (read by `gateway.store.walfile`; the frames SQLite's own recovery vouches for,
+  found on a read-only probe of a hard link, are not summed again in Python: `recovered_frames`):
+  a frame with the header's salts whose cumulative checksum fails, followed by a commit frame that
+  is intact in itself (its checksum starting from the stored one of the frame before it) with the
+  same salts, is committed data after a damaged frame: SQLite would drop everything from the
+  damaged frame on. A WAL header that fails its checksum in front of frames makes SQLite ignore the
+  whole file. Both are refused whatever the flag says. Caveat: after a power loss, writes not yet
+  fsynced (never acknowledged) may reach the disk out of order and look the same; the message says
+  so, as the admin knows whether power failed.
 
 Refused (as `StoreUnusable`: exit 3, which systemd does not restart) when the flag is present and
-the WAL is missing, when it has no frame and no -shm of that boot says it never had one, or when the
--shm of that boot counts more committed frames than the WAL holds; and on the damage above. Before
-refusing, the WAL and -shm are copied beside the database (`<name>.kept-<UTC time>`), as they are,
-so that whatever is done next loses nothing more. `smsgw accept-wal-loss` is the admin's "start
-anyway": it lets SQLite take what is valid, checkpoints it into the database and removes the flag.
+the WAL is missing, when (in the same boot) it has no frame and its -shm does not show that a
+checkpoint emptied it, or when the -shm of that boot counts more committed frames than the WAL
+holds; and on the damage above. Before refusing, the WAL and -shm are copied beside the database
+(`<name>.kept-<UTC time>`), as they are, so that whatever is done next loses nothing more.
+`smsgw accept-wal-loss` is the admin's "start anyway": it lets SQLite take what is valid,
+checkpoints it into the database and removes the flag.
 
 Not detectable, and not pretended: a WAL cut cleanly on a frame boundary (or mid-frame, a torn
 tail) with no -shm of the same boot beside it looks exactly like a log whose last commit was the
 last frame, as after a power loss; telling them apart needs the last acknowledged commit recorded
 outside the WAL at every commit. A WAL deleted together with its -shm and the flag leaves nothing
 to go by. A process that commits between another one's clean close and its removal of the flag (a
-window of microseconds) is not covered either.
+window of microseconds) is not covered either, nor a commit of another smsgw process made after
+the daemon's clean close marked the flag `closed = checkpointed` (`checkpoint_at_close`).
 """
 
 from __future__ import annotations
@@ -56,11 +58,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import struct
 import time
-from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -68,121 +67,24 @@ import structlog
 from gateway.filemodes import write_private_bytes
 from gateway.store.fileguard import StoreUnusable
 from gateway.store.rescue import fsync_path
+from gateway.store.walfile import (
+    ShmHeader,
+    WalScan,
+    read_shm,
+    scan_wal,
+    shm_path,
+    wal_path,
+)
 
 log = structlog.get_logger(__name__)
 
-WAL_HEADER = 32
-FRAME_HEADER = 24
-WAL_MAGIC_LE = 0x377F0682  # checksums over little-endian words
-WAL_MAGIC_BE = 0x377F0683  # ... over big-endian words
-WAL_VERSION = 3007000
-SHM_HEADER = 48  # one copy of the wal-index header; two copies lead the -shm
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PROC_LOCKS = Path("/proc/locks")
-_MASK = 0xFFFFFFFF
 CHECKPOINTED = "closed = checkpointed"  # the flag's line: its run ended with every frame in the database
 
 
 def flag_path(db: Path) -> Path:
     return db.with_name(f"{db.name}.wal-in-use")
-
-
-def wal_path(db: Path) -> Path:
-    return Path(f"{db}-wal")
-
-
-def shm_path(db: Path) -> Path:
-    return Path(f"{db}-shm")
-
-
-# ---- the WAL file -------------------------------------------------------------------------------
-
-
-def checksum(data: bytes, s0: int, s1: int, big_endian: bool) -> tuple[int, int]:
-    """SQLite's WAL checksum of `data` (a multiple of 8 bytes), continued from (s0, s1): about half a
-    millisecond a frame in Python, so the frames SQLite's own recovery vouches for are not summed
-    again (`recovered_frames`)."""
-    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
-    for i in range(0, len(words), 2):
-        s0 = (s0 + words[i] + s1) & _MASK
-        s1 = (s1 + words[i + 1] + s0) & _MASK
-    return s0, s1
-
-
-@dataclass
-class WalScan:
-    """What the WAL holds, as SQLite's recovery would read it, and what it would drop."""
-
-    size: int = 0  # bytes; 0 also for a missing file
-    header_ok: bool = False
-    salts: bytes = b""  # the header's 8 salt bytes
-    committed: int = 0  # frames up to the last commit frame SQLite would take
-    damaged: int | None = None  # 1-based index of the first frame with the salts failing its checksum
-    committed_after: int = 0  # intact commit frames with the salts after the damaged one
-
-    @property
-    def frames_present(self) -> bool:
-        return self.size >= WAL_HEADER + FRAME_HEADER
-
-
-def scan_wal(path: Path, trusted: Callable[[int], int] | None = None) -> WalScan:
-    """Read the WAL at `path` frame by frame (a missing file reads as empty).
-
-    `trusted(page_size)`: how many frames from the start SQLite's recovery found valid and committed
-    (`recovered_frames`); those are not summed again, only the frames after them."""
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return WalScan()
-    with f:
-        size = os.fstat(f.fileno()).st_size
-        scan = WalScan(size=size)
-        header = f.read(WAL_HEADER)
-        if len(header) < WAL_HEADER:
-            return scan
-        magic, version, page_size = struct.unpack(">III", header[:12])
-        if magic not in (WAL_MAGIC_LE, WAL_MAGIC_BE) or version != WAL_VERSION:
-            return scan
-        if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
-            return scan
-        big = magic == WAL_MAGIC_BE
-        s0, s1 = checksum(header[:24], 0, 0, big)
-        if (s0, s1) != struct.unpack(">II", header[24:32]):
-            return scan
-        scan.header_ok = True
-        scan.salts = header[16:24]
-        frame_size = FRAME_HEADER + page_size
-        index = 0
-        stored = (s0, s1)  # the checksum stored in the frame before (the header's, for the first)
-        if trusted is not None and (valid := trusted(page_size)) > 0:
-            f.seek(WAL_HEADER + (valid - 1) * frame_size)
-            last = f.read(FRAME_HEADER)
-            if len(last) == FRAME_HEADER and last[8:16] == scan.salts and last[4:8] != bytes(4):
-                index = scan.committed = valid
-                stored = s0, s1 = struct.unpack(">II", last[16:24])
-                f.seek(WAL_HEADER + valid * frame_size)
-            else:  # not what SQLite should have found: sum it all
-                f.seek(WAL_HEADER)
-        while len(frame := f.read(frame_size)) == frame_size:
-            index += 1
-            if frame[8:16] != scan.salts:
-                if scan.damaged is None:
-                    break  # a frame of an earlier generation: the end of the log, as SQLite reads it
-                stored = struct.unpack(">II", frame[16:24])
-                continue
-            commit = struct.unpack(">I", frame[4:8])[0] != 0
-            own = struct.unpack(">II", frame[16:24])
-            if scan.damaged is None:
-                s0, s1 = checksum(frame[:8] + frame[FRAME_HEADER:], s0, s1, big)
-                if (s0, s1) == own:
-                    if commit:
-                        scan.committed = index
-                else:
-                    scan.damaged = index
-            elif commit and checksum(frame[:8] + frame[FRAME_HEADER:], *stored, big) == own:
-                scan.committed_after += 1
-            stored = own
-        return scan
 
 
 def recovered_frames(db: Path, page_size: int) -> int:
@@ -209,32 +111,6 @@ def recovered_frames(db: Path, page_size: int) -> int:
         return 0
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
-
-
-# ---- the -shm's header ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShmHeader:
-    max_frame: int  # frames of the WAL committed, as SQLite last wrote it
-    salts: bytes  # the WAL header's salt bytes it goes with; zero: rebuilt from an empty log
-
-
-def read_shm(path: Path) -> ShmHeader | None:
-    """The wal-index header of the -shm at `path`, when both of its copies agree and check out."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(2 * SHM_HEADER)
-    except OSError:
-        return None
-    if len(data) < 2 * SHM_HEADER or data[:SHM_HEADER] != data[SHM_HEADER:]:
-        return None
-    version, _, _, is_init, big, _, max_frame = struct.unpack("=IIIBBHI", data[:20])
-    if version != WAL_VERSION or is_init != 1:
-        return None
-    if checksum(data[:40], 0, 0, bool(big)) != struct.unpack("=II", data[40:48]):
-        return None
-    return ShmHeader(max_frame=max_frame, salts=data[32:40])
 
 
 # ---- who has the database open ----------------------------------------------------------------------
