@@ -486,6 +486,20 @@ async def test_an_answer_to_a_phone_that_opted_out_since_is_refused(tmp_path: Pa
     assert sms(w) == [] and [r[0] for r in answers_rows(w)] == ["refused"]
 
 
+async def test_an_answer_to_a_phone_that_opted_out_before_its_vote_is_sent(tmp_path: Path) -> None:
+    # A STOP months ago, then a paid vote: the client's answer is what the phone paid for.
+    w = World(tmp_path)
+    w.service()
+    w.store.policy.add_optout(PHONE, word="STOP", source="mo")
+    w.now += 90 * 86400
+    await w.mo("KP123 vote A")
+    reply, queued = w.answer("Thanks, vote counted!")
+    assert queued and reply.startswith("250"), reply
+    assert [(r[0], r[2]) for r in sms(w)] == [(PHONE, "Thanks, vote counted!")]
+    assert [r[0] for r in answers_rows(w)] == ["sent"]
+    assert w.store.policy.is_opted_out(PHONE)  # still opted out of everything else
+
+
 async def test_answers_beyond_the_limit_are_refused_and_recorded(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.service()

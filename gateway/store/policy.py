@@ -50,6 +50,17 @@ class PolicyRepo(Repository):
             return number in numbers
         return self.conn.execute("SELECT 1 FROM optouts WHERE number = ?", (number,)).fetchone() is not None
 
+    def opted_out_since(self, number: str, since: float) -> bool:
+        """An opt-out made at or after `since`. A premium answer is the reply to an SMS the phone
+        paid for after any older STOP; only a STOP sent since that SMS withdraws it (R-4.5)."""
+        numbers = self.db.settings.optouts()
+        if numbers is not None and number not in numbers:
+            return False  # the common case: nothing to read
+        row = self.conn.execute(
+            "SELECT 1 FROM optouts WHERE number = ? AND created_at >= ?", (number, since)
+        ).fetchone()
+        return row is not None
+
     def list_optouts(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT number, word, source, created_at FROM optouts ORDER BY created_at")
         return [dict(zip(("number", "word", "source", "created_at"), r, strict=True)) for r in cur]
