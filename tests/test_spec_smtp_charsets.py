@@ -7,6 +7,8 @@ these mails go through a running gateway and the text is read back from the stor
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,21 @@ def test_the_weighing_reads_a_few_thousand_letters_not_a_whole_mail(monkeypatch:
     text = charsets.decode_text(body, None, ("utf-8", "windows-1250", "iso-8859-2"))
     assert text.startswith("Proszę o wiadomość") and len(text) == len(body)
     assert weighed and max(weighed) <= 4096, weighed
+
+
+async def test_utf8_with_a_c1_control_is_read_as_utf8_and_the_control_never_reaches_the_phone(
+    tmp_path: Path,
+) -> None:
+    # U+0085 is what a windows-1252 "…" becomes after one latin-1 misreading upstream; U+0080 its "€".
+    # A strict UTF-8 reading of a correctly labelled mail is not a wrong guess because of them.
+    body = "Zażółć\u0085gęślą, cena 5 €\u0080 i\u009b jaźń".encode()
+    subject = b"=?utf-8?b?" + base64.b64encode("Środa\u0085Łódź\u0080".encode()) + b"?="
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(raw_mail(body, "text/plain; charset=utf-8", subject=subject), [RCPT])
+        assert res.error is None and not res.refused, res
+        texts = [r[0] for r in gw.store.db.conn.execute("SELECT text FROM messages")]
+    assert len(texts) == 1, texts
+    # NEL ends a line in the body and is a space in the one-line subject; the other C1 controls go.
+    assert texts[0].startswith("Środa Łódź"), texts
+    assert texts[0].endswith("Zażółć\ngęślą, cena 5 € i jaźń"), texts
+    assert not re.search("[\x80-\x9f]", texts[0]), texts

@@ -93,7 +93,10 @@ def _codec(name: str | None) -> str | None:
 
 def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -> str:
     """Bytes → text: BOM, then the declared charset, then each fallback; a single-byte guess that
-    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text).
+    yields C1 control characters is a wrong guess (iso-8859-2 declared on windows-1250 text). A
+    multi-byte reading that succeeds strictly is kept even with C1 controls: valid UTF-8 is almost
+    never a wrong label, and a "…" misread once upstream arrives as U+0085 in correct UTF-8 mail
+    (windows-1250 would read its bytes without an error and garble every Polish letter).
 
     Windows-1250 and ISO-8859-2 both read every byte from 0xA0 up, so the first of them among the
     fallbacks never fails: a guess between the two goes by which reading yields more Polish letters
@@ -111,7 +114,8 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
             text = data.decode(c)
         except (UnicodeDecodeError, LookupError):
             continue
-        if i == len(candidates) - 1 or not _C1.search(text):
+        # One character per byte is a single-byte reading; a multi-byte one never yields C1 that way.
+        if i == len(candidates) - 1 or len(text) != len(data) or not _C1.search(text):
             # A label is trusted (the C1 rule above catches the usual wrong one); a guess is weighed.
             return text if c == codec else _likelier(data, text, c, candidates[i + 1 :])
     return data.decode(candidates[-1] if candidates else "cp1250", "replace")
@@ -239,13 +243,15 @@ def one_line(text: str) -> str:
 
 
 # Invisible or odd whitespace that costs SMS characters: NBSP and its relatives become a space; BOM,
-# zero-width space, soft hyphen, invisible math operators and C0 controls vanish; CR and Unicode line
-# separators end lines. ZWJ and ZWNJ stay: they build emoji sequences and shape some scripts.
+# zero-width space, soft hyphen, invisible math operators and C0 and C1 controls vanish; CR, NEL and
+# Unicode line separators end lines. ZWJ and ZWNJ stay: they build emoji sequences and shape some scripts.
+# A C1 control (kept by a strict UTF-8 reading, or left by the last fallback) shows as nothing or a box
+# on a phone and forces UCS-2, halving what a part holds.
 _TRANSLATE: dict[int, str | None] = {
     **{c: " " for c in (0xA0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B))},
     **{c: None for c in (0xFEFF, 0x200B, 0x00AD, 0x2060, *range(0x2061, 0x2065))},
-    **{c: None for c in (0x7F, *range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20))},
-    **{c: "\n" for c in (0x0D, 0x2028, 0x2029)},
+    **{c: None for c in (0x7F, *range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x80, 0xA0))},
+    **{c: "\n" for c in (0x0D, 0x85, 0x2028, 0x2029)},
 }
 # Direction marks, embeddings, overrides and isolates (LRM, RLM, ALM, LRE..RLO, LRI..PDI).
 _BIDI = (0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
