@@ -29,19 +29,17 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+async def plain_answer(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+    """A one-line text answer given before the app runs (the app would read the request first)."""
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of an oversized body is not read: the connection cannot serve another request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def refuse(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(TOO_BIG)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": TOO_BIG})
+    await plain_answer(send, 413, TOO_BIG, close=True)
 
 
 class BodyCap:

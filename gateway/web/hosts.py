@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.web.bodycap import plain_answer
+
 WILDCARDS = ("0.0.0.0", "::", "")
 REFUSED = (
     b"the panel does not answer to this host name: open it by its IP address, or add the name to"
@@ -66,16 +68,6 @@ class KnownHosts:
         if scope["type"] == "http":
             header = next((v for k, v in scope["headers"] if k == b"host"), None)
             if header is not None and not self.known(header.decode("latin-1")):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 400,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(REFUSED)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": REFUSED})
+                await plain_answer(send, 400, REFUSED)
                 return
         await self.app(scope, receive, send)
