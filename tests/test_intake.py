@@ -18,6 +18,7 @@ from gateway.smtp.intake import (
     EMPTY_REPLY,
     ENCRYPTED_REPLY,
     ONLY_ATTACHMENTS_REPLY,
+    ONLY_BELOW_END_REPLY,
     ONLY_QUOTE_REPLY,
     IntakeOptions,
     IntakeRefused,
@@ -397,10 +398,14 @@ def test_html_meta_charset_is_used() -> None:
         (mail("", subject=None), EMPTY_REPLY),
         (mail("  \n\n \t", subject=""), EMPTY_REPLY),
         (mail("> only the old message\n-- \nJan", subject=None), ONLY_QUOTE_REPLY),
+        (mail("> only the old message\nEND\nfooter", subject=None), ONLY_QUOTE_REPLY),
+        (mail("END\nfooter", subject=None), ONLY_BELOW_END_REPLY),
+        (mail("\n  \nEND\nConfidential.\n-- \nJan", subject=""), ONLY_BELOW_END_REPLY),
         (multipart("mixed", part("image/png", "iVBO", "Content-Disposition: attachment\n"), subject=None),
          ONLY_ATTACHMENTS_REPLY),
     ],
-    ids=["empty", "blank", "only-quote", "only-attachment"],
+    ids=["empty", "blank", "only-quote", "quote-above-end", "only-below-end", "blank-above-end",
+         "only-attachment"],
 )  # fmt: skip
 def test_empty_text_is_refused(raw: bytes, reply: str) -> None:
     # Nothing to send: 554 5.6.0 with the reason, never an empty SMS.

@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 EMPTY_REPLY = replies.EMPTY_TEXT
 ONLY_QUOTE_REPLY = replies.ONLY_QUOTE
+ONLY_BELOW_END_REPLY = replies.ONLY_BELOW_END
 ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
 ENCRYPTED_REPLY = replies.ENCRYPTED
 UNREADABLE_REPLY = replies.UNREADABLE
@@ -169,7 +170,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
     if not text and automatic is None:
         if visible(body_text):
-            raise IntakeRefused(ONLY_QUOTE_REPLY)
+            raise IntakeRefused(ONLY_BELOW_END_REPLY if cleaned.all_below_end else ONLY_QUOTE_REPLY)
         raise IntakeRefused(ONLY_ATTACHMENTS_REPLY if ctx.attachments or ctx.tnef else EMPTY_REPLY)
     return MailText(
         message_id=_msgid(heads.get("message-id")),

@@ -33,6 +33,11 @@ EMPTY_TEXT = "554 5.6.0 Message has no text to send (empty subject and body)"
 ONLY_QUOTE = (
     "554 5.6.0 Message has no text to send (no subject; the body held only quoted text or a signature)"
 )
+# The marker itself is not quoted: an account may set one that is not ASCII, and a reply line is.
+ONLY_BELOW_END = (
+    "554 5.6.0 Message has no text to send (no subject; the body began with the end marker line,"
+    " and text below it is not sent)"
+)
 ONLY_ATTACHMENTS = "554 5.6.0 Message has no text to send (no subject; attachments are not sent as SMS)"
 ENCRYPTED = "554 5.6.0 Encrypted message (S/MIME or PGP) cannot be sent as SMS; send it unencrypted"
 UNREADABLE = "554 5.6.0 Message could not be read: {}"

@@ -23,6 +23,9 @@ class Cleaned:
 
     text: str
     removed: tuple[str, ...]
+    # Nothing visible stood above the end marker line: the refusal of such a mail names the marker,
+    # not quoted text or a signature, which it may not hold.
+    all_below_end: bool = False
 
 
 QUOTED = "quoted reply"
@@ -98,8 +101,11 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
         lines = _strip_pgp_armor(lines, removed)
+    all_below_end = False
     if end_marker:
-        lines = _cut_end_marker(lines, end_marker, removed)
+        above = _cut_end_marker(lines, end_marker, removed)
+        all_below_end = len(above) < len(lines) and not visible("".join(above))
+        lines = above
     lines = _unwrap_leading(lines, removed)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
@@ -107,7 +113,7 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     lines = _drop_image_refs(lines, removed)
     kept = collapse(lines)
     # A body of invisible characters (a ZWNJ, a variation selector) is empty: the subject goes alone.
-    return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)))
+    return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)), all_below_end)
 
 
 def collapse(lines: list[str]) -> str:
