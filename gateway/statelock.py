@@ -48,6 +48,28 @@ def held(state_dir: Path) -> Iterator[None]:
         os.close(fd)  # drops the lock (the file stays: removing it would race the next holder)
 
 
+def daemon_pid(state_dir: Path) -> int | None:
+    """The pid of the process holding the state directory's lock (0 where its file names none yet),
+    None when nothing holds it: whether a daemon runs, as the kernel tells it.
+
+    A status file's pid says less: a daemon migrating a large database at its start has written
+    none yet, and the pid of one killed (or of a copied state directory) may now be another
+    process's. OSError when the lock file cannot be opened here (another user's directory): the
+    caller then has only the status file to go by."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None  # no daemon ever ran here
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _pid_in(fd) or 0
+        return None
+    finally:
+        os.close(fd)  # drops the shared lock if taken
+
+
 # ---- the database's users, for `smsgw restore` ------------------------------------------------------
 
 # The daemon's lock keeps daemons out, but a command (`billing run`, `backup`, `outbox list`) runs

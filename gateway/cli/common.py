@@ -139,15 +139,24 @@ def pid_alive(pid: int) -> bool:
 
 
 def running_pid(cfg: Config) -> int | None:
-    """The pid of a daemon of this state directory that is alive, from its status file.
+    """The pid of a daemon running on this state directory: the holder of its lock (`statelock`).
 
-    A failed bind never writes the status file, so the pid there is the other daemon's. Asked only
-    when it matters (a port taken, a database older than this smsgw): a status file left by a
-    killed daemon names a pid that has exited (or, rarely, been reused).
+    The status file's pid is not proof: a daemon still migrating has written none, and a killed
+    one's (or a copied state directory's) may name a live process that is no daemon of this state
+    directory. It is read only where the lock file cannot be (another user's state directory), and
+    for the pid of a holder that has not written it into the lock file yet.
     """
     from gateway.housekeeping import read_status
 
     status = read_status(cfg.state_dir)
+    try:
+        holder = statelock.daemon_pid(cfg.state_dir)
+    except OSError:
+        holder = -1  # cannot tell: the status file alone
+    if holder is None or holder == os.getpid():
+        return None
+    if holder > 0:
+        return holder
     try:
         pid = int(status["pid"]) if status else 0
     except (KeyError, TypeError, ValueError):

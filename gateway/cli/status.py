@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import statelock
 from gateway.adminrules import age, quiet_held
 from gateway.cli.common import CliError, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
@@ -43,11 +44,30 @@ def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
     return [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
 
 
-def daemon_state(status: dict[str, Any] | None, now: float) -> str | None:
-    """Why the daemon counts as not running, or None when it runs."""
+UNKNOWN = -1  # `holder` where the state directory's lock could not be read: the status file alone
+
+
+def lock_holder(cfg: Config) -> int | None:
+    """The daemon's pid as its lock on the state directory tells (`statelock.daemon_pid`), UNKNOWN
+    where that cannot be read."""
+    try:
+        return statelock.daemon_pid(cfg.state_dir)
+    except OSError:
+        return UNKNOWN
+
+
+def daemon_state(status: dict[str, Any] | None, now: float, holder: int | None = UNKNOWN) -> str | None:
+    """Why the daemon counts as not running (or not yet), or None when it runs.
+
+    `holder` is the pid holding the state directory's lock (None: nobody). A daemon migrating or
+    checking a large database at its start holds it long before it writes a status file, and a
+    status file's pid that is alive may be another process's (reused, or a copied state directory)."""
+    pid = int((status or {}).get("pid", 0) or 0)
+    if holder is not None and holder != UNKNOWN and (status is None or (holder and pid != holder)):
+        return f"starting (pid {holder or 'unknown'}): it has not written its status yet"
     if status is None:
         return "not running"
-    if not pid_alive(int(status.get("pid", 0))):
+    if holder is None or not pid_alive(pid):
         return f"not running (pid {status.get('pid')} has exited without a clean stop)"
     if now - status.get("updated_at", 0) > STATUS_STALE_SECONDS:
         return f"not answering: pid {status['pid']} last wrote its status {when(status.get('updated_at'))}"
@@ -64,17 +84,18 @@ def status_exit(
     now: float,
     routes: Sequence[tuple[str, Sequence[str]]] = (),
     outbox_stuck: bool = False,
+    holder: int | None = UNKNOWN,
 ) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
     A link down whose numbers another link up takes is shown and not counted: an SMSC's
     maintenance is common and the other links carry the mail. With none up, or none up for some
     of the `routes` (the config's links and their prefixes), their SMS wait, which /healthz answers
-    503 too. A daemon that stopped writing its status still has its pid: running, in trouble."""
-    if status is None or not pid_alive(int(status.get("pid", 0))):
-        return STATUS_NOT_RUNNING
-    if daemon_state(status, now) is not None:
-        return STATUS_TROUBLE
+    503 too. A daemon that stopped writing its status still has its pid: running, in trouble; one
+    that holds the state directory's lock (`holder`) and has written no status yet is starting: 1."""
+    if (down := daemon_state(status, now, holder)) is not None:
+        return STATUS_NOT_RUNNING if down.startswith("not running") else STATUS_TROUBLE
+    assert status is not None  # (daemon_state says why otherwise)
     workers = status.get("workers", {}).values()
     links = status.get("links", {}).values()
     trouble = (
@@ -105,9 +126,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     now = time.time()
     mail = outbox_health(store.db.conn, now)
     waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
-    down = daemon_state(status, now)
+    holder = lock_holder(cfg)
+    down = daemon_state(status, now, holder)
     routes = cfg.routes()
-    code = status_exit(status, now, routes, outbox_stuck=stuck is not None)
+    code = status_exit(status, now, routes, outbox_stuck=stuck is not None, holder=holder)
     if args.json:
         outbox = {
             "waiting": waiting,
