@@ -11,6 +11,7 @@ sessions so that a flood of refusals does not become a flood of log lines.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +33,18 @@ COMMAND_LINE_CAP = 12288
 # but counted with NOOPs its 248th RCPT closed the session and the 100 taken were lost with it.
 # Postfix takes 1,000 recipients per transaction (smtpd_recipient_limit) and counts the rest.
 RCPT_LINES_CAP = 2000
-# At the connection cap, only a session silent this long may give way to a new one: a client sending
-# its mail's body, or between its commands, is never taken for an idle one.
+# At the connection cap, a session without a login or a mail taken may give way to a new one once it
+# has made no progress for this long: a step that moves a mail forward (a first EHLO on a channel,
+# STARTTLS, a login, MAIL, RCPT, a body's bytes) counts, other bytes do not. A byte of a command line
+# or a NOOP every few seconds held a slot as long as the client liked, so ten addresses dripping them
+# kept every Outlook user out with 421.
 EVICT_SILENT_SECONDS = 10.0
+# ... or once it has held its slot this long without a login or a mail taken: MAIL, RSET, MAIL... each
+# a step, would otherwise hold one for the 250 commands of `max_commands`. A mail server's session
+# sends its first mail within seconds of the greeting, and Outlook logs in as soon as TLS is up.
+EVICT_UNPROVEN_SECONDS = 60.0
+# Commands whose success moves a mail forward, and the reply code that tells the success.
+_PROGRESS = {"EHLO": "250", "HELO": "250", "STARTTLS": "220", "AUTH": "235", "MAIL": "250", "RCPT": "250"}
 
 
 @dataclass(slots=True)
@@ -45,6 +55,7 @@ class SessionGuard:
     max_per_address: int = 50
     max_commands: int = 250
     evict_after: float = EVICT_SILENT_SECONDS
+    evict_unproven_after: float = EVICT_UNPROVEN_SECONDS
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
     # The sessions now connected, so that a stopping daemon can tell them it is going (RFC 5321 3.8).
@@ -74,15 +85,21 @@ class SessionGuard:
         return None
 
     def _make_room(self) -> bool:
-        """At the cap, the session silent longest of those that have neither logged in nor had a
-        mail taken, and have sent nothing for `EVICT_SILENT_SECONDS`, gives way (as Postfix's stress
-        mode ends idle sessions): 500 connections that said nothing, from ten addresses and no
-        password, kept every Outlook user out with 421. Any byte counts as heard (a mail's body, a
-        password), and a session in DATA never goes. False when no session may give way."""
-        idle = [s for s in self.live if s.unproven() and s.silent_for() >= self.evict_after]
+        """At the cap, of the sessions that have neither logged in nor had a mail taken, one that
+        made no progress for `evict_after` (or held its slot `evict_unproven_after`) gives way, the
+        one stalled longest first (as Postfix's stress mode ends idle sessions): 500 connections
+        that said nothing, from ten addresses and no password, kept every Outlook user out with 421.
+        Only progress counts (`GuardedSMTP.stalled_for`), not any byte: a NOOP or one byte of a
+        command line every few seconds kept them out as well. A session in DATA never goes.
+        False when no session may give way."""
+        idle = [
+            s
+            for s in self.live
+            if s.unproven() and (s.stalled_for() >= self.evict_after or s.age() >= self.evict_unproven_after)
+        ]
         if not idle:
             return False
-        max(idle, key=GuardedSMTP.silent_for).give_way()
+        max(idle, key=GuardedSMTP.stalled_for).give_way()
         return True
 
     def release(self, key: str) -> None:
@@ -128,12 +145,32 @@ class GuardedSMTP(LeanSMTP):
         self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
-        self._heard = 0.0  # the loop's time of the last bytes from the client
+        self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
+        self._since = 0.0  # the loop's time of the connection
+        self._command: str | None = None  # the command of _PROGRESS being run, if one is
+        for name in _PROGRESS:  # aiosmtpd's command loop dispatches through this table
+            method = self._smtp_methods.get(name)
+            if method is not None:
+                self._smtp_methods[name] = self._watched(name, method)
+
+    def _watched(self, name: str, method: Any) -> Any:
+        @functools.wraps(method)  # keeps aiosmtpd's syntax attributes, which HELP reads
+        async def run(arg: str | None) -> None:
+            # A repeated EHLO on the same channel moves nothing forward; the one after STARTTLS does.
+            fresh = name not in ("EHLO", "HELO") or (self.session is not None and not self.session.host_name)
+            self._command = name if fresh else None
+            try:
+                await method(arg)
+            finally:
+                self._command = None
+
+        return run
 
     # ---- connections -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._heard = asyncio.get_running_loop().time()
+        if not self._since:  # not again after STARTTLS's handshake
+            self._since = self._progress = asyncio.get_running_loop().time()
         if self._original_transport is None and self._key is None and self._refusal is None:
             peer = transport.get_extra_info("peername")
             key = client_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
@@ -163,7 +200,8 @@ class GuardedSMTP(LeanSMTP):
     # ---- lines and commands ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self._heard = self.loop.time()
+        if self._in_data:
+            self._progress = self.loop.time()
         if self._in_data or self.transport is None or self.transport.is_closing():
             super().data_received(data)
             return
@@ -206,6 +244,8 @@ class GuardedSMTP(LeanSMTP):
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
+            if self._command is not None and status.startswith(_PROGRESS[self._command]):
+                self._progress = self.loop.time()
             if status.startswith("354"):
                 self._data_started = True
             elif self._data_started and status.startswith("250"):
@@ -239,9 +279,12 @@ class GuardedSMTP(LeanSMTP):
             and not (session and session.authenticated)
         )
 
-    def silent_for(self) -> float:
-        """Seconds since the client last sent anything (commands, a body, a password)."""
-        return self.loop.time() - self._heard
+    def stalled_for(self) -> float:
+        """Seconds since the session's last step towards a mail (see `_PROGRESS`, a body's bytes)."""
+        return self.loop.time() - self._progress
+
+    def age(self) -> float:
+        return self.loop.time() - self._since
 
     def give_way(self) -> None:
         """Close for a new connection at the cap: uncounted at once, so the new one takes its place."""
