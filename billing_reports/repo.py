@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 from gateway.store.repository import Repository
 
@@ -20,8 +21,13 @@ PURGED_BEFORE = "purged_before"
 
 
 def open_reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection of our own to the store (WAL lets it read while the daemon writes)."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    """A read-only connection of our own to the store (WAL lets it read while the daemon writes).
+
+    Opened `mode=ro`, not merely query_only: a connection that may write checkpoints and deletes the
+    WAL when it closes last, which after a crash would leave the WAL's flag with no WAL and the next
+    start refused (`gateway.store.walcheck`), as for `smsgw backup`."""
+    uri = f"file:{pathname2url(str(path.absolute()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn

@@ -18,12 +18,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing_reports.monthly import Month
+from billing_reports.writer import write_month
 from gateway.store import walcheck, walfile
 from gateway.store.db import Store, StoreUnusable
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
@@ -305,3 +309,30 @@ def test_a_clean_close_beside_another_process_says_the_wal_was_checkpointed(tmp_
         assert holder.wait(30) == 0
     assert not Path(f"{db}-wal").exists()
     Store.open(db).close()
+
+
+async def test_a_billing_run_between_a_kill_and_the_restart_keeps_the_wal_for_it(tmp_path: Path) -> None:
+    # `smsgw billing run` after a kill and before the restart: its store takes the WAL in and, closing
+    # last, removes the flag with it; the start that follows has every mail.
+    config, smtp_port, _ = await crashed_state(tmp_path)
+    month = Month.containing(time.time(), ZoneInfo("Europe/Warsaw"))  # the config's default zone
+    billed = smsgw(config, "billing", "run", "--month", str(month))
+    assert billed.returncode == 0, billed.stderr
+    assert "summary of" in billed.stdout, billed.stdout
+    await starts_with(config, smtp_port, ACCEPTED)
+    assert not walcheck.flag_path(tmp_path / "state" / "smsgw.db").exists()
+
+
+async def test_the_billing_reader_on_a_killed_daemons_state_leaves_the_wal_to_the_next_start(
+    tmp_path: Path,
+) -> None:
+    # The month's files read on the billing connection alone (`write_month`, as the daemon's job and
+    # `billing run` call it): closed last, a connection that could write checkpointed and deleted
+    # the WAL and left its flag, and the start was refused with the WAL "missing".
+    config, smtp_port, _ = await crashed_state(tmp_path)
+    state = tmp_path / "state"
+    tz = ZoneInfo("Europe/Warsaw")
+    files = write_month(state / "smsgw.db", state, Month.containing(time.time(), tz), tz)
+    assert files.summary is not None
+    assert (state / "smsgw.db-wal").stat().st_size > 0  # still the killed daemon's, for its start
+    await starts_with(config, smtp_port, ACCEPTED)
