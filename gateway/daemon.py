@@ -45,6 +45,7 @@ from gateway.mailer import Mailer, build_mailer
 from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
 from gateway.smtp.relay import Gate, start_smtp_server
+from gateway.store import restoretmp
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.queue import RECOVERED_LOGGED
 from gateway.supervisor import Supervisor, extend_start_for, sd_notify
@@ -119,6 +120,8 @@ class Daemon:
                 note="mail clients will ask to trust it; set smtp.tls_cert_file/tls_key_file for a real one",
             )
         zone = ZoneInfo(cfg.gateway.timezone)
+        for left, pid, size in restoretmp.remove_unfinished(cfg.db_path):  # each as large as a backup
+            log.warning("restore.leftover_removed", path=str(left), pid=pid, bytes=size)
         extend_start_for(cfg.db_path)  # its check reads the whole file: systemd must wait for it
         self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True, zone=zone)
         recovered = self.store.queue.recover_active()

@@ -15,12 +15,14 @@ import shutil
 import signal
 import sqlite3
 import stat
+import subprocess
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
+from gateway.config import load_config
+from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, send_blocking
 from tests.test_account_show import CLI
 from tests.test_process import smsgw, start_daemon, write_config
 
@@ -203,3 +205,52 @@ def test_a_wal_left_without_its_database_is_set_aside_not_replayed_into_the_back
     with closing(sqlite3.connect(db)) as c:
         assert c.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
     assert any(p.name.endswith("-wal") and ".before-restore-" in p.name for p in tmp_path.iterdir())
+
+
+def exited_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def left_by_killed_restore(state: Path, pid: int) -> list[Path]:
+    """The copy and its journal that a restore killed midway (kill -9) leaves in the state directory."""
+    left = [state / f".smsgw.db.restore-{pid}.tmp", state / f".smsgw.db.restore-{pid}.tmp-journal"]
+    for path in left:
+        path.write_bytes(b"\0" * 4096)
+    return left
+
+
+def test_the_copy_a_killed_restore_left_is_removed_by_the_next_restore(tmp_path: Path, cli: CLI) -> None:
+    cli.ok("account", "add", "ACME")
+    state = tmp_path / "state"
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    dead = exited_pid()
+    left = left_by_killed_restore(state, dead)
+    with subprocess.Popen(
+        ["cat"], stdin=subprocess.PIPE
+    ) as running:  # a restore still at work keeps its copy
+        assert running.stdin is not None
+        try:
+            (kept := state / f".smsgw.db.restore-{running.pid}.tmp").write_bytes(b"\0")
+            code, _out, err = cli("restore", str(backup))
+        finally:
+            running.stdin.close()
+    assert code == 0, err
+    assert not any(path.exists() for path in left), files(state)
+    assert (
+        f"smsgw: removed {left[0]} (0.0 MB), left unfinished by a restore (pid {dead}) no longer running"
+        in err
+    )
+    assert kept.exists()
+
+
+async def test_the_copy_a_killed_restore_left_is_removed_at_the_daemons_start(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))
+    (state := tmp_path / "state").mkdir()
+    left = left_by_killed_restore(state, exited_pid())
+    async with running_gateway(load_config(config)):
+        assert not any(path.exists() for path in left), files(state)

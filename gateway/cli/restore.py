@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -30,7 +31,7 @@ from gateway.cli.backup import integrity_problems
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe
-from gateway.store import marker, walcheck
+from gateway.store import marker, restoretmp, walcheck
 from gateway.store.rescue import fsync_path
 from gateway.store.schema import SCHEMA_VERSION
 
@@ -80,8 +81,11 @@ COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database 
 
 def _restore(backup: Path, db: Path) -> int:
     """Copy, check and install `backup` at `db`; the caller holds the state directory's lock."""
+    for left, pid, size in restoretmp.remove_unfinished(db):
+        why = f"left unfinished by a restore (pid {pid}) no longer running"
+        print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
     old = db.stat() if db.exists() else None
-    tmp = db.with_name(f".{db.name}.restore-{os.getpid()}.tmp")  # a dot: no rescued copy, no backup
+    tmp = restoretmp.copy_path(db, os.getpid())  # a dot: no rescued copy, no backup
     aside: Path | None = None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
     try:
