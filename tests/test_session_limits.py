@@ -54,6 +54,17 @@ def last_reply(s: socket.socket) -> str:
     return last
 
 
+def answered(s: socket.socket) -> bool:
+    """Whether the server closed, or said 421 (it closes then), as far as the input shows yet."""
+    try:
+        seen = s.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return not seen or b"421" in seen
+
+
 def closed(s: socket.socket) -> bool:
     """True once the server has closed: waits for EOF (or a reset), not for a fixed time."""
     try:
@@ -227,10 +238,11 @@ async def test_at_the_cap_sessions_dripping_bytes_or_noops_give_way_to_real_clie
                 def drip() -> None:  # each dripper says something every 0.1 s, the body's sender too
                     while not stop.wait(0.1):
                         for n, s in enumerate(drippers):
-                            try:
-                                s.sendall(b"NOOP\r\n" if n < 5 else b"X")
-                            except OSError:
-                                pass
+                            if not answered(s):  # after its 421 a write would reset it, 421 and all
+                                try:
+                                    s.sendall(b"NOOP\r\n" if n < 5 else b"X")
+                                except OSError:
+                                    pass
                         sending.sendall(b"\r\n")  # blank lines: the text stays the subject
 
                 dripping = threading.Thread(target=drip)
@@ -383,6 +395,51 @@ async def test_an_idle_session_is_closed_with_421(tmp_path: Path, tls_pair: Any)
 
         answers = [await blocking(lambda p=p: session(p)) for p in (gw.port, gw.daemon.submission_port)]
     assert answers == [replies.IDLE_TIMEOUT] * 2
+
+
+def slow_body(port: int, pieces: int) -> tuple[str, str]:
+    """A mail whose body comes in small pieces 0.2 s apart: the reply to DATA, and to its end."""
+    with dial(port) as s:
+        read_reply(s)
+        for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
+            s.sendall(line + b"\r\n")
+            while read_reply(s).startswith("250-"):
+                pass
+        s.sendall(b"DATA\r\n")
+        start = read_reply(s)
+        try:
+            s.sendall(b"Subject: slow uplink\r\n\r\n")
+            for _ in range(pieces):
+                time.sleep(0.2)
+                s.sendall(b"Board at 9 \r\n")
+            s.sendall(b".\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return start, read_reply(s)
+
+
+async def test_a_body_still_arriving_is_not_cut_at_the_idle_timeout(tmp_path: Path, tls_pair: Any) -> None:
+    # The idle time ran from the DATA command: a body sent from a slow uplink, never silent for long,
+    # was cut when it had taken longer than `timeout_seconds` in all, and again at every retry.
+    cfg = submission_config(tmp_path, 1, tls_pair, timeout_seconds=0.5)
+    async with running_gateway(cfg) as gw:
+        answers = await blocking(lambda: slow_body(gw.port, 8))  # 1.6 s of pieces 0.2 s apart
+        taken = gw.store.admin.count_messages()
+    assert answers[0].startswith("354") and answers[1].startswith("250"), answers
+    assert taken == 1
+
+
+async def test_a_body_trickling_in_past_the_bound_of_a_mail_is_cut(tmp_path: Path, tls_pair: Any) -> None:
+    # Each piece moves the idle deadline, but the whole body must come within the guard's bound, or a
+    # byte now and then would hold a slot (a session in DATA never gives way) for ever.
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            gw.daemon.gate.sessions.max_data_seconds = 0.5
+            answers = await blocking(lambda: slow_body(gw.port, 8))
+            taken = gw.store.admin.count_messages()
+    assert answers == (answers[0], replies.DATA_TOO_SLOW) and answers[0].startswith("354")
+    assert taken == 0
+    assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["data_time"]
 
 
 async def test_a_mail_starts_the_command_count_afresh(tmp_path: Path, tls_pair: Any) -> None:

@@ -43,6 +43,11 @@ EVICT_SILENT_SECONDS = 10.0
 # a step, would otherwise hold one for the 250 commands of `max_commands`. A mail server's session
 # sends its first mail within seconds of the greeting, and Outlook logs in as soon as TLS is up.
 EVICT_UNPROVEN_SECONDS = 60.0
+# A mail's body may take this long from the 354, however it trickles in (each piece moves the idle
+# deadline, so a slow uplink is not cut while it sends): RFC 5321 4.5.3.2.6 gives the client 10 minutes
+# to wait for the end of DATA, and 1 MiB in that time is 1.7 kB/s. Without a bound a byte every few
+# minutes would hold a slot, which a session in DATA never gives way, for ever.
+DATA_SECONDS_MAX = 600.0
 # Commands whose success moves a mail forward, and the reply code that tells the success.
 _PROGRESS = {"EHLO": "250", "HELO": "250", "STARTTLS": "220", "AUTH": "235", "MAIL": "250", "RCPT": "250"}
 
@@ -56,6 +61,7 @@ class SessionGuard:
     max_commands: int = 250
     evict_after: float = EVICT_SILENT_SECONDS
     evict_unproven_after: float = EVICT_UNPROVEN_SECONDS
+    max_data_seconds: float = DATA_SECONDS_MAX
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
     # The sessions now connected, so that a stopping daemon can tell them it is going (RFC 5321 3.8).
@@ -68,6 +74,7 @@ class SessionGuard:
             max_connections=smtp.max_connections,
             max_per_address=smtp.max_connections_per_address,
             max_commands=smtp.max_commands_without_mail,
+            max_data_seconds=max(DATA_SECONDS_MAX, smtp.timeout_seconds),
         )
 
     @property
@@ -147,6 +154,7 @@ class GuardedSMTP(LeanSMTP):
         self._proven = False  # a mail of this session was taken: it gives way to nobody
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
         self._since = 0.0  # the loop's time of the connection
+        self._data_since = 0.0  # the loop's time of the 354 of the DATA under way
         self._command: str | None = None  # the command of _PROGRESS being run, if one is
         for name in _PROGRESS:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
@@ -201,7 +209,14 @@ class GuardedSMTP(LeanSMTP):
 
     def data_received(self, data: bytes) -> None:
         if self._in_data:
-            self._progress = self.loop.time()
+            self._progress = now = self.loop.time()
+            if self._data_started:
+                # aiosmtpd moves the idle deadline per command only, so a body still arriving was
+                # cut `timeout_seconds` after DATA; each piece moves it, within the mail's bound.
+                if now - self._data_since > self.guard.max_data_seconds:
+                    self._close_with(replies.DATA_TOO_SLOW, "data_time")
+                    return
+                self._deadline = now + self._timeout_duration
         if self._in_data or self.transport is None or self.transport.is_closing():
             super().data_received(data)
             return
@@ -247,7 +262,7 @@ class GuardedSMTP(LeanSMTP):
             if self._command is not None and status.startswith(_PROGRESS[self._command]):
                 self._progress = self.loop.time()
             if status.startswith("354"):
-                self._data_started = True
+                self._data_started, self._data_since = True, self.loop.time()
             elif self._data_started and status.startswith("250"):
                 self._taken = True
         await super().push(status)

@@ -65,6 +65,8 @@ TOO_MANY_CONNECTIONS_FROM_ADDRESS = "421 4.7.0 Too many connections from your ad
 LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
+# A mail's body still arriving past the guard's bound (guard.DATA_SECONDS_MAX) from its 354.
+DATA_TOO_SLOW = "421 4.4.2 Mail data took too long to arrive, closing connection"
 
 # Protocol errors the listeners answer themselves (the rest are aiosmtpd's texts, coded in relay.py).
 TLS_ALREADY_ACTIVE = "503 5.5.1 TLS already active"
