@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway import statelock
 from gateway.cli import common
 from gateway.cli.main import build_parser
 from gateway.cli.servicefiles import CREDENTIALS_DROPIN, LOW_PORT_DROPIN, render_unit
@@ -408,9 +409,11 @@ def test_a_second_run_names_the_running_daemon(tmp_path: Path) -> None:
         config = write_config(tmp_path, smtp_port=port)
         (tmp_path / "state").mkdir()
         status = tmp_path / "state" / "status.json"
-        # The running daemon's status file; this test's process stands in for its live pid.
+        # The running daemon's status file and lock; this test's process stands in for it (a live pid
+        # in the status file alone is no daemon: a killed one's pid may be reused, test_status_lock).
         status.write_text(json.dumps({"pid": os.getpid(), "updated_at": time.time(), "links": {}}))
-        res = run("--config", str(config), "run")
+        with statelock.held(tmp_path / "state"):
+            res = run("--config", str(config), "run")
         assert res.returncode == 1
         assert f"smsgw is already running (pid {os.getpid()})" in res.stderr
         assert "ss -ltnp" not in res.stderr and "Traceback" not in res.stderr
@@ -434,3 +437,38 @@ def test_outbox_list_fits_its_widest_kind(tmp_path: Path) -> None:
     lines = res.stdout.splitlines()
     assert len(lines) == 3
     assert len({line.index(" to anna@") for line in lines}) == 1, res.stdout
+
+
+def test_install_service_says_when_the_unit_could_not_run_its_execstart(tmp_path: Path) -> None:
+    # smsgw installed in a home directory (pyenv, pip --user, a venv there) wrote ExecStart=/root/...
+    # without a word: ProtectHome=yes hides /root and /home from the service, whose start failed 203/EXEC.
+    root = tmp_path / "root"
+    args = ("install-service", "--root", str(root), "--hostname", "gw.example", "--force")
+    res = run(*args, "--exec", "/home/alice/venv/bin/smsgw")
+    assert res.returncode == 0, res.stderr  # --root: packaging may put it elsewhere; said, not refused
+    home = "/home/alice/venv/bin/smsgw"
+    said = f"warning: the service cannot run {home}: {home} lies in a home directory"
+    assert said in res.stdout and "ProtectHome=yes" in res.stdout, res.stdout
+    assert "--exec /opt/smsgw/venv/bin/smsgw" in res.stdout
+    # A script outside the home directories whose interpreter is in one (a venv made from a pyenv python).
+    script = tmp_path / "opt/smsgw/venv/bin/smsgw"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/root/.pyenv/versions/3.11.7/bin/python3\nimport sys\n")
+    script.chmod(0o755)
+    res = run(*args, "--exec", str(script))
+    assert (
+        f"warning: the service cannot run {script}: /root/.pyenv/versions/3.11.7/bin/python3 lies"
+        in res.stdout
+    )
+    script.write_text("#!/usr/bin/python3\nimport sys\n")
+    res = run(*args, "--exec", str(script))
+    assert res.returncode == 0 and "ProtectHome" not in res.stdout, res.stdout
+
+
+def test_install_service_refuses_an_execstart_hidden_from_the_service() -> None:
+    from gateway.cli.service import _reachable
+
+    with pytest.raises(common.CliError, match="ProtectHome=yes hides from it") as refused:
+        _reachable("/root/.local/bin/smsgw", dry=False)  # without --root nothing may be written
+    assert refused.value.code == common.EXIT_USAGE
+    _reachable("/usr/bin/true", dry=False)
