@@ -238,7 +238,7 @@ RELAY_DIALOGUE: list[tuple[bytes, str]] = [
     (b"MAIL FROM:<anna@acme.example> BODY=X", "501 5.5.4 Error: BODY can only be one of 7BIT, 8BITMIME"),
     (b"MAIL FROM:<\xc3\xa1nna@acme.example>", NON_ASCII),
     (b"MAIL FROM:<anna@acme.example> FOO=1", f"555 5.5.4 MAIL FROM {NOT_RECOGNIZED}"),
-    (b"NOOP " + b"a" * 600, "500 5.5.6 Command line too long"),
+    (b"NOOP " + b"a" * 600, "500 5.5.2 Command line too long"),  # 5.5.6 is RFC 4954's, for AUTH
     (b"XYZZY", '500 5.5.1 Error: command "XYZZY" not recognized'),
     (b"EXPN staff", "502 5.5.1 EXPN not implemented"),
     (b"VRFY", "501 5.5.2 Syntax: VRFY <address>"),
@@ -247,6 +247,7 @@ RELAY_DIALOGUE: list[tuple[bytes, str]] = [
     (b"MAIL FROM:<anna@acme.example>", "503 5.5.1 Error: nested MAIL command"),
     (b"RCPT TO:", "501 5.5.2 Syntax: RCPT TO: <address> [SP <mail-parameters>]"),
     (b"RCPT TO:<601123456@sms.example.com> FOO=1", f"555 5.5.4 RCPT TO {NOT_RECOGNIZED}"),
+    (b"RCPT TO:<>", "501 5.1.3 <>: Bad recipient address syntax"),  # was 550 <<>>: Relay access denied
     (b"RCPT TO:<601123456@sms.example.com>", replies.OK_RCPT),
     (b"DATA now", "501 5.5.2 Syntax: DATA"),
     (b"RSET now", "501 5.5.2 Syntax: RSET"),
@@ -272,6 +273,23 @@ async def test_bad_input_on_the_relay_port_gets_enhanced_codes(tmp_path: Path) -
         answers = await blocking(session)
     expected = [want or "250 HELP" for _, want in RELAY_DIALOGUE]
     assert answers == expected
+
+
+async def test_too_many_unknown_commands_close_the_session_with_421(tmp_path: Path) -> None:
+    # aiosmtpd said "502 5.5.1 ... goodbye." and hung up: a client reads a 5xx as that command's
+    # failure; a server closing the channel says 421 (RFC 5321 3.8).
+    async with running_gateway(make_config(tmp_path, smsc_port=1)) as gw:
+
+        def session() -> list[str]:
+            with dial(gw.port) as s:
+                read_reply(s)
+                answers = [ask(s, line) for line in (b"XYZZY", b"BDAT 1", b"TURN", b"ETRN x", b"\x01\x02")]
+                assert closed(s)
+                return answers
+
+        answers = await blocking(session)
+    assert [a[:3] for a in answers[:4]] == ["500"] * 4
+    assert answers[4] == "421 4.7.0 Too many unrecognized commands, closing connection"
 
 
 async def test_help_and_vrfy_replies_carry_enhanced_codes(tmp_path: Path) -> None:

@@ -160,6 +160,8 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         cfg = self.gate.config.gateway
+        if address in ("", NULL_PATH):  # aiosmtpd's address for `RCPT TO:<>`
+            return replies.BAD_RCPT_SYNTAX.format("")
         if address.casefold() == "postmaster" and cfg.domains:
             # RFC 5321 4.5.1: the domainless <Postmaster> must be taken; it is ours at our first domain.
             address = f"{address}@{cfg.domains[0]}"

@@ -26,6 +26,8 @@ NOT_TRUSTED = (
     "550 5.7.1 Relay access denied: client host not allowed to relay;"
     " use the submission port with authentication"
 )
+# RFC 5321 4.1.1.3: RCPT's forward-path is never null; <> is a syntax error, not a relay question.
+BAD_RCPT_SYNTAX = "501 5.1.3 <{}>: Bad recipient address syntax"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 NO_VALID_RCPT = "554 5.5.1 No valid recipients"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
@@ -65,6 +67,9 @@ TOO_MANY_CONNECTIONS_FROM_ADDRESS = "421 4.7.0 Too many connections from your ad
 LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
+# aiosmtpd closes a session after five unknown commands; it said 502, which a client reads as that
+# command's failure, not as the channel closing (RFC 5321 3.8).
+TOO_MANY_UNKNOWN = "421 4.7.0 Too many unrecognized commands, closing connection"
 # A mail's body still arriving past the guard's bound (guard.DATA_SECONDS_MAX) from its 354.
 DATA_TOO_SLOW = "421 4.4.2 Mail data took too long to arrive, closing connection"
 

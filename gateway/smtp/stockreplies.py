@@ -14,7 +14,9 @@ from gateway.smtp import replies
 # RFC 2034: once ENHANCEDSTATUSCODES is advertised, every reply but the greeting and EHLO's has one.
 _AIOSMTPD_CODES = {
     "500 Error: bad syntax": "5.5.2",
-    "500 Command line too long": "5.5.6",
+    # An ordinary command line (Postfix: 500 5.5.2). RFC 4954's 5.5.6 is for AUTH lines, which the
+    # guard lets be 12288 octets and closes past that (guard.COMMAND_LINE_CAP): this is never one.
+    "500 Command line too long": "5.5.2",
     "501 Syntax: HELO hostname": "5.5.2",
     "501 Syntax: EHLO hostname": "5.5.2",
     "503 Error: send HELO first": "5.5.1",
@@ -80,4 +82,5 @@ REWRITE: dict[str, str] = {
     "500 Line too long (see RFC5321 4.5.3.1.6)": replies.TOO_BIG,
     # Non-ASCII bytes in a command's argument (an address, mostly) without SMTPUTF8.
     "500 Error: strict ASCII mode": replies.NON_ASCII,
+    "502 5.5.1 Too many unrecognized commands, goodbye.": replies.TOO_MANY_UNKNOWN,
 }
