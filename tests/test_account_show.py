@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import pytest
 from gateway.cli.main import build_parser, main
 from gateway.config import parse_config
 from gateway.housekeeping import write_status
+from gateway.statelock import LOCK_FILE
 from gateway.store.db import Store
 from gateway.store.schema import SCHEMA_VERSION
 from tests.test_cli_help import commands
+from tests.test_status_lock import HOLDER
 from tests.test_store import undo_migration_22
 
 DEFAULTS = [
@@ -269,16 +272,22 @@ def test_a_command_of_a_newer_smsgw_leaves_the_database_of_a_running_older_daemo
         undo_migration_22(conn)
         conn.execute("UPDATE schema_version SET version = 21")
         conn.commit()
-    old_daemon = subprocess.Popen(["sleep", "60"])
-    try:
-        write_status(cli.path.parent / "state" / "status.json", {"pid": old_daemon.pid})
-        code, _, err = cli("status")
-        assert code == 1 and "restart it on this version first" in err, err
-        with closing(sqlite3.connect(db)) as conn:
-            assert conn.execute("SELECT version FROM schema_version").fetchone() == (21,)
-    finally:
-        old_daemon.kill()
-        old_daemon.wait()
+    # The old daemon: its lock on the state directory (a live pid in status.json alone is none).
+    lock = str(cli.path.parent / "state" / LOCK_FILE)
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, lock], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as old:
+        assert old.stdin is not None and old.stdout is not None
+        try:
+            assert old.stdout.readline() == b"held\n"
+            write_status(cli.path.parent / "state" / "status.json", {"pid": old.pid})
+            code, _, err = cli("status")
+            assert code == 1 and "restart it on this version first" in err, err
+            with closing(sqlite3.connect(db)) as conn:
+                assert conn.execute("SELECT version FROM schema_version").fetchone() == (21,)
+        finally:
+            old.stdin.close()
+            old.wait(30)
     assert cli("status")[0] == 3  # no daemon: the command upgrades it, as before
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
