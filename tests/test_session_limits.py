@@ -16,7 +16,8 @@ import structlog
 
 from gateway.smtp import replies
 from tests.certs import make_cert_pair
-from tests.conftest import DOMAIN, STAFF, mail, running_gateway
+from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway
+from tests.test_spec_smtp_postmaster import open_text
 from tests.test_submission import submission_config
 
 RCPT = f"601123456@{DOMAIN}"
@@ -440,6 +441,77 @@ async def test_a_body_trickling_in_past_the_bound_of_a_mail_is_cut(tmp_path: Pat
     assert answers == (answers[0], replies.DATA_TOO_SLOW) and answers[0].startswith("354")
     assert taken == 0
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["data_time"]
+
+
+def stranger_in_data(port: int) -> socket.socket:
+    """A stranger's mail to postmaster (MAIL lets anyone through once premium numbers exist), at 354."""
+    s = dial(port, "127.0.0.2")
+    read_reply(s)
+    for line in (
+        b"EHLO x",
+        b"MAIL FROM:<someone@elsewhere.example>",
+        b"RCPT TO:<postmaster@%s>" % DOMAIN.encode(),
+    ):
+        s.sendall(line + b"\r\n")
+        while (reply := read_reply(s)).startswith("250-"):
+            pass
+        assert reply.startswith("250"), reply
+    s.sendall(b"DATA\r\n")
+    assert read_reply(s).startswith("354")
+    return s
+
+
+async def test_strangers_bodies_held_at_once_are_bounded_and_customers_are_not_counted(
+    tmp_path: Path,
+) -> None:
+    # Each stranger in DATA held up to ~2.5 times max_message_bytes until its dot: 45 sessions from
+    # one address held 110 MiB, 500 over a gigabyte. Past the strangers' budget the one whose bytes
+    # went over hears 421 and goes; a customer's mail is not counted and the others still end well.
+    cfg = open_text(tmp_path, free_port())
+    piece = b"x" * 30_000 + b"\r\n"
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            gw.daemon.gate.sessions.stranger_data_budget = 64_000
+
+            def session() -> list[str]:
+                customer = dial(gw.port)
+                read_reply(customer)
+                for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
+                    customer.sendall(line + b"\r\n")
+                    while read_reply(customer).startswith("250-"):
+                        pass
+                customer.sendall(b"DATA\r\n")
+                read_reply(customer)
+                letter = mail(RCPT, "Board at 9")
+                letter.add_attachment(b"\0" * 75_000, maintype="application", subtype="octet-stream")
+                customer.sendall(letter.as_bytes().replace(b"\n", b"\r\n"))  # 100 kB, not counted
+                strangers = [stranger_in_data(gw.port) for _ in range(3)]
+                try:
+                    for s in strangers:  # 90 kB in all: whichever's bytes pass 64 kB is cut
+                        s.sendall(b"Subject: hello\r\n\r\n" + piece)
+                    for s in strangers:
+                        try:
+                            s.sendall(b".\r\n")
+                        except OSError:
+                            pass
+                    answers = sorted(last_reply(s) if answered(s) else read_reply(s) for s in strangers)
+                    customer.sendall(b".\r\n")
+                    answers.append(read_reply(customer))
+                    later = stranger_in_data(gw.port)  # the cut one's bytes were given back
+                    later.sendall(b"Subject: again\r\n\r\n" + piece + b".\r\n")
+                    answers.append(read_reply(later))
+                    later.close()
+                finally:
+                    for s in [customer, *strangers]:
+                        s.close()
+                return answers
+
+            answers = await blocking(session)
+            held = gw.daemon.gate.sessions.stranger_data
+    assert [a[:3] for a in answers] == ["250", "250", "421", "250", "250"], answers
+    assert answers[2] == replies.DATA_BUDGET
+    assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["data_budget"]
+    assert held == 0
 
 
 async def test_a_mail_starts_the_command_count_afresh(tmp_path: Path, tls_pair: Any) -> None:

@@ -48,6 +48,14 @@ EVICT_UNPROVEN_SECONDS = 60.0
 # to wait for the end of DATA, and 1 MiB in that time is 1.7 kB/s. Without a bound a byte every few
 # minutes would hold a slot, which a session in DATA never gives way, for ever.
 DATA_SECONDS_MAX = 600.0
+# The body bytes that sessions without an account (a stranger's mail to postmaster or answer to a
+# premium SMS, a bounce) may hold at once, all together: past it, the session whose bytes went over
+# hears 421 4.3.1 and is closed (its client tries again later). MAIL lets anyone through once premium
+# numbers are configured, and each stranger in DATA held up to ~2.5 times `max_message_bytes`
+# (reader buffer and body), so 500 of them held over a gigabyte. A smaller size limit for them would
+# refuse a real answer carrying a quoted HTML mail and a logo; a budget only bites under such a flood.
+# Accounts' sessions (logged in, or a customer network's ACL'd sender) are never counted or cut.
+STRANGER_DATA_BUDGET = 64 * 1024 * 1024
 # Commands whose success moves a mail forward, and the reply code that tells the success.
 _PROGRESS = {"EHLO": "250", "HELO": "250", "STARTTLS": "220", "AUTH": "235", "MAIL": "250", "RCPT": "250"}
 
@@ -62,6 +70,8 @@ class SessionGuard:
     evict_after: float = EVICT_SILENT_SECONDS
     evict_unproven_after: float = EVICT_UNPROVEN_SECONDS
     max_data_seconds: float = DATA_SECONDS_MAX
+    stranger_data_budget: int = STRANGER_DATA_BUDGET
+    stranger_data: int = field(default=0, init=False)  # body bytes strangers' sessions hold now
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
     # The sessions now connected, so that a stopping daemon can tell them it is going (RFC 5321 3.8).
@@ -75,6 +85,7 @@ class SessionGuard:
             max_per_address=smtp.max_connections_per_address,
             max_commands=smtp.max_commands_without_mail,
             max_data_seconds=max(DATA_SECONDS_MAX, smtp.timeout_seconds),
+            stranger_data_budget=max(STRANGER_DATA_BUDGET, 4 * smtp.max_message_bytes),
         )
 
     @property
@@ -155,6 +166,8 @@ class GuardedSMTP(LeanSMTP):
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
         self._since = 0.0  # the loop's time of the connection
         self._data_since = 0.0  # the loop's time of the 354 of the DATA under way
+        self._stranger = False  # the DATA under way is of a sender without an account
+        self._data_held = 0  # body bytes of this DATA counted in the guard's `stranger_data`
         self._command: str | None = None  # the command of _PROGRESS being run, if one is
         for name in _PROGRESS:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
@@ -217,6 +230,14 @@ class GuardedSMTP(LeanSMTP):
                     self._close_with(replies.DATA_TOO_SLOW, "data_time")
                     return
                 self._deadline = now + self._timeout_duration
+                if self._stranger:
+                    self._data_held += len(data)
+                    self.guard.stranger_data += len(data)
+                    if self.guard.stranger_data > self.guard.stranger_data_budget:
+                        held = self.guard.stranger_data
+                        self._release_data()  # at once: the next session's bytes see the room
+                        self._close_with(replies.DATA_BUDGET, "data_budget", held=held)
+                        return
         if self._in_data or self.transport is None or self.transport.is_closing():
             super().data_received(data)
             return
@@ -249,6 +270,7 @@ class GuardedSMTP(LeanSMTP):
         try:
             await super().smtp_DATA(arg)
         finally:
+            self._release_data()
             self._in_data = False
             self._set_line_limit(COMMAND_LINE_CAP + 2)
             if self._taken:
@@ -263,6 +285,7 @@ class GuardedSMTP(LeanSMTP):
                 self._progress = self.loop.time()
             if status.startswith("354"):
                 self._data_started, self._data_since = True, self.loop.time()
+                self._stranger = self._without_account()
             elif self._data_started and status.startswith("250"):
                 self._taken = True
         await super().push(status)
@@ -293,6 +316,17 @@ class GuardedSMTP(LeanSMTP):
             and not self._proven
             and not (session and session.authenticated)
         )
+
+    def _without_account(self) -> bool:
+        """Neither logged in nor an ACL'd sender of an account (relay.Sender, kept on the envelope)."""
+        if self.session is not None and self.session.authenticated:
+            return False
+        sender = getattr(self.envelope, "smsgw", None)
+        return getattr(sender, "account", None) is None
+
+    def _release_data(self) -> None:
+        self.guard.stranger_data -= self._data_held
+        self._data_held = 0
 
     def stalled_for(self) -> float:
         """Seconds since the session's last step towards a mail (see `_PROGRESS`, a body's bytes)."""

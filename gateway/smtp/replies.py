@@ -69,6 +69,8 @@ TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connect
 IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
 # aiosmtpd closes a session after five unknown commands; it said 502, which a client reads as that
 # command's failure, not as the channel closing (RFC 5321 3.8).
+# Strangers' mail bodies held at once over the guard's budget (guard.STRANGER_DATA_BUDGET).
+DATA_BUDGET = "421 4.3.1 Too much mail data in transit, try again later"
 TOO_MANY_UNKNOWN = "421 4.7.0 Too many unrecognized commands, closing connection"
 # A mail's body still arriving past the guard's bound (guard.DATA_SECONDS_MAX) from its 354.
 DATA_TOO_SLOW = "421 4.4.2 Mail data took too long to arrive, closing connection"
