@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import select
 import smtplib
 import socket
 import threading
 import time
+import tracemalloc
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,10 +61,10 @@ def last_reply(s: socket.socket) -> str:
 
 def answered(s: socket.socket) -> bool:
     """Whether the server closed, or said 421 (it closes then), as far as the input shows yet."""
-    try:
-        seen = s.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
+    if not select.select([s], [], [], 0)[0]:  # a socket with a timeout would wait for input
         return False
+    try:
+        seen = s.recv(65536, socket.MSG_PEEK)
     except OSError:
         return True
     return not seen or b"421" in seen
@@ -489,12 +493,13 @@ async def test_strangers_bodies_held_at_once_are_bounded_and_customers_are_not_c
                 try:
                     for s in strangers:  # 90 kB in all: whichever's bytes pass 64 kB is cut
                         s.sendall(b"Subject: hello\r\n\r\n" + piece)
+                    while not any(answered(s) for s in strangers):
+                        time.sleep(0.05)  # until the one that went over has heard 421
+                    cut = [s for s in strangers if answered(s)]
                     for s in strangers:
-                        try:
+                        if s not in cut:  # a write to the cut one would reset it, its 421 and all
                             s.sendall(b".\r\n")
-                        except OSError:
-                            pass
-                    answers = sorted(last_reply(s) if answered(s) else read_reply(s) for s in strangers)
+                    answers = sorted(last_reply(s) if s in cut else read_reply(s) for s in strangers)
                     customer.sendall(b".\r\n")
                     answers.append(read_reply(customer))
                     later = stranger_in_data(gw.port)  # the cut one's bytes were given back
@@ -512,6 +517,49 @@ async def test_strangers_bodies_held_at_once_are_bounded_and_customers_are_not_c
     assert answers[2] == replies.DATA_BUDGET
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["data_budget"]
     assert held == 0
+
+
+async def test_the_bytes_of_a_body_cut_off_by_a_lost_connection_are_freed_at_once(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # A session, its reader and its task hold one another, and the task keeps the exception that
+    # ended it with the frames that held the body: only Python's full collection, rare in a
+    # long-running daemon, freed an unfinished body's bytes. Waves of them raised its memory by
+    # some 30 MiB each, and it stayed. The collector is off here, as it mostly is in the daemon.
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            guard = gw.daemon.gate.sessions
+            before = tracemalloc.get_traced_memory()[0]
+
+            def unfinished() -> None:
+                with dial(gw.port) as s:
+                    read_reply(s)
+                    for line in (
+                        b"EHLO x",
+                        b"MAIL FROM:<%s>" % STAFF.encode(),
+                        b"RCPT TO:<%s>" % RCPT.encode(),
+                    ):
+                        s.sendall(line + b"\r\n")
+                        while read_reply(s).startswith("250-"):
+                            pass
+                    s.sendall(b"DATA\r\n")
+                    read_reply(s)
+                    s.sendall(b"Subject: hi\r\n\r\n" + (b"x" * 998 + b"\r\n") * 900)  # 900 kB, no end
+
+            tasks = []
+            for _ in range(5):
+                await blocking(unfinished)
+                tasks += [weakref.ref(s._handler_coroutine) for s in guard.live]
+            while guard.live or any((t := ref()) is not None and not t.done() for ref in tasks):
+                await asyncio.sleep(0.05)  # until each session is gone and its task has ended
+            grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert grown < 2_000_000, grown  # five bodies of 900 kB were held
 
 
 async def test_a_mail_starts_the_command_count_afresh(tmp_path: Path, tls_pair: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,6 +208,12 @@ class GuardedSMTP(LeanSMTP):
             self.guard.release(self._key)
             self._key = None
         super().connection_lost(error)
+        # The session, its reader and its task hold one another: only Python's full collection,
+        # rare in a long-running daemon, frees them. A body's bytes must not wait for it (waves of
+        # strangers' unfinished bodies raised the daemon's memory by ~30 MiB each, for good).
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader._buffer.clear()
 
     async def _handle_client(self) -> None:
         if self._refusal is not None:
@@ -216,7 +223,15 @@ class GuardedSMTP(LeanSMTP):
             if self.transport is not None:
                 self.transport.close()
             return
-        await super()._handle_client()
+        try:
+            await super()._handle_client()
+        except asyncio.CancelledError as exc:  # the connection was lost
+            # The task keeps this exception, its traceback keeps the frames, and their locals (a
+            # body's pieces, its last read) keep a lost DATA's bytes until Python's full collection,
+            # rare in a long-running daemon: waves of strangers' unfinished bodies raised its memory
+            # by some 30 MiB each, and kept it. The frames are done; their locals go now.
+            traceback.clear_frames(exc.__traceback__)
+            raise
 
     # ---- lines and commands ----------------------------------------------------------------
 
