@@ -126,11 +126,11 @@ async def test_daemon_under_umask_022_warns_and_keeps_its_files_private(
 
 def test_a_database_left_readable_by_every_user_is_narrowed_once(tmp_path: Path, umask_022: None) -> None:
     path = tmp_path / "smsgw.db"
-    Store.open(path).db.conn.close()
+    Store.open(path).close()
     path.chmod(0o644)  # as an earlier version created it
     with structlog.testing.capture_logs() as logs:
-        Store.open(path).db.conn.close()
-        Store.open(path).db.conn.close()
+        Store.open(path).close()
+        Store.open(path).close()
     assert mode(path) == 0o640  # other users lose access; the group is the admin's choice
     [event] = [e for e in logs if e["event"] == "files.mode_tightened"]
     assert event["log_level"] == "warning" and str(path) in event["files"][0]

@@ -47,8 +47,12 @@ checkpoints it into the database and removes the flag.
 Not detectable, and not pretended: a WAL cut cleanly on a frame boundary (or mid-frame, a torn
 tail) with no -shm of the same boot beside it looks exactly like a log whose last commit was the
 last frame, as after a power loss; telling them apart needs the last acknowledged commit recorded
-outside the WAL at every commit. A WAL deleted together with its -shm and the flag leaves nothing
-to go by. A process that commits between another one's clean close and its removal of the flag (a
+outside the WAL at every commit. A WAL deleted together with its -shm leaves nothing to
+go by: that is what SQLite's own last close leaves (every frame checkpointed into the database,
+then both files removed), and a connection outside smsgw (the `sqlite3` shell, a monitoring script
+reading the database after a crash) closes so without a word to the flag; refusing the start then
+kept a healthy gateway down. A process that commits between another one's clean close and its
+removal of the flag (a
 window of microseconds) is not covered either, nor a commit of another smsgw process made after
 the daemon's clean close marked the flag `closed = checkpointed` (`checkpoint_at_close`).
 """
@@ -265,7 +269,11 @@ def refuse_lost_commits(db: Path, now: float) -> None:
     if why is None and flag is not None:
         same_boot = boot is not None and boot == boot_id()
         if flag.get("closed") != "checkpointed" or scan.frames_present:
-            why = lost(scan, read_shm(shm_path(db)) if same_boot else None, wal.exists(), same_boot)
+            if wal.exists() or shm_path(db).exists():
+                why = lost(scan, read_shm(shm_path(db)) if same_boot else None, wal.exists(), same_boot)
+            else:  # SQLite's own last close: it checkpointed every frame, then removed WAL and -shm
+                log.info("store.wal_closed_elsewhere", path=str(db))
+                flag_path(db).unlink(missing_ok=True)  # spoke of commits now in the database file
     if why is None:
         _checked.add(key)
         return
