@@ -23,7 +23,6 @@ import pwd
 import re
 import shlex
 import sqlite3
-import stat
 import sys
 from contextlib import closing
 from datetime import datetime
@@ -37,12 +36,12 @@ from gateway.cli.common import (
     CliError,
     database_error,
     no_database,
-    pid_alive,
     refuse_root_in_service_dir,
     use_database,
 )
 from gateway.config import Config
 from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
+from gateway.store.restoretmp import remove_dead_copies
 
 _DATED = r"smsgw-[0-9]{8}-[0-9]{6}\.db"  # the name of a backup to a directory (`cmd_backup`)
 
@@ -135,24 +134,7 @@ def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]
     `smsgw-YYYYMMDD-HHMMSS.db`), whose process is gone; a backup still running keeps its copy."""
     name = _DATED if dated else re.escape(dest.name)
     ours = re.compile(rf"\.({name})\.([1-9][0-9]{{0,6}})\.tmp")  # a pid (pid_max is at most 4194304)
-    removed: list[tuple[Path, int, int]] = []
-    try:
-        names = list(dest.parent.iterdir())
-    except OSError:  # a directory we may write in but not list: nothing to look at
-        return removed
-    for path in names:
-        found = ours.fullmatch(path.name)
-        if found is None or pid_alive(pid := int(found[2])):
-            continue
-        try:
-            st = path.lstat()
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                continue
-            path.unlink()
-        except OSError:
-            continue  # gone meanwhile, or not ours to remove: the backup itself goes on
-        removed.append((path, pid, st.st_size))
-    return removed
+    return remove_dead_copies(dest.parent, ours, pid_group=2)
 
 
 def integrity_problems(conn: sqlite3.Connection) -> str | None:

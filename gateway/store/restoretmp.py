@@ -21,17 +21,26 @@ def copy_path(db: Path, pid: int) -> Path:
 
 def remove_unfinished(db: Path) -> list[tuple[Path, int, int]]:
     """Remove the copies (and their `-journal`) that restores to `db` left when killed: (path, pid,
-    bytes) of each. Only regular files of this user under that name whose process is gone; a
-    restore still running keeps its copy."""
+    bytes) of each. A restore still running keeps its copy."""
     ours = re.compile(rf"\.{re.escape(db.name)}\.restore-([1-9][0-9]{{0,6}})\.tmp(-journal)?")
+    return remove_dead_copies(db.parent, ours, pid_group=1)
+
+
+def remove_dead_copies(
+    directory: Path, ours: re.Pattern[str], *, pid_group: int
+) -> list[tuple[Path, int, int]]:
+    """Remove the files in `directory` named as `ours` matches whose writer (the pid in group
+    `pid_group`) is gone: (path, pid, bytes) of each. Only regular files of this user; a copy still
+    being written keeps its place. Killed backups and restores leave such copies, each as large as
+    the database, and nothing else ever removes them."""
     removed: list[tuple[Path, int, int]] = []
     try:
-        names = list(db.parent.iterdir())
-    except OSError:
+        names = list(directory.iterdir())
+    except OSError:  # a directory we may write in but not list: nothing to look at
         return removed
     for path in sorted(names):
         found = ours.fullmatch(path.name)
-        if found is None or _alive(pid := int(found[1])):
+        if found is None or _alive(pid := int(found[pid_group])):
             continue
         try:
             st = path.lstat()
