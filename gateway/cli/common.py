@@ -375,3 +375,22 @@ def loop_runner() -> Callable[..., Any]:
     except ImportError:
         return asyncio.run
     return uvloop.run
+
+
+def since_time(cfg: Config, value: str) -> float:
+    """`7d`, `12h`, `30m` ago, or a date `YYYY-MM-DD[ HH:MM]` in `[gateway] timezone`.
+
+    The zone the listing prints its times in (and the panel and the mails use): a date read in the
+    host's zone, often UTC on a server, would start the list hours away from the day the admin meant.
+    """
+    units = {"d": 86400, "h": 3600, "m": 60}
+    count = value[:-1]
+    if count.isascii() and count.isdecimal() and value[-1:] in units:
+        return time.time() - int(count) * units[value[-1]]
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise CliError(f"--since {value!r}: give 7d, 12h, 30m or a date YYYY-MM-DD", EXIT_USAGE) from exc
+    if moment.tzinfo is None:  # an explicit offset (2026-03-01T10:00+01:00) is taken as written
+        moment = moment.replace(tzinfo=ZoneInfo(cfg.gateway.timezone))
+    return moment.timestamp()

@@ -27,13 +27,13 @@ from gateway.cli.common import (
     mailbox,
     open_store,
     say_zone,
+    since_time,
     when,
 )
 from gateway.cli.mailview import cmd_queue_show
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
-from gateway.conversations.cli import _since as since_time  # `mo list --since`: one reading of WHEN
 from gateway.store.mailrecord import search_messages
 from gateway.store.settling import FINAL_PART
 

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from gateway import accountrules
-from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, say_zone, when
+from gateway.cli.common import list_limit, open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.conversations import reached
 from gateway.conversations.numbers import written_forms
 from gateway.conversations.repo import ConversationsRepo
-
-
-def _since(cfg: Config, value: str) -> float:
-    """`7d`, `12h`, `30m` ago, or a date `YYYY-MM-DD[ HH:MM]` in `[gateway] timezone`.
-
-    The zone the listing prints its times in (and the panel and the mails use): a date read in the
-    host's zone, often UTC on a server, would start the list hours away from the day the admin meant.
-    """
-    units = {"d": 86400, "h": 3600, "m": 60}
-    count = value[:-1]
-    if count.isascii() and count.isdecimal() and value[-1:] in units:
-        return time.time() - int(count) * units[value[-1]]
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise CliError(f"--since {value!r}: give 7d, 12h, 30m or a date YYYY-MM-DD", EXIT_USAGE) from exc
-    if moment.tzinfo is None:  # an explicit offset (2026-03-01T10:00+01:00) is taken as written
-        moment = moment.replace(tzinfo=ZoneInfo(cfg.gateway.timezone))
-    return moment.timestamp()
 
 
 def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tuple[str, ...] | None, bool]:
@@ -54,7 +33,7 @@ def _repo(cfg: Config) -> ConversationsRepo:
 
 
 def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
-    since = _since(cfg, args.since) if args.since else None
+    since = since_time(cfg, args.since) if args.since else None
     repo = _repo(cfg)
     numbers, ours = _number(cfg, repo, args.number)
     rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours)
