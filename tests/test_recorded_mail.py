@@ -107,4 +107,6 @@ async def test_a_strangers_subject_is_shown_cut_and_with_its_controls_escaped(tm
             web.counts.close()
     assert all(len(line) < 400 for line in listing.stdout.splitlines()), listing.stdout
     assert "x" * 5000 not in page and "x" * 150 + "…" in page
-    assert "\u202e" not in page.split("<table", 1)[1] and "bell\\u202etxet" in page
+    # Direction marks are dropped from text without right-to-left letters; one kept would be escaped.
+    assert "\u202e" not in page.split("<table", 1)[1]
+    assert "belltxet" in page or "bell\\u202etxet" in page
