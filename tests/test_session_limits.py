@@ -80,6 +80,21 @@ def closed(s: socket.socket) -> bool:
     return True
 
 
+def at_data(
+    port: int, source: str = "127.0.0.1", *, sender: str = STAFF, rcpt: str = RCPT
+) -> tuple[socket.socket, str]:
+    """A session taken to DATA (EHLO, MAIL, RCPT, DATA) and the reply to DATA."""
+    s = dial(port, source)
+    read_reply(s)
+    for line in (b"EHLO x", b"MAIL FROM:<%s>" % sender.encode(), b"RCPT TO:<%s>" % rcpt.encode()):
+        s.sendall(line + b"\r\n")
+        while (reply := read_reply(s)).startswith("250-"):
+            pass
+        assert reply.startswith("250"), reply
+    s.sendall(b"DATA\r\n")
+    return s, read_reply(s)
+
+
 async def blocking(fn: Callable[[], Any]) -> Any:
     return await asyncio.wait_for(asyncio.to_thread(fn), 60)
 
@@ -173,14 +188,7 @@ async def test_at_the_cap_the_longest_silent_session_without_a_login_or_mail_giv
                 worker = dial(relay)
                 read_reply(worker)
                 mail_taken(worker, 0)
-                sending = dial(relay)  # a mail's body on its way, in pieces
-                read_reply(sending)
-                for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
-                    sending.sendall(line + b"\r\n")
-                    while read_reply(sending).startswith("250-"):
-                        pass
-                sending.sendall(b"DATA\r\n")
-                read_reply(sending)
+                sending, _ = at_data(relay)  # a mail's body on its way, in pieces
                 idle = [dial(sub, f"127.0.0.{n}") for n in (2, 3, 4)]
                 try:
                     answers = [read_reply(s) for s in idle]
@@ -226,14 +234,7 @@ async def test_at_the_cap_sessions_dripping_bytes_or_noops_give_way_to_real_clie
             relay, sub = gw.port, gw.daemon.submission_port
 
             def session() -> tuple[list[str], list[str], str]:
-                sending = dial(relay, "127.0.0.9")
-                read_reply(sending)
-                for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
-                    sending.sendall(line + b"\r\n")
-                    while read_reply(sending).startswith("250-"):
-                        pass
-                sending.sendall(b"DATA\r\n")
-                read_reply(sending)
+                sending, _ = at_data(relay, "127.0.0.9")
                 sending.sendall(b"Subject: hi\r\n\r\n")
                 drippers = [dial(relay if n % 2 else sub, f"127.0.0.{2 + n % 2}") for n in range(10)]
                 for s in drippers:
@@ -404,14 +405,8 @@ async def test_an_idle_session_is_closed_with_421(tmp_path: Path, tls_pair: Any)
 
 def slow_body(port: int, pieces: int) -> tuple[str, str]:
     """A mail whose body comes in small pieces 0.2 s apart: the reply to DATA, and to its end."""
-    with dial(port) as s:
-        read_reply(s)
-        for line in (b"EHLO x", b"MAIL FROM:<%s>" % STAFF.encode(), b"RCPT TO:<%s>" % RCPT.encode()):
-            s.sendall(line + b"\r\n")
-            while read_reply(s).startswith("250-"):
-                pass
-        s.sendall(b"DATA\r\n")
-        start = read_reply(s)
+    s, start = at_data(port)
+    with s:
         try:
             s.sendall(b"Subject: slow uplink\r\n\r\n")
             for _ in range(pieces):
@@ -449,19 +444,8 @@ async def test_a_body_trickling_in_past_the_bound_of_a_mail_is_cut(tmp_path: Pat
 
 def stranger_in_data(port: int) -> socket.socket:
     """A stranger's mail to postmaster (MAIL lets anyone through once premium numbers exist), at 354."""
-    s = dial(port, "127.0.0.2")
-    read_reply(s)
-    for line in (
-        b"EHLO x",
-        b"MAIL FROM:<someone@elsewhere.example>",
-        b"RCPT TO:<postmaster@%s>" % DOMAIN.encode(),
-    ):
-        s.sendall(line + b"\r\n")
-        while (reply := read_reply(s)).startswith("250-"):
-            pass
-        assert reply.startswith("250"), reply
-    s.sendall(b"DATA\r\n")
-    assert read_reply(s).startswith("354")
+    s, reply = at_data(port, "127.0.0.2", sender="someone@elsewhere.example", rcpt=f"postmaster@{DOMAIN}")
+    assert reply.startswith("354")
     return s
 
 
