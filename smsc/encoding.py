@@ -6,8 +6,9 @@ character costs, where the text is split (never inside an escape pair or a surro
 SMS never inside a grapheme cluster such as a flag or an emoji with its skin tone, at a word boundary
 only where that costs no extra part), how much is cut when the text needs more parts than allowed
 (never inside a grapheme cluster: that end is one the phone shows), and the concatenation UDH.
-`smsc.decoding` turns received user data back into text. It is pure (no I/O, no logging, no state) so
-that the SMTP side can plan parts without touching any link.
+`smsc.decoding` turns received user data back into text; `smsc.graphemes` says where clusters
+start. It is pure (no I/O, no logging, no state) so that the SMTP side can plan parts without
+touching any link.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
 
-import regex
-
 from smsc.base import Concat
+from smsc.graphemes import Clusters, visible
 
 
 class Coding(enum.IntEnum):
@@ -111,37 +111,6 @@ _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
 _ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
-# UAX #29 extended grapheme clusters (flags, skin tones, ZWJ sequences, keycaps, letters with marks,
-# Indic conjuncts, Thai SARA AM, Hangul jamo): the stdlib has no segmentation.
-_CLUSTER = regex.compile(r"\X")
-# Grapheme_Cluster_Break=Prepend: the only characters that join the character after them, whatever it is.
-_PREPEND = frozenset(
-    map(chr, [*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x0D4E, 0x110BD, 0x110CD])
-) | frozenset(map(chr, [0x111C2, 0x111C3, 0x1193F, 0x11941, 0x113D1, 0x11A3A, *range(0x11A84, 0x11A8A)]))
-_PREPEND |= frozenset(map(chr, [0x11D46, 0x11F02]))
-_NEAR = 32  # characters read back for an anchor before the text is read from its start instead
-
-
-# What a phone draws nothing for: controls, format characters (ZWJ, ZWNJ, direction marks, tags),
-# spaces and line separators, and the other default-ignorable code points (UAX #44: variation
-# selectors, the combining grapheme joiner, Hangul fillers, Khmer inherent vowels). The prepended
-# concatenation marks (U+0600 ...) are format characters that are drawn. Unassigned code points count
-# as visible: they are emoji newer than these tables.
-_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-_IGNORABLE = frozenset(
-    map(chr, [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0x180B, 0x1810)])
-) | frozenset(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
-_DRAWN_FORMAT = frozenset(map(chr, [*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2]))
-_DRAWN_FORMAT |= frozenset(map(chr, [0x110BD, 0x110CD]))
-
-
-def visible(text: str) -> bool:
-    """Whether a phone would show anything of `text`: a text of invisible characters alone is as empty
-    as a blank one (R-1.6), and sent it would be billed as a blank SMS."""
-    return any(
-        ch in _DRAWN_FORMAT or (ch not in _IGNORABLE and unicodedata.category(ch) not in _UNSEEN_CATEGORIES)
-        for ch in text
-    )
 
 
 def gsm_char_ok(ch: str) -> bool:
@@ -231,66 +200,7 @@ def _measure(text: str, coding: Coding) -> tuple[bytes, Sequence[int]]:
     return payload, list(accumulate(costs, initial=0))
 
 
-class _Clusters:
-    """Where the grapheme clusters of one text start, asked one cut at a time.
-
-    A cut before an ASCII character other than LF, after anything but CR or a Prepend character,
-    is always at a cluster start and no rule looks back across it (an anchor); only from the last
-    anchor does the regex module's \\X (far slower than a table lookup) have to read. Latin text
-    has one every few characters; in Thai or a run of emoji, with none near, the cluster starts
-    from the beginning of the text are found once, as far as they are asked for, and looked up.
-    """
-
-    __slots__ = ("_read", "_starts", "_text")
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._starts = [0]  # cluster starts in text[: self._read]; the last one is a true start
-        self._read = 0
-
-    def _anchor(self, i: int) -> bool:
-        text = self._text
-        return (
-            text[i] < "\x80"
-            and text[i] != "\n"
-            and (i == 0 or (text[i - 1] != "\r" and text[i - 1] not in _PREPEND))
-        )
-
-    def start(self, i: int, floor: int = 0) -> int:
-        """`i`, or where the cluster that a cut at `i` would break starts (not before `floor`)."""
-        if not floor < i < len(self._text) or self._anchor(i):
-            return i
-        if i < self._read:
-            return max(self._looked_up(i), floor)
-        j = i - 1
-        while j > floor and not self._anchor(j):
-            if i - j > _NEAR:
-                return max(self._looked_up(i), floor)
-            j -= 1
-        cluster = j
-        for m in _CLUSTER.finditer(self._text, j, i + 1):
-            cluster = m.start()
-        return cluster
-
-    def _looked_up(self, i: int) -> int:
-        if self._read <= i:  # a start depends only on the text up to it: read on from the last one
-            last, self._read = self._starts.pop(), min(len(self._text), i + 1 + 4 * _NEAR)
-            found = _CLUSTER.findall(self._text, last, self._read)
-            self._starts += list(accumulate(map(len, found), initial=last))[:-1]  # not where reading stopped
-        return self._starts[bisect_right(self._starts, i) - 1]
-
-    def splits(self, i: int) -> bool:
-        """Whether a cut at `i` would break a cluster."""
-        return self.start(i) != i
-
-
-def cluster_start(text: str, i: int) -> int:
-    """Where a cut of `text` at `i` keeps every grapheme cluster whole: `i`, or the start of the
-    cluster it would break (0 when that cluster starts the text)."""
-    return _Clusters(text).start(i)
-
-
-def _end(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None = None) -> int:
+def _end(cum: Sequence[int], start: int, cap: int, clusters: Clusters | None = None) -> int:
     """End of the longest run of whole characters from `start` that fits `cap` units.
 
     With `clusters`, of whole grapheme clusters: the end moves back to the start of the cluster it
@@ -303,7 +213,7 @@ def _end(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None = 
     return cut if cut > start else end
 
 
-def _count(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None = None) -> int:
+def _count(cum: Sequence[int], start: int, cap: int, clusters: Clusters | None = None) -> int:
     """Fewest parts for text[start:]: greedy filling is optimal when characters cannot be divided."""
     n, parts = len(cum) - 1, 0
     while start < n:
@@ -311,7 +221,7 @@ def _count(cum: Sequence[int], start: int, cap: int, clusters: _Clusters | None 
     return parts
 
 
-def _bounds(text: str, cum: Sequence[int], cap: int, clusters: _Clusters | None) -> list[tuple[int, int]]:
+def _bounds(text: str, cum: Sequence[int], cap: int, clusters: Clusters | None) -> list[tuple[int, int]]:
     """Split points: each part ends after its last whitespace if the rest still fits the greedy count.
 
     `clusters`: never inside a grapheme cluster (separate SMS, which no phone joins back).
@@ -343,7 +253,7 @@ def _kept(text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: 
     n, single = len(cum) - 1, SINGLE_LIMIT[coding]
     if cum[n] <= single:
         return n
-    clusters = _Clusters(text)
+    clusters = Clusters(text)
     separate = clusters if mode == "separate" else None
     if max_parts == 1:  # one part never carries a UDH, so it gets the full single-SMS room
         end = _end(cum, 0, single, separate)
@@ -389,7 +299,7 @@ def _assemble(
         bounds = [(0, len(text))]
     else:
         cap = PART_LIMIT[coding] if mode == "concatenated" else SINGLE_LIMIT[coding]
-        bounds = _bounds(text, cum, cap, _Clusters(text) if mode == "separate" else None)
+        bounds = _bounds(text, cum, cap, Clusters(text) if mode == "separate" else None)
     parts = tuple(
         Part(text[s:e], payload[width * cum[s] : width * cum[e]], cum[e] - cum[s]) for s, e in bounds
     )
@@ -448,7 +358,7 @@ def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Pla
     kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
         # A GSM q without the combining mark that made the rest UCS-2 is a cut cluster.
-        prefix = head[: _Clusters(head).start(bad.start())]
+        prefix = head[: Clusters(head).start(bad.start())]
         gsm = _measure(prefix, Coding.GSM7)
         gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts)
         if gsm_kept >= kept:

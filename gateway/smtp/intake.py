@@ -30,7 +30,7 @@ from gateway.smtp.charsets import (
 )
 from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
 from gateway.smtp.textclean import clean_body
-from smsc.encoding import cluster_start, visible
+from smsc.graphemes import cluster_start, visible
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
-from smsc.encoding import visible
+from smsc.graphemes import visible
 
 
 @dataclass(frozen=True, slots=True)
