@@ -68,6 +68,9 @@ T = TypeVar("T")
 
 # Lock waits of the CLI and of start-up, like any SQLite client (the serving daemon: SERVING_BUSY_MS).
 BUSY_TIMEOUT_MS = 30_000
+# A flag that could not be written (disk full) is tried again after this, not at every commit, so a
+# busy daemon neither spends its commits on it nor fills the log with the same warning.
+WAL_FLAG_RETRY_SECONDS = 60.0
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -118,6 +121,7 @@ class Db(GroupCommit):
         self.writes_only_through_write = False
         self._flushing = False
         self._wal_noted = False  # this process's commits are announced by `walcheck`'s flag
+        self._wal_flag_retry_at = float("-inf")  # after a failed write of that flag
         # A process that ends without `close()` (most commands do) still closes cleanly at its exit,
         # flag and all; else the next start would take the WAL SQLite then deleted for a lost one.
         self._at_exit = weakref.finalize(self, _close_at_exit, conn, path)
@@ -274,10 +278,19 @@ class Db(GroupCommit):
         stands; only the check after a crash has less to go by, which is said."""
         if self._wal_noted:
             return
+        now = self.clock()
+        if now < self._wal_flag_retry_at:  # failed a moment ago: not again at every commit
+            return
         try:
-            walcheck.note_commit(self.path, self.clock())
+            walcheck.note_commit(self.path, now)
         except OSError as exc:
-            log.warning("store.wal_flag_failed", path=str(self.path), error=exc.strerror or str(exc))
+            self._wal_flag_retry_at = now + WAL_FLAG_RETRY_SECONDS
+            log.warning(
+                "store.wal_flag_failed",
+                path=str(self.path),
+                error=exc.strerror or str(exc),
+                retry_seconds=WAL_FLAG_RETRY_SECONDS,
+            )
             return
         self._wal_noted = True
 
