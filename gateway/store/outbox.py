@@ -30,6 +30,12 @@ log = structlog.get_logger(__name__)
 # relay may have taken it before the cut.
 RECOVERED_MAIL = "recovered after restart (possible duplicate)"
 
+# Kinds that come by the hundred at once (the monthly billing files, to every company's billing
+# addresses): sent after any other mail that is due, so that a phone's answer or a bounce queued
+# behind them leaves at the next free slot instead of after the whole run.
+BULK_KINDS = ("billing",)
+_BULK_LAST = f"kind IN ({', '.join(repr(k) for k in BULK_KINDS)})"
+
 
 class ClaimedMail(NamedTuple):
     id: int
@@ -185,7 +191,7 @@ class OutboxRepo(Repository):
             rows = self.conn.execute(
                 "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
                 " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?)"
+                f" ORDER BY {_BULK_LAST}, next_attempt_at, id LIMIT ?)"
                 " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered",
                 (now, limit, RECOVERED_MAIL),
             ).fetchall()
