@@ -1,0 +1,50 @@
+"""What a whole MO holds of the phone's SMS: the parts that came, and the SMS whose late rest it is.
+
+A set joined by the timeout holds fewer parts than it declared, and a late rest only its own
+(`gateway.store.segments`): billing charges those that came, and the handlers send a late rest
+where the SMS's first whole text went.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.store.repository import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The first whole text of an SMS whose late parts a later one holds, and what became of it."""
+
+    id: int
+    state: str
+    received_at: float
+    user_email: str | None  # of the conversation it was mailed to, if any
+
+
+class MoPartsRepo(Repository):
+    def parts(self, mo_id: int) -> int:
+        """The parts of the phone's SMS a whole text holds: what the operator charged the phone for
+        it. A set joined by the timeout holds fewer than it declared, and a late rest only its own;
+        the parts that never came are no one's to pay for."""
+        total, seqs = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return len(seqs.split(",")) if seqs else max(int(total or 1), 1)
+
+    def held(self, mo_id: int) -> tuple[int, set[int]] | None:
+        """(the parts its SMS declared, those of them a whole MO holds); None once the retention
+        purge has deleted it."""
+        row = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        if row is None:
+            return None
+        total = max(int(row[0] or 1), 1)
+        return total, {int(x) for x in row[1].split(",")} if row[1] else set(range(1, total + 1))
+
+    def followed(self, mo_id: int) -> Earlier | None:
+        """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
+        the late rest goes where that one went, not where its own gap-marked text would lead."""
+        row = self.conn.execute(
+            "SELECT m.id, m.state, m.received_at, c.user_email FROM mo l JOIN mo m ON m.id = l.follows"
+            " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE l.id = ?",
+            (mo_id,),
+        ).fetchone()
+        return Earlier(*row) if row else None

@@ -1,0 +1,82 @@
+"""Whether a whole MO is the SMSC delivering an earlier copy again, and the acknowledgements that decide it.
+
+A whole text identical to an earlier one (same phone, number and text) is the SMSC delivering the
+same SMS again when the earlier copy's acknowledgement is not known to have reached the SMSC
+(`acked_at` is NULL: a crash before the deliver_sm_resp, or its connection ended before the SMSC
+answered anything after it), however long the SMSC took to deliver it again (up to a day, as for
+segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. Otherwise
+the phone sent it again, and paid for it again: a new SMS. So is one the link marked `repeated`:
+it came on the same connection moments after the earlier copy, while the SMSC was still waiting for
+our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting.
+
+Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
+deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
+with the stamp it gave it, and a phone that sends the same text again gets a new one. An identical
+text whose stamp no earlier copy has is a new SMS, whatever became of their acknowledgements (the
+vote sent again after an acknowledgement lost with its connection is charged again); one with the
+stamp of an earlier copy is judged against that copy as above. The stamp has a resolution of a
+second, so two identical SMS the phone sent within one share it: the rule above still tells them
+apart where it can (`repeated`, an acknowledgement read long before). A whole text joined from
+segments carries the earliest stamp of its segments (none if one lacks it), and a segment whose
+stamp differs from that of the joined segment it repeats is a new SMS under a reused reference.
+"""
+
+from __future__ import annotations
+
+from gateway import reassembly
+from gateway.store.repository import Repository
+
+# After a copy's acknowledgement reached the SMSC (it answered a request written after it on the
+# same connection), an identical MO is a new SMS, except this soon after that acknowledgement: an
+# SMSC that stopped waiting for it (its own timeout, on another bind of the same account) may have
+# sent the MO again just before. A repeat on the same connection arrives before the answer that
+# confirms, so it needs no window; a person cannot send the same SMS twice within 2 s, and two
+# identical votes 3 s apart are two SMS the phone paid for.
+REPEAT_AFTER_ACK_SECONDS = 2.0
+
+# Whole rows (not segments of a long text, nor a segment recorded as delivered again).
+_WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
+
+
+class RedeliveryRepo(Repository):
+    def mark_acked(self, mo_ids: list[int], at: float) -> None:
+        """The SMSC read the acknowledgement of the delivery that wrote these rows, sent at `at`."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE mo SET acked_at = ? WHERE id = ? AND acked_at IS NULL", [(at, i) for i in mo_ids]
+            )
+
+    def redelivery_of(self, mo_id: int) -> int | None:
+        """The earlier copy of the same SMS when the whole MO `mo_id` is the SMSC delivering it again
+        (see the module docstring), else None: a new SMS, however like an earlier one it is."""
+        source, destination, text, received_at, repeated, smsc_time = self.conn.execute(
+            "SELECT source, destination, text, received_at, repeated, smsc_time FROM mo WHERE id = ?",
+            (mo_id,),
+        ).fetchone()
+        if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
+            return None
+        # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
+        # the SMSC, it has stopped delivering it.
+        copies = (
+            "SELECT id, acked_at, smsc_time FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
+            f" AND id < ? AND text = ? AND {_WHOLE}"
+        )
+        args = (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text)
+        row = self.conn.execute(f"{copies} ORDER BY id DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        if smsc_time is not None and row[2] is not None and row[2] != smsc_time:
+            # Stamped by the SMSC, the copy it delivers again is the one with the same stamp, if any
+            # (a new SMS may have come between): without one, the phone sent this text again.
+            row = self.conn.execute(
+                f"{copies} AND smsc_time = ? ORDER BY id DESC LIMIT 1", (*args, smsc_time)
+            ).fetchone()
+            if row is None:
+                return None
+        earlier, acked_at, _time = row
+        # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
+        # stamped before it (the clock stepped back in between, before the step was seen) is no
+        # late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote left unpaid.
+        if acked_at is None or 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
+            return int(earlier)
+        return None
