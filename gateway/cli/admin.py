@@ -12,8 +12,6 @@ daemon never reads.
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 from typing import Any
 
 from gateway.adminrules import (
@@ -22,127 +20,40 @@ from gateway.adminrules import (
     SUSPENSION_REASON_MAX,
     billing_addresses,
     end_marker_problem,
-    limit_value,
     limits_note,
     mail_address_problem,
     no_password_note,
-    sender_problem,
     suspend,
     suspension_reason_problem,
 )
 from gateway.cli.accountnames import add_remove_command, warn_of_lookalikes
+from gateway.cli.accountvalues import (
+    limit_option,
+    networks_value,
+    notify_address_value,
+    reply_window_value,
+    say_if_unanswerable,
+    sender_value,
+    validity_hours_value,
+)
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
-from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
-from gateway.configbase import is_number_sender
+from gateway.config import MAX_VALIDITY_HOURS, Config
 from gateway.mailheaders import is_plain_address
-from gateway.relaynets import network, wide_network_doubt
-
-
-def _answerable(sender: str | None) -> None:
-    if sender and not is_number_sender(sender):
-        print(f"note: sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible")
-
-
-def _sender(value: str) -> str | None:
-    """`--sender`: refused when an SMSC would cut it; `default` (as the other options take it) or
-    empty goes back to `[gateway] default_sender`."""
-    sender = value.strip()
-    if sender.lower() in ("", "default"):
-        return None
-    problem = sender_problem(sender)
-    if problem is not None:
-        raise CliError(f"--sender: {problem}", EXIT_USAGE)
-    return sender
-
-
-def _networks(cidrs: list[str]) -> list[str]:
-    """The networks as stored: a CIDR that is not a network is refused as the usage error it is,
-    in check-config's words; one with host bits set is stored as the network it trusts, and said
-    (`10.0.0.1/8` kept as typed hid that all of 10.0.0.0/8 may send).
-
-    The config's reader raises ConfigError, whose exit status (3) tells systemd not to restart
-    and a script that the config file is broken; here the file is fine and the argument is not.
-    """
-    stored = []
-    for cidr in cidrs:
-        try:
-            net = str(network(cidr))
-        except ConfigError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from exc
-        if net != cidr.strip():
-            print(f"{cidr.strip()} read as {net}")
-        if (doubt := wide_network_doubt(net)) is not None:
-            print(f"smsgw: warning: {doubt}", file=sys.stderr)
-        stored.append(net)
-    return stored
+from gateway.relaynets import network
 
 
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
-    args.relay_network = _networks(args.relay_network)
+    args.relay_network = networks_value(args.relay_network)
     if args.sender is not None:
-        args.sender = _sender(args.sender)
+        args.sender = sender_value(args.sender)
     store = open_store(cfg)
     acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
     warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
-    _answerable(args.sender)
+    say_if_unanswerable(args.sender)
     return 0
-
-
-def _limit(option: str, value: str) -> int | None:
-    """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
-    try:
-        return limit_value(option, value)
-    except ValueError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-
-
-def _hours(value: str) -> float | None:
-    """`--validity-hours`: hours (fractions allowed), or `default` to use `[gateway] validity_hours`.
-
-    The SMSC gets the validity as a date, and a part waiting here expires after it: a huge value
-    makes a date no clock holds (every SMS held with an internal error), zero or less expires every
-    SMS at once, and the failures may suspend the account.
-    """
-    if value.lower() in ("default", "none", "-"):
-        return None
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = math.nan
-    if not (math.isfinite(hours) and 0 < hours <= MAX_VALIDITY_HOURS):
-        raise CliError(
-            f"--validity-hours {value!r}: give hours, more than 0 and at most {MAX_VALIDITY_HOURS}"
-            " (or 'default' for [gateway] validity_hours)",
-            EXIT_USAGE,
-        )
-    return hours
-
-
-def _days(value: str) -> float | None:
-    """`--reply-window-days`: days (fractions allowed), or `default` to use `[replies] window_days`."""
-    if value.lower() in ("default", "none", "-"):
-        return None
-    try:
-        days = float(value)
-    except ValueError:
-        days = 0.0
-    if not 0 < days < 3650:
-        raise CliError(f"--reply-window-days {value!r}: give a number of days (or 'default')", EXIT_USAGE)
-    return days
-
-
-def _notify_address(cfg: Config, value: str) -> str | None:
-    """`--notify-address`: `none` or `default` clears it as they clear the other options (it was
-    refused as "not an email address", and only "" cleared it); bounces then go to the sender."""
-    address = value.strip()
-    if address.lower() in ("", "none", "default"):
-        return None
-    if (problem := mail_address_problem(cfg, address)) is not None:
-        raise CliError(f"--notify-address: {problem} (or 'none': bounces to the sender)", EXIT_USAGE)
-    return address
 
 
 def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
@@ -160,19 +71,19 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     elif args.end_marker is not None and (problem := end_marker_problem(args.end_marker)) is not None:
         raise CliError(f"--end-marker: {problem}", EXIT_USAGE)
     if args.sender is not None:
-        settings["sender"] = args.sender = _sender(args.sender)
+        settings["sender"] = args.sender = sender_value(args.sender)
     if args.validity_hours is not None:
-        settings["validity_hours"] = _hours(args.validity_hours)
+        settings["validity_hours"] = validity_hours_value(args.validity_hours)
     for key in ("monthly_limit", "daily_limit"):
         value = getattr(args, key)
         if value is not None:
-            settings[key] = _limit(f"--{key.replace('_', '-')}", value)
+            settings[key] = limit_option(f"--{key.replace('_', '-')}", value)
     for key in ("transliterate", "bulk", "confirm"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = int(value == "on")
     if args.reply_window_days is not None:
-        settings["reply_window_days"] = _days(args.reply_window_days)
+        settings["reply_window_days"] = reply_window_value(args.reply_window_days)
     if args.quiet_hours is not None:
         if args.quiet_hours.lower() in ("none", "off"):
             settings["quiet_start"] = settings["quiet_end"] = None
@@ -182,9 +93,9 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     if args.notify_address is not None:
-        settings["notify_address"] = _notify_address(cfg, args.notify_address)
-    add = _networks(args.add_network)
-    remove = _networks(args.remove_network)  # also a row stored as typed, by the network it stands for
+        settings["notify_address"] = notify_address_value(cfg, args.notify_address)
+    add = networks_value(args.add_network)
+    remove = networks_value(args.remove_network)  # also a row stored as typed, by the network it stands for
     try:
         billing_to = billing_addresses(cfg, args.billing_to or [])  # `none`: billing mail off
     except ValueError as exc:
@@ -203,7 +114,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     print(f"account {acc.name} updated")
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
-    _answerable(args.sender)
+    say_if_unanswerable(args.sender)
     return 0
 
 
@@ -237,7 +148,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
     for key in ("monthly_limit", "daily_limit"):
         value = getattr(args, key)
         if value is not None:
-            fields[key] = _limit(f"--{key.replace('_', '-')}", value)
+            fields[key] = limit_option(f"--{key.replace('_', '-')}", value)
     if args.role is not None:
         fields["role"] = args.role
     if not fields:

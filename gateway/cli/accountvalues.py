@@ -1,0 +1,110 @@
+"""The values of the account and user options (`--sender`, `--relay-network`, limits, validity,
+reply window, notify address), read as the admin typed them.
+
+Each refusal is a usage error (exit 2) naming the option and what it takes: the file and the
+database are fine, the argument is not.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from gateway.adminrules import limit_value, mail_address_problem, sender_problem
+from gateway.cli.common import EXIT_USAGE, CliError
+from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
+from gateway.configbase import is_number_sender
+from gateway.relaynets import network, wide_network_doubt
+
+
+def say_if_unanswerable(sender: str | None) -> None:
+    if sender and not is_number_sender(sender):
+        print(f"note: sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible")
+
+
+def sender_value(value: str) -> str | None:
+    """`--sender`: refused when an SMSC would cut it; `default` (as the other options take it) or
+    empty goes back to `[gateway] default_sender`."""
+    sender = value.strip()
+    if sender.lower() in ("", "default"):
+        return None
+    problem = sender_problem(sender)
+    if problem is not None:
+        raise CliError(f"--sender: {problem}", EXIT_USAGE)
+    return sender
+
+
+def networks_value(cidrs: list[str]) -> list[str]:
+    """The networks as stored: a CIDR that is not a network is refused as the usage error it is,
+    in check-config's words; one with host bits set is stored as the network it trusts, and said
+    (`10.0.0.1/8` kept as typed hid that all of 10.0.0.0/8 may send).
+
+    The config's reader raises ConfigError, whose exit status (3) tells systemd not to restart
+    and a script that the config file is broken; here the file is fine and the argument is not.
+    """
+    stored = []
+    for cidr in cidrs:
+        try:
+            net = str(network(cidr))
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+        if net != cidr.strip():
+            print(f"{cidr.strip()} read as {net}")
+        if (doubt := wide_network_doubt(net)) is not None:
+            print(f"smsgw: warning: {doubt}", file=sys.stderr)
+        stored.append(net)
+    return stored
+
+
+def limit_option(option: str, value: str) -> int | None:
+    """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
+    try:
+        return limit_value(option, value)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def validity_hours_value(value: str) -> float | None:
+    """`--validity-hours`: hours (fractions allowed), or `default` to use `[gateway] validity_hours`.
+
+    The SMSC gets the validity as a date, and a part waiting here expires after it: a huge value
+    makes a date no clock holds (every SMS held with an internal error), zero or less expires every
+    SMS at once, and the failures may suspend the account.
+    """
+    if value.lower() in ("default", "none", "-"):
+        return None
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and 0 < hours <= MAX_VALIDITY_HOURS):
+        raise CliError(
+            f"--validity-hours {value!r}: give hours, more than 0 and at most {MAX_VALIDITY_HOURS}"
+            " (or 'default' for [gateway] validity_hours)",
+            EXIT_USAGE,
+        )
+    return hours
+
+
+def reply_window_value(value: str) -> float | None:
+    """`--reply-window-days`: days (fractions allowed), or `default` to use `[replies] window_days`."""
+    if value.lower() in ("default", "none", "-"):
+        return None
+    try:
+        days = float(value)
+    except ValueError:
+        days = 0.0
+    if not 0 < days < 3650:
+        raise CliError(f"--reply-window-days {value!r}: give a number of days (or 'default')", EXIT_USAGE)
+    return days
+
+
+def notify_address_value(cfg: Config, value: str) -> str | None:
+    """`--notify-address`: `none` or `default` clears it as they clear the other options (it was
+    refused as "not an email address", and only "" cleared it); bounces then go to the sender."""
+    address = value.strip()
+    if address.lower() in ("", "none", "default"):
+        return None
+    if (problem := mail_address_problem(cfg, address)) is not None:
+        raise CliError(f"--notify-address: {problem} (or 'none': bounces to the sender)", EXIT_USAGE)
+    return address
