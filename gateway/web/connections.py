@@ -19,11 +19,13 @@ kept out by a few stalled sockets until their deadline). A cap or a deadline tha
 (`web.limit_hit`), at most once a second per limit, the rest counted, so that a flood does not
 become a flood of log lines; a connection that never sent a byte of a request (a browser's spare
 pre-connection) is closed at the deadline without one. uvicorn's own warnings about requests go the
-same way (gateway/web/running.py)."""
+same way (gateway/web/running.py). Plain HTTP sent to the TLS port is answered in plain HTTP
+(gateway/web/plainhttp.py), within the same count and deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from asyncio import sslproto
 from typing import Any
 
@@ -33,6 +35,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gateway.web import tcpinfo
 from gateway.web.gate import CLOSING, HANDLING, HANDSHAKE, REQUEST, WRITING, Gate
+from gateway.web.hosts import known_host
+from gateway.web.plainhttp import PlainHTTP, starts_plain
 from gateway.web.running import RequestWarnings, RunningRequests
 
 log = structlog.get_logger(__name__)
@@ -48,21 +52,41 @@ TLS_WRITE_BUFFER = 64 * 1024
 
 
 class _TLS(sslproto.SSLProtocol):
-    """asyncio's TLS layer, noting whether the client has sent anything during its handshake."""
+    """asyncio's TLS layer, noting whether the client has sent anything during its handshake, and
+    handing what it sends to `plain` instead when its first byte starts plain HTTP, not TLS."""
 
     heard = False
+    diverted = False
+    plain: PlainHTTP  # set by the connection before any byte can come
+    _buffer: memoryview
+
+    def get_buffer(self, n: int) -> memoryview:
+        self._buffer = super().get_buffer(n)
+        return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.heard = self.heard or nbytes > 0
-        super().buffer_updated(nbytes)
+        if nbytes > 0 and not self.heard:
+            self.heard = True
+            self.diverted = starts_plain(self._buffer[0])
+        if self.diverted:
+            self.plain.feed(bytes(self._buffer[:nbytes]))
+        else:
+            super().buffer_updated(nbytes)
+
+    def eof_received(self) -> bool | None:
+        if not self.diverted:
+            return super().eof_received()
+        self.plain.eof()
+        return False  # the socket's transport closes
 
 
 class PanelConnection(H11Protocol):
     """uvicorn's h11 protocol, counted by the gate and closed when its client keeps it waiting."""
 
-    def __init__(self, *args: Any, gate: Gate, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, gate: Gate, names: frozenset[str] = frozenset(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self.names = names  # the Host names it answers to, besides IP addresses (gateway/web/hosts.py)
         self._requests = RunningRequests(self.tasks)
         self.tasks = self._requests  # type: ignore[assignment]
         self.logger = RequestWarnings(  # type: ignore[assignment]
@@ -115,6 +139,9 @@ class PanelConnection(H11Protocol):
             # CLOSE_NOTIFY_SECONDS (`_closing`); this is the backstop, the drain's own bound.
             ssl_shutdown_timeout=seconds,
         )
+        self._tls.plain = PlainHTTP(
+            transport, functools.partial(known_host, self.names), self._address, self._begin_close
+        )
         transport.set_protocol(self._tls)
         self._tls.connection_made(transport)
 
@@ -122,7 +149,8 @@ class PanelConnection(H11Protocol):
         """Done, failed, timed out or abandoned; only done calls `connection_made` (before this)."""
         error = None if waiter.cancelled() else waiter.exception()  # retrieved: asyncio logs it otherwise
         if self.transport is None:
-            log.debug("web.tls_handshake_failed", address=self._address, error=str(error))
+            if self._tls is None or not self._tls.plain.answered:  # (plain HTTP logs its answer)
+                log.debug("web.tls_handshake_failed", address=self._address, error=str(error))
             self._gone()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -181,7 +209,7 @@ class PanelConnection(H11Protocol):
     def phase(self) -> str:
         """What the connection waits for; only in HANDLING is it the panel's turn (the app running)."""
         if self.transport is None:
-            return HANDSHAKE
+            return CLOSING if self._tls is not None and self._tls.plain.answered else HANDSHAKE
         if self.transport.is_closing():
             return CLOSING
         if self.flow.write_paused or (

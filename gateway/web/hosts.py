@@ -52,6 +52,13 @@ def host_of(header: str) -> str:
     return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
+def known_host(names: frozenset[str], header: str) -> bool:
+    """Whether a Host header names the panel (also asked of plain HTTP on its TLS port,
+    gateway/web/plainhttp.py, before the name goes into a redirect)."""
+    host = host_of(header).lower().rstrip(".")
+    return host in names or _is_address(host)
+
+
 class KnownHosts:
     """Answers 400 to a request whose Host is not one of the panel's; a request without one (HTTP/1.0,
     which no browser sends) is let through: a rebinding page's request always names its host."""
@@ -61,8 +68,7 @@ class KnownHosts:
         self.names = names
 
     def known(self, header: str) -> bool:
-        host = host_of(header).lower().rstrip(".")
-        return host in self.names or _is_address(host)
+        return known_host(self.names, header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

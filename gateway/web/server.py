@@ -29,6 +29,7 @@ from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
 from gateway.web.connections import PanelConnection
 from gateway.web.gate import ConnectionLimits, Gate
+from gateway.web.hosts import panel_names
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_stale
 
 log = structlog.get_logger(__name__)
@@ -58,7 +59,9 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="off",
-            http=functools.partial(PanelConnection, gate=self.gate),  # type: ignore[arg-type]
+            http=functools.partial(  # type: ignore[arg-type]
+                PanelConnection, gate=self.gate, names=panel_names(host, cfg.hostnames)
+            ),
             ws="none",  # the panel has no websockets (an upgraded connection would leave the gate)
             # The gate caps connections, and each runs one request at a time, pipelined or not
             # (PanelConnection.on_response_complete); this (uvicorn answers 503, logged through
