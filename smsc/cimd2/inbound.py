@@ -41,8 +41,8 @@ RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temp
 
 
 class Exchange(Protocol):
-    """The link's `_exchange`, through which an alive confirms MO acknowledgements: it owns the packet
-    numbers and the window, and skips the request when `unless()` holds once a number is free."""
+    """The link's `Requests.exchange`, through which an alive confirms MO acknowledgements: it owns the
+    packet numbers and the window, and skips the request when `unless()` holds once a number is free."""
 
     def __call__(
         self, conn: Conn, op: int, params: list[tuple[int, str]], *, unless: Callable[[], bool] | None = None

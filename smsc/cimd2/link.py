@@ -2,8 +2,9 @@
 time: login (01), packet numbering, submits (03) and their outcomes, keep-alive (40) on idle, reading
 the SMSC's packets, and reconnecting with exponential back-off. The wire format lives in `packet.py`,
 the mapping of packets to and from the `smsc.base` types (and the DLR matching key) in `messages.py`,
-and the SMSC's requests (its deliveries and status reports, with the confirmation of each MO's
-acknowledgement) in `inbound.py`.
+our requests' numbering, timeouts, answers and NACK resends in `requests.py`, and the SMSC's requests
+(its deliveries and status reports, with the confirmation of each MO's acknowledgement) in
+`inbound.py`.
 
 Choices the protocol leaves open, and why:
 
@@ -25,8 +26,6 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable
-from functools import partial
 
 import structlog
 
@@ -37,15 +36,13 @@ from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import is_unexpected_operation, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
-from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
+from smsc.cimd2.requests import Requests
+from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
-from smsc.stalls import ResponseTimer
 
 log = structlog.get_logger(__name__)
-
-NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
 
 
 class Cimd2Link:
@@ -69,7 +66,10 @@ class Cimd2Link:
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
              "unanswered"), 0
         )  # fmt: skip
-        self._inbound = InboundRequests(self.name, self._counts, self._exchange)
+        # Our requests confirm the MO acknowledgements the SMSC's requests wrote, and an alive of theirs
+        # confirms them when no other request does: each needs the other, hence the late-bound lookup.
+        self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
+        self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -92,7 +92,7 @@ class Cimd2Link:
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
-        entry = await self._exchange(conn, Op.SUBMIT, params)
+        entry = await self._requests.exchange(conn, Op.SUBMIT, params)
         resp = entry.future.result() if entry is not None else None
         if resp is None:
             if entry is not None and entry.written and conn.timed_out:
@@ -139,7 +139,7 @@ class Cimd2Link:
                 # MOs and reports being committed are answered first: the logout's answer confirms their 70s.
                 await self._inbound.settle(conn, patience)
                 self._inbound.leaving(conn)
-                await self._request(conn, Op.LOGOUT, [], patience=patience)
+                await self._requests.request(conn, Op.LOGOUT, [], patience=patience)
             conn.close("stopped")
         if self._task is not None:
             self._task.cancel()
@@ -234,7 +234,7 @@ class Cimd2Link:
         self._inbound.opened(conn)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
-            resp = await self._request(conn, Op.LOGIN, login)
+            resp = await self._requests.request(conn, Op.LOGIN, login)
             if resp is None:
                 log.warning("cimd2.login_failed", link=self.name, error=conn.reason or "no response")
                 self._failed(f"login: {conn.reason or 'no response'}")
@@ -252,7 +252,7 @@ class Cimd2Link:
             self._conn = conn
             tasks += [
                 asyncio.create_task(self._inbound.serve(conn)),
-                asyncio.create_task(self._keepalive(conn)),
+                asyncio.create_task(self._requests.keepalive(conn)),
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
             self._set_state(LinkState.ACTIVE)
@@ -277,58 +277,6 @@ class Cimd2Link:
         counts["parse_errors"] += parser.errors
         counts["checksum_errors"] += parser.checksum_errors
 
-    async def _request(
-        self, conn: Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
-    ) -> Packet | None:
-        """Send one request and wait for its answer; None on a timeout (which drops the connection, as
-        the state of an unanswered request is unknown) or when the connection is lost."""
-        entry = await self._exchange(conn, op, params, patience=patience)
-        return entry.future.result() if entry is not None else None
-
-    async def _exchange(
-        self,
-        conn: Conn,
-        op: int,
-        params: list[tuple[int, str]],
-        *,
-        patience: float | None = None,
-        unless: Callable[[], bool] | None = None,
-    ) -> Pending | None:
-        """`_request`, returning the finished request (its answer, or None, in `future`) so that a
-        submit can tell one the SMSC may hold (`written`) from one that never left; None when the
-        connection was gone before a packet number was taken, or `unless()` held once it could be.
-        An answer confirms the MO acknowledgements written before the request."""
-        async with conn.numbers:
-            if conn.closed.is_set() or (unless is not None and unless()):
-                return None
-            acks = self._inbound.acks(conn)
-            loop = asyncio.get_running_loop()
-            entry = Pending(loop.create_future(), Packet(op, conn.allocate(), params))
-            conn.pending[entry.packet.number] = entry
-            conn.idle.clear()
-            # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
-            expire = partial(self._expire, conn, entry)  # not for a loop stood still (`smsc.stalls`)
-            timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire)
-            try:
-                entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
-                mark = acks.count if acks is not None else 0
-                conn.last_request = loop.time()
-                await entry.future
-                if acks is not None and entry.future.result() is not None:
-                    acks.answered(mark)
-                return entry
-            finally:
-                timer.cancel()
-                conn.pending.pop(entry.packet.number, None)
-                if not conn.pending:
-                    conn.idle.set()
-
-    def _expire(self, conn: Conn, entry: Pending) -> None:
-        """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
-        if not entry.future.done():
-            self._counts["timeouts"] += 1
-            conn.close(f"no response to {entry.packet.header} within the response timeout", timed_out=True)
-
     async def _read_loop(self, conn: Conn) -> None:
         reason = "closed by the SMSC"
         abort = False
@@ -351,58 +299,16 @@ class Cimd2Link:
         finally:
             conn.close(reason, abort=abort)
 
-    async def _keepalive(self, conn: Conn) -> None:
-        idle = self.cfg.enquire_link_seconds
-        loop = asyncio.get_running_loop()
-        while not conn.closed.is_set():
-            wait = conn.last_request + idle - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif await self._request(conn, Op.ALIVE, []) is None:
-                return
-            else:
-                self._counts["alives"] += 1
-
     # --- packets from the SMSC ------------------------------------------------------------------------
 
     def _on_packet(self, conn: Conn, packet: Packet) -> None:
         try:
             if packet.op == Op.NACK:
-                self._on_nack(conn, packet)
+                self._requests.on_nack(conn, packet)
             elif packet.is_response:
-                entry = conn.pending.get(packet.number)
-                if (
-                    entry is None
-                    or entry.future.done()
-                    or packet.op not in (entry.packet.op + 50, Op.GENERAL_ERROR)
-                ):
-                    self._counts["unexpected"] += 1
-                    conn.throttle.warning(
-                        "cimd2.unexpected_response", link=self.name, packet=packet.describe()
-                    )
-                else:
-                    entry.future.set_result(packet)
+                self._requests.answer(conn, packet)
             else:
                 self._inbound.request(conn, packet)
         except Exception:  # no packet, however odd, may stop the reader
             self._counts["errors"] += 1
             log.exception("cimd2.packet_handling_failed", link=self.name, packet=packet.describe())
-
-    def _on_nack(self, conn: Conn, packet: Packet) -> None:
-        self._counts["nacks"] += 1
-        entry = conn.pending.get(packet.number)
-        ours = packet.number % 2 == 1 and packet.number <= LAST_NUMBER  # a number our requests can carry
-        if entry is None and ours and len(conn.pending) == 1:
-            # Kannel: a NACK with another odd number names the number the SMSC expects; renumber, and
-            # number the requests after it as the SMSC counts them. With several requests outstanding
-            # the NACK cannot be matched to one of them: it is logged below, and the one it meant
-            # times out.
-            entry = conn.renumber(next(iter(conn.pending)), packet.number)
-        if entry is None:
-            conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
-        elif entry.tries >= NACK_TRIES:
-            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}")
-        else:
-            entry.tries += 1
-            log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
-            conn.send(entry.packet)

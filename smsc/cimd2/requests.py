@@ -1,0 +1,138 @@
+"""Our requests on one CIMD2 connection and the SMSC's answers to them, for a `Cimd2Link`.
+
+A request takes a packet number within the window (`Conn.numbers`), waits for its answer under the
+response timeout and is sent again when the SMSC NACKs it (99), up to `NACK_TRIES` sends. An answer
+confirms the MO acknowledgements written before its request (`smsc.base.MoAcks`); an alive (40)
+goes out when the connection has been idle for `enquire_link_seconds`. Its choices are the link's
+(`smsc.cimd2.link`): a response timeout drops the connection, as the state of an unanswered request
+is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+
+import structlog
+
+from smsc.base import MoAcks
+from smsc.cimd2.packet import Op, Packet
+from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
+from smsc.settings import LinkSettings
+from smsc.stalls import ResponseTimer
+
+# Logged as the link (`smsc.cimd2.link`), whose part this is: log filters select by that name.
+log = structlog.get_logger("smsc.cimd2.link")
+
+NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
+
+
+class Requests:
+    """The requests of one link on each of its connections; `counts` are the link's (`LinkStats`)
+    and `acks` gives a connection's MO acknowledgements (`InboundRequests.acks`)."""
+
+    def __init__(
+        self,
+        link: str,
+        counts: dict[str, int],
+        cfg: LinkSettings,
+        acks: Callable[[Conn], MoAcks | None],
+    ) -> None:
+        self.name = link
+        self.cfg = cfg
+        self._counts = counts
+        self._acks = acks
+
+    async def request(
+        self, conn: Conn, op: int, params: list[tuple[int, str]], *, patience: float | None = None
+    ) -> Packet | None:
+        """Send one request and wait for its answer; None on a timeout (which drops the connection, as
+        the state of an unanswered request is unknown) or when the connection is lost."""
+        entry = await self.exchange(conn, op, params, patience=patience)
+        return entry.future.result() if entry is not None else None
+
+    async def exchange(
+        self,
+        conn: Conn,
+        op: int,
+        params: list[tuple[int, str]],
+        *,
+        patience: float | None = None,
+        unless: Callable[[], bool] | None = None,
+    ) -> Pending | None:
+        """`request`, returning the finished request (its answer, or None, in `future`) so that a
+        submit can tell one the SMSC may hold (`written`) from one that never left; None when the
+        connection was gone before a packet number was taken, or `unless()` held once it could be.
+        An answer confirms the MO acknowledgements written before the request."""
+        async with conn.numbers:
+            if conn.closed.is_set() or (unless is not None and unless()):
+                return None
+            acks = self._acks(conn)
+            loop = asyncio.get_running_loop()
+            entry = Pending(loop.create_future(), Packet(op, conn.allocate(), params))
+            conn.pending[entry.packet.number] = entry
+            conn.idle.clear()
+            # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
+            expire = partial(self._expire, conn, entry)  # not for a loop stood still (`smsc.stalls`)
+            timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire)
+            try:
+                entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
+                mark = acks.count if acks is not None else 0
+                conn.last_request = loop.time()
+                await entry.future
+                if acks is not None and entry.future.result() is not None:
+                    acks.answered(mark)
+                return entry
+            finally:
+                timer.cancel()
+                conn.pending.pop(entry.packet.number, None)
+                if not conn.pending:
+                    conn.idle.set()
+
+    def _expire(self, conn: Conn, entry: Pending) -> None:
+        """No answer in time: the request's fate is unknown, so the connection goes (answering None)."""
+        if not entry.future.done():
+            self._counts["timeouts"] += 1
+            conn.close(f"no response to {entry.packet.header} within the response timeout", timed_out=True)
+
+    async def keepalive(self, conn: Conn) -> None:
+        idle = self.cfg.enquire_link_seconds
+        loop = asyncio.get_running_loop()
+        while not conn.closed.is_set():
+            wait = conn.last_request + idle - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif await self.request(conn, Op.ALIVE, []) is None:
+                return
+            else:
+                self._counts["alives"] += 1
+
+    def answer(self, conn: Conn, packet: Packet) -> None:
+        """A response of the SMSC: it finishes the request of its number, if one of that operation
+        waits for it; any other is counted and logged."""
+        entry = conn.pending.get(packet.number)
+        if entry is None or entry.future.done() or packet.op not in (entry.packet.op + 50, Op.GENERAL_ERROR):
+            self._counts["unexpected"] += 1
+            conn.throttle.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
+        else:
+            entry.future.set_result(packet)
+
+    def on_nack(self, conn: Conn, packet: Packet) -> None:
+        self._counts["nacks"] += 1
+        entry = conn.pending.get(packet.number)
+        ours = packet.number % 2 == 1 and packet.number <= LAST_NUMBER  # a number our requests can carry
+        if entry is None and ours and len(conn.pending) == 1:
+            # Kannel: a NACK with another odd number names the number the SMSC expects; renumber, and
+            # number the requests after it as the SMSC counts them. With several requests outstanding
+            # the NACK cannot be matched to one of them: it is logged below, and the one it meant
+            # times out.
+            entry = conn.renumber(next(iter(conn.pending)), packet.number)
+        if entry is None:
+            conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
+        elif entry.tries >= NACK_TRIES:
+            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}")
+        else:
+            entry.tries += 1
+            log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
+            conn.send(entry.packet)
