@@ -62,3 +62,62 @@ async def test_answers_on_a_number_taken_from_another_company_go_to_the_fallback
         f"+48500100200 was given to {CAROL} while {ANNA} of another account had a conversation with"
         " +48 601 123 456 on it (the reply pool ran out): which one it answers cannot be told"
     )
+
+
+# ---- live by when the SMS went (R-3: the window counts from the SMS) -------------------------------
+
+DAY = 86400.0
+
+
+def went(w: World, user: str, at: float) -> None:
+    """`user`'s SMS reached the SMSC at `at` (held for quiet hours or an outage before)."""
+    w.store.db.conn.execute(
+        "UPDATE parts SET state = 'delivered', submitted_at = ? WHERE message_id IN (SELECT m.id FROM"
+        " messages m JOIN emails e ON e.id = m.email_id WHERE e.mail_from = ?)",
+        (at, user),
+    )
+
+
+async def test_a_number_whose_held_sms_went_within_the_window_is_not_given_to_another_company(
+    tmp_path: Path,
+) -> None:
+    # Anna's mail came at T0, her SMS was held 20 hours. 7 days 2 hours after her mail (6 days 6 hours
+    # after her SMS reached the phone) her number was taken for free by its mail's age and given to
+    # Carol of another company; the phone's answer to Anna's SMS then went to Carol.
+    w = World(tmp_path, POOL2)
+    users(w)
+    t0 = w.now
+    to_anna = w.send(ANNA)
+    went(w, ANNA, t0 + 20 * 3600)
+    w.now += 60
+    to_bob = w.send(BOB)
+    went(w, BOB, w.now)
+    w.now = t0 + 7 * DAY + 2 * 3600  # Bob's window is over, Anna's (from her SMS) is not
+    assert w.send(CAROL) == to_bob != to_anna
+    went(w, CAROL, w.now)
+    w.now += 3600
+    await w.mo("Tak, dla Anny", to=to_anna)
+    assert [(k, r) for k, r, _ in w.outbox()] == [("reply", ANNA)]
+
+
+async def test_an_answer_on_a_number_shared_with_a_held_sms_still_live_goes_to_the_fallback(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, POOL2)
+    users(w)
+    t0 = w.now
+    to_anna = w.send(ANNA)
+    went(w, ANNA, t0 + 20 * 3600)
+    w.now = t0 + 7 * DAY
+    w.send(BOB)  # live by its mail too
+    went(w, BOB, w.now)
+    w.now += 2 * 3600
+    with capture_logs() as logs:
+        assert w.send(CAROL) == to_anna  # the pool ran out: Anna's, live by her SMS, is taken
+    (warning,) = [e for e in logs if e["event"] == "conversation.displaced"]
+    assert (warning["displaced_user"], warning["same_account"]) == (ANNA, False)
+    went(w, CAROL, w.now)
+    w.now += 3600
+    await w.mo("Tak", to=to_anna)  # to ACME's SMS of a week ago, or to Gamma's of an hour ago?
+    [(kind, rcpt, _msg)] = w.outbox()
+    assert (kind, rcpt) == ("reply-fallback", "fb@example.com")

@@ -99,7 +99,9 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
         if m.recipient in reached:
             continue
         if o.pool:
-            choice = r.choose_number(m.recipient, o.user_email, o.pool, now, o.window_seconds, o.account_id)
+            choice = r.choose_number(
+                m.recipient, o.user_email, o.pool, now, o.window_seconds, o.account_id, region=o.region
+            )
             if choice.displaced is not None:
                 log.warning(
                     "conversation.displaced",
@@ -164,7 +166,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
     gone = _gone(r, conv) if conv is not None else None
     if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
-        if others := r.sharing(conv, at, cfg.replies.window_seconds):
+        if others := r.sharing(conv, at, cfg.replies.window_seconds, region):
             # The pool ran out and this number was given to a second company: the answer may be to
             # either. The operator's fallback address sees it rather than the wrong company.
             gone = (

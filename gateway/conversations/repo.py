@@ -15,12 +15,16 @@ from typing import Any
 from gateway.conversations import reached
 from gateway.store.repository import Repository
 
-# A conversation lives for its account's reply window, or the installation's when the account has
-# none (R-3); the first parameter is "now", the second the installation's window in seconds.
-LIVE = (
-    "last_mt_at >= ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
+# The start of a conversation's reply window (R-3): its account's window, or the installation's
+# when the account has none, back from the first parameter ("now"); the second parameter is the
+# installation's window in seconds.
+SINCE = (
+    "? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
     " WHERE a.id = conversations.account_id), ?)"
 )
+# A conversation whose mail came within its window (with "now" earlier by `reached.HOLD_SECONDS`:
+# one that may be live by when its SMS went, `ConversationsRepo._live`).
+LIVE = f"last_mt_at >= {SINCE}"
 
 _COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
@@ -92,6 +96,8 @@ class ConversationsRepo(Repository):
         now: float,
         window: float,
         account_id: int | None = None,
+        *,
+        region: str,
     ) -> Choice:
         """R-3.2: the pool number for (user, phone); two users never share one for a phone in the window.
 
@@ -103,18 +109,20 @@ class ConversationsRepo(Repository):
         company. Taken from another account, its answers while both live go to the fallback
         address (`sharing`), not to the other company.
         """
-        # The others' live conversations with the phone and the user's own (live or not), in one read.
-        live: list[Conversation] = []
+        # The others' conversations with the phone that may be live and the user's own (live or
+        # not), in one read; which of the others are live, by when their SMS went (`_live`).
+        others: list[tuple[Conversation, float]] = []
         own: Conversation | None = None
         for r in self.conn.execute(
-            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND (user_email = ? OR {LIVE})"
+            f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND (user_email = ? OR {LIVE})"
             " ORDER BY last_mt_at",
-            (phone, user_email, now, window),
+            (now, window, phone, user_email, now - reached.HOLD_SECONDS, window),
         ):
             if r[3].casefold() == user_email.casefold():  # the column is NOCASE: so is "own"
-                own = Conversation(*r)
+                own = Conversation(*r[:-1])
             else:
-                live.append(Conversation(*r))
+                others.append((Conversation(*r[:-1]), float(r[-1])))
+        live = self._live(phone, others, now, region)
         taken = {c.number for c in live}
         if own is not None and own.number in pool and own.number not in taken:
             return Choice(own.number)
@@ -222,11 +230,7 @@ class ConversationsRepo(Repository):
         `window` (seconds) applies to conversations whose account sets no reply window of its own;
         `region` reads the numbers SMS were sent from as the conversations store them.
         """
-        sql = (
-            f"SELECT {_COLUMNS}, ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
-            " WHERE a.id = conversations.account_id), ?)"
-            f" FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
-        )
+        sql = f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
         # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
         reach = at - reached.HOLD_SECONDS
         live = [
@@ -251,16 +255,38 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return None if row is None else (int(row[0]), float(row[1]))
 
-    def sharing(self, conv: Conversation, at: float, window: float) -> list[str]:
+    def sharing(self, conv: Conversation, at: float, window: float, region: str) -> list[str]:
         """The users of other accounts than `conv`'s whose conversations with its phone on its
         number were live at `at` too: a pool number given to a second company (`choose_number`
         with the pool exhausted), whose answers cannot be told apart."""
+        reach = at - reached.HOLD_SECONDS  # live by when its SMS went, perhaps (`_live`)
         rows = self.conn.execute(
-            f"SELECT user_email FROM conversations WHERE phone = ? AND number = ? AND id != ?"
-            f" AND account_id IS NOT ? AND {LIVE} ORDER BY user_email",
-            (conv.phone, conv.number, conv.id, conv.account_id, at, window),
+            f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND id != ?"
+            f" AND account_id IS NOT ? AND {LIVE}",
+            (at, window, conv.phone, conv.number, conv.id, conv.account_id, reach, window),
         )
-        return [r[0] for r in rows]
+        others = [(Conversation(*r[:-1]), float(r[-1])) for r in rows]
+        return sorted(c.user_email for c in self._live(conv.phone, others, at, region))
+
+    def _live(
+        self, phone: str, candidates: list[tuple[Conversation, float]], at: float, region: str
+    ) -> list[Conversation]:
+        """Of conversations with `phone` (each with its window's start), those live at `at`: whose
+        mail came within the window, or before it while an SMS of theirs reached the phone within
+        it (R-3 counts the window from the SMS: one held for quiet hours or an outage went later
+        than its mail came). Only those before their window are looked up, in one scan."""
+        live = [c for c, since in candidates if c.last_mt_at >= since]
+        held = [(c, since) for c, since in candidates if c.last_mt_at < since]
+        if not held:
+            return live
+        users = sorted({c.user_email for c, _ in held})
+        start = min(since for _, since in held) - reached.HOLD_SECONDS
+        scan = reached.messages_to(self.conn, phone, start, at, users)
+        for c, since in held:
+            last = reached.last_reached(c, since, scan, region)
+            if isinstance(last, reached.Sent) and last.sent_at is not None and last.sent_at >= since:
+                live.append(c)
+        return sorted(live, key=lambda c: c.last_mt_at)
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""
