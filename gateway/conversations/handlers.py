@@ -6,13 +6,12 @@ the write that stores the (whole, reassembled) MO, so the reply mail is queued a
 a crash neither loses the answer nor mails it twice. The parts of a long answer that came after it
 was mailed without them follow it to the same user (`_late_parts`). A mail with an answer that the
 relay refuses for good goes on to `[replies] fallback_address`, in the write that records the
-refusal (`_answer_refused`).
+refusal (`gateway.conversations.replymail`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -23,12 +22,12 @@ from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
+from gateway.conversations.replymail import mail_fallback, mail_user
 from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
-from gateway.mailcopy import fallback_for, mail_settings
+from gateway.mailcopy import mail_settings
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
-from gateway.store.mo import MoRepo
-from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
+from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
 
 log = structlog.get_logger(__name__)
@@ -195,7 +194,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         note = flood_note
         if optout:
             note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
-        _mail_user(store, cfg, conv, mo.text, note, mo_id)
+        mail_user(store, cfg, conv, mo.text, note, mo_id)
         r.settle_mo(mo_id, state, conv.id, note)
         log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)
         return state
@@ -211,7 +210,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
         return "optout"
     fallback = cfg.replies.fallback_address
     if fallback:
-        _mail_fallback(
+        mail_fallback(
             store.outbox,
             Fallback(fallback, mail_settings(cfg)),
             mo_id,
@@ -300,106 +299,7 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         r.settle_mo(mo.id, "throttled", conv.id, f"{reason} kept here, not mailed")
         log.warning("mo.throttled", mo=mo.id, phone=phone, limit=limit, follows=earlier.id)
         return "throttled"
-    _mail_user(store, cfg, conv, mo.text, note, mo.id)
+    mail_user(store, cfg, conv, mo.text, note, mo.id)
     r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")
     log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
     return "mailed"
-
-
-def _mail_user(
-    store: Store, cfg: Config, conv: Conversation, text: str, note: str | None, mo_id: int
-) -> None:
-    tz = ZoneInfo(cfg.gateway.timezone)
-    content = forwarded.sms_reply(
-        phone=conv.phone,
-        phone_display=display(conv.phone),
-        domain=conv.domain or cfg.gateway.domains[0],
-        rcpt=conv.user_email,
-        subject=conv.subject,
-        text=text,
-        quoted=conv.text,
-        quoted_at=datetime.fromtimestamp(conv.last_mt_at, tz),
-        in_reply_to=conv.header_message_id,
-        references=conv.refs,
-        note=note,
-    )
-    fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
-    store.outbox.enqueue_mail(
-        "reply", cfg.mail.from_address, conv.user_email, content, mo_ref=mo_id, fallback=fallback
-    )
-
-
-def _mail_fallback(
-    outbox: OutboxRepo,
-    to: Fallback,
-    mo_id: int,
-    *,
-    phone: str | None,
-    domain: str,
-    subject: str,
-    text: str,
-    note: str,
-    answered: Conversation | None = None,
-) -> None:
-    """An answer no user gets (or whose user's mail was refused) to the fallback address, from the
-    phone (a Reply there answers it), its note saying why it came there, and the user's SMS it
-    answers (`answered`) quoted as theirs. Refused in turn, it goes nowhere else (it has no fallback
-    of its own): only the MO's note tells of it."""
-    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(to.settings.zone)) if answered else None
-    content = forwarded.sms_reply(
-        phone=phone or "",
-        phone_display=display(phone) if phone else "SMS",
-        domain=domain,
-        rcpt=to.rcpt,
-        subject=subject,
-        text=text,
-        quoted=answered.text if answered else None,
-        quoted_at=when,
-        quoted_by=answered.user_email if answered else None,
-        in_reply_to=None,
-        note=note,
-        gateway_address=to.settings.sender,
-    )
-    outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
-
-
-def _answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
-    """Inside the write that records it: the relay refused a mail with a phone's answer for good (a
-    user who has left: `550 5.1.1 User unknown` at RCPT), or it ran out of attempts. The answer goes
-    to the fallback address, as the same failure reported later by a bounce does, and the MO says
-    what became of it: `fallback`, or `failed` where there is nowhere else to send it."""
-    r = ConversationsRepo(outbox.db, outbox.clock)
-    mo = r.find_mo(mail.mo_ref)
-    to = mail.fallback
-    said = mail.said
-    if to is not None and mo is not None:
-        conv = r.conversation_of(mo.id)
-        phone, number = (conv.phone, conv.number) if conv else (mo.source, mo.destination)
-        _mail_fallback(
-            outbox,
-            to,
-            mo.id,
-            phone=phone,
-            domain=(conv.domain if conv else "") or to.settings.domain,
-            subject=f"SMS from {phone} to {number} for {mail.rcpt} (its mail was refused)",
-            text=mo.text,
-            note=f"Not delivered: {said}. Sent to the fallback address instead",
-            answered=conv,
-        )
-        MoRepo(outbox.db, outbox.clock).answer_refused(mo.id, "fallback", f"{said}; sent to {to.rcpt}")
-    elif mail.kind == "reply":
-        nowhere = f"{said}; no other address to send it to ([replies] fallback_address)"
-        MoRepo(outbox.db, outbox.clock).answer_refused(mail.mo_ref, "failed", nowhere)
-    else:  # the copy to the fallback address: not sent on again
-        MoRepo(outbox.db, outbox.clock).answer_refused(mail.mo_ref, "failed", said)
-    log.warning(
-        "mo.mail_refused",
-        mo=mail.mo_ref,
-        kind=mail.kind,
-        to=mail.rcpt,
-        sent_to=to.rcpt if to is not None and mo is not None else None,
-        error=mail.error,
-    )
-
-
-on_refused(("reply", "reply-fallback"), _answer_refused)

@@ -28,8 +28,7 @@ from gateway import reassembly
 from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
 
-# Logged as the MO repository (`gateway.store.mo`), whose part this is: log filters select by that name.
-log = structlog.get_logger("gateway.store.mo")
+log = structlog.get_logger(__name__)
 
 # Our number a segment was sent to, as one key whichever way the link wrote it: "+48100200300",
 # "0048100200300" and "48100200300" are one number (the plan reads a known number into E.164 before

@@ -22,8 +22,7 @@ from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.settings import LinkSettings
 from smsc.stalls import ResponseTimer
 
-# Logged as the link (`smsc.cimd2.link`), whose part this is: log filters select by that name.
-log = structlog.get_logger("smsc.cimd2.link")
+log = structlog.get_logger(__name__)
 
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
 
