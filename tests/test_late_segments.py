@@ -19,6 +19,7 @@ from billing_reports.writer import write_month
 from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from gateway.premium import handlers, passwords
+from gateway.premium.stats import PremiumStats
 from gateway.reassembly import GAP, TIMEOUT_SECONDS
 from smsc.base import Concat, LinkState
 from smsc.simulator.smpp_texts import address_fields, mo_parts
@@ -403,7 +404,7 @@ async def test_a_late_part_bills_its_parts_and_money_but_no_second_sms(tmp_path:
     assert lines[1][8].startswith("late part of the SMS of ")
     total = next(line for line in text.splitlines() if line.startswith("total\tkind\tpremium-MO\t"))
     assert total.split("\t")[3:5] == ["1", "3"]  # one SMS, three parts
-    stats = w.r.stats(0, w.now + 1)
+    stats = PremiumStats(w.store.db, w.store.clock).traffic(0, w.now + 1)
     assert [row[2:4] for row in stats] == [(1, 3)]
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from gateway.config import ConfigError, parse_config
 from gateway.events import GatewayEvents, Notifier
 from gateway.premium import answers, handlers, passwords
+from gateway.premium.stats import PremiumStats
 from gateway.smtp import replies
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
@@ -199,7 +200,7 @@ def test_money_sums_are_exact_in_grosze(
         mo_id = w.store.db.conn.execute("SELECT MAX(id) FROM mo").fetchone()[0]
         w.store.db.conn.execute("UPDATE mo SET concat_total = ? WHERE id = ?", (parts, mo_id))
         handlers.on_whole_mo(w.store, w.config, mo_id)  # type: ignore[arg-type]
-    rows = w.r.stats(T0, T0 + 10_000)
+    rows = PremiumStats(w.store.db, w.store.clock).traffic(T0, T0 + 10_000)
     list_price = {"7155": (100, 32), "7355": (300, 110), "7955": (900, 340)}
     for number in {n for n, _ in mos}:
         count = sum(1 for n, _ in mos if n == number)

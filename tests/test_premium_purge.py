@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway.premium import handlers
+from gateway.premium.stats import PremiumStats
 from gateway.reassembly import GAP, TIMEOUT_SECONDS
 from gateway.store.db import Store
 from gateway.store.retention import purge_before
@@ -50,7 +51,7 @@ def bill(w: World, state_dir: Path) -> tuple[list[list[str]], list[str]]:
 
 def figures(w: World) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """(MOs, parts, price, commission) of `smsgw premium stats` and of the panel's premium page."""
-    stats = [row[2:] for row in w.r.stats(0, w.now + 1)]
+    stats = [row[2:] for row in PremiumStats(w.store.db, w.store.clock).traffic(0, w.now + 1)]
     panel = [row[3:] for row in PanelRepo(w.store.db, w.store.clock).premium_figures(0, w.now + 1, None)]
     return stats, panel
 
@@ -114,4 +115,4 @@ async def test_late_parts_recorded_before_the_upgrade_stay_late_parts_after_the_
     assert rows == [(1, None), (2, 1)]
     await purge(w)
     assert bill(w, tmp_path / "after") == (lines, total)
-    assert [row[2:4] for row in w.r.stats(0, w.now + 1)] == [(1, 3)]
+    assert [row[2:4] for row in PremiumStats(w.store.db, w.store.clock).traffic(0, w.now + 1)] == [(1, 3)]

@@ -19,6 +19,7 @@ from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
 from gateway.premium import handlers, passwords
 from gateway.premium.repo import Service
+from gateway.premium.stats import PremiumStats
 from gateway.store.db import Store
 
 
@@ -182,22 +183,44 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(label: str | None, number: str, sms: int, parts: int, price: int, commission: int) -> str:
+    return f"{label or '(none)':<10}{number:<8}{sms:>7}{parts:>7}{pln(price):>12}{pln(commission):>12}"
+
+
 def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
+    """The month as its billing files bill it: the MOs received in it and, listed apart and in the
+    total, the corrections booked in it (SMS of a billed month moved to another party)."""
     try:
         month = Month.parse(args.month, option="--month")  # the months the billing takes
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     start, end = month.bounds(ZoneInfo(cfg.gateway.timezone))
-    rows = handlers.repo(open_store(cfg, must_exist=True)).stats(start, end)
+    store = open_store(cfg, must_exist=True)
+    figures = PremiumStats(store.db, store.clock)
+    rows = figures.traffic(start, end)
+    moved = figures.moved(start, end)
     print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
     print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
     totals = [0, 0, 0, 0]
-    for password, number, count, parts, price, commission in rows:
-        print(
-            f"{password or '(none)':<10}{number:<8}{count:>7}{parts:>7}{pln(price):>12}{pln(commission):>12}"
-        )
-        totals = [a + b for a, b in zip(totals, (count, parts, price, commission), strict=True)]
+    for password, number, *counts in rows:
+        print(_figures(password, number, *counts))
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    if moved:
+        print(f"corrections booked in {args.month} (SMS of billed months moved to another party, signed):")
+        for m in moved:
+            label = f"{m.password}*" if m.password and m.removed else m.password
+            print(_figures(label, m.number, m.sms, m.parts, m.price, m.commission))
+            totals = [a + b for a, b in zip(totals, (m.sms, m.parts, m.price, m.commission), strict=True)]
     print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{pln(totals[2]):>12}{pln(totals[3]):>12}")
+    if moved:
+        if any(m.removed for m in moved):
+            print("* a removed service")
+        print("the corrections, as the billing files of the month list them:")
+        for c in figures.corrections(start, end):
+            print(
+                f"  {when(c.booked_at)}  {c.password or '(none)'}  {c.number}  {c.sms:+d} SMS"
+                f"  {c.parts:+d} parts  {pln(c.price)}  {pln(c.commission)}  {c.status}  {c.note}"
+            )
     return 0
 
 
@@ -238,7 +261,9 @@ def add_commands(sub: Any) -> None:
         help="mail a new confirmation; the earlier ones stop working (default: only show the state)",
     )
     v.set_defaults(func=cmd_verify)
-    stats = s.add_parser("stats", help="MOs, price and commission per service and number")
+    stats = s.add_parser(
+        "stats", help="MOs, price and commission per service and number, with the month's billing corrections"
+    )
     stats.add_argument(
         "--month", required=True, metavar="YYYY-MM", help="the calendar month, in [gateway] timezone"
     )

@@ -3,7 +3,9 @@
 Every verb joins the caller's transaction: an MO's row, its money and its mail are written in the
 write that stores the MO; an answer's row, its count and its SMS in the one that accepts it. Money
 is integer grosze. Services are never deleted, only marked removed, so that the money records of
-their past MOs keep naming them (billing reads `premium_mo`).
+their past MOs keep naming them (billing reads `premium_mo`). The figures people read of them
+(`premium stats`, the panel) are `gateway.premium.stats`; the corrections booked for an SMS of a
+billed month, `gateway.premium.correctionsrepo`, which `PremiumRepo` includes.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.premium.correctionsrepo import CorrectionsRepo
 from gateway.store.mo import MoRepo
-from gateway.store.repository import Repository
 
 _SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 _PMO = (
@@ -69,7 +71,7 @@ class Verification:
     used_at: float | None
 
 
-class PremiumRepo(Repository):
+class PremiumRepo(CorrectionsRepo):
     # ---- services ----------------------------------------------------------------------------
 
     def add_service(
@@ -227,47 +229,6 @@ class PremiumRepo(Repository):
                 ),
             )
 
-    def book_correction(
-        self,
-        pmo: PremiumMo,
-        account_id: int | None,
-        service_id: int | None,
-        sign: int,
-        status: str,
-        note: str,
-    ) -> None:
-        """One side of a premium MO's move after its month was billed (`gateway.premium.corrections`):
-        its SMS, parts and money, signed, booked for `account_id` now. The late parts of an SMS
-        (`follows`) move their parts and money, not an SMS, as they are billed."""
-        late = self.conn.execute("SELECT follows FROM premium_mo WHERE id = ?", (pmo.id,)).fetchone()[0]
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO premium_corrections (premium_mo_id, account_id, service_id, sms, parts, price,"
-                " commission, status, note, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    pmo.id,
-                    account_id,
-                    service_id,
-                    0 if late is not None else sign,
-                    sign * pmo.parts,
-                    sign * pmo.price,
-                    sign * pmo.commission,
-                    status,
-                    note,
-                    self.clock(),
-                ),
-            )
-
-    def corrected_to(self, pmo_id: int) -> tuple[int | None, int | None, str] | None:
-        """(service, account, billing status) a correction last booked the premium MO to, if any."""
-        row = self.conn.execute(
-            # Each move books the reversal first, then the new party's entry: the last row is that.
-            "SELECT service_id, account_id, status FROM premium_corrections"
-            " WHERE premium_mo_id = ? ORDER BY id DESC LIMIT 1",
-            (pmo_id,),
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
-
     def account_name(self, account_id: int) -> str:
         row = self.conn.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
         return str(row[0]) if row else f"#{account_id}"
@@ -379,30 +340,7 @@ class PremiumRepo(Repository):
             is not None
         )
 
-    # ---- figures -------------------------------------------------------------------------------
-
-    def stats(
-        self, start: float, end: float, account_id: int | None = None
-    ) -> list[tuple[str | None, str, int, int, int, int]]:
-        """(password or None, number, MOs, parts, price sum, commission sum) for MOs in [start, end);
-        with `account_id`, only that account's MOs (a password given up by one account and later
-        given to another must not show the first one's traffic to the second).
-
-        An MO no service took owes no commission: there is no client to pay it to, and the monthly
-        summary counts none for it. Summed here, the two gave different payouts for one month."""
-        scope, args = ("", ()) if account_id is None else (" AND p.account_id = ?", (account_id,))
-        return [
-            tuple(r)  # type: ignore[misc]
-            for r in self.conn.execute(
-                # The late parts of an SMS (`follows`) add parts and money, not an SMS.
-                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL), SUM(p.parts),"
-                " SUM(p.price), SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
-                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
-                f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
-                " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
-                (start, end, *args),
-            )
-        ]
+    # ---- retention ------------------------------------------------------------------------------
 
     def forget_texts(self, before: float, limit: int) -> int:
         """Retention: texts of settled premium MOs and answers older than `before` go; money stays."""

@@ -1,0 +1,115 @@
+"""A month's premium figures, as `smsgw premium stats` and the panel's premium page show them.
+
+Read-only, apart from the records the daemon writes (`gateway.premium.repo`). A month's figures are
+what its billing files bill for premium MOs: the MOs received in it, and the corrections booked in
+it (`gateway.premium.corrections`: an SMS of a month already billed moved to another party, signed).
+Without the corrections an admin comparing the figures of a month with its billing file found
+other counts and money and nothing saying why. Money is integer grosze.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.store.repository import Repository
+
+# (password or None, number, SMS, parts, price, commission), one row per password and number.
+Row = tuple[str | None, str, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """Corrections booked for one service (None: no service) and number, summed, signed."""
+
+    password: str | None
+    removed: bool
+    number: str
+    sms: int
+    parts: int
+    price: int
+    commission: int
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One correction line, as the billing file of its month lists it (its note names the SMS)."""
+
+    booked_at: float
+    password: str | None
+    number: str
+    phone: str
+    sms: int
+    parts: int
+    price: int
+    commission: int
+    status: str
+    note: str
+
+
+# An SMS no service took owes no commission: there is no client to pay it to, and the monthly
+# summary counts none for it. The summary says so by the account a line is billed to.
+_COMMISSION = "CASE WHEN c.account_id IS NULL THEN 0 ELSE c.commission END"
+
+
+def _scope(column: str, account_id: int | None) -> tuple[str, tuple[int, ...]]:
+    """Only that account's rows with `account_id`; a row of no account is the operator's alone."""
+    return ("", ()) if account_id is None else (f" AND {column} = ?", (account_id,))
+
+
+class PremiumStats(Repository):
+    def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Row]:
+        """Premium MOs received in [start, end), per password and number; with `account_id`, only that
+        account's (a password given up by one account and later given to another must not show the
+        first one's traffic to the second).
+
+        An MO no service took owes no commission: summed, `premium stats` and the monthly summary
+        gave different payouts for one month."""
+        scope, args = _scope("p.account_id", account_id)
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self.conn.execute(
+                # The late parts of an SMS (`follows`) add parts and money, not an SMS.
+                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL), SUM(p.parts),"
+                " SUM(p.price), SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
+                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
+                f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
+                " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
+                (start, end, *args),
+            )
+        ]
+
+    def moved(self, start: float, end: float, account_id: int | None = None) -> list[Moved]:
+        """Corrections booked in [start, end), per service and number, by the account each side was
+        booked for (`premium_corrections.account_id`), as the billing files count them: a company
+        sees the reversal of its SMS and the SMS given to it, never the other party's side."""
+        scope, args = _scope("c.account_id", account_id)
+        return [
+            Moved(r[0], r[1] is not None, *r[2:])
+            for r in self.conn.execute(
+                "SELECT s.password, s.removed_at, p.number, SUM(c.sms), SUM(c.parts), SUM(c.price),"
+                f" SUM({_COMMISSION}) FROM premium_corrections c"
+                " JOIN premium_mo p ON p.id = c.premium_mo_id"
+                " LEFT JOIN premium_services s ON s.id = c.service_id"
+                f" WHERE c.created_at >= ? AND c.created_at < ?{scope}"
+                " GROUP BY c.service_id, p.number"
+                " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
+                (start, end, *args),
+            )
+        ]
+
+    def corrections(
+        self, start: float, end: float, account_id: int | None = None, limit: int = -1
+    ) -> list[Correction]:
+        """The correction lines booked in [start, end), in the billing file's order (time, then id)."""
+        scope, args = _scope("c.account_id", account_id)
+        return [
+            Correction(*r)
+            for r in self.conn.execute(
+                "SELECT c.created_at, s.password, p.number, p.phone, c.sms, c.parts, c.price,"
+                f" {_COMMISSION}, c.status, c.note FROM premium_corrections c"
+                " JOIN premium_mo p ON p.id = c.premium_mo_id"
+                " LEFT JOIN premium_services s ON s.id = c.service_id"
+                f" WHERE c.created_at >= ? AND c.created_at < ?{scope} ORDER BY c.created_at, c.id LIMIT ?",
+                (start, end, *args, limit),
+            )
+        ]
