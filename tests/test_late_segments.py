@@ -405,7 +405,7 @@ async def test_a_late_part_bills_its_parts_and_money_but_no_second_sms(tmp_path:
     total = next(line for line in text.splitlines() if line.startswith("total\tkind\tpremium-MO\t"))
     assert total.split("\t")[3:5] == ["1", "3"]  # one SMS, three parts
     stats = PremiumStats(w.store.db, w.store.clock).traffic(0, w.now + 1)
-    assert [row[2:4] for row in stats] == [(1, 3)]
+    assert [(f.sms, f.parts) for f in stats] == [(1, 3)]
 
 
 async def test_a_long_answer_is_billed_for_the_parts_that_came_once(tmp_path: Path) -> None:

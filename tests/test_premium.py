@@ -200,7 +200,10 @@ def test_money_sums_are_exact_in_grosze(
         mo_id = w.store.db.conn.execute("SELECT MAX(id) FROM mo").fetchone()[0]
         w.store.db.conn.execute("UPDATE mo SET concat_total = ? WHERE id = ?", (parts, mo_id))
         handlers.on_whole_mo(w.store, w.config, mo_id)  # type: ignore[arg-type]
-    rows = PremiumStats(w.store.db, w.store.clock).traffic(T0, T0 + 10_000)
+    rows = [
+        (f.password, f.number, f.sms, f.parts, f.price, f.commission)
+        for f in PremiumStats(w.store.db, w.store.clock).traffic(T0, T0 + 10_000)
+    ]
     list_price = {"7155": (100, 32), "7355": (300, 110), "7955": (900, 340)}
     for number in {n for n, _ in mos}:
         count = sum(1 for n, _ in mos if n == number)

@@ -12,9 +12,8 @@ from billing_reports.render import pln
 from billing_reports.writer import write_month
 from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
-from gateway.premium.stats import PremiumStats
+from gateway.premium.stats import Figures, PremiumStats
 from gateway.web import services
-from gateway.web.repo import PanelRepo
 from tests.test_premium import FALLBACK, T0, World
 
 
@@ -25,9 +24,10 @@ async def test_premium_stats_owe_no_commission_for_mos_no_service_took(tmp_path:
     await w.mo("KPZZZ vote")  # no such password: the fallback gets it
     rows = PremiumStats(w.store.db, w.store.clock).traffic(T0 - 86400, T0 + 86400)
     # 7355 is 3.00 PLN a part with 1.10 commission, in grosze: the phone paid for both.
-    assert rows == [("KP123", "7355", 1, 1, 300, 110), (None, "7355", 1, 1, 300, 0)]
-    panel = PanelRepo(w.store.db, w.store.clock).premium_figures(T0 - 86400, T0 + 86400, None)
-    assert [row[3:] for row in panel] == [(1, 1, 300, 110), (1, 1, 300, 0)]
+    assert rows == [
+        Figures("KP123", False, "7355", 1, 1, 300, 110),
+        Figures(None, False, "7355", 1, 1, 300, 0),
+    ]
 
 
 async def test_votes_of_a_service_removed_before_it_confirmed_owe_no_commission(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ async def test_votes_of_a_service_removed_before_it_confirmed_owe_no_commission(
     assert [row[:3] for row in w.premium_mo()] == [("fallback", None, "KP123")] * 2
     assert [rcpt for kind, _f, rcpt, _m in w.outbox() if kind == "premium-fallback"] == [FALLBACK] * 2
     assert PremiumStats(w.store.db, w.store.clock).traffic(T0 - 86400, T0 + 86400) == [
-        (None, "7355", 2, 2, 600, 0)
+        Figures(None, False, "7355", 2, 2, 600, 0)
     ]
     tz = ZoneInfo("Europe/Warsaw")
     files = write_month(w.store.path, tmp_path, Month.containing(w.now, tz), tz)

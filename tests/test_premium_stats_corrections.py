@@ -18,7 +18,7 @@ from billing_reports import job
 from billing_reports.writer import SUMMARY, month_dir, write_month
 from gateway.cli.main import main
 from gateway.config import parse_config
-from gateway.premium.stats import Moved, PremiumStats
+from gateway.premium.stats import Figures, PremiumStats
 from tests.billing_reader import BillingFile, grosze, read
 from tests.test_premium import BASE, FALLBACK, World
 from tests.test_premium_corrections import FEB, JAN, TZ, at, remove, unconfirmed_votes
@@ -88,7 +88,8 @@ async def test_a_months_figures_hold_the_corrections_booked_in_it_as_its_billing
     acme, rival = w.account.id, w.store.accounts.get_account("rival").id
     stats = PremiumStats(w.store.db, w.store.clock)
     start, end = FEB.bounds(TZ)
-    back, given = Moved("KP123", True, "7355", -2, -2, -600, -220), Moved(None, False, "7355", 2, 2, 600, 0)
+    back = Figures("KP123", True, "7355", -2, -2, -600, -220)
+    given = Figures(None, False, "7355", 2, 2, 600, 0)
     assert stats.moved(start, end) == [back, given]
     assert stats.moved(start, end, acme) == [back]
     assert stats.moved(start, end, rival) == []

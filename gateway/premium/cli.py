@@ -183,6 +183,9 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+_MOVED = "corrections booked in {month} (SMS of billed months moved to another party, signed):"
+
+
 def _figures(label: str | None, number: str, sms: int, parts: int, price: int, commission: int) -> str:
     return f"{label or '(none)':<10}{number:<8}{sms:>7}{parts:>7}{pln(price):>12}{pln(commission):>12}"
 
@@ -202,19 +205,17 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
     print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
     print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
     totals = [0, 0, 0, 0]
-    for password, number, *counts in rows:
-        print(_figures(password, number, *counts))
-        totals = [a + b for a, b in zip(totals, counts, strict=True)]
-    if moved:
-        print(f"corrections booked in {args.month} (SMS of billed months moved to another party, signed):")
-        for m in moved:
-            label = f"{m.password}*" if m.password and m.removed else m.password
-            print(_figures(label, m.number, m.sms, m.parts, m.price, m.commission))
-            totals = [a + b for a, b in zip(totals, (m.sms, m.parts, m.price, m.commission), strict=True)]
+    for title, lines in (("", rows), (_MOVED.format(month=args.month), moved)):
+        if title and lines:
+            print(title)
+        for f in lines:
+            label = f"{f.password}*" if f.password and f.removed else f.password
+            print(_figures(label, f.number, f.sms, f.parts, f.price, f.commission))
+            totals = [a + b for a, b in zip(totals, (f.sms, f.parts, f.price, f.commission), strict=True)]
     print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{pln(totals[2]):>12}{pln(totals[3]):>12}")
+    if any(f.removed for f in rows + moved):
+        print("* a removed service")
     if moved:
-        if any(m.removed for m in moved):
-            print("* a removed service")
         print("the corrections, as the billing files of the month list them:")
         for c in figures.corrections(start, end):
             print(

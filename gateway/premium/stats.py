@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from gateway.store.repository import Repository
 
-# (password or None, number, SMS, parts, price, commission), one row per password and number.
-Row = tuple[str | None, str, int, int, int, int]
-
 
 @dataclass(frozen=True, slots=True)
-class Moved:
-    """Corrections booked for one service (None: no service) and number, summed, signed."""
+class Figures:
+    """One line of a month's figures: one service's (None: no service's) premium MOs to one number,
+    or the corrections booked for them, summed and signed. A removed service keeps its line apart
+    from the one that took its password later."""
 
     password: str | None
     removed: bool
@@ -57,8 +56,8 @@ def _scope(column: str, account_id: int | None) -> tuple[str, tuple[int, ...]]:
 
 
 class PremiumStats(Repository):
-    def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Row]:
-        """Premium MOs received in [start, end), per password and number; with `account_id`, only that
+    def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
+        """Premium MOs received in [start, end), per service and number; with `account_id`, only that
         account's (a password given up by one account and later given to another must not show the
         first one's traffic to the second).
 
@@ -66,25 +65,28 @@ class PremiumStats(Repository):
         gave different payouts for one month."""
         scope, args = _scope("p.account_id", account_id)
         return [
-            tuple(r)  # type: ignore[misc]
+            Figures(r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
             for r in self.conn.execute(
-                # The late parts of an SMS (`follows`) add parts and money, not an SMS.
-                "SELECT s.password, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL), SUM(p.parts),"
-                " SUM(p.price), SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
+                # The late parts of an SMS (`follows`) add parts and money, not an SMS; by the money
+                # record, which the purge keeps, not by `mo.follows`, which it deletes.
+                "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
+                " SUM(p.parts), SUM(p.price),"
+                " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
                 " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
                 f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
-                " GROUP BY s.password, p.number ORDER BY s.password IS NULL, s.password, p.number",
+                " GROUP BY p.service_id, p.number"
+                " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
                 (start, end, *args),
             )
         ]
 
-    def moved(self, start: float, end: float, account_id: int | None = None) -> list[Moved]:
+    def moved(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
         """Corrections booked in [start, end), per service and number, by the account each side was
         booked for (`premium_corrections.account_id`), as the billing files count them: a company
         sees the reversal of its SMS and the SMS given to it, never the other party's side."""
         scope, args = _scope("c.account_id", account_id)
         return [
-            Moved(r[0], r[1] is not None, *r[2:])
+            Figures(r[0], r[1] is not None, *r[2:])
             for r in self.conn.execute(
                 "SELECT s.password, s.removed_at, p.number, SUM(c.sms), SUM(c.parts), SUM(c.price),"
                 f" SUM({_COMMISSION}) FROM premium_corrections c"

@@ -132,30 +132,6 @@ class PanelRepo(Repository):
         sql = WROTE_TO.format(number="?") + " LIMIT 1"
         return self.conn.execute(sql, (number, account_id)).fetchone() is not None
 
-    def premium_figures(
-        self, start: float, end: float, account_id: int | None
-    ) -> list[tuple[str | None, bool, str, int, int, int, int]]:
-        """(password or None, removed, number, MOs, parts, price, commission) for premium MOs in
-        [start, end), per service rather than per password: a removed service keeps its money apart
-        from the one that took its password later. With `account_id`, only that account's MOs."""
-        scope, args = ("", ()) if account_id is None else (" AND p.account_id = ?", (account_id,))
-        return [
-            (r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
-            for r in self.conn.execute(
-                # The late parts of an SMS (`premium_mo.follows`) add parts and money, not an SMS; by
-                # the money record, which the purge keeps, not by `mo.follows`, which it deletes.
-                "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
-                # An MO no service took owes no commission, as in `smsgw premium stats` and the bill.
-                " SUM(p.parts), SUM(p.price),"
-                " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END) FROM premium_mo p"
-                " LEFT JOIN premium_services s ON s.id = p.service_id"
-                f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
-                " GROUP BY p.service_id, p.number"
-                " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
-                (start, end, *args),
-            )
-        ]
-
     def audit(self, actor: str, account_id: int | None, action: str, detail: str = "") -> None:
         with self.transaction():
             self.conn.execute(

@@ -22,7 +22,7 @@ from gateway.cli.common import CliError
 from gateway.conversations.repo import ConversationsRepo
 from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
-from gateway.premium.stats import PremiumStats
+from gateway.premium.stats import Figures, PremiumStats
 from gateway.store.accounts import NotFound
 from gateway.web.pages import Invalid
 from gateway.web.security import Forbidden, Who, guarded
@@ -68,23 +68,14 @@ def _typed(form: FormData | None) -> dict[str, Any]:
     return typed
 
 
-def _figure(
-    password: str | None,
-    removed: bool,
-    number: str,
-    sms: int,
-    parts: int,
-    price: int,
-    commission: int,
-    correction: bool = False,
-) -> dict[str, Any]:
+def _figure(f: Figures, *, correction: bool) -> dict[str, Any]:
     return {
-        "service": (password or "(none)") + (" (removed)" if removed else ""),
-        "number": number,
-        "mos": sms,
-        "parts": parts,
-        "price": pln(price or 0),
-        "commission": pln(commission or 0),
+        "service": (f.password or "(none)") + (" (removed)" if f.removed else ""),
+        "number": f.number,
+        "mos": f.sms,
+        "parts": f.parts,
+        "price": pln(f.price),
+        "commission": pln(f.commission),
         "correction": correction,
     }
 
@@ -108,19 +99,13 @@ async def _premium_page(
     services = [s for s in repo.services() if who.sees(s.account_id)]
     # Every MO of the month in the scope, by the service it was taken for: the money of a removed
     # service stays (billing has it), and a password given to another account later hides nothing.
-    traffic = web.repo.premium_figures(start, end, who.scope) if month else []
+    stats = PremiumStats(web.store.db, web.store.clock)
+    traffic = stats.traffic(start, end, who.scope) if month else []
     # And the corrections booked in the month, by the account each side was booked for, as the
     # month's billing file lists them: its totals are the page's.
-    stats = PremiumStats(web.store.db, web.store.clock)
     moved = stats.moved(start, end, who.scope) if month else []
-    figures = [
-        _figure(pw, removed, number, n, parts, price, commission)
-        for pw, removed, number, n, parts, price, commission in traffic
-    ]
-    figures += [
-        _figure(m.password, m.removed, m.number, m.sms, m.parts, m.price, m.commission, True) for m in moved
-    ]
-    counts = [row[3:] for row in traffic] + [(m.sms, m.parts, m.price, m.commission) for m in moved]
+    figures = [_figure(f, correction=False) for f in traffic] + [_figure(f, correction=True) for f in moved]
+    counts = [(f.sms, f.parts, f.price, f.commission) for f in traffic + moved]
     total = [sum(c[i] for c in counts) for i in range(4)]
     corrections = stats.corrections(start, end, who.scope, limit=SHOWN) if moved else []
     listed = [
