@@ -99,7 +99,7 @@ async def test_an_answer_is_to_the_sms_that_went_not_to_one_held_and_then_to_it_
         assert rcpts == [DEMO]
         assert "Sure, calling in 5" in body and "Can you call me?" in body
         assert "spring offer" not in body
-        assert await conversation_states(path) == {DEMO: "open", STAFF: "unsent"}
+        assert await conversation_states(path) == {DEMO: "open", STAFF: "unreached"}
         [(user,)] = gw.store.db.conn.execute(
             "SELECT c.user_email FROM mo m JOIN conversations c ON c.id = m.conversation_id"
         ).fetchall()
@@ -135,4 +135,4 @@ async def test_an_answer_after_the_other_users_sms_was_cancelled_is_to_the_sms_t
         rcpts, body = await answer(gw, sink, "Sure, calling in 5", 1)
         assert rcpts == [DEMO]
         assert "Can you call me?" in body and "spring offer" not in body
-        assert (await conversation_states(path))[STAFF] == "unsent"
+        assert (await conversation_states(path))[STAFF] == "unreached"

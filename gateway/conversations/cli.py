@@ -12,7 +12,8 @@ from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.conversations import reached
 from gateway.conversations.numbers import written_forms
-from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.repo import Conversation, ConversationsRepo
+from gateway.store.db import Store
 
 
 def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tuple[str, ...] | None, bool]:
@@ -49,6 +50,22 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(store: Store, c: Conversation, since: float, now: float, region: str) -> str:
+    """As the answer's matching judges it (`reached.answered`): open while an SMS of it that reached
+    the phone went within the window (one held for quiet hours went later than its mail came);
+    `unreached` when its SMS are known and none reached the phone (held, cancelled, expired, refused
+    at submit, or undeliverable): an answer cannot be to it."""
+    if c.last_mt_at < since - reached.HOLD_SECONDS:
+        return "closed"
+    scan = reached.messages_to(store.db.conn, c.phone, since - reached.HOLD_SECONDS, now, [c.user_email])
+    last = reached.last_reached(c, since, scan, region)
+    if isinstance(last, reached.Sent) and last.sent_at is not None:
+        return "open" if last.sent_at >= since else "closed"
+    if c.last_mt_at < since:
+        return "closed"
+    return "unreached" if last is False else "open"
+
+
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     repo = ConversationsRepo(store.db, store.clock)
@@ -60,14 +77,10 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     region = cfg.gateway.default_region
     for c in rows:
         window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
-        state = "open" if c.last_mt_at >= now - window else "closed"
-        # An answer goes only where an SMS reached the phone (`reached.answered`): a conversation
-        # whose SMS are all held, cancelled or expired unsent is not open to one.
-        if state == "open":
-            sent = reached.messages_to(store.db.conn, c.phone, now - window, now, [c.user_email])
-            if reached.last_reached(c, now - window, sent, region) is False:
-                state = "unsent"
-        print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
+        print(
+            f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}"
+            f"  {_state(store, c, now - window, now, region)}"
+        )
     return 0
 
 

@@ -1,0 +1,53 @@
+"""`conversation list` says of each conversation what the answer's matching would make of it.
+
+The window counts from when the SMS went (R-3), so a conversation whose SMS was held for quiet
+hours is open for a week after it went, not after its mail came: the list said `closed` 7 days
+after the mail while an answer was still mailed to its user. And a conversation whose only SMS
+failed at delivery (the phone never got it, so no answer can be to it) was called `unsent`, though
+its SMS went to the SMSC: now `unreached`, as for one held, cancelled, expired or refused.
+A real daemon with its simulator; the times are moved back in the store, as a week would.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.test_answer_goes_to_sent import conversation_states, written_config
+
+DAY = 86400.0
+
+
+async def test_a_held_sms_keeps_its_conversation_open_for_the_window_after_it_went(tmp_path: Path) -> None:
+    relay = free_port()
+    path, cfg = written_config(tmp_path, relay)
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await gw.send(mail(f"601123892@{DOMAIN}", body="Can you call me?"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        now = time.time()
+        mailed, went = now - 7 * DAY - 2 * 3600, now - 6 * DAY  # held 26 hours, then sent
+
+        def a_week_ago() -> None:
+            conn = gw.store.db.conn
+            conn.execute("UPDATE conversations SET last_mt_at = ?, started_at = ?", (mailed, mailed))
+            conn.execute("UPDATE messages SET created_at = ?", (mailed,))
+            conn.execute("UPDATE parts SET submitted_at = ?", (went,))
+
+        await gw.store.write(a_week_ago)
+        assert await conversation_states(path) == {STAFF: "open"}
+
+        await gw.store.write(lambda: gw.store.db.conn.execute("UPDATE parts SET submitted_at = ?", (mailed,)))
+        assert await conversation_states(path) == {STAFF: "closed"}
+
+
+async def test_a_conversation_whose_sms_failed_at_delivery_is_unreached(tmp_path: Path) -> None:
+    relay = free_port()
+    path, cfg = written_config(tmp_path, relay)
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        assert (await gw.send(mail(f"601123413@{DOMAIN}", body="Can you call me?"))).error is None
+        await gw.until(
+            lambda: gw.store.db.conn.execute("SELECT state FROM messages").fetchone() == ("failed",)
+        )
+        assert await conversation_states(path) == {STAFF: "unreached"}
