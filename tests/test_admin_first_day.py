@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import load_config
 from tests.conftest import config_text
 from tests.test_account_show import CLI
 from tests.test_first_day_cli import run
@@ -383,3 +384,13 @@ def test_a_user_under_two_account_blocks_is_refused(cli: CLI) -> None:
     assert (
         code == 3 and "user Anna@acme.example is named by [[account]] 'acme' and 'beta': keep one" in err
     ), err
+
+
+def test_the_installed_config_mails_the_answers_no_user_gets_to_the_administrator(tmp_path: Path) -> None:
+    """Without `[replies] fallback_address` a phone's answer to a user who had left was recorded as
+    unmatched and mailed to nobody; the config install-service writes sends it to the admin."""
+    said, _warned = _installed(tmp_path, "--domain", "sms.acme.example")
+    assert "[replies]\n" in said and 'fallback_address = "postmaster@acme.example"' in said
+    assert "the answers no user gets go there" in said
+    config = tmp_path / "root/etc/smsgw/config.toml"
+    assert load_config(config).replies.fallback_address == "postmaster@acme.example"

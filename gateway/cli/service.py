@@ -281,7 +281,10 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
     config = etc / "config.toml"
     if _write(config, text, 0o640, keep=not args.force) and args.admin_address is None:
-        print(f"admin_address {admin}: billing summaries and notices go there (--admin-address to choose)")
+        print(
+            f"admin_address {admin}: billing summaries, notices and the answers no user gets go there"
+            " (--admin-address to choose)"
+        )
     (etc / "private").mkdir(parents=True, exist_ok=True)
     (etc / "private").chmod(0o700)
     state.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,12 @@ relay = "{relay}"{relay_note}
 from_address = "smsgw@{domain}"
 admin_address = "{admin}"  # billing summaries and notices for the administrator
 
+[replies]
+# Phones' answers that no user gets (no SMS to the phone within the reply window, a user removed,
+# the user's mail refused for good) and the bounces the gateway receives: mailed here. Without it
+# they are only recorded (smsgw mo list). Also where premium SMS with an unknown password go.
+fallback_address = "{admin}"
+
 # Your operator's link: replace host, port, system_id; put the password in
 # /etc/smsgw/private/smsc-password (see systemd/smsgw-credentials.conf).
 [[smsc]]
