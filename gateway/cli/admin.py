@@ -39,6 +39,7 @@ from gateway.cli.accountvalues import (
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
+from gateway.cli.stored import shared_sender_line, shared_senders
 from gateway.config import MAX_VALIDITY_HOURS, Config
 from gateway.mailheaders import is_plain_address
 from gateway.relaynets import network
@@ -53,6 +54,9 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     say_if_unanswerable(args.sender)
+    for number, names in shared_senders(cfg).items():
+        if acc.name in names:
+            print(f"note: {shared_sender_line(number, names)}")
     return 0
 
 

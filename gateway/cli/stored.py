@@ -13,6 +13,7 @@ from typing import Any
 from gateway import statelock
 from gateway.adminrules import sender_problem
 from gateway.config import Config
+from gateway.configbase import is_number_sender
 from gateway.configcheck import loop_reason
 from gateway.filemodes import refuse_unsafe_database
 from gateway.relaynets import wide_network_doubt
@@ -121,6 +122,31 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     return lines
 
 
+def shared_senders(cfg: Config) -> dict[str, list[str]]:
+    """Our number -> the accounts that send from it, where two or more do and there is no reply pool.
+
+    R-3.2: without a pool the most recent sender wins, so a phone's answer goes to whichever user
+    texted it last, of whichever account: another company's customer's reply in this company's
+    mailbox. Accounts without a sender of their own share `[gateway] default_sender`, the
+    walkthrough's demo account among them, and nothing said so."""
+    if cfg.replies.pool:
+        return {}
+    by_sender: dict[str, list[str]] = {}
+    for name, sender in _rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"):
+        number = sender or cfg.gateway.default_sender
+        if is_number_sender(number):
+            by_sender.setdefault(number.replace(" ", ""), []).append(name)
+    return {number: names for number, names in by_sender.items() if len(names) > 1}
+
+
+def shared_sender_line(number: str, names: list[str]) -> str:
+    return (
+        f"accounts {', '.join(names)} all send from {number} and [replies] pool is empty: a phone's"
+        " answer goes to whoever texted it last, of any of these accounts; give each its own"
+        " `smsgw account set NAME --sender …`, or set [replies] pool"
+    )
+
+
 def _net(cidr: str) -> str:
     try:
         return str(ipaddress.ip_network(cidr.strip(), strict=False))
@@ -151,4 +177,5 @@ def stored_warnings(cfg: Config) -> list[str]:
         f"account {name}: {why}: `smsgw account set {name!r} --remove-network {cidr}`"
         for name, cidr, why in stored_wide_networks(cfg)
     ]
+    lines += [shared_sender_line(number, names) for number, names in shared_senders(cfg).items()]
     return lines + unapplied_seeds(cfg)
