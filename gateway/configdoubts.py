@@ -182,6 +182,33 @@ def simulator_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def simulator_link_doubts(cfg: Config) -> list[str]:
+    """The built-in simulator enabled while no link goes to its port for the link's protocol: a
+    port changed in one of the two places only (`[[smsc]] port` and `[simulator] smpp_port`), and
+    the link knocks on the control port or on nothing, retrying for ever, while check-config said OK."""
+    sim = cfg.simulator
+    if not sim.enabled or not cfg.smsc:
+        return []
+    own = {"smpp": sim.smpp_port, "cimd2": sim.cimd2_port}
+
+    def here(host: str) -> bool:
+        return host == sim.host or (on_loopback(host) and on_loopback(sim.host))
+
+    if any(here(link.host) and link.port == own[link.type] for link in cfg.smsc):
+        return []
+    names = {sim.smpp_port: "smpp_port", sim.cimd2_port: "cimd2_port", sim.control_port: "control_port"}
+    wrong = [
+        f'[[smsc]] "{link.name}" ({link.type}) goes to port {link.port}, the simulator\'s {names[link.port]}'
+        for link in cfg.smsc
+        if here(link.host) and link.port in names
+    ]
+    return [
+        "[simulator] is enabled but no [[smsc]] link goes to it (it takes SMPP on"
+        f" {sim.smpp_port}, CIMD2 on {sim.cimd2_port}){': ' if wrong else ''}{'; '.join(wrong)};"
+        " set the link's port to the simulator's port for its type, or [simulator] enabled = false"
+    ]
+
+
 def parts_doubts(cfg: Config) -> list[str]:
     """A max_parts above R-1.4's 10, taken before 0.2.4: the config still starts, with 10."""
     if cfg.gateway.max_parts <= MAX_PARTS:
@@ -208,5 +235,6 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.relay_network_wide", doubt) for doubt in wide],
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
+        *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],
         *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
     ]
