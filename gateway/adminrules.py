@@ -63,10 +63,12 @@ def limit_value(option: str, value: str) -> int | None:
         return None
     # isdigit alone would pass "²", which int() refuses; past SQLite's INTEGER the write overflows;
     # past 4,300 digits int() itself raises, in Python's words: the length is bounded first.
-    if not (text.isascii() and text.isdigit() and len(text) <= 19) or int(text) > SQLITE_INT_MAX:
-        raise ValueError(
-            f"{option} {_cut(value)}: give a number of SMS parts from 0 to {SQLITE_INT_MAX} (or 'none')"
-        )
+    wanted = "a whole number of SMS parts, 0 or more, or 'none' for no limit"
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{option} {_cut(value)}: give {wanted}")
+    # The bound is SQLite's, not a business rule: named as "too large", not as 2**63 - 1.
+    if len(text) > 19 or int(text) > SQLITE_INT_MAX:
+        raise ValueError(f"{option} {_cut(value)}: too large for a limit; give {wanted}")
     return int(text)
 
 

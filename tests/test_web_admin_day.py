@@ -305,9 +305,9 @@ async def test_limit_fields_take_the_clis_rule(web: WebContext) -> None:
         for bad in ("²", "٣", "99999999999999999999", "-1"):
             data = {"csrf": token, "action": "limits", "email": ADMIN, "monthly_limit": bad}
             r = await c.post("/users", data=data)
-            assert r.status_code == 400 and "give a number of SMS parts" in _error(r.text), bad
+            assert r.status_code == 400 and "give a whole number of SMS parts" in _error(r.text), bad
             r = await c.post("/account?account=rival", data={**SETTINGS, "csrf": token, "daily_limit": bad})
-            assert r.status_code == 400 and "give a number of SMS parts" in _error(r.text), bad
+            assert r.status_code == 400 and "give a whole number of SMS parts" in _error(r.text), bad
         r = await c.post(
             "/users",
             data={"csrf": token, "action": "limits", "email": ADMIN, "monthly_limit": "9223372036854775807"},

@@ -137,7 +137,7 @@ async def test_account_page_sets_billing_addresses_and_the_cli_only_settings(web
             "/account?account=rival",
             data={**form, "csrf": token, "monthly_limit": "1000", "daily_limit": "ten"},
         )
-        assert r.status_code == 400 and "give a number of SMS parts" in r.text
+        assert r.status_code == 400 and "give a whole number of SMS parts" in r.text
         await c.post("/account?account=rival", data={**form, "csrf": token, "monthly_limit": "1000"})
         assert accounts.get_account("rival").monthly_limit == 1000
     details = [e["detail"] for e in web.repo.audit_log(None)]

@@ -260,7 +260,7 @@ async def test_users_page_changes_are_validated_like_the_cli_and_audited(web: We
             action="add", email="new@acme.example"
         )
         assert "exists already" in await post(action="add", email="new@acme.example")
-        assert "give a number of SMS parts" in await post(
+        assert "give a whole number of SMS parts" in await post(
             action="limits", email="new@acme.example", monthly_limit="ten"
         )
         await post(action="limits", email="new@acme.example", monthly_limit="100", daily_limit="none")

@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from billing_reports import job
@@ -121,9 +122,12 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
     if not path.exists():
         if args.account is not None and (path.parent / SUMMARY).exists():
             # The month was billed: running it again would not make this file (it said so, in circles).
+            # A name in the wrong case (`acme` for `ACME`) is told the file's name, as `account show` is.
+            alike = [f.name for f in path.parent.glob("*.txt") if f.name.casefold() == path.name.casefold()]
+            meant = f" (did you mean {unquote(alike[0].removesuffix('.txt'))!r}?)" if len(alike) == 1 else ""
             raise CliError(
-                f"no file {path}: {args.month} was billed, and no account named {args.account!r} was in it"
-                " (`smsgw billing list` shows the files; `smsgw account list` the names)"
+                f"no file {path}: {args.month} was billed, and no account named {args.account!r} was in"
+                f" it{meant} (`smsgw billing list` shows the files; `smsgw account list` the names)"
             )
         raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
     with open(path, "rb") as f:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import shlex
 import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -231,10 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_anywhere(parser: argparse.ArgumentParser) -> None:
-    """`--config` after the command too: the spec's own `smsgw run --config config.toml` (R-7.1) was
-    refused as an unknown argument. SUPPRESS: a command that is not given it keeps the value given
-    before the command (or none)."""
+def each_command(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every (sub)command's parser under `parser`, once each (aliases share one parser)."""
     seen: set[int] = set()
     todo = [parser]
     while todo:
@@ -242,18 +241,51 @@ def config_anywhere(parser: argparse.ArgumentParser) -> None:
             if not isinstance(action, argparse._SubParsersAction):
                 continue
             for command in action.choices.values():
-                if id(command) in seen:  # aliases share one parser
-                    continue
-                seen.add(id(command))
-                # The long form only: with `-c` an SMS text or a reason starting with "-c" ("-cancelled:
-                # meeting moved") was read as a config file, and the command refused.
-                command.add_argument(
-                    "--config",
-                    type=Path,
-                    default=argparse.SUPPRESS,
-                    help="config file (as before the command)",
-                )
-                todo.append(command)
+                if id(command) not in seen:
+                    seen.add(id(command))
+                    todo.append(command)
+                    yield command
+
+
+def config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`--config` after the command too: the spec's own `smsgw run --config config.toml` (R-7.1) was
+    refused as an unknown argument. SUPPRESS: a command that is not given it keeps the value given
+    before the command (or none).
+
+    Each command also names its own parser (`_parser`; the deepest command's wins, as argparse
+    copies a subcommand's values over its parent's): `main` refuses a stray argument in the usage of
+    the command it was given to, not in the top-level one."""
+    for command in each_command(parser):
+        # The long form only: with `-c` an SMS text or a reason starting with "-c" ("-cancelled:
+        # meeting moved") was read as a config file, and the command refused.
+        command.add_argument(
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="config file (as before the command)",
+        )
+        command.set_defaults(_parser=command)
+
+
+def stray_arguments(parser: argparse.ArgumentParser, argv: list[str], extras: list[str]) -> str:
+    """The error for arguments no option or place took, with the likely cause when it is one of two:
+    `-c FILE` after the command (only `--config` is read there), or a value with spaces unquoted
+    (`--sender +48 500 100 200` gave `--sender` "+48" and left the rest over)."""
+    lines = [f"unrecognized arguments: {' '.join(extras)}"]
+    command = parser.prog.removeprefix("smsgw").strip() or "COMMAND"
+    if any(x == "-c" or (x.startswith("-c") and not x.startswith("--")) for x in extras):
+        lines.append(
+            f"-c goes before the command: smsgw -c FILE {command} (after it, spell it --config FILE)"
+        )
+    start = next(
+        (i for i in range(len(argv) - len(extras), -1, -1) if argv[i : i + len(extras)] == extras), None
+    )
+    if start is not None and start >= 2 and not any(x.startswith("-") for x in extras):
+        option, value = argv[start - 2], argv[start - 1]
+        if option.startswith("--") and "=" not in option and not value.startswith("-"):
+            quoted = shlex.quote(" ".join([value, *extras]))
+            lines.append(f"a value with spaces goes in quotes: {option} {quoted}")
+    return "\n".join(lines)
 
 
 # Options whose value may be all dashes: argparse reads `--end-marker ---` as a second option.
@@ -287,7 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything is written: a config warning must not merge with a line a killed run left torn.
     end_torn_line(sys.stderr)
     parser = build_parser()
-    args = parser.parse_args(dash_values(sys.argv[1:] if argv is None else list(argv)))
+    given = dash_values(sys.argv[1:] if argv is None else list(argv))
+    args, extras = parser.parse_known_args(given)
+    if extras:  # in the usage of the command they were given to (exit 2, as argparse's own errors)
+        command: argparse.ArgumentParser = getattr(args, "_parser", parser)
+        command.error(stray_arguments(command, given, extras))
     try:
         cfg: Config | None = None
         if getattr(args, "needs_config", True):

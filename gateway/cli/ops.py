@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import smtplib
 import sys
 import time
@@ -96,11 +97,28 @@ def cmd_queue_recorded(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+# Why a message in this state has nothing `queue retry` sends again (its parts are none of held,
+# failed, expired or cancelled).
+NOTHING_TO_RETRY = {
+    "delivered": "every part reached the phone",
+    "submitted": "its parts are with the SMSC, waiting for a delivery report",
+    "unreported": "the SMSC took its parts and never said whether they arrived; sending again may"
+    " send it twice",
+}
+
+
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
+    admin = open_store(cfg, must_exist=True).admin
     try:
-        n = open_store(cfg, must_exist=True).admin.retry_message(args.id)
+        n = admin.retry_message(args.id)
+        state = admin.message_info(args.id)["state"] if n == 0 else ""
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
+    if n == 0:
+        # As `queue cancel` refuses a message with nothing to cancel: "0 part(s) queued again" and
+        # exit 0 read as a retry done.
+        why = NOTHING_TO_RETRY.get(state, "no part of it is held, failed, expired or cancelled")
+        raise CliError(f"message {args.id} is {state}: {why}; nothing sent again")
     print(f"message {args.id}: {n} part(s) queued again")
     return 0
 
@@ -164,13 +182,22 @@ def _sender(cfg: Config, given: str | None) -> str:
     )
 
 
+def _typed_number(typed: str) -> str:
+    """The number as staff write it (`+48 601 123 461`, `601-123-461`, `(22) 555.01.02`) with the
+    separators mail takes in a local part (`addressing.SEPARATORS`) dropped: the digits, `+` first
+    when given. Which numbers exist is the gateway's to say, at RCPT, as for any mail."""
+    from gateway.smtp.addressing import SEPARATORS
+
+    digits = SEPARATORS.sub("", typed)
+    if not re.fullmatch(r"\+?\d+", digits):
+        raise CliError(f"{typed!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
+    return digits
+
+
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     """Send as a mail client would, so the test covers the listener, the account rules and the link."""
     sender = _sender(cfg, args.sender)
-    number = args.number.removeprefix("+")
-    if not number.isdigit():
-        raise CliError(f"{args.number!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
-    rcpt = f"{args.number}@{cfg.gateway.domains[0]}"
+    rcpt = f"{_typed_number(args.number)}@{cfg.gateway.domains[0]}"
     if args.subject and not args.subject.isprintable():
         raise CliError(
             "--subject: one line of printable text (no line breaks or control characters)", EXIT_USAGE
@@ -244,11 +271,17 @@ def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
     if trusted_accounts(client_ip, [(account.id, cidr) for cidr in account.networks]):
         return None  # the networks allow it: the reply itself says why (a suspension)
     host = ipaddress.ip_address(client_ip.split("%", 1)[0])
+    cidr = f"{host}/{host.max_prefixlen}"
+    # What the network gives away, said with the fix: the relay port asks no password, so every
+    # process here could then send as the account's users, and bill it, until it is taken back.
     return (
         f"{sender} belongs to account {account.name}, whose relay networks"
         f" ({', '.join(account.networks) or 'none'}) do not include {client_ip}, the address"
         " `smsgw send` mails from to the relay port (smtp.listen); allow it with"
-        f" `smsgw account set {account.name} --add-network {host}/{host.max_prefixlen}`"
+        f" `smsgw account set {account.name} --add-network {cidr}`\n"
+        f"smsgw: note: that lets every process on this machine send as any user of {account.name}, with no"
+        f" password, until `smsgw account set {account.name} --remove-network {cidr}`; a mail client"
+        " logging in with the user's password on the submission port needs no network"
     )
 
 

@@ -153,8 +153,23 @@ class AccountsRepo(Repository):
     def get_account(self, name: str) -> Account:
         row = self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotFound(f"no account named {name!r} (see `smsgw account list`)")
+            raise NotFound(self.no_account(name, "see `smsgw account list`"))
         return self._account(row)
+
+    def no_account(self, name: str, otherwise: str = "") -> str:
+        """The words for a name no account has, with the one meant when exactly one account's name
+        differs from it in case only (`acme` typed for `ACME`).
+
+        Names stay case-sensitive (two may differ in case only: `gateway.cli.accountnames`), so the
+        name is only suggested; with none or several alike, `otherwise` is said instead, if any.
+        """
+        alike = [
+            n
+            for (n,) in self.conn.execute("SELECT name FROM accounts")
+            if n != name and n.casefold() == name.casefold()
+        ]
+        hint = f"did you mean {alike[0]!r}?" if len(alike) == 1 else otherwise
+        return f"no account named {name!r}" + (f" ({hint})" if hint else "")
 
     def remove_account(self, name: str) -> None:
         """Delete an account that nothing refers to: one added by mistake (a typo, a name that differs

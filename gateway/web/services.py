@@ -165,7 +165,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         try:
             account = store.accounts.get_account(name)
         except NotFound:
-            raise Invalid(f"no account named {name!r}") from None
+            raise Invalid(store.accounts.no_account(name)) from None
         if repo.active_service(password) is not None:
             raise Invalid(f"password {password} is taken (passwords are unique, whatever the case)")
 
