@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from tests.certs import make_cert_pair
 from tests.test_web_limits import LIMITS, LOOPS, dial, log_in, panel, released, seconds_until_closed
+from tests.test_web_request_bounds import answer as read_to_close
 from tests.web_helpers import HOST
 
 
@@ -32,14 +33,7 @@ def exchange(
     s = dial(port, source, data)
     if half_close:
         s.shutdown(socket.SHUT_WR)
-    got = b""
-    try:
-        while chunk := s.recv(65536):
-            got += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        s.close()
+    got = read_to_close(s)
     return got, time.monotonic() - start
 
 
