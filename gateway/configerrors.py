@@ -1,15 +1,21 @@
 """A config's validation errors as the admin reads them: the key named as the file writes it, a
-key that moved told where it lives now, a misspelt one given its section's nearest key, and an
-entry of a `[[smsc]]` list named by its `name` (pydantic says `smsc.1.port`, and an admin with
-three links would have to count tables to find the second)."""
+key that moved told where it lives now, a misspelt key or table given its section's nearest one, and
+an entry of a `[[smsc]]` list named by its `name` (pydantic says `smsc.1.port`, and an admin with
+three links would have to count tables to find the second).
+
+A value of the wrong kind, out of range or left out is said with its table, what the key takes and
+what was given (`[[smsc]] "orange" port: give a whole number without quotes (port = 2775), not the
+text "2775"`): pydantic's "Input should be a valid integer" does not say that the quotes are the
+fault. No line numbers: tomllib does not keep where a key was."""
 
 from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 # Keys that moved: a config still using one is told where the key lives now.
 MOVED_KEYS = {
@@ -18,8 +24,8 @@ MOVED_KEYS = {
 }
 
 
-def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
-    """The key of the same section a misspelt one most likely meant (`validty_hours`)."""
+def _section_model(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model of the section holding the key at the end of `loc` (`[[smsc]]` for `smsc.1.port`)."""
     model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
@@ -35,8 +41,70 @@ def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
             todo.extend(get_args(t))
         if model is None:
             return None
+    return model
+
+
+def _field(loc: tuple[int | str, ...], root: type[BaseModel]) -> FieldInfo | None:
+    """The key's field, for its default (`loc` may end in a list's item)."""
+    while loc and isinstance(loc[-1], int):
+        loc = loc[:-1]
+    model = _section_model(loc, root) if loc else None
+    return model.model_fields.get(str(loc[-1])) if model is not None else None
+
+
+def _holds_tables(field: FieldInfo) -> bool:
+    """Whether a field is written as a table of its own (`[replies]`, `[[smsc]]`) rather than a key."""
+    todo: list[Any] = [field.annotation]
+    while todo:
+        t = todo.pop()
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return True
+        todo.extend(get_args(t))
+    return False
+
+
+def _is_list(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is list
+
+
+def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
+    """The key of the same section a misspelt one most likely meant (`validty_hours`)."""
+    model = _section_model(loc, root)
+    if model is None:
+        return None
     found = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
     return found[0] if found else None
+
+
+def _table_name(name: str, as_list: bool) -> str:
+    return f"[[{name}]]" if as_list else f"[{name}]"
+
+
+def _unknown_table(loc: tuple[int | str, ...], root: type[BaseModel], given: Any) -> str:
+    """An unknown table named as the file writes it, with the table it most likely meant: `[reply]`
+    for `[replies]` is further from its table than a misspelt key usually is (the names are few)."""
+    prefix = ".".join(str(p) for p in loc[:-1] if isinstance(p, str))
+    written = _table_name(".".join(str(p) for p in loc if isinstance(p, str)), isinstance(given, list))
+    model = _section_model(loc, root)
+    tables = {
+        name: f
+        for name, f in (model.model_fields.items() if model is not None else ())
+        if _holds_tables(f) and not f.exclude
+    }
+    found = difflib.get_close_matches(str(loc[-1]), list(tables), n=1, cutoff=0.6)
+    if not found:
+        return f"unknown table {written}"
+    meant = _table_name(f"{prefix}.{found[0]}" if prefix else found[0], _is_list(tables[found[0]]))
+    return f"unknown table {written} (did you mean {meant}?)"
+
+
+def _home(key: str, root: type[BaseModel]) -> str | None:
+    """The table a key written above every table header belongs to (`domains` in `[gateway]`)."""
+    for name, field in root.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel) and key in model.model_fields:
+            return f"[{name}]"
+    return None
 
 
 def _table(loc: tuple[int | str, ...], data: Any) -> tuple[str, tuple[int | str, ...]]:
@@ -59,6 +127,125 @@ def _table(loc: tuple[int | str, ...], data: Any) -> tuple[str, tuple[int | str,
     return table, rest
 
 
+def _place(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
+    """The table holding the key (`[gateway]`, `[[smsc]] "orange"`) and the key below it, with
+    the place of a list's item (`domains item 2`)."""
+    table, rest = _table(loc, data)
+    if not table:
+        node, sections = data, []
+        for part in loc[:-1]:
+            if not (isinstance(part, str) and isinstance(node, dict) and isinstance(node.get(part), dict)):
+                break
+            node = node[part]
+            sections.append(part)
+        table, rest = (f"[{'.'.join(sections)}]" if sections else ""), loc[len(sections) :]
+    words = [str(rest[0])] if rest else []
+    words += [f"item {p + 1}" if isinstance(p, int) else str(p) for p in rest[1:]]
+    return table, " ".join(words)
+
+
+def _given(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "something else"
+
+
+def _example(field: FieldInfo | None, given: Any, kind: type) -> Any:
+    """A value of the right kind for the example: the one given when it reads as one, else the
+    key's default; None when neither serves."""
+    if kind is not str:
+        try:
+            number = kind is int and isinstance(given, float)  # 30.5: the whole number below it
+            value = kind(given) if isinstance(given, str) else int(given) if number else None
+        except (TypeError, ValueError, OverflowError):
+            value = None
+        if isinstance(value, kind) and not (kind is float and value != value):
+            return value
+    elif isinstance(given, int | float) and not isinstance(given, bool):
+        return str(given)
+    default = field.default if field is not None else None
+    kinds = (int, float) if kind is float else kind  # a float key's default is often written 24
+    return default if isinstance(default, kinds) and not isinstance(default, bool) else None
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, ensure_ascii=False)
+
+
+# pydantic's error types of a value of the wrong kind: what the key takes, and the kind for an example.
+_KINDS: dict[str, tuple[str, type]] = {
+    "int_type": ("a whole number without quotes", int),
+    "int_parsing": ("a whole number without quotes", int),
+    "int_from_float": ("a whole number", int),
+    "float_type": ("a number without quotes", float),
+    "float_parsing": ("a number without quotes", float),
+    "bool_type": ("true or false without quotes", bool),
+    "bool_parsing": ("true or false without quotes", bool),
+    "string_type": ("a text in quotes", str),
+}
+
+
+def _wrong_kind(e: Any, root: type[BaseModel], data: Any) -> str | None:
+    """The message for a value of the wrong kind or a key left out, or None for pydantic's own."""
+    loc: tuple[int | str, ...] = tuple(e["loc"])
+    table, key = _place(loc, data)
+    keys = [p for p in loc if isinstance(p, str)]
+    if not keys:
+        return None
+    name, given, kind = keys[-1], e.get("input"), e["type"]
+    where = f"{table} {key}" if table and key else table or key
+    item = isinstance(loc[-1], int)  # an item of a list: its example is the value alone
+    if kind in _KINDS:
+        takes, as_kind = _KINDS[kind]
+        if not isinstance(given, str):  # the quotes are not the fault
+            takes = takes.removesuffix(" without quotes")
+        value = True if as_kind is bool else _example(_field(loc, root), given, as_kind)
+        example = "" if value is None else f" ({_toml(value)})" if item else f" ({name} = {_toml(value)})"
+        return f"{where}: give {takes}{example}, not {_given(given)}"
+    if kind == "list_type" and isinstance(given, dict):
+        return f"[{name}]: write [[{name}]] (double brackets: a list, one [[{name}]] per entry), not [{name}]"
+    if kind == "list_type":
+        example = f", {name} = [{_toml(given)}]," if isinstance(given, str | int | float) else ""
+        one = "a single text" if isinstance(given, str) else _given(given)
+        return f"{where}: give a list{example} not {one}"
+    if kind in ("model_type", "dict_type") and not item:
+        if isinstance(given, list):
+            return f"[{name}] is one table: write [{name}], not [[{name}]]"
+        return f"{name}: give a table ([{name}] on a line of its own, its keys below it), not {_given(given)}"
+    if kind == "missing":
+        return f"{where}: required, and missing (add {name} = ...)"
+    if kind in _BOUNDS and not isinstance(given, bool):
+        bound = _BOUNDS[kind].format(*(_toml(v) for v in e.get("ctx", {}).values()))
+        return f"{where}: give {bound}, not {_given(given)}"
+    if kind == "literal_error" and "expected" in e.get("ctx", {}):
+        return f"{where}: give {e['ctx']['expected'].replace(chr(39), chr(34))}, not {_given(given)}"
+    if kind == "too_short" and isinstance(given, list):
+        least = e.get("ctx", {}).get("min_length", 1)
+        return f"{where}: give at least {least} item{'s' if least != 1 else ''}, not an empty list"
+    return None
+
+
+# pydantic's error types of a number out of its key's range.
+_BOUNDS = {
+    "greater_than": "more than {}",
+    "greater_than_equal": "{} or more",
+    "less_than": "less than {}",
+    "less_than_equal": "{} or less",
+}
+
+
 def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> str:
     """pydantic's errors of a config as one line, in the config's own words. `data` is the parsed
     TOML, which names the entries of lists of tables."""
@@ -69,10 +256,16 @@ def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> s
         key = ".".join(str(p) for p in rest)
         if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
             lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
+        elif e["type"] == "extra_forbidden" and _is_table(e.get("input")):
+            lines.append(_unknown_table(tuple(e["loc"]), root, e.get("input")))
+        elif e["type"] == "extra_forbidden" and len(e["loc"]) == 1 and (home := _home(loc, root)):
+            lines.append(f"unknown key {loc!r} above the first table: it belongs under {home}")
         elif e["type"] == "extra_forbidden":
             near = _near_key(e["loc"], root)
             named = f"unknown key {key!r} in {table}" if table else f"unknown key {loc!r}"
             lines.append(named + (f" (did you mean {near!r}?)" if near else ""))
+        elif (worded := _wrong_kind(e, root, data)) is not None:
+            lines.append(worded)
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if table:
@@ -80,3 +273,10 @@ def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> s
             else:
                 lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
     return "; ".join(lines)
+
+
+def _is_table(value: Any) -> bool:
+    """Whether TOML wrote this value as a table (`[x]`) or a list of them (`[[x]]`)."""
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )

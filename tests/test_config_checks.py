@@ -592,7 +592,7 @@ def test_link_errors_name_the_smsc_entry_not_its_index() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(SHIPPED + "\n" + second + "\n" + third, source="t")
     message = str(err.value)
-    assert '[[smsc]] "orange": port: Input should be a valid integer' in message, message
+    assert '[[smsc]] "orange" port: give a whole number without quotes, not the text "x"' in message, message
     assert "unknown key 'prot' in [[smsc]] \"orange\" (did you mean 'port'?)" in message, message
     assert "[[smsc]] #3: name:" in message, message  # no usable name: its place in the file
     assert "smsc.1" not in message and "smsc.2" not in message, message
