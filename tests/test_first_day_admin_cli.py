@@ -122,9 +122,9 @@ def test_lists_of_times_name_their_zone(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_a_command_keeps_info_log_lines_off_the_terminal(tmp_path: Path, cli: CLI) -> None:
-    code, out, err = cli("account", "add", "ACME")  # a new database: store.migrated, logged at INFO
+    code, out, err = cli("account", "add", "ACME")  # a new database: store.created, logged at INFO
     assert code == 0 and out == ["account ACME added (networks: none)"], (out, err)
-    assert "store.migrated" not in err, err
+    assert "store.created" not in err, err
     other = tmp_path / "other"
     path = other / "config.toml"
     other.mkdir()
@@ -132,7 +132,7 @@ def test_a_command_keeps_info_log_lines_off_the_terminal(tmp_path: Path, cli: CL
     (other / "state").mkdir()
     code, out, err = CLI(path, cli.capsys)("--log-level", "info", "account", "add", "ACME")
     assert code == 0 and out == ["account ACME added (networks: none)"], (out, err)
-    assert "store.migrated" in err, err  # asked for: on stderr, never among the output
+    assert "store.created" in err, err  # asked for: on stderr, never among the output
 
 
 # ---- backups: a directory the service's user can write -------------------------------------------------
@@ -161,7 +161,8 @@ def test_a_quoted_smsc_port_is_refused(tmp_path: Path) -> None:
 
     text = config_text(tmp_path, smsc_port=2775)
     assert parse_config(text, source="t").smsc[0].port == 2775
-    with pytest.raises(ConfigError, match="port: Input should be a valid integer"):
+    said = r'port: give a whole number without quotes \(port = 2775\), not the text "2775"'
+    with pytest.raises(ConfigError, match=said):
         parse_config(text.replace("port = 2775", 'port = "2775"'), source="t")
 
 

@@ -45,6 +45,12 @@ def migrate(db: Db, existed: bool) -> None:
             f"database {db.path} has schema version {version}, newer than this smsgw "
             f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
         )
+    # A new database is built by running every migration from 0: one line says so, and the steps
+    # (38 INFO lines at an install's first start, read by nobody) are kept for DEBUG. An upgrade
+    # says each step at INFO: what it changed is what an admin looks for after one.
+    created = version == 0
+    step = log.debug if created else log.info
+    ran = 0
     for number in range(version, SCHEMA_VERSION):
         with db.transaction():
             if _version(db) > number:
@@ -52,7 +58,10 @@ def migrate(db: Db, existed: bool) -> None:
             for statement in _split_sql(MIGRATIONS[number]):
                 conn.execute(statement)
             conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
-        log.info("store.migrated", version=number + 1, path=str(db.path))
+        ran += 1
+        step("store.migrated", version=number + 1, path=str(db.path))
+    if created and ran:
+        log.info("store.created", version=SCHEMA_VERSION, path=str(db.path))
 
 
 def _version(db: Db) -> int:
