@@ -10,11 +10,13 @@ A real daemon with its simulator; the times are moved back in the store, as a we
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
 from tests.test_answer_goes_to_sent import conversation_states, written_config
+from tests.test_process import smsgw
 
 DAY = 86400.0
 
@@ -34,6 +36,7 @@ async def test_a_held_sms_keeps_its_conversation_open_for_the_window_after_it_we
             conn.execute("UPDATE conversations SET last_mt_at = ?, started_at = ?", (mailed, mailed))
             conn.execute("UPDATE messages SET created_at = ?", (mailed,))
             conn.execute("UPDATE parts SET submitted_at = ?", (went,))
+            conn.execute("UPDATE users SET created_at = ?", (mailed - DAY,))  # a user for longer
 
         await gw.store.write(a_week_ago)
         assert await conversation_states(path) == {STAFF: "open"}
@@ -51,3 +54,19 @@ async def test_a_conversation_whose_sms_failed_at_delivery_is_unreached(tmp_path
             lambda: gw.store.db.conn.execute("SELECT state FROM messages").fetchone() == ("failed",)
         )
         assert await conversation_states(path) == {STAFF: "unreached"}
+
+
+async def test_a_removed_users_conversation_says_where_its_answers_go(tmp_path: Path) -> None:
+    relay = free_port()
+    path, cfg = written_config(tmp_path, relay)
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await gw.send(mail(f"601123892@{DOMAIN}", body="Can you call me?"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        assert await conversation_states(path) == {STAFF: "open"}
+        await gw.store.write(lambda: gw.store.accounts.remove_user(STAFF))
+        listing = await asyncio.to_thread(smsgw, path, "conversation", "list")
+        assert listing.returncode == 0, listing.stderr
+        assert listing.stdout.rstrip().endswith(
+            f"open, answers to the fallback: {STAFF}, who is no longer a user of the gateway"
+        ), listing.stdout

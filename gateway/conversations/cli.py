@@ -77,10 +77,11 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     region = cfg.gateway.default_region
     for c in rows:
         window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
-        print(
-            f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}"
-            f"  {_state(store, c, now - window, now, region)}"
-        )
+        state = _state(store, c, now - window, now, region)
+        if state != "closed" and (why := repo.gone(c)) is not None:
+            # Its answers go to the fallback address (or are recorded), not to this user: say why.
+            state = f"{state}, answers to the fallback: {why.removeprefix('it answers ')}"
+        print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 
 

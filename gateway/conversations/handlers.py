@@ -23,7 +23,7 @@ from gateway.configbase import is_number_sender
 from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.replymail import mail_fallback, mail_user
-from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
+from gateway.conversations.repo import ConversationsRepo, Mo
 from gateway.mailcopy import mail_settings
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
@@ -163,7 +163,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
         number = _own_number(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
-    gone = _gone(r, conv) if conv is not None else None
+    gone = r.gone(conv) if conv is not None else None
     if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
         if others := r.sharing(conv, at, cfg.replies.window_seconds, region):
             # The pool ran out and this number was given to a second company: the answer may be to
@@ -228,26 +228,6 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
     return "unmatched"
 
 
-def _gone(r: ConversationsRepo, conv: Conversation) -> str | None:
-    """Why the conversation's user may no longer have its answers (the MO's note), or None.
-
-    Removed from the ACL since, the customer's answers go to the company's fallback, not on to a
-    former employee's mailbox for the rest of the reply window. So do they when the address was
-    added again after the SMS answered (a new employee given `biuro@`, or the same person moved
-    to another company's account by a remove and an add): its new holder would be told "you
-    wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
-    SMS the new holder sends the phone opens the conversation again."""
-    holder = r.holder(conv.user_email)
-    if holder is None:
-        return f"it answers {conv.user_email}, who is no longer a user of the gateway"
-    account_id, added_at = holder
-    if conv.account_id is not None and account_id != conv.account_id:
-        return f"it answers {conv.user_email}, who belongs to another account since"
-    if added_at > conv.last_mt_at:
-        return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
-    return None
-
-
 def _own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
     """The MO's destination as the conversations store the own number it is, or as it came if none.
 
@@ -285,7 +265,7 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         return None
     r = repo(store)
     conv = r.find(phone, earlier.user_email)
-    if conv is None or _gone(r, conv) is not None:
+    if conv is None or r.gone(conv) is not None:
         return None
     note = late_note(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     if earlier.state == "throttled":

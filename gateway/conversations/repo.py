@@ -255,6 +255,25 @@ class ConversationsRepo(Repository):
         ).fetchone()
         return None if row is None else (int(row[0]), float(row[1]))
 
+    def gone(self, conv: Conversation) -> str | None:
+        """Why the conversation's user may no longer have its answers (the MO's note), or None.
+
+        Removed from the ACL since, the customer's answers go to the company's fallback, not on to a
+        former employee's mailbox for the rest of the reply window. So do they when the address was
+        added again after the SMS answered (a new employee given `biuro@`, or the same person moved
+        to another company's account by a remove and an add): its new holder would be told "you
+        wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
+        SMS the new holder sends the phone opens the conversation again."""
+        holder = self.holder(conv.user_email)
+        if holder is None:
+            return f"it answers {conv.user_email}, who is no longer a user of the gateway"
+        account_id, added_at = holder
+        if conv.account_id is not None and account_id != conv.account_id:
+            return f"it answers {conv.user_email}, who belongs to another account since"
+        if added_at > conv.last_mt_at:
+            return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
+        return None
+
     def sharing(self, conv: Conversation, at: float, window: float, region: str) -> list[str]:
         """The users of other accounts than `conv`'s whose conversations with its phone on its
         number were live at `at` too: a pool number given to a second company (`choose_number`
