@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from billing_reports import job
+from billing_reports import repo as billing_repo
 from billing_reports.monthly import Month
 from billing_reports.render import pln
 from billing_reports.writer import (
@@ -37,6 +38,10 @@ def _month(value: str) -> Month:
         return Month.parse(value, option="--month")
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def _day(at: float, tz: ZoneInfo) -> str:
+    return f"on {datetime.fromtimestamp(at, tz):%Y-%m-%d}"
 
 
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -60,6 +65,13 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     # Migrates the database before the read-only connection reads it; a missing one is refused, as
     # an empty one made here would bill nothing and say so as if the month had been quiet.
     store = open_store(cfg, must_exist=True)
+    end = month.bounds(tz)[1]
+    since, used = billing_repo.installed_at(store.db.conn), billing_repo.first_use(store.db.conn)
+    if (since is None or since >= end) and (used is None or used >= end):
+        # Its files would be empty, and kept: `billing list` and the panel would show a month billed
+        # from before the gateway had anyone to bill (an account with history is never deleted).
+        first = "no account exists yet" if since is None else f"the first account was added {_day(since, tz)}"
+        raise CliError(f"{month} ended before this gateway had an account ({first}): nothing to bill")
     if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
     try:
