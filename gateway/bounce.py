@@ -1,12 +1,12 @@
 """The bounce of a failed SMS: a real delivery status notification (RFC 3464, `multipart/report;
 report-type=delivery-status`) that Outlook and other clients show as a bounce and thread with the
-mail, its reason in words a person reads beside the operator's code, and fields a bounce processor
-reads: the recipient as the client gave it, an RFC 3463 status, the SMSC's own words. No I/O.
+mail, its reason in words a person reads beside the operator's code (`gateway.reasons`), and fields
+a bounce processor reads: the recipient as the client gave it, an RFC 3463 status, the SMSC's own
+words. No I/O.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway import mailheaders as h
 from gateway.notify import stamp
+from gateway.reasons import NUMBER_REFUSED, human_reason, smsc_code
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
 _ORIGINAL_SUBJECT_MAX = 500
@@ -27,72 +28,11 @@ _STATE_TEXT = {
 }
 
 
-# A receipt's stat word and its err code, as a person reads them; the code stays beside the text.
-_STAT_WORDS = {
-    "UNDELIV": "not delivered",
-    "EXPIRED": "not delivered in time",
-    "REJECTD": "refused by the operator",
-    "DELETED": "deleted by the operator",
-    "UNKNOWN": "lost track of by the operator",
-}
-_ERR_CODES = {"001": "the phone was unreachable until the message expired"}
-_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
-# An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
-# read it; the name and code stay beside the words for whoever asks the operator.
-_SMPP_WORDS = {
-    "ESME_RINVDSTADR": "the operator refused the number as invalid",
-    "ESME_RINVDSTTON": "the operator refused the number's format",
-    "ESME_RINVDSTNPI": "the operator refused the number's format",
-    "ESME_RINVSRCADR": "the operator refused the sender number or name",
-    "ESME_RINVSRCTON": "the operator refused the sender's format",
-    "ESME_RINVSRCNPI": "the operator refused the sender's format",
-    "ESME_RINVMSGLEN": "the operator refused the length of the text",
-    "ESME_RINVEXPIRY": "the operator refused the validity period",
-    "ESME_RSUBMITFAIL": "the operator could not take the message",
-    "ESME_RX_P_APPN": "the operator refused the message",
-    "ESME_RX_R_APPN": "the operator refused the message",
-    "ESME_RMSGQFUL": "the operator's queue was full",
-    "ESME_RSYSERR": "the operator's system failed",
-}
-_SMPP_REFUSAL = re.compile(
-    r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
-)
-# A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report
-# (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`, smsc/cimd2/messages.py): its code.
-_CIMD2_CODE = re.compile(r"^(?:part \d+ of \d+: )?CIMD2 (?:061:\d+ .*?)?(?P<param>900|062):(?P<code>\d+)\b")
-# RFC 3463 status of a bounce, by the SMSC's code in the stored reason (as `_smsc_code` names it).
+# RFC 3463 status of a bounce, by the SMSC's code in the stored reason (`reasons.smsc_code`).
 # X.1.1 "bad destination mailbox address": the operator refused the number itself, or its network
-# knows no such subscriber; a bounce processor then stops mailing that address, rightly. Every
-# other failure is 5.0.0, an expiry 5.4.7 (`_status`).
-_STATUS_BY_CODE = {
-    "ESME_RINVDSTADR": "5.1.1",  # SMPP 0x0B: invalid destination address
-    "ESME_RINVDSTTON": "5.1.1",  # 0x50: its type of number
-    "ESME_RINVDSTNPI": "5.1.1",  # 0x51: its numbering plan
-    "CIMD2 900:300": "5.1.1",  # incorrect destination address (protocols.md 1.7)
-    "CIMD2 062:1": "5.1.1",  # unknown subscriber, in a status report (protocols.md 1.9)
-}
-
-
-def human_reason(reason: str) -> str:
-    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (operator code 001)";
-    `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)"."""
-    out = []
-    for piece in reason.split("; "):
-        refusal = _SMPP_REFUSAL.match(piece)
-        if refusal is not None and refusal["name"] in _SMPP_WORDS:
-            words, name = _SMPP_WORDS[refusal["name"]], refusal["name"]
-            out.append(f"{refusal['prefix'] or ''}{words} ({name}, {refusal['code']}){refusal['rest']}")
-            continue
-        m = _RECEIPT.match(piece)
-        if m is None or m["stat"] not in _STAT_WORDS:
-            out.append(piece)
-            continue
-        text = _STAT_WORDS[m["stat"]]
-        if m["err"]:
-            known = _ERR_CODES.get(m["err"]) if m["stat"] in ("UNDELIV", "EXPIRED") else None
-            text += f": {known} (operator code {m['err']})" if known else f" (operator code {m['err']})"
-        out.append(f"{m['prefix'] or ''}{text}{m['rest']}")
-    return "; ".join(out)
+# knows no such subscriber (`reasons.NUMBER_REFUSED`); a bounce processor then stops mailing that
+# address, rightly. Every other failure is 5.0.0, an expiry 5.4.7 (`_status`).
+_STATUS_BY_CODE = dict.fromkeys(NUMBER_REFUSED, "5.1.1")
 
 
 def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str) -> bytes:
@@ -156,19 +96,10 @@ def _status(state: str, reason: str) -> str:
     if state == "expired":
         return "5.4.7"
     for piece in reason.split("; "):
-        status = _STATUS_BY_CODE.get(_smsc_code(piece) or "")
+        status = _STATUS_BY_CODE.get(smsc_code(piece) or "")
         if status is not None:
             return status
     return "5.0.0"
-
-
-def _smsc_code(piece: str) -> str | None:
-    """The code in one part's reason as `_STATUS_BY_CODE` names it: `ESME_RINVDSTADR`, `CIMD2 900:300`."""
-    if (refusal := _SMPP_REFUSAL.match(piece)) is not None:
-        return refusal["name"]
-    if (cimd2 := _CIMD2_CODE.match(piece)) is not None:
-        return f"CIMD2 {cimd2['param']}:{cimd2['code']}"
-    return None
 
 
 def _original_headers(info: dict[str, Any], final: str) -> str:

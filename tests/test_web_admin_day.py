@@ -165,7 +165,7 @@ async def test_retry_of_a_delivered_message_changes_nothing_and_says_so(web: Web
         r = await c.post(f"/messages/{mine}/retry", data={"csrf": csrf_of(page)})
         assert r.status_code == 303
         page = (await c.get(r.headers["location"])).text
-        assert f"message {mine}: 1 part(s) queued again" in page
+        assert "retry asked at " in page and f"by {OPERATOR}: 1 part(s) queued again then" in page
         assert web.store.admin.message_info(mine)["state"] == "queued"
         assert f"/messages/{mine}/hold" in page and f"/messages/{mine}/retry" not in page
 

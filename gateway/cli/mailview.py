@@ -18,6 +18,7 @@ from gateway.adminrules import quiet_held
 from gateway.cli.common import CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.reasons import human_reason
 from gateway.store.mailrecord import mail_of_message, mail_record
 
 INDENT = "  "
@@ -89,7 +90,7 @@ def _sms_lines(m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str
         f"finished: {when(m['finished_at'])}",
     ]
     if m["reason"]:
-        lines.append(f"reason: {one_line(m['reason'])}")
+        lines.append(f"reason: {one_line(human_reason(m['reason']))}")  # in words, the code after
     if m["text"] == mail_text:
         lines.append("sms-text: the mail's text")
     else:
@@ -97,7 +98,7 @@ def _sms_lines(m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str
         lines += _block(m["text"])
     for p in m["parts"]:
         smsc = f", SMSC id {one_line(p['smsc_id'])}" if p["smsc_id"] else ""
-        error = f", error {one_line(p['error'])}" if p["error"] else ""
+        error = f", error {one_line(human_reason(p['error']))}" if p["error"] else ""
         lines.append(
             f"part {p['seq']}: {p['state']}, attempts {p['attempts']}, link {one_line(p['link'] or '-')}"
             f"{smsc}, submitted {when(p['submitted_at'])}, done {when(p['done_at'])}{error}"

@@ -35,6 +35,7 @@ from gateway.cli.mailview import cmd_queue_show
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.reasons import refused_for_good
 from gateway.store.mailrecord import search_messages
 from gateway.store.settling import FINAL_PART
 
@@ -110,6 +111,9 @@ NOTHING_TO_RETRY = {
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     admin = open_store(cfg, must_exist=True).admin
     try:
+        # The panel's rule (`gateway.reasons`): a number the SMSC refused for good is refused again.
+        if (why_not := refused_for_good(admin.message_info(args.id)["reason"])) is not None:
+            raise CliError(f"message {args.id} is not sent again: {why_not}; it would be refused again")
         n = admin.retry_message(args.id)
         state = admin.message_info(args.id)["state"] if n == 0 else ""
     except KeyError as exc:

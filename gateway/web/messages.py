@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
+from gateway.reasons import human_reason, refused_for_good
 from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -70,7 +71,25 @@ def _day(value: str | None, field: str, tz: ZoneInfo, *, end: bool = False) -> f
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
+def _user(typed: str, who: Who, web: Any) -> str:
+    """The sender searched for: a whole address. Part of one ("jan") found nothing and said only
+    "No messages."; it is answered with the addresses it may mean, from the admin's own account
+    (the operator's: any), or with how one is written."""
+    if "@" in typed:
+        return typed
+    local = typed.lower()
+    users = web.store.accounts.list_users(None if who.operator else who.user.account)
+    meant = [u.email for u in users if u.email.rpartition("@")[0].lower() == local]
+    shown = typed[:40]
+    if meant:
+        raise BadQuery(f"user: {shown!r} is not a whole address: did you mean {' or '.join(meant[:5])}?")
+    example = f"{shown}@{who.user.email.rpartition('@')[2]}"
+    raise BadQuery(f"user: {shown!r} is not a whole address: give it in full, e.g. {example}")
+
+
 def _filters(request: Request, who: Who) -> dict[str, Any]:
+    """The search's fields, or BadQuery saying which one is wrong: a number that is none, part of an
+    address or a range ending before it starts found nothing, and the page said "No messages."."""
     q = request.query_params
     web = request.app.state.web
     number = (q.get("number") or "").strip() or None
@@ -79,16 +98,21 @@ def _filters(request: Request, who: Who) -> dict[str, Any]:
 
         try:
             number = to_e164(number, web.config.gateway.default_region)
-        except BadNumber:
-            pass  # searched as typed: it finds nothing rather than failing
+        except BadNumber as exc:
+            raise BadQuery(f"number: {number[:40]!r} is not a phone number: {exc}") from None
     state = q.get("state") or None
     if state is not None and state not in STATES:
         raise BadQuery(f"state: {state!r} is not a message state ({', '.join(STATES)})")
+    user = (q.get("user") or "").strip() or None
+    since = _day(q.get("from"), "from", web.tz)
+    until = _day(q.get("to"), "to", web.tz, end=True)
+    if since is not None and until is not None and until <= since:
+        raise BadQuery(f"to: {q['to']} is before from: {q['from']}: the dates end before they start")
     return {
         "number": number,
-        "user": (q.get("user") or "").strip() or None,
-        "since": _day(q.get("from"), "from", web.tz),
-        "until": _day(q.get("to"), "to", web.tz, end=True),
+        "user": _user(user, who, web) if user else None,
+        "since": since,
+        "until": until,
         "state": state,
     }
 
@@ -117,6 +141,7 @@ async def search(request: Request, who: Who) -> Response:
         "states": STATES,
         "rows": [],
         "held": held_note(web.tz),
+        "said": human_reason,
     }
     try:
         filters = _filters(request, who)
@@ -275,8 +300,26 @@ _COUNT_DIGITS = 6  # a message's parts after a queue action: a few, never a mill
 
 
 def _actions(msg: dict[str, Any]) -> list[str]:
+    """Retry only where sending again can help: a number the SMSC refused for good is refused again,
+    and the user got a second bounce (`gateway.reasons`, as `smsgw queue retry`)."""
     states = {p["state"] for p in msg["parts"]}
-    return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes)]
+    final = refused_for_good(msg["reason"]) is not None
+    return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes) and not (a == "retry" and final)]
+
+
+def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
+    return {"who": who, "m": msg, "actions": _actions(msg), "said": human_reason, **more}
+
+
+def _asked(web: Any, msg: dict[str, Any], action: str, parts: int) -> str:
+    """What a queue action's redirect (`?did=`) shows, from the audit trail: when it was asked and by
+    whom. Said as "queued again" on every reload, it read as a retry just done, of a message since
+    refused again; a URL no action of this message made shows nothing."""
+    asked = web.repo.last_change(msg["account_id"], f"message.{action}", str(msg["id"]))
+    if asked is None:
+        return ""
+    at = datetime.fromtimestamp(asked["at"], web.tz).strftime("%Y-%m-%d %H:%M")
+    return f"{action} asked at {at} by {asked['actor']}: {parts} part(s) {DONE[action]} then"
 
 
 @guarded()
@@ -290,16 +333,10 @@ async def detail(request: Request, who: Who) -> Response:
         parts = q.get("parts") or ""
         # Bounded before int(): 5,000 digits made int() raise past its digit limit (a 500).
         if not (parts.isascii() and parts.isdigit() and len(parts) <= _COUNT_DIGITS):
-            ctx = {
-                "who": who,
-                "m": msg,
-                "actions": _actions(msg),
-                "error": f"parts: {parts[:20]!r} is not a count",
-            }
+            ctx = _page(msg, who, error=f"parts: {parts[:20]!r} is not a count")
             return web.render(request, "message.html", ctx, 400)
-        done = f"message {msg['id']}: {int(parts)} part(s) {DONE[q['did']]}"
-    ctx = {"who": who, "m": msg, "actions": _actions(msg), "done": done}
-    return web.render(request, "message.html", ctx)
+        done = _asked(web, msg, q["did"], int(parts))
+    return web.render(request, "message.html", _page(msg, who, done=done))
 
 
 @guarded(operator=True)
@@ -310,14 +347,16 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     action = request.path_params["action"]
     admin = web.store.admin
     if action == "retry":
+        if (why_not := refused_for_good(msg["reason"])) is not None:  # a form shown before it was
+            error = f"not sent again: {why_not}; it would be refused again"
+            return web.render(request, "message.html", _page(msg, who, error=error), 409)
         work = lambda: admin.retry_message(msg["id"])  # noqa: E731
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
         if form.get("confirm") != "yes":
             error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
-            ctx = {"who": who, "m": msg, "actions": _actions(msg), "error": error}
-            return web.render(request, "message.html", ctx, 400)
+            return web.render(request, "message.html", _page(msg, who, error=error), 400)
         work = lambda: admin.cancel_message(msg["id"])  # noqa: E731
     else:
         raise NotYours
@@ -326,8 +365,7 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     )
     if n == 0:  # said on the page, nothing changed and nothing recorded
         fresh = _message(request, who)
-        ctx = {"who": who, "m": fresh, "actions": _actions(fresh), "error": ACTIONS[action][2]}
-        return web.render(request, "message.html", ctx, 409)
+        return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)
     if action == "retry":
         web.wake()
     return RedirectResponse(f"/messages/{msg['id']}?did={action}&parts={n}", status_code=303)

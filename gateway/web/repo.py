@@ -120,6 +120,25 @@ def optouts_page(
     return _rows(conn.execute(sql + " ORDER BY o.rowid DESC LIMIT ?", (*args, limit)))
 
 
+def account_answers(conn: sqlite3.Connection, account_id: int, limit: int) -> list[dict[str, Any]]:
+    """The SMS phones sent in answer to the account's users, newest first: those matched to one of
+    its conversations (`mo.account_id`, kept when the MO was matched: the account whose SMS it
+    answered, R-5.2), whatever became of them since (mailed, its mail refused and sent to the
+    fallback, kept by the hourly limit, an opt-out). An MO matched to nobody, or on a pool number
+    two companies shared (which one it answers cannot be told), has no account: the operator's.
+    Premium SMS have their own page and no account here. By index mo_billing, in its order."""
+    return _rows(
+        conn.execute(
+            "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text,"
+            " c.user_email AS user FROM mo m INDEXED BY mo_billing"
+            " LEFT JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE m.account_id = ? AND m.state NOT IN ('segment', 'joined')"
+            " ORDER BY m.received_at DESC, m.id DESC LIMIT ?",
+            (account_id, limit),
+        )
+    )
+
+
 class PanelRepo(Repository):
     def search_messages(self, account_id: int | None, **filters: Any) -> list[dict[str, Any]]:
         return search_messages(self.conn, account_id, **filters)
@@ -138,6 +157,16 @@ class PanelRepo(Repository):
                 "INSERT INTO audit (at, actor, account_id, action, detail) VALUES (?, ?, ?, ?, ?)",
                 (self.clock(), actor, account_id, action, detail),
             )
+
+    def last_change(self, account_id: int | None, action: str, detail: str) -> dict[str, Any] | None:
+        """The latest audit row of `action` on `detail` (a message's id): when and by whom, for the
+        page a change redirects to. By index audit_account: the account's rows, newest first."""
+        row = self.conn.execute(
+            "SELECT at, actor FROM audit WHERE account_id IS ? AND action = ? AND detail = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (account_id, action, detail),
+        ).fetchone()
+        return None if row is None else {"at": row[0], "actor": row[1]}
 
     def audit_log(self, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT at, actor, account_id, action, detail FROM audit"

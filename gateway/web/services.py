@@ -1,10 +1,10 @@
 """Conversations (two-way replies) and premium services, through the same repositories as their CLIs.
 
-A company admin sees the conversations of their own account's users and their own account's
-premium services with that month's figures; the operator sees every one, the MOs, and adds
-services. Adding a premium service is the operator's: a password (KPxxx) is shared by every
-account and takes money, so claiming one is part of the operator's contract with the client,
-just as `smsgw premium add` runs on the gateway host.
+A company admin sees the conversations of their own account's users, the SMS their phones answered
+with, and their own account's premium services with that month's figures; the operator sees every
+one, every MO (those matched to nobody too), and adds services. Adding a premium service is the
+operator's: a password (KPxxx) is shared by every account and takes money, so claiming one is part
+of the operator's contract with the client, just as `smsgw premium add` runs on the gateway host.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from gateway.premium import handlers
 from gateway.premium.stats import Figures, PremiumStats
 from gateway.store.accounts import NotFound
 from gateway.web.pages import Invalid
+from gateway.web.repo import account_answers
 from gateway.web.security import Forbidden, Who, guarded
 
 SHOWN = 100
@@ -38,8 +39,10 @@ async def conversations(request: Request, who: Who) -> Response:
         rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN)
         mo = repo.list_mo(since=None, numbers=None, limit=SHOWN)
     else:  # the account's: a user moved to another account leaves those of their time here behind
-        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=who.user.account_id)
-        mo = []
+        account = who.user.account_id
+        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=account)
+        # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
+        mo = account_answers(web.store.db.conn, account, SHOWN)
     return web.render(request, "conversations.html", {"who": who, "rows": rows, "mo": mo})
 
 

@@ -1,0 +1,121 @@
+"""An SMSC's reason for a failed SMS, in the words office staff read, and whether sending it again can
+help. One place for both: the bounce mail, the panel's message pages and `smsgw queue show` word a
+reason alike, and the panel's Retry and `smsgw queue retry` refuse the same messages. No I/O.
+
+A reason as the store keeps it is the parts' own, joined by "; " (`part 1 of 2: ESME_RINVDSTADR
+(0x0B)`, `gateway.store.settling`): an SMPP refusal at submit (`smsc.smpp.pdu.status_text`), a CIMD2
+one (`CIMD2 900:300 incorrect destination address`), a delivery receipt's stat and err
+(`UNDELIV err:001`), a CIMD2 report (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`) or the
+gateway's own words, which are left as they are.
+"""
+
+from __future__ import annotations
+
+import re
+
+from smsc.base import Outcome
+from smsc.cimd2.messages import outcome_for_error
+from smsc.smpp.pdu import classify_status
+
+# A receipt's stat word and its err code, as a person reads them; the code stays after the words.
+_STAT_WORDS = {
+    "UNDELIV": "not delivered",
+    "EXPIRED": "not delivered in time",
+    "REJECTD": "refused by the operator",
+    "DELETED": "deleted by the operator",
+    "UNKNOWN": "lost track of by the operator",
+}
+_ERR_CODES = {"001": "the phone was unreachable until the message expired"}
+_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
+# An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
+# read it; the name and code stay beside the words for whoever asks the operator.
+_SMPP_WORDS = {
+    "ESME_RINVDSTADR": "the operator refused the number as invalid",
+    "ESME_RINVDSTTON": "the operator refused the number's format",
+    "ESME_RINVDSTNPI": "the operator refused the number's format",
+    "ESME_RINVSRCADR": "the operator refused the sender number or name",
+    "ESME_RINVSRCTON": "the operator refused the sender's format",
+    "ESME_RINVSRCNPI": "the operator refused the sender's format",
+    "ESME_RINVMSGLEN": "the operator refused the length of the text",
+    "ESME_RINVEXPIRY": "the operator refused the validity period",
+    "ESME_RSUBMITFAIL": "the operator could not take the message",
+    "ESME_RX_P_APPN": "the operator refused the message",
+    "ESME_RX_R_APPN": "the operator refused the message",
+    "ESME_RMSGQFUL": "the operator's queue was full",
+    "ESME_RSYSERR": "the operator's system failed",
+}
+_SMPP_REFUSAL = re.compile(
+    r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
+)
+# A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report
+# (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`, smsc/cimd2/messages.py): its code.
+_CIMD2_CODE = re.compile(r"^(?:part \d+ of \d+: )?CIMD2 (?:061:\d+ .*?)?(?P<param>900|062):(?P<code>\d+)\b")
+# The SMSC's codes that say the number itself is bad: the operator refused it, or its network knows
+# no such subscriber. The bounce gives them RFC 3463's X.1.1 (a bounce processor then stops mailing
+# that address, rightly), and no retry is offered: the same number is refused again.
+NUMBER_REFUSED = frozenset(
+    {
+        "ESME_RINVDSTADR",  # SMPP 0x0B: invalid destination address
+        "ESME_RINVDSTTON",  # 0x50: its type of number
+        "ESME_RINVDSTNPI",  # 0x51: its numbering plan
+        "CIMD2 900:300",  # incorrect destination address (protocols.md 1.7)
+        "CIMD2 062:1",  # unknown subscriber, in a status report (protocols.md 1.9)
+    }
+)
+
+
+def human_reason(reason: str) -> str:
+    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (UNDELIV err:001)";
+    `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)".
+    Words first, the SMSC's code after them as it gave it; a reason in no known form is kept as is."""
+    out = []
+    for piece in reason.split("; "):
+        refusal = _SMPP_REFUSAL.match(piece)
+        if refusal is not None and refusal["name"] in _SMPP_WORDS:
+            words, name = _SMPP_WORDS[refusal["name"]], refusal["name"]
+            out.append(f"{refusal['prefix'] or ''}{words} ({name}, {refusal['code']}){refusal['rest']}")
+            continue
+        m = _RECEIPT.match(piece)
+        if m is None or m["stat"] not in _STAT_WORDS:
+            out.append(piece)
+            continue
+        text = _STAT_WORDS[m["stat"]]
+        known = _ERR_CODES.get(m["err"] or "") if m["stat"] in ("UNDELIV", "EXPIRED") else None
+        if known:
+            text += f": {known}"
+        code = f"{m['stat']} err:{m['err']}" if m["err"] else m["stat"]
+        out.append(f"{m['prefix'] or ''}{text} ({code}){m['rest']}")
+    return "; ".join(out)
+
+
+def smsc_code(piece: str) -> str | None:
+    """The code in one part's reason as `NUMBER_REFUSED` names it: `ESME_RINVDSTADR`, `CIMD2 900:300`."""
+    if (refusal := _SMPP_REFUSAL.match(piece)) is not None:
+        return refusal["name"]
+    if (cimd2 := _CIMD2_CODE.match(piece)) is not None:
+        return f"CIMD2 {cimd2['param']}:{cimd2['code']}"
+    return None
+
+
+def _refused_at_submit_for_good(piece: str) -> bool:
+    """The dispatcher's own verdict on a refusal at submit (`smsc.smpp.pdu.classify_status`,
+    `smsc.cimd2.messages.outcome_for_error`): REJECTED or MALFORMED ended the part at once, "do not
+    retry". A retry sends the same stored part (number, sender, bytes) again: it is refused again."""
+    if (refusal := _SMPP_REFUSAL.match(piece)) is not None:
+        outcome = classify_status(int(refusal["code"], 16))
+    elif (cimd2 := _CIMD2_CODE.match(piece)) is not None and cimd2["param"] == "900":
+        outcome = outcome_for_error(int(cimd2["code"]))
+    else:
+        return False
+    return outcome in (Outcome.REJECTED, Outcome.MALFORMED)
+
+
+def refused_for_good(reason: str | None) -> str | None:
+    """Why sending the message again cannot help, in words, or None when it may (a phone that was
+    off, a link that was down, a hold, an expiry, a cancel): the SMSC refused a part for good at
+    submit, or reported its number unknown. Retrying it only brought the same refusal and a second
+    bounce to the user."""
+    for piece in (reason or "").split("; "):
+        if smsc_code(piece) in NUMBER_REFUSED or _refused_at_submit_for_good(piece):
+            return f"the SMSC refused it for good: {human_reason(piece)}"
+    return None
