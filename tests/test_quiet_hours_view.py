@@ -148,7 +148,7 @@ async def test_a_window_changed_in_the_panel_moves_the_release_to_its_new_end(tm
             try:
                 async with as_user(web, STAFF) as c:
                     token = csrf_of((await c.get("/account")).text)
-                    r = await c.post("/account", data={**form, "csrf": token})
+                    r = await c.post("/account", data={**form, "csrf": token}, follow_redirects=True)
                     assert r.status_code == 200 and "account acme updated" in r.text, r.text[-500:]
                     page = (await c.get(f"/messages/{held}")).text
                     dashboard = (await c.get("/")).text

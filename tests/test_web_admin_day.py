@@ -81,7 +81,7 @@ async def test_operator_saves_and_edits_accounts_whose_names_hold_url_characters
         page = (await c.get("/account", params={"account": "A&B"})).text
         assert "<h1>Account A&amp;B</h1>" in page
         data = {**SETTINGS, "csrf": csrf_of(page), "billing_to": "books@ab.example", "sender": "AandB"}
-        r = await c.post(_action(page, "settings"), data=data)
+        r = await c.post(_action(page, "settings"), data=data, follow_redirects=True)
         assert r.status_code == 200 and "account A&amp;B updated" in r.text
         assert accounts.get_account("A&B").sender == "AandB"
         assert accounts.get_account("A").sender is None  # was saved into "A"
@@ -89,14 +89,14 @@ async def test_operator_saves_and_edits_accounts_whose_names_hold_url_characters
 
         page = (await c.get("/users", params={"account": "Kowalski+Syn"})).text
         data = {"csrf": csrf_of(page), "action": "add", "account": "Kowalski+Syn", "email": "k@ks.example"}
-        r = await c.post(_action(page, "add-user"), data=data)
+        r = await c.post(_action(page, "add-user"), data=data, follow_redirects=True)
         assert r.status_code == 200, r.text[:300]  # was 404 after the user was added
         assert "Users of Kowalski+Syn" in r.text
         assert accounts.find_user("k@ks.example").account == "Kowalski+Syn"
         limits = _action(r.text, action="limits")
         assert limits == "/users?account=Kowalski%2BSyn"
         data = {"csrf": csrf_of(page), "action": "limits", "email": "k@ks.example", "monthly_limit": "7"}
-        r = await c.post(limits, data=data)
+        r = await c.post(limits, data=data, follow_redirects=True)
         assert r.status_code == 200 and "Users of Kowalski+Syn" in r.text
         assert accounts.find_user("k@ks.example").monthly_limit == 7
 
@@ -113,7 +113,7 @@ async def test_operator_add_account_refuses_a_sender_an_smsc_cannot_send(web: We
         # What was typed stays in the form (item 10).
         assert 'value="lodz"' in r.text and 'value="Łódź Spółka Akcyjna"' in r.text
         data["sender"] = "Lodz SA"
-        assert (await c.post("/operator/accounts", data=data)).status_code == 200
+        assert (await c.post("/operator/accounts", data=data)).status_code == 303
         # The name follows the CLI's rule too: its billing file must be writable.
         data.update(name="Spółka " + "ż" * 70, sender="")
         r = await c.post("/operator/accounts", data=data)
@@ -130,7 +130,7 @@ async def test_operator_add_account_takes_networks_split_by_spaces_as_networks(w
         r = await c.post(
             "/operator/accounts", data={"csrf": token, "action": "add", "name": "nets", "networks": nets}
         )
-        assert r.status_code == 200, _error(r.text)
+        assert r.status_code == 303, _error(r.text)
     assert web.store.accounts.get_account("nets").networks == (
         "10.0.0.0/8",
         "192.0.2.0/24",
@@ -312,7 +312,7 @@ async def test_limit_fields_take_the_clis_rule(web: WebContext) -> None:
             "/users",
             data={"csrf": token, "action": "limits", "email": ADMIN, "monthly_limit": "9223372036854775807"},
         )
-        assert r.status_code == 200
+        assert r.status_code == 303
     assert accounts.find_user(ADMIN).monthly_limit == 2**63 - 1
     assert accounts.get_account("rival").daily_limit is None
 
@@ -343,7 +343,9 @@ async def test_an_opt_out_added_by_a_company_admin_is_on_their_list(web: WebCont
     await web.store.write(lambda: add_mail(web.store, "acme", ADMIN, "+48601555666", "hello"))
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/account")).text)
-        r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601555666"})
+        r = await c.post(
+            "/optouts", data={"csrf": token, "action": "add", "number": "+48601555666"}, follow_redirects=True
+        )
         assert "+48601555666 is on the opt-out list" in r.text
         listed = re.search(r'<table id="optouts">.*?</table>', r.text, re.S)
         assert listed and "+48601555666" in listed.group(0)
@@ -365,14 +367,18 @@ async def test_a_company_admin_opts_out_only_numbers_their_account_writes_to(web
         for number in ("+48601999999", "+48601444555"):  # acme's, listed or not: the same refusal
             r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": number})
             assert r.status_code == 403 and f"{number} has had no SMS from this account" in r.text
-        r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601777888"})
+        r = await c.post(
+            "/optouts", data={"csrf": token, "action": "add", "number": "+48601777888"}, follow_redirects=True
+        )
         assert "+48601777888 is on the opt-out list" in r.text
         listed = re.search(r'<table id="optouts">.*?</table>', r.text, re.S)
         assert listed and "+48601777888" in listed.group(0) and "+48601999999" not in listed.group(0)
     assert not store.policy.is_opted_out("+48601444555")
     async with as_user(web, OPERATOR) as c:  # the operator adds any number, on any account's page
         token = csrf_of((await c.get("/account")).text)
-        r = await c.post("/optouts", data={"csrf": token, "action": "add", "number": "+48601444555"})
+        r = await c.post(
+            "/optouts", data={"csrf": token, "action": "add", "number": "+48601444555"}, follow_redirects=True
+        )
         assert "+48601444555 is on the opt-out list" in r.text
 
 
@@ -382,7 +388,7 @@ async def test_an_opt_out_the_operator_adds_on_an_accounts_page_is_that_accounts
     async with as_user(web, OPERATOR) as c:
         token = csrf_of((await c.get("/account", params={"account": "rival"})).text)
         data = {"csrf": token, "action": "add", "number": "+48602999999"}
-        r = await c.post("/optouts", params={"account": "rival"}, data=data)
+        r = await c.post("/optouts", params={"account": "rival"}, data=data, follow_redirects=True)
         assert "+48602999999 is on the opt-out list" in r.text
     async with as_user(web, OTHER_ADMIN) as c:
         assert "+48602999999" in (await c.get("/account")).text
@@ -399,17 +405,17 @@ async def test_only_the_operator_sets_an_accounts_sender(web: WebContext) -> Non
         page = (await c.get("/account")).text
         assert 'name="sender"' not in page and "Sender (set by the operator)" in page
         data = {**SETTINGS, "csrf": csrf_of(page), "sender": "+48100200300"}
-        r = await c.post("/account", data=data)
+        r = await c.post("/account", data=data, follow_redirects=True)
         assert r.status_code == 200 and "account rival updated" in r.text
     assert accounts.get_account("rival").sender is None
     async with as_user(web, ADMIN) as c:  # an admin's save keeps the sender the operator set
         r = await c.post("/account", data={**SETTINGS, "csrf": csrf_of((await c.get("/account")).text)})
-        assert r.status_code == 200
+        assert r.status_code == 303
     assert accounts.get_account("acme").sender == "+48100200300"
     async with as_user(web, OPERATOR) as c:
         page = (await c.get("/account", params={"account": "rival"})).text
         data = {**SETTINGS, "csrf": csrf_of(page), "sender": "RIVAL"}
-        r = await c.post("/account", params={"account": "rival"}, data=data)
+        r = await c.post("/account", params={"account": "rival"}, data=data, follow_redirects=True)
         assert r.status_code == 200 and "account rival updated" in r.text
     assert accounts.get_account("rival").sender == "RIVAL"
 
@@ -428,7 +434,11 @@ async def test_a_company_admin_adds_users_of_their_own_domains_and_learns_nothin
             assert r.status_code == 400 and "not at a domain of this account (acme.example)" in _error(r.text)
             assert "exists" not in r.text
         assert accounts.find_user("nobody@rival.example") is None
-        r = await c.post("/users", data={"csrf": token, "action": "add", "email": "new@acme.example"})
+        r = await c.post(
+            "/users",
+            data={"csrf": token, "action": "add", "email": "new@acme.example"},
+            follow_redirects=True,
+        )
         assert r.status_code == 200 and "user new@acme.example added" in r.text
         r = await c.post("/users", data={"csrf": token, "action": "add", "email": "new@acme.example"})
         assert r.status_code == 400 and "exists already" in _error(r.text)  # their own: said
@@ -441,7 +451,7 @@ async def test_a_company_admin_adds_users_of_their_own_domains_and_learns_nothin
         token = csrf_of((await c.get("/users", params={"account": "rival"})).text)
         data = {"csrf": token, "action": "add", "account": "rival", "email": "second@rival-group.example"}
         r = await c.post("/users", params={"account": "rival"}, data=data)
-        assert r.status_code == 200, _error(r.text)
+        assert r.status_code == 303, _error(r.text)
     assert accounts.find_user("second@rival-group.example") is not None
 
 

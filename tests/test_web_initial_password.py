@@ -82,7 +82,7 @@ async def test_the_panels_password_change_removes_the_file(tmp_path: Path) -> No
             token = csrf_of((await c.get("/users")).text)
             data = {"action": "password", "email": OPERATOR, "password": "a new password 1", "csrf": token}
             data["current_password"] = PASSWORD  # one's own: the current one too
-            page = (await c.post("/users", data=data)).text
+            page = (await c.post("/users", data=data, follow_redirects=True)).text
     finally:
         web.counts.close()
         store.close()

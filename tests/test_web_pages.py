@@ -123,7 +123,9 @@ async def test_account_page_sets_billing_addresses_and_the_cli_only_settings(web
         assert r.status_code == 400 and "would loop" in r.text
         assert accounts.find_user("623@sms.example.com") is None
         data = {**form, "csrf": token, "billing_to": "books@acme.example, cfo@acme.example", "bulk": "on"}
-        r = await c.post("/account", data={**data, "monthly_limit": "5", "daily_limit": "1"})
+        r = await c.post(
+            "/account", data={**data, "monthly_limit": "5", "daily_limit": "1"}, follow_redirects=True
+        )
         assert r.status_code == 200 and 'value="books@acme.example cfo@acme.example"' in r.text
         assert accounts.billing_addresses(acme.id) == ["books@acme.example", "cfo@acme.example"]
         acc = accounts.get_account("acme")

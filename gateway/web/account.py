@@ -27,7 +27,7 @@ from gateway.adminrules import (
 from gateway.config import Config
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
-from gateway.web.security import Forbidden, Who, guarded
+from gateway.web.security import Forbidden, Who, after_post, guarded, notice
 
 SPLIT_MODES = ("concatenated", "separate")
 DLR_MAIL = ("none", "failed", "all")
@@ -197,7 +197,7 @@ async def _page(
         "number": number,
         "optouts": optouts,
         "error": error,
-        "done": done,
+        "done": done or notice(request, who),
     }
     return web.render(request, "account.html", ctx, status)
 
@@ -216,7 +216,8 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
         billing_to = _billing_to(form, web.config)
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
-    changed = [f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
+    # A cleared setting is said so: the trail read "notify_address=None".
+    changed = [f"{k} cleared" if v is None else f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
     if sorted(a.lower() for a in billing_to) != web.store.accounts.billing_addresses(acc.id):
         changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
 
@@ -229,7 +230,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     monthly, daily = new.get("monthly_limit", acc.monthly_limit), new.get("daily_limit", acc.daily_limit)
     if note := limits_note(monthly, daily):
         done += f" (note: {note})"
-    return await _page(request, who, done=done)
+    return after_post(request, who, done)
 
 
 @guarded()
@@ -280,7 +281,7 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
         # One answer whether or not it was listed: the form must not tell an admin which numbers,
         # other accounts' customers among them, said STOP.
         done = f"{number} is on the opt-out list"
-    return await _page(request, who, done=done)
+    return after_post(request, who, done, "/account")
 
 
 ROUTES = [

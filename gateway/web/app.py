@@ -45,8 +45,10 @@ from gateway.web.security import (
     Who,
     guarded,
     https,
+    local_path,
     same,
     set_cookie,
+    who_is,
 )
 
 log = structlog.get_logger(__name__)
@@ -135,14 +137,19 @@ class WebContext:
         return result
 
 
-async def login_form(request: Request, error: str = "", status_code: int = 200) -> Response:
+async def login_form(
+    request: Request, error: str = "", status_code: int = 200, then: str | None = None
+) -> Response:
+    """`then`: where the login goes on to (the form's `next`, else the query's, as the guard sent it)."""
     web: WebContext = request.app.state.web
     # The browser's pre-login token, if it has one, is kept: a new one for each GET /login made every
     # login tab but the last answer "the form expired" (two tabs, or a panel of several tabs after
     # the idle logout).
     held = request.cookies.get(LOGIN_COOKIE, "")
     token = held if _LOGIN_TOKEN.fullmatch(held) else secrets.token_urlsafe(32)
-    response = web.render(request, "login.html", {"csrf": token, "error": error}, status_code)
+    then = local_path(request.query_params.get("next") if then is None else then)
+    ctx = {"csrf": token, "error": error, "next": "" if then == "/" else then}
+    response = web.render(request, "login.html", ctx, status_code)
     set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
     return response
 
@@ -160,19 +167,25 @@ async def login(request: Request) -> Response:
     """Email + the SMTP AUTH password; guesses count against the same lockout as SMTP AUTH."""
     web: WebContext = request.app.state.web
     form = await request.form()
+    # The page the admin opened before logging in (a link from a mail, a bookmark), never elsewhere.
+    then = local_path(str(form.get("next", "")))
+
+    async def again(error: str, status_code: int) -> Response:
+        return await login_form(request, error, status_code, then)
+
     if not same(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE)):
-        return await login_form(request, "the form expired; try again", 403)
+        return await again("the form expired; try again", 403)
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     if not (_text(email) and _text(password)):
         # A multipart form may name its own charset ("unicode_escape" turns "\ud800" into a lone
         # surrogate): no browser sends such a form, and the database cannot even look it up.
-        return await login_form(request, "the form could not be read; send it as UTF-8", 400)
+        return await again("the form could not be read; send it as UTF-8", 400)
     ip = request.client.host if request.client else None
     attempt = await web.guard.begin_waiting(ip, email)  # behind checks in flight for the login
     if not isinstance(attempt, Attempt):
         log.warning("web.login_refused", ip=ip, reason=attempt.value)
-        return await login_form(request, LOGIN_BUSY if attempt is Refused.BUSY else LOGIN_REFUSED, 429)
+        return await again(LOGIN_BUSY if attempt is Refused.BUSY else LOGIN_REFUSED, 429)
     try:
         if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
             await asyncio.sleep(attempt.delay)
@@ -188,10 +201,10 @@ async def login(request: Request) -> Response:
     lockout = web.guard.settle(attempt, ok, known=user is not None)
     if not ok or user is None:
         log.warning("web.login_failed", ip=ip, locked=lockout is not None)
-        return await login_form(request, LOGIN_REFUSED, 429 if lockout else 401)
+        return await again(LOGIN_REFUSED, 429 if lockout else 401)
     if user.role not in ("admin", "operator"):
-        return await login_form(request, "this login has no access to the panel; ask your admin", 403)
-    response = RedirectResponse("/", status_code=303)
+        return await again("this login has no access to the panel; ask your admin", 403)
+    response = RedirectResponse(then, status_code=303)
     token = web.sessions.start(user.email, user.password_hash)
     set_cookie(response, SESSION_COOKIE, token, secure=https(request))
     response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -218,7 +231,9 @@ _ROUTING_ERRORS = {
 
 async def routing_error(request: Request, exc: Exception) -> Response:
     code = getattr(exc, "status_code", 404)
-    response = request.app.state.web.render(request, "error.html", {"message": _ROUTING_ERRORS[code]}, code)
+    # A logged-in admin keeps the menu (and is not offered "Log in").
+    ctx = {"message": _ROUTING_ERRORS[code], "who": who_is(request)}
+    response = request.app.state.web.render(request, "error.html", ctx, code)
     response.headers.update(getattr(exc, "headers", None) or {})  # a 405's Allow
     return response
 

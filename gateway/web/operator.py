@@ -18,7 +18,7 @@ from gateway.configbase import ConfigError
 from gateway.relaynets import network
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
-from gateway.web.security import Who, guarded
+from gateway.web.security import Who, after_post, guarded, notice
 
 
 async def _page(
@@ -40,7 +40,7 @@ async def _page(
         "audit": web.repo.audit_log(None, 30),
         "typed": again,
         "error": error,
-        "done": done,
+        "done": done or notice(request, who),
     }
     return web.render(request, "accounts.html", ctx, status)
 
@@ -103,7 +103,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound, ConfigError) as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
-    return await _page(request, who, done=done)
+    return after_post(request, who, done)
 
 
 @guarded(operator=True)

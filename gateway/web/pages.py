@@ -34,7 +34,7 @@ from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
-from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, guarded
+from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
 
 
 class Invalid(ValueError):
@@ -231,7 +231,7 @@ async def _users_page(
         "users": web.store.accounts.list_users(acc.name),
         "typed": again,
         "error": error,
-        "done": done,
+        "done": done or notice(request, who),
     }
     return web.render(request, "users.html", ctx, status)
 
@@ -332,7 +332,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 raise Invalid(f"unknown action {action!r}")
     except (Invalid, Conflict, NotFound) as exc:
         return await _users_page(request, who, error=str(exc), status=400, typed=form)
-    return await _users_page(request, who, done=done)
+    return after_post(request, who, done)
 
 
 def _within_account(accounts: AccountsRepo, account: str, email: str) -> None:

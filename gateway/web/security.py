@@ -19,8 +19,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
@@ -41,6 +42,12 @@ MAX_PER_LOGIN = 20
 # A panel left open on a shared PC logs out after this long without a request. `[web] session_hours`
 # stays the most any session lasts, however busy. (Proposed as `[web] idle_minutes`.)
 IDLE_MINUTES = 30
+# What a session remembers of its saves, for the page each one redirects to (reloaded, or reached
+# again with Back): a few of the latest, the oldest forgotten first.
+MAX_NOTICES = 8
+# The longest panel address a login carries back to (`?next=`): an address of the panel's own links
+# is far shorter, and the rest of a longer one would be cut anyway.
+MAX_NEXT = 2000
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
@@ -65,6 +72,7 @@ class Session:
     expires: float  # opened + session_hours: the most it lasts
     stamp: str  # `password_stamp` of the login's password when the session was opened
     seen: float  # the last request: idle past `Sessions.idle`, it ends
+    notices: dict[str, str] = field(default_factory=dict)  # `?done=` key -> what a save did
 
     def current(self, user: User) -> bool:
         """Still the password the session was opened with (a new one ends every older session)."""
@@ -77,6 +85,7 @@ class Who:
 
     user: User
     csrf: str
+    session: Session | None = field(default=None, compare=False)  # None where a test makes one by hand
 
     @property
     def operator(self) -> bool:
@@ -197,25 +206,75 @@ class NotYours(Exception):
 Handler = Callable[..., Awaitable[Response]]
 
 
+def who_is(request: Request) -> Who | None:
+    """The logged-in admin or operator behind the request, None for anyone else: the guard of every
+    page, and the menu of the error pages (a 404 showed a logged-in admin "Log in" and no menu)."""
+    web = request.app.state.web
+    session = web.sessions.get(request.cookies.get(SESSION_COOKIE))
+    user = web.store.accounts.find_user(session.email) if session else None
+    if session is None or user is None or user.role not in ("admin", "operator") or not session.current(user):
+        return None
+    return Who(user, session.csrf, session)
+
+
+def local_path(value: str | None) -> str:
+    """Where a login goes on to: a path of this panel, else the dashboard. Anything a browser could
+    read as another site is refused: `//host` and `/\\host` (browsers read both as a host), a scheme,
+    and control characters and spaces (browsers drop a tab or line break from an address, so
+    `/<TAB>/host` is `//host` to them)."""
+    if not value or len(value) > MAX_NEXT or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(not ("!" <= c <= "~") for c in value):
+        return "/"
+    return value
+
+
+def login_url(request: Request) -> str:
+    """The login page, carrying the address asked for (its path and query, as the browser sent them)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    target = raw.decode("latin-1")
+    if query := request.scope.get("query_string", b""):
+        target += "?" + query.decode("latin-1")
+    target = local_path(target)
+    return "/login" if target == "/" else "/login?" + urlencode({"next": target}, safe="/")
+
+
+def after_post(request: Request, who: Who, done: str, path: str | None = None) -> RedirectResponse:
+    """A save's answer: 303 to the page (`path`, else the one posted to, its query kept), the result
+    kept in the session under a short key the URL names (`?done=`). Reloading the page, or coming
+    back to it, then shows it again instead of posting the form again; the words never come from
+    the URL, so a link someone else made shows nothing it says."""
+    key = secrets.token_urlsafe(6)
+    if who.session is not None:
+        notices = who.session.notices
+        notices[key] = done
+        while len(notices) > MAX_NOTICES:
+            del notices[next(iter(notices))]
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "done"] + [("done", key)]
+    return RedirectResponse(f"{path or request.url.path}?{urlencode(query)}", status_code=303)
+
+
+def notice(request: Request, who: Who) -> str:
+    """What the save named by `?done=` did, as `after_post` kept it; nothing for a key it did not keep."""
+    key = request.query_params.get("done", "")
+    return who.session.notices.get(key, "") if who.session is not None and key else ""
+
+
 def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
-    """A page for logged-in admins: 401 (or the login page for a GET), 403 for a missing role, and a
-    valid CSRF token on every POST; the handler gets `who` and, for a POST, the form."""
+    """A page for logged-in admins: 401 (or the login page for a GET, which then comes back here),
+    403 for a missing role, and a valid CSRF token on every POST; the handler gets `who` and, for a
+    POST, the form."""
 
     def wrap(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             web = request.app.state.web
-            session = web.sessions.get(request.cookies.get(SESSION_COOKIE))
-            user = web.store.accounts.find_user(session.email) if session else None
-            if (
-                session is None
-                or user is None
-                or user.role not in ("admin", "operator")
-                or not session.current(user)
-            ):
+            who = who_is(request)
+            if who is None:
                 if request.method == "GET":
-                    return RedirectResponse("/login", status_code=303)
+                    return RedirectResponse(login_url(request), status_code=303)
                 return web.render(request, "error.html", {"message": "please log in"}, status_code=401)
-            who = Who(user, session.csrf)
+            session = who.session
+            assert session is not None
             if operator and not who.operator:
                 return web.render(request, "error.html", {"message": "operator only", "who": who}, 403)
             kwargs: dict[str, Any] = {}
