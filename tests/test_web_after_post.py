@@ -176,3 +176,18 @@ async def test_an_unconfirmed_premium_service_says_what_it_waits_for(web: WebCon
     async with as_user(web, OPERATOR) as c:
         page = html.unescape((await c.get("/premium")).text)
         assert "smsgw premium verify KP100 --resend" in page
+
+
+async def test_a_premium_service_added_answers_a_page_that_reloads(web: WebContext) -> None:
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/premium")).text)
+        data = {"csrf": token, "password": "KP301", "account": "acme", "email": "votes@acme.example"}
+        r = await c.post("/premium", data={**data, "number": "7355"})
+        assert r.status_code == 303, _error(r.text)
+        shown = await c.get(r.headers["location"])
+        said = _done(shown.text)
+        assert said.startswith("premium service KP301 added for account acme, numbers 7355;"), said
+        assert _done((await c.get(r.headers["location"])).text) == said  # F5: said again, not added again
+        assert len([s for s in web.store.db.conn.execute("SELECT id FROM premium_services")]) == 1
+        r = await c.post("/premium", data={**data, "number": "7355"})
+        assert r.status_code == 400 and "password KP301 is taken" in _error(r.text)

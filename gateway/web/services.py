@@ -26,7 +26,7 @@ from gateway.premium.stats import Figures, PremiumStats
 from gateway.store.accounts import NotFound
 from gateway.web.pages import Invalid
 from gateway.web.repo import account_answers
-from gateway.web.security import Forbidden, Who, guarded
+from gateway.web.security import Forbidden, Who, after_post, guarded, notice
 
 SHOWN = 100
 
@@ -134,7 +134,7 @@ async def _premium_page(
         "accounts": accounts.list_accounts() if who.operator else [],
         "typed": _typed(typed),
         "error": error,
-        "done": done,
+        "done": done or notice(request, who),
     }
     return web.render(request, "premium.html", ctx, status)
 
@@ -184,7 +184,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         f"premium service {password} added for account {account.name}, numbers {' '.join(numbers) or 'all'};"
         f" a confirmation was mailed to {email}; SMS are kept until it answers (or mails {confirm})"
     )
-    return await _premium_page(request, who, done=done)
+    return after_post(request, who, done)
 
 
 ROUTES: list[Any] = [
