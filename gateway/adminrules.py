@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
@@ -131,6 +131,25 @@ def account_name_problem(name: str) -> str | None:
 # A line of the mail body is compared with the marker: a marker longer than a line people type as a
 # signature's start never matches one, and a line break in it never matches any.
 END_MARKER_MAX = 64
+
+
+def lookalike_note(existing: Iterable[str], name: str) -> str | None:
+    """Said once a new account is added, by the CLI and the panel: one whose name differs in case
+    only is most often a typo, and two such accounts split one company's users, limits and bills."""
+    alike = [n for n in existing if n != name and n.casefold() == name.casefold()]
+    if not alike:
+        return None
+    return (
+        f"account {alike[0]!r} exists, its name differing in case only: {name!r} is another account"
+        " (its own users, limits and billing file)"
+    )
+
+
+def unanswerable_note(sender: str | None) -> str | None:
+    """R-1.11, said where a sender is set: phones cannot answer an alphanumeric one."""
+    if sender and not is_number_sender(sender):
+        return f"sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible"
+    return None
 
 
 def end_marker_problem(marker: str) -> str | None:

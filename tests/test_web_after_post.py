@@ -191,3 +191,18 @@ async def test_a_premium_service_added_answers_a_page_that_reloads(web: WebConte
         assert len([s for s in web.store.db.conn.execute("SELECT id FROM premium_services")]) == 1
         r = await c.post("/premium", data={**data, "number": "7355"})
         assert r.status_code == 400 and "password KP301 is taken" in _error(r.text)
+
+
+async def test_an_account_added_in_the_panel_gets_the_clis_notes(web: WebContext) -> None:
+    """A name differing in case only from another's, and a sender phones cannot answer: the CLI
+    said both, the panel only "account Acme added"."""
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        data = {"csrf": token, "action": "add", "name": "Acme", "sender": "AcmeShop"}
+        r = await c.post("/operator/accounts", data=data)
+        said = _done((await c.get(r.headers["location"])).text)
+        assert said.startswith("account Acme added (networks: none) (note: account 'acme' exists"), said
+        assert "its name differing in case only" in said
+        assert "sender 'AcmeShop' is alphanumeric: phones cannot answer it" in said
+        r = await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "gamma"})
+        assert _done((await c.get(r.headers["location"])).text) == "account gamma added (networks: none)"

@@ -9,6 +9,7 @@ import shlex
 import sys
 from typing import Any
 
+from gateway.adminrules import lookalike_note
 from gateway.cli.common import CliError, open_store
 from gateway.config import Config
 from gateway.store.accounts import Conflict
@@ -16,18 +17,11 @@ from gateway.store.db import Store
 
 
 def warn_of_lookalikes(store: Store, name: str) -> None:
-    """Said once a new account is added: one whose name differs in case only is most often a
-    typo, and two such accounts split one company's users, limits and bills between them."""
-    alike = [
-        a.name
-        for a in store.accounts.list_accounts()
-        if a.name != name and a.name.casefold() == name.casefold()
-    ]
-    if alike:
+    """Said once a new account is added (`adminrules.lookalike_note`), with the way back."""
+    note = lookalike_note((a.name for a in store.accounts.list_accounts()), name)
+    if note is not None:
         print(
-            f"smsgw: warning: account {alike[0]!r} exists, its name differing in case only: {name!r} is"
-            " another account (its own users, limits and billing file); if it was a typo:"
-            f" smsgw account remove {shlex.quote(name)}",
+            f"smsgw: warning: {note}; if it was a typo: smsgw account remove {shlex.quote(name)}",
             file=sys.stderr,
         )
 

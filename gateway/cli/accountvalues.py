@@ -10,16 +10,15 @@ from __future__ import annotations
 import math
 import sys
 
-from gateway.adminrules import limit_value, mail_address_problem, sender_problem
+from gateway.adminrules import limit_value, mail_address_problem, sender_problem, unanswerable_note
 from gateway.cli.common import EXIT_USAGE, CliError
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
-from gateway.configbase import is_number_sender
 from gateway.relaynets import network, wide_network_doubt
 
 
 def say_if_unanswerable(sender: str | None) -> None:
-    if sender and not is_number_sender(sender):
-        print(f"note: sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible")
+    if (note := unanswerable_note(sender)) is not None:
+        print(f"note: {note}")
 
 
 def sender_value(value: str) -> str | None:

@@ -10,9 +10,11 @@ from starlette.routing import Route
 from gateway.adminrules import (
     SUSPENSION_REASON_DEFAULT,
     account_name_problem,
+    lookalike_note,
     sender_problem,
     suspend,
     suspension_reason_problem,
+    unanswerable_note,
 )
 from gateway.configbase import ConfigError
 from gateway.relaynets import network
@@ -76,6 +78,10 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 lambda: store.accounts.add_account(name, networks=nets, sender=sender),
             )
             done = f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})"
+            others = (a.name for a in store.accounts.list_accounts())
+            notes = [n for n in (lookalike_note(others, acc.name), unanswerable_note(sender)) if n]
+            if notes:  # as the CLI says them
+                done += f" (note: {'; '.join(notes)})"
         elif action in ("suspend", "resume"):
             acc = store.accounts.get_account(name)
             if action == "suspend":
