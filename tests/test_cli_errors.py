@@ -451,7 +451,15 @@ async def test_send_from_a_network_the_senders_account_does_not_trust_names_the_
         assert res.returncode == EXIT_FAILURE, res.stderr
         assert "550 5.7.1" in one_line(res)
         assert "account beta" in res.stderr and "192.0.2.0/24" in res.stderr
-        assert "`smsgw account set beta --add-network 127.0.0.1/32`" in res.stderr
+        lines = res.stderr.splitlines()
+        assert lines[0].startswith("smsgw: refused: 550"), lines
+        hint = lines[1:]
+        assert len(hint) == 2, hint
+        assert "`smsgw account set beta --add-network 127.0.0.1/32`" in hint[0]
+        # What that gives away, and how to take it back.
+        assert "every process on this machine" in hint[1]
+        assert "`smsgw account set beta --remove-network 127.0.0.1/32`" in hint[1], hint
+        assert "submission port" in hint[1]
         res = await asyncio.to_thread(run, config, "send", "601123456", "x", "--as", "nobody@beta.example")
         assert res.returncode == EXIT_FAILURE
         assert "smsgw user add nobody@beta.example --account NAME" in one_line(res)

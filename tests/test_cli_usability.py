@@ -151,31 +151,6 @@ async def test_send_takes_a_spaced_number_and_retry_of_a_delivered_message_is_re
     assert state == "delivered"  # left as it was
 
 
-async def test_the_relay_hint_says_what_the_network_gives_away_and_how_to_take_it_back(
-    tmp_path: Path,
-) -> None:
-    smtp_port = free_port()
-    extra = '\n[[account]]\nname = "beta"\nrelay_networks = ["192.0.2.0/24"]\nusers = ["carl@beta.example"]\n'
-    config = write_config(
-        tmp_path, config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port, extra=extra)
-    )
-    proc = await start_daemon(config, smtp_port)
-    try:
-        res = await asyncio.to_thread(run, config, "send", "601123456", "x", "--as", "carl@beta.example")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 60)
-    assert res.returncode == EXIT_FAILURE, res.stderr
-    lines = res.stderr.splitlines()
-    assert lines[0].startswith("smsgw: refused: 550"), lines
-    hint = lines[1:]
-    assert len(hint) == 2, hint
-    assert "`smsgw account set beta --add-network 127.0.0.1/32`" in hint[0]
-    assert "every process on this machine" in hint[1]
-    assert "`smsgw account set beta --remove-network 127.0.0.1/32`" in hint[1], hint
-    assert "submission port" in hint[1]
-
-
 def test_a_billed_account_in_the_wrong_case_names_the_file_meant(cli: CLI) -> None:
     # ACME made in January (as a store with an earlier clock), February billed by the CLI.
     with closing(Store.open(cli.path.parent / "state" / "smsgw.db", clock=lambda: JANUARY)) as store:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
 from tests.test_answer_goes_to_sent import conversation_states, written_config
@@ -21,13 +22,18 @@ from tests.test_process import smsgw
 DAY = 86400.0
 
 
+async def sent(gw: Any) -> None:
+    """One mail from STAFF to the phone, its SMS at the simulator."""
+    core = gw.daemon.simulator.core
+    assert (await gw.send(mail(f"601123892@{DOMAIN}", body="Can you call me?"))).error is None
+    await gw.until(lambda: len(core.records) == 1)
+
+
 async def test_a_held_sms_keeps_its_conversation_open_for_the_window_after_it_went(tmp_path: Path) -> None:
     relay = free_port()
     path, cfg = written_config(tmp_path, relay)
     async with smtp_sink(relay), running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await gw.send(mail(f"601123892@{DOMAIN}", body="Can you call me?"))).error is None
-        await gw.until(lambda: len(core.records) == 1)
+        await sent(gw)
         now = time.time()
         mailed, went = now - 7 * DAY - 2 * 3600, now - 6 * DAY  # held 26 hours, then sent
 
@@ -60,9 +66,7 @@ async def test_a_removed_users_conversation_says_where_its_answers_go(tmp_path: 
     relay = free_port()
     path, cfg = written_config(tmp_path, relay)
     async with smtp_sink(relay), running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await gw.send(mail(f"601123892@{DOMAIN}", body="Can you call me?"))).error is None
-        await gw.until(lambda: len(core.records) == 1)
+        await sent(gw)
         assert await conversation_states(path) == {STAFF: "open"}
         await gw.store.write(lambda: gw.store.accounts.remove_user(STAFF))
         listing = await asyncio.to_thread(smsgw, path, "conversation", "list")
