@@ -126,10 +126,11 @@ class AdminRepo(Repository):
                 "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
                 # A part that ended before migration 35 has no account: the claim finds parts by it.
                 " error = NULL, account_id = (SELECT account_id FROM messages WHERE id = ?),"
-                # A new attempt, as a part never sent: the last one's times are not this one's (the
-                # panel and `queue show` showed it done before it went), and a late receipt of the
-                # last one finds no SMSC id to settle it by.
-                " smsc_id = NULL, submitted_at = NULL, done_at = NULL"
+                # A new attempt: the last one's times are not this one's (the panel and `queue show`
+                # showed it done before it went). Its SMSC id stays until the next submit replaces
+                # it: it says the SMSC took the message once (a premium answer's free SMS is used,
+                # the failure share counts it), and a receipt settles only a part `submitted`.
+                " submitted_at = NULL, done_at = NULL"
                 " WHERE message_id = ? AND state IN"
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
                 (now, now + validity, message_id, message_id),
