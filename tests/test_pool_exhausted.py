@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
+from gateway.conversations import reached
 from tests.test_conversations import World
 
 POOL2 = 'pool = ["+48500100200", "+48500100201"]\nfallback_address = "fb@example.com"'
@@ -121,3 +123,33 @@ async def test_an_answer_on_a_number_shared_with_a_held_sms_still_live_goes_to_t
     await w.mo("Tak", to=to_anna)  # to ACME's SMS of a week ago, or to Gamma's of an hour ago?
     [(kind, rcpt, _msg)] = w.outbox()
     assert (kind, rcpt) == ("reply-fallback", "fb@example.com")
+
+
+async def test_on_a_busy_phone_a_held_sms_the_scan_cannot_see_keeps_its_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scan of the phone's SMS stops at its bounds (thousands of SMS to one phone, scaled down
+    # here): Anna's held SMS was then not known to have gone, her number counted as free and went to
+    # Carol of another company, the phone's answer to Anna's SMS with it.
+    monkeypatch.setattr(reached, "WALK_LIMIT", 10)
+    w = World(tmp_path, POOL2)
+    users(w)
+    t0 = w.now
+    to_anna = w.send(ANNA)
+    went(w, ANNA, t0 + 20 * 3600)
+    w.now = t0 + 7 * DAY
+    w.send(BOB)  # live by its mail
+    went(w, BOB, w.now)
+    w.store.accounts.add_user("alerts@beta.example", "beta")
+    for _ in range(12):  # the on-call phone's alerts, past the scan's bounds
+        w.now += 60
+        w.send("alerts@beta.example", text=f"disk full {w.now}")
+    w.now = t0 + 7 * DAY + 2 * 3600
+    with capture_logs() as logs:
+        assert w.send(CAROL) == to_anna  # the pool ran out: taken knowingly, not as a free number
+    (warning,) = [e for e in logs if e["event"] == "conversation.displaced"]
+    assert (warning["displaced_user"], warning["same_account"]) == (ANNA, False)
+    went(w, CAROL, w.now)
+    w.now += 3600
+    await w.mo("Tak", to=to_anna)  # to ACME's held SMS, or to Gamma's? It cannot be told.
+    assert [(k, r) for k, r, _ in w.outbox()][-1] == ("reply-fallback", "fb@example.com")
