@@ -424,4 +424,13 @@ SINCE_CORE: list[str] = [
     CREATE INDEX IF NOT EXISTS premium_corrections_billing ON premium_corrections(account_id, created_at);
     CREATE INDEX IF NOT EXISTS premium_corrections_mo ON premium_corrections(premium_mo_id);
     """,
+    # 39: an answer names the conversation it was mailed in (`mo.conversation_id`), and an answer may
+    # outlive it: the purge took a conversation past its window while an answer of it, come within
+    # the SMS's validity after the window, was kept; SQLite then gave its id to the next conversation,
+    # another company's, whose user the company admin's panel named as the one the answer was mailed
+    # to (and a refusal of that answer's mail quoted). The purge now keeps a conversation while an MO
+    # names it, found by this index (gateway.store.retention).
+    """
+    CREATE INDEX IF NOT EXISTS mo_conversation ON mo(conversation_id) WHERE conversation_id IS NOT NULL;
+    """,
 ]

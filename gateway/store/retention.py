@@ -156,8 +156,13 @@ def _purge_conversations(
     ).fetchall()
     if seen:
         ids = [conversation_id for _, conversation_id in seen]
+        # Not one an answer still kept names (mo_conversation): its id would go to the next
+        # conversation made, whoever's, and the answer would name that one's user. It goes once the
+        # answer has gone, at a later run.
         conn.execute(
-            f"DELETE FROM conversations WHERE id IN ({','.join('?' * len(ids))}) AND {_OLD_CONVERSATION}",
+            f"DELETE FROM conversations WHERE id IN ({','.join('?' * len(ids))}) AND {_OLD_CONVERSATION}"
+            " AND NOT EXISTS (SELECT 1 FROM mo INDEXED BY mo_conversation"
+            " WHERE mo.conversation_id = conversations.id)",
             (*ids, cutoff, reply_window),
         )
     return (seen[-1][0], seen[-1][1]) if len(seen) == limit else None
