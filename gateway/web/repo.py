@@ -131,7 +131,9 @@ def account_answers(conn: sqlite3.Connection, account_id: int, limit: int) -> li
         conn.execute(
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text,"
             " c.user_email AS user FROM mo m INDEXED BY mo_billing"
-            " LEFT JOIN conversations c ON c.id = m.conversation_id"
+            # Of the answer's own account only: an answer kept past its conversation before
+            # migration 39 may name an id SQLite gave since to another company's conversation.
+            " LEFT JOIN conversations c ON c.id = m.conversation_id AND c.account_id IS m.account_id"
             " WHERE m.account_id = ? AND m.state NOT IN ('segment', 'joined')"
             " ORDER BY m.received_at DESC, m.id DESC LIMIT ?",
             (account_id, limit),
