@@ -165,7 +165,7 @@ async def test_retry_of_a_delivered_message_changes_nothing_and_says_so(web: Web
         r = await c.post(f"/messages/{mine}/retry", data={"csrf": csrf_of(page)})
         assert r.status_code == 303
         page = (await c.get(r.headers["location"])).text
-        assert "retry asked at " in page and f"by {OPERATOR}: 1 part(s) queued again then" in page
+        assert "retry asked at " in page and ": 1 part(s) queued again then" in page
         assert web.store.admin.message_info(mine)["state"] == "queued"
         assert f"/messages/{mine}/hold" in page and f"/messages/{mine}/retry" not in page
 
@@ -574,8 +574,6 @@ async def test_edited_urls_get_a_400_with_a_reason_not_a_500_or_a_guess(web: Web
             ("/messages?before=99999999999999999999999", "is not a message id"),
             ("/messages?before=%C2%B2", "is not a message id"),
             ("/messages?before=" + "9" * 5000, "is not a message id"),  # past int()'s digit limit: a 500
-            (f"/messages/{web.store.mine}?did=retry&parts=" + "9" * 5000, "is not a count"),  # type: ignore[attr-defined]
-            (f"/messages/{web.store.mine}?did=hold&parts=%C2%B2", "is not a count"),  # type: ignore[attr-defined]
             ("/messages?from=2026-02-30", "is not a date"),
             ("/messages?to=30.11.2026", "is not a date"),
             ("/messages?state=deferred", "is not a message state"),

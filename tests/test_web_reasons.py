@@ -122,6 +122,6 @@ async def test_a_retry_shows_no_stale_done_time_and_a_reload_says_when_it_was_as
     for shown in (after, reload):
         notice = re.search(r'<p class="done" id="done">([^<]*)</p>', shown)
         assert notice, shown
-        asked = rf"retry asked at \d{{4}}-\d\d-\d\d \d\d:\d\d by {re.escape(OPERATOR)}"
+        asked = r"retry asked at \d{4}-\d\d-\d\d \d\d:\d\d"
         assert re.fullmatch(rf"{asked}: 1 part\(s\) queued again then", notice.group(1)), notice.group(1)
     assert 'id="done"' not in forged  # no retry was asked for that message: nothing is claimed

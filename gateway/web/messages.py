@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
@@ -28,7 +28,7 @@ from gateway.reasons import human_reason, refused_for_good
 from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
-from gateway.web.security import NotYours, Who, guarded
+from gateway.web.security import NotYours, Who, after_post, guarded, notice
 
 STATES = MESSAGE_STATES  # a message's own states: parts are "deferred" or "active", messages never
 CSV_MAX = 100_000  # rows in one export; narrow the search for more
@@ -296,7 +296,6 @@ ACTIONS = {
     ),
 }
 DONE = {action: said for action, (_, said, _) in ACTIONS.items()}
-_COUNT_DIGITS = 6  # a message's parts after a queue action: a few, never a million
 
 
 def _actions(msg: dict[str, Any]) -> list[str]:
@@ -311,31 +310,11 @@ def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
     return {"who": who, "m": msg, "actions": _actions(msg), "said": human_reason, **more}
 
 
-def _asked(web: Any, msg: dict[str, Any], action: str, parts: int) -> str:
-    """What a queue action's redirect (`?did=`) shows, from the audit trail: when it was asked and by
-    whom. Said as "queued again" on every reload, it read as a retry just done, of a message since
-    refused again; a URL no action of this message made shows nothing."""
-    asked = web.repo.last_change(msg["account_id"], f"message.{action}", str(msg["id"]))
-    if asked is None:
-        return ""
-    at = datetime.fromtimestamp(asked["at"], web.tz).strftime("%Y-%m-%d %H:%M")
-    return f"{action} asked at {at} by {asked['actor']}: {parts} part(s) {DONE[action]} then"
-
-
 @guarded()
 async def detail(request: Request, who: Who) -> Response:
     web = request.app.state.web
     msg = _message(request, who)
-    done = ""
-    q = request.query_params
-    # After a queue action's redirect: the words are this module's, only the count comes from the URL.
-    if q.get("did") in DONE:
-        parts = q.get("parts") or ""
-        # Bounded before int(): 5,000 digits made int() raise past its digit limit (a 500).
-        if not (parts.isascii() and parts.isdigit() and len(parts) <= _COUNT_DIGITS):
-            ctx = _page(msg, who, error=f"parts: {parts[:20]!r} is not a count")
-            return web.render(request, "message.html", ctx, 400)
-        done = _asked(web, msg, q["did"], int(parts))
+    done = notice(request, who)  # a queue action's result, kept in the session (`after_post`)
     return web.render(request, "message.html", _page(msg, who, done=done))
 
 
@@ -368,7 +347,12 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)
     if action == "retry":
         web.wake()
-    return RedirectResponse(f"/messages/{msg['id']}?did={action}&parts={n}", status_code=303)
+    # Kept in the operator's session, not said by the URL: a link with it shows nothing to anyone
+    # else, and a reload says when it was asked, not that it was done again.
+    at = datetime.fromtimestamp(web.store.clock(), web.tz).strftime("%Y-%m-%d %H:%M")
+    return after_post(
+        request, who, f"{action} asked at {at}: {n} part(s) {DONE[action]} then", f"/messages/{msg['id']}"
+    )
 
 
 ROUTES = [
