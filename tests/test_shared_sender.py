@@ -39,3 +39,17 @@ def test_a_reply_pool_or_a_named_sender_says_nothing(cli: Any) -> None:
     assert not any("send from" in line for line in cli.ok("account", "add", "BETA"))
     code, _out, err = cli("check-config")
     assert code == 0 and "send from" not in err, err
+
+
+def test_one_number_written_three_ways_is_one_number(cli: Any) -> None:
+    """An answer is matched to our number by its digits: accounts sending from "48100200300",
+    "100200300" and the default "+48100200300" share one number, and nothing said so."""
+    cli.ok("account", "add", "beta", "--sender", "48100200300")
+    cli.ok("account", "add", "gamma", "--sender", "100200300")
+    out = cli.ok("account", "add", "delta")
+    [note] = [line for line in out if "all send from" in line]
+    assert note.startswith("note: accounts beta, delta, gamma all send from"), note
+    assert all(form in note for form in ("48100200300", "100200300", "+48100200300")), note
+    cli.ok("account", "add", "epsilon", "--sender", "+48100200399")
+    code, _out, err = cli("check-config")
+    assert code == 0 and "epsilon" not in err and err.count("all send from") == 1, err

@@ -15,6 +15,7 @@ from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.configcheck import loop_reason
+from gateway.conversations.numbers import digit_forms
 from gateway.filemodes import refuse_unsafe_database
 from gateway.relaynets import wide_network_doubt
 
@@ -131,12 +132,24 @@ def shared_senders(cfg: Config) -> dict[str, list[str]]:
     walkthrough's demo account among them, and nothing said so."""
     if cfg.replies.pool:
         return {}
-    by_sender: dict[str, list[str]] = {}
+    # One number however it is written ("+48100200300", "48100200300", "100200300"): an answer is
+    # matched to our number by its digits, so those accounts share it too, and worse: the answer goes
+    # to the form the SMSC wrote, whoever texted last.
+    groups: list[tuple[set[str], list[str], list[str]]] = []  # (digit forms, as written, accounts)
     for name, sender in _rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"):
-        number = sender or cfg.gateway.default_sender
-        if is_number_sender(number):
-            by_sender.setdefault(number.replace(" ", ""), []).append(name)
-    return {number: names for number, names in by_sender.items() if len(names) > 1}
+        number = (sender or cfg.gateway.default_sender).replace(" ", "")
+        if not is_number_sender(number):
+            continue
+        forms = set(digit_forms(number, cfg.gateway.default_region)) or {number}
+        joined = [g for g in groups if g[0] & forms]
+        written = [w for g in joined for w in g[1]]
+        merged = (
+            forms.union(*(g[0] for g in joined)),
+            written + ([number] if number not in written else []),
+            [n for g in joined for n in g[2]] + [name],
+        )
+        groups = [g for g in groups if g not in joined] + [merged]
+    return {" or ".join(written): sorted(names) for _, written, names in groups if len(names) > 1}
 
 
 def shared_sender_line(number: str, names: list[str]) -> str:
