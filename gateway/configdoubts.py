@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 
 from gateway.config import MAX_PARTS, Config, GatewaySection
-from gateway.configcheck import endpoints, on_loopback
+from gateway.configcheck import endpoints, is_this_machine, on_loopback
 from gateway.configlinks import SmscSection
 from gateway.relaynets import wide_network_doubt
 
@@ -191,8 +191,16 @@ def simulator_link_doubts(cfg: Config) -> list[str]:
         return []
     own = {"smpp": sim.smpp_port, "cimd2": sim.cimd2_port}
 
+    listens = endpoints(sim.host)
+    wildcard = any(not isinstance(e, str) and e.is_unspecified for e in listens)
+
     def here(host: str) -> bool:
-        return host == sim.host or (on_loopback(host) and on_loopback(sim.host))
+        """Whether a link to `host` reaches the simulator's listener: on 0.0.0.0 or :: it takes this
+        machine by any of its names; else the link's address must be one it listens on (::1 does
+        not reach a listener on 127.0.0.1)."""
+        if wildcard:
+            return is_this_machine(host, cfg.gateway.hostname.lower())
+        return bool(endpoints(host) & listens)
 
     if any(here(link.host) and link.port == own[link.type] for link in cfg.smsc):
         return []

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import parse_config
+from gateway.configdoubts import simulator_link_doubts
 from tests.test_first_day_cli import ROOT, run
 
 
@@ -35,3 +37,25 @@ def test_a_link_that_misses_the_enabled_simulator_is_warned_of(
         assert "no [[smsc]] link goes to it" not in res.stderr, res.stderr
     else:
         assert said in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("sim_host", "link_host", "warned"),
+    [
+        ("0.0.0.0", "127.0.0.1", False),  # a listener on every address takes loopback too
+        ("0.0.0.0", "localhost", False),
+        ("::", "::1", False),
+        ("127.0.0.1", "localhost", False),  # localhost is tried on 127.0.0.1 too
+        ("localhost", "127.0.0.1", False),
+        ("127.0.0.1", "::1", True),  # nothing listens on ::1
+        ("::1", "127.0.0.1", True),
+    ],
+)
+def test_the_simulators_address_and_the_links_are_compared_as_addresses(
+    sim_host: str, link_host: str, warned: bool
+) -> None:
+    text = (ROOT / "config.toml").read_text()
+    text = text.replace('host = "127.0.0.1"', f'host = "{link_host}"', 1)
+    text = text.replace("[simulator]", f'[simulator]\nhost = "{sim_host}"', 1)
+    cfg = parse_config(text, source="test", base_dir=ROOT)
+    assert bool(simulator_link_doubts(cfg)) == warned, simulator_link_doubts(cfg)
