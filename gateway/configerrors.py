@@ -214,15 +214,17 @@ def _wrong_kind(e: Any, root: type[BaseModel], data: Any) -> str | None:
         value = True if as_kind is bool else _example(_field(loc, root), given, as_kind)
         example = "" if value is None else f" ({_toml(value)})" if item else f" ({name} = {_toml(value)})"
         return f"{where}: give {takes}{example}, not {_given(given)}"
+    dotted = ".".join(keys)  # the table's header as TOML writes it: [premium.number], not [number]
     if kind == "list_type" and isinstance(given, dict):
-        return f"[{name}]: write [[{name}]] (double brackets: a list, one [[{name}]] per entry), not [{name}]"
+        each = f"(double brackets: a list, one [[{dotted}]] per entry)"
+        return f"[{dotted}]: write [[{dotted}]] {each}, not [{dotted}]"
     if kind == "list_type":
         example = f", {name} = [{_toml(given)}]," if isinstance(given, str | int | float) else ""
         one = "a single text" if isinstance(given, str) else _given(given)
         return f"{where}: give a list{example} not {one}"
     if kind in ("model_type", "dict_type") and not item:
         if isinstance(given, list):
-            return f"[{name}] is one table: write [{name}], not [[{name}]]"
+            return f"[{dotted}] is one table: write [{dotted}], not [[{dotted}]]"
         return f"{name}: give a table ([{name}] on a line of its own, its keys below it), not {_given(given)}"
     if kind == "missing":
         return f"{where}: required, and missing (add {name} = ...)"

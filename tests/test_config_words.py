@@ -103,3 +103,10 @@ def test_the_good_messages_stay() -> None:
     )
     message = refused(("validity_hours = 24 ", "validity_hours = 721 "))
     assert "gateway.validity_hours: must be at most 720 hours" in message, message
+
+
+def test_a_nested_list_of_tables_written_single_is_named_by_its_whole_header() -> None:
+    """`[premium.number]` was told to be `[[number]]`, an unknown table."""
+    extra = '\n[premium.number]\nnumber = "7455"\nprice = "4.00"\ncommission = "1.40"\n'
+    message = refused(extra=extra)
+    assert "[premium.number]: write [[premium.number]] (double brackets" in message, message
