@@ -72,5 +72,6 @@ async def test_a_removed_users_conversation_says_where_its_answers_go(tmp_path: 
         listing = await asyncio.to_thread(smsgw, path, "conversation", "list")
         assert listing.returncode == 0, listing.stderr
         assert listing.stdout.rstrip().endswith(
-            f"open, answers to the fallback: {STAFF}, who is no longer a user of the gateway"
+            f"open, answers recorded only (no [replies] fallback_address): {STAFF}, who is no longer a user"
+            " of the gateway"
         ), listing.stdout

@@ -54,7 +54,8 @@ def _state(store: Store, c: Conversation, since: float, now: float, region: str)
     """As the answer's matching judges it (`reached.answered`): open while an SMS of it that reached
     the phone went within the window (one held for quiet hours went later than its mail came);
     `unreached` when its SMS are known and none reached the phone (held, cancelled, expired, refused
-    at submit, or undeliverable): an answer cannot be to it."""
+    at submit, or undeliverable): an answer goes to it only while no other conversation on the
+    number has an SMS that reached the phone."""
     if c.last_mt_at < since - reached.HOLD_SECONDS:
         return "closed"
     scan = reached.messages_to(store.db.conn, c.phone, since - reached.HOLD_SECONDS, now, [c.user_email])
@@ -75,12 +76,18 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     now = time.time()
     region = cfg.gateway.default_region
+    # Where an answer its user may no longer have goes (`on_whole_mo`).
+    elsewhere = (
+        "to the fallback address"
+        if cfg.replies.fallback_address
+        else "recorded only (no [replies] fallback_address)"
+    )
     for c in rows:
         window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
         state = _state(store, c, now - window, now, region)
         if state != "closed" and (why := repo.gone(c)) is not None:
             # Its answers go to the fallback address (or are recorded), not to this user: say why.
-            state = f"{state}, answers to the fallback: {why.removeprefix('it answers ')}"
+            state = f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 
