@@ -67,6 +67,8 @@ def test_a_value_with_spaces_is_told_to_be_quoted(cli: CLI, capsys: pytest.Captu
     assert "--sender '+48 500 100 200'" in err, err
     # A misspelt option is no value cut by spaces: nothing about quotes.
     assert "quote" not in refused_usage(cli, capsys, "status", "--jsn")
+    # Nor after an option that takes no value: `--wait` is no value cut short.
+    assert "quote" not in refused_usage(cli, capsys, "send", "601123456", "--wait", "hi", "there")
 
 
 def test_short_config_option_after_the_command_is_sent_before_it(tmp_path: Path) -> None:

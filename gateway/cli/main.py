@@ -282,7 +282,9 @@ def stray_arguments(parser: argparse.ArgumentParser, argv: list[str], extras: li
     )
     if start is not None and start >= 2 and not any(x.startswith("-") for x in extras):
         option, value = argv[start - 2], argv[start - 1]
-        if option.startswith("--") and "=" not in option and not value.startswith("-"):
+        action = parser._option_string_actions.get(option)
+        takes_value = action is not None and action.nargs != 0  # `--wait` takes none: no quotes help
+        if takes_value and "=" not in option and not value.startswith("-"):
             quoted = shlex.quote(" ".join([value, *extras]))
             lines.append(f"a value with spaces goes in quotes: {option} {quoted}")
     return "\n".join(lines)
