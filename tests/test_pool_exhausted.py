@@ -80,17 +80,23 @@ def went(w: World, user: str, at: float) -> None:
     )
 
 
+def anna_held(tmp_path: Path) -> tuple[World, float, str]:
+    """The three companies' users; Anna's SMS, its mail at t0, held 20 hours. (world, t0, her number)"""
+    w = World(tmp_path, POOL2)
+    users(w)
+    t0 = w.now
+    to_anna = w.send(ANNA)
+    went(w, ANNA, t0 + 20 * 3600)
+    return w, t0, to_anna
+
+
 async def test_a_number_whose_held_sms_went_within_the_window_is_not_given_to_another_company(
     tmp_path: Path,
 ) -> None:
     # Anna's mail came at T0, her SMS was held 20 hours. 7 days 2 hours after her mail (6 days 6 hours
     # after her SMS reached the phone) her number was taken for free by its mail's age and given to
     # Carol of another company; the phone's answer to Anna's SMS then went to Carol.
-    w = World(tmp_path, POOL2)
-    users(w)
-    t0 = w.now
-    to_anna = w.send(ANNA)
-    went(w, ANNA, t0 + 20 * 3600)
+    w, t0, to_anna = anna_held(tmp_path)
     w.now += 60
     to_bob = w.send(BOB)
     went(w, BOB, w.now)
@@ -105,11 +111,7 @@ async def test_a_number_whose_held_sms_went_within_the_window_is_not_given_to_an
 async def test_an_answer_on_a_number_shared_with_a_held_sms_still_live_goes_to_the_fallback(
     tmp_path: Path,
 ) -> None:
-    w = World(tmp_path, POOL2)
-    users(w)
-    t0 = w.now
-    to_anna = w.send(ANNA)
-    went(w, ANNA, t0 + 20 * 3600)
+    w, t0, to_anna = anna_held(tmp_path)
     w.now = t0 + 7 * DAY
     w.send(BOB)  # live by its mail too
     went(w, BOB, w.now)
@@ -132,11 +134,7 @@ async def test_on_a_busy_phone_a_held_sms_the_scan_cannot_see_keeps_its_number(
     # here): Anna's held SMS was then not known to have gone, her number counted as free and went to
     # Carol of another company, the phone's answer to Anna's SMS with it.
     monkeypatch.setattr(reached, "WALK_LIMIT", 10)
-    w = World(tmp_path, POOL2)
-    users(w)
-    t0 = w.now
-    to_anna = w.send(ANNA)
-    went(w, ANNA, t0 + 20 * 3600)
+    w, t0, to_anna = anna_held(tmp_path)
     w.now = t0 + 7 * DAY
     w.send(BOB)  # live by its mail
     went(w, BOB, w.now)
