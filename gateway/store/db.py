@@ -279,7 +279,9 @@ class Db(GroupCommit):
         if self._wal_noted:
             return
         now = self.clock()
-        if now < self._wal_flag_retry_at:  # failed a moment ago: not again at every commit
+        # Failed a moment ago: not again at every commit. (A clock stepped back past the failure
+        # tries at once rather than waiting out the step.)
+        if self._wal_flag_retry_at - WAL_FLAG_RETRY_SECONDS <= now < self._wal_flag_retry_at:
             return
         try:
             walcheck.note_commit(self.path, now)
