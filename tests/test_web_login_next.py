@@ -93,3 +93,17 @@ async def test_error_pages_of_a_logged_in_admin_keep_the_menu(web: WebContext) -
     async with client(web) as c:  # logged out: no menu, and the way to log in
         r = await c.get("/no-such-page")
         assert r.status_code == 404 and 'id="whoami"' not in r.text and 'href="/login"' in r.text
+
+
+async def test_the_login_page_of_a_logged_in_admin_goes_on_to_the_panel(web: WebContext) -> None:
+    """It showed the login form, as if the session had ended."""
+    async with as_user(web, ADMIN) as c:
+        r = await c.get("/login")
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        r = await c.get("/login?next=/messages")
+        assert r.status_code == 303 and r.headers["location"] == "/messages"
+        r = await c.get("/login?next=//evil.example")
+        assert r.status_code == 303 and r.headers["location"] == "/"
+    async with client(web) as c:  # logged out: the form
+        r = await c.get("/login")
+        assert r.status_code == 200 and 'name="password"' in r.text

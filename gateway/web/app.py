@@ -148,6 +148,10 @@ async def login_form(
     held = request.cookies.get(LOGIN_COOKIE, "")
     token = held if _LOGIN_TOKEN.fullmatch(held) else secrets.token_urlsafe(32)
     then = local_path(request.query_params.get("next") if then is None else then)
+    if not error and who_is(request) is not None:
+        # Logged in already (a bookmark of the login page, a second tab): the form again read as a
+        # logout nobody asked for.
+        return RedirectResponse(then, status_code=303)
     ctx = {"csrf": token, "error": error, "next": "" if then == "/" else then}
     response = web.render(request, "login.html", ctx, status_code)
     set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
