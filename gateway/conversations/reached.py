@@ -20,7 +20,7 @@ from gateway.config import MAX_VALIDITY_HOURS
 from gateway.conversations.numbers import normalise
 
 if TYPE_CHECKING:
-    from gateway.conversations.repo import Conversation
+    from gateway.conversations.rows import Conversation
 
 # A part in one of these states was taken by an SMSC: the phone got it, or may have.
 _REACHED = "('submitted', 'delivered', 'unreported')"

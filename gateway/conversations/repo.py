@@ -1,4 +1,5 @@
-"""The conversations repository: conversation rows, reply-number choice, and what became of each MO.
+"""The conversations repository: conversation rows and what became of each MO (the reply-number
+choice is `gateway.conversations.pool`'s).
 
 One row per (user, phone): the number the phone sees the user's SMS come from, and the last
 email's Message-ID, subject and SMS text, so that an answer can be mailed threaded and quoted.
@@ -9,67 +10,16 @@ accepts the mail, and the reply mail is queued in the same one that stores the M
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.conversations import reached
-from gateway.store.repository import Repository
-
-# The start of a conversation's reply window (R-3): its account's window, or the installation's
-# when the account has none, back from the first parameter ("now"); the second parameter is the
-# installation's window in seconds.
-SINCE = (
-    "? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
-    " WHERE a.id = conversations.account_id), ?)"
-)
-# A conversation whose mail came within its window (with "now" earlier by `reached.HOLD_SECONDS`:
-# one that may be live by when its SMS went, `ConversationsRepo._live`).
-LIVE = f"last_mt_at >= {SINCE}"
-
-_COLUMNS = (
-    "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
-    " started_at, last_mt_at, refs"
-)
-_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))  # the same, of the joined row `c`
+from gateway.conversations.pool import ReplyPool
+from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
+from gateway.conversations.rows import COLUMNS as _COLUMNS
+from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
 
 
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    id: int
-    phone: str
-    number: str
-    user_email: str
-    account_id: int | None
-    domain: str
-    header_message_id: str | None
-    subject: str | None
-    text: str
-    started_at: float
-    last_mt_at: float
-    refs: str | None = None  # the References of the user's latest mail (`forwarded.thread_refs`)
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """The number a (user, phone) conversation is sent from, and whom it was taken from, if anyone."""
-
-    number: str
-    displaced: Conversation | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Mo:
-    id: int
-    link: str
-    source: str
-    destination: str
-    text: str
-    received_at: float
-    concat_total: int | None
-    parts_at: float | None = None  # when the first part of a long text came (`MoRepo._join_segments`)
-
-
-class ConversationsRepo(Repository):
+class ConversationsRepo(ReplyPool):
     # ---- MT side ------------------------------------------------------------------------------
 
     def find(self, phone: str, user_email: str) -> Conversation | None:
@@ -87,59 +37,6 @@ class ConversationsRepo(Repository):
             (now, window, phone, user_email),
         ).fetchone()
         return (Conversation(*row[:-1]), bool(row[-1])) if row else None
-
-    def choose_number(
-        self,
-        phone: str,
-        user_email: str,
-        pool: tuple[str, ...],
-        now: float,
-        window: float,
-        account_id: int | None = None,
-        *,
-        region: str,
-    ) -> Choice:
-        """R-3.2: the pool number for (user, phone); two users never share one for a phone in the window.
-
-        The user's own number is kept while nobody else holds it for this phone. Otherwise the
-        free number least recently used with this phone is taken (a late answer to someone else's
-        old conversation is then least likely to reach the wrong person); with none free, the
-        least recently active other conversation with this phone gives up its number, one of the
-        user's own account (`account_id`) first: an answer meant for a colleague stays in the
-        company. Taken from another account, its answers while both live go to the fallback
-        address (`sharing`), not to the other company.
-        """
-        # The others' conversations with the phone that may be live and the user's own (live or
-        # not), in one read; which of the others are live, by when their SMS went (`_live`).
-        others: list[tuple[Conversation, float]] = []
-        own: Conversation | None = None
-        for r in self.conn.execute(
-            f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND (user_email = ? OR {LIVE})"
-            " ORDER BY last_mt_at",
-            (now, window, phone, user_email, now - reached.HOLD_SECONDS, window),
-        ):
-            if r[3].casefold() == user_email.casefold():  # the column is NOCASE: so is "own"
-                own = Conversation(*r[:-1])
-            else:
-                others.append((Conversation(*r[:-1]), float(r[-1])))
-        live = self._live(phone, others, now, region)
-        taken = {c.number for c in live}
-        if own is not None and own.number in pool and own.number not in taken:
-            return Choice(own.number)
-        free = [n for n in pool if n not in taken]
-        if free:
-            last_used = dict(
-                self.conn.execute(
-                    "SELECT number, MAX(last_mt_at) FROM conversations WHERE phone = ? GROUP BY number",
-                    (phone,),
-                ).fetchall()
-            )
-            return Choice(min(free, key=lambda n: (last_used.get(n, 0.0), pool.index(n))))
-        held = [c for c in live if c.number in pool]
-        victim = next((c for c in held if c.account_id == account_id), None) or next(iter(held), None)
-        if victim is None:  # nobody holds a pool number: the pool is empty
-            raise ValueError("empty reply pool")
-        return Choice(victim.number, displaced=victim)
 
     def record_mt(
         self,
@@ -273,51 +170,6 @@ class ConversationsRepo(Repository):
         if added_at > conv.last_mt_at:
             return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
         return None
-
-    def sharing(self, conv: Conversation, at: float, window: float, region: str) -> list[str]:
-        """The users of other accounts than `conv`'s whose conversations with its phone on its
-        number were live at `at` too: a pool number given to a second company (`choose_number`
-        with the pool exhausted), whose answers cannot be told apart."""
-        reach = at - reached.HOLD_SECONDS  # live by when its SMS went, perhaps (`_live`)
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND id != ?"
-            f" AND account_id IS NOT ? AND {LIVE}",
-            (at, window, conv.phone, conv.number, conv.id, conv.account_id, reach, window),
-        )
-        others = [(Conversation(*r[:-1]), float(r[-1])) for r in rows]
-        return sorted(c.user_email for c in self._live(conv.phone, others, at, region))
-
-    def _live(
-        self, phone: str, candidates: list[tuple[Conversation, float]], at: float, region: str
-    ) -> list[Conversation]:
-        """Of conversations with `phone` (each with its window's start), those live at `at`: whose
-        mail came within the window, or before it while an SMS of theirs reached the phone within
-        it (R-3 counts the window from the SMS: one held for quiet hours or an outage went later
-        than its mail came). Only those before their window are looked up, in one scan.
-
-        One the scan cannot tell of (it stopped at its bounds on a phone that gets thousands of SMS)
-        counts as live: taken for free, its number went to another company's user, and the phone's
-        answer to its SMS with it; kept, the worst is an answer to the fallback address."""
-        live = [c for c, since in candidates if c.last_mt_at >= since]
-        held = [(c, since) for c, since in candidates if c.last_mt_at < since]
-        if not held:
-            return live
-        users = sorted({c.user_email for c, _ in held})
-        start = min(since for _, since in held) - reached.HOLD_SECONDS
-        scan = reached.messages_to(self.conn, phone, start, at, users)
-        # Each conversation reads its own user's SMS only: all of them for each, 2,000 conversations
-        # took 96 ms of the acceptance write.
-        by_user: dict[str, list[reached.Sent]] = {}
-        for sent in scan.sent:
-            by_user.setdefault(sent.user_email.casefold(), []).append(sent)
-        for c, since in held:
-            own = reached.Scan(by_user.get(c.user_email.casefold(), []), scan.full)
-            last = reached.last_reached(c, since, own, region)
-            if last is None and scan.full:
-                live.append(c)
-            elif isinstance(last, reached.Sent) and last.sent_at is not None and last.sent_at >= since:
-                live.append(c)
-        return sorted(live, key=lambda c: c.last_mt_at)
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""

@@ -1,0 +1,62 @@
+"""The conversations' rows as the repositories read them, and the SQL that says which are live.
+
+Shared by `gateway.conversations.repo` (rows, MO side) and `gateway.conversations.pool` (the
+reply-number choice), which both read conversations by these columns and windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The start of a conversation's reply window (R-3): its account's window, or the installation's
+# when the account has none, back from the first parameter ("now"); the second parameter is the
+# installation's window in seconds.
+SINCE = (
+    "? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
+    " WHERE a.id = conversations.account_id), ?)"
+)
+# A conversation whose mail came within its window (with "now" earlier by `reached.HOLD_SECONDS`:
+# one that may be live by when its SMS went, `ReplyPool._live`).
+LIVE = f"last_mt_at >= {SINCE}"
+
+COLUMNS = (
+    "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
+    " started_at, last_mt_at, refs"
+)
+C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in COLUMNS.split(","))  # the same, of the joined row `c`
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    phone: str
+    number: str
+    user_email: str
+    account_id: int | None
+    domain: str
+    header_message_id: str | None
+    subject: str | None
+    text: str
+    started_at: float
+    last_mt_at: float
+    refs: str | None = None  # the References of the user's latest mail (`forwarded.thread_refs`)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The number a (user, phone) conversation is sent from, and whom it was taken from, if anyone."""
+
+    number: str
+    displaced: Conversation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mo:
+    id: int
+    link: str
+    source: str
+    destination: str
+    text: str
+    received_at: float
+    concat_total: int | None
+    parts_at: float | None = None  # when the first part of a long text came (`MoRepo._join_segments`)
