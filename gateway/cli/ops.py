@@ -1,5 +1,5 @@
-"""Day-to-day commands: `queue`, `outbox` and `send` (a test SMS through the real SMTP path); `status`
-is registered here and lives in `gateway.cli.status`.
+"""Day-to-day commands: `queue` and `outbox`; `status` and `send` are registered here and live in
+`gateway.cli.status` and `gateway.cli.send`.
 
 Every command that only reads (or changes an existing row) opens the store with `must_exist`: a
 mistyped `state_dir` is reported as "no database at PATH" rather than answered from a fresh, empty
@@ -9,16 +9,9 @@ database.
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import re
-import smtplib
-import sys
-import time
-from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway import mailheaders as h
 from gateway.adminrules import MESSAGE_STATES, quiet_held
 from gateway.cli.common import (
     EXIT_USAGE,
@@ -32,12 +25,12 @@ from gateway.cli.common import (
     when,
 )
 from gateway.cli.mailview import cmd_queue_show
+from gateway.cli.send import cmd_send
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.reasons import refused_for_good
 from gateway.store.mailrecord import search_messages
-from gateway.store.settling import FINAL_PART
 
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 
@@ -168,143 +161,6 @@ def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
             f" has most likely arrived (ids {ids}); `smsgw outbox retry ID` sends one again"
         )
     return 0
-
-
-def _sender(cfg: Config, given: str | None) -> str:
-    if given is not None:
-        return given
-    users = open_store(cfg, must_exist=True).accounts.list_users(None)
-    if len(users) == 1:
-        return users[0].email
-    if not users:
-        raise CliError("no users yet: add one with `smsgw user add EMAIL --account NAME`", EXIT_USAGE)
-    named = ", ".join(u.email for u in users[:3]) + (", …" if len(users) > 3 else "")
-    raise CliError(
-        f"{len(users)} users exist ({named}): say which one sends with --as EMAIL,"
-        f" e.g. smsgw send --as {users[0].email} NUMBER TEXT",
-        EXIT_USAGE,
-    )
-
-
-def _typed_number(typed: str) -> str:
-    """The number as staff write it (`+48 601 123 461`, `601-123-461`, `(22) 555.01.02`) with the
-    separators mail takes in a local part (`addressing.SEPARATORS`) dropped: the digits, `+` first
-    when given. Which numbers exist is the gateway's to say, at RCPT, as for any mail."""
-    from gateway.smtp.addressing import SEPARATORS
-
-    digits = SEPARATORS.sub("", typed)
-    if not re.fullmatch(r"\+?\d+", digits):
-        raise CliError(f"{typed!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
-    return digits
-
-
-def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
-    """Send as a mail client would, so the test covers the listener, the account rules and the link."""
-    sender = _sender(cfg, args.sender)
-    rcpt = f"{_typed_number(args.number)}@{cfg.gateway.domains[0]}"
-    if args.subject and not args.subject.isprintable():
-        raise CliError(
-            "--subject: one line of printable text (no line breaks or control characters)", EXIT_USAGE
-        )
-    msg = EmailMessage(policy=h.POLICY)  # a Polish subject keeps its spaces (`mailheaders.POLICY`)
-    msg["From"], msg["To"] = sender, rcpt
-    if args.subject:
-        msg["Subject"] = args.subject
-    msg.set_content(args.text)
-    host, port = cfg.smtp.listen_addr
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    try:
-        with smtplib.SMTP(host, port, timeout=30) as smtp:
-            client_ip = smtp.sock.getsockname()[0]  # what the relay port checks the networks against
-            smtp.ehlo("localhost")
-            # A refused sender is answered at MAIL, or at RCPT when premium answers may come in.
-            code, text = smtp.mail(sender)
-            if code < 400:
-                code, text = smtp.rcpt(rcpt)
-            if code >= 400:
-                _refused(cfg, sender, client_ip, code, text.decode(errors="replace"))
-            code, text = smtp.data(msg.as_bytes())
-    except OSError as exc:
-        raise CliError(
-            f"cannot reach the gateway on smtp.listen {host}:{port}: {exc} (is it running?)"
-        ) from exc
-    except smtplib.SMTPException as exc:
-        raise CliError(f"refused: {exc}") from exc
-    reply = text.decode(errors="replace")
-    if code >= 400:
-        raise CliError(f"refused: {code} {reply}")
-    email_id = reply.rpartition(" ")[2]
-    print(f"accepted: {code} {reply}")
-    if not args.wait:
-        return 0
-    if not email_id.isdigit():
-        print("(not queued as SMS; nothing to wait for)")
-        return 0
-    return _wait(cfg, int(email_id), args.wait_seconds)
-
-
-def _refused(cfg: Config, sender: str, client_ip: str, code: int, reply: str) -> None:
-    """Raise the refusal, with why and what to do when the store can tell.
-
-    The relay port answers a bare 5.7.1 to a sender it does not trust (it never tells a client
-    which check failed), but the admin running `send` may read the accounts: most often the
-    sender's account does not list the address `send` connects from.
-    """
-    refused = f"refused: {code} {reply}"
-    hint = _relay_hint(cfg, sender, client_ip) if "5.7.1" in reply else None
-    if hint is None:
-        raise CliError(refused)
-    print(f"smsgw: {refused}", file=sys.stderr)
-    raise CliError(hint)
-
-
-def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
-    from acl.accounts import trusted_accounts
-
-    try:
-        store = open_store(cfg, must_exist=True)
-    except CliError:
-        return None
-    user = store.accounts.find_user(sender)
-    if user is None:
-        return (
-            f"{sender} is not a user of any account; add it with"
-            f" `smsgw user add {sender} --account NAME` (see `smsgw account list`)"
-        )
-    account = store.accounts.account_by_id(user.account_id)
-    if trusted_accounts(client_ip, [(account.id, cidr) for cidr in account.networks]):
-        return None  # the networks allow it: the reply itself says why (a suspension)
-    host = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    cidr = f"{host}/{host.max_prefixlen}"
-    # What the network gives away, said with the fix: the relay port asks no password, so every
-    # process here could then send as the account's users, and bill it, until it is taken back.
-    return (
-        f"{sender} belongs to account {account.name}, whose relay networks"
-        f" ({', '.join(account.networks) or 'none'}) do not include {client_ip}, the address"
-        " `smsgw send` mails from to the relay port (smtp.listen); allow it with"
-        f" `smsgw account set {account.name} --add-network {cidr}`\n"
-        f"smsgw: note: that lets every process on this machine send as any user of {account.name}, with no"
-        f" password, until `smsgw account set {account.name} --remove-network {cidr}`; a mail client"
-        " logging in with the user's password on the submission port needs no network"
-    )
-
-
-def _wait(cfg: Config, email_id: int, limit: float) -> int:
-    store = open_store(cfg, must_exist=True)
-    deadline = time.monotonic() + limit
-    seen: dict[int, str] = {}
-    while True:
-        messages = store.admin.messages_of_email(email_id)
-        for m in messages:
-            if seen.get(m["id"]) != m["state"]:
-                seen[m["id"]] = m["state"]
-                reason = f" ({m['reason']})" if m["reason"] else ""
-                print(f"message {m['id']} to {m['recipient']}: {m['state']}{reason}", flush=True)
-        if messages and all(m["state"] in FINAL_PART for m in messages):
-            return 0 if all(m["state"] == "delivered" for m in messages) else 1
-        if time.monotonic() > deadline:
-            raise CliError(f"no final state within {limit:.0f} s; follow it with `smsgw queue list`")
-        time.sleep(0.2)
 
 
 def add_ops_commands(sub: Any) -> None:
