@@ -33,8 +33,19 @@ RECOVERED_MAIL = "recovered after restart (possible duplicate)"
 # Kinds that come by the hundred at once (the monthly billing files, to every company's billing
 # addresses): sent after any other mail that is due, so that a phone's answer or a bounce queued
 # behind them leaves at the next free slot instead of after the whole run.
+# The claim reads each group off the index `outbox_claim` (state, this expression, next_attempt_at),
+# whose expression must be written exactly so for SQLite to use it: a new bulk kind needs a
+# migration recreating the index (tests/test_outbox_bulk_last.py checks the plan).
 BULK_KINDS = ("billing",)
-_BULK_LAST = f"kind IN ({', '.join(repr(k) for k in BULK_KINDS)})"
+_BULK = f"(kind IN ({', '.join(repr(k) for k in BULK_KINDS)}))"
+_DUE = "SELECT id FROM outbox WHERE state = 'queued' AND {} = ? AND next_attempt_at <= ?"
+# The due mail of the other kinds first, then the bulk: two range reads of at most `limit` entries
+# each. Ordered by the bulk flag in one read, SQLite sorted every due row at each claim (2 ms a
+# claim with 10,000 billing mails queued, on the loop, every few milliseconds while they went).
+_CLAIM_IDS = (
+    f"SELECT id FROM ({_DUE.format(_BULK)} ORDER BY next_attempt_at, id LIMIT ?)"
+    f" UNION ALL SELECT id FROM ({_DUE.format(_BULK)} ORDER BY next_attempt_at, id LIMIT ?) LIMIT ?"
+)
 
 
 class ClaimedMail(NamedTuple):
@@ -189,11 +200,9 @@ class OutboxRepo(Repository):
         now = self.clock()
         with self.transaction():
             rows = self.conn.execute(
-                "UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ("
-                " SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
-                f" ORDER BY {_BULK_LAST}, next_attempt_at, id LIMIT ?)"
+                f"UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ({_CLAIM_IDS})"
                 " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered",
-                (now, limit, RECOVERED_MAIL),
+                (0, now, limit, 1, now, limit, limit, RECOVERED_MAIL),
             ).fetchall()
         return [
             ClaimedMail(*row[:6], maybe_sent=bool(row[6]) or row[7] > 0, unanswered=row[7]) for row in rows
