@@ -11,13 +11,20 @@ A real daemon with its simulator; the times are moved back in the store, as a we
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from gateway.config import load_config
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
 from tests.test_answer_goes_to_sent import conversation_states, written_config
 from tests.test_process import smsgw
+from tests.test_web_browser import WEB
+from tests.web_helpers import login, password_hash
 
 DAY = 86400.0
 
@@ -75,3 +82,58 @@ async def test_a_removed_users_conversation_says_where_its_answers_go(tmp_path: 
             f"open, answers recorded only (no [replies] fallback_address): {STAFF}, who is no longer a user"
             " of the gateway"
         ), listing.stdout
+
+
+def panel_states(page: str) -> dict[str, str]:
+    """The Conversations table's rows as phone → state (its last cell)."""
+    table = page.split('id="conversations"', 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in table.split("<tr>")[2:]]
+    return {cells[1]: html.unescape(cells[-1]) for cells in rows if len(cells) > 1}
+
+
+async def test_the_panel_shows_each_conversations_state_as_the_cli_does(tmp_path: Path) -> None:
+    """The company admin's Conversations page listed conversations without saying which still carry
+    their phone's answers to the user: one long closed, one whose SMS never reached the phone and
+    one open all looked alike. The page now shows the CLI's state for each row."""
+    relay = free_port()
+    path, _ = written_config(tmp_path, relay)
+    path.write_text(path.read_text() + WEB)
+    async with smtp_sink(relay), running_gateway(load_config(path)) as gw:
+        store = gw.store
+        await store.write(lambda: store.accounts.set_user(STAFF, password_hash=password_hash(), role="admin"))
+        core = gw.daemon.simulator.core
+        for number in ("601123892", "601123893", "601123413"):
+            assert (await gw.send(mail(f"{number}@{DOMAIN}", body="Can you call me?"))).error is None
+        await gw.until(lambda: len(core.records) == 3)
+        failed = "SELECT 1 FROM messages WHERE recipient LIKE '%413' AND state = 'failed'"
+        await gw.until(lambda: store.db.conn.execute(failed).fetchone() is not None)
+        old = time.time() - 30 * DAY
+
+        def a_month_ago() -> None:
+            conn = store.db.conn
+            month = "WHERE phone LIKE '%893'"
+            conn.execute(f"UPDATE conversations SET last_mt_at = ?, started_at = ? {month}", (old, old))
+            conn.execute("UPDATE messages SET created_at = ? WHERE recipient LIKE '%893'", (old,))
+            conn.execute(
+                "UPDATE parts SET submitted_at = ? WHERE message_id IN"
+                " (SELECT id FROM messages WHERE recipient LIKE '%893')",
+                (old,),
+            )
+            conn.execute("UPDATE users SET created_at = ?", (old - DAY,))  # a user for longer
+
+        await store.write(a_month_ago)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            assert (await login(c, STAFF)).status_code == 303
+            page = (await c.get("/conversations")).text
+        await store.write(lambda: store.accounts.remove_user(STAFF))
+        listing = await asyncio.to_thread(smsgw, path, "conversation", "list")
+    assert panel_states(page) == {
+        "+48601123892": "open",
+        "+48601123893": "closed",
+        "+48601123413": "unreached",
+    }
+    assert listing.returncode == 0, listing.stderr
+    by_phone = {line.split()[0]: line.split("  ")[-1] for line in listing.stdout.splitlines()}
+    assert "open, answers recorded only" in by_phone["+48601123892"], listing.stdout
+    assert by_phone.get("+48601123893", "").endswith("closed"), listing.stdout
+    assert by_phone.get("+48601123413", "").startswith("unreached, answers recorded only"), listing.stdout

@@ -6,14 +6,12 @@ import argparse
 import time
 from typing import Any
 
-from gateway import accountrules
 from gateway.cli.common import list_limit, open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
-from gateway.conversations import reached
+from gateway.conversations import states
 from gateway.conversations.numbers import written_forms
-from gateway.conversations.repo import Conversation, ConversationsRepo
-from gateway.store.db import Store
+from gateway.conversations.repo import ConversationsRepo
 
 
 def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tuple[str, ...] | None, bool]:
@@ -50,23 +48,6 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _state(store: Store, c: Conversation, since: float, now: float, region: str) -> str:
-    """As the answer's matching judges it (`reached.answered`): open while an SMS of it that reached
-    the phone went within the window (one held for quiet hours went later than its mail came);
-    `unreached` when its SMS are known and none reached the phone (held, cancelled, expired, refused
-    at submit, or undeliverable): an answer goes to it only while no other conversation on the
-    number has an SMS that reached the phone."""
-    if c.last_mt_at < since - reached.HOLD_SECONDS:
-        return "closed"
-    scan = reached.messages_to(store.db.conn, c.phone, since - reached.HOLD_SECONDS, now, [c.user_email])
-    last = reached.last_reached(c, since, scan, region)
-    if isinstance(last, reached.Sent) and last.sent_at is not None:
-        return "open" if last.sent_at >= since else "closed"
-    if c.last_mt_at < since:
-        return "closed"
-    return "unreached" if last is False else "open"
-
-
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     repo = ConversationsRepo(store.db, store.clock)
@@ -74,20 +55,9 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = repo.list_conversations(user=args.user, numbers=numbers, limit=args.limit, ours=ours)
     say_zone(rows, "no conversations")
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
-    now = time.time()
-    region = cfg.gateway.default_region
-    # Where an answer its user may no longer have goes (`on_whole_mo`).
-    elsewhere = (
-        "to the fallback address"
-        if cfg.replies.fallback_address
-        else "recorded only (no [replies] fallback_address)"
-    )
-    for c in rows:
-        window = accountrules.reply_window_days(cfg, own.get(c.account_id)) * 86400
-        state = _state(store, c, now - window, now, region)
-        if state != "closed" and (why := repo.gone(c)) is not None:
-            # Its answers go to the fallback address (or are recorded), not to this user: say why.
-            state = f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
+    found = states.listed(cfg, store.db.conn, rows, own, time.time())
+    for c, state in zip(rows, found, strict=True):
+        state = states.told(state, c, repo, cfg.replies.fallback_address)
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 
@@ -97,8 +67,8 @@ def add_commands(sub: Any) -> None:
     mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(
         dest="sub", required=True, metavar="ACTION"
     )
-    states = "mailed, fallback, unmatched, optout, duplicate, throttled, failed"
-    ml = mo.add_parser("list", help=f"newest first: {states}")
+    mo_states = "mailed, fallback, unmatched, optout, duplicate, throttled, failed"
+    ml = mo.add_parser("list", help=f"newest first: {mo_states}")
     ml.add_argument(
         "--since",
         metavar="WHEN",

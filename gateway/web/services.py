@@ -19,6 +19,7 @@ from starlette.routing import Route
 from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway.cli.common import CliError
+from gateway.conversations import states
 from gateway.conversations.repo import ConversationsRepo
 from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
@@ -43,7 +44,14 @@ async def conversations(request: Request, who: Who) -> Response:
         rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=account)
         # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
         mo = account_answers(web.store.db.conn, account, SHOWN)
-    return web.render(request, "conversations.html", {"who": who, "rows": rows, "mo": mo})
+    # Whether each still carries its phone's answers to its user: a scan of the phone's SMS per row,
+    # on the reader thread (a phone with thousands of SMS makes it tens of milliseconds a row).
+    own = {a.id: a.reply_window_days for a in web.store.accounts.list_accounts()}
+    now = web.store.clock()
+    found = await web.counts.run(lambda conn: states.listed(web.config, conn, rows, own, now))
+    fallback = web.config.replies.fallback_address
+    shown = [(c, states.told(state, c, repo, fallback)) for c, state in zip(rows, found, strict=True)]
+    return web.render(request, "conversations.html", {"who": who, "rows": shown, "mo": mo})
 
 
 def _month(request: Request) -> tuple[str, float, float]:

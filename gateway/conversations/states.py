@@ -1,0 +1,60 @@
+"""A conversation's state as its answers are matched (`reached.answered`), for `conversation list`
+and the panel's Conversations page alike: the two said the same thing in two places before, and
+the panel said nothing, so a company admin could not tell a conversation whose answers still
+reach its user from one long closed or one whose SMS never reached the phone.
+
+Reading it scans the phone's recent SMS (bounded: `reached.SCAN_LIMIT`), a read per conversation:
+the panel does it on its reader thread, off the event loop, for the rows it shows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from gateway import accountrules
+from gateway.config import Config
+from gateway.conversations import reached
+from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.rows import Conversation
+
+
+def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, region: str) -> str:
+    """`open` while an SMS of it that reached the phone went within the window (one held for quiet
+    hours went later than its mail came); `unreached` when its SMS are known and none reached the
+    phone (held, cancelled, expired, refused at submit, or undeliverable): an answer goes to it only
+    while no other conversation on the number has an SMS that reached the phone; else `closed`."""
+    if c.last_mt_at < since - reached.HOLD_SECONDS:
+        return "closed"
+    scan = reached.messages_to(conn, c.phone, since - reached.HOLD_SECONDS, now, [c.user_email])
+    last = reached.last_reached(c, since, scan, region)
+    if isinstance(last, reached.Sent) and last.sent_at is not None:
+        return "open" if last.sent_at >= since else "closed"
+    if c.last_mt_at < since:
+        return "closed"
+    return "unreached" if last is False else "open"
+
+
+def told(state: str, c: Conversation, repo: ConversationsRepo, fallback: str | None) -> str:
+    """The state, and where the answers of a conversation whose user may no longer have them go
+    (`ConversationsRepo.gone`: removed, moved to another account, the address added again)."""
+    if state == "closed" or (why := repo.gone(c)) is None:
+        return state
+    elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
+    return f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
+
+
+def listed(
+    cfg: Config,
+    conn: sqlite3.Connection,
+    rows: Sequence[Conversation],
+    own: dict[int, float | None],
+    now: float,
+) -> list[str]:
+    """Each row's `state`; `own`: the accounts' own reply windows in days (None: the config's)."""
+    found = []
+    for c in rows:
+        account_days = own.get(c.account_id) if c.account_id is not None else None
+        days = accountrules.reply_window_days(cfg, account_days)
+        found.append(state(conn, c, now - days * 86400, now, cfg.gateway.default_region))
+    return found
