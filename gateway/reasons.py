@@ -17,15 +17,17 @@ from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
 from smsc.smpp.pdu import classify_status
 
-# A receipt's stat word and its err code, as a person reads them; the code stays after the words.
+# A receipt's stat word as a person reads it; the stat and err code stay after the words. The err
+# code is the operator's own (SMPP 3.4 leaves it to the SMSC): read as "unreachable until it
+# expired", err:001 told staff of a phone out of reach for days about an SMS refused in the same
+# second by an operator for whom 001 means something else. Only the stat is put in words.
 _STAT_WORDS = {
-    "UNDELIV": "not delivered",
-    "EXPIRED": "not delivered in time",
+    "UNDELIV": "the operator could not deliver it to the phone",
+    "EXPIRED": "not delivered in time: the phone stayed off or out of reach until the message expired",
     "REJECTD": "refused by the operator",
     "DELETED": "deleted by the operator",
     "UNKNOWN": "lost track of by the operator",
 }
-_ERR_CODES = {"001": "the phone was unreachable until the message expired"}
 _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
 # An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
 # read it; the name and code stay beside the words for whoever asks the operator.
@@ -65,7 +67,7 @@ NUMBER_REFUSED = frozenset(
 
 
 def human_reason(reason: str) -> str:
-    """`UNDELIV err:001` → "not delivered: the phone was unreachable ... (UNDELIV err:001)";
+    """`UNDELIV err:001` → "the operator could not deliver it to the phone (UNDELIV err:001)";
     `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)".
     Words first, the SMSC's code after them as it gave it; a reason in no known form is kept as is."""
     out = []
@@ -80,9 +82,6 @@ def human_reason(reason: str) -> str:
             out.append(piece)
             continue
         text = _STAT_WORDS[m["stat"]]
-        known = _ERR_CODES.get(m["err"] or "") if m["stat"] in ("UNDELIV", "EXPIRED") else None
-        if known:
-            text += f": {known}"
         code = f"{m['stat']} err:{m['err']}" if m["err"] else m["stat"]
         out.append(f"{m['prefix'] or ''}{text} ({code}){m['rest']}")
     return "; ".join(out)

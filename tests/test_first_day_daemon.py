@@ -150,7 +150,7 @@ async def test_a_bounce_gives_a_human_reason_next_to_the_operator_code(tmp_path:
             await sink.wait(1)
     report = email.message_from_bytes(sink.messages[0][2], policy=policy.default)
     human = next(p for p in report.walk() if p.get_content_type() == "text/plain").get_content()
-    expected = "not delivered: the phone was unreachable until the message expired (UNDELIV err:001)"
+    expected = "the operator could not deliver it to the phone (UNDELIV err:001)"
     assert f"Reason: {expected}" in human
     status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
     assert "UNDELIV err:001" in status.as_string()  # the machine-readable part keeps the raw code

@@ -77,7 +77,7 @@ async def test_reasons_read_in_words_with_the_smsc_code_after_them(failed: Faile
         refused = (await c.get(f"/messages/{failed.refused}")).text
         unreachable = (await c.get(f"/messages/{failed.unreachable}")).text
     invalid = "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)"
-    off = "not delivered: the phone was unreachable until the message expired (UNDELIV err:001)"
+    off = "the operator could not deliver it to the phone (UNDELIV err:001)"
     assert f"<td>{invalid}</td>" in listing and f"<td>{off}</td>" in listing
     assert f'<dd id="reason">{invalid}</dd>' in refused and invalid in parts_table(refused)
     assert f'<dd id="reason">{off}</dd>' in unreachable

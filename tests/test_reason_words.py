@@ -1,0 +1,26 @@
+"""A delivery report's err code is the operator's own: only its stat is put in words.
+
+`UNDELIV err:001` was worded "the phone was unreachable until the message expired": staff read that
+of an SMS the simulator (and operators for whom 001 means "unknown subscriber" or "barred") failed in
+the same second it was sent, and waited for a phone to come back that never would take it.
+"""
+
+from __future__ import annotations
+
+from gateway.reasons import human_reason
+
+
+def test_undelivered_says_the_operator_could_not_deliver_whatever_the_err_code() -> None:
+    assert (
+        human_reason("UNDELIV err:001") == "the operator could not deliver it to the phone (UNDELIV err:001)"
+    )
+    assert human_reason("part 2 of 3: UNDELIV err:034") == (
+        "part 2 of 3: the operator could not deliver it to the phone (UNDELIV err:034)"
+    )
+    assert "unreachable" not in human_reason("UNDELIV err:001")
+
+
+def test_expired_says_the_phone_stayed_out_of_reach() -> None:
+    expired = "not delivered in time: the phone stayed off or out of reach until the message expired"
+    assert human_reason("EXPIRED err:001") == f"{expired} (EXPIRED err:001)"
+    assert human_reason("EXPIRED").endswith("until the message expired (EXPIRED)")
