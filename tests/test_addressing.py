@@ -32,12 +32,18 @@ ACCEPTED = [
     f"0048601123456@{DOMAIN}",
     f"601-123-456@{DOMAIN}",
 ]
+# 601-123-456 is taken, so "only digits and an optional leading +" was not the rule.
+ONLY_DIGITS = "a phone number only: digits, spaces, dashes or dots between them, + or 00 first"
 REFUSED = [
-    (f'"601 12x 456"@{DOMAIN}', "550 5.1.1", "only digits and an optional leading + are allowed"),
-    (f'"anna smith"@{DOMAIN}', "550 5.1.1", "only digits and an optional leading + are allowed"),
+    (f'"601 12x 456"@{DOMAIN}', "550 5.1.1", ONLY_DIGITS),
+    (f'"anna smith"@{DOMAIN}', "550 5.1.1", ONLY_DIGITS),
+    (f"jan.kowalski@{DOMAIN}", "550 5.1.1", ONLY_DIGITS),
     (f'"601 123 456 789 012 345 678"@{DOMAIN}', "550 5.1.1", "too long: at most 17 digits"),
     (f"12@{DOMAIN}", "550 5.1.1", "too short: at least 3 digits"),  # was "only digits … allowed"
-    (f'"601 123"@{DOMAIN}', "550 5.1.1", "no such number in the numbering plan"),
+    # A digit short of a mobile number: "no such number" alone sent staff looking for a wrong digit.
+    (f"60112345@{DOMAIN}", "550 5.1.1", "numbering plan of PL (+48): its mobile numbers have 9 digits"),
+    (f"+4860112@{DOMAIN}", "550 5.1.1", "too short for a phone number of PL (+48): a digit missing?"),
+    (f"900123456@{DOMAIN}", "550 5.1.1", "no such number in the numbering plan"),
     (f'""@{DOMAIN}', "550 5.1.1", "empty number"),
     ('"601 123 456"@elsewhere.example', "550 5.7.1", "Relay access denied"),
 ]

@@ -43,7 +43,8 @@ def to_e164(local: str, region: str) -> str:
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     if not re.fullmatch(r"\+?\d+", digits):
-        raise BadNumber("only digits and an optional leading + are allowed")
+        # 601-123-456 and 601.123.456 are taken: the rule names what may stand between the digits.
+        raise BadNumber("a phone number only: digits, spaces, dashes or dots between them, + or 00 first")
     count = len(digits) - digits.startswith("+")
     if count < 3:
         raise BadNumber("too short: at least 3 digits")
@@ -60,7 +61,36 @@ def to_e164(local: str, region: str) -> str:
     for candidate in candidates:
         if (e164 := valid_e164(candidate, region)) is not None:
             return e164
-    raise BadNumber("no such number in the numbering plan")
+    raise BadNumber(_why_invalid(candidates[0], region))
+
+
+_LENGTH_WORDS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short for a phone number of {} (+{}): a digit missing?",
+    phonenumbers.ValidationResult.TOO_LONG: "too long for a phone number of {} (+{}): a digit too many?",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "not a length a phone number of {} (+{}) has",
+}
+
+
+def _why_invalid(candidate: str, region: str) -> str:
+    """What is wrong with a number the numbering plan does not know, as its first reading has it:
+    "no such number" for an 8-digit Polish number sent staff looking for a wrong digit anywhere."""
+    try:
+        num = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return "no such number in the numbering plan"
+    reason = phonenumbers.is_possible_number_with_reason(num)
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return f"no country has the code +{num.country_code}"
+    where = phonenumbers.region_code_for_country_code(num.country_code)
+    if reason in _LENGTH_WORDS:
+        return _LENGTH_WORDS[reason].format(where, num.country_code)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(where)
+    mobile = sorted(set(meta.mobile.possible_length)) if meta is not None and meta.mobile else []
+    if mobile and len(str(num.national_number)) not in mobile:  # 60112345: a digit short of a mobile
+        lengths = " or ".join(str(n) for n in mobile)
+        plan = f"no such number in the numbering plan of {where} (+{num.country_code})"
+        return f"{plan}: its mobile numbers have {lengths} digits"
+    return "no such number in the numbering plan"
 
 
 def international_too(local: str, region: str, taken: str) -> str | None:
