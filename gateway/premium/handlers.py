@@ -56,6 +56,25 @@ def premium_number(cfg: Config, destination: str) -> str | None:
     return own_form(destination, cfg.premium.tariffs, cfg.gateway.default_region)
 
 
+def password_of(r: PremiumRepo, text: str, number: str) -> tuple[str, str] | None:
+    """(password, message) an MO's text starts with, else None.
+
+    A password written as it is (`KP123 ...`) counts whatever service it names, as ever. Written
+    with a gap (`KP 123`, `KP-123`, `kp. 123`), it counts only when it names a live service on the
+    number: the phone paid, and sent to the fallback the vote never reached its client, nor its
+    commission; a gap that names no service is text like any other."""
+    found = passwords.split(text)
+    if found is not None:
+        return found
+    loose = passwords.spaced(text)
+    if loose is None:
+        return None
+    service = r.active_service(loose[0])
+    if service is None or (service.number_list and number not in service.number_list):
+        return None
+    return loose
+
+
 def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     """Inside the MO's write: route an MO to a premium number; None when it is not premium traffic.
 
@@ -81,7 +100,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     if first is not None:
         return _late_parts(store, cfg, mo_id, first, number, text, received_at, parts)
     tariff = cfg.premium.tariffs[number]
-    found = passwords.split(text)
+    found = password_of(r, text, number)
     password, message = found if found else (None, text.strip())
     service = r.active_service(password) if password else None
     reason = None
@@ -207,14 +226,14 @@ def _late_password(
     had. None when they bring no such password."""
     r = repo(store)
     late = store.mo.held(mo_id)
-    found = passwords.split(row["text"]) if late is not None and 1 in late[1] else None
+    found = password_of(r, row["text"], row["number"]) if late is not None and 1 in late[1] else None
     service = r.active_service(found[0]) if found else None
     if found is None or service is None or (service.number_list and row["number"] not in service.number_list):
         return None
     assert late is not None
     earlier = store.mo.held(first.mo_id)
     whole = reassembly.merge([(first.text, earlier[1]), (row["text"], late[1])], late[0]) if earlier else None
-    password, message = (passwords.split(whole) if whole else None) or found
+    password, message = (password_of(r, whole, row["number"]) if whole else None) or found
     row.update(service_id=service.id, account_id=service.account_id, password=password, text=message)
     why = f"its first part, with the password, came late (MO {mo_id})"
     if (

@@ -17,6 +17,8 @@ from typing import Literal, NamedTuple
 _PASSWORD = re.compile(r"KP[A-Z0-9]{3}", re.ASCII | re.IGNORECASE)
 # What may stand between the password and the message: `KP123 yes`, `KP123, yes`, `KP123:yes`.
 SEPARATORS = " \t\r\n,.;:!-_/"
+# How the public writes a password with a gap in it: `KP 123`, `KP-123`, `kp. 123`, `KP_123`, `KP:123`.
+_SPACED = re.compile(r"KP[ \t\-._:]+([A-Z0-9]{3})(?![A-Z0-9])", re.ASCII | re.IGNORECASE)
 _TARGET = re.compile(r"(premium|confirm)-([a-z2-7]{24})", re.ASCII | re.IGNORECASE)
 
 
@@ -34,20 +36,38 @@ def normalise(password: str) -> str:
     return p.upper()
 
 
+def _leading(text: str) -> str:
+    """The text from its first visible character: white space, and the invisible marks (BOM,
+    zero-width space) a phone may put first, are no part of a password."""
+    start = 0
+    while start < len(text) and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    return text[start:]
+
+
 def split(text: str) -> tuple[str, str] | None:
     """(password, message) when the text starts with a password after white space, else None.
 
     The password is the first five characters, whatever follows (`kp123yes` is KP123 and "yes");
     separators after it are dropped from the message.
     """
-    start = 0
-    while start < len(text) and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
-        start += 1  # white space, and the invisible marks (BOM, zero-width space) a phone may put first
-    stripped = text[start:]
+    stripped = _leading(text)
     m = _PASSWORD.match(stripped)
     if m is None:
         return None
     return m.group(0).upper(), stripped[m.end() :].lstrip(SEPARATORS).rstrip()
+
+
+def spaced(text: str) -> tuple[str, str] | None:
+    """(password, message) for a password written with separators after `KP` (`KP 123 yes`,
+    `kp.-123`), else None. The three characters must end there (`KP 1234` is no password): a
+    caller takes it only when it names a service it knows, since the phone paid for the SMS and its
+    client would otherwise never see the vote (R-4.4's fallback)."""
+    stripped = _leading(text)
+    m = _SPACED.match(stripped)
+    if m is None:
+        return None
+    return f"KP{m.group(1).upper()}", stripped[m.end() :].lstrip(SEPARATORS).rstrip()
 
 
 def new_token() -> str:
