@@ -53,6 +53,14 @@ _NOT_ANSWERS = (
     "the gateway's own notice",  # automail.OWN_NOTICE: ours, sent back by a mail rule
 )
 
+# A confirmation of a removed service. Its password may have been added again since: the reply
+# then must not tell the client that the service they now run was removed.
+_CONFIRM_OF_REMOVED = "550 5.7.1 Premium service {} was removed; this confirmation confirms nothing"
+_CONFIRM_OF_EARLIER = (
+    "550 5.7.1 This confirmation is for an earlier premium service {0}, removed since;"
+    " it confirms nothing for the {0} in use now"
+)
+
 
 def known(store: Store, target: Target) -> bool:
     """At RCPT: does the token name an MO or a confirmation (no write, no detail for a guesser)."""
@@ -168,7 +176,9 @@ def confirm(
         log.info("premium.confirm_ignored", service=service.password, reason=mail.automatic, forwarded=sent)
         return replies.OK_NOT_SENT.format(f"{mail.automatic}; automatic mail, not a confirmation")
     if service.removed_at is not None:
-        return replies.PREMIUM_SERVICE_GONE.format(service.password)
+        if r.active_service(service.password) is not None:  # removed, and the password added again
+            return _CONFIRM_OF_EARLIER.format(service.password)
+        return _CONFIRM_OF_REMOVED.format(service.password)
     if service.email.casefold() != v.email.casefold():
         return replies.PREMIUM_CONFIRM_STALE.format(service.password)
     if v.used_at is not None:
@@ -220,7 +230,10 @@ def answer(
             _forward_bounce(store, cfg, mail, raw, sent_by, f"premium-{token}", pmo.account_id, about)
         return refuse(replies.OK_NOT_SENT.format(why), why)
     service = r.service(pmo.service_id)
-    if service.removed_at is not None:
+    # The SMS a service received while it existed stay answerable after `premium remove`, within the
+    # reply window and by the same rules: the phone paid for the vote and its answer. Nothing comes
+    # after the removal (a removed service's password is unknown, its late parts no client's).
+    if service.removed_at is not None and pmo.received_at >= service.removed_at:
         return refuse(replies.PREMIUM_SERVICE_GONE.format(service.password), "service removed")
     if not author or not r.acl_allows(service.id, author):
         return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
 from billing_reports.render import pln
-from gateway import mailheaders
+from gateway import accountrules, mailheaders
 from gateway.adminrules import mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
@@ -110,6 +110,14 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
         )
     note = f"; {released} kept SMS sent to the fallback address" if released else ""
     print(f"premium service {service.password} removed (its records stay for billing){note}")
+    account = store.accounts.account_by_id(service.account_id)
+    window = accountrules.reply_window_days(cfg, account.reply_window_days) * 86400
+    count, last = handlers.repo(store).answerable(service, store.clock() - window)
+    if count and last is not None:
+        print(
+            f"its client may still answer the {count} SMS mailed to it in the reply window,"
+            f" as before, until {when(last + window)}"
+        )
     return 0
 
 
@@ -241,7 +249,11 @@ def add_commands(sub: Any) -> None:
     )
     add.set_defaults(func=cmd_add)
     s.add_parser("list", help="services, their addresses and confirmation state").set_defaults(func=cmd_list)
-    rm = s.add_parser("remove", help="stop a service (its money records stay)")
+    rm = s.add_parser(
+        "remove",
+        help="stop a service: its password is unknown from now on (its money records stay; the SMS it"
+        " received may still be answered within the reply window)",
+    )
     rm.add_argument("password", metavar="KPxxx", help=password_help)
     rm.set_defaults(func=cmd_remove)
     st = s.add_parser("set", help="change a service; a new --email is confirmed again")
