@@ -57,7 +57,8 @@ def pln(grosze: int | None) -> str:
 
 def clean(value: object) -> str:
     """A field: no tab, line break or other control character may split or garble a record, and
-    none runs as a formula in the spreadsheet the file is opened in (`inert`)."""
+    none runs as a formula in the spreadsheet the file is opened in, nor opens a quoted field
+    there (`inert`)."""
     s = str(value)
     if not s.isprintable():
         s = " ".join("".join(c if c.isprintable() else " " for c in s).split())
@@ -68,14 +69,21 @@ def clean(value: object) -> str:
 # amount `-1.00`, the `-` of a field left empty.
 _NUMERIC = re.compile(r"[+-]?[0-9 .]*")
 _FORMULA_STARTS = frozenset("=+-@")
+_QUOTE = '"'
 
 
 def inert(s: str) -> str:
     """A field that starts like a formula (`=`, `+`, `-`, `@`) gets a leading apostrophe, which the
     spreadsheet shows as text and hides, as the panel's CSV export does (OWASP's CSV injection
     advice): a user `=cmd|'/Ccalc'!A0@acme.pl`, which the ACL takes as an address, ran as one.
-    Numbers stay as they are: phone numbers and amounts are read, not run."""
-    if s[:1] in _FORMULA_STARTS and _NUMERIC.fullmatch(s) is None:
+    Numbers stay as they are: phone numbers and amounts are read, not run.
+
+    So does a field that starts with `"`: the file is not quoted, but a spreadsheet's import (and
+    Python's csv `excel-tab`) reads such a field as quoted up to the next `"`, tabs and line ends
+    included. An account `"Best Sp. z o.o.` took the lines after it into one cell (the summary lost
+    whole accounts) and a user `"anna;nowak"@zolw.pl` lost its quotes. A `"` inside a field is
+    read as written."""
+    if s[:1] == _QUOTE or (s[:1] in _FORMULA_STARTS and _NUMERIC.fullmatch(s) is None):
         return f"'{s}"
     return s
 
