@@ -44,6 +44,7 @@ TOTAL_COLUMNS = (
     "commission_pln",
 )
 _CHUNK = 2000  # lines per write
+USER_KINDS = (MT, PREMIUM_ANSWER)  # the kinds whose `user_or_phone` is a user, totalled per user
 
 
 def pln(grosze: int | None) -> str:
@@ -128,10 +129,32 @@ class Totals:
         """Count `counts` (sms, parts, price, commission) of one kind, party, number and status."""
         self.all.add_counts(status, *counts)
         self.by_kind[kind].add_counts(status, *counts)
-        if kind in (MT, PREMIUM_ANSWER):
+        if kind in USER_KINDS:
             self.by_user.setdefault(party, Sum()).add_counts(status, *counts)
         if number is not None:
             self.by_number.setdefault(number, Sum()).add_counts(status, *counts)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_user(user: str) -> str:
+    """A user as the gateway tells users apart: ASCII letters in either case are one (the ACL's
+    `COLLATE NOCASE`, the lower case of a removed user's address)."""
+    return user.translate(_ASCII_LOWER)
+
+
+def user_spellings(groups: dict[tuple[str, str, str | None, str], list[int]]) -> dict[str, str]:
+    """Each user's total goes by the spelling of their latest line. A user removed and added again
+    in other case (`piotr.nowak@` listed in lower case as a removed user, `Piotr.Nowak@` as the ACL
+    now has them) is one person, and was totalled as two."""
+    latest: dict[str, tuple[int, str]] = {}
+    for (kind, party, _number, _status), g in groups.items():
+        if kind in USER_KINDS:
+            user = fold_user(party)
+            if user not in latest or g[4] > latest[user][0]:
+                latest[user] = (g[4], party)
+    return {user: party for user, (_last, party) in latest.items()}
 
 
 class Rendering:
@@ -157,7 +180,8 @@ class Rendering:
         yield out(self._head())
         buf: list[str] = []
         tz = self.header.tz
-        # Sums per (kind, user or phone, premium number, status); the totals are derived at the end.
+        # Sums per (kind, user or phone, premium number, status), and the number of the group's
+        # last line; the totals are derived at the end.
         groups: dict[tuple[str, str, str | None, str], list[int]] = {}
         block, prefix, minute0 = -1, "", 0
         cache = self.clock_cache
@@ -167,7 +191,8 @@ class Rendering:
             key = (line.kind, line.party, line.number, line.status)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = [0, 0, 0, 0]
+                g = groups[key] = [0, 0, 0, 0, 0]
+            g[4] = count
             g[0] += line.sms
             g[1] += line.parts
             if line.price is not None:
@@ -194,7 +219,10 @@ class Rendering:
                 buf.clear()
         if buf:
             yield out("".join(buf))
-        for (kind, party, number, status), (sms, parts, price, commission) in groups.items():
+        spelt = user_spellings(groups)
+        for (kind, party, number, status), (sms, parts, price, commission, _last) in groups.items():
+            if kind in USER_KINDS:
+                party = spelt[fold_user(party)]
             self.totals.add_group(kind, party, number, status, sms, parts, price, commission)
         yield out(self._totals())
         self.totals.sha256 = digest.hexdigest()
