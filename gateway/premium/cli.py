@@ -17,7 +17,7 @@ from gateway import accountrules, mailheaders
 from gateway.adminrules import mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
-from gateway.premium import handlers, passwords
+from gateway.premium import confirmation, handlers, passwords
 from gateway.premium.repo import Service
 from gateway.premium.stats import PremiumStats
 from gateway.store.db import Store
@@ -88,11 +88,13 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
         print("no premium services")
     for s in services:
         account = store.accounts.account_by_id(s.account_id).name
-        state = (
-            f"confirmed {when(s.verified_at)}"
-            if s.verified_at
-            else f"UNCONFIRMED, {r.count_awaiting(s.id)} SMS kept"
-        )
+        if s.verified_at:
+            state = f"confirmed {when(s.verified_at)}"
+        else:
+            u = confirmation.unconfirmed(store.db.conn, s, r.count_awaiting(s.id), store.clock())
+            state = f"UNCONFIRMED, {u.kept} SMS kept"
+            if u.refused is not None or u.expired_at is not None:
+                state += f": {u.why(when)}; {u.todo()}"
         print(
             f"{s.password}  account {account}  → {s.email}  numbers {' '.join(s.number_list) or 'all'}"
             f"  reply ACL {', '.join(r.acl(s.id))}  {state}"
@@ -166,14 +168,9 @@ def _confirmation_state(store: Store, service: Service) -> int:
         print(f"premium service {service.password}: {service.email} confirmed {when(service.verified_at)}")
         return 0
     kept = handlers.repo(store).count_awaiting(service.id)
-    print(
-        f"premium service {service.password}: {service.email} has not confirmed;"
-        f" {kept} SMS kept until it does"
-    )
-    print(
-        f"`smsgw premium verify {service.password} --resend` mails a new confirmation"
-        " (the earlier ones then stop working)"
-    )
+    u = confirmation.unconfirmed(store.db.conn, service, kept, store.clock())
+    print(f"premium service {service.password}: {u.why(when)}; {kept} SMS kept until it does")
+    print(u.todo())
     return 0
 
 

@@ -29,6 +29,7 @@ from gateway.adminrules import (
     password_problem,
 )
 from gateway.mailheaders import is_plain_address
+from gateway.premium import confirmation
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
@@ -199,6 +200,10 @@ async def dashboard(request: Request, who: Who) -> Response:
         # Off the loop too: with held messages of other accounts about, a company admin's list
         # still walks some of them.
         "attention": await web.counts.run(lambda conn: needing_attention(conn, scope, now=at)),
+        # Premium services keeping paid SMS for over a day for want of a confirmation.
+        "unconfirmed": await web.counts.run(
+            lambda conn: confirmation.attention(conn, scope, at, web.env.filters["when"], who.operator)
+        ),
         "held": held_note(web.tz),
         "links": web.links() if overview else {},
         # The relay is the operator's: the answers and bounces of every account wait for it.

@@ -22,7 +22,7 @@ from gateway.cli.common import CliError
 from gateway.conversations import states
 from gateway.conversations.repo import ConversationsRepo
 from gateway.premium import cli as premium_cli
-from gateway.premium import handlers
+from gateway.premium import confirmation, handlers
 from gateway.premium.stats import Figures, PremiumStats
 from gateway.store.accounts import NotFound
 from gateway.web.pages import Invalid
@@ -119,15 +119,23 @@ async def _premium_page(
     counts = [(f.sms, f.parts, f.price, f.commission) for f in traffic + moved]
     total = [sum(c[i] for c in counts) for i in range(4)]
     corrections = stats.corrections(start, end, who.scope, limit=SHOWN) if moved else []
-    listed = [
-        {
-            "s": s,
-            "account": accounts.account_by_id(s.account_id).name,
-            "acl": repo.acl(s.id),
-            "kept": 0 if s.verified_at else repo.count_awaiting(s.id),
-        }
-        for s in services
-    ]
+    now, shown = web.store.clock(), web.env.filters["when"]
+    listed = []
+    for s in services:
+        kept = 0 if s.verified_at else repo.count_awaiting(s.id)
+        # Why it waits: a confirmation the relay refused, or one expired, is nobody's to answer.
+        waits = None if s.verified_at else confirmation.unconfirmed(web.store.db.conn, s, kept, now)
+        listed.append(
+            {
+                "s": s,
+                "account": accounts.account_by_id(s.account_id).name,
+                "acl": repo.acl(s.id),
+                "kept": kept,
+                "stuck": waits is not None and (waits.refused is not None or waits.expired_at is not None),
+                "why": waits.why(shown) if waits else "",
+                "todo": waits.todo(who.operator, quote="") if waits else "",
+            }
+        )
     ctx = {
         "who": who,
         "services": listed,
