@@ -36,10 +36,44 @@ log = structlog.get_logger(__name__)
 KIND = "billing"  # outbox kind of every billing mail
 
 
-def attachment_name(month: Month, f: AccountFile) -> str:
+def attachment_name(month: Month, f: AccountFile, *, clash: bool = False) -> str:
     """The name an account's file goes by in its mail, which its text names too: readable, where
-    the file on disk is %XX-escaped and without the month its directory names."""
-    return f"{month}-{f.account}.txt"
+    the file on disk is %XX-escaped and without the month its directory names, and one no other
+    account's file goes by, so that mails saved in one folder keep every file.
+
+    Plain ASCII, as `notify.attachment_name` makes every attachment's name (mail clients disagree
+    on encoded ones). The account's own name where that is its ASCII form (`2026-12-ACME.txt`);
+    else that form and `~<account id>` (`Łódź` is `2026-12-Lodz~4.txt` beside `Lodz`'s
+    `2026-12-Lodz.txt`, `日本` is `2026-12-billing~9.txt`), as also when another account's name
+    differs from it in case only (`clash`: one folder on Windows or macOS takes both as one) or it
+    is `summary`, the operator's summary's name. No own name holds `~`, and two ids differ, so no
+    two accounts share a name; the text said the account's own name while the attachment went by
+    its ASCII form (`Łódź`, `Lodz` and `A/B`, `AB` attached under one name; `日本` as `2026-12.txt`).
+    """
+    own = f"{month}-{f.account}.txt"
+    if (
+        not clash
+        and notify.attachment_name(own) == own
+        and _TAG not in own
+        and f.account.casefold() != "summary"
+    ):
+        return own
+    tag = f"{_TAG}{f.account_id if f.account_id is not None else 0}"
+    plain = notify.attachment_name(f"{f.account}.txt").removesuffix(".txt")
+    room = notify.ATTACHMENT_STEM_MAX - len(f"{month}-{tag}")
+    return f"{month}-{plain[:room].rstrip(' .-')}{tag}.txt"
+
+
+_TAG = "~"  # before the account id in an attachment's name
+
+
+def name_clash(store: Store, f: AccountFile) -> bool:
+    """Another account's name differs from this one's in case only (`ACME` and `acme`)."""
+    row = store.db.conn.execute(
+        "SELECT 1 FROM accounts WHERE id IS NOT ? AND lower(name) = lower(?) AND name != ? LIMIT 1",
+        (f.account_id, f.account, f.account),
+    ).fetchone()
+    return row is not None
 
 
 # The biggest billing mail queued with its file attached: Postfix's default message_size_limit.
@@ -48,13 +82,14 @@ def attachment_name(month: Month, f: AccountFile) -> str:
 MAIL_SIZE_LIMIT = 10_000_000
 
 
-def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: bool) -> str:
+def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: str | None) -> str:
+    """The mail's text; `attached`: the name the file is attached under, None when it is not."""
     s = f.sums
     counts = ", ".join(f"{n} {k}" for k, n in s.by_status.items())
     money = ""
     if s.price or s.commission:
         money = f"Premium SMS: price {pln(s.price)} PLN, commission {pln(s.commission)} PLN.\n"
-    the_file = f"The attached file {attachment_name(month, f)}" if attached else "The account's file"
+    the_file = f"The attached file {attached}" if attached is not None else "The account's file"
     return (
         f"Billing of account {f.account} for {month} ({tz.key}, local midnight to local midnight).\n\n"
         f"{s.sms} SMS, {s.parts} part(s): {counts}.\n{money}\n"
@@ -110,15 +145,18 @@ def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
     return unique
 
 
-def account_mails(cfg: Config, month: Month, f: AccountFile, rcpts: list[str]) -> list[tuple[str, bytes]]:
-    """(recipient, mail) for one account's file; no database (runs in a worker thread)."""
+def account_mails(
+    cfg: Config, month: Month, f: AccountFile, rcpts: list[str], *, clash: bool = False
+) -> list[tuple[str, bytes]]:
+    """(recipient, mail) for one account's file; no database (runs in a worker thread). `clash`:
+    `name_clash`, read before."""
     tz = ZoneInfo(cfg.gateway.timezone)
     content = _read_within_limit(f.path)
     subject = f"SMS billing {month}: {f.account}"
-    name = attachment_name(month, f)
+    name = attachment_name(month, f, clash=clash)
 
     def text(attached: bool) -> str:
-        return _body(month, tz, f, attached)
+        return _body(month, tz, f, name if attached else None)
 
     return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
 
@@ -164,7 +202,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
         if not again and (before := mailed(store, files.month, key)) is not None:
             done.held.append((f.account, before))
             continue
-        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f))
+        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=name_clash(store, f))
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
@@ -238,7 +276,8 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if mailed(store, month, _key(f)) is not None:
             continue  # queued by an earlier run (a crash after it) or by `billing run --send`
-        built = await asyncio.to_thread(account_mails, cfg, month, f, recipients(store, cfg, f))
+        rcpts, clash = recipients(store, cfg, f), name_clash(store, f)
+        built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
         queued += await store.write(
             lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False)
         )
