@@ -217,7 +217,7 @@ def answer(
 
     def refuse(reply: str, reason: str) -> tuple[str, bool]:
         r.record_answer(pmo.id, author, msgid, "refused", reason)
-        log.info("premium.answer_refused", mo=pmo.mo_id, reason=reason)
+        log.info("premium.answer_refused", mo=pmo.mo_id, sender=author, reason=reason)
         return reply, False
 
     # A bounce is never an answer, whatever else it says (Exim's come from <> as auto-replied).

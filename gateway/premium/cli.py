@@ -1,4 +1,4 @@
-"""`smsgw premium add|list|remove|set|verify|stats`: premium services and what they earned.
+"""`smsgw premium add|list|remove|set|verify|answers|stats`: premium services and what they earned.
 
 Changes go through the store's transactions in the same SQLite file the daemon uses (WAL), so
 they work while it runs; mail they queue (a confirmation, kept MOs sent to the fallback) is picked
@@ -15,7 +15,7 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway import accountrules, mailheaders
 from gateway.adminrules import mail_address_problem
-from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, since_time, when
 from gateway.config import Config
 from gateway.premium import confirmation, handlers, passwords
 from gateway.premium.repo import Service
@@ -188,6 +188,31 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_answers(cfg: Config, args: argparse.Namespace) -> int:
+    """What became of the clients' answers, newest first: a refused one (a sender off the reply
+    list, no free answer left, the window passed, the account suspended, the identical-text rule)
+    was told only to the client's mail server, which support cannot read."""
+    password = _password(args.password) if args.password else None
+    since = since_time(cfg, args.since) if args.since else None
+    store = open_store(cfg, must_exist=True)
+    rows = handlers.repo(store).answers_list(password, since, args.refused, args.limit)
+    if not rows:
+        print(
+            "no answers to premium SMS"
+            + (f" of {password}" if password else "")
+            + (f" since {when(since)}" if since else "")
+        )
+        return 0
+    print(f"{'time':<21}{'service':<9}{'number':<8}{'sender':<32}{'phone':<16}outcome")
+    for a in rows:
+        outcome = f"{a.state}: {a.reason}" if a.reason else a.state
+        service = f"{when(a.created_at):<21}{a.password or '-':<9}{a.number:<8}"
+        print(f"{service}{a.sender or '-':<32}{a.phone:<16}{outcome}")
+    if len(rows) == args.limit:
+        print(f"(the newest {args.limit}; --limit or --since for others)")
+    return 0
+
+
 _MOVED = "corrections booked in {month} (SMS of billed months moved to another party, signed):"
 
 
@@ -271,6 +296,21 @@ def add_commands(sub: Any) -> None:
         help="mail a new confirmation; the earlier ones stop working (default: only show the state)",
     )
     v.set_defaults(func=cmd_verify)
+    an = s.add_parser(
+        "answers",
+        help="the clients' answers, newest first: time, service, sender, phone, sent or refused and why",
+    )
+    an.add_argument(
+        "password", nargs="?", metavar="KPxxx", help=f"only those of this service ({password_help})"
+    )
+    an.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="since 7d, 12h, 30m ago, or YYYY-MM-DD[ HH:MM] in [gateway] timezone (default: ever)",
+    )
+    an.add_argument("--refused", action="store_true", help="only the refused ones")
+    an.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
+    an.set_defaults(func=cmd_answers)
     stats = s.add_parser(
         "stats", help="MOs, price and commission per service and number, with the month's billing corrections"
     )

@@ -71,6 +71,19 @@ class Verification:
     used_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """One answer mail to a premium SMS, as `smsgw premium answers` lists it."""
+
+    created_at: float
+    password: str | None
+    number: str
+    sender: str  # the envelope sender (the From address of an auto-reply sent from <>)
+    phone: str
+    state: str  # sent | refused
+    reason: str | None  # why refused; for one sent, what became of its SMS
+
+
 class PremiumRepo(CorrectionsRepo):
     # ---- services ----------------------------------------------------------------------------
 
@@ -349,6 +362,27 @@ class PremiumRepo(CorrectionsRepo):
             ).fetchone()
             is not None
         )
+
+    def answers_list(
+        self, password: str | None, since: float | None, refused_only: bool, limit: int
+    ) -> list[AnswerRow]:
+        """The answers taken or refused, newest first, off index premium_answers_created (the
+        listing stops at `limit`); `password`: those to the SMS of services with it, removed ones too."""
+        where, args = ["a.created_at >= ?"], [since if since is not None else 0.0]
+        if password is not None:
+            where.append("p.password = ?")
+            args.append(password)
+        if refused_only:
+            where.append("a.state = 'refused'")
+        rows = self.conn.execute(
+            "SELECT a.created_at, p.password, p.number, a.mail_from, p.phone, a.state,"
+            " COALESCE(a.reason, CASE WHEN m.id IS NULL THEN NULL ELSE 'SMS ' || m.state END)"
+            " FROM premium_answers a INDEXED BY premium_answers_created"
+            " JOIN premium_mo p ON p.id = a.premium_mo_id LEFT JOIN messages m ON m.id = a.message_id"
+            f" WHERE {' AND '.join(where)} ORDER BY a.created_at DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [AnswerRow(*r) for r in rows]
 
     # ---- retention ------------------------------------------------------------------------------
 
