@@ -11,6 +11,7 @@ and read reports are recorded and answered `250` (refusing them would only make 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from datetime import datetime
 from email.parser import BytesParser
@@ -60,6 +61,20 @@ _CONFIRM_OF_EARLIER = (
     "550 5.7.1 This confirmation is for an earlier premium service {0}, removed since;"
     " it confirms nothing for the {0} in use now"
 )
+
+
+# BATV (bounce address tag validation), which a client's mail server may write into the envelope
+# sender of every mail: `prvs=0123abcdef=sms@radio.example.org` (and Microsoft's `msprvs1=`),
+# Barracuda's `btv1==0a1b2c3d4e5==sms@radio.example.org`. The tag changes daily.
+_BATV = re.compile(r"(?:prvs=[0-9a-f]{10}=|msprvs1=[0-9a-z_-]+=|btv1==[0-9a-z]+==)(.+@[^@]+)", re.IGNORECASE)
+
+
+def without_batv(address: str) -> str:
+    """The address with a BATV tag taken off, else as given. The domain stays, so a tag gains a
+    forger nothing (the same domain's plain address is as easy to write). SRS addresses are not
+    read: anyone can write one naming any address in a domain of their own."""
+    m = _BATV.fullmatch(address)
+    return m.group(1) if m else address
 
 
 def known(store: Store, target: Target) -> bool:
@@ -235,7 +250,7 @@ def answer(
     # after the removal (a removed service's password is unknown, its late parts no client's).
     if service.removed_at is not None and pmo.received_at >= service.removed_at:
         return refuse(replies.PREMIUM_SERVICE_GONE.format(service.password), "service removed")
-    if not author or not r.acl_allows(service.id, author):
+    if not author or not (r.acl_allows(service.id, author) or r.acl_allows(service.id, without_batv(author))):
         return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
