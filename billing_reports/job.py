@@ -215,7 +215,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
 
 
 def _mark(month: Month, what: object) -> str:
-    return f"mailed/{month}/{what}"
+    return repo.mailed_key(month, what)
 
 
 def _key(f: AccountFile) -> str:
@@ -236,11 +236,18 @@ def mailed_other(store: Store, month: Month, f: AccountFile) -> str | None:
 
 def mailed_at(mark: str) -> float | None:
     """When a mark says its mail was queued (marks written before that was kept say nothing)."""
-    parts = mark.split()
-    try:
-        return float(parts[1]) if len(parts) > 1 else None
-    except ValueError:
+    return repo.mark_parts(mark)[1]
+
+
+def summary_mailed_other(store: Store, files: MonthFiles) -> str | None:
+    """The mark of the mail that took another version of the month's summary, or None (as
+    `mailed_other`: the operator holds that one)."""
+    if files.summary is None:
         return None
+    mark = mailed(store, files.month, "summary")
+    if mark is None:
+        return None
+    return mark if mark.split()[0] != hashlib.sha256(files.summary.read_bytes()).hexdigest() else None
 
 
 def _queue(

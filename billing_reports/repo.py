@@ -120,13 +120,28 @@ def correction_rows(
     )
 
 
+def mailed_key(month: object, what: object) -> str:
+    """The billing state key that records a file of `month` queued for mail (`what`: the account's
+    id, or "summary"); its value is the mark `<sha256 of the file> <unix time>`."""
+    return f"mailed/{month}/{what}"
+
+
+def mark_parts(mark: str) -> tuple[str, float | None]:
+    """A mark's sha256 and when its mail was queued (marks written before that was kept say nothing)."""
+    parts = mark.split()
+    try:
+        return parts[0], float(parts[1]) if len(parts) > 1 else None
+    except ValueError:
+        return parts[0], None
+
+
 def billed(conn: sqlite3.Connection, month: str) -> bool:
     """The month's bill went out: recorded billed by the scheduled run, or a file of it mailed by
     `billing run --send`. Who is paid for its SMS must not change any more."""
     last = state(conn, LAST_BILLED)
     if last is not None and last >= month:
         return True
-    prefix = f"mailed/{month}/"
+    prefix = mailed_key(month, "")
     row = conn.execute(
         "SELECT 1 FROM billing_state WHERE key >= ? AND key < ? LIMIT 1", (prefix, prefix[:-1] + "0")
     ).fetchone()

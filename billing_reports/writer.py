@@ -2,16 +2,18 @@
 
 A file is written to a temporary name in its directory, fsynced, renamed over the old one and the
 directory fsynced: a reader (or the mailer) sees the old file or the new one, never a part. Every
-run renders from the store again, so a re-run over unchanged rows rewrites the same bytes. The
+run renders from the store again, so a re-run over unchanged rows rewrites the same bytes; one over
+changed rows of a month already mailed keeps the mailed file aside first (`mailed_copy`). The
 rows are read on a connection of our own (`repo.open_reader`), in whatever thread runs this.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +65,8 @@ class MonthFiles:
     summary: Path | None  # None when the month has none yet and one account was run, or some failed
     failed: list[NotWritten] = field(default_factory=list)
     only: str | None = None  # the account a run was for (the summary written with it is not mailed)
+    # A file written with other bytes than the ones mailed, and where the mailed one is kept.
+    kept: dict[Path, Path] = field(default_factory=dict)
 
 
 class MonthIncomplete(OSError):
@@ -181,11 +185,77 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def mailed_copy(path: Path, mark: str, tz: ZoneInfo) -> Path:
+    """Where the mailed version of a month's file is kept once a run writes another: in the month's
+    directory, in `mailed-<local date and time the mail was queued>/`, under its own name.
+
+    R-5.1 keeps the files on disk, and the operator must be able to show the file an account was
+    sent; `<account>.txt` is the newest, as the summary's checksums name it. A directory, not a
+    suffix: no account's file name can then be taken (any name may be an account's), nor a long
+    one pushed past 255 bytes, and what lists a month's files (`*.txt`) lists the same."""
+    at = repo.mark_parts(mark)[1]
+    when = "" if at is None else datetime.fromtimestamp(at, tz).strftime("-%Y-%m-%d-%H%M")
+    return path.parent / f"mailed{when}" / path.name
+
+
+def _file_sha256(path: Path, sha256: str) -> bool:
+    """The whole file's SHA-256 is `sha256` (the summary's mark: it has no `end` line of an account's)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except FileNotFoundError:
+        return False
+
+
+def _keep_mailed(
+    path: Path, mark: str | None, tz: ZoneInfo, is_it: Callable[[Path, str], bool]
+) -> Path | None:
+    """Before `path` is written again: if it is the version mailed (`mark`), keep it at its
+    `mailed_copy` (a hard link, no bytes copied) and return that; else None."""
+    if mark is None or not is_it(path, repo.mark_parts(mark)[0]):
+        return None
+    copy = mailed_copy(path, mark, tz)
+    if copy.exists():
+        return None
+    private_dir(copy.parent, BILLING_DIR_MODE)
+    try:
+        os.link(path, copy)
+    except FileExistsError:
+        return None
+    except OSError:  # a file system without hard links
+        with open(path, "rb") as f:
+            write_atomic(copy, iter(lambda: f.read(1 << 16), b""))
+        return copy
+    _fsync_dir(copy.parent)
+    _fsync_dir(path.parent)
+    return copy
+
+
+def _settle_mailed(
+    path: Path, mark: str | None, sha256: str, made: Path | None, tz: ZoneInfo, kept: dict[Path, Path]
+) -> None:
+    """After `path` was written (`sha256`): a copy made of the same bytes goes again; a file that is
+    not the one mailed is listed in `kept` with where the mailed one is, if it is kept."""
+    if mark is None:
+        return
+    if repo.mark_parts(mark)[0] == sha256:
+        if made is not None:
+            made.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                made.parent.rmdir()  # when empty
+        return
+    if (copy := mailed_copy(path, mark, tz)).exists():
+        kept[path] = copy
 
 
 def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[str, ...]:
@@ -251,6 +321,7 @@ def write_month(
         summed = []  # every account of the summary
         written = []  # the files written
         failed = []
+        kept: dict[Path, Path] = {}
         clock_cache: dict[int, tuple[str, int]] = {}
         for account_id, name in chosen:
             header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
@@ -259,10 +330,13 @@ def write_month(
             chunks: Iterable[bytes] = rendering.chunks()
             if account is not None and name != account:  # for the summary: written if it changed
                 chunks = [b"".join(chunks)]
+            mark = repo.state(conn, repo.mailed_key(month, account_id))
             try:
                 if account is None or name == account or not _ends_with(path, rendering.totals.sha256):
+                    made = _keep_mailed(path, mark, tz, _ends_with)
                     write_atomic(path, chunks)
                     written.append(path)
+                    _settle_mailed(path, mark, rendering.totals.sha256, made, tz, kept)
             except OSError as exc:
                 failed.append(NotWritten(account_id, name, path, exc))
                 continue
@@ -271,7 +345,7 @@ def write_month(
         summary = None
         if failed:
             conn.execute("COMMIT")
-            files = MonthFiles(month, done, None, failed, account)
+            files = MonthFiles(month, done, None, failed, account, kept)
             if keep_going:
                 return files
             raise MonthIncomplete(files, directory, summary=with_summary)
@@ -284,10 +358,13 @@ def write_month(
             # more than the accounts' and read as payouts it overstated them.
             unclaimed.commission = 0
             summary = directory / SUMMARY
-            text = render_summary(month, tz, summed, unclaimed if listed else None, notes)
-            write_atomic(summary, [text.encode("utf-8")])
+            data = render_summary(month, tz, summed, unclaimed if listed else None, notes).encode("utf-8")
+            mark = repo.state(conn, repo.mailed_key(month, "summary"))
+            made = _keep_mailed(summary, mark, tz, _file_sha256)
+            write_atomic(summary, [data])
+            _settle_mailed(summary, mark, hashlib.sha256(data).hexdigest(), made, tz, kept)
         conn.execute("COMMIT")
-        return MonthFiles(month, done, summary, only=account)
+        return MonthFiles(month, done, summary, only=account, kept=kept)
     finally:
         conn.close()
 

@@ -9,9 +9,11 @@ scheduled run does, so neither mails a file twice, and a file mailed before need
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -42,6 +44,21 @@ def _month(value: str) -> Month:
 
 def _day(at: float, tz: ZoneInfo) -> str:
     return f"on {datetime.fromtimestamp(at, tz):%Y-%m-%d}"
+
+
+def _not_mailed(
+    path: Path, what: str, mark: str, sha: str, kept: dict[Path, Path], tz: ZoneInfo, who: str
+) -> str:
+    """The words for a file written again with other bytes than those mailed, and where those lie."""
+    at = job.mailed_at(mark)
+    when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
+    copy = kept.get(path)
+    where = f", kept here as {copy}" if copy is not None else ""
+    again = "`--send --again`" + (" without --account" if what == "summary" else "")
+    return (
+        f"{path}: not the {what} mailed{when} (sha256:{mark.split()[0][:12]}…, now sha256:{sha[:12]}…):"
+        f" the rows changed since; {who} the mailed one{where} ({again} mails this one)"
+    )
 
 
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -88,14 +105,19 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {pln(s.price)} PLN")
         if not args.again and (mark := job.mailed_other(store, month, f)) is not None:
             # Rewritten in silence, the file on disk no longer matched the one the account was sent.
-            at = job.mailed_at(mark)
-            when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
             print(
-                f"{f.path}: not the file mailed{when} (sha256:{mark.split()[0][:12]}…, now"
-                f" sha256:{f.sha256[:12]}…): its rows changed since; the account and the operator"
-                " hold the mailed one (`--send --again` mails this one)",
+                _not_mailed(
+                    f.path, "file", mark, f.sha256, files.kept, tz, "the account and the operator hold"
+                ),
                 file=sys.stderr,
             )
+    if not args.again and (mark := job.summary_mailed_other(store, files)) is not None:
+        assert files.summary is not None
+        sha = hashlib.sha256(files.summary.read_bytes()).hexdigest()
+        print(
+            _not_mailed(files.summary, "summary", mark, sha, files.kept, tz, "the operator holds"),
+            file=sys.stderr,
+        )
     if files.summary is not None and files.only is not None:
         print(f"{files.summary}: summary rewritten with it (the month was billed)")
     elif files.summary is not None:
@@ -124,6 +146,9 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{d.name}: {len(names)} account file(s){' + summary' if (d / SUMMARY).exists() else ''}")
         for name in names:
             print(f"  {d / name}")
+        for copies in sorted(p for p in d.glob("mailed*") if p.is_dir()):
+            kept = sum(1 for _ in copies.glob("*.txt"))
+            print(f"  {copies}/: {kept} file(s) as mailed, written again since")
     return 0
 
 
