@@ -195,8 +195,11 @@ def premium_mo(
     text: str,
     received_at: datetime,
     note: str | None = None,
+    transliterated: bool = False,
 ) -> bytes:
     """R-4.4: a premium SMS for its client (or, with a `note`, for the operator's fallback address).
+    `transliterated`: the client's account sends its answers with Polish letters made plain (160
+    characters hold them, not 70).
 
     Reply-To is the MO's answer address, which carries its token; there is no Auto-Submitted
     header, because a client's auto-responder answering it is a supported way to send the free
@@ -216,10 +219,12 @@ def premium_mo(
     sent = f"{received_at:%Y-%m-%d %H:%M}"
     content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
     if answer_address:
-        content += (
-            "Reply to this mail to answer: the phone gets one free SMS"
-            " (160 characters, 70 with Polish letters).\n"
+        fits = (
+            "160 characters; Polish letters are sent without their marks"
+            if transliterated
+            else "160 characters, 70 with Polish letters"
         )
+        content += f"Reply to this mail to answer: the phone gets one free SMS ({fits}).\n"
     msg.set_content(content, charset="utf-8", cte="quoted-printable")
     return msg.as_bytes()
 

@@ -128,6 +128,7 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     r = handlers.repo(store)
     with store.db.transaction():
         service = _service(store, args.password)
+        before = r.acl(service.id)
         changes: dict[str, Any] = {}
         if args.account:
             changes["account_id"] = store.accounts.get_account(args.account).id
@@ -154,7 +155,16 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
     if "email" in changes or args.reply_acl:
-        print(f"reply list: {', '.join(r.acl(service.id)) or '(empty: nobody may answer)'}")
+        after = r.acl(service.id)
+        shown = ", ".join(after) or "(empty: nobody may answer)"
+        if after == before:
+            print(f"reply list: {shown} (unchanged)")
+        else:
+            # Said, not done in silence: an address taken off may be the one the client answers from.
+            print(f"reply list: {shown} (was {', '.join(before) or 'empty'})")
+            gone = [a for a in before if a.casefold() not in {b.casefold() for b in after}]
+            if gone:
+                print(f"no longer may answer: {', '.join(gone)} (--reply-acl to list every address that may)")
     return 0
 
 

@@ -306,6 +306,10 @@ def _mail(
         text=pmo.text,
         received_at=datetime.fromtimestamp(pmo.received_at, tz),
         note=note,
+        # The footer says how long an answer may be: as the answer will be sent (`answers.answer`).
+        transliterated=answer_address is not None
+        and pmo.account_id is not None
+        and PremiumRepo(outbox.db, outbox.clock).transliterates(pmo.account_id),
     )
     # The answer address is also the envelope sender: auto-responders answer the Return-Path.
     outbox.enqueue_mail(

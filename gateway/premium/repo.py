@@ -246,6 +246,11 @@ class PremiumRepo(CorrectionsRepo):
         row = self.conn.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
         return str(row[0]) if row else f"#{account_id}"
 
+    def transliterates(self, account_id: int) -> bool:
+        """Whether the account's SMS, its premium answers among them, have Polish letters made plain."""
+        row = self.conn.execute("SELECT transliterate FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return bool(row and row[0])
+
     def settle_mo(self, pmo_id: int, state: str, note: str | None = None) -> None:
         """State of a premium MO; `mailed` also stamps when the client got it (the answer window)."""
         with self.transaction():
