@@ -119,7 +119,15 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if files.summary is not None and files.only is not None:
-        print(f"{files.summary}: summary rewritten with it (the month was billed)")
+        # The summary is there because a run of the whole month wrote it, not because it was billed.
+        if billing_repo.billed(store.db.conn, str(month)):
+            why = "the month was billed"
+        elif end > time.time():
+            ends = f"{month.next().start(tz):%Y-%m-%d %H:%M}"
+            why = f"a run of the whole month wrote one; the month has not ended: it ends {ends}"
+        else:
+            why = "a run of the whole month wrote one; the month is not billed yet"
+        print(f"{files.summary}: summary rewritten with it ({why})")
     elif files.summary is not None:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
     if not args.send:
