@@ -136,7 +136,7 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
     week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
     unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
     """
-    key = "gateway.billing_dir"
+    key = "[gateway] billing_dir"
     existing = billing_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # (a path under a file does not exist either: ENOTDIR)

@@ -24,7 +24,7 @@ from pydantic import (
 
 from gateway import relaynets
 from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
-from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address
+from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address, quoted
 from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
@@ -47,8 +47,10 @@ class GatewaySection(_Section):
     domains: list[str] = Field(default_factory=lambda: ["sms.example.com"], min_length=1)
     default_region: str = "PL"
     number_types: list[str] = Field(default_factory=lambda: list(SERVED_NUMBER_TYPES), min_length=1)
-    state_dir: Path = Path("var")
-    billing_dir: Path | None = None  # R-5.1's configured directory; unset: <state_dir>/billing
+    state_dir: Path = Field(Path("var"), strict=False)
+    billing_dir: Path | None = Field(
+        None, strict=False
+    )  # R-5.1's configured directory; unset: <state_dir>/billing
     hostname: str = "sms.example.com"  # our name in SMTP banners and Message-IDs
     subject_max: int = Field(30, ge=0, le=160)
     subject_separator: str = ": "
@@ -201,7 +203,7 @@ class SeedAccount(_Section):
     @field_validator("sender")
     @classmethod
     def _sender(cls, v: str | None) -> str | None:
-        # The error's place names the account (`[[account]] "demo": sender: ...`).
+        # The error's place names the account (`[[account]] "demo" sender: ...`).
         if v is None:
             return None
         if not v.strip():
@@ -243,9 +245,10 @@ class Config(_Section):
         names = [s.name for s in self.smsc]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
-            raise ValueError(f"smsc names must be unique, repeated: {', '.join(sorted(dupes))}")
+            repeated = ", ".join(quoted(n) for n in sorted(dupes))
+            raise ValueError(f"[[smsc]] name: each link needs a name of its own, repeated: {repeated}")
         if not self.smsc and (info.context or {}).get("links_required", True):
-            raise ValueError("at least one [[smsc]] link is needed (the shipped config uses the simulator)")
+            raise ValueError("[[smsc]]: at least one link is needed (the shipped config uses the simulator)")
         return self
 
     @model_validator(mode="after")
@@ -254,7 +257,8 @@ class Config(_Section):
         names = [a.name for a in self.account]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"[[account]] names must be unique, repeated: {', '.join(map(repr, dupes))}")
+            repeated = ", ".join(map(quoted, dupes))
+            raise ValueError(f"[[account]] name: each account needs a name of its own, repeated: {repeated}")
         return self
 
     @model_validator(mode="after")
@@ -279,19 +283,20 @@ class Config(_Section):
         return [(link.name, link.prefixes) for link in self.smsc]
 
     def listeners(self) -> list[tuple[str, str, int]]:
-        """Every (setting, host, port) the daemon listens on with this config, in the order it binds."""
-        out = [("smtp.listen", *self.smtp.listen_addr)]
+        """Every (setting as messages name it, host, port) the daemon listens on with this config, in
+        the order it binds."""
+        out = [("[smtp] listen", *self.smtp.listen_addr)]
         if self.smtp.submission_addr is not None:
-            out.append(("smtp.submission_listen", *self.smtp.submission_addr))
+            out.append(("[smtp] submission_listen", *self.smtp.submission_addr))
         if self.simulator.enabled:
             sim = self.simulator
             out += [
-                ("simulator.smpp_port", sim.host, sim.smpp_port),
-                ("simulator.control_port", sim.host, sim.control_port),
-                ("simulator.cimd2_port", sim.host, sim.cimd2_port),
+                ("[simulator] smpp_port", sim.host, sim.smpp_port),
+                ("[simulator] control_port", sim.host, sim.control_port),
+                ("[simulator] cimd2_port", sim.host, sim.cimd2_port),
             ]
         if self.web.enabled:
-            out.append(("web.listen", *self.web.listen_addr))
+            out.append(("[web] listen", *self.web.listen_addr))
         return out
 
     def path(self, p: Path) -> Path:

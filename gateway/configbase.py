@@ -7,6 +7,7 @@ their own without importing the whole config.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from pathlib import Path
@@ -20,8 +21,38 @@ class ConfigError(Exception):
     """A config problem, worded for the admin who has to fix it."""
 
 
+class KeyProblem(ValueError):
+    """A section's check that is about some of its keys, not the whole table (`system_id` of a link):
+    the error names them after the table, as a wrong value of a key is named."""
+
+    def __init__(self, keys: str, message: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+def quoted(text: str) -> str:
+    """A name or value as TOML writes it in double quotes (`"orange"`, `"żółw"`)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def at(table: str, key: str = "") -> str:
+    """A config place as every message names it, the table as the file writes it and the key below
+    it: `[gateway] state_dir`, `[[smsc]] "orange" port`; a key above every table alone."""
+    return f"{table} {key}" if table and key else table or key
+
+
+def link_place(name: str, key: str = "") -> str:
+    """An `[[smsc]]` link's place, named by its `name` (`[[smsc]] "orange" password_file`)."""
+    return at(f"[[smsc]] {quoted(name)}", key)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: lax parsing read `enabled = "on"` (or "yes", "1") as true and `window = true` or
+    `window = 1.0` as 1, so an admin's slip silently meant something. A float key still takes a
+    whole number (`validity_hours = 24`). A path key says `strict=False`: TOML has no path type,
+    and its text is read as one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")

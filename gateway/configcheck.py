@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gateway.config import Config
-from gateway.configbase import ConfigError, credential_path, joined
+from gateway.configbase import ConfigError, at, credential_path, joined, link_place, quoted
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
 from gateway.tlscert import credential_or_path, tls_context
@@ -47,7 +47,9 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     """
     check_files(cfg)
     found: list[Exposure] = []
-    inline = [f"[[smsc]] {s.name}" for s in cfg.smsc if s.password is not None and not _simulator(cfg, s)]
+    inline = [
+        link_place(s.name, "password") for s in cfg.smsc if s.password is not None and not _simulator(cfg, s)
+    ]
     if cfg.mail.relay_password is not None:
         inline.append("[mail] relay_password")
     if inline and (mode := readable_by_others(config_path)) is not None:
@@ -56,11 +58,11 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     for s in cfg.smsc:
         path = s.password_path(cfg.base_dir)
         if path is not None and (mode := readable_by_others(path)) is not None:
-            holds = f"the password_file of [[smsc]] {s.name}"
+            holds = f"the password of {link_place(s.name, 'password_file')}"
             found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
     relay = cfg.mail.relay_password_path(cfg.base_dir)
     if relay is not None and (mode := readable_by_others(relay)) is not None:
-        holds = "the [mail] relay_password_file"
+        holds = "the password of [mail] relay_password_file"
         found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
     return found
 
@@ -83,10 +85,10 @@ def state_dir_problem(cfg: Config) -> str | None:
     example = 'e.g. state_dir = "/var/lib/smsgw"'
     if path.exists():
         if not path.is_dir():
-            return f"gateway.state_dir: {path} is a file, not a directory ({example})"
+            return f"[gateway] state_dir: {path} is a file, not a directory ({example})"
         if not os.access(path, os.W_OK | os.X_OK):
             return (
-                f"gateway.state_dir: {path} is not writable by this user; run as the service's user"
+                f"[gateway] state_dir: {path} is not writable by this user; run as the service's user"
                 f" (sudo -u smsgw ...) or fix its owner"
             )
         return None
@@ -94,10 +96,10 @@ def state_dir_problem(cfg: Config) -> str | None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        return f"gateway.state_dir: {path} cannot be created: {parent} is a file ({example})"
+        return f"[gateway] state_dir: {path} cannot be created: {parent} is a file ({example})"
     if not os.access(parent, os.W_OK | os.X_OK):
         return (
-            f"gateway.state_dir: {path} does not exist and cannot be created by this user"
+            f"[gateway] state_dir: {path} does not exist and cannot be created by this user"
             f" ({parent} is not writable); create it: mkdir -p {path} && chown smsgw: {path}"
         )
     return None
@@ -106,7 +108,7 @@ def state_dir_problem(cfg: Config) -> str | None:
 class NeededFile(NamedTuple):
     """A file the daemon reads at start with this config."""
 
-    setting: str  # how the admin finds it in config.toml
+    setting: str  # how the admin finds it in config.toml: `[smtp] tls_cert_file`
     configured: Path
     credential: bool  # a bare name is looked up in $CREDENTIALS_DIRECTORY first (configbase.credential_path)
 
@@ -119,26 +121,26 @@ def needed_files(cfg: Config) -> list[NeededFile]:
         smtp.tls_cert_file is not None and smtp.tls_key_file is not None
     ):  # submission and the relay's STARTTLS
         found += [
-            NeededFile("smtp.tls_cert_file", smtp.tls_cert_file, True),
-            NeededFile("smtp.tls_key_file", smtp.tls_key_file, True),
+            NeededFile("[smtp] tls_cert_file", smtp.tls_cert_file, True),
+            NeededFile("[smtp] tls_key_file", smtp.tls_key_file, True),
         ]
     web = cfg.web
     if web.enabled and web.tls_cert_file is not None and web.tls_key_file is not None:
         # The panel resolves its files beside the config only (gateway/web/server.py).
         found += [
-            NeededFile("web.tls_cert_file", web.tls_cert_file, False),
-            NeededFile("web.tls_key_file", web.tls_key_file, False),
+            NeededFile("[web] tls_cert_file", web.tls_cert_file, False),
+            NeededFile("[web] tls_key_file", web.tls_key_file, False),
         ]
     found += [
-        NeededFile(f"[[smsc]] {s.name}: password_file", s.password_file, True)
+        NeededFile(link_place(s.name, "password_file"), s.password_file, True)
         for s in cfg.smsc
         if s.password_file is not None
     ]
     # A "maildir:" relay writes files and never logs in: its password file is not read.
     if cfg.mail.capture_dir is None and cfg.mail.relay_password_file is not None:
-        found.append(NeededFile("mail.relay_password_file", cfg.mail.relay_password_file, True))
+        found.append(NeededFile("[mail] relay_password_file", cfg.mail.relay_password_file, True))
     if cfg.mail.capture_dir is None and cfg.mail.relay_tls_ca_file is not None:
-        found.append(NeededFile("mail.relay_tls_ca_file", cfg.mail.relay_tls_ca_file, False))
+        found.append(NeededFile("[mail] relay_tls_ca_file", cfg.mail.relay_tls_ca_file, False))
     return found
 
 
@@ -164,13 +166,13 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
         load = f"LoadCredential={name}:/etc/smsgw/private/{name} (systemd/smsgw-credentials.conf)"
         if bare and isinstance(why, FileNotFoundError) and not creds:
             doubts.append(
-                f'{need.setting} "{name}" is not beside the config ({path}) and ${CREDENTIALS_ENV} is'
+                f'{need.setting}: "{name}" is not beside the config ({path}) and ${CREDENTIALS_ENV} is'
                 f" not set: under systemd the unit must hand it over with {load}; a `smsgw run`"
                 " started by hand stops on it"
             )
         elif bare and isinstance(why, FileNotFoundError):
             problems.append(
-                f'{need.setting} "{name}": no such file in ${CREDENTIALS_ENV} ({creds}) nor beside the'
+                f'{need.setting}: no file "{name}" in ${CREDENTIALS_ENV} ({creds}) nor beside the'
                 f" config ({path}); give the unit {load} or fix the name"
             )
         elif isinstance(why, PermissionError):
@@ -202,9 +204,9 @@ def _tls_pair_problem(cfg: Config) -> str | None:
     if _unreadable(cert) is not None or _unreadable(key) is not None:
         return None  # named above, or a credential only systemd hands over
     try:
-        tls_context(cert, key)
+        tls_context(cert, key, section="[smtp] tls_cert_file, tls_key_file")
     except ConfigError as exc:
-        return f"smtp.tls_cert_file, smtp.tls_key_file: {exc}"
+        return str(exc)
     return None
 
 
@@ -228,15 +230,15 @@ def write_path_problems(cfg: Config) -> list[str]:
         log = cfg.path(cfg.simulator.log)
         example = 'e.g. log = "var/simulator.jsonl"'
         if log.is_dir():
-            problems.append(f"simulator.log: {log} is a directory, not a file ({example})")
+            problems.append(f"[simulator] log: {log} is a directory, not a file ({example})")
         elif (blocked := _blocked_dir(log.parent)) is not None:
             problems.append(
-                f"simulator.log: {log} cannot be written: {blocked} is a file, not a directory ({example})"
+                f"[simulator] log: {log} cannot be written: {blocked} is a file, not a directory ({example})"
             )
     capture = cfg.mail.capture_dir
     if capture is not None and (blocked := _blocked_dir(cfg.path(capture))) is not None:
         problems.append(
-            f"mail.relay: the maildir {cfg.path(capture)} cannot be created: {blocked} is a file, not a"
+            f"[mail] relay: the maildir {cfg.path(capture)} cannot be created: {blocked} is a file, not a"
             ' directory (e.g. relay = "maildir:var/mail")'
         )
     return problems
@@ -275,15 +277,15 @@ def mail_loop_problems(cfg: Config) -> list[str]:
     problems: list[str] = []
     name = cfg.gateway.hostname.lower().rstrip(".")
     checked = (
-        ("replies.fallback_address", cfg.replies.fallback_address, _FORWARDS),
-        ("premium.fallback_address", cfg.premium.fallback_address, _FORWARDS),
-        ("mail.admin_address", cfg.mail.admin_address, _ADMIN),
+        ("[replies] fallback_address", cfg.replies.fallback_address, _FORWARDS),
+        ("[premium] fallback_address", cfg.premium.fallback_address, _FORWARDS),
+        ("[mail] admin_address", cfg.mail.admin_address, _ADMIN),
     )
     for key, addr, becomes in checked:
         why = loop_reason(cfg, addr)
         if why is not None:
             problems.append(
-                f'{key} "{addr}" would loop: {why}, so mail to it comes back to the gateway ({becomes});'
+                f'{key}: "{addr}" would loop: {why}, so mail to it comes back to the gateway ({becomes});'
                 " use a mailbox elsewhere"
             )
     if cfg.mail.capture_dir is None:
@@ -292,7 +294,7 @@ def mail_loop_problems(cfg: Config) -> list[str]:
             if port == relay_port and same_host(relay_host, host, name):
                 own_listener = f'{key} ("{joined(host, port)}")'
                 problems.append(
-                    f'mail.relay "{cfg.mail.relay}" is the gateway\'s own {own_listener}: every bounce,'
+                    f'[mail] relay: "{cfg.mail.relay}" is the gateway\'s own {own_listener}: every bounce,'
                     " notice and answer would come back to the gateway instead of leaving; give your mail"
                     ' server (e.g. "mail.example.com:25") or "maildir:DIR"'
                 )
@@ -309,7 +311,10 @@ def seed_problems(cfg: Config) -> list[str]:
         for email in seed.users:
             other = first.setdefault(email.casefold(), seed.name)
             if other != seed.name:
-                problems.append(f"user {email} is named by [[account]] {other!r} and {seed.name!r}: keep one")
+                problems.append(
+                    f"{at(f'[[account]] {quoted(seed.name)}', 'users')}: {email} is named by [[account]]"
+                    f" {quoted(other)} too: a user belongs to one account, keep one"
+                )
     return problems
 
 
@@ -322,18 +327,18 @@ def loop_reason(cfg: Config, addr: str | None) -> str | None:
     if not domain:
         return None
     if domain in {d.lower().rstrip(".") for d in cfg.gateway.domains}:
-        return f"{domain} is one of gateway.domains"
+        return f"{domain} is one of [gateway] domains"
     delivered_here = any(
         port == SMTP_PORT and not endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
     )
     if domain == cfg.gateway.hostname.lower().rstrip(".") and delivered_here:
-        return f"{domain} is gateway.hostname and the gateway takes its mail (port {SMTP_PORT})"
+        return f"{domain} is [gateway] hostname and the gateway takes its mail (port {SMTP_PORT})"
     return None
 
 
 def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
     """The gateway's SMTP listeners as (key, host, port); port 0 (picked at start) is none."""
-    return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("smtp.") and p != 0]
+    return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("[smtp] ") and p != 0]
 
 
 def same_host(relay: str, listen: str, hostname: str) -> bool:

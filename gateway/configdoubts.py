@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 
 from gateway.config import MAX_PARTS, Config, GatewaySection
+from gateway.configbase import at, link_place, quoted
 from gateway.configcheck import endpoints, is_this_machine, on_loopback
 from gateway.configlinks import SmscSection
 from gateway.relaynets import wide_network_doubt
@@ -32,7 +33,7 @@ def route_doubts(cfg: Config) -> list[str]:
         return []
     prefixes = sorted({p for s in cfg.smsc for p in s.prefixes})
     return [
-        f"no [[smsc]] link is without prefixes (no default route): mail to numbers outside"
+        f"[[smsc]] prefixes: every link has some (no default route): mail to numbers outside"
         f" {', '.join(prefixes)} is refused at RCPT (550 5.1.2); give a link prefixes = [] to send"
         " them by it"
     ]
@@ -47,9 +48,9 @@ def demo_sender_doubts(cfg: Config) -> list[str]:
     if cfg.gateway.default_sender != DEMO_SENDER or cfg.simulator.enabled or not real_link:
         return []
     return [
-        f'[gateway] default_sender is the walkthrough\'s made-up "{DEMO_SENDER}", and the links go to an'
-        " operator: every account without its own sender sends from it; set default_sender to the number"
-        " your operator gave you"
+        f'[gateway] default_sender: "{DEMO_SENDER}" is the walkthrough\'s made-up number, and the links go'
+        " to an operator: every account without its own sender sends from it; set default_sender to the"
+        " number your operator gave you"
     ]
 
 
@@ -97,8 +98,9 @@ def host_doubts(cfg: Config) -> list[tuple[str, str]]:
         doubts.append(
             (
                 "config.smsc_host_placeholder",
-                f'[[smsc]] {link.name}: host "{link.host}" is still the placeholder `smsgw install-service`'
-                " wrote: set host, port, system_id and the password to those your operator gave you",
+                f'{link_place(link.name, "host")}: "{link.host}" is still the placeholder'
+                " `smsgw install-service` wrote: set host, port, system_id and the password to those your"
+                " operator gave you",
             )
         )
     relay = cfg.mail.relay_addr[0] if cfg.mail.capture_dir is None else None
@@ -109,15 +111,15 @@ def host_doubts(cfg: Config) -> list[tuple[str, str]]:
             doubts.append(
                 (
                     "config.smsc_host_unresolved",
-                    f'[[smsc]] {link.name}: host "{link.host}" does not resolve ({why}): the link cannot'
-                    " connect, and its SMS wait; check the name, or give the SMSC's IP address",
+                    f'{link_place(link.name, "host")}: "{link.host}" does not resolve ({why}): the link'
+                    " cannot connect, and its SMS wait; check the name, or give the SMSC's IP address",
                 )
             )
     if relay is not None and (why := failed.get(relay)) is not None:
         doubts.append(
             (
                 "config.relay_host_unresolved",
-                f'[mail] relay "{cfg.mail.relay}": host "{relay}" does not resolve ({why}): bounces,'
+                f'[mail] relay: host "{relay}" does not resolve ({why}): bounces,'
                 " answers from phones and notices wait in the outbox; check the name of your mail server",
             )
         )
@@ -139,8 +141,8 @@ def maildir_doubts(cfg: Config) -> list[str]:
     if cfg.mail.capture_dir is None or not real:
         return []
     return [
-        f'[mail] relay "{cfg.mail.relay}" keeps every outgoing mail on this machine (bounces, answers'
-        f" from phones, notices, billing mail), while [[smsc]] {real[0]} goes to an operator: nothing"
+        f'[mail] relay: "{cfg.mail.relay}" keeps every outgoing mail on this machine (bounces, answers'
+        f" from phones, notices, billing mail), while {link_place(real[0])} goes to an operator: nothing"
         ' reaches anyone; set relay to your mail server, e.g. relay = "mail.example.com:25"'
     ]
 
@@ -156,13 +158,13 @@ def panel_doubts(cfg: Config) -> list[str]:
     doubts = []
     if web.tls_cert_file is None and not web.trusted_proxies:
         doubts.append(
-            f'[web] listen "{web.listen}" is reachable from other machines without TLS: panel logins'
+            f'[web] listen: "{web.listen}" is reachable from other machines without TLS: panel logins'
             " (the users' SMTP passwords too) travel in clear; set [web] tls_cert_file and tls_key_file,"
             ' or listen on "127.0.0.1:PORT" behind a TLS proxy'
         )
     if not web.metrics_token:
         doubts.append(
-            f'[web] listen "{web.listen}" is reachable from other machines and /metrics wants no token:'
+            f'[web] listen: "{web.listen}" is reachable from other machines and /metrics wants no token:'
             " it names every account and its traffic to anyone there; set [web] metrics_token"
         )
     return doubts
@@ -176,7 +178,7 @@ def simulator_doubts(cfg: Config) -> list[str]:
     if not sim.enabled or on_loopback(sim.host):
         return []
     return [
-        f'[simulator] host "{sim.host}" is reachable from other machines: its control port'
+        f'[simulator] host: "{sim.host}" is reachable from other machines: its control port'
         f" ({sim.control_port}) takes no login, and anyone there can send SMS as any phone (a STOP"
         " opts the phone out, a premium vote is billed) and delivery reports; keep it on 127.0.0.1"
     ]
@@ -206,12 +208,12 @@ def simulator_link_doubts(cfg: Config) -> list[str]:
         return []
     names = {sim.smpp_port: "smpp_port", sim.cimd2_port: "cimd2_port", sim.control_port: "control_port"}
     wrong = [
-        f'[[smsc]] "{link.name}" ({link.type}) goes to port {link.port}, the simulator\'s {names[link.port]}'
+        f"{link_place(link.name)} ({link.type}) goes to port {link.port}, the simulator's {names[link.port]}"
         for link in cfg.smsc
         if here(link.host) and link.port in names
     ]
     return [
-        "[simulator] is enabled but no [[smsc]] link goes to it (it takes SMPP on"
+        "[simulator] enabled: true, but no [[smsc]] link goes to it (it takes SMPP on"
         f" {sim.smpp_port}, CIMD2 on {sim.cimd2_port}){': ' if wrong else ''}{'; '.join(wrong)};"
         " set the link's port to the simulator's port for its type, or [simulator] enabled = false"
     ]
@@ -222,7 +224,7 @@ def parts_doubts(cfg: Config) -> list[str]:
     if cfg.gateway.max_parts <= MAX_PARTS:
         return []
     return [
-        f"[gateway] max_parts = {cfg.gateway.max_parts} is above the {MAX_PARTS} parts a message may"
+        f"[gateway] max_parts: {cfg.gateway.max_parts} is above the {MAX_PARTS} parts a message may"
         f" become (R-1.4): {MAX_PARTS} is used; set it to {MAX_PARTS} or less"
     ]
 
@@ -230,7 +232,7 @@ def parts_doubts(cfg: Config) -> list[str]:
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
-        f"[[account]] {seed.name!r}: {doubt}"
+        f"{at(f'[[account]] {quoted(seed.name)}', 'relay_networks')}: {doubt}"
         for seed in cfg.account
         for cidr in seed.relay_networks
         if (doubt := wide_network_doubt(cidr)) is not None

@@ -6,7 +6,12 @@ three links would have to count tables to find the second).
 A value of the wrong kind, out of range or left out is said with its table, what the key takes and
 what was given (`[[smsc]] "orange" port: give a whole number without quotes (port = 2775), not the
 text "2775"`): pydantic's "Input should be a valid integer" does not say that the quotes are the
-fault. No line numbers: tomllib does not keep where a key was."""
+fault. No line numbers: tomllib does not keep where a key was.
+
+Our own validators' errors, an unknown key and a key that moved are placed the same way (`[gateway]
+validity_hours: must be at most 720 hours ...`), so that one listing reads alike throughout; a check
+of a whole section says its table (`[smtp]: give both ...`), and one across sections names the
+keys in its message."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+
+from gateway.configbase import KeyProblem, at, quoted
 
 # Keys that moved: a config still using one is told where the key lives now.
 MOVED_KEYS = {
@@ -116,7 +123,7 @@ def _table(loc: tuple[int | str, ...], data: Any) -> tuple[str, tuple[int | str,
             node = node[part]
             if isinstance(node, dict):
                 name = node.get("name")
-                label = json.dumps(name) if isinstance(name, str) and name.strip() else f"#{part + 1}"
+                label = quoted(name) if isinstance(name, str) and name.strip() else f"#{part + 1}"
                 table, rest, path = f"[[{'.'.join(path)}]] {label}", loc[i + 1 :], []
                 continue
         elif isinstance(node, dict) and isinstance(part, str):
@@ -205,7 +212,7 @@ def _wrong_kind(e: Any, root: type[BaseModel], data: Any) -> str | None:
     if not keys:
         return None
     name, given, kind = keys[-1], e.get("input"), e["type"]
-    where = f"{table} {key}" if table and key else table or key
+    where = at(table, key)
     item = isinstance(loc[-1], int)  # an item of a list: its example is the value alone
     if kind in _KINDS:
         takes, as_kind = _KINDS[kind]
@@ -249,32 +256,48 @@ _BOUNDS = {
 
 
 def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> str:
-    """pydantic's errors of a config as one line, in the config's own words. `data` is the parsed
-    TOML, which names the entries of lists of tables."""
+    """pydantic's errors of a config as one line, in the config's own words: each names its place
+    as the file writes it (`[gateway] validity_hours: ...`, `[[smsc]] "orange" port: ...`). `data` is
+    the parsed TOML, which names the entries of lists of tables."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        table, rest = _table(e["loc"], data)
-        key = ".".join(str(p) for p in rest)
-        if e["type"] == "extra_forbidden" and loc in MOVED_KEYS:
-            lines.append(f"key {loc!r} has moved: use {MOVED_KEYS[loc]}")
+        loc: tuple[int | str, ...] = tuple(e["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        if e["type"] == "extra_forbidden" and dotted in MOVED_KEYS:
+            lines.append(f"{at(*_place(loc, data))}: has moved: use {MOVED_KEYS[dotted]}")
         elif e["type"] == "extra_forbidden" and _is_table(e.get("input")):
-            lines.append(_unknown_table(tuple(e["loc"]), root, e.get("input")))
-        elif e["type"] == "extra_forbidden" and len(e["loc"]) == 1 and (home := _home(loc, root)):
-            lines.append(f"unknown key {loc!r} above the first table: it belongs under {home}")
+            lines.append(_unknown_table(loc, root, e.get("input")))
+        elif e["type"] == "extra_forbidden" and len(loc) == 1 and (home := _home(dotted, root)):
+            lines.append(f"{dotted}: unknown key above the first table: it belongs under {home}")
         elif e["type"] == "extra_forbidden":
-            near = _near_key(e["loc"], root)
-            named = f"unknown key {key!r} in {table}" if table else f"unknown key {loc!r}"
-            lines.append(named + (f" (did you mean {near!r}?)" if near else ""))
+            near = _near_key(loc, root)
+            lines.append(
+                f"{at(*_place(loc, data))}: unknown key" + (f" (did you mean {near}?)" if near else "")
+            )
         elif (worded := _wrong_kind(e, root, data)) is not None:
             lines.append(worded)
-        else:
+        else:  # our own validators': a check across sections names its keys in its message
+            error = e.get("ctx", {}).get("error")
+            header = _header(loc, data)
+            table, key = _place(loc, data) if header is None else (header, "")
+            if isinstance(error, KeyProblem):
+                key = " ".join(k for k in (key, error.keys) if k)
             msg = e["msg"].removeprefix("Value error, ")
-            if table:
-                lines.append(f"{table}: {key}: {msg}" if key else f"{table}: {msg}")
-            else:
-                lines.append(f"{loc}: {msg}" if loc else msg)  # checks across sections name their keys
+            lines.append(f"{at(table, key)}: {msg}" if table or key else msg)
     return "; ".join(lines)
+
+
+def _header(loc: tuple[int | str, ...], data: Any) -> str | None:
+    """The table `loc` is, as the file writes its header (`[smtp]`, `[[premium.number]]`), or None
+    for a key: a check of a whole section or list of tables says its error there."""
+    node = data
+    for part in loc:
+        if not (isinstance(part, str) and isinstance(node, dict)):
+            return None
+        node = node.get(part)
+    if loc and _is_table(node):
+        return _table_name(".".join(map(str, loc)), isinstance(node, list))
+    return None
 
 
 def _is_table(value: Any) -> bool:

@@ -150,8 +150,8 @@ class PremiumSection(_Section):
         repeated = sorted({n for n in numbers if numbers.count(n) > 1})
         if repeated:
             raise ValueError(
-                f"[[premium.number]] {', '.join(repeated)} is given more than once: keep one table per"
-                " number, with its price and commission"
+                f"number {', '.join(repeated)} is given more than once: keep one table per number, with"
+                " its price and commission"
             )
         return v
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.configbase import ConfigError, _Section, credential_path
+from gateway.configbase import ConfigError, KeyProblem, _Section, credential_path, link_place
 from smsc.settings import LinkSettings
 
 if TYPE_CHECKING:
@@ -25,10 +25,10 @@ class SmscSection(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["smpp", "cimd2"]
     host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535, strict=True)  # strict: a quoted "2775" is refused, not read as a number
+    port: int = Field(ge=1, le=65535)
     system_id: str = ""  # SMPP system_id / CIMD2 user identity
     password: SecretStr | None = None
-    password_file: Path | None = None
+    password_file: Path | None = Field(None, strict=False)
     system_type: str = ""
     prefixes: list[str] = Field(default_factory=list)  # "+48", "+4860"; empty = default route
     window: int = Field(10, ge=1, le=1000)
@@ -62,33 +62,33 @@ class SmscSection(_Section):
         if self.type == "smpp":
             fields.append(("system_type", self.system_type))
         for key, value in fields:
-            if fault := self._login_fault(key, value):
-                raise ValueError(fault)
+            if fault := self._login_fault(value):
+                raise KeyProblem(key, fault)
         if self.type == "smpp":
             if len(self.system_id) > 15:
                 warnings.warn(
-                    f"smsc {self.name}: system_id longer than 15 characters is cut by SMPP 3.4",
+                    f"{link_place(self.name, 'system_id')}: longer than 15 characters is cut by SMPP 3.4",
                     stacklevel=2,
                 )
             if self.password is not None and len(self.password.get_secret_value()) > 8:
                 warnings.warn(
-                    f"smsc {self.name}: password longer than 8 characters is cut by SMPP 3.4",
+                    f"{link_place(self.name, 'password')}: longer than 8 characters is cut by SMPP 3.4",
                     stacklevel=2,
                 )
         return self
 
-    def _login_fault(self, key: str, value: str) -> str | None:
-        """Why the link's login could never be written with `value` as its `key`, if it could not: the
-        link would retry it for ever. The value itself is not repeated (a password)."""
+    def _login_fault(self, value: str) -> str | None:
+        """Why the link's login could never be written with `value` in it, if it could not: the link
+        would retry it for ever. The value itself is not repeated (a password)."""
         if self.type == "smpp":  # C-octet strings
             ok = value.isascii() and value.isprintable()
-            return None if ok else f"smsc {self.name}: {key} must be printable ASCII (SMPP sends it as is)"
+            return None if ok else "must be printable ASCII (SMPP sends it as is)"
         from smsc.cimd2.messages import LOGIN_RULE, login_params
 
         try:
             login_params(value, "")
         except ValueError:
-            return f"smsc {self.name}: {key} must be {LOGIN_RULE} (CIMD2 sends it as is)"
+            return f"must be {LOGIN_RULE} (CIMD2 sends it as is)"
         return None
 
     def driver_settings(self) -> LinkSettings:
@@ -117,14 +117,15 @@ class SmscSection(_Section):
         path = self.password_path(base_dir)
         if path is None:
             return ""
+        where = link_place(self.name, "password_file")
         try:
             secret = path.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"smsc {self.name}: cannot read password_file {path}: {exc.strerror}") from exc
+            raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from exc
         except UnicodeDecodeError:
-            raise ConfigError(f"smsc {self.name}: password_file {path} is not UTF-8 text") from None
-        if fault := self._login_fault("password in password_file", secret):
-            raise ConfigError(fault)
+            raise ConfigError(f"{where}: {path} is not UTF-8 text") from None
+        if fault := self._login_fault(secret):
+            raise ConfigError(f"{where}: the password in {path} {fault}")
         return secret
 
     def driver(self, base_dir: Path | None = None) -> SmscLink:
@@ -190,7 +191,7 @@ class SimulatorSection(_Section):
     smpp_port: int = Field(2775, ge=0, le=65535)
     cimd2_port: int = Field(9971, ge=0, le=65535)
     control_port: int = Field(2776, ge=0, le=65535)  # `smsgw simulator ...` talks to it
-    log: Path = Path("var/simulator.jsonl")
+    log: Path = Field(Path("var/simulator.jsonl"), strict=False)
     system_id: str = "smsgw"
     password: str = "secret"
     fail_suffixes: list[str] = Field(default_factory=lambda: ["13"])  # numbers ending so: DLR failed

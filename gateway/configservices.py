@@ -24,8 +24,8 @@ MAILDIR_PREFIX = "maildir:"
 class SmtpSection(_Section):
     listen: str = "127.0.0.1:2525"
     submission_listen: str | None = "127.0.0.1:2587"
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    tls_cert_file: Path | None = Field(None, strict=False)
+    tls_key_file: Path | None = Field(None, strict=False)
     relay_starttls: bool = True
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024 * 1024)
     timeout_seconds: float = Field(300, gt=0)
@@ -70,11 +70,11 @@ class MailSection(_Section):
     admin_address: str = "postmaster@example.com"
     relay_username: str | None = None
     relay_password: SecretStr | None = None
-    relay_password_file: Path | None = None
+    relay_password_file: Path | None = Field(None, strict=False)
     relay_starttls: bool = False
     # A company relay's certificate is usually self-signed or from an internal CA: without these the
     # only choices were no TLS or every outgoing mail deferred for five days.
-    relay_tls_ca_file: Path | None = None
+    relay_tls_ca_file: Path | None = Field(None, strict=False)
     relay_tls_verify: bool = True
     # 125 tries: the back-off reaches an hour after 7, so about five days, as mail servers keep trying
     # (12 gave up after 7 hours: one night's relay outage failed every bounce queued meanwhile).
@@ -114,7 +114,7 @@ class MailSection(_Section):
         try:
             return path.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"mail: cannot read relay_password_file {path}: {exc.strerror}") from exc
+            raise ConfigError(f"[mail] relay_password_file: cannot read {path}: {exc.strerror}") from exc
 
     @field_validator("relay")
     @classmethod
@@ -148,8 +148,8 @@ class WebSection(_Section):
 
     enabled: bool = False
     listen: str = "127.0.0.1:8080"  # loopback: /metrics needs no login, like every exporter
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    tls_cert_file: Path | None = Field(None, strict=False)
+    tls_key_file: Path | None = Field(None, strict=False)
     metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     session_hours: float = Field(8, gt=0)
     # Reverse proxies whose X-Forwarded-For names the client (for the login lockout); none: the

@@ -173,7 +173,7 @@ def test_check_config_refuses_an_end_marker_that_is_not_one_short_line(
     )
     res = smsgw("--config", str(path), "check-config")
     assert res.returncode == EXIT_CONFIG, res.stdout + res.stderr
-    assert "gateway.end_marker: end marker" in res.stderr and named in res.stderr, res.stderr
+    assert "[gateway] end_marker: end marker" in res.stderr and named in res.stderr, res.stderr
 
 
 async def test_the_panel_refuses_an_end_marker_that_is_not_one_short_line(web: WebContext) -> None:

@@ -33,7 +33,7 @@ def test_billing_dir_is_resolved_as_the_other_paths_and_defaults_to_the_state_di
     assert billing_dir("") == tmp_path / "state" / "billing"  # where the files always were
     assert billing_dir('billing_dir = "books"') == tmp_path / "etc" / "books"  # beside the config
     assert billing_dir(f'billing_dir = "{tmp_path}/srv/books"') == tmp_path / "srv" / "books"
-    with pytest.raises(ConfigError, match=r"gateway\.billing_dir: give a directory"):
+    with pytest.raises(ConfigError, match=r"\[gateway\] billing_dir: give a directory"):
         billing_dir('billing_dir = " "')
 
 
@@ -74,7 +74,7 @@ def test_billing_run_refuses_a_billing_dir_it_cannot_write(
     err = capsys.readouterr().err
     assert code == 3, err
     assert err == (
-        f"smsgw: gateway.billing_dir: {locked / 'books'} does not exist and cannot be created by this"
+        f"smsgw: [gateway] billing_dir: {locked / 'books'} does not exist and cannot be created by this"
         f" user ({locked} is not writable); create it: mkdir -p {locked / 'books'} && chown smsgw:"
         f" {locked / 'books'}\n"
     )
@@ -82,7 +82,7 @@ def test_billing_run_refuses_a_billing_dir_it_cannot_write(
     path.write_text(path.read_text().replace(str(locked / "books"), str(tmp_path / "afile" / "books")))
     assert main(["-c", str(path), "billing", "run", "--month", "2026-02"]) == 3
     err = capsys.readouterr().err
-    assert f"gateway.billing_dir: {tmp_path / 'afile' / 'books'} cannot be created: " in err
+    assert f"[gateway] billing_dir: {tmp_path / 'afile' / 'books'} cannot be created: " in err
     assert "is a file, not a directory" in err and "Traceback" not in err
 
 
@@ -158,7 +158,7 @@ def test_check_config_refuses_a_billing_dir_it_cannot_write(tmp_path: Path) -> N
     with unwritable(locked):
         res = smsgw("--config", str(path), "check-config")
     assert res.returncode == 3 and "Traceback" not in res.stderr
-    assert f"gateway.billing_dir: {locked / 'books'} does not exist and cannot be created" in res.stderr
+    assert f"[gateway] billing_dir: {locked / 'books'} does not exist and cannot be created" in res.stderr
     assert smsgw("--config", str(path), "check-config").returncode == 0
 
 

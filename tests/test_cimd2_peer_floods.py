@@ -96,7 +96,7 @@ def test_a_cimd2_login_that_cannot_be_sent_is_refused_by_the_config(
     with pytest.raises(ConfigError) as caught:
         parse_config(text, source="config.toml", base_dir=tmp_path)
     message = str(caught.value)
-    assert f"smsc main: {key} must be ISO-8859-1 without TAB, NUL, STX or ETX" in message
+    assert f'[[smsc]] "main" {key}: must be ISO-8859-1 without TAB, NUL, STX or ETX' in message
     assert "ł" not in message and "ą" not in message
 
 
@@ -112,7 +112,8 @@ def test_a_password_file_the_link_could_never_send_stops_check_config_and_the_st
     for attempt in (lambda: check_files(cfg), lambda: cfg.smsc[0].driver(tmp_path)):
         with pytest.raises(ConfigError) as caught:
             attempt()
-        assert "smsc main: password in password_file must be" in str(caught.value)
+        assert '[[smsc]] "main" password_file: the password in ' in str(caught.value)
+        assert " must be " in str(caught.value)
         assert "ł" not in str(caught.value)
     (tmp_path / "smsc-password").write_text("haslo\n")
     check_files(cfg)

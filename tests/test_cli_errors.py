@@ -132,7 +132,7 @@ def test_two_listeners_of_one_config_on_one_port_is_a_config_error(tmp_path: Pat
     # No other process to wait for: the config collides with itself at every start.
     assert res.returncode == EXIT_CONFIG, res.stderr
     line = last_line(res)
-    assert "web.listen" in line and "smtp.submission_listen" in line and str(port) in line, line
+    assert "[web] listen" in line and "[smtp] submission_listen" in line and str(port) in line, line
 
 
 def test_a_web_certificate_that_cannot_be_read_is_named_as_such(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_web_certificate_that_cannot_be_read_is_named_as_such(tmp_path: Path) 
     assert res.returncode == EXIT_CONFIG, res.stderr
     line = last_line(res)
     # Not "cannot listen": the port was free, the certificate was missing.
-    assert "web.tls_cert_file" in line and "No such file" in line, line
+    assert "[web] tls_cert_file: " in line and "No such file" in line, line
 
 
 # ---- 2. a database another process keeps locked ---------------------------------------------------
@@ -201,7 +201,7 @@ def test_a_state_dir_that_is_a_file_is_one_line_for_every_writing_command(
     res = run(config, *command, stdin="a-long-password\n")
     assert res.returncode == EXIT_CONFIG, res.stderr
     line = one_line(res)
-    assert "gateway.state_dir" in line and "is a file" in line, line
+    assert "[gateway] state_dir: " in line and "is a file" in line, line
 
 
 @pytest.mark.parametrize(

@@ -96,12 +96,14 @@ def test_a_utf8_config_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "old", "new"),
     [
-        ("smtp.tls_cert_file", "[smtp]\n", '[smtp]\ntls_cert_file = "{missing}"\ntls_key_file = "{there}"\n'),
-        ("smtp.tls_key_file", "[smtp]\n", '[smtp]\ntls_cert_file = "{there}"\ntls_key_file = "{missing}"\n'),
-        ("[[smsc]] main: password_file", 'password = "secret"\n', 'password_file = "{missing}"\n'),
-        ("mail.relay_password_file", "[mail]\n",
+        ("[smtp] tls_cert_file", "[smtp]\n",
+         '[smtp]\ntls_cert_file = "{missing}"\ntls_key_file = "{there}"\n'),
+        ("[smtp] tls_key_file", "[smtp]\n",
+         '[smtp]\ntls_cert_file = "{there}"\ntls_key_file = "{missing}"\n'),
+        ('[[smsc]] "main" password_file', 'password = "secret"\n', 'password_file = "{missing}"\n'),
+        ("[mail] relay_password_file", "[mail]\n",
          '[mail]\nrelay_username = "a"\nrelay_password_file = "{missing}"\n'),
-        ("mail.relay_tls_ca_file", "[mail]\n",
+        ("[mail] relay_tls_ca_file", "[mail]\n",
          '[mail]\nrelay_starttls = true\nrelay_tls_ca_file = "{missing}"\n'),
     ],
 )  # fmt: skip
@@ -125,7 +127,7 @@ def test_check_config_refuses_a_password_file_it_cannot_read(tmp_path: Path) -> 
     config = config_file(tmp_path, ('password = "secret"', f'password_file = "{secret}"'))
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert f"[[smsc]] main: password_file: cannot read {secret}: Is a directory" in res.stderr
+    assert f'[[smsc]] "main" password_file: cannot read {secret}: Is a directory' in res.stderr
 
 
 def test_web_tls_files_are_checked_when_the_panel_runs(tmp_path: Path) -> None:
@@ -135,8 +137,8 @@ def test_web_tls_files_are_checked_when_the_panel_runs(tmp_path: Path) -> None:
     )
     res = smsgw("--config", str(config_file(tmp_path, extra=web.format(on="true"))), "check-config")
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert f"web.tls_cert_file: cannot read {tmp_path / 'web.crt'}" in res.stderr
-    assert f"web.tls_key_file: cannot read {tmp_path / 'web.key'}" in res.stderr  # beside the config
+    assert f"[web] tls_cert_file: cannot read {tmp_path / 'web.crt'}" in res.stderr
+    assert f"[web] tls_key_file: cannot read {tmp_path / 'web.key'}" in res.stderr  # beside the config
     # With the panel off the daemon never reads them.
     res = smsgw("--config", str(config_file(tmp_path, extra=web.format(on="false"))), "check-config")
     assert res.returncode == 0, res.stderr
@@ -150,7 +152,7 @@ def test_bare_names_are_looked_up_in_the_credentials_directory_as_the_daemon_doe
     # Neither in $CREDENTIALS_DIRECTORY nor beside the config: `run` would stop on it.
     res = smsgw("--config", str(config), "check-config", env=under_systemd)
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert f'password_file "smsc-password": no such file in $CREDENTIALS_DIRECTORY ({creds})' in res.stderr
+    assert f'password_file: no file "smsc-password" in $CREDENTIALS_DIRECTORY ({creds})' in res.stderr
     assert "LoadCredential=smsc-password:" in res.stderr
     (creds / "smsc-password").write_text("secret\n")
     (creds / "smsc-password").chmod(0o600)
@@ -200,13 +202,14 @@ def test_the_credentials_dropin_hands_over_the_relay_password() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "first", "second"),
     [
-        ('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:2587"', "web.listen", "smtp.submission_listen"),
-        ("control_port = 2776", "control_port = 2525", "simulator.control_port", "smtp.listen"),
-        ("cimd2_port = 9971", "cimd2_port = 2775", "simulator.cimd2_port", "simulator.smpp_port"),
-        ('listen = "127.0.0.1:8080"', 'listen = "0.0.0.0:2776"', "web.listen", "simulator.control_port"),
-        ('listen = "127.0.0.1:8080"', 'listen = "[::]:2525"', "web.listen", "smtp.listen"),
+        ('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:2587"', "[web] listen",
+         "[smtp] submission_listen"),
+        ("control_port = 2776", "control_port = 2525", "[simulator] control_port", "[smtp] listen"),
+        ("cimd2_port = 9971", "cimd2_port = 2775", "[simulator] cimd2_port", "[simulator] smpp_port"),
+        ('listen = "127.0.0.1:8080"', 'listen = "0.0.0.0:2776"', "[web] listen", "[simulator] control_port"),
+        ('listen = "127.0.0.1:8080"', 'listen = "[::]:2525"', "[web] listen", "[smtp] listen"),
         ('submission_listen = "127.0.0.1:2587"', 'submission_listen = "127.0.0.1:2525"',
-         "smtp.submission_listen", "smtp.listen"),
+         "[smtp] submission_listen", "[smtp] listen"),
     ],
 )  # fmt: skip
 def test_two_listeners_on_one_port_are_refused_naming_both(
@@ -241,12 +244,12 @@ def test_check_config_refuses_the_panel_on_the_submission_port(tmp_path: Path) -
     )
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == EXIT_CONFIG, res.stderr
-    assert "web.listen (127.0.0.1:" in res.stderr and "smtp.submission_listen (127.0.0.1:" in res.stderr
+    assert "[web] listen (127.0.0.1:" in res.stderr and "[smtp] submission_listen (127.0.0.1:" in res.stderr
 
 
 def test_the_relay_needs_a_port_that_can_be_reached(tmp_path: Path) -> None:
     message = refused(shipped(('relay = "maildir:var/mail"', 'relay = "127.0.0.1:0"')), tmp_path)
-    assert "mail.relay" in message and "1 to 65535" in message
+    assert "[mail] relay: " in message and "1 to 65535" in message
 
 
 # ---- 5. the submission port's pair ---------------------------------------------------------------
@@ -256,7 +259,7 @@ def test_the_relay_needs_a_port_that_can_be_reached(tmp_path: Path) -> None:
 def test_one_smtp_tls_file_without_the_other_is_refused(tmp_path: Path, only: str) -> None:
     # It left the submission port silently off (tlscert.with_certificate).
     message = refused(shipped(("[smtp]\n", f'[smtp]\n{only} = "/etc/smsgw/tls.pem"\n')), tmp_path)
-    assert message.startswith("config.toml: smtp: give both tls_cert_file and tls_key_file")
+    assert message.startswith("config.toml: [smtp]: give both tls_cert_file and tls_key_file")
 
 
 # ---- 6. bounds -----------------------------------------------------------------------------------
@@ -266,15 +269,16 @@ def test_one_smtp_tls_file_without_the_other_is_refused(tmp_path: Path, only: st
 def test_validity_is_at_most_a_month(tmp_path: Path, hours: str) -> None:
     # 1e9 or inf put every SMS on hold with an internal error (datetime.fromtimestamp out of range).
     message = refused(shipped(("validity_hours = 24 ", f"validity_hours = {hours} ")), tmp_path)
-    finite = "gateway.validity_hours: Input should be a finite number"
-    assert "gateway.validity_hours: must be at most 720 hours" in message or finite in message
+    finite = "[gateway] validity_hours: Input should be a finite number"
+    assert "[gateway] validity_hours: must be at most 720 hours" in message or finite in message
     parse_config(shipped(("validity_hours = 24 ", "validity_hours = 720 ")), source="c", base_dir=tmp_path)
 
 
 def test_retention_is_a_finite_number_of_days(tmp_path: Path) -> None:
     # A short one is fine (the purge keeps a month until it is billed: test_billing.py).
     retention = ("validity_hours = 24 ", "retention_days = inf\nvalidity_hours = 24 ")
-    assert "gateway.retention_days: Input should be a finite number" in refused(shipped(retention), tmp_path)
+    said = "[gateway] retention_days: Input should be a finite number"
+    assert said in refused(shipped(retention), tmp_path)
     kept = ("validity_hours = 24 ", "retention_days = 14\nvalidity_hours = 24 ")
     parse_config(shipped(kept), source="c", base_dir=tmp_path)
 
@@ -285,13 +289,14 @@ def test_retention_is_a_finite_number_of_days(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
-        ('admin_address = "postmaster@example.com"', 'admin_address = ""', "mail.admin_address"),
-        ('from_address = "smsgw@sms.example.com"', 'from_address = "smsgw at example"', "mail.from_address"),
+        ('admin_address = "postmaster@example.com"', 'admin_address = ""', "[mail] admin_address"),
+        ('from_address = "smsgw@sms.example.com"', 'from_address = "smsgw at example"',
+         "[mail] from_address"),
         ('# fallback_address = "sms-replies@example.com"', 'fallback_address = "replies"',
-         "replies.fallback_address"),
+         "[replies] fallback_address"),
         ('# fallback_address = "premium@example.com"', 'fallback_address = "Ops <ops@example.com>"',
-         "premium.fallback_address"),
-        ('users = ["demo@example.com"]', 'users = ["demo@example.com", ""]', '[[account]] "demo": users'),
+         "[premium] fallback_address"),
+        ('users = ["demo@example.com"]', 'users = ["demo@example.com", ""]', '[[account]] "demo" users'),
     ],
 )  # fmt: skip
 def test_mail_addresses_are_checked(tmp_path: Path, old: str, new: str, key: str) -> None:
@@ -303,14 +308,14 @@ def test_mail_addresses_are_checked(tmp_path: Path, old: str, new: str, key: str
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
-        ('domains = ["sms.example.com"]', 'domains = [""]', "gateway.domains"),
+        ('domains = ["sms.example.com"]', 'domains = [""]', "[gateway] domains"),
         (
             'domains = ["sms.example.com"]',
             'domains = ["sms.example.com", "sms_a.example"]',
-            "gateway.domains",
+            "[gateway] domains",
         ),
-        ('domains = ["sms.example.com"]', 'domains = ["sms\\".example.com"]', "gateway.domains"),
-        ('hostname = "sms.example.com"', 'hostname = "sms gw"', "gateway.hostname"),
+        ('domains = ["sms.example.com"]', 'domains = ["sms\\".example.com"]', "[gateway] domains"),
+        ('hostname = "sms.example.com"', 'hostname = "sms gw"', "[gateway] hostname"),
     ],
 )
 def test_domains_and_the_hostname_are_host_names(tmp_path: Path, old: str, new: str, key: str) -> None:
@@ -326,16 +331,17 @@ def test_domains_and_the_hostname_are_host_names(tmp_path: Path, old: str, new: 
     ("old", "new", "message"),
     [
         ('default_sender = "+48100200300"', 'default_sender = "Łódź"',
-         "gateway.default_sender: sender 'Łódź' holds 'Łóź': an alphanumeric sender takes only"),
+         "[gateway] default_sender: sender 'Łódź' holds 'Łóź': an alphanumeric sender takes only"),
         ('default_sender = "+48100200300"', 'default_sender = "ThisIsTooLongAlphaSender"',
-         "gateway.default_sender: sender 'ThisIsTooLongAlphaSender' is 24 characters long"),
+         "[gateway] default_sender: sender 'ThisIsTooLongAlphaSender' is 24 characters long"),
         ('default_sender = "+48100200300"', 'default_sender = "+48 601 123 456"',
-         "gateway.default_sender: sender '+48 601 123 456' looks like a number: write it in digits only"),
-        ('default_sender = "+48100200300"', 'default_sender = ""', "gateway.default_sender: give the number"),
+         "[gateway] default_sender: sender '+48 601 123 456' looks like a number: write it in digits only"),
+        ('default_sender = "+48100200300"', 'default_sender = ""',
+         "[gateway] default_sender: give the number"),
         ('name = "demo"', 'name = "demo"\nsender = "Łódź"',
-         "[[account]] \"demo\": sender: sender 'Łódź' holds 'Łóź'"),
+         "[[account]] \"demo\" sender: sender 'Łódź' holds 'Łóź'"),
         ('name = "demo"', 'name = "demo"\nsender = "+481002003001234567890"',
-         "[[account]] \"demo\": sender: sender '+481002003001234567890' has 21 digits"),
+         "[[account]] \"demo\" sender: sender '+481002003001234567890' has 21 digits"),
     ],
 )  # fmt: skip
 def test_senders_are_checked_by_the_rule_of_the_cli_and_the_panel(
@@ -351,16 +357,19 @@ def test_check_config_and_run_refuse_a_sender_no_smsc_can_send(tmp_path: Path) -
     for command in ("check-config", "run"):
         res = smsgw("--config", str(config), command)
         assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
-        assert "gateway.default_sender: sender 'Łódź'" in res.stderr
+        assert "[gateway] default_sender: sender 'Łódź'" in res.stderr
 
 
 @pytest.mark.parametrize(
     ("accounts", "message"),
     [
-        ('name = "  "', "[[account]] #1: name: an account name cannot be empty"),
+        ('name = "  "', "[[account]] #1 name: an account name cannot be empty"),
         (f'name = "{"Spółka " * 10}"', "an account name holds at most 64"),
         ('name = "demo\tcorp"', "holds a control character"),
-        ('name = "demo"\n[[account]]\nname = "demo "', "[[account]] names must be unique, repeated: 'demo'"),
+        (
+            'name = "demo"\n[[account]]\nname = "demo "',
+            '[[account]] name: each account needs a name of its own, repeated: "demo"',
+        ),
     ],
 )
 def test_seeded_account_names_follow_the_cli_rule(tmp_path: Path, accounts: str, message: str) -> None:
@@ -381,7 +390,7 @@ def test_check_config_and_run_refuse_a_simulator_log_under_a_file(tmp_path: Path
         res = smsgw("--config", str(config), command)
         assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
         assert (
-            f"simulator.log: {tmp_path}/afile/sim.jsonl cannot be written: {tmp_path}/afile is a file"
+            f"[simulator] log: {tmp_path}/afile/sim.jsonl cannot be written: {tmp_path}/afile is a file"
             in res.stderr
         )
     (tmp_path / "afile").unlink()
@@ -390,7 +399,7 @@ def test_check_config_and_run_refuse_a_simulator_log_under_a_file(tmp_path: Path
     res = smsgw("--config", str(config), "check-config")
     assert (
         res.returncode == EXIT_CONFIG
-        and f"simulator.log: {tmp_path}/afile/sim.jsonl is a directory" in res.stderr
+        and f"[simulator] log: {tmp_path}/afile/sim.jsonl is a directory" in res.stderr
     )
 
 
@@ -399,9 +408,8 @@ def test_check_config_refuses_a_maildir_under_a_file(tmp_path: Path) -> None:
     config = config_file(tmp_path, ("[mail]\n", f'[mail]\nrelay = "maildir:{tmp_path}/afile/mail"\n#'))
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr
-    assert f"mail.relay: the maildir {tmp_path}/afile/mail cannot be created: {tmp_path}/afile is a file" in (
-        res.stderr
-    )
+    said = f"[mail] relay: the maildir {tmp_path}/afile/mail cannot be created: {tmp_path}/afile is a file"
+    assert said in res.stderr, res.stderr
     ok = config_file(tmp_path, ("[mail]\n", f'[mail]\nrelay = "maildir:{tmp_path}/var/mail"\n#'))
     assert smsgw("--config", str(ok), "check-config").returncode == 0
 
@@ -418,13 +426,13 @@ def relay(to: str) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("listen", "to", "key"),
     [
-        ("127.0.0.1", "127.0.0.1", "smtp.listen"),
-        ("127.0.0.1", "localhost", "smtp.listen"),
-        ("0.0.0.0", "localhost", "smtp.listen"),
-        ("0.0.0.0", "127.0.0.1", "smtp.listen"),
-        ("[::]", "127.0.0.1", "smtp.listen"),
-        ("localhost", "[::1]", "smtp.listen"),
-        ("127.0.0.1", "0.0.0.0", "smtp.listen"),
+        ("127.0.0.1", "127.0.0.1", "[smtp] listen"),
+        ("127.0.0.1", "localhost", "[smtp] listen"),
+        ("0.0.0.0", "localhost", "[smtp] listen"),
+        ("0.0.0.0", "127.0.0.1", "[smtp] listen"),
+        ("[::]", "127.0.0.1", "[smtp] listen"),
+        ("localhost", "[::1]", "[smtp] listen"),
+        ("127.0.0.1", "0.0.0.0", "[smtp] listen"),
     ],
 )
 def test_check_config_refuses_a_relay_that_is_the_gateway_itself(
@@ -435,7 +443,7 @@ def test_check_config_refuses_a_relay_that_is_the_gateway_itself(
     config = config_file(tmp_path, (LISTEN, f'listen = "{listen}:{port}"'), relay(f"{to}:{port}"))
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, res.stderr
-    assert f'mail.relay "{to}:{port}" is the gateway\'s own {key} ("{listen}:{port}")' in res.stderr
+    assert f'[mail] relay: "{to}:{port}" is the gateway\'s own {key} ("{listen}:{port}")' in res.stderr
 
 
 def test_run_refuses_a_relay_at_its_own_submission_port(tmp_path: Path) -> None:
@@ -445,7 +453,7 @@ def test_run_refuses_a_relay_at_its_own_submission_port(tmp_path: Path) -> None:
     )
     res = smsgw("--config", str(config), "run")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, res.stderr
-    assert "mail.relay" in res.stderr and "own smtp.submission_listen" in res.stderr
+    assert "[mail] relay: " in res.stderr and "own [smtp] submission_listen" in res.stderr
 
 
 @pytest.mark.parametrize(
@@ -469,7 +477,7 @@ def test_check_config_and_run_refuse_a_fallback_address_on_the_gateways_domains(
     for command in ("check-config", "run"):
         res = smsgw("--config", str(config), command)
         assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
-        assert f'{section}.fallback_address "{address}" would loop' in res.stderr, res.stderr
+        assert f'[{section}] fallback_address: "{address}" would loop' in res.stderr, res.stderr
 
 
 def test_a_fallback_at_the_gateways_host_name_is_refused_when_it_takes_port_25(tmp_path: Path) -> None:
@@ -477,7 +485,7 @@ def test_a_fallback_at_the_gateways_host_name_is_refused_when_it_takes_port_25(t
     named = ('domains = ["sms.example.com"]', 'domains = ["sms.example.com"]\nhostname = "gw.example"')
     config = config_file(tmp_path, named, (LISTEN, 'listen = "0.0.0.0:25"'), extra=extra)
     res = smsgw("--config", str(config), "check-config")
-    assert res.returncode == EXIT_CONFIG and "gw.example is gateway.hostname" in res.stderr, res.stderr
+    assert res.returncode == EXIT_CONFIG and "gw.example is [gateway] hostname" in res.stderr, res.stderr
     # On port 2525 the host's own mail server (port 25) takes that mail: no loop.
     config = config_file(tmp_path, named, (LISTEN, 'listen = "0.0.0.0:2525"'), extra=extra)
     assert smsgw("--config", str(config), "check-config").returncode == 0
@@ -520,7 +528,7 @@ def test_tls_selfsigned_says_why_the_state_dir_cannot_be_used(tmp_path: Path) ->
     state.write_text("a file where the state directory should be\n")
     res = smsgw("--config", str(config_file(tmp_path)), "tls", "selfsigned")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr
-    assert f"gateway.state_dir: {state} is a file, not a directory" in res.stderr
+    assert f"[gateway] state_dir: {state} is a file, not a directory" in res.stderr
 
 
 def test_tls_selfsigned_in_a_state_dir_it_may_not_write(tmp_path: Path) -> None:
@@ -529,12 +537,12 @@ def test_tls_selfsigned_in_a_state_dir_it_may_not_write(tmp_path: Path) -> None:
     with unwritable(state):
         res = smsgw("--config", str(config_file(tmp_path)), "tls", "selfsigned")
     assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr
-    assert f"gateway.state_dir: {state} is not writable by this user" in res.stderr
+    assert f"[gateway] state_dir: {state} is not writable by this user" in res.stderr
 
 
 def test_a_trusted_proxy_must_be_an_ip_address(tmp_path: Path) -> None:
     base = '[gateway]\ndomains = ["sms.example.com"]\n[web]\nenabled = true\n'
-    with pytest.raises(ConfigError, match=r"web\.trusted_proxies.*'proxy\.local' is not an IP address"):
+    with pytest.raises(ConfigError, match=r"\[web\] trusted_proxies: 'proxy\.local' is not an IP address"):
         parse_config(
             base + 'trusted_proxies = ["proxy.local"]\n', source="t", base_dir=tmp_path, links_required=False
         )
@@ -562,9 +570,7 @@ def test_check_config_refuses_a_certificate_with_another_certificates_key(tmp_pa
     )
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode != 0 and "config OK" not in res.stdout and "Traceback" not in res.stderr
-    assert (
-        f"smtp.tls_cert_file, smtp.tls_key_file: smtp: cannot load the TLS certificate {cert}" in res.stderr
-    )
+    assert f"[smtp] tls_cert_file, tls_key_file: cannot load the TLS certificate {cert}" in res.stderr
 
 
 @pytest.mark.parametrize(
@@ -581,7 +587,7 @@ def test_an_smpp_login_that_cannot_be_sent_is_refused_without_repeating_it(
     # "hasło" passed check-config; the link then failed every bind, logging the exception's words,
     # which quoted the password's offending character and its position.
     message = refused(shipped((old, new)), tmp_path)
-    assert f"{key} must be printable ASCII" in message
+    assert f'[[smsc]] "simulator" {key}: must be printable ASCII' in message
     assert "hasło" not in message and "ł" not in message
 
 
@@ -593,6 +599,6 @@ def test_link_errors_name_the_smsc_entry_not_its_index() -> None:
         parse_config(SHIPPED + "\n" + second + "\n" + third, source="t")
     message = str(err.value)
     assert '[[smsc]] "orange" port: give a whole number without quotes, not the text "x"' in message, message
-    assert "unknown key 'prot' in [[smsc]] \"orange\" (did you mean 'port'?)" in message, message
-    assert "[[smsc]] #3: name:" in message, message  # no usable name: its place in the file
+    assert '[[smsc]] "orange" prot: unknown key (did you mean port?)' in message, message
+    assert "[[smsc]] #3 name:" in message, message  # no usable name: its place in the file
     assert "smsc.1" not in message and "smsc.2" not in message, message

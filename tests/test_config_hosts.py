@@ -52,9 +52,9 @@ def test_check_config_warns_of_smsc_and_relay_hosts_that_do_not_resolve(tmp_path
     text = text.replace('relay = "127.0.0.1:', 'relay = "mail.nonexistent.invalid:25"\n# ', 1)
     res = check_config(tmp_path, text)
     assert res.returncode == 0, res.stderr  # a warning, as every doubt: DNS may be down for a while
-    assert f'[[smsc]] main: host "{NOWHERE}" does not resolve (' in res.stderr, res.stderr
+    assert f'[[smsc]] "main" host: "{NOWHERE}" does not resolve (' in res.stderr, res.stderr
     assert "check the name, or give the SMSC's IP address" in res.stderr
-    assert 'host "mail.nonexistent.invalid" does not resolve (' in res.stderr, res.stderr
+    assert '[mail] relay: host "mail.nonexistent.invalid" does not resolve (' in res.stderr, res.stderr
     assert "wait in the outbox" in res.stderr
 
 
@@ -68,7 +68,8 @@ def test_the_install_templates_placeholder_smsc_is_named_as_such(tmp_path: Path)
     text = config_text(tmp_path, smsc_port=2775, smsc_extra=f'host = "{TEMPLATE_SMSC_HOST}"')
     res = check_config(tmp_path, text)
     assert res.returncode == 0, res.stderr
-    assert f'host "{TEMPLATE_SMSC_HOST}" is still the placeholder `smsgw install-service` wrote' in res.stderr
+    said = f'host: "{TEMPLATE_SMSC_HOST}" is still the placeholder `smsgw install-service` wrote'
+    assert said in res.stderr, res.stderr
     assert "does not resolve" not in res.stderr  # said once, as what it is
 
 
@@ -77,8 +78,8 @@ def test_a_maildir_relay_beside_an_operators_link_is_said(tmp_path: Path) -> Non
     text = text.replace('relay = "127.0.0.1:', f'relay = "maildir:{tmp_path}/mail"\n# ', 1)
     cfg = parse_config(text, source="t", base_dir=tmp_path)
     [said] = [text for event, text in setup_doubts(cfg) if event == "config.relay_maildir"]
-    assert f'[mail] relay "maildir:{tmp_path}/mail" keeps every outgoing mail on this machine' in said
-    assert "[[smsc]] main goes to an operator" in said
+    assert f'[mail] relay: "maildir:{tmp_path}/mail" keeps every outgoing mail on this machine' in said
+    assert '[[smsc]] "main" goes to an operator' in said
     res = check_config(tmp_path, text)
     assert res.returncode == 0 and "keeps every outgoing mail on this machine" in res.stderr, res.stderr
 

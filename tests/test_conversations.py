@@ -148,7 +148,7 @@ def test_pool_ranges_expand_in_order() -> None:
 
 @pytest.mark.parametrize("bad", ['"48500100200"', '"+48500100302..+48500100300"', '"+485..+4850010"'])
 def test_a_bad_pool_entry_is_named(bad: str) -> None:
-    with pytest.raises(ConfigError, match=r"replies\.pool"):
+    with pytest.raises(ConfigError, match=r"\[replies\] pool: "):
         cfg(f"pool = [{bad}]")
 
 

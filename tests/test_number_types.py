@@ -80,5 +80,5 @@ async def test_the_kinds_served_are_the_configs(tmp_path: Path) -> None:
 
 def test_an_unknown_kind_is_refused_naming_the_key(tmp_path: Path) -> None:
     text = config_text(tmp_path, smsc_port=2775, number_types=["MOBILE", "SATELLITE"])
-    with pytest.raises(ConfigError, match=r"gateway\.number_types: .*unknown number type 'SATELLITE'"):
+    with pytest.raises(ConfigError, match=r"\[gateway\] number_types: .*unknown number type 'SATELLITE'"):
         parse_config(text, source="config.toml", base_dir=tmp_path)

@@ -48,7 +48,7 @@ def test_install_service_writes_an_admin_address_off_the_gateways_domain(tmp_pat
     assert admin_line(root).startswith('admin_address = "it@acme.example"')
 
     for args, said in (
-        (("--domain", "sms.acme.example", "--admin-address", "ops@SMS.acme.example"), "gateway.domains"),
+        (("--domain", "sms.acme.example", "--admin-address", "ops@SMS.acme.example"), "[gateway] domains"),
         (("--domain", "acme.example"), "has no domain above it"),  # no default: the admin names one
         (("--hostname", "gw.acme.example", "--admin-address", "root@gw.acme.example"), "takes its mail"),
         (("--admin-address", "IT <it@acme.example>"), "is not a mail address"),
@@ -82,7 +82,7 @@ def test_check_config_and_run_refuse_an_admin_address_on_the_gateways_domains(
     for command in ("check-config", "run"):
         res = smsgw("--config", str(config), command)
         assert res.returncode == EXIT_CONFIG and "Traceback" not in res.stderr, (command, res.stderr)
-        assert f'mail.admin_address "{address}" would loop: ' in res.stderr, res.stderr
+        assert f'[mail] admin_address: "{address}" would loop: ' in res.stderr, res.stderr
         assert "use a mailbox elsewhere" in res.stderr
 
 
@@ -93,7 +93,7 @@ def test_an_admin_address_at_the_host_name_is_refused_only_when_the_gateway_take
     admin = ("[mail]\n", '[mail]\nadmin_address = "root@gw.example"\n')
     config = config_file(tmp_path, named, admin, (LISTEN, 'listen = "0.0.0.0:25"'))
     res = smsgw("--config", str(config), "check-config")
-    assert res.returncode == EXIT_CONFIG and "gw.example is gateway.hostname" in res.stderr, res.stderr
+    assert res.returncode == EXIT_CONFIG and "gw.example is [gateway] hostname" in res.stderr, res.stderr
     config = config_file(tmp_path, named, admin, (LISTEN, 'listen = "0.0.0.0:2525"'))
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == 0, res.stderr
@@ -174,7 +174,10 @@ def test_check_config_warns_when_no_link_is_a_default_route(tmp_path: Path) -> N
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == 0, res.stderr  # a warning, not a refusal
     [line] = [line for line in res.stderr.splitlines() if "default route" in line]
-    assert line.startswith("smsgw: warning: no [[smsc]] link is without prefixes") and "+4850" in line
+    assert (
+        line.startswith("smsgw: warning: [[smsc]] prefixes: every link has some (no default route)")
+        and "+4850" in line
+    )
     res = smsgw("--config", str(config_file(tmp_path)), "check-config")
     assert res.returncode == 0 and "default route" not in res.stderr, res.stderr
 

@@ -37,7 +37,7 @@ def test_a_host_with_a_short_prefix_in_the_config_is_refused_as_the_cli_refuses_
     # Read as 0.0.0.0/0, the whole internet could send SMS as the account's users; check-config
     # only warned of the width, and the daemon seeded it.
     message = refused(tmp_path, '["192.0.2.0/24", "198.51.100.7/0"]')
-    assert "[[account]] \"acme\": relay_networks: '198.51.100.7/0' would trust 0.0.0.0/0" in message, message
+    assert "[[account]] \"acme\" relay_networks: '198.51.100.7/0' would trust 0.0.0.0/0" in message, message
     assert "did you mean 198.51.100.7/32?" in message, message
 
 

@@ -80,7 +80,7 @@ def test_a_missing_password_file_stops_the_start_with_its_name(tmp_path: Path) -
         tmp_path, free_port(), 'relay_username = "smsgw"\nrelay_password_file = "nope"\n'
     )
     cfg = parse_config(text, source="test config", base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=f"relay_password_file {tmp_path / 'nope'}"):
+    with pytest.raises(ConfigError, match=f"\\[mail\\] relay_password_file: cannot read {tmp_path / 'nope'}"):
         build_mailer(cfg)
 
 

@@ -71,7 +71,7 @@ def test_the_shipped_config_is_not_warned_about_but_a_real_link_beside_it_is(tmp
     config.write_text(config.read_text() + operator + 'password = "op-pass"\nprefixes = ["+4850"]\n')
     # (The shipped "maildir:" relay beside an operator's link is warned of too: gateway.configdoubts.)
     [line] = [w for w in warnings_in(smsgw(config, "check-config").stderr) if "readable by every user" in w]
-    assert "[[smsc]] operator" in line and "simulator" not in line
+    assert '[[smsc]] "operator" password' in line and "simulator" not in line
 
 
 def test_check_config_warns_about_a_password_file_every_user_can_read(tmp_path: Path) -> None:

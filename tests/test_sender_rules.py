@@ -90,8 +90,8 @@ def test_every_printable_ascii_character_but_the_escaped_ones_is_taken() -> None
 @pytest.mark.parametrize(
     ("where", "old", "new"),
     [
-        ('[[account]] "acme": sender: ', 'sender = "+48100200300"', 'sender = "Shop€"'),
-        ("gateway.default_sender: ", "[gateway]\n", '[gateway]\ndefault_sender = "Shop€"\n'),
+        ('[[account]] "acme" sender: ', 'sender = "+48100200300"', 'sender = "Shop€"'),
+        ("[gateway] default_sender: ", "[gateway]\n", '[gateway]\ndefault_sender = "Shop€"\n'),
     ],
 )
 def test_check_config_and_run_refuse_such_a_sender_in_the_config(

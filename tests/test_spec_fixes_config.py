@@ -31,7 +31,7 @@ def test_a_max_parts_above_ten_is_used_as_ten_and_said() -> None:
     fifteen = parse_config(BASE.format(15), source="t")
     assert fifteen.gateway.parts_cap == 10
     [said] = [text for event, text in setup_doubts(fifteen) if event == "config.max_parts_above_spec"]
-    assert "max_parts = 15" in said and "10 is used" in said
+    assert "[gateway] max_parts: 15 is above" in said and "10 is used" in said
     with pytest.raises(ConfigError, match="max_parts"):
         parse_config(BASE.format(256), source="t")
 
@@ -43,4 +43,4 @@ def test_check_config_of_an_upgraded_config_warns_and_passes(tmp_path: Path) -> 
         [*CLI, "check-config", "--config", str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert res.returncode == 0, res.stderr
-    assert "max_parts = 15 is above the 10 parts" in res.stdout + res.stderr
+    assert "[gateway] max_parts: 15 is above the 10 parts" in res.stdout + res.stderr

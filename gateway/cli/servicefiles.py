@@ -160,8 +160,8 @@ def _unit_path(path: Path) -> str:
     text = str(path)
     if not path.is_absolute() or any(c.isspace() or c in "\\\"'" or not c.isprintable() for c in text):
         raise CliError(
-            f"gateway.billing_dir {text!r}: the unit's ReadWritePaths= needs an absolute path without"
-            " spaces, quotes or backslashes; choose another directory",
+            f"[gateway] billing_dir: {text!r} cannot be named in the unit: ReadWritePaths= needs an absolute"
+            " path without spaces, quotes or backslashes; choose another directory",
             EXIT_CONFIG,
         )
     return text.replace("%", "%%")
