@@ -204,7 +204,7 @@ def _tls_pair_problem(cfg: Config) -> str | None:
     if _unreadable(cert) is not None or _unreadable(key) is not None:
         return None  # named above, or a credential only systemd hands over
     try:
-        tls_context(cert, key, section="[smtp] tls_cert_file, tls_key_file")
+        tls_context(cert, key, section="smtp")
     except ConfigError as exc:
         return str(exc)
     return None

@@ -105,11 +105,13 @@ def tls_context(
     1.1 (old appliances, scanners, Exchange 2010) saw STARTTLS offered, failed the handshake with
     the default minimum of TLS 1.2, and deferred every mail instead of sending it in clear. Mail
     clients on the submission port keep the defaults."""
-    for what, path in (("certificate", cert_file), ("key", key_file)):
+    for what, key, path in (("certificate", "tls_cert_file", cert_file), ("key", "tls_key_file", key_file)):
         try:
             path.open("rb").close()  # ssl's own error does not say which file is missing
         except OSError as exc:
-            raise ConfigError(f"{section}: cannot read the TLS {what} file {path}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"[{section}] {key}: cannot read the TLS {what} file {path}: {exc.strerror}"
+            ) from exc
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     if opportunistic:
         with warnings.catch_warnings():  # deprecated for what it protects; here it saves the clear
@@ -120,7 +122,8 @@ def tls_context(
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(
-            f"{section}: cannot load the TLS certificate {cert_file} with the key {key_file}: {exc}"
+            f"[{section}] tls_cert_file, tls_key_file: cannot load the TLS certificate {cert_file}"
+            f" with the key {key_file}: {exc}"
             " (PEM files expected; the key must match the certificate and not be encrypted)"
         ) from exc
     return ctx

@@ -368,7 +368,7 @@ def test_check_config_warns_of_account_edits_it_will_not_apply(cli: CLI) -> None
     cli.path.write_text(edited)
     code, _, err = cli("check-config")
     assert code == 0, err
-    assert "[[account]] 'acme' names user bob@acme.example, but the account does not have it" in err, err
+    assert '[[account]] "acme" names user bob@acme.example, but the account does not have it' in err, err
     assert "`smsgw user add bob@acme.example --account 'acme'`" in err
     assert "user Ola@other.example, but it is account other's" in err
     assert "`smsgw user remove Ola@other.example` and `smsgw user add" in err

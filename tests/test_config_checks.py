@@ -175,10 +175,15 @@ async def test_the_panel_names_the_tls_file_it_cannot_load(tmp_path: Path) -> No
     store = Store.open(tmp_path / "panel.db")
     try:
         tls = f'listen = "127.0.0.1:0"\ntls_cert_file = "{cert}"\ntls_key_file = "{missing}"\n'
-        with pytest.raises(ConfigError, match=f"web: cannot read the TLS key file {missing}: No such file"):
+        with pytest.raises(
+            ConfigError, match=rf"\[web\] tls_key_file: cannot read the TLS key file {missing}: No such file"
+        ):
             await WebServer(web_context(tmp_path, store, tls)).start()
         tls = f'listen = "127.0.0.1:0"\ntls_cert_file = "{garbage}"\ntls_key_file = "{key}"\n'
-        with pytest.raises(ConfigError, match=f"web: cannot load the TLS certificate {garbage} with the key"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"\[web\] tls_cert_file, tls_key_file: cannot load the TLS certificate {garbage} with",
+        ):
             await WebServer(web_context(tmp_path, store, tls)).start()
     finally:
         store.close()

@@ -13,7 +13,7 @@ from typing import Any
 from gateway import statelock
 from gateway.adminrules import sender_problem
 from gateway.config import Config
-from gateway.configbase import is_number_sender
+from gateway.configbase import is_number_sender, quoted
 from gateway.configcheck import loop_reason
 from gateway.conversations.numbers import digit_forms
 from gateway.filemodes import refuse_unsafe_database
@@ -102,7 +102,7 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     trusted = {(name, _net(cidr)) for name, cidr in nets}
     lines = []
     for name in sorted(accounts & seeds.keys()):
-        block = f"[[account]] {name!r} names"
+        block = f"[[account]] {quoted(name)} names"
         for email in seeds[name].users:
             held = owner.get(email.casefold())
             if held == name:
