@@ -18,7 +18,7 @@ from email.policy import compat32
 import pydantic
 import structlog
 
-from gateway import forwarded, mailheaders
+from gateway import mailheaders
 from gateway.smtp import automail, mimefast, replies
 from gateway.smtp.charsets import (
     content_charset,
@@ -29,7 +29,7 @@ from gateway.smtp.charsets import (
     unflow,
 )
 from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
-from gateway.smtp.textclean import clean_body
+from gateway.smtp.textclean import clean_body, sms_subject
 from smsc.graphemes import cluster_start, visible
 
 log = structlog.get_logger(__name__)
@@ -160,7 +160,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
-    topic = forwarded.without_reply_title(subject)
+    topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
     short = _cut_subject(topic, opts.subject_max)
     if short != topic and short:
         removed.append(f"subject cut to {opts.subject_max} characters")

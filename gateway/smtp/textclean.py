@@ -5,6 +5,8 @@ expressions below, each with the label reported to the sender in `removed`. Poli
 writes above a quote is the message and everything from the quote down goes; a quote header at the
 very top with nothing above it is a forward, so its header is dropped and the forwarded text is kept;
 a `>` quote with new text below it (bottom-posting) keeps the new text.
+The subject is made ready for the SMS here too (`sms_subject`): without the reply and forward
+prefixes, which only eat its 30 characters on the phone.
 """
 
 from __future__ import annotations
@@ -351,3 +353,29 @@ def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
     if len(kept) != len(lines):
         removed.append(IMAGE_REF)
     return kept
+
+
+# Reply and forward prefixes of mail programs: Re/Odp/AW/SV/VS/Antw/RIF answer, Fw/Fwd/PD/TR/WG forward;
+# RE[2]: and Re(2): count. The colon is required: "Return", "Trasa: …" and "PDF: …" are words.
+_REPLY_WORDS = ("re", "odp", "aw", "sv", "vs", "antw", "rif")
+_FORWARD_WORDS = ("fw", "fwd", "pd", "tr", "wg")
+_PREFIX = re.compile(
+    rf"^\s*({'|'.join(_REPLY_WORDS + _FORWARD_WORDS)})\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
+)
+# What the gateway's answer mails put in a subject: "(SMS from +48 …)" after the topic, or the whole
+# title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
+# conversation)"). On the phone it names the phone itself.
+_OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
+_OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
+
+
+def sms_subject(subject: str) -> str:
+    """The subject as the phone reads it before the text: "RE: Zamówienie 123" and "PD: Re:
+    Przypomnienie o: …" lost the topic's end to their prefixes within the 30 characters; a Reply to
+    our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone."""
+    for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
+        while (m := _PREFIX.match(subject)) is not None:
+            subject = subject[m.end() :]
+        subject = _OWN_SUFFIX.sub("", subject)
+    subject = subject.strip()
+    return "" if _OWN_TITLE.match(subject) else subject
