@@ -8,6 +8,9 @@ to has a live conversation with this user; its subject is dropped when, without 
 prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title (also after an
 older topic, when the mail names one of our reply mails). A subject the user changed is content and
 is sent as usual; the quote below the answer is cut by textclean.
+
+A Reply to one of our mails with nothing written above the quote (`no_new_text`) is refused: the
+quote is the phone's own answer, or our note to staff, and either would go back to the phone.
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import ConversationsRepo
 from gateway.forwarded import reply_title, reply_topic
+from gateway.smtp import textclean
 from gateway.smtp.intake import MailText
 from gateway.store.db import Store
 
 SUBJECT_DROPPED = "subject not sent (an answer in a conversation)"
+NO_NEW_TEXT = (
+    "554 5.6.0 Your reply holds no new text: write it above the quoted mail (nothing was sent;"
+    " the quote is not sent back to the phone)"
+)
 
 
 def _same(a: str, b: str) -> bool:
@@ -33,6 +41,37 @@ def names_our_reply(mail: MailText) -> bool:
     """In-Reply-To or References carry the Message-ID of a reply mail the gateway sent."""
     mark = f".{forwarded.REPLY_ID_MARK}@"
     return any(mark in ref for ref in mail.thread)
+
+
+def names_our_mail(thread: Sequence[str], hostname: str) -> bool:
+    """The ids of In-Reply-To and References name a mail the gateway made: a reply mail or fallback
+    mail (`names_our_reply`), or a notice or bounce, whose ids end in our `[gateway] hostname`."""
+    own = f"@{hostname}".casefold()
+    mark = f".{forwarded.REPLY_ID_MARK}@"
+    return any(mark in ref or ref.casefold().endswith(own) for ref in thread)
+
+
+def replies_to_mail(thread: Sequence[str], subject: str, hostname: str) -> bool:
+    """A Reply to one of our mails, or (the weaker sign) a subject a Reply gave: "RE:", "Odp:"."""
+    return names_our_mail(thread, hostname) or textclean.is_reply_subject(subject)
+
+
+def no_new_text(mail: MailText, hostname: str) -> bool:
+    """Whether a person's Reply holds nothing its author wrote: nothing, or only a signature, above
+    the quote, or a quote header at the very top (Outlook's "Od: … Wysłane: …" block, taken as a
+    forward with nothing written above it). Such a Reply to one of our mails sent the phone its own
+    answer and our "[Not matched: …]" note, or "RE: Re: <topic>" alone. A reply prefix in the
+    subject tells a Reply to another mail; a forward ("FW:", "PD:") of someone's mail is sent as it is.
+    """
+    if mail.automatic is not None or textclean.is_forward_subject(mail.subject):
+        return False
+    ours = names_our_mail(mail.thread, hostname)
+    if not ours and not textclean.is_reply_subject(mail.subject):
+        return False
+    quoted = {textclean.QUOTED, textclean.FORWARD_HEADER, textclean.SIGNATURE} & set(mail.removed)
+    if not mail.body:
+        return ours or bool(quoted)
+    return textclean.FORWARD_HEADER in mail.removed or (bool(quoted) and textclean.only_signature(mail.body))
 
 
 def as_answer(

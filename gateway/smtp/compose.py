@@ -8,6 +8,7 @@ per command and hands the parsed envelope over.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import make_msgid
@@ -17,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify
 from gateway.config import Config
-from gateway.smtp import automail, recipients, replies
+from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, replies_to_mail
+from gateway.smtp import automail, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
+from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
@@ -60,10 +63,14 @@ def compose(
     try:
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
     except IntakeRefused as exc:
+        if exc.reply == replies.ONLY_QUOTE and _a_reply(raw, cfg):
+            return NO_NEW_TEXT  # its subject was ours or a prefix alone: "no subject" would puzzle
         return exc.reply
     # R-1.8: a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
     dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
+    if account is not None and no_new_text(mail, cfg.gateway.hostname):
+        return NO_NEW_TEXT
     as_read = mail.text
     mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
     if mail.message_id is None:
@@ -226,6 +233,18 @@ def compose(
         [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
         opening,
     )
+
+
+THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
+
+
+def _a_reply(raw: bytes, cfg: Config) -> bool:
+    """Whether a mail refused for holding only quoted text is a Reply to one of our mails (or has a
+    Reply's subject), read from its headers alone: only the refusal's wording depends on it."""
+    msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
+    thread = THREAD_ID.findall(f"{msg.get('in-reply-to', '')} {msg.get('references', '')}")
+    subject = decode_header(str(msg.get("subject", "")), tuple(cfg.gateway.charset_fallbacks) or ("utf-8",))
+    return replies_to_mail(thread, subject, cfg.gateway.hostname)
 
 
 def _own_message_id(cfg: Config) -> str:

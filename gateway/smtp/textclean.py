@@ -4,7 +4,8 @@ English and Polish), signatures and sign-offs, and wasted whitespace. The rules 
 expressions below, each with the label reported to the sender in `removed`. Policy: what a person
 writes above a quote is the message and everything from the quote down goes; a quote header at the
 very top with nothing above it is a forward, so its header is dropped and the forwarded text is kept;
-a `>` quote with new text below it (bottom-posting) keeps the new text.
+a `>` quote with new text below it (bottom-posting) keeps the new text. The gateway's own notes
+("[Not matched: …]") in forwarded material are dropped: they were written for staff, not a phone.
 The subject is made ready for the SMS here too (`sms_subject`): without the reply and forward
 prefixes, which only eat its 30 characters on the phone.
 """
@@ -34,6 +35,7 @@ QUOTED = "quoted reply"
 FORWARD_HEADER = "forward header"
 FORWARDED = "forwarded message"
 IMAGE_REF = "inline image reference"
+OWN_NOTE = "the gateway's note"
 
 # Separator lines that start a quoted or forwarded message; matched against the stripped line, case
 # folded. Yahoo runs the whole header block into the separator line, hence no `$` anchor.
@@ -109,6 +111,8 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
         all_below_end = len(above) < len(lines) and not visible("".join(above))
         lines = above
     lines = _unwrap_leading(lines, removed)
+    if FORWARD_HEADER in removed:
+        lines = _drop_own_notes(lines, removed)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
     lines = cut_signature(lines, removed)
@@ -116,6 +120,15 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     kept = collapse(lines)
     # A body of invisible characters (a ZWNJ, a variation selector) is empty: the subject goes alone.
     return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)), all_below_end)
+
+
+def only_signature(text: str) -> bool:
+    """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\nAnna Nowak", the
+    automatic signature Outlook puts above the quote of a Reply). `cut_signature` keeps such a
+    block when nothing stands above it, since then it may be what a person wrote; in a reply it
+    means that nothing was."""
+    lines = text.split("\n")
+    return bool(text.strip()) and not any(line.strip() for line in cut_signature(["", "x", *lines], [])[2:])
 
 
 def collapse(lines: list[str]) -> str:
@@ -355,6 +368,28 @@ def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
     return kept
 
 
+# The notes the gateway writes in its own mails, each a whole line in brackets, a label of some words
+# and a colon (gateway.forwarded: "[Not matched: no SMS was sent to …]", "[Not delivered: …]", "[+48
+# … answered with an opt-out word: …]"). A forward of such a mail sent them to a customer's phone.
+_NOTE_MAX = 2000
+
+
+def _own_note(line: str) -> bool:
+    text = line.strip()
+    if len(text) > _NOTE_MAX or not (text.startswith("[") and text.endswith("]")):
+        return False
+    inner = text[1:-1]
+    label, colon, _ = inner.partition(":")
+    return bool(colon) and "[" not in inner and "]" not in inner and len(label.split()) >= 2
+
+
+def _drop_own_notes(lines: list[str], removed: list[str]) -> list[str]:
+    kept = [line for line in lines if not _own_note(line)]
+    if len(kept) != len(lines):
+        removed.append(OWN_NOTE)
+    return kept
+
+
 # Reply and forward prefixes of mail programs: Re/Odp/AW/SV/VS/Antw/RIF answer, Fw/Fwd/PD/TR/WG forward;
 # RE[2]: and Re(2): count. The colon is required: "Return", "Trasa: …" and "PDF: …" are words.
 _REPLY_WORDS = ("re", "odp", "aw", "sv", "vs", "antw", "rif")
@@ -367,6 +402,20 @@ _PREFIX = re.compile(
 # conversation)"). On the phone it names the phone itself.
 _OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
 _OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
+
+
+def first_prefix(subject: str) -> str | None:
+    """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None."""
+    m = _PREFIX.match(subject)
+    return m.group(1).casefold() if m else None
+
+
+def is_reply_subject(subject: str) -> bool:
+    return first_prefix(subject) in _REPLY_WORDS
+
+
+def is_forward_subject(subject: str) -> bool:
+    return first_prefix(subject) in _FORWARD_WORDS
 
 
 def sms_subject(subject: str) -> str:
