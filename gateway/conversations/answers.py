@@ -7,7 +7,9 @@ answer when it names one of our reply mails in In-Reply-To/References, or when e
 to has a live conversation with this user; its subject is dropped when, without its reply
 prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title (also after an
 older topic, when the mail names one of our reply mails). A subject the user changed is content and
-is sent as usual; the quote below the answer is cut by textclean.
+is sent as usual; the quote below the answer is cut by textclean. The choice is made for each
+number: a colleague's number added to the Reply (Cc) has no conversation and gets the topic, while
+the conversation's phone gets the answer alone.
 
 A Reply to one of our mails with nothing written above the quote (`no_new_text`) is refused: the
 quote is the phone's own answer, or our note to staff, and either would go back to the phone.
@@ -74,27 +76,28 @@ def no_new_text(mail: MailText, hostname: str) -> bool:
     return textclean.FORWARD_HEADER in mail.removed or (bool(quoted) and textclean.only_signature(mail.body))
 
 
-def as_answer(
+def answered(
     store: Store, cfg: Config, *, user_email: str, numbers: Sequence[str], mail: MailText
-) -> MailText:
-    """The mail with its SMS text reduced to the body when it answers a conversation, else unchanged.
+) -> list[str]:
+    """The numbers whose SMS is the body alone: those whose conversation the mail answers.
 
     Reads the conversations outside any transaction: the choice only shapes the text, and the
     acceptance write that follows records the conversation as usual.
     """
     if not mail.body or not mail.subject or not numbers:
-        return mail
+        return []
     topic = reply_topic(mail.subject)
     ours = names_our_reply(mail)
     repo = ConversationsRepo(store.db, store.clock)
     now = store.clock()
+    found_for: list[str] = []
     for number in numbers:
         found = repo.find_live(number, user_email, now, cfg.replies.window_seconds)
         if found is None:
-            return mail
+            continue
         conv, live = found
         if not ours and not live:
-            return mail
+            continue
         title = reply_title(display(conv.phone))
         earlier = reply_topic(conv.subject or "")
         known = (earlier, title, f"{earlier} ({title})")
@@ -102,6 +105,22 @@ def as_answer(
         # ("<topic> (SMS from <this phone>)"), though the conversation has moved on to a new topic.
         untouched = ours and _same(topic[-len(title) - 2 :], f"({title})")
         if topic and not untouched and not any(_same(topic, k) for k in known if k):
-            return mail
-    removed = [r for r in mail.removed if not r.startswith("subject cut")] + [SUBJECT_DROPPED]
-    return mail.model_copy(update={"text": mail.body, "removed": removed})
+            continue  # a subject the user changed is content
+        found_for.append(number)
+    return found_for
+
+
+def as_answer(
+    store: Store, cfg: Config, *, user_email: str, numbers: Sequence[str], mail: MailText
+) -> tuple[MailText, list[str]]:
+    """The mail, its SMS text reduced to the body when it answers the conversation of every number;
+    and the numbers whose SMS is the body alone (when only some are, the mail's text stays whole:
+    the others get it, subject first)."""
+    some = answered(store, cfg, user_email=user_email, numbers=numbers, mail=mail)
+    if not some:
+        return mail, []
+    if len(some) == len(numbers):
+        removed = [r for r in mail.removed if not r.startswith("subject cut")] + [SUBJECT_DROPPED]
+        return mail.model_copy(update={"text": mail.body, "removed": removed}), some
+    removed = [*mail.removed, f"{SUBJECT_DROPPED.removesuffix(')')} with {', '.join(some)})"]
+    return mail.model_copy(update={"removed": removed}), some

@@ -7,6 +7,7 @@ per command and hands the parsed envelope over.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from gateway.smtp.identical import identical_notice, identical_refusal, identica
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
-from smsc.encoding import EmptyText, plan
+from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
     from gateway.smtp.relay import Sender
@@ -72,7 +73,9 @@ def compose(
     if account is not None and no_new_text(mail, cfg.gateway.hostname):
         return NO_NEW_TEXT
     as_read = mail.text
-    mail = conversations.as_answer(store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail)
+    mail, answered = conversations.as_answer(
+        store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail
+    )
     if mail.message_id is None:
         mail = mail.model_copy(update={"message_id": _own_message_id(cfg)})
     common: dict[str, Any] = dict(
@@ -132,14 +135,21 @@ def compose(
         max_parts=cfg.gateway.parts_cap,
         transliterate=account.transliterate,
     )
+    # Each number's text: the answer alone where the mail answers its conversation, else the mail's
+    # (a number added to a Reply gets the topic; the conversation's phone only what was typed).
+    texts = {n: mail.body if n in answered else mail.text for n in numbers}
     try:
-        p = planned(mail.text)
+        plans = {t: planned(t) for t in dict.fromkeys([mail.text, *texts.values()])}
     except EmptyText:
         return replies.EMPTY_TEXT
-    if p.truncated and account.overflow == "reject":
-        length, fits = len(p.text) + len(p.dropped), len(p.text)
-        return replies.TOO_LONG.format(length=length, parts=cfg.gateway.parts_cap, fits=fits)
-    also = planned(as_read).text if as_read != mail.text else None  # as the conversation's first SMS
+    p = plans[mail.text]
+    for q in plans.values():
+        if q.truncated and account.overflow == "reject":
+            length, fits = len(q.text) + len(q.dropped), len(q.text)
+            return replies.TOO_LONG.format(length=length, parts=cfg.gateway.parts_cap, fits=fits)
+    # As the conversation's first SMS went (with its subject), or as its phone gets it (without).
+    other = as_read if as_read != mail.text else mail.body if len(plans) > 1 else None
+    also = planned(other).text if other is not None else None
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []
     if blocked:
@@ -161,15 +171,15 @@ def compose(
     held_until = None
     if mail.bulk or account.bulk:
         held_until = release_time(now, account.quiet_start, account.quiet_end)
-    parts = [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
+    chosen = {n: plans[texts[n]] for n in numbers}
     messages = [
         NewMessage(
             number,
             source,
-            p.text,
-            int(p.coding),
-            parts,
-            concatenated=p.concatenated,
+            chosen[number].text,
+            int(chosen[number].coding),
+            _parts(chosen[number]),
+            concatenated=chosen[number].concatenated,
             not_before=held_until.timestamp() if held_until else None,
             rcpt=recipients.as_given((addresses or {}).get(number)),
             bulk=mail.bulk,
@@ -217,9 +227,11 @@ def compose(
         parts=len(p.parts),
         now=now,
         # As the first mail of a conversation went: with its subject (an answer's is dropped).
-        text_with_subject=planned(as_read).text if as_read != mail.text else None,
+        text_with_subject=also,
         message_id=mail.message_id,
     )
+    if len(plans) > 1:  # the conversation's phone gets fewer parts than the others
+        limits = dataclasses.replace(limits, needed=sum(len(m.parts) for m in messages))
     opening = conversations.opening(
         cfg,
         user_email=sender.mail_from,
@@ -245,6 +257,10 @@ def _a_reply(raw: bytes, cfg: Config) -> bool:
     thread = THREAD_ID.findall(f"{msg.get('in-reply-to', '')} {msg.get('references', '')}")
     subject = decode_header(str(msg.get("subject", "")), tuple(cfg.gateway.charset_fallbacks) or ("utf-8",))
     return replies_to_mail(thread, subject, cfg.gateway.hostname)
+
+
+def _parts(p: Plan) -> list[NewPart]:
+    return [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
 
 
 def _own_message_id(cfg: Config) -> str:
