@@ -172,13 +172,14 @@ def compose(
     if mail.bulk or account.bulk:
         held_until = release_time(now, account.quiet_start, account.quiet_end)
     chosen = {n: plans[texts[n]] for n in numbers}
+    parts = {t: _parts(q) for t, q in plans.items()}  # one list per text, shared by its numbers
     messages = [
         NewMessage(
             number,
             source,
             chosen[number].text,
             int(chosen[number].coding),
-            _parts(chosen[number]),
+            parts[texts[number]],
             concatenated=chosen[number].concatenated,
             not_before=held_until.timestamp() if held_until else None,
             rcpt=recipients.as_given((addresses or {}).get(number)),
