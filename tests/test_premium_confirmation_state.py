@@ -97,3 +97,38 @@ async def test_a_refused_or_expired_confirmation_says_so_and_what_to_do(
     finally:
         web.counts.close()
         store.close()
+
+
+def test_a_refused_confirmation_of_another_service_to_the_same_address_is_not_this_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """KP456's confirmation to x@acme.pl went; KP789's, to the same address later, was refused.
+    The refusal was read by address and time alone, so KP456 said its confirmation was refused and
+    told the operator to correct an address that works; and a company's dashboard could show the
+    relay's words about another company's mail. Each confirmation's mail names its own token."""
+    path, _ = premium_config(tmp_path, "smpp", free_port())
+
+    def cli(*args: str) -> str:
+        capsys.readouterr()
+        assert main(["-c", str(path), *args]) == 0
+        return capsys.readouterr().out
+
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    try:
+        store.accounts.add_account("acme")
+        cli("premium", "add", "KP456", "--account", "acme", "--email", "x@acme.pl")
+        cli("premium", "add", "KP789", "--account", "acme", "--email", "x@acme.pl")
+        with store.db.transaction():
+            conn = store.db.conn
+            first, second = [r[0] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
+            now = time.time()
+            conn.execute("UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?", (now, first))
+            conn.execute(
+                "UPDATE outbox SET state = 'failed', sent_at = ?, last_error = ? WHERE id = ?",
+                (now + 1, "550 5.2.1 x@acme.pl: mailbox over quota for new senders", second),
+            )
+    finally:
+        store.close()
+    listed = {line.split()[0]: line for line in cli("premium", "list").splitlines() if line.startswith("KP")}
+    assert "refused by the mail relay" in listed["KP789"], listed
+    assert "refused" not in listed["KP456"] and listed["KP456"].endswith("UNCONFIRMED, 0 SMS kept"), listed

@@ -55,17 +55,21 @@ def unconfirmed(conn: sqlite3.Connection, service: Service, kept: int, now: floa
     """The state of the service's last confirmation: refused by the relay (its failed outbox mail,
     found by index `outbox_failed`, after the confirmation was made), expired, or waiting."""
     last = conn.execute(
-        "SELECT email, created_at, expires_at FROM premium_verifications WHERE service_id = ?"
+        "SELECT token, email, created_at, expires_at FROM premium_verifications WHERE service_id = ?"
         " AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
         (service.id,),
     ).fetchone()
     refused = expired = None
     if last is not None:
-        email, created_at, expires_at = last
+        token, email, created_at, expires_at = last
+        # This confirmation's own mail: its Reply-To names the token. By address and time alone,
+        # another service's confirmation to the same address (or an earlier one of this service
+        # refused after a --resend) was read as this one's.
         failed = conn.execute(
             "SELECT last_error FROM outbox WHERE state = 'failed' AND sent_at >= ?"
-            " AND kind = 'premium-verify' AND rcpt = ? ORDER BY sent_at DESC LIMIT 1",
-            (created_at, email),
+            " AND kind = 'premium-verify' AND rcpt = ? AND instr(content, ?) > 0"
+            " ORDER BY sent_at DESC LIMIT 1",
+            (created_at, email, token.encode()),
         ).fetchone()
         if failed is not None:
             refused = relay_reply(failed[0] or "")[1]
