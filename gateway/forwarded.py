@@ -219,10 +219,11 @@ def premium_mo(
     sent = f"{received_at:%Y-%m-%d %H:%M}"
     content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
     if answer_address:
+        # What the answer's text makes of it: an emoji is UCS-2 whatever the account's transliteration.
         fits = (
-            "160 characters; Polish letters are sent without their marks"
+            "160 characters, Polish letters sent without their marks; 70 with an emoji"
             if transliterated
-            else "160 characters, 70 with Polish letters"
+            else "160 characters, 70 with Polish letters or an emoji"
         )
         content += f"Reply to this mail to answer: the phone gets one free SMS ({fits}).\n"
     msg.set_content(content, charset="utf-8", cte="quoted-printable")

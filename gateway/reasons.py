@@ -23,7 +23,7 @@ from smsc.smpp.pdu import classify_status
 # second by an operator for whom 001 means something else. Only the stat is put in words.
 _STAT_WORDS = {
     "UNDELIV": "the operator could not deliver it to the phone",
-    "EXPIRED": "not delivered in time: the phone stayed off or out of reach until the message expired",
+    "EXPIRED": "not delivered before it expired (phone off or out of reach, or the operator's delay)",
     "REJECTD": "refused by the operator",
     "DELETED": "deleted by the operator",
     "UNKNOWN": "lost track of by the operator",

@@ -33,7 +33,9 @@ ACCEPTED = [
     f"601-123-456@{DOMAIN}",
 ]
 # 601-123-456 is taken, so "only digits and an optional leading +" was not the rule.
-ONLY_DIGITS = "a phone number only: digits, spaces, dashes or dots between them, + or 00 first"
+ONLY_DIGITS = (
+    "a phone number only: digits (spaces, dashes, dots, slashes or brackets between them), + or 00 first"
+)
 REFUSED = [
     (f'"601 12x 456"@{DOMAIN}', "550 5.1.1", ONLY_DIGITS),
     (f'"anna smith"@{DOMAIN}', "550 5.1.1", ONLY_DIGITS),
@@ -44,6 +46,7 @@ REFUSED = [
     (f"60112345@{DOMAIN}", "550 5.1.1", "numbering plan of PL (+48): its mobile numbers have 9 digits"),
     (f"+4860112@{DOMAIN}", "550 5.1.1", "too short for a phone number of PL (+48): a digit missing?"),
     (f"900123456@{DOMAIN}", "550 5.1.1", "no such number in the numbering plan"),
+    (f"+8001234@{DOMAIN}", "550 5.1.1", "no such number in the numbering plan"),  # not "of 001 (+800)"
     (f'""@{DOMAIN}', "550 5.1.1", "empty number"),
     ('"601 123 456"@elsewhere.example', "550 5.7.1", "Relay access denied"),
 ]

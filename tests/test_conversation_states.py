@@ -137,3 +137,31 @@ async def test_the_panel_shows_each_conversations_state_as_the_cli_does(tmp_path
     assert "open, answers recorded only" in by_phone["+48601123892"], listing.stdout
     assert by_phone.get("+48601123893", "").endswith("closed"), listing.stdout
     assert by_phone.get("+48601123413", "").startswith("unreached, answers recorded only"), listing.stdout
+
+
+async def test_a_company_admin_is_not_told_which_company_a_former_user_went_to(tmp_path: Path) -> None:
+    """The operator reads "who belongs to another account since"; a company admin only that the
+    user is no longer one of theirs: the other company's membership is not theirs to see."""
+    relay = free_port()
+    path, _ = written_config(tmp_path, relay)
+    path.write_text(path.read_text() + WEB)
+    boss = "boss@acme.example"
+    async with smtp_sink(relay), running_gateway(load_config(path)) as gw:
+        store = gw.store
+        await sent(gw)
+
+        def moved() -> None:
+            accounts = store.accounts
+            accounts.add_user(boss, "acme", password_hash=password_hash())
+            accounts.set_user(boss, role="admin")
+            accounts.add_account("rival")
+            accounts.remove_user(STAFF)
+            accounts.add_user(STAFF, "rival")
+
+        await store.write(moved)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            assert (await login(c, boss)).status_code == 303
+            page = (await c.get("/conversations")).text
+    [state] = panel_states(page).values()
+    assert state.startswith("open, answers recorded only") and "no longer a user of this account" in state
+    assert "another account" not in page

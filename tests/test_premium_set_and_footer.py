@@ -16,8 +16,8 @@ import pytest
 from tests.test_premium_answer_rules import premium
 from tests.test_premium_loop import CLIENT, reply_to, smtp
 
-UCS2 = "160 characters, 70 with Polish letters"
-PLAIN = "160 characters; Polish letters are sent without their marks"
+UCS2 = "160 characters, 70 with Polish letters or an emoji"
+PLAIN = "160 characters, Polish letters sent without their marks; 70 with an emoji"
 
 
 async def test_set_email_says_the_reply_list_it_replaced(

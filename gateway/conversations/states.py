@@ -35,11 +35,18 @@ def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, r
     return "unreached" if last is False else "open"
 
 
-def told(state: str, c: Conversation, repo: ConversationsRepo, fallback: str | None) -> str:
+def told(
+    state: str, c: Conversation, repo: ConversationsRepo, fallback: str | None, *, operator: bool = True
+) -> str:
     """The state, and where the answers of a conversation whose user may no longer have them go
-    (`ConversationsRepo.gone`: removed, moved to another account, the address added again)."""
+    (`ConversationsRepo.gone`: removed, moved to another account, the address added again).
+
+    A company admin (`operator` False) is not told that a former user now belongs to another
+    account: that is the other company's membership, only "no longer a user of this account"."""
     if state == "closed" or (why := repo.gone(c)) is None:
         return state
+    if not operator and why.endswith(", who belongs to another account since"):
+        why = f"it answers {c.user_email}, who is no longer a user of this account"
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     return f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
 

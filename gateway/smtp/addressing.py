@@ -44,7 +44,10 @@ def to_e164(local: str, region: str) -> str:
         digits = "+" + digits[2:]
     if not re.fullmatch(r"\+?\d+", digits):
         # 601-123-456 and 601.123.456 are taken: the rule names what may stand between the digits.
-        raise BadNumber("a phone number only: digits, spaces, dashes or dots between them, + or 00 first")
+        raise BadNumber(
+            "a phone number only: digits (spaces, dashes, dots, slashes or brackets between them),"
+            " + or 00 first"
+        )
     count = len(digits) - digits.startswith("+")
     if count < 3:
         raise BadNumber("too short: at least 3 digits")
@@ -82,6 +85,8 @@ def _why_invalid(candidate: str, region: str) -> str:
     if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
         return f"no country has the code +{num.country_code}"
     where = phonenumbers.region_code_for_country_code(num.country_code)
+    if where == phonenumbers.UNKNOWN_REGION or where == "001":  # +800, +882: no country's plan to name
+        return "no such number in the numbering plan"
     if reason in _LENGTH_WORDS:
         return _LENGTH_WORDS[reason].format(where, num.country_code)
     meta = phonenumbers.PhoneMetadata.metadata_for_region(where)

@@ -50,7 +50,10 @@ async def conversations(request: Request, who: Who) -> Response:
     now = web.store.clock()
     found = await web.counts.run(lambda conn: states.listed(web.config, conn, rows, own, now))
     fallback = web.config.replies.fallback_address
-    shown = [(c, states.told(state, c, repo, fallback)) for c, state in zip(rows, found, strict=True)]
+    shown = [
+        (c, states.told(state, c, repo, fallback, operator=who.operator))
+        for c, state in zip(rows, found, strict=True)
+    ]
     return web.render(request, "conversations.html", {"who": who, "rows": shown, "mo": mo})
 
 
