@@ -3,8 +3,9 @@
 A file is written to a temporary name in its directory, fsynced, renamed over the old one and the
 directory fsynced: a reader (or the mailer) sees the old file or the new one, never a part. Every
 run renders from the store again, so a re-run over unchanged rows rewrites the same bytes; one over
-changed rows of a month already mailed keeps the mailed file aside first (`mailed_copy`). The
-rows are read on a connection of our own (`repo.open_reader`), in whatever thread runs this.
+changed rows of a month already mailed keeps the mailed file aside first (`mailed_copy`), each
+version mailed in a copy of its own. The rows are read on a connection of our own
+(`repo.open_reader`), in whatever thread runs this.
 """
 
 from __future__ import annotations
@@ -196,17 +197,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def mailed_copy(path: Path, mark: str, tz: ZoneInfo) -> Path:
+def mailed_copy(path: Path, mark: str, tz: ZoneInfo, nth: int = 1) -> Path:
     """Where the mailed version of a month's file is kept once a run writes another: in the month's
-    directory, in `mailed-<local date and time the mail was queued>/`, under its own name.
+    directory, in `mailed-<local date and time the mail was queued, to the second>/`, under its own
+    name; `nth` > 1 adds `-<nth>` for another version mailed in the same second.
 
     R-5.1 keeps the files on disk, and the operator must be able to show the file an account was
     sent; `<account>.txt` is the newest, as the summary's checksums name it. A directory, not a
     suffix: no account's file name can then be taken (any name may be an account's), nor a long
     one pushed past 255 bytes, and what lists a month's files (`*.txt`) lists the same."""
     at = repo.mark_parts(mark)[1]
-    when = "" if at is None else datetime.fromtimestamp(at, tz).strftime("-%Y-%m-%d-%H%M")
-    return path.parent / f"mailed{when}" / path.name
+    when = "" if at is None else datetime.fromtimestamp(at, tz).strftime("-%Y-%m-%d-%H%M%S")
+    return path.parent / f"mailed{when}{'' if nth == 1 else f'-{nth}'}" / path.name
 
 
 def _file_sha256(path: Path, sha256: str) -> bool:
@@ -217,32 +219,76 @@ def _file_sha256(path: Path, sha256: str) -> bool:
         return False
 
 
+def _kept_copy(path: Path, mark: str, tz: ZoneInfo, is_it: Callable[[Path, str], bool]) -> Path | None:
+    """The copy already kept of the version `mark` mailed, found by its bytes, not by its name alone.
+
+    Two mailings of a month in one minute (`--send`, a late report, `--send --again`) were one name
+    when copies were named to the minute, and a copy of the first was then taken for the second's.
+    Copies of that minute are looked at first (also those named to the minute before), then the others:
+    any copy with the mailed bytes is the file the account was sent."""
+    minute = mailed_copy(path, mark, tz).parent.name[: len("mailed-YYYY-MM-DD-HHMM")]
+    copies = [d / path.name for d in path.parent.glob("mailed*") if d.is_dir()]
+    sha = repo.mark_parts(mark)[0]
+    for copy in sorted(copies, key=lambda c: (not c.parent.name.startswith(minute), c.parent.name)):
+        if is_it(copy, sha):
+            return copy
+    return None
+
+
 def _keep_mailed(
     path: Path, mark: str | None, tz: ZoneInfo, is_it: Callable[[Path, str], bool]
 ) -> Path | None:
-    """Before `path` is written again: if it is the version mailed (`mark`), keep it at its
-    `mailed_copy` (a hard link, no bytes copied) and return that; else None."""
+    """Before `path` is written again: if it is the version mailed (`mark`) and no copy of it is kept
+    yet, keep it at a free `mailed_copy` (a hard link, no bytes copied) and return that; else None.
+
+    A name taken holds another version mailed in the same second: the next one is used, as a copy
+    once kept is never overwritten (it is what an account was sent)."""
     if mark is None or not is_it(path, repo.mark_parts(mark)[0]):
         return None
-    copy = mailed_copy(path, mark, tz)
-    if copy.exists():
+    if _kept_copy(path, mark, tz, is_it) is not None:
         return None
-    private_dir(copy.parent, BILLING_DIR_MODE)
-    try:
-        os.link(path, copy)
-    except FileExistsError:
-        return None
-    except OSError:  # a file system without hard links
-        with open(path, "rb") as f:
-            write_atomic(copy, iter(lambda: f.read(1 << 16), b""))
+    nth = 0
+    while True:
+        nth += 1
+        copy = mailed_copy(path, mark, tz, nth)
+        private_dir(copy.parent, BILLING_DIR_MODE)
+        try:
+            os.link(path, copy)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if not _claim(copy):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    write_atomic(copy, iter(lambda: f.read(1 << 16), b""))
+            except BaseException:
+                copy.unlink(missing_ok=True)
+                raise
+            return copy
+        _fsync_dir(copy.parent)
+        _fsync_dir(path.parent)
         return copy
-    _fsync_dir(copy.parent)
-    _fsync_dir(path.parent)
-    return copy
+
+
+def _claim(copy: Path) -> bool:
+    """Take the name `copy` for a copy written in bytes (no hard links), or say it is taken: the
+    rename that writes it atomically would replace another copy there."""
+    try:
+        os.close(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, BILLING_FILE_MODE))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _settle_mailed(
-    path: Path, mark: str | None, sha256: str, made: Path | None, tz: ZoneInfo, kept: dict[Path, Path]
+    path: Path,
+    mark: str | None,
+    sha256: str,
+    made: Path | None,
+    tz: ZoneInfo,
+    kept: dict[Path, Path],
+    is_it: Callable[[Path, str], bool],
 ) -> None:
     """After `path` was written (`sha256`): a copy made of the same bytes goes again; a file that is
     not the one mailed is listed in `kept` with where the mailed one is, if it is kept."""
@@ -254,7 +300,7 @@ def _settle_mailed(
             with contextlib.suppress(OSError):
                 made.parent.rmdir()  # when empty
         return
-    if (copy := mailed_copy(path, mark, tz)).exists():
+    if (copy := made or _kept_copy(path, mark, tz, is_it)) is not None:
         kept[path] = copy
 
 
@@ -336,7 +382,7 @@ def write_month(
                     made = _keep_mailed(path, mark, tz, _ends_with)
                     write_atomic(path, chunks)
                     written.append(path)
-                    _settle_mailed(path, mark, rendering.totals.sha256, made, tz, kept)
+                    _settle_mailed(path, mark, rendering.totals.sha256, made, tz, kept, _ends_with)
             except OSError as exc:
                 failed.append(NotWritten(account_id, name, path, exc))
                 continue
@@ -362,7 +408,7 @@ def write_month(
             mark = repo.state(conn, repo.mailed_key(month, "summary"))
             made = _keep_mailed(summary, mark, tz, _file_sha256)
             write_atomic(summary, [data])
-            _settle_mailed(summary, mark, hashlib.sha256(data).hexdigest(), made, tz, kept)
+            _settle_mailed(summary, mark, hashlib.sha256(data).hexdigest(), made, tz, kept, _file_sha256)
         conn.execute("COMMIT")
         return MonthFiles(month, done, summary, only=account, kept=kept)
     finally:

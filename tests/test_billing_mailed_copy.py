@@ -8,7 +8,13 @@ import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from billing_reports import job
+from billing_reports.monthly import Month
+from billing_reports.writer import write_month
 from gateway.store.db import Store
 from tests.billing_reader import read
 from tests.billing_world import at, cli, fill, prepare
@@ -49,7 +55,7 @@ def test_a_mailed_month_written_again_keeps_the_mailed_files_and_says_so(tmp_pat
     rerun = cli(path, "billing", "run", "--month", "2026-03")
     assert rerun.returncode == 0
     [copies] = [p for p in month.iterdir() if p.is_dir()]
-    assert re.fullmatch(r"mailed-\d{4}-\d\d-\d\d-\d{4}", copies.name), copies.name
+    assert re.fullmatch(r"mailed-\d{4}-\d\d-\d\d-\d{6}", copies.name), copies.name
     assert sorted(p.name for p in copies.iterdir()) == ["_summary.txt", "acme.txt"]  # beta's is as mailed
     for name in ("acme.txt", "_summary.txt"):
         assert (copies / name).read_bytes() == mailed[name]
@@ -80,3 +86,62 @@ def test_a_mailed_month_written_again_keeps_the_mailed_files_and_says_so(tmp_pat
     listing = cli(path, "billing", "list").stdout
     assert f"  {copies}/: 2 file(s) as mailed, written again since" in listing
     assert "2026-03: 2 account file(s) + summary" in listing
+
+
+def kept_as(err: str, path: Path, what: str) -> Path:
+    """The copy the warning about `path` names as the one mailed."""
+    found = re.search(rf"{re.escape(str(path))}: not the {what} mailed on .*, kept here as (\S+) \(", err)
+    assert found is not None, err
+    return Path(found[1])
+
+
+@pytest.mark.parametrize("apart", [30, 0], ids=["same minute", "same second"])
+def test_every_mailing_of_a_month_keeps_its_file_also_two_in_one_minute(tmp_path: Path, apart: int) -> None:
+    """Mailed, a late report, mailed again (`--send --again`) in the same minute, then another late
+    report and a plain run: the copy of the first mailing was taken for the second one's, the file
+    the account was sent last was overwritten and the warning named the first one as "the mailed one"."""
+    traffic = {"acme": [at(2026, 3, 2, 8)], "beta": [at(2026, 3, 3, 9)]}
+    path, cfg = prepare(tmp_path, free_port(), last_billed="2026-02", traffic=traffic)
+    month = cfg.state_dir / "billing" / "2026-03"
+    tz = ZoneInfo(cfg.gateway.timezone)
+
+    def send(when: float, *, again: bool, late: float | None) -> None:
+        """`billing run --month 2026-03 --send [--again]` at `when`, after a report of an SMS at `late`."""
+        store = Store.open(cfg.db_path, clock=lambda: when)
+        try:
+            if late is not None:
+                fill(store, store.accounts.get_account("acme").id, [late])
+            files = write_month(
+                cfg.db_path, cfg.state_dir, Month.parse("2026-03"), tz, billing_dir=cfg.billing_dir
+            )
+            assert job.queue_mails(store, cfg, files, again=again).mails > 0
+        finally:
+            store.close()
+
+    first = at(2026, 4, 2, 7, 4, 10)
+    send(first, again=False, late=None)
+    send(first + apart, again=True, late=at(2026, 3, 10, 9))
+    store = Store.open(cfg.db_path)
+    try:
+        fill(store, store.accounts.get_account("acme").id, [at(2026, 3, 11, 9)])
+        acme = queued_attachments(store, "billing@acme.pl")
+        summaries = [
+            a
+            for a in queued_attachments(store, cfg.mail.admin_address)
+            if a.startswith(b"# smsgw billing summary")
+        ]
+    finally:
+        store.close()
+    assert len(acme) == 2 and acme[0] != acme[1]  # what each mailing carried
+    assert len(summaries) == 2 and summaries[0] != summaries[1]
+
+    for _ in range(2):  # a run over the same rows again keeps nothing more
+        rerun = cli(path, "billing", "run", "--month", "2026-03")
+        assert rerun.returncode == 0, rerun.stderr
+        assert len(read((month / "acme.txt").read_bytes()).sms) == 3
+        for name, mailed, what in (("acme.txt", acme, "file"), ("_summary.txt", summaries, "summary")):
+            copies = sorted(month.glob(f"mailed-*/{name}"))
+            assert sorted(c.read_bytes() for c in copies) == sorted(mailed), name  # each mailing's
+            assert (month / name).read_bytes() not in mailed
+            # The one the account (or the operator) was sent last is the one the warning names.
+            assert kept_as(rerun.stderr, month / name, what).read_bytes() == mailed[-1], rerun.stderr
