@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import structlog
 
+from gateway.premium import handlers
+from gateway.premium.repo import PremiumRepo
 from tests.test_premium_answer_rules import premium
 from tests.test_premium_loop import CLIENT, PHONE, reply_to, smtp
+from tests.test_two_way import parsed
 
 EVE = "eve@evil.example"
 
@@ -45,3 +48,80 @@ async def test_refused_and_sent_answers_are_listed_newest_first_with_their_sende
     assert none.strip().endswith("no answers to premium SMS of KP999")
     said = [e for e in logs if e["event"] == "premium.answer_refused"]
     assert [(e["sender"], e["reason"]) for e in said] == [(EVE, "sender not on the reply ACL")]
+
+
+async def test_a_password_added_again_for_another_account_lists_each_answers_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SMS of a removed service stay answerable; with its password added again for another
+    account, `premium answers KP123` lists both clients' answers, and each line names its account."""
+    other = "boss@other.example"
+    async with premium(tmp_path) as w:
+        old_vote = await w.vote()
+        await w.cli("premium", "remove", "KP123")
+        await w.cli("account", "add", "other")
+        seen = len(w.sink.messages)
+        await w.cli("premium", "add", "KP123", "--account", "other", "--email", other)
+        w.gw.store.outbox.on_queued()
+        await w.sink.wait(seen + 1)
+        ask = parsed(w.sink.messages[seen][2])
+        assert (await smtp(w.gw.port, *reply_to(ask, "yes", sender=other), sender=other)).error is None
+        new_vote = await w.vote("KP123 vote B")
+        assert (await smtp(w.gw.port, *reply_to(old_vote, "Dziekujemy A"))).error is None
+        answer, to = reply_to(new_vote, "Dziekujemy B", sender=other)
+        assert (await smtp(w.gw.port, answer, to, sender=other)).error is None
+        await w.gw.until(lambda: len(w.sent()) == 2)
+        capsys.readouterr()
+        await w.cli("premium", "answers", "KP123")
+        listed = capsys.readouterr().out.splitlines()
+    header, *rows = listed
+    assert header.split()[:4] == ["time", "service", "account", "number"]
+    assert [row.split()[2:6] for row in rows] == [
+        ["KP123", "other", "7355", other],
+        ["KP123", "acme", "7355", CLIENT],
+    ]
+
+
+async def test_one_services_answers_are_read_off_its_own_index_entries(tmp_path: Path) -> None:
+    """`premium answers KPxxx` reads that password's answers only: read newest first off the index of
+    all answers, it walked every other service's answer since to find a few (many thousands a month
+    for a busy contest's automatic thank-you)."""
+
+    def steps(repo: PremiumRepo, password: str) -> tuple[int, int]:
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        repo.conn.set_progress_handler(count, 100)
+        try:
+            listed = repo.answers_list(password, None, False, 50)
+        finally:
+            repo.conn.set_progress_handler(None, 0)
+        return len(listed), counted[0]
+
+    async with premium(tmp_path) as w:
+        vote = await w.vote()
+        assert (await smtp(w.gw.port, *reply_to(vote, "Dziekujemy!"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        repo = handlers.repo(w.gw.store)
+        listed, before = steps(repo, "KP123")
+        assert listed == 1
+
+        def others() -> None:
+            # Another service's SMS (as an unknown password's: no confirmation to go through) and its
+            # answers, newer than KP123's: a walk newest first over all answers meets them first.
+            pmo = repo.conn.execute(
+                "INSERT INTO premium_mo (mo_id, number, phone, password, parts, price, commission, text,"
+                " state, received_at) VALUES (?, '7355', ?, 'KP456', 1, 300, 110, '', 'fallback', ?)",
+                (10**9, PHONE, w.gw.store.clock()),
+            ).lastrowid
+            assert pmo is not None
+            for _ in range(5000):
+                repo.record_answer(pmo, EVE, None, "refused", "sender not on the reply ACL")
+
+        await w.gw.store.write(others)
+        listed, after = steps(repo, "KP123")
+    assert listed == 1
+    assert after <= before + 5, (before, after)

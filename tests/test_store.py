@@ -351,12 +351,19 @@ def undo_migration_33(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_35(conn: sqlite3.Connection) -> None:
+    undo_migration_42(conn)
     conn.execute("DROP INDEX parts_account_due")
     conn.execute("ALTER TABLE parts DROP COLUMN account_id")
     conn.execute(
         "CREATE INDEX messages_waiting ON messages(account_id, id)"
         " WHERE state NOT IN ('submitted', 'delivered', 'failed', 'expired', 'cancelled', 'unreported')"
     )
+
+
+def undo_migration_42(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX premium_answers_password")
+    conn.execute("ALTER TABLE premium_answers DROP COLUMN envelope")
+    conn.execute("ALTER TABLE premium_answers DROP COLUMN password")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -229,10 +229,16 @@ def answer(
     if pmo is None or pmo.service_id is None:
         return replies.PREMIUM_UNKNOWN_ADDRESS.format("premium"), False
     msgid = mail.message_id if isinstance(mail, MailText) else None
+    # A tagging server writes a new BATV tag into its sender daily: recorded with the tag, one person
+    # was a new "user" of the account's bill each day, and `premium answers` listed each tag. The
+    # tagged envelope is kept for the report of the answer's SMS (a bounce to an untagged address is
+    # refused by such a server); the refusal at DATA and the cut notice go to it as received.
+    sender = without_batv(author)
+    envelope = author if sender != author else None
 
     def refuse(reply: str, reason: str) -> tuple[str, bool]:
-        r.record_answer(pmo.id, author, msgid, "refused", reason)
-        log.info("premium.answer_refused", mo=pmo.mo_id, sender=author, reason=reason)
+        r.record_answer(pmo.id, sender, msgid, "refused", reason, envelope=envelope)
+        log.info("premium.answer_refused", mo=pmo.mo_id, sender=sender, reason=reason)
         return reply, False
 
     # A bounce is never an answer, whatever else it says (Exim's come from <> as auto-replied).
@@ -250,7 +256,7 @@ def answer(
     # after the removal (a removed service's password is unknown, its late parts no client's).
     if service.removed_at is not None and pmo.received_at >= service.removed_at:
         return refuse(replies.PREMIUM_SERVICE_GONE.format(service.password), "service removed")
-    if not author or not (r.acl_allows(service.id, author) or r.acl_allows(service.id, without_batv(author))):
+    if not author or not (r.acl_allows(service.id, author) or r.acl_allows(service.id, sender)):
         return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
@@ -303,7 +309,7 @@ def answer(
         return refuse(identical_refusal(cfg, pmo.phone), why)
     part = p.parts[0]
     acceptance = Acceptance(
-        mail_from=author,
+        mail_from=sender,
         client_ip=client_ip,
         account_id=service.account_id,
         user_id=None,
@@ -325,7 +331,14 @@ def answer(
     )
     result = store.queue.insert_email(acceptance)
     r.record_answer(
-        pmo.id, author, msgid, "sent", message_id=result.message_ids[0], text=p.text, cut=p.truncated
+        pmo.id,
+        sender,
+        msgid,
+        "sent",
+        message_id=result.message_ids[0],
+        text=p.text,
+        cut=p.truncated,
+        envelope=envelope,
     )
     if p.truncated and mail_from and not mail.automatic:
         store.outbox.enqueue_mail(

@@ -213,11 +213,12 @@ def cmd_answers(cfg: Config, args: argparse.Namespace) -> int:
             + (f" since {when(since)}" if since else "")
         )
         return 0
-    print(f"{'time':<21}{'service':<9}{'number':<8}{'sender':<32}{'phone':<16}outcome")
+    # The account: a password removed and added again for another account lists both accounts' answers.
+    print(f"{'time':<21}{'service':<9}{'account':<13}{'number':<8}{'sender':<32}{'phone':<16}outcome")
     for a in rows:
         outcome = f"{a.state}: {a.reason}" if a.reason else a.state
-        service = f"{when(a.created_at):<21}{a.password or '-':<9}{a.number:<8}"
-        print(f"{service}{a.sender or '-':<32}{a.phone:<16}{outcome}")
+        service = f"{when(a.created_at):<21}{a.password or '-':<9}{a.account:<12} {a.number:<8}"
+        print(f"{service}{a.sender or '-':<31} {a.phone:<15} {outcome}")
     if len(rows) == args.limit:
         print(f"(the newest {args.limit}; --limit or --since for others)")
     return 0
@@ -308,7 +309,7 @@ def add_commands(sub: Any) -> None:
     v.set_defaults(func=cmd_verify)
     an = s.add_parser(
         "answers",
-        help="the clients' answers, newest first: time, service, sender, phone, sent or refused and why",
+        help="the clients' answers, newest first: time, service, account, sender, phone, outcome and why",
     )
     an.add_argument(
         "password", nargs="?", metavar="KPxxx", help=f"only those of this service ({password_help})"

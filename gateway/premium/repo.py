@@ -77,8 +77,10 @@ class AnswerRow:
 
     created_at: float
     password: str | None
+    account: str  # of the premium SMS answered ("-" for one no service kept); a password re-added
+    # for another account lists both accounts' answers
     number: str
-    sender: str  # the envelope sender (the From address of an auto-reply sent from <>)
+    sender: str  # the envelope sender without a BATV tag (the From address of an auto-reply from <>)
     phone: str
     state: str  # sent | refused
     reason: str | None  # why refused; for one sent, what became of its SMS
@@ -324,11 +326,16 @@ class PremiumRepo(CorrectionsRepo):
         message_id: int | None = None,
         text: str | None = None,
         cut: bool = False,
+        envelope: str | None = None,
     ) -> None:
+        """`mail_from`: who answered (without a BATV tag); `envelope`: the envelope sender as received
+        when it differs (tagged), where a report of the answer's SMS goes. The row names the premium
+        SMS's password, which `answers_list` reads a service's answers by."""
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO premium_answers (premium_mo_id, mail_from, header_message_id, state, reason,"
-                " message_id, text, cut, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " message_id, text, cut, created_at, envelope, password)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,(SELECT password FROM premium_mo WHERE id = ?))",
                 (
                     pmo_id,
                     mail_from,
@@ -339,6 +346,8 @@ class PremiumRepo(CorrectionsRepo):
                     text,
                     int(cut),
                     self.clock(),
+                    envelope,
+                    pmo_id,
                 ),
             )
             if state == "sent":
@@ -371,19 +380,23 @@ class PremiumRepo(CorrectionsRepo):
     def answers_list(
         self, password: str | None, since: float | None, refused_only: bool, limit: int
     ) -> list[AnswerRow]:
-        """The answers taken or refused, newest first, off index premium_answers_created (the
-        listing stops at `limit`); `password`: those to the SMS of services with it, removed ones too."""
-        where, args = ["a.created_at >= ?"], [since if since is not None else 0.0]
+        """The answers taken or refused, newest first, read off an index in that order so that the
+        listing stops at `limit`: all of them off premium_answers_created; those to the SMS of
+        services with `password` (removed ones too, of whichever account) off premium_answers_password,
+        which holds that password's alone however many other services' answers there are."""
+        index, where, args = "premium_answers_created", ["a.created_at >= ?"], [since or 0.0]
         if password is not None:
-            where.append("p.password = ?")
-            args.append(password)
+            index = "premium_answers_password"
+            where.insert(0, "a.password = ?")
+            args.insert(0, password)
         if refused_only:
             where.append("a.state = 'refused'")
         rows = self.conn.execute(
-            "SELECT a.created_at, p.password, p.number, a.mail_from, p.phone, a.state,"
-            " COALESCE(a.reason, CASE WHEN m.id IS NULL THEN NULL ELSE 'SMS ' || m.state END)"
-            " FROM premium_answers a INDEXED BY premium_answers_created"
+            "SELECT a.created_at, a.password, COALESCE(acc.name, '-'), p.number, a.mail_from, p.phone,"
+            " a.state, COALESCE(a.reason, CASE WHEN m.id IS NULL THEN NULL ELSE 'SMS ' || m.state END)"
+            f" FROM premium_answers a INDEXED BY {index}"
             " JOIN premium_mo p ON p.id = a.premium_mo_id LEFT JOIN messages m ON m.id = a.message_id"
+            " LEFT JOIN accounts acc ON acc.id = COALESCE(m.account_id, p.account_id)"
             f" WHERE {' AND '.join(where)} ORDER BY a.created_at DESC LIMIT ?",
             (*args, limit),
         ).fetchall()

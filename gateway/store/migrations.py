@@ -446,4 +446,15 @@ SINCE_CORE: list[str] = [
     """
     CREATE INDEX IF NOT EXISTS premium_answers_created ON premium_answers(created_at);
     """,
+    # 42: an answer names its service's password (`smsgw premium answers KPxxx` reads that password's
+    # answers newest first off premium_answers_password, where off premium_answers_created it walked
+    # every answer of every service to find a few), and keeps the envelope sender as received when
+    # its sender is recorded without a BATV tag (`envelope`): a failed answer's report goes there, as
+    # a server that tags its senders refuses a bounce to an untagged address
+    """
+    ALTER TABLE premium_answers ADD COLUMN password TEXT;
+    ALTER TABLE premium_answers ADD COLUMN envelope TEXT;
+    UPDATE premium_answers SET password = (SELECT p.password FROM premium_mo p WHERE p.id = premium_mo_id);
+    CREATE INDEX IF NOT EXISTS premium_answers_password ON premium_answers(password, created_at);
+    """,
 ]
