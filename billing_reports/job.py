@@ -28,8 +28,10 @@ from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import mailheaders, notify
+from gateway import wording as w
 from gateway.config import Config
 from gateway.store.db import Store
+from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
 
@@ -82,20 +84,19 @@ def name_clash(store: Store, f: AccountFile) -> bool:
 MAIL_SIZE_LIMIT = 10_000_000
 
 
-def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: str | None) -> str:
-    """The mail's text; `attached`: the name the file is attached under, None when it is not."""
+def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: str | None, lang: Language = "en") -> str:
+    """The mail's text; `attached`: the name the file is attached under, None when it is not. The
+    status words stay the file's own (English, as its documented format has them) in either language."""
     s = f.sums
-    counts = ", ".join(f"{n} {k}" for k, n in s.by_status.items())
+    counts = ", ".join(w.BILLING_COUNT(lang, n=n, status=k) for k, n in s.by_status.items())
     money = ""
     if s.price or s.commission:
-        money = f"Premium SMS: price {pln(s.price)} PLN, commission {pln(s.commission)} PLN.\n"
-    the_file = f"The attached file {attached}" if attached is not None else "The account's file"
-    return (
-        f"Billing of account {f.account} for {month} ({tz.key}, local midnight to local midnight).\n\n"
-        f"{s.sms} SMS, {s.parts} part(s): {counts}.\n{money}\n"
-        f"{the_file} lists every SMS, tab-separated (UTF-8); its last\n"
-        "line holds the number of SMS lines and a SHA-256 of everything before it.\n"
+        money = w.BILLING_MONEY(lang, price=pln(s.price), commission=pln(s.commission))
+    the_file = w.BILLING_ATTACHED(lang, name=attached) if attached is not None else w.BILLING_ON_DISK(lang)
+    head = w.BILLING_HEAD(
+        lang, account=f.account, month=month, zone=tz.key, sms=s.sms, parts=s.parts, counts=counts
     )
+    return f"{head}{money}\n{w.BILLING_FILE(lang, the_file=the_file)}"
 
 
 def _file_mail(
@@ -122,9 +123,8 @@ def _file_mail(
             return mail
     msg = EmailMessage(policy=mailheaders.POLICY)
     notify.stamp(msg, **head, auto="auto-generated")
-    where = (
-        f"\nIt is too big to attach ({path.stat().st_size:,} bytes; a mail is kept under"
-        f" {MAIL_SIZE_LIMIT:,} bytes): it lies\non the gateway at {path}\n"
+    where = w.BILLING_TOO_BIG(
+        cfg.gateway.language, size=path.stat().st_size, limit=MAIL_SIZE_LIMIT, path=path
     )
     return notify.plain(msg, text(False) + where)
 
@@ -152,11 +152,11 @@ def account_mails(
     `name_clash`, read before."""
     tz = ZoneInfo(cfg.gateway.timezone)
     content = _read_within_limit(f.path)
-    subject = f"SMS billing {month}: {f.account}"
+    subject = w.BILLING_SUBJECT(cfg.gateway.language, month=month, account=f.account)
     name = attachment_name(month, f, clash=clash)
 
     def text(attached: bool) -> str:
-        return _body(month, tz, f, name if attached else None)
+        return _body(month, tz, f, name if attached else None, cfg.gateway.language)
 
     return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
 
@@ -168,14 +168,12 @@ def summary_mail(cfg: Config, files: MonthFiles) -> tuple[str, bytes]:
     content = _read_within_limit(path)
     sha = hashlib.sha256(content if content is not None else path.read_bytes()).hexdigest()
     name = f"{files.month}-summary.txt"
-    subject = f"SMS billing {files.month}: summary of {len(files.accounts)} account(s)"
+    lang = cfg.gateway.language
+    subject = w.BILLING_SUMMARY_SUBJECT(lang, month=files.month, accounts=len(files.accounts))
 
     def text(attached: bool) -> str:
-        return (
-            f"The billing files of {files.month} were mailed to each account's billing addresses and"
-            " to you, one mail per account.\n"
-            f"The {'attached ' if attached else ''}summary has a line per account.\n"
-        )
+        the_summary = (w.BILLING_SUMMARY_ATTACHED if attached else w.BILLING_SUMMARY_PLAIN)(lang)
+        return w.BILLING_SUMMARY_TEXT(lang, month=files.month, the_summary=the_summary)
 
     return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content)
 

@@ -15,18 +15,13 @@ from email.utils import format_datetime
 from typing import Any
 
 from gateway import mailheaders as h
+from gateway import wording as w
 from gateway.notify import stamp
 from gateway.reasons import NUMBER_REFUSED, human_reason, smsc_code
+from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
 _ORIGINAL_SUBJECT_MAX = 500
-
-_STATE_TEXT = {
-    "failed": "could not be delivered",
-    "expired": "expired before it could be delivered",
-    "cancelled": "was cancelled",
-}
-
 
 # RFC 3463 status of a bounce, by the SMSC's code in the stored reason (`reasons.smsc_code`).
 # X.1.1 "bad destination mailbox address": the operator refused the number itself, or its network
@@ -35,15 +30,19 @@ _STATE_TEXT = {
 _STATUS_BY_CODE = dict.fromkeys(NUMBER_REFUSED, "5.1.1")
 
 
-def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str) -> bytes:
-    """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3)."""
+def dsn(
+    info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str, lang: Language = "en"
+) -> bytes:
+    """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3).
+    `lang`: of the text a person reads and the Subject; the report's fields stay as RFC 3464 has them."""
     number = h.text(info["recipient"], limit=64)
-    what = _STATE_TEXT.get(info["state"], "could not be delivered")
-    reason = h.text(info.get("reason") or "no reason given by the SMSC", limit=900)
+    what = w.BOUNCE_STATE.get(info["state"], w.BOUNCE_STATE["failed"])
+    reason = h.text(info.get("reason") or w.BOUNCE_NO_REASON("en"), limit=900)
+    said = h.text(info.get("reason") or w.BOUNCE_NO_REASON(lang), limit=900)
     human = (
-        f"Your SMS to {number} {what}.\n\n"
-        f"Reason: {human_reason(reason)}\n\n"
-        f"Text of the SMS ({info['parts_total']} part(s)):\n\n{h.body(info['text'])}\n"
+        f"{what(lang, number=number)}\n\n"
+        f"{w.BOUNCE_REASON(lang, reason=human_reason(said, lang))}\n\n"
+        f"{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
     )
     # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
     # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
@@ -53,7 +52,7 @@ def dsn(info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, dom
         report,
         sender=sender,
         rcpt=rcpt,
-        subject=f"Undelivered SMS to {number}",
+        subject=w.BOUNCE_SUBJECT(lang, number=number),
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )

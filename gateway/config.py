@@ -29,6 +29,7 @@ from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
+from gateway.wording import Language
 
 # A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
 # for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
@@ -64,6 +65,7 @@ class GatewaySection(_Section):
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; shared out, see gateway.queuedepth
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
+    language: Language = "en"  # of the mails people read (gateway.wording); "pl" for a Polish office
     default_sender: str = "+48100200300"  # originating address for accounts without their own
     # Not "NIE": it is Polish for "no", the commonest answer to a question sent by SMS, and an
     # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).

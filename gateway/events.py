@@ -58,7 +58,11 @@ class Notifier:
                 if policy != "all":
                     continue
                 content = notify.delivered_notice(
-                    info, sender=mail.from_address, rcpt=rcpt, domain=self.config.gateway.hostname
+                    info,
+                    sender=mail.from_address,
+                    rcpt=rcpt,
+                    domain=self.config.gateway.hostname,
+                    lang=self.config.gateway.language,
                 )
                 self.store.outbox.enqueue_mail(f.state, mail.from_address, rcpt, content, f.message_id)
             else:
@@ -68,6 +72,7 @@ class Notifier:
                     rcpt=rcpt,
                     reporting_mta=self.config.gateway.hostname,
                     domain=self.config.gateway.domains[0],
+                    lang=self.config.gateway.language,
                 )
                 # Bounces go out with an empty envelope sender so that they can never bounce back.
                 self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
@@ -116,6 +121,7 @@ class Notifier:
                 domain=self.config.gateway.hostname,
                 account=name,
                 reason=reason,
+                lang=self.config.gateway.language,
             ),
         )
 

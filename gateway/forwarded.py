@@ -19,10 +19,12 @@ from email.policy import compat32
 from email.utils import format_datetime, make_msgid
 
 from gateway import mailheaders as h
+from gateway import wording as w
 from gateway.mailcards import cards
 from gateway.notify import stamp
 from gateway.smtp import automail
 from gateway.smtp.addressing import reply_address
+from gateway.wording import Language
 
 REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
 
@@ -97,6 +99,7 @@ def sms_reply(
     gateway_address: str = "",
     references: str | None = None,
     quoted_by: str | None = None,
+    lang: Language = "en",
 ) -> bytes:
     """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`.
 
@@ -155,32 +158,43 @@ def sms_reply(
     if ref is not None:
         msg["In-Reply-To"] = ref
         msg["References"] = thread_refs([*(references or "").split(), ref]) or ref
-    content = answer_body(text) + "\n"
+    content = answer_body(text, lang) + "\n"
     if note:
         content += f"\n[{h.body(note)}]\n"
     if quoted is not None:
-        who = h.text(quoted_by, limit=200) if quoted_by else "you"
-        said = f"On {quoted_at:%Y-%m-%d %H:%M}, {who}" if quoted_at else who[:1].upper() + who[1:]
-        lines = h.body(quoted).split("\n")
-        content += f"\n{said} wrote to {name}:\n" + "".join(f"> {line}\n" for line in lines)
+        header = _quote_header(name, quoted_at, quoted_by, lang)
+        content += f"\n{header}\n" + "".join(f"> {line}\n" for line in h.body(quoted).split("\n"))
     msg.set_content(content, charset="utf-8", cte="quoted-printable")  # 7-bit safe on any relay
     for kind, name, card in cards(text):
         msg.add_attachment(card, subtype=kind, filename=name, cte="quoted-printable")
     return msg.as_bytes()
 
 
-def answer_body(text: str) -> str:
+def _quote_header(name: str, at: datetime | None, by: str | None, lang: Language) -> str:
+    """The line above the quoted SMS: who wrote it to the phone, and when. The user's Reply quotes
+    it, and `gateway.smtp.textclean` cuts it there, in either language."""
+    when = f"{at:%Y-%m-%d %H:%M}" if at else None
+    if not by:
+        return w.QUOTE_DATED_YOU(lang, at=when, name=name) if when else w.QUOTE_YOU(lang, name=name)
+    who = h.text(by, limit=200)
+    if when:
+        return w.QUOTE_DATED_BY(lang, at=when, who=who, name=name)
+    said = w.QUOTE_BY(lang, who=who, name=name)
+    return said[:1].upper() + said[1:]
+
+
+def answer_body(text: str, lang: Language = "en") -> str:
     """What a reply mail shows of an SMS's text; never nothing, which read as a mail that lost it.
     A text of controls alone (a phone's mistake, data a DCS called text) is named, code by code."""
     shown = h.body(text)
     if shown.strip():
         return shown
     if not text:
-        return "(the SMS was empty)"
+        return w.SMS_EMPTY(lang)
     if not text.strip():
-        return "(the SMS held only blank space)"
+        return w.SMS_BLANK(lang)
     codes = " ".join(f"U+{ord(c):04X}" for c in text[:64] if not c.isspace())
-    return f"(the SMS held only characters a mail cannot show: {codes}{' …' if len(text) > 64 else ''})"
+    return w.SMS_UNSHOWABLE(lang, codes=codes + (" …" if len(text) > 64 else ""))
 
 
 def premium_mo(
@@ -196,6 +210,7 @@ def premium_mo(
     received_at: datetime,
     note: str | None = None,
     transliterated: bool = False,
+    lang: Language = "en",
 ) -> bytes:
     """R-4.4: a premium SMS for its client (or, with a `note`, for the operator's fallback address).
     `transliterated`: the client's account sends its answers with Polish letters made plain (160
@@ -213,19 +228,16 @@ def premium_mo(
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
     if answer_address:
         msg["Reply-To"] = h.address(answer_address)
-    content = (h.body(text) if text.strip() else "(no text after the password)") + "\n"
+    content = (h.body(text) if text.strip() else w.PREMIUM_NO_TEXT(lang)) + "\n"
     if note:
         content += f"\n[{h.body(note)}]\n"
     sent = f"{received_at:%Y-%m-%d %H:%M}"
-    content += f"\n-- \nPremium SMS to {h.text(number, 20)} from {h.text(phone, 40)}, {sent}.\n"
+    footer = w.PREMIUM_FOOTER(lang, number=h.text(number, 20), phone=h.text(phone, 40), sent=sent)
+    content += f"\n-- \n{footer}\n"
     if answer_address:
         # What the answer's text makes of it: an emoji is UCS-2 whatever the account's transliteration.
-        fits = (
-            "160 characters, Polish letters sent without their marks; 70 with an emoji"
-            if transliterated
-            else "160 characters, 70 with Polish letters or an emoji"
-        )
-        content += f"Reply to this mail to answer: the phone gets one free SMS ({fits}).\n"
+        fits = (w.PREMIUM_FITS_PLAIN if transliterated else w.PREMIUM_FITS)(lang)
+        content += w.PREMIUM_REPLY(lang, fits=fits) + "\n"
     msg.set_content(content, charset="utf-8", cte="quoted-printable")
     return msg.as_bytes()
 
@@ -304,6 +316,7 @@ def bounce_forward(
     numbers: list[str],
     raw: bytes,
     what: str = "bounce",
+    lang: Language = "en",
 ) -> bytes:
     """R-1.7: a bounce that reached the relay port, handed to the fallback address with the original.
     `what` = "mail to postmaster": such a mail, handed to the admin address the same way.
@@ -320,36 +333,32 @@ def bounce_forward(
     whole = len(original) <= BOUNCE_ATTACH_MAX
     if whole:
         attached, kind, name = original, "message/rfc822", "bounce.eml"
-        said = "The original is attached."
+        said = w.FORWARD_WHOLE(lang)
     else:
         attached, kind, name = _header_block(original), "text/rfc822-headers", "bounce-headers.txt"
-        said = (
-            f"The original is {len(original)} bytes, more than {BOUNCE_ATTACH_MAX // 1024} KiB:"
-            " only its headers are attached."
-        )
+        said = w.FORWARD_HEADERS_ONLY(lang, size=len(original), kib=BOUNCE_ATTACH_MAX // 1024)
     encoded = _NOT_8BIT.search(attached) is not None
     if encoded:
-        said += " It has lines too long for mail, so it is attached as a file."
+        said += w.FORWARD_AS_FILE(lang)
         if whole:
             kind = "application/octet-stream"
         attached = base64.encodebytes(attached.replace(b"\n", b"\r\n"))  # canonical CRLF inside
+    named = w.FORWARD_WHAT[what](lang) if what in w.FORWARD_WHAT else what
+    envelope = h.text(mail_from, limit=320) if mail_from else w.FORWARD_EMPTY_SENDER(lang)
     lines = [
-        f"A {what} reached the SMS gateway; it was not sent as SMS. {said}",
+        w.FORWARD_INTRO(lang, what=named, said=said),
         "",
-        f"Why it is a {what}: {h.text(reason, limit=300)}",
-        f"Envelope sender: {h.text(mail_from, limit=320) if mail_from else '<> (empty)'}",
-        f"Sent by: {h.text(client_ip or 'unknown', limit=64)}",
-        f"To: {', '.join(h.text(n, limit=64) for n in numbers) or '-'}",
-        f"Subject: {h.text(subject) or '(none)'}",
+        w.FORWARD_WHY(lang, what=named, reason=h.text(reason, limit=300)),
+        w.FORWARD_ENVELOPE(lang, sender=envelope),
+        w.FORWARD_SENT_BY(lang, ip=h.text(client_ip, limit=64) if client_ip else w.FORWARD_UNKNOWN(lang)),
+        w.FORWARD_TO(lang, numbers=", ".join(h.text(n, limit=64) for n in numbers) or "-"),
+        w.FORWARD_ORIGINAL_SUBJECT(lang, subject=h.text(subject) or w.FORWARD_NONE(lang)),
     ]
     msg = EmailMessage(policy=h.POLICY)
-    stamp(
-        msg,
-        sender=sender,
-        rcpt=rcpt,
-        subject=f"{what[:1].upper()}{what[1:]} received by the SMS gateway: {subject or '(no subject)'}",
-        domain=domain,
+    title = w.FORWARD_SUBJECT(
+        lang, What=named[:1].upper() + named[1:], what=named, subject=subject or w.NO_SUBJECT(lang)
     )
+    stamp(msg, sender=sender, rcpt=rcpt, subject=title, domain=domain)
     msg[FORWARD_MARK] = what.split()[-1]  # "bounce", "postmaster"
     msg.set_content(h.body("\n".join(lines) + "\n"))
     msg.make_mixed()

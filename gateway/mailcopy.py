@@ -13,9 +13,8 @@ from gateway.store.outbox import Fallback, MailSettings
 def mail_settings(cfg: Config) -> MailSettings:
     """What the gateway's answer mails are written with, kept with each one for a copy the outbox
     worker may have to write (`Fallback`): that worker has no config."""
-    return MailSettings(
-        cfg.mail.from_address, cfg.gateway.hostname, cfg.gateway.domains[0], cfg.gateway.timezone
-    )
+    gw = cfg.gateway
+    return MailSettings(cfg.mail.from_address, gw.hostname, gw.domains[0], gw.timezone, gw.language)
 
 
 def fallback_for(cfg: Config, address: str | None, rcpt: str) -> Fallback | None:

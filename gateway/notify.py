@@ -17,6 +17,8 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from gateway import mailheaders as h
+from gateway import wording as w
+from gateway.wording import Language
 from smsc.encoding import transliterate_text
 
 
@@ -60,20 +62,20 @@ def set_text(msg: EmailMessage, content: str) -> None:
     msg.set_content(text, charset="utf-8", cte=None if text.isascii() else "quoted-printable")
 
 
-def delivered_notice(info: dict[str, Any], *, sender: str, rcpt: str, domain: str) -> bytes:
+def delivered_notice(
+    info: dict[str, Any], *, sender: str, rcpt: str, domain: str, lang: Language = "en"
+) -> bytes:
     """A delivery, or an `unreported` end: the SMSC took the SMS and its report never came. That one
     is no bounce (it most likely reached the phone) but says plainly that nobody confirmed it."""
     number = h.text(info["recipient"], limit=64)
-    parts = f"{info['parts_total']} part(s)"
+    parts = w.PARTS(lang, n=info["parts_total"])
     if info.get("state") == "unreported":
-        subject = f"SMS sent to {number}; the SMSC sent no delivery report"
-        text = (
-            f"Your SMS to {number} ({parts}): {info.get('reason') or 'no delivery report'}.\n\n"
-            "The SMSC took it, but no delivery report came within its validity and a day, so its"
-            " delivery is unconfirmed. It most likely reached the phone, and it is not sent again.\n"
-        )
+        subject = w.UNREPORTED_SUBJECT(lang, number=number)
+        reason = info.get("reason") or w.UNREPORTED_NO_REASON(lang)
+        text = w.UNREPORTED_TEXT(lang, number=number, parts=parts, reason=reason)
     else:
-        subject, text = f"SMS delivered to {number}", f"Your SMS to {number} was delivered ({parts}).\n"
+        subject = w.DELIVERED_SUBJECT(lang, number=number)
+        text = w.DELIVERED_TEXT(lang, number=number, parts=parts)
     msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
@@ -96,20 +98,17 @@ def truncation_notice(
     dropped: str,
     subject: str,
     in_reply_to: str | None = None,
+    lang: Language = "en",
 ) -> bytes:
     """R-1.5: the text was longer than the allowed number of parts; say where it was cut.
 
     Like every notice about one mail, it answers that mail (`in_reply_to`, its Message-ID), so that
     the mail client files it with it rather than as a conversation of its own."""
     msg = EmailMessage(policy=h.POLICY)
-    subject = f"SMS text was shortened: {subject}"
+    subject = w.SHORTENED_SUBJECT(lang, subject=subject)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    return plain(
-        msg,
-        f"Your email to {', '.join(recipients)} was longer than {parts} SMS parts.\n"
-        f"The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n",
-    )
+    return plain(msg, w.SHORTENED_TEXT(lang, recipients=", ".join(recipients), parts=parts, preview=preview))
 
 
 def held_notice(
@@ -121,27 +120,23 @@ def held_notice(
     until: datetime,
     subject: str,
     in_reply_to: str | None = None,
+    lang: Language = "en",
 ) -> bytes:
     """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
     msg = EmailMessage(policy=h.POLICY)
-    subject = f"SMS held until {until:%H:%M}: {subject}"
+    subject = w.HELD_SUBJECT(lang, until=f"{until:%H:%M}", subject=subject)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
-    return plain(
-        msg,
-        f"Your bulk email to {', '.join(recipients)} arrived during the quiet hours of your account.\n"
-        f"The SMS will be sent at {until:%Y-%m-%d %H:%M %Z}.\n",
-    )
+    when = f"{until:%Y-%m-%d %H:%M %Z}"
+    return plain(msg, w.HELD_TEXT(lang, recipients=", ".join(recipients), when=when))
 
 
-def suspended_notice(*, sender: str, rcpt: str, domain: str, account: str, reason: str) -> bytes:
+def suspended_notice(
+    *, sender: str, rcpt: str, domain: str, account: str, reason: str, lang: Language = "en"
+) -> bytes:
     msg = EmailMessage(policy=h.POLICY)
-    subject = f"SMS account {account} suspended"
+    subject = w.SUSPENDED_SUBJECT(lang, account=account)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
-    return plain(
-        msg,
-        f"Account {account} was suspended automatically: {reason}.\n"
-        f"Its users cannot send SMS until an admin runs: smsgw account resume {account}\n",
-    )
+    return plain(msg, w.SUSPENDED_TEXT(lang, account=account, reason=reason))
 
 
 def confirmation(
@@ -157,6 +152,7 @@ def confirmation(
     removed: list[str],
     transliterated: bool,
     in_reply_to: str | None,
+    lang: Language = "en",
 ) -> bytes:
     """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
     msg = EmailMessage(policy=h.POLICY)
@@ -164,20 +160,21 @@ def confirmation(
         msg,
         sender=sender,
         rcpt=rcpt,
-        subject=f"SMS accepted: {subject}",
+        subject=w.ACCEPTED_SUBJECT(lang, subject=subject),
         domain=domain,
         in_reply_to=in_reply_to,
     )
     encoding = coding + (f" ({why})" if why else "")
-    lines = [f"  {n}: {parts} SMS part(s), {encoding}" for n in numbers]
+    lines = [w.ACCEPTED_LINE(lang, number=n, parts=parts, encoding=encoding) for n in numbers]
     notes = []
     if transliterated:
-        notes.append("Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.")
+        notes.append(w.ACCEPTED_TRANSLITERATED(lang))
     if removed:
-        notes.append("Removed from the email before sending: " + "; ".join(removed) + ".")
+        notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(removed)))
     return plain(
         msg,
-        "Your email was accepted and will be sent as SMS:\n\n"
+        w.ACCEPTED_TEXT(lang)
+        + "\n\n"
         + "\n".join(lines)
         + ("\n\n" + "\n".join(notes) if notes else "")
         + "\n",
@@ -204,36 +201,43 @@ def premium_verification(
     account: str,
     numbers: list[str],
     expires_at: datetime,
+    lang: Language = "en",
 ) -> bytes:
     """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
     msg = EmailMessage(policy=h.POLICY)
-    subject = f"Confirm premium SMS service {password}"
+    subject = w.PREMIUM_CONFIRM_SUBJECT(lang, password=password)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg["Reply-To"] = h.address(confirm_address)
     return plain(
         msg,
-        f"Premium SMS sent with the password {h.text(password, 10)} to {', '.join(numbers)}"
-        f" (account {h.text(account, 80)}) are to be mailed to this address.\n\n"
-        "To confirm that this address wants them, reply to this mail, or send any mail to\n\n"
-        f"    {h.address(confirm_address)}\n\n"
-        f"before {expires_at:%Y-%m-%d %H:%M %Z}. Until then the SMS are kept, not mailed.\n"
-        "If you did not expect this mail, ignore it: nothing will be sent to you.\n",
+        w.PREMIUM_CONFIRM_TEXT(
+            lang,
+            password=h.text(password, 10),
+            numbers=", ".join(numbers),
+            account=h.text(account, 80),
+            address=h.address(confirm_address),
+            expires=f"{expires_at:%Y-%m-%d %H:%M %Z}",
+        ),
     )
 
 
 def premium_answer_cut(
-    *, sender: str, rcpt: str, domain: str, phone: str, sent: str, dropped: str, in_reply_to: str | None
+    *,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    phone: str,
+    sent: str,
+    dropped: str,
+    in_reply_to: str | None,
+    lang: Language = "en",
 ) -> bytes:
     """R-4.5: the free answer holds one SMS; tell the answering address what the phone got."""
     msg = EmailMessage(policy=h.POLICY)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=f"Your answer to {phone} was shortened", domain=domain,
+    stamp(msg, sender=sender, rcpt=rcpt, subject=w.PREMIUM_CUT_SUBJECT(lang, phone=phone), domain=domain,
            in_reply_to=in_reply_to)  # fmt: skip
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    return plain(
-        msg,
-        f"An answer to a premium SMS is one SMS. {phone} received only this:\n\n{sent}\n\n"
-        f"This was cut off and not sent:\n\n{preview}\n",
-    )
+    return plain(msg, w.PREMIUM_CUT_TEXT(lang, phone=phone, sent=sent, preview=preview))
 
 
 def billing_file(

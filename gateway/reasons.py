@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from gateway.wording import PART_PREFIX, SMPP_WORDS, STAT_WORDS, Language
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
 from smsc.smpp.pdu import classify_status
@@ -20,32 +21,12 @@ from smsc.smpp.pdu import classify_status
 # A receipt's stat word as a person reads it; the stat and err code stay after the words. The err
 # code is the operator's own (SMPP 3.4 leaves it to the SMSC): read as "unreachable until it
 # expired", err:001 told staff of a phone out of reach for days about an SMS refused in the same
-# second by an operator for whom 001 means something else. Only the stat is put in words.
-_STAT_WORDS = {
-    "UNDELIV": "the operator could not deliver it to the phone",
-    "EXPIRED": "not delivered before it expired (phone off or out of reach, or the operator's delay)",
-    "REJECTD": "refused by the operator",
-    "DELETED": "deleted by the operator",
-    "UNKNOWN": "lost track of by the operator",
-}
+# second by an operator for whom 001 means something else. Only the stat is put in words
+# (`gateway.wording.STAT_WORDS`).
 _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
 # An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
-# read it; the name and code stay beside the words for whoever asks the operator.
-_SMPP_WORDS = {
-    "ESME_RINVDSTADR": "the operator refused the number as invalid",
-    "ESME_RINVDSTTON": "the operator refused the number's format",
-    "ESME_RINVDSTNPI": "the operator refused the number's format",
-    "ESME_RINVSRCADR": "the operator refused the sender number or name",
-    "ESME_RINVSRCTON": "the operator refused the sender's format",
-    "ESME_RINVSRCNPI": "the operator refused the sender's format",
-    "ESME_RINVMSGLEN": "the operator refused the length of the text",
-    "ESME_RINVEXPIRY": "the operator refused the validity period",
-    "ESME_RSUBMITFAIL": "the operator could not take the message",
-    "ESME_RX_P_APPN": "the operator refused the message",
-    "ESME_RX_R_APPN": "the operator refused the message",
-    "ESME_RMSGQFUL": "the operator's queue was full",
-    "ESME_RSYSERR": "the operator's system failed",
-}
+# read it (`gateway.wording.SMPP_WORDS`); the name and code stay beside the words for whoever asks
+# the operator.
 _SMPP_REFUSAL = re.compile(
     r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
 )
@@ -66,25 +47,36 @@ NUMBER_REFUSED = frozenset(
 )
 
 
-def human_reason(reason: str) -> str:
+def human_reason(reason: str, lang: Language = "en") -> str:
     """`UNDELIV err:001` → "the operator could not deliver it to the phone (UNDELIV err:001)";
     `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)".
-    Words first, the SMSC's code after them as it gave it; a reason in no known form is kept as is."""
+    Words first (in `lang`, as the mail the reason goes in), the SMSC's code after them as it gave
+    it; a reason in no known form is kept as is."""
     out = []
     for piece in reason.split("; "):
         refusal = _SMPP_REFUSAL.match(piece)
-        if refusal is not None and refusal["name"] in _SMPP_WORDS:
-            words, name = _SMPP_WORDS[refusal["name"]], refusal["name"]
-            out.append(f"{refusal['prefix'] or ''}{words} ({name}, {refusal['code']}){refusal['rest']}")
+        if refusal is not None and refusal["name"] in SMPP_WORDS:
+            words, name = SMPP_WORDS[refusal["name"]](lang), refusal["name"]
+            prefix = _part_prefix(refusal["prefix"], lang)
+            out.append(f"{prefix}{words} ({name}, {refusal['code']}){refusal['rest']}")
             continue
         m = _RECEIPT.match(piece)
-        if m is None or m["stat"] not in _STAT_WORDS:
+        if m is None or m["stat"] not in STAT_WORDS:
             out.append(piece)
             continue
-        text = _STAT_WORDS[m["stat"]]
+        text = STAT_WORDS[m["stat"]](lang)
         code = f"{m['stat']} err:{m['err']}" if m["err"] else m["stat"]
-        out.append(f"{m['prefix'] or ''}{text} ({code}){m['rest']}")
+        out.append(f"{_part_prefix(m['prefix'], lang)}{text} ({code}){m['rest']}")
     return "; ".join(out)
+
+
+_PART = re.compile(r"part (?P<n>\d+) of (?P<total>\d+): ")
+
+
+def _part_prefix(prefix: str | None, lang: Language) -> str:
+    """The store's "part 1 of 2: " before a part's reason, in `lang`."""
+    m = _PART.fullmatch(prefix or "")
+    return PART_PREFIX(lang, n=m["n"], total=m["total"]) if m else prefix or ""
 
 
 def smsc_code(piece: str) -> str | None:

@@ -39,6 +39,7 @@ def mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: st
         in_reply_to=conv.header_message_id,
         references=conv.refs,
         note=note,
+        lang=cfg.gateway.language,
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
     store.outbox.enqueue_mail(
@@ -76,6 +77,7 @@ def mail_fallback(
         in_reply_to=None,
         note=note,
         gateway_address=to.settings.sender,
+        lang=to.settings.language,
     )
     outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
 

@@ -353,6 +353,7 @@ def answer(
                 sent=p.text,
                 dropped=p.dropped,
                 in_reply_to=msgid,
+                lang=cfg.gateway.language,
             ),
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
@@ -418,6 +419,7 @@ def _forward_bounce(
         client_ip=client_ip,
         numbers=about,
         raw=raw,
+        lang=cfg.gateway.language,
     )
     store.outbox.enqueue_mail("bounce-forward", "", fallback, content)
     log.info("premium.bounce_forwarded", email=recorded.email_id, to=fallback, reason=mail.automatic)

@@ -310,6 +310,7 @@ def _mail(
         transliterated=answer_address is not None
         and pmo.account_id is not None
         and PremiumRepo(outbox.db, outbox.clock).transliterates(pmo.account_id),
+        lang=s.language,
     )
     # The answer address is also the envelope sender: auto-responders answer the Return-Path.
     outbox.enqueue_mail(
@@ -403,6 +404,7 @@ def ask_verification(store: Store, cfg: Config, service: Service, account_name: 
         account=account_name,
         numbers=service.number_list or list(cfg.premium.tariffs),
         expires_at=datetime.fromtimestamp(store.clock() + lifetime, tz),
+        lang=cfg.gateway.language,
     )
     store.outbox.enqueue_mail("premium-verify", cfg.mail.from_address, service.email, content)
     log.info("premium.verification_sent", service=service.password, to=service.email)

@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
-from gateway import accountrules, conversations, forwarded, notify
+from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, replies_to_mail
 from gateway.smtp import automail, mimefast, recipients, replies
@@ -104,11 +104,10 @@ def compose(
                 sender=cfg.mail.from_address,
                 rcpt=sender.mail_from,
                 domain=cfg.gateway.hostname,
-                subject=f"Not sent as SMS: {mail.subject}",
-                content=f'Your mail "{mail.subject}" to {", ".join(numbers)} was not sent as SMS: its'
-                " subject and its X-Auto-Response-Suppress header make it look like an out-of-office"
-                " reply, which must not reach a phone. If you wrote it yourself, send it again with"
-                " another subject.",
+                subject=wording.NOT_SENT_OOF_SUBJECT(cfg.gateway.language, subject=mail.subject),
+                content=wording.NOT_SENT_OOF_TEXT(
+                    cfg.gateway.language, subject=mail.subject, numbers=", ".join(numbers)
+                ),
                 in_reply_to=mail.message_id,
             )
             return automatic, None, [Notice("not-sent", cfg.mail.from_address, sender.mail_from, told)], None
@@ -127,6 +126,7 @@ def compose(
             client_ip=client_ip,
             numbers=[*numbers, *mailboxes],
             raw=raw,
+            lang=cfg.gateway.language,
         )
         return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
     planned = partial(
@@ -194,6 +194,7 @@ def compose(
         rcpt=sender.mail_from,
         domain=cfg.gateway.hostname,
         in_reply_to=mail.message_id,
+        lang=cfg.gateway.language,
     )
 
     # Notices to the sender, queued in the same transaction as the mail they describe.

@@ -21,7 +21,7 @@ from datetime import date, datetime, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from gateway import notify
+from gateway import notify, wording
 from gateway.config import Config
 from gateway.store.db import Store
 
@@ -93,14 +93,16 @@ def identical_notice(
     in_reply_to: str | None = None,
 ) -> bytes:
     """What the sender of a group mail hears of the numbers left out."""
-    limit = cfg.gateway.identical_per_day
+    limit, lang = cfg.gateway.identical_per_day, cfg.gateway.language
     return notify.notice(
         sender=cfg.mail.from_address,
         rcpt=rcpt,
         domain=cfg.gateway.hostname,
-        subject=f"Not sent as SMS to {', '.join(blocked)}: {subject or '(no subject)'}",
-        content=f"Your mail was sent as SMS to {', '.join(sent)}, but not to {', '.join(blocked)}:"
-        f" more than {limit} identical SMS to one number a day are not allowed (operator anti-spam"
-        " rule). Change the text, or send it again tomorrow.",
+        subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
+            lang, blocked=", ".join(blocked), subject=subject or wording.NO_SUBJECT(lang)
+        ),
+        content=wording.NOT_SENT_IDENTICAL_TEXT(
+            lang, sent=", ".join(sent), blocked=", ".join(blocked), limit=limit
+        ),
         in_reply_to=in_reply_to,
     )

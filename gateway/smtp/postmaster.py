@@ -190,6 +190,7 @@ def forward(
         numbers=[str(envelope.__dict__["postmaster"])],
         raw=raw,
         what="mail to postmaster",
+        lang=cfg.gateway.language,
     )
     # From <>, as a bounce's forward: nothing answers it, so no loop can start (RFC 3834).
     return acceptance, [Notice("postmaster-forward", "", admin, content)]

@@ -64,7 +64,13 @@ ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
     (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
     (re.compile(r"^w dniu\b.{0,300}\b(pisze|napisał|napisała|napisał\(a\))\s?:$"), False),
-    (re.compile(r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze)\s?:$"), False),
+    # "napisano do <number>:" / "napisał(a) do <number>:": that header where `[gateway] language = "pl"`
+    (
+        re.compile(
+            r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze|napisano)(\s+do\s+[^:]{1,80})?\s?:$"
+        ),
+        False,
+    ),
     (re.compile(r"^wiadomość napisana przez\b.{0,300}:$"), False),
     (re.compile(r"^am\b.{0,300}\bschrieb\b.{0,120}:$"), False),
     (re.compile(r"^le\b.{0,300}\ba écrit\s?:$"), False),

@@ -23,6 +23,7 @@ from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
 from gateway.store.repository import Repository
+from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,7 @@ class MailSettings(NamedTuple):
     host: str  # [gateway] hostname: the domain of its Message-IDs
     domain: str  # [gateway] domains[0]: the phone's address where its conversation named none
     zone: str  # [gateway] timezone: the times the mail names
+    language: Language = "en"  # [gateway] language: of its words (mail queued before it was kept: en)
 
 
 class Fallback(NamedTuple):

@@ -1,0 +1,287 @@
+"""The words of the mails people read, English and Polish side by side (`[gateway] language`).
+
+A Polish office reads the gateway's bounces, answers and notices in Polish. Only the words a person
+reads are here: SMTP replies, a DSN's delivery-status fields, headers other than Subject, an answer
+mail's "(SMS from +48 …)" subject and the bracketed notes of `gateway.forwarded` stay as they are in
+both languages, because the gateway and mail programs read them back. Dates stay YYYY-MM-DD HH:MM.
+Each phrase is a `str.format` template; a missing placeholder is caught by the tests of each mail.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+Language = Literal["en", "pl"]
+LANGUAGES: tuple[Language, ...] = ("en", "pl")
+
+
+class Phrase(NamedTuple):
+    """One text in both languages, the same placeholders in each."""
+
+    en: str
+    pl: str
+
+    def __call__(self, lang: Language, /, **values: object) -> str:
+        return (self.pl if lang == "pl" else self.en).format(**values)
+
+
+# --- bounce of a failed SMS (gateway.bounce) ---
+BOUNCE_SUBJECT = Phrase("Undelivered SMS to {number}", "Niedostarczony SMS do {number}")
+BOUNCE_STATE = {
+    "failed": Phrase(
+        "Your SMS to {number} could not be delivered.", "Nie udało się dostarczyć SMS-a do {number}."
+    ),
+    "expired": Phrase(
+        "Your SMS to {number} expired before it could be delivered.",
+        "SMS do {number} wygasł, zanim udało się go dostarczyć.",
+    ),
+    "cancelled": Phrase("Your SMS to {number} was cancelled.", "SMS do {number} został anulowany."),
+}
+BOUNCE_NO_REASON = Phrase("no reason given by the SMSC", "centrum SMS nie podało przyczyny")
+BOUNCE_REASON = Phrase("Reason: {reason}", "Przyczyna: {reason}")
+BOUNCE_TEXT = Phrase("Text of the SMS ({parts} part(s)):", "Treść SMS-a (liczba części: {parts}):")
+
+# --- an SMSC's reason in words (gateway.reasons); the SMSC's code stays after them ---
+PART_PREFIX = Phrase("part {n} of {total}: ", "część {n} z {total}: ")
+STAT_WORDS = {
+    "UNDELIV": Phrase(
+        "the operator could not deliver it to the phone", "operator nie zdołał doręczyć wiadomości do telefonu"
+    ),
+    "EXPIRED": Phrase(
+        "not delivered before it expired (phone off or out of reach, or the operator's delay)",
+        "nie doręczono przed upływem ważności (telefon wyłączony lub poza zasięgiem albo opóźnienie"
+        " operatora)",
+    ),
+    "REJECTD": Phrase("refused by the operator", "odrzucony przez operatora"),
+    "DELETED": Phrase("deleted by the operator", "usunięty przez operatora"),
+    "UNKNOWN": Phrase("lost track of by the operator", "operator utracił informację o wiadomości"),
+}
+_NUMBER_FORMAT = Phrase("the operator refused the number's format", "operator odrzucił format numeru")
+_SENDER_FORMAT = Phrase("the operator refused the sender's format", "operator odrzucił format nadawcy")
+_MESSAGE_REFUSED = Phrase("the operator refused the message", "operator odrzucił wiadomość")
+SMPP_WORDS = {
+    "ESME_RINVDSTADR": Phrase(
+        "the operator refused the number as invalid", "operator odrzucił numer jako nieprawidłowy"
+    ),
+    "ESME_RINVDSTTON": _NUMBER_FORMAT,
+    "ESME_RINVDSTNPI": _NUMBER_FORMAT,
+    "ESME_RINVSRCADR": Phrase(
+        "the operator refused the sender number or name", "operator odrzucił numer lub nazwę nadawcy"
+    ),
+    "ESME_RINVSRCTON": _SENDER_FORMAT,
+    "ESME_RINVSRCNPI": _SENDER_FORMAT,
+    "ESME_RINVMSGLEN": Phrase(
+        "the operator refused the length of the text", "operator odrzucił długość tekstu"
+    ),
+    "ESME_RINVEXPIRY": Phrase("the operator refused the validity period", "operator odrzucił okres ważności"),
+    "ESME_RSUBMITFAIL": Phrase(
+        "the operator could not take the message", "operator nie mógł przyjąć wiadomości"
+    ),
+    "ESME_RX_P_APPN": _MESSAGE_REFUSED,
+    "ESME_RX_R_APPN": _MESSAGE_REFUSED,
+    "ESME_RMSGQFUL": Phrase("the operator's queue was full", "kolejka operatora była pełna"),
+    "ESME_RSYSERR": Phrase("the operator's system failed", "wystąpił błąd systemu operatora"),
+}
+
+# --- notices (gateway.notify) ---
+PARTS = Phrase("{n} part(s)", "liczba części: {n}")
+DELIVERED_SUBJECT = Phrase("SMS delivered to {number}", "Doręczono SMS do {number}")
+DELIVERED_TEXT = Phrase(
+    "Your SMS to {number} was delivered ({parts}).\n", "SMS do {number} został doręczony ({parts}).\n"
+)
+UNREPORTED_SUBJECT = Phrase(
+    "SMS sent to {number}; the SMSC sent no delivery report",
+    "Wysłano SMS do {number}; centrum SMS nie przysłało raportu doręczenia",
+)
+UNREPORTED_NO_REASON = Phrase("no delivery report", "brak raportu doręczenia")
+UNREPORTED_TEXT = Phrase(
+    "Your SMS to {number} ({parts}): {reason}.\n\n"
+    "The SMSC took it, but no delivery report came within its validity and a day, so its"
+    " delivery is unconfirmed. It most likely reached the phone, and it is not sent again.\n",
+    "SMS do {number} ({parts}): {reason}.\n\n"
+    "Centrum SMS przyjęło go, ale raport doręczenia nie nadszedł w okresie ważności ani w ciągu doby"
+    " po nim, więc doręczenie nie jest potwierdzone. Najpewniej dotarł do telefonu; nie zostanie"
+    " wysłany ponownie.\n",
+)
+SHORTENED_SUBJECT = Phrase("SMS text was shortened: {subject}", "Tekst SMS-a został skrócony: {subject}")
+SHORTENED_TEXT = Phrase(
+    "Your email to {recipients} was longer than {parts} SMS parts.\n"
+    "The first {parts} parts were sent; this text was cut off and not sent:\n\n{preview}\n",
+    "Wiadomość e-mail do {recipients} przekroczyła dopuszczalną liczbę części SMS-a ({parts}).\n"
+    "Wysłano pierwsze części ({parts}); ten tekst został obcięty i nie został wysłany:\n\n{preview}\n",
+)
+HELD_SUBJECT = Phrase("SMS held until {until}: {subject}", "SMS wstrzymany do {until}: {subject}")
+HELD_TEXT = Phrase(
+    "Your bulk email to {recipients} arrived during the quiet hours of your account.\n"
+    "The SMS will be sent at {when}.\n",
+    "Wiadomość masowa do {recipients} nadeszła w godzinach ciszy konta.\nSMS zostanie wysłany {when}.\n",
+)
+SUSPENDED_SUBJECT = Phrase("SMS account {account} suspended", "Konto SMS {account} zostało zawieszone")
+SUSPENDED_TEXT = Phrase(
+    "Account {account} was suspended automatically: {reason}.\n"
+    "Its users cannot send SMS until an admin runs: smsgw account resume {account}\n",
+    "Konto {account} zostało automatycznie zawieszone: {reason}.\n"
+    "Jego użytkownicy nie mogą wysyłać SMS-ów, dopóki administrator nie wykona polecenia:"
+    " smsgw account resume {account}\n",
+)
+ACCEPTED_SUBJECT = Phrase("SMS accepted: {subject}", "Przyjęto SMS: {subject}")
+ACCEPTED_TEXT = Phrase(
+    "Your email was accepted and will be sent as SMS:",
+    "Wiadomość e-mail została przyjęta i zostanie wysłana jako SMS:",
+)
+ACCEPTED_LINE = Phrase(
+    "  {number}: {parts} SMS part(s), {encoding}", "  {number}: części SMS-a: {parts}, {encoding}"
+)
+ACCEPTED_TRANSLITERATED = Phrase(
+    "Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.",
+    "Polskie litery zastąpiono literami bez znaków diakrytycznych, aby zmieścić się w tańszym alfabecie GSM.",
+)
+ACCEPTED_REMOVED = Phrase(
+    "Removed from the email before sending: {removed}.", "Przed wysłaniem usunięto z wiadomości: {removed}."
+)
+NOT_SENT_OOF_SUBJECT = Phrase("Not sent as SMS: {subject}", "Nie wysłano jako SMS: {subject}")
+NOT_SENT_OOF_TEXT = Phrase(
+    'Your mail "{subject}" to {numbers} was not sent as SMS: its subject and its'
+    " X-Auto-Response-Suppress header make it look like an out-of-office reply, which must not"
+    " reach a phone. If you wrote it yourself, send it again with another subject.",
+    "Wiadomość „{subject}” do {numbers} nie została wysłana jako SMS: jej temat i nagłówek"
+    " X-Auto-Response-Suppress wskazują na automatyczną odpowiedź o nieobecności, która nie może"
+    " trafić do telefonu. Jeśli napisano ją ręcznie, należy wysłać ją ponownie z innym tematem.",
+)
+NOT_SENT_IDENTICAL_SUBJECT = Phrase(
+    "Not sent as SMS to {blocked}: {subject}", "Nie wysłano jako SMS do {blocked}: {subject}"
+)
+NO_SUBJECT = Phrase("(no subject)", "(bez tematu)")
+NOT_SENT_IDENTICAL_TEXT = Phrase(
+    "Your mail was sent as SMS to {sent}, but not to {blocked}: more than {limit} identical SMS to"
+    " one number a day are not allowed (operator anti-spam rule). Change the text, or send it again"
+    " tomorrow.",
+    "Wiadomość wysłano jako SMS do {sent}, ale nie do {blocked}: liczba identycznych SMS-ów na jeden"
+    " numer w ciągu dnia nie może przekroczyć {limit} (zasada antyspamowa operatora). Należy zmienić"
+    " tekst albo wysłać wiadomość ponownie jutro.",
+)
+
+# --- premium (gateway.notify, gateway.forwarded) ---
+PREMIUM_CONFIRM_SUBJECT = Phrase(
+    "Confirm premium SMS service {password}", "Potwierdzenie usługi SMS premium {password}"
+)
+PREMIUM_CONFIRM_TEXT = Phrase(
+    "Premium SMS sent with the password {password} to {numbers} (account {account}) are to be mailed"
+    " to this address.\n\n"
+    "To confirm that this address wants them, reply to this mail, or send any mail to\n\n"
+    "    {address}\n\n"
+    "before {expires}. Until then the SMS are kept, not mailed.\n"
+    "If you did not expect this mail, ignore it: nothing will be sent to you.\n",
+    "SMS-y premium wysłane z hasłem {password} na numer {numbers} (konto {account}) mają być"
+    " przesyłane na ten adres.\n\n"
+    "Aby potwierdzić, że ten adres ma je otrzymywać, wystarczy odpowiedzieć na tę wiadomość albo"
+    " wysłać dowolną wiadomość na adres\n\n"
+    "    {address}\n\n"
+    "przed {expires}. Do tego czasu SMS-y są przechowywane, a nie przesyłane.\n"
+    "Jeśli ta wiadomość jest nieoczekiwana, można ją zignorować: nic nie zostanie wysłane.\n",
+)
+PREMIUM_CUT_SUBJECT = Phrase("Your answer to {phone} was shortened", "Odpowiedź do {phone} została skrócona")
+PREMIUM_CUT_TEXT = Phrase(
+    "An answer to a premium SMS is one SMS. {phone} received only this:\n\n{sent}\n\n"
+    "This was cut off and not sent:\n\n{preview}\n",
+    "Odpowiedź na SMS premium to jeden SMS. Telefon {phone} otrzymał tylko to:\n\n{sent}\n\n"
+    "Ten tekst został obcięty i nie został wysłany:\n\n{preview}\n",
+)
+PREMIUM_NO_TEXT = Phrase("(no text after the password)", "(brak tekstu po haśle)")
+PREMIUM_FOOTER = Phrase(
+    "Premium SMS to {number} from {phone}, {sent}.",
+    "SMS premium na numer {number} z telefonu {phone}, {sent}.",
+)
+PREMIUM_FITS_PLAIN = Phrase(
+    "160 characters, Polish letters sent without their marks; 70 with an emoji",
+    "160 znaków, polskie litery wysyłane bez znaków diakrytycznych; 70 ze znakiem emoji",
+)
+PREMIUM_FITS = Phrase(
+    "160 characters, 70 with Polish letters or an emoji", "160 znaków, 70 z polskimi literami lub emoji"
+)
+PREMIUM_REPLY = Phrase(
+    "Reply to this mail to answer: the phone gets one free SMS ({fits}).",
+    "Aby odpowiedzieć, wystarczy odpowiedzieć na tę wiadomość: telefon otrzyma jeden bezpłatny SMS ({fits}).",
+)
+
+# --- a phone's answer (gateway.forwarded); `gateway.smtp.textclean` reads both quote headers back ---
+QUOTE_DATED_YOU = Phrase("On {at}, you wrote to {name}:", "Dnia {at} napisano do {name}:")
+QUOTE_YOU = Phrase("You wrote to {name}:", "Napisano do {name}:")
+QUOTE_DATED_BY = Phrase("On {at}, {who} wrote to {name}:", "Dnia {at} {who} napisał(a) do {name}:")
+QUOTE_BY = Phrase("{who} wrote to {name}:", "{who} napisał(a) do {name}:")
+SMS_EMPTY = Phrase("(the SMS was empty)", "(SMS był pusty)")
+SMS_BLANK = Phrase("(the SMS held only blank space)", "(SMS zawierał same odstępy)")
+SMS_UNSHOWABLE = Phrase(
+    "(the SMS held only characters a mail cannot show: {codes})",
+    "(SMS zawierał wyłącznie znaki, których nie da się pokazać w wiadomości e-mail: {codes})",
+)
+
+# --- a bounce or postmaster mail handed to a person (gateway.forwarded.bounce_forward) ---
+FORWARD_WHAT = {
+    "bounce": Phrase("bounce", "zwrot poczty"),
+    "mail to postmaster": Phrase("mail to postmaster", "wiadomość do postmastera"),
+}
+FORWARD_SUBJECT = Phrase(
+    "{What} received by the SMS gateway: {subject}", "Bramka SMS otrzymała {what}: {subject}"
+)
+FORWARD_INTRO = Phrase(
+    "A {what} reached the SMS gateway; it was not sent as SMS. {said}",
+    "Bramka SMS otrzymała {what}; nie wysłano z tego SMS-a. {said}",
+)
+FORWARD_WHOLE = Phrase("The original is attached.", "Oryginał jest w załączniku.")
+FORWARD_HEADERS_ONLY = Phrase(
+    "The original is {size} bytes, more than {kib} KiB: only its headers are attached.",
+    "Oryginał ma {size} bajtów, więcej niż {kib} KiB: załączono tylko jego nagłówki.",
+)
+FORWARD_AS_FILE = Phrase(
+    " It has lines too long for mail, so it is attached as a file.",
+    " Ma wiersze zbyt długie dla poczty, dlatego załączono go jako plik.",
+)
+FORWARD_WHY = Phrase("Why it is a {what}: {reason}", "Dlaczego to {what}: {reason}")
+FORWARD_ENVELOPE = Phrase("Envelope sender: {sender}", "Nadawca w kopercie: {sender}")
+FORWARD_EMPTY_SENDER = Phrase("<> (empty)", "<> (pusty)")
+FORWARD_SENT_BY = Phrase("Sent by: {ip}", "Nadesłane z: {ip}")
+FORWARD_UNKNOWN = Phrase("unknown", "nieznany")
+FORWARD_TO = Phrase("To: {numbers}", "Do: {numbers}")
+FORWARD_ORIGINAL_SUBJECT = Phrase("Subject: {subject}", "Temat: {subject}")
+FORWARD_NONE = Phrase("(none)", "(brak)")
+
+# --- billing mails (billing_reports.job); the file's columns and status words stay English ---
+BILLING_SUBJECT = Phrase("SMS billing {month}: {account}", "Rozliczenie SMS {month}: {account}")
+BILLING_SUMMARY_SUBJECT = Phrase(
+    "SMS billing {month}: summary of {accounts} account(s)",
+    "Rozliczenie SMS {month}: podsumowanie kont (liczba kont: {accounts})",
+)
+BILLING_HEAD = Phrase(
+    "Billing of account {account} for {month} ({zone}, local midnight to local midnight).\n\n"
+    "{sms} SMS, {parts} part(s): {counts}.\n",
+    "Rozliczenie konta {account} za {month} ({zone}, od północy do północy czasu lokalnego).\n\n"
+    "SMS-y: {sms}, części: {parts}; według stanu: {counts}.\n",
+)
+BILLING_COUNT = Phrase("{n} {status}", "{status} {n}")
+BILLING_MONEY = Phrase(
+    "Premium SMS: price {price} PLN, commission {commission} PLN.\n",
+    "SMS premium: cena {price} PLN, prowizja {commission} PLN.\n",
+)
+BILLING_ATTACHED = Phrase("The attached file {name}", "Załączony plik {name}")
+BILLING_ON_DISK = Phrase("The account's file", "Plik konta")
+BILLING_FILE = Phrase(
+    "{the_file} lists every SMS, tab-separated (UTF-8); its last\n"
+    "line holds the number of SMS lines and a SHA-256 of everything before it.\n",
+    "{the_file} zawiera każdy SMS, pola rozdzielone tabulatorami (UTF-8); ostatni\n"
+    "wiersz podaje liczbę wierszy SMS-ów i sumę SHA-256 całej treści przed nim.\n",
+)
+BILLING_SUMMARY_TEXT = Phrase(
+    "The billing files of {month} were mailed to each account's billing addresses and to you, one"
+    " mail per account.\n{the_summary} has a line per account.\n",
+    "Pliki rozliczeniowe za {month} wysłano na adresy rozliczeniowe każdego konta oraz do"
+    " operatora, po jednej wiadomości na konto.\n{the_summary} ma po jednym wierszu na konto.\n",
+)
+BILLING_SUMMARY_ATTACHED = Phrase("The attached summary", "Załączone podsumowanie")
+BILLING_SUMMARY_PLAIN = Phrase("The summary", "Podsumowanie")
+BILLING_TOO_BIG = Phrase(
+    "\nIt is too big to attach ({size:,} bytes; a mail is kept under {limit:,} bytes): it lies\n"
+    "on the gateway at {path}\n",
+    "\nPlik jest zbyt duży, by go załączyć ({size:,} bajtów; wiadomość musi mieć mniej niż {limit:,}"
+    " bajtów):\nznajduje się na bramce w {path}\n",
+)
