@@ -46,7 +46,8 @@ MEANINGS: dict[str, str] = {
     "gateway.timezone": "IANA time zone of quiet hours and of daily and monthly periods (e.g. Europe/Warsaw)",
     "gateway.language": (
         'language of the mails people read (bounces, answers, notices, premium and billing mails): "en"'
-        ' or "pl" (Polish office); SMTP replies, headers other than Subject and bounce fields stay as they are'
+        ' or "pl" (Polish office); SMTP replies, headers other than Subject and bounce fields stay as'
+        " they are"
     ),
     "gateway.default_sender": "sender of accounts without their own (a number, so phones can answer)",
     "gateway.optout_words": "an SMS from a phone holding only one of these words puts it on the opt-out list",

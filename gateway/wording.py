@@ -45,7 +45,8 @@ BOUNCE_TEXT = Phrase("Text of the SMS ({parts} part(s)):", "Treść SMS-a (liczb
 PART_PREFIX = Phrase("part {n} of {total}: ", "część {n} z {total}: ")
 STAT_WORDS = {
     "UNDELIV": Phrase(
-        "the operator could not deliver it to the phone", "operator nie zdołał doręczyć wiadomości do telefonu"
+        "the operator could not deliver it to the phone",
+        "operator nie zdołał doręczyć wiadomości do telefonu",
     ),
     "EXPIRED": Phrase(
         "not delivered before it expired (phone off or out of reach, or the operator's delay)",
