@@ -162,6 +162,37 @@ NOT_SENT_IDENTICAL_TEXT = Phrase(
     " tekst albo wysłać wiadomość ponownie jutro.",
 )
 
+LIMIT_PERIOD = {"monthly": Phrase("monthly", "miesięczny"), "daily": Phrase("daily", "dzienny")}
+LIMIT_OWNER = {
+    "user": Phrase("user {name}", "użytkownika {name}"),
+    "account": Phrase("account {name}", "konta {name}"),
+}
+LIMIT_REACHED_SUBJECT = Phrase(
+    "SMS limit reached: {period} limit of {owner}", "Limit SMS wyczerpany: {period} limit {owner}"
+)
+LIMIT_TOO_LOW_SUBJECT = Phrase(
+    "SMS limit too low for your email: {period} limit of {owner}",
+    "Limit SMS za niski dla tej wiadomości: {period} limit {owner}",
+)
+LIMIT_TEXT = Phrase(
+    "Your email was not sent as SMS: the {period} limit of {owner} is {limit} SMS parts, {used} are"
+    " used, and the email needed {needed}.\nAsk your administrator to raise the limit, or wait for the"
+    " next period.\n",
+    "Wiadomość e-mail nie została wysłana jako SMS: {period} limit {owner} (w częściach SMS) wynosi"
+    " {limit}, wykorzystano {used}, a wiadomość wymagała {needed}.\nNależy poprosić administratora"
+    " o podniesienie limitu albo poczekać na następny okres.\n",
+)
+USAGE_SUBJECT = Phrase("Your SMS limits and use", "Limity i wykorzystanie SMS")
+USAGE_HEAD = Phrase("SMS gateway: limits and use so far", "Bramka SMS: limity i dotychczasowe wykorzystanie")
+USAGE_USER = Phrase("User {name}", "Użytkownik {name}")
+USAGE_ACCOUNT = Phrase("Account {name}", "Konto {name}")
+USAGE_OF = Phrase("{used} of {limit}", "{used} z {limit}")
+USAGE_UNLIMITED = Phrase("{used} (no limit)", "{used} (bez limitu)")
+USAGE_LINES = Phrase(
+    "{label}\n  this month ({month_key}): {month} SMS parts\n  today ({day_key}): {day}\n",
+    "{label}\n  w tym miesiącu ({month_key}): części SMS: {month}\n  dzisiaj ({day_key}): {day}\n",
+)
+
 # --- premium (gateway.notify, gateway.forwarded) ---
 PREMIUM_CONFIRM_SUBJECT = Phrase(
     "Confirm premium SMS service {password}", "Potwierdzenie usługi SMS premium {password}"

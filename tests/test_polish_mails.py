@@ -229,3 +229,21 @@ async def test_the_billing_mails_are_in_polish_their_file_as_it_was(tmp_path: Pa
         "Załączone podsumowanie ma po jednym wierszu na konto."
         in summary[0].get_body(("plain",)).get_content()
     )  # type: ignore[union-attr]
+
+
+async def test_the_limit_notice_is_in_polish(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port, language="pl")
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", monthly_limit=1))
+            two_parts = mail(f"601123456@{DOMAIN}", "Przypomnienie o spotkaniu " * 12, "Spotkanie")
+            assert (await gw.send(two_parts)).error is not None  # the SMTP refusal itself stays English
+            await sink.wait(1)
+    (notice,) = outbound(sink)
+    assert notice["Subject"] == "Limit SMS za niski dla tej wiadomości: miesięczny limit konta acme"
+    assert notice.get_content().replace("\r\n", "\n") == (
+        "Wiadomość e-mail nie została wysłana jako SMS: miesięczny limit konta acme (w częściach SMS)"
+        " wynosi 1, wykorzystano 0, a wiadomość wymagała 3.\nNależy poprosić administratora"
+        " o podniesienie limitu albo poczekać na następny okres.\n"
+    )

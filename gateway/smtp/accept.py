@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 from acl.limits import Quota, first_exceeded, period_keys, quotas
-from gateway import conversations, notify, premium
+from gateway import conversations, notify, premium, wording
 from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
+from gateway.wording import Language
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Limits:
     text_with_subject: str | None = None
     message_id: str | None = None  # of the mail: a limit's notice answers it
     zone: tzinfo | None = None  # [gateway] timezone, whose calendar the periods are of
+    language: Language = "en"  # [gateway] language: of the notice a limit sends
 
     def at(self, now: float) -> Limits:
         """The periods (and the identical texts' day) of `now`, the clock the write stamps the
@@ -242,6 +244,10 @@ def _refusal(store: Store, limits: Limits) -> str | None:
     told = q.scope if q.scope.startswith("user:") else f"{q.scope} {(limits.user_email or '').casefold()}"
     if limits.user_email is not None and store.policy.first_limit_notice(told, q.key):
         used_up = exceeded.used >= (q.limit or 0)
+        lang, (kind, _, name) = limits.language, q.owner.partition(" ")
+        period = wording.LIMIT_PERIOD[q.period](lang) if q.period in wording.LIMIT_PERIOD else q.period
+        owner = wording.LIMIT_OWNER[kind](lang, name=name) if kind in wording.LIMIT_OWNER else q.owner
+        subject = wording.LIMIT_REACHED_SUBJECT if used_up else wording.LIMIT_TOO_LOW_SUBJECT
         store.outbox.enqueue_mail(
             "limit",
             limits.notice_from,
@@ -250,11 +256,10 @@ def _refusal(store: Store, limits: Limits) -> str | None:
                 sender=limits.notice_from,
                 rcpt=limits.user_email,
                 domain=limits.hostname,
-                subject=f"SMS limit {'reached' if used_up else 'too low for your email'}:"
-                f" {q.period} limit of {q.owner}",
-                content=f"Your email was not sent as SMS: the {q.period} limit of {q.owner} is {q.limit} SMS"
-                f" parts, {exceeded.used} are used, and the email needed {limits.needed}.\n"
-                "Ask your administrator to raise the limit, or wait for the next period.\n",
+                subject=subject(lang, period=period, owner=owner),
+                content=wording.LIMIT_TEXT(
+                    lang, period=period, owner=owner, limit=q.limit, used=exceeded.used, needed=limits.needed
+                ),
                 in_reply_to=limits.message_id,
             ),
         )
@@ -295,34 +300,39 @@ def limits_for(
         hostname=cfg.gateway.hostname,
         message_id=message_id,
         zone=now.tzinfo,
+        language=cfg.gateway.language,
     )
 
 
 def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:
     """What an ACL user may still send."""
-    keys = period_keys(now)
+    keys, lang = period_keys(now), cfg.gateway.language
 
-    def line(label: str, scope: str, monthly: int | None, daily: int | None) -> str:
-        used_m = store.accounts.usage(scope, keys["monthly"])
-        used_d = store.accounts.usage(scope, keys["daily"])
-        month = f"{used_m} of {monthly}" if monthly is not None else f"{used_m} (no limit)"
-        day = f"{used_d} of {daily}" if daily is not None else f"{used_d} (no limit)"
+    def used(n: int, limit: int | None) -> str:
         return (
-            f"{label}\n  this month ({keys['monthly']}): {month} SMS parts\n"
-            f"  today ({keys['daily']}): {day}\n"
+            wording.USAGE_OF(lang, used=n, limit=limit)
+            if limit is not None
+            else wording.USAGE_UNLIMITED(lang, used=n)
         )
 
-    body = "SMS gateway: limits and use so far\n\n"
+    def line(label: str, scope: str, monthly: int | None, daily: int | None) -> str:
+        month = used(store.accounts.usage(scope, keys["monthly"]), monthly)
+        day = used(store.accounts.usage(scope, keys["daily"]), daily)
+        return wording.USAGE_LINES(
+            lang, label=label, month_key=keys["monthly"], month=month, day_key=keys["daily"], day=day
+        )
+
+    body = wording.USAGE_HEAD(lang) + "\n\n"
     if user is not None:
-        body += line(f"User {user.email}", f"user:{user.id}", user.monthly_limit, user.daily_limit) + "\n"
-    body += line(
-        f"Account {account.name}", f"account:{account.id}", account.monthly_limit, account.daily_limit
-    )
+        label = wording.USAGE_USER(lang, name=user.email)
+        body += line(label, f"user:{user.id}", user.monthly_limit, user.daily_limit) + "\n"
+    label = wording.USAGE_ACCOUNT(lang, name=account.name)
+    body += line(label, f"account:{account.id}", account.monthly_limit, account.daily_limit)
     rcpt = user.email if user else ""
     return notify.notice(
         sender=cfg.mail.from_address,
         rcpt=rcpt,
         domain=cfg.gateway.hostname,
-        subject="Your SMS limits and use",
+        subject=wording.USAGE_SUBJECT(lang),
         content=body,
     )
