@@ -57,3 +57,19 @@ async def test_an_old_confirmation_does_not_call_the_live_service_removed(tmp_pa
         assert isinstance(old.error, smtplib.SMTPDataError)
         said = old.error.smtp_error.decode()
         assert "earlier premium service KP123, removed since" in said and "was removed" not in said
+
+
+async def test_remove_counts_only_the_sms_whose_free_answer_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two votes, one answered already: its client may answer one more, not two (the count took
+    every SMS mailed in the window, answered or not)."""
+    async with premium(tmp_path) as w:
+        first = await w.vote()
+        await w.vote("KP123 vote B", phone="+48601999777")
+        assert (await smtp(w.gw.port, *reply_to(first, "Dziekujemy!"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        capsys.readouterr()
+        await w.cli("premium", "remove", "KP123")
+        said = capsys.readouterr().out
+    assert "its client may still answer the 1 SMS mailed to it in the reply window" in said, said

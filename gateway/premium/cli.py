@@ -114,7 +114,7 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
     print(f"premium service {service.password} removed (its records stay for billing){note}")
     account = store.accounts.account_by_id(service.account_id)
     window = accountrules.reply_window_days(cfg, account.reply_window_days) * 86400
-    count, last = handlers.repo(store).answerable(service, store.clock() - window)
+    count, last = handlers.repo(store).answerable(service, store.clock() - window, cfg.premium.answers_per_mo)
     if count and last is not None:
         print(
             f"its client may still answer the {count} SMS mailed to it in the reply window,"

@@ -304,13 +304,14 @@ class PremiumRepo(CorrectionsRepo):
             ).fetchone()[0]
         )
 
-    def answerable(self, service: Service, since: float) -> tuple[int, float | None]:
-        """(how many, the last mailed at) of the service's SMS mailed to its client since `since`:
-        those its client may still answer. Read off its account's rows (`premium_mo_billing`)."""
+    def answerable(self, service: Service, since: float, answers_per_mo: int) -> tuple[int, float | None]:
+        """(how many, the last mailed at) of the service's SMS mailed to its client since `since`
+        with a free answer left: those its client may still answer. Read off its account's rows
+        (`premium_mo_billing`)."""
         row = self.conn.execute(
             "SELECT COUNT(*), MAX(forwarded_at) FROM premium_mo WHERE account_id = ? AND service_id = ?"
-            " AND state = 'mailed' AND forwarded_at >= ?",
-            (service.account_id, service.id, since),
+            " AND state = 'mailed' AND forwarded_at >= ? AND answers < ?",
+            (service.account_id, service.id, since, answers_per_mo),
         ).fetchone()
         return int(row[0]), row[1]
 
