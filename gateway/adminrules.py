@@ -167,6 +167,51 @@ def end_marker_problem(marker: str) -> str | None:
     return None
 
 
+# An account's cut-from phrase (`account set --cut-from`): the text of a mail ends above the first line
+# that starts with one. A short one ("Pozdrawiam", "Thanks") would start lines people write and cut
+# their messages; a long one is more than the start of a clause needs, and is matched across lines.
+CUT_FROM_MIN = 10
+CUT_FROM_MAX = 200
+CUT_FROM_COUNT_MAX = 20  # each is compared with every line of every mail of the account
+
+
+def cut_from_phrase(phrase: str) -> str:
+    """A phrase as it is stored and matched: every run of white space one space, ends trimmed."""
+    return " ".join(phrase.split())
+
+
+def cut_from_problem(phrase: str) -> str | None:
+    """Why `phrase`, as `cut_from_phrase` stores it, cannot be a cut-from phrase, or None."""
+    if (what := garbling(phrase)) is not None:
+        return f"cut-from phrase {_cut(phrase)} holds {what}: give the start of the clause as one line"
+    if len(phrase) < CUT_FROM_MIN:
+        return (
+            f"cut-from phrase {phrase!r} is {len(phrase)} characters long; give at least {CUT_FROM_MIN}"
+            " (the text is cut from any line starting with it, so a short word would cut people's own"
+            " messages): the start of the clause, e.g. 'Treść tej wiadomości'"
+        )
+    if len(phrase) > CUT_FROM_MAX:
+        return (
+            f"cut-from phrase {_cut(phrase)} is {len(phrase)} characters long; a cut-from phrase holds at"
+            f" most {CUT_FROM_MAX} (the clause's first words are enough)"
+        )
+    return None
+
+
+def cut_from_list(phrases: Iterable[str]) -> tuple[str, ...]:
+    """The phrases to store, each once (compared as mail lines are: case and spacing aside); ValueError
+    naming the first that cannot be one, or a list longer than CUT_FROM_COUNT_MAX."""
+    kept: dict[str, str] = {}
+    for raw in phrases:
+        phrase = cut_from_phrase(raw)
+        if (problem := cut_from_problem(phrase)) is not None:
+            raise ValueError(problem)
+        kept.setdefault(phrase.casefold(), phrase)
+    if len(kept) > CUT_FROM_COUNT_MAX:
+        raise ValueError(f"{len(kept)} cut-from phrases; an account holds at most {CUT_FROM_COUNT_MAX}")
+    return tuple(kept.values())
+
+
 # The reason is said in the SMTP refusal of every mail of the account (`550 5.7.1 Account <name> is
 # suspended: <reason>`), whose line RFC 5321 4.5.3.1.5 bounds to 512 octets, and in every listing.
 SUSPENSION_REASON_MAX = 200

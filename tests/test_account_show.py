@@ -35,6 +35,7 @@ DEFAULTS = [
     "overflow: truncate",
     "validity-hours: default (24)",
     "end-marker: default (END)",
+    "cut-from: none",
     "confirm: off",
     "dlr-mail: failed",
     "notify-address: none",
@@ -99,6 +100,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "overflow: reject",
         "validity-hours: 12.5",
         "end-marker: --",
+        "cut-from: none",
         "confirm: on",
         "dlr-mail: all",
         "notify-address: ops@acme.pl",
@@ -140,7 +142,8 @@ def test_every_option_of_account_set_is_shown(cli: CLI) -> None:
     }
     cli.ok("account", "add", "beta")
     shown = {line.partition(":")[0] for line in cli.ok("account", "show", "beta")}
-    assert options - {"add-network", "remove-network", "config"} <= shown  # --config: the config file
+    # --config: the config file; --remove-cut-from and --no-cut-from change what cut-from shows
+    assert options - {"add-network", "remove-network", "config", "remove-cut-from", "no-cut-from"} <= shown
     assert "networks" in shown
 
 

@@ -351,6 +351,7 @@ def undo_migration_33(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_35(conn: sqlite3.Connection) -> None:
+    undo_migration_43(conn)
     undo_migration_42(conn)
     conn.execute("DROP INDEX parts_account_due")
     conn.execute("ALTER TABLE parts DROP COLUMN account_id")
@@ -364,6 +365,10 @@ def undo_migration_42(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX premium_answers_password")
     conn.execute("ALTER TABLE premium_answers DROP COLUMN envelope")
     conn.execute("ALTER TABLE premium_answers DROP COLUMN password")
+
+
+def undo_migration_43(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE accounts DROP COLUMN cut_from")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

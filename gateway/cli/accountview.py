@@ -88,6 +88,7 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "overflow": acc.overflow,
         "validity-hours": _shown(acc.validity_hours, f"default ({gw.validity_hours:g})"),
         "end-marker": acc.end_marker or f"default ({gw.end_marker or 'none'})",
+        "cut-from": ", ".join(f'"{p}"' for p in acc.cut_from) or "none",
         "confirm": _shown(acc.confirm),
         "dlr-mail": acc.dlr_mail,
         "notify-address": acc.notify_address or "none",

@@ -15,10 +15,13 @@ import argparse
 from typing import Any
 
 from gateway.adminrules import (
+    CUT_FROM_MIN,
     END_MARKER_MAX,
     SUSPENSION_REASON_DEFAULT,
     SUSPENSION_REASON_MAX,
     billing_addresses,
+    cut_from_list,
+    cut_from_phrase,
     end_marker_problem,
     limits_note,
     mail_address_problem,
@@ -76,6 +79,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"--end-marker: {problem}", EXIT_USAGE)
     if args.sender is not None:
         settings["sender"] = args.sender = sender_value(args.sender)
+    cut_from = _cut_from_change(args)
     if args.validity_hours is not None:
         settings["validity_hours"] = validity_hours_value(args.validity_hours)
     for key in ("monthly_limit", "daily_limit"):
@@ -104,9 +108,12 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         billing_to = billing_addresses(cfg, args.billing_to or [])  # `none`: billing mail off
     except ValueError as exc:
         raise CliError(f"--billing-to: {exc}", EXIT_USAGE) from exc
-    if not settings and not args.add_network and not args.remove_network and args.billing_to is None:
+    unchanged = not settings and cut_from is None and not args.add_network and not args.remove_network
+    if unchanged and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing
+    if cut_from is not None:
+        settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
     store.accounts.update_account(args.name, **settings)
     had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
     acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
@@ -120,6 +127,38 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         print(f"note: {note}")
     say_if_unanswerable(args.sender)
     return 0
+
+
+def _cut_from_change(args: argparse.Namespace) -> tuple[bool, list[str], list[str]] | None:
+    """(clear first, phrases to add, phrases to take off) from `--no-cut-from`, `--cut-from` and
+    `--remove-cut-from`, the added ones checked before the store is opened; None: no change."""
+    if not (args.no_cut_from or args.cut_from or args.remove_cut_from):
+        return None
+    try:
+        cut_from_list(args.cut_from)
+    except ValueError as exc:
+        raise CliError(f"--cut-from: {exc}", EXIT_USAGE) from exc
+    return args.no_cut_from, args.cut_from, args.remove_cut_from
+
+
+def _cut_from_value(change: tuple[bool, list[str], list[str]], now: tuple[str, ...]) -> tuple[str, ...]:
+    """The account's phrases after the change: added to those it has (`--no-cut-from` drops them
+    first), a removed one taken off as phrases are compared (case and spacing aside)."""
+    clear, add, remove = change
+    gone = {cut_from_phrase(p).casefold() for p in remove}
+    missing = gone - {p.casefold() for p in now}
+    if missing and not clear:
+        named = ", ".join(repr(p) for p in remove if cut_from_phrase(p).casefold() in missing)
+        raise CliError(
+            f"--remove-cut-from: {named} is not one of the account's cut-from phrases"
+            " (see `smsgw account show`)",
+            EXIT_USAGE,
+        )
+    kept = [p for p in ([] if clear else now) if p.casefold() not in gone]
+    try:
+        return cut_from_list([*kept, *add])
+    except ValueError as exc:
+        raise CliError(f"--cut-from: {exc}", EXIT_USAGE) from exc
 
 
 def _reason(value: str | None) -> str | None:
@@ -242,6 +281,28 @@ def add_admin_commands(sub: Any) -> None:
         help="a line holding only TEXT (one line, at most"
         f" {END_MARKER_MAX} characters) ends the SMS text, or 'default' for [gateway] end_marker (END);"
         " a marker of dashes works as --end-marker=--- or --end-marker ---, -- too",
+    )
+    aset.add_argument(
+        "--cut-from",
+        action="append",
+        default=[],
+        metavar="PHRASE",
+        help="the SMS text ends above the first line that starts with PHRASE (case and spacing aside,"
+        f" at least {CUT_FROM_MIN} characters), e.g. the start of the confidentiality clause the"
+        " company's mail server appends: --cut-from 'Treść tej wiadomości' (may be repeated; added to"
+        " the account's phrases)",
+    )
+    aset.add_argument(
+        "--remove-cut-from",
+        action="append",
+        default=[],
+        metavar="PHRASE",
+        help="take PHRASE off the account's cut-from phrases (may be repeated)",
+    )
+    aset.add_argument(
+        "--no-cut-from",
+        action="store_true",
+        help="drop all of the account's cut-from phrases (with --cut-from: replace them)",
     )
     aset.add_argument("--confirm", choices=["on", "off"], help="acceptance confirmation email")
     aset.add_argument(

@@ -58,6 +58,7 @@ def compose(
         subject_max=cfg.gateway.subject_max,
         separator=cfg.gateway.subject_separator,
         end_marker=accountrules.end_marker(cfg, account),
+        cut_from=account.cut_from if account else (),
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         own_address=cfg.mail.from_address,
     )

@@ -37,6 +37,14 @@ log = structlog.get_logger(__name__)
 EMPTY_REPLY = replies.EMPTY_TEXT
 ONLY_QUOTE_REPLY = replies.ONLY_QUOTE
 ONLY_BELOW_END_REPLY = replies.ONLY_BELOW_END
+# Named: unlike the end marker, which the sender typed, the clause was added by their mail server,
+# and they must learn which of the account's phrases took their text. Its Polish letters become
+# plain ones (`gateway.mailheaders.reply_line`): a reply line is ASCII.
+ONLY_BELOW_CUT_REPLY = (
+    "554 5.6.0 Message has no text to send (no subject; the body began with {phrase}, which the"
+    " account cuts the text from: write the message above it)"
+)
+_PHRASE_SHOWN = 40  # the start of a long phrase names it; the reply line is bounded
 ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
 ENCRYPTED_REPLY = replies.ENCRYPTED
 UNREADABLE_REPLY = replies.UNREADABLE
@@ -52,6 +60,7 @@ class IntakeOptions:
     subject_max: int = 30
     separator: str = ": "
     end_marker: str | None = "END"
+    cut_from: tuple[str, ...] = ()  # the account's phrases: the body ends above a line starting with one
     charset_fallbacks: tuple[str, ...] = ("utf-8", "windows-1250", "iso-8859-2")
     own_address: str | None = None  # the gateway's From: its notices sent back are machine mail
 
@@ -156,7 +165,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         empty_sender=empty_sender,
         own_address=opts.own_address,
     )
-    cleaned = clean_body(body_text, opts.end_marker)
+    cleaned = clean_body(body_text, opts.end_marker, opts.cut_from)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
@@ -170,6 +179,8 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
     if not text and automatic is None:
         if visible(body_text):
+            if cleaned.all_below_cut is not None and not cleaned.all_below_end:
+                raise IntakeRefused(ONLY_BELOW_CUT_REPLY.format(phrase=_shown_phrase(cleaned.all_below_cut)))
             raise IntakeRefused(ONLY_BELOW_END_REPLY if cleaned.all_below_end else ONLY_QUOTE_REPLY)
         raise IntakeRefused(ONLY_ATTACHMENTS_REPLY if ctx.attachments or ctx.tnef else EMPTY_REPLY)
     return MailText(
@@ -184,6 +195,11 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
         references=_thread(heads.get("references", "")),
     )
+
+
+def _shown_phrase(phrase: str) -> str:
+    shown = phrase if len(phrase) <= _PHRASE_SHOWN else phrase[: _PHRASE_SHOWN - 3].rstrip() + "..."
+    return f'"{mailheaders.reply_line(shown)}"'
 
 
 def _cut_subject(subject: str, limit: int) -> str:

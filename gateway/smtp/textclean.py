@@ -1,6 +1,7 @@
 """Cutting a decoded email body down to what its author meant to send by SMS (R-1.3): the end marker,
-quoted earlier messages (reply attributions, Outlook header blocks, forward separators, `>` quotes, in
-English and Polish), signatures and sign-offs, and wasted whitespace. The rules are tables of regular
+an account's cut-from phrases (the confidentiality clause its mail server appends), quoted earlier
+messages (reply attributions, Outlook header blocks, forward separators, `>` quotes, in English and
+Polish), signatures and sign-offs, and wasted whitespace. The rules are tables of regular
 expressions below, each with the label reported to the sender in `removed`. Policy: what a person
 writes above a quote is the message and everything from the quote down goes; a quote header at the
 very top with nothing above it is a forward, so its header is dropped and the forwarded text is kept;
@@ -29,6 +30,8 @@ class Cleaned:
     # Nothing visible stood above the end marker line: the refusal of such a mail names the marker,
     # not quoted text or a signature, which it may not hold.
     all_below_end: bool = False
+    # The account's cut-from phrase that began the body (nothing visible above it): its refusal names it.
+    all_below_cut: str | None = None
 
 
 QUOTED = "quoted reply"
@@ -105,8 +108,11 @@ _IMAGE_REF = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
 
 
-def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
-    """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace."""
+def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, ...] = ()) -> Cleaned:
+    """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace.
+
+    `cut_from`: the account's phrases (`smsgw account set --cut-from`); the body ends above the first
+    line that starts with one of them."""
     removed: list[str] = []
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
@@ -115,6 +121,12 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     if end_marker:
         above = _cut_end_marker(lines, end_marker, removed)
         all_below_end = len(above) < len(lines) and not visible("".join(above))
+        lines = above
+    all_below_cut = None
+    if cut_from:
+        above, phrase = _cut_from_phrase(lines, cut_from, removed)
+        if phrase is not None and not visible("".join(above)):
+            all_below_cut = phrase
         lines = above
     lines = _unwrap_leading(lines, removed)
     if FORWARD_HEADER in removed:
@@ -125,7 +137,7 @@ def clean_body(text: str, end_marker: str | None = "END") -> Cleaned:
     lines = _drop_image_refs(lines, removed)
     kept = collapse(lines)
     # A body of invisible characters (a ZWNJ, a variation selector) is empty: the subject goes alone.
-    return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)), all_below_end)
+    return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)), all_below_end, all_below_cut)
 
 
 def only_signature(text: str) -> bool:
@@ -181,6 +193,45 @@ def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[s
                 removed.append(f"text below {marker}")
             return lines[:i]
     return lines
+
+
+# A rule drawn above a clause ("____", "-----", "=====") would be all the phone got of it.
+_RULE_LINE = re.compile(r"^[-_=*~]{2,}$")
+
+
+def phrase_key(phrase: str) -> str:
+    """A cut-from phrase or a line as they are compared: case folded, every run of white space (a
+    wrapped line's break, a non-breaking space from HTML) one space."""
+    return " ".join(phrase.split()).casefold()
+
+
+def _cut_from_phrase(
+    lines: list[str], phrases: tuple[str, ...], removed: list[str]
+) -> tuple[list[str], str | None]:
+    """The lines above the first that starts with one of `phrases`, and that phrase (None: no cut).
+
+    A mail server's clause ("Treść tej wiadomości jest poufna…") is wrapped wherever the mail's
+    conversion to text puts the line ends, so a line that holds only the start of a phrase is read
+    on with the lines below it, as far as the phrase goes: the whole first line of a clause, as an
+    end marker had to be, never matched one wrapped otherwise.
+    """
+    keys = [(phrase_key(p), p) for p in phrases]
+    keys = [(k, p) for k, p in keys if k]
+    folded = [phrase_key(line) for line in lines]  # once each: a line is read on from every line above
+    for i, text in enumerate(folded):
+        if not text:
+            continue
+        for key, phrase in keys:
+            joined, j = text, i + 1
+            while len(joined) < len(key) and key.startswith(joined) and j < len(folded) and folded[j]:
+                joined, j = f"{joined} {folded[j]}", j + 1
+            if joined.startswith(key):
+                above = lines[:i]
+                while above and (not above[-1].strip() or _RULE_LINE.match(above[-1].strip())):
+                    above.pop()
+                removed.append(f'text from "{phrase}…"')
+                return above, phrase
+    return lines, None
 
 
 def _next_text(lines: list[str], start: int) -> int:

@@ -44,6 +44,7 @@ ACCOUNT_SETTINGS = (
     "quiet_start",
     "quiet_end",
     "reply_window_days",
+    "cut_from",
 )
 
 
@@ -76,6 +77,8 @@ class Account:
     suspended_at: float | None
     suspended_reason: str | None
     reply_window_days: float | None = None  # None: the installation's [replies] window_days
+    # `account set --cut-from`: the text ends above a line starting with one (stored a line each)
+    cut_from: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
 
 
@@ -98,7 +101,7 @@ _USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_li
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
     " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason, reply_window_days"
+    " suspended_reason, reply_window_days, cut_from"
 )
 
 
@@ -132,6 +135,7 @@ class AccountsRepo(Repository):
         a = list(row)
         for i in (4, 8, 13):  # booleans stored as integers
             a[i] = bool(a[i])
+        a[19] = tuple(a[19].split("\n")) if a[19] else ()
         return Account(*a, networks=nets)
 
     def add_account(self, name: str, *, networks: list[str] = (), sender: str | None = None) -> Account:
@@ -216,6 +220,8 @@ class AccountsRepo(Repository):
         unknown = set(settings) - set(ACCOUNT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown account setting(s): {', '.join(sorted(unknown))}")
+        if "cut_from" in settings:  # phrases are one line each (`adminrules.cut_from_list`)
+            settings["cut_from"] = "\n".join(settings["cut_from"] or ()) or None
         acc = self.get_account(name)
         if settings:
             assignments = ", ".join(f"{k} = ?" for k in settings)

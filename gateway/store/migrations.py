@@ -457,4 +457,10 @@ SINCE_CORE: list[str] = [
     UPDATE premium_answers SET password = (SELECT p.password FROM premium_mo p WHERE p.id = premium_mo_id);
     CREATE INDEX IF NOT EXISTS premium_answers_password ON premium_answers(password, created_at);
     """,
+    # 43: an account's cut-from phrases (`smsgw account set --cut-from`), a line each: the text of its
+    # mail ends above the first line starting with one, the confidentiality clause its mail server
+    # appends to every mail (one made six UCS-2 parts of each SMS)
+    """
+    ALTER TABLE accounts ADD COLUMN cut_from TEXT;
+    """,
 ]

@@ -19,6 +19,7 @@ from acl.quiet import parse_window
 from gateway.adminrules import (
     SQLITE_INT_MAX,
     billing_addresses,
+    cut_from_list,
     end_marker_problem,
     limits_note,
     mail_address_problem,
@@ -72,6 +73,10 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     if (problem := end_marker_problem(marker)) is not None:
         raise Invalid(problem)  # the CLI's rule: a marker with a line break never matches a line
     s["end_marker"] = marker or None
+    try:  # one phrase a line; the CLI's rule (at least 10 characters each)
+        s["cut_from"] = cut_from_list(p for p in str(form.get("cut_from", "")).splitlines() if p.strip())
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
     dlr = str(form.get("dlr_mail", ""))
     if dlr not in DLR_MAIL:
         raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")
@@ -137,6 +142,7 @@ TEXT_FIELDS = (
     "sender",
     "split_mode",
     "end_marker",
+    "cut_from",
     "quiet_hours",
     "dlr_mail",
     "overflow",
@@ -159,6 +165,7 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
         "sender": acc.sender or "",
         "split_mode": acc.split_mode,
         "end_marker": acc.end_marker or "",
+        "cut_from": "\n".join(acc.cut_from),
         "quiet_hours": f"{acc.quiet_start}-{acc.quiet_end}" if acc.quiet_start else "",
         "dlr_mail": acc.dlr_mail,
         "overflow": acc.overflow,
@@ -202,6 +209,15 @@ async def _page(
     return web.render(request, "account.html", ctx, status)
 
 
+def _change(key: str, value: Any) -> str:
+    """A setting as the audit trail says it; the phrases one by one, not as a Python tuple."""
+    if value is None or value == ():
+        return f"{key} cleared"
+    if isinstance(value, tuple):
+        return f"{key}=" + " | ".join(value)
+    return f"{key}={value}"
+
+
 @guarded()
 async def settings(request: Request, who: Who) -> Response:
     return await _page(request, who)
@@ -217,7 +233,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
     # A cleared setting is said so: the trail read "notify_address=None".
-    changed = [f"{k} cleared" if v is None else f"{k}={v}" for k, v in new.items() if getattr(acc, k) != v]
+    changed = [_change(k, v) for k, v in new.items() if getattr(acc, k) != v]
     if sorted(a.lower() for a in billing_to) != web.store.accounts.billing_addresses(acc.id):
         changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
 
