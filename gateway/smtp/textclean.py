@@ -215,23 +215,25 @@ def _cut_from_phrase(
     on with the lines below it, as far as the phrase goes: the whole first line of a clause, as an
     end marker had to be, never matched one wrapped otherwise.
     """
-    keys = [(phrase_key(p), p) for p in phrases]
-    keys = [(k, p) for k, p in keys if k]
-    folded = [phrase_key(line) for line in lines]  # once each: a line is read on from every line above
-    for i, text in enumerate(folded):
-        if not text:
-            continue
-        for key, phrase in keys:
-            joined, j = text, i + 1
-            while len(joined) < len(key) and key.startswith(joined) and j < len(folded) and folded[j]:
-                joined, j = f"{joined} {folded[j]}", j + 1
-            if joined.startswith(key):
-                above = lines[:i]
-                while above and (not above[-1].strip() or _RULE_LINE.match(above[-1].strip())):
-                    above.pop()
-                removed.append(f'text from "{phrase}…"')
-                return above, phrase
-    return lines, None
+    # One regular expression over the folded lines, a phrase's spaces matching a line end as well:
+    # tried line by line against each phrase, a body of 50,000 lines "treść" against 20 phrases
+    # took 1.3 s of the loop (0.2 s without phrases); the search runs in C.
+    named = {key: phrase for phrase in phrases if (key := phrase_key(phrase))}
+    if not named:
+        return lines, None
+    longest_first = sorted(named, key=len, reverse=True)
+    alternatives = "|".join(re.escape(k).replace("\\ ", "[ \n]") for k in longest_first)
+    folded = "\n".join(phrase_key(line) for line in lines)
+    found = re.search(f"(?m)^(?:{alternatives})", folded)
+    if found is None:
+        return lines, None
+    i = folded.count("\n", 0, found.start())
+    phrase = named[found.group(0).replace("\n", " ")]
+    above = lines[:i]
+    while above and (not above[-1].strip() or _RULE_LINE.match(above[-1].strip())):
+        above.pop()
+    removed.append(f'text from "{phrase}…"')
+    return above, phrase
 
 
 def _next_text(lines: list[str], start: int) -> int:
