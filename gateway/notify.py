@@ -170,7 +170,7 @@ def confirmation(
     if transliterated:
         notes.append(w.ACCEPTED_TRANSLITERATED(lang))
     if removed:
-        notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(removed)))
+        notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(w.removed_label(r, lang) for r in removed)))
     return plain(
         msg,
         w.ACCEPTED_TEXT(lang)

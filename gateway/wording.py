@@ -9,6 +9,7 @@ Each phrase is a `str.format` template; a missing placeholder is caught by the t
 
 from __future__ import annotations
 
+import re
 from typing import Literal, NamedTuple
 
 Language = Literal["en", "pl"]
@@ -317,3 +318,44 @@ BILLING_TOO_BIG = Phrase(
     "\nPlik jest zbyt duży, by go załączyć ({size:,} bajtów; wiadomość musi mieć mniej niż {limit:,}"
     " bajtów):\nznajduje się na bramce w {path}\n",
 )
+
+
+# --- what was removed from a mail (the accepted notice's list): the labels of gateway.smtp ---
+# Kept in English where they are made (the code compares them); worded here for the reader.
+_REMOVED_PL = {
+    "quoted reply": "cytowana wiadomość",
+    "forward header": "nagłówek przekazanej wiadomości",
+    "forwarded message": "przekazana wiadomość",
+    "inline image reference": "odwołanie do obrazka",
+    "the gateway's note": "uwaga bramki",
+    "signature": "podpis",
+    "PGP signature": "podpis PGP",
+    "HTML converted": "HTML zamieniony na tekst",
+    "text of the attached message used": "użyto tekstu załączonej wiadomości",
+    "attachment read as text": "załącznik odczytany jako tekst",
+    "rich-text body read to its first 400,000 bytes": "treść RTF odczytana do pierwszych 400 000 bajtów",
+    "subject not sent (an answer in a conversation)": "temat pominięty (odpowiedź w rozmowie)",
+}
+_REMOVED_PL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"attachments not sent \((\d+)\)"), "nie wysłano załączników ({0})"),
+    (re.compile(r"text past (\d+) parts"), "tekst ponad {0} części"),
+    (re.compile(r"subject cut to (\d+) characters"), "temat skrócony do {0} znaków"),
+    (re.compile(r"text below (.+)"), "tekst poniżej {0}"),
+    (re.compile(r"text from (.+)"), "tekst od {0}"),
+    (
+        re.compile(r"subject not sent \(an answer in a conversation with (.+)\)"),
+        "temat pominięty (odpowiedź w rozmowie z {0})",
+    ),
+)
+
+
+def removed_label(label: str, lang: Language) -> str:
+    """One label of what was removed, in `lang`; a label not known here is shown as it is."""
+    if lang != "pl":
+        return label
+    if label in _REMOVED_PL:
+        return _REMOVED_PL[label]
+    for pattern, words in _REMOVED_PL_PATTERNS:
+        if (m := pattern.fullmatch(label)) is not None:
+            return words.format(*m.groups())
+    return label

@@ -247,3 +247,21 @@ async def test_the_limit_notice_is_in_polish(tmp_path: Path) -> None:
         " wynosi 1, wykorzystano 0, a wiadomość wymagała 3.\nNależy poprosić administratora"
         " o podniesienie limitu albo poczekać na następny okres.\n"
     )
+
+
+async def test_what_was_removed_is_named_in_polish_in_the_confirmation(tmp_path: Path) -> None:
+    """The confirmation's list of what was taken from the mail kept the English labels of the code
+    that cuts them ("quoted reply; signature") inside the Polish sentence."""
+    sink_port = free_port()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port, language="pl")
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=True))
+            body = "Będę o 10.\n\n-- \nAnna Nowak\n\n> Kiedy będziesz?\n"
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", body, "Wizyta"))).error is None
+            await sink.wait(1)
+    (notice,) = outbound(sink)
+    text = notice.get_content().replace("\r\n", "\n")
+    assert "Przed wysłaniem usunięto z wiadomości: " in text, text
+    removed = text.split("Przed wysłaniem usunięto z wiadomości: ", 1)[1].split(".\n", 1)[0]
+    assert "podpis" in removed and "quoted" not in removed and "signature" not in removed, removed
