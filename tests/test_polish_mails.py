@@ -125,6 +125,19 @@ def test_the_quote_header_is_cut_in_either_language(header: str) -> None:
     assert clean_body(f"OK\n\n{header}\n> Wizyta jutro o 10:00\n").text == "OK"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Dzień dobry,\nDnia 5 maja napisano do Pana:\nproszę o zwrot dokumentów do 10 maja.",
+        "Dnia 5 maja Anna napisała do klienta:\nproszę o zwrot dokumentów do 10 maja.",
+    ],
+)
+def test_a_persons_own_sentence_like_the_polish_header_stays(body: str) -> None:
+    """Read as any "dnia … napisano do …:", a staff member's sentence ending in a colon was taken for
+    the header above a quote: the phone got "Dzień dobry," and nothing of the request."""
+    assert clean_body(body).text == body
+
+
 async def test_the_shortened_notice_is_in_polish(tmp_path: Path) -> None:
     sink_port = free_port()
     async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:

@@ -67,11 +67,12 @@ ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
     (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
     (re.compile(r"^w dniu\b.{0,300}\b(pisze|napisał|napisała|napisał\(a\))\s?:$"), False),
-    # "napisano do <number>:" / "napisał(a) do <number>:": that header where `[gateway] language = "pl"`
+    (re.compile(r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze)\s?:$"), False),
+    # That header where `[gateway] language = "pl"`, in the form the gateway writes it alone: read
+    # as any "dnia … napisano do …:", it cut a person's own sentence ("Dnia 5 maja napisano do
+    # Pana:") and all below it from their SMS.
     (
-        re.compile(
-            r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze|napisano)(\s+do\s+[^:]{1,80})?\s?:$"
-        ),
+        re.compile(r"^dnia \d{4}-\d{2}-\d{2} \d{2}:\d{2} (napisano|.{1,200} napisał\(a\)) do [^:]{1,80}:$"),
         False,
     ),
     (re.compile(r"^wiadomość napisana przez\b.{0,300}:$"), False),
