@@ -205,7 +205,7 @@ PREMIUM_CONFIRM_TEXT = Phrase(
     "    {address}\n\n"
     "before {expires}. Until then the SMS are kept, not mailed.\n"
     "If you did not expect this mail, ignore it: nothing will be sent to you.\n",
-    "SMS-y premium wysłane z hasłem {password} na numer {numbers} (konto {account}) mają być"
+    "SMS-y premium wysłane z hasłem {password} na numer(y) {numbers} (konto {account}) mają być"
     " przesyłane na ten adres.\n\n"
     "Aby potwierdzić, że ten adres ma je otrzymywać, wystarczy odpowiedzieć na tę wiadomość albo"
     " wysłać dowolną wiadomość na adres\n\n"
@@ -315,7 +315,8 @@ BILLING_SUMMARY_PLAIN = Phrase("The summary", "Podsumowanie")
 BILLING_TOO_BIG = Phrase(
     "\nIt is too big to attach ({size:,} bytes; a mail is kept under {limit:,} bytes): it lies\n"
     "on the gateway at {path}\n",
-    "\nPlik jest zbyt duży, by go załączyć ({size:,} bajtów; wiadomość musi mieć mniej niż {limit:,}"
+    # No thousands commas in Polish, where a comma is the decimal mark ("10,000,000" read as 10).
+    "\nPlik jest zbyt duży, by go załączyć ({size} bajtów; wiadomość musi mieć mniej niż {limit}"
     " bajtów):\nznajduje się na bramce w {path}\n",
 )
 

@@ -189,7 +189,7 @@ async def test_the_premium_mails_are_in_polish(tmp_path: Path) -> None:
         ask = parsed(sink.messages[0][2])
         assert ask["Subject"] == "Potwierdzenie usługi SMS premium KP123"
         assert ask.get_content().startswith(
-            "SMS-y premium wysłane z hasłem KP123 na numer 7355 (konto acme) mają być przesyłane"
+            "SMS-y premium wysłane z hasłem KP123 na numer(y) 7355 (konto acme) mają być przesyłane"
             " na ten adres."
         )
         assert (await smtp(gw.port, *reply_to(ask, "tak"))).error is None
