@@ -24,6 +24,15 @@ _PMO = (
 _PMO_F = ", ".join(f"f.{c.strip()}" for c in _PMO.split(","))  # the same columns of the joined row `f`
 
 
+# The free answers a premium SMS ({} names it) has used: those sent, less those no SMSC took.
+_USED = (
+    "SELECT COUNT(*) FROM premium_answers a LEFT JOIN messages m ON m.id = a.message_id"
+    " WHERE a.premium_mo_id = {} AND a.state = 'sent' AND NOT COALESCE("
+    " m.state IN ('failed', 'expired', 'cancelled') AND NOT EXISTS"
+    " (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL), 0)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     id: int
@@ -308,10 +317,11 @@ class PremiumRepo(CorrectionsRepo):
         """(how many, the last mailed at) of the service's SMS mailed to its client since `since`
         with a free answer left: those its client may still answer. Read off its account's rows
         (`premium_mo_billing`)."""
+        # As `answers_used` counts them: an answer no SMSC took used none up.
         row = self.conn.execute(
-            "SELECT COUNT(*), MAX(forwarded_at) FROM premium_mo WHERE account_id = ? AND service_id = ?"
-            " AND state = 'mailed' AND forwarded_at >= ? AND answers < ?",
-            (service.account_id, service.id, since, answers_per_mo),
+            "SELECT COUNT(*), MAX(forwarded_at) FROM premium_mo pm WHERE account_id = ? AND service_id = ?"
+            f" AND state = 'mailed' AND forwarded_at >= ? AND (answers < ? OR ({_USED.format('pm.id')}) < ?)",
+            (service.account_id, service.id, since, answers_per_mo, answers_per_mo),
         ).fetchone()
         return int(row[0]), row[1]
 
@@ -358,13 +368,7 @@ class PremiumRepo(CorrectionsRepo):
         """The free answers this premium SMS has used: those sent, less those no SMSC took (refused
         at submit, or never sent before they expired). Each refused one used one up, and a client
         whose answer an SMSC refused could not answer the phone again."""
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM premium_answers a LEFT JOIN messages m ON m.id = a.message_id"
-            " WHERE a.premium_mo_id = ? AND a.state = 'sent' AND NOT COALESCE("
-            " m.state IN ('failed', 'expired', 'cancelled') AND NOT EXISTS"
-            " (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL), 0)",
-            (pmo_id,),
-        ).fetchone()
+        row = self.conn.execute(_USED.format("?"), (pmo_id,)).fetchone()
         return int(row[0])
 
     def answered_before(self, pmo_id: int, header_message_id: str) -> bool:
