@@ -54,3 +54,30 @@ async def test_mo_list_says_a_removed_services_kept_sms_went_to_the_fallback(
     assert "kept until" not in listed
     assert f"sent to the fallback address {FALLBACK}" in listed
     assert "the service was removed before its address confirmed" in listed
+
+
+async def test_a_kept_sms_mailed_after_confirmation_no_longer_says_it_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its note said "kept until … confirms" after the address had confirmed and the SMS was
+    mailed; the billing file showed it so, and a later refusal of that mail was added to it."""
+    from gateway.premium import handlers
+
+    assert run_cli(tmp_path, "account", "add", "acme", premium=PREMIUM) == 0
+    assert run_cli(tmp_path, "premium", "add", "KPAB1", "--account", "acme", "--email", CLIENT) == 0
+    await vote(tmp_path, "KPAB1 vote A")
+    cfg = parse_config(
+        BASE.replace("[gateway]", f'[gateway]\nstate_dir = "{tmp_path}"') + PREMIUM, source="t"
+    )
+    store = open_store(cfg)
+    try:
+        conn = store.db.conn
+        (service_id,) = conn.execute("SELECT id FROM premium_services WHERE password = 'KPAB1'").fetchone()
+        with store.db.transaction():
+            service = handlers.repo(store).service(service_id)
+            assert handlers.forward_awaiting(store, cfg, service) == 1
+        (state, note) = conn.execute("SELECT state, note FROM premium_mo").fetchone()
+    finally:
+        store.close()
+    assert state == "mailed" and "confirms" not in (note or ""), note
+    assert f"kept until {CLIENT} confirmed" in note

@@ -19,6 +19,7 @@ premium fallback address, in the write that records the refusal (`_vote_refused`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail
 log = structlog.get_logger(__name__)
 
 # The note of the parts of an SMS that brought its password late (`_late_password`).
+_KEPT = re.compile(r"kept until (\S+) confirms")
 LATE_PASSWORD = "its first part, with the password, came late; the rest went to the fallback address first"
 
 
@@ -355,7 +357,9 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
     r = repo(store)
     waiting = r.awaiting(service.id)
     for pmo in waiting:
-        r.settle_mo(pmo.id, "mailed")
+        # "kept until X confirms" said so on after it had: in the billing file, and with a refusal
+        # of this mail added to it ("kept until X confirms; the relay refused ...").
+        r.settle_mo(pmo.id, "mailed", _KEPT.sub(r"kept until \1 confirmed", pmo.note or "") or None)
         _to_client(store, cfg, pmo, service.email)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: mailed to {service.email} after confirmation")
     if waiting:
