@@ -104,6 +104,18 @@ async def test_an_answer_is_cut_at_the_accounts_end_marker(
         assert w.sent()[0]["text"] == "TAK, zgadza sie."
 
 
+async def test_an_answer_is_cut_at_the_accounts_cut_from_phrase(tmp_path: Path) -> None:
+    """The client's mail server appends its clause to every answer: the account's cut-from phrase
+    takes it off as it does from staff mail (cut to one SMS, it replaced the end of the answer)."""
+    async with premium(tmp_path) as w:
+        await w.cli("account", "set", "acme", "--cut-from", "This e-mail and any attachments")
+        vote = await w.vote()
+        footer = "This e-mail and any\nattachments are confidential and intended solely for the addressee."
+        assert (await smtp(w.gw.port, *reply_to(vote, f"TAK, zgadza sie.\n\n{footer}"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        assert w.sent()[0]["text"] == "TAK, zgadza sie."
+
+
 async def test_an_answer_is_transliterated_as_the_accounts_sms(tmp_path: Path) -> None:
     polish = (
         "Dziękujemy za głos! Wyniki konkursu ogłosimy w piątek, a zwycięzcy otrzymają nagrody pocztą."

@@ -141,8 +141,8 @@ async def _on_mail(
 
 
 def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
-    """An answer is read as its service's account's staff mail is (its end marker: the client's
-    signature and confidentiality footer below it never reach the phone, where cut to one SMS
+    """An answer is read as its service's account's staff mail is (its end marker and cut-from
+    phrases: the client's signature and confidentiality footer never reach the phone, where cut to one SMS
     they would replace the end of the answer), without a subject (the answer is the body).
     A confirmation's text is never sent: no marker."""
     account = None
@@ -155,6 +155,7 @@ def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
     return IntakeOptions(
         subject_max=0,
         end_marker=marker,
+        cut_from=account.cut_from if account is not None else (),
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         own_address=cfg.mail.from_address,
     )
