@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import structlog
 
-from gateway import bounce, conversations, notify, premium
+from gateway import bounce, conversations, notify, premium, wording
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import normalise, stored_phone
@@ -106,8 +106,9 @@ class Notifier:
         account = self.store.accounts.account_by_id(account_id)
         if account.suspended_at is not None:
             return
-        limit = f"more than {gw.suspend_failed_share:.0%} of {gw.suspend_after}"
-        reason = f"{failed} of its last {judged} messages failed ({limit})"
+        share = f"{gw.suspend_failed_share:.0%}"
+        said = dict(failed=failed, judged=judged, share=share, after=gw.suspend_after)
+        reason = wording.SUSPENDED_REASON("en", **said)  # as the CLI and the panel show it
         held = self.store.policy.suspend_account(account_id, reason)
         log.warning("account.suspended", account=name, reason=reason, held=held)
         mail = self.config.mail
@@ -120,8 +121,8 @@ class Notifier:
                 rcpt=mail.admin_address,
                 domain=self.config.gateway.hostname,
                 account=name,
-                reason=reason,
-                lang=self.config.gateway.language,
+                reason=wording.SUSPENDED_REASON(gw.language, **said),
+                lang=gw.language,
             ),
         )
 

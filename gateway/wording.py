@@ -119,6 +119,10 @@ HELD_TEXT = Phrase(
     "Wiadomość masowa do {recipients} nadeszła w godzinach ciszy konta.\nSMS zostanie wysłany {when}.\n",
 )
 SUSPENDED_SUBJECT = Phrase("SMS account {account} suspended", "Konto SMS {account} zostało zawieszone")
+SUSPENDED_REASON = Phrase(
+    "{failed} of its last {judged} messages failed (more than {share} of {after})",
+    "{failed} z ostatnich {judged} wiadomości nie zostało doręczonych (więcej niż {share} z {after})",
+)
 SUSPENDED_TEXT = Phrase(
     "Account {account} was suspended automatically: {reason}.\n"
     "Its users cannot send SMS until an admin runs: smsgw account resume {account}\n",

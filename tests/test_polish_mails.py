@@ -278,3 +278,24 @@ async def test_what_was_removed_is_named_in_polish_in_the_confirmation(tmp_path:
     assert "Przed wysłaniem usunięto z wiadomości: " in text, text
     removed = text.split("Przed wysłaniem usunięto z wiadomości: ", 1)[1].split(".\n", 1)[0]
     assert "podpis" in removed and "quoted" not in removed and "signature" not in removed, removed
+
+
+async def test_the_suspension_notice_gives_its_reason_in_polish(tmp_path: Path) -> None:
+    """The notice's sentence was Polish and its reason English ("4 of its last 4 messages failed")."""
+    sink_port = free_port()
+    async with HappySMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(
+            tmp_path, smsc_port=smsc.port, relay_port=sink_port, language="pl", suspend_after=4,
+            suspend_failed_share=0.5,
+        )  # fmt: skip
+        async with running_gateway(cfg) as gw:
+            for i in range(4):
+                await gw.send(mail(f"60112{i}413@{DOMAIN}", f"Nie dojdzie {i}"))
+            await gw.until(lambda: gw.store.accounts.get_account("acme").suspended_at is not None)
+            reason = gw.store.accounts.get_account("acme").suspended_reason or ""
+            await gw.until(lambda: any(m["Subject"].startswith("Konto SMS") for m in outbound(sink)))
+    notice = next(m for m in outbound(sink) if m["Subject"] == "Konto SMS acme zostało zawieszone")
+    text = notice.get_content()
+    assert "z ostatnich" in text and "wiadomości nie zostało doręczonych (więcej niż 50% z 4)" in text, text
+    assert "messages failed" not in text
+    assert "of its last" in reason  # the CLI and the panel show the stored reason, in English
