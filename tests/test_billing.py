@@ -252,6 +252,15 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().out.encode() == first
     assert main([*c, "billing", "list"]) == 0
     assert "2026-02: 1 account file(s) + summary" in capsys.readouterr().out
+    # Copies of three mailings in one second are listed in the order they were mailed (-10 after -2).
+    month = cfg.state_dir / "billing" / "2026-02"
+    for name in ("mailed-2026-03-01-070410-10", "mailed-2026-03-01-070410-2", "mailed-2026-03-01-070410"):
+        (month / name).mkdir()
+    assert main([*c, "billing", "list"]) == 0
+    listed = [line.split("/")[-2] for line in capsys.readouterr().out.splitlines() if "as mailed" in line]
+    assert listed == ["mailed-2026-03-01-070410", "mailed-2026-03-01-070410-2", "mailed-2026-03-01-070410-10"]
+    for name in listed:
+        (month / name).rmdir()
     # A name the month has no file for: running the month again would not make one (it said to).
     assert main([*c, "billing", "show", "--month", "2026-02", "--account", "ACME-typo"]) == 1
     err = capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import time
 from datetime import datetime
@@ -154,10 +155,18 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{d.name}: {len(names)} account file(s){' + summary' if (d / SUMMARY).exists() else ''}")
         for name in names:
             print(f"  {d / name}")
-        for copies in sorted(p for p in d.glob("mailed*") if p.is_dir()):
+        for copies in sorted((p for p in d.glob("mailed*") if p.is_dir()), key=_mailed_order):
             kept = sum(1 for _ in copies.glob("*.txt"))
             print(f"  {copies}/: {kept} file(s) as mailed, written again since")
     return 0
+
+
+def _mailed_order(copies: Path) -> tuple[str, str, int]:
+    """A copy directory's place among the month's mailings: by name, `-10` after `-2`."""
+    m = re.fullmatch(r"mailed-(\d{4}-\d{2}-\d{2})-(\d+)(?:-(\d+))?", copies.name)
+    if m is None:
+        return (copies.name, "", 0)
+    return (m[1], m[2].ljust(6, "0"), int(m[3] or 1))
 
 
 def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
