@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -84,6 +85,36 @@ def thread_refs(ids: Sequence[str]) -> str | None:
     return " ".join(chain) or None
 
 
+CONTACT_MAX = 60  # characters of the name a user's mail gave the phone, in an answer's From
+# The "(+48 601 123 430)" our From put after the name: a Reply to an answer mail names the phone so.
+_OUR_SUFFIX = re.compile(r"\s*\(\s*\+?[0-9][0-9 ]{2,}\)\s*$")
+_NOT_IN_NAME = str.maketrans(dict.fromkeys('"\\<>()[]{}', " "))
+_ONLY_NUMBER = re.compile(r"[+0-9 ./-]*")
+
+
+def contact_name(value: str | None) -> str | None:
+    """The name a user's mail gave a phone, as an answer's From shows it; None for none.
+
+    Through `mailheaders` like any value from outside, without the characters that would end the
+    quoted name or turn it around in a mail client (format and bidi characters: U+202E showed the
+    number backwards), and at most CONTACT_MAX characters. A name that is only a number or an
+    address (what mail programs show when they know no name) names nobody."""
+    if not value:
+        return None
+    s = value[: CONTACT_MAX * 8]
+    if not (s.isascii() and s.isprintable()):  # most names are: nothing for `body` to drop
+        s = h.body(s)
+    while ")" in s and (suffix := _OUR_SUFFIX.search(s)) is not None:
+        s = s[: suffix.start()]
+    s = s.translate(_NOT_IN_NAME)
+    if not s.isascii():  # ASCII holds no format character; most names are ASCII
+        s = "".join(" " if unicodedata.category(c) == "Cf" else c for c in s)
+    s = h.text(s, limit=CONTACT_MAX)
+    if not s or "@" in s or _ONLY_NUMBER.fullmatch(s):
+        return None
+    return s
+
+
 def sms_reply(
     *,
     phone: str,
@@ -100,8 +131,12 @@ def sms_reply(
     references: str | None = None,
     quoted_by: str | None = None,
     lang: Language = "en",
+    contact: str | None = None,
 ) -> bytes:
-    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`.
+    """R-3.1/R-3.5: a phone's SMS answer as mail from `"+48 601 123 456" <+48601123456@domain>`,
+    or, when the user's mail called the phone so (`contact`), `"Pan Kowalski (+48 601 123 456)"`:
+    the user's mail program has the phone as a contact under another address form, and named the
+    answer by its bare number.
 
     `quoted_by`: who wrote the quoted SMS, when the mail goes to someone else (the fallback's copy
     of an answer whose user's mail was refused); else it is "you", the reader.
@@ -124,7 +159,9 @@ def sms_reply(
               for label in h.text(domain, limit=200).split("."))  # fmt: skip
     host = ".".join(label for label in labels if label)
     sender = h.address(reply_address(f"+{digits}", host) if digits else gateway_address)
-    msg["From"] = f'"{name}" <{sender}>' if "@" in sender else sender
+    known = contact_name(contact) if digits else None
+    shown = f"{known} ({name})" if known else name
+    msg["From"] = f'"{shown}" <{sender}>' if "@" in sender else sender
     msg["To"] = h.address(rcpt)
     original = h.text(subject or "")
     topic = ""

@@ -11,7 +11,7 @@ refusal (`gateway.conversations.replymail`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -43,17 +43,25 @@ class Opening:
     pool: tuple[str, ...]  # in E.164 where the number is one, as answers name it
     window_seconds: float
     region: str  # for our own numbers written without their country code
+    # E.164 number → what the mail's To or Cc called it (`forwarded.contact_name`): its answers' From
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def opening(
-    cfg: Config, *, user_email: str, account_id: int | None, sender: str, domains: dict[str, str]
+    cfg: Config,
+    *,
+    user_email: str,
+    account_id: int | None,
+    sender: str,
+    domains: dict[str, str],
+    names: dict[str, str] | None = None,
 ) -> Opening | None:
     """None when nobody can answer: an alphanumeric sender (R-1.11) or no user to mail answers to."""
     if not user_email or not is_number_sender(sender):
         return None
     region = cfg.gateway.default_region
     pool = _e164_pool(tuple(cfg.replies.pool), region)
-    return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region)
+    return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region, names or {})
 
 
 @lru_cache(maxsize=8)
@@ -131,6 +139,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
             subject=subject,
             text=m.text,
             refs=acceptance.thread_refs,
+            name=o.names.get(m.recipient),
         )
 
 

@@ -40,6 +40,7 @@ def mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: st
         references=conv.refs,
         note=note,
         lang=cfg.gateway.language,
+        contact=conv.name,
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
     store.outbox.enqueue_mail(
@@ -78,6 +79,7 @@ def mail_fallback(
         note=note,
         gateway_address=to.settings.sender,
         lang=to.settings.language,
+        contact=answered.name if answered else None,  # as the user's own copy named the phone
     )
     outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
 

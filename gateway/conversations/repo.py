@@ -50,15 +50,21 @@ class ConversationsRepo(ReplyPool):
         subject: str | None,
         text: str,
         refs: str | None = None,
+        name: str | None = None,
     ) -> int:
-        """The conversation an accepted MT opens or continues; returns its id."""
+        """The conversation an accepted MT opens or continues; returns its id.
+
+        `name`: what the mail called the phone (`forwarded.contact_name`). A mail that names it
+        none keeps the name an earlier one gave: a Reply to the answer mail is addressed to the
+        phone under the name we wrote, or under its bare number, which names nobody."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
                 "INSERT INTO conversations (phone, number, user_email, account_id, domain, header_message_id,"
-                " subject, text, started_at, last_mt_at, refs) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " subject, text, started_at, last_mt_at, refs, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
                 " account_id = excluded.account_id, domain = excluded.domain, refs = excluded.refs,"
+                " name = COALESCE(excluded.name, conversations.name),"
                 " header_message_id = excluded.header_message_id, subject = excluded.subject,"
                 " text = excluded.text, last_mt_at = excluded.last_mt_at,"
                 " started_at = CASE WHEN conversations.number = excluded.number"
@@ -76,6 +82,7 @@ class ConversationsRepo(ReplyPool):
                     now,
                     now,
                     refs,
+                    name,
                 ),
             ).fetchone()
             return int(row[0])

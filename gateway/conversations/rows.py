@@ -21,7 +21,7 @@ LIVE = f"last_mt_at >= {SINCE}"
 
 COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
-    " started_at, last_mt_at, refs"
+    " started_at, last_mt_at, refs, name"
 )
 C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in COLUMNS.split(","))  # the same, of the joined row `c`
 
@@ -40,6 +40,7 @@ class Conversation:
     started_at: float
     last_mt_at: float
     refs: str | None = None  # the References of the user's latest mail (`forwarded.thread_refs`)
+    name: str | None = None  # what the user's mail called the phone (`forwarded.contact_name`)
 
 
 @dataclass(frozen=True, slots=True)

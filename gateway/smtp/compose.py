@@ -241,6 +241,7 @@ def compose(
         account_id=account.id,
         sender=source,
         domains=domains,
+        names=_names(mail.named, numbers, addresses or {}),
     )
     return (
         Acceptance(**common, dedup_key=dedup_key, messages=messages),
@@ -260,6 +261,27 @@ def _a_reply(raw: bytes, cfg: Config) -> bool:
     thread = THREAD_ID.findall(f"{msg.get('in-reply-to', '')} {msg.get('references', '')}")
     subject = decode_header(str(msg.get("subject", "")), tuple(cfg.gateway.charset_fallbacks) or ("utf-8",))
     return replies_to_mail(thread, subject, cfg.gateway.hostname)
+
+
+def _names(
+    named: Sequence[tuple[str, str]], numbers: Sequence[str], addresses: Mapping[str, str]
+) -> dict[str, str]:
+    """What the mail's To and Cc call each number, by the local part it was addressed at (its RCPT
+    form, or the number itself), made fit for an answer's From (`forwarded.contact_name`)."""
+    if not named:
+        return {}
+    names: dict[str, str] = {}
+    for number in numbers:
+        forms = {
+            number.casefold(),
+            number.lstrip("+"),
+            addresses.get(number, "").rpartition("@")[0].casefold(),
+        }
+        for local, name in named:
+            if local in forms and (shown := forwarded.contact_name(name)) is not None:
+                names[number] = shown
+                break
+    return names
 
 
 def _parts(p: Plan) -> list[NewPart]:

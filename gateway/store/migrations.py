@@ -463,4 +463,10 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE accounts ADD COLUMN cut_from TEXT;
     """,
+    # 44: the name the user's mail gave the phone (`"Pan Kowalski" <601123430@…>`, an Outlook
+    # contact): the phone's answer comes from "Pan Kowalski (+48 601 123 430)", where it came from a
+    # bare number the user's mail program could not name either (its contact has another address)
+    """
+    ALTER TABLE conversations ADD COLUMN name TEXT;
+    """,
 ]
