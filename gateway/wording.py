@@ -330,6 +330,7 @@ BILLING_TOO_BIG = Phrase(
 _REMOVED_PL = {
     "quoted reply": "cytowana wiadomość",
     "forward header": "nagłówek przekazanej wiadomości",
+    "attribution line": "wiersz z autorem cytatu",
     "forwarded message": "przekazana wiadomość",
     "inline image reference": "odwołanie do obrazka",
     "the gateway's note": "uwaga bramki",

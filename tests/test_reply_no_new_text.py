@@ -159,3 +159,17 @@ async def test_a_forward_of_another_mail_with_nothing_above_is_still_sent(tmp_pa
         assert sent == ["Awaria pieca: Piec nie grzeje od rana.\n\n[Pilne: prosimy o szybki kontakt]"] * 2, (
             sent
         )
+
+
+async def test_a_reply_whose_first_line_reads_like_an_attribution_is_sent_not_refused(tmp_path: Path) -> None:
+    """Under a "RE:" subject alone, a person's own first line "Dnia 5 maja klient napisał:" was taken
+    for a quote's attribution and the mail refused as holding no new text, the request below it
+    included. A header block (no one types one) or a Reply to one of our mails is still refused."""
+    cfg, relay = config(tmp_path)
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        before = len(gw.daemon.simulator.core.records)
+        own = "Dnia 5 maja klient napisał:\nProszę oddzwonić do niego dziś, paczka nie doszła."
+        result = await gw.send(mail(f"601123457@{DOMAIN}", body=own, subject="RE: Zamówienie 123"))
+        assert result.error is None, result
+        [text] = await sent_after(gw, before)
+    assert "Proszę oddzwonić do niego dziś, paczka nie doszła." in text

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.smtp.textclean import (
+    ATTRIBUTION,
     FORWARD_HEADER,
     FORWARDED,
     IMAGE_REF,
@@ -165,7 +166,7 @@ RULES: list[tuple[str, str, str, str | None]] = [
         "outlook-2019-pl-indented-forward",
         "Dnia 28/10/2021, 12:46 użytkownik „John Doe” <j@acme.com> napisał:\n\n    Indented body",
         "Indented body",
-        FORWARD_HEADER,
+        ATTRIBUTION,
     ),
     ("reply-with-only-quote-is-empty", "> only old text", "", QUOTED),
     # --- signatures

@@ -70,10 +70,18 @@ def no_new_text(mail: MailText, hostname: str) -> bool:
     ours = names_our_mail(mail.thread, hostname)
     if not ours and not textclean.is_reply_subject(mail.subject):
         return False
-    quoted = {textclean.QUOTED, textclean.FORWARD_HEADER, textclean.SIGNATURE} & set(mail.removed)
+    quoted = {textclean.QUOTED, textclean.FORWARD_HEADER, textclean.ATTRIBUTION, textclean.SIGNATURE} & set(
+        mail.removed
+    )
     if not mail.body:
         return ours or bool(quoted)
-    return textclean.FORWARD_HEADER in mail.removed or (bool(quoted) and textclean.only_signature(mail.body))
+    # A header block at the top is a quote's (no one types one); a single attribution line there is
+    # a quote's in a Reply to one of our mails, but under a reply prefix alone it may be the
+    # person's own first line ("Dnia 5 maja klient napisał:" and their request below it).
+    header_first = textclean.FORWARD_HEADER in mail.removed or (
+        ours and textclean.ATTRIBUTION in mail.removed
+    )
+    return header_first or (bool(quoted) and textclean.only_signature(mail.body))
 
 
 def answered(

@@ -36,6 +36,10 @@ class Cleaned:
 
 QUOTED = "quoted reply"
 FORWARD_HEADER = "forward header"
+# A single attribution line ("Dnia … napisał:", "On … wrote:") opening the body with unquoted text
+# below: a forward's header, or the person's own first line; told apart from a header block, which
+# no one types (gateway.conversations.answers `no_new_text`).
+ATTRIBUTION = "attribution line"
 FORWARDED = "forwarded message"
 IMAGE_REF = "inline image reference"
 OWN_NOTE = "the gateway's note"
@@ -130,7 +134,7 @@ def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, .
             all_below_cut = phrase
         lines = above
     lines = _unwrap_leading(lines, removed)
-    if FORWARD_HEADER in removed:
+    if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
@@ -350,7 +354,7 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
             if needs_quote:
                 return lines
             lines = lines[end:]
-            removed.append(FORWARD_HEADER)
+            removed.append(ATTRIBUTION)
             continue
         if all(_quoted(line) for line in lines if line.strip()):
             inner = [line[1:].removeprefix(" ") if _quoted(line) else line for line in lines]
