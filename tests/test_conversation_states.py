@@ -165,3 +165,12 @@ async def test_a_company_admin_is_not_told_which_company_a_former_user_went_to(t
     [state] = panel_states(page).values()
     assert state.startswith("open, answers recorded only") and "no longer a user of this account" in state
     assert "another account" not in page
+    # One who left the gateway reads the same to a company admin: told apart, the two said which
+    # former users another company has now.
+    async with smtp_sink(relay), running_gateway(load_config(path)) as gw:
+        await gw.store.write(lambda: gw.store.accounts.remove_user(STAFF))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            assert (await login(c, boss)).status_code == 303
+            left = (await c.get("/conversations")).text
+    [gone] = panel_states(left).values()
+    assert gone == state and "of the gateway" not in left

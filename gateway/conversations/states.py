@@ -41,11 +41,13 @@ def told(
     """The state, and where the answers of a conversation whose user may no longer have them go
     (`ConversationsRepo.gone`: removed, moved to another account, the address added again).
 
-    A company admin (`operator` False) is not told that a former user now belongs to another
-    account: that is the other company's membership, only "no longer a user of this account"."""
+    A company admin (`operator` False) is told "no longer a user of this account" whether the user
+    left the gateway or moved to another account: told apart, the two said which of its former
+    users another company has now."""
     if state == "closed" or (why := repo.gone(c)) is None:
         return state
-    if not operator and why.endswith(", who belongs to another account since"):
+    left = (", who belongs to another account since", ", who is no longer a user of the gateway")
+    if not operator and why.endswith(left):
         why = f"it answers {c.user_email}, who is no longer a user of this account"
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     return f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
