@@ -184,6 +184,13 @@ def cut_from_problem(phrase: str) -> str | None:
     """Why `phrase`, as `cut_from_phrase` stores it, cannot be a cut-from phrase, or None."""
     if (what := garbling(phrase)) is not None:
         return f"cut-from phrase {_cut(phrase)} holds {what}: give the start of the clause as one line"
+    if (hidden := next((ch for ch in phrase if unicodedata.category(ch) == "Cf"), None)) is not None:
+        # A zero-width space counted towards the length, showed nothing in `account show`, and a
+        # phrase holding one never matched the clause it seemed to name.
+        return (
+            f"cut-from phrase {_cut(phrase)} holds U+{ord(hidden):04X}, an invisible character:"
+            " type the start of the clause as it reads"
+        )
     if len(phrase) < CUT_FROM_MIN:
         return (
             f"cut-from phrase {phrase!r} is {len(phrase)} characters long; give at least {CUT_FROM_MIN}"

@@ -181,6 +181,17 @@ def test_the_cli_refuses_a_short_phrase_and_keeps_the_list(
         assert code == EXIT_USAGE, err
         assert "--cut-from: cut-from phrase" in err and "give at least 10" in err, err
     assert phrases(config) == (PHRASE, "Pozdrawiam")
+    # Invisible characters counted towards the ten and never matched a clause.
+    for hidden in ("Zzzzzzzzzz\u200b\u200b", "\u200b" * 10, "Treść\u200btej wiadomości"):
+        code, _, err = smsgw(capsys, config, "account", "set", "acme", "--cut-from", hidden)
+        assert code == EXIT_USAGE and "an invisible character" in err, err
+    # A phrase holding '", "' is shown as one.
+    odd = 'Treść", "Disclaimer here'
+    assert smsgw(capsys, config, "account", "set", "acme", "--cut-from", odd)[0] == 0
+    shown = smsgw(capsys, config, "account", "show", "acme")[1].splitlines()
+    listed = [line.strip() for line in shown if line.strip().startswith("cut-from:")]
+    assert listed == [f'cut-from: "{PHRASE}", "Pozdrawiam", "Treść\\", \\"Disclaimer here"'], listed
+    assert smsgw(capsys, config, "account", "set", "acme", "--remove-cut-from", odd)[0] == 0
     # Added once whatever the case; taken off one at a time, or all.
     assert smsgw(capsys, config, "account", "set", "acme", "--cut-from", PHRASE.upper())[0] == 0
     assert phrases(config) == (PHRASE, "Pozdrawiam")

@@ -6,6 +6,7 @@ was set (limits, overflow, validity, quiet hours, notices, billing addresses); u
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from gateway.adminrules import BILLING_ADDRESSES_MAX
@@ -88,7 +89,8 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "overflow": acc.overflow,
         "validity-hours": _shown(acc.validity_hours, f"default ({gw.validity_hours:g})"),
         "end-marker": acc.end_marker or f"default ({gw.end_marker or 'none'})",
-        "cut-from": ", ".join(f'"{p}"' for p in acc.cut_from) or "none",
+        # As TOML and JSON write strings: a phrase holding '", "' read as two.
+        "cut-from": ", ".join(json.dumps(p, ensure_ascii=False) for p in acc.cut_from) or "none",
         "confirm": _shown(acc.confirm),
         "dlr-mail": acc.dlr_mail,
         "notify-address": acc.notify_address or "none",
