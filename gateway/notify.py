@@ -164,13 +164,13 @@ def confirmation(
         domain=domain,
         in_reply_to=in_reply_to,
     )
-    encoding = coding + (f" ({why})" if why else "")
+    encoding = coding + (f" ({w.label_words(why, lang)})" if why else "")
     lines = [w.ACCEPTED_LINE(lang, number=n, parts=parts, encoding=encoding) for n in numbers]
     notes = []
     if transliterated:
         notes.append(w.ACCEPTED_TRANSLITERATED(lang))
     if removed:
-        notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(w.removed_label(r, lang) for r in removed)))
+        notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(w.label_words(r, lang) for r in removed)))
     return plain(
         msg,
         w.ACCEPTED_TEXT(lang)

@@ -325,8 +325,9 @@ BILLING_TOO_BIG = Phrase(
 )
 
 
-# --- what was removed from a mail (the accepted notice's list): the labels of gateway.smtp ---
-# Kept in English where they are made (the code compares them); worded here for the reader.
+# --- the accepted notice's labels: what was removed from a mail (gateway.smtp) and what forced
+# UCS-2 (smsc.encoding); kept in English where they are made (the code compares them), worded
+# here for the reader ---
 _REMOVED_PL = {
     "quoted reply": "cytowana wiadomość",
     "forward header": "nagłówek przekazanej wiadomości",
@@ -345,6 +346,7 @@ _REMOVED_PL = {
 _REMOVED_PL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"attachments not sent \((\d+)\)"), "nie wysłano załączników ({0})"),
     (re.compile(r"text past (\d+) parts"), "tekst ponad {0} części"),
+    (re.compile(r"(.+) forced UCS-2"), "z powodu znaków: {0}"),  # the SMS's coding (smsc.encoding)
     (re.compile(r"subject cut to (\d+) characters"), "temat skrócony do {0} znaków"),
     (re.compile(r"text below (.+)"), "tekst poniżej {0}"),
     (re.compile(r"text from (.+)"), "tekst od {0}"),
@@ -355,8 +357,8 @@ _REMOVED_PL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def removed_label(label: str, lang: Language) -> str:
-    """One label of what was removed, in `lang`; a label not known here is shown as it is."""
+def label_words(label: str, lang: Language) -> str:
+    """One label of the accepted notice, in `lang`; a label not known here is shown as it is."""
     if lang != "pl":
         return label
     if label in _REMOVED_PL:

@@ -278,6 +278,7 @@ async def test_what_was_removed_is_named_in_polish_in_the_confirmation(tmp_path:
     assert "Przed wysłaniem usunięto z wiadomości: " in text, text
     removed = text.split("Przed wysłaniem usunięto z wiadomości: ", 1)[1].split(".\n", 1)[0]
     assert "podpis" in removed and "quoted" not in removed and "signature" not in removed, removed
+    assert "UCS-2 (z powodu znaków: ę)" in text and "forced" not in text, text  # the coding, in Polish
 
 
 async def test_the_suspension_notice_gives_its_reason_in_polish(tmp_path: Path) -> None:
