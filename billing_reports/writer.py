@@ -3,27 +3,27 @@
 A file is written to a temporary name in its directory, fsynced, renamed over the old one and the
 directory fsynced: a reader (or the mailer) sees the old file or the new one, never a part. Every
 run renders from the store again, so a re-run over unchanged rows rewrites the same bytes; one over
-changed rows of a month already mailed keeps the mailed file aside first (`mailed_copy`), each
+changed rows of a month already mailed keeps the mailed file aside first (`billing_reports.mailed`), each
 version mailed in a copy of its own. The rows are read on a connection of our own
 (`repo.open_reader`), in whatever thread runs this.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
+from billing_reports.files import write_atomic
+from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_mailed
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln
-from gateway.filemodes import private_dir
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
@@ -164,153 +164,6 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
     )
 
 
-# Billing files hold every SMS of an account (numbers, staff addresses, premium money): no other user
-# of the machine reads them, whatever the umask (022 outside systemd made them 0644 in 0755
-# directories). The group keeps reading: an accounting group may be given the directory.
-BILLING_FILE_MODE = 0o640
-BILLING_DIR_MODE = 0o750
-
-
-def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    private_dir(path.parent, BILLING_DIR_MODE)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, BILLING_FILE_MODE)
-        os.fchmod(fd, BILLING_FILE_MODE)  # exactly, also under a stricter umask (077)
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def mailed_copy(path: Path, mark: str, tz: ZoneInfo, nth: int = 1) -> Path:
-    """Where the mailed version of a month's file is kept once a run writes another: in the month's
-    directory, in `mailed-<local date and time the mail was queued, to the second>/`, under its own
-    name; `nth` > 1 adds `-<nth>` for another version mailed in the same second.
-
-    R-5.1 keeps the files on disk, and the operator must be able to show the file an account was
-    sent; `<account>.txt` is the newest, as the summary's checksums name it. A directory, not a
-    suffix: no account's file name can then be taken (any name may be an account's), nor a long
-    one pushed past 255 bytes, and what lists a month's files (`*.txt`) lists the same."""
-    at = repo.mark_parts(mark)[1]
-    when = "" if at is None else datetime.fromtimestamp(at, tz).strftime("-%Y-%m-%d-%H%M%S")
-    return path.parent / f"mailed{when}{'' if nth == 1 else f'-{nth}'}" / path.name
-
-
-def _file_sha256(path: Path, sha256: str) -> bool:
-    """The whole file's SHA-256 is `sha256` (the summary's mark: it has no `end` line of an account's)."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-    except FileNotFoundError:
-        return False
-
-
-def _kept_copy(
-    path: Path, mark: str, tz: ZoneInfo, is_it: Callable[[Path, str], bool], dirs: list[Path]
-) -> Path | None:
-    """The copy already kept of the version `mark` mailed, found by its bytes, not by its name alone.
-
-    Two mailings of a month in one minute (`--send`, a late report, `--send --again`) were one name
-    when copies were named to the minute, and a copy of the first was then taken for the second's.
-    Copies of that minute are looked at first (also those named to the minute before), then the others:
-    any copy with the mailed bytes is the file the account was sent. `dirs`: the month's copy
-    directories, listed once per run (listed again for each file, a rerun of 3,000 accounts took
-    6.5 s, growing with the square of their number)."""
-    minute = mailed_copy(path, mark, tz).parent.name[: len("mailed-YYYY-MM-DD-HHMM")]
-    copies = [d / path.name for d in dirs]
-    sha = repo.mark_parts(mark)[0]
-    for copy in sorted(copies, key=lambda c: (not c.parent.name.startswith(minute), c.parent.name)):
-        if is_it(copy, sha):
-            return copy
-    return None
-
-
-def _keep_mailed(
-    path: Path, mark: str | None, tz: ZoneInfo, is_it: Callable[[Path, str], bool], dirs: list[Path]
-) -> Path | None:
-    """Before `path` is written again: if it is the version mailed (`mark`) and no copy of it is kept
-    yet, keep it at a free `mailed_copy` (a hard link, no bytes copied) and return that; else None.
-
-    A name taken holds another version mailed in the same second: the next one is used, as a copy
-    once kept is never overwritten (it is what an account was sent)."""
-    if mark is None or not is_it(path, repo.mark_parts(mark)[0]):
-        return None
-    if _kept_copy(path, mark, tz, is_it, dirs) is not None:
-        return None
-    nth = 0
-    while True:
-        nth += 1
-        copy = mailed_copy(path, mark, tz, nth)
-        private_dir(copy.parent, BILLING_DIR_MODE)
-        if copy.parent not in dirs:
-            dirs.append(copy.parent)
-        try:
-            os.link(path, copy)
-        except FileExistsError:
-            continue
-        except OSError:  # a file system without hard links
-            if not _claim(copy):
-                continue
-            try:
-                with open(path, "rb") as f:
-                    write_atomic(copy, iter(lambda: f.read(1 << 16), b""))
-            except BaseException:
-                copy.unlink(missing_ok=True)
-                raise
-            return copy
-        _fsync_dir(copy.parent)
-        _fsync_dir(path.parent)
-        return copy
-
-
-def _claim(copy: Path) -> bool:
-    """Take the name `copy` for a copy written in bytes (no hard links), or say it is taken: the
-    rename that writes it atomically would replace another copy there."""
-    try:
-        os.close(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, BILLING_FILE_MODE))
-    except FileExistsError:
-        return False
-    return True
-
-
-def _settle_mailed(
-    path: Path,
-    mark: str | None,
-    sha256: str,
-    made: Path | None,
-    tz: ZoneInfo,
-    kept: dict[Path, Path],
-    is_it: Callable[[Path, str], bool],
-    dirs: list[Path],
-) -> None:
-    """After `path` was written (`sha256`): a copy made of the same bytes goes again; a file that is
-    not the one mailed is listed in `kept` with where the mailed one is, if it is kept."""
-    if mark is None:
-        return
-    if repo.mark_parts(mark)[0] == sha256:
-        if made is not None:
-            made.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                made.parent.rmdir()  # when empty
-        return
-    if (copy := made or _kept_copy(path, mark, tz, is_it, dirs)) is not None:
-        kept[path] = copy
-
-
 def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[str, ...]:
     """Say so when the retention purge (R-2.5) has deleted detail rows of this month."""
     value = repo.state(conn, repo.PURGED_BEFORE)
@@ -386,11 +239,11 @@ def write_month(
                 chunks = [b"".join(chunks)]
             mark = repo.state(conn, repo.mailed_key(month, account_id))
             try:
-                if account is None or name == account or not _ends_with(path, rendering.totals.sha256):
-                    made = _keep_mailed(path, mark, tz, _ends_with, dirs)
+                if account is None or name == account or not ends_with(path, rendering.totals.sha256):
+                    made = keep_mailed(path, mark, tz, ends_with, dirs)
                     write_atomic(path, chunks)
                     written.append(path)
-                    _settle_mailed(path, mark, rendering.totals.sha256, made, tz, kept, _ends_with, dirs)
+                    settle_mailed(path, mark, rendering.totals.sha256, made, tz, kept, ends_with, dirs)
             except OSError as exc:
                 failed.append(NotWritten(account_id, name, path, exc))
                 continue
@@ -414,24 +267,14 @@ def write_month(
             summary = directory / SUMMARY
             data = render_summary(month, tz, summed, unclaimed if listed else None, notes).encode("utf-8")
             mark = repo.state(conn, repo.mailed_key(month, "summary"))
-            made = _keep_mailed(summary, mark, tz, _file_sha256, dirs)
+            made = keep_mailed(summary, mark, tz, file_sha256, dirs)
             write_atomic(summary, [data])
             sha = hashlib.sha256(data).hexdigest()
-            _settle_mailed(summary, mark, sha, made, tz, kept, _file_sha256, dirs)
+            settle_mailed(summary, mark, sha, made, tz, kept, file_sha256, dirs)
         conn.execute("COMMIT")
         return MonthFiles(month, done, summary, only=account, kept=kept)
     finally:
         conn.close()
-
-
-def _ends_with(path: Path, sha256: str) -> bool:
-    """The file on disk is the one just rendered: its `end` line carries the same checksum."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 100))
-            return f.read().endswith(f"\tsha256:{sha256}\n".encode())
-    except FileNotFoundError:
-        return False
 
 
 def render_summary(
