@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.smtp.textclean import sms_subject
+from gateway.smtp.subjects import sms_subject
 from tests.conftest import DOMAIN, free_port, mail, running_gateway
 from tests.test_two_way import two_way_config
 

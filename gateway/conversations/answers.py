@@ -24,7 +24,7 @@ from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import ConversationsRepo
 from gateway.forwarded import reply_title, reply_topic
-from gateway.smtp import textclean
+from gateway.smtp import subjects, textclean
 from gateway.smtp.intake import MailText
 from gateway.store.db import Store
 
@@ -55,7 +55,7 @@ def names_our_mail(thread: Sequence[str], hostname: str) -> bool:
 
 def replies_to_mail(thread: Sequence[str], subject: str, hostname: str) -> bool:
     """A Reply to one of our mails, or (the weaker sign) a subject a Reply gave: "RE:", "Odp:"."""
-    return names_our_mail(thread, hostname) or textclean.is_reply_subject(subject)
+    return names_our_mail(thread, hostname) or subjects.is_reply_subject(subject)
 
 
 def no_new_text(mail: MailText, hostname: str) -> bool:
@@ -65,10 +65,10 @@ def no_new_text(mail: MailText, hostname: str) -> bool:
     answer and our "[Not matched: …]" note, or "RE: Re: <topic>" alone. A reply prefix in the
     subject tells a Reply to another mail; a forward ("FW:", "PD:") of someone's mail is sent as it is.
     """
-    if mail.automatic is not None or textclean.is_forward_subject(mail.subject):
+    if mail.automatic is not None or subjects.is_forward_subject(mail.subject):
         return False
     ours = names_our_mail(mail.thread, hostname)
-    if not ours and not textclean.is_reply_subject(mail.subject):
+    if not ours and not subjects.is_reply_subject(mail.subject):
         return False
     quoted = {textclean.QUOTED, textclean.FORWARD_HEADER, textclean.ATTRIBUTION, textclean.SIGNATURE} & set(
         mail.removed

@@ -29,7 +29,8 @@ from gateway.smtp.charsets import (
     unflow,
 )
 from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
-from gateway.smtp.textclean import clean_body, sms_subject
+from gateway.smtp.subjects import sms_subject
+from gateway.smtp.textclean import clean_body
 from smsc.graphemes import cluster_start, visible
 
 log = structlog.get_logger(__name__)

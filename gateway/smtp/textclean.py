@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
+from gateway.smtp.cutfrom import cut_from_phrase
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from smsc.graphemes import visible
 
@@ -129,7 +130,7 @@ def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, .
         lines = above
     all_below_cut = None
     if cut_from:
-        above, phrase = _cut_from_phrase(lines, cut_from, removed)
+        above, phrase = cut_from_phrase(lines, cut_from, removed)
         if phrase is not None and not visible("".join(above)):
             all_below_cut = phrase
         lines = above
@@ -198,47 +199,6 @@ def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[s
                 removed.append(f"text below {marker}")
             return lines[:i]
     return lines
-
-
-# A rule drawn above a clause ("____", "-----", "=====") would be all the phone got of it.
-_RULE_LINE = re.compile(r"^[-_=*~]{2,}$")
-
-
-def phrase_key(phrase: str) -> str:
-    """A cut-from phrase or a line as they are compared: case folded, every run of white space (a
-    wrapped line's break, a non-breaking space from HTML) one space."""
-    return " ".join(phrase.split()).casefold()
-
-
-def _cut_from_phrase(
-    lines: list[str], phrases: tuple[str, ...], removed: list[str]
-) -> tuple[list[str], str | None]:
-    """The lines above the first that starts with one of `phrases`, and that phrase (None: no cut).
-
-    A mail server's clause ("Treść tej wiadomości jest poufna…") is wrapped wherever the mail's
-    conversion to text puts the line ends, so a line that holds only the start of a phrase is read
-    on with the lines below it, as far as the phrase goes: the whole first line of a clause, as an
-    end marker had to be, never matched one wrapped otherwise.
-    """
-    # One regular expression over the folded lines, a phrase's spaces matching a line end as well:
-    # tried line by line against each phrase, a body of 50,000 lines "treść" against 20 phrases
-    # took 1.3 s of the loop (0.2 s without phrases); the search runs in C.
-    named = {key: phrase for phrase in phrases if (key := phrase_key(phrase))}
-    if not named:
-        return lines, None
-    longest_first = sorted(named, key=len, reverse=True)
-    alternatives = "|".join(re.escape(k).replace("\\ ", "[ \n]") for k in longest_first)
-    folded = "\n".join(phrase_key(line) for line in lines)
-    found = re.search(f"(?m)^(?:{alternatives})", folded)
-    if found is None:
-        return lines, None
-    i = folded.count("\n", 0, found.start())
-    phrase = named[found.group(0).replace("\n", " ")]
-    above = lines[:i]
-    while above and (not above[-1].strip() or _RULE_LINE.match(above[-1].strip())):
-        above.pop()
-    removed.append(f'text from "{phrase}…"')
-    return above, phrase
 
 
 def _next_text(lines: list[str], start: int) -> int:
@@ -452,43 +412,3 @@ def _drop_own_notes(lines: list[str], removed: list[str]) -> list[str]:
     if len(kept) != len(lines):
         removed.append(OWN_NOTE)
     return kept
-
-
-# Reply and forward prefixes of mail programs: Re/Odp/AW/SV/VS/Antw/RIF answer, Fw/Fwd/PD/TR/WG forward;
-# RE[2]: and Re(2): count. The colon is required: "Return", "Trasa: …" and "PDF: …" are words.
-_REPLY_WORDS = ("re", "odp", "aw", "sv", "vs", "antw", "rif")
-_FORWARD_WORDS = ("fw", "fwd", "pd", "tr", "wg")
-_PREFIX = re.compile(
-    rf"^\s*({'|'.join(_REPLY_WORDS + _FORWARD_WORDS)})\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
-)
-# What the gateway's answer mails put in a subject: "(SMS from +48 …)" after the topic, or the whole
-# title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
-# conversation)"). On the phone it names the phone itself.
-_OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
-_OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
-
-
-def first_prefix(subject: str) -> str | None:
-    """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None."""
-    m = _PREFIX.match(subject)
-    return m.group(1).casefold() if m else None
-
-
-def is_reply_subject(subject: str) -> bool:
-    return first_prefix(subject) in _REPLY_WORDS
-
-
-def is_forward_subject(subject: str) -> bool:
-    return first_prefix(subject) in _FORWARD_WORDS
-
-
-def sms_subject(subject: str) -> str:
-    """The subject as the phone reads it before the text: "RE: Zamówienie 123" and "PD: Re:
-    Przypomnienie o: …" lost the topic's end to their prefixes within the 30 characters; a Reply to
-    our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone."""
-    for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
-        while (m := _PREFIX.match(subject)) is not None:
-            subject = subject[m.end() :]
-        subject = _OWN_SUFFIX.sub("", subject)
-    subject = subject.strip()
-    return "" if _OWN_TITLE.match(subject) else subject

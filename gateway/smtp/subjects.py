@@ -1,0 +1,46 @@
+"""A mail's subject as the SMS puts it before the text (R-1.3), and what its prefixes say: a Reply
+("RE:", "Odp:", "AW:") or a forward ("FW:", "PD:"), which the reply rules read
+(gateway.conversations.answers)."""
+
+from __future__ import annotations
+
+import re
+
+# Reply and forward prefixes of mail programs: Re/Odp/AW/SV/VS/Antw/RIF answer, Fw/Fwd/PD/TR/WG forward;
+# RE[2]: and Re(2): count. The colon is required: "Return", "Trasa: …" and "PDF: …" are words.
+_REPLY_WORDS = ("re", "odp", "aw", "sv", "vs", "antw", "rif")
+_FORWARD_WORDS = ("fw", "fwd", "pd", "tr", "wg")
+_PREFIX = re.compile(
+    rf"^\s*({'|'.join(_REPLY_WORDS + _FORWARD_WORDS)})\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
+)
+# What the gateway's answer mails put in a subject: "(SMS from +48 …)" after the topic, or the whole
+# title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
+# conversation)"). On the phone it names the phone itself.
+_OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
+_OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
+
+
+def first_prefix(subject: str) -> str | None:
+    """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None."""
+    m = _PREFIX.match(subject)
+    return m.group(1).casefold() if m else None
+
+
+def is_reply_subject(subject: str) -> bool:
+    return first_prefix(subject) in _REPLY_WORDS
+
+
+def is_forward_subject(subject: str) -> bool:
+    return first_prefix(subject) in _FORWARD_WORDS
+
+
+def sms_subject(subject: str) -> str:
+    """The subject as the phone reads it before the text: "RE: Zamówienie 123" and "PD: Re:
+    Przypomnienie o: …" lost the topic's end to their prefixes within the 30 characters; a Reply to
+    our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone."""
+    for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
+        while (m := _PREFIX.match(subject)) is not None:
+            subject = subject[m.end() :]
+        subject = _OWN_SUFFIX.sub("", subject)
+    subject = subject.strip()
+    return "" if _OWN_TITLE.match(subject) else subject
