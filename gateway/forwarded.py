@@ -25,15 +25,10 @@ from gateway.mailcards import cards
 from gateway.notify import stamp
 from gateway.smtp import automail
 from gateway.smtp.addressing import reply_address
+from gateway.smtp.subjects import OWN_SUFFIX, REPLY_PREFIX
 from gateway.wording import Language
 
 REPLY_ID_MARK = "sms-reply"  # in the Message-ID of every reply mail: <...sms-reply@domain>
-
-# Reply prefixes mail programs put before a subject, in the languages our users' clients speak:
-# Re, Odp (Polish), AW (German), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), RE[2]/Re(2) counters.
-_REPLY_PREFIX = re.compile(
-    r"^\s*(?:re|odp|aw|sv|vs|antw|rif|r|réf|ref)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
-)
 
 
 # Exchange keeps a conversation's topic up to 255 characters; only the Subject is cut shorter.
@@ -45,7 +40,7 @@ REFS_MAX = 10
 
 def reply_topic(subject: str) -> str:
     """A subject without the reply prefixes stacked before it ("Re: Odp: Spotkanie" → "Spotkanie")."""
-    while (m := _REPLY_PREFIX.match(subject)) is not None:
+    while (m := REPLY_PREFIX.match(subject)) is not None:
         subject = subject[m.end() :]
     return subject.strip()
 
@@ -55,13 +50,10 @@ def reply_title(phone_display: str) -> str:
     return f"SMS from {phone_display}"
 
 
-_TITLE_AFTER_TOPIC = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
-
-
 def without_reply_title(subject: str) -> str:
     """A subject without the "(SMS from +48 …)" a reply mail put after its topic: on the phone it
     would only repeat the phone's own number, and eat the SMS's subject length."""
-    return _TITLE_AFTER_TOPIC.sub("", subject)
+    return OWN_SUFFIX.sub("", subject)
 
 
 def cut_topic(subject: str) -> str | None:

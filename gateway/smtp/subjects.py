@@ -10,13 +10,21 @@ import re
 # RE[2]: and Re(2): count. The colon is required: "Return", "Trasa: …" and "PDF: …" are words.
 _REPLY_WORDS = ("re", "odp", "aw", "sv", "vs", "antw", "rif")
 _FORWARD_WORDS = ("fw", "fwd", "pd", "tr", "wg")
-_PREFIX = re.compile(
-    rf"^\s*({'|'.join(_REPLY_WORDS + _FORWARD_WORDS)})\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE
-)
+# Read as reply prefixes only where a Reply's topic is matched to its conversation (gateway.forwarded
+# `reply_topic`), never taken off an SMS's subject: "Ref: FV/2026/11" is a topic there.
+_TOPIC_REPLY_WORDS = ("r", "réf", "ref")
+
+
+def _prefix(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"^\s*({'|'.join(words)})\s*(?:\[\d+\]|\(\d+\))?\s*:\s*", re.IGNORECASE)
+
+
+_PREFIX = _prefix(_REPLY_WORDS + _FORWARD_WORDS)
+REPLY_PREFIX = _prefix(_REPLY_WORDS + _TOPIC_REPLY_WORDS)
 # What the gateway's answer mails put in a subject: "(SMS from +48 …)" after the topic, or the whole
 # title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
 # conversation)"). On the phone it names the phone itself.
-_OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
+OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
 _OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
 
 
@@ -41,6 +49,6 @@ def sms_subject(subject: str) -> str:
     for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
         while (m := _PREFIX.match(subject)) is not None:
             subject = subject[m.end() :]
-        subject = _OWN_SUFFIX.sub("", subject)
+        subject = OWN_SUFFIX.sub("", subject)
     subject = subject.strip()
     return "" if _OWN_TITLE.match(subject) else subject
