@@ -173,3 +173,27 @@ async def test_a_reply_whose_first_line_reads_like_an_attribution_is_sent_not_re
         assert result.error is None, result
         [text] = await sent_after(gw, before)
     assert "Proszę oddzwonić do niego dziś, paczka nie doszła." in text
+
+
+async def test_an_empty_reply_to_a_bounce_without_a_reply_prefix_is_refused(tmp_path: Path) -> None:
+    """A bounce's Message-ID ends in the first of [gateway] domains, not in [gateway] hostname: a
+    Reply to one without "RE:" (a client set not to add it) was not known for a reply to our mail,
+    and the bounce's text above which nothing was typed went to the phone."""
+    cfg, relay = config(tmp_path)
+    cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"hostname": "gw.example.net"})})
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        sent = await gw.send(mail(f"601123413@{DOMAIN}", body="Jutro o 10?", subject="Wizyta"))
+        assert sent.error is None
+        await sink.wait(1)
+        bounce = parsed(sink.messages[0][2])
+        assert str(bounce["Message-ID"]).rstrip(">").endswith(f"@{cfg.gateway.domains[0]}")
+        before = len(gw.daemon.simulator.core.records)
+        reply = EmailMessage()  # Reply with nothing typed, set not to add "RE:", the phone put in To
+        reply["From"], reply["To"], reply["Subject"] = STAFF, f"601123457@{DOMAIN}", str(bounce["Subject"])
+        reply["In-Reply-To"] = reply["References"] = str(bounce["Message-ID"])
+        reply.set_content(
+            f"From: {bounce['From']}\nSent: Thursday, December 3, 2026 10:00 AM\nTo: {STAFF}\n"
+            f"Subject: {bounce['Subject']}\n\nYour SMS to +48601123413 could not be delivered.\n"
+        )
+        assert refused_as_empty(await gw.send(reply))
+        assert await sent_after(gw, before) == []

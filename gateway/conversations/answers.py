@@ -41,24 +41,33 @@ def _same(a: str, b: str) -> bool:
 
 def names_our_reply(mail: MailText) -> bool:
     """In-Reply-To or References carry the Message-ID of a reply mail the gateway sent."""
+    return _names_reply_mail(mail.thread)
+
+
+def _names_reply_mail(thread: Sequence[str]) -> bool:
     mark = f".{forwarded.REPLY_ID_MARK}@"
-    return any(mark in ref for ref in mail.thread)
+    return any(mark in ref for ref in thread)
 
 
-def names_our_mail(thread: Sequence[str], hostname: str) -> bool:
+def names_our_mail(thread: Sequence[str], hosts: Sequence[str]) -> bool:
     """The ids of In-Reply-To and References name a mail the gateway made: a reply mail or fallback
-    mail (`names_our_reply`), or a notice or bounce, whose ids end in our `[gateway] hostname`."""
-    own = f"@{hostname}".casefold()
-    mark = f".{forwarded.REPLY_ID_MARK}@"
-    return any(mark in ref or ref.casefold().endswith(own) for ref in thread)
+    mail (`names_our_reply`), or a notice or bounce, whose ids end in one of `hosts` (`[gateway]
+    hostname` for notices, the first of `[gateway] domains` for bounces: `our_hosts`)."""
+    own = tuple(f"@{host}".casefold() for host in hosts)
+    return _names_reply_mail(thread) or any(ref.casefold().endswith(own) for ref in thread)
 
 
-def replies_to_mail(thread: Sequence[str], subject: str, hostname: str) -> bool:
+def our_hosts(cfg: Config) -> tuple[str, ...]:
+    """The domains the ids of the gateway's own mails end in."""
+    return (cfg.gateway.hostname, *cfg.gateway.domains)
+
+
+def replies_to_mail(thread: Sequence[str], subject: str, hosts: Sequence[str]) -> bool:
     """A Reply to one of our mails, or (the weaker sign) a subject a Reply gave: "RE:", "Odp:"."""
-    return names_our_mail(thread, hostname) or subjects.is_reply_subject(subject)
+    return names_our_mail(thread, hosts) or subjects.is_reply_subject(subject)
 
 
-def no_new_text(mail: MailText, hostname: str) -> bool:
+def no_new_text(mail: MailText, hosts: Sequence[str]) -> bool:
     """Whether a person's Reply holds nothing its author wrote: nothing, or only a signature, above
     the quote, or a quote header at the very top (Outlook's "Od: … Wysłane: …" block, taken as a
     forward with nothing written above it). Such a Reply to one of our mails sent the phone its own
@@ -67,7 +76,7 @@ def no_new_text(mail: MailText, hostname: str) -> bool:
     """
     if mail.automatic is not None or subjects.is_forward_subject(mail.subject):
         return False
-    ours = names_our_mail(mail.thread, hostname)
+    ours = names_our_mail(mail.thread, hosts)
     if not ours and not subjects.is_reply_subject(mail.subject):
         return False
     quoted = {textclean.QUOTED, textclean.FORWARD_HEADER, textclean.ATTRIBUTION, textclean.SIGNATURE} & set(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
-from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, replies_to_mail
+from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import automail, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
@@ -71,7 +71,7 @@ def compose(
     # a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
     dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
-    if account is not None and no_new_text(mail, cfg.gateway.hostname):
+    if account is not None and no_new_text(mail, our_hosts(cfg)):
         return NO_NEW_TEXT
     as_read = mail.text
     mail, answered = conversations.as_answer(
@@ -260,7 +260,7 @@ def _a_reply(raw: bytes, cfg: Config) -> bool:
     msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
     thread = THREAD_ID.findall(f"{msg.get('in-reply-to', '')} {msg.get('references', '')}")
     subject = decode_header(str(msg.get("subject", "")), tuple(cfg.gateway.charset_fallbacks) or ("utf-8",))
-    return replies_to_mail(thread, subject, cfg.gateway.hostname)
+    return replies_to_mail(thread, subject, our_hosts(cfg))
 
 
 def _names(
