@@ -13,7 +13,6 @@ import re
 from typing import Literal, NamedTuple
 
 Language = Literal["en", "pl"]
-LANGUAGES: tuple[Language, ...] = ("en", "pl")
 
 
 class Phrase(NamedTuple):

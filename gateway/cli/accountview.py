@@ -6,13 +6,13 @@ was set (limits, overflow, validity, quiet hours, notices, billing addresses); u
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from gateway.adminrules import BILLING_ADDRESSES_MAX
 from gateway.cli.common import open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.configbase import quoted
 from gateway.store.accounts import Account, User
 
 # Line and paragraph separators, which `Printable` lets through: `str.splitlines` (and so a script
@@ -90,7 +90,7 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "validity-hours": _shown(acc.validity_hours, f"default ({gw.validity_hours:g})"),
         "end-marker": acc.end_marker or f"default ({gw.end_marker or 'none'})",
         # As TOML and JSON write strings: a phrase holding '", "' read as two.
-        "cut-from": ", ".join(json.dumps(p, ensure_ascii=False) for p in acc.cut_from) or "none",
+        "cut-from": ", ".join(quoted(p) for p in acc.cut_from) or "none",
         "confirm": _shown(acc.confirm),
         "dlr-mail": acc.dlr_mail,
         "notify-address": acc.notify_address or "none",

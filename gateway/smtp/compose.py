@@ -150,7 +150,7 @@ def compose(
             return replies.TOO_LONG.format(length=length, parts=cfg.gateway.parts_cap, fits=fits)
     # As the conversation's first SMS went (with its subject), or as its phone gets it (without).
     other = as_read if as_read != mail.text else mail.body if len(plans) > 1 else None
-    also = planned(other).text if other is not None else None
+    also = (plans.get(other) or planned(other)).text if other is not None else None
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []
     if blocked:

@@ -15,7 +15,7 @@ def phrase_key(phrase: str) -> str:
     return " ".join(phrase.split()).casefold()
 
 
-def cut_from_phrase(
+def cut_at_phrase(
     lines: list[str], phrases: tuple[str, ...], removed: list[str]
 ) -> tuple[list[str], str | None]:
     """The lines above the first that starts with one of `phrases`, and that phrase (None: no cut).

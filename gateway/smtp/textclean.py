@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
-from gateway.smtp.cutfrom import cut_from_phrase
+from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from smsc.graphemes import visible
 
@@ -130,7 +130,7 @@ def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, .
         lines = above
     all_below_cut = None
     if cut_from:
-        above, phrase = cut_from_phrase(lines, cut_from, removed)
+        above, phrase = cut_at_phrase(lines, cut_from, removed)
         if phrase is not None and not visible("".join(above)):
             all_below_cut = phrase
         lines = above

@@ -160,16 +160,6 @@ class PanelRepo(Repository):
                 (self.clock(), actor, account_id, action, detail),
             )
 
-    def last_change(self, account_id: int | None, action: str, detail: str) -> dict[str, Any] | None:
-        """The latest audit row of `action` on `detail` (a message's id): when and by whom, for the
-        page a change redirects to. By index audit_account: the account's rows, newest first."""
-        row = self.conn.execute(
-            "SELECT at, actor FROM audit WHERE account_id IS ? AND action = ? AND detail = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (account_id, action, detail),
-        ).fetchone()
-        return None if row is None else {"at": row[0], "actor": row[1]}
-
     def audit_log(self, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT at, actor, account_id, action, detail FROM audit"
         args: tuple[Any, ...] = ()
