@@ -69,13 +69,15 @@ def attachment_name(month: Month, f: AccountFile, *, clash: bool = False) -> str
 _TAG = "~"  # before the account id in an attachment's name
 
 
-def name_clash(store: Store, f: AccountFile) -> bool:
-    """Another account's name differs from this one's in case only (`ACME` and `acme`)."""
-    row = store.db.conn.execute(
-        "SELECT 1 FROM accounts WHERE id IS NOT ? AND lower(name) = lower(?) AND name != ? LIMIT 1",
-        (f.account_id, f.account, f.account),
-    ).fetchone()
-    return row is not None
+def clashing_names(store: Store) -> frozenset[str]:
+    """The accounts' names another account's name differs from in case only (`ACME` and `acme`),
+    read once for a month's mails: read per account, each read scanned every account (a month's
+    run on the loop growing with the square of their number)."""
+    rows = store.db.conn.execute(
+        "SELECT name FROM accounts WHERE lower(name) IN"
+        " (SELECT lower(name) FROM accounts GROUP BY 1 HAVING COUNT(*) > 1)"
+    )
+    return frozenset(r[0] for r in rows)
 
 
 # The biggest billing mail queued with its file attached: Postfix's default message_size_limit.
@@ -149,7 +151,7 @@ def account_mails(
     cfg: Config, month: Month, f: AccountFile, rcpts: list[str], *, clash: bool = False
 ) -> list[tuple[str, bytes]]:
     """(recipient, mail) for one account's file; no database (runs in a worker thread). `clash`:
-    `name_clash`, read before."""
+    another account's name differs from this one's in case only (`clashing_names`)."""
     tz = ZoneInfo(cfg.gateway.timezone)
     content = _read_within_limit(f.path)
     subject = w.BILLING_SUBJECT(cfg.gateway.language, month=month, account=f.account)
@@ -193,6 +195,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
     A run for one account (`files.only`) mails that account's file alone: the others it rewrote
     were for the summary (which is not mailed either), and were mailed, or refused as mailed, too."""
     done = Queued()
+    clashing = clashing_names(store)
     for f in files.accounts:
         if files.only is not None and f.account != files.only:
             continue
@@ -200,7 +203,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
         if not again and (before := mailed(store, files.month, key)) is not None:
             done.held.append((f.account, before))
             continue
-        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=name_clash(store, f))
+        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=f.account in clashing)
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
@@ -278,10 +281,11 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
     )
     queued = 0
+    clashing = clashing_names(store)
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if mailed(store, month, _key(f)) is not None:
             continue  # queued by an earlier run (a crash after it) or by `billing run --send`
-        rcpts, clash = recipients(store, cfg, f), name_clash(store, f)
+        rcpts, clash = recipients(store, cfg, f), f.account in clashing
         built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
         queued += await store.write(
             lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False)
