@@ -54,14 +54,6 @@ _NOT_ANSWERS = (
     "the gateway's own notice",  # automail.OWN_NOTICE: ours, sent back by a mail rule
 )
 
-# A confirmation of a removed service. Its password may have been added again since: the reply
-# then must not tell the client that the service they now run was removed.
-_CONFIRM_OF_REMOVED = "550 5.7.1 Premium service {} was removed; this confirmation confirms nothing"
-_CONFIRM_OF_EARLIER = (
-    "550 5.7.1 This confirmation is for an earlier premium service {0}, removed since;"
-    " it confirms nothing for the {0} in use now"
-)
-
 
 # BATV (bounce address tag validation), which a client's mail server may write into the envelope
 # sender of every mail: `prvs=0123abcdef=sms@radio.example.org` (and Microsoft's `msprvs1=`),
@@ -193,8 +185,8 @@ def confirm(
         return replies.OK_NOT_SENT.format(f"{mail.automatic}; automatic mail, not a confirmation")
     if service.removed_at is not None:
         if r.active_service(service.password) is not None:  # removed, and the password added again
-            return _CONFIRM_OF_EARLIER.format(service.password)
-        return _CONFIRM_OF_REMOVED.format(service.password)
+            return replies.PREMIUM_CONFIRM_OF_EARLIER.format(service.password)
+        return replies.PREMIUM_CONFIRM_OF_REMOVED.format(service.password)
     if service.email.casefold() != v.email.casefold():
         return replies.PREMIUM_CONFIRM_STALE.format(service.password)
     if v.used_at is not None:

@@ -97,6 +97,13 @@ PREMIUM_NOT_ON_ACL = "550 5.7.1 <{}> may not answer this premium SMS (not on the
 PREMIUM_ANSWERED = "550 5.7.1 This premium SMS was answered {} time(s) already; no more free answers"
 PREMIUM_TOO_OLD = "550 5.7.1 This premium SMS is older than {:g} days and can no longer be answered"
 PREMIUM_SERVICE_GONE = "550 5.7.1 Premium service {} was removed; its SMS can no longer be answered"
+# A confirmation of a removed service. Its password may have been added again since: the reply
+# then must not tell the client that the service they now run was removed.
+PREMIUM_CONFIRM_OF_REMOVED = "550 5.7.1 Premium service {} was removed; this confirmation confirms nothing"
+PREMIUM_CONFIRM_OF_EARLIER = (
+    "550 5.7.1 This confirmation is for an earlier premium service {0}, removed since;"
+    " it confirms nothing for the {0} in use now"
+)
 PREMIUM_NOT_FORWARDED = "550 5.7.1 This premium SMS has not been mailed to its client yet"
 PREMIUM_NO_ROUTE = "550 5.1.2 No SMSC link serves {}: this premium SMS cannot be answered by SMS"
 PREMIUM_CONFIRMED = "250 2.0.0 OK: address confirmed for premium service {}, {} kept SMS mailed"
