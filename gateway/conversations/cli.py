@@ -57,7 +57,7 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
     found = states.listed(cfg, store.db.conn, rows, own, time.time())
     for c, state in zip(rows, found, strict=True):
-        state = states.told(state, c, repo, cfg.replies.fallback_address)
+        state = states.told(state, c, store.db.conn, cfg.replies.fallback_address)
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 

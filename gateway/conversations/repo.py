@@ -9,6 +9,7 @@ accepts the mail, and the reply mail is queued in the same one that stores the M
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -151,32 +152,10 @@ class ConversationsRepo(ReplyPool):
         return reached.answered(live, sent, at, region)
 
     def holder(self, user_email: str) -> tuple[int, float] | None:
-        """(account, when added) of the user who holds the address now, or None: nobody does. Read
-        from the table, not the settings cache, in the MO's write: a removal and an add of the same
-        address in between must be seen."""
-        row = self.conn.execute(
-            "SELECT account_id, created_at FROM users WHERE email = ?", (user_email,)
-        ).fetchone()
-        return None if row is None else (int(row[0]), float(row[1]))
+        return holder(self.conn, user_email)
 
     def gone(self, conv: Conversation) -> str | None:
-        """Why the conversation's user may no longer have its answers (the MO's note), or None.
-
-        Removed from the ACL since, the customer's answers go to the company's fallback, not on to a
-        former employee's mailbox for the rest of the reply window. So do they when the address was
-        added again after the SMS answered (a new employee given `biuro@`, or the same person moved
-        to another company's account by a remove and an add): its new holder would be told "you
-        wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
-        SMS the new holder sends the phone opens the conversation again."""
-        holder = self.holder(conv.user_email)
-        if holder is None:
-            return f"it answers {conv.user_email}, who is no longer a user of the gateway"
-        account_id, added_at = holder
-        if conv.account_id is not None and account_id != conv.account_id:
-            return f"it answers {conv.user_email}, who belongs to another account since"
-        if added_at > conv.last_mt_at:
-            return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
-        return None
+        return gone(self.conn, conv)
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""
@@ -286,3 +265,32 @@ class ConversationsRepo(ReplyPool):
                 (*args, limit),
             )
         ]
+
+
+def holder(conn: sqlite3.Connection, user_email: str) -> tuple[int, float] | None:
+    """(account, when added) of the user who holds the address now, or None: nobody does. Read
+    from the table, not the settings cache, in the MO's write: a removal and an add of the same
+    address in between must be seen."""
+    row = conn.execute("SELECT account_id, created_at FROM users WHERE email = ?", (user_email,)).fetchone()
+    return None if row is None else (int(row[0]), float(row[1]))
+
+
+def gone(conn: sqlite3.Connection, conv: Conversation) -> str | None:
+    """Why the conversation's user may no longer have its answers (the MO's note), or None. On any
+    connection: the panel reads it on its reader thread for a page of conversations.
+
+    Removed from the ACL since, the customer's answers go to the company's fallback, not on to a
+    former employee's mailbox for the rest of the reply window. So do they when the address was
+    added again after the SMS answered (a new employee given `biuro@`, or the same person moved
+    to another company's account by a remove and an add): its new holder would be told "you
+    wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
+    SMS the new holder sends the phone opens the conversation again."""
+    held = holder(conn, conv.user_email)
+    if held is None:
+        return f"it answers {conv.user_email}, who is no longer a user of the gateway"
+    account_id, added_at = held
+    if conv.account_id is not None and account_id != conv.account_id:
+        return f"it answers {conv.user_email}, who belongs to another account since"
+    if added_at > conv.last_mt_at:
+        return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
+    return None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gateway import accountrules
 from gateway.config import Config
 from gateway.conversations import reached
-from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.repo import gone
 from gateway.conversations.rows import Conversation
 
 
@@ -36,7 +36,7 @@ def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, r
 
 
 def told(
-    state: str, c: Conversation, repo: ConversationsRepo, fallback: str | None, *, operator: bool = True
+    state: str, c: Conversation, conn: sqlite3.Connection, fallback: str | None, *, operator: bool = True
 ) -> str:
     """The state, and where the answers of a conversation whose user may no longer have them go
     (`ConversationsRepo.gone`: removed, moved to another account, the address added again).
@@ -44,7 +44,7 @@ def told(
     A company admin (`operator` False) is told "no longer a user of this account" whether the user
     left the gateway or moved to another account: told apart, the two said which of its former
     users another company has now."""
-    if state == "closed" or (why := repo.gone(c)) is None:
+    if state == "closed" or (why := gone(conn, c)) is None:
         return state
     left = (", who belongs to another account since", ", who is no longer a user of the gateway")
     if not operator and why.endswith(left):

@@ -9,6 +9,7 @@ of the operator's contract with the client, just as `smsgw premium add` runs on 
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -21,6 +22,7 @@ from billing_reports.render import pln
 from gateway.cli.common import CliError
 from gateway.conversations import states
 from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.rows import Conversation
 from gateway.premium import cli as premium_cli
 from gateway.premium import confirmation, handlers
 from gateway.premium.stats import Figures, PremiumStats
@@ -44,16 +46,21 @@ async def conversations(request: Request, who: Who) -> Response:
         rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=account)
         # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
         mo = account_answers(web.store.db.conn, account, SHOWN)
-    # Whether each still carries its phone's answers to its user: a scan of the phone's SMS per row,
-    # on the reader thread (a phone with thousands of SMS makes it tens of milliseconds a row).
+    # Whether each still carries its phone's answers to its user, and where they go if its user is
+    # gone: a scan of the phone's SMS per row, on the reader thread (a phone with thousands of SMS
+    # makes it tens of milliseconds a row).
     own = {a.id: a.reply_window_days for a in web.store.accounts.list_accounts()}
     now = web.store.clock()
-    found = await web.counts.run(lambda conn: states.listed(web.config, conn, rows, own, now))
     fallback = web.config.replies.fallback_address
-    shown = [
-        (c, states.told(state, c, repo, fallback, operator=who.operator))
-        for c, state in zip(rows, found, strict=True)
-    ]
+
+    def read(conn: sqlite3.Connection) -> list[tuple[Conversation, str]]:
+        found = states.listed(web.config, conn, rows, own, now)
+        return [
+            (c, states.told(state, c, conn, fallback, operator=who.operator))
+            for c, state in zip(rows, found, strict=True)
+        ]
+
+    shown = await web.counts.run(read)
     return web.render(request, "conversations.html", {"who": who, "rows": shown, "mo": mo})
 
 
