@@ -24,12 +24,14 @@ def _processes(n: int) -> str:
 def announce_ready(daemon: Daemon, submission_off: str | None) -> None:
     """One line a person reads at start, and the same facts as a structured event."""
     from gateway import __version__
+    from gateway.store.schema import SCHEMA_VERSION
 
     cfg = daemon.config
     fields: dict[str, Any] = {
         "version": __version__,
         "config": str(daemon.config_path) if daemon.config_path else None,
         "database": str(cfg.db_path),
+        "schema": SCHEMA_VERSION,  # which version upgraded the file shows here, whoever upgraded it
         "relay": f"{cfg.smtp.listen_addr[0]}:{daemon.smtp_port}"
         + (f" ({_processes(cfg.smtp.intake_processes)})" if daemon.intake else ""),
         "submission": (
@@ -47,7 +49,7 @@ def announce_ready(daemon: Daemon, submission_off: str | None) -> None:
     }
     line = (
         f"smsgw {fields['version']} ready: config {fields['config'] or '-'},"
-        f" database {fields['database']},"
+        f" database {fields['database']} (schema {fields['schema']}),"
         f" relay {fields['relay']}, submission {fields['submission']},"
         f" links {', '.join(fields['links']) or 'none'}, simulator {fields['simulator']},"
         f" {fields['queued']} part(s) queued"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway import statelock
+from gateway import __version__, statelock
 from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
 from gateway.config import Config
 from gateway.configcheck import state_dir_problem
@@ -26,6 +26,7 @@ from gateway.filemodes import refuse_unsafe_database
 from gateway.mailheaders import is_plain_address
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.marker import refuse_lost
+from gateway.store.schema import SCHEMA_VERSION
 from gateway.store.walcheck import refuse_lost_commits
 
 EXIT_FAILURE = 1
@@ -106,6 +107,15 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         raise CliError(f"database {path}: {exc.strerror or exc}") from exc
     if missing:
         print(f"smsgw: created a new, empty database at {path}", file=sys.stderr)
+    elif (was := store.db.upgraded_from) is not None:
+        # A command upgrades a stopped daemon's database as its start would: said, because the
+        # previous version can no longer open it and the daemon's log then holds no record of it.
+        print(
+            f"smsgw: upgraded the database {path} from schema version {was} to {SCHEMA_VERSION}"
+            f" (smsgw {__version__}); an earlier smsgw can no longer open it (restore a backup"
+            " taken before to go back)",
+            file=sys.stderr,
+        )
     return store
 
 
@@ -171,8 +181,6 @@ def older_schema_under_a_daemon(cfg: Config) -> str | None:
     a daemon runs on it, which is then an older smsgw. Upgraded under it by a `status` (every
     command migrates), the old daemon's own commands refused the database, a restart of it exited
     with status 3 that the unit does not restart, and there was no way back but a backup."""
-    from gateway.store.schema import SCHEMA_VERSION
-
     try:
         refuse_unsafe_database(cfg.db_path)  # a planted link or file is never read; Store.open names it
     except OSError:  # UnsafeFile, or no state directory to look in

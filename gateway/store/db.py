@@ -125,6 +125,7 @@ class Db(GroupCommit):
         # A process that ends without `close()` (most commands do) still closes cleanly at its exit,
         # flag and all; else the next start would take the WAL SQLite then deleted for a lost one.
         self._at_exit = weakref.finalize(self, _close_at_exit, conn, path)
+        self.upgraded_from: int | None = None  # the schema version `open` upgraded the file from
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
@@ -184,7 +185,7 @@ class Db(GroupCommit):
         db = cls(conn, path)
         db.clock = clock
         if check:
-            migrate(db, existed)
+            db.upgraded_from = migrate(db, existed)
             marker.record(path, clock(), created=not existed)
         if group_fsync:
             # Checkpoints (which fsync the database file) run in a thread of their own, not in

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def migrate(db: Db, existed: bool) -> None:
-    """Bring the schema to this version, one migration a transaction.
+def migrate(db: Db, existed: bool) -> int | None:
+    """Bring the schema to this version, one migration a transaction; the version an existing
+    database was at when this process upgraded it, None when it did not (already current, created
+    now, or upgraded by another process meanwhile): a command says so, the daemon's log does.
 
     Another process may be doing the same at the same moment (the daemon's first start after an
     upgrade, and a `smsgw status` from monitoring): each migration reads the version again once
@@ -51,6 +53,7 @@ def migrate(db: Db, existed: bool) -> None:
     created = version == 0
     step = log.debug if created else log.info
     ran = 0
+    upgraded_from = None
     for number in range(version, SCHEMA_VERSION):
         with db.transaction():
             if _version(db) > number:
@@ -58,10 +61,14 @@ def migrate(db: Db, existed: bool) -> None:
             for statement in _split_sql(MIGRATIONS[number]):
                 conn.execute(statement)
             conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+        if upgraded_from is None:
+            upgraded_from = number
         ran += 1
         step("store.migrated", version=number + 1, path=str(db.path))
     if created and ran:
         log.info("store.created", version=SCHEMA_VERSION, path=str(db.path))
+        return None
+    return upgraded_from
 
 
 def _version(db: Db) -> int:
