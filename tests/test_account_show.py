@@ -291,6 +291,10 @@ def test_a_command_of_a_newer_smsgw_leaves_the_database_of_a_running_older_daemo
         finally:
             old.stdin.close()
             old.wait(30)
-    assert cli("status")[0] == 3  # no daemon: the command upgrades it, as before
+    code, _, err = cli("status")
+    assert code == 3  # no daemon: the command upgrades it, as before, and says so
+    assert f"upgraded the database {db} from schema version 21 to {SCHEMA_VERSION}" in err, err
+    assert "an earlier smsgw can no longer open it" in err
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    assert "upgraded the database" not in cli("status")[2]  # once: the next command finds it current
