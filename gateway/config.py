@@ -70,6 +70,9 @@ class GatewaySection(_Section):
     # Not "NIE": it is Polish for "no", the commonest answer to a question sent by SMS, and an
     # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).
     optout_words: list[str] = Field(default_factory=lambda: ["STOP", "REZYGNUJE"])
+    # A phone that answered an opt-out word itself takes it back with one of these (matched the same
+    # way); a number an admin put on the list stays there.
+    optin_words: list[str] = Field(default_factory=lambda: ["START"])
     identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
     suspend_after: int = Field(500, ge=1)  # failed-delivery share is judged over this many messages
     suspend_failed_share: float = Field(0.10, gt=0, le=1)

@@ -51,6 +51,10 @@ MEANINGS: dict[str, str] = {
     ),
     "gateway.default_sender": "sender of accounts without their own (a number, so phones can answer)",
     "gateway.optout_words": "an SMS from a phone holding only one of these words puts it on the opt-out list",
+    "gateway.optin_words": (
+        "an SMS holding only one of these takes its phone off the opt-out list when an opt-out word"
+        " from that phone put it there (not when an admin did)"
+    ),
     "gateway.identical_per_day": "more identical SMS to one number in a day are refused",
     "gateway.suspend_after": "an account's failed deliveries are judged over its last this many messages",
     "gateway.suspend_failed_share": "more failures than this share of suspend_after among them suspends it",

@@ -11,16 +11,17 @@ that is a new SMS, before it the same one delivered again (`gateway.store.mo`).
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import NamedTuple
 
 import structlog
 
-from gateway import bounce, conversations, notify, premium, wording
+from gateway import bounce, conversations, notify, premium, reassembly, wording
 from gateway.bitelog import FaultLog
 from gateway.config import Config
-from gateway.conversations.numbers import normalise, stored_phone
+from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.store.accounts import NotFound
 from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
@@ -146,7 +147,10 @@ class GatewayEvents:
         self.notifier = notifier
         self.states: dict[str, LinkState] = {}
         self._answered: dict[int, _Answered] = {}
-        self.optout_words = {_plain(w) for w in notifier.config.gateway.optout_words}
+        gw = notifier.config.gateway
+        self.optout_words = {_plain(w) for w in gw.optout_words}
+        # An opt-out word is acted on before an opt-in word, should one be configured as both.
+        self.optin_words = {_plain(w): w for w in gw.optin_words if _plain(w) not in self.optout_words}
         self.on_link_up: Callable[[], None] = lambda: None
         self.on_optout: Callable[[str], None] = lambda _number: None  # the dispatcher's parts claimed ahead
         # A full disk fails every receipt and MO, and the SMSC delivers each again: one line a second
@@ -257,11 +261,16 @@ class GatewayEvents:
             self.store.mo.mark_failed(mo_id, f"internal error: {exc!r}"[:500])
 
     def _handle_whole_mo(self, mo_id: int) -> None:
-        """Opt-out words act on it (R-2.4), then it is mailed to its client when it went to a
-        premium number (R-4), else to its conversation's user (R-3)."""
+        """Opt-out and opt-in words act on it (R-2.4), then it is mailed to its client when it went to
+        a premium number (R-4), else to its conversation's user (R-3), with a note of what the words
+        did, of a sentence that may be an opt-out, or of parts that did not come."""
+        cfg = self.notifier.config
         source, text = self.store.mo.mo_text(mo_id)
-        optout = _optout_form(text) in self.optout_words
-        if optout and stored_phone(source, self.notifier.config.gateway.default_region) is None:
+        form = _optout_form(text)
+        optout = form in self.optout_words
+        optin = form in self.optin_words
+        phone = stored_phone(source, cfg.gateway.default_region) is not None
+        if optout and not phone:
             # A garbled source is not a number we could ever send to; putting it on the list
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
@@ -269,9 +278,46 @@ class GatewayEvents:
         if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo"):
             log.info("optout.added", number=source, word=text.strip())
             self.on_optout(source)
-        if premium.on_whole_mo(self.store, self.notifier.config, mo_id) is not None:
+        note = None
+        if optin and phone:
+            note = self._opt_in(source, self.optin_words[form])
+        elif not optout and phone and _may_be_optout(form, self.optout_words):
+            note = self._maybe_optout(source)
+        if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
+            gaps = reassembly.missing_note(*held)
+            note = gaps if note is None else f"{note}. {gaps}"
+        if premium.on_whole_mo(self.store, cfg, mo_id) is not None:
             return
-        conversations.on_whole_mo(self.store, self.notifier.config, mo_id, optout=optout)
+        conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
+
+    def _opt_in(self, number: str, word: str) -> str:
+        """Takes the number off the opt-out list when its own opt-out word put it there; the note
+        for the mail says which way it went, or a staff member reading a bare "START" believes
+        the phone may be texted again while an admin's entry still refuses it."""
+        was = self.store.policy.opt_back_in(number)
+        shown = display(number)
+        if was == "mo":
+            log.info("optout.removed", number=number, word=word, by="phone")
+            return f"{shown} answered {word}: it is off the opt-out list, SMS to it are sent again"
+        if was is not None:
+            log.info("optout.kept", number=number, word=word, source=was)
+            return (
+                f"{shown} answered {word}: it is still on the opt-out list (added by an admin), SMS"
+                f" to it are refused; smsgw optout remove {number} takes it off"
+            )
+        return f"{shown} answered {word}: it is not on the opt-out list, SMS to it are sent as before"
+
+    def _maybe_optout(self, number: str) -> str | None:
+        """A sentence that asks for no more SMS is no opt-out word (it may mean something else):
+        the number stays off the list, and its mail tells the staff member how to put it there."""
+        if self.store.policy.is_opted_out(number):
+            return None  # on the list already: nothing to do
+        words = self.notifier.config.gateway.optout_words
+        answer = f", or the phone can answer {words[0]}" if words else ""
+        return (
+            f"This may be a request to stop SMS: {display(number)} is NOT on the opt-out list"
+            f" (smsgw optout add {number}{answer})"
+        )
 
     def on_state(self, link: str, state: LinkState) -> None:
         previous = self.states.get(link)
@@ -295,6 +341,31 @@ def _optout_form(text: str) -> str:
     while end > start and _around(text[end - 1]):
         end -= 1
     return _plain(" ".join(text[start:end].split()))
+
+
+# Polish sentences that ask for no more SMS though they hold no opt-out word: a few, as plain
+# words (`_plain`), found anywhere in the text. Not "nie" alone: it answers a question.
+_STOP_PHRASES = (
+    ("nie", "pisac"),
+    ("nie", "piszcie"),
+    ("nie", "wysylac"),
+    ("nie", "wysylajcie"),
+    ("wypisz",),
+    ("wypiszcie",),
+    ("wypisac",),
+)
+
+
+def _may_be_optout(form: str, words: set[str]) -> bool:
+    """A text that may ask for no more SMS but is no opt-out word: one that starts with an opt-out
+    word followed by more words ("Stop, prosze nie pisac", "STOP STOP"), or says one of
+    `_STOP_PHRASES`. `form` is `_optout_form`'s: "stopien" or "stopka" starts with no word."""
+    said = re.findall(r"\w+", form)
+    for word in words:
+        first = word.split()
+        if len(said) > len(first) and said[: len(first)] == first:
+            return True
+    return any(said[i : i + len(p)] == list(p) for p in _STOP_PHRASES for i in range(len(said)))
 
 
 def _around(c: str) -> bool:

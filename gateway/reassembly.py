@@ -8,12 +8,19 @@ joined with a visible gap marker rather than dropped.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from smsc.decoding import mend_edges
 
-GAP = "[…]"
+# The marker of texts joined before the markers named their parts: a bare "[…]" in the middle of a
+# word ("uszkodzona[…]czka") read as the customer's own ellipsis. Still read in stored texts (`merge`).
+OLD_GAP = "[…]"
+# A gap names the parts that did not come, set off by a space from the text on either side (never
+# at the text's own start or end), so that it reads as a gap: "uszkodzona [part 2 of 3 missing] czka".
+_MARK = r"\[(?:part (\d+)|parts (\d+)–(\d+)) of \d+ missing\]"
+_GAPS = re.compile(rf"(?:^| ){_MARK}(?: |$)|{re.escape(OLD_GAP)}")
 # The default of `[replies] reassembly_timeout_seconds`, and the timeout of every set joined before
 # that key existed (a row without `parts_at` is matched as of this long before its join).
 TIMEOUT_SECONDS = 300.0
@@ -25,38 +32,92 @@ TIMEOUT_SECONDS = 300.0
 REDELIVERY_SECONDS = 86400.0
 
 
+def gap(first: int, last: int, total: int) -> str:
+    """The marker standing for parts `first` to `last` of `total`, without its spaces."""
+    parts = f"part {first}" if first == last else f"parts {first}–{last}"
+    return f"[{parts} of {total} missing]"
+
+
+def has_gap(text: str) -> bool:
+    """Whether a whole text was joined without some of its parts."""
+    return _GAPS.search(text) is not None
+
+
 def join(segments: list[tuple[int, str]], total: int) -> str:
-    """Text of (seq, text) segments in order; missing ones become GAP, repeats count once; a character
-    a phone cut at a segment's edge is made whole (`smsc.decoding.mend_edges`)."""
+    """Text of (seq, text) segments in order; each run of missing ones becomes one `gap`, repeats count
+    once; a character a phone cut at a segment's edge is made whole (`smsc.decoding.mend_edges`)."""
     by_seq: dict[int, str] = {}
     for seq, text in segments:
         by_seq.setdefault(seq, text)
-    return mend_edges("".join(by_seq.get(i, GAP) for i in range(1, total + 1)))
+    return _render(by_seq, total)
+
+
+def _render(by_seq: dict[int, str], total: int) -> str:
+    """The parts in order, each run of those that came mended as one text (a half cut at an edge
+    meets its other half there, and only there), each run of missing ones as one marker."""
+    out: list[str] = []
+    i = 1
+    while i <= total:
+        j = i
+        if i in by_seq:
+            while j <= total and j in by_seq:
+                j += 1
+            out.append(mend_edges("".join(by_seq[k] for k in range(i, j))))
+        else:
+            while j <= total and j not in by_seq:
+                j += 1
+            out.append(("" if i == 1 else " ") + gap(i, j - 1, total) + ("" if j > total else " "))
+        i = j
+    return "".join(out)
+
+
+def missing(total: int, seqs: set[int]) -> list[int]:
+    """The parts of `total` a whole text holding `seqs` lacks."""
+    return [i for i in range(1, total + 1) if i not in seqs]
+
+
+def missing_note(total: int, seqs: set[int]) -> str:
+    """What the mail of a text joined without some parts says of them, beside the markers."""
+    lacking = missing(total, seqs)
+    named = ", ".join(map(str, lacking[:-1])) + f" and {lacking[-1]}" if len(lacking) > 1 else str(lacking[0])
+    which = f"Part {named}" if len(lacking) == 1 else f"Parts {named}"
+    where = "it belongs" if len(lacking) == 1 else "they belong"
+    return (
+        f"{which} of {total} of this SMS did not arrive: the text is marked where {where};"
+        " a part that comes later is mailed on its own"
+    )
+
+
+def _split(text: str) -> list[str]:
+    """A joined text cut at its gap markers, one piece per missing part (empty between the parts of
+    one marker), so that piece k stands after the k-th missing part."""
+    pieces: list[str] = []
+    at = 0
+    for m in _GAPS.finditer(text):
+        pieces.append(text[at : m.start()])
+        if m[1] is None and m[2] is not None:  # "parts 2–4": one piece for each part but the first
+            pieces.extend([""] * (int(m[3]) - int(m[2])))
+        at = m.end()
+    pieces.append(text[at:])
+    return pieces
 
 
 def merge(pieces: list[tuple[str, set[int]]], total: int) -> str | None:
     """One text of the whole texts of one SMS (`join`'s, each with the parts it holds), their gap
     markers filled from each other; None when a part's own text holds a gap marker (then which
     part is where cannot be told)."""
-    runs: list[list[str]] = []
+    by_seq: dict[int, str] = {}
     for text, seqs in pieces:
-        run = text.split(GAP)
+        run = _split(text)
         if len(run) != total - len(seqs) + 1:
             return None
-        runs.append(run)
-    out, last = [], None
-    for i in range(1, total + 1):
-        owner = next((k for k, (_text, seqs) in enumerate(pieces) if i in seqs), None)
-        if owner is None:
-            out.append(GAP)
-            last = None
-            continue
-        # Each run of parts a text holds side by side stands between two of its gap markers.
-        at = (owner, sum(1 for j in range(1, i) if j not in pieces[owner][1]))
-        if at != last:
-            out.append(runs[at[0]][at[1]])
-        last = at
-    return mend_edges("".join(out))
+        # Each run of parts a text holds side by side stands between two of its gap markers: the run's
+        # text goes with its first part, the others add nothing.
+        for i in sorted(seqs):
+            if 1 <= i <= total and i not in by_seq:
+                lacking = sum(1 for j in range(1, i) if j not in seqs)
+                by_seq[i] = run[lacking] if i - 1 not in seqs else ""
+    return _render(by_seq, total)
 
 
 def complete(segments: list[tuple[int, str]], total: int) -> bool:
@@ -67,5 +128,5 @@ def late_note(first_at: float, tz: ZoneInfo) -> str:
     """What the mail of an SMS's late parts says above them: which SMS they complete, and the gap."""
     return (
         f"The part of the SMS of {datetime.fromtimestamp(first_at, tz):%Y-%m-%d %H:%M} that came late;"
-        f" {GAP} stands for the parts mailed then"
+        " the parts marked missing are those mailed then"
     )

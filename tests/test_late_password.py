@@ -56,9 +56,11 @@ async def test_a_late_first_part_naming_no_service_stays_with_the_fallback(tmp_p
 
 
 def test_the_pieces_of_one_sms_are_merged_where_their_gaps_are() -> None:
-    from gateway.reassembly import GAP, merge
+    from gateway.reassembly import OLD_GAP as GAP
+    from gateway.reassembly import gap, merge
 
     assert merge([(f"a{GAP}c{GAP}", {1, 3}), (f"{GAP}b{GAP}d", {2, 4})], 4) == "abcd"
-    assert merge([(f"a{GAP}{GAP}{GAP}", {1}), (f"{GAP}{GAP}c{GAP}", {3})], 4) == f"a{GAP}c{GAP}"
+    merged = merge([(f"a{GAP}{GAP}{GAP}", {1}), (f"{GAP}{GAP}c{GAP}", {3})], 4)
+    assert merged == f"a {gap(2, 2, 4)} c {gap(4, 4, 4)}"
     # A part whose own text holds a gap marker: which part is where cannot be told.
     assert merge([(f"a{GAP}", {1}), (f"{GAP}b{GAP}", {2})], 2) is None

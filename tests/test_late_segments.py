@@ -20,7 +20,7 @@ from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from gateway.premium import handlers, passwords
 from gateway.premium.stats import PremiumStats
-from gateway.reassembly import GAP, TIMEOUT_SECONDS
+from gateway.reassembly import TIMEOUT_SECONDS, gap
 from smsc.base import Concat, LinkState
 from smsc.simulator.smpp_texts import address_fields, mo_parts
 from tests.billing_reader import read
@@ -66,7 +66,7 @@ async def test_a_set_joined_by_the_timeout_is_charged_for_the_parts_that_came(tm
     w = World(tmp_path)
     w.service()
     await first_two_parts_timed_out(w)
-    assert charged(w) == [("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two {GAP}")]
+    assert charged(w) == [("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two  {gap(3, 3, 3)}")]
 
 
 async def test_a_late_part_follows_its_sms_to_the_client_charged_for_itself(tmp_path: Path) -> None:
@@ -83,14 +83,14 @@ async def test_a_late_part_follows_its_sms_to_the_client_charged_for_itself(tmp_
     w.now += TIMEOUT_SECONDS + 1
     await hk.expire()
     assert charged(w) == [
-        ("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two {GAP}"),
-        ("mailed", 1, "KP123", 1, 300, 110, f"{GAP}{GAP}part three"),
+        ("mailed", 1, "KP123", 2, 600, 220, f"long vote part one part two  {gap(3, 3, 3)}"),
+        ("mailed", 1, "KP123", 1, 300, 110, f"{gap(1, 2, 3)} part three"),
     ]
     first, late = w.outbox()
     assert [m[:3] for m in (first, late)] == [("premium", first[1], CLIENT)] * 2
     assert late[3]["Reply-To"] == first[3]["Reply-To"] and late[3]["Subject"] == first[3]["Subject"]
     body = late[3].get_content()
-    assert body.startswith(f"{GAP}{GAP}part three\n") and "came late" in body
+    assert body.startswith(f"{gap(1, 2, 3)} part three\n") and "came late" in body
     # An answer to either mail answers the one SMS: its first premium MO, by the same token.
     target = passwords.target(late[3]["Reply-To"].addresses[0].username)
     assert target is not None and w.r.by_token(target.token) == w.r.by_id(1)
@@ -121,7 +121,7 @@ async def test_late_parts_before_the_address_confirmed_wait_and_go_with_the_answ
     assert handlers.forward_awaiting(w.store, w.config, w.r.service(sid)) == 2  # type: ignore[arg-type]
     first, late = w.outbox("premium")
     assert late[3]["Reply-To"] is not None and late[3]["Reply-To"] == first[3]["Reply-To"]
-    assert late[3].get_content().startswith(f"{GAP}{GAP}part three")
+    assert late[3].get_content().startswith(f"{gap(1, 2, 3)} part three")
 
 
 async def test_a_late_part_of_an_unknown_password_goes_to_the_fallback_once(tmp_path: Path) -> None:
@@ -257,8 +257,9 @@ async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Pa
     assert w.mo_states() == ["mailed", "mailed"]
     (_, to_first, first), (kind, to_late, late) = w.outbox()
     assert (kind, to_first, to_late) == ("reply", "anna@acme.example", "anna@acme.example")
-    assert first.get_content().startswith(f"Yes, at ten, {GAP}")
-    assert late.get_content().startswith(f"{GAP}{GAP}see you there") and "came late" in late.get_content()
+    assert first.get_content().startswith(f"Yes, at ten,  {gap(3, 3, 3)}")
+    late_text = late.get_content()
+    assert late_text.startswith(f"{gap(1, 2, 3)} see you there") and "came late" in late_text
     assert late["In-Reply-To"] == first["In-Reply-To"] and late["Subject"] == first["Subject"]
     # The SMSC's copy of it is a duplicate: no third mail.
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
@@ -288,7 +289,8 @@ async def test_a_late_part_follows_its_answer_under_the_longest_timeout_allowed(
     (_, to_first, first), (_, to_late, late) = [m for m in w.outbox() if m[0] == "reply"]
     assert (to_first, to_late) == ("anna@acme.example", "anna@acme.example")
     assert late["In-Reply-To"] == first["In-Reply-To"]
-    assert late.get_content().startswith(f"{GAP}{GAP}see you there") and "came late" in late.get_content()
+    late_text = late.get_content()
+    assert late_text.startswith(f"{gap(1, 2, 3)} see you there") and "came late" in late_text
 
 
 async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_limit(tmp_path: Path) -> None:
@@ -375,8 +377,9 @@ async def test_a_late_part_through_the_daemon_and_its_simulator(
         assert mails[1]["Reply-To"] is not None and mails[1]["Reply-To"] == mails[0]["Reply-To"]
         first_text = mails[0].get_content().partition("\n")[0]
         late_text = mails[1].get_content().partition("\n")[0]
-        assert first_text.endswith(GAP) and late_text.startswith(GAP + GAP)
-        assert (first_text.removesuffix(GAP) + late_text.removeprefix(GAP + GAP)).strip() == text[6:].strip()
+        missing, mailed = f" {gap(3, 3, 3)}", f"{gap(1, 2, 3)} "
+        assert first_text.endswith(missing) and late_text.startswith(mailed)
+        assert (first_text.removesuffix(missing) + late_text.removeprefix(mailed)).strip() == text[6:].strip()
 
 
 def entries(text: str, kind: str) -> list[list[str]]:

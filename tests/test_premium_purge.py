@@ -17,7 +17,7 @@ from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway.premium import handlers
 from gateway.premium.stats import PremiumStats
-from gateway.reassembly import GAP, TIMEOUT_SECONDS
+from gateway.reassembly import TIMEOUT_SECONDS, gap
 from gateway.store.db import Store
 from gateway.store.retention import purge_before
 from tests.billing_reader import read
@@ -95,7 +95,7 @@ async def test_late_parts_kept_for_a_confirmation_keep_their_answer_address_afte
     first, late = w.outbox("premium")
     assert first[3]["Reply-To"] is not None and late[3]["Reply-To"] == first[3]["Reply-To"]
     body = late[3].get_content()
-    assert body.startswith(f"{GAP}{GAP}part three") and "came late" in body
+    assert body.startswith(f"{gap(1, 2, 3)} part three") and "came late" in body
 
 
 async def test_late_parts_recorded_before_the_upgrade_stay_late_parts_after_the_purge(tmp_path: Path) -> None:

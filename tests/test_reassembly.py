@@ -22,7 +22,7 @@ from tests.test_smpp_codec import BASE, _framed, ours
 def test_join_orders_segments_and_marks_gaps() -> None:
     # Arrival order and repeats do not matter; a missing segment shows as a visible gap.
     assert reassembly.join([(2, "b"), (1, "a"), (2, "b"), (3, "c")], 3) == "abc"
-    assert reassembly.join([(1, "a"), (3, "c")], 3) == f"a{reassembly.GAP}c"
+    assert reassembly.join([(1, "a"), (3, "c")], 3) == f"a {reassembly.gap(2, 2, 3)} c"
     assert not reassembly.complete([(1, "a"), (3, "c")], 3)
 
 
@@ -46,7 +46,7 @@ def test_incomplete_set_is_joined_with_a_gap_after_the_timeout(tmp_path: Path) -
     assert s.mo.join_stale_segments(now[0] - reassembly.TIMEOUT_SECONDS) == []
     now[0] += reassembly.TIMEOUT_SECONDS + 1
     (mo,) = s.mo.join_stale_segments(now[0] - reassembly.TIMEOUT_SECONDS)
-    assert s.mo.mo_text(mo)[1] == f"first {reassembly.GAP}"
+    assert s.mo.mo_text(mo)[1] == f"first  {reassembly.gap(2, 2, 2)}"
 
 
 async def test_long_mo_through_the_smsc_is_stored_whole(tmp_path: Path) -> None:
@@ -101,9 +101,10 @@ async def test_a_character_a_phone_cut_between_two_segments_arrives_whole(
 def test_a_half_whose_other_half_never_came_is_a_replacement_character() -> None:
     # A set joined with a gap after the timeout: the lone half is no character of its own.
     first, _ = decode_user_data(bytes((5, 0, 3, 7, 2, 1)) + "Hi 😀".encode("utf-16-be")[:-2], 8, udhi=True)
-    assert reassembly.join([(1, first)], 2) == f"Hi \ufffd{reassembly.GAP}"
+    assert reassembly.join([(1, first)], 2) == f"Hi \ufffd {reassembly.gap(2, 2, 2)}"
     escape, _ = decode_user_data(bytes((5, 0, 3, 7, 2, 1)) + b"5\x1b", 0, udhi=True)
-    assert reassembly.join([(1, escape)], 2) == f"5{reassembly.GAP}"
+    # The lone escape is a space, as at a text's end; the gap is spaced off it as off any text.
+    assert reassembly.join([(1, escape)], 2) == f"5  {reassembly.gap(2, 2, 2)}"
 
 
 def test_private_use_characters_of_plane_16_are_no_markers_of_a_cut() -> None:

@@ -78,7 +78,7 @@ async def test_a_new_sms_under_the_same_reference_does_not_take_the_place_of_a_l
 
     assert _mails(w) == [
         (ANNA, "Second alarm part one, second alarm part two."),
-        (ANNA, "First alarm part one, […]"),
+        (ANNA, "First alarm part one,  [part 2 of 2 missing]"),
     ]
     assert _unmailed_segments(w) == []
 

@@ -143,7 +143,9 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
         )
 
 
-def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) -> str:
+def on_whole_mo(
+    store: Store, cfg: Config, mo_id: int, *, optout: bool = False, note: str | None = None
+) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
     Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled.
@@ -200,7 +202,8 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
             )
     if conv is not None:
         state = "optout" if optout else "mailed"
-        note = flood_note
+        # `note`: the caller's (an opt-in word, a sentence that may be an opt-out, parts that never came)
+        note = ". ".join(n for n in (flood_note, note) if n) or None
         if optout:
             note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
         mail_user(store, cfg, conv, mo.text, note, mo_id)
@@ -227,7 +230,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int, *, optout: bool = False) 
             domain=cfg.gateway.domains[0],
             subject=f"SMS from {mo.source} to {number} (no conversation)",  # our number as configured
             text=mo.text,
-            note=f"Not matched: {reason}" + (f". {flood_note}" if flood_note else ""),
+            note=". ".join(n for n in (f"Not matched: {reason}", flood_note, note) if n),
         )
         r.settle_mo(mo_id, "fallback", None, reason)
         log.info("mo.fallback", mo=mo_id, to=fallback)

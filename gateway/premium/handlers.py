@@ -289,7 +289,7 @@ def _mail(
         first is not None
         and pmo.note
         and pmo.note.startswith(LATE_PASSWORD)
-        and reassembly.GAP not in pmo.text
+        and not reassembly.has_gap(pmo.text)
     ):
         # The whole SMS, its parts mailed to the fallback then among them: no gap stands for them.
         when = datetime.fromtimestamp(first.received_at, tz)

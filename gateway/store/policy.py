@@ -44,6 +44,20 @@ class PolicyRepo(Repository):
         with self.changing_settings():
             return self.conn.execute("DELETE FROM optouts WHERE number = ?", (number,)).rowcount == 1
 
+    def opt_back_in(self, number: str) -> str | None:
+        """An opt-in word from the phone: the entry its own opt-out word made is removed, one an admin
+        made stays (the phone cannot undo what the operator decided, perhaps at the owner's written
+        request). Returns the entry's source ("mo" when removed), None when the number is not listed."""
+        if not self.is_opted_out(number):
+            return None  # the common case, from the cached list: no write, no cache dropped
+        with self.changing_settings():
+            row = self.conn.execute("SELECT source FROM optouts WHERE number = ?", (number,)).fetchone()
+            if row is None:
+                return None
+            if row[0] == "mo":
+                self.conn.execute("DELETE FROM optouts WHERE number = ? AND source = 'mo'", (number,))
+        return str(row[0])
+
     def is_opted_out(self, number: str) -> bool:
         numbers = self.db.settings.optouts()
         if numbers is not None:

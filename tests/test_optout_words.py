@@ -1,0 +1,156 @@
+"""Opt-out and opt-in answers as phones write them (SPEC R-2.4), against real peers.
+
+A phone that texted STOP and then START was mailed to its staff member as a bare "START": they
+believed the customer had opted back in, and their next mail got 550. Sentences that ask for no more
+SMS ("Stop, proszę nie pisać") were mailed as ordinary answers with no hint. Here: SMTP in, the
+built-in simulator's SMSC over TCP, its control port for the phone's answers, and the answer mails
+caught by a real SMTP sink; the opt-out list is the daemon's SQLite file, an admin's entry made by
+the CLI's own command on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.cli.optouts import cmd_optout_add
+from gateway.events import _may_be_optout, _optout_form, _plain
+from smsc.simulator.control import send_command
+from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.test_policy import code, error_text
+from tests.test_two_way import PHONE, parsed, two_way_config
+
+OPTOUT_WORDS = {_plain(w) for w in ("STOP", "REZYGNUJE")}
+MAY_BE_OPTOUTS = ["Stop, proszę nie pisać", "Stop proszę", "STOP STOP", "Proszę nie pisać", "Wypisz mnie"]
+ANSWERS = ["Stopień pierwszy?", "Stopka", "NIE", "Nie wiem", "Nie, proszę pisać jutro"]
+
+
+def _noted(msg: EmailMessage) -> str:
+    """The mail's text with its lines joined: a note may be folded over lines."""
+    return " ".join(msg.get_content().split())
+
+
+async def _answer(gw: Any, sink: Any, text: str) -> EmailMessage:
+    """The phone answers the last SMS; the mail that answer becomes, as the staff member reads it."""
+    before = len(sink.messages)
+    sent = await send_command(
+        "127.0.0.1", gw.daemon.simulator.control_port, {"op": "mo", "reply_to_last": True, "text": text}
+    )
+    assert sent["ok"] and sent["source"] == PHONE
+    await sink.wait(before + 1)
+    _, rcpts, raw = sink.messages[before]
+    assert rcpts == [STAFF]
+    return parsed(raw)
+
+
+async def _texted(gw: Any, body: str) -> Any:
+    """The staff member's mail to the phone: the SMTP result (550 when it is opted out)."""
+    return await gw.send(mail(f"601123456@{DOMAIN}", body=body, subject="Oferta"))
+
+
+def _opted_out(gw: Any) -> bool:
+    return bool(gw.store.policy.is_opted_out(PHONE))
+
+
+async def test_start_after_stop_takes_the_number_off_the_list_and_the_mail_says_so(tmp_path: Path) -> None:
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        stopped = await _answer(gw, sink, "STOP")
+        assert "answered with an opt-out word" in _noted(stopped) and _opted_out(gw)
+        refused = await _texted(gw, "Druga oferta")
+        assert code(refused) == 550 and "opted out" in error_text(refused)
+        with capture_logs() as logs:
+            started = await _answer(gw, sink, "Start!")
+        assert started.get_content().startswith("Start!\n")
+        assert "+48 601 123 456 answered START: it is off the opt-out list, SMS to it are sent again" in (
+            _noted(started)
+        )
+        assert not _opted_out(gw)
+        assert [e["number"] for e in logs if e["event"] == "optout.removed"] == [PHONE]
+        # The staff member's next mail goes as SMS again.
+        assert (await _texted(gw, "Trzecia oferta")).error is None
+        await gw.until(lambda: len(core.records) == 2)
+        # STOP again opts it out again: START is no lasting pass.
+        await _answer(gw, sink, "stop")
+        assert _opted_out(gw)
+
+
+async def test_start_leaves_an_operators_entry_and_the_mail_says_it_stays(tmp_path: Path) -> None:
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        # `smsgw optout add +48601123456`, run beside the daemon on its database.
+        assert cmd_optout_add(cfg, argparse.Namespace(number="+48601123456")) == 0
+        await gw.until(lambda: _opted_out(gw))
+        with capture_logs() as logs:
+            started = await _answer(gw, sink, "START")
+        noted = _noted(started)
+        assert "answered START: it is still on the opt-out list (added by an admin)" in noted
+        assert "smsgw optout remove +48601123456" in noted
+        assert _opted_out(gw) and not [e for e in logs if e["event"] == "optout.removed"]
+        refused = await _texted(gw, "Druga oferta")
+        assert code(refused) == 550 and "opted out" in error_text(refused)
+
+
+async def test_start_from_a_number_never_opted_out_is_told_as_such(tmp_path: Path) -> None:
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        started = await _answer(gw, sink, "start")
+        assert "answered START: it is not on the opt-out list, SMS to it are sent as before" in (
+            _noted(started)
+        )
+        assert not _opted_out(gw)
+
+
+async def test_a_sentence_asking_for_no_more_sms_is_flagged_but_not_acted_on(tmp_path: Path) -> None:
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        for text in MAY_BE_OPTOUTS:
+            answer = await _answer(gw, sink, text)
+            assert answer.get_content().startswith(f"{text}\n")
+            assert (
+                "[This may be a request to stop SMS: +48 601 123 456 is NOT on the opt-out list"
+                " (smsgw optout add +48601123456, or the phone can answer STOP)]"
+            ) in _noted(answer), text
+            assert not _opted_out(gw), text
+        # The staff member may still text it: nothing was decided for them.
+        assert (await _texted(gw, "Czy mamy przestać pisać?")).error is None
+        for text in ANSWERS:
+            answer = await _answer(gw, sink, text)
+            assert "request to stop" not in _noted(answer) and "opt-out" not in _noted(answer), text
+        assert not _opted_out(gw)
+
+
+FLAGGED = [*MAY_BE_OPTOUTS, "REZYGNUJĘ z newslettera", "stop stop stop", "Nie wysyłać!"]
+UNFLAGGED = [*ANSWERS, "STOP", "Stopień...", "nie", "Nie piszę jutro", "Niewypisz", "Tak"]
+
+
+@pytest.mark.parametrize("text", FLAGGED)
+def test_the_rule_flags_an_opt_out_word_with_more_words_a_repeat_or_a_phrase(text: str) -> None:
+    assert _may_be_optout(_optout_form(text), OPTOUT_WORDS)
+
+
+@pytest.mark.parametrize("text", UNFLAGGED)
+def test_the_rule_leaves_answers_and_opt_out_words_alone(text: str) -> None:
+    # "STOP" alone is an opt-out, acted on: no note of a possible one.
+    assert not _may_be_optout(_optout_form(text), OPTOUT_WORDS)
