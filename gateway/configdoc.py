@@ -164,7 +164,8 @@ MEANINGS: dict[str, str] = {
         "where answers with no conversation, and bounces the gateway receives, go; unset: recorded only"
     ),
     "replies.mails_per_phone_per_hour": (
-        "answers one phone may have mailed in an hour; more are kept (mo list), not mailed; 0: no limit"
+        "answers one phone may have mailed in an hour; more are kept (mo list) and mailed together in one"
+        " mail once the phone has had none kept for an hour; 0: no limit"
     ),
     "replies.reassembly_timeout_seconds": (
         "a long SMS from a phone is mailed with a gap for parts that have not come this long after its last"

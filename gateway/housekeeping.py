@@ -24,6 +24,7 @@ import structlog
 
 from gateway import reassembly
 from gateway.bitelog import FaultLog
+from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
@@ -36,6 +37,8 @@ log = structlog.get_logger(__name__)
 STATUS_FILE = "status.json"
 EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
+# How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
+KEPT_INTERVAL = 60.0
 # A wall clock behind its last reading plus the monotonic time since by more than this was stepped
 # back (NTP at boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
 # Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
@@ -78,6 +81,7 @@ class Housekeeping:
 
     async def run(self) -> None:
         last_expiry: float | None = None
+        last_kept: float | None = None
         while True:
             beat()
             await self.check_clock()  # before expiry: validities move with a step
@@ -85,6 +89,9 @@ class Housekeeping:
             if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
                 last_expiry = now
                 await self.expire()
+            if last_kept is None or now - last_kept >= KEPT_INTERVAL:
+                last_kept = now
+                await self.mail_kept()
             status = self.store_status()
             write_status(self.status_path, status)
             said = status_line(status)
@@ -92,6 +99,16 @@ class Housekeeping:
                 sd_notify(f"STATUS={said}")
                 self._said = said
             await asyncio.sleep(STATUS_INTERVAL)
+
+    async def mail_kept(self) -> int:
+        """The answers a phone's flood kept, mailed once it has been quiet for an hour. Its failure
+        is logged and tried again next time: it must not stop the expiry and the status here."""
+        config = self.notifier.config
+        try:
+            return await self.store.write(lambda: kept_answers.mail_due(self.store, config))
+        except Exception:
+            log.exception("mo.kept_failed")
+            return 0
 
     def store_status(self) -> dict[str, Any]:
         """The daemon's status, with a reader's pin on the WAL (`gateway.store.checkpoint.PinWatch`).

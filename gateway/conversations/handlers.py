@@ -198,7 +198,7 @@ def on_whole_mo(
         if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
             flood_note = (
                 f"{display(phone)} sent {limit} SMS within an hour: more within the hour are kept in the"
-                " gateway and not mailed (smsgw mo list, or the panel, shows them)"
+                " gateway, and come together in one mail once an hour passes without more"
             )
     if conv is not None:
         state = "optout" if optout else "mailed"

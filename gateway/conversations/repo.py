@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.conversations import reached
 from gateway.conversations.pool import ReplyPool
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
+from gateway.store.counted import keep_counted
 
 
 class ConversationsRepo(ReplyPool):
@@ -266,6 +267,58 @@ class ConversationsRepo(ReplyPool):
             )
         ]
 
+    # ---- answers kept past the hourly limit (`gateway.conversations.kept`) -----------------------
+
+    def kept_due(self, quiet_since: float, kinds: Sequence[str], limit: int) -> list[str]:
+        """The phones with answers kept past the hourly limit, none of them kept since `quiet_since`
+        and none of their mails of kept answers (`kinds`) queued since: a phone still flooding, or
+        one whose kept answers were mailed within the hour, waits. By the MOs' state (`mo_state`)
+        and the last hour's mail (`outbox_age`), not by a walk over every MO or mail kept."""
+        marks = ",".join("?" * len(kinds))
+        rows = self.conn.execute(
+            "SELECT source FROM mo WHERE state = 'throttled' GROUP BY source HAVING MAX(received_at) < ?"
+            " EXCEPT SELECT m.source FROM outbox o JOIN mo m ON m.id = o.mo_ref"
+            " WHERE o.state IN ('queued', 'active', 'sent', 'failed') AND o.created_at >= ?"
+            f" AND o.kind IN ({marks}) ORDER BY 1 LIMIT ?",
+            (quiet_since, quiet_since, *kinds, limit),
+        )
+        return [r[0] for r in rows]
+
+    def kept_of(self, source: str) -> list[Kept]:
+        """The phone's answers kept past the hourly limit, oldest first (by `mo_copies`)."""
+        rows = self.conn.execute(
+            "SELECT id, conversation_id, text, received_at FROM mo WHERE source = ? AND state = 'throttled'"
+            " ORDER BY received_at, id",
+            (source,),
+        )
+        return [Kept(*r) for r in rows]
+
+    def settle_kept(self, ids: Sequence[int], state: str, conversation_id: int | None, note: str) -> int:
+        """Kept answers mailed together (or recorded where they would have gone), in the write that
+        queues their mail; only those still kept move. `/metrics` counts MOs by their final
+        states and never falls: the kept ones stay counted as kept (`purged_counts`), as an MO
+        whose mail was refused later stays counted as mailed."""
+        marks = ",".join("?" * len(ids))
+        with self.transaction():
+            moved = self.conn.execute(
+                "UPDATE mo SET state = ?, conversation_id = ?, note = ?,"
+                " account_id = (SELECT account_id FROM conversations WHERE id = ?)"
+                f" WHERE id IN ({marks}) AND state = 'throttled'",
+                (state, conversation_id, note, conversation_id, *ids),
+            ).rowcount
+            if moved:
+                keep_counted(self.conn, "mo", "SELECT '', 'throttled', ?", (moved,))
+            return moved
+
+    def kept_mailed(self, source: str, note: str) -> list[Kept]:
+        """The kept answers one mail carried: those of the phone whose note starts with its own."""
+        rows = self.conn.execute(
+            "SELECT id, conversation_id, text, received_at FROM mo"
+            " WHERE source = ? AND substr(note, 1, ?) = ? ORDER BY received_at, id",
+            (source, len(note), note),
+        )
+        return [Kept(*r) for r in rows]
+
 
 def holder(conn: sqlite3.Connection, user_email: str) -> tuple[int, float] | None:
     """(account, when added) of the user who holds the address now, or None: nobody does. Read
@@ -294,3 +347,12 @@ def gone(conn: sqlite3.Connection, conv: Conversation) -> str | None:
     if added_at > conv.last_mt_at:
         return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
     return None
+
+
+class Kept(NamedTuple):
+    """An answer kept past the hourly limit, as its mail lists it."""
+
+    id: int
+    conversation_id: int | None
+    text: str
+    received_at: float
