@@ -12,18 +12,19 @@ refusal (`gateway.conversations.replymail`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import forwarded
+from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
-from gateway.configfeatures import expand_pool
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
+from gateway.conversations.pool import e164_pool as _e164_pool
+from gateway.conversations.pool import pool_set as _pool_set
 from gateway.conversations.replymail import mail_fallback, mail_user
-from gateway.conversations.repo import ConversationsRepo, Mo
+from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
 from gateway.mailcopy import mail_settings
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
@@ -64,18 +65,6 @@ def opening(
     return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region, names or {})
 
 
-@lru_cache(maxsize=8)
-def _e164_pool(entries: tuple[str, ...], region: str) -> tuple[str, ...]:
-    """The pool as answers name its numbers; once per config, not per mail (a pool may be hundreds)."""
-    return tuple(normalise(n, region) for n in expand_pool(entries))
-
-
-@lru_cache(maxsize=8)
-def _pool_set(entries: tuple[str, ...], region: str) -> frozenset[str]:
-    """The pool for looking up the number an MO names: a pool may hold 100 000 numbers."""
-    return frozenset(_e164_pool(entries, region))
-
-
 def unanswerable(cfg: Config) -> list[str]:
     """R-1.11 for `check-config` and the start: each configured sender a phone cannot answer."""
     senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
@@ -110,14 +99,20 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
                 m.recipient, o.user_email, o.pool, now, o.window_seconds, o.account_id, region=o.region
             )
             if choice.displaced is not None:
+                # The operator's cue, once per SMS that takes a held number: no mail (a busy phone
+                # would make one per SMS); `conversation list` and the panel say "shared" meanwhile.
+                same = choice.displaced.account_id == o.account_id
+                answers = "to whichever colleague texted it last" if same else "to the fallback address"
                 log.warning(
                     "conversation.displaced",
                     phone=m.recipient,
                     number=choice.number,
                     user=o.user_email,
                     displaced_user=choice.displaced.user_email,
-                    same_account=choice.displaced.account_id == o.account_id,
+                    same_account=same,
                     pool=len(o.pool),
+                    answers=f"{answers} while both conversations live",
+                    hint=f"the reply pool ran out for {m.recipient}: add numbers to [replies] pool",
                 )
             m.source = choice.number
         subject = acceptance.subject or None
@@ -175,8 +170,10 @@ def on_whole_mo(
         number = _own_number(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
     gone = r.gone(conv) if conv is not None else None
+    shared = False
     if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
         if others := r.sharing(conv, at, cfg.replies.window_seconds, region):
+            shared = True
             # The pool ran out and this number was given to a second company: the answer may be to
             # either. The operator's fallback address sees it rather than the wrong company.
             gone = (
@@ -184,6 +181,8 @@ def on_whole_mo(
                 f" had a conversation with {display(phone or '')} on it (the reply pool ran out):"
                 " which one it answers cannot be told"
             )
+    # The SMS the fallback's copy quotes: that of the user who is gone; none of a shared number's two.
+    answered = conv if gone is not None and not shared else None
     if gone is not None:
         conv = None
     limit = cfg.replies.mails_per_phone_per_hour
@@ -217,27 +216,52 @@ def on_whole_mo(
     else:
         reason = f"no SMS was sent to {phone} from {number} within the reply window"
         reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"
-    if optout:
+        # Whose it most likely is, for the operator to forward: the row is kept past the window.
+        if (answered := r.last_on(phone, number)) is not None:
+            reason += f"; {_last_sms(r, cfg, answered, at)}"
+    if optout:  # acted on already (R-2.4); the staff member's next mail to the phone gets 550
+        reason += f". {display(phone or mo.source)} is now opted out: further SMS to it are refused"
+    fallback = cfg.replies.fallback_address
+    if optout and not fallback:
         r.settle_mo(mo_id, "optout", None, reason)
         return "optout"
-    fallback = cfg.replies.fallback_address
     if fallback:
+        why = "number shared by two accounts" if shared else "no conversation"
         mail_fallback(
             store.outbox,
             Fallback(fallback, mail_settings(cfg)),
             mo_id,
             phone=phone,
             domain=cfg.gateway.domains[0],
-            subject=f"SMS from {mo.source} to {number} (no conversation)",  # our number as configured
+            subject=f"SMS from {mo.source} to {number} ({why})",  # our number as configured
             text=mo.text,
             note=". ".join(n for n in (f"Not matched: {reason}", flood_note, note) if n),
+            answered=answered,
         )
-        r.settle_mo(mo_id, "fallback", None, reason)
-        log.info("mo.fallback", mo=mo_id, to=fallback)
-        return "fallback"
+        state = "optout" if optout else "fallback"
+        r.settle_mo(mo_id, state, None, reason)
+        log.info("mo.fallback", mo=mo_id, to=fallback, optout=optout)
+        return state
     r.settle_mo(mo_id, "unmatched", None, reason)
     log.warning("mo.unmatched", mo=mo_id, reason=reason)
     return "unmatched"
+
+
+def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) -> str:
+    """The last conversation on the phone and number an answer no conversation took, as its note
+    names it. Never mailed to its user: the phone's number may have changed hands since."""
+    account = r.account_of(last.account_id)
+    days = accountrules.reply_window_days(cfg, account[1] if account else None)
+    sent = datetime.fromtimestamp(last.last_mt_at, ZoneInfo(cfg.gateway.timezone))
+    ago = max(0, int((at - last.last_mt_at) // 86400))
+    said = (
+        f"the last SMS to this phone from this number was {last.user_email}'s"
+        + (f" ({account[0]})" if account else "")
+        + f" on {sent:%Y-%m-%d %H:%M}, {ago} day{'' if ago == 1 else 's'} ago"
+    )
+    if last.last_mt_at < at - days * 86400:
+        return f"{said}, past the reply window: not mailed to them, as the number may have changed hands"
+    return f"{said}, within the reply window, but that SMS is not known to have reached the phone before"
 
 
 def _own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:

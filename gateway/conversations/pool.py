@@ -4,15 +4,32 @@ whether a number was given to two companies' conversations with one phone.
 Two users never share a number for a phone while both conversations live, and a conversation
 lives for the reply window after its SMS went, which for an SMS held for quiet hours or an outage
 is later than its mail came (`_live`). Runs in the acceptance write (`choose_number`) and in the
-MO's (`sharing`).
+MO's (`sharing`); `shared_with` tells `conversation list` and the panel of a shared number too.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from functools import lru_cache
+
+from gateway.configfeatures import expand_pool
 from gateway.conversations import reached
+from gateway.conversations.numbers import normalise
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Choice, Conversation
 from gateway.store.repository import Repository
+
+
+@lru_cache(maxsize=8)
+def e164_pool(entries: tuple[str, ...], region: str) -> tuple[str, ...]:
+    """The pool as answers name its numbers; once per config, not per mail (a pool may be hundreds)."""
+    return tuple(normalise(n, region) for n in expand_pool(entries))
+
+
+@lru_cache(maxsize=8)
+def pool_set(entries: tuple[str, ...], region: str) -> frozenset[str]:
+    """The pool for looking up the number an MO names: a pool may hold 100 000 numbers."""
+    return frozenset(e164_pool(entries, region))
 
 
 class ReplyPool(Repository):
@@ -33,9 +50,10 @@ class ReplyPool(Repository):
         free number least recently used with this phone is taken (a late answer to someone else's
         old conversation is then least likely to reach the wrong person); with none free, the
         least recently active other conversation with this phone gives up its number, one of the
-        user's own account (`account_id`) first: an answer meant for a colleague stays in the
-        company. Taken from another account, its answers while both live go to the fallback
-        address (`sharing`), not to the other company.
+        user's own account (`account_id`) first, on a number no other company shares before one
+        that is shared: an answer meant for a colleague stays in the company. Taken from another
+        account, its answers while both live go to the fallback address (`sharing`), not to the
+        other company.
         """
         # The others' conversations with the phone that may be live and the user's own (live or
         # not), in one read; which of the others are live, by when their SMS went (`_live`).
@@ -50,7 +68,7 @@ class ReplyPool(Repository):
                 own = Conversation(*r[:-1])
             else:
                 others.append((Conversation(*r[:-1]), float(r[-1])))
-        live = self._live(phone, others, now, region)
+        live = _live(self.conn, phone, others, now, region)
         taken = {c.number for c in live}
         if own is not None and own.number in pool and own.number not in taken:
             return Choice(own.number)
@@ -64,7 +82,15 @@ class ReplyPool(Repository):
             )
             return Choice(min(free, key=lambda n: (last_used.get(n, 0.0), pool.index(n))))
         held = [c for c in live if c.number in pool]
-        victim = next((c for c in held if c.account_id == account_id), None) or next(iter(held), None)
+        # A colleague's number that no other company shares yet comes first: one already shared
+        # sends this user's answers to the fallback address too (`sharing`), though a number held
+        # by their own account alone was there to take.
+        holders: dict[str, set[int | None]] = {}
+        for c in held:
+            holders.setdefault(c.number, set()).add(c.account_id)
+        colleagues = [c for c in held if c.account_id == account_id]
+        victim = next((c for c in colleagues if holders[c.number] == {account_id}), None)
+        victim = victim or next(iter(colleagues), None) or next(iter(held), None)
         if victim is None:  # nobody holds a pool number: the pool is empty
             raise ValueError("empty reply pool")
         return Choice(victim.number, displaced=victim)
@@ -73,43 +99,51 @@ class ReplyPool(Repository):
         """The users of other accounts than `conv`'s whose conversations with its phone on its
         number were live at `at` too: a pool number given to a second company (`choose_number`
         with the pool exhausted), whose answers cannot be told apart."""
-        reach = at - reached.HOLD_SECONDS  # live by when its SMS went, perhaps (`_live`)
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND id != ?"
-            f" AND account_id IS NOT ? AND {LIVE}",
-            (at, window, conv.phone, conv.number, conv.id, conv.account_id, reach, window),
-        )
-        others = [(Conversation(*r[:-1]), float(r[-1])) for r in rows]
-        return sorted(c.user_email for c in self._live(conv.phone, others, at, region))
+        return sorted(c.user_email for c in shared_with(self.conn, conv, at, window, region))
 
-    def _live(
-        self, phone: str, candidates: list[tuple[Conversation, float]], at: float, region: str
-    ) -> list[Conversation]:
-        """Of conversations with `phone` (each with its window's start), those live at `at`: whose
-        mail came within the window, or before it while an SMS of theirs reached the phone within
-        it (R-3 counts the window from the SMS: one held for quiet hours or an outage went later
-        than its mail came). Only those before their window are looked up, in one scan.
 
-        One the scan cannot tell of (it stopped at its bounds on a phone that gets thousands of SMS)
-        counts as live: taken for free, its number went to another company's user, and the phone's
-        answer to its SMS with it; kept, the worst is an answer to the fallback address."""
-        live = [c for c, since in candidates if c.last_mt_at >= since]
-        held = [(c, since) for c, since in candidates if c.last_mt_at < since]
-        if not held:
-            return live
-        users = sorted({c.user_email for c, _ in held})
-        start = min(since for _, since in held) - reached.HOLD_SECONDS
-        scan = reached.messages_to(self.conn, phone, start, at, users)
-        # Each conversation reads its own user's SMS only: all of them for each, 2,000 conversations
-        # took 96 ms of the acceptance write.
-        by_user: dict[str, list[reached.Sent]] = {}
-        for sent in scan.sent:
-            by_user.setdefault(sent.user_email.casefold(), []).append(sent)
-        for c, since in held:
-            own = reached.Scan(by_user.get(c.user_email.casefold(), []), scan.full)
-            last = reached.last_reached(c, since, own, region)
-            if last is None and scan.full:
-                live.append(c)
-            elif isinstance(last, reached.Sent) and last.sent_at is not None and last.sent_at >= since:
-                live.append(c)
-        return sorted(live, key=lambda c: c.last_mt_at)
+def shared_with(
+    conn: sqlite3.Connection, conv: Conversation, at: float, window: float, region: str
+) -> list[Conversation]:
+    """`ReplyPool.sharing`'s conversations, on any connection: the panel reads it on its reader thread."""
+    reach = at - reached.HOLD_SECONDS  # live by when its SMS went, perhaps (`_live`)
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND id != ?"
+        f" AND account_id IS NOT ? AND {LIVE}",
+        (at, window, conv.phone, conv.number, conv.id, conv.account_id, reach, window),
+    )
+    others = [(Conversation(*r[:-1]), float(r[-1])) for r in rows]
+    return _live(conn, conv.phone, others, at, region)
+
+
+def _live(
+    conn: sqlite3.Connection, phone: str, candidates: list[tuple[Conversation, float]], at: float, region: str
+) -> list[Conversation]:
+    """Of conversations with `phone` (each with its window's start), those live at `at`: whose
+    mail came within the window, or before it while an SMS of theirs reached the phone within
+    it (R-3 counts the window from the SMS: one held for quiet hours or an outage went later
+    than its mail came). Only those before their window are looked up, in one scan.
+
+    One the scan cannot tell of (it stopped at its bounds on a phone that gets thousands of SMS)
+    counts as live: taken for free, its number went to another company's user, and the phone's
+    answer to its SMS with it; kept, the worst is an answer to the fallback address."""
+    live = [c for c, since in candidates if c.last_mt_at >= since]
+    held = [(c, since) for c, since in candidates if c.last_mt_at < since]
+    if not held:
+        return live
+    users = sorted({c.user_email for c, _ in held})
+    start = min(since for _, since in held) - reached.HOLD_SECONDS
+    scan = reached.messages_to(conn, phone, start, at, users)
+    # Each conversation reads its own user's SMS only: all of them for each, 2,000 conversations
+    # took 96 ms of the acceptance write.
+    by_user: dict[str, list[reached.Sent]] = {}
+    for sent in scan.sent:
+        by_user.setdefault(sent.user_email.casefold(), []).append(sent)
+    for c, since in held:
+        own = reached.Scan(by_user.get(c.user_email.casefold(), []), scan.full)
+        last = reached.last_reached(c, since, own, region)
+        if last is None and scan.full:
+            live.append(c)
+        elif isinstance(last, reached.Sent) and last.sent_at is not None and last.sent_at >= since:
+            live.append(c)
+    return sorted(live, key=lambda c: c.last_mt_at)

@@ -62,8 +62,9 @@ def mail_fallback(
 ) -> None:
     """An answer no user gets (or whose user's mail was refused) to the fallback address, from the
     phone (a Reply there answers it), its note saying why it came there, and the user's SMS it
-    answers (`answered`) quoted as theirs. Refused in turn, it goes nowhere else (it has no fallback
-    of its own): only the MO's note tells of it."""
+    answers (`answered`) quoted as theirs: or, past the reply window, the last one sent to the phone
+    from that number, so that the operator can tell whose it likely is without a search. Refused in
+    turn, it goes nowhere else (it has no fallback of its own): only the MO's note tells of it."""
     when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(to.settings.zone)) if answered else None
     content = forwarded.sms_reply(
         phone=phone or "",

@@ -152,6 +152,25 @@ class ConversationsRepo(ReplyPool):
         sent = reached.messages_to(self.conn, phone, start, until, users)
         return reached.answered(live, sent, at, region)
 
+    def last_on(self, phone: str, number: str) -> Conversation | None:
+        """The conversation whose SMS to `phone` from `number` came last, live or not (while kept):
+        whom an answer no conversation takes most likely meant, for the operator to judge."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE phone = ? AND number = ?"
+            " ORDER BY last_mt_at DESC LIMIT 1",
+            (phone, number),
+        ).fetchone()
+        return Conversation(*row) if row else None
+
+    def account_of(self, account_id: int | None) -> tuple[str, float | None] | None:
+        """(name, own reply window in days or None) of an account, or None: none, or removed since."""
+        if account_id is None:
+            return None
+        row = self.conn.execute(
+            "SELECT name, reply_window_days FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), None if row[1] is None else float(row[1]))
+
     def holder(self, user_email: str) -> tuple[int, float] | None:
         return holder(self.conn, user_email)
 

@@ -15,8 +15,13 @@ from collections.abc import Sequence
 from gateway import accountrules
 from gateway.config import Config
 from gateway.conversations import reached
+from gateway.conversations.pool import pool_set, shared_with
 from gateway.conversations.repo import gone
 from gateway.conversations.rows import Conversation
+
+# `listed`'s state of an open conversation whose pool number another account's live conversation
+# with the phone holds too (the pool ran out): its answers go to the fallback address, not to its user.
+SHARED = "shared"
 
 
 def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, region: str) -> str:
@@ -43,13 +48,20 @@ def told(
 
     A company admin (`operator` False) is told "no longer a user of this account" whether the user
     left the gateway or moved to another account: told apart, the two said which of its former
-    users another company has now."""
-    if state == "closed" or (why := gone(conn, c)) is None:
+    users another company has now. Of a shared number (`SHARED`) they are told "another company's
+    conversation", never whose."""
+    why = None if state == "closed" else gone(conn, c)
+    elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
+    if state == SHARED:
+        if why is None:  # the other side is never named to a company admin: it is another company
+            other = "another account's" if operator else "another company's"
+            return f"open, shared with {other} conversation (reply pool ran out): answers {elsewhere}"
+        state = "open"
+    if why is None:
         return state
     left = (", who belongs to another account since", ", who is no longer a user of the gateway")
     if not operator and why.endswith(left):
         why = f"it answers {c.user_email}, who is no longer a user of this account"
-    elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     return f"{state}, answers {elsewhere}: {why.removeprefix('it answers ')}"
 
 
@@ -60,10 +72,18 @@ def listed(
     own: dict[int, float | None],
     now: float,
 ) -> list[str]:
-    """Each row's `state`; `own`: the accounts' own reply windows in days (None: the config's)."""
+    """Each row's `state`, or `SHARED` for an open one on a pool number another account's live
+    conversation with the phone holds too (`told` says so): both showed `open`, though neither
+    user gets the phone's answers. `own`: the accounts' own reply windows in days (None: the config's)."""
+    region = cfg.gateway.default_region
+    pool = pool_set(tuple(cfg.replies.pool), region)
     found = []
     for c in rows:
         account_days = own.get(c.account_id) if c.account_id is not None else None
         days = accountrules.reply_window_days(cfg, account_days)
-        found.append(state(conn, c, now - days * 86400, now, cfg.gateway.default_region))
+        said = state(conn, c, now - days * 86400, now, region)
+        window = cfg.replies.window_seconds
+        if said == "open" and c.number in pool and shared_with(conn, c, now, window, region):
+            said = SHARED
+        found.append(said)
     return found
