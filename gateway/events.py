@@ -267,8 +267,11 @@ class GatewayEvents:
         cfg = self.notifier.config
         source, text = self.store.mo.mo_text(mo_id)
         form = _optout_form(text)
-        optout = form in self.optout_words
-        optin = form in self.optin_words
+        # A copy the SMSC delivers again acted with its first delivery: a STOP delivered again after
+        # the phone's START opted it out again behind its back (the handlers settle it `duplicate`).
+        again = self.store.mo.redelivery_of(mo_id) is not None
+        optout = form in self.optout_words and not again
+        optin = form in self.optin_words and not again
         phone = stored_phone(source, cfg.gateway.default_region) is not None
         if optout and not phone:
             # A garbled source is not a number we could ever send to; putting it on the list

@@ -11,6 +11,7 @@ the CLI's own command on it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.cli.optouts import cmd_optout_add
+from gateway.config import parse_config
 from gateway.events import _may_be_optout, _optout_form, _plain
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_policy import code, error_text
 from tests.test_two_way import PHONE, parsed, two_way_config
 
@@ -154,3 +156,32 @@ def test_the_rule_flags_an_opt_out_word_with_more_words_a_repeat_or_a_phrase(tex
 def test_the_rule_leaves_answers_and_opt_out_words_alone(text: str) -> None:
     # "STOP" alone is an opt-out, acted on: no note of a possible one.
     assert not _may_be_optout(_optout_form(text), OPTOUT_WORDS)
+
+
+async def test_a_stop_the_smsc_delivers_again_after_start_leaves_the_phone_opted_in(tmp_path: Path) -> None:
+    # The phone texted STOP, then START; the SMSC had not read the acknowledgement of the STOP
+    # (the connection dropped) and delivers it again after a reconnect. That copy is the same SMS,
+    # not the phone's word again: the number stays off the list, as the phone last asked. The words
+    # acted before the copy was known for one, and opted the phone out behind its START.
+    from tests.test_mo_crash import AckLosingSMSC, mo_states
+    from tests.test_mo_redelivery import SENDER, ask_and_wait
+
+    relay = free_port()
+    async with AckLosingSMSC() as smsc, smtp_sink(relay) as sink:
+        text = config_text(tmp_path, smsc_port=smsc.port, relay_port=relay)
+        cfg = parse_config(text, source="test", base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            await ask_and_wait(gw.port, smsc)
+            assert await smsc.inject_mo(PHONE, SENDER, "STOP") == 1
+            await gw.until(lambda: gw.store.policy.is_opted_out(PHONE))
+            await gw.until(lambda: smsc.stats.commands["ignored"] >= 1)  # its acknowledgement lost
+            smsc.losing = False
+            assert await smsc.inject_mo(PHONE, SENDER, "START") == 1
+            await gw.until(lambda: not gw.store.policy.is_opted_out(PHONE))
+            await gw.until(lambda: smsc.stats.commands["deliver_sm_resp"] >= 1)  # the START's answered
+            smsc.drop_all()  # the SMSC delivers the STOP it never had an answer to again
+            await gw.until(lambda: len(mo_states(cfg.db_path)) == 3)
+            await asyncio.sleep(0.5)  # a START delivered again would come now too
+            assert mo_states(cfg.db_path) == ["optout", "mailed", "duplicate"]
+            assert not gw.store.policy.is_opted_out(PHONE)
+            await sink.wait(2)
