@@ -152,6 +152,7 @@ def confirmation(
     removed: list[str],
     transliterated: bool,
     in_reply_to: str | None,
+    plain_punctuation: bool = False,
     lang: Language = "en",
 ) -> bytes:
     """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
@@ -169,6 +170,8 @@ def confirmation(
     notes = []
     if transliterated:
         notes.append(w.ACCEPTED_TRANSLITERATED(lang))
+    if plain_punctuation:
+        notes.append(w.ACCEPTED_PLAIN_PUNCTUATION(lang))
     if removed:
         notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(w.label_words(r, lang) for r in removed)))
     return plain(

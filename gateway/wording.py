@@ -141,6 +141,12 @@ ACCEPTED_TRANSLITERATED = Phrase(
     "Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.",
     "Polskie litery zastąpiono literami bez znaków diakrytycznych, aby zmieścić się w tańszym alfabecie GSM.",
 )
+ACCEPTED_PLAIN_PUNCTUATION = Phrase(
+    "Typographic quotes, dashes and spaces were made plain (’ to ', “ ” to \", – to -, … to ...) to stay in"
+    " the cheaper GSM alphabet.",
+    "Typograficzne cudzysłowy, myślniki i spacje zastąpiono zwykłymi (’ na ', „ ” na \", – na -, … na ...),"
+    " aby zmieścić się w tańszym alfabecie GSM.",
+)
 ACCEPTED_REMOVED = Phrase(
     "Removed from the email before sending: {removed}.", "Przed wysłaniem usunięto z wiadomości: {removed}."
 )

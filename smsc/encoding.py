@@ -1,7 +1,8 @@
 """GSM 03.38 / UCS-2 text planning for outgoing SMS; the GSM tables and the UDH concat format.
 
 This module owns every decision about how a text becomes SMS parts (SPEC R-1.4, R-1.5): the alphabet
-(GSM 03.38 when every character has a code in the basic or extension table, else UCS-2), what each
+(GSM 03.38 when every character has a code in the basic or extension table, or would have with its
+typographic punctuation made plain, else UCS-2), what each
 character costs, where the text is split (never inside an escape pair or a surrogate pair, for separate
 SMS never inside a grapheme cluster such as a flag or an emoji with its skin tone, at a word boundary
 only where that costs no extra part), how much is cut when the text needs more parts than allowed
@@ -50,7 +51,8 @@ class Plan:
     truncated: bool  # the text needed more than max_parts parts
     dropped: str  # the text that was cut off ("" if none)
     reason: str | None  # why UCS-2, e.g. "ą, ł forced UCS-2"; None for GSM7
-    transliterated: bool  # transliteration changed the text
+    transliterated: bool  # transliteration replaced Polish letters
+    plain_punctuation: bool  # typographic punctuation was made plain to keep the text GSM
     text: str  # the text actually sent (after NFC / transliteration / truncation)
 
 
@@ -80,10 +82,11 @@ GSM_EXTENSION_TABLE: dict[str, int] = {
 SINGLE_LIMIT: dict[Coding, int] = {Coding.GSM7: 160, Coding.UCS2: 70}
 PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 6-octet concat UDH
 
-# Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
-# outside the GSM alphabet, so transliterating GSM text never changes it.
-TRANSLITERATION: dict[str, str] = {
-    **dict(zip("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", strict=True)),
+# Typographic punctuation that phones' mail apps write for plain ASCII ("smart punctuation": didn’t,
+# “front desk”, –, …, no-break spaces before units). Made plain without any account setting when it is
+# all that keeps a text from GSM 03.38: one such apostrophe would otherwise send the whole text as UCS-2,
+# 70 characters per SMS instead of 160, and the plain character reads the same on every phone.
+PLAIN_PUNCTUATION: dict[str, str] = {
     "’": "'",
     "‘": "'",
     "‚": "'",
@@ -93,7 +96,16 @@ TRANSLITERATION: dict[str, str] = {
     "–": "-",
     "—": "-",
     "…": "...",
-    "\u00a0": " ",
+    "\u00a0": " ",  # no-break space
+    "\u2007": " ",  # figure space
+    "\u2009": " ",  # thin space
+    "\u202f": " ",  # narrow no-break space
+}
+# Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
+# outside the GSM alphabet, so transliterating GSM text never changes it.
+TRANSLITERATION: dict[str, str] = {
+    **dict(zip("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", strict=True)),
+    **PLAIN_PUNCTUATION,
 }
 
 _GSM_CHARS = frozenset(GSM_BASIC_TABLE) | frozenset(GSM_EXTENSION_TABLE)
@@ -104,6 +116,7 @@ _ENCODE = {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()} | {
 }
 _NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS)) + "]")
 _TRANSLIT = str.maketrans(TRANSLITERATION)
+_PLAIN = str.maketrans(PLAIN_PUNCTUATION)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
 _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
@@ -121,6 +134,11 @@ def gsm_char_ok(ch: str) -> bool:
 def non_gsm_chars(text: str) -> list[str]:
     """Distinct characters of `text` that force UCS-2, in order of first appearance."""
     return list(dict.fromkeys(_NON_GSM.findall(text)))
+
+
+def plain_punctuation(text: str) -> str:
+    """The text with PLAIN_PUNCTUATION applied (after NFC, as plan() sees it)."""
+    return unicodedata.normalize("NFC", text).translate(_PLAIN)
 
 
 def transliterate_text(text: str) -> str:
@@ -288,8 +306,9 @@ def _assemble(
     coding: Coding,
     mode: Mode,
     rest: str,
-    transliterated: bool,
+    changed: tuple[bool, bool],
 ) -> Plan:
+    """`changed`: (Polish letters transliterated, punctuation made plain)."""
     payload, cum = measured
     width = 1 if coding is Coding.GSM7 else 2
     dropped = text[kept:] + rest
@@ -310,12 +329,20 @@ def _assemble(
         truncated=bool(dropped),
         dropped=dropped,
         reason=None if coding is Coding.GSM7 else _reason(text),
-        transliterated=transliterated,
+        transliterated=changed[0],
+        plain_punctuation=changed[1],
         text=text,
     )
 
 
-def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transliterate: bool = False) -> Plan:
+def plan(
+    text: str,
+    *,
+    mode: Mode = "concatenated",
+    max_parts: int = 10,
+    transliterate: bool = False,
+    as_written: bool = False,
+) -> Plan:
     """Choose the alphabet and split `text` into SMS parts (R-1.4); cut it to max_parts parts (R-1.5).
 
     With `transliterate`, TRANSLITERATION is applied when it makes the text GSM (the whole of it, or
@@ -324,6 +351,10 @@ def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transli
     can even cost a part; its `reason` still names what forced UCS-2, not the Polish letters.
     When the text must be cut and everything before its first non-GSM character fits the parts at
     least as far as UCS-2 would reach, that GSM prefix is sent: more text for no more parts.
+    A text whose only non-GSM characters are typographic punctuation (PLAIN_PUNCTUATION) is sent in
+    GSM with it made plain, with or without `transliterate`, unless that would cost more parts or
+    cut what UCS-2 sends whole: nothing is lost. A text that stays UCS-2 anyway keeps its “quotes”.
+    `as_written` keeps every character (a phone's own encoder, as the simulator plays one).
     Raises EmptyText for a text with nothing visible (blank, or only invisible characters).
     """
     if mode not in ("concatenated", "separate"):
@@ -334,17 +365,27 @@ def plan(text: str, *, mode: Mode = "concatenated", max_parts: int = 10, transli
         text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
     if not visible(text):
         raise EmptyText("the text is empty")
-    if transliterate and _NON_GSM.search(text) is not None:
+    if _NON_GSM.search(text) is None:
+        return _plan(text, mode, max_parts, (False, False))
+    plain = text if as_written else text.translate(_PLAIN)
+    if plain != text and _NON_GSM.search(plain) is None:
+        written = _plan(text, mode, max_parts, (False, False))
+        result = _plan(plain, mode, max_parts, (False, True))
+        # `…` → `...` costs two more characters each: a text made mostly of them could need more parts.
+        if len(result.parts) <= len(written.parts) and (written.truncated or not result.truncated):
+            return result
+        return written
+    if transliterate:
         changed = text.translate(_TRANSLIT)
         if changed != text:
-            result = _plan(changed, mode, max_parts, transliterated=True)
+            result = _plan(changed, mode, max_parts, (changed != plain, plain != text))
             if result.coding is Coding.GSM7:
                 return result
-            return replace(_plan(text, mode, max_parts, transliterated=False), reason=result.reason)
-    return _plan(text, mode, max_parts, transliterated=False)
+            return replace(_plan(text, mode, max_parts, (False, False)), reason=result.reason)
+    return _plan(text, mode, max_parts, (False, False))
 
 
-def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Plan:
+def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool]) -> Plan:
     bad = _NON_GSM.search(text)
     # No alphabet fits more characters than this into max_parts parts, so never measure beyond it:
     # a huge mail body costs no more than a long one.
@@ -353,7 +394,7 @@ def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Pla
     if bad is None or bad.start() >= len(head):
         measured = _measure(head, Coding.GSM7)
         kept = _kept(head, measured[1], Coding.GSM7, mode, max_parts)
-        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, transliterated)
+        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, changed)
     measured = _measure(head, Coding.UCS2)
     kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
@@ -363,5 +404,5 @@ def _plan(text: str, mode: Mode, max_parts: int, *, transliterated: bool) -> Pla
         gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts)
         if gsm_kept >= kept:
             rest = head[len(prefix) :] + rest
-            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, transliterated)
-    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, transliterated)
+            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, changed)
+    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, changed)

@@ -214,6 +214,7 @@ def compose(
             why=p.reason,
             removed=[*mail.removed, *cut],
             transliterated=p.transliterated,
+            plain_punctuation=p.plain_punctuation,
         )
         notices.append(("confirmation", confirmation))
     if p.truncated:

@@ -174,7 +174,10 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
     topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
-    short = _cut_subject(topic, opts.subject_max)
+    # The cut leaves room for the body. With no body the subject IS the message (a UPS, a NAS or
+    # Zabbix alert): it goes whole, split and capped as any text. subject_max 0 still leaves it out.
+    whole = not cleaned.text and opts.subject_max > 0
+    short = topic if whole else _cut_subject(topic, opts.subject_max)
     if short != topic and short:
         removed.append(f"subject cut to {opts.subject_max} characters")
     text = opts.separator.join(p for p in (short, cleaned.text) if p)

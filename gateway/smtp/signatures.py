@@ -17,13 +17,15 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         SIGNATURE,
         re.compile(
-            r"^(?i:sent from my \S+( \S+){0,3}|sent from (mail|outlook) for \S+"
+            r"^(?i:sent from my \S+( \S+){0,3}"
+            r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
+            r"|sent from (mail|outlook) for \S+"
             r"|sent from yahoo mail( for \S+)?|sent with \S+ mail|get outlook for (ios|android)"
             r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
-            r"|wysłane z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
-            r"|wysłano z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia)\S*( \S+){0,3}"
-            r"|wysłan[eo] z aplikacji poczta\b.*"
-            r"|pobierz (aplikację )?outlook (dla (systemu )?|for )(ios|android)"
+            r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
+            r"\S*( \S+){0,3}"
+            r"|wysłan[eo] z aplikacji (poczta\b.*|outlook (dla (systemu )?|for )(ios|android))"
+            r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
             r"|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
         ),
     ),

@@ -18,7 +18,7 @@ def mo_segments(text: str, parts: int | None = None) -> list[tuple[int, bytes]]:
     exactly `parts` segments (for demos and tests of reassembly). ValueError when that cannot be
     done; EmptyText for an empty text (sent as one empty SMS)."""
     if parts is None:
-        p = plan(text, max_parts=255)
+        p = plan(text, max_parts=255, as_written=True)
         return [(int(p.coding), part.payload) for part in p.parts]
     if not 1 <= parts <= 255:
         raise ValueError("parts must be 1 to 255")
@@ -33,7 +33,7 @@ def mo_segments(text: str, parts: int | None = None) -> list[tuple[int, bytes]]:
     out = []
     for piece in pieces:
         try:
-            p = plan(piece, max_parts=1)
+            p = plan(piece, max_parts=1, as_written=True)
         except EmptyText:  # a piece of blanks: send it as it is
             out.append((0, piece.encode("ascii", "replace")))
             continue
