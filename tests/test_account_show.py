@@ -39,6 +39,7 @@ DEFAULTS = [
     "confirm: off",
     "dlr-mail: failed",
     "notify-address: none",
+    "auto-generated: record",
     "quiet-hours: none",
     "bulk: off",
     "reply-window-days: default (7)",
@@ -85,8 +86,9 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "account", "set", "acme", "--sender", "+48100200301", "--monthly-limit", "1000",
         "--daily-limit", "0", "--split-mode", "separate", "--transliterate", "on", "--overflow", "reject",
         "--validity-hours", "12.5", "--end-marker", "--", "--confirm", "on", "--dlr-mail", "all",
-        "--notify-address", "ops@acme.pl", "--quiet-hours", "22:00-07:00", "--bulk", "on",
-        "--reply-window-days", "2.5", "--billing-to", "b@acme.pl", "--billing-to", "a@acme.pl",
+        "--notify-address", "ops@acme.pl", "--auto-generated", "send", "--quiet-hours", "22:00-07:00",
+        "--bulk", "on", "--reply-window-days", "2.5", "--billing-to", "b@acme.pl",
+        "--billing-to", "a@acme.pl",
     )  # fmt: skip
     assert cli.ok("account", "show", "acme") == [
         "name: acme",
@@ -104,6 +106,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "confirm: on",
         "dlr-mail: all",
         "notify-address: ops@acme.pl",
+        "auto-generated: send",
         "quiet-hours: 22:00-07:00",
         "bulk: on",
         "reply-window-days: 2.5",
@@ -120,7 +123,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "account", "set", "acme", "--sender", "", "--monthly-limit", "none", "--daily-limit", "none",
         "--split-mode", "concatenated", "--transliterate", "off", "--overflow", "truncate",
         "--validity-hours", "default", "--end-marker", "default", "--confirm", "off", "--dlr-mail", "failed",
-        "--notify-address", "none", "--quiet-hours", "none", "--bulk", "off",
+        "--notify-address", "none", "--auto-generated", "record", "--quiet-hours", "none", "--bulk", "off",
         "--reply-window-days", "default", "--billing-to", "none", "--remove-network", "192.0.2.0/24",
     )  # fmt: skip
     cli.ok("user", "remove", "anna@acme.example")

@@ -373,7 +373,12 @@ def undo_migration_43(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_44(conn: sqlite3.Connection) -> None:
+    undo_migration_45(conn)
     conn.execute("ALTER TABLE conversations DROP COLUMN name")
+
+
+def undo_migration_45(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE accounts DROP COLUMN auto_generated")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -100,7 +100,8 @@ def reply_window_value(value: str) -> float | None:
 
 def notify_address_value(cfg: Config, value: str) -> str | None:
     """`--notify-address`: `none` or `default` clears it as they clear the other options (it was
-    refused as "not an email address", and only "" cleared it); bounces then go to the sender."""
+    refused as "not an email address", and only "" cleared it); bounces and notices then go to the
+    sender."""
     address = value.strip()
     if address.lower() in ("", "none", "default"):
         return None

@@ -67,7 +67,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from acl.quiet import parse_window
 
     settings: dict[str, Any] = {}
-    for key in ("split_mode", "overflow", "end_marker", "dlr_mail"):
+    for key in ("split_mode", "overflow", "end_marker", "dlr_mail", "auto_generated"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -313,7 +313,16 @@ def add_admin_commands(sub: Any) -> None:
     aset.add_argument(
         "--notify-address",
         metavar="EMAIL",
-        help="bounces go here instead of to the sender; 'none' (or 'default') sends them to the sender",
+        help="bounces and every notice about a mail's SMS (not sent, held, cut short, confirmed, delivered)"
+        " go here instead of to the sender; 'none' (or 'default') sends them to the sender",
+    )
+    aset.add_argument(
+        "--auto-generated",
+        choices=["record", "send"],
+        help="mail whose only machine sign is a monitoring system's (Auto-Submitted: auto-generated, as"
+        " cron adds, or auto-notified; Precedence: list): 'record' (default) records it unsent, as other"
+        " machine mail; 'send' sends it as SMS, for an account that exists for alerts. Auto-replies,"
+        " out-of-office notices, bounces, receipts, recalls and the gateway's own mail are never sent",
     )
     aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
     aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")

@@ -304,6 +304,80 @@ def _header_reason(headers: dict[str, str]) -> str | None:
     return None
 
 
+# The machine signs a monitoring system's alert carries and nothing else does: cron (cronie,
+# systemd-cron) puts `Auto-Submitted: auto-generated` on every mail, some tools `auto-notified`, list
+# managers and alerting tools `Precedence: list`. An account for machines may have such mail sent
+# (`smsgw account set --auto-generated send`); without that, R-1.7 records it unsent.
+ALERT_REASONS = frozenset(
+    {"Auto-Submitted: auto-generated", "Auto-Submitted: auto-notified", "Precedence: list"}
+)
+
+# What the sender of an unsent alert reads in the `250`, after the reason: the setting that sends it.
+ALERT_HINT = "an account for alerts: smsgw account set {account} --auto-generated send"
+
+
+def alert_only(
+    msg: Message,
+    reason: str | None,
+    *,
+    subject: str,
+    own_address: str | None,
+    own_domains: Iterable[str],
+) -> bool:
+    """Whether a machine mail's only signs are an alert's (`ALERT_REASONS`): nothing that a program
+    answering a person, a report, a bounce or the gateway itself wrote.
+
+    `reason` is `machine_reason`'s verdict, which names only the first sign it finds; every header
+    is read again here, since `Auto-Submitted: auto-generated` above an `X-Autoreply` is still a
+    responder's. The gateway's own mail (`own_address`, and ids and addresses in `own_domains`, the
+    `[gateway] domains` its answers come from) carries `Auto-Submitted: auto-generated` as well: a
+    mail rule that sends a phone's answer back must not make it an SMS again.
+    """
+    if reason not in ALERT_REASONS or _OOF_SUBJECT.match(subject) or _RECALL_SUBJECT.match(subject):
+        return False
+    values = [(name.lower(), str(value)) for name, value in msg.raw_items()]
+    for name, value in values:
+        sign = _header_reason({name: value})
+        if sign is not None and sign not in ALERT_REASONS:
+            return False
+    headers = _headers(msg)
+    if _MAILER_DAEMON.search(headers.get("from", "")):
+        return False
+    body = _text_head(msg)
+    if _own_notice(headers, body, own_address):
+        return False
+    return not _ours(headers, body, own_address, own_domains)
+
+
+def _ours(headers: dict[str, str], body: str, own_address: str | None, domains: Iterable[str]) -> bool:
+    """Mail the gateway wrote, come back: its id or its From in one of the gateway's domains (a
+    phone's answer comes from `+48…@<domain>`), or its From quoted at the top of a forward."""
+    own = {d.strip().casefold() for d in domains if d.strip()}
+    if own_address:
+        own.add(own_address.strip().casefold())
+    msgid = headers.get("message-id", "").strip().strip("<>").casefold()
+    quoted = _QUOTED_FROM.search(body[:3000])
+    for address in (msgid, _address(headers.get("from", "")), _address(quoted.group(1)) if quoted else ""):
+        if address and (address in own or address.rpartition("@")[2] in own):
+            return True
+    return False
+
+
+def _text_head(msg: Message, limit: int = 3000) -> str:
+    """The start of the mail's first text part, decoded: where a forward quotes the mail it forwards."""
+    for part in _walk(msg):
+        if part.get_content_maintype() != "text":
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            return ""
+        try:
+            return payload[: limit * 4].decode(part.get_content_charset() or "utf-8", "replace")[:limit]
+        except LookupError:  # a charset Python does not know: its ASCII is enough for a quoted From
+            return payload[: limit * 4].decode("ascii", "replace")[:limit]
+    return ""
+
+
 def is_bulk(msg: Message) -> bool:
     """`Precedence: bulk` marks a staff member's mass mailing: still sent, but held for the account's
     quiet hours.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import make_msgid
@@ -24,7 +25,8 @@ from gateway.smtp import automail, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
-from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
+from gateway.store.accounts import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, Plan, plan
@@ -68,6 +70,8 @@ def compose(
         if exc.reply == replies.ONLY_QUOTE and _a_reply(raw, cfg):
             return NO_NEW_TEXT  # its subject was ours or a prefix alone: "no subject" would puzzle
         return exc.reply
+    if mail.automatic and account is not None:
+        mail = _alert(cfg, account, raw, mail)
     # R-1.8: a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
     dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
@@ -101,9 +105,10 @@ def compose(
         )
         if reason == automail.OOF_GUESSED and sender.user is not None:
             # Only a guess: if a person wrote it, a 250 alone would leave them believing it was sent.
+            notices_to = (account.notify_address if account else None) or sender.mail_from
             told = notify.notice(
                 sender=cfg.mail.from_address,
-                rcpt=sender.mail_from,
+                rcpt=notices_to,
                 domain=cfg.gateway.hostname,
                 subject=wording.NOT_SENT_OOF_SUBJECT(cfg.gateway.language, subject=mail.subject),
                 content=wording.NOT_SENT_OOF_TEXT(
@@ -111,7 +116,7 @@ def compose(
                 ),
                 in_reply_to=mail.message_id,
             )
-            return automatic, None, [Notice("not-sent", cfg.mail.from_address, sender.mail_from, told)], None
+            return automatic, None, [Notice("not-sent", cfg.mail.from_address, notices_to, told)], None
         fallback = cfg.replies.fallback_address
         if fallback is None or not forwarded.worth_forwarding(reason, raw):
             return automatic, None, [], None
@@ -151,6 +156,9 @@ def compose(
     # As the conversation's first SMS went (with its subject), or as its phone gets it (without).
     other = as_read if as_read != mail.text else mail.body if len(plans) > 1 else None
     also = (plans.get(other) or planned(other)).text if other is not None else None
+    # Every notice about the mail's SMS goes where its bounces go (`events.Notifier`): the account's
+    # notify address, when it named one. A monitoring system's sender (alertmanager@…) reads none.
+    notices_to = account.notify_address or sender.mail_from
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []
     if blocked:
@@ -165,7 +173,7 @@ def compose(
             not_sent.append(
                 (
                     "not-sent",
-                    identical_notice(cfg, sender.mail_from, mail.subject, numbers, blocked, mail.message_id),
+                    identical_notice(cfg, notices_to, mail.subject, numbers, blocked, mail.message_id),
                 )
             )
     source = account.sender or cfg.gateway.default_sender
@@ -192,7 +200,7 @@ def compose(
     # Each notice answers the mail it is about: the mail client files it with that mail.
     stamp: dict[str, Any] = dict(
         sender=cfg.mail.from_address,
-        rcpt=sender.mail_from,
+        rcpt=notices_to,
         domain=cfg.gateway.hostname,
         in_reply_to=mail.message_id,
         lang=cfg.gateway.language,
@@ -247,9 +255,25 @@ def compose(
     return (
         Acceptance(**common, dedup_key=dedup_key, messages=messages),
         limits,
-        [Notice(kind, cfg.mail.from_address, sender.mail_from, content) for kind, content in notices],
+        [Notice(kind, cfg.mail.from_address, notices_to, content) for kind, content in notices],
         opening,
     )
+
+
+def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:
+    """A machine mail whose only sign is a monitoring system's (`automail.alert_only`): sent as any
+    mail for an account that asked (`--auto-generated send`); else recorded, and its reason names
+    that setting, which the sender reads in the `250` (cron's alerts were recorded unsent, unread)."""
+    msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
+    own = cfg.mail.from_address
+    if not automail.alert_only(
+        msg, mail.automatic, subject=mail.subject, own_address=own, own_domains=cfg.gateway.domains
+    ):
+        return mail
+    if account.auto_generated == "send":
+        return mail.model_copy(update={"automatic": None})
+    hint = automail.ALERT_HINT.format(account=shlex.quote(account.name))
+    return mail.model_copy(update={"automatic": f"{mail.automatic}; {hint}"})
 
 
 THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")

@@ -45,6 +45,7 @@ ACCOUNT_SETTINGS = (
     "quiet_end",
     "reply_window_days",
     "cut_from",
+    "auto_generated",
 )
 
 
@@ -79,6 +80,8 @@ class Account:
     reply_window_days: float | None = None  # None: the installation's [replies] window_days
     # `account set --cut-from`: the text ends above a line starting with one (stored a line each)
     cut_from: tuple[str, ...] = ()
+    # `account set --auto-generated`: "send" sends a monitoring system's alerts (`automail.alert_only`)
+    auto_generated: str = "record"
     networks: tuple[str, ...] = ()
 
 
@@ -101,7 +104,7 @@ _USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_li
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
     " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason, reply_window_days, cut_from"
+    " suspended_reason, reply_window_days, cut_from, auto_generated"
 )
 
 

@@ -469,4 +469,10 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE conversations ADD COLUMN name TEXT;
     """,
+    # 45: what an account does with mail whose only machine sign is a monitoring system's
+    # (`Auto-Submitted: auto-generated`, which cron adds to every mail): 'record' as R-1.7 says, or
+    # 'send' for an account that exists for alerts (`smsgw account set --auto-generated send`)
+    """
+    ALTER TABLE accounts ADD COLUMN auto_generated TEXT NOT NULL DEFAULT 'record';
+    """,
 ]

@@ -64,6 +64,7 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     s["overflow"] = overflow
     s["confirm"] = int(form.get("confirm") == "on")
     s["bulk"] = int(form.get("bulk") == "on")
+    s["auto_generated"] = "send" if form.get("auto_generated") == "on" else "record"
     split = str(form.get("split_mode", ""))
     if split not in SPLIT_MODES:
         raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}")
@@ -159,7 +160,7 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
     one mistake does not cost the admin every other field they changed."""
     if typed is not None:
         shown: dict[str, Any] = {k: str(typed.get(k, "")) for k in TEXT_FIELDS}
-        shown.update({k: typed.get(k) == "on" for k in CHECKBOXES})
+        shown.update({k: typed.get(k) == "on" for k in (*CHECKBOXES, "auto_generated")})
         return shown
     return {
         "sender": acc.sender or "",
@@ -174,6 +175,7 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
         "billing_to": " ".join(billing_to),
         "notify_address": acc.notify_address or "",
         **{k: bool(getattr(acc, k)) for k in CHECKBOXES},
+        "auto_generated": acc.auto_generated == "send",  # 'record' or 'send', a checkbox here
     }
 
 
