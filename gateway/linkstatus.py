@@ -1,4 +1,5 @@
-"""The links as the status file and the panel show them: state, window, submits and their rate.
+"""The links as the status file and the panel show them: state, window, submits and their rate,
+and since when a link is down.
 
 Each reader keeps its own rate window (the status file is written every 2 s, the panel is read
 when someone looks), so one reading does not shorten the other's.
@@ -7,20 +8,103 @@ when someone looks), so one reading does not shorten the other's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from gateway.adminrules import age
+from gateway.routing import OTHER_NUMBERS, Router, unserved
+
+Links = Mapping[str, Mapping[str, Any]]  # `LinkView`'s snapshot, or the status file's "links"
+Routes = Sequence[tuple[str, Sequence[str]]]  # `Config.routes()`
+
+# A link down longer than this is listed on the dashboard's "Needing attention": a reconnect after
+# an SMSC's restart or a dropped connection takes seconds and needs nobody.
+ATTENTION_SECONDS = 60.0
+
+
+def down_words(since: float, now: float, when: Callable[[float], str]) -> str:
+    """ "down since 2026-12-03 08:08:12 (21 min)": `status`, the panel and `queue show` alike."""
+    return f"down since {when(since)} ({age(max(0.0, now - since))})"
+
+
+def _up(links: Links) -> Callable[[str], bool]:
+    return lambda name: links.get(name, {}).get("state") == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """A link down past ATTENTION_SECONDS as the dashboard lists it: since when, and what waits."""
+
+    name: str
+    down: str  # "down since … (21 min)"
+    waits: str  # its SMS wait, and how many parts; or that other links take its numbers
+    last_error: str
+
+
+def links_down(links: Links, routes: Routes, now: float, when: Callable[[float], str]) -> list[LinkDown]:
+    """The links down for more than ATTENTION_SECONDS at `now`, with what waits for them.
+
+    The number of parts is the queue-depth reader's last count of every part waiting (`queued`): with
+    no link up they all wait for the links down; with another up, the prefixes no link up takes say
+    whose SMS wait. A link whose numbers another link up takes is listed all the same (the SMS go,
+    without the spare), said so."""
+    up = _up(links)
+    stuck = set(unserved(routes, up)) if routes else set()
+    any_up = any(up(name) for name in links)
+    out = []
+    for name, link in sorted(links.items()):
+        since = link.get("down_since")
+        if since is None or up(name) or link.get("state") == "stopped" or now - since <= ATTENTION_SECONDS:
+            continue
+        prefixes = [p for link_name, ps in routes if link_name == name for p in ps]
+        theirs = [r for r in (prefixes or [OTHER_NUMBERS]) if r in stuck]
+        queued = link.get("queued")
+        count = f"{queued} part(s)" if queued is not None else "the SMS"
+        if not any_up:
+            waits = f"no link is up: {count} waiting to go"
+        elif theirs:
+            waits = f"no link up for {', '.join(theirs)}: their SMS wait ({count} waiting in all)"
+        else:
+            waits = "its numbers go by the other links meanwhile"
+        out.append(LinkDown(name, down_words(since, now, when), waits, str(link.get("last_error") or "")))
+    return out
+
+
+def waiting_for(
+    destination: str, links: Links, routes: Routes, now: float, when: Callable[[float], str]
+) -> str | None:
+    """Why a waiting SMS to `destination` does not go, when no link that may take it is up: "no link
+    up for +48601123456 (link orange down since … (21 min))"; None when one is up."""
+    candidates = Router(routes).candidates(destination)
+    if not candidates or any(_up(links)(name) for name in candidates):
+        return None
+    said = []
+    for name in candidates:
+        link = links.get(name, {})
+        since = link.get("down_since")
+        state = (
+            down_words(float(since), now, when)
+            if since is not None
+            else str(link.get("state") or "not running")
+        )
+        said.append(f"link {name} {state}")
+    return f"no link up for {destination} ({'; '.join(said)})"
 
 
 class LinkView:
     """Call it for a snapshot of every link of `dispatcher` (a `gateway.dispatcher.Dispatcher`)."""
 
-    def __init__(self, dispatcher: Any) -> None:
+    def __init__(self, dispatcher: Any, clock: Callable[[], float] = time.time) -> None:
         self.dispatcher = dispatcher
+        self.clock = clock
         started = time.monotonic()
         self._seen: dict[str, tuple[float, int]] = {name: (started, 0) for name in dispatcher.links}
 
     def __call__(self) -> dict[str, dict[str, Any]]:
         d = self.dispatcher
         now = time.monotonic()
+        wall = self.clock()
         out: dict[str, dict[str, Any]] = {}
         for name, link in d.links.items():
             pacer = d.pacers[name]
@@ -40,5 +124,13 @@ class LinkView:
                 "possible_duplicates": d.possible_duplicates(name),
                 "last_error": stats.last_error,  # why it is not up (or last went down), for `status`
                 "last_error_at": stats.last_error_at,
+                # Since when it is down (wall clock, None while up) and in how many attempts: the last
+                # error's time moves with each retry, and a 30-s blip read as a 20-min outage.
+                "down_since": stats.down_since,
+                "down_for": None if stats.down_since is None else max(0.0, wall - stats.down_since),
+                "down_attempts": stats.down_attempts,
+                # The parts waiting to go in all, as the queue-depth reader last counted them (no
+                # count of its own): with no other link up, those waiting for this one.
+                "queued": d.backlog,
             }
         return out

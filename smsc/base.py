@@ -48,6 +48,7 @@ import asyncio
 import enum
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -330,6 +331,55 @@ class LinkStats:
     # not only in the log. The reason never carries the password.
     last_error: str = ""
     last_error_at: float | None = None
+    # Since when it has been down (wall clock; None while up) and how many sessions it tried since:
+    # `Outage`.
+    down_since: float | None = None
+    down_attempts: int = 0
+
+
+@dataclass(slots=True)
+class Outage:
+    """Since when a link has had no session up, kept by its driver in memory.
+
+    The last error's time moves with each retry, so a 30-s blip and a 20-minute SMSC outage read
+    alike; the time the link went down does not, and `status` and the panel say it ("down since
+    08:08 (21 min)"). A link that never came up is down since its first failed attempt. The driver
+    calls `ended` after each session and `up` when one is up, whose answer it logs once: a night's
+    outage otherwise left a link_down warning a minute and, after it, only the bind."""
+
+    clock: Callable[[], float] = time.time
+    since: float | None = None
+    attempts: int = 0  # sessions tried since `since` that did not come up
+
+    def ended(self, *, was_up: bool) -> None:
+        """A session ended: a link that was up went down now; one that was down tried once more."""
+        if was_up or self.since is None:
+            self.since = self.clock()
+            self.attempts = 0 if was_up else 1
+        else:
+            self.attempts += 1
+
+    def up(self) -> tuple[float, int] | None:
+        """A session is up: how long the link was down and in how many attempts (this one too), or
+        None when it was not down (its first session, or one after a stop)."""
+        if self.since is None:
+            return None
+        outage = (max(0.0, self.clock() - self.since), self.attempts + 1)
+        self.since, self.attempts = None, 0
+        return outage
+
+    def down_for(self) -> float | None:
+        """Seconds since the link went down, or None while it is up."""
+        return None if self.since is None else max(0.0, self.clock() - self.since)
+
+
+def outage_words(seconds: float) -> str:
+    """A length of an outage as the log says it: "45 s", "21 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def connect_failure(host: str, port: int, exc: BaseException) -> str:

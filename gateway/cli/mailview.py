@@ -5,19 +5,25 @@ gateway accepted them, what cleaning removed, then each SMS: number, parts, stat
 the SMSC's message ids and delivery reports. Read by `gateway.store.mailrecord`, the reader of the
 panel's message page, so the two never tell a message two ways. Everything from a mail, a phone or
 an SMSC is printed on its own line (`one_line`), the text indented under its heading, so that no
-line of it can pass for a field.
+line of it can pass for a field. A part still to go says why it waits: its next try and the reason
+the row holds, and no link up for its number, as the daemon's status file tells the links.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import quiet_held
 from gateway.cli.common import CliError, open_store, say_zone, when
+from gateway.cli.status import daemon_state, lock_holder
 from gateway.cli.terminal import one_line
 from gateway.config import Config
+from gateway.housekeeping import read_status
+from gateway.linkstatus import waiting_for
 from gateway.reasons import human_reason
 from gateway.store.mailrecord import mail_of_message, mail_record
 
@@ -35,14 +41,52 @@ def cmd_queue_show(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"no message with id {args.id} (see `smsgw queue list`; a mail's id: --mail)")
     say_zone([record], "")
     zone = ZoneInfo(cfg.gateway.timezone)
-    for line in mail_lines(record, shown=None if args.mail else args.id, zone=zone):
+    waiting = why_waiting(cfg, conn, record)
+    for line in mail_lines(record, shown=None if args.mail else args.id, zone=zone, waiting=waiting):
         print(line)
     return 0
 
 
-def mail_lines(record: dict[str, Any], *, shown: int | None, zone: ZoneInfo) -> list[str]:
+WAITING = ("queued", "deferred")
+
+
+def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -> dict[int, str]:
+    """Why each part of the record still to go waits, by part id: `part 1: queued, attempts 0, link -`
+    said nothing during a 20-minute SMSC outage. A deferred part's next try and the reason its row
+    holds; no link up for its number (since when each is down, from the daemon's status file)."""
+    parts = [(m["recipient"], p) for m in record["messages"] for p in m["parts"] if p["state"] in WAITING]
+    if not parts:
+        return {}
+    ids = [p["id"] for _, p in parts]
+    due = dict(
+        conn.execute(
+            f"SELECT id, next_attempt_at FROM parts WHERE id IN ({','.join('?' * len(ids))})", ids
+        ).fetchall()
+    )
+    status = read_status(cfg.state_dir)
+    now = time.time()
+    down = daemon_state(status, now, lock_holder(cfg))
+    links = (status or {}).get("links", {}) if down is None else None
+    out = {}
+    for recipient, p in parts:
+        said = []
+        if p["state"] == "deferred":
+            reason = ", after the error above" if p["error"] else ""  # the part's line words it
+            said.append(f"next try {when(due.get(p['id']))}{reason}")
+        if links is None:
+            said.append(f"the daemon is {down}")
+        elif (no_link := waiting_for(recipient, links, cfg.routes(), now, when)) is not None:
+            said.append(no_link)
+        if said:
+            out[p["id"]] = "; ".join(said)
+    return out
+
+
+def mail_lines(
+    record: dict[str, Any], *, shown: int | None, zone: ZoneInfo, waiting: dict[int, str] | None = None
+) -> list[str]:
     """The record as `key: value` lines, as `account show` prints an account; `shown` marks the
-    message asked for among its mail's SMS."""
+    message asked for among its mail's SMS; `waiting` says why a part still to go waits (`why_waiting`)."""
     sender = one_line(record["mail_from"]) or "<>"  # a bounce's envelope sender is empty
     user = one_line(record["user"]) if record["user"] else "none (not a user's mail)"
     lines = [
@@ -64,7 +108,9 @@ def mail_lines(record: dict[str, Any], *, shown: int | None, zone: ZoneInfo) -> 
     if not record["messages"]:
         lines.append("sms: none")
     for m in record["messages"]:
-        lines += _sms_lines(m, asked=m["id"] == shown, zone=zone, mail_text=record["text"])
+        lines += _sms_lines(
+            m, asked=m["id"] == shown, zone=zone, mail_text=record["text"], waiting=waiting or {}
+        )
     return lines
 
 
@@ -73,7 +119,9 @@ def _block(text: str | None) -> list[str]:
     return [f"{INDENT}{one_line(line)}" for line in (text or "").splitlines()] or [f"{INDENT}(empty)"]
 
 
-def _sms_lines(m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str) -> list[str]:
+def _sms_lines(
+    m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str, waiting: dict[int, str]
+) -> list[str]:
     """One SMS: its own text only where it is not the mail's (cut to the part limit, transliterated),
     so that a mail to ten numbers does not print its text eleven times."""
     held = quiet_held(m["held_until"], zone)
@@ -103,6 +151,8 @@ def _sms_lines(m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str
             f"part {p['seq']}: {p['state']}, attempts {p['attempts']}, link {one_line(p['link'] or '-')}"
             f"{smsc}, submitted {when(p['submitted_at'])}, done {when(p['done_at'])}{error}"
         )
+        if p["id"] in waiting:
+            lines.append(f"{INDENT}waiting: {waiting[p['id']]}")
     for d in m["dlrs"]:
         error = f", error {one_line(d['error'])}" if d["error"] else ""
         lines.append(

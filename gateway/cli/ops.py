@@ -29,10 +29,13 @@ from gateway.cli.send import cmd_send
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
-from gateway.reasons import refused_for_good
+from gateway.reasons import human_reason, refused_for_good
 from gateway.store.mailrecord import search_messages
 
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
+# States `smsgw status` counts parts in and no message is in: `queue list --state deferred` lists the
+# messages with such a part (it was refused, "invalid choice", for a state status had just shown).
+PART_STATES = ("deferred", "active")
 
 
 def _number(cfg: Config, value: str) -> str:
@@ -54,15 +57,18 @@ def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number) if args.number else None
     since = since_time(cfg, args.since) if args.since else None
     store = open_store(cfg, must_exist=True)
-    filters = {"number": number, "user": args.user, "since": since, "state": args.state}
+    part_state = args.state if args.state in PART_STATES else None
+    state = None if part_state else args.state
+    filters = {"number": number, "user": args.user, "since": since, "state": state, "part_state": part_state}
     # The panel's search (`gateway.store.mailrecord`): the same filters find the same messages.
     rows = search_messages(store.db.conn, None, **filters, limit=args.limit, now=store.clock())
     filtered = number or args.user or since
     say_zone(rows, "no messages matching the filters" if filtered else "no messages")
     for r in rows:
-        # An SMSC's words among the reasons; a held message has none, and looked stuck without it.
+        # An SMSC's words among the reasons, worded as `queue show` and the panel word them (the raw
+        # code stays after the words); a held message has none, and looked stuck without it.
         note = (
-            one_line(r["reason"])
+            one_line(human_reason(r["reason"]))
             if r["reason"]
             else quiet_held(r["held_until"], ZoneInfo(cfg.gateway.timezone))
         )
@@ -177,7 +183,12 @@ def add_ops_commands(sub: Any) -> None:
         "queue", help="list, show, retry or cancel SMS messages; list mail recorded, not sent"
     ).add_subparsers(dest="sub", required=True, metavar="ACTION")
     ql = q.add_parser("list", help="the latest messages, newest first")
-    ql.add_argument("--state", choices=MESSAGE_STATES, help="only messages in this state (default: all)")
+    ql.add_argument(
+        "--state",
+        choices=MESSAGE_STATES + PART_STATES,
+        help="only messages in this state, or with a part deferred or active as `smsgw status` counts"
+        " them (default: all)",
+    )
     ql.add_argument(
         "--number",
         help="only messages to this phone, in any form a mail may give it (+48601123456, 601 123 456)",

@@ -16,6 +16,7 @@ from gateway.cli.common import CliError, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.configdoubts import maildir_doubts
+from gateway.linkstatus import down_words
 from gateway.routing import unserved
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 
@@ -182,9 +183,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             " every mail; a reader holds an old snapshot (an sqlite3 shell left in a transaction,"
             " a long report or backup): end it and the next checkpoint cuts the WAL back"
         )
+    for cert in status.get("tls", {}).values():  # gateway.tlscert.CertificateWatch, every minute
+        for doubt in cert.get("doubts", []):
+            print(f"tls       {doubt}")
     for name, link in status["links"].items():
         print(
-            f"link {name}: {link['state']}, window {link['in_flight']}/{link['window']},"
+            f"link {name}: {link['state']}{_down(link, now)}, window {link['in_flight']}/{link['window']},"
             f" {link.get('rate', 0)}/s now (max {_allowed(link)}), submitted {link['submitted']},"
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
@@ -210,6 +214,17 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return code
+
+
+def _down(link: dict[str, Any], now: float) -> str:
+    """ ", down since 2026-12-03 08:08:12 (21 min, 40 attempts)" for a link not up: the last error's
+    time moves with each retry, so only this tells a 30-s blip from a 20-minute outage."""
+    since = link.get("down_since")
+    if since is None or link.get("state") == "active":
+        return ""
+    words = down_words(float(since), now, when)
+    attempts = link.get("down_attempts") or 0
+    return f", {words[:-1]}, {attempts} attempt(s))" if attempts else f", {words}"
 
 
 def _allowed(link: dict[str, Any]) -> str:

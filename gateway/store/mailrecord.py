@@ -38,11 +38,13 @@ def search_messages(
     before_id: int | None = None,
     limit: int = 50,
     now: float | None = None,
+    part_state: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` is the last id of the previous page. With `now`, each row says
     until when a message held for quiet hours waits (`held_until`, else None): a list showed it as
     plain `queued` (the panel's CSV export, without `now`, probes no parts). `number` is E.164 as
-    intake wrote it, `user` the envelope sender (any case).
+    intake wrote it, `user` the envelope sender (any case); `part_state` keeps the messages with a
+    part in that state (`deferred`, which `smsgw status` counts among the parts), by the due index.
 
     A company admin's search names their account and, for most forms, something narrower: the
     number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
@@ -59,6 +61,7 @@ def search_messages(
         ("m.created_at < ?", until),
         ("m.state = ?", state),
         ("m.id < ?", before_id),
+        ("m.id IN (SELECT message_id FROM parts WHERE state = ?)", part_state),
     ):
         if value is not None:
             where.append(cond)

@@ -28,6 +28,7 @@ from gateway.adminrules import (
     no_password_note,
     password_problem,
 )
+from gateway.linkstatus import down_words, links_down
 from gateway.mailheaders import is_plain_address
 from gateway.premium import confirmation
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
@@ -190,6 +191,8 @@ async def dashboard(request: Request, who: Who) -> Response:
     # Local midnight, made from the date so that a day of 23 or 25 hours starts where it should.
     midnight = datetime(now.year, now.month, now.day, tzinfo=web.tz).timestamp()
     at = now.timestamp()
+    links = web.links() if overview else {}
+    when = web.env.filters["when"]
     ctx = {
         "who": who,
         "month": month,
@@ -205,7 +208,15 @@ async def dashboard(request: Request, who: Who) -> Response:
             lambda conn: confirmation.attention(conn, scope, at, web.env.filters["when"], who.operator)
         ),
         "held": held_note(web.tz),
-        "links": web.links() if overview else {},
+        "links": links,
+        # Since when each link not up is down: the last error's time moves with each retry.
+        "down": {
+            name: down_words(link["down_since"], at, when)
+            for name, link in links.items()
+            if link.get("down_since") is not None and link.get("state") != "active"
+        },
+        # Links down over a minute, and what waits for them: only /healthz and `status` said so.
+        "links_down": links_down(links, web.config.routes(), at, when),
         # The relay is the operator's: the answers and bounces of every account wait for it.
         "outbox": await web.counts.run(lambda conn: outbox_health(conn, at)) if overview else None,
         "outbox_stuck": STUCK_SECONDS,

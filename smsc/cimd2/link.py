@@ -30,7 +30,17 @@ import time
 import structlog
 
 from smsc.backpressure import overfull, stalled
-from smsc.base import LinkEvents, LinkState, LinkStats, OutboundSms, Outcome, SubmitResult, connect_failure
+from smsc.base import (
+    LinkEvents,
+    LinkState,
+    LinkStats,
+    Outage,
+    OutboundSms,
+    Outcome,
+    SubmitResult,
+    connect_failure,
+    outage_words,
+)
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import is_unexpected_operation, login_params, submit_params, submit_result
@@ -61,6 +71,7 @@ class Cimd2Link:
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._logged_in_at: float | None = None  # loop time of this session's login: `reconnect_attempt`
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
+        self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
@@ -162,6 +173,7 @@ class Cimd2Link:
             errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],
             extra={k: str(v) for k, v in counts.items() if k not in shown_apart},
             last_error=self._last_error, last_error_at=self._last_error_at,
+            down_since=self._outage.since, down_attempts=self._outage.attempts,
         )  # fmt: skip
 
     def _failed(self, why: str) -> None:
@@ -196,6 +208,7 @@ class Cimd2Link:
             cfg = self.cfg
             now = asyncio.get_running_loop().time()
             logged_in_for = None if self._logged_in_at is None else now - self._logged_in_at
+            self._outage.ended(was_up=self._logged_in_at is not None)
             failures = reconnect_attempt(failures, logged_in_for, cfg.reconnect_max_seconds)
             delay = (
                 cfg.reconnect_max_seconds
@@ -203,7 +216,9 @@ class Cimd2Link:
                 else (backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds))
             )
             self._set_state(LinkState.DISCONNECTED if result == "fatal" else LinkState.RECONNECTING)
-            log.info("cimd2.reconnect_in", link=self.name, seconds=delay)
+            # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
+            down_for = outage_words(self._outage.down_for() or 0.0)
+            log.info("cimd2.reconnect_in", link=self.name, seconds=delay, down_for=down_for)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._counts["reconnects"] += 1
@@ -255,6 +270,12 @@ class Cimd2Link:
                 asyncio.create_task(self._requests.keepalive(conn)),
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
+            if (outage := self._outage.up()) is not None:
+                down_for, attempts = outage_words(outage[0]), outage[1]
+                log.warning(
+                    "cimd2.up_again", link=self.name, down_for=down_for, attempts=attempts,
+                    summary=f"link {self.name} up again after {down_for} down ({attempts} attempts)",
+                )  # fmt: skip
             self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             (log.info if self._stopping else log.warning)(

@@ -29,10 +29,12 @@ from smsc.base import (
     LinkEvents,
     LinkState,
     LinkStats,
+    Outage,
     OutboundSms,
     Outcome,
     SubmitResult,
     connect_failure,
+    outage_words,
 )
 from smsc.pacing import backoff, reconnect_attempt
 from smsc.settings import LinkSettings
@@ -78,6 +80,7 @@ class SmppLink:
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
+        self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         if len(cfg.system_id) > 15:
@@ -167,6 +170,8 @@ class SmppLink:
             extra={"peer": f"{self.cfg.host}:{self.cfg.port}", "bad_pdus": str(bad_pdus)},
             last_error=self._last_error,
             last_error_at=self._last_error_at,
+            down_since=self._outage.since,
+            down_attempts=self._outage.attempts,
         )
 
     # --- connection lifecycle -------------------------------------------------------------------------
@@ -197,6 +202,7 @@ class SmppLink:
             if self._stopping:
                 break
             self._last_error, self._last_error_at = reason or result, time.time()
+            self._outage.ended(was_up=self._bound_at is not None)
             bound_for = None if self._bound_at is None else asyncio.get_running_loop().time() - self._bound_at
             failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
             if result == "config":
@@ -204,7 +210,11 @@ class SmppLink:
             else:
                 delay = backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
             if result != "config":  # a configuration error was logged as such
-                log.warning("smpp.link_down", link=self.name, reason=reason, retry_in=delay)
+                # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
+                down_for = outage_words(self._outage.down_for() or 0.0)
+                log.warning(
+                    "smpp.link_down", link=self.name, reason=reason, retry_in=delay, down_for=down_for
+                )
             state = LinkState.RECONNECTING
             self._set_state(state)
             self._reconnects += 1
@@ -259,6 +269,12 @@ class SmppLink:
                     return "config", error
                 return "failed", error
             log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
+            if (outage := self._outage.up()) is not None:
+                down_for, attempts = outage_words(outage[0]), outage[1]
+                log.warning(
+                    "smpp.up_again", link=self.name, down_for=down_for, attempts=attempts,
+                    summary=f"link {self.name} up again after {down_for} down ({attempts} attempts)",
+                )  # fmt: skip
             tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
             self._bound_at = asyncio.get_running_loop().time()
             self._set_state(LinkState.ACTIVE)
