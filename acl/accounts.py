@@ -9,11 +9,14 @@ account owning that network (SPEC R-2.1 b).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+U = TypeVar("U")
 
 
 @lru_cache(maxsize=1024)
@@ -58,3 +61,60 @@ def relay_sender_allowed(sender_account_id: int | None, suspended: bool, trusted
     if suspended:
         return RelayVerdict(False, "account suspended")
     return RelayVerdict(True, "trusted network and sender on the ACL")
+
+
+# BATV (bounce address tag validation), which a client's mail server may write into the envelope
+# sender of every mail: `prvs=0123abcdef=sms@radio.example.org` (and Microsoft's `msprvs1=`),
+# Barracuda's `btv1==0a1b2c3d4e5==sms@radio.example.org`. The tag changes daily.
+_BATV = re.compile(r"(?:prvs=[0-9a-f]{10}=|msprvs1=[0-9a-z_-]+=|btv1==[0-9a-z]+==)(.+@[^@]+)", re.IGNORECASE)
+
+
+def without_batv(address: str) -> str:
+    """The address with a BATV tag taken off, else as given. The domain stays, so a tag gains a
+    forger nothing (the same domain's plain address is as easy to write). SRS addresses are not
+    read: anyone can write one naming any address in a domain of their own."""
+    m = _BATV.fullmatch(address)
+    return m.group(1) if m else address
+
+
+def sender_user(address: str, find_user: Callable[[str], U | None]) -> tuple[U | None, str]:
+    """The user an envelope sender names, and the sender as it is recorded: as received, or without
+    the BATV tag its company's server wrote into it (a staff member's mail was refused as from a
+    stranger, `prvs=0123abcdef=anna@acme.example`). `+tags` and SRS are not read: a user is one
+    address, and an SRS address names whoever its writer likes."""
+    user = find_user(address)
+    if user is not None:
+        return user, address
+    untagged = without_batv(address)
+    if untagged == address:
+        return None, address
+    user = find_user(untagged)
+    return (user, untagged) if user is not None else (None, address)
+
+
+# What an admin may mean as "any": `*@acme.example` was taken as a user and then matched only a
+# sender who wrote those very characters. `%` is SQL's and the old percent hack's.
+_WILDCARDS = "*?%"
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def user_address_problem(address: str) -> str | None:
+    """Why `address` cannot be a user, or None: the relay matches an envelope sender to a user by
+    the whole address, so a user is one mailbox's address, never a pattern or a domain. The CLI
+    and the panel say it alike."""
+    local, _, domain = address.strip().rpartition("@")
+    one = "each user is one address, of one mailbox: add each one that sends"
+    if wild := "".join(dict.fromkeys(c for c in address if c in _WILDCARDS)):
+        return f"{address!r} has a wildcard ({' '.join(wild)}): no address matches a pattern here; {one}"
+    if not local:
+        return f"{address!r} is not a mailbox's address (user@domain): {one}"
+    if domain.startswith("["):
+        return f"{address!r} names an IP address, not a mail domain: {one}"
+    if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
+        return f"{address!r}: {domain!r} is not a mail domain: {one}"
+    if (untagged := without_batv(address.strip())) != address.strip():
+        return (
+            f"{address!r} carries a BATV tag its mail server writes and changes daily;"
+            f" add {untagged!r} (the relay reads the tag off)"
+        )
+    return None

@@ -21,6 +21,8 @@ from gateway.config import parse_config
 from gateway.events import GatewayEvents, Notifier
 from gateway.premium import handlers
 from gateway.smtp import replies
+from gateway.smtp.relay import SENDER_NOT_ASCII
+from gateway.smtp.servers import NOT_UTF8_PATH
 from smsc.base import InboundSms
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, config_text, make_config, running_gateway
@@ -34,7 +36,6 @@ CLIENT = "konkurs@acme.example"
 ENHANCED = re.compile(r"\d{3}[ -][245]\.\d{1,3}\.\d{1,3} ")
 # New replies, spelled out so that the tests also run (and fail) against code without them.
 TLS_ALREADY_ACTIVE = "503 5.5.1 TLS already active"
-NON_ASCII = "501 5.5.4 Error: non-ASCII characters need SMTPUTF8, which this server does not offer"
 
 
 @pytest.fixture(scope="module")
@@ -233,10 +234,12 @@ RELAY_DIALOGUE: list[tuple[bytes, str]] = [
     (b"RCPT TO:<601123456@sms.example.com>", "503 5.5.1 Error: need MAIL command"),
     (b"DATA", "503 5.5.1 Error: need RCPT command"),
     (b"MAIL FROM:", "501 5.5.2 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"),
-    (b"MAIL FROM:<anna@acme.example> SMTPUTF8", "501 5.5.4 Error: SMTPUTF8 disabled"),
+    (b"MAIL FROM:<anna@acme.example> SMTPUTF8", replies.OK_SENDER),  # offered (RFC 6531)
+    (b"RSET", "250 2.0.0 OK"),
     (b"MAIL FROM:<anna@acme.example> SMTPUTF8=yes", "501 5.5.4 Error: SMTPUTF8 takes no arguments"),
     (b"MAIL FROM:<anna@acme.example> BODY=X", "501 5.5.4 Error: BODY can only be one of 7BIT, 8BITMIME"),
-    (b"MAIL FROM:<\xc3\xa1nna@acme.example>", NON_ASCII),
+    (b"MAIL FROM:<\xc3\xa1nna@acme.example>", SENDER_NOT_ASCII),  # UTF-8: no user's
+    (b"MAIL FROM:<\xe1nna@acme.example>", NOT_UTF8_PATH),  # Latin-1, no UTF-8
     (b"MAIL FROM:<anna@acme.example> FOO=1", f"555 5.5.4 MAIL FROM {NOT_RECOGNIZED}"),
     (b"NOOP " + b"a" * 600, "500 5.5.2 Command line too long"),  # 5.5.6 is RFC 4954's, for AUTH
     (b"XYZZY", '500 5.5.1 Error: command "XYZZY" not recognized'),

@@ -378,7 +378,12 @@ def undo_migration_44(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_45(conn: sqlite3.Connection) -> None:
+    undo_migration_46(conn)
     conn.execute("ALTER TABLE accounts DROP COLUMN auto_generated")
+
+
+def undo_migration_46(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE emails DROP COLUMN envelope")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from acl.accounts import user_address_problem
 from gateway.adminrules import (
     CUT_FROM_MIN,
     END_MARKER_MAX,
@@ -211,6 +212,8 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
             f"EMAIL {args.email!r} is not a plain email address (user@domain, without a display name)",
             EXIT_USAGE,
         )
+    if (problem := user_address_problem(args.email)) is not None:
+        raise CliError(f"EMAIL {problem}", EXIT_USAGE)
     if (problem := mail_address_problem(cfg, args.email)) is not None:
         # Answers by SMS and the gateway's notices go to the user's address: on the gateway's own
         # domain they come back to it and are refused, and the user never sees one.

@@ -11,7 +11,6 @@ and read reports are recorded and answered `250` (refusing them would only make 
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 from datetime import datetime
 from email.parser import BytesParser
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from acl.accounts import without_batv
 from gateway import accountrules, forwarded, notify
 from gateway.bitelog import FaultLog
 from gateway.config import Config
@@ -53,20 +53,6 @@ _NOT_ANSWERS = (
     "Precedence: junk",
     "the gateway's own notice",  # automail.OWN_NOTICE: ours, sent back by a mail rule
 )
-
-
-# BATV (bounce address tag validation), which a client's mail server may write into the envelope
-# sender of every mail: `prvs=0123abcdef=sms@radio.example.org` (and Microsoft's `msprvs1=`),
-# Barracuda's `btv1==0a1b2c3d4e5==sms@radio.example.org`. The tag changes daily.
-_BATV = re.compile(r"(?:prvs=[0-9a-f]{10}=|msprvs1=[0-9a-z_-]+=|btv1==[0-9a-z]+==)(.+@[^@]+)", re.IGNORECASE)
-
-
-def without_batv(address: str) -> str:
-    """The address with a BATV tag taken off, else as given. The domain stays, so a tag gains a
-    forger nothing (the same domain's plain address is as easy to write). SRS addresses are not
-    read: anyone can write one naming any address in a domain of their own."""
-    m = _BATV.fullmatch(address)
-    return m.group(1) if m else address
 
 
 def known(store: Store, target: Target) -> bool:

@@ -13,6 +13,12 @@ from functools import lru_cache
 import phonenumbers
 
 SEPARATORS = re.compile(r"[\s.\-()/]")
+# A local part that is a number as staff write it: digits, "+" and the separators above (an SMTP
+# command is one line, so spaces and tabs only), with one digit at least.
+_NUMBER_LOCAL = r'(?=[^"@]*[0-9])[0-9+ \t.\-()/]+'
+_NUMBER_PATH = re.compile(
+    rf'<[ \t]*({_NUMBER_LOCAL}|"{_NUMBER_LOCAL}")@([A-Za-z0-9.-]+)[ \t]*>(.*)\Z', re.DOTALL
+)
 
 
 class BadNumber(ValueError):
@@ -32,6 +38,23 @@ def split_address(address: str) -> tuple[str, str]:
     if len(local) >= 2 and local.startswith('"') and local.endswith('"'):
         local = _QUOTED_PAIR.sub(r"\1", local[1:-1])  # `""` stays an address: its number is empty
     return local, domain.lower().rstrip(".")
+
+
+def number_path(arg: str) -> tuple[str, str] | None:
+    """A MAIL/RCPT path whose local part is a number, as written, and the parameters after it; else
+    None. `<+48 (601) 123-923@sms.example.com>` read by the email package's address grammar lost
+    "(601)" as a comment and named another valid number: brackets stand between a number's digits
+    here (README), so such a local part is never read through that grammar."""
+    m = _NUMBER_PATH.match(arg.lstrip())
+    if m is None:
+        return None
+    return f"{m.group(1).rstrip()}@{m.group(2)}", m.group(3).lstrip()
+
+
+def is_number_local(local: str) -> bool:
+    """Whether a local part (quotes taken off) is only what a number's may hold: digits, "+" and
+    separators. A comment read out of such an address may have been part of the number."""
+    return re.fullmatch(_NUMBER_LOCAL, local) is not None
 
 
 @lru_cache(maxsize=4096)

@@ -85,6 +85,7 @@ def compose(
         mail = mail.model_copy(update={"message_id": _own_message_id(cfg)})
     common: dict[str, Any] = dict(
         mail_from=sender.mail_from,
+        envelope=sender.envelope,
         client_ip=client_ip,
         account_id=account.id if account else None,
         user_id=sender.user.id if sender.user else None,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from acl.accounts import relay_sender_allowed, trusted_accounts
+from acl.accounts import relay_sender_allowed, sender_user, trusted_accounts
 from acl.lockout import AuthGuard
 from gateway import conversations, premium
 from gateway.bitelog import FaultLog
@@ -51,6 +51,7 @@ MAX_RECIPIENTS = 100
 # empty `mail_from` as "no MAIL yet" (503 to every RCPT, a second MAIL not nested). Everything of
 # the gateway's own reads `Sender.mail_from`, where the null sender is "".
 NULL_PATH = "<>"
+SENDER_NOT_ASCII = f"{replies.SENDER_DENIED} (its users have ASCII addresses only)"
 
 
 @dataclass(slots=True)
@@ -60,6 +61,9 @@ class Sender:
     mail_from: str
     account: Account | None
     user: User | None
+    # The envelope sender as received, when `mail_from` is recorded without the BATV tag its server
+    # wrote into it: that server refuses a bounce to the untagged address, so DSNs go here.
+    envelope: str | None = None
 
 
 @dataclass(slots=True)
@@ -122,7 +126,7 @@ class RelayHandler:
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         trusted = trusted_accounts(client_ip, store.accounts.all_networks())
-        user = store.accounts.find_user(address) if address else None
+        user, sender = sender_user(address, store.accounts.find_user) if address else (None, "")
         account = store.accounts.account_by_id(user.account_id) if user else None
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
@@ -140,6 +144,10 @@ class RelayHandler:
                 # Only to the account's own mail server: another company's learnt of its suspension
                 # and the reason (its billing trouble) by naming one of its users.
                 refusal = replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+            elif user is None and not address.isascii():
+                # SMTPUTF8 lets such a sender in; the ACL holds ASCII addresses only, so it is no
+                # user whoever it is, and the reply says why rather than leave them guessing.
+                refusal = SENDER_NOT_ASCII
             else:
                 refusal = replies.SENDER_DENIED
             refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
@@ -153,7 +161,14 @@ class RelayHandler:
             account = user = None
         envelope.mail_from = address or NULL_PATH  # an auto-reply to a premium SMS may have <>
         envelope.mail_options.extend(mail_options)
-        envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
+        if user is not None and sender != address:
+            # A user's sender behind its BATV tag: recorded as the user (their mail, their usage,
+            # their conversations keep one address however often the tag changes); DSNs go to
+            # the envelope as received. The premium path reads the tag itself.
+            log.info("smtp.sender_untagged", sender=sender, envelope=address)
+            envelope.smsgw = Sender(sender, account, user, envelope=address)  # type: ignore[attr-defined]
+        else:
+            envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
         return replies.OK_SENDER
 
     async def handle_RCPT(

@@ -1,6 +1,6 @@
-"""The gateway's aiosmtpd servers: enhanced status codes on every reply, a cheap address parser,
-MAIL's `AUTH=` parameter taken on both ports, and the relay port's server, which offers STARTTLS
-but never AUTH.
+"""The gateway's aiosmtpd servers: enhanced status codes on every reply, a cheap address parser
+that reads a number's local part as written, SMTPUTF8 and MAIL's `AUTH=` parameter taken on both
+ports, and the relay port's server, which offers STARTTLS but never AUTH.
 
 The hooks that decide per command live with each port (gateway/smtp/relay.py, submission.py).
 """
@@ -16,6 +16,7 @@ from aiosmtpd.smtp import TLSSetupException, syntax
 
 from gateway.config import Config
 from gateway.smtp import replies
+from gateway.smtp.addressing import BadNumber, is_number_local, number_path, split_address
 from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
 from gateway.tlscert import credential_or_path, tls_context
@@ -25,17 +26,42 @@ log = structlog.get_logger(__name__)
 # A path without quoting, comments or source routes: dot-atom local part and a plain domain.
 _PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
 _AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
+# Bytes of a command line that are not UTF-8, as aiosmtpd's surrogateescape decoding leaves them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# aiosmtpd's reply to MAIL or RCPT when `_getaddr` gives no address; the gateway's own says why.
+_MALFORMED = "553 5.1.3 Error: malformed address"
+NOT_UTF8_PATH = "553 5.1.3 Address not valid: its non-ASCII bytes are not UTF-8"
+COMMENT_IN_NUMBER = (
+    "553 5.1.3 <{}>: a comment in a number address is not read: write the number alone"
+    " (digits, + first, spaces, dashes, dots, slashes or brackets between them)"
+)
 
 
 class GatewaySMTP(GuardedSMTP):
-    """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself."""
+    """aiosmtpd's server with RFC 3463 enhanced codes on the replies it writes itself.
+
+    SMTPUTF8 (RFC 6531) is offered: Postfix bounces a mail that asks for it (`5.6.7 SMTPUTF8 is
+    required, but was not offered`) to a server that does not, and the gateway reads raw UTF-8
+    headers as they come. A UTF-8 address is then read like any other (the ACL has ASCII users only).
+    """
 
     _REWRITE: ClassVar[dict[str, str]] = REWRITE
     offers_auth: ClassVar[bool] = True  # whether EHLO may advertise AUTH (aiosmtpd's decision) at all
+    _path_refusal: str | None = None  # why `_getaddr` read no address, for the 553 that follows
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("enable_SMTPUTF8", True)
+        super().__init__(*args, **kwargs)
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
+            if status == _MALFORMED and self._path_refusal is not None:
+                status, self._path_refusal = self._path_refusal, None
             status = self._REWRITE.get(status) or with_prefix_code(status)
+            if _NOT_UTF8.search(status):
+                # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
+                # line is, and writing it would fail the session.
+                status = _NOT_UTF8.sub("?", status)
             gate = getattr(self.event_handler, "gate", None)
             if gate is not None and status[3:4] != "-":  # not a continuation
                 gate.replies[status[:3]] += 1
@@ -77,12 +103,38 @@ class GatewaySMTP(GuardedSMTP):
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
         # a tenth of the CPU per mail; plain <local@domain> (nearly all traffic) is parsed here.
+        self._path_refusal = None
+        if _NOT_UTF8.search(arg):
+            self._path_refusal = NOT_UTF8_PATH
+            return None, None
         m = _PLAIN_PATH.match(arg)
-        if m is None or (
-            self.local_part_limit and len(m.group(1).rpartition("@")[0]) > self.local_part_limit
-        ):
-            return super()._getaddr(arg)
-        return m.group(1), m.group(2).lstrip()
+        if m is not None and not self._too_long(m.group(1)):
+            return m.group(1), m.group(2).lstrip()
+        # A number's local part as written: that grammar reads its brackets as a comment and drops
+        # them with what they hold (`+48 (601) 123-923` became `+48 123-923`), which may leave
+        # another valid number, a stranger's.
+        number = number_path(arg)
+        if number is not None and not self._too_long(number[0]):
+            return number
+        address, rest = super()._getaddr(arg)
+        if address and "(" in arg[: len(arg) - len(rest or "")] and _number_address(address):
+            # A comment the grammar dropped from a number address: it may have been digits of the
+            # number (or the number's name); refused, never read as the rest of the number.
+            self._path_refusal = COMMENT_IN_NUMBER.format(address)
+            return None, None
+        return address, rest
+
+    def _too_long(self, address: str) -> bool:
+        return bool(self.local_part_limit) and len(address.rpartition("@")[0]) > self.local_part_limit
+
+
+def _number_address(address: str) -> bool:
+    """Whether the local part of a parsed address is only what a number's may hold."""
+    try:
+        local, _domain = split_address(address)
+    except BadNumber:
+        return False
+    return is_number_local(local)
 
 
 class RelaySMTP(GatewaySMTP):

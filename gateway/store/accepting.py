@@ -45,12 +45,13 @@ class AcceptingRepo(Repository):
             if not todo and a.messages:
                 return AcceptResult(None, [], duplicates=duplicates)
         cur = self.conn.execute(
-            "INSERT INTO emails (account_id, user_id, mail_from, client_ip, header_message_id, dedup_key,"
-            " subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO emails (account_id, user_id, mail_from, envelope, client_ip, header_message_id,"
+            " dedup_key, subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 a.account_id,
                 a.user_id,
                 a.mail_from,
+                a.envelope,
                 a.client_ip,
                 a.header_message_id,
                 a.dedup_key,

@@ -57,12 +57,13 @@ def recorded_mail(
 class AdminRepo(Repository):
     def message_info(self, message_id: int) -> dict[str, Any]:
         """`mail_from`: where the message's reports go unless its account names an address: the
-        envelope sender, for a premium answer as received (BATV-tagged, while the email records the
-        sender without the tag: such a server refuses a bounce to an untagged address)."""
+        envelope sender, for a premium answer or a user's mail as received (BATV-tagged, while the
+        email records the sender without the tag: such a server refuses a bounce to an untagged address)."""
         row = self.conn.execute(
             "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"
-            " COALESCE(pa.envelope, e.mail_from), e.header_message_id, e.subject, a.notify_address,"
-            " a.dlr_mail, a.name, m.account_id, m.rcpt FROM messages m JOIN emails e ON e.id = m.email_id"
+            " COALESCE(pa.envelope, e.envelope, e.mail_from), e.header_message_id, e.subject,"
+            " a.notify_address, a.dlr_mail, a.name, m.account_id, m.rcpt"
+            " FROM messages m JOIN emails e ON e.id = m.email_id"
             " LEFT JOIN accounts a ON a.id = m.account_id"
             " LEFT JOIN premium_answers pa ON pa.message_id = m.id"
             " WHERE m.id = ?",

@@ -475,4 +475,10 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE accounts ADD COLUMN auto_generated TEXT NOT NULL DEFAULT 'record';
     """,
+    # 46: the envelope sender as received when the mail's sender is recorded without the BATV tag its
+    # company's server wrote into it (`prvs=0123abcdef=anna@acme.example` is user anna@acme.example):
+    # the mail's DSNs go there, as such a server refuses a bounce to an untagged address
+    """
+    ALTER TABLE emails ADD COLUMN envelope TEXT;
+    """,
 ]

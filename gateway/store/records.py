@@ -59,6 +59,8 @@ class Acceptance:
     # The References the mail carried, bounded (`forwarded.thread_refs`): the answers to its SMS
     # continue that chain, so that clients threading by References keep them in one thread.
     thread_refs: str | None = None
+    # The envelope sender as received when `mail_from` is the sender without its BATV tag: DSNs go there.
+    envelope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

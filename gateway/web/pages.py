@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from acl.accounts import user_address_problem
 from acl.limits import period_keys
 from acl.lockout import Attempt
 from acl.passwords import hash_password, verify_password
@@ -269,6 +270,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             acc = account_for(request, who, str(form.get("account", "")))
             if not is_plain_address(email):
                 raise Invalid(f"{email!r} is not an email address")
+            if (problem := user_address_problem(email)) is not None:
+                raise Invalid(problem)
             if (problem := mail_address_problem(web.config, email)) is not None:
                 raise Invalid(f"the user's answers and notices go to that address: {problem}")
             if not who.operator:
