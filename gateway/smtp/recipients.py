@@ -7,11 +7,13 @@ intake worker's ask here: each has the config, and the links' routes are all the
 
 The address a number was given by at RCPT is kept with its SMS (`as_given`): a bounce names it as
 Final-Recipient (RFC 3464 2.3.2), which is what the sender's bounce processing knows the mail by.
+A recipient refused at RCPT is logged with its sender (`refused`): nothing else keeps it.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import structlog
 
@@ -56,3 +58,17 @@ def as_given(address: str | None) -> str | None:
     if not address or len(address) > RCPT_MAX:
         return None
     return address
+
+
+def refused(envelope: Any, address: str, reply: str, number: str | None = None) -> str:
+    """A recipient refused at RCPT, logged with its sender: the client alone had the reply, and an
+    operator asked "my SMS to 601… never arrived" found nothing under the number or the address."""
+    sender = getattr(envelope, "smsgw", None)  # relay.Sender: who MAIL took the mail from
+    log.info(
+        "smtp.rcpt_refused",
+        sender=sender.mail_from if sender is not None else envelope.mail_from,
+        rcpt=address,
+        number=number,
+        reply=reply,
+    )
+    return reply

@@ -183,9 +183,9 @@ class RelayHandler:
         try:
             local, domain = split_address(address)
         except BadNumber:
-            return replies.RELAY_DENIED.format(address)
+            return recipients.refused(envelope, address, replies.RELAY_DENIED.format(address))
         if domain not in cfg.domains:
-            return replies.RELAY_DENIED.format(address)
+            return recipients.refused(envelope, address, replies.RELAY_DENIED.format(address))
         target = premium.target(local)
         if target is not None:
             return self._premium_rcpt(envelope, address, target)
@@ -221,7 +221,7 @@ class RelayHandler:
         try:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
-            return replies.BAD_NUMBER.format(address, exc)
+            return recipients.refused(envelope, address, replies.BAD_NUMBER.format(address, exc))
         if (other := international_too(local, cfg.default_region, number)) is not None:
             number = self._conversation_number(envelope, number, other)
         if (kind := number_kind(number)) not in cfg.number_types:
@@ -230,15 +230,16 @@ class RelayHandler:
             log.info("smtp.number_not_served", number=number, kind=kind)
             return replies.NOT_SERVED.format(address, number, kind_words(kind))
         if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
-            return no_route  # else taken, retried for the whole validity, and bounced as expired
+            # else taken, retried for the whole validity, and bounced as expired
+            return recipients.refused(envelope, address, no_route, number)
         if self.gate.store.policy.is_opted_out(number):
-            return replies.OPTED_OUT.format(address)
+            return recipients.refused(envelope, address, replies.OPTED_OUT.format(address), number)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
             envelope.rcpt_tos.append(address)
             return replies.OK_RCPT  # the same phone twice gets one SMS
         if len(numbers) >= MAX_RECIPIENTS:
-            return replies.TOO_MANY_RCPT
+            return recipients.refused(envelope, address, replies.TOO_MANY_RCPT, number)
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
         envelope.__dict__.setdefault("addresses", {})[number] = address  # its bounce names it (RFC 3464)
