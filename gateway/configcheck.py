@@ -9,6 +9,7 @@ import ipaddress
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +17,7 @@ from gateway.config import Config
 from gateway.configbase import ConfigError, at, credential_path, joined, link_place, quoted
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.tlscert import credential_or_path, tls_context
+from gateway.tlscert import configured_certificates, credential_or_path, file_facts, tls_context
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 
@@ -208,6 +209,22 @@ def _tls_pair_problem(cfg: Config) -> str | None:
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+def tls_doubts(cfg: Config, now: float | None = None) -> list[str]:
+    """What a mail server that verifies the certificates would refuse (`gateway.tlscert`): expired
+    or expiring within two weeks, not naming [gateway] hostname, its issuer's certificate missing
+    from the file, a CA's certificate first. Doubts, not problems: an expired certificate still
+    encrypts for the many peers that do not check it, and a start refused would lose their mail
+    too. A file that cannot be read is named by `file_problems`."""
+    found: list[str] = []
+    when = time.time() if now is None else now
+    for where, path, hostname in configured_certificates(cfg):
+        if _unreadable(path) is not None:
+            continue
+        facts = file_facts(path, f"{where} {path}", hostname, when)
+        found += [facts] if isinstance(facts, str) else facts.doubts
+    return found
 
 
 def _unreadable(path: Path) -> OSError | None:

@@ -103,12 +103,13 @@ MEANINGS: dict[str, str] = {
     "mail.relay_password_file": (
         "file with the relay password; a bare name is looked up in $CREDENTIALS_DIRECTORY first"
     ),
-    "mail.relay_starttls": "use STARTTLS to the relay; its certificate is checked against the system's CAs"
-    " and must name the host in `relay`",
+    "mail.relay_starttls": '"when-offered": STARTTLS where the relay offers it, its certificate not'
+    " checked, plain text if the handshake fails (logged; Postfix `may`); true: STARTTLS required, the"
+    " certificate checked against the system's CAs and must name the host in `relay`; false: never",
     "mail.relay_tls_ca_file": "CA certificate (PEM) that issued the relay's certificate, for a self-signed"
-    " or internal-CA relay (relative: to the config); with relay_starttls",
+    " or internal-CA relay (relative: to the config); with relay_starttls = true",
     "mail.relay_tls_verify": "false: take any certificate of the relay (the mail is still encrypted), only"
-    " for a relay on loopback or a trusted LAN; with relay_starttls",
+    " for a relay on loopback or a trusted LAN; with relay_starttls = true",
     "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`);"
     " the back-off doubles from 30 s to an hour, so 125 tries take about five days",
     "smsc.name": "the link's name in logs, status and routing",
@@ -210,7 +211,20 @@ def _sections() -> list[tuple[str, type[BaseModel], bool]]:
 def _type(ann: Any) -> str:
     text = getattr(ann, "__name__", None) if not typing.get_args(ann) else None
     text = text or re.sub(r"\b(?:typing|pathlib|pydantic\.types|gateway\.\w+)\.", "", str(ann))
+    if text.startswith("Union[") and text.endswith("]"):  # `bool | Literal[...]` as written
+        text = " | ".join(_top_level(text[len("Union[") : -1]))
     return text.replace("NoneType", "None").replace("PosixPath", "Path")
+
+
+def _top_level(text: str) -> list[str]:
+    """The comma-separated parts of `text` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    return [*parts, text[start:].strip()]
 
 
 def _default(field: Any) -> str:

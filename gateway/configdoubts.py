@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from gateway.config import MAX_PARTS, Config, GatewaySection
 from gateway.configbase import at, link_place, quoted
-from gateway.configcheck import endpoints, is_this_machine, on_loopback
+from gateway.configcheck import endpoints, is_this_machine, on_loopback, tls_doubts
 from gateway.configlinks import SmscSection
 from gateway.relaynets import wide_network_doubt
 
@@ -247,4 +247,5 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
         *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],
         *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
+        *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
     ]

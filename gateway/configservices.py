@@ -9,16 +9,18 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.configbase import ConfigError, _host_port, _Section, credential_path, plain_address
+from gateway.configbase import ConfigError, _host_port, _Section, credential_path, plain_address, quoted
 
 # A DNS name as a browser sends it in Host: labels of letters, digits and hyphens.
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}\.?")
 
 MAILDIR_PREFIX = "maildir:"
+WHEN_OFFERED = "when-offered"  # [mail] relay_starttls: opportunistic TLS to the relay
 
 
 class SmtpSection(_Section):
@@ -71,7 +73,11 @@ class MailSection(_Section):
     relay_username: str | None = None
     relay_password: SecretStr | None = None
     relay_password_file: Path | None = Field(None, strict=False)
-    relay_starttls: bool = False
+    # true: STARTTLS required and the certificate verified; "when-offered" (Postfix `may`): STARTTLS
+    # where the relay offers it, the certificate not checked, plain text if the handshake fails;
+    # false: never. With false as the default the bounces and answers, SMS texts in them, crossed
+    # the LAN in clear to a relay that offered TLS.
+    relay_starttls: bool | Literal["when-offered"] = WHEN_OFFERED
     # A company relay's certificate is usually self-signed or from an internal CA: without these the
     # only choices were no TLS or every outgoing mail deferred for five days.
     relay_tls_ca_file: Path | None = Field(None, strict=False)
@@ -90,7 +96,7 @@ class MailSection(_Section):
     def _tls_settings(self) -> MailSection:
         # A TLS setting that changes nothing would let an admin believe the relay is reached over TLS.
         tls_set = self.relay_tls_ca_file is not None or not self.relay_tls_verify
-        if tls_set and not self.relay_starttls:
+        if tls_set and self.relay_starttls is not True:
             raise ValueError(
                 "relay_tls_ca_file and relay_tls_verify take effect only with relay_starttls = true"
             )
@@ -115,6 +121,19 @@ class MailSection(_Section):
             return path.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"[mail] relay_password_file: cannot read {path}: {exc.strerror}") from exc
+
+    @field_validator("relay_starttls", mode="before")
+    @classmethod
+    def _starttls(cls, v: object) -> object:
+        # The union's own errors named its two types ("bool: ...; literal[...]: ...").
+        if isinstance(v, bool) or v == WHEN_OFFERED:
+            return v
+        if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+            said = f"not the text {quoted(v)}"
+            raise ValueError(f"give true or false without quotes (relay_starttls = true), {said}")
+        shown = f"the text {quoted(v)}" if isinstance(v, str) else f"{v!r}"
+        offered = quoted(WHEN_OFFERED)
+        raise ValueError(f"give true, false or {offered} (relay_starttls = {offered}), not {shown}")
 
     @field_validator("relay")
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gateway import reassembly
+from gateway import reassembly, tlscert
 from gateway.bitelog import FaultLog
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents, Notifier
@@ -116,7 +116,8 @@ class Housekeeping:
         Looked at here, every STATUS_INTERVAL: with no mail coming in, no commit would start the
         TRUNCATE that finds the reader gone, and the pin would be shown long after it ended."""
         self.store.db.recheck_pinned_wal()
-        return {**self.status(), "wal_pinned": self.store.db.wal_pinned()}
+        # The certificates as the last look found them (`gateway.tlscert.CertificateWatch`).
+        return {**self.status(), "wal_pinned": self.store.db.wal_pinned(), "tls": tlscert.report()}
 
     async def check_clock(self) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.

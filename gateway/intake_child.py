@@ -42,6 +42,7 @@ from gateway.smtp.servers import relay_tls_context
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
+from gateway.tlscert import watch_served
 from smsc.logthrottle import flush_all
 
 log = structlog.get_logger(__name__)
@@ -226,6 +227,8 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         await start_smtp_server(gate, host, port, handler, sock=sock, tls_context=tls) for sock in listeners
     ]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
+    # A renewed certificate is served by this worker too, without a restart (`gateway.tlscert`).
+    renewals = asyncio.create_task(watch_served(cfg.gateway.hostname), name="tls-renewals")
     channel.send(b"R")
     log.info("intake.worker_serving")
     await channel.stop.wait()
@@ -241,6 +244,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         log.info("smtp.sessions_closed", sessions=closed)
         await asyncio.sleep(0)  # their 421 leaves before the process does
     heartbeat.cancel()
+    renewals.cancel()
     _send_counts(channel, gate.replies)
     channel.framed.close()
     store.close()

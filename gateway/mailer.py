@@ -18,6 +18,7 @@ import re
 import ssl
 import termios
 import time
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.config import Config
 from gateway.configbase import ConfigError
-from gateway.configservices import MailSection
+from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
 
 log = structlog.get_logger(__name__)
@@ -116,21 +117,52 @@ class SmtpRelayMailer:
         # Resolved beside the config and checked by build_mailer; read again at each connection, so
         # a renewed CA bundle is taken without a restart.
         self.ca_file = ca_file
+        self._tls_failing: str | None = None  # the last failed opportunistic handshake, said once
 
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
         host, port = self.cfg.relay_addr
+        if self.cfg.relay_starttls != WHEN_OFFERED:
+            await self._session(host, port, mail_from, rcpt, content, offered=False)
+            return
+        try:
+            await self._session(host, port, mail_from, rcpt, content, offered=True)
+        except _HandshakeFailed as exc:
+            # Postfix `may`: the mail goes in clear rather than not at all, and the admin hears why.
+            said = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+            if said != self._tls_failing:
+                self._tls_failing = said
+                log.warning(
+                    "mail.relay_tls_failed",
+                    relay=f"{host}:{port}",
+                    error=said,
+                    sending="in plain text",
+                    note="the relay offers STARTTLS but the handshake failed; fix the relay's TLS, or set"
+                    " [mail] relay_starttls = false to stop trying",
+                )
+            await self._session(host, port, mail_from, rcpt, content, offered=False)
+            return
+        self._tls_failing = None
+
+    async def _session(
+        self, host: str, port: int, mail_from: str, rcpt: str, content: bytes, *, offered: bool
+    ) -> None:
+        """One relay session. `offered`: STARTTLS if the relay offers it, unverified; a failed
+        handshake raises `_HandshakeFailed` for the caller to go again in clear."""
+        required = self.cfg.relay_starttls is True
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
             local_hostname=self.hostname,
-            start_tls=self.cfg.relay_starttls,
+            start_tls=required,
             use_tls=False,
-            validate_certs=self.cfg.relay_tls_verify,
-            cert_bundle=str(self.ca_file) if self.ca_file is not None else None,
+            validate_certs=self.cfg.relay_tls_verify if required else False,
+            cert_bundle=str(self.ca_file) if self.ca_file is not None and required else None,
             timeout=COMMAND_TIMEOUT,
         )
         try:
             async with client:
+                if offered:
+                    await _starttls_if_offered(client)
                 if self.cfg.relay_username and self.password:
                     await client.login(self.cfg.relay_username, self.password)
                 await _transaction(client, mail_from, rcpt, content)
@@ -152,6 +184,38 @@ class SmtpRelayMailer:
             if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
             raise
+
+
+class _HandshakeFailed(Exception):
+    """STARTTLS offered by the relay did not give a TLS session (`[mail] relay_starttls = "when-offered"`)."""
+
+
+def _opportunistic_context() -> ssl.SSLContext:
+    """TLS against eavesdropping only (RFC 7435): no certificate check, as Postfix `may` does not
+    check, and any version a relay speaks down to TLS 1.0: the alternative is plain text."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+async def _starttls_if_offered(client: aiosmtplib.SMTP) -> None:
+    """STARTTLS when the relay's EHLO offers it; the session stays in clear otherwise."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        return  # a relay without ESMTP offers nothing; `_transaction` says HELO
+    if not client.supports_extension("starttls"):
+        return
+    try:
+        await client.starttls(tls_context=_opportunistic_context())
+    except (ssl.SSLError, aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        client.close()
+        raise _HandshakeFailed() from exc
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

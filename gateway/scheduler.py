@@ -1,4 +1,5 @@
-"""Calendar jobs: the retention purge (R-2.5) and the monthly billing (R-5), each also right after start.
+"""Calendar jobs: the retention purge (R-2.5) and the monthly billing (R-5), each also right after start;
+and the look at the TLS certificates every minute (`gateway.tlscert.CertificateWatch`).
 
 APScheduler's `AsyncIOScheduler` runs coroutine jobs as tasks on the daemon's event loop, so a job
 uses the store like any other coroutine (through `write()`, on the loop thread); plain functions
@@ -19,13 +20,16 @@ from zoneinfo import ZoneInfo
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from billing_reports import job as billing
 from billing_reports.monthly import Month, due_months
 from billing_reports.repo import LAST_BILLED, BillingRepo
+from gateway import tlscert
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
+from gateway.tlscert import CertificateWatch
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +108,16 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
         max_instances=1,
         misfire_grace_time=None,
         next_run_time=datetime.now(scheduler.timezone),  # catch-up of a month end missed while down
+    )
+    # Certificates renewed on disk are served without a restart; one near its end is said daily.
+    certificates = CertificateWatch(config)
+    scheduler.add_job(
+        certificates.check,
+        IntervalTrigger(seconds=tlscert.RELOAD_CHECK_SECONDS, timezone=tz),
+        id="tls-certificates",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(scheduler.timezone),  # the status shows the certificates at once
     )
     scheduler.start()
     return scheduler

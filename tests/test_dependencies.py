@@ -23,8 +23,8 @@ FIRST_PARTY = {*PACKAGES, "tests", "bench"}
 # Declared runtime dependencies that the package code may leave unimported: Starlette parses
 # forms with python-multipart, imported by Starlette itself.
 RUNTIME_UNUSED_ALLOWED: set[str] = {"python-multipart"}
-# Imported by tests but not declared: tests/certs.py falls back to it only where `openssl` is missing.
-TEST_OPTIONAL = {"cryptography"}
+# Imported by tests but declared neither at run time nor in the test extra.
+TEST_OPTIONAL: set[str] = set()
 
 
 def _norm(name: str) -> str:
