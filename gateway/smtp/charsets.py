@@ -214,8 +214,11 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
         between = value[pos : m.start()]
         charset, enc, text = m.group(1).split("*")[0], m.group(2).upper(), m.group(3)
         try:
+            # Validated: without it base64 skips what is no base64 ("!!!notb64" read as "notb64") and
+            # a broken word reached the phone as a few random letters instead of as it was written.
+            b64 = "".join(text.split())
             data = (
-                base64.b64decode(text + "=" * (-len(text) % 4))
+                base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
                 if enc == "B"
                 else binascii.a2b_qp(text.encode("utf-8", "surrogateescape"), header=True)
             )
