@@ -39,6 +39,7 @@ DEFAULTS = [
     "confirm: off",
     "dlr-mail: failed",
     "notify-address: none",
+    "inbound-address: none",
     "auto-generated: record",
     "quiet-hours: none",
     "bulk: off",
@@ -86,7 +87,8 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "account", "set", "acme", "--sender", "+48100200301", "--monthly-limit", "1000",
         "--daily-limit", "0", "--split-mode", "separate", "--transliterate", "on", "--overflow", "reject",
         "--validity-hours", "12.5", "--end-marker", "--", "--confirm", "on", "--dlr-mail", "all",
-        "--notify-address", "ops@acme.pl", "--auto-generated", "send", "--quiet-hours", "22:00-07:00",
+        "--notify-address", "ops@acme.pl", "--inbound-address", "recepcja@acme.pl",
+        "--auto-generated", "send", "--quiet-hours", "22:00-07:00",
         "--bulk", "on", "--reply-window-days", "2.5", "--billing-to", "b@acme.pl",
         "--billing-to", "a@acme.pl",
     )  # fmt: skip
@@ -106,6 +108,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "confirm: on",
         "dlr-mail: all",
         "notify-address: ops@acme.pl",
+        "inbound-address: recepcja@acme.pl",
         "auto-generated: send",
         "quiet-hours: 22:00-07:00",
         "bulk: on",
@@ -124,6 +127,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "--split-mode", "concatenated", "--transliterate", "off", "--overflow", "truncate",
         "--validity-hours", "default", "--end-marker", "default", "--confirm", "off", "--dlr-mail", "failed",
         "--notify-address", "none", "--auto-generated", "record", "--quiet-hours", "none", "--bulk", "off",
+        "--inbound-address", "none",
         "--reply-window-days", "default", "--billing-to", "none", "--remove-network", "192.0.2.0/24",
     )  # fmt: skip
     cli.ok("user", "remove", "anna@acme.example")

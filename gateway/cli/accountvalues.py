@@ -1,5 +1,5 @@
 """The values of the account and user options (`--sender`, `--relay-network`, limits, validity,
-reply window, notify address), read as the admin typed them.
+reply window, notify and inbound addresses), read as the admin typed them.
 
 Each refusal is a usage error (exit 2) naming the option and what it takes: the file and the
 database are fine, the argument is not.
@@ -107,4 +107,16 @@ def notify_address_value(cfg: Config, value: str) -> str | None:
         return None
     if (problem := mail_address_problem(cfg, address)) is not None:
         raise CliError(f"--notify-address: {problem} (or 'none': bounces to the sender)", EXIT_USAGE)
+    return address
+
+
+def inbound_address_value(cfg: Config, value: str) -> str | None:
+    """`--inbound-address`: checked as `--notify-address` is (a mailbox off the gateway's domains, or
+    the mail comes back and is refused); `none` or `default` clears it, and such SMS go to the
+    operator's `[replies] fallback_address` again."""
+    address = value.strip()
+    if address.lower() in ("", "none", "default"):
+        return None
+    if (problem := mail_address_problem(cfg, address)) is not None:
+        raise CliError(f"--inbound-address: {problem} (or 'none': to [replies] fallback_address)", EXIT_USAGE)
     return address

@@ -94,6 +94,7 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "confirm": _shown(acc.confirm),
         "dlr-mail": acc.dlr_mail,
         "notify-address": acc.notify_address or "none",
+        "inbound-address": acc.inbound_address or "none",
         "auto-generated": acc.auto_generated,
         "quiet-hours": _shown(quiet),
         "bulk": _shown(acc.bulk),

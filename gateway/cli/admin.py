@@ -32,6 +32,7 @@ from gateway.adminrules import (
 )
 from gateway.cli.accountnames import add_remove_command, warn_of_lookalikes
 from gateway.cli.accountvalues import (
+    inbound_address_value,
     limit_option,
     networks_value,
     notify_address_value,
@@ -103,6 +104,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     if args.notify_address is not None:
         settings["notify_address"] = notify_address_value(cfg, args.notify_address)
+    if args.inbound_address is not None:
+        settings["inbound_address"] = inbound_address_value(cfg, args.inbound_address)
     add = networks_value(args.add_network)
     remove = networks_value(args.remove_network)  # also a row stored as typed, by the network it stands for
     try:
@@ -127,6 +130,11 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
     say_if_unanswerable(args.sender)
+    if acc.inbound_address and (args.inbound_address is not None or args.sender is not None):
+        from gateway.conversations import inbound
+
+        for doubt in inbound.doubts(store.db.conn, cfg, acc.name):
+            print(f"note: {doubt}")
     return 0
 
 
@@ -318,6 +326,14 @@ def add_admin_commands(sub: Any) -> None:
         metavar="EMAIL",
         help="bounces and every notice about a mail's SMS (not sent, held, cut short, confirmed, delivered)"
         " go here instead of to the sender; 'none' (or 'default') sends them to the sender",
+    )
+    aset.add_argument(
+        "--inbound-address",
+        metavar="EMAIL",
+        help="an SMS to the account's own --sender number that answers no conversation (a customer"
+        " texting first, or after the reply window) is mailed here, from the phone, so that a Reply"
+        " answers it; 'none' (default) sends it to [replies] fallback_address. Not for a number other"
+        " accounts or the gateway's default sender share",
     )
     aset.add_argument(
         "--auto-generated",

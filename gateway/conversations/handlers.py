@@ -20,6 +20,7 @@ import structlog
 from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
+from gateway.conversations import inbound
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
@@ -143,7 +144,8 @@ def on_whole_mo(
 ) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
-    Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled.
+    Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled
+    (`fallback` also for one mailed to the account's inbound address, its note naming it).
     """
     r = repo(store)
     mo = r.mo(mo_id)
@@ -221,6 +223,27 @@ def on_whole_mo(
             reason += f"; {_last_sms(r, cfg, answered, at)}"
     if optout:  # acted on already (R-2.4); the staff member's next mail to the phone gets 550
         reason += f". {display(phone or mo.source)} is now opted out: further SMS to it are refused"
+    # To a number that is one account's alone: to that account's inbound address, if it has one
+    # (a number of several accounts, or one whose last SMS to the phone was another's: as below).
+    to = None if shared else inbound.owner_of(r.conn, cfg, number, answered)
+    if to is not None:
+        said = inbound.told(reason)
+        why = f"sent to {to.address}, account {to.name}'s inbound address (account set --inbound-address)"
+        inbound.mail_inbound(
+            store,
+            cfg,
+            to,
+            mo_id,
+            phone=phone,
+            subject=f"SMS from {mo.source} to {number} (no conversation)",
+            text=mo.text,
+            note=". ".join(n for n in (f"Not matched: {said}", flood_note, note) if n),
+            answered=answered,
+        )
+        state = "optout" if optout else "fallback"
+        r.settle_mo(mo_id, state, None, f"{why}: {reason}")
+        log.info("mo.inbound", mo=mo_id, to=to.address, account=to.name, optout=optout)
+        return state
     fallback = cfg.replies.fallback_address
     if optout and not fallback:
         r.settle_mo(mo_id, "optout", None, reason)

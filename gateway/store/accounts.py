@@ -46,6 +46,7 @@ ACCOUNT_SETTINGS = (
     "reply_window_days",
     "cut_from",
     "auto_generated",
+    "inbound_address",
 )
 
 
@@ -82,6 +83,9 @@ class Account:
     cut_from: tuple[str, ...] = ()
     # `account set --auto-generated`: "send" sends a monitoring system's alerts (`automail.alert_only`)
     auto_generated: str = "record"
+    # `account set --inbound-address`: where an SMS to the account's own sender number that answers
+    # no conversation is mailed (`gateway.conversations.inbound`); None: the operator's fallback
+    inbound_address: str | None = None
     networks: tuple[str, ...] = ()
 
 
@@ -104,7 +108,7 @@ _USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_li
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
     " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason, reply_window_days, cut_from, auto_generated"
+    " suspended_reason, reply_window_days, cut_from, auto_generated, inbound_address"
 )
 
 

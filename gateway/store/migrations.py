@@ -481,4 +481,10 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE emails ADD COLUMN envelope TEXT;
     """,
+    # 47: where an SMS to an account's own sender number that answers no conversation is mailed
+    # (`smsgw account set --inbound-address`): the company's reception, where it went to the
+    # operator's `[replies] fallback_address` (a customer texting the company first)
+    """
+    ALTER TABLE accounts ADD COLUMN inbound_address TEXT;
+    """,
 ]

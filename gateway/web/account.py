@@ -86,6 +86,10 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     if notify and (problem := mail_address_problem(cfg, notify)) is not None:
         raise Invalid(problem)
     s["notify_address"] = notify or None
+    inbound = str(form.get("inbound_address", "")).strip()
+    if inbound and (problem := mail_address_problem(cfg, inbound)) is not None:
+        raise Invalid(f"SMS to the account's number: {problem}")
+    s["inbound_address"] = inbound or None
     quiet = str(form.get("quiet_hours", "")).strip()
     if quiet.lower() in ("", "none", "off"):
         s["quiet_start"] = s["quiet_end"] = None
@@ -151,6 +155,7 @@ TEXT_FIELDS = (
     "daily_limit",
     "billing_to",
     "notify_address",
+    "inbound_address",
 )
 CHECKBOXES = ("transliterate", "confirm", "bulk")
 
@@ -174,6 +179,7 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
         "daily_limit": "" if acc.daily_limit is None else str(acc.daily_limit),
         "billing_to": " ".join(billing_to),
         "notify_address": acc.notify_address or "",
+        "inbound_address": acc.inbound_address or "",
         **{k: bool(getattr(acc, k)) for k in CHECKBOXES},
         "auto_generated": acc.auto_generated == "send",  # 'record' or 'send', a checkbox here
     }
@@ -248,6 +254,10 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     monthly, daily = new.get("monthly_limit", acc.monthly_limit), new.get("daily_limit", acc.daily_limit)
     if note := limits_note(monthly, daily):
         done += f" (note: {note})"
+    if new.get("inbound_address"):
+        from gateway.conversations.inbound import doubts
+
+        done += "".join(f" (note: {d})" for d in doubts(web.store.db.conn, web.config, acc.name))
     return after_post(request, who, done)
 
 

@@ -1,0 +1,147 @@
+"""An SMS to a company's own number that answers no conversation, mailed to the company.
+
+A customer who texts the company first, or answers after the reply window, wrote to the number
+the company's SMS come from (`account set --sender`): it went to the operator's `[replies]
+fallback_address`, who forwarded it by hand. An account that sets `--inbound-address` gets such
+SMS itself, in the fallback mail's format (from the phone, so that a Reply answers it).
+
+Only a number that is exactly one account's can tell whose such an SMS is: the gateway's default
+sender and the reply pool are many accounts' numbers, and a number two accounts give as their
+sender is both of theirs; an SMS to those stays the operator's. So does one whose last SMS from
+that number to the phone was another account's (the number changed hands): it may answer them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from gateway import forwarded
+from gateway.config import Config
+from gateway.conversations.numbers import display, normalise
+from gateway.conversations.pool import pool_set
+from gateway.conversations.rows import Conversation
+from gateway.mailcopy import fallback_for
+from gateway.store.db import Store
+
+# How `repo.gone` says the user left; the company is not told where a former user went
+# (`states.told` says the same to a company admin).
+_LEFT = (", who belongs to another account since", ", who is no longer a user of the gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """The one account whose own number an SMS came to, and where it wants such SMS mailed."""
+
+    account_id: int
+    name: str
+    address: str
+
+
+def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversation | None) -> Inbound | None:
+    """The account that alone sends from `number` (as the conversations store it), if it has an
+    inbound address; None for a number shared by several, and when `last` (the conversation the SMS
+    most likely answers) is another account's or one of no account."""
+    region = cfg.gateway.default_region
+    if number in pool_set(tuple(cfg.replies.pool), region):
+        return None
+    if normalise(cfg.gateway.default_sender, region) == number:
+        return None  # every account without a sender of its own sends from it
+    rows = conn.execute(
+        "SELECT id, name, sender, inbound_address FROM accounts WHERE sender IS NOT NULL"
+    ).fetchall()
+    owners = [r for r in rows if normalise(r[2], region) == number]
+    if len(owners) != 1 or not owners[0][3]:
+        return None
+    account_id, name, _, address = owners[0]
+    if last is not None and last.account_id != account_id:
+        return None
+    return Inbound(int(account_id), str(name), str(address))
+
+
+def told(reason: str) -> str:
+    """The reason as the company reads it: a former user is "no longer a user of this account",
+    never that they belong to another account now."""
+    for left in _LEFT:
+        if reason.endswith(left) or f"{left}." in reason:
+            return reason.replace(left, ", who is no longer a user of this account")
+    return reason
+
+
+def mail_inbound(
+    store: Store,
+    cfg: Config,
+    to: Inbound,
+    mo_id: int,
+    *,
+    phone: str | None,
+    subject: str,
+    text: str,
+    note: str,
+    answered: Conversation | None,
+) -> None:
+    """Queued in the MO's write, as the fallback mail is. Refused for good by the company's server,
+    it goes on to `[replies] fallback_address` (`replymail.answer_refused`), as a user's answer does."""
+    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(cfg.gateway.timezone)) if answered else None
+    content = forwarded.sms_reply(
+        phone=phone or "",
+        phone_display=display(phone) if phone else "SMS",
+        domain=(answered.domain if answered else "") or cfg.gateway.domains[0],
+        rcpt=to.address,
+        subject=subject,
+        text=text,
+        quoted=answered.text if answered else None,
+        quoted_at=when,
+        quoted_by=answered.user_email if answered else None,
+        in_reply_to=None,
+        note=note,
+        gateway_address=cfg.mail.from_address,
+        lang=cfg.gateway.language,
+        contact=answered.name if answered else None,
+    )
+    fallback = fallback_for(cfg, cfg.replies.fallback_address, to.address)
+    store.outbox.enqueue_mail(
+        "reply", cfg.mail.from_address, to.address, content, mo_ref=mo_id, fallback=fallback
+    )
+
+
+def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
+    """What keeps the account's inbound address from working as meant, said where it is set:
+    no number of its own (the SMS stay the operator's), or an address that is no user of it (its
+    Reply to such a mail is refused as any mail from outside the ACL, instead of becoming the SMS)."""
+    row = conn.execute(
+        "SELECT id, sender, inbound_address FROM accounts WHERE name = ?", (account,)
+    ).fetchone()
+    if row is None or not row[2]:
+        return []
+    account_id, sender, address = row
+    said = []
+    region = cfg.gateway.default_region
+    number = normalise(sender or cfg.gateway.default_sender, region)
+    probe = conn.execute(
+        "SELECT id, name, sender, inbound_address FROM accounts WHERE sender IS NOT NULL"
+    ).fetchall()
+    mine = [r for r in probe if normalise(r[2], region) == number]
+    if (
+        not sender
+        or number in pool_set(tuple(cfg.replies.pool), region)
+        or normalise(cfg.gateway.default_sender, region) == number
+        or [r[0] for r in mine] != [account_id]
+    ):
+        said.append(
+            f"account {account} has no sender number of its own (--sender {sender or 'default'} is"
+            " shared with other accounts or the gateway): SMS that answer no conversation still go to"
+            " [replies] fallback_address, not to the inbound address"
+        )
+    user = conn.execute(
+        "SELECT a.name FROM users u JOIN accounts a ON a.id = u.account_id WHERE lower(u.email) = lower(?)",
+        (address,),
+    ).fetchone()
+    if user is None or user[0] != account:
+        said.append(
+            f"{address} is not a user of account {account}: a Reply from it to such an SMS is refused"
+            f" unless it is (smsgw user add {address} --account {account})"
+        )
+    return said

@@ -1,0 +1,159 @@
+"""`smsgw account set --inbound-address`: an SMS to the account's own number that answers no
+conversation (a customer texting the company first) is mailed to the company, from the phone, so
+that a Reply answers it; it went to the operator's `[replies] fallback_address`. A number other
+accounts or the gateway's default sender share stays the operator's: the SMS may be another
+company's.
+
+A real daemon with its built-in SMSC simulator, real SMTP in, a real relay sink out, the real CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.main import main
+from gateway.config import Config, parse_config
+from smsc.simulator.control import send_command
+from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.test_answers_context import OPS, PHONE, answers_config, mails
+from tests.test_two_way import answer_to, e164, parsed
+from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
+
+OWN = "+48500600700"  # acme's own number (the default sender is +48100200300)
+RECEPTION = "recepcja@acme.example"
+OTHER = 'name = "other"\nrelay_networks = ["10.9.0.0/16"]\nusers = ["bob@other.example"]\n'
+
+
+def own_config(tmp_path: Path, relay: int, number: str, accounts: str = "") -> Config:
+    """`answers_config` (fallback address OPS) with acme sending from `number`."""
+    answers_config(tmp_path, relay, accounts=accounts)
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace('sender = "+48100200300"', f'sender = "{number}"', 1))
+    return parse_config(config.read_text(), source=str(config), base_dir=tmp_path)
+
+
+def cli(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    capsys.readouterr()
+    code = main(["-c", str(config), *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out.splitlines()
+
+
+async def first_contact(gw: object, to: str, text: str) -> None:
+    command = {"op": "mo", "source": PHONE, "destination": to, "text": text}
+    sent = await send_command("127.0.0.1", gw.daemon.simulator.control_port, command)  # type: ignore[attr-defined]
+    assert sent["ok"]
+
+
+async def test_a_first_contact_sms_to_the_own_number_reaches_the_inbound_address_and_a_reply_answers_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relay = free_port()
+    cfg = own_config(tmp_path, relay, OWN)
+    config = tmp_path / "config.toml"
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        said = cli(config, capsys, "account", "set", "acme", "--inbound-address", RECEPTION)
+        # Said where it is set: its Reply would be refused, as it is no user of the account.
+        assert any(f"{RECEPTION} is not a user of account acme" in line for line in said)
+        cli(config, capsys, "user", "add", RECEPTION, "--account", "acme")
+        assert f"inbound-address: {RECEPTION}" in cli(config, capsys, "account", "show", "acme")
+
+        await first_contact(gw, OWN, "Dzień dobry, czy jest wolny termin w piątek?")
+        await sink.wait(1)
+        [(_, rcpts, raw)] = sink.messages
+        assert rcpts == [RECEPTION]  # not the operator's fallback address
+        msg = parsed(raw)
+        assert msg["From"].addresses[0].addr_spec == f"{PHONE}@sms.example.com"
+        assert msg["Subject"] == f"SMS from {PHONE} to {OWN} (no conversation)"
+        body = " ".join(msg.get_content().split())
+        assert body.startswith("Dzień dobry, czy jest wolny termin w piątek?")
+        assert f"no SMS was sent to {PHONE} from {OWN} within the reply window" in body
+        assert mails(gw) == [("reply", RECEPTION)]
+        state, note = gw.store.db.conn.execute("SELECT state, note FROM mo").fetchone()
+        assert state == "fallback" and note.startswith(f"sent to {RECEPTION}, account acme's inbound address")
+
+        # The reception presses Reply: an SMS to the phone from acme's number, and a conversation.
+        core = gw.daemon.simulator.core
+        reply = answer_to(msg, "Tak, piątek 10:00 jest wolny", sender=RECEPTION)
+        assert (await gw.send(reply, sender=RECEPTION)).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        sms = core.records[0]
+        assert (sms["destination"], e164(sms["source"])) == (PHONE, OWN)
+        assert "Tak, piątek 10:00 jest wolny" in str(sms["text"]) and "> " not in str(sms["text"])
+        # The phone's answer to it is the conversation's: mailed to the reception as its answer.
+        await gw.until(
+            lambda: (
+                gw.store.db.conn.execute("SELECT COUNT(*) FROM parts WHERE state = 'queued'").fetchone()[0]
+                == 0
+            )
+        )
+        await first_contact(gw, OWN, "Dziękuję, będę")
+        await sink.wait(2)
+        assert sink.messages[1][1] == [RECEPTION]
+        assert mails(gw) == [("reply", RECEPTION), ("reply", RECEPTION)]
+        states = [r[0] for r in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
+        assert states == ["fallback", "mailed"]
+
+
+@pytest.mark.parametrize("shared", ["another account", "the default sender"])
+async def test_an_sms_to_a_shared_number_still_goes_to_the_fallback_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shared: str
+) -> None:
+    # A number two accounts send from, or the gateway's default sender: whose customer texted it
+    # cannot be told, and one company's inbound address must not get another's SMS.
+    relay = free_port()
+    number = OWN if shared == "another account" else "+48100200300"
+    other = f'\n[[account]]\n{OTHER}sender = "{OWN}"\n'
+    cfg = own_config(tmp_path, relay, number, other if shared == "another account" else "")
+    config = tmp_path / "config.toml"
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        said = cli(config, capsys, "account", "set", "acme", "--inbound-address", RECEPTION)
+        assert any("has no sender number of its own" in line for line in said)
+        await first_contact(gw, number, "Dzień dobry")
+        await sink.wait(1)
+        [(_, rcpts, raw)] = sink.messages
+        assert rcpts == [OPS]
+        assert parsed(raw)["Subject"] == f"SMS from {PHONE} to {number} (no conversation)"
+        assert mails(gw) == [("reply-fallback", OPS)]
+
+
+def test_the_inbound_address_is_checked_and_cleared_as_the_notify_address_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers_config(tmp_path, free_port())
+    config = tmp_path / "config.toml"
+    (tmp_path / "state").mkdir()
+    cli(config, capsys, "account", "add", "beta")
+    capsys.readouterr()
+    # An address on the gateway's own domain comes back to the gateway and is refused: usage error.
+    assert main(["-c", str(config), "account", "set", "beta", "--inbound-address", "x@sms.example.com"]) == 2
+    assert "--inbound-address" in capsys.readouterr().err
+    cli(config, capsys, "account", "set", "beta", "--inbound-address", RECEPTION)
+    assert f"inbound-address: {RECEPTION}" in cli(config, capsys, "account", "show", "beta")
+    cli(config, capsys, "account", "set", "beta", "--inbound-address", "none")
+    assert "inbound-address: none" in cli(config, capsys, "account", "show", "beta")
+
+
+async def test_the_company_admin_sets_the_inbound_address_on_the_account_page(tmp_path: Path) -> None:
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store)
+    form = {"split_mode": "concatenated", "dlr_mail": "failed", "overflow": "truncate"}
+    try:
+        async with as_user(web, ADMIN) as c:
+            page = (await c.get("/account")).text
+            assert 'name="inbound_address"' in page
+            token = csrf_of(page)
+            bad = {**form, "csrf": token, "inbound_address": "desk@sms.example.com"}
+            r = await c.post("/account", data=bad)
+            assert r.status_code == 400 and "would loop" in r.text
+            assert store.accounts.get_account("acme").inbound_address is None
+            r = await c.post("/account", data={**form, "csrf": token, "inbound_address": RECEPTION})
+            assert r.status_code in (200, 303)
+            assert store.accounts.get_account("acme").inbound_address == RECEPTION
+            assert f'value="{RECEPTION}"' in (await c.get("/account")).text
+    finally:
+        web.counts.close()
+        store.close()
