@@ -25,6 +25,7 @@ from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.store.accounts import NotFound
 from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
+from gateway.store.policy import ADDED
 from gateway.store.settling import UNREPORTED
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
@@ -278,20 +279,37 @@ class GatewayEvents:
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
             optout = False
-        if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo"):
+        if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo") == ADDED:
             log.info("optout.added", number=source, word=text.strip())
             self.on_optout(source)
         note = None
         if optin and phone:
             note = self._opt_in(source, self.optin_words[form])
-        elif not optout and phone and _may_be_optout(form, self.optout_words):
-            note = self._maybe_optout(source)
-        if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
-            gaps = reassembly.missing_note(*held)
-            note = gaps if note is None else f"{note}. {gaps}"
+        maybe = phone and not optout and not optin and _may_be_optout(form, self.optout_words)
+        notes = [note, self._noted(mo_id, text, source, maybe_optout=maybe)]
+        note = ". ".join(n for n in notes if n) or None
         if premium.on_whole_mo(self.store, cfg, mo_id) is not None:
             return
         conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
+
+    def _noted(self, mo_id: int, text: str, number: str, *, maybe_optout: bool) -> str | None:
+        """The notes that only describe the MO (a sentence that may be an opt-out, parts that did not
+        come), or None. They are decoration: one that fails is logged and left out, and the MO is
+        mailed all the same; a failure kept it `failed`, its text never mailed, the phone user's
+        answer lost for a wording."""
+        notes: list[str | None] = []
+        try:
+            if maybe_optout:
+                notes.append(self._maybe_optout(number))
+            # Parts are missing only as the rows say: a text may hold "[…]" (a quotation cut short)
+            # or a typed marker of the phone user's own, and the marker test alone is the cheap one.
+            if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
+                notes.append(reassembly.missing_note(*held))
+        except Exception as exc:
+            if store_trouble(exc) or not self.store.db.conn.in_transaction:
+                raise  # the store's fault, not the note's: the SMSC delivers the MO again
+            log.exception("mo.note_failed", mo=mo_id)
+        return ". ".join(n for n in notes if n) or None
 
     def _opt_in(self, number: str, word: str) -> str:
         """Takes the number off the opt-out list when its own opt-out word put it there; the note
@@ -353,21 +371,35 @@ _STOP_PHRASES = (
     ("nie", "piszcie"),
     ("nie", "wysylac"),
     ("nie", "wysylajcie"),
-    ("wypisz",),
-    ("wypiszcie",),
-    ("wypisac",),
 )
+# "Wypisać" is also to write out a prescription or an invoice ("Proszę wypisać receptę", "Wypiszcie
+# fakturę"): it asks to be taken off a list only beside whom ("wypisz mnie", "proszę nas wypisać",
+# "chcę się wypisać") or the list itself ("wypiszcie z listy"). Not "mi": "wypisz mi receptę".
+_SIGN_OFF = frozenset({"wypisz", "wypiszcie", "wypisac", "wypisanie"})
+_WHOM = frozenset({"mnie", "nas", "sie"})
+_FROM_LIST = frozenset({"listy", "bazy", "subskrypcji", "newslettera"})
+
+
+def _asks_off(said: list[str], i: int) -> bool:
+    """Whether the "wypisać" at `i` takes someone off a list: whom beside it, or "z listy" after it."""
+    beside = said[max(i - 1, 0) : i] + said[i + 1 : i + 2]
+    after = said[i + 1 : i + 3]
+    from_list = len(after) == 2 and after[0] == "z" and after[1] in _FROM_LIST
+    return from_list or bool(_WHOM.intersection(beside))
 
 
 def _may_be_optout(form: str, words: set[str]) -> bool:
     """A text that may ask for no more SMS but is no opt-out word: one that starts with an opt-out
     word followed by more words ("Stop, prosze nie pisac", "STOP STOP"), or says one of
-    `_STOP_PHRASES`. `form` is `_optout_form`'s: "stopien" or "stopka" starts with no word."""
+    `_STOP_PHRASES`, or "wypisać" as a list's (`_asks_off`). `form` is `_optout_form`'s: "stopien"
+    or "stopka" starts with no word."""
     said = re.findall(r"\w+", form)
     for word in words:
         first = word.split()
         if len(said) > len(first) and said[: len(first)] == first:
             return True
+    if any(w in _SIGN_OFF and _asks_off(said, i) for i, w in enumerate(said)):
+        return True
     return any(said[i : i + len(p)] == list(p) for p in _STOP_PHRASES for i in range(len(said)))
 
 

@@ -39,7 +39,9 @@ def gap(first: int, last: int, total: int) -> str:
 
 
 def has_gap(text: str) -> bool:
-    """Whether a whole text was joined without some of its parts."""
+    """Whether a whole text may have been joined without some of its parts: a text that lacks one
+    always holds a marker, but a phone user may write one too (a quotation cut with "[…]"), so
+    only the parts it holds (`missing`) tell."""
     return _GAPS.search(text) is not None
 
 
@@ -76,9 +78,12 @@ def missing(total: int, seqs: set[int]) -> list[int]:
     return [i for i in range(1, total + 1) if i not in seqs]
 
 
-def missing_note(total: int, seqs: set[int]) -> str:
-    """What the mail of a text joined without some parts says of them, beside the markers."""
+def missing_note(total: int, seqs: set[int]) -> str | None:
+    """What the mail of a text joined without some parts says of them, beside the markers; None for
+    one that lacks none (its own text may hold "[…]" or a typed marker: the phone user's words)."""
     lacking = missing(total, seqs)
+    if not lacking:
+        return None
     named = ", ".join(map(str, lacking[:-1])) + f" and {lacking[-1]}" if len(lacking) > 1 else str(lacking[0])
     which = f"Part {named}" if len(lacking) == 1 else f"Parts {named}"
     where = "it belongs" if len(lacking) == 1 else "they belong"

@@ -103,3 +103,74 @@ def test_texts_stored_with_the_old_marker_still_merge() -> None:
 def test_the_note_names_each_missing_part() -> None:
     assert reassembly.missing_note(3, {1, 3}).startswith("Part 2 of 3 of this SMS did not arrive:")
     assert reassembly.missing_note(5, {1, 3}).startswith("Parts 2, 4 and 5 of 5 of this SMS did not arrive:")
+
+
+# ---- a text of the phone user's own that looks like a gap ----------------------------------------
+
+# "[…]" cuts a quotation in Polish; a phone user may also type (or paste back) a marker. Taken for a
+# gap, the note named no missing part and failed: the MO ended `failed`, its text mailed to nobody.
+OWN_MARKS = ["Jak w umowie: „termin […] do piątku”", "ok [part 1 of 2 missing] ok"]
+
+
+@pytest.mark.parametrize("text", OWN_MARKS)
+async def test_an_answer_whose_own_text_looks_like_a_gap_reaches_its_user_without_a_note(
+    tmp_path: Path, text: str
+) -> None:
+    from smsc.simulator.control import send_command
+
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        sent = await gw.send(mail(f"601123456@{DOMAIN}", body="Kiedy termin?", subject="Umowa"))
+        assert sent.error is None
+        await gw.until(lambda: len(core.records) == 1)
+        port = gw.daemon.simulator.control_port
+        said = await send_command("127.0.0.1", port, {"op": "mo", "reply_to_last": True, "text": text})
+        assert said["ok"]
+        await sink.wait(1)
+        _, rcpts, raw = sink.messages[0]
+        state = gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id DESC LIMIT 1").fetchone()[0]
+    body = parsed(raw).get_content()
+    assert rcpts == [STAFF] and state == "mailed"
+    assert body.startswith(f"{text}\n") and "did not arrive" not in body
+
+
+@pytest.mark.parametrize("text", OWN_MARKS)
+async def test_a_premium_vote_whose_own_text_looks_like_a_gap_reaches_its_client(
+    tmp_path: Path, text: str
+) -> None:
+    from tests.test_premium import CLIENT
+    from tests.test_premium import World as PremiumWorld
+
+    w = PremiumWorld(tmp_path)
+    w.service()
+    await w.mo(f"KP123 {text}")
+    assert [(r[0], r[-1]) for r in w.premium_mo()] == [("mailed", text)]
+    ((kind, _, rcpt, msg),) = w.outbox()
+    assert (kind, rcpt) == ("premium", CLIENT) and "did not arrive" not in msg.get_content()
+
+
+async def test_a_note_that_fails_leaves_the_answer_mailed_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A note is what the mail says beside the text: a fault in it must not cost the phone user's words.
+    from structlog.testing import capture_logs
+
+    from tests.test_conversations import World
+
+    def broken(total: int, seqs: set[int]) -> str:
+        raise RuntimeError("a bug in a note")
+
+    monkeypatch.setattr(reassembly, "missing_note", broken)
+    w = World(tmp_path)
+    w.send(STAFF)
+    with capture_logs() as logs:
+        await w.mo("Jak w umowie: „termin […] do piątku”")
+    assert w.mo_states() == ["mailed"]
+    assert [(k, r) for k, r, _ in w.outbox()] == [("reply", STAFF)]
+    assert [e["mo"] for e in logs if e["event"] == "mo.note_failed"] == [1]
+
+
+def test_the_note_of_a_text_that_lacks_no_part_is_none() -> None:
+    assert reassembly.missing_note(2, {1, 2}) is None and reassembly.missing_note(1, {1}) is None

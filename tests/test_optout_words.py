@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,32 @@ from structlog.testing import capture_logs
 from gateway.cli.optouts import cmd_optout_add
 from gateway.config import parse_config
 from gateway.events import _may_be_optout, _optout_form, _plain
+from gateway.web.app import WebContext
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_policy import code, error_text
 from tests.test_two_way import PHONE, parsed, two_way_config
+from tests.web_helpers import OPERATOR, OTHER_ADMIN, as_user, csrf_of
+from tests.web_helpers import web as web  # the fixture
 
 OPTOUT_WORDS = {_plain(w) for w in ("STOP", "REZYGNUJE")}
-MAY_BE_OPTOUTS = ["Stop, proszę nie pisać", "Stop proszę", "STOP STOP", "Proszę nie pisać", "Wypisz mnie"]
-ANSWERS = ["Stopień pierwszy?", "Stopka", "NIE", "Nie wiem", "Nie, proszę pisać jutro"]
+MAY_BE_OPTOUTS = [
+    "Stop, proszę nie pisać",
+    "Stop proszę",
+    "STOP STOP",
+    "Proszę nie pisać",
+    "Wypisz mnie",
+    "Proszę mnie wypisać",
+]
+# "Wypisać" writes out a prescription or an invoice too: a clinic's or an office's answer, no opt-out.
+ANSWERS = [
+    "Stopień pierwszy?",
+    "Stopka",
+    "NIE",
+    "Nie wiem",
+    "Nie, proszę pisać jutro",
+    "Proszę wypisać receptę na jutro",
+]
 
 
 def _noted(msg: EmailMessage) -> str:
@@ -143,8 +162,28 @@ async def test_a_sentence_asking_for_no_more_sms_is_flagged_but_not_acted_on(tmp
         assert not _opted_out(gw)
 
 
-FLAGGED = [*MAY_BE_OPTOUTS, "REZYGNUJĘ z newslettera", "stop stop stop", "Nie wysyłać!"]
-UNFLAGGED = [*ANSWERS, "STOP", "Stopień...", "nie", "Nie piszę jutro", "Niewypisz", "Tak"]
+FLAGGED = [
+    *MAY_BE_OPTOUTS,
+    "REZYGNUJĘ z newslettera",
+    "stop stop stop",
+    "Nie wysyłać!",
+    "Chcę się wypisać",
+    "Wypiszcie nas z bazy",
+    "wypisz z listy",
+    "Proszę o wypisanie mnie",
+]
+UNFLAGGED = [
+    *ANSWERS,
+    "STOP",
+    "Stopień...",
+    "nie",
+    "Nie piszę jutro",
+    "Niewypisz",
+    "Tak",
+    "Wypiszcie fakturę na firmę",
+    "Wypisz mi receptę",
+    "Proszę wypisać skierowanie z datą",
+]
 
 
 @pytest.mark.parametrize("text", FLAGGED)
@@ -185,3 +224,63 @@ async def test_a_stop_the_smsc_delivers_again_after_start_leaves_the_phone_opted
             assert mo_states(cfg.db_path) == ["optout", "mailed", "duplicate"]
             assert not gw.store.policy.is_opted_out(PHONE)
             await sink.wait(2)
+
+
+def _source(gw_or_store: Any, number: str = PHONE) -> str | None:
+    store = getattr(gw_or_store, "store", gw_or_store)
+    row = store.db.conn.execute("SELECT source FROM optouts WHERE number = ?", (number,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+async def test_an_admins_add_after_the_phones_stop_is_the_admins_and_start_leaves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The phone texted STOP; the owner then asked in writing and the admin ran `smsgw optout add`.
+    # It said "already on", the entry stayed the phone's, and the phone's START took it off the list.
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        await _answer(gw, sink, "STOP")
+        assert _source(gw) == "mo"
+        capsys.readouterr()
+        assert cmd_optout_add(cfg, argparse.Namespace(number="601123456")) == 0
+        assert capsys.readouterr().out == (
+            "+48601123456 was on the opt-out list by the phone's STOP; now kept as the admin's:"
+            " START will not remove it\n"
+        )
+        await gw.until(lambda: _source(gw) == "admin")
+        assert cmd_optout_add(cfg, argparse.Namespace(number="601123456")) == 0
+        assert capsys.readouterr().out == "+48601123456 already on the opt-out list\n"
+        started = await _answer(gw, sink, "START")
+        assert "answered START: it is still on the opt-out list (added by an admin)" in _noted(started)
+        assert _opted_out(gw)
+        refused = await _texted(gw, "Druga oferta")
+        assert code(refused) == 550 and "opted out" in error_text(refused)
+
+
+async def test_the_panels_add_after_the_phones_stop_is_the_admins(web: WebContext) -> None:
+    # The same through the panel's form: the operator is told the entry became the admin's; a company
+    # admin gets the one answer of every add (it tells no one which numbers said STOP).
+    store = web.store
+    theirs = "+48602000002"  # rival writes to it, and it texted STOP (`panel_store`)
+    await store.write(lambda: store.policy.add_optout("+48601000001", word="STOP", source="mo"))
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/account")).text)
+        data = {"csrf": token, "action": "add", "number": "+48601000001"}
+        r = await c.post("/optouts", data=data, follow_redirects=True)
+        assert (
+            "+48601000001 was on the opt-out list by the phone's STOP; now kept as the admin's:"
+            " START will not remove it"
+        ) in html.unescape(r.text)
+    async with as_user(web, OTHER_ADMIN) as c:
+        token = csrf_of((await c.get("/account")).text)
+        data = {"csrf": token, "action": "add", "number": theirs}
+        r = await c.post("/optouts", data=data, follow_redirects=True)
+        said = html.unescape(r.text)
+        assert f"{theirs} is on the opt-out list" in said and "by the phone's STOP" not in said
+    assert (_source(store, "+48601000001"), _source(store, theirs)) == ("admin", "admin")
+    assert await store.write(lambda: store.policy.opt_back_in(theirs)) == "admin"  # the phone's START
+    assert store.policy.is_opted_out(theirs)

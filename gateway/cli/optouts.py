@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
+from gateway.store.policy import ADDED, MADE_ADMINS
 
 
 def _number(cfg: Config, value: str) -> str:
@@ -21,8 +22,17 @@ def _number(cfg: Config, value: str) -> str:
 
 def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    added = open_store(cfg, must_exist=True).policy.add_optout(number, word=None, source="admin")
-    print(f"{number} {'added to' if added else 'already on'} the opt-out list")
+    done = open_store(cfg, must_exist=True).policy.add_optout(number, word=None, source="admin")
+    if done == ADDED:
+        print(f"{number} added to the opt-out list")
+    elif done == MADE_ADMINS:
+        # "Already on" read as done, and the phone's START then took it off the list.
+        print(
+            f"{number} was on the opt-out list by the phone's STOP; now kept as the admin's:"
+            " START will not remove it"
+        )
+    else:
+        print(f"{number} already on the opt-out list")
     return 0
 
 

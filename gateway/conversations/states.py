@@ -48,14 +48,18 @@ def told(
 
     A company admin (`operator` False) is told "no longer a user of this account" whether the user
     left the gateway or moved to another account: told apart, the two said which of its former
-    users another company has now. Of a shared number (`SHARED`) they are told "another company's
-    conversation", never whose."""
+    users another company has now. Of a shared number (`SHARED`) they are told only that its answers
+    go to the operator, not that another company's conversation shares it."""
     why = None if state == "closed" else gone(conn, c)
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     if state == SHARED:
-        if why is None:  # the other side is never named to a company admin: it is another company
-            other = "another account's" if operator else "another company's"
-            return f"open, shared with {other} conversation (reply pool ran out): answers {elsewhere}"
+        if why is None:
+            if not operator:
+                # Not "shared with another company's conversation": that told a company admin some
+                # other company texts their customer. Where the answers go is what is theirs to know.
+                return "open, answers go to the operator (reply pool ran out)"
+            shared = "open, shared with another account's conversation (reply pool ran out)"
+            return f"{shared}: answers {elsewhere}"
         state = "open"
     if why is None:
         return state

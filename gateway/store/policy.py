@@ -30,15 +30,32 @@ def _may_hold(error: str = "error") -> str:
 _CHUNK = 500
 
 
+# What `add_optout` did: listed the number, made the phone's own entry an admin's, or nothing.
+ADDED = "added"
+MADE_ADMINS = "made the admin's"
+LISTED = "listed already"
+
+
 class PolicyRepo(Repository):
-    def add_optout(self, number: str, *, word: str | None, source: str) -> bool:
+    def add_optout(self, number: str, *, word: str | None, source: str) -> str:
+        """Lists the number (`ADDED`). An admin's add on an entry the phone's own opt-out word made
+        makes it the admin's (`MADE_ADMINS`, word and time kept): left the phone's, its START took it
+        off the list again though the admin had decided, perhaps at the owner's written request."""
         with self.changing_settings():
             cur = self.conn.execute(
                 "INSERT INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (number, word, source, self.clock()),
             )
-        return cur.rowcount == 1
+            if cur.rowcount == 1:
+                return ADDED
+            if source == "admin":
+                cur = self.conn.execute(
+                    "UPDATE optouts SET source = 'admin' WHERE number = ? AND source = 'mo'", (number,)
+                )
+                if cur.rowcount == 1:
+                    return MADE_ADMINS
+        return LISTED
 
     def remove_optout(self, number: str) -> bool:
         with self.changing_settings():

@@ -26,6 +26,7 @@ from gateway.adminrules import (
     sender_problem,
 )
 from gateway.config import Config
+from gateway.store.policy import LISTED, MADE_ADMINS
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
@@ -296,7 +297,7 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
                 " (the opt-out list is shared by every account)"
             )
             return await _page(request, who, error=error, status=403, number=raw)
-        await web.change(
+        added = await web.change(
             who,
             acc.id,
             "optout.add",
@@ -304,11 +305,18 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
             lambda: policy.add_optout(number, word=None, source="admin"),
             # A number listed already is no change of this account's: with an audit row it would
             # show in this account's list (word and time of another account's customer's STOP).
-            changed=bool,
+            # One the phone's STOP listed becomes the admin's, so that its START leaves it: a change.
+            changed=lambda done: done != LISTED,
         )
-        # One answer whether or not it was listed: the form must not tell an admin which numbers,
-        # other accounts' customers among them, said STOP.
+        # One answer whether or not it was listed: the form must not tell a company admin which
+        # numbers, other accounts' customers among them, said STOP. The operator is told when the
+        # phone's own entry became the admin's (its START no longer removes it).
         done = f"{number} is on the opt-out list"
+        if who.operator and added == MADE_ADMINS:
+            done = (
+                f"{number} was on the opt-out list by the phone's STOP; now kept as the admin's:"
+                " START will not remove it"
+            )
     return after_post(request, who, done, "/account")
 
 
