@@ -154,8 +154,10 @@ def confirmation(
     in_reply_to: str | None,
     plain_punctuation: bool = False,
     lang: Language = "en",
+    valid_until: datetime | None = None,
 ) -> bytes:
-    """R-1.9: what was accepted, per recipient, and why it costs what it costs."""
+    """R-1.9: what was accepted, per recipient, and why it costs what it costs; `valid_until`: the
+    mail's own expiry (Outlook's "Expires after"), after which its SMS is not delivered."""
     msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
@@ -174,6 +176,8 @@ def confirmation(
         notes.append(w.ACCEPTED_PLAIN_PUNCTUATION(lang))
     if removed:
         notes.append(w.ACCEPTED_REMOVED(lang, removed="; ".join(w.label_words(r, lang) for r in removed)))
+    if valid_until is not None:
+        notes.append(w.ACCEPTED_VALID_UNTIL(lang, until=f"{valid_until:%Y-%m-%d %H:%M %Z}".strip()))
     return plain(
         msg,
         w.ACCEPTED_TEXT(lang)

@@ -150,6 +150,10 @@ ACCEPTED_PLAIN_PUNCTUATION = Phrase(
 ACCEPTED_REMOVED = Phrase(
     "Removed from the email before sending: {removed}.", "Przed wysłaniem usunięto z wiadomości: {removed}."
 )
+ACCEPTED_VALID_UNTIL = Phrase(
+    "The SMS is valid until {until}, as the email's expiry says: it is not delivered after that.",
+    "SMS jest ważny do {until}, zgodnie z datą wygaśnięcia wiadomości: później nie zostanie dostarczony.",
+)
 NOT_SENT_OOF_SUBJECT = Phrase("Not sent as SMS: {subject}", "Nie wysłano jako SMS: {subject}")
 NOT_SENT_OOF_TEXT = Phrase(
     'Your mail "{subject}" to {numbers} was not sent as SMS: its subject and its'

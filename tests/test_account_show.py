@@ -41,6 +41,7 @@ DEFAULTS = [
     "notify-address: none",
     "inbound-address: none",
     "auto-generated: record",
+    "countries: any",
     "quiet-hours: none",
     "bulk: off",
     "reply-window-days: default (7)",
@@ -89,7 +90,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "--validity-hours", "12.5", "--end-marker", "--", "--confirm", "on", "--dlr-mail", "all",
         "--notify-address", "ops@acme.pl", "--inbound-address", "recepcja@acme.pl",
         "--auto-generated", "send", "--quiet-hours", "22:00-07:00",
-        "--bulk", "on", "--reply-window-days", "2.5", "--billing-to", "b@acme.pl",
+        "--bulk", "on", "--reply-window-days", "2.5", "--countries", "pl,cz", "--billing-to", "b@acme.pl",
         "--billing-to", "a@acme.pl",
     )  # fmt: skip
     assert cli.ok("account", "show", "acme") == [
@@ -110,6 +111,7 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "notify-address: ops@acme.pl",
         "inbound-address: recepcja@acme.pl",
         "auto-generated: send",
+        "countries: PL, CZ",
         "quiet-hours: 22:00-07:00",
         "bulk: on",
         "reply-window-days: 2.5",
@@ -128,7 +130,8 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "--validity-hours", "default", "--end-marker", "default", "--confirm", "off", "--dlr-mail", "failed",
         "--notify-address", "none", "--auto-generated", "record", "--quiet-hours", "none", "--bulk", "off",
         "--inbound-address", "none",
-        "--reply-window-days", "default", "--billing-to", "none", "--remove-network", "192.0.2.0/24",
+        "--reply-window-days", "default", "--countries", "any", "--billing-to", "none",
+        "--remove-network", "192.0.2.0/24",
     )  # fmt: skip
     cli.ok("user", "remove", "anna@acme.example")
     cli.ok("user", "remove", "boss@acme.example")

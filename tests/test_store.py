@@ -388,7 +388,12 @@ def undo_migration_46(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_47(conn: sqlite3.Connection) -> None:
+    undo_migration_48(conn)
     conn.execute("ALTER TABLE accounts DROP COLUMN inbound_address")
+
+
+def undo_migration_48(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE accounts DROP COLUMN countries")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The values of the account and user options (`--sender`, `--relay-network`, limits, validity,
-reply window, notify and inbound addresses), read as the admin typed them.
+reply window, notify and inbound addresses, countries), read as the admin typed them.
 
 Each refusal is a usage error (exit 2) naming the option and what it takes: the file and the
 database are fine, the argument is not.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 
+from gateway.accountrules import countries_list
 from gateway.adminrules import limit_value, mail_address_problem, sender_problem, unanswerable_note
 from gateway.cli.common import EXIT_USAGE, CliError
 from gateway.config import MAX_VALIDITY_HOURS, Config, ConfigError
@@ -120,3 +121,12 @@ def inbound_address_value(cfg: Config, value: str) -> str | None:
     if (problem := mail_address_problem(cfg, address)) is not None:
         raise CliError(f"--inbound-address: {problem} (or 'none': to [replies] fallback_address)", EXIT_USAGE)
     return address
+
+
+def countries_value(values: list[str]) -> tuple[str, ...]:
+    """`--countries PL DE` (or `PL,DE`): the only countries whose numbers the account's SMS go to;
+    `any` sends to every number the links serve."""
+    try:
+        return countries_list(values)
+    except ValueError as exc:
+        raise CliError(f"--countries: {exc}", EXIT_USAGE) from None

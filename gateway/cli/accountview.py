@@ -96,6 +96,7 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "notify-address": acc.notify_address or "none",
         "inbound-address": acc.inbound_address or "none",
         "auto-generated": acc.auto_generated,
+        "countries": ", ".join(acc.countries) or "any",
         "quiet-hours": _shown(quiet),
         "bulk": _shown(acc.bulk),
         "reply-window-days": _shown(acc.reply_window_days, f"default ({cfg.replies.window_days:g})"),

@@ -32,6 +32,7 @@ from gateway.adminrules import (
 )
 from gateway.cli.accountnames import add_remove_command, warn_of_lookalikes
 from gateway.cli.accountvalues import (
+    countries_value,
     inbound_address_value,
     limit_option,
     networks_value,
@@ -104,6 +105,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"--quiet-hours: {exc}", EXIT_USAGE) from exc
     if args.notify_address is not None:
         settings["notify_address"] = notify_address_value(cfg, args.notify_address)
+    if args.countries is not None:
+        settings["countries"] = countries_value(args.countries)
     if args.inbound_address is not None:
         settings["inbound_address"] = inbound_address_value(cfg, args.inbound_address)
     add = networks_value(args.add_network)
@@ -342,6 +345,14 @@ def add_admin_commands(sub: Any) -> None:
         " cron adds, or auto-notified; Precedence: list): 'record' (default) records it unsent, as other"
         " machine mail; 'send' sends it as SMS, for an account that exists for alerts. Auto-replies,"
         " out-of-office notices, bounces, receipts, recalls and the gateway's own mail are never sent",
+    )
+    aset.add_argument(
+        "--countries",
+        nargs="+",
+        metavar="CC",
+        help="send SMS only to numbers of these countries (ISO codes: --countries PL, --countries PL CZ);"
+        " a number of another one is refused at RCPT, as a mistyped number to a costly destination"
+        " abroad would be sent and billed; 'any' (default): every number the links serve",
     )
     aset.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="hold bulk SMS in this window, or 'none'")
     aset.add_argument("--bulk", choices=["on", "off"], help="treat all of this account's mail as bulk")

@@ -17,6 +17,8 @@ from email.utils import make_msgid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
@@ -33,6 +35,8 @@ from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
     from gateway.smtp.relay import Sender
+
+log = structlog.get_logger(__name__)
 
 
 def compose(
@@ -106,7 +110,8 @@ def compose(
         )
         if reason == automail.OOF_GUESSED and sender.user is not None:
             # Only a guess: if a person wrote it, a 250 alone would leave them believing it was sent.
-            notices_to = (account.notify_address if account else None) or sender.mail_from
+            # So its writer is told, never the account's notify address, which did not write it.
+            notices_to = sender.mail_from
             told = notify.notice(
                 sender=cfg.mail.from_address,
                 rcpt=notices_to,
@@ -181,6 +186,13 @@ def compose(
     held_until = None
     if mail.bulk or account.bulk:
         held_until = release_time(now, account.quiet_start, account.quiet_end)
+    valid_until = _valid_until(cfg, account, mail.expires, now, held_until)
+    if valid_until is not None:
+        start = held_until or now
+        common["validity_seconds"] = accountrules.validity_seconds(
+            cfg, account, expires=valid_until, start=start
+        )
+        common["valid_until"] = valid_until.timestamp()
     chosen = {n: plans[texts[n]] for n in numbers}
     parts = {t: _parts(q) for t, q in plans.items()}  # one list per text, shared by its numbers
     messages = [
@@ -224,6 +236,7 @@ def compose(
             removed=[*mail.removed, *cut],
             transliterated=p.transliterated,
             plain_punctuation=p.plain_punctuation,
+            valid_until=valid_until.astimezone(now.tzinfo) if valid_until is not None else None,
         )
         notices.append(("confirmation", confirmation))
     if p.truncated:
@@ -261,6 +274,22 @@ def compose(
     )
 
 
+def _valid_until(
+    cfg: Config, account: Account, expires: datetime | None, now: datetime, held_until: datetime | None
+) -> datetime | None:
+    """The mail's own expiry (Outlook's "Expires after") where it ends its SMS's validity sooner than
+    the account's; None leaves the account's. One already past when the mail came (the sender's
+    clock wrong, or the mail long in a queue) is ignored, not refused: nothing says it is right."""
+    if expires is None:
+        return None
+    if expires <= now:
+        log.debug("smtp.expiry_past", expires=expires.isoformat(), now=now.isoformat())
+        return None
+    if (expires - (held_until or now)).total_seconds() >= accountrules.validity_seconds(cfg, account):
+        return None
+    return expires
+
+
 def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:
     """A machine mail whose only sign is a monitoring system's (`automail.alert_only`): sent as any
     mail for an account that asked (`--auto-generated send`); else recorded, and its reason names
@@ -268,7 +297,12 @@ def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailTex
     msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
     own = cfg.mail.from_address
     if not automail.alert_only(
-        msg, mail.automatic, subject=mail.subject, own_address=own, own_domains=cfg.gateway.domains
+        msg,
+        mail.automatic,
+        subject=mail.subject,
+        own_address=own,
+        own_domains=cfg.gateway.domains,
+        hostname=cfg.gateway.hostname,
     ):
         return mail
     if account.auto_generated == "send":

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 
 import pydantic
 import structlog
@@ -84,6 +86,8 @@ class MailText(pydantic.BaseModel):
     # (local part casefolded, display name) of the To and Cc addresses that have one: what the
     # sender's mail program calls each phone (`"Pan Kowalski" <601123430@…>`), for its answers' From
     named: tuple[tuple[str, str], ...] = ()
+    # Outlook's "Expires after" (`Expiry-Date:`, RFC 4021; or `Expires:`): after it the SMS is no use
+    expires: datetime | None = None
 
 
 class IntakeRefused(Exception):
@@ -202,6 +206,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
         references=_thread(heads.get("references", "")),
         named=displaynames.named(heads.get("to", ""), heads.get("cc", ""), fallbacks),
+        expires=_expires(heads),
     )
 
 
@@ -229,6 +234,23 @@ _THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
 def _thread(*values: str) -> tuple[str, ...]:
     """The bracketed ids of threading headers, each once; at most 50 (enough to know a thread)."""
     return tuple(dict.fromkeys(i for v in values for i in _THREAD_ID.findall(str(v))))[:50]
+
+
+def _expires(heads: dict[str, str]) -> datetime | None:
+    """The earliest of the mail's `Expiry-Date` and `Expires` dates: a reminder of a meeting at 17:00
+    sent with Outlook's "Expires after" is of no use to a phone that was off until the evening. A date
+    without a zone (or -0000) is read as UTC; one that is no date is no reason to refuse the mail."""
+    found = []
+    for name in ("expiry-date", "expires"):
+        if (value := heads.get(name)) is None:
+            continue
+        try:
+            when = parsedate_to_datetime(" ".join(value.split()))
+        except (ValueError, TypeError, OverflowError, IndexError):
+            log.debug("intake.expiry_unreadable", header=name, value=value[:80])
+            continue
+        found.append(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+    return min(found, default=None)
 
 
 def _msgid(value: str | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import shlex
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user, trusted_accounts
 from acl.lockout import AuthGuard
-from gateway import conversations, premium
+from gateway import accountrules, conversations, mailheaders, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.queuedepth import Backlog
@@ -52,6 +53,11 @@ MAX_RECIPIENTS = 100
 # the gateway's own reads `Sender.mail_from`, where the null sender is "".
 NULL_PATH = "<>"
 SENDER_NOT_ASCII = f"{replies.SENDER_DENIED} (its users have ASCII addresses only)"
+# `smsgw account set --countries`: a number of another country than the account's ones
+OUTSIDE_COUNTRIES = (
+    "550 5.7.1 <{address}>: {number} is a number of {region}; this account sends SMS only to numbers"
+    " of {countries} (smsgw account set {account} --countries)"
+)
 
 
 @dataclass(slots=True)
@@ -229,6 +235,11 @@ class RelayHandler:
             # one's reaches nobody: refused before the mail, never sent and billed.
             log.info("smtp.number_not_served", number=number, kind=kind)
             return replies.NOT_SERVED.format(address, number, kind_words(kind))
+        account = sender.account if sender is not None else None
+        if account is not None and (region := accountrules.outside_countries(account, number)) is not None:
+            # A mistyped number abroad (a costly destination) is refused, not sent and billed.
+            refusal = _country_refusal(account, address, number, region)
+            return recipients.refused(envelope, address, refusal, number)
         if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
             # else taken, retried for the whole validity, and bounced as expired
             return recipients.refused(envelope, address, no_route, number)
@@ -384,6 +395,17 @@ class RelayHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp.internal_error", error=repr(error))
         return replies.TEMP_FAILURE
+
+
+def _country_refusal(account: Account, address: str, number: str, region: str) -> str:
+    where = {"001": "no country (an international network)", "ZZ": "no known country"}.get(region, region)
+    return OUTSIDE_COUNTRIES.format(
+        address=address,
+        number=number,
+        region=where,
+        countries=", ".join(account.countries),
+        account=mailheaders.reply_line(shlex.quote(account.name)),
+    )
 
 
 async def start_smtp_server(

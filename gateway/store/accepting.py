@@ -68,6 +68,8 @@ class AcceptingRepo(Repository):
         for m in todo:
             start = max(now, m.not_before or now)
             expires = start + a.validity_seconds
+            if a.valid_until is not None:  # the mail's own expiry: never later
+                expires = min(expires, a.valid_until)
             ref = self._next_concat_ref(m.recipient) if m.concatenated else None
             rows.append(
                 (

@@ -47,6 +47,7 @@ ACCOUNT_SETTINGS = (
     "cut_from",
     "auto_generated",
     "inbound_address",
+    "countries",
 )
 
 
@@ -86,6 +87,8 @@ class Account:
     # `account set --inbound-address`: where an SMS to the account's own sender number that answers
     # no conversation is mailed (`gateway.conversations.inbound`); None: the operator's fallback
     inbound_address: str | None = None
+    # `account set --countries` (`accountrules.countries_list`): the regions its SMS may go to; (): any
+    countries: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
 
 
@@ -108,8 +111,9 @@ _USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_li
 _ACCOUNT_COLS = (
     "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
     " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason, reply_window_days, cut_from, auto_generated, inbound_address"
+    " suspended_reason, reply_window_days, cut_from, auto_generated, inbound_address, countries"
 )
+_COUNTRIES_AT = _ACCOUNT_COLS.replace(" ", "").split(",").index("countries")
 
 
 # What keeps an account from `remove_account`, as (table, what it is to the admin).
@@ -143,6 +147,7 @@ class AccountsRepo(Repository):
         for i in (4, 8, 13):  # booleans stored as integers
             a[i] = bool(a[i])
         a[19] = tuple(a[19].split("\n")) if a[19] else ()
+        a[_COUNTRIES_AT] = tuple(a[_COUNTRIES_AT].split(",")) if a[_COUNTRIES_AT] else ()
         return Account(*a, networks=nets)
 
     def add_account(self, name: str, *, networks: list[str] = (), sender: str | None = None) -> Account:
@@ -229,6 +234,8 @@ class AccountsRepo(Repository):
             raise ValueError(f"unknown account setting(s): {', '.join(sorted(unknown))}")
         if "cut_from" in settings:  # phrases are one line each (`adminrules.cut_from_list`)
             settings["cut_from"] = "\n".join(settings["cut_from"] or ()) or None
+        if "countries" in settings:  # ISO regions (`accountrules.countries_list`), stored "PL,DE"
+            settings["countries"] = ",".join(settings["countries"] or ()) or None
         acc = self.get_account(name)
         if settings:
             assignments = ", ".join(f"{k} = ?" for k in settings)

@@ -487,4 +487,10 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE accounts ADD COLUMN inbound_address TEXT;
     """,
+    # 48: the countries an account's SMS may go to (`smsgw account set --countries PL`, ISO regions,
+    # "PL,DE"; NULL: any the links serve): a mistyped number abroad, a costly destination, is
+    # refused at RCPT instead of sent and billed
+    """
+    ALTER TABLE accounts ADD COLUMN countries TEXT;
+    """,
 ]

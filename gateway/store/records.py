@@ -61,6 +61,9 @@ class Acceptance:
     thread_refs: str | None = None
     # The envelope sender as received when `mail_from` is the sender without its BATV tag: DSNs go there.
     envelope: str | None = None
+    # The mail's own expiry (Outlook's "Expires after"), when sooner than the validity: its SMS end
+    # then, however long the write waited after the validity was reckoned.
+    valid_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acl.quiet import parse_window
+from gateway.accountrules import countries_list
 from gateway.adminrules import (
     SQLITE_INT_MAX,
     billing_addresses,
@@ -59,6 +60,10 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
         if problem is not None:
             raise Invalid(problem)  # the CLI's rule: an SMSC would cut it short without a word
         s["sender"] = sender or None
+        try:  # the CLI's `--countries`: a mistyped number abroad is costly, so the operator's to set
+            s["countries"] = countries_list([str(form.get("countries", ""))])
+        except ValueError as exc:
+            raise Invalid(f"countries: {exc}") from exc
     overflow = str(form.get("overflow", "truncate"))
     if overflow not in OVERFLOW:
         raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}")
@@ -157,6 +162,7 @@ TEXT_FIELDS = (
     "billing_to",
     "notify_address",
     "inbound_address",
+    "countries",
 )
 CHECKBOXES = ("transliterate", "confirm", "bulk")
 
@@ -180,6 +186,7 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
         "daily_limit": "" if acc.daily_limit is None else str(acc.daily_limit),
         "billing_to": " ".join(billing_to),
         "notify_address": acc.notify_address or "",
+        "countries": " ".join(acc.countries),
         "inbound_address": acc.inbound_address or "",
         **{k: bool(getattr(acc, k)) for k in CHECKBOXES},
         "auto_generated": acc.auto_generated == "send",  # 'record' or 'send', a checkbox here
