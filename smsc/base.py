@@ -343,28 +343,44 @@ class Outage:
 
     The last error's time moves with each retry, so a 30-s blip and a 20-minute SMSC outage read
     alike; the time the link went down does not, and `status` and the panel say it ("down since
-    08:08 (21 min)"). A link that never came up is down since its first failed attempt. The driver
-    calls `ended` after each session and `up` when one is up, whose answer it logs once: a night's
-    outage otherwise left a link_down warning a minute and, after it, only the bind."""
+    08:08 (21 min)"). A link that never came up is down since its first failed attempt.
+
+    A session counts as up only once it held (`smsc.pacing.stable_after`), the proof the back-off
+    takes too: an SMSC at its bind limit or holding a suspended account takes the bind and drops it
+    at once, and counting each such bind as the end of the outage logged "up again after 0 s down"
+    every few seconds while `down since` never grew past the last flap, so a link useless for hours
+    never reached "Needing attention". The driver calls `bound` when a session logs in, `held` once
+    it stayed up long enough, whose answer it logs once, and `ended` after each session."""
 
     clock: Callable[[], float] = time.time
     since: float | None = None
-    attempts: int = 0  # sessions tried since `since` that did not come up
+    attempts: int = 0  # sessions tried since `since` that did not come up (or did not hold)
+    _bound_at: float | None = field(default=None, init=False, repr=False)  # this session's login
+    _held: bool = field(default=False, init=False, repr=False)  # this session held
 
-    def ended(self, *, was_up: bool) -> None:
+    def bound(self) -> None:
+        """A session logged in: not yet up, until it held."""
+        self._bound_at, self._held = self.clock(), False
+
+    def ended(self) -> None:
         """A session ended: a link that was up went down now; one that was down tried once more."""
+        was_up = self._held
+        self._bound_at, self._held = None, False
         if was_up or self.since is None:
             self.since = self.clock()
             self.attempts = 0 if was_up else 1
         else:
             self.attempts += 1
 
-    def up(self) -> tuple[float, int] | None:
-        """A session is up: how long the link was down and in how many attempts (this one too), or
-        None when it was not down (its first session, or one after a stop)."""
+    def held(self) -> tuple[float, int] | None:
+        """The session logged in at `bound` held: how long the link was down (until that login) and in
+        how many attempts (this one too), or None when it was not down (its first session, or one
+        after a stop)."""
+        self._held = True
+        bound_at = self.clock() if self._bound_at is None else self._bound_at
         if self.since is None:
             return None
-        outage = (max(0.0, self.clock() - self.since), self.attempts + 1)
+        outage = (max(0.0, bound_at - self.since), self.attempts + 1)
         self.since, self.attempts = None, 0
         return outage
 

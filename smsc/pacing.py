@@ -57,9 +57,15 @@ def reconnect_attempt(previous: int, bound_for: float | None, cap: float) -> int
     than an answered request is the proof because such an SMSC may well answer an enquire_link, or
     refuse a submit, before it drops us. A good session ended early costs little: the count was 1,
     so the next pause is only twice the shortest."""
-    if bound_for is not None and bound_for >= min(cap, STABLE_SESSION_SECONDS):
+    if bound_for is not None and bound_for >= stable_after(cap):
         return 1
     return previous + 1
+
+
+def stable_after(cap: float) -> float:
+    """How long a session must stay bound to count: for the back-off (`reconnect_attempt`) and for the
+    end of an outage (`smsc.base.Outage.held`) alike."""
+    return min(cap, STABLE_SESSION_SECONDS)
 
 
 class TokenBucket:

@@ -23,15 +23,18 @@ from zoneinfo import ZoneInfo
 import httpx
 from structlog.testing import capture_logs
 
-from gateway.config import load_config
+from gateway.config import SimulatorSection, load_config
 from gateway.housekeeping import read_status
-from gateway.linkstatus import LinkView
+from gateway.linkstatus import LinkView, links_down
 from smsc.base import LinkState
 from smsc.cimd2.link import Cimd2Link
-from smsc.simulator.cimd2_server import Cimd2Server
+from smsc.cimd2.packet import Packet
+from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session
 from smsc.simulator.core import SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp.link import SmppLink
 from tests.conftest import STAFF, config_text, mail, running_gateway
+from tests.fakes.cimd2 import RecordingEvents
 from tests.fakes.ports import free_port
 from tests.fakes.smsc import FakeSMSC, HappySMSC
 from tests.test_cimd2_link import section
@@ -116,8 +119,9 @@ async def test_an_smsc_outage_says_since_when_what_waits_and_when_it_ended(tmp_p
             await smsc.__aenter__()
             try:
                 await smsc.wait_for(1, timeout=20)
+                # Up once the session held (`reconnect_max_seconds`, 0.5 s here): then no longer down.
                 await gw.until(lambda: links()["main"]["state"] == "active")
-                assert links()["main"]["down_since"] is None
+                await gw.until(lambda: links()["main"]["down_since"] is None)
             finally:
                 await smsc.__aexit__(None, None, None)
     link_line = next(line for line in status.stdout.splitlines() if line.startswith("link main:"))
@@ -223,3 +227,87 @@ async def test_a_cimd2_link_keeps_since_when_it_is_down_and_logs_its_return(tmp_
     [again] = [e for e in logs if e["event"] == "cimd2.up_again"]
     assert again["attempts"] >= 4, again
     assert re.fullmatch(r"link c2 up again after \d+ s down \(\d+ attempts\)", again["summary"]), again
+
+
+# --- a flapping link: the SMSC takes each bind (login) and drops it at once ---------------------------
+
+
+class _DropsEachBind(SmppSession):
+    """Cuts the connection 50 ms after each bind while its server is `flapping` (a bind limit reached,
+    a suspended account): the link is bound, briefly, and can never send."""
+
+    async def dispatch(self, raw: bytes) -> None:
+        await super().dispatch(raw)
+        if self.mode is not None and getattr(self.server, "flapping", False):
+            asyncio.get_running_loop().call_later(0.05, self.writer.transport.abort)
+
+
+class _DropsEachLogin(Cimd2Session):
+    """`_DropsEachBind` for CIMD2: each login taken, the connection cut 50 ms later."""
+
+    def _on_login(self, packet: Packet) -> None:
+        super()._on_login(packet)
+        if self.logged_in and getattr(self.server, "flapping", False):
+            asyncio.get_running_loop().call_later(0.05, self.writer.transport.abort)
+
+
+async def _flaps_then_holds(
+    link: SmppLink | Cimd2Link, server: object, events: RecordingEvents, logs: list[dict[str, object]]
+) -> None:
+    """While the SMSC drops each session 50 ms after it began, the link stays down since the first drop
+    with its attempts counted and no "up again"; once a session holds, one "up again" says it all."""
+    prefix = "smpp" if isinstance(link, SmppLink) else "cimd2"
+    await events.wait_for(lambda: link.stats().down_since is not None)
+    since = link.stats().down_since
+    binds = sum(1 for s in events.states if s is LinkState.ACTIVE)
+    await events.wait_for(lambda: sum(1 for s in events.states if s is LinkState.ACTIVE) >= binds + 3)
+    await events.wait_for(lambda: link.state is not LinkState.ACTIVE)
+    # Bound again and again, each time for 50 ms: never up, still down since the first drop.
+    assert link.stats().down_since == since
+    assert link.stats().down_attempts >= 4, link.stats()
+    assert not [e for e in logs if e["event"] == f"{prefix}.up_again"], logs
+    # A link down since then (not since its last flap) is the dashboard's "Needing attention" later.
+    view = {"main": {"state": "reconnecting", "down_since": link.stats().down_since, "queued": 0}}
+    assert [d.name for d in links_down(view, [], since + 61, str)] == ["main"]
+    attempts = link.stats().down_attempts
+    server.flapping = False  # type: ignore[attr-defined]
+    await events.wait_for(lambda: link.stats().down_since is None)
+    [again] = [e for e in logs if e["event"] == f"{prefix}.up_again"]
+    assert again["attempts"] >= attempts + 1, (again, attempts)
+    assert link.state is LinkState.ACTIVE
+
+
+async def test_an_smpp_link_whose_smsc_drops_each_bind_stays_down_until_a_session_holds() -> None:
+    from tests.test_smpp_link import running_link
+
+    async with HappySMSC() as smsc:
+        smsc.server.session_class = _DropsEachBind
+        smsc.server.flapping = True  # type: ignore[attr-defined]
+        events = RecordingEvents()
+        with capture_logs() as logs:
+            async with running_link(
+                smsc.port, events=events, active=False, reconnect_min_seconds=0.05, reconnect_max_seconds=0.5
+            ) as (link, _):
+                await _flaps_then_holds(link, smsc.server, events, logs)
+
+
+async def test_a_cimd2_link_whose_smsc_drops_each_login_stays_down_until_a_session_holds(
+    tmp_path: Path,
+) -> None:
+    core = SimulatorCore(SimulatorSection(system_id="smsgw", password="secret"), tmp_path / "sim.jsonl")
+    server = Cimd2Server(core, retry_delay=0.02)
+    server.session_class = _DropsEachLogin
+    server.flapping = True  # type: ignore[attr-defined]
+    await server.start()
+    link = Cimd2Link(
+        section(server.port, reconnect_min_seconds=0.05, reconnect_max_seconds=0.5), password="secret"
+    )
+    events = RecordingEvents()
+    with capture_logs() as logs:
+        await link.start(events)
+        try:
+            await _flaps_then_holds(link, server, events, logs)
+        finally:
+            await link.stop()
+            await server.stop()
+            await core.close()

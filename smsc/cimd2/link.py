@@ -49,7 +49,7 @@ from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.requests import Requests
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
-from smsc.pacing import backoff, reconnect_attempt
+from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
@@ -208,7 +208,7 @@ class Cimd2Link:
             cfg = self.cfg
             now = asyncio.get_running_loop().time()
             logged_in_for = None if self._logged_in_at is None else now - self._logged_in_at
-            self._outage.ended(was_up=self._logged_in_at is not None)
+            self._outage.ended()
             failures = reconnect_attempt(failures, logged_in_for, cfg.reconnect_max_seconds)
             delay = (
                 cfg.reconnect_max_seconds
@@ -270,13 +270,17 @@ class Cimd2Link:
                 asyncio.create_task(self._requests.keepalive(conn)),
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
-            if (outage := self._outage.up()) is not None:
+            self._outage.bound()
+            self._set_state(LinkState.ACTIVE)
+            # Up only once it held: an SMSC that drops each login at once is still down (`Outage`).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), stable_after(cfg.reconnect_max_seconds))
+            if not conn.closed.is_set() and (outage := self._outage.held()) is not None:
                 down_for, attempts = outage_words(outage[0]), outage[1]
                 log.warning(
                     "cimd2.up_again", link=self.name, down_for=down_for, attempts=attempts,
                     summary=f"link {self.name} up again after {down_for} down ({attempts} attempts)",
                 )  # fmt: skip
-            self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             (log.info if self._stopping else log.warning)(
                 "cimd2.disconnected", link=self.name, reason=conn.reason

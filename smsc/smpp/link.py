@@ -36,7 +36,7 @@ from smsc.base import (
     connect_failure,
     outage_words,
 )
-from smsc.pacing import backoff, reconnect_attempt
+from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
 from smsc.smpp.connection import SmppConnection
@@ -202,7 +202,7 @@ class SmppLink:
             if self._stopping:
                 break
             self._last_error, self._last_error_at = reason or result, time.time()
-            self._outage.ended(was_up=self._bound_at is not None)
+            self._outage.ended()
             bound_for = None if self._bound_at is None else asyncio.get_running_loop().time() - self._bound_at
             failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
             if result == "config":
@@ -269,15 +269,19 @@ class SmppLink:
                     return "config", error
                 return "failed", error
             log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
-            if (outage := self._outage.up()) is not None:
+            tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
+            self._bound_at = asyncio.get_running_loop().time()
+            self._outage.bound()
+            self._set_state(LinkState.ACTIVE)
+            # Up only once it held: an SMSC that drops each bind at once is still down (`Outage`).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), stable_after(cfg.reconnect_max_seconds))
+            if not conn.closed.is_set() and (outage := self._outage.held()) is not None:
                 down_for, attempts = outage_words(outage[0]), outage[1]
                 log.warning(
                     "smpp.up_again", link=self.name, down_for=down_for, attempts=attempts,
                     summary=f"link {self.name} up again after {down_for} down ({attempts} attempts)",
                 )  # fmt: skip
-            tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
-            self._bound_at = asyncio.get_running_loop().time()
-            self._set_state(LinkState.ACTIVE)
             await conn.closed.wait()
             return "served", conn.reason
         finally:
