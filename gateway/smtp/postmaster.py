@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
@@ -144,6 +145,14 @@ def notices_only(cfg: Config, local: str, domain: str, address: str) -> str | No
     return replies.NOTICES_ONLY.format(address, cfg.mail.admin_address)
 
 
+def _subject(head: Message, fallbacks: tuple[str, ...]) -> str:
+    """The Subject as the intake reads it: from its raw value. compat32's own reading makes raw 8-bit
+    (routine since SMTPUTF8 is offered) an unknown-8bit header, and "Zażółć" reached the admin as
+    "Za��������" in the forward's subject and summary."""
+    value = next((str(v) for name, v in head.raw_items() if name.lower() == "subject"), "")
+    return decode_header(value, fallbacks, None if value.isascii() else head.get_content_charset())
+
+
 def forward(
     cfg: Config, envelope: Envelope, sender: Any, raw: bytes, client_ip: str | None
 ) -> tuple[Acceptance, list[Notice]]:
@@ -153,7 +162,7 @@ def forward(
     a phone and to postmaster gets `452` for postmaster and comes again alone, with the same id."""
     head = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
     fallbacks = tuple(cfg.gateway.charset_fallbacks)
-    subject = decode_header(str(head.get("subject", "")), fallbacks)
+    subject = _subject(head, fallbacks)
     message_id = str(head.get("message-id", "")).strip() or None
     try:
         text = read_mail(raw, IntakeOptions(end_marker=None, charset_fallbacks=fallbacks)).text
