@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from acl.accounts import user_address_problem
 from gateway import relaynets
 from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
 from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address, quoted
@@ -230,7 +231,13 @@ class SeedAccount(_Section):
     @field_validator("users")
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
-        return [plain_address(u) for u in v]
+        # What `user add` and the panel refuse (a wildcard, an IP-address domain, a BATV tag) was
+        # seeded from here as a user that no envelope sender ever matches, or one a day at most.
+        users = [plain_address(u) for u in v]
+        for user in users:
+            if (problem := user_address_problem(user)) is not None:
+                raise ValueError(problem)
+        return users
 
 
 class Config(_Section):

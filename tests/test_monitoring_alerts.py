@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.smtp import replies
 from gateway.web.app import WebContext
-from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway
+from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.web_helpers import ADMIN, as_user, csrf_of
 from tests.web_helpers import web as web  # the fixture
@@ -176,3 +176,109 @@ async def test_the_panel_sets_the_setting(web: WebContext) -> None:
         r = await c.post("/account", data={**form, "csrf": csrf_of(page)})
         assert r.status_code == 303
         assert web.store.accounts.get_account("acme").auto_generated == "record"
+
+
+HOST = "gw.acme.example"  # [gateway] hostname: where the ids of the gateway's notices end
+
+
+def exchange_away(number: str, subject: str, in_reply_to: str) -> EmailMessage:
+    """An Exchange Online out-of-office reply, as its headers come: Auto-Submitted like cron's."""
+    msg = mail(to(number), "Je suis absent jusqu'au 12/12.", subject=subject)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-MS-Exchange-Inbox-Rules-Loop"] = STAFF
+    msg["In-Reply-To"] = in_reply_to
+    return msg
+
+
+def enclosing(number: str, sender: str, outer: str, inner: str) -> bytes:
+    """A mail that carries another as an attachment (message/rfc822): a rule's "forward as
+    attachment", a mailing list's wrapping."""
+    return (
+        f"From: {sender}\r\nTo: {to(number)}\r\nSubject: FW: Disk full\r\n{outer}MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: message/rfc822\r\n\r\n{inner}--b--\r\n"
+    ).encode()
+
+
+def no_alerts(own: str) -> dict[str, EmailMessage | bytes]:
+    """Automatic mail that carries only an alert's signs in the headers cron's rules read, but that
+    a responder, a mail rule or a list made of the gateway's own mail."""
+    notice = (
+        f"From: SMS gateway <{own}>\r\nTo: {STAFF}\r\nSubject: SMS delivered to +48601123456\r\n"
+        f"Auto-Submitted: auto-replied\r\nMessage-ID: <1.2@{HOST}>\r\n\r\nYour SMS was delivered.\r\n"
+    )
+    answer = (
+        f'From: "+48601123499" <+48601123499@{DOMAIN}>\r\nSubject: Re: Disk full\r\n'
+        f"Auto-Submitted: auto-generated\r\nMessage-ID: <y.sms-reply@{DOMAIN}>\r\n\r\nOK, on it\r\n"
+    )
+    # A ticket system's acknowledgement of a notice: no Exchange header, only its In-Reply-To.
+    ticket = mail(to("601123474"), "Ticket #4411 opened", subject="[#4411] SMS delivered")
+    ticket["Auto-Submitted"] = "auto-generated"
+    ticket["In-Reply-To"] = f"<17.2@{HOST}>"
+    acked = mail(to("601123475"), "Your mail was received", subject="Received: Disk full")
+    acked["Auto-Submitted"] = "auto-generated"
+    acked["References"] = f"<a@mon.example.com> <y.sms-reply@{DOMAIN.upper()}>"
+    return {
+        # Subjects in languages the out-of-office patterns do not know: the Exchange headers tell.
+        "601123470": exchange_away("601123470", "Automatiskt svar: Disk full", "<a@mon.example.com>"),
+        "601123471": exchange_away("601123471", "Réponse automatique : Disk full", f"<x.sms-reply@{DOMAIN}>"),
+        "601123472": enclosing("601123472", STAFF, "Auto-Submitted: auto-generated\r\n", notice),
+        "601123473": enclosing(
+            "601123473",
+            "Ops <ops@acme.example>",
+            "Precedence: list\r\nList-Id: <ops.acme.example>\r\n",
+            answer,
+        ),
+        "601123474": ticket,
+        "601123475": acked,
+    }
+
+
+async def test_auto_replies_and_the_gateways_own_mail_in_any_wrapping_are_no_alerts(tmp_path: Path) -> None:
+    # An account for alerts sent a staff member's French out-of-office reply to an answer mail back
+    # to the phone, and a delivery notice forwarded as an attachment became an SMS (with
+    # dlr_mail = all, a loop). Without the setting, the 250 named it as if it would send them.
+    async with HappySMSC() as smsc:
+        async with running_gateway(make_config(tmp_path, smsc_port=smsc.port, hostname=HOST)) as gw:
+            cases = no_alerts(gw.config.mail.from_address)
+            for number, msg in cases.items():
+                code, text = await asyncio.to_thread(data_reply, gw.port, msg, [to(number)])
+                assert code == 250 and text.startswith(NOT_SENT), (number, text)
+                assert "--auto-generated" not in text, (number, text)
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", auto_generated="send"))
+            for number, msg in cases.items():
+                code, text = await asyncio.to_thread(data_reply, gw.port, msg, [to(number)])
+                assert code == 250 and text.startswith(NOT_SENT), (number, text)
+            # An alert is still one: cron's, and Alertmanager's through a list.
+            assert (await gw.send(cron("601123480"))).error is None
+            assert (
+                await gw.send(mail(to("601123481"), "[FIRING:1] DiskFull", Precedence="list"))
+            ).error is None
+            await gw.send(mail(to("601123499"), "Marker"))
+            await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
+            got = sorted(s.destination for s in smsc.received)
+            assert got == ["+48601123480", "+48601123481", "+48601123499"]
+
+
+async def test_a_guessed_out_of_office_is_told_to_its_writer_not_the_notify_address(tmp_path: Path) -> None:
+    # "Nieobecność jutro" from Outlook (X-Auto-Response-Suppress on every mail) is only guessed to be
+    # a responder's: the notice exists to tell the person who may have written it. It went to the
+    # account's notify address, and the writer believed their SMS sent.
+    relay = free_port()
+    async with (
+        HappySMSC() as smsc,
+        smtp_sink(relay) as sink,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port, relay_port=relay)) as gw,
+    ):
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", notify_address=NOC))
+        msg = mail(to("601123456"), "Jutro mnie nie ma, dzwoń do Kasi.", subject="Nieobecność jutro")
+        msg["X-Auto-Response-Suppress"] = "All"
+        assert (await gw.send(msg)).error is None
+        await sink.wait(1)
+        ((_from, rcpts, content),) = sink.messages
+        assert rcpts == [STAFF]
+        assert b"Not_sent_as_SMS" in content
+        assert smsc.received == []
+        told = gw.store.db.conn.execute("SELECT kind, rcpt FROM outbox").fetchall()
+        assert told == [("not-sent", STAFF)]

@@ -68,12 +68,14 @@ _TNEF_CLASSES: tuple[tuple[str, str], ...] = (
 # "Nieobecność jutro" in Outlook. Not sent either, but its sender is told (`compose`), never silently.
 OOF_GUESSED = "out-of-office reply (by its subject)"
 
-# Subjects that out-of-office and vacation responders use (English, Polish, German Outlook/Exchange).
-# A subject alone is never enough: a person may well write "Out of office tomorrow".
+# Subjects that out-of-office and vacation responders use (English, Polish, German, French, Czech,
+# Spanish, Italian, Dutch Outlook/Exchange). A subject alone is never enough: a person may well
+# write "Out of office tomorrow".
 _OOF_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto(matic)?[ -]?reply|autoreply|auto-response|out of (the )?office( autoreply)?"
     r"|odpowiedź automatyczna|automatyczna odpowiedź|autoodpowiedź|nieobecność|poza biurem"
-    r"|automatische antwort|abwesenheitsnotiz)\b",
+    r"|automatische antwort|abwesenheitsnotiz|réponse automatique|automatická odpověď"
+    r"|respuesta automática|risposta automatica|automatisch antwoord)\b",
     re.IGNORECASE,
 )
 
@@ -323,6 +325,7 @@ def alert_only(
     subject: str,
     own_address: str | None,
     own_domains: Iterable[str],
+    hostname: str | None = None,
 ) -> bool:
     """Whether a machine mail's only signs are an alert's (`ALERT_REASONS`): nothing that a program
     answering a person, a report, a bounce or the gateway itself wrote.
@@ -331,7 +334,8 @@ def alert_only(
     is read again here, since `Auto-Submitted: auto-generated` above an `X-Autoreply` is still a
     responder's. The gateway's own mail (`own_address`, and ids and addresses in `own_domains`, the
     `[gateway] domains` its answers come from) carries `Auto-Submitted: auto-generated` as well: a
-    mail rule that sends a phone's answer back must not make it an SMS again.
+    mail rule that sends a phone's answer back must not make it an SMS again, nor one that encloses
+    it or answers it (In-Reply-To naming an id at `hostname`, where notices' ids end, or a domain).
     """
     if reason not in ALERT_REASONS or _OOF_SUBJECT.match(subject) or _RECALL_SUBJECT.match(subject):
         return False
@@ -343,10 +347,52 @@ def alert_only(
     headers = _headers(msg)
     if _MAILER_DAEMON.search(headers.get("from", "")):
         return False
-    body = _text_head(msg)
-    if _own_notice(headers, body, own_address):
+    if any(name in headers for name in _RESPONDER_HEADERS):
         return False
-    return not _ours(headers, body, own_address, own_domains)
+    domains = tuple(own_domains)
+    if _answers_ours(msg, (hostname, *domains) if hostname else domains):
+        return False
+    body = _text_head(msg)
+    if _own_notice(headers, body, own_address) or _ours(headers, body, own_address, domains):
+        return False
+    return not _encloses_ours(msg, own_address, domains)
+
+
+# Headers that Exchange puts on its automatic replies and on what its mail rules send, and that no
+# monitoring system writes: an out-of-office reply in a language whose subject `_OOF_SUBJECT` does
+# not know ("Réponse automatique :") carries them beside `Auto-Submitted: auto-generated`.
+_RESPONDER_HEADERS = ("x-auto-response-suppress", "x-ms-exchange-inbox-rules-loop")
+
+_MSG_ID = re.compile(r"<([^<>\s]{1,250})>")
+
+
+def _answers_ours(msg: Message, domains: tuple[str, ...]) -> bool:
+    """In-Reply-To or References names an id at one of `domains` (the gateway's hostname and
+    domains): a responder's answer to a phone's answer mail or to a notice. An alert answers none."""
+    own = tuple(f"@{d.strip().casefold()}" for d in domains if d.strip())
+    if not own:
+        return False
+    refs = " ".join(str(v) for name in ("in-reply-to", "references") for v in msg.get_all(name, ()))
+    return any(ref.casefold().endswith(own) for ref in _MSG_ID.findall(refs))
+
+
+def _encloses_ours(msg: Message, own_address: str | None, domains: tuple[str, ...]) -> bool:
+    """An attached message (message/rfc822) that the gateway wrote: a mail rule forwarding its
+    delivery notice "as attachment", or a mailing list wrapping a phone's answer mail (Mailman's
+    DMARC mitigation). The outer headers are the rule's or the list's and say nothing of it."""
+    for part in _walk(msg):
+        if part is msg or not part.get_content_type().startswith("message/"):
+            continue
+        inner = part.get_payload()
+        if not isinstance(inner, list):
+            continue
+        for enclosed in inner:
+            if not isinstance(enclosed, Message):
+                continue
+            headers = _headers(enclosed)
+            if _own_notice(headers, "", own_address) or _ours(headers, "", own_address, domains):
+                return True
+    return False
 
 
 def _ours(headers: dict[str, str], body: str, own_address: str | None, domains: Iterable[str]) -> bool:

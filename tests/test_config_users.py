@@ -1,0 +1,54 @@
+"""The users an `[[account]]` seeds: what `smsgw user add` and the panel refuse as no single mailbox
+(a wildcard, an IP-address domain, a BATV-tagged address) was seeded from the config as a user that
+no envelope sender matches, or that matches one day's mail. The config refuses them alike, in its
+own wording (`[[account]] "acme" users: ...`), and `check-config` says so before a start would.
+
+`check-config` and `smsgw user add` run as real processes on a real config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, parse_config
+from tests.conftest import STAFF, config_text, free_port
+from tests.test_config_checks import EXIT_CONFIG, smsgw, write
+
+BAD = {
+    "*@acme.example": "'*@acme.example' has a wildcard (*)",
+    "prvs=0123abcdef=anna@acme.example": "'prvs=0123abcdef=anna@acme.example' carries a BATV tag",
+    "anna@[192.0.2.1]": "'anna@[192.0.2.1]' names an IP address, not a mail domain",
+}
+
+
+def seeding(tmp_path: Path, *users: str) -> str:
+    text = config_text(tmp_path, smsc_port=free_port())
+    listed = ", ".join(f'"{u}"' for u in users)
+    return text.replace(f'users = ["{STAFF}"]', f"users = [{listed}]")
+
+
+@pytest.mark.parametrize("user", list(BAD))
+def test_a_user_that_is_no_single_mailbox_is_refused_as_user_add_refuses_it(
+    tmp_path: Path, user: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(seeding(tmp_path, STAFF, user), source="config.toml", base_dir=tmp_path)
+    assert f'[[account]] "acme" users: {BAD[user]}' in str(caught.value)
+    # What the CLI says of the same address, for the same reason.
+    path = write(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+    res = smsgw("--config", str(path), "user", "add", "--account", "acme", user)
+    assert res.returncode != 0 and BAD[user] in res.stderr + res.stdout, (res.stdout, res.stderr)
+
+
+def test_check_config_names_the_user(tmp_path: Path) -> None:
+    path = write(tmp_path, seeding(tmp_path, "*@acme.example"))
+    res = smsgw("--config", str(path), "check-config")
+    assert res.returncode == EXIT_CONFIG, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    assert "[[account]] \"acme\" users: '*@acme.example' has a wildcard (*)" in res.stderr
+
+
+def test_mailboxes_are_seeded_as_before(tmp_path: Path) -> None:
+    cfg = parse_config(seeding(tmp_path, STAFF, "ops-team@mail.acme.example"), source="t", base_dir=tmp_path)
+    assert cfg.account[0].users == [STAFF, "ops-team@mail.acme.example"]
