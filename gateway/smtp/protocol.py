@@ -83,11 +83,15 @@ class LeanSMTP(SMTP):
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
-            if not status.isprintable() or not (status.isascii() or self.enable_SMTPUTF8):
+            # UTF-8 only to a client whose transaction asked for it (RFC 6531 3.7.4): offering
+            # SMTPUTF8 is no licence to send it to every client, and a Polish account's name in a
+            # limit refusal reached clients that read replies as ASCII (Python's smtplib raised).
+            utf8 = self.enable_SMTPUTF8 and self.envelope is not None and self.envelope.smtp_utf8
+            if not status.isprintable() or not (status.isascii() or utf8):
                 status = h.reply_line(status)  # stored text quoted in it (a name, a reason)
             if len(status) > REPLY_MAX:  # a long reason: clients may cut or misread a longer line
                 status = status[: REPLY_MAX - 3] + "..."
-            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+            status = status.encode("utf-8" if utf8 else "ascii")
         line = status + b"\r\n"
         if status[3:4] == b"-" or (self._groupable and self._line_waiting()):
             self._held.append(line)
