@@ -108,3 +108,22 @@ async def test_the_report_of_a_failed_answer_goes_to_the_tagged_envelope(tmp_pat
         mail_from, rcpts, raw = w.sink.messages[seen]
     assert (mail_from, rcpts) == ("<>", [sender])
     assert b"multipart/report" in raw and b"+48601123413" in raw
+
+
+async def test_a_tagged_answer_from_an_address_that_is_also_a_user_gets_its_report_at_the_tagged_one(
+    tmp_path: Path,
+) -> None:
+    # The radio's answering mailbox is also one of the account's users (it sends SMS too): MAIL took
+    # the sender as that user, untagged, and the premium answer's failure report went to the
+    # untagged address, which the tagging server refuses.
+    sender = f"prvs=0123abcdef={CLIENT}"
+    async with premium(tmp_path) as w:
+        await w.cli("user", "add", CLIENT, "--account", "acme")
+        vote = await w.vote(phone="+48601123413")  # the simulator fails numbers ending in 13
+        answer, to = reply_to(vote, "Dziekujemy!", sender=sender)
+        res = await smtp(w.gw.port, answer, to, sender=sender)
+        assert res.error is None, res.error
+        seen = len(w.sink.messages)
+        await w.sink.wait(seen + 1)
+        mail_from, rcpts, _raw = w.sink.messages[seen]
+    assert (mail_from, rcpts) == ("<>", [sender])

@@ -321,8 +321,10 @@ class RelayHandler:
                 return replies.QUEUE_FULL
             raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
             # The client's address goes with the write, as in an acceptance: a bounce's forward
-            # names the server that sent it, and the mail is recorded with it.
-            reply, _queued = await self.gate.writes.premium(target, sender.mail_from, raw, client_ip)
+            # names the server that sent it, and the mail is recorded with it. The envelope as
+            # received: a BATV-tagged answer from a user's address has its reports at the tagged one.
+            envelope_from = sender.envelope or sender.mail_from
+            reply, _queued = await self.gate.writes.premium(target, envelope_from, raw, client_ip)
             return reply
         if sender is not None and "postmaster" in envelope.__dict__:
             raw = envelope.original_content or b""
