@@ -35,3 +35,19 @@ async def test_each_refused_recipient_is_logged_with_sender_address_number_and_r
     assert refused[rcpts[0]]["reply"].startswith("550 5.1.1") and "9 digits" in refused[rcpts[0]]["reply"]
     assert refused[rcpts[1]]["reply"].startswith("550 5.7.1")
     assert refused[rcpts[2]]["number"] == "+48601123457" and "opted out" in refused[rcpts[2]]["reply"]
+
+
+async def test_a_strangers_refused_recipients_are_debug_lines_only(tmp_path: Path) -> None:
+    # With premium numbers MAIL lets anyone through (their answers come from anywhere): an
+    # open-relay probe's every RCPT would be an INFO line; the operator looks for the users'.
+    premium = '\n[premium]\nnumbers = ["7355"]\n'
+    async with HappySMSC() as smsc:
+        text = config_text(tmp_path, smsc_port=smsc.port, extra=premium)
+        cfg = parse_config(text, source="test", base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            rcpt = "victim@example.org"
+            with capture_logs() as logs:
+                res = await gw.send(mail(rcpt, "x", "y"), [rcpt], sender="spammer@example.net")
+            assert res.refused or res.error is not None
+    refused = [e for e in logs if e["event"] == "smtp.rcpt_refused"]
+    assert [e["log_level"] for e in refused] == ["debug"], refused

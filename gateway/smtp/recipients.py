@@ -64,7 +64,10 @@ def refused(envelope: Any, address: str, reply: str, number: str | None = None) 
     """A recipient refused at RCPT, logged with its sender: the client alone had the reply, and an
     operator asked "my SMS to 601… never arrived" found nothing under the number or the address."""
     sender = getattr(envelope, "smsgw", None)  # relay.Sender: who MAIL took the mail from
-    log.info(
+    # A stranger's (MAIL lets anyone through to premium numbers): an open-relay probe's every RCPT
+    # would be a line; the operator looks for the users' refused recipients.
+    said = log.info if sender is not None and sender.user is not None else log.debug
+    said(
         "smtp.rcpt_refused",
         sender=sender.mail_from if sender is not None else envelope.mail_from,
         rcpt=address,
