@@ -262,6 +262,39 @@ SMS_UNSHOWABLE = Phrase(
     "(SMS zawierał wyłącznie znaki, których nie da się pokazać w wiadomości e-mail: {codes})",
 )
 
+# --- the answers kept past the hourly limit, mailed together (gateway.conversations.kept) ---
+KEPT_HEAD = {
+    "one": Phrase(
+        "1 answer from {phone} kept during a flood {when}"
+        " (more than the gateway mails from one phone in an hour):",
+        "Odpowiedź z numeru {phone} zatrzymana w bramce ({when}), bo przyszło więcej odpowiedzi, niż"
+        " bramka przesyła e-mailem z jednego telefonu w ciągu godziny:",
+    ),
+    "many": Phrase(
+        "{n} answers from {phone} kept during a flood {when}"
+        " (more than the gateway mails from one phone in an hour):",
+        "Odpowiedzi z numeru {phone} zatrzymane w bramce ({when}), razem {n}, bo przyszło ich więcej,"
+        " niż bramka przesyła e-mailem z jednego telefonu w ciągu godziny:",
+    ),
+}
+KEPT_BETWEEN = Phrase("between {first} and {last}", "od {first} do {last}")
+KEPT_AT = Phrase("at {first}", "{first}")
+KEPT_MORE = Phrase(
+    "… and {n} more: they follow in the next mail, an hour from now at the earliest"
+    " (your administrator lists them all: smsgw mo list --number {phone})",
+    "… pozostałe zatrzymane odpowiedzi (liczba: {n}) przyjdą w następnym e-mailu, najwcześniej za"
+    " godzinę (administrator bramki wyświetli wszystkie poleceniem: smsgw mo list --number {phone})",
+)
+KEPT_NO_MORE = Phrase(
+    "… and {n} more, which are not mailed: too many were kept. They stay in the gateway, where your"
+    " administrator lists them: smsgw mo list --number {phone}",
+    "… pozostałe zatrzymane odpowiedzi (liczba: {n}) nie zostaną przesłane e-mailem, bo było ich zbyt"
+    " wiele. Zostają w bramce, a administrator wyświetli je poleceniem: smsgw mo list --number {phone}",
+)
+KEPT_FALLBACK_SUBJECT = Phrase(
+    "SMS from {phone} kept during a flood", "SMS-y z numeru {phone} zatrzymane w bramce (zbyt wiele naraz)"
+)
+
 # --- a bounce or postmaster mail handed to a person (gateway.forwarded.bounce_forward) ---
 FORWARD_WHAT = {
     "bounce": Phrase("bounce", "zwrot poczty"),

@@ -21,6 +21,7 @@ from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations import inbound
+from gateway.conversations.kept import kept_note
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
@@ -193,7 +194,8 @@ def on_whole_mo(
         mailed, kept = r.mailed_from(phone, store.clock() - 3600)
         if mailed >= limit:
             reason = f"more than {limit} answers from {phone} within an hour: kept here, not mailed"
-            r.settle_mo(mo_id, "throttled", conv.id if conv else None, reason)
+            # The caller's note (START, a possible opt-out, parts that never came) goes with it.
+            r.settle_mo(mo_id, "throttled", conv.id if conv else None, kept_note(reason, note))
             log.warning("mo.throttled", mo=mo_id, phone=phone, limit=limit, kept=kept + 1)
             return "throttled"
         if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
@@ -328,14 +330,16 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         return None
     note = late_note(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     if earlier.state == "throttled":
-        r.settle_mo(mo.id, "throttled", conv.id, f"the late part of MO {earlier.id}, kept with it")
+        r.settle_mo(
+            mo.id, "throttled", conv.id, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
+        )
         log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)
         return "throttled"
     limit = cfg.replies.mails_per_phone_per_hour
     further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
         reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
-        r.settle_mo(mo.id, "throttled", conv.id, f"{reason} kept here, not mailed")
+        r.settle_mo(mo.id, "throttled", conv.id, kept_note(f"{reason} kept here, not mailed", note))
         log.warning("mo.throttled", mo=mo.id, phone=phone, limit=limit, follows=earlier.id)
         return "throttled"
     mail_user(store, cfg, conv, mo.text, note, mo.id)

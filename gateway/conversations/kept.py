@@ -4,31 +4,40 @@ The limit is there against floods (a phone in a loop, an SMSC replaying), but a 
 trips it too, and their last answers were kept in the gateway for good: staff have neither
 `smsgw mo list` nor the panel to find them there. So once a phone has kept nothing for an hour,
 its kept answers go out in one mail per conversation, to its user (or to the fallback address, as
-the answers themselves would have gone), listing each answer's time and text. A phone still
-flooding keeps waiting, and a phone gets such mail at most once an hour: one in a loop never
-turns into a flood of mail. A mail holds up to `MAX_ANSWERS` answers and `MAX_CHARS` characters;
-the rest stay kept and follow in the next one, an hour on.
+the answers themselves would have gone), listing each answer's time (with its date unless it is
+today), text and note. A phone still flooding keeps waiting, and a phone gets such mails at most
+once an hour: one in a loop never turns into a flood of mail. A mail holds up to `MAX_ANSWERS`
+answers and `MAX_CHARS` characters; the rest stay kept and follow in the next one, an hour on. The
+`MAX_MAILS`th hour's mail is the last: it says how many more stay kept, listed by `smsgw mo list`,
+and the phone's answers kept before it are not mailed (a phone with 20,000 would have had 400
+hourly mails). Nor are those kept longer ago than the reply window: such an answer would be mailed
+as no answer now, and on the first start after the upgrade that brought these mails, the answers
+of weeks before would all have gone at once, threaded to SMS long forgotten. They stay `throttled`.
 
 Everything runs inside one store write (`mail_due`): each answer moves from `throttled` to
 `mailed` (or `fallback`) in the write that queues its mail, so a crash neither loses nor repeats it.
+The write is bounded: `PHONES_PER_RUN` phones, the oldest `MAX_ANSWERS` + 1 answers of each, read
+off the `mo_kept` index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import forwarded
+from gateway import forwarded, wording
 from gateway.config import Config
-from gateway.conversations.numbers import display
-from gateway.conversations.repo import Conversation, ConversationsRepo, Kept
+from gateway.conversations.numbers import display, stored_phone
+from gateway.conversations.repo import OWN_NOTE, Conversation, ConversationsRepo, Kept
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
+from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +46,8 @@ FALLBACK_KIND = "reply-kept-fallback"  # to the fallback address
 QUIET_SECONDS = 3600.0  # as the hourly limit counts
 MAX_ANSWERS = 50
 MAX_CHARS = 20_000
-PHONES_PER_RUN = 100  # bounds one write; the rest go in the next run
+MAX_MAILS = 5  # hours in a row a phone's kept answers are mailed; the last says the rest stay kept
+PHONES_PER_RUN = 20  # bounds one write (~10 ms a mail); the rest go in the next run, a minute on
 
 
 def note_of(first: int) -> str:
@@ -45,30 +55,80 @@ def note_of(first: int) -> str:
     return f"kept past the hourly limit, then mailed with the other kept answers (the mail of MO {first})"
 
 
+def kept_note(reason: str, own: str | None) -> str:
+    """The note of an answer kept for the hourly limit: why, then the note its own mail would have
+    carried (START, a sentence that may be an opt-out, parts that never came), which its mail of
+    kept answers prints under it."""
+    return f"{reason}{OWN_NOTE}{own}" if own else reason
+
+
+def own_note(note: str | None) -> str | None:
+    """The note the kept answer's own mail would have carried, if any (`kept_note`)."""
+    return note.partition(OWN_NOTE)[2] or None if note else None
+
+
 def mail_due(store: Store, cfg: Config) -> int:
     """Inside the store's write: the mails of kept answers now due. Returns how many were queued."""
     r = ConversationsRepo(store.db, store.clock)
-    quiet_since = store.clock() - QUIET_SECONDS
+    now = store.clock()
+    window_since = now - cfg.replies.window_seconds
+    r.kept_phones_forget(window_since)
     queued = 0
-    for source in r.kept_due(quiet_since, (KIND, FALLBACK_KIND), PHONES_PER_RUN):
-        groups: dict[int | None, list[Kept]] = {}
-        for k in r.kept_of(source):
-            groups.setdefault(k.conversation_id, []).append(k)
-        for conversation_id, kept in groups.items():
-            queued += _mail_group(store, cfg, r, source, conversation_id, kept)
+    for source in r.kept_due(now - QUIET_SECONDS, window_since, (KIND, FALLBACK_KIND), PHONES_PER_RUN):
+        queued += _mail_phone(store, cfg, r, source, window_since)
+    return queued
+
+
+def _mail_phone(store: Store, cfg: Config, r: ConversationsRepo, phone: str, window_since: float) -> int:
+    """One phone's kept answers, a mail per conversation; records how many hours they went in a row."""
+    mails, closed_at = r.kept_phone(phone)
+    since = max(window_since, closed_at or 0.0)
+    fetched = r.kept_of(phone, since, MAX_ANSWERS + 1)
+    cut = len(fetched) > MAX_ANSWERS
+    last = mails + 1 >= MAX_MAILS
+    groups: dict[int | None, list[Kept]] = {}
+    for k in fetched[:MAX_ANSWERS]:
+        groups.setdefault(k.conversation_id, []).append(k)
+    queued, left = 0, cut
+    for conversation_id, kept in groups.items():
+        # Only a cut read may have missed some of the conversation's: counted apart then.
+        total, newest = (
+            r.kept_span(phone, since, conversation_id) if cut else (len(kept), kept[-1].received_at)
+        )
+        sent, more = _mail_group(store, cfg, r, phone, conversation_id, kept, total, newest, last)
+        queued, left = queued + sent, left or more
+    if queued:
+        now = store.clock()
+        if not left:
+            r.kept_phone_mailed(phone, 0, None, now)
+        elif last:
+            r.kept_phone_mailed(phone, 0, now, now)
+            log.warning("mo.kept_closed", phone=phone, mails=MAX_MAILS)
+        else:
+            r.kept_phone_mailed(phone, mails + 1, None, now)
     return queued
 
 
 def _mail_group(
-    store: Store, cfg: Config, r: ConversationsRepo, phone: str, conversation_id: int | None, kept: list[Kept]
-) -> int:
-    """One conversation's kept answers: to its user, or where its answers go once the user is gone."""
+    store: Store,
+    cfg: Config,
+    r: ConversationsRepo,
+    phone: str,
+    conversation_id: int | None,
+    kept: list[Kept],
+    total: int,
+    newest: float,
+    last: bool,
+) -> tuple[int, bool]:
+    """One conversation's kept answers: to its user, or where its answers go once the user is gone.
+    Returns (mails queued, whether some of its kept answers are left)."""
     tz = ZoneInfo(cfg.gateway.timezone)
     shown = _shown(kept, MAX_ANSWERS, MAX_CHARS)
-    text = digest(phone, kept, shown, tz)
     ids = [k.id for k in kept[:shown]]
     note = note_of(ids[0])
-    conv = r.conversation_of(ids[0]) if conversation_id is not None else None
+    conv = None
+    if conversation_id is not None:
+        conv = r.kept_conversation(ids[0], stored_phone(phone, cfg.gateway.default_region))
     if conversation_id is None:
         why = f"no conversation took the answers of {phone} when they came"
     elif conv is None:
@@ -76,6 +136,8 @@ def _mail_group(
     else:
         why = r.gone(conv) or ""
     if conv is not None and not why:
+        lang = cfg.gateway.language
+        text = digest(phone, kept, shown, Span(total, newest, store.clock(), last), tz, lang)
         content = forwarded.sms_reply(
             phone=conv.phone,
             phone_display=display(conv.phone),
@@ -87,7 +149,7 @@ def _mail_group(
             quoted_at=datetime.fromtimestamp(conv.last_mt_at, tz),
             in_reply_to=conv.header_message_id,
             references=conv.refs,
-            lang=cfg.gateway.language,
+            lang=lang,
             contact=conv.name,
         )
         fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
@@ -95,20 +157,20 @@ def _mail_group(
             KIND, cfg.mail.from_address, conv.user_email, content, mo_ref=ids[0], fallback=fallback
         )
         r.settle_kept(ids, "mailed", conv.id, note)
-        log.info(
-            "mo.kept_mailed", phone=phone, to=conv.user_email, answers=len(ids), left=len(kept) - len(ids)
-        )
-        return 1
+        log.info("mo.kept_mailed", phone=phone, to=conv.user_email, answers=len(ids), left=total - len(ids))
+        return 1, total > len(ids)
     if not cfg.replies.fallback_address:
         # As an answer to a user who is gone goes when no fallback address is set: recorded only.
         r.settle_kept([k.id for k in kept], "unmatched", None, f"{why}; kept past the hourly limit")
         log.warning("mo.kept_unmatched", phone=phone, answers=len(kept), reason=why)
-        return 0
+        return 0, total > len(kept)
     to = Fallback(cfg.replies.fallback_address, mail_settings(cfg))
+    span = Span(total, newest, store.clock(), last)
+    text = digest(phone, kept, shown, span, ZoneInfo(to.settings.zone), to.settings.language)
     _mail_fallback(store.outbox, to, phone, kept[:shown], text, f"Not matched: {why}", conv)
     r.settle_kept(ids, "fallback", None, f"{note}: {why}")
-    log.info("mo.kept_fallback", phone=phone, to=to.rcpt, answers=len(ids), left=len(kept) - len(ids))
-    return 1
+    log.info("mo.kept_fallback", phone=phone, to=to.rcpt, answers=len(ids), left=total - len(ids))
+    return 1, total > len(ids)
 
 
 def _shown(kept: Sequence[Kept], most: int, chars: int) -> int:
@@ -121,24 +183,39 @@ def _shown(kept: Sequence[Kept], most: int, chars: int) -> int:
     return min(len(kept), most)
 
 
-def digest(phone: str, kept: Sequence[Kept], shown: int, tz: ZoneInfo) -> str:
-    """The mail's text: how many were kept and when, then each shown answer's time and text."""
-    first = datetime.fromtimestamp(kept[0].received_at, tz)
-    last = datetime.fromtimestamp(kept[-1].received_at, tz)
-    form = "%H:%M" if first.date() == last.date() else "%Y-%m-%d %H:%M"
-    count = "1 answer" if len(kept) == 1 else f"{len(kept)} answers"
-    lines = [
-        f"{count} from {display(phone)} kept during a flood between {first:{form}} and {last:{form}}"
-        " (more than the gateway mails from one phone in an hour):",
-        "",
-    ]
+class Span(NamedTuple):
+    """What a mail of kept answers says beyond those it lists."""
+
+    total: int  # the conversation's kept answers, listed or not
+    newest: float  # when the newest of them came
+    now: float  # a time of today is shown without its date
+    last: bool  # the phone's last such mail: those not listed stay kept, unmailed
+
+
+def digest(phone: str, kept: Sequence[Kept], shown: int, span: Span, tz: ZoneInfo, lang: Language) -> str:
+    """The mail's text: how many were kept and when, then each shown answer's time, text and note."""
+    today = datetime.fromtimestamp(span.now, tz).date()
+
+    def at(t: float) -> str:
+        d = datetime.fromtimestamp(t, tz)
+        return f"{d:%H:%M}" if d.date() == today else f"{d:%Y-%m-%d %H:%M}"
+
+    first, newest = at(kept[0].received_at), at(span.newest)
+    when = (
+        wording.KEPT_AT(lang, first=first)
+        if first == newest
+        else wording.KEPT_BETWEEN(lang, first=first, last=newest)
+    )
+    head = wording.KEPT_HEAD["one" if span.total == 1 else "many"]
+    lines = [head(lang, n=span.total, phone=display(phone), when=when), ""]
     for k in kept[:shown]:
-        lines += [f"{datetime.fromtimestamp(k.received_at, tz):{form}}", k.text, ""]
-    if left := len(kept) - shown:
-        lines.append(
-            f"… and {left} more: they follow in the next mail, an hour from now at the earliest"
-            f" (your administrator lists them all: smsgw mo list --number {phone})"
-        )
+        lines += [at(k.received_at), k.text]
+        if own := own_note(k.note):
+            lines.append(f"[{own}]")
+        lines.append("")
+    if left := span.total - shown:
+        more = wording.KEPT_NO_MORE if span.last else wording.KEPT_MORE
+        lines.append(more(lang, n=left, phone=phone))
     return "\n".join(lines).rstrip("\n")
 
 
@@ -158,7 +235,7 @@ def _mail_fallback(
         phone_display=display(phone),
         domain=(answered.domain if answered else "") or to.settings.domain,
         rcpt=to.rcpt,
-        subject=f"SMS from {phone} kept during a flood",
+        subject=wording.KEPT_FALLBACK_SUBJECT(to.settings.language, phone=phone),
         text=text,
         quoted=answered.text if answered else None,
         quoted_at=datetime.fromtimestamp(answered.last_mt_at, zone) if answered else None,
@@ -185,8 +262,9 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     mos = MoRepo(outbox.db, outbox.clock)
     to = mail.fallback if mail.kind == KIND else None
     if to is not None and kept:
-        conv = r.conversation_of(first.id)
-        text = digest(first.source, kept, len(kept), ZoneInfo(to.settings.zone))
+        conv = r.kept_conversation(first.id, None)  # settled with the conversation checked when mailed
+        span = Span(len(kept), kept[-1].received_at, outbox.clock(), False)
+        text = digest(first.source, kept, len(kept), span, ZoneInfo(to.settings.zone), to.settings.language)
         note = f"Not delivered to {mail.rcpt}: {mail.said}. Sent to the fallback address instead"
         _mail_fallback(outbox, to, first.source, kept, text, note, conv)
         for k in kept:

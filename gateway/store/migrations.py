@@ -493,4 +493,18 @@ SINCE_CORE: list[str] = [
     """
     ALTER TABLE accounts ADD COLUMN countries TEXT;
     """,
+    # 49: the answers kept past the hourly limit, by phone and time (`mo_kept`): the housekeeping read
+    # every kept answer of the database per phone due (off mo_state alone) and sorted them, 6 s of the
+    # store's only write for 100 phones of 2,000; and per phone, how many mails of its kept answers
+    # went in a row, and before when its kept answers are no longer mailed (after the last of them
+    # said how many more there are and where they are listed: gateway.conversations.kept)
+    """
+    CREATE INDEX IF NOT EXISTS mo_kept ON mo(source, received_at, id) WHERE state = 'throttled';
+    CREATE TABLE IF NOT EXISTS kept_phones (
+        source TEXT PRIMARY KEY,                  -- mo.source
+        mails INTEGER NOT NULL,                   -- runs of its kept mails since it had none kept
+        closed_at REAL,                           -- its answers kept before are no longer mailed
+        at REAL NOT NULL                          -- its last kept mail
+    );
+    """,
 ]
