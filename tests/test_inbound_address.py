@@ -157,3 +157,24 @@ async def test_the_company_admin_sets_the_inbound_address_on_the_account_page(tm
     finally:
         web.counts.close()
         store.close()
+
+
+async def test_a_phone_texting_the_own_number_in_a_loop_is_held_to_the_hourly_limit_without_a_fallback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With no [replies] fallback_address the hourly limit counted no first-contact SMS: a phone in a
+    # loop (an auto-responder) mailed the company's inbound address once per SMS, without end.
+    relay = free_port()
+    answers_config(tmp_path, relay, replies="mails_per_phone_per_hour = 3")
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace('sender = "+48100200300"', f'sender = "{OWN}"', 1))
+    cfg = parse_config(config.read_text(), source=str(config), base_dir=tmp_path)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        cli(config, capsys, "account", "set", "acme", "--inbound-address", RECEPTION)
+        for n in range(5):
+            await first_contact(gw, OWN, f"Automatyczna odpowiedź {n}")
+        await gw.until(lambda: len(gw.store.db.conn.execute("SELECT 1 FROM mo").fetchall()) == 5)
+        await sink.wait(3)
+        states = [r[0] for r in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
+    assert states == ["fallback"] * 3 + ["throttled"] * 2
+    assert [rcpts for _, rcpts, _ in sink.messages] == [[RECEPTION]] * 3

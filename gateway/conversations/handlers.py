@@ -190,7 +190,10 @@ def on_whole_mo(
         conv = None
     limit = cfg.replies.mails_per_phone_per_hour
     flood_note = None
-    if phone is not None and limit and not optout and (conv is not None or cfg.replies.fallback_address):
+    # Counted whenever the answer may be mailed: to its user, the fallback, or an inbound address
+    # (without a fallback, a phone looping to a company's own number mailed the company each time).
+    mailable = conv is not None or cfg.replies.fallback_address or inbound.any_address(r.conn)
+    if phone is not None and limit and not optout and mailable:
         mailed, kept = r.mailed_from(phone, store.clock() - 3600)
         if mailed >= limit:
             reason = f"more than {limit} answers from {phone} within an hour: kept here, not mailed"

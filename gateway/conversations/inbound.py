@@ -40,6 +40,12 @@ class Inbound:
     address: str
 
 
+def any_address(conn: sqlite3.Connection) -> bool:
+    """Whether any account has an inbound address: the hourly limit of a phone's answers counts then."""
+    found = conn.execute("SELECT 1 FROM accounts WHERE inbound_address IS NOT NULL LIMIT 1").fetchone()
+    return found is not None
+
+
 def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversation | None) -> Inbound | None:
     """The account that alone sends from `number` (as the conversations store it), if it has an
     inbound address; None for a number shared by several, and when `last` (the conversation the SMS
