@@ -17,7 +17,8 @@ from gateway.config import Config
 from gateway.configbase import ConfigError, at, credential_path, joined, link_place, quoted
 from gateway.configlinks import SmscSection
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.tlscert import configured_certificates, credential_or_path, file_facts, tls_context
+from gateway.tlscert import credential_or_path, tls_context
+from gateway.tlsdoubts import configured_certificates, file_facts
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 
@@ -212,7 +213,7 @@ def _tls_pair_problem(cfg: Config) -> str | None:
 
 
 def tls_doubts(cfg: Config, now: float | None = None) -> list[str]:
-    """What a mail server that verifies the certificates would refuse (`gateway.tlscert`): expired
+    """What a mail server that verifies the certificates would refuse (`gateway.tlsdoubts`): expired
     or expiring within two weeks, not naming [gateway] hostname, its issuer's certificate missing
     from the file, a CA's certificate first. Doubts, not problems: an expired certificate still
     encrypts for the many peers that do not check it, and a start refused would lose their mail

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gateway import reassembly, tlscert
+from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents, Notifier
@@ -116,8 +116,8 @@ class Housekeeping:
         Looked at here, every STATUS_INTERVAL: with no mail coming in, no commit would start the
         TRUNCATE that finds the reader gone, and the pin would be shown long after it ended."""
         self.store.db.recheck_pinned_wal()
-        # The certificates as the last look found them (`gateway.tlscert.CertificateWatch`).
-        return {**self.status(), "wal_pinned": self.store.db.wal_pinned(), "tls": tlscert.report()}
+        # The certificates as the last look found them (`gateway.tlsrenewal.CertificateWatch`).
+        return {**self.status(), "wal_pinned": self.store.db.wal_pinned(), "tls": tlsrenewal.report()}
 
     async def check_clock(self) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.

@@ -42,7 +42,7 @@ from gateway.smtp.servers import relay_tls_context
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
-from gateway.tlscert import watch_served
+from gateway.tlsrenewal import watch_served
 from smsc.logthrottle import flush_all
 
 log = structlog.get_logger(__name__)
@@ -227,7 +227,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         await start_smtp_server(gate, host, port, handler, sock=sock, tls_context=tls) for sock in listeners
     ]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
-    # A renewed certificate is served by this worker too, without a restart (`gateway.tlscert`).
+    # A renewed certificate is served by this worker too, without a restart (`gateway.tlsrenewal`).
     renewals = asyncio.create_task(watch_served(cfg.gateway.hostname), name="tls-renewals")
     channel.send(b"R")
     log.info("intake.worker_serving")

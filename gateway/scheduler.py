@@ -1,5 +1,5 @@
 """Calendar jobs: the retention purge (R-2.5) and the monthly billing (R-5), each also right after start;
-and the look at the TLS certificates every minute (`gateway.tlscert.CertificateWatch`).
+and the look at the TLS certificates every minute (`gateway.tlsrenewal.CertificateWatch`).
 
 APScheduler's `AsyncIOScheduler` runs coroutine jobs as tasks on the daemon's event loop, so a job
 uses the store like any other coroutine (through `write()`, on the loop thread); plain functions
@@ -25,11 +25,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from billing_reports import job as billing
 from billing_reports.monthly import Month, due_months
 from billing_reports.repo import LAST_BILLED, BillingRepo
-from gateway import tlscert
+from gateway import tlsrenewal
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
-from gateway.tlscert import CertificateWatch
+from gateway.tlsrenewal import CertificateWatch
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,7 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
     certificates = CertificateWatch(config)
     scheduler.add_job(
         certificates.check,
-        IntervalTrigger(seconds=tlscert.RELOAD_CHECK_SECONDS, timezone=tz),
+        IntervalTrigger(seconds=tlsrenewal.RELOAD_CHECK_SECONDS, timezone=tz),
         id="tls-certificates",
         coalesce=True,
         max_instances=1,

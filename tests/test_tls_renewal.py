@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from structlog.testing import capture_logs
 
-from gateway import tlscert
+from gateway import tlsdoubts, tlsrenewal
 from gateway.config import parse_config
 from tests.conftest import free_port, running_gateway
 from tests.test_config_checks import smsgw, write
@@ -156,7 +156,7 @@ def test_a_ca_certificate_served_first_is_said(tmp_path: Path) -> None:
     leaf, key = ca.issue([HOSTNAME], not_after=NOW + datetime.timedelta(days=60))
     cert_file, _ = write_pair(tmp_path / "tls", pem(ca.cert, leaf), key_pem(key))
     # Served as is, the CA's certificate would not even match the key: what the file's first says is checked.
-    facts = tlscert.certificate_facts(
+    facts = tlsdoubts.certificate_facts(
         cert_file.read_bytes(), "[smtp] tls_cert_file", HOSTNAME, NOW.timestamp()
     )
     assert any("the first certificate in the file is a CA's (CN=R11)" in d for d in facts.doubts), facts
@@ -189,7 +189,7 @@ def served_serial(port: int) -> int:
 async def test_a_renewed_certificate_is_served_without_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tlscert, "RELOAD_CHECK_SECONDS", 0.2, raising=False)  # a minute in production
+    monkeypatch.setattr(tlsrenewal, "RELOAD_CHECK_SECONDS", 0.2, raising=False)  # a minute in production
     ca = Issuer()
     old, old_key = ca.issue([HOSTNAME], not_after=NOW + datetime.timedelta(days=20), serial=1001)
     new, new_key = ca.issue([HOSTNAME], not_after=NOW + datetime.timedelta(days=90), serial=1002)
@@ -248,7 +248,7 @@ async def test_a_certificate_near_its_end_is_said_again_once_a_day(tmp_path: Pat
     pair = write_pair(tmp_path / "tls", pem(leaf, ca.cert), key_pem(key))
     cfg = parse_config(submission_config_text(tmp_path, 1, pair), source="test", base_dir=tmp_path)
     monotonic = [1000.0]
-    watch = tlscert.CertificateWatch(cfg, monotonic=lambda: monotonic[0])
+    watch = tlsrenewal.CertificateWatch(cfg, monotonic=lambda: monotonic[0])
 
     async def said_after(seconds: float) -> list[str]:
         monotonic[0] += seconds
@@ -262,7 +262,7 @@ async def test_a_certificate_near_its_end_is_said_again_once_a_day(tmp_path: Pat
     assert "[smtp] tls_cert_file" in daily and "in 10 day(s)" in daily
     assert await said_after(60) == []
     assert len(await said_after(86400)) == 1
-    assert tlscert.report()["[smtp] tls_cert_file"]["doubts"] == [daily]
+    assert tlsrenewal.report()["[smtp] tls_cert_file"]["doubts"] == [daily]
 
 
 async def test_the_start_says_an_expired_certificate(tmp_path: Path) -> None:

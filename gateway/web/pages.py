@@ -22,7 +22,7 @@ from acl.accounts import user_address_problem
 from acl.limits import period_keys
 from acl.lockout import Attempt
 from acl.passwords import hash_password, verify_password
-from gateway import tlscert
+from gateway import tlsrenewal
 from gateway.adminrules import (
     limit_value,
     limits_note,
@@ -222,8 +222,8 @@ async def dashboard(request: Request, who: Who) -> Response:
         # The relay is the operator's: the answers and bounces of every account wait for it.
         "outbox": await web.counts.run(lambda conn: outbox_health(conn, at)) if overview else None,
         "outbox_stuck": STUCK_SECONDS,
-        # A certificate past or near its end, or one a verifying mail server refuses (gateway.tlscert).
-        "certificates": [d for c in tlscert.report().values() for d in c["doubts"]] if overview else [],
+        # A certificate past or near its end, or one a verifying mail server refuses (gateway.tlsdoubts).
+        "certificates": [d for c in tlsrenewal.report().values() for d in c["doubts"]] if overview else [],
         "now": at,
     }
     return web.render(request, "dashboard.html", ctx)
