@@ -36,6 +36,7 @@ def test_smtp_and_intake_never_import_link_drivers() -> None:
         "submission.py",
         "textclean.py",
         "automail.py",
+        "alerts.py",
         "accept.py",
     )
     for name in smtp_side:

@@ -3,6 +3,7 @@ TNEF message class whether an incoming email was written by a program rather tha
 bounces, delivery and read reports, auto-replies, out-of-office notices and Outlook recalls are recorded
 but never become an SMS and never start a mail loop. Every rule lives in one of the tables below with
 the human-readable reason it produces; the reason is what the gateway records and shows to operators.
+Which of these an account for machines may have sent as an alert is `gateway.smtp.alerts`'.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ OOF_GUESSED = "out-of-office reply (by its subject)"
 # Subjects that out-of-office and vacation responders use (English, Polish, German, French, Czech,
 # Spanish, Italian, Dutch Outlook/Exchange). A subject alone is never enough: a person may well
 # write "Out of office tomorrow".
-_OOF_SUBJECT = re.compile(
+OOF_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto(matic)?[ -]?reply|autoreply|auto-response|out of (the )?office( autoreply)?"
     r"|odpowiedź automatyczna|automatyczna odpowiedź|autoodpowiedź|nieobecność|poza biurem"
     r"|automatische antwort|abwesenheitsnotiz|réponse automatique|automatická odpověď"
@@ -86,15 +87,15 @@ _OOF_SUPPORT_HEADERS = (
     "auto-submitted",
 )
 
-_RECALL_SUBJECT = re.compile(r"^\s*recall\s*:", re.IGNORECASE)
+RECALL_SUBJECT = re.compile(r"^\s*recall\s*:", re.IGNORECASE)
 _RECALL_BODY = re.compile(
     r"would like to recall the message|chce odwołać wiadomość|möchte die nachricht .{0,40}zurückrufen",
     re.IGNORECASE,
 )
-_MAILER_DAEMON = re.compile(r"(^|[\s<\"])(mailer-daemon|mail delivery subsystem)@?", re.IGNORECASE)
+MAILER_DAEMON_FROM = re.compile(r"(^|[\s<\"])(mailer-daemon|mail delivery subsystem)@?", re.IGNORECASE)
 
 
-def _headers(msg: Message) -> dict[str, str]:
+def first_headers(msg: Message) -> dict[str, str]:
     """First value of every header, name lowered; raw (undecoded) values are enough for these rules."""
     out: dict[str, str] = {}
     for name, value in msg.raw_items():
@@ -115,7 +116,7 @@ def _recall(headers: dict[str, str], subject: str, body: str, tnef_class: str | 
         return True
     if any(k.startswith("x-ms-exchange") and "recall" in k for k in headers):
         return True
-    if not (_RECALL_SUBJECT.match(subject) or _outlook_origin(headers)):
+    if not (RECALL_SUBJECT.match(subject) or _outlook_origin(headers)):
         return False
     return bool(_RECALL_BODY.search(body[:2000]))
 
@@ -124,7 +125,7 @@ def _report(msg: Message, tnef_class: str | None) -> str | None:
     if msg.get_content_type() == "multipart/report":
         kind = str(msg.get_param("report-type", "") or "").strip().lower()
         return _REPORT_TYPES.get(kind, f"report ({kind or 'unknown type'})")
-    for part in _walk(msg):
+    for part in walk_bounded(msg):
         reason = _REPORT_PARTS.get(part.get_content_type())
         if reason:
             return reason
@@ -136,7 +137,7 @@ def _report(msg: Message, tnef_class: str | None) -> str | None:
     return None
 
 
-def _walk(msg: Message, limit: int = 200) -> Iterable[Message]:
+def walk_bounded(msg: Message, limit: int = 200) -> Iterable[Message]:
     """Like Message.walk(), but bounded: a hostile message may hold thousands of parts."""
     for count, part in enumerate(msg.walk()):
         if count >= limit:
@@ -156,7 +157,7 @@ OWN_NOTICE = "the gateway's own notice, sent back by a mail rule"
 
 # The first header line of a quoted mail as mail clients write it in a forward (Outlook's English,
 # Polish, German, French), and the separator lines above it that nobody types.
-_QUOTED_FROM = re.compile(r"^[ \t>*]*(?:from|od|von|de)[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+QUOTED_FROM = re.compile(r"^[ \t>*]*(?:from|od|von|de)[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
 _SEPARATOR = re.compile(
     r"^\s*(?:[-_=*]{3,}.*|.*(?:original message|forwarded message|begin forwarded|wiadomość oryginalna"
     r"|przekazana wiadomość|ursprüngliche nachricht|weitergeleitete nachricht).*)?\s*$",
@@ -164,11 +165,11 @@ _SEPARATOR = re.compile(
 )
 
 
-def _address(value: str) -> str:
+def bare_address(value: str) -> str:
     return parseaddr(value)[1].strip().casefold()
 
 
-def _own_notice(headers: dict[str, str], body: str, own_address: str | None) -> bool:
+def own_notice(headers: dict[str, str], body: str, own_address: str | None) -> bool:
     """A notice of the gateway (delivery confirmation, bounce) that a mail rule sent back to a phone:
     redirected (its From is still the gateway's address), or forwarded by a rule (Exchange marks
     those) with nothing typed above a quoted header block whose From is the gateway's. "Forward
@@ -181,12 +182,12 @@ def _own_notice(headers: dict[str, str], body: str, own_address: str | None) -> 
     sender = headers.get("from", "")
     # The address whole, only where it can be: parsing every staff mail's From cost 2 % of the
     # relay worker's CPU, and a From that does not contain the address cannot be it.
-    if own in sender.casefold() and _address(sender) == own:
+    if own in sender.casefold() and bare_address(sender) == own:
         return True
     if not any(h in headers for h in _RULE_FORWARD_HEADERS):
         return False
-    quoted = _QUOTED_FROM.search(body[:3000])
-    if quoted is None or _address(quoted.group(1)) != own:
+    quoted = QUOTED_FROM.search(body[:3000])
+    if quoted is None or bare_address(quoted.group(1)) != own:
         return False
     return all(_SEPARATOR.match(line) for line in body[: quoted.start()].splitlines())
 
@@ -208,13 +209,13 @@ def machine_reason(
     notices sent back are machine mail). The most specific reason wins; an empty
     envelope sender is always added, because the caller routes bounces differently.
     """
-    headers = _headers(msg)
+    headers = first_headers(msg)
     reason = None
     if _recall(headers, subject, body, tnef_class):
         reason = "Outlook recall"
     if reason is None:
         reason = _report(msg, tnef_class)
-    if reason is None and (oof := _OOF_SUBJECT.match(subject)) is not None:
+    if reason is None and (oof := OOF_SUBJECT.match(subject)) is not None:
         # "Automatic reply: <subject>" is a responder's template; "Nieobecność jutro" may be a person's.
         template = subject[oof.end() :].lstrip().startswith(":")
         if _oof_supported(headers) or (template and _suppresses_replies(headers)):
@@ -222,10 +223,10 @@ def machine_reason(
         elif _suppresses_replies(headers):
             reason = OOF_GUESSED
     if reason is None:
-        reason = _header_reason(headers)
-    if reason is None and _MAILER_DAEMON.search(headers.get("from", "")):
+        reason = header_reason(headers)
+    if reason is None and MAILER_DAEMON_FROM.search(headers.get("from", "")):
         reason = MAILER_DAEMON
-    if reason is None and _own_notice(headers, body, own_address):
+    if reason is None and own_notice(headers, body, own_address):
         reason = OWN_NOTICE
     if empty_sender:
         return EMPTY_SENDER if reason is None or reason.startswith("bounce") else f"{reason}; {EMPTY_SENDER}"
@@ -294,7 +295,7 @@ def _oof_supported(headers: dict[str, str]) -> bool:
     )
 
 
-def _header_reason(headers: dict[str, str]) -> str | None:
+def header_reason(headers: dict[str, str]) -> str | None:
     for name, pattern, template in _HEADER_RULES:
         value = headers.get(name)
         if value is None:
@@ -306,130 +307,12 @@ def _header_reason(headers: dict[str, str]) -> str | None:
     return None
 
 
-# The machine signs a monitoring system's alert carries and nothing else does: cron (cronie,
-# systemd-cron) puts `Auto-Submitted: auto-generated` on every mail, some tools `auto-notified`, list
-# managers and alerting tools `Precedence: list`. An account for machines may have such mail sent
-# (`smsgw account set --auto-generated send`); without that, R-1.7 records it unsent.
-ALERT_REASONS = frozenset(
-    {"Auto-Submitted: auto-generated", "Auto-Submitted: auto-notified", "Precedence: list"}
-)
-
-# What the sender of an unsent alert reads in the `250`, after the reason: the setting that sends it.
-ALERT_HINT = "an account for alerts: smsgw account set {account} --auto-generated send"
-
-
-def alert_only(
-    msg: Message,
-    reason: str | None,
-    *,
-    subject: str,
-    own_address: str | None,
-    own_domains: Iterable[str],
-    hostname: str | None = None,
-) -> bool:
-    """Whether a machine mail's only signs are an alert's (`ALERT_REASONS`): nothing that a program
-    answering a person, a report, a bounce or the gateway itself wrote.
-
-    `reason` is `machine_reason`'s verdict, which names only the first sign it finds; every header
-    is read again here, since `Auto-Submitted: auto-generated` above an `X-Autoreply` is still a
-    responder's. The gateway's own mail (`own_address`, and ids and addresses in `own_domains`, the
-    `[gateway] domains` its answers come from) carries `Auto-Submitted: auto-generated` as well: a
-    mail rule that sends a phone's answer back must not make it an SMS again, nor one that encloses
-    it or answers it (In-Reply-To naming an id at `hostname`, where notices' ids end, or a domain).
-    """
-    if reason not in ALERT_REASONS or _OOF_SUBJECT.match(subject) or _RECALL_SUBJECT.match(subject):
-        return False
-    values = [(name.lower(), str(value)) for name, value in msg.raw_items()]
-    for name, value in values:
-        sign = _header_reason({name: value})
-        if sign is not None and sign not in ALERT_REASONS:
-            return False
-    headers = _headers(msg)
-    if _MAILER_DAEMON.search(headers.get("from", "")):
-        return False
-    if any(name in headers for name in _RESPONDER_HEADERS):
-        return False
-    domains = tuple(own_domains)
-    if _answers_ours(msg, (hostname, *domains) if hostname else domains):
-        return False
-    body = _text_head(msg)
-    if _own_notice(headers, body, own_address) or _ours(headers, body, own_address, domains):
-        return False
-    return not _encloses_ours(msg, own_address, domains)
-
-
-# Headers that Exchange puts on its automatic replies and on what its mail rules send, and that no
-# monitoring system writes: an out-of-office reply in a language whose subject `_OOF_SUBJECT` does
-# not know ("Réponse automatique :") carries them beside `Auto-Submitted: auto-generated`.
-_RESPONDER_HEADERS = ("x-auto-response-suppress", "x-ms-exchange-inbox-rules-loop")
-
-_MSG_ID = re.compile(r"<([^<>\s]{1,250})>")
-
-
-def _answers_ours(msg: Message, domains: tuple[str, ...]) -> bool:
-    """In-Reply-To or References names an id at one of `domains` (the gateway's hostname and
-    domains): a responder's answer to a phone's answer mail or to a notice. An alert answers none."""
-    own = tuple(f"@{d.strip().casefold()}" for d in domains if d.strip())
-    if not own:
-        return False
-    refs = " ".join(str(v) for name in ("in-reply-to", "references") for v in msg.get_all(name, ()))
-    return any(ref.casefold().endswith(own) for ref in _MSG_ID.findall(refs))
-
-
-def _encloses_ours(msg: Message, own_address: str | None, domains: tuple[str, ...]) -> bool:
-    """An attached message (message/rfc822) that the gateway wrote: a mail rule forwarding its
-    delivery notice "as attachment", or a mailing list wrapping a phone's answer mail (Mailman's
-    DMARC mitigation). The outer headers are the rule's or the list's and say nothing of it."""
-    for part in _walk(msg):
-        if part is msg or not part.get_content_type().startswith("message/"):
-            continue
-        inner = part.get_payload()
-        if not isinstance(inner, list):
-            continue
-        for enclosed in inner:
-            if not isinstance(enclosed, Message):
-                continue
-            headers = _headers(enclosed)
-            if _own_notice(headers, "", own_address) or _ours(headers, "", own_address, domains):
-                return True
-    return False
-
-
-def _ours(headers: dict[str, str], body: str, own_address: str | None, domains: Iterable[str]) -> bool:
-    """Mail the gateway wrote, come back: its id or its From in one of the gateway's domains (a
-    phone's answer comes from `+48…@<domain>`), or its From quoted at the top of a forward."""
-    own = {d.strip().casefold() for d in domains if d.strip()}
-    if own_address:
-        own.add(own_address.strip().casefold())
-    msgid = headers.get("message-id", "").strip().strip("<>").casefold()
-    quoted = _QUOTED_FROM.search(body[:3000])
-    for address in (msgid, _address(headers.get("from", "")), _address(quoted.group(1)) if quoted else ""):
-        if address and (address in own or address.rpartition("@")[2] in own):
-            return True
-    return False
-
-
-def _text_head(msg: Message, limit: int = 3000) -> str:
-    """The start of the mail's first text part, decoded: where a forward quotes the mail it forwards."""
-    for part in _walk(msg):
-        if part.get_content_maintype() != "text":
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            return ""
-        try:
-            return payload[: limit * 4].decode(part.get_content_charset() or "utf-8", "replace")[:limit]
-        except LookupError:  # a charset Python does not know: its ASCII is enough for a quoted From
-            return payload[: limit * 4].decode("ascii", "replace")[:limit]
-    return ""
-
-
 def is_bulk(msg: Message) -> bool:
     """`Precedence: bulk` marks a staff member's mass mailing: still sent, but held for the account's
     quiet hours.
 
     Any of the mail's Precedence fields counts, and a list or junk one too: the first alone decides
-    whether the mail is machine mail (`_headers`), and `Precedence: normal` above a `Precedence:
+    whether the mail is machine mail (`first_headers`), and `Precedence: normal` above a `Precedence:
     bulk` (two programs each adding theirs) sent a mass mailing in the quiet hours."""
     values = [*msg.get_all("precedence", ()), *msg.get_all("x-precedence", ())]
     return any(str(v).strip().lower().startswith(("bulk", "list", "junk")) for v in values)

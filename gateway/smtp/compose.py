@@ -23,7 +23,7 @@ from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
-from gateway.smtp import automail, mimefast, recipients, replies
+from gateway.smtp import alerts, automail, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
@@ -291,12 +291,12 @@ def _valid_until(
 
 
 def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:
-    """A machine mail whose only sign is a monitoring system's (`automail.alert_only`): sent as any
+    """A machine mail whose only sign is a monitoring system's (`alerts.alert_only`): sent as any
     mail for an account that asked (`--auto-generated send`); else recorded, and its reason names
     that setting, which the sender reads in the `250` (cron's alerts were recorded unsent, unread)."""
     msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
     own = cfg.mail.from_address
-    if not automail.alert_only(
+    if not alerts.alert_only(
         msg,
         mail.automatic,
         subject=mail.subject,
@@ -307,7 +307,7 @@ def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailTex
         return mail
     if account.auto_generated == "send":
         return mail.model_copy(update={"automatic": None})
-    hint = automail.ALERT_HINT.format(account=shlex.quote(account.name))
+    hint = alerts.ALERT_HINT.format(account=shlex.quote(account.name))
     return mail.model_copy(update={"automatic": f"{mail.automatic}; {hint}"})
 
 

@@ -82,7 +82,7 @@ class Account:
     reply_window_days: float | None = None  # None: the installation's [replies] window_days
     # `account set --cut-from`: the text ends above a line starting with one (stored a line each)
     cut_from: tuple[str, ...] = ()
-    # `account set --auto-generated`: "send" sends a monitoring system's alerts (`automail.alert_only`)
+    # `account set --auto-generated`: "send" sends a monitoring system's alerts (`alerts.alert_only`)
     auto_generated: str = "record"
     # `account set --inbound-address`: where an SMS to the account's own sender number that answers
     # no conversation is mailed (`gateway.conversations.inbound`); None: the operator's fallback
