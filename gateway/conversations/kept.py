@@ -31,8 +31,9 @@ import structlog
 
 from gateway import forwarded, wording
 from gateway.config import Config
+from gateway.conversations.keptrepo import OWN_NOTE, Kept
 from gateway.conversations.numbers import display, stored_phone
-from gateway.conversations.repo import OWN_NOTE, Conversation, ConversationsRepo, Kept
+from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo

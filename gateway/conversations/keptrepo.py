@@ -1,0 +1,143 @@
+"""The answers kept past the hourly limit, as the repository reads and settles them for their hourly
+mail (`gateway.conversations.kept`): which phones are due, their oldest answers, the run of mails
+each phone had, and moving the ones a mail carried on.
+
+Reads go through `mo_kept`, the index of kept answers alone, so that a phone with thousands kept has
+a mail's worth read each hour, never every MO. `gateway.conversations.repo.ConversationsRepo` builds
+on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gateway.conversations.pool import ReplyPool
+from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
+from gateway.conversations.rows import Conversation
+from gateway.store.counted import keep_counted
+
+# Between why an answer was kept and the note its own mail would have carried (an opt-in word, a
+# sentence that may be an opt-out, parts that never came): the mail of kept answers prints it.
+OWN_NOTE = ". Its own note: "
+
+
+class Kept(NamedTuple):
+    """An answer kept past the hourly limit, as its mail lists it."""
+
+    id: int
+    conversation_id: int | None
+    text: str
+    received_at: float
+    note: str | None = None  # as kept: the reason, then what the answer's own mail would have said
+
+
+class KeptRepo(ReplyPool):
+    """The conversations repository's kept answers (`ConversationsRepo` builds on it)."""
+
+    def kept_due(self, quiet_since: float, since: float, kinds: Sequence[str], limit: int) -> list[str]:
+        """The phones with answers kept past the hourly limit since `since` (the reply window), none
+        of them kept since `quiet_since` and none of their mails of kept answers (`kinds`) queued
+        since: a phone still flooding, or one whose kept answers were mailed within the hour, waits.
+        So does one whose last mail said its older ones stay kept (`kept_phones.closed_at`) until it
+        keeps a new one. Read off `mo_kept` in phone order, without sorting: only the kept answers of
+        the window, never every MO; the last hour's kept mails off `outbox_age`."""
+        marks = ",".join("?" * len(kinds))
+        rows = self.conn.execute(
+            "SELECT source FROM mo INDEXED BY mo_kept WHERE state = 'throttled' AND received_at > ?"
+            " AND source NOT IN (SELECT m.source FROM outbox o JOIN mo m ON m.id = o.mo_ref"
+            " WHERE o.state IN ('queued', 'active', 'sent', 'failed') AND o.created_at >= ?"
+            f" AND o.kind IN ({marks}))"
+            " GROUP BY source HAVING MAX(received_at) < ?"
+            " AND MAX(received_at) > COALESCE("
+            "(SELECT k.closed_at FROM kept_phones k WHERE k.source = mo.source), 0)"
+            " ORDER BY source LIMIT ?",
+            (since, quiet_since, *kinds, quiet_since, limit),
+        )
+        return [r[0] for r in rows]
+
+    def kept_of(self, source: str, since: float, limit: int) -> list[Kept]:
+        """The phone's oldest `limit` answers kept past the hourly limit after `since`, off `mo_kept`:
+        a phone with 20,000 kept has a mail's worth read, not all of them each hour."""
+        rows = self.conn.execute(
+            "SELECT id, conversation_id, text, received_at, note FROM mo INDEXED BY mo_kept"
+            " WHERE source = ? AND state = 'throttled' AND received_at > ? ORDER BY received_at, id LIMIT ?",
+            (source, since, limit),
+        )
+        return [Kept(*r) for r in rows]
+
+    def kept_span(self, source: str, since: float, conversation_id: int | None) -> tuple[int, float]:
+        """(how many, when the newest came) of one conversation's kept answers from the phone after
+        `since`, for a mail that lists only the oldest: the phone's range of `mo_kept`, the
+        conversation read per row."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE source = ?"
+            " AND state = 'throttled' AND received_at > ? AND conversation_id IS ?",
+            (source, since, conversation_id),
+        ).fetchone()
+        return int(row[0]), float(row[1] or 0.0)
+
+    def kept_phone(self, source: str) -> tuple[int, float | None]:
+        """(mails of the phone's kept answers in a row, before when its kept answers stay kept)."""
+        row = self.conn.execute(
+            "SELECT mails, closed_at FROM kept_phones WHERE source = ?", (source,)
+        ).fetchone()
+        return (0, None) if row is None else (int(row[0]), row[1])
+
+    def kept_phone_mailed(self, source: str, mails: int, closed_at: float | None, at: float) -> None:
+        """Record a run of the phone's kept mails; `mails` 0 and no `closed_at`: nothing left to count."""
+        with self.transaction():
+            if mails == 0 and closed_at is None:
+                self.conn.execute("DELETE FROM kept_phones WHERE source = ?", (source,))
+                return
+            self.conn.execute(
+                "INSERT INTO kept_phones (source, mails, closed_at, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET mails = excluded.mails,"
+                " closed_at = COALESCE(excluded.closed_at, closed_at), at = excluded.at",
+                (source, mails, closed_at, at),
+            )
+
+    def kept_phones_forget(self, before: float) -> None:
+        """Phones whose last kept mail is older than the reply window: nothing they name is mailed."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM kept_phones WHERE at < ?", (before,))
+
+    def kept_conversation(self, mo_id: int, phone: str | None) -> Conversation | None:
+        """The conversation a kept answer names, if it is still that answer's: of the answer's account
+        (and of its phone, when known). An answer kept before migration 39 may name an id SQLite
+        has since given to another company's conversation, as `account_answers` guards the panel."""
+        row = self.conn.execute(
+            f"SELECT {_C_COLUMNS} FROM mo m JOIN conversations c"
+            " ON c.id = m.conversation_id AND c.account_id IS m.account_id"
+            " WHERE m.id = ? AND (? IS NULL OR c.phone = ?)",
+            (mo_id, phone, phone),
+        ).fetchone()
+        return Conversation(*row) if row else None
+
+    def settle_kept(self, ids: Sequence[int], state: str, conversation_id: int | None, note: str) -> int:
+        """Kept answers mailed together (or recorded where they would have gone), in the write that
+        queues their mail; only those still kept move. `/metrics` counts MOs by their final
+        states and never falls: the kept ones stay counted as kept (`purged_counts`), as an MO
+        whose mail was refused later stays counted as mailed."""
+        marks = ",".join("?" * len(ids))
+        with self.transaction():
+            # The answer's own note (`OWN_NOTE` on), which its mail prints, stays after the new one.
+            moved = self.conn.execute(
+                "UPDATE mo SET state = ?, conversation_id = ?,"
+                " note = ? || CASE WHEN instr(note, ?) > 0 THEN substr(note, instr(note, ?)) ELSE '' END,"
+                " account_id = (SELECT account_id FROM conversations WHERE id = ?)"
+                f" WHERE id IN ({marks}) AND state = 'throttled'",
+                (state, conversation_id, note, OWN_NOTE, OWN_NOTE, conversation_id, *ids),
+            ).rowcount
+            if moved:
+                keep_counted(self.conn, "mo", "SELECT '', 'throttled', ?", (moved,))
+            return moved
+
+    def kept_mailed(self, source: str, note: str) -> list[Kept]:
+        """The kept answers one mail carried: those of the phone whose note starts with its own."""
+        rows = self.conn.execute(
+            "SELECT id, conversation_id, text, received_at, note FROM mo"
+            " WHERE source = ? AND substr(note, 1, ?) = ? ORDER BY received_at, id",
+            (source, len(note), note),
+        )
+        return [Kept(*r) for r in rows]
