@@ -178,3 +178,31 @@ async def test_a_phone_texting_the_own_number_in_a_loop_is_held_to_the_hourly_li
         states = [r[0] for r in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
     assert states == ["fallback"] * 3 + ["throttled"] * 2
     assert [rcpts for _, rcpts, _ in sink.messages] == [[RECEPTION]] * 3
+
+
+@pytest.mark.parametrize(
+    ("acme", "other", "dest"),
+    [
+        ("48100200300", "", "48100200300"),  # the default sender (+48100200300) written without "+"
+        ("48100200300", "", "+48100200300"),
+        ("48100200301", "+48100200301", "48100200301"),  # two accounts' one number in two forms
+        ("48100200301", "+48100200301", "+48100200301"),
+    ],
+)
+async def test_a_number_written_in_two_forms_is_one_number_and_stays_the_operators(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], acme: str, other: str, dest: str
+) -> None:
+    # A number the plan does not know stays as written: "+48100200300" and "48100200300" were two
+    # numbers, and acme, sending from the gateway's default number written without "+", got every
+    # first contact to it (another company's customers' SMS among them).
+    relay = free_port()
+    accounts = f'\n[[account]]\n{OTHER}sender = "{other}"\n' if other else ""
+    cfg = own_config(tmp_path, relay, acme, accounts)
+    config = tmp_path / "config.toml"
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        said = cli(config, capsys, "account", "set", "acme", "--inbound-address", RECEPTION)
+        assert any("has no sender number of its own" in line for line in said), said
+        await first_contact(gw, dest, "Dzień dobry, tu klient innej firmy")
+        await sink.wait(1)
+        [(_, rcpts, _raw)] = sink.messages
+    assert rcpts == [OPS]

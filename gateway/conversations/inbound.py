@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from gateway import forwarded
 from gateway.config import Config
-from gateway.conversations.numbers import display, normalise
+from gateway.conversations.numbers import digit_forms, display, normalise
 from gateway.conversations.pool import pool_set
 from gateway.conversations.rows import Conversation
 from gateway.mailcopy import fallback_for
@@ -40,6 +40,16 @@ class Inbound:
     address: str
 
 
+def alike(a: str, b: str, region: str) -> bool:
+    """Whether two numbers as configured may be one: the same in E.164, or digits that read the same
+    (`digit_forms`). A number the plan does not know stays as written, and "+48100200300" and
+    "48100200300" were two numbers: the gateway's default sender written without its "+" as an
+    account's sender made that account the owner of every first contact to the shared number. Any
+    reading in common counts as one number, so that a doubt keeps the SMS the operator's."""
+    na, nb = normalise(a, region), normalise(b, region)
+    return na == nb or not set(digit_forms(na, region)).isdisjoint(digit_forms(nb, region))
+
+
 def any_address(conn: sqlite3.Connection) -> bool:
     """Whether any account has an inbound address: the hourly limit of a phone's answers counts then."""
     found = conn.execute("SELECT 1 FROM accounts WHERE inbound_address IS NOT NULL LIMIT 1").fetchone()
@@ -51,14 +61,14 @@ def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversat
     inbound address; None for a number shared by several, and when `last` (the conversation the SMS
     most likely answers) is another account's or one of no account."""
     region = cfg.gateway.default_region
-    if number in pool_set(tuple(cfg.replies.pool), region):
+    if any(alike(n, number, region) for n in pool_set(tuple(cfg.replies.pool), region)):
         return None
-    if normalise(cfg.gateway.default_sender, region) == number:
+    if alike(cfg.gateway.default_sender, number, region):
         return None  # every account without a sender of its own sends from it
     rows = conn.execute(
         "SELECT id, name, sender, inbound_address FROM accounts WHERE sender IS NOT NULL"
     ).fetchall()
-    owners = [r for r in rows if normalise(r[2], region) == number]
+    owners = [r for r in rows if alike(r[2], number, region)]
     if len(owners) != 1 or not owners[0][3]:
         return None
     account_id, name, _, address = owners[0]
@@ -129,11 +139,11 @@ def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
     probe = conn.execute(
         "SELECT id, name, sender, inbound_address FROM accounts WHERE sender IS NOT NULL"
     ).fetchall()
-    mine = [r for r in probe if normalise(r[2], region) == number]
+    mine = [r for r in probe if alike(r[2], number, region)]
     if (
         not sender
-        or number in pool_set(tuple(cfg.replies.pool), region)
-        or normalise(cfg.gateway.default_sender, region) == number
+        or any(alike(n, number, region) for n in pool_set(tuple(cfg.replies.pool), region))
+        or alike(cfg.gateway.default_sender, number, region)
         or [r[0] for r in mine] != [account_id]
     ):
         said.append(
