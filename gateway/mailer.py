@@ -4,7 +4,8 @@ The outbox worker (`gateway.outboxworker`) hands each mail to a `Mailer` and rec
 here is what a send means: a 5xx refusal of the mail is `PermanentMailError`, a relay that took
 the whole mail without answering is `PossiblyDeliveredError`, anything else is tried again later.
 With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
-that a fresh install shows its replies and bounces without any mail server.
+that a fresh install shows its replies and bounces without any mail server. What a session does
+with the relay's TLS is `gateway.mailtls`'.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import re
 import ssl
 import termios
 import time
-import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -27,9 +27,16 @@ import structlog
 from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.config import Config
-from gateway.configbase import ConfigError
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
+from gateway.mailtls import (
+    HandshakeFailed,
+    RelayCertificateError,
+    relay_ca_file,
+    required_tls,
+    starttls_if_offered,
+    untrusted,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -44,15 +51,6 @@ class PossiblyDeliveredError(Exception):
     Not a failed connection: a relay that stores the mail before it answers (a content filter
     slower than the wait, a crash or a dropped connection after the dot) has it, and sending it
     again delivers it twice. The worker sends it again a few times at most (`UNANSWERED_SENDS`).
-    """
-
-
-class RelayCertificateError(Exception):
-    """The relay's certificate failed verification at STARTTLS.
-
-    A matter of the gateway's setup, not of the mail: it is retried like any connection failure,
-    but its text names the settings that fix it, as OpenSSL's own words ("self-signed
-    certificate") leave an admin guessing for the five days the outbox keeps trying.
     """
 
 
@@ -126,7 +124,7 @@ class SmtpRelayMailer:
             return
         try:
             await self._session(host, port, mail_from, rcpt, content, offered=True)
-        except _HandshakeFailed as exc:
+        except HandshakeFailed as exc:
             # Postfix `may`: the mail goes in clear rather than not at all, and the admin hears why.
             said = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
             if said != self._tls_failing:
@@ -147,27 +145,23 @@ class SmtpRelayMailer:
         self, host: str, port: int, mail_from: str, rcpt: str, content: bytes, *, offered: bool
     ) -> None:
         """One relay session. `offered`: STARTTLS if the relay offers it, unverified; a failed
-        handshake raises `_HandshakeFailed` for the caller to go again in clear."""
-        required = self.cfg.relay_starttls is True
+        handshake raises `HandshakeFailed` for the caller to go again in clear."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
             local_hostname=self.hostname,
-            start_tls=required,
-            use_tls=False,
-            validate_certs=self.cfg.relay_tls_verify if required else False,
-            cert_bundle=str(self.ca_file) if self.ca_file is not None and required else None,
             timeout=COMMAND_TIMEOUT,
+            **required_tls(self.cfg, self.ca_file),
         )
         try:
             async with client:
                 if offered:
-                    await _starttls_if_offered(client)
+                    await starttls_if_offered(client)
                 if self.cfg.relay_username and self.password:
                     await client.login(self.cfg.relay_username, self.password)
                 await _transaction(client, mail_from, rcpt, content)
         except ssl.SSLCertVerificationError as exc:
-            raise RelayCertificateError(_untrusted(host, exc, self.ca_file)) from exc
+            raise RelayCertificateError(untrusted(host, exc, self.ca_file)) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
             refusals = exc.recipients
@@ -184,38 +178,6 @@ class SmtpRelayMailer:
             if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
                 raise PermanentMailError(f"{exc.code} {exc.message}") from exc
             raise
-
-
-class _HandshakeFailed(Exception):
-    """STARTTLS offered by the relay did not give a TLS session (`[mail] relay_starttls = "when-offered"`)."""
-
-
-def _opportunistic_context() -> ssl.SSLContext:
-    """TLS against eavesdropping only (RFC 7435): no certificate check, as Postfix `may` does not
-    check, and any version a relay speaks down to TLS 1.0: the alternative is plain text."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return ctx
-
-
-async def _starttls_if_offered(client: aiosmtplib.SMTP) -> None:
-    """STARTTLS when the relay's EHLO offers it; the session stays in clear otherwise."""
-    try:
-        await client.ehlo()
-    except aiosmtplib.SMTPHeloError:
-        return  # a relay without ESMTP offers nothing; `_transaction` says HELO
-    if not client.supports_extension("starttls"):
-        return
-    try:
-        await client.starttls(tls_context=_opportunistic_context())
-    except (ssl.SSLError, aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        client.close()
-        raise _HandshakeFailed() from exc
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -353,36 +315,6 @@ def _span(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} s"
 
 
-# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the certificate is
-# trusted but names another host (a relay written as 127.0.0.1, a certificate for its name).
-_NAME_MISMATCH = frozenset({62, 64})
-# X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: trusted, but out of its dates.
-_OUT_OF_DATE = frozenset({9, 10})
-
-
-def _untrusted(host: str, exc: ssl.SSLCertVerificationError, ca_file: Path | None) -> str:
-    """The certificate failure in words that say what to change in the config."""
-    why = (exc.verify_message or str(exc)).rstrip(".")
-    if exc.verify_code in _NAME_MISMATCH:
-        problem = f"the relay's certificate does not name {host!r}, the host in [mail] relay ({why})"
-        fix = (
-            "set [mail] relay to the name the certificate is issued for, or relay_tls_verify = false"
-            " for a relay on loopback or a trusted LAN"
-        )
-    elif exc.verify_code in _OUT_OF_DATE:
-        # Told to set the CA file it had set, an admin would only be left with turning checks off.
-        problem = f"the relay's certificate is out of date ({why})"
-        fix = "renew the certificate on the relay, or check this machine's clock (`timedatectl`)"
-    else:
-        against = f"the CA file {ca_file}" if ca_file is not None else "the system's CA certificates"
-        problem = f"the relay's certificate is not trusted: {why}, checked against {against}"
-        fix = (
-            "set [mail] relay_tls_ca_file to the CA certificate that issued it (PEM), or"
-            " relay_tls_verify = false for a relay on loopback or a trusted LAN"
-        )
-    return f"{problem}; {fix}"
-
-
 class CaptureMailer:
     """Writes each mail to `DIR/<time>-<n>-<rcpt>.eml`, readable by any mail client.
 
@@ -414,19 +346,6 @@ def build_mailer(cfg: Config) -> Mailer:
     capture = cfg.mail.capture_dir
     if capture is not None:
         return CaptureMailer(cfg.path(capture))
-    return SmtpRelayMailer(cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir), _ca_file(cfg))
-
-
-def _ca_file(cfg: Config) -> Path | None:
-    """`[mail] relay_tls_ca_file` beside the config, loaded once at start: an unreadable or non-PEM
-    file stops the start with its name, not every mail for five days with an OpenSSL message."""
-    if cfg.mail.relay_tls_ca_file is None:
-        return None
-    path = cfg.path(cfg.mail.relay_tls_ca_file)
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except ssl.SSLError as exc:
-        raise ConfigError(f"mail: relay_tls_ca_file {path} holds no PEM certificate ({exc.reason})") from exc
-    except OSError as exc:
-        raise ConfigError(f"mail: cannot read relay_tls_ca_file {path}: {exc.strerror}") from exc
-    return path
+    return SmtpRelayMailer(
+        cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir), relay_ca_file(cfg)
+    )
