@@ -2,7 +2,8 @@
 report-type=delivery-status`) that Outlook and other clients show as a bounce and thread with the
 mail, its reason in words a person reads beside the operator's code (`gateway.reasons`), and fields
 a bounce processor reads: the recipient as the client gave it, an RFC 3463 status, the SMSC's own
-words. No I/O.
+words, and what a mail program's SMTP DSN request (RFC 3461) asked to get back: its ORCPT as
+Original-Recipient, its ENVID as Original-Envelope-Id, and with RET=HDRS the mail's headers alone. No I/O.
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ def dsn(
     what = w.BOUNCE_STATE.get(info["state"], w.BOUNCE_STATE["failed"])
     reason = h.text(info.get("reason") or w.BOUNCE_NO_REASON("en"), limit=900)
     said = h.text(info.get("reason") or w.BOUNCE_NO_REASON(lang), limit=900)
-    human = (
-        f"{what(lang, number=number)}\n\n"
-        f"{w.BOUNCE_REASON(lang, reason=human_reason(said, lang))}\n\n"
-        f"{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
-    )
+    human = f"{what(lang, number=number)}\n\n{w.BOUNCE_REASON(lang, reason=human_reason(said, lang))}\n"
+    if info.get("dsn_ret") != "hdrs":
+        # RET=HDRS (RFC 3461 4.3): the client wants the headers back, not the content (the SMS text).
+        human += f"\n{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
     # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
     # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
     # out. compat32 encodes a non-ASCII Subject whole (`email.header.Header`), losing no space.
@@ -58,10 +58,15 @@ def dsn(
     )
     report.attach(MIMEText(human, "plain", "utf-8"))
     per_message = Message()
+    if info.get("envid"):  # RFC 3464 2.2.1: the client's ENVID, decoded (checked ASCII at MAIL)
+        per_message["Original-Envelope-Id"] = h.ascii_text(info["envid"], limit=100)
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
     final = _final_recipient(info, number, domain)
+    if info.get("orcpt"):  # RFC 3464 2.3.1: the RCPT's ORCPT, `type; address` decoded from xtext
+        kind, _, original = str(info["orcpt"]).partition(";")
+        per_recipient["Original-Recipient"] = f"{kind}; {h.ascii_text(original, limit=500)}"
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     per_recipient["Action"] = "failed"
     per_recipient["Status"] = _status(info["state"], info.get("reason") or "")
@@ -106,9 +111,9 @@ def _original_headers(info: dict[str, Any], final: str) -> str:
 
     Only its envelope sender, Subject and Message-ID are stored, so only those are given, and the
     address it was sent to as the client gave it at RCPT (`final`); the Subject is what a person
-    recognises their mail by. No Original-Recipient: that is the ORCPT of an SMTP DSN request
-    (RFC 3461), which the gateway does not offer. A non-ASCII Subject is written as an encoded word,
-    as in the mail itself: the part stays 7-bit.
+    recognises their mail by. (An SMTP DSN request's ORCPT is the report's Original-Recipient, not a
+    header here.) A non-ASCII Subject is written as an encoded word, as in the mail itself: the part
+    stays 7-bit.
     """
     original = EmailMessage(policy=h.POLICY)
     # The mail's own From header is not stored (table emails keeps the envelope sender alone): the

@@ -41,24 +41,33 @@ class Notifier:
         self.wake_mailer = wake_mailer
 
     def __call__(self, finished: list[Finished]) -> None:
+        """The account's `dlr_mail` decides who is told, unless the mail's client asked per recipient
+        with SMTP DSN (RFC 3461 NOTIFY, `Finished.notify`): SUCCESS is told of a delivery whatever
+        the account says, FAILURE of a failure; NEVER (or a list without FAILURE) gets no bounce,
+        though the failure is recorded, counted towards a suspension and shown as any other."""
         queued = False
         for f in finished:
             # `unreported`: the SMSC took it and only its report never came, so it most likely reached
             # the phone; like a delivery it is no failure and is mailed only to those who want all.
             told = f.state in ("delivered", UNREPORTED)
-            if told and not self._tells_delivered(f.account_id):
+            if told and not self._tells_delivered(f):
                 continue  # the common case: nothing to mail, so nothing to read
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
             rcpt = info["notify_address"] or info["mail_from"]
-            policy = info["dlr_mail"] or "failed"
-            if not rcpt or policy == "none":
+            asked: str | None = info["notify"]
+            if asked is not None:
+                wanted = ("success" if told else "failure") in asked.split(",")
+            else:
+                policy = info["dlr_mail"] or "failed"
+                wanted = policy == "all" if told else policy != "none"
+            if not rcpt or not wanted:
+                if asked is not None and not told:
+                    log.info("notify.not_asked", message=f.message_id, state=f.state, notify=asked)
                 continue
             mail = self.config.mail
             if told:
-                if policy != "all":
-                    continue
                 content = notify.delivered_notice(
                     info,
                     sender=mail.from_address,
@@ -83,12 +92,16 @@ class Notifier:
         if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
 
-    def _tells_delivered(self, account_id: int | None) -> bool:
-        """Whether a delivery is mailed (`dlr_mail = all`), from the cached account; when unsure, yes."""
-        if account_id is None:
+    def _tells_delivered(self, finished: Finished) -> bool:
+        """Whether a delivery is mailed: its RCPT's NOTIFY when the client gave one (read with the
+        message as it settled, no statement of its own), else `dlr_mail = all` from the cached
+        account; when unsure, yes."""
+        if finished.notify is not None:
+            return "success" in finished.notify.split(",")
+        if finished.account_id is None:
             return False  # no account, no `dlr_mail = all`
         try:
-            return self.store.accounts.account_by_id(account_id).dlr_mail == "all"
+            return self.store.accounts.account_by_id(finished.account_id).dlr_mail == "all"
         except NotFound:
             return True  # let the full read below decide
 

@@ -393,7 +393,18 @@ def undo_migration_47(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_48(conn: sqlite3.Connection) -> None:
+    undo_migration_50(conn)
     conn.execute("ALTER TABLE accounts DROP COLUMN countries")
+
+
+def undo_migration_50(conn: sqlite3.Connection) -> None:
+    for table, column in (
+        ("messages", "notify"),
+        ("messages", "orcpt"),
+        ("emails", "dsn_ret"),
+        ("emails", "envid"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -39,11 +39,13 @@ from gateway.smtp.addressing import (
     to_e164,
 )
 from gateway.smtp.compose import compose
+from gateway.smtp.dsnparams import MailAsks, RcptAsks
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.servers import RelaySMTP, relay_tls_context
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store, StoreBusy, StoreReplaced
+from gateway.store.records import Acceptance
 
 log = structlog.get_logger(__name__)
 
@@ -113,12 +115,13 @@ class RelayHandler:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         """RFC 2920 PIPELINING: a client may send MAIL, RCPT… and DATA without waiting for replies.
-        RFC 2034 ENHANCEDSTATUSCODES: every reply after EHLO carries an RFC 3463 code."""
+        RFC 2034 ENHANCEDSTATUSCODES: every reply after EHLO carries an RFC 3463 code. RFC 3461 DSN:
+        a mail program's per-recipient request for a delivery receipt or none (`dsnparams`)."""
         session.host_name = hostname  # aiosmtpd leaves this to a handler with an EHLO hook
         keywords = responses[:-1]
         if not getattr(server, "offers_auth", True):
             keywords = [line for line in keywords if not line.upper().startswith("250-AUTH")]
-        return [*keywords, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        return [*keywords, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-DSN", responses[-1]]
 
     # ---- MAIL / RCPT ----------------------------------------------------------------------
 
@@ -254,6 +257,8 @@ class RelayHandler:
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
         envelope.__dict__.setdefault("addresses", {})[number] = address  # its bounce names it (RFC 3464)
+        if (asks := getattr(server, "rcpt_asks", None)) is not None:
+            envelope.__dict__.setdefault("dsn", {})[number] = asks  # NOTIFY, ORCPT (RFC 3461)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
@@ -357,6 +362,7 @@ class RelayHandler:
         if isinstance(built, str):
             return built
         acceptance, limits, notices, opening = built
+        _with_dsn(acceptance, envelope)
         result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
             return result.refused
@@ -397,6 +403,19 @@ class RelayHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp.internal_error", error=repr(error))
         return replies.TEMP_FAILURE
+
+
+def _with_dsn(acceptance: Acceptance, envelope: Envelope) -> None:
+    """The mail's RFC 3461 requests onto its rows: RET/ENVID on the email, NOTIFY/ORCPT on each
+    number's message. A mail without them (nearly all) is left as it is."""
+    mail: MailAsks | None = envelope.__dict__.get("dsn_mail")
+    if mail is not None:
+        acceptance.dsn_ret, acceptance.envid = mail.ret, mail.envid
+    asked: dict[str, RcptAsks] = envelope.__dict__.get("dsn", {})
+    if asked:
+        for message in acceptance.messages:
+            if (asks := asked.get(message.recipient)) is not None:
+                message.notify, message.orcpt = asks.notify, asks.orcpt
 
 
 def _country_refusal(account: Account, address: str, number: str, region: str) -> str:

@@ -1,6 +1,7 @@
 """The gateway's aiosmtpd servers: enhanced status codes on every reply, a cheap address parser
 that reads a number's local part as written, SMTPUTF8 and MAIL's `AUTH=` parameter taken on both
-ports, and the relay port's server, which offers STARTTLS but never AUTH.
+ports, SMTP DSN's parameters (RFC 3461, `gateway.smtp.dsnparams`) read as written on both, and the
+relay port's server, which offers STARTTLS but never AUTH.
 
 The hooks that decide per command live with each port (gateway/smtp/relay.py, submission.py).
 """
@@ -15,7 +16,7 @@ import structlog
 from aiosmtpd.smtp import TLSSetupException, syntax
 
 from gateway.config import Config
-from gateway.smtp import replies
+from gateway.smtp import dsnparams, replies
 from gateway.smtp.addressing import BadNumber, is_number_local, number_path, split_address
 from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
@@ -48,6 +49,8 @@ class GatewaySMTP(GuardedSMTP):
     _REWRITE: ClassVar[dict[str, str]] = REWRITE
     offers_auth: ClassVar[bool] = True  # whether EHLO may advertise AUTH (aiosmtpd's decision) at all
     _path_refusal: str | None = None  # why `_getaddr` read no address, for the 553 that follows
+    # The DSN request of the RCPT being read, for the handler's RCPT hook (None: none asked).
+    rcpt_asks: dsnparams.RcptAsks | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("enable_SMTPUTF8", True)
@@ -98,7 +101,36 @@ class GatewaySMTP(GuardedSMTP):
         end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
         if arg is not None and end >= 0:
             arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
+        asks = None
+        if arg is not None and self.session is not None and self.session.extended_smtp:
+            try:
+                arg, params = dsnparams.split_params(arg, dsnparams.MAIL_KEYS)
+                asks = dsnparams.mail_asks(params)
+            except dsnparams.BadParam as exc:
+                await self.push(str(exc))
+                return
+        envelope = self.envelope
+        began = envelope is not None and not envelope.mail_from
         await super().smtp_MAIL(arg)
+        if asks is not None and began and envelope is not None and envelope.mail_from:
+            envelope.__dict__["dsn_mail"] = asks  # taken: the mail's RET and ENVID
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        """RFC 3461's NOTIFY and ORCPT, read as written and handed to the RCPT hook (`rcpt_asks`)."""
+        asks = None
+        if arg is not None and self.session is not None and self.session.extended_smtp:
+            try:
+                arg, params = dsnparams.split_params(arg, dsnparams.RCPT_KEYS)
+                asks = dsnparams.rcpt_asks(params)
+            except dsnparams.BadParam as exc:
+                await self.push(str(exc))
+                return
+        self.rcpt_asks = asks
+        try:
+            await super().smtp_RCPT(arg)
+        finally:
+            self.rcpt_asks = None
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,

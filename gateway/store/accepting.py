@@ -46,7 +46,8 @@ class AcceptingRepo(Repository):
                 return AcceptResult(None, [], duplicates=duplicates)
         cur = self.conn.execute(
             "INSERT INTO emails (account_id, user_id, mail_from, envelope, client_ip, header_message_id,"
-            " dedup_key, subject, text, automatic, removed, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " dedup_key, subject, text, automatic, removed, received_at, dsn_ret, envid)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 a.account_id,
                 a.user_id,
@@ -60,6 +61,8 @@ class AcceptingRepo(Repository):
                 a.automatic,
                 a.removed,
                 now,
+                a.dsn_ret,
+                a.envid,
             ),
         )
         email_id = cur.lastrowid
@@ -74,7 +77,7 @@ class AcceptingRepo(Repository):
             rows.append(
                 (
                     *(email_id, a.account_id, m.recipient, m.source, m.text, m.coding, len(m.parts), ref),
-                    *(m.state, now, expires, a.dedup_key, m.rcpt, int(m.bulk)),
+                    *(m.state, now, expires, a.dedup_key, m.rcpt, int(m.bulk), m.notify, m.orcpt),
                 )
             )
             part_state = "queued" if m.state == "queued" else m.state
@@ -111,9 +114,9 @@ class AcceptingRepo(Repository):
         statement of its own: each statement per mail costs the event loop that accepts every mail."""
         sql = (
             "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-            " concat_ref, state, created_at, expires_at, dedup_key, rcpt, bulk) VALUES "
+            " concat_ref, state, created_at, expires_at, dedup_key, rcpt, bulk, notify, orcpt) VALUES "
         )
-        one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         recipients = [row[2] for row in rows]
         if len(rows) > 1 and len(set(recipients)) == len(rows):
             # RETURNING gives no promise about order: the recipient tells which id is whose.

@@ -58,11 +58,13 @@ class AdminRepo(Repository):
     def message_info(self, message_id: int) -> dict[str, Any]:
         """`mail_from`: where the message's reports go unless its account names an address: the
         envelope sender, for a premium answer or a user's mail as received (BATV-tagged, while the
-        email records the sender without the tag: such a server refuses a bounce to an untagged address)."""
+        email records the sender without the tag: such a server refuses a bounce to an untagged address).
+        `notify`, `orcpt`, `dsn_ret`, `envid`: what the client asked with SMTP DSN (RFC 3461), or None."""
         row = self.conn.execute(
             "SELECT m.id, m.recipient, m.source, m.text, m.parts_total, m.state, m.reason, m.created_at,"
             " COALESCE(pa.envelope, e.envelope, e.mail_from), e.header_message_id, e.subject,"
-            " a.notify_address, a.dlr_mail, a.name, m.account_id, m.rcpt"
+            " a.notify_address, a.dlr_mail, a.name, m.account_id, m.rcpt,"
+            " m.notify, m.orcpt, e.dsn_ret, e.envid"
             " FROM messages m JOIN emails e ON e.id = m.email_id"
             " LEFT JOIN accounts a ON a.id = m.account_id"
             " LEFT JOIN premium_answers pa ON pa.message_id = m.id"
@@ -73,7 +75,7 @@ class AdminRepo(Repository):
             raise KeyError(message_id)
         keys = (
             "id recipient source text parts_total state reason created_at mail_from header_message_id"
-            " subject notify_address dlr_mail account account_id rcpt"
+            " subject notify_address dlr_mail account account_id rcpt notify orcpt dsn_ret envid"
         ).split()
         return dict(zip(keys, row, strict=True))
 

@@ -507,4 +507,14 @@ SINCE_CORE: list[str] = [
         at REAL NOT NULL                          -- its last kept mail
     );
     """,
+    # 50: what a mail program asked to be told per recipient with SMTP DSN (RFC 3461): NOTIFY on
+    # the message (`never`, or some of `success,failure,delay`; NULL: the account's dlr_mail decides)
+    # and ORCPT, the recipient as first named; RET and ENVID on the email. Outlook's "Request a
+    # delivery receipt" for one SMS got a notice only where the whole account had dlr_mail all
+    """
+    ALTER TABLE messages ADD COLUMN notify TEXT;
+    ALTER TABLE messages ADD COLUMN orcpt TEXT;
+    ALTER TABLE emails ADD COLUMN dsn_ret TEXT;
+    ALTER TABLE emails ADD COLUMN envid TEXT;
+    """,
 ]

@@ -38,6 +38,11 @@ class NewMessage:
     # The link it leaves by while that link is configured: a premium answer's, the link its vote came
     # by (the short code it is sent from is provisioned at that operator, not at the phone's).
     via: str | None = None
+    # What the client's RCPT asked to be told (RFC 3461 NOTIFY: `never`, or some of `success,failure,
+    # delay`; None: the account's `dlr_mail` decides) and the recipient it first named (ORCPT,
+    # `type;address`) for its DSN's Original-Recipient.
+    notify: str | None = None
+    orcpt: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +69,10 @@ class Acceptance:
     # The mail's own expiry (Outlook's "Expires after"), when sooner than the validity: its SMS end
     # then, however long the write waited after the validity was reckoned.
     valid_until: float | None = None
+    # RFC 3461 MAIL parameters: what of the mail a failure DSN returns (RET: `full`, `hdrs`) and the
+    # client's id of this transmission (ENVID), the DSN's Original-Envelope-Id.
+    dsn_ret: str | None = None
+    envid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +112,6 @@ class Finished:
     reason: str | None
     account_id: int | None  # whose settings decide whether the sender is told (None: no account)
     quiet: bool = False  # a confirmation too late to be news: not mailed (`QueueRepo.expire_batch`)
+    # The message's RFC 3461 NOTIFY (`NewMessage.notify`) where the settling read it: a delivery it
+    # asks for is mailed whatever the account says, without a read of the message.
+    notify: str | None = None

@@ -42,13 +42,13 @@ class SettlingRepo(Repository):
         row = self.conn.execute(
             "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
             " AND state NOT IN (?, 'delivered', 'failed', 'expired', 'cancelled', 'unreported')"
-            " RETURNING account_id",
+            " RETURNING account_id, notify",
             (state, now if final else None, message_id, state),
         ).fetchone()
         if row is None:
             return None
         (log.info if final else log.debug)("message.state", message=message_id, state=state)
-        return [Finished(message_id, state, None, row[0])] if final else []
+        return [Finished(message_id, state, None, row[0], notify=row[1])] if final else []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final.
@@ -56,13 +56,13 @@ class SettlingRepo(Repository):
         `unreported` is reported as any final state; `gateway.events.Notifier` tells it apart (no
         bounce, no failure counted, a notice only to an account that wants every outcome)."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.reason, m.parts_total, m.account_id FROM messages m"
+            "SELECT m.id, m.state, m.reason, m.parts_total, m.account_id, m.notify FROM messages m"
             " JOIN parts p ON p.message_id = m.id WHERE p.id = ?",
             (part_id,),
         ).fetchone()
         if row is None:
             return []
-        mid, current, said, total, account_id = row
+        mid, current, said, total, account_id, notify = row
         counts: dict[str, int] = dict(
             self.conn.execute(
                 "SELECT state, COUNT(*) FROM parts WHERE message_id = ? GROUP BY state", (mid,)
@@ -107,7 +107,8 @@ class SettlingRepo(Repository):
         # The final state is the message's canonical line; "submitted" is already in each part's
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
         (log.info if final else log.debug)("message.state", message=mid, state=state)
-        return [Finished(mid, state, reason, account_id)] if final and current not in FINAL_PART else []
+        finished = Finished(mid, state, reason, account_id, notify=notify)
+        return [finished] if final and current not in FINAL_PART else []
 
     def _restate(self, message_id: int, reason: str) -> None:
         """Bring a failed message's reason up to date with its other parts, without telling anyone.

@@ -1,0 +1,135 @@
+"""SMTP DSN parameters (RFC 3461): what a mail program asks to be told about each recipient.
+
+Outlook's "Request a delivery receipt", Thunderbird's "Delivery Status Notification" and a company
+MTA relaying either send `RCPT TO:<…> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;…` and `MAIL FROM:<…>
+RET=HDRS ENVID=…`, but only to a server whose EHLO lists `DSN`. aiosmtpd knows none of them (555)
+and upper-cases every parameter, which would change ORCPT's address and ENVID's opaque id; so the
+server takes them off the command line as written (`split_params`) before aiosmtpd reads the rest.
+
+DELAY is accepted and never acted on: an SMS waits in the queue for its validity and then fails
+(`expired`), which is reported as a failure; there is no "still trying" notice (RFC 3461 allows that).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# RFC 3461 4.1: NEVER alone, or any of the others once each.
+_NOTIFY_WORDS = frozenset({"SUCCESS", "FAILURE", "DELAY"})
+# RFC 3461 4: xtext is ASCII 33..126 but "+" and "=", or "+" and two upper-case hex digits.
+_XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})*\Z")
+_HEX = re.compile(r"\+([0-9A-F]{2})")
+# RFC 3461 4.2: addr-type is an atom (RFC 5321), `rfc822` for an Internet address.
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+\Z")
+ENVID_MAX = 100  # RFC 3461 4.4
+ORCPT_MAX = 500  # RFC 3461 4.2
+MAIL_KEYS = ("RET", "ENVID")
+RCPT_KEYS = ("NOTIFY", "ORCPT")
+
+BAD_PARAM = "501 5.5.4 {}: {}"
+
+
+class BadParam(ValueError):
+    """A DSN parameter that breaks RFC 3461's syntax; its text is the whole 501 reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class RcptAsks:
+    """One recipient's request: `notify` as stored (`never`, or `success,failure,delay` in any
+    subset), None when the client gave no NOTIFY (the account's `dlr_mail` decides); `orcpt` the
+    original recipient as `type;address` decoded from xtext, for the DSN's Original-Recipient."""
+
+    notify: str | None = None
+    orcpt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailAsks:
+    """The mail's request: `ret` `full` or `hdrs` (what of the mail a failure DSN returns), `envid`
+    the client's id of this transmission decoded from xtext, for the DSN's Original-Envelope-Id."""
+
+    ret: str | None = None
+    envid: str | None = None
+
+
+def split_params(arg: str, keys: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """The MAIL/RCPT argument without the `keys` parameters, and those parameters as written
+    (key upper-cased). Parameters follow the path's closing ">"; a key given twice is refused."""
+    end = arg.find(">")
+    if end < 0:
+        return arg, {}
+    kept, found = [], {}
+    for word in arg[end + 1 :].split():
+        key, eq, value = word.partition("=")
+        if eq and key.upper() in keys:
+            if key.upper() in found:
+                raise BadParam(BAD_PARAM.format(key.upper(), "given twice"))
+            found[key.upper()] = value
+        else:
+            kept.append(word)
+    if not found:
+        return arg, {}
+    return " ".join([arg[: end + 1], *kept]), found
+
+
+def rcpt_asks(params: dict[str, str]) -> RcptAsks | None:
+    """NOTIFY and ORCPT checked and decoded; None when the client gave neither."""
+    if not params:
+        return None
+    notify = params.get("NOTIFY")
+    if notify is not None:
+        words = notify.upper().split(",")
+        if words == ["NEVER"]:
+            notify = "never"
+        elif not all(w in _NOTIFY_WORDS for w in words) or len(set(words)) != len(words):
+            why = "not NEVER or a list of SUCCESS, FAILURE, DELAY"
+            raise BadParam(BAD_PARAM.format(f"NOTIFY={_shown(notify)}", why))
+        else:
+            notify = ",".join(w.lower() for w in ("SUCCESS", "FAILURE", "DELAY") if w in words)
+    orcpt = params.get("ORCPT")
+    if orcpt is not None:
+        kind, semi, address = orcpt.partition(";")
+        decoded = _xtext(address) if semi and len(orcpt) <= ORCPT_MAX else None
+        if not _ATOM.match(kind) or not decoded:
+            why = "not an address type, ';' and an xtext address"
+            raise BadParam(BAD_PARAM.format(f"ORCPT={_shown(orcpt)}", why))
+        orcpt = f"{kind.lower()};{decoded}"
+    return RcptAsks(notify, orcpt)
+
+
+def mail_asks(params: dict[str, str]) -> MailAsks | None:
+    """RET and ENVID checked and decoded; None when the client gave neither."""
+    if not params:
+        return None
+    ret = params.get("RET")
+    if ret is not None:
+        if ret.upper() not in ("FULL", "HDRS"):
+            raise BadParam(BAD_PARAM.format(f"RET={_shown(ret)}", "not FULL or HDRS"))
+        ret = ret.lower()
+    envid = params.get("ENVID")
+    if envid is not None:
+        decoded = _xtext(envid) if len(envid) <= ENVID_MAX else None
+        if not decoded:
+            raise BadParam(
+                BAD_PARAM.format(f"ENVID={_shown(envid)}", f"not xtext of at most {ENVID_MAX} characters")
+            )
+        envid = decoded
+    return MailAsks(ret, envid)
+
+
+def _xtext(value: str) -> str | None:
+    """The text an xtext stands for, or None for bad xtext or text a header must not carry (a
+    control character, a byte that is no ASCII): the DSN's fields hold it as it is."""
+    if not _XTEXT.match(value):
+        return None
+    decoded = _HEX.sub(lambda m: chr(int(m.group(1), 16)), value)
+    if not all(" " <= c <= "~" for c in decoded):
+        return None
+    return decoded
+
+
+def _shown(value: str) -> str:
+    """A refused value as a reply line may echo it: ASCII, bounded."""
+    shown = "".join(c if "!" <= c <= "~" else "?" for c in value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
