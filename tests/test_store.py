@@ -398,6 +398,7 @@ def undo_migration_48(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_50(conn: sqlite3.Connection) -> None:
+    undo_migration_51(conn)
     for table, column in (
         ("messages", "notify"),
         ("messages", "orcpt"),
@@ -405,6 +406,10 @@ def undo_migration_50(conn: sqlite3.Connection) -> None:
         ("emails", "envid"),
     ):
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def undo_migration_51(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX audit_at")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

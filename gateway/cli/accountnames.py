@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from gateway.adminrules import lookalike_note
+from gateway.cli.audit import audited
 from gateway.cli.common import CliError, open_store
 from gateway.config import Config
 from gateway.store.accounts import Conflict
@@ -29,7 +30,15 @@ def warn_of_lookalikes(store: Store, name: str) -> None:
 def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     try:
-        store.accounts.remove_account(args.name)
+        with store.db.transaction():
+            # The command line's own rows of the account (a user added to it by mistake, a setting)
+            # do not keep a mistake from being taken back: they stay, of no account (each names it),
+            # as SQLite gives its id to the next account added. Undone with the rest if refused.
+            acc = store.accounts.get_account(args.name)
+            detach = "UPDATE audit SET account_id = NULL WHERE account_id = ? AND actor LIKE 'cli:%'"
+            store.db.conn.execute(detach, (acc.id,))
+            store.accounts.remove_account(args.name)
+            audited(store, None, "account.remove", args.name)  # of no account: it is gone
     except Conflict as exc:
         raise CliError(
             f"{exc}; to stop its mail, suspend it instead: smsgw account suspend {shlex.quote(args.name)}"

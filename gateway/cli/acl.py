@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from acl.passwords import hash_password
 from gateway.adminrules import password_problem
+from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, open_store
 from gateway.config import Config
 from gateway.store.accounts import NotFound
@@ -61,7 +62,11 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
             return _refuse(str(exc))
         if (problem := password_problem(password)) is not None:
             return _refuse(problem)
-        store.accounts.set_user(user.email, password_hash=hash_password(password))
+        digest = hash_password(password)
+        with store.db.transaction():
+            store.accounts.set_user(user.email, password_hash=digest)
+            # Who set it and when; never the password nor its hash (the panel's row says the same).
+            audited(store, user.account_id, "user.password", user.email)
     finally:
         store.close()
     print(f"password set for {user.email}; log in on the submission port with this address")

@@ -12,6 +12,7 @@ daemon never reads.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from acl.accounts import user_address_problem
@@ -44,11 +45,14 @@ from gateway.cli.accountvalues import (
 )
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
+from gateway.cli.audit import ARROW, audited, changes, shown
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, account_name, open_store, when
 from gateway.cli.stored import shared_sender_line, shared_senders
 from gateway.config import MAX_VALIDITY_HOURS, Config
 from gateway.mailheaders import is_plain_address
 from gateway.relaynets import network
+from gateway.store.accounts import Account
+from gateway.store.db import Store
 
 
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
@@ -56,7 +60,12 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     if args.sender is not None:
         args.sender = sender_value(args.sender)
     store = open_store(cfg)
-    acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
+    with store.db.transaction():
+        acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
+        # Of no account, as the panel's: a row of its own would keep `account remove` from taking
+        # back a typo.
+        settings = f"networks {shown(acc.networks)}, sender {shown(acc.sender)}"
+        audited(store, None, "account.add", f"{acc.name} ({settings})")
     warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     say_if_unanswerable(args.sender)
@@ -119,16 +128,20 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if unchanged and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)  # after the arguments: a usage error touches nothing
-    if cut_from is not None:
-        settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
-    store.accounts.update_account(args.name, **settings)
-    had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
-    acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
+    with store.db.transaction():  # every setting and its audit row, or nothing
+        before = _recorded(store, store.accounts.get_account(args.name))
+        if cut_from is not None:
+            settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
+        store.accounts.update_account(args.name, **settings)
+        had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
+        acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
+        if args.billing_to is not None:
+            store.accounts.set_billing_addresses(args.name, billing_to)
+        changed = changes(before, _recorded(store, acc), before)
+        audited(store, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}")
     for net in remove:
         if net not in had:  # said: "updated" alone read as if it had been removed
             print(f"note: {net} was not one of account {acc.name}'s networks")
-    if args.billing_to is not None:
-        store.accounts.set_billing_addresses(args.name, billing_to)
     print(f"account {acc.name} updated")
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
@@ -139,6 +152,14 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         for doubt in inbound.doubts(store.db.conn, cfg, acc.name):
             print(f"note: {doubt}")
     return 0
+
+
+def _recorded(store: Store, acc: Account) -> dict[str, Any]:
+    """An account's settings as its audit row compares them (`account set`), billing addresses too."""
+    kept = {
+        k: v for k, v in asdict(acc).items() if k not in ("id", "name", "suspended_at", "suspended_reason")
+    }
+    return {**kept, "billing_to": store.accounts.billing_addresses(acc.id)}
 
 
 def _cut_from_change(args: argparse.Namespace) -> tuple[bool, list[str], list[str]] | None:
@@ -184,7 +205,15 @@ def _reason(value: str | None) -> str | None:
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
     reason = _reason(args.reason)
     store = open_store(cfg, must_exist=True)  # after the argument: a usage error touches nothing
-    print(suspend(store, args.name, reason).said(args.name, when))
+    with store.db.transaction():
+        done = suspend(store, args.name, reason)
+        acc = store.accounts.get_account(args.name)
+        if done.since is None:
+            audited(store, acc.id, "account.suspend", f"{acc.name}: active {ARROW} suspended ({done.reason})")
+        elif done.reason != done.earlier_reason:  # as the panel: a suspension repeated is no change
+            detail = f"{acc.name}: reason {done.earlier_reason or 'none'} {ARROW} {done.reason}"
+            audited(store, acc.id, "account.suspend", detail)
+    print(done.said(args.name, when))
     return 0
 
 
@@ -193,7 +222,10 @@ def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
     acc = store.accounts.get_account(args.name)
     if acc.suspended_at is None:
         raise CliError(f"account {acc.name} is not suspended")
-    released = store.policy.resume_account(acc.id)
+    with store.db.transaction():
+        released = store.policy.resume_account(acc.id)
+        was = f"suspended since {when(acc.suspended_at)} ({acc.suspended_reason or 'no reason'})"
+        audited(store, acc.id, "account.resume", f"{acc.name}: {was} {ARROW} active; {released} held SMS go")
     print(f"account {acc.name} resumed; {released} held message(s) go again")
     return 0
 
@@ -208,7 +240,13 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         fields["role"] = args.role
     if not fields:
         raise CliError("nothing to change; give --monthly-limit, --daily-limit and/or --role", EXIT_USAGE)
-    user = open_store(cfg, must_exist=True).accounts.set_user(args.email, **fields)
+    store = open_store(cfg, must_exist=True)
+    with store.db.transaction():
+        old = store.accounts.find_user(args.email)
+        user = store.accounts.set_user(args.email, **fields)
+        before = {} if old is None else {k: getattr(old, k) for k in fields}
+        detail = f"{user.email}: {', '.join(changes(before, fields, fields)) or 'nothing'}"
+        audited(store, user.account_id, "user.set", detail)
     print(f"user {user.email} updated")
     if note := limits_note(user.monthly_limit, user.daily_limit):
         print(f"note: {note}")
@@ -229,13 +267,26 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
         # Answers by SMS and the gateway's notices go to the user's address: on the gateway's own
         # domain they come back to it and are refused, and the user never sees one.
         raise CliError(f"EMAIL {problem}", EXIT_USAGE)
-    user = open_store(cfg, must_exist=True).accounts.add_user(args.email, args.account)
+    store = open_store(cfg, must_exist=True)
+    with store.db.transaction():
+        user = store.accounts.add_user(args.email, args.account)
+        audited(store, user.account_id, "user.add", f"{user.email} (account {user.account})")
     print(f"user {user.email} added to account {user.account}")
     return 0
 
 
 def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
-    open_store(cfg, must_exist=True).accounts.remove_user(args.email)
+    store = open_store(cfg, must_exist=True)
+    with store.db.transaction():
+        user = store.accounts.find_user(args.email)
+        store.accounts.remove_user(args.email)
+        if user is not None:  # else remove_user refused it
+            audited(
+                store,
+                user.account_id,
+                "user.remove",
+                f"{user.email} (account {user.account}, role {user.role})",
+            )
     print(f"user {args.email} removed")
     return 0
 

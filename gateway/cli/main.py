@@ -24,6 +24,7 @@ import structlog
 from billing_reports.writer import billing_dir_problem
 from gateway import statelock
 from gateway.cli.admin import add_admin_commands
+from gateway.cli.audit import add_audit_command
 from gateway.cli.auth import add_auth_commands
 from gateway.cli.backup import add_backup_commands
 from gateway.cli.billing import add_billing_commands
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_optout_commands(sub)
     add_auth_commands(sub)
+    add_audit_command(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)
     add_service_commands(sub)

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import MESSAGE_STATES, quiet_held
+from gateway.cli.audit import audited
 from gateway.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -108,12 +109,16 @@ NOTHING_TO_RETRY = {
 
 
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
-    admin = open_store(cfg, must_exist=True).admin
+    store = open_store(cfg, must_exist=True)
+    admin = store.admin
     try:
         # The panel's rule (`gateway.reasons`): a number the SMSC refused for good is refused again.
         if (why_not := refused_for_good(admin.message_info(args.id)["reason"])) is not None:
             raise CliError(f"message {args.id} is not sent again: {why_not}; it would be refused again")
-        n = admin.retry_message(args.id)
+        with store.db.transaction():
+            n = admin.retry_message(args.id)
+            if n:  # as the panel: no row of a retry that did nothing
+                audited(store, admin.message_info(args.id)["account_id"], "message.retry", str(args.id))
         state = admin.message_info(args.id)["state"] if n == 0 else ""
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
@@ -127,8 +132,14 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
+    store = open_store(cfg, must_exist=True)
     try:
-        n = open_store(cfg, must_exist=True).admin.cancel_message(args.id)
+        with store.db.transaction():
+            n = store.admin.cancel_message(args.id)
+            if n:
+                audited(
+                    store, store.admin.message_info(args.id)["account_id"], "message.cancel", str(args.id)
+                )
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
     if n == 0:

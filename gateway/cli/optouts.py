@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gateway.cli.audit import ARROW, audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
 from gateway.store.policy import ADDED, MADE_ADMINS
@@ -22,7 +23,15 @@ def _number(cfg: Config, value: str) -> str:
 
 def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    done = open_store(cfg, must_exist=True).policy.add_optout(number, word=None, source="admin")
+    store = open_store(cfg, must_exist=True)
+    with store.db.transaction():
+        done = store.policy.add_optout(number, word=None, source="admin")
+        # The number alone, as the panel's rows (`gateway.web.repo.optouts_page` reads them); of no
+        # account: the list is the installation's.
+        if done == ADDED:
+            audited(store, None, "optout.add", number)
+        elif done == MADE_ADMINS:
+            audited(store, None, "optout.add", f"{number} (by the phone's STOP {ARROW} the admin's)")
     if done == ADDED:
         print(f"{number} added to the opt-out list")
     elif done == MADE_ADMINS:
@@ -38,8 +47,13 @@ def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
     number = _number(cfg, args.number)
-    if not open_store(cfg, must_exist=True).policy.remove_optout(number):
-        raise CliError(f"{number} is not on the opt-out list")
+    store = open_store(cfg, must_exist=True)
+    with store.db.transaction():
+        row = store.db.conn.execute("SELECT source, word FROM optouts WHERE number = ?", (number,)).fetchone()
+        if row is None or not store.policy.remove_optout(number):
+            raise CliError(f"{number} is not on the opt-out list")
+        by = f"{row[0]}, {row[1]}" if row[1] else row[0]
+        audited(store, None, "optout.remove", f"{number} (on the list by {by} {ARROW} off)")
     print(f"{number} removed from the opt-out list")
     return 0
 

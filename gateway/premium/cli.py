@@ -15,6 +15,7 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway import accountrules, mailheaders
 from gateway.adminrules import mail_address_problem
+from gateway.cli.audit import audited, changes
 from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, since_time, when
 from gateway.config import Config
 from gateway.premium import confirmation, handlers, passwords
@@ -73,6 +74,8 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
             raise CliError(f"password {password} is taken (passwords are unique, whatever the case)")
         service = r.service(r.add_service(password, account.id, email, numbers, acl))
         confirm = handlers.ask_verification(store, cfg, service, account.name)
+        shown = f"numbers {' '.join(numbers) or 'all'}, reply ACL {', '.join(acl)}"
+        audited(store, account.id, "premium.add", f"{password} {account.name} {email} ({shown})")
     print(
         f"premium service {password} added for account {account.name}, numbers {' '.join(numbers) or 'all'}"
     )
@@ -110,6 +113,8 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
         released = handlers.release_awaiting(
             store, cfg, service, "the service was removed before its address confirmed"
         )
+        sent = f"; {released} kept SMS sent to the fallback address" if released else ""
+        audited(store, service.account_id, "premium.remove", f"{service.password} {service.email}{sent}")
     note = f"; {released} kept SMS sent to the fallback address" if released else ""
     print(f"premium service {service.password} removed (its records stay for billing){note}")
     account = store.accounts.account_by_id(service.account_id)
@@ -151,6 +156,12 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
         if "email" in changes:
             account = store.accounts.account_by_id(r.service(service.id).account_id).name
             handlers.ask_verification(store, cfg, r.service(service.id), account)
+        audited(
+            store,
+            r.service(service.id).account_id,
+            "premium.set",
+            _set_detail(store, service, r.service(service.id), before, r.acl(service.id)),
+        )
     print(f"premium service {service.password} updated")
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
@@ -166,6 +177,24 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             if gone:
                 print(f"no longer may answer: {', '.join(gone)} (--reply-acl to list every address that may)")
     return 0
+
+
+def _set_detail(store: Store, old: Service, new: Service, acl_before: list[str], acl_after: list[str]) -> str:
+    """`premium set`'s audit row: each thing changed, old → new."""
+    name = store.accounts.account_by_id
+    before = {
+        "account": name(old.account_id).name,
+        "numbers": " ".join(old.number_list) or "all",
+        "email": old.email,
+        "reply ACL": acl_before,
+    }
+    after = {
+        "account": name(new.account_id).name,
+        "numbers": " ".join(new.number_list) or "all",
+        "email": new.email,
+        "reply ACL": acl_after,
+    }
+    return f"{old.password}: {', '.join(changes(before, after, before)) or 'nothing'}"
 
 
 def _confirmation_state(store: Store, service: Service) -> int:

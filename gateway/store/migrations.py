@@ -517,4 +517,9 @@ SINCE_CORE: list[str] = [
     ALTER TABLE emails ADD COLUMN dsn_ret TEXT;
     ALTER TABLE emails ADD COLUMN envid TEXT;
     """,
+    # 51: the audit trail by time (`smsgw audit --since`): the rows since a date, not the whole trail
+    # read backwards to find that there were none
+    """
+    CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+    """,
 ]

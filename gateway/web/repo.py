@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from gateway.store import audit
 from gateway.store.admin import QUIET_HELD
 from gateway.store.mailrecord import message_detail, search_messages
 from gateway.store.repository import Repository
@@ -155,15 +156,7 @@ class PanelRepo(Repository):
 
     def audit(self, actor: str, account_id: int | None, action: str, detail: str = "") -> None:
         with self.transaction():
-            self.conn.execute(
-                "INSERT INTO audit (at, actor, account_id, action, detail) VALUES (?, ?, ?, ?, ?)",
-                (self.clock(), actor, account_id, action, detail),
-            )
+            audit.record(self.conn, self.clock(), actor, account_id, action, detail)
 
     def audit_log(self, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = "SELECT at, actor, account_id, action, detail FROM audit"
-        args: tuple[Any, ...] = ()
-        if account_id is not None:
-            sql += " WHERE account_id = ?"
-            args = (account_id,)
-        return _rows(self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)))
+        return audit.trail(self.conn, account_id=account_id, limit=limit)
