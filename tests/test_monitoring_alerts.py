@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.smtp import replies
 from gateway.web.app import WebContext
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
@@ -250,6 +252,8 @@ async def test_auto_replies_and_the_gateways_own_mail_in_any_wrapping_are_no_ale
             for number, msg in cases.items():
                 code, text = await asyncio.to_thread(data_reply, gw.port, msg, [to(number)])
                 assert code == 250 and text.startswith(NOT_SENT), (number, text)
+                # Its first sign is one the account takes: the reply says why it was not sent.
+                assert "not an alert" in text or "Auto-Submitted" not in text, (number, text)
             # An alert is still one: cron's, and Alertmanager's through a list.
             assert (await gw.send(cron("601123480"))).error is None
             assert (
@@ -282,3 +286,21 @@ async def test_a_guessed_out_of_office_is_told_to_its_writer_not_the_notify_addr
         assert smsc.received == []
         told = gw.store.db.conn.execute("SELECT kind, rcpt FROM outbox").fetchall()
         assert told == [("not-sent", STAFF)]
+
+
+@pytest.mark.parametrize(
+    "header", [("X-Auto-Response-Suppress", "All"), ("X-MS-Exchange-Inbox-Rules-Loop", STAFF)]
+)
+async def test_an_alert_forwarded_by_an_exchange_rule_or_from_gitlab_is_sent(
+    tmp_path: Path, header: tuple[str, str]
+) -> None:
+    # GitLab, Redmine and Outlook write X-Auto-Response-Suppress on every mail, and an Exchange inbox
+    # rule forwarding a monitoring mailbox to 601…@gateway adds its loop header: alone, with nothing
+    # answered (no In-Reply-To), they are no responder's, and such alerts were recorded unsent.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", auto_generated="send"))
+        alert = cron("601123451")
+        alert[header[0]] = header[1]
+        code, text = await asyncio.to_thread(data_reply, gw.port, alert, [to("601123451")])
+        assert code == 250 and "not sent" not in text, text
+        await smsc.wait_for(1)

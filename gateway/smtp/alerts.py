@@ -67,7 +67,8 @@ def alert_only(
     headers = first_headers(msg)
     if MAILER_DAEMON_FROM.search(headers.get("from", "")):
         return False
-    if any(name in headers for name in _RESPONDER_HEADERS):
+    answers = "in-reply-to" in headers or "references" in headers
+    if answers and any(name in headers for name in _RESPONDER_HEADERS):
         return False
     domains = tuple(own_domains)
     if _answers_ours(msg, (hostname, *domains) if hostname else domains):
@@ -78,9 +79,12 @@ def alert_only(
     return not _encloses_ours(msg, own_address, domains)
 
 
-# Headers that Exchange puts on its automatic replies and on what its mail rules send, and that no
-# monitoring system writes: an out-of-office reply in a language whose subject `OOF_SUBJECT` does
-# not know ("Réponse automatique :") carries them beside `Auto-Submitted: auto-generated`.
+# Headers that Exchange puts on its automatic replies and on what its mail rules send: an
+# out-of-office reply in a language whose subject `OOF_SUBJECT` does not know ("Automatiskt svar:")
+# carries them beside `Auto-Submitted: auto-generated`, and answers a mail (In-Reply-To). Alone they
+# are no responder's: GitLab, Redmine and mail sent from Outlook carry X-Auto-Response-Suppress, and
+# an inbox rule forwarding a monitoring mailbox to 601…@gateway (a common way to wire alerts to SMS)
+# adds the loop header; such alerts answer nothing, and were recorded unsent.
 _RESPONDER_HEADERS = ("x-auto-response-suppress", "x-ms-exchange-inbox-rules-loop")
 
 _MSG_ID = re.compile(r"<([^<>\s]{1,250})>")

@@ -304,6 +304,10 @@ def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailTex
         own_domains=cfg.gateway.domains,
         hostname=cfg.gateway.hostname,
     ):
+        if account.auto_generated == "send" and mail.automatic in alerts.ALERT_REASONS:
+            # The first sign is one the account takes: the `250` says why this mail was not sent.
+            why = "not an alert: it answers a mail, or is a responder's or the gateway's own"
+            return mail.model_copy(update={"automatic": f"{mail.automatic}; {why}"})
         return mail
     if account.auto_generated == "send":
         return mail.model_copy(update={"automatic": None})
