@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from gateway import forwarded
 from gateway.config import Config
-from gateway.conversations.numbers import digit_forms, display, normalise
+from gateway.conversations.numbers import digit_forms, normalise
 from gateway.conversations.pool import pool_set
+from gateway.conversations.replymail import unthreaded
 from gateway.conversations.rows import Conversation
 from gateway.mailcopy import fallback_for
 from gateway.store.db import Store
@@ -100,22 +98,17 @@ def mail_inbound(
 ) -> None:
     """Queued in the MO's write, as the fallback mail is. Refused for good by the company's server,
     it goes on to `[replies] fallback_address` (`replymail.answer_refused`), as a user's answer does."""
-    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(cfg.gateway.timezone)) if answered else None
-    content = forwarded.sms_reply(
-        phone=phone or "",
-        phone_display=display(phone) if phone else "SMS",
-        domain=(answered.domain if answered else "") or cfg.gateway.domains[0],
-        rcpt=to.address,
-        subject=subject,
-        text=text,
-        quoted=answered.text if answered else None,
-        quoted_at=when,
-        quoted_by=answered.user_email if answered else None,
-        in_reply_to=None,
-        note=note,
-        gateway_address=cfg.mail.from_address,
+    content = unthreaded(
+        phone,
+        (answered.domain if answered else "") or cfg.gateway.domains[0],
+        to.address,
+        subject,
+        text,
+        note,
+        answered,
+        zone=cfg.gateway.timezone,
+        sender=cfg.mail.from_address,
         lang=cfg.gateway.language,
-        contact=answered.name if answered else None,
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, to.address)
     store.outbox.enqueue_mail(

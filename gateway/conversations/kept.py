@@ -33,8 +33,9 @@ from gateway import forwarded, wording
 from gateway.config import Config
 from gateway.conversations.keptrepo import OWN_NOTE, Kept
 from gateway.conversations.numbers import display, stored_phone
+from gateway.conversations.replymail import mail_user
 from gateway.conversations.repo import Conversation, ConversationsRepo
-from gateway.mailcopy import fallback_for, mail_settings
+from gateway.mailcopy import mail_settings
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
@@ -139,24 +140,7 @@ def _mail_group(
     if conv is not None and not why:
         lang = cfg.gateway.language
         text = digest(phone, kept, shown, Span(total, newest, store.clock(), last), tz, lang)
-        content = forwarded.sms_reply(
-            phone=conv.phone,
-            phone_display=display(conv.phone),
-            domain=conv.domain or cfg.gateway.domains[0],
-            rcpt=conv.user_email,
-            subject=conv.subject,
-            text=text,
-            quoted=conv.text,
-            quoted_at=datetime.fromtimestamp(conv.last_mt_at, tz),
-            in_reply_to=conv.header_message_id,
-            references=conv.refs,
-            lang=lang,
-            contact=conv.name,
-        )
-        fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
-        store.outbox.enqueue_mail(
-            KIND, cfg.mail.from_address, conv.user_email, content, mo_ref=ids[0], fallback=fallback
-        )
+        mail_user(store, cfg, conv, text, None, ids[0], kind=KIND)
         r.settle_kept(ids, "mailed", conv.id, note)
         log.info("mo.kept_mailed", phone=phone, to=conv.user_email, answers=len(ids), left=total - len(ids))
         return 1, total > len(ids)

@@ -21,11 +21,21 @@ from gateway.mailcopy import fallback_for
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
+from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
 
 
-def mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: str | None, mo_id: int) -> None:
+def mail_user(
+    store: Store,
+    cfg: Config,
+    conv: Conversation,
+    text: str,
+    note: str | None,
+    mo_id: int,
+    kind: str = "reply",
+) -> None:
+    """In the conversation's thread, from the phone; `kind` "reply-kept" for a flood's kept answers."""
     tz = ZoneInfo(cfg.gateway.timezone)
     content = forwarded.sms_reply(
         phone=conv.phone,
@@ -44,7 +54,7 @@ def mail_user(store: Store, cfg: Config, conv: Conversation, text: str, note: st
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
     store.outbox.enqueue_mail(
-        "reply", cfg.mail.from_address, conv.user_email, content, mo_ref=mo_id, fallback=fallback
+        kind, cfg.mail.from_address, conv.user_email, content, mo_ref=mo_id, fallback=fallback
     )
 
 
@@ -65,12 +75,43 @@ def mail_fallback(
     answers (`answered`) quoted as theirs: or, past the reply window, the last one sent to the phone
     from that number, so that the operator can tell whose it likely is without a search. Refused in
     turn, it goes nowhere else (it has no fallback of its own): only the MO's note tells of it."""
-    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(to.settings.zone)) if answered else None
-    content = forwarded.sms_reply(
+    content = unthreaded(
+        phone,
+        domain,
+        to.rcpt,
+        subject,
+        text,
+        note,
+        answered,
+        zone=to.settings.zone,
+        sender=to.settings.sender,
+        lang=to.settings.language,
+    )
+    outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
+
+
+def unthreaded(
+    phone: str | None,
+    domain: str,
+    rcpt: str,
+    subject: str,
+    text: str,
+    note: str,
+    answered: Conversation | None,
+    *,
+    zone: str,
+    sender: str,
+    lang: Language,
+) -> bytes:
+    """An answer's mail to an address that wrote no mail it answers (the fallback, an account's
+    inbound address): from the phone, the SMS it most likely answers (`answered`) quoted as its
+    user's, as the user's own copy named the phone."""
+    when = datetime.fromtimestamp(answered.last_mt_at, ZoneInfo(zone)) if answered else None
+    return forwarded.sms_reply(
         phone=phone or "",
         phone_display=display(phone) if phone else "SMS",
         domain=domain,
-        rcpt=to.rcpt,
+        rcpt=rcpt,
         subject=subject,
         text=text,
         quoted=answered.text if answered else None,
@@ -78,11 +119,10 @@ def mail_fallback(
         quoted_by=answered.user_email if answered else None,
         in_reply_to=None,
         note=note,
-        gateway_address=to.settings.sender,
-        lang=to.settings.language,
-        contact=answered.name if answered else None,  # as the user's own copy named the phone
+        gateway_address=sender,
+        lang=lang,
+        contact=answered.name if answered else None,
     )
-    outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
 
 
 def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
