@@ -319,17 +319,26 @@ def validity_seconds(code: int) -> int:
     return (code - 192) * 7 * 86400
 
 
-def validity_code(seconds: float) -> int:
-    """The shortest relative validity code that covers `seconds` (at most code 255, 63 weeks).
+# How far short of a code's period the time left may be and still get that code: the dispatcher
+# passes the part's expiry, so a part sent at once has a few seconds less than the configured hours.
+VALIDITY_SLACK_SECONDS = 60
 
-    Rounding up, as Kannel does: the caller passes the time left until the part's expiry, a few
-    seconds short of the configured whole hours by the time it is sent, and rounding down would then
-    lose a whole step (48 h would become 24 h). Overshooting by less than one step is harmless, since
-    the gateway never expires a part the SMSC has taken."""
+
+def validity_code(seconds: float) -> int:
+    """The longest relative validity code that ends no later than `seconds` (the time left until the
+    part's expiry) plus `VALIDITY_SLACK_SECONDS`; code 0 (5 min) at least, code 255 at most.
+
+    Rounding down, unlike Kannel: the steps grow to a day and then a week, and rounding up told the
+    SMSC "2 days" for a mail whose `Expiry-Date` was 25 h away, so it might deliver 23 h after the
+    time its sender was told it would not be. A period a few seconds short of a code is that code
+    (48 h stays 48 h, not 24 h). Under 5 min left the SMSC gets 5 min, the shortest period the
+    protocol can say; a part that has not gone by its expiry still expires here."""
+    best = 0
     for code in range(256):
-        if validity_seconds(code) >= seconds:
-            return code
-    return 255
+        if validity_seconds(code) > seconds + VALIDITY_SLACK_SECONDS:
+            break
+        best = code
+    return best
 
 
 def address_digits(address: str) -> str:
