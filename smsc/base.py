@@ -45,6 +45,7 @@ Rules every driver follows (tested for each driver):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import socket
@@ -345,12 +346,12 @@ class Outage:
     alike; the time the link went down does not, and `status` and the panel say it ("down since
     08:08 (21 min)"). A link that never came up is down since its first failed attempt.
 
-    A session counts as up only once it held (`smsc.pacing.stable_after`), the proof the back-off
-    takes too: an SMSC at its bind limit or holding a suspended account takes the bind and drops it
-    at once, and counting each such bind as the end of the outage logged "up again after 0 s down"
-    every few seconds while `down since` never grew past the last flap, so a link useless for hours
-    never reached "Needing attention". The driver calls `bound` when a session logs in, `held` once
-    it stayed up long enough, whose answer it logs once, and `ended` after each session."""
+    A session counts as up only once it held (`session_held`), the proof the back-off takes too: an
+    SMSC at its bind limit or holding a suspended account takes the bind and drops it at once, and
+    counting each such bind as the end of the outage logged "up again after 0 s down" every few
+    seconds while `down since` never grew past the last flap, so a link useless for hours never
+    reached "Needing attention". The driver calls `bound` when a session logs in, `held` once it
+    held, whose answer it logs once, and `ended` after each session."""
 
     clock: Callable[[], float] = time.time
     since: float | None = None
@@ -387,6 +388,35 @@ class Outage:
     def down_for(self) -> float | None:
         """Seconds since the link went down, or None while it is up."""
         return None if self.since is None else max(0.0, self.clock() - self.since)
+
+
+async def session_held(
+    closed: asyncio.Event, answered: asyncio.Event, after: float, probe: Callable[[], object]
+) -> bool:
+    """Whether a session just logged in holds: it stayed up `after` seconds (`smsc.pacing.stable_after`)
+    and the SMSC answered a request of ours on it (`answered`, cleared by the caller at the login);
+    False once it closed first. With nothing answered by then, `probe()` asks for an answer at once
+    (an enquire_link, an alive), so an idle session that holds is up then, not at the keepalive's turn.
+
+    Time alone was no proof: the 30 s equal the default enquire_link interval, so an SMSC that takes
+    each bind and then answers nothing (hung behind a live socket) had the session counted as up
+    before its first enquire_link went unanswered, and the link said "up again" every cycle. Nor is
+    an answer alone: such an SMSC may answer an enquire_link, or refuse a submit, then drop us. A
+    probe left unanswered ends the session by the keepalive's response timeout at the latest."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closed.wait(), after)
+    if closed.is_set():
+        return False
+    if not answered.is_set():
+        probe()
+        waits = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(answered.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+    return not closed.is_set()
 
 
 def outage_words(seconds: float) -> str:

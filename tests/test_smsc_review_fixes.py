@@ -5,6 +5,7 @@ as real SMSCs do), and reads pure functions directly where none can."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from tests.fakes.smsc import EventRecorder, FakeSMSC, HappySMSC
 
 ME, PHONE = "+48100200300", "+48601123456"
 ESME_RINVBNDSTS = 0x04
-BIND_TRANSCEIVER_RESP, UNBIND = 0x80000009, 0x00000006
+BIND_TRANSCEIVER_RESP, UNBIND, ENQUIRE_LINK = 0x80000009, 0x00000006, 0x00000015
 
 
 def sms(text: str = "hello", **kw: Any) -> OutboundSms:
@@ -110,11 +111,13 @@ Step = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 class FlappingServer:
     """A bare TCP server that takes the login/bind (`protocol`'s first step), keeps the n-th connection
-    (0-based) for `hold(n)` seconds, then ends the session (its second step) and closes; it records the
-    loop time of every connection and every end."""
+    (0-based) for `hold(n)` seconds, answering its enquire_link/alive (its third step), then ends the
+    session (its second step) and closes; it records the loop time of every connection and every end."""
 
-    def __init__(self, protocol: tuple[Step, Step], hold: Callable[[int], float] = lambda _n: 0.0) -> None:
-        (self.login, self.goodbye), self.hold = protocol, hold
+    def __init__(
+        self, protocol: tuple[Step, Step, Step], hold: Callable[[int], float] = lambda _n: 0.0
+    ) -> None:
+        (self.login, self.goodbye, self.answer), self.hold = protocol, hold
         self.connected: list[float] = []
         self.closed: list[float] = []
         self.changed = asyncio.Event()
@@ -137,7 +140,8 @@ class FlappingServer:
         self.changed.set()
         try:
             await self.login(reader, writer)
-            await asyncio.sleep(self.hold(n))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.answer(reader, writer), self.hold(n))
             await self.goodbye(reader, writer)
         finally:
             self.closed.append(loop.time())
@@ -162,6 +166,22 @@ async def smpp_unbind(_reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     await writer.drain()
 
 
+async def smpp_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        length, cid, _status, seq = struct.unpack(">IIII", await reader.readexactly(16))
+        await reader.readexactly(length - 16)
+        if cid == ENQUIRE_LINK:
+            writer.write(struct.pack(">IIII", 16, ENQUIRE_LINK | 0x80000000, 0, seq))
+
+
+async def cimd2_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        frame = await reader.readuntil(b"\x03")
+        header = frame[frame.index(b"\x02") + 1 :]
+        if int(header[:2]) == Op.ALIVE:
+            writer.write(encode(Packet(Op.ALIVE_RESP, int(header[3:6]))))
+
+
 async def cimd2_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await reader.readuntil(b"\x03")
     writer.write(encode(Packet(Op.LOGIN_RESP, 1)))
@@ -172,7 +192,10 @@ async def cimd2_nothing(_reader: asyncio.StreamReader, _writer: asyncio.StreamWr
     """CIMD2 has no logout from the SMSC's side: it just closes."""
 
 
-PROTOCOLS = [("smpp", (smpp_bind, smpp_unbind)), ("cimd2", (cimd2_login, cimd2_nothing))]
+PROTOCOLS = [
+    ("smpp", (smpp_bind, smpp_unbind, smpp_answer)),
+    ("cimd2", (cimd2_login, cimd2_nothing, cimd2_answer)),
+]
 
 
 def start_link(kind: str, port: int, **cfg: Any) -> SmppLink | Cimd2Link:
@@ -197,8 +220,9 @@ async def test_a_session_dropped_right_after_the_bind_grows_the_back_off(kind: s
 
 @pytest.mark.parametrize(("kind", "protocol"), PROTOCOLS)
 async def test_a_session_that_outlived_the_longest_pause_reconnects_at_once(kind: str, protocol: Any) -> None:
-    # The other side of the same rule: a session that stayed up for reconnect_max_seconds proves the
-    # SMSC keeps us, so after its drop the link comes back after the shortest pause, not the longest.
+    # The other side of the same rule: a session that stayed up for reconnect_max_seconds, its requests
+    # answered, proves the SMSC keeps us, so after its drop the link comes back after the shortest
+    # pause, not the longest.
     # Wide margins (not a timing test): the pause after the long session is 0.05 s, and would be
     # 0.8 s had the short ones' growth gone on.
     async with FlappingServer(protocol, hold=lambda n: 1.2 if n == 4 else 0.0) as smsc:

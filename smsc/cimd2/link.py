@@ -40,6 +40,7 @@ from smsc.base import (
     SubmitResult,
     connect_failure,
     outage_words,
+    session_held,
 )
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
@@ -70,6 +71,7 @@ class Cimd2Link:
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._logged_in_at: float | None = None  # loop time of this session's login: `reconnect_attempt`
+        self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
         self._counts = dict.fromkeys(
@@ -197,7 +199,7 @@ class Cimd2Link:
         state = LinkState.CONNECTING
         while not self._stopping:
             self._set_state(state)
-            self._logged_in_at = None
+            self._logged_in_at, self._held = None, False
             try:
                 result = await self._session()
             except Exception:  # a bug here must not end the link for good: log it and reconnect
@@ -207,7 +209,7 @@ class Cimd2Link:
                 break
             cfg = self.cfg
             now = asyncio.get_running_loop().time()
-            logged_in_for = None if self._logged_in_at is None else now - self._logged_in_at
+            logged_in_for = None if self._logged_in_at is None or not self._held else now - self._logged_in_at
             self._outage.ended()
             failures = reconnect_attempt(failures, logged_in_for, cfg.reconnect_max_seconds)
             delay = (
@@ -271,11 +273,19 @@ class Cimd2Link:
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
             self._outage.bound()
+            conn.answered.clear()
             self._set_state(LinkState.ACTIVE)
-            # Up only once it held: an SMSC that drops each login at once is still down (`Outage`).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.closed.wait(), stable_after(cfg.reconnect_max_seconds))
-            if not conn.closed.is_set() and (outage := self._outage.held()) is not None:
+            # Up only once it held: an SMSC that drops each login at once, or answers nothing after
+            # it, is still down (`Outage`, `session_held`).
+            after = stable_after(cfg.reconnect_max_seconds)
+            held = await session_held(
+                conn.closed,
+                conn.answered,
+                after,
+                lambda: tasks.append(asyncio.create_task(self._alive(conn))),
+            )
+            self._held = held
+            if held and (outage := self._outage.held()) is not None:
                 down_for, attempts = outage_words(outage[0]), outage[1]
                 log.warning(
                     "cimd2.up_again", link=self.name, down_for=down_for, attempts=attempts,
@@ -296,6 +306,12 @@ class Cimd2Link:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _alive(self, conn: Conn) -> None:
+        """An alive (40) now, for `session_held`; unanswered, it ends the session as the keepalive's would.
+        None while the link is stopping: it has nothing to prove, and its logout must come last."""
+        if not self._stopping and await self._requests.request(conn, Op.ALIVE, []) is not None:
+            self._counts["alives"] += 1
 
     @staticmethod
     def _add_parser_counts(counts: dict[str, int], parser: Cimd2Parser) -> None:

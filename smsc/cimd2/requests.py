@@ -116,6 +116,7 @@ class Requests:
             conn.throttle.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
         else:
             entry.future.set_result(packet)
+            conn.answered.set()
 
     def on_nack(self, conn: Conn, packet: Packet) -> None:
         self._counts["nacks"] += 1

@@ -103,6 +103,9 @@ class SmppConnection:
         self.peer_unbound_until: float | None = None  # the SMSC's unbind came: its answers read until then
         self.keepalive_seq: int | None = None
         self.keepalive = asyncio.Event()
+        # Set by each answer to a request of ours once bound (`smsc.base.session_held`): an SMSC that
+        # takes the bind and then answers nothing has not come up.
+        self.answered = asyncio.Event()
         self.buf = bytearray()
         self.bad_pdus = 0
 
@@ -180,6 +183,11 @@ class SmppConnection:
             except TimeoutError:
                 self.close("no enquire_link_resp")
                 return
+
+    def probe(self) -> bool:
+        """An enquire_link now, for `smsc.base.session_held`: a session is up only once the SMSC
+        answered something of ours, and an idle one would wait for the keepalive's turn."""
+        return self._prod()
 
     def _prod(self) -> bool:
         """An enquire_link after MO acknowledgements, so that its answer confirms them within a round
@@ -275,6 +283,8 @@ class SmppConnection:
         is_request = not command_id & 0x80000000
         if not is_request:
             self.ack_marks.answered(seq)
+            if self.bound and command_id not in _BIND_RESP_IDS:
+                self.answered.set()
         if name is None:
             self.bad_pdus += 1
             self.throttle.warning(

@@ -35,6 +35,7 @@ from smsc.base import (
     SubmitResult,
     connect_failure,
     outage_words,
+    session_held,
 )
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
@@ -78,6 +79,7 @@ class SmppLink:
         self._drained = asyncio.Event()
         self._in_flight = 0
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
+        self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
@@ -193,7 +195,7 @@ class SmppLink:
         state = LinkState.CONNECTING
         while not self._stopping:
             self._set_state(state)
-            self._bound_at = None
+            self._bound_at, self._held = None, False
             try:
                 result, reason = await self._session()
             except Exception:  # a bug here must not end the link for good: log it and reconnect
@@ -203,7 +205,8 @@ class SmppLink:
                 break
             self._last_error, self._last_error_at = reason or result, time.time()
             self._outage.ended()
-            bound_for = None if self._bound_at is None else asyncio.get_running_loop().time() - self._bound_at
+            now = asyncio.get_running_loop().time()
+            bound_for = None if self._bound_at is None or not self._held else now - self._bound_at
             failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
             if result == "config":
                 delay = cfg.reconnect_max_seconds
@@ -272,11 +275,14 @@ class SmppLink:
             tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
             self._bound_at = asyncio.get_running_loop().time()
             self._outage.bound()
+            conn.answered.clear()
             self._set_state(LinkState.ACTIVE)
-            # Up only once it held: an SMSC that drops each bind at once is still down (`Outage`).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.closed.wait(), stable_after(cfg.reconnect_max_seconds))
-            if not conn.closed.is_set() and (outage := self._outage.held()) is not None:
+            # Up only once it held: an SMSC that drops each bind at once, or answers nothing after
+            # it, is still down (`Outage`, `session_held`).
+            after = stable_after(cfg.reconnect_max_seconds)
+            held = await session_held(conn.closed, conn.answered, after, self._probe)
+            self._held = held
+            if held and (outage := self._outage.held()) is not None:
                 down_for, attempts = outage_words(outage[0]), outage[1]
                 log.warning(
                     "smpp.up_again", link=self.name, down_for=down_for, attempts=attempts,
@@ -297,6 +303,12 @@ class SmppLink:
             if self._stopping:
                 for task in conn.tasks:
                     task.cancel()
+
+    def _probe(self) -> None:
+        """An enquire_link for `session_held`, unless the link is stopping: it then has nothing to prove,
+        and no request may follow the unbind that may already be on its way."""
+        if not self._stopping and self._conn is not None:
+            self._conn.probe()
 
     def _acked(self, sms: InboundSms, confirmed: bool) -> None:
         if self._events is not None:
