@@ -304,3 +304,15 @@ async def test_an_alert_forwarded_by_an_exchange_rule_or_from_gitlab_is_sent(
         code, text = await asyncio.to_thread(data_reply, gw.port, alert, [to("601123451")])
         assert code == 250 and "not sent" not in text, text
         await smsc.wait_for(1)
+
+
+async def test_an_exchange_responder_that_names_no_mail_it_answers_is_no_alert(tmp_path: Path) -> None:
+    # Both Exchange marks together are a responder's (a reply-with-template rule writes no
+    # In-Reply-To): once either alone stopped counting, such a reply reached the phone.
+    async with HappySMSC() as smsc:
+        async with running_gateway(make_config(tmp_path, smsc_port=smsc.port, hostname=HOST)) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", auto_generated="send"))
+            oof = exchange_away("601123470", "Automatiskt svar: Disk full", "<a@mon.example.com>")
+            del oof["In-Reply-To"]
+            code, text = await asyncio.to_thread(data_reply, gw.port, oof, [to("601123470")])
+            assert code == 250 and text.startswith(NOT_SENT), text

@@ -67,8 +67,9 @@ def alert_only(
     headers = first_headers(msg)
     if MAILER_DAEMON_FROM.search(headers.get("from", "")):
         return False
+    marks = sum(name in headers for name in _RESPONDER_HEADERS)
     answers = "in-reply-to" in headers or "references" in headers
-    if answers and any(name in headers for name in _RESPONDER_HEADERS):
+    if marks == len(_RESPONDER_HEADERS) or (answers and marks):
         return False
     domains = tuple(own_domains)
     if _answers_ours(msg, (hostname, *domains) if hostname else domains):
@@ -84,7 +85,8 @@ def alert_only(
 # carries them beside `Auto-Submitted: auto-generated`, and answers a mail (In-Reply-To). Alone they
 # are no responder's: GitLab, Redmine and mail sent from Outlook carry X-Auto-Response-Suppress, and
 # an inbox rule forwarding a monitoring mailbox to 601…@gateway (a common way to wire alerts to SMS)
-# adds the loop header; such alerts answer nothing, and were recorded unsent.
+# adds the loop header; such alerts answer nothing, and were recorded unsent. Both together are an
+# Exchange responder's, whether or not it names the mail it answers (a reply-with-template rule).
 _RESPONDER_HEADERS = ("x-auto-response-suppress", "x-ms-exchange-inbox-rules-loop")
 
 _MSG_ID = re.compile(r"<([^<>\s]{1,250})>")
