@@ -9,14 +9,17 @@ A real daemon with its built-in SMSC simulator, real SMTP in, a real relay sink 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway import housekeeping as housekeeping_module
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
 from smsc.simulator.control import send_command
-from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.conftest import Sink, free_port, running_gateway, smtp_sink
 from tests.test_answers_context import OPS, PHONE, answers_config, mails
 from tests.test_two_way import answer_to, e164, parsed
 from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
@@ -206,3 +209,89 @@ async def test_a_number_written_in_two_forms_is_one_number_and_stays_the_operato
         await sink.wait(1)
         [(_, rcpts, _raw)] = sink.messages
     assert rcpts == [OPS]
+
+
+class RefusingSink(Sink):
+    """A relay whose server refuses `refused` for good (its mailbox gone) once `refusing` is set."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused, self.refusing = refused, False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.refusing and address == self.refused:
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+
+async def flood_own_number(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    replies: str,
+    sink: Sink,
+) -> list[tuple[str, str]]:
+    """A phone texts acme's own number 5 times in 5 minutes (3 mailed an hour), then is quiet for an
+    hour; (state, note) of each of its SMS once the kept ones' mail went."""
+    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    now = [1_800_000_000.0]
+    relay = free_port()
+    answers_config(tmp_path, relay, replies=f"mails_per_phone_per_hour = 3\n{replies}")
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace('sender = "+48100200300"', f'sender = "{OWN}"', 1))
+    cfg = parse_config(config.read_text(), source=str(config), base_dir=tmp_path)
+    async with smtp_sink(relay, sink), running_gateway(cfg, lambda: now[0]) as gw:
+        db = gw.store.db.conn
+        cli(config, capsys, "account", "set", "acme", "--inbound-address", RECEPTION)
+        for n in range(5):
+            now[0] += 60
+            await first_contact(gw, OWN, f"Pytanie {n}")
+            await gw.until(lambda n=n: len(db.execute("SELECT 1 FROM mo").fetchall()) == n + 1)
+        await sink.wait(3)
+        firsts = [" ".join(parsed(raw).get_content().split()) for _, _, raw in sink.messages]
+        assert any("come together in one mail once an hour passes" in body for body in firsts)
+        if isinstance(sink, RefusingSink):
+            sink.refusing = True
+        now[0] += 1800
+        await asyncio.sleep(0.5)
+        assert len(sink.messages) == 3  # the phone is not quiet for an hour yet
+        now[0] += 1900
+        await sink.wait(4)
+        await gw.until(lambda: db.execute("SELECT 1 FROM mo WHERE state = 'throttled'").fetchone() is None)
+        await asyncio.sleep(0.3)
+        return db.execute("SELECT state, note FROM mo ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("replies", ["", f'fallback_address = "{OPS}"'])
+async def test_a_floods_kept_first_contacts_reach_the_inbound_address_after_a_quiet_hour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, replies: str
+) -> None:
+    # The third mail told the company the rest "come together in one mail once an hour passes": they
+    # were marked unmatched and never mailed, or mailed to the operator's fallback address instead.
+    sink = Sink()
+    rows = await flood_own_number(tmp_path, capsys, monkeypatch, replies, sink)
+    assert [rcpts for _, rcpts, _ in sink.messages] == [[RECEPTION]] * 4
+    msg = parsed(sink.messages[3][2])
+    assert msg["From"].addresses[0].addr_spec == f"{PHONE}@sms.example.com"  # a Reply answers the phone
+    body = msg.get_content()
+    assert body.startswith("2 answers from +48 601 123 456 kept during a flood")
+    assert "\nPytanie 3\n" in body and "\nPytanie 4\n" in body and "Pytanie 2" not in body
+    assert [state for state, _ in rows] == ["fallback"] * 5
+    assert all(f"sent to {RECEPTION}, account acme's inbound address" in note for _, note in rows[3:])
+
+
+async def test_a_refused_mail_of_kept_first_contacts_goes_on_to_the_fallback_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The company's server refuses the reception's address for good: as a single inbound mail, the
+    # kept ones' mail goes on to the operator, and each SMS says so.
+    sink = RefusingSink(RECEPTION)
+    rows = await flood_own_number(tmp_path, capsys, monkeypatch, f'fallback_address = "{OPS}"', sink)
+    assert [rcpts for _, rcpts, _ in sink.messages] == [[RECEPTION]] * 3 + [[OPS]]
+    body = parsed(sink.messages[3][2]).get_content()
+    assert "\nPytanie 3\n" in body and "\nPytanie 4\n" in body
+    assert f"Not delivered to {RECEPTION}" in " ".join(body.split())
+    assert [state for state, _ in rows[3:]] == ["fallback"] * 2
+    assert all("550 5.1.1 User unknown" in note and f"sent to {OPS}" in note for _, note in rows[3:])

@@ -18,7 +18,7 @@ from gateway import housekeeping as housekeeping_module
 from gateway.config import parse_config
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
-from tests.test_conversations import BASE, DAY, World
+from tests.test_conversations import BASE, DAY, SENDER, World
 from tests.test_two_way import parsed
 
 T0 = 1_800_000_000.0
@@ -437,3 +437,70 @@ async def test_the_mail_of_kept_answers_is_in_polish_for_a_polish_office(tmp_pat
     body, m = mails["ops@example.com"]
     assert body.startswith("Odpowiedź z numeru +48 609 000 111 zatrzymana w bramce (")
     assert m["Subject"] == "SMS-y z numeru +48609000111 zatrzymane w bramce (zbyt wiele naraz)"
+
+
+async def test_kept_first_contacts_go_to_each_own_numbers_inbound_address_and_the_rest_as_before(
+    tmp_path: Path,
+) -> None:
+    # One phone floods acme's number, beta's number and the shared default number: each company's
+    # inbound address gets the kept ones sent to its number, the operator those to the shared one.
+    # A second phone whose last SMS from acme's number was beta's (the number changed hands) is the
+    # operator's too, as its own answer would have been.
+    w = World(tmp_path, 'mails_per_phone_per_hour = 1\nfallback_address = "ops@example.com"')
+    for name, number in (("acme", "+48500600700"), ("beta", "+48500600800")):
+        w.store.accounts.add_account(name, sender=number)
+        w.store.accounts.update_account(name, inbound_address=f"reception@{name}.example")
+    w.store.accounts.add_user("bob@beta.example", "beta")
+    w.now -= 30 * DAY
+    w.send("bob@beta.example", "+48601999888", sender="+48500600700")
+    w.now += 30 * DAY
+    for n, to in enumerate(["+48500600700"] * 3 + ["+48500600800"] * 2 + [SENDER] * 2):
+        await w.mo(f"answer {n}", to=to)
+        await w.mo(f"other {n}", source="+48601999888", to="+48500600700")
+        w.now += 60
+    assert w.mo_states().count("throttled") == 12
+    w.now += 3600
+    assert await mail_due(w) == 4
+    mails = {(kind, rcpt): body for kind, rcpt, body in kept_mails(w)}
+    assert set(mails) == {
+        ("reply-kept-inbound", "reception@acme.example"),
+        ("reply-kept-inbound", "reception@beta.example"),
+        ("reply-kept-fallback", "ops@example.com"),
+    }
+    acme, beta = (
+        mails["reply-kept-inbound", "reception@acme.example"],
+        mails["reply-kept-inbound", "reception@beta.example"],
+    )
+    assert (
+        acme.startswith("2 answers from +48 601 123 456")
+        and "\nanswer 1\n" in acme
+        and "\nanswer 2\n" in acme
+    )
+    assert (
+        beta.startswith("2 answers from +48 601 123 456")
+        and "\nanswer 3\n" in beta
+        and "\nanswer 4\n" in beta
+    )
+    to_ops = sorted(body for _, rcpt, body in kept_mails(w) if rcpt == "ops@example.com")
+    assert to_ops[0].startswith("2 answers from +48 601 123 456") and "\nanswer 5\n" in to_ops[0]
+    assert to_ops[1].startswith("6 answers from +48 601 999 888") and "\nother 6\n" in to_ops[1]
+    assert w.mo_states().count("throttled") == 0
+
+
+async def test_a_cut_read_counts_only_the_kept_first_contacts_to_the_inbound_addresss_number(
+    tmp_path: Path,
+) -> None:
+    # 54 kept to acme's number, then 3 to the shared one: acme's mail lists 50 and says 4 more follow,
+    # not the operator's 3 as well.
+    w = World(tmp_path, 'mails_per_phone_per_hour = 1\nfallback_address = "ops@example.com"')
+    w.store.accounts.add_account("acme", sender="+48500600700")
+    w.store.accounts.update_account("acme", inbound_address="reception@acme.example")
+    for n, to in enumerate(["+48500600700"] * 55 + [SENDER] * 3):
+        await w.mo(f"answer {n:02}", to=to)
+        w.now += 10
+    w.now += 3600
+    assert await mail_due(w) == 1
+    ((kind, rcpt, body),) = kept_mails(w)
+    assert (kind, rcpt) == ("reply-kept-inbound", "reception@acme.example")
+    assert body.startswith("54 answers from +48 601 123 456") and "\nanswer 50\n" in body
+    assert "… and 4 more: they follow in the next mail" in body

@@ -1,18 +1,20 @@
 """The answers kept past `[replies] mails_per_phone_per_hour` reach the staff member after all.
 
 The limit is there against floods (a phone in a loop, an SMSC replaying), but a chatty customer
-trips it too, and their last answers were kept in the gateway for good: staff have neither
-`smsgw mo list` nor the panel to find them there. So once a phone has kept nothing for an hour,
-its kept answers go out in one mail per conversation, to its user (or to the fallback address, as
-the answers themselves would have gone), listing each answer's time (with its date unless it is
-today), text and note. A phone still flooding keeps waiting, and a phone gets such mails at most
-once an hour: one in a loop never turns into a flood of mail. A mail holds up to `MAX_ANSWERS`
-answers and `MAX_CHARS` characters; the rest stay kept and follow in the next one, an hour on. The
-`MAX_MAILS`th hour's mail is the last: it says how many more stay kept, listed by `smsgw mo list`,
-and the phone's answers kept before it are not mailed (a phone with 20,000 would have had 400
-hourly mails). Nor are those kept longer ago than the reply window: such an answer would be mailed
-as no answer now, and on the first start after the upgrade that brought these mails, the answers
-of weeks before would all have gone at once, threaded to SMS long forgotten. They stay `throttled`.
+trips it too, and their last answers were kept in the gateway for good: staff have neither `smsgw mo
+list` nor the panel to find them there. So once a phone has kept nothing for an hour, its kept
+answers go out in one mail per conversation, to its user (or to the fallback address, as the answers
+themselves would have gone; those no conversation took, sent to a number that is one account's
+alone, to that account's inbound address, a mail per number), listing each answer's time (with its
+date unless it is today), text and note. A phone still flooding keeps waiting, and a phone gets such
+mails at most once an hour: one in a loop never turns into a flood of mail. A mail holds up to
+`MAX_ANSWERS` answers and `MAX_CHARS` characters; the rest stay kept and follow in the next one, an
+hour on. The `MAX_MAILS`th hour's mail is the last: it says how many more stay kept, listed by
+`smsgw mo list`, and the phone's answers kept before it are not mailed (a phone with 20,000 would
+have had 400 hourly mails). Nor are those kept longer ago than the reply window: such an answer
+would be mailed as no answer now, and on the first start after the upgrade that brought these mails,
+the answers of weeks before would all have gone at once, threaded to SMS long forgotten. They stay
+`throttled`.
 
 Everything runs inside one store write (`mail_due`): each answer moves from `throttled` to
 `mailed` (or `fallback`) in the write that queues its mail, so a crash neither loses nor repeats it.
@@ -31,11 +33,13 @@ import structlog
 
 from gateway import forwarded, wording
 from gateway.config import Config
+from gateway.conversations import inbound
+from gateway.conversations.inbound import Inbound
 from gateway.conversations.keptrepo import OWN_NOTE, Kept
-from gateway.conversations.numbers import display, stored_phone
-from gateway.conversations.replymail import mail_user
+from gateway.conversations.numbers import display, normalise, stored_phone
+from gateway.conversations.replymail import mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
-from gateway.mailcopy import mail_settings
+from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
@@ -45,6 +49,8 @@ log = structlog.get_logger(__name__)
 
 KIND = "reply-kept"  # to the conversation's user
 FALLBACK_KIND = "reply-kept-fallback"  # to the fallback address
+INBOUND_KIND = "reply-kept-inbound"  # to an account's inbound address
+KINDS = (KIND, FALLBACK_KIND, INBOUND_KIND)
 QUIET_SECONDS = 3600.0  # as the hourly limit counts
 MAX_ANSWERS = 50
 MAX_CHARS = 20_000
@@ -76,7 +82,7 @@ def mail_due(store: Store, cfg: Config) -> int:
     window_since = now - cfg.replies.window_seconds
     r.kept_phones_forget(window_since)
     queued = 0
-    for source in r.kept_due(now - QUIET_SECONDS, window_since, (KIND, FALLBACK_KIND), PHONES_PER_RUN):
+    for source in r.kept_due(now - QUIET_SECONDS, window_since, KINDS, PHONES_PER_RUN):
         queued += _mail_phone(store, cfg, r, source, window_since)
     return queued
 
@@ -88,16 +94,31 @@ def _mail_phone(store: Store, cfg: Config, r: ConversationsRepo, phone: str, win
     fetched = r.kept_of(phone, since, MAX_ANSWERS + 1)
     cut = len(fetched) > MAX_ANSWERS
     last = mails + 1 >= MAX_MAILS
-    groups: dict[int | None, list[Kept]] = {}
+    owners: dict[str, tuple[str, Inbound] | None] = {}
+
+    def owner(destination: str) -> tuple[str, Inbound] | None:
+        if destination not in owners:
+            owners[destination] = _inbound_of(r, cfg, phone, destination)
+        return owners[destination]
+
+    # A conversation's answers go together; those no conversation took, per account's own number
+    # with an inbound address they were sent to, and the rest of them together, as they came.
+    groups: dict[tuple[int | None, str | None], list[Kept]] = {}
     for k in fetched[:MAX_ANSWERS]:
-        groups.setdefault(k.conversation_id, []).append(k)
+        to = owner(k.destination) if k.conversation_id is None else None
+        groups.setdefault((k.conversation_id, to[0] if to else None), []).append(k)
     queued, left = 0, cut
-    for conversation_id, kept in groups.items():
+    for (conversation_id, number), kept in groups.items():
         # Only a cut read may have missed some of the conversation's: counted apart then.
-        total, newest = (
-            r.kept_span(phone, since, conversation_id) if cut else (len(kept), kept[-1].received_at)
-        )
-        sent, more = _mail_group(store, cfg, r, phone, conversation_id, kept, total, newest, last)
+        if not cut:
+            total, newest = len(kept), kept[-1].received_at
+        elif conversation_id is not None:
+            total, newest = r.kept_span(phone, since, conversation_id)
+        else:
+            spans = [s for s in r.kept_unmatched_spans(phone, since) if _number(owner(s[0])) == number]
+            total, newest = sum(s[1] for s in spans), max(s[2] for s in spans)
+        to = owner(kept[0].destination) if number is not None else None
+        sent, more = _mail_group(store, cfg, r, phone, conversation_id, kept, total, newest, last, to)
         queued, left = queued + sent, left or more
     if queued:
         now = store.clock()
@@ -111,6 +132,30 @@ def _mail_phone(store: Store, cfg: Config, r: ConversationsRepo, phone: str, win
     return queued
 
 
+def _number(to: tuple[str, Inbound] | None) -> str | None:
+    return to[0] if to else None
+
+
+def _inbound_of(
+    r: ConversationsRepo, cfg: Config, phone: str, destination: str
+) -> tuple[str, Inbound] | None:
+    """(the own number, its account) when an answer no conversation took was sent to a number that
+    is one account's alone with an inbound address: the rule its own mail would have followed
+    (`inbound.owner_of`, the phone's last conversation on the number checked), so that a flood's
+    kept first contacts reach the company its first ones reached, as their mail promised."""
+    # Imported here: the answers' handler imports this module.
+    from gateway.conversations.handlers import _own_number
+
+    region = cfg.gateway.default_region
+    caller = stored_phone(phone, region)
+    number = normalise(destination, region)
+    if stored_phone(number, region) is None:  # as the handler reads a number the plan does not know
+        number = _own_number(r, cfg, caller, number)
+    last = r.last_on(caller, number) if caller else None
+    to = inbound.owner_of(r.conn, cfg, number, last)
+    return (number, to) if to is not None else None
+
+
 def _mail_group(
     store: Store,
     cfg: Config,
@@ -121,8 +166,10 @@ def _mail_group(
     total: int,
     newest: float,
     last: bool,
+    owner: tuple[str, Inbound] | None = None,
 ) -> tuple[int, bool]:
-    """One conversation's kept answers: to its user, or where its answers go once the user is gone.
+    """One conversation's kept answers: to its user, or where its answers go once the user is gone;
+    answers no conversation took to an account's own number (`owner`): to its inbound address.
     Returns (mails queued, whether some of its kept answers are left)."""
     tz = ZoneInfo(cfg.gateway.timezone)
     shown = _shown(kept, MAX_ANSWERS, MAX_CHARS)
@@ -137,6 +184,10 @@ def _mail_group(
         why = "their conversation is no longer kept"
     else:
         why = r.gone(conv) or ""
+    if owner is not None:
+        return _mail_inbound(
+            store, cfg, r, phone, kept, shown, Span(total, newest, store.clock(), last), owner
+        )
     if conv is not None and not why:
         lang = cfg.gateway.language
         text = digest(phone, kept, shown, Span(total, newest, store.clock(), last), tz, lang)
@@ -156,6 +207,47 @@ def _mail_group(
     r.settle_kept(ids, "fallback", None, f"{note}: {why}")
     log.info("mo.kept_fallback", phone=phone, to=to.rcpt, answers=len(ids), left=total - len(ids))
     return 1, total > len(ids)
+
+
+def _mail_inbound(
+    store: Store,
+    cfg: Config,
+    r: ConversationsRepo,
+    phone: str,
+    kept: list[Kept],
+    shown: int,
+    span: Span,
+    owner: tuple[str, Inbound],
+) -> tuple[int, bool]:
+    """Kept first contacts to an account's own number, in the form its inbound mails have
+    (`replymail.unthreaded`): refused for good, the mail goes on to the fallback address."""
+    number, to = owner
+    ids = [k.id for k in kept[:shown]]
+    caller = stored_phone(phone, cfg.gateway.default_region)
+    answered = r.last_on(caller, number) if caller else None
+    lang = cfg.gateway.language
+    text = digest(phone, kept, shown, span, ZoneInfo(cfg.gateway.timezone), lang)
+    why = inbound.told(f"no conversation took the answers of {phone} to {number} when they came")
+    content = unthreaded(
+        phone,
+        (answered.domain if answered else "") or cfg.gateway.domains[0],
+        to.address,
+        wording.KEPT_FALLBACK_SUBJECT(lang, phone=phone),
+        text,
+        f"Not matched: {why}",
+        answered,
+        zone=cfg.gateway.timezone,
+        sender=cfg.mail.from_address,
+        lang=lang,
+    )
+    fallback = fallback_for(cfg, cfg.replies.fallback_address, to.address)
+    store.outbox.enqueue_mail(
+        INBOUND_KIND, cfg.mail.from_address, to.address, content, mo_ref=ids[0], fallback=fallback
+    )
+    sent_to = f"sent to {to.address}, account {to.name}'s inbound address (account set --inbound-address)"
+    r.settle_kept(ids, "fallback", None, f"{note_of(ids[0])}: {sent_to}: {why}")
+    log.info("mo.kept_inbound", phone=phone, to=to.address, account=to.name, answers=len(ids))
+    return 1, span.total > len(ids)
 
 
 def _shown(kept: Sequence[Kept], most: int, chars: int) -> int:
@@ -245,7 +337,7 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
         return
     kept = r.kept_mailed(first.source, note_of(first.id))
     mos = MoRepo(outbox.db, outbox.clock)
-    to = mail.fallback if mail.kind == KIND else None
+    to = mail.fallback if mail.kind in (KIND, INBOUND_KIND) else None
     if to is not None and kept:
         conv = r.kept_conversation(first.id, None)  # settled with the conversation checked when mailed
         span = Span(len(kept), kept[-1].received_at, outbox.clock(), False)
@@ -255,7 +347,11 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
         for k in kept:
             mos.answer_refused(k.id, "fallback", f"{mail.said}; sent to {to.rcpt}")
     else:
-        nowhere = "; no other address to send it to ([replies] fallback_address)" if mail.kind == KIND else ""
+        nowhere = (
+            "; no other address to send it to ([replies] fallback_address)"
+            if mail.kind in (KIND, INBOUND_KIND)
+            else ""
+        )
         for k in kept:
             mos.answer_refused(k.id, "failed", f"{mail.said}{nowhere}")
     log.warning(
@@ -269,4 +365,4 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     )
 
 
-on_refused((KIND, FALLBACK_KIND), kept_refused)
+on_refused(KINDS, kept_refused)

@@ -30,6 +30,7 @@ class Kept(NamedTuple):
     text: str
     received_at: float
     note: str | None = None  # as kept: the reason, then what the answer's own mail would have said
+    destination: str = ""  # the number it was sent to, as the SMSC wrote it
 
 
 class KeptRepo(ReplyPool):
@@ -60,7 +61,7 @@ class KeptRepo(ReplyPool):
         """The phone's oldest `limit` answers kept past the hourly limit after `since`, off `mo_kept`:
         a phone with 20,000 kept has a mail's worth read, not all of them each hour."""
         rows = self.conn.execute(
-            "SELECT id, conversation_id, text, received_at, note FROM mo INDEXED BY mo_kept"
+            "SELECT id, conversation_id, text, received_at, note, destination FROM mo INDEXED BY mo_kept"
             " WHERE source = ? AND state = 'throttled' AND received_at > ? ORDER BY received_at, id LIMIT ?",
             (source, since, limit),
         )
@@ -76,6 +77,17 @@ class KeptRepo(ReplyPool):
             (source, since, conversation_id),
         ).fetchone()
         return int(row[0]), float(row[1] or 0.0)
+
+    def kept_unmatched_spans(self, source: str, since: float) -> list[tuple[str, int, float]]:
+        """(number, how many, when the newest came) of the phone's kept answers no conversation took
+        after `since`, per number they were sent to: those to an account's own number go to its
+        inbound address, a mail per number, the rest together (`kept_span` for a cut read)."""
+        rows = self.conn.execute(
+            "SELECT destination, COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE source = ?"
+            " AND state = 'throttled' AND received_at > ? AND conversation_id IS NULL GROUP BY destination",
+            (source, since),
+        )
+        return [(str(r[0]), int(r[1]), float(r[2] or 0.0)) for r in rows]
 
     def kept_phone(self, source: str) -> tuple[int, float | None]:
         """(mails of the phone's kept answers in a row, before when its kept answers stay kept)."""
@@ -136,7 +148,7 @@ class KeptRepo(ReplyPool):
     def kept_mailed(self, source: str, note: str) -> list[Kept]:
         """The kept answers one mail carried: those of the phone whose note starts with its own."""
         rows = self.conn.execute(
-            "SELECT id, conversation_id, text, received_at, note FROM mo"
+            "SELECT id, conversation_id, text, received_at, note, destination FROM mo"
             " WHERE source = ? AND substr(note, 1, ?) = ? ORDER BY received_at, id",
             (source, len(note), note),
         )
