@@ -3,7 +3,9 @@ report-type=delivery-status`) that Outlook and other clients show as a bounce an
 mail, its reason in words a person reads beside the operator's code (`gateway.reasons`), and fields
 a bounce processor reads: the recipient as the client gave it, an RFC 3463 status, the SMSC's own
 words, and what a mail program's SMTP DSN request (RFC 3461) asked to get back: its ORCPT as
-Original-Recipient, its ENVID as Original-Envelope-Id, and with RET=HDRS the mail's headers alone. No I/O.
+Original-Recipient, its ENVID as Original-Envelope-Id, and with RET=HDRS the mail's headers alone.
+The delivery receipt such a program asks for (NOTIFY=SUCCESS) is built the same way (`success_dsn`),
+so that it reads it as the receipt of its mail. No I/O.
 """
 
 from __future__ import annotations
@@ -44,6 +46,58 @@ def dsn(
     if info.get("dsn_ret") != "hdrs":
         # RET=HDRS (RFC 3461 4.3): the client wants the headers back, not the content (the SMS text).
         human += f"\n{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
+    outcome = {
+        "Action": "failed",
+        "Status": _status(info["state"], info.get("reason") or ""),
+        # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
+        # stays plain: a non-ASCII character would make the email package encode the whole field as
+        # an encoded-word, diagnostic type included.
+        "Diagnostic-Code": f"X-SMSC; {h.ascii_text(reason, limit=900)}",
+    }
+    subject = w.BOUNCE_SUBJECT(lang, number=number)
+    where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
+    return _report(info, human, subject, outcome, **where)
+
+
+def success_dsn(
+    info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str, lang: Language = "en"
+) -> bytes:
+    """The delivery receipt a mail program asked for with `NOTIFY=SUCCESS` (RFC 3461 6.2): a DSN like
+    a bounce, so that the program matches it to its mail (ENVID, ORCPT) and shows it as a receipt,
+    with the same words a person reads in the plain delivered notice. An `unreported` end, an SMS the
+    SMSC took whose report never came, is `relayed` (RFC 3464 2.3.3: handed on to where no receipt
+    comes back), not `delivered`. No content is returned with a success (RFC 3461 4.3): the headers."""
+    number = h.text(info["recipient"], limit=64)
+    parts = w.PARTS(lang, n=info["parts_total"])
+    if info.get("state") == "unreported":
+        subject = w.UNREPORTED_SUBJECT(lang, number=number)
+        reason = h.text(info.get("reason") or w.UNREPORTED_NO_REASON(lang), limit=900)
+        human = w.UNREPORTED_TEXT(lang, number=number, parts=parts, reason=reason)
+        action = "relayed"
+    else:
+        subject = w.DELIVERED_SUBJECT(lang, number=number)
+        human = w.DELIVERED_TEXT(lang, number=number, parts=parts)
+        action = "delivered"
+    outcome = {"Action": action, "Status": "2.0.0"}
+    where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
+    return _report(info, human, subject, outcome, **where)
+
+
+def _report(
+    info: dict[str, Any],
+    human: str,
+    subject: str,
+    outcome: dict[str, str],
+    *,
+    sender: str,
+    rcpt: str,
+    reporting_mta: str,
+    domain: str,
+) -> bytes:
+    """The multipart/report of RFC 3464 about one SMS message: `human` for the person, the
+    delivery-status fields with the recipient's `outcome` (Action, Status, …) for a program, and the
+    mail's headers, threaded with the mail it reports on."""
+    number = h.text(info["recipient"], limit=64)
     # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
     # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
     # out. compat32 encodes a non-ASCII Subject whole (`email.header.Header`), losing no space.
@@ -52,7 +106,7 @@ def dsn(
         report,
         sender=sender,
         rcpt=rcpt,
-        subject=w.BOUNCE_SUBJECT(lang, number=number),
+        subject=subject,
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )
@@ -68,12 +122,8 @@ def dsn(
         kind, _, original = str(info["orcpt"]).partition(";")
         per_recipient["Original-Recipient"] = f"{kind}; {h.ascii_text(original, limit=500)}"
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
-    per_recipient["Action"] = "failed"
-    per_recipient["Status"] = _status(info["state"], info.get("reason") or "")
-    # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
-    # stays plain: a non-ASCII character would make the email package encode the whole field as
-    # an encoded-word, diagnostic type included.
-    per_recipient["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(reason, limit=900)}"
+    for name, value in outcome.items():
+        per_recipient[name] = value
     delivery = Message()
     delivery.set_type("message/delivery-status")
     delivery.set_payload([per_message, per_recipient])

@@ -14,7 +14,7 @@ import asyncio
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -41,10 +41,10 @@ class Notifier:
         self.wake_mailer = wake_mailer
 
     def __call__(self, finished: list[Finished]) -> None:
-        """The account's `dlr_mail` decides who is told, unless the mail's client asked per recipient
-        with SMTP DSN (RFC 3461 NOTIFY, `Finished.notify`): SUCCESS is told of a delivery whatever
-        the account says, FAILURE of a failure; NEVER (or a list without FAILURE) gets no bounce,
-        though the failure is recorded, counted towards a suspension and shown as any other."""
+        """The account's `dlr_mail` and `notify_address` decide who is told, as they always did. A mail
+        program's own request per recipient with SMTP DSN (RFC 3461 NOTIFY, `Finished.notify`) is
+        about the envelope sender alone, to whom DSNs go (`_mails`): it never takes a notice from a
+        notify address, nor sends one there."""
         queued = False
         for f in finished:
             # `unreported`: the SMSC took it and only its report never came, so it most likely reached
@@ -55,49 +55,37 @@ class Notifier:
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
-            rcpt = info["notify_address"] or info["mail_from"]
-            asked: str | None = info["notify"]
-            if asked is not None:
-                wanted = ("success" if told else "failure") in asked.split(",")
-            else:
-                policy = info["dlr_mail"] or "failed"
-                wanted = policy == "all" if told else policy != "none"
-            if not rcpt or not wanted:
-                if asked is not None and not told:
-                    log.info("notify.not_asked", message=f.message_id, state=f.state, notify=asked)
-                continue
-            mail = self.config.mail
-            if told:
-                content = notify.delivered_notice(
-                    info,
-                    sender=mail.from_address,
-                    rcpt=rcpt,
-                    domain=self.config.gateway.hostname,
-                    lang=self.config.gateway.language,
-                )
-                self.store.outbox.enqueue_mail(f.state, mail.from_address, rcpt, content, f.message_id)
-            else:
-                content = bounce.dsn(
-                    info,
-                    sender=mail.from_address,
-                    rcpt=rcpt,
-                    reporting_mta=self.config.gateway.hostname,
-                    domain=self.config.gateway.domains[0],
-                    lang=self.config.gateway.language,
-                )
-                # Bounces go out with an empty envelope sender so that they can never bounce back.
-                self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
-            log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt)
-            queued = True
+            for rcpt, as_dsn in _mails(info, told):
+                self._enqueue(f, info, rcpt, told, as_dsn)
+                queued = True
         if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
 
+    def _enqueue(self, f: Finished, info: dict[str, Any], rcpt: str, told: bool, as_dsn: bool) -> None:
+        """A failure is always mailed as a DSN; a delivery as one when a mail program asked for it, else
+        as the plain notice a person reads. DSNs go out with an empty envelope sender (RFC 3461 6.2) so
+        that they can never bounce back."""
+        mail, gw = self.config.mail, self.config.gateway
+        if told and not as_dsn:
+            content = notify.delivered_notice(
+                info, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language
+            )
+            self.store.outbox.enqueue_mail(f.state, mail.from_address, rcpt, content, f.message_id)
+        else:
+            build = bounce.success_dsn if told else bounce.dsn
+            content = build(
+                info, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
+                lang=gw.language,
+            )  # fmt: skip
+            self.store.outbox.enqueue_mail("dsn", "", rcpt, content, f.message_id)
+        log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=as_dsn or not told)
+
     def _tells_delivered(self, finished: Finished) -> bool:
-        """Whether a delivery is mailed: its RCPT's NOTIFY when the client gave one (read with the
-        message as it settled, no statement of its own), else `dlr_mail = all` from the cached
-        account; when unsure, yes."""
-        if finished.notify is not None:
-            return "success" in finished.notify.split(",")
+        """Whether a delivery may be mailed: its RCPT's NOTIFY asked for SUCCESS (read with the message
+        as it settled, no statement of its own), or `dlr_mail = all` from the cached account; when
+        unsure, yes (`_mails` decides on the full read)."""
+        if finished.notify is not None and "success" in finished.notify.split(","):
+            return True
         if finished.account_id is None:
             return False  # no account, no `dlr_mail = all`
         try:
@@ -140,6 +128,32 @@ class Notifier:
                 lang=gw.language,
             ),
         )
+
+
+def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
+    """Who is mailed about a finished message, each with whether as a DSN asked with NOTIFY.
+
+    The account's rule first: `dlr_mail` (failures by default) to its `notify_address`, else to the
+    envelope sender. A NOTIFY given at RCPT then decides the envelope sender's own mail alone (RFC
+    3461: DSNs go to the MAIL FROM): SUCCESS adds a receipt, FAILURE a bounce, and a NOTIFY that
+    names neither outcome (NEVER, or only DELAY and the other one) takes the sender's copy the
+    account's rule would have sent. One mail per address: a sender the rule mails already gets it
+    once, as the DSN asked for."""
+    sender: str = info["mail_from"] or ""
+    rule_rcpt: str = info["notify_address"] or sender
+    policy = info["dlr_mail"] or "failed"
+    mails: list[tuple[str, bool]] = []
+    if rule_rcpt and (policy == "all" if told else policy != "none"):
+        mails.append((rule_rcpt, False))
+    asked: str | None = info["notify"]
+    if asked is None or not sender:
+        return mails
+    mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
+    if ("success" if told else "failure") in asked.split(","):
+        mails.append((sender, True))
+    elif not told:
+        log.info("notify.not_asked", message=info["id"], state=info["state"], notify=asked)
+    return mails
 
 
 # MOs answered whose acknowledgement the driver has not reported on yet: a driver reports each

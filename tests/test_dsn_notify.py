@@ -184,3 +184,95 @@ async def test_malformed_dsn_parameters_are_refused_naming_them(tmp_path: Path) 
             assert said["RET=HDRS"][0] == 250
             assert said["FOO=1"][0] == 555  # a parameter the gateway does not know: refused as before
             assert said["good"][0] == 250
+
+
+NOC = "it-alerts@acme.example"
+
+
+def mailed(sink: Sink) -> list[tuple[str, list[str], str]]:
+    """Every mail the gateway sent out: envelope sender, envelope recipients and Subject."""
+    got = []
+    for env_from, rcpts, raw in sink.messages:
+        got.append((env_from, rcpts, str(message_from_bytes(raw, policy=policy.default)["Subject"])))
+    return sorted(got, key=lambda m: m[2])
+
+
+async def test_a_users_notify_leaves_the_accounts_notify_address_its_notices(tmp_path: Path) -> None:
+    """RFC 3461: DSNs go to the MAIL FROM. A user's NEVER keeps nothing from the company's notify
+    address, and a user's SUCCESS sends no delivered notice there: the DSN goes to the user."""
+    sink_port = free_port()
+    async with FakeSMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", notify_address=NOC))
+            rcpts = [(FAILS, ["NOTIFY=NEVER"]), (DELIVERS, ["NOTIFY=SUCCESS"])]
+            said = await asyncio.to_thread(transaction, gw.port, [], rcpts, body())
+            assert said["DATA"][0] == 250, said
+            await settled(gw, 2)
+            await sink.wait(2)
+            await asyncio.sleep(0.5)  # a third mail would be queued by now
+            assert mailed(sink) == [
+                ("<>", [STAFF], "SMS delivered to +48601123456"),
+                ("<>", [NOC], "Undelivered SMS to +48601123413"),
+            ]
+
+
+async def test_notify_failure_bounces_to_the_sender_of_an_account_that_mails_nothing(tmp_path: Path) -> None:
+    sink_port = free_port()
+    async with FakeSMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", dlr_mail="none", notify_address=NOC)
+            )
+            rcpts = [(FAILS, ["NOTIFY=FAILURE"]), (FAILS_TOO, [])]
+            said = await asyncio.to_thread(transaction, gw.port, [], rcpts, body())
+            assert said["DATA"][0] == 250, said
+            await settled(gw, 2)
+            await sink.wait(1)
+            await asyncio.sleep(0.5)
+            assert mailed(sink) == [("<>", [STAFF], "Undelivered SMS to +48601123413")]
+
+
+async def test_a_delivery_receipt_asked_for_is_a_dsn_from_the_null_sender(tmp_path: Path) -> None:
+    """RFC 3461 6.2 and RFC 3464: a success DSN is multipart/report from `MAIL FROM:<>`, Action
+    delivered, with the ORCPT and ENVID the client gave, and without the SMS text."""
+    sink_port = free_port()
+    async with FakeSMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            rcpts = [(DELIVERS, ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;jan@crm.acme.example"])]
+            said = await asyncio.to_thread(transaction, gw.port, ["ENVID=QQ1"], rcpts, body("Code 4711"))
+            assert said["DATA"][0] == 250, said
+            await sink.wait(1)
+            env_from, to, raw = sink.messages[0]
+            assert (env_from, to) == ("<>", [STAFF])  # the null reverse path
+            (receipt,) = outbound(sink)
+            assert receipt.get_content_type() == "multipart/report"
+            assert receipt.get_param("report-type") == "delivery-status"
+            assert receipt["Auto-Submitted"] == "auto-replied"
+            per_message, per_recipient = report_fields(receipt)
+            assert per_message["Original-Envelope-Id"] == "QQ1"
+            assert per_recipient["Original-Recipient"] == "rfc822; jan@crm.acme.example"
+            assert per_recipient["Final-Recipient"] == f"rfc822; {DELIVERS}"
+            assert (per_recipient["Action"], per_recipient["Status"]) == ("delivered", "2.0.0")
+            assert "was delivered" in receipt.get_body(("plain",)).get_content()
+            assert b"4711" not in raw
+
+
+async def test_the_same_phone_named_twice_asks_what_either_naming_asked(tmp_path: Path) -> None:
+    async with FakeSMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg) as gw:
+            twice = f"+48601123456@{DOMAIN}"
+            thrice = f"601123457@{DOMAIN}"
+            rcpts = [
+                (DELIVERS, ["NOTIFY=NEVER"]),
+                (twice, ["NOTIFY=SUCCESS,FAILURE"]),
+                (thrice, ["NOTIFY=NEVER"]),
+                (f"+48601123457@{DOMAIN}", ["NOTIFY=NEVER"]),
+            ]
+            said = await asyncio.to_thread(transaction, gw.port, [], rcpts, body())
+            assert said["DATA"][0] == 250, said
+            rows = gw.store.db.conn.execute("SELECT recipient, notify FROM messages ORDER BY id").fetchall()
+            assert rows == [("+48601123456", "success,failure"), ("+48601123457", "never")]

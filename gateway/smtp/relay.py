@@ -250,6 +250,9 @@ class RelayHandler:
             return recipients.refused(envelope, address, replies.OPTED_OUT.format(address), number)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
+            asked: dict[str, RcptAsks] = envelope.__dict__.setdefault("dsn", {})
+            if (joined := _joined_asks(asked.get(number), getattr(server, "rcpt_asks", None))) is not None:
+                asked[number] = joined
             envelope.rcpt_tos.append(address)
             return replies.OK_RCPT  # the same phone twice gets one SMS
         if len(numbers) >= MAX_RECIPIENTS:
@@ -416,6 +419,23 @@ def _with_dsn(acceptance: Acceptance, envelope: Envelope) -> None:
         for message in acceptance.messages:
             if (asks := asked.get(message.recipient)) is not None:
                 message.notify, message.orcpt = asks.notify, asks.orcpt
+
+
+def _joined_asks(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
+    """One phone named twice in a mail (`601…@` and `+48601…@`) asked what either naming asked
+    (RFC 3461 NOTIFY): NEVER only when both said NEVER, a naming without NOTIFY counting as the
+    default FAILURE (with a NEVER: the account's rule, as if neither had asked). The first ORCPT
+    stays, the address the client will look for."""
+    first, then = first or RcptAsks(), then or RcptAsks()
+    if first == then:
+        return None if first == RcptAsks() else first
+    a, b = first.notify, then.notify
+    if a == b or {a, b} == {None, "never"}:
+        notify = a if a == b else None
+    else:  # NEVER's word is no outcome: dropped by the join
+        words = {*(a or "failure").split(","), *(b or "failure").split(",")}
+        notify = ",".join(w for w in ("success", "failure", "delay") if w in words)
+    return RcptAsks(notify, first.orcpt or then.orcpt)
 
 
 def _country_refusal(account: Account, address: str, number: str, region: str) -> str:
