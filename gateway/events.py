@@ -135,10 +135,11 @@ def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
 
     The account's rule first: `dlr_mail` (failures by default) to its `notify_address`, else to the
     envelope sender. A NOTIFY given at RCPT then decides the envelope sender's own mail alone (RFC
-    3461: DSNs go to the MAIL FROM): SUCCESS adds a receipt, FAILURE a bounce, and a NOTIFY that
-    names neither outcome (NEVER, or only DELAY and the other one) takes the sender's copy the
-    account's rule would have sent. One mail per address: a sender the rule mails already gets it
-    once, as the DSN asked for."""
+    3461: DSNs go to the MAIL FROM): SUCCESS adds a receipt, FAILURE a bounce, and NEVER takes the
+    sender's copy the account's rule would have sent. A NOTIFY that names the other outcome only
+    leaves the rule's copy as it was: Exchange writes `NOTIFY=FAILURE` on every mail it relays, and
+    its senders on `dlr_mail = all` lost their delivered notices. One mail per address: a sender
+    the rule mails already gets it once, as the DSN asked for."""
     sender: str = info["mail_from"] or ""
     rule_rcpt: str = info["notify_address"] or sender
     policy = info["dlr_mail"] or "failed"
@@ -148,11 +149,14 @@ def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
     asked: str | None = info["notify"]
     if asked is None or not sender:
         return mails
-    mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
-    if ("success" if told else "failure") in asked.split(","):
+    asks = asked.split(",")
+    if ("success" if told else "failure") in asks:
+        mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
         mails.append((sender, True))
-    elif not told:
-        log.info("notify.not_asked", message=info["id"], state=info["state"], notify=asked)
+    elif "never" in asks:
+        mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
+        if not told:
+            log.info("notify.not_asked", message=info["id"], state=info["state"], notify=asked)
     return mails
 
 

@@ -276,3 +276,21 @@ async def test_the_same_phone_named_twice_asks_what_either_naming_asked(tmp_path
             assert said["DATA"][0] == 250, said
             rows = gw.store.db.conn.execute("SELECT recipient, notify FROM messages ORDER BY id").fetchall()
             assert rows == [("+48601123456", "success,failure"), ("+48601123457", "never")]
+
+
+async def test_an_exchange_relays_notify_failure_keeps_the_accounts_delivered_notices(tmp_path: Path) -> None:
+    # Exchange writes NOTIFY=FAILURE on every mail it relays: a NOTIFY naming only the other
+    # outcome took the delivered notice an account on dlr_mail = all has for its senders.
+    sink_port = free_port()
+    async with FakeSMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
+            rcpts = [(DELIVERS, ["NOTIFY=FAILURE", f"ORCPT=rfc822;{DELIVERS}"])]
+            said = await asyncio.to_thread(transaction, gw.port, [], rcpts, body())
+            assert said["DATA"][0] == 250, said
+            await settled(gw, 1)
+            await sink.wait(1)
+            (notice,) = outbound(sink)
+            assert str(notice["Subject"]) == "SMS delivered to +48601123456"
+            assert sink.messages[0][1] == [STAFF]
