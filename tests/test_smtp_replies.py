@@ -21,7 +21,7 @@ from gateway.config import parse_config
 from gateway.events import GatewayEvents, Notifier
 from gateway.premium import handlers
 from gateway.smtp import replies
-from gateway.smtp.relay import SENDER_NOT_ASCII
+from gateway.smtp.replies import SENDER_NOT_ASCII
 from gateway.smtp.servers import NOT_UTF8_PATH
 from smsc.base import InboundSms
 from tests.certs import make_cert_pair

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.store.records import Acceptance
 
 # RFC 3461 4.1: NEVER alone, or any of the others once each.
 _NOTIFY_WORDS = frozenset({"SUCCESS", "FAILURE", "DELAY"})
@@ -133,3 +137,34 @@ def _shown(value: str) -> str:
     """A refused value as a reply line may echo it: ASCII, bounded."""
     shown = "".join(c if "!" <= c <= "~" else "?" for c in value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def onto_rows(acceptance: Acceptance, envelope: dict[str, Any]) -> None:
+    """The mail's RFC 3461 requests onto its rows: RET/ENVID on the email, NOTIFY/ORCPT on each
+    number's message (`envelope`: what the relay's hooks noted). A mail without them (nearly all)
+    is left as it is."""
+    mail: MailAsks | None = envelope.get("dsn_mail")
+    if mail is not None:
+        acceptance.dsn_ret, acceptance.envid = mail.ret, mail.envid
+    asked: dict[str, RcptAsks] = envelope.get("dsn", {})
+    if asked:
+        for message in acceptance.messages:
+            if (asks := asked.get(message.recipient)) is not None:
+                message.notify, message.orcpt = asks.notify, asks.orcpt
+
+
+def joined(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
+    """One phone named twice in a mail (`601…@` and `+48601…@`) asked what either naming asked
+    (RFC 3461 NOTIFY): NEVER only when both said NEVER, a naming without NOTIFY counting as the
+    default FAILURE (with a NEVER: the account's rule, as if neither had asked). The first ORCPT
+    stays, the address the client will look for."""
+    first, then = first or RcptAsks(), then or RcptAsks()
+    if first == then:
+        return None if first == RcptAsks() else first
+    a, b = first.notify, then.notify
+    if a == b or {a, b} == {None, "never"}:
+        notify = a if a == b else None
+    else:  # NEVER's word is no outcome: dropped by the join
+        words = {*(a or "failure").split(","), *(b or "failure").split(",")}
+        notify = ",".join(w for w in ("success", "failure", "delay") if w in words)
+    return RcptAsks(notify, first.orcpt or then.orcpt)

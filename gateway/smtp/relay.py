@@ -28,7 +28,7 @@ from gateway import accountrules, conversations, mailheaders, premium
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.queuedepth import Backlog
-from gateway.smtp import postmaster, recipients, replies
+from gateway.smtp import dsnparams, postmaster, recipients, replies
 from gateway.smtp.accept import Writes, info_reply
 from gateway.smtp.addressing import (
     BadNumber,
@@ -39,13 +39,11 @@ from gateway.smtp.addressing import (
     to_e164,
 )
 from gateway.smtp.compose import compose
-from gateway.smtp.dsnparams import MailAsks, RcptAsks
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.servers import RelaySMTP, relay_tls_context
 from gateway.store.accounts import Account, User
 from gateway.store.db import Store, StoreBusy, StoreReplaced
-from gateway.store.records import Acceptance
 
 log = structlog.get_logger(__name__)
 
@@ -54,12 +52,6 @@ MAX_RECIPIENTS = 100
 # empty `mail_from` as "no MAIL yet" (503 to every RCPT, a second MAIL not nested). Everything of
 # the gateway's own reads `Sender.mail_from`, where the null sender is "".
 NULL_PATH = "<>"
-SENDER_NOT_ASCII = f"{replies.SENDER_DENIED} (its users have ASCII addresses only)"
-# `smsgw account set --countries`: a number of another country than the account's ones
-OUTSIDE_COUNTRIES = (
-    "550 5.7.1 <{address}>: {number} is a number of {region}; this account sends SMS only to numbers"
-    " of {countries} (smsgw account set {account} --countries)"
-)
 
 
 @dataclass(slots=True)
@@ -156,7 +148,7 @@ class RelayHandler:
             elif user is None and not address.isascii():
                 # SMTPUTF8 lets such a sender in; the ACL holds ASCII addresses only, so it is no
                 # user whoever it is, and the reply says why rather than leave them guessing.
-                refusal = SENDER_NOT_ASCII
+                refusal = replies.SENDER_NOT_ASCII
             else:
                 refusal = replies.SENDER_DENIED
             refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
@@ -250,8 +242,10 @@ class RelayHandler:
             return recipients.refused(envelope, address, replies.OPTED_OUT.format(address), number)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
-            asked: dict[str, RcptAsks] = envelope.__dict__.setdefault("dsn", {})
-            if (joined := _joined_asks(asked.get(number), getattr(server, "rcpt_asks", None))) is not None:
+            asked: dict[str, dsnparams.RcptAsks] = envelope.__dict__.setdefault("dsn", {})
+            if (
+                joined := dsnparams.joined(asked.get(number), getattr(server, "rcpt_asks", None))
+            ) is not None:
                 asked[number] = joined
             envelope.rcpt_tos.append(address)
             return replies.OK_RCPT  # the same phone twice gets one SMS
@@ -365,7 +359,7 @@ class RelayHandler:
         if isinstance(built, str):
             return built
         acceptance, limits, notices, opening = built
-        _with_dsn(acceptance, envelope)
+        dsnparams.onto_rows(acceptance, envelope.__dict__)
         result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
             return result.refused
@@ -408,39 +402,9 @@ class RelayHandler:
         return replies.TEMP_FAILURE
 
 
-def _with_dsn(acceptance: Acceptance, envelope: Envelope) -> None:
-    """The mail's RFC 3461 requests onto its rows: RET/ENVID on the email, NOTIFY/ORCPT on each
-    number's message. A mail without them (nearly all) is left as it is."""
-    mail: MailAsks | None = envelope.__dict__.get("dsn_mail")
-    if mail is not None:
-        acceptance.dsn_ret, acceptance.envid = mail.ret, mail.envid
-    asked: dict[str, RcptAsks] = envelope.__dict__.get("dsn", {})
-    if asked:
-        for message in acceptance.messages:
-            if (asks := asked.get(message.recipient)) is not None:
-                message.notify, message.orcpt = asks.notify, asks.orcpt
-
-
-def _joined_asks(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
-    """One phone named twice in a mail (`601…@` and `+48601…@`) asked what either naming asked
-    (RFC 3461 NOTIFY): NEVER only when both said NEVER, a naming without NOTIFY counting as the
-    default FAILURE (with a NEVER: the account's rule, as if neither had asked). The first ORCPT
-    stays, the address the client will look for."""
-    first, then = first or RcptAsks(), then or RcptAsks()
-    if first == then:
-        return None if first == RcptAsks() else first
-    a, b = first.notify, then.notify
-    if a == b or {a, b} == {None, "never"}:
-        notify = a if a == b else None
-    else:  # NEVER's word is no outcome: dropped by the join
-        words = {*(a or "failure").split(","), *(b or "failure").split(",")}
-        notify = ",".join(w for w in ("success", "failure", "delay") if w in words)
-    return RcptAsks(notify, first.orcpt or then.orcpt)
-
-
 def _country_refusal(account: Account, address: str, number: str, region: str) -> str:
     where = {"001": "no country (an international network)", "ZZ": "no known country"}.get(region, region)
-    return OUTSIDE_COUNTRIES.format(
+    return replies.OUTSIDE_COUNTRIES.format(
         address=address,
         number=number,
         region=where,

@@ -119,3 +119,11 @@ NOTICES_ONLY = (
 )
 # The relay port has no logins (R-2.1 b: the client's network and an ACL'd sender are its identity).
 AUTH_NOT_OFFERED = "502 5.5.1 AUTH not available on this port; mail clients log in on the submission port"
+
+# A sender whose address is not ASCII: users are ASCII addresses, so no user sent it.
+SENDER_NOT_ASCII = f"{SENDER_DENIED} (its users have ASCII addresses only)"
+# `smsgw account set --countries`: a number of another country than the account's ones
+OUTSIDE_COUNTRIES = (
+    "550 5.7.1 <{address}>: {number} is a number of {region}; this account sends SMS only to numbers"
+    " of {countries} (smsgw account set {account} --countries)"
+)
