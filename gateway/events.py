@@ -11,14 +11,12 @@ that is a new SMS, before it the same one delivered again (`gateway.store.mo`).
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import structlog
 
-from gateway import bounce, conversations, notify, premium, reassembly, wording
+from gateway import bounce, conversations, notify, optoutwords, premium, reassembly, wording
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import display, normalise, stored_phone
@@ -180,9 +178,11 @@ class GatewayEvents:
         self.states: dict[str, LinkState] = {}
         self._answered: dict[int, _Answered] = {}
         gw = notifier.config.gateway
-        self.optout_words = {_plain(w) for w in gw.optout_words}
+        self.optout_words = {optoutwords.plain(w) for w in gw.optout_words}
         # An opt-out word is acted on before an opt-in word, should one be configured as both.
-        self.optin_words = {_plain(w): w for w in gw.optin_words if _plain(w) not in self.optout_words}
+        self.optin_words = {
+            optoutwords.plain(w): w for w in gw.optin_words if optoutwords.plain(w) not in self.optout_words
+        }
         self.on_link_up: Callable[[], None] = lambda: None
         self.on_optout: Callable[[str], None] = lambda _number: None  # the dispatcher's parts claimed ahead
         # A full disk fails every receipt and MO, and the SMSC delivers each again: one line a second
@@ -298,7 +298,7 @@ class GatewayEvents:
         did, of a sentence that may be an opt-out, or of parts that did not come."""
         cfg = self.notifier.config
         source, text = self.store.mo.mo_text(mo_id)
-        form = _optout_form(text)
+        form = optoutwords.form(text)
         # A copy the SMSC delivers again acted with its first delivery: a STOP delivered again after
         # the phone's START opted it out again behind its back (the handlers settle it `duplicate`).
         again = self.store.mo.redelivery_of(mo_id) is not None
@@ -316,7 +316,7 @@ class GatewayEvents:
         note = None
         if optin and phone:
             note = self._opt_in(source, self.optin_words[form])
-        maybe = phone and not optout and not optin and _may_be_optout(form, self.optout_words)
+        maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
         notes = [note, self._noted(mo_id, text, source, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
         if premium.on_whole_mo(self.store, cfg, mo_id) is not None:
@@ -378,67 +378,3 @@ class GatewayEvents:
             log.info("link.state", link=link, state=str(state))
         if state == LinkState.ACTIVE:
             self.on_link_up()
-
-
-_UNMARKED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"})  # no decomposition
-
-
-def _optout_form(text: str) -> str:
-    """The MO as an opt-out word is compared: without case, diacritics, the punctuation, symbols,
-    emoji and invisible characters phones put around it (`STOP…`, `„STOP”`, `STOP 🙏`, a BOM), and
-    with inner spaces collapsed. Only the whole text counts: `nie STOP` or `STOPka` is no opt-out."""
-    start, end = 0, len(text)
-    while start < end and _around(text[start]):
-        start += 1
-    while end > start and _around(text[end - 1]):
-        end -= 1
-    return _plain(" ".join(text[start:end].split()))
-
-
-# Polish sentences that ask for no more SMS though they hold no opt-out word: a few, as plain
-# words (`_plain`), found anywhere in the text. Not "nie" alone: it answers a question.
-_STOP_PHRASES = (
-    ("nie", "pisac"),
-    ("nie", "piszcie"),
-    ("nie", "wysylac"),
-    ("nie", "wysylajcie"),
-)
-# "Wypisać" is also to write out a prescription or an invoice ("Proszę wypisać receptę", "Wypiszcie
-# fakturę"): it asks to be taken off a list only beside whom ("wypisz mnie", "proszę nas wypisać",
-# "chcę się wypisać") or the list itself ("wypiszcie z listy"). Not "mi": "wypisz mi receptę".
-_SIGN_OFF = frozenset({"wypisz", "wypiszcie", "wypisac", "wypisanie"})
-_WHOM = frozenset({"mnie", "nas", "sie"})
-_FROM_LIST = frozenset({"listy", "bazy", "subskrypcji", "newslettera"})
-
-
-def _asks_off(said: list[str], i: int) -> bool:
-    """Whether the "wypisać" at `i` takes someone off a list: whom beside it, or "z listy" after it."""
-    beside = said[max(i - 1, 0) : i] + said[i + 1 : i + 2]
-    after = said[i + 1 : i + 3]
-    from_list = len(after) == 2 and after[0] == "z" and after[1] in _FROM_LIST
-    return from_list or bool(_WHOM.intersection(beside))
-
-
-def _may_be_optout(form: str, words: set[str]) -> bool:
-    """A text that may ask for no more SMS but is no opt-out word: one that starts with an opt-out
-    word followed by more words ("Stop, prosze nie pisac", "STOP STOP"), or says one of
-    `_STOP_PHRASES`, or "wypisać" as a list's (`_asks_off`). `form` is `_optout_form`'s: "stopien"
-    or "stopka" starts with no word."""
-    said = re.findall(r"\w+", form)
-    for word in words:
-        first = word.split()
-        if len(said) > len(first) and said[: len(first)] == first:
-            return True
-    if any(w in _SIGN_OFF and _asks_off(said, i) for i, w in enumerate(said)):
-        return True
-    return any(said[i : i + len(p)] == list(p) for p in _STOP_PHRASES for i in range(len(said)))
-
-
-def _around(c: str) -> bool:
-    return c.isspace() or unicodedata.category(c)[0] in "PSZ" or unicodedata.category(c) == "Cf"
-
-
-def _plain(word: str) -> str:
-    """A word without case or diacritics: a phone's STOP or REZYGNUJĘ, typed with or without them."""
-    decomposed = unicodedata.normalize("NFKD", word.translate(_UNMARKED))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

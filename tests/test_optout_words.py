@@ -22,7 +22,9 @@ from structlog.testing import capture_logs
 
 from gateway.cli.optouts import cmd_optout_add
 from gateway.config import parse_config
-from gateway.events import _may_be_optout, _optout_form, _plain
+from gateway.optoutwords import form as _optout_form
+from gateway.optoutwords import may_be_optout as _may_be_optout
+from gateway.optoutwords import plain as _plain
 from gateway.web.app import WebContext
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
