@@ -194,7 +194,7 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
 
     A run for one account (`files.only`) mails that account's file alone: the others it rewrote
     were for the summary (which is not mailed either), and were mailed, or refused as mailed, too."""
-    done = Queued()
+    done, at = Queued(), store.clock()
     clashing = clashing_names(store)
     for f in files.accounts:
         if files.only is not None and f.account != files.only:
@@ -204,14 +204,14 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
             done.held.append((f.account, before))
             continue
         mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=f.account in clashing)
-        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again)
+        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
             done.held.append(("summary", before))
         else:
             sha, content = summary_mail(cfg, files)
             rcpt = cfg.mail.admin_address
-            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again)
+            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at)
     return done
 
 
@@ -252,9 +252,20 @@ def summary_mailed_other(store: Store, files: MonthFiles) -> str | None:
 
 
 def _queue(
-    store: Store, cfg: Config, month: Month, key: str, sha: str, mails: list[tuple[str, bytes]], again: bool
+    store: Store,
+    cfg: Config,
+    month: Month,
+    key: str,
+    sha: str,
+    mails: list[tuple[str, bytes]],
+    again: bool,
+    at: float,
 ) -> int:
     """Queue the mails and mark them mailed in one transaction: a crash leaves both or neither.
+
+    `at` is the run's one time for all its files: the copies kept when they are written again are
+    named by it (`mailed.mailed_copy`), and a run whose files were stamped each by its own second
+    left its copies in two directories when it crossed a second.
 
     Checked again inside the transaction (BEGIN IMMEDIATE), so that the daemon's run and a `--send`
     at the same moment cannot both queue the same file.
@@ -265,7 +276,7 @@ def _queue(
             return 0
         for rcpt, content in mails:
             store.outbox.enqueue_mail(KIND, cfg.mail.from_address, rcpt, content)
-        billing.put(_mark(month, key), f"{sha} {store.clock():.0f}")
+        billing.put(_mark(month, key), f"{sha} {at:.0f}")
     return len(mails)
 
 
@@ -280,7 +291,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     files = await asyncio.to_thread(
         write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
     )
-    queued = 0
+    queued, at = 0, store.clock()
     clashing = clashing_names(store)
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if mailed(store, month, _key(f)) is not None:
@@ -288,7 +299,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         rcpts, clash = recipients(store, cfg, f), f.account in clashing
         built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
         queued += await store.write(
-            lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False)
+            lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False, at)
         )
     if files.failed:
         for bad in files.failed:
@@ -299,7 +310,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         sha, summary = await asyncio.to_thread(summary_mail, cfg, files)
         rcpt = cfg.mail.admin_address
         queued += await store.write(
-            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], False)
+            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], False, at)
         )
 
     def done() -> None:

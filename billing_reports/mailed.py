@@ -21,7 +21,7 @@ from gateway.filemodes import private_dir
 
 def mailed_copy(path: Path, mark: str, tz: ZoneInfo, nth: int = 1) -> Path:
     """Where the mailed version of a month's file is kept once a run writes another: in the month's
-    directory, in `mailed-<local date and time the mail was queued, to the second>/`, under its own
+    directory, in `mailed-<local date and time the run queued its mails, to the second>/`, under its own
     name; `nth` > 1 adds `-<nth>` for another version mailed in the same second.
 
     R-5.1 keeps the files on disk, and the operator must be able to show the file an account was

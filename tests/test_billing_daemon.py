@@ -98,15 +98,15 @@ async def test_send_by_hand_then_the_scheduled_run_mails_each_file_once(tmp_path
                 assert outbox_rows(gw.store) == 3
 
                 now[0] = 0
-                await gw.until(lambda: len(billing_mails(sink)) == 3)
+                await gw.until(lambda: len(billing_mails(sink)) == 3, timeout=60)
                 again = await asyncio.to_thread(
                     cli, path, "billing", "run", "--month", "2026-03", "--send", "--again"
                 )
                 assert again.returncode == 0, again.stderr
                 assert "3 mail(s) queued" in again.stdout
-                await gw.until(lambda: len(billing_mails(sink)) == 6)
+                await gw.until(lambda: len(billing_mails(sink)) == 6, timeout=60)
                 sent = "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"
-                await gw.until(lambda: gw.store.db.conn.execute(sent).fetchone()[0] == 6)
+                await gw.until(lambda: gw.store.db.conn.execute(sent).fetchone()[0] == 6, timeout=60)
     admin = cfg.mail.admin_address
     assert Counter((m.rcpt, m.filename) for m in billing_mails(sink)) == Counter(
         {

@@ -145,3 +145,28 @@ def test_every_mailing_of_a_month_keeps_its_file_also_two_in_one_minute(tmp_path
             assert (month / name).read_bytes() not in mailed
             # The one the account (or the operator) was sent last is the one the warning names.
             assert kept_as(rerun.stderr, month / name, what).read_bytes() == mailed[-1], rerun.stderr
+
+
+def test_a_run_crossing_a_second_keeps_its_mailed_files_in_one_directory(tmp_path: Path) -> None:
+    """A `--send` whose account file was queued at 07:04:10.9 and its summary at 07:04:11.0 kept
+    the two mailed copies in two directories when the month was written again: each file was named
+    by its own second, not by the run's."""
+    traffic = {"acme": [at(2026, 3, 2, 8)], "beta": [at(2026, 3, 3, 9)]}
+    path, cfg = prepare(tmp_path, free_port(), last_billed="2026-02", traffic=traffic)
+    month = cfg.state_dir / "billing" / "2026-03"
+    tz = ZoneInfo(cfg.gateway.timezone)
+    ticks = iter(at(2026, 4, 2, 7, 4, 10) + 0.9 * n for n in range(10_000))
+    store = Store.open(cfg.db_path, clock=lambda: next(ticks))  # each look at the clock 0.9 s later
+    try:
+        files = write_month(
+            cfg.db_path, cfg.state_dir, Month.parse("2026-03"), tz, billing_dir=cfg.billing_dir
+        )
+        assert job.queue_mails(store, cfg, files, again=False).mails > 0
+        fill(store, store.accounts.get_account("acme").id, [at(2026, 3, 10, 9)])
+        fill(store, store.accounts.get_account("beta").id, [at(2026, 3, 11, 9)])
+    finally:
+        store.close()
+    rerun = cli(path, "billing", "run", "--month", "2026-03")
+    assert rerun.returncode == 0, rerun.stderr
+    [copies] = [p for p in month.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in copies.iterdir()) == ["_summary.txt", "acme.txt", "beta.txt"]
