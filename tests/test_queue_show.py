@@ -115,6 +115,48 @@ async def test_queue_show_prints_the_mails_audit_record_and_each_sms(tmp_path: P
     assert "(the message asked for)" not in by_mail.stdout
 
 
+def dsn_reply(port: int, msg: Any) -> str:
+    """A relaying MTA's transaction with SMTP DSN requests (RFC 3461) for two numbers, one of them
+    asking for no notices at all; the reply to DATA."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.ehlo("mx.acme.example")
+        assert c.mail(STAFF, ["RET=HDRS", "ENVID=QQ314159"])[0] == 250
+        assert (
+            c.rcpt(to("601123456"), ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;anna@crm.acme.example"])[0]
+            == 250
+        )
+        assert c.rcpt(to("601123457"), ["NOTIFY=NEVER"])[0] == 250
+        code, text = c.data(msg.as_bytes())
+        return f"{code} {text.decode()}"
+
+
+async def test_queue_show_says_what_the_mail_program_asked_to_be_told(tmp_path: Path) -> None:
+    """A user asks "why did I get no bounce for that number": the mail program's NOTIFY=NEVER
+    overrode the account's dlr_mail, and only the database knew it."""
+    async with HappySMSC() as smsc:
+        path, cfg = written_config(tmp_path, smsc.port)
+        async with running_gateway(cfg) as gw:
+            msg = mail([to("601123456"), to("601123457")], "Meeting at 10", subject="Room")
+            reply = await asyncio.to_thread(dsn_reply, gw.port, msg)
+            assert "queued as" in reply, reply
+            email_id = int(reply.rpartition(" ")[2])
+            await settled(gw, email_id)
+            shown = await asyncio.to_thread(smsgw, path, "queue", "show", "--mail", str(email_id))
+            plain = await asyncio.to_thread(data_reply, gw.port, msg, [to("601123456")])
+            plain_shown = await asyncio.to_thread(
+                smsgw, path, "queue", "show", "--mail", plain.rpartition(" ")[2]
+            )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout.splitlines()
+    assert "dsn: envelope id QQ314159, notices return the headers only" in out, out
+    assert "notices-asked: success, failure (the mail program's NOTIFY)" in out, out
+    assert "original-recipient: rfc822;anna@crm.acme.example" in out, out
+    assert "notices-asked: none (the mail program asked NOTIFY=NEVER)" in out, out
+    assert not any(
+        line.startswith(("dsn:", "notices-asked:", "original-")) for line in plain_shown.stdout.splitlines()
+    )
+
+
 async def test_queue_show_of_recorded_mail_and_of_unknown_ids(tmp_path: Path) -> None:
     path, cfg = written_config(tmp_path, 1)
     async with running_gateway(cfg) as gw:

@@ -265,3 +265,25 @@ async def test_message_search_by_sender_reads_an_index_not_every_message(web: We
     sql = next(s for s in seen if "mail_from" in s)
     plan = " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "emails_sender" in plan, plan
+
+
+async def test_message_page_shows_what_the_mail_program_asked_to_be_told(web: WebContext) -> None:
+    """SMTP DSN's NOTIFY overrides the account's dlr_mail for one SMS: the page says so, or a
+    company admin cannot tell why a failure was never mailed."""
+    store = web.store
+    mine = store.mine  # type: ignore[attr-defined]
+    async with as_user(web, ADMIN) as c:
+        before = (await c.get(f"/messages/{mine}")).text
+    assert 'id="notify"' not in before and 'id="orcpt"' not in before
+
+    def asked() -> None:
+        store.db.conn.execute(
+            "UPDATE messages SET notify = 'never', orcpt = 'rfc822;anna@crm.acme.example' WHERE id = ?",
+            (mine,),
+        )
+
+    await store.write(asked)
+    async with as_user(web, ADMIN) as c:
+        page = (await c.get(f"/messages/{mine}")).text
+    assert '<dd id="notify">none (the mail program asked NOTIFY=NEVER)</dd>' in page
+    assert '<dd id="orcpt">rfc822;anna@crm.acme.example</dd>' in page

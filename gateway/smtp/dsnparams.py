@@ -168,3 +168,11 @@ def joined(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
         words = {*(a or "failure").split(","), *(b or "failure").split(",")}
         notify = ",".join(w for w in ("success", "failure", "delay") if w in words)
     return RcptAsks(notify, first.orcpt or then.orcpt)
+
+
+def notices_asked(notify: str) -> str:
+    """What the sender's mail program asked to be told about this SMS (SMTP DSN NOTIFY), where it
+    overrides the account's `dlr_mail`: an operator asked "why did he get no bounce" reads it here."""
+    if notify == "never":
+        return "none (the mail program asked NOTIFY=NEVER)"
+    return f"{', '.join(notify.split(','))} (the mail program's NOTIFY)"

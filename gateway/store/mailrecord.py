@@ -83,8 +83,8 @@ def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dic
     message held for quiet hours (`held_until`)."""
     cur = conn.execute(
         "SELECT m.id, m.email_id, m.account_id, a.name AS account, m.recipient, m.source, m.text,"
-        " m.parts_total, m.state, m.reason, m.created_at, m.expires_at, m.finished_at, e.mail_from,"
-        f" e.client_ip, e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
+        " m.parts_total, m.state, m.reason, m.created_at, m.expires_at, m.finished_at, m.notify, m.orcpt,"
+        f" e.mail_from, e.client_ip, e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
         " JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
         (now, message_id),
     )
@@ -123,7 +123,8 @@ def mail_record(conn: sqlite3.Connection, email_id: int, now: float) -> dict[str
     found = _rows(
         conn.execute(
             "SELECT e.id, e.received_at, e.mail_from, u.email AS user, a.name AS account, e.client_ip,"
-            " e.header_message_id, e.subject, e.text, e.removed, e.automatic FROM emails e"
+            " e.header_message_id, e.subject, e.text, e.removed, e.automatic, e.dsn_ret, e.envid"
+            " FROM emails e"
             " LEFT JOIN users u ON u.id = e.user_id LEFT JOIN accounts a ON a.id = e.account_id"
             " WHERE e.id = ?",
             (email_id,),

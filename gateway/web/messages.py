@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.reasons import human_reason, refused_for_good
+from gateway.smtp.dsnparams import notices_asked
 from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -307,7 +308,14 @@ def _actions(msg: dict[str, Any]) -> list[str]:
 
 
 def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
-    return {"who": who, "m": msg, "actions": _actions(msg), "said": human_reason, **more}
+    return {
+        "who": who,
+        "m": msg,
+        "actions": _actions(msg),
+        "said": human_reason,
+        "notices": notices_asked,
+        **more,
+    }
 
 
 @guarded()
