@@ -16,9 +16,12 @@ import pytest
 
 from gateway import housekeeping as housekeeping_module
 from gateway.config import parse_config
+from gateway.web.counts import count
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
+from tests.test_account_show import CLI
 from tests.test_conversations import BASE, DAY, SENDER, World
+from tests.test_reply_refused import RefusingRelay
 from tests.test_two_way import parsed
 
 T0 = 1_800_000_000.0
@@ -504,3 +507,53 @@ async def test_a_cut_read_counts_only_the_kept_first_contacts_to_the_inbound_add
     assert (kind, rcpt) == ("reply-kept-inbound", "reception@acme.example")
     assert body.startswith("54 answers from +48 601 123 456") and "\nanswer 50\n" in body
     assert "… and 4 more: they follow in the next mail" in body
+
+
+# ---- a refused mail of kept answers, sent after all on `smsgw outbox retry` ---------------------
+
+
+async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_it_was_mailed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Anna's mailbox was gone when the mail of three kept answers came (550 at RCPT, no fallback):
+    # each said it reached nobody. Her mailbox made again, the admin ran `smsgw outbox retry` and
+    # the mail went, but only its first answer turned `mailed`: the other two stayed `failed` in
+    # her history, `smsgw conversation`, the panel and /metrics, though she had them.
+    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    now = [T0]
+    port = free_port()
+    cfg = flood_config(tmp_path, port, "mails_per_phone_per_hour = 1")
+    cli_config = tmp_path / "cli.toml"
+    cli_config.write_text(config_text(tmp_path, smsc_port=free_port()))  # the same state_dir
+    relay = RefusingRelay()
+    kept_mail = "SELECT state FROM outbox WHERE kind = 'reply-kept'"
+    async with smtp_sink(port, relay):
+        async with running_gateway(cfg, lambda: now[0]) as gw:
+            conn = gw.store.db.conn
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
+            await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
+            await answer(gw, "ok")
+            await relay.wait(1)
+            relay.gone.add(STAFF.casefold())  # her mailbox is gone
+            for n in range(3):
+                now[0] += 60
+                await answer(gw, f"answer {n}")
+            assert states(gw) == ["mailed"] + ["throttled"] * 3
+            now[0] += 3601
+            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("failed",)])
+            assert states(gw) == ["mailed"] + ["failed"] * 3  # each answer of the mail reached nobody
+            refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 1 ORDER BY id")]
+            assert all(n.startswith("kept past the hourly limit") and "550 5.1.1" in n for n in refused)
+        relay.gone.clear()  # made again
+        assert CLI(cli_config, capsys).ok("outbox", "retry", "--all")[0].startswith("1 mail(s)")
+        async with running_gateway(cfg, lambda: now[0]) as gw:
+            conn = gw.store.db.conn
+            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("sent",)])
+            assert states(gw) == ["mailed"] * 4
+            notes = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 1 ORDER BY id")]
+            assert notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in refused]
+            counted = dict(count(conn).mo)
+    assert counted["failed"] == 3 and counted["mailed"] >= 4  # the counters did not fall
+    body = parsed(relay.messages[-1][2]).get_content()
+    assert all(f"\nanswer {n}\n" in body or body.endswith(f"\nanswer {n}") for n in range(3))

@@ -21,7 +21,7 @@ from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations import inbound
-from gateway.conversations.kept import kept_note
+from gateway.conversations.keptrepo import kept_note
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
@@ -170,7 +170,7 @@ def on_whole_mo(
         at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
     number = normalise(mo.destination, region)
     if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
-        number = _own_number(r, cfg, phone, number)
+        number = own_number_as_stored(r, cfg, phone, number)
     conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
     gone = r.gone(conv) if conv is not None else None
     shared = False
@@ -292,7 +292,7 @@ def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) 
     return f"{said}, within the reply window, but that SMS is not known to have reached the phone before"
 
 
-def _own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
+def own_number_as_stored(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
     """The MO's destination as the conversations store the own number it is, or as it came if none.
 
     A number the plan does not know (the shipped +48100200300) is kept as the SMSC wrote it,

@@ -34,15 +34,16 @@ import structlog
 from gateway import forwarded, wording
 from gateway.config import Config
 from gateway.conversations import inbound
+from gateway.conversations.handlers import own_number_as_stored
 from gateway.conversations.inbound import Inbound
-from gateway.conversations.keptrepo import OWN_NOTE, Kept
+from gateway.conversations.keptrepo import Kept, own_note
 from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.conversations.replymail import mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
-from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
+from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_carried, on_refused
 from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
@@ -61,18 +62,6 @@ PHONES_PER_RUN = 20  # bounds one write (~10 ms a mail); the rest go in the next
 def note_of(first: int) -> str:
     """The note each answer of one mail gets: the refusal of that mail finds them by it."""
     return f"kept past the hourly limit, then mailed with the other kept answers (the mail of MO {first})"
-
-
-def kept_note(reason: str, own: str | None) -> str:
-    """The note of an answer kept for the hourly limit: why, then the note its own mail would have
-    carried (START, a sentence that may be an opt-out, parts that never came), which its mail of
-    kept answers prints under it."""
-    return f"{reason}{OWN_NOTE}{own}" if own else reason
-
-
-def own_note(note: str | None) -> str | None:
-    """The note the kept answer's own mail would have carried, if any (`kept_note`)."""
-    return note.partition(OWN_NOTE)[2] or None if note else None
 
 
 def mail_due(store: Store, cfg: Config) -> int:
@@ -143,14 +132,11 @@ def _inbound_of(
     is one account's alone with an inbound address: the rule its own mail would have followed
     (`inbound.owner_of`, the phone's last conversation on the number checked), so that a flood's
     kept first contacts reach the company its first ones reached, as their mail promised."""
-    # Imported here: the answers' handler imports this module.
-    from gateway.conversations.handlers import _own_number
-
     region = cfg.gateway.default_region
     caller = stored_phone(phone, region)
     number = normalise(destination, region)
     if stored_phone(number, region) is None:  # as the handler reads a number the plan does not know
-        number = _own_number(r, cfg, caller, number)
+        number = own_number_as_stored(r, cfg, caller, number)
     last = r.last_on(caller, number) if caller else None
     to = inbound.owner_of(r.conn, cfg, number, last)
     return (number, to) if to is not None else None
@@ -365,4 +351,14 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     )
 
 
+def kept_carried(outbox: OutboxRepo, first: int) -> list[int]:
+    """The answers a mail of kept answers carried, named by its first (`mo_ref`): those whose note
+    starts with the mail's (`note_of`), as its refusal finds them. A mail refused and sent on
+    `smsgw outbox retry` then tells each of them it was mailed after all, not the first alone."""
+    r = ConversationsRepo(outbox.db, outbox.clock)
+    mo = r.find_mo(first)
+    return [k.id for k in r.kept_mailed(mo.source, note_of(mo.id))] if mo is not None else []
+
+
 on_refused(KINDS, kept_refused)
+on_carried(KINDS, kept_carried)

@@ -1,6 +1,6 @@
 """The answers kept past the hourly limit, as the repository reads and settles them for their hourly
 mail (`gateway.conversations.kept`): which phones are due, their oldest answers, the run of mails
-each phone had, and moving the ones a mail carried on.
+each phone had, moving the ones a mail carried on, and the note an answer is kept with.
 
 Reads go through `mo_kept`, the index of kept answers alone, so that a phone with thousands kept has
 a mail's worth read each hour, never every MO. `gateway.conversations.repo.ConversationsRepo` builds
@@ -20,6 +20,18 @@ from gateway.store.counted import keep_counted
 # Between why an answer was kept and the note its own mail would have carried (an opt-in word, a
 # sentence that may be an opt-out, parts that never came): the mail of kept answers prints it.
 OWN_NOTE = ". Its own note: "
+
+
+def kept_note(reason: str, own: str | None) -> str:
+    """The note of an answer kept for the hourly limit: why, then the note its own mail would have
+    carried (START, a sentence that may be an opt-out, parts that never came), which its mail of
+    kept answers prints under it."""
+    return f"{reason}{OWN_NOTE}{own}" if own else reason
+
+
+def own_note(note: str | None) -> str | None:
+    """The note the kept answer's own mail would have carried, if any (`kept_note`)."""
+    return note.partition(OWN_NOTE)[2] or None if note else None
 
 
 class Kept(NamedTuple):

@@ -3,8 +3,9 @@
 Same claim/finish pattern as SMS parts. Queuing a mail registers an after-commit callback, so the
 outbox worker is woken as soon as the transaction that queued it is durable, whoever committed it.
 
-A mail that carries a phone's answer names its MO (`mo_ref`) and where a copy goes should the relay
-refuse it for good (`fallback`). Its failure is handed, in the write that records it, to the
+A mail that carries a phone's answer names its MO (`mo_ref`; one carrying several, its first, and
+its kind's `on_carried` names them all) and where a copy goes should the relay refuse it for good
+(`fallback`). Its failure is handed, in the write that records it, to the
 handler of its kind (`on_refused`): a user who has left the company still has an address the relay
 knew yesterday, and its refusal at RCPT is the only word of it the gateway ever gets.
 """
@@ -126,6 +127,20 @@ def on_refused(kinds: Iterable[str], handler: Refused) -> None:
         _REFUSED[kind] = handler
 
 
+# The MOs whose answers a mail of a kind carries, given the one it names (`mo_ref`): a mail of a
+# flood's kept answers (gateway.conversations.kept) names its first only. A kind without one
+# carries that MO alone. Set as `on_refused` is, by the module that queues the kind.
+Carried = Callable[["OutboxRepo", int], list[int]]
+_CARRIED: dict[str, Carried] = {}
+
+
+def on_carried(kinds: Iterable[str], carried: Carried) -> None:
+    """`carried` names every MO a mail of these kinds carries, so that what becomes of the mail (sent
+    after all on a retry) becomes of each of its answers, not of the first alone."""
+    for kind in kinds:
+        _CARRIED[kind] = carried
+
+
 # An SMTP reply inside the text of an aiosmtplib exception, `SMTPRecipientRefused(550, '5.1.1 …', …)`
 # (a reply code, not an errno: `ConnectionRefusedError(111, …)`), or one the worker wrote out.
 _REPLY_IN_REPR = re.compile(r"\(([2-5][0-5]\d), ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
@@ -232,28 +247,35 @@ class OutboxRepo(Repository):
                     (error, now + retry_in, count, mail_id),
                 )
             else:
-                rcpt, mo_ref, refused_at = self.conn.execute(
+                kind, rcpt, mo_ref, refused_at = self.conn.execute(
                     "UPDATE outbox SET state = ?, last_error = ?, sent_at = ?, unanswered = unanswered + ?"
-                    " WHERE id = ? RETURNING rcpt, mo_ref, refused_at",
+                    " WHERE id = ? RETURNING kind, rcpt, mo_ref, refused_at",
                     (state, error, now, count, mail_id),
-                ).fetchone() or (None, None, None)  # a row gone meanwhile: nothing more to tell
+                ).fetchone() or (None, None, None, None)  # a row gone meanwhile: nothing more to tell
                 if state == "failed" and not unanswered and mo_ref is not None:
                     self._refused(mail_id, error or "", now)
                 elif state == "sent" and mo_ref is not None and refused_at is not None:
-                    self._sent_after_all(rcpt, mo_ref)
+                    self._sent_after_all(kind, rcpt, mo_ref)
 
-    def _sent_after_all(self, rcpt: str, mo_ref: int) -> None:
+    def _sent_after_all(self, kind: str, rcpt: str, mo_ref: int) -> None:
         """An answer mail whose refusal was handled, sent on `smsgw outbox retry` (the mailbox made
-        again): its MO says so, or it would go on saying the answer was refused."""
+        again): each MO it carries says so (`on_carried`), or it would go on saying the answer was
+        refused, though it was mailed."""
+        carried = _CARRIED.get(kind)
+        ids = (carried(self, mo_ref) if carried else []) or [mo_ref]
+        marks = ",".join("?" * len(ids))
         # `failed` (it had reached nobody) turns `mailed`, the failure staying counted in
         # /metrics (`purged_counts`: a counter must not fall); `fallback` stays, as the copy went.
         keep_counted(
-            self.conn, "mo", "SELECT '', state, 1 FROM mo WHERE id = ? AND state = 'failed'", (mo_ref,)
+            self.conn,
+            "mo",
+            f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) AND state = 'failed' GROUP BY state",
+            tuple(ids),
         )
         self.conn.execute(
             "UPDATE mo SET note = COALESCE(note || '; ', '') || ?,"
-            " state = CASE state WHEN 'failed' THEN 'mailed' ELSE state END WHERE id = ?",
-            (f"mailed to {rcpt} after all, on a retry", mo_ref),
+            f" state = CASE state WHEN 'failed' THEN 'mailed' ELSE state END WHERE id IN ({marks})",
+            (f"mailed to {rcpt} after all, on a retry", *ids),
         )
 
     def _refused(self, mail_id: int, error: str, now: float) -> None:
