@@ -12,7 +12,7 @@ import hashlib
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -31,12 +31,19 @@ from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mai
 from gateway.store.accounts import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
+from smsc.cimd2.packet import validity_seconds as relative_validity
 from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
     from gateway.smtp.relay import Sender
 
 log = structlog.get_logger(__name__)
+
+# How far the sender's clock may be ahead of ours: a mail whose expiry passed this little before it
+# came (or before its quiet hours end) is sent, not refused; past that, its text is taken as stale.
+EXPIRY_SKEW = timedelta(minutes=5)
+# What such a mail's SMS gets: the shortest validity an SMSC can be told (CIMD2's first code).
+SHORTEST_VALIDITY = timedelta(seconds=relative_validity(0))
 
 
 def compose(
@@ -165,6 +172,11 @@ def compose(
     # Every notice about the mail's SMS goes where its bounces go (`events.Notifier`): the account's
     # notify address, when it named one. A monitoring system's sender (alertmanager@…) reads none.
     notices_to = account.notify_address or sender.mail_from
+    held_until = None
+    if mail.bulk or account.bulk:
+        held_until = release_time(now, account.quiet_start, account.quiet_end)
+    if (stale := _expired(mail.expires, now, held_until)) is not None:
+        return stale
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     not_sent: list[tuple[str, bytes]] = []
     if blocked:
@@ -183,9 +195,6 @@ def compose(
                 )
             )
     source = account.sender or cfg.gateway.default_sender
-    held_until = None
-    if mail.bulk or account.bulk:
-        held_until = release_time(now, account.quiet_start, account.quiet_end)
     valid_until = _valid_until(cfg, account, mail.expires, now, held_until)
     if valid_until is not None:
         start = held_until or now
@@ -274,18 +283,41 @@ def compose(
     )
 
 
+def _expired(expires: datetime | None, now: datetime, held_until: datetime | None) -> str | None:
+    """The refusal of a mail whose own expiry (Outlook's "Expires after") has passed by the time its SMS
+    could go: when it came, or when quiet hours end. Its text is worthless by then (a meeting that is
+    over), and a mail held by the sender's server or Outbox must not make a phone ring about it. A
+    permanent reply, so that the sender's server bounces the mail to them: nothing is lost unseen."""
+    start = held_until or now
+    if expires is None or expires > start - EXPIRY_SKEW:
+        return None
+    log.info("smtp.expiry_past", expires=expires.isoformat(), start=start.isoformat(), refused=True)
+    if held_until is None:
+        why = "past"
+    else:
+        why = f"before its SMS may go at {_shown(held_until, now)} (the account's quiet hours)"
+    return replies.EXPIRED.format(expiry=_shown(expires, now), why=why)
+
+
+def _shown(when: datetime, now: datetime) -> str:
+    """A time as the gateway's zone writes it, whatever zone the mail wrote it in: ASCII only."""
+    return f"{when.astimezone(now.tzinfo):%Y-%m-%d %H:%M %Z}".strip().encode("ascii", "replace").decode()
+
+
 def _valid_until(
     cfg: Config, account: Account, expires: datetime | None, now: datetime, held_until: datetime | None
 ) -> datetime | None:
     """The mail's own expiry (Outlook's "Expires after") where it ends its SMS's validity sooner than
-    the account's; None leaves the account's. One already past when the mail came (the sender's
-    clock wrong, or the mail long in a queue) is ignored, not refused: nothing says it is right."""
+    the account's; None leaves the account's. One passed less than `EXPIRY_SKEW` before the SMS may go
+    (`_expired` refused the others) is the sender's clock ahead of ours: the SMS gets the shortest
+    validity, neither none (it would expire unsent) nor the account's whole day."""
     if expires is None:
         return None
-    if expires <= now:
-        log.debug("smtp.expiry_past", expires=expires.isoformat(), now=now.isoformat())
-        return None
-    if (expires - (held_until or now)).total_seconds() >= accountrules.validity_seconds(cfg, account):
+    start = held_until or now
+    if expires <= start:
+        log.debug("smtp.expiry_past", expires=expires.isoformat(), start=start.isoformat(), refused=False)
+        expires = start + SHORTEST_VALIDITY
+    if (expires - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
         return None
     return expires
 
