@@ -336,7 +336,7 @@ def mail_address_problem(cfg: Config, address: str) -> str | None:
     `address`, or None; the CLI and the panel say it alike. One on the gateway's domains comes back
     to the gateway, which refuses it, and nobody reads it (`check-config` refuses the config's own
     `admin_address` the same way, and warns of such addresses stored before)."""
-    from gateway.configcheck import loop_reason  # here: the config's own checks import this module
+    from gateway.configloops import loop_reason  # here: the config's own checks import this module
 
     if not is_plain_address(address):
         return f"{address!r} is not an email address"

@@ -1,21 +1,22 @@
 """Checks of a loaded config against the machine: files holding secrets that others can read,
 a state directory the daemon could not use, files the daemon reads that are missing or unreadable,
-relay networks, mail that would loop back into the gateway. Said by `check-config` and at start.
+paths it writes under, users named by two accounts; mail that would loop back into the gateway is
+`gateway.configloops`'. Said by `check-config` and at start.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 from gateway.config import Config
-from gateway.configbase import ConfigError, at, credential_path, joined, link_place, quoted
+from gateway.configbase import ConfigError, at, credential_path, link_place, quoted
 from gateway.configlinks import SmscSection
+from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
@@ -270,56 +271,6 @@ def _blocked_dir(directory: Path) -> Path | None:
     return None if path.is_dir() else path
 
 
-# ---- mail that would come back to the gateway -----------------------------------------------------
-
-WILDCARDS = ("0.0.0.0", "::")
-LOCALHOST = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
-SMTP_PORT = 25  # where other servers deliver mail for a domain (its MX)
-
-
-# What mail to each address the gateway sends to would become back in the gateway.
-_FORWARDS = "a forwarded bounce as a new bounce, a number's mailbox as an SMS"
-_ADMIN = "billing summaries and suspension notices refused there, read by nobody"
-
-
-def mail_loop_problems(cfg: Config) -> list[str]:
-    """Settings that send the gateway's own mail back into it, each naming its key.
-
-    A fallback or admin address on one of the gateway's domains comes back through the relay port
-    (the domains' MX): a bounce forward returns as a bounce, a phone number's mailbox as an SMS, and
-    the admin's billing summaries and suspension notices, from the gateway's own From address, are
-    refused there, so the admin never gets them. Checked whatever the relay, as for the fallbacks: a
-    "maildir:" relay is the try-out that is later pointed at the company's server. An outgoing relay
-    that is the gateway's own listener takes every bounce, notice and answer back in instead.
-    """
-    problems: list[str] = []
-    name = cfg.gateway.hostname.lower().rstrip(".")
-    checked = (
-        ("[replies] fallback_address", cfg.replies.fallback_address, _FORWARDS),
-        ("[premium] fallback_address", cfg.premium.fallback_address, _FORWARDS),
-        ("[mail] admin_address", cfg.mail.admin_address, _ADMIN),
-    )
-    for key, addr, becomes in checked:
-        why = loop_reason(cfg, addr)
-        if why is not None:
-            problems.append(
-                f'{key}: "{addr}" would loop: {why}, so mail to it comes back to the gateway ({becomes});'
-                " use a mailbox elsewhere"
-            )
-    if cfg.mail.capture_dir is None:
-        relay_host, relay_port = cfg.mail.relay_addr
-        for key, host, port in _smtp_listeners(cfg):
-            if port == relay_port and same_host(relay_host, host, name):
-                own_listener = f'{key} ("{joined(host, port)}")'
-                problems.append(
-                    f'[mail] relay: "{cfg.mail.relay}" is the gateway\'s own {own_listener}: every bounce,'
-                    " notice and answer would come back to the gateway instead of leaving; give your mail"
-                    ' server (e.g. "mail.example.com:25") or "maildir:DIR"'
-                )
-                break
-    return problems
-
-
 def seed_problems(cfg: Config) -> list[str]:
     """A user named under two `[[account]]` blocks: a user belongs to one account, and the second
     block's was dropped without a word at the first start."""
@@ -334,80 +285,6 @@ def seed_problems(cfg: Config) -> list[str]:
                     f" {quoted(other)} too: a user belongs to one account, keep one"
                 )
     return problems
-
-
-def loop_reason(cfg: Config, addr: str | None) -> str | None:
-    """Why mail to `addr` would reach this gateway rather than a mailbox, or None.
-
-    Its domain is one of gateway.domains, or the gateway's host name while the gateway takes port 25
-    on more than loopback (mail for the host's name then reaches it too)."""
-    domain = (addr or "").rpartition("@")[2].lower().rstrip(".")
-    if not domain:
-        return None
-    if domain in {d.lower().rstrip(".") for d in cfg.gateway.domains}:
-        return f"{domain} is one of [gateway] domains"
-    delivered_here = any(
-        port == SMTP_PORT and not endpoints(host) <= LOCALHOST for _, host, port in _smtp_listeners(cfg)
-    )
-    if domain == cfg.gateway.hostname.lower().rstrip(".") and delivered_here:
-        return f"{domain} is [gateway] hostname and the gateway takes its mail (port {SMTP_PORT})"
-    return None
-
-
-def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
-    """The gateway's SMTP listeners as (key, host, port); port 0 (picked at start) is none."""
-    return [(k, h, p) for k, h, p in cfg.listeners() if k.startswith("[smtp] ") and p != 0]
-
-
-def same_host(relay: str, listen: str, hostname: str) -> bool:
-    """Whether a connection to `relay` reaches a listener on `listen` (same port assumed).
-
-    A wildcard listener takes every address of this machine; `localhost` is 127.0.0.1 and ::1;
-    other names are compared as names (no DNS lookup at a config check).
-    """
-    if listen in WILDCARDS:
-        return is_this_machine(relay, hostname)
-    if relay in WILDCARDS:  # connect() to a wildcard address reaches loopback
-        relay = "127.0.0.1" if relay == "0.0.0.0" else "::1"
-    ours, theirs = endpoints(relay), endpoints(listen)
-    return bool(ours & theirs)
-
-
-def endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address | str]:
-    """What a host setting stands for: its address, localhost's two, or else its name."""
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return set(LOCALHOST)
-    try:
-        return {ipaddress.ip_address(host)}
-    except ValueError:
-        return {name}
-
-
-def on_loopback(host: str) -> bool:
-    """Whether `host` reaches this machine's loopback only (127.0.0.0/8, ::1, `localhost`)."""
-    return all(not isinstance(e, str) and e.is_loopback for e in endpoints(host))
-
-
-def is_this_machine(host: str, hostname: str) -> bool:
-    """Whether `host` names this machine: a loopback or wildcard address, one of its interfaces'
-    addresses (which it may bind), `localhost`, or its own name (`gateway.hostname`, the system's)."""
-    name = host.lower().rstrip(".")
-    if name in ("localhost", hostname, socket.gethostname().lower()) or name.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if ip.is_loopback or ip.is_unspecified:
-        return True
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.bind((str(ip), 0))  # only an address of this machine can be bound
-    except OSError:
-        return False
-    return True
 
 
 def check_files(cfg: Config) -> None:

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 
 from gateway.config import MAX_PARTS, Config, GatewaySection
 from gateway.configbase import at, link_place, quoted
-from gateway.configcheck import endpoints, is_this_machine, on_loopback, tls_doubts
+from gateway.configcheck import tls_doubts
 from gateway.configlinks import SmscSection
+from gateway.configloops import endpoints, is_this_machine, on_loopback
 from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.

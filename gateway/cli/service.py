@@ -32,8 +32,9 @@ from gateway.cli.servicefiles import (
 )
 from gateway.config import Config, ConfigError, parse_config
 from gateway.configbase import _host_port, is_hostname
-from gateway.configcheck import loop_reason, same_host, state_dir_problem
+from gateway.configcheck import state_dir_problem
 from gateway.configdoubts import DEMO_SENDER
+from gateway.configloops import loop_reason, same_host
 from gateway.mailheaders import is_plain_address
 
 

@@ -14,7 +14,7 @@ from gateway import statelock
 from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configbase import is_number_sender, quoted
-from gateway.configcheck import loop_reason
+from gateway.configloops import loop_reason
 from gateway.conversations.numbers import digit_forms
 from gateway.filemodes import refuse_unsafe_database
 from gateway.relaynets import wide_network_doubt
