@@ -10,6 +10,7 @@ A real daemon with its built-in SMSC simulator, real SMTP in, a real relay sink 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ import pytest
 from gateway import housekeeping as housekeeping_module
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
+from gateway.store.db import Store
+from gateway.store.retention import purge_before
 from smsc.simulator.control import send_command
 from tests.conftest import Sink, free_port, running_gateway, smtp_sink
-from tests.test_answers_context import OPS, PHONE, answers_config, mails
+from tests.test_answers_context import DAY, OPS, PHONE, answers_config, mails, texted
 from tests.test_two_way import answer_to, e164, parsed
 from tests.web_helpers import ADMIN, as_user, csrf_of, panel_store, web_context
 
@@ -295,3 +298,112 @@ async def test_a_refused_mail_of_kept_first_contacts_goes_on_to_the_fallback_add
     assert f"Not delivered to {RECEPTION}" in " ".join(body.split())
     assert [state for state, _ in rows[3:]] == ["fallback"] * 2
     assert all("550 5.1.1 User unknown" in note and f"sent to {OPS}" in note for _, note in rows[3:])
+
+
+async def test_a_moved_number_stays_the_operators_after_the_purge_took_its_old_conversations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The old company's customers were kept from the new company's inbound address only by their
+    # conversations with the old one, which the retention purge deletes: after it, a customer's SMS
+    # to the number that had moved reached another company's reception.
+    relay = free_port()
+    now = [time.time() - 200 * DAY]
+    cfg = own_config(tmp_path, relay, OWN, f"\n[[account]]\n{OTHER}")
+    config = tmp_path / "config.toml"
+    async with smtp_sink(relay) as sink, running_gateway(cfg, clock=lambda: now[0]) as gw:
+        db = gw.store.db.conn
+        await texted(gw, "Przypominamy o wizycie jutro o 10:00")  # acme's customer, from OWN
+        now[0] += 200 * DAY
+        await purge_before(gw.store, now[0] - cfg.gateway.retention_days * DAY, reply_window=7 * DAY)
+        assert db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
+        cli(config, capsys, "account", "set", "acme", "--sender", "default")
+        said = cli(config, capsys, "account", "set", "other", "--sender", OWN, "--inbound-address", RECEPTION)
+        assert any(f"another account sent from {OWN} lately" in line for line in said), said
+        assert not any("no sender number of its own" in line for line in said)
+
+        await first_contact(gw, OWN, "Dzień dobry, czy mogę przełożyć wizytę?")
+        await sink.wait(1)
+        [(_, rcpts, raw)] = sink.messages
+        assert rcpts == [OPS]  # the operator's, who forwards it: not the other company's reception
+        assert parsed(raw)["Subject"] == f"SMS from {PHONE} to {OWN} (no conversation)"
+        assert mails(gw) == [("reply-fallback", OPS)]
+
+        # Once the retention and acme's reply window (90 + 7 days) have passed since acme stopped
+        # sending from it, the number is the other account's like any number of its own.
+        db.execute("UPDATE account_senders SET until = until - 98 * 86400 WHERE until IS NOT NULL")
+        db.commit()
+        await first_contact(gw, OWN, "Dzień dobry, pierwszy raz piszę")
+        await sink.wait(2)
+        assert sink.messages[1][1] == [RECEPTION]
+
+
+async def test_a_number_no_other_account_sent_from_reaches_the_inbound_address_while_others_moved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only the number that moved is refused: acme left OWN a moment ago; the other account's number
+    # and acme's new one were never another account's.
+    relay = free_port()
+    cfg = own_config(tmp_path, relay, OWN, f"\n[[account]]\n{OTHER}")
+    config = tmp_path / "config.toml"
+    theirs, acme_new = "+48500600702", "+48500600701"
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        cli(
+            config,
+            capsys,
+            "account",
+            "set",
+            "acme",
+            "--sender",
+            acme_new,
+            "--inbound-address",
+            "biuro@acme.example",
+        )
+        said = cli(
+            config, capsys, "account", "set", "other", "--sender", theirs, "--inbound-address", RECEPTION
+        )
+        assert not any("lately" in line for line in said), said
+        await first_contact(gw, theirs, "Dzień dobry")
+        await sink.wait(1)
+        await first_contact(gw, acme_new, "Dzień dobry")
+        await sink.wait(2)
+        assert [rcpts for _, rcpts, _ in sink.messages] == [[RECEPTION], ["biuro@acme.example"]]
+
+
+def test_the_upgrade_remembers_todays_senders_and_the_moves_kept_conversations_show(tmp_path: Path) -> None:
+    # A number that moved before the upgrade: the conversations still kept show the former account
+    # sent from it until its last SMS from it (acme's own conversations on its own number do not count).
+    store = Store.open(tmp_path / "db.sqlite")
+    conn = store.db.conn
+    for trigger in ("insert", "update", "delete"):
+        conn.execute(f"DROP TRIGGER accounts_sender_{trigger}")
+    conn.execute("DROP TABLE account_senders")
+    conn.execute(
+        "INSERT INTO accounts (name, sender, created_at) VALUES ('acme', ?, 0), ('other', ?, 0)",
+        (OWN, "+48500600702"),
+    )
+    conversation = (
+        "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
+        " last_mt_at) VALUES (?, ?, ?, ?, 'sms.example.com', 'x', 0, ?)"
+    )
+    conn.execute(conversation, (PHONE, OWN, "bob@other.example", 2, 1000.0))
+    conn.execute(conversation, ("+48601123457", OWN, "bob@other.example", 2, 1500.0))
+    conn.execute(conversation, ("+48601123458", OWN, "anna@acme.example", 1, 2000.0))
+    conn.execute("UPDATE schema_version SET version = 51")
+    conn.commit()
+    store.close()
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        rows = store.db.conn.execute("SELECT account_id, sender, until FROM account_senders").fetchall()
+        assert sorted(rows, key=str) == sorted(
+            [(1, OWN, None), (2, "+48500600702", None), (2, OWN, 1500.0)], key=str
+        )
+        store.db.conn.execute("UPDATE accounts SET sender = NULL WHERE name = 'acme'")
+        store.db.conn.execute("DELETE FROM accounts WHERE name = 'other'")
+        rows = store.db.conn.execute(
+            "SELECT account_id, sender, until IS NULL FROM account_senders"
+        ).fetchall()
+        assert sorted(rows, key=str) == sorted(
+            [(1, OWN, 0), (None, "+48500600702", 0), (None, OWN, 0)], key=str
+        )
+    finally:
+        store.close()

@@ -9,12 +9,17 @@ Only a number that is exactly one account's can tell whose such an SMS is: the g
 sender and the reply pool are many accounts' numbers, and a number two accounts give as their
 sender is both of theirs; an SMS to those stays the operator's. So does one whose last SMS from
 that number to the phone was another account's (the number changed hands): it may answer them.
+The phone's conversations tell that only while they are kept: a number another account sent from
+stays the operator's for the retention plus that account's reply window after it stopped (the
+longest its conversations on the number are kept), whether the purge has deleted them or not.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from gateway.config import Config
 from gateway.conversations.numbers import digit_forms, normalise
@@ -72,7 +77,40 @@ def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversat
     account_id, name, _, address = owners[0]
     if last is not None and last.account_id != account_id:
         return None
+    if moved_until(conn, cfg, number, account_id) is not None:
+        return None
     return Inbound(int(account_id), str(name), str(address))
+
+
+# The database's clock, which `account_senders` (migration 52) is written on by its triggers.
+_DB_NOW = "(julianday('now') - 2440587.5) * 86400.0"
+# Until when each sender another account stopped sending from lately stays the operator's, read off
+# the index by `until` (from before the longest period any is kept: retention plus the longest reply
+# window) and then by its own account's window; `alike` compares a number's forms, which SQL cannot.
+_ENDS = "h.until + :retention + IFNULL(a.reply_window_days * 86400, :window)"
+_LEFT_LATELY = (
+    f"SELECT h.account_id, h.sender, {_ENDS} FROM account_senders h"
+    " LEFT JOIN accounts a ON a.id = h.account_id"
+    f" WHERE h.until >= {_DB_NOW} - :retention"
+    " - MAX(:window, IFNULL((SELECT MAX(reply_window_days) FROM accounts), 0) * 86400)"
+    f" AND {_ENDS} > {_DB_NOW}"
+)
+
+
+def moved_until(conn: sqlite3.Connection, cfg: Config, number: str, account_id: int) -> float | None:
+    """Until when (Unix s, the database's clock) `number` stays the operator's because another account
+    sent from it: for the retention plus that account's reply window after it stopped, its customers'
+    SMS may answer it, and the purge may have deleted the conversations that would say so. That is
+    the longest any of its conversations on the number is kept (its last SMS from it went by the
+    time it stopped); None when no other account sent from it as late as that."""
+    region = cfg.gateway.default_region
+    binds = {"retention": cfg.gateway.retention_days * 86400, "window": cfg.replies.window_seconds}
+    ends = [
+        float(end)
+        for other, sender, end in conn.execute(_LEFT_LATELY, binds)
+        if other != account_id and alike(sender, number, region)
+    ]
+    return max(ends, default=None)
 
 
 def told(reason: str) -> str:
@@ -118,7 +156,8 @@ def mail_inbound(
 
 def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
     """What keeps the account's inbound address from working as meant, said where it is set:
-    no number of its own (the SMS stay the operator's), or an address that is no user of it (its
+    no number of its own (the SMS stay the operator's) or one another account sent from lately
+    (the operator's for a while: `moved_until`), or an address that is no user of it (its
     Reply to such a mail is refused as any mail from outside the ACL, instead of becoming the SMS)."""
     row = conn.execute(
         "SELECT id, sender, inbound_address FROM accounts WHERE name = ?", (account,)
@@ -143,6 +182,13 @@ def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
             f"account {account} has no sender number of its own (--sender {sender or 'default'} is"
             " shared with other accounts or the gateway): SMS that answer no conversation still go to"
             " [replies] fallback_address, not to the inbound address"
+        )
+    elif (until := moved_until(conn, cfg, number, account_id)) is not None:
+        when = datetime.fromtimestamp(until, ZoneInfo(cfg.gateway.timezone))
+        said.append(
+            f"another account sent from {sender} lately, and its customers may still answer it: SMS"
+            f" that answer no conversation go to [replies] fallback_address until {when:%Y-%m-%d %H:%M},"
+            " not to the inbound address"
         )
     user = conn.execute(
         "SELECT a.name FROM users u JOIN accounts a ON a.id = u.account_id WHERE lower(u.email) = lower(?)",
