@@ -3,6 +3,8 @@
 The outbox worker (`gateway.outboxworker`) hands each mail to a `Mailer` and records the outcome;
 here is what a send means: a 5xx refusal of the mail is `PermanentMailError`, a relay that took
 the whole mail without answering is `PossiblyDeliveredError`, anything else is tried again later.
+A mail whose envelope or headers are not ASCII goes with SMTPUTF8 (RFC 6531), and fails at once
+at a relay that does not offer it.
 With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
 that a fresh install shows its replies and bounces without any mail server. What a session does
 with the relay's TLS is `gateway.mailtls`'.
@@ -196,8 +198,16 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     options = await _mail_options(client, content, len(body))
+    needs = _needs_smtputf8(mail_from, rcpt, body)
+    if needs is not None:
+        if not client.supports_extension("smtputf8"):
+            # A relay's extensions do not change from one try to the next: retried, such a mail
+            # failed for the five days of retries with an encoding error that named nothing to fix.
+            raise PermanentMailError(f"the relay does not offer SMTPUTF8, needed for {needs}")
+        options.append("SMTPUTF8")
+    encoding = "ascii" if needs is None else "utf-8"
     try:
-        await client.mail(mail_from, options=options)
+        await client.mail(mail_from, options=options, encoding=encoding)
     except aiosmtplib.SMTPSenderRefused as exc:
         if options and options[0].startswith("SIZE=") and _too_big(exc.code, exc.message):
             # RFC 1870: refused for the size the mail declared, not for our sender or setup. It
@@ -206,7 +216,7 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
             raise PermanentMailError(f"{exc.code} {exc.message} (the mail is {len(body)} bytes)") from exc
         raise
     try:
-        await client.rcpt(rcpt)
+        await client.rcpt(rcpt, encoding=encoding)
     except aiosmtplib.SMTPRecipientRefused as exc:
         raise aiosmtplib.SMTPRecipientsRefused([exc]) from exc
     started = await client.execute_command(b"DATA")
@@ -309,6 +319,23 @@ async def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> l
     if not content.isascii() and client.supports_extension("8BITMIME"):
         options.append("BODY=8BITMIME")
     return options
+
+
+def _needs_smtputf8(mail_from: str, rcpt: str, body: bytes) -> str | None:
+    """What of the mail needs SMTPUTF8 (RFC 6531), in words for the admin, or None for an ASCII one.
+
+    The daemon takes SMTPUTF8 mail, so an answer, receipt or DSN may go to an address with a
+    non-ASCII local part or domain. Raw UTF-8 in the header section (RFC 6532) needs it too; 8-bit
+    bytes in the body alone need only BODY=8BITMIME. `body` has CR LF line ends.
+    """
+    if not rcpt.isascii():
+        return rcpt
+    if not mail_from.isascii():
+        return f"the sender {mail_from}"
+    head = b"" if body.startswith(b"\r\n") else body.partition(b"\r\n\r\n")[0]
+    if not head.isascii():
+        return "the mail's headers in UTF-8"
+    return None
 
 
 def _span(seconds: float) -> str:
