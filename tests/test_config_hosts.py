@@ -13,7 +13,7 @@ from gateway.cli.servicefiles import CONFIG
 from gateway.config import parse_config
 from gateway.configdoubts import TEMPLATE_SMSC_HOST, setup_doubts, unresolved
 from gateway.linkstatus import LinkView
-from smsc.base import connect_failure
+from smsc.outage import connect_failure
 from tests.conftest import config_text, free_port, make_config, running_gateway
 from tests.test_process import CLI, ROOT
 

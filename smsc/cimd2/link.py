@@ -34,13 +34,9 @@ from smsc.base import (
     LinkEvents,
     LinkState,
     LinkStats,
-    Outage,
     OutboundSms,
     Outcome,
     SubmitResult,
-    connect_failure,
-    outage_words,
-    session_held,
 )
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
@@ -50,6 +46,7 @@ from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.requests import Requests
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
+from smsc.outage import Outage, connect_failure, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 

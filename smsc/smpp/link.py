@@ -29,14 +29,11 @@ from smsc.base import (
     LinkEvents,
     LinkState,
     LinkStats,
-    Outage,
     OutboundSms,
     Outcome,
     SubmitResult,
-    connect_failure,
-    outage_words,
-    session_held,
 )
+from smsc.outage import Outage, connect_failure, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm

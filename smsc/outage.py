@@ -1,0 +1,120 @@
+"""Whether a link is down, since when, and why: what `status`, the panel and the log say of an outage.
+
+Both drivers keep an `Outage`, decide with `session_held` whether a session that logged in is up,
+log the outage's length in `outage_words` and a failed connect in `connect_failure`. This is the
+link's health as people read it, apart from `smsc.base`'s contract of what a driver submits and
+delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Outage:
+    """Since when a link has had no session up, kept by its driver in memory.
+
+    The last error's time moves with each retry, so a 30-s blip and a 20-minute SMSC outage read
+    alike; the time the link went down does not, and `status` and the panel say it ("down since
+    08:08 (21 min)"). A link that never came up is down since its first failed attempt.
+
+    A session counts as up only once it held (`session_held`), the proof the back-off takes too: an
+    SMSC at its bind limit or holding a suspended account takes the bind and drops it at once, and
+    counting each such bind as the end of the outage logged "up again after 0 s down" every few
+    seconds while `down since` never grew past the last flap, so a link useless for hours never
+    reached "Needing attention". The driver calls `bound` when a session logs in, `held` once it
+    held, whose answer it logs once, and `ended` after each session."""
+
+    clock: Callable[[], float] = time.time
+    since: float | None = None
+    attempts: int = 0  # sessions tried since `since` that did not come up (or did not hold)
+    _bound_at: float | None = field(default=None, init=False, repr=False)  # this session's login
+    _held: bool = field(default=False, init=False, repr=False)  # this session held
+
+    def bound(self) -> None:
+        """A session logged in: not yet up, until it held."""
+        self._bound_at, self._held = self.clock(), False
+
+    def ended(self) -> None:
+        """A session ended: a link that was up went down now; one that was down tried once more."""
+        was_up = self._held
+        self._bound_at, self._held = None, False
+        if was_up or self.since is None:
+            self.since = self.clock()
+            self.attempts = 0 if was_up else 1
+        else:
+            self.attempts += 1
+
+    def held(self) -> tuple[float, int] | None:
+        """The session logged in at `bound` held: how long the link was down (until that login) and in
+        how many attempts (this one too), or None when it was not down (its first session, or one
+        after a stop)."""
+        self._held = True
+        bound_at = self.clock() if self._bound_at is None else self._bound_at
+        if self.since is None:
+            return None
+        outage = (max(0.0, bound_at - self.since), self.attempts + 1)
+        self.since, self.attempts = None, 0
+        return outage
+
+    def down_for(self) -> float | None:
+        """Seconds since the link went down, or None while it is up."""
+        return None if self.since is None else max(0.0, self.clock() - self.since)
+
+
+async def session_held(
+    closed: asyncio.Event, answered: asyncio.Event, after: float, probe: Callable[[], object]
+) -> bool:
+    """Whether a session just logged in holds: it stayed up `after` seconds (`smsc.pacing.stable_after`)
+    and the SMSC answered a request of ours on it (`answered`, cleared by the caller at the login);
+    False once it closed first. With nothing answered by then, `probe()` asks for an answer at once
+    (an enquire_link, an alive), so an idle session that holds is up then, not at the keepalive's turn.
+
+    Time alone was no proof: the 30 s equal the default enquire_link interval, so an SMSC that takes
+    each bind and then answers nothing (hung behind a live socket) had the session counted as up
+    before its first enquire_link went unanswered, and the link said "up again" every cycle. Nor is
+    an answer alone: such an SMSC may answer an enquire_link, or refuse a submit, then drop us. A
+    probe left unanswered ends the session by the keepalive's response timeout at the latest."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closed.wait(), after)
+    if closed.is_set():
+        return False
+    if not answered.is_set():
+        probe()
+        waits = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(answered.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+    return not closed.is_set()
+
+
+def outage_words(seconds: float) -> str:
+    """A length of an outage as the log says it: "45 s", "21 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def connect_failure(host: str, port: int, exc: BaseException) -> str:
+    """A failed connect in words ("connect 10.0.0.5:2775: Connection refused"): asyncio's own text
+    ("[Errno 111] Connect call failed ('10.0.0.5', 2775)") names the address twice and the cause never.
+
+    A name that does not resolve raises socket.gaierror, whose errno is getaddrinfo's own negative
+    code: os.strerror read it as "Unknown error -2"."""
+    if isinstance(exc, socket.gaierror):
+        return f"connect {host}:{port}: host name does not resolve ({exc.strerror or exc})"
+    errno = getattr(exc, "errno", None)
+    why = os.strerror(errno) if isinstance(errno, int) else str(exc) or "timed out"
+    return f"connect {host}:{port}: {why}"
