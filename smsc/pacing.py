@@ -55,7 +55,7 @@ def reconnect_attempt(previous: int, bound_for: float | None, cap: float) -> int
     holding a suspended account, takes the bind and drops it at once, and resetting on any bind
     would bind it again every reconnect_min_seconds for ever (~86,000 binds a day). Time alone is
     not the proof either: the drivers pass `bound_for` only for a session that held
-    (`smsc.base.session_held`: the time, and an answer to a request of ours), as an SMSC that takes
+    (`smsc.outage.session_held`: the time, and an answer to a request of ours), as an SMSC that takes
     each bind and then answers nothing keeps it until the enquire_link times out. A good session
     ended early costs little: the count was 1, so the next pause is only twice the shortest."""
     if bound_for is not None and bound_for >= stable_after(cap):
@@ -64,8 +64,8 @@ def reconnect_attempt(previous: int, bound_for: float | None, cap: float) -> int
 
 
 def stable_after(cap: float) -> float:
-    """How long a session must stay bound to count, besides an answer on it (`smsc.base.session_held`):
-    for the back-off (`reconnect_attempt`) and for the end of an outage (`smsc.base.Outage`) alike."""
+    """How long a session must stay bound to count, besides an answer on it (`smsc.outage.session_held`):
+    for the back-off (`reconnect_attempt`) and for the end of an outage (`smsc.outage.Outage`) alike."""
     return min(cap, STABLE_SESSION_SECONDS)
 
 

@@ -131,7 +131,8 @@ async def test_send_takes_a_spaced_number_and_retry_of_a_delivered_message_is_re
             )
             assert res.returncode == 0, res.stderr
             assert "accepted: 250" in res.stdout
-            [line] = [w for w in res.stdout.splitlines() if w.startswith("message ")]
+            # `--wait` prints each state it sees: `submitted` first when it looked before the report
+            *_, line = [w for w in res.stdout.splitlines() if w.startswith("message ")]
             assert line.endswith(" to +48601123461: delivered"), res.stdout
             message_id = line.split()[1]
             for letters in ("+48 601 ABC 461", "call me"):

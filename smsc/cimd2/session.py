@@ -69,7 +69,7 @@ class Conn:
         # slow rather than gone, and may have taken the requests still outstanding.
         self.timed_out = False
         self.last_request = asyncio.get_running_loop().time()
-        # Set by each answer to a request of ours (`smsc.base.session_held`; the link clears it at the
+        # Set by each answer to a request of ours (`smsc.outage.session_held`; the link clears it at the
         # login): an SMSC that takes the login and then answers nothing has not come up.
         self.answered = asyncio.Event()
         # (op, number, parameters) of the last SMSC request we took: its retransmission is acknowledged again.

@@ -103,7 +103,7 @@ class SmppConnection:
         self.peer_unbound_until: float | None = None  # the SMSC's unbind came: its answers read until then
         self.keepalive_seq: int | None = None
         self.keepalive = asyncio.Event()
-        # Set by each answer to a request of ours once bound (`smsc.base.session_held`): an SMSC that
+        # Set by each answer to a request of ours once bound (`smsc.outage.session_held`): an SMSC that
         # takes the bind and then answers nothing has not come up.
         self.answered = asyncio.Event()
         self.buf = bytearray()
@@ -185,7 +185,7 @@ class SmppConnection:
                 return
 
     def probe(self) -> bool:
-        """An enquire_link now, for `smsc.base.session_held`: a session is up only once the SMSC
+        """An enquire_link now, for `smsc.outage.session_held`: a session is up only once the SMSC
         answered something of ours, and an idle one would wait for the keepalive's turn."""
         return self._prod()
 
