@@ -59,6 +59,7 @@ from gateway.conversations import add_commands as add_conversation_commands
 from gateway.conversations import own_number_notes, unanswerable
 from gateway.logging import CLI_LOG_LEVEL, cli_console, end_torn_line
 from gateway.premium import add_commands as add_premium_commands
+from gateway.privacy import add_commands as add_phone_commands
 from gateway.store.accounts import Conflict, NotFound
 from gateway.store.db import StoreError, StoreUnusable
 from gateway.store.walcheck import accept_loss, refuse_lost_commits
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_conversation_commands(sub)
     add_premium_commands(sub)
+    add_phone_commands(sub)
     add_service_commands(sub)
     add_billing_commands(sub)
     add_backup_commands(sub)

@@ -1,0 +1,241 @@
+"""`smsgw phone show|forget NUMBER`: a person's request about their number (GDPR art. 15 and 17).
+
+`show` answers "what do you hold about my number"; `forget` erases its texts and conversations in
+one transaction beside the running daemon, as `optout add` and `queue cancel` write, and keeps what
+the operator must keep: the billing facts and the opt-out entry. The number goes to the audit trail,
+which is where the erasure is proven; it is never in a log line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import structlog
+
+from gateway.cli.audit import audited
+from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, say_zone, when
+from gateway.cli.terminal import one_line
+from gateway.config import Config
+from gateway.privacy.repo import Erased, PhoneRepo
+
+log = structlog.get_logger(__name__)
+
+
+def _repo(cfg: Config, value: str) -> tuple[Any, PhoneRepo]:
+    """The store and the phone's rows, the number read as the other commands read one."""
+    from gateway.conversations.numbers import written_forms
+    from gateway.smtp.addressing import BadNumber, to_e164
+
+    region = cfg.gateway.default_region
+    try:
+        number = to_e164(value, region)
+    except BadNumber as exc:
+        raise CliError(f"{value!r} is not a phone number: {exc}", EXIT_USAGE) from exc
+    store = open_store(cfg, must_exist=True)
+    return store, PhoneRepo(store.db.conn, number, written_forms(number, region))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 or word.endswith('SMS') else 's'}"
+
+
+def _section(title: str, listed: dict[str, Any]) -> list[dict[str, Any]]:
+    count, rows = listed["count"], listed["rows"]
+    more = f" (the {len(rows)} newest listed)" if count > len(rows) else ""
+    print(f"{title}: {count}{more}")
+    return list(rows)
+
+
+def _text(row: dict[str, Any], texts: bool) -> None:
+    if texts and row.get("text") is not None:
+        print(f"    text: {one_line(row['text'])}")
+
+
+def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
+    _, repo = _repo(cfg, args.number)
+    held = repo.holdings(args.limit)
+    timed = [
+        *held["sent"]["rows"],
+        *held["received"]["rows"],
+        *held["premium"]["rows"],
+        *held["mails"]["rows"],
+    ]
+    if timed or held["conversations"] or held["optout"]:
+        say_zone([True], "")
+    print(f"phone {repo.number}")
+    for r in _section("sms sent to it", held["sent"]):
+        by = f"  by {one_line(r['mail_from'])}" if r["mail_from"] else ""
+        print(
+            f"  sms {r['id']}  {when(r['created_at'])}  account {r['account'] or '-'}{by}"
+            f"  from {one_line(r['source'])}  {r['state']}  {_plural(r['parts_total'], 'part')}"
+        )
+        _text(r, args.texts)
+    for r in _section("sms received from it", held["received"]):
+        user = f"  → {r['user']}" if r["user"] else ""
+        print(
+            f"  mo {r['id']}  {when(r['received_at'])}  to {one_line(r['destination'])}  {r['state']}{user}"
+        )
+        _text(r, args.texts)
+    for r in _section("premium sms from it", held["premium"]):
+        print(
+            f"  premium {r['id']}  {when(r['received_at'])}  to {r['number']}  {r['password'] or '-'}"
+            f"  {_plural(r['parts'], 'part')}  {r['price']} grosze  {r['state']}"
+            f"  {_plural(r['answers'], 'free answer')}"
+        )
+        _text(r, args.texts)
+    conversations = held["conversations"]
+    print(f"conversations: {len(conversations)}")
+    for c in conversations:
+        print(
+            f"  via {c['number']} with {c['user_email']}  started {when(c['started_at'])}"
+            f"  last SMS {when(c['last_mt_at'])}"
+        )
+    optout = held["optout"]
+    if optout is None:
+        print("opt-out: not on the list")
+    else:
+        word = f", {one_line(optout['word'])}" if optout["word"] else ""
+        print(f"opt-out: on the list since {when(optout['at'])} (by {optout['source']}{word})")
+    kept = held["kept"]
+    print(f"kept answers (past the hourly limit, not mailed yet): {kept['answers']}")
+    for r in _section("mails about it (outbox)", held["mails"]):
+        print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
+    if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
+        print("(the texts with --texts)")
+    return 0
+
+
+def _would(repo: PhoneRepo) -> list[str]:
+    held = repo.holdings(1)
+    shared = repo.mails_shared()
+    return [
+        f"texts of {_plural(held['sent']['count'], 'SMS')} sent to it (their parts and delivery reports too)",
+        f"texts of {_plural(held['received']['count'], 'SMS')} received from it"
+        f" ({held['kept']['answers']} of them kept past the hourly limit: not mailed)",
+        f"texts of {_plural(held['premium']['count'], 'premium SMS')} from it and of the answers to them",
+        f"{_plural(len(held['conversations']), 'conversation')} with it (deleted)",
+        f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent)",
+        f"text and subject of {_plural(repo.mails_own(), 'mail')} the SMS came in (all its SMS went to it)",
+        *([_shared(shared)] if shared else []),
+    ]
+
+
+def _shared(n: int) -> str:
+    return f"kept: the text of {_plural(n, 'mail')} that went to other numbers too (its sender's)"
+
+
+KEPT_LINES = (
+    "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
+    "kept: the billing files already written (they are the bills): not changed",
+    "kept: backups taken before still hold the texts until they are rotated",
+)
+
+
+def _kept_optout(repo: PhoneRepo) -> str:
+    on = repo.conn.execute("SELECT 1 FROM optouts WHERE number = ?", (repo.number,)).fetchone()
+    if on is None:
+        return "opt-out: the number is not on the opt-out list (nothing to keep)"
+    return "kept: the opt-out entry: it is how the person's objection to SMS is honoured"
+
+
+def _erased(e: Erased) -> list[str]:
+    return [
+        f"erased: texts of {_plural(e.sms_sent, 'SMS')} sent to it ({_plural(e.sms_parts, 'part')},"
+        f" {_plural(e.reports, 'delivery report')})",
+        f"erased: texts of {_plural(e.sms_received, 'SMS')} received from it"
+        f" ({e.kept_answers} kept past the hourly limit: not mailed)",
+        f"erased: texts of {_plural(e.premium_sms, 'premium SMS')}"
+        f" and {_plural(e.premium_answers, 'answer')} to them",
+        f"erased: {_plural(e.mails_erased, 'mail')} the SMS came in (text and subject)",
+        f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent)",
+        f"deleted: {_plural(e.conversations, 'conversation')}",
+        *([_shared(e.mails_kept)] if e.mails_kept else []),
+    ]
+
+
+def _detail(number: str, e: Erased) -> str:
+    """The audit row: what was erased, counted, and never a text."""
+    return (
+        f"{number}: texts erased: {_plural(e.sms_sent, 'SMS')} sent ({_plural(e.sms_parts, 'part')},"
+        f" {_plural(e.reports, 'report')}), {e.sms_received} received ({e.kept_answers} kept),"
+        f" {e.premium_sms} premium ({_plural(e.premium_answers, 'answer')}),"
+        f" {_plural(e.mails_erased, 'mail')} ({e.mails_kept} to other numbers too kept),"
+        f" {_plural(e.outbox_mails, 'outbox mail')}"
+        f" ({e.outbox_not_sent} not sent); {_plural(e.conversations, 'conversation')} deleted"
+    )
+
+
+def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
+    store, repo = _repo(cfg, args.number)
+    if not args.yes:
+        _refuse_waiting(repo)
+        print(f"phone {repo.number}: `smsgw phone forget --yes` would erase:")
+        for line in _would(repo):
+            print(f"  {line}")
+        print("and keep:")
+        print(f"  {_kept_optout(repo)}")
+        for line in KEPT_LINES:
+            print(f"  {line}")
+        raise CliError("nothing erased: give --yes to erase")
+    # Freed space in the database's pages zeroed, not left holding the old texts.
+    store.db.conn.execute("PRAGMA secure_delete = ON")
+    with store.db.transaction():
+        _refuse_waiting(repo)  # read again in the erasing write: the daemon queues beside it
+        erased = repo.erase()
+        audited(store, None, "phone.forget", _detail(repo.number, erased))
+    log.info("privacy.phone_forgotten", **erased._asdict())
+    # The erased pages into the database file now, rather than at the daemon's next checkpoint.
+    store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    print(f"phone {repo.number}:")
+    for line in _erased(erased):
+        print(f"  {line}")
+    print(f"  {_kept_optout(repo)}")
+    for line in KEPT_LINES:
+        print(f"  {line}")
+    return 0
+
+
+def _refuse_waiting(repo: PhoneRepo) -> None:
+    waiting = repo.waiting()
+    if not waiting:
+        return
+    ids = ", ".join(str(i) for i, _ in waiting)
+    active = any(state == "active" for _, state in waiting)
+    raise CliError(
+        f"{_plural(len(waiting), 'SMS')} to {repo.number} not sent yet (message {ids}): cancel them first"
+        " (`smsgw queue cancel ID`)"
+        + (", or wait for the one being sent now" if active else "")
+        + "; nothing erased"
+    )
+
+
+def add_commands(sub: Any) -> None:
+    """Register `phone show` and `phone forget` on the `smsgw` parser's subcommands."""
+    p = sub.add_parser(
+        "phone", help="what is held about a phone number, and erasing it (GDPR art. 15, 17)"
+    ).add_subparsers(dest="sub", required=True, metavar="ACTION")
+    show = p.add_parser(
+        "show",
+        help="what the database holds about a number",
+        description="Everything the database holds about one phone number, counted and listed newest"
+        " first: SMS sent to it, SMS and premium SMS received from it, its conversations, its opt-out"
+        " entry, answers kept past the hourly limit and the mails about it. Times in [gateway] timezone.",
+    )
+    show.add_argument("number", help="the phone: +48601123456, or national as 601123456")
+    show.add_argument("--texts", action="store_true", help="print the SMS texts too")
+    show.add_argument("--limit", type=list_limit, default=50, help="at most this many of each (default 50)")
+    show.set_defaults(func=cmd_phone_show)
+    forget = p.add_parser(
+        "forget",
+        help="erase a number's texts and conversations",
+        description="Erase in one transaction the texts of the SMS sent to the number and received from"
+        " it (with their parts, delivery reports, premium answers and the mails about them), the mails"
+        " they came in when every SMS of a mail went to it, and its conversations. Kept: the billing"
+        " facts, the opt-out entry (it honours the objection) and the billing files. Refused while an"
+        " SMS to the number waits to be sent (cancel it first). Without --yes it says what it would"
+        " erase and exits 1. Recorded in the audit trail.",
+    )
+    forget.add_argument("number", help="the phone: +48601123456, or national as 601123456")
+    forget.add_argument("--yes", action="store_true", help="erase (without it: only say what would be)")
+    forget.set_defaults(func=cmd_phone_forget)
