@@ -14,6 +14,7 @@ from typing import Any
 
 from acl.logins import ALL, login_key, matches, shown_target, unlock_target
 from gateway.adminrules import age
+from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
 
@@ -89,8 +90,10 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     store = open_store(cfg, must_exist=True)
     try:
-        for target in stored:
-            store.admin.request_auth_unlock(target)
+        with store.db.transaction():  # the requests and their audit row, or neither
+            for target in stored:
+                store.admin.request_auth_unlock(target)
+            audited(store, None, "auth.unlock", _requested(stored))
     finally:
         store.close()
     locks = active_locks(status, time.time())
@@ -103,6 +106,11 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         what = "no login or address was" if target == ALL else f"{shown_target(target)} was not"
         print(f"{what} locked when the daemon last wrote its status; a lock made since is lifted too")
     return 0
+
+
+def _requested(targets: list[str]) -> str:
+    """The unlock's audit row: what was asked to be lifted, as the command's answer names it."""
+    return "every address and login" if ALL in targets else ", ".join(shown_target(t) for t in targets)
 
 
 def _locked(locks: list[dict[str, Any]], target: str) -> bool:

@@ -26,14 +26,17 @@ from billing_reports.render import pln
 from billing_reports.writer import (
     SUMMARY,
     ArchiveKept,
+    MonthFiles,
     billing_dir_problem,
     file_name,
     month_dir,
     months,
     write_month,
 )
+from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store
 from gateway.config import Config
+from gateway.store.db import Store
 
 
 def _month(value: str) -> Month:
@@ -134,6 +137,8 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     if not args.send:
         return 0
     done = job.queue_mails(store, cfg, files, again=args.again)
+    if done.mails:
+        _audit_send(store, files, args.again, done.mails)
     print(f"{done.mails} mail(s) queued")
     for what, mark in done.held:
         at = job.mailed_at(mark)
@@ -143,6 +148,20 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILURE if done.held else 0
+
+
+def _audit_send(store: Store, files: MonthFiles, again: bool, mails: int) -> None:
+    """The row of a `--send` that queued mail: who mailed money files, of which month, to whom.
+
+    In a transaction of its own, after the mails': `queue_mails` commits each file's mails with
+    its mark, and one transaction around them all would hold the database's write lock while every
+    file is read and its mail built, which the running daemon's writes cannot wait out.
+    """
+    only = next((f.account_id for f in files.accounts if f.account == files.only), None)
+    whom = f"account {files.only}" if files.only is not None else "all accounts"
+    detail = f"{files.month} {whom}{' (--again)' if again else ''}: {mails} mail(s) queued"
+    with store.db.transaction():
+        audited(store, only, "billing.send", detail)
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:

@@ -166,8 +166,12 @@ def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise CliError("give a mail ID or --all", EXIT_USAGE)
-    admin = open_store(cfg, must_exist=True).admin
-    n = admin.retry_outbox(args.id)
+    store = open_store(cfg, must_exist=True)
+    admin = store.admin
+    with store.db.transaction():
+        n = admin.retry_outbox(args.id)
+        if n:  # as `queue retry`: no row of a retry that did nothing
+            audited(store, None, "outbox.retry", str(args.id) if args.id is not None else f"all: {n} mail(s)")
     if args.id is not None and n == 0:
         raise CliError(f"no waiting or failed mail with id {args.id} (see `smsgw outbox list`)")
     print(f"{n} mail(s) will be sent again now (a running daemon takes them on its next pass)")

@@ -27,11 +27,12 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway import statelock
+from gateway.cli.audit import cli_actor
 from gateway.cli.backup import integrity_problems
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.config import Config
 from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe
-from gateway.store import marker, restoretmp, walcheck
+from gateway.store import audit, marker, restoretmp, walcheck
 from gateway.store.rescue import fsync_path
 from gateway.store.schema import SCHEMA_VERSION
 
@@ -102,6 +103,7 @@ def _restore(backup: Path, db: Path) -> int:
         finally:
             os.close(fd)
         version, messages = _copy_checked(backup, tmp)
+        _record_restore(tmp, backup, version, messages)
         fsync_path(tmp, os.O_RDONLY)
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
@@ -154,6 +156,25 @@ def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
             " restore it with the smsgw version that wrote it; nothing was changed"
         )
     return int(version), int(messages)
+
+
+def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> None:
+    """The restore's row in the audit trail of the database it installs, written into the copy
+    before it is put in place: the trail then says that its later rows follow a restore, by whom,
+    and of which backup. The backup by its file name alone: a row is shown in the panel, where a
+    path names the server's directories. A backup older than the trail (schema version 9) has no
+    table to hold it; the daemon's start makes one, and the restore goes unrecorded.
+    """
+    detail = f"from {backup.name} (schema version {version}, {messages} messages)"
+    try:
+        with closing(sqlite3.connect(copy)) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone():
+                audit.record(conn, time.time(), cli_actor(), None, "database.restore", detail)
+                conn.commit()
+    except sqlite3.Error as exc:
+        raise CliError(
+            f"cannot write the restore's audit row into the copy ({exc}); nothing was changed"
+        ) from None
 
 
 def _set_aside(db: Path) -> Path:

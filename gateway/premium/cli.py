@@ -156,12 +156,9 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
         if "email" in changes:
             account = store.accounts.account_by_id(r.service(service.id).account_id).name
             handlers.ask_verification(store, cfg, r.service(service.id), account)
-        audited(
-            store,
-            r.service(service.id).account_id,
-            "premium.set",
-            _set_detail(store, service, r.service(service.id), before, r.acl(service.id)),
-        )
+        detail = _set_detail(store, service, r.service(service.id), before, r.acl(service.id))
+        if detail is not None:  # the same address or list given again changed nothing: no row
+            audited(store, r.service(service.id).account_id, "premium.set", detail)
     print(f"premium service {service.password} updated")
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
@@ -179,8 +176,10 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_detail(store: Store, old: Service, new: Service, acl_before: list[str], acl_after: list[str]) -> str:
-    """`premium set`'s audit row: each thing changed, old → new."""
+def _set_detail(
+    store: Store, old: Service, new: Service, acl_before: list[str], acl_after: list[str]
+) -> str | None:
+    """`premium set`'s audit row: each thing changed, old → new; None when nothing did."""
     name = store.accounts.account_by_id
     before = {
         "account": name(old.account_id).name,
@@ -194,7 +193,8 @@ def _set_detail(store: Store, old: Service, new: Service, acl_before: list[str],
         "email": new.email,
         "reply ACL": acl_after,
     }
-    return f"{old.password}: {', '.join(changes(before, after, before)) or 'nothing'}"
+    changed = changes(before, after, before)
+    return f"{old.password}: {', '.join(changed)}" if changed else None
 
 
 def _confirmation_state(store: Store, service: Service) -> int:
@@ -223,6 +223,9 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
             raise CliError(f"{service.email} already confirmed premium service {service.password}")
         account = store.accounts.account_by_id(service.account_id).name
         handlers.ask_verification(store, cfg, service, account)
+        # The token stays out of the row: with it anyone reading the trail could confirm the address.
+        detail = f"{service.password} {service.email}: a new confirmation mailed, earlier ones no longer work"
+        audited(store, service.account_id, "premium.verify", detail)
     print(f"a new confirmation was mailed to {service.email}; earlier ones no longer work")
     return 0
 
