@@ -274,11 +274,16 @@ async def test_message_page_shows_what_the_mail_program_asked_to_be_told(web: We
     mine = store.mine  # type: ignore[attr-defined]
     async with as_user(web, ADMIN) as c:
         before = (await c.get(f"/messages/{mine}")).text
-    assert 'id="notify"' not in before and 'id="orcpt"' not in before
+    assert 'id="notify"' not in before and 'id="orcpt"' not in before and 'id="dsn"' not in before
 
     def asked() -> None:
         store.db.conn.execute(
             "UPDATE messages SET notify = 'never', orcpt = 'rfc822;anna@crm.acme.example' WHERE id = ?",
+            (mine,),
+        )
+        store.db.conn.execute(
+            "UPDATE emails SET envid = 'QQ314159', dsn_ret = 'hdrs'"
+            " WHERE id = (SELECT email_id FROM messages WHERE id = ?)",
             (mine,),
         )
 
@@ -287,3 +292,4 @@ async def test_message_page_shows_what_the_mail_program_asked_to_be_told(web: We
         page = (await c.get(f"/messages/{mine}")).text
     assert '<dd id="notify">none (the mail program asked NOTIFY=NEVER)</dd>' in page
     assert '<dd id="orcpt">rfc822;anna@crm.acme.example</dd>' in page
+    assert '<dd id="dsn">envelope id QQ314159, notices return the headers only</dd>' in page

@@ -25,7 +25,7 @@ from gateway.config import Config
 from gateway.housekeeping import read_status
 from gateway.linkstatus import waiting_for
 from gateway.reasons import human_reason
-from gateway.smtp.dsnparams import notices_asked
+from gateway.smtp.dsnparams import dsn_asked, notices_asked
 from gateway.store.mailrecord import mail_of_message, mail_record
 
 INDENT = "  "
@@ -101,7 +101,7 @@ def mail_lines(
         f"subject: {one_line(record['subject']) if record['subject'] else '(none)'}",
     ]
     if record["envid"] or record["dsn_ret"]:
-        lines.append(f"dsn: {dsn_asked(record['envid'], record['dsn_ret'])}")
+        lines.append(f"dsn: {one_line(dsn_asked(record['envid'], record['dsn_ret']))}")
     if record["removed"]:
         lines.append(f"removed: {one_line(record['removed'])}")
     if record["automatic"]:
@@ -115,14 +115,6 @@ def mail_lines(
             m, asked=m["id"] == shown, zone=zone, mail_text=record["text"], waiting=waiting or {}
         )
     return lines
-
-
-def dsn_asked(envid: str | None, ret: str | None) -> str:
-    """The mail's own DSN requests: the envelope id its notices carry, and how much of it they return."""
-    said = [f"envelope id {one_line(envid)}"] if envid else []
-    if ret:
-        said.append("notices return the headers only" if ret == "hdrs" else "notices return the whole mail")
-    return ", ".join(said)
 
 
 def _block(text: str | None) -> list[str]:

@@ -176,3 +176,11 @@ def notices_asked(notify: str) -> str:
     if notify == "never":
         return "none (the mail program asked NOTIFY=NEVER)"
     return f"{', '.join(notify.split(','))} (the mail program's NOTIFY)"
+
+
+def dsn_asked(envid: str | None, ret: str | None) -> str:
+    """The mail's own DSN requests: the envelope id its notices carry, and how much of it they return."""
+    said = [f"envelope id {envid}"] if envid else []
+    if ret:
+        said.append("notices return the headers only" if ret == "hdrs" else "notices return the whole mail")
+    return ", ".join(said)

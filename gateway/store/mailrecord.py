@@ -84,7 +84,8 @@ def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dic
     cur = conn.execute(
         "SELECT m.id, m.email_id, m.account_id, a.name AS account, m.recipient, m.source, m.text,"
         " m.parts_total, m.state, m.reason, m.created_at, m.expires_at, m.finished_at, m.notify, m.orcpt,"
-        f" e.mail_from, e.client_ip, e.subject, e.header_message_id, {HELD_UNTIL} FROM messages m"
+        " e.mail_from, e.client_ip, e.subject, e.header_message_id, e.dsn_ret, e.envid,"
+        f" {HELD_UNTIL} FROM messages m"
         " JOIN emails e ON e.id = m.email_id LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
         (now, message_id),
     )

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.reasons import human_reason, refused_for_good
-from gateway.smtp.dsnparams import notices_asked
+from gateway.smtp.dsnparams import dsn_asked, notices_asked
 from gateway.store.admin import recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -314,6 +314,7 @@ def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
         "actions": _actions(msg),
         "said": human_reason,
         "notices": notices_asked,
+        "dsn": dsn_asked,
         **more,
     }
 
