@@ -1,8 +1,9 @@
 """Outlook's "Expires after" (`Expiry-Date:`, RFC 4021; also `Expires:`): the SMS of such a mail is not
 delivered after that time. It is the SMS's validity where it is shorter than the account's, which the
 SMSC gets as the submit_sm's validity_period and the queue expires it by; no date at all (or one that
-is no date) leaves the account's validity, and the mail is sent as any other. A date more than five
-minutes past by the time the SMS could go refuses the mail; one less is the clocks disagreeing.
+is no date) leaves the account's validity, and the mail is sent as any other. An `Expiry-Date` more
+than five minutes past by the time the SMS could go refuses the mail (but for a retry of one taken
+already); one less is the clocks disagreeing. A past `Expires:` (PHP's nocache date) is ignored.
 
 A real gateway on 127.0.0.1 with an SMPP simulator, mail through a real SMTP client, an injected clock."""
 
@@ -207,14 +208,6 @@ async def test_a_mail_whose_expiry_has_passed_is_refused_and_no_sms_is_sent(
             assert code == 554, text
             assert text == replies.EXPIRED.format(expiry=f"{until:%Y-%m-%d %H:%M %Z}", why="past")[4:]
             assert text.startswith("5.4.7 ") and "no SMS was sent" in text and text.isascii()
-            # `Expires:` too, the earlier of the two when both are there.
-            both = mail(
-                to("601123422"),
-                "Call me back",
-                Expires=expiry_date(int(clock()) - 10 * 60),
-                Expiry_Date=expiry_date(int(clock()) + HOUR),
-            )
-            assert said(await gw.send(both))[0] == 554
             # Nothing recorded or queued; the next mail is the SMSC's first.
             db = gw.store.db.conn
             assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
@@ -300,3 +293,82 @@ async def test_a_mail_held_for_quiet_hours_past_its_expiry_is_refused(tmp_path: 
             [(start, expires_at)] = db.execute("SELECT next_attempt_at, expires_at FROM parts").fetchall()
             assert (start, expires_at) == (morning.timestamp(), pytest.approx(later, abs=1e-3))
     assert smsc.received == []
+
+
+async def test_a_retry_after_the_expiry_of_a_mail_taken_before_it_is_answered_as_a_retry(
+    tmp_path: Path,
+) -> None:
+    # R-1.8: the sender's server never read our 250 and sends the same mail 20 min later, past its
+    # Expiry-Date. The phone has its SMS: a 554 "no SMS was sent" would bounce it to its sender.
+    clock = Clock()
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=1))
+            expiry = expiry_date(int(clock()) + 120)
+            one = mail(
+                to("601123461"), "Meeting moved", Expiry_Date=expiry, Message_ID="<late-1@example.com>"
+            )
+            group = mail(
+                [to("601123462"), to("601123463")],
+                "Room 4",
+                Expiry_Date=expiry,
+                Message_ID="<late-2@example.com>",
+            )
+            assert (await gw.send(one)).error is None
+            assert (await gw.send(group)).error is None
+            await smsc.wait_for(3)
+            clock.skew += 20 * 60
+            for again in (one, group):
+                res = await gw.send(again)
+                assert res.error is None and not res.refused, said(res)
+            # Another mail with that expiry is refused as before: it was never taken.
+            other = mail(
+                to("601123461"), "Meeting moved", Expiry_Date=expiry, Message_ID="<late-3@example.com>"
+            )
+            assert said(await gw.send(other))[0] == 554
+            db = gw.store.db.conn
+            assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 3
+            kinds = [r[0] for r in db.execute("SELECT kind FROM outbox ORDER BY id")]
+            assert kinds.count("confirmation") == 2  # one per mail taken, none for the retries
+            await asyncio.sleep(0.3)
+    assert sorted(s.destination.lstrip("+") for s in smsc.received) == [
+        "48601123461",
+        "48601123462",
+        "48601123463",
+    ]
+
+
+async def test_an_expires_header_with_another_meaning_refuses_nothing(tmp_path: Path) -> None:
+    # `Expires:` is PHP's nocache header (19 Nov 1981), the epoch, or a netnews article's expiry
+    # carried through a list gateway: a past one is ignored, as no `Expires:` would be. Only
+    # Outlook's `Expiry-Date:` refuses; an `Expires:` ahead still shortens the validity.
+    clock = Clock()
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg, clock) as gw:
+            other_meanings = {
+                "601123471": "Thu, 19 Nov 1981 08:52:00 GMT",
+                "601123472": "1 Jan 70 00:00 GMT",
+                "601123473": "Thu, 01 Jan 1970 00:00:00 GMT",
+                "601123474": expiry_date(int(clock()) - HOUR),
+            }
+            for number, value in other_meanings.items():
+                res = await gw.send(mail(to(number), "Form submitted", Expires=value))
+                assert res.error is None and not res.refused, (value, said(res))
+            # A past `Expires:` beside an `Expiry-Date:` ahead: the Expiry-Date is the validity.
+            both = mail(
+                to("601123475"),
+                "Call me back",
+                Expires="Thu, 19 Nov 1981 08:52:00 GMT",
+                Expiry_Date=expiry_date(int(clock()) + HOUR),
+            )
+            assert (await gw.send(both)).error is None
+            ahead = mail(to("601123476"), "Door code", Expires=expiry_date(int(clock()) + 2 * HOUR))
+            assert (await gw.send(ahead)).error is None
+            await smsc.wait_for(6)
+            valid = validities(gw.store.db.conn)
+    for number in other_meanings:
+        assert valid[f"+48{number}"] == pytest.approx(DAY, abs=1e-3), number
+    assert valid["+48601123475"] == pytest.approx(HOUR, abs=5)
+    assert valid["+48601123476"] == pytest.approx(2 * HOUR, abs=5)

@@ -175,9 +175,12 @@ def compose(
     held_until = None
     if mail.bulk or account.bulk:
         held_until = release_time(now, account.quiet_start, account.quiet_end)
-    if (stale := _expired(mail.expires, now, held_until)) is not None:
-        return stale
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
+    # R-1.8 first: a retry of a mail taken already (its 250 lost, sent again after its expiry) is
+    # answered as any retry; "no SMS was sent" would bounce a mail whose SMS the phone has.
+    stale = _expired(mail.expiry_date, now, held_until)
+    if stale is not None and not (retry or store.queue.reached_before(dedup_key).intersection(numbers)):
+        return stale
     not_sent: list[tuple[str, bytes]] = []
     if blocked:
         # R-2.4's operator rule leaves out only those numbers: a group mail to three, one of which
@@ -195,7 +198,7 @@ def compose(
                 )
             )
     source = account.sender or cfg.gateway.default_sender
-    valid_until = _valid_until(cfg, account, mail.expires, now, held_until)
+    valid_until = _valid_until(cfg, account, mail, now, held_until)
     if valid_until is not None:
         start = held_until or now
         common["validity_seconds"] = accountrules.validity_seconds(
@@ -283,20 +286,21 @@ def compose(
     )
 
 
-def _expired(expires: datetime | None, now: datetime, held_until: datetime | None) -> str | None:
-    """The refusal of a mail whose own expiry (Outlook's "Expires after") has passed by the time its SMS
-    could go: when it came, or when quiet hours end. Its text is worthless by then (a meeting that is
-    over), and a mail held by the sender's server or Outbox must not make a phone ring about it. A
-    permanent reply, so that the sender's server bounces the mail to them: nothing is lost unseen."""
+def _expired(expiry_date: datetime | None, now: datetime, held_until: datetime | None) -> str | None:
+    """The refusal of a mail whose `Expiry-Date` (Outlook's "Expires after") has passed by the time its
+    SMS could go: when it came, or when quiet hours end. Its text is worthless by then (a meeting that
+    is over), and a mail held by the sender's server or Outbox must not make a phone ring about it. A
+    permanent reply, so that the sender's server bounces the mail to them: nothing is lost unseen.
+    `Expires:` never refuses: PHP's nocache date (1981) and netnews' article expiry write it too."""
     start = held_until or now
-    if expires is None or expires > start - EXPIRY_SKEW:
+    if expiry_date is None or expiry_date > start - EXPIRY_SKEW:
         return None
-    log.info("smtp.expiry_past", expires=expires.isoformat(), start=start.isoformat(), refused=True)
+    log.info("smtp.expiry_past", expires=expiry_date.isoformat(), start=start.isoformat(), refused=True)
     if held_until is None:
         why = "past"
     else:
         why = f"before its SMS may go at {_shown(held_until, now)} (the account's quiet hours)"
-    return replies.EXPIRED.format(expiry=_shown(expires, now), why=why)
+    return replies.EXPIRED.format(expiry=_shown(expiry_date, now), why=why)
 
 
 def _shown(when: datetime, now: datetime) -> str:
@@ -305,21 +309,32 @@ def _shown(when: datetime, now: datetime) -> str:
 
 
 def _valid_until(
-    cfg: Config, account: Account, expires: datetime | None, now: datetime, held_until: datetime | None
+    cfg: Config, account: Account, mail: MailText, now: datetime, held_until: datetime | None
 ) -> datetime | None:
-    """The mail's own expiry (Outlook's "Expires after") where it ends its SMS's validity sooner than
-    the account's; None leaves the account's. One passed less than `EXPIRY_SKEW` before the SMS may go
-    (`_expired` refused the others) is the sender's clock ahead of ours: the SMS gets the shortest
-    validity, neither none (it would expire unsent) nor the account's whole day."""
-    if expires is None:
-        return None
+    """The mail's own expiry where it ends its SMS's validity sooner than the account's; None leaves
+    the account's. An `Expiry-Date` passed less than `EXPIRY_SKEW` before the SMS may go (`_expired`
+    refused the others, but for a retry) is the sender's clock ahead of ours: the SMS gets the shortest
+    validity, neither none (it would expire unsent) nor the account's whole day. An `Expires:` counts
+    only while ahead: past, it is another program's meaning (a web page's cache) and ignored; ahead of
+    the mail but before quiet hours end, the SMS expires unsent and its sender is told by the queue."""
     start = held_until or now
-    if expires <= start:
-        log.debug("smtp.expiry_past", expires=expires.isoformat(), start=start.isoformat(), refused=False)
-        expires = start + SHORTEST_VALIDITY
-    if (expires - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
+    found: list[datetime] = []
+    if (expiry := mail.expiry_date) is not None:
+        if expiry <= start:
+            log.debug("smtp.expiry_past", expires=expiry.isoformat(), start=start.isoformat(), refused=False)
+            expiry = start + SHORTEST_VALIDITY
+        found.append(expiry)
+    if (expires := mail.expires) is not None:
+        if expires > now:
+            found.append(expires)
+        else:
+            log.debug("smtp.expires_past_ignored", expires=expires.isoformat(), now=now.isoformat())
+    if not found:
         return None
-    return expires
+    until = min(found)
+    if (until - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
+        return None
+    return until
 
 
 def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:

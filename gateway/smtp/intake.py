@@ -86,7 +86,10 @@ class MailText(pydantic.BaseModel):
     # (local part casefolded, display name) of the To and Cc addresses that have one: what the
     # sender's mail program calls each phone (`"Pan Kowalski" <601123430@…>`), for its answers' From
     named: tuple[tuple[str, str], ...] = ()
-    # Outlook's "Expires after" (`Expiry-Date:`, RFC 4021; or `Expires:`): after it the SMS is no use
+    # Outlook's "Expires after" (`Expiry-Date:`, RFC 4021): after it the SMS is no use, and a mail that
+    # comes after it is refused. `Expires:` is written with other meanings too (PHP's nocache 1981, an
+    # article's expiry in netnews): it may only shorten the validity, a past one is ignored.
+    expiry_date: datetime | None = None
     expires: datetime | None = None
 
 
@@ -206,7 +209,8 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
         references=_thread(heads.get("references", "")),
         named=displaynames.named(heads.get("to", ""), heads.get("cc", ""), fallbacks),
-        expires=_expires(heads),
+        expiry_date=_expires(heads, "expiry-date"),
+        expires=_expires(heads, "expires"),
     )
 
 
@@ -236,21 +240,18 @@ def _thread(*values: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for v in values for i in _THREAD_ID.findall(str(v))))[:50]
 
 
-def _expires(heads: dict[str, str]) -> datetime | None:
-    """The earliest of the mail's `Expiry-Date` and `Expires` dates: a reminder of a meeting at 17:00
-    sent with Outlook's "Expires after" is of no use to a phone that was off until the evening. A date
-    without a zone (or -0000) is read as UTC; one that is no date is no reason to refuse the mail."""
-    found = []
-    for name in ("expiry-date", "expires"):
-        if (value := heads.get(name)) is None:
-            continue
-        try:
-            when = parsedate_to_datetime(" ".join(value.split()))
-        except (ValueError, TypeError, OverflowError, IndexError):
-            log.debug("intake.expiry_unreadable", header=name, value=value[:80])
-            continue
-        found.append(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
-    return min(found, default=None)
+def _expires(heads: dict[str, str], name: str) -> datetime | None:
+    """The date of the mail's `name` header (`Expiry-Date` or `Expires`): a reminder of a meeting at
+    17:00 sent with Outlook's "Expires after" is of no use to a phone that was off until the evening.
+    A date without a zone (or -0000) is read as UTC; one that is no date is no reason to refuse the mail."""
+    if (value := heads.get(name)) is None:
+        return None
+    try:
+        when = parsedate_to_datetime(" ".join(value.split()))
+    except (ValueError, TypeError, OverflowError, IndexError):
+        log.debug("intake.expiry_unreadable", header=name, value=value[:80])
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _msgid(value: str | None) -> str | None:

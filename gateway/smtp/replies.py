@@ -48,7 +48,7 @@ TOO_LONG = (
     "554 5.3.4 Text too long: {length} characters; the gateway sends at most {parts} SMS parts per mail,"
     " which hold the first {fits} characters of this text"
 )
-# Outlook's "Expires after" (`Expiry-Date:`/`Expires:`) passed before the SMS could go (RFC 3463
+# Outlook's "Expires after" (`Expiry-Date:`; never `Expires:`) passed before the SMS could go (RFC 3463
 # X.4.7, delivery time expired); the times in the gateway's zone.
 EXPIRED = "554 5.4.7 Delivery time expired: the message's expiry date ({expiry}) is {why}; no SMS was sent"
 OPTED_OUT = "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway"
