@@ -26,9 +26,9 @@ def validity_seconds(
 ) -> float:
     """How long an SMS counted from `start` (its mail's arrival, or the end of quiet hours) may wait
     for delivery: the account's `--validity-hours`, else `[gateway] validity_hours`; shortened, never
-    lengthened, by the mail's own `expires` (Outlook's "Expires after"). None is left for a mail that
-    expires before quiet hours end; the relay refuses such a mail at DATA (`smtp.compose`), so it is
-    never queued with no time to go."""
+    lengthened, by the mail's own `expires` (Outlook's "Expires after", or `Expires:`). None is left for
+    a mail that expires before quiet hours end: the relay refuses one whose `Expiry-Date:` does so at
+    DATA (`smtp.compose`); one whose `Expires:` does expires unsent and its sender is told so."""
     hours = (account.validity_hours if account else None) or cfg.gateway.validity_hours
     if expires is None or start is None:
         return 3600 * hours
