@@ -154,7 +154,7 @@ def sms_reply(
     known = contact_name(contact) if digits else None
     shown = f"{known} ({name})" if known else name
     msg["From"] = f'"{shown}" <{sender}>' if "@" in sender else sender
-    msg["To"] = h.address(rcpt)
+    msg["To"] = h.recipient(msg, rcpt)
     original = h.text(subject or "")
     topic = ""
     if not digits and original:
@@ -251,7 +251,7 @@ def premium_mo(
     """
     msg = EmailMessage(policy=h.POLICY)
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
-    msg["To"] = h.address(rcpt)
+    msg["To"] = h.recipient(msg, rcpt)
     msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)

@@ -4,7 +4,8 @@ The outbox worker (`gateway.outboxworker`) hands each mail to a `Mailer` and rec
 here is what a send means: a 5xx refusal of the mail is `PermanentMailError`, a relay that took
 the whole mail without answering is `PossiblyDeliveredError`, anything else is tried again later.
 A mail whose envelope or headers are not ASCII goes with SMTPUTF8 (RFC 6531), and fails at once
-at a relay that does not offer it.
+at a relay that does not offer it; a domain alone that is not ASCII is written in IDNA A-labels
+instead, and the mail needs no SMTPUTF8.
 With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
 that a fresh install shows its replies and bounces without any mail server. What a session does
 with the relay's TLS is `gateway.mailtls`'.
@@ -31,6 +32,7 @@ from aiosmtplib.protocol import SMTPProtocol
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
+from gateway.mailheaders import ascii_address
 from gateway.mailtls import (
     HandshakeFailed,
     RelayCertificateError,
@@ -205,6 +207,8 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
             # failed for the five days of retries with an encoding error that named nothing to fix.
             raise PermanentMailError(f"the relay does not offer SMTPUTF8, needed for {needs}")
         options.append("SMTPUTF8")
+    else:
+        mail_from, rcpt = _ascii(mail_from), _ascii(rcpt)
     encoding = "ascii" if needs is None else "utf-8"
     try:
         await client.mail(mail_from, options=options, encoding=encoding)
@@ -322,20 +326,30 @@ async def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> l
 
 
 def _needs_smtputf8(mail_from: str, rcpt: str, body: bytes) -> str | None:
-    """What of the mail needs SMTPUTF8 (RFC 6531), in words for the admin, or None for an ASCII one.
+    """What of the mail needs SMTPUTF8 (RFC 6531), in words for the admin, or None for a mail that
+    goes without it.
 
     The daemon takes SMTPUTF8 mail, so an answer, receipt or DSN may go to an address with a
-    non-ASCII local part or domain. Raw UTF-8 in the header section (RFC 6532) needs it too; 8-bit
-    bytes in the body alone need only BODY=8BITMIME. `body` has CR LF line ends.
+    non-ASCII local part or domain. A domain alone goes in A-labels (`jan@xn--w-uga1v8h.pl`), even
+    to a relay that offers SMTPUTF8: the relay's offer says nothing of the hops after it, and an
+    ASCII envelope passes all of them. A local part that is not ASCII, a domain with no A-label form
+    and raw UTF-8 in the header section (RFC 6532) need SMTPUTF8; 8-bit bytes in the body alone need
+    only BODY=8BITMIME. `body` has CR LF line ends.
     """
-    if not rcpt.isascii():
-        return rcpt
-    if not mail_from.isascii():
-        return f"the sender {mail_from}"
+    for who, address in (("", rcpt), ("the sender ", mail_from)):
+        if ascii_address(address) is None:
+            local = address.rpartition("@")[0]
+            why = ", whose domain has no IDNA A-label form" if local and local.isascii() else ""
+            return f"{who}{address}{why}"
     head = b"" if body.startswith(b"\r\n") else body.partition(b"\r\n\r\n")[0]
     if not head.isascii():
         return "the mail's headers in UTF-8"
     return None
+
+
+def _ascii(address: str) -> str:
+    """The envelope address of a mail `_needs_smtputf8` lets go without SMTPUTF8, in ASCII."""
+    return ascii_address(address) or address
 
 
 def _span(seconds: float) -> str:

@@ -7,6 +7,8 @@ error inside an acceptance or a delivery report turns into a `451` or an SMSC re
 forever. So nothing from outside goes into a header except through these functions, which
 never raise: line breaks and control characters become spaces, runs of white space collapse,
 values are capped, and a Message-ID is either a valid `<id-left@id-right>` or left out.
+An address whose domain alone is not ASCII is written with the domain in IDNA A-labels, here and in
+the outbox's envelope (`ascii_address`), so that such a mail needs no SMTPUTF8.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import re
 import unicodedata
 from email.errors import HeaderParseError
 from email.header import Header
-from email.headerregistry import Address, UnstructuredHeader
+from email.headerregistry import Address, AddressHeader, UnstructuredHeader
+from email.message import Message
 from email.policy import EmailPolicy
 from typing import Any
 
@@ -32,6 +35,10 @@ _SPACE = re.compile(r"\s")
 _NO_RECIPIENT = "undisclosed-recipients:;"
 _ENCODED_LINE_MAX = 76  # RFC 2047 2: a header line holding an encoded word; each word at most 75
 _LINE_MAX = 998  # RFC 5322 2.1.1, for a line a word too long to fold leaves longer than 78
+_DOMAIN_MAX = 253  # RFC 1035 2.3.4 (255 octets on the wire), without a final dot
+# IDNA 2003 maps these away and IDNA 2008 keeps them: `faß.de` would be written as `fass.de`, another
+# domain (UTS 46 calls them deviations).
+_DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
 
 
 class _WholeWordsPolicy(EmailPolicy):
@@ -48,16 +55,25 @@ class _WholeWordsPolicy(EmailPolicy):
     value that is not plain ASCII is encoded whole, spaces included, by `email.header.Header`, cut
     between characters into words of at most 75 on lines of at most 76; a plain one is folded at
     its spaces, its first word on the first line.
+
+    An address header whose address is not ASCII (`address(…, utf8=True)`) is written as it is, in
+    UTF-8 (RFC 6532): the default folder writes such a local part as an encoded word, which no mail
+    program reads as an address.
     """
 
     def _folded(self, name: str, value: Any) -> str | None:
         """The header as written, or None where `policy.default`'s folder is kept."""
-        if self.utf8 or not isinstance(value, UnstructuredHeader):
+        if self.utf8:
+            return None
+        if isinstance(value, AddressHeader):
+            # A display name that is not ASCII is an encoded word, which is valid: kept.
+            if all(a.addr_spec.isascii() for a in value.addresses) or not _encodes(str(value)):
+                return None
+            return f"{name}: {value}{self.linesep}"
+        if not isinstance(value, UnstructuredHeader):
             return None
         text = str(value)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # undecodable bytes kept as surrogates: the default writes them as 8bit
+        if not _encodes(text):  # undecodable bytes kept as surrogates: the default writes them as 8bit
             return None
         if text.isascii() and text.isprintable() and "=?" not in text:
             lines = [f"{name}:"]
@@ -76,9 +92,17 @@ class _WholeWordsPolicy(EmailPolicy):
         return super().fold(name, value) if folded is None else folded
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        """What `as_bytes` writes: ASCII either way, so a 7-bit part stays 7-bit."""
+        """What `as_bytes` writes: ASCII, so a 7-bit part stays 7-bit, but for a UTF-8 address."""
         folded = self._folded(name, value)
-        return super().fold_binary(name, value) if folded is None else folded.encode("ascii")
+        return super().fold_binary(name, value) if folded is None else folded.encode("utf-8")
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # The policy of every mail the gateway builds (`EmailMessage(policy=mailheaders.POLICY)`).
@@ -183,21 +207,90 @@ def msgid(value: str | None) -> str | None:
     return f"<{token}>" if token else None
 
 
-def address(value: str | None) -> str:
+def address(value: str | None, *, utf8: bool = False) -> str:
     """A single address for To/Cc; a value that is not one becomes an empty group.
 
-    The envelope still decides where the mail goes; the header only has to be well formed.
+    The envelope still decides where the mail goes; the header only has to be well formed. A domain
+    that is not ASCII is written in A-labels (`jan@xn--w-uga1v8h.pl`): the header stays ASCII, and
+    the outbox sends such a mail without SMTPUTF8. A local part that is not ASCII has no ASCII form:
+    with `utf8` (the To of a mail to that very address, which goes with SMTPUTF8 anyway) it is
+    written as it is, in UTF-8 (RFC 6532); without it (a bounce's quoted headers, a Final-Recipient,
+    ASCII by their RFCs) it becomes the empty group.
     """
     s = text(value or "", limit=320)
     if not s or " " in s or "@" not in s:
         return _NO_RECIPIENT
-    try:
-        addr = Address(addr_spec=s)
-    except (ValueError, IndexError, TypeError, HeaderParseError):  # headerregistry raises these
+    spec = _addr_spec(s)
+    if spec is None:
         return _NO_RECIPIENT
-    if not addr.username or not addr.domain or not s.isascii():
-        return _NO_RECIPIENT  # non-ASCII needs SMTPUTF8, which the outbox does not ask for
-    return addr.addr_spec
+    plain = ascii_address(spec)
+    if plain is not None:
+        return plain
+    return spec if utf8 else _NO_RECIPIENT
+
+
+def recipient(msg: Message, value: str | None) -> str:
+    """The To of a mail to the address `value` itself: `address(value, utf8=True)`, as `msg` writes it.
+
+    Such a mail goes with SMTPUTF8 when the address has no ASCII form, so its To may be UTF-8.
+    `POLICY` writes a UTF-8 address as it is; compat32 (a DSN's) would write an encoded word, but
+    writes a value of undecodable bytes as they are, so it is given the address's UTF-8 bytes so.
+    """
+    to = address(value, utf8=True)
+    if to.isascii() or isinstance(msg.policy, EmailPolicy):
+        return to
+    return to.encode("utf-8").decode("ascii", "surrogateescape")
+
+
+def _addr_spec(s: str) -> str | None:
+    """`s` as an addr-spec, or None when it is none.
+
+    The email package refuses a local part that is not ASCII; RFC 6532 lets any non-ASCII character
+    stand where a letter may. So the syntax is checked with a letter in place of each, and a value
+    the package would have written otherwise (quoted, say) is left out rather than guessed at.
+    """
+    stand_in = "".join(c if c.isascii() else "a" for c in s)
+    try:
+        addr = Address(addr_spec=stand_in)
+    except (ValueError, IndexError, TypeError, HeaderParseError):  # headerregistry raises these
+        return None
+    if not addr.username or not addr.domain:
+        return None
+    if s.isascii():
+        return addr.addr_spec
+    return s if addr.addr_spec == stand_in else None
+
+
+def ascii_domain(domain: str) -> str | None:
+    """The domain in IDNA A-labels (`żółw.pl` → `xn--w-uga1v8h.pl`, RFC 5890), or None when it has
+    none here.
+
+    Python's own codec is IDNA 2003: the `idna` package (IDNA 2008) is no dependency of the daemon.
+    The two write the same A-labels for a domain of letters, but for the four deviation characters,
+    which IDNA 2003 maps to other letters or drops: a domain with one of them has no A-label here.
+    """
+    if domain.isascii():
+        return domain
+    if not _DEVIATIONS.isdisjoint(domain):
+        return None
+    try:
+        encoded = domain.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or too long label, a character IDNA prohibits
+        return None
+    return encoded if len(encoded.rstrip(".")) <= _DOMAIN_MAX else None
+
+
+def ascii_address(value: str) -> str | None:
+    """`local@domain` as a mail without SMTPUTF8 can carry it: as it is when ASCII, with the domain
+    in A-labels when only the domain is not ASCII, None when the local part is not ASCII or the
+    domain has no A-label form."""
+    if value.isascii():
+        return value
+    local, at, domain = value.rpartition("@")
+    if not at or not local.isascii():
+        return None
+    plain_domain = ascii_domain(domain)
+    return None if plain_domain is None else f"{local}@{plain_domain}"
 
 
 def is_plain_address(value: str) -> bool:

@@ -36,7 +36,7 @@ def stamp(
     mail (bounces, notices about it), `auto-generated` for what no mail caused; either way
     nobody's program answers it."""
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
-    msg["To"] = h.address(rcpt)
+    msg["To"] = h.recipient(msg, rcpt)
     msg["Subject"] = h.text(subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)

@@ -7,10 +7,11 @@ premium notices) is covered by adding one line to it.
 from __future__ import annotations
 
 import email
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
+from email import errors, policy
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -191,12 +192,30 @@ _MSGID = st.one_of(
 _FUZZ = st.builds(Fuzz, subject=_TEXT, text=_TEXT, message_id=_MSGID, rcpt=_TEXT, reason=_TEXT)
 
 
+# What CPython's parser, which reads headers as ASCII, finds in an address written in UTF-8 (RFC 6532).
+_UTF8_ADDRESS = (errors.NonASCIILocalPartDefect, errors.UndecodableBytesDefect)
+
+
+def _utf8_to(raw: bytes) -> bool:
+    """The mail's To is one address written in UTF-8, as `mailheaders.address(…, utf8=True)` gives."""
+    to = re.search(rb"^To: (.*?)\r?$", raw, re.MULTILINE)
+    if to is None or to.group(1).isascii():
+        return False
+    written = to.group(1).decode("utf-8")
+    assert mailheaders.address(written, utf8=True) == written
+    return True
+
+
 def _check(raw: bytes) -> None:
     msg = email.message_from_bytes(raw, policy=policy.default)
     assert not msg.defects
+    utf8_to = _utf8_to(raw)
     for part in msg.walk():
         for name, value in part.items():
-            assert not getattr(value, "defects", ()), (name, value)
+            defects = getattr(value, "defects", ())
+            if utf8_to and part is msg and name == "To":
+                defects = [d for d in defects if not isinstance(d, _UTF8_ADDRESS)]
+            assert not defects, (name, value)
             assert "\r" not in str(value) and "\n" not in str(value), (name, value)
     for name in ("Subject", "To", "Message-ID"):
         assert msg[name] is not None
@@ -268,6 +287,38 @@ def test_a_value_that_is_no_address_becomes_an_empty_group(value: str | None) ->
 
 def test_a_plain_address_is_kept() -> None:
     assert mailheaders.address(" jan@acme.pl ") == "jan@acme.pl"
+
+
+@pytest.mark.parametrize("utf8", [False, True])
+def test_a_domain_alone_not_in_ascii_is_written_in_a_labels(utf8: bool) -> None:
+    # It became undisclosed-recipients, though RFC 5890 gives the domain an ASCII form.
+    assert mailheaders.address("jan@żółw.pl", utf8=utf8) == "jan@xn--w-uga1v8h.pl"
+    assert mailheaders.address("Jan@ŻÓŁW.PL", utf8=utf8) == "Jan@xn--w-uga1v8h.PL"
+
+
+@pytest.mark.parametrize("value", ["zażółć@example.pl", "zażółć@żółw.pl", "anna@faß.de"])
+def test_an_address_with_no_ascii_form_is_written_in_utf8_only_where_asked(value: str) -> None:
+    # `faß.de` has no A-label here: Python's IDNA 2003 would write it as `fass.de`, another domain.
+    assert mailheaders.address(value, utf8=True) == value
+    assert mailheaders.address(value) == "undisclosed-recipients:;"
+    assert not mailheaders.is_plain_address(value)
+
+
+@pytest.mark.parametrize(
+    ("rcpt", "to_line"),
+    [
+        ("józef@example.com", "To: józef@example.com".encode()),
+        ("jan@żółw.pl", b"To: jan@xn--w-uga1v8h.pl"),
+    ],
+    ids=["utf8-local-part", "utf8-domain"],
+)
+@pytest.mark.parametrize("kind", [k for k, _ in BUILDERS])
+def test_every_notice_to_a_utf8_address_names_it_in_to(kind: str, rcpt: str, to_line: bytes) -> None:
+    # The To said undisclosed-recipients: the outbox did not ask for SMTPUTF8 then, and it does now.
+    f = Fuzz(subject="Spotkanie", text="Tak", message_id="<a@acme.example>", rcpt=rcpt, reason="x")
+    raw = dict(BUILDERS)[kind](f)
+    _check(raw)
+    assert next(line for line in raw.splitlines() if line.startswith(b"To:")) == to_line  # the mail's own
 
 
 def _dsn(reason: str) -> bytes:
