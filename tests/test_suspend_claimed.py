@@ -44,6 +44,10 @@ def held(gw: Running) -> list[tuple[int, str]]:
 async def test_parts_claimed_ahead_are_held_by_a_suspension_from_the_cli(tmp_path: Path) -> None:
     async with HeldSMSC() as smsc:
         text = config_text(tmp_path, smsc_port=smsc.port).replace("window = 10", f"window = {WINDOW}")
+        # The window stays full until the test answers: the CLI, a process of its own, can take longer
+        # than 5 s on a loaded machine, and a response timeout meanwhile freed the window and took the
+        # link down (its parts went out, or came back refused unsent with an attempt counted).
+        text = text.replace("response_timeout_seconds = 5", "response_timeout_seconds = 60")
         path = tmp_path / "config.toml"
         path.write_text(text)
         async with running_gateway(parse_config(text, source=str(path), base_dir=tmp_path)) as gw:
