@@ -188,12 +188,21 @@ class Queued:
     held: list[tuple[str, str]] = field(default_factory=list)  # (account or "summary", earlier mark)
 
 
-def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) -> Queued:
+# Writes a file's row of the audit trail, in the transaction that queues its mails: its account's
+# file (None: the month's summary) and the addresses it is mailed to.
+Audit = Callable[[AccountFile | None, list[str]], None]
+
+
+def queue_mails(
+    store: Store, cfg: Config, files: MonthFiles, *, again: bool, audit: Audit | None = None
+) -> Queued:
     """`billing run --send` (no loop): queue and mark the month's mails as the scheduled run does,
     so that neither mails a file twice; `again` mails what was mailed before too.
 
     A run for one account (`files.only`) mails that account's file alone: the others it rewrote
-    were for the summary (which is not mailed either), and were mailed, or refused as mailed, too."""
+    were for the summary (which is not mailed either), and were mailed, or refused as mailed, too.
+    `audit` writes each file's row with its mails and mark: a run that fails partway (the database
+    locked past its busy timeout, a file that cannot be read) leaves a row of every file it mailed."""
     done, at = Queued(), store.clock()
     clashing = clashing_names(store)
     for f in files.accounts:
@@ -204,14 +213,16 @@ def queue_mails(store: Store, cfg: Config, files: MonthFiles, *, again: bool) ->
             done.held.append((f.account, before))
             continue
         mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=f.account in clashing)
-        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at)
+        row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
+        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
             done.held.append(("summary", before))
         else:
             sha, content = summary_mail(cfg, files)
             rcpt = cfg.mail.admin_address
-            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at)
+            row = None if audit is None else lambda: audit(None, [rcpt])
+            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at, row)
     return done
 
 
@@ -260,8 +271,11 @@ def _queue(
     mails: list[tuple[str, bytes]],
     again: bool,
     at: float,
+    audit: Callable[[], None] | None = None,
 ) -> int:
     """Queue the mails and mark them mailed in one transaction: a crash leaves both or neither.
+    `audit` writes their row of the audit trail in it too (`billing run --send` only: the
+    scheduled run is nobody's change, and the daemon's log says what it mailed).
 
     `at` is the run's one time for all its files: the copies kept when they are written again are
     named by it (`mailed.mailed_copy`), and a run whose files were stamped each by its own second
@@ -277,6 +291,8 @@ def _queue(
         for rcpt, content in mails:
             store.outbox.enqueue_mail(KIND, cfg.mail.from_address, rcpt, content)
         billing.put(_mark(month, key), f"{sha} {at:.0f}")
+        if audit is not None:
+            audit()
     return len(mails)
 
 

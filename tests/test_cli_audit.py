@@ -10,6 +10,7 @@ import io
 import os
 import pwd
 import sqlite3
+import subprocess
 from contextlib import closing
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def test_each_change_of_the_command_line_leaves_its_row_with_actor_and_old_and_n
     }
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="$SUDO_USER is believed only as root, as sudo leaves it")
 def test_under_sudo_the_row_names_who_ran_it(
     cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -317,6 +319,7 @@ def test_premium_verify_resend_is_audited_without_the_token_and_a_set_changing_n
 
 
 def test_billing_run_send_is_audited_with_the_month_the_accounts_and_again(tmp_path: Path) -> None:
+    from gateway.config import load_config
     from tests.conftest import config_text
     from tests.test_billing import Clock, at, mt
     from tests.test_process import smsgw
@@ -341,18 +344,17 @@ def test_billing_run_send_is_audited_with_the_month_the_accounts_and_again(tmp_p
     assert nobody.returncode == 1
     again = smsgw(config, "billing", "run", "--month", "2026-02", "--account", "acme", "--send", "--again")
     assert again.returncode == 0, again.stderr
-    # The number of mails the command said it queued (the account's file, and the operator's copy).
-    told = [
-        [line for line in done.stdout.splitlines() if line.endswith(" mail(s) queued")]
-        for done in (again, first)
-    ]
-    assert all(len(lines) == 1 and not lines[0].startswith("0 ") for lines in told), told
-    said = [lines[0] for lines in told]
+    admin = load_config(config).mail.admin_address
     assert [fields(line)[1:] for line in trail(config)] == [
-        ["acme", "billing.send", f"2026-02 account acme (--again): {said[0]}"],
-        ["-", "billing.send", f"2026-02 all accounts: {said[1]}"],
+        [
+            "acme",
+            "billing.send",
+            f"2026-02 file of account acme (--again): mailed to billing@acme.pl, {admin}",
+        ],
+        ["-", "billing.send", f"2026-02 summary: mailed to {admin}"],
+        ["acme", "billing.send", f"2026-02 file of account acme: mailed to billing@acme.pl, {admin}"],
     ]
-    assert [fields(line)[2] for line in trail(config, "--account", "acme")] == ["billing.send"]
+    assert [fields(line)[2] for line in trail(config, "--account", "acme")] == ["billing.send"] * 2
 
 
 def test_restore_is_recorded_in_the_restored_database_by_the_backups_name_without_its_path(
@@ -405,3 +407,152 @@ async def test_auth_unlock_is_audited_when_the_running_daemon_is_asked(tmp_path:
         ["-", "auth.unlock", "anna@acme.example, 192.0.2.7"],
     ]
     assert len([line for line in trail(config) if "auth.unlock" in line]) == 2
+
+
+# A `billing run --send` writes each file's row with that file's mails (not one row after them all),
+# an unlock names a login that names no user as such, `smsgw audit` keeps each row on its line, and
+# $SUDO_USER names who ran sudo only where sudo could have set it.
+
+
+def billed_month(tmp_path: Path) -> Path:
+    """A state directory with ACME and BETA, each with a message of 2026-02 and a billing address."""
+    from tests.conftest import config_text
+    from tests.test_billing import Clock, at, mt
+
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    store = Store.open(tmp_path / "state" / "smsgw.db", clock=Clock(at(2026, 2, 1)))
+    try:
+        for name in ("acme", "beta"):
+            account = store.accounts.add_account(name).id
+            store.accounts.set_billing_addresses(name, [f"billing@{name}.pl"])
+            mt(store, account, at(2026, 2, 3))
+    finally:
+        store.close()
+    return config
+
+
+def test_a_billing_send_failing_partway_leaves_the_row_of_each_file_it_mailed_on_its_account(
+    tmp_path: Path,
+) -> None:
+    from gateway.config import load_config
+    from tests.test_process import smsgw
+
+    config = billed_month(tmp_path)
+    admin = load_config(config).mail.admin_address
+    db = tmp_path / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as c:
+        beta = c.execute("SELECT id FROM accounts WHERE name = 'beta'").fetchone()[0]
+        # BETA's mail cannot be queued (as with the database locked past the busy timeout): the
+        # run stops after ACME's file was mailed.
+        c.execute(
+            "CREATE TRIGGER fail_beta BEFORE INSERT ON outbox WHEN NEW.rcpt = 'billing@beta.pl'"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+        c.commit()
+    failed = smsgw(config, "billing", "run", "--month", "2026-02", "--send")
+    assert failed.returncode != 0, failed.stdout
+    with closing(sqlite3.connect(db)) as c:
+        queued = sorted(r for (r,) in c.execute("SELECT rcpt FROM outbox"))
+    assert queued == sorted(["billing@acme.pl", admin])
+    listed = trail(config, "--account", "acme")
+    assert listed != ["no changes recorded"], "ACME's money mail queued without a row"
+    assert [fields(line)[1:] for line in listed] == [
+        ["acme", "billing.send", f"2026-02 file of account acme: mailed to billing@acme.pl, {admin}"]
+    ]
+    assert len(trail(config)) == 1  # nothing of BETA's, nor of the summary, was mailed
+
+    # BETA's row cannot be written: its mails are not queued either (one transaction).
+    with closing(sqlite3.connect(db)) as c:
+        c.execute("DROP TRIGGER fail_beta")
+        c.execute(
+            f"CREATE TRIGGER fail_row BEFORE INSERT ON audit WHEN NEW.account_id = {beta}"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+        c.commit()
+    assert smsgw(config, "billing", "run", "--month", "2026-02", "--send").returncode != 0
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 2
+        c.execute("DROP TRIGGER fail_row")
+        c.commit()
+    done = smsgw(config, "billing", "run", "--month", "2026-02", "--send")
+    assert done.returncode == 1, done.stderr  # ACME's file was mailed before: held
+    assert [fields(line)[1:] for line in trail(config)] == [
+        ["-", "billing.send", f"2026-02 summary: mailed to {admin}"],
+        ["beta", "billing.send", f"2026-02 file of account beta: mailed to billing@beta.pl, {admin}"],
+        ["acme", "billing.send", f"2026-02 file of account acme: mailed to billing@acme.pl, {admin}"],
+    ]
+
+
+async def test_an_unlock_of_a_login_naming_no_user_does_not_put_its_text_in_the_trail(tmp_path: Path) -> None:
+    """What was typed as a login that names no user may be a password (typed in the user-name
+    field); the daemon's log masks it, and the row, read in the panel, does not show it either."""
+    from gateway.config import load_config
+    from gateway.housekeeping import read_status
+    from tests.conftest import STAFF, running_gateway
+    from tests.test_auth_unlock import until
+    from tests.test_process import smsgw
+    from tests.test_submission import blocking, submission_config_text
+
+    config = tmp_path / "config.toml"
+    config.write_text(submission_config_text(tmp_path, 1, None))
+    cfg = load_config(config)
+    async with running_gateway(cfg):  # with its user STAFF
+        assert STAFF == "anna@acme.example"
+        await until(lambda: read_status(cfg.state_dir) is not None)
+        done = await blocking(lambda: smsgw(config, "auth", "unlock", "Tr0ub4dor@3", "Anna@Acme.example"))
+        assert done.returncode == 0, done.stderr
+    listed = trail(config)
+    assert [fields(line)[1:] for line in listed if "auth.unlock" in line] == [
+        ["-", "auth.unlock", "a login that names no user, anna@acme.example"]
+    ]
+    assert "tr0ub4dor" not in "\n".join(listed).casefold()
+
+
+def test_a_backup_name_cannot_forge_a_line_of_smsgw_audit_nor_reach_the_terminal(
+    cli: CLI, tmp_path: Path
+) -> None:
+    from tests.test_process import smsgw
+
+    cli.ok("account", "add", "ACME")
+    forged = "2026-12-01 09:00  cli:ceo  ACME  account.set  ACME: monthly_limit 1000 \u2192 99999"
+    backup = tmp_path / f"b.db\n{forged}\x1b]0;owned\x07"
+    cli.ok("backup", str(backup))
+    done = smsgw(cli.path, "restore", str(backup))
+    assert done.returncode == 0, done.stderr
+    listed = trail(cli.path)
+    assert len(listed) == 2, listed  # the restore's row and the account's
+    action, detail = fields(listed[0])[2:]
+    assert action == "database.restore"
+    assert detail.startswith(f"from b.db\\x0a{forged}\\x1b]0;owned\\x07 (schema version "), detail
+    assert "\x1b" not in "\n".join(listed) and "\x07" not in "\n".join(listed)
+
+
+def test_sudo_user_set_by_anyone_but_sudo_names_nobody(cli: CLI, tmp_path: Path) -> None:
+    """$SUDO_USER is the environment's: anyone can set it. Only a process whose real user is root
+    (as sudo leaves it) believes it; else the row names the real user."""
+    from tests.test_process import CLI as COMMAND
+    from tests.test_process import ROOT
+
+    cli.ok("account", "add", "ACME")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    # As root, the command runs with `nobody` as its real user (and root's rights, to read the
+    # state directory): as a setuid program or a user's own SUDO_USER=ceo would.
+    demote = (lambda: os.setreuid(nobody, 0)) if os.getuid() == 0 else None
+    done = subprocess.run(
+        [*COMMAND, "--config", str(cli.path), "account", "set", "ACME", "--daily-limit", "50"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "SUDO_USER": "ceo"},
+        preexec_fn=demote,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    actor = rows(tmp_path)[-1][0]
+    assert "ceo" not in actor
+    if demote is not None:
+        assert actor == f"cli:{ME} (run by nobody)"
+    else:
+        assert actor == f"cli:{ME}" or actor.startswith(f"cli:{ME} (login ")

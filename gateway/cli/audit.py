@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.cli.common import list_limit, open_store, say_zone, since_time, when
+from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.store import audit
 from gateway.store.db import Store
@@ -29,14 +30,21 @@ def _user(uid: int) -> str:
 
 
 def cli_actor(environ: dict[str, str] | None = None) -> str:
-    """`cli:` and the Unix user the command runs as; under sudo, who ran sudo too
-    (`cli:root (sudo by anna)`), as root or the service's user alone names nobody. The login of
-    the terminal is named when it is someone else's (after `su`): the process cannot tell more."""
+    """`cli:` and the Unix user the command runs as; under sudo to root, who ran sudo too
+    (`cli:root (sudo by anna)`), as root alone names nobody. The login of the terminal is named
+    when it is someone else's (after `su`): the process cannot tell more.
+
+    $SUDO_USER is believed only when the real user is root, as sudo leaves it: anyone can set it
+    (`SUDO_USER=ceo smsgw ...`), and a row saying the CEO made their change would be worse than
+    none. Without root the row names the real user (the one who ran it, should it differ from
+    the one it runs as)."""
     env = os.environ if environ is None else environ
-    user = _user(os.geteuid())
-    by = env.get("SUDO_USER", "").strip()
+    real, user = os.getuid(), _user(os.geteuid())
+    by = env.get("SUDO_USER", "").strip() if real == 0 else ""
     if by and by != user:
         return f"cli:{user} (sudo by {by})"
+    if real != os.geteuid():
+        return f"cli:{user} (run by {_user(real)})"
     try:
         login = os.getlogin()
     except OSError:  # no controlling terminal: cron, systemd, a pipe
@@ -81,7 +89,10 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
     say_zone(rows, "no changes recorded")
     for r in rows:
         account = r["account"] or (f"account #{r['account_id']}" if r["account_id"] is not None else "-")
-        print(f"{when(r['at'])}  {r['actor']}  {account}  {r['action']}  {r['detail'] or ''}".rstrip())
+        # Each stored field on its line: a backup's file name, an account's or a login's text could
+        # otherwise forge a line of the trail (`Printable` escapes the other controls).
+        fields = [one_line(v) for v in (r["actor"], account, r["action"], r["detail"] or "")]
+        print(f"{when(r['at'])}  {'  '.join(fields)}".rstrip())
     return 0
 
 

@@ -17,6 +17,9 @@ from gateway.adminrules import age
 from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.config import Config
+from gateway.store.db import Store
+
+NO_USER = "a login that names no user"  # an unlock's audit row, for a login that names no user
 
 KINDS = {
     "pair": "this login from this address",
@@ -93,7 +96,7 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
         with store.db.transaction():  # the requests and their audit row, or neither
             for target in stored:
                 store.admin.request_auth_unlock(target)
-            audited(store, None, "auth.unlock", _requested(stored))
+            audited(store, None, "auth.unlock", _requested(store, stored))
     finally:
         store.close()
     locks = active_locks(status, time.time())
@@ -108,9 +111,19 @@ def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _requested(targets: list[str]) -> str:
-    """The unlock's audit row: what was asked to be lifted, as the command's answer names it."""
-    return "every address and login" if ALL in targets else ", ".join(shown_target(t) for t in targets)
+def _requested(store: Store, targets: list[str]) -> str:
+    """The unlock's audit row: what was asked to be lifted, as the command's answer names it, but
+    a login only as typed when it names a user. Anything else may be a password typed into the
+    user-name field, and the row is read in the panel by others; the daemon's log masks it too."""
+    if ALL in targets:
+        return "every address and login"
+    return ", ".join(_shown(store, t) for t in targets)
+
+
+def _shown(store: Store, target: str) -> str:
+    if "@" in target and store.accounts.find_user(target) is None:
+        return NO_USER
+    return shown_target(target)
 
 
 def _locked(locks: list[dict[str, Any]], target: str) -> bool:

@@ -25,8 +25,8 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from billing_reports.writer import (
     SUMMARY,
+    AccountFile,
     ArchiveKept,
-    MonthFiles,
     billing_dir_problem,
     file_name,
     month_dir,
@@ -136,9 +136,7 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
     if not args.send:
         return 0
-    done = job.queue_mails(store, cfg, files, again=args.again)
-    if done.mails:
-        _audit_send(store, files, args.again, done.mails)
+    done = job.queue_mails(store, cfg, files, again=args.again, audit=_send_row(store, month, args.again))
     print(f"{done.mails} mail(s) queued")
     for what, mark in done.held:
         at = job.mailed_at(mark)
@@ -150,18 +148,19 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_FAILURE if done.held else 0
 
 
-def _audit_send(store: Store, files: MonthFiles, again: bool, mails: int) -> None:
-    """The row of a `--send` that queued mail: who mailed money files, of which month, to whom.
-
-    In a transaction of its own, after the mails': `queue_mails` commits each file's mails with
-    its mark, and one transaction around them all would hold the database's write lock while every
-    file is read and its mail built, which the running daemon's writes cannot wait out.
+def _send_row(store: Store, month: Month, again: bool) -> job.Audit:
+    """The row of each file a `--send` mails, written with its mails: who mailed which account's
+    money file (or the month's summary), of which month, to which addresses. One row per file, on
+    its account, so that `smsgw audit --account` shows the account's file was mailed, and a run
+    that stops partway leaves the rows of what it did mail.
     """
-    only = next((f.account_id for f in files.accounts if f.account == files.only), None)
-    whom = f"account {files.only}" if files.only is not None else "all accounts"
-    detail = f"{files.month} {whom}{' (--again)' if again else ''}: {mails} mail(s) queued"
-    with store.db.transaction():
-        audited(store, only, "billing.send", detail)
+
+    def row(f: AccountFile | None, rcpts: list[str]) -> None:
+        what = "summary" if f is None else f"file of account {f.account}"
+        detail = f"{month} {what}{' (--again)' if again else ''}: mailed to {', '.join(rcpts)}"
+        audited(store, None if f is None else f.account_id, "billing.send", detail)
+
+    return row
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
