@@ -116,6 +116,14 @@ class OutcomeRecorder:
                 pause = 0.0
             await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
+        elif result.outcome is Outcome.TEMPORARY and result.unsent:
+            # Handed to a link as its connection went, and refused before a byte was written: back
+            # to the queue with its turn and its attempts as they were (a flapping link counted
+            # each such refusal, and the back-off grew for SMS that never left).
+            self.avoid.setdefault(part.id, set()).add(name)
+            delay = 0.0 if self._another_up(part, name) else NO_LINK_DELAY
+            await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False))
+            log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, unsent=True)
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             self.avoid.setdefault(part.id, set()).add(name)
             if part.attempts >= MAX_ATTEMPTS:

@@ -125,6 +125,9 @@ class SubmitResult:
     # TEMPORARY only: the request was written before its connection was lost, so the SMSC may have
     # taken it and a re-send may be a second copy on the phone (logged and counted, R-7.5).
     written: bool = False
+    # TEMPORARY only: refused before anything was written (the link was not up: a part handed over
+    # as its connection went): no attempt was made, so none is counted and no back-off grows.
+    unsent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

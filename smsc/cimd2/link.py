@@ -95,7 +95,7 @@ class Cimd2Link:
     async def submit(self, sms: OutboundSms) -> SubmitResult:
         conn = self._conn
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
-            return SubmitResult(Outcome.TEMPORARY, error="link not active")
+            return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
         try:
             params = submit_params(sms)
             encode(Packet(Op.SUBMIT, 1, params))  # refuse unsendable values before touching the wire

@@ -103,7 +103,7 @@ class SmppLink:
         window place freed by an answer is filled again without waiting for a turn of the loop."""
         conn = self._conn
         if self._stopping or self.state is not LinkState.ACTIVE or conn is None or not conn.bound:
-            return _resolved(SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}"))
+            return _resolved(SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}", unsent=True))
         try:
             seq = self._seq.next_sequence()
             data = encode_sm(SUBMIT_SM, seq, **submit_fields(sms, self.cfg))
