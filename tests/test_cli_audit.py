@@ -9,10 +9,13 @@ from __future__ import annotations
 import io
 import os
 import pwd
+import shlex
+import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -556,3 +559,36 @@ def test_sudo_user_set_by_anyone_but_sudo_names_nobody(cli: CLI, tmp_path: Path)
         assert actor == f"cli:{ME} (run by nobody)"
     else:
         assert actor == f"cli:{ME}" or actor.startswith(f"cli:{ME} (login ")
+
+
+def test_a_command_run_by_sudo_to_the_service_user_names_who_ran_sudo(cli: CLI, tmp_path: Path) -> None:
+    """`sudo -u smsgw smsgw ...` (what the refusal to run as root tells admins) leaves the service
+    user as the real user: the row names who ran sudo when the parent process is sudo running as
+    root (one a user made under that name runs as that user: `_sudo_parent`)."""
+    from tests.test_process import CLI as COMMAND
+    from tests.test_process import ROOT
+
+    if os.getuid() != 0:
+        pytest.skip("a parent process with root's rights needs root")
+    cli.ok("account", "add", "ACME")
+    # A shell under sudo's name, so that /proc names the parent `sudo`; `-p` keeps its root rights
+    fake_sudo = tmp_path / "sudo"
+    shutil.copy("/bin/sh", fake_sudo)
+    nobody = pwd.getpwnam("nobody").pw_uid
+    command = " ".join(shlex.quote(a) for a in [*COMMAND, "--config", str(cli.path)])
+
+    def run(limit: str, demote: Any) -> str:
+        done = subprocess.run(
+            [str(fake_sudo), "-p", "-c", f"{command} account set ACME --daily-limit {limit}; true"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "SUDO_USER": "anna"},
+            preexec_fn=demote,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return str(rows(tmp_path)[-1][0])
+
+    # The parent keeps root's rights (as sudo does), the command runs with `nobody` as its real user.
+    assert run("50", lambda: os.setreuid(nobody, 0)) == f"cli:{ME} (sudo by anna)"

@@ -11,6 +11,7 @@ import argparse
 import os
 import pwd
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import list_limit, open_store, say_zone, since_time, when
@@ -34,13 +35,14 @@ def cli_actor(environ: dict[str, str] | None = None) -> str:
     (`cli:root (sudo by anna)`), as root alone names nobody. The login of the terminal is named
     when it is someone else's (after `su`): the process cannot tell more.
 
-    $SUDO_USER is believed only when the real user is root, as sudo leaves it: anyone can set it
-    (`SUDO_USER=ceo smsgw ...`), and a row saying the CEO made their change would be worse than
-    none. Without root the row names the real user (the one who ran it, should it differ from
-    the one it runs as)."""
+    $SUDO_USER is believed only when the real user is root, as sudo to root leaves it, or when
+    the parent process is sudo running as root (`sudo -u smsgw smsgw ...`, as the daemon's own
+    refusal to run as root tells admins): anyone can set it (`SUDO_USER=ceo smsgw ...`), and a
+    row saying the CEO made their change would be worse than none. Otherwise the row names the
+    real user (the one who ran it, should it differ from the one it runs as)."""
     env = os.environ if environ is None else environ
     real, user = os.getuid(), _user(os.geteuid())
-    by = env.get("SUDO_USER", "").strip() if real == 0 else ""
+    by = env.get("SUDO_USER", "").strip() if real == 0 or _sudo_parent() else ""
     if by and by != user:
         return f"cli:{user} (sudo by {by})"
     if real != os.geteuid():
@@ -52,6 +54,18 @@ def cli_actor(environ: dict[str, str] | None = None) -> str:
     if login and login != user:
         return f"cli:{user} (login {login})"
     return f"cli:{user}"
+
+
+def _sudo_parent() -> bool:
+    """The parent process is sudo with root's rights: a process a user made and named sudo runs as
+    that user, so only the real sudo (or root, who may do anything) passes this."""
+    try:
+        status = Path(f"/proc/{os.getppid()}/status").read_text()
+    except OSError:  # not Linux, or the parent gone
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    uids = fields.get("Uid", "").split()
+    return fields.get("Name", "").strip() == "sudo" and len(uids) > 1 and uids[1] == "0"
 
 
 def audited(store: Store, account_id: int | None, action: str, detail: str = "") -> None:
