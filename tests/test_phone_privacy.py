@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
 from gateway.config import Config, parse_config
+from gateway.privacy.cli import WAL_KEPT
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_process import smsgw
@@ -299,3 +300,122 @@ async def test_an_answer_mail_still_queued_is_erased_and_not_sent(tmp_path: Path
     )
     assert "not sent: its text was erased at the phone's request" in listed.stdout
     assert ANSWER_WORD.encode() not in file_bytes(cfg.db_path)
+
+
+NOTICE_WORD = "Pelikanowo"  # in the subject of a mail to the phone alone, which its notices quote
+
+
+async def test_the_notices_about_a_mail_to_the_phone_alone_are_listed_and_erased(tmp_path: Path) -> None:
+    """The account wants a confirmation of each mail: it quotes the mail's subject and numbers. For
+    a mail all of whose SMS went to the phone it is one of the mails about it; for a mail to other
+    numbers too it is its sender's, as the mail is."""
+    relay = free_port()
+    path, cfg = written_two_way(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        conn = gw.store.db.conn
+        assert (await cli(path, "account", "set", "acme", "--confirm", "on")).returncode == 0
+        alone = mail(f"601123456@{DOMAIN}", "Jutro o 10", f"Wizyta {NOTICE_WORD}")
+        assert (await gw.send(alone)).error is None
+        shared = mail([f"601123456@{DOMAIN}", f"601123457@{DOMAIN}"], "Zebranie", f"Zebranie {SHARED_WORD}")
+        assert (await gw.send(shared)).error is None
+        await gw.until(lambda: len(sink.messages) >= 2)
+        confirmations = conn.execute(
+            "SELECT id FROM outbox WHERE kind = 'confirmation' ORDER BY id"
+        ).fetchall()
+        assert len(confirmations) == 2
+        mine, theirs = confirmations[0][0], confirmations[1][0]
+        shown = await cli(path, "phone", "show", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        content = dict(conn.execute("SELECT id, content FROM outbox WHERE kind = 'confirmation'").fetchall())
+    assert shown.returncode == 0, shown.stderr
+    listed = [line for line in shown.stdout.splitlines() if line.startswith(f"  mail {mine} ")]
+    assert len(listed) == 1 and "confirmation to" in listed[0], shown.stdout
+    assert not any(line.startswith(f"  mail {theirs} ") for line in shown.stdout.splitlines())
+    assert forgot.returncode == 0, forgot.stderr
+    assert "WAL" not in forgot.stdout  # emptied: nothing read it meanwhile
+    assert content[mine] == ERASED.encode()
+    assert SHARED_WORD.encode() in content[theirs]  # the sender's mail to another number too: kept
+    assert NOTICE_WORD.encode() not in file_bytes(cfg.db_path)
+
+
+PART_WORD = "Bocianowo"  # in the first part of a long SMS from the phone, its rest not come yet
+SENDER_ID_WORD = "Nadawcowo"  # in an SMS from a sender ID written as the phone's digits without "+"
+
+
+async def test_forget_deletes_waiting_parts_and_leaves_a_sender_id_written_as_digits(tmp_path: Path) -> None:
+    """A long SMS half received: its first part waits for the rest. Erased, the rest joined the
+    marker and went to the user as an SMS; deleted, the rest makes an incomplete SMS of its own.
+    And a source that no plan read as a number is kept as written: "48601123456" is a sender ID
+    (the phone itself would be stored "+48601123456"), another sender's SMS, not the phone's."""
+    path, cfg = written_two_way(tmp_path, free_port())
+    async with running_gateway(cfg) as gw:
+        mo, conn, write = gw.store.mo, gw.store.db.conn, gw.store.write
+        first = await write(
+            lambda: mo.record_mo("sim", PHONE, ACME_SENDER, f"Pierwsza {PART_WORD} ", 0, (77, 2, 1))
+        )
+        assert first is None
+        other = await write(
+            lambda: mo.record_mo("sim", PHONE[1:], ACME_SENDER, f"Od nadawcy {SENDER_ID_WORD}", 0, None)
+        )
+        assert other is not None
+        shown = await cli(path, "phone", "show", PHONE)
+        # A reader holding its snapshot (a report, a backup): the WAL cannot be emptied now.
+        reader = sqlite3.connect(cfg.db_path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM mo").fetchone()
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        reader.close()
+        rest = await write(lambda: mo.record_mo("sim", PHONE, ACME_SENDER, "i reszta", 0, (77, 2, 2)))
+        # Waiting for its first part now; joined with a gap marker at the timeout.
+        joined = rest or (await write(lambda: mo.join_stale_segments(time.time() + 1)))[0]
+        text = conn.execute("SELECT text FROM mo WHERE id = ?", (joined,)).fetchone()[0]
+        kept = conn.execute("SELECT text FROM mo WHERE id = ?", (other,)).fetchone()[0]
+    assert kept == f"Od nadawcy {SENDER_ID_WORD}"
+    assert rest is None and ERASED not in text and PART_WORD not in text and text.endswith("i reszta")
+    assert shown.returncode == 0, shown.stderr
+    assert "sms received from it: 0" in shown.stdout.splitlines(), shown.stdout
+    assert "parts of a long SMS from it waiting for the rest: 1" in shown.stdout.splitlines()
+    assert forgot.returncode == 0, forgot.stderr
+    assert f"  {WAL_KEPT}" in forgot.stdout.splitlines(), forgot.stdout
+    assert (
+        "  deleted: 1 part of a long SMS from it waiting for the rest (deleted: the parts coming later"
+        " make an incomplete SMS of their own)" in forgot.stdout.splitlines()
+    ), forgot.stdout
+
+
+VOTE_WORD = "Glosowo"  # in a premium SMS kept until its client's address confirms
+
+
+async def test_a_premium_sms_awaiting_confirmation_is_ended_and_never_mailed(tmp_path: Path) -> None:
+    """A vote kept until the client's address confirms: erased and left waiting, the confirmation
+    mailed the client the marker as the phone's premium SMS. Ended, it is mailed to nobody; the
+    phone paid for it: its billing facts stay."""
+    from tests.test_premium_loop import premium_config, reply_to, smtp
+    from tests.test_two_way import parsed
+
+    relay = free_port()
+    path, pcfg = premium_config(tmp_path, "smpp", relay)
+    cfg: Config = pcfg  # type: ignore[assignment]
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        added = await cli(path, "premium", "add", "kp123", "--account", "acme", "--email", "konkurs@acme.pl")
+        assert added.returncode == 0, added.stderr
+        gw.store.outbox.on_queued()
+        await sink.wait(1)
+        ask = parsed(sink.messages[0][2])
+        vote = {"op": "mo", "source": PHONE, "destination": "7355", "text": f"KP123 vote {VOTE_WORD}"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, vote))["ok"]
+        db = gw.store.db.conn
+        await gw.until(lambda: db.execute("SELECT state FROM premium_mo").fetchone() == ("awaiting",))
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        assert (await smtp(gw.port, *reply_to(ask, "yes, that is us"))).error is None
+        row = db.execute("SELECT state, text, parts, price FROM premium_mo").fetchone()
+        mailed = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind IN ('premium', 'premium-fallback')"
+        ).fetchone()
+    assert forgot.returncode == 0, forgot.stderr
+    assert mailed == (0,)  # confirmed, and the vote mailed to nobody
+    assert row[:2] == ("erased", ERASED) and row[2] == 1 and row[3] > 0
+    assert (
+        "  ended: 1 premium SMS kept until the client's address confirms: ended, never mailed"
+        in forgot.stdout.splitlines()
+    ), forgot.stdout

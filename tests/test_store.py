@@ -409,7 +409,15 @@ def undo_migration_50(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_51(conn: sqlite3.Connection) -> None:
+    undo_migration_53(conn)
     conn.execute("DROP INDEX audit_at")
+
+
+def undo_migration_53(conn: sqlite3.Connection) -> None:
+    for ref in ("message_ref", "mo_ref", "email_ref", "premium_ref"):
+        conn.execute(f"DROP INDEX outbox_{ref}")
+    conn.execute("ALTER TABLE outbox DROP COLUMN premium_ref")
+    conn.execute("ALTER TABLE outbox DROP COLUMN email_ref")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -227,7 +227,8 @@ def answer(
             phone = display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone
             about = [f"premium SMS {pmo.password} · {pmo.number} · {phone}"]
             sent_by = (mail_from, client_ip)
-            _forward_bounce(store, cfg, mail, raw, sent_by, f"premium-{token}", pmo.account_id, about)
+            address = f"premium-{token}"
+            _forward_bounce(store, cfg, mail, raw, sent_by, address, pmo.account_id, about, pmo.id)
         return refuse(replies.OK_NOT_SENT.format(why), why)
     service = r.service(pmo.service_id)
     # The SMS a service received while it existed stay answerable after `premium remove`, within the
@@ -334,6 +335,7 @@ def answer(
                 in_reply_to=msgid,
                 lang=cfg.gateway.language,
             ),
+            message_ref=result.message_ids[0],  # it quotes the answer to the phone
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
     return replies.OK_QUEUED.format(result.email_id), True
@@ -353,6 +355,7 @@ def _forward_bounce(
     address: str,
     account_id: int | None,
     about: list[str],
+    premium_ref: int | None = None,
 ) -> bool:
     """Inside the mail's write: hand a bounce to the premium fallback address; whether it was queued.
 
@@ -362,7 +365,8 @@ def _forward_bounce(
     which `recorded_before` finds. A bounce without a Message-ID cannot be told from the next
     one, and is forwarded each time (as there). `sent_by` is its envelope sender and the address
     of the server that sent it, `address` the local part it was sent to (never logged: it holds
-    the token), `about` names what bounced, for the operator.
+    the token), `about` names what bounced, for the operator; `premium_ref` the premium SMS whose mail
+    bounced (the bounce quotes it: `smsgw phone forget` erases the forward with it).
     """
     mail_from, client_ip = sent_by
     fallback = cfg.premium_fallback
@@ -400,6 +404,6 @@ def _forward_bounce(
         raw=raw,
         lang=cfg.gateway.language,
     )
-    store.outbox.enqueue_mail("bounce-forward", "", fallback, content)
+    store.outbox.enqueue_mail("bounce-forward", "", fallback, content, premium_ref=premium_ref)
     log.info("premium.bounce_forwarded", email=recorded.email_id, to=fallback, reason=mail.automatic)
     return True

@@ -18,13 +18,13 @@ from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, say
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.privacy.repo import Erased, PhoneRepo
+from gateway.store.checkpoint import BUSY_MS
 
 log = structlog.get_logger(__name__)
 
 
 def _repo(cfg: Config, value: str) -> tuple[Any, PhoneRepo]:
     """The store and the phone's rows, the number read as the other commands read one."""
-    from gateway.conversations.numbers import written_forms
     from gateway.smtp.addressing import BadNumber, to_e164
 
     region = cfg.gateway.default_region
@@ -33,7 +33,7 @@ def _repo(cfg: Config, value: str) -> tuple[Any, PhoneRepo]:
     except BadNumber as exc:
         raise CliError(f"{value!r} is not a phone number: {exc}", EXIT_USAGE) from exc
     store = open_store(cfg, must_exist=True)
-    return store, PhoneRepo(store.db.conn, number, written_forms(number, region))
+    return store, PhoneRepo(store.db.conn, number)
 
 
 def _plural(n: int, word: str) -> str:
@@ -99,6 +99,8 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
         print(f"opt-out: on the list since {when(optout['at'])} (by {optout['source']}{word})")
     kept = held["kept"]
     print(f"kept answers (past the hourly limit, not mailed yet): {kept['answers']}")
+    print(f"parts of a long SMS from it waiting for the rest: {held['segments']}")
+    print(f"premium sms kept until the client's address confirms: {held['awaiting']}")
     for r in _section("mails about it (outbox)", held["mails"]):
         print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
     if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
@@ -114,11 +116,24 @@ def _would(repo: PhoneRepo) -> list[str]:
         f"texts of {_plural(held['received']['count'], 'SMS')} received from it"
         f" ({held['kept']['answers']} of them kept past the hourly limit: not mailed)",
         f"texts of {_plural(held['premium']['count'], 'premium SMS')} from it and of the answers to them",
+        *([_awaiting(held["awaiting"])] if held["awaiting"] else []),
+        *([_segments(held["segments"])] if held["segments"] else []),
         f"{_plural(len(held['conversations']), 'conversation')} with it (deleted)",
         f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent)",
         f"text and subject of {_plural(repo.mails_own(), 'mail')} the SMS came in (all its SMS went to it)",
         *([_shared(shared)] if shared else []),
     ]
+
+
+def _awaiting(n: int) -> str:
+    return f"{_plural(n, 'premium SMS')} kept until the client's address confirms: ended, never mailed"
+
+
+def _segments(n: int) -> str:
+    return (
+        f"{_plural(n, 'part')} of a long SMS from it waiting for the rest (deleted: the parts coming"
+        " later make an incomplete SMS of their own)"
+    )
 
 
 def _shared(n: int) -> str:
@@ -129,6 +144,14 @@ KEPT_LINES = (
     "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
     "kept: the billing files already written (they are the bills): not changed",
     "kept: backups taken before still hold the texts until they are rotated",
+)
+
+
+# The daemon's reads kept the WAL from being emptied: `gateway.store.checkpoint` starts it over (a
+# TRUNCATE) once it grows past 4 times its checkpoint limit, and passive checkpoints write over it.
+WAL_KEPT = (
+    "kept: the database's WAL file (its -wal file) still holds old copies of the texts: the running daemon"
+    " was reading it; its checkpoints write over them (it empties the file once it passes 16 MB)"
 )
 
 
@@ -147,6 +170,8 @@ def _erased(e: Erased) -> list[str]:
         f" ({e.kept_answers} kept past the hourly limit: not mailed)",
         f"erased: texts of {_plural(e.premium_sms, 'premium SMS')}"
         f" and {_plural(e.premium_answers, 'answer')} to them",
+        *([f"ended: {_awaiting(e.premium_awaiting)}"] if e.premium_awaiting else []),
+        *([f"deleted: {_segments(e.segments)}"] if e.segments else []),
         f"erased: {_plural(e.mails_erased, 'mail')} the SMS came in (text and subject)",
         f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent)",
         f"deleted: {_plural(e.conversations, 'conversation')}",
@@ -163,6 +188,8 @@ def _detail(number: str, e: Erased) -> str:
         f" {_plural(e.mails_erased, 'mail')} ({e.mails_kept} to other numbers too kept),"
         f" {_plural(e.outbox_mails, 'outbox mail')}"
         f" ({e.outbox_not_sent} not sent); {_plural(e.conversations, 'conversation')} deleted"
+        + (f", {_plural(e.segments, 'waiting part')} deleted" if e.segments else "")
+        + (f", {e.premium_awaiting} premium awaiting confirmation ended" if e.premium_awaiting else "")
     )
 
 
@@ -185,14 +212,19 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
         erased = repo.erase()
         audited(store, None, "phone.forget", _detail(repo.number, erased))
     log.info("privacy.phone_forgotten", **erased._asdict())
-    # The erased pages into the database file now, rather than at the daemon's next checkpoint.
-    store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    # The erased pages into the database file now and the WAL, which holds the old ones, emptied:
+    # else its old copies stay until the daemon's checkpoints write them over.
+    # Waiting as the daemon's checkpoint thread waits for readers, not the store's 30 s: the erasure is done.
+    store.db.conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+    busy = store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
     print(f"phone {repo.number}:")
     for line in _erased(erased):
         print(f"  {line}")
     print(f"  {_kept_optout(repo)}")
     for line in KEPT_LINES:
         print(f"  {line}")
+    if busy:
+        print(f"  {WAL_KEPT}")
     return 0
 
 
@@ -220,7 +252,8 @@ def add_commands(sub: Any) -> None:
         help="what the database holds about a number",
         description="Everything the database holds about one phone number, counted and listed newest"
         " first: SMS sent to it, SMS and premium SMS received from it, its conversations, its opt-out"
-        " entry, answers kept past the hourly limit and the mails about it. Times in [gateway] timezone.",
+        " entry, answers kept past the hourly limit, parts of a long SMS waiting for the rest, premium SMS"
+        " awaiting confirmation and the mails about it. Times in [gateway] timezone.",
     )
     show.add_argument("number", help="the phone: +48601123456, or national as 601123456")
     show.add_argument("--texts", action="store_true", help="print the SMS texts too")
@@ -231,7 +264,9 @@ def add_commands(sub: Any) -> None:
         help="erase a number's texts and conversations",
         description="Erase in one transaction the texts of the SMS sent to the number and received from"
         " it (with their parts, delivery reports, premium answers and the mails about them), the mails"
-        " they came in when every SMS of a mail went to it, and its conversations. Kept: the billing"
+        " they came in when every SMS of a mail went to it (and the notices about them), and its"
+        " conversations; delete the parts of a long SMS from it still waiting for the rest; end its"
+        " premium SMS kept until the client's address confirms (never mailed). Kept: the billing"
         " facts, the opt-out entry (it honours the objection) and the billing files. Refused while an"
         " SMS to the number waits to be sent (cancel it first). Without --yes it says what it would"
         " erase and exits 1. Recorded in the audit trail.",

@@ -5,12 +5,15 @@ of its parts (`parts.text` and the encoded `parts.payload`), the delivery report
 it (`dlrs.raw`, whose SMPP form quotes the text's start), the mail it came in (`emails.text`,
 `subject`), an answer (`mo.text`), a premium SMS and the free answers to it (`premium_mo.text`,
 `premium_answers.text`), a conversation's last text, and every mail the gateway wrote about it
-(`outbox.content`: reports, answers forwarded). All of them are found here, by one number.
+(`outbox.content`: reports, answers forwarded, the notices about the mail it came in, a premium SMS's
+bounce forwarded). All of them are found here, by one number: the phone's E.164 form, which is how
+every column about a phone keeps it (a source the SMSC wrote without "+" that no plan reads as a
+number is a sender ID, kept as written, and no phone's).
 
 What the law lets or obliges the operator to keep stays: the billing facts (number, time, parts,
 price, state) and the opt-out entry, which is how the phone's objection is honoured. A mail's own
 text is its sender's, and the mail may have gone to other numbers too: it is erased only when every
-SMS it became went to this number.
+SMS it became went to this number; so are the notices about it (confirmation, held, truncated).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ WAITING = ("queued", "deferred", "hold", "active")
 # A queued mail about the phone is not sent once its text is erased; why, as `outbox list` shows it.
 NOT_SENT = "not sent: its text was erased at the phone's request"
 KEPT_NOTE = "kept past the hourly limit; erased at the phone's request before it was mailed"
+# A premium SMS kept until its client's address confirms: ended, never forwarded (verification
+# forwards the state 'awaiting' only: `premium.handlers.forward_awaiting`). Its billing facts stay.
+PREMIUM_ERASED = "erased"
+AWAITING_NOTE = "erased at the phone's request before its client's address confirmed: never mailed"
 
 
 class Erased(NamedTuple):
@@ -43,6 +50,8 @@ class Erased(NamedTuple):
     kept_answers: int  # its answers kept past the hourly limit, not mailed now
     outbox_mails: int
     outbox_not_sent: int  # of them, still queued: not sent now
+    segments: int  # parts of a long SMS from it still waiting for the rest: deleted
+    premium_awaiting: int  # premium SMS kept until the client's address confirms: ended, never mailed
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -55,17 +64,18 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 class PhoneRepo:
-    """One phone's rows. `number` is its E.164 form (how the gateway stores the numbers it sends
-    to, its conversations and opt-outs); `forms` every form an SMSC may have written it in (what
-    the rows of SMS received from it keep)."""
+    """One phone's rows, by its E.164 form `number`: how the gateway stores the numbers it sends
+    to, its conversations and opt-outs, and the source of an SMS (`mo`, `premium_mo`, `kept_phones`)
+    that any plan reads as a number."""
 
-    def __init__(self, conn: sqlite3.Connection, number: str, forms: Sequence[str]) -> None:
+    def __init__(self, conn: sqlite3.Connection, number: str) -> None:
         self.conn = conn
         self.number = number
-        self.forms = tuple(dict.fromkeys([number, *forms]))
-        self._in = f"IN ({_marks(self.forms)})"
 
     # ---- the reads (art. 15) --------------------------------------------------------------------
+
+    def _one(self, sql: str, *args: object) -> int:
+        return int(self.conn.execute(sql, args).fetchone()[0])
 
     def count(self, sql: str, args: Sequence[object]) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM ({sql})", tuple(args)).fetchone()[0])
@@ -81,24 +91,35 @@ class PhoneRepo:
     def _received_sql(self) -> tuple[str, tuple[object, ...]]:
         return (
             "SELECT o.id, o.received_at, o.destination, o.state, o.text, c.user_email AS user FROM mo o"
-            f" LEFT JOIN conversations c ON c.id = o.conversation_id WHERE o.source {self._in}",
-            self.forms,
+            " LEFT JOIN conversations c ON c.id = o.conversation_id"
+            " WHERE o.source = ? AND o.state <> 'segment'",
+            (self.number,),
         )
 
     def _premium_sql(self) -> tuple[str, tuple[object, ...]]:
         return (
             "SELECT id, received_at, number, password, parts, price, state, answers, text FROM premium_mo"
-            f" WHERE phone {self._in}",
-            self.forms,
+            " WHERE phone = ?",
+            (self.number,),
+        )
+
+    def _outbox_ids(self) -> tuple[str, tuple[object, ...]]:
+        """The mails about the phone: about an SMS to it or from it, a mail all of whose SMS went to
+        it, a premium SMS from it. One SELECT per reference, each off its own index (an OR of them
+        read the whole outbox)."""
+        own, own_args = self._mails_of(shared=False)
+        n = self.number
+        return (
+            "SELECT id FROM outbox WHERE message_ref IN (SELECT id FROM messages WHERE recipient = ?)"
+            " UNION SELECT id FROM outbox WHERE mo_ref IN (SELECT id FROM mo WHERE source = ?)"
+            f" UNION SELECT id FROM outbox WHERE email_ref IN ({own})"
+            " UNION SELECT id FROM outbox WHERE premium_ref IN (SELECT id FROM premium_mo WHERE phone = ?)",
+            (n, n, *own_args, n),
         )
 
     def _mails_sql(self) -> tuple[str, tuple[object, ...]]:
-        return (
-            "SELECT id, created_at, kind, rcpt, state FROM outbox"
-            " WHERE message_ref IN (SELECT id FROM messages WHERE recipient = ?)"
-            f" OR mo_ref IN (SELECT id FROM mo WHERE source {self._in})",
-            (self.number, *self.forms),
-        )
+        ids, args = self._outbox_ids()
+        return (f"SELECT id, created_at, kind, rcpt, state FROM outbox WHERE id IN ({ids})", args)
 
     def _listed(self, query: tuple[str, tuple[object, ...]], order: str, limit: int) -> dict[str, Any]:
         sql, args = query
@@ -107,9 +128,8 @@ class PhoneRepo:
 
     def holdings(self, limit: int) -> dict[str, Any]:
         """Each kind of row about the phone: its count, and up to `limit` of them newest first."""
-        kept = self.conn.execute(
-            f"SELECT COUNT(*) FROM mo WHERE source {self._in} AND state = 'throttled'", self.forms
-        ).fetchone()[0]
+        n = self.number
+        kept = self._one("SELECT COUNT(*) FROM mo WHERE source = ? AND state = 'throttled'", n)
         optout = self.conn.execute(
             "SELECT word, source, created_at FROM optouts WHERE number = ?", (self.number,)
         ).fetchone()
@@ -127,10 +147,12 @@ class PhoneRepo:
             "optout": None if optout is None else dict(zip(("word", "source", "at"), optout, strict=True)),
             "kept": {
                 "answers": int(kept),
-                "state": self.conn.execute(
-                    f"SELECT COUNT(*) FROM kept_phones WHERE source {self._in}", self.forms
-                ).fetchone()[0],
+                "state": self._one("SELECT COUNT(*) FROM kept_phones WHERE source = ?", n),
             },
+            "segments": self._one("SELECT COUNT(*) FROM mo WHERE source = ? AND state = 'segment'", n),
+            "awaiting": self._one(
+                "SELECT COUNT(*) FROM premium_mo WHERE phone = ? AND state = 'awaiting'", n
+            ),
             "mails": self._listed(self._mails_sql(), "id", limit),
         }
 
@@ -170,21 +192,20 @@ class PhoneRepo:
         Its answers kept past the hourly limit end `failed` with a note saying why: left kept, the
         hourly mail of kept answers would mail the marker to the user."""
         c = self.conn
-        n, forms, within = self.number, self.forms, self._in
+        n = self.number
         mine = "SELECT id FROM messages WHERE recipient = ?"
-        my_mo = f"SELECT id FROM mo WHERE source {within}"
         emails_sql, emails_args = self._mails_of(shared=False)
         mails_kept = self.mails_shared()
-        # The mails first: found by the SMS and answers they are about, whose rows stay.
-        outbox = f"(message_ref IN ({mine}) OR mo_ref IN ({my_mo}))"
+        # The mails first: found by the SMS, answers and mails they are about, whose rows stay.
+        ids, ids_args = self._outbox_ids()
         not_sent = c.execute(
             "UPDATE outbox SET state = 'failed', last_error = ?, content = ?"
-            f" WHERE state = 'queued' AND {outbox}",
-            (NOT_SENT, ERASED.encode(), n, *forms),
+            f" WHERE state = 'queued' AND id IN ({ids})",
+            (NOT_SENT, ERASED.encode(), *ids_args),
         ).rowcount
         others = c.execute(
-            f"UPDATE outbox SET content = ? WHERE content <> ? AND {outbox}",
-            (ERASED.encode(), ERASED.encode(), n, *forms),
+            f"UPDATE outbox SET content = ? WHERE content <> ? AND id IN ({ids})",
+            (ERASED.encode(), ERASED.encode(), *ids_args),
         ).rowcount
         emails = c.execute(
             f"UPDATE emails SET text = ?, subject = NULL WHERE id IN ({emails_sql})", (ERASED, *emails_args)
@@ -198,25 +219,36 @@ class PhoneRepo:
             f"UPDATE parts SET text = ?, payload = X'' WHERE message_id IN ({mine})", (ERASED, n)
         ).rowcount
         sent = c.execute("UPDATE messages SET text = ? WHERE recipient = ?", (ERASED, n)).rowcount
-        premium = f"SELECT id FROM premium_mo WHERE phone {within}"
+        premium = "SELECT id FROM premium_mo WHERE phone = ?"
         answers = c.execute(
             f"UPDATE premium_answers SET text = ? WHERE text IS NOT NULL AND premium_mo_id IN ({premium})",
-            (ERASED, *forms),
+            (ERASED, n),
         ).rowcount
-        premium_sms = c.execute(
-            f"UPDATE premium_mo SET text = ? WHERE phone {within}", (ERASED, *forms)
+        # Kept until the client's address confirms: left so, the confirmation would mail the marker.
+        c.execute(
+            "UPDATE mo SET note = ? WHERE id IN"
+            " (SELECT mo_id FROM premium_mo WHERE phone = ? AND state = 'awaiting')",
+            (AWAITING_NOTE, n),
+        )
+        awaiting = c.execute(
+            "UPDATE premium_mo SET state = ?, note = ? WHERE phone = ? AND state = 'awaiting'",
+            (PREMIUM_ERASED, AWAITING_NOTE, n),
         ).rowcount
+        premium_sms = c.execute("UPDATE premium_mo SET text = ? WHERE phone = ?", (ERASED, n)).rowcount
         # An MO keeps no conversation id once its conversation is gone: SQLite gives a deleted
         # highest id to the next conversation, another company's (migration 39).
         conversations = "SELECT id FROM conversations WHERE phone = ?"
         c.execute(f"UPDATE mo SET conversation_id = NULL WHERE conversation_id IN ({conversations})", (n,))
         kept = c.execute(
-            f"UPDATE mo SET state = 'failed', note = ? WHERE source {within} AND state = 'throttled'",
-            (KEPT_NOTE, *forms),
+            "UPDATE mo SET state = 'failed', note = ? WHERE source = ? AND state = 'throttled'",
+            (KEPT_NOTE, n),
         ).rowcount
-        received = c.execute(f"UPDATE mo SET text = ? WHERE source {within}", (ERASED, *forms)).rowcount
+        # The parts of a long SMS still waiting for the rest: erased, the rest would be joined to the
+        # marker and mailed; gone, the parts coming later make an incomplete SMS of their own.
+        segments = c.execute("DELETE FROM mo WHERE source = ? AND state = 'segment'", (n,)).rowcount
+        received = c.execute("UPDATE mo SET text = ? WHERE source = ?", (ERASED, n)).rowcount
         gone = c.execute("DELETE FROM conversations WHERE phone = ?", (n,)).rowcount
-        c.execute(f"DELETE FROM kept_phones WHERE source {within}", forms)
+        c.execute("DELETE FROM kept_phones WHERE source = ?", (n,))
         return Erased(
             sms_sent=sent,
             sms_parts=parts,
@@ -230,4 +262,6 @@ class PhoneRepo:
             kept_answers=kept,
             outbox_mails=not_sent + others,
             outbox_not_sent=not_sent,
+            segments=segments,
+            premium_awaiting=awaiting,
         )

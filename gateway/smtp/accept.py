@@ -208,7 +208,8 @@ def accept_now(
     if limits is not None:
         store.accounts.add_usage(list(limits.scopes), list(limits.periods), limits.needed)
     for n in notices:
-        store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content)
+        # Named by the mail it is about: it quotes its subject and numbers (`smsgw phone forget`).
+        store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content, email_ref=result.email_id)
     return result
 
 

@@ -564,4 +564,17 @@ SINCE_CORE: list[str] = [
             WHERE account_id = OLD.id;
     END;
     """,
+    # 53: what `smsgw phone show|forget` finds the mails about a phone by. A notice about an accepted
+    # mail (confirmation, held, truncated, not sent, a bounce forwarded) names that mail (`email_ref`),
+    # a bounce of a premium SMS's mail its premium SMS (`premium_ref`): they quote its subject and text.
+    # And the indexes by each reference: at 100,000 outbox mails `phone show` read the whole outbox
+    # (7.6 s cold) and its erasure held the write lock 0.3-1 s.
+    """
+    ALTER TABLE outbox ADD COLUMN email_ref INTEGER;
+    ALTER TABLE outbox ADD COLUMN premium_ref INTEGER;
+    CREATE INDEX IF NOT EXISTS outbox_message_ref ON outbox(message_ref) WHERE message_ref IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS outbox_mo_ref ON outbox(mo_ref) WHERE mo_ref IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS outbox_email_ref ON outbox(email_ref) WHERE email_ref IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS outbox_premium_ref ON outbox(premium_ref) WHERE premium_ref IS NOT NULL;
+    """,
 ]

@@ -188,15 +188,18 @@ class OutboxRepo(Repository):
         *,
         mo_ref: int | None = None,
         fallback: Fallback | None = None,
+        email_ref: int | None = None,
+        premium_ref: int | None = None,
     ) -> int:
         """`mo_ref`: the MO whose answer the mail carries; its refusal is then told to the handler of
-        `kind` (`on_refused`), which sends a copy to `fallback`, if any."""
+        `kind` (`on_refused`), which sends a copy to `fallback`, if any. `email_ref`, `premium_ref`:
+        the accepted mail, the premium SMS a notice is about (`smsgw phone show|forget` finds it by them)."""
         now = self.clock()
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
-                " created_at, mo_ref, fallback)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                " created_at, mo_ref, fallback, email_ref, premium_ref)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     kind,
                     mail_from,
@@ -207,6 +210,8 @@ class OutboxRepo(Repository):
                     now,
                     mo_ref,
                     fallback.dumps() if fallback else None,
+                    email_ref,
+                    premium_ref,
                 ),
             )
             assert cur.lastrowid is not None
