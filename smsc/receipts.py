@@ -83,6 +83,15 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     return read_fields(text)
 
 
+def without_text(raw: str) -> str:
+    """`raw` with the `text:` field's value dropped (the field's name stays). An SMSC quotes the
+    SMS's first 20 characters there: kept in the stored receipt, it wrote back part of a text erased
+    at the phone's request, days later. The receipt is kept for diagnosis: id, stat, err and the
+    dates suffice. As `read_fields` reads it, everything after `text:` is the text."""
+    m = _TEXT_RE.search(raw)
+    return raw if m is None or not m.group(1) else raw[: m.start(1)].rstrip()
+
+
 def read_fields(text: str) -> dict[str, str]:
     """`parse_receipt_text` for any layout: each field searched for on its own."""
     fields: dict[str, str] = {}

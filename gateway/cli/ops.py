@@ -31,6 +31,7 @@ from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.reasons import human_reason, refused_for_good
+from gateway.store.admin import TextErased
 from gateway.store.mailrecord import search_messages
 
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
@@ -122,6 +123,8 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
         state = admin.message_info(args.id)["state"] if n == 0 else ""
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
+    except TextErased as exc:  # the marker would go to the phone that asked to be forgotten, and be billed
+        raise CliError(f"message {args.id} is not sent again: {exc}") from exc
     if n == 0:
         # As `queue cancel` refuses a message with nothing to cancel: "0 part(s) queued again" and
         # exit 0 read as a retry done.

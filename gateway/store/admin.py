@@ -27,6 +27,14 @@ HELD_UNTIL = (
     f" WHERE p.message_id = m.id AND {QUIET_HELD}) END AS held_until"
 )
 
+# Why a message whose text was erased at the phone's request (`smsgw phone forget`) is not sent
+# again: its parts hold the marker and an empty payload, which would go to that phone, and be billed.
+TEXT_ERASED = "its text was erased at the phone's request"
+
+
+class TextErased(Exception):
+    """A retry of a message whose text was erased: refused, as `refused_for_good` refuses one."""
+
 
 def recorded_mail(
     conn: sqlite3.Connection, account_id: int | None, *, before_id: int | None = None, limit: int = 50
@@ -108,8 +116,27 @@ class AdminRepo(Repository):
         """Every account's mail recorded and not sent as SMS (`recorded_mail`), for the CLI."""
         return recorded_mail(self.conn, None, limit=limit)
 
+    def text_erased(self, message_id: int) -> bool:
+        """Whether the message's text was erased (`gateway.privacy`): the marker in the SMS or a
+        part. Such a message is never sent again. The erasure writes the marker into the SMS and
+        every part in the write that empties their payloads, so the marker finds every one; an
+        empty payload alone is no sign (acceptance refuses an empty text, and rows written by hand
+        may have none)."""
+        # Here, not at the top: gateway.privacy's commands open the store, which imports this module.
+        from gateway.privacy.repo import ERASED
+
+        row = self.conn.execute(
+            "SELECT 1 FROM messages m WHERE m.id = ? AND (m.text = ? OR EXISTS (SELECT 1 FROM parts p"
+            " WHERE p.message_id = m.id AND p.text = ?))",
+            (message_id, ERASED, ERASED),
+        ).fetchone()
+        return row is not None
+
     def retry_message(self, message_id: int) -> int:
-        """Admin: send a held, failed or expired message again (new validity from now)."""
+        """Admin: send a held, failed or expired message again (new validity from now).
+
+        `TextErased` for a message whose text was erased at the phone's request: checked here, in
+        the retry's own transaction, so that no caller (CLI, panel) can queue the marker to the phone."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
@@ -117,6 +144,8 @@ class AdminRepo(Repository):
             ).fetchone()
             if row is None:
                 raise KeyError(message_id)
+            if self.text_erased(message_id):
+                raise TextErased(TEXT_ERASED)
             validity = max(row[1] - row[0], 3600.0)
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a

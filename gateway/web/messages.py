@@ -24,9 +24,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
+from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
-from gateway.store.admin import recorded_mail
+from gateway.store.admin import TextErased, recorded_mail
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
@@ -301,9 +302,11 @@ DONE = {action: said for action, (_, said, _) in ACTIONS.items()}
 
 def _actions(msg: dict[str, Any]) -> list[str]:
     """Retry only where sending again can help: a number the SMSC refused for good is refused again,
-    and the user got a second bounce (`gateway.reasons`, as `smsgw queue retry`)."""
+    and the user got a second bounce (`gateway.reasons`, as `smsgw queue retry`). Nor where the text
+    was erased at the phone's request: the marker would be sent to it (`AdminRepo.text_erased`)."""
     states = {p["state"] for p in msg["parts"]}
-    final = refused_for_good(msg["reason"]) is not None
+    erased = ERASED in (msg["text"], *(p["text"] for p in msg["parts"]))
+    final = erased or refused_for_good(msg["reason"]) is not None
     return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes) and not (a == "retry" and final)]
 
 
@@ -348,9 +351,12 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         work = lambda: admin.cancel_message(msg["id"])  # noqa: E731
     else:
         raise NotYours
-    n = await web.change(
-        who, msg["account_id"], f"message.{action}", str(msg["id"]), work, changed=lambda n: n > 0
-    )
+    try:
+        n = await web.change(
+            who, msg["account_id"], f"message.{action}", str(msg["id"]), work, changed=lambda n: n > 0
+        )
+    except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
+        return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
     if n == 0:  # said on the page, nothing changed and nothing recorded
         fresh = _message(request, who)
         return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)

@@ -23,6 +23,9 @@ from smsc.cimd2.packet import FORBIDDEN, Op, P, Packet, address_digits, parse_ti
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 
+# What a status report may quote of the SMS (protocols.md 1.9): never kept in its raw form.
+TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})
+
 log = structlog.get_logger(__name__)
 
 Warn = Callable[..., Any]
@@ -186,5 +189,6 @@ def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> Deli
     return DeliveryReport(
         message_id=f"{scts}:{key_digits(destination)}", status=status, error=error,
         destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
-        raw=" ".join(f"{c:03d}:{v}" for c, v in packet.params),
+        # 033/034 (a report may quote the SMS) without their value: see `smsc.receipts.without_text`.
+        raw=" ".join(f"{c:03d}:{'' if c in TEXT_PARAMS else v}" for c, v in packet.params),
     )  # fmt: skip
