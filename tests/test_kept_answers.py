@@ -557,3 +557,86 @@ async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_
     assert counted["failed"] == 3 and counted["mailed"] >= 4  # the counters did not fall
     body = parsed(relay.messages[-1][2]).get_content()
     assert all(f"\nanswer {n}\n" in body or body.endswith(f"\nanswer {n}") for n in range(3))
+
+
+async def test_a_retried_mail_of_kept_answers_whose_first_answer_was_purged_tells_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The retention purge deleted the mail's first answer (the oldest) before `smsgw outbox retry`
+    # sent it: the others were found by that answer's phone alone, so none of them turned `mailed`.
+    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    now = [T0]
+    port = free_port()
+    cfg = flood_config(tmp_path, port, "mails_per_phone_per_hour = 1")
+    cli_config = tmp_path / "cli.toml"
+    cli_config.write_text(config_text(tmp_path, smsc_port=free_port()))  # the same state_dir
+    relay = RefusingRelay()
+    kept_mail = "SELECT state FROM outbox WHERE kind = 'reply-kept'"
+    async with smtp_sink(port, relay):
+        async with running_gateway(cfg, lambda: now[0]) as gw:
+            conn = gw.store.db.conn
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
+            await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
+            await answer(gw, "ok")
+            await relay.wait(1)
+            relay.gone.add(STAFF.casefold())
+            for n in range(3):
+                now[0] += 60
+                await answer(gw, f"answer {n}")
+            now[0] += 3601
+            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("failed",)])
+            assert states(gw) == ["mailed"] + ["failed"] * 3
+            refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
+            # as the purge deletes an MO older than the others
+            await gw.store.write(lambda: conn.execute("DELETE FROM mo WHERE id = 2"))
+        relay.gone.clear()
+        assert CLI(cli_config, capsys).ok("outbox", "retry", "--all")[0].startswith("1 mail(s)")
+        async with running_gateway(cfg, lambda: now[0]) as gw:
+            conn = gw.store.db.conn
+            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("sent",)])
+            assert states(gw) == ["mailed"] * 3
+            notes = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
+            assert notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in refused]
+
+
+async def test_a_refused_mail_of_kept_answers_whose_first_answer_was_purged_goes_on_to_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Greylisted, then refused for good once the purge had deleted its first answer: the refusal
+    # found no answers by that answer's phone, sent no copy to the fallback address, and the other
+    # answers said they were mailed to a user who never had them.
+    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    now = [T0]
+    port = free_port()
+    ops = "ops@gateway.example"
+    cfg = flood_config(tmp_path, port, f'mails_per_phone_per_hour = 1\nfallback_address = "{ops}"')
+    relay = RefusingRelay()
+    kept_mail = "SELECT state FROM outbox WHERE kind = 'reply-kept'"
+    async with smtp_sink(port, relay), running_gateway(cfg, lambda: now[0]) as gw:
+        conn = gw.store.db.conn
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
+        await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
+        await answer(gw, "ok")
+        await relay.wait(1)
+        relay.gone.add(STAFF.casefold())
+        relay.later = True  # greylisted: the mail stays queued
+        for n in range(3):
+            now[0] += 60
+            await answer(gw, f"answer {n}")
+        now[0] += 3601
+        await gw.until(lambda: relay.refused != [])
+        assert states(gw) == ["mailed"] * 4
+        await gw.store.write(lambda: conn.execute("DELETE FROM mo WHERE id = 2"))  # as the purge does
+        relay.later = False  # now refused for good
+        now[0] += 86400
+        await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("failed",)])
+        await relay.wait(2)
+        assert states(gw) == ["mailed", "fallback", "fallback"]
+        notes = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
+        assert all("550 5.1.1" in n and f"sent to {ops}" in n for n in notes), notes
+    [(_, rcpts, raw)] = relay.messages[1:]
+    assert rcpts == [ops]
+    body = parsed(raw).get_content()
+    assert "\nanswer 1\n" in body and "answer 2" in body and "answer 0" not in body

@@ -86,14 +86,16 @@ def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversat
 _DB_NOW = "(julianday('now') - 2440587.5) * 86400.0"
 # Until when each sender another account stopped sending from lately stays the operator's, read off
 # the index by `until` (from before the longest period any is kept: retention plus the longest reply
-# window) and then by its own account's window; `alike` compares a number's forms, which SQL cannot.
+# window) and then by its own account's window; `alike` compares a number's forms, which SQL cannot:
+# once per number, however many accounts sent from it (the upgrade's seed has a row for each account
+# and number its conversations show, the gateway's default sender and the reply pool among them).
 _ENDS = "h.until + :retention + IFNULL(a.reply_window_days * 86400, :window)"
 _LEFT_LATELY = (
-    f"SELECT h.account_id, h.sender, {_ENDS} FROM account_senders h"
+    f"SELECT h.sender, MAX({_ENDS}) FROM account_senders h"
     " LEFT JOIN accounts a ON a.id = h.account_id"
     f" WHERE h.until >= {_DB_NOW} - :retention"
     " - MAX(:window, IFNULL((SELECT MAX(reply_window_days) FROM accounts), 0) * 86400)"
-    f" AND {_ENDS} > {_DB_NOW}"
+    f" AND {_ENDS} > {_DB_NOW} AND h.account_id IS NOT :account GROUP BY h.sender"
 )
 
 
@@ -104,12 +106,12 @@ def moved_until(conn: sqlite3.Connection, cfg: Config, number: str, account_id: 
     the longest any of its conversations on the number is kept (its last SMS from it went by the
     time it stopped); None when no other account sent from it as late as that."""
     region = cfg.gateway.default_region
-    binds = {"retention": cfg.gateway.retention_days * 86400, "window": cfg.replies.window_seconds}
-    ends = [
-        float(end)
-        for other, sender, end in conn.execute(_LEFT_LATELY, binds)
-        if other != account_id and alike(sender, number, region)
-    ]
+    binds = {
+        "retention": cfg.gateway.retention_days * 86400,
+        "window": cfg.replies.window_seconds,
+        "account": account_id,
+    }
+    ends = [float(end) for sender, end in conn.execute(_LEFT_LATELY, binds) if alike(sender, number, region)]
     return max(ends, default=None)
 
 

@@ -317,19 +317,19 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     a single answer (`replymail.answer_refused`), a copy goes to the fallback address, if any, and
     each answer it carried says what became of it: `fallback`, or `failed`."""
     r = ConversationsRepo(outbox.db, outbox.clock)
-    first = r.find_mo(mail.mo_ref)
-    if first is None:  # deleted by the retention purge since: the log line is all there is
+    found = _carried(r, mail.mo_ref)
+    if found is None:  # all deleted by the retention purge since: the log line is all there is
         log.warning("mo.kept_mail_refused", mo=mail.mo_ref, kind=mail.kind, to=mail.rcpt, error=mail.error)
         return
-    kept = r.kept_mailed(first.source, note_of(first.id))
+    phone, kept = found
     mos = MoRepo(outbox.db, outbox.clock)
     to = mail.fallback if mail.kind in (KIND, INBOUND_KIND) else None
     if to is not None and kept:
-        conv = r.kept_conversation(first.id, None)  # settled with the conversation checked when mailed
+        conv = r.kept_conversation(kept[0].id, None)  # settled with the conversation checked when mailed
         span = Span(len(kept), kept[-1].received_at, outbox.clock(), False)
-        text = digest(first.source, kept, len(kept), span, ZoneInfo(to.settings.zone), to.settings.language)
+        text = digest(phone, kept, len(kept), span, ZoneInfo(to.settings.zone), to.settings.language)
         note = f"Not delivered to {mail.rcpt}: {mail.said}. Sent to the fallback address instead"
-        _mail_fallback(outbox, to, first.source, kept, text, note, conv)
+        _mail_fallback(outbox, to, phone, kept, text, note, conv)
         for k in kept:
             mos.answer_refused(k.id, "fallback", f"{mail.said}; sent to {to.rcpt}")
     else:
@@ -355,9 +355,18 @@ def kept_carried(outbox: OutboxRepo, first: int) -> list[int]:
     """The answers a mail of kept answers carried, named by its first (`mo_ref`): those whose note
     starts with the mail's (`note_of`), as its refusal finds them. A mail refused and sent on
     `smsgw outbox retry` then tells each of them it was mailed after all, not the first alone."""
-    r = ConversationsRepo(outbox.db, outbox.clock)
+    found = _carried(ConversationsRepo(outbox.db, outbox.clock), first)
+    return [k.id for k in found[1]] if found is not None else []
+
+
+def _carried(r: ConversationsRepo, first: int) -> tuple[str, list[Kept]] | None:
+    """(the phone, the answers still kept) of the mail whose first answer is `first`: by that
+    answer's phone, or, once the purge deleted it (the oldest), by the mail's note alone. The
+    digest's first answer falling to the purge left the others `failed` after a retry sent it."""
     mo = r.find_mo(first)
-    return [k.id for k in r.kept_mailed(mo.source, note_of(mo.id))] if mo is not None else []
+    if mo is None:
+        return r.kept_mailed_without(first, note_of(first))
+    return mo.source, r.kept_mailed(mo.source, note_of(mo.id))
 
 
 on_refused(KINDS, kept_refused)

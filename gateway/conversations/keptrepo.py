@@ -165,3 +165,15 @@ class KeptRepo(ReplyPool):
             (source, len(note), note),
         )
         return [Kept(*r) for r in rows]
+
+    def kept_mailed_without(self, first: int, note: str) -> tuple[str, list[Kept]] | None:
+        """(the phone, the answers) one mail carried once its first answer (`first`, whose phone
+        named them) is gone: deleted by the retention purge before the others, an hour younger.
+        The others came after it: the MOs after `first` in id order (the table's own order, no
+        index) up to the first whose note starts with the mail's, then that phone's. None when none
+        is left, having read the MOs since `first` (a mail refused or retried after the purge)."""
+        row = self.conn.execute(
+            "SELECT source FROM mo WHERE id > ? AND substr(note, 1, ?) = ? ORDER BY id LIMIT 1",
+            (first, len(note), note),
+        ).fetchone()
+        return (str(row[0]), self.kept_mailed(row[0], note)) if row else None

@@ -526,15 +526,26 @@ SINCE_CORE: list[str] = [
     # number that moved to another account answered the former one's customers only while a
     # conversation of theirs on it was kept: after the retention purge their first SMS reached the
     # new account's inbound address, another company (gateway.conversations.inbound). Kept by these
-    # triggers, whichever process changes an account, on the database's clock. Seeded with today's
-    # senders, and with the numbers kept conversations show an account sent from that another
-    # account sends from now (until its last SMS from it): read in one pass of the table (0.9 s at
-    # 700,000), where by an index SQLite fetched every row apart (6 s). A removed account's rows lose
-    # its id, which SQLite gives the next account added. Read by `until` only: the few that moved lately.
+    # triggers, whichever process changes an account, on the database's clock. A number is kept
+    # once the account stops sending from it only if it did send while it had it: an SMS or a
+    # conversation of the account since then (`since`; NULL: from before this migration), each one
+    # seek of an index by account and time, never the account's rows read. A sender mistyped and
+    # fixed at once, or an account added by mistake and removed (`account remove` refuses one with
+    # any SMS), made another company's number the operator's for the retention and a reply window.
+    # Seeded with today's senders, and with every number the kept conversations show an account
+    # sent from that is not its sender today: one it left before the upgrade, whether another
+    # account sends from it yet or not, until its last SMS from it. Read in one pass of the table
+    # (0.9 s at 700,000), where by an index SQLite fetched every row apart (6 s). The sender as
+    # typed ("48500600700") is compared with the conversation's E.164 without "+" or "00"; a form
+    # only the region reads (national) is seeded too, harmlessly: a row of the account's own
+    # number never keeps it from itself, and another account that gives it as its sender shares it.
+    # Read by `until` only: the few that moved lately. A rebuild of `accounts` (a new table copied
+    # and renamed, as SQLite alters a column) drops these triggers: it must create them again.
     """
     CREATE TABLE IF NOT EXISTS account_senders (
-        account_id INTEGER,                       -- NULL: an account since removed
-        sender TEXT NOT NULL,                     -- as the account stored it
+        account_id INTEGER NOT NULL,
+        sender TEXT NOT NULL,                     -- as the account stored it, or as a conversation did
+        since REAL,                               -- Unix s: when it began (NULL: before migration 52)
         until REAL                                -- Unix s: when it stopped sending from it
     );
     CREATE INDEX IF NOT EXISTS account_senders_until ON account_senders(until) WHERE until IS NOT NULL;
@@ -543,25 +554,34 @@ SINCE_CORE: list[str] = [
         AND NOT EXISTS (SELECT 1 FROM account_senders h WHERE h.account_id = accounts.id AND h.until IS NULL);
     INSERT INTO account_senders (account_id, sender, until)
         SELECT c.account_id, c.number, MAX(c.last_mt_at) FROM conversations c NOT INDEXED
-        WHERE c.number IN (SELECT sender FROM accounts)
+        WHERE c.account_id IS NOT NULL
         GROUP BY c.account_id, c.number
-        HAVING EXISTS (SELECT 1 FROM accounts a WHERE a.sender = c.number AND a.id <> c.account_id)
+        HAVING NOT EXISTS (
+            SELECT 1 FROM accounts a WHERE a.id = c.account_id AND a.sender IS NOT NULL
+            AND (a.sender = c.number OR '+' || CASE WHEN a.sender LIKE '00%' THEN substr(a.sender, 3)
+                ELSE ltrim(a.sender, '+') END = c.number))
         AND NOT EXISTS (SELECT 1 FROM account_senders h WHERE h.until IS NOT NULL);
     CREATE TRIGGER IF NOT EXISTS accounts_sender_insert AFTER INSERT ON accounts WHEN NEW.sender IS NOT NULL
-    BEGIN INSERT INTO account_senders (account_id, sender) VALUES (NEW.id, NEW.sender); END;
+    BEGIN
+        INSERT INTO account_senders (account_id, sender, since)
+            VALUES (NEW.id, NEW.sender, (julianday('now') - 2440587.5) * 86400.0);
+    END;
     CREATE TRIGGER IF NOT EXISTS accounts_sender_update AFTER UPDATE OF sender ON accounts
         WHEN OLD.sender IS NOT NEW.sender
     BEGIN
         UPDATE account_senders SET until = (julianday('now') - 2440587.5) * 86400.0
-            WHERE account_id = OLD.id AND until IS NULL;
-        INSERT INTO account_senders (account_id, sender)
-            SELECT NEW.id, NEW.sender WHERE NEW.sender IS NOT NULL;
+            WHERE account_id = OLD.id AND until IS NULL
+            AND (EXISTS (SELECT 1 FROM messages m WHERE m.account_id = OLD.id
+                    AND m.created_at >= IFNULL(account_senders.since, 0))
+                OR EXISTS (SELECT 1 FROM conversations c
+                    WHERE c.account_id = OLD.id AND c.last_mt_at >= IFNULL(account_senders.since, 0)));
+        DELETE FROM account_senders WHERE account_id = OLD.id AND until IS NULL;
+        INSERT INTO account_senders (account_id, sender, since)
+            SELECT NEW.id, NEW.sender, (julianday('now') - 2440587.5) * 86400.0 WHERE NEW.sender IS NOT NULL;
     END;
     CREATE TRIGGER IF NOT EXISTS accounts_sender_delete AFTER DELETE ON accounts
     BEGIN
-        UPDATE account_senders
-            SET account_id = NULL, until = IFNULL(until, (julianday('now') - 2440587.5) * 86400.0)
-            WHERE account_id = OLD.id;
+        DELETE FROM account_senders WHERE account_id = OLD.id;
     END;
     """,
     # 53: what `smsgw phone show|forget` finds the mails about a phone by. A notice about an accepted
