@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.store.accounts import Account
 
+# The shortest validity an SMSC can be told: CIMD2's relative validity counts in steps of 5 minutes
+# and its first code is 5 minutes (smsc/cimd2/packet.py `validity_seconds(0)`; a test keeps them
+# equal). Written here, not imported: the SMTP side knows no link driver.
+SHORTEST_VALIDITY_SECONDS = 300
+
 
 def end_marker(cfg: Config, account: Account | None) -> str | None:
     """Where a mail's text ends for SMS: the footer and signature below it never reach the phone."""

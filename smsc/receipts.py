@@ -229,7 +229,11 @@ def _parse(
             parts.append(net)
         error = " ".join(parts)
 
-    raw = text.strip() if text.strip() else f"receipted_message_id:{raw_id} message_state:{stat}"
+    # without the SMSC's quote of the SMS (`without_text`): no diagnosis, and stored it wrote back a
+    # text erased at the phone's request when the receipt came after `smsgw phone forget`
+    raw = (
+        without_text(text.strip()) if text.strip() else f"receipted_message_id:{raw_id} message_state:{stat}"
+    )
     return DeliveryReport(
         message_id=message_id,
         status=status,

@@ -54,3 +54,12 @@ async def test_never_more_than_the_slack_past_the_expiry(tmp_path: Path) -> None
             until = datetime.now(UTC) + timedelta(days=3, seconds=-short)
             await r.link.submit(sms(part_id=part_id, validity=until))
         assert [validity_seconds(int(p.validity)) for p in r.server.received] == [3 * 86400, 2 * 86400]
+
+
+def test_the_smtp_sides_shortest_validity_is_cimd2s_first_code() -> None:
+    # The SMTP side writes CIMD2's shortest relative validity down rather than import a link driver:
+    # a mail a few minutes past its Expiry-Date gets it, and no SMSC may be told less.
+    from gateway import accountrules
+    from smsc.cimd2.packet import validity_seconds
+
+    assert accountrules.SHORTEST_VALIDITY_SECONDS == validity_seconds(0)

@@ -31,7 +31,6 @@ from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mai
 from gateway.store.accounts import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
-from smsc.cimd2.packet import validity_seconds as relative_validity
 from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ log = structlog.get_logger(__name__)
 # came (or before its quiet hours end) is sent, not refused; past that, its text is taken as stale.
 EXPIRY_SKEW = timedelta(minutes=5)
 # What such a mail's SMS gets: the shortest validity an SMSC can be told (CIMD2's first code).
-SHORTEST_VALIDITY = timedelta(seconds=relative_validity(0))
+SHORTEST_VALIDITY = timedelta(seconds=accountrules.SHORTEST_VALIDITY_SECONDS)
 
 
 def compose(

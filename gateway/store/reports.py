@@ -14,7 +14,6 @@ import structlog
 
 from gateway.store.records import Finished
 from gateway.store.settling import SettlingRepo
-from smsc.receipts import without_text
 
 log = structlog.get_logger(__name__)
 
@@ -143,13 +142,13 @@ class ReportsRepo(SettlingRepo):
         part_id: int | None,
         now: float,
     ) -> None:
-        """`raw` without its `text:` value, for every receipt, matched or not (`without_text`): the
-        SMSC's quote of the SMS is no diagnosis, and one arriving after `smsgw phone forget` wrote
-        the erased text back (one not matched yet is not found by the erasure at all)."""
+        """`raw` as the link read it: without the SMSC's quote of the SMS (the links drop it,
+        `smsc.receipts.without_text` and CIMD2's text parameters), which one arriving after `smsgw
+        phone forget` wrote back (one not matched yet is not found by the erasure at all)."""
         self.conn.execute(
             "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
             " VALUES (?,?,?,?,?,?,?)",
-            (link, smsc_id, status, error, without_text(raw), part_id, now),
+            (link, smsc_id, status, error, raw, part_id, now),
         )
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
