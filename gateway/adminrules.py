@@ -19,7 +19,7 @@ import structlog
 
 from gateway.configbase import is_number_sender
 from gateway.mailheaders import is_plain_address
-from smsc.encoding import GSM_BASIC_TABLE
+from smsc.gsmalphabet import GSM_BASIC_TABLE
 
 if TYPE_CHECKING:
     from gateway.config import Config

@@ -17,7 +17,8 @@ import codecs
 import re
 
 from smsc.base import Concat
-from smsc.encoding import GSM_BASIC_TABLE, Coding, gsm_decode, parse_udh
+from smsc.encoding import Coding, parse_udh
+from smsc.gsmalphabet import GSM_BASIC_TABLE, gsm_decode
 
 # A character cut in two by the edge between two segments of a long MO (a phone may cut a surrogate
 # pair or an escape sequence): segments are decoded and stored one by one, so a cut half is kept as

@@ -1,4 +1,4 @@
-"""GSM 03.38 / UCS-2 text planning for outgoing SMS; the GSM tables and the UDH concat format.
+"""GSM 03.38 / UCS-2 text planning for outgoing SMS, and the UDH concat format.
 
 This module owns every decision about how a text becomes SMS parts (SPEC R-1.4, R-1.5): the alphabet
 (GSM 03.38 when every character has a code in the basic or extension table, or would have with its
@@ -7,9 +7,9 @@ character costs, where the text is split (never inside an escape pair or a surro
 SMS never inside a grapheme cluster such as a flag or an emoji with its skin tone, at a word boundary
 only where that costs no extra part), how much is cut when the text needs more parts than allowed
 (never inside a grapheme cluster: that end is one the phone shows), and the concatenation UDH.
-`smsc.decoding` turns received user data back into text; `smsc.graphemes` says where clusters
-start. It is pure (no I/O, no logging, no state) so that the SMTP side can plan parts without
-touching any link.
+`smsc.gsmalphabet` holds the GSM tables and the septets of a text; `smsc.decoding` turns received
+user data back into text; `smsc.graphemes` says where clusters start. It is pure (no I/O, no
+logging, no state) so that the SMTP side can plan parts without touching any link.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Literal
 
 from smsc.base import Concat
 from smsc.graphemes import Clusters, visible
+from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, non_gsm_chars
 
 
 class Coding(enum.IntEnum):
@@ -58,27 +59,6 @@ class Plan:
 
 Mode = Literal["concatenated", "separate"]
 
-# 3GPP TS 23.038 default alphabet, indexed by code. 0x1B (ESC) is a placeholder: it is not a character
-# anyone can send, and gsm_char_ok() must not accept it.
-_BASIC_BY_CODE = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_BASIC_TABLE: dict[str, int] = {ch: code for code, ch in enumerate(_BASIC_BY_CODE) if code != 0x1B}
-# Handsets commonly show 0x09 as ç as well, and Kannel maps both; sending ç as UCS-2 would cost 90 chars.
-GSM_BASIC_TABLE["ç"] = 0x09
-GSM_EXTENSION_TABLE: dict[str, int] = {
-    "\x0c": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
 SINGLE_LIMIT: dict[Coding, int] = {Coding.GSM7: 160, Coding.UCS2: 70}
 PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 6-octet concat UDH
 
@@ -108,32 +88,11 @@ TRANSLITERATION: dict[str, str] = {
     **PLAIN_PUNCTUATION,
 }
 
-_GSM_CHARS = frozenset(GSM_BASIC_TABLE) | frozenset(GSM_EXTENSION_TABLE)
-_EXTENSION_CHARS = frozenset(GSM_EXTENSION_TABLE)
-# str.translate + latin-1 encode runs in C; one dict lookup per character is the cheapest mapping we have.
-_ENCODE = {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()} | {
-    ord(ch): "\x1b" + chr(code) for ch, code in GSM_EXTENSION_TABLE.items()
-}
-_NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS)) + "]")
 _TRANSLIT = str.maketrans(TRANSLITERATION)
 _PLAIN = str.maketrans(PLAIN_PUNCTUATION)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
 _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
-# Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
-_DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
-_DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
-_ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
-
-
-def gsm_char_ok(ch: str) -> bool:
-    """True if `ch` has a GSM 03.38 code in the basic or extension table (ç counts as Ç)."""
-    return ch in _GSM_CHARS
-
-
-def non_gsm_chars(text: str) -> list[str]:
-    """Distinct characters of `text` that force UCS-2, in order of first appearance."""
-    return list(dict.fromkeys(_NON_GSM.findall(text)))
 
 
 def plain_punctuation(text: str) -> str:
@@ -144,33 +103,6 @@ def plain_punctuation(text: str) -> str:
 def transliterate_text(text: str) -> str:
     """Apply TRANSLITERATION after NFC, so that decomposed input (a + U+0328) is caught as well."""
     return unicodedata.normalize("NFC", text).translate(_TRANSLIT)
-
-
-def gsm_encode(text: str) -> bytes:
-    """Unpacked septets, extension characters as ESC + code. Raises ValueError on a non-GSM character."""
-    bad = _NON_GSM.search(text)
-    if bad is not None:
-        raise ValueError(f"{bad.group()!r} at index {bad.start()} has no GSM 03.38 code")
-    return text.translate(_ENCODE).encode("latin-1")
-
-
-def _decode_escape(seq: str) -> str:
-    # 23.038 wants a receiver to show the base character for an escape it does not know; ESC ESC
-    # (reserved for a further table) and a trailing ESC have no base, so they become a space.
-    if len(seq) < 2 or seq[1] == "\x1b":
-        return " "
-    code = ord(seq[1])
-    return _DECODE_EXTENSION.get(code) or _DECODE.get(code, seq[1])
-
-
-def gsm_decode(data: bytes) -> str:
-    """Unpacked septets to text. Never raises: network bytes may be anything."""
-    text = bytes(data).decode("latin-1")
-    if "\x1b" not in text:
-        return text.translate(_DECODE)
-    pieces = _ESCAPE_RUN.split(text)
-    # re.split with one capturing group alternates plain runs (even) and escape runs (odd).
-    return "".join(_decode_escape(p) if i % 2 else p.translate(_DECODE) for i, p in enumerate(pieces))
 
 
 def concat_udh(ref: int, total: int, seq: int) -> bytes:

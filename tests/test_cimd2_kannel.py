@@ -11,7 +11,8 @@ import pytest
 from gateway.config import SmscSection
 from smsc.base import LinkState, OutboundSms, Outcome
 from smsc.cimd2.link import Cimd2Link
-from smsc.encoding import concat_udh, gsm_encode
+from smsc.encoding import concat_udh
+from smsc.gsmalphabet import gsm_encode
 from smsc.settings import LinkSettings
 from tests.fakes.cimd2 import KannelCimd2, RecordingEvents, kannel_cimd2
 

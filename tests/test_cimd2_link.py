@@ -17,7 +17,8 @@ from smsc.cimd2.link import Cimd2Link, effective_window, outcome_for_error
 from smsc.cimd2.messages import parse_report, submit_result
 from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.decoding import unpack_septets
-from smsc.encoding import concat_udh, gsm_decode, gsm_encode
+from smsc.encoding import concat_udh
+from smsc.gsmalphabet import gsm_decode, gsm_encode
 from smsc.settings import LinkSettings
 from smsc.simulator.cimd2_server import Cimd2Server
 from smsc.simulator.cimd2_texts import mo_params

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from smsc.base import Outcome
-from smsc.encoding import gsm_encode
+from smsc.gsmalphabet import gsm_encode
 from smsc.smpp.codec import DELIVER_SM, encode_sm
 from tests.fakes.smsc import HappySMSC
 from tests.test_smsc_review_fixes import smpp_link, sms

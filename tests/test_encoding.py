@@ -10,20 +10,14 @@ from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
 from smsc.base import Concat
 from smsc.decoding import decode_user_data, mend_edges
-from smsc.encoding import (
+from smsc.encoding import TRANSLITERATION, Coding, EmptyText, concat_udh, parse_udh, plan, transliterate_text
+from smsc.gsmalphabet import (
     GSM_BASIC_TABLE,
     GSM_EXTENSION_TABLE,
-    TRANSLITERATION,
-    Coding,
-    EmptyText,
-    concat_udh,
     gsm_char_ok,
     gsm_decode,
     gsm_encode,
     non_gsm_chars,
-    parse_udh,
-    plan,
-    transliterate_text,
 )
 
 _NAMELESS = {"LINE FEED": "\n", "CARRIAGE RETURN": "\r", "FORM FEED": "\x0c"}

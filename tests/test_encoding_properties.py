@@ -15,16 +15,8 @@ from hypothesis import strategies as st
 
 from gateway import reassembly
 from smsc.decoding import decode_user_data
-from smsc.encoding import (
-    Coding,
-    EmptyText,
-    Plan,
-    gsm_decode,
-    gsm_encode,
-    plain_punctuation,
-    plan,
-    transliterate_text,
-)
+from smsc.encoding import Coding, EmptyText, Plan, plain_punctuation, plan, transliterate_text
+from smsc.gsmalphabet import gsm_decode, gsm_encode
 
 # Written out here rather than imported, so that the tests do not share the module's tables.
 GSM_BASIC = (

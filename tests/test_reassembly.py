@@ -11,7 +11,7 @@ from gateway.store.db import Store
 from smsc.cimd2.messages import parse_mo
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.decoding import decode_user_data
-from smsc.encoding import gsm_encode
+from smsc.gsmalphabet import gsm_encode
 from smsc.smpp.codec import ShortMessage, decode_sm
 from smsc.smpp.pdu import inbound_sms
 from tests.conftest import make_config, running_gateway

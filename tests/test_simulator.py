@@ -17,7 +17,8 @@ from smpplib import smpp as pdus
 
 from gateway.config import SimulatorSection, SmscSection
 from smsc.base import LinkState, OutboundSms, Outcome, ReportStatus
-from smsc.encoding import concat_udh, gsm_encode, parse_udh
+from smsc.encoding import concat_udh, parse_udh
+from smsc.gsmalphabet import gsm_encode
 from smsc.simulator import Simulator
 from smsc.simulator.control import send_command
 from smsc.simulator.core import MAX_RECORDS, SimulatorCore, SubmittedSms

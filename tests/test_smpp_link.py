@@ -23,7 +23,8 @@ from smsc.base import (
     ReportStatus,
     SubmitResult,
 )
-from smsc.encoding import concat_udh, gsm_encode
+from smsc.encoding import concat_udh
+from smsc.gsmalphabet import gsm_encode
 from smsc.pacing import LinkPacer
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession

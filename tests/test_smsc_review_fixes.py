@@ -17,7 +17,7 @@ from gateway.config import SmscSection
 from smsc.base import LinkState, OutboundSms, Outcome, ReportStatus
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet, encode
-from smsc.encoding import gsm_encode
+from smsc.gsmalphabet import gsm_encode
 from smsc.pacing import reconnect_attempt
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession

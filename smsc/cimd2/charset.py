@@ -7,7 +7,7 @@ the SMTP side plans parts with and the one this link sends can never disagree.
 from __future__ import annotations
 
 from smsc.decoding import EDGE_ESC
-from smsc.encoding import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
+from smsc.gsmalphabet import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
 
 ESC = 0x1B
 

@@ -17,7 +17,7 @@ from smpplib import consts as smpp_consts
 
 from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
 from smsc.decoding import decode_user_data
-from smsc.encoding import gsm_decode
+from smsc.gsmalphabet import gsm_decode
 from smsc.receipts import parse_receipt
 from smsc.settings import LinkSettings
 

@@ -1,0 +1,83 @@
+"""The GSM 03.38 default alphabet (3GPP TS 23.038): its basic and extension tables, and a text's
+unpacked septets and back.
+
+Kept apart from `smsc.encoding` (which plans how a text becomes SMS parts and reads these tables to
+choose the alphabet and count what each character costs) because the tables are shared more widely:
+`smsc.decoding` reads received septets with them, the CIMD2 driver derives its own spelling from
+them, and the sender rules take the characters every SMSC reads alike. Pure, as the planner is.
+"""
+
+from __future__ import annotations
+
+import re
+
+# 3GPP TS 23.038 default alphabet, indexed by code. 0x1B (ESC) is a placeholder: it is not a character
+# anyone can send, and gsm_char_ok() must not accept it.
+_BASIC_BY_CODE = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_BASIC_TABLE: dict[str, int] = {ch: code for code, ch in enumerate(_BASIC_BY_CODE) if code != 0x1B}
+# Handsets commonly show 0x09 as ç as well, and Kannel maps both; sending ç as UCS-2 would cost 90 chars.
+GSM_BASIC_TABLE["ç"] = 0x09
+GSM_EXTENSION_TABLE: dict[str, int] = {
+    "\x0c": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+
+_GSM_CHARS = frozenset(GSM_BASIC_TABLE) | frozenset(GSM_EXTENSION_TABLE)
+_EXTENSION_CHARS = frozenset(GSM_EXTENSION_TABLE)
+# str.translate + latin-1 encode runs in C; one dict lookup per character is the cheapest mapping we have.
+_ENCODE = {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()} | {
+    ord(ch): "\x1b" + chr(code) for ch, code in GSM_EXTENSION_TABLE.items()
+}
+_NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS)) + "]")
+# Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
+_DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
+_DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
+_ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
+
+
+def gsm_char_ok(ch: str) -> bool:
+    """True if `ch` has a GSM 03.38 code in the basic or extension table (ç counts as Ç)."""
+    return ch in _GSM_CHARS
+
+
+def non_gsm_chars(text: str) -> list[str]:
+    """Distinct characters of `text` that force UCS-2, in order of first appearance."""
+    return list(dict.fromkeys(_NON_GSM.findall(text)))
+
+
+def gsm_encode(text: str) -> bytes:
+    """Unpacked septets, extension characters as ESC + code. Raises ValueError on a non-GSM character."""
+    bad = _NON_GSM.search(text)
+    if bad is not None:
+        raise ValueError(f"{bad.group()!r} at index {bad.start()} has no GSM 03.38 code")
+    return text.translate(_ENCODE).encode("latin-1")
+
+
+def _decode_escape(seq: str) -> str:
+    # 23.038 wants a receiver to show the base character for an escape it does not know; ESC ESC
+    # (reserved for a further table) and a trailing ESC have no base, so they become a space.
+    if len(seq) < 2 or seq[1] == "\x1b":
+        return " "
+    code = ord(seq[1])
+    return _DECODE_EXTENSION.get(code) or _DECODE.get(code, seq[1])
+
+
+def gsm_decode(data: bytes) -> str:
+    """Unpacked septets to text. Never raises: network bytes may be anything."""
+    text = bytes(data).decode("latin-1")
+    if "\x1b" not in text:
+        return text.translate(_DECODE)
+    pieces = _ESCAPE_RUN.split(text)
+    # re.split with one capturing group alternates plain runs (even) and escape runs (odd).
+    return "".join(_decode_escape(p) if i % 2 else p.translate(_DECODE) for i, p in enumerate(pieces))
