@@ -175,6 +175,13 @@ NOT_SENT_IDENTICAL_TEXT = Phrase(
     " numer w ciągu dnia nie może przekroczyć {limit} (zasada antyspamowa operatora). Należy zmienić"
     " tekst albo wysłać wiadomość ponownie jutro.",
 )
+NOT_SENT_EXPIRED_TEXT = Phrase(
+    "Your mail was sent as SMS to {sent} before its expiry date ({expiry}), but not to {late}: it came"
+    " again naming them only after that date had passed. If it still matters to them, send a new mail.",
+    "Wiadomość wysłano jako SMS do {sent} przed upływem jej terminu ważności ({expiry}), ale nie do"
+    " {late}: dotarła ponownie z tymi numerami dopiero po tym terminie. Jeśli jest dla nich nadal"
+    " aktualna, należy wysłać nową wiadomość.",
+)
 
 LIMIT_PERIOD = {"monthly": Phrase("monthly", "miesięczny"), "daily": Phrase("daily", "dzienny")}
 LIMIT_OWNER = {

@@ -372,3 +372,49 @@ async def test_an_expires_header_with_another_meaning_refuses_nothing(tmp_path: 
         assert valid[f"+48{number}"] == pytest.approx(DAY, abs=1e-3), number
     assert valid["+48601123475"] == pytest.approx(HOUR, abs=5)
     assert valid["+48601123476"] == pytest.approx(2 * HOUR, abs=5)
+
+
+async def test_a_retry_after_the_expiry_naming_new_numbers_sends_them_nothing_and_says_so(
+    tmp_path: Path,
+) -> None:
+    # The first copy went to one number before its expiry; the sender's server, its 250 lost, sends
+    # it again 20 min later to that number and a new one (a recipient it had deferred). The number
+    # reached has its SMS (the retry's 250, no second SMS); the new one gets none, as the expired
+    # mail alone would have (it used to get the SMS, valid 5 min), and its sender is told so.
+    sink_port = free_port()
+    clock = Clock()
+    async with HappySMSC() as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", confirm=1))
+            at = int(clock()) + 120
+            first = mail(
+                to("601123481"),
+                "Meeting moved",
+                "Room 4",
+                Expiry_Date=expiry_date(at),
+                Message_ID="<late-4@example.com>",
+            )
+            assert (await gw.send(first)).error is None
+            await smsc.wait_for(1)
+            clock.skew += 20 * 60
+            res = await gw.send(first, rcpts=[to("601123481"), to("601123482")])
+            assert res.error is None and not res.refused, said(res)
+            db = gw.store.db.conn
+            [(email_id,)] = db.execute("SELECT id FROM emails").fetchall()
+            assert len(gw.states()) == 1  # no SMS row for the new number
+            rows = db.execute("SELECT kind, email_ref, content FROM outbox ORDER BY id").fetchall()
+            assert [r[0] for r in rows] == ["confirmation", "not-sent"]
+            assert rows[1][1] == email_id  # about the mail that went (`smsgw phone forget` finds it)
+            await sink.wait(2)
+            await asyncio.sleep(0.3)
+    assert [s.destination.lstrip("+") for s in smsc.received] == ["48601123481"]
+    notice = message_from_bytes(
+        next(raw for _, _, raw in sink.messages if b"Not sent" in raw), policy=policy.default
+    )
+    assert notice["Subject"] == "Not sent as SMS to +48601123482: Room 4"
+    assert notice["In-Reply-To"] == "<late-4@example.com>"
+    text = notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    until = datetime.fromtimestamp(at, ZoneInfo(cfg.gateway.timezone))
+    assert "+48601123481" in text and "+48601123482" in text, text
+    assert f"{until:%Y-%m-%d %H:%M %Z}" in text, text

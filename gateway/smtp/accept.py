@@ -34,6 +34,9 @@ class Notice:
     mail_from: str
     rcpt: str
     content: bytes
+    # Queued even when every number had the mail already (R-1.8): it tells of numbers this copy left
+    # out, which the first copy's notices could not name (an expired mail's new numbers).
+    on_duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +207,28 @@ def accept_now(
             return AcceptResult(None, [], refused=capped)
     result = store.queue.insert_email(acceptance, reached=reached, now=now)
     if result.email_id is None:
-        return result  # every recipient had this mail already: nothing to charge or tell
+        # Every recipient had this mail already: nothing to charge, and its notices went with the first copy.
+        _tell_left_out(store, acceptance.dedup_key, notices)
+        return result
     if limits is not None:
         store.accounts.add_usage(list(limits.scopes), list(limits.periods), limits.needed)
     for n in notices:
         # Named by the mail it is about: it quotes its subject and numbers (`smsgw phone forget`).
         store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content, email_ref=result.email_id)
     return result
+
+
+def _tell_left_out(store: Store, dedup_key: str | None, notices: Sequence[Notice]) -> None:
+    """Queue the notices of numbers a retry left out, named by the copy that went (`smsgw phone forget`)."""
+    told = [n for n in notices if n.on_duplicate]
+    if not told:
+        return
+    row = store.db.conn.execute("SELECT email_id FROM messages WHERE dedup_key = ? LIMIT 1", (dedup_key,))
+    first = row.fetchone()
+    for n in told:
+        store.outbox.enqueue_mail(
+            n.kind, n.mail_from, n.rcpt, n.content, email_ref=first[0] if first else None
+        )
 
 
 def _user_gone(store: Store, user_id: int, limits: Limits | None) -> bool:

@@ -178,9 +178,17 @@ def compose(
     # R-1.8 first: a retry of a mail taken already (its 250 lost, sent again after its expiry) is
     # answered as any retry; "no SMS was sent" would bounce a mail whose SMS the phone has.
     stale = _expired(mail.expiry_date, now, held_until)
-    if stale is not None and not (retry or store.queue.reached_before(dedup_key).intersection(numbers)):
-        return stale
     not_sent: list[tuple[str, bytes]] = []
+    if stale is not None:
+        reached = [n for n in numbers if n in store.queue.reached_before(dedup_key)]
+        if not reached:
+            return stale
+        if late := [n for n in numbers if n not in reached]:
+            # Numbers the first copy did not name get nothing of a mail past its expiry: only the
+            # retry's numbers are left (no SMS, the retry's 250), and the sender is told of the others.
+            told = _expired_notice(cfg, notices_to, mail, reached, late, now)
+            numbers, blocked = reached, []
+            not_sent.append(("not-sent", told))
     if blocked:
         # R-2.4's operator rule leaves out only those numbers: a group mail to three, one of which
         # had its identical SMS today, was refused whole. Decided before the rows and notices, so
@@ -280,7 +288,16 @@ def compose(
     return (
         Acceptance(**common, dedup_key=dedup_key, messages=messages),
         limits,
-        [Notice(kind, cfg.mail.from_address, notices_to, content) for kind, content in notices],
+        [
+            Notice(
+                kind,
+                cfg.mail.from_address,
+                notices_to,
+                content,
+                on_duplicate=stale is not None and kind == "not-sent",
+            )
+            for kind, content in notices
+        ],
         opening,
     )
 
@@ -300,6 +317,29 @@ def _expired(expiry_date: datetime | None, now: datetime, held_until: datetime |
     else:
         why = f"before its SMS may go at {_shown(held_until, now)} (the account's quiet hours)"
     return replies.EXPIRED.format(expiry=_shown(expiry_date, now), why=why)
+
+
+def _expired_notice(
+    cfg: Config, rcpt: str, mail: MailText, sent: Sequence[str], late: Sequence[str], now: datetime
+) -> bytes:
+    """What the sender hears of the numbers a retry past the mail's expiry named first: the identical
+    rule's "Not sent as SMS" notice, with the expiry as the reason."""
+    lang, expiry = cfg.gateway.language, mail.expiry_date
+    return notify.notice(
+        sender=cfg.mail.from_address,
+        rcpt=rcpt,
+        domain=cfg.gateway.hostname,
+        subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
+            lang, blocked=", ".join(late), subject=mail.subject or wording.NO_SUBJECT(lang)
+        ),
+        content=wording.NOT_SENT_EXPIRED_TEXT(
+            lang,
+            sent=", ".join(sent),
+            late=", ".join(late),
+            expiry=_shown(expiry, now) if expiry is not None else "",
+        ),
+        in_reply_to=mail.message_id,
+    )
 
 
 def _shown(when: datetime, now: datetime) -> str:
