@@ -13,7 +13,7 @@ import phonenumbers
 
 if TYPE_CHECKING:
     from gateway.config import Config
-    from gateway.store.accounts import Account
+    from gateway.store.accountrecord import Account
 
 # The shortest validity an SMSC can be told: CIMD2's relative validity counts in steps of 5 minutes
 # and its first code is 5 minutes (smsc/cimd2/packet.py `validity_seconds(0)`; a test keeps them

@@ -36,7 +36,7 @@ from gateway.cli.audit import audited, changes
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, open_store
 from gateway.config import MAX_VALIDITY_HOURS, Config
 from gateway.relaynets import network
-from gateway.store.accounts import Account
+from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 
 

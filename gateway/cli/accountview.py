@@ -13,7 +13,8 @@ from gateway.cli.common import open_store, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.configbase import quoted
-from gateway.store.accounts import Account, User
+from gateway.store.accountrecord import Account
+from gateway.store.accounts import User
 
 # Line and paragraph separators, which `Printable` lets through: `str.splitlines` (and so a script
 # reading a listing) breaks a line at them.

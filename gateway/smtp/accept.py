@@ -20,7 +20,8 @@ from gateway import conversations, notify, premium, wording
 from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
-from gateway.store.accounts import Account, User
+from gateway.store.accountrecord import Account
+from gateway.store.accounts import User
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
 from gateway.wording import Language

@@ -28,7 +28,7 @@ from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
-from gateway.store.accounts import Account
+from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, Plan, plan

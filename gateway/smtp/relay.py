@@ -42,7 +42,8 @@ from gateway.smtp.compose import compose
 from gateway.smtp.guard import SessionGuard
 from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.servers import RelaySMTP, relay_tls_context
-from gateway.store.accounts import Account, User
+from gateway.store.accountrecord import Account
+from gateway.store.accounts import User
 from gateway.store.db import Store, StoreBusy, StoreReplaced
 
 log = structlog.get_logger(__name__)

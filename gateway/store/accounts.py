@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
+from gateway.store.accountrecord import ACCOUNT_COLS, ACCOUNT_SETTINGS, Account, account_from_row
 from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.repository import Repository
 
@@ -28,28 +29,6 @@ _HELD_FOR_QUIET = (
     " AND p.attempts = 0 AND p.next_attempt_at > :now"
 )
 
-ACCOUNT_SETTINGS = (
-    "sender",
-    "split_mode",
-    "transliterate",
-    "overflow",
-    "validity_hours",
-    "end_marker",
-    "confirm",
-    "dlr_mail",
-    "notify_address",
-    "monthly_limit",
-    "daily_limit",
-    "bulk",
-    "quiet_start",
-    "quiet_end",
-    "reply_window_days",
-    "cut_from",
-    "auto_generated",
-    "inbound_address",
-    "countries",
-)
-
 
 class NotFound(LookupError):
     """An admin named an account or user that does not exist."""
@@ -57,39 +36,6 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """An admin tried to create something that exists already."""
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    id: int
-    name: str
-    sender: str | None
-    split_mode: str
-    transliterate: bool
-    overflow: str
-    validity_hours: float | None
-    end_marker: str | None
-    confirm: bool
-    dlr_mail: str
-    notify_address: str | None
-    monthly_limit: int | None
-    daily_limit: int | None
-    bulk: bool
-    quiet_start: str | None
-    quiet_end: str | None
-    suspended_at: float | None
-    suspended_reason: str | None
-    reply_window_days: float | None = None  # None: the installation's [replies] window_days
-    # `account set --cut-from`: the text ends above a line starting with one (stored a line each)
-    cut_from: tuple[str, ...] = ()
-    # `account set --auto-generated`: "send" sends a monitoring system's alerts (`alerts.alert_only`)
-    auto_generated: str = "record"
-    # `account set --inbound-address`: where an SMS to the account's own sender number that answers
-    # no conversation is mailed (`gateway.conversations.inbound`); None: the operator's fallback
-    inbound_address: str | None = None
-    # `account set --countries` (`accountrules.countries_list`): the regions its SMS may go to; (): any
-    countries: tuple[str, ...] = ()
-    networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +52,6 @@ class User:
 
 ROLES = ("user", "admin", "operator")
 _USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit, u.role"
-
-
-_ACCOUNT_COLS = (
-    "id, name, sender, split_mode, transliterate, overflow, validity_hours, end_marker, confirm, dlr_mail,"
-    " notify_address, monthly_limit, daily_limit, bulk, quiet_start, quiet_end, suspended_at,"
-    " suspended_reason, reply_window_days, cut_from, auto_generated, inbound_address, countries"
-)
-_COUNTRIES_AT = _ACCOUNT_COLS.replace(" ", "").split(",").index("countries")
 
 
 # What keeps an account from `remove_account`, as (table, what it is to the admin).
@@ -143,12 +81,7 @@ class AccountsRepo(Repository):
                 "SELECT cidr FROM account_networks WHERE account_id = ? ORDER BY cidr", (row[0],)
             )
         )
-        a = list(row)
-        for i in (4, 8, 13):  # booleans stored as integers
-            a[i] = bool(a[i])
-        a[19] = tuple(a[19].split("\n")) if a[19] else ()
-        a[_COUNTRIES_AT] = tuple(a[_COUNTRIES_AT].split(",")) if a[_COUNTRIES_AT] else ()
-        return Account(*a, networks=nets)
+        return account_from_row(row, nets)
 
     def add_account(self, name: str, *, networks: list[str] = (), sender: str | None = None) -> Account:
         with self.changing_settings():
@@ -167,7 +100,7 @@ class AccountsRepo(Repository):
         return self.get_account(name)
 
     def get_account(self, name: str) -> Account:
-        row = self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE name = ?", (name,)).fetchone()
+        row = self.conn.execute(f"SELECT {ACCOUNT_COLS} FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(self.no_account(name, "see `smsgw account list`"))
         return self._account(row)
@@ -216,16 +149,14 @@ class AccountsRepo(Repository):
         return self.db.settings.get("account", account_id, lambda: self._account_by_id(account_id))
 
     def _account_by_id(self, account_id: int) -> Account:
-        row = self.conn.execute(
-            f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)
-        ).fetchone()
+        row = self.conn.execute(f"SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
         if row is None:
             raise NotFound(f"no account with id {account_id}")
         return self._account(row)
 
     def list_accounts(self) -> list[Account]:
         return [
-            self._account(r) for r in self.conn.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY name")
+            self._account(r) for r in self.conn.execute(f"SELECT {ACCOUNT_COLS} FROM accounts ORDER BY name")
         ]
 
     def update_account(self, name: str, **settings: Any) -> Account:
