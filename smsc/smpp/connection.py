@@ -1,14 +1,14 @@
 """One TCP session of `smsc.smpp.link.SmppLink`: the bytes and the protocol state that die with it.
 
-`SmppConnection` frames PDUs from the stream, hands submit_sm_resp and generic_nack to its outstanding
-submits (`smsc.smpp.submits`: response timers and late answers), answers enquire_link and an SMSC's
-unbind, sends keep-alives on an idle link, and hands MOs and receipts to the link's handler, answering
-deliver_sm only after the handler acknowledged (`smsc.smpp.deliveries`, which also bounds how many
-wait for it: the reader waits at the bound). An MO's deliver_sm_resp counts as received once the
-SMSC answered an enquire_link (or unbind) written after it (`smsc.smpp.ackmarks`). Nothing here
-reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so that one
-generator outlives reconnects. A peer that floods requests and reads none of our answers is bounded
-by `smsc.backpressure`; the warnings a peer can provoke at will go through a `LogThrottle`.
+`SmppConnection` frames PDUs from the stream (`smsc.smpp.framing`), hands submit_sm_resp and
+generic_nack to its outstanding submits (`smsc.smpp.submits`: response timers and late answers), answers
+enquire_link and an SMSC's unbind, sends keep-alives on an idle link, and hands MOs and receipts to the
+link's handler, answering deliver_sm only after the handler acknowledged (`smsc.smpp.deliveries`, which
+also bounds how many wait for it: the reader waits at the bound). An MO's deliver_sm_resp counts as
+received once the SMSC answered an enquire_link (or unbind) written after it (`smsc.smpp.ackmarks`).
+Nothing here reconnects or counts outcomes: that is the link's. Sequence numbers come from the link, so
+that one generator outlives reconnects. A peer that floods requests and reads none of our answers is
+bounded by `smsc.backpressure`; the warnings a peer can provoke at will go through a `LogThrottle`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from smpplib import command_codes
 from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
-from smsc.backpressure import overfull, stalled
+from smsc.backpressure import overfull
 from smsc.base import InboundSms, MoAcks, Outcome, SubmitResult
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.ackmarks import AckMarks
 from smsc.smpp.codec import (
     ENQUIRE_LINK,
-    MAX_PDU,
     UNBIND,
     PduError,
     decode_sm,
@@ -40,11 +39,11 @@ from smsc.smpp.codec import (
     generic_nack,
 )
 from smsc.smpp.deliveries import Deliveries, InboundHandler
+from smsc.smpp.framing import LinkDown, PduReader
 from smsc.smpp.pdu import (
     COMMAND_NAMES,
     ESME_RINVBNDSTS,
     ESME_RINVCMDID,
-    ESME_RINVCMDLEN,
     ESME_RUNKNOWNERR,
     ESME_RX_T_APPN,
     Sequences,
@@ -65,11 +64,7 @@ _BIND_RESP_IDS = frozenset(command_codes.commands[name] for name in _BIND_RESPS)
 AckedHandler = Callable[[InboundSms, bool], None]
 
 
-class LinkDown(Exception):
-    """The connection is unusable; it is closed and the link reconnects."""
-
-
-class SmppConnection:
+class SmppConnection(PduReader):
     """One connection's state; see the module docstring. All of it runs on the event loop."""
 
     def __init__(
@@ -199,67 +194,7 @@ class SmppConnection:
         self.ack_marks.mark(seq)
         return self.send(encode(ENQUIRE_LINK, seq))
 
-    # --- reading ----------------------------------------------------------------------------------------
-
-    async def read_loop(self) -> None:
-        reason = "closed by peer"
-        abort = False
-        try:
-            while chunk := await self._read():
-                self.buf += chunk
-                self.last_rx = self.loop.time()
-                self._frames()
-                while self.deliveries.full and not self.closed.is_set():  # the rest waits in TCP
-                    await self.deliveries.room()
-                    self._frames()
-                if self.peer_unbound_until is not None and not self.submits.pending:
-                    raise LinkDown("unbind from SMSC")
-                if overfull(self.writer):  # read no more until our answers drain
-                    wait = self.cfg.response_timeout_seconds
-                    if why := await stalled(self.writer, wait, "smpp.peer_not_reading", link=self.name):
-                        reason, abort = why, True
-                        break
-            else:
-                if self.peer_unbound_until is not None:
-                    reason = "unbind from SMSC"
-        except LinkDown as exc:
-            reason = str(exc)
-        except OSError as exc:
-            reason = f"read failed: {exc}"
-        except Exception:
-            log.exception("smpp.reader_failed", link=self.name)
-            reason = "reader failed"
-        finally:
-            self.close(reason, abort=abort)
-
-    async def _read(self) -> bytes:
-        """The next bytes; after the SMSC's unbind only until its deadline (`_on_unbind`)."""
-        if self.peer_unbound_until is None:
-            return await self.reader.read(65536)
-        left = self.peer_unbound_until - self.loop.time()
-        try:
-            if left <= 0:
-                raise TimeoutError
-            return await asyncio.wait_for(self.reader.read(65536), left)
-        except TimeoutError:
-            raise LinkDown("unbind from SMSC") from None
-
-    def _frames(self) -> None:
-        """Serve the whole PDUs read while the deliveries waiting for their handler are not too many."""
-        buf = self.buf
-        while len(buf) >= 4 and not self.closed.is_set() and not self.deliveries.full:
-            (length,) = struct.unpack_from(">I", buf)
-            if not 16 <= length <= MAX_PDU:
-                # No way to find the next PDU boundary in a byte stream: say so and start afresh.
-                self.bad_pdus += 1
-                log.error("smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex())
-                self.send(generic_nack(0, ESME_RINVCMDLEN))
-                raise LinkDown("unframeable bytes from peer")
-            if len(buf) < length:
-                return
-            raw = bytes(buf[:length])
-            del buf[:length]
-            self._dispatch(raw)
+    # --- what was read (`smsc.smpp.framing` frames it) ----------------------------------------------
 
     def _dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
