@@ -8,22 +8,18 @@ per command and hands the parsed envelope over.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
-from email.utils import make_msgid
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
-
-import structlog
 
 from acl.quiet import release_time
 from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
-from gateway.smtp import alerts, automail, mimefast, recipients, replies
+from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
@@ -35,14 +31,6 @@ from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
     from gateway.smtp.relay import Sender
-
-log = structlog.get_logger(__name__)
-
-# How far the sender's clock may be ahead of ours: a mail whose expiry passed this little before it
-# came (or before its quiet hours end) is sent, not refused; past that, its text is taken as stale.
-EXPIRY_SKEW = timedelta(minutes=5)
-# What such a mail's SMS gets: the shortest validity an SMSC can be told (CIMD2's first code).
-SHORTEST_VALIDITY = timedelta(seconds=accountrules.SHORTEST_VALIDITY_SECONDS)
 
 
 def compose(
@@ -84,7 +72,7 @@ def compose(
         mail = _alert(cfg, account, raw, mail)
     # R-1.8: a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
-    dedup_key = _dedup_key(mail.message_id, sender.mail_from, mail.text)
+    dedup_key = mailidentity.dedup_key(mail.message_id, sender.mail_from, mail.text)
     if account is not None and no_new_text(mail, our_hosts(cfg)):
         return NO_NEW_TEXT
     as_read = mail.text
@@ -92,7 +80,7 @@ def compose(
         store, cfg, user_email=sender.mail_from, numbers=numbers, mail=mail
     )
     if mail.message_id is None:
-        mail = mail.model_copy(update={"message_id": _own_message_id(cfg)})
+        mail = mail.model_copy(update={"message_id": mailidentity.own_message_id(cfg)})
     common: dict[str, Any] = dict(
         mail_from=sender.mail_from,
         envelope=sender.envelope,
@@ -177,7 +165,7 @@ def compose(
     blocked, retry = identical_today(store, cfg, numbers, p.text, also, dedup_key, now)
     # R-1.8 first: a retry of a mail taken already (its 250 lost, sent again after its expiry) is
     # answered as any retry; "no SMS was sent" would bounce a mail whose SMS the phone has.
-    stale = _expired(mail.expiry_date, now, held_until)
+    stale = mailexpiry.expired(mail.expiry_date, now, held_until)
     not_sent: list[tuple[str, bytes]] = []
     if stale is not None:
         reached = [n for n in numbers if n in store.queue.reached_before(dedup_key)]
@@ -186,7 +174,7 @@ def compose(
         if late := [n for n in numbers if n not in reached]:
             # Numbers the first copy did not name get nothing of a mail past its expiry: only the
             # retry's numbers are left (no SMS, the retry's 250), and the sender is told of the others.
-            told = _expired_notice(cfg, notices_to, mail, reached, late, now)
+            told = mailexpiry.expired_notice(cfg, notices_to, mail, reached, late, now)
             numbers, blocked = reached, []
             not_sent.append(("not-sent", told))
     if blocked:
@@ -205,7 +193,7 @@ def compose(
                 )
             )
     source = account.sender or cfg.gateway.default_sender
-    valid_until = _valid_until(cfg, account, mail, now, held_until)
+    valid_until = mailexpiry.valid_until(cfg, account, mail, now, held_until)
     if valid_until is not None:
         start = held_until or now
         common["validity_seconds"] = accountrules.validity_seconds(
@@ -302,80 +290,6 @@ def compose(
     )
 
 
-def _expired(expiry_date: datetime | None, now: datetime, held_until: datetime | None) -> str | None:
-    """The refusal of a mail whose `Expiry-Date` (Outlook's "Expires after") has passed by the time its
-    SMS could go: when it came, or when quiet hours end. Its text is worthless by then (a meeting that
-    is over), and a mail held by the sender's server or Outbox must not make a phone ring about it. A
-    permanent reply, so that the sender's server bounces the mail to them: nothing is lost unseen.
-    `Expires:` never refuses: PHP's nocache date (1981) and netnews' article expiry write it too."""
-    start = held_until or now
-    if expiry_date is None or expiry_date > start - EXPIRY_SKEW:
-        return None
-    log.info("smtp.expiry_past", expires=expiry_date.isoformat(), start=start.isoformat(), refused=True)
-    if held_until is None:
-        why = "past"
-    else:
-        why = f"before its SMS may go at {_shown(held_until, now)} (the account's quiet hours)"
-    return replies.EXPIRED.format(expiry=_shown(expiry_date, now), why=why)
-
-
-def _expired_notice(
-    cfg: Config, rcpt: str, mail: MailText, sent: Sequence[str], late: Sequence[str], now: datetime
-) -> bytes:
-    """What the sender hears of the numbers a retry past the mail's expiry named first: the identical
-    rule's "Not sent as SMS" notice, with the expiry as the reason."""
-    lang, expiry = cfg.gateway.language, mail.expiry_date
-    return notify.notice(
-        sender=cfg.mail.from_address,
-        rcpt=rcpt,
-        domain=cfg.gateway.hostname,
-        subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
-            lang, blocked=", ".join(late), subject=mail.subject or wording.NO_SUBJECT(lang)
-        ),
-        content=wording.NOT_SENT_EXPIRED_TEXT(
-            lang,
-            sent=", ".join(sent),
-            late=", ".join(late),
-            expiry=_shown(expiry, now) if expiry is not None else "",
-        ),
-        in_reply_to=mail.message_id,
-    )
-
-
-def _shown(when: datetime, now: datetime) -> str:
-    """A time as the gateway's zone writes it, whatever zone the mail wrote it in: ASCII only."""
-    return f"{when.astimezone(now.tzinfo):%Y-%m-%d %H:%M %Z}".strip().encode("ascii", "replace").decode()
-
-
-def _valid_until(
-    cfg: Config, account: Account, mail: MailText, now: datetime, held_until: datetime | None
-) -> datetime | None:
-    """The mail's own expiry where it ends its SMS's validity sooner than the account's; None leaves
-    the account's. An `Expiry-Date` passed less than `EXPIRY_SKEW` before the SMS may go (`_expired`
-    refused the others, but for a retry) is the sender's clock ahead of ours: the SMS gets the shortest
-    validity, neither none (it would expire unsent) nor the account's whole day. An `Expires:` counts
-    only while ahead: past, it is another program's meaning (a web page's cache) and ignored; ahead of
-    the mail but before quiet hours end, the SMS expires unsent and its sender is told by the queue."""
-    start = held_until or now
-    found: list[datetime] = []
-    if (expiry := mail.expiry_date) is not None:
-        if expiry <= start:
-            log.debug("smtp.expiry_past", expires=expiry.isoformat(), start=start.isoformat(), refused=False)
-            expiry = start + SHORTEST_VALIDITY
-        found.append(expiry)
-    if (expires := mail.expires) is not None:
-        if expires > now:
-            found.append(expires)
-        else:
-            log.debug("smtp.expires_past_ignored", expires=expires.isoformat(), now=now.isoformat())
-    if not found:
-        return None
-    until = min(found)
-    if (until - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
-        return None
-    return until
-
-
 def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:
     """A machine mail whose only sign is a monitoring system's (`alerts.alert_only`): sent as any
     mail for an account that asked (`--auto-generated send`); else recorded, and its reason names
@@ -436,20 +350,3 @@ def _names(
 
 def _parts(p: Plan) -> list[NewPart]:
     return [NewPart(i + 1, int(p.coding), part.payload, b"", part.text) for i, part in enumerate(p.parts)]
-
-
-def _own_message_id(cfg: Config) -> str:
-    """R-3.5: a mail that came without a Message-ID (scripts, printers, monitoring systems) is
-    given one of ours, so that its confirmation, bounce and the phone's answers name the same id
-    and thread with each other. Never used to tell retries apart: it is new on every delivery."""
-    return make_msgid(idstring="in", domain=cfg.mail.from_address.rpartition("@")[2])[1:-1]
-
-
-def _dedup_key(message_id: str | None, mail_from: str, text: str) -> str | None:
-    """R-1.8: what makes two deliveries the same mail; a mail without a Message-ID has none."""
-    if not message_id:
-        return None
-    digest = hashlib.sha256()
-    for piece in (message_id, mail_from, text):
-        digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()
