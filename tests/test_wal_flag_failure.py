@@ -14,7 +14,8 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from gateway.store import walcheck
-from gateway.store.db import WAL_FLAG_RETRY_SECONDS, Store
+from gateway.store.db import Store
+from gateway.store.transactions import WAL_FLAG_RETRY_SECONDS
 
 
 class Clock:

@@ -21,13 +21,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
-
-import structlog
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
 from gateway.store import marker, walcheck
@@ -38,11 +35,9 @@ from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import (
     SERVING_BUSY_MS,
     UNSYNCED,
-    GroupCommit,
     StoreBusy,
     StoreError,
     StoreReplaced,
-    _run_callbacks,
 )
 from gateway.store.fileguard import StoreUnusable, file_id
 from gateway.store.migrate import migrate
@@ -59,18 +54,14 @@ from gateway.store.records import (
     NewMessage,
     NewPart,
 )
+from gateway.store.transactions import Transactions
 from gateway.store.walsync import WalSync
-
-log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]
 T = TypeVar("T")
 
 # Lock waits of the CLI and of start-up, like any SQLite client (the serving daemon: SERVING_BUSY_MS).
 BUSY_TIMEOUT_MS = 30_000
-# A flag that could not be written (disk full) is tried again after this, not at every commit, so a
-# busy daemon neither spends its commits on it nor fills the log with the same warning.
-WAL_FLAG_RETRY_SECONDS = 60.0
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -92,14 +83,14 @@ def _close_at_exit(conn: sqlite3.Connection, path: Path) -> None:
     walcheck.note_closed(path)
 
 
-class Db(GroupCommit):
+class Db(Transactions):
     """The one connection, its transactions and the group commit; usable only from its own thread.
 
     A transaction on a connection shared with another thread would take in (and let that thread
     commit or roll back) writes the event loop has already acknowledged, so every use from a
     thread other than the opener raises instead. Everything SQLite-specific (pragmas, file checks,
-    WAL fsync, `BEGIN IMMEDIATE`) stays here and in its write path (`GroupCommit`), so the
-    repositories only speak plain SQL.
+    WAL fsync, `BEGIN IMMEDIATE`) stays here, in its transactions (`Transactions`) and in their write
+    path (`GroupCommit`), so the repositories only speak plain SQL.
     """
 
     IntegrityError = sqlite3.IntegrityError
@@ -217,100 +208,6 @@ class Db(GroupCommit):
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Inside the open transaction, a part that an exception undoes alone (its rows and its
-        after-commit callbacks), so that the rest of the write can go on and commit."""
-        conn = self.conn
-        if not conn.in_transaction:
-            raise RuntimeError("savepoint() needs an open transaction")
-        mark = len(self._after)
-        conn.execute("SAVEPOINT guarded")
-        try:
-            yield
-        except BaseException:
-            if conn.in_transaction:  # else SQLite rolled the whole transaction back: the caller hears it
-                conn.execute("ROLLBACK TO guarded")
-                conn.execute("RELEASE guarded")
-            del self._after[mark:]
-            raise
-        conn.execute("RELEASE guarded")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit; nested use joins the outer transaction."""
-        conn = self.conn
-        if conn.in_transaction:
-            yield conn
-            return
-        if self.writes_only_through_write and not self._flushing:
-            raise RuntimeError(
-                f"a transaction on {self.path} was opened outside write(); in the daemon every write goes "
-                "through write(), so that it is grouped and on disk before anyone is told it is done"
-            )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-            self._note_commit()
-        except BaseException:
-            self._after.clear()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        callbacks, self._after = self._after, []
-        self._committed(callbacks)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the open transaction is committed (and fsynced, with group fsync).
-
-        Dropped if the transaction (or the `write()` piece that registered it) rolls back; the same
-        callback registered twice in one transaction runs once.
-        """
-        if not self.conn.in_transaction:
-            raise RuntimeError("after_commit() needs an open transaction")
-        if callback not in self._after:
-            self._after.append(callback)
-
-    def _note_commit(self) -> None:
-        """After the first COMMIT of this connection, before anyone hears of it: the flag that makes
-        the next start miss no commit of the WAL (`walcheck`). Failing (disk full), the commit still
-        stands; only the check after a crash has less to go by, which is said."""
-        if self._wal_noted:
-            return
-        now = self.clock()
-        # Failed a moment ago: not again at every commit. (A clock stepped back past the failure
-        # tries at once rather than waiting out the step.)
-        if self._wal_flag_retry_at - WAL_FLAG_RETRY_SECONDS <= now < self._wal_flag_retry_at:
-            return
-        try:
-            walcheck.note_commit(self.path, now)
-        except OSError as exc:
-            self._wal_flag_retry_at = now + WAL_FLAG_RETRY_SECONDS
-            log.warning(
-                "store.wal_flag_failed",
-                path=str(self.path),
-                error=exc.strerror or str(exc),
-                retry_seconds=WAL_FLAG_RETRY_SECONDS,
-            )
-            return
-        self._wal_noted = True
-
-    def _committed(self, callbacks: list[Callable[[], None]]) -> None:
-        if not callbacks:
-            return
-        if self._wal_fd is None:
-            _run_callbacks(callbacks)
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no loop (startup, tools): make it durable here, then tell
-            os.fsync(self._wal_fd)
-            _run_callbacks(callbacks)
-            return
-        self._sync_callbacks.extend(callbacks)
-        self._start_sync()
 
     # ---- serving: short lock waits, the file still ours -----------------------------------------
 
