@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 if TYPE_CHECKING:
+    from gateway.configservices import WebSection
     from gateway.daemon import Daemon
 
 log = structlog.get_logger(__name__)
@@ -19,6 +20,15 @@ log = structlog.get_logger(__name__)
 
 def _processes(n: int) -> str:
     return "1 intake process" if n == 1 else f"{n} intake processes"
+
+
+def _panel(web: WebSection) -> str:
+    """The panel's address as a browser takes it: the listen address alone left admins guessing
+    the scheme (https only with a certificate configured) and where the panel was at all."""
+    host, port = web.listen_addr
+    scheme = "https" if web.tls_cert_file and web.tls_key_file else "http"
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}/"
 
 
 def announce_ready(daemon: Daemon, submission_off: str | None) -> None:
@@ -45,6 +55,7 @@ def announce_ready(daemon: Daemon, submission_off: str | None) -> None:
             if daemon.simulator is not None
             else "off"
         ),
+        "panel": _panel(cfg.web) if cfg.web.enabled else "off",
         "queued": daemon.store.admin.waiting_parts(),
     }
     line = (
@@ -52,6 +63,7 @@ def announce_ready(daemon: Daemon, submission_off: str | None) -> None:
         f" database {fields['database']} (schema {fields['schema']}),"
         f" relay {fields['relay']}, submission {fields['submission']},"
         f" links {', '.join(fields['links']) or 'none'}, simulator {fields['simulator']},"
+        f" panel {fields['panel']},"
         f" {fields['queued']} part(s) queued"
     )
     if sys.stderr.isatty():

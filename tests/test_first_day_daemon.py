@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.banner import _panel
 from gateway.cli.status import daemon_state
+from gateway.configservices import WebSection
 from gateway.housekeeping import STATUS_FILE, status_line
 from tests.conftest import (
     DOMAIN,
@@ -58,6 +60,7 @@ async def test_banner_status_on_stop_and_send(tmp_path: Path) -> None:
                 f"main smpp 127.0.0.1:{smsc_port}"
             ]
             assert ready["simulator"] == "off" and ready["submission"].startswith("127.0.0.1:")
+            assert ready["panel"] == "off" and ", panel off," in ready["summary"]
             assert ready["summary"].startswith(f"smsgw {ready['version']} ready: config {config}")
             # One event per happening: the link state is said once, not by two layers.
             await until(lambda: '"link.state"' in (tmp_path / "daemon.log").read_text())
@@ -216,3 +219,10 @@ async def test_a_large_database_asks_systemd_for_time_to_check_it_before_ready(
     extend = [m for m in received if m.startswith("EXTEND_TIMEOUT_USEC=")]
     assert len(extend) == 1 and received.index(extend[0]) < received.index("READY=1"), received
     assert 109 <= int(extend[0].split("=")[1]) / 1e6 <= 111  # the read and systemd's own 90 s
+
+
+def test_the_banner_names_the_panel_as_a_browser_takes_it(tmp_path: Path) -> None:
+    assert _panel(WebSection(enabled=True, listen="127.0.0.1:8080")) == "http://127.0.0.1:8080/"
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    secured = WebSection(enabled=True, listen="[::1]:8443", tls_cert_file=cert, tls_key_file=key)
+    assert _panel(secured) == "https://[::1]:8443/"

@@ -186,3 +186,22 @@ async def test_a_multipart_mo_sent_shuffled_is_mailed_whole(tmp_path: Path) -> N
         assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
         await sink.wait(1)
         assert parsed(sink.messages[0][2]).get_content().startswith(text + "\n")
+
+
+async def test_reply_to_last_answers_the_last_sms_a_phone_got(tmp_path: Path) -> None:
+    # A number ending in 13 fails at the simulator: that phone never read its SMS, and the sender got
+    # a bounce for it. "--reply-to-last" answers the SMS sent before it, which the phone has, also
+    # from the log file alone (a restarted simulator keeps no SMS in memory).
+    cfg = two_way_config(tmp_path, "smpp", relay_port=1)
+    async with running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        for number in ("601123456", "601123413", "601120000"):
+            assert (await gw.send(mail(f"{number}@{DOMAIN}", body=f"to {number}"))).error is None
+        await gw.until(lambda: len(core.records) == 3)
+        await gw.until(lambda: [r["verdict"] for r in core.records] == ["delivered", "failed", "rejected"])
+        command = {"op": "mo", "reply_to_last": True, "text": "Tak"}
+        answer = await send_command("127.0.0.1", gw.daemon.simulator.control_port, command)
+        assert answer["ok"] and answer["source"] == PHONE
+        core.records.clear()  # as after a restart: only the log file remembers
+        answer = await send_command("127.0.0.1", gw.daemon.simulator.control_port, dict(command, text="Nie"))
+        assert answer["ok"] and answer["source"] == PHONE

@@ -34,8 +34,9 @@ MAX_LINE = 64 * 1024
 TAIL_BYTES = 256 * 1024  # how far back from the end of its log file "--last" looks for an SMS
 
 
-def last_logged(path: Path) -> dict[str, Any] | None:
-    """The last SMS the simulator's log file holds as accepted (one of an earlier run, too), or None."""
+def last_logged(path: Path, *, delivered: bool = False) -> dict[str, Any] | None:
+    """The last SMS the simulator's log file holds as accepted (one of an earlier run, too), or None;
+    with `delivered`, the last one its phone got (what a phone can answer)."""
     try:
         with path.open("rb") as f:
             end = f.seek(0, 2)
@@ -51,7 +52,7 @@ def last_logged(path: Path) -> dict[str, Any] | None:
         fields = ("message_id", "source", "destination")
         if (
             isinstance(record, dict)
-            and record.get("verdict") != "rejected"
+            and record.get("verdict") not in (("rejected", "failed") if delivered else ("rejected",))
             and all(isinstance(record.get(k), str) and record[k] for k in fields)
         ):
             return record
@@ -102,8 +103,9 @@ async def _mo(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
     fields = {k: command.get(k) for k in ("source", "destination", "text")}
     if command.get("reply_to_last"):
         last = core.last_sms()
-        if last is None and (logged := await asyncio.to_thread(last_logged, core.log_path)) is not None:
-            last = answer_numbers(logged)  # the simulator was restarted since: its log still has the SMS
+        if last is None:  # the simulator was restarted since: its log still has the SMS
+            logged = await asyncio.to_thread(last_logged, core.log_path, delivered=True)
+            last = answer_numbers(logged) if logged is not None else None
         if last is None:
             return {"ok": False, "error": "no SMS received yet: nothing to reply to"}
         fields["source"], fields["destination"] = last

@@ -300,9 +300,11 @@ class SimulatorCore:
         return 1
 
     def last_sms(self) -> tuple[str, str] | None:
-        """(phone, our number) of the last SMS accepted: where `send-mo --reply-to-last` answers from."""
+        """(phone, our number) of the last SMS delivered: where `send-mo --reply-to-last` answers from.
+        A phone whose SMS failed (a number ending in a fail suffix) never read it: answering that one
+        mailed the sender an answer to an SMS the gateway had just bounced."""
         for record in reversed(self.records):
-            if record.get("verdict") != "rejected":
+            if record.get("verdict") == "delivered":
                 return answer_numbers(record)
         return None
 
