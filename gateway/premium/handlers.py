@@ -14,7 +14,8 @@ when they bring the first part, with the password the rest lacked, the SMS is th
 all (`_late_password`).
 
 A mail to a client that the relay refuses for good (the client's address is gone) goes on to the
-premium fallback address, in the write that records the refusal (`_vote_refused`): the phone paid.
+premium fallback address, in the write that records the refusal (`gateway.premium.votemail`): the
+phone paid.
 """
 
 from __future__ import annotations
@@ -26,21 +27,18 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway import forwarded, notify, reassembly
+from gateway import notify, reassembly
 from gateway.config import Config
-from gateway.conversations.numbers import display, own_form, stored_phone
-from gateway.mailcopy import fallback_for, mail_settings
+from gateway.conversations.numbers import own_form, stored_phone
+from gateway.mailcopy import mail_settings
 from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
+from gateway.premium.votemail import LATE_PASSWORD, mail_to, to_client
 from gateway.store.db import Store
-from gateway.store.mo import MoRepo
-from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail, on_refused
 
 log = structlog.get_logger(__name__)
 
-# The note of the parts of an SMS that brought its password late (`_late_password`).
 _KEPT = re.compile(r"kept until (\S+) confirms")
-LATE_PASSWORD = "its first part, with the password, came late; the rest went to the fallback address first"
 
 
 def repo(store: Store) -> PremiumRepo:
@@ -145,7 +143,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     # keep from the client what it earns them. Only the client's answers are refused meanwhile
     # (`answers.answer`), since their free SMS would wait unsent for the resume.
     pmo_id = r.record_mo(**row, state="mailed", token=token, forwarded_at=store.clock())
-    _to_client(store, cfg, r.by_id(pmo_id), service.email)
+    to_client(store, cfg, r.by_id(pmo_id), service.email)
     r.mark_mo(mo_id, "premium", f"{password}: mailed to {service.email}")
     log.info("premium.mailed", mo=mo_id, service=password, number=number, parts=parts)
     return "mailed"
@@ -158,7 +156,7 @@ def _to_fallback(store: Store, cfg: Config, row: dict[str, Any], reason: str) ->
     state = "fallback" if fallback else "unmatched"
     pmo_id = r.record_mo(**row, state=state, note=reason)
     if fallback:
-        _mail(store.outbox, mail_settings(cfg), r.by_id(pmo_id), fallback, answer=False)
+        mail_to(store.outbox, mail_settings(cfg), r.by_id(pmo_id), fallback, answer=False)
     r.mark_mo(row["mo_id"], "premium", f"{state}: {reason}")
     log.info("premium.unknown", mo=row["mo_id"], number=row["number"], parts=row["parts"], state=state)
     return state
@@ -212,7 +210,7 @@ def _late_parts(
         log.info("premium.awaiting", mo=mo_id, service=service.password, number=number, late=True)
         return "awaiting"
     pmo_id = r.record_mo(**row, state="mailed", note=late, forwarded_at=store.clock())
-    _to_client(store, cfg, r.by_id(pmo_id), service.email)
+    to_client(store, cfg, r.by_id(pmo_id), service.email)
     r.mark_mo(mo_id, "premium", f"{service.password}: {late}, mailed to {service.email}")
     log.info("premium.mailed", mo=mo_id, service=service.password, number=number, parts=parts, late=True)
     return "mailed"
@@ -255,101 +253,10 @@ def _late_password(
         return "awaiting"
     token = passwords.new_token()
     pmo_id = r.record_mo(**row, state="mailed", note=note, token=token, forwarded_at=store.clock())
-    _to_client(store, cfg, r.by_id(pmo_id), service.email)
+    to_client(store, cfg, r.by_id(pmo_id), service.email)
     r.mark_mo(mo_id, "premium", f"{password}: {note}; mailed to {service.email}")
     log.info("premium.mailed", mo=mo_id, service=password, number=row["number"], late_password=True)
     return "mailed"
-
-
-def _to_client(store: Store, cfg: Config, pmo: PremiumMo, email: str) -> None:
-    """The premium SMS to its client, answerable; should the relay refuse the client's address for
-    good, a copy goes to the premium fallback address (`_vote_refused`)."""
-    fallback = fallback_for(cfg, cfg.premium_fallback, email)
-    _mail(store.outbox, mail_settings(cfg), pmo, email, answer=True, fallback=fallback)
-
-
-def _mail(
-    outbox: OutboxRepo,
-    s: MailSettings,
-    pmo: PremiumMo,
-    rcpt: str,
-    *,
-    answer: bool,
-    fallback: Fallback | None = None,
-) -> None:
-    """By the settings given, not the config: a refused mail's copy is written by the outbox worker,
-    with the settings its mail was queued under."""
-    tz = ZoneInfo(s.zone)
-    # The late parts of an SMS are answered as the SMS: through its first mail's address.
-    first = PremiumRepo(outbox.db, outbox.clock).first_of(pmo.id)
-    token = pmo.token or (first.token if first is not None else None)
-    answer_address = passwords.address("premium", token, s.domain) if answer and token else None
-    note = None if answer else f"Not forwarded to a client: {pmo.note}"
-    if (
-        first is not None
-        and pmo.note
-        and pmo.note.startswith(LATE_PASSWORD)
-        and not reassembly.has_gap(pmo.text)
-    ):
-        # The whole SMS, its parts mailed to the fallback then among them: no gap stands for them.
-        when = datetime.fromtimestamp(first.received_at, tz)
-        note = f"The whole SMS of {when:%Y-%m-%d %H:%M}: {LATE_PASSWORD}"
-    elif first is not None:
-        late = reassembly.late_note(first.received_at, tz)
-        note = late if note is None else f"{note}. {late}"
-    content = forwarded.premium_mo(
-        sender=s.sender,
-        rcpt=rcpt,
-        domain=s.host,
-        answer_address=answer_address,
-        password=pmo.password or "",
-        number=pmo.number,
-        phone=display(pmo.phone) if pmo.phone.startswith("+") else pmo.phone,
-        text=pmo.text,
-        received_at=datetime.fromtimestamp(pmo.received_at, tz),
-        note=note,
-        # The footer says how long an answer may be: as the answer will be sent (`answers.answer`).
-        transliterated=answer_address is not None
-        and pmo.account_id is not None
-        and PremiumRepo(outbox.db, outbox.clock).transliterates(pmo.account_id),
-        lang=s.language,
-    )
-    # The answer address is also the envelope sender: auto-responders answer the Return-Path.
-    outbox.enqueue_mail(
-        "premium" if answer else "premium-fallback",
-        answer_address or s.sender,
-        rcpt,
-        content,
-        mo_ref=pmo.mo_id,
-        fallback=fallback,
-    )
-
-
-def _vote_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
-    """Inside the write that records it: the relay refused a premium SMS's mail for good (the
-    client's address is gone), or it ran out of attempts. The phone paid for it: it goes to the
-    premium fallback address, as an SMS with an unknown password does, its money record unchanged,
-    and both its records say what became of it. A copy to the fallback goes nowhere else."""
-    r = PremiumRepo(outbox.db, outbox.clock)
-    pmo = r.by_mo(mail.mo_ref)
-    if pmo is None:
-        return
-    said, to = mail.said, mail.fallback
-    r.settle_mo(pmo.id, "fallback" if to else "failed", f"{pmo.note}; {said}" if pmo.note else said)
-    if to is not None:
-        _mail(outbox, to.settings, r.by_id(pmo.id), to.rcpt, answer=False)
-        said += f"; sent to {to.rcpt}"
-    elif mail.kind == "premium":
-        said += "; no other address to send it to ([premium] fallback_address)"
-    MoRepo(outbox.db, outbox.clock).answer_refused(mail.mo_ref, "fallback" if to else "failed", said)
-    log.warning(
-        "premium.mail_refused",
-        mo=mail.mo_ref,
-        kind=mail.kind,
-        to=mail.rcpt,
-        sent_to=to.rcpt if to else None,
-        error=mail.error,
-    )
 
 
 def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
@@ -360,7 +267,7 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
         # "kept until X confirms" said so on after it had: in the billing file, and with a refusal
         # of this mail added to it ("kept until X confirms; the relay refused ...").
         r.settle_mo(pmo.id, "mailed", _KEPT.sub(r"kept until \1 confirmed", pmo.note or "") or None)
-        _to_client(store, cfg, pmo, service.email)
+        to_client(store, cfg, pmo, service.email)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: mailed to {service.email} after confirmation")
     if waiting:
         log.info("premium.forwarded", service=service.password, mos=len(waiting))
@@ -385,7 +292,7 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
         else:  # billed as the client's: the row stays so, the correction moved it
             r.settle_mo(pmo.id, state, why)
         if fallback:
-            _mail(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
+            mail_to(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: {why}; {went}")
     if waiting:
         log.info("premium.released", service=service.password, mos=len(waiting), to=fallback)
@@ -413,6 +320,3 @@ def ask_verification(store: Store, cfg: Config, service: Service, account_name: 
     store.outbox.enqueue_mail("premium-verify", cfg.mail.from_address, service.email, content)
     log.info("premium.verification_sent", service=service.password, to=service.email)
     return confirm
-
-
-on_refused(("premium", "premium-fallback"), _vote_refused)
