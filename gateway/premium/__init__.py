@@ -7,9 +7,9 @@ port for mail to an answer or confirmation address (gateway/smtp/relay.py), and 
 from the command line (gateway/cli/main.py).
 """
 
-from gateway.premium.answers import known, on_mail
 from gateway.premium.cli import add_commands
 from gateway.premium.handlers import on_whole_mo
+from gateway.premium.intake import known, on_mail
 from gateway.premium.passwords import Target, target
 
 __all__ = ["Target", "add_commands", "known", "on_mail", "on_whole_mo", "target"]

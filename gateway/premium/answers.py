@@ -6,39 +6,32 @@ envelope sender being on the service's reply ACL (for an auto-reply sent with an
 sender, the From address): a forged sender still needs the token. Every refusal is recorded
 against its MO and never uses up one of its `answers_per_mo` free answers. Bounces, delivery
 and read reports are recorded and answered `250` (refusing them would only make more bounces).
+The relay port's side (RCPT, reading the mail, a store that cannot write) is gateway/premium/intake.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import datetime
-from email.parser import BytesParser
-from email.policy import compat32
-from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from acl.accounts import without_batv
 from gateway import accountrules, forwarded, notify
-from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.premium import handlers
-from gateway.premium.passwords import Target
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
-from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
+from gateway.smtp.intake import IntakeRefused, MailText
 from gateway.smtp.recipients import router_for
-from gateway.store.db import Store, StoreBusy, StoreReplaced
+from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)
-_store_log = FaultLog(log)
 
-_HEADERS = BytesParser(policy=compat32)
 _EMPTY_SENDER = "bounce (empty envelope sender)"
 # Machine mail that is never an answer; auto-replies and out-of-office notices are.
 _NOT_ANSWERS = (
@@ -55,14 +48,6 @@ _NOT_ANSWERS = (
 )
 
 
-def known(store: Store, target: Target) -> bool:
-    """At RCPT: does the token name an MO or a confirmation (no write, no detail for a guesser)."""
-    r = handlers.repo(store)
-    if target.kind == "premium":
-        return r.by_token(target.token) is not None
-    return r.verification(target.token) is not None
-
-
 def not_an_answer(automatic: str | None) -> str | None:
     """Why a machine mail cannot be an answer; None for a person's mail or an auto-reply."""
     if not automatic:
@@ -72,71 +57,6 @@ def not_an_answer(automatic: str | None) -> str | None:
     if not machine:
         return _EMPTY_SENDER
     return automatic if any(p.startswith(_NOT_ANSWERS) for p in machine) else None
-
-
-async def on_mail(
-    store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes, client_ip: str | None = None
-) -> tuple[str, bool]:
-    """The SMTP reply for DATA to an answer or confirmation address, and whether an SMS was queued.
-
-    `client_ip` is the sending server's address, recorded with the mail as for any other on the
-    relay port, and named in a bounce's forward so that the operator knows whose server bounced.
-    A store that cannot take the write answers `451`: the client's server tries again later.
-    """
-    try:
-        return await _on_mail(store, cfg, target, mail_from, raw, client_ip)
-    except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
-        return replies.STORE_REPLACED, False
-    except (StoreBusy, sqlite3.OperationalError, OSError) as exc:
-        _store_log.error("premium.store_failed", exc, error=repr(exc))  # each answer on a full disk
-        return replies.TEMP_FAILURE, False
-
-
-async def _on_mail(
-    store: Store, cfg: Config, target: Target, mail_from: str, raw: bytes, client_ip: str | None
-) -> tuple[str, bool]:
-    opts = _options(store, cfg, target)
-    try:
-        mail: MailText | IntakeRefused = read_mail(raw, opts, empty_sender=not mail_from)
-    except IntakeRefused as exc:
-        mail = exc
-    author = mail_from
-    if not author:  # an auto-reply sent with a null Return-Path answers for the From address
-        head = _HEADERS.parsebytes(raw.replace(b"\r\n", b"\n")[:65536], headersonly=True)
-        author = parseaddr(str(head.get("From", "")))[1]
-    if target.kind == "confirm":
-        decided = await store.write(
-            lambda: confirm(
-                store, cfg, target.token, mail, raw=raw, mail_from=mail_from, client_ip=client_ip
-            ),
-            interactive=True,
-        )
-        return decided, False
-    return await store.write(
-        lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw, client_ip=client_ip),
-        interactive=True,
-    )
-
-
-def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
-    """An answer is read as its service's account's staff mail is (its end marker and cut-from
-    phrases: the client's signature and confidentiality footer never reach the phone, where cut to one SMS
-    they would replace the end of the answer), without a subject (the answer is the body).
-    A confirmation's text is never sent: no marker."""
-    account = None
-    if target.kind == "premium":
-        r = handlers.repo(store)
-        pmo = r.by_token(target.token)
-        if pmo is not None and pmo.service_id is not None:  # else refused as unknown in `answer`
-            account = store.accounts.account_by_id(r.service(pmo.service_id).account_id)
-    marker = accountrules.end_marker(cfg, account) if account is not None else None
-    return IntakeOptions(
-        subject_max=0,
-        end_marker=marker,
-        cut_from=account.cut_from if account is not None else (),
-        charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
-        own_address=cfg.mail.from_address,
-    )
 
 
 def confirm(
