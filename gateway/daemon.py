@@ -44,7 +44,8 @@ from gateway.linkstatus import LinkView
 from gateway.mailer import Mailer, build_mailer
 from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
-from gateway.smtp.relay import Gate, start_smtp_server
+from gateway.smtp.gate import Gate
+from gateway.smtp.listener import start_smtp_server
 from gateway.store import restoretmp
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.queue import RECOVERED_LOGGED

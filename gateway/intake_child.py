@@ -37,7 +37,9 @@ from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
-from gateway.smtp.relay import Gate, RelayHandler, start_smtp_server
+from gateway.smtp.gate import Gate
+from gateway.smtp.listener import start_smtp_server
+from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store

@@ -22,7 +22,7 @@ import structlog
 from acl.passwords import hash_password
 from gateway.config import Config, ConfigError, parse_config
 from gateway.smtp import replies, submission
-from gateway.smtp.relay import Gate
+from gateway.smtp.gate import Gate
 from gateway.store.db import Store
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway

@@ -30,7 +30,7 @@ from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, Plan, plan
 
 if TYPE_CHECKING:
-    from gateway.smtp.relay import Sender
+    from gateway.smtp.gate import Sender
 
 
 def compose(

@@ -8,28 +8,17 @@ the client retry, never turn into a bounce or leak internals.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import shlex
 import sqlite3
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user, trusted_accounts
-from acl.lockout import AuthGuard
 from gateway import accountrules, conversations, mailheaders, premium
-from gateway.bitelog import FaultLog
-from gateway.config import Config
-from gateway.queuedepth import Backlog
 from gateway.smtp import dsnparams, postmaster, recipients, replies
-from gateway.smtp.accept import Writes, info_reply
+from gateway.smtp.accept import info_reply
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -39,12 +28,10 @@ from gateway.smtp.addressing import (
     to_e164,
 )
 from gateway.smtp.compose import compose
-from gateway.smtp.guard import SessionGuard
+from gateway.smtp.gate import Gate, Sender
 from gateway.smtp.intake import IntakeRefused, read_mail
-from gateway.smtp.servers import RelaySMTP, relay_tls_context
 from gateway.store.accountrecord import Account
-from gateway.store.accounts import User
-from gateway.store.db import Store, StoreBusy, StoreReplaced
+from gateway.store.db import StoreBusy, StoreReplaced
 
 log = structlog.get_logger(__name__)
 
@@ -53,49 +40,6 @@ MAX_RECIPIENTS = 100
 # empty `mail_from` as "no MAIL yet" (503 to every RCPT, a second MAIL not nested). Everything of
 # the gateway's own reads `Sender.mail_from`, where the null sender is "".
 NULL_PATH = "<>"
-
-
-@dataclass(slots=True)
-class Sender:
-    """Who this mail is from, settled at MAIL FROM and stashed on the envelope for DATA."""
-
-    mail_from: str
-    account: Account | None
-    user: User | None
-    # The envelope sender as received, when `mail_from` is recorded without the BATV tag its server
-    # wrote into it: that server refuses a bounce to the untagged address, so DSNs go here.
-    envelope: str | None = None
-
-
-@dataclass(slots=True)
-class Gate:
-    """What the handler needs from the daemon; kept small so tests can build one."""
-
-    config: Config
-    store: Store
-    wake_dispatcher: Callable[[], None] = lambda: None
-    backlog: Callable[[], Backlog] = Backlog
-    closing: bool = False
-    replies: Counter[str] = field(default_factory=Counter)  # final reply lines by code, for /metrics
-    # The sessions' writes: on `store` by default; an intake worker's go to the daemon.
-    writes: Writes = None  # type: ignore[assignment]
-    # One of each per daemon: both listeners count connections and failed logins together.
-    sessions: SessionGuard = field(init=False)
-    auth: AuthGuard = field(init=False)
-    # A full disk refuses every mail: one line a second for all of them, not one each (`FaultLog`).
-    store_log: FaultLog = field(init=False)
-
-    def __post_init__(self) -> None:
-        smtp = self.config.smtp
-        if self.writes is None:
-            self.writes = Writes(self.config, self.store, self.wake_dispatcher)
-        self.sessions = SessionGuard.from_config(smtp)
-        self.auth = AuthGuard.from_config(smtp, unlocks=self.store.admin.auth_unlocks_after)
-        self.store_log = FaultLog(log)
-
-    def now(self) -> datetime:
-        """The store's clock in the installation's time zone (periods, quiet hours)."""
-        return datetime.fromtimestamp(self.store.clock(), ZoneInfo(self.config.gateway.timezone))
 
 
 class RelayHandler:
@@ -412,34 +356,3 @@ def _country_refusal(account: Account, address: str, number: str, region: str) -
         countries=", ".join(account.countries),
         account=mailheaders.reply_line(shlex.quote(account.name)),
     )
-
-
-async def start_smtp_server(
-    gate: Gate, host: str, port: int, handler: Any | None = None, *, sock: Any = None, **smtp_kwargs: Any
-) -> asyncio.Server:
-    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
-
-    `sock`: a socket already listening (an intake worker's, bound by the daemon) instead of host:port.
-    The same code runs in the daemon and in an intake worker, so both offer the same STARTTLS.
-    """
-    cfg = gate.config
-    handler = handler or RelayHandler(gate)
-    loop = asyncio.get_running_loop()
-    if "tls_context" not in smtp_kwargs:
-        smtp_kwargs["tls_context"] = relay_tls_context(cfg)
-
-    def factory() -> RelaySMTP:
-        return RelaySMTP(
-            handler,
-            hostname=cfg.gateway.hostname,  # without it every connection does a blocking DNS lookup
-            ident="smsgw",
-            data_size_limit=cfg.smtp.max_message_bytes,
-            timeout=cfg.smtp.timeout_seconds,
-            guard=gate.sessions,
-            loop=loop,
-            **smtp_kwargs,
-        )
-
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    return await loop.create_server(factory, host=host, port=port)

@@ -26,7 +26,8 @@ from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
 from acl.passwords import password_stamp, verify_password
 from gateway.smtp import replies
-from gateway.smtp.relay import Gate, RelayHandler, Sender
+from gateway.smtp.gate import Gate, Sender
+from gateway.smtp.relay import RelayHandler
 from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
     AUTH_INVALID,

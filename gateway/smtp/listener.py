@@ -1,0 +1,45 @@
+"""The SMTP listener on the daemon's own loop: aiosmtpd's server for a `Gate`, in the daemon or in an
+intake worker, with the same STARTTLS either way.
+
+Its own module because both processes start it, apart from what the relay handler decides per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway.smtp.gate import Gate
+from gateway.smtp.relay import RelayHandler
+from gateway.smtp.servers import RelaySMTP, relay_tls_context
+
+
+async def start_smtp_server(
+    gate: Gate, host: str, port: int, handler: Any | None = None, *, sock: Any = None, **smtp_kwargs: Any
+) -> asyncio.Server:
+    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
+
+    `sock`: a socket already listening (an intake worker's, bound by the daemon) instead of host:port.
+    The same code runs in the daemon and in an intake worker, so both offer the same STARTTLS.
+    """
+    cfg = gate.config
+    handler = handler or RelayHandler(gate)
+    loop = asyncio.get_running_loop()
+    if "tls_context" not in smtp_kwargs:
+        smtp_kwargs["tls_context"] = relay_tls_context(cfg)
+
+    def factory() -> RelaySMTP:
+        return RelaySMTP(
+            handler,
+            hostname=cfg.gateway.hostname,  # without it every connection does a blocking DNS lookup
+            ident="smsgw",
+            data_size_limit=cfg.smtp.max_message_bytes,
+            timeout=cfg.smtp.timeout_seconds,
+            guard=gate.sessions,
+            loop=loop,
+            **smtp_kwargs,
+        )
+
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock)
+    return await loop.create_server(factory, host=host, port=port)
