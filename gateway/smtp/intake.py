@@ -10,11 +10,9 @@ itself. HTML and Outlook TNEF bodies are turned into text by gateway.smtp.htmlbo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.parser import Parser
-from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
 import pydantic
@@ -22,15 +20,10 @@ import structlog
 
 from gateway import mailheaders
 from gateway.smtp import automail, displaynames, mimefast, replies
-from gateway.smtp.charsets import (
-    content_charset,
-    decode_header,
-    decode_text,
-    normalize,
-    payload_bytes,
-    unflow,
-)
-from gateway.smtp.htmlbody import html_to_text, looks_like_html, read_tnef
+from gateway.smtp.charsets import decode_header, normalize
+from gateway.smtp.htmlbody import read_tnef
+from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
+from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
 from gateway.smtp.textclean import clean_body
 from smsc.graphemes import cluster_start, visible
@@ -52,10 +45,7 @@ ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
 ENCRYPTED_REPLY = replies.ENCRYPTED
 UNREADABLE_REPLY = replies.UNREADABLE
 
-_MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600
-_MAX_OCTET = 65_536
-_STR_PARSER = Parser(policy=compat32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,22 +109,6 @@ def read_mail(raw: bytes, opts: IntakeOptions = IntakeOptions(), *, empty_sender
         raise IntakeRefused(UNREADABLE_REPLY.format("malformed MIME structure")) from None
 
 
-@dataclass(slots=True)
-class _Text:
-    text: str
-    kind: str  # "plain" | "html"
-
-
-@dataclass(slots=True)
-class _Ctx:
-    fallbacks: tuple[str, ...]
-    notes: list[str] = field(default_factory=list)
-    tnef: list[Message] = field(default_factory=list)
-    enclosed: list[Message] = field(default_factory=list)
-    attachments: int = 0
-    encrypted: bool = False
-
-
 def _body_charset(msg: Message) -> str | None:
     """The charset the mail's first text part declares (what raw 8-bit headers were written in)."""
     for part in msg.walk():
@@ -151,18 +125,18 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     fallbacks = opts.charset_fallbacks or ("utf-8",)
     subject = heads.get("subject", "")
     subject = decode_header(subject, fallbacks, None if subject.isascii() else _body_charset(msg))
-    ctx = _Ctx(fallbacks)
+    ctx = BodyContext(fallbacks)
     found = _body(msg, ctx, 0)
     tnef = read_tnef(ctx.tnef[0], ctx.fallbacks, ctx.notes, want_body=found is None) if ctx.tnef else None
     if found is None and tnef is not None and tnef.text.strip():
-        found = _Text(tnef.text, tnef.kind)
+        found = BodyText(tnef.text, tnef.kind)
         ctx.notes += ["Outlook TNEF body used", *(["RTF converted"] if tnef.kind == "rtf" else [])]
     if found is None and ctx.enclosed:
         found = _body(ctx.enclosed[0], ctx, 1)
         if found is not None:
             ctx.notes.append("text of the attached message used")
     if found is None and not msg.is_multipart():
-        found = _octet_body(msg, ctx)
+        found = octet_body(msg, ctx)
     if not subject and tnef is not None and tnef.subject:
         subject = tnef.subject
     if found is not None and found.kind == "html":
@@ -257,159 +231,3 @@ def _expires(heads: dict[str, str], name: str) -> datetime | None:
 def _msgid(value: str | None) -> str | None:
     """The id for duplicate detection and threading; one that cannot be written back is dropped."""
     return mailheaders.msgid_token(value)
-
-
-# --- MIME structure ---------------------------------------------------------------------------------
-
-
-def _body(part: Message, ctx: _Ctx, depth: int) -> _Text | None:
-    """The text a person reading `part` in a mail program would take as the message."""
-    if depth > _MAX_DEPTH:
-        return None
-    ctype = part.get_content_type()
-    main, _, sub = ctype.partition("/")
-    if part.is_multipart():
-        parts = [p for p in part.get_payload() if isinstance(p, Message)]
-        if main == "message":
-            if ctype != "message/rfc822" or not parts:
-                return None
-            if depth == 0:  # GroupWise: the whole mail is the enclosure
-                return _body(parts[0], ctx, depth + 1)
-            ctx.enclosed.append(parts[0])
-            return None
-        if sub == "alternative":
-            return _alternative(parts, ctx, depth)
-        if sub == "encrypted":
-            ctx.encrypted = True
-            return None
-        if sub in ("signed", "report"):  # the signed content / the human-readable part
-            return _body(parts[0], ctx, depth + 1) if parts else None
-        if sub == "related":
-            return _body(_related_root(part, parts), ctx, depth + 1) if parts else None
-        return _mixed(parts, ctx, depth)
-    if main == "multipart":
-        return _salvage(part, ctx, depth)
-    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or _filename(part) == "winmail.dat":
-        ctx.tnef.append(part)
-        return None
-    if (
-        ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime")
-        or ctype == "application/pgp-encrypted"
-    ):
-        ctx.encrypted = True
-        return None
-    if _is_attachment(part):
-        ctx.attachments += 1
-        return None
-    if ctype in ("text/plain", "text/html", "application/plain"):
-        return _leaf_text(part, ctx, allow_html=True)
-    if main not in ("message", "text") and not ctype.endswith("pkcs7-signature"):
-        ctx.attachments += 1  # an inline image or other non-text part: not sent
-    return None
-
-
-def _alternative(parts: list[Message], ctx: _Ctx, depth: int) -> _Text | None:
-    """text/plain wins (R-1.3); otherwise the first alternative that yields any text."""
-    for p in parts:
-        if p.get_content_type() == "text/plain" and not _is_attachment(p):
-            found = _leaf_text(p, ctx, allow_html=False)
-            if found is not None and found.text.strip():
-                return found
-    for p in parts:
-        found = _body(p, ctx, depth + 1)
-        if found is not None and found.text.strip():
-            return found
-    return None
-
-
-def _mixed(parts: list[Message], ctx: _Ctx, depth: int) -> _Text | None:
-    """First text part is the body; later inline parts of the same kind (Apple Mail splits the text
-    around inline images) are appended; an HTML twin after a plain part (broken nesting) is not."""
-    found: _Text | None = None
-    extra: list[str] = []
-    for p in parts:
-        sub = _body(p, ctx, depth + 1)
-        if sub is None or not sub.text.strip():
-            continue
-        if found is None:
-            found = sub
-        elif sub.kind == found.kind:
-            extra.append(sub.text)
-    if found is not None and extra:
-        found = _Text("\n\n".join([found.text, *extra]), found.kind)
-    return found
-
-
-def _related_root(part: Message, parts: list[Message]) -> Message:
-    start = str(part.get_param("start", "") or "").strip()
-    for p in parts:
-        if start and str(p.get("content-id", "")).strip() == start:
-            return p
-    return parts[0]
-
-
-_BOUNDARY_LINE = re.compile(r"^--\S{2,}[ \t]*$", re.MULTILINE)
-
-
-def _salvage(part: Message, ctx: _Ctx, depth: int) -> _Text | None:
-    """A multipart whose boundary never matched: split at anything that looks like a boundary line,
-    or, with none, read the payload as plain text (what a mail program shows)."""
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes) or not data.strip():
-        return None
-    chunks = _BOUNDARY_LINE.split(data.decode("ascii", "surrogateescape"))
-    if len(chunks) < 2:
-        return _Text(decode_text(data, content_charset(part), ctx.fallbacks), "plain")
-    parts = [_STR_PARSER.parsestr(c.removeprefix("\n")) for c in chunks[1:] if c.strip()]
-    if part.get_content_subtype() == "alternative":
-        return _alternative(parts, ctx, depth)
-    return _mixed(parts, ctx, depth)
-
-
-def _is_attachment(part: Message) -> bool:
-    disposition = str(part.get("content-disposition", "")).split(";")[0].strip().lower()
-    return disposition == "attachment" or _filename(part) is not None
-
-
-def _filename(part: Message) -> str | None:
-    if "name" not in f"{part.get('content-disposition', '')}{part.get('content-type', '')}".lower():
-        return None  # parsing parameters is costly; most parts have no file name at all
-    try:
-        name = part.get_filename()
-    except Exception:  # a broken RFC 2231 parameter is no reason to drop the mail
-        return None
-    return name.strip().lower() if isinstance(name, str) else None
-
-
-def _leaf_text(part: Message, ctx: _Ctx, *, allow_html: bool) -> _Text | None:
-    data = payload_bytes(part)
-    charset = content_charset(part)
-    is_html = part.get_content_type() == "text/html"
-    if is_html and charset is None:
-        m = re.search(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]+)", data[:4096], re.IGNORECASE)
-        charset = m.group(1).decode("ascii") if m else None
-    text = decode_text(data, charset, ctx.fallbacks)
-    if is_html or looks_like_html(text):
-        if not allow_html:
-            return None
-        return _Text(html_to_text(text, ctx.notes), "html")
-    params = str(part.get("content-type", "")).lower()
-    if "flowed" in params and str(part.get_param("format", "") or "").lower() == "flowed":
-        text = unflow(text, str(part.get_param("delsp", "") or "").lower() == "yes")
-    return _Text(text, "plain")
-
-
-def _octet_body(msg: Message, ctx: _Ctx) -> _Text | None:
-    """Outlook Express may send the whole body as application/octet-stream: read it when it is small
-    and is text; anything binary stays unsent."""
-    if msg.get_content_maintype() in ("multipart", "message") or ctx.tnef or ctx.encrypted:
-        return None
-    data = payload_bytes(msg)
-    if not data or len(data) > _MAX_OCTET or b"\x00" in data:
-        return None
-    text = decode_text(data, content_charset(msg), ctx.fallbacks)
-    if sum(ch < " " and ch not in "\t\n\r" for ch in text) > len(text) // 100:
-        return None
-    ctx.attachments = max(0, ctx.attachments - 1)
-    ctx.notes.append("attachment read as text")
-    return _Text(text, "plain")
