@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
+from gateway.smtp.quoteheads import attribution_end, header_block_end
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from smsc.graphemes import visible
 
@@ -66,40 +67,6 @@ SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (FORWARDED, re.compile(r"^(begin forwarded message|początek przekazywanej wiadomości)\s*:")),
 )
 
-# Reply attributions ("On <date>, <name> wrote:"). Clients wrap them, so up to three lines are joined.
-# The last, generic rule ("<name> wrote:") only counts when a `>` quote follows.
-ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
-    # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
-    (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
-    (re.compile(r"^w dniu\b.{0,300}\b(pisze|napisał|napisała|napisał\(a\))\s?:$"), False),
-    (re.compile(r"^dnia\b.{0,300}\b(napisał|napisała|napisał\(a\)|pisze)\s?:$"), False),
-    # That header where `[gateway] language = "pl"`, in the form the gateway writes it alone: read
-    # as any "dnia … napisano do …:", it cut a person's own sentence ("Dnia 5 maja napisano do
-    # Pana:") and all below it from their SMS.
-    (
-        re.compile(r"^dnia \d{4}-\d{2}-\d{2} \d{2}:\d{2} (napisano|.{1,200} napisał\(a\)) do [^:]{1,80}:$"),
-        False,
-    ),
-    (re.compile(r"^wiadomość napisana przez\b.{0,300}:$"), False),
-    (re.compile(r"^am\b.{0,300}\bschrieb\b.{0,120}:$"), False),
-    (re.compile(r"^le\b.{0,300}\ba écrit\s?:$"), False),
-    (re.compile(r"^.{1,200}\b(wrote|writes|napisał|napisała|napisał\(a\)|pisze|schrieb)\s?:$"), True),
-)
-# Polish Gmail puts the date first ("śr., 11 gru 2019 o 10:49 Jan Kowalski" / "<jan@x.pl> napisał(a):").
-_ATTRIBUTION_START = re.compile(
-    r"^(?:(?:on|w dniu|dnia|am|le|wiadomość napisana)\b|(?:pon|wt|śr|czw|pt|sob|niedz|nd)\.,\s)"
-)
-
-# Header blocks of a quoted message (Outlook "From:/Sent:/To:/Subject:", Polish "Od:/Wysłano:/Do:/
-# Temat:", Thunderbird's "Nadawca:/Adresat:"), optionally bold-starred by a plain-text rendering.
-_HEADER_LINE = re.compile(
-    r"^\*?(from|od|nadawca|von|de|sent|date|data|wysłano|wysłane|gesendet|datum|to|do|adresat|an|cc|dw"
-    r"|kopia|bcc|udw|subject|temat|betreff|objet|reply-to|importance|priorytet)\*?\s*:\*?\s*(.*)$",
-    re.IGNORECASE,
-)
-_FROM_LABELS = frozenset({"from", "od", "nadawca", "von", "de"})
-_SENT_LABELS = frozenset({"sent", "wysłano", "wysłane", "gesendet"})
-_DATE_LABELS = _SENT_LABELS | {"date", "data", "datum"}
 _OUTLOOK_RULE = re.compile(r"^_{10,}$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
 _CANDIDATE = re.compile(
@@ -217,51 +184,6 @@ def _separator(line: str) -> str | None:
     return None
 
 
-def _header_block_end(lines: list[str], start: int) -> int | None:
-    """End index of a quoted message's header block starting at `start`, or None if there is none.
-
-    Needs a sender line, a date/sent line and one more field, and either an Outlook "Sent:" line or an
-    address in the sender line: "Od: 10:00 / Do: 12:00 / Temat: ..." written by a person is no header.
-    """
-    labels: dict[str, str] = {}
-    i = start
-    while i < len(lines) and i - start < 12:
-        m = _HEADER_LINE.match(lines[i].strip())
-        if not m:
-            break
-        labels.setdefault(m.group(1).lower(), m.group(2))
-        i += 1
-    sender = next((v for k, v in labels.items() if k in _FROM_LABELS), None)
-    if sender is None or len(labels) < 3 or not labels.keys() & _DATE_LABELS:
-        return None
-    if not (labels.keys() & _SENT_LABELS or "@" in sender):
-        return None
-    return i
-
-
-def _attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
-    """(end index, needs a `>` quote after it) if an attribution starts at `start`, else None."""
-    first = lines[start].strip().casefold()
-    if not first:
-        return None
-    joined = first
-    for extra in range(3):
-        for pattern, needs_quote in ATTRIBUTIONS:
-            if pattern.match(joined):
-                return start + extra + 1, needs_quote
-        nxt = start + extra + 1
-        if not _ATTRIBUTION_START.match(first) or nxt >= len(lines) or not lines[nxt].strip():
-            return None
-        following = lines[nxt].strip().casefold()
-        whole = any(p.match(following) for p, generic in ATTRIBUTIONS if not generic)
-        if whole or first.endswith((".", "!", "?")):
-            # A sentence ("On my way.", "W dniu jutrzejszym biuro nieczynne."), or a line above an
-            # attribution complete in itself: the person's own text, not the start of a wrapped one.
-            return None
-        joined = f"{joined} {following}"
-    return None
-
-
 def _quoted(line: str) -> bool:
     """A quote as mail programs write it: ">", "> text" or ">>text". A person's ">35 stopni" (or an
     mbox-escaped ">From") is text: no client quotes without a space or a second ">"."""
@@ -286,23 +208,23 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
         if i == len(lines):
             return lines
         if _separator(lines[i]):
-            end = _header_block_end(lines, _next_text(lines, i + 1)) or i + 1
+            end = header_block_end(lines, _next_text(lines, i + 1)) or i + 1
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
             continue
         if _OUTLOOK_RULE.match(lines[i].strip()):
-            end = _header_block_end(lines, _next_text(lines, i + 1))
+            end = header_block_end(lines, _next_text(lines, i + 1))
             if end is None:
                 return lines
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
             continue
-        end = _header_block_end(lines, i)
+        end = header_block_end(lines, i)
         if end is not None:
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
             continue
-        attribution = _attribution_end(lines, i)
+        attribution = attribution_end(lines, i)
         if attribution is not None:
             end, needs_quote = attribution
             after = _next_text(lines, end)
@@ -319,7 +241,7 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
         if all(_quoted(line) for line in lines if line.strip()):
             inner = [line[1:].removeprefix(" ") if _quoted(line) else line for line in lines]
             j = _next_text(inner, 0)
-            if j < len(inner) and (_separator(inner[j]) or _header_block_end(inner, j) is not None):
+            if j < len(inner) and (_separator(inner[j]) or header_block_end(inner, j) is not None):
                 lines = inner
                 continue
         return lines
@@ -339,12 +261,12 @@ def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
             label = _separator(line)
             cut = label is not None
             if not cut and _OUTLOOK_RULE.match(line):
-                cut = _header_block_end(lines, _next_text(lines, i + 1)) is not None
+                cut = header_block_end(lines, _next_text(lines, i + 1)) is not None
                 label = QUOTED
-            if not cut and _header_block_end(lines, i) is not None:
+            if not cut and header_block_end(lines, i) is not None:
                 cut, label = True, QUOTED
             if not cut:
-                attribution = _attribution_end(lines, i)
+                attribution = attribution_end(lines, i)
                 if attribution is not None:
                     end, needs_quote = attribution
                     after = _next_text(lines, end)
