@@ -7,7 +7,6 @@ or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself
 
 from __future__ import annotations
 
-import codecs
 import ipaddress
 import sys
 import tomllib
@@ -24,164 +23,13 @@ from pydantic import (
 
 from acl.accounts import user_address_problem
 from gateway import relaynets
-from gateway.adminrules import account_name_problem, end_marker_problem, sender_problem
-from gateway.configbase import ConfigError, _Section, is_hostname, joined, plain_address, quoted
+from gateway.adminrules import account_name_problem
+from gateway.configbase import ConfigError, _Section, joined, plain_address, quoted
 from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
+from gateway.configgateway import GatewaySection, _sendable
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
-from gateway.wording import Language
-
-# A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
-# for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
-# weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
-# drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
-MAX_VALIDITY_HOURS = 720
-MAX_PARTS = 10  # R-1.4
-# The kinds of number (gateway.smtp.addressing.number_kind) served by default: phones, mobile or
-# not. Premium-rate, shared-cost, toll-free, UAN and voicemail numbers, and satellite phones and
-# international networks (GLOBAL: +870, +881, +882, +883), cost many times a mobile's SMS or reach
-# nobody; mail to +48 701… or +870… was sent like any other.
-SERVED_NUMBER_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE", "FIXED_LINE", "VOIP", "PAGER", "PERSONAL_NUMBER")
-
-
-class GatewaySection(_Section):
-    domains: list[str] = Field(default_factory=lambda: ["sms.example.com"], min_length=1)
-    default_region: str = "PL"
-    number_types: list[str] = Field(default_factory=lambda: list(SERVED_NUMBER_TYPES), min_length=1)
-    state_dir: Path = Field(Path("var"), strict=False)
-    billing_dir: Path | None = Field(
-        None, strict=False
-    )  # R-5.1's configured directory; unset: <state_dir>/billing
-    hostname: str = "sms.example.com"  # our name in SMTP banners and Message-IDs
-    subject_max: int = Field(30, ge=0, le=160)
-    subject_separator: str = ": "
-    end_marker: str = "END"
-    charset_fallbacks: list[str] = Field(default_factory=lambda: ["utf-8", "windows-1250", "iso-8859-2"])
-    # R-1.4: a message is at most 10 parts. Up to 255 was taken before 0.2.4: such a config still
-    # starts (a refusal would leave the service down after an upgrade), `parts_cap` is what is used,
-    # and check-config and run say so (`gateway.configdoubts`).
-    max_parts: int = Field(10, ge=1, le=255)
-    validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
-    queue_high_water: int = Field(200_000, ge=1)  # parts waiting; shared out, see gateway.queuedepth
-    retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
-    timezone: str = "Europe/Warsaw"
-    language: Language = "en"  # of the mails people read (gateway.wording); "pl" for a Polish office
-    default_sender: str = "+48100200300"  # originating address for accounts without their own
-    # Not "NIE": it is Polish for "no", the commonest answer to a question sent by SMS, and an
-    # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).
-    optout_words: list[str] = Field(default_factory=lambda: ["STOP", "REZYGNUJE"])
-    # A phone that answered an opt-out word itself takes it back with one of these (matched the same
-    # way); a number an admin put on the list stays there.
-    optin_words: list[str] = Field(default_factory=lambda: ["START"])
-    identical_per_day: int = Field(3, ge=1)  # more identical SMS to one number in a day are refused
-    suspend_after: int = Field(500, ge=1)  # failed-delivery share is judged over this many messages
-    suspend_failed_share: float = Field(0.10, gt=0, le=1)
-    # A short retention (privacy) is fine: the purge never deletes a month not billed yet.
-    retention_days: float = Field(90, gt=0, allow_inf_nan=False)
-    early_dlr_max_age_minutes: float = Field(10, gt=0)  # a receipt older than this never matches a new part
-
-    @property
-    def parts_cap(self) -> int:
-        """The most parts one message may become: `max_parts`, within R-1.4's 10."""
-        return min(self.max_parts, MAX_PARTS)
-
-    @field_validator("domains")
-    @classmethod
-    def _lower(cls, v: list[str]) -> list[str]:
-        domains = [d.lower().strip() for d in v]
-        for d in domains:
-            if not is_hostname(d):
-                raise ValueError(f'{d!r} is not a domain name (use a name such as "sms.example.com")')
-        return domains
-
-    @field_validator("hostname")
-    @classmethod
-    def _hostname(cls, v: str) -> str:
-        # It goes into SMTP banners, Message-IDs and the self-signed certificate's name.
-        if not is_hostname(v):
-            raise ValueError(f'{v!r} is not a host name (use a name such as "sms.example.com")')
-        return v
-
-    @field_validator("billing_dir", mode="before")
-    @classmethod
-    def _billing_dir(cls, v: object) -> object:
-        # Read as a Path, "" is "." (the config's own directory): the months would land among the
-        # config files, unasked. Leaving the key out is how the default is said.
-        if isinstance(v, str) and not v.strip():
-            raise ValueError(
-                'give a directory (e.g. billing_dir = "/srv/smsgw/billing"), or leave the key out'
-            )
-        return v
-
-    @field_validator("end_marker")
-    @classmethod
-    def _end_marker(cls, v: str) -> str:
-        # The CLI's and the panel's rule: "A\nB" passed and never matched a line of any mail.
-        problem = end_marker_problem(v)
-        if problem is not None:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("validity_hours")
-    @classmethod
-    def _validity(cls, v: float) -> float:
-        if v > MAX_VALIDITY_HOURS:
-            raise ValueError(
-                f"must be at most {MAX_VALIDITY_HOURS} hours (30 days; an SMS not sent within a month is"
-                f" stale, and SMSCs usually keep it for days), got {v:g}"
-            )
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f'unknown time zone {v!r} (use an IANA name such as "Europe/Warsaw")') from None
-        return v
-
-    @field_validator("charset_fallbacks")
-    @classmethod
-    def _codecs(cls, v: list[str]) -> list[str]:
-        for name in v:
-            try:
-                codecs.lookup(name)
-            except LookupError:
-                raise ValueError(
-                    f'unknown character set {name!r} (use codec names such as "utf-8", "windows-1250")'
-                ) from None
-        return v
-
-    @field_validator("default_sender")
-    @classmethod
-    def _sender(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError('give the number or name SMS are sent from, such as "+48100200300"')
-        return _sendable(v)
-
-    @field_validator("number_types")
-    @classmethod
-    def _number_types(cls, v: list[str]) -> list[str]:
-        from gateway.smtp.addressing import NUMBER_KINDS
-
-        kinds = [k.strip().upper() for k in v]
-        for kind in kinds:
-            if kind not in NUMBER_KINDS:
-                raise ValueError(f"unknown number type {kind!r} (one of {', '.join(NUMBER_KINDS)})")
-        return list(dict.fromkeys(kinds))
-
-    @field_validator("default_region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        import phonenumbers
-
-        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown region {v!r} (use an ISO 3166 code such as PL)")
-        return v.upper()
 
 
 class SeedAccount(_Section):
@@ -336,15 +184,6 @@ class Config(_Section):
         else the operator's [mail] admin_address. R-4.4 mails them to the operator: the phone paid,
         and with neither fallback set they were recorded and mailed to nobody, check-config silent."""
         return self.premium.fallback_address or self.replies.fallback_address or self.mail.admin_address
-
-
-def _sendable(sender: str) -> str:
-    """The CLI's and the panel's rule (adminrules): every SMS from a sender an SMSC cannot send
-    fails at submit, and those failures suspend the account."""
-    problem = sender_problem(sender)
-    if problem is not None:
-        raise ValueError(problem)
-    return sender
 
 
 def _where(host: str, port: int) -> str:

@@ -8,9 +8,10 @@ import threading
 import time
 from collections.abc import Iterable
 
-from gateway.config import MAX_PARTS, Config, GatewaySection
+from gateway.config import Config
 from gateway.configbase import at, link_place, quoted
 from gateway.configcheck import tls_doubts
+from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
 from gateway.configloops import endpoints, is_this_machine, on_loopback
 from gateway.relaynets import wide_network_doubt

@@ -34,7 +34,8 @@ from gateway.cli.accountvalues import (
 )
 from gateway.cli.audit import audited, changes
 from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, open_store
-from gateway.config import MAX_VALIDITY_HOURS, Config
+from gateway.config import Config
+from gateway.configgateway import MAX_VALIDITY_HOURS
 from gateway.relaynets import network
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway import forwarded
-from gateway.config import MAX_VALIDITY_HOURS
+from gateway.configgateway import MAX_VALIDITY_HOURS
 from gateway.conversations.numbers import normalise
 
 if TYPE_CHECKING:
