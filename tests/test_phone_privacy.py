@@ -419,3 +419,179 @@ async def test_a_premium_sms_awaiting_confirmation_is_ended_and_never_mailed(tmp
         "  ended: 1 premium SMS kept until the client's address confirms: ended, never mailed"
         in forgot.stdout.splitlines()
     ), forgot.stdout
+
+
+FALLBACK = "ops@acme.example"
+OOF_WORD = "Urlopowo"  # in an out-of-office reply to the phone alone: never sent, its notice names it
+BOUNCE_WORD = "Odbiciowo"  # in a bounce sent to the phone's address
+DSN_WORD = "Zwrotowo"  # in a bounce of a mail the gateway wrote about the phone (its answer)
+
+
+def named_config(tmp_path: Path, relay: int) -> tuple[Path, Config]:
+    """The two-way world with one identical SMS a day to a number and bounces forwarded."""
+    path, _ = written_two_way(tmp_path, relay)
+    text = path.read_text().replace("[gateway]\n", "[gateway]\nidentical_per_day = 1\n", 1)
+    text = text.replace("[replies]\npool = []", f'[replies]\npool = []\nfallback_address = "{FALLBACK}"')
+    path.write_text(text)
+    return path, parse_config(text, source=str(path), base_dir=tmp_path)
+
+
+def dsn_about_the_phone() -> bytes:
+    """A relay's DSN about the mail that carried the phone's answer to a user, sent back to the
+    gateway's From address: it quotes that mail's subject and headers, which name the phone."""
+    return (
+        "From: MAILER-DAEMON@mx.acme.example\r\nTo: smsgw@" + DOMAIN + "\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-phone@mx.acme.example>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        f'Your message "SMS from {PHONE}: Dobrze {DSN_WORD}" to jan@acme.example could not be delivered.\r\n'
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\n"
+        "Final-Recipient: rfc822; jan@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: {PHONE}@{DOMAIN}\r\nTo: jan@acme.example\r\nSubject: SMS from {PHONE}: Dobrze {DSN_WORD}\r\n"
+        "--b--\r\n"
+    ).encode()
+
+
+def plain_text(content: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(content, policy=policy.default)
+    return f"{msg['Subject']}\n{msg.get_body(('plain',)).get_content()}"  # type: ignore[union-attr]
+
+
+async def test_the_mails_naming_the_phone_with_no_sms_to_it_behind_them_are_found_and_erased(
+    tmp_path: Path,
+) -> None:
+    """Mails that name the phone with no row of it behind them: the notice of a group mail that left
+    it out (it had its identical SMS today), the notice of an out-of-office reply to it (never
+    sent), a bounce to its address forwarded, and a bounce of a mail about it forwarded. Each is
+    found; the group mail's notice loses only the number (the sender's subject and the other number
+    stay), the others go whole, and so do the records of the mails and bounces to it alone."""
+    from tests.test_bounces import bounce, delivered
+
+    relay = free_port()
+    path, cfg = named_config(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        conn = gw.store.db.conn
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", "o 10", "Zebranie"))).error is None
+        group = mail([f"601123456@{DOMAIN}", f"601123457@{DOMAIN}"], "o 10", "Zebranie")
+        assert (await gw.send(group)).error is None
+        oof = mail(f"601123456@{DOMAIN}", "Wracam w poniedzialek", f"Out of office {OOF_WORD}")
+        oof["X-Auto-Response-Suppress"] = "All"
+        assert (await gw.send(oof)).error is None
+        own = f"601123456@{DOMAIN}"
+        to_phone = bounce("<bounce-phone@mx.acme.example>", f"Undelivered {BOUNCE_WORD}")
+        assert (await delivered(gw.port, to_phone, rcpt=own)).startswith("250 ")
+        assert (await delivered(gw.port, dsn_about_the_phone(), rcpt=f"smsgw@{DOMAIN}")).startswith("250 ")
+        await sink.wait(4)
+        mails = dict(conn.execute("SELECT id, kind FROM outbox ORDER BY id").fetchall())
+        assert sorted(mails.values()) == ["bounce-forward", "bounce-forward", "not-sent", "not-sent"]
+        left_out, oof_notice, phone_bounce, dsn_forward = sorted(mails)
+        records = dict(conn.execute("SELECT id, email_ref FROM outbox").fetchall())
+        before = plain_text(
+            conn.execute("SELECT content FROM outbox WHERE id = ?", (left_out,)).fetchone()[0]
+        )
+        shown = await cli(path, "phone", "show", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        after = dict(conn.execute("SELECT id, content FROM outbox").fetchall())
+        emails = {r[0]: r[1:] for r in conn.execute("SELECT id, subject, text FROM emails")}
+        shown_after = await cli(path, "phone", "show", PHONE)
+    assert PHONE in before and OTHER in before and "Zebranie" in before  # the group mail's notice
+    assert shown.returncode == 0, shown.stderr
+    assert "mails about it (outbox): 4" in shown.stdout.splitlines(), shown.stdout
+    for id_ in mails:
+        assert any(line.startswith(f"  mail {id_} ") for line in shown.stdout.splitlines()), shown.stdout
+    assert forgot.returncode == 0, forgot.stderr
+    said = forgot.stdout.splitlines()
+    assert "  erased: its number in 1 notice naming other numbers too" in said, forgot.stdout
+    assert "  erased: 3 mails to it alone, not sent as SMS (bounces, out-of-office replies)" in said, said
+    # The group mail's notice: the sender still hears the other number got it, of the phone nothing.
+    told = plain_text(after[left_out])
+    assert PHONE not in told and OTHER in told and "Zebranie" in told and ERASED in told
+    assert after[oof_notice] == after[phone_bounce] == after[dsn_forward] == ERASED.encode()
+    for id_ in (oof_notice, phone_bounce, dsn_forward):
+        assert emails[records[id_]] == (None, ERASED)
+    assert emails[records[left_out]][1] == "Zebranie: o 10"  # the group mail: its sender's, kept
+    # Found by what they said: erased, they name it no more.
+    assert "mails about it (outbox): 0" in shown_after.stdout.splitlines(), shown_after.stdout
+    raw = file_bytes(cfg.db_path)
+    for word in (OOF_WORD, BOUNCE_WORD, DSN_WORD):
+        assert word.encode() not in raw, word
+
+
+RECEIPT_WORD = "Kwitowo"  # in the SMSC's quote of the phone's SMS, in a receipt never matched to it
+OTHER_RECEIPT_WORD = "Cudzowo"  # in another phone's receipt never matched either: not the phone's
+
+
+async def test_receipts_never_matched_to_an_sms_are_found_by_the_phone_and_erased(tmp_path: Path) -> None:
+    """Receipts stored before they were stripped of the SMSC's quote of the text, and never matched
+    to a part: an SMPP receipt of the phone's SMS that came again after the SMS was settled (found
+    by the SMSC id its part was given), and a CIMD2 report whose key ends in the phone's number. A
+    report about another phone stays as it came."""
+    path, cfg = written_two_way(tmp_path, free_port())
+    async with running_gateway(cfg) as gw:
+        conn, queue = gw.store.db.conn, gw.store.queue
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", f"Termin {RECEIPT_WORD}"))).error is None
+        await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
+        link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+        quote = f"id:{smsc_id} sub:001 dlvrd:001 submit date:2612031200 done date:2612031201 stat:DELIVRD"
+        receipts = [
+            (link, smsc_id, f"{quote} err:000 text:Termin {RECEIPT_WORD}", PHONE),
+            (link, f"2612031200:{PHONE[1:]}", f"021:{PHONE[1:]} 060:2612031200 033:{RECEIPT_WORD}", PHONE),
+            (
+                link,
+                f"2612031200:{OTHER[1:]}",
+                f"021:{OTHER[1:]} 060:2612031200 033:{OTHER_RECEIPT_WORD}",
+                OTHER,
+            ),
+        ]
+        for link_, id_, raw, phone in receipts:
+            await gw.store.write(
+                lambda link_=link_, id_=id_, raw=raw, phone=phone: queue.record_report(
+                    link_, id_, "delivered", None, raw, phone
+                )
+            )
+        unmatched = conn.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
+        shown = await cli(path, "phone", "show", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        raws = [r[0] for r in conn.execute("SELECT raw FROM dlrs WHERE part_id IS NULL ORDER BY id")]
+    assert unmatched == 3
+    assert shown.returncode == 0, shown.stderr
+    assert "delivery reports never matched to an SMS: 2" in shown.stdout.splitlines(), shown.stdout
+    assert forgot.returncode == 0, forgot.stderr
+    assert "  erased: 2 delivery reports never matched to an SMS (as the SMSC wrote them)" in (
+        forgot.stdout.splitlines()
+    ), forgot.stdout
+    assert raws[:2] == [ERASED, ERASED] and OTHER_RECEIPT_WORD in raws[2]
+    raw = file_bytes(cfg.db_path)
+    assert RECEIPT_WORD.encode() not in raw and OTHER_RECEIPT_WORD.encode() in raw
+
+
+PREMIUM_BOUNCE_WORD = "Zwrotkowo"  # in the client's server's bounce of the mail of the phone's premium SMS
+
+
+async def test_the_record_of_a_bounce_of_the_phones_premium_sms_mail_is_erased(tmp_path: Path) -> None:
+    """The client's server bounces the mail that carried the phone's vote, quoting it: the forward
+    was found by its premium SMS already; the bounce's own record (`emails`) is now found with it."""
+    from tests.test_bounces import delivered, dsn
+    from tests.test_premium_bounces import config, mailed_vote
+
+    relay = free_port()
+    path, cfg = config(tmp_path, relay, fallback=True)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        address = await mailed_vote(gw, path, sink)
+        bounce = dsn("<dsn-vote@mx.acme.pl>").replace(
+            b"could not be delivered.", f"could not be delivered: KP123 vote {PREMIUM_BOUNCE_WORD}.".encode()
+        )
+        assert (await delivered(gw.port, bounce, rcpt=address)).startswith("250 ")
+        db = gw.store.db.conn
+        (record,) = db.execute("SELECT id FROM emails WHERE automatic IS NOT NULL").fetchone()
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        row = db.execute("SELECT subject, text FROM emails WHERE id = ?", (record,)).fetchone()
+    assert forgot.returncode == 0, forgot.stderr
+    assert "  erased: 1 mail to it alone, not sent as SMS (bounces, out-of-office replies)" in (
+        forgot.stdout.splitlines()
+    ), forgot.stdout
+    assert row == (None, ERASED)
+    assert PREMIUM_BOUNCE_WORD.encode() not in file_bytes(cfg.db_path)

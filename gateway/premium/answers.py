@@ -324,6 +324,8 @@ def _forward_bounce(
         raw=raw,
         lang=cfg.gateway.language,
     )
-    store.outbox.enqueue_mail("bounce-forward", "", fallback, content, premium_ref=premium_ref)
+    store.outbox.enqueue_mail(
+        "bounce-forward", "", fallback, content, premium_ref=premium_ref, email_ref=recorded.email_id
+    )
     log.info("premium.bounce_forwarded", email=recorded.email_id, to=fallback, reason=mail.automatic)
     return True

@@ -101,6 +101,7 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
     print(f"kept answers (past the hourly limit, not mailed yet): {kept['answers']}")
     print(f"parts of a long SMS from it waiting for the rest: {held['segments']}")
     print(f"premium sms kept until the client's address confirms: {held['awaiting']}")
+    print(f"delivery reports never matched to an SMS: {held['reports_unmatched']}")
     for r in _section("mails about it (outbox)", held["mails"]):
         print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
     if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
@@ -119,7 +120,9 @@ def _would(repo: PhoneRepo) -> list[str]:
         *([_awaiting(held["awaiting"])] if held["awaiting"] else []),
         *([_segments(held["segments"])] if held["segments"] else []),
         f"{_plural(len(held['conversations']), 'conversation')} with it (deleted)",
-        f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent)",
+        f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent;"
+        " a not-sent notice naming other numbers too: only its number)",
+        *([_unmatched(held["reports_unmatched"])] if held["reports_unmatched"] else []),
         f"text and subject of {_plural(repo.mails_own(), 'mail')} the SMS came in (all its SMS went to it)",
         *([_shared(shared)] if shared else []),
     ]
@@ -134,6 +137,14 @@ def _segments(n: int) -> str:
         f"{_plural(n, 'part')} of a long SMS from it waiting for the rest (deleted: the parts coming"
         " later make an incomplete SMS of their own)"
     )
+
+
+def _unmatched(n: int) -> str:
+    return f"{_plural(n, 'delivery report')} never matched to an SMS (as the SMSC wrote them)"
+
+
+def _unsent(n: int) -> str:
+    return f"{_plural(n, 'mail')} to it alone, not sent as SMS (bounces, out-of-office replies)"
 
 
 def _shared(n: int) -> str:
@@ -174,6 +185,13 @@ def _erased(e: Erased) -> list[str]:
         *([f"deleted: {_segments(e.segments)}"] if e.segments else []),
         f"erased: {_plural(e.mails_erased, 'mail')} the SMS came in (text and subject)",
         f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent)",
+        *(
+            [f"erased: its number in {_plural(e.outbox_named, 'notice')} naming other numbers too"]
+            if e.outbox_named
+            else []
+        ),
+        *([f"erased: {_unsent(e.mails_unsent)}"] if e.mails_unsent else []),
+        *([f"erased: {_unmatched(e.reports_unmatched)}"] if e.reports_unmatched else []),
         f"deleted: {_plural(e.conversations, 'conversation')}",
         *([_shared(e.mails_kept)] if e.mails_kept else []),
     ]
@@ -190,6 +208,9 @@ def _detail(number: str, e: Erased) -> str:
         f" ({e.outbox_not_sent} not sent); {_plural(e.conversations, 'conversation')} deleted"
         + (f", {_plural(e.segments, 'waiting part')} deleted" if e.segments else "")
         + (f", {e.premium_awaiting} premium awaiting confirmation ended" if e.premium_awaiting else "")
+        + (f", its number in {_plural(e.outbox_named, 'notice')}" if e.outbox_named else "")
+        + (f", {_plural(e.mails_unsent, 'mail')} not sent as SMS" if e.mails_unsent else "")
+        + (f", {_plural(e.reports_unmatched, 'unmatched report')}" if e.reports_unmatched else "")
     )
 
 
@@ -205,6 +226,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
         for line in KEPT_LINES:
             print(f"  {line}")
         raise CliError("nothing erased: give --yes to erase")
+    repo.named()  # the mails' texts read before the write: in it, only those queued since
     # Freed space in the database's pages zeroed, not left holding the old texts.
     store.db.conn.execute("PRAGMA secure_delete = ON")
     with store.db.transaction():
@@ -253,7 +275,8 @@ def add_commands(sub: Any) -> None:
         description="Everything the database holds about one phone number, counted and listed newest"
         " first: SMS sent to it, SMS and premium SMS received from it, its conversations, its opt-out"
         " entry, answers kept past the hourly limit, parts of a long SMS waiting for the rest, premium SMS"
-        " awaiting confirmation and the mails about it. Times in [gateway] timezone.",
+        " awaiting confirmation, the mails about it (also the notices and bounces forwarded that name"
+        " it) and the delivery reports never matched to an SMS. Times in [gateway] timezone.",
     )
     show.add_argument("number", help="the phone: +48601123456, or national as 601123456")
     show.add_argument("--texts", action="store_true", help="print the SMS texts too")
@@ -264,7 +287,9 @@ def add_commands(sub: Any) -> None:
         help="erase a number's texts and conversations",
         description="Erase in one transaction the texts of the SMS sent to the number and received from"
         " it (with their parts, delivery reports, premium answers and the mails about them), the mails"
-        " they came in when every SMS of a mail went to it (and the notices about them), and its"
+        " they came in when every SMS of a mail went to it (and the notices about them), the notices"
+        " and bounces forwarded that name it (a not-sent notice naming other numbers too: only its"
+        " number) and the bounces' records, the delivery reports never matched to an SMS, and its"
         " conversations; delete the parts of a long SMS from it still waiting for the rest; end its"
         " premium SMS kept until the client's address confirms (never mailed). Kept: the billing"
         " facts, the opt-out entry (it honours the objection) and the billing files. Refused while an"

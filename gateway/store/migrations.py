@@ -280,4 +280,10 @@ SINCE_CORE: list[str] = [
     CREATE INDEX IF NOT EXISTS outbox_email_ref ON outbox(email_ref) WHERE email_ref IS NOT NULL;
     CREATE INDEX IF NOT EXISTS outbox_premium_ref ON outbox(premium_ref) WHERE premium_ref IS NOT NULL;
     """,
+    # 54: the notices that name a phone no SMS row of it stands behind (the not-sent notice of a number
+    # left out of a group mail or of an out-of-office reply, a bounce forwarded), which `smsgw phone
+    # show|forget` reads by their content: off this index it reads these few kinds, not the outbox.
+    """
+    CREATE INDEX IF NOT EXISTS outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward');
+    """,
 ]
