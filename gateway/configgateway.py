@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from gateway.adminrules import end_marker_problem, sender_problem
+from gateway.adminrules import end_marker_problem
 from gateway.configbase import _Section, is_hostname
+from gateway.senderrules import sender_problem
 from gateway.wording import Language
 
 # A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
@@ -169,7 +170,7 @@ class GatewaySection(_Section):
 
 
 def _sendable(sender: str) -> str:
-    """The CLI's and the panel's rule (adminrules): every SMS from a sender an SMSC cannot send
+    """The CLI's and the panel's rule (senderrules): every SMS from a sender an SMSC cannot send
     fails at submit, and those failures suspend the account."""
     problem = sender_problem(sender)
     if problem is not None:

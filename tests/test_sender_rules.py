@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.adminrules import ALPHANUMERIC_SENDER_MAX, sender_problem
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE
+from gateway.senderrules import ALPHANUMERIC_SENDER_MAX, sender_problem
 from tests.conftest import DOMAIN, mail, running_gateway
 from tests.test_cli_errors import account_row, one_line, run, write_config
 from tests.test_config_checks import config_file, smsgw

@@ -11,11 +11,12 @@ import math
 import sys
 
 from gateway.accountrules import countries_list
-from gateway.adminrules import limit_value, mail_address_problem, sender_problem, unanswerable_note
+from gateway.adminrules import limit_value, mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError
 from gateway.config import Config, ConfigError
 from gateway.configgateway import MAX_VALIDITY_HOURS
 from gateway.relaynets import network, wide_network_doubt
+from gateway.senderrules import sender_problem, unanswerable_note
 
 
 def say_if_unanswerable(sender: str | None) -> None:

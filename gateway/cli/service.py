@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.adminrules import sender_problem
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.servicefiles import (
     CONFIG,
@@ -36,6 +35,7 @@ from gateway.configcheck import state_dir_problem
 from gateway.configdoubts import DEMO_SENDER
 from gateway.configloops import loop_reason, same_host
 from gateway.mailheaders import is_plain_address
+from gateway.senderrules import sender_problem
 
 
 def own_command() -> str:

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway import statelock
-from gateway.adminrules import sender_problem
 from gateway.config import Config
 from gateway.configbase import is_number_sender, quoted
 from gateway.configloops import loop_reason
 from gateway.conversations.numbers import digit_forms
 from gateway.filemodes import refuse_unsafe_database
 from gateway.relaynets import wide_network_doubt
+from gateway.senderrules import sender_problem
 
 
 def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:

@@ -24,9 +24,9 @@ from gateway.adminrules import (
     end_marker_problem,
     limits_note,
     mail_address_problem,
-    sender_problem,
 )
 from gateway.config import Config
+from gateway.senderrules import sender_problem
 from gateway.store.policy import LISTED, MADE_ADMINS
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page

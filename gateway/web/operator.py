@@ -11,13 +11,12 @@ from gateway.adminrules import (
     SUSPENSION_REASON_DEFAULT,
     account_name_problem,
     lookalike_note,
-    sender_problem,
     suspend,
     suspension_reason_problem,
-    unanswerable_note,
 )
 from gateway.configbase import ConfigError
 from gateway.relaynets import network
+from gateway.senderrules import sender_problem, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice

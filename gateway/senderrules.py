@@ -1,0 +1,76 @@
+"""Which senders an SMSC can send from, and whether phones can answer them: the CLI, the web panel
+and the config say it alike.
+
+One of the administrator's input rules (`gateway.adminrules`), kept apart because it is the one
+that reads the GSM alphabet and the SMSC's address fields: a sender refused here would make every
+SMS of its account fail at submit, and those failures suspend the account.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.configbase import is_number_sender
+from smsc.gsmalphabet import GSM_BASIC_TABLE
+
+
+def unanswerable_note(sender: str | None) -> str | None:
+    """R-1.11, said where a sender is set: phones cannot answer an alphanumeric one."""
+    if sender and not is_number_sender(sender):
+        return f"sender {sender!r} is alphanumeric: phones cannot answer it, replies are impossible"
+    return None
+
+
+ALPHANUMERIC_SENDER_MAX = 11  # septets in the TP-OA of GSM 03.40: 10 octets of packed 7-bit characters
+NUMBER_SENDER_MAX = 20  # digits an SMPP source_addr (21 octets with its NUL) or a CIMD2 originator holds
+# SMPP's source_addr and CIMD2's alphanumeric originator are octet strings the SMSC reads as ASCII and
+# recodes into the 7-bit TP-OA: only characters that are both ASCII and in GSM 03.38's basic table mean
+# the same at both ends. € and Δ..Ξ cannot be written at all (every SMS of the account failed as
+# malformed), é goes out as an octet each SMSC reads its own way, [ ] { } need a GSM escape.
+SENDER_CHARS = frozenset(ch for ch in map(chr, range(0x20, 0x7F)) if ch in GSM_BASIC_TABLE)
+_SENDER_PUNCTUATION = "".join(sorted(ch for ch in SENDER_CHARS if not ch.isalnum() and ch != " "))
+
+
+# A number with the spaces, dashes, dots or brackets people write numbers with ("+48 100-200").
+_NUMBER_TYPED_SPACED = re.compile(r"\+?[0-9(][0-9 ().-]*[0-9]")
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why an SMSC cannot send from `sender` as given, or None; the CLI, the web panel and the config
+    say it alike.
+
+    An SMSC cuts what does not fit rather than refusing it, so a long name would go out cut short.
+    `default` and `none` are the words every other option takes for the gateway's setting: stored
+    as a name, every SMS of the account went out from it and no phone could answer.
+    """
+    if sender.strip().lower() in ("default", "none"):
+        return (
+            f"sender {sender!r} would be sent as a name: leave the sender empty (`--sender default`)"
+            " to send from [gateway] default_sender"
+        )
+    if (
+        _NUMBER_TYPED_SPACED.fullmatch(sender)
+        and not is_number_sender(sender)
+        and sum(ch.isdigit() for ch in sender) >= 5
+    ):
+        # A name to the SMSC: phones could not answer it, and the number would go out as typed.
+        plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
+        return f"sender {sender!r} looks like a number: write it in digits only ({plain!r})"
+    if is_number_sender(sender):
+        digits = len(sender.removeprefix("+"))
+        if digits > NUMBER_SENDER_MAX:
+            return f"sender {sender!r} has {digits} digits; a number sender holds at most {NUMBER_SENDER_MAX}"
+        return None
+    bad = "".join(dict.fromkeys(ch for ch in sender if ch not in SENDER_CHARS))
+    if bad:
+        return (
+            f"sender {sender!r} holds {bad!r}: an alphanumeric sender takes only letters A-Z a-z, digits,"
+            f" spaces and {_SENDER_PUNCTUATION} (the GSM 03.38 characters every SMSC reads alike: no Polish"
+            f" or Greek letters, no €), at most {ALPHANUMERIC_SENDER_MAX} of them"
+        )
+    if len(sender) > ALPHANUMERIC_SENDER_MAX:  # one septet each: every character left is in the basic table
+        return (
+            f"sender {sender!r} is {len(sender)} characters long; an alphanumeric sender holds at most"
+            f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
+        )
+    return None
