@@ -32,8 +32,9 @@ from gateway.cli.accountvalues import (
     sender_value,
     validity_hours_value,
 )
+from gateway.cli.argtypes import EndMarker
 from gateway.cli.audit import audited, changes
-from gateway.cli.common import EXIT_USAGE, CliError, EndMarker, open_store
+from gateway.cli.common import EXIT_USAGE, CliError, open_store
 from gateway.config import Config
 from gateway.configgateway import MAX_VALIDITY_HOURS
 from gateway.relaynets import network

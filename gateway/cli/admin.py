@@ -35,8 +35,9 @@ from gateway.cli.accountvalues import (
 )
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
+from gateway.cli.argtypes import account_name
 from gateway.cli.audit import ARROW, audited, changes, shown
-from gateway.cli.common import EXIT_USAGE, CliError, account_name, open_store, when
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
 from gateway.cli.stored import shared_sender_line, shared_senders
 from gateway.config import Config
 from gateway.mailheaders import is_plain_address

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.common import list_limit, open_store, say_zone, since_time, when
+from gateway.cli.argtypes import list_limit
+from gateway.cli.common import open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.store import audit

@@ -13,18 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.adminrules import MESSAGE_STATES, quiet_held
+from gateway.cli.argtypes import bounded_int, list_limit, mailbox
 from gateway.cli.audit import audited
-from gateway.cli.common import (
-    EXIT_USAGE,
-    CliError,
-    bounded_int,
-    list_limit,
-    mailbox,
-    open_store,
-    say_zone,
-    since_time,
-    when,
-)
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, since_time, when
 from gateway.cli.mailview import cmd_queue_show
 from gateway.cli.send import cmd_send
 from gateway.cli.status import STATUS_CODES, cmd_status

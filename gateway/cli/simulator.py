@@ -8,15 +8,8 @@ import asyncio
 import signal
 from typing import Any
 
-from gateway.cli.common import (
-    EXIT_USAGE,
-    LOG_LEVEL_HELP,
-    LOG_LEVELS,
-    CliError,
-    bind_error,
-    bounded_int,
-    loop_runner,
-)
+from gateway.cli.argtypes import bounded_int
+from gateway.cli.common import EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, bind_error, loop_runner
 from gateway.config import Config
 
 

@@ -15,8 +15,9 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway import accountrules, mailheaders
 from gateway.adminrules import mail_address_problem
+from gateway.cli.argtypes import list_limit
 from gateway.cli.audit import audited, changes
-from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, since_time, when
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, since_time, when
 from gateway.config import Config
 from gateway.premium import confirmation, handlers, passwords
 from gateway.premium.repo import Service

@@ -13,8 +13,9 @@ from typing import Any
 
 import structlog
 
+from gateway.cli.argtypes import list_limit
 from gateway.cli.audit import audited
-from gateway.cli.common import EXIT_USAGE, CliError, list_limit, open_store, say_zone, when
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
 from gateway.privacy.repo import Erased, PhoneRepo
