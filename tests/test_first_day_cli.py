@@ -466,7 +466,7 @@ def test_install_service_says_when_the_unit_could_not_run_its_execstart(tmp_path
 
 
 def test_install_service_refuses_an_execstart_hidden_from_the_service() -> None:
-    from gateway.cli.service import _reachable
+    from gateway.cli.serviceexec import _reachable
 
     with pytest.raises(common.CliError, match="ProtectHome=yes hides from it") as refused:
         _reachable("/root/.local/bin/smsgw", dry=False)  # without --root nothing may be written

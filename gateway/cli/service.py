@@ -4,7 +4,8 @@ The layout works as written: a system user, `/etc/smsgw/config.toml` readable by
 (simulator off, every path absolute), `/var/lib/smsgw` owned by the user, and the unit, rendered
 from gateway/cli/servicefiles.py with `ExecStart` pointing at the smsgw that ran the command.
 `--root DIR` writes the same files under DIR without creating the user or changing owners: for
-packaging and for tests.
+packaging and for tests. Whether the service can run the command the unit names is
+`gateway.cli.serviceexec`'s.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import json
 import os
 import pwd
 import re
-import shlex
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
+from gateway.cli.serviceexec import _reachable, own_command
 from gateway.cli.servicefiles import (
     CONFIG,
     LOW_PORT_DROPIN,
@@ -36,66 +36,6 @@ from gateway.configdoubts import DEMO_SENDER
 from gateway.configloops import loop_reason, same_host
 from gateway.mailheaders import is_plain_address
 from gateway.senderrules import sender_problem
-
-
-def own_command() -> str:
-    """How systemd should start this same smsgw: the venv's script beside this interpreter if present."""
-    script = Path(sys.executable).parent / "smsgw"
-    return str(script) if script.exists() else f"{sys.executable} -m gateway.cli"
-
-
-# What the unit's ProtectHome=yes hides from the service: empty directories to it, whatever the modes.
-PROTECTED_HOMES = (Path("/root"), Path("/home"), Path("/run/user"))
-
-
-def hidden_from_service(command: str) -> list[Path]:
-    """The files `command` needs to start that lie where ProtectHome=yes hides them: the program
-    and its `#!` interpreter, each also through its links (a venv's python links to the one it was
-    made from, often a pyenv in a home directory), and for this smsgw its own package too.
-
-    smsgw installed in a home directory (pip --user, pyenv, a venv there) wrote an ExecStart the
-    service could not run: the start failed with 203/EXEC and nothing had said why."""
-    try:
-        program = shlex.split(command)[0]
-    except (ValueError, IndexError):
-        return []
-    needed = [Path(program)]
-    try:
-        with open(program, "rb") as f:
-            first = f.readline(256)
-        if first.startswith(b"#!") and (words := first[2:].decode(errors="replace").split()):
-            needed.append(Path(words[0]))
-    except OSError:
-        pass  # not readable here: judged by its path alone
-    if command == own_command():
-        needed.append(Path(__file__).parent)  # gateway/cli, wherever it was installed (editable too)
-    hidden: list[Path] = []
-    for path in needed:
-        for candidate in (path.absolute(), path.resolve()):
-            if any(candidate.is_relative_to(home) for home in PROTECTED_HOMES) and candidate not in hidden:
-                hidden.append(candidate)
-                break
-    return hidden
-
-
-def _reachable(command: str, dry: bool) -> None:
-    """Refuse a unit whose ExecStart the service cannot run (warn only with --root: packaging may
-    put the files elsewhere)."""
-    hidden = hidden_from_service(command)
-    if not hidden:
-        return
-    why = (
-        f"the service cannot run {command}: {', '.join(map(str, hidden))}"
-        f" {'lies' if len(hidden) == 1 else 'lie'} in a home directory"
-        f" ({', '.join(map(str, PROTECTED_HOMES))}), which the unit's ProtectHome=yes hides from it (the"
-        " start would fail with 203/EXEC). Install smsgw where the service can read it, with a python outside"
-        " the home directories (e.g. /usr/bin/python3 -m venv /opt/smsgw/venv &&"
-        " /opt/smsgw/venv/bin/pip install smsgw), and run install-service again with"
-        " --exec /opt/smsgw/venv/bin/smsgw"
-    )
-    if not dry:
-        raise CliError(why, EXIT_USAGE)
-    print(f"warning: {why}")
 
 
 def _ensure_user(user: str, dry: bool) -> None:
