@@ -8,7 +8,7 @@ UTF-8 or Latin-1) are that text; any others are said to be binary, with their by
 segment's octets are kept as markers until the join, so that a long one is judged (and a UTF-8
 character cut between two segments read) whole.
 
-The reverse of `smsc.encoding`, whose GSM tables it reads; SMPP and CIMD2 MOs both come here.
+The reverse of `smsc.encoding`, with the GSM tables of `smsc.gsmalphabet`; SMPP and CIMD2 MOs both come here.
 """
 
 from __future__ import annotations

@@ -333,7 +333,7 @@ class GuardedSMTP(LeanSMTP):
         )
 
     def _without_account(self) -> bool:
-        """Neither logged in nor an ACL'd sender of an account (relay.Sender, kept on the envelope)."""
+        """Neither logged in nor an ACL'd sender of an account (gate.Sender, kept on the envelope)."""
         if self.session is not None and self.session.authenticated:
             return False
         sender = getattr(self.envelope, "smsgw", None)

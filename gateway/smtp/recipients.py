@@ -63,7 +63,7 @@ def as_given(address: str | None) -> str | None:
 def refused(envelope: Any, address: str, reply: str, number: str | None = None) -> str:
     """A recipient refused at RCPT, logged with its sender: the client alone had the reply, and an
     operator asked "my SMS to 601… never arrived" found nothing under the number or the address."""
-    sender = getattr(envelope, "smsgw", None)  # relay.Sender: who MAIL took the mail from
+    sender = getattr(envelope, "smsgw", None)  # gate.Sender: who MAIL took the mail from
     # A stranger's (MAIL lets anyone through to premium numbers): an open-relay probe's every RCPT
     # would be a line; the operator looks for the users' refused recipients.
     said = log.info if sender is not None and sender.user is not None else log.debug
