@@ -1,9 +1,10 @@
 """The reassembly of long MOs from their segments, as the SMSC delivers them.
 
 A segment is kept aside (`state = 'segment'`) until its set is complete, or joined with gap
-markers once it is too old; only whole texts (`state = 'new'`) reach the handlers. A set is the
-segments of one phone to one of our numbers (`TO_KEY`) under one reference and total; a segment
-whose place a waiting set holds with another text starts a set of its own (`_sets`). A segment of
+markers once it is too old (each set by its own newest part); only whole texts (`state = 'new'`)
+reach the handlers. A set is the segments of one phone to one of our numbers (`TO_KEY`) under one
+reference and total; a segment whose place a waiting set holds with another text, or that came
+apart from its parts (`PARTS_APART_SECONDS`), starts a set of its own (`_sets`). A segment of
 a set joined already is recorded as a duplicate and goes no further, while the acknowledgement of
 the earlier copy is not known to have been read (as for whole texts, `gateway.store.redelivery`).
 
@@ -27,6 +28,7 @@ import structlog
 from gateway import reassembly
 from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
+from smsc.cimd2.packet import parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +43,24 @@ TO_KEY = (
 )
 
 
+# How far apart the parts of one SMS come when nothing held them: a phone hands them to the SMSC
+# back to back and the SMSC delivers them in a row, in any order but a second or two apart even
+# while we answer slowly. Within it, a part of a place the newest waiting set has free is its part;
+# a person does not write and send the next long SMS that fast. Later, it is that set's part only
+# if it continues the set (a place after all it holds): the SMSC delivers in order, and what it
+# held (an outage, a restart of the daemon, a retry of a part we could not store) is the rest of
+# the sequence, while a new SMS under the reused reference starts again at part 1. Where both carry
+# the SMSC's stamp (CIMD2's 060: when the phone sent it), the stamps are compared instead, however
+# late the part came. A part that fits neither is a set of its own, mailed at its timeout, as the
+# late part of its SMS when it brings only parts that SMS lacked (`SegmentRepo._late_rest_of`).
+PARTS_APART_SECONDS = 30.0
+# The most segments one key (phone, our number, reference, total) keeps waiting: beyond it, the
+# timeout's pass joins its oldest sets early, with gap markers (mailed, not dropped). Twice the
+# longest SMS (255 parts): no phone sends that much under one reference within a timeout, but a
+# broken one could, and every part that comes reads all those waiting under its key.
+MAX_WAITING_SEGMENTS = 512
+
+
 def to_key(destination: str) -> str:
     """`TO_KEY` of a number in hand."""
     if destination.startswith("+"):
@@ -48,21 +68,78 @@ def to_key(destination: str) -> str:
     return destination[2:] if destination.startswith("00") else destination
 
 
+def _stamp(value: str | None) -> float | None:
+    """The SMSC's stamp (`smsc_time`) as seconds, or None when it gave none."""
+    at = parse_time(value)
+    return None if at is None else at.timestamp()
+
+
+class _Newest:
+    """What `_sets` keeps of the newest set to tell whether a part belongs to it: the places it
+    holds (and the last of them), when its last part came, and the span of its stamps (None once a
+    part of it has none)."""
+
+    def __init__(self, home: list[tuple]) -> None:
+        self.home, self.places, self.top, self.last_at = home, set[int](), 0, float("-inf")
+        self.stamps: tuple[float, float] | None = (float("inf"), float("-inf"))
+
+    def add(self, seq: int, at: float, stamp: float | None) -> None:
+        self.places.add(seq)
+        self.top = max(self.top, seq)
+        self.last_at = max(self.last_at, at)
+        if self.stamps is not None:
+            self.stamps = None if stamp is None else (min(self.stamps[0], stamp), max(self.stamps[1], stamp))
+
+    def takes(self, seq: int, at: float, stamp: float | None) -> bool:
+        """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
+        if seq in self.places:
+            return False
+        if stamp is not None and self.stamps is not None:
+            low, high = self.stamps
+            return low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS
+        return at - self.last_at <= PARTS_APART_SECONDS or seq > self.top
+
+
+def _again(held: tuple, at: float, stamp: str | None) -> bool:
+    """Whether a part of the same place and text as `held` (a waiting row) is the SMSC delivering
+    `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`): not when
+    the stamps differ, nor once the acknowledgement of `held` was read more than
+    `REPEAT_AFTER_ACK_SECONDS` before it came (a modem that sends the same alarm every few minutes
+    under one reference sends a new SMS each time; taken for copies, its alarms were never mailed)."""
+    held_stamp, acked_at = held[6], held[8]
+    if stamp is not None and held_stamp is not None and stamp != held_stamp:
+        return False
+    return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
+
+
 def _sets(rows: list[tuple]) -> list[list[tuple]]:
-    """The waiting segments of one key (rows of id, seq, text, ...), in arrival order, split into the
-    SMS they belong to. A copy of a part a set holds (same place, same text) is that set's; a part
-    whose place the newest set has free joins it; one whose place it holds with another text starts
-    a new set: the phone reused the reference (one octet, constant on some devices). Which of two
-    such SMS a part of an unheld place belongs to cannot be told; the newest is the likelier."""
+    """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
+    received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
+    key can hold many: a modem's alarms under one reference, each missing a part).
+
+    A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
+    the newest set has free joins it when it came with that set's parts or continues them
+    (`PARTS_APART_SECONDS`). Any other part starts a new set: the phone reused the reference (one
+    octet, constant on some devices). Joined to an older set by a free place alone, the first half
+    of a new SMS was mailed with the second half of one whose first part was lost."""
     sets: list[list[tuple]] = []
+    held: dict[tuple[int, str], tuple[list[tuple], tuple]] = {}  # the latest row of each place and text
+    newest: _Newest | None = None
     for row in rows:
-        seq, text = row[1], row[2]
-        home = next((s for s in sets if any(r[1] == seq and r[2] == text for r in s)), None)
-        if home is None and sets and all(r[1] != seq for r in sets[-1]):
-            home = sets[-1]
-        if home is None:
+        seq, text, smsc_time, at = row[1], row[2], row[6], row[7]
+        stamp = _stamp(smsc_time)
+        copy = held.get((seq, text))
+        if copy is not None and _again(copy[1], at, smsc_time):
+            home = copy[0]
+        elif newest is not None and newest.takes(seq, at, stamp):
+            home = newest.home
+        else:
             sets.append(home := [])
+            newest = _Newest(home)
+        if newest is not None and home is newest.home:
+            newest.add(seq, at, stamp)
         home.append(row)
+        held[(seq, text)] = (home, row)
     return sets
 
 
@@ -94,37 +171,54 @@ class SegmentRepo(Repository):
         return row is not None
 
     def _join_segments(
-        self, source: str, destination: str, ref: int, total: int, now: float, *, force: bool
+        self,
+        source: str,
+        destination: str,
+        ref: int,
+        total: int,
+        now: float,
+        *,
+        force: bool,
+        older_than: float | None = None,
     ) -> list[int]:
         """Join the waiting sets of (phone, our number, reference, total) that are whole, or, `force`
-        (the timeout), all of them with gap markers; returns the whole texts written.
+        (the timeout), with gap markers those whose newest part came at `older_than` or before (all,
+        without it), and the oldest beyond `MAX_WAITING_SEGMENTS`; returns the whole texts written.
 
+        Each set times out by its own newest part: by the key's, a phone that keeps sending
+        incomplete SMS under one reference held every one of them back for as long as it did.
         A part whose place a waiting set holds with another text is no copy of it: the phone sent
         another SMS under the same reference (see `_sets`). It waits as a set of its own and is
         joined with that one, never consumed unseen by the first."""
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at FROM mo"
-            " WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
+            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at"
+            " FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
             f" AND {TO_KEY} = ? ORDER BY id",
             (source, ref, total, to_key(destination)),
         ).fetchall()
         sets = _sets(rows)
         if not force:  # a new part goes to the newest set: only that one can have become whole
             sets = sets[-1:] if sets and reassembly.complete([(r[1], r[2]) for r in sets[-1]], total) else []
+        else:
+            sets = _due(sets, older_than, len(rows))
         return [self._join_set(source, ref, total, rows, now, force=force) for rows in sets]
 
     def _join_set(
         self, source: str, ref: int, total: int, rows: list[tuple], now: float, *, force: bool
     ) -> int:
         segments = [(seq, text) for _id, seq, text, *_ in rows]
-        _id, _seq, _text, link, destination, coding, _time, _at = rows[0]
+        _id, _seq, _text, link, destination, coding, *_ = rows[0]
         # The earliest stamp stands for the SMS whatever order its segments came in, on each copy.
         stamps = [r[6] for r in rows]
         smsc_time = None if None in stamps else min(stamps)
         seqs = {seq for seq, _ in segments if 1 <= seq <= total}
         complete = len(seqs) == total
         parts_at = min(r[7] for r in rows)
-        follows = None if complete else self._late_rest_of(source, destination, ref, total, seqs, parts_at)
+        follows = (
+            None
+            if complete
+            else self._late_rest_of(source, destination, ref, total, seqs, parts_at, smsc_time)
+        )
         self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
         # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for. A
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
@@ -149,7 +243,14 @@ class SegmentRepo(Repository):
         return cur.lastrowid
 
     def _late_rest_of(
-        self, source: str, destination: str, ref: int, total: int, seqs: set[int], parts_at: float
+        self,
+        source: str,
+        destination: str,
+        ref: int,
+        total: int,
+        seqs: set[int],
+        parts_at: float,
+        smsc_time: str | None,
     ) -> int | None:
         """The first whole text of the incomplete SMS that `seqs` (a set joined by the timeout, its
         first part come at `parts_at`) completes in part, or None: the latest one of this phone,
@@ -159,15 +260,21 @@ class SegmentRepo(Repository):
         The window ends when the late parts came, not at their join: that comes a timeout after
         them, and with `[replies] reassembly_timeout_seconds` at a day (allowed) the window was
         gone before any late part was joined; it went out as a new answer, perhaps to a colleague
-        who texted the phone since, instead of following its SMS."""
+        who texted the phone since, instead of following its SMS.
+
+        Where both carry the SMSC's stamp (`smsc_time`, the earliest of their parts'), stamps more
+        than `PARTS_APART_SECONDS` apart are two SMS: the phone sent the late parts with the others."""
         row = self.conn.execute(
-            "SELECT id, COALESCE(follows, id) FROM mo INDEXED BY mo_incomplete WHERE source = ?"
+            "SELECT id, COALESCE(follows, id), smsc_time FROM mo INDEXED BY mo_incomplete WHERE source = ?"
             f" AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND {TO_KEY} = ?"
             " AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
             (source, ref, total, to_key(destination), parts_at - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
         if row is None:
+            return None
+        mine, theirs = _stamp(smsc_time), _stamp(row[2])
+        if mine is not None and theirs is not None and abs(mine - theirs) > PARTS_APART_SECONDS:
             return None
         first = int(row[1])
         had: set[int] = set()
@@ -184,16 +291,34 @@ class SegmentRepo(Repository):
 
     def join_stale_segments(self, older_than: float) -> list[int]:
         """Incomplete long MOs are joined with gap markers, never dropped, once no part of theirs
-        came since `older_than`: the timeout counts from the newest part, as a set still arriving
-        is not stale. (The housekeeping also holds it back for a timeout after the daemon's start.)"""
+        came since `older_than`: the timeout counts from a set's newest part, as a set still
+        arriving is not stale. (The housekeeping also holds it back for a timeout after the
+        daemon's start.) A key holding more than `MAX_WAITING_SEGMENTS` has its oldest sets joined
+        early."""
         now = self.clock()
         joined = []
         with self.transaction():
             keys = self.conn.execute(
                 "SELECT source, MIN(destination), concat_ref, concat_total FROM mo WHERE state = 'segment'"
-                f" GROUP BY source, concat_ref, concat_total, {TO_KEY} HAVING MAX(received_at) <= ?",
-                (older_than,),
+                f" GROUP BY source, concat_ref, concat_total, {TO_KEY}"
+                " HAVING MIN(received_at) <= ? OR COUNT(*) > ?",
+                (older_than, MAX_WAITING_SEGMENTS),
             ).fetchall()
             for source, destination, ref, total in keys:
-                joined += self._join_segments(source, destination, ref, total, now, force=True)
+                joined += self._join_segments(
+                    source, destination, ref, total, now, force=True, older_than=older_than
+                )
         return joined
+
+
+def _due(sets: list[list[tuple]], older_than: float | None, waiting: int) -> list[list[tuple]]:
+    """The sets of one key the timeout joins: those whose newest part came at `older_than` or before
+    (every one, without it), and, oldest first, any but the newest while more than
+    `MAX_WAITING_SEGMENTS` would still wait."""
+    due = []
+    for i, rows in enumerate(sets):
+        stale = older_than is None or max(r[7] for r in rows) <= older_than
+        if stale or (waiting > MAX_WAITING_SEGMENTS and i < len(sets) - 1):
+            due.append(rows)
+            waiting -= len(rows)
+    return due
