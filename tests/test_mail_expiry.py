@@ -418,3 +418,53 @@ async def test_a_retry_after_the_expiry_naming_new_numbers_sends_them_nothing_an
     until = datetime.fromtimestamp(at, ZoneInfo(cfg.gateway.timezone))
     assert "+48601123481" in text and "+48601123482" in text, text
     assert f"{until:%Y-%m-%d %H:%M %Z}" in text, text
+
+
+async def test_a_late_retry_sent_again_tells_its_sender_once(tmp_path: Path) -> None:
+    # The late retry's own 250 lost too: its server sends it twice more. One notice, not three.
+    clock = Clock()
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=1)
+        async with running_gateway(cfg, clock) as gw:
+            first = mail(
+                to("601123481"),
+                "Meeting moved",
+                "Room 4",
+                Expiry_Date=expiry_date(int(clock()) + 120),
+                Message_ID="<late-5@example.com>",
+            )
+            assert (await gw.send(first)).error is None
+            await smsc.wait_for(1)
+            clock.skew += 20 * 60
+            for _ in range(3):
+                res = await gw.send(first, rcpts=[to("601123481"), to("601123482")])
+                assert res.error is None and not res.refused, said(res)
+            kinds = [k for (k,) in gw.store.db.conn.execute("SELECT kind FROM outbox ORDER BY id")]
+    assert kinds.count("not-sent") == 1, kinds
+    assert len(smsc.received) == 1
+
+
+async def test_a_late_retry_does_not_call_late_a_number_the_first_copy_named(tmp_path: Path) -> None:
+    # The first copy named both numbers in time; the identical-text rule left the second out and its
+    # sender was told so. The same mail retried after its expiry told them again, wrongly: "named
+    # only after that date had passed".
+    clock = Clock()
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=1, identical_per_day=1)
+        async with running_gateway(cfg, clock) as gw:
+            assert (await gw.send(mail(to("601123492"), "Meeting moved", "Room 4"))).error is None
+            first = mail(
+                to("601123491"),
+                "Meeting moved",
+                "Room 4",
+                Expiry_Date=expiry_date(int(clock()) + 120),
+                Message_ID="<late-6@example.com>",
+            )
+            both = [to("601123491"), to("601123492")]
+            assert (await gw.send(first, rcpts=both)).error is None
+            await smsc.wait_for(2)
+            clock.skew += 20 * 60
+            res = await gw.send(first, rcpts=both)
+            assert res.error is None and not res.refused, said(res)
+            kinds = [k for (k,) in gw.store.db.conn.execute("SELECT kind FROM outbox ORDER BY id")]
+    assert kinds.count("not-sent") == 1, kinds

@@ -226,6 +226,17 @@ def _tell_left_out(store: Store, dedup_key: str | None, notices: Sequence[Notice
         return
     row = store.db.conn.execute("SELECT email_id FROM messages WHERE dedup_key = ? LIMIT 1", (dedup_key,))
     first = row.fetchone()
+    # Told once per mail: the same late retry sent again (its 250 lost once more) told the sender
+    # again each time, and a number the first copy named but the identical-text rule left out (it
+    # has no SMS row either) was told a second time, as named too late. The first copy's own
+    # notice is found by the outbox's index on `email_ref`.
+    if (
+        first is not None
+        and store.db.conn.execute(
+            "SELECT 1 FROM outbox WHERE email_ref = ? AND kind = 'not-sent' LIMIT 1", (first[0],)
+        ).fetchone()
+    ):
+        return
     for n in told:
         store.outbox.enqueue_mail(
             n.kind, n.mail_from, n.rcpt, n.content, email_ref=first[0] if first else None
