@@ -16,6 +16,10 @@ from gateway.reassembly import TIMEOUT_SECONDS
 from gateway.store import segments
 from smsc.base import Concat
 from tests.test_conversations import World
+from tests.test_late_segments import charged
+from tests.test_late_segments import housekeeping as premium_housekeeping
+from tests.test_premium import CLIENT
+from tests.test_premium import World as PremiumWorld
 
 ANNA = "anna@acme.example"
 
@@ -78,19 +82,52 @@ async def test_the_same_alarm_sent_again_under_one_reference_is_a_new_sms_each_t
     assert waiting(w) == 0
 
 
-async def test_a_new_sms_under_the_same_reference_is_not_mixed_into_one_whose_first_part_was_lost(
+async def test_a_new_sms_under_the_same_reference_is_not_mixed_into_one_whose_first_parts_were_lost(
     tmp_path: Path,
 ) -> None:
     w, hk = await started(tmp_path)
-    await w.mo("AAAA second half of A", concat=Concat(ref=7, total=2, seq=2))  # its part 1 was lost
+    await w.mo("AAAA end of A", concat=Concat(ref=7, total=3, seq=3))  # its parts 1 and 2 were lost
     w.now += 60
-    await w.mo("BBBB first half of B / ", concat=Concat(ref=7, total=2, seq=1))
-    w.now += 5
-    await w.mo("BBBB second half of B", concat=Concat(ref=7, total=2, seq=2))
-    assert mails(w) == ["BBBB first half of B / BBBB second half of B"]
+    await w.mo("BBBB one / ", concat=Concat(ref=7, total=3, seq=1))
+    w.now += 2
+    await w.mo("BBBB two / ", concat=Concat(ref=7, total=3, seq=2))
+    await w.mo("BBBB three", concat=Concat(ref=7, total=3, seq=3))
+    assert mails(w) == ["BBBB one / BBBB two / BBBB three"]
     w.now += TIMEOUT_SECONDS
     await hk.expire()
-    assert mails(w)[1:] == ["[part 1 of 2 missing] AAAA second half of A"]
+    assert mails(w)[1:] == ["[parts 1–2 of 3 missing] AAAA end of A"]
+    assert waiting(w) == 0
+
+
+async def test_a_late_part_that_makes_a_waiting_set_whole_is_its_part_delivered_again(tmp_path: Path) -> None:
+    # SMPP carries no stamp. Part 1 we could not store (or whose acknowledgement a dropped
+    # connection lost) comes again a minute after part 2: R-3.4 joins it, at once. The 30 s rule
+    # alone mailed two halves with gaps five minutes later.
+    w, _hk = await started(tmp_path)
+    await w.mo("of B.", concat=Concat(ref=7, total=2, seq=2))
+    w.now += 60
+    await w.mo("The first half ", concat=Concat(ref=7, total=2, seq=1))
+    assert mails(w) == ["The first half of B."]
+    await w.mo("one ", concat=Concat(ref=9, total=3, seq=1))
+    await w.mo("three", concat=Concat(ref=9, total=3, seq=3))
+    w.now += 70
+    await w.mo("two ", concat=Concat(ref=9, total=3, seq=2))
+    assert mails(w)[1:] == ["one two three"]
+    assert waiting(w) == 0
+
+
+async def test_parts_held_by_an_outage_join_the_part_before_it_at_the_timeout(tmp_path: Path) -> None:
+    # Part 3 came; the link went down, and the SMSC delivered parts 1 and 2 two minutes later. Part 1
+    # alone does not make the waiting set whole and starts one of its own; at the timeout, with no
+    # more parts coming, every free place is taken: one SMS, whole.
+    w, hk = await started(tmp_path)
+    await w.mo("three", concat=Concat(ref=9, total=3, seq=3))
+    w.now += 120
+    await w.mo("one ", concat=Concat(ref=9, total=3, seq=1))
+    await w.mo("two ", concat=Concat(ref=9, total=3, seq=2))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    assert mails(w) == ["one two three"]
     assert waiting(w) == 0
 
 
@@ -184,6 +221,24 @@ def test_sorting_the_parts_waiting_under_one_reference_is_one_pass() -> None:
         _Counted((i, 1, f"alarm {i}", "main", "+48100200300", 0, None, float(i), float(i))) for i in range(n)
     ]
     _Counted.reads = 0
-    sets = segments._sets(rows)
+    sets = segments._sets(rows, 2)
     assert len(sets) == n
     assert _Counted.reads <= 10 * n
+
+
+async def test_a_premium_vote_whose_first_part_comes_late_is_one_vote_mailed_to_its_client(
+    tmp_path: Path,
+) -> None:
+    # Split by the 30 s rule, its second half went to the fallback address ("no premium
+    # password") and the billing file had a failed line beside the vote.
+    w = PremiumWorld(tmp_path)
+    w.service()
+    hk = premium_housekeeping(w)
+    await w.mo("part two", concat=Concat(ref=7, total=2, seq=2))
+    w.now += 90
+    await w.mo("KP123 long vote ", concat=Concat(ref=7, total=2, seq=1))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    [vote] = charged(w)
+    assert vote[3] == 2 and vote[-1] == "long vote part two"
+    assert [rcpt for _k, _f, rcpt, _m in w.outbox()] == [CLIENT]

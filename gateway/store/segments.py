@@ -90,14 +90,24 @@ class _Newest:
         if self.stamps is not None:
             self.stamps = None if stamp is None else (min(self.stamps[0], stamp), max(self.stamps[1], stamp))
 
-    def takes(self, seq: int, at: float, stamp: float | None) -> bool:
+    def takes(self, seq: int, at: float, stamp: float | None, total: int, loose: bool) -> bool:
         """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
         if seq in self.places:
             return False
         if stamp is not None and self.stamps is not None:
             low, high = self.stamps
             return low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS
-        return at - self.last_at <= PARTS_APART_SECONDS or seq > self.top
+        # Without stamps, a late part that makes the set whole is the part the SMSC delivered
+        # again (a part we could not store, one whose acknowledgement a dropped connection lost):
+        # R-3.4 joins parts out of order. Split off, both halves were mailed with gaps, a premium
+        # vote's second half went to the fallback address, and a whole SMS billed as failed. At
+        # the timeout (`loose`) every free place is taken, as no more parts are coming.
+        return (
+            loose
+            or at - self.last_at <= PARTS_APART_SECONDS
+            or seq > self.top
+            or len(self.places) + 1 == total
+        )
 
 
 def _again(held: tuple, at: float, stamp: str | None) -> bool:
@@ -112,16 +122,19 @@ def _again(held: tuple, at: float, stamp: str | None) -> bool:
     return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
 
 
-def _sets(rows: list[tuple]) -> list[list[tuple]]:
+def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tuple]]:
     """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
     received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
     key can hold many: a modem's alarms under one reference, each missing a part).
 
     A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
-    the newest set has free joins it when it came with that set's parts or continues them
-    (`PARTS_APART_SECONDS`). Any other part starts a new set: the phone reused the reference (one
-    octet, constant on some devices). Joined to an older set by a free place alone, the first half
-    of a new SMS was mailed with the second half of one whose first part was lost."""
+    the newest set has free joins it when it came with that set's parts, continues them
+    (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass). Any other part starts
+    a new set: the phone reused the reference (one octet, constant on some devices). Joined to an
+    older set by a free place alone, the first half of a new SMS was mailed with the second half
+    of one whose first part was lost. Without the SMSC's stamps, a new SMS's first part that makes
+    a waiting set whole is still taken for that set's late part: the two cannot be told apart, and
+    a part delivered again is the likelier (every SMSC retries; a part lost outright is rare)."""
     sets: list[list[tuple]] = []
     held: dict[tuple[int, str], tuple[list[tuple], tuple]] = {}  # the latest row of each place and text
     newest: _Newest | None = None
@@ -131,7 +144,7 @@ def _sets(rows: list[tuple]) -> list[list[tuple]]:
         copy = held.get((seq, text))
         if copy is not None and _again(copy[1], at, smsc_time):
             home = copy[0]
-        elif newest is not None and newest.takes(seq, at, stamp):
+        elif newest is not None and newest.takes(seq, at, stamp, total, loose):
             home = newest.home
         else:
             sets.append(home := [])
@@ -196,7 +209,7 @@ class SegmentRepo(Repository):
             f" AND {TO_KEY} = ? ORDER BY id",
             (source, ref, total, to_key(destination)),
         ).fetchall()
-        sets = _sets(rows)
+        sets = _sets(rows, total, loose=force)
         if not force:  # a new part goes to the newest set: only that one can have become whole
             sets = sets[-1:] if sets and reassembly.complete([(r[1], r[2]) for r in sets[-1]], total) else []
         else:
