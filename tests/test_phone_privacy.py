@@ -504,7 +504,7 @@ async def test_the_mails_naming_the_phone_with_no_sms_to_it_behind_them_are_foun
         assert any(line.startswith(f"  mail {id_} ") for line in shown.stdout.splitlines()), shown.stdout
     assert forgot.returncode == 0, forgot.stderr
     said = forgot.stdout.splitlines()
-    assert "  erased: its number in 1 notice naming other numbers too" in said, forgot.stdout
+    assert "  erased: its number in 1 outbox mail naming other numbers too" in said, forgot.stdout
     assert "  erased: 3 mails to it alone, not sent as SMS (bounces, out-of-office replies)" in said, said
     # The group mail's notice: the sender still hears the other number got it, of the phone nothing.
     told = plain_text(after[left_out])
@@ -595,3 +595,165 @@ async def test_the_record_of_a_bounce_of_the_phones_premium_sms_mail_is_erased(t
     ), forgot.stdout
     assert row == (None, ERASED)
     assert PREMIUM_BOUNCE_WORD.encode() not in file_bytes(cfg.db_path)
+
+
+SPACED = "+48 601 123 456"  # the phone as the gateway writes it for a person (`numbers.display`)
+SPACED_WORD = "Spacjowo"  # in a bounce quoting an answer mail's subject, which names the phone so
+GROUP_WORD = "Grupowo"  # in a bounce naming the phone and another number
+
+
+def ndr(subject_line: str, word: str, mid: str) -> bytes:
+    """A plain-text bounce to the gateway's own address quoting the subject of the mail it bounces."""
+    return (
+        f"From: MAILER-DAEMON@mx.acme.example\r\nTo: smsgw@{DOMAIN}\r\n"
+        f"Subject: Undeliverable: {subject_line}\r\n"
+        f"Message-ID: {mid}\r\nAuto-Submitted: auto-replied\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Your message to jan@acme.example couldn't be delivered.\r\nSubject: {subject_line}\r\n"
+        f"Quoted: {word}\r\n"
+    ).encode()
+
+
+async def test_a_bounce_naming_the_phone_as_the_gateway_writes_it_for_a_person_is_found(
+    tmp_path: Path,
+) -> None:
+    """An answer mail's subject names the phone as a person writes it ("SMS from +48 601 123 456");
+    a bounce of it quotes that subject only. Its forward and its record are the phone's too."""
+    from tests.test_bounces import delivered
+
+    relay = free_port()
+    path, cfg = named_config(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        raw = ndr(f"Re: Zebranie (SMS from {SPACED}) {SPACED_WORD}", SPACED_WORD, "<ndr-1@mx.acme.example>")
+        assert (await delivered(gw.port, raw, rcpt=f"smsgw@{DOMAIN}")).startswith("250 ")
+        await sink.wait(1)
+        conn = gw.store.db.conn
+        shown = await cli(path, "phone", "show", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        left = conn.execute("SELECT content FROM outbox").fetchone()[0]
+    assert "mails about it (outbox): 1" in shown.stdout.splitlines(), shown.stdout
+    assert forgot.returncode == 0, forgot.stderr
+    assert left == ERASED.encode()
+    assert SPACED_WORD.encode() not in file_bytes(cfg.db_path)
+
+
+NOFB_WORD = "Bezodpowiedzi"  # in a bounce to the phone's address, no fallback address to forward it to
+AUTO_WORD = "Nieobecnowo"  # in an auto-reply (RFC 3834) to the phone's address, not forwarded
+BOTH_WORD = "Obojgowo"  # in an auto-reply naming the phone and another number: theirs too
+
+
+async def test_the_records_of_bounces_and_auto_replies_to_the_phone_with_no_mail_about_them_are_found(
+    tmp_path: Path,
+) -> None:
+    """With no fallback address a bounce is recorded, never forwarded, and an auto-reply is never
+    forwarded: no mail names the phone, only the record (its recipients, its subject). `show` and
+    the dry run count them; `forget` erases them, one that names another number too loses only the
+    phone's number."""
+    from tests.test_bounces import bounce, delivered
+
+    relay = free_port()
+    path, cfg = written_two_way(tmp_path, relay)  # no [replies] fallback_address
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        to_phone = bounce("<bounce-nofb@mx.acme.example>", f"Undelivered {NOFB_WORD}")
+        assert (await delivered(gw.port, to_phone, rcpt=f"601123456@{DOMAIN}")).startswith("250 ")
+        for mid, subject, word in (
+            ("<oof-1@acme.example>", f"Re: Zebranie (SMS from {SPACED})", AUTO_WORD),
+            ("<oof-2@acme.example>", f"Re: Zebranie (SMS from {PHONE}, {OTHER})", BOTH_WORD),
+        ):
+            reply = (
+                f"From: {STAFF}\r\nTo: {PHONE}@{DOMAIN}\r\nSubject: Automatic reply: {subject}\r\n"
+                f"Message-ID: {mid}\r\nAuto-Submitted: auto-replied\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\n\r\nI am away until Monday {word}.\r\n"
+            ).encode()
+            rcpt = f"{PHONE if word == AUTO_WORD else OTHER}@{DOMAIN}"
+            assert (await delivered(gw.port, reply, sender=STAFF, rcpt=rcpt)).startswith("250 ")
+        conn = gw.store.db.conn
+        recorded = conn.execute("SELECT COUNT(*) FROM emails WHERE automatic IS NOT NULL").fetchone()
+        outbox = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        shown = await cli(path, "phone", "show", PHONE)
+        asked = await cli(path, "phone", "forget", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        rows = conn.execute("SELECT text, subject, numbers FROM emails").fetchall()
+        shown_after = await cli(path, "phone", "show", PHONE)
+    assert recorded == (3,) and outbox == (0,)
+    line = "records of mails to it or naming it, not sent as SMS (bounces, auto-replies): 3"
+    line += " (1 naming other numbers too)"
+    assert line in shown.stdout.splitlines(), shown.stdout
+    assert asked.returncode == 1
+    for said in (
+        "  2 mails to it alone, not sent as SMS (bounces, out-of-office replies)",
+        "  its number in the records of 1 mail not sent as SMS that name other numbers too",
+    ):
+        assert said in asked.stdout.splitlines(), asked.stdout
+    assert forgot.returncode == 0, forgot.stderr
+    for said in (
+        "  erased: 2 mails to it alone, not sent as SMS (bounces, out-of-office replies)",
+        "  erased: its number in the records of 1 mail not sent as SMS that name other numbers too",
+    ):
+        assert said in forgot.stdout.splitlines(), forgot.stdout
+    assert any(
+        line.startswith("  kept: the records of bounces and auto-replies that do not name")
+        for line in (forgot.stdout.splitlines())
+    )
+    [(subject, numbers)] = [r[1:] for r in rows if BOTH_WORD in r[0]]
+    assert subject == f"Automatic reply: Re: Zebranie (SMS from {ERASED}, {OTHER})" and numbers == OTHER
+    assert [r for r in rows if r[0] == ERASED] == [(ERASED, None, None), (ERASED, None, None)]
+    assert line.replace("3 (1 naming other numbers too)", "0") in shown_after.stdout.splitlines()
+    raw = file_bytes(cfg.db_path)
+    assert NOFB_WORD.encode() not in raw and AUTO_WORD.encode() not in raw and BOTH_WORD.encode() in raw
+
+
+async def test_a_queued_bounce_forward_naming_other_numbers_too_loses_only_the_phones_number(
+    tmp_path: Path,
+) -> None:
+    """A bounce quoting a confirmation to the phone and another number, forwarded to the operator's
+    fallback mailbox and still queued (the relay is down): erased whole and failed, the mailbox never
+    heard of the other number. The phone's number goes from its text, the forward still goes."""
+    from email import message_from_bytes, policy
+
+    from tests.test_bounces import delivered
+
+    path, cfg = named_config(tmp_path, free_port())  # nothing listens: the forward stays queued
+    async with running_gateway(cfg) as gw:
+        raw = ndr(f"Accepted: Zebranie, sent to {PHONE}, {OTHER}", GROUP_WORD, "<ndr-2@mx.acme.example>")
+        assert (await delivered(gw.port, raw, rcpt=f"smsgw@{DOMAIN}")).startswith("250 ")
+        conn = gw.store.db.conn
+        await gw.until(
+            lambda: (
+                conn.execute("SELECT state, last_error IS NOT NULL FROM outbox").fetchone() == ("queued", 1)
+            )
+        )
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        state, content = conn.execute("SELECT state, content FROM outbox").fetchone()
+    assert forgot.returncode == 0, forgot.stderr
+    assert "  erased: its number in 1 outbox mail naming other numbers too" in forgot.stdout.splitlines()
+    assert state == "queued"
+    msg = message_from_bytes(content, policy=policy.default)
+    assert not msg.defects and PHONE not in msg["Subject"] and OTHER in msg["Subject"]
+    told = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert PHONE not in told and OTHER in told and ERASED in told
+    (original,) = list(msg.iter_attachments())
+    quoted = original.get_content()
+    assert (
+        PHONE not in quoted.as_string() and OTHER in quoted.as_string() and GROUP_WORD in quoted.as_string()
+    )
+    assert PHONE.encode() not in content
+
+
+async def test_a_receipt_never_matched_that_named_another_phone_is_not_the_phones(tmp_path: Path) -> None:
+    """The SMSC gave the id of the phone's SMS again to a later SMS to another phone, whose receipt
+    came unmatched naming that phone: not the phone's, neither counted nor erased."""
+    path, cfg = written_two_way(tmp_path, free_port())
+    async with running_gateway(cfg) as gw:
+        conn, queue = gw.store.db.conn, gw.store.queue
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", "Termin"))).error is None
+        await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
+        link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+        raw = f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:{OTHER_RECEIPT_WORD}"
+        await gw.store.write(lambda: queue.record_report(link, smsc_id, "delivered", None, raw, OTHER))
+        shown = await cli(path, "phone", "show", PHONE)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        raws = [r[0] for r in conn.execute("SELECT raw FROM dlrs WHERE part_id IS NULL")]
+    assert "delivery reports never matched to an SMS: 0" in shown.stdout.splitlines(), shown.stdout
+    assert forgot.returncode == 0, forgot.stderr
+    assert raws == [raw]

@@ -414,10 +414,16 @@ def undo_migration_51(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_53(conn: sqlite3.Connection) -> None:
+    undo_migration_54(conn)
     for ref in ("message_ref", "mo_ref", "email_ref", "premium_ref"):
         conn.execute(f"DROP INDEX outbox_{ref}")
     conn.execute("ALTER TABLE outbox DROP COLUMN premium_ref")
     conn.execute("ALTER TABLE outbox DROP COLUMN email_ref")
+
+
+def undo_migration_54(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE emails DROP COLUMN numbers")
+    conn.execute("ALTER TABLE dlrs DROP COLUMN phone")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

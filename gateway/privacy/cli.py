@@ -103,6 +103,8 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
     print(f"parts of a long SMS from it waiting for the rest: {held['segments']}")
     print(f"premium sms kept until the client's address confirms: {held['awaiting']}")
     print(f"delivery reports never matched to an SMS: {held['reports_unmatched']}")
+    records = _records(held["records"])
+    print(f"records of mails to it or naming it, not sent as SMS (bounces, auto-replies): {records}")
     for r in _section("mails about it (outbox)", held["mails"]):
         print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
     if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
@@ -122,8 +124,10 @@ def _would(repo: PhoneRepo) -> list[str]:
         *([_segments(held["segments"])] if held["segments"] else []),
         f"{_plural(len(held['conversations']), 'conversation')} with it (deleted)",
         f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent;"
-        " a not-sent notice naming other numbers too: only its number)",
+        " one naming other numbers too: only its number, and a queued one is still sent)",
         *([_unmatched(held["reports_unmatched"])] if held["reports_unmatched"] else []),
+        *([_unsent(held["records"]["whole"])] if held["records"]["whole"] else []),
+        *([_records_named(held["records"]["number"])] if held["records"]["number"] else []),
         f"text and subject of {_plural(repo.mails_own(), 'mail')} the SMS came in (all its SMS went to it)",
         *([_shared(shared)] if shared else []),
     ]
@@ -148,6 +152,15 @@ def _unsent(n: int) -> str:
     return f"{_plural(n, 'mail')} to it alone, not sent as SMS (bounces, out-of-office replies)"
 
 
+def _records_named(n: int) -> str:
+    return f"its number in the records of {_plural(n, 'mail')} not sent as SMS that name other numbers too"
+
+
+def _records(records: dict[str, int]) -> str:
+    total = records["whole"] + records["number"]
+    return f"{total} ({records['number']} naming other numbers too)" if records["number"] else str(total)
+
+
 def _shared(n: int) -> str:
     return f"kept: the text of {_plural(n, 'mail')} that went to other numbers too (its sender's)"
 
@@ -155,6 +168,9 @@ def _shared(n: int) -> str:
 KEPT_LINES = (
     "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
     "kept: the billing files already written (they are the bills): not changed",
+    "kept: the records of bounces and auto-replies that do not name the number in their subject or"
+    " text and were recorded before the gateway noted their recipients (schema version 54): nothing"
+    " ties them to it",
     "kept: backups taken before still hold the texts until they are rotated",
 )
 
@@ -187,11 +203,12 @@ def _erased(e: Erased) -> list[str]:
         f"erased: {_plural(e.mails_erased, 'mail')} the SMS came in (text and subject)",
         f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent)",
         *(
-            [f"erased: its number in {_plural(e.outbox_named, 'notice')} naming other numbers too"]
+            [f"erased: its number in {_plural(e.outbox_named, 'outbox mail')} naming other numbers too"]
             if e.outbox_named
             else []
         ),
         *([f"erased: {_unsent(e.mails_unsent)}"] if e.mails_unsent else []),
+        *([f"erased: {_records_named(e.records_named)}"] if e.records_named else []),
         *([f"erased: {_unmatched(e.reports_unmatched)}"] if e.reports_unmatched else []),
         f"deleted: {_plural(e.conversations, 'conversation')}",
         *([_shared(e.mails_kept)] if e.mails_kept else []),
@@ -209,8 +226,9 @@ def _detail(number: str, e: Erased) -> str:
         f" ({e.outbox_not_sent} not sent); {_plural(e.conversations, 'conversation')} deleted"
         + (f", {_plural(e.segments, 'waiting part')} deleted" if e.segments else "")
         + (f", {e.premium_awaiting} premium awaiting confirmation ended" if e.premium_awaiting else "")
-        + (f", its number in {_plural(e.outbox_named, 'notice')}" if e.outbox_named else "")
+        + (f", its number in {_plural(e.outbox_named, 'outbox mail')}" if e.outbox_named else "")
         + (f", {_plural(e.mails_unsent, 'mail')} not sent as SMS" if e.mails_unsent else "")
+        + (f", its number in {_plural(e.records_named, 'record')} of them" if e.records_named else "")
         + (f", {_plural(e.reports_unmatched, 'unmatched report')}" if e.reports_unmatched else "")
     )
 
@@ -277,7 +295,8 @@ def add_commands(sub: Any) -> None:
         " first: SMS sent to it, SMS and premium SMS received from it, its conversations, its opt-out"
         " entry, answers kept past the hourly limit, parts of a long SMS waiting for the rest, premium SMS"
         " awaiting confirmation, the mails about it (also the notices and bounces forwarded that name"
-        " it) and the delivery reports never matched to an SMS. Times in [gateway] timezone.",
+        " it), the delivery reports never matched to an SMS and the records of bounces and auto-replies"
+        " to it or naming it. Times in [gateway] timezone.",
     )
     show.add_argument("number", help="the phone: +48601123456, or national as 601123456")
     show.add_argument("--texts", action="store_true", help="print the SMS texts too")
@@ -289,8 +308,9 @@ def add_commands(sub: Any) -> None:
         description="Erase in one transaction the texts of the SMS sent to the number and received from"
         " it (with their parts, delivery reports, premium answers and the mails about them), the mails"
         " they came in when every SMS of a mail went to it (and the notices about them), the notices"
-        " and bounces forwarded that name it (a not-sent notice naming other numbers too: only its"
-        " number) and the bounces' records, the delivery reports never matched to an SMS, and its"
+        " and bounces forwarded that name it (one naming other numbers too: only its number, and a"
+        " queued one is still sent) and the records of bounces and auto-replies to it or naming it"
+        " (likewise), the delivery reports never matched to an SMS, and its"
         " conversations; delete the parts of a long SMS from it still waiting for the rest; end its"
         " premium SMS kept until the client's address confirms (never mailed). Kept: the billing"
         " facts, the opt-out entry (it honours the objection) and the billing files. Refused while an"

@@ -18,11 +18,15 @@ SMS it became went to this number; so are the notices about it (confirmation, he
 Some mails name the phone with no row of it behind them: the not-sent notice of a number left out
 of a group mail (its identical SMS today) or of an out-of-office reply to it, and a bounce forwarded
 (to its address, or quoting a mail the gateway wrote about it). They carry no reference to it, so
-they are found by what they say, read off the index of their kinds (migration 54): a not-sent
-notice that names other numbers too has only the phone's number replaced (the sender's subject and
-the others stay); one naming it alone, and a bounce's forward, are erased whole, and so is the
-bounce's own record (`emails`) when it names no other number. A delivery report never matched to
-an SMS is found by the phone's SMS given its id, or by the phone in a CIMD2 report's key.
+they are found by what they say, in every form the gateway writes a number (E.164, as a person
+writes it: "+48 601 123 456", and national as its address: "601123456@"), read off the index of
+their kinds (migration 54): one that names other numbers too has only the phone's number replaced
+(the sender's subject, the others, a forwarded bounce's structure stay, and a queued one is still
+sent); one naming it alone is erased whole. So are the records (`emails`) of the mails recorded and
+never sent (bounces, auto-replies) that were addressed to it or name it, read off the index of such
+records (migration 21): naming other numbers too, they lose only the phone's number. A delivery
+report never matched to an SMS is found by the phone's SMS given its id (unless it named another
+phone), by the phone it named, or by the phone in a CIMD2 report's key.
 """
 
 from __future__ import annotations
@@ -31,13 +35,19 @@ import base64
 import binascii
 import contextlib
 import json
+import quopri
 import re
 import sqlite3
 from collections.abc import Sequence
+from email.errors import HeaderParseError
+from email.header import Header, decode_header, make_header
 from email.parser import BytesParser
 from typing import Any, NamedTuple
 
+import phonenumbers
+
 from gateway import mailheaders
+from gateway.conversations.numbers import display
 from gateway.notify import set_text
 
 ERASED = "[erased at the phone's request]"
@@ -54,8 +64,23 @@ AWAITING_NOTE = "erased at the phone's request before its client's address confi
 # The kinds of mail that may name a phone no row of it stands behind, as migration 54's index is
 # written (SQLite takes a partial index only for a query that repeats its predicate).
 _NAMING = "kind IN ('not-sent', 'bounce-forward')"
-# A phone number as the gateway's mails write one: E.164.
-_ANY_NUMBER = re.compile(rb"\+([0-9]{6,15})(?![0-9])")
+# The records of mails recorded and never sent, as migration 21's index is written.
+_RECORDED = "automatic IS NOT NULL"
+# Between the groups of a number as a person writes it ("+48 601 123 456", "+1 201-555-0123"): a
+# space or a dash, a header folded there, a quoted-printable soft line break.
+_GAP = r"(?:[ \t-]|\r?\n[ \t]|=\r?\n)+"
+# A phone number as the gateway's mails write one: E.164, or grouped as a person writes it.
+_ANY_NUMBER = re.compile(rb"\+[0-9](?:(?:[ \t-]|\r?\n[ \t]|=\r?\n)?[0-9]){5,14}(?![0-9])")
+_ERASED_BYTES = ERASED.encode()
+# A run of RFC 2047 encoded words, folded or not ("=?utf-8?b?...?=\r\n =?utf-8?b?...?=").
+_ENCODED_WORDS = re.compile(
+    rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:(?:\r?\n)?[ \t]+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*"
+)
+# A MIME part's body in quoted-printable: up to the next boundary (a line starting "--").
+_QP_PART = re.compile(
+    rb"content-transfer-encoding:[ \t]*quoted-printable[ \t]*\r?\n(?:[^\r\n]+\r?\n)*?\r?\n"
+    rb"((?:(?!--)[^\r\n]*\r?\n)+)"
+)
 # A MIME part's body in base64: its header block ends at the empty line, its body at the first line
 # that is not base64 (the next boundary).
 _BASE64_PART = re.compile(
@@ -80,9 +105,10 @@ class Erased(NamedTuple):
     outbox_not_sent: int  # of them, still queued: not sent now
     segments: int  # parts of a long SMS from it still waiting for the rest: deleted
     premium_awaiting: int  # premium SMS kept until the client's address confirms: ended, never mailed
-    outbox_named: int  # notices naming it and other numbers: its number replaced, the rest kept
+    outbox_named: int  # mails naming it and other numbers: its number replaced, the rest kept
     mails_unsent: int  # the records of mails to it alone never sent as SMS (bounces, out-of-office replies)
     reports_unmatched: int  # delivery reports never matched to an SMS: as the SMSC wrote them
+    records_named: int  # the records of such mails naming other numbers too: its number replaced
 
 
 class Named(NamedTuple):
@@ -94,11 +120,21 @@ class Named(NamedTuple):
     others: bool
 
 
+class Record(NamedTuple):
+    """The record of a mail recorded and never sent (`_RECORDED`) that was addressed to the phone or
+    names it: whether it names other numbers too."""
+
+    id: int
+    others: bool
+
+
 def _readable(content: bytes) -> list[bytes]:
     """The mail's bytes as its reader sees them: quoted-printable's soft line breaks joined (one may
     split a number), and each base64 part decoded (a bounce forwarded as a file). Read with two
     regular expressions, not the email package: its parser took 7 ms a forward, 7 s for a thousand."""
     seen = [content.replace(b"=\r\n", b"").replace(b"=\n", b"")]
+    if b"=?" in content:  # a header's encoded words (a subject not in ASCII), decoded run by run
+        seen += [_decoded_words(run.group()).encode() for run in _ENCODED_WORDS.finditer(content)]
     if b"base64" not in content and b"BASE64" not in content and b"Base64" not in content:
         return seen
     # Found in a lower-case copy (a pattern that ignores case is not searched for by its text),
@@ -109,9 +145,12 @@ def _readable(content: bytes) -> list[bytes]:
     return seen
 
 
-def _numbers(content: bytes) -> set[bytes]:
-    """The digits of every E.164 number the mail names."""
-    return {m.group(1) for text in _readable(content) for m in _ANY_NUMBER.finditer(text)}
+def _decoded_words(run: bytes) -> str:
+    """A run of RFC 2047 encoded words as text: one word may end inside a number the next goes on with."""
+    try:
+        return str(make_header(decode_header(run.decode("ascii"))))
+    except (UnicodeError, LookupError, ValueError, HeaderParseError):
+        return ""
 
 
 def _names(text: bytes, digits: bytes) -> bool:
@@ -127,8 +166,140 @@ def _names(text: bytes, digits: bytes) -> bool:
     return False
 
 
+def _nationals(number: str) -> list[str]:
+    """The phone's national forms (with its country's trunk prefix too, where it has one): how an
+    address of it is written ("601123456@"), and how the gateway's DSNs give it back (RCPT as given)."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return []
+    national = phonenumbers.national_significant_number(parsed)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(
+        phonenumbers.region_code_for_country_code(parsed.country_code)
+    )
+    forms = [national] + ([meta.national_prefix + national] if meta and meta.national_prefix else [])
+    # Too short, a national number is some other figure's digits.
+    return [f for f in dict.fromkeys(forms) if len(f) >= 6 and f != number[1:]]
+
+
+def _number_source(number: str, soft: bool) -> str:
+    """A pattern of the phone's number in each form the gateway writes it: E.164 (also without the
+    "+"), as a person writes it (`display`: the subject of an answer mail, "SMS from +48 601 123
+    456"), and national as its address's local part. `soft`: a quoted-printable soft line break
+    may stand between any two characters (the mail's bytes as they lie in the outbox)."""
+    between = r"(?:=\r?\n)?" if soft else ""
+
+    def literal(form: str) -> str:
+        return between.join(re.escape(c) for c in form)
+
+    forms = [r"\+?" + literal(number[1:])]
+    groups = [g for g in re.split(r"[ \-]", display(number)) if g]
+    if len(groups) > 1:
+        forms.append(_GAP.join(literal(g) for g in groups))
+    source = rf"(?<![0-9])(?:{'|'.join(forms)})(?![0-9])"
+    nationals = _nationals(number)
+    if nationals:
+        source += rf"|(?<![0-9+])(?:{'|'.join(literal(n) for n in nationals)})(?=@)"
+    return source
+
+
 def _number_pattern(number: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![0-9]){re.escape(number)}(?![0-9])")
+    return re.compile(_number_source(number, soft=False))
+
+
+class Forms:
+    """The phone's number as the mails write it, found fast: a search by the digits first (as the
+    E.164 form holds them), then by the grouped form (a pattern that begins with its text, "+48"),
+    then by the national address ("601123456@", by its text again)."""
+
+    def __init__(self, number: str) -> None:
+        self.digits = number[1:].encode()
+        groups = [g for g in re.split(r"[ \-]", display(number)) if g]
+        self.spaced = (
+            re.compile(_GAP.encode().join(re.escape(g.encode()) for g in groups) + rb"(?![0-9])")
+            if len(groups) > 1
+            else None
+        )
+        self.local = [f"{n}@".encode() for n in _nationals(number)]
+        self.text = _number_pattern(number)
+        self.bytes = re.compile(_number_source(number, soft=True).encode())
+
+    def named_in(self, text: bytes) -> bool:
+        if _names(text, self.digits):
+            return True
+        if self.spaced is not None and self.spaced.search(text) is not None:
+            return True
+        return any(_local(text, at) for at in self.local)
+
+    def in_mail(self, content: bytes) -> bool:
+        return any(self.named_in(text) for text in _readable(content))
+
+    def others(self, content: bytes) -> bool:
+        """Whether the mail names a number besides the phone: read with the phone's taken out."""
+        return any(_ANY_NUMBER.search(self.bytes.sub(b" ", text)) for text in _readable(content))
+
+    def replaced(self, content: bytes) -> bytes:
+        """The mail's bytes with the phone's number replaced by `ERASED` wherever it is written: in
+        each base64 or quoted-printable part decoded and encoded again (its lines kept short),
+        elsewhere as the bytes are. Its structure (headers, parts, boundaries) is untouched: a
+        bounce forwarded carries the original as it came, which the email package cannot write
+        back whole."""
+        out: list[bytes] = []
+        at = 0
+        low = content.lower()
+        blocks = [(m.span(1), True) for m in _BASE64_PART.finditer(low)] if b"base64" in low else []
+        if b"quoted-printable" in low:
+            blocks += [(m.span(1), False) for m in _QP_PART.finditer(low)]
+        for (start, end), b64 in sorted(blocks):
+            if start < at:
+                continue
+            out.append(self._sub(content[at:start]))
+            out.append(self._recoded(content[start:end], b64))
+            at = end
+        out.append(self._sub(content[at:]))
+        return b"".join(out)
+
+    def _sub(self, text: bytes) -> bytes:
+        """The number replaced as the bytes are, and in a header's encoded words decoded and encoded
+        again (folded as the header was)."""
+        if b"=?" in text:
+            text = _ENCODED_WORDS.sub(self._rewritten_words, text)
+        return self.bytes.sub(_ERASED_BYTES, text)
+
+    def _rewritten_words(self, run: re.Match[bytes]) -> bytes:
+        decoded = _decoded_words(run.group())
+        changed = self.text.sub(ERASED, decoded)
+        if not decoded or changed == decoded:
+            return run.group()
+        eol = b"\r\n" if b"\r\n" in run.group() else b"\n"
+        return Header(changed, "utf-8").encode(linesep="\n").encode("ascii").replace(b"\n", eol)
+
+    def _recoded(self, encoded: bytes, b64: bool) -> bytes:
+        """A part's body decoded, the number replaced, and encoded again the same way."""
+        try:
+            decoded = base64.b64decode(encoded) if b64 else quopri.decodestring(encoded)
+        except (binascii.Error, ValueError):
+            return encoded
+        changed = self._sub(decoded)
+        if changed == decoded:
+            return encoded
+        eol = b"\r\n" if b"\r\n" in encoded else b"\n"
+        if b64:
+            return base64.encodebytes(changed).replace(b"\n", eol)
+        again = quopri.encodestring(changed.replace(b"\r\n", b"\n"))
+        return again.replace(b"\n", eol) + (
+            b"" if again.endswith(b"\n") or not encoded.endswith(eol) else eol
+        )
+
+
+def _local(text: bytes, address: bytes) -> bool:
+    """Whether `text` has `address` ("601123456@") not as the end of a longer number."""
+    at = text.find(address)
+    while at >= 0:
+        if at == 0 or text[at - 1 : at] not in b"0123456789+":
+            return True
+        at = text.find(address, at + 1)
+    return False
 
 
 def without_number(content: bytes, number: str) -> bytes:
@@ -167,6 +338,9 @@ class PhoneRepo:
         # an erasure, so a second reading (in the erasing write) reads the mails queued since.
         self._named: list[Named] = []
         self._named_to = 0
+        self._records: list[Record] = []
+        self._records_to = 0
+        self.forms = Forms(number)
 
     # ---- the reads (art. 15) --------------------------------------------------------------------
 
@@ -217,27 +391,56 @@ class PhoneRepo:
         """The mails that name the phone with no reference to it (`_NAMING`), read off their index;
         those read before not again. Call it before the erasing write: it reads every such mail's
         text (0.7 s at 2,000 bounces forwarded), which the write then need not hold its lock for."""
-        digits = self.number[1:].encode()
         for id_, kind, email_ref, content in self.conn.execute(
             f"SELECT id, kind, email_ref, content FROM outbox WHERE {_NAMING} AND id > ? ORDER BY id",
             (self._named_to,),
         ):
             self._named_to = max(self._named_to, int(id_))
-            if not any(_names(text, digits) for text in _readable(bytes(content))):
+            if not self.forms.in_mail(bytes(content)):
                 continue
-            others = bool(_numbers(bytes(content)) - {digits})
+            others = self.forms.others(bytes(content))
             self._named.append(Named(int(id_), str(kind), email_ref, others))
         return list(self._named)
 
-    def _split(self) -> tuple[list[int], list[int], list[int]]:
-        """(the mails erased whole, those that keep all but the phone's number, the bounce records
-        about it alone). A not-sent notice naming other numbers too is the sender's and theirs."""
+    def records(self) -> list[Record]:
+        """The records of mails recorded and never sent (`_RECORDED`: bounces, auto-replies) that were
+        addressed to the phone (`emails.numbers`, migration 54) or name it in their subject or text,
+        read off their index (migration 21) and found by SQLite's `instr` (the digits every form but
+        the grouped one holds, and the grouped one as `display` writes it) before each is read here;
+        those read before not again. Call it before the erasing write, as `named`."""
+        nationals = _nationals(self.number) or [self.number[1:]]
+        digits = min(nationals, key=len)  # in the E.164 form and the national ones alike
+        spaced = display(self.number)
+        for id_, numbers, subject, text in self.conn.execute(
+            "SELECT id, numbers, subject, text FROM emails INDEXED BY emails_recorded"
+            f" WHERE {_RECORDED} AND id > ? AND (instr(numbers, ?) OR instr(subject, ?) OR instr(text, ?)"
+            " OR instr(subject, ?) OR instr(text, ?)) ORDER BY id",
+            (self._records_to, self.number, digits, digits, spaced, spaced),
+        ):
+            self._records_to = max(self._records_to, int(id_))
+            addressed = (numbers or "").split()
+            said = f"{subject or ''}\n{text or ''}".encode()
+            if self.number not in addressed and not self.forms.named_in(said):
+                continue
+            others = any(n != self.number for n in addressed) or self.forms.others(said)
+            self._records.append(Record(int(id_), others))
+        return list(self._records)
+
+    def _split(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(the mails erased whole, those that keep all but the phone's number, the records of mails
+        never sent erased whole, those that keep all but the phone's number). A mail naming other
+        numbers too is also theirs: a not-sent notice the sender's, a bounce's forward the operator's
+        (the other numbers' bounce)."""
         whole = self._referenced()
         named = self.named()
-        replaced = [m.id for m in named if m.kind == "not-sent" and m.others and m.id not in whole]
+        replaced = [m.id for m in named if m.others and m.id not in whole]
         whole |= {m.id for m in named if m.id not in replaced}
-        # A bounce's own record, and an out-of-office reply's to the phone alone (never sent).
-        records = {m.email_ref for m in named if m.email_ref is not None and not m.others}
+        found = self.records()
+        records = {r.id for r in found if not r.others}
+        shared = {r.id for r in found if r.others}
+        # A bounce's own record, and an out-of-office reply's, whose notice names the phone alone:
+        # recorded before the mails' numbers were, such a record names them nowhere itself.
+        records |= {m.email_ref for m in named if m.email_ref is not None and not m.others} - shared
         # A premium SMS's bounce names its premium SMS: its record is found through the forward.
         for email_ref, content in self.conn.execute(
             "SELECT email_ref, content FROM outbox WHERE premium_ref IN"
@@ -245,12 +448,12 @@ class PhoneRepo:
             " AND kind = 'bounce-forward' AND email_ref IS NOT NULL",
             (self.number,),
         ):
-            if not _numbers(bytes(content)) - {self.number[1:].encode()}:
+            if int(email_ref) not in shared and not self.forms.others(bytes(content)):
                 records.add(int(email_ref))
-        return sorted(whole), sorted(replaced), sorted(records)
+        return sorted(whole), sorted(replaced), sorted(records), sorted(shared)
 
     def _mails_sql(self) -> tuple[str, tuple[object, ...]]:
-        whole, replaced, _ = self._split()
+        whole, replaced, _, _ = self._split()
         return (
             "SELECT id, created_at, kind, rcpt, state FROM outbox"
             " WHERE id IN (SELECT value FROM json_each(?))",
@@ -259,16 +462,19 @@ class PhoneRepo:
 
     def _unmatched_sql(self) -> tuple[str, tuple[object, ...]]:
         """The delivery reports never matched to an SMS that are the phone's: the report of one of its
-        SMS that came after the SMS ended (its SMSC id, off the unmatched reports' index), and a CIMD2
-        report whose key ends in the phone's number (`smsc.cimd2.messages.key_digits`)."""
+        SMS that came after the SMS ended (its SMSC id, off the unmatched reports' index) unless it
+        named another phone (`dlrs.phone`, migration 54: the SMSC gave the id again), a report that
+        named the phone, and a CIMD2 report whose key ends in the phone's number
+        (`smsc.cimd2.messages.key_digits`)."""
         return (
             # From the phone's SMS (CROSS JOIN keeps the order): not every unmatched report read.
             "SELECT d.id FROM messages m CROSS JOIN parts p CROSS JOIN dlrs d"
             " WHERE m.recipient = ? AND p.message_id = m.id AND p.smsc_id IS NOT NULL"
             " AND d.link = p.link AND d.smsc_id = p.smsc_id AND d.part_id IS NULL"
-            " AND d.received_at >= p.submitted_at"
-            " UNION SELECT id FROM dlrs INDEXED BY dlrs_unmatched WHERE part_id IS NULL AND smsc_id LIKE ?",
-            (self.number, f"%:{self.number[1:]}"),
+            " AND d.received_at >= p.submitted_at AND (d.phone IS NULL OR d.phone = m.recipient)"
+            " UNION SELECT id FROM dlrs INDEXED BY dlrs_unmatched WHERE part_id IS NULL"
+            " AND (smsc_id LIKE ? OR phone = ?)",
+            (self.number, f"%:{self.number[1:]}", self.number),
         )
 
     def _listed(self, query: tuple[str, tuple[object, ...]], order: str, limit: int) -> dict[str, Any]:
@@ -305,7 +511,22 @@ class PhoneRepo:
             ),
             "mails": self._listed(self._mails_sql(), "id", limit),
             "reports_unmatched": self.count(*self._unmatched_sql()),
+            "records": self._records_held(),
         }
+
+    def _records_held(self) -> dict[str, int]:
+        """The records of mails never sent that the erasure changes: erased whole, or the number only."""
+        _, _, whole, shared = self._split()
+        erased = json.dumps(whole + shared)
+        # One erased already names the phone no more but by what the outbox says of it: not counted.
+        left = {
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT id FROM emails WHERE id IN (SELECT value FROM json_each(?)) AND text <> ?",
+                (erased, ERASED),
+            )
+        }
+        return {"whole": len(left & set(whole)), "number": len(left & set(shared))}
 
     def waiting(self) -> list[tuple[int, str]]:
         """The SMS to the phone with a part not sent yet: (message id, the part's state)."""
@@ -348,7 +569,21 @@ class PhoneRepo:
         emails_sql, emails_args = self._mails_of(shared=False)
         mails_kept = self.mails_shared()
         # The mails first: found by the SMS, answers and mails they are about, whose rows stay.
-        whole, replaced, records = self._split()
+        whole, replaced, records, shared = self._split()
+        # Still worth sending without the number (a queued one goes): the sender, or the operator's
+        # fallback mailbox, hears of the others. One whose number could not be replaced (written in
+        # a form not read here: an encoded header) is erased whole.
+        rewritten: list[tuple[bytes, int]] = []
+        for id_ in replaced:
+            row = c.execute("SELECT kind, content FROM outbox WHERE id = ?", (id_,)).fetchone()
+            if row is None:  # purged since it was read
+                continue
+            content = bytes(row[1])
+            new = without_number(content, n) if row[0] == "not-sent" else self.forms.replaced(content)
+            if self.forms.in_mail(new):
+                whole.append(id_)
+            else:
+                rewritten.append((new, id_))
         ids, ids_args = "SELECT value FROM json_each(?)", (json.dumps(whole),)
         not_sent = c.execute(
             "UPDATE outbox SET state = 'failed', last_error = ?, content = ?"
@@ -359,20 +594,38 @@ class PhoneRepo:
             f"UPDATE outbox SET content = ? WHERE content <> ? AND id IN ({ids})",
             (ERASED.encode(), ERASED.encode(), *ids_args),
         ).rowcount
-        # Still worth sending without the number (a queued one goes): the sender hears of the others.
-        named = 0
-        for id_ in replaced:
-            row = c.execute("SELECT content FROM outbox WHERE id = ?", (id_,)).fetchone()
-            if row is not None:  # else purged since it was read
+        named = len(rewritten)
+        c.executemany("UPDATE outbox SET content = ? WHERE id = ?", rewritten)
+        # The records of mails never sent naming other numbers too: the phone's number out of their
+        # subject, text and recipients; one it could not be taken out of is erased whole.
+        records_named = 0
+        for id_ in shared:
+            row = c.execute("SELECT numbers, subject, text FROM emails WHERE id = ?", (id_,)).fetchone()
+            if row is None:
+                continue
+            numbers = " ".join(x for x in (row[0] or "").split() if x != n) or None
+            subject = None if row[1] is None else self.forms.text.sub(ERASED, row[1])
+            text = self.forms.text.sub(ERASED, row[2])
+            if self.forms.named_in(f"{subject or ''}\n{text}".encode()):
+                records.append(id_)
+                continue
+            if (numbers, subject, text) != tuple(row):
                 c.execute(
-                    "UPDATE outbox SET content = ? WHERE id = ?", (without_number(bytes(row[0]), n), id_)
+                    "UPDATE emails SET numbers = ?, subject = ?, text = ? WHERE id = ?",
+                    (numbers, subject, text, id_),
                 )
-                named += 1
+                records_named += 1
         unsent = c.execute(
             "UPDATE emails SET text = ?, subject = NULL WHERE id IN (SELECT value FROM json_each(?))"
             " AND text <> ?",
             (ERASED, json.dumps(records), ERASED),
         ).rowcount
+        # Its number out of their recipients too: a record erased names it nowhere.
+        c.execute(
+            "UPDATE emails SET numbers = NULLIF(trim(replace(' ' || numbers || ' ', ?, ' ')), '')"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND numbers IS NOT NULL",
+            (f" {n} ", json.dumps(records)),
+        )
         unmatched_sql, unmatched_args = self._unmatched_sql()
         unmatched = c.execute(
             f"UPDATE dlrs SET raw = ? WHERE raw IS NOT NULL AND raw <> ? AND id IN ({unmatched_sql})",
@@ -438,4 +691,5 @@ class PhoneRepo:
             outbox_named=named,
             mails_unsent=unsent,
             reports_unmatched=unmatched,
+            records_named=records_named,
         )

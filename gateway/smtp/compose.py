@@ -101,6 +101,7 @@ def compose(
             dedup_key=dedup_key,
             messages=[],
             automatic=reason,
+            numbers=" ".join(numbers) or None,
         )
         if reason == automail.OOF_GUESSED and sender.user is not None:
             # Only a guess: if a person wrote it, a 250 alone would leave them believing it was sent.

@@ -46,8 +46,8 @@ class AcceptingRepo(Repository):
                 return AcceptResult(None, [], duplicates=duplicates)
         cur = self.conn.execute(
             "INSERT INTO emails (account_id, user_id, mail_from, envelope, client_ip, header_message_id,"
-            " dedup_key, subject, text, automatic, removed, received_at, dsn_ret, envid)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " dedup_key, subject, text, automatic, removed, received_at, dsn_ret, envid, numbers)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 a.account_id,
                 a.user_id,
@@ -63,6 +63,7 @@ class AcceptingRepo(Repository):
                 now,
                 a.dsn_ret,
                 a.envid,
+                a.numbers,
             ),
         )
         email_id = cur.lastrowid

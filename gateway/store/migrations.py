@@ -283,7 +283,13 @@ SINCE_CORE: list[str] = [
     # 54: the notices that name a phone no SMS row of it stands behind (the not-sent notice of a number
     # left out of a group mail or of an out-of-office reply, a bounce forwarded), which `smsgw phone
     # show|forget` reads by their content: off this index it reads these few kinds, not the outbox.
+    # The numbers a mail recorded and never sent (a bounce, an auto-reply) was addressed to, which
+    # nothing else keeps when no notice was written about it; and the phone (E.164) a delivery report
+    # never matched to a part named: another phone's report given a reused SMSC id is not this one's.
+    # Both written in the INSERT there was; the records are read off `emails_recorded` (migration 21).
     """
     CREATE INDEX IF NOT EXISTS outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward');
+    ALTER TABLE emails ADD COLUMN numbers TEXT;
+    ALTER TABLE dlrs ADD COLUMN phone TEXT;
     """,
 ]

@@ -73,6 +73,9 @@ class Acceptance:
     # client's id of this transmission (ENVID), the DSN's Original-Envelope-Id.
     dsn_ret: str | None = None
     envid: str | None = None
+    # A mail recorded and never sent (`automatic`): the numbers it was addressed to (E.164, space
+    # separated), by which `smsgw phone forget` finds its record when no notice names them.
+    numbers: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,7 @@ class ReportsRepo(SettlingRepo):
                     " RETURNING id, message_id",
                     (state, error, now, *args),
                 ).fetchone()
-                self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now)
+                self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now, digits)
                 if part is None:
                     return []
                 if state == "delivered":
@@ -127,7 +127,7 @@ class ReportsRepo(SettlingRepo):
                     (link, smsc_id),
                 ).fetchone()
             part_id = part[0] if part else None
-            self._store_report(link, smsc_id, status, error, raw, part_id, now)
+            self._store_report(link, smsc_id, status, error, raw, part_id, now, digits)
             if part_id is None:
                 return []
             return self._settle_message_of(part_id, now)  # a pending report changes no part
@@ -141,14 +141,18 @@ class ReportsRepo(SettlingRepo):
         raw: str,
         part_id: int | None,
         now: float,
+        digits: str | None = None,
     ) -> None:
         """`raw` as the link read it: without the SMSC's quote of the SMS (the links drop it,
         `smsc.receipts.without_text` and CIMD2's text parameters), which one arriving after `smsgw
-        phone forget` wrote back (one not matched yet is not found by the erasure at all)."""
+        phone forget` wrote back (one not matched yet is not found by the erasure at all). A report
+        matched to no part keeps the phone it named (`digits` of its E.164 form): `smsgw phone
+        forget` then leaves another phone's report alone that carries an SMSC id once given to its."""
+        phone = f"+{digits}" if digits and part_id is None else None
         self.conn.execute(
-            "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (link, smsc_id, status, error, raw, part_id, now),
+            "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at, phone)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (link, smsc_id, status, error, raw, part_id, now, phone),
         )
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
