@@ -27,6 +27,8 @@ from gateway.bitelog import FaultLog
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
+from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
+from gateway.statusfile import read_status as read_status
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
 from gateway.store.queue import EXPIRE_BATCH
@@ -34,7 +36,6 @@ from gateway.supervisor import beat, sd_notify
 
 log = structlog.get_logger(__name__)
 
-STATUS_FILE = "status.json"
 EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
 # How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
@@ -296,10 +297,3 @@ _status_faults = FaultLog(log)
 def remove_status(path: Path) -> None:
     """On a clean stop: `smsgw status` then says "not running" at once, not after the file goes stale."""
     path.unlink(missing_ok=True)
-
-
-def read_status(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None

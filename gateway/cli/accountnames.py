@@ -7,18 +7,19 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.adminrules import lookalike_note
-from gateway.cli.audit import audited
 from gateway.cli.common import CliError, open_store
-from gateway.config import Config
-from gateway.store.accounts import Conflict
-from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.db import Store
 
 
 def warn_of_lookalikes(store: Store, name: str) -> None:
     """Said once a new account is added (`adminrules.lookalike_note`), with the way back."""
+    from gateway.adminrules import lookalike_note
+
     note = lookalike_note((a.name for a in store.accounts.list_accounts()), name)
     if note is not None:
         print(
@@ -28,6 +29,9 @@ def warn_of_lookalikes(store: Store, name: str) -> None:
 
 
 def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import audited
+    from gateway.store.accounts import Conflict
+
     store = open_store(cfg, must_exist=True)
     try:
         with store.db.transaction():

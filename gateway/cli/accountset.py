@@ -10,40 +10,35 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.adminrules import (
-    CUT_FROM_MIN,
-    END_MARKER_MAX,
-    billing_addresses,
-    cut_from_list,
-    cut_from_phrase,
-    end_marker_problem,
-    limits_note,
-)
-from gateway.cli.accountvalues import (
-    countries_value,
-    inbound_address_value,
-    limit_option,
-    networks_value,
-    notify_address_value,
-    reply_window_value,
-    say_if_unanswerable,
-    sender_value,
-    validity_hours_value,
-)
+from gateway.adminrules import CUT_FROM_MIN, END_MARKER_MAX
 from gateway.cli.argtypes import EndMarker
-from gateway.cli.audit import audited, changes
 from gateway.cli.common import EXIT_USAGE, CliError, open_store
-from gateway.config import Config
 from gateway.configgateway import MAX_VALIDITY_HOURS
-from gateway.relaynets import network
-from gateway.store.accountrecord import Account
-from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.accountrecord import Account
+    from gateway.store.db import Store
 
 
 def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from acl.quiet import parse_window
+    from gateway.adminrules import billing_addresses, end_marker_problem, limits_note
+    from gateway.cli.accountvalues import (
+        countries_value,
+        inbound_address_value,
+        limit_option,
+        networks_value,
+        notify_address_value,
+        reply_window_value,
+        say_if_unanswerable,
+        sender_value,
+        validity_hours_value,
+    )
+    from gateway.cli.audit import audited, changes
+    from gateway.relaynets import network
 
     settings: dict[str, Any] = {}
     for key in ("split_mode", "overflow", "end_marker", "dlr_mail", "auto_generated"):
@@ -132,6 +127,8 @@ def _recorded(store: Store, acc: Account) -> dict[str, Any]:
 def _cut_from_change(args: argparse.Namespace) -> tuple[bool, list[str], list[str]] | None:
     """(clear first, phrases to add, phrases to take off) from `--no-cut-from`, `--cut-from` and
     `--remove-cut-from`, the added ones checked before the store is opened; None: no change."""
+    from gateway.adminrules import cut_from_list
+
     if not (args.no_cut_from or args.cut_from or args.remove_cut_from):
         return None
     try:
@@ -144,6 +141,8 @@ def _cut_from_change(args: argparse.Namespace) -> tuple[bool, list[str], list[st
 def _cut_from_value(change: tuple[bool, list[str], list[str]], now: tuple[str, ...]) -> tuple[str, ...]:
     """The account's phrases after the change: added to those it has (`--no-cut-from` drops them
     first), a removed one taken off as phrases are compared (case and spacing aside)."""
+    from gateway.adminrules import cut_from_list, cut_from_phrase
+
     clear, add, remove = change
     gone = {cut_from_phrase(p).casefold() for p in remove}
     missing = gone - {p.casefold() for p in now}

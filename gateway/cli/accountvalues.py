@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import TYPE_CHECKING
 
-from gateway.accountrules import countries_list
-from gateway.adminrules import limit_value, mail_address_problem
 from gateway.cli.common import EXIT_USAGE, CliError
-from gateway.config import Config, ConfigError
-from gateway.configgateway import MAX_VALIDITY_HOURS
-from gateway.relaynets import network, wide_network_doubt
-from gateway.senderrules import sender_problem, unanswerable_note
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def say_if_unanswerable(sender: str | None) -> None:
+    from gateway.senderrules import unanswerable_note
+
     if (note := unanswerable_note(sender)) is not None:
         print(f"note: {note}")
 
@@ -27,6 +27,8 @@ def say_if_unanswerable(sender: str | None) -> None:
 def sender_value(value: str) -> str | None:
     """`--sender`: refused when an SMSC would cut it; `default` (as the other options take it) or
     empty goes back to `[gateway] default_sender`."""
+    from gateway.senderrules import sender_problem
+
     sender = value.strip()
     if sender.lower() in ("", "default"):
         return None
@@ -44,6 +46,9 @@ def networks_value(cidrs: list[str]) -> list[str]:
     The config's reader raises ConfigError, whose exit status (3) tells systemd not to restart
     and a script that the config file is broken; here the file is fine and the argument is not.
     """
+    from gateway.config import ConfigError
+    from gateway.relaynets import network, wide_network_doubt
+
     stored = []
     for cidr in cidrs:
         try:
@@ -60,6 +65,8 @@ def networks_value(cidrs: list[str]) -> list[str]:
 
 def limit_option(option: str, value: str) -> int | None:
     """`--monthly-limit` or `--daily-limit`: SMS parts, or `none` for no limit."""
+    from gateway.adminrules import limit_value
+
     try:
         return limit_value(option, value)
     except ValueError as exc:
@@ -73,6 +80,8 @@ def validity_hours_value(value: str) -> float | None:
     makes a date no clock holds (every SMS held with an internal error), zero or less expires every
     SMS at once, and the failures may suspend the account.
     """
+    from gateway.configgateway import MAX_VALIDITY_HOURS
+
     if value.lower() in ("default", "none", "-"):
         return None
     try:
@@ -105,6 +114,8 @@ def notify_address_value(cfg: Config, value: str) -> str | None:
     """`--notify-address`: `none` or `default` clears it as they clear the other options (it was
     refused as "not an email address", and only "" cleared it); bounces and notices then go to the
     sender."""
+    from gateway.adminrules import mail_address_problem
+
     address = value.strip()
     if address.lower() in ("", "none", "default"):
         return None
@@ -117,6 +128,8 @@ def inbound_address_value(cfg: Config, value: str) -> str | None:
     """`--inbound-address`: checked as `--notify-address` is (a mailbox off the gateway's domains, or
     the mail comes back and is refused); `none` or `default` clears it, and such SMS go to the
     operator's `[replies] fallback_address` again."""
+    from gateway.adminrules import mail_address_problem
+
     address = value.strip()
     if address.lower() in ("", "none", "default"):
         return None
@@ -128,6 +141,8 @@ def inbound_address_value(cfg: Config, value: str) -> str | None:
 def countries_value(values: list[str]) -> tuple[str, ...]:
     """`--countries PL DE` (or `PL,DE`): the only countries whose numbers the account's SMS go to;
     `any` sends to every number the links serve."""
+    from gateway.accountrules import countries_list
+
     try:
         return countries_list(values)
     except ValueError as exc:

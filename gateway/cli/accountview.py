@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from gateway.adminrules import BILLING_ADDRESSES_MAX
 from gateway.cli.common import open_store, when
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.configbase import quoted
-from gateway.store.accountrecord import Account
-from gateway.store.accounts import User
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.accountrecord import Account
+    from gateway.store.accounts import User
 
 # Line and paragraph separators, which `Printable` lets through: `str.splitlines` (and so a script
 # reading a listing) breaks a line at them.
@@ -73,6 +74,8 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
     A setting left to the installation says `default (<what applies>)`: the admin sees both that
     changing the config changes it and what it is now.
     """
+    from gateway.configbase import quoted
+
     gw = cfg.gateway
     state = (
         f"suspended since {when(acc.suspended_at)} ({acc.suspended_reason})" if acc.suspended_at else "active"
@@ -110,6 +113,8 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
 
 
 def cmd_account_show(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.adminrules import BILLING_ADDRESSES_MAX
+
     store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)  # NotFound names it: exit 1, as every "no such"
     users = store.accounts.list_users(acc.name)

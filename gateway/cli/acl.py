@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from acl.passwords import hash_password
-from gateway.adminrules import password_problem
-from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, open_store
-from gateway.config import Config
-from gateway.store.accounts import NotFound
-from gateway.web.initialpassword import forget_replaced
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def add_user_commands(user_subparsers: Any) -> None:
@@ -49,6 +46,12 @@ def _refuse(message: str) -> int:
 
 
 def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
+    from acl.passwords import hash_password
+    from gateway.adminrules import password_problem
+    from gateway.cli.audit import audited
+    from gateway.store.accounts import NotFound
+    from gateway.web.initialpassword import forget_replaced
+
     # Only an existing database: a mistyped state_dir would get a new, empty one and "no user".
     store = open_store(cfg, must_exist=True)
     try:

@@ -13,37 +13,26 @@ daemon never reads.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acl.accounts import user_address_problem
-from gateway.adminrules import (
-    SUSPENSION_REASON_DEFAULT,
-    SUSPENSION_REASON_MAX,
-    limits_note,
-    mail_address_problem,
-    no_password_note,
-    suspend,
-    suspension_reason_problem,
-)
-from gateway.cli.accountnames import add_remove_command, warn_of_lookalikes
+from gateway.adminrules import SUSPENSION_REASON_DEFAULT, SUSPENSION_REASON_MAX
+from gateway.cli.accountnames import add_remove_command
 from gateway.cli.accountset import add_set_command
-from gateway.cli.accountvalues import (
-    limit_option,
-    networks_value,
-    say_if_unanswerable,
-    sender_value,
-)
 from gateway.cli.accountview import cmd_account_list, cmd_account_show, cmd_user_list
 from gateway.cli.acl import add_user_commands
 from gateway.cli.argtypes import account_name
-from gateway.cli.audit import ARROW, audited, changes, shown
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.cli.stored import shared_sender_line, shared_senders
-from gateway.config import Config
-from gateway.mailheaders import is_plain_address
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.accountnames import warn_of_lookalikes
+    from gateway.cli.accountvalues import networks_value, say_if_unanswerable, sender_value
+    from gateway.cli.audit import audited, shown
+    from gateway.cli.stored import shared_sender_line, shared_senders
+
     args.relay_network = networks_value(args.relay_network)
     if args.sender is not None:
         args.sender = sender_value(args.sender)
@@ -65,6 +54,8 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
 
 def _reason(value: str | None) -> str | None:
     """`--reason`, trimmed as the panel trims it; None (also for "") keeps a suspension's reason."""
+    from gateway.adminrules import suspension_reason_problem
+
     reason = (value or "").strip()
     if reason and (problem := suspension_reason_problem(reason)) is not None:
         raise CliError(f"--reason: {problem}", EXIT_USAGE)
@@ -72,6 +63,9 @@ def _reason(value: str | None) -> str | None:
 
 
 def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.adminrules import suspend
+    from gateway.cli.audit import ARROW, audited
+
     reason = _reason(args.reason)
     store = open_store(cfg, must_exist=True)  # after the argument: a usage error touches nothing
     with store.db.transaction():
@@ -87,6 +81,8 @@ def cmd_account_suspend(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import ARROW, audited
+
     store = open_store(cfg, must_exist=True)
     acc = store.accounts.get_account(args.name)
     if acc.suspended_at is None:
@@ -100,6 +96,10 @@ def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.adminrules import limits_note, no_password_note
+    from gateway.cli.accountvalues import limit_option
+    from gateway.cli.audit import audited, changes
+
     fields: dict[str, Any] = {}
     for key in ("monthly_limit", "daily_limit"):
         value = getattr(args, key)
@@ -125,6 +125,11 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
+    from acl.accounts import user_address_problem
+    from gateway.adminrules import mail_address_problem
+    from gateway.cli.audit import audited
+    from gateway.mailheaders import is_plain_address
+
     if not is_plain_address(args.email):
         raise CliError(
             f"EMAIL {args.email!r} is not a plain email address (user@domain, without a display name)",
@@ -145,6 +150,8 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import audited
+
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():
         user = store.accounts.find_user(args.email)

@@ -12,14 +12,15 @@ import os
 import pwd
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
 from gateway.cli.common import open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.store import audit
-from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.db import Store
 
 ARROW = "→"
 
@@ -71,6 +72,8 @@ def _sudo_parent() -> bool:
 
 def audited(store: Store, account_id: int | None, action: str, detail: str = "") -> None:
     """The row of the change the caller is making, in its transaction: written only with it."""
+    from gateway.store import audit
+
     if not store.db.in_transaction:
         raise RuntimeError("an audit row is written in the transaction of its change")
     audit.record(store.db.conn, store.clock(), cli_actor(), account_id, action, detail)
@@ -97,6 +100,8 @@ def changes(before: dict[str, Any], after: dict[str, Any], keys: Iterable[str]) 
 
 
 def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.store import audit
+
     since = since_time(cfg, args.since) if args.since else None
     store = open_store(cfg, must_exist=True)
     account_id = store.accounts.get_account(args.account).id if args.account else None

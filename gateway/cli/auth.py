@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acl.logins import ALL, login_key, matches, shown_target, unlock_target
-from gateway.adminrules import age
-from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config
-from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.db import Store
 
 NO_USER = "a login that names no user"  # an unlock's audit row, for a login that names no user
 
@@ -29,6 +28,7 @@ KINDS = {
 
 
 def cmd_auth_list(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.adminrules import age
     from gateway.cli.status import active_locks, daemon_state
     from gateway.housekeeping import read_status
 
@@ -77,6 +77,9 @@ def _unlock_requests(cfg: Config) -> list[tuple[str, float]]:
 
 
 def cmd_auth_unlock(cfg: Config, args: argparse.Namespace) -> int:
+    from acl.logins import ALL, shown_target, unlock_target
+    from gateway.cli.audit import audited
+
     targets = args.target or [ALL]
     try:
         stored = [unlock_target(t) for t in targets]
@@ -115,12 +118,16 @@ def _requested(store: Store, targets: list[str]) -> str:
     """The unlock's audit row: what was asked to be lifted, as the command's answer names it, but
     a login only as typed when it names a user. Anything else may be a password typed into the
     user-name field, and the row is read in the panel by others; the daemon's log masks it too."""
+    from acl.logins import ALL
+
     if ALL in targets:
         return "every address and login"
     return ", ".join(_shown(store, t) for t in targets)
 
 
 def _shown(store: Store, target: str) -> str:
+    from acl.logins import shown_target
+
     if "@" in target and store.accounts.find_user(target) is None:
         return NO_USER
     return shown_target(target)
@@ -133,6 +140,8 @@ def _locked(locks: list[dict[str, Any]], target: str) -> bool:
 def _lifts(lock: dict[str, Any], target: str) -> bool:
     """Whether `target` lifts a lock of the status file; a login the daemon masks (it names no
     user) cannot be told from the target, so it counts as one."""
+    from acl.logins import login_key, matches
+
     login = lock.get("login") or ""
     if "@" in target and login.startswith("[unknown login"):
         return True

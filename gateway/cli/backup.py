@@ -27,7 +27,7 @@ import sys
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.request import pathname2url
 
 from gateway.cli.common import (
@@ -39,9 +39,9 @@ from gateway.cli.common import (
     refuse_root_in_service_dir,
     use_database,
 )
-from gateway.config import Config
-from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
-from gateway.store.restoretmp import remove_dead_copies
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 _DATED = r"smsgw-[0-9]{8}-[0-9]{6}\.db"  # the name of a backup to a directory (`cmd_backup`)
 
@@ -59,6 +59,8 @@ def make_dir(cfg: Config, directory: Path) -> str:
 
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
+
     refuse_root_in_service_dir(cfg)  # root's -wal/-shm, left by a crash, would lock the daemon out
     source = cfg.db_path
     if not (source.exists() and source.stat().st_size > 0):
@@ -132,6 +134,8 @@ def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]
     else removes them: night after night they filled the disk. Only ours: a regular file of this
     user named as a backup to `dest` names its copy (`.NAME.PID.tmp`; for a directory, any
     `smsgw-YYYYMMDD-HHMMSS.db`), whose process is gone; a backup still running keeps its copy."""
+    from gateway.store.restoretmp import remove_dead_copies
+
     name = _DATED if dated else re.escape(dest.name)
     ours = re.compile(rf"\.({name})\.([1-9][0-9]{{0,6}})\.tmp")  # a pid (pid_max is at most 4194304)
     return remove_dead_copies(dest.parent, ours, pid_group=2)

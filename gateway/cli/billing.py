@@ -15,31 +15,23 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from billing_reports import job
-from billing_reports import repo as billing_repo
-from billing_reports.monthly import Month
-from billing_reports.render import pln
-from billing_reports.writer import (
-    SUMMARY,
-    AccountFile,
-    ArchiveKept,
-    billing_dir_problem,
-    file_name,
-    month_dir,
-    months,
-    write_month,
-)
-from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store
-from gateway.config import Config
-from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from billing_reports import job
+    from billing_reports.monthly import Month
+    from billing_reports.writer import AccountFile
+    from gateway.config import Config
+    from gateway.store.db import Store
 
 
 def _month(value: str) -> Month:
+    from billing_reports.monthly import Month
+
     try:
         return Month.parse(value, option="--month")
     except ValueError as exc:
@@ -54,6 +46,8 @@ def _not_mailed(
     path: Path, what: str, mark: str, sha: str, kept: dict[Path, Path], tz: ZoneInfo, who: str
 ) -> str:
     """The words for a file written again with other bytes than those mailed, and where those lie."""
+    from billing_reports import job
+
     at = job.mailed_at(mark)
     when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
     copy = kept.get(path)
@@ -66,6 +60,11 @@ def _not_mailed(
 
 
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports import job
+    from billing_reports import repo as billing_repo
+    from billing_reports.render import pln
+    from billing_reports.writer import ArchiveKept, billing_dir_problem, write_month
+
     month = _month(args.month)
     tz = ZoneInfo(cfg.gateway.timezone)
     if args.again and not args.send:
@@ -154,6 +153,7 @@ def _send_row(store: Store, month: Month, again: bool) -> job.Audit:
     its account, so that `smsgw audit --account` shows the account's file was mailed, and a run
     that stops partway leaves the rows of what it did mail.
     """
+    from gateway.cli.audit import audited
 
     def row(f: AccountFile | None, rcpts: list[str]) -> None:
         what = "summary" if f is None else f"file of account {f.account}"
@@ -164,6 +164,8 @@ def _send_row(store: Store, month: Month, again: bool) -> job.Audit:
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports.writer import SUMMARY, month_dir, months
+
     written = months(cfg.billing_dir)
     if not written:
         print(f"no billing files in {cfg.billing_dir}")
@@ -188,6 +190,8 @@ def _mailed_order(copies: Path) -> tuple[str, str, int]:
 
 
 def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports.writer import SUMMARY, file_name, month_dir
+
     path = month_dir(cfg.state_dir, _month(args.month), cfg.billing_dir) / (
         SUMMARY if args.account is None else file_name(args.account)
     )

@@ -1,11 +1,13 @@
 """What every `smsgw` subcommand shares: the error type, exit codes, finding the config, opening the store.
 
 The argument types the subcommands share are `gateway.cli.argtypes`.
+
+Every command imports this module before it parses its arguments, so it imports the config and the
+store only in the functions that use them: `smsgw --version` and `--help` need neither.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import pwd
@@ -17,17 +19,14 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import __version__, statelock
-from gateway.config import Config
-from gateway.configcheck import state_dir_problem
-from gateway.filemodes import refuse_unsafe_database
-from gateway.store.db import Store, StoreUnusable
-from gateway.store.marker import refuse_lost
-from gateway.store.schema import SCHEMA_VERSION
-from gateway.store.walcheck import refuse_lost_commits
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.db import Store
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -74,6 +73,11 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     and the daemon's first start make it): in a mistyped one every later command worked against a
     database the daemon never read, an opt-out the admin believed in place among them.
     """
+    from gateway.configcheck import state_dir_problem
+    from gateway.store.db import Store, StoreUnusable
+    from gateway.store.schema import SCHEMA_VERSION
+    from gateway.store.walcheck import refuse_lost_commits
+
     path = cfg.db_path
     refuse_root_in_service_dir(cfg)
     use_database(cfg)
@@ -131,6 +135,9 @@ def use_database(cfg: Config) -> None:
 def no_database(path: Path) -> CliError:
     """The error of a command that needs the database at `path`, which is missing or empty: what to
     restore when one existed there (`gateway.store.marker`), else a hint at a mistyped state_dir."""
+    from gateway.store.db import StoreUnusable
+    from gateway.store.marker import refuse_lost
+
     try:
         refuse_lost(path)
     except StoreUnusable as exc:
@@ -156,7 +163,7 @@ def running_pid(cfg: Config) -> int | None:
     directory. It is read only where the lock file cannot be (another user's state directory), and
     for the pid of a holder that has not written it into the lock file yet.
     """
-    from gateway.housekeeping import read_status
+    from gateway.statusfile import read_status
 
     status = read_status(cfg.state_dir)
     try:
@@ -181,6 +188,9 @@ def older_schema_under_a_daemon(cfg: Config) -> str | None:
     a daemon runs on it, which is then an older smsgw. Upgraded under it by a `status` (every
     command migrates), the old daemon's own commands refused the database, a restart of it exited
     with status 3 that the unit does not restart, and there was no way back but a backup."""
+    from gateway.filemodes import refuse_unsafe_database
+    from gateway.store.schema import SCHEMA_VERSION
+
     try:
         refuse_unsafe_database(cfg.db_path)  # a planted link or file is never read; Store.open names it
     except OSError:  # UnsafeFile, or no state directory to look in
@@ -308,6 +318,8 @@ def loop_runner() -> Callable[..., Any]:
     try:
         import uvloop
     except ImportError:
+        import asyncio
+
         return asyncio.run
     return uvloop.run
 

@@ -14,24 +14,21 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from gateway.adminrules import quiet_held
 from gateway.cli.common import CliError, open_store, say_zone, when
-from gateway.cli.status import daemon_state, lock_holder
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.housekeeping import read_status
-from gateway.linkstatus import waiting_for
-from gateway.reasons import human_reason
-from gateway.smtp.dsnparams import dsn_asked, notices_asked
-from gateway.store.mailrecord import mail_of_message, mail_record
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 INDENT = "  "
 
 
 def cmd_queue_show(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.store.mailrecord import mail_of_message, mail_record
+
     store = open_store(cfg, must_exist=True)
     conn = store.db.conn
     email_id = args.id if args.mail else mail_of_message(conn, args.id)
@@ -55,6 +52,10 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
     """Why each part of the record still to go waits, by part id: `part 1: queued, attempts 0, link -`
     said nothing during a 20-minute SMSC outage. A deferred part's next try and the reason its row
     holds; no link up for its number (since when each is down, from the daemon's status file)."""
+    from gateway.cli.status import daemon_state, lock_holder
+    from gateway.linkstatus import waiting_for
+    from gateway.statusfile import read_status
+
     parts = [(m["recipient"], p) for m in record["messages"] for p in m["parts"] if p["state"] in WAITING]
     if not parts:
         return {}
@@ -88,6 +89,8 @@ def mail_lines(
 ) -> list[str]:
     """The record as `key: value` lines, as `account show` prints an account; `shown` marks the
     message asked for among its mail's SMS; `waiting` says why a part still to go waits (`why_waiting`)."""
+    from gateway.smtp.dsnparams import dsn_asked
+
     sender = one_line(record["mail_from"]) or "<>"  # a bounce's envelope sender is empty
     user = one_line(record["user"]) if record["user"] else "none (not a user's mail)"
     lines = [
@@ -127,6 +130,10 @@ def _sms_lines(
 ) -> list[str]:
     """One SMS: its own text only where it is not the mail's (cut to the part limit, transliterated),
     so that a mail to ten numbers does not print its text eleven times."""
+    from gateway.adminrules import quiet_held
+    from gateway.reasons import human_reason
+    from gateway.smtp.dsnparams import notices_asked
+
     held = quiet_held(m["held_until"], zone)
     state = f"{m['state']} ({held})" if held else m["state"]
     lines = [

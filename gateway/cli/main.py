@@ -3,75 +3,58 @@
 Status, queue, outbox and send live in `ops`; accounts, users and opt-outs in `admin`; the
 systemd layout and certificates in `service`. Errors are one line naming
 the problem, with a non-zero exit code; nothing prints a traceback at an admin.
+
+Each command imports what it needs when it runs, and its parser's module only when it is the
+command given (`Commands`): monitoring runs `smsgw status` every minute, and `smsgw --version`
+or `--help` imported most of the daemon (seconds of CPU on a small machine) before saying a line.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
-import os
+import importlib
 import shlex
-import signal
-import sqlite3
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import structlog
+from gateway.cli.common import CliError
 
-from billing_reports.writer import billing_dir_problem
-from gateway import statelock
-from gateway.cli.admin import add_admin_commands
-from gateway.cli.audit import add_audit_command
-from gateway.cli.auth import add_auth_commands
-from gateway.cli.backup import add_backup_commands
-from gateway.cli.billing import add_billing_commands
-from gateway.cli.common import (
-    CONFIG_ENV,
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    EXIT_USAGE,
-    LOG_LEVEL_HELP,
-    LOG_LEVELS,
-    SYSTEM_CONFIG,
-    CliError,
-    bind_error,
-    database_error,
-    find_config,
-    loop_runner,
-    refuse_root_in_service_dir,
-    running_pid,
-    use_zone,
-)
-from gateway.cli.ops import add_ops_commands
-from gateway.cli.optouts import add_optout_commands
-from gateway.cli.restore import add_restore_commands
-from gateway.cli.service import add_service_commands
-from gateway.cli.simulator import add_simulator_commands
-from gateway.cli.stored import stored_warnings, unapplied_seeds
-from gateway.cli.terminal import Printable
-from gateway.config import Config, ConfigError, load_config
-from gateway.configcheck import exposed_secrets, state_dir_problem
-from gateway.configdoubts import setup_doubts
-from gateway.conversations import add_commands as add_conversation_commands
-from gateway.conversations import own_number_notes, unanswerable
-from gateway.logging import CLI_LOG_LEVEL, cli_console, end_torn_line
-from gateway.premium import add_commands as add_premium_commands
-from gateway.privacy import add_commands as add_phone_commands
-from gateway.store.accounts import Conflict, NotFound
-from gateway.store.db import StoreError, StoreUnusable
-from gateway.store.walcheck import accept_loss, refuse_lost_commits
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 # ---- commands ---------------------------------------------------------------------------------
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    import errno
+    import signal
+    import sqlite3
+    import time
+
+    import structlog
+
+    from billing_reports.writer import billing_dir_problem
     from gateway import logging as gwlog
+    from gateway.cli.common import (
+        EXIT_CONFIG,
+        EXIT_FAILURE,
+        bind_error,
+        database_error,
+        loop_runner,
+        refuse_root_in_service_dir,
+        running_pid,
+    )
+    from gateway.cli.stored import unapplied_seeds
     from gateway.codestamp import CodeChanged
+    from gateway.configcheck import exposed_secrets, state_dir_problem
+    from gateway.configdoubts import setup_doubts
+    from gateway.conversations import unanswerable
     from gateway.daemon import Daemon, ListenError
     from gateway.statelock import StateDirBusy
+    from gateway.store.db import StoreError, StoreUnusable
+    from gateway.store.walcheck import refuse_lost_commits
 
     # Ignored from the start (its default ends the process, and systemd then leaves the gateway
     # down); the running loop logs it (`gateway.daemon`).
@@ -133,7 +116,14 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
     """The "start anyway" that a start refused for its WAL (`gateway.store.walcheck`) names."""
+    import sqlite3
+    import time
+
+    from gateway import statelock
+    from gateway.cli.common import EXIT_CONFIG, database_error, refuse_root_in_service_dir
     from gateway.statelock import StateDirBusy
+    from gateway.store.db import StoreUnusable
+    from gateway.store.walcheck import accept_loss
 
     refuse_root_in_service_dir(cfg)
     db = cfg.db_path
@@ -156,6 +146,13 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports.writer import billing_dir_problem
+    from gateway.cli.common import EXIT_CONFIG
+    from gateway.cli.stored import stored_warnings
+    from gateway.configcheck import exposed_secrets, state_dir_problem
+    from gateway.configdoubts import setup_doubts
+    from gateway.conversations import own_number_notes, unanswerable
+
     problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)
@@ -180,6 +177,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from gateway import __version__
+    from gateway.cli.common import CONFIG_ENV, LOG_LEVELS, SYSTEM_CONFIG
 
     p = argparse.ArgumentParser(prog="smsgw", description="Email-to-SMS gateway")
     p.add_argument("--version", action="version", version=f"smsgw {__version__}")
@@ -197,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"config file (default: ${CONFIG_ENV}, else ./config.toml, else {SYSTEM_CONFIG})",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_subparsers(dest="command", required=True, metavar="COMMAND", action=Commands)
+    return p
+
+
+def add_daemon_commands(sub: argparse._SubParsersAction) -> None:
+    from gateway.cli.common import LOG_LEVEL_HELP, LOG_LEVELS
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
@@ -210,18 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         " warn about secrets other users may read, and exit 0 if it is fine, 3 if not.",
     ).set_defaults(func=cmd_check_config)
 
-    add_ops_commands(sub)
-    add_admin_commands(sub)
-    add_optout_commands(sub)
-    add_auth_commands(sub)
-    add_audit_command(sub)
-    add_conversation_commands(sub)
-    add_premium_commands(sub)
-    add_phone_commands(sub)
-    add_service_commands(sub)
-    add_billing_commands(sub)
-    add_backup_commands(sub)
-    add_restore_commands(sub)
+
+def add_wal_loss_command(sub: argparse._SubParsersAction) -> None:
     sub.add_parser(
         "accept-wal-loss",
         help="start anyway after a start refused a damaged or missing WAL",
@@ -231,9 +224,110 @@ def build_parser() -> argparse.ArgumentParser:
         " alternative. The daemon must be stopped.",
     ).set_defaults(func=cmd_accept_wal_loss)
 
-    add_simulator_commands(sub)
-    config_anywhere(p)
-    return p
+
+# The commands in the order `smsgw --help` lists them, in groups: the names (aliases too) each group
+# adds, and the module and function adding them (None: this module). A test holds the names to
+# what the functions add.
+COMMANDS: tuple[tuple[tuple[str, ...], str | None, str], ...] = (
+    (("run", "check-config"), None, "add_daemon_commands"),
+    (("status", "queue", "outbox", "send"), "gateway.cli.ops", "add_ops_commands"),
+    (("account", "user"), "gateway.cli.admin", "add_admin_commands"),
+    (("optout",), "gateway.cli.optouts", "add_optout_commands"),
+    (("auth",), "gateway.cli.auth", "add_auth_commands"),
+    (("audit",), "gateway.cli.audit", "add_audit_command"),
+    (("mo", "conversation"), "gateway.conversations", "add_commands"),
+    (("premium",), "gateway.premium", "add_commands"),
+    (("phone",), "gateway.privacy", "add_commands"),
+    (("install-service", "tls"), "gateway.cli.service", "add_service_commands"),
+    (("billing",), "gateway.cli.billing", "add_billing_commands"),
+    (("backup",), "gateway.cli.backup", "add_backup_commands"),
+    (("restore",), "gateway.cli.restore", "add_restore_commands"),
+    (("accept-wal-loss",), None, "add_wal_loss_command"),
+    (("simulator",), "gateway.cli.simulator", "add_simulator_commands"),
+)
+
+
+class Commands(argparse._SubParsersAction):
+    """The top-level subcommands, each group added the first time argparse looks for it.
+
+    Their modules import the store, the SMTP side, billing and the rest: `smsgw status` adds (and
+    imports) the group of `status` alone, `--version` none. Whatever needs them all (`--help`, an
+    unknown command's "choose from" list, a walk over `choices`) adds the rest, in `COMMANDS` order,
+    so that every listing is the one a parser built at once would give.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._added: dict[int, tuple[list[str], list[argparse.Action]]] = {}
+        self._adding = False
+        super().__init__(*args, **kwargs)
+
+    # argparse sets and reads both as plain attributes; reading them adds the groups first.
+    @property  # type: ignore[override]
+    def choices(self) -> Mapping[str, argparse.ArgumentParser]:
+        return _Added(self)
+
+    @choices.setter
+    def choices(self, _value: object) -> None:
+        pass  # `_name_parser_map`, which `add_parser` fills
+
+    @property
+    def _choices_actions(self) -> list[argparse.Action]:
+        if not self._adding:
+            self.add_group()
+        return self._help_lines
+
+    @_choices_actions.setter
+    def _choices_actions(self, value: list[argparse.Action]) -> None:
+        self._help_lines = value
+
+    def add_group(self, name: str | None = None) -> None:
+        """The group adding the command `name`; every group when `name` is none or no group's."""
+        wanted = [i for i, (names, _, _) in enumerate(COMMANDS) if name in names] or range(len(COMMANDS))
+        for index in wanted:
+            if index not in self._added:
+                self._add(index)
+
+    def _add(self, index: int) -> None:
+        _, module, function = COMMANDS[index]
+        add: Callable[[argparse._SubParsersAction], None] = getattr(
+            sys.modules[__name__] if module is None else importlib.import_module(module), function
+        )
+        names, lines = set(self._name_parser_map), len(self._help_lines)
+        self._adding = True
+        try:
+            add(self)
+        finally:
+            self._adding = False
+        added = [n for n in self._name_parser_map if n not in names]
+        self._added[index] = (added, self._help_lines[lines:])
+        for command in {id(p): p for p in (self._name_parser_map[n] for n in added)}.values():
+            config_after(command)
+            for nested in each_command(command):
+                config_after(nested)
+        order = sorted(self._added)
+        parsers = {n: self._name_parser_map[n] for i in order for n in self._added[i][0]}
+        self._name_parser_map.clear()
+        self._name_parser_map.update(parsers)
+        self._help_lines[:] = [line for i in order for line in self._added[i][1]]
+
+
+class _Added(Mapping[str, argparse.ArgumentParser]):
+    """`Commands.choices`: looking a name up adds its group; going through them adds them all."""
+
+    def __init__(self, commands: Commands) -> None:
+        self._commands = commands
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser:
+        self._commands.add_group(name)
+        return self._commands._name_parser_map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._commands.add_group()
+        return iter(self._commands._name_parser_map)
+
+    def __len__(self) -> int:
+        self._commands.add_group()
+        return len(self._commands._name_parser_map)
 
 
 def each_command(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -251,7 +345,7 @@ def each_command(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                     yield command
 
 
-def config_anywhere(parser: argparse.ArgumentParser) -> None:
+def config_after(command: argparse.ArgumentParser) -> None:
     """`--config` after the command too: the spec's own `smsgw run --config config.toml` (R-7.1) was
     refused as an unknown argument. SUPPRESS: a command that is not given it keeps the value given
     before the command (or none).
@@ -259,16 +353,15 @@ def config_anywhere(parser: argparse.ArgumentParser) -> None:
     Each command also names its own parser (`_parser`; the deepest command's wins, as argparse
     copies a subcommand's values over its parent's): `main` refuses a stray argument in the usage of
     the command it was given to, not in the top-level one."""
-    for command in each_command(parser):
-        # The long form only: with `-c` an SMS text or a reason starting with "-c" ("-cancelled:
-        # meeting moved") was read as a config file, and the command refused.
-        command.add_argument(
-            "--config",
-            type=Path,
-            default=argparse.SUPPRESS,
-            help="config file (as before the command)",
-        )
-        command.set_defaults(_parser=command)
+    # The long form only: with `-c` an SMS text or a reason starting with "-c" ("-cancelled:
+    # meeting moved") was read as a config file, and the command refused.
+    command.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (as before the command)",
+    )
+    command.set_defaults(_parser=command)
 
 
 def stray_arguments(parser: argparse.ArgumentParser, argv: list[str], extras: list[str]) -> str:
@@ -322,6 +415,8 @@ def dash_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gateway.tornline import end_torn_line
+
     # Before anything is written: a config warning must not merge with a line a killed run left torn.
     end_torn_line(sys.stderr)
     parser = build_parser()
@@ -330,6 +425,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extras:  # in the usage of the command they were given to (exit 2, as argparse's own errors)
         command: argparse.ArgumentParser = getattr(args, "_parser", parser)
         command.error(stray_arguments(command, given, extras))
+    # Past the arguments (`--version`, `--help` and a usage error exit before): what running needs.
+    import os
+    import signal
+    import sqlite3
+    from contextlib import nullcontext
+
+    from gateway import statelock
+    from gateway.cli.common import (
+        EXIT_CONFIG,
+        EXIT_FAILURE,
+        EXIT_USAGE,
+        database_error,
+        find_config,
+        use_zone,
+    )
+    from gateway.cli.terminal import Printable
+    from gateway.config import ConfigError, load_config
+    from gateway.logging import CLI_LOG_LEVEL, cli_console
+    from gateway.store.accounts import Conflict, NotFound
+    from gateway.store.db import StoreError
+
     try:
         cfg: Config | None = None
         if getattr(args, "needs_config", True):

@@ -9,21 +9,19 @@ database.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from gateway.adminrules import MESSAGE_STATES, quiet_held
+from gateway.adminrules import MESSAGE_STATES
 from gateway.cli.argtypes import bounded_int, list_limit, mailbox
-from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, since_time, when
 from gateway.cli.mailview import cmd_queue_show
 from gateway.cli.send import cmd_send
 from gateway.cli.status import STATUS_CODES, cmd_status
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.reasons import human_reason, refused_for_good
-from gateway.store.admin import TextErased
-from gateway.store.mailrecord import search_messages
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 row_id = bounded_int("an id")  # an id above SQLite's INTEGER would overflow in the query
 # States `smsgw status` counts parts in and no message is in: `queue list --state deferred` lists the
@@ -46,6 +44,10 @@ def _number(cfg: Config, value: str) -> str:
 
 
 def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.adminrules import quiet_held
+    from gateway.reasons import human_reason
+    from gateway.store.mailrecord import search_messages
+
     # The number and the date first: a typo in either is a usage error, before the database is opened.
     number = _number(cfg, args.number) if args.number else None
     since = since_time(cfg, args.since) if args.since else None
@@ -101,6 +103,10 @@ NOTHING_TO_RETRY = {
 
 
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import audited
+    from gateway.reasons import refused_for_good
+    from gateway.store.admin import TextErased
+
     store = open_store(cfg, must_exist=True)
     admin = store.admin
     try:
@@ -126,6 +132,8 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import audited
+
     store = open_store(cfg, must_exist=True)
     try:
         with store.db.transaction():
@@ -158,6 +166,8 @@ def cmd_outbox_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_retry(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import audited
+
     if (args.id is None) == (not args.all):
         raise CliError("give a mail ID or --all", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)

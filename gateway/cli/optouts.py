@@ -4,12 +4,12 @@ files them by hand beside the STOP answers the gateway files itself."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.cli.audit import ARROW, audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, when
-from gateway.config import Config
-from gateway.store.policy import ADDED, MADE_ADMINS
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def _number(cfg: Config, value: str) -> str:
@@ -22,6 +22,9 @@ def _number(cfg: Config, value: str) -> str:
 
 
 def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import ARROW, audited
+    from gateway.store.policy import ADDED, MADE_ADMINS
+
     number = _number(cfg, args.number)
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():
@@ -46,6 +49,8 @@ def cmd_optout_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_optout_remove(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.cli.audit import ARROW, audited
+
     number = _number(cfg, args.number)
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():

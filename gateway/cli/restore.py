@@ -23,21 +23,19 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gateway import statelock
-from gateway.cli.audit import cli_actor
-from gateway.cli.backup import integrity_problems
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
-from gateway.config import Config
-from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe
-from gateway.store import audit, marker, restoretmp, walcheck
-from gateway.store.rescue import fsync_path
-from gateway.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.filemodes import UnsafeFile, refuse_unsafe
+
     refuse_root_in_service_dir(cfg)  # a database owned by root would lock the daemon out
     backup, db = Path(args.backup), cfg.db_path
     if not backup.is_file():
@@ -82,6 +80,10 @@ COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database 
 
 def _restore(backup: Path, db: Path) -> int:
     """Copy, check and install `backup` at `db`; the caller holds the state directory's lock."""
+    from gateway.filemodes import PRIVATE
+    from gateway.store import marker, restoretmp, walcheck
+    from gateway.store.rescue import fsync_path
+
     for left, pid, size in restoretmp.remove_unfinished(db):
         why = f"left unfinished by a restore (pid {pid}) no longer running"
         print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
@@ -128,6 +130,9 @@ def _restore(backup: Path, db: Path) -> int:
 def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
     """Copy `backup` into `tmp` through SQLite (a WAL beside the backup is read with it) and check
     the copy whole; its schema version and number of messages."""
+    from gateway.cli.backup import integrity_problems
+    from gateway.store.schema import SCHEMA_VERSION
+
     try:
         with (
             closing(sqlite3.connect(f"file:{quote(str(backup.resolve()))}?mode=ro", uri=True)) as src,
@@ -165,6 +170,9 @@ def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> No
     path names the server's directories. A backup older than the trail (schema version 9) has no
     table to hold it; the daemon's start makes one, and the restore goes unrecorded.
     """
+    from gateway.cli.audit import cli_actor
+    from gateway.store import audit
+
     detail = f"from {backup.name} (schema version {version}, {messages} messages)"
     try:
         with closing(sqlite3.connect(copy)) as conn:
@@ -184,6 +192,8 @@ def _set_aside(db: Path) -> Path:
     WAL may hold the latest commits of a daemon that was killed. Left in place, that WAL would be
     replayed into the restored file at its first open and damage it.
     """
+    from gateway.store.rescue import fsync_path
+
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     aside, n = db.with_name(f"{db.name}.before-restore-{stamp}"), 1
     while any(Path(f"{aside}{s}").exists() for s in ("", *COMPANIONS)):

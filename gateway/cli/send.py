@@ -12,11 +12,13 @@ import smtplib
 import sys
 import time
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from gateway import mailheaders as h
 from gateway.cli.common import EXIT_USAGE, CliError, open_store
-from gateway.config import Config
-from gateway.store.settling import FINAL_PART
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def _sender(cfg: Config, given: str | None) -> str:
@@ -139,6 +141,8 @@ def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
 
 
 def _wait(cfg: Config, email_id: int, limit: float) -> int:
+    from gateway.store.settling import FINAL_PART
+
     store = open_store(cfg, must_exist=True)
     deadline = time.monotonic() + limit
     seen: dict[int, str] = {}

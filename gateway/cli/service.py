@@ -19,23 +19,13 @@ import re
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
-from gateway.cli.serviceexec import _reachable, own_command
-from gateway.cli.servicefiles import (
-    CONFIG,
-    LOW_PORT_DROPIN,
-    render_unit,
-    writable_paths,
-)
-from gateway.config import Config, ConfigError, parse_config
-from gateway.configbase import _host_port, is_hostname
-from gateway.configcheck import state_dir_problem
 from gateway.configdoubts import DEMO_SENDER
-from gateway.configloops import loop_reason, same_host
-from gateway.mailheaders import is_plain_address
-from gateway.senderrules import sender_problem
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def _ensure_user(user: str, dry: bool) -> None:
@@ -70,6 +60,8 @@ _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 def _checked_names(args: argparse.Namespace) -> None:
     """The names pasted into config.toml and the unit: anything else (a quote, a newline) would
     write a config that is not TOML, or a unit with lines nobody asked for."""
+    from gateway.configbase import is_hostname
+
     hostname = ("--hostname", args.hostname) if args.hostname else ("this machine's name", socket.getfqdn())
     for option, value in (("--domain", args.domain), hostname):
         if not is_hostname(value):
@@ -89,6 +81,8 @@ def _admin_address(args: argparse.Namespace) -> str:
     it to the gateway, its MX, which refuses the billing summaries and suspension notices. The
     domain above is where the company's own mail server has a postmaster (RFC 5321 4.5.1); with
     none (`--domain example.com`) the admin must name a mailbox."""
+    from gateway.mailheaders import is_plain_address
+
     given = args.admin_address
     if given is None:
         parent = args.domain.lower().rstrip(".").partition(".")[2]
@@ -110,6 +104,9 @@ def _refuse_loops(text: str, admin: str) -> None:
     """The written config's admin address read as `check-config` reads it: one that would come
     back to the gateway (the domain, or the host's name while it takes port 25) is refused here,
     before a config that `run` would refuse is written."""
+    from gateway.config import parse_config
+    from gateway.configloops import loop_reason
+
     why = loop_reason(parse_config(text, source="the config to write"), admin)
     if why is not None:
         raise CliError(
@@ -122,6 +119,8 @@ def _refuse_loops(text: str, admin: str) -> None:
 def _sender(given: str | None) -> tuple[str, str]:
     """`default_sender` to write and a comment for it: --sender, else the walkthrough's demo number
     marked to be replaced (check-config and run warn while it stays), as the SMSC's host is."""
+    from gateway.senderrules import sender_problem
+
     if given is None:
         return json.dumps(DEMO_SENDER), "  # made up: set the number your operator gave you"
     sender = given.strip()
@@ -156,6 +155,9 @@ def _relay(
     itself (the default --listen 0.0.0.0:25); then its mail is kept as files until the admin names
     the mail server, since a relay that is the gateway would take every bounce back in, for ever.
     """
+    from gateway.configbase import _host_port
+    from gateway.configloops import same_host
+
     relay = given or LOCAL_RELAY
     try:
         host, port = _host_port(relay, "--relay", LOCAL_RELAY, listener=False)
@@ -178,6 +180,9 @@ def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
     """The directories outside /var/lib/smsgw the config on disk (a kept one too) has the daemon
     write: made here, owned by the service's user, since systemd refuses to start a unit whose
     ReadWritePaths= names a missing one."""
+    from gateway.cli.servicefiles import writable_paths
+    from gateway.config import ConfigError, parse_config
+
     try:
         cfg = parse_config(config.read_text(), source=str(config), base_dir=Path("/etc/smsgw"))
     except (OSError, ConfigError) as exc:
@@ -194,6 +199,10 @@ def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
 
 
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
+    from gateway.cli.serviceexec import _reachable, own_command
+    from gateway.cli.servicefiles import CONFIG, LOW_PORT_DROPIN, render_unit
+    from gateway.configbase import _host_port
+
     root = args.root or Path("/")
     dry = args.root is not None
     if not dry and os.geteuid() != 0:
@@ -269,6 +278,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
 
 
 def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.configcheck import state_dir_problem
     from gateway.tlscert import CertError, make_selfsigned
 
     # `sudo smsgw tls selfsigned --force` made a key only root could read: the next start of the

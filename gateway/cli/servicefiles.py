@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli.common import EXIT_CONFIG, CliError
-from gateway.config import Config
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 SHIPPED_EXEC = "/opt/smsgw/venv/bin/smsgw"
 STATE_DIRECTORY = Path("/var/lib/smsgw")  # StateDirectory=smsgw: the one place ProtectSystem=strict leaves

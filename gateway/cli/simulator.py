@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import bounded_int
 from gateway.cli.common import EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, bind_error, loop_runner
-from gateway.config import Config
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:

@@ -7,18 +7,15 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
-from gateway.adminrules import age, quiet_held
 from gateway.cli.common import CliError, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.configdoubts import maildir_doubts
-from gateway.linkstatus import down_words
-from gateway.routing import unserved
-from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
@@ -94,6 +91,8 @@ def status_exit(
     of the `routes` (the config's links and their prefixes), their SMS wait, which /healthz answers
     503 too. A daemon that stopped writing its status still has its pid: running, in trouble; one
     that holds the state directory's lock (`holder`) and has written no status yet is starting: 1."""
+    from gateway.routing import unserved
+
     if (down := daemon_state(status, now, holder)) is not None:
         return STATUS_NOT_RUNNING if down.startswith("not running") else STATUS_TROUBLE
     assert status is not None  # (daemon_state says why otherwise)
@@ -111,7 +110,11 @@ def status_exit(
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.housekeeping import read_status
+    from gateway.adminrules import age, quiet_held
+    from gateway.configdoubts import maildir_doubts
+    from gateway.routing import unserved
+    from gateway.statusfile import read_status
+    from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 
     try:
         store = open_store(cfg, must_exist=True)
@@ -219,6 +222,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 def _down(link: dict[str, Any], now: float) -> str:
     """ ", down since 2026-12-03 08:08:12 (21 min, 40 attempts)" for a link not up: the last error's
     time moves with each retry, so only this tells a 30-s blip from a 20-minute outage."""
+    from gateway.linkstatus import down_words
+
     since = link.get("down_since")
     if since is None or link.get("state") == "active":
         return ""

@@ -8,21 +8,19 @@ from __future__ import annotations
 import ipaddress
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import statelock
-from gateway.config import Config
-from gateway.configbase import is_number_sender, quoted
-from gateway.configloops import loop_reason
-from gateway.conversations.numbers import digit_forms
-from gateway.filemodes import refuse_unsafe_database
-from gateway.relaynets import wide_network_doubt
-from gateway.senderrules import sender_problem
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
     """The rows of a read-only query; none when there is no database or it cannot be read (an
     unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
+    from gateway.filemodes import refuse_unsafe_database
+
     if not db_path.exists():
         return []
     try:
@@ -44,6 +42,8 @@ def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
     or an accented letter) keeps it, and each of its SMS fails at submit. Read-only: check-config
     may run beside the daemon and never migrates or writes.
     """
+    from gateway.senderrules import sender_problem
+
     rows = _rows(db_path, "SELECT name, sender FROM accounts WHERE sender IS NOT NULL")
     return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
 
@@ -54,6 +54,8 @@ def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     They are the database's, not the config's, so they are warned of rather than refused (as
     `mail.admin_address` is): the billing file or the bounce notice mailed there comes back to the
     gateway's relay port and is refused, read by nobody. Read-only, as `stored_sender_problems`."""
+    from gateway.configloops import loop_reason
+
     query = (
         "SELECT a.name, '--billing-to', b.address FROM account_billing_to b JOIN accounts a"
         " ON a.id = b.account_id UNION ALL SELECT name, '--notify-address', notify_address FROM accounts"
@@ -67,6 +69,8 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     """(service, option, address, why) for premium services whose address or reply list is on the
     gateway's domains, stored before `premium add/set` refused them: the confirmation mailed there
     comes back to the gateway and is refused, so the service never confirms and its SMS are kept."""
+    from gateway.configloops import loop_reason
+
     query = (
         "SELECT password, '--email', email FROM premium_services WHERE removed_at IS NULL UNION ALL"
         " SELECT s.password, '--reply-acl', a.address FROM premium_reply_acl a JOIN premium_services s"
@@ -78,6 +82,8 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
 
 def stored_wide_networks(cfg: Config) -> list[tuple[str, str, str]]:
     """(account, network, why) for relay networks stored too wide to trust (`configdoubts`)."""
+    from gateway.relaynets import wide_network_doubt
+
     query = (
         "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id ORDER BY 1, 2"
     )
@@ -90,6 +96,8 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     creates a missing account (`adminrules.seed_accounts`), so a user or network added to it later
     was ignored without a word and the user's mail refused with 550. Each with the command that
     applies it; one taken out on purpose stays said until it leaves the block too."""
+    from gateway.configbase import quoted
+
     seeds = {seed.name: seed for seed in cfg.account}
     if not seeds:
         return []
@@ -130,6 +138,9 @@ def shared_senders(cfg: Config) -> dict[str, list[str]]:
     texted it last, of whichever account: another company's customer's reply in this company's
     mailbox. Accounts without a sender of their own share `[gateway] default_sender`, the
     walkthrough's demo account among them, and nothing said so."""
+    from gateway.configbase import is_number_sender
+    from gateway.conversations.numbers import digit_forms
+
     if cfg.replies.pool:
         return {}
     # One number however it is written ("+48100200300", "48100200300", "100200300"): an answer is
