@@ -757,3 +757,51 @@ async def test_a_receipt_never_matched_that_named_another_phone_is_not_the_phone
     assert "delivery reports never matched to an SMS: 0" in shown.stdout.splitlines(), shown.stdout
     assert forgot.returncode == 0, forgot.stderr
     assert raws == [raw]
+
+
+async def test_the_phones_own_unmatched_receipts_are_erased_however_they_name_it(tmp_path: Path) -> None:
+    # Receipts of the phone's own SMS that came after it ended (unmatched) name the phone as the
+    # receipt matcher reads it: our number (source and destination swapped), or the national number
+    # labelled international. Compared as written, they kept the SMSC's quote of the text.
+    path, cfg = written_two_way(tmp_path, free_port())
+    async with running_gateway(cfg) as gw:
+        conn, queue = gw.store.db.conn, gw.store.queue
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", "Termin"))).error is None
+        await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
+        link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+        for i, named in enumerate((ACME_SENDER, "+601123456", PHONE, None)):
+            raw = f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:{RECEIPT_WORD}{i}"
+            await gw.store.write(
+                lambda raw=raw, named=named: queue.record_report(link, smsc_id, "delivered", None, raw, named)
+            )
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        assert forgot.returncode == 0, forgot.stderr
+        left = conn.execute("SELECT raw FROM dlrs WHERE part_id IS NULL").fetchall()
+    assert len(left) == 4 and not any(RECEIPT_WORD in (raw or "") for (raw,) in left), left
+
+
+MAILBOX_WORD = "Skrzynkowo"  # in a bounce about someone's mailbox whose name ends in the phone's digits
+
+
+async def test_a_mailbox_whose_name_ends_in_the_phones_digits_is_not_the_phone(tmp_path: Path) -> None:
+    from tests.test_bounces import delivered
+
+    relay = free_port()  # down: the forward stays queued
+    path, cfg = named_config(tmp_path, relay)
+    raw = (
+        f"From: MAILER-DAEMON@mx.acme.example\r\nTo: smsgw@{DOMAIN}\r\nSubject: Undeliverable\r\n"
+        "Message-ID: <ndr-mailbox@mx.acme.example>\r\nAuto-Submitted: auto-replied\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Your message to jan.601123456@acme.example and x601123456@acme.example couldn't be"
+        f" delivered: mailbox full {MAILBOX_WORD}.\r\n"
+    ).encode()
+    async with running_gateway(cfg) as gw:
+        assert (await delivered(gw.port, raw, rcpt=f"smsgw@{DOMAIN}")).startswith("250 ")
+        conn = gw.store.db.conn
+        await gw.until(lambda: conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1)
+        forgot = await cli(path, "phone", "forget", PHONE, "--yes")
+        assert forgot.returncode == 0, forgot.stderr
+        [(state, content)] = conn.execute("SELECT state, content FROM outbox").fetchall()
+        [(text,)] = conn.execute("SELECT text FROM emails").fetchall()
+    assert state in ("queued", "deferred") and MAILBOX_WORD.encode() in bytes(content), state
+    assert MAILBOX_WORD in text and ERASED not in text

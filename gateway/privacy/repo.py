@@ -199,7 +199,7 @@ def _number_source(number: str, soft: bool) -> str:
     source = rf"(?<![0-9])(?:{'|'.join(forms)})(?![0-9])"
     nationals = _nationals(number)
     if nationals:
-        source += rf"|(?<![0-9+])(?:{'|'.join(literal(n) for n in nationals)})(?=@)"
+        source += rf"|(?<![\w+.%-])(?:{'|'.join(literal(n) for n in nationals)})(?=@)"
     return source
 
 
@@ -296,7 +296,7 @@ def _local(text: bytes, address: bytes) -> bool:
     """Whether `text` has `address` ("601123456@") not as the end of a longer number."""
     at = text.find(address)
     while at >= 0:
-        if at == 0 or text[at - 1 : at] not in b"0123456789+":
+        if at == 0 or not (text[at - 1 : at].isalnum() or text[at - 1 : at] in b"+._%-"):
             return True
         at = text.find(address, at + 1)
     return False
@@ -471,7 +471,9 @@ class PhoneRepo:
             "SELECT d.id FROM messages m CROSS JOIN parts p CROSS JOIN dlrs d"
             " WHERE m.recipient = ? AND p.message_id = m.id AND p.smsc_id IS NOT NULL"
             " AND d.link = p.link AND d.smsc_id = p.smsc_id AND d.part_id IS NULL"
-            " AND d.received_at >= p.submitted_at AND (d.phone IS NULL OR d.phone = m.recipient)"
+            " AND d.received_at >= p.submitted_at AND (d.phone IS NULL"
+            " OR substr(m.recipient, 1 - length(d.phone)) = substr(d.phone, 2)"
+            " OR substr(m.source, 1 - length(d.phone)) = substr(d.phone, 2))"
             " UNION SELECT id FROM dlrs INDEXED BY dlrs_unmatched WHERE part_id IS NULL"
             " AND (smsc_id LIKE ? OR phone = ?)",
             (self.number, f"%:{self.number[1:]}", self.number),
