@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from smsc.cimd2.packet import parse_time
 from smsc.decoding import mend_edges
 
 # The marker of texts joined before the markers named their parts: a bare "[…]" in the middle of a
@@ -135,3 +136,10 @@ def late_note(first_at: float, tz: ZoneInfo) -> str:
         f"The part of the SMS of {datetime.fromtimestamp(first_at, tz):%Y-%m-%d %H:%M} that came late;"
         " the parts marked missing are those mailed then"
     )
+
+
+def stamp_seconds(value: str | None) -> float | None:
+    """A segment's SMSC stamp (`mo.smsc_time`, CIMD2's 060: when the phone sent it) as seconds, or
+    None when the SMSC gave none. Read here, not in the store, which keeps below the link code."""
+    at = parse_time(value)
+    return None if at is None else at.timestamp()

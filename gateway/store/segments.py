@@ -28,7 +28,6 @@ import structlog
 from gateway import reassembly
 from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
-from smsc.cimd2.packet import parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +67,7 @@ def to_key(destination: str) -> str:
     return destination[2:] if destination.startswith("00") else destination
 
 
-def _stamp(value: str | None) -> float | None:
-    """The SMSC's stamp (`smsc_time`) as seconds, or None when it gave none."""
-    at = parse_time(value)
-    return None if at is None else at.timestamp()
+_stamp = reassembly.stamp_seconds
 
 
 class _Newest:
