@@ -740,15 +740,22 @@ async def test_a_queued_bounce_forward_naming_other_numbers_too_loses_only_the_p
     assert PHONE.encode() not in content
 
 
+async def one_sms_delivered(gw: Any) -> tuple[str, str]:
+    """A mail to the phone, its SMS delivered: the link and SMSC id of its one part."""
+    conn = gw.store.db.conn
+    assert (await gw.send(mail(f"601123456@{DOMAIN}", "Termin"))).error is None
+    await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
+    link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+    return link, smsc_id
+
+
 async def test_a_receipt_never_matched_that_named_another_phone_is_not_the_phones(tmp_path: Path) -> None:
     """The SMSC gave the id of the phone's SMS again to a later SMS to another phone, whose receipt
     came unmatched naming that phone: not the phone's, neither counted nor erased."""
     path, cfg = written_two_way(tmp_path, free_port())
     async with running_gateway(cfg) as gw:
         conn, queue = gw.store.db.conn, gw.store.queue
-        assert (await gw.send(mail(f"601123456@{DOMAIN}", "Termin"))).error is None
-        await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
-        link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+        link, smsc_id = await one_sms_delivered(gw)
         raw = f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:{OTHER_RECEIPT_WORD}"
         await gw.store.write(lambda: queue.record_report(link, smsc_id, "delivered", None, raw, OTHER))
         shown = await cli(path, "phone", "show", PHONE)
@@ -766,9 +773,7 @@ async def test_the_phones_own_unmatched_receipts_are_erased_however_they_name_it
     path, cfg = written_two_way(tmp_path, free_port())
     async with running_gateway(cfg) as gw:
         conn, queue = gw.store.db.conn, gw.store.queue
-        assert (await gw.send(mail(f"601123456@{DOMAIN}", "Termin"))).error is None
-        await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
-        link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
+        link, smsc_id = await one_sms_delivered(gw)
         for i, named in enumerate((ACME_SENDER, "+601123456", PHONE, None)):
             raw = f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:{RECEIPT_WORD}{i}"
             await gw.store.write(
