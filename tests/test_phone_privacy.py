@@ -408,13 +408,23 @@ async def test_a_premium_sms_awaiting_confirmation_is_ended_and_never_mailed(tmp
         await gw.until(lambda: db.execute("SELECT state FROM premium_mo").fetchone() == ("awaiting",))
         forgot = await cli(path, "phone", "forget", PHONE, "--yes")
         assert (await smtp(gw.port, *reply_to(ask, "yes, that is us"))).error is None
-        row = db.execute("SELECT state, text, parts, price FROM premium_mo").fetchone()
+        row = db.execute(
+            "SELECT state, text, parts, price, service_id, account_id FROM premium_mo"
+        ).fetchone()
         mailed = db.execute(
             "SELECT COUNT(*) FROM outbox WHERE kind IN ('premium', 'premium-fallback')"
         ).fetchone()
+        month = Month.containing(time.time(), ZoneInfo(WARSAW))
+        billed = await cli(path, "billing", "run", "--month", str(month))
+        assert billed.returncode == 0, billed.stderr
+        acme = (cfg.billing_dir / str(month) / "acme.txt").read_text()
     assert forgot.returncode == 0, forgot.stderr
     assert mailed == (0,)  # confirmed, and the vote mailed to nobody
     assert row[:2] == ("erased", ERASED) and row[2] == 1 and row[3] > 0
+    # No client took it: the phone's price stays, no client's account earns its commission (the
+    # client's file paid the commission on a vote it never got).
+    assert row[4:] == (None, None)
+    assert "total\tkind\tpremium-MO\t0\t0\t0\t0\t0\t0\t0.00\t0.00" in acme.splitlines(), acme
     assert (
         "  ended: 1 premium SMS kept until the client's address confirms: ended, never mailed"
         in forgot.stdout.splitlines()

@@ -299,6 +299,20 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
     return len(waiting)
 
 
+def unclaim_erased(store: Store, cfg: Config, phone: str, why: str) -> int:
+    """The phone's votes kept until their client's address confirms, ended by `smsgw phone forget`:
+    never mailed, so no client took them and no client's account is owed their commission, as for
+    a service removed before it confirmed (`release_awaiting`); the phone's price stays. Left the
+    client's, the billing file paid the client commission on votes it never got. A month billed
+    already gets a correction. Run in the erasure's transaction, before it ends them."""
+    r = repo(store)
+    waiting = r.awaiting_from(phone)
+    for pmo in waiting:
+        if corrections.move(store, cfg, pmo, None, "erased", why) is None:
+            r.unclaim_mo(pmo.id)
+    return len(waiting)
+
+
 def ask_verification(store: Store, cfg: Config, service: Service, account_name: str) -> str:
     """Mail the service's address a confirmation naming a fresh single-use token; returns the address."""
     token = passwords.new_token()

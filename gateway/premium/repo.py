@@ -282,6 +282,23 @@ class PremiumRepo(AnswersRepo):
             )
         ]
 
+    def awaiting_from(self, phone: str) -> list[PremiumMo]:
+        """The phone's MOs kept until their service's address confirms (`smsgw phone forget`)."""
+        return [
+            PremiumMo(*r)
+            for r in self.conn.execute(
+                f"SELECT {_PMO} FROM premium_mo WHERE phone = ? AND state = 'awaiting' ORDER BY id", (phone,)
+            )
+        ]
+
+    def unclaim_mo(self, pmo_id: int) -> None:
+        """A kept MO no client will take: no service's, and no account owed its commission (as
+        `release_mo`), its state left to the caller."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE premium_mo SET service_id = NULL, account_id = NULL WHERE id = ?", (pmo_id,)
+            )
+
     def count_awaiting(self, service_id: int) -> int:
         return int(
             self.conn.execute(

@@ -18,7 +18,7 @@ from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
 from gateway.config import Config
-from gateway.privacy.repo import Erased, PhoneRepo
+from gateway.privacy.repo import AWAITING_NOTE, Erased, PhoneRepo
 from gateway.store.checkpoint import BUSY_MS
 
 log = structlog.get_logger(__name__)
@@ -234,6 +234,8 @@ def _detail(number: str, e: Erased) -> str:
 
 
 def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.premium.handlers import unclaim_erased
+
     store, repo = _repo(cfg, args.number)
     if not args.yes:
         _refuse_waiting(repo)
@@ -250,6 +252,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
     store.db.conn.execute("PRAGMA secure_delete = ON")
     with store.db.transaction():
         _refuse_waiting(repo)  # read again in the erasing write: the daemon queues beside it
+        unclaim_erased(store, cfg, repo.number, AWAITING_NOTE)
         erased = repo.erase()
         audited(store, None, "phone.forget", _detail(repo.number, erased))
     log.info("privacy.phone_forgotten", **erased._asdict())
