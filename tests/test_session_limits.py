@@ -52,10 +52,16 @@ def read_reply(s: socket.socket) -> str:
 
 
 def last_reply(s: socket.socket) -> str:
-    """The last reply line before the server closed (after the NOOPs' 250s, say)."""
+    """The last reply line before the server closed (after the NOOPs' 250s, say).
+
+    A byte the client wrote as the server closed (a dripper's, in the very moment of its 421) is
+    answered by a reset: the lines read before it stand, the reset ends the reading."""
     last = ""
-    while reply := read_reply(s):
-        last = reply
+    try:
+        while reply := read_reply(s):
+            last = reply
+    except ConnectionResetError:
+        pass
     return last
 
 
