@@ -512,6 +512,26 @@ async def test_a_cut_read_counts_only_the_kept_first_contacts_to_the_inbound_add
 # ---- a refused mail of kept answers, sent after all on `smsgw outbox retry` ---------------------
 
 
+async def kept_mail_refused(gw: Any, relay: RefusingRelay, now: list[float]) -> None:
+    """Anna's first answer mailed; her mailbox then gone (550 at RCPT), three more answers kept past
+    the hourly limit, and their mail refused for good: each answer reached nobody."""
+    conn = gw.store.db.conn
+    assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
+    await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
+    await answer(gw, "ok")
+    await relay.wait(1)
+    relay.gone.add(STAFF.casefold())  # her mailbox is gone
+    for n in range(3):
+        now[0] += 60
+        await answer(gw, f"answer {n}")
+    assert states(gw) == ["mailed"] + ["throttled"] * 3
+    now[0] += 3601
+    await gw.until(
+        lambda: conn.execute("SELECT state FROM outbox WHERE kind = 'reply-kept'").fetchall() == [("failed",)]
+    )
+    assert states(gw) == ["mailed"] + ["failed"] * 3
+
+
 async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_it_was_mailed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -531,18 +551,7 @@ async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_
     async with smtp_sink(port, relay):
         async with running_gateway(cfg, lambda: now[0]) as gw:
             conn = gw.store.db.conn
-            assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
-            await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
-            await answer(gw, "ok")
-            await relay.wait(1)
-            relay.gone.add(STAFF.casefold())  # her mailbox is gone
-            for n in range(3):
-                now[0] += 60
-                await answer(gw, f"answer {n}")
-            assert states(gw) == ["mailed"] + ["throttled"] * 3
-            now[0] += 3601
-            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("failed",)])
-            assert states(gw) == ["mailed"] + ["failed"] * 3  # each answer of the mail reached nobody
+            await kept_mail_refused(gw, relay, now)
             refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 1 ORDER BY id")]
             assert all(n.startswith("kept past the hourly limit") and "550 5.1.1" in n for n in refused)
         relay.gone.clear()  # made again
@@ -576,17 +585,7 @@ async def test_a_retried_mail_of_kept_answers_whose_first_answer_was_purged_tell
     async with smtp_sink(port, relay):
         async with running_gateway(cfg, lambda: now[0]) as gw:
             conn = gw.store.db.conn
-            assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00 pasuje?"))).error is None
-            await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
-            await answer(gw, "ok")
-            await relay.wait(1)
-            relay.gone.add(STAFF.casefold())
-            for n in range(3):
-                now[0] += 60
-                await answer(gw, f"answer {n}")
-            now[0] += 3601
-            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("failed",)])
-            assert states(gw) == ["mailed"] + ["failed"] * 3
+            await kept_mail_refused(gw, relay, now)
             refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
             # as the purge deletes an MO older than the others
             await gw.store.write(lambda: conn.execute("DELETE FROM mo WHERE id = 2"))
