@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from acl.accounts import without_batv
-from gateway import accountrules, forwarded, notify
+from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.premium import handlers
@@ -263,7 +263,7 @@ def answer(
 
 def _bounce(mail: MailText, raw: bytes) -> bool:
     """R-1.7: a bounce that tells of mail gone astray (not a success report or a vacation reply)."""
-    return bool(mail.automatic and raw and forwarded.worth_forwarding(mail.automatic, raw))
+    return bool(mail.automatic and raw and bouncetriage.worth_forwarding(mail.automatic, raw))
 
 
 def _forward_bounce(

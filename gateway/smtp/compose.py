@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acl.quiet import release_time
-from gateway import accountrules, conversations, forwarded, notify, wording
+from gateway import accountrules, bouncetriage, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
@@ -119,7 +119,7 @@ def compose(
             )
             return automatic, None, [Notice("not-sent", cfg.mail.from_address, notices_to, told)], None
         fallback = cfg.replies.fallback_address
-        if fallback is None or not forwarded.worth_forwarding(reason, raw):
+        if fallback is None or not bouncetriage.worth_forwarding(reason, raw):
             return automatic, None, [], None
         # a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it.
