@@ -27,8 +27,8 @@ from billing_reports import repo
 from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
+from gateway import billingwords as w
 from gateway import mailheaders, notify
-from gateway import wording as w
 from gateway.config import Config
 from gateway.store.db import Store
 from gateway.wording import Language

@@ -1,0 +1,50 @@
+"""The words of the monthly billing mails, English and Polish, built like `gateway.wording`'s.
+
+Apart from the words of the mails about SMS because only `billing_reports.job` reads them, and they
+follow the billing files (their columns and status words, which stay English) rather than the SMS.
+"""
+
+from __future__ import annotations
+
+from gateway.wording import Phrase
+
+# --- billing mails (billing_reports.job); the file's columns and status words stay English ---
+BILLING_SUBJECT = Phrase("SMS billing {month}: {account}", "Rozliczenie SMS {month}: {account}")
+BILLING_SUMMARY_SUBJECT = Phrase(
+    "SMS billing {month}: summary of {accounts} account(s)",
+    "Rozliczenie SMS {month}: podsumowanie kont (liczba kont: {accounts})",
+)
+BILLING_HEAD = Phrase(
+    "Billing of account {account} for {month} ({zone}, local midnight to local midnight).\n\n"
+    "{sms} SMS, {parts} part(s): {counts}.\n",
+    "Rozliczenie konta {account} za {month} ({zone}, od północy do północy czasu lokalnego).\n\n"
+    "SMS-y: {sms}, części: {parts}; według stanu: {counts}.\n",
+)
+BILLING_COUNT = Phrase("{n} {status}", "{status} {n}")
+BILLING_MONEY = Phrase(
+    "Premium SMS: price {price} PLN, commission {commission} PLN.\n",
+    "SMS premium: cena {price} PLN, prowizja {commission} PLN.\n",
+)
+BILLING_ATTACHED = Phrase("The attached file {name}", "Załączony plik {name}")
+BILLING_ON_DISK = Phrase("The account's file", "Plik konta")
+BILLING_FILE = Phrase(
+    "{the_file} lists every SMS, tab-separated (UTF-8); its last\n"
+    "line holds the number of SMS lines and a SHA-256 of everything before it.\n",
+    "{the_file} zawiera każdy SMS, pola rozdzielone tabulatorami (UTF-8); ostatni\n"
+    "wiersz podaje liczbę wierszy SMS-ów i sumę SHA-256 całej treści przed nim.\n",
+)
+BILLING_SUMMARY_TEXT = Phrase(
+    "The billing files of {month} were mailed to each account's billing addresses and to you, one"
+    " mail per account.\n{the_summary} has a line per account.\n",
+    "Pliki rozliczeniowe za {month} wysłano na adresy rozliczeniowe każdego konta oraz do"
+    " operatora, po jednej wiadomości na konto.\n{the_summary} ma po jednym wierszu na konto.\n",
+)
+BILLING_SUMMARY_ATTACHED = Phrase("The attached summary", "Załączone podsumowanie")
+BILLING_SUMMARY_PLAIN = Phrase("The summary", "Podsumowanie")
+BILLING_TOO_BIG = Phrase(
+    "\nIt is too big to attach ({size:,} bytes; a mail is kept under {limit:,} bytes): it lies\n"
+    "on the gateway at {path}\n",
+    # No thousands commas in Polish, where a comma is the decimal mark ("10,000,000" read as 10).
+    "\nPlik jest zbyt duży, by go załączyć ({size} bajtów; wiadomość musi mieć mniej niż {limit}"
+    " bajtów):\nznajduje się na bramce w {path}\n",
+)
