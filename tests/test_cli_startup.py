@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli.main import COMMANDS, Commands, build_parser
+from gateway.cli.commands import COMMANDS, Commands
+from gateway.cli.main import build_parser
 from gateway.store.db import Store
 from tests.conftest import config_text, free_port
 
