@@ -202,14 +202,12 @@ class LinkPacer:
         no pause running and no earlier submit waiting for a token."""
         return self.pause_left() <= 0 and not self.bucket.waiting and self.bucket.try_acquire()
 
-    def release(self, outcome: Outcome | None, *, recorded: bool = False) -> None:
-        """Give the place back and learn from the answer (unless `record` already did); None when
-        nothing was sent."""
+    def release(self, outcome: Outcome | None) -> None:
+        """Give the place back and learn from the answer; None when nothing was sent."""
         self.in_flight -= 1
         if outcome is not None:
             self.sent += 1
-            if not recorded:
-                self.record(outcome)
+            self.record(outcome)
         self._freed.set()
 
     def record(self, outcome: Outcome) -> None:

@@ -32,7 +32,7 @@ def _user(uid: int) -> str:
         return f"uid {uid}"
 
 
-def cli_actor(environ: dict[str, str] | None = None) -> str:
+def cli_actor() -> str:
     """`cli:` and the Unix user the command runs as; under sudo to root, who ran sudo too
     (`cli:root (sudo by anna)`), as root alone names nobody. The login of the terminal is named
     when it is someone else's (after `su`): the process cannot tell more.
@@ -42,9 +42,8 @@ def cli_actor(environ: dict[str, str] | None = None) -> str:
     refusal to run as root tells admins): anyone can set it (`SUDO_USER=ceo smsgw ...`), and a
     row saying the CEO made their change would be worse than none. Otherwise the row names the
     real user (the one who ran it, should it differ from the one it runs as)."""
-    env = os.environ if environ is None else environ
     real, user = os.getuid(), _user(os.geteuid())
-    by = env.get("SUDO_USER", "").strip() if real == 0 or _sudo_parent() else ""
+    by = os.environ.get("SUDO_USER", "").strip() if real == 0 or _sudo_parent() else ""
     if by and by != user:
         return f"cli:{user} (sudo by {by})"
     if real != os.geteuid():

@@ -27,7 +27,7 @@ from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
-STX, ETX, TAB = 0x02, 0x03, 0x09
+STX, ETX = 0x02, 0x03
 MAX_PACKET = 4096  # bytes without an ETX before the parser gives up on a frame (jcimd's limit)
 FORBIDDEN = "\x00\x02\x03\t"  # may never appear inside a parameter value
 

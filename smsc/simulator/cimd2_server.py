@@ -354,10 +354,9 @@ class Cimd2Server(ServerBase):
 
 
 class ServerHandle:
-    """The listener as the simulator sees it: an asyncio.Server that can also drop its clients.
+    """The listener as the simulator sees it: an asyncio.Server that can also end its sessions.
 
-    Python before 3.13 (and uvloop) cannot close a server's client connections, and uvloop's
-    Server takes no new attributes, so the simulator gets this small handle instead.
+    uvloop's Server takes no new attributes, so the simulator gets this small handle instead.
     """
 
     def __init__(self, owner: Cimd2Server, server: asyncio.Server) -> None:
@@ -367,9 +366,6 @@ class ServerHandle:
 
     def close(self) -> None:
         self._server.close()
-
-    def close_clients(self) -> None:
-        self.owner.drop_sessions()
 
     async def wait_closed(self) -> None:
         await self._server.wait_closed()

@@ -82,10 +82,6 @@ class SubmitVerdict:
     smpp_status: int = 0
     cimd2_error: int | None = None
 
-    @property
-    def error_code(self) -> str | None:
-        return self.error
-
 
 class SimSession(Protocol):
     """A logged-in client connection able to receive MOs and reports."""
