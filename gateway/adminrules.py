@@ -15,18 +15,19 @@ from contextlib import suppress
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 
-import structlog
-
-from gateway.mailheaders import is_plain_address
-
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.store.db import Store
 
-log = structlog.get_logger(__name__)
-
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's INTEGER; a larger Python int raises OverflowError at the query
 MIN_PASSWORD_LENGTH = 8
+# A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
+# for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
+# weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
+# drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
+MAX_VALIDITY_HOURS = 720
+# The walkthrough's made-up number, [gateway] default_sender's default: no operator gives it to anyone.
+DEMO_SENDER = "+48100200300"
 # The states a message (not a part) can be in, for filters.
 MESSAGE_STATES = ("queued", "hold", "submitted", "delivered", "failed", "expired", "cancelled", "unreported")
 
@@ -273,6 +274,7 @@ def mail_address_problem(cfg: Config, address: str) -> str | None:
     to the gateway, which refuses it, and nobody reads it (`check-config` refuses the config's own
     `admin_address` the same way, and warns of such addresses stored before)."""
     from gateway.configloops import loop_reason  # here: the config's own checks import this module
+    from gateway.mailheaders import is_plain_address
 
     if not is_plain_address(address):
         return f"{address!r} is not an email address"
@@ -318,12 +320,14 @@ def quiet_held(held_until: float | None, zone: tzinfo) -> str:
 
 def seed_accounts(store: Store, cfg: Config) -> None:
     """Create the accounts the config declares, with their users, if missing: once made, the admin's."""
+    import structlog
+
     from gateway.store.accounts import Conflict  # the store imports these rules
 
     for seed in cfg.account:
         try:
             store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
-            log.info("account.seeded", account=seed.name)
+            structlog.get_logger(__name__).info("account.seeded", account=seed.name)
         except Conflict:
             continue  # the admin's now: a user they removed must not come back at the next start
         for email in seed.users:

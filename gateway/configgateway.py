@@ -2,7 +2,8 @@
 
 Part of the configuration schema (gateway/config.py, which checks across sections). Its bounds
 (`MAX_VALIDITY_HOURS`, `MAX_PARTS`) are read by the CLI and the conversations as well, and the
-sender rule (`_sendable`) by the [[account]] seeds.
+sender rule (`_sendable`) by the [[account]] seeds. `MAX_VALIDITY_HOURS` and the default sender are
+`gateway.adminrules`'s: the CLI's parsers say them without importing the config's schema.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from gateway.adminrules import end_marker_problem
+from gateway.adminrules import DEMO_SENDER, MAX_VALIDITY_HOURS, end_marker_problem
 from gateway.configbase import _Section, is_hostname
 from gateway.senderrules import sender_problem
 from gateway.wording import Language
 
-# A month: a part still undelivered after it is stale for any sender, and SMSCs usually keep one
-# for days. The protocols allow more (CIMD2's relative validity, GSM 03.40's code table, reaches 63
-# weeks; SMPP's time format, years), so the bound is ours. It also keeps every expiry a date the
-# drivers can write: 1e9 hours overflowed datetime and put every SMS on hold.
-MAX_VALIDITY_HOURS = 720
 MAX_PARTS = 10  # R-1.4
 # The kinds of number (gateway.smtp.addressing.number_kind) served by default: phones, mobile or
 # not. Premium-rate, shared-cost, toll-free, UAN and voicemail numbers, and satellite phones and
@@ -52,7 +48,7 @@ class GatewaySection(_Section):
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
     language: Language = "en"  # of the mails people read (gateway.wording); "pl" for a Polish office
-    default_sender: str = "+48100200300"  # originating address for accounts without their own
+    default_sender: str = DEMO_SENDER  # originating address for accounts without their own
     # Not "NIE": it is Polish for "no", the commonest answer to a question sent by SMS, and an
     # opt-out is for every account. Matched without case or diacritics (REZYGNUJĘ = REZYGNUJE).
     optout_words: list[str] = Field(default_factory=lambda: ["STOP", "REZYGNUJE"])

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gateway.cli.commands import COMMANDS, Commands
 from gateway.cli.main import build_parser
 from gateway.store.db import Store
@@ -56,6 +58,33 @@ def test_version_imports_none_of_the_daemon() -> None:
         "gateway.cli.ops",
     }
     assert heavy & modules == set()
+
+
+# The daemon's side (the store, the SMTP side, the SMSC drivers, the mail server library), the config's
+# schema, the logging and the TLS checks: a command's parser needs none of them, and monitoring and
+# shell completion run `--help` often.
+DAEMON = (
+    "gateway.store.db",
+    "gateway.smtp",
+    "smsc.cimd2",
+    "smsc.smpp",
+    "aiosmtpd",
+    "gateway.config",
+    "pydantic",
+    "structlog",
+    "cryptography",
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("premium", "--help"), ("phone", "--help"), ("conversation", "list", "--help")],
+    ids=" ".join,
+)
+def test_help_imports_none_of_the_daemon(args: tuple[str, ...]) -> None:
+    res, modules = imported(*args)
+    assert res.returncode == 0 and res.stdout.startswith(" ".join(["usage: smsgw", *args[:-1]])), res
+    assert sorted(m for m in modules if any(m == d or m.startswith(f"{d}.") for d in DAEMON)) == []
 
 
 def test_status_imports_only_what_it_reads(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ import argparse
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from gateway.adminrules import CUT_FROM_MIN, END_MARKER_MAX
+from gateway.adminrules import CUT_FROM_MIN, END_MARKER_MAX, MAX_VALIDITY_HOURS
 from gateway.cli.argtypes import EndMarker
 from gateway.cli.common import EXIT_USAGE, CliError, open_store
-from gateway.configgateway import MAX_VALIDITY_HOURS
 
 if TYPE_CHECKING:
     from gateway.config import Config

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.adminrules import SQLITE_INT_MAX, account_name_problem
-from gateway.mailheaders import is_plain_address
 
 
 def bounded_int(what: str, low: int = 0, high: int = SQLITE_INT_MAX) -> Callable[[str], int]:
@@ -60,6 +59,8 @@ def mailbox(value: str) -> str:
     An empty one is the null reverse path `<>`: the gateway rightly takes mail from it for a bounce
     and records it (or forwards it to the fallback address) instead of sending an SMS.
     """
+    from gateway.mailheaders import is_plain_address  # here: it imports the SMS encodings
+
     if not is_plain_address(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a mail address: give a user's bare address such as anna@example.com"

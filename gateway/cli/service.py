@@ -21,8 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.adminrules import DEMO_SENDER
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
-from gateway.configdoubts import DEMO_SENDER
 
 if TYPE_CHECKING:
     from gateway.config import Config

@@ -4,8 +4,6 @@ injected into it (R-6.5) through its control port."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import bounded_int
@@ -17,6 +15,9 @@ if TYPE_CHECKING:
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     """Only the built-in SMSC, in its own process (for a gateway elsewhere, or a fair benchmark)."""
+    import asyncio
+    import signal
+
     from gateway import logging as gwlog
     from gateway.daemon import simulator_bind_error
     from smsc.simulator import Simulator
@@ -48,6 +49,8 @@ DEMO_PHONE = "+48601123456"
 
 def ask(cfg: Config, command: dict[str, Any]) -> dict[str, Any]:
     """The simulator's answer to a control command; a CliError saying why when there is none."""
+    import asyncio
+
     from smsc.simulator.control import send_command
 
     try:

@@ -9,10 +9,30 @@ before it plans the SMS (an answer is sent without its "Re: …" subject). An an
 number its conversation already uses.
 """
 
-from gateway.conversations.answers import as_answer
-from gateway.conversations.cli import add_commands
-from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening, unanswerable
-from gateway.conversations.ownnotes import own_number_notes
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.conversations.answers import as_answer
+    from gateway.conversations.cli import add_commands
+    from gateway.conversations.handlers import Opening, on_accept, on_whole_mo, opening, unanswerable
+    from gateway.conversations.ownnotes import own_number_notes
+
+# Each name and the module that defines it, imported the first time the name is read (PEP 562): the
+# command line imports this package to add its subcommands, and `smsgw --help` must not import the
+# handlers, the store and the SMTP side for that.
+_WHERE = {
+    "as_answer": "gateway.conversations.answers",
+    "add_commands": "gateway.conversations.cli",
+    "Opening": "gateway.conversations.handlers",
+    "on_accept": "gateway.conversations.handlers",
+    "on_whole_mo": "gateway.conversations.handlers",
+    "opening": "gateway.conversations.handlers",
+    "unanswerable": "gateway.conversations.handlers",
+    "own_number_notes": "gateway.conversations.ownnotes",
+}
 
 __all__ = [
     "Opening",
@@ -24,3 +44,11 @@ __all__ = [
     "own_number_notes",
     "unanswerable",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

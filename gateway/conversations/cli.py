@@ -1,23 +1,29 @@
-"""`smsgw mo list` and `smsgw conversation list`: what came back from phones, and who talks to whom."""
+"""`smsgw mo list` and `smsgw conversation list`: what came back from phones, and who talks to whom.
+
+The conversations' own modules are imported by the commands that read them: adding the parsers
+(`smsgw --help` among others) imports none of the store.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
 from gateway.cli.common import open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.conversations import states
-from gateway.conversations.numbers import written_forms
-from gateway.conversations.repo import ConversationsRepo
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.conversations.repo import ConversationsRepo
 
 
 def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tuple[str, ...] | None, bool]:
     """Every form of `--number`, and whether it is one of ours (a sender, pool or premium number)
     rather than a phone's: the lists look it up at that end only (see `ConversationsRepo.list_mo`)."""
+    from gateway.conversations.numbers import written_forms
+
     if value is None:
         return None, False
     forms = written_forms(value, cfg.gateway.default_region)
@@ -28,6 +34,8 @@ def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tu
 
 
 def _repo(cfg: Config) -> ConversationsRepo:
+    from gateway.conversations.repo import ConversationsRepo
+
     store = open_store(cfg, must_exist=True)
     return ConversationsRepo(store.db, store.clock)
 
@@ -50,6 +58,9 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.conversations import states
+    from gateway.conversations.repo import ConversationsRepo
+
     store = open_store(cfg, must_exist=True)
     repo = ConversationsRepo(store.db, store.clock)
     numbers, ours = _number(cfg, repo, args.number)

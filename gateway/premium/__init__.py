@@ -7,9 +7,35 @@ port for mail to an answer or confirmation address (gateway/smtp/relay.py), and 
 from the command line (gateway/cli/main.py).
 """
 
-from gateway.premium.cli import add_commands
-from gateway.premium.handlers import on_whole_mo
-from gateway.premium.intake import known, on_mail
-from gateway.premium.passwords import Target, target
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.premium.cli import add_commands
+    from gateway.premium.handlers import on_whole_mo
+    from gateway.premium.intake import known, on_mail
+    from gateway.premium.passwords import Target, target
+
+# Each name and the module that defines it, imported the first time the name is read (PEP 562): the
+# command line imports this package to add its subcommands, and `smsgw --help` must not import the
+# handlers, the store and the SMTP side for that.
+_WHERE = {
+    "add_commands": "gateway.premium.cli",
+    "on_whole_mo": "gateway.premium.handlers",
+    "known": "gateway.premium.intake",
+    "on_mail": "gateway.premium.intake",
+    "Target": "gateway.premium.passwords",
+    "target": "gateway.premium.passwords",
+}
 
 __all__ = ["Target", "add_commands", "known", "on_mail", "on_whole_mo", "target"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

@@ -8,24 +8,26 @@ up by the daemon's outbox worker within seconds.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from billing_reports.monthly import Month
 from billing_reports.render import pln
-from gateway import accountrules, mailheaders
-from gateway.adminrules import mail_address_problem
 from gateway.cli.argtypes import list_limit
 from gateway.cli.audit import audited, changes
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, since_time, when
-from gateway.config import Config
-from gateway.premium import confirmation, handlers, passwords
-from gateway.premium.repo import Service
-from gateway.premium.stats import PremiumStats
-from gateway.store.db import Store
+
+# The premium package's handlers (and through them the store and the SMTP side) are imported by the
+# commands that use them: adding the parsers (`smsgw --help` among others) imports none of them.
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.premium.repo import Service
+    from gateway.store.db import Store
 
 
 def _password(value: str) -> str:
+    from gateway.premium import passwords
+
     try:
         return passwords.normalise(value)
     except passwords.BadPassword as exc:
@@ -36,6 +38,9 @@ def _email(cfg: Config, value: str, what: str = "--email") -> str:
     """A client's address, plain and off the gateway's domains: the confirmation and every SMS
     mailed to one there came back to the gateway, which refused it, so the service never confirmed
     and the public's paid SMS were kept for good."""
+    from gateway import mailheaders
+    from gateway.adminrules import mail_address_problem
+
     if not mailheaders.is_plain_address(value):
         raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
     if (problem := mail_address_problem(cfg, value.strip())) is not None:
@@ -56,6 +61,8 @@ def _numbers(cfg: Config, values: list[str] | None) -> list[str]:
 
 
 def _service(store: Store, password: str) -> Service:
+    from gateway.premium import handlers
+
     service = handlers.repo(store).active_service(_password(password))
     if service is None:
         raise CliError(f"no premium service {password.upper()}")
@@ -63,6 +70,8 @@ def _service(store: Store, password: str) -> Service:
 
 
 def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.premium import handlers
+
     password = _password(args.password)
     email = _email(cfg, args.email)
     acl = [_email(cfg, a, "--reply-acl") for a in args.reply_acl] or [email]
@@ -85,6 +94,8 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.premium import confirmation, handlers
+
     store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     services = r.services()
@@ -107,6 +118,9 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway import accountrules
+    from gateway.premium import handlers
+
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():
         service = _service(store, args.password)
@@ -130,6 +144,8 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.premium import handlers
+
     store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     with store.db.transaction():
@@ -204,6 +220,8 @@ def _confirmation_state(store: Store, service: Service) -> int:
     A resend replaces the token the client may be about to use, so it is never done by a bare
     `verify`; an admin asked why a client's SMS do not arrive first needs to know whether they wait.
     """
+    from gateway.premium import confirmation, handlers
+
     if service.verified_at is not None:
         print(f"premium service {service.password}: {service.email} confirmed {when(service.verified_at)}")
         return 0
@@ -215,6 +233,8 @@ def _confirmation_state(store: Store, service: Service) -> int:
 
 
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    from gateway.premium import handlers
+
     store = open_store(cfg, must_exist=True)
     if not args.resend:
         return _confirmation_state(store, _service(store, args.password))
@@ -235,6 +255,8 @@ def cmd_answers(cfg: Config, args: argparse.Namespace) -> int:
     """What became of the clients' answers, newest first: a refused one (a sender off the reply
     list, no free answer left, the window passed, the account suspended, the identical-text rule)
     was told only to the client's mail server, which support cannot read."""
+    from gateway.premium import handlers
+
     password = _password(args.password) if args.password else None
     since = since_time(cfg, args.since) if args.since else None
     store = open_store(cfg, must_exist=True)
@@ -267,6 +289,8 @@ def _figures(label: str | None, number: str, sms: int, parts: int, price: int, c
 def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
     """The month as its billing files bill it: the MOs received in it and, listed apart and in the
     total, the corrections booked in it (SMS of a billed month moved to another party)."""
+    from gateway.premium.stats import PremiumStats
+
     try:
         month = Month.parse(args.month, option="--month")  # the months the billing takes
     except ValueError as exc:

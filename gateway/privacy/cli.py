@@ -9,23 +9,23 @@ which is where the erasure is proven; it is never in a log line.
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
 from gateway.cli.audit import audited
 from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
-from gateway.config import Config
-from gateway.privacy.repo import AWAITING_NOTE, Erased, PhoneRepo
-from gateway.store.checkpoint import BUSY_MS
 
-log = structlog.get_logger(__name__)
+# The phone's queries (and through them the store) are imported by the commands that run them:
+# adding the parsers (`smsgw --help` among others) imports none of them.
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.privacy.repo import Erased, PhoneRepo
 
 
 def _repo(cfg: Config, value: str) -> tuple[Any, PhoneRepo]:
     """The store and the phone's rows, the number read as the other commands read one."""
+    from gateway.privacy.repo import PhoneRepo
     from gateway.smtp.addressing import BadNumber, to_e164
 
     region = cfg.gateway.default_region
@@ -234,7 +234,11 @@ def _detail(number: str, e: Erased) -> str:
 
 
 def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
+    import structlog
+
     from gateway.premium.handlers import unclaim_erased
+    from gateway.privacy.repo import AWAITING_NOTE
+    from gateway.store.checkpoint import BUSY_MS
 
     store, repo = _repo(cfg, args.number)
     if not args.yes:
@@ -255,7 +259,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
         unclaim_erased(store, cfg, repo.number, AWAITING_NOTE)
         erased = repo.erase()
         audited(store, None, "phone.forget", _detail(repo.number, erased))
-    log.info("privacy.phone_forgotten", **erased._asdict())
+    structlog.get_logger(__name__).info("privacy.phone_forgotten", **erased._asdict())
     # The erased pages into the database file now and the WAL, which holds the old ones, emptied:
     # else its old copies stay until the daemon's checkpoints write them over.
     # Waiting as the daemon's checkpoint thread waits for readers, not the store's 30 s: the erasure is done.
