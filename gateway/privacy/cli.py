@@ -105,6 +105,9 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
     print(f"delivery reports never matched to an SMS: {held['reports_unmatched']}")
     records = _records(held["records"])
     print(f"records of mails to it or naming it, not sent as SMS (bounces, auto-replies): {records}")
+    # `forget` says it as what it keeps; an answer to "what do you hold" that counted 0 records while
+    # an upgraded install held some from before 0.2.10 said less than the erasure would.
+    print(f"  {UNADDRESSED_RECORDS}: not counted")
     for r in _section("mails about it (outbox)", held["mails"]):
         print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
     if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
@@ -165,12 +168,15 @@ def _shared(n: int) -> str:
     return f"kept: the text of {_plural(n, 'mail')} that went to other numbers too (its sender's)"
 
 
+UNADDRESSED_RECORDS = (
+    "the records of bounces and auto-replies that do not name the number in their subject or"
+    " text and were recorded before the gateway noted their recipients (schema version 54)"
+)
+
 KEPT_LINES = (
     "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
     "kept: the billing files already written (they are the bills): not changed",
-    "kept: the records of bounces and auto-replies that do not name the number in their subject or"
-    " text and were recorded before the gateway noted their recipients (schema version 54): nothing"
-    " ties them to it",
+    f"kept: {UNADDRESSED_RECORDS}: nothing ties them to it",
     "kept: backups taken before still hold the texts until they are rotated",
 )
 
