@@ -344,6 +344,7 @@ class Daemon:
             supervised.cancel()
             with suppress(asyncio.CancelledError):
                 await supervised
+            await outbox.close()  # the relay hears QUIT on the sessions kept for the next mail
             if self.simulator is not None:
                 await self.simulator.stop()
             await self.store.drain()

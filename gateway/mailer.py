@@ -6,6 +6,7 @@ the whole mail without answering is `PossiblyDeliveredError`, anything else is t
 A mail whose envelope or headers are not ASCII goes with SMTPUTF8 (RFC 6531), and fails at once
 at a relay that does not offer it; a domain alone that is not ASCII is written in IDNA A-labels
 instead, and the mail needs no SMTPUTF8.
+A session whose mail ended is kept open for the next mail (`gateway.mailsessions`).
 With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
 that a fresh install shows its replies and bounces without any mail server. What a session does
 with the relay's TLS is `gateway.mailtls`'.
@@ -23,7 +24,7 @@ import ssl
 import termios
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import aiosmtplib
 import structlog
@@ -33,6 +34,7 @@ from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
 from gateway.mailheaders import ascii_address
+from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
     RelayCertificateError,
@@ -92,8 +94,8 @@ def _too_big(code: int, message: str) -> bool:
     return code == 552 or message.lstrip().startswith("5.3.4")
 
 
-# Each step of a relay session (the connection and its greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT,
-# DATA, QUIT) waits this long for the relay's answer.
+# Each step of a relay session (the connection and its greeting, EHLO, STARTTLS, AUTH, RSET, MAIL,
+# RCPT, DATA, QUIT) waits this long for the relay's answer.
 COMMAND_TIMEOUT = 30.0
 # The answer to the final dot alone: RFC 5321 4.5.3.2.6 asks for at least 10 minutes, as a relay's
 # content filter may take minutes and a client that gives up sooner sends the mail again although
@@ -104,13 +106,24 @@ DOT_REPLY_TIMEOUT = 600.0
 UPLOAD_TIMEOUT = 300.0
 UPLOAD_LOOK = 0.02  # seconds between looks at what is left of the body to send
 # The longest one send may take without a hang: the upload, the dot's wait and fifteen steps of
-# COMMAND_TIMEOUT (a STARTTLS session with AUTH LOGIN has some twelve).
+# COMMAND_TIMEOUT (a STARTTLS session with AUTH LOGIN has some twelve; a kept session that fails its
+# RSET one more before them).
 LONGEST_SEND_SECONDS = UPLOAD_TIMEOUT + DOT_REPLY_TIMEOUT + 15 * COMMAND_TIMEOUT
 
 
 class SmtpRelayMailer:
+    """Sends each mail on a session kept open from the mail before (`gateway.mailsessions`), else
+    on a new connection; `close` ends the idle sessions with QUIT at the daemon's stop."""
+
     def __init__(
-        self, cfg: MailSection, hostname: str, password: str | None = None, ca_file: Path | None = None
+        self,
+        cfg: MailSection,
+        hostname: str,
+        password: str | None = None,
+        ca_file: Path | None = None,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        mails_per_session: int = MAILS_PER_SESSION,
     ) -> None:
         self.cfg = cfg
         self.hostname = hostname
@@ -120,8 +133,23 @@ class SmtpRelayMailer:
         # a renewed CA bundle is taken without a restart.
         self.ca_file = ca_file
         self._tls_failing: str | None = None  # the last failed opportunistic handshake, said once
+        self.sessions = IdleSessions(idle_seconds, mails_per_session)
+
+    async def close(self) -> None:
+        if closed := await self.sessions.close():
+            log.info("mail.relay_sessions_closed", sessions=closed)
 
     async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
+        session = self.sessions.take()
+        if session is not None:
+            try:
+                await self._deliver(session, mail_from, rcpt, content, reused=True)
+                return
+            except _Gone as exc:
+                # Closed by the relay while idle (its timeout, a restart): nothing of this mail
+                # reached it, so it goes at once on a new connection, as one send.
+                session.client.close()
+                log.debug("mail.relay_session_gone", after_mails=session.mails, error=repr(exc.__cause__))
         host, port = self.cfg.relay_addr
         if self.cfg.relay_starttls != WHEN_OFFERED:
             await self._session(host, port, mail_from, rcpt, content, offered=False)
@@ -148,8 +176,8 @@ class SmtpRelayMailer:
     async def _session(
         self, host: str, port: int, mail_from: str, rcpt: str, content: bytes, *, offered: bool
     ) -> None:
-        """One relay session. `offered`: STARTTLS if the relay offers it, unverified; a failed
-        handshake raises `HandshakeFailed` for the caller to go again in clear."""
+        """A new relay session, and the mail on it. `offered`: STARTTLS if the relay offers it,
+        unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in clear."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -158,43 +186,125 @@ class SmtpRelayMailer:
             **required_tls(self.cfg, self.ca_file),
         )
         try:
-            async with client:
-                if offered:
-                    await starttls_if_offered(client)
-                if self.cfg.relay_username and self.password:
-                    await client.login(self.cfg.relay_username, self.password)
-                await _transaction(client, mail_from, rcpt, content)
-        except ssl.SSLCertVerificationError as exc:
-            raise RelayCertificateError(untrusted(host, exc, self.ca_file)) from exc
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
-            refusals = exc.recipients
-            if refusals and all(
-                500 <= r.code < 600 and not _setup_refusal(r.code, r.message) for r in refusals
-            ):
-                raise PermanentMailError(str(exc)) from exc
+            await client.connect()
+            if offered:
+                await starttls_if_offered(client)
+            if self.cfg.relay_username and self.password:
+                await client.login(self.cfg.relay_username, self.password)
+        except BaseException as exc:
+            await _end(client, exc)
+            _raise_judged(exc, host, self.ca_file)
+        await self._deliver(RelaySession(client), mail_from, rcpt, content, reused=False)
+
+    async def _deliver(
+        self, session: RelaySession, mail_from: str, rcpt: str, content: bytes, *, reused: bool
+    ) -> None:
+        """The mail on an established session, kept for the next mail if its transaction ended:
+        with the dot answered 250, or refused by a reply the next mail's RSET clears (RFC 5321
+        4.1.1.5). Any other end (PossiblyDeliveredError, a timeout, a lost connection, 421) closes it.
+        A `reused` session begins with RSET; `_Gone` says it was dead before any of the mail went."""
+        client = session.client
+        try:
+            if reused:
+                await _reset(client)
+            await _transaction(client, mail_from, rcpt, content, reused=reused)
+        except _Gone:
             raise
-        except _SESSION_ERRORS:
-            # A 5xx about the session (our relay login, its greeting, our sender), not about this
-            # mail: retried, or one mistake in the relay's setup would fail the whole outbox at once.
-            raise
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
-                raise PermanentMailError(f"{exc.code} {exc.message}") from exc
-            raise
+        except BaseException as exc:
+            if isinstance(exc, Exception) and _transaction_ended(exc) and session.alive:
+                await self.sessions.keep(session)
+            else:
+                await _end(client, exc)
+            _raise_judged(exc, self.cfg.relay_addr[0], self.ca_file)
+        session.mails += 1
+        await self.sessions.keep(session)
+
+
+class _Gone(Exception):
+    """A kept session the relay closed while it was idle (EOF, a reset, 421 to RSET or MAIL)."""
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET first on a kept session: it clears what a refused transaction left (RFC 5321 4.1.1.5),
+    and any answer but 250 leaves the session for a new one before anything of the mail is sent."""
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise _Gone() from exc
+
+
+async def _end(client: aiosmtplib.SMTP, exc: BaseException) -> None:
+    """A session not kept: QUIT where it still talks, as aiosmtplib's `async with` ended it; only
+    closed when the send was cancelled (a stop gave up on it), lost, or timed out."""
+    lost = isinstance(exc, (ConnectionError, TimeoutError)) or not client.is_connected
+    if lost or not isinstance(exc, Exception):
+        client.close()
+    else:
+        await quit_session(client, COMMAND_TIMEOUT)
+
+
+def _transaction_ended(exc: Exception) -> bool:
+    """A refusal the session outlives (4xx or 5xx to MAIL, RCPT, DATA or the dot, or a mail failed
+    before MAIL): RSET starts the next mail clean. 421 closes the session (RFC 5321 3.8), as does a
+    refused greeting or login, or an answer that could not be read."""
+    reply: BaseException = exc
+    if isinstance(exc, PermanentMailError):
+        if exc.__cause__ is None:
+            return True  # refused before MAIL (SMTPUTF8 not offered): nothing was sent
+        reply = exc.__cause__
+    if isinstance(reply, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in reply.recipients]
+    elif isinstance(reply, (aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError)):
+        return False
+    elif isinstance(reply, aiosmtplib.SMTPResponseException):
+        codes = [reply.code]
+    else:
+        return False
+    return bool(codes) and all(400 <= code < 600 and code != 421 for code in codes)
+
+
+def _raise_judged(exc: BaseException, host: str, ca_file: Path | None) -> NoReturn:
+    """What a failed send raises: a 5xx about the mail is `PermanentMailError`, the relay's
+    certificate failing its check `RelayCertificateError`; anything else as it came, tried again."""
+    judged = _judged(exc, host, ca_file) if isinstance(exc, Exception) else exc
+    if judged is exc:
+        raise exc
+    raise judged from exc
+
+
+def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return RelayCertificateError(untrusted(host, exc, ca_file))
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
+        refusals = exc.recipients
+        if refusals and all(500 <= r.code < 600 and not _setup_refusal(r.code, r.message) for r in refusals):
+            return PermanentMailError(str(exc))
+        return exc
+    if isinstance(exc, _SESSION_ERRORS):
+        # A 5xx about the session (our relay login, its greeting, our sender), not about this
+        # mail: retried, or one mistake in the relay's setup would fail the whole outbox at once.
+        return exc
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if 500 <= exc.code < 600 and not _setup_refusal(exc.code, exc.message):
+            return PermanentMailError(f"{exc.code} {exc.message}")
+    return exc
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _DOT_LINE = re.compile(rb"^\.", re.MULTILINE)
 
 
-async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, content: bytes) -> None:
+async def _transaction(
+    client: aiosmtplib.SMTP, mail_from: str, rcpt: str, content: bytes, *, reused: bool = False
+) -> None:
     """MAIL, RCPT and DATA as aiosmtplib's `sendmail` sends them, but for the answer to the final dot.
 
     `sendmail` (and `data`) waits as long for that answer as for `354`: COMMAND_TIMEOUT for both
     sent a mail again that a slow relay had taken, DOT_REPLY_TIMEOUT for both would let a relay
     stuck at `DATA` hold a send for ten minutes. MAIL with `<>` for a bounce's empty sender, and
-    one recipient refused raises `SMTPRecipientsRefused`, as `sendmail` did.
+    one recipient refused raises `SMTPRecipientsRefused`, as `sendmail` did. On a `reused` session
+    a relay gone at MAIL (closed, or 421) is `_Gone`: none of the mail was sent.
     """
     body = _LINE_END.sub(b"\r\n", content)
     if not body.endswith(b"\r\n"):
@@ -212,7 +322,13 @@ async def _transaction(client: aiosmtplib.SMTP, mail_from: str, rcpt: str, conte
     encoding = "ascii" if needs is None else "utf-8"
     try:
         await client.mail(mail_from, options=options, encoding=encoding)
+    except aiosmtplib.SMTPServerDisconnected as exc:
+        if reused:
+            raise _Gone() from exc
+        raise
     except aiosmtplib.SMTPSenderRefused as exc:
+        if reused and exc.code == 421:
+            raise _Gone() from exc
         if options and options[0].startswith("SIZE=") and _too_big(exc.code, exc.message):
             # RFC 1870: refused for the size the mail declared, not for our sender or setup. It
             # would be refused so for the five days of retries; it fails now (a fallback copy, if

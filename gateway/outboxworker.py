@@ -230,6 +230,13 @@ class OutboxWorker:
             lambda: outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
         )
 
+    async def close(self) -> None:
+        """At the daemon's stop, once no send is left: the relay sessions kept open between mails
+        end with QUIT (`SmtpRelayMailer.close`), not with the process's exit."""
+        close = getattr(self.mailer, "close", None)
+        if close is not None:
+            await close()
+
     async def stop(self, timeout: float = STOP_WAIT_SECONDS) -> bool:
         """Claim no more mail and wait, at most `timeout` seconds, for the mail being sent to be
         answered and recorded; whether it was. A mail cut off stays `active`, and the next start
