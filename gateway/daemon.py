@@ -41,6 +41,7 @@ from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
+from gateway.logsink import written_at_once
 from gateway.mailer import Mailer, build_mailer
 from gateway.outboxworker import OutboxWorker
 from gateway.routing import Router
@@ -49,7 +50,7 @@ from gateway.smtp.listener import start_smtp_server
 from gateway.store import restoretmp
 from gateway.store.db import Store, StoreUnusable
 from gateway.store.queue import RECOVERED_LOGGED
-from gateway.supervisor import Supervisor, extend_start_for, sd_notify
+from gateway.supervisor import StartProgress, Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
 from smsc.logthrottle import flush_all
@@ -123,8 +124,17 @@ class Daemon:
         zone = ZoneInfo(cfg.gateway.timezone)
         for left, pid, size in restoretmp.remove_unfinished(cfg.db_path):  # each as large as a backup
             log.warning("restore.leftover_removed", path=str(left), pid=pid, bytes=size)
-        extend_start_for(cfg.db_path)  # its check reads the whole file: systemd must wait for it
-        self.store = Store.open(cfg.db_path, clock=self.clock, group_fsync=True, zone=zone)
+        # Its check reads the whole file, and an upgrade migrates it: systemd is told and keeps
+        # extending the start while they go on, the commands read what it does (StartProgress), and
+        # each line is in the log when logged, not when the loop first turns.
+        start = StartProgress(cfg.db_path, cfg.state_dir)
+        try:
+            with written_at_once():
+                self.store = Store.open(
+                    cfg.db_path, clock=self.clock, group_fsync=True, zone=zone, progress=start
+                )
+        finally:
+            start.done()
         recovered = self.store.queue.recover_active()
         if recovered:
             log.warning(

@@ -11,6 +11,10 @@ structlog default with the same output:
 - `LineSink`: lines logged on the event loop below WARNING are joined and written once per loop
   turn (or every `max_pending` lines); a warning or error, or any line logged where no loop runs,
   is written at once after what is pending, so that order is kept and nothing important waits.
+  Inside `written_at_once()` (the daemon's start, which never yields to the loop while it checks
+  and upgrades its database) every line is written at once: buffered, a start's lines appeared
+  only when the loop first turned, and a start killed before that left none, not even of the
+  migrations it had committed.
 - `bind_module_loggers`: structlog's lazy proxy resolves its logger on every attribute access
   (about 3 µs per call, even for a DEBUG call that is filtered out); after configuration the
   modules' `log` attributes are replaced by the loggers the proxies stand for.
@@ -25,7 +29,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import orjson
@@ -88,6 +93,7 @@ class LineSink:
         self._pending: list[bytes] = []
         self._scheduled: asyncio.AbstractEventLoop | None = None  # where a flush is due
         self._lock = threading.Lock()  # lines may come from other threads (the fsync thread, executors)
+        self.at_once = False  # every line written when logged (`written_at_once`)
 
     def line(self, rendered: str | bytes) -> None:
         """A line that may wait until the end of this loop turn (on the loop's thread only)."""
@@ -95,7 +101,7 @@ class LineSink:
         loop = asyncio._get_running_loop()  # the C accessor: get_running_loop() raises without one
         with self._lock:
             self._pending.append(data + b"\n")
-            if loop is not None and len(self._pending) < self.max_pending:
+            if loop is not None and not self.at_once and len(self._pending) < self.max_pending:
                 if self._scheduled is not loop:  # a loop that stopped before its turn ended is forgotten
                     self._scheduled = loop
                     loop.call_soon(self.flush)
@@ -169,6 +175,21 @@ def new_sink(stream: TextIO) -> LineSink:
     _flush_current()
     _current = LineSink(stream)
     return _current
+
+
+@contextmanager
+def written_at_once() -> Iterator[None]:
+    """Every line logged inside is written before the call that logged it returns (see module doc)."""
+    sink = _current
+    if sink is None:
+        yield
+        return
+    sink.flush()
+    was, sink.at_once = sink.at_once, True
+    try:
+        yield
+    finally:
+        sink.at_once = was
 
 
 _PACKAGES = ("gateway", "smsc", "acl", "billing_reports")

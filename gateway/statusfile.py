@@ -1,16 +1,27 @@
-"""The daemon's status file (`status.json` in the state directory), read.
+"""The daemon's status file (`status.json` in the state directory), read, and its start file
+(`starting.json`), written and read.
 
-Apart from `gateway.housekeeping`, which writes it, because `smsgw status` reads it every minute
-under monitoring: the housekeeping module imports most of the daemon.
+Apart from `gateway.housekeeping`, which writes the status file, because `smsgw status` reads it
+every minute under monitoring: the housekeeping module imports most of the daemon.
+
+The start file stands for the status file while the daemon checks and upgrades its database,
+which on a large one takes minutes before any status is written: what it does (checking the
+database, upgrading it from one schema to another) and which smsgw does it. A command of the new
+version took a daemon on an older schema for an older smsgw and said to restart it, which started
+the check over.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "status.json"
+START_FILE = "starting.json"
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -18,3 +29,55 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
         return json.loads((state_dir / STATUS_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def write_starting(state_dir: Path, data: dict[str, Any]) -> None:
+    """Replace the start file whole (a reader never sees half of it); a failure to write it leaves
+    the commands saying less, and never stops the start."""
+    from gateway.filemodes import write_private
+
+    path = state_dir / START_FILE
+    tmp = path.with_suffix(".tmp-start")
+    text = json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data})
+    try:
+        write_private(tmp, text)
+        tmp.replace(path)
+    except OSError:
+        with suppress(OSError):
+            tmp.unlink()
+
+
+def read_starting(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads((state_dir / START_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def remove_starting(state_dir: Path) -> None:
+    with suppress(OSError):
+        (state_dir / START_FILE).unlink()
+
+
+def starting_words(start: dict[str, Any] | None) -> str:
+    """What a starting daemon does, as its start file says: "checking the database (1.8 GB)" or
+    "upgrading the database from schema 46 to 54 (at 49)"; empty without one."""
+    if not start:
+        return ""
+    if start.get("phase") == "upgrading":
+        at = start.get("at")
+        now = f" (at {at})" if at is not None and at != start.get("from") else ""
+        return f"upgrading the database from schema {start.get('from')} to {start.get('to')}{now}"
+    if start.get("phase") == "checking":
+        return f"checking the database ({size_words(int(start.get('bytes') or 0))})"
+    return ""
+
+
+def size_words(size: int) -> str:
+    """1.8 GB, 745 MB, 12 kB: how big a database is, in the words the start's messages use."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} bytes"

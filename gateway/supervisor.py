@@ -34,6 +34,9 @@ WATCHDOG_DEFAULT_INTERVAL = 2.0
 # 15 million messages outlasted the default TimeoutStartSec of 90 s, and every start was killed).
 CHECK_BYTES_PER_SECOND = 50e6
 START_CHECK_FREE_SECONDS = 10.0
+# While the check and the migrations go on, systemd is asked for this much more every
+# `watchdog_interval()` (half of WatchdogSec; 2 s without one).
+EXTEND_AHEAD_SECONDS = 30.0
 
 _current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
 
@@ -57,16 +60,98 @@ def sd_notify(message: str) -> None:
         sock.sendall(message.encode())
 
 
-def extend_start_for(db: Path) -> None:
-    """Before the database is checked: EXTEND_TIMEOUT_USEC for as long as reading it may take, and
-    the 90 s systemd gives a start, when that is more than START_CHECK_FREE_SECONDS."""
+def database_bytes(db: Path) -> int:
+    """The database and its WAL: what the start's integrity check reads."""
     size = 0
     for path in (db, Path(f"{db}-wal")):
         with suppress(OSError):
             size += path.stat().st_size
-    seconds = size / CHECK_BYTES_PER_SECOND
+    return size
+
+
+def extend_start_for(db: Path) -> float:
+    """Before the database is checked: EXTEND_TIMEOUT_USEC for as long as reading it may take, and
+    the 90 s systemd gives a start, when that is more than START_CHECK_FREE_SECONDS; the estimate.
+
+    A first guess only: a disk slower than assumed (31 MB/s was measured cold) is covered by
+    `StartProgress`, which asks again while the check and the migrations go on."""
+    seconds = database_bytes(db) / CHECK_BYTES_PER_SECOND
     if seconds > START_CHECK_FREE_SECONDS:
         sd_notify(f"EXTEND_TIMEOUT_USEC={int((seconds + 90) * 1e6)}")
+    return seconds
+
+
+class StartProgress:
+    """The daemon's start while it checks and upgrades its database: told to systemd, the log and
+    the commands, and its start allowance extended for as long as the work goes on.
+
+    One estimate of the check's time was asked once: on a disk slower than assumed a large database
+    outlasted it, and systemd killed the start mid-check and began it again, for ever. Instead
+    `tick` (SQLite's progress handler on the connection during the check and the migrations, and
+    each turn of a wait for the write lock) asks for EXTEND_AHEAD_SECONDS more every
+    `watchdog_interval()`: a start that stops making progress is still killed that long after.
+    Each step is also written to the start file (`gateway.statusfile`), where `smsgw status` and
+    every other command read what the daemon is doing.
+    """
+
+    def __init__(self, db: Path, state_dir: Path, *, every: float | None = None) -> None:
+        from gateway import __version__
+
+        self.db = db
+        self.state_dir = state_dir
+        self.version = __version__
+        self.every = watchdog_interval() if every is None else every
+        self._next = time.monotonic() + self.every
+        self._upgrade: dict[str, Any] = {}
+        self._waits_said: set[int] = set()
+
+    def checking(self) -> None:
+        """Before the integrity check: the line, systemd's status, the first estimate, the start file."""
+        from gateway.statusfile import size_words, write_starting
+
+        size = database_bytes(self.db)
+        estimate = extend_start_for(self.db)
+        log.info("store.checking", path=str(self.db), bytes=size, estimate_seconds=round(estimate, 1))
+        sd_notify(f"STATUS=checking the database ({size_words(size)})")
+        write_starting(self.state_dir, {"version": self.version, "phase": "checking", "bytes": size})
+        self._next = time.monotonic() + self.every
+
+    def upgrading(self, at: int, to: int) -> None:
+        """Before migration `at + 1` of an existing database (one being created says nothing)."""
+        from gateway.statusfile import write_starting
+
+        if not self._upgrade:
+            self._upgrade = {"version": self.version, "phase": "upgrading", "from": at, "to": to}
+        sd_notify(f"STATUS=upgrading the database: schema {at + 1} of {to}")
+        write_starting(self.state_dir, {**self._upgrade, "at": at})
+        self.tick()
+
+    def waiting(self, migration: int) -> None:
+        """A turn of the wait for the database's write lock (which another process holds) before
+        `migration`: said once for each."""
+        if migration not in self._waits_said:
+            self._waits_said.add(migration)
+            log.warning(
+                "store.lock_wait",
+                path=str(self.db),
+                migration=migration,
+                note="another process holds the database's write lock (an smsgw command, a backup,"
+                " an sqlite3 shell): the start waits for it",
+            )
+        self.tick()
+
+    def tick(self) -> int:
+        """SQLite's progress handler: 0 lets the statement go on."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.every
+            sd_notify(f"EXTEND_TIMEOUT_USEC={int(EXTEND_AHEAD_SECONDS * 1e6)}")
+        return 0
+
+    def done(self) -> None:
+        from gateway.statusfile import remove_starting
+
+        remove_starting(self.state_dir)
 
 
 def watchdog_interval() -> float:

@@ -42,6 +42,18 @@ class CliError(Exception):
         self.code = code
 
 
+class DaemonStarting(CliError):
+    """The daemon is in its start, checking or upgrading the database: `smsgw status` says so as
+    its state (exit 1, as for any daemon starting), every other command exits 1 with this message."""
+
+    def __init__(self, pid: int, version: str | None, doing: str) -> None:
+        who = f"pid {pid}, smsgw {version}" if version else f"pid {pid}"
+        super().__init__(
+            f"the daemon ({who}) is starting: {doing}; try again when `smsgw status` says it runs"
+        )
+        self.state = f"starting ({who}): {doing}"
+
+
 def find_config(given: Path | None, env: dict[str, str] | None = None) -> tuple[Path, str | None]:
     """The config file and, when it was found somewhere an admin may not expect, how.
 
@@ -91,7 +103,7 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     except StoreUnusable as exc:
         raise CliError(str(exc), EXIT_CONFIG) from exc
     if (older := older_schema_under_a_daemon(cfg)) is not None:
-        raise CliError(older)
+        raise older
     try:
         # No integrity check: the daemon's start and `smsgw backup` read the whole file for it;
         # every command doing so made `smsgw status` take seconds to minutes on a large database.
@@ -183,12 +195,20 @@ def running_pid(cfg: Config) -> int | None:
     return pid
 
 
-def older_schema_under_a_daemon(cfg: Config) -> str | None:
+def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
     """Why a command of this version may not open the database: it is older than this smsgw's and
-    a daemon runs on it, which is then an older smsgw. Upgraded under it by a `status` (every
-    command migrates), the old daemon's own commands refused the database, a restart of it exited
-    with status 3 that the unit does not restart, and there was no way back but a backup."""
+    a daemon runs on it, which is then an older smsgw, or a daemon in its start, about to upgrade it.
+
+    Upgraded under an older daemon by a `status` (every command migrates), the old daemon's own
+    commands refused the database, a restart of it exited with status 3 that the unit does not
+    restart, and there was no way back but a backup. A daemon of this version in its start
+    (checking a large database, then upgrading it) was taken for an older one, and restarting it
+    as told began the check again; and a command in its first moments ran the upgrade itself,
+    leaving the daemon's log without it. Such a daemon is told by its start file (its pid, what it
+    does), or, before it has written one, by holding the lock with no status file of its own.
+    """
     from gateway.filemodes import refuse_unsafe_database
+    from gateway.statusfile import read_starting, read_status, starting_words
     from gateway.store.schema import SCHEMA_VERSION
 
     try:
@@ -202,7 +222,14 @@ def older_schema_under_a_daemon(cfg: Config) -> str | None:
         return None  # none, or not readable here: opening it says what is wrong
     if version >= SCHEMA_VERSION or (pid := running_pid(cfg)) is None:
         return None
-    return (
+    start = read_starting(cfg.state_dir)
+    status = read_status(cfg.state_dir)
+    if start is not None and start.get("pid") == pid:
+        doing = starting_words(start) or "opening the database"
+        return DaemonStarting(pid, start.get("version"), doing)
+    if status is None or status.get("pid") != pid:
+        return DaemonStarting(pid, None, f"database {cfg.db_path} is at schema version {version}")
+    return CliError(
         f"database {cfg.db_path} is at schema version {version}, older than this smsgw's ({SCHEMA_VERSION}),"
         f" and the daemon running on it (pid {pid}) is an older smsgw: restart it on this version first"
         " (systemctl restart smsgw), which upgrades the database"

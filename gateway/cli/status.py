@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
-from gateway.cli.common import CliError, open_store, pid_alive, when
+from gateway.cli.common import CliError, DaemonStarting, open_store, pid_alive, when
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ STATUS_CODES = (
     " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
     " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
     " min, or it has not written its status for 30 s (1 also when status itself fails,"
-    " e.g. no database at a mistyped state_dir: stderr says why); 2 a usage error, also status run as"
+    " e.g. no database at a mistyped state_dir: stderr says why), also while it starts (checking or"
+    " upgrading the database: status says which); 2 a usage error, also status run as"
     " root in the service user's state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is"
     " not running: stopped, or exited without a clean stop (3 also for a config error, and for a"
     " database missing where one existed, as for every command: stderr says so). For a Nagios-style"
@@ -118,6 +119,13 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
     try:
         store = open_store(cfg, must_exist=True)
+    except DaemonStarting as exc:
+        # It checks or upgrades the database: what it holds can be read once it has, not before.
+        if args.json:
+            print(json.dumps({"daemon": {"state": exc.state}}, indent=2))
+        else:
+            print(f"daemon    {exc.state}; try again when it runs")
+        return STATUS_TROUBLE
     except CliError as exc:
         if exc.code != STATUS_TROUBLE or cfg.db_path.exists():
             raise
@@ -132,6 +140,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
     holder = lock_holder(cfg)
     down = daemon_state(status, now, holder)
+    if down is not None and down.startswith("starting") and (doing := _start_words(cfg, holder)):
+        down = doing  # what its start does: checking a large database takes minutes
     routes = cfg.routes()
     code = status_exit(status, now, routes, outbox_stuck=stuck is not None, holder=holder)
     if args.json:
@@ -217,6 +227,17 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return code
+
+
+def _start_words(cfg: Config, holder: int | None) -> str | None:
+    """What the daemon's start file says it does (`starting (pid N, smsgw V): checking the database
+    (1.8 GB)`), for one holding the lock; a check of a large database takes minutes."""
+    from gateway.statusfile import read_starting, starting_words
+
+    start = read_starting(cfg.state_dir)
+    if not start or start.get("pid") != holder or not (doing := starting_words(start)):
+        return None
+    return f"starting (pid {holder}, smsgw {start.get('version')}): {doing}"
 
 
 def _down(link: dict[str, Any], now: float) -> str:

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
 from gateway.store import marker, walcheck
@@ -57,11 +57,15 @@ from gateway.store.records import (
 from gateway.store.transactions import Transactions
 from gateway.store.walsync import WalSync
 
+if TYPE_CHECKING:
+    from gateway.supervisor import StartProgress
+
 Clock = Callable[[], float]
 T = TypeVar("T")
 
 # Lock waits of the CLI and of start-up, like any SQLite client (the serving daemon: SERVING_BUSY_MS).
 BUSY_TIMEOUT_MS = 30_000
+PROGRESS_EVERY_OPS = 20_000  # SQLite VM steps between calls of a start's progress handler
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -130,6 +134,7 @@ class Db(Transactions):
         check: bool = True,
         integrity: bool = True,
         clock: Clock = time.time,
+        progress: StartProgress | None = None,
     ) -> Db:
         """Open (and create or migrate) the database.
 
@@ -148,6 +153,10 @@ class Db(Transactions):
 
         A missing or empty database is created only where none existed before (`marker`): one that
         was deleted, or a volume that holds its marker but not it, is refused, never made anew.
+
+        The daemon's start passes `progress` (`gateway.supervisor.StartProgress`): told of the check
+        and of each migration, and called as SQLite's progress handler meanwhile, so that systemd
+        keeps extending the start while the work goes on, however long a large database takes.
         """
         existed = path.exists() and path.stat().st_size > 0
         if not existed:
@@ -164,6 +173,12 @@ class Db(Transactions):
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
+            if progress is not None and check:
+                conn.set_progress_handler(progress.tick, PROGRESS_EVERY_OPS)
+                # A lock wait in short turns (`migrate`), each of which extends the start too.
+                conn.execute(f"PRAGMA busy_timeout={max(int(progress.every * 1000), 50)}")
+                if existed:
+                    progress.checking()
             if existed and check and integrity:
                 ok = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if ok != "ok":
@@ -176,8 +191,11 @@ class Db(Transactions):
         db = cls(conn, path)
         db.clock = clock
         if check:
-            db.upgraded_from = migrate(db, existed)
+            db.upgraded_from = migrate(db, existed, progress, BUSY_TIMEOUT_MS / 1000)
             marker.record(path, clock(), created=not existed)
+        if progress is not None:
+            conn.set_progress_handler(None, 0)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if group_fsync:
             # Checkpoints (which fsync the database file) run in a thread of their own, not in
             # whichever COMMIT of the event loop crosses SQLite's threshold.
@@ -272,8 +290,16 @@ class Store:
         group_fsync: bool = False,
         zone: tzinfo | None = None,
         integrity: bool = True,
+        progress: StartProgress | None = None,
     ) -> Store:
-        db = Db.open(path, create=create, group_fsync=group_fsync, integrity=integrity, clock=clock)
+        db = Db.open(
+            path,
+            create=create,
+            group_fsync=group_fsync,
+            integrity=integrity,
+            clock=clock,
+            progress=progress,
+        )
         return cls(db, clock=clock, zone=zone)
 
     @property

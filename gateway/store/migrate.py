@@ -4,6 +4,7 @@ the daemon or a command opens it."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import TYPE_CHECKING
 
 import structlog
@@ -13,11 +14,14 @@ from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from gateway.store.db import Db
+    from gateway.supervisor import StartProgress
 
 log = structlog.get_logger(__name__)
 
 
-def migrate(db: Db, existed: bool) -> int | None:
+def migrate(
+    db: Db, existed: bool, progress: StartProgress | None = None, lock_wait: float = 30.0
+) -> int | None:
     """Bring the schema to this version, one migration a transaction; the version an existing
     database was at when this process upgraded it, None when it did not (already current, created
     now, or upgraded by another process meanwhile): a command says so, the daemon's log does.
@@ -27,6 +31,11 @@ def migrate(db: Db, existed: bool) -> int | None:
     it holds the write lock, and one the other process has committed meanwhile is skipped. Read
     once before the loop, the second process ran a committed migration again and failed on
     "index … already exists": a daemon that exited at its first start, a command with an error.
+
+    The daemon's start passes `progress`: each step is told before it runs, and a wait for the
+    write lock (up to `lock_wait` seconds, as SQLite's busy timeout waited) is taken in turns of the
+    connection's short busy timeout, each told too, so that systemd's start allowance is extended
+    while the start waits (SQLite's progress handler is not called during a busy wait).
     """
     conn = db.conn
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -55,12 +64,10 @@ def migrate(db: Db, existed: bool) -> int | None:
     ran = 0
     upgraded_from = None
     for number in range(version, SCHEMA_VERSION):
-        with db.transaction():
-            if _version(db) > number:
-                continue  # another process committed it while this one waited for the lock
-            for statement in _split_sql(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+        if progress is not None and not created:
+            progress.upgrading(number, SCHEMA_VERSION)
+        if not _migrate_one(db, number, progress, lock_wait):
+            continue  # another process committed it while this one waited for the lock
         if upgraded_from is None:
             upgraded_from = number
         ran += 1
@@ -69,6 +76,30 @@ def migrate(db: Db, existed: bool) -> int | None:
         log.info("store.created", version=SCHEMA_VERSION, path=str(db.path))
         return None
     return upgraded_from
+
+
+def _migrate_one(db: Db, number: int, progress: StartProgress | None, lock_wait: float) -> bool:
+    """Migration `number + 1` in its own transaction; False when it was committed already."""
+    conn = db.conn
+    started = time.monotonic()
+    while True:
+        try:
+            with db.transaction():
+                if _version(db) > number:
+                    return False
+                for statement in _split_sql(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+            return True
+        except sqlite3.OperationalError as exc:
+            waited = time.monotonic() - started
+            if progress is None or not _busy(exc) or waited >= lock_wait:
+                raise
+            progress.waiting(number + 1)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
 
 
 def _version(db: Db) -> int:
