@@ -43,7 +43,10 @@ def test_a_new_database_is_one_info_line_and_its_steps_are_debug(tmp_path: Path)
     events = store_events(logs)
     assert [e for e in events if e[0] != "debug"] == [("info", "store.created", SCHEMA_VERSION)], events
     steps = [e for e in events if e[1] == "store.migrated"]
-    assert steps == [("debug", "store.migrated", v) for v in range(1, SCHEMA_VERSION + 1)], steps
+    # One step from the script of what the migrations build (tests/test_fresh_schema.py), and one
+    # for each migration added since it was written.
+    assert steps and all(level == "debug" for level, _, _ in steps), steps
+    assert steps[-1][2] == SCHEMA_VERSION, steps
     created = next(e for e in logs if e["event"] == "store.created")
     assert created["path"] == str(path)
 

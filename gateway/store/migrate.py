@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import structlog
 
+from gateway.store import freshscript
 from gateway.store.fileguard import StoreUnusable
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -56,13 +58,19 @@ def migrate(
             f"database {db.path} has schema version {version}, newer than this smsgw "
             f"understands ({SCHEMA_VERSION}); run the newer smsgw or restore a backup."
         )
-    # A new database is built by running every migration from 0: one line says so, and the steps
-    # (38 INFO lines at an install's first start, read by nobody) are kept for DEBUG. An upgrade
-    # says each step at INFO: what it changed is what an admin looks for after one.
+    # A new database is made in one step from the script of what the migrations build
+    # (`gateway.store.freshschema`), and by the migrations added since the script was written, if
+    # any: one line says so, the steps are kept for DEBUG. An upgrade says each step at INFO: what
+    # it changed is what an admin looks for after one.
     created = version == 0
     step = log.debug if created else log.info
     ran = 0
     upgraded_from = None
+    if created and 0 < freshscript.VERSION <= SCHEMA_VERSION:
+        if _step(db, 0, freshscript.VERSION, freshscript.STATEMENTS, progress, lock_wait):
+            ran += 1
+            step("store.migrated", version=freshscript.VERSION, path=str(db.path), script=True)
+        version = _version(db)  # or as another process made it meanwhile
     for number in range(version, SCHEMA_VERSION):
         if progress is not None and not created:
             progress.upgrading(number, SCHEMA_VERSION)
@@ -80,6 +88,19 @@ def migrate(
 
 def _migrate_one(db: Db, number: int, progress: StartProgress | None, lock_wait: float) -> bool:
     """Migration `number + 1` in its own transaction; False when it was committed already."""
+    return _step(db, number, number + 1, _split_sql(MIGRATIONS[number]), progress, lock_wait)
+
+
+def _step(
+    db: Db,
+    number: int,
+    to: int,
+    statements: Sequence[str],
+    progress: StartProgress | None,
+    lock_wait: float,
+) -> bool:
+    """`statements` in one transaction, taking the schema from version `number` to `to`; False when
+    another process took it past `number` meanwhile."""
     conn = db.conn
     started = time.monotonic()
     while True:
@@ -87,9 +108,9 @@ def _migrate_one(db: Db, number: int, progress: StartProgress | None, lock_wait:
             with db.transaction():
                 if _version(db) > number:
                     return False
-                for statement in _split_sql(MIGRATIONS[number]):
+                for statement in statements:
                     conn.execute(statement)
-                conn.execute("UPDATE schema_version SET version = ?", (number + 1,))
+                conn.execute("UPDATE schema_version SET version = ?", (to,))
             return True
         except sqlite3.OperationalError as exc:
             waited = time.monotonic() - started
