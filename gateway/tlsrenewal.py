@@ -180,6 +180,10 @@ class CertificateWatch:
             await reload_changed(self.hostname, clock=self.clock)
             now = self.clock()
             found = await asyncio.to_thread(self._read, now)
+        except asyncio.CancelledError:
+            # The daemon stopped during a look (the first runs at the start): the scheduler logged
+            # that as the job failing, with a traceback, at an ordinary stop. The next start looks again.
+            return
         except Exception:  # a look that failed is tried again in a minute; it must not stop the job
             log.exception("tls.certificate_check_failed")
             return

@@ -11,10 +11,12 @@ on the real relay port.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import smtplib
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +281,29 @@ async def test_the_start_says_an_expired_certificate(tmp_path: Path) -> None:
         assert doubt["level"] == "warning" and "expired on 2025-02-01" in str(doubt["detail"]), doubt
     finally:
         await stop(proc)
+
+
+async def test_a_stop_during_a_look_at_the_certificates_is_no_failed_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first look runs at the start: a daemon stopped meanwhile had the scheduler log the job as
+    # failed ("raised an exception", CancelledError, a traceback) at an ordinary stop.
+    cfg = parse_config(submission_config_text(tmp_path, 1, None), source="test", base_dir=tmp_path)
+    watch = tlsrenewal.CertificateWatch(cfg)
+    reading, release = threading.Event(), threading.Event()
+
+    def held(now: float) -> list[Any]:
+        reading.set()
+        release.wait(10)
+        return []
+
+    monkeypatch.setattr(watch, "_read", held)
+    look = asyncio.create_task(watch.check())
+    await asyncio.to_thread(reading.wait, 10)
+    with capture_logs() as logs:
+        look.cancel()
+        try:
+            await look  # the scheduler awaits the job so: a CancelledError here was its "failure"
+        finally:
+            release.set()
+    assert logs == []
