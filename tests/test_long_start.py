@@ -16,6 +16,8 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -190,3 +192,53 @@ def test_a_kill_during_the_upgrade_leaves_the_line_of_every_migration_committed(
         committed,
         migrated,
     )
+
+
+def test_a_new_database_waits_out_a_held_write_lock_at_the_start(tmp_path: Path) -> None:
+    # The first start on a new database: its first write (the schema's version table) waited only
+    # the start's short busy timeout, once (2 s without systemd's watchdog), and the start failed
+    # with "database is locked" while a backup or a shell held the lock a moment longer.
+    from gateway.supervisor import StartProgress
+
+    path = tmp_path / "state" / "smsgw.db"
+    path.parent.mkdir()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    let_go = threading.Timer(1.0, lambda: holder.execute("ROLLBACK"))
+    let_go.start()
+    try:
+        Store.open(path, progress=StartProgress(path, path.parent, every=0.3)).close()
+    finally:
+        let_go.join()
+        holder.close()
+    assert version(path) == SCHEMA_VERSION
+
+
+def test_a_start_file_left_by_a_killed_start_is_not_believed_over_a_serving_daemon(tmp_path: Path) -> None:
+    # A start killed mid-check leaves its start file; an older smsgw then serving under the same pid
+    # (in a container the daemon is always pid 1) had every command say "starting" for ever.
+    config = write_config(tmp_path, free_port(), free_port())
+    state = old_database(config).parent
+    serving = (
+        "import json, os, sys, time\nfrom pathlib import Path\nfrom gateway import statelock\n"
+        f"state = Path({str(state)!r})\n"
+        "with statelock.held(state):\n"
+        "    now = {'pid': os.getpid(), 'updated_at': time.time()}\n"
+        "    (state / 'status.json').write_text(json.dumps(now))\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", serving], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as older:
+        assert older.stdout is not None and older.stdin is not None
+        assert older.stdout.readline() == "held\n"
+        left = {"pid": older.pid, "updated_at": time.time() - 86400, "phase": "checking", "bytes": 10**9}
+        (state / "starting.json").write_text(json.dumps(left))
+        said = smsgw(config, "outbox", "list")
+        older.stdin.write("\n")
+        older.stdin.close()
+    assert said.returncode == 1, said
+    assert "is an older smsgw: restart it" in said.stderr, said.stderr
+    assert "starting" not in said.stderr, said.stderr

@@ -224,7 +224,7 @@ def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
         return None
     start = read_starting(cfg.state_dir)
     status = read_status(cfg.state_dir)
-    if start is not None and start.get("pid") == pid:
+    if start is not None and start.get("pid") == pid and not _serving_since(status, pid, start):
         doing = starting_words(start) or "opening the database"
         return DaemonStarting(pid, start.get("version"), doing)
     if status is None or status.get("pid") != pid:
@@ -234,6 +234,18 @@ def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
         f" and the daemon running on it (pid {pid}) is an older smsgw: restart it on this version first"
         " (systemctl restart smsgw), which upgrades the database"
     )
+
+
+def _serving_since(status: dict[str, Any] | None, pid: int, start: dict[str, Any]) -> bool:
+    """Whether the lock holder's status file is newer than the start file: the start file is then
+    a leftover of a start killed before it ended, and the pid a new process's (in a container the
+    daemon is always pid 1), which an older daemon serving meanwhile never removes."""
+    if status is None or status.get("pid") != pid:
+        return False
+    try:
+        return float(status.get("updated_at", 0)) >= float(start.get("updated_at", 0))
+    except (TypeError, ValueError):
+        return False
 
 
 def refuse_root_in_service_dir(cfg: Config) -> None:

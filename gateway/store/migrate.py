@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -47,11 +47,17 @@ def migrate(
             "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
         )
     if "schema_version" not in tables:
-        with db.transaction():
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            conn.execute(
-                "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
-            )
+
+        def versioned() -> bool:
+            with db.transaction():
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                conn.execute(
+                    "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
+                )
+            return True
+
+        # In turns of the start's short busy timeout as the steps below: one wait, as long as theirs.
+        _waiting_for_the_lock(versioned, 1, progress, lock_wait)
     version = _version(db)
     if version > SCHEMA_VERSION:
         raise StoreUnusable(
@@ -102,21 +108,35 @@ def _step(
     """`statements` in one transaction, taking the schema from version `number` to `to`; False when
     another process took it past `number` meanwhile."""
     conn = db.conn
+
+    def work() -> bool:
+        with db.transaction():
+            if _version(db) > number:
+                return False
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (to,))
+        return True
+
+    return _waiting_for_the_lock(work, number + 1, progress, lock_wait)
+
+
+def _waiting_for_the_lock(
+    work: Callable[[], bool], migration: int, progress: StartProgress | None, lock_wait: float
+) -> bool:
+    """`work` (one transaction), tried again while another process holds the write lock, up to
+    `lock_wait` seconds in all: the daemon's start waits in turns of its short busy timeout, each
+    told to `progress` (which extends systemd's start allowance); a command's connection waits out
+    its own busy timeout once."""
     started = time.monotonic()
     while True:
         try:
-            with db.transaction():
-                if _version(db) > number:
-                    return False
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute("UPDATE schema_version SET version = ?", (to,))
-            return True
+            return work()
         except sqlite3.OperationalError as exc:
             waited = time.monotonic() - started
             if progress is None or not _busy(exc) or waited >= lock_wait:
                 raise
-            progress.waiting(number + 1)
+            progress.waiting(migration)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
