@@ -9,8 +9,9 @@ from the command line (gateway/cli/main.py).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazynames import lazy_getattr
 
 if TYPE_CHECKING:
     from gateway.premium.cli import add_commands
@@ -33,9 +34,4 @@ _WHERE = {
 __all__ = ["Target", "add_commands", "known", "on_mail", "on_whole_mo", "target"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())

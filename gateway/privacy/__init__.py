@@ -8,8 +8,9 @@ delivery report, the mail that quoted it).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazynames import lazy_getattr
 
 if TYPE_CHECKING:
     from gateway.privacy.cli import add_commands
@@ -24,9 +25,4 @@ _WHERE = {
 __all__ = ["add_commands"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
