@@ -12,7 +12,8 @@ import asyncio
 
 import structlog
 
-from gateway.mailer import LONGEST_SEND_SECONDS, Mailer, PermanentMailError, PossiblyDeliveredError
+from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
+from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
 from gateway.supervisor import beat

@@ -22,7 +22,8 @@ from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway import outboxworker
 from gateway.configservices import MailSection
-from gateway.mailer import PermanentMailError, SmtpRelayMailer
+from gateway.mailer import SmtpRelayMailer
+from gateway.mailtransaction import PermanentMailError
 from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
 from tests.billing_world import at, prepare

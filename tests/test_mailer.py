@@ -18,7 +18,8 @@ from aiosmtpd.smtp import AuthResult
 from structlog.testing import capture_logs
 
 from gateway.config import Config, parse_config
-from gateway.mailer import PermanentMailError, build_mailer
+from gateway.mailer import build_mailer
+from gateway.mailtransaction import PermanentMailError
 from gateway.store.db import Store
 from tests.conftest import STAFF, free_port, make_config, running_gateway
 from tests.test_relay_password import relay_config_text

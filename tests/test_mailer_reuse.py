@@ -20,7 +20,8 @@ from aiosmtpd.smtp import SMTP
 from gateway.config import parse_config
 from gateway.configservices import MailSection
 from gateway.daemon import Daemon
-from gateway.mailer import PermanentMailError, SmtpRelayMailer
+from gateway.mailer import SmtpRelayMailer
+from gateway.mailtransaction import PermanentMailError
 from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
 from tests.certs import make_cert_pair

@@ -21,7 +21,8 @@ from aiosmtpd.controller import Controller
 
 from gateway import notify, outboxworker
 from gateway.configservices import MailSection
-from gateway.mailer import PermanentMailError, SmtpRelayMailer
+from gateway.mailer import SmtpRelayMailer
+from gateway.mailtransaction import PermanentMailError
 from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
 from tests.conftest import free_port

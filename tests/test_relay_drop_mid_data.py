@@ -17,7 +17,7 @@ import aiosmtplib
 import pytest
 from structlog.testing import capture_logs
 
-from gateway import mailer, outboxworker
+from gateway import mailtransaction, outboxworker
 from gateway.configservices import MailSection
 from gateway.mailer import SmtpRelayMailer
 from gateway.outboxworker import OutboxWorker
@@ -164,7 +164,7 @@ async def test_a_relay_that_stops_reading_the_body_is_left_for_a_retry_without_t
 ) -> None:
     # The wait for the body to leave is bounded: a relay that stops reading holds no send (nor the
     # worker's slot) for longer, and as its end never went, the mail was not delivered.
-    monkeypatch.setattr(mailer, "UPLOAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(mailtransaction, "UPLOAD_TIMEOUT", 1.0)
     stopped = asyncio.Event()
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

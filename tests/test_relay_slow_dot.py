@@ -18,7 +18,7 @@ import aiosmtplib
 import pytest
 from structlog.testing import capture_logs
 
-from gateway import mailer, outboxworker
+from gateway import mailtransaction, outboxworker
 from gateway.config import Config
 from tests.conftest import STAFF, free_port, make_config, running_gateway
 from tests.test_mailer import Relay, outbox_rows, relay_running
@@ -114,7 +114,7 @@ async def test_a_mail_the_relay_took_without_answering_goes_again_as_a_possible_
     # The relay may have stored the mail before it dropped the connection or while it kept silent,
     # or lost it: a lost bounce is worse than one arriving twice, so it goes again, logged, and the
     # admin reads why (not a bare SMTPServerDisconnected or SMTPReadTimeoutError).
-    monkeypatch.setattr(mailer, "DOT_REPLY_TIMEOUT", DOT_WAIT, raising=False)
+    monkeypatch.setattr(mailtransaction, "DOT_REPLY_TIMEOUT", DOT_WAIT)
     monkeypatch.setattr(outboxworker, "mail_retry_delay", lambda attempts: 2.0)  # time to read the error
     with relay_running(relay) as port:
         cfg = make_config(tmp_path, smsc_port=free_port(), relay_port=port)
