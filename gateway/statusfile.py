@@ -1,8 +1,8 @@
-"""The daemon's status file (`status.json` in the state directory), read, and its start file
-(`starting.json`), written and read.
+"""The daemon's status file (`status.json` in the state directory) and its start file
+(`starting.json`), read.
 
-Apart from `gateway.housekeeping`, which writes the status file, because `smsgw status` reads it
-every minute under monitoring: the housekeeping module imports most of the daemon.
+Apart from `gateway.housekeeping`, which writes both (`write_status`), because `smsgw status`
+reads them every minute under monitoring: the housekeeping module imports most of the daemon.
 
 The start file stands for the status file while the daemon checks and upgrades its database,
 which on a large one takes minutes before any status is written: what it does (checking the
@@ -14,8 +14,6 @@ the check over.
 from __future__ import annotations
 
 import json
-import os
-import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -29,22 +27,6 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
         return json.loads((state_dir / STATUS_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def write_starting(state_dir: Path, data: dict[str, Any]) -> None:
-    """Replace the start file whole (a reader never sees half of it); a failure to write it leaves
-    the commands saying less, and never stops the start."""
-    from gateway.filemodes import write_private
-
-    path = state_dir / START_FILE
-    tmp = path.with_suffix(".tmp-start")
-    text = json.dumps({"pid": os.getpid(), "updated_at": time.time(), **data})
-    try:
-        write_private(tmp, text)
-        tmp.replace(path)
-    except OSError:
-        with suppress(OSError):
-            tmp.unlink()
 
 
 def read_starting(state_dir: Path) -> dict[str, Any] | None:

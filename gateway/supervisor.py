@@ -107,23 +107,26 @@ class StartProgress:
 
     def checking(self) -> None:
         """Before the integrity check: the line, systemd's status, the first estimate, the start file."""
-        from gateway.statusfile import size_words, write_starting
+        from gateway.housekeeping import write_status
+        from gateway.statusfile import START_FILE, size_words
 
         size = database_bytes(self.db)
         estimate = extend_start_for(self.db)
         log.info("store.checking", path=str(self.db), bytes=size, estimate_seconds=round(estimate, 1))
         sd_notify(f"STATUS=checking the database ({size_words(size)})")
-        write_starting(self.state_dir, {"version": self.version, "phase": "checking", "bytes": size})
+        checking = {"version": self.version, "phase": "checking", "bytes": size}
+        write_status(self.state_dir / START_FILE, checking)
         self._next = time.monotonic() + self.every
 
     def upgrading(self, at: int, to: int) -> None:
         """Before migration `at + 1` of an existing database (one being created says nothing)."""
-        from gateway.statusfile import write_starting
+        from gateway.housekeeping import write_status
+        from gateway.statusfile import START_FILE
 
         if not self._upgrade:
             self._upgrade = {"version": self.version, "phase": "upgrading", "from": at, "to": to}
         sd_notify(f"STATUS=upgrading the database: schema {at + 1} of {to}")
-        write_starting(self.state_dir, {**self._upgrade, "at": at})
+        write_status(self.state_dir / START_FILE, {**self._upgrade, "at": at})
         self.tick()
 
     def waiting(self, migration: int) -> None:

@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -202,16 +201,20 @@ def test_a_new_database_waits_out_a_held_write_lock_at_the_start(tmp_path: Path)
 
     path = tmp_path / "state" / "smsgw.db"
     path.parent.mkdir()
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    holder.execute("PRAGMA journal_mode=WAL")
-    holder.execute("BEGIN IMMEDIATE")
-    let_go = threading.Timer(1.0, lambda: holder.execute("ROLLBACK"))
-    let_go.start()
-    try:
+    holding = (
+        "import sqlite3, sys, time\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('PRAGMA journal_mode=WAL')\n"
+        "conn.execute('BEGIN IMMEDIATE')\n"
+        "print('held', flush=True)\n"
+        "time.sleep(1.0)\n"
+        "conn.execute('ROLLBACK')\n"
+    )
+    command = [sys.executable, "-c", holding, str(path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as other:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
         Store.open(path, progress=StartProgress(path, path.parent, every=0.3)).close()
-    finally:
-        let_go.join()
-        holder.close()
+    assert other.returncode == 0
     assert version(path) == SCHEMA_VERSION
 
 

@@ -235,9 +235,9 @@ def _start_words(cfg: Config, holder: int | None) -> str | None:
     from gateway.statusfile import read_starting, starting_words
 
     start = read_starting(cfg.state_dir)
-    if not start or start.get("pid") != holder or not (doing := starting_words(start)):
+    if holder is None or not start or start.get("pid") != holder or not (doing := starting_words(start)):
         return None
-    return f"starting (pid {holder}, smsgw {start.get('version')}): {doing}"
+    return DaemonStarting(holder, start.get("version"), doing).state
 
 
 def _down(link: dict[str, Any], now: float) -> str:
