@@ -20,7 +20,8 @@ from gateway.cli.terminal import one_line
 # adding the parsers (`smsgw --help` among others) imports none of them.
 if TYPE_CHECKING:
     from gateway.config import Config
-    from gateway.privacy.repo import Erased, PhoneRepo
+    from gateway.privacy.erasure import Erased
+    from gateway.privacy.repo import PhoneRepo
 
 
 def _repo(cfg: Config, value: str) -> tuple[Any, PhoneRepo]:
@@ -243,7 +244,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
     import structlog
 
     from gateway.premium.handlers import unclaim_erased
-    from gateway.privacy.repo import AWAITING_NOTE
+    from gateway.privacy.erasure import AWAITING_NOTE
     from gateway.store.checkpoint import BUSY_MS
 
     store, repo = _repo(cfg, args.number)

@@ -6,8 +6,8 @@ number (E.164, as a person writes it: "+48 601 123 456", and national as its add
 "601123456@"), through the encodings a mail may hide it in (quoted-printable, base64, a header's
 encoded words), and in one naming other numbers too replaces the phone's number only, leaving the
 mail's structure as it came. That is byte and MIME work with no database in it, half of what the
-repository was: kept apart, the queries and the erasure (`repo`) read on their own, and this reads
-without SQL around it.
+repository was: kept apart, the queries (`found`, `held`) and the erasure (`erasure`) read on their
+own, and this reads without SQL around it.
 """
 
 from __future__ import annotations
