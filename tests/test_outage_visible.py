@@ -178,6 +178,14 @@ async def test_a_deferred_part_says_its_next_try_and_why_and_queue_list_takes_th
                 "SELECT message_id, next_attempt_at, error FROM parts WHERE state = 'deferred'"
             ).fetchone()
             failed_id = conn.execute("SELECT id FROM messages WHERE state = 'failed'").fetchone()[0]
+            # The commands read the links from the status file, written every STATUS_INTERVAL: wait
+            # for one written since the link came up, or `queue show` adds "link main connecting".
+            await gw.until(
+                lambda: (
+                    (read_status(cfg.state_dir) or {}).get("links", {}).get("main", {}).get("state")
+                    == "active"
+                )
+            )
             status = await asyncio.to_thread(smsgw, path, "status")
             listed = await asyncio.to_thread(smsgw, path, "queue", "list", "--state", "deferred")
             everything = await asyncio.to_thread(smsgw, path, "queue", "list")
