@@ -237,8 +237,33 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
         config = write_config(tmp_path, smtp_port=port)
         res = run("--config", str(config), "run")
     assert res.returncode == 1
-    assert f'cannot listen on smtp.listen = "127.0.0.1:{port}": the port is already in use' in res.stderr
+    assert f'cannot listen on [smtp] listen = "127.0.0.1:{port}": the port is already in use' in res.stderr
+    assert "a mail server" in res.stderr
     assert "Traceback" not in res.stderr and "CancelledError" not in res.stderr
+
+
+def test_a_busy_simulator_port_names_the_link_that_must_move_with_it(tmp_path: Path) -> None:
+    # The README said to move a busy port in [simulator]; moving only smpp_port left the shipped
+    # `[[smsc]] "simulator"` link connecting to the old port, to whatever held it. The message was
+    # also written `simulator.smpp_port = "127.0.0.1:2775"` and asked about "a mail server".
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.toml"
+        text = config_text(tmp_path, smsc_port=port).replace(
+            "[simulator]\nenabled = false\n",
+            f"[simulator]\nenabled = true\nsmpp_port = {port}\ncimd2_port = 0\ncontrol_port = 0\n",
+        )
+        config.write_text(text.replace('name = "main"', 'name = "simulator"'))
+        config.chmod(0o640)
+        res = run("--config", str(config), "run")
+    assert res.returncode == 1, res.stderr
+    line = " ".join(res.stderr.split())
+    assert f"cannot listen on [simulator] smpp_port = {port}: the port is already in use" in line, line
+    assert f'[[smsc]] "simulator" connects to this port (port = {port})' in line, line
+    assert "give it the port you choose for [simulator] smpp_port too" in line, line
+    assert "mail server" not in line and "another SMSC" in line, line
 
 
 @pytest.mark.parametrize("key", ["smpp_port", "control_port", "cimd2_port"])
@@ -253,7 +278,8 @@ def test_simulator_run_says_which_simulator_port_is_busy(tmp_path: Path, key: st
         config.write_text(config.read_text().replace("[simulator]\n", "[simulator]\n" + lines, 1))
         res = run("--config", str(config), "simulator", "run")
     assert res.returncode == 1, res.stderr
-    assert f'simulator.{key} = "127.0.0.1:{port}"' in res.stderr and "already in use" in res.stderr
+    assert f"[simulator] {key} = {port}:" in res.stderr and "already in use" in res.stderr
+    assert "mail server" not in res.stderr and "[[smsc]]" not in res.stderr  # no link connects to it
     assert "Traceback" not in res.stderr
 
 

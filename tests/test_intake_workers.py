@@ -264,7 +264,7 @@ def test_a_busy_relay_port_is_the_same_clear_line(tmp_path: Path) -> None:
             [*CLI, "--config", str(config), "run"], capture_output=True, text=True, cwd=ROOT, timeout=60
         )
     assert res.returncode == 1
-    assert f'cannot listen on smtp.listen = "127.0.0.1:{port}": the port is already in use' in res.stderr
+    assert f'cannot listen on [smtp] listen = "127.0.0.1:{port}": the port is already in use' in res.stderr
     assert "Traceback" not in res.stderr
 
 

@@ -94,7 +94,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                 " see `smsgw status`, stop it before starting another"
             ) from exc
         raise CliError(
-            bind_error(exc.key, exc.host, exc.port, exc.cause), EXIT_FAILURE if transient else EXIT_CONFIG
+            bind_error(exc.key, exc.host, exc.port, exc.cause, cfg),
+            EXIT_FAILURE if transient else EXIT_CONFIG,
         ) from exc
     except (StateDirBusy, CodeChanged) as exc:  # exit 1: systemd starts it again (on the new code)
         raise CliError(str(exc)) from exc

@@ -30,7 +30,7 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
             await sim.start()
         except OSError as exc:
             err = simulator_bind_error(sim, exc)
-            raise CliError(bind_error(err.key, err.host, err.port, exc)) from exc
+            raise CliError(bind_error(err.key, err.host, err.port, exc, cfg)) from exc
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
