@@ -119,7 +119,8 @@ class Daemon:
             log.warning(
                 "tls.selfsigned_created",
                 cert=str(cfg.smtp.tls_cert_file),
-                note="mail clients will ask to trust it; set smtp.tls_cert_file/tls_key_file for a real one",
+                note="mail clients will ask to trust it; for a real one set [smtp] tls_cert_file and"
+                " tls_key_file",
             )
         zone = ZoneInfo(cfg.gateway.timezone)
         for left, pid, size in restoretmp.remove_unfinished(cfg.db_path):  # each as large as a backup

@@ -55,7 +55,7 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
     if not shutil.which("openssl"):
         raise CertError(
             "cannot make a self-signed certificate: the openssl command is not installed; install it"
-            " or set smtp.tls_cert_file and smtp.tls_key_file"
+            " or set [smtp] tls_cert_file and tls_key_file"
         )
     key.unlink(missing_ok=True)
     create_private(key)  # 0600 before openssl writes the key into it
@@ -81,7 +81,7 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
     """
     smtp = cfg.smtp
     if smtp.submission_addr is None:
-        return cfg, "smtp.submission_listen is not set", False
+        return cfg, "[smtp] submission_listen is not set", False
     created = False
     if smtp.tls_cert_file is None and smtp.tls_key_file is None:
         try:
@@ -91,7 +91,7 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
     elif smtp.tls_cert_file is None or smtp.tls_key_file is None:
         return (
             cfg,
-            "set both smtp.tls_cert_file and smtp.tls_key_file (or neither, for a self-signed one)",
+            "set both [smtp] tls_cert_file and tls_key_file (or neither, for a self-signed one)",
             False,
         )
     else:

@@ -545,6 +545,26 @@ def test_tls_selfsigned_in_a_state_dir_it_may_not_write(tmp_path: Path) -> None:
     assert f"[gateway] state_dir: {state} is not writable by this user" in res.stderr
 
 
+def test_tls_selfsigned_names_the_keys_as_the_config_writes_them(tmp_path: Path) -> None:
+    # It said `smtp.tls_cert_file`, where check-config and the README write `[smtp] tls_cert_file`.
+    res = smsgw("--config", str(config_file(tmp_path)), "tls", "selfsigned")
+    assert res.returncode == 0, res.stderr
+    assert "set [smtp] tls_cert_file and tls_key_file" in res.stdout and "smtp.tls" not in res.stdout
+    cert = tmp_path / "state" / "selfsigned-cert.pem"
+    key = tmp_path / "state" / "selfsigned-key.pem"
+    assert cert.exists() and key.exists()
+    config = config_file(
+        tmp_path,
+        (
+            'submission_listen = "127.0.0.1:0"\n',
+            f'submission_listen = "127.0.0.1:0"\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"\n',
+        ),
+    )
+    res = smsgw("--config", str(config), "tls", "selfsigned")
+    assert res.returncode == 0, res.stderr
+    assert "note: [smtp] tls_cert_file is set, so the daemon uses that file" in res.stdout, res.stdout
+
+
 def test_a_trusted_proxy_must_be_an_ip_address(tmp_path: Path) -> None:
     base = '[gateway]\ndomains = ["sms.example.com"]\n[web]\nenabled = true\n'
     with pytest.raises(ConfigError, match=r"\[web\] trusted_proxies: 'proxy\.local' is not an IP address"):

@@ -78,7 +78,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
             code, text = smtp.data(msg.as_bytes())
     except OSError as exc:
         raise CliError(
-            f"cannot reach the gateway on smtp.listen {host}:{port}: {exc} (is it running?)"
+            f"cannot reach the gateway on [smtp] listen {host}:{port}: {exc} (is it running?)"
         ) from exc
     except smtplib.SMTPException as exc:
         raise CliError(f"refused: {exc}") from exc
@@ -133,7 +133,7 @@ def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
     return (
         f"{sender} belongs to account {account.name}, whose relay networks"
         f" ({', '.join(account.networks) or 'none'}) do not include {client_ip}, the address"
-        " `smsgw send` mails from to the relay port (smtp.listen); allow it with"
+        " `smsgw send` mails from to the relay port ([smtp] listen); allow it with"
         f" `smsgw account set {account.name} --add-network {cidr}`\n"
         f"smsgw: note: that lets every process on this machine send as any user of {account.name}, with no"
         f" password, until `smsgw account set {account.name} --remove-network {cidr}`; a mail client"

@@ -304,8 +304,8 @@ def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     else:
         print(f"wrote {cert} and {key} (for {cfg.gateway.hostname})")
     if cfg.smtp.tls_cert_file is not None:
-        print("note: smtp.tls_cert_file is set, so the daemon uses that file, not these")
-    print("mail clients must trust it once; for a real certificate set smtp.tls_cert_file and tls_key_file")
+        print("note: [smtp] tls_cert_file is set, so the daemon uses that file, not these")
+    print("mail clients must trust it once; for a real certificate set [smtp] tls_cert_file and tls_key_file")
     return 0
 
 

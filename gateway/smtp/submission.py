@@ -340,7 +340,7 @@ async def start(gate: Gate) -> asyncio.Server | None:
     if addr is None:
         return None
     if smtp.tls_cert_file is None or smtp.tls_key_file is None:
-        log.warning("submission.disabled", reason="smtp.tls_cert_file and smtp.tls_key_file are not set")
+        log.warning("submission.disabled", reason="[smtp] tls_cert_file and tls_key_file are not set")
         return None
     context = tls_context(cfg.path(smtp.tls_cert_file), cfg.path(smtp.tls_key_file))
     handler = SubmissionHandler(gate)

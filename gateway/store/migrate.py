@@ -44,7 +44,7 @@ def migrate(
     if "schema_version" not in tables and existed and tables:
         raise StoreUnusable(
             f"database {db.path} holds tables but no schema version: it is not an smsgw "
-            "database, or it is damaged. Point gateway.state_dir elsewhere or restore a backup."
+            "database, or it is damaged. Point [gateway] state_dir elsewhere or restore a backup."
         )
     if "schema_version" not in tables:
 
