@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import build_parser
+from tests.conftest import config_text, free_port
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,3 +104,14 @@ def test_options_with_a_default_name_it() -> None:
     assert "in [gateway] timezone" in text
     text = help_text("premium", "verify")
     assert "default: only show the state" in text
+
+
+def test_status_help_gives_the_exit_status_a_mistyped_state_dir_gets(tmp_path: Path) -> None:
+    # The help put "no database at a mistyped state_dir" under exit 1; status exits 3 for it, as
+    # the README says (nothing ever ran there).
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))  # its state_dir does not exist
+    res = run("--config", str(config), "status")
+    assert res.returncode == 3 and "no database at" in res.stderr, res.stderr
+    running, not_running = help_text("status").split("; 3 it is not running")
+    assert "mistyped state_dir" in not_running and "mistyped" not in running

@@ -27,13 +27,13 @@ STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
     " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
-    " min, or it has not written its status for 30 s (1 also when status itself fails,"
-    " e.g. no database at a mistyped state_dir: stderr says why), also while it starts (checking or"
-    " upgrading the database: status says which); 2 a usage error, also status run as"
-    " root in the service user's state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is"
-    " not running: stopped, or exited without a clean stop (3 also for a config error, and for a"
-    " database missing where one existed, as for every command: stderr says so). For a Nagios-style"
-    " check, read 3 as CRITICAL."
+    " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
+    " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
+    " database: status says which); 2 a usage error, also status run as root in the service user's"
+    " state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is not running: stopped, or"
+    " exited without a clean stop, or no database where state_dir points (no daemon ever ran there,"
+    " e.g. a mistyped state_dir; 3 also for a config error, and for a database missing where one"
+    " existed, as for every command: stderr says so). For a Nagios-style check, read 3 as CRITICAL."
 )
 
 
