@@ -170,6 +170,39 @@ async def test_a_wal_deleted_after_a_kill_is_refused_until_the_admin_accepts_the
     assert not [t for t in texts(state / "smsgw.db") if t in ACCEPTED]  # what was lost is lost, but said
 
 
+async def test_accept_wal_loss_with_nothing_lost_says_so_and_logs_no_loss(tmp_path: Path) -> None:
+    # On a healthy database it said "took 0 valid WAL frame(s) ... what the WAL lost is lost" and
+    # logged store.wal_loss_accepted at warning; beside the running daemon it said "stop it before
+    # starting another; stop it first".
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        running = smsgw(config, "accept-wal-loss")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert running.returncode == 1
+    assert f"smsgw is running (pid {proc.pid})" in running.stderr, running.stderr
+    assert "no WAL loss to accept" in running.stderr and "starting another" not in running.stderr
+    state = tmp_path / "state"
+    crash_flag = walcheck.flag_path(state / "smsgw.db")
+    assert not crash_flag.exists()  # stopped cleanly
+    healthy = smsgw(config, "accept-wal-loss")
+    assert healthy.returncode == 0, healthy.stderr
+    assert "lost nothing" in healthy.stdout and "what the WAL lost is lost" not in healthy.stdout
+    assert "wal_loss_accepted" not in healthy.stderr, healthy.stderr
+    assert not list(state.glob("*.kept-*"))
+
+
+async def test_accept_wal_loss_after_a_kill_with_the_wal_whole_takes_nothing_as_lost(tmp_path: Path) -> None:
+    config, smtp_port, _ = await crashed_state(tmp_path)
+    res = smsgw(config, "accept-wal-loss")
+    assert res.returncode == 0 and "lost nothing" in res.stdout, res.stdout + res.stderr
+    assert "wal_loss_accepted" not in res.stderr
+    await starts_with(config, smtp_port, ACCEPTED)
+
+
 async def test_a_look_with_sqlite3_after_a_crash_does_not_stop_the_next_start(tmp_path: Path) -> None:
     # The sqlite3 shell (or a monitoring script) closing last checkpoints every frame and removes
     # the WAL and the -shm, as SQLite does: the start was refused as "missing" and the gateway stayed

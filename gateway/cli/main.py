@@ -124,7 +124,7 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.common import EXIT_CONFIG, database_error, refuse_root_in_service_dir
     from gateway.statelock import StateDirBusy
     from gateway.store.db import StoreUnusable
-    from gateway.store.walcheck import accept_loss
+    from gateway.store.walcheck import accept_loss, nothing_lost
 
     refuse_root_in_service_dir(cfg)
     db = cfg.db_path
@@ -132,9 +132,25 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"no database at {db} (is state_dir right?)")
     try:
         with statelock.held(cfg.state_dir), statelock.database_alone(cfg.state_dir, 5):
+            if nothing_lost(db):
+                # A clean stop, or a crash whose WAL is whole: the start goes ahead with every commit.
+                # Nothing to accept, and no loss to log (a warning here reads as mail lost).
+                print(f"{db}: its WAL lost nothing, so there is no loss to accept; nothing was changed")
+                print("start the daemon as it is (systemctl start smsgw)")
+                return 0
             kept, frames = accept_loss(db, time.time())
-    except (StateDirBusy, statelock.DatabaseInUse) as exc:
-        raise CliError(f"{exc}; stop it first") from exc
+    except StateDirBusy as exc:
+        who = f"pid {exc.pid}" if exc.pid else "another process"
+        raise CliError(
+            f"smsgw is running ({who}) with state_dir {cfg.state_dir}: its start was not refused, so there"
+            " is no WAL loss to accept; accept-wal-loss is for a start refused for its WAL, with the daemon"
+            " stopped"
+        ) from exc
+    except statelock.DatabaseInUse as exc:
+        raise CliError(
+            f"database {db} is open in another smsgw command ({exc}): wait for it to end (or stop it),"
+            " then run accept-wal-loss again"
+        ) from exc
     except StoreUnusable as exc:
         raise CliError(str(exc), EXIT_CONFIG) from exc
     except sqlite3.Error as exc:

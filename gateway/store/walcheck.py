@@ -264,9 +264,22 @@ def refuse_lost_commits(db: Path, now: float) -> None:
         key = (str(db.absolute()), 0, -1, 0, flagged)
     if key in _checked:  # `smsgw run` checks before its first read, and again in `Db.open`
         return
+    why = _problem(db, flag)
+    if why is None:
+        _checked.add(key)
+        return
+    kept = keep(db, now)
+    log.critical("store.wal_refused", path=str(db), problem=why, kept=[str(p) for p in kept])
+    raise StoreUnusable(refusal(db, why, kept, rebooted=flagged and boot != boot_id()))
+
+
+def _problem(db: Path, flag: dict[str, str] | None) -> str | None:
+    """Why the WAL beside `db` lost (or SQLite would drop) committed frames; None when it did not."""
+    wal = wal_path(db)
     scan = scan_wal(wal, lambda page_size: recovered_frames(db, page_size))
     why = damage(scan)
     if why is None and flag is not None:
+        boot = flag.get("boot") or None
         same_boot = boot is not None and boot == boot_id()
         if flag.get("closed") != "checkpointed" or scan.frames_present:
             if wal.exists() or shm_path(db).exists():
@@ -274,12 +287,14 @@ def refuse_lost_commits(db: Path, now: float) -> None:
             else:  # SQLite's own last close: it checkpointed every frame, then removed WAL and -shm
                 log.info("store.wal_closed_elsewhere", path=str(db))
                 flag_path(db).unlink(missing_ok=True)  # spoke of commits now in the database file
-    if why is None:
-        _checked.add(key)
-        return
-    kept = keep(db, now)
-    log.critical("store.wal_refused", path=str(db), problem=why, kept=[str(p) for p in kept])
-    raise StoreUnusable(refusal(db, why, kept, rebooted=flagged and boot != boot_id()))
+    return why
+
+
+def nothing_lost(db: Path) -> bool:
+    """Whether a start would go ahead on `db` as it is: its WAL lost nothing, so there is no loss for
+    `accept_loss` to accept (a database stopped cleanly, or a crash's WAL that is whole). False
+    where that cannot be told: the database open in some process, or /proc/locks unreadable."""
+    return db.exists() and in_use(db) is False and _problem(db, read_flag(db)) is None
 
 
 def damage(scan: WalScan) -> str | None:
