@@ -147,6 +147,8 @@ async def test_send_takes_a_spaced_number_and_retry_of_a_delivered_message_is_re
         [(rcpt, state)] = conn.execute("SELECT rcpt, state FROM messages").fetchall()
     assert rcpt == f"+48601123461@{DOMAIN}"  # the cleaned digits, as the mail's recipient
     assert cancel.returncode == EXIT_FAILURE
+    # It said "has no part waiting" where retry names the state.
+    assert f"message {message_id} is delivered: no part of it waits" in cancel.stderr, cancel.stderr
     assert retry.returncode == EXIT_FAILURE, retry.stdout
     assert retry.stdout == "" and "queued again" not in retry.stderr
     assert f"message {message_id} is delivered" in retry.stderr, retry.stderr

@@ -145,7 +145,9 @@ def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
     if n == 0:
-        raise CliError(f"message {args.id} has no part waiting to be sent; nothing cancelled")
+        # As `queue retry` says why it sent nothing: the message's state, so the admin need not look.
+        state = store.admin.message_info(args.id)["state"]
+        raise CliError(f"message {args.id} is {state}: no part of it waits to be sent; nothing cancelled")
     print(f"message {args.id}: {n} part(s) cancelled")
     return 0
 
