@@ -56,16 +56,17 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     if cfg.mail.relay_password is not None:
         inline.append("[mail] relay_password")
     if inline and (mode := readable_by_others(config_path)) is not None:
-        holds = f"the passwords of {', '.join(inline)}"
+        # `[[smsc]] "orange" password` is the key that holds it: "the passwords of" it read garbled.
+        holds = f"{'a password' if len(inline) == 1 else 'passwords'} ({', '.join(inline)})"
         found.append(Exposure(str(config_path), mode_text(mode), holds, f"chmod 640 {config_path}"))
     for s in cfg.smsc:
         path = s.password_path(cfg.base_dir)
         if path is not None and (mode := readable_by_others(path)) is not None:
-            holds = f"the password of {link_place(s.name, 'password_file')}"
+            holds = f"a password ({link_place(s.name, 'password_file')})"
             found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
     relay = cfg.mail.relay_password_path(cfg.base_dir)
     if relay is not None and (mode := readable_by_others(relay)) is not None:
-        holds = "the password of [mail] relay_password_file"
+        holds = "a password ([mail] relay_password_file)"
         found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
     return found
 

@@ -50,6 +50,8 @@ def test_check_config_warns_once_about_a_config_every_user_can_read(tmp_path: Pa
     [line] = warnings_in(res.stderr)
     assert str(config) in line and "0644" in line and f"chmod 640 {config}" in line
     assert "secret" not in line  # the file is named, its password never
+    # It read "holds the passwords of [[smsc]] "main" password".
+    assert f'{config} holds a password ([[smsc]] "main" password) and is readable by every user' in line
 
     config.chmod(0o640)
     res = smsgw(config, "check-config")
@@ -87,6 +89,7 @@ def test_check_config_warns_about_a_password_file_every_user_can_read(tmp_path: 
     res = smsgw(config, "check-config")
     [line] = warnings_in(res.stderr)
     assert str(secret) in line and "0644" in line and f"chmod 600 {secret}" in line
+    assert f'{secret} holds a password ([[smsc]] "main" password_file) and' in line, line
 
     secret.chmod(0o600)
     assert warnings_in(smsgw(config, "check-config").stderr) == []
