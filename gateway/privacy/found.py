@@ -17,6 +17,7 @@ import sqlite3
 from typing import NamedTuple
 
 from gateway.conversations.numbers import display
+from gateway.privacy.mailsearch import NumberDigits
 from gateway.privacy.naming import national_forms
 from gateway.privacy.rows import PhoneRows
 
@@ -55,6 +56,7 @@ class PhoneMails(PhoneRows):
         self._named_to = 0
         self._records: list[Record] = []
         self._records_to = 0
+        self._digits = NumberDigits(number)
 
     def _referenced(self) -> set[int]:
         """The mails about the phone by their references: about an SMS to it or from it, a mail all of
@@ -73,16 +75,21 @@ class PhoneMails(PhoneRows):
     def named(self) -> list[Named]:
         """The mails that name the phone with no reference to it (`_NAMING`), read off their index;
         those read before not again. Call it before the erasing write: it reads every such mail's
-        text (0.7 s at 2,000 bounces forwarded), which the write then need not hold its lock for."""
+        text (2.3 s at 224,000, each told by its digits first), which the write then need not hold its
+        lock for."""
+        # In the index's order, not sorted by id: sorting them took SQLite a temporary table of every
+        # mail's text (0.5 s at 224,000).
         for id_, kind, email_ref, content in self.conn.execute(
-            f"SELECT id, kind, email_ref, content FROM outbox WHERE {_NAMING} AND id > ? ORDER BY id",
+            f"SELECT id, kind, email_ref, content FROM outbox WHERE {_NAMING} AND id > ?",
             (self._named_to,),
         ):
             self._named_to = max(self._named_to, int(id_))
-            if not self.forms.in_mail(bytes(content)):
+            # Most such mails name other numbers: told from their digits, not decoded (`mailsearch`).
+            if not self._digits.may_name(bytes(content)) or not self.forms.in_mail(bytes(content)):
                 continue
             others = self.forms.others(bytes(content))
             self._named.append(Named(int(id_), str(kind), email_ref, others))
+        self._named.sort()
         return list(self._named)
 
     def records(self) -> list[Record]:
