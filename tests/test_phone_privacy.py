@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from billing_reports.monthly import Month
 from gateway.config import Config, parse_config
 from gateway.privacy.cli import WAL_KEPT
+from gateway.store.db import Store
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.test_process import smsgw
@@ -406,6 +408,7 @@ async def test_a_premium_sms_awaiting_confirmation_is_ended_and_never_mailed(tmp
         assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, vote))["ok"]
         db = gw.store.db.conn
         await gw.until(lambda: db.execute("SELECT state FROM premium_mo").fetchone() == ("awaiting",))
+        shown = await cli(path, "phone", "show", PHONE)
         forgot = await cli(path, "phone", "forget", PHONE, "--yes")
         assert (await smtp(gw.port, *reply_to(ask, "yes, that is us"))).error is None
         row = db.execute(
@@ -418,6 +421,9 @@ async def test_a_premium_sms_awaiting_confirmation_is_ended_and_never_mailed(tmp
         billed = await cli(path, "billing", "run", "--month", str(month))
         assert billed.returncode == 0, billed.stderr
         acme = (cfg.billing_dir / str(month) / "acme.txt").read_text()
+    # Money as `premium stats` shows it: PLN with two decimals (it said "300 grosze").
+    [vote_line] = [line for line in shown.stdout.splitlines() if line.startswith("  premium ")]
+    assert "  to 7355  KP123  1 part  3.00 PLN  awaiting  " in vote_line, vote_line
     assert forgot.returncode == 0, forgot.stderr
     assert mailed == (0,)  # confirmed, and the vote mailed to nobody
     assert row[:2] == ("erased", ERASED) and row[2] == 1 and row[3] > 0
@@ -689,10 +695,8 @@ async def test_the_records_of_bounces_and_auto_replies_to_the_phone_with_no_mail
     line = "records of mails to it or naming it, not sent as SMS (bounces, auto-replies): 3"
     line += " (1 naming other numbers too)"
     assert line in shown.stdout.splitlines(), shown.stdout
-    # What `forget` keeps unfound, `show` says too: it counted 0 records of an upgraded install's old ones.
-    unaddressed = "  the records of bounces and auto-replies that do not name the number in their subject or"
-    unaddressed += " text and were recorded before the gateway noted their recipients (schema version 54)"
-    assert f"{unaddressed}: not counted" in shown.stdout.splitlines(), shown.stdout
+    # A database made at schema 54 or later holds no records from before it: no note of them.
+    assert "schema version 54" not in shown.stdout + asked.stdout + forgot.stdout, shown.stdout
     assert asked.returncode == 1
     for said in (
         "  2 mails to it alone, not sent as SMS (bounces, out-of-office replies)",
@@ -705,16 +709,36 @@ async def test_the_records_of_bounces_and_auto_replies_to_the_phone_with_no_mail
         "  erased: its number in the records of 1 mail not sent as SMS that name other numbers too",
     ):
         assert said in forgot.stdout.splitlines(), forgot.stdout
-    assert any(
-        line.startswith("  kept: the records of bounces and auto-replies that do not name")
-        for line in (forgot.stdout.splitlines())
-    )
     [(subject, numbers)] = [r[1:] for r in rows if BOTH_WORD in r[0]]
     assert subject == f"Automatic reply: Re: Zebranie (SMS from {ERASED}, {OTHER})" and numbers == OTHER
     assert [r for r in rows if r[0] == ERASED] == [(ERASED, None, None), (ERASED, None, None)]
     assert line.replace("3 (1 naming other numbers too)", "0") in shown_after.stdout.splitlines()
     raw = file_bytes(cfg.db_path)
     assert NOFB_WORD.encode() not in raw and AUTO_WORD.encode() not in raw and BOTH_WORD.encode() in raw
+
+
+def test_the_records_from_before_schema_54_are_said_only_where_they_may_be(tmp_path: Path) -> None:
+    """What `forget` keeps unfound, `show` says too (it counted 0 records of an upgraded install's old
+    ones): the records of mails never sent made before migration 54 noted their recipients. A
+    database made since has none, and said so on every `phone show` as if it had."""
+    path, cfg = written_two_way(tmp_path, free_port())
+    with closing(Store.open(cfg.db_path)) as store, store.db.transaction() as conn:
+        insert = (
+            "INSERT INTO emails (mail_from, text, automatic, received_at, numbers) VALUES (?, ?, ?, ?, ?)"
+        )
+        conn.execute(insert, ("", "Undelivered", "bounce", time.time(), PHONE))
+    unaddressed = "  the records of bounces and auto-replies that do not name the number in their subject or"
+    unaddressed += " text and were recorded before the gateway noted their recipients (schema version 54)"
+    shown, asked = smsgw(path, "phone", "show", OTHER), smsgw(path, "phone", "forget", OTHER)
+    assert shown.returncode == 0 and asked.returncode == 1, shown.stderr + asked.stderr
+    assert "schema version 54" not in shown.stdout + asked.stdout, shown.stdout + asked.stdout
+    # As an upgraded install holds it: recorded before its recipients were (NULL), and so the oldest.
+    with closing(sqlite3.connect(cfg.db_path)) as conn, conn:
+        conn.execute("UPDATE emails SET numbers = NULL")
+    shown, asked = smsgw(path, "phone", "show", OTHER), smsgw(path, "phone", "forget", OTHER)
+    assert f"{unaddressed}: not counted" in shown.stdout.splitlines(), shown.stdout
+    kept = f"  kept: {unaddressed.strip()}: nothing ties them to it"
+    assert kept in asked.stdout.splitlines(), asked.stdout
 
 
 async def test_a_queued_bounce_forward_naming_other_numbers_too_loses_only_the_phones_number(

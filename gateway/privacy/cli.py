@@ -55,6 +55,8 @@ def _text(row: dict[str, Any], texts: bool) -> None:
 
 
 def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports.render import pln  # money as `premium stats` shows it
+
     _, repo = _repo(cfg, args.number)
     held = repo.holdings(args.limit)
     timed = [
@@ -82,7 +84,7 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
     for r in _section("premium sms from it", held["premium"]):
         print(
             f"  premium {r['id']}  {when(r['received_at'])}  to {r['number']}  {r['password'] or '-'}"
-            f"  {_plural(r['parts'], 'part')}  {r['price']} grosze  {r['state']}"
+            f"  {_plural(r['parts'], 'part')}  {pln(r['price'])} PLN  {r['state']}"
             f"  {_plural(r['answers'], 'free answer')}"
         )
         _text(r, args.texts)
@@ -107,8 +109,10 @@ def cmd_phone_show(cfg: Config, args: argparse.Namespace) -> int:
     records = _records(held["records"])
     print(f"records of mails to it or naming it, not sent as SMS (bounces, auto-replies): {records}")
     # `forget` says it as what it keeps; an answer to "what do you hold" that counted 0 records while
-    # an upgraded install held some from before 0.2.10 said less than the erasure would.
-    print(f"  {UNADDRESSED_RECORDS}: not counted")
+    # an upgraded install held some from before 0.2.10 said less than the erasure would. Only where
+    # such records may be held: a database made at schema 54 or later has none.
+    if unaddressed_records(repo):
+        print(f"  {UNADDRESSED_RECORDS}: not counted")
     for r in _section("mails about it (outbox)", held["mails"]):
         print(f"  mail {r['id']}  {when(r['created_at'])}  {r['kind']} to {r['rcpt']}  {r['state']}")
     if not args.texts and (held["sent"]["count"] or held["received"]["count"] or held["premium"]["count"]):
@@ -174,12 +178,30 @@ UNADDRESSED_RECORDS = (
     " text and were recorded before the gateway noted their recipients (schema version 54)"
 )
 
-KEPT_LINES = (
-    "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
-    "kept: the billing files already written (they are the bills): not changed",
-    f"kept: {UNADDRESSED_RECORDS}: nothing ties them to it",
-    "kept: backups taken before still hold the texts until they are rotated",
-)
+
+def unaddressed_records(repo: PhoneRepo) -> bool:
+    """Whether records of mails never sent from before schema version 54 may be held, which name
+    none of the numbers they were addressed to (`emails.numbers` is NULL).
+
+    Such records are the oldest: the first one not erased tells. One recorded since has the numbers
+    (NULL only in a mail addressed to none), and so has none in a database made at 54 or later."""
+    from gateway.privacy.repo import ERASED
+
+    row = repo.conn.execute(
+        "SELECT numbers IS NULL FROM emails INDEXED BY emails_recorded"
+        " WHERE automatic IS NOT NULL AND text <> ? ORDER BY id LIMIT 1",
+        (ERASED,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def kept_lines(repo: PhoneRepo) -> list[str]:
+    return [
+        "kept: the billing facts of each SMS (number, time, parts, price, state): accounting rules oblige it",
+        "kept: the billing files already written (they are the bills): not changed",
+        *([f"kept: {UNADDRESSED_RECORDS}: nothing ties them to it"] if unaddressed_records(repo) else []),
+        "kept: backups taken before still hold the texts until they are rotated",
+    ]
 
 
 # The daemon's reads kept the WAL from being emptied: `gateway.store.checkpoint` starts it over (a
@@ -255,7 +277,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
             print(f"  {line}")
         print("and keep:")
         print(f"  {_kept_optout(repo)}")
-        for line in KEPT_LINES:
+        for line in kept_lines(repo):
             print(f"  {line}")
         raise CliError("nothing erased: give --yes to erase")
     repo.named()  # the mails' texts read before the write: in it, only those queued since
@@ -276,7 +298,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
     for line in _erased(erased):
         print(f"  {line}")
     print(f"  {_kept_optout(repo)}")
-    for line in KEPT_LINES:
+    for line in kept_lines(repo):
         print(f"  {line}")
     if busy:
         print(f"  {WAL_KEPT}")
