@@ -115,3 +115,17 @@ def test_status_help_gives_the_exit_status_a_mistyped_state_dir_gets(tmp_path: P
     assert res.returncode == 3 and "no database at" in res.stderr, res.stderr
     running, not_running = help_text("status").split("; 3 it is not running")
     assert "mistyped state_dir" in not_running and "mistyped" not in running
+
+
+def test_mo_list_names_every_outcome_as_the_code_writes_it_and_the_readme_agrees() -> None:
+    # The help left out premium and new; the README said "opt-out" (the code writes optout) and left
+    # out throttled and failed, and called `conversation list` "open conversations".
+    from gateway.conversations.cli import MO_STATES
+
+    text = help_text("mo", "list")
+    [row] = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `mo list")]
+    for state in MO_STATES:
+        assert f"{state} (" in text, state
+        assert state in row, state
+    assert "opt-out," not in row and "unreached" in row
+    assert "unreached (its SMS has not reached the phone" in help_text("conversation", "list")

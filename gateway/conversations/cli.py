@@ -74,13 +74,35 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+# What `mo list` shows an MO became (`mo.state`; the parts of a long SMS are listed as it).
+MO_STATES = (
+    "mailed",
+    "fallback",
+    "unmatched",
+    "optout",
+    "duplicate",
+    "throttled",
+    "failed",
+    "premium",
+    "new",
+)
+
+
 def add_commands(sub: Any) -> None:
     """Register `mo` and `conversation` on the `smsgw` parser's subcommands."""
     mo = sub.add_parser("mo", help="SMS received from phones").add_subparsers(
         dest="sub", required=True, metavar="ACTION"
     )
-    mo_states = "mailed, fallback, unmatched, optout, duplicate, throttled, failed"
-    ml = mo.add_parser("list", help=f"newest first: {mo_states}")
+    ml = mo.add_parser(
+        "list",
+        help=f"newest first, each with what became of it: {', '.join(MO_STATES)}",
+        description="The SMS received from phones, newest first, each with what became of it:"
+        " mailed (to the user it answers), fallback (to the fallback or inbound address), unmatched"
+        " (no conversation and nowhere to mail it: recorded), optout (a STOP word: the number is on the"
+        " opt-out list), duplicate (the SMSC delivered it again), throttled (kept past the phone's"
+        " hourly limit), failed (it could not be mailed, or handling it failed: the note says why),"
+        " premium (a premium-rate SMS: `smsgw premium` tells the rest), new (not handled yet).",
+    )
     ml.add_argument(
         "--since",
         metavar="WHEN",
@@ -91,7 +113,13 @@ def add_commands(sub: Any) -> None:
     ml.set_defaults(func=cmd_mo_list)
     conv = sub.add_parser("conversation", help="who writes to which phone, from which number")
     cs = conv.add_subparsers(dest="sub", required=True, metavar="ACTION")
-    cl = cs.add_parser("list", help="newest first")
+    cl = cs.add_parser(
+        "list",
+        help="newest first: open, unreached (its SMS has not reached the phone) or closed",
+        description="Who writes to which phone from which number, newest first, each open (an answer"
+        " reaches its user), unreached (its SMS has not reached the phone: held, queued, cancelled,"
+        " expired or failed) or closed (the reply window is over).",
+    )
     cl.add_argument("--user", metavar="EMAIL", help="only this user's conversations (default: all)")
     cl.add_argument("--number", help="the phone or our number (default: all)")
     cl.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
