@@ -129,3 +129,13 @@ def test_mo_list_names_every_outcome_as_the_code_writes_it_and_the_readme_agrees
         assert state in row, state
     assert "opt-out," not in row and "unreached" in row
     assert "unreached (its SMS has not reached the phone" in help_text("conversation", "list")
+
+
+def test_simulator_help_says_whom_reply_to_last_answers_and_what_each_report_status_does() -> None:
+    # It said "the last SMS the simulator received": one that failed never reached a phone, and it
+    # is not answered (README). --status had no words but its default.
+    text = help_text("simulator", "send-mo")
+    assert "the last SMS a phone got" in text and "simulator received" not in text
+    assert "premium number" in text
+    text = help_text("simulator", "send-report")
+    assert "failed (the sender gets a bounce)" in text and "pending (not final" in text

@@ -125,7 +125,13 @@ def add_simulator_commands(sub: Any) -> None:
         metavar="NUMBER",
         help="the gateway's number the phone writes to (needed without --reply-to-last)",
     )
-    mo.add_argument("--reply-to-last", action="store_true", help="answer the last SMS the simulator received")
+    mo.add_argument(
+        "--reply-to-last",
+        action="store_true",
+        help="answer the last SMS a phone got (one that failed or was refused never reached a phone),"
+        " from that phone to the number it came from, a premium number's too (a paid SMS); after a"
+        " restart, the last such SMS in the simulator's log",
+    )
     mo.add_argument(
         "--parts",
         type=bounded_int("a number of segments", 1, 255),  # the concatenation header counts in one octet
@@ -144,6 +150,7 @@ def add_simulator_commands(sub: Any) -> None:
         "--status",
         default="delivered",
         choices=("delivered", "failed", "pending"),
-        help="(default delivered)",
+        help="what the report says: delivered; failed (the sender gets a bounce); pending (not final:"
+        " the SMS waits for a later report) (default delivered)",
     )
     rep.set_defaults(func=cmd_simulator_send_report)
