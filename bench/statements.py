@@ -258,8 +258,13 @@ async def answers(port: int, n: int, every: int, stop: asyncio.Event) -> int:
     return sent
 
 
+NOTED_PLAN = re.compile(r"SCAN (?!\d+ CONSTANT ROWS)|USE TEMP B-TREE")
+
+
 def scans(db: Path, samples: dict[str, str]) -> list[tuple[str, str]]:
-    """(statement, plan line) for every full-table SCAN in the plans of the statements seen."""
+    """(statement, plan line) for every full-table SCAN and every temporary b-tree (a sort or a
+    DISTINCT: pages of the temp store allocated, zeroed and freed at each execution) in the plans of
+    the statements seen."""
     found = []
     with closing(sqlite3.connect(db, timeout=5)) as conn:
         for key, sql in samples.items():
@@ -269,7 +274,11 @@ def scans(db: Path, samples: dict[str, str]) -> list[tuple[str, str]]:
                 plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
             except sqlite3.Error:
                 continue
-            found += [(key, row[3]) for row in plan if re.match(r"SCAN (?!\d+ CONSTANT ROWS)", str(row[3]))]
+            found += [
+                (key, row[3])
+                for row in plan
+                if re.match(r"SCAN (?!\d+ CONSTANT ROWS)|USE TEMP B-TREE", str(row[3]))
+            ]
     return found
 
 
@@ -365,7 +374,7 @@ async def run(args: argparse.Namespace) -> None:
                         indent=1,
                     )
                 )
-            print("\n  full scans in the plans of these statements (EXPLAIN QUERY PLAN):")
+            print("\n  full scans and temporary b-trees in these statements' plans (EXPLAIN QUERY PLAN):")
             for key, line in scans(db, counter.samples) or [("", "none")]:
                 print(f"  {line:30}  {key[:120]}")
         finally:
