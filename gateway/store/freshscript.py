@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 54
+VERSION = 55
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -88,7 +88,6 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX conversations_account ON conversations(account_id, last_mt_at)",
     "CREATE INDEX conversations_user ON conversations(user_email, last_mt_at)",
     "CREATE TABLE purged_counts (\n        metric TEXT NOT NULL,                     -- 'messages', 'parts', 'mo'\n        label TEXT NOT NULL,                      -- account id, link ('' for none)\n        state TEXT NOT NULL,\n        n INTEGER NOT NULL,\n        PRIMARY KEY (metric, label, state)\n    ) WITHOUT ROWID",
-    "CREATE INDEX parts_waiting_expiry ON parts(expires_at)\n        WHERE state IN ('queued', 'deferred', 'hold')",
     "CREATE INDEX parts_account_due ON parts(account_id, state, next_attempt_at)\n        WHERE state IN ('queued', 'deferred')",
     "CREATE INDEX emails_postmaster ON emails(received_at, client_ip, account_id)\n        WHERE automatic = 'mail to postmaster, forwarded to the gateway''s administrator'",
     "CREATE INDEX outbox_failed ON outbox(state, sent_at) WHERE state = 'failed'",
@@ -112,4 +111,5 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX outbox_email_ref ON outbox(email_ref) WHERE email_ref IS NOT NULL",
     "CREATE INDEX outbox_premium_ref ON outbox(premium_ref) WHERE premium_ref IS NOT NULL",
     "CREATE INDEX outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward')",
+    "CREATE INDEX parts_waiting_expiry ON parts(expires_at)\n        WHERE state = 'queued' OR state = 'deferred' OR state = 'hold'",
 )

@@ -292,4 +292,14 @@ SINCE_CORE: list[str] = [
     ALTER TABLE emails ADD COLUMN numbers TEXT;
     ALTER TABLE dlrs ADD COLUMN phone TEXT;
     """,
+    # 55: the expiry's index of the parts still waiting (migration 34) says which by comparisons, not
+    # by an IN list: SQLite tests a list of three or more values through a temporary b-tree, and it
+    # tests the index's condition at every insert of a part and twice at every change of its state
+    # (before and after), 1.4 µs each: about 10 µs of the daemon's CPU per SMS sent and reported.
+    # The expiry's query names the same condition (`queue.WAITING`), or the index serves it not.
+    """
+    DROP INDEX IF EXISTS parts_waiting_expiry;
+    CREATE INDEX parts_waiting_expiry ON parts(expires_at)
+        WHERE state = 'queued' OR state = 'deferred' OR state = 'hold';
+    """,
 ]

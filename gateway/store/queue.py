@@ -39,6 +39,9 @@ RECOVERED_LOGGED = 50
 # stayed `submitted` for ever: its message never final, its text kept past the retention. It ends
 # `unreported`, not `expired`: the SMSC took it, so it most likely reached the phone, and a failure
 # would bounce it as undelivered and count towards the account's automatic suspension.
+# The parts still waiting to go, as the expiry's partial index (migration 55) is defined: a query
+# the index serves names its condition in this form.
+WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
 RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 # A message ended `unreported` this long after its day has no notice (`expire_batch`).
@@ -318,7 +321,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         """
         now = self.clock()
         due = (  # (parts, index, due before): each kind by its validity (migrations 20, 34)
-            ("state IN ('queued', 'deferred', 'hold') AND expires_at <= ?", "parts_waiting_expiry", now),
+            (f"({WAITING}) AND expires_at <= ?", "parts_waiting_expiry", now),
             ("state = 'submitted' AND smsc_id IS NULL AND expires_at <= ?", "parts_unconfirmed", now),
             (
                 "state = 'submitted' AND smsc_id IS NOT NULL AND expires_at <= ?",
