@@ -38,15 +38,21 @@ MESSAGE_STATES: dict[int, str] = {
 _PENDING_STATS = frozenset({"ENROUTE", "ACCEPTD", "BUFFRED", "ACKED", "1", "6"})
 _DELIVERED_STATS = frozenset({"DELIVRD", "2"})
 
+# A field's value may follow its colon after blanks, but never the next field's name: `stat: err:000`
+# has an empty stat (read as "ERR", it failed a message whose state nobody knew), `id: sub:001` no id.
+_NOT_A_NAME = r"(?!(?:id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text):)"
 # Each field on its own, so that a missing or reordered field does not hide the others.
 _FIELD_RES: dict[str, re.Pattern[str]] = {
-    "id": re.compile(r"(?:^|[\s,;])id:\s*([^\s,;]+)", re.IGNORECASE),
-    "sub": re.compile(r"\bsub:\s*(\d+)", re.IGNORECASE),
-    "dlvrd": re.compile(r"\bdlvrd:\s*(\d+)", re.IGNORECASE),
-    "submit_date": re.compile(r"\bsubmit[\s_]*date:\s*(\d{10,12})", re.IGNORECASE),
-    "done_date": re.compile(r"\bdone[\s_]*date:\s*(\d{10,12})", re.IGNORECASE),
-    "stat": re.compile(r"\bstat:\s*([A-Za-z0-9_]+)", re.IGNORECASE),
-    "err": re.compile(r"\berr:\s*([0-9A-Za-z]+)", re.IGNORECASE),
+    name: re.compile(rf"{key}:\s*{_NOT_A_NAME}({value})", re.IGNORECASE)
+    for name, key, value in (
+        ("id", r"(?:^|[\s,;])id", r"[^\s,;]+"),
+        ("sub", r"\bsub", r"\d+"),
+        ("dlvrd", r"\bdlvrd", r"\d+"),
+        ("submit_date", r"\bsubmit[\s_]*date", r"\d{10,12}"),
+        ("done_date", r"\bdone[\s_]*date", r"\d{10,12}"),
+        ("stat", r"\bstat", r"[A-Za-z0-9_]+"),
+        ("err", r"\berr", r"[0-9A-Za-z]+"),
+    )
 }
 # The free text comes last and may itself contain "stat:" or "id:"; fields are read before it only.
 _TEXT_RE = re.compile(r"\btext:(.*)\Z", re.IGNORECASE | re.DOTALL)

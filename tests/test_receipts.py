@@ -125,6 +125,39 @@ def test_tlvs_alone_make_a_receipt(state: int, status: ReportStatus, word: str) 
         assert report.error == word
 
 
+EMPTY_STAT = b"id:X1 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat: err:000 text:"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        EMPTY_STAT,
+        b"id:X1 sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:\r\nerr:000 text:",
+        b"id:X1 stat:  err:000",
+        b"id:X1 err:000 stat:",
+        b"id: sub:001 dlvrd:001 submit date:2511201430 done date:2511201431 stat:DELIVRD err:000 text:",
+        b"id: stat:DELIVRD",
+        b"id:  submit date:2511201430 done date:2511201431 stat:UNDELIV err:001",
+    ],
+)
+def test_an_empty_field_is_not_read_as_the_next_field(text: bytes) -> None:
+    # `stat: err:000` read "err" as the state: the message failed with "ERR err:000" and its sender
+    # was told so, though the SMSC said nothing of its state. `id: sub:001` was matched as "sub:001".
+    # An empty stat or id is one the receipt does not give, as when the field is missing altogether.
+    fields = read_fields(text.decode())
+    assert fields.get("stat", "DELIVRD") in ("DELIVRD", "UNDELIV") and fields.get("id", "X1") == "X1"
+    assert parse(text) is None
+
+
+def test_an_empty_stat_or_id_leaves_the_tlvs_to_say_them() -> None:
+    # The message_state and receipted_message_id TLVs still make a receipt of it.
+    report = parse(EMPTY_STAT, {"message_state": 2})
+    assert report is not None and (report.message_id, report.status) == ("x1", ReportStatus.DELIVERED)
+    report = parse(b"id: stat:UNDELIV err:001", {"receipted_message_id": b"7f\x00"})
+    assert report is not None and (report.message_id, report.status) == ("7f", ReportStatus.FAILED)
+    assert report.error == "UNDELIV err:001"
+
+
 def test_tlvs_win_over_the_text() -> None:
     # When TLVs and text disagree, the TLVs are the source of truth.
     report = parse(b"id:111 stat:DELIVRD err:000", {"receipted_message_id": "222", "message_state": 5})
