@@ -60,6 +60,10 @@ UNBIND_WAIT = 2.0
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
 _BIND_RESPS = frozenset({"bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"})
 _BIND_RESP_IDS = frozenset(command_codes.commands[name] for name in _BIND_RESPS)  # stray once bound
+# The answers to the requests a bound session writes: only they can say that the SMSC lost our bind.
+_OUR_ANSWER_IDS = frozenset(
+    command_codes.commands[name] for name in ("submit_sm_resp", "generic_nack", "enquire_link_resp")
+)
 
 AckedHandler = Callable[[InboundSms, bool], None]
 
@@ -199,17 +203,14 @@ class SmppConnection(PduReader):
     def _dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         self._route(raw, command_id, status, seq)
-        if (
-            command_id & 0x80000000
-            and status == ESME_RINVBNDSTS
-            and self.bound
-            and command_id not in _BIND_RESP_IDS
-        ):
+        if status == ESME_RINVBNDSTS and self.bound and command_id in _OUR_ANSWER_IDS:
             # An answer to one of our requests saying "incorrect bind status" (submit_sm_resp, generic_nack,
             # enquire_link_resp) means the SMSC no longer holds our session: on this connection every
             # part would be refused the same way, so it goes and the link binds again, as the CIMD2
             # link does on its "unexpected operation". The answer itself was routed first, so its
-            # part is settled as TEMPORARY rather than swept up by the close.
+            # part is settled as TEMPORARY rather than swept up by the close. Any other response is
+            # no answer of ours (a stray bind_resp, a command id SMPP does not define): logged by
+            # `_route` and ignored, it dropped every bound session with "command": null.
             log.warning("smpp.bind_lost", link=self.name, command=COMMAND_NAMES.get(command_id))
             raise LinkDown("SMSC answered ESME_RINVBNDSTS: bind lost")
 
