@@ -12,11 +12,12 @@ import pytest
 import structlog
 
 from smsc.base import LinkState, Outcome
-from tests.fakes.smsc import HappySMSC
-from tests.test_hostile_smsc import events
+from tests.fakes.smsc import HappySMSC, HeldSMSC
+from tests.test_hostile_smsc import events, settle
 from tests.test_smpp_link import running_link, sms
 
 ESME_RINVBNDSTS = 0x04
+UNBIND = 0x00000006
 
 
 # --- a stray response with the "incorrect bind status" --------------------------------------------
@@ -53,3 +54,21 @@ async def test_enquire_link_resp_with_esme_rinvbndsts_still_rebinds() -> None:
         smsc.send_raw(struct.pack(">IIII", 16, 0x80000015, ESME_RINVBNDSTS, 4243))
         await ev.wait_for(lambda: ev.states.count(LinkState.ACTIVE) == 2)
         assert len(smsc.stats.binds) == 2
+
+
+# --- parts refused after the SMSC's unbind --------------------------------------------------------
+
+
+async def test_a_part_refused_after_the_smscs_unbind_says_so() -> None:
+    # The SMSC unbinds with a submit unanswered: its answer is awaited, and a part handed over
+    # meanwhile is refused unsent, with the error "link active" in the log, the state it was in.
+    async with HeldSMSC() as smsc, running_link(smsc.port) as (link, _ev):
+        pending = link.send(sms())
+        await smsc.wait_for(1)
+        smsc.send_raw(struct.pack(">IIII", 16, UNBIND, 0, 4244))
+        await settle(lambda: link._conn is not None and link._conn.peer_unbound_until is not None, 3)
+        refused = await link.submit(sms())
+        assert refused.outcome is Outcome.TEMPORARY and refused.unsent, refused
+        assert refused.error == "link closing: the SMSC asked to unbind", refused
+        smsc.answer()
+        assert (await pending).outcome is Outcome.ACCEPTED

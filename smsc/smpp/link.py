@@ -103,7 +103,7 @@ class SmppLink:
         window place freed by an answer is filled again without waiting for a turn of the loop."""
         conn = self._conn
         if self._stopping or self.state is not LinkState.ACTIVE or conn is None or not conn.bound:
-            return _resolved(SubmitResult(Outcome.TEMPORARY, error=f"link {self.state.value}", unsent=True))
+            return _resolved(SubmitResult(Outcome.TEMPORARY, error=self._refusal(conn), unsent=True))
         try:
             seq = self._seq.next_sequence()
             data = encode_sm(SUBMIT_SM, seq, **submit_fields(sms, self.cfg))
@@ -116,6 +116,19 @@ class SmppLink:
         self._drained.clear()
         future.add_done_callback(self._answered)
         return future
+
+    def _refusal(self, conn: SmppConnection | None) -> str:
+        """Why `send` wrote nothing, in the words of what happened: the state alone said "link active"
+        for the parts refused while the session ends (the SMSC's unbind, a connection closing)."""
+        if self._stopping:
+            return "link stopping"
+        if conn is not None and conn.peer_unbound_until is not None:
+            return "link closing: the SMSC asked to unbind"
+        if conn is not None and conn.closed.is_set():
+            return f"link closing: {conn.reason}" if conn.reason else "link closing"
+        if self.state is LinkState.ACTIVE:  # the session ends: its connection is gone or no longer bound
+            return "link closing"
+        return f"link {self.state.value}"
 
     def _answered(self, future: asyncio.Future[SubmitResult]) -> None:
         self._in_flight -= 1
