@@ -113,6 +113,13 @@ def read_fields(text: str) -> dict[str, str]:
     return fields
 
 
+def receipt_field_names(data: bytes) -> list[str]:
+    """The names of the fields `data` gives a value, "text" last: what a log says of a receipt that
+    cannot be used (its `text:` quotes the SMS, so the values stay out of the log)."""
+    fields = read_fields(data.decode("latin-1"))
+    return [name for name in (*_FIELD_RES, "text") if name in fields]
+
+
 def parse_receipt_date(value: str | None) -> datetime | None:
     """`YYMMDDhhmm` or `YYMMDDhhmmss` as UTC (receipts carry no zone; SMSCs mostly use UTC)."""
     if not value or not value.isdigit() or len(value) not in (10, 12):

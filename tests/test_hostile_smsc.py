@@ -188,7 +188,7 @@ async def test_mo_whose_udh_runs_past_the_data_keeps_its_text_and_is_logged() ->
         assert ev.delivered[0].text == "ÇSTOP"  # 0x09 is Ç in the GSM alphabet
         assert ev.delivered[0].concat is None
         [line] = events(logs, "smpp.bad_udh")
-        assert line["data"] == data.hex() and line["link"] == link.name
+        assert line["udh"] == data[:3].hex() and line["length"] == len(data) and line["link"] == link.name
 
 
 # --- 4. Floods of error PDUs: one line per kind per second, then the count -------------------------

@@ -195,11 +195,11 @@ def parse_frame(frame: bytes) -> Packet | None:
             fields.append(trailer)
             packet.errors.append("last parameter not ended by TAB")
         else:
-            packet.errors.append(f"junk before ETX: {trailer[:20]!r}")
+            packet.errors.append(f"junk before ETX: {shape(trailer)}")
     for raw in fields:
         pm = _PARAM.fullmatch(raw)
         if pm is None:
-            packet.errors.append(f"bad parameter field: {raw[:20]!r}")
+            packet.errors.append(f"bad parameter field: {shape(raw)}")
             continue
         code, value = int(pm.group(1)), pm.group(2).decode("latin-1")
         problem = _check_value(code, value)
@@ -207,6 +207,47 @@ def parse_frame(frame: bytes) -> Packet | None:
             packet.errors.append(problem)
         packet.params.append((code, value))
     return packet
+
+
+_CODE = re.compile(rb"\d\d\d:")
+_SHAPE = bytes.maketrans(
+    bytes(range(256)),
+    bytes(
+        57 if 48 <= b <= 57 else 97 if 65 <= b <= 90 or 97 <= b <= 122 else b if 32 <= b < 127 else 63
+        for b in range(256)
+    ),
+)
+_SHAPE_BYTES = 8
+_OUTLINE_CODES = 30
+
+
+def shape(data: bytes) -> str:
+    """The first bytes of `data` with every digit a 9 and every letter an a (other bytes ? but ASCII
+    punctuation), quoted: enough to see a header or a field cut or misspelt ("9:999", "99;"), nothing
+    of a number or a text."""
+    head = data[:_SHAPE_BYTES].translate(_SHAPE).decode("ascii")
+    return repr(head + ("..." if len(data) > _SHAPE_BYTES else ""))
+
+
+def outline(data: bytes) -> str:
+    """What a log says of bytes the parser could not take (it logged their first 40 bytes: numbers
+    and the start of an SMS): the header, or the shape of an unusable one, then the parameter codes
+    in order, "..." after a field not ended by TAB; never a value."""
+    body = data[1:] if data[:1] == b"\x02" else data
+    m = _HEADER.match(body)
+    if m is not None:
+        words, rest = [f"{m.group(1).decode()}:{m.group(2).decode()}"], body[m.end() :]
+    else:
+        head, tab, rest = body.partition(b"\t")
+        words = [f"header {shape(head)}" + ("" if tab else " ...")]
+    fields = rest.split(b"\t") if rest else []
+    last = fields.pop() if fields else b""  # not ended by TAB: a checksum, or a field cut short
+    codes = [raw[:3].decode() if _CODE.match(raw) else "?" for raw in fields]
+    if len(codes) > _OUTLINE_CODES:
+        codes[_OUTLINE_CODES:] = [f"+{len(codes) - _OUTLINE_CODES} more"]
+    if last and not _CHECKSUM.fullmatch(last):
+        codes.append((last[:3].decode() if _CODE.match(last) else "?") + "...")
+    return " ".join(words + codes)
 
 
 class Cimd2Parser:
@@ -244,9 +285,8 @@ class Cimd2Parser:
     def _drop(self, count: int, reason: str | None) -> None:
         if reason is not None:
             self.errors += 1
-            self._warn.warning(
-                "cimd2.garbage", kind=f"garbage:{reason}", reason=reason, sample=bytes(self._buf[:40])
-            )
+            self._warn.warning("cimd2.garbage", kind=f"garbage:{reason}", reason=reason, length=count,
+                               outline=outline(bytes(self._buf[:count])))  # fmt: skip
         self.discarded_bytes += count
         del self._buf[:count]
 
@@ -275,7 +315,7 @@ class Cimd2Parser:
             packet = parse_frame(frame)
             if packet is None:
                 self.errors += 1
-                self._warn.warning("cimd2.bad_frame", sample=frame[:40])
+                self._warn.warning("cimd2.bad_frame", length=len(frame), outline=outline(frame))
                 continue
             if packet.checksum_ok is False:
                 self.checksum_errors += 1

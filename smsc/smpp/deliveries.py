@@ -21,6 +21,7 @@ from smpplib import command_codes
 from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks
 from smsc.decoding import udh_fits
 from smsc.logthrottle import LogThrottle
+from smsc.receipts import receipt_field_names
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import encode
 from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_report, inbound_sms
@@ -28,6 +29,7 @@ from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_r
 log = structlog.get_logger(__name__)
 
 MAX_HANDLERS = 100
+_RECEIPT_TLVS = ("receipted_message_id", "message_state")  # what makes a receipt, named in its log line
 
 InboundHandler = Callable[[InboundSms | DeliveryReport], Awaitable[Ack]]
 
@@ -74,14 +76,17 @@ class Deliveries:
         arrived = self.loop.time()
         if esm & ESM_RECEIPT_BITS:
             item = delivery_report(pdu, data, self.cfg.message_id_type)
-            if item is None:
-                self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq,
-                                      data=bytes(data)[:200].hex())  # fmt: skip
+            if item is None:  # what it lacks (an id, a stat), not its bytes: its `text:` quotes the SMS
+                tlvs = [k for k in _RECEIPT_TLVS if getattr(pdu, k, None) is not None]
+                self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq, length=len(data),
+                                      fields=receipt_field_names(bytes(data)), tlvs=tlvs)  # fmt: skip
                 self.answer(name, seq, 0)
                 return False
         else:
             if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
-                self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, data=bytes(data)[:200].hex())
+                # The UDH's length octet and its first element's type and length: not the text after them.
+                self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, length=len(data),
+                                      udh=bytes(data[:3]).hex())  # fmt: skip
             item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), arrived)
         task = asyncio.create_task(self._answer(item, name, seq, arrived))
         self.tasks.add(task)
