@@ -18,6 +18,9 @@ Choices the protocol leaves open, and why:
   waits out the late-answer grace and logs the re-send as a possible duplicate. No late answer can
   come on a closed connection, so its `late` future is settled with None at once. A submit that never
   reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
+- A general error (98) to a submit fails it TEMPORARY whatever its 900 code and ends the session for a
+  new login, as Kannel does (protocols.md 1.13): the SMSC could not process the packet, which says
+  nothing of the SMS; only a submit response (53) with a 900 refuses an SMS for good.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from smsc.base import (
 )
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
-from smsc.cimd2.messages import is_unexpected_operation, login_params, submit_params, submit_result
+from smsc.cimd2.messages import is_general_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
 from smsc.cimd2.requests import Requests
@@ -110,8 +113,8 @@ class Cimd2Link:
             written = entry is not None and entry.written
             error = f"no submit response ({conn.reason or 'link lost'})"
             return SubmitResult(Outcome.TEMPORARY, error=error, written=written)
-        if is_unexpected_operation(resp) and self._conn is not None:
-            self._conn.close("SMSC answered a submit with 'unexpected operation'; logging in again")
+        if is_general_error(resp):  # the session is in doubt: a new login, as Kannel does
+            conn.close(f"a general error ({resp.describe()}) answered a submit; logging in again")
         result = submit_result(sms, resp, link=self.name)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1

@@ -30,9 +30,10 @@ log = structlog.get_logger(__name__)
 
 Warn = Callable[..., Any]
 
-# 900 code of a negative submit response → Outcome. 2/3/8 and 302–304 say that we built something the
-# SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of ours
-# rather than a verdict on the recipient. Other 3xx codes: REJECTED. Anything not listed: TEMPORARY.
+# 900 code of a negative submit response (53) → Outcome. 2/3/8 and 302–304 say that we built something
+# the SMSC cannot parse (syntax, parameter, user data, DCS): permanent like a rejection, but a bug of
+# ours rather than a verdict on the recipient. Other 3xx codes: REJECTED. Anything not listed: TEMPORARY.
+# Not for a general error (98), whatever its code: see `submit_result`.
 ERROR_OUTCOMES: dict[int, Outcome] = {
     2: Outcome.MALFORMED,
     3: Outcome.MALFORMED,
@@ -96,15 +97,24 @@ def submit_params(sms: OutboundSms) -> list[tuple[int, str]]:
     return params
 
 
-def is_unexpected_operation(resp: Packet) -> bool:
-    """A 98 with error 1 (or none) to a submit: the SMSC no longer thinks we are logged in."""
-    return resp.op == Op.GENERAL_ERROR and (resp.get_int(P.ERROR_CODE) or 1) == 1
+def is_general_error(resp: Packet) -> bool:
+    """A 98 to a submit: the SMSC could not process the packet at all, so the session is in doubt
+    (with error 1 it no longer thinks we are logged in). Kannel logs in again on any 98
+    (protocols.md 1.13), and so does the link."""
+    return resp.op == Op.GENERAL_ERROR
 
 
 def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     code = resp.get_int(P.ERROR_CODE)
-    if resp.op == Op.GENERAL_ERROR and not code:
-        code = 1
+    if resp.op == Op.GENERAL_ERROR:
+        # Only a submit response (53) with a 900 judges the message; a 98 says the SMSC could not
+        # process a packet, whatever 900 it carries (an SMSC answers 98 900:2 to a packet number it
+        # did not expect, or to a packet mangled on the way): a temporary failure, sent again after
+        # the new login (protocols.md 1.13). Its text is not "CIMD2 900:…", which `gateway.reasons`
+        # reads as the SMSC's verdict on the SMS.
+        code = code or 1
+        text = resp.get(P.ERROR_TEXT) or error_text(code)
+        return SubmitResult(Outcome.TEMPORARY, error=f"CIMD2 general error (98), 900:{code} {text}")
     if code:
         text = resp.get(P.ERROR_TEXT) or error_text(code)
         return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
