@@ -14,11 +14,15 @@ deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC deli
 with the stamp it gave it, and a phone that sends the same text again gets a new one. An identical
 text whose stamp no earlier copy has is a new SMS, whatever became of their acknowledgements (the
 vote sent again after an acknowledgement lost with its connection is charged again); one with the
-stamp of an earlier copy is judged against that copy as above. The stamp has a resolution of a
-second, so two identical SMS the phone sent within one share it: the rule above still tells them
-apart where it can (`repeated`, an acknowledgement read long before). A whole text joined from
-segments carries the earliest stamp of its segments (none if one lacks it), and a segment whose
-stamp differs from that of the joined segment it repeats is a new SMS under a reused reference.
+stamp of an earlier copy within the day is that copy delivered again, whatever became of its
+acknowledgement and however soon it came: an SMSC that sends an MO again after another one on the
+same connection, or after it read our answer, still sends the same SMS (its stamp, phone and text),
+and the timing rules above would take it for a new one and charge the phone twice. The stamp has a
+resolution of a second; one phone does not send two SMS within one (each takes its own radio
+transfer and the SMSC's acknowledgement), so a shared stamp is no second SMS of that phone. A whole
+text joined from segments carries the earliest stamp of its segments (none if one lacks it), and a
+segment whose stamp differs from that of the joined segment it repeats is a new SMS under a reused
+reference.
 """
 
 from __future__ import annotations
@@ -53,26 +57,26 @@ class RedeliveryRepo(Repository):
             "SELECT source, destination, text, received_at, repeated, smsc_time FROM mo WHERE id = ?",
             (mo_id,),
         ).fetchone()
-        if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
-            return None
-        # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
-        # the SMSC, it has stopped delivering it.
         copies = (
             "SELECT id, acked_at, smsc_time FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
             f" AND id < ? AND text = ? AND {_WHOLE}"
         )
         args = (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text)
-        row = self.conn.execute(f"{copies} ORDER BY id DESC LIMIT 1", args).fetchone()
-        if row is None:
-            return None
-        if smsc_time is not None and row[2] is not None and row[2] != smsc_time:
-            # Stamped by the SMSC, the copy it delivers again is the one with the same stamp, if any
-            # (a new SMS may have come between): without one, the phone sent this text again.
-            row = self.conn.execute(
+        if smsc_time is not None:
+            # Stamped by the SMSC: a copy with the same stamp is this SMS, even behind a new SMS of the
+            # same text, and even one `repeated` marks (that mark judges by the time between copies).
+            same = self.conn.execute(
                 f"{copies} AND smsc_time = ? ORDER BY id DESC LIMIT 1", (*args, smsc_time)
             ).fetchone()
-            if row is None:
-                return None
+            if same is not None:
+                return int(same[0])
+        if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
+            return None
+        # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
+        # the SMSC, it has stopped delivering it.
+        row = self.conn.execute(f"{copies} ORDER BY id DESC LIMIT 1", args).fetchone()
+        if row is None or (smsc_time is not None and row[2] is not None):
+            return None  # no copy, or stamped copies none of which has this stamp: the phone sent it again
         earlier, acked_at, _time = row
         # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
         # stamped before it (the clock stepped back in between, before the step was seen) is no
