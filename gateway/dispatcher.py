@@ -152,7 +152,7 @@ class Dispatcher:
                     taken, claimed = await self.store.write(claim, replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
-                    self._ready.extend(claimed)
+                    self._ready.extend(self._outcomes.suspects_last(claimed))
                     self._pacing.update(part.id for part in claimed)
                     self._late.claimed(claimed)  # an earlier submit an SMSC may have: logged when sent
                     for number in self._stops:  # a STOP recorded while the claim was on its way

@@ -6,6 +6,17 @@ another link that is up; permanent refusals fail the part (and so its message, o
 failed too often waits on `hold` for a human. A submit that went unanswered is handed to
 `gateway.late_answers`.
 
+A part on the wire when its session was lost keeps its turn: it goes first on the next session, so
+that it reaches the phone before the SMS accepted after it. An SMSC that crashes or cuts the session
+on one particular SMS then ended every new session on it, and nothing else went out until its 50
+attempts were spent. So the part the SMSC was handling as the session went (the oldest it left
+unanswered, `SubmitResult.lost_behind` 0) is suspected after SUSPECT_AFTER_LOSSES such sessions in a
+row: it no longer keeps its turn but backs off as a failed attempt does and goes after the parts
+claimed with it (`suspects_last`); at HOLD_AFTER_LOSSES, once other SMS went through its link
+meanwhile (twice as many if none did), it waits on `hold` with a reason that says so. The parts
+behind it were only lost with it: they keep their turn and their sends are not counted as attempts,
+still logged as possible duplicates.
+
 The SMSC's answer exists nowhere else until it is on disk, so a write the store refuses for a
 passing reason is made again until it succeeds (`OutcomeRecorder.write`).
 """
@@ -13,7 +24,7 @@ passing reason is made again until it succeeds (`OutcomeRecorder.write`).
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 import structlog
@@ -45,6 +56,15 @@ TAKEN_KEPT = 4096
 # written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
 RECORD_RETRY_FIRST_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 30.0
+# Sessions lost in a row while a part was the oldest submit on the wire unanswered: from the second
+# it is suspected of ending them and backs off (one session lost is any network's bad luck); at the
+# fifth it waits for a human: it may have reached the phone each time, and each loss is a reconnect.
+SUSPECT_AFTER_LOSSES = 2
+HOLD_AFTER_LOSSES = 5
+SESSION_KILLER = "the SMSC dropped the session each time this SMS was sent ({} times in a row, link {})"
+# Parts whose lost sessions are counted, kept at most: one that expired or was cancelled while it
+# waited is forgotten with the oldest.
+LOSSES_KEPT = 4096
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -81,10 +101,20 @@ class OutcomeRecorder:
         # message id -> the link an SMSC took a part of that long SMS by, as answered (its write
         # may not be committed yet when the SMSC throttles the next part a moment later).
         self.taken: OrderedDict[int, str] = OrderedDict()
+        # part id -> sessions lost in a row with it the oldest submit unanswered (module docstring).
+        # Kept by this process only: after a restart a part starts afresh, as its re-send is
+        # a possible duplicate anyway.
+        self.losses: OrderedDict[int, int] = OrderedDict()
+        # part id -> `answered` of its link at the first of those sessions; link -> submits it answered.
+        self.answered_before: dict[int, int] = {}
+        self.answered: Counter[str] = Counter()
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
         store = self.store
+        if result.outcome not in (Outcome.TEMPORARY, Outcome.UNANSWERED):
+            self.forget_losses(part.id)  # the SMSC answered it: it ends no session
+            self.answered[name] += 1
         if result.outcome is Outcome.ACCEPTED:
             self.forget(part.id)
             if part.udh:
@@ -133,15 +163,7 @@ class OutcomeRecorder:
             elif result.outcome is Outcome.UNANSWERED:
                 await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
             elif result.written:
-                # On the wire when the connection went: the SMSC may have it, and no answer can
-                # come any more. It keeps its turn (before later SMS to the same phone, F5) and
-                # its re-send is logged and counted as a possible duplicate (R-7.5).
-                note = f"{result.error}; {LINK_LOST}"
-                await self.write(
-                    part.id, lambda: store.queue.release(part.id, delay=None, error=note, count=True)
-                )
-                self.late.may_have(part.id, name)
-                log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
+                await self._lost_on_the_wire(name, part, result)
             else:
                 delay = retry_delay(part.attempts, self.retry_base)
                 # With another link available, fail over at once instead of waiting out the back-off.
@@ -156,6 +178,50 @@ class OutcomeRecorder:
             error = result.error or result.outcome.value
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+
+    async def _lost_on_the_wire(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
+        """On the wire when the connection went: the SMSC may have it, and no answer can come any
+        more. It keeps its turn (before later SMS to the same phone, F5) and its re-send is logged as
+        a possible duplicate (R-7.5); one the SMSC may have ended the session on is counted as an
+        attempt, and one that ended several in a row backs off or is held (module docstring)."""
+        store = self.store
+        self.late.may_have(part.id, name)
+        delay: float | None = None
+        error = f"{result.error}; {LINK_LOST}"
+        if result.lost_behind:
+            # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing.
+            log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error,
+                        behind=result.lost_behind)  # fmt: skip
+            await self.write(part.id, lambda: store.queue.release(part.id, delay=None, error=error))
+            return
+        losses = 0
+        if result.lost_behind == 0:  # None: closed by a response timeout, the SMSC is slow, not gone
+            losses = self.losses.pop(part.id, 0) + 1
+            self.losses[part.id] = losses
+            self.answered_before.setdefault(part.id, self.answered[name])
+            if len(self.losses) > LOSSES_KEPT:
+                self.answered_before.pop(self.losses.popitem(last=False)[0], None)
+        why = SESSION_KILLER.format(losses, name)
+        # Held only once other SMS went through meanwhile: an SMSC that ends every session on any
+        # submit would otherwise hold one waiting SMS after another, each needing a human once it
+        # is well again. Without that proof it backs off on, as long again before its hold.
+        others_went = self.answered[name] > self.answered_before.get(part.id, self.answered[name])
+        if losses >= HOLD_AFTER_LOSSES and (others_went or losses >= 2 * HOLD_AFTER_LOSSES):
+            self.forget_losses(part.id)
+            reason = f"held: {why}; it may have reached the phone each time (queue retry sends it again)"
+            log.warning("mt.hold_session_killer", part=part.id, message=part.message_id, link=name,
+                        losses=losses, reason=why)  # fmt: skip
+            await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
+            return
+        if losses >= SUSPECT_AFTER_LOSSES:
+            # Kept first in line it ended every new session: the other SMS go before it meanwhile.
+            delay = 0.0 if self._another_up(part, name) else retry_delay(losses - 1, self.retry_base)
+            error = f"{error}; {why}"
+            log.warning("mt.session_killer_suspected", part=part.id, message=part.message_id, link=name,
+                        losses=losses, retry_in=delay, reason=why)  # fmt: skip
+        else:
+            log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
+        await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True))
 
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
         """Claimed parts that cannot go: expired ones end, those no configured link serves fail, the
@@ -214,6 +280,14 @@ class OutcomeRecorder:
         self.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
 
+    def suspects_last(self, parts: list[ClaimedPart]) -> list[ClaimedPart]:
+        """Claimed parts in their order, but those suspected of ending sessions last: due again as a
+        link comes back, the oldest went first on the new session (the claim's order is the
+        messages') and ended it before anything else was answered."""
+        if not self.losses:
+            return parts
+        return sorted(parts, key=lambda p: self.losses.get(p.id, 0) >= SUSPECT_AFTER_LOSSES)
+
     def _another_up(self, part: ClaimedPart, name: str) -> bool:
         """Whether a link other than `name` that may take the part is up (not for a part that
         waits for its own link, `ClaimedPart.via`)."""
@@ -232,9 +306,14 @@ class OutcomeRecorder:
         taken = self.taken.get(part.message_id) or self.store.queue.link_taken(part.message_id)
         return taken == name
 
+    def forget_losses(self, part_id: int) -> None:
+        self.losses.pop(part_id, None)
+        self.answered_before.pop(part_id, None)
+
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)
 
     def forget(self, part_id: int) -> None:
         self.avoid.pop(part_id, None)
+        self.forget_losses(part_id)
         self.late.forget(part_id)

@@ -112,7 +112,8 @@ class Cimd2Link:
                 return self._unanswered(conn, sms)
             written = entry is not None and entry.written
             error = f"no submit response ({conn.reason or 'link lost'})"
-            return SubmitResult(Outcome.TEMPORARY, error=error, written=written)
+            behind = entry.lost_behind if entry is not None and written else None
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=written, lost_behind=behind)
         if is_general_error(resp):  # the session is in doubt: a new login, as Kannel does
             conn.close(f"a general error ({resp.describe()}) answered a submit; logging in again")
         result = submit_result(sms, resp, link=self.name)

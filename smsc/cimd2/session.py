@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from smsc.backpressure import overfull
-from smsc.cimd2.packet import Cimd2Parser, Packet, encode
+from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 
@@ -44,6 +44,8 @@ class Pending:
     tries: int = 1
     # Handed to the socket: an answer lost after that leaves the SMSC possibly holding the request.
     written: bool = False
+    # Submits written before it and unanswered when the connection closed (`SubmitResult.lost_behind`).
+    lost_behind: int = 0
 
 
 class Conn:
@@ -130,8 +132,12 @@ class Conn:
         self.timed_out = timed_out
         self.closed.set()
         self.room.set()  # a reader waiting for the inbox reads on, to the end of the stream
+        earlier = 0  # in the order written: the first of them is the one the SMSC was handling
         for entry in self.pending.values():
             if not entry.future.done():
+                if entry.written and entry.packet.op == Op.SUBMIT:
+                    entry.lost_behind = earlier
+                    earlier += 1
                 entry.future.set_result(None)
         self.writer.close()
         self.throttle.flush()

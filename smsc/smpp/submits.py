@@ -68,10 +68,16 @@ class Submits:
     def close(self, reason: str) -> None:
         pending, self.pending = self.pending, {}
         self.part_of.clear()
+        # In the order written. Those past their timer, still waiting for a late answer, went before
+        # all of them: the oldest unanswered submit (`SubmitResult.lost_behind` 0), suspected of
+        # ending the session, is then none of these.
+        earlier = len(self.late)
         for future, timer in pending.values():
             timer.cancel()
             if not future.done():  # written (the connection writes a submit at once): the SMSC may have it
-                future.set_result(SubmitResult(Outcome.TEMPORARY, error=reason, written=True))
+                lost = SubmitResult(Outcome.TEMPORARY, error=reason, written=True, lost_behind=earlier)
+                future.set_result(lost)
+                earlier += 1
         for seq in list(self.late):  # their answers died with the connection
             self._settle_late(seq, None)
 
