@@ -124,7 +124,9 @@ class OutcomeRecorder:
                     self.taken.popitem(last=False)
             await self.write(
                 part.id,
-                lambda: self.on_finished(store.queue.mark_submitted(part.id, name, result.message_id)),
+                lambda: self.on_finished(
+                    store.queue.mark_submitted(part.id, name, result.message_id, part.message_id)
+                ),
                 replayable=True,  # rows only: may run again after a rollback, needs no savepoint
             )
             log.debug(

@@ -179,23 +179,33 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 (None if delay is None else now + delay, error, 0 if count else 1, part_id),
             )
 
-    def mark_submitted(self, part_id: int, link: str, smsc_id: str | None) -> list[Finished]:
-        """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer."""
+    def mark_submitted(
+        self, part_id: int, link: str, smsc_id: str | None, message_id: int | None = None
+    ) -> list[Finished]:
+        """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer.
+
+        `message_id`, the part's message when the caller holds it (the claimed part does): the
+        update then needs no RETURNING, whose result SQLite builds in a temporary b-tree."""
         now = self.clock()
         with self.transaction():
-            row = self.conn.execute(
+            sql = (
                 "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = ?"
-                " WHERE id = ? RETURNING message_id",
-                (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id),
-            ).fetchone()
+                " WHERE id = ?"
+            )
+            args = (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id)
+            if message_id is None:
+                row = self.conn.execute(sql + " RETURNING message_id", args).fetchone()
+                message_id = row[0] if row is not None else None
+            elif self.conn.execute(sql, args).rowcount == 0:
+                message_id = None
             if smsc_id is not None and self._may_have_early_reports(now):
                 early = self._early_report(part_id, link, smsc_id, now)
                 if early is not None:
                     self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
                     self._apply_part_report(part_id, early[1], early[2], now)
                     return self._settle_message_of(part_id, now)
-            if row is not None:
-                fast = self._settle_single(row[0], "submitted", now)
+            if message_id is not None:
+                fast = self._settle_single(message_id, "submitted", now)
                 if fast is not None:
                     return fast
             return self._settle_message_of(part_id, now)
