@@ -101,26 +101,37 @@ class ReportsRepo(SettlingRepo):
             "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
             f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = 'submitted'"
             " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
-            " ORDER BY m.recipient IS ? DESC, p.submitted_at, p.id LIMIT 1"
         )
-        args = (*links, smsc_id, digits, len(digits or ""), digits, len(digits or ""), digits, phone)
+        args = (*links, smsc_id, digits, len(digits or ""), digits, len(digits or ""), digits)
         with self.transaction():
-            if status != "pending":  # the part is found and changed in one statement
+            if status != "pending":  # the part is found, then changed by its id
                 state = "delivered" if status == "delivered" else "failed"
-                part = self.conn.execute(
-                    f"UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ({oldest})"
-                    " RETURNING id, message_id",
-                    (state, error, now, *args),
-                ).fetchone()
+                # Every candidate (one, but for an id the SMSC gave again) and the oldest taken here:
+                # an ORDER BY … LIMIT 1 and an UPDATE … RETURNING each had SQLite build a temporary
+                # b-tree, for every receipt. The message's columns let a single SMS settle without
+                # a RETURNING either (`_settle_single`).
+                rows = self.conn.execute(
+                    oldest.replace("SELECT p.id", "SELECT p.id, p.message_id, p.submitted_at,"
+                                   " m.recipient IS ?, m.account_id, m.notify", 1),
+                    (phone, *args),
+                ).fetchall()  # fmt: skip
+                part = min(rows, key=_oldest_first) if rows else None
+                if part is not None:
+                    self.conn.execute(
+                        "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
+                        (state, error, now, part[0]),
+                    )
                 self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now, digits)
                 if part is None:
                     return []
                 if state == "delivered":
-                    fast = self._settle_single(part[1], "delivered", now)
+                    fast = self._settle_single(part[1], "delivered", now, told=(part[4], part[5]))
                     if fast is not None:
                         return fast
                 return self._settle_message_of(part[0], now)
-            part = self.conn.execute(oldest, args).fetchone()
+            part = self.conn.execute(
+                oldest + " ORDER BY m.recipient IS ? DESC, p.submitted_at, p.id LIMIT 1", (*args, phone)
+            ).fetchone()
             if part is None:
                 part = self.conn.execute(
                     "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
@@ -198,3 +209,12 @@ class ReportsRepo(SettlingRepo):
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
+
+
+def _oldest_first(
+    row: tuple[int, int, float | None, int, int | None, str | None],
+) -> tuple[int, bool, float, int]:
+    """The order in which a receipt's candidate parts take it: the one to the phone it names, then
+    the earliest submitted (SQLite's order: NULL first), then the lowest id."""
+    part_id, _message, submitted_at, to_phone, _account, _notify = row
+    return (-to_phone, submitted_at is not None, submitted_at or 0.0, part_id)

@@ -31,26 +31,35 @@ NO_REPORT = "sent; the SMSC sent no delivery report"
 
 
 class SettlingRepo(Repository):
-    def _settle_single(self, message_id: int, state: str, now: float) -> list[Finished] | None:
+    def _settle_single(
+        self, message_id: int, state: str, now: float, *, told: tuple[int | None, str | None] | None = None
+    ) -> list[Finished] | None:
         """The message of one part that just became `submitted` or `delivered` takes the same state.
 
         One statement instead of the general derivation from every part: for a single-part
         message in a non-final state other than `state` the outcome is the same. None when the
         message has more parts or is in any other state: the caller derives it (`_settle_message_of`).
+        `told`, the message's (account_id, notify) when the caller read them in this transaction:
+        the update then needs no RETURNING either.
         """
         final = state in FINAL_PART
-        row = self.conn.execute(
+        sql = (
             "UPDATE messages SET state = ?, reason = NULL, finished_at = ? WHERE id = ? AND parts_total = 1"
             # Comparisons, not NOT IN: SQLite tests a list of three or more through a temporary b-tree.
             " AND state <> ? AND state <> 'delivered' AND state <> 'failed' AND state <> 'expired'"
             " AND state <> 'cancelled' AND state <> 'unreported'"
-            " RETURNING account_id, notify",
-            (state, now if final else None, message_id, state),
-        ).fetchone()
-        if row is None:
-            return None
+        )
+        args = (state, now if final else None, message_id, state)
+        if not final or told is not None:  # no RETURNING (SQLite builds its rows in a temporary b-tree)
+            if self.conn.execute(sql, args).rowcount == 0:
+                return None
+            row = told
+        else:
+            row = self.conn.execute(sql + " RETURNING account_id, notify", args).fetchone()
+            if row is None:
+                return None
         (log.info if final else log.debug)("message.state", message=message_id, state=state)
-        return [Finished(message_id, state, None, row[0], notify=row[1])] if final else []
+        return [Finished(message_id, state, None, row[0], notify=row[1])] if final and row else []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final.
