@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
+from threading import get_ident
 from typing import TYPE_CHECKING, TypeVar
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
@@ -210,17 +211,24 @@ class Db(Transactions):
     # ---- the connection and its transactions --------------------------------------------------
 
     def _check_thread(self) -> None:
-        if threading.get_ident() != self._owner:
-            raise RuntimeError(
-                f"the database {self.path} belongs to thread {self._owner_name!r} and was used from "
-                f"thread {threading.current_thread().name!r}; run database work on the thread that "
-                "opened it (in the daemon: the event loop, through `write()`)"
-            )
+        if get_ident() != self._owner:
+            self._wrong_thread()
+
+    def _wrong_thread(self) -> None:
+        raise RuntimeError(
+            f"the database {self.path} belongs to thread {self._owner_name!r} and was used from "
+            f"thread {threading.current_thread().name!r}; run database work on the thread that "
+            "opened it (in the daemon: the event loop, through `write()`)"
+        )
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The connection, for the repositories; raises when reached from another thread."""
-        self._check_thread()
+        """The connection, for the repositories; raises when reached from another thread.
+
+        The check is inline (no call of `_check_thread`): every statement of every repository goes
+        through here, several dozen per mail."""
+        if get_ident() != self._owner:
+            self._wrong_thread()
         return self._conn
 
     @property

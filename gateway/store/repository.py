@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from threading import get_ident
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,7 +23,11 @@ class Repository:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        """`Db.conn`, its thread check written out here: one property call less per statement."""
+        db = self.db
+        if get_ident() != db._owner:
+            db._wrong_thread()
+        return db._conn
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return self.db.transaction()
