@@ -8,7 +8,6 @@ None for anything that is not a usable receipt and never raises: the bytes come 
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -127,11 +126,19 @@ def parse_receipt_date(value: str | None) -> datetime | None:
     if not value.isascii():  # other scripts' digits: strptime takes some and not others
         return strptime_date(value)
     # Two digits a field, each in range: the reading strptime would give, without its cost.
-    with contextlib.suppress(ValueError):
-        n = [int(value[i : i + 2]) for i in range(0, len(value), 2)]
-        if n[1] <= 12 and n[3] <= 23 and n[4] <= 59 and (len(n) == 5 or n[5] <= 59):
-            year = n[0] + (2000 if n[0] < 69 else 1900)
-            return datetime(year, n[1], n[2], n[3], n[4], n[5] if len(n) == 6 else 0, tzinfo=UTC)
+    yy, month, day, hour, minute = (
+        int(value[:2]),
+        int(value[2:4]),
+        int(value[4:6]),
+        int(value[6:8]),
+        int(value[8:10]),
+    )
+    second = int(value[10:]) if len(value) == 12 else 0
+    if month <= 12 and hour <= 23 and minute <= 59 and second <= 59:
+        try:
+            return datetime(yy + (2000 if yy < 69 else 1900), month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:  # month or day 0, a day past the month's end: strptime's word on it
+            pass
     return strptime_date(value)
 
 
@@ -176,16 +183,18 @@ def parse_receipt(
     tlvs: Mapping[str, object],
     normalise: Callable[[str], str],
     normalise_tlv: Callable[[str], str] | None = None,
+    destination: str | None = None,
 ) -> DeliveryReport | None:
     """A DeliveryReport from a deliver_sm/data_sm's receipt, or None when it is not one we can use.
 
     A receipt is usable when it names a message id (TLV or text) and a state (TLV or `stat:`).
     `normalise` keys the text's `id:`; `normalise_tlv` (by default the same) keys the
     receipted_message_id TLV, which SMPP 3.4 defines as the id the submit_sm_resp gave, and so may
-    need the conversion the link applies to that id where the text's id needs none.
+    need the conversion the link applies to that id where the text's id needs none. `destination`
+    is the phone the link read from the PDU's addresses, given to the report as it is built.
     """
     try:
-        return _parse(short_message, tlvs, normalise, normalise_tlv or normalise)
+        return _parse(short_message, tlvs, normalise, normalise_tlv or normalise, destination)
     except Exception as exc:  # a receipt parser must never take the link down
         _unparseable.warning("receipt.unparseable", kind=type(exc).__name__, error=repr(exc))
         return None
@@ -204,8 +213,10 @@ def _message_key(
     text's, since converting it again would miss its submit."""
     if not tlv_id:
         return normalise(text_id) if text_id else ""
-    if text_id and normalise(tlv_id) == normalise(text_id):
-        return normalise(text_id)
+    if text_id:
+        key = normalise(text_id)
+        if normalise(tlv_id) == key:
+            return key
     return normalise_tlv(tlv_id)
 
 
@@ -214,9 +225,22 @@ def _parse(
     tlvs: Mapping[str, object],
     normalise: Callable[[str], str],
     normalise_tlv: Callable[[str], str],
+    destination: str | None = None,
 ) -> DeliveryReport | None:
     text = bytes(short_message).decode("latin-1") if short_message else ""
-    fields = parse_receipt_text(text) if text else {}
+    # The standard layout (nearly every receipt) is read here once: its match also tells where
+    # its `text:` quote starts, which `without_text` would search for again.
+    standard = _STANDARD_RE.fullmatch(text) if text else None
+    if standard is not None:
+        values = standard.groups()
+        fields = dict(zip(_STANDARD_KEYS, values, strict=False))
+        quote = values[7]
+        if quote is not None:
+            fields["text"] = quote
+        kept = text.strip() if quote is None or not quote.strip() else text[: standard.start(8)].rstrip()
+    else:
+        fields = read_fields(text) if text else {}
+        kept = without_text(text.strip()) if text.strip() else ""
 
     tlv_id = _as_text(tlvs.get("receipted_message_id"))
     raw_id = tlv_id or fields.get("id")
@@ -244,13 +268,12 @@ def _parse(
 
     # without the SMSC's quote of the SMS (`without_text`): no diagnosis, and stored it wrote back a
     # text erased at the phone's request when the receipt came after `smsgw phone forget`
-    raw = (
-        without_text(text.strip()) if text.strip() else f"receipted_message_id:{raw_id} message_state:{stat}"
-    )
+    raw = kept or f"receipted_message_id:{raw_id} message_state:{stat}"
     return DeliveryReport(
         message_id=message_id,
         status=status,
         error=error,
+        destination=destination,
         done_at=parse_receipt_date(fields.get("done_date")),
         raw=raw,
     )

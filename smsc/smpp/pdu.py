@@ -8,7 +8,6 @@ connection's state and the mapping rules can be checked without a peer.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,17 +166,15 @@ def _phone(addr: object, ton: object) -> str:
 
 def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
     """The receipt a deliver_sm or data_sm carries, or None when it is not a usable one."""
-    item = parse_receipt(
+    return parse_receipt(
         short_message=data,
         tlvs={k: getattr(pdu, k, None) for k in ("receipted_message_id", "message_state",
                                                   "network_error_code")},
         normalise=lambda raw: normalise_message_id(raw, mode, receipt=True),
         # SMPP 3.4 5.3.2.12: the TLV is the id the submit_sm_resp gave, so it takes that id's conversion.
         normalise_tlv=lambda raw: normalise_message_id(raw, mode, receipt=False),
+        destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None,
     )  # fmt: skip
-    if item is None:
-        return None
-    return replace(item, destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None)
 
 
 # data_coding values SMPP 3.4 (5.2.19) gives character sets of their own: Cyrillic, Hebrew,
