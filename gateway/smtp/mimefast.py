@@ -35,6 +35,7 @@ _STR_PARSER = Parser(policy=compat32)
 # least one character before the colon (a line starting with ':' is a defect there).
 _FIELD = re.compile(r"[\041-\071\073-\176]+:")
 _NOT_LF = re.compile(r"\r")  # the feed parser also ends lines at a lone CR
+_BLANKS = (" ", "\t")
 _MISSING = object()
 
 
@@ -151,36 +152,28 @@ def _simple(text: str) -> Message | None:
     block = text[: end + 1]
     if _NOT_LF.search(block):
         return None
+    # Each field as compat32's header_source_parse makes it: the name before the first ":", the
+    # value with the blanks after the colon dropped and its continuation lines joined by "\n" (the
+    # line ends are LF alone here, and the last one is cut).
     headers: list[tuple[str, str]] = []
-    name = ""
-    lines: list[str] = []
+    field = _FIELD.match
     for bare in block[:-1].split("\n"):  # not splitlines(): that also ends lines at \f, \v, \x1c…
-        line = bare + "\n"
-        if line[0] in " \t":
-            if not name:
+        if bare[:1] in _BLANKS:
+            if not headers:
                 return None  # a continuation before any field: a defect the feed parser records
-            lines.append(line)
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value}\n{bare}")
             continue
-        if _FIELD.match(line) is None:
-            return None
-        if name:
-            headers.append(_field(lines))
-        name, lines = line[: line.index(":")], [line]
-    if name:
-        headers.append(_field(lines))
+        if field(bare) is None:
+            return None  # an empty line cannot be here: the block ends at the first one
+        name, value = bare.split(":", 1)
+        headers.append((name, value.lstrip(" \t")))
     msg = IndexedMessage(policy=compat32)
     msg._headers = headers  # type: ignore[attr-defined]  # as set_raw() appends them one by one
     if msg.get_content_maintype() in ("multipart", "message"):
         return None
     msg.set_payload(text[end + 2 :])
     return msg
-
-
-def _field(lines: list[str]) -> tuple[str, str]:
-    """compat32's header_source_parse."""
-    name, value = lines[0].split(":", 1)
-    value = value.lstrip(" \t") + "".join(lines[1:])
-    return name, value.rstrip("\r\n")
 
 
 LONG_PARAMS = 2000
