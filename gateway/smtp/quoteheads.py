@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 # Reply attributions ("On <date>, <name> wrote:"). Clients wrap them, so up to three lines are joined.
-# The last, generic rule ("<name> wrote:") only counts when a `>` quote follows.
+# The last, generic rule ("<name> wrote:") only counts when a `>` quote follows. Each ends in `:$`
+# (`attribution_end` tries none on a line without a colon at its end).
 ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
     (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
@@ -75,9 +76,12 @@ def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
         return None
     joined = first
     for extra in range(3):
-        for pattern, needs_quote in ATTRIBUTIONS:
-            if pattern.match(joined):
-                return start + extra + 1, needs_quote
+        # Every attribution ends in a colon: a line without one (nearly every line of a mail) is
+        # none, and the generic rule's `.{1,200}\b` would try each of its positions to learn it.
+        if joined.endswith((":", ":\n")):
+            for pattern, needs_quote in ATTRIBUTIONS:
+                if pattern.match(joined):
+                    return start + extra + 1, needs_quote
         nxt = start + extra + 1
         if not _ATTRIBUTION_START.match(first) or nxt >= len(lines) or not lines[nxt].strip():
             return None
