@@ -115,7 +115,7 @@ class Cimd2Link:
             behind = entry.lost_behind if entry is not None and written else None
             return SubmitResult(Outcome.TEMPORARY, error=error, written=written, lost_behind=behind)
         if is_general_error(resp):  # the session is in doubt: a new login, as Kannel does
-            conn.close(f"a general error ({resp.describe()}) answered a submit; logging in again")
+            conn.close(f"a general error ({resp.describe()}) answered a submit; logging in again", ours=True)
         result = submit_result(sms, resp, link=self.name)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
@@ -154,7 +154,7 @@ class Cimd2Link:
                 await self._inbound.settle(conn, patience)
                 self._inbound.leaving(conn)
                 await self._requests.request(conn, Op.LOGOUT, [], patience=patience)
-            conn.close("stopped")
+            conn.close("stopped", ours=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -131,7 +131,7 @@ class Requests:
         if entry is None:
             conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
         elif entry.tries >= NACK_TRIES:
-            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}")
+            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}", ours=True)
         else:
             entry.tries += 1
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)

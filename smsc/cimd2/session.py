@@ -44,8 +44,9 @@ class Pending:
     tries: int = 1
     # Handed to the socket: an answer lost after that leaves the SMSC possibly holding the request.
     written: bool = False
-    # Submits written before it and unanswered when the connection closed (`SubmitResult.lost_behind`).
-    lost_behind: int = 0
+    # Submits written before it and unanswered when the connection closed (`SubmitResult.lost_behind`);
+    # None when we closed it (`Conn.close`).
+    lost_behind: int | None = None
 
 
 class Conn:
@@ -121,9 +122,11 @@ class Conn:
         self.writer.write(encode(packet))
         return True
 
-    def close(self, reason: str, *, timed_out: bool = False, abort: bool = False) -> None:
+    def close(self, reason: str, *, timed_out: bool = False, abort: bool = False, ours: bool = False) -> None:
         """`abort` (or more unread than `smsc.backpressure` keeps) drops the unsent bytes instead of waiting
-        to flush them: a peer that does not read would keep the socket and its buffer for ever."""
+        to flush them: a peer that does not read would keep the socket and its buffer for ever. `ours`
+        (as `timed_out` and `abort`: we close a session the SMSC kept, on a general error, NACKs, a
+        stop): no submit on the wire ended it, so none is blamed (`SubmitResult.lost_behind` None)."""
         if abort or overfull(self.writer):
             self.writer.transport.abort()
         if self.closed.is_set():
@@ -133,9 +136,10 @@ class Conn:
         self.closed.set()
         self.room.set()  # a reader waiting for the inbox reads on, to the end of the stream
         earlier = 0  # in the order written: the first of them is the one the SMSC was handling
+        blame = not (ours or timed_out or abort)
         for entry in self.pending.values():
             if not entry.future.done():
-                if entry.written and entry.packet.op == Op.SUBMIT:
+                if blame and entry.written and entry.packet.op == Op.SUBMIT:
                     entry.lost_behind = earlier
                     earlier += 1
                 entry.future.set_result(None)

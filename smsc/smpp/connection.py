@@ -135,10 +135,13 @@ class SmppConnection(PduReader):
             return future
         return self.submits.expect(seq, part)  # no answer can be read before this step ends
 
-    def close(self, reason: str, *, abort: bool = False) -> None:
+    def close(self, reason: str, *, abort: bool = False, ours: bool = False) -> None:
         """End the connection; `abort` drops the bytes not yet written instead of waiting to flush
         them (a peer that does not read would keep the socket and its buffer for ever), as does any
-        close with more of them than `smsc.backpressure` keeps, and an abort after a close."""
+        close with more of them than `smsc.backpressure` keeps, and an abort after a close. `ours`
+        (or `abort`: only we abort): we end a session the SMSC kept (`Submits.ended_by_us`)."""
+        if (ours or abort) and not self.closed.is_set():
+            self.submits.ended_by_us = True
         if abort or overfull(self.writer):
             self.writer.transport.abort()
         if self.closed.is_set():
@@ -180,7 +183,7 @@ class SmppConnection(PduReader):
             try:
                 await asyncio.wait_for(self.keepalive.wait(), self.cfg.response_timeout_seconds)
             except TimeoutError:
-                self.close("no enquire_link_resp")
+                self.close("no enquire_link_resp", ours=True)
                 return
 
     def probe(self) -> bool:
@@ -212,6 +215,7 @@ class SmppConnection(PduReader):
             # no answer of ours (a stray bind_resp, a command id SMPP does not define): logged by
             # `_route` and ignored, it dropped every bound session with "command": null.
             log.warning("smpp.bind_lost", link=self.name, command=COMMAND_NAMES.get(command_id))
+            self.submits.ended_by_us = True  # our close: the submits on the wire are not to blame
             raise LinkDown("SMSC answered ESME_RINVBNDSTS: bind lost")
 
     def _route(self, raw: bytes, command_id: int, status: int, seq: int) -> None:
@@ -312,6 +316,7 @@ class SmppConnection(PduReader):
                               status="ESME_RINVBNDSTS")  # fmt: skip
         self.send(generic_nack(seq, ESME_RINVBNDSTS))
         if self.bind_status.done() and self.bind_status.result() == 0:
+            self.submits.ended_by_us = True
             raise LinkDown("bind lost on a live connection")
 
     def _on_bind_resp(self, status: int) -> None:

@@ -51,6 +51,10 @@ class Submits:
         self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
         self.part_of: dict[int, int] = {}  # seq → the part it carries, while unanswered
+        # We end the session ourselves (its bind lost, keep-alives or a window of submits unanswered,
+        # a peer not reading): no submit on the wire ended it, so none is blamed for the loss
+        # (`SubmitResult.lost_behind` None), as a CIMD2 response timeout blames none.
+        self.ended_by_us = False
         # Parts whose 0x45 was read as a full window, and how often (the link's, kept across its
         # connections): past OVERFLOW_READINGS it is the SMSC's refusal. Else one SMS it refused for
         # good went again all day on a busy link, each refusal pausing it and halving its rate.
@@ -75,7 +79,8 @@ class Submits:
         for future, timer in pending.values():
             timer.cancel()
             if not future.done():  # written (the connection writes a submit at once): the SMSC may have it
-                lost = SubmitResult(Outcome.TEMPORARY, error=reason, written=True, lost_behind=earlier)
+                behind = None if self.ended_by_us else earlier
+                lost = SubmitResult(Outcome.TEMPORARY, error=reason, written=True, lost_behind=behind)
                 future.set_result(lost)
                 earlier += 1
         for seq in list(self.late):  # their answers died with the connection
@@ -107,6 +112,7 @@ class Submits:
         # SMSC still holds. A new session is the cure, as Kannel's wait-ack-expire does it.
         limit = self.cfg.window or DEFAULT_WINDOW
         if self.unanswered_in_a_row >= limit and not self._closed.is_set():
+            self.ended_by_us = True
             self._close(f"no submit_sm_resp to {self.unanswered_in_a_row} submits in a row")
 
     def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
