@@ -141,18 +141,21 @@ def valid_e164(candidate: str, region: str) -> str | None:
         num = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(num):
+    # `is_valid_number` is `number_type` is not UNKNOWN (both match the number against its
+    # region's patterns, one kind after another): the type is kept for `number_kind`.
+    kind = phonenumbers.number_type(num)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return None
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     if len(_READ) >= 4096:
         _READ.clear()
-    _READ[e164] = num
+    _READ[e164] = (num, kind)
     return e164
 
 
-# Numbers `valid_e164` read lately, by their E.164 form: `number_kind` of a recipient just read
-# need not parse it again (13 of its 20 µs, once per new number of every mail).
-_READ: dict[str, phonenumbers.PhoneNumber] = {}
+# Numbers `valid_e164` read lately, by their E.164 form, with their phonenumbers type: `number_kind`
+# of a recipient just read need not parse it nor match it against the patterns again.
+_READ: dict[str, tuple[phonenumbers.PhoneNumber, int]] = {}
 
 
 # What `number_kind` tells: phonenumbers' types, and GLOBAL for a mobile or VoIP number of a global
@@ -176,8 +179,12 @@ _WORDS = {
 @lru_cache(maxsize=4096)
 def number_kind(e164: str) -> str:
     """One of `NUMBER_KINDS` for a number `valid_e164` gave."""
-    num = _READ.get(e164) or phonenumbers.parse(e164)
-    kind = _TYPES.get(phonenumbers.number_type(num), "UNKNOWN")
+    if (read := _READ.get(e164)) is not None:
+        num, number_type = read
+    else:
+        num = phonenumbers.parse(e164)
+        number_type = phonenumbers.number_type(num)
+    kind = _TYPES.get(number_type, "UNKNOWN")
     if (
         kind in _PHONES
         and phonenumbers.region_code_for_number(num) == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
