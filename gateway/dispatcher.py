@@ -198,10 +198,14 @@ class Dispatcher:
             unsendable.extend(self._ready)
             self._ready.clear()
         kept: list[ClaimedPart] = []
+        later: list[tuple[ClaimedPart, float]] = []
         while self._ready and self._free() > 0:
             part = self._ready.popleft()
             if part.expires_at <= now:
                 unsendable.append(part)
+                continue
+            if (wait := self._outcomes.behind_suspect(part, now)) is not None:
+                later.append((part, wait))  # an older SMS to its phone backs off: it goes after it (F5)
                 continue
             name = self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))
             if name is not None:
@@ -214,6 +218,10 @@ class Dispatcher:
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
             self._background(self._outcomes.settle_unsendable(unsendable, now))
+        if later:
+            self._pacing.difference_update(part.id for part, _wait in later)
+            self._late.not_sent(part.id for part, _wait in later)
+            self._background(self._outcomes.put_back(later))
         if len(self._ready) < self._capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 

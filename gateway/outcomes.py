@@ -14,8 +14,12 @@ unanswered, `SubmitResult.lost_behind` 0) is suspected after SUSPECT_AFTER_LOSSE
 row: it no longer keeps its turn but backs off as a failed attempt does and goes after the parts
 claimed with it (`suspects_last`); at HOLD_AFTER_LOSSES, once other SMS went through its link
 meanwhile (twice as many if none did), it waits on `hold` with a reason that says so. The parts
-behind it were only lost with it: they keep their turn and their sends are not counted as attempts,
-still logged as possible duplicates.
+behind it were only lost with it: they keep their turn, logged as possible duplicates; their sends
+are attempts all the same (MAX_ATTEMPTS caps the copies an SMSC that drops every busy session gets).
+The later SMS to a suspect's phone wait with it, not to reach the phone before it (F5): those lost
+with it, and those claimed meanwhile (`behind_suspect`), go back to the queue due when it is.
+A session we end ourselves (a CIMD2 general error, SMPP's bind lost, a response timeout) blames
+no submit (`lost_behind` None).
 
 The SMSC's answer exists nowhere else until it is on disk, so a write the store refuses for a
 passing reason is made again until it succeeds (`OutcomeRecorder.write`).
@@ -105,9 +109,14 @@ class OutcomeRecorder:
         # Kept by this process only: after a restart a part starts afresh, as its re-send is
         # a possible duplicate anyway.
         self.losses: OrderedDict[int, int] = OrderedDict()
-        # part id -> `answered` of its link at the first of those sessions; link -> submits it answered.
-        self.answered_before: dict[int, int] = {}
+        # part id -> link -> `answered` of that link at the first of those sessions it lost there;
+        # link -> submits it answered.
+        self.answered_before: dict[int, dict[str, int]] = {}
         self.answered: Counter[str] = Counter()
+        # phone -> (the suspect backing off, its (message, seq), when it is due again on the store's
+        # clock); part id -> its phone: the later SMS to that phone wait for it (module docstring).
+        self.suspects: dict[str, tuple[int, tuple[int, int], float]] = {}
+        self.suspect_of: dict[int, str] = {}
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
@@ -190,34 +199,51 @@ class OutcomeRecorder:
         self.late.may_have(part.id, name)
         delay: float | None = None
         error = f"{result.error}; {LINK_LOST}"
+        # Behind an older SMS to the same phone that backs off: due with it, not before it (F5).
+        delay = self.behind_suspect(part, store.clock())
         if result.lost_behind:
-            # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing.
+            # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing;
+            # still a send, counted (the copies an SMSC that drops every busy session gets are capped).
             log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error,
-                        behind=result.lost_behind)  # fmt: skip
-            await self.write(part.id, lambda: store.queue.release(part.id, delay=None, error=error))
+                        behind=result.lost_behind, retry_in=delay)  # fmt: skip
+            await self.write(
+                part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
+            )
             return
         losses = 0
-        if result.lost_behind == 0:  # None: closed by a response timeout, the SMSC is slow, not gone
+        if result.lost_behind == 0:  # None: a session we closed (a response timeout, a general error)
             losses = self.losses.pop(part.id, 0) + 1
             self.losses[part.id] = losses
-            self.answered_before.setdefault(part.id, self.answered[name])
+            self.answered_before.setdefault(part.id, {}).setdefault(name, self.answered[name])
             if len(self.losses) > LOSSES_KEPT:
-                self.answered_before.pop(self.losses.popitem(last=False)[0], None)
+                self.forget_losses(next(iter(self.losses)))
         why = SESSION_KILLER.format(losses, name)
-        # Held only once other SMS went through meanwhile: an SMSC that ends every session on any
-        # submit would otherwise hold one waiting SMS after another, each needing a human once it
+        # Held only once other SMS went through its link meanwhile: an SMSC that ends every session on
+        # any submit would otherwise hold one waiting SMS after another, each needing a human once it
         # is well again. Without that proof it backs off on, as long again before its hold.
-        others_went = self.answered[name] > self.answered_before.get(part.id, self.answered[name])
+        before = self.answered_before.get(part.id, {}).get(name, self.answered[name])
+        others_went = self.answered[name] > before
         if losses >= HOLD_AFTER_LOSSES and (others_went or losses >= 2 * HOLD_AFTER_LOSSES):
-            self.forget_losses(part.id)
-            reason = f"held: {why}; it may have reached the phone each time (queue retry sends it again)"
+            self.forget_losses(part.id)  # the later SMS to its phone go now
+            # LINK_LOST in its note: should it expire held, it may have reached the phone (its bounce
+            # says delivery unknown, `QueueRepo.expire_batch`), and its re-send is a possible duplicate.
+            reason = (
+                f"held: {why}; {LINK_LOST}: it may have reached the phone each time"
+                " (queue retry sends it again)"
+            )
             log.warning("mt.hold_session_killer", part=part.id, message=part.message_id, link=name,
                         losses=losses, reason=why)  # fmt: skip
             await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
             return
         if losses >= SUSPECT_AFTER_LOSSES:
             # Kept first in line it ended every new session: the other SMS go before it meanwhile.
-            delay = 0.0 if self._another_up(part, name) else retry_delay(losses - 1, self.retry_base)
+            own = 0.0 if self._another_up(part, name) else retry_delay(losses - 1, self.retry_base)
+            delay = own if delay is None else max(own, delay)
+            now = store.clock()
+            held = self.suspects.get(part.destination)
+            if held is None or held[0] == part.id:  # an older suspect to the phone stays the one waited for
+                self.suspects[part.destination] = (part.id, (part.message_id, part.seq), now + delay)
+                self.suspect_of[part.id] = part.destination
             error = f"{error}; {why}"
             log.warning("mt.session_killer_suspected", part=part.id, message=part.message_id, link=name,
                         losses=losses, retry_in=delay, reason=why)  # fmt: skip
@@ -283,12 +309,38 @@ class OutcomeRecorder:
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
 
     def suspects_last(self, parts: list[ClaimedPart]) -> list[ClaimedPart]:
-        """Claimed parts in their order, but those suspected of ending sessions last: due again as a
-        link comes back, the oldest went first on the new session (the claim's order is the
-        messages') and ended it before anything else was answered."""
-        if not self.losses:
+        """Claimed parts in their order, but those suspected of ending sessions last, and after them,
+        in their order, the later SMS to their phones (F5): due again as a link comes back, the
+        oldest went first on the new session (the claim's order is the messages') and ended it
+        before anything else was answered."""
+        if not self.suspects:
             return parts
-        return sorted(parts, key=lambda p: self.losses.get(p.id, 0) >= SUSPECT_AFTER_LOSSES)
+        return sorted(parts, key=self._after_suspect)
+
+    def _after_suspect(self, part: ClaimedPart) -> bool:
+        """Whether the part is a suspect backing off or a later SMS to its phone."""
+        suspect = self.suspects.get(part.destination)
+        return suspect is not None and (part.message_id, part.seq) >= suspect[1]
+
+    def behind_suspect(self, part: ClaimedPart, now: float) -> float | None:
+        """How long the part waits for an older SMS to its phone that backs off as a suspect (F5):
+        it goes with it, after it (`suspects_last`); None when there is none to wait for."""
+        suspect = self.suspects.get(part.destination)
+        if suspect is None or suspect[0] == part.id or (part.message_id, part.seq) < suspect[1]:
+            return None
+        return suspect[2] - now if suspect[2] > now else None
+
+    async def put_back(self, parts: list[tuple[ClaimedPart, float]]) -> None:
+        """Claimed parts that wait for a suspect (`behind_suspect`) go back to the queue, due with it,
+        their attempt not counted; in one write."""
+
+        def release() -> None:
+            for part, delay in parts:
+                if not self.late.settled_meanwhile(part.id):  # else a late answer settled it
+                    self.store.queue.release(part.id, delay=delay, count=False)
+
+        log.info("mt.behind_suspect", parts=[part.id for part, _delay in parts])
+        await self.write(None, release)
 
     def _another_up(self, part: ClaimedPart, name: str) -> bool:
         """Whether a link other than `name` that may take the part is up (not for a part that
@@ -311,6 +363,9 @@ class OutcomeRecorder:
     def forget_losses(self, part_id: int) -> None:
         self.losses.pop(part_id, None)
         self.answered_before.pop(part_id, None)
+        phone = self.suspect_of.pop(part_id, None)
+        if phone is not None and self.suspects.get(phone, (None,))[0] == part_id:
+            del self.suspects[phone]
 
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)

@@ -91,7 +91,8 @@ async def stalled_link_goes_on(cfg: Config, poisoned: Any) -> None:
             poison, others = rows[0], rows[1:]
             assert poison[0].endswith(POISON) and poison[1] == "hold"
             assert KILLER in poison[3]
-            # Lost with it on the wire, sent again as possible duplicates, but not its attempts.
+            # Lost with it on the wire and sent again as possible duplicates, each send an attempt
+            # (MAX_ATTEMPTS caps the copies): few, as it stops going first from its second loss.
             assert len(others) == 5 and all(attempts <= 2 for _d, _s, attempts, _e in others), others
             assert poisoned() == HOLD_AFTER_LOSSES  # not 50 copies
             # What `queue show` prints of the held message says why.
