@@ -50,21 +50,25 @@ MAX_FRAME = 1 << 28  # far above any mail (max_message_bytes); a longer length m
 PICKLE = pickle.HIGHEST_PROTOCOL
 
 
-def _by_fields(cls: type) -> Callable[[Any], tuple[type, tuple[Any, ...]]]:
-    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    return lambda obj: (cls, get(obj))
-
-
 # The dataclasses of every write, pickled as constructor calls: slotted dataclasses otherwise go
 # through Python-level __getstate__/__setstate__, which halves the speed on the daemon's busy loop.
-# A class not listed still pickles the usual way.
+# Each is rebuilt by `_build` and its index here, so that a pickle names one global however many
+# classes it holds: every global costs both sides an import lookup (`find_class`, `save_global`),
+# some eight of them per mail. A class not listed still pickles the usual way.
+_CLASSES: tuple[type, ...] = (Acceptance, NewMessage, NewPart, AcceptResult, Limits, Quota, Notice, Opening)
+
+
+def _build(index: int, *values: Any) -> Any:
+    return _CLASSES[index](*values)
+
+
+def _by_fields(index: int, cls: type) -> Callable[[Any], tuple[Callable[..., Any], tuple[Any, ...]]]:
+    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
+    return lambda obj: (_build, (index, *get(obj)))
+
+
 _REDUCERS = copyreg.dispatch_table.copy()
-_REDUCERS.update(
-    {
-        cls: _by_fields(cls)
-        for cls in (Acceptance, NewMessage, NewPart, AcceptResult, Limits, Quota, Notice, Opening)
-    }
-)
+_REDUCERS.update({cls: _by_fields(index, cls) for index, cls in enumerate(_CLASSES)})
 
 
 def pack_request(request_id: int, value: Any) -> bytes:
