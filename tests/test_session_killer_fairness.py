@@ -170,3 +170,36 @@ async def test_a_session_the_gateway_ends_on_a_cimd2_general_error_blames_no_sub
                     serving.cancel()
     assert not [e for e in logs if e["event"] == SUSPECTED], [e for e in logs if e["event"] == SUSPECTED]
     assert not [e for e in logs if KILLER in str(e.get("reason", ""))]
+
+
+def two_links(tmp_path: Path, port_a: int, port_b: int) -> Any:
+    """Link "a" takes only the poison's number; "b", listed second, takes it and the others."""
+    text = config_text(tmp_path, smsc_port=port_a).replace(
+        'name = "main"', 'name = "a"\nprefixes = ["+48601999"]'
+    )
+    block = text[text.index("[[smsc]]") : text.index("[simulator]")]
+    second = (
+        block.replace('name = "a"', 'name = "b"')
+        .replace(f"port = {port_a}", f"port = {port_b}")
+        .replace('prefixes = ["+48601999"]', 'prefixes = ["+486011", "+48601999"]')
+    )
+    return parse_config(text + "\n" + second, source="t", base_dir=tmp_path)
+
+
+async def test_a_hold_needs_other_sms_through_the_same_link(tmp_path: Path) -> None:
+    # The poison's first loss is on "a", which never answered anything; then it fails over to "b",
+    # which answered the others before the poison came. Nothing went through either link since:
+    # the SMSCs may be the trouble, so no hold at the fifth loss (a's count was compared with b's).
+    async with PoisonSMSC() as smsc_a, PoisonSMSC() as smsc_b:
+        cfg = two_links(tmp_path, smsc_a.port, smsc_b.port)
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                innocents = [to(f"60112{i:04d}") for i in range(3)]
+                assert (await gw.send(mail(innocents, "Everyone else"), innocents)).error is None
+                await gw.until(lambda: all(s in ("submitted", "delivered") for s in gw.states()), 10)
+                assert (await gw.send(mail(to(POISON), "The one the SMSCs choke on"))).error is None
+                lost = lambda: smsc_a.poisoned + smsc_b.poisoned  # noqa: E731
+                await gw.until(lambda: lost() > HOLD_AFTER_LOSSES or gw.states()[-1] == "hold", timeout=30)
+                assert gw.states()[-1] != "hold"
+        assert smsc_a.poisoned and smsc_b.poisoned
+        assert not [e for e in logs if e["event"] == "mt.hold_session_killer"]
