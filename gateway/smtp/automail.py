@@ -200,6 +200,7 @@ def machine_reason(
     tnef_class: str | None = None,
     empty_sender: bool = False,
     own_address: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> str | None:
     """Why `msg` is machine mail, or None for a person's message.
 
@@ -207,9 +208,11 @@ def machine_reason(
     recognised by their wording), `tnef_class` the MAPI message class of an attached winmail.dat and
     `empty_sender` whether the envelope sender was `<>`, `own_address` the gateway's From address (its
     notices sent back are machine mail). The most specific reason wins; an empty
-    envelope sender is always added, because the caller routes bounces differently.
+    envelope sender is always added, because the caller routes bounces differently. `headers`:
+    `first_headers(msg)` when the caller has it already (it is only read).
     """
-    headers = first_headers(msg)
+    if headers is None:
+        headers = first_headers(msg)
     reason = None
     if _recall(headers, subject, body, tnef_class):
         reason = "Outlook recall"
@@ -314,5 +317,10 @@ def is_bulk(msg: Message) -> bool:
     Any of the mail's Precedence fields counts, and a list or junk one too: the first alone decides
     whether the mail is machine mail (`first_headers`), and `Precedence: normal` above a `Precedence:
     bulk` (two programs each adding theirs) sent a mass mailing in the quiet hours."""
-    values = [*msg.get_all("precedence", ()), *msg.get_all("x-precedence", ())]
+    # Both names in one pass over the fields, each value as `get_all` gives it.
+    fetch = msg.policy.header_fetch_parse
+    values = [fetch(k, v) for k, v in msg.raw_items() if k.lower() in _PRECEDENCE_NAMES]
     return any(str(v).strip().lower().startswith(("bulk", "list", "junk")) for v in values)
+
+
+_PRECEDENCE_NAMES = ("precedence", "x-precedence")

@@ -119,9 +119,7 @@ def _body_charset(msg: Message) -> str | None:
 
 def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     msg = mimefast.parse(raw.replace(b"\r\n", b"\n").lstrip(b" \t\r\n"))
-    heads: dict[str, str] = {}
-    for name, value in msg.raw_items():
-        heads.setdefault(name.lower(), value)
+    heads = automail.first_headers(msg)
     fallbacks = opts.charset_fallbacks or ("utf-8",)
     subject = heads.get("subject", "")
     subject = decode_header(subject, fallbacks, None if subject.isascii() else _body_charset(msg))
@@ -149,6 +147,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         tnef_class=tnef.msg_class if tnef else None,
         empty_sender=empty_sender,
         own_address=opts.own_address,
+        headers=heads,  # its `first_headers`
     )
     cleaned = clean_body(body_text, opts.end_marker, opts.cut_from)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
@@ -211,7 +210,12 @@ _THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
 
 def _thread(*values: str) -> tuple[str, ...]:
     """The bracketed ids of threading headers, each once; at most 50 (enough to know a thread)."""
-    return tuple(dict.fromkeys(i for v in values for i in _THREAD_ID.findall(str(v))))[:50]
+    ids: list[str] = []
+    for value in values:
+        text = str(value)
+        if "<" in text:  # most mails start a thread: no id to look for
+            ids += _THREAD_ID.findall(text)
+    return tuple(dict.fromkeys(ids))[:50] if ids else ()
 
 
 def _expires(heads: dict[str, str], name: str) -> datetime | None:

@@ -51,10 +51,12 @@ class IndexedMessage(Message):
     def _fields(self) -> dict[str, Any]:
         index: dict[str, Any] = {}
         fetch = self.policy.header_fetch_parse
+        # compat32 hands an ASCII str back as it is (only undecodable bytes make a Header)
+        plain = self.policy is compat32
         for k, v in self._headers:  # type: ignore[attr-defined]
             name = k.lower()
             if name not in index:
-                value = fetch(k, v)
+                value = v if plain and type(v) is str and v.isascii() else fetch(k, v)
                 index[name] = value if isinstance(value, str) else (k, v)
         self._index = index
         return index
