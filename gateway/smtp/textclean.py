@@ -125,7 +125,12 @@ def only_signature(text: str) -> bool:
 def collapse(lines: list[str]) -> str:
     """Runs of spaces become one space, runs of blank lines one blank line; the ends are stripped."""
     out: list[str] = []
-    for line in _SPACES.sub(" ", "\n".join(lines)).split("\n"):
+    text = "\n".join(lines)
+    # `_SPACES` finds nothing in a text without two spaces in a row, a tab, FF or VT (most mails),
+    # and a search that finds nothing tries each position of the text.
+    if "  " in text or "\t" in text or "\f" in text or "\v" in text:
+        text = _SPACES.sub(" ", text)
+    for line in text.split("\n"):
         line = line.strip()
         if line or (out and out[-1]):
             out.append(line)
