@@ -4,18 +4,24 @@ The stored form `scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>` carries its own c
 that they can be raised later without invalidating existing hashes. Verification is deliberately
 slow (about 50 ms, 16 MiB) and takes the same path for an unknown user, a user without a password
 and a garbled row, so that the reply time does not tell an attacker which accounts exist. Callers
-on the event loop must run `verify_password` in a worker thread.
+on the event loop run it through `off_loop`, on this module's own pool of two threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import os
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 SCHEME = "scrypt"
 N, R, P = 16384, 8, 1
@@ -25,6 +31,12 @@ HASH_BYTES = 32
 # able to make one login burn gigabytes of memory or minutes of CPU.
 _MAX_N, _MAX_R, _MAX_P = 1 << 20, 32, 16
 _MAXMEM = 256 * 1024 * 1024
+
+# One pool for every password check and hash of the daemon (submission AUTH, panel login, password
+# change): each scrypt holds 16 MiB while it runs, and asyncio's default pool (up to 32 threads)
+# let a login flood on the panel hold 512 MiB at once. Two threads bound memory and CPU; logins
+# wait their turn behind each other, not behind the daemon's other thread work.
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smsgw-passwords")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +125,9 @@ def password_stamp(password_hash: str | None) -> str:
     """A digest of the stored hash: a login kept open (a panel session, an SMTP session after AUTH)
     notices a new password, or none, without keeping the hash itself."""
     return hashlib.sha256((password_hash or "").encode()).hexdigest()
+
+
+async def off_loop(fn: Callable[..., _T], *args: object) -> _T:
+    """`fn(*args)` on the password pool: for the event loop's checks, hashes and the helpers
+    that run one (such as checking a written initial password)."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, fn, *args)

@@ -15,7 +15,6 @@ import base64
 import binascii
 import hmac
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +23,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session, syntax
 
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
-from acl.passwords import password_stamp, verify_password
+from acl.passwords import off_loop, password_stamp, verify_password
 from gateway.smtp import replies
 from gateway.smtp.gate import Gate, Sender
 from gateway.smtp.relay import RelayHandler
@@ -44,10 +43,6 @@ from gateway.tlscert import tls_context
 log = structlog.get_logger(__name__)
 
 MECHANISMS = ("PLAIN", "LOGIN")  # what Outlook and every other mail client offer
-
-# scrypt costs ~16 MiB and tens of milliseconds per check: a small dedicated pool bounds memory and
-# CPU under a login flood, and keeps logins from queueing behind (or ahead of) other thread work.
-_HASH_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smsgw-auth")
 
 
 class _DropLoginDataNotice(logging.Filter):
@@ -89,9 +84,8 @@ class SubmissionHandler(RelayHandler):
         user = self.gate.store.accounts.find_user(email) if email else None
         secret = password.decode("utf-8", "surrogateescape")
         stored = user.password_hash if user is not None else None
-        loop = asyncio.get_running_loop()
         # Always run the hash, also without a user or password, so the reply time tells nothing.
-        ok = await loop.run_in_executor(_HASH_POOL, verify_password, secret, stored)
+        ok = await off_loop(verify_password, secret, stored)
         ip = _peer_ip(session)
         if not ok or user is None:
             reason = (

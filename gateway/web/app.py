@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from acl.lockout import Attempt, AuthGuard, Refused
-from acl.passwords import verify_password
+from acl.passwords import off_loop, verify_password
 from gateway.adminrules import age
 from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
@@ -194,7 +194,7 @@ async def login(request: Request) -> Response:
         if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
             await asyncio.sleep(attempt.delay)
         user = web.store.accounts.find_user(email) if email else None
-        ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
+        ok = await off_loop(verify_password, password, user.password_hash if user else None)
     except BaseException:
         # A fault of ours (database) or the server stopping (uvicorn does not cancel a handler
         # when its client hangs up): the slot goes back. Kept, it counted as a guess in flight

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from acl.accounts import user_address_problem
 from acl.limits import period_keys
 from acl.lockout import Attempt
-from acl.passwords import hash_password, verify_password
+from acl.passwords import hash_password, off_loop, verify_password
 from gateway import tlsrenewal
 from gateway.adminrules import (
     limit_value,
@@ -81,7 +81,7 @@ async def check_current_password(request: Request, user: User, given: str) -> No
     try:
         if attempt.delay > 0:
             await asyncio.sleep(attempt.delay)
-        ok = await asyncio.to_thread(verify_password, given, user.password_hash)
+        ok = await off_loop(verify_password, given, user.password_hash)
     except BaseException:
         web.guard.cancel(attempt)  # as the login: the slot goes back
         raise
@@ -318,7 +318,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 password = check_password(str(form.get("password", "")))
                 if user.id == who.user.id:
                     await check_current_password(request, user, str(form.get("current_password", "")))
-                digest = await asyncio.to_thread(hash_password, password)
+                digest = await off_loop(hash_password, password)
                 await web.change(
                     who,
                     user.account_id,
@@ -330,7 +330,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     web.sessions.keep(request.cookies.get(SESSION_COOKIE), digest)
                 done = f"password set for {email}; log in on the submission port with this address"
                 state_dir = web.config.state_dir
-                if await asyncio.to_thread(forget_replaced, state_dir, user.password_hash) is not None:
+                if await off_loop(forget_replaced, state_dir, user.password_hash) is not None:
                     done += f" ({INITIAL_PASSWORD_FILE}, which held the password replaced, is removed)"
             elif action == "role":
                 role = str(form.get("role", ""))
