@@ -38,7 +38,7 @@ from gateway.late_answers import LateAnswers
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.queue import LINK_LOST
+from gateway.store.queue import AWAITING_LATE, LINK_LOST
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
 
@@ -168,9 +168,10 @@ class OutcomeRecorder:
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             self.avoid.setdefault(part.id, set()).add(name)
             if part.attempts >= MAX_ATTEMPTS:
-                reason = f"{part.attempts} attempts failed; last: {result.error}"
+                reason = self._attempts_spent(name, part, result)
+                self.forget_losses(part.id)  # no suspect any more: the later SMS to its phone go now
                 await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
-                log.warning("mt.hold", part=part.id, link=name, error=result.error)
+                log.warning("mt.hold", part=part.id, link=name, error=result.error, reason=reason)
             elif result.outcome is Outcome.UNANSWERED:
                 await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
             elif result.written:
@@ -189,6 +190,24 @@ class OutcomeRecorder:
             error = result.error or result.outcome.value
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+
+    def _attempts_spent(self, name: str, part: ClaimedPart, result: SubmitResult) -> str:
+        """The hold reason of a part whose MAX_ATTEMPTS are spent. One whose last send was lost on the
+        wire or unanswered, or whose note said an earlier one may have reached the phone, keeps a
+        maybe-sent note: held without it, it expired with a bounce saying it could not be sent after
+        as many sends (`QueueRepo.expire_batch` reads the note), and its `queue retry` went out unlogged."""
+        spent = f"{part.attempts} attempts failed; last: {result.error}"
+        if result.written:
+            note = LINK_LOST
+        elif result.outcome is Outcome.UNANSWERED:
+            note = f"unanswered, held instead of {AWAITING_LATE}"
+        elif part.maybe_sent:
+            note = f"an earlier attempt went unanswered or was cut off, held instead of {AWAITING_LATE}"
+        else:  # refused, and no note says an earlier send may have reached the phone
+            return spent
+        # Its next send, after a `queue retry`, is logged as a possible duplicate (`LateAnswers`).
+        self.late.may_have(part.id, name)
+        return f"{spent}; {note}: it may have reached the phone (queue retry sends it again)"
 
     async def _lost_on_the_wire(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """On the wire when the connection went: the SMSC may have it, and no answer can come any
