@@ -18,8 +18,9 @@ behind it were only lost with it: they keep their turn, logged as possible dupli
 are attempts all the same (MAX_ATTEMPTS caps the copies an SMSC that drops every busy session gets).
 The later SMS to a suspect's phone wait with it, not to reach the phone before it (F5): those lost
 with it, and those claimed meanwhile (`behind_suspect`), go back to the queue due when it is.
-A session we end ourselves (a CIMD2 general error, SMPP's bind lost, a response timeout) blames
-no submit (`lost_behind` None).
+A session we end ourselves (a CIMD2 general error, SMPP's bind lost, a response timeout), or one
+the SMSC ends in order (SMPP's unbind) or by sending bytes no PDU can be framed from, blames no
+submit (`lost_behind` None): only a session the SMSC drops without a word does.
 
 The SMSC's answer exists nowhere else until it is on disk, so a write the store refuses for a
 passing reason is made again until it succeeds (`OutcomeRecorder.write`).

@@ -203,6 +203,17 @@ class SmppConnection(PduReader):
 
     # --- what was read (`smsc.smpp.framing` frames it) ----------------------------------------------
 
+    def _frames(self) -> None:
+        """Frame and serve what was read. A stream no PDU can be framed from (a length out of bounds)
+        is the peer speaking garbage, no submit's doing: the close that follows blames none of them
+        (`SubmitResult.lost_behind` None), as a bind lost does (`_dispatch`). Only a session the SMSC
+        drops without a word (EOF, a reset) blames its oldest unanswered submit."""
+        try:
+            super()._frames()
+        except LinkDown:
+            self.submits.ended_by_us = True
+            raise
+
     def _dispatch(self, raw: bytes) -> None:
         _, command_id, status, seq = struct.unpack_from(">IIII", raw)
         self._route(raw, command_id, status, seq)
@@ -294,6 +305,11 @@ class SmppConnection(PduReader):
         away and their parts sent again as possible duplicates. No submit is written meanwhile."""
         self._send_resp("unbind_resp", seq, 0)
         log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.submits.pending))
+        # An orderly end, the SMSC's decision, not one SMS's doing: the submits it leaves unanswered
+        # are not to blame (`SubmitResult.lost_behind` None), as for a session we end ourselves. Else
+        # an SMSC unbinding twice with submits out (a restart, a failover) suspected the oldest of
+        # them of ending sessions: it backed off, and at the fifth it waited on hold for a human.
+        self.submits.ended_by_us = True
         self.bound = False
         wait = min(UNBIND_WAIT, self.cfg.response_timeout_seconds)
         self.peer_unbound_until = self.loop.time() + wait
