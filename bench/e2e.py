@@ -26,6 +26,7 @@ import asyncio
 import os
 import platform
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,20 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return cpu_seconds(pid), workers
 
 
+def db_bytes(path: Path) -> int:
+    """The bytes of the database's pages in use, as a reader sees it (the WAL's commits included):
+    what a mail adds to the disk once checkpointed, for sizing the state directory."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        (pages,), (free,), (size,) = (
+            conn.execute(f"PRAGMA {pragma}").fetchone()
+            for pragma in ("page_count", "freelist_count", "page_size")
+        )
+        return (pages - free) * size
+    finally:
+        conn.close()
+
+
 def count_lines(path: Path) -> int:
     try:
         with path.open("rb") as f:
@@ -314,6 +329,7 @@ async def throughput(n: int, conns: int, log_level: str, pipelining: bool = Fals
     async with gateway(log_level=log_level) as (state, smtp, proc, sim):
         jobs = [(i, [number(i)]) for i in range(n)]
         main0, workers0 = cpu_split(proc.pid)
+        db0 = db_bytes(state / "smsgw.db")
         rig0 = (cpu_seconds(sim.pid), time.process_time())
         t0 = time.perf_counter()
         await asyncio.gather(*(sender(smtp, jobs[k::conns], pipelining=pipelining) for k in range(conns)))
@@ -344,6 +360,8 @@ async def throughput(n: int, conns: int, log_level: str, pipelining: bool = Fals
             f" {1000 * (rig1[1] - rig0[1]) / n:.2f} ms per mail (they share the machine)"
         )
         print(f"  daemon RSS {rss:.0f} MB (peak {hwm:.0f} MB)")
+        grown = db_bytes(state / "smsgw.db") - db0
+        print(f"  database {grown / n / 1024:.1f} KB per mail (its pages in use, the WAL's included)")
         return sent / done, 1000 * cpu / n
 
 
