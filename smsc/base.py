@@ -128,11 +128,13 @@ class SubmitResult:
     # TEMPORARY only: refused before anything was written (the link was not up: a part handed over
     # as its connection went): no attempt was made, so none is counted and no back-off grows.
     unsent: bool = False
-    # TEMPORARY and written only, when the session ended (dropped, unbound or closed, not a response
-    # timeout) with the submit unanswered: how many submits written before it in that session were
+    # TEMPORARY and written only, when the SMSC dropped the session without a word (EOF, a reset)
+    # with the submit unanswered: how many submits written before it in that session were
     # unanswered too. 0 is the oldest the SMSC left unanswered, the one it was handling when the
     # session ended: the likeliest cause of a drop on a submit (an SMSC that crashes or cuts the
     # session on one particular SMS); those behind it were only lost with it (`gateway.outcomes`).
+    # None when nothing points at a submit: a session the gateway ended itself (a response timeout,
+    # a general error, its keep-alives unanswered), or one the SMSC ended in words (an unbind).
     lost_behind: int | None = None
 
 

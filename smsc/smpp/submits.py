@@ -51,9 +51,10 @@ class Submits:
         self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
         self.part_of: dict[int, int] = {}  # seq → the part it carries, while unanswered
-        # We end the session ourselves (its bind lost, keep-alives or a window of submits unanswered,
-        # a peer not reading): no submit on the wire ended it, so none is blamed for the loss
-        # (`SubmitResult.lost_behind` None), as a CIMD2 response timeout blames none.
+        # A session that did not end on a submit: we end it (its bind lost, keep-alives or a window of
+        # submits unanswered, a peer not reading) or the SMSC ends it in words (an unbind, bytes no
+        # PDU frames from). None is blamed for the loss (`SubmitResult.lost_behind` None), as a
+        # CIMD2 response timeout blames none; only a drop without a word (EOF, a reset) blames one.
         self.ended_by_us = False
         # Parts whose 0x45 was read as a full window, and how often (the link's, kept across its
         # connections): past OVERFLOW_READINGS it is the SMSC's refusal. Else one SMS it refused for
