@@ -294,16 +294,15 @@ class GuardedSMTP(LeanSMTP):
                 self._lines = self._rcpts = 0
                 self._proven = True
 
-    async def push(self, status: str | bytes) -> None:
-        if isinstance(status, str):
-            if self._command is not None and status.startswith(_PROGRESS[self._command]):
-                self._progress = self.loop.time()
-            if status.startswith("354"):
-                self._data_started, self._data_since = True, self.loop.time()
-                self._stranger = self._without_account()
-            elif self._data_started and status.startswith("250"):
-                self._taken = True
-        await super().push(status)
+    def _reply_text(self, status: str) -> str:
+        if self._command is not None and status.startswith(_PROGRESS[self._command]):
+            self._progress = self.loop.time()
+        if status.startswith("354"):
+            self._data_started, self._data_since = True, self.loop.time()
+            self._stranger = self._without_account()
+        elif self._data_started and status.startswith("250"):
+            self._taken = True
+        return super()._reply_text(status)
 
     def _set_line_limit(self, limit: int) -> None:
         # StreamReader has no public setter; its `_limit` is what readuntil and flow control use.

@@ -56,19 +56,18 @@ class GatewaySMTP(GuardedSMTP):
         kwargs.setdefault("enable_SMTPUTF8", True)
         super().__init__(*args, **kwargs)
 
-    async def push(self, status: str | bytes) -> None:
-        if isinstance(status, str):
-            if status == _MALFORMED and self._path_refusal is not None:
-                status, self._path_refusal = self._path_refusal, None
-            status = self._REWRITE.get(status) or with_prefix_code(status)
-            if _NOT_UTF8.search(status):
-                # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
-                # line is, and writing it would fail the session.
-                status = _NOT_UTF8.sub("?", status)
-            gate = getattr(self.event_handler, "gate", None)
-            if gate is not None and status[3:4] != "-":  # not a continuation
-                gate.replies[status[:3]] += 1
-        await super().push(status)
+    def _reply_text(self, status: str) -> str:
+        if status == _MALFORMED and self._path_refusal is not None:
+            status, self._path_refusal = self._path_refusal, None
+        status = self._REWRITE.get(status) or with_prefix_code(status)
+        if _NOT_UTF8.search(status):
+            # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
+            # line is, and writing it would fail the session.
+            status = _NOT_UTF8.sub("?", status)
+        gate = getattr(self.event_handler, "gate", None)
+        if gate is not None and status[3:4] != "-":  # not a continuation
+            gate.replies[status[:3]] += 1
+        return super()._reply_text(status)
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):
