@@ -18,9 +18,10 @@ Choices the protocol leaves open, and why:
   waits out the late-answer grace and logs the re-send as a possible duplicate. No late answer can
   come on a closed connection, so its `late` future is settled with None at once. A submit that never
   reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
-- A general error (98) to a submit fails it TEMPORARY whatever its 900 code and ends the session for a
-  new login, as Kannel does (protocols.md 1.13): the SMSC could not process the packet, which says
-  nothing of the SMS; only a submit response (53) with a 900 refuses an SMS for good.
+- A general error (98) to a submit fails it TEMPORARY whatever its 900 code, as Kannel does
+  (protocols.md 1.13): the SMSC could not process the packet, which says nothing of the SMS; only a
+  submit response (53) with a 900 refuses an SMS for good. A 98 to any request of ours (a submit, an
+  alive, a logout) ends the session for a new login (`requests.Requests`): the SMSC lost its state.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from smsc.base import (
 )
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
-from smsc.cimd2.messages import is_general_error, login_params, submit_params, submit_result
+from smsc.cimd2.messages import login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
-from smsc.cimd2.requests import Requests
+from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.outage import Outage, connect_failure, outage_words, session_held
@@ -114,8 +115,6 @@ class Cimd2Link:
             error = f"no submit response ({conn.reason or 'link lost'})"
             behind = entry.lost_behind if entry is not None and written else None
             return SubmitResult(Outcome.TEMPORARY, error=error, written=written, lost_behind=behind)
-        if is_general_error(resp):  # the session is in doubt: a new login, as Kannel does
-            conn.close(f"a general error ({resp.describe()}) answered a submit; logging in again", ours=True)
         result = submit_result(sms, resp, link=self.name)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
@@ -311,7 +310,7 @@ class Cimd2Link:
     async def _alive(self, conn: Conn) -> None:
         """An alive (40) now, for `session_held`; unanswered, it ends the session as the keepalive's would.
         None while the link is stopping: it has nothing to prove, and its logout must come last."""
-        if not self._stopping and await self._requests.request(conn, Op.ALIVE, []) is not None:
+        if not self._stopping and answered(await self._requests.request(conn, Op.ALIVE, [])):
             self._counts["alives"] += 1
 
     @staticmethod

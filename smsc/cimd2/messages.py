@@ -97,13 +97,6 @@ def submit_params(sms: OutboundSms) -> list[tuple[int, str]]:
     return params
 
 
-def is_general_error(resp: Packet) -> bool:
-    """A 98 to a submit: the SMSC could not process the packet at all, so the session is in doubt
-    (with error 1 it no longer thinks we are logged in). Kannel logs in again on any 98
-    (protocols.md 1.13), and so does the link."""
-    return resp.op == Op.GENERAL_ERROR
-
-
 def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     code = resp.get_int(P.ERROR_CODE)
     if resp.op == Op.GENERAL_ERROR:

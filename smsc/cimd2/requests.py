@@ -6,6 +6,14 @@ confirms the MO acknowledgements written before its request (`smsc.base.MoAcks`)
 goes out when the connection has been idle for `enquire_link_seconds`. Its choices are the link's
 (`smsc.cimd2.link`): a response timeout drops the connection, as the state of an unanswered request
 is unknown.
+
+A general error (98) says the SMSC lost the session's state (protocols.md 1.13): whichever request of
+ours it answers (alive, submit, logout), the connection is ended for a new login, which is what a 98
+to a submit already did. Kept, the session went on answering alives while every submit on it was
+refused or lost. As in Kannel's `cimd2_request`, which looks at a 98 before its packet number, a 98
+that matches nothing outstanding ends the session too while requests of ours wait; with none waiting
+it is logged and ignored, as Kannel's reader ignores any stray response. A 98 to the login is the
+login's refusal, for the link's login to report.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from functools import partial
 import structlog
 
 from smsc.base import MoAcks
-from smsc.cimd2.packet import Op, Packet
+from smsc.cimd2.codes import error_text
+from smsc.cimd2.packet import OPERATIONS, Op, P, Packet
 from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.settings import LinkSettings
 from smsc.stalls import ResponseTimer
@@ -80,7 +89,7 @@ class Requests:
                 mark = acks.count if acks is not None else 0
                 conn.last_request = loop.time()
                 await entry.future
-                if acks is not None and entry.future.result() is not None:
+                if acks is not None and answered(entry.future.result()):
                     acks.answered(mark)
                 return entry
             finally:
@@ -102,21 +111,52 @@ class Requests:
             wait = conn.last_request + idle - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            elif await self.request(conn, Op.ALIVE, []) is None:
-                return
+            elif not answered(await self.request(conn, Op.ALIVE, [])):
+                return  # the connection is gone: a timeout or a general error closed it
             else:
                 self._counts["alives"] += 1
 
     def answer(self, conn: Conn, packet: Packet) -> None:
         """A response of the SMSC: it finishes the request of its number, if one of that operation
-        waits for it; any other is counted and logged."""
+        waits for it; any other is counted and logged, but a general error (98) ends the session."""
         entry = conn.pending.get(packet.number)
-        if entry is None or entry.future.done() or packet.op not in (entry.packet.op + 50, Op.GENERAL_ERROR):
+        fits = entry is not None and packet.op in (entry.packet.op + 50, Op.GENERAL_ERROR)
+        if entry is None or entry.future.done() or not fits:
+            entry = None
+        if packet.op == Op.GENERAL_ERROR:
+            self._general_error(conn, packet, entry)
+        elif entry is None:
             self._counts["unexpected"] += 1
             conn.throttle.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
         else:
             entry.future.set_result(packet)
             conn.answered.set()
+
+    def _general_error(self, conn: Conn, packet: Packet, entry: Pending | None) -> None:
+        """A 98: the SMSC no longer holds this session's state, so it ends here and the link logs in
+        again (see the module docstring); `entry` is the request it answers, if any. The answered
+        request gets the 98 (a submit's own verdict, `messages.submit_result`); the others waiting
+        are cut off by our close, which blames none of them (`SubmitResult.lost_behind` None). Not
+        an answer that holds the session (`Conn.answered`) or confirms MO acknowledgements. Logged
+        by its code and our request's header only: the SMSC's own 901 text may quote a number."""
+        code = packet.get_int(P.ERROR_CODE) or 1
+        waiting = [e for e in conn.pending.values() if not e.future.done()]
+        if entry is not None and entry.packet.op == Op.LOGIN:
+            entry.future.set_result(packet)  # the login refused: `Cimd2Link._session` reports it
+            return
+        if entry is None and not waiting:
+            self._counts["unexpected"] += 1
+            conn.throttle.warning("cimd2.unexpected_general_error", link=self.name, number=packet.number,
+                                  code=code, error=error_text(code))  # fmt: skip
+            return
+        if entry is not None:
+            entry.future.set_result(packet)
+            what = f"{OPERATIONS.get(entry.packet.op, 'request')} {entry.packet.header}"
+        else:
+            what = f"packet number {packet.number:03d}, matching no request of ours"
+        log.warning("cimd2.general_error", link=self.name, answering=what, code=code, error=error_text(code),
+                    outstanding=len(waiting) - (entry is not None))  # fmt: skip
+        conn.close(f"general error (98) 900:{code} to {what}: the SMSC lost the session", ours=True)
 
     def on_nack(self, conn: Conn, packet: Packet) -> None:
         self._counts["nacks"] += 1
@@ -136,3 +176,9 @@ class Requests:
             entry.tries += 1
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
             conn.send(entry.packet)
+
+
+def answered(resp: Packet | None) -> bool:
+    """An answer to a request of ours that says the SMSC took it in this session: not a timeout or a
+    lost connection (None), nor a general error (98), after which the session is ended."""
+    return resp is not None and resp.op != Op.GENERAL_ERROR
