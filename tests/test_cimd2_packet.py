@@ -204,6 +204,17 @@ def test_describe_never_shows_the_password() -> None:
     assert "s3cret" not in text and "foo" in text
 
 
+def test_describe_shows_no_number_nor_text() -> None:
+    # A stray or faulty packet is logged by its summary: an MO's phone, our sender and the text stay out.
+    packet = Packet.make(
+        Op.DELIVER, 7, (P.DESTINATION, "4860"), (P.ORIGINATOR, "+48601234567"),
+        (P.ALPHA_ORIGINATOR, "Anna"), (P.USER_DATA, "meet at 5"), (P.SCTS, "261204031500"),
+    )  # fmt: skip
+    text = packet.describe()
+    assert not any(secret in text for secret in ("4860", "601234567", "Anna", "meet")), text
+    assert "021=<4 chars>" in text and "023=<12 chars>" in text and "060='261204031500'" in text
+
+
 @pytest.mark.parametrize(
     ("text", "cimd"),
     [

@@ -78,6 +78,9 @@ _TYPE_RE = {
 }
 
 _TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})  # what the phone user wrote
+# Phone numbers (and the sender's name) of a packet: a log keeps none, as it keeps no SMS text, so
+# that `smsgw phone forget` leaves no number behind in the journal of bad or unexpected packets.
+_PERSONAL_PARAMS = frozenset(code for code, (kind, _) in PARAMS.items() if kind is _A) | {P.ALPHA_ORIGINATOR}
 
 
 @dataclass(slots=True)
@@ -123,12 +126,12 @@ class Packet:
         return f"{self.op:02d}:{self.number:03d}"
 
     def describe(self) -> str:
-        """A one-line summary for logs; neither the password nor a message text ever appears."""
+        """A one-line summary for logs; neither the password, a message text nor a number appears."""
         parts = [self.header]
         for code, value in self.params:
             if code == P.PASSWORD:
                 parts.append(f"{code:03d}=***")
-            elif code in _TEXT_PARAMS:
+            elif code in _TEXT_PARAMS or code in _PERSONAL_PARAMS:
                 parts.append(f"{code:03d}=<{len(value)} chars>")
             else:
                 parts.append(f"{code:03d}={value if len(value) <= 40 else value[:37] + '...'!r}")
