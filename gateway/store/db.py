@@ -68,6 +68,17 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 PROGRESS_EVERY_OPS = 20_000  # SQLite VM steps between calls of a start's progress handler
 
+# Python's sqlite3 binds an int, float or str parameter directly, but passes None and bytes through
+# its adaptation protocol first: with no adapter registered for their type, it looks for
+# `PrepareProtocol.__adapt__`, whose AttributeError is built (a formatted message) and dropped, some
+# 3,000 instructions per parameter, and the daemon binds some 40 such parameters per mail (NULL
+# columns, PDU payloads). An adapter registered for the exact type is found in its table first;
+# these two give back the very object, so the same NULL or BLOB is bound. (`{}.get(x)` is None for
+# any x; `bytes.__bytes__` returns an exact bytes object itself.) An adapter for int, float, str or
+# bytearray would send every parameter through adaptation; one for None or bytes does not.
+sqlite3.register_adapter(type(None), {}.get)
+sqlite3.register_adapter(bytes, bytes.__bytes__)
+
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
