@@ -9,12 +9,14 @@ an answer whose worker is gone is logged and dropped while the write itself stay
 from __future__ import annotations
 
 import asyncio
+import pickletools
 import socket
 import sqlite3
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.testing import capture_logs
@@ -242,3 +244,31 @@ def test_a_write_and_its_answer_cross_the_channel_unchanged() -> None:
     assert unpack_request(pack_request(42, request)) == (42, request)
     result = AcceptResult(7, [8, 9], duplicates=1, refused=None)
     assert unpack_request(pack_request(43, (True, result))) == (43, (True, result))
+
+
+def test_a_limits_time_zone_crosses_as_the_cached_zone_under_the_one_global() -> None:
+    # Its own pickle named two more globals (builtins.getattr, zoneinfo.ZoneInfo), each an import
+    # lookup on both sides for every mail; the zone that comes back is still the cached instance,
+    # and one made outside the cache still comes back as such.
+    quota = Quota("account acme", "account:1", "daily", "2026-11-30", None)
+    limits = Limits(
+        ("+48601123456",), "Hello", 1, (quota,), 0.0, 10, ("account:1",), ("2026-11", "2026-11-30"),
+        "staff@acme.example", "smsgw@gw.example", "gw.example", zone=ZoneInfo("Europe/Warsaw"),
+    )  # fmt: skip
+    payload = pack_request(1, ("accept", (limits,)))
+    globals_named = [op.name for op, _arg, _pos in pickletools.genops(payload[4:]) if "GLOBAL" in op.name]
+    assert globals_named == ["STACK_GLOBAL"]
+    _id, (_name, (back,)) = unpack_request(payload)
+    assert back == limits and back.zone is ZoneInfo("Europe/Warsaw")
+    own = replace(limits, zone=ZoneInfo.no_cache("Europe/Warsaw"))
+    _id, (_name, (back,)) = unpack_request(pack_request(2, ("accept", (own,))))
+    assert back.zone is not ZoneInfo("Europe/Warsaw") and str(back.zone) == "Europe/Warsaw"
+
+
+def test_a_frozen_write_class_comes_back_frozen_and_hashable() -> None:
+    # Rebuilt by its slots, not its __init__: the same fields, still refusing a change.
+    quota = Quota("account acme", "account:1", "monthly", "2026-11", 500)
+    _id, back = unpack_request(pack_request(3, quota))
+    assert back == quota and hash(back) == hash(quota) and type(back) is Quota
+    with pytest.raises(FrozenInstanceError):
+        back.limit = 1  # type: ignore[misc]
