@@ -60,7 +60,7 @@ class GatewaySMTP(GuardedSMTP):
         if status == _MALFORMED and self._path_refusal is not None:
             status, self._path_refusal = self._path_refusal, None
         status = self._REWRITE.get(status) or with_prefix_code(status)
-        if _NOT_UTF8.search(status):
+        if not status.isascii() and _NOT_UTF8.search(status):
             # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
             # line is, and writing it would fail the session.
             status = _NOT_UTF8.sub("?", status)
@@ -98,7 +98,7 @@ class GatewaySMTP(GuardedSMTP):
         it. aiosmtpd refuses it (555), while relaying MTAs (Postfix: `AUTH=<>`) send it to servers
         that advertise AUTH. It proves nothing on either port (a login does, or the network): dropped."""
         end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
-        if arg is not None and end >= 0:
+        if arg is not None and end >= 0 and "=" in arg[end + 1 :]:  # no parameter, no AUTH= to drop
             arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
         asks = None
         if arg is not None and self.session is not None and self.session.extended_smtp:
@@ -135,7 +135,7 @@ class GatewaySMTP(GuardedSMTP):
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
         # a tenth of the CPU per mail; plain <local@domain> (nearly all traffic) is parsed here.
         self._path_refusal = None
-        if _NOT_UTF8.search(arg):
+        if not arg.isascii() and _NOT_UTF8.search(arg):  # an ASCII line holds none of those bytes
             self._path_refusal = NOT_UTF8_PATH
             return None, None
         m = _PLAIN_PATH.match(arg)

@@ -30,7 +30,7 @@ _OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: 
 
 def first_prefix(subject: str) -> str | None:
     """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None."""
-    m = _PREFIX.match(subject)
+    m = _PREFIX.match(subject) if ":" in subject else None  # every prefix ends in a colon
     return m.group(1).casefold() if m else None
 
 
@@ -46,9 +46,12 @@ def sms_subject(subject: str) -> str:
     """The subject as the phone reads it before the text: "RE: Zamówienie 123" and "PD: Re:
     Przypomnienie o: …" lost the topic's end to their prefixes within the 30 characters; a Reply to
     our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone."""
+    # The patterns are tried only on a subject holding what each needs (a colon, our words): most
+    # subjects hold neither, and a search tries every position of the subject to learn it.
     for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
-        while (m := _PREFIX.match(subject)) is not None:
+        while ":" in subject and (m := _PREFIX.match(subject)) is not None:
             subject = subject[m.end() :]
-        subject = OWN_SUFFIX.sub("", subject)
+        if "(SMS from " in subject:
+            subject = OWN_SUFFIX.sub("", subject)
     subject = subject.strip()
-    return "" if _OWN_TITLE.match(subject) else subject
+    return "" if subject.startswith("SMS from ") and _OWN_TITLE.match(subject) else subject
