@@ -133,7 +133,11 @@ async def test_a_failed_fsync_answers_451_stops_and_the_restart_takes_the_retry(
     # F8 (fsync EIO): never 250. The mail's rows are committed but may never reach the disk, so the
     # daemon takes no more mail (a retry would hear "already accepted") and stops with a failure
     # status (the service manager starts it again); the restart recovers what did reach the disk.
+    # The reply and the gate's flag are kept and checked after the block: an assert failing inside
+    # it was swallowed, as the stopping daemon's StoreReplaced is what `pytest.raises` expects.
     msg = mail(to("601123456"), "Unsynced", Message_ID="<eio-1@acme.example>")
+    reply: object = None
+    closing_at_reply = False
     async with HappySMSC() as smsc:
         cfg = make_config(tmp_path, smsc_port=smsc.port)
         with pytest.raises(StoreReplaced, match="fsync failed"):
@@ -153,9 +157,12 @@ async def test_a_failed_fsync_answers_451_stops_and_the_restart_takes_the_retry(
                     real_fsync(fd)
 
                 monkeypatch.setattr(os, "fsync", fsync)
-                assert smtp_code(await gw.send(msg)) == 451
-                assert gw.daemon.gate.closing  # set before the 451 went out: no later 250
+                reply = await gw.send(msg)
+                closing_at_reply = gw.daemon.gate.closing  # set before the 451 went out: no later 250
                 await asyncio.wait_for(gw.task, 30)
+        assert smtp_code(reply) == 451, reply
+        assert replies.STORE_REPLACED.split(" ", 2)[1].encode() in reply.error.smtp_error  # type: ignore[attr-defined]
+        assert closing_at_reply
         async with running_gateway(cfg) as gw:
             assert (await gw.send(msg)).error is None
             await gw.until(lambda: gw.states() == ["delivered"])
