@@ -184,6 +184,35 @@ async def test_info_address_ignores_auto_replies(tmp_path: Path) -> None:
         assert gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
+async def test_fourth_identical_text_hours_later_the_same_day_is_refused_and_goes_the_next_day(
+    tmp_path: Path,
+) -> None:
+    # F13 "on the same day": the count spans the whole day ([gateway] timezone), not a recent
+    # window. Sent one a minute apart, the four identical mails of the test above say nothing of
+    # mails hours apart: at 08:00, 09:00, 10:00 and 11:00 the fourth is refused 5.7.x; the next
+    # morning the same text goes again.
+    tz = ZoneInfo("Europe/Warsaw")
+    now = [datetime(2026, 3, 10, 8, 0, tzinfo=tz).timestamp()]
+    async with (
+        HappySMSC() as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port), lambda: now[0]) as gw,
+    ):
+        results = []
+        for hour in (8, 9, 10, 11):
+            now[0] = datetime(2026, 3, 10, hour, 0, tzinfo=tz).timestamp()
+            msg = mail(to("601123456"), "Buy now!", Message_ID=f"<hourly-{hour}@acme.example>")
+            results.append(await gw.send(msg))
+        assert [r.error is None for r in results] == [True, True, True, False]
+        assert code(results[3]) == 550 and error_text(results[3]).startswith("5.7.")
+        assert "identical" in error_text(results[3])
+        await smsc.wait_for(3)
+        now[0] = datetime(2026, 3, 11, 8, 0, tzinfo=tz).timestamp()
+        next_day = mail(to("601123456"), "Buy now!", Message_ID="<next-day@acme.example>")
+        assert (await gw.send(next_day)).error is None
+        await smsc.wait_for(4)
+        assert [s.text for s in smsc.received] == ["Buy now!"] * 4
+
+
 async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> None:
     # F13: three identical SMS to one number in a day go; the fourth (new Message-ID) is refused.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
