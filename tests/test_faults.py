@@ -41,6 +41,21 @@ async def test_same_mail_twice_gives_one_sms(tmp_path: Path) -> None:
         assert [s.text for s in smsc.received] == ["Only once", "Marker"]
 
 
+async def test_same_message_id_with_another_text_is_another_mail(tmp_path: Path) -> None:
+    # a retry is the same Message-ID *and* content. A sender reusing a Message-ID for a new
+    # text (a script with a fixed id, a client that never changes it) sends a new mail: its SMS
+    # goes, and a retry of that one is again recognised.
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        first = mail(to("601123456"), "Shift starts at 6", Message_ID="<fixed-id@acme.example>")
+        second = mail(to("601123456"), "Shift starts at 7", Message_ID="<fixed-id@acme.example>")
+        for msg in (first, second, second):
+            assert (await gw.send(msg)).error is None
+        assert gw.store.admin.count_messages() == 2
+        await gw.send(mail(to("601123457"), "Marker"))
+        await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
+        assert [s.text for s in smsc.received] == ["Shift starts at 6", "Shift starts at 7", "Marker"]
+
+
 async def test_connection_loss_with_submits_in_flight_loses_nothing(tmp_path: Path) -> None:
     # F5: the SMSC drops the link with submits outstanding; all go again after the rebind, none fail.
     async with (
