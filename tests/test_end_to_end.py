@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import smtplib
 import time
 from email import policy
 from pathlib import Path
@@ -216,6 +217,45 @@ async def test_oversize_mail_gets_552_and_no_sms(tmp_path: Path) -> None:
         assert getattr(res.error, "smtp_code", None) == 552
         assert replies.TOO_BIG.split(" ", 2)[1].encode() in getattr(res.error, "smtp_error", b"")
         assert gw.store.admin.count_messages() == 0
+
+
+def _data_without_size(port: int, msg: bytes) -> tuple[int, bytes]:
+    """A client that declares no SIZE= at MAIL (smtplib adds it when the server offers SIZE)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        assert client.mail(STAFF)[0] == 250
+        assert client.rcpt(to("601123456"))[0] == 250
+        try:
+            return client.data(msg)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code, exc.smtp_error
+
+
+def _body_of(size: int) -> bytes:
+    """A mail of exactly `size` octets as DATA carries them (CRLF lines, none starting with a dot)."""
+    head = f"From: {STAFF}\r\nTo: {to('601123456')}\r\nSubject: Big\r\n\r\n".encode()
+    line = b"A line of an overlong mail, one of many" + b"." * 59 + b"\r\n"  # 100 octets
+    lines, rest = divmod(size - len(head), len(line))
+    return head + line * (lines - 1) + b"x" * (len(line) + rest - 2) + b"\r\n"
+
+
+async def test_oversize_body_without_size_gets_552_and_no_sms(tmp_path: Path) -> None:
+    # F11 for a client that says nothing at MAIL: the body itself, counted as it arrives, is over
+    # the limit. The SIZE= test above never reaches DATA. One octet over is the case only the body
+    # count catches (far over, a line reader's own buffer limit answers 552 as well).
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        limit = gw.config.smtp.max_message_bytes
+        for size in (limit + 1, 3 * limit):
+            body = _body_of(size)
+            assert len(body) == size
+            code, text = await asyncio.to_thread(_data_without_size, gw.port, body)
+            assert code == 552, (size, code, text)
+            assert text.startswith(replies.TOO_BIG.split(" ", 2)[1].encode()), (size, text)
+        assert gw.store.admin.count_messages() == 0
+        code, _ = await asyncio.to_thread(_data_without_size, gw.port, _body_of(limit))
+        assert code == 250  # the limit itself is allowed
+        await smsc.wait_for(1)
+        assert len(smsc.received) >= 1 and gw.store.admin.count_messages() == 1
 
 
 async def test_a_person_whose_mail_looks_like_an_out_of_office_reply_hears_it_was_not_sent(
