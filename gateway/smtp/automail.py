@@ -310,13 +310,15 @@ def header_reason(headers: dict[str, str]) -> str | None:
     return None
 
 
-def is_bulk(msg: Message) -> bool:
+def is_bulk(msg: Message, headers: dict[str, str] | None = None) -> bool:
     """`Precedence: bulk` marks a staff member's mass mailing: still sent, but held for the account's
     quiet hours.
 
     Any of the mail's Precedence fields counts, and a list or junk one too: the first alone decides
     whether the mail is machine mail (`first_headers`), and `Precedence: normal` above a `Precedence:
     bulk` (two programs each adding theirs) sent a mass mailing in the quiet hours."""
+    if headers is not None and not any(name in headers for name in _PRECEDENCE_NAMES):
+        return False  # `headers`: the message's `first_headers`, which name every field it has
     # Both names in one pass over the fields, each value as `get_all` gives it.
     fetch = msg.policy.header_fetch_parse
     values = [fetch(k, v) for k, v in msg.raw_items() if k.lower() in _PRECEDENCE_NAMES]

@@ -176,7 +176,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         body=cleaned.text,
         text=text,
         automatic=automatic,
-        bulk=automail.is_bulk(msg),
+        bulk=automail.is_bulk(msg, heads),
         removed=removed,
         in_reply_to=_msgid(heads.get("in-reply-to")),
         thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),

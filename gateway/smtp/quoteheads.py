@@ -83,7 +83,7 @@ def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
                 if pattern.match(joined):
                     return start + extra + 1, needs_quote
         nxt = start + extra + 1
-        if not _ATTRIBUTION_START.match(first) or nxt >= len(lines) or not lines[nxt].strip():
+        if nxt >= len(lines) or not lines[nxt].strip() or not _ATTRIBUTION_START.match(first):
             return None
         following = lines[nxt].strip().casefold()
         whole = any(p.match(following) for p, generic in ATTRIBUTIONS if not generic)

@@ -66,6 +66,8 @@ SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (FORWARDED, re.compile(r"^(begin forwarded message|początek przekazywanej wiadomości)\s*:")),
 )
+# Whether any of SEPARATORS matches (none has flags of its own).
+_SEPARATOR_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SEPARATORS))
 
 _OUTLOOK_RULE = re.compile(r"^_{10,}$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
@@ -183,6 +185,8 @@ def _next_text(lines: list[str], start: int) -> int:
 
 def _separator(line: str) -> str | None:
     folded = line.strip().casefold()
+    if _SEPARATOR_ANY.match(folded) is None:  # one match for the line that is none (nearly every one)
+        return None
     for label, pattern in SEPARATORS:
         if pattern.match(folded):
             return label
