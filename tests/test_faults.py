@@ -113,7 +113,10 @@ async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:
             await gw.daemon.housekeeping.expire()
             await gw.until(lambda: gw.states() == ["expired"])
             await sink.wait(1)
-            assert b"expired" in sink.messages[0][2]
+            envelope_from, rcpts, content = sink.messages[0]
+            # The DSN goes to the staff sender (the mail's envelope sender), from the null sender.
+            assert (envelope_from, rcpts) == ("<>", [STAFF])
+            assert b"expired" in content
 
 
 async def test_queue_above_high_water_answers_451(tmp_path: Path) -> None:
