@@ -27,8 +27,8 @@ async def small_wal_store(tmp_path: Path) -> tuple[Store, Path]:
     store.db.serve()
     store.db.limit_wal(LIMIT)
     await store.write(lambda: store.db.conn.execute("CREATE TABLE t (v BLOB)"))
-    # From an empty WAL: creating the schema writes about 1 MB to it, past the hard bound (4 × the
-    # limit) of these tests, so the checkpoint that started would otherwise run within a test.
+    # From an empty WAL: creating the schema writes about 1 MB to it, past the hard bound (HARD_FACTOR ×
+    # the limit) of these tests, so the checkpoint that started would otherwise run within a test.
     while (task := store.db._checkpoint_task) is not None and not task.done():
         await asyncio.sleep(0.01)
     return store, Path(f"{path}-wal")
@@ -105,7 +105,7 @@ async def test_the_wal_bound_holds_while_a_passive_checkpoint_is_slow(tmp_path: 
     release.set()
     await task
     assert modes[:2] == ["PASSIVE", "TRUNCATE"]
-    assert largest < 5 * limit  # the hard bound (4 × limit) plus the one batch that crossed it
+    assert largest < 5 * limit  # the hard bound (HARD_FACTOR × limit) plus the one batch that crossed it
     assert store.db.conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1200
     store.close()
 
