@@ -152,6 +152,7 @@ class Dispatcher:
                     taken, claimed = await self.store.write(claim, replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
+                    self._outcomes.claimed(claimed)  # the SMS after them to their phones go now (F5)
                     self._ready.extend(self._outcomes.suspects_last(claimed))
                     self._pacing.update(part.id for part in claimed)
                     self._late.claimed(claimed)  # an earlier submit an SMSC may have: logged when sent
@@ -198,14 +199,14 @@ class Dispatcher:
             unsendable.extend(self._ready)
             self._ready.clear()
         kept: list[ClaimedPart] = []
-        later: list[tuple[ClaimedPart, float]] = []
+        later: list[tuple[ClaimedPart, float]] = []  # with when they are due again
         while self._ready and self._free() > 0:
             part = self._ready.popleft()
             if part.expires_at <= now:
                 unsendable.append(part)
                 continue
-            if (wait := self._outcomes.behind_suspect(part, now)) is not None:
-                later.append((part, wait))  # an older SMS to its phone backs off: it goes after it (F5)
+            if (due := self._outcomes.due_after(part, now)) is not None:
+                later.append((part, due))  # an older SMS to its phone is not due yet: it goes after it (F5)
                 continue
             name = self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))
             if name is not None:

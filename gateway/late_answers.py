@@ -6,6 +6,11 @@ answer that arrives meanwhile settles it as if it had come in time (its receipt 
 when the grace passes without one is it sent again, logged as a possible duplicate. The dispatcher
 owns the parts; this keeps which of them wait for a late answer and applies the answers.
 
+A part whose last attempt went unanswered waits on hold instead (`gateway.outcomes.MAX_ATTEMPTS`),
+and its answer may still come too: an acceptance settles it as `submitted` with the SMSC's message
+id (held, its receipt matched nothing and a `queue retry` sent the phone a second copy); a refusal
+leaves it on hold for the human its spent attempts call for (`watch_held`).
+
 What this process saw is not all: a part whose submit went unanswered, or was on the wire when the
 connection went or the daemon died, carries a note saying so (`ClaimedPart.maybe_sent`). Claimed by a
 process that knows nothing of that submit (after a restart, also one inside the grace, or a crash),
@@ -107,23 +112,43 @@ class LateAnswers:
         self.may_have(part.id, name)
         log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
         if result.late is not None:
-            task = asyncio.create_task(self._watch(name, part.id, result.late))
-            self.watchers.add(task)
-            task.add_done_callback(self.watchers.discard)
+            self._start_watch(name, part.id, result.late, held=False)
 
-    async def _watch(self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None]) -> None:
+    def watch_held(self, name: str, part_id: int, result: SubmitResult) -> None:
+        """The part went on hold with its last submit unanswered (written already): take the SMSC's
+        answer if it still comes (module docstring)."""
+        if result.late is not None:
+            self._start_watch(name, part_id, result.late, held=True)
+
+    def _start_watch(
+        self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None], *, held: bool
+    ) -> None:
+        task = asyncio.create_task(self._watch(name, part_id, late, held=held))
+        self.watchers.add(task)
+        task.add_done_callback(self.watchers.discard)
+
+    async def _watch(
+        self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None], *, held: bool = False
+    ) -> None:
         result = await late
         if result is None:
-            return  # grace over or connection gone: the part goes again when due
+            return  # grace over or connection gone: the part goes again when due (or stays held)
         log.info("mt.late_answer", part=part_id, link=name, outcome=result.outcome.value,
                  smsc_id=result.message_id)  # fmt: skip
+        queue = self.store.queue
 
-        def settle() -> bool:
+        def settle() -> str | None:
+            """What the answer did: "settled", "held" (a hold it leaves as it is), or None."""
             pacing = part_id in self.pacing  # claimed again but not yet on the wire: cancel that
-            if not (pacing or self.store.queue.is_waiting(part_id)):
-                return False
-            self._apply(name, part_id, result, pacing=pacing)
-            return True
+            if pacing or queue.is_waiting(part_id):  # also a held part a `queue retry` put back
+                self._apply(name, part_id, result, pacing=pacing)
+                return "settled"
+            if held and queue.is_held(part_id):
+                if result.outcome is not Outcome.ACCEPTED:
+                    return "held"  # refused: nothing reached the phone, and its attempts are spent
+                self._apply(name, part_id, result, pacing=False)
+                return "settled"
+            return None
 
         try:
             settled = await self.store.write(settle)
@@ -131,7 +156,11 @@ class LateAnswers:
             self.settled.discard(part_id)
             log.exception("mt.late_answer_failed", part=part_id, link=name)
             return
-        if not settled and result.outcome in SETTLING:
+        if settled == "held":
+            log.info("mt.late_refusal_held", part=part_id, link=name, outcome=result.outcome.value)
+        elif settled == "settled" and held:
+            log.warning("mt.hold_settled_late", part=part_id, link=name, smsc_id=result.message_id)
+        elif settled is None and result.outcome in SETTLING:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again")  # fmt: skip
 

@@ -18,6 +18,10 @@ behind it were only lost with it: they keep their turn, logged as possible dupli
 are attempts all the same (MAX_ATTEMPTS caps the copies an SMSC that drops every busy session gets).
 The later SMS to a suspect's phone wait with it, not to reach the phone before it (F5): those lost
 with it, and those claimed meanwhile (`behind_suspect`), go back to the queue due when it is.
+So do the later SMS to the phone of a part handed back unsent (its link went, or is busy or
+throttled) due a moment later (`handed_back`): each due again a second after its own hand-back, a
+phone's SMS handed back a few milliseconds apart as the link dropped came due apart, and a later one
+was claimed first.
 A session we end ourselves (a CIMD2 general error, SMPP's bind lost, a response timeout), or one
 the SMSC ends in order (SMPP's unbind) or by sending bytes no PDU can be framed from, blames no
 submit (`lost_behind` None): only a session the SMSC drops without a word does.
@@ -70,6 +74,11 @@ SESSION_KILLER = "the SMSC dropped the session each time this SMS was sent ({} t
 # Parts whose lost sessions are counted, kept at most: one that expired or was cancelled while it
 # waited is forgotten with the oldest.
 LOSSES_KEPT = 4096
+# A later SMS to a phone claimed while an earlier one handed back is not claimed again yet goes back to
+# the queue due when that one is, or this long from now if that time has passed (the earlier one is
+# then claimed first); one not claimed again this long after its time is no longer waited for.
+HANDED_BACK_RECHECK = 0.05
+HANDED_BACK_WAITED = NO_LINK_DELAY
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -118,6 +127,10 @@ class OutcomeRecorder:
         # clock); part id -> its phone: the later SMS to that phone wait for it (module docstring).
         self.suspects: dict[str, tuple[int, tuple[int, int], float]] = {}
         self.suspect_of: dict[int, str] = {}
+        # phone -> part id -> ((message, seq), when it is due again on the store's clock): parts handed
+        # back unsent with a wait (`handed_back`); the later SMS to the phone are not due before them.
+        self.handed: dict[str, dict[int, tuple[tuple[int, int], float]]] = {}
+        self.handed_of: dict[int, str] = {}
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
@@ -156,7 +169,8 @@ class OutcomeRecorder:
                 # to the same phones went by the other link past it.
                 self.avoid.setdefault(part.id, set()).add(name)
                 pause = 0.0
-            await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False))
+            due = self.handed_back(part, pause, store.clock())
+            await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due))
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome is Outcome.TEMPORARY and result.unsent:
             # Handed to a link as its connection went, and refused before a byte was written: back
@@ -164,7 +178,8 @@ class OutcomeRecorder:
             # each such refusal, and the back-off grew for SMS that never left).
             self.avoid.setdefault(part.id, set()).add(name)
             delay = 0.0 if self._another_up(part, name) else NO_LINK_DELAY
-            await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False))
+            due = self.handed_back(part, delay, store.clock())  # not before an earlier SMS to its phone
+            await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due))
             log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, unsent=True)
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             self.avoid.setdefault(part.id, set()).add(name)
@@ -173,6 +188,10 @@ class OutcomeRecorder:
                 self.forget_losses(part.id)  # no suspect any more: the later SMS to its phone go now
                 await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
                 log.warning("mt.hold", part=part.id, link=name, error=result.error, reason=reason)
+                if result.outcome is Outcome.UNANSWERED:
+                    # Its answer may still come: an acceptance settles it (its receipt then matches, and
+                    # no `queue retry` sends a second copy); a refusal leaves it held.
+                    self.late.watch_held(name, part.id, result)
             elif result.outcome is Outcome.UNANSWERED:
                 await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
             elif result.written:
@@ -277,6 +296,14 @@ class OutcomeRecorder:
         unrouted = {p.id: p.destination for p in parts if p.expires_at > now and self._unrouted(p)}
         if unrouted:
             log.warning("mt.no_route", parts=len(unrouted), first=next(iter(unrouted.values())))
+        # One due time for the parts handed back together, and none before an earlier SMS to the same
+        # phone handed back a moment ago (F5).
+        at = self.store.clock()
+        due = {
+            p.id: self.handed_back(p, NO_LINK_DELAY, at)
+            for p in parts
+            if p.expires_at > now and p.id not in unrouted
+        }
 
         def settle() -> None:
             for part in parts:
@@ -288,7 +315,7 @@ class OutcomeRecorder:
                 elif part.id in unrouted:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
                 else:
-                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False)
+                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False, due=due[part.id])
 
         await self.write(None, settle)
 
@@ -343,21 +370,88 @@ class OutcomeRecorder:
         return suspect is not None and (part.message_id, part.seq) >= suspect[1]
 
     def behind_suspect(self, part: ClaimedPart, now: float) -> float | None:
-        """How long the part waits for an older SMS to its phone that backs off as a suspect (F5):
-        it goes with it, after it (`suspects_last`); None when there is none to wait for."""
+        """How long the part waits for an older SMS to its phone that backs off as a suspect, or that
+        was handed back unsent due a moment later (F5): it goes with it, after it (`suspects_last`,
+        the claim's order); None when there is none to wait for."""
+        due = self.due_after(part, now)
+        return None if due is None else due - now
+
+    def due_after(self, part: ClaimedPart, now: float) -> float | None:
+        """When the older SMS to the part's phone that it waits for (`behind_suspect`) is due; None
+        when there is none to wait for."""
+        key = (part.message_id, part.seq)
+        due: float | None = None
         suspect = self.suspects.get(part.destination)
-        if suspect is None or suspect[0] == part.id or (part.message_id, part.seq) < suspect[1]:
-            return None
-        return suspect[2] - now if suspect[2] > now else None
+        if suspect is not None and suspect[0] != part.id and key >= suspect[1] and suspect[2] > now:
+            due = suspect[2]
+        handed = self.handed.get(part.destination)
+        if handed:
+            for pid, (older, at) in list(handed.items()):
+                if at + HANDED_BACK_WAITED <= now:  # not claimed again long after its time: gone
+                    del handed[pid]
+                    self.handed_of.pop(pid, None)
+                elif older < key and pid != part.id:
+                    # Not claimed again yet: due a moment apart, the claim that took this one came
+                    # before it was due (the claim reads the clock before the parts are handed out).
+                    at = max(at, now + HANDED_BACK_RECHECK)
+                    due = at if due is None else max(due, at)
+            if not handed:
+                del self.handed[part.destination]
+        return due
+
+    def claimed(self, parts: list[ClaimedPart]) -> None:
+        """Parts just claimed: the later SMS to their phones, claimed with them or after, no longer
+        wait for them (`due_after`); the claim's order puts them first."""
+        if self.handed_of:
+            for part in parts:
+                self._unwait(part.id)
+
+    def handed_back(self, part: ClaimedPart, delay: float, now: float) -> float:
+        """When a part handed back unsent `delay` from `now` is due again: not before an earlier SMS to
+        its phone that waits likewise (so that one claim takes both, in their order), nor before a
+        suspect it goes after. Remembered for the later SMS to its phone (`due_after`)."""
+        due = now + delay
+        older = self.due_after(part, now)
+        if older is not None and older > due:
+            due = older
+        if due > now:
+            self._wait_for(part, due)
+        return due
+
+    def _wait_for(self, part: ClaimedPart, due: float) -> None:
+        """The later SMS to the part's phone are not due before `due` (`due_after`)."""
+        self.handed.setdefault(part.destination, {})[part.id] = ((part.message_id, part.seq), due)
+        self.handed_of[part.id] = part.destination
+        if len(self.handed_of) > LOSSES_KEPT:  # those that expired waiting, their phones not seen again
+            now = self.store.clock()
+            for pid, phone in list(self.handed_of.items()):
+                if self.handed[phone][pid][1] <= now:
+                    self._unwait(pid)
+            while len(self.handed_of) > LOSSES_KEPT:
+                self._unwait(next(iter(self.handed_of)))
+
+    def _unwait(self, part_id: int) -> None:
+        """Nothing waits for the part any more (`_wait_for`)."""
+        phone = self.handed_of.pop(part_id, None)
+        if phone is not None:
+            waiting = self.handed.get(phone, {})
+            waiting.pop(part_id, None)
+            if not waiting:
+                self.handed.pop(phone, None)
 
     async def put_back(self, parts: list[tuple[ClaimedPart, float]]) -> None:
-        """Claimed parts that wait for a suspect (`behind_suspect`) go back to the queue, due with it,
-        their attempt not counted; in one write."""
+        """Claimed parts that wait for an older SMS to their phone (`due_after`) go back to the queue,
+        due with it (the same time: one claim takes them in their order), their attempt not counted;
+        in one write."""
+        now = self.store.clock()
+        for part, due in parts:
+            if due > now:  # the SMS after it wait for it in turn
+                self._wait_for(part, due)
 
         def release() -> None:
-            for part, delay in parts:
+            for part, due in parts:
                 if not self.late.settled_meanwhile(part.id):  # else a late answer settled it
-                    self.store.queue.release(part.id, delay=delay, count=False)
+                    self.store.queue.release(part.id, delay=None, count=False, due=due)
 
         log.info("mt.behind_suspect", parts=[part.id for part, _delay in parts])
         await self.write(None, release)
@@ -381,6 +475,8 @@ class OutcomeRecorder:
         return taken == name
 
     def forget_losses(self, part_id: int) -> None:
+        """The part ends no session (answered, held or ended): nothing waits for it any more."""
+        self._unwait(part_id)
         self.losses.pop(part_id, None)
         self.answered_before.pop(part_id, None)
         phone = self.suspect_of.pop(part_id, None)

@@ -165,18 +165,28 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         return row[0]
 
     def release(
-        self, part_id: int, *, delay: float | None, error: str | None = None, count: bool = False
+        self,
+        part_id: int,
+        *,
+        delay: float | None,
+        error: str | None = None,
+        count: bool = False,
+        due: float | None = None,
     ) -> None:
         """Put a claimed part back; `count=False` undoes the attempt (link down, throttled).
 
         `delay=None` keeps the part's turn (its due time as it was): one cut off by a lost
-        connection goes again before the SMS to the same phone accepted after it."""
-        now = self.clock()
+        connection goes again before the SMS to the same phone accepted after it. `due`, when given,
+        is the time it is due again, instead of `delay` from now: parts to one phone handed back a
+        moment apart, each due a second after its own hand-back, let a later SMS be claimed before an
+        earlier one (F5); given the same due time they are claimed together, in their order."""
+        if due is None and delay is not None:
+            due = self.clock() + delay
         with self.transaction():
             self.conn.execute(
                 "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
                 " error = COALESCE(?, error), attempts = attempts - ? WHERE id = ? AND state = 'active'",
-                (None if delay is None else now + delay, error, 0 if count else 1, part_id),
+                (due, error, 0 if count else 1, part_id),
             )
 
     def mark_submitted(
@@ -213,6 +223,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
     def is_waiting(self, part_id: int) -> bool:
         """Whether the part waits in the queue for its next attempt (not claimed, sent or final)."""
         sql = "SELECT 1 FROM parts WHERE id = ? AND state IN ('queued', 'deferred')"
+        return self.conn.execute(sql, (part_id,)).fetchone() is not None
+
+    def is_held(self, part_id: int) -> bool:
+        """Whether the part waits on hold for a human (its attempts spent, or suspected)."""
+        sql = "SELECT 1 FROM parts WHERE id = ? AND state = 'hold'"
         return self.conn.execute(sql, (part_id,)).fetchone() is not None
 
     def due_now(self, part_id: int) -> None:
