@@ -34,6 +34,16 @@ ESME_RINVBNDSTS = 0x04
 SUSPECTED = "mt.session_killer_suspected"
 
 
+async def cut_twice_then_answer(smsc: HeldSMSC, n: int) -> None:
+    """The session is cut twice with `n` submits held unanswered on it; the third time they are answered."""
+    for _round in range(2):
+        await smsc.wait_until(lambda: len(smsc.held) >= n, timeout=10)
+        smsc.held.clear()
+        smsc.drop_all()
+    await smsc.wait_until(lambda: len(smsc.held) >= n, timeout=10)
+    smsc.answer(n)
+
+
 async def test_a_later_sms_to_the_suspects_phone_does_not_overtake_it(tmp_path: Path) -> None:
     # Two SMS to one phone in flight when the session is cut, twice: the older is then suspected and
     # backs off; the younger waited with it, and the phone gets them in order.
@@ -43,12 +53,7 @@ async def test_a_later_sms_to_the_suspects_phone_does_not_overtake_it(tmp_path: 
             async with running_gateway(cfg) as gw:
                 await gw.send(mail(f"601777777@{DOMAIN}", "first SMS"))
                 await gw.send(mail(f"601777777@{DOMAIN}", "second SMS"))
-                for _round in range(2):
-                    await smsc.wait_until(lambda: len(smsc.held) >= 2, timeout=10)
-                    smsc.held.clear()
-                    smsc.drop_all()
-                await smsc.wait_until(lambda: len(smsc.held) >= 2, timeout=10)
-                smsc.answer(2)
+                await cut_twice_then_answer(smsc, 2)
                 await gw.until(lambda: all(s in ("submitted", "delivered") for s in gw.states()), timeout=10)
     assert [s.text for s in smsc.received] == ["first SMS", "second SMS"] * 3
     assert [e["losses"] for e in logs if e["event"] == SUSPECTED] == [2]  # the older one was suspected
@@ -81,12 +86,7 @@ async def test_every_send_lost_with_a_session_is_an_attempt(tmp_path: Path) -> N
         async with running_gateway(cfg) as gw:
             tos = [f"60188{i:04d}@{DOMAIN}" for i in range(3)]
             await gw.send(mail(tos, "three"), tos)
-            for _round in range(2):
-                await smsc.wait_until(lambda: len(smsc.held) >= 3, timeout=10)
-                smsc.held.clear()
-                smsc.drop_all()
-            await smsc.wait_until(lambda: len(smsc.held) >= 3, timeout=10)
-            smsc.answer(3)
+            await cut_twice_then_answer(smsc, 3)
             await gw.until(lambda: all(s in ("submitted", "delivered") for s in gw.states()), timeout=10)
             rows = gw.store.db.conn.execute("SELECT destination, attempts FROM parts").fetchall()
     copies = Counter(s.destination for s in smsc.received)
