@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 55
+VERSION = 56
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -36,7 +36,6 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX dlrs_part ON dlrs(part_id)",
     "CREATE TABLE conversations (\n        id INTEGER PRIMARY KEY,\n        phone TEXT NOT NULL,                      -- E.164\n        number TEXT NOT NULL,                     -- our originating number (pool or account sender)\n        user_email TEXT NOT NULL COLLATE NOCASE,\n        account_id INTEGER,\n        domain TEXT NOT NULL,                     -- the gateway domain the mail was sent to\n        header_message_id TEXT,                   -- of the last email: replies thread under it\n        subject TEXT,\n        text TEXT NOT NULL,                       -- the last SMS text, quoted in the reply\n        started_at REAL NOT NULL,\n        last_mt_at REAL NOT NULL\n    , refs TEXT, name TEXT)",
     "CREATE UNIQUE INDEX conversations_user_phone ON conversations(phone, user_email)",
-    "CREATE INDEX conversations_match ON conversations(phone, number, last_mt_at)",
     "CREATE INDEX conversations_age ON conversations(last_mt_at)",
     "CREATE INDEX mo_received ON mo(received_at)",
     "CREATE INDEX mo_segments ON mo(source, concat_ref, concat_total, concat_seq) WHERE concat_ref IS NOT NULL",

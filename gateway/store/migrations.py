@@ -302,4 +302,17 @@ SINCE_CORE: list[str] = [
     CREATE INDEX parts_waiting_expiry ON parts(expires_at)
         WHERE state = 'queued' OR state = 'deferred' OR state = 'hold';
     """,
+    # 56: `conversations_match` (phone, number, last_mt_at) goes. Every mail's conversation upsert
+    # wrote it (a new row, or a moved `last_mt_at`): one index page more per mail in the WAL, for
+    # reads the unique `conversations_user_phone` (phone, user_email) serves by the same phone: a
+    # phone has the conversations of the few users who wrote to it. Query plans, before → after
+    # (no ANALYZE, 140,000 conversations): the MO's match (phone = ? AND number = ? AND live) and
+    # `shared_with` (… AND id != ?), phone=? AND number=? → phone=?; `last_on` (ORDER BY last_mt_at
+    # DESC LIMIT 1), `numbers_with` (DISTINCT number) and the reply pool's last use per number
+    # (GROUP BY number), phone=? → phone=? plus a sort of that phone's few rows; the erasure's
+    # SELECT and DELETE by phone, phone=? → phone=?. The others (by phone and user, by id, by
+    # account, by user, by age for the listings and the retention purge) never used it.
+    """
+    DROP INDEX IF EXISTS conversations_match;
+    """,
 ]
