@@ -152,8 +152,8 @@ class Dispatcher:
                     taken, claimed = await self.store.write(claim, replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
-                    self._outcomes.claimed(claimed)  # the SMS after them to their phones go now (F5)
-                    self._ready.extend(self._outcomes.suspects_last(claimed))
+                    self._outcomes.order.claimed(claimed)  # the SMS after them to their phones go now (F5)
+                    self._ready.extend(self._outcomes.order.suspects_last(claimed))
                     self._pacing.update(part.id for part in claimed)
                     self._late.claimed(claimed)  # an earlier submit an SMSC may have: logged when sent
                     for number in self._stops:  # a STOP recorded while the claim was on its way
@@ -205,7 +205,7 @@ class Dispatcher:
             if part.expires_at <= now:
                 unsendable.append(part)
                 continue
-            if (due := self._outcomes.due_after(part, now)) is not None:
+            if (due := self._outcomes.order.due_after(part, now)) is not None:
                 later.append((part, due))  # an older SMS to its phone is not due yet: it goes after it (F5)
                 continue
             name = self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))

@@ -17,9 +17,9 @@ meanwhile (twice as many if none did), it waits on `hold` with a reason that say
 behind it were only lost with it: they keep their turn, logged as possible duplicates; their sends
 are attempts all the same (MAX_ATTEMPTS caps the copies an SMSC that drops every busy session gets).
 The later SMS to a suspect's phone wait with it, not to reach the phone before it (F5): those lost
-with it, and those claimed meanwhile (`behind_suspect`), go back to the queue due when it is.
+with it, and those claimed meanwhile (`PhoneOrder.behind_suspect`), go back to the queue due when it is.
 So do the later SMS to the phone of a part handed back unsent (its link went, or is busy or
-throttled) due a moment later (`handed_back`): each due again a second after its own hand-back, a
+throttled) due a moment later (`gateway.phoneorder`): each due again a second after its own hand-back, a
 phone's SMS handed back a few milliseconds apart as the link dropped came due apart, and a later one
 was claimed first.
 A session we end ourselves (a CIMD2 general error, SMPP's bind lost, a response timeout), or one
@@ -40,6 +40,7 @@ import structlog
 
 from gateway.bitelog import FaultLog
 from gateway.late_answers import LateAnswers
+from gateway.phoneorder import PhoneOrder
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
@@ -74,11 +75,6 @@ SESSION_KILLER = "the SMSC dropped the session each time this SMS was sent ({} t
 # Parts whose lost sessions are counted, kept at most: one that expired or was cancelled while it
 # waited is forgotten with the oldest.
 LOSSES_KEPT = 4096
-# A later SMS to a phone claimed while an earlier one handed back is not claimed again yet goes back to
-# the queue due when that one is, or this long from now if that time has passed (the earlier one is
-# then claimed first); one not claimed again this long after its time is no longer waited for.
-HANDED_BACK_RECHECK = 0.05
-HANDED_BACK_WAITED = NO_LINK_DELAY
 
 
 def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -123,14 +119,8 @@ class OutcomeRecorder:
         # link -> submits it answered.
         self.answered_before: dict[int, dict[str, int]] = {}
         self.answered: Counter[str] = Counter()
-        # phone -> (the suspect backing off, its (message, seq), when it is due again on the store's
-        # clock); part id -> its phone: the later SMS to that phone wait for it (module docstring).
-        self.suspects: dict[str, tuple[int, tuple[int, int], float]] = {}
-        self.suspect_of: dict[int, str] = {}
-        # phone -> part id -> ((message, seq), when it is due again on the store's clock): parts handed
-        # back unsent with a wait (`handed_back`); the later SMS to the phone are not due before them.
-        self.handed: dict[str, dict[int, tuple[tuple[int, int], float]]] = {}
-        self.handed_of: dict[int, str] = {}
+        # Which SMS to a phone wait for an older one to it (F5): suspects and parts handed back.
+        self.order = PhoneOrder(store.clock)
 
     async def record(self, name: str, part: ClaimedPart, result: SubmitResult, pacer: LinkPacer) -> None:
         """Write the answer of link `name` to its submit of the part; `pacer` has learnt it already."""
@@ -169,7 +159,7 @@ class OutcomeRecorder:
                 # to the same phones went by the other link past it.
                 self.avoid.setdefault(part.id, set()).add(name)
                 pause = 0.0
-            due = self.handed_back(part, pause, store.clock())
+            due = self.order.handed_back(part, pause, store.clock())
             await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due))
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome is Outcome.TEMPORARY and result.unsent:
@@ -178,7 +168,7 @@ class OutcomeRecorder:
             # each such refusal, and the back-off grew for SMS that never left).
             self.avoid.setdefault(part.id, set()).add(name)
             delay = 0.0 if self._another_up(part, name) else NO_LINK_DELAY
-            due = self.handed_back(part, delay, store.clock())  # not before an earlier SMS to its phone
+            due = self.order.handed_back(part, delay, store.clock())  # not before an earlier SMS to its phone
             await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due))
             log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, unsent=True)
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
@@ -239,7 +229,7 @@ class OutcomeRecorder:
         delay: float | None = None
         error = f"{result.error}; {LINK_LOST}"
         # Behind an older SMS to the same phone that backs off: due with it, not before it (F5).
-        delay = self.behind_suspect(part, store.clock())
+        delay = self.order.behind_suspect(part, store.clock())
         if result.lost_behind:
             # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing;
             # still a send, counted (the copies an SMSC that drops every busy session gets are capped).
@@ -278,11 +268,7 @@ class OutcomeRecorder:
             # Kept first in line it ended every new session: the other SMS go before it meanwhile.
             own = 0.0 if self._another_up(part, name) else retry_delay(losses - 1, self.retry_base)
             delay = own if delay is None else max(own, delay)
-            now = store.clock()
-            held = self.suspects.get(part.destination)
-            if held is None or held[0] == part.id:  # an older suspect to the phone stays the one waited for
-                self.suspects[part.destination] = (part.id, (part.message_id, part.seq), now + delay)
-                self.suspect_of[part.id] = part.destination
+            self.order.suspect(part, store.clock() + delay)
             error = f"{error}; {why}"
             log.warning("mt.session_killer_suspected", part=part.id, message=part.message_id, link=name,
                         losses=losses, retry_in=delay, reason=why)  # fmt: skip
@@ -300,7 +286,7 @@ class OutcomeRecorder:
         # phone handed back a moment ago (F5).
         at = self.store.clock()
         due = {
-            p.id: self.handed_back(p, NO_LINK_DELAY, at)
+            p.id: self.order.handed_back(p, NO_LINK_DELAY, at)
             for p in parts
             if p.expires_at > now and p.id not in unrouted
         }
@@ -355,90 +341,6 @@ class OutcomeRecorder:
         self.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
 
-    def suspects_last(self, parts: list[ClaimedPart]) -> list[ClaimedPart]:
-        """Claimed parts in their order, but those suspected of ending sessions last, and after them,
-        in their order, the later SMS to their phones (F5): due again as a link comes back, the
-        oldest went first on the new session (the claim's order is the messages') and ended it
-        before anything else was answered."""
-        if not self.suspects:
-            return parts
-        return sorted(parts, key=self._after_suspect)
-
-    def _after_suspect(self, part: ClaimedPart) -> bool:
-        """Whether the part is a suspect backing off or a later SMS to its phone."""
-        suspect = self.suspects.get(part.destination)
-        return suspect is not None and (part.message_id, part.seq) >= suspect[1]
-
-    def behind_suspect(self, part: ClaimedPart, now: float) -> float | None:
-        """How long the part waits for an older SMS to its phone that backs off as a suspect, or that
-        was handed back unsent due a moment later (F5): it goes with it, after it (`suspects_last`,
-        the claim's order); None when there is none to wait for."""
-        due = self.due_after(part, now)
-        return None if due is None else due - now
-
-    def due_after(self, part: ClaimedPart, now: float) -> float | None:
-        """When the older SMS to the part's phone that it waits for (`behind_suspect`) is due; None
-        when there is none to wait for."""
-        key = (part.message_id, part.seq)
-        due: float | None = None
-        suspect = self.suspects.get(part.destination)
-        if suspect is not None and suspect[0] != part.id and key >= suspect[1] and suspect[2] > now:
-            due = suspect[2]
-        handed = self.handed.get(part.destination)
-        if handed:
-            for pid, (older, at) in list(handed.items()):
-                if at + HANDED_BACK_WAITED <= now:  # not claimed again long after its time: gone
-                    del handed[pid]
-                    self.handed_of.pop(pid, None)
-                elif older < key and pid != part.id:
-                    # Not claimed again yet: due a moment apart, the claim that took this one came
-                    # before it was due (the claim reads the clock before the parts are handed out).
-                    at = max(at, now + HANDED_BACK_RECHECK)
-                    due = at if due is None else max(due, at)
-            if not handed:
-                del self.handed[part.destination]
-        return due
-
-    def claimed(self, parts: list[ClaimedPart]) -> None:
-        """Parts just claimed: the later SMS to their phones, claimed with them or after, no longer
-        wait for them (`due_after`); the claim's order puts them first."""
-        if self.handed_of:
-            for part in parts:
-                self._unwait(part.id)
-
-    def handed_back(self, part: ClaimedPart, delay: float, now: float) -> float:
-        """When a part handed back unsent `delay` from `now` is due again: not before an earlier SMS to
-        its phone that waits likewise (so that one claim takes both, in their order), nor before a
-        suspect it goes after. Remembered for the later SMS to its phone (`due_after`)."""
-        due = now + delay
-        older = self.due_after(part, now)
-        if older is not None and older > due:
-            due = older
-        if due > now:
-            self._wait_for(part, due)
-        return due
-
-    def _wait_for(self, part: ClaimedPart, due: float) -> None:
-        """The later SMS to the part's phone are not due before `due` (`due_after`)."""
-        self.handed.setdefault(part.destination, {})[part.id] = ((part.message_id, part.seq), due)
-        self.handed_of[part.id] = part.destination
-        if len(self.handed_of) > LOSSES_KEPT:  # those that expired waiting, their phones not seen again
-            now = self.store.clock()
-            for pid, phone in list(self.handed_of.items()):
-                if self.handed[phone][pid][1] <= now:
-                    self._unwait(pid)
-            while len(self.handed_of) > LOSSES_KEPT:
-                self._unwait(next(iter(self.handed_of)))
-
-    def _unwait(self, part_id: int) -> None:
-        """Nothing waits for the part any more (`_wait_for`)."""
-        phone = self.handed_of.pop(part_id, None)
-        if phone is not None:
-            waiting = self.handed.get(phone, {})
-            waiting.pop(part_id, None)
-            if not waiting:
-                self.handed.pop(phone, None)
-
     async def put_back(self, parts: list[tuple[ClaimedPart, float]]) -> None:
         """Claimed parts that wait for an older SMS to their phone (`due_after`) go back to the queue,
         due with it (the same time: one claim takes them in their order), their attempt not counted;
@@ -446,7 +348,7 @@ class OutcomeRecorder:
         now = self.store.clock()
         for part, due in parts:
             if due > now:  # the SMS after it wait for it in turn
-                self._wait_for(part, due)
+                self.order.wait_for(part, due)
 
         def release() -> None:
             for part, due in parts:
@@ -476,12 +378,9 @@ class OutcomeRecorder:
 
     def forget_losses(self, part_id: int) -> None:
         """The part ends no session (answered, held or ended): nothing waits for it any more."""
-        self._unwait(part_id)
+        self.order.forget(part_id)
         self.losses.pop(part_id, None)
         self.answered_before.pop(part_id, None)
-        phone = self.suspect_of.pop(part_id, None)
-        if phone is not None and self.suspects.get(phone, (None,))[0] == part_id:
-            del self.suspects[phone]
 
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)
