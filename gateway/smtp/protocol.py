@@ -5,8 +5,8 @@ so the per-line overheads of aiosmtpd that buy nothing here are cut:
 - Idle timeout: aiosmtpd cancels and creates a timer on every command. Here the deadline moves
   and the one armed timer, when it fires early, re-arms itself for the rest.
 - Line logging: aiosmtpd runs every command line through a password-masking regex twice for its
-  DEBUG and INFO records, which the root logger (WARNING) then drops; the command loop (aiosmtpd's,
-  copied) asks once per line whether its logger takes INFO, and masks nothing when it does not.
+  DEBUG and INFO records, which the root logger (WARNING) then drops; the masking is now skipped
+  when the record would be dropped anyway.
 - Reply steps: the subclasses' per-reply work (status codes, counts, progress) runs in plain
   methods (`_reply_text`) called by the one `push`, not in a coroutine per class for each reply.
 - Replies (RFC 2920 PIPELINING): a client that pipelines sends MAIL, RCPT… and DATA in one write.
@@ -24,15 +24,12 @@ so the per-line overheads of aiosmtpd that buy nothing here are cut:
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
-from collections.abc import MutableMapping
 from typing import Any
 
 import aiosmtpd.smtp
-from aiosmtpd.proxy_protocol import get_proxy
-from aiosmtpd.smtp import ALLOWED_BEFORE_STARTTLS, BOGUS_LIMIT, MISSING, SMTP, TLSSetupException, _DataState
+from aiosmtpd.smtp import MISSING, SMTP, _DataState
 
 from gateway import mailheaders as h
 
@@ -40,7 +37,20 @@ _aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connec
 END_OF_DATA = b"\r\n.\r\n"
 REPLY_MAX = 510  # characters of one reply line: RFC 5321 4.5.3.1.5's 512 octets with its CR LF
 
-_sanitized_log = aiosmtpd.smtp.sanitized_log
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_aiosmtpd_sanitized_log = aiosmtpd.smtp.sanitized_log
+
+
+def _sanitized_log(func: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+    """aiosmtpd's `sanitized_log`, skipped when its logger would drop the record."""
+    logger = getattr(func, "__self__", None)
+    level = _LEVELS.get(getattr(func, "__name__", ""))
+    if isinstance(logger, logging.Logger) and level is not None and not logger.isEnabledFor(level):
+        return
+    _aiosmtpd_sanitized_log(func, msg, *args, **kwargs)
+
+
+aiosmtpd.smtp.sanitized_log = _sanitized_log  # the name aiosmtpd's command loop looks up per line
 
 # RFC 2920 3.1: commands whose replies may wait for the rest of a pipelined group.
 GROUPABLE = frozenset({"MAIL", "RCPT", "RSET", "NOOP"})
@@ -99,154 +109,6 @@ class LeanSMTP(SMTP):
             self._held.clear()
         self._writer.write(line)
         await self._writer.drain()
-
-    # ---- commands ------------------------------------------------------------------------------
-
-    async def _handle_client(self) -> None:
-        """aiosmtpd 1.4.6's command loop, the same steps and replies; only its two line-logging calls
-        are made solely when its logger takes their records (DEBUG on implies INFO on)."""
-        log = _aiosmtpd_log
-        assert self.session is not None
-        log.info("%r handling connection", self.session.peer)
-
-        if self._proxy_timeout is not None:
-            self._reset_timeout(self._proxy_timeout)
-            log.debug("%r waiting PROXY handshake", self.session.peer)
-            self.session.proxy_data = await get_proxy(self._reader)
-            if self.session.proxy_data:
-                log.info("%r valid PROXY handshake", self.session.peer)
-                status = await self._call_handler_hook("PROXY", self.session.proxy_data)
-                log.debug("%r handle_PROXY returned %r", self.session.peer, status)
-            else:
-                log.warning("%r invalid PROXY handshake", self.session.peer)
-                status = False
-            if status is MISSING or not status:
-                log.info("%r rejected by handle_PROXY", self.session.peer)
-                assert self.transport is not None
-                self.transport.close()
-                return
-            self._reset_timeout()
-
-        await self.push(f"220 {self.hostname} {self.__ident__}")
-        call_limit: MutableMapping[str, int]
-        if self._enforce_call_limit:
-            call_limit = collections.defaultdict(lambda: self._call_limit_default, self._call_limit_base)
-        else:
-            call_limit = {}
-        bogus_budget = BOGUS_LIMIT
-
-        while self.transport is not None:
-            try:
-                try:
-                    line: bytes = await self._reader.readuntil()
-                except asyncio.LimitOverrunError as error:
-                    # Line too long. Read until end of line before sending 500.
-                    await self._reader.read(error.consumed)
-                    while True:
-                        try:
-                            await self._reader.readuntil()
-                            break
-                        except asyncio.LimitOverrunError as e:
-                            await self._reader.read(e.consumed)
-                            continue
-                    await self.push("500 Command line too long")
-                    continue
-                if log.isEnabledFor(logging.INFO):
-                    if log.isEnabledFor(logging.DEBUG):
-                        _sanitized_log(log.debug, "_handle_client readline: %r", line)
-                    line = line.rstrip(b"\r\n")
-                    _sanitized_log(log.info, "%r >> %r", self.session.peer, line)
-                else:
-                    line = line.rstrip(b"\r\n")
-                if not line:
-                    await self.push("500 Error: bad syntax")
-                    continue
-                command_bytes, _, arg_bytes = line.partition(b" ")
-                try:
-                    command = command_bytes.upper().decode(encoding="ascii")
-                except UnicodeDecodeError:
-                    await self.push("500 Error: bad syntax")
-                    continue
-                arg: str | None
-                if not arg_bytes:
-                    arg = None
-                else:
-                    arg_bytes = arg_bytes.strip()
-                    if self.enable_SMTPUTF8:
-                        arg = str(arg_bytes, encoding="utf-8", errors="surrogateescape")
-                    else:
-                        try:
-                            arg = str(arg_bytes, encoding="ascii", errors="strict")
-                        except UnicodeDecodeError:
-                            await self.push("500 Error: strict ASCII mode")
-                            continue
-                max_sz = (
-                    self.command_size_limits[command]
-                    if self.session.extended_smtp
-                    else self.command_size_limit
-                )
-                if len(line) > max_sz:
-                    await self.push("500 Command line too long")
-                    continue
-                if not self._tls_handshake_okay and command != "QUIT":
-                    await self.push("554 Command refused due to lack of security")
-                    continue
-                if (
-                    self.require_starttls
-                    and not self._tls_protocol
-                    and command not in ALLOWED_BEFORE_STARTTLS
-                ):
-                    await self.push("530 Must issue a STARTTLS command first")
-                    continue
-
-                if self._enforce_call_limit:
-                    budget = call_limit[command]
-                    if budget < 1:
-                        log.warning("%r over limit for %s", self.session.peer, command)
-                        await self.push(f"421 4.7.0 {command} sent too many times")
-                        self.transport.close()
-                        continue
-                    call_limit[command] = budget - 1
-
-                method = self._smtp_methods.get(command)
-                if method is None:
-                    log.warning("%r unrecognised: %s", self.session.peer, command)
-                    bogus_budget -= 1
-                    if bogus_budget < 1:
-                        log.warning("%r too many bogus commands", self.session.peer)
-                        await self.push("502 5.5.1 Too many unrecognized commands, goodbye.")
-                        self.transport.close()
-                        continue
-                    await self.push(f'500 Error: command "{command}" not recognized')
-                    continue
-
-                # Received a valid command, reset the timer.
-                self._reset_timeout()
-                await method(arg)
-            except asyncio.CancelledError:
-                log.info("%r Connection lost during _handle_client()", self.session.peer)
-                self._writer.close()
-                raise
-            except ConnectionResetError:
-                log.info("%r Connection lost during _handle_client()", self.session.peer)
-                self._writer.close()
-                raise
-            except Exception as error:
-                status = None
-                try:
-                    status = await self.handle_exception(error)
-                except Exception as inner_error:
-                    try:
-                        log.exception("%r Exception in handle_exception()", self.session.peer)
-                        status = f"500 Error: ({inner_error.__class__.__name__}) {inner_error!s}"
-                    except Exception:
-                        status = "500 Error: Cannot describe error"
-                finally:
-                    if isinstance(error, TLSSetupException):
-                        self.transport.close()
-                        self.connection_lost(error)
-                    else:
-                        await self.push(status)  # type: ignore[arg-type]
 
     # ---- DATA ----------------------------------------------------------------------------------
 
