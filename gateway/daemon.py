@@ -1,10 +1,10 @@
 """The daemon's lifecycle: config → logging → store → links → SMTP servers → run → graceful stop.
 
-Startup recovers what a crash left behind (parts and mails caught `active`) before any link or
-listener starts, so that the queue is consistent when the first SMS goes out. Shutdown runs in the
-reverse order: stop accepting mail (`421` to new commands), let in-flight submits be answered,
-unbind, and close the database; whatever did not finish stays in the store for the next start.
-The stop is triggered by an injectable event so tests drive it without signals.
+Startup recovers what a crash left behind (parts and mails caught `active`, `gateway.recovery`)
+before any link or listener starts, so that the queue is consistent when the first SMS goes out.
+Shutdown runs in the reverse order: stop accepting mail (`421` to new commands), let in-flight
+submits be answered, unbind, and close the database; whatever did not finish stays in the store
+for the next start. The stop is triggered by an injectable event so tests drive it without signals.
 
 A database file deleted or replaced while the daemon runs stops it the same way (`StoreReplaced`,
 exit status 1): systemd's restart opens a replaced file in place, and exits 3 for a deleted one until
@@ -41,16 +41,14 @@ from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
-from gateway.logsink import written_at_once
 from gateway.mailer import Mailer, build_mailer
 from gateway.outboxworker import OutboxWorker
+from gateway.recovery import open_recovered, requeue_orphans
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.smtp.listener import start_smtp_server
-from gateway.store import restoretmp
 from gateway.store.db import Store, StoreUnusable
-from gateway.store.queue import RECOVERED_LOGGED
-from gateway.supervisor import StartProgress, Supervisor, sd_notify
+from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from smsc.base import SmscLink
 from smsc.logthrottle import flush_all
@@ -123,35 +121,7 @@ class Daemon:
                 " tls_key_file",
             )
         zone = ZoneInfo(cfg.gateway.timezone)
-        for left, pid, size in restoretmp.remove_unfinished(cfg.db_path):  # each as large as a backup
-            log.warning("restore.leftover_removed", path=str(left), pid=pid, bytes=size)
-        # Its check reads the whole file, and an upgrade migrates it: systemd is told and keeps
-        # extending the start while they go on, the commands read what it does (StartProgress), and
-        # each line is in the log when logged, not when the loop first turns.
-        start = StartProgress(cfg.db_path, cfg.state_dir)
-        try:
-            with written_at_once():
-                self.store = Store.open(
-                    cfg.db_path, clock=self.clock, group_fsync=True, zone=zone, progress=start
-                )
-        finally:
-            start.done()
-        recovered = self.store.queue.recover_active()
-        if recovered:
-            log.warning(
-                "queue.recovered",
-                parts=len(recovered),
-                ids=recovered[:RECOVERED_LOGGED],
-                note="claimed by a link when the daemon stopped (up to two windows ahead of what was on"
-                f" the wire): each goes again as a possible duplicate; ids: the first {RECOVERED_LOGGED}",
-            )
-        if mails := self.store.outbox.recover_mail():
-            # Cut off during their send: each is logged as a possible duplicate when it goes again.
-            log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
-        if gone := self.store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
-            # A link renamed: the reports of what it sent come by another name now.
-            log.warning("dlr.links_gone", waiting=gone, note="their reports are matched on any link now")
-            self.store.queue.gone_links = tuple(gone)
+        self.store = open_recovered(cfg, self.clock, zone)
         self.store.queue.siblings = receipt_siblings(cfg.smsc)
         seed_accounts(self.store, cfg)
         if cfg.web.enabled:
@@ -263,7 +233,9 @@ class Daemon:
 
         supervisor = Supervisor()
         self.supervisor = supervisor
-        supervisor.add("dispatcher", dispatcher.run, before_restart=lambda: self._requeue_orphans(dispatcher))
+        supervisor.add(
+            "dispatcher", dispatcher.run, before_restart=lambda: requeue_orphans(self.store, dispatcher)
+        )
         # A relay that answers slowly is not a hang: each step of a send has 30 s, the answer to the final
         # dot 10 minutes (RFC 5321), and with every slot waiting the worker beats when a send ends.
         # A crash of the worker (a store error recording a send) leaves mail `active`: back to the queue
@@ -374,21 +346,6 @@ class Daemon:
         """Notice a deleted or replaced database even while no mail arrives (writes check too)."""
         while self.store.db.check_file():
             await asyncio.sleep(FILE_CHECK_SECONDS)
-
-    async def _requeue_orphans(self, dispatcher: Dispatcher) -> None:
-        """Before the dispatcher restarts: parts its crashed run claimed but never handed to a link.
-
-        Once every submit still in flight has been answered and every answer is on disk, a part
-        left `active` belongs to no one and would wait for the next daemon start; it goes back to
-        the queue now instead. An answer whose write the store refused is retried after a pause
-        (the same trouble may be what crashed the dispatcher): requeued before that, an SMS the
-        SMSC had taken went out again.
-        """
-        while dispatcher.answers_unwritten or any(p.in_flight for p in dispatcher.pacers.values()):
-            await asyncio.sleep(0.05)
-        requeued = await self.store.write(self.store.queue.recover_active)
-        if requeued:
-            log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])
 
     @staticmethod
     def _signal_event() -> asyncio.Event:

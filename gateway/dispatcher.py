@@ -1,7 +1,7 @@
 """Moves parts from the store to the SMSC links: claim, route, pace, submit, record the outcome.
 
 Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report
-outcomes. Parts are claimed ahead of the windows of the links that are up (`CLAIM_AHEAD` windows,
+outcomes. Parts are claimed ahead of the windows of the links that are up (`gateway.claimahead`,
 in batches), so that a place freed by an answer is given the next part in the same step, with no
 claim or other write in between; a part with no usable link goes straight back to the queue without
 counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops.
@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from gateway.claimahead import ClaimAhead
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
@@ -34,15 +35,10 @@ from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import LinkState, OutboundSms, Outcome, SmscLink, SubmitResult
+from smsc.base import OutboundSms, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
-
-# Parts claimed ahead of the links that are up, in windows: when a place frees, the next part is
-# already claimed (durably `active`), and claims come in batches instead of one per answer.
-CLAIM_AHEAD = 2
-MAX_CLAIM = 500
 
 
 class _Wait:
@@ -82,6 +78,7 @@ class Dispatcher:
             router, self.links, self.pacers, store.queue.link_taken, siblings=lambda: store.queue.siblings
         )
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
+        self._windows = ClaimAhead(self.links, self.pacers)  # how many to claim ahead of them
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
@@ -107,25 +104,6 @@ class Dispatcher:
         self._drained = False
         self._wake.set()
 
-    def _free(self) -> int:
-        return sum(
-            pacer.free() for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
-        )
-
-    def _capacity(self) -> int:
-        """The windows of the links that are up: how many parts are claimed ahead of them."""
-        return sum(
-            pacer.window for name, pacer in self.pacers.items() if self.links[name].state == LinkState.ACTIVE
-        )
-
-    def _claim_room(self) -> int:
-        """How many parts to claim now: none while a window's worth is claimed ahead, else enough
-        for the free places and CLAIM_AHEAD windows, so that claims come in batches."""
-        ahead = self._capacity()
-        if ahead == 0 or len(self._ready) >= ahead:
-            return 0
-        return min(self._free() + CLAIM_AHEAD * ahead - len(self._ready), MAX_CLAIM)
-
     @property
     def backlog(self) -> int:
         """Parts waiting to go, as last counted (`gateway.queuedepth`)."""
@@ -143,7 +121,7 @@ class Dispatcher:
                 now = self.clock()
                 self._depth.refresh()
                 self._fill()
-                limit = self._claim_room()
+                limit = self._windows.room(len(self._ready))
                 if limit > 0 and not self._drained:
                     self._wake.clear()
                     woken = self._woken
@@ -165,7 +143,7 @@ class Dispatcher:
                         continue
                 due = self.store.queue.next_due_at()
                 timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
-                if self._free() == 0:
+                if self._windows.free() == 0:
                     timeout = min(timeout, 0.2)
                 if not await self._wait(timeout):
                     self._drained = False  # a part may have come due
@@ -195,12 +173,12 @@ class Dispatcher:
         self._withhold_suspended()  # before anything of a just-suspended account goes
         now = self.clock()
         unsendable: list[ClaimedPart] = []
-        if self._capacity() == 0:  # no link is up: back to the queue
+        if self._windows.capacity() == 0:  # no link is up: back to the queue
             unsendable.extend(self._ready)
             self._ready.clear()
         kept: list[ClaimedPart] = []
         later: list[tuple[ClaimedPart, float]] = []  # with when they are due again
-        while self._ready and self._free() > 0:
+        while self._ready and self._windows.free() > 0:
             part = self._ready.popleft()
             if part.expires_at <= now:
                 unsendable.append(part)
@@ -223,7 +201,7 @@ class Dispatcher:
             self._pacing.difference_update(part.id for part, _wait in later)
             self._late.not_sent(part.id for part, _wait in later)
             self._background(self._outcomes.put_back(later))
-        if len(self._ready) < self._capacity() and not self._drained:
+        if len(self._ready) < self._windows.capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 
     def _withhold_suspended(self) -> frozenset[int] | set[int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from gateway.recovery import requeue_orphans
 from gateway.smtp import replies
 from gateway.store.db import Db, StoreReplaced
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
@@ -391,7 +392,7 @@ async def test_an_answer_waiting_to_be_written_is_no_orphan_after_a_dispatcher_c
                 smsc.answer(1)
                 await gw.until(lambda: any(e["event"] == "mt.record_retry" for e in logs))
                 other.execute("COMMIT")  # the trouble passes while the write waits for its retry
-                await gw.daemon._requeue_orphans(gw.daemon.dispatcher)
+                await requeue_orphans(gw.store, gw.daemon.dispatcher)
                 gw.daemon.dispatcher.wake()  # as its restart does: whatever is queued goes out
             await asyncio.sleep(2)
             part = "SELECT state, smsc_id IS NOT NULL FROM parts"

@@ -1,0 +1,76 @@
+"""What an earlier run left unfinished goes back to work, so that nothing waits for a human or a restart.
+
+At the daemon's start, before any link or listener exists: a restore cut off is cleaned up, and the
+parts and mails caught `active` by a crash or a stop go back to the queue (each sent again as a
+possible duplicate), so that the queue is consistent when the first SMS goes out. Before a crashed
+dispatcher restarts: the parts its run claimed and never handed to a link (`requeue_orphans`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from gateway.config import Config
+from gateway.logsink import written_at_once
+from gateway.store import restoretmp
+from gateway.store.db import Store
+from gateway.store.queue import RECOVERED_LOGGED
+from gateway.supervisor import StartProgress
+
+if TYPE_CHECKING:
+    from gateway.dispatcher import Dispatcher
+
+log = structlog.get_logger(__name__)
+
+
+def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> Store:
+    """The daemon's store, opened (checked, migrated) with what the last run left `active` queued again."""
+    for left, pid, size in restoretmp.remove_unfinished(cfg.db_path):  # each as large as a backup
+        log.warning("restore.leftover_removed", path=str(left), pid=pid, bytes=size)
+    # Its check reads the whole file, and an upgrade migrates it: systemd is told and keeps
+    # extending the start while they go on, the commands read what it does (StartProgress), and
+    # each line is in the log when logged, not when the loop first turns.
+    start = StartProgress(cfg.db_path, cfg.state_dir)
+    try:
+        with written_at_once():
+            store = Store.open(cfg.db_path, clock=clock, group_fsync=True, zone=zone, progress=start)
+    finally:
+        start.done()
+    recovered = store.queue.recover_active()
+    if recovered:
+        log.warning(
+            "queue.recovered",
+            parts=len(recovered),
+            ids=recovered[:RECOVERED_LOGGED],
+            note="claimed by a link when the daemon stopped (up to two windows ahead of what was on"
+            f" the wire): each goes again as a possible duplicate; ids: the first {RECOVERED_LOGGED}",
+        )
+    if mails := store.outbox.recover_mail():
+        # Cut off during their send: each is logged as a possible duplicate when it goes again.
+        log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
+    if gone := store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
+        # A link renamed: the reports of what it sent come by another name now.
+        log.warning("dlr.links_gone", waiting=gone, note="their reports are matched on any link now")
+        store.queue.gone_links = tuple(gone)
+    return store
+
+
+async def requeue_orphans(store: Store, dispatcher: Dispatcher) -> None:
+    """Before the dispatcher restarts: parts its crashed run claimed but never handed to a link.
+
+    Once every submit still in flight has been answered and every answer is on disk, a part
+    left `active` belongs to no one and would wait for the next daemon start; it goes back to
+    the queue now instead. An answer whose write the store refused is retried after a pause
+    (the same trouble may be what crashed the dispatcher): requeued before that, an SMS the
+    SMSC had taken went out again.
+    """
+    while dispatcher.answers_unwritten or any(p.in_flight for p in dispatcher.pacers.values()):
+        await asyncio.sleep(0.05)
+    requeued = await store.write(store.queue.recover_active)
+    if requeued:
+        log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])
