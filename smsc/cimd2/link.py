@@ -44,9 +44,9 @@ from smsc.base import (
 )
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
 from smsc.cimd2.inbound import InboundRequests
-from smsc.cimd2.messages import login_params, submit_params, submit_result
+from smsc.cimd2.messages import logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
-from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode
+from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode, without_numbers
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
@@ -120,8 +120,9 @@ class Cimd2Link:
             self._counts["submitted"] += 1
         elif result.outcome is Outcome.THROTTLED:
             self._counts["throttled"] += 1
+        # The part keeps the SMSC's 901 text whole; the journal gets it without the number it may quote.
         log.info("cimd2.submit", link=self.name, part_id=sms.part_id, outcome=result.outcome.value,
-                 message_id=result.message_id, error=result.error)  # fmt: skip
+                 message_id=result.message_id, error=logged_error(result.error, resp))  # fmt: skip
         return result
 
     def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
@@ -263,7 +264,9 @@ class Cimd2Link:
                 fatal = code in FATAL_LOGIN_ERRORS
                 text = resp.get(P.ERROR_TEXT) or error_text(code)
                 report = log.error if fatal else log.warning
-                report("cimd2.login_refused", link=self.name, code=code, error=text, fatal=fatal)
+                # The SMSC's words may quote a number (an account's MSISDN): not in the journal.
+                report("cimd2.login_refused", link=self.name, code=code, error=without_numbers(text),
+                       fatal=fatal)  # fmt: skip
                 self._failed(f"login refused: {code} {text}")
                 return "fatal" if fatal else "failed"
             self._conn = conn

@@ -19,7 +19,16 @@ import structlog
 from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult
 from smsc.cimd2.charset import cimd_decode, septets_to_cimd
 from smsc.cimd2.codes import STATUS_CODES, error_text, status_error_text
-from smsc.cimd2.packet import FORBIDDEN, Op, P, Packet, address_digits, parse_time, validity_code
+from smsc.cimd2.packet import (
+    FORBIDDEN,
+    Op,
+    P,
+    Packet,
+    address_digits,
+    parse_time,
+    validity_code,
+    without_numbers,
+)
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 
@@ -117,6 +126,16 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
     destination = key_digits(resp.get(P.DESTINATION) or "") or key_digits(sms.destination)
     return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")
+
+
+def logged_error(error: str | None, resp: Packet) -> str | None:
+    """A `submit_result` error as a log line shows it: the SMSC's 901 text in it `without_numbers`, as
+    it may quote the destination. The part keeps the error whole (admins read the SMSC's words in
+    `queue show`); the 900 code and our own words around the text stay readable in the log."""
+    text = resp.get(P.ERROR_TEXT)
+    if not error or not text:
+        return error
+    return error.replace(text, without_numbers(text))
 
 
 def key_digits(address: str) -> str:

@@ -81,6 +81,22 @@ _TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})  # what the phone us
 # Phone numbers (and the sender's name) of a packet: a log keeps none, as it keeps no SMS text, so
 # that `smsgw phone forget` leaves no number behind in the journal of bad or unexpected packets.
 _PERSONAL_PARAMS = frozenset(code for code, (kind, _) in PARAMS.items() if kind is _A) | {P.ALPHA_ORIGINATOR}
+# A run of digits that could be a phone number in free text: five digits or more (no error code, short
+# code or count of the texts), a "+" before them and up to two separators between them allowed, so that
+# "+48 (601) 123-456" goes whole rather than in pieces each too short to be masked.
+_NUMBER_RUN = re.compile(r"\+?\d(?:[ \-./()]{0,2}\d){4,}")
+
+
+def masked(value: str) -> str:
+    """How a log shows a phone number or a sender: by its length only, as `Packet.describe` does."""
+    return f"<{len(value)} chars>"
+
+
+def without_numbers(text: str) -> str:
+    """`text` with every digit run that could be a phone number `masked`: for a log line quoting the
+    SMSC's own words (901 ERROR_TEXT), which name the destination as often as not ("Destination
+    48601123456 barred"). The part's stored reason keeps them whole; only the journal loses them."""
+    return _NUMBER_RUN.sub(lambda m: masked(m.group()), text)
 
 
 @dataclass(slots=True)
@@ -126,14 +142,17 @@ class Packet:
         return f"{self.op:02d}:{self.number:03d}"
 
     def describe(self) -> str:
-        """A one-line summary for logs; neither the password, a message text nor a number appears."""
+        """A one-line summary for logs; neither the password, a message text nor a number appears (not
+        even in the SMSC's 901 text, `without_numbers`)."""
         parts = [self.header]
         for code, value in self.params:
             if code == P.PASSWORD:
                 parts.append(f"{code:03d}=***")
             elif code in _TEXT_PARAMS or code in _PERSONAL_PARAMS:
-                parts.append(f"{code:03d}=<{len(value)} chars>")
+                parts.append(f"{code:03d}={masked(value)}")
             else:
+                if code == P.ERROR_TEXT:  # the SMSC's words, which may quote the destination
+                    value = without_numbers(value)
                 parts.append(f"{code:03d}={value if len(value) <= 40 else value[:37] + '...'!r}")
         return " ".join(parts)
 
