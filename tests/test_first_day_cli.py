@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway import statelock
-from gateway.cli import common
+from gateway.cli import binderror, common
 from gateway.cli.main import build_parser
 from gateway.cli.servicefiles import CREDENTIALS_DROPIN, LOW_PORT_DROPIN, render_unit
 from gateway.store.db import Store
@@ -286,7 +286,7 @@ def test_simulator_run_says_which_simulator_port_is_busy(tmp_path: Path, key: st
 def test_low_ports_and_unwritable_databases_are_explained() -> None:
     # Root may bind any port and write any file, so these two are checked on the wording.
     denied = OSError(errno.EACCES, "Permission denied")
-    assert "CAP_NET_BIND_SERVICE" in common.bind_error("smtp.listen", "0.0.0.0", 25, denied)
+    assert "CAP_NET_BIND_SERVICE" in binderror.bind_error("smtp.listen", "0.0.0.0", 25, denied)
     text = common.database_error(
         Path("/x/smsgw.db"), sqlite3.OperationalError("attempt to write a readonly database")
     )

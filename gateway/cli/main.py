@@ -37,10 +37,10 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
     from billing_reports.writer import billing_dir_problem
     from gateway import logging as gwlog
+    from gateway.cli.binderror import bind_error
     from gateway.cli.common import (
         EXIT_CONFIG,
         EXIT_FAILURE,
-        bind_error,
         database_error,
         loop_runner,
         refuse_root_in_service_dir,

@@ -7,7 +7,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import bounded_int
-from gateway.cli.common import EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, bind_error, loop_runner
+from gateway.cli.binderror import bind_error
+from gateway.cli.common import EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, loop_runner
 
 if TYPE_CHECKING:
     from gateway.config import Config

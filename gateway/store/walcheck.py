@@ -40,7 +40,8 @@ Refused (as `StoreUnusable`: exit 3, which systemd does not restart) when the fl
 the WAL is missing, when (in the same boot) it has no frame and its -shm does not show that a
 checkpoint emptied it, or when the -shm of that boot counts more committed frames than the WAL
 holds; and on the damage above. Before refusing, the WAL and -shm are copied beside the database
-(`<name>.kept-<UTC time>`), as they are, so that whatever is done next loses nothing more.
+(`<name>.kept-<UTC time>`), as they are, so that whatever is done next loses nothing more
+(`gateway.store.walrefusal`: the copies and the message).
 `smsgw accept-wal-loss` is the admin's "start anyway": it lets SQLite take what is valid,
 checkpoints it into the database and removes the flag.
 
@@ -79,6 +80,7 @@ from gateway.store.walfile import (
     shm_path,
     wal_path,
 )
+from gateway.store.walrefusal import keep, refusal
 
 log = structlog.get_logger(__name__)
 
@@ -330,57 +332,6 @@ def lost(scan: WalScan, shm: ShmHeader | None, wal_exists: bool, same_boot: bool
     return (
         "it has no frame, although the last run did not close the database cleanly and nothing"
         " (the -shm it left) says that a checkpoint emptied it"
-    )
-
-
-def keep(db: Path, now: float) -> list[Path]:
-    """Copy the WAL and -shm beside the database, unless an identical copy was kept already."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    kept: list[Path] = []
-    for src in (wal_path(db), shm_path(db)):
-        try:
-            st = os.stat(src)
-        except FileNotFoundError:
-            continue
-        same = [
-            p
-            for p in db.parent.glob(f"{src.name}.kept-*")
-            if (s := p.stat()).st_size == st.st_size and s.st_mtime_ns == st.st_mtime_ns
-        ]
-        if same:
-            kept.append(same[0])
-            continue
-        dest = src.with_name(f"{src.name}.kept-{stamp}")
-        tmp = src.with_name(f".{dest.name}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            shutil.copyfile(src, tmp)
-            shutil.copystat(src, tmp)
-            os.chmod(tmp, 0o600)
-            fsync_path(tmp, os.O_RDONLY)
-            os.replace(tmp, dest)
-            fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            log.error("store.wal_keep_failed", path=str(src), error=exc.strerror or str(exc))
-            continue
-        kept.append(dest)
-    return kept
-
-
-def refusal(db: Path, why: str, kept: list[Path], *, rebooted: bool) -> str:
-    copies = f" Copies kept as they were: {', '.join(map(str, kept))}." if kept else ""
-    power = (
-        " If the machine lost power, the damage may be writes cut off before they were acknowledged."
-        if rebooted and "damaged" in why
-        else ""
-    )
-    return (
-        f"the WAL {wal_path(db)} of database {db}: {why}. Mail answered 250 since the last checkpoint"
-        f" would be lost; refusing to start.{copies}{power} Restore the last backup (`smsgw restore"
-        " BACKUP`) or put the WAL back as it was, or run `smsgw accept-wal-loss` to start with what the"
-        " database and the WAL still hold"
     )
 
 

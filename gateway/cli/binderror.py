@@ -1,0 +1,79 @@
+"""A listener that cannot bind, said in the admin's terms: the config key to change (as the README writes
+it), the usual holder of a busy port of its kind, and the `[[smsc]]` links that must move with a busy
+simulator port.
+
+Apart from `gateway.cli.common` because only `smsgw run` and `smsgw simulator run` say it, and its words
+are about ports and certificates, not the config or the store every command opens.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+
+
+SIMULATORS = "another smsgw's simulator (`smsgw run` starts one, as `smsgw simulator run` does)"
+# Who else holds a port of each listener, most often: the hint of a busy port's message.
+PORT_HOLDERS = {
+    "smtp": "another smsgw, or a mail server such as Postfix or Exim?",
+    "web": "another smsgw's panel, or another web server?",
+    "simulator.control_port": SIMULATORS + "?",
+    "simulator": SIMULATORS + ", or another SMSC or SMSC simulator?",
+}
+
+
+def setting(key: str) -> str:
+    """A config key as the README and check-config write it: `[smtp] listen` for `smtp.listen`."""
+    section, _, name = key.partition(".")
+    return f"[{section}] {name}" if name else f"[{section}]"
+
+
+def _links_on(cfg: Config | None, key: str, host: str, port: int) -> str:
+    """For a busy simulator port: the `[[smsc]]` links that connect to it, which must move with it.
+
+    The shipped link to the built-in simulator names its port again: an admin who moved only
+    `[simulator] smpp_port` off a busy port left the link connecting to whatever holds the old one."""
+    if cfg is None or key not in ("simulator.smpp_port", "simulator.cimd2_port"):
+        return ""
+    local = {host, "127.0.0.1", "localhost", "::1"}
+    names = [f'[[smsc]] "{link.name}"' for link in cfg.smsc if link.port == port and link.host in local]
+    if not names:
+        return ""
+    return (
+        f"; {' and '.join(names)} connect{'s' if len(names) == 1 else ''} to this port (port = {port}):"
+        f" give {'it' if len(names) == 1 else 'them'} the port you choose for {setting(key)} too"
+    )
+
+
+def bind_error(key: str, host: str, port: int, exc: OSError, cfg: Config | None = None) -> str:
+    """A listener that cannot bind, said with the key to change (as the README writes it) and the
+    usual cause of its kind of port; `cfg` names the links that connect to a busy simulator port."""
+    section = key.partition(".")[0]
+    # The simulator's ports are numbers on [simulator] host; the listeners are "host:port" strings.
+    where = f"{setting(key)} = {port}" if section == "simulator" else f'{setting(key)} = "{host}:{port}"'
+    if exc.errno == errno.EADDRINUSE:
+        holders = PORT_HOLDERS.get(key) or PORT_HOLDERS.get(section, "another smsgw?")
+        return (
+            f"cannot listen on {where}: the port is already in use ({holders}); see `ss -ltnp 'sport ="
+            f" :{port}'`{_links_on(cfg, key, host, port)}"
+        )
+    if exc.errno == errno.EACCES and port < 1024:
+        return (
+            f"cannot listen on {where}: ports below 1024 need the CAP_NET_BIND_SERVICE capability"
+            " (the systemd drop-in systemd/smsgw-low-port.conf grants it) or use a port above 1023"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: no network interface has address {host}"
+    file_errors = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES)
+    if section in ("smtp", "web") and (isinstance(exc, ssl.SSLError) or exc.errno in file_errors):
+        # Binding a TCP socket never fails so (EACCES on a low port is handled above): the
+        # listener's TLS files did, which the server only loads when it starts.
+        return (
+            f"cannot start the listener of {where}: its certificate or key cannot be read"
+            f" ({exc.strerror or exc}); check [{section}] tls_cert_file and tls_key_file"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
