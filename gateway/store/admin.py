@@ -10,6 +10,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.counted import keep_counted
+from gateway.store.queue import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.repository import Repository
 
 # A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
@@ -30,6 +31,11 @@ HELD_UNTIL = (
 # Why a message whose text was erased at the phone's request (`smsgw phone forget`) is not sent
 # again: its parts hold the marker and an empty payload, which would go to that phone, and be billed.
 TEXT_ERASED = "its text was erased at the phone's request"
+# An admin's note on a part (hold, cancel) that keeps the note saying its last submit may have reached
+# the phone (`MAYBE_SENT_NOTES`) behind it: a retry then marks its re-send as a possible duplicate, and
+# a held one that expires says that delivery is unknown rather than that it was never sent.
+# Binds: the notes, the admin's note twice.
+_ADMIN_NOTE = f"CASE WHEN {maybe_sent_note()} THEN ? || '; ' || error ELSE ? END"
 
 
 class TextErased(Exception):
@@ -135,6 +141,11 @@ class AdminRepo(Repository):
     def retry_message(self, message_id: int) -> int:
         """Admin: send a held, failed or expired message again (new validity from now).
 
+        A part whose note says that its last submit may have reached the phone (held with its last
+        send unanswered, expired so, `MAYBE_SENT_NOTES`) is noted `RETRIED_MAYBE_SENT`: its re-send
+        is claimed as `maybe_sent`, logged and counted as a possible duplicate. Cleared, its re-send
+        after a restart went out as a first one.
+
         `TextErased` for a message whose text was erased at the phone's request: checked here, in
         the retry's own transaction, so that no caller (CLI, panel) can queue the marker to the phone."""
         now = self.clock()
@@ -161,7 +172,8 @@ class AdminRepo(Repository):
             n = self.conn.execute(
                 "UPDATE parts SET state = 'queued', next_attempt_at = ?, expires_at = ?, attempts = 0,"
                 # A part that ended before migration 35 has no account: the claim finds parts by it.
-                " error = NULL, account_id = (SELECT account_id FROM messages WHERE id = ?),"
+                f" error = CASE WHEN {maybe_sent_note()} THEN ? END,"
+                " account_id = (SELECT account_id FROM messages WHERE id = ?),"
                 # A new attempt: the last one's times are not this one's (the panel and `queue show`
                 # showed it done before it went). Its SMSC id stays until the next submit replaces
                 # it: it says the SMSC took the message once (a premium answer's free SMS is used,
@@ -169,7 +181,7 @@ class AdminRepo(Repository):
                 " submitted_at = NULL, done_at = NULL"
                 " WHERE message_id = ? AND state IN"
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
-                (now, now + validity, message_id, message_id),
+                (now, now + validity, *MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, message_id, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
                 keep_counted(
@@ -188,14 +200,15 @@ class AdminRepo(Repository):
 
     def hold_message(self, message_id: int, reason: str = "held by admin") -> int:
         """Admin: keep a message's waiting parts from being sent until a retry; parts already handed
-        to a link are not called back. A held part still expires at its validity, as a queued one would."""
+        to a link are not called back. A held part still expires at its validity, as a queued one would.
+        A part's maybe-sent note stays behind the reason (`_ADMIN_NOTE`)."""
         with self.transaction():
             if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
                 raise KeyError(message_id)
             n = self.conn.execute(
-                "UPDATE parts SET state = 'hold', error = ? WHERE message_id = ?"
+                f"UPDATE parts SET state = 'hold', error = {_ADMIN_NOTE} WHERE message_id = ?"
                 " AND state IN ('queued', 'deferred')",
-                (reason, message_id),
+                (*MAYBE_SENT_NOTES, reason, reason, message_id),
             ).rowcount
             if n:
                 self.conn.execute(
@@ -204,14 +217,17 @@ class AdminRepo(Repository):
         return n
 
     def cancel_message(self, message_id: int) -> int:
+        """Admin: end a message's waiting and held parts. A part's maybe-sent note stays behind the
+        reason (`_ADMIN_NOTE`), for a retry of the cancelled message."""
         now = self.clock()
+        cancelled = "cancelled by admin"
         with self.transaction():
             if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
                 raise KeyError(message_id)
             n = self.conn.execute(
-                "UPDATE parts SET state = 'cancelled', done_at = ?, error = 'cancelled by admin'"
+                f"UPDATE parts SET state = 'cancelled', done_at = ?, error = {_ADMIN_NOTE}"
                 " WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
-                (now, message_id),
+                (now, *MAYBE_SENT_NOTES, cancelled, cancelled, message_id),
             ).rowcount
             if n:
                 self.conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.store.queue import AWAITING_LATE, LINK_LOST, RECOVERED
+from gateway.store.queue import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.repository import Repository
 
 # The note on a part the account's suspension holds: resuming releases exactly these (an admin's
@@ -17,13 +17,15 @@ SUSPENDED_HOLD = "held: the account is suspended"
 _UNFINISHED = "state NOT IN ('delivered', 'failed', 'expired', 'cancelled')"
 # A part the SMSC may already have (waiting for its late answer, cut off by a lost link or a crash)
 # keeps its state and note under a suspension: held, its late answer would be ignored and the
-# resume would send it a second time. One predicate for the waiting parts and the claimed ones.
-_MAY_HOLD_ARGS = (AWAITING_LATE, LINK_LOST, RECOVERED)
+# resume would send it a second time. The same goes for one an admin sent again after such a note
+# (`RETRIED_MAYBE_SENT`): the resume's `error = NULL` would forget it, and its re-send would go out
+# unlogged. One predicate for the waiting parts and the claimed ones.
+_MAY_HOLD_ARGS = MAYBE_SENT_NOTES
 
 
 def _may_hold(error: str = "error") -> str:
     """The predicate, on the parts' note column `error`, with `_MAY_HOLD_ARGS` for its marks."""
-    return f"({error} IS NULL OR (instr({error}, ?) = 0 AND instr({error}, ?) = 0 AND instr({error}, ?) = 0))"
+    return f"({error} IS NULL OR NOT {maybe_sent_note(error)})"
 
 
 # Ids per statement when the dispatcher asks about its claimed parts (SQLite's variable limit).

@@ -54,11 +54,27 @@ MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
 )
-# The note of a part that expires while waiting to go: which of the two depends on its last note.
-_EXPIRY_NOTE = "CASE WHEN instr(error, ?) > 0 OR instr(error, ?) > 0 OR instr(error, ?) > 0 THEN ? ELSE ? END"
+# The note an admin's retry (`AdminRepo.retry_message`) puts on a part that carried one of the notes
+# below: without it the re-send of a part held or expired with its last submit unanswered was not
+# logged as a possible duplicate.
+RETRIED_MAYBE_SENT = (
+    "sent again by an admin: an earlier attempt may have reached the phone (possible duplicate)"
+)
 # The notes of a part whose last submit the SMSC may have taken: its next send may be a duplicate.
-_MAYBE_SENT_NOTES = (AWAITING_LATE, RECOVERED, LINK_LOST)
-_EXPIRY_ARGS = (*_MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+# Defined once: the claim (`ClaimedPart.maybe_sent`), the expiry's note, the suspension's hold
+# (`gateway.store.policy`) and the retry all read them through `maybe_sent_note`.
+MAYBE_SENT_NOTES = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT)
+
+
+def maybe_sent_note(column: str = "error") -> str:
+    """SQL true when `column` carries one of `MAYBE_SENT_NOTES` (bind them after it, in order), NULL
+    when the column is NULL: one predicate, so that a note added to the list is read everywhere."""
+    return "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(MAYBE_SENT_NOTES)) + ")"
+
+
+# The note of a part that expires while waiting to go: which of the two depends on its last note.
+_EXPIRY_NOTE = f"CASE WHEN {maybe_sent_note()} THEN ? ELSE ? END"
+_EXPIRY_ARGS = (*MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
 _WAITING = "state IN ('queued', 'deferred')"  # parts_account_due's predicate, repeated where it is used
 # The due parts of one state (?3, now ?1) of every account, the ?4 oldest (by id) of its ?2 first
 # by due time, in one statement: `w` lists the accounts with parts waiting by skipping through the
@@ -123,8 +139,8 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN {waiting}"
                 " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
                 # `ClaimedPart.maybe_sent`, from the row being written anyway: no statement more.
-                " text, expires_at, via, coalesce(instr(error, ?) OR instr(error, ?) OR instr(error, ?), 0)",
-                (*ids, *_MAYBE_SENT_NOTES),
+                f" text, expires_at, via, coalesce({maybe_sent_note()}, 0)",
+                (*ids, *MAYBE_SENT_NOTES),
             ).fetchall()
         parts = [ClaimedPart(*r[:-1], maybe_sent=bool(r[-1])) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
