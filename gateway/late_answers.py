@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.queue import AWAITING_LATE
+from gateway.store.partnotes import AWAITING_LATE
 from smsc.base import Outcome, SubmitResult
 
 log = structlog.get_logger(__name__)

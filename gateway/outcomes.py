@@ -44,7 +44,7 @@ from gateway.phoneorder import PhoneOrder
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.queue import AWAITING_LATE, LINK_LOST
+from gateway.store.partnotes import AWAITING_LATE, LINK_LOST
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
 

@@ -25,7 +25,7 @@ from gateway import housekeeping
 from gateway.config import Config, parse_config
 from gateway.outcomes import MAX_ATTEMPTS
 from gateway.store.db import Store
-from gateway.store.queue import AWAITING_LATE, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED
+from gateway.store.partnotes import AWAITING_LATE, LINK_LOST, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from tests.conftest import DOMAIN, Running, config_text, free_port, mail, running_gateway, smtp_sink

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from gateway.store.queue import AWAITING_LATE
+from gateway.store.partnotes import AWAITING_LATE
 from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, send_blocking
 from tests.fakes.smsc import ESME_RTHROTTLED, HappySMSC, HeldSMSC, SilentSMSC
 from tests.test_process import send_marker, start_daemon

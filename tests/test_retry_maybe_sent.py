@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from gateway.config import Config, parse_config
 from gateway.store.db import Store
-from gateway.store.queue import AWAITING_LATE, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT
+from gateway.store.partnotes import AWAITING_LATE, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT
 from tests.conftest import config_text, free_port, running_gateway
 from tests.fakes.smsc import FakeSMSC, HeldSMSC
 from tests.test_account_show import CLI

@@ -21,7 +21,7 @@ import structlog
 from gateway.config import parse_config
 from gateway.outcomes import HOLD_AFTER_LOSSES
 from gateway.store.db import Store
-from gateway.store.queue import MAYBE_SENT_EXPIRED
+from gateway.store.partnotes import MAYBE_SENT_EXPIRED
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession

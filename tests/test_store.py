@@ -20,7 +20,7 @@ from gateway.store import db as db_module
 from gateway.store import retention
 from gateway.store.commit import UNSYNCED
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store, StoreError, StoreReplaced, StoreUnusable
-from gateway.store.queue import AWAITING_LATE, LINK_LOST, RECOVERED
+from gateway.store.partnotes import AWAITING_LATE, LINK_LOST, RECOVERED
 from gateway.store.schema import SCHEMA_VERSION
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.counted import keep_counted
-from gateway.store.queue import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
+from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.repository import Repository
 
 # A part held for quiet hours: acceptance queues a bulk SMS due at the end of the window,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.store.queue import MAYBE_SENT_NOTES, maybe_sent_note
+from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.repository import Repository
 
 # The note on a part the account's suspension holds: resuming releases exactly these (an admin's

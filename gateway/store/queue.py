@@ -14,6 +14,13 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.clockstep import ClockStep
+from gateway.store.partnotes import (
+    MAYBE_SENT_EXPIRED,
+    MAYBE_SENT_NOTES,
+    NEVER_SENT_EXPIRED,
+    RECOVERED,
+    maybe_sent_note,
+)
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
@@ -27,11 +34,6 @@ log = structlog.get_logger(__name__)
 # with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
 UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
-# Notes on a part that went to an SMSC without an answer: the SMSC may have taken it after all.
-AWAITING_LATE = "waiting for a late answer before sending again"
-RECOVERED = "recovered after restart (possible duplicate)"
-LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
-NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
 # Ids of recovered parts named in the log line (`recover_active`); the count names them all.
 RECOVERED_LOGGED = 50
 # An SMSC reports a part by the end of its validity at the latest (the expiry is a report too); a day
@@ -39,39 +41,17 @@ RECOVERED_LOGGED = 50
 # stayed `submitted` for ever: its message never final, its text kept past the retention. It ends
 # `unreported`, not `expired`: the SMSC took it, so it most likely reached the phone, and a failure
 # would bounce it as undelivered and count towards the account's automatic suspension.
-# The parts still waiting to go, as the expiry's partial index (migration 55) is defined: a query
-# the index serves names its condition in this form.
-WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
 RECEIPT_WAIT_SECONDS = 24 * 3600.0
 NO_RECEIPT = "the SMSC took it but sent no delivery report within its validity and a day"
 # A message ended `unreported` this long after its day has no notice (`expire_batch`).
 STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
+# The parts still waiting to go, as the expiry's partial index (migration 55) is defined: a query
+# the index serves names its condition in this form.
+WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
 # Due parts an account's claim reads beyond twice its `limit`, to take the oldest of them.
 CLAIM_MARGIN = 16
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
-MAYBE_SENT_EXPIRED = (
-    "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
-    " and may have reached the phone"
-)
-# The note an admin's retry (`AdminRepo.retry_message`) puts on a part that carried one of the notes
-# below: without it the re-send of a part held or expired with its last submit unanswered was not
-# logged as a possible duplicate.
-RETRIED_MAYBE_SENT = (
-    "sent again by an admin: an earlier attempt may have reached the phone (possible duplicate)"
-)
-# The notes of a part whose last submit the SMSC may have taken: its next send may be a duplicate.
-# Defined once: the claim (`ClaimedPart.maybe_sent`), the expiry's note, the suspension's hold
-# (`gateway.store.policy`) and the retry all read them through `maybe_sent_note`.
-MAYBE_SENT_NOTES = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT)
-
-
-def maybe_sent_note(column: str = "error") -> str:
-    """SQL true when `column` carries one of `MAYBE_SENT_NOTES` (bind them after it, in order), NULL
-    when the column is NULL: one predicate, so that a note added to the list is read everywhere."""
-    return "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(MAYBE_SENT_NOTES)) + ")"
-
-
 # The note of a part that expires while waiting to go: which of the two depends on its last note.
 _EXPIRY_NOTE = f"CASE WHEN {maybe_sent_note()} THEN ? ELSE ? END"
 _EXPIRY_ARGS = (*MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
