@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from email.message import Message
 from email.utils import parseaddr
 
+from gateway.forwarded import REPLY_ID_MARK
+from gateway.smtp.subjects import OWN_SUFFIX, sms_subject
+
 # Headers that on their own mark machine mail. Each entry: header name, predicate on the lowered value,
 # reason template. RFC 3834 says Auto-Submitted "no" is the only value a human message carries; every
 # other value (auto-generated, auto-replied, auto-notified, private extensions) is a program's.
@@ -79,6 +82,11 @@ OOF_SUBJECT = re.compile(
     r"|respuesta automática|risposta automatica|automatisch antwoord)\b",
     re.IGNORECASE,
 )
+
+# An out-of-office reply to one of the gateway's answer mails that carries none of the headers
+# below (hosted responders, some Exchange setups): its subject is the responder's template around
+# our answer's, and it names that mail's id. Without this it became an SMS to the phone.
+OOF_TO_ANSWER = "out-of-office reply (to the gateway's answer mail)"
 
 # Signals that back up an out-of-office subject.
 _OOF_SUPPORT_HEADERS = (
@@ -223,6 +231,8 @@ def machine_reason(
         template = subject[oof.end() :].lstrip().startswith(":")
         if _oof_supported(headers) or (template and _suppresses_replies(headers)):
             reason = "out-of-office reply"
+        elif template and _answers_our_answer(headers, subject[oof.end() :].lstrip()[1:]):
+            reason = OOF_TO_ANSWER
         elif _suppresses_replies(headers):
             reason = OOF_GUESSED
     if reason is None:
@@ -281,6 +291,22 @@ def _suppresses_replies(headers: dict[str, str]) -> bool:
     a person may write ("Poza biurem w piątek") it is a guess they hear about (`OOF_GUESSED`)."""
     value = headers.get("x-auto-response-suppress", "").strip().lower()
     return bool(value) and not value.startswith(("no", "false"))
+
+
+def _answers_our_answer(headers: dict[str, str], rest: str) -> bool:
+    """An "<OOF word>: <subject>" (`rest`: what follows the colon) that a responder wrote to one of
+    the gateway's answer mails: In-Reply-To or References names an answer mail's id (`<…sms-reply@…>`,
+    as `gateway.conversations.answers` knows them) and `rest` is a subject only our answer mails
+    carry: "… (SMS from +48 …)" or the "SMS from +48 …" title. A person's Reply to the answer says
+    "Re: …" and goes; a person who types "Out of office: back on Monday" there names no such subject.
+    """
+    mark = f".{REPLY_ID_MARK}@"
+    if not any(mark in headers.get(name, "").casefold() for name in ("in-reply-to", "references")):
+        return False
+    rest = rest.strip()
+    if "(SMS from " in rest and OWN_SUFFIX.search(rest):
+        return True
+    return rest.startswith("SMS from ") and sms_subject(rest) == ""
 
 
 def _oof_supported(headers: dict[str, str]) -> bool:

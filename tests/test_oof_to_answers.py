@@ -1,0 +1,128 @@
+"""An out-of-office reply to one of the gateway's answer mails is no SMS, though it says so only by
+its subject (R-1.7).
+
+A phone answers a user's SMS; the gateway mails the answer to the user, whose responder answers
+that mail with "Out of Office: Re: Spotkanie (SMS from +48 601 …)". Responders that set none of
+Auto-Submitted, X-Autoreply or X-MS-Exchange-Inbox-Rules-Loop (hosted ones, some Exchange setups)
+had their notice sent to the customer's phone as an SMS: a subject alone is never enough, as a person
+may write "Out of office" themselves. Such a notice names our answer mail's id and wraps its subject
+whole, which no person's Reply ("Re: …") does: it is recorded, not sent. The corpus holds no such
+responder mail, so it is written here as those responders write it. Real peers: SMTP into the
+daemon, the built-in simulator over SMPP, the answer mail caught by a real SMTP sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from smsc.simulator.control import send_command
+from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.test_two_way import answer_to, parsed, two_way_config
+
+PHONE_ADDRESS = f"601123456@{DOMAIN}"
+
+
+def responder_mail(answer: EmailMessage, word: str, text: str) -> EmailMessage:
+    """An out-of-office notice as a responder without RFC 3834 headers writes it: To the answer's
+    From, "<word>: <the answer's subject>", In-Reply-To the answer's id, and nothing else of a
+    program's (no Auto-Submitted, X-Autoreply, X-Auto-Response-Suppress, Exchange loop header)."""
+    msg = EmailMessage()
+    msg["From"] = STAFF
+    msg["To"] = answer["From"]
+    msg["Subject"] = f"{word}: {answer['Subject']}"
+    msg["In-Reply-To"] = answer["Message-ID"]
+    msg["References"] = answer["Message-ID"]
+    msg["Message-ID"] = make_msgid(domain="acme.example")
+    msg.set_content(text)
+    return msg
+
+
+def send_and_read_reply(port: int, msg: EmailMessage) -> tuple[int, str]:
+    """The DATA reply the daemon gives, which `send_message` does not return."""
+    rcpt = msg["To"].addresses[0].addr_spec
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo()
+        client.mail(STAFF)
+        code, _ = client.rcpt(rcpt)
+        assert code == 250, code
+        code, said = client.data(msg.as_bytes())
+        return code, said.decode()
+
+
+async def first_answer(gw: Any, sink: Any) -> EmailMessage:
+    """The user's SMS to the phone, the phone's answer, and the answer mail the sink received."""
+    core = gw.daemon.simulator.core
+    first = mail(PHONE_ADDRESS, body="Czy 10:00?", subject="Spotkanie", Message_ID="<oof1@acme.example>")
+    assert (await gw.send(first)).error is None
+    await gw.until(lambda: len(core.records) == 1)
+    command = {"op": "mo", "reply_to_last": True, "text": "Tak, będę"}
+    assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+    await sink.wait(1)
+    answer = parsed(sink.messages[0][2])
+    assert answer["Subject"] == "Re: Spotkanie (SMS from +48 601 123 456)"
+    assert ".sms-reply@" in answer["Message-ID"]
+    return answer
+
+
+def recorded(gw: Any) -> list[tuple[str, str | None]]:
+    return [tuple(r) for r in gw.store.db.conn.execute("SELECT subject, automatic FROM emails ORDER BY id")]
+
+
+async def test_an_out_of_office_notice_to_an_answer_mail_is_recorded_not_sent(tmp_path: Path) -> None:
+    relay = free_port()
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+    ):
+        core = gw.daemon.simulator.core
+        answer = await first_answer(gw, sink)
+        notices = [
+            ("Out of Office", "I am out of the office until Monday."),
+            ("Automatic reply", "I am away, back on the 12th."),
+            ("Automatyczna odpowiedź", "Jestem na urlopie do poniedziałku."),
+            ("Abwesenheitsnotiz", "Ich bin nicht im Büro."),
+        ]
+        for word, text in notices:
+            code, said = await asyncio.to_thread(
+                send_and_read_reply, gw.port, responder_mail(answer, word, text)
+            )
+            assert code == 250 and "out-of-office reply" in said, (word, said)
+        await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
+        assert len(core.records) == 1, [r["text"] for r in core.records]
+        reason = "out-of-office reply (to the gateway's answer mail)"
+        assert recorded(gw)[1:] == [(f"{word}: {answer['Subject']}", reason) for word, _ in notices]
+        assert len(sink.messages) == 1  # recorded only: not a bounce, nothing goes to anyone
+        # The user's own Reply to the same answer mail still goes to the phone.
+        assert (await gw.send(answer_to(answer, "Świetnie, do zobaczenia"))).error is None
+        await gw.until(lambda: len(core.records) == 2)
+        assert "Świetnie, do zobaczenia" in str(core.records[1]["text"])
+
+
+async def test_an_out_of_office_subject_a_person_writes_still_goes(tmp_path: Path) -> None:
+    """Narrow: the notice must wrap our answer's subject. A person who answers the answer mail
+    under "Out of office: back on Monday" (or writes so to the phone afresh) is sent, as before."""
+    relay = free_port()
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+    ):
+        core = gw.daemon.simulator.core
+        answer = await first_answer(gw, sink)
+        typed = responder_mail(answer, "Out of office", "Call my colleague, 601 000 000.")
+        typed.replace_header("Subject", "Out of office: back on Monday")
+        code, said = await asyncio.to_thread(send_and_read_reply, gw.port, typed)
+        assert code == 250 and "not sent" not in said.lower(), said
+        await gw.until(lambda: len(core.records) == 2)
+        assert "Call my colleague" in str(core.records[1]["text"])
+        # Our answer's subject under the responder's word, but answering no mail of ours: a person's.
+        fresh = mail(
+            PHONE_ADDRESS, body="Wracam w poniedziałek.", subject=f"Out of Office: {answer['Subject']}"
+        )
+        assert (await gw.send(fresh)).error is None
+        await gw.until(lambda: len(core.records) == 3)
+        assert recorded(gw)[-1][1] is None
