@@ -48,13 +48,40 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     say_zone(rows, "no MO messages")
     for r in rows:
         who = f" → {r['user']}" if r["user"] else ""
-        note = f"  ({one_line(r['note'])})" if r["note"] and r["state"] != "mailed" else ""
+        notes = [r["note"]] if r["note"] and r["state"] != "mailed" else []
+        state, waiting = r["state"], mail_waiting(r)
+        if waiting is not None:
+            notes.append(waiting)
+            state = "queued" if state == "mailed" else state
+        note = f"  ({one_line('; '.join(notes))})" if notes else ""
         source, destination = one_line(r["source"]), one_line(r["destination"])  # as the SMSC sent them
         print(
-            f"{r['id']:>8}  {when(r['received_at'])}  {source:<16} → {destination:<16}"
-            f" {r['state']:<10}{who}{note}"
+            f"{r['id']:>8}  {when(r['received_at'])}  {source:<16} → {destination:<16} {state:<10}{who}{note}"
         )
     return 0
+
+
+def mail_waiting(row: dict[str, Any]) -> str | None:
+    """What `mo list` says of an MO whose mail the relay has not taken yet, or None.
+
+    An MO is recorded `mailed` (or `optout`, `fallback`) when its mail is queued, and a relay that
+    answers 451 defers that mail for hours or days: the list said "mailed → bob@…" all along. The
+    MO's state stays as it is (the mail is the outbox's to send); the line says it is queued, the
+    relay's last words and when it is tried again, and turns `mailed` once the relay took it."""
+    if row["mail_state"] not in ("queued", "active"):
+        return None
+    from gateway.store.outbox import relay_reply
+
+    to = one_line(row["mail_to"] or "")
+    if row["mail_state"] == "active":
+        return f"its mail to {to} is being handed to the mail relay"
+    if not row["mail_error"]:
+        return f"its mail to {to} is queued, not tried yet"
+    _, words = relay_reply(row["mail_error"])
+    return (
+        f"its mail to {to} is not taken by the mail relay yet, the last try: {one_line(words)};"
+        f" next try {when(row['mail_next'])}"
+    )
 
 
 def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -74,7 +101,8 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-# What `mo list` shows an MO became (`mo.state`; the parts of a long SMS are listed as it).
+# What `mo list` shows an MO became (`mo.state`; the parts of a long SMS are listed as it). Besides
+# them, "queued" stands for `mailed` while the relay has not taken the mail (`mail_waiting`).
 MO_STATES = (
     "mailed",
     "fallback",
@@ -97,11 +125,13 @@ def add_commands(sub: Any) -> None:
         "list",
         help=f"newest first, each with what became of it: {', '.join(MO_STATES)}",
         description="The SMS received from phones, newest first, each with what became of it:"
-        " mailed (to the user it answers), fallback (to the fallback or inbound address), unmatched"
-        " (no conversation and nowhere to mail it: recorded), optout (a STOP word: the number is on the"
-        " opt-out list), duplicate (the SMSC delivered it again), throttled (kept past the phone's"
-        " hourly limit), failed (it could not be mailed, or handling it failed: the note says why),"
-        " premium (a premium-rate SMS: `smsgw premium` tells the rest), new (not handled yet).",
+        " mailed (to the user it answers), queued (its mail to the user waits for the mail relay:"
+        " the relay's last words and the next try are shown), fallback (to the fallback or inbound"
+        " address), unmatched (no conversation and nowhere to mail it: recorded), optout (a STOP"
+        " word: the number is on the opt-out list), duplicate (the SMSC delivered it again),"
+        " throttled (kept past the phone's hourly limit), failed (it could not be mailed, or handling"
+        " it failed: the note says why), premium (a premium-rate SMS: `smsgw premium` tells the"
+        " rest), new (not handled yet).",
     )
     ml.add_argument(
         "--since",

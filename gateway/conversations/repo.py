@@ -20,6 +20,22 @@ from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
 
+# The keys of a `list_mo` row; the `mail_` ones are of the MO's latest mail (None: it has none).
+_MO_KEYS = (
+    "id",
+    "received_at",
+    "source",
+    "destination",
+    "state",
+    "note",
+    "text",
+    "user",
+    "mail_state",
+    "mail_to",
+    "mail_error",
+    "mail_next",
+)
+
 
 class ConversationsRepo(KeptRepo):
     # ---- MT side ------------------------------------------------------------------------------
@@ -243,14 +259,18 @@ class ConversationsRepo(KeptRepo):
             marks = ",".join("?" * len(numbers))
             where.append(f"m.{'destination' if ours else 'source'} IN ({marks})")
             args += [*numbers]
+        # The MO's latest mail (`mo_ref`, through its index) in the same read: an MO is `mailed` once
+        # its mail is queued, and the relay may defer that mail for days (`mail_state`, `mail_to`,
+        # `mail_error`, `mail_next`: what `smsgw mo list` tells of it).
         rows = self.conn.execute(
-            "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email"
+            "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email,"
+            " o.state, o.rcpt, o.last_error, o.next_attempt_at"
             " FROM mo m LEFT JOIN conversations c ON c.id = m.conversation_id"
+            " LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = m.id)"
             f" WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
-        keys = ("id", "received_at", "source", "destination", "state", "note", "text", "user")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(_MO_KEYS, r, strict=True)) for r in rows]
 
     def list_conversations(
         self,
