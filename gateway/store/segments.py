@@ -23,6 +23,7 @@ reference as it does for whole texts (`gateway.store.redelivery`).
 
 from __future__ import annotations
 
+import phonenumbers
 import structlog
 
 from gateway import reassembly
@@ -33,7 +34,8 @@ log = structlog.get_logger(__name__)
 
 # Our number a segment was sent to, as one key whichever way the link wrote it: "+48100200300",
 # "0048100200300" and "48100200300" are one number (the plan reads a known number into E.164 before
-# it is stored, but an unknown one is kept as written). The phone's reference is one octet and some
+# it is stored, but an unknown one is kept as written; its national form, "100200300", is read by
+# `SegmentRepo._to_forms` where a set is looked up). The phone's reference is one octet and some
 # phones and modems send every long SMS under the same one: two answers to two of our numbers (two
 # companies, each with its own pool number) are two sets, never one.
 TO_KEY = (
@@ -65,6 +67,31 @@ def to_key(destination: str) -> str:
     if destination.startswith("+"):
         return destination[1:]
     return destination[2:] if destination.startswith("00") else destination
+
+
+# Our numbers a phone's segments may be addressed to: those it had SMS from (its conversations) and
+# the accounts' senders, as the handlers read an MO's destination first (`conversations.handlers.
+# own_number_as_stored`). An SMSC also writes them nationally ("100200300" for +48100200300), which
+# `TO_KEY` cannot tell from another number: the two halves of one answer were mailed apart.
+_OWN_NUMBERS = (
+    "SELECT number FROM conversations WHERE phone = ?"
+    " UNION SELECT sender FROM accounts WHERE sender IS NOT NULL"
+)
+
+
+def _national_forms(e164: str) -> tuple[str, ...]:
+    """How an SMSC in the number's own country writes it: its national significant number, and with
+    the trunk prefix where the country has one (Germany's "0")."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    national = phonenumbers.national_significant_number(parsed)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(
+        phonenumbers.region_code_for_country_code(parsed.country_code)
+    )
+    trunk = meta.national_prefix if meta is not None else None
+    return (national, *([trunk + national] if trunk else [])) if national else ()
 
 
 _stamp = reassembly.stamp_seconds
@@ -153,6 +180,25 @@ def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tu
 
 
 class SegmentRepo(Repository):
+    def _to_forms(self, source: str, destination: str) -> tuple[str, ...]:
+        """Every form the SMSC may have written our number `destination` in on this phone's
+        segments: `TO_KEY`'s three ("+48100200300", "0048100200300", "48100200300") and, when it is
+        one of the phone's own numbers (`_OWN_NUMBERS`), its national forms ("100200300"). A
+        national form two of those numbers share (+48100200300 and +49100200300) names neither."""
+        key = to_key(destination)
+        owners: dict[str, set[str]] = {}  # a national form → the keys of the own numbers it writes
+        keys: set[str] = set()
+        for (number,) in self.conn.execute(_OWN_NUMBERS, (source,)):
+            if not (number and number.startswith("+") and number[1:].isdigit()):
+                continue  # an alphanumeric sender: no phone answers to it
+            keys.add(number[1:])
+            for form in _national_forms(number):
+                owners.setdefault(form, set()).add(number[1:])
+        if key not in keys and len(found := owners.get(destination, set())) == 1:
+            key = next(iter(found))  # written nationally
+        national = sorted(form for form, found in owners.items() if found == {key})
+        return tuple(dict.fromkeys((destination, key, f"+{key}", f"00{key}", *national)))
+
     def _joined_already(
         self,
         source: str,
@@ -169,12 +215,13 @@ class SegmentRepo(Repository):
         whole text (`redelivery_of`): a device that sends every alarm under one reference with the
         same first segment had its next alarm's first part dropped and mailed as a gap."""
         ref, total, seq = concat
+        forms = self._to_forms(source, destination)
         row = self.conn.execute(
             "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
-            f" AND state = 'joined' AND text = ? AND received_at >= ? AND {TO_KEY} = ?"
+            f" AND state = 'joined' AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
             " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?)"
             " AND (acked_at IS NULL OR ? - acked_at BETWEEN 0.0 AND ?) LIMIT 1",
-            (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, to_key(destination),
+            (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms,
              smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
         ).fetchone()  # fmt: skip
         return row is not None
@@ -199,11 +246,12 @@ class SegmentRepo(Repository):
         A part whose place a waiting set holds with another text is no copy of it: the phone sent
         another SMS under the same reference (see `_sets`). It waits as a set of its own and is
         joined with that one, never consumed unseen by the first."""
+        forms = self._to_forms(source, destination)
         rows = self.conn.execute(
             "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at"
             " FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
-            f" AND {TO_KEY} = ? ORDER BY id",
-            (source, ref, total, to_key(destination)),
+            f" AND destination IN ({_marks(forms)}) ORDER BY id",
+            (source, ref, total, *forms),
         ).fetchall()
         sets = _sets(rows, total, loose=force)
         if not force:  # a new part goes to the newest set: only that one can have become whole
@@ -273,12 +321,13 @@ class SegmentRepo(Repository):
 
         Where both carry the SMSC's stamp (`smsc_time`, the earliest of their parts'), stamps more
         than `PARTS_APART_SECONDS` apart are two SMS: the phone sent the late parts with the others."""
+        forms = self._to_forms(source, destination)
         row = self.conn.execute(
             "SELECT id, COALESCE(follows, id), smsc_time FROM mo INDEXED BY mo_incomplete WHERE source = ?"
-            f" AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL AND {TO_KEY} = ?"
-            " AND received_at >= ?"
+            " AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL"
+            f" AND destination IN ({_marks(forms)}) AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
-            (source, ref, total, to_key(destination), parts_at - reassembly.REDELIVERY_SECONDS),
+            (source, ref, total, *forms, parts_at - reassembly.REDELIVERY_SECONDS),
         ).fetchone()
         if row is None:
             return None
@@ -318,6 +367,10 @@ class SegmentRepo(Repository):
                     source, destination, ref, total, now, force=True, older_than=older_than
                 )
         return joined
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ",".join("?" * len(values))
 
 
 def _due(sets: list[list[tuple]], older_than: float | None, waiting: int) -> list[list[tuple]]:
