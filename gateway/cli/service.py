@@ -200,7 +200,7 @@ def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
 
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     from gateway.cli.serviceexec import _reachable, own_command
-    from gateway.cli.servicefiles import CONFIG, LOW_PORT_DROPIN, render_unit
+    from gateway.cli.servicefiles import CONFIG, LOW_PORT_DROPIN, panel_steps, render_unit
     from gateway.configbase import _host_port
 
     root = args.root or Path("/")
@@ -272,7 +272,8 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         "  (systemd/smsgw-credentials.conf; see the README), then\n"
         f"  sudo -u {args.user} {command} --config /etc/smsgw/config.toml check-config\n"
         "  systemctl daemon-reload && systemctl enable --now smsgw\n"
-        "  systemctl status smsgw    # the STATUS line shows queued parts and links up"
+        "  systemctl status smsgw    # the STATUS line shows queued parts and links up\n"
+        + panel_steps(args.user, command, hostname)
     )
     return 0
 

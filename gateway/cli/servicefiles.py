@@ -69,7 +69,7 @@ LockPersonality=yes
 MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
-# Ports below 1024 (25, 465, 587): add the drop-in systemd/smsgw-low-port.conf.
+# Ports below 1024 (25, 587): add the drop-in systemd/smsgw-low-port.conf.
 CapabilityBoundingSet=
 AmbientCapabilities=
 UMask=0027
@@ -146,7 +146,41 @@ password_file = "smsc-password"
 [simulator]
 enabled = false
 log = "/var/lib/smsgw/simulator.jsonl"
+
+[web]
+# The admin panel, on this machine only (/metrics answers without a login): from your desk
+# `ssh -L 8080:127.0.0.1:8080 {hostname}`, then open http://127.0.0.1:8080/.
+enabled = true
+listen = "127.0.0.1:8080"
+
+# The panel's first login: uncomment this block (your company, your address) before the first
+# start; that start makes its first user the operator, with a password in
+# /var/lib/smsgw/web-initial-password (sudo cat it; also that user's SMTP AUTH password; change it
+# in the panel). Without it: smsgw account add / user add / user passwd / user set --role operator.
+# [[account]]
+# name = "it"
+# users = ["it@example.com"]
 """
+
+# The panel as CONFIG and the shipped config.toml run it: loopback only, as /metrics takes no login.
+PANEL_HOST = "127.0.0.1"
+PANEL_PORT = 8080
+
+
+def panel_steps(user: str, command: str, hostname: str) -> str:
+    """The lines of install-service's "next:" steps that say how to reach the panel and log in: it
+    listens on loopback only, and its first password is in a file only the service's user and root
+    read, so an admin who is not told looks for the panel on the network and for a password nowhere."""
+    run = f"sudo -u {user} {command} --config /etc/smsgw/config.toml"
+    return (
+        f"  the admin panel listens on {PANEL_HOST}:{PANEL_PORT} only: from your desk\n"
+        f"    ssh -L {PANEL_PORT}:{PANEL_HOST}:{PANEL_PORT} {hostname}, then open http://{PANEL_HOST}:{PANEL_PORT}/\n"
+        "  its first login: uncomment [[account]] in /etc/smsgw/config.toml before the first start;\n"
+        "    its first user becomes the operator, the password in /var/lib/smsgw/web-initial-password\n"
+        "    (sudo cat /var/lib/smsgw/web-initial-password); or give one yourself:\n"
+        f"    {run} user passwd EMAIL\n"
+        f"    {run} user set EMAIL --role operator"
+    )
 
 
 def writable_paths(cfg: Config) -> list[Path]:
