@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -261,13 +263,52 @@ def write_path_problems(cfg: Config) -> list[str]:
             f"[mail] relay: the maildir {cfg.path(capture)} cannot be created: {blocked} is a file, not a"
             ' directory (e.g. relay = "maildir:var/mail")'
         )
+    elif capture is not None and (why := maildir_problem(cfg.path(capture))) is not None:
+        problems.append(f'[mail] relay: the maildir {why} (e.g. relay = "maildir:var/mail")')
     return problems
+
+
+def maildir_problem(directory: Path) -> str | None:
+    """Why the capture directory cannot be made or written in, found by doing it as the mailer will
+    (`gateway.mailer.CaptureMailer`), or None.
+
+    A mode or os.access() says nothing true for root, nor for /proc, a read-only mount or systemd's
+    ProtectSystem=strict: `relay = "maildir:/proc/nope/mail"` passed, and every bounce and answer
+    then waited in the outbox for days with a bare FileNotFoundError. Only the first missing
+    directory is made, and removed again, or one empty file made and removed: a check leaves
+    nothing behind.
+    """
+    existing = directory
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    writing = existing == directory
+    target = directory if writing else existing / directory.relative_to(existing).parts[0]
+    verb = "written in" if writing else "created"
+    try:
+        if writing:
+            fd, probe = tempfile.mkstemp(prefix=".smsgw-check-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        else:
+            os.mkdir(target, 0o700)
+            with suppress(OSError):  # the daemon's first mail may have used it meanwhile: it stays
+                os.rmdir(target)
+    except FileExistsError:
+        return None  # made by another writer in between (the daemon's first mail)
+    except PermissionError as exc:
+        return (
+            f"{directory} cannot be {verb}: {target}: {exc.strerror} for this user; check as the"
+            " service's user (sudo -u smsgw ...) or choose a directory it may write"
+        )
+    except OSError as exc:
+        return f"{directory} cannot be {verb}: {target}: {exc.strerror or exc}"
+    return None
 
 
 def _blocked_dir(directory: Path) -> Path | None:
     """The file standing where `directory` or one of its parents would be, or None."""
     path = directory
-    while not path.exists() and path != path.parent:
+    while not os.path.exists(path) and path != path.parent:  # False, not an error, where we may not look
         path = path.parent  # (a path under a file does not exist either: ENOTDIR)
     return None if path.is_dir() else path
 

@@ -247,6 +247,13 @@ def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
     return exc
 
 
+class MaildirError(Exception):
+    """A mail the capture directory could not take, said naming `[mail] relay` and the path: the
+    bare OSError (`FileNotFoundError(2, 'No such file or directory')`, its repr dropping the file
+    name) was all `smsgw outbox list` showed. Tried again later like any failed send: a directory
+    on a mount that comes back takes the mail then."""
+
+
 class CaptureMailer:
     """Writes each mail to `DIR/<time>-<n>-<rcpt>.eml`, readable by any mail client.
 
@@ -264,6 +271,15 @@ class CaptureMailer:
         await asyncio.to_thread(self._write, mail_from, rcpt, content)
 
     def _write(self, mail_from: str, rcpt: str, content: bytes) -> None:
+        try:
+            self._write_file(mail_from, rcpt, content)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else self.directory
+            raise MaildirError(
+                f"[mail] relay maildir {self.directory}: cannot write {where}: {exc.strerror or exc}"
+            ) from exc
+
+    def _write_file(self, mail_from: str, rcpt: str, content: bytes) -> None:
         private_dir(self.directory)
         safe_rcpt = re.sub(r"[^A-Za-z0-9@._+-]", "_", rcpt)[:80] or "unknown"
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(self._seq):04d}-{safe_rcpt}.eml"

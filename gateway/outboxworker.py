@@ -12,7 +12,7 @@ import asyncio
 
 import structlog
 
-from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
+from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
 from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
@@ -42,6 +42,20 @@ UNANSWERED_SENDS = 3
 # The worker is silent while every slot waits for a send; a send's own bound, and the store's
 # writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
 STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
+
+
+def error_text(exc: Exception) -> str:
+    """A failed send's error as the outbox keeps it (`smsgw outbox list`, the panel, the log).
+
+    The repr names the kind of error for most (`TimeoutError()` has no message at all), but an
+    OSError's drops the file it was about: a maildir's own error (`MaildirError`) is said whole, and
+    any other OSError keeps its file name.
+    """
+    if isinstance(exc, MaildirError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc!r}: {exc.filename}"
+    return repr(exc)
 
 
 class OutboxWorker:
@@ -177,15 +191,14 @@ class OutboxWorker:
         except PossiblyDeliveredError as exc:
             await self._unanswered_send(mail, unanswered + 1, str(exc))
         except Exception as exc:
+            error = error_text(exc)
             if attempts >= self.max_attempts:
-                await self._finish(mail_id, "failed", repr(exc))
-                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), attempts=attempts)
+                await self._finish(mail_id, "failed", error)
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
             else:
                 delay = mail_retry_delay(attempts)
-                await self._finish(mail_id, "queued", repr(exc), retry_in=delay)
-                log.warning(
-                    "mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=repr(exc), retry_in=delay
-                )
+                await self._finish(mail_id, "queued", error, retry_in=delay)
+                log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
         else:
             await self._finish(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
