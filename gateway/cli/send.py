@@ -9,6 +9,7 @@ import argparse
 import ipaddress
 import re
 import smtplib
+import sqlite3
 import sys
 import time
 from email.message import EmailMessage
@@ -87,12 +88,31 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"refused: {code} {reply}")
     email_id = reply.rpartition(" ")[2]
     print(f"accepted: {code} {reply}")
+    if email_id.isdigit():
+        _say_messages(cfg, int(email_id))
     if not args.wait:
         return 0
     if not email_id.isdigit():
         print("(not queued as SMS; nothing to wait for)")
         return 0
     return _wait(cfg, int(email_id), args.wait_seconds)
+
+
+def _say_messages(cfg: Config, email_id: int) -> None:
+    """The ids `smsgw queue show/retry/cancel` take, which are the messages', not the mail's.
+
+    The `queued as N` of the SMTP reply is the mail's id: after the first mail to two numbers the
+    two count apart, and `queue show N` showed another account's message. Read from the store, where
+    the mail was committed before its `250`; a store this user cannot open only loses this line.
+    """
+    try:
+        ids = [m["id"] for m in open_store(cfg, must_exist=True).admin.messages_of_email(email_id)]
+    except (CliError, OSError, sqlite3.Error):
+        return
+    if not ids:
+        return
+    named = f"message {ids[0]}" if len(ids) == 1 else f"messages {', '.join(map(str, ids))}"
+    print(f"{named} (`smsgw queue show {ids[0]}`; the {email_id} above is the mail's id)")
 
 
 def _refused(cfg: Config, sender: str, client_ip: str, code: int, reply: str) -> None:
