@@ -8,10 +8,12 @@ reads only (users, networks, opt-outs, quotas; SQLite's `query_only`): every wri
 (`gateway/intake_channel.py`), which commits it in its group commit and answers once it is on
 disk. It never recovers, migrates or seeds anything, which the daemon did before starting it.
 
-Stopping (`q`, SIGTERM, SIGINT, or the channel closing because the daemon died): new commands
-get `421`, the listener closes, mails whose DATA is being accepted are answered (a write whose
-daemon is gone fails with `451`: the client retries), and the process exits 0. No orphan
-outlives a daemon killed with -9.
+Stopping (`q`, SIGTERM, or the channel closing because the daemon died): new commands get `421`,
+the listener closes, mails whose DATA is being accepted are answered (a write whose daemon is gone
+fails with `451`: the client retries), and the process exits 0. No orphan outlives a daemon killed
+with -9. SIGINT is ignored: Ctrl-C in a terminal reaches the whole process group, and a worker that
+stopped on it at once, beside its daemon, closed its copy of the listener before the daemon's
+orderly stop, and clients then got a reset instead of `421`; the daemon stops it with `q`.
 """
 
 from __future__ import annotations
@@ -213,9 +215,9 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         channel.send(b"S")
         stop()
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signalled)
+    # SIGTERM only: systemd sends it to every process of the unit. SIGINT (Ctrl-C in the daemon's
+    # terminal) is the daemon's to act on (`main` ignores it here), which then sends `q`.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, signalled)
     host, port = cfg.smtp.listen_addr
     try:
         tls = relay_tls_context(cfg)
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     from gateway import logging as gwlog
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # from the start: `systemctl kill -s HUP` reaches us too
+    # From the start too: Ctrl-C reaches the terminal's whole process group, and the daemon stops
+    # this worker itself (`q`), after its own listener copy is closed (see the module's docstring).
+    # Ignored, not handled, so that asyncio.run installs no KeyboardInterrupt of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     ap = argparse.ArgumentParser(prog="smsgw-intake")
     ap.add_argument("--listen-fd", type=int, action="append", required=True)
