@@ -18,6 +18,17 @@ ALL = "*"  # an unlock of every counter
 # (kind, address, login): kind "pair" has both, "address" only the address, "login" only the login.
 Key = tuple[str, str, str]
 
+# The longest login a counter keeps as typed: no address is longer (RFC 5321 4.5.3.1: a 64-octet
+# local part, `@` and a 255-octet domain). A longer one cannot name a user; it is counted under a
+# digest of itself (`login_key`), since the table caps its keys in number, not in size: 60 KB
+# "logins" held about 100 KB each for the 24 hours a counter is remembered.
+MAX_LOGIN = 320
+
+
+# Random per process: a digest correlates the attempts of one run, and cannot be looked up in a
+# table of digests of common passwords made elsewhere (or from an earlier run's logs).
+_MASK_KEY = secrets.token_bytes(32)
+
 
 def client_key(ip: str | None) -> str:
     """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64)."""
@@ -35,13 +46,15 @@ def client_key(ip: str | None) -> str:
 
 
 def login_key(login: str) -> str:
-    """Logins are email addresses, compared without case: `Anna@` and `anna@` are one target."""
-    return login.strip().casefold()
+    """Logins are email addresses, compared without case: `Anna@` and `anna@` are one target.
 
-
-# Random per process: a digest correlates the attempts of one run, and cannot be looked up in a
-# table of digests of common passwords made elsewhere (or from an earlier run's logs).
-_MASK_KEY = secrets.token_bytes(32)
+    One longer than `MAX_LOGIN` becomes a fixed-size digest of itself: still a target of its own
+    (its pair and login counters work as any other's), but never more than a few dozen bytes."""
+    key = login.strip().casefold()
+    if len(key) <= MAX_LOGIN:
+        return key
+    digest = hmac.new(_MASK_KEY, key.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return f"[long login #{digest[:32]}]"
 
 
 def masked_login(login: str) -> str:

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from acl.lockout import Attempt, AuthGuard, Refused
+from acl.logins import MAX_LOGIN
 from acl.passwords import off_loop, verify_password
 from gateway.adminrules import age
 from gateway.cli.terminal import ESCAPES
@@ -35,6 +36,7 @@ from gateway.store.db import Store
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
 from gateway.web.hosts import KnownHosts, panel_names
+from gateway.web.loginlog import LoginLog
 from gateway.web.metrics import Heartbeat
 from gateway.web.repo import PanelRepo
 from gateway.web.security import (
@@ -88,6 +90,7 @@ class WebContext:
     simulator: bool = False  # the built-in SMSC runs: /healthz is satisfied without a live link
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # /healthz's write, one a second
+    login_log: LoginLog = field(default_factory=LoginLog)  # refused logins, one line a second per kind
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)
     counts: CountReader = field(init=False)  # /metrics, off the loop
@@ -186,15 +189,19 @@ async def login(request: Request) -> Response:
         # surrogate): no browser sends such a form, and the database cannot even look it up.
         return await again("the form could not be read; send it as UTF-8", 400)
     ip = request.client.host if request.client else None
+    # No address is longer (RFC 5321 4.5.3.1): such a login is refused unlooked-at, as a failure
+    # like any other (same answer, counted against the address, the lock respected), and the guard
+    # keys it by a digest (acl.logins.login_key): 60 KB logins held about 100 KB each for 24 h.
+    possible = len(email) <= MAX_LOGIN
     attempt = await web.guard.begin_waiting(ip, email)  # behind checks in flight for the login
     if not isinstance(attempt, Attempt):
-        log.warning("web.login_refused", ip=ip, reason=attempt.value)
+        web.login_log.refused(ip, attempt.value)
         return await again(LOGIN_BUSY if attempt is Refused.BUSY else LOGIN_REFUSED, 429)
     try:
         if attempt.delay > 0:  # its turn while failures flood in: password checks stay bounded
             await asyncio.sleep(attempt.delay)
-        user = web.store.accounts.find_user(email) if email else None
-        ok = await off_loop(verify_password, password, user.password_hash if user else None)
+        user = web.store.accounts.find_user(email) if email and possible else None
+        ok = possible and await off_loop(verify_password, password, user.password_hash if user else None)
     except BaseException:
         # A fault of ours (database) or the server stopping (uvicorn does not cancel a handler
         # when its client hangs up): the slot goes back. Kept, it counted as a guess in flight
@@ -204,7 +211,7 @@ async def login(request: Request) -> Response:
     # A user's address may be listed as typed; anything else may be a password in the wrong field.
     lockout = web.guard.settle(attempt, ok, known=user is not None)
     if not ok or user is None:
-        log.warning("web.login_failed", ip=ip, locked=lockout is not None)
+        web.login_log.failed(ip, locked=lockout is not None)
         return await again(LOGIN_REFUSED, 429 if lockout else 401)
     if user.role not in ("admin", "operator"):
         return await again("this login has no access to the panel; ask your admin", 403)

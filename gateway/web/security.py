@@ -139,19 +139,27 @@ class Sessions:
         return now < s.expires and now < s.seen + self.idle
 
     def get(self, token: str | None) -> Session | None:
-        """The session, its idle time starting afresh; None once it expired or sat idle too long."""
+        """The session, None once it expired or sat idle too long. Its idle time is left alone:
+        only a request the session is still good for restarts it (`touch`), so that a cookie its
+        user may no longer use is not kept alive by being sent."""
         s = self._by_token.get(token or "")
         if s is None:
             return None
-        now = self.clock()
-        if not self._live(s, now):
+        if not self._live(s, self.clock()):
             self.end(token)
             return None
-        s.seen = now
-        mine = self._by_login[s.email.lower()]
-        del mine[token or ""]
-        mine[token or ""] = None  # the most recently used, the last to go
         return s
+
+    def touch(self, token: str) -> None:
+        """A request the session was good for: its idle time starts afresh, and the login's next
+        session beyond `MAX_PER_LOGIN` ends another one before it."""
+        s = self._by_token.get(token)
+        if s is None:
+            return
+        s.seen = self.clock()
+        mine = self._by_login[s.email.lower()]
+        del mine[token]
+        mine[token] = None  # the most recently used, the last to go
 
     def end(self, token: str | None) -> None:
         s = self._by_token.pop(token or "", None)
@@ -210,10 +218,17 @@ def who_is(request: Request) -> Who | None:
     """The logged-in admin or operator behind the request, None for anyone else: the guard of every
     page, and the menu of the error pages (a 404 showed a logged-in admin "Log in" and no menu)."""
     web = request.app.state.web
-    session = web.sessions.get(request.cookies.get(SESSION_COOKIE))
-    user = web.store.accounts.find_user(session.email) if session else None
-    if session is None or user is None or user.role not in ("admin", "operator") or not session.current(user):
+    token = request.cookies.get(SESSION_COOKIE) or ""
+    session = web.sessions.get(token)
+    if session is None:
         return None
+    user = web.store.accounts.find_user(session.email)
+    if user is None or user.role not in ("admin", "operator") or not session.current(user):
+        # Ended, not only refused: a role given back revived the old cookie and its CSRF token,
+        # and each refused request kept it from going idle. A new login is the way back.
+        web.sessions.end(token)
+        return None
+    web.sessions.touch(token)
     return Who(user, session.csrf, session)
 
 
