@@ -149,8 +149,13 @@ def premium_status(state: str) -> str:
 
 
 def _premium(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
-    for ts, pid, phone, number, parts, state, note, price, commission, first_at in rows:
-        status = premium_status(state)
+    """A premium MO's line in the month it came in. One that moved after its month was billed (its
+    service removed before the address confirmed: the row's state is now `fallback`) is listed as
+    billed, under the status its correction took back: the month written again read `failed` where
+    the mailed file read `pending`, and with the correction's reversal of `pending` the months' status
+    counts no longer added up."""
+    for ts, pid, phone, number, parts, state, note, price, commission, first_at, billed_as in rows:
+        status = billed_as or premium_status(state)
         reason = (note or state) if status == "failed" else _late(first_at, tz)
         yield Line(
             ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number,

@@ -60,10 +60,16 @@ def clean(value: object) -> str:
     """A field: no tab, line break or other control character may split or garble a record, and
     none runs as a formula in the spreadsheet the file is opened in, nor opens a quoted field
     there (`inert`)."""
+    return inert(printable(value))
+
+
+def printable(value: object) -> str:
+    """A field's text on one line: a control character or line break becomes a space (runs of
+    white space one), so that none splits or garbles a record."""
     s = str(value)
     if not s.isprintable():
         s = " ".join("".join(c if c.isprintable() else " " for c in s).split())
-    return inert(s)
+    return s
 
 
 # What a spreadsheet takes for a number, or for nothing it would run: a phone `+48601123456`, an
@@ -237,7 +243,7 @@ class Rendering:
             f"# month\t{h.month}",
             f"# period\t{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}\t{h.tz.key}"
             f"\t{h.month.hours(h.tz):g} hours",
-            "# money\tPLN, two decimals, summed from integer grosze",
+            "# money\tPLN net (excluding VAT), two decimals, summed from integer grosze",
         ]
         if h.accepted_parts is not None:
             rows.append(f"# accepted parts (usage counter)\t{h.accepted_parts}")

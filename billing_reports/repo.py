@@ -90,14 +90,18 @@ _PARTS = (
 def premium_rows(
     conn: sqlite3.Connection, account_id: int | None, start: float, end: float
 ) -> Iterator[tuple[Any, ...]]:
-    """Premium MOs with their money (grosze); `account_id` None: those no service claimed."""
+    """Premium MOs with their money (grosze); `account_id` None: those no service claimed. Last, the
+    billing status it was billed with when it moved after its month was billed (None if it never
+    did): its first correction's reversal names it (`gateway.premium.corrections`)."""
     who = "account_id = ?" if account_id is not None else "account_id IS NULL"
     args = (account_id, start, end) if account_id is not None else (start, end)
     return conn.execute(
         "SELECT p.received_at, p.id, p.phone, p.number, p.parts, p.state, p.note, p.price, p.commission,"
         # A late part names its SMS's first premium MO on its own row (migration 23): money records
         # both, which the purge keeps, unlike the rows of table mo that `mo.follows` links.
-        " f.received_at FROM premium_mo p LEFT JOIN premium_mo f ON f.id = p.follows"
+        " f.received_at, (SELECT c.status FROM premium_corrections c INDEXED BY premium_corrections_mo"
+        " WHERE c.premium_mo_id = p.id ORDER BY c.id LIMIT 1)"
+        " FROM premium_mo p LEFT JOIN premium_mo f ON f.id = p.follows"
         f" WHERE p.{who} AND p.received_at >= ? AND p.received_at < ?"
         " ORDER BY p.received_at, p.id",
         args,

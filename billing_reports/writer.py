@@ -23,9 +23,11 @@ from billing_reports import repo
 from billing_reports.files import write_atomic
 from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_mailed
 from billing_reports.monthly import STATUSES, Month, lines
-from billing_reports.render import Header, Rendering, Sum, clean, pln
+from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
+from gateway.adminrules import SUMMARY_LABELS
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
+UNCLAIMED = "(premium MO without a service)"  # the summary's line for premium MOs no service claimed
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@+")
 # A file name holds at most 255 bytes, and the temporary name a file is written under adds a dot
 # and ".<pid>.tmp" (13 bytes at most, pids going up to 4194304): a longer escaped name is cut to
@@ -295,17 +297,31 @@ def render_summary(
 
     def row(name: str, s: Sum, sha: str) -> str:
         counts = "\t".join(str(s.by_status[k]) for k in STATUSES)
-        return f"{clean(name)}\t{s.sms}\t{s.parts}\t{counts}\t{pln(s.price)}\t{pln(s.commission)}\t{sha}"
+        return f"{name}\t{s.sms}\t{s.parts}\t{counts}\t{pln(s.price)}\t{pln(s.commission)}\t{sha}"
 
     for f in files:
-        rows.append(row(f.account, f.sums, f.sha256))
+        rows.append(row(summary_name(f.account), f.sums, f.sha256))
         _merge(total, f.sums)
     if unclaimed is not None:
-        rows.append(row("(premium MO without a service)", unclaimed, "-"))
+        rows.append(row(UNCLAIMED, unclaimed, "-"))
         _merge(total, unclaimed)
     rows.append(row("total", total, "-"))
     body = "\n".join(rows) + "\n"
     return body + f"end\t{len(files)}\tsha256:{hashlib.sha256(body.encode('utf-8')).hexdigest()}\n"
+
+
+def summary_name(account: str) -> str:
+    """An account's name as its summary line starts: never like a line of the summary's own. A name
+    that starts with `#` (a header line, which scripts skip) or `'`, or that is one of the summary's
+    words (`account`, `total`, `end`, the line of premium MOs no service claimed; case aside), gets a
+    leading `'` as `inert` gives one that starts like a formula. So a `'` at the start of the column
+    is always the gateway's, and dropping it gives the name: `total` is `'total`, an account `'total`
+    is `''total`. New accounts cannot take such names (`gateway.adminrules.account_name_problem`);
+    these are accounts made before."""
+    name = printable(account)
+    if name[:1] in ("#", "'") or name.casefold() in SUMMARY_LABELS:
+        return f"'{name}"
+    return clean(name)
 
 
 def _merge(into: Sum, s: Sum) -> None:

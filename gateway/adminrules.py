@@ -111,6 +111,15 @@ def _cut(text: str, shown: int = 24) -> str:
 # An account's name is in every list, mail subject and billing file, and names its billing file:
 # beyond a company's name it only makes them longer.
 ACCOUNT_NAME_MAX = 64
+# The monthly billing summary starts each account's line with its name, beside lines of its own that
+# start with these (compared case aside): an account `total` had a line like the grand total, `end`
+# like the checksum line. Names of accounts made before are escaped there (`billing_reports.writer`).
+SUMMARY_LABELS = {
+    "account": "its column header",
+    "total": "its grand total line",
+    "end": "its last line, with the checksum",
+    "(premium mo without a service)": "its line for the premium SMS no service claimed",
+}
 
 
 def account_name_problem(name: str) -> str | None:
@@ -124,6 +133,16 @@ def account_name_problem(name: str) -> str | None:
         )
     if (what := garbling(name)) is not None:
         return f"account name {name!r} holds {what}: give a plain name"
+    if name.startswith("#"):
+        return (
+            f"account name {name!r} starts with '#', which marks the header lines of the billing files"
+            " (scripts reading them skip such lines): give a name that starts otherwise"
+        )
+    if (label := SUMMARY_LABELS.get(name.casefold())) is not None:
+        return (
+            f"account name {name!r} is a word of the monthly billing summary ({label}), and its line"
+            " there would read as that one: give another name, e.g. the company's full name"
+        )
     return None
 
 

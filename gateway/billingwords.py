@@ -21,9 +21,10 @@ BILLING_HEAD = Phrase(
     "SMS-y: {sms}, części: {parts}; według stanu: {counts}.\n",
 )
 BILLING_COUNT = Phrase("{n} {status}", "{status} {n}")
+# Net: a client reading "price 6.00 PLN" could not tell whether VAT was in it (the tariffs are net).
 BILLING_MONEY = Phrase(
-    "Premium SMS: price {price} PLN, commission {commission} PLN.\n",
-    "SMS premium: cena {price} PLN, prowizja {commission} PLN.\n",
+    "Premium SMS: price {price} PLN, commission {commission} PLN (net amounts, excluding VAT).\n",
+    "SMS premium: cena {price} PLN, prowizja {commission} PLN (kwoty netto, bez VAT).\n",
 )
 BILLING_ATTACHED = Phrase("The attached file {name}", "Załączony plik {name}")
 BILLING_ON_DISK = Phrase("The account's file", "Plik konta")

@@ -261,11 +261,15 @@ def test_cli_run_show_list_and_billing_to(tmp_path: Path, capsys: pytest.Capture
     assert listed == ["mailed-2026-03-01-070410", "mailed-2026-03-01-070410-2", "mailed-2026-03-01-070410-10"]
     for name in listed:
         (month / name).rmdir()
-    # A name the month has no file for: running the month again would not make one (it said to).
+    # A name the month has no file for: running the month again would not make one (it said only to),
+    # unless the account came since. The month is not billed yet (no --send): it said "was billed".
     assert main([*c, "billing", "show", "--month", "2026-02", "--account", "ACME-typo"]) == 1
     err = capsys.readouterr().err
-    assert "2026-02 was billed, and no account named 'ACME-typo' was in it" in err
-    assert "billing run" not in err
+    assert (
+        "2026-02 is not billed yet; a run of the whole month wrote its files, and no account named"
+        " 'ACME-typo' was in it" in err
+    )
+    assert "an account added since gets its file at `smsgw billing run --month 2026-02`" in err
     assert main([*c, "billing", "run", "--month", "2026-02", "--send"]) == 0
     rcpts = [r[0] for r in store.db.conn.execute("SELECT rcpt FROM outbox ORDER BY id")]
     assert rcpts == ["a@acme.pl", "b@acme.pl", cfg.mail.admin_address, cfg.mail.admin_address]

@@ -151,7 +151,7 @@ async def test_votes_released_after_their_month_was_billed_are_taken_back_in_the
     w.now = at(2027, 2, 3, 12)
     remove(w, sid)
 
-    jan = acme_file(w, JAN)  # the money stays as billed (the status says what became of the votes)
+    jan = acme_file(w, JAN)  # as billed: money and status (tests/test_premium_billed_status.py)
     assert grosze(jan.totals[("all", "-")]["commission_pln"]) == 220
     feb = acme_file(w, FEB)
     back = [(m["status"], m["price_pln"], m["commission_pln"]) for m in feb.sms]

@@ -197,13 +197,20 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
     )
     if not path.exists():
         if args.account is not None and (path.parent / SUMMARY).exists():
-            # The month was billed: running it again would not make this file (it said so, in circles).
-            # A name in the wrong case (`acme` for `ACME`) is told the file's name, as `account show` is.
+            # A run of the whole month wrote the month: running it again would not make this file (it
+            # said so, in circles), unless the account came since. A name in the wrong case (`acme`
+            # for `ACME`) is told the file's name, as `account show` is.
             alike = [f.name for f in path.parent.glob("*.txt") if f.name.casefold() == path.name.casefold()]
             meant = f" (did you mean {unquote(alike[0].removesuffix('.txt'))!r}?)" if len(alike) == 1 else ""
+            written, billed = _written(cfg, _month(args.month))
+            again = (
+                ""
+                if billed
+                else f"; an account added since gets its file at `smsgw billing run --month {args.month}`"
+            )
             raise CliError(
-                f"no file {path}: {args.month} was billed, and no account named {args.account!r} was in"
-                f" it{meant} (`smsgw billing list` shows the files; `smsgw account list` the names)"
+                f"no file {path}: {written}, and no account named {args.account!r} was in it{meant}"
+                f" (`smsgw billing list` shows the files; `smsgw account list` the names){again}"
             )
         raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
     with open(path, "rb") as f:
@@ -211,6 +218,26 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return 0
+
+
+def _written(cfg: Config, month: Month) -> tuple[str, bool]:
+    """What a month with a summary on disk is, and whether it was billed (or that cannot be told): billed,
+    or written by a run by hand of the month so far or of one not billed yet. `billing show` said "was
+    billed" of a month that had not ended."""
+    from billing_reports import repo as billing_repo
+
+    tz = ZoneInfo(cfg.gateway.timezone)
+    end = month.bounds(tz)[1]
+    try:
+        billed = billing_repo.billed(open_store(cfg, must_exist=True).db.conn, str(month))
+    except CliError:  # no database here (files copied elsewhere): say only what the disk shows
+        return f"{month} has a summary", True
+    if billed:
+        return f"{month} was billed", True
+    if end > time.time():
+        ends = f"{month.next().start(tz):%Y-%m-%d %H:%M} {tz.key}"
+        return f"{month} has not ended (it ends {ends}); a run of the month so far wrote its files", False
+    return f"{month} is not billed yet; a run of the whole month wrote its files", False
 
 
 def cmd_billing_month(cfg: Config, args: argparse.Namespace) -> int:

@@ -289,7 +289,11 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
         state = "fallback" if fallback else "unmatched"
         if corrections.move(store, cfg, pmo, None, state, why) is None:
             r.release_mo(pmo.id, state, why)
-        else:  # billed as the client's: the row stays so, the correction moved it
+        else:
+            # Billed as the client's: the row stays theirs, the correction moved it. Its state is
+            # what became of it (`mo list`, `phone show`); its billed month goes on listing it under
+            # the status it was billed with, which the correction's reversal names
+            # (`billing_reports.monthly._premium`), and the new one is on the correction's line.
             r.settle_mo(pmo.id, state, why)
         if fallback:
             mail_to(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
