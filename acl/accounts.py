@@ -85,11 +85,30 @@ def sender_user(address: str, find_user: Callable[[str], U | None]) -> tuple[U |
     user = find_user(address)
     if user is not None:
         return user, address
+    if not address.isascii() and (ascii_form := idna_address(address)) is not None:
+        # SMTPUTF8 lets a server write its domain in Unicode (jan@bücher.example); the ACL holds
+        # the domain as DNS does (xn--bcher-kva.example), and the sender is recorded so: answers
+        # and notices go back to that ASCII form, which every relay takes.
+        user = find_user(ascii_form)
+        return (user, ascii_form) if user is not None else (None, address)
     untagged = without_batv(address)
     if untagged == address:
         return None, address
     user = find_user(untagged)
     return (user, untagged) if user is not None else (None, address)
+
+
+def idna_address(address: str) -> str | None:
+    """`address` with a Unicode domain in its ASCII (IDNA) form, as DNS and the ACL hold it; None when
+    the local part is not ASCII (no user has such an address) or the domain is no IDNA name."""
+    local, _, domain = address.rpartition("@")
+    if not local or not local.isascii() or not domain:
+        return None
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return f"{local}@{ascii_domain}"
 
 
 # What an admin may mean as "any": `*@acme.example` was taken as a user and then matched only a
@@ -111,6 +130,8 @@ def user_address_problem(address: str) -> str | None:
     if domain.startswith("["):
         return f"{address!r} names an IP address, not a mail domain: {one}"
     if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
+        if not domain.isascii() and (ascii_form := idna_address(address.strip())) is not None:
+            return f"{address!r}: add the domain in its ASCII form, as DNS holds it: {ascii_form!r}"
         return f"{address!r}: {domain!r} is not a mail domain: {one}"
     if (untagged := without_batv(address.strip())) != address.strip():
         return (

@@ -97,6 +97,31 @@ async def test_a_utf8_sender_not_on_the_acl_is_refused_saying_why(tmp_path: Path
         assert emails(gw) == []
 
 
+async def test_a_user_of_an_idn_domain_is_taken_with_the_domain_in_unicode(tmp_path: Path) -> None:
+    # The ACL holds the domain as DNS does; a server with SMTPUTF8 writes it in Unicode.
+    jan = "jan@xn--bcher-kva.example"
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.store.write(lambda: gw.store.accounts.add_user(jan, "acme"))
+        answers = await blocking(
+            lambda: transaction(
+                gw.port, "<jan@bücher.example>", f"<601123456@{DOMAIN}>", body(), ("SMTPUTF8",)
+            )
+        )
+        assert answers.startswith(f"{replies.OK_SENDER} | {replies.OK_RCPT} | 250 2.0.0 OK: queued as")
+        (sms,) = await smsc.wait_for(1)
+        assert sms.destination == "+48601123456"
+        # Recorded as the user, in the ASCII form answers and notices go back to.
+        ((mail_from, user_id, _envelope),) = emails(gw)
+        assert mail_from == jan and user_id is not None
+
+
+def test_an_idn_user_address_is_refused_naming_its_ascii_form() -> None:
+    from acl.accounts import user_address_problem
+
+    problem = user_address_problem("jan@bücher.example")
+    assert problem is not None and "'jan@xn--bcher-kva.example'" in problem
+
+
 async def test_a_utf8_recipient_is_read_as_a_number_and_refused_in_utf8(tmp_path: Path) -> None:
     async with running_gateway(make_config(tmp_path, smsc_port=1)) as gw:
         rcpt = f"<601123456@{DOMAIN}>"

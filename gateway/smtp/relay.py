@@ -73,6 +73,8 @@ class RelayHandler:
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
         trusted = trusted_accounts(client_ip, store.accounts.all_networks())
         user, sender = sender_user(address, store.accounts.find_user) if address else (None, "")
+        if user is not None and not address.isascii():
+            address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
         account = store.accounts.account_by_id(user.account_id) if user else None
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
