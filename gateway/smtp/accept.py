@@ -21,7 +21,7 @@ from gateway.config import Config
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accountrecord import Account
-from gateway.store.accounts import User
+from gateway.store.accounts import NotFound, User
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
 from gateway.wording import Language
@@ -61,6 +61,9 @@ class Limits:
     message_id: str | None = None  # of the mail: a limit's notice answers it
     zone: tzinfo | None = None  # [gateway] timezone, whose calendar the periods are of
     language: Language = "en"  # [gateway] language: of the notice a limit sends
+    # The parts each of `numbers` gets, in their order (`needed` is their sum): a conversation's
+    # phone gets its answer without the subject, fewer parts than the others (compose).
+    per_number: tuple[int, ...] = ()
 
     def at(self, now: float) -> Limits:
         """The periods (and the identical texts' day) of `now`, the clock the write stamps the
@@ -81,9 +84,18 @@ class Limits:
         reached get no SMS from this copy, so they are neither checked nor charged again."""
         if not reached & set(self.numbers):
             return self
-        numbers = tuple(n for n in self.numbers if n not in reached)
-        per_recipient = self.needed // len(self.numbers)
-        return replace(self, numbers=numbers, needed=per_recipient * len(numbers))
+        counts = self.per_number
+        if len(counts) != len(self.numbers):  # made without the counts: each number the same share
+            counts = (self.needed // len(self.numbers),) * len(self.numbers)
+        # Each number left keeps its own count: an even share of a sum of different counts charged
+        # less than was sent (the conversation's phone reached, its 1 part was the share of each).
+        kept = [(n, c) for n, c in zip(self.numbers, counts, strict=True) if n not in reached]
+        return replace(
+            self,
+            numbers=tuple(n for n, _ in kept),
+            per_number=tuple(c for _, c in kept),
+            needed=sum(c for _, c in kept),
+        )
 
 
 class Writes:
@@ -183,6 +195,9 @@ def accept_now(
     now = store.clock()  # one reading: the rows' times and the periods they are counted in
     if acceptance.user_id is not None and _user_gone(store, acceptance.user_id, limits):
         return AcceptResult(None, [], refused=replies.SENDER_GONE)
+    if acceptance.account_id is not None and acceptance.messages:
+        if (suspended := _suspended(store, acceptance.account_id)) is not None:
+            return AcceptResult(None, [], refused=suspended)
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
         # A client's retry of a mail taken already is not refused.
@@ -262,6 +277,22 @@ def _user_gone(store: Store, user_id: int, limits: Limits | None) -> bool:
     return email is not None and str(row[0]).casefold() != email.casefold()
 
 
+def _suspended(store: Store, account_id: int) -> str | None:
+    """The refusal of a mail whose account was suspended after MAIL let its sender in, or None.
+
+    MAIL checks the suspension, but a session may be between RCPT and DATA when `account suspend`
+    runs: its mail was queued and charged, then held, where the suspension promises new mail is
+    refused at SMTP. Read here, in the accepting transaction, from the settings cache, which a
+    suspension by any process empties (as `_user_gone` reads its user): no statement per mail on a hit."""
+    try:
+        account = store.accounts.account_by_id(account_id)
+    except NotFound:
+        return replies.SENDER_GONE  # removed with its users since MAIL: as `_user_gone` answers
+    if not account.suspended_at:
+        return None
+    return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+
+
 def _refusal(store: Store, limits: Limits) -> str | None:
     """The SMTP reply refusing the mail for a quota, or None; it tells the user once per period."""
     # A quota without a limit can refuse nothing: its counter is charged, not read.
@@ -321,6 +352,7 @@ def limits_for(
         text=text,
         text_with_subject=text_with_subject,
         needed=parts * len(numbers),
+        per_number=(parts,) * len(numbers),
         quotas=tuple(all_quotas),
         day_start=start_of_day(now),
         identical_per_day=cfg.gateway.identical_per_day,

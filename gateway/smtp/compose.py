@@ -265,7 +265,8 @@ def compose(
         message_id=mail.message_id,
     )
     if len(plans) > 1:  # the conversation's phone gets fewer parts than the others
-        limits = dataclasses.replace(limits, needed=sum(len(m.parts) for m in messages))
+        per_number = tuple(len(m.parts) for m in messages)  # in the order of `numbers`
+        limits = dataclasses.replace(limits, needed=sum(per_number), per_number=per_number)
     opening = conversations.opening(
         cfg,
         user_email=sender.mail_from,

@@ -65,6 +65,18 @@ class Identity:
     stamp: str
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(address: str) -> str:
+    """The address with A-Z lowered and nothing else: addresses differ in ASCII case only.
+
+    `casefold()` (and `lower()`) also turn look-alikes into ASCII letters, the Kelvin sign U+212A
+    into k: such a MAIL FROM (SMTPUTF8) passed as the login's own address and was recorded under
+    an address that is no user's."""
+    return address.translate(_ASCII_LOWER)
+
+
 def _peer_ip(session: Session | None) -> str | None:
     peer = session.peer if session is not None else None
     return str(peer[0]) if isinstance(peer, tuple) and peer else None
@@ -125,7 +137,7 @@ class SubmissionHandler(RelayHandler):
             session.authenticated = False
             session.auth_data = None
             return AUTH_REQUIRED
-        if address.casefold() != user.email.casefold():
+        if _ascii_lower(address) != _ascii_lower(user.email):
             # Stalwart's mustMatchSender: a login may only send as itself, or any user could
             # spend another user's quota and receive their replies.
             log.info("submission.sender_refused", ip=ip, login=user.email, sender=address, reason="not owned")
@@ -134,9 +146,11 @@ class SubmissionHandler(RelayHandler):
         if account.suspended_at:
             log.info("submission.sender_refused", ip=ip, login=user.email, reason="account suspended")
             return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
-        envelope.mail_from = address
+        # Recorded as the user's address as stored, however the client cased it: `queue list
+        # --user`, the answers and the notices find the mail by that address.
+        envelope.mail_from = user.email
         envelope.mail_options.extend(mail_options)
-        envelope.smsgw = Sender(address, account, user)  # type: ignore[attr-defined]
+        envelope.smsgw = Sender(user.email, account, user)  # type: ignore[attr-defined]
         return replies.OK_SENDER
 
 
