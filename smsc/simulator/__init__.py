@@ -38,6 +38,7 @@ class Simulator:
         self.binding = "smpp_port"  # the setting whose port `start` is binding (names a failure)
 
     async def start(self) -> None:
+        await self.core.resume()  # before any bind: the first login gets what an earlier run owed
         self.binding = "smpp_port"
         await self.smpp.start()
         self.smpp_port = self.smpp.port

@@ -178,11 +178,13 @@ class Cimd2Session(SessionBase):
             code = verdict.cimd2_error or 9
             self._refuse(packet, code, error_text(code))
             return
-        scts = format_time(self.server.now())
+        now = self.server.now()
+        scts = format_time(now)
         self.server.remember(verdict.message_id, scts)
         destination = packet.get(P.DESTINATION) or ""
         self.write(Packet.make(Op.SUBMIT_RESP, packet.number, (P.DESTINATION, destination), (P.SCTS, scts)))
-        self.core.report_later(verdict)
+        # The gateway names the SMS by this 060: a report sent after a restart must carry the same.
+        self.core.report_later(verdict, submitted_at=now)
 
     def _submitted(self, packet: Packet) -> SubmittedSms | int:
         """The part as the core sees it, or the 900 error code that refuses it."""
@@ -277,6 +279,7 @@ class Cimd2Session(SessionBase):
                 log.warning(
                     "sim.cimd2.delivery_dropped", packet=ob.packet.describe()[:6], attempts=ob.attempts
                 )
+                self.taken(ob.key)
             if self._queue and self._queue[0] is ob:
                 self._queue.popleft()
 
@@ -291,6 +294,7 @@ class Cimd2Session(SessionBase):
                 # Off the queue now, not when _deliver_loop resumes: when the client's FIN came in the
                 # same read, close() runs first and would hold (and redeliver) what was acknowledged.
                 self._queue.popleft()
+                self.taken(current.key)
             self._answer.set_result(packet)
 
 

@@ -5,6 +5,8 @@ which owns everything the protocols share: login check, the verdict rules (rejec
 suffix), message ids, the JSON-lines log of every part, the registry of logged-in sessions, and the
 routing of injected MOs and delivery reports to a session able to carry them, held until one logs in
 when none is. A report or MO part a session could not hand over is held the same way, as an SMSC would.
+Once `resume`d (by `Simulator.start`), the reports it owes are also kept on disk (`owed.py`), so that
+the next run sends those a stop cut off.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import stat
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -25,6 +27,7 @@ import structlog
 
 from smsc.base import ReportStatus
 from smsc.encoding import parse_udh
+from smsc.simulator.owed import Owed, OwedReports, owed_path
 
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
@@ -156,6 +159,7 @@ class SimulatorCore:
         self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
         self._tasks: set[asyncio.Task[None]] = set()
         self._log_checked = False
+        self.owed: OwedReports | None = None  # the reports owed, on disk once `resume` ran
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
     # --- logins and sessions ------------------------------------------------------------------
@@ -337,12 +341,48 @@ class SimulatorCore:
         if sent is not None:
             self._held.append((sent.protocol, sent.system_id, ("report", message_id, status)))
 
-    def report_later(self, verdict: SubmitVerdict) -> None:
-        """Schedule the verdict's report after its delay (what a server does after answering)."""
+    def report_later(self, verdict: SubmitVerdict, *, submitted_at: datetime | None = None) -> None:
+        """Schedule the verdict's report after its delay (what a server does after answering), and
+        note it as owed until the client takes it. `submitted_at` is the submit time the server
+        answered with, when its protocol names the SMS by it (CIMD2's 060)."""
         if not verdict.accepted:
             return
+        sent = self._messages.get(verdict.message_id)
+        if verdict.report is not None and self.owed is not None and sent is not None:
+            when = submitted_at or sent.submitted_at
+            due = self._now() + timedelta(seconds=verdict.report_delay)
+            self.owed.owe(Owed(verdict.message_id, sent.protocol, sent.system_id, sent.source,
+                               sent.destination, when, verdict.report, due))  # fmt: skip
         if verdict.report is not None or verdict.intermediate:
             self._spawn(self._report_after(verdict))
+
+    def report_taken(self, message_id: str, status: ReportStatus) -> None:
+        """A session's client acknowledged a report (or the session gave up on it after its
+        attempts, as the live run does): a final one is no longer owed."""
+        if self.owed is not None and status is not ReportStatus.PENDING:
+            self.owed.settle(message_id)
+
+    async def resume(self) -> None:
+        """Keep the reports owed on disk from now on, and send those an earlier run left owed: each
+        after what is left of its delay, held (as any report) until its client binds. A log that is
+        not a regular file (log = "/dev/null") keeps none."""
+        if self.owed is not None or (self.log_path.exists() and not self.log_path.is_file()):
+            return
+        kept = OwedReports(owed_path(self.log_path), lock=self.log_path)
+        earlier = await asyncio.to_thread(kept.load)
+        if earlier is None:
+            return
+        self.owed, now = kept, self._now()
+        for owed in earlier:
+            mid = owed.message_id
+            self._messages[mid] = _Sent(owed.protocol, owed.system_id, owed.source, owed.destination,
+                                        owed.submitted_at)  # fmt: skip
+            if mid.isdigit():  # never hand out an id the gateway still waits on a report for
+                self._next_id = max(self._next_id, int(mid))
+            delay = max(0.0, (owed.due - now).total_seconds())
+            self._spawn(self._report_after(SubmitVerdict(True, mid, report=owed.status, report_delay=delay)))
+        if earlier:
+            log.info("sim.reports_resumed", count=len(earlier), path=str(kept.path))
 
     async def _report_after(self, verdict: SubmitVerdict) -> None:
         if verdict.intermediate:  # at once: the part is in the SMSC, not yet on the phone
@@ -374,8 +414,11 @@ class SimulatorCore:
             log.error("sim.task_failed", error=repr(task.exception()))
 
     async def close(self) -> None:
-        """Cancel scheduled reports and held deliveries (on simulator stop)."""
+        """Cancel scheduled reports and held deliveries (on simulator stop): those owed are sent by
+        the next start."""
         tasks, self._tasks = set(self._tasks), set()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.owed is not None:  # what is still owed stays in its file for the next start
+            self.owed.close()

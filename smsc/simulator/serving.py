@@ -75,6 +75,12 @@ class SessionBase:
         else:
             self.core.hold_report(*key[1:])
 
+    def taken(self, key: tuple[Any, ...]) -> None:
+        """The client acknowledged the delivery `key` names, or the session gave up on it after its
+        attempts: a report is then no longer owed (a later start would send it again)."""
+        if key[0] == "report":
+            self.core.report_taken(key[1], key[2])
+
     async def run(self) -> None:
         """Read and answer the client until it goes away, then `close`."""
         raise NotImplementedError

@@ -77,10 +77,12 @@ class Deliveries:
             ob.timer.cancel()
         keep_recent(server.stats.deliver_responses, (ob.kind, status))
         server.stats.deliver_answered += 1
-        server.changed()
         if status:
             self._outbound[seq] = ob
             ob.timer = asyncio.get_running_loop().call_later(server.retry_delay, self._retry, seq, status)
+        else:
+            self.session.taken(ob.key)
+        server.changed()
 
     def _retry(self, seq: int, status: int | None) -> None:
         server = self.session.server
@@ -89,6 +91,7 @@ class Deliveries:
             return
         if ob.attempts >= server.max_attempts:
             log.warning("sim.smpp.deliver_dropped", kind=ob.kind, attempts=ob.attempts, status=status)
+            self.session.taken(ob.key)
             server.changed()
             return
         log.info("sim.smpp.deliver_retry", kind=ob.kind, attempt=ob.attempts + 1, status=status)
