@@ -190,7 +190,7 @@ def two_operators(text: str) -> str:
     other = f'[[smsc]]\nname = "other"\ntype = "cimd2"\nport = {cimd2[1]}\n'
     other += 'system_id = "smsgw"\npassword = "secret"\n'
     text = text.replace('type = "smpp"\n', 'type = "smpp"\nprefixes = ["+49"]\n', 1)
-    return text.replace("[simulator]", other + "\n[simulator]", 1)
+    return text.replace("\n[simulator]", "\n" + other + "\n[simulator]", 1)
 
 
 async def test_an_answer_leaves_by_the_link_its_vote_came_by(tmp_path: Path) -> None:

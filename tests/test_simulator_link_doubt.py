@@ -56,6 +56,6 @@ def test_the_simulators_address_and_the_links_are_compared_as_addresses(
 ) -> None:
     text = (ROOT / "config.toml").read_text()
     text = text.replace('host = "127.0.0.1"', f'host = "{link_host}"', 1)
-    text = text.replace("[simulator]", f'[simulator]\nhost = "{sim_host}"', 1)
+    text = text.replace("\n[simulator]", f'\n[simulator]\nhost = "{sim_host}"', 1)
     cfg = parse_config(text, source="test", base_dir=ROOT)
     assert bool(simulator_link_doubts(cfg)) == warned, simulator_link_doubts(cfg)
