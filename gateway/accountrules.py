@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gateway.store.accountrecord import Account
 
 # The shortest validity an SMSC can be told: CIMD2's relative validity counts in steps of 5 minutes
-# and its first code is 5 minutes (smsc/cimd2/packet.py `validity_seconds(0)`; a test keeps them
+# and its first code is 5 minutes (smsc/cimd2/times.py `validity_seconds(0)`; a test keeps them
 # equal). Written here, not imported: the SMTP side knows no link driver.
 SHORTEST_VALIDITY_SECONDS = 300
 

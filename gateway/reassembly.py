@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from smsc.cimd2.packet import parse_time
+from smsc.cimd2.times import parse_time
 from smsc.decoding import mend_edges
 
 # The marker of texts joined before the markers named their parts: a bare "[…]" in the middle of a

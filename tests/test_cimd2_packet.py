@@ -13,7 +13,6 @@ from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, STATUS_CODES, error_text
 from smsc.cimd2.packet import (
     GSM_BASIC,
     GSM_EXTENSION,
-    VALIDITY_SLACK_SECONDS,
     Cimd2Parser,
     Op,
     P,
@@ -24,12 +23,10 @@ from smsc.cimd2.packet import (
     cimd_encode,
     encode,
     parse_frame,
-    parse_time,
     septets_to_cimd,
     text_to_septets,
-    validity_code,
-    validity_seconds,
 )
+from smsc.cimd2.times import VALIDITY_SLACK_SECONDS, parse_time, validity_code, validity_seconds
 
 
 def wire(text: str) -> bytes:

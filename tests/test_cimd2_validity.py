@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from smsc.cimd2.packet import VALIDITY_SLACK_SECONDS, validity_seconds
+from smsc.cimd2.times import VALIDITY_SLACK_SECONDS, validity_seconds
 from tests.test_cimd2_link import running, sms
 
 
@@ -60,6 +60,6 @@ def test_the_smtp_sides_shortest_validity_is_cimd2s_first_code() -> None:
     # The SMTP side writes CIMD2's shortest relative validity down rather than import a link driver:
     # a mail a few minutes past its Expiry-Date gets it, and no SMSC may be told less.
     from gateway import accountrules
-    from smsc.cimd2.packet import validity_seconds
+    from smsc.cimd2.times import validity_seconds
 
     assert accountrules.SHORTEST_VALIDITY_SECONDS == validity_seconds(0)

@@ -25,10 +25,9 @@ from smsc.cimd2.packet import (
     P,
     Packet,
     address_digits,
-    parse_time,
-    validity_code,
     without_numbers,
 )
+from smsc.cimd2.times import parse_time, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 

@@ -33,9 +33,9 @@ from smsc.cimd2.packet import (
     address_digits,
     cimd_decode,
     encode,
-    format_time,
     text_to_septets,
 )
+from smsc.cimd2.times import format_time
 from smsc.decoding import decode_user_data
 from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, utcnow

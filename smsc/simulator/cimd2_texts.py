@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from smsc.cimd2.packet import P, format_time, septets_to_cimd
+from smsc.cimd2.packet import P, septets_to_cimd
+from smsc.cimd2.times import format_time
 from smsc.encoding import Coding, EmptyText, concat_udh
 from smsc.simulator.numbers import mo_segments, numbered
 
