@@ -142,7 +142,7 @@ class Writes:
             self.wake_dispatcher()
 
     async def info(self, rcpt: str, content: bytes) -> None:
-        """R-2.3: queue the answer to a mail to info@ (built by `info_reply`); durable before the `250`."""
+        """R-2.3: queue the answer to a mail to info@ (`gateway.smtp.inforeply`); durable before the `250`."""
         store, sender = self.store, self.config.mail.from_address
         await store.write(lambda: store.outbox.enqueue_mail("info", sender, rcpt, content))
 
@@ -364,38 +364,4 @@ def limits_for(
         message_id=message_id,
         zone=now.tzinfo,
         language=cfg.gateway.language,
-    )
-
-
-def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:
-    """What an ACL user may still send."""
-    keys, lang = period_keys(now), cfg.gateway.language
-
-    def used(n: int, limit: int | None) -> str:
-        return (
-            wording.USAGE_OF(lang, used=n, limit=limit)
-            if limit is not None
-            else wording.USAGE_UNLIMITED(lang, used=n)
-        )
-
-    def line(label: str, scope: str, monthly: int | None, daily: int | None) -> str:
-        month = used(store.accounts.usage(scope, keys["monthly"]), monthly)
-        day = used(store.accounts.usage(scope, keys["daily"]), daily)
-        return wording.USAGE_LINES(
-            lang, label=label, month_key=keys["monthly"], month=month, day_key=keys["daily"], day=day
-        )
-
-    body = wording.USAGE_HEAD(lang) + "\n\n"
-    if user is not None:
-        label = wording.USAGE_USER(lang, name=user.email)
-        body += line(label, f"user:{user.id}", user.monthly_limit, user.daily_limit) + "\n"
-    label = wording.USAGE_ACCOUNT(lang, name=account.name)
-    body += line(label, f"account:{account.id}", account.monthly_limit, account.daily_limit)
-    rcpt = user.email if user else ""
-    return notify.notice(
-        sender=cfg.mail.from_address,
-        rcpt=rcpt,
-        domain=cfg.gateway.hostname,
-        subject=wording.USAGE_SUBJECT(lang),
-        content=body,
     )

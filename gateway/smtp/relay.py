@@ -18,7 +18,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from acl.accounts import relay_sender_allowed, sender_user, trusted_accounts
 from gateway import accountrules, conversations, mailheaders, premium
 from gateway.smtp import dsnparams, postmaster, recipients, replies
-from gateway.smtp.accept import info_reply
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -29,6 +28,7 @@ from gateway.smtp.addressing import (
 )
 from gateway.smtp.compose import compose
 from gateway.smtp.gate import Gate, Sender
+from gateway.smtp.inforeply import info_reply
 from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
