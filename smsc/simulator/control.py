@@ -25,8 +25,9 @@ import structlog
 
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText
-from smsc.simulator.core import SimulatorCore, answer_numbers
+from smsc.simulator.core import SimulatorCore
 from smsc.simulator.numbers import mo_segments
+from smsc.simulator.partlog import answer_numbers
 
 log = structlog.get_logger(__name__)
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
-import os
-import stat
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -26,15 +23,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import structlog
 
 from smsc.base import ReportStatus
-from smsc.encoding import parse_udh
 from smsc.simulator.owed import Owed, OwedReports, owed_path
+from smsc.simulator.partlog import PartLog, answer_numbers, part_record
 
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
 
 log = structlog.get_logger(__name__)
 
-LOG_MODE = 0o600
 MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
 MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
 MAX_HELD = 10_000
@@ -126,15 +122,6 @@ def keep_recent(items: list[T], item: T) -> None:
     del items[:-MAX_RECORDS]
 
 
-def answer_numbers(record: dict[str, object]) -> tuple[str, str]:
-    """(phone, our number) of an answer to the SMS of a log record: its destination and source."""
-    source = str(record["source"])
-    # SMPP carries an international sender (TON 1) without its "+"; a phone sees "+".
-    if source.isdigit() and len(source) > 8:
-        source = "+" + source
-    return str(record["destination"]), source
-
-
 class SimulatorCore:
     def __init__(
         self,
@@ -158,7 +145,7 @@ class SimulatorCore:
         self._messages: OrderedDict[str, _Sent] = OrderedDict()
         self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._log_checked = False
+        self._part_log = PartLog(log_path)
         self.owed: OwedReports | None = None  # the reports owed, on disk once `resume` ran
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -233,44 +220,10 @@ class SimulatorCore:
         return verdict
 
     def _log(self, sms: SubmittedSms, message_id: str, verdict: str) -> None:
-        concat = parse_udh(sms.udh)
-        record: dict[str, object] = {
-            "ts": self._now().astimezone(UTC).isoformat(),
-            "protocol": sms.protocol,
-            "system_id": sms.system_id,
-            "message_id": message_id,
-            "source": sms.source,
-            "destination": sms.destination,
-            "data_coding": sms.data_coding,
-            "concat": {"ref": concat.ref, "total": concat.total, "seq": concat.seq} if concat else None,
-            "text": sms.text,
-            "verdict": verdict,
-        }
+        record = part_record(sms, message_id, verdict, self._now())
         keep_recent(self.records, record)
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
-        try:
-            # One O_APPEND write per record (no file object): whole lines even with readers tailing it.
-            fd = self._open_log()
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        except OSError as exc:  # the log is a convenience; a full disk must not stop the simulator
-            log.error("sim.log_write_failed", path=str(self.log_path), error=str(exc))
+        self._part_log.append(record)
         log.info("sim.received", **{k: v for k, v in record.items() if k not in ("text", "ts")})
-
-    def _open_log(self) -> int:
-        """The log holds every text sent, so it is its owner's only, whatever the umask (and
-        narrowed once when an older run left it readable by every user)."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never through a link
-        fd = os.open(self.log_path, flags, LOG_MODE)
-        if not self._log_checked:
-            self._log_checked = True
-            mode = stat.S_IMODE(os.fstat(fd).st_mode)
-            if mode & stat.S_IRWXO:
-                os.fchmod(fd, mode & ~stat.S_IRWXO)
-                log.warning("sim.log_mode_tightened", path=str(self.log_path), mode=f"{mode:04o}")
-        return fd
 
     # --- MOs and reports ----------------------------------------------------------------------
 
