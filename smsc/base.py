@@ -220,10 +220,13 @@ class MoAcks:
         """Whether a prod was written whose answer the next prod waits for."""
         return self._prod_mark is not None
 
-    def arrived(self, sms: InboundSms, at: float) -> InboundSms:
+    def arrived(self, sms: InboundSms, at: float, since: float | None = None) -> InboundSms:
         """`sms` as read at loop time `at`, marked `repeated` when an identical one-part MO arrived
         on this connection less than ACK_LATE_SECONDS before: it cannot be the SMSC's copy of that
-        one, which the SMSC is still waiting to have answered on this very connection."""
+        one, which the SMSC is still waiting to have answered on this very connection. `since` is
+        the earliest it may have come in (`smsc.stalls.earliest`): read after the loop stood still,
+        two copies read side by side may have come seconds apart, the second the SMSC's, and only
+        what surely came within ACK_LATE_SECONDS of the first counts as a repeat."""
         if sms.concat is not None and sms.concat.total > 1:
             return sms
         recent = self._recent
@@ -232,7 +235,7 @@ class MoAcks:
         key = (sms.source, sms.destination, sms.text)
         repeated = key in recent
         recent.pop(key, None)
-        recent[key] = at
+        recent[key] = at if since is None else since
         owed = self._owed.get(key)
         if owed is not None:
             count, since = owed

@@ -12,12 +12,17 @@ peer had.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 
 # A timer this far past its time fired late because the loop stood still, not the peer.
 STALL_SECONDS = 1.0
 # Its wait more: many loop turns, for the answers that came meanwhile to be read first.
 RECHECK_SECONDS = 0.5
+# The loop's pulse (`LoopWatch`), and how long after a stall what is read may still be from during it
+# (the reads it woke run in the next turns, a backlog of them over some).
+PULSE_SECONDS = 0.25
+AFTER_STALL_SECONDS = 1.0
 
 
 class ResponseTimer:
@@ -38,3 +43,46 @@ class ResponseTimer:
 
     def cancel(self) -> None:
         self._handle.cancel()
+
+
+class LoopWatch:
+    """When the loop last stood still, by a pulse every PULSE_SECONDS that comes late by more than
+    STALL_SECONDS after a stall: bytes read just after one (or while the pulse is overdue, on a loop
+    that runs reads before timers) may have come in at any moment of it."""
+
+    __slots__ = ("_due", "_stall")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The loop is not kept: `_WATCHES` holds it weakly, and a watch holding it would keep it.
+        self._stall = (0.0, float("-inf"))  # (began, ended) of the last stall seen
+        self._due = loop.time() + PULSE_SECONDS
+        loop.call_at(self._due, self._pulse)
+
+    def _pulse(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._due > STALL_SECONDS:
+            self._stall = (self._due - PULSE_SECONDS, now)
+        self._due = now + PULSE_SECONDS
+        loop.call_at(self._due, self._pulse)
+
+    def earliest(self, at: float) -> float:
+        """The earliest loop time bytes read at `at` may have arrived: `at`, or when the loop last ran
+        before the stall that this read comes right after."""
+        last = self._due - PULSE_SECONDS  # when the pulse last ran
+        if at - last > PULSE_SECONDS + STALL_SECONDS:  # overdue: the loop stood still until now
+            return last
+        began, ended = self._stall
+        return began if 0.0 <= at - ended <= AFTER_STALL_SECONDS else at
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWatch] = weakref.WeakKeyDictionary()
+
+
+def earliest(loop: asyncio.AbstractEventLoop, at: float) -> float:
+    """The earliest loop time bytes read at `at` may have arrived (`LoopWatch.earliest`); the loop's
+    watch starts at its first read."""
+    watch = _WATCHES.get(loop)
+    if watch is None:
+        watch = _WATCHES[loop] = LoopWatch(loop)
+    return watch.earliest(at)

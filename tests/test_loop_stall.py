@@ -20,12 +20,21 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from smsc.base import ACK_LATE_SECONDS
 from smsc.cimd2.packet import Op, P, Packet
-from smsc.stalls import RECHECK_SECONDS, STALL_SECONDS, ResponseTimer
+from smsc.stalls import (
+    AFTER_STALL_SECONDS,
+    PULSE_SECONDS,
+    RECHECK_SECONDS,
+    STALL_SECONDS,
+    ResponseTimer,
+    earliest,
+)
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
 from tests.fakes.cimd2 import ScriptedSmsc
-from tests.fakes.smsc import HeldSMSC
+from tests.fakes.smsc import HappySMSC, HeldSMSC
 from tests.test_late_answer import next_submit
+from tests.test_mo_crash import mo_states
 from tests.test_process import start_daemon
 
 STOPPED_SECONDS = 3.0  # the pause, against a response timeout of 1 s
@@ -144,3 +153,53 @@ async def test_a_timer_late_by_a_stall_waits_once_more_and_then_fires() -> None:
     ResponseTimer(loop, 0.05, lambda: on_time.append(True))
     await asyncio.sleep(0.3)
     assert on_time == [True]  # a timer on time fires at its time
+
+
+async def test_an_mo_the_smsc_delivers_again_during_a_pause_is_one_sms(tmp_path: Path) -> None:
+    # The phone answers once while the daemon stands still; the SMSC, waiting in vain for our
+    # deliver_sm_resp, delivers it again every 5.25 s (SMSCs wait 10 to 60 s; more than
+    # ACK_LATE_SECONDS in any case). Read side by side after the pause, the copies looked sent moments
+    # apart, which an SMSC waiting on the first never does: each was taken for a new SMS of the
+    # phone, mailed (and, to a premium number, charged) once per copy.
+    smtp_port = free_port()
+    db_path = tmp_path / "state" / "smsgw.db"
+    resend = ACK_LATE_SECONDS + 0.25
+    async with HappySMSC(resend_timeout=resend) as smsc:
+        proc = await start_daemon(write_config(tmp_path, smsc.port, smtp_port), smtp_port)
+        try:
+            await smsc.wait_until(lambda: bool(smsc.sessions))
+            sent = await asyncio.to_thread(send_blocking, smtp_port, mail(NUMBERS[0], "Paused"), NUMBERS[:1])
+            assert sent.error is None
+            await smsc.wait_for(1)
+            await asyncio.sleep(0.5)  # its report read: the daemon has read from the SMSC before
+            proc.send_signal(signal.SIGSTOP)
+            try:
+                assert await smsc.inject_mo("+48601000000", "+48100200300", "Tak, będę") == 1
+                await asyncio.sleep(2 * resend + 0.5)  # the first copy and two more in the socket
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            await until(lambda: len(mo_states(db_path)) >= 3 and "new" not in mo_states(db_path))
+            await asyncio.sleep(1.0)  # every copy read and judged
+            states = mo_states(db_path)
+        finally:
+            await stop(proc)
+    assert [s for s in states if s != "duplicate"] == ["mailed"], states
+
+
+async def test_what_is_read_after_a_stall_may_have_come_in_when_the_loop_last_ran() -> None:
+    loop = asyncio.get_running_loop()
+    earliest(loop, loop.time())  # the watch starts at a first read
+    await asyncio.sleep(PULSE_SECONDS * 2)
+    now = loop.time()
+    assert earliest(loop, now) == now  # a running loop: when it is read
+    before = loop.time()
+    time.sleep(STALL_SECONDS + 0.5)  # the loop stands still
+    # Read before the pulse (a loop that runs reads first) and after it (timers first): either way
+    # as early as the loop's last turn before the stall.
+    assert earliest(loop, loop.time()) <= before
+    await asyncio.sleep(0)
+    await asyncio.sleep(PULSE_SECONDS / 2)
+    assert earliest(loop, loop.time()) <= before
+    await asyncio.sleep(AFTER_STALL_SECONDS + PULSE_SECONDS)
+    now = loop.time()
+    assert earliest(loop, now) == now  # long after it: when it is read

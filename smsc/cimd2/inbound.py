@@ -34,6 +34,7 @@ from smsc.cimd2.codes import error_text
 from smsc.cimd2.messages import parse_mo, parse_report
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.cimd2.session import Conn, Pending
+from smsc.stalls import earliest
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ class _Acks:
 
     def __init__(self, acks: MoAcks) -> None:
         self.acks = acks
-        self.arrivals: deque[float] = deque()
+        self.arrivals: deque[tuple[float, float]] = deque()  # (read, earliest arrival) per delivery
         self.settled = asyncio.Event()  # no delivery is waiting in the inbox or being handled
         self.settled.set()
         self.leaving = False  # our logout is on its way: deliveries are refused from now on
@@ -112,7 +113,9 @@ class InboundRequests:
         elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
             conn.deliver(packet)
             if (session := self._acks.get(conn)) is not None:
-                session.arrivals.append(asyncio.get_running_loop().time())
+                loop = asyncio.get_running_loop()
+                at = loop.time()
+                session.arrivals.append((at, earliest(loop, at)))
                 session.settled.clear()
         else:
             self._counts["unexpected"] += 1
@@ -143,18 +146,22 @@ class InboundRequests:
         while True:
             packet = await conn.next_delivery()
             session = self._acks.get(conn)
-            arrived = asyncio.get_running_loop().time()
+            at = asyncio.get_running_loop().time()
+            arrived = (at, at)
             if session is not None and session.arrivals:
                 arrived = session.arrivals.popleft()
             try:
-                await self._handle(conn, packet, arrived, leaving=session is not None and session.leaving)
+                await self._handle(conn, packet, *arrived, leaving=session is not None and session.leaving)
             except Exception:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
             if session is not None and conn.inbox.empty():
                 session.settled.set()
 
-    async def _handle(self, conn: Conn, packet: Packet, arrived: float, *, leaving: bool = False) -> None:
+    async def _handle(
+        self, conn: Conn, packet: Packet, at: float, arrived: float, *, leaving: bool = False
+    ) -> None:
+        """`at`: when the packet was read; `arrived`: the earliest it may have come in (`smsc.stalls`)."""
         answer_op = packet.op + 50
         # A retransmission repeats the request whole. The number alone (one of 128 odd ones, reused
         # by an SMSC that restarts it, or by one that numbers every request 999) made another MO or
@@ -182,7 +189,7 @@ class InboundRequests:
         assert self.events is not None
         session = self._acks.get(conn)
         if isinstance(item, InboundSms) and session is not None:
-            item = session.acks.arrived(item, arrived)
+            item = session.acks.arrived(item, at, arrived)
         if isinstance(item, InboundSms):
             log.info("cimd2.mo", link=self.name, source=item.source, destination=item.destination,
                      concat=item.concat, number=packet.number)  # fmt: skip

@@ -25,6 +25,7 @@ from smsc.receipts import receipt_field_names
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import encode
 from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_report, inbound_sms
+from smsc.stalls import earliest
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +74,9 @@ class Deliveries:
         esm = getattr(pdu, "esm_class", 0) or 0
         data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
         item: InboundSms | DeliveryReport | None
-        arrived = self.loop.time()
+        at = self.loop.time()
+        # When it may have come in: long before it is read, if the loop stood still meanwhile.
+        arrived = earliest(self.loop, at)
         if esm & ESM_RECEIPT_BITS:
             item = delivery_report(pdu, data, self.cfg.message_id_type)
             if item is None:  # what it lacks (an id, a stat), not its bytes: its `text:` quotes the SMS
@@ -87,7 +90,7 @@ class Deliveries:
                 # The UDH's length octet and its first element's type and length: not the text after them.
                 self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, length=len(data),
                                       udh=bytes(data[:3]).hex())  # fmt: skip
-            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), arrived)
+            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), at, arrived)
         task = asyncio.create_task(self._answer(item, name, seq, arrived))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
