@@ -8,10 +8,18 @@ stays as billed and the move is booked now (table premium_corrections): a revers
 billed and an entry for the new one, signed counts and money, both listed in the files of the
 month it happened in, naming the SMS they correct. A month not billed yet has its row changed in
 place: its bill is still to be written.
+
+What became of such an SMS after its month was billed is booked alike when only its billing status
+changes (`restate`): a vote billed `pending` while its client's address was unconfirmed is mailed
+once it confirms (`delivered`), a vote billed `delivered` goes to the fallback when the relay
+refuses the client's address for good (`failed`). Its party keeps it: the reversal and the entry are
+both theirs (their money nets to nothing), the billed month lists the SMS as billed, and the status
+counts of the two months add up to what became of it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -20,7 +28,7 @@ from billing_reports import repo as billing
 from billing_reports.monthly import Month, premium_status
 from gateway.config import Config
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
-from gateway.store.db import Store
+from gateway.store.db import Clock, Db, Store
 
 
 def billed_month(store: Store, cfg: Config, pmo: PremiumMo) -> Month | None:
@@ -36,19 +44,75 @@ def move(store: Store, cfg: Config, pmo: PremiumMo, to: Service | None, state: s
     if month is None:
         return None
     r = PremiumRepo(store.db, store.clock)
-    current, was = owner(r, pmo), r.corrected_to(pmo.id)
-    tz = ZoneInfo(cfg.gateway.timezone)
-    when = datetime.fromtimestamp(pmo.received_at, tz)
+    current = owner(r, pmo)
     old, new = _party(r, current.account_id), _party(r, to.account_id if to else None)
-    note = (
-        f"correction of the premium SMS of {when:%Y-%m-%d %H:%M:%S} from {pmo.phone} (billed in {month}):"
-        f" moved from {old} to {new}, {why}"
+    note = f"{_what(pmo, month, ZoneInfo(cfg.gateway.timezone))}: moved from {old} to {new}, {why}"
+    r.book_correction(pmo, current.account_id, current.service_id, -1, billed_status(r, pmo), note)
+    r.book_correction(
+        pmo, to.account_id if to else None, to.id if to else None, 1, premium_status(state), note
     )
-    status = premium_status(state)
-    billed_as = was[2] if was is not None else premium_status(pmo.state)
-    r.book_correction(pmo, current.account_id, current.service_id, -1, billed_as, note)
-    r.book_correction(pmo, to.account_id if to else None, to.id if to else None, 1, status, note)
     return month
+
+
+def restate(
+    db: Db, clock: Clock, zone: ZoneInfo | None, pmo: PremiumMo, state: str, why: str
+) -> Month | None:
+    """`pmo` is now in `state` (its party unchanged): if its month was billed, a reversal of the
+    status it was billed with and an entry under the new one, both for the party it belongs to, when
+    the billing status changes; returns that month (the caller then keeps the row's note, which its
+    billed line may give as its reason), or None when the month is still to be billed.
+
+    Without it the billed month written again listed the SMS under its new status, not the bytes
+    mailed, and no month counted the change. Runs where no config is at hand (the outbox worker's
+    write of a refusal): `zone` None reads the month in every zone it may be in (`_billed_month_at`).
+    """
+    month = _billed_month_at(db.conn, pmo.received_at, zone)
+    if month is None:
+        return None
+    r = PremiumRepo(db, clock)
+    was, status = billed_status(r, pmo), premium_status(state)
+    if status != was:
+        current = owner(r, pmo)
+        note = f"{_what(pmo, month, zone)}: {was} then {status} for {_party(r, current.account_id)}, {why}"
+        r.book_correction(pmo, current.account_id, current.service_id, -1, was, note)
+        r.book_correction(pmo, current.account_id, current.service_id, 1, status, note)
+    return month
+
+
+def billed_status(r: PremiumRepo, pmo: PremiumMo) -> str:
+    """The billing status `pmo` is counted under now: its latest correction's, else its row's."""
+    was = r.corrected_to(pmo.id)
+    return was[2] if was is not None else premium_status(pmo.state)
+
+
+# The offsets from UTC of every zone there is lie within these (Kiribati +14, Baker Island -12).
+_EAST, _WEST = 14 * 3600, 12 * 3600
+
+
+def _billed_month_at(conn: sqlite3.Connection, received_at: float, zone: ZoneInfo | None) -> Month | None:
+    """The month of `received_at` in `zone`, if it was billed. Without a zone: that of the machine's
+    own zone if billed, else billed if the month it falls in under any zone was, so that a vote of a
+    month's last or first hours billed under the gateway's zone is never taken for one still to be
+    billed (booked in a month not billed yet, the correction's two lines merely show the change)."""
+    if zone is not None:
+        month = Month.containing(received_at, zone)
+        return month if billing.billed(conn, str(month)) else None
+    local = datetime.fromtimestamp(received_at).astimezone().tzinfo
+    utc = ZoneInfo("UTC")
+    for month in (
+        Month.containing(received_at, local),  # type: ignore[arg-type]
+        Month.containing(received_at - _WEST, utc),
+        Month.containing(received_at + _EAST, utc),
+    ):
+        if billing.billed(conn, str(month)):
+            return month
+    return None
+
+
+def _what(pmo: PremiumMo, month: Month, zone: ZoneInfo | None) -> str:
+    """The start of a correction's note: which SMS it corrects, and the month that billed it."""
+    when = datetime.fromtimestamp(pmo.received_at, zone)
+    return f"correction of the premium SMS of {when:%Y-%m-%d %H:%M:%S} from {pmo.phone} (billed in {month})"
 
 
 def owner(r: PremiumRepo, pmo: PremiumMo) -> PremiumMo:

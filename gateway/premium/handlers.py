@@ -260,10 +260,16 @@ def _late_password(
 
 
 def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
-    """Once the address confirmed: the kept MOs, in the order they came, each mailed once."""
+    """Once the address confirmed: the kept MOs, in the order they came, each mailed once. One of a
+    month billed already stays billed `pending` there; its delivery is a correction booked now."""
     r = repo(store)
     waiting = r.awaiting(service.id)
+    zone = ZoneInfo(cfg.gateway.timezone)
     for pmo in waiting:
+        # Billed `pending` already (its month ended before the address confirmed): the month written
+        # again lists it so, and its delivery is booked now, as a correction (`corrections.restate`).
+        why = f"mailed once {service.email} confirmed"
+        corrections.restate(store.db, store.clock, zone, pmo, "mailed", why)
         # "kept until X confirms" said so on after it had: in the billing file, and with a refusal
         # of this mail added to it ("kept until X confirms; the relay refused ...").
         r.settle_mo(pmo.id, "mailed", _KEPT.sub(r"kept until \1 confirmed", pmo.note or "") or None)

@@ -8,6 +8,7 @@ and they write the mail by the settings it was queued under, not by the config.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from gateway import forwarded, reassembly
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.mailcopy import fallback_for, mail_settings
-from gateway.premium import passwords
+from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
@@ -97,15 +98,22 @@ def _vote_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     """Inside the write that records it: the relay refused a premium SMS's mail for good (the
     client's address is gone), or it ran out of attempts. The phone paid for it: it goes to the
     premium fallback address, as an SMS with an unknown password does, its money record unchanged,
-    and both its records say what became of it. A copy to the fallback goes nowhere else."""
+    and both its records say what became of it (the money record's note as billed, once its month
+    was: see below). A copy to the fallback goes nowhere else."""
     r = PremiumRepo(outbox.db, outbox.clock)
     pmo = r.by_mo(mail.mo_ref)
     if pmo is None:
         return
     said, to = mail.said, mail.fallback
-    r.settle_mo(pmo.id, "fallback" if to else "failed", f"{pmo.note}; {said}" if pmo.note else said)
+    state, note = "fallback" if to else "failed", f"{pmo.note}; {said}" if pmo.note else said
+    # A month billed already keeps the SMS as billed, its reason too (a `failed` line gives the row's
+    # note): the change is booked now when its billing status changes (`corrections.restate`), and
+    # the refusal is said in table mo and on the correction's line.
+    zone = ZoneInfo(to.settings.zone) if to is not None else None
+    billed = corrections.restate(outbox.db, outbox.clock, zone, pmo, state, said)
+    r.settle_mo(pmo.id, state, None if billed else note)
     if to is not None:
-        mail_to(outbox, to.settings, r.by_id(pmo.id), to.rcpt, answer=False)
+        mail_to(outbox, to.settings, replace(r.by_id(pmo.id), note=note), to.rcpt, answer=False)
         said += f"; sent to {to.rcpt}"
     elif mail.kind == "premium":
         said += "; no other address to send it to ([premium] fallback_address)"
