@@ -313,7 +313,9 @@ def normalize(text: str) -> str:
 
 
 def unflow(text: str, delsp: bool = False) -> str:
-    """RFC 3676 format=flowed: a line ending in a space continues on the next line of equal quote depth."""
+    """RFC 3676 format=flowed: a line ending in a space continues on the next line of equal quote depth.
+    The signature separator "-- " (4.3) is neither, and a soft line above it ends there: joined, the
+    separator ran into the last sentence ("jutro. --") and the signature below it went to the phone."""
     out: list[str] = []
     buf: str | None = None
     buf_depth = 0
@@ -321,10 +323,11 @@ def unflow(text: str, delsp: bool = False) -> str:
         content = line.lstrip(">")
         depth = len(line) - len(content)
         content = content.removeprefix(" ")  # space-stuffing
-        soft = content.endswith(" ") and content.rstrip() != "--"
+        separator = content.rstrip() == "--"
+        soft = content.endswith(" ") and not separator
         if soft and delsp:
             content = content[:-1]
-        if buf is not None and depth == buf_depth:
+        if buf is not None and depth == buf_depth and not separator:
             buf += content
         else:
             if buf is not None:

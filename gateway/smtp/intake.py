@@ -1,7 +1,8 @@
 """Email bytes → the text of the SMS (R-1.3, R-1.6, R-1.7): MIME structure (text/plain first, then HTML,
 then an Outlook TNEF winmail.dat body, then an enclosed message), machine-mail classification
 (gateway.smtp.automail), transfer encodings, charsets, encoded-word subjects and format=flowed
-(gateway.smtp.charsets) and the cutting rules (gateway.smtp.textclean). This module owns the rule that network
+(gateway.smtp.charsets) and the cutting rules (gateway.smtp.textclean); a meeting invitation's time and
+place (gateway.smtp.mimebody.invite). This module owns the rule that network
 bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
 policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
 itself. HTML and Outlook TNEF bodies are turned into text by gateway.smtp.htmlbody.
@@ -22,10 +23,10 @@ from gateway import mailheaders
 from gateway.smtp import automail, displaynames, mimefast, replies
 from gateway.smtp.charsets import decode_header, normalize
 from gateway.smtp.htmlbody import read_tnef
-from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
+from gateway.smtp.mimebody import BodyContext, BodyText, Invite, invite, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
-from gateway.smtp.textclean import clean_body
+from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
 from smsc.graphemes import cluster_start, visible
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,9 @@ ENCRYPTED_REPLY = replies.ENCRYPTED
 UNREADABLE_REPLY = replies.UNREADABLE
 
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600
+# A signature with its disclaimer in two languages holds about 1,500 characters; a longer body is
+# text, and is not measured again (as long as cleaning itself on a 100,000-character body).
+_SIGNATURE_MAX = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class IntakeOptions:
     cut_from: tuple[str, ...] = ()  # the account's phrases: the body ends above a line starting with one
     charset_fallbacks: tuple[str, ...] = ("utf-8", "windows-1250", "iso-8859-2")
     own_address: str | None = None  # the gateway's From: its notices sent back are machine mail
+    zone: str = "Europe/Warsaw"  # [gateway] timezone: an invitation's start is written in it
 
 
 class MailText(pydantic.BaseModel):
@@ -154,14 +159,24 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
     topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
+    shown_topic = topic if opts.subject_max > 0 else ""
+    kept = cleaned.text
+    if shown_topic and len(kept) <= _SIGNATURE_MAX and only_signature(kept):
+        # Outlook's automatic signature under a subject-only alert ("Serwer padł…"): the subject is
+        # what was written; a body with no subject above it may be the message, and stays.
+        kept = ""
+        removed.append(SIGNATURE)
+    meeting = invite(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
+    if meeting is not None:
+        kept = _with_invite(kept, meeting, shown_topic)
     # The cut leaves room for the body. With no body the subject IS the message (a UPS, a NAS or
     # Zabbix alert): it goes whole, split and capped as any text. subject_max 0 still leaves it out.
-    whole = not cleaned.text and opts.subject_max > 0
+    whole = not kept and opts.subject_max > 0
     short = topic if whole else _cut_subject(topic, opts.subject_max)
     if short != topic and short:
         removed.append(f"subject cut to {opts.subject_max} characters")
-    text = opts.separator.join(p for p in (short, cleaned.text) if p)
-    encrypted = (ctx.encrypted and not cleaned.text) or "-----BEGIN PGP MESSAGE-----" in body_text
+    text = opts.separator.join(p for p in (short, kept) if p)
+    encrypted = (ctx.encrypted and not kept) or "-----BEGIN PGP MESSAGE-----" in body_text
     if automatic is None and encrypted:
         raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
     if not text and automatic is None:
@@ -173,7 +188,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     return MailText(
         message_id=_msgid(heads.get("message-id")),
         subject=subject,
-        body=cleaned.text,
+        body=kept,
         text=text,
         automatic=automatic,
         bulk=automail.is_bulk(msg, heads),
@@ -185,6 +200,24 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         expiry_date=_expires(heads, "expiry-date"),
         expires=_expires(heads, "expires"),
     )
+
+
+def _with_invite(kept: str, meeting: Invite, topic: str) -> str:
+    """The text with an invitation's time and place: alone, its title (unless the subject says it)
+    over "2026-12-07 10:00, Sala 204"; below a body, a line with what the body does not say yet
+    (the clock time, or the day of an all-day event, and the place, as written in the invitation)."""
+    if not kept:
+        title = meeting.summary if meeting.summary.casefold() not in topic.casefold() else ""
+        return "\n".join(p for p in (title, meeting.line()) if p)
+    folded = kept.casefold()
+    start = meeting.start
+    said = start[-5:] if len(start) > 10 else start  # "10:00"; an all-day event's "2026-12-07"
+    missing = [
+        p
+        for p, shown in ((start, said), (meeting.location, meeting.location))
+        if p and shown.casefold() not in folded
+    ]
+    return f"{kept}\n{', '.join(missing)}" if missing else kept
 
 
 def _shown_phrase(phrase: str) -> str:

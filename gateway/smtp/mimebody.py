@@ -1,6 +1,7 @@
 """Which part of a MIME tree is the message a person reads: text/plain first, then HTML, the
 enclosed message, a GroupWise or Outlook Express shape, a multipart whose boundary never matched;
-what is left over (attachments, a TNEF winmail.dat, encryption) is noted for `gateway.smtp.intake`.
+what is left over (attachments, a TNEF winmail.dat, encryption, a meeting invitation's text/calendar)
+is noted for `gateway.smtp.intake`, and an invitation's title, start and place read (`invite`).
 
 Its own module because walking the structure is one concern, bounded against hostile nesting, apart
 from what intake makes of the text found (subject, cutting, machine mail, refusals).
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
 from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
+from zoneinfo import ZoneInfo
 
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
 from gateway.smtp.htmlbody import html_to_text, looks_like_html
@@ -36,6 +39,9 @@ class BodyContext:
     enclosed: list[Message] = field(default_factory=list)
     attachments: int = 0
     encrypted: bool = False
+    # Inline text/calendar parts (an Outlook or Google invitation): their source is no text for a
+    # phone, but the time and place they hold are what the invitation is for.
+    calendars: list[Message] = field(default_factory=list)
 
 
 def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
@@ -74,6 +80,9 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     ):
         ctx.encrypted = True
         return None
+    if ctype == "text/calendar" and (depth == 0 or not _is_attachment(part)):
+        _note_calendar(part, ctx)  # an .ics file attached to an ordinary mail stays an attachment
+        return None
     if _is_attachment(part):
         ctx.attachments += 1
         return None
@@ -85,7 +94,11 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
 
 
 def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText | None:
-    """text/plain wins (R-1.3); otherwise the first alternative that yields any text."""
+    """text/plain wins (R-1.3); otherwise the first alternative that yields any text. A text/calendar
+    alternative (Outlook's invitation: text, HTML, calendar) is the same message as data, named or not."""
+    for p in parts:
+        if p.get_content_type() == "text/calendar":
+            _note_calendar(p, ctx)
     for p in parts:
         if p.get_content_type() == "text/plain" and not _is_attachment(p):
             found = _leaf_text(p, ctx, allow_html=False)
@@ -114,6 +127,11 @@ def _mixed(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText | Non
     if found is not None and extra:
         found = BodyText("\n\n".join([found.text, *extra]), found.kind)
     return found
+
+
+def _note_calendar(part: Message, ctx: BodyContext) -> None:
+    if all(part is not seen for seen in ctx.calendars):
+        ctx.calendars.append(part)
 
 
 def _related_root(part: Message, parts: list[Message]) -> Message:
@@ -177,8 +195,11 @@ def _leaf_text(part: Message, ctx: BodyContext, *, allow_html: bool) -> BodyText
 
 def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     """Outlook Express may send the whole body as application/octet-stream: read it when it is small
-    and is text; anything binary stays unsent."""
+    and is text; anything binary stays unsent. A text/* type other than plain is a format with a
+    reader of its own (a text/calendar invitation, a vCard): its source is no message for a phone."""
     if msg.get_content_maintype() in ("multipart", "message") or ctx.tnef or ctx.encrypted:
+        return None
+    if msg.get_content_maintype() == "text" and msg.get_content_type() != "text/plain":
         return None
     data = payload_bytes(msg)
     if not data or len(data) > _MAX_OCTET or b"\x00" in data:
@@ -189,3 +210,135 @@ def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     ctx.attachments = max(0, ctx.attachments - 1)
     ctx.notes.append("attachment read as text")
     return BodyText(text, "plain")
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """What a phone needs of a meeting invitation (RFC 5545 VEVENT of an iTIP REQUEST)."""
+
+    summary: str
+    start: str  # "2026-12-07 10:00" in the gateway's zone, "2026-12-07" all day, "" unreadable
+    location: str
+
+    def line(self) -> str:
+        return ", ".join(p for p in (self.start, self.location) if p)
+
+
+_MAX_CALENDAR = 262_144  # an invitation with a long attendee list; beyond it only the start is read
+_MAX_FIELD = 200  # a title or place longer than this is no longer "short"
+_FOLD = re.compile(rb"\r?\n[ \t]")  # RFC 5545 3.1: folded at octets, possibly inside a UTF-8 letter
+_ESCAPE = re.compile(r"\\([\\;,nN])")
+_DATE_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?(Z)?)?$")
+_IANA = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
+# Outlook names the zone as Windows does (CLDR windowsZones, territory 001); the zones Polish
+# senders and their partners are in. Another name is read as the wall time written.
+_WINDOWS_ZONES = {
+    "central european standard time": "Europe/Warsaw",
+    "central europe standard time": "Europe/Budapest",
+    "w. europe standard time": "Europe/Berlin",
+    "romance standard time": "Europe/Paris",
+    "gmt standard time": "Europe/London",
+    "greenwich standard time": "Atlantic/Reykjavik",
+    "utc": "UTC",
+    "coordinated universal time": "UTC",
+    "e. europe standard time": "Europe/Chisinau",
+    "fle standard time": "Europe/Kiev",
+    "gtb standard time": "Europe/Bucharest",
+    "russian standard time": "Europe/Moscow",
+    "eastern standard time": "America/New_York",
+    "central standard time": "America/Chicago",
+    "mountain standard time": "America/Denver",
+    "pacific standard time": "America/Los_Angeles",
+}
+
+
+def invite(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | None:
+    """The title, start (in `zone`, the gateway's) and place of the first event of a text/calendar
+    part that invites (METHOD:REQUEST); None for a cancellation, an answer or anything unreadable.
+
+    Read by hand: the three fields need unfolding, unescaping and the TZID, UTC and all-day forms,
+    not a calendar library (none is a dependency); recurrence and alarms do not matter here."""
+    data = _FOLD.sub(b"", payload_bytes(part)[:_MAX_CALENDAR])
+    text = decode_text(data, content_charset(part) or "utf-8", fallbacks)
+    method = str(part.get_param("method", "") or "")
+    stack: list[str] = []
+    found: dict[str, tuple[str, str]] = {}
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        name, params, value = _content_line(line)
+        if name == "BEGIN":
+            stack.append(value.strip().upper())
+        elif name == "END":
+            if stack and stack[-1] == value.strip().upper():
+                stack.pop()
+            if value.strip().upper() == "VEVENT" and found:
+                break  # the first event; later ones are a recurrence's exceptions
+        elif stack == ["VCALENDAR"] and name == "METHOD":
+            method = value
+        elif stack[-1:] == ["VEVENT"] and name in ("SUMMARY", "DTSTART", "LOCATION"):
+            found.setdefault(name, (params, value))
+    if method.strip().upper() != "REQUEST" or not found:
+        return None
+    start = _start(*found["DTSTART"], zone) if "DTSTART" in found else ""
+    result = Invite(_text(found.get("SUMMARY")), start, _text(found.get("LOCATION")))
+    return result if result.summary or result.line() else None
+
+
+def _content_line(line: str) -> tuple[str, str, str]:
+    """(NAME, parameters, value) of `NAME;PARAM=...:value`; a colon inside a quoted parameter
+    (`ALTREP="http://..."`) is not the one before the value."""
+    if ":" not in line:
+        return "", "", ""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ":" and not quoted:
+            name, _, params = line[:i].partition(";")
+            return name.strip().upper(), params, line[i + 1 :]
+    return "", "", ""
+
+
+def _param(params: str, name: str) -> str:
+    m = re.search(rf'(?:^|;){name}=("[^"]*"|[^;]*)', params, re.IGNORECASE)
+    return m.group(1).strip().strip('"').strip() if m else ""
+
+
+def _text(prop: tuple[str, str] | None) -> str:
+    """A TEXT value unescaped (`\\,` `\\;` `\\\\` `\\n`), its lines joined with commas, on one line."""
+    if prop is None:
+        return ""
+    value = _ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), prop[1])
+    joined = ", ".join(" ".join(p.split()) for p in value.split("\n") if p.strip())
+    return joined[:_MAX_FIELD].strip()
+
+
+def _start(params: str, value: str, zone: str) -> str:
+    m = _DATE_TIME.match(value.strip())
+    if m is None:
+        return ""
+    year, month, day, hour, minute, second, utc = m.groups()
+    try:
+        if hour is None or _param(params, "VALUE").upper() == "DATE":
+            return f"{date(int(year), int(month), int(day)):%Y-%m-%d}"  # all day: no zone to convert
+        when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return ""
+    written = UTC if utc else _zone(_param(params, "TZID"))
+    here = _zone(zone)
+    if written is not None and here is not None:  # a floating time or an unknown zone: as written
+        when = when.replace(tzinfo=written).astimezone(here)
+    return f"{when:%Y-%m-%d %H:%M}"
+
+
+def _zone(name: str) -> tzinfo | None:
+    """A Windows name, or an IANA zone, also at the end of a path ("/mozilla.org/…/Europe/Warsaw")."""
+    windows = _WINDOWS_ZONES.get(" ".join(name.split()).casefold())
+    parts = name.strip().split("/")
+    for key in [windows] if windows else ["/".join(parts[-n:]) for n in (3, 2, 1) if len(parts) >= n]:
+        if not _IANA.fullmatch(key):
+            continue
+        try:
+            return ZoneInfo(key)
+        except (KeyError, ValueError, OSError):  # not found (a KeyError), a bad key, an unreadable file
+            continue
+    return None

@@ -45,13 +45,17 @@ _HEADER_LINE = re.compile(
 _FROM_LABELS = frozenset({"from", "od", "nadawca", "von", "de"})
 _SENT_LABELS = frozenset({"sent", "wysłano", "wysłane", "gesendet"})
 _DATE_LABELS = _SENT_LABELS | {"date", "data", "datum"}
+_ADDRESSED_LABELS = frozenset({"to", "do", "adresat", "an", "subject", "temat", "betreff", "objet"})
 
 
-def header_block_end(lines: list[str], start: int) -> int | None:
+def header_block_end(lines: list[str], start: int, *, after_rule: bool = False) -> int | None:
     """End index of a quoted message's header block starting at `start`, or None if there is none.
 
     Needs a sender line, a date/sent line and one more field, and either an Outlook "Sent:" line or an
     address in the sender line: "Od: 10:00 / Do: 12:00 / Temat: ..." written by a person is no header.
+    `after_rule`: the block follows Outlook's `____` rule, which no one types above their own lines;
+    there a sender, a date with a digit and a To or Subject line suffice (Outlook's HTML reply within
+    one company: "Od: Jan Kowalski / Data: czwartek, 3 grudnia 2026 10:00 / Do: Anna Nowak").
     """
     labels: dict[str, str] = {}
     i = start
@@ -64,9 +68,15 @@ def header_block_end(lines: list[str], start: int) -> int | None:
     sender = next((v for k, v in labels.items() if k in _FROM_LABELS), None)
     if sender is None or len(labels) < 3 or not labels.keys() & _DATE_LABELS:
         return None
-    if not (labels.keys() & _SENT_LABELS or "@" in sender):
-        return None
-    return i
+    if labels.keys() & _SENT_LABELS or "@" in sender:
+        return i
+    if (
+        after_rule
+        and labels.keys() & _ADDRESSED_LABELS
+        and any(ch.isdigit() for k, v in labels.items() if k in _DATE_LABELS for ch in v)
+    ):
+        return i
+    return None
 
 
 def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:

@@ -222,7 +222,7 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
             removed.append(FORWARD_HEADER)
             continue
         if _OUTLOOK_RULE.match(lines[i].strip()):
-            end = header_block_end(lines, _next_text(lines, i + 1))
+            end = header_block_end(lines, _next_text(lines, i + 1), after_rule=True)
             if end is None:
                 return lines
             lines = lines[end:]
@@ -270,7 +270,7 @@ def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
             label = _separator(line)
             cut = label is not None
             if not cut and _OUTLOOK_RULE.match(line):
-                cut = header_block_end(lines, _next_text(lines, i + 1)) is not None
+                cut = header_block_end(lines, _next_text(lines, i + 1), after_rule=True) is not None
                 label = QUOTED
             if not cut and header_block_end(lines, i) is not None:
                 cut, label = True, QUOTED
