@@ -83,6 +83,22 @@ _HTML_QUOTES = (
     "//div[@id='divRplyFwdMsg']",
     "//div[@id='appendonsend']",
 )
+# Containers in which mail programs put the sender's signature: its links' targets are not shown.
+# "Get <a href=…>Outlook for iOS</a>" became "Get Outlook for iOS (https://aka.ms/o0ukef)", which
+# costs a part when it is not cut, and a company signature's web and map links say nothing new.
+_HTML_SIGNATURES = (
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' ms-outlook-mobile-signature ')]",
+    "//*[@id='ms-outlook-mobile-signature']",
+    "//*[@id='Signature']",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')]",
+)
+# Outlook's paragraphs: its style sheet gives p.MsoNormal no margin (inscriptis reads no style
+# sheet and gives every <p> a blank line above and below), so each line of the mail came out with a
+# blank line after it, a list of four items as seven lines. An inline margin still wins, and an
+# empty one (Outlook's blank line, "&nbsp;") keeps its margins: one blank line.
+_MSO_PARAGRAPHS = "//p[contains(concat(' ', normalize-space(@class), ' '), ' MsoNormal ')]"
+_NO_MARGIN = "margin-top:0em;margin-bottom:0em;"
 
 
 def _rtf_start(data: bytes) -> tuple[bytes, bool]:
@@ -131,12 +147,19 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         # lxml refuses a str that declares its encoding (XHTML from some mail programs).
         tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1))
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
+        for paragraph in tree.xpath(_MSO_PARAGRAPHS):
+            if paragraph.text_content().strip():  # "<p class=MsoNormal>&nbsp;</p>" is the blank line
+                paragraph.set("style", _NO_MARGIN + (paragraph.get("style") or ""))
         # The sender's own links spend the targets' budget first: in a reply written below the quote,
         # the quoted links came first in the document and left the sender's meeting link none. The
         # quoted links get what is left, which matters only when the mail is nothing but the quote.
         quoted = {link for element in quotes for part in _quoted(element) for link in part.iter("a")}
-        budget = _show_link_targets([a for a in tree.iter("a") if a not in quoted], _TARGETS_BUDGET)
-        _show_link_targets([a for a in tree.iter("a") if a in quoted], budget)
+        signed = {
+            link for path in _HTML_SIGNATURES for element in tree.xpath(path) for link in element.iter("a")
+        }
+        links = [a for a in tree.iter("a") if a not in signed]
+        budget = _show_link_targets([a for a in links if a not in quoted], _TARGETS_BUDGET)
+        _show_link_targets([a for a in links if a in quoted], budget)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
             return full

@@ -1,7 +1,8 @@
 """Signatures and sign-offs at the end of a mail body (R-1.3), for gateway.smtp.textclean: the lines
 from which everything below is a signature ("-- ", "Sent from my iPhone"), a short "Pozdrawiam" /
-"Regards" block closing the text, and a one-line "--Bob". A list written with "-- " items is the
-person's text, and a postscript below the name is written to be read: both stay.
+"Regards" block closing the text (with the disclaimer below it, if any), and a one-line "--Bob". A
+list written with "-- " items or ending the text is the person's text, and a postscript below the
+name is written to be read: they stay.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"^(?i:sent from my \S+( \S+){0,3}"
             r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
-            r"|sent from (mail|outlook) for \S+"
-            r"|sent from yahoo mail( for \S+)?|sent with \S+ mail|get outlook for (ios|android)"
+            r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
+            r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
             r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
             r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
             r"\S*( \S+){0,3}"
-            r"|wysłan[eo] z aplikacji (poczta\b.*|outlook (dla (systemu )?|for )(ios|android))"
+            r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
+            r"|wysłan[eo] z aplikacji poczta\b.*"
             r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
-            r"|von meinem \S+ gesendet)\s*(<[^>]*>)?\.?$",
+            r"|von meinem \S+ gesendet)"
+            # The link after the app's name: "<url>" in the text part, "(url)" once an HTML-only
+            # mail's link target is shown (gateway.smtp.htmlbody).
+            r"\s*(<[^>]*>|\(https?://[^\s()]*\))?\.?$",
         ),
     ),
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
@@ -41,15 +46,31 @@ _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_ST
 # Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
 # followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
 _NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
-SIGN_OFF = re.compile(
-    r"^(?i:pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
+_SIGN_OFF_PHRASE = (
+    r"(pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
+    r"|(dziękuję|dziękujemy|dzięki)(,| i) pozdrawiam( serdecznie)?|z pozdrowieniami"
     r"|serdeczne pozdrowienia|pozdrowienia|pozdr|z poważaniem|z wyrazami szacunku"
     r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
-    r"|mit freundlichen grüßen|viele grüße)"
+    r"|thanks (and|&) (best |kind )?regards|mit freundlichen grüßen|viele grüße)"
+)
+# A company's bilingual sign-off is two phrases on one line: "Pozdrawiam / Best regards",
+# "Z poważaniem | Kind regards".
+SIGN_OFF = re.compile(
+    rf"^(?i:{_SIGN_OFF_PHRASE}([\s,.!]*+[/|]\s*+{_SIGN_OFF_PHRASE})?)"
     rf"[\s,.!-]*+({_NAME})?[\s,.!]*+$"
 )
 SIGN_OFF_MAX_LINES = 8
 SIGN_OFF_MAX_WIDTH = 100
+# A company signature often runs longer (name, title, company, street, town, phone, mobile, fax,
+# web: 9 lines): up to this many lines when two of them are contact details, which a text the person
+# wrote below a sign-off word seldom is.
+SIGN_OFF_MAX_CONTACT_LINES = 14
+_CONTACT = re.compile(
+    r"(?i:\b(tel|telefon|phone|kom|mob|mobile|gsm|fax)\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w"
+    r"|\+?\(?\d[\d ()./-]{6,}\d|\b\d{2}-\d{3}\b)"
+)
+# Items of a list ("- mleko", "1. Serwer", "• sala 204"): a signature has none, a text may end with them.
+_BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
 # A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
 _LIST_ITEM = re.compile(r"^--\s?\S")
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
@@ -65,7 +86,8 @@ def is_signature_line(text: str) -> bool:
 
 def cut_signature(lines: list[str], removed: list[str]) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
-    (only when something was written above it and it is short), else a one-line "--Bob"."""
+    (only when something was written above it and it is short; see `_sign_off_start`), else a
+    one-line "--Bob"."""
     for i, line in enumerate(lines):
         if is_signature_line(line.strip()) and not _in_list(lines, i):
             removed.append(SIGNATURE)
@@ -79,15 +101,56 @@ def cut_signature(lines: list[str], removed: list[str]) -> list[str]:
     if _DASH_SIGN_OFF.match(ending) and any(x.strip() for x in lines[:last]) and not _in_list(lines, last):
         removed.append(SIGNATURE)
         return lines[:last]
-    for i in range(max(0, last - SIGN_OFF_MAX_LINES), last + 1):
-        if SIGN_OFF.match(lines[i].strip()) and any(x.strip() for x in lines[:i]):
-            tail = [x for x in lines[i + 1 : last + 1] if x.strip()]
-            if len(tail) <= SIGN_OFF_MAX_LINES and all(len(x) <= SIGN_OFF_MAX_WIDTH for x in tail):
-                removed.append(SIGNATURE)
-                # A postscript below the name is written to be read: it stays.
-                ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
-                return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
+    i = _sign_off_start(lines, last)
+    if i is not None:
+        removed.append(SIGNATURE)
+        # A postscript below the name is written to be read: it stays.
+        ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
+        return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
     return lines
+
+
+def _sign_off_start(lines: list[str], last: int) -> int | None:
+    """The first line of a closing sign-off block, if any: a sign-off line with something written
+    above it, followed by at most `SIGN_OFF_MAX_LINES` short lines (`SIGN_OFF_MAX_CONTACT_LINES` when
+    they hold contact details), none of them list items, up to the end or up to the first long
+    paragraph. A long paragraph below a signature is its disclaimer, which goes with it ("Treść tej
+    wiadomości jest poufna…", two languages, 600 characters: 8 UCS-2 parts for "Spotkanie o 10:00.");
+    right below the sign-off word, with no name between, it is the person's text and nothing is cut.
+
+    One pass each way over the lines, then constant work per sign-off line: a body of 50,000
+    "Regards" lines must not be measured 50,000 times."""
+    first = next((j for j in range(last + 1) if lines[j].strip()), last + 1)
+    # Counts of non-empty lines, contact lines and list items before each index.
+    filled, contact, bullets = [0], [0], [0]
+    # The first line of the paragraph holding each line, and the first long line at or after each.
+    para = list(range(last + 2))
+    for j in range(last + 1):
+        text = lines[j].strip()
+        filled.append(filled[-1] + bool(text))
+        contact.append(contact[-1] + bool(text and _CONTACT.search(text)))
+        bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
+        if text and j > 0 and lines[j - 1].strip():
+            para[j] = para[j - 1]
+    long_at = [last + 1] * (last + 2)
+    for j in range(last, -1, -1):
+        long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
+    for i in range(first + 1, last + 1):
+        if not SIGN_OFF.match(lines[i].strip()):
+            continue
+        long_line = long_at[i + 1]
+        # The long paragraph starts where it does, or at its long line when the sign-off is in it.
+        end = (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
+        block = filled[end] - filled[i + 1]
+        if long_line <= last and not block:
+            continue  # a long paragraph right below "Pozdrawiam" is what the person wrote
+        if bullets[end] - bullets[i + 1] >= 2:
+            continue  # a list ending the text
+        if block <= SIGN_OFF_MAX_LINES or (
+            block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
+        ):
+            return i
+    return None
 
 
 def _in_list(lines: list[str], i: int) -> bool:
