@@ -20,7 +20,7 @@ from typing import Any
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.notify import stamp
-from gateway.reasons import NUMBER_REFUSED, human_reason, smsc_code
+from gateway.reasons import NUMBER_REFUSED, OPTED_OUT_SAID, from_smsc, human_reason, smsc_code
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -42,18 +42,19 @@ def dsn(
     what = w.BOUNCE_STATE.get(info["state"], w.BOUNCE_STATE["failed"])
     reason = h.text(info.get("reason") or w.BOUNCE_NO_REASON("en"), limit=900)
     said = h.text(info.get("reason") or w.BOUNCE_NO_REASON(lang), limit=900)
+    status = _status(info["state"], info.get("reason") or "")
     human = f"{what(lang, number=number)}\n\n{w.BOUNCE_REASON(lang, reason=human_reason(said, lang))}\n"
+    human += f"{_advice(info['state'], info.get('reason') or '', status)(lang)}\n"
     if info.get("dsn_ret") != "hdrs":
         # RET=HDRS (RFC 3461 4.3): the client wants the headers back, not the content (the SMS text).
         human += f"\n{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
-    outcome = {
-        "Action": "failed",
-        "Status": _status(info["state"], info.get("reason") or ""),
+    outcome = {"Action": "failed", "Status": status}
+    if from_smsc(info.get("reason")):
         # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
         # stays plain: a non-ASCII character would make the email package encode the whole field as
-        # an encoded-word, diagnostic type included.
-        "Diagnostic-Code": f"X-SMSC; {h.ascii_text(reason, limit=900)}",
-    }
+        # an encoded-word, diagnostic type included. Only what the SMSC said: an expiry, an opt-out
+        # or a cancel is the gateway's own verdict, which the human part words, not an SMSC's code.
+        outcome["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(reason, limit=900)}"
     subject = w.BOUNCE_SUBJECT(lang, number=number)
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
     return _report(info, human, subject, outcome, **where)
@@ -71,7 +72,8 @@ def success_dsn(
     parts = w.PARTS(lang, n=info["parts_total"])
     if info.get("state") == "unreported":
         subject = w.UNREPORTED_SUBJECT(lang, number=number)
-        reason = h.text(info.get("reason") or w.UNREPORTED_NO_REASON(lang), limit=900)
+        said = info.get("reason")
+        reason = h.text(human_reason(said, lang) if said else w.UNREPORTED_NO_REASON(lang), limit=900)
         human = w.UNREPORTED_TEXT(lang, number=number, parts=parts, reason=reason)
         action = "relayed"
     else:
@@ -142,6 +144,20 @@ def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
     quoted local part) name the number at the first gateway domain instead, as bounces always did."""
     given = h.address(info.get("rcpt"))
     return given if "@" in given else h.address(f"{number}@{domain}")
+
+
+def _advice(state: str, reason: str, status: str) -> w.Phrase:
+    """The one line of what to do (`wording.BOUNCE_ADVICE`), by the kind of failure: a number the
+    operator refused, a cancel, an opt-out, an expiry, else a delivery that failed at the phone."""
+    if status == "5.1.1":
+        return w.BOUNCE_ADVICE["number"]
+    if state == "cancelled":
+        return w.BOUNCE_ADVICE["cancelled"]
+    if OPTED_OUT_SAID in reason:
+        return w.BOUNCE_ADVICE["optout"]
+    if state == "expired":
+        return w.BOUNCE_ADVICE["expired"]
+    return w.BOUNCE_ADVICE["failed"]
 
 
 def _status(state: str, reason: str) -> str:

@@ -136,8 +136,10 @@ def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
     3461: DSNs go to the MAIL FROM): SUCCESS adds a receipt, FAILURE a bounce, and NEVER takes the
     sender's copy the account's rule would have sent. A NOTIFY that names the other outcome only
     leaves the rule's copy as it was: Exchange writes `NOTIFY=FAILURE` on every mail it relays, and
-    its senders on `dlr_mail = all` lost their delivered notices. One mail per address: a sender
-    the rule mails already gets it once, as the DSN asked for."""
+    its senders on `dlr_mail = all` lost their delivered notices (a plain notice, no DSN). A failure
+    is always mailed as a DSN, so a NOTIFY without FAILURE (SUCCESS, DELAY) takes the sender's
+    bounce as NEVER does (RFC 3461 5.2.1). One mail per address: a sender the rule mails already
+    gets it once, as the DSN asked for."""
     sender: str = info["mail_from"] or ""
     rule_rcpt: str = info["notify_address"] or sender
     policy = info["dlr_mail"] or "failed"
@@ -151,7 +153,10 @@ def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
     if ("success" if told else "failure") in asks:
         mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
         mails.append((sender, True))
-    elif "never" in asks:
+    elif "never" in asks or not told:
+        # A failure is only ever mailed as a DSN: one NOTIFY did not ask for (SUCCESS or DELAY without
+        # FAILURE) is not sent to the envelope sender (RFC 3461 5.2.1). The rule's copy to a notify
+        # address that is not the sender stays: NOTIFY speaks for the sender alone.
         mails = [(rcpt, dsn) for rcpt, dsn in mails if rcpt.lower() != sender.lower()]
         if not told:
             log.info("notify.not_asked", message=info["id"], state=info["state"], notify=asked)

@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway import mailheaders as h
 from gateway import wording as w
+from gateway.reasons import human_reason
 from gateway.wording import Language
 from smsc.encoding import transliterate_text
 
@@ -71,7 +72,8 @@ def delivered_notice(
     parts = w.PARTS(lang, n=info["parts_total"])
     if info.get("state") == "unreported":
         subject = w.UNREPORTED_SUBJECT(lang, number=number)
-        reason = info.get("reason") or w.UNREPORTED_NO_REASON(lang)
+        said = info.get("reason")
+        reason = human_reason(said, lang) if said else w.UNREPORTED_NO_REASON(lang)
         text = w.UNREPORTED_TEXT(lang, number=number, parts=parts, reason=reason)
     else:
         subject = w.DELIVERED_SUBJECT(lang, number=number)
@@ -121,13 +123,21 @@ def held_notice(
     subject: str,
     in_reply_to: str | None = None,
     lang: Language = "en",
+    expires: datetime | None = None,
 ) -> bytes:
-    """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when."""
+    """R-2.4: bulk mail in the account's quiet hours is held, not dropped; the sender learns until when.
+
+    `expires`: the mail's own validity (Expires:, Expiry-Date) where it ends before the hours do. Its
+    SMS then expires unsent: "will be sent at 07:00" told the sender of an SMS that never went."""
     msg = EmailMessage(policy=h.POLICY)
     subject = w.HELD_SUBJECT(lang, until=f"{until:%H:%M}", subject=subject)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
-    when = f"{until:%Y-%m-%d %H:%M %Z}"
-    return plain(msg, w.HELD_TEXT(lang, recipients=", ".join(recipients), when=when))
+    when = f"{until:%Y-%m-%d %H:%M %Z}".strip()
+    numbers = ", ".join(recipients)
+    if expires is not None and expires < until:
+        ends = f"{expires.astimezone(until.tzinfo):%Y-%m-%d %H:%M %Z}".strip()
+        return plain(msg, w.HELD_EXPIRES_TEXT(lang, recipients=numbers, when=when, expires=ends))
+    return plain(msg, w.HELD_TEXT(lang, recipients=numbers, when=when))
 
 
 def suspended_notice(

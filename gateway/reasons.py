@@ -47,13 +47,144 @@ NUMBER_REFUSED = frozenset(
 )
 
 
+# The gateway's own reasons, as the store writes them (gateway.store.queue, .settling, .partnotes,
+# .admin, gateway.claims, gateway.outcomes), in the words of each language: a Polish bounce quoted
+# them in English. `tests/test_dsn_review.py` walks every one the store writes. Kept as text here
+# rather than imported: this module is no part of the store, and the test catches a text that drifts.
+# A part ended by the phone's STOP after its mail was accepted (`gateway.claims.OPTED_OUT`), as a
+# bounce tells it from a delivery that failed.
+OPTED_OUT_SAID = "the phone answered with an opt-out word (STOP) after this mail was accepted"
+_OWN: dict[str, tuple[str, str]] = {
+    "cancelled by admin": ("cancelled by the administrator", "anulowany przez administratora"),
+    "held by admin": ("held by the administrator", "wstrzymany przez administratora"),
+    "validity period expired before it could be sent": (
+        "validity period expired before it could be sent",
+        "okres ważności minął, zanim udało się go wysłać",
+    ),
+    "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
+    " and may have reached the phone": (
+        "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
+        " and may have reached the phone",
+        "okres ważności minął; doręczenie nieznane: centrum SMS nie odpowiedziało na wcześniejszą"
+        " próbę wysłania, która mogła dotrzeć do telefonu",
+    ),
+    "delivery unknown: accepted by the SMSC without a message id, so no delivery report can be matched": (
+        "delivery unknown: accepted by the SMSC without a message id, so no delivery report can be matched",
+        "doręczenie nieznane: centrum SMS przyjęło wiadomość bez identyfikatora, więc nie da się"
+        " dopasować raportu doręczenia",
+    ),
+    "the SMSC took it but sent no delivery report within its validity and a day": (
+        "the SMSC took it but sent no delivery report within its validity and a day",
+        "centrum SMS przyjęło wiadomość, ale nie przysłało raportu doręczenia w okresie ważności"
+        " ani w ciągu doby po nim",
+    ),
+    "sent; the SMSC sent no delivery report": (
+        "sent; the SMSC sent no delivery report",
+        "wysłano; centrum SMS nie przysłało raportu doręczenia",
+    ),
+    "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent": (
+        "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent",
+        "telefon odpowiedział słowem rezygnacji (STOP) po przyjęciu tej wiadomości: nie wysłano",
+    ),
+    "another part of the message failed": (
+        "another part of the message failed",
+        "inna część wiadomości nie została doręczona",
+    ),
+}
+# The gateway's own reasons with a value in them: (pattern, Polish), its groups in order; the
+# English is the reason as it is.
+_OWN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"sent, delivery of parts? ([\d, ]+) of (\d+) unconfirmed: the SMSC sent no delivery report"
+        ),
+        "wysłano, doręczenie części {0} z {1} niepotwierdzone: centrum SMS nie przysłało raportu doręczenia",
+    ),
+    (
+        re.compile(
+            r"no SMSC link serves (.+) any more \(the links' prefixes changed after the mail was accepted\)"
+        ),
+        "żadne połączenie z centrum SMS nie obsługuje już numeru {0} (prefiksy połączeń zmieniono po"
+        " przyjęciu wiadomości)",
+    ),
+)
+# What became of a failed long SMS's other parts (`gateway.store.settling._the_rest`), the last
+# thing in its reason: " (part 2 delivered; parts 3, 4 not sent)".
+_REST_WORDS = {
+    "delivered": "doręczono",
+    "sent, report pending": "wysłano, raport jeszcze nie nadszedł",
+    "sent, no report came": "wysłano, raport nie nadszedł",
+    "being sent": "w trakcie wysyłania",
+    "not sent": "nie wysłano",
+}
+_CLAUSE = r"parts? \d+(?:, \d+)* (?:" + "|".join(re.escape(w) for w in _REST_WORDS) + ")"
+_REST = re.compile(rf" \((?P<clauses>{_CLAUSE}(?:; {_CLAUSE})*)\)$")
+_ONE_CLAUSE = re.compile(r"(?P<one>part|parts) (?P<seqs>\d+(?:, \d+)*) (?P<words>.+)")
+# A piece that holds "; " of its own: kept whole when the reason is split into its parts' pieces.
+_JOINED = tuple(text for text in _OWN if "; " in text)
+
+
+def _own_words(piece: str, lang: Language) -> str | None:
+    """One of the gateway's own reasons (after any "part 1 of 2: ") in `lang`, or None for another."""
+    if piece in _OWN:
+        en, pl = _OWN[piece]
+        return pl if lang == "pl" else en
+    for pattern, pl in _OWN_PATTERNS:
+        if (m := pattern.fullmatch(piece)) is not None:
+            return pl.format(*m.groups()) if lang == "pl" else piece
+    return None
+
+
+def _rest_words(clauses: str, lang: Language) -> str:
+    if lang != "pl":
+        return clauses
+    said = []
+    for clause in clauses.split("; "):
+        m = _ONE_CLAUSE.fullmatch(clause)
+        if m is None:  # the pattern that found it allows no other form
+            return clauses
+        label = "część" if m["one"] == "part" else "części"
+        said.append(f"{label} {m['seqs']}: {_REST_WORDS[m['words']]}")
+    return "; ".join(said)
+
+
+def _pieces(reason: str) -> tuple[list[str], str]:
+    """The parts' pieces of a stored reason (joined by "; ") and the note on the other parts at its
+    end, apart; a reason of the gateway's own that holds "; " stays one piece."""
+    rest = ""
+    if (m := _REST.search(reason)) is not None:
+        reason, rest = reason[: m.start()], m["clauses"]
+    for text in _JOINED:
+        reason = reason.replace(text, text.replace("; ", "\0"))
+    return [piece.replace("\0", "; ") for piece in reason.split("; ")], rest
+
+
+def from_smsc(reason: str | None) -> bool:
+    """Whether any part of the reason is the SMSC's (a refusal, a receipt, its own words), not only the
+    gateway's (an expiry, an opt-out, a cancel): a bounce names only the SMSC's as Diagnostic-Code."""
+    if not reason:
+        return False
+    pieces, _ = _pieces(reason)
+    return any(_own_words(_strip_part(piece)[1], "en") is None for piece in pieces)
+
+
+def _strip_part(piece: str) -> tuple[str | None, str]:
+    m = _PART.match(piece)
+    return (m.group(0), piece[m.end() :]) if m else (None, piece)
+
+
 def human_reason(reason: str, lang: Language = "en") -> str:
     """`UNDELIV err:001` → "the operator could not deliver it to the phone (UNDELIV err:001)";
     `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)".
     Words first (in `lang`, as the mail the reason goes in), the SMSC's code after them as it gave
-    it; a reason in no known form is kept as is."""
+    it; the gateway's own reasons in `lang` (`_OWN`); a reason in no known form is kept as is."""
     out = []
-    for piece in reason.split("; "):
+    pieces, rest = _pieces(reason)
+    for piece in pieces:
+        prefix, body = _strip_part(piece)
+        if (own := _own_words(body, lang)) is not None:
+            out.append(f"{_part_prefix(prefix, lang)}{own}")
+            continue
         refusal = _SMPP_REFUSAL.match(piece)
         if refusal is not None and refusal["name"] in SMPP_WORDS:
             words, name = SMPP_WORDS[refusal["name"]](lang), refusal["name"]
@@ -67,7 +198,8 @@ def human_reason(reason: str, lang: Language = "en") -> str:
         text = STAT_WORDS[m["stat"]](lang)
         code = f"{m['stat']} err:{m['err']}" if m["err"] else m["stat"]
         out.append(f"{_part_prefix(m['prefix'], lang)}{text} ({code}){m['rest']}")
-    return "; ".join(out)
+    said = "; ".join(out)
+    return f"{said} ({_rest_words(rest, lang)})" if rest else said
 
 
 _PART = re.compile(r"part (?P<n>\d+) of (?P<total>\d+): ")

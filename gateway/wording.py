@@ -37,6 +37,29 @@ BOUNCE_STATE = {
     ),
     "cancelled": Phrase("Your SMS to {number} was cancelled.", "SMS do {number} został anulowany."),
 }
+# One plain line of what to do, by the kind of failure (`gateway.bounce._advice`).
+BOUNCE_ADVICE = {
+    "number": Phrase(
+        "What to do: check the number; the operator does not take it as it is.",
+        "Co zrobić: proszę sprawdzić numer; operator nie przyjmuje go w tej postaci.",
+    ),
+    "failed": Phrase(
+        "What to do: the phone may be off or unable to take SMS; try again later.",
+        "Co zrobić: telefon może być wyłączony lub nie odbierać SMS-ów; proszę spróbować później.",
+    ),
+    "expired": Phrase(
+        "What to do: it could not be sent in time; send it again if it is still needed.",
+        "Co zrobić: nie udało się go wysłać na czas; jeśli jest nadal potrzebny, proszę wysłać go ponownie.",
+    ),
+    "optout": Phrase(
+        "What to do: nothing; the phone's user asked for no more SMS from this gateway.",
+        "Co zrobić: nic; użytkownik telefonu zrezygnował z SMS-ów z tej bramki.",
+    ),
+    "cancelled": Phrase(
+        "What to do: it was not sent; send the mail again if it is still needed.",
+        "Co zrobić: SMS nie został wysłany; jeśli jest nadal potrzebny, proszę wysłać wiadomość ponownie.",
+    ),
+}
 BOUNCE_NO_REASON = Phrase("no reason given by the SMSC", "centrum SMS nie podało przyczyny")
 BOUNCE_REASON = Phrase("Reason: {reason}", "Przyczyna: {reason}")
 BOUNCE_TEXT = Phrase("Text of the SMS ({parts} part(s)):", "Treść SMS-a (liczba części: {parts}):")
@@ -116,6 +139,14 @@ HELD_TEXT = Phrase(
     "Your bulk email to {recipients} arrived during the quiet hours of your account.\n"
     "The SMS will be sent at {when}.\n",
     "Wiadomość masowa do {recipients} nadeszła w godzinach ciszy konta.\nSMS zostanie wysłany {when}.\n",
+)
+HELD_EXPIRES_TEXT = Phrase(
+    "Your bulk email to {recipients} arrived during the quiet hours of your account.\n"
+    "Its validity ends at {expires}, before the quiet hours end at {when}: the SMS will expire"
+    " unsent at {expires} and you will get a notice of it.\n",
+    "Wiadomość masowa do {recipients} nadeszła w godzinach ciszy konta.\n"
+    "Jej ważność kończy się {expires}, przed końcem godzin ciszy ({when}): SMS wygaśnie"
+    " bez wysłania {expires}, o czym przyjdzie powiadomienie.\n",
 )
 SUSPENDED_SUBJECT = Phrase("SMS account {account} suspended", "Konto SMS {account} zostało zawieszone")
 SUSPENDED_REASON = Phrase(

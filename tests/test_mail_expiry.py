@@ -138,7 +138,10 @@ async def test_the_queue_expires_the_sms_at_the_mail_s_expiry(
             clock.skew = at - time.time() + 1
             await gw.until(lambda: gw.states() == ["expired"])
             await sink.wait(1)
-    assert b"expired" in sink.messages[0][2]
+    bounce = message_from_bytes(sink.messages[0][2], policy=policy.default)
+    human = bounce.get_payload()[0]  # the part a person reads, first in the report
+    assert "expired" in human.get_content()  # the gateway's own verdict, in words: no Diagnostic-Code
+    assert b"Status: 5.4.7" in sink.messages[0][2]
 
 
 def test_a_mail_that_expires_before_quiet_hours_end_gets_no_validity_left() -> None:

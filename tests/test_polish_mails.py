@@ -62,7 +62,8 @@ async def test_a_bounce_is_written_in_polish_its_report_fields_as_they_were(tmp_
     text = human_part(report)
     assert text.startswith("Nie udało się dostarczyć SMS-a do +48601120000.\n\n")
     assert (
-        "Przyczyna: operator odrzucił numer jako nieprawidłowy (ESME_RINVDSTADR, 0x0B)\n\n"
+        "Przyczyna: operator odrzucił numer jako nieprawidłowy (ESME_RINVDSTADR, 0x0B)\n"
+        "Co zrobić: proszę sprawdzić numer; operator nie przyjmuje go w tej postaci.\n\n"
         "Treść SMS-a (liczba części: 1):\n\nWizyta: Wizyta jutro o 10:00\n"
     ) in text
     fields, _original = report_of(raw)  # machine-read: as in English

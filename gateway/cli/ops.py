@@ -132,12 +132,16 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
+    """The sender is told as of any other end (R-8.1): the cancel queues its DSN in the outbox in the
+    same transaction (`Notifier`), and the daemon's outbox worker, which looks for other processes'
+    commits, sends it."""
     from gateway.cli.audit import audited
+    from gateway.events import Notifier
 
     store = open_store(cfg, must_exist=True)
     try:
         with store.db.transaction():
-            n = store.admin.cancel_message(args.id)
+            n = store.admin.cancel_message(args.id, tell=Notifier(store, cfg))
             if n:
                 audited(
                     store, store.admin.message_info(args.id)["account_id"], "message.cancel", str(args.id)

@@ -230,7 +230,10 @@ def compose(
     # Notices to the sender, queued in the same transaction as the mail they describe.
     notices: list[tuple[str, bytes]] = not_sent
     if held_until is not None:
-        held = notify.held_notice(**stamp, recipients=numbers, until=held_until, subject=subject)
+        # A validity that ends before the hours do: the SMS expires unsent, and the notice says so.
+        held = notify.held_notice(
+            **stamp, recipients=numbers, until=held_until, subject=subject, expires=valid_until
+        )
         notices.append(("held", held))
     if account.confirm:
         cut = [f"text past {len(p.parts)} parts"] if p.truncated else []

@@ -16,8 +16,17 @@ if TYPE_CHECKING:
     from gateway.store.db import Store
 
 
-def info_reply(cfg: Config, store: Store, account: Account, user: User | None, now: datetime) -> bytes:
-    """What an ACL user may still send."""
+def info_reply(
+    cfg: Config,
+    store: Store,
+    account: Account,
+    user: User | None,
+    now: datetime,
+    *,
+    in_reply_to: str | None = None,
+) -> bytes:
+    """What an ACL user may still send. `in_reply_to`: the request's Message-ID, so that the answer
+    is threaded with it (In-Reply-To, References) as every other notice about a mail is."""
     keys, lang = period_keys(now), cfg.gateway.language
 
     def used(n: int, limit: int | None) -> str:
@@ -47,4 +56,5 @@ def info_reply(cfg: Config, store: Store, account: Account, user: User | None, n
         domain=cfg.gateway.hostname,
         subject=wording.USAGE_SUBJECT(lang),
         content=body,
+        in_reply_to=in_reply_to,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import shlex
 import sqlite3
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -331,15 +333,21 @@ class RelayHandler:
         """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""
         if sender.account is None:
             return replies.OK
+        raw = envelope.original_content or b""
         try:
-            mail = read_mail(envelope.original_content or b"", empty_sender=not sender.mail_from)
-            automatic = mail.automatic
+            mail = read_mail(raw, empty_sender=not sender.mail_from)
+            automatic, asked = mail.automatic, mail.message_id
         except IntakeRefused:
-            automatic = None  # an empty mail is the normal way to ask
+            # An empty mail is the normal way to ask; its Message-ID is read from its headers alone.
+            said = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
+            automatic, asked = None, None if said is None else str(said)
         if automatic:
             log.info("smtp.info_ignored", reason=automatic)
             return replies.OK
-        content = info_reply(self.gate.config, self.gate.store, sender.account, sender.user, self.gate.now())
+        gate = self.gate
+        content = info_reply(
+            gate.config, gate.store, sender.account, sender.user, gate.now(), in_reply_to=asked
+        )
         await self.gate.writes.info(sender.mail_from, content)
         log.info("smtp.info_answered", to=sender.mail_from)
         return replies.OK

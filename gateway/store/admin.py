@@ -7,11 +7,14 @@ message (retry, hold, cancel).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from gateway.store.counted import keep_counted
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
+from gateway.store.records import Finished
 from gateway.store.repository import Repository
+from gateway.store.settling import FINAL_PART
 
 # A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
 # and nothing else queues a part never tried due later than now: new and retried parts are due at
@@ -31,6 +34,9 @@ HELD_UNTIL = (
 # Why a message whose text was erased at the phone's request (`smsgw phone forget`) is not sent
 # again: its parts hold the marker and an empty payload, which would go to that phone, and be billed.
 TEXT_ERASED = "its text was erased at the phone's request"
+# The reason of a message and its parts an admin cancelled (CLI or panel); its bounce says it in words
+# (`gateway.reasons.human_reason`: "cancelled by the administrator").
+CANCELLED_BY_ADMIN = "cancelled by admin"
 # An admin's note on a part (hold, cancel) that keeps the note saying its last submit may have reached
 # the phone (`MAYBE_SENT_NOTES`) behind it: a retry then marks its re-send as a possible duplicate, and
 # a held one that expires says that delivery is unknown rather than that it was never sent.
@@ -216,13 +222,22 @@ class AdminRepo(Repository):
                 )
         return n
 
-    def cancel_message(self, message_id: int) -> int:
+    def cancel_message(self, message_id: int, tell: Callable[[list[Finished]], None] | None = None) -> int:
         """Admin: end a message's waiting and held parts. A part's maybe-sent note stays behind the
-        reason (`_ADMIN_NOTE`), for a retry of the cancelled message."""
+        reason (`_ADMIN_NOTE`), for a retry of the cancelled message.
+
+        `tell` (the daemon's `gateway.events.Notifier`) is called inside this transaction with the
+        message when the cancel finished it, as every other end of a message is told: its DSN is
+        queued in the outbox with the state change, or neither (SPEC R-8.1, never in silence). A
+        message already final (a failed long SMS whose other parts were cancelled with it) was told
+        then, and is not told again."""
         now = self.clock()
-        cancelled = "cancelled by admin"
+        cancelled = CANCELLED_BY_ADMIN
         with self.transaction():
-            if self.conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+            row = self.conn.execute(
+                "SELECT state, account_id, notify FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
                 raise KeyError(message_id)
             n = self.conn.execute(
                 f"UPDATE parts SET state = 'cancelled', done_at = ?, error = {_ADMIN_NOTE}"
@@ -231,10 +246,11 @@ class AdminRepo(Repository):
             ).rowcount
             if n:
                 self.conn.execute(
-                    "UPDATE messages SET state = 'cancelled', reason = 'cancelled by admin', finished_at = ?"
-                    " WHERE id = ?",
-                    (now, message_id),
+                    "UPDATE messages SET state = 'cancelled', reason = ?, finished_at = ? WHERE id = ?",
+                    (cancelled, now, message_id),
                 )
+                if tell is not None and row[0] not in FINAL_PART:
+                    tell([Finished(message_id, "cancelled", cancelled, row[1], notify=row[2])])
         return n
 
     # ---- the outbox (bounces, notices, replies waiting for the relay) -----------------------------

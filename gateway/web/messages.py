@@ -348,7 +348,11 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         if form.get("confirm") != "yes":
             error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
             return web.render(request, "message.html", _page(msg, who, error=error), 400)
-        work = lambda: admin.cancel_message(msg["id"])  # noqa: E731
+        from gateway.events import Notifier  # the daemon's; here, not at the top: events is heavy
+
+        # The sender is told, as of any other end: the DSN is queued with the cancel.
+        tell = Notifier(web.store, web.config)
+        work = lambda: admin.cancel_message(msg["id"], tell=tell)  # noqa: E731
     else:
         raise NotYours
     try:
