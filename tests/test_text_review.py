@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import parse_config
 from gateway.smtp.charsets import unflow
 from gateway.smtp.intake import IntakeOptions, read_mail
 from gateway.smtp.textclean import clean_body
@@ -289,3 +290,16 @@ async def test_the_phone_gets_the_invitation_and_the_whole_subject(tmp_path: Pat
         await gw.until(lambda: len(core.records) >= 2)
         await asyncio.sleep(0.3)  # a further part would have come by now
         assert [r["text"] for r in core.records] == [f"{TITLE}: 2026-12-07 10:00, Sala 204", ALERT]
+
+
+async def test_the_invitations_start_is_shown_in_the_configured_zone(tmp_path: Path) -> None:
+    relay = free_port()
+    _cfg, path = daemon_config(tmp_path, relay)
+    text = path.read_text().replace("[gateway]\n", '[gateway]\ntimezone = "UTC"\n', 1)
+    cfg = parse_config(text, source="test", base_dir=tmp_path)
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        invitation = calendar_only(ics()).replace(b"Jan <jan@example.com>", STAFF.encode())
+        assert (await gw.send(invitation, [f"601123456@{DOMAIN}"], sender=STAFF)).error is None
+        await gw.until(lambda: len(core.records) >= 1)
+        assert [r["text"] for r in core.records] == [f"{TITLE}: 2026-12-07 09:00, Sala 204"]  # 10:00 CET

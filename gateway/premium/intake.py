@@ -101,4 +101,5 @@ def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
         cut_from=account.cut_from if account is not None else (),
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         own_address=cfg.mail.from_address,
+        zone=cfg.gateway.timezone,
     )

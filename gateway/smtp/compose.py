@@ -61,6 +61,7 @@ def compose(
         cut_from=account.cut_from if account else (),
         charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
         own_address=cfg.mail.from_address,
+        zone=cfg.gateway.timezone,
     )
     try:
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
