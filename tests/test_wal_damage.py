@@ -160,8 +160,9 @@ async def test_a_wal_deleted_after_a_kill_is_refused_until_the_admin_accepts_the
     state = tmp_path / "state"
     (state / "smsgw.db-wal").unlink()  # `rm smsgw.db-wal`: the -shm the crash left stays
     refused(config, smsc_port, words="is missing")
-    # A read-only look meanwhile (it makes an empty WAL and a fresh -shm) hides nothing.
-    assert smsgw(config, "check-config").returncode == 0
+    # check-config meanwhile refuses as the start does, and opens nothing that would hide the loss.
+    looked = smsgw(config, "check-config")
+    assert looked.returncode == 3 and "is missing" in looked.stderr, looked.stderr
     refused(config, smsc_port, words="smsgw.db-wal")
     accepted = smsgw(config, "accept-wal-loss")
     assert accepted.returncode == 0, accepted.stderr

@@ -17,6 +17,7 @@ ours alone, so the long read holds up nobody.
 from __future__ import annotations
 
 import argparse
+import errno
 import grp
 import os
 import pwd
@@ -24,8 +25,9 @@ import re
 import shlex
 import sqlite3
 import sys
+import time
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.request import pathname2url
@@ -69,29 +71,21 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
         refuse_unsafe_database(source)  # a link or another user's file planted there is never read
     except UnsafeFile as exc:
         raise CliError(str(exc), EXIT_CONFIG) from None
-    dest = Path(args.path)
-    if str(args.path).endswith(("/", os.sep)) and not dest.is_dir():
-        # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
-        # night's backup would then be refused as "exists".
-        raise CliError(f"directory {dest} does not exist; create it first: {make_dir(cfg, dest)}", EXIT_USAGE)
-    dated = dest.is_dir()
-    if dated:
-        dest = dest / f"smsgw-{datetime.now():%Y%m%d-%H%M%S}.db"  # local time, as the CLI shows times
-    if not dest.parent.is_dir():
-        hint = make_dir(cfg, dest.parent)
-        raise CliError(f"directory {dest.parent} does not exist; create it first: {hint}", EXIT_USAGE)
-    if dest.resolve() == source.resolve():
-        raise CliError(f"{dest} is the live database itself; give another path", EXIT_USAGE)
-    if dest.exists() and not args.force:
-        raise CliError(f"{dest} exists; give another path, or --force to replace it")
-    # Written under another name and renamed once whole and checked: a backup cut off (disk full,
-    # Ctrl-C) never lies under the name of a good one. 0600: it holds texts and password hashes.
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     use_database(cfg)
-    for left, pid, size in remove_unfinished(dest, dated=dated):
-        why = f"left unfinished by a backup (pid {pid}) no longer running"
-        print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
+    refuse_lost_wal(source)
+    dest, dated = Path(args.path), False
+    try:
+        dest, dated = _destination(cfg, dest, str(args.path), source, force=args.force)
+        # Written under another name and renamed once whole and checked: a backup cut off (disk full,
+        # Ctrl-C) never lies under the name of a good one. 0600: it holds texts and password hashes.
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        for left, pid, size in remove_unfinished(dest, dated=dated):
+            why = f"left unfinished by a backup (pid {pid}) no longer running"
+            print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
+    except OSError as exc:
+        directory = dest if not dated and str(args.path).endswith(("/", os.sep)) else dest.parent
+        raise CliError(not_writable_here(cfg, directory, exc)) from None
     try:
         try:
             # Read-only: a connection that may write checkpoints and deletes the WAL when it closes
@@ -107,6 +101,8 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
                 version = copy.execute("SELECT version FROM schema_version").fetchone()[0]
                 messages = copy.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         except sqlite3.Error as exc:
+            if copy_write_failed(exc):
+                raise CliError(not_written(dest, str(exc), source, full=disk_full(exc))) from exc
             raise CliError(database_error(source, exc)) from exc
         if problems is not None:
             raise CliError(
@@ -114,18 +110,112 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
                 " The database is damaged: stop the daemon and restore the last good backup"
                 " (`smsgw restore BACKUP`)"
             )
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-        _sync_dir(dest.parent)
+            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, dest)
+            _sync_dir(dest.parent)
+        except OSError as exc:  # a full disk may show only at the fsync (NFS, delayed allocation)
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise CliError(not_written(dest, exc.strerror or str(exc), source, full=full)) from None
     finally:
         tmp.unlink(missing_ok=True)
     size = dest.stat().st_size / 1e6
     print(f"backup written: {dest} ({size:.1f} MB, schema version {version}, {messages} messages)")
     return 0
+
+
+def refuse_lost_wal(db: Path) -> None:
+    """Exit 3, as `smsgw run` and `status` do, when a crash's WAL beside `db` lost committed frames.
+
+    Checked before the first read, and only while no process has the database open (a running
+    daemon's WAL is live, no leftover): SQLite's recovery at that read rewrites the -shm to match
+    the WAL as it is, cut short or not, and the next start then found nothing wrong, checkpointed
+    what was left and sent SMS already delivered again (their parts back to queued)."""
+    from gateway.store.fileguard import StoreUnusable
+    from gateway.store.walcheck import refuse_lost_commits
+
+    try:
+        refuse_lost_commits(db, time.time())
+    except StoreUnusable as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from exc
+
+
+def _destination(cfg: Config, dest: Path, given: str, source: Path, *, force: bool) -> tuple[Path, bool]:
+    """The file the backup goes to, and whether it is a dated name in the directory given."""
+    if given.endswith(("/", os.sep)) and not dest.is_dir():
+        # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
+        # night's backup would then be refused as "exists".
+        raise CliError(f"directory {dest} does not exist; create it first: {make_dir(cfg, dest)}", EXIT_USAGE)
+    dated = dest.is_dir()
+    if dated:
+        # UTC, as README says and as the name carries no zone: local time named two backups of
+        # the autumn's repeated hour alike, and read an hour off on a server in another zone.
+        dest = dest / f"smsgw-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
+    if not dest.parent.is_dir():
+        hint = make_dir(cfg, dest.parent)
+        raise CliError(f"directory {dest.parent} does not exist; create it first: {hint}", EXIT_USAGE)
+    if dest.resolve() == source.resolve():
+        raise CliError(f"{dest} is the live database itself; give another path", EXIT_USAGE)
+    if dest.exists() and not force:
+        raise CliError(f"{dest} exists; give another path, or --force to replace it")
+    return dest, dated
+
+
+def not_writable_here(cfg: Config, directory: Path, exc: OSError) -> str:
+    """What a backup that cannot write in `directory` says (a directory this user may not write, a
+    read-only filesystem): the path, the reason, and how to make a directory the service's user
+    writes. It was a traceback."""
+    said = f"cannot write the backup in {directory}: {exc.filename or directory}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{said}; free space there, or give another place"
+    if exc.errno == errno.EROFS:
+        return f"{said}; give a directory on a writable disk"
+    return (
+        f"{said}; run it as a user that may write there, or give a directory the service's user"
+        f" writes: {make_dir(cfg, directory)}"
+    )
+
+
+# SQLite's result codes of a failed write (or a full disk): with the live database open read-only,
+# they are the copy's, which is written; the live database is only read.
+_WRITE_CODES = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR_WRITE,
+    sqlite3.SQLITE_IOERR_FSYNC,
+    sqlite3.SQLITE_IOERR_DIR_FSYNC,
+    sqlite3.SQLITE_IOERR_TRUNCATE,
+}
+
+
+def copy_write_failed(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed writing the copy (a full disk), not reading the live database."""
+    return getattr(exc, "sqlite_errorcode", None) in _WRITE_CODES or disk_full(exc)
+
+
+def disk_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+
+
+def not_written(dest: Path, reason: str, source: Path, *, full: bool) -> str:
+    """A copy that could not be written, said of the backup's place, not of the live database:
+    "database /var/lib/smsgw/smsgw.db: database or disk is full" sent the admin to free space in
+    the state directory while the backup's disk was full. `full`: the disk said so."""
+    try:
+        need = f" (it needs about {source.stat().st_size / 1e6:.1f} MB, the database's size)"
+    except OSError:
+        need = ""
+    what = (
+        "Free space where it goes" if full else "Check the disk it goes to; if it is full, free space there"
+    )
+    return (
+        f"cannot write the backup {dest}: {reason}; no backup written, the database is untouched."
+        f" {what}{need}, or give another place"
+    )
 
 
 def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]:

@@ -130,7 +130,7 @@ def _restore(backup: Path, db: Path) -> int:
 def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
     """Copy `backup` into `tmp` through SQLite (a WAL beside the backup is read with it) and check
     the copy whole; its schema version and number of messages."""
-    from gateway.cli.backup import integrity_problems
+    from gateway.cli.backup import copy_write_failed, integrity_problems
     from gateway.store.schema import SCHEMA_VERSION
 
     try:
@@ -154,6 +154,8 @@ def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
                     f"{backup} is no smsgw database (it has no schema_version); nothing was changed"
                 ) from None
     except sqlite3.DatabaseError as exc:
+        if copy_write_failed(exc):  # the copy in the state directory, not the backup
+            raise CliError(no_room(backup, tmp, exc)) from None
         raise CliError(f"backup {backup} cannot be read ({exc}); nothing was changed") from None
     if version > SCHEMA_VERSION:
         raise CliError(
@@ -171,6 +173,7 @@ def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> No
     table to hold it; the daemon's start makes one, and the restore goes unrecorded.
     """
     from gateway.cli.audit import cli_actor
+    from gateway.cli.backup import copy_write_failed
     from gateway.store import audit
 
     detail = f"from {backup.name} (schema version {version}, {messages} messages)"
@@ -180,9 +183,30 @@ def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> No
                 audit.record(conn, time.time(), cli_actor(), None, "database.restore", detail)
                 conn.commit()
     except sqlite3.Error as exc:
+        if copy_write_failed(exc):
+            raise CliError(no_room(backup, copy, exc)) from None
         raise CliError(
             f"cannot write the restore's audit row into the copy ({exc}); nothing was changed"
         ) from None
+
+
+def no_room(backup: Path, copy: Path, exc: sqlite3.Error) -> str:
+    """A copy that the state directory has no room for, said as such: "backup X cannot be read
+    (database or disk is full)" sent the admin to a sound backup. The copy goes beside the database
+    it replaces, which is kept: the state directory needs about twice the backup's size."""
+    from gateway.cli.backup import disk_full
+
+    try:
+        size = f" ({backup.stat().st_size / 1e6:.1f} MB)"
+    except OSError:
+        size = ""
+    room = f"free space for about twice the backup's size{size} there"
+    what = room[0].upper() + room[1:] if disk_full(exc) else f"Check that disk; if it is full, {room}"
+    return (
+        f"cannot copy backup {backup} into the state directory {copy.parent} ({exc}); nothing was"
+        " changed, the backup is not at fault. The copy is written beside the database it replaces,"
+        f" which is kept: {what}, then restore again"
+    )
 
 
 def _set_aside(db: Path) -> Path:
