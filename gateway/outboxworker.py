@@ -9,13 +9,16 @@ duplicate (`UNANSWERED_SENDS`).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import aiosmtplib
 import structlog
 
+from gateway.bitelog import FaultLog
 from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
 from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
 from gateway.store.db import Store
-from gateway.store.outbox import ClaimedMail
+from gateway.store.outbox import ClaimedMail, OutboxRepo
 from gateway.supervisor import beat
 from smsc.pacing import backoff
 
@@ -42,6 +45,75 @@ UNANSWERED_SENDS = 3
 # The worker is silent while every slot waits for a send; a send's own bound, and the store's
 # writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
 STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
+
+
+# Failures of the relay itself, not of one mail or recipient, by the type its error is kept under
+# (`error_text`, the exception's repr): no connection, no answer in time, a connection lost. A
+# mail deferred for one of them waits for the relay, not for its own back-off: once a send succeeds
+# it is due again (`wake_relay_faults`). A recipient's 4xx (`SMTPRecipientsRefused`: greylisting, a
+# full mailbox) is the recipient's matter and keeps its back-off.
+RELAY_FAULT_TYPES: dict[str, str] = {
+    "SMTPConnectError": "unreachable",
+    "ConnectionRefusedError": "unreachable",
+    "ConnectionResetError": "connection lost",
+    "ConnectionAbortedError": "connection lost",
+    "BrokenPipeError": "connection lost",
+    "SMTPServerDisconnected": "connection lost",
+    "SMTPConnectTimeoutError": "timeout",
+    "SMTPReadTimeoutError": "timeout",
+    "SMTPTimeoutError": "timeout",
+    "TimeoutError": "timeout",
+}
+# Replies that keep their code first in the repr (`SMTPResponseException(421, '...')`): 421 is the
+# relay closing the session (RFC 5321 3.8: shutting down, too busy), whatever command it answered.
+RELAY_CLOSING_TYPES = (
+    "SMTPResponseException",
+    "SMTPConnectResponseError",
+    "SMTPHeloError",
+    "SMTPSenderRefused",
+    "SMTPDataError",
+)
+# The same as `last_error` patterns, for the one UPDATE that makes such mail due again.
+_RELAY_FAULT_LIKES = [f"{name}(%" for name in RELAY_FAULT_TYPES] + [
+    f"{name}(421,%" for name in RELAY_CLOSING_TYPES
+]
+
+
+def relay_fault(exc: Exception) -> str | None:
+    """The kind of relay fault a failed send's error is ("unreachable", "timeout", "connection lost",
+    "closing"), or None when it is about the mail or its recipient (or the capture directory)."""
+    if isinstance(exc, MaildirError):
+        return None
+    name = type(exc).__name__
+    if name in RELAY_FAULT_TYPES:
+        return RELAY_FAULT_TYPES[name]
+    if name in RELAY_CLOSING_TYPES and isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421:
+        return "closing"
+    return None
+
+
+def wake_relay_faults(outbox: OutboxRepo) -> int:
+    """Mail deferred for a relay fault is due now: the relay just took a mail. Their back-off (up to
+    an hour) was waiting for the relay, which is back; their attempt counts stay, so a relay that
+    fails again sends them on the back-off they had reached. Returns how many are due again."""
+    now = outbox.clock()
+    matches = " OR ".join("last_error LIKE ?" for _ in _RELAY_FAULT_LIKES)
+    with outbox.transaction():
+        return outbox.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"
+            f" AND ({matches})",
+            (now, now, *_RELAY_FAULT_LIKES),
+        ).rowcount
+
+
+class _MailLog:
+    """The log as `FaultLog` writes to it, with the mail's kind back under `kind` (the throttle's
+    own word for its key, so the worker hands it over as `mail_kind`)."""
+
+    def warning(self, event: str, **fields: Any) -> None:
+        if "mail_kind" in fields:
+            fields["kind"] = fields.pop("mail_kind")
+        log.warning(event, **fields)
 
 
 def error_text(exc: Exception) -> str:
@@ -73,6 +145,13 @@ class OutboxWorker:
         self._idle = asyncio.Event()  # clear while mail is claimed and not yet all recorded
         self._idle.set()
         self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
+        # A relay fault deferred mail since the last success (or before this start, unknown): the
+        # next success makes it due again (`wake_relay_faults`).
+        self._relay_faulted = True
+        # A relay down defers every mail at each try: one line per kind of error a second, with
+        # `suppressed=N`, not one per mail (42 mails made 83 lines in 70 s). On the store's clock, as
+        # the back-off: a mail's tries a back-off apart are never one flood.
+        self._deferred_log = FaultLog(_MailLog(), clock=store.clock)
 
     def wake(self) -> None:
         self._wake.set()
@@ -197,11 +276,29 @@ class OutboxWorker:
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
             else:
                 delay = mail_retry_delay(attempts)
+                fault = relay_fault(exc)
+                if fault is not None:
+                    self._relay_faulted = True
                 await self._finish(mail_id, "queued", error, retry_in=delay)
-                log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
+                self._deferred_log.warning(
+                    "mail.deferred", exc, mail=mail_id, mail_kind=kind, to=rcpt, error=error,
+                    retry_in=delay, relay_fault=fault,
+                )  # fmt: skip
         else:
             await self._finish(mail_id, "sent")
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
+            if self._relay_faulted:
+                await self._relay_back()
+
+    async def _relay_back(self) -> None:
+        """The relay took a mail: what waited out a back-off for its faults goes now (the review
+        found mail waiting up to an hour after a 30-min outage, though the relay was back)."""
+        self._relay_faulted = False  # before the write: a fault meanwhile is seen by the next success
+        outbox = self.store.outbox
+        due = await self.store.write(lambda: wake_relay_faults(outbox))
+        if due:
+            log.info("outbox.relay_back", due_again=due, note="mail deferred for the relay's faults goes now")
+            self.wake()
 
     async def _unanswered_send(self, mail: ClaimedMail, count: int, why: str) -> None:
         """A mail the relay took whole without answering goes again on the usual back-off, until

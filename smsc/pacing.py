@@ -5,7 +5,8 @@ for every protocol: the window of outstanding submits, the operator's per-bind `
 (`TokenBucket`) and the pause after the SMSC said it is throttled, growing while it keeps saying so
 and forgotten after the next success. A throttle also halves the link's rate (to `RATE_FLOOR` at
 least) and lets only one submit out at the end of the pause; clean submits win the rate back by
-`RECOVERY_PER_SECOND` a second, up to `max_per_second` (RELIABILITY.md F6: the rate drops adaptively).
+`RECOVERY_PER_SECOND` a second, up to `max_per_second` (RELIABILITY.md F6: the rate drops adaptively),
+and so does a quiet link: the rate is won back by the time without a throttle, submits or none.
 `backoff` is the one exponential delay the gateway uses, for reconnects, part retries and outbox
 retries alike, so that they all grow the same way.
 All clocks and sleeps are parameters so that tests drive time by hand.
@@ -181,6 +182,11 @@ class LinkPacer:
 
     @property
     def rate(self) -> float:
+        """The rate a submit may go at now. The time since the last throttle wins the rate back
+        whether submits went or not: read only after an accepted submit, an idle link stayed
+        "slowed from 100/s after throttling" in `smsgw status` for ever, though no throttle had come
+        for hours (and its first submit after the quiet went at the slow rate)."""
+        self._speed_up(self._clock())
         return self.bucket.rate
 
     def free(self) -> int:
@@ -195,12 +201,16 @@ class LinkPacer:
 
     async def ready(self) -> None:
         """Wait out a throttle pause and the rate limit before one submit goes out."""
+        self._speed_up(self._clock())
         await self.bucket.acquire(hold=self.pause_left)
 
     def try_ready(self) -> bool:
         """`ready()` without waiting: True (and a token taken) when a submit may go out now, with
         no pause running and no earlier submit waiting for a token."""
-        return self.pause_left() <= 0 and not self.bucket.waiting and self.bucket.try_acquire()
+        if self.pause_left() > 0 or self.bucket.waiting:
+            return False
+        self._speed_up(self._clock())
+        return self.bucket.try_acquire()
 
     def release(self, outcome: Outcome | None) -> None:
         """Give the place back and learn from the answer; None when nothing was sent."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 
@@ -55,6 +56,16 @@ from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
+
+# Login refusals that mean the credentials (100 invalid login, 103 login refused by SMSC): the
+# error's number and the SMSC's words alone named no key to fix.
+LOGIN_REFUSALS = frozenset({100, 103})
+
+
+def login_check(name: str) -> str:
+    """What to check after a login refused for its credentials; never the password itself."""
+    link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
+    return f"the SMSC refused the login: check [[smsc]] {link} system_id and password"
 
 
 class Cimd2Link:
@@ -264,10 +275,11 @@ class Cimd2Link:
                 fatal = code in FATAL_LOGIN_ERRORS
                 text = resp.get(P.ERROR_TEXT) or error_text(code)
                 report = log.error if fatal else log.warning
+                check = login_check(self.name) if code in LOGIN_REFUSALS else None
                 # The SMSC's words may quote a number (an account's MSISDN): not in the journal.
                 report("cimd2.login_refused", link=self.name, code=code, error=without_numbers(text),
-                       fatal=fatal)  # fmt: skip
-                self._failed(f"login refused: {code} {text}")
+                       fatal=fatal, **({"check": check} if check else {}))  # fmt: skip
+                self._failed(f"login refused: {code} {text}" + (f": {check}" if check else ""))
                 return "fatal" if fatal else "failed"
             self._conn = conn
             tasks += [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 import time
@@ -50,6 +51,17 @@ from smsc.smpp.submits import DEFAULT_WINDOW
 log = structlog.get_logger(__name__)
 
 DRAIN_WAIT = 5.0
+
+
+def login_refused(name: str, status: int) -> str:
+    """A bind refused for its credentials (ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID), in words
+    and with the keys to check: "bind refused: ESME_RINVPASWD (0x0E)" alone named neither. Never the
+    password itself: the line goes to the journal and `smsgw status`."""
+    link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
+    return (
+        f"bind refused: {status_text(status)}: the SMSC refused the login:"
+        f" check [[smsc]] {link} system_id and password"
+    )
 
 
 def _resolved(result: SubmitResult) -> asyncio.Future[SubmitResult]:
@@ -277,6 +289,7 @@ class SmppLink:
             if status != 0:
                 error = f"bind refused: {status_text(status)}"
                 if status in BIND_CONFIG_ERRORS:
+                    error = login_refused(self.name, status)
                     retry_in = cfg.reconnect_max_seconds
                     log.error("smpp.bind_refused", link=self.name, error=error, retry_in=retry_in)
                     return "config", error
