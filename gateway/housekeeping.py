@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import json
 import os
@@ -31,8 +32,10 @@ from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was
 from gateway.statusfile import read_status as read_status
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
+from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
-from gateway.supervisor import beat, sd_notify
+from gateway.store.trouble import LockWatch, disk_space, lock_waits, store_locked
+from gateway.supervisor import beat, notify_status
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +73,7 @@ class Housekeeping:
         self.status_path = status_path
         self.monotonic = monotonic
         self._said = ""
+        self.lock_watch = LockWatch(monotonic)
         # The last (wall, monotonic) reading and the highest row ids then; kept across a restart of
         # the worker, so that a step during its pause is still seen.
         self._readings: tuple[float, float, Marks] | None = None
@@ -81,25 +85,58 @@ class Housekeeping:
         self.started_at = store.clock()
 
     async def run(self) -> None:
+        """The status file every STATUS_INTERVAL, in a task of its own, and the chores that write.
+
+        The status file was written after the chores' writes: with the database locked by another
+        process each waited 30 s and failed, the file stopped, and `smsgw status` took the daemon
+        for hung. The status task does not beat for the worker (a context of its own): chores
+        that hang still leave the worker stalled."""
+        status = asyncio.create_task(self._status_loop(), context=contextvars.Context())
+        try:
+            await self._chores()
+        finally:
+            status.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await status
+
+    async def _chores(self) -> None:
         last_expiry: float | None = None
         last_kept: float | None = None
         while True:
             beat()
-            await self.check_clock()  # before expiry: validities move with a step
-            now = self.monotonic()
-            if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
-                last_expiry = now
-                await self.expire()
-            if last_kept is None or now - last_kept >= KEPT_INTERVAL:
-                last_kept = now
-                await self.mail_kept()
-            status = self.store_status()
-            write_status(self.status_path, status)
-            said = status_line(status)
-            if said != self._said:  # only changes: the journal keeps every STATUS= as a record
-                sd_notify(f"STATUS={said}")
-                self._said = said
+            try:
+                await self.check_clock()  # before expiry: validities move with a step
+                now = self.monotonic()
+                if last_expiry is None or now - last_expiry >= EXPIRY_INTERVAL:
+                    last_expiry = now
+                    await self.expire()
+                if last_kept is None or now - last_kept >= KEPT_INTERVAL:
+                    last_kept = now
+                    await self.mail_kept()
+            except Exception as exc:
+                if not store_locked(exc):
+                    raise
+                # Another process holds the database: the status says so; tried again next turn.
+                _lock_faults.warning("housekeeping.store_locked", exc, error=str(exc))
             await asyncio.sleep(STATUS_INTERVAL)
+
+    async def _status_loop(self) -> None:
+        while True:
+            try:
+                self.report_status()
+            except Exception as exc:  # the next turn tries again; one line a second at most
+                _status_faults.error("status.failed", exc, traceback=True, error=str(exc))
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    def report_status(self) -> dict[str, Any]:
+        """The status file, and systemd's STATUS= line when it changes (its one writer)."""
+        status = self.store_status()
+        write_status(self.status_path, status)
+        said = status_line(status)
+        if said != self._said:  # only changes: the journal keeps every STATUS= as a record
+            notify_status(said)
+            self._said = said
+        return status
 
     async def mail_kept(self) -> int:
         """The answers a phone's flood kept, mailed once it has been quiet for an hour. Its failure
@@ -117,8 +154,20 @@ class Housekeeping:
         Looked at here, every STATUS_INTERVAL: with no mail coming in, no commit would start the
         TRUNCATE that finds the reader gone, and the pin would be shown long after it ended."""
         self.store.db.recheck_pinned_wal()
-        # The certificates as the last look found them (`gateway.tlsrenewal.CertificateWatch`).
-        return {**self.status(), "wal_pinned": self.store.db.wal_pinned(), "tls": tlsrenewal.report()}
+        status: dict[str, Any] = {
+            **self.status(),
+            "wal_pinned": self.store.db.wal_pinned(),
+            # The certificates as the last look found them (`gateway.tlsrenewal.CertificateWatch`).
+            "tls": tlsrenewal.report(),
+            "disk": disk_space(self.status_path.parent).look(),
+        }
+        if (locked := self.lock_watch.look(*lock_waits(self.store.db))) is not None:
+            status["store_locked"] = {"for_seconds": round(locked, 1)}
+        if status.get("outbox"):  # a few index reads, only while mail waits for the relay
+            mail = outbox_health(self.store.db.conn, self.store.clock())
+            if (stuck := mail.stuck_for(self.store.clock())) is not None:
+                status["relay_stuck"] = {"for_seconds": round(stuck, 1), "said": mail.said}
+        return status
 
     async def check_clock(self) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.
@@ -251,6 +300,12 @@ def status_line(status: dict[str, Any]) -> str:
         line += f", store failing: {' '.join(str(trouble.get('error', '')).split())[:60]}"
     if status.get("wal_pinned"):
         line += ", WAL pinned by a reader"
+    if status.get("store_locked"):
+        line += ", database locked by another process"
+    if (disk := status.get("disk")) and disk.get("low"):
+        line += ", state_dir nearly full"
+    if status.get("relay_stuck"):
+        line += ", relay not taking mail"
     return line
 
 
@@ -292,6 +347,8 @@ def _overwrite(path: Path, text: str) -> bool:
 
 # Written every few seconds: a disk that stays full must not log a line each time.
 _status_faults = FaultLog(log)
+# A database locked by another process fails the chores' writes every turn: one line a minute.
+_lock_faults = FaultLog(log, interval=60.0)
 
 
 def remove_status(path: Path) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import structlog
 
+from gateway.bitelog import FaultLog
+
 log = structlog.get_logger(__name__)
 
 STALL_AFTER_SECONDS = 60.0  # a worker silent for longer is stalled and the watchdog is withheld
@@ -38,7 +40,17 @@ START_CHECK_FREE_SECONDS = 10.0
 # `watchdog_interval()` (half of WatchdogSec; 2 s without one).
 EXTEND_AHEAD_SECONDS = 30.0
 
+# A database locked by another process fails every worker's writes until it ends: one line a
+# minute (with how many were held back), not a crash with a traceback each.
+_lock_faults = FaultLog(log, interval=60.0)
+
 _current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
+
+
+def _store_locked(exc: BaseException) -> bool:
+    from gateway.store.trouble import store_locked
+
+    return store_locked(exc)
 
 
 def beat() -> None:
@@ -58,6 +70,25 @@ def sd_notify(message: str) -> None:
     with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.connect(path)
         sock.sendall(message.encode())
+
+
+# systemd's STATUS= line is composed in one place: the housekeeping's line (queue, links, store,
+# relay) and the supervisor's withheld watchdog. Each wrote it whole: "STATUS=running" after a stall
+# stayed until the queue changed, and the withheld watchdog was overwritten within the second.
+_status_parts: dict[str, Any] = {"line": "", "withheld": []}
+
+
+def notify_status(line: str | None = None, *, withheld: list[str] | None = None) -> None:
+    """Send STATUS= with `line` (the housekeeping's) or `withheld` (the stalled workers) changed."""
+    if line is not None:
+        _status_parts["line"] = line
+    if withheld is not None:
+        _status_parts["withheld"] = list(withheld)
+    said, stalled = _status_parts["line"], _status_parts["withheld"]
+    if stalled:
+        said = f"watchdog withheld, stalled: {', '.join(stalled)}" + (f"; {said}" if said else "")
+    if said:
+        sd_notify(f"STATUS={said}")
 
 
 def database_bytes(db: Path) -> int:
@@ -199,6 +230,7 @@ class Supervisor:
         self.stopping = False
         self.watchdog_ticks = 0  # lets tests wait for "the watchdog has looked again" without sleeping
         self._withheld: list[str] = []
+        _status_parts.update(line="", withheld=[])  # this daemon's (tests run several in a process)
 
     def add(
         self,
@@ -248,13 +280,18 @@ class Supervisor:
                 worker.state = "restarting"
                 if time.monotonic() - started > 2 * BACKOFF_MAX_SECONDS:
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
-                log.error(
-                    "worker.crashed",
-                    worker=worker.name,
-                    error=worker.last_error,
-                    retry_in=backoff,
-                    exc_info=exc,
-                )
+                if _store_locked(exc):
+                    # Another process holds the database (an sqlite3 shell, a backup): no crash of
+                    # the worker, and its traceback says nothing; `smsgw status` names the lock.
+                    _lock_faults.warning("worker.store_locked", exc, worker=worker.name, retry_in=backoff)
+                else:
+                    log.error(
+                        "worker.crashed",
+                        worker=worker.name,
+                        error=worker.last_error,
+                        retry_in=backoff,
+                        exc_info=exc,
+                    )
                 await asyncio.sleep(backoff)
                 worker.last_beat = time.monotonic()  # the pause is ours, not a hang of the worker
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
@@ -269,18 +306,18 @@ class Supervisor:
         return {name: w.snapshot(now) for name, w in self.workers.items()}
 
     async def _watchdog(self) -> None:
-        """Ping systemd only while every worker is beating; say which are not, once."""
+        """Ping systemd only while every worker is beating; say which are not, once (`notify_status`)."""
         interval = watchdog_interval()
         while True:
             stalled = self.stalled()
             if not stalled:
                 if self._withheld:
                     log.info("watchdog.resumed")
-                    sd_notify("STATUS=running")
+                    notify_status(withheld=[])
                 sd_notify("WATCHDOG=1")
             elif stalled != self._withheld:
                 log.error("watchdog.withheld", stalled=stalled)
-                sd_notify(f"STATUS=watchdog withheld, stalled: {', '.join(stalled)}")
+                notify_status(withheld=stalled)
             self._withheld = stalled
             self.watchdog_ticks += 1
             await asyncio.sleep(interval)

@@ -11,13 +11,31 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
-from gateway.cli.common import CliError, DaemonStarting, open_store, pid_alive, when
+from gateway.cli import common
+from gateway.cli.common import CliError, DaemonStarting, open_store, pid_alive
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
     from gateway.config import Config
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+# An SMS with a part due that has waited this long since it was accepted is trouble: an SMSC that
+# throttled every submit left the queue standing for minutes while the link was up and status said 0.
+QUEUE_STUCK_SECONDS = 600.0
+
+
+def when(ts: float | None) -> str:
+    """A time in [gateway] timezone with its offset ("2026-12-04 10:41:02 +01:00"): the logs are in
+    UTC, and without the zone the two read an hour apart."""
+    from datetime import datetime
+
+    if not ts:
+        return "-"
+    # No zone configured (before a config is read): the machine's, as `common.when` prints then.
+    offset = datetime.fromtimestamp(ts, common._zone).astimezone(common._zone).strftime("%z")
+    return f"{common.when(ts)} {offset[:3]}:{offset[3:]}"
+
+
 # `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
 # or a script can tell from the code alone (it exited 0 also with the daemon crashed).
 STATUS_HEALTHY = 0
@@ -25,7 +43,8 @@ STATUS_TROUBLE = 1
 STATUS_NOT_RUNNING = 3  # LSB's "program is not running"
 STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
-    " trouble: its store is failing, a reader pins the WAL, a worker is stalled or restarting, no"
+    " trouble: its store is failing or locked by another process, state_dir's disk is nearly full,"
+    " a reader pins the WAL, an SMS due has waited over 10 min, a worker is stalled or restarting, no"
     " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
     " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
     " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
@@ -84,6 +103,7 @@ def status_exit(
     routes: Sequence[tuple[str, Sequence[str]]] = (),
     outbox_stuck: bool = False,
     holder: int | None = UNKNOWN,
+    queue_stuck: bool = False,
 ) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
@@ -101,11 +121,14 @@ def status_exit(
     links = status.get("links", {}).values()
     trouble = (
         status.get("store")
+        or status.get("store_locked")
+        or (status.get("disk") or {}).get("low")
         or status.get("wal_pinned")
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or not any(link.get("state") == "active" for link in links)
         or bool(routes and unserved(routes, _active(status)))
         or outbox_stuck
+        or queue_stuck
     )
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
@@ -143,7 +166,14 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if down is not None and down.startswith("starting") and (doing := _start_words(cfg, holder)):
         down = doing  # what its start does: checking a large database takes minutes
     routes = cfg.routes()
-    code = status_exit(status, now, routes, outbox_stuck=stuck is not None, holder=holder)
+    from gateway.web.metrics import queue_oldest
+
+    oldest_due = queue_oldest(store.db.conn, now)
+    due_for = None if oldest_due is None else now - oldest_due
+    queue_stuck = due_for is not None and due_for > QUEUE_STUCK_SECONDS
+    code = status_exit(
+        status, now, routes, outbox_stuck=stuck is not None, holder=holder, queue_stuck=queue_stuck
+    )
     if args.json:
         outbox = {
             "waiting": waiting,
@@ -154,7 +184,12 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             "failed_last_day": mail.failed_day,
         }
         quiet = {"parts": held, "first_release": release}
-        queue = {**counts, "held_for_quiet_hours": quiet}
+        queue = {
+            **counts,
+            "held_for_quiet_hours": quiet,
+            "oldest_due_age_seconds": None if due_for is None else round(due_for, 1),
+            "stuck": queue_stuck,
+        }
         print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
         return code
     for what, by_state in counts.items():
@@ -162,6 +197,9 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{what:9} {shown}")
         if what == "parts" and held:  # queued, and not to go before the window ends
             print(f"{'':9} {held} of them {quiet_held(release, ZoneInfo(cfg.gateway.timezone))}")
+    if queue_stuck and due_for is not None:
+        links = _links_words(status)
+        print(f"{'':9} trouble: an SMS due has waited {age(due_for)} since {when(oldest_due)}{links}")
     if waiting:
         print(
             f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
@@ -171,7 +209,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
     elif oldest is not None and now - oldest > STUCK_SECONDS:
         # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
-        print(f"{'':9} the relay defers some recipients{said}")
+        if mail.relay_fault:  # it could not be reached (or failed) for these; it takes mail now
+            print(f"{'':9} the relay was unreachable for some mail, which waits for its next try{said}")
+        else:
+            print(f"{'':9} the relay defers some recipients{said}")
     if maildir_doubts(cfg):  # a production gateway whose mail all lands in files (check-config says more)
         print(f"mail      relay {cfg.mail.relay} (nothing leaves this machine)")
     if mail.failed_day:
@@ -188,6 +229,20 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         print(
             f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
             f" {trouble['failures']} failed write(s); new mail is refused until it writes again"
+        )
+    if locked := status.get("store_locked"):  # gateway.store.trouble.LockWatch
+        since = float(status["updated_at"]) - float(locked["for_seconds"])
+        print(
+            f"store     database locked by another process since {when(since)}: end the sqlite3 shell"
+            " or the backup holding it (new mail gets 451 meanwhile)"
+        )
+    if (disk := status.get("disk")) and disk.get("low"):  # gateway.store.trouble.DiskSpace
+        from gateway.statusfile import size_words
+
+        print(
+            f"disk      state_dir {cfg.state_dir} nearly full: {size_words(disk['free_bytes'])} free of"
+            f" {size_words(disk['total_bytes'])}, under {size_words(disk['floor_bytes'])}; new mail is"
+            " refused (452) once it is full: free space there (old logs, backups) or grow the filesystem"
         )
     if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
         since = float(status["updated_at"]) - float(pinned["for_seconds"])
@@ -238,6 +293,15 @@ def _start_words(cfg: Config, holder: int | None) -> str | None:
     if holder is None or not start or start.get("pid") != holder or not (doing := starting_words(start)):
         return None
     return DaemonStarting(holder, start.get("version"), doing).state
+
+
+def _links_words(status: dict[str, Any] | None) -> str:
+    """ "; link a: active, throttled 14": what the links do while the queue stands."""
+    links = (status or {}).get("links", {})
+    said = ", ".join(
+        f"link {n}: {link.get('state')}, throttled {link.get('throttled', 0)}" for n, link in links.items()
+    )
+    return f"; {said}" if said else ""
 
 
 def _down(link: dict[str, Any], now: float) -> str:

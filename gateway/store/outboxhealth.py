@@ -37,6 +37,9 @@ class OutboxHealth:
     last_error: str | None  # the relay's answer to the mail deferred last
     failed_day: int  # mails given up on in the last 24 hours
     relay_ok: bool  # it took mail within STUCK_SECONDS, or defers only some recipients
+    relay_fault: bool = (
+        False  # the last answer is the relay's own failure (unreachable, 421), not a recipient's
+    )
 
     def stuck_for(self, now: float) -> float | None:
         """How long the oldest mail has waited, once that is past STUCK_SECONDS and the relay is
@@ -81,4 +84,6 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     )
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
     said = relays_fault[0] if relays_fault else (row[0] if row else None)
-    return OutboxHealth(int(waiting), oldest, said, int(failed), relay_ok)
+    # Worded by its kind: "the relay defers some recipients" with "Connection refused" beside it
+    # contradicted itself after an outage (those mails wait out their back-off).
+    return OutboxHealth(int(waiting), oldest, said, int(failed), relay_ok, relays_fault is not None)

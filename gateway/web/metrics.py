@@ -26,7 +26,9 @@ from starlette.routing import Route
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.routing import unserved
+from gateway.statusfile import size_words
 from gateway.store.settling import FINAL_PART
+from gateway.store.trouble import disk_space
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
@@ -75,10 +77,28 @@ class Heartbeat:
             return self._failure
 
 
+# The oldest SMS with a part due: read off parts_due (the due parts' range), each due part's message
+# by its key. Its message's acceptance, not the part's due time: a part an SMSC throttles is due
+# again a moment later, so its due time never ages while nothing is delivered. Due within
+# DUE_SLACK_SECONDS counts (a throttle's pause, a retry's back-off); a part held for quiet hours or
+# a later send is not waiting yet.
+DUE_SLACK_SECONDS = 60.0
+QUEUE_OLDEST = (
+    "SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
+    " WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?"
+)
+
+
+def queue_oldest(conn: Any, now: float) -> float | None:
+    """When the oldest SMS with a part due at `now` was accepted (None: nothing is due)."""
+    return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
+
+
 class StoreCollector(Collector):
-    def __init__(self, web: Any, counts: StoreCounts) -> None:
+    def __init__(self, web: Any, counts: StoreCounts, oldest_due: float | None = None) -> None:
         self.web = web
         self.counts = counts
+        self.oldest_due = oldest_due
 
     def collect(self) -> Iterator[Any]:
         counts = self.counts
@@ -119,6 +139,12 @@ class StoreCollector(Collector):
         yield parts
         yield parts_waiting
         yield depth
+        now = self.web.store.clock()
+        yield GaugeMetricFamily(
+            "smsgw_queue_oldest_seconds",
+            "how long the oldest SMS with a part due to be sent has waited since accepted (0: none due)",
+            value=0.0 if self.oldest_due is None else max(0.0, now - self.oldest_due),
+        )
         outbox = GaugeMetricFamily("smsgw_outbox", "mails by state", labels=["state"])
         for state, n in counts.outbox:
             outbox.add_metric([state], n)
@@ -151,15 +177,28 @@ class StoreCollector(Collector):
             "parts sent again after a submit the link's SMSC may have taken (R-7.5), since start",
             labels=["link"],
         )
+        throttled = CounterMetricFamily(
+            "smsgw_link_throttled",
+            "submits the link's SMSC answered with throttling (ESME_RTHROTTLED), since start",
+            labels=["link"],
+        )
         for name, info in sorted(self.web.links().items()):
             up.add_metric([name], 1.0 if info.get("state") == "active" else 0.0)
             rate.add_metric([name], float(info.get("rate", 0.0)))
             submitted.add_metric([name], float(info.get("submitted", 0)))
             resent.add_metric([name], float(info.get("possible_duplicates", 0)))
+            throttled.add_metric([name], float(info.get("throttled", 0)))
         yield up
         yield rate
         yield submitted
         yield resent
+        yield throttled
+        if (space := disk_space(self.web.config.state_dir).look()) is not None:
+            yield GaugeMetricFamily(
+                "smsgw_state_dir_free_bytes",
+                "free bytes on the filesystem of state_dir (the database and its WAL grow there)",
+                value=float(space["free_bytes"]),
+            )
         smtp = CounterMetricFamily(
             "smsgw_smtp_replies", "SMTP replies sent since start, by code", labels=["code"]
         )
@@ -176,8 +215,10 @@ async def metrics(request: Request) -> Response:
     if token and not (scheme.lower() == "bearer" and same(credentials.strip(), token)):
         return PlainTextResponse("bearer token required\n", status_code=401)
     counts = await web.counts.read()  # off the loop: see gateway/web/counts.py
+    now = web.store.clock()
+    oldest = await web.counts.run(lambda conn: queue_oldest(conn, now))  # the same reader thread
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(web, counts))
+    registry.register(StoreCollector(web, counts, oldest))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -187,7 +228,8 @@ async def healthz(request: Request) -> Response:
 
     The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
     while every mail, which needs new pages, is refused with 452. So the store's recent failures
-    count too (`GroupCommit.trouble`), and 503 lasts until none has failed for a while."""
+    count too (`GroupCommit.trouble`), and 503 lasts until none has failed for a while. So does the
+    free space of state_dir (`gateway.store.trouble.DiskSpace`), a statvfs once a second at most."""
     web = request.app.state.web
     store = web.store
     if (failure := await web.heartbeat.failure(store)) is not None:
@@ -196,6 +238,13 @@ async def healthz(request: Request) -> Response:
         return PlainTextResponse(
             f"store failing for {trouble['for_seconds']:.0f} s: {trouble['error']}"
             f" (failed writes: {trouble['failures']}, the last {trouble['last_seconds_ago']:.0f} s ago)\n",
+            status_code=503,
+        )
+    if (space := disk_space(web.config.state_dir).look()) is not None and space["low"]:
+        # Before the disk is full: once it is, every mail gets 452 while the heartbeat may still fit.
+        return PlainTextResponse(
+            f"state_dir nearly full: {size_words(space['free_bytes'])} free,"
+            f" under {size_words(space['floor_bytes'])}\n",
             status_code=503,
         )
     if not web.simulator:
