@@ -20,7 +20,7 @@ from typing import Any
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.notify import stamp
-from gateway.reasons import NUMBER_REFUSED, OPTED_OUT_SAID, from_smsc, human_reason, smsc_code
+from gateway.reasons import NO_ROUTE_SAID, NUMBER_REFUSED, OPTED_OUT_SAID, from_smsc, human_reason, smsc_code
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -148,13 +148,16 @@ def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
 
 def _advice(state: str, reason: str, status: str) -> w.Phrase:
     """The one line of what to do (`wording.BOUNCE_ADVICE`), by the kind of failure: a number the
-    operator refused, a cancel, an opt-out, an expiry, else a delivery that failed at the phone."""
+    operator refused, a cancel, an opt-out, a number no link serves any more, an expiry, else a
+    delivery that failed at the phone."""
     if status == "5.1.1":
         return w.BOUNCE_ADVICE["number"]
     if state == "cancelled":
         return w.BOUNCE_ADVICE["cancelled"]
     if OPTED_OUT_SAID in reason:
         return w.BOUNCE_ADVICE["optout"]
+    if reason.startswith(NO_ROUTE_SAID):  # the gateway's links, not the phone: its admin can help
+        return w.BOUNCE_ADVICE["route"]
     if state == "expired":
         return w.BOUNCE_ADVICE["expired"]
     return w.BOUNCE_ADVICE["failed"]

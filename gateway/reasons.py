@@ -54,6 +54,8 @@ NUMBER_REFUSED = frozenset(
 # A part ended by the phone's STOP after its mail was accepted (`gateway.claims.OPTED_OUT`), as a
 # bounce tells it from a delivery that failed.
 OPTED_OUT_SAID = "the phone answered with an opt-out word (STOP) after this mail was accepted"
+# How a part no link serves any more starts its note (`gateway.outcomes.NO_ROUTE_NOTE`).
+NO_ROUTE_SAID = "no SMSC link serves "
 _OWN: dict[str, tuple[str, str]] = {
     "cancelled by admin": ("cancelled by the administrator", "anulowany przez administratora"),
     "held by admin": ("held by the administrator", "wstrzymany przez administratora"),

@@ -55,6 +55,11 @@ BOUNCE_ADVICE = {
         "What to do: nothing; the phone's user asked for no more SMS from this gateway.",
         "Co zrobić: nic; użytkownik telefonu zrezygnował z SMS-ów z tej bramki.",
     ),
+    "route": Phrase(
+        "What to do: ask the gateway's administrator; no link of the gateway serves this number now.",
+        "Co zrobić: proszę zapytać administratora bramki; żadne połączenie bramki nie obsługuje"
+        " teraz tego numeru.",
+    ),
     "cancelled": Phrase(
         "What to do: it was not sent; send the mail again if it is still needed.",
         "Co zrobić: SMS nie został wysłany; jeśli jest nadal potrzebny, proszę wysłać wiadomość ponownie.",

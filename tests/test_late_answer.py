@@ -19,6 +19,7 @@ from smsc.cimd2.packet import Op, P, Packet
 from tests.conftest import DOMAIN, config_text, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.cimd2 import PeerConnection, ScriptedSmsc
 from tests.fakes.smsc import LateAnswerSMSC, NoMessageIdSMSC, SilentSMSC
+from tests.test_attempts_spent_maybe_sent import bounce_text
 
 
 def to(number: str) -> str:
@@ -170,6 +171,6 @@ async def test_empty_message_id_expires_the_part_and_tells_the_sender(
                 await gw.until(lambda: gw.states() == ["expired"])
                 await sink.wait(1)
     assert len(smsc.received) == 1
-    bounce = sink.messages[0][2].decode()
+    bounce = bounce_text(sink.messages[0][2])
     assert "delivery unknown" in bounce and "without a message id" in bounce
     assert warnings(logs, "mt.unconfirmed")

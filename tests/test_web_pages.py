@@ -247,7 +247,7 @@ async def test_operator_holds_a_waiting_message_and_a_retry_releases_it(web: Web
         assert admin.message_info(mine)["state"] == "hold"
         parts = web.store.db.conn.execute("SELECT state FROM parts WHERE message_id = ?", (mine,)).fetchall()
         assert parts == [("hold",)]
-        assert "held by admin" in (await c.get(f"/messages/{mine}")).text
+        assert "held by the administrator" in (await c.get(f"/messages/{mine}")).text
         assert (await c.post(f"/messages/{mine}/retry", data={"csrf": token})).status_code == 303
         assert admin.message_info(mine)["state"] == "queued"
     assert [e["action"] for e in web.repo.audit_log(None)][:2] == ["message.retry", "message.hold"]
