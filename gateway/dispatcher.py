@@ -4,7 +4,8 @@ Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drive
 outcomes. Parts are claimed ahead of the windows of the links that are up (`gateway.claimahead`,
 in batches), so that a place freed by an answer is given the next part in the same step, with no
 claim or other write in between; a part with no usable link goes straight back to the queue without
-counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops.
+counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops, or when
+a busy link kept them while another had room (`claimahead.KeptParts`: no head-of-line blocking).
 A part of an account suspended after its claim is not sent: the dispatcher holds it as the
 suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that the resume sends it once.
 What each answer makes of the part is written by `gateway.outcomes`; anything unexpected puts the
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from gateway.claimahead import ClaimAhead
+from gateway.claimahead import KEPT_DELAY_SECONDS, ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
@@ -79,6 +80,7 @@ class Dispatcher:
         )
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._windows = ClaimAhead(self.links, self.pacers)  # how many to claim ahead of them
+        self._kept = KeptParts()  # those kept for a full link while another has room (`claimahead`)
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
@@ -193,6 +195,15 @@ class Dispatcher:
                 kept.append(part)  # its links are full; it keeps its turn
             else:
                 unsendable.append(part)
+        if kept and not self._ready and not self._drained and self._windows.free() > 0:
+            # Another link up has free places none of them can use, and due parts wait behind them.
+            kept, back = self._kept.overtaken(kept, self._windows, now)
+            if back:
+                at = self.store.clock()
+                back_at = [(p, self._outcomes.order.handed_back(p, KEPT_DELAY_SECONDS, at)) for p in back]
+                self._pacing.difference_update(part.id for part in back)
+                self._late.not_sent(part.id for part in back)
+                self._background(self._outcomes.put_back(back_at, event="mt.overtaken"))
         self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)

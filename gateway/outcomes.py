@@ -341,10 +341,12 @@ class OutcomeRecorder:
         self.forget(part.id)
         return self.store.queue.mark_part_final(part.id, state, error, link=link)
 
-    async def put_back(self, parts: list[tuple[ClaimedPart, float]]) -> None:
+    async def put_back(
+        self, parts: list[tuple[ClaimedPart, float]], event: str = "mt.behind_suspect"
+    ) -> None:
         """Claimed parts that wait for an older SMS to their phone (`due_after`) go back to the queue,
         due with it (the same time: one claim takes them in their order), their attempt not counted;
-        in one write."""
+        in one write. Also those kept for a full link that give their turn up (`gateway.claimahead`)."""
         now = self.store.clock()
         for part, due in parts:
             if due > now:  # the SMS after it wait for it in turn
@@ -355,7 +357,7 @@ class OutcomeRecorder:
                 if not self.late.settled_meanwhile(part.id):  # else a late answer settled it
                     self.store.queue.release(part.id, delay=None, count=False, due=due)
 
-        log.info("mt.behind_suspect", parts=[part.id for part, _delay in parts])
+        log.info(event, parts=[part.id for part, _delay in parts])
         await self.write(None, release)
 
     def _another_up(self, part: ClaimedPart, name: str) -> bool:
