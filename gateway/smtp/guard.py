@@ -22,6 +22,13 @@ import structlog
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
 from gateway.smtp import replies
+from gateway.smtp.eviction import (
+    EVICT_SILENT_SECONDS,
+    EVICT_UNPROVEN_SECONDS,
+    STRANGER_DATA_GRACE_SECONDS,
+    STRANGER_DATA_MIN_RATE,
+    who_gives_way,
+)
 from gateway.smtp.protocol import LeanSMTP
 
 log = structlog.get_logger(__name__)
@@ -34,20 +41,10 @@ COMMAND_LINE_CAP = 12288
 # but counted with NOOPs its 248th RCPT closed the session and the 100 taken were lost with it.
 # Postfix takes 1,000 recipients per transaction (smtpd_recipient_limit) and counts the rest.
 RCPT_LINES_CAP = 2000
-# At the connection cap, a session without a login or a mail taken may give way to a new one once it
-# has made no progress for this long: a step that moves a mail forward (a first EHLO on a channel,
-# STARTTLS, a login, MAIL, RCPT, a body's bytes) counts, other bytes do not. A byte of a command line
-# or a NOOP every few seconds held a slot as long as the client liked, so ten addresses dripping them
-# kept every Outlook user out with 421.
-EVICT_SILENT_SECONDS = 10.0
-# ... or once it has held its slot this long without a login or a mail taken: MAIL, RSET, MAIL... each
-# a step, would otherwise hold one for the 250 commands of `max_commands`. A mail server's session
-# sends its first mail within seconds of the greeting, and Outlook logs in as soon as TLS is up.
-EVICT_UNPROVEN_SECONDS = 60.0
 # A mail's body may take this long from the 354, however it trickles in (each piece moves the idle
 # deadline, so a slow uplink is not cut while it sends): RFC 5321 4.5.3.2.6 gives the client 10 minutes
 # to wait for the end of DATA, and 1 MiB in that time is 1.7 kB/s. Without a bound a byte every few
-# minutes would hold a slot, which a session in DATA never gives way, for ever.
+# minutes would hold a slot for ever (only a stranger's may give way at the cap: `eviction`).
 DATA_SECONDS_MAX = 600.0
 # The body bytes that sessions without an account (a stranger's mail to postmaster or answer to a
 # premium SMS, a bounce) may hold at once, all together: past it, the session whose bytes went over
@@ -72,6 +69,8 @@ class SessionGuard:
     evict_unproven_after: float = EVICT_UNPROVEN_SECONDS
     max_data_seconds: float = DATA_SECONDS_MAX
     stranger_data_budget: int = STRANGER_DATA_BUDGET
+    stranger_rate_grace: float = STRANGER_DATA_GRACE_SECONDS
+    stranger_min_rate: float = STRANGER_DATA_MIN_RATE
     stranger_data: int = field(default=0, init=False)  # body bytes strangers' sessions hold now
     bite: BiteLog = field(default_factory=BiteLog)
     _open: int = field(default=0, init=False)
@@ -104,21 +103,12 @@ class SessionGuard:
         return None
 
     def _make_room(self) -> bool:
-        """At the cap, of the sessions that have neither logged in nor had a mail taken, one that
-        made no progress for `evict_after` (or held its slot `evict_unproven_after`) gives way, the
-        one stalled longest first (as Postfix's stress mode ends idle sessions): 500 connections
-        that said nothing, from ten addresses and no password, kept every Outlook user out with 421.
-        Only progress counts (`GuardedSMTP.stalled_for`), not any byte: a NOOP or one byte of a
-        command line every few seconds kept them out as well. A session in DATA never goes.
-        False when no session may give way."""
-        idle = [
-            s
-            for s in self.live
-            if s.unproven() and (s.stalled_for() >= self.evict_after or s.age() >= self.evict_unproven_after)
-        ]
-        if not idle:
+        """At the cap, an idle session without a login or a mail taken, or a stranger's slow body in
+        DATA, gives way (`eviction.who_gives_way`); False when no session may."""
+        session = who_gives_way(self.live, self.evict_after, self.evict_unproven_after, self.evict_after)
+        if session is None:
             return False
-        max(idle, key=GuardedSMTP.stalled_for).give_way()
+        session.give_way()
         return True
 
     def release(self, key: str) -> None:
@@ -253,6 +243,17 @@ class GuardedSMTP(LeanSMTP):
                         self._release_data()  # at once: the next session's bytes see the room
                         self._close_with(replies.DATA_BUDGET, "data_budget", held=held)
                         return
+                    took = now - self._data_since
+                    if (
+                        took > self.guard.stranger_rate_grace
+                        and self._data_held < self.guard.stranger_min_rate * took
+                    ):
+                        held = self._data_held
+                        self._release_data()
+                        self._close_with(
+                            replies.DATA_TOO_SLOW_RATE, "data_rate", held=held, seconds=round(took)
+                        )
+                        return
         if self._in_data or self.transport is None or self.transport.is_closing():
             super().data_received(data)
             return
@@ -342,6 +343,14 @@ class GuardedSMTP(LeanSMTP):
         self.guard.stranger_data -= self._data_held
         self._data_held = 0
 
+    def stranger_data_rate(self, after: float) -> float | None:
+        """Body bytes a second since the 354 of a stranger's DATA going on for `after` seconds or
+        more, or None for any other session (`eviction.who_gives_way`)."""
+        if self._key is None or not (self._in_data and self._data_started and self._stranger):
+            return None
+        took = self.loop.time() - self._data_since
+        return self._data_held / took if took >= after else None
+
     def stalled_for(self) -> float:
         """Seconds since the session's last step towards a mail (see `_PROGRESS`, a body's bytes)."""
         return self.loop.time() - self._progress
@@ -351,13 +360,17 @@ class GuardedSMTP(LeanSMTP):
 
     def give_way(self) -> None:
         """Close for a new connection at the cap: uncounted at once, so the new one takes its place."""
-        self.guard.bite("idle_evicted", ip=self._peer_ip(), open=self.guard.open)
+        in_data = self._in_data
+        self.guard.bite(
+            "slow_data_evicted" if in_data else "idle_evicted", ip=self._peer_ip(), open=self.guard.open
+        )
         if self._key is not None:
             self.guard.release(self._key)
             self._key = None
         self.guard.live.discard(self)
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.take_held() + replies.IDLE_EVICTED.encode("ascii") + b"\r\n")
+            reply = replies.SLOW_DATA_EVICTED if in_data else replies.IDLE_EVICTED
+            self.transport.write(self.take_held() + reply.encode("ascii") + b"\r\n")
             self.transport.close()
 
     def close_for_shutdown(self) -> None:

@@ -106,7 +106,7 @@ def read_mail(raw: bytes, opts: IntakeOptions = IntakeOptions(), *, empty_sender
         return _read(raw, opts, empty_sender)
     except IntakeRefused:
         raise
-    except RecursionError:  # hostile nesting beyond the parser's stack: expected input, not a bug
+    except RecursionError:  # hostile nesting (past mimebody's bound or the parser's stack): not a bug
         log.info("intake.too_deep", size=len(raw))
         raise IntakeRefused(UNREADABLE_REPLY.format("MIME nesting too deep")) from None
     except Exception as exc:  # a bug in intake: the sender gets a refusal, the operator a traceback

@@ -25,6 +25,13 @@ _MAX_OCTET = 65_536
 _STR_PARSER = Parser(policy=compat32)
 
 
+class TooDeep(RecursionError):
+    """MIME nested past `_MAX_DEPTH`: the text below it is not looked for, so the mail is refused
+    as intake refuses nesting past the parser's stack ("MIME nesting too deep"). Returning nothing
+    there sent the subject alone (250, the body lost without a word), or refused the mail as
+    having no body at all."""
+
+
 @dataclass(slots=True)
 class BodyText:
     text: str
@@ -47,7 +54,7 @@ class BodyContext:
 def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     """The text a person reading `part` in a mail program would take as the message."""
     if depth > _MAX_DEPTH:
-        return None
+        raise TooDeep(depth)
     ctype = part.get_content_type()
     main, _, sub = ctype.partition("/")
     if part.is_multipart():

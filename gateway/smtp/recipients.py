@@ -19,6 +19,7 @@ import structlog
 
 from gateway.config import Config
 from gateway.routing import Router
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -60,13 +61,19 @@ def as_given(address: str | None) -> str | None:
     return address
 
 
-def refused(envelope: Any, address: str, reply: str, number: str | None = None) -> str:
+def refused(
+    envelope: Any, address: str, reply: str, number: str | None = None, throttle: LogThrottle | None = None
+) -> str:
     """A recipient refused at RCPT, logged with its sender: the client alone had the reply, and an
-    operator asked "my SMS to 601… never arrived" found nothing under the number or the address."""
+    operator asked "my SMS to 601… never arrived" found nothing under the number or the address.
+
+    With `throttle` (a refusal a client repeats at will: 452 past the 100th recipient, 1,900 lines
+    for one session's 10,000 RCPTs) a user's line goes through it: one a second, the rest counted."""
     sender = getattr(envelope, "smsgw", None)  # gate.Sender: who MAIL took the mail from
     # A stranger's (MAIL lets anyone through to premium numbers): an open-relay probe's every RCPT
     # would be a line; the operator looks for the users' refused recipients.
-    said = log.info if sender is not None and sender.user is not None else log.debug
+    user = sender is not None and sender.user is not None
+    said: Any = log.debug if not user else log.info if throttle is None else _throttled(throttle, reply)
     said(
         "smtp.rcpt_refused",
         sender=sender.mail_from if sender is not None else envelope.mail_from,
@@ -75,3 +82,12 @@ def refused(envelope: Any, address: str, reply: str, number: str | None = None) 
         reply=reply,
     )
     return reply
+
+
+def _throttled(throttle: LogThrottle, reply: str) -> Any:
+    """`log.info` through `throttle`, one kind per reply code."""
+
+    def said(event: str, **fields: Any) -> None:
+        throttle.info(event, kind=f"rcpt_refused:{reply[:3]}", **fields)
+
+    return said

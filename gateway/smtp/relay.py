@@ -34,6 +34,7 @@ from gateway.smtp.inforeply import info_reply
 from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,11 @@ class RelayHandler:
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
+        # Refusals any network can repeat at will (a stranger's every MAIL or RCPT, a user's RCPTs past
+        # the 100th): 8 addresses reconnecting made 3 MB of log a second. A session's first says it, at
+        # most one a second per kind, with the count of those held back (`LogThrottle`).
+        self.refusals = LogThrottle(log)
+        self.tls_handshakes = 0  # STARTTLS handshakes of this port under way (servers.GatewaySMTP)
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -102,7 +108,7 @@ class RelayHandler:
                 refusal = replies.SENDER_DENIED
             refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
             if not self.gate.config.premium.tariffs:
-                log.info("smtp.sender_refused", **refused)
+                self._sender_refused(session, refused)
                 return refusal
             # R-4.5: answers to premium SMS come from anywhere; RCPT refuses every other address,
             # and only then is the sender logged as refused (a premium answer is no refusal).
@@ -145,7 +151,7 @@ class RelayHandler:
             # RFC 5321 4.5.1: from anyone MAIL let through, up to an hour's cap
             return postmaster.take(envelope, address, self.gate.store, client_ip)
         if "refusal" in envelope.__dict__:
-            log.info("smtp.sender_refused", **envelope.__dict__["refused"])
+            self._sender_refused(session, envelope.__dict__["refused"])
             return str(envelope.__dict__["refusal"])
         if "premium" in envelope.__dict__:
             return replies.PREMIUM_ALONE
@@ -199,7 +205,7 @@ class RelayHandler:
             envelope.rcpt_tos.append(address)
             return replies.OK_RCPT  # the same phone twice gets one SMS
         if len(numbers) >= MAX_RECIPIENTS:
-            return recipients.refused(envelope, address, replies.TOO_MANY_RCPT, number)
+            return recipients.refused(envelope, address, replies.TOO_MANY_RCPT, number, self.refusals)
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
         envelope.__dict__.setdefault("addresses", {})[number] = address  # its bounce names it (RFC 3464)
@@ -208,6 +214,13 @@ class RelayHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
+
+    def _sender_refused(self, session: Session, refused: dict[str, object]) -> None:
+        """A refused sender, logged once per session (its every MAIL and RCPT is refused alike)."""
+        if getattr(session, "smsgw_sender_refused", False):
+            return
+        session.smsgw_sender_refused = True  # type: ignore[attr-defined]
+        self.refusals.info("smtp.sender_refused", kind="sender_refused", **refused)
 
     def _conversation_number(self, envelope: Envelope, national: str, international: str) -> str:
         """Of two readings of bare digits, the phone the sender talks to: a Reply to an answer mail

@@ -77,9 +77,15 @@ DATA_BUDGET = "421 4.3.1 Too much mail data in transit, try again later"
 TOO_MANY_UNKNOWN = "421 4.7.0 Too many unrecognized commands, closing connection"
 # A mail's body still arriving past the guard's bound (guard.DATA_SECONDS_MAX) from its 354.
 DATA_TOO_SLOW = "421 4.4.2 Mail data took too long to arrive, closing connection"
+# A stranger's body arriving below the guard's minimum rate (eviction.STRANGER_DATA_MIN_RATE).
+DATA_TOO_SLOW_RATE = "421 4.4.2 Mail data arriving too slowly, closing connection"
+# At the connection cap, a stranger's body in DATA that comes slowest gives way (gateway/smtp/eviction.py).
+SLOW_DATA_EVICTED = "421 4.7.0 Too many connections: closing this slow mail transfer, try again later"
 
 # Protocol errors the listeners answer themselves (the rest are aiosmtpd's texts, coded in relay.py).
 TLS_ALREADY_ACTIVE = "503 5.5.1 TLS already active"
+# STARTTLS while the port's handshakes under way are at their cap (servers.TLS_HANDSHAKES_MAX).
+TLS_BUSY = "454 4.7.0 TLS not available due to temporary reason"
 NON_ASCII = "501 5.5.4 Error: non-ASCII characters need SMTPUTF8, which this server does not offer"
 
 # Submission port (RFC 3207 / RFC 4954). MUST_STARTTLS keeps RFC 3207's text: it also answers AUTH

@@ -8,8 +8,10 @@ The hooks that decide per command live with each port (gateway/smtp/relay.py, su
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
+from asyncio import sslproto
 from typing import Any, ClassVar
 
 import structlog
@@ -24,6 +26,13 @@ from gateway.tlscert import credential_or_path, tls_context
 
 log = structlog.get_logger(__name__)
 
+# STARTTLS handshakes under way at once per port, and how long one may take. asyncio's SSLProtocol
+# costs some 300 kB per handshake and the memory does not go back to the system: waves of 500
+# STARTTLS sessions that stalled (nothing after STARTTLS, half a ClientHello) for asyncio's default of
+# 60 s each took the daemon from 139 to 478 MB for good. Past the cap STARTTLS hears 454 (RFC 3207 4:
+# the client may try again later, or go on without TLS); a real client's handshake takes milliseconds.
+TLS_HANDSHAKES_MAX = 50
+TLS_HANDSHAKE_SECONDS = 10.0
 # A path without quoting, comments or source routes: dot-atom local part and a plain domain.
 _PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
 _AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
@@ -85,12 +94,61 @@ class GatewaySMTP(GuardedSMTP):
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
+        """aiosmtpd's STARTTLS (1.4.6), with the port's cap on handshakes under way, a 10 s bound on
+        each (`TLS_HANDSHAKES_MAX`, `TLS_HANDSHAKE_SECONDS`), and a handshake the connection's close
+        cut short (a session evicted at the cap meanwhile) ending the session as a lost connection.
+        asyncio wakes the handshake's waiter without an error then, and aiosmtpd went on reading a
+        closed channel: the session's task stayed pending until the idle timeout, or was destroyed
+        pending ("Task was destroyed but it is pending! ... _handle_client()")."""
         if self._tls_protocol is not None:
             # RFC 3207 4.2: once TLS is on, STARTTLS is not offered; aiosmtpd would start a second
             # TLS layer inside the first.
             await self.push(replies.TLS_ALREADY_ACTIVE)
             return
-        await super().smtp_STARTTLS(arg)
+        if arg:
+            await self.push("501 Syntax: STARTTLS")
+            return
+        if not self.tls_context:
+            await self.push("454 TLS not available")
+            return
+        handler = self.event_handler
+        if handler.tls_handshakes >= TLS_HANDSHAKES_MAX:
+            self.guard.bite("tls_handshakes", ip=self._peer_ip(), under_way=handler.tls_handshakes)
+            await self.push(replies.TLS_BUSY)
+            return
+        handler.tls_handshakes += 1
+        try:
+            await self._handshake()
+        finally:
+            handler.tls_handshakes -= 1
+
+    async def _handshake(self) -> None:
+        await self.push("220 Ready to start TLS")
+        waiter = self.loop.create_future()
+        self._tls_protocol = sslproto.SSLProtocol(
+            self.loop,
+            self,
+            self.tls_context,
+            waiter,
+            server_side=True,
+            ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
+        )
+        # As aiosmtpd: the original transport is kept to be closed when the connection is lost.
+        self._original_transport = self.transport
+        assert self._original_transport is not None
+        self._original_transport.set_protocol(self._tls_protocol)
+        self.transport = self._tls_protocol._app_transport
+        self._tls_protocol.connection_made(self._original_transport)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise TLSSetupException() from error
+        if self.transport is None or self.transport.is_closing():
+            raise TLSSetupException() from ConnectionAbortedError(
+                "connection closed during the TLS handshake"
+            )
 
     @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
