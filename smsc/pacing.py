@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -73,8 +74,12 @@ def stable_after(cap: float) -> float:
 class TokenBucket:
     """A bucket of `burst` tokens refilled at `rate_per_second`; one token per submit.
 
-    The bucket starts full so that a link that was idle may send a short burst at once, which is
-    what operators' per-second limits tolerate; sustained traffic is held to the rate.
+    The bucket starts full so that a link that was idle may send a short burst at once; sustained
+    traffic is held to the rate. A bucket alone lets `burst` + `rate` submits out in the first
+    second after a quiet spell (a link capped at 5/s sent 10 within 1.0 s), while operators count
+    their contract per second: `per_second` caps the submits of any 1-second window on top of the
+    bucket (the times of the last second's submits, so no timer runs unless the cap is reached, and
+    a burst still goes at once as long as it fits the second).
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class TokenBucket:
         rate_per_second: float,
         burst: int = 1,
         *,
+        per_second: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -89,7 +95,12 @@ class TokenBucket:
             raise ValueError("rate_per_second must be positive")
         if burst < 1:
             raise ValueError("burst must be at least 1")
+        if per_second is not None and per_second < 1:
+            raise ValueError("per_second must be at least 1")
         self.rate = float(rate_per_second)
+        self.per_second = per_second
+        # When the submits of the last second went, oldest first; at most `per_second` of them.
+        self._recent: deque[float] = deque()
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
@@ -105,18 +116,35 @@ class TokenBucket:
         self._stamp = now
         self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
 
+    def _second_full(self) -> float:
+        """Seconds until the 1-second window has room for one more submit (0 when it has now).
+        A submit at `t` goes only while fewer than `per_second` went in (t - 1, t], so that no
+        1-second window, wherever it starts, holds more than `per_second`."""
+        if self.per_second is None:
+            return 0.0
+        recent = self._recent
+        now = self._clock()
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) < self.per_second:
+            return 0.0
+        return max(recent[0] + 1.0 - now, 1e-6)
+
     def delay(self) -> float:
         """Seconds until a token is available (0 when one is available now)."""
         self._refill()
+        window = self._second_full()
         if self._tokens >= 1.0:
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
+            return window
+        return max((1.0 - self._tokens) / self.rate, window)
 
     def try_acquire(self) -> bool:
         """Take a token if one is available now, without waiting."""
         self._refill()
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 and self._second_full() == 0.0:
             self._tokens -= 1.0
+            if self.per_second is not None:
+                self._recent.append(self._clock())
             return True
         return False
 
@@ -168,7 +196,14 @@ class LinkPacer:
         self.window = window
         self.max_rate = float(rate_per_second)
         self.max_burst = max(1, min(window, int(rate_per_second)))
-        self.bucket = TokenBucket(rate_per_second, burst=self.max_burst, clock=clock, sleep=sleep)
+        # The contract's cap holds for every second, the first after a quiet spell too.
+        self.bucket = TokenBucket(
+            rate_per_second,
+            burst=self.max_burst,
+            per_second=max(1, int(rate_per_second)),
+            clock=clock,
+            sleep=sleep,
+        )
         self.throttle_pause = throttle_pause
         self.max_pause = max(max_pause, throttle_pause)
         self._clock = clock

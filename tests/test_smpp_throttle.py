@@ -80,12 +80,13 @@ async def test_a_pause_that_starts_while_a_submit_waits_for_its_token_holds_it()
     async def throttled_meanwhile(seconds: float) -> None:
         await clock.sleep(seconds)
         if len(clock.slept) == 1:
-            pacer.record(Outcome.THROTTLED)  # answered while the submit waited 0.5 s for a token
+            pacer.record(Outcome.THROTTLED)  # answered while the submit waited 1 s for its second
 
     pacer = LinkPacer(10, 2, 1, clock=clock, sleep=throttled_meanwhile)
     assert pacer.try_ready() and pacer.try_ready()
     await pacer.ready()
-    assert clock.slept == [pytest.approx(0.5), pytest.approx(1)]  # the token's wait, then the whole pause
+    # The wait for room in the second (2/s: a second after the first two), then the whole pause.
+    assert clock.slept == [pytest.approx(1), pytest.approx(1)]
 
 
 # --- the whole gateway against a SMSC that takes 10 submits a second --------------------------------
