@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -104,13 +104,16 @@ def status_exit(
     outbox_stuck: bool = False,
     holder: int | None = UNKNOWN,
     queue_stuck: bool = False,
+    pinned: Mapping[str, int] | None = None,
+    siblings: Mapping[str, Sequence[str]] | None = None,
 ) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
     A link down whose numbers another link up takes is shown and not counted: an SMSC's
     maintenance is common and the other links carry the mail. With none up, or none up for some
     of the `routes` (the config's links and their prefixes), their SMS wait, which /healthz answers
-    503 too. A daemon that stopped writing its status still has its pid: running, in trouble; one
+    503 too; so do parts `pinned` to a link down (premium answers, `gateway.routing.unserved`). A
+    daemon that stopped writing its status still has its pid: running, in trouble; one
     that holds the state directory's lock (`holder`) and has written no status yet is starting: 1."""
     from gateway.routing import unserved
 
@@ -126,7 +129,7 @@ def status_exit(
         or status.get("wal_pinned")
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or not any(link.get("state") == "active" for link in links)
-        or bool(routes and unserved(routes, _active(status)))
+        or bool(routes and unserved(routes, _active(status), pinned, siblings))
         or outbox_stuck
         or queue_stuck
     )
@@ -136,6 +139,7 @@ def status_exit(
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.adminrules import age, quiet_held
     from gateway.configdoubts import maildir_doubts
+    from gateway.configlinks import receipt_siblings
     from gateway.routing import unserved
     from gateway.statusfile import read_status
     from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
@@ -166,13 +170,23 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if down is not None and down.startswith("starting") and (doing := _start_words(cfg, holder)):
         down = doing  # what its start does: checking a large database takes minutes
     routes = cfg.routes()
+    held_for_link, siblings = store.admin.pinned_waiting(), receipt_siblings(cfg.smsc)
+    # README promises that status names the schema: what an upgrade's notes and a restore ask for.
+    schema = int(store.db.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
     from gateway.web.metrics import queue_oldest
 
     oldest_due = queue_oldest(store.db.conn, now)
     due_for = None if oldest_due is None else now - oldest_due
     queue_stuck = due_for is not None and due_for > QUEUE_STUCK_SECONDS
     code = status_exit(
-        status, now, routes, outbox_stuck=stuck is not None, holder=holder, queue_stuck=queue_stuck
+        status,
+        now,
+        routes,
+        outbox_stuck=stuck is not None,
+        holder=holder,
+        queue_stuck=queue_stuck,
+        pinned=held_for_link,
+        siblings=siblings,
     )
     if args.json:
         outbox = {
@@ -190,7 +204,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             "oldest_due_age_seconds": None if due_for is None else round(due_for, 1),
             "stuck": queue_stuck,
         }
-        print(json.dumps({"queue": queue, "outbox": outbox, "daemon": None if down else status}, indent=2))
+        daemon = None if down else status
+        print(json.dumps({"queue": queue, "outbox": outbox, "schema": schema, "daemon": daemon}, indent=2))
         return code
     for what, by_state in counts.items():
         shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
@@ -220,6 +235,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"
             " (see `smsgw outbox list --state failed`)"
         )
+    print(f"schema    {schema}")
     if down is not None or status is None:
         print(f"daemon    {down}")
         return code
@@ -260,6 +276,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             f" {link.get('rate', 0)}/s now (max {_allowed(link)}), submitted {link['submitted']},"
             f" throttled {link['throttled']},"
             f" reconnects {link['reconnects']}"
+            # Submits on the wire when the link dropped, sent again by another: the phone may have two.
+            + (f", possible duplicates {dups}" if (dups := link.get("possible_duplicates", 0)) else "")
             # Why it is not up: a wrong host or password is the likeliest trouble of a first day.
             + (
                 f", last error {when(link['last_error_at'])}: {one_line(link['last_error'])}"
@@ -268,7 +286,9 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             )
         )
     active = _active(status)
-    if any(active(name) for name, _ in routes) and (waiting_routes := unserved(routes, active)):
+    if any(active(name) for name, _ in routes) and (
+        waiting_routes := unserved(routes, active, held_for_link, siblings)
+    ):
         # (with no link up at all, the links' own lines say it)
         print(f"routes    no link up for {', '.join(waiting_routes)}: their SMS wait")
     for name, worker in status.get("workers", {}).items():
@@ -320,4 +340,12 @@ def _down(link: dict[str, Any], now: float) -> str:
 def _allowed(link: dict[str, Any]) -> str:
     """The rate a link may send at, and the configured one when a throttling SMSC slowed it down."""
     now, configured = link["rate_limit"], link.get("rate_configured", link["rate_limit"])
-    return f"{now:g}/s" if now >= configured else f"{now:g}/s, slowed from {configured:g}/s after throttling"
+    if now >= configured:
+        return f"{_rate(now)}/s"
+    return f"{_rate(now)}/s, slowed from {_rate(configured)}/s after throttling"
+
+
+def _rate(per_second: float) -> str:
+    """A rate to one decimal ("1.4", "100"): the slowed rate read "1.39971", and `:g` writes a
+    large configured one as "1e+06"."""
+    return f"{per_second:.1f}".removesuffix(".0")

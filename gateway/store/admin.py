@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from gateway.store.counted import keep_counted
+from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
@@ -113,6 +113,16 @@ class AdminRepo(Repository):
             "outbox": dict(self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()),
         }
 
+    def pinned_waiting(self) -> dict[str, int]:
+        """Waiting parts that may leave by one link (and its account's other binds) alone, by that
+        link (`parts.via`: a premium answer goes by its vote's SMSC account): `status` names them
+        when that link is down, as they wait whatever other link is up."""
+        rows = self.conn.execute(
+            "SELECT via, COUNT(*) FROM parts"
+            " WHERE via IS NOT NULL AND state IN ('queued', 'deferred', 'active') GROUP BY via"
+        ).fetchall()
+        return {str(via): int(n) for via, n in rows}
+
     def quiet_held(self) -> tuple[int, float | None]:
         """Parts held for quiet hours (R-2.4) and the first release: `status` counts them apart, or
         a queue that does not move at night looks stuck. The range of index parts_due."""
@@ -193,9 +203,10 @@ class AdminRepo(Repository):
                 keep_counted(
                     self.conn,
                     "messages",
-                    "SELECT COALESCE(account_id, ''), state, 1 FROM messages"
+                    # RETRIED: the retry's snapshot, which /metrics must not count as accepted mail.
+                    "SELECT COALESCE(account_id, ''), ? || state, 1 FROM messages"
                     f" WHERE id = ? AND state IN {final}",
-                    (message_id,),
+                    (RETRIED, message_id),
                 )
                 self.conn.execute(
                     "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"

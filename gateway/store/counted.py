@@ -11,6 +11,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+# The state of a message's row `smsgw queue retry` took out of a final state is kept as this and
+# the state ("retried:failed"): the SMS stays counted under the state it reached, but it was not
+# accepted again. Kept as "failed" alone, /metrics could not tell a retry's snapshot from a row the
+# purge deleted, and smsgw_messages_accepted_total rose by one with every retry.
+RETRIED = "retried:"
+
 
 def keep_counted(conn: sqlite3.Connection, metric: str, rows: str, args: tuple[Any, ...] = ()) -> None:
     """Add `rows`, a SELECT of (label, state, count), to `metric`'s counts of rows gone: label is the

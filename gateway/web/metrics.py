@@ -27,6 +27,7 @@ from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.routing import unserved
 from gateway.statusfile import size_words
+from gateway.store.counted import RETRIED
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space
 from gateway.web.counts import StoreCounts
@@ -114,8 +115,15 @@ class StoreCollector(Collector):
             "smsgw_messages_waiting", "SMS not final yet, by account and state", labels=["account", "state"]
         )
         per_account: dict[str, int] = {}
+        reached: dict[tuple[str, str], int] = {}
         for account, state, n in counts.messages:
-            per_account[account] = per_account.get(account, 0) + n
+            # A retry's snapshot (`RETRIED`) counts under the state the SMS reached, not as another
+            # accepted one: accepted rose with every `smsgw queue retry`.
+            if not state.startswith(RETRIED):
+                per_account[account] = per_account.get(account, 0) + n
+            key = (account, state.removeprefix(RETRIED))
+            reached[key] = reached.get(key, 0) + n
+        for (account, state), n in reached.items():
             (by_state if state in FINAL_PART else unfinished).add_metric([account, state], n)
         for account, n in sorted(per_account.items()):
             accepted.add_metric([account], n)
