@@ -12,12 +12,14 @@ waited behind its whole backlog with their own link idle (60 SMS on a link answe
 40 for a fast link 17 s; 1,000 on a link throttled to 2/s would have held them 8 minutes). So when
 the dispatcher's look ends with parts kept while another link up has free places none of them can
 use, and its last claim left due parts behind, those kept there longer than KEPT_WAIT_SECONDS go
-back to the queue due KEPT_DELAY_SECONDS later, their attempt not counted (`KeptParts`), all but a
-window's worth for the links they wait for; the next claim reaches the due parts behind them. The
-claim-ahead stays as large as it was (each part claimed is durably `active`, and one a crash
-catches goes again as a possible duplicate); with one link up, or all links full, nothing changes,
-so a campaign on one link claims each part once. The SMS to a phone still go in order: a later one
-claimed while an earlier one waits handed back goes back with it (`gateway.phoneorder`).
+back to the queue due KEPT_DELAY_SECONDS later (twice as long with each hand-back in a row, up to
+KEPT_DELAY_MAX_SECONDS, so that the claims move on through a long backlog while the busy links still
+find their parts), their attempt not counted (`KeptParts`), all but a window's worth for the links
+they wait for; the next claim reaches the due parts behind them. The claim-ahead stays as large as
+it was (each part claimed is durably `active`, and one a crash catches goes again as a possible
+duplicate); with one link up, or all links full, nothing changes, so a campaign on one link claims
+each part once. The SMS to a phone still go in order: a later one claimed while an earlier one waits
+handed back goes back with it (`gateway.phoneorder`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ MAX_CLAIM = 500  # parts in one claim at most, however wide the windows
 # enough that a link answering in a few dozen milliseconds keeps its parts claimed.
 KEPT_WAIT_SECONDS = 0.5
 KEPT_DELAY_SECONDS = 1.0
+# With each hand-back in a row the wait doubles, up to this: all due again a second later, the parts
+# handed back were claimed again before the rest of the backlog (they are older), and the SMS for the
+# free link behind 400 on a link throttled to 5/s waited 62 s (27 s so); a longer wait left the busy
+# link idle for want of its parts (400 took it 160 s instead of 80).
+KEPT_DELAY_MAX_SECONDS = 4.0
 
 
 class ClaimAhead:
@@ -71,18 +78,21 @@ class ClaimAhead:
 
 
 class KeptParts:
-    """When each part kept for its full link began to wait beside a link with free places."""
+    """When each part kept for its full link began to wait beside a link with free places, and how
+    long those handed back wait."""
 
     def __init__(self) -> None:
         self._since: dict[int, float] = {}  # part id -> first look that kept it so
+        self._rounds = 0  # hand-backs in a row, none more than KEPT_DELAY_MAX_SECONDS apart
+        self._last = float("-inf")  # the last hand-back
 
     def overtaken(
         self, kept: list[ClaimedPart], windows: ClaimAhead, now: float
-    ) -> tuple[list[ClaimedPart], list[ClaimedPart]]:
+    ) -> tuple[list[ClaimedPart], list[tuple[ClaimedPart, float]]]:
         """The parts kept (their links full, in their turn's order) while another link up has free
         places none of them can use, split into those that stay claimed and those that go back to
-        the queue: kept KEPT_WAIT_SECONDS and more, past the first window's worth of the full links
-        (which the busy links take next, with no write before)."""
+        the queue, with how long they wait there: kept KEPT_WAIT_SECONDS and more, past the first
+        window's worth of the full links (which the busy links take next, with no write before)."""
         if windows.up() < 2:
             return kept, []
         since = self._since
@@ -94,7 +104,10 @@ class KeptParts:
         back = [p for p in kept[stay:] if now - since[p.id] >= KEPT_WAIT_SECONDS]
         if not back:
             return kept, []
+        self._rounds = 1 if now - self._last > KEPT_DELAY_MAX_SECONDS else self._rounds + 1
+        self._last = now
+        wait = min(KEPT_DELAY_SECONDS * 2 ** (self._rounds - 1), KEPT_DELAY_MAX_SECONDS)
+        for part in back:
+            del since[part.id]
         gone = {p.id for p in back}
-        for pid in gone:
-            del since[pid]
-        return [p for p in kept if p.id not in gone], back
+        return [p for p in kept if p.id not in gone], [(part, wait) for part in back]

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from gateway.claimahead import KEPT_DELAY_SECONDS, ClaimAhead, KeptParts
+from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
@@ -200,9 +200,9 @@ class Dispatcher:
             kept, back = self._kept.overtaken(kept, self._windows, now)
             if back:
                 at = self.store.clock()
-                back_at = [(p, self._outcomes.order.handed_back(p, KEPT_DELAY_SECONDS, at)) for p in back]
-                self._pacing.difference_update(part.id for part in back)
-                self._late.not_sent(part.id for part in back)
+                back_at = [(p, self._outcomes.order.handed_back(p, wait, at)) for p, wait in back]
+                self._pacing.difference_update(part.id for part, _wait in back)
+                self._late.not_sent(part.id for part, _wait in back)
                 self._background(self._outcomes.put_back(back_at, event="mt.overtaken"))
         self._ready.extendleft(reversed(kept))
         if unsendable:
