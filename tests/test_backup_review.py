@@ -74,16 +74,14 @@ async def test_backup_and_check_config_refuse_a_wal_cut_at_a_commit_frame_and_th
     refused(config, smsc_port, words="cut short")  # and the start still refuses
 
 
-async def test_after_a_crash_with_the_wal_whole_backup_holds_every_mail_and_check_config_reads_nothing(
+async def test_after_a_crash_with_the_wal_whole_backup_holds_every_mail_and_check_config_passes(
     tmp_path: Path,
 ) -> None:
     config, smtp_port, _ = await crashed_state(tmp_path)
     state = tmp_path / "state"
-    shm = (state / "smsgw.db-shm").read_bytes()
     checked = smsgw(config, "check-config")
-    assert checked.returncode == 0, checked.stderr
-    assert "the database was not read" in checked.stderr, checked.stderr
-    assert (state / "smsgw.db-shm").read_bytes() == shm  # not opened at all
+    assert checked.returncode == 0, checked.stderr  # a WAL found whole is read as any
+    assert "the database was not read" not in checked.stderr, checked.stderr
     backup = smsgw(config, "backup", str(tmp_path / "b.db"))
     assert backup.returncode == 0, backup.stderr
     assert [t for t in texts(tmp_path / "b.db") if t in ACCEPTED] == ACCEPTED
