@@ -219,3 +219,29 @@ async def test_a_second_simulator_on_the_same_log_keeps_none_and_leaves_the_firs
     await first.close()
     await second.close()
     assert still_owed(tmp_path / "sim.jsonl") == ["1"]
+
+
+async def test_a_report_acknowledged_at_once_costs_the_file_nothing_and_a_stop_keeps_those_held(
+    tmp_path: Path,
+) -> None:
+    # A line owed and one settled for every SMS made the simulator a third dearer a part, and its
+    # appends made the gateway's WAL fsyncs dearer (one disk): a report due at once is written only if
+    # still owed HOLD_SECONDS later; a stop writes those held.
+    log = tmp_path / "sim.jsonl"
+    path = owed_path(log)
+    kept = OwedReports(path, log)
+    assert kept.load() == []
+    at = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    for n in range(1, 101):
+        kept.owe(owed(n, at))
+        kept.settle(str(n))
+    kept.owe(owed(200, at))  # still owed when the daemon stops
+    later = Owed("300", "smpp", "smsgw", "48100200300", "+48601000001", at, ReportStatus.DELIVERED,
+                 at + timedelta(seconds=5))  # fmt: skip
+    kept.owe(later)  # due later: written at once, as before
+    assert [json.loads(line)["owed"] for line in path.read_text().splitlines()] == ["300"]
+    await asyncio.sleep(owed_module.HOLD_SECONDS + 0.2)
+    assert [json.loads(line).get("owed") for line in path.read_text().splitlines()] == ["300", "200"]
+    kept.owe(owed(201, at))
+    kept.close()  # a stop: what is held is written
+    assert still_owed(log) == ["300", "200", "201"]

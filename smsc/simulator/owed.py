@@ -13,10 +13,19 @@ every start and whenever it has grown well past that, so a start reads a small f
 most `TAIL_BYTES` of its end in any case, so that no file stalls the start. One simulator at a time
 keeps it: a second one on the same log (two configs in one directory, or `smsgw simulator run` beside
 the daemon) would rename a new file over the one the first appends to, so it keeps none.
+
+Most reports are acknowledged within milliseconds of the submit (`dlr_delay_seconds` 0): a line owed
+and one settled for each SMS made the simulator a third dearer a part and, appending to a file on the
+disk the gateway fsyncs its WAL on, the gateway's own fsyncs too (ext4 commits every file's appended
+data with them). So a report due within `HOLD_SECONDS` is written only if still owed then, and the
+settled lines go in one write with them: a stop of the daemon writes what waits (`close`); a kill -9
+loses at most the reports due in that last moment, and the settled lines, whose reports a start then
+sends again (which the gateway reads as the duplicates they are).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -37,6 +46,7 @@ MODE = 0o600  # the numbers an SMS went to and from: its owner's only, as the lo
 TAIL_BYTES = 4 * 1024 * 1024  # what a start reads at most (some 15,000 owed reports)
 COMPACT_AFTER = 10_000  # lines appended before the file may be rewritten with only what is owed
 MAX_OWED = 100_000  # as many as the core remembers message ids for; the oldest is forgotten first
+HOLD_SECONDS = 0.5  # a report due sooner is written only if still owed this long after (see above)
 
 
 def owed_path(log_path: Path) -> Path:
@@ -112,6 +122,9 @@ class OwedReports:
         self._appended = 0  # lines appended since the file was last rewritten
         self._failing = False  # a write failed: logged once, until one succeeds again
         self._closed = False
+        self._held: dict[str, dict[str, str]] = {}  # owed lines of reports due soon, not written yet
+        self._settled: list[str] = []  # settled lines not written yet
+        self._flush_at: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._owed)
@@ -165,14 +178,37 @@ class OwedReports:
 
     def owe(self, owed: Owed) -> None:
         self._remember(owed)
-        self._append(owed.record())
+        if (owed.due - owed.submitted_at).total_seconds() < HOLD_SECONDS:
+            self._held[owed.message_id] = owed.record()
+            self._flush_soon()
+        else:
+            self._append([owed.record()])
 
     def settle(self, message_id: str) -> None:
         """The report on `message_id` was acknowledged (or given up on): no later start sends it."""
-        if self._owed.pop(message_id, None) is not None:
-            self._append({"settled": message_id})
+        if self._owed.pop(message_id, None) is not None and self._held.pop(message_id, None) is None:
+            self._settled.append(message_id)
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._flush_at is None:
+            try:
+                self._flush_at = asyncio.get_running_loop().call_later(HOLD_SECONDS, self.flush)
+            except RuntimeError:  # no loop (a test, a tool): at once
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the owed lines held back and the settled lines, in one write."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        records = [*self._held.values(), *({"settled": mid} for mid in self._settled)]
+        self._held, self._settled = {}, []
+        if records:
+            self._append(records)
 
     def close(self) -> None:
+        self.flush()
         self._closed = True
         for fd in (self._fd, self._lock_fd):
             if fd is not None:
@@ -185,18 +221,18 @@ class OwedReports:
         while len(self._owed) > MAX_OWED:
             self._owed.popitem(last=False)
 
-    def _append(self, record: dict[str, str]) -> None:
+    def _append(self, records: list[dict[str, str]]) -> None:
         if self._closed:
             return
         try:
             if self._fd is None:
                 self._fd = self._open(self.path, os.O_APPEND)
-            os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+            os.write(self._fd, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
         except OSError as exc:  # a full disk must not stop the simulator: only a later start loses them
             self._failed(exc)
             return
         self._failing = False
-        self._appended += 1
+        self._appended += len(records)
         if self._appended > COMPACT_AFTER and self._appended > 2 * len(self._owed):
             self._rewrite()
 
@@ -221,6 +257,8 @@ class OwedReports:
             self._failed(exc)
             return
         self._appended = 0
+        self._held.clear()  # the file says exactly what is owed now
+        self._settled.clear()
 
     @staticmethod
     def _open(path: Path, mode: int) -> int:
