@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.wording import PART_PREFIX, SMPP_WORDS, STAT_WORDS, Language
+from gateway.smscwords import PART_PREFIX, SMPP_WORDS, STAT_WORDS
+from gateway.wording import Language
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
 from smsc.smpp.pdu import classify_status
@@ -22,10 +23,10 @@ from smsc.smpp.pdu import classify_status
 # code is the operator's own (SMPP 3.4 leaves it to the SMSC): read as "unreachable until it
 # expired", err:001 told staff of a phone out of reach for days about an SMS refused in the same
 # second by an operator for whom 001 means something else. Only the stat is put in words
-# (`gateway.wording.STAT_WORDS`).
+# (`gateway.smscwords.STAT_WORDS`).
 _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
 # An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
-# read it (`gateway.wording.SMPP_WORDS`); the name and code stay beside the words for whoever asks
+# read it (`gateway.smscwords.SMPP_WORDS`); the name and code stay beside the words for whoever asks
 # the operator.
 _SMPP_REFUSAL = re.compile(
     r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
