@@ -34,7 +34,7 @@ from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
-from gateway.store.trouble import LockWatch, disk_space, lock_waits, store_locked
+from gateway.store.trouble import LockWatch, disk_space, store_locked
 from gateway.supervisor import beat, notify_status
 
 log = structlog.get_logger(__name__)
@@ -161,7 +161,7 @@ class Housekeeping:
             "tls": tlsrenewal.report(),
             "disk": disk_space(self.status_path.parent).look(),
         }
-        if (locked := self.lock_watch.look(*lock_waits(self.store.db))) is not None:
+        if (locked := self.lock_watch.look(*self.store.db.lock_waits())) is not None:
             status["store_locked"] = {"for_seconds": round(locked, 1)}
         if status.get("outbox"):  # a few index reads, only while mail waits for the relay
             mail = outbox_health(self.store.db.conn, self.store.clock())

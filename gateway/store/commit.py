@@ -307,6 +307,11 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         """The writes the store has been refusing lately; None when it writes (`WriteTrouble`)."""
         return self._trouble.report()
 
+    def lock_waits(self) -> tuple[bool, bool]:
+        """(retrying since another process's write lock was found taken, writes waiting meanwhile)."""
+        busy = bool(self._busy_delay)
+        return busy, busy and bool(self._pending or self._urgent or self._flush_scheduled)
+
     def _locked(self, batch: list[_Pending]) -> None:
         """Another process holds the write lock: try again shortly, without blocking the loop."""
         now = time.monotonic()

@@ -225,14 +225,6 @@ class LockWatch:
         return now - self._since
 
 
-def lock_waits(db: Any) -> tuple[bool, bool]:
-    """(retrying, waiting) of a store's write path (`gateway.store.commit.GroupCommit`): it retries
-    from finding the lock taken until a BEGIN gets it; writes wait meanwhile."""
-    retrying = bool(getattr(db, "_busy_delay", 0.0))
-    waiting = bool(getattr(db, "_pending", None) or getattr(db, "_urgent", None))
-    return retrying, retrying and (waiting or bool(getattr(db, "_flush_scheduled", False)))
-
-
 def store_locked(exc: BaseException) -> bool:
     """A write gave up on a lock another process holds (`StoreBusy`): not a crash of its caller."""
     return any(cls.__name__ == "StoreBusy" for cls in type(exc).__mro__)
