@@ -84,12 +84,9 @@ class Limits:
         reached get no SMS from this copy, so they are neither checked nor charged again."""
         if not reached & set(self.numbers):
             return self
-        counts = self.per_number
-        if len(counts) != len(self.numbers):  # made without the counts: each number the same share
-            counts = (self.needed // len(self.numbers),) * len(self.numbers)
         # Each number left keeps its own count: an even share of a sum of different counts charged
         # less than was sent (the conversation's phone reached, its 1 part was the share of each).
-        kept = [(n, c) for n, c in zip(self.numbers, counts, strict=True) if n not in reached]
+        kept = [(n, c) for n, c in zip(self.numbers, self.per_number, strict=True) if n not in reached]
         return replace(
             self,
             numbers=tuple(n for n, _ in kept),
