@@ -244,7 +244,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         since = float(status["updated_at"]) - float(trouble["for_seconds"])
         print(
             f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
-            f" {trouble['failures']} failed write(s); new mail is refused until it writes again"
+            f" {trouble['failures']} failed write(s), the last {float(trouble['last_seconds_ago']):.0f} s"
+            " ago; new mail is refused while writes fail (shown until none has for 30 s)"
         )
     if locked := status.get("store_locked"):  # gateway.store.trouble.LockWatch
         since = float(status["updated_at"]) - float(locked["for_seconds"])
