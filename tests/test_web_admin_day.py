@@ -656,3 +656,22 @@ async def test_a_company_admin_sees_the_operators_role_as_text(web: WebContext) 
     assert row is not None
     assert "<select" not in row.group(0) and "<form" not in row.group(0)
     assert '<span class="role">operator</span>' in row.group(0)
+
+
+async def test_a_polish_offices_csv_is_split_by_semicolons_as_its_excel_reads_it(tmp_path: Path) -> None:
+    # `[gateway] language = "pl"`: Excel under Polish regional settings splits a double-clicked CSV
+    # at `;`; comma-separated, every row came up as one cell.
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store)
+    polish = web.config.gateway.model_copy(update={"language": "pl"})
+    web.config = web.config.model_copy(update={"gateway": polish})
+    try:
+        await store.write(lambda: add_mail(store, "acme", ADMIN, "+48601000007", "Cześć, jutro o 9"))
+        async with as_user(web, ADMIN) as c:
+            body = (await c.get("/messages.csv?number=601000007")).content
+        assert body.startswith(b"\xef\xbb\xbfid;created;account;from;recipient;state;parts;reason")
+        (row,) = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))[1:]
+        assert row[4] == "+48601000007" and row[5] == "queued"
+    finally:
+        web.counts.close()
+        store.close()

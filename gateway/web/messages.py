@@ -212,6 +212,13 @@ def inert(text: str | None) -> str:
     return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
+def csv_separator(language: str) -> str:
+    """The separator Excel splits a double-clicked CSV by in the office's locale: Polish Windows has
+    `;` as its list separator (the decimal one is `,`), and a comma-separated file opened there as one
+    column of whole lines."""
+    return ";" if language == "pl" else ","
+
+
 @guarded()
 async def export(request: Request, who: Who) -> Response:
     web = request.app.state.web
@@ -224,7 +231,7 @@ async def export(request: Request, who: Who) -> Response:
 
     async def lines() -> AsyncIterator[str]:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv.writer(out, delimiter=csv_separator(web.config.gateway.language))
         out.write(BOM)
         writer.writerow(["id", "created", "account", "from", "recipient", "state", "parts", "reason"])
         sent, before = 0, None
