@@ -20,9 +20,9 @@ from tests.conftest import STAFF, running_gateway
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    auth_reply,
     blocking,
     plain,
-    reply,
     secure,
     submission_config,
     with_password,
@@ -46,7 +46,7 @@ class FakeClock:
 
 def guess(port: int, tls: tuple[Path, Path], password: str, source: str = "127.0.0.1") -> str:
     with secure(port, tls, source) as c:
-        return reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, password)))
+        return auth_reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, password)))
 
 
 async def test_parallel_sessions_get_no_more_answers_than_the_limit(tmp_path: Path, tls_pair: Any) -> None:
@@ -62,7 +62,7 @@ async def test_parallel_sessions_get_no_more_answers_than_the_limit(tmp_path: Pa
             c = secure(port, tls_pair)
             try:
                 ready.wait(timeout=60)
-                return reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, f"guess{i}")))
+                return auth_reply(c.docmd("AUTH", "PLAIN " + plain(STAFF, f"guess{i}")))
             finally:
                 c.close()
 
@@ -90,7 +90,7 @@ def at_once(port: int, tls: tuple[Path, Path], passwords: list[str]) -> list[str
     try:
         for c, password in zip(sessions, passwords, strict=True):
             c.send(f"AUTH PLAIN {plain(STAFF, password)}\r\n")
-        return [reply(c.getreply()) for c in sessions]
+        return [auth_reply(c.getreply()) for c in sessions]
     finally:
         for c in sessions:
             c.close()
@@ -188,7 +188,7 @@ async def test_a_locked_pair_answers_the_same_for_right_and_wrong_passwords(
 
 def login(port: int, tls: tuple[Path, Path], who: str, password: str, source: str) -> str:
     with secure(port, tls, source) as c:
-        return reply(c.docmd("AUTH", "PLAIN " + plain(who, password)))
+        return auth_reply(c.docmd("AUTH", "PLAIN " + plain(who, password)))
 
 
 async def until(predicate: Any, timeout: float = 15) -> None:

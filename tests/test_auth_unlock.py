@@ -24,10 +24,10 @@ from tests.test_process import smsgw
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    auth_reply,
     blocking,
     connect,
     plain,
-    reply,
     secure,
     submission_config_text,
     with_password,
@@ -41,7 +41,7 @@ def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def auth(port: int, tls: tuple[Path, Path], login: str, password: str, source: str = "127.0.0.1") -> str:
     with secure(port, tls, source) as c:
-        return reply(c.docmd("AUTH", "PLAIN " + plain(login, password)))
+        return auth_reply(c.docmd("AUTH", "PLAIN " + plain(login, password)))
 
 
 def greeting(port: int, source: str) -> int:

@@ -26,9 +26,9 @@ from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, mode, ru
 from tests.test_cimd2_link import mo, running, scripted, sms
 from tests.test_process import smsgw, start_daemon
 from tests.test_submission import (
+    auth_reply,
     b64,
     blocking,
-    reply,
     secure,
     submission_config_text,
     with_password,
@@ -203,7 +203,7 @@ async def test_a_password_typed_as_the_user_name_is_not_logged_nor_listed(
                 for user, password in [(secret, STAFF)] * 3 + [(STAFF, "typo")]:
                     with secure(port, tls) as c:
                         assert c.docmd("AUTH", "LOGIN " + b64(user))[0] == 334
-                        answers.append(reply(c.docmd(b64(password))))
+                        answers.append(auth_reply(c.docmd(b64(password))))
                 return answers
 
             answers = await blocking(outlook)

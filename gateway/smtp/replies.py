@@ -90,12 +90,25 @@ NON_ASCII = "501 5.5.4 Error: non-ASCII characters need SMTPUTF8, which this ser
 
 # Submission port (RFC 3207 / RFC 4954). MUST_STARTTLS keeps RFC 3207's text: it also answers AUTH
 # before STARTTLS, where "Authentication required" would tell the client the opposite of the fix.
+# Outlook shows its user only the reply's text: each refusal a person can act on keeps the grep-able
+# words admins know and then says, in one line, what to do.
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
+# A session whose password was changed (or cleared) since it logged in (SubmissionHandler.handle_MAIL).
+AUTH_PASSWORD_CHANGED = f"{AUTH_REQUIRED}: your password was changed; log in again with the new one"
+AUTH_PASSWORD_REMOVED = f"{AUTH_REQUIRED}: your password was removed; ask the gateway's admin for a new one"
 AUTH_OK = "235 2.7.0 Authentication successful"
-AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+AUTH_INVALID = (
+    "535 5.7.8 Authentication credentials invalid"
+    " (user name = your full email address; ask the gateway's admin for the password)"
+)
 AUTH_TEMP_FAILURE = "454 4.7.0 Temporary authentication failure"
-AUTH_LOCKED = "421 4.7.0 Too many failed authentications, try again later"
+# The lead words alone (the logs' and tests' handle); the reply is AUTH_LOCKED_FOR with the time left.
+AUTH_LOCKED = "421 4.7.0 Too many failed authentications"
+AUTH_LOCKED_FOR = (
+    AUTH_LOCKED + ", locked for {minutes} more minute(s); the gateway's admin can lift the lock"
+    " (smsgw auth unlock)"
+)
 ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
 NOT_OWNED = "550 5.7.1 Relay access denied: sender address not owned by the authenticated user"
 

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hmac
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,7 +31,7 @@ from gateway.smtp.relay import RelayHandler
 from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
     AUTH_INVALID,
-    AUTH_LOCKED,
+    AUTH_LOCKED_FOR,
     AUTH_OK,
     AUTH_REQUIRED,
     AUTH_TEMP_FAILURE,
@@ -136,7 +137,9 @@ class SubmissionHandler(RelayHandler):
             )
             session.authenticated = False
             session.auth_data = None
-            return AUTH_REQUIRED
+            return (
+                replies.AUTH_PASSWORD_REMOVED if user.password_hash is None else replies.AUTH_PASSWORD_CHANGED
+            )
         if _ascii_lower(address) != _ascii_lower(user.email):
             # Stalwart's mustMatchSender: a login may only send as itself, or any user could
             # spend another user's quota and receive their replies.
@@ -184,14 +187,16 @@ class SubmissionSMTP(GatewaySMTP):
     async def _handle_client(self) -> None:
         # A locked-out address is refused at the greeting, before it can say anything.
         ip = _peer_ip(self.session)
-        if self.auth_guard.address_locked_for(ip) > 0:
+        if (seconds := self.auth_guard.address_locked_for(ip)) > 0:
             log.info("submission.refused_locked", ip=ip)
-            await self._lock_out()
+            await self._lock_out(seconds)
             return
         await super()._handle_client()
 
-    async def _lock_out(self) -> None:
-        await self.push(AUTH_LOCKED)
+    async def _lock_out(self, seconds: float) -> None:
+        """Refuse with the time the lock has left, and close: the user learns when to try again and
+        that the admin can lift it, instead of retrying the right password into a longer lock."""
+        await self.push(AUTH_LOCKED_FOR.format(minutes=max(1, math.ceil(seconds / 60))))
         if self.transport is not None:
             self.transport.close()
 
@@ -201,8 +206,8 @@ class SubmissionSMTP(GatewaySMTP):
         if arg:
             mechanism, sep, rest = arg.strip().partition(" ")
             arg = mechanism.upper() + sep + rest
-        if self.auth_guard.address_locked_for(_peer_ip(self.session)) > 0:
-            await self._lock_out()
+        if (seconds := self.auth_guard.address_locked_for(_peer_ip(self.session))) > 0:
+            await self._lock_out(seconds)
             return
         await super().smtp_AUTH(arg)
 
@@ -287,7 +292,7 @@ class SubmissionSMTP(GatewaySMTP):
                 # has failed lately (or the queue for fresh ones is full), or the checks in flight
                 # for this login or address did not end in time. Later, not never.
                 return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
-            await self._lock_out()
+            await self._lock_out(self._locked_for(attempt, ip, login))
             return AuthResult(success=False, handled=True)
         if attempt.delay > 0:  # its turn in the queue while the overall rate is exceeded
             try:
@@ -313,9 +318,18 @@ class SubmissionSMTP(GatewaySMTP):
         lockout = self.auth_guard.settle(attempt, bool(result.success), known=known)
         if lockout is not None:  # only a failure locks
             _log_lockout(ip, shown, lockout)
-            await self._lock_out()
+            await self._lock_out(lockout.seconds)
             return AuthResult(success=False, handled=True)
         return result
+
+    def _locked_for(self, refused: Refused, ip: str | None, login: bytes) -> float:
+        """Seconds left of the lock that refused this attempt (the pair's, the address's, the login's)."""
+        who = login.decode("utf-8", "surrogateescape")
+        if refused is Refused.PAIR:
+            return self.auth_guard.pair_locked_for(ip, who)
+        if refused is Refused.ADDRESS:
+            return self.auth_guard.address_locked_for(ip)
+        return self.auth_guard.login_locked_for(who)
 
     def _settle_late(
         self, attempt: Attempt, done: asyncio.Future[AuthResult], ip: str | None, shown: str, known: bool

@@ -1,0 +1,127 @@
+"""The submission port's refusals tell an Outlook user what to do: Outlook shows only the reply's text.
+
+Each keeps its code, its enhanced code and the lead words admins grep for, then says in one line
+what the user can do. Real smtplib clients talk TLS to a running gateway on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.smtp import replies
+from tests.certs import make_cert_pair
+from tests.conftest import STAFF, running_gateway
+from tests.test_submission import (
+    PASSWORD,
+    blocking,
+    connect,
+    plain,
+    reply,
+    secure,
+    submission_config,
+    with_password,
+)
+
+NEW_PASSWORD = "n3w-Pa55word-horse"
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert_pair(tmp_path_factory.mktemp("tls"))
+
+
+class FakeClock:
+    """Monotonic time that moves only when the test says; starts at the real value so it can be swapped in."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def auth(port: int, tls: tuple[Path, Path], blob: str, source: str = "127.0.0.1") -> str:
+    with secure(port, tls, source) as c:
+        return reply(c.docmd("AUTH", "PLAIN " + blob))
+
+
+async def test_a_wrong_password_says_the_user_name_is_the_email_address(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+        answer = await blocking(lambda: auth(port, tls_pair, plain(STAFF, "wrong-password")))
+    assert answer.startswith("535 5.7.8 Authentication credentials invalid"), answer
+    assert (
+        "user name = your full email address" in answer
+        and "ask the gateway's admin for the password" in answer
+    )
+    assert "wrong-password" not in answer
+
+
+async def test_a_lockout_says_how_long_it_lasts_and_that_an_admin_can_lift_it(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # The 3rd typo locks the login at this address for 300 s; a minute later, the right password
+    # hears that 4 minutes are left (not "try again later", which had the user retry into it).
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+        clock = FakeClock()
+        gw.daemon.gate.auth.clock = clock
+        typos = await blocking(lambda: [auth(port, tls_pair, plain(STAFF, f"typo{i}")) for i in range(3)])
+        clock.now += 61
+        right = await blocking(lambda: auth(port, tls_pair, plain(STAFF, PASSWORD)))
+    assert typos[:2] == [replies.AUTH_INVALID] * 2
+    lock = "421 4.7.0 Too many failed authentications, locked for {} more minute(s);"
+    assert typos[2].startswith(lock.format(5)), typos[2]
+    assert right.startswith(lock.format(4)), right
+    assert right.endswith("the gateway's admin can lift the lock (smsgw auth unlock)"), right
+
+
+async def test_an_address_locked_at_the_greeting_hears_the_time_left(tmp_path: Path, tls_pair: Any) -> None:
+    cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures_per_address=2)
+    async with running_gateway(cfg) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+        await blocking(lambda: [auth(port, tls_pair, plain(f"guess{i}@acme.example", "x")) for i in range(2)])
+
+        def greeting() -> str:
+            with pytest.raises(smtplib.SMTPConnectError) as refused:
+                connect(port)
+            return reply((refused.value.smtp_code, refused.value.smtp_error))
+
+        answer = await blocking(greeting)
+    assert answer.startswith("421 4.7.0 Too many failed authentications, locked for 5 more minute(s);"), (
+        answer
+    )
+    assert "(smsgw auth unlock)" in answer
+
+
+async def test_a_changed_password_says_to_log_in_again_with_the_new_one(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+        c: smtplib.SMTP = await blocking(lambda: secure(port, tls_pair))
+        try:
+            await blocking(lambda: c.login(STAFF, PASSWORD))
+            await with_password(gw, password=NEW_PASSWORD)
+            changed = await blocking(lambda: reply(c.docmd("MAIL", f"FROM:<{STAFF}>")))
+            await blocking(lambda: c.login(STAFF, NEW_PASSWORD))
+            await gw.store.write(lambda: gw.store.accounts.set_user(STAFF, password_hash=None))
+            removed = await blocking(lambda: reply(c.docmd("MAIL", f"FROM:<{STAFF}>")))
+        finally:
+            await blocking(c.close)
+    assert (
+        changed
+        == "530 5.7.0 Authentication required: your password was changed; log in again with the new one"
+    )
+    assert removed.startswith("530 5.7.0 Authentication required: your password was removed;"), removed
