@@ -106,7 +106,7 @@ async def test_a_look_alike_of_the_login_is_not_its_address(tmp_path: Path, tls_
                 return answers
 
         answers = await blocking(session)
-        assert answers[0] == submission.NOT_OWNED
+        assert answers[0] == submission.NOT_OWNED.format(kasia)
         assert answers[2] == replies.OK_SENDER
         await smsc.wait_for(1)
         row = gw.store.db.conn.execute("SELECT mail_from, user_id FROM emails").fetchall()

@@ -314,7 +314,7 @@ async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) 
                 return answers
 
         answers = await blocking(session)
-    assert answers == [submission.NOT_OWNED, submission.NOT_OWNED, replies.OK_SENDER]
+    assert answers == [submission.NOT_OWNED.format(STAFF)] * 2 + [replies.OK_SENDER]
 
 
 async def test_mail_from_takes_the_auth_parameter(tmp_path: Path, tls_pair: Any) -> None:

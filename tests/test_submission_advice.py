@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway.smtp import replies
 from tests.certs import make_cert_pair
-from tests.conftest import STAFF, running_gateway
+from tests.conftest import DOMAIN, STAFF, running_gateway
 from tests.test_submission import (
+    COLLEAGUE,
     PASSWORD,
     blocking,
     connect,
@@ -125,3 +127,75 @@ async def test_a_changed_password_says_to_log_in_again_with_the_new_one(
         == "530 5.7.0 Authentication required: your password was changed; log in again with the new one"
     )
     assert removed.startswith("530 5.7.0 Authentication required: your password was removed;"), removed
+
+
+async def test_refused_senders_and_recipients_say_what_is_allowed(tmp_path: Path, tls_pair: Any) -> None:
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+
+        def session() -> list[str]:
+            with secure(port, tls_pair) as c:
+                c.login(STAFF, PASSWORD)
+                answers = [reply(c.docmd("MAIL", f"FROM:<{COLLEAGUE}>"))]
+                answers.append(reply(c.docmd("MAIL", "FROM:<>")))
+                answers.append(reply(c.docmd("MAIL", f"FROM:<{STAFF}>")))
+                answers.append(reply(c.docmd("RCPT", "TO:<x@gmail.com>")))
+                return answers
+
+        not_owned, null, ok, gmail = await blocking(session)
+    assert not_owned == null
+    assert not_owned.startswith("550 5.7.1 Relay access denied: sender address not owned"), not_owned
+    assert not_owned.endswith(f"; you may send only as <{STAFF}>"), not_owned
+    assert ok == replies.OK_SENDER
+    assert (
+        gmail
+        == f"550 5.7.1 <x@gmail.com>: Relay access denied; this server sends only SMS, to <number>@{DOMAIN}"
+    )
+
+
+async def test_the_relay_port_keeps_its_plain_relay_refusal(tmp_path: Path, tls_pair: Any) -> None:
+    # Its client is an MTA, not a person: Postfix's own words only.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+
+        def session() -> str:
+            with smtplib.SMTP("127.0.0.1", gw.daemon.smtp_port, timeout=30) as c:
+                c.ehlo("mta.test")
+                c.docmd("MAIL", f"FROM:<{STAFF}>")
+                return reply(c.docmd("RCPT", "TO:<x@gmail.com>"))
+
+        answer = await blocking(session)
+    assert answer == replies.RELAY_DENIED.format("x@gmail.com")
+
+
+async def test_an_authzid_differing_only_in_case_is_the_login_itself(tmp_path: Path, tls_pair: Any) -> None:
+    # Some clients send the authzid as the user typed it and the login as stored, or the reverse.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+
+        def session(authzid: str, login: str) -> list[str]:
+            with secure(port, tls_pair) as c:
+                return [
+                    reply(c.docmd("AUTH", "PLAIN " + plain(login, PASSWORD, authzid=authzid))),
+                    reply(c.docmd("MAIL", f"FROM:<{STAFF}>")),
+                ]
+
+        upper = await blocking(lambda: session("Anna@ACME.example", STAFF))
+        lower = await blocking(lambda: session(STAFF, " Anna@Acme.Example"))
+    assert upper == lower == [replies.AUTH_OK, replies.OK_SENDER]
+
+
+async def test_an_authzid_of_another_user_is_refused_and_logged_as_such(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
+        await with_password(gw, COLLEAGUE, PASSWORD)
+        port = gw.daemon.submission_port
+        with structlog.testing.capture_logs() as logs:
+            answer = await blocking(lambda: auth(port, tls_pair, plain(STAFF, PASSWORD, authzid=COLLEAGUE)))
+    assert answer == replies.AUTH_INVALID  # the same answer as a wrong password: nothing revealed
+    failed = [e for e in logs if e["event"] == "submission.auth_failed"]
+    assert [(e["login"], e["reason"]) for e in failed] == [(STAFF, "authzid names another identity")]

@@ -110,7 +110,12 @@ AUTH_LOCKED_FOR = (
     " (smsgw auth unlock)"
 )
 ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
-NOT_OWNED = "550 5.7.1 Relay access denied: sender address not owned by the authenticated user"
+NOT_OWNED = (
+    "550 5.7.1 Relay access denied: sender address not owned by the authenticated user;"
+    " you may send only as <{}>"
+)
+# A recipient on no SMS domain, on the submission port: its user typed a mail address, not a number.
+SMS_ONLY = RELAY_DENIED + "; this server sends only SMS, to <number>@{}"
 
 # Premium answers and confirmations, accepted on the relay port from any network.
 PREMIUM_UNKNOWN_ADDRESS = "550 5.1.1 <{}>: no such answer or confirmation address"

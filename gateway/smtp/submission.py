@@ -78,6 +78,11 @@ def _ascii_lower(address: str) -> str:
     return address.translate(_ASCII_LOWER)
 
 
+def _normal(login: bytes) -> str:
+    """A login as `authenticate` reads it (UTF-8, spaces around dropped), ASCII case aside."""
+    return _ascii_lower(login.decode("utf-8", "surrogateescape").strip())
+
+
 def _peer_ip(session: Session | None) -> str | None:
     peer = session.peer if session is not None else None
     return str(peer[0]) if isinstance(peer, tuple) and peer else None
@@ -87,9 +92,14 @@ class SubmissionHandler(RelayHandler):
     """The relay port's hooks, with the sender identity taken from the login instead of the network."""
 
     async def authenticate(
-        self, session: Session, mechanism: str, login: bytes, password: bytes
+        self, session: Session, mechanism: str, login: bytes, password: bytes, *, refuse: str | None = None
     ) -> AuthResult:
-        """Check a login and password; the same 535 for an unknown user and a wrong password."""
+        """Check a login and password; the same 535 for an unknown user and a wrong password.
+
+        `refuse` fails the login whatever the password, logged with that reason (an AUTH PLAIN
+        authzid naming another identity): the hash still runs, so the answer and its time are those
+        of any failure, and the log names what actually happened instead of an "unknown user".
+        """
         try:
             email = login.decode("utf-8").strip()
         except UnicodeDecodeError:
@@ -100,8 +110,8 @@ class SubmissionHandler(RelayHandler):
         # Always run the hash, also without a user or password, so the reply time tells nothing.
         ok = await off_loop(verify_password, secret, stored)
         ip = _peer_ip(session)
-        if not ok or user is None:
-            reason = (
+        if not ok or user is None or refuse is not None:
+            reason = refuse or (
                 "unknown user" if user is None else "no password set" if stored is None else "wrong password"
             )
             # Only a user's address is logged as typed: anything else may be a password typed into
@@ -144,7 +154,7 @@ class SubmissionHandler(RelayHandler):
             # Stalwart's mustMatchSender: a login may only send as itself, or any user could
             # spend another user's quota and receive their replies.
             log.info("submission.sender_refused", ip=ip, login=user.email, sender=address, reason="not owned")
-            return NOT_OWNED
+            return NOT_OWNED.format(user.email)
         account = store.accounts.account_by_id(user.account_id)
         if account.suspended_at:
             log.info("submission.sender_refused", ip=ip, login=user.email, reason="account suspended")
@@ -155,6 +165,19 @@ class SubmissionHandler(RelayHandler):
         envelope.mail_options.extend(mail_options)
         envelope.smsgw = Sender(user.email, account, user)  # type: ignore[attr-defined]
         return replies.OK_SENDER
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """The relay port's RCPT; its refusal of a recipient on no SMS domain also says what is.
+
+        A relay port's client is an MTA; here it is a person who typed a mail address into Outlook.
+        """
+        answer = await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+        domains = self.gate.config.gateway.domains
+        if domains and answer == replies.RELAY_DENIED.format(address):
+            return replies.SMS_ONLY.format(address, " or <number>@".join(domains[:3]))
+        return answer
 
 
 def _refuse_sync(*_args: Any) -> AuthResult:
@@ -229,9 +252,11 @@ class SubmissionSMTP(GatewaySMTP):
             await self.push("501 5.5.2 Can't split auth value")
             return AuthResult(success=False, handled=True)
         authzid, login, password = pieces
-        if authzid and authzid != login:
+        if authzid and _normal(authzid) != _normal(login):
             # Acting for another identity (RFC 4616 authzid) is not something users may do here.
-            login = b""
+            # The same identity in other case or with spaces (as the login itself may be typed) is
+            # the login's own.
+            return await self._check("PLAIN", login, password, refuse="authzid names another identity")
         return await self._check("PLAIN", login, password)
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
@@ -275,7 +300,9 @@ class SubmissionSMTP(GatewaySMTP):
             return masked_login(login.decode("utf-8", "surrogateescape")), False
         return user.email, True
 
-    async def _check(self, mechanism: str, login: bytes, password: bytes) -> AuthResult:
+    async def _check(
+        self, mechanism: str, login: bytes, password: bytes, *, refuse: str | None = None
+    ) -> AuthResult:
         assert self.session is not None
         ip = _peer_ip(self.session)
         shown, known = self._who(login)
@@ -300,7 +327,9 @@ class SubmissionSMTP(GatewaySMTP):
             except asyncio.CancelledError:
                 self.auth_guard.cancel(attempt)  # hung up before anything was checked
                 raise
-        check = asyncio.ensure_future(self.submission.authenticate(self.session, mechanism, login, password))
+        check = asyncio.ensure_future(
+            self.submission.authenticate(self.session, mechanism, login, password, refuse=refuse)
+        )
         try:
             result = await asyncio.shield(check)
         except asyncio.CancelledError:
