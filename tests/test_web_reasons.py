@@ -125,3 +125,21 @@ async def test_a_retry_shows_no_stale_done_time_and_a_reload_says_when_it_was_as
         asked = r"retry asked at \d{4}-\d\d-\d\d \d\d:\d\d"
         assert re.fullmatch(rf"{asked}: 1 part\(s\) queued again then", notice.group(1)), notice.group(1)
     assert 'id="done"' not in forged  # no retry was asked for that message: nothing is claimed
+
+
+async def test_the_csv_says_the_reason_in_words_and_an_ended_message_expects_no_report(
+    failed: Failed,
+) -> None:
+    # The export's reason column held the bare code ("ESME_RINVDSTADR (0x0B)") where the page says it
+    # in words; and a submit the SMSC refused, final, said "Delivery reports: None yet." for ever.
+    async with as_user(failed.web, OPERATOR) as c:
+        text = (await c.get("/messages.csv")).text
+        refused = (await c.get(f"/messages/{failed.refused}")).text
+        unreachable = (await c.get(f"/messages/{failed.unreachable}")).text
+    rows = {row.split(",", 1)[0]: row for row in text.removeprefix("\ufeff").splitlines()[1:]}
+    assert "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)" in rows[str(failed.refused)]
+    assert "the operator could not deliver it to the phone (UNDELIV err:001)" in rows[str(failed.unreachable)]
+    dlrs = re.search(r'<table id="dlrs">.*?</table>', refused, re.S)
+    assert dlrs and "None: every part has ended, so none will come." in dlrs.group(0)
+    assert "None yet." not in dlrs.group(0)
+    assert "UNDELIV" in re.search(r'<table id="dlrs">.*?</table>', unreachable, re.S).group(0)  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
 from gateway.store.admin import TextErased, recorded_mail
+from gateway.store.settling import FINAL_PART
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
@@ -252,7 +253,9 @@ async def export(request: Request, who: Who) -> Response:
                         r["recipient"],  # E.164 as the gateway wrote it: digits after a "+"
                         r["state"],
                         r["parts_total"],
-                        inert(r["reason"] or ""),
+                        # In words, as the pages say it ("the operator refused the number as
+                        # invalid (ESME_RINVDSTADR)"): a bare code told an admin nothing.
+                        inert(human_reason(r["reason"]) if r["reason"] else ""),
                     ]
                 )
             sent += len(rows)
@@ -325,6 +328,8 @@ def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
         "said": human_reason,
         "notices": notices_asked,
         "dsn": dsn_asked,
+        # Every part ended: a report still missing is not coming (a submit the SMSC refused has none).
+        "ended": bool(msg["parts"]) and all(p["state"] in FINAL_PART for p in msg["parts"]),
         **more,
     }
 
