@@ -115,27 +115,50 @@ def idna_address(address: str) -> str | None:
 # sender who wrote those very characters. `%` is SQL's and the old percent hack's.
 _WILDCARDS = "*?%"
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+# RFC 5322 dot-atom: what a local part is without quotes, the only kind a user's address has here.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+LOCAL_MAX, ADDRESS_MAX = 64, 254  # RFC 5321 4.5.3.1.1 and the 256-octet path less its < >
+
+
+def _shown(address: str) -> str:
+    """`address` quoted for an error, cut short: a 300-character one would fill the message."""
+    return repr(address) if len(address) <= 80 else repr(address[:60] + "…")
 
 
 def user_address_problem(address: str) -> str | None:
     """Why `address` cannot be a user, or None: the relay matches an envelope sender to a user by
-    the whole address, so a user is one mailbox's address, never a pattern or a domain. The CLI
-    and the panel say it alike."""
-    local, _, domain = address.strip().rpartition("@")
+    the whole address, so a user is one mailbox's address, never a pattern or a domain. The one check
+    of `user add` and the panel, so each says the cause alike: a bare "not an email address" left an
+    admin guessing at a Polish letter, a Unicode domain or the length."""
+    address = address.strip()
+    local, _, domain = address.rpartition("@")
+    shown = _shown(address)
     one = "each user is one address, of one mailbox: add each one that sends"
     if wild := "".join(dict.fromkeys(c for c in address if c in _WILDCARDS)):
-        return f"{address!r} has a wildcard ({' '.join(wild)}): no address matches a pattern here; {one}"
-    if not local:
-        return f"{address!r} is not a mailbox's address (user@domain): {one}"
-    if domain.startswith("["):
-        return f"{address!r} names an IP address, not a mail domain: {one}"
-    if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
-        if not domain.isascii() and (ascii_form := idna_address(address.strip())) is not None:
-            return f"{address!r}: add the domain in its ASCII form, as DNS holds it: {ascii_form!r}"
-        return f"{address!r}: {domain!r} is not a mail domain: {one}"
-    if (untagged := without_batv(address.strip())) != address.strip():
+        return f"{shown} has a wildcard ({' '.join(wild)}): no address matches a pattern here; {one}"
+    if not local or not domain:
+        return f"{shown} is not an email address (user@domain): {one}"
+    if not _DOT_ATOM.fullmatch("".join(c if c.isascii() else "a" for c in local)):
+        return f"{shown} is not an email address as it stands (user@domain: no display name, space or quotes)"
+    if not local.isascii():
+        letters = "".join(dict.fromkeys(c for c in local if not c.isascii()))
         return (
-            f"{address!r} carries a BATV tag its mail server writes and changes daily;"
+            f"{shown} has letters outside ASCII before the @ ({' '.join(letters)}): mail servers without"
+            " SMTPUTF8 cannot carry it; add the mailbox's address in plain letters (ł as l, ó as o, ...)"
+        )
+    if len(local) > LOCAL_MAX:
+        return f"{shown}: the part before the @ has {len(local)} characters, mail allows at most {LOCAL_MAX}"
+    if len(address) > ADDRESS_MAX:
+        return f"{shown} has {len(address)} characters, mail allows an address of at most {ADDRESS_MAX}"
+    if domain.startswith("["):
+        return f"{shown} names an IP address, not a mail domain: {one}"
+    if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
+        if not domain.isascii() and (ascii_form := idna_address(address)) is not None:
+            return f"{shown}: add the domain in its ASCII form, as DNS holds it: {ascii_form!r}"
+        return f"{shown}: {domain!r} is not a mail domain: {one}"
+    if (untagged := without_batv(address)) != address:
+        return (
+            f"{shown} carries a BATV tag its mail server writes and changes daily;"
             f" add {untagged!r} (the relay reads the tag off)"
         )
     return None

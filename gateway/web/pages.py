@@ -31,7 +31,6 @@ from gateway.adminrules import (
     password_problem,
 )
 from gateway.linkstatus import down_words, links_down
-from gateway.mailheaders import is_plain_address
 from gateway.premium import confirmation
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
@@ -271,8 +270,6 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
     try:
         if action == "add":
             acc = account_for(request, who, str(form.get("account", "")))
-            if not is_plain_address(email):
-                raise Invalid(f"{email!r} is not an email address")
             if (problem := user_address_problem(email)) is not None:
                 raise Invalid(problem)
             if (problem := mail_address_problem(web.config, email)) is not None:
