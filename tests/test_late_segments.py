@@ -424,3 +424,44 @@ async def test_a_long_answer_is_billed_for_the_parts_that_came_once(tmp_path: Pa
     assert [cols[6] for cols in replies] == ["2", "1"]
     total = next(line for line in text.splitlines() if line.startswith("total\tkind\tMO-reply\t"))
     assert total.split("\t")[3:5] == ["1", "3"]
+
+
+def _minute(w: World | TwoWayWorld, at: float) -> str:
+    from datetime import datetime
+
+    return f"{datetime.fromtimestamp(at, ZoneInfo(w.config.gateway.timezone)):%Y-%m-%d %H:%M}"
+
+
+async def test_the_late_parts_note_names_when_the_phone_sent_the_sms_not_when_it_was_joined(
+    tmp_path: Path,
+) -> None:
+    # "The part of the SMS of 14:28 that came late": 14:28 was the timeout's join of parts 1-2,
+    # which the phone had sent at 14:27:18 (five minutes earlier with the default timeout; a day
+    # with the longest). The note names when the first part came, for answers and premium votes.
+    w = TwoWayWorld(tmp_path, f"reassembly_timeout_seconds = {86400.0}")
+    hk = housekeeping(w, 86400.0)
+    w.send("anna@acme.example", subject="Meeting", text="At 10?")
+    sent = w.now
+    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
+        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
+    w.now += 86400.0 + 1
+    await hk.expire()
+    joined = w.now
+    w.now += 60
+    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
+    w.now += 86400.0 + 1
+    await hk.expire()
+    late_text = [m for m in w.outbox() if m[0] == "reply"][-1][2].get_content()
+    assert f"The part of the SMS of {_minute(w, sent)} that came late" in late_text, late_text
+    assert _minute(w, joined) not in late_text
+
+    v = World(tmp_path / "premium")
+    v.service()
+    sent = v.now
+    hk = await first_two_parts_timed_out(v, acked=False)
+    v.now += 3600
+    await vote(v, 3, acked=False)
+    v.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    body = v.outbox()[-1][3].get_content()
+    assert f"The part of the SMS of {_minute(v, sent)} that came late" in body, body

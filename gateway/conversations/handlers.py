@@ -331,7 +331,7 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
     conv = r.find(phone, earlier.user_email)
     if conv is None or r.gone(conv) is not None:
         return None
-    note = late_note(earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     if earlier.state == "throttled":
         r.settle_mo(
             mo.id, "throttled", conv.id, kept_note(f"the late part of MO {earlier.id}, kept with it", note)

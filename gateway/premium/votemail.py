@@ -64,7 +64,8 @@ def mail_to(
         when = datetime.fromtimestamp(first.received_at, tz)
         note = f"The whole SMS of {when:%Y-%m-%d %H:%M}: {LATE_PASSWORD}"
     elif first is not None:
-        late = reassembly.late_note(first.received_at, tz)
+        sent = MoRepo(outbox.db, outbox.clock).first_part_at(first.mo_id) or first.received_at
+        late = reassembly.late_note(sent, tz)
         note = late if note is None else f"{note}. {late}"
     content = forwarded.premium_mo(
         sender=s.sender,

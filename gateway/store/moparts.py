@@ -20,9 +20,17 @@ class Earlier:
     state: str
     received_at: float
     user_email: str | None  # of the conversation it was mailed to, if any
+    # When its first part came (`mo.parts_at`): the time of the SMS the late parts' mail names. Its
+    # join's time (`received_at`) is the timeout later, 5 minutes with the default.
+    parts_at: float | None = None
 
 
 class MoPartsRepo(Repository):
+    def first_part_at(self, mo_id: int) -> float | None:
+        """When the first part of a whole MO's SMS came; None for a row without (or purged)."""
+        row = self.conn.execute("SELECT parts_at FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return row[0] if row else None
+
     def parts(self, mo_id: int) -> int:
         """The parts of the phone's SMS a whole text holds: what the operator charged the phone for
         it. A set joined by the timeout holds fewer than it declared, and a late rest only its own;
@@ -43,7 +51,8 @@ class MoPartsRepo(Repository):
         """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
         the late rest goes where that one went, not where its own gap-marked text would lead."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.received_at, c.user_email FROM mo l JOIN mo m ON m.id = l.follows"
+            "SELECT m.id, m.state, m.received_at, c.user_email, m.parts_at"
+            " FROM mo l JOIN mo m ON m.id = l.follows"
             " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE l.id = ?",
             (mo_id,),
         ).fetchone()
