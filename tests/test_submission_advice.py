@@ -7,7 +7,6 @@ what the user can do. Real smtplib clients talk TLS to a running gateway on 127.
 from __future__ import annotations
 
 import smtplib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import structlog
 from gateway.smtp import replies
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, running_gateway
+from tests.test_auth_guessing import FakeClock
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
@@ -35,16 +35,6 @@ NEW_PASSWORD = "n3w-Pa55word-horse"
 @pytest.fixture(scope="module")
 def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_cert_pair(tmp_path_factory.mktemp("tls"))
-
-
-class FakeClock:
-    """Monotonic time that moves only when the test says; starts at the real value so it can be swapped in."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def auth(port: int, tls: tuple[Path, Path], blob: str, source: str = "127.0.0.1") -> str:
