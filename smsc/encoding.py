@@ -93,6 +93,7 @@ _PLAIN = str.maketrans(PLAIN_PUNCTUATION)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
 _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
+_BREAK_AT = re.compile(r"[^\S\u00a0\u2007\u202f]")  # one breakable whitespace character
 
 
 def plain_punctuation(text: str) -> str:
@@ -171,12 +172,18 @@ def _count(cum: Sequence[int], start: int, cap: int, clusters: Clusters | None =
     return parts
 
 
-def _bounds(text: str, cum: Sequence[int], cap: int, clusters: Clusters | None) -> list[tuple[int, int]]:
+def _bounds(
+    text: str, cum: Sequence[int], cap: int, clusters: Clusters | None, budget: int | None = None
+) -> list[tuple[int, int]]:
     """Split points: each part ends after its last whitespace if the rest still fits the greedy count.
 
     `clusters`: never inside a grapheme cluster (separate SMS, which no phone joins back).
+    `budget`: the parts allowed instead of the greedy count (a cut text, whose part count is fixed, so
+    that the word ends `_kept` found are kept).
     """
-    n, budget, start = len(text), _count(cum, 0, cap, clusters), 0
+    n, start = len(text), 0
+    if budget is None:
+        budget = _count(cum, 0, cap, clusters)
     bounds = []
     while start < n:
         end = _end(cum, start, cap, clusters)
@@ -195,25 +202,49 @@ def _bounds(text: str, cum: Sequence[int], cap: int, clusters: Clusters | None) 
     return bounds
 
 
-def _kept(text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int) -> int:
-    """How many characters fit into max_parts parts (all of them when the text fits); in separate
-    mode split as _bounds splits them, at grapheme clusters. Where the text is cut it ends at a
-    cluster in both modes: the phone joins concatenated segments, but the cut is an end it shows,
-    and the truncation notice quotes what follows it."""
+def _word_end(text: str, start: int, end: int, clusters: Clusters | None) -> int:
+    """`end` moved back to just after the last breakable whitespace of text[start:end], as `_bounds`
+    does; `end` itself when that part has none, or moving would cut a grapheme cluster."""
+    m = _BREAK.match(text, start, end)
+    if m is None or m.end() >= end or (clusters is not None and clusters.splits(m.end())):
+        return end
+    return m.end()
+
+
+def _kept(
+    text: str, cum: Sequence[int], coding: Coding, mode: Mode, max_parts: int, cut: bool = False
+) -> int:
+    """How many characters fit into max_parts parts (all of them when the text fits and `cut` is
+    false); in separate mode split as _bounds splits them, at grapheme clusters. Where the text is cut
+    it ends at a cluster in both modes: the phone joins concatenated segments, but the cut is an end
+    it shows, and the truncation notice quotes what follows it. For the same reason the cut ends at
+    the last whitespace of the last part (R-1.4: the part count is fixed, so a whole word costs no
+    part), and in separate mode, which no phone joins, every part ends so; only a last part with no
+    whitespace at all is cut mid-word. `cut`: the text is a prefix of what must be sent, so its end is
+    a cut even when all of it fits."""
     n, single = len(cum) - 1, SINGLE_LIMIT[coding]
-    if cum[n] <= single:
+    if cum[n] <= single and not cut:
         return n
     clusters = Clusters(text)
     separate = clusters if mode == "separate" else None
+    cap = single if max_parts == 1 or mode == "separate" else PART_LIMIT[coding]
     if max_parts == 1:  # one part never carries a UDH, so it gets the full single-SMS room
-        end = _end(cum, 0, single, separate)
+        start, end = 0, _end(cum, 0, single, separate)
     else:
-        cap = PART_LIMIT[coding] if mode == "concatenated" else single
-        end = 0
+        start = end = 0
         for _ in range(max_parts):
-            end = _end(cum, end, cap, separate)
+            start, end = end, _end(cum, end, cap, separate)
             if end == n:
                 break
+        if end < n and separate is not None:  # cut: split again, every part ending at a word
+            start = end = 0
+            for i in range(max_parts):
+                start, end = end, _end(cum, end, cap, separate)
+                if i < max_parts - 1:
+                    end = _word_end(text, start, end, separate)
+    if end < n or cut:
+        if end == n or _BREAK_AT.match(text, end) is None:  # not already at the end of a word
+            end = _word_end(text, start, end, clusters)
     whole = clusters.start(end)
     return whole if whole > 0 else end
 
@@ -239,6 +270,7 @@ def _assemble(
     mode: Mode,
     rest: str,
     changed: tuple[bool, bool],
+    max_parts: int,
 ) -> Plan:
     """`changed`: (Polish letters transliterated, punctuation made plain)."""
     payload, cum = measured
@@ -250,7 +282,9 @@ def _assemble(
         bounds = [(0, len(text))]
     else:
         cap = PART_LIMIT[coding] if mode == "concatenated" else SINGLE_LIMIT[coding]
-        bounds = _bounds(text, cum, cap, Clusters(text) if mode == "separate" else None)
+        separate = mode == "separate"
+        budget = max_parts if separate and dropped else None
+        bounds = _bounds(text, cum, cap, Clusters(text) if separate else None, budget)
     parts = tuple(
         Part(text[s:e], payload[width * cum[s] : width * cum[e]], cum[e] - cum[s]) for s, e in bounds
     )
@@ -326,15 +360,15 @@ def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool]) -> 
     if bad is None or bad.start() >= len(head):
         measured = _measure(head, Coding.GSM7)
         kept = _kept(head, measured[1], Coding.GSM7, mode, max_parts)
-        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, changed)
+        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, changed, max_parts)
     measured = _measure(head, Coding.UCS2)
     kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
         # A GSM q without the combining mark that made the rest UCS-2 is a cut cluster.
         prefix = head[: Clusters(head).start(bad.start())]
         gsm = _measure(prefix, Coding.GSM7)
-        gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts)
+        gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts, cut=True)
         if gsm_kept >= kept:
             rest = head[len(prefix) :] + rest
-            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, changed)
-    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, changed)
+            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, changed, max_parts)
+    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, changed, max_parts)
