@@ -94,6 +94,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
 _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
 _BREAK_AT = re.compile(r"[^\S\u00a0\u2007\u202f]")  # one breakable whitespace character
+# A cut text moves back to the end of a word at most this many characters: a longer "word" (a link,
+# "xxxx…" filling the part) would be dropped whole where the part had room for most of it.
+WORD_CUT_MAX = 30
 
 
 def plain_punctuation(text: str) -> str:
@@ -207,6 +210,8 @@ def _word_end(text: str, start: int, end: int, clusters: Clusters | None) -> int
     does; `end` itself when that part has none, or moving would cut a grapheme cluster."""
     m = _BREAK.match(text, start, end)
     if m is None or m.end() >= end or (clusters is not None and clusters.splits(m.end())):
+        return end
+    if end - m.end() > WORD_CUT_MAX:  # no word: a link or a run of digits keeps what fits of it
         return end
     return m.end()
 

@@ -80,3 +80,11 @@ async def test_the_notice_quotes_the_cut_text_from_a_whole_word(tmp_path: Path) 
             assert "shortened" in str(notice["Subject"])
             content = notice.get_body().get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
             assert "\n\nword0169 word0170 " in content
+
+
+def test_a_word_longer_than_the_cut_may_move_keeps_what_fits_of_it() -> None:
+    # "Thank you, your vote counts! " and a 200-character link: moving the cut back to the space
+    # would have sent 29 characters of a 160-character SMS and dropped the whole link.
+    text = "Thank you, your vote counts! " + "x" * 200
+    p = plan(text, max_parts=1)
+    assert len(p.parts) == 1 and p.text == text[:160]
