@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.smtp import replies, submission
+from gateway.smtp import replies, submitter
 from tests.certs import make_cert_pair
 from tests.conftest import STAFF, running_gateway
 from tests.test_submission import (
@@ -274,14 +274,14 @@ async def test_a_client_hanging_up_during_the_check_holds_no_slot(
     # lock list and ends on time. Dropped, its reservation was held until a restart, so that one
     # hang-up (ten with the default cap) locked the login at every address for good.
     entered, release = threading.Event(), threading.Event()
-    real = submission.verify_password
+    real = submitter.verify_password
 
     def slow(pw: str, stored: str | None) -> bool:
         entered.set()
         release.wait(30)
         return real(pw, stored)
 
-    monkeypatch.setattr(submission, "verify_password", slow)
+    monkeypatch.setattr(submitter, "verify_password", slow)
     cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures_per_login=1)
     async with running_gateway(cfg) as gw:
         await with_password(gw)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.config import parse_config
-from gateway.smtp import replies, submission
+from gateway.smtp import replies
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, Running, config_text, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
@@ -106,7 +106,7 @@ async def test_a_look_alike_of_the_login_is_not_its_address(tmp_path: Path, tls_
                 return answers
 
         answers = await blocking(session)
-        assert answers[0] == submission.NOT_OWNED.format(kasia)
+        assert answers[0] == replies.NOT_OWNED.format(kasia)
         assert answers[2] == replies.OK_SENDER
         await smsc.wait_for(1)
         row = gw.store.db.conn.execute("SELECT mail_from, user_id FROM emails").fetchall()

@@ -21,7 +21,7 @@ import structlog
 
 from acl.passwords import hash_password
 from gateway.config import Config, ConfigError, parse_config
-from gateway.smtp import replies, submission
+from gateway.smtp import replies, submission, submitter
 from gateway.smtp.gate import Gate
 from gateway.store.db import Store
 from tests.certs import make_cert_pair
@@ -131,7 +131,7 @@ async def test_commands_before_starttls_get_530(tmp_path: Path, tls_pair: Any) -
                 ]
 
         answers = await blocking(session)
-    assert answers == [submission.MUST_STARTTLS] * 3
+    assert answers == [replies.MUST_STARTTLS] * 3
 
 
 async def test_mail_after_tls_but_before_auth_needs_auth(tmp_path: Path, tls_pair: Any) -> None:
@@ -145,7 +145,7 @@ async def test_mail_after_tls_but_before_auth_needs_auth(tmp_path: Path, tls_pai
 
         answers = await blocking(session)
         assert gw.store.admin.count_messages() == 0
-    assert answers == [submission.AUTH_REQUIRED] * 2
+    assert answers == [replies.AUTH_REQUIRED] * 2
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -188,7 +188,7 @@ async def test_lowercase_auth_commands_work(tmp_path: Path, tls_pair: Any) -> No
             return steps
 
         answers = await blocking(session)
-    assert answers == ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", submission.AUTH_OK, submission.AUTH_OK]
+    assert answers == ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", replies.AUTH_OK, replies.AUTH_OK]
 
 
 async def test_malformed_auth_gets_an_answer_and_the_session_goes_on(tmp_path: Path, tls_pair: Any) -> None:
@@ -236,7 +236,7 @@ async def test_bad_credentials_all_get_the_same_535(tmp_path: Path, tls_pair: An
                 ]
 
         answers = await blocking(session)
-    assert answers == [submission.AUTH_INVALID] * 4 + [submission.AUTH_REQUIRED]
+    assert answers == [replies.AUTH_INVALID] * 4 + [replies.AUTH_REQUIRED]
 
 
 async def test_one_mistyping_person_does_not_lock_out_the_office(tmp_path: Path, tls_pair: Any) -> None:
@@ -265,7 +265,7 @@ async def test_one_mistyping_person_does_not_lock_out_the_office(tmp_path: Path,
             return answers, ben
 
         answers, ben = await blocking(office)
-        assert answers == [submission.AUTH_INVALID] * 2 + [replies.AUTH_LOCKED] * 3
+        assert answers == [replies.AUTH_INVALID] * 2 + [replies.AUTH_LOCKED] * 3
         assert ben[0] == 235
         await smsc.wait_for(1)
 
@@ -295,7 +295,7 @@ async def test_many_failed_logins_from_one_address_lock_the_address(tmp_path: Pa
             return answers
 
         answers = await blocking(attack)
-    assert answers == [submission.AUTH_INVALID] * 3 + [replies.AUTH_LOCKED] * 2 + [submission.AUTH_OK]
+    assert answers == [replies.AUTH_INVALID] * 3 + [replies.AUTH_LOCKED] * 2 + [replies.AUTH_OK]
 
 
 async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) -> None:
@@ -314,7 +314,7 @@ async def test_sender_must_be_the_logged_in_user(tmp_path: Path, tls_pair: Any) 
                 return answers
 
         answers = await blocking(session)
-    assert answers == [submission.NOT_OWNED.format(STAFF)] * 2 + [replies.OK_SENDER]
+    assert answers == [replies.NOT_OWNED.format(STAFF)] * 2 + [replies.OK_SENDER]
 
 
 async def test_mail_from_takes_the_auth_parameter(tmp_path: Path, tls_pair: Any) -> None:
@@ -391,13 +391,13 @@ async def test_password_check_runs_off_the_event_loop(
 ) -> None:
     # scrypt is slow on purpose; on the loop thread it would stall every other session.
     threads: list[threading.Thread] = []
-    real = submission.verify_password
+    real = submitter.verify_password
 
     def spy(pw: str, stored: str | None) -> bool:
         threads.append(threading.current_thread())
         return real(pw, stored)
 
-    monkeypatch.setattr(submission, "verify_password", spy)
+    monkeypatch.setattr(submitter, "verify_password", spy)
     cfg = submission_config(tmp_path, 1, tls_pair)
     async with running_gateway(cfg) as gw:
         await with_password(gw)

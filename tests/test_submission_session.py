@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from acl.passwords import hash_password
-from gateway.smtp import replies, submission
+from gateway.smtp import replies
 from tests.certs import make_cert_pair
 from tests.conftest import STAFF, running_gateway
 from tests.test_submission import PASSWORD, blocking, plain, reply, secure, submission_config, with_password
@@ -58,9 +58,9 @@ async def test_a_new_password_stops_a_session_that_logged_in_with_the_old_one(
     assert before == replies.OK_SENDER
     assert after == [
         replies.AUTH_PASSWORD_CHANGED,  # says why once; then aiosmtpd refuses an unauthenticated MAIL
-        submission.AUTH_REQUIRED,
-        submission.AUTH_INVALID,
-        submission.AUTH_OK,
+        replies.AUTH_REQUIRED,
+        replies.AUTH_INVALID,
+        replies.AUTH_OK,
         replies.OK_SENDER,
     ]
 
@@ -112,4 +112,4 @@ async def test_an_empty_initial_response_is_a_wrong_login(tmp_path: Path, tls_pa
                 ]
 
         answers = await blocking(session)
-    assert answers == [submission.AUTH_INVALID, "334 ", submission.AUTH_INVALID, submission.AUTH_OK]
+    assert answers == [replies.AUTH_INVALID, "334 ", replies.AUTH_INVALID, replies.AUTH_OK]
