@@ -191,29 +191,28 @@ def _bounds(
     while start < n:
         end = _end(cum, start, cap, clusters)
         budget -= 1
-        if end < n:
-            m = _BREAK.match(text, start, end)
-            if (
-                m is not None
-                and m.end() < end
-                and not (clusters is not None and clusters.splits(m.end()))
-                and _count(cum, m.end(), cap, clusters) <= budget
-            ):
-                end = m.end()
+        if end < n and (word := _break(text, start, end, clusters)) is not None:
+            if _count(cum, word, cap, clusters) <= budget:
+                end = word
         bounds.append((start, end))
         start = end
     return bounds
 
 
-def _word_end(text: str, start: int, end: int, clusters: Clusters | None) -> int:
-    """`end` moved back to just after the last breakable whitespace of text[start:end], as `_bounds`
-    does; `end` itself when that part has none, or moving would cut a grapheme cluster."""
+def _break(text: str, start: int, end: int, clusters: Clusters | None) -> int | None:
+    """Just after the last breakable whitespace of text[start:end], where a part may end instead of
+    at `end`; None when it has none before `end`, or ending there would cut a grapheme cluster."""
     m = _BREAK.match(text, start, end)
     if m is None or m.end() >= end or (clusters is not None and clusters.splits(m.end())):
-        return end
-    if end - m.end() > WORD_CUT_MAX:  # no word: a link or a run of digits keeps what fits of it
-        return end
+        return None
     return m.end()
+
+
+def _word_end(text: str, start: int, end: int, clusters: Clusters | None) -> int:
+    """`end` moved back to the part's last word end (`_break`), at most WORD_CUT_MAX characters: no
+    word is longer, and a link or a run of digits keeps what fits of it."""
+    word = _break(text, start, end, clusters)
+    return end if word is None or end - word > WORD_CUT_MAX else word
 
 
 def _kept(
