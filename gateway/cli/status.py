@@ -136,6 +136,11 @@ def status_exit(
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
 
+def _began(status: dict[str, Any], trouble: dict[str, Any]) -> float:
+    """When a trouble the status file reports (`for_seconds` at its `updated_at`) began."""
+    return float(status["updated_at"]) - float(trouble["for_seconds"])
+
+
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.adminrules import age, quiet_held
     from gateway.configdoubts import maildir_doubts
@@ -241,17 +246,15 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         return code
     print(f"daemon    running, pid {status['pid']}")
     if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
-        since = float(status["updated_at"]) - float(trouble["for_seconds"])
         print(
-            f"store     failing since {when(since)}: {one_line(str(trouble['error']))},"
+            f"store     failing since {when(_began(status, trouble))}: {one_line(str(trouble['error']))},"
             f" {trouble['failures']} failed write(s), the last {float(trouble['last_seconds_ago']):.0f} s"
             " ago; new mail is refused while writes fail (shown until none has for 30 s)"
         )
     if locked := status.get("store_locked"):  # gateway.store.trouble.LockWatch
-        since = float(status["updated_at"]) - float(locked["for_seconds"])
         print(
-            f"store     database locked by another process since {when(since)}: end the sqlite3 shell"
-            " or the backup holding it (new mail gets 451 meanwhile)"
+            f"store     database locked by another process since {when(_began(status, locked))}:"
+            " end the sqlite3 shell or the backup holding it (new mail gets 451 meanwhile)"
         )
     if (disk := status.get("disk")) and disk.get("low"):  # gateway.store.trouble.DiskSpace
         from gateway.statusfile import size_words
@@ -262,11 +265,11 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             " refused (452) once it is full: free space there (old logs, backups) or grow the filesystem"
         )
     if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
-        since = float(status["updated_at"]) - float(pinned["for_seconds"])
         print(
-            f"store     WAL pinned since {when(since)}: {pinned['wal_bytes'] / 1e6:.1f} MB and growing with"
-            " every mail; a reader holds an old snapshot (an sqlite3 shell left in a transaction,"
-            " a long report or backup): end it and the next checkpoint cuts the WAL back"
+            f"store     WAL pinned since {when(_began(status, pinned))}:"
+            f" {pinned['wal_bytes'] / 1e6:.1f} MB and growing with every mail; a reader holds an old"
+            " snapshot (an sqlite3 shell left in a transaction, a long report or backup): end it and the"
+            " next checkpoint cuts the WAL back"
         )
     for cert in status.get("tls", {}).values():  # gateway.tlscert.CertificateWatch, every minute
         for doubt in cert.get("doubts", []):
