@@ -138,9 +138,9 @@ class Config(_Section):
             seen.append((key, host, port))
         return self
 
-    def routes(self) -> list[tuple[str, list[str]]]:
-        """(link, its prefixes) in configuration order, as `gateway.routing` takes them."""
-        return [(link.name, link.prefixes) for link in self.smsc]
+    def routes(self) -> list[tuple[str, list[str], bool]]:
+        """(link, its prefixes, exclusive) in configuration order, as `gateway.routing` takes them."""
+        return [(link.name, link.prefixes, link.exclusive) for link in self.smsc]
 
     def listeners(self) -> list[tuple[str, str, int]]:
         """Every (setting as messages name it, host, port) the daemon listens on with this config, in

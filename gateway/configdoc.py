@@ -130,6 +130,12 @@ MEANINGS: dict[str, str] = {
     "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smsc.system_type": "SMPP system_type, if the operator asks for one",
     "smsc.prefixes": 'numbers this link sends to ("+48", "+4860"); empty: the default route',
+    "smsc.exclusive": (
+        "true: numbers under this link's prefixes leave only by the links listing a matching prefix,"
+        " never by a default link; while those are down or full they wait (and expire by their"
+        " validity). For numbers only this operator may carry (Kannel's allowed-prefix). Needs prefixes;"
+        " a longer plain prefix of another link still takes its numbers"
+    ),
     "smsc.window": "submits awaiting an answer at once",
     "smsc.max_per_second": "submits per second the contract allows",
     "smsc.enquire_link_seconds": "keep-alive on an idle link (SMPP enquire_link / CIMD2 alive)",

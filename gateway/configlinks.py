@@ -31,6 +31,7 @@ class SmscSection(_Section):
     password_file: Path | None = Field(None, strict=False)
     system_type: str = ""
     prefixes: list[str] = Field(default_factory=list)  # "+48", "+4860"; empty = default route
+    exclusive: bool = False  # its prefixes' numbers never leave by a default link (`gateway.routing`)
     window: int = Field(10, ge=1, le=1000)
     max_per_second: float = Field(100, gt=0, allow_inf_nan=False)
     enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
@@ -52,6 +53,18 @@ class SmscSection(_Section):
             if not p.startswith("+") or not p[1:].isdigit():
                 raise ValueError(f"prefix {p!r} must look like +48 or +4860")
         return v
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> SmscSection:
+        """An exclusive link without prefixes would keep nothing to itself: it is a default link, and
+        the admin meant some numbers (a prefix left out, or the wrong link marked)."""
+        if self.exclusive and not self.prefixes:
+            raise KeyProblem(
+                "exclusive",
+                "needs the link's prefixes (it keeps their numbers to it); a link without prefixes"
+                " is a default link: give prefixes or remove exclusive",
+            )
+        return self
 
     @model_validator(mode="after")
     def _secret(self) -> SmscSection:

@@ -7,6 +7,10 @@ A phone joins the parts of a long SMS by their originator and reference: parts t
 SMSCs (the prefix link busy, the default link free) reach it with whatever originator each SMSC puts
 on them, and an SMSC that rewrites it leaves the phone two halves. Kannel keeps them together the
 same way: it splits a message on the link it routed it to.
+
+A number under an exclusive prefix has no default link among its routes (`Router`): with its links
+down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
+(or a bind of its account): its short code is that operator's, and the phone reached us through it.
 """
 
 from __future__ import annotations

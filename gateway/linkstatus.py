@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.adminrules import age
-from gateway.routing import OTHER_NUMBERS, Router, unserved
+from gateway.routing import OTHER_NUMBERS, Route, Router, route_parts, unserved
 
 Links = Mapping[str, Mapping[str, Any]]  # `LinkView`'s snapshot, or the status file's "links"
-Routes = Sequence[tuple[str, Sequence[str]]]  # `Config.routes()`
+Routes = Sequence[Route]  # `Config.routes()`
 
 # A link down longer than this is listed on the dashboard's "Needing attention": a reconnect after
 # an SMSC's restart or a dropped connection takes seconds and needs nobody.
@@ -57,7 +57,7 @@ def links_down(links: Links, routes: Routes, now: float, when: Callable[[float],
         since = link.get("down_since")
         if since is None or up(name) or link.get("state") == "stopped" or now - since <= ATTENTION_SECONDS:
             continue
-        prefixes = [p for link_name, ps in routes if link_name == name for p in ps]
+        prefixes = [p for link_name, ps, _excl in map(route_parts, routes) if link_name == name for p in ps]
         theirs = [r for r in (prefixes or [OTHER_NUMBERS]) if r in stuck]
         queued = link.get("queued")
         count = f"{queued} part(s)" if queued is not None else "the SMS"

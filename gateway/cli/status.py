@@ -17,6 +17,7 @@ from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
     from gateway.config import Config
+    from gateway.routing import Route
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # An SMS with a part due that has waited this long since it was accepted is trouble: an SMSC that
@@ -100,7 +101,7 @@ def _active(status: dict[str, Any]) -> Callable[[str], bool]:
 def status_exit(
     status: dict[str, Any] | None,
     now: float,
-    routes: Sequence[tuple[str, Sequence[str]]] = (),
+    routes: Sequence[Route] = (),
     outbox_stuck: bool = False,
     holder: int | None = UNKNOWN,
     queue_stuck: bool = False,
@@ -290,7 +291,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             )
         )
     active = _active(status)
-    if any(active(name) for name, _ in routes) and (
+    if any(active(route[0]) for route in routes) and (
         waiting_routes := unserved(routes, active, held_for_link, siblings)
     ):
         # (with no link up at all, the links' own lines say it)

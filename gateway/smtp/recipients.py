@@ -29,7 +29,7 @@ NO_ROUTE = "550 5.1.2 <{}>: no SMSC link serves {}"
 # RFC 5321 4.5.3.1: a local part of 64 octets, "@" and a domain of 255.
 RCPT_MAX = 320
 
-Routes = tuple[tuple[str, tuple[str, ...]], ...]
+Routes = tuple[tuple[str, tuple[str, ...], bool], ...]
 
 
 @lru_cache(maxsize=16)
@@ -40,7 +40,7 @@ def _router(routes: Routes) -> Router:
 
 def router_for(cfg: Config) -> Router:
     """The router of `cfg`'s links: keyed by their routes, so a config loaded again shares it."""
-    return _router(tuple((s.name, tuple(s.prefixes)) for s in cfg.smsc))
+    return _router(tuple((s.name, tuple(s.prefixes), s.exclusive) for s in cfg.smsc))
 
 
 def unrouted(cfg: Config, number: str, address: str) -> str | None:
