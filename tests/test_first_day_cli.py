@@ -242,6 +242,29 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr and "CancelledError" not in res.stderr
 
 
+def test_every_busy_port_is_named_in_one_start(tmp_path: Path) -> None:
+    # The start stopped at the first busy port: with the shipped ports held by another smsgw an
+    # admin learnt of the six busy ones in six starts. The free ones must not be named, nor the
+    # daemon's own listeners bound before the failing one.
+    with socket.socket() as smtp, socket.socket() as submission:
+        for taken in (smtp, submission):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        port, sub_port = smtp.getsockname()[1], submission.getsockname()[1]
+        config = write_config(tmp_path, smtp_port=port)
+        text = config.read_text().replace(
+            'submission_listen = "127.0.0.1:0"', f'submission_listen = "127.0.0.1:{sub_port}"'
+        )
+        config.write_text(text + f'\n[web]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"\n')
+        res = run("--config", str(config), "run")
+    assert res.returncode == 1, res.stderr
+    line = " ".join(res.stderr.split())
+    assert f'cannot listen on [smtp] listen = "127.0.0.1:{port}": the port is already in use' in line, line
+    assert line.count("in use") == 2, line
+    assert f'; also in use: [smtp] submission_listen = "127.0.0.1:{sub_port}"' in line, line
+    assert "[web]" not in line, line
+
+
 def test_a_busy_simulator_port_names_the_link_that_must_move_with_it(tmp_path: Path) -> None:
     # The README said to move a busy port in [simulator]; moving only smpp_port left the shipped
     # `[[smsc]] "simulator"` link connecting to the old port, to whatever held it. The message was

@@ -9,6 +9,7 @@ are about ports and certificates, not the config or the store every command open
 from __future__ import annotations
 
 import errno
+import socket
 import ssl
 from typing import TYPE_CHECKING
 
@@ -77,3 +78,36 @@ def bind_error(key: str, host: str, port: int, exc: OSError, cfg: Config | None 
             f" ({exc.strerror or exc}); check [{section}] tls_cert_file and tls_key_file"
         )
     return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def _in_use(host: str, port: int) -> bool:
+    """Whether a listener holds host:port now: a bind as asyncio's server makes it (SO_REUSEADDR, so
+    a connection in TIME_WAIT is no obstacle), closed at once."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False  # a name that does not resolve is its own start error, not a busy port
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
+
+
+def also_in_use(cfg: Config, key: str) -> str:
+    """The daemon's other listeners whose ports are taken too, said after the first one's message.
+
+    The start stops at the first port it cannot bind: with the shipped ports held by another smsgw,
+    an admin moved one port per start and needed six starts to learn all six. Probed once the daemon
+    has closed its own listeners, so none of them is counted."""
+    failed = setting(key)
+    busy = [
+        f"{name} = {port}" if name.startswith("[simulator]") else f'{name} = "{host}:{port}"'
+        for name, host, port in cfg.listeners()
+        if name != failed and port and _in_use(host, port)
+    ]
+    return f"; also in use: {', '.join(busy)}" if busy else ""

@@ -37,7 +37,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
     from billing_reports.writer import billing_dir_problem
     from gateway import logging as gwlog
-    from gateway.cli.binderror import bind_error
+    from gateway.cli.binderror import also_in_use, bind_error
     from gateway.cli.common import (
         EXIT_CONFIG,
         EXIT_FAILURE,
@@ -94,7 +94,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                 " see `smsgw status`, stop it before starting another"
             ) from exc
         raise CliError(
-            bind_error(exc.key, exc.host, exc.port, exc.cause, cfg),
+            bind_error(exc.key, exc.host, exc.port, exc.cause, cfg)
+            + (also_in_use(cfg, exc.key) if transient else ""),
             EXIT_FAILURE if transient else EXIT_CONFIG,
         ) from exc
     except (StateDirBusy, CodeChanged) as exc:  # exit 1: systemd starts it again (on the new code)
