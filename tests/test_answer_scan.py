@@ -136,3 +136,24 @@ async def test_another_senders_sms_to_the_phone_cost_the_match_no_more_than_a_bo
     alerts(15_000, 5_001)
     assert steps() <= fewer * 1.1 + 10, fewer
     phone.store.close()
+
+
+async def test_an_answer_to_an_sms_past_its_window_is_not_given_to_an_sms_the_phone_never_got(
+    tmp_path: Path,
+) -> None:
+    # demo's SMS reached the phone; its window closed; then a colleague's SMS to the phone was held
+    # for quiet hours. The phone's answer is to demo's SMS, out of its window: the fallback address
+    # (no conversation), not the colleague, who would read an answer to a text the phone never got.
+    phone = Phone(tmp_path)
+    await phone.sms("demo@acme.example", OURS, "your invoice is ready")
+    phone.clock.t += 200
+    await phone.sms("b@acme.example", OURS, "ACME promo, held for quiet hours", went=False)
+    assert phone.repo.match(PHONE, OURS, phone.clock.t, 100, "PL") is None
+    # Nothing of anyone's reached the phone: the held one is the only one it can mean (an answer
+    # racing the write of its submit), as before.
+    other = Phone(tmp_path / "other")
+    await other.sms("b@acme.example", OURS, "ACME promo, held for quiet hours", went=False)
+    conv = other.repo.match(PHONE, OURS, other.clock.t, 100, "PL")
+    assert conv is not None and conv.user_email == "b@acme.example"
+    phone.store.close()
+    other.store.close()

@@ -128,18 +128,22 @@ def answered(
     (R-3: answers within 7 days of the SMS): one held for quiet hours or an outage went later than
     its mail came. The latest SMS to reach the phone within its window wins; a conversation none
     of whose SMS is known any more counts as of its last mail, in its window by that. Only when no
-    SMS of any of them went is one taken whose SMS never left (the newest by its mail, as before):
-    there is nobody else the phone can mean.
+    SMS of any of them went, nor went before its window, is one taken whose SMS never left (the
+    newest by its mail, as before): there is nobody else the phone can mean (an answer racing the
+    write that records its SMS as submitted, or a part a crash caught mid-submit).
     """
     best: tuple[float, int, Conversation] | None = None
     unsent: list[Conversation] = []
     later: list[Conversation] = []
+    passed = False  # a conversation whose SMS reached the phone (or may have) before its window
     for c, since in live:
         last = last_reached(c, since, scan, region)
         if last is None or last is False:
             if c.last_mt_at < since:  # nothing known to have gone since: judged by its mail
+                passed = passed or last is None
                 continue
         elif last.sent_at is not None and last.sent_at < since:  # its SMS went before the window
+            passed = True
             continue
         if last is False:
             unsent.append(c)
@@ -156,6 +160,11 @@ def answered(
             best = (key, c.id, conv)
     if best is not None:
         return best[2]
+    if passed:
+        # The phone got an SMS whose window has closed: that is what it answers (R-3.3, the fallback
+        # address), not a colleague's or another company's SMS it never got (held for quiet hours,
+        # queued behind an outage), whose user would read an answer to a text they never sent it.
+        return None
     # Only when none came before (a clock stepped back meanwhile) is a later one taken.
     before = [c for c in unsent if c.last_mt_at <= at] or unsent + later
     return max(before, key=lambda c: (c.last_mt_at, c.id), default=None)
