@@ -140,7 +140,7 @@ def test_no_config_anywhere_says_where_it_looked(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(common, "SYSTEM_CONFIG", tmp_path / "etc/config.toml")
     with pytest.raises(common.CliError) as err:
         common.find_config(None, env={})
-    assert "SMSGW_CONFIG" in str(err.value) and err.value.code == common.EXIT_CONFIG
+    assert "SMSGW_CONFIG" in str(err.value) and err.value.code == common.EXIT_USAGE
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/config.toml").write_text("")
     assert common.find_config(None, env={}) == (tmp_path / "etc/config.toml", "no ./config.toml here")

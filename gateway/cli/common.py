@@ -70,9 +70,18 @@ def find_config(given: Path | None, env: dict[str, str] | None = None) -> tuple[
         return local, None  # what the walkthrough uses: not worth a line on every command
     if SYSTEM_CONFIG.exists():
         return SYSTEM_CONFIG, "no ./config.toml here"
+    try:
+        here = str(local.absolute())
+    except OSError:  # the directory was removed under the shell
+        here = "./config.toml"
+    # A usage error (2), as README's exit statuses have it: most often a command run outside the
+    # directory of the config (the clone's, for the walkthrough), which `status` reported as 3, "not
+    # running", about a daemon running fine.
     raise CliError(
-        f"no config file: give --config PATH, set ${CONFIG_ENV}, or create ./config.toml or {SYSTEM_CONFIG}",
-        EXIT_CONFIG,
+        f"no config file: none in this directory ({here}), ${CONFIG_ENV} not set, none at"
+        f" {SYSTEM_CONFIG}. Run smsgw in the directory that holds its config.toml (the clone's, for the"
+        f" shipped one), or give --config PATH (or set ${CONFIG_ENV})",
+        EXIT_USAGE,
     )
 
 

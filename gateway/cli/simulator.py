@@ -107,8 +107,31 @@ def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
     else:
         command["message_id"] = args.message_id
     answer = ask(cfg, command)
-    print(f"report {args.status} for message {answer.get('message_id', args.message_id)} sent")
+    message_id = answer.get("message_id", args.message_id)
+    print(f"report {args.status} for message {message_id} sent")
+    if isinstance(already := answer.get("already"), dict):
+        print(report_too_late(cfg, already))
+    elif answer.get("from_log"):
+        log = cfg.path(cfg.simulator.log)
+        print(
+            f"(an SMS the simulator took before its restart, found in its log {log}: if its own report"
+            " reached the gateway then, this one changes nothing; `smsgw queue list` says)"
+        )
     return 0
+
+
+def report_too_late(cfg: Config, already: dict[str, Any]) -> str:
+    """Why a report injected after the simulator's own final one changes nothing, and how to inject
+    one that does: "sent" alone let an admin believe the SMS now failed (the gateway keeps the first
+    final report and logs this one `dlr.unmatched`), on the shipped config for every SMS."""
+    at = str(already.get("at", ""))[11:19] or "?"
+    delay = cfg.simulator.dlr_delay_seconds
+    return (
+        f"but it changes nothing: the simulator had already reported this SMS {already.get('status')}"
+        f" (at {at} UTC), and the gateway keeps an SMS's first final report. The simulator reports each"
+        f" SMS {delay:g} s after taking it ([simulator] dlr_delay_seconds): to choose an SMS's report,"
+        " raise it (say to 60) in the config, restart, and send the report within that time"
+    )
 
 
 def add_simulator_commands(sub: Any) -> None:

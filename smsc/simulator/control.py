@@ -7,7 +7,10 @@ text into N segments and `"shuffle": true` sends them out of order). `{"op": "re
 "message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report (`"last":
 true` instead of the id: on the last SMS the simulator accepted) and
 `{"op": "ping"}` answers. A restarted simulator remembers no SMS: "reply_to_last" then answers
-the last one its log file holds, and "last" says that none came since it started. Errors come back
+the last one its log file holds, "last" says that none came since it started, and a report on a
+message id finds its SMS in the log file (answered with `"from_log": true`). A report on an SMS
+whose final report the client already took is sent, and answered with `"already": {"status": ...,
+"at": ...}`: it changes nothing at the gateway. Errors come back
 as `{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator
 ...` talks to it through `send_command`.
 """
@@ -33,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 MAX_LINE = 64 * 1024
 TAIL_BYTES = 256 * 1024  # how far back from the end of its log file "--last" looks for an SMS
+LOOKUP_BYTES = 32 * 1024 * 1024  # how far back a report on a message id of an earlier run looks for it
 
 
 def last_logged(path: Path, *, delivered: bool = False) -> dict[str, Any] | None:
@@ -94,10 +98,57 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
             return {"ok": False, "error": 'status must be "delivered", "failed" or "pending"'}
         if not isinstance(message_id, str) or not message_id:
             return {"ok": False, "error": "report needs a string message_id"}
-        if not await core.inject_report(message_id, report):
-            return {"ok": False, "error": f"unknown message_id {message_id!r}"}
-        return {"ok": True, "message_id": message_id}
+        return await _report(core, message_id, report)
     return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+async def _report(core: SimulatorCore, message_id: str, report: ReportStatus) -> dict[str, Any]:
+    """Inject a report on `message_id`. An SMS an earlier run took is found in the log (the report a
+    kill -9 cut off is then still sent by hand: "from_log"); "already" names the final report the
+    client took for it in this run, after which the gateway holds the SMS final and this one changes
+    nothing there, what the command must say rather than "sent" alone."""
+    from_log = False
+    if not core.knows(message_id):
+        record = await asyncio.to_thread(logged_part, core.log_path, message_id)
+        if record is None or not core.recall(record):
+            return {
+                "ok": False,
+                "error": f"unknown message_id {message_id!r}: no SMS this simulator took has it, nor"
+                f" one in the last {LOOKUP_BYTES // 2**20} MiB of its log {core.log_path}",
+            }
+        from_log = True
+    already = core.reported(message_id)
+    if not await core.inject_report(message_id, report):
+        return {"ok": False, "error": f"unknown message_id {message_id!r}"}
+    answer: dict[str, Any] = {"ok": True, "message_id": message_id}
+    if already is not None:
+        answer["already"] = {"status": already[0].value, "at": already[1].astimezone(UTC).isoformat()}
+    if from_log:
+        answer["from_log"] = True
+    return answer
+
+
+def logged_part(path: Path, message_id: str) -> dict[str, Any] | None:
+    """The log record of the accepted part with this message id (the newest, within the log's last
+    `LOOKUP_BYTES`), or None. Only lines holding the id as `part_record` writes it are parsed."""
+    needle = json.dumps({"message_id": message_id})[1:-1].encode()
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, 2)
+            f.seek(max(0, end - LOOKUP_BYTES))
+            tail = f.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        if needle not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("message_id") == message_id:
+            return record if record.get("verdict") != "rejected" else None
+    return None
 
 
 async def _mo(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:

@@ -143,6 +143,8 @@ class SimulatorCore:
         self.records: list[dict[str, object]] = []
         self._sessions: list[SimSession] = []
         self._messages: OrderedDict[str, _Sent] = OrderedDict()
+        # message id → the final report its client took and when: a later one changes nothing there
+        self._reported: OrderedDict[str, tuple[ReportStatus, datetime]] = OrderedDict()
         self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
         self._tasks: set[asyncio.Task[None]] = set()
         self._part_log = PartLog(log_path)
@@ -268,6 +270,35 @@ class SimulatorCore:
                 return str(record["message_id"])
         return None
 
+    def knows(self, message_id: str) -> bool:
+        """Whether this run can report on `message_id` (it took the SMS, or `recall`ed it)."""
+        return message_id in self._messages
+
+    def recall(self, record: dict[str, Any]) -> bool:
+        """Take an accepted SMS of an earlier run back from its log record (`partlog.part_record`), so
+        that `send-report` can still report on it: a kill -9 loses the reports due in its last moment
+        (`owed.HOLD_SECONDS`), and their SMS stayed `submitted` with no way to settle them. False for a
+        record that names no accepted SMS. Its submit time is the logged one, which CIMD2's 060 (the
+        time the answer went) matches to the second but for a submit answered across a second's end."""
+        fields = ("message_id", "protocol", "system_id", "source", "destination", "ts")
+        if record.get("verdict") == "rejected" or not all(isinstance(record.get(k), str) for k in fields):
+            return False
+        try:
+            at = datetime.fromisoformat(record["ts"])
+        except ValueError:
+            return False
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        sent = _Sent(record["protocol"], record["system_id"], record["source"], record["destination"], at)
+        self._messages[record["message_id"]] = sent
+        while len(self._messages) > MAX_MESSAGES:
+            self._messages.popitem(last=False)
+        return True
+
+    def reported(self, message_id: str) -> tuple[ReportStatus, datetime] | None:
+        """The final report this run's client took for `message_id` and when, if one was: the gateway
+        then holds the SMS final, and a report injected later changes nothing."""
+        return self._reported.get(message_id)
+
     async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
         """Send a report for a message this simulator accepted; False if the id is unknown. With no
         session of that client logged in, the report is held for its next login."""
@@ -312,6 +343,11 @@ class SimulatorCore:
     def report_taken(self, message_id: str, status: ReportStatus) -> None:
         """A session's client acknowledged a report (or the session gave up on it after its
         attempts, as the live run does): a final one is no longer owed."""
+        if status is not ReportStatus.PENDING:
+            self._reported[message_id] = (status, self._now())
+            self._reported.move_to_end(message_id)
+            while len(self._reported) > MAX_MESSAGES:
+                self._reported.popitem(last=False)
         if self.owed is not None and status is not ReportStatus.PENDING:
             self.owed.settle(message_id)
 

@@ -19,8 +19,11 @@ and one settled for each SMS made the simulator a third dearer a part and, appen
 disk the gateway fsyncs its WAL on, the gateway's own fsyncs too (ext4 commits every file's appended
 data with them). So a report due within `HOLD_SECONDS` is written only if still owed then, and the
 settled lines go in one write with them: a stop of the daemon writes what waits (`close`); a kill -9
-loses at most the reports due in that last moment, and the settled lines, whose reports a start then
-sends again (which the gateway reads as the duplicates they are).
+loses at most the reports due in that last moment (on the shipped 0.2 s delay, those of the SMS taken
+in it: `smsgw simulator send-report ID` sends one by hand, the restarted simulator finding its SMS in
+the log), and the settled lines, whose reports a start then sends again (which the gateway reads as
+the duplicates they are). Writing each owed line at once measured some 7 µs more a report here
+(5 → 12 µs for its owed and settled lines), besides the fsyncs it makes the gateway's dearer.
 """
 
 from __future__ import annotations
