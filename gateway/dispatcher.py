@@ -297,11 +297,20 @@ class Dispatcher:
         self._parts.pop(task, None)
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
-        """Submit the part (its pacing done); None when a late answer settled it meanwhile or its
-        account was suspended meanwhile."""
+        """Submit the part (its pacing done); None when a late answer settled it meanwhile, its
+        account was suspended meanwhile, or its validity ended meanwhile.
+
+        A part claimed ahead may wait for its link's window and rate well past the claim's look at
+        its expiry (a window of 10 at 0.4/s is 25 s): sent then, the SMSC got a validity_period
+        already past, and the phone an SMS its sender had said was no longer wanted. It ends here as
+        an expired part found at the claim does, by the same write and the same bounce."""
         if part.id in self._withhold_suspended():  # suspended while it waited for its pacing
             return None  # held by that look, not sent
         self._pacing.discard(part.id)
+        now = self.clock()
+        if part.expires_at <= now:  # its validity ended while it waited for its pacing
+            self._background(self._outcomes.settle_unsendable([part], now))
+            return None
         if self._late.settled_meanwhile(part.id):
             return None
         self._late.sending_again(part.id, name)
