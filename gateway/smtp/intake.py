@@ -259,6 +259,9 @@ def _expires(heads: dict[str, str], name: str) -> datetime | None:
         return None
     try:
         when = parsedate_to_datetime(" ".join(value.split()))
+        # A year written "0001" is read as 2001 (the rule for two-digit years): kept as written.
+        if (year := re.search(r"\d\s+[A-Za-z]{3}\S*\s+(\d{3,4})\b", value)) and int(year[1]) < 100:
+            when = when.replace(year=int(year[1]))  # year 0000, no date: ValueError
     except (ValueError, TypeError, OverflowError, IndexError):
         log.debug("intake.expiry_unreadable", header=name, value=value[:80])
         return None

@@ -69,8 +69,14 @@ def expired_notice(
 
 
 def shown(when: datetime, now: datetime) -> str:
-    """A time as the gateway's zone writes it, whatever zone the mail wrote it in: ASCII only."""
-    return f"{when.astimezone(now.tzinfo):%Y-%m-%d %H:%M %Z}".strip().encode("ascii", "replace").decode()
+    """A time as the gateway's zone writes it, whatever zone the mail wrote it in: ASCII only. The year
+    has its four digits (strftime writes year 1 as "1"); a date at the calendar's very start (year 1),
+    which in the gateway's zone would fall before it, is written in the mail's own zone."""
+    try:
+        local = when.astimezone(now.tzinfo)
+    except OverflowError:
+        local = when
+    return f"{local.year:04d}-{local:%m-%d %H:%M %Z}".strip().encode("ascii", "replace").decode()
 
 
 def valid_until(
@@ -81,7 +87,11 @@ def valid_until(
     refused the others, but for a retry) is the sender's clock ahead of ours: the SMS gets the shortest
     validity, neither none (it would expire unsent) nor the account's whole day. An `Expires:` counts
     only while ahead: past, it is another program's meaning (a web page's cache) and ignored; ahead of
-    the mail but before quiet hours end, the SMS expires unsent and its sender is told by the queue."""
+    the mail but before quiet hours end, the SMS expires unsent and its sender is told by the queue.
+
+    A date just ahead gets the shortest validity too, never less: an SMSC needs time to deliver (a
+    phone paged, a retry after a busy network), and the sender's "soon" means the shortest we give.
+    Taken as it was written, an `Expiry-Date` 3 s ahead gave 3 s, less than one 10 s past."""
     start = held_until or now
     found: list[datetime] = []
     if (expiry := mail.expiry_date) is not None:
@@ -97,6 +107,8 @@ def valid_until(
     if not found:
         return None
     until = min(found)
+    if until > start:
+        until = max(until, start + SHORTEST_VALIDITY)
     if (until - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
         return None
     return until
