@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import math
+import secrets
 from typing import Any, ClassVar
 
 import structlog
@@ -23,15 +26,18 @@ from aiosmtpd.smtp import MISSING, AuthResult, syntax
 
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
+from acl.passwords import password_stamp
 from gateway.smtp.gate import Gate
 from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
+    AUTH_INVALID,
     AUTH_LOCKED_FOR,
     AUTH_TEMP_FAILURE,
     MUST_STARTTLS,
 )
 from gateway.smtp.servers import GatewaySMTP
 from gateway.smtp.submitter import SubmissionHandler, _normal, _peer_ip
+from gateway.store.accounts import User
 from gateway.tlscert import tls_context
 
 log = structlog.get_logger(__name__)
@@ -72,6 +78,11 @@ class SubmissionSMTP(GatewaySMTP):
         super().__init__(handler, **kwargs)
         self.submission = handler
         self.auth_guard = auth_guard
+        # The session's last failed login and password, as a keyed digest only (`_pair_digest`):
+        # smtplib and Thunderbird-style clients retry a refused PLAIN with LOGIN, the same typo,
+        # which counted twice and locked a user at the second typo instead of the third.
+        self._digest_key = secrets.token_bytes(32)
+        self._last_failed: bytes | None = None
 
     async def _handle_client(self) -> None:
         # A locked-out address is refused at the greeting, before it can say anything.
@@ -150,8 +161,8 @@ class SubmissionSMTP(GatewaySMTP):
         except (binascii.Error, UnicodeEncodeError):
             return None
 
-    def _who(self, login: bytes) -> tuple[str, bool]:
-        """The login as logs and the lock list may show it, and whether it names a user.
+    def _who(self, login: bytes) -> tuple[str, bool, User | None]:
+        """The login as logs and the lock list may show it, whether it names a user, and that user.
 
         Only a user's address is shown as typed: anything else may be a password typed into the
         user-name field (`@` included), so it is shown masked, in a way that still tells one
@@ -163,15 +174,28 @@ class SubmissionSMTP(GatewaySMTP):
         except Exception:  # not UTF-8, or a database fault (the check itself reports that one)
             user = None
         if user is None:
-            return masked_login(login.decode("utf-8", "surrogateescape")), False
-        return user.email, True
+            return masked_login(login.decode("utf-8", "surrogateescape")), False, None
+        return user.email, True, user
+
+    def _pair_digest(self, login: bytes, password: bytes, user: User | None) -> bytes:
+        """A keyed digest of the login, the password and the user's stored hash as now.
+
+        The key is this session's own and random, so the digest tells nothing outside it and the
+        password itself is never kept. The stored hash's stamp is in it so that a password the
+        admin set since the failure (perhaps to what was typed) is checked, not taken for a repeat.
+        """
+        stamp = password_stamp(user.password_hash) if user is not None else ""
+        mac = hmac.new(self._digest_key, digestmod=hashlib.sha256)
+        for piece in (login, password, stamp.encode()):
+            mac.update(len(piece).to_bytes(8, "big") + piece)
+        return mac.digest()
 
     async def _check(
         self, mechanism: str, login: bytes, password: bytes, *, refuse: str | None = None
     ) -> AuthResult:
         assert self.session is not None
         ip = _peer_ip(self.session)
-        shown, known = self._who(login)
+        shown, known, user = self._who(login)
         # The guess is counted before the password is looked at: a locked login (or address) gets
         # the same answer whether the password was right or not, and parallel sessions cannot
         # have more guesses checked than the limit allows.
@@ -187,6 +211,19 @@ class SubmissionSMTP(GatewaySMTP):
                 return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
             await self._lock_out(self._locked_for(attempt, ip, login))
             return AuthResult(success=False, handled=True)
+        # An authzid refusal fails whatever the password: the same pair by LOGIN may be right.
+        digest = self._pair_digest(login, password, user) if refuse is None else None
+        if (
+            digest is not None
+            and self._last_failed is not None
+            and hmac.compare_digest(digest, self._last_failed)
+        ):
+            # The client retrying the pair that just failed, by another mechanism (or again): no new
+            # guess, so it is not counted, and the answer is known without running the hash. The
+            # locks were checked above as for any attempt; a different password counts as always.
+            self.auth_guard.cancel(attempt)
+            log.debug("submission.auth_repeated", ip=ip, login=shown, mechanism=mechanism)
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
         if attempt.delay > 0:  # its turn in the queue while the overall rate is exceeded
             try:
                 await asyncio.sleep(attempt.delay)
@@ -211,6 +248,7 @@ class SubmissionSMTP(GatewaySMTP):
             log.error("submission.auth_error", ip=ip, error=repr(exc))
             return AuthResult(success=False, handled=False, message=AUTH_TEMP_FAILURE)
         lockout = self.auth_guard.settle(attempt, bool(result.success), known=known)
+        self._last_failed = None if result.success else digest
         if lockout is not None:  # only a failure locks
             _log_lockout(ip, shown, lockout)
             await self._lock_out(lockout.seconds)
