@@ -81,7 +81,7 @@ async def test_a_pipelined_group_gets_every_reply_in_order(tmp_path: Path, tls_p
         ]
         assert answers[4].startswith("354")
         assert answers[5].startswith("250 2.0.0 OK: queued as ")
-        assert answers[6] == replies.SENDER_DENIED
+        assert answers[6] == replies.SENDER_NOT_HERE.format(ip="127.0.0.1")
         assert [a[:3] for a in answers[7:]] == ["503", "503", "221"]  # no MAIL, so no RCPT, no DATA
         rows = gw.store.db.conn.execute("SELECT recipient FROM messages ORDER BY id").fetchall()
         assert [r[0] for r in rows] == ["+48601123456", "+48601123457"]

@@ -246,7 +246,7 @@ async def test_a_batv_tag_does_not_make_a_stranger_a_user(tmp_path: Path) -> Non
             answers = await blocking(
                 lambda s=sender: transaction(gw.port, f"<{s}>", f"<601123456@{DOMAIN}>", body())
             )
-            assert answers == replies.SENDER_DENIED, sender
+            assert answers == replies.SENDER_NOT_HERE.format(ip="127.0.0.1"), sender
         assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
 
 

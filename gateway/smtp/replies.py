@@ -20,6 +20,15 @@ NOT_SERVED = "550 5.1.1 <{}>: {}: {} numbers are not served by this gateway"  # 
 # A foreign domain keeps Postfix's own wording, which has the same words after the address.
 RELAY_DENIED = "550 5.7.1 <{}>: Relay access denied"
 SENDER_DENIED = "550 5.7.1 Relay access denied: sender not allowed to send SMS through this gateway"
+# The relay port, to a client network some account lists, for a sender who is no user of such an
+# account: a stranger, or a user of another account whose networks do not hold this address. It is
+# one reply for both, and names no account: whoever sits in any customer's network must not learn
+# which addresses are another company's users. What the client knows already (its address) and the
+# two ways to fix it are enough for its admin; the log names the one that fits.
+SENDER_NOT_HERE = (
+    SENDER_DENIED + " from {ip}: the sender is no user of an account that relays from this address;"
+    " the gateway's admin can add this address to the sender's account, or the sender to yours"
+)
 # The user was removed between MAIL, which let them through, and the end of DATA.
 SENDER_GONE = "550 5.7.1 Relay access denied: sender no longer allowed to send SMS through this gateway"
 NOT_TRUSTED = (
