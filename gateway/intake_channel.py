@@ -8,7 +8,8 @@ is on disk, in whatever order that happens.
 worker → daemon: `R` serving; `h{json}` heartbeat, once a second, with the reply codes counted
 since the last one; `w<id><pickle>` a write: (operation name, arguments).
 daemon → worker: `b<total> <everyone> <ids>` the queue backlog and the accounts the high-water
-mark refuses (`gateway.queuedepth.Backlog.wire`); `q` stop;
+mark refuses (`gateway.queuedepth.Backlog.wire`); `g` begin accepting (after `R`, when the
+other workers are ready too: `gateway.smtp.fairaccept.Release`); `q` stop;
 `a<id><pickle>` the answer to write `id`: (True, result) or (False, the error to raise).
 
 Why the worker does not write itself: two processes committing into one WAL file cost more CPU

@@ -39,8 +39,9 @@ from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
+from gateway.smtp.fairaccept import FairServer
 from gateway.smtp.gate import Gate
-from gateway.smtp.listener import start_smtp_server
+from gateway.smtp.listener import smtp_factory
 from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.commit import StoreBusy
@@ -61,17 +62,18 @@ DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answere
 # 451 at once, its channel gone.
 ANSWER_WAIT_MAX = 300.0
 ANSWER_WAIT_SHARE = 0.8
-_ANSWER, _BACKLOG, _STOP = b"a"[0], b"b"[0], b"q"[0]
+_ANSWER, _BACKLOG, _STOP, _GO = b"a"[0], b"b"[0], b"q"[0], b"g"[0]
 
 
 class Channel:
-    """The worker's end of the socketpair: writes and heartbeats out; answers, backlog and stop in."""
+    """The worker's end of the socketpair: writes and heartbeats out; answers, backlog, go and stop in."""
 
     def __init__(self, sock: socket.socket, answer_wait: float = ANSWER_WAIT_MAX) -> None:
         self.sock = sock
         self.answer_wait = answer_wait
         self.backlog = Backlog()
         self.stop = asyncio.Event()
+        self.go = asyncio.Event()  # the daemon's `g`: accept now (`gateway.smtp.fairaccept.Release`)
         self.framed = Framed(self._on_frame)
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
         self._ids = itertools.count(1)
@@ -117,6 +119,8 @@ class Channel:
             self.backlog = Backlog.from_wire(payload)
         elif kind == _STOP:
             self.stop.set()
+        elif kind == _GO:
+            self.go.set()
 
     def _lost(self, _closed: object) -> None:
         """The daemon is gone: writes waiting for it fail (their clients retry), and we stop."""
@@ -218,7 +222,6 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     # SIGTERM only: systemd sends it to every process of the unit. SIGINT (Ctrl-C in the daemon's
     # terminal) is the daemon's to act on (`main` ignores it here), which then sends `q`.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, signalled)
-    host, port = cfg.smtp.listen_addr
     try:
         tls = relay_tls_context(cfg)
     except ConfigError as exc:
@@ -227,14 +230,23 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         # nobody. Mail in clear beats no mail: the port serves without STARTTLS, and says why.
         log.error("smtp.relay_tls_unusable", error=str(exc), serving="without STARTTLS")
         tls = None
-    servers = [
-        await start_smtp_server(gate, host, port, handler, sock=sock, tls_context=tls) for sock in listeners
-    ]
+    factory = smtp_factory(gate, handler, tls_context=tls)
+    shared = cfg.smtp.intake_processes > 1
+    servers = [FairServer(factory, sock, shared=shared) for sock in listeners]
     heartbeat = asyncio.create_task(_heartbeat(channel, gate.replies), name="heartbeat")
     # A renewed certificate is served by this worker too, without a restart (`gateway.tlsrenewal`).
     renewals = asyncio.create_task(watch_served(cfg.gateway.hostname), name="tls-renewals")
     channel.send(b"R")
-    log.info("intake.worker_serving")
+    # Accepting waits for the daemon's `g`, so that the workers of a (re)start begin together and
+    # share the connections waiting in the kernel (`gateway/smtp/fairaccept.py`).
+    waits = [asyncio.ensure_future(channel.go.wait()), asyncio.ensure_future(channel.stop.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if not channel.stop.is_set():
+        for server in servers:
+            server.start_serving()
+        log.info("intake.worker_serving")
     await channel.stop.wait()
     gate.closing = True
     for server in servers:

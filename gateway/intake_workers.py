@@ -9,10 +9,13 @@ the outbox, housekeeping, web and scheduler. N = 0 keeps the relay in the daemon
 
 Choices, and why:
 - Listening socket: bound once by the daemon (a busy port is the same `ListenError` as without
-  workers) and inherited by every child (`pass_fds`); all children accept on the one socket and
-  the kernel hands each connection to one of them. A busy worker is slower to call accept(),
-  so the idle one takes more: load balances itself, and a dead worker's share goes to the others
-  at once (with SO_REUSEPORT its connections would wait in its own queue until the restart).
+  workers) and inherited by every child (`pass_fds`); all children accept on the one socket, ONE
+  connection per wake-up (`gateway/smtp/fairaccept.py`), and begin when the daemon sends `g`: when
+  all are ready, 2 s after the first, or at once beside workers already accepting. asyncio's server
+  accepts 100 per wake-up (uvloop all): after a restart the first worker took every reconnect
+  waiting in the queue, and mail servers keep their connections (10,565 mails against 12). A busy
+  worker is slower back to accept(), so the idle one takes more, and a dead worker's share goes
+  to the others at once (with SO_REUSEPORT it would wait in its own queue until the restart).
 - Writes: one socketpair per worker carries framed messages (`gateway/intake_channel.py`). A
   session's write (acceptance, info@ answer, premium answer) is sent with its arguments and a
   request id; the daemon runs it as its own relay port would (interactive, same group commit,
@@ -76,6 +79,7 @@ from gateway.config import Config, ConfigError
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
+from gateway.smtp.fairaccept import Release
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import Supervisor, beat
@@ -167,6 +171,7 @@ class IntakeWorkers:
         self.log_level = log_level
         self.json_logs = json_logs
         self.slots = [Slot(f"intake-{i + 1}") for i in range(config.smtp.intake_processes)]
+        self.release = Release(len(self.slots))  # when each worker begins to accept (`g`)
         self.stopping = False
         # The code on disk is no longer the daemon's (an upgrade): the daemon stops with a failure.
         self.on_code_changed: Callable[[], None] = lambda: None
@@ -274,6 +279,7 @@ class IntakeWorkers:
                 beat()
                 slot.ready.set()
                 channel.send(b"b", self.backlog().wire())
+                self.release.ready(slot.name, partial(channel.send, b"g"))
             elif kind == _SIGNALLED:
                 slot.signalled = True
 
@@ -303,6 +309,7 @@ class IntakeWorkers:
                     heard = loop.time()
         finally:
             slot.channel = None
+            self.release.gone(slot.name)
             channel.close()
 
     def _accept(self, slot: Slot, channel: Framed, request_id: int, args: tuple[Any, ...]) -> None:

@@ -7,6 +7,7 @@ Its own module because both processes start it, apart from what the relay handle
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from gateway.smtp.gate import Gate
@@ -14,12 +15,10 @@ from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import RelaySMTP, relay_tls_context
 
 
-async def start_smtp_server(
-    gate: Gate, host: str, port: int, handler: Any | None = None, *, sock: Any = None, **smtp_kwargs: Any
-) -> asyncio.Server:
-    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
+def smtp_factory(gate: Gate, handler: Any | None = None, **smtp_kwargs: Any) -> Callable[[], RelaySMTP]:
+    """The protocol factory of the relay port's aiosmtpd server, for `create_server` or an intake
+    worker's `FairServer`. Called on the loop that serves it.
 
-    `sock`: a socket already listening (an intake worker's, bound by the daemon) instead of host:port.
     The same code runs in the daemon and in an intake worker, so both offer the same STARTTLS.
     """
     cfg = gate.config
@@ -40,6 +39,16 @@ async def start_smtp_server(
             **smtp_kwargs,
         )
 
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    return await loop.create_server(factory, host=host, port=port)
+    return factory
+
+
+async def start_smtp_server(
+    gate: Gate, host: str, port: int, handler: Any | None = None, **smtp_kwargs: Any
+) -> asyncio.Server:
+    """aiosmtpd on the daemon's own loop (not its threaded Controller), as aiosmtpd's main does.
+
+    The relay port in the daemon (`intake_processes = 0`); an intake worker accepts on the daemon's
+    socket with `gateway.smtp.fairaccept.FairServer` and the same `smtp_factory`.
+    """
+    factory = smtp_factory(gate, handler, **smtp_kwargs)
+    return await asyncio.get_running_loop().create_server(factory, host=host, port=port)
