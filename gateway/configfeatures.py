@@ -6,6 +6,7 @@ integer grosze derived from the operator's list or given as strings, never float
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple
 
@@ -47,7 +48,7 @@ def expand_pool(entries: tuple[str, ...]) -> tuple[str, ...]:
 class RepliesSection(_Section):
     """Two-way SMS (SPEC R-3): how long a phone may answer, the reply numbers, where strays go."""
 
-    window_days: float = Field(7, gt=0)  # an answer within this of the last SMS reaches its sender
+    window_days: float = 7  # an answer within this of the last SMS reaches its sender (`window_problem`)
     pool: list[str] = Field(default_factory=list)  # "+48500100200" or "+48500100300..+48500100399"
     fallback_address: str | None = None  # answers with no conversation; none: recorded as unmatched
     # Answers one phone may have mailed in an hour; past it they are kept, not mailed (0: no limit).
@@ -58,6 +59,13 @@ class RepliesSection(_Section):
     # Under 10 s a part an SMSC sends a moment late would split an SMS; over a day, the SMSC's
     # redelivery window (`reassembly.REDELIVERY_SECONDS`), a copy could no longer be told apart.
     reassembly_timeout_seconds: float = Field(300.0, ge=10, le=86400)
+
+    @field_validator("window_days")
+    @classmethod
+    def _window(cls, v: float) -> float:
+        if (problem := window_problem(v)) is not None:
+            raise ValueError(f"{problem}, got {v:g}")
+        return v
 
     @field_validator("pool")
     @classmethod
@@ -185,3 +193,16 @@ class PremiumSection(_Section):
                 raise ValueError(f"premium number {number}: commission is more than the price")
             out[number] = PremiumTariff(price, commission)
         return out
+
+
+# The longest reply window, `[replies] window_days` and an account's --reply-window-days alike: a phone's
+# answer a decade later is no answer. inf and 1e308 were taken by the config (the CLI refused them).
+MAX_REPLY_WINDOW_DAYS = 3650
+
+
+def window_problem(days: float) -> str | None:
+    """Why `days` is no reply window, stating the range, or None: one rule for `[replies] window_days`
+    and an account's `--reply-window-days` (`gateway.cli.accountvalues`)."""
+    if math.isfinite(days) and 0 < days <= MAX_REPLY_WINDOW_DAYS:
+        return None
+    return f"must be more than 0 and at most {MAX_REPLY_WINDOW_DAYS} days (10 years)"

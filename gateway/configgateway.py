@@ -9,16 +9,22 @@ sender rule (`_sendable`) by the [[account]] seeds. `MAX_VALIDITY_HOURS` and the
 from __future__ import annotations
 
 import codecs
+import math
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.adminrules import DEMO_SENDER, MAX_VALIDITY_HOURS, end_marker_problem
 from gateway.configbase import _Section, is_hostname
 from gateway.senderrules import sender_problem
 from gateway.wording import Language
 
 MAX_PARTS = 10  # R-1.4
+# The shortest validity, in hours as they are typed, rounded up to what is said: the shortest an SMSC can
+# be told (`gateway.smtp.mailexpiry.SHORTEST_VALIDITY`, made of the same constant). 1e-9 hours was
+# taken, in the config and by --validity-hours, and every SMS expired the moment it was accepted.
+MIN_VALIDITY_HOURS = math.ceil(SHORTEST_VALIDITY_SECONDS / 3600 * 10_000) / 10_000
 # The kinds of number (gateway.smtp.addressing.number_kind) served by default: phones, mobile or
 # not. Premium-rate, shared-cost, toll-free, UAN and voicemail numbers, and satellite phones and
 # international networks (GLOBAL: +870, +881, +882, +883), cost many times a mobile's SMS or reach
@@ -43,7 +49,7 @@ class GatewaySection(_Section):
     # starts (a refusal would leave the service down after an upgrade), `parts_cap` is what is used,
     # and check-config and run say so (`gateway.configdoubts`).
     max_parts: int = Field(10, ge=1, le=255)
-    validity_hours: float = Field(24, gt=0, allow_inf_nan=False)  # at most MAX_VALIDITY_HOURS
+    validity_hours: float = 24  # `validity_problem`'s range, as --validity-hours
     queue_high_water: int = Field(200_000, ge=1)  # parts waiting; shared out, see gateway.queuedepth
     retry_base_seconds: float = Field(5.0, gt=0)  # first retry after a temporary SMSC fault; doubles
     timezone: str = "Europe/Warsaw"
@@ -107,11 +113,8 @@ class GatewaySection(_Section):
     @field_validator("validity_hours")
     @classmethod
     def _validity(cls, v: float) -> float:
-        if v > MAX_VALIDITY_HOURS:
-            raise ValueError(
-                f"must be at most {MAX_VALIDITY_HOURS} hours (30 days; an SMS not sent within a month is"
-                f" stale, and SMSCs usually keep it for days), got {v:g}"
-            )
+        if (problem := validity_problem(v)) is not None:
+            raise ValueError(f"{problem}, got {v:g}")
         return v
 
     @field_validator("timezone")
@@ -172,3 +175,17 @@ def _sendable(sender: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     return sender
+
+
+def validity_problem(hours: float) -> str | None:
+    """Why `hours` is no validity, stating the range, or None: one rule for `[gateway] validity_hours`
+    and an account's `--validity-hours` (`gateway.cli.accountvalues`). Within a month (an SMS not sent
+    by then is stale, and 1e9 hours made a date no clock holds), and at least 5 minutes: less expires
+    every SMS before it can go, and the failures may suspend the account."""
+    if math.isfinite(hours) and hours <= MAX_VALIDITY_HOURS and hours * 3600 >= SHORTEST_VALIDITY_SECONDS:
+        return None
+    return (
+        f"must be at most {MAX_VALIDITY_HOURS} hours (30 days; an SMS not sent within a month is stale, and"
+        f" SMSCs usually keep it for days) and at least {MIN_VALIDITY_HOURS:g} (5 minutes, the shortest"
+        " validity an SMSC can be told)"
+    )

@@ -71,6 +71,10 @@ _OWN: dict[str, tuple[str, str]] = {
         "okres ważności minął; doręczenie nieznane: centrum SMS nie odpowiedziało na wcześniejszą"
         " próbę wysłania, która mogła dotrzeć do telefonu",
     ),
+    "validity period expired; delivery unknown: the gateway stopped while it may have been sending it": (
+        "validity period expired; delivery unknown: the gateway stopped while it may have been sending it",
+        "okres ważności minął; doręczenie nieznane: bramka zatrzymała się, być może w trakcie wysyłania",
+    ),
     "delivery unknown: accepted by the SMSC without a message id, so no delivery report can be matched": (
         "delivery unknown: accepted by the SMSC without a message id, so no delivery report can be matched",
         "doręczenie nieznane: centrum SMS przyjęło wiadomość bez identyfikatora, więc nie da się"
@@ -205,13 +209,21 @@ def human_reason(reason: str, lang: Language = "en") -> str:
     return f"{said} ({_rest_words(rest, lang)})" if rest else said
 
 
-_PART = re.compile(r"part (?P<n>\d+) of (?P<total>\d+): ")
+# "part 1 of 2: " before a part's reason, or "all 4 parts: " / "both parts: " before the one reason of
+# every part of a long SMS (`gateway.store.settling._all_expired`).
+_PART = re.compile(r"part (?P<n>\d+) of (?P<total>\d+): |(?:all (?P<all>\d+)|(?P<both>both)) parts: ")
 
 
 def _part_prefix(prefix: str | None, lang: Language) -> str:
-    """The store's "part 1 of 2: " before a part's reason, in `lang`."""
+    """The store's "part 1 of 2: " (or "all 4 parts: ") before a part's reason, in `lang`."""
     m = _PART.fullmatch(prefix or "")
-    return PART_PREFIX(lang, n=m["n"], total=m["total"]) if m else prefix or ""
+    if m is None:
+        return prefix or ""
+    if m["n"] is not None:
+        return PART_PREFIX(lang, n=m["n"], total=m["total"])
+    if lang != "pl":
+        return m.group(0)
+    return "obie części: " if m["both"] else f"wszystkie {m['all']} części: "
 
 
 def smsc_code(piece: str) -> str | None:

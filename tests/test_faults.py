@@ -119,7 +119,7 @@ async def test_black_hole_smsc_expires_and_bounces(tmp_path: Path) -> None:
             tmp_path,
             smsc_port=smsc.port,
             relay_port=sink_port,
-            validity_hours=0.001,  # 3.6 s
+            validity_hours=0.1,  # 6 min, past 5 min, the shortest validity the config takes
             smsc_extra="",
         )
         cfg = cfg.model_copy(

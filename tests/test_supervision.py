@@ -130,7 +130,7 @@ async def test_after_a_full_disk_is_freed_new_mail_is_sent_without_a_restart(tmp
     # Defect (F8 from outside): 452 while full (right), then 250 and nothing sent until a restart.
     port = free_port()
     skew = [0.0]
-    cfg = make_config(tmp_path, smsc_port=port, validity_hours=0.01)
+    cfg = make_config(tmp_path, smsc_port=port, validity_hours=0.1)  # 6 min: past it an hour later
     with structlog.testing.capture_logs() as logs:
         async with running_gateway(cfg, lambda: time.time() + skew[0]) as gw:
             numbers = [to(f"60112{i:04d}") for i in range(10)]

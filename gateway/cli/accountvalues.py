@@ -77,10 +77,11 @@ def validity_hours_value(value: str) -> float | None:
     """`--validity-hours`: hours (fractions allowed), or `default` to use `[gateway] validity_hours`.
 
     The SMSC gets the validity as a date, and a part waiting here expires after it: a huge value
-    makes a date no clock holds (every SMS held with an internal error), zero or less expires every
-    SMS at once, and the failures may suspend the account.
+    makes a date no clock holds (every SMS held with an internal error), less than 5 minutes expires
+    every SMS at once, and the failures may suspend the account. The config's range
+    (`gateway.configgateway.validity_problem`), said in its words.
     """
-    from gateway.configgateway import MAX_VALIDITY_HOURS
+    from gateway.configgateway import validity_problem
 
     if value.lower() in ("default", "none", "-"):
         return None
@@ -88,25 +89,30 @@ def validity_hours_value(value: str) -> float | None:
         hours = float(value)
     except ValueError:
         hours = math.nan
-    if not (math.isfinite(hours) and 0 < hours <= MAX_VALIDITY_HOURS):
+    if (problem := validity_problem(hours)) is not None:
         raise CliError(
-            f"--validity-hours {value!r}: give hours, more than 0 and at most {MAX_VALIDITY_HOURS}"
-            " (or 'default' for [gateway] validity_hours)",
+            f"--validity-hours {value!r}: give hours; {problem} (or 'default' for [gateway] validity_hours)",
             EXIT_USAGE,
         )
     return hours
 
 
 def reply_window_value(value: str) -> float | None:
-    """`--reply-window-days`: days (fractions allowed), or `default` to use `[replies] window_days`."""
+    """`--reply-window-days`: days (fractions allowed), or `default` to use `[replies] window_days`,
+    within the config's range (`gateway.configfeatures.window_problem`)."""
+    from gateway.configfeatures import window_problem
+
     if value.lower() in ("default", "none", "-"):
         return None
     try:
         days = float(value)
     except ValueError:
-        days = 0.0
-    if not 0 < days < 3650:
-        raise CliError(f"--reply-window-days {value!r}: give a number of days (or 'default')", EXIT_USAGE)
+        days = math.nan
+    if (problem := window_problem(days)) is not None:
+        raise CliError(
+            f"--reply-window-days {value!r}: give days; {problem} (or 'default' for [replies] window_days)",
+            EXIT_USAGE,
+        )
     return days
 
 

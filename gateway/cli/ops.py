@@ -105,7 +105,7 @@ NOTHING_TO_RETRY = {
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.audit import audited
     from gateway.reasons import refused_for_good
-    from gateway.store.admin import TextErased
+    from gateway.store.admin import MailExpired, TextErased
 
     store = open_store(cfg, must_exist=True)
     admin = store.admin
@@ -114,7 +114,11 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
         if (why_not := refused_for_good(admin.message_info(args.id)["reason"])) is not None:
             raise CliError(f"message {args.id} is not sent again: {why_not}; it would be refused again")
         with store.db.transaction():
-            n = admin.retry_message(args.id)
+            n = admin.retry_message(
+                args.id,
+                default_validity_hours=cfg.gateway.validity_hours,
+                ignore_expiry=args.ignore_expiry,
+            )
             if n:  # as the panel: no row of a retry that did nothing
                 audited(store, admin.message_info(args.id)["account_id"], "message.retry", str(args.id))
         state = admin.message_info(args.id)["state"] if n == 0 else ""
@@ -122,6 +126,11 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"no message with id {args.id}") from exc
     except TextErased as exc:  # the marker would go to the phone that asked to be forgotten, and be billed
         raise CliError(f"message {args.id} is not sent again: {exc}") from exc
+    except MailExpired as exc:  # the sender's reminder would reach the phone after its date
+        raise CliError(
+            f"message {args.id} is not sent again: {exc.said(cfg.gateway.timezone)};"
+            " add --ignore-expiry to send it all the same"
+        ) from exc
     if n == 0:
         # As `queue cancel` refuses a message with nothing to cancel: "0 part(s) queued again" and
         # exit 0 read as a retry done.
@@ -256,6 +265,12 @@ def add_ops_commands(sub: Any) -> None:
     ):
         qp = q.add_parser(name, help=text)
         qp.add_argument("id", type=row_id, help="the message's id, the first column of `smsgw queue list`")
+        if name == "retry":
+            qp.add_argument(
+                "--ignore-expiry",
+                action="store_true",
+                help="send it even though its mail's own Expiry-Date has passed",
+            )
         qp.set_defaults(func=func)
 
     o = sub.add_parser(

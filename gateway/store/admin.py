@@ -48,6 +48,31 @@ class TextErased(Exception):
     """A retry of a message whose text was erased: refused, as `refused_for_good` refuses one."""
 
 
+class MailExpired(Exception):
+    """A retry of a message that its mail's own expiry (Outlook's "Expires after", `Expiry-Date:`)
+    ended, after that date: refused unless the admin insists (`retry_message(ignore_expiry=True)`). A
+    retry gives a new validity from now (at least an hour), and an expired "meeting at 10" reminder
+    reached the phone in the afternoon without a word to the admin. `at`: the date, epoch seconds."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(at)
+        self.at = at
+
+    def said(self, zone: str = "UTC") -> str:
+        """Why, naming the date in `zone` (the gateway's `[gateway] timezone`)."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        when = datetime.fromtimestamp(self.at, ZoneInfo(zone))
+        return (
+            f"its mail's Expiry-Date passed at {when:%Y-%m-%d %H:%M %Z}: the sender said its text is"
+            " stale by then"
+        )
+
+    def __str__(self) -> str:
+        return self.said()
+
+
 def recorded_mail(
     conn: sqlite3.Connection, account_id: int | None, *, before_id: int | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
@@ -154,8 +179,17 @@ class AdminRepo(Repository):
         ).fetchone()
         return row is not None
 
-    def retry_message(self, message_id: int) -> int:
+    def retry_message(
+        self, message_id: int, *, default_validity_hours: float | None = None, ignore_expiry: bool = False
+    ) -> int:
         """Admin: send a held, failed or expired message again (new validity from now).
+
+        `MailExpired` for a message its mail's own expiry ended, once that date has passed, unless
+        `ignore_expiry`: its validity was shorter than its account's (`--validity-hours`, else
+        `default_validity_hours`, `[gateway] validity_hours`; None: not checked), which only the
+        mail's date makes it (`gateway.smtp.mailexpiry.valid_until`), and its end is behind us. The
+        store keeps no copy of the header: an account's validity raised since the mail came makes an
+        older message look cut short too, and the admin can insist.
 
         A part whose note says that its last submit may have reached the phone (held with its last
         send unanswered, expired so, `MAYBE_SENT_NOTES`) is noted `RETRIED_MAYBE_SENT`: its re-send
@@ -167,12 +201,17 @@ class AdminRepo(Repository):
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
-                "SELECT created_at, expires_at FROM messages WHERE id = ?", (message_id,)
+                "SELECT m.created_at, m.expires_at, a.validity_hours FROM messages m"
+                " LEFT JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
+                (message_id,),
             ).fetchone()
             if row is None:
                 raise KeyError(message_id)
             if self.text_erased(message_id):
                 raise TextErased(TEXT_ERASED)
+            hours = row[2] or default_validity_hours  # `accountrules.validity_seconds`' choice
+            if not ignore_expiry and hours and row[1] <= now and row[1] - row[0] < hours * 3600 - 1.0:
+                raise MailExpired(row[1])
             validity = max(row[1] - row[0], 3600.0)
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a

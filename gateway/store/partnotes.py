@@ -11,6 +11,9 @@ from __future__ import annotations
 
 # Notes on a part that went to an SMSC without an answer: the SMSC may have taken it after all.
 AWAITING_LATE = "waiting for a late answer before sending again"
+# A part found claimed at a start (`QueueRepo.recover_active`): the store cannot tell whether its submit
+# was on the wire when the gateway stopped (claimed parts wait for their link's pacing first), so its
+# re-send is counted as a possible duplicate (R-7.5), but nothing says an SMSC was ever asked.
 RECOVERED = "recovered after restart (possible duplicate)"
 LINK_LOST = "the connection was lost with the submit on the wire (possible duplicate)"
 # A part that expires waiting to go: never sent, or with one of the notes below on it, maybe sent.
@@ -18,6 +21,12 @@ NEVER_SENT_EXPIRED = "validity period expired before it could be sent"
 MAYBE_SENT_EXPIRED = (
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone"
+)
+# A part recovered after a restart (`RECOVERED`) that expires before it goes again: worded apart, since
+# it may never have been sent (kill -9 while it waited for the link's pacing). Said as "went unanswered
+# by the SMSC and may have reached the phone", its bounce told of a submit no SMSC had seen.
+RECOVERED_EXPIRED = (
+    "validity period expired; delivery unknown: the gateway stopped while it may have been sending it"
 )
 # The note an admin's retry (`AdminRepo.retry_message`) puts on a part that carried one of the notes
 # below: without it the re-send of a part held or expired with its last submit unanswered was not
@@ -28,10 +37,30 @@ RETRIED_MAYBE_SENT = (
 # The notes of a part whose last submit the SMSC may have taken: its next send may be a duplicate.
 # Defined once: the claim (`ClaimedPart.maybe_sent`), the expiry's note, the suspension's hold
 # (`gateway.store.policy`) and the retry all read them through `maybe_sent_note`.
-MAYBE_SENT_NOTES = (AWAITING_LATE, RECOVERED, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT)
+MAYBE_SENT_NOTES = (
+    AWAITING_LATE,
+    RECOVERED,
+    LINK_LOST,
+    MAYBE_SENT_EXPIRED,
+    RETRIED_MAYBE_SENT,
+    RECOVERED_EXPIRED,
+)
+# The notes of a part that may have been cut off by a stop of the gateway, not by an SMSC's silence:
+# its expiry says `RECOVERED_EXPIRED` (`expiry_note`).
+STOPPED_NOTES = (RECOVERED, RECOVERED_EXPIRED)
 
 
 def maybe_sent_note(column: str = "error") -> str:
     """SQL true when `column` carries one of `MAYBE_SENT_NOTES` (bind them after it, in order), NULL
     when the column is NULL: one predicate, so that a note added to the list is read everywhere."""
     return "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(MAYBE_SENT_NOTES)) + ")"
+
+
+def expiry_note(column: str = "error") -> tuple[str, tuple[str, ...]]:
+    """SQL for the note of a part that expires waiting to go, by its last note in `column`, and the
+    arguments to bind with it: recovered after a stop, `RECOVERED_EXPIRED`; another note that its last
+    submit may have reached the phone, `MAYBE_SENT_EXPIRED`; else `NEVER_SENT_EXPIRED`."""
+    stopped = "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(STOPPED_NOTES)) + ")"
+    sql = f"CASE WHEN {stopped} THEN ? WHEN {maybe_sent_note(column)} THEN ? ELSE ? END"
+    args = (*STOPPED_NOTES, RECOVERED_EXPIRED, *MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+    return sql, args

@@ -14,13 +14,7 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.clockstep import ClockStep
-from gateway.store.partnotes import (
-    MAYBE_SENT_EXPIRED,
-    MAYBE_SENT_NOTES,
-    NEVER_SENT_EXPIRED,
-    RECOVERED,
-    maybe_sent_note,
-)
+from gateway.store.partnotes import MAYBE_SENT_NOTES, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
@@ -52,9 +46,8 @@ WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
 CLAIM_MARGIN = 16
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
-# The note of a part that expires while waiting to go: which of the two depends on its last note.
-_EXPIRY_NOTE = f"CASE WHEN {maybe_sent_note()} THEN ? ELSE ? END"
-_EXPIRY_ARGS = (*MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+# The note of a part that expires while waiting to go: which of the three depends on its last note.
+_EXPIRY_NOTE, _EXPIRY_ARGS = expiry_note()
 _WAITING = "state IN ('queued', 'deferred')"  # parts_account_due's predicate, repeated where it is used
 # The due parts of one state (?3, now ?1) of every account, the ?4 oldest (by id) of its ?2 first
 # by due time, in one statement: `w` lists the accounts with parts waiting by skipping through the

@@ -87,7 +87,7 @@ class SettlingRepo(Repository):
                 "SELECT seq, state, error FROM parts WHERE message_id = ? ORDER BY seq", (mid,)
             ).fetchall()
             reasons = [(seq, err) for seq, st, err in rows if st in ("failed", "expired")]
-            reason = (
+            reason = _all_expired(rows) or (
                 "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
                 or None
             )
@@ -139,6 +139,19 @@ class SettlingRepo(Repository):
         seqs = [str(seq) for (seq,) in self.conn.execute(sql, (message_id, UNREPORTED))]
         which = f"part {seqs[0]}" if len(seqs) == 1 else f"parts {', '.join(seqs)}"
         return f"sent, delivery of {which} of {total} unconfirmed: the SMSC sent no delivery report"
+
+
+def _all_expired(rows: list[tuple[int, str, str | None]]) -> str | None:
+    """The reason of a long SMS whose every part expired with the same note, said once ("all 4 parts:
+    validity period expired …"): the queue list, the panel and the bounce repeated it for each part.
+    None for a single SMS, or when the parts ended in different ways (each is named, as before)."""
+    notes = {(state, error) for _seq, state, error in rows}
+    if len(rows) < 2 or len(notes) != 1:
+        return None
+    [(state, error)] = notes
+    if state != "expired" or not error:
+        return None
+    return f"{'both' if len(rows) == 2 else f'all {len(rows)}'} parts: {error}"
 
 
 # What became of a failed long SMS's other parts, for its bounce and its stored reason (`_restate`):

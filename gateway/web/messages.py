@@ -27,7 +27,7 @@ from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
-from gateway.store.admin import TextErased, recorded_mail
+from gateway.store.admin import MailExpired, TextErased, recorded_mail
 from gateway.store.settling import FINAL_PART
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -353,7 +353,8 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         if (why_not := refused_for_good(msg["reason"])) is not None:  # a form shown before it was
             error = f"not sent again: {why_not}; it would be refused again"
             return web.render(request, "message.html", _page(msg, who, error=error), 409)
-        work = lambda: admin.retry_message(msg["id"])  # noqa: E731
+        hours = web.config.gateway.validity_hours  # the CLI's rule: a mail's passed Expiry-Date refuses it
+        work = lambda: admin.retry_message(msg["id"], default_validity_hours=hours)  # noqa: E731
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
@@ -373,6 +374,9 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         )
     except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
         return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
+    except MailExpired as exc:  # a retry: as `smsgw queue retry` says it, without its --ignore-expiry
+        error = f"not sent again: {exc.said(web.config.gateway.timezone)}"
+        return web.render(request, "message.html", _page(msg, who, error=error), 409)
     if n == 0:  # said on the page, nothing changed and nothing recorded
         fresh = _message(request, who)
         return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)
