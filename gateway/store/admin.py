@@ -64,9 +64,12 @@ class MailExpired(Exception):
         from zoneinfo import ZoneInfo
 
         when = datetime.fromtimestamp(self.at, ZoneInfo(zone))
+        # Inferred, not read (the header is not kept): said as such, so that an admin who raised the
+        # account's validity since is not told of a date the sender never wrote.
         return (
-            f"its mail's Expiry-Date passed at {when:%Y-%m-%d %H:%M %Z}: the sender said its text is"
-            " stale by then"
+            f"its validity ended at {when:%Y-%m-%d %H:%M %Z}, sooner than its account's validity gives:"
+            " its mail's Expiry-Date set it (the sender said its text is stale by then), unless the"
+            " account's validity was raised since"
         )
 
     def __str__(self) -> str:

@@ -375,7 +375,10 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
         return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
     except MailExpired as exc:  # a retry: as `smsgw queue retry` says it, without its --ignore-expiry
-        error = f"not sent again: {exc.said(web.config.gateway.timezone)}"
+        error = (
+            f"not sent again: {exc.said(web.config.gateway.timezone)}; the gateway's operator can send it"
+            f" all the same (`smsgw queue retry {msg['id']} --ignore-expiry`)"
+        )
         return web.render(request, "message.html", _page(msg, who, error=error), 409)
     if n == 0:  # said on the page, nothing changed and nothing recorded
         fresh = _message(request, who)
