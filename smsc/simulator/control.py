@@ -39,15 +39,22 @@ TAIL_BYTES = 256 * 1024  # how far back from the end of its log file "--last" lo
 LOOKUP_BYTES = 32 * 1024 * 1024  # how far back a report on a message id of an earlier run looks for it
 
 
-def last_logged(path: Path, *, delivered: bool = False) -> dict[str, Any] | None:
-    """The last SMS the simulator's log file holds as accepted (one of an earlier run, too), or None;
-    with `delivered`, the last one its phone got (what a phone can answer)."""
+def _tail(path: Path, size: int) -> bytes | None:
+    """The log's last `size` bytes (a busy simulator's log grows without end), None when unreadable."""
     try:
         with path.open("rb") as f:
             end = f.seek(0, 2)
-            f.seek(max(0, end - TAIL_BYTES))
-            tail = f.read()
+            f.seek(max(0, end - size))
+            return f.read()
     except OSError:
+        return None
+
+
+def last_logged(path: Path, *, delivered: bool = False) -> dict[str, Any] | None:
+    """The last SMS the simulator's log file holds as accepted (one of an earlier run, too), or None;
+    with `delivered`, the last one its phone got (what a phone can answer)."""
+    tail = _tail(path, TAIL_BYTES)
+    if tail is None:
         return None
     for line in reversed(tail.splitlines()):
         try:
@@ -132,12 +139,8 @@ def logged_part(path: Path, message_id: str) -> dict[str, Any] | None:
     """The log record of the accepted part with this message id (the newest, within the log's last
     `LOOKUP_BYTES`), or None. Only lines holding the id as `part_record` writes it are parsed."""
     needle = json.dumps({"message_id": message_id})[1:-1].encode()
-    try:
-        with path.open("rb") as f:
-            end = f.seek(0, 2)
-            f.seek(max(0, end - LOOKUP_BYTES))
-            tail = f.read()
-    except OSError:
+    tail = _tail(path, LOOKUP_BYTES)
+    if tail is None:
         return None
     for line in reversed(tail.splitlines()):
         if needle not in line:
