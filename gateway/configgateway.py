@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.adminrules import DEMO_SENDER, MAX_VALIDITY_HOURS, end_marker_problem
 from gateway.configbase import _Section, is_hostname
+from gateway.optoutwords import word_problem
 from gateway.senderrules import sender_problem
 from gateway.wording import Language
 
@@ -108,6 +109,14 @@ class GatewaySection(_Section):
         problem = end_marker_problem(v)
         if problem is not None:
             raise ValueError(problem)
+        return v
+
+    @field_validator("optout_words", "optin_words")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        for word in v:
+            if (problem := word_problem(word)) is not None:
+                raise ValueError(problem)
         return v
 
     @field_validator("validity_hours")

@@ -70,3 +70,28 @@ def plain(word: str) -> str:
     """A word without case or diacritics: a phone's STOP or REZYGNUJĘ, typed with or without them."""
     decomposed = unicodedata.normalize("NFKD", word.translate(_UNMARKED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def word_problem(word: str) -> str | None:
+    """Why a configured opt-out or opt-in word could misbehave, or None.
+
+    An answer is compared by `form`, a configured word by `plain`: a word that `form` changes
+    ("STOP!", "🛑", two spaces inside) can never equal an answer, and an empty one equals every
+    answer made only of what `form` strips: a 👍 put the phone on the opt-out list."""
+    seen = form(word)
+    if not plain(word).strip():
+        return (
+            f"{word!r} is no word: an answer is compared without the punctuation, symbols and emoji"
+            " around it, so this one would match an answer of only those (a 👍)"
+        )
+    if not seen:
+        return (
+            f"{word!r} can never match: an answer is compared without the punctuation, symbols and"
+            " emoji around it; give a word"
+        )
+    if seen != plain(word):
+        return (
+            f"{word!r} can never match: an answer is compared without case, diacritics, the"
+            f" punctuation, symbols and emoji around it and with single spaces, so write {seen.upper()!r}"
+        )
+    return None

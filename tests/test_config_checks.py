@@ -627,3 +627,24 @@ def test_link_errors_name_the_smsc_entry_not_its_index() -> None:
     assert '[[smsc]] "orange" prot: unknown key (did you mean port?)' in message, message
     assert "[[smsc]] #3 name:" in message, message  # no usable name: its place in the file
     assert "smsc.1" not in message and "smsc.2" not in message, message
+
+
+# ---- opt-out and opt-in words ---------------------------------------------------------------------
+
+
+def test_opt_out_words_that_would_misbehave_are_refused_naming_them(tmp_path: Path) -> None:
+    # check-config said OK to an empty word (a 👍 answer then put the phone on the opt-out list) and
+    # to words no answer can ever equal ("STOP!": an answer is compared without what is around it).
+    config = config_file(tmp_path, ("[gateway]\n", '[gateway]\noptout_words = ["STOP", ""]\n'))
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == EXIT_CONFIG, res.stderr
+    assert "optout_words" in res.stderr and "would match an answer of only those (a 👍)" in res.stderr
+    msg = refused(shipped(("[gateway]\n", '[gateway]\noptin_words = ["START!"]\n')), tmp_path)
+    assert "optin_words" in msg and "'START!' can never match" in msg and "write 'START'" in msg, msg
+    msg = refused(shipped(("[gateway]\n", '[gateway]\noptout_words = ["🛑"]\n')), tmp_path)
+    assert "'🛑' can never match" in msg, msg
+    # What phones send, as the README lists it, still loads.
+    words = '[gateway]\noptout_words = ["STOP", "REZYGNUJĘ", "stop all"]\noptin_words = ["START"]\n'
+    assert (
+        smsgw("--config", str(config_file(tmp_path, ("[gateway]\n", words))), "check-config").returncode == 0
+    )
