@@ -328,3 +328,20 @@ async def test_an_all_expired_long_sms_says_its_reason_once(tmp_path: Path) -> N
     pl = human_reason(reason, "pl")
     assert pl == f"wszystkie {total} części: okres ważności minął, zanim udało się go wysłać", pl
     assert human_reason(f"both parts: {NEVER_SENT_EXPIRED}", "pl").startswith("obie części: okres ważności")
+
+
+async def test_queue_retry_refuses_a_message_to_a_phone_on_the_opt_out_list(tmp_path: Path) -> None:
+    # Accepted before, then sent again: its claim ended it again ("the phone answered with an opt-out
+    # word") and its sender got a second bounce for one admin command.
+    config, _soon, other = await accepted_and_expired(tmp_path, hours_ago=30)
+    assert run(config, "optout", "add", "+48601123901").returncode == 0
+    res = run(config, "queue", "retry", str(other))
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"message {other} is not sent again: +48601123901 is on the opt-out list since " in res.stderr
+    assert "(by an admin); if the phone's owner asked for SMS again, `smsgw optout remove +48601123901`" in (
+        res.stderr
+    )
+    assert message_state(config, other) == "expired"
+    assert run(config, "optout", "remove", "+48601123901").returncode == 0
+    res = run(config, "queue", "retry", str(other))
+    assert res.returncode == 0 and res.stdout == f"message {other}: 1 part(s) queued again\n", res.stderr

@@ -14,6 +14,7 @@ from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
+from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient
 from gateway.store.settling import FINAL_PART
 
 # A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
@@ -42,38 +43,6 @@ CANCELLED_BY_ADMIN = "cancelled by admin"
 # a held one that expires says that delivery is unknown rather than that it was never sent.
 # Binds: the notes, the admin's note twice.
 _ADMIN_NOTE = f"CASE WHEN {maybe_sent_note()} THEN ? || '; ' || error ELSE ? END"
-
-
-class TextErased(Exception):
-    """A retry of a message whose text was erased: refused, as `refused_for_good` refuses one."""
-
-
-class MailExpired(Exception):
-    """A retry of a message that its mail's own expiry (Outlook's "Expires after", `Expiry-Date:`)
-    ended, after that date: refused unless the admin insists (`retry_message(ignore_expiry=True)`). A
-    retry gives a new validity from now (at least an hour), and an expired "meeting at 10" reminder
-    reached the phone in the afternoon without a word to the admin. `at`: the date, epoch seconds."""
-
-    def __init__(self, at: float) -> None:
-        super().__init__(at)
-        self.at = at
-
-    def said(self, zone: str = "UTC") -> str:
-        """Why, naming the date in `zone` (the gateway's `[gateway] timezone`)."""
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
-
-        when = datetime.fromtimestamp(self.at, ZoneInfo(zone))
-        # Inferred, not read (the header is not kept): said as such, so that an admin who raised the
-        # account's validity since is not told of a date the sender never wrote.
-        return (
-            f"its validity ended at {when:%Y-%m-%d %H:%M %Z}, sooner than its account's validity gives:"
-            " its mail's Expiry-Date set it (the sender said its text is stale by then), unless the"
-            " account's validity was raised since"
-        )
-
-    def __str__(self) -> str:
-        return self.said()
 
 
 def recorded_mail(
@@ -199,8 +168,10 @@ class AdminRepo(Repository):
         is claimed as `maybe_sent`, logged and counted as a possible duplicate. Cleared, its re-send
         after a restart went out as a first one.
 
-        `TextErased` for a message whose text was erased at the phone's request: checked here, in
-        the retry's own transaction, so that no caller (CLI, panel) can queue the marker to the phone."""
+        `TextErased` for a message whose text was erased at the phone's request, `OptedOut` for one to a
+        phone on the opt-out list (its claim would end it again, and its sender get a second bounce):
+        checked here, in the retry's own transaction, so that no caller (CLI, panel) can queue them
+        (`gateway.store.retryrules`)."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
@@ -212,6 +183,8 @@ class AdminRepo(Repository):
                 raise KeyError(message_id)
             if self.text_erased(message_id):
                 raise TextErased(TEXT_ERASED)
+            if (entry := opted_out_recipient(self.conn, message_id)) is not None:
+                raise entry
             hours = row[2] or default_validity_hours  # `accountrules.validity_seconds`' choice
             if not ignore_expiry and hours and row[1] <= now and row[1] - row[0] < hours * 3600 - 1.0:
                 raise MailExpired(row[1])

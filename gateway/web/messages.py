@@ -27,7 +27,8 @@ from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
-from gateway.store.admin import MailExpired, TextErased, recorded_mail
+from gateway.store.admin import recorded_mail
+from gateway.store.retryrules import MailExpired, OptedOut, TextErased
 from gateway.store.settling import FINAL_PART
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -374,6 +375,9 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         )
     except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
         return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
+    except OptedOut as exc:  # a retry: as `smsgw queue retry` says it
+        error = f"not sent again: {exc.said(web.config.gateway.timezone)}"
+        return web.render(request, "message.html", _page(msg, who, error=error), 409)
     except MailExpired as exc:  # a retry: as `smsgw queue retry` says it, without its --ignore-expiry
         error = (
             f"not sent again: {exc.said(web.config.gateway.timezone)}; the gateway's operator can send it"
