@@ -9,7 +9,6 @@ the client retry, never turn into a bounce or leak internals.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import shlex
 import sqlite3
 from email.parser import BytesHeaderParser
@@ -33,6 +32,7 @@ from gateway.smtp.compose import compose
 from gateway.smtp.gate import Gate, Sender
 from gateway.smtp.inforeply import info_reply
 from gateway.smtp.intake import IntakeRefused, read_mail
+from gateway.smtp.senderfix import admin_fix
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
 from smsc.logthrottle import LogThrottle
@@ -108,7 +108,7 @@ class RelayHandler:
             else:
                 refusal = replies.SENDER_NOT_HERE.format(ip=client_ip)
             refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
-            refused.update(self._admin_fix(client_ip, address, account, trusted))
+            refused.update(admin_fix(self.gate.store, client_ip, address, account, trusted))
             if not self.gate.config.premium.tariffs:
                 self._sender_refused(session, refused)
                 return refusal
@@ -223,31 +223,6 @@ class RelayHandler:
             return
         session.smsgw_sender_refused = True  # type: ignore[attr-defined]
         self.refusals.info("smtp.sender_refused", kind="sender_refused", **refused)
-
-    def _admin_fix(
-        self, client_ip: str | None, sender: str, account: Account | None, trusted: set[int]
-    ) -> dict[str, object]:
-        """What the admin can do about a refused sender, for the log line only.
-
-        The client's reply never names an account nor tells a user of another account from a
-        stranger (`replies.SENDER_NOT_HERE`); the admin reading the log gets the account, its
-        networks and the command, as `smsgw send` says it.
-        """
-        if client_ip is None:
-            return {}
-        if account is not None:
-            if account.id in trusted:
-                return {}  # allowed here but suspended: the reply says so
-            return {
-                "account": account.name,
-                "networks": ", ".join(account.networks) or "none",
-                "fix": f"smsgw account set {shlex.quote(account.name)} --add-network {_host_cidr(client_ip)}",
-            }
-        if not trusted or not sender.isascii() or "@" not in sender:
-            return {}  # a stranger's network, or no address a user could have
-        names = sorted(self.gate.store.accounts.account_by_id(account_id).name for account_id in trusted)
-        target = shlex.quote(names[0]) if len(names) == 1 else "ACCOUNT"
-        return {"fix": f"smsgw user add {shlex.quote(sender)} --account {target}"}
 
     def _conversation_number(self, envelope: Envelope, national: str, international: str) -> str:
         """Of two readings of bare digits, the phone the sender talks to: a Reply to an answer mail
@@ -395,17 +370,6 @@ class RelayHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp.internal_error", error=repr(error))
         return replies.TEMP_FAILURE
-
-
-def _host_cidr(client_ip: str) -> str:
-    """The client's address as the one-host network `account set --add-network` takes."""
-    try:
-        host = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
-        return client_ip
-    if isinstance(host, ipaddress.IPv6Address) and host.ipv4_mapped is not None:
-        host = host.ipv4_mapped
-    return f"{host}/{host.max_prefixlen}"
 
 
 def _country_refusal(account: Account, address: str, number: str, region: str) -> str:
