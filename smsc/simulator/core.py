@@ -18,13 +18,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from smsc.base import ReportStatus
 from smsc.simulator.owed import Owed, OwedReports, owed_path
 from smsc.simulator.partlog import PartLog, answer_numbers, part_record
+from smsc.simulator.submitted import SimSession, SubmittedSms, SubmitVerdict
 
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
@@ -41,64 +42,6 @@ T = TypeVar("T")
 INVALID_DESTINATION = "invalid_destination"
 SMPP_STATUS = {INVALID_DESTINATION: 0x0B}
 CIMD2_ERROR = {INVALID_DESTINATION: 300}
-
-
-@dataclass(frozen=True)
-class SubmittedSms:
-    """One received part. `destination` is E.164 with "+" (the wire has digits only); `source` is as
-    the client sent it. The fields after `text` are protocol details, kept for tests and the log."""
-
-    protocol: str  # "smpp" | "cimd2"
-    system_id: str
-    source: str
-    destination: str
-    data_coding: int
-    udh: bytes
-    text: str
-    payload: bytes = b""  # user data without the UDH, as received
-    want_report: bool = True
-    failure_report_only: bool = False  # SMPP registered_delivery 2: a receipt only if it failed
-    intermediate_report: bool = False  # SMPP registered_delivery bit 4: an ENROUTE receipt first
-    esm_class: int = 0
-    source_ton: int | None = None
-    source_npi: int | None = None
-    dest_ton: int | None = None
-    dest_npi: int | None = None
-    validity: str = ""
-
-
-@dataclass(frozen=True)
-class SubmitVerdict:
-    """What the server answers. A refusal carries a protocol-neutral `error` ("invalid_destination")
-    and its ready-made translations `smpp_status` and `cimd2_error`."""
-
-    accepted: bool
-    message_id: str  # decimal, unique and increasing; "" when refused
-    error: str | None = None
-    report: ReportStatus | None = None  # the report to send (None: none was requested)
-    report_delay: float = 0.0
-    intermediate: bool = False  # send a PENDING report before `report`
-    smpp_status: int = 0
-    cimd2_error: int | None = None
-
-
-class SimSession(Protocol):
-    """A logged-in client connection able to receive MOs and reports."""
-
-    protocol: str
-    system_id: str
-
-    async def send_mo(
-        self, source: str, destination: str, text: str, *, parts: int | None = None, shuffle: bool = False
-    ) -> None: ...
-
-    async def send_report(
-        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
-    ) -> None: ...
-
-    async def send_part(self, part: Any) -> None:
-        """Deliver one MO part as a session of this protocol built it (its wire fields, concatenation
-        UDH included): how a part held after a drop goes out again, renumbered but otherwise unchanged."""
 
 
 @dataclass(frozen=True)
