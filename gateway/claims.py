@@ -8,17 +8,20 @@ from collections.abc import Callable
 import structlog
 
 from gateway.store.db import ClaimedPart, Store
+from gateway.store.settling import OPTED_OUT
+
+__all__ = ["OPTED_OUT", "claimer"]
 
 log = structlog.get_logger(__name__)
 
-OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
-
 
 def claimer(
-    store: Store, end: Callable[[ClaimedPart], None], limit: int, now: float
+    store: Store, end: Callable[[list[ClaimedPart]], None], limit: int, now: float
 ) -> Callable[[], tuple[int, list[ClaimedPart]]]:
     """The claim to run as a store write: how many parts it took (held or opted-out ones too), and
-    those to send. `end` ends an opted-out part, inside the same write."""
+    those to send. `end` ends the opted-out parts, all at once (each message settled once, after all
+    its parts: ended one by one, the first settled its message while the others were still
+    `active`, and the bounce said they were being sent), inside the same write."""
 
     def claim() -> tuple[int, list[ClaimedPart]]:
         parts = store.queue.claim_due(limit, now=now)
@@ -40,8 +43,7 @@ def claimer(
         stopped = [p for p in parts if opted_out(p.destination)]
         if not stopped:
             return taken, parts
-        for part in stopped:
-            end(part)
+        end(stopped)
         log.info("mt.opted_out", parts=[part.id for part in stopped])
         return taken, [p for p in parts if p not in stopped]
 

@@ -249,11 +249,7 @@ class Dispatcher:
         self._take_back(stopped.keys())
         log.info("mt.opted_out", parts=sorted(stopped))
 
-        def end() -> None:
-            for part in stopped.values():
-                self._end_opted_out(part)
-
-        self._background(self._outcomes.write(None, end))
+        self._background(self._outcomes.write(None, lambda: self._end_opted_out(list(stopped.values()))))
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
         """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""
@@ -271,9 +267,10 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _end_opted_out(self, part: ClaimedPart) -> None:
-        """Inside a store write: the part ends, its phone having said STOP (R-2.4)."""
-        self.on_finished(self._outcomes.final(part, "failed", OPTED_OUT))
+    def _end_opted_out(self, parts: list[ClaimedPart]) -> None:
+        """Inside a store write: the parts end, their phone having said STOP (R-2.4); together, so
+        that a long SMS is settled once, after all its parts found here (`OutcomeRecorder.final_all`)."""
+        self.on_finished(self._outcomes.final_all(parts, "failed", OPTED_OUT))
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in

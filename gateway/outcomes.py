@@ -338,8 +338,17 @@ class OutcomeRecorder:
         self, part: ClaimedPart, state: str, error: str | None, *, link: str | None = None
     ) -> list[Finished]:
         """End a part that will not be sent (`link`: the SMSC that refused it); call inside a store write."""
-        self.forget(part.id)
-        return self.store.queue.mark_part_final(part.id, state, error, link=link)
+        return self.final_all([part], state, error, link=link)
+
+    def final_all(
+        self, parts: list[ClaimedPart], state: str, error: str | None, *, link: str | None = None
+    ) -> list[Finished]:
+        """End parts that will not be sent, for the same reason, together: each message is settled
+        once, after all its parts here ended (a long SMS whose phone said STOP is told "both parts:
+        …", not "part 1 of 2: … (part 2 being sent)" of a part ending with it). Inside a store write."""
+        for part in parts:
+            self.forget(part.id)
+        return self.store.queue.end_parts([part.id for part in parts], state, error, link=link)
 
     async def put_back(
         self, parts: list[tuple[ClaimedPart, float]], event: str = "mt.behind_suspect"

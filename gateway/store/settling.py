@@ -28,9 +28,38 @@ UNREPORTED = "unreported"
 FINAL_PART = ("delivered", "failed", "expired", "cancelled", UNREPORTED)
 # The message's reason when no part's report came (a single SMS, or every part of a long one).
 NO_REPORT = "sent; the SMSC sent no delivery report"
+# A part claimed after its phone said STOP (R-2.4) ends with this note (`gateway.claims`); here, as
+# one of the gateway's own notes a long SMS's reason says once for all its parts (`_all_alike`).
+OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
 
 
 class SettlingRepo(Repository):
+    def end_parts(
+        self, part_ids: list[int], state: str, error: str | None, *, link: str | None = None
+    ) -> list[Finished]:
+        """Parts that will never be sent end in one statement, and each of their messages is settled
+        once, after all of them: settled part by part, a long SMS whose every part ended together
+        (its phone said STOP) was failed by its first part and its bounce said "part 1 of 2: …
+        (part 2 being sent)" of a part that ended a moment later. As `mark_part_final` (`link`, the
+        SMSC that refused them): only parts still waiting to go change, one a late answer settled
+        meanwhile keeps its state, and its message is not finished (nor told) twice."""
+        if not part_ids:
+            return []
+        now = self.clock()
+        marks = ",".join("?" * len(part_ids))
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE parts SET state = ?, error = ?, done_at = ?, link = COALESCE(?, link)"
+                f" WHERE id IN ({marks}) AND state IN ('queued', 'deferred', 'active')"
+                " RETURNING id, message_id",
+                (state, error, now, link, *part_ids),
+            ).fetchall()
+            order = {pid: i for i, pid in enumerate(part_ids)}
+            first: dict[int, int] = {}  # message -> a part of it that ended, in the callers' order
+            for pid, mid in sorted(rows, key=lambda row: order[row[0]]):
+                first.setdefault(mid, pid)
+            return [f for pid in first.values() for f in self._settle_message_of(pid, now)]
+
     def _settle_single(
         self, message_id: int, state: str, now: float, *, told: tuple[int | None, str | None] | None = None
     ) -> list[Finished] | None:
@@ -87,7 +116,7 @@ class SettlingRepo(Repository):
                 "SELECT seq, state, error FROM parts WHERE message_id = ? ORDER BY seq", (mid,)
             ).fetchall()
             reasons = [(seq, err) for seq, st, err in rows if st in ("failed", "expired")]
-            reason = _all_expired(rows) or (
+            reason = _all_alike(rows) or (
                 "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
                 or None
             )
@@ -141,15 +170,17 @@ class SettlingRepo(Repository):
         return f"sent, delivery of {which} of {total} unconfirmed: the SMSC sent no delivery report"
 
 
-def _all_expired(rows: list[tuple[int, str, str | None]]) -> str | None:
-    """The reason of a long SMS whose every part expired with the same note, said once ("all 4 parts:
-    validity period expired …"): the queue list, the panel and the bounce repeated it for each part.
-    None for a single SMS, or when the parts ended in different ways (each is named, as before)."""
+def _all_alike(rows: list[tuple[int, str, str | None]]) -> str | None:
+    """The reason of a long SMS whose every part ended with the same note of the gateway's own, said
+    once ("all 4 parts: validity period expired …", "both parts: the phone answered … (STOP) …"):
+    the queue list, the panel and the bounce repeated it for each part. None for a single SMS, when
+    the parts ended in different ways (each is named, as before), or for an SMSC's refusal, which
+    `gateway.reasons` reads (its code, whether a retry can help) only after "part N of M: "."""
     notes = {(state, error) for _seq, state, error in rows}
     if len(rows) < 2 or len(notes) != 1:
         return None
     [(state, error)] = notes
-    if state != "expired" or not error:
+    if not error or not (state == "expired" or (state == "failed" and error == OPTED_OUT)):
         return None
     return f"{'both' if len(rows) == 2 else f'all {len(rows)}'} parts: {error}"
 
