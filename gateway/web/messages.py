@@ -1,5 +1,5 @@
-"""Messages: search (by number, user, date range, state), one message in full, CSV export, queue actions,
-and the mail recorded without becoming SMS.
+"""Messages: search (by number, user, date range, state), CSV export and the mail recorded without
+becoming SMS; one message in full and its queue actions are `gateway.web.messagepage`'s.
 
 The search pages by id: `before` is the last id shown, so every page is one index range however
 deep the admin goes. A company admin's search is always limited to their account in the query
@@ -18,21 +18,17 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
-from gateway.privacy.repo import ERASED
-from gateway.reasons import human_reason, refused_for_good
-from gateway.smtp.dsnparams import dsn_asked, notices_asked
+from gateway.reasons import human_reason
 from gateway.store.admin import recorded_mail
-from gateway.store.retryrules import MailExpired, OptedOut, TextErased
-from gateway.store.settling import FINAL_PART
+from gateway.web.messagepage import detail, queue_action
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
-from gateway.web.security import NotYours, Who, after_post, guarded, notice
+from gateway.web.security import Who, guarded
 
 STATES = MESSAGE_STATES  # a message's own states: parts are "deferred" or "active", messages never
 CSV_MAX = 100_000  # rows in one export; narrow the search for more
@@ -279,122 +275,6 @@ async def export(request: Request, who: Who) -> Response:
     name = _csv_name(request, web)
     headers = {"content-disposition": f'attachment; filename="{name}"'}
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
-
-
-def _message(request: Request, who: Who) -> dict[str, Any]:
-    mid = request.path_params["id"]
-    if mid > SQLITE_INT_MAX:  # no such id can exist, and SQLite would overflow on it
-        raise NotYours
-    web = request.app.state.web
-    msg = web.repo.message_detail(mid)
-    if msg is None or not who.sees(msg["account_id"]):
-        raise NotYours
-    msg["held"] = held_note(web.tz)(msg["held_until"])
-    return msg
-
-
-# Which parts each queue action takes (as gateway/store/admin.py does), what it says when it took
-# some, and when there were none. A button is shown only where its action would take a part.
-ACTIONS = {
-    "retry": (
-        ("hold", "failed", "expired", "cancelled"),
-        "queued again",
-        "nothing to retry: no part is held, failed, expired or cancelled",
-    ),
-    "hold": (("queued", "deferred"), "held", "nothing to hold: no part is waiting to be sent"),
-    "cancel": (
-        ("queued", "deferred", "hold"),
-        "cancelled",
-        "nothing to cancel: no part is waiting to be sent",
-    ),
-}
-DONE = {action: said for action, (_, said, _) in ACTIONS.items()}
-
-
-def _actions(msg: dict[str, Any]) -> list[str]:
-    """Retry only where sending again can help: a number the SMSC refused for good is refused again,
-    and the user got a second bounce (`gateway.reasons`, as `smsgw queue retry`). Nor where the text
-    was erased at the phone's request: the marker would be sent to it (`AdminRepo.text_erased`)."""
-    states = {p["state"] for p in msg["parts"]}
-    erased = ERASED in (msg["text"], *(p["text"] for p in msg["parts"]))
-    final = erased or refused_for_good(msg["reason"]) is not None
-    return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes) and not (a == "retry" and final)]
-
-
-def _page(msg: dict[str, Any], who: Who, **more: Any) -> dict[str, Any]:
-    return {
-        "who": who,
-        "m": msg,
-        "actions": _actions(msg),
-        "said": human_reason,
-        "notices": notices_asked,
-        "dsn": dsn_asked,
-        # Every part ended: a report still missing is not coming (a submit the SMSC refused has none).
-        "ended": bool(msg["parts"]) and all(p["state"] in FINAL_PART for p in msg["parts"]),
-        **more,
-    }
-
-
-@guarded()
-async def detail(request: Request, who: Who) -> Response:
-    web = request.app.state.web
-    msg = _message(request, who)
-    done = notice(request, who)  # a queue action's result, kept in the session (`after_post`)
-    return web.render(request, "message.html", _page(msg, who, done=done))
-
-
-@guarded(operator=True)
-async def queue_action(request: Request, who: Who, form: FormData) -> Response:
-    """Operator: hold a waiting message, send a held, failed or expired one again, or cancel one."""
-    web = request.app.state.web
-    msg = _message(request, who)
-    action = request.path_params["action"]
-    admin = web.store.admin
-    if action == "retry":
-        if (why_not := refused_for_good(msg["reason"])) is not None:  # a form shown before it was
-            error = f"not sent again: {why_not}; it would be refused again"
-            return web.render(request, "message.html", _page(msg, who, error=error), 409)
-        hours = web.config.gateway.validity_hours  # the CLI's rule: a mail's passed Expiry-Date refuses it
-        work = lambda: admin.retry_message(msg["id"], default_validity_hours=hours)  # noqa: E731
-    elif action == "hold":
-        work = lambda: admin.hold_message(msg["id"])  # noqa: E731
-    elif action == "cancel":
-        if form.get("confirm") != "yes":
-            error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
-            return web.render(request, "message.html", _page(msg, who, error=error), 400)
-        from gateway.events import Notifier  # the daemon's; here, not at the top: events is heavy
-
-        # The sender is told, as of any other end (R-8.1): the DSN is queued with the cancel.
-        tell = Notifier(web.store, web.config)
-        work = lambda: admin.cancel_message(msg["id"], tell=tell)  # noqa: E731
-    else:
-        raise NotYours
-    try:
-        n = await web.change(
-            who, msg["account_id"], f"message.{action}", str(msg["id"]), work, changed=lambda n: n > 0
-        )
-    except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
-        return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
-    except OptedOut as exc:  # a retry: as `smsgw queue retry` says it
-        error = f"not sent again: {exc.said(web.config.gateway.timezone)}"
-        return web.render(request, "message.html", _page(msg, who, error=error), 409)
-    except MailExpired as exc:  # a retry: as `smsgw queue retry` says it, without its --ignore-expiry
-        error = (
-            f"not sent again: {exc.said(web.config.gateway.timezone)}; the gateway's operator can send it"
-            f" all the same (`smsgw queue retry {msg['id']} --ignore-expiry`)"
-        )
-        return web.render(request, "message.html", _page(msg, who, error=error), 409)
-    if n == 0:  # said on the page, nothing changed and nothing recorded
-        fresh = _message(request, who)
-        return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)
-    if action == "retry":
-        web.wake()
-    # Kept in the operator's session, not said by the URL: a link with it shows nothing to anyone
-    # else, and a reload says when it was asked, not that it was done again.
-    at = datetime.fromtimestamp(web.store.clock(), web.tz).strftime("%Y-%m-%d %H:%M")
-    return after_post(
-        request, who, f"{action} asked at {at}: {n} part(s) {DONE[action]} then", f"/messages/{msg['id']}"
-    )
 
 
 ROUTES = [
