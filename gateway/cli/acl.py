@@ -73,6 +73,12 @@ def cmd_user_passwd(cfg: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"password set for {user.email}; log in on the submission port with this address")
+    if user.role != "user":  # an operator's password opens every account's pages: said, not implied
+        reach = "every account" if user.role == "operator" else f"account {user.account}"
+        print(
+            f"note: {user.email} is {user.role} of the web panel: this password also logs in there,"
+            f" over {reach}"
+        )
     if (gone := forget_replaced(cfg.state_dir, user.password_hash)) is not None:
         print(f"removed {gone}: it held the password just replaced")
     return 0

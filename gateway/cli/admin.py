@@ -117,6 +117,8 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         detail = f"{user.email}: {', '.join(changes(before, fields, fields)) or 'nothing'}"
         audited(store, user.account_id, "user.set", detail)
     print(f"user {user.email} updated")
+    if old is not None and old.role == "operator" and user.role != "operator":
+        _last_operator_note(store)
     if note := limits_note(user.monthly_limit, user.daily_limit):
         print(f"note: {note}")
     if args.role is not None and (note := no_password_note(user.role, user.password_hash)):
@@ -159,7 +161,19 @@ def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
                 f"{user.email} (account {user.account}, role {user.role})",
             )
     print(f"user {args.email} removed")
+    if user is not None and user.role == "operator":
+        _last_operator_note(store)
     return 0
+
+
+def _last_operator_note(store: Any) -> None:
+    """Said when the last operator goes: no start makes another one (`gateway.web.server.first_operator`
+    makes the first only), and the panel's operator pages are then nobody's."""
+    if not store.accounts.has_role("operator"):
+        print(
+            "note: no operator is left: nobody can use the panel's operator pages;"
+            " `smsgw user set EMAIL --role operator` makes one"
+        )
 
 
 def add_admin_commands(sub: Any) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import secrets
 import socket
+import sqlite3
 import ssl
 from contextlib import suppress
 from pathlib import Path
@@ -137,7 +138,20 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     """
     if (stale := forget_stale(store, cfg.state_dir)) is not None:
         log.info("web.initial_password_removed", path=str(stale), why="no operator's password any more")
+    conn = store.db.conn
     if store.accounts.has_role("operator"):
+        if not _had_operator(conn):  # an install from before the mark: it has had one
+            _mark_operator(store, "found")
+        return None
+    if _had_operator(conn):
+        # Once there has been an operator, none is made at a start: the last one removed or demoted,
+        # the first seeded address (re-added for a new employee, a client's user) became operator
+        # over every account as soon as the admin gave it a mail password.
+        log.warning(
+            "web.no_operator",
+            note="nobody can use the panel's operator pages; `smsgw user set EMAIL --role operator`"
+            " makes one (with `smsgw user passwd EMAIL` if it has no password)",
+        )
         return None
     seeded = [email for acc in cfg.account for email in acc.users]
     user = store.accounts.find_user(seeded[0]) if seeded else None
@@ -147,7 +161,26 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     path = cfg.state_dir / INITIAL_PASSWORD_FILE
     write_new_private(path, password + "\n")
     store.accounts.set_user(user.email, role="operator", password_hash=hash_password(password))
+    _mark_operator(store, user.email)
     return user.email, path
+
+
+# The store's key/value table (`billing_state`; billing reads only its own keys): set once the
+# installation has an operator, made here or found.
+HAD_OPERATOR_KEY = "web.had_operator"
+
+
+def _had_operator(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM billing_state WHERE key = ?", (HAD_OPERATOR_KEY,)).fetchone() is not None
+    )
+
+
+def _mark_operator(store: Store, how: str) -> None:
+    with store.db.transaction():
+        store.db.conn.execute(
+            "INSERT OR IGNORE INTO billing_state (key, value) VALUES (?, ?)", (HAD_OPERATOR_KEY, how)
+        )
 
 
 async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any, simulator: bool) -> WebServer:
