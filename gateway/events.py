@@ -25,6 +25,7 @@ from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
 from gateway.store.policy import ADDED
 from gateway.store.settling import UNREPORTED
+from gateway.store.stopped import end_waiting
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkState
 
 log = structlog.get_logger(__name__)
@@ -315,16 +316,23 @@ class GatewayEvents:
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
             optout = False
-        if optout and self.store.policy.add_optout(source, word=text.strip(), source="mo") == ADDED:
-            log.info("optout.added", number=source, word=text.strip())
-            self.on_optout(source)
+        ended = None
+        if optout:
+            if self.store.policy.add_optout(source, word=text.strip(), source="mo") == ADDED:
+                log.info("optout.added", number=source, word=text.strip())
+                self.on_optout(source)
+            # Also when an admin had listed it: their `optout add` leaves waiting SMS to the claim.
+            finished, ended = end_waiting(self.store.queue, source)
+            if finished:
+                self.notifier(finished)
+                log.info("mt.opted_out", messages=[f.message_id for f in finished], waiting=True)
         note = None
         if optin and phone:
             note = self._opt_in(source, self.optin_words[form])
         maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
-        notes = [note, self._noted(mo_id, text, source, maybe_optout=maybe)]
+        notes = [note, ended, self._noted(mo_id, text, source, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
-        if premium.on_whole_mo(self.store, cfg, mo_id) is not None:
+        if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note) is not None:
             return
         conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
 

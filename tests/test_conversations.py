@@ -300,8 +300,11 @@ async def test_an_optout_acts_and_is_mailed_to_the_user(tmp_path: Path) -> None:
     w.send("anna@acme.example")
     await w.mo("STOP")
     assert w.store.policy.is_opted_out(PHONE)
-    ((_, rcpt, msg),) = w.outbox()
+    # The SMS still queued for the phone ends with the STOP, its bounce queued in the same write.
+    (bounce, (_, rcpt, msg)) = w.outbox()
+    assert bounce[:2] == ("dsn", "anna@acme.example")
     assert rcpt == "anna@acme.example" and "opt-out" in msg.get_content()
+    assert "1 SMS still waiting to go to it ended unsent" in " ".join(msg.get_content().split())
     assert w.mo_states() == ["optout"]
 
 

@@ -210,8 +210,9 @@ def on_whole_mo(
         state = "optout" if optout else "mailed"
         # `note`: the caller's (an opt-in word, a sentence that may be an opt-out, parts that never came)
         note = ". ".join(n for n in (flood_note, note) if n) or None
-        if optout:
-            note = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
+        if optout:  # with the caller's note (the SMS to the phone the STOP ended, parts that never came)
+            said = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
+            note = ". ".join(n for n in (said, note) if n)
         mail_user(store, cfg, conv, mo.text, note, mo_id)
         r.settle_mo(mo_id, state, conv.id, note)
         log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)

@@ -29,7 +29,7 @@ import structlog
 
 from gateway import notify, reassembly
 from gateway.config import Config
-from gateway.conversations.numbers import own_form, stored_phone
+from gateway.conversations.numbers import display, own_form, stored_phone
 from gateway.mailcopy import mail_settings
 from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
@@ -75,11 +75,16 @@ def password_of(r: PremiumRepo, text: str, number: str) -> tuple[str, str] | Non
     return loose
 
 
-def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
+def on_whole_mo(
+    store: Store, cfg: Config, mo_id: int, *, optout: bool = False, note: str | None = None
+) -> str | None:
     """Inside the MO's write: route an MO to a premium number; None when it is not premium traffic.
 
     Returns what became of it: mailed, awaiting (the address is not confirmed yet), fallback,
-    unmatched (no fallback address) or duplicate (the SMSC delivered it again).
+    unmatched (no fallback address) or duplicate (the SMSC delivered it again). `optout` (the phone
+    was put on the opt-out list by it) and `note`, the caller's (an opt-in word acted on, the SMS
+    the STOP ended, parts that never came), go in the mail and on the MO, as the conversations'
+    mail has them: a STOP or START to a premium number changed the gateway-wide list silently.
     """
     r = repo(store)
     source, destination, text, received_at, parts = r.mo_row(mo_id)
@@ -87,6 +92,9 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
     if number is None:
         return None
     phone = stored_phone(source, cfg.gateway.default_region)
+    if optout:
+        said = f"{display(phone or source)} answered with an opt-out word: it is on the opt-out list now"
+        note = ". ".join(n for n in (f"{said}, further SMS to it are refused", note) if n)
     earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:
         note = f"the SMSC delivered the same premium SMS again (MO {earlier}): not charged twice"
@@ -116,6 +124,7 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
         )
     if reason is not None:
         service = None
+        reason = ". ".join((reason, note)) if note else reason
     row = dict(
         mo_id=mo_id,
         number=number,
@@ -134,17 +143,17 @@ def on_whole_mo(store: Store, cfg: Config, mo_id: int) -> str | None:
         return _to_fallback(store, cfg, row, reason)
     token = passwords.new_token()
     if service.verified_at is None:
-        note = f"kept until {service.email} confirms"
-        r.record_mo(**row, state="awaiting", note=note, token=token)
-        r.mark_mo(mo_id, "premium", f"{password}: {note}")
+        kept = f"kept until {service.email} confirms"
+        r.record_mo(**row, state="awaiting", note=kept, token=token)
+        r.mark_mo(mo_id, "premium", ". ".join(n for n in (f"{password}: {kept}", note) if n))
         log.info("premium.awaiting", mo=mo_id, service=password, number=number)
         return "awaiting"
     # Also while the client's account is suspended: the phone paid for this SMS, and holding it would
     # keep from the client what it earns them. Only the client's answers are refused meanwhile
     # (`answers.answer`), since their free SMS would wait unsent for the resume.
     pmo_id = r.record_mo(**row, state="mailed", token=token, forwarded_at=store.clock())
-    to_client(store, cfg, r.by_id(pmo_id), service.email)
-    r.mark_mo(mo_id, "premium", f"{password}: mailed to {service.email}")
+    to_client(store, cfg, r.by_id(pmo_id), service.email, note=note)
+    r.mark_mo(mo_id, "premium", ". ".join(n for n in (f"{password}: mailed to {service.email}", note) if n))
     log.info("premium.mailed", mo=mo_id, service=password, number=number, parts=parts)
     return "mailed"
 

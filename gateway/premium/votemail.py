@@ -30,11 +30,12 @@ log = structlog.get_logger(__name__)
 LATE_PASSWORD = "its first part, with the password, came late; the rest went to the fallback address first"
 
 
-def to_client(store: Store, cfg: Config, pmo: PremiumMo, email: str) -> None:
+def to_client(store: Store, cfg: Config, pmo: PremiumMo, email: str, *, note: str | None = None) -> None:
     """The premium SMS to its client, answerable; should the relay refuse the client's address for
-    good, a copy goes to the premium fallback address (`_vote_refused`)."""
+    good, a copy goes to the premium fallback address (`_vote_refused`). `note`: what its words did
+    (an opt-out or opt-in, `premium.handlers.on_whole_mo`)."""
     fallback = fallback_for(cfg, cfg.premium_fallback, email)
-    mail_to(store.outbox, mail_settings(cfg), pmo, email, answer=True, fallback=fallback)
+    mail_to(store.outbox, mail_settings(cfg), pmo, email, answer=True, fallback=fallback, told=note)
 
 
 def mail_to(
@@ -45,15 +46,17 @@ def mail_to(
     *,
     answer: bool,
     fallback: Fallback | None = None,
+    told: str | None = None,
 ) -> None:
     """By the settings given, not the config: a refused mail's copy is written by the outbox worker,
-    with the settings its mail was queued under."""
+    with the settings its mail was queued under. `told`: a note for an answerable mail (a fallback
+    mail's is in its `pmo.note`)."""
     tz = ZoneInfo(s.zone)
     # The late parts of an SMS are answered as the SMS: through its first mail's address.
     first = PremiumRepo(outbox.db, outbox.clock).first_of(pmo.id)
     token = pmo.token or (first.token if first is not None else None)
     answer_address = passwords.address("premium", token, s.domain) if answer and token else None
-    note = None if answer else f"Not forwarded to a client: {pmo.note}"
+    note = told if answer else f"Not forwarded to a client: {pmo.note}"
     if (
         first is not None
         and pmo.note
