@@ -345,3 +345,16 @@ async def test_queue_retry_refuses_a_message_to_a_phone_on_the_opt_out_list(tmp_
     assert run(config, "optout", "remove", "+48601123901").returncode == 0
     res = run(config, "queue", "retry", str(other))
     assert res.returncode == 0 and res.stdout == f"message {other}: 1 part(s) queued again\n", res.stderr
+
+
+async def test_queue_retry_refuses_a_message_of_a_suspended_account(tmp_path: Path) -> None:
+    # It said "1 part(s) queued again" and recorded a retry, and the claim held the part again.
+    config, _soon, other = await accepted_and_expired(tmp_path, hours_ago=30)
+    assert run(config, "account", "suspend", "acme").returncode == 0
+    res = run(config, "queue", "retry", str(other))
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"message {other} is not sent again: its account acme is suspended" in res.stderr, res.stderr
+    assert "`smsgw account resume acme`" in res.stderr
+    assert message_state(config, other) == "expired"
+    assert run(config, "account", "resume", "acme").returncode == 0
+    assert run(config, "queue", "retry", str(other)).returncode == 0

@@ -105,7 +105,7 @@ NOTHING_TO_RETRY = {
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.audit import audited
     from gateway.reasons import refused_for_good
-    from gateway.store.retryrules import MailExpired, OptedOut, TextErased
+    from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 
     store = open_store(cfg, must_exist=True)
     admin = store.admin
@@ -125,6 +125,8 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
     except TextErased as exc:  # the marker would go to the phone that asked to be forgotten, and be billed
+        raise CliError(f"message {args.id} is not sent again: {exc}") from exc
+    except AccountSuspended as exc:  # held again at its claim: "queued again" would be untrue
         raise CliError(f"message {args.id} is not sent again: {exc}") from exc
     except OptedOut as exc:  # its claim would end it again, and its sender get a second bounce
         raise CliError(f"message {args.id} is not sent again: {exc.said(cfg.gateway.timezone)}") from exc

@@ -14,7 +14,7 @@ from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
-from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient
+from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient, suspended_account
 from gateway.store.settling import FINAL_PART
 
 # A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
@@ -169,7 +169,8 @@ class AdminRepo(Repository):
         after a restart went out as a first one.
 
         `TextErased` for a message whose text was erased at the phone's request, `OptedOut` for one to a
-        phone on the opt-out list (its claim would end it again, and its sender get a second bounce):
+        phone on the opt-out list (its claim would end it again, and its sender get a second bounce),
+        `AccountSuspended` for one of a suspended account (held again at its claim):
         checked here, in the retry's own transaction, so that no caller (CLI, panel) can queue them
         (`gateway.store.retryrules`)."""
         now = self.clock()
@@ -185,6 +186,8 @@ class AdminRepo(Repository):
                 raise TextErased(TEXT_ERASED)
             if (entry := opted_out_recipient(self.conn, message_id)) is not None:
                 raise entry
+            if (suspended := suspended_account(self.conn, message_id)) is not None:
+                raise suspended
             hours = row[2] or default_validity_hours  # `accountrules.validity_seconds`' choice
             if not ignore_expiry and hours and row[1] <= now and row[1] - row[0] < hours * 3600 - 1.0:
                 raise MailExpired(row[1])

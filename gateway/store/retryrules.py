@@ -69,3 +69,28 @@ def opted_out_recipient(conn: sqlite3.Connection, message_id: int) -> OptedOut |
         (message_id,),
     ).fetchone()
     return OptedOut(*row) if row else None
+
+
+class AccountSuspended(Exception):
+    """A retry of a message of a suspended account: its parts would be held again at their claim,
+    while the retry said "queued again" and its audit row recorded a retry that sent nothing."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(account)
+        self.account = account
+
+    def __str__(self) -> str:
+        return (
+            f"its account {self.account} is suspended: its SMS stay held until"
+            f" `smsgw account resume {self.account}`, which sends the held ones"
+        )
+
+
+def suspended_account(conn: sqlite3.Connection, message_id: int) -> AccountSuspended | None:
+    """The refusal of a retry of this message, if its account is suspended now."""
+    row = conn.execute(
+        "SELECT a.name FROM messages m JOIN accounts a ON a.id = m.account_id"
+        " WHERE m.id = ? AND a.suspended_at IS NOT NULL",
+        (message_id,),
+    ).fetchone()
+    return AccountSuspended(row[0]) if row else None

@@ -17,7 +17,7 @@ from gateway.adminrules import SQLITE_INT_MAX, quiet_held
 from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
-from gateway.store.retryrules import MailExpired, OptedOut, TextErased
+from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 from gateway.store.settling import FINAL_PART
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
 
@@ -114,6 +114,8 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         n = await web.change(
             who, msg["account_id"], f"message.{action}", str(msg["id"]), work, changed=lambda n: n > 0
         )
+    except AccountSuspended as exc:  # a retry: as `smsgw queue retry` says it
+        return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
     except TextErased as exc:  # a retry: the repository refuses an erased text in the retry's own write
         return web.render(request, "message.html", _page(msg, who, error=f"not sent again: {exc}"), 409)
     except OptedOut as exc:  # a retry: as `smsgw queue retry` says it
