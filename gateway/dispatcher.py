@@ -248,7 +248,6 @@ class Dispatcher:
             return
         self._take_back(stopped.keys())
         log.info("mt.opted_out", parts=sorted(stopped))
-
         self._background(self._outcomes.write(None, lambda: self._end_opted_out(list(stopped.values()))))
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
@@ -268,8 +267,7 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     def _end_opted_out(self, parts: list[ClaimedPart]) -> None:
-        """Inside a store write: the parts end, their phone having said STOP (R-2.4); together, so
-        that a long SMS is settled once, after all its parts found here (`OutcomeRecorder.final_all`)."""
+        """Inside a store write: the parts end, their phone having said STOP (R-2.4), together."""
         self.on_finished(self._outcomes.final_all(parts, "failed", OPTED_OUT))
 
     def _start(self, name: str, part: ClaimedPart) -> None:
@@ -295,12 +293,10 @@ class Dispatcher:
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
         """Submit the part (its pacing done); None when a late answer settled it meanwhile, its
-        account was suspended meanwhile, or its validity ended meanwhile.
-
-        A part claimed ahead may wait for its link's window and rate well past the claim's look at
-        its expiry (a window of 10 at 0.4/s is 25 s): sent then, the SMSC got a validity_period
-        already past, and the phone an SMS its sender had said was no longer wanted. It ends here as
-        an expired part found at the claim does, by the same write and the same bounce."""
+        account was suspended meanwhile, or its validity ended meanwhile: a part claimed ahead may
+        wait for its link's window and rate well past the claim's look at its expiry (a window of 10
+        at 0.4/s is 25 s), and sent then, the SMSC got a validity_period already past. It ends as an
+        expired part found at the claim does, by the same write and the same bounce."""
         if part.id in self._withhold_suspended():  # suspended while it waited for its pacing
             return None  # held by that look, not sent
         self._pacing.discard(part.id)

@@ -337,15 +337,13 @@ class OutcomeRecorder:
     def final(
         self, part: ClaimedPart, state: str, error: str | None, *, link: str | None = None
     ) -> list[Finished]:
-        """End a part that will not be sent (`link`: the SMSC that refused it); call inside a store write."""
-        return self.final_all([part], state, error, link=link)
+        return self.final_all([part], state, error, link=link)  # `link`: the SMSC that refused it
 
     def final_all(
         self, parts: list[ClaimedPart], state: str, error: str | None, *, link: str | None = None
     ) -> list[Finished]:
-        """End parts that will not be sent, for the same reason, together: each message is settled
-        once, after all its parts here ended (a long SMS whose phone said STOP is told "both parts:
-        …", not "part 1 of 2: … (part 2 being sent)" of a part ending with it). Inside a store write."""
+        """End parts that will not be sent, for one reason, together (inside a store write): each message
+        settled once, after all its parts ("both parts: …", not "part 1 of 2: … (part 2 being sent)")."""
         for part in parts:
             self.forget(part.id)
         return self.store.queue.end_parts([part.id for part in parts], state, error, link=link)
