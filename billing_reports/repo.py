@@ -201,6 +201,15 @@ class BillingRepo(Repository):
                 (key, value),
             )
 
+    def bill_answer(self, mo_id: int, account_id: int) -> None:
+        """Bill an answer no conversation took to the account whose SMS it answers: its user was
+        removed, moved to another account, or the address added again since (`gone`), so the phone's
+        answer goes to the fallback or an inbound address, yet it answers that account's SMS on that
+        account's number and is its traffic (R-5.2: every SMS of the account's month). After
+        `ConversationsRepo.settle_mo`, in the MO's write: that one bills only a conversation's answer."""
+        with self.transaction():
+            self.conn.execute("UPDATE mo SET account_id = ? WHERE id = ?", (account_id, mo_id))
+
     def purged_up_to(self, cutoff: float) -> None:
         """The retention purge deleted detail rows older than `cutoff`; the mark only moves forward."""
         with self.transaction():

@@ -48,10 +48,11 @@ async def test_a_user_moved_to_another_account_does_not_get_the_old_accounts_ans
 
     assert [(k, r) for k, r, _ in _mails(w)] == [("reply-fallback", "fb@example.com")]
     state, note, account = w.store.db.conn.execute("SELECT state, note, account_id FROM mo").fetchone()
+    acme = next(a.id for a in w.store.accounts.list_accounts() if a.name == "acme")
     assert (state, note, account) == (
         "fallback",
         f"it answers {JAN}, who belongs to another account since",
-        None,
+        acme,  # billed to the account whose SMS it answers, never the user's new one
     )
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from billing_reports.repo import BillingRepo
 from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
@@ -186,6 +187,9 @@ def on_whole_mo(
             )
     # The SMS the fallback's copy quotes: that of the user who is gone; none of a shared number's two.
     answered = conv if gone is not None and not shared else None
+    # Its account is billed for the answer wherever it is mailed (R-5.2: the answer is traffic on that
+    # account's number, to its SMS); a shared number's answer is either's and billed to neither.
+    billed = answered.account_id if answered is not None else None
     if gone is not None:
         conv = None
     limit = cfg.replies.mails_per_phone_per_hour
@@ -199,6 +203,7 @@ def on_whole_mo(
             reason = f"more than {limit} answers from {phone} within an hour: kept here, not mailed"
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv.id if conv else None, kept_note(reason, note))
+            _bill(store, mo_id, billed)
             log.warning("mo.throttled", mo=mo_id, phone=phone, limit=limit, kept=kept + 1)
             return "throttled"
         if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
@@ -248,11 +253,13 @@ def on_whole_mo(
         )
         state = "optout" if optout else "fallback"
         r.settle_mo(mo_id, state, None, f"{why}: {reason}")
+        _bill(store, mo_id, billed)
         log.info("mo.inbound", mo=mo_id, to=to.address, account=to.name, optout=optout)
         return state
     fallback = cfg.replies.fallback_address
     if optout and not fallback:
         r.settle_mo(mo_id, "optout", None, reason)
+        _bill(store, mo_id, billed)
         return "optout"
     if fallback:
         why = "number shared by two accounts" if shared else "no conversation"
@@ -269,11 +276,19 @@ def on_whole_mo(
         )
         state = "optout" if optout else "fallback"
         r.settle_mo(mo_id, state, None, reason)
+        _bill(store, mo_id, billed)
         log.info("mo.fallback", mo=mo_id, to=fallback, optout=optout)
         return state
     r.settle_mo(mo_id, "unmatched", None, reason)
+    _bill(store, mo_id, billed)
     log.warning("mo.unmatched", mo=mo_id, reason=reason)
     return "unmatched"
+
+
+def _bill(store: Store, mo_id: int, account_id: int | None) -> None:
+    """An answer no conversation took, billed to the account whose SMS it answers, if one is known."""
+    if account_id is not None:
+        BillingRepo(store.db, store.clock).bill_answer(mo_id, account_id)
 
 
 def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) -> str:
