@@ -210,7 +210,7 @@ def human_reason(reason: str, lang: Language = "en") -> str:
 
 
 # "part 1 of 2: " before a part's reason, or "all 4 parts: " / "both parts: " before the one reason of
-# every part of a long SMS (`gateway.store.settling._all_expired`).
+# every part of a long SMS (`gateway.store.settling._all_alike`).
 _PART = re.compile(r"part (?P<n>\d+) of (?P<total>\d+): |(?:all (?P<all>\d+)|(?P<both>both)) parts: ")
 
 
