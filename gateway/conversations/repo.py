@@ -19,6 +19,7 @@ from gateway.conversations.keptrepo import KeptRepo
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
+from gateway.store.outbox import OutboxRepo, on_claim
 
 # The keys of a `list_mo` row; the `mail_` ones are of the MO's latest mail (None: it has none).
 _MO_KEYS = (
@@ -74,7 +75,9 @@ class ConversationsRepo(KeptRepo):
 
         `name`: what the mail called the phone (`forwarded.contact_name`). A mail that names it
         none keeps the name an earlier one gave: a Reply to the answer mail is addressed to the
-        phone under the name we wrote, or under its bare number, which names nobody."""
+        phone under the name we wrote, or under its bare number, which names nobody. A name given
+        by an earlier holder of the address (its last SMS before the user was added again) is not
+        kept: the new employee's answers came "From: <the predecessor's contact name>"."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
@@ -82,7 +85,9 @@ class ConversationsRepo(KeptRepo):
                 " subject, text, started_at, last_mt_at, refs, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
                 " account_id = excluded.account_id, domain = excluded.domain, refs = excluded.refs,"
-                " name = COALESCE(excluded.name, conversations.name),"
+                " name = CASE WHEN conversations.last_mt_at < (SELECT created_at FROM users"
+                " WHERE email = excluded.user_email) THEN excluded.name"
+                " ELSE COALESCE(excluded.name, conversations.name) END,"
                 " header_message_id = excluded.header_message_id, subject = excluded.subject,"
                 " text = excluded.text, last_mt_at = excluded.last_mt_at,"
                 " started_at = CASE WHEN conversations.number = excluded.number"
@@ -334,3 +339,26 @@ def gone(conn: sqlite3.Connection, conv: Conversation) -> str | None:
     if added_at > conv.last_mt_at:
         return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
     return None
+
+
+def addressee_gone(outbox: OutboxRepo, rcpt: str, mo_ref: int, queued_at: float) -> str | None:
+    """Why an answer mail queued for `rcpt` at `queued_at` may no longer go there (`gone`'s rule, as
+    the mail is sent), or None. A mail waits in the outbox while the relay fails: its user removed
+    meanwhile, and the address given to a new employee, the predecessor's customer's answer reached
+    the new holder. Removed, or added again after the mail was queued (whatever the conversation
+    holds now: the new holder may have texted the phone since), or `gone` of the conversation it
+    answers: the outbox sends it to the fallback address instead (`on_claim`)."""
+    held = holder(outbox.conn, rcpt)
+    if held is None:
+        return f"it answers {rcpt}, who is no longer a user of the gateway"
+    if held[1] > queued_at:
+        return f"it answers {rcpt}, whose address was added again as a user after the answer came"
+    conv = ConversationsRepo(outbox.db, outbox.clock).conversation_of(mo_ref)
+    if conv is None or conv.user_email.lower() != rcpt.lower():
+        return None
+    return gone(outbox.conn, conv)
+
+
+# The kinds mailed to a conversation's user: an answer (gateway.conversations.replymail) and a
+# flood's kept answers (gateway.conversations.kept.KIND).
+on_claim(("reply", "reply-kept"), addressee_gone)

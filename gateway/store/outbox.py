@@ -104,6 +104,8 @@ class RefusedMail(NamedTuple):
     @property
     def said(self) -> str:
         """Who refused it and in the relay's own words, for the MO's note and the copy's."""
+        if self.error.startswith(NOT_SENT):  # never offered to the relay: the gateway's own words
+            return self.error
         code, words = relay_reply(self.error)
         if code is not None and 500 <= code < 600:
             return f"the mail relay refused the mail to {self.rcpt} ({words})"
@@ -139,6 +141,27 @@ def on_carried(kinds: Iterable[str], carried: Carried) -> None:
     after all on a retry) becomes of each of its answers, not of the first alone."""
     for kind in kinds:
         _CARRIED[kind] = carried
+
+
+# Whether a mail of a kind may still go to its recipient, asked in the write that claims it: None,
+# or why not (its user left, or the address was given to someone else since it was queued). Set by
+# the module that knows who a kind's recipient is (gateway.conversations.repo), as `on_refused` is.
+# Args: the repo, the recipient, the MO the mail names, when it was queued.
+Addressee = Callable[["OutboxRepo", str, int, float], "str | None"]
+_ADDRESSEE: dict[str, Addressee] = {}
+
+# The start of the error of a mail not sent because its recipient may no longer have it (`on_claim`).
+NOT_SENT = "not sent to "
+
+
+def on_claim(kinds: Iterable[str], addressee: Addressee) -> None:
+    """`addressee` is asked, as each mail of these kinds that names its MO is claimed, whether its
+    recipient may still have it. An answer mail waits in the outbox for as long as the relay fails
+    (days); its user removed meanwhile and the address given to a new employee, it reached the new
+    holder. A mail it says no to is not sent: it fails with the reason, and its kind's
+    `on_refused` handler sends it on (to the fallback address) as for a relay's refusal."""
+    for kind in kinds:
+        _ADDRESSEE[kind] = addressee
 
 
 # An SMTP reply inside the text of an aiosmtplib exception, `SMTPRecipientRefused(550, '5.1.1 …', …)`
@@ -219,16 +242,40 @@ class OutboxRepo(Repository):
             return cur.lastrowid
 
     def claim_mail(self, limit: int) -> list[ClaimedMail]:
+        """The mail due, up to `limit`, marked active. A mail whose recipient may no longer have it
+        (`on_claim`) is not among them: it fails in the same write, and its copy is queued."""
         now = self.clock()
         with self.transaction():
             rows = self.conn.execute(
                 f"UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ({_CLAIM_IDS})"
-                " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered",
+                " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered,"
+                " mo_ref, created_at",
                 (0, now, limit, 1, now, limit, limit, RECOVERED_MAIL),
             ).fetchall()
+            rows = [row for row in rows if not self._not_for(row[0], row[1], row[3], row[8], row[9], now)]
         return [
             ClaimedMail(*row[:6], maybe_sent=bool(row[6]) or row[7] > 0, unanswered=row[7]) for row in rows
         ]
+
+    def _not_for(
+        self, mail_id: int, kind: str, rcpt: str, mo_ref: int | None, queued: float, now: float
+    ) -> bool:
+        """Whether the claimed mail is not to be sent (`on_claim`): then it is failed with the reason
+        and handed to its kind's `on_refused` handler, in the claim's write."""
+        addressee = _ADDRESSEE.get(kind)
+        if addressee is None or mo_ref is None:
+            return False
+        reason = addressee(self, rcpt, mo_ref, queued)
+        if reason is None:
+            return False
+        error = f"{NOT_SENT}{rcpt}: {reason}"
+        self.conn.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?, sent_at = ? WHERE id = ?",
+            (error, now, mail_id),
+        )
+        log.warning("mail.not_sent", mail=mail_id, kind=kind, to=rcpt, mo=mo_ref, reason=reason)
+        self._refused(mail_id, error, now)
+        return True
 
     def finish_mail(
         self,
