@@ -236,15 +236,9 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         `link` is the SMSC that refused it, kept as a submitted part keeps its link: the message
         page and /metrics name who refused it. Only a part still waiting to go changes: one that a
         late submit answer settled meanwhile (submitted, or failed) keeps its state, and its
-        message is not finished (nor told) twice."""
-        now = self.clock()
-        with self.transaction():
-            changed = self.conn.execute(
-                "UPDATE parts SET state = ?, error = ?, done_at = ?, link = COALESCE(?, link)"
-                " WHERE id = ? AND state IN ('queued', 'deferred', 'active') RETURNING id",
-                (state, error, now, link, part_id),
-            ).fetchone()
-            return self._settle_message_of(part_id, now) if changed else []
+        message is not finished (nor told) twice. `end_parts`' one-part case, so that parts end
+        through one statement whoever ends them (the claim, the dispatcher, a late submit answer)."""
+        return self.end_parts([part_id], state, error, link=link)
 
     def expire_unsent(self, part_id: int) -> list[Finished]:
         """`mark_part_final` for a claimed part found past its validity, with `expire_due`'s note."""
