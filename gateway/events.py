@@ -85,10 +85,10 @@ class Notifier:
                             reason="the address was added again as a user after the mail came",
                             sent_to=to or None)  # fmt: skip
                 continue
+            account = f" of account {info['account']}" if info["account"] else ""
             why = (
-                f"This report is about an SMS sent by {rcpt} on behalf of account {info['account']}. That"
-                " address was added again as a user after the mail came (someone else may hold it now),"
-                " so the report comes here instead."
+                f"This report is about an SMS sent by {rcpt}{account}. That address was added again as a"
+                " user after the mail came (someone else may hold it now), so the report comes here instead."
             )
             out.append((to, dsn, why))
             log.info("notify.readdressed", message=info["id"], state=info["state"], meant=rcpt, to=to)

@@ -10,6 +10,7 @@ simulator (or a fake SMSC) over SMPP, a real SMTP relay on 127.0.0.1, the SQLite
 
 from __future__ import annotations
 
+import asyncio
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, Sink, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import FakeSMSC
+from tests.test_dsn_notify import transaction
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import mo_row, outbox, sms_and_answer
 from tests.test_two_way import parsed
@@ -120,7 +122,7 @@ async def test_the_bounce_of_a_leavers_sms_goes_to_the_fallback_not_to_the_new_h
         report = parsed(raw)
         assert report["To"] == FALLBACK
         human = next(p for p in report.walk() if p.get_content_type() == "text/plain").get_content()
-        assert human.startswith(f"This report is about an SMS sent by {STAFF} on behalf of account acme.")
+        assert human.startswith(f"This report is about an SMS sent by {STAFF} of account acme.")
         assert "Wyniki badan pana Kowalskiego" in human  # the rest of the bounce as it was
         assert any(p.get_content_type() == "message/delivery-status" for p in report.walk())
 
@@ -165,3 +167,46 @@ async def test_the_name_a_leaver_gave_the_phone_is_not_shown_to_the_new_holder(t
         assert rcpts == [STAFF]
         answer = parsed(raw)
         assert "Kowalski" not in str(answer["From"]) and "Kowalski" not in raw.decode(errors="replace")
+
+
+async def test_a_delivered_notice_of_a_leavers_sms_goes_to_the_fallback_saying_why(tmp_path: Path) -> None:
+    relay_port, smsc_port = free_port(), free_port()
+    async with (
+        smtp_sink(relay_port) as relay,
+        running_gateway(_bounce_config(tmp_path, smsc_port, relay_port)) as gw,
+    ):
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
+        sent = mail(f"601120014@{DOMAIN}", body="Wyniki badan", subject="Wyniki")
+        assert (await gw.send(sent)).error is None
+        await readd(gw)
+        async with FakeSMSC(port=smsc_port):
+            await gw.until(lambda: gw.states() == ["delivered"])
+            await relay.wait(1)
+        [(_, rcpts, raw)] = relay.messages
+        assert rcpts == [FALLBACK]
+        notice = parsed(raw)
+        assert notice["To"] == FALLBACK and notice["Subject"]
+        text = notice.get_content()
+        assert text.startswith(f"This report is about an SMS sent by {STAFF} of account acme."), text
+        assert "601120014" in text  # the notice itself follows
+
+
+async def test_with_a_notify_address_the_leavers_bounce_goes_there_once(tmp_path: Path) -> None:
+    relay_port, smsc_port = free_port(), free_port()
+    async with (
+        smtp_sink(relay_port) as relay,
+        running_gateway(_bounce_config(tmp_path, smsc_port, relay_port)) as gw,
+    ):
+        notify = "raporty@acme.example"
+        await gw.store.write(lambda: gw.store.accounts.update_account("acme", notify_address=notify))
+        # A relaying MTA asked for a DSN on failure: the sender's own copy (RFC 3461) besides the rule's.
+        rcpts = [(f"601120013@{DOMAIN}", ["NOTIFY=FAILURE"])]
+        raw = mail(f"601120013@{DOMAIN}", body="Wyniki").as_bytes()
+        said = await asyncio.to_thread(transaction, gw.port, [], rcpts, raw)
+        assert said["DATA"][0] == 250, said
+        await readd(gw)
+        async with FakeSMSC(port=smsc_port, reject_suffixes=["13"]):
+            await gw.until(lambda: gw.states() == ["failed"])
+            await relay.wait(1)
+            await gw.until(lambda: outbox(gw) and all(state != "queued" for *_, state in outbox(gw)))
+        assert [rcpts for _, rcpts, _ in relay.messages] == [[notify]]
