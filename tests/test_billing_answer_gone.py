@@ -135,3 +135,26 @@ def test_an_answer_past_the_window_answers_no_sms_and_is_billed_to_no_account(tm
     assert t.answer(at(2026, 2, 20, 12)) == "fallback"
     assert store.db.conn.execute("SELECT account_id FROM mo").fetchall() == [(None,)]
     assert replies(cfg) == {"acme": []}
+
+
+def test_an_answer_kept_past_the_hourly_limit_stays_billed_when_it_is_mailed(tmp_path: Path) -> None:
+    # The second answer within the hour is kept (throttled), billed; the kept answers' mail later
+    # reset its account to none, and it dropped out of the billing file.
+    from gateway.conversations import kept
+
+    cfg, store, clock, _ = setup(tmp_path, at(2026, 1, 10), extra=FALLBACK + "\nmails_per_phone_per_hour = 1")
+    acme = add_account(store, "acme")
+    t = Traffic(store, cfg, clock)
+    store.accounts.add_user(ANNA, "acme")
+    t.sms(acme, at(2026, 2, 2, 9))
+    clock.now = at(2026, 2, 2, 11)
+    store.accounts.remove_user(ANNA)
+    assert (t.answer(at(2026, 2, 2, 12)), t.answer(at(2026, 2, 2, 12, 5))) == ("fallback", "throttled")
+    clock.now = at(2026, 2, 2, 14)
+    kept.mail_due(store, cfg)
+    rows = store.db.conn.execute("SELECT state, account_id FROM mo ORDER BY id").fetchall()
+    assert rows == [("fallback", acme), ("fallback", acme)], rows
+    assert [when for when, _status, _reason in replies(cfg)["acme"]] == [
+        "2026-02-02 12:00:00",
+        "2026-02-02 12:05:00",
+    ]

@@ -149,7 +149,9 @@ class KeptRepo(ReplyPool):
             moved = self.conn.execute(
                 "UPDATE mo SET state = ?, conversation_id = ?,"
                 " note = ? || CASE WHEN instr(note, ?) > 0 THEN substr(note, instr(note, ?)) ELSE '' END,"
-                " account_id = (SELECT account_id FROM conversations WHERE id = ?)"
+                # Billed as it was when it came (`BillingRepo.bill_answer`: an answer to a removed
+                # user's SMS is that account's traffic) unless a conversation takes it now.
+                " account_id = COALESCE((SELECT account_id FROM conversations WHERE id = ?), account_id)"
                 f" WHERE id IN ({marks}) AND state = 'throttled'",
                 (state, conversation_id, note, OWN_NOTE, OWN_NOTE, conversation_id, *ids),
             ).rowcount
