@@ -15,10 +15,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gateway import housekeeping as housekeeping_module
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, Sink, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import FakeSMSC
 from tests.test_dsn_notify import transaction
+from tests.test_kept_answers import T0, answer, flood_config, states
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import mo_row, outbox, sms_and_answer
 from tests.test_two_way import parsed
@@ -210,3 +214,35 @@ async def test_with_a_notify_address_the_leavers_bounce_goes_there_once(tmp_path
             await relay.wait(1)
             await gw.until(lambda: outbox(gw) and all(state != "queued" for *_, state in outbox(gw)))
         assert [rcpts for _, rcpts, _ in relay.messages] == [[notify]]
+
+
+async def test_a_mail_of_kept_answers_waiting_in_the_outbox_goes_to_the_fallback_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    now = [T0]
+    port = free_port()
+    cfg = flood_config(tmp_path, port, f'mails_per_phone_per_hour = 1\nfallback_address = "{FALLBACK}"')
+    async with smtp_sink(port, FlakyRelay()) as relay, running_gateway(cfg, lambda: now[0]) as gw:
+        core = gw.daemon.simulator.core
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Czy 10:00?", subject="Termin"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        for n in range(3):
+            now[0] += 60
+            await answer(gw, f"odpowiedz {n}")
+        now[0] += 3601  # the phone quiet for an hour: its two kept answers are mailed in one
+        await gw.until(lambda: [k for k, *_ in outbox(gw)] == ["reply", "reply-kept"])
+        await gw.until(lambda: relay.deferred >= 2)
+        now[0] += 60
+        await readd(gw)
+        relay.down = False
+        await gw.store.write(lambda: due_now(gw))
+        await relay.wait(2)
+        await gw.until(lambda: all(state != "queued" for *_, state in outbox(gw)))
+        assert {tuple(rcpts) for _, rcpts, _ in relay.messages} == {(FALLBACK,)}
+        assert ("reply-kept", STAFF, "failed") in outbox(gw) and (
+            "reply-kept-fallback",
+            FALLBACK,
+            "sent",
+        ) in outbox(gw)
+        assert states(gw) == ["fallback"] * 3

@@ -348,14 +348,14 @@ def addressee_gone(outbox: OutboxRepo, rcpt: str, mo_ref: int, queued_at: float)
     the new holder. Removed, or added again after the mail was queued (whatever the conversation
     holds now: the new holder may have texted the phone since), or `gone` of the conversation it
     answers: the outbox sends it to the fallback address instead (`on_claim`)."""
+    conv = ConversationsRepo(outbox.db, outbox.clock).conversation_of(mo_ref)
+    if conv is None or conv.user_email.lower() != rcpt.lower():
+        return None  # not to the user of the conversation it answers (an account's inbound address)
     held = holder(outbox.conn, rcpt)
     if held is None:
         return f"it answers {rcpt}, who is no longer a user of the gateway"
     if held[1] > queued_at:
         return f"it answers {rcpt}, whose address was added again as a user after the answer came"
-    conv = ConversationsRepo(outbox.db, outbox.clock).conversation_of(mo_ref)
-    if conv is None or conv.user_email.lower() != rcpt.lower():
-        return None
     return gone(outbox.conn, conv)
 
 
