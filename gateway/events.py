@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from email import message_from_bytes
-from email.policy import compat32
 from typing import Any, NamedTuple
 
 import structlog
@@ -22,6 +20,7 @@ from gateway import bounce, conversations, notify, optoutwords, premium, reassem
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.conversations.numbers import display, normalise, stored_phone
+from gateway.newholder import readdressed, said_first
 from gateway.store.accounts import NotFound
 from gateway.store.commit import store_trouble
 from gateway.store.db import Finished, Store
@@ -56,63 +55,18 @@ class Notifier:
             info = self.store.admin.message_info(f.message_id)
             if f.state in ("failed", "expired") and info["account_id"] is not None:
                 self._maybe_suspend(info["account_id"], info["account"])
-            for rcpt, as_dsn, why in self._readdressed(info, _mails(info, told)):
+            for rcpt, as_dsn, why in readdressed(self.store, self.config, info, _mails(info, told)):
                 self._enqueue(f, info, rcpt, told, as_dsn, why)
                 queued = True
         if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
-
-    def _readdressed(
-        self, info: dict[str, Any], mails: list[tuple[str, bool]]
-    ) -> list[tuple[str, bool, str | None]]:
-        """`mails`, the sender's own taken from an address given to someone else since the mail came.
-
-        A user removed while their SMS waited (an outage, quiet hours), and the address added again
-        for a new employee: the bounce reached the new holder, quoting the predecessor's SMS and its
-        customer's number. Such a mail goes to the account's notify address, else to `[replies]
-        fallback_address`, with a line saying why (`why`); with neither, it is not sent (logged)."""
-        leaver = self._new_holder(info)
-        if leaver is None:
-            return [(rcpt, dsn, None) for rcpt, dsn in mails]
-        to = info["notify_address"] or self.config.replies.fallback_address
-        out: list[tuple[str, bool, str | None]] = []
-        for rcpt, dsn in mails:
-            if rcpt.lower() not in leaver:
-                out.append((rcpt, dsn, None))
-                continue
-            if not to or to.lower() in leaver or any(to.lower() == r.lower() for r, _, _ in out):
-                log.warning("notify.not_sent", message=info["id"], state=info["state"], to=rcpt,
-                            reason="the address was added again as a user after the mail came",
-                            sent_to=to or None)  # fmt: skip
-                continue
-            account = f" of account {info['account']}" if info["account"] else ""
-            why = (
-                f"This report is about an SMS sent by {rcpt}{account}. That address was added again as a"
-                " user after the mail came (someone else may hold it now), so the report comes here instead."
-            )
-            out.append((to, dsn, why))
-            log.info("notify.readdressed", message=info["id"], state=info["state"], meant=rcpt, to=to)
-        return out
-
-    def _new_holder(self, info: dict[str, Any]) -> set[str] | None:
-        """The sender's addresses (as mailed, and as recorded), lowercased, when the user now holding
-        that address was added after the mail came (`conversations.repo.gone`'s rule): None if not."""
-        row = self.store.db.conn.execute(
-            "SELECT e.mail_from, e.received_at, u.created_at FROM messages m"
-            " JOIN emails e ON e.id = m.email_id JOIN users u ON u.email = e.mail_from WHERE m.id = ?",
-            (info["id"],),
-        ).fetchone()
-        if row is None or row[2] <= row[1]:
-            return None
-        return {str(row[0]).lower(), str(info["mail_from"] or "").lower()}
 
     def _enqueue(
         self, f: Finished, info: dict[str, Any], rcpt: str, told: bool, as_dsn: bool, why: str | None = None
     ) -> None:
         """A failure is always mailed as a DSN; a delivery as one when a mail program asked for it, else
         as the plain notice a person reads. DSNs go out with an empty envelope sender (RFC 3461 6.2) so
-        that they can never bounce back. `why`: a line first in the text a person reads, saying why
-        the mail came to `rcpt` (`_readdressed`)."""
+        that they can never bounce back. `why`: first in the text read, why it came (`newholder`)."""
         mail, gw = self.config.mail, self.config.gateway
         if told and not as_dsn:
             content = notify.delivered_notice(
@@ -128,7 +82,7 @@ class Notifier:
             )  # fmt: skip
             kind, sender = "dsn", ""
         if why is not None:
-            content = _said_first(content, why)
+            content = said_first(content, why)
         self.store.outbox.enqueue_mail(kind, sender, rcpt, content, f.message_id)
         log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=as_dsn or not told)
 
@@ -180,22 +134,6 @@ class Notifier:
                 lang=gw.language,
             ),
         )
-
-
-def _said_first(content: bytes, line: str) -> bytes:
-    """The mail with `line` put first in its first text/plain part (the words a person reads; a
-    DSN's machine-read parts stay as they were), in the compat32 form its builders write."""
-    msg = message_from_bytes(content, policy=compat32)
-    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), None)
-    if part is None:
-        return content
-    raw = part.get_payload(decode=True)
-    text = (
-        raw.decode(part.get_content_charset() or "utf-8", errors="replace") if isinstance(raw, bytes) else ""
-    )
-    del part["Content-Transfer-Encoding"]
-    part.set_payload(f"{line}\n\n{text}", "utf-8")
-    return msg.as_bytes()
 
 
 def _mails(info: dict[str, Any], told: bool) -> list[tuple[str, bool]]:
