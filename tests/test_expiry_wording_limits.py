@@ -354,7 +354,28 @@ async def test_queue_retry_refuses_a_message_of_a_suspended_account(tmp_path: Pa
     res = run(config, "queue", "retry", str(other))
     assert res.returncode == 1, res.stdout + res.stderr
     assert f"message {other} is not sent again: its account acme is suspended" in res.stderr, res.stderr
-    assert "`smsgw account resume acme`" in res.stderr
+    assert (
+        "`smsgw account resume acme` first (which sends the SMS the suspension held), then retry"
+        in res.stderr
+    )
     assert message_state(config, other) == "expired"
     assert run(config, "account", "resume", "acme").returncode == 0
     assert run(config, "queue", "retry", str(other)).returncode == 0
+
+
+async def test_a_retry_before_the_mails_own_expiry_keeps_that_end(tmp_path: Path) -> None:
+    # Retried 4 minutes before the mail's Expiry-Date, the SMS got an hour from the retry: the stale
+    # "meeting at 10" could still reach the phone up to an hour after the sender's date.
+    config, soon, other = await accepted_and_expired(tmp_path, hours_ago=30)
+    cfg = parse_config(config.read_text(), source="test", base_dir=tmp_path)
+    end = time.time() + 600  # its mail's end, 10 minutes ahead (the SMS ended otherwise: failed)
+    with closing(sqlite3.connect(cfg.db_path)) as db, db:
+        db.execute("UPDATE messages SET created_at = ?, expires_at = ? WHERE id = ?", (end - 1800, end, soon))
+    assert run(config, "queue", "retry", str(soon)).returncode == 0
+    assert run(config, "queue", "retry", str(other)).returncode == 0
+    rows = dict(db_rows(cfg.db_path, "SELECT id, expires_at FROM messages"))
+    assert abs(rows[soon] - end) < 1, rows[soon] - end
+    assert [
+        e for (e,) in db_rows(cfg.db_path, "SELECT expires_at FROM parts WHERE message_id = ?", (soon,))
+    ] == [rows[soon]]
+    assert rows[other] > time.time() + 3000  # the other: a new validity from now, as before

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.records import Finished
@@ -189,9 +190,14 @@ class AdminRepo(Repository):
             if (suspended := suspended_account(self.conn, message_id)) is not None:
                 raise suspended
             hours = row[2] or default_validity_hours  # `accountrules.validity_seconds`' choice
-            if not ignore_expiry and hours and row[1] <= now and row[1] - row[0] < hours * 3600 - 1.0:
+            cut = not ignore_expiry and bool(hours) and row[1] - row[0] < hours * 3600 - 1.0  # by the mail
+            if cut and row[1] <= now:
                 raise MailExpired(row[1])
-            validity = max(row[1] - row[0], 3600.0)
+            # Before the mail's own end, a retry keeps it (an hour from now sent a "meeting at 10" at
+            # 11); any other gets a new validity from now, at least an hour.
+            until = (
+                max(row[1], now + SHORTEST_VALIDITY_SECONDS) if cut else now + max(row[1] - row[0], 3600.0)
+            )
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
             # retry, which Prometheus reads as a counter reset, and `rate()` as a burst of them all.
@@ -215,7 +221,7 @@ class AdminRepo(Repository):
                 " submitted_at = NULL, done_at = NULL"
                 " WHERE message_id = ? AND state IN"
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
-                (now, now + validity, *MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, message_id, message_id),
+                (now, until, *MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, message_id, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
                 keep_counted(
@@ -229,7 +235,7 @@ class AdminRepo(Repository):
                 self.conn.execute(
                     "UPDATE messages SET state = 'queued', reason = NULL, finished_at = NULL, expires_at = ?"
                     " WHERE id = ?",
-                    (now + validity, message_id),
+                    (until, message_id),
                 )
         return n
 

@@ -81,8 +81,8 @@ class AccountSuspended(Exception):
 
     def __str__(self) -> str:
         return (
-            f"its account {self.account} is suspended: its SMS stay held until"
-            f" `smsgw account resume {self.account}`, which sends the held ones"
+            f"its account {self.account} is suspended: `smsgw account resume {self.account}` first"
+            " (which sends the SMS the suspension held), then retry this one"
         )
 
 
