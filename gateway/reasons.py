@@ -54,7 +54,7 @@ NUMBER_REFUSED = frozenset(
 # rather than imported: this module is no part of the store, and the test catches a text that drifts.
 # A part ended by the phone's STOP after its mail was accepted (`gateway.claims.OPTED_OUT`), as a
 # bounce tells it from a delivery that failed.
-OPTED_OUT_SAID = "the phone answered with an opt-out word (STOP) after this mail was accepted"
+OPTED_OUT_SAID = "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted"
 # How a part no link serves any more starts its note (`gateway.outcomes.NO_ROUTE_NOTE`).
 NO_ROUTE_SAID = "no SMSC link serves "
 _OWN: dict[str, tuple[str, str]] = {
@@ -89,6 +89,11 @@ _OWN: dict[str, tuple[str, str]] = {
         "sent; the SMSC sent no delivery report",
         "wysłano; centrum SMS nie przysłało raportu doręczenia",
     ),
+    "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted: not sent": (
+        "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted: not sent",
+        "numer trafił na listę rezygnacji (STOP, wpis administratora) po przyjęciu wiadomości: nie wysłano",
+    ),
+    # As 0.2.15 and earlier wrote it (only the phone's STOP listed a number then): still shown so.
     "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent": (
         "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent",
         "telefon odpowiedział słowem rezygnacji (STOP) po przyjęciu tej wiadomości: nie wysłano",

@@ -93,7 +93,7 @@ async def test_a_long_sms_held_for_quiet_hours_and_stopped_by_its_phone_bounces_
         assert state == "failed" and OPTED_OUT in reason and "being sent" not in reason, reason
         [report] = bounces[f"+48{number}"]
         said = human(report)
-        assert "the phone answered with an opt-out word (STOP)" in said, said
+        assert "the number went on the opt-out list (a STOP, or an admin)" in said, said
         assert "being sent" not in said, said
 
 
@@ -119,7 +119,7 @@ async def test_a_held_long_sms_to_a_number_the_admin_opted_out_is_said_once_for_
     for number, prefix in ((TWO, "both parts: "), (THREE, "all 3 parts: ")):
         [report] = bounces[f"+48{number}"]
         said = human(report)
-        assert f"Reason: {prefix}the phone answered with an opt-out word (STOP)" in said, said
+        assert f"Reason: {prefix}the number went on the opt-out list (a STOP, or an admin)" in said, said
         assert "being sent" not in said and "part 1 of" not in said, said
 
 
@@ -149,7 +149,7 @@ async def test_a_long_sms_claimed_ahead_of_a_full_window_and_stopped_bounces_onc
     assert stored == ("failed", 3, f"all 3 parts: {OPTED_OUT}")
     [report] = bounces[f"+48{THREE}"]
     said = human(report)
-    assert "Reason: all 3 parts: the phone answered with an opt-out word (STOP)" in said, said
+    assert "Reason: all 3 parts: the number went on the opt-out list (a STOP, or an admin)" in said, said
     assert "being sent" not in said, said
 
 

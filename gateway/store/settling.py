@@ -28,9 +28,10 @@ UNREPORTED = "unreported"
 FINAL_PART = ("delivered", "failed", "expired", "cancelled", UNREPORTED)
 # The message's reason when no part's report came (a single SMS, or every part of a long one).
 NO_REPORT = "sent; the SMSC sent no delivery report"
-# A part claimed after its phone said STOP ends with this note (`gateway.claims`); here, as
-# one of the gateway's own notes a long SMS's reason says once for all its parts (`_all_alike`).
-OPTED_OUT = "the phone answered with an opt-out word (STOP) after this mail was accepted: not sent"
+# A part whose number went on the opt-out list (R-2.4: the phone's STOP or an admin) ends so
+# (`gateway.claims`, `gateway.store.stopped`); one of the gateway's own notes a long SMS's reason says
+# once for all its parts (`_all_alike`).
+OPTED_OUT = "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted: not sent"
 
 
 class SettlingRepo(Repository):
