@@ -415,7 +415,7 @@ async def test_a_stop_after_the_mail_was_accepted_ends_its_sms_still_waiting(tmp
                 await gw.until(lambda: gw.states() == ["failed"])
                 assert smsc.received == []
             (error,) = gw.store.db.conn.execute("SELECT error FROM parts").fetchone()
-            assert "opt-out word" in error
+            assert "went on the opt-out list" in error
 
 
 async def test_a_store_failing_during_the_start_stops_the_daemon_too(
