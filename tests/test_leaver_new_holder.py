@@ -79,6 +79,8 @@ async def test_an_answer_waiting_in_the_outbox_goes_to_the_fallback_once_the_add
         copy = parsed(relay.messages[0][2])
         said = f"not sent to {STAFF}: it answers {STAFF}, whose address was added again as a user after"
         assert said in copy.get_content() and "Prywatna odpowiedz dla Anny" in copy.get_content()
+        # Held back by the gateway, not refused by the relay: its subject says so.
+        assert str(copy["Subject"]).endswith(f"for {STAFF} (not sent to that address)"), copy["Subject"]
         state, note = mo_row(gw)
         assert state == "fallback" and note.startswith(said) and note.endswith(f"; sent to {FALLBACK}"), note
 

@@ -20,7 +20,7 @@ from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
-from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_refused
+from gateway.store.outbox import NOT_SENT, Fallback, OutboxRepo, RefusedMail, on_refused
 from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
@@ -125,6 +125,12 @@ def unthreaded(
     )
 
 
+def _why_here(mail: RefusedMail) -> str:
+    """The copy's subject says why it came: the relay refused the mail, or the gateway held it back
+    (its user left, or the address was given to someone else: `gateway.store.outbox.on_claim`)."""
+    return "not sent to that address" if mail.error.startswith(NOT_SENT) else "its mail was refused"
+
+
 def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     """Inside the write that records it: the relay refused a mail with a phone's answer for good (a
     user who has left: `550 5.1.1 User unknown` at RCPT), or it ran out of attempts. The answer goes
@@ -143,7 +149,7 @@ def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
             mo.id,
             phone=phone,
             domain=(conv.domain if conv else "") or to.settings.domain,
-            subject=f"SMS from {phone} to {number} for {mail.rcpt} (its mail was refused)",
+            subject=f"SMS from {phone} to {number} for {mail.rcpt} ({_why_here(mail)})",
             text=mo.text,
             note=f"Not delivered: {said}. Sent to the fallback address instead",
             answered=conv,
