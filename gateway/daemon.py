@@ -175,7 +175,6 @@ class Daemon:
         events.on_link_up = dispatcher.wake
         events.on_optout = dispatcher.opted_out
         self.dispatcher = dispatcher
-        sim_on = self.simulator is not None
         # Listeners before links: a port that cannot be bound stops the start before any SMSC
         # session exists, and what was opened so far is closed again so that the process exits.
         try:
@@ -217,7 +216,7 @@ class Daemon:
 
                 web_host, web_port = cfg.web.listen_addr
                 self.web = await _bind(
-                    "web.listen", web_host, web_port, start_web(cfg, self.store, gate, dispatcher, sim_on)
+                    "web.listen", web_host, web_port, start_web(cfg, self.store, gate, dispatcher)
                 )
         except BaseException:
             for server in self.servers:

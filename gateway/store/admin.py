@@ -72,6 +72,16 @@ def recorded_mail(
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+def pinned_waiting(conn: sqlite3.Connection) -> dict[str, int]:
+    """Waiting parts by the one link they may leave by (`AdminRepo.pinned_waiting`); /healthz
+    reads it on its reader thread."""
+    rows = conn.execute(
+        "SELECT via, COUNT(*) FROM parts"
+        " WHERE via IS NOT NULL AND state IN ('queued', 'deferred', 'active') GROUP BY via"
+    ).fetchall()
+    return {str(via): int(n) for via, n in rows}
+
+
 class AdminRepo(Repository):
     def message_info(self, message_id: int) -> dict[str, Any]:
         """`mail_from`: where the message's reports go unless its account names an address: the
@@ -115,11 +125,7 @@ class AdminRepo(Repository):
         """Waiting parts that may leave by one link (and its account's other binds) alone, by that
         link (`parts.via`: a premium answer goes by its vote's SMSC account): `status` names them
         when that link is down, as they wait whatever other link is up."""
-        rows = self.conn.execute(
-            "SELECT via, COUNT(*) FROM parts"
-            " WHERE via IS NOT NULL AND state IN ('queued', 'deferred', 'active') GROUP BY via"
-        ).fetchall()
-        return {str(via): int(n) for via, n in rows}
+        return pinned_waiting(self.conn)
 
     def quiet_held(self) -> tuple[int, float | None]:
         """Parts held for quiet hours (R-2.4) and the first release: `status` counts them apart, or

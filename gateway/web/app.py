@@ -87,7 +87,6 @@ class WebContext:
     guard: AuthGuard
     links: Callable[[], dict[str, dict[str, Any]]] = dict  # name -> state, submitted, in_flight, rate
     wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
-    simulator: bool = False  # the built-in SMSC runs: /healthz is satisfied without a live link
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # /healthz's write, one a second
     login_log: LoginLog = field(default_factory=LoginLog)  # refused logins, one line a second per kind

@@ -25,8 +25,10 @@ from starlette.routing import Route
 
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
+from gateway.configlinks import receipt_siblings
 from gateway.routing import unserved
 from gateway.statusfile import size_words
+from gateway.store.admin import pinned_waiting
 from gateway.store.counted import RETRIED
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space
@@ -232,7 +234,7 @@ async def metrics(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     """200 only when a write commits, no other write failed lately, and a link is bound for every
-    route (or the built-in simulator stands in).
+    route and for the parts that may leave by one link alone (premium answers, as `smsgw status`).
 
     The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
     while every mail, which needs new pages, is refused with 452. So the store's recent failures
@@ -255,12 +257,18 @@ async def healthz(request: Request) -> Response:
             f" under {size_words(space['floor_bytes'])}\n",
             status_code=503,
         )
-    if not web.simulator:
-        bound = {name for name, link in web.links().items() if link.get("state") == "active"}
-        if not bound:
-            return PlainTextResponse("no link is bound\n", status_code=503)
-        if waiting := unserved(web.config.routes(), bound.__contains__):
-            return PlainTextResponse(f"no link is bound for {', '.join(waiting)}\n", status_code=503)
+    # The built-in simulator is an SMSC like any other: its link down, or a real link beside it,
+    # leaves SMS waiting, and a load balancer must hear of it (it was once taken as always up).
+    bound = {name for name, link in web.links().items() if link.get("state") == "active"}
+    if not bound:
+        return PlainTextResponse("no link is bound\n", status_code=503)
+    pinned = None
+    if {link.name for link in web.config.smsc} - bound:
+        # Only with a link down: the count reads every waiting part, on the reader thread.
+        pinned = await web.counts.run(pinned_waiting)
+    routes = web.config.routes()
+    if waiting := unserved(routes, bound.__contains__, pinned, receipt_siblings(web.config.smsc)):
+        return PlainTextResponse(f"no link is bound for {', '.join(waiting)}\n", status_code=503)
     return PlainTextResponse("ok\n")
 
 

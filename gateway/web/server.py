@@ -183,11 +183,9 @@ def _mark_operator(store: Store, how: str) -> None:
         )
 
 
-async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any, simulator: bool) -> WebServer:
+async def start_web(cfg: Config, store: Store, gate: Any, dispatcher: Any) -> WebServer:
     """Called by the daemon once links and listeners run; logins share the SMTP AUTH lockout."""
-    web = WebContext(
-        cfg, store, gate.auth, LinkView(dispatcher), dispatcher.wake, simulator, lambda: dict(gate.replies)
-    )
+    web = WebContext(cfg, store, gate.auth, LinkView(dispatcher), dispatcher.wake, lambda: dict(gate.replies))
     server = WebServer(web)
     port = await server.start()
     scheme = "https" if cfg.web.tls_cert_file else "http"

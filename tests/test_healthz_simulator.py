@@ -1,0 +1,115 @@
+"""/healthz with the built-in simulator running: its links are judged like any SMSC's.
+
+/healthz once took the simulator as always up. With the shipped config plus an operator's link for
+a prefix (the usual first step from the demo to production), that link down left its SMS waiting
+while the load balancer heard "ok"; so did the link to the simulator itself pointed at a wrong port.
+`smsgw status` said trouble all along. A real daemon with its simulator over TCP, /healthz through a
+real HTTP client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from gateway.config import Config, load_config
+from gateway.housekeeping import read_status
+from gateway.store.records import Acceptance, NewMessage, NewPart
+from tests.conftest import config_text, free_port, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_web_browser import WEB
+
+
+def with_simulator(tmp_path: Path, own_port: int, sim_link_port: int | None = None) -> Path:
+    """The prefix link "main" (+4860, exclusive) to `own_port`, and "sim" to the built-in simulator
+    (at its own port unless `sim_link_port` says otherwise)."""
+    smpp, cimd2, control = free_port(), free_port(), free_port()
+    text = config_text(
+        tmp_path, smsc_port=own_port, smsc_extra='prefixes = ["+4860"]\nexclusive = true', extra=WEB
+    )
+    simulator = (
+        f'[simulator]\nenabled = true\nhost = "127.0.0.1"\nsmpp_port = {smpp}\ncimd2_port = {cimd2}\n'
+        f'control_port = {control}\nlog = "{tmp_path / "sim.jsonl"}"\n'
+    )
+    assert "[simulator]\nenabled = false\n" in text
+    text = text.replace("[simulator]\nenabled = false\n", simulator)
+    text += f"""
+[[smsc]]
+name = "sim"
+type = "smpp"
+host = "127.0.0.1"
+port = {sim_link_port or smpp}
+system_id = "smsgw"
+password = "secret"
+reconnect_min_seconds = 0.1
+reconnect_max_seconds = 0.5
+"""
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    path.chmod(0o640)
+    return path
+
+
+def link_state(cfg: Config, name: str) -> str | None:
+    return (read_status(cfg.state_dir) or {}).get("links", {}).get(name, {}).get("state")
+
+
+async def test_an_operator_link_down_beside_the_simulator_is_503(tmp_path: Path) -> None:
+    cfg = load_config(with_simulator(tmp_path, own_port=free_port()))
+    async with running_gateway(cfg) as gw:
+        await gw.until(lambda: link_state(cfg, "sim") == "active")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            health = await c.get("/healthz")
+    assert health.status_code == 503, health.text
+    assert health.text == "no link is bound for +4860\n"
+
+
+async def test_the_link_to_the_simulator_down_is_503(tmp_path: Path) -> None:
+    # Both links point where nothing listens: the simulator runs, yet no SMS can leave.
+    cfg = load_config(with_simulator(tmp_path, own_port=free_port(), sim_link_port=free_port()))
+    async with running_gateway(cfg) as gw:
+        await gw.until(lambda: link_state(cfg, "sim") not in (None, "active"))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            health = await c.get("/healthz")
+    assert health.status_code == 503, health.text
+    assert health.text == "no link is bound\n"
+
+
+async def test_a_premium_answer_waiting_for_its_votes_link_down_is_503(tmp_path: Path) -> None:
+    # As `smsgw status` says (tests/test_status_pacing_review.py): the link "main" up takes +4951 too,
+    # but the answer may leave by its vote's link "b" alone, and that one is down.
+    async with HappySMSC() as smsc:
+        down = (
+            f'\n[[smsc]]\nname = "b"\ntype = "smpp"\nport = {free_port()}\nsystem_id = "smsgw"\n'
+            'password = "secret"\nprefixes = ["+4951"]\nreconnect_min_seconds = 0.1\n'
+            "reconnect_max_seconds = 0.5\n"
+        )
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(tmp_path, smsc_port=smsc.port, extra=WEB) + down)
+        path.chmod(0o640)
+        cfg = load_config(path)
+        async with running_gateway(cfg) as gw:
+            await gw.until(lambda: link_state(cfg, "main") == "active")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+                before = await c.get("/healthz")
+
+                def answer() -> None:
+                    # What a premium answer writes (gateway.premium.answers): pinned to its vote's link.
+                    conn = gw.store.db.conn
+                    acme = conn.execute("SELECT id FROM accounts WHERE name = 'acme'").fetchone()[0]
+                    part = NewPart(1, 0, b"Thanks", b"", "Thanks")
+                    sms = NewMessage("+48601000001", "7355", "Thanks", 0, [part], via="b")
+                    acceptance = Acceptance(
+                        "client@acme.example", None, acme, None, None, None, "", "Thanks", [sms], 3600.0
+                    )
+                    with gw.store.db.transaction():
+                        gw.store.queue.insert_email(acceptance)
+
+                await gw.store.write(answer)
+                after = await c.get("/healthz")
+    assert (before.status_code, before.text) == (200, "ok\n")
+    assert (
+        after.status_code == 503
+        and after.text == "no link is bound for 1 part(s) pinned to link b (premium answers)\n"
+    )
