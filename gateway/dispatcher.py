@@ -1,18 +1,16 @@
 """Moves parts from the store to the SMSC links: claim, route, pace, submit, record the outcome.
 
-Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report
-outcomes. Parts are claimed ahead of the windows of the links that are up (`gateway.claimahead`,
-in batches), so that a place freed by an answer is given the next part in the same step, with no
-claim or other write in between; a part with no usable link goes straight back to the queue without
-counting an attempt, and parts claimed ahead go back the same way when the dispatcher stops, or when
-a busy link kept them while another had room (`claimahead.KeptParts`: no head-of-line blocking).
-A part of an account suspended after its claim is not sent: the dispatcher holds it as the
-suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that the resume sends it once.
-What each answer makes of the part is written by `gateway.outcomes`; anything unexpected puts the
-part on `hold` for a human, as Postfix's hold queue does.
+Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report outcomes.
+Parts are claimed ahead of the windows of the links that are up (`gateway.claimahead`, in batches), so that
+a place freed by an answer is given the next part in the same step, with no claim or other write in between;
+a part with no usable link goes straight back to the queue without counting an attempt, and parts claimed
+ahead go back the same way when the dispatcher stops, or when a busy link kept them while another had room
+(`claimahead.KeptParts`: no head-of-line blocking). A part of an account suspended after its claim is not
+sent: the dispatcher holds it as the suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that
+the resume sends it once. What each answer makes of the part is written by `gateway.outcomes`; anything
+unexpected puts the part on `hold` for a human, as Postfix's hold queue does.
 
-A submit that went out and was not answered in time is not sent again at once: see
-`gateway.late_answers`.
+A submit that went out and was not answered in time is not sent again at once: see `gateway.late_answers`.
 """
 
 from __future__ import annotations
@@ -292,19 +290,21 @@ class Dispatcher:
         self._parts.pop(task, None)
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
-        """Submit the part (its pacing done); None when a late answer settled it meanwhile, its
-        account was suspended meanwhile, or its validity ended meanwhile: a part claimed ahead may
-        wait for its link's window and rate well past the claim's look at its expiry (a window of 10
-        at 0.4/s is 25 s), and sent then, the SMSC got a validity_period already past. It ends as an
-        expired part found at the claim does, by the same write and the same bounce."""
-        if part.id in self._withhold_suspended():  # suspended while it waited for its pacing
-            return None  # held by that look, not sent
+        """Submit the part (its pacing done); None, its pacing token given back for the next part, when a
+        late answer settled it, its account was suspended, or its validity ended while it waited (a window
+        of 10 at 0.4/s is 25 s; the SMSC got a validity_period already past: it ends as at the claim)."""
+        pacer = self.pacers[name]
+        if part.id in self._withhold_suspended():  # held by that look, not sent
+            pacer.unready()
+            return None
         self._pacing.discard(part.id)
         now = self.clock()
-        if part.expires_at <= now:  # its validity ended while it waited for its pacing
+        if part.expires_at <= now:
+            pacer.unready()
             self._background(self._outcomes.settle_unsendable([part], now))
             return None
         if self._late.settled_meanwhile(part.id):
+            pacer.unready()
             return None
         self._late.sending_again(part.id, name)
         sms = OutboundSms(

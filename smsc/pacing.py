@@ -148,6 +148,14 @@ class TokenBucket:
             return True
         return False
 
+    def give_back(self) -> None:
+        """Return the token just taken for a submit that did not go (its part expired or was
+        settled while it waited): ten expired parts at 1/s cost the next SMS ten seconds."""
+        self._refill()
+        self._tokens = min(float(self.burst), self._tokens + 1.0)
+        if self._recent:
+            self._recent.pop()
+
     def set_rate(self, rate_per_second: float, burst: int, *, full: bool = False) -> None:
         """Change rate and burst from now on; the time gone by is refilled at the old rate first, so
         that a lower rate does not take back tokens already earned. `full` fills the bucket."""
@@ -246,6 +254,10 @@ class LinkPacer:
             return False
         self._speed_up(self._clock())
         return self.bucket.try_acquire()
+
+    def unready(self) -> None:
+        """Undo `ready()`/`try_ready()` for a submit that did not go: its rate token is given back."""
+        self.bucket.give_back()
 
     def release(self, outcome: Outcome | None) -> None:
         """Give the place back and learn from the answer; None when nothing was sent."""

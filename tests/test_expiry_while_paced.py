@@ -3,7 +3,8 @@ its sender gets the expiry bounce, as for a part found expired when it is claime
 
 Defect: expiry was looked at only when a part was claimed. Parts claimed ahead and waiting for a slow
 link's rate went out later with an SMPP validity_period already past (a window of 10 at 0.4/s is 25 s
-of waiting), and the status panel showed "Valid until 15:36:09" beside "submitted 15:36:10".
+of waiting), and the status panel showed "Valid until 15:36:09" beside "submitted 15:36:10". Then each
+such part still spent the rate token it had waited for, and held the next SMS as long.
 
 A real daemon on an injected clock, mail through a real SMTP client, the SMPP simulator over TCP, a real
 SMTP server taking the bounces; the link's pacing runs on real seconds (1 submit a second).
@@ -68,6 +69,9 @@ async def test_a_part_whose_validity_ends_while_it_waits_for_its_pacing_is_expir
             await smsc.wait_for(1)
             clock.skew = DAY + 60
             await gw.until(lambda: all(s not in ("queued", "active") for s in part_states(gw)), timeout=15)
+            # Nothing went for the expired ones, so their tokens came back: the link may submit now
+            # (it took a token for each and held the next SMS a second per expired part).
+            ready_now = gw.daemon.dispatcher.pacers["main"].try_ready()
             states = dict(part_rows(gw))
             expired = sorted(n for n, s in states.items() if s == "expired")
             if expired:
@@ -75,6 +79,7 @@ async def test_a_part_whose_validity_ends_while_it_waits_for_its_pacing_is_expir
     late = [(n, at, until) for n, at, until in smsc.arrivals if until <= at]
     assert late == [], late  # no SMSC got a submit whose validity had ended
     assert expired, states  # some waited past their validity: the test saw the case it is about
+    assert ready_now
     assert len(smsc.arrivals) + len(expired) == len(NUMBERS), (smsc.arrivals, states)
     for _frm, _to, raw in sink.messages:
         assert b"Status: 5.4.7" in raw  # the expiry's bounce, as a part found expired at its claim gets

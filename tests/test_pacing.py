@@ -86,6 +86,21 @@ def test_backoff_with_zero_base_stays_zero() -> None:
     assert [backoff(n, 0, 5) for n in range(1, 4)] == [0, 0, 0]
 
 
+def test_a_submit_that_did_not_go_gives_its_token_back() -> None:
+    # A part found expired (or settled, or its account suspended) after its token: nothing went, so
+    # the next part goes at once; at 1/s, ten such parts had held the next SMS ten seconds.
+    clock = FakeClock()
+    pacer = LinkPacer(10, 1, 1, clock=clock, sleep=clock.sleep)
+    assert pacer.try_ready()
+    pacer.unready()
+    assert pacer.try_ready()  # the same second: the token and the 1-per-second place came back
+    assert not pacer.try_ready()
+    assert pacer.bucket.delay() == pytest.approx(1.0)
+    pacer.unready()
+    pacer.unready()  # more than was taken: the bucket still holds no more than its burst
+    assert pacer.try_ready() and not pacer.try_ready()
+
+
 def test_pacer_window_counts_reservations() -> None:
     # The dispatcher reserves a place per assigned part; the window is full at `window`.
     pacer = LinkPacer(2, 100, 1, clock=FakeClock())
