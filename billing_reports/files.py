@@ -4,11 +4,14 @@ new one, never a part."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.filemodes import private_dir
+from gateway.filemodes import mode_text, owner_name, planted, private_dir
 
 # Billing files hold every SMS of an account (numbers, staff addresses, premium money): no other user
 # of the machine reads them, whatever the umask (022 outside systemd made them 0644 in 0755
@@ -18,10 +21,12 @@ BILLING_DIR_MODE = 0o750
 
 
 def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    private_dir(path.parent, BILLING_DIR_MODE)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    safe_dir(path.parent)
+    # A new name no one can have foreseen, made by this open alone (O_EXCL): a name from the pid,
+    # opened to truncate, followed a link planted there to any file this user may write.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, BILLING_FILE_MODE)
         os.fchmod(fd, BILLING_FILE_MODE)  # exactly, also under a stricter umask (077)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
@@ -33,6 +38,37 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def safe_dir(directory: Path) -> None:
+    """Make `directory` (0750) and refuse it, and the one above it, when another user could have put
+    entries in it: a month directory made first by another user stays theirs whatever its mode, and
+    the links they put in it send the bills into files they read, or over the database.
+
+    Trusted: this user's directories and root's (an admin's `/srv/billing`, given to a group); a
+    directory open to every user is narrowed (as `private_dir` does) and its entries looked at."""
+    if not directory.is_dir():
+        private_dir(directory, BILLING_DIR_MODE)  # made with its missing parents
+    for d in (directory.parent, directory):
+        # Whose it is before any chmod: a link another user put there leads to any directory.
+        if (owner := os.lstat(d).st_uid) not in (os.geteuid(), 0):
+            _refuse(d, f"belongs to user {owner_name(owner)}")
+        was = private_dir(d, BILLING_DIR_MODE)  # narrowed if every user could write in it
+        if d == directory and (bits := stat.S_IMODE(os.stat(d).st_mode)) & stat.S_IWGRP:
+            os.chmod(d, bits & ~stat.S_IWGRP)  # its files are the run's alone: 0750, as it was made
+        if (mode := os.stat(d).st_mode) & stat.S_IWOTH:
+            _refuse(d, f"is writable by every user ({mode_text(mode)}) and could not be narrowed")
+        if (found := planted(d, was, "billing directory")) is not None:
+            raise PermissionError(errno.EPERM, found, str(d))
+
+
+def _refuse(directory: Path, why: str) -> None:
+    raise PermissionError(
+        errno.EPERM,
+        f"billing directory {directory} {why}: another user may make the bills land in files they read,"
+        " or overwrite other files; give it to this user (chown) or remove it, then run again",
+        str(directory),
+    )
 
 
 def fsync_dir(directory: Path) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
-from billing_reports.files import BILLING_DIR_MODE, BILLING_FILE_MODE, fsync_dir, write_atomic
-from gateway.filemodes import private_dir
+from billing_reports.files import BILLING_FILE_MODE, fsync_dir, safe_dir, write_atomic
 
 
 def mailed_copy(path: Path, mark: str, tz: ZoneInfo, nth: int = 1) -> Path:
@@ -77,7 +76,7 @@ def keep_mailed(
     while True:
         nth += 1
         copy = mailed_copy(path, mark, tz, nth)
-        private_dir(copy.parent, BILLING_DIR_MODE)
+        safe_dir(copy.parent)
         if copy.parent not in dirs:
             dirs.append(copy.parent)
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_m
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
 from gateway.adminrules import SUMMARY_LABELS
+from gateway.filemodes import mode_text, owner_name
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 UNCLAIMED = "(premium MO without a service)"  # the summary's line for premium MOs no service claimed
@@ -132,6 +134,23 @@ def months(billing_dir: Path) -> list[Month]:
     return sorted(found, key=lambda m: (m.year, m.month))
 
 
+def _foreign_problem(key: str, billing_dir: Path) -> str | None:
+    """Another user's billing_dir, or one every user may write: the run refuses it
+    (`billing_reports.files.safe_dir`), so `check-config` and the start say so first."""
+    st = billing_dir.stat()
+    if st.st_uid not in (os.geteuid(), 0):
+        return (
+            f"{key}: {billing_dir} belongs to user {owner_name(st.st_uid)}, who could make the bills land in"
+            f" files they read; give it to this user: chown smsgw: {billing_dir}"
+        )
+    if st.st_mode & stat.S_IWOTH:
+        return (
+            f"{key}: {billing_dir} is writable by every user ({mode_text(st.st_mode)}): another user could"
+            f" put links there to read the bills or overwrite other files; chmod o-w {billing_dir}"
+        )
+    return None
+
+
 def billing_dir_problem(billing_dir: Path) -> str | None:
     """Why the month's files could not be written under `billing_dir`, said before a month ends.
 
@@ -149,7 +168,7 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
             ' (e.g. billing_dir = "/srv/smsgw/billing")'
         )
     if os.access(existing, os.W_OK | os.X_OK):
-        return None
+        return _foreign_problem(key, existing) if existing == billing_dir else None
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
         return (
             f"{key}: {existing} is on a read-only file system; under systemd the unit must name"

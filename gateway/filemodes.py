@@ -218,7 +218,7 @@ def private_dir(path: Path, mode: int = PRIVATE_DIR) -> int | None:
     return None
 
 
-def planted(directory: Path, was: int | None) -> str | None:
+def planted(directory: Path, was: int | None, what: str = "state_dir") -> str | None:
     """When `directory` was writable by every user (`was`, from `private_dir`): why to refuse to start,
     naming its entries that are symbolic links or another user's, else None.
 
@@ -237,9 +237,13 @@ def planted(directory: Path, was: int | None) -> str | None:
     if not found:
         return None
     return (
-        f"state_dir {directory} was writable by every user ({mode_text(was)}, now narrowed) and holds"
+        f"{what} {directory} was writable by every user ({mode_text(was)}, now narrowed) and holds"
         f" what this user did not make: {'; '.join(found)}; another user may have put them there to read"
-        " the database or the first password: move them aside, then start again"
+        + (
+            " the database or the first password: move them aside, then start again"
+            if what == "state_dir"
+            else " the bills or to make their writing overwrite other files: move them aside, then run again"
+        )
     )
 
 

@@ -9,6 +9,7 @@ encoded slashes or another account's name all look like a file that does not exi
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
@@ -86,6 +87,12 @@ async def download(request: Request, who: Who) -> Response:
     if str(month) != request.path_params["month"] or name not in allowed:
         raise NotYours
     path = month_dir(web.config.state_dir, month, web.config.billing_dir) / allowed[allowed.index(name)]
+    try:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        regular = False
+    if not regular:  # a link (put there by another user, `billing_reports.files.safe_dir`) is not a bill
+        raise NotYours
     shown = name if name == SUMMARY else f"{_shown(name, _account_names(request))}.txt"
     return FileResponse(
         path,
