@@ -64,6 +64,14 @@ def make_config(tmp_path: Path, *, smsc_port: int, **kw: Any) -> Config:
     return parse_config(text, source="test config", base_dir=tmp_path)
 
 
+def smsc_link(name: str, port: int, extra: str = "") -> str:
+    """One more `[[smsc]]` SMPP link for `config_text`'s config, reconnecting fast."""
+    lines = [f'name = "{name}"', 'type = "smpp"', 'host = "127.0.0.1"', f"port = {port}"]
+    lines += ['system_id = "smsgw"', 'password = "secret"', *extra.splitlines()]
+    lines += ["reconnect_min_seconds = 0.1", "reconnect_max_seconds = 0.5"]
+    return "\n[[smsc]]\n" + "\n".join(lines) + "\n"
+
+
 def config_text(
     tmp_path: Path,
     *,

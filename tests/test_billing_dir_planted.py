@@ -17,30 +17,16 @@ as in CI).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from gateway.web.app import WebContext
 from tests.billing_world import at
+from tests.billing_world import cli as smsgw
 from tests.test_billing import add_account, mt, setup
 from tests.test_planted_files import NOBODY, as_root
 from tests.web_helpers import OPERATOR, as_user, panel_store, web_context
 
 pytestmark = as_root
-
-
-def smsgw(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "-c", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        cwd=root,
-    )
 
 
 def world(tmp_path: Path) -> tuple[Path, Path, Path]:

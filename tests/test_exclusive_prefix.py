@@ -18,7 +18,7 @@ import pytest
 from gateway.config import ConfigError, load_config, parse_config
 from gateway.housekeeping import read_status
 from gateway.routing import OTHER_NUMBERS, Router, unserved
-from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
+from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw
 from tests.test_web_browser import WEB
@@ -102,17 +102,7 @@ def two_links(tmp_path: Path, port_own: int, port_default: int, exclusive: bool)
     """The prefix link "main" (+4860), exclusive or not, and the default link "backup"; the panel on."""
     extra = 'prefixes = ["+4860"]' + ("\nexclusive = true" if exclusive else "")
     text = config_text(tmp_path, smsc_port=port_own, smsc_extra=extra, extra=WEB)
-    text += f"""
-[[smsc]]
-name = "backup"
-type = "smpp"
-port = {port_default}
-system_id = "smsgw"
-password = "secret"
-max_per_second = 1000
-reconnect_min_seconds = 0.1
-reconnect_max_seconds = 0.5
-"""
+    text += smsc_link("backup", port_default, "max_per_second = 1000")
     path = tmp_path / "config.toml"
     path.write_text(text)
     path.chmod(0o640)

@@ -15,9 +15,9 @@ import httpx
 
 from gateway.config import Config, load_config
 from gateway.housekeeping import read_status
-from gateway.store.records import Acceptance, NewMessage, NewPart
-from tests.conftest import config_text, free_port, running_gateway
+from tests.conftest import config_text, free_port, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC
+from tests.test_status_pacing_review import queue_pinned_answer
 from tests.test_web_browser import WEB
 
 
@@ -34,17 +34,7 @@ def with_simulator(tmp_path: Path, own_port: int, sim_link_port: int | None = No
     )
     assert "[simulator]\nenabled = false\n" in text
     text = text.replace("[simulator]\nenabled = false\n", simulator)
-    text += f"""
-[[smsc]]
-name = "sim"
-type = "smpp"
-host = "127.0.0.1"
-port = {sim_link_port or smpp}
-system_id = "smsgw"
-password = "secret"
-reconnect_min_seconds = 0.1
-reconnect_max_seconds = 0.5
-"""
+    text += smsc_link("sim", sim_link_port or smpp)
     path = tmp_path / "config.toml"
     path.write_text(text)
     path.chmod(0o640)
@@ -80,11 +70,7 @@ async def test_a_premium_answer_waiting_for_its_votes_link_down_is_503(tmp_path:
     # As `smsgw status` says (tests/test_status_pacing_review.py): the link "main" up takes +4951 too,
     # but the answer may leave by its vote's link "b" alone, and that one is down.
     async with HappySMSC() as smsc:
-        down = (
-            f'\n[[smsc]]\nname = "b"\ntype = "smpp"\nport = {free_port()}\nsystem_id = "smsgw"\n'
-            'password = "secret"\nprefixes = ["+4951"]\nreconnect_min_seconds = 0.1\n'
-            "reconnect_max_seconds = 0.5\n"
-        )
+        down = smsc_link("b", free_port(), 'prefixes = ["+4951"]')
         path = tmp_path / "config.toml"
         path.write_text(config_text(tmp_path, smsc_port=smsc.port, extra=WEB) + down)
         path.chmod(0o640)
@@ -94,19 +80,7 @@ async def test_a_premium_answer_waiting_for_its_votes_link_down_is_503(tmp_path:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
                 before = await c.get("/healthz")
 
-                def answer() -> None:
-                    # What a premium answer writes (gateway.premium.answers): pinned to its vote's link.
-                    conn = gw.store.db.conn
-                    acme = conn.execute("SELECT id FROM accounts WHERE name = 'acme'").fetchone()[0]
-                    part = NewPart(1, 0, b"Thanks", b"", "Thanks")
-                    sms = NewMessage("+48601000001", "7355", "Thanks", 0, [part], via="b")
-                    acceptance = Acceptance(
-                        "client@acme.example", None, acme, None, None, None, "", "Thanks", [sms], 3600.0
-                    )
-                    with gw.store.db.transaction():
-                        gw.store.queue.insert_email(acceptance)
-
-                await gw.store.write(answer)
+                await gw.store.write(lambda: queue_pinned_answer(gw.store, "b"))
                 after = await c.get("/healthz")
     assert (before.status_code, before.text) == (200, "ok\n")
     assert (

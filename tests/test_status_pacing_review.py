@@ -23,6 +23,7 @@ from pathlib import Path
 from gateway.cli.status import _allowed
 from gateway.config import load_config, parse_config
 from gateway.statusfile import read_status
+from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from gateway.store.schema import SCHEMA_VERSION
 from gateway.web import counts
@@ -30,7 +31,7 @@ from gateway.web.app import WebContext
 from smsc.pacing import LinkPacer
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
-from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
+from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, smsc_link
 from tests.fakes.smsc import FakeSMSC, HappySMSC, SilentSMSC
 from tests.test_pacing import FakeClock
 from tests.test_process import smsgw
@@ -133,14 +134,21 @@ async def test_status_text_names_possible_duplicates_and_the_schema(tmp_path: Pa
 # --- 4. a premium answer pinned to a link down -----------------------------------------------------
 
 
+def queue_pinned_answer(store: Store, via: str) -> None:
+    """Inside a store write: what a premium answer writes (gateway.premium.answers), pinned to its
+    vote's link `via`."""
+    acme = store.db.conn.execute("SELECT id FROM accounts WHERE name = 'acme'").fetchone()[0]
+    part = NewPart(1, 0, b"Thanks", b"", "Thanks")
+    sms = NewMessage("+48601000001", "7355", "Thanks", 0, [part], via=via)
+    acceptance = Acceptance("client@acme.example", None, acme, None, None, None, "", "Thanks", [sms], 3600.0)
+    with store.db.transaction():
+        store.queue.insert_email(acceptance)
+
+
 async def test_an_answer_waiting_for_its_votes_link_down_is_on_the_routes_line(tmp_path: Path) -> None:
     async with HappySMSC() as smsc:
         config = tmp_path / "config.toml"
-        down = (
-            f'\n[[smsc]]\nname = "b"\ntype = "smpp"\nport = {free_port()}\nsystem_id = "smsgw"\n'
-            'password = "secret"\nprefixes = ["+4951"]\nreconnect_min_seconds = 0.1\n'
-            "reconnect_max_seconds = 0.5\n"
-        )
+        down = smsc_link("b", free_port(), 'prefixes = ["+4951"]')
         config.write_text(config_text(tmp_path, smsc_port=smsc.port) + down)
         async with running_gateway(load_config(config)) as gw:
             state_dir = gw.config.state_dir
@@ -152,18 +160,7 @@ async def test_an_answer_waiting_for_its_votes_link_down_is_on_the_routes_line(t
             res = await asyncio.to_thread(smsgw, config, "status")
             assert "routes" not in res.stdout and res.returncode == 0, res.stdout  # main takes +4951 too
 
-            def answer() -> None:
-                # What a premium answer writes (gateway.premium.answers): pinned to its vote's link.
-                acme = gw.store.db.conn.execute("SELECT id FROM accounts WHERE name = 'acme'").fetchone()[0]
-                part = NewPart(1, 0, b"Thanks", b"", "Thanks")
-                sms = NewMessage("+48601000001", "7355", "Thanks", 0, [part], via="b")
-                acceptance = Acceptance(
-                    "client@acme.example", None, acme, None, None, None, "", "Thanks", [sms], 3600.0
-                )
-                with gw.store.db.transaction():
-                    gw.store.queue.insert_email(acceptance)
-
-            await gw.store.write(answer)
+            await gw.store.write(lambda: queue_pinned_answer(gw.store, "b"))
             res = await asyncio.to_thread(smsgw, config, "status")
             assert "routes    no link up for 1 part(s) pinned to link b" in res.stdout, res.stdout
             assert res.returncode == 1
