@@ -145,10 +145,12 @@ def add_commands(sub: Any) -> None:
     cs = conv.add_subparsers(dest="sub", required=True, metavar="ACTION")
     cl = cs.add_parser(
         "list",
-        help="newest first: open, unreached (its SMS has not reached the phone) or closed",
+        help="newest first: open, displaced (a newer SMS from the number gets the answers), unreached"
+        " (its SMS has not reached the phone) or closed",
         description="Who writes to which phone from which number, newest first, each open (an answer"
-        " reaches its user), unreached (its SMS has not reached the phone: held, queued, cancelled,"
-        " expired or failed) or closed (the reply window is over).",
+        " reaches its user), displaced (a newer SMS from the same number reached the phone since: an"
+        " answer goes to that SMS's sender, not to this user), unreached (its SMS has not reached the"
+        " phone: held, queued, cancelled, expired or failed) or closed (the reply window is over).",
     )
     cl.add_argument("--user", metavar="EMAIL", help="only this user's conversations (default: all)")
     cl.add_argument("--number", help="the phone or our number (default: all)")

@@ -3,7 +3,8 @@ and the panel's Conversations page alike: the two said the same thing in two pla
 the panel said nothing, so a company admin could not tell a conversation whose answers still
 reach its user from one long closed or one whose SMS never reached the phone.
 
-Reading it scans the phone's recent SMS (bounded: `reached.SCAN_LIMIT`), a read per conversation:
+Reading it scans the phone's recent SMS (bounded: `reached.SCAN_LIMIT`), a read per conversation,
+and for an open one the answer's own matching (`ConversationsRepo.match`) once per (phone, number):
 the panel does it on its reader thread, off the event loop, for the rows it shows.
 """
 
@@ -16,12 +17,31 @@ from gateway import accountrules
 from gateway.config import Config
 from gateway.conversations import reached
 from gateway.conversations.pool import pool_set, shared_with
-from gateway.conversations.repo import gone
+from gateway.conversations.repo import ConversationsRepo, gone
 from gateway.conversations.rows import Conversation
 
 # `listed`'s state of an open conversation whose pool number another account's live conversation
 # with the phone holds too (the pool ran out): its answers go to the fallback address, not to its user.
 SHARED = "shared"
+# `listed`'s state of an open conversation whose phone got a newer SMS from the same number, of
+# another user: an answer now goes to that SMS's sender (R-3.1), not to this conversation's user.
+DISPLACED = "displaced"
+# What `told` says of it: never whose newer SMS it was (a company admin would learn that another
+# company, or which colleague, texts their customer); the operator's page lists that row too.
+DISPLACED_TOLD = "displaced: answers go to the sender of a newer SMS from this number"
+
+
+class _Reading(ConversationsRepo):
+    """The repository's reads on a bare connection (the panel's reader thread, the CLI's store):
+    `listed` asks the MO path's own `match` which conversation an answer now would reach, rather
+    than a second copy of that rule that could come to say otherwise."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._reading = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._reading
 
 
 def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, region: str) -> str:
@@ -49,7 +69,10 @@ def told(
     A company admin (`operator` False) is told "no longer a user of this account" whether the user
     left the gateway or moved to another account: told apart, the two said which of its former
     users another company has now. Of a shared number (`SHARED`) they are told only that its answers
-    go to the operator, not that another company's conversation shares it."""
+    go to the operator, not that another company's conversation shares it. A `DISPLACED` one says
+    only that a newer SMS's sender gets its answers, whoever its user is now: they do not get them."""
+    if state == DISPLACED:
+        return DISPLACED_TOLD
     why = None if state == "closed" else gone(conn, c)
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     if state == SHARED:
@@ -76,18 +99,31 @@ def listed(
     own: dict[int, float | None],
     now: float,
 ) -> list[str]:
-    """Each row's `state`, or `SHARED` for an open one on a pool number another account's live
+    """Each row's `state`; `SHARED` for an open one on a pool number another account's live
     conversation with the phone holds too (`told` says so): both showed `open`, though neither
-    user gets the phone's answers. `own`: the accounts' own reply windows in days (None: the config's)."""
+    user gets the phone's answers; `DISPLACED` for an open one whose phone's answer, were it to come
+    now, `match` gives to another conversation on its number (a newer SMS from it reached the
+    phone: with no pool, every user of a sender number; a pool number taken from a colleague):
+    both showed `open`, though only the newer one's user gets the answers. `own`: the accounts'
+    own reply windows in days (None: the config's)."""
     region = cfg.gateway.default_region
     pool = pool_set(tuple(cfg.replies.pool), region)
+    window = cfg.replies.window_seconds
+    reading = _Reading(conn)
+    answers: dict[tuple[str, str], int | None] = {}  # (phone, number) -> the conversation `match` takes
     found = []
     for c in rows:
         account_days = own.get(c.account_id) if c.account_id is not None else None
         days = accountrules.reply_window_days(cfg, account_days)
         said = state(conn, c, now - days * 86400, now, region)
-        window = cfg.replies.window_seconds
         if said == "open" and c.number in pool and shared_with(conn, c, now, window, region):
             said = SHARED
+        elif said == "open":
+            key = (c.phone, c.number)
+            if key not in answers:
+                taker = reading.match(c.phone, c.number, now, window, region)
+                answers[key] = None if taker is None else taker.id
+            if answers[key] is not None and answers[key] != c.id:
+                said = DISPLACED
         found.append(said)
     return found
