@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from acl.accounts import without_batv
+from acl.accounts import sender_user, without_batv
 from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.premium import handlers
+from gateway.premium.repo import Service
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
@@ -33,6 +34,12 @@ from smsc.encoding import EmptyText, plan
 log = structlog.get_logger(__name__)
 
 _EMPTY_SENDER = "bounce (empty envelope sender)"
+# The vote went to the earlier account's client (`_moved_refusal`); said so, or the new account's
+# staff, on the reply list, could not tell why their answer was refused.
+PREMIUM_MOVED = (
+    "550 5.7.1 <{}> may not answer this premium SMS: it came in for account {} before premium service"
+    " {} moved to account {}, whose users answer only the SMS received since"
+)
 # Machine mail that is never an answer; auto-replies and out-of-office notices are.
 _NOT_ANSWERS = (
     "delivery status",
@@ -158,9 +165,16 @@ def answer(
         return refuse(replies.PREMIUM_SERVICE_GONE.format(service.password), "service removed")
     if not author or not (r.acl_allows(service.id, author) or r.acl_allows(service.id, sender)):
         return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
+    # The vote is its account's, whatever account the service was moved to since (`premium set
+    # --account`): it was mailed to that client, its commission is in that account's bill, and so are
+    # its answer's rules, suspension, reply window and billing line (R-4.5, R-5.2).
+    account = store.accounts.account_by_id(
+        pmo.account_id if pmo.account_id is not None else service.account_id
+    )
+    if account.id != service.account_id and (moved := _moved_refusal(store, service, account.name, author)):
+        return refuse(*moved)
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
-    account = store.accounts.account_by_id(service.account_id)
     window_days = accountrules.reply_window_days(cfg, account.reply_window_days)
     if pmo.forwarded_at < store.clock() - window_days * 86400:
         return refuse(replies.PREMIUM_TOO_OLD.format(window_days), "older than the reply window")
@@ -211,7 +225,7 @@ def answer(
     acceptance = Acceptance(
         mail_from=sender,
         client_ip=client_ip,
-        account_id=service.account_id,
+        account_id=account.id,
         user_id=None,
         header_message_id=msgid,
         dedup_key=None,
@@ -259,6 +273,22 @@ def answer(
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
     return replies.OK_QUEUED.format(result.email_id), True
+
+
+def _moved_refusal(store: Store, service: Service, vote_account: str, sender: str) -> tuple[str, str] | None:
+    """Why a user of the account a service moved to may not answer a vote from before the move.
+
+    Such a vote was mailed to the earlier account's client, and an answer to it speaks for that
+    client and is billed to it: the new account's staff, on the reply list for the votes it gets
+    now, would answer in another company's name. Addresses not known as any account's users (the
+    client's mailbox the list names) answer as before: the token in the address was mailed to them.
+    """
+    user, _ = sender_user(sender, store.accounts.find_user)
+    if user is None or user.account_id != service.account_id:
+        return None
+    now = store.accounts.account_by_id(service.account_id).name
+    why = f"received for account {vote_account} before {service.password} moved to account {now}"
+    return PREMIUM_MOVED.format(sender, vote_account, service.password, now), why
 
 
 def _bounce(mail: MailText, raw: bytes) -> bool:

@@ -177,6 +177,8 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
         if detail is not None:  # the same address or list given again changed nothing: no row
             audited(store, r.service(service.id).account_id, "premium.set", detail)
     print(f"premium service {service.password} updated")
+    if changes.get("account_id", service.account_id) != service.account_id:
+        print(_old_votes_stay(cfg, store, service))
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
     if "email" in changes or args.reply_acl:
@@ -191,6 +193,28 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             if gone:
                 print(f"no longer may answer: {', '.join(gone)} (--reply-acl to list every address that may)")
     return 0
+
+
+def _old_votes_stay(cfg: Config, store: Store, before: Service) -> str:
+    """What `premium set --account` leaves as it was: the SMS received before stay the old account's.
+
+    Said, as their answers now follow rules the admin did not just set: billed to the old account,
+    refused while it is suspended, within its reply window, and never by the new account's users.
+    """
+    from gateway import accountrules
+    from gateway.premium import handlers
+
+    old = store.accounts.account_by_id(before.account_id)
+    window = accountrules.reply_window_days(cfg, old.reply_window_days) * 86400
+    count, last = handlers.repo(store).answerable(before, store.clock() - window, cfg.premium.answers_per_mo)
+    new = store.accounts.account_by_id(handlers.repo(store).service(before.id).account_id).name
+    until = (
+        f" (the {count} still answerable until {when(last + window)})" if count and last is not None else ""
+    )
+    return (
+        f"the SMS it received before stay {old.name}'s{until}: their answers are billed to {old.name},"
+        f" refused while {old.name} is suspended, and {new}'s users may not answer them"
+    )
 
 
 def _set_detail(

@@ -84,16 +84,19 @@ async def _on_mail(
 
 
 def _options(store: Store, cfg: Config, target: Target) -> IntakeOptions:
-    """An answer is read as its service's account's staff mail is (its end marker and cut-from
+    """An answer is read as its vote's account's staff mail is (its end marker and cut-from
     phrases: the client's signature and confidentiality footer never reach the phone, where cut to one SMS
-    they would replace the end of the answer), without a subject (the answer is the body).
+    they would replace the end of the answer), without a subject (the answer is the body). The
+    vote's account, not the service's now: a service moved to another account (`premium set
+    --account`) leaves its earlier votes' answers to the client they were mailed to (`answer`).
     A confirmation's text is never sent: no marker."""
     account = None
     if target.kind == "premium":
         r = handlers.repo(store)
         pmo = r.by_token(target.token)
         if pmo is not None and pmo.service_id is not None:  # else refused as unknown in `answer`
-            account = store.accounts.account_by_id(r.service(pmo.service_id).account_id)
+            owner = pmo.account_id if pmo.account_id is not None else r.service(pmo.service_id).account_id
+            account = store.accounts.account_by_id(owner)
     marker = accountrules.end_marker(cfg, account) if account is not None else None
     return IntakeOptions(
         subject_max=0,
