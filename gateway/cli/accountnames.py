@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.common import CliError, open_store
@@ -48,6 +49,13 @@ def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
             f"{exc}; to stop its mail, suspend it instead: smsgw account suspend {shlex.quote(args.name)}"
         ) from exc
     print(f"account {args.name} removed")
+    if left := unmailed_files(cfg, args.name):
+        # Never mailed (a mailed bill refuses the removal): a month written again lists no such
+        # account, yet its file would stay in `billing list` and the panel beside the summary.
+        print(
+            f"note: its billing file(s) written by hand and never mailed stay on disk and in the panel:"
+            f" {', '.join(str(p) for p in left)}; delete them (no run writes them again)"
+        )
     if any(seed.name == args.name for seed in cfg.account):
         # `adminrules.seed_accounts` creates a missing account at each start.
         print(
@@ -57,13 +65,21 @@ def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def unmailed_files(cfg: Config, name: str) -> list[Path]:
+    """The month files of account `name` on disk (those of an account removed were never mailed)."""
+    from billing_reports.writer import file_name, month_dir, months
+
+    found = (month_dir(cfg.state_dir, m, cfg.billing_dir) / file_name(name) for m in months(cfg.billing_dir))
+    return [p for p in found if p.is_file()]
+
+
 def add_remove_command(accounts: Any) -> None:
     remove = accounts.add_parser(
         "remove",
-        help="remove an account added by mistake (refused once it has users, mail or SMS)",
-        description="Remove an account that has no users and no mail, SMS, answers, premium services or"
-        " panel history (an account added by mistake); an account in use is refused, naming what it has:"
-        " suspend it instead.",
+        help="remove an account added by mistake (refused once it has users, mail, SMS or a bill mailed)",
+        description="Remove an account that has no users and no mail, SMS, answers, premium services,"
+        " panel history or bill mailed (an account added by mistake); an account in use is refused, naming"
+        " what it has: suspend it instead.",
     )
     remove.add_argument("name", help="the account, as `smsgw account list` shows it")
     remove.set_defaults(func=cmd_account_remove)

@@ -126,6 +126,10 @@ class AccountsRepo(Repository):
 
         An account with users, or with any mail, SMS, answer from a phone, premium service or panel
         history, is refused (Conflict) naming what it has: those rows are its billing and audit trail.
+        So is one whose bill was mailed (a `mailed/<month>/<id>` mark, even of a month without
+        traffic): its file was sent and stays on disk (R-5.1), yet a month written again without the
+        account would leave that file beside a summary that no longer names it, and the mark would
+        pass to the next account given its id.
         Its networks and billing addresses go with it (ON DELETE CASCADE), and so do its usage
         counters and limit notices, keyed by its id, which SQLite hands to the next account added.
         """
@@ -138,6 +142,16 @@ class AccountsRepo(Repository):
                     f"SELECT 1 FROM {table} WHERE account_id = ? LIMIT 1", (acc.id,)
                 ).fetchone()
             ]
+            billed = [  # (`billing_reports.repo.mailed_key`: "mailed/YYYY-MM/<id>")
+                str(row[0])
+                for row in self.conn.execute(
+                    "SELECT substr(key, 8, 7) FROM billing_state WHERE key GLOB 'mailed/????-??/' || ?"
+                    " ORDER BY key",
+                    (str(acc.id),),
+                )
+            ]
+            if billed:
+                has.append(f"a bill mailed for {', '.join(billed)} (its billing history)")
             if has:
                 raise Conflict(f"account {acc.name!r} is not removed: it has {', '.join(has)}")
             scope = f"account:{acc.id}"
