@@ -48,10 +48,16 @@ class User:
     monthly_limit: int | None
     daily_limit: int | None
     role: str = "user"  # user | admin (company admin of its account) | operator (web panel)
+    # New at every change of the role and for each user added (triggers, migration 57): a panel
+    # session opened under another key has ended, even if the role it lost was given back since.
+    role_key: str | None = None
 
 
 ROLES = ("user", "admin", "operator")
-_USER_COLS = "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit, u.role"
+_USER_COLS = (
+    "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit, u.role, k.key"
+)
+_USERS = "users u JOIN accounts a ON a.id = u.account_id LEFT JOIN user_role_keys k ON k.user_id = u.id"
 
 
 # What keeps an account from `remove_account`, as (table, what it is to the admin).
@@ -278,13 +284,13 @@ class AccountsRepo(Repository):
 
     def _find_user(self, email: str) -> User | None:
         row = self.conn.execute(
-            f"SELECT {_USER_COLS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.email = ?",
+            f"SELECT {_USER_COLS} FROM {_USERS} WHERE u.email = ?",
             (email,),
         ).fetchone()
         return User(*row) if row else None
 
     def list_users(self, account: str | None = None) -> list[User]:
-        sql = f"SELECT {_USER_COLS} FROM users u JOIN accounts a ON a.id = u.account_id"
+        sql = f"SELECT {_USER_COLS} FROM {_USERS}"
         args: tuple[Any, ...] = ()
         if account is not None:
             sql += " WHERE a.name = ?"

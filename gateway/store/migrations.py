@@ -315,4 +315,30 @@ SINCE_CORE: list[str] = [
     """
     DROP INDEX IF EXISTS conversations_match;
     """,
+    # 57: each user's `role_key`, drawn anew by these triggers whenever the role changes (by the
+    # panel, `smsgw user set` in another process, or any other writer) and for each user added: a
+    # panel session remembers it at login and ends when it differs. The panel re-read the role at
+    # each request only, so a role taken away and given back with no request of the session in
+    # between left its cookie and CSRF token working. A table of its own, not a column, so that the
+    # migration can run again over what it made (IF NOT EXISTS), as the upgrade tests do.
+    """
+    CREATE TABLE IF NOT EXISTS user_role_keys (
+        user_id INTEGER PRIMARY KEY,              -- users.id; goes with the user
+        key TEXT NOT NULL                         -- random, new at each change of the role
+    );
+    INSERT OR IGNORE INTO user_role_keys (user_id, key) SELECT id, lower(hex(randomblob(16))) FROM users;
+    CREATE TRIGGER IF NOT EXISTS users_role_key_insert AFTER INSERT ON users
+    BEGIN
+        INSERT OR REPLACE INTO user_role_keys (user_id, key) VALUES (NEW.id, lower(hex(randomblob(16))));
+    END;
+    CREATE TRIGGER IF NOT EXISTS users_role_key_update AFTER UPDATE OF role ON users
+        WHEN OLD.role IS NOT NEW.role
+    BEGIN
+        INSERT OR REPLACE INTO user_role_keys (user_id, key) VALUES (NEW.id, lower(hex(randomblob(16))));
+    END;
+    CREATE TRIGGER IF NOT EXISTS users_role_key_delete AFTER DELETE ON users
+    BEGIN
+        DELETE FROM user_role_keys WHERE user_id = OLD.id;
+    END;
+    """,
 ]

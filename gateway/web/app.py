@@ -215,7 +215,7 @@ async def login(request: Request) -> Response:
     if user.role not in ("admin", "operator"):
         return await again("this login has no access to the panel; ask your admin", 403)
     response = RedirectResponse(then, status_code=303)
-    token = web.sessions.start(user.email, user.password_hash)
+    token = web.sessions.start(user)
     set_cookie(response, SESSION_COOKIE, token, secure=https(request))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     log.info("web.login", login=user.email, role=user.role)

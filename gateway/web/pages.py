@@ -298,6 +298,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 await web.change(
                     who, user.account_id, "user.remove", email, lambda: accounts.remove_user(email)
                 )
+                web.sessions.end_login(user.email)  # now, not at their next request
                 done = f"user {email} removed"
             elif action == "limits":
                 fields = {
@@ -344,6 +345,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     f"{email} {role}",
                     lambda: accounts.set_user(email, role=role),
                 )
+                if role != user.role:  # its sessions end now; a role given back does not revive them
+                    web.sessions.end_login(user.email)
                 done = f"user {email} is now {role}"
                 if note := no_password_note(role, user.password_hash):
                     done += f" (note: {note})"

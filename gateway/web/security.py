@@ -6,8 +6,10 @@ over HTTPS (the panel's TLS or a trusted proxy's). A session ends after `IDLE_MI
 request and at the latest `[web] session_hours` after the login; one login holds at most
 `MAX_PER_LOGIN` of them, so that nobody's logins push out anyone else's (the next login ends the
 one idle longest, never the one in use). Every request re-reads the user's row, so that removing a
-user, taking away their role or setting a new password (by anyone, in the panel or with the CLI)
-ends their sessions at once: a session holds a digest of the password hash it was opened with.
+user, changing their role or setting a new password (by anyone, in the panel or with the CLI) ends
+their sessions at once: a session holds a digest of the password hash it was opened with and the
+user's `role_key`, which every change of the role draws anew. A role taken away and given back
+before the session's next request has still ended it (the role alone looked as it did at login).
 Each form carries a token: the session's for logged-in pages and, for the login form itself, one
 bound to a short-lived pre-login cookie (double submit).
 """
@@ -72,11 +74,15 @@ class Session:
     expires: float  # opened + session_hours: the most it lasts
     stamp: str  # `password_stamp` of the login's password when the session was opened
     seen: float  # the last request: idle past `Sessions.idle`, it ends
+    role_key: str | None  # the user's `role_key` at login: a change of role since ends the session
     notices: dict[str, str] = field(default_factory=dict)  # `?done=` key -> what a save did
 
     def current(self, user: User) -> bool:
-        """Still the password the session was opened with (a new one ends every older session)."""
-        return hmac.compare_digest(self.stamp, password_stamp(user.password_hash))
+        """Still the password and the role the session was opened with: a new password ends every
+        older session, and so does any change of the role since, even one undone before this
+        request (the role's key is new at each change, in the panel or by `smsgw user set`)."""
+        same_password = hmac.compare_digest(self.stamp, password_stamp(user.password_hash))
+        return same_password and self.role_key == user.role_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +122,11 @@ class Sessions:
         self._by_token: dict[str, Session] = {}
         self._by_login: dict[str, dict[str, None]] = {}
 
-    def start(self, email: str, password_hash: str | None) -> str:
+    def start(self, user: User) -> str:
+        """A new session of `user` as just read for its login: its password and role key are what
+        every later request of the session must still find."""
         now = self.clock()
+        email = user.email
         mine = self._by_login.setdefault(email.lower(), {})
         while len(mine) >= MAX_PER_LOGIN:
             self.end(next(iter(mine)))
@@ -130,7 +139,12 @@ class Sessions:
             self.end(next(iter(busiest)))
         token = secrets.token_urlsafe(32)
         self._by_token[token] = Session(
-            email, secrets.token_urlsafe(32), now + self.lifetime, password_stamp(password_hash), now
+            email=email,
+            csrf=secrets.token_urlsafe(32),
+            expires=now + self.lifetime,
+            stamp=password_stamp(user.password_hash),
+            seen=now,
+            role_key=user.role_key,
         )
         self._by_login.setdefault(email.lower(), {})[token] = None
         return token
@@ -169,6 +183,14 @@ class Sessions:
         mine.pop(token or "", None)
         if not mine:
             self._by_login.pop(s.email.lower(), None)
+
+    def end_login(self, email: str) -> int:
+        """End every session of a login (its role changed or it was removed), how many there were.
+        Its next request would end each anyway (`Session.current`): this frees them now."""
+        tokens = list(self._by_login.get(email.lower(), {}))
+        for token in tokens:
+            self.end(token)
+        return len(tokens)
 
     def keep(self, token: str | None, password_hash: str | None) -> None:
         """This session stays open across its own user's new password (the others' end)."""
