@@ -1,4 +1,4 @@
-"""A panel session ends for good when its login's role is taken away.
+"""A panel session ends for good when its login's role is taken away, and a 405 names every method.
 
 The README promises that removing a user or its panel role ends their sessions, and that a role
 given back does not revive the old cookie. The panel re-read the role at each request only: an
@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.store.db import Store
 from gateway.web.app import WebContext
@@ -150,3 +151,27 @@ async def test_other_changes_leave_the_session_alone(tmp_path: Path) -> None:
         await set_role(admin, mine, SECOND, "admin")
         cli(config, "user", "set", SECOND, "--role", "admin", "--daily-limit", "3")
         assert (await eva.get("/users")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/users", "GET, HEAD, POST"),
+        ("PUT", "/login", "GET, HEAD, POST"),
+        ("DELETE", "/account", "GET, HEAD, POST"),
+        ("PATCH", "/premium", "GET, HEAD, POST"),
+        ("PUT", "/operator/accounts", "GET, HEAD, POST"),
+        ("GET", "/logout", "POST"),
+        ("PUT", "/messages/1/retry", "POST"),
+    ],
+)
+async def test_a_405_allows_every_method_the_path_takes(
+    tmp_path: Path, method: str, path: str, allow: str
+) -> None:
+    # The pages whose forms POST to them said "Allow: GET, HEAD": Starlette names the methods of the
+    # first route of the path only, and each page's GET and POST are routes of their own.
+    async with served(tmp_path) as (_web, base, _config), browser(base) as c:
+        await log_in(c, OPERATOR)
+        r = await c.request(method, path)
+        assert r.status_code == 405
+        assert r.headers["allow"] == allow

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from acl.lockout import Attempt, AuthGuard, Refused
@@ -239,12 +239,25 @@ _ROUTING_ERRORS = {
 }
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the panel takes at the request's path, for a 405's Allow (RFC 9110 15.5.6).
+    A page's GET and POST are separate routes, and Starlette's 405 names the first one's only:
+    `PUT /users` answered "Allow: GET, HEAD" though the page's forms POST to it."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def routing_error(request: Request, exc: Exception) -> Response:
     code = getattr(exc, "status_code", 404)
     # A logged-in admin keeps the menu (and is not offered "Log in").
     ctx = {"message": _ROUTING_ERRORS[code], "who": who_is(request)}
     response = request.app.state.web.render(request, "error.html", ctx, code)
-    response.headers.update(getattr(exc, "headers", None) or {})  # a 405's Allow
+    response.headers.update(getattr(exc, "headers", None) or {})  # a 405's Allow: a static file's own
+    if code == 405 and (methods := allowed_methods(request)):
+        response.headers["Allow"] = methods
     return response
 
 
