@@ -4,12 +4,21 @@ No path is ever built from what the browser sends: the month must parse as YYYY-
 name must be one the server itself derives (the admin's own account's `file_name`) or, for the
 operator, one found by listing that month's directory. Anything else is a plain 404, so `..`,
 encoded slashes or another account's name all look like a file that does not exist.
+
+A month written again after it was mailed, with other rows (a late report), keeps the file mailed in
+`mailed-*/` (`billing_reports.mailed`): the listing says the file changed since it was mailed and
+offers the mailed one too, or a company admin downloads a file that differs from the one mailed to
+them. That copy is found by the server the same way, from the name allowed above and the month's
+mark of the mail (its checksum), never from a path the browser sends.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
@@ -18,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from billing_reports import repo
+from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month
 from billing_reports.writer import SUMMARY, file_name, month_dir, months
 from gateway.web.security import NotYours, Who, guarded
@@ -49,6 +60,62 @@ def _account_names(request: Request) -> dict[str, str]:
     return {file_name(a.name): a.name for a in request.app.state.web.store.accounts.list_accounts()}
 
 
+def _mark_keys(request: Request, who: Who) -> dict[str, str]:
+    """The key of each file's mark of mail (`billing_reports.repo.mailed_key`), by file name: the
+    summary's, and the accounts' by their ids (only the own account's for a company admin)."""
+    if not who.operator:
+        return {file_name(who.user.account): str(who.user.account_id)}
+    accounts = request.app.state.web.store.accounts.list_accounts()
+    return {SUMMARY: "summary", **{file_name(a.name): str(a.id) for a in accounts}}
+
+
+@dataclass(frozen=True)
+class Mailed:
+    """A file that is not the one mailed: when that one was mailed, and where it is kept (None: a mark
+    written before mailed files were kept, or a copy moved away)."""
+
+    at: float | None
+    copy: Path | None
+
+
+def _mailed(
+    request: Request, month: Month, marks: dict[str, str], keys: dict[str, str], name: str
+) -> Mailed | None:
+    """`Mailed` when the file `name` of `month` was mailed and differs from it now, else None.
+
+    `marks`: the month's marks by key (`_month_marks`). An account file is compared by the checksum
+    of its `end` line, the summary by its bytes, as `billing run` does."""
+    mark = marks.get(keys.get(name, ""))
+    if mark is None:
+        return None
+    web = request.app.state.web
+    path = month_dir(web.config.state_dir, month, web.config.billing_dir) / name
+    is_it = file_sha256 if name == SUMMARY else ends_with
+    sha, at = repo.mark_parts(mark)
+    if is_it(path, sha):
+        return None
+    dirs = [d for d in path.parent.glob("mailed*") if d.is_dir() and not d.is_symlink()]
+    copy = kept_copy(path, mark, ZoneInfo(web.config.gateway.timezone), is_it, dirs)
+    return Mailed(at, copy if copy is not None and _regular(copy) else None)
+
+
+def _month_marks(request: Request, month: Month) -> dict[str, str]:
+    """The month's marks of mail, by what they are of (an account's id, "summary"): one read."""
+    prefix = repo.mailed_key(month, "")
+    rows = request.app.state.web.store.db.conn.execute(
+        "SELECT key, value FROM billing_state WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + "0")
+    )
+    return {str(key)[len(prefix) :]: str(value) for key, value in rows}
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link (put there by another user, `billing_reports.files.safe_dir`)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _disposition(filename: str) -> str:
     """An attachment's name for every browser: RFC 6266's UTF-8 form, and an ASCII one for the rest."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename)
@@ -63,21 +130,37 @@ async def billing(request: Request, who: Who) -> Response:
     listing: list[dict[str, Any]] = []
     names = _account_names(request)
     tz, now = ZoneInfo(web.config.gateway.timezone), web.store.clock()
+    keys = _mark_keys(request, who)
     for month in reversed(months(web.config.billing_dir)):  # the newest first
         # Written by hand (`billing run`) before the month ended: the month so far, not its bill.
         so_far = month.bounds(tz)[1] > now
+        marks = _month_marks(request, month)
         for name in _files(request, who, month):
             size = (month_dir(web.config.state_dir, month, web.config.billing_dir) / name).stat().st_size
             shown = _shown(name, names)
+            mailed = _mailed(request, month, marks, keys, name) if marks else None
             listing.append(
-                {"month": str(month), "name": name, "shown": shown, "size": size, "so_far": so_far}
+                {
+                    "month": str(month),
+                    "name": name,
+                    "shown": shown,
+                    "size": size,
+                    "so_far": so_far,
+                    "changed": mailed is not None,
+                    "mailed_on": _when(mailed.at, tz) if mailed is not None else None,
+                    "mailed_copy": mailed is not None and mailed.copy is not None,
+                }
             )
     return web.render(request, "billing.html", {"who": who, "files": listing})
 
 
-@guarded()
-async def download(request: Request, who: Who) -> Response:
-    web = request.app.state.web
+def _when(at: float | None, tz: ZoneInfo, form: str = "%Y-%m-%d %H:%M") -> str | None:
+    """When a mail was queued, on the billing files' clock (marks written before that say nothing)."""
+    return None if at is None else datetime.fromtimestamp(at, tz).strftime(form)
+
+
+def _allowed(request: Request, who: Who) -> tuple[Month, str]:
+    """The month and the name of a file this login may download, both checked, or NotYours (404)."""
     try:
         month = Month.parse(request.path_params["month"])
     except ValueError as exc:
@@ -86,19 +169,35 @@ async def download(request: Request, who: Who) -> Response:
     allowed = _files(request, who, month)
     if str(month) != request.path_params["month"] or name not in allowed:
         raise NotYours
-    path = month_dir(web.config.state_dir, month, web.config.billing_dir) / allowed[allowed.index(name)]
-    try:
-        regular = stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        regular = False
-    if not regular:  # a link (put there by another user, `billing_reports.files.safe_dir`) is not a bill
-        raise NotYours
-    shown = name if name == SUMMARY else f"{_shown(name, _account_names(request))}.txt"
+    return month, allowed[allowed.index(name)]
+
+
+def _file(path: Path, month: Month, shown: str) -> FileResponse:
     return FileResponse(
         path,
         media_type="text/plain; charset=utf-8",
         headers={"content-disposition": _disposition(f"{month}-{shown}")},
     )
+
+
+@guarded()
+async def download(request: Request, who: Who) -> Response:
+    """The file, or with `?as=mailed` the file as it was mailed where the one on disk changed since
+    (found by the mail's mark; a flag, so the route stays the file's own and no other name is taken)."""
+    web = request.app.state.web
+    month, name = _allowed(request, who)
+    stem = "summary" if name == SUMMARY else _shown(name, _account_names(request))
+    if request.query_params.get("as") == "mailed":
+        mailed = _mailed(request, month, _month_marks(request, month), _mark_keys(request, who), name)
+        if mailed is None or mailed.copy is None:
+            raise NotYours
+        # No ":" in a file name (Windows refuses it): the time as `mailed-*/` names it.
+        when = _when(mailed.at, ZoneInfo(web.config.gateway.timezone), "%Y-%m-%d-%H%M%S")
+        return _file(mailed.copy, month, f"{stem} (as mailed{'' if when is None else f' {when}'}).txt")
+    path = month_dir(web.config.state_dir, month, web.config.billing_dir) / name
+    if not _regular(path):  # a link is not a bill
+        raise NotYours
+    return _file(path, month, SUMMARY if name == SUMMARY else f"{stem}.txt")
 
 
 ROUTES = [
