@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from gateway.config import load_config
+from tests.billing_world import cli as run_smsgw
 from tests.conftest import SmtpResult
 from tests.test_premium_answer_rules import DAY, premium
 from tests.test_premium_loop import CLIENT, reply_to, smtp
 
-ROOT = Path(__file__).resolve().parent.parent
 BOSS = "boss@beta.example"  # a user of account beta, the account KP123 moves to
 
 
 async def cli(config: Path, *args: str) -> str:
     """`smsgw ARGS` as an admin runs it: its own process; its output."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "gateway.cli", "-c", str(config), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = await asyncio.to_thread(run_smsgw, config, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
