@@ -338,7 +338,7 @@ class Dispatcher:
             # await in between: a claim or a requeue of orphans is a write queued after it, and
             # writes run in order, so nothing that depends on the outcome sees the part before the
             # outcome is durable.
-            pacer.release(outcome)  # learns a throttle at once, for the submits in parallel too
+            pacer.release(outcome, unsent=result.unsent)  # learns a throttle at once, for the others too
             released = True
             self._fill()  # the next parts go out now, before anything is written
             await self._outcomes.record(name, part, result, pacer)

@@ -259,10 +259,14 @@ class LinkPacer:
         """Undo `ready()`/`try_ready()` for a submit that did not go: its rate token is given back."""
         self.bucket.give_back()
 
-    def release(self, outcome: Outcome | None) -> None:
-        """Give the place back and learn from the answer; None when nothing was sent."""
+    def release(self, outcome: Outcome | None, *, unsent: bool = False) -> None:
+        """Give the place back and learn from the answer; None when nothing was sent. `unsent`: the
+        link refused it before writing anything (it was not up): no submit for `status` and the
+        metrics (a restart's burst counted ten more than the SMSC got), its rate token given back."""
         self.in_flight -= 1
-        if outcome is not None:
+        if unsent:
+            self.bucket.give_back()
+        elif outcome is not None:
             self.sent += 1
             self.record(outcome)
         self._freed.set()

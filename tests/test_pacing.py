@@ -101,6 +101,16 @@ def test_a_submit_that_did_not_go_gives_its_token_back() -> None:
     assert pacer.try_ready() and not pacer.try_ready()
 
 
+def test_a_submit_refused_unsent_is_no_submit_and_gives_its_token_back() -> None:
+    clock = FakeClock()
+    pacer = LinkPacer(10, 1, 1, clock=clock, sleep=clock.sleep)
+    pacer.reserve()
+    assert pacer.try_ready()
+    pacer.release(Outcome.TEMPORARY, unsent=True)  # the link was not up: nothing written
+    assert pacer.sent == 0 and pacer.free() == 10
+    assert pacer.try_ready()  # the same second: the token came back
+
+
 def test_pacer_window_counts_reservations() -> None:
     # The dispatcher reserves a place per assigned part; the window is full at `window`.
     pacer = LinkPacer(2, 100, 1, clock=FakeClock())
