@@ -1,0 +1,90 @@
+"""Leftovers of mail programs that reached the phone (R-1.3).
+
+- Inline-image references sharing a line with text: Outlook's signature logo after the name ("Jan
+  Kowalski [cid:image001.png@01D9…]"), Gmail's picture amid the text ("Zobacz [image: wykres.png] i
+  daj znać"). Only a line that was nothing but the reference was dropped.
+
+Each rule has its negative twin: what the person wrote stays. clean_body() and read_mail() directly,
+then a real SMTP client to a running daemon whose built-in simulator records what the phone got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.intake import read_mail
+from gateway.smtp.textclean import IMAGE_REF, Cleaned, clean_body
+from tests.conftest import DOMAIN, STAFF, free_port, running_gateway, smtp_sink
+from tests.test_cut_from import daemon_config
+from tests.test_intake import mail
+
+CID = "[cid:image001.png@01D9C8E4.5A6B7C80]"
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        (f"Proszę o telefon.\n\nJan Kowalski {CID}\n", "Proszę o telefon.\n\nJan Kowalski"),
+        ("Zobacz [image: wykres.png] i daj znać.", "Zobacz i daj znać."),
+        ("Zobacz [image: wykres.png], dobrze?", "Zobacz, dobrze?"),
+        (f"{CID} Spotkanie o 10:00 {CID}[image: logo]", "Spotkanie o 10:00"),
+        (f"Spotkanie o 10:00.\n{CID} [image: logo]\nSala 204.", "Spotkanie o 10:00.\nSala 204."),
+    ],
+)
+def test_an_image_reference_within_a_line_is_cut_out(body: str, sent: str) -> None:
+    cleaned = clean_body(body)
+    assert cleaned.text == sent
+    assert IMAGE_REF in cleaned.removed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Tabela [1] i [image] zostają.",
+        "Zobacz [obraz: wykres] i [cid] oraz [cid: x].",
+        "[Pilne] Serwer padł.",
+    ],
+)
+def test_other_brackets_in_a_line_stay(body: str) -> None:
+    assert clean_body(body) == Cleaned(body, ())
+
+
+def test_a_line_of_many_unclosed_references_is_read_once() -> None:
+    # Each "[image:" without a "]" and each space before a "[" that is no reference must not make
+    # the search start over to the end of the line (a mail is cleaned on the event loop).
+    for body in ("x [image:" * 40_000, " " * 200_000 + "x[", " [" * 100_000):
+        start = time.perf_counter()
+        assert clean_body(body).text == " ".join(body.split())
+        assert time.perf_counter() - start < 1
+
+
+# (body, MIME type, what the phone gets after "Tel: ")
+CASES: list[tuple[str, str, str]] = [
+    (f"Proszę o telefon.\r\n\r\nJan Kowalski {CID}\r\n", "plain", "Proszę o telefon.\n\nJan Kowalski"),
+    ("Zobacz [image: wykres.png] i daj znać.\r\n", "plain", "Zobacz i daj znać."),
+]
+
+
+def test_the_intake_sends_what_the_cases_say() -> None:
+    for body, sub, sent in CASES:
+        assert read_mail(mail(body, subject="Tel", ctype=f"text/{sub}; charset=utf-8")).body == sent
+
+
+async def test_through_smtp_the_phone_gets_the_text_without_the_leftovers(tmp_path: Path) -> None:
+    relay = free_port()
+    cfg, _ = daemon_config(tmp_path, relay)
+    numbers = [f"6011234{i:02d}" for i in range(len(CASES))]
+    async with smtp_sink(relay), running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        for i, ((body, sub, _), number) in enumerate(zip(CASES, numbers, strict=True)):
+            raw = mail(body, subject="Tel", ctype=f"text/{sub}; charset=utf-8")
+            raw = raw.replace(b"<m1@example.com>", f"<leftover{i}@example.com>".encode())
+            assert (await gw.send(raw, [f"{number}@{DOMAIN}"], sender=STAFF)).error is None
+        await gw.until(lambda: len(core.records) >= len(CASES))
+        await asyncio.sleep(0.3)  # a further part would have come by now
+    got = {n: [r["text"] for r in core.records if str(r["destination"]).endswith(n)] for n in numbers}
+    assert got == {n: [f"Tel: {sent}"] for n, (_, _, sent) in zip(numbers, CASES, strict=True)}
