@@ -14,6 +14,7 @@ import codecs
 import functools
 import itertools
 import re
+import unicodedata
 from email.message import Message
 
 
@@ -305,8 +306,14 @@ def normalize(text: str) -> str:
       (the trick that makes "photo_gnp.exe" read "photo_exe.png"). Dropped, the phone shows the
       characters in the order they were typed: the text the sender wrote, not a layout accident or a
       disguise; the MO direction drops RLO for the same reason.
+
+    Text is composed (NFC): mail written on a Mac arrives decomposed ("z" + U+0307 for "ż"), and the
+    cutting rules, the account's cut-from phrases and every comparison below match composed letters,
+    so "Z poważaniem" typed there was no signature and its disclaimer went to the phone.
     """
     text = text.replace("\r\n", "\n")
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     if not _ODD.search(text):  # translate() is slow; rarely needed
         return text
     return text.translate(_TRANSLATE if _RTL.search(text) else _TRANSLATE_LTR)
