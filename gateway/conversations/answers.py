@@ -6,7 +6,11 @@ holding it only wrote to the user and expects the answer, as in any SMS thread. 
 answer when it names one of our reply mails in In-Reply-To/References, or when every phone it goes
 to has a live conversation with this user; its subject is dropped when, without its reply
 prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title (also after an
-older topic, when the mail names one of our reply mails). A subject the user changed is content and
+older topic, when the mail names one of our reply mails). Without such a reply mail named, the
+subject must be that of an SMS of the conversation that reached the phone (`reached`, as the reply
+routing reads it): a conversation is opened when its mail is accepted, and a first SMS refused at
+submit, failed or expired never showed the phone its subject, so the sender's resend (what the
+bounce asks for) would have gone as bare text. A subject the user changed is content and
 is sent as usual; the quote below the answer is cut by textclean. The choice is made for each
 number: a colleague's number added to the Reply (Cc) has no conversation and gets the topic, while
 the conversation's phone gets the answer alone.
@@ -17,12 +21,15 @@ quote is the phone's own answer, or our note to staff, and either would go back 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from gateway import forwarded
 from gateway.config import Config
+from gateway.conversations import reached
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.rows import SINCE, Conversation
 from gateway.forwarded import reply_title, reply_topic
 from gateway.smtp import subjects, textclean
 from gateway.smtp.intake import MailText
@@ -107,24 +114,63 @@ def answered(
     ours = names_our_reply(mail)
     repo = ConversationsRepo(store.db, store.clock)
     now = store.clock()
+    window = cfg.replies.window_seconds
     found_for: list[str] = []
     for number in numbers:
-        found = repo.find_live(number, user_email, now, cfg.replies.window_seconds)
+        found = repo.find_live(number, user_email, now, window)
         if found is None:
             continue
         conv, live = found
         if not ours and not live:
             continue
-        title = reply_title(display(conv.phone))
-        earlier = reply_topic(conv.subject or "")
-        known = (earlier, title, f"{earlier} ({title})")
-        # Reply on an older reply mail of this phone: its subject is that mail's, as we wrote it
-        # ("<topic> (SMS from <this phone>)"), though the conversation has moved on to a new topic.
-        untouched = ours and _same(topic[-len(title) - 2 :], f"({title})")
-        if topic and not untouched and not any(_same(topic, k) for k in known if k):
+        if not _names_topic(topic, conv, ours):
             continue  # a subject the user changed is content
+        if not ours:
+            # The phone has seen the topic only if an SMS under it reached it: read only now, when the
+            # subject would be dropped, so that other mail pays nothing for it.
+            seen = as_seen(repo.conn, conv, now, window, cfg.gateway.default_region)
+            if seen is None or not _names_topic(topic, seen, ours):
+                continue
         found_for.append(number)
     return found_for
+
+
+def _names_topic(topic: str, conv: Conversation, ours: bool) -> bool:
+    """The mail's topic (its subject without reply prefixes) is empty, the conversation's subject or
+    our reply mail's title for its phone: the phone knows what the answer is to."""
+    title = reply_title(display(conv.phone))
+    earlier = reply_topic(conv.subject or "")
+    known = (earlier, title, f"{earlier} ({title})")
+    # Reply on an older reply mail of this phone: its subject is that mail's, as we wrote it
+    # ("<topic> (SMS from <this phone>)"), though the conversation has moved on to a new topic.
+    untouched = ours and _same(topic[-len(title) - 2 :], f"({title})")
+    return not topic or untouched or any(_same(topic, k) for k in known if k)
+
+
+def as_seen(
+    conn: sqlite3.Connection, conv: Conversation, now: float, window: float, region: str
+) -> Conversation | None:
+    """The conversation as its phone knows it: with the subject and text of its latest SMS that
+    reached the phone within the reply window (`reached.last_reached`, `reached.quoting`, as an
+    answer from the phone is matched); None when none did (held, cancelled, refused at submit,
+    failed, expired). One whose SMS are not known any more (purged, or beyond the bounded scan)
+    is taken as it stands, as the reply routing takes its last mail to have gone.
+
+    `window`: the installation's reply window in seconds, for a conversation whose account sets
+    none. The reads are the routing's own: the conversation by its key, the phone's SMS by the
+    index messages_recipient, each one's parts by parts_message.
+    """
+    row = conn.execute(f"SELECT {SINCE} FROM conversations WHERE id = ?", (now, window, conv.id)).fetchone()
+    if row is None:
+        return None
+    since = float(row[0])
+    scan = reached.messages_to(conn, conv.phone, since - reached.HOLD_SECONDS, now, [conv.user_email])
+    last = reached.last_reached(conv, since, scan, region)
+    if last is None:
+        return conv
+    if last is False or last.sent_at is None or last.sent_at < since:
+        return None
+    return reached.quoting(conv, last)
 
 
 def as_answer(
