@@ -1,8 +1,11 @@
-"""What reached phones from mail that mail programs really send.
+"""What reached phones from two kinds of mail that mail programs really send.
 
 - Decomposed text (NFD), as Apple Mail writes it: "ż" arrives as "z" + U+0307, so "Z poważaniem"
   was no signature, an account's cut-from phrase did not match, and a subject's accents counted
   twice against its length.
+- UTF-8 under a Western single-byte label (iso-8859-1, windows-1252), in the body or an encoded-word
+  subject: "Zażółć" went out as "ZaÅ¼Ã³Å‚Ä‡" in UCS-2. A text really written in those charsets,
+  and Polish text under its own label, stay as they were.
 
 Each mail goes through a running gateway's real SMTP listener, and the text is read back from the
 store the SMSC link sends from.
@@ -75,3 +78,41 @@ async def test_a_decomposed_subject_counts_each_letter_once(tmp_path: Path) -> N
     encoded = b"=?utf-8?B?" + base64.b64encode(nfd(subject).encode()) + b"?="
     texts = await sent_texts(tmp_path, [raw_mail(3, b"Potwierdzam.", "text/plain", subject=encoded)])
     assert texts == [f"{subject}: Potwierdzam."]
+
+
+# 2. UTF-8 under a Western single-byte label
+
+
+async def test_utf8_under_a_latin1_or_windows_1252_label_is_read_as_utf8(tmp_path: Path) -> None:
+    word = b"=?iso-8859-1?Q?" + "".join(f"={b:02X}" for b in "Łódź".encode()).encode() + b"?="
+    texts = await sent_texts(
+        tmp_path,
+        [
+            raw_mail(4, POLISH.encode(), "text/plain; charset=iso-8859-1"),
+            raw_mail(5, POLISH.encode(), "text/html; charset=windows-1252"),
+            raw_mail(6, b"ok", "text/plain; charset=us-ascii", subject=word),
+        ],
+    )
+    assert texts == [f"Temat 4: {POLISH}", f"Temat 5: {POLISH}", "Łódź: ok"]
+
+
+async def test_text_really_in_its_labelled_charset_stays_as_written(tmp_path: Path) -> None:
+    french = "Un café crème, s’il vous plaît — 5 €"
+    texts = await sent_texts(
+        tmp_path,
+        [
+            raw_mail(7, french.encode("cp1252"), "text/plain; charset=windows-1252"),
+            raw_mail(8, "café".encode("latin-1"), "text/plain; charset=iso-8859-1"),
+            raw_mail(9, POLISH.encode("iso-8859-2"), "text/plain; charset=iso-8859-2"),
+            # Valid UTF-8 by chance ("ÓŁ" is D3 A3): a Central European label is believed.
+            raw_mail(10, "PÓŁNOC".encode("iso-8859-2"), "text/plain; charset=iso-8859-2"),
+            raw_mail(11, b"ok", "text/plain", subject=b"=?iso-8859-1?Q?Caf=E9?="),
+        ],
+    )
+    assert texts == [
+        f"Temat 7: {french}",
+        "Temat 8: café",
+        f"Temat 9: {POLISH}",
+        "Temat 10: PÓŁNOC",
+        "Café: ok",
+    ]

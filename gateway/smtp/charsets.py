@@ -94,6 +94,7 @@ _ALIASES: dict[str, str] = dict(
 _REFUSED_CODECS = frozenset({"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode"})
 _NOT_ASCII_SAFE = ("utf-16", "utf-32", "utf-7", "iso2022", "hz")
 _C1 = re.compile(r"[\x80-\x9f]")
+_WESTERN = frozenset({"cp1252", "iso8859-1", "iso8859-15"})  # `decode_text`: valid UTF-8 under them is UTF-8
 
 
 @functools.lru_cache(maxsize=256)
@@ -123,7 +124,14 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
 
     Windows-1250 and ISO-8859-2 both read every byte from 0xA0 up, so the first of them among the
     fallbacks never fails: a guess between the two goes by which reading yields more Polish letters
-    (`_likelier`), or ISO-8859-2 mail without a label would always be read as windows-1250."""
+    (`_likelier`), or ISO-8859-2 mail without a label would always be read as windows-1250.
+
+    A Western single-byte label (ISO-8859-1, windows-1252, ISO-8859-15) on bytes that are valid UTF-8
+    is a wrong label: scripts and web forms write UTF-8 under a fixed "iso-8859-1", and read as the
+    label "Zażółć" went out as "ZaÅ¼Ã³Å‚Ä‡" in UCS-2. Text really written in such a charset is
+    almost never valid UTF-8 (an accented capital would have to be followed by a symbol: "É»"), so
+    the bytes are believed over the label. Not for the Central European labels: there a capital before
+    "Ł" is common ("PÓŁNOC" in ISO-8859-2 is valid UTF-8), and the label is believed."""
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", "replace")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -131,6 +139,11 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
     codec = _codec(declared)
     if data.isascii() and (codec is None or not codec.startswith(_NOT_ASCII_SAFE)):
         return data.decode("ascii")
+    if codec in _WESTERN:
+        try:  # non-ASCII bytes that are valid UTF-8 hold multi-byte sequences: UTF-8 under a wrong label
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     candidates = [c for c in dict.fromkeys([codec, *map(_codec, fallbacks)]) if c]
     for i, c in enumerate(candidates):
         try:
