@@ -26,7 +26,7 @@ from lxml.html import HtmlElement, document_fromstring
 from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
-from gateway.smtp.textclean import QUOTED
+from gateway.smtp.textclean import QUOTED, TARGETS_BUDGET, link_target
 
 try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
     import compressed_rtf
@@ -158,7 +158,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
             link for path in _HTML_SIGNATURES for element in tree.xpath(path) for link in element.iter("a")
         }
         links = [a for a in tree.iter("a") if a not in signed]
-        budget = _show_link_targets([a for a in links if a not in quoted], _TARGETS_BUDGET)
+        budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
@@ -177,51 +177,18 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     return own
 
 
-# Link targets a phone can open; mailto:, javascript:, tel:, cid: and in-page anchors are not shown.
-_SHOWN_SCHEMES = ("http://", "https://", "ftp://")
-_LOOKS_LIKE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
-# A target is worth its characters when a person could read or type it: a meeting link
-# (meet.google.com/… is 36 characters, a Zoom link with its password about 76) is the point of the
-# mail, a click-tracking URL of newsletters and booking systems (several hundred characters each) is
-# not, and three of those turned a 62-character notice into 10 parts cut off mid-URL. 80 characters
-# keep the meeting links and cost at most about one more part: a UCS-2 part (any Polish letter)
-# carries 67 characters, a GSM 7-bit one 153. A longer target is left out and the text stays as the
-# HTML shows it.
-_MAX_TARGET = 80
-# All the targets of one mail together, in document order, take at most one GSM 7-bit part's worth:
-# two meeting links fit, twenty short links of a newsletter would still multiply its parts.
-_TARGETS_BUDGET = 160
-
-
-# Browsers drop tabs and line breaks anywhere in a URL (the WHATWG URL parser): an href wrapped by the
-# program that wrote the mail opens as one address, so it is shown as one.
-_URL_DROPPED = str.maketrans("", "", "\t\r\n")
-
-
 def _show_link_targets(links: list[HtmlElement], budget: int) -> int:
     """Put "(target)" after a link's text: an HTML-only "Meeting at <a href=…>this link</a>" lost its
     URL in the SMS. inscriptis' own display_links writes Markdown, "[this link](https://…)", for every
-    link, mailto: and javascript: too. A text that is already a URL (or Outlook's safe-links wrapper
-    around the one shown) stays alone, and a link with no text (an image) adds nothing. A target is
-    shown only when it is short (`_MAX_TARGET`) and fits what is left of the budget (`_TARGETS_BUDGET`
-    a mail): each character is paid for in parts, and a tracking URL tells the reader nothing. Returns
+    link, mailto: and javascript: too. Which target is shown, and the budget of a mail, is
+    `gateway.smtp.textclean.link_target`'s rule, which Outlook's plain-text links follow too. Returns
     what is left of the budget."""
     for link in links:
-        href = (link.get("href") or "").translate(_URL_DROPPED).strip()
-        if not href.lower().startswith(_SHOWN_SCHEMES) or len(href) > min(_MAX_TARGET, budget):
-            continue
-        text = " ".join(link.text_content().split())
-        if not text or _LOOKS_LIKE_URL.match(text) or _bare(text) == _bare(href):
-            continue
-        link.tail = f" ({href}){link.tail or ''}"
-        budget -= len(href)
+        href = link_target(link.text_content(), link.get("href") or "", budget)
+        if href is not None:
+            link.tail = f" ({href}){link.tail or ''}"
+            budget -= len(href)
     return budget
-
-
-def _bare(url: str) -> str:
-    """A URL as people write it in text: no scheme, no "www.", no trailing slash, any case."""
-    url = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url.strip(), flags=re.IGNORECASE)
-    return url.removeprefix("www.").rstrip("/").casefold()
 
 
 def _quoted(element: HtmlElement) -> list[HtmlElement]:
