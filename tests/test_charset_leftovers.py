@@ -1,4 +1,4 @@
-"""What reached phones from two kinds of mail that mail programs really send.
+"""What reached phones from three kinds of mail that mail programs really send.
 
 - Decomposed text (NFD), as Apple Mail writes it: "ż" arrives as "z" + U+0307, so "Z poważaniem"
   was no signature, an account's cut-from phrase did not match, and a subject's accents counted
@@ -6,9 +6,12 @@
 - UTF-8 under a Western single-byte label (iso-8859-1, windows-1252), in the body or an encoded-word
   subject: "Zażółć" went out as "ZaÅ¼Ã³Å‚Ä‡" in UCS-2. A text really written in those charsets,
   and Polish text under its own label, stay as they were.
+- A calendar answer with a text (Google Calendar's "Accepted: …" with its "… has accepted this
+  invitation. / Invitation from Google Calendar …", two parts) and a cancellation with one: the
+  README says such a mail sends its subject alone.
 
 Each mail goes through a running gateway's real SMTP listener, and the text is read back from the
-store the SMSC link sends from.
+store the SMSC link sends from; the read_mail() cases pin the rules' edges.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import unicodedata
 from pathlib import Path
 
+from gateway.smtp.intake import IntakeOptions, read_mail
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, STAFF, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
@@ -116,3 +120,66 @@ async def test_text_really_in_its_labelled_charset_stays_as_written(tmp_path: Pa
         "Temat 10: PÓŁNOC",
         "Café: ok",
     ]
+
+
+# 3. Calendar answers and cancellations with a text
+
+REPLY_ICS = (
+    "BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n"
+    "METHOD:{method}\r\nBEGIN:VEVENT\r\nDTSTART:20261207T090000Z\r\nDTEND:20261207T100000Z\r\n"
+    "ATTENDEE;PARTSTAT=ACCEPTED;CN=Jan Kowalski:mailto:jan@example.com\r\n"
+    "SUMMARY:Budget meeting\r\nLOCATION:Sala 204\r\nUID:abc123@google.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+GOOGLE_TEXT = (
+    "Jan Kowalski has accepted this invitation.\r\n\r\nBudget meeting\r\nMonday Dec 7, 2026 10am - 11am (CET)"
+    "\r\n\r\nInvitation from Google Calendar: https://calendar.google.com/calendar/\r\n\r\nYou are receiving"
+    " this email because you are an attendee of the event.\r\n"
+)
+ACCEPTED = "Accepted: Budget meeting @ Mon Dec 7, 2026 10am - 11am (CET) (jan@example.com)"
+
+
+def google_answer(n: int, method: str, text: str, subject: str | None) -> bytes:
+    """multipart/mixed: an alternative of the text and the calendar, and the invite.ics file."""
+    ics = REPLY_ICS.format(method=method)
+    b64 = base64.encodebytes(ics.encode()).decode()
+    body = (
+        "--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n"
+        f"--a\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{text}\r\n"
+        f"--a\r\nContent-Type: text/calendar; charset=UTF-8; method={method}\r\n\r\n{ics}\r\n--a--\r\n"
+        '--m\r\nContent-Type: application/ics; name="invite.ics"\r\n'
+        'Content-Disposition: attachment; filename="invite.ics"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        f"{b64}\r\n--m--\r\n"
+    )
+    head = f"From: {STAFF}\r\nTo: {RCPT}\r\nMessage-ID: <answer-{n}@acme.example>\r\nMIME-Version: 1.0\r\n"
+    head += f"Subject: {subject}\r\n" if subject is not None else ""
+    return (head + "Content-Type: multipart/mixed; boundary=m\r\n\r\n" + body).encode()
+
+
+async def test_a_calendar_answer_or_cancellation_with_text_sends_its_subject_alone(tmp_path: Path) -> None:
+    cancelled = "Spotkanie odwołane, przepraszam.\r\n\r\nZobacz w Kalendarzu Google.\r\n"
+    texts = await sent_texts(
+        tmp_path,
+        [
+            google_answer(1, "REPLY", GOOGLE_TEXT, ACCEPTED),
+            google_answer(2, "CANCEL", cancelled, "Anulowano: Narada"),
+            google_answer(3, "REQUEST", "Omówienie budżetu\r\n", "Zaproszenie: Narada"),
+        ],
+    )
+    assert texts == [
+        ACCEPTED,
+        "Anulowano: Narada",
+        "Zaproszenie: Narada: Omówienie budżetu\n2026-12-07 10:00, Sala 204",
+    ]
+
+
+def test_a_calendar_answer_says_the_text_was_not_sent_and_keeps_it_without_a_subject() -> None:
+    m = read_mail(google_answer(4, "REPLY", GOOGLE_TEXT, ACCEPTED))
+    assert m.text == ACCEPTED and "text of a meeting answer or cancellation not sent" in m.removed
+    # No subject to send: the text is all there is, and is sent rather than the mail refused.
+    m = read_mail(google_answer(5, "REPLY", GOOGLE_TEXT, None))
+    assert m.text.startswith("Jan Kowalski has accepted this invitation.")
+    # With the subject left out of SMS (subject_max 0) the text is sent too.
+    m = read_mail(
+        google_answer(6, "CANCEL", "Odwołane.\r\n", "Anulowano: Narada"), IntakeOptions(subject_max=0)
+    )
+    assert m.text == "Odwołane."

@@ -23,7 +23,7 @@ from gateway import mailheaders
 from gateway.smtp import automail, displaynames, mimefast, replies
 from gateway.smtp.charsets import decode_header, normalize
 from gateway.smtp.htmlbody import read_tnef
-from gateway.smtp.mimebody import BodyContext, BodyText, Invite, invite, octet_body
+from gateway.smtp.mimebody import BodyContext, BodyText, Invite, answers_invitation, invite, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
@@ -41,6 +41,8 @@ ONLY_BELOW_CUT_REPLY = (
     "554 5.6.0 Message has no text to send (no subject; the body began with {phrase}, which the"
     " account cuts the text from: write the message above it)"
 )
+# What `removed` says of the text beside a calendar answer or cancellation, which is not sent.
+CALENDAR_ANSWER = "text of a meeting answer or cancellation not sent"
 _PHRASE_SHOWN = 40  # the start of a long phrase names it; the reply line is bounded
 ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
 ENCRYPTED_REPLY = replies.ENCRYPTED
@@ -169,6 +171,10 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     meeting = invite(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
     if meeting is not None:
         kept = _with_invite(kept, meeting, shown_topic)
+    elif kept and shown_topic and ctx.calendars and answers_invitation(ctx.calendars[0], ctx.fallbacks):
+        # An answer or a cancellation sends its subject alone; without a subject its text stays.
+        kept = ""
+        removed.append(CALENDAR_ANSWER)
     # The cut leaves room for the body. With no body the subject IS the message (a UPS, a NAS or
     # Zabbix alert): it goes whole, split and capped as any text. subject_max 0 still leaves it out.
     whole = not kept and opts.subject_max > 0

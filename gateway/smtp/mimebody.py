@@ -265,6 +265,28 @@ def invite(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | Non
 
     Read by hand: the three fields need unfolding, unescaping and the TZID, UTC and all-day forms,
     not a calendar library (none is a dependency); recurrence and alarms do not matter here."""
+    method, found = _calendar(part, fallbacks)
+    if method != "REQUEST" or not found:
+        return None
+    start = _start(*found["DTSTART"], zone) if "DTSTART" in found else ""
+    result = Invite(_text(found.get("SUMMARY")), start, _text(found.get("LOCATION")))
+    return result if result.summary or result.line() else None
+
+
+_SUBJECT_ALONE = frozenset({"REPLY", "CANCEL"})
+
+
+def answers_invitation(part: Message, fallbacks: tuple[str, ...]) -> bool:
+    """Whether a text/calendar part is an answer to an invitation or its cancellation (iTIP REPLY,
+    CANCEL): its mail's subject says all ("Accepted: Budget meeting", "Anulowano: Narada"), and the
+    text beside it is the calendar's boilerplate (Google's "Jan has accepted this invitation… /
+    Invitation from Google Calendar…", two parts), not something a person wrote."""
+    return _calendar(part, fallbacks)[0] in _SUBJECT_ALONE
+
+
+def _calendar(part: Message, fallbacks: tuple[str, ...]) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The iTIP method (upper case; the VCALENDAR's METHOD, else the Content-Type's) and the first
+    event's SUMMARY, DTSTART and LOCATION as (parameters, value)."""
     data = _FOLD.sub(b"", payload_bytes(part)[:_MAX_CALENDAR])
     text = decode_text(data, content_charset(part) or "utf-8", fallbacks)
     method = str(part.get_param("method", "") or "")
@@ -283,11 +305,7 @@ def invite(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | Non
             method = value
         elif stack[-1:] == ["VEVENT"] and name in ("SUMMARY", "DTSTART", "LOCATION"):
             found.setdefault(name, (params, value))
-    if method.strip().upper() != "REQUEST" or not found:
-        return None
-    start = _start(*found["DTSTART"], zone) if "DTSTART" in found else ""
-    result = Invite(_text(found.get("SUMMARY")), start, _text(found.get("LOCATION")))
-    return result if result.summary or result.line() else None
+    return method.strip().upper(), found
 
 
 def _content_line(line: str) -> tuple[str, str, str]:
