@@ -136,7 +136,7 @@ MEANINGS: dict[str, str] = {
         " validity). For numbers only this operator may carry (Kannel's allowed-prefix). Needs prefixes;"
         " a longer plain prefix of another link still takes its numbers"
     ),
-    "smsc.window": "submits awaiting an answer at once",
+    "smsc.window": "submits awaiting an answer at once (a CIMD2 link without the key: 1, stop-and-wait)",
     "smsc.max_per_second": "submits per second the contract allows",
     "smsc.enquire_link_seconds": "keep-alive on an idle link (SMPP enquire_link / CIMD2 alive)",
     "smsc.response_timeout_seconds": "an unanswered request after this counts as lost",

@@ -231,6 +231,21 @@ def parts_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def cimd2_window_doubts(cfg: Config) -> list[str]:
+    """A CIMD2 link to an operator given `window` above 1. Not refused (some operators allow a
+    window), but said: CIMD2 is stop-and-wait unless agreed, and such a link left as the shipped
+    config's SMPP one (`window = 10`, its type changed alone) pipelined ten submits at an SMSC that
+    may answer the extra ones with errors or drop the session."""
+    return [
+        f"{link_place(link.name, 'window')}: {link.window} submits at once on a CIMD2 link; CIMD2 waits for"
+        " each answer (1) unless the operator allows a window: take the line out for 1, or keep it if the"
+        f" operator agreed to {link.window}"
+        for link in cfg.smsc
+        if link.type == "cimd2" and "window" in link.model_fields_set and link.window > 1
+        if not on_loopback(link.host)
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
@@ -249,5 +264,6 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
         *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],
         *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
+        *[("config.cimd2_window", doubt) for doubt in cimd2_window_doubts(cfg)],
         *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
     ]
