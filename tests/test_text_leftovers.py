@@ -7,6 +7,8 @@
   out as written (a 40-character sentence became 3 UCS-2 parts). The target follows the rule of an
   HTML link's (gateway.smtp.textclean.link_target): shown in brackets when short and within the
   mail's budget, else left out; a mailto: never.
+- HTML text unescaped twice: a mail that showed "&lt;b&gt;" (a tag quoted in a support mail) reached
+  the phone as "<b>", a shown "&nbsp;" vanished (inscriptis unescapes what lxml already had).
 
 Each rule has its negative twin: what the person wrote stays. clean_body() and read_mail() directly,
 then a real SMTP client to a running daemon whose built-in simulator records what the phone got.
@@ -129,6 +131,27 @@ def test_a_line_of_one_long_word_is_read_once() -> None:
         assert time.perf_counter() - start < 1
 
 
+@pytest.mark.parametrize(
+    ("markup", "sent"),
+    [
+        ("Wpisz &amp;lt;b&amp;gt; przed tekstem.", "Wpisz &lt;b&gt; przed tekstem."),
+        ("Spacja to &amp;nbsp; w HTML.", "Spacja to &nbsp; w HTML."),
+        ("A &amp;amp; B", "A &amp; B"),
+        # What the mail shows as a character stays that character.
+        ("Wpisz &lt;b&gt; i A &amp; B&nbsp;C &euro; &#x1F600;", "Wpisz <b> i A & B C € 😀"),
+        ("<pre>if a &amp;lt; b</pre>", "if a &lt; b"),
+    ],
+)
+def test_html_text_is_unescaped_once(markup: str, sent: str) -> None:
+    html = f"<html><body><p>{markup}</p></body></html>"
+    assert read_mail(mail(html, ctype="text/html; charset=utf-8")).body == sent
+
+
+def test_a_shown_targets_ampersand_stays() -> None:
+    html = '<html><body><p>Zapisy <a href="https://acme.pl/?a=1&amp;copy=2">tutaj</a></p></body></html>'
+    assert read_mail(mail(html, ctype="text/html")).body == "Zapisy tutaj (https://acme.pl/?a=1&copy=2)"
+
+
 # (body, MIME type, what the phone gets after "Tel: ")
 CASES: list[tuple[str, str, str]] = [
     (f"Proszę o telefon.\r\n\r\nJan Kowalski {CID}\r\n", "plain", "Proszę o telefon.\n\nJan Kowalski"),
@@ -137,6 +160,11 @@ CASES: list[tuple[str, str, str]] = [
         f"Pisz na biuro@acme.pl<mailto:biuro@acme.pl> albo dołącz do spotkania<{TEAMS}>.\r\n",
         "plain",
         f"Pisz na biuro@acme.pl albo dołącz do spotkania ({TEAMS}).",
+    ),
+    (
+        "<html><body><p>Wpisz &amp;lt;b&amp;gt;, nie &amp;nbsp;.</p></body></html>",
+        "html",
+        "Wpisz &lt;b&gt;, nie &nbsp;.",
     ),
 ]
 

@@ -160,6 +160,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         links = [a for a in tree.iter("a") if a not in signed]
         budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
+        _escape_ampersands(tree)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
             return full
@@ -175,6 +176,18 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         return full  # nothing but the quote: a forward, handled by the text rules
     notes.append(QUOTED)
     return own
+
+
+def _escape_ampersands(tree: HtmlElement) -> None:
+    """Escape each "&" of the text once more: inscriptis unescapes the text it writes out
+    (`html.unescape` in its Block), though lxml has already read the entities. A mail that showed
+    "&lt;b&gt;" ("&amp;lt;b&amp;gt;" in its HTML) reached the phone as "<b>", one that showed
+    "&nbsp;" as a space, and a shown target's "?a=1&copy=2" as "?a=1©=2"."""
+    for element in tree.iter():
+        if element.text and "&" in element.text:
+            element.text = element.text.replace("&", "&amp;")
+        if element.tail and "&" in element.tail:
+            element.tail = element.tail.replace("&", "&amp;")
 
 
 def _show_link_targets(links: list[HtmlElement], budget: int) -> int:
