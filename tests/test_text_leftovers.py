@@ -9,6 +9,8 @@
   mail's budget, else left out; a mailto: never.
 - HTML text unescaped twice: a mail that showed "&lt;b&gt;" (a tag quoted in a support mail) reached
   the phone as "<b>", a shown "&nbsp;" vanished (inscriptis unescapes what lxml already had).
+- Polish webmail's footers ("Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia Poczta",
+  WP Poczta, o2) went along; they now end the text as "Sent from my iPhone" does.
 
 Each rule has its negative twin: what the person wrote stays. clean_body() and read_mail() directly,
 then a real SMTP client to a running daemon whose built-in simulator records what the phone got.
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.intake import read_mail
-from gateway.smtp.textclean import IMAGE_REF, Cleaned, clean_body
+from gateway.smtp.textclean import IMAGE_REF, SIGNATURE, Cleaned, clean_body
 from tests.conftest import DOMAIN, STAFF, free_port, running_gateway, smtp_sink
 from tests.test_cut_from import daemon_config
 from tests.test_intake import mail
@@ -150,6 +152,33 @@ def test_html_text_is_unescaped_once(markup: str, sent: str) -> None:
 def test_a_shown_targets_ampersand_stays() -> None:
     html = '<html><body><p>Zapisy <a href="https://acme.pl/?a=1&amp;copy=2">tutaj</a></p></body></html>'
     assert read_mail(mail(html, ctype="text/html")).body == "Zapisy tutaj (https://acme.pl/?a=1&copy=2)"
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Wysłano z Poczty Onet",
+        "Wysłano z aplikacji Onet Poczta",
+        "Wysłane z aplikacji mobilnej Interia Poczta",
+        "Wysłano z Interia Poczta dla Androida",
+        "Wysłane z aplikacji WP Poczta",
+        "Wysłane z Poczty WP <https://poczta.wp.pl>",
+        "Wysłane z aplikacji mobilnej Poczta WP",
+        "Wysłano z poczty o2.pl",
+        "Wysłane z aplikacji Poczta o2",
+    ],
+)
+def test_polish_webmail_footers_end_the_text(footer: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10:00.\n\n{footer}\nhttps://poczta.example.pl\n")
+    assert (cleaned.text, cleaned.removed) == ("Spotkanie o 10:00.", (SIGNATURE,))
+
+
+@pytest.mark.parametrize(
+    "line", ["Wysłano z poczty Onet dwa pliki.", "Wysłałem z Poczty Onet", "Wysłano z Onetu", "Poczta WP"]
+)
+def test_a_sentence_about_webmail_stays(line: str) -> None:
+    body = f"Spotkanie o 10:00.\n\n{line}"
+    assert clean_body(body).text == body
 
 
 # (body, MIME type, what the phone gets after "Tel: ")

@@ -26,7 +26,12 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
             r"\S*( \S+){0,3}"
             r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
-            r"|wysłan[eo] z aplikacji poczta\b.*"
+            r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
+            # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
+            # Poczta", "Wysłane z aplikacji WP Poczta", "Wysłano z Interia Poczta dla Androida".
+            r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
+            r"( (dla|na|for) (systemu )?\S+)?"
+            r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
             r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
             r"|von meinem \S+ gesendet)"
             # The link after the app's name: "<url>" in the text part, "(url)" once an HTML-only
