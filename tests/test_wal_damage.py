@@ -309,6 +309,28 @@ def test_a_checkpoint_that_emptied_the_wal_before_a_crash_is_no_loss(tmp_path: P
     store.close()
 
 
+def test_a_crash_after_commits_that_changed_nothing_is_no_loss(tmp_path: Path) -> None:
+    # After a clean stop the WAL is empty; a start's first commits may change nothing (a look that
+    # found all in order) and write no frame. A kill -9 then left the flag over an empty WAL and the
+    # next start refused to run ("it has no frame") until an admin's accept-wal-loss.
+    db = tmp_path / "state" / "smsgw.db"
+    Store.open(db).close()
+    code = COMMIT_AND_EXIT.replace(
+        "conn.execute(\"INSERT INTO kept VALUES ('answered 250')\")", "pass"
+    ).replace('conn.execute("CREATE TABLE IF NOT EXISTS kept (text TEXT)")', "pass")
+    assert "INSERT" not in code
+    subprocess.run([sys.executable, "-c", code, str(db)], cwd=ROOT, check=True, timeout=60)
+    assert Path(f"{db}-wal").stat().st_size == 0
+    assert not walcheck.flag_path(db).exists()  # nothing in the WAL to keep
+    Store.open(db).close()  # starts
+    # The first commit that writes a frame still raises the flag: its loss is still refused.
+    committed_without_close(db)
+    assert walcheck.flag_path(db).exists()
+    os.truncate(f"{db}-wal", 0)
+    with pytest.raises(StoreUnusable, match="holds 0 committed frame"):
+        Store.open(db)
+
+
 def test_a_clean_close_beside_a_reader_of_this_process_leaves_no_flag(tmp_path: Path) -> None:
     """The reader (a thread's connection) closes last and SQLite deletes the WAL then, not at the
     store's close: the flag must not outlive the run that wrote it."""

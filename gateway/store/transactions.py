@@ -99,6 +99,14 @@ class Transactions(GroupCommit):
         stands; only the check after a crash has less to go by, which is said."""
         if self._wal_noted:
             return
+        try:
+            # A COMMIT that changed nothing writes no frame: after a clean stop (the WAL cut to 0
+            # bytes) there is nothing to lose yet, and a flag over an empty WAL made the start after a
+            # kill -9 in the first second refuse to run, "commits lost", until an admin's accept-wal-loss.
+            if os.stat(f"{self.path}-wal").st_size == 0:
+                return
+        except FileNotFoundError:
+            return  # (a database not in WAL mode, or not yet: nothing of it in a WAL either)
         now = self.clock()
         # Failed a moment ago: not again at every commit. (A clock stepped back past the failure
         # tries at once rather than waiting out the step.)
