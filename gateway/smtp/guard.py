@@ -305,6 +305,21 @@ class GuardedSMTP(LeanSMTP):
             self._taken = True
         return super()._reply_text(status)
 
+    async def push(self, status: str | bytes) -> None:
+        """A `421` closes the channel once written (RFC 5321 3.8, 4.2.2), whoever gave it: a handler's
+        `421 4.3.2` at shutdown left the session open, and the client's next RCPT heard a permanent
+        `503 need MAIL command`, DATA another. Never held for a pipelined group: the replies held
+        before it go out with it, and nothing comes after it."""
+        if (status[:4] if isinstance(status, bytes) else status[:4].encode("ascii", "replace")) != b"421 ":
+            await super().push(status)
+            return
+        self._groupable = False  # set again by the next groupable command, if one ever runs
+        try:
+            await super().push(status)
+        finally:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+
     def _set_line_limit(self, limit: int) -> None:
         # StreamReader has no public setter; its `_limit` is what readuntil and flow control use.
         self.line_length_limit = limit
