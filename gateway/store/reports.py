@@ -7,6 +7,7 @@ the transaction that stores it (`gateway/store/settling.py`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -49,12 +50,24 @@ class ReportsRepo(SettlingRepo):
         taken, the newest first; older ones stay unmatched.
         """
         links = (link, *self.siblings.get(link, ()))  # it may have come by another bind to the SMSC
+        same_id, id_args = "d.smsc_id = ?", (smsc_id,)
+        if (key := stamped_key(smsc_id)) is not None:
+            # A CIMD2 report kept under the number as it wrote it, which the gateway could not read
+            # ("0601569013"): one of that 060 second whose number, without leading zeros, ends the
+            # recipient's (`stamped_key`).
+            stamp = key[0]
+            tail = f"ltrim(substr(d.smsc_id, {len(stamp) + 2}), '0')"
+            same_id = (
+                f"d.smsc_id >= ? AND d.smsc_id < ? AND (d.smsc_id = ? OR (length({tail}) >= {_TAIL_MIN}"
+                f" AND substr(m.recipient, -length({tail})) = {tail}))"
+            )
+            id_args = (f"{stamp}:", f"{stamp};", smsc_id)
         row = self.conn.execute(
             "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
-            f" WHERE p.id = ? AND d.link IN ({','.join('?' * len(links))}) AND d.smsc_id = ?"
+            f" WHERE p.id = ? AND d.link IN ({','.join('?' * len(links))}) AND {same_id}"
             " AND d.part_id IS NULL AND d.received_at >= m.created_at AND d.received_at >= ?"
             " ORDER BY d.received_at DESC, d.id DESC LIMIT 1",
-            (part_id, *links, smsc_id, now - self.early_dlr_max_age),
+            (part_id, *links, *id_args, now - self.early_dlr_max_age),
         ).fetchone()
         return (row[0], row[1], row[2]) if row is not None else None
 
@@ -97,12 +110,25 @@ class ReportsRepo(SettlingRepo):
         # configuration since they were sent (a link renamed): their reports come by this one.
         links = (link, *self.siblings.get(link, ()), *self.gone_links)
         digits = phone[1:] if phone and phone[:1] == "+" and phone[1:].isdigit() else None
+        same_id, id_args = "p.smsc_id = ?", (smsc_id,)
+        if (key := stamped_key(smsc_id)) is not None:
+            stamp, tail = key
+            if tail is not None:
+                # A CIMD2 report: the part of that 060 second whose key is the report's, or whose
+                # phone ends in the number the report wrote in a form of its own (`stamped_key`).
+                same_id = (
+                    "p.smsc_id >= ? AND p.smsc_id < ? AND (p.smsc_id = ? OR substr(m.recipient, -?) = ?)"
+                )
+                id_args = (f"{stamp}:", f"{stamp};", smsc_id, len(tail), tail)
+            if digits is not None:
+                # Kept, while unmatched, under the key its submit answer gives: the phone in E.164.
+                smsc_id = f"{stamp}:{digits}"
         oldest = (
             "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
-            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = 'submitted'"
+            f" WHERE p.link IN ({','.join('?' * len(links))}) AND {same_id} AND p.state = 'submitted'"
             " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
         )
-        args = (*links, smsc_id, digits, len(digits or ""), digits, len(digits or ""), digits)
+        args = (*links, *id_args, digits, len(digits or ""), digits, len(digits or ""), digits)
         with self.transaction():
             if status != "pending":  # the part is found, then changed by its id
                 state = "delivered" if status == "delivered" else "failed"
@@ -134,8 +160,9 @@ class ReportsRepo(SettlingRepo):
             ).fetchone()
             if part is None:
                 part = self.conn.execute(
-                    "SELECT id FROM parts WHERE link = ? AND smsc_id = ? ORDER BY id DESC LIMIT 1",
-                    (link, smsc_id),
+                    "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
+                    f" WHERE p.link = ? AND {same_id} ORDER BY p.id DESC LIMIT 1",
+                    (link, *id_args),
                 ).fetchone()
             part_id = part[0] if part else None
             self._store_report(link, smsc_id, status, error, raw, part_id, now, digits)
@@ -209,6 +236,30 @@ class ReportsRepo(SettlingRepo):
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
+
+
+# CIMD2's key (`smsc.cimd2.messages`): the SMSC's 060 stamp and the phone's digits.
+_STAMPED = re.compile(r"([0-9]{10,20}):([0-9]{1,20})")
+# Fewer digits, once leading zeros are gone, are a short code's: matched by the key as written only.
+_TAIL_MIN = 7
+
+
+def stamped_key(smsc_id: str) -> tuple[str, str | None] | None:
+    """A CIMD2 key's 060 stamp, and the number its report wrote, without a leading "0" or "00",
+    to be matched as the end of the recipient's E.164 number; None for any other id.
+
+    The submit answer's key has the phone in E.164 (the SMS's recipient), the report's the number
+    however the SMSC wrote it: "601569013" and "0601569013" as well as "+48…" and "0048…". The
+    gateway reads the first with its `default_region` (the `phone` given), but not a national
+    number with a trunk "0" where the region has none, as in Poland. Each such report was kept
+    unmatched and its SMS waited `submitted` for two days, a failed one bounced to no one. Within
+    one 060 second the number's last digits tell the SMS apart: one phone's submits on a CIMD2
+    link go a second apart (`smsc.cimd2.spacing`)."""
+    m = _STAMPED.fullmatch(smsc_id)
+    if m is None:
+        return None
+    tail = m.group(2).lstrip("0")
+    return m.group(1), tail if len(tail) >= _TAIL_MIN else None
 
 
 def _oldest_first(

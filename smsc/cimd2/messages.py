@@ -3,8 +3,11 @@ submit response as a `SubmitResult` (900 error codes mapped to outcomes), a deli
 `InboundSms` and a status report (23) as `DeliveryReport`. Kept apart from `link.py` because these
 rules are the protocol's meaning rather than its conversation, and they need no connection to test.
 
-CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`, taken
-from the submit response and from the status report alike; the store resolves collisions FIFO.
+CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`: the
+submit response's 060 with the phone in E.164 (the SMS's recipient), the status report's 060 with the
+number as its 021 wrote it (`report_key`). The store matches the two within the 060 second by the
+number's last digits (`gateway.store.reports.stamped_key`), as an SMSC writes one phone several ways.
+One phone's submits go a second apart (`smsc.cimd2.spacing`), so that no two of them share a key.
 """
 
 from __future__ import annotations
@@ -123,8 +126,9 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     if resp.op != Op.SUBMIT_RESP or not scts:
         log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
-    destination = key_digits(resp.get(P.DESTINATION) or "") or key_digits(sms.destination)
-    return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{destination}")
+    # The phone in E.164, as the gateway addressed it, not the 021 echoed: an SMSC that answers with
+    # the national "601569013" reports "+48601569013", or the other way round (`report_key`).
+    return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{key_digits(sms.destination)}")
 
 
 def logged_error(error: str | None, resp: Packet) -> str | None:
@@ -138,10 +142,17 @@ def logged_error(error: str | None, resp: Packet) -> str | None:
 
 
 def key_digits(address: str) -> str:
-    """The number in a report key (060:digits), however the SMSC writes it: "+48…", "48…" or with
-    the international prefix "0048…" (a report so written never met its submit's key)."""
+    """The number in a key (060:digits): "+48…", "48…" or with the international prefix "0048…" are
+    "48…"; a national form ("601…", "0601…") stays as written, for the store to match by its end."""
     digits = address_digits(address)
     return digits[2:] if digits.startswith("00") and len(digits) > 2 else digits
+
+
+def report_key(scts: str, destination: str) -> str:
+    """A status report's key: its 060 and its 021 as `key_digits` reads it. The number may be in a
+    form other than the submit answer's E.164 one; the gateway, which knows the `default_region`,
+    reads it (`gateway.events`), and the store matches it by the number's end within the second."""
+    return f"{scts}:{key_digits(destination)}"
 
 
 def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
@@ -208,7 +219,7 @@ def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> Deli
         if reason is not None:
             error += f" 062:{reason} {status_error_text(reason)}"
     return DeliveryReport(
-        message_id=f"{scts}:{key_digits(destination)}", status=status, error=error,
+        message_id=report_key(scts, destination), status=status, error=error,
         destination=destination, done_at=parse_time(packet.get(P.DISCHARGE_TIME)),
         # 033/034 (a report may quote the SMS) without their value: see `smsc.receipts.without_text`.
         raw=" ".join(f"{c:03d}:{'' if c in TEXT_PARAMS else v}" for c, v in packet.params),
