@@ -177,7 +177,7 @@ async def test_response_timeout_is_unanswered_and_reconnects(tmp_path: Path) -> 
     timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 7}
     async with running(tmp_path, server={"response_delay": 30}, **timers) as r:
         first = asyncio.create_task(r.link.submit(sms(part_id=1)))
-        second = asyncio.create_task(r.link.submit(sms(part_id=2)))
+        second = asyncio.create_task(r.link.submit(sms("+48601123457", part_id=2)))  # another phone
         result, queued = await first, await second
         assert result.outcome is Outcome.UNANSWERED and "no submit response" in (result.error or "")
         assert result.retry_after == 7 and result.late is not None and result.late.done()
@@ -194,7 +194,8 @@ async def test_every_submit_written_before_a_timeout_is_unanswered_with_a_window
     # the SMSC may hold them all, so none of them may be re-sent at once.
     timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 7}
     async with running(tmp_path, server={"response_delay": 30}, window=3, **timers) as r:
-        tasks = [asyncio.create_task(r.link.submit(sms(part_id=i))) for i in range(3)]
+        # Three phones: one phone's submits go a second apart (`smsc.cimd2.spacing`).
+        tasks = [asyncio.create_task(r.link.submit(sms(f"+4860112345{i}", part_id=i))) for i in range(3)]
         results = await asyncio.gather(*tasks)
         assert [res.outcome for res in results] == [Outcome.UNANSWERED] * 3
         assert len(r.server.received) == 3
@@ -242,7 +243,8 @@ async def test_window_is_one_unless_configured(tmp_path: Path) -> None:
     # Stop-and-wait by default; an explicit window lets that many submits be outstanding at once.
     assert effective_window(section(1)) == 1 and effective_window(section(1, window=500)) == 128
     async with running(tmp_path, server={"response_delay": 0.2}, window=3) as r:
-        tasks = [asyncio.create_task(r.link.submit(sms(part_id=i))) for i in range(3)]
+        # Three phones: one phone's submits go a second apart (`smsc.cimd2.spacing`).
+        tasks = [asyncio.create_task(r.link.submit(sms(f"+4860112345{i}", part_id=i))) for i in range(3)]
         await r.events.wait_for(lambda: r.link.stats().in_flight == 3)
         assert [t.outcome for t in await asyncio.gather(*tasks)] == [Outcome.ACCEPTED] * 3
 

@@ -4,6 +4,9 @@
 - A report whose 021 writes the phone nationally ("601569013", "0601569013"), or that writes it
   "+48…" after a submit answer that wrote it nationally, matched nothing: the SMS stayed `submitted`
   and a failed one was bounced to no one.
+- Several SMS to one phone in one second shared a key and took the reports oldest first: the first
+  sender got the second's bounce, and a 4-part SMS whose part 4 failed said part 1 had. One phone's
+  submits now go a second after the SMSC's answer to the one before, and the others go meanwhile.
 
 Against the real daemon (SMTP in, the relay a real aiosmtpd sink) and a scripted SMSC over TCP whose
 060 stamps are its clock's seconds, as a real SMSC's are.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -171,3 +175,51 @@ async def test_a_report_naming_the_phone_in_another_form_settles_its_sms(
         await gw.until(lambda: gw.states() == ["failed"], timeout=10)
         await sink.wait(1)  # the sender is told
         assert sink.messages[0][1] == [STAFF] and "Is the 10:00 slot free?" in bounce_text(sink)
+
+
+async def test_two_sms_to_one_phone_get_their_own_reports(tmp_path: Path) -> None:
+    # Two mails to one phone at once; the SMSC reports the second failed, then the first delivered.
+    async with gateway_and_smsc(tmp_path) as (gw, smsc, sink):
+        await gw.send(mail(f"601557001@{DOMAIN}", "First"))
+        await gw.send(mail(f"601557001@{DOMAIN}", "Second"))
+        first, second = await smsc.until_submits(2)
+        assert [s.packet.get(P.USER_DATA) for s in (first, second)] == ["First", "Second"]
+        # The second went a second after the SMSC answered the first: another 060 second.
+        assert second.arrived - first.answered >= 0.99 and first.stamp != second.stamp
+        await smsc.report(second, "601557001", 3, 1)
+        await smsc.report(first, "601557001", 4)
+        await gw.until(lambda: gw.states() == ["delivered", "failed"], timeout=10)
+        await sink.wait(1)
+        assert "Second" in bounce_text(sink) and "First" not in bounce_text(sink)
+
+
+async def test_the_failed_part_of_a_long_sms_is_the_one_named(tmp_path: Path) -> None:
+    text = " ".join(f"word{i:03d}" for i in range(68))  # 543 characters: 4 parts of 153
+    async with gateway_and_smsc(tmp_path) as (gw, smsc, sink):
+        await gw.send(mail(f"601557002@{DOMAIN}", text))
+        submits = await smsc.until_submits(4)
+        stamps = [s.stamp for s in submits]
+        assert len(set(stamps)) == 4, stamps
+        for part in reversed(submits):  # the last part first, failed; the others delivered
+            await smsc.report(part, "48601557002", 3 if part is submits[3] else 4, 1)
+        await gw.until(lambda: gw.states() == ["failed"], timeout=10)
+        assert states(gw) == [(1, 1, "delivered"), (1, 2, "delivered"), (1, 3, "delivered"), (1, 4, "failed")]
+        await sink.wait(1)
+        assert "part 4 of 4" in bounce_text(sink), bounce_text(sink)
+
+
+async def test_sms_to_other_phones_do_not_wait_for_a_phones_second(tmp_path: Path) -> None:
+    # A 3-part SMS to one phone on a stop-and-wait link, then an SMS to another: it goes while the
+    # long one's later parts wait for their seconds.
+    text = " ".join(f"word{i:03d}" for i in range(40))  # 319 characters: 3 parts
+    async with gateway_and_smsc(tmp_path) as (gw, smsc, _sink):
+        await gw.send(mail(f"601557003@{DOMAIN}", text))
+        (first,) = await smsc.until_submits(1)
+        await gw.send(mail(f"601557004@{DOMAIN}", "Meanwhile"))
+        submits = await smsc.until_submits(4)
+        order = [s.packet.get(P.DESTINATION) for s in submits]
+        other = order.index("+48601557004")
+        assert other < 3, order  # before the long SMS's last part
+        assert submits[other].arrived - first.answered < 1.0
+        spaced = [s for s in submits if s.packet.get(P.DESTINATION) == "+48601557003"]
+        assert all(b.arrived - a.answered >= 0.99 for a, b in itertools.pairwise(spaced))

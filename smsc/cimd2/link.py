@@ -18,6 +18,10 @@ Choices the protocol leaves open, and why:
   waits out the late-answer grace and logs the re-send as a possible duplicate. No late answer can
   come on a closed connection, so its `late` future is settled with None at once. A submit that never
   reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
+- One phone's submits go a second apart (`spacing.py`): a report names its SMS by the 060 stamp of one
+  second and the phone alone, so two SMS to one phone in one second got each other's reports. The
+  dispatcher may hand the link `spacing.PARKED` submits beyond its window, to wait there without
+  holding the others; the window still bounds the submits on the wire.
 - A general error (98) to a submit fails it TEMPORARY whatever its 900 code, as Kannel does
   (protocols.md 1.13): the SMSC could not process the packet, which says nothing of the SMS; only a
   submit response (53) with a 900 refuses an SMS for good. A 98 to any request of ours (a submit, an
@@ -51,6 +55,7 @@ from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode, without_number
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
+from smsc.cimd2.spacing import PARKED, Spacing
 from smsc.outage import Outage, connect_failure, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
@@ -95,6 +100,7 @@ class Cimd2Link:
         # confirms them when no other request does: each needs the other, hence the late-bound lookup.
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
+        self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -117,15 +123,25 @@ class Cimd2Link:
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
-        entry = await self._requests.exchange(conn, Op.SUBMIT, params)
-        resp = entry.future.result() if entry is not None else None
+        async with self._spacing.turn(sms.destination) as turn:
+            conn = self._conn  # after the phone's wait: the session may have gone meanwhile
+            if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
+                return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
+            entry = await self._requests.exchange(conn, Op.SUBMIT, params)
+            if entry is not None and entry.written:
+                self._spacing.answered(turn)
+        if entry is None:
+            # The session went before the submit got a packet number: nothing was written (the
+            # dispatcher hands the link more submits than its window, `spacing.PARKED`).
+            error = f"link lost ({conn.reason or 'closed'})"
+            return SubmitResult(Outcome.TEMPORARY, error=error, unsent=True)
+        resp = entry.future.result()
         if resp is None:
-            if entry is not None and entry.written and conn.timed_out:
+            if entry.written and conn.timed_out:
                 return self._unanswered(conn, sms)
-            written = entry is not None and entry.written
             error = f"no submit response ({conn.reason or 'link lost'})"
-            behind = entry.lost_behind if entry is not None and written else None
-            return SubmitResult(Outcome.TEMPORARY, error=error, written=written, lost_behind=behind)
+            behind = entry.lost_behind if entry.written else None
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written, lost_behind=behind)
         result = submit_result(sms, resp, link=self.name)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
@@ -182,7 +198,8 @@ class Cimd2Link:
         )
         shown_apart = ("submitted", "throttled", "reconnects", "errors")
         return LinkStats(
-            state=self.state, in_flight=in_flight, window=self.window, submitted=counts["submitted"],
+            # The dispatcher's places: the window, and those of submits waiting their phone's second.
+            state=self.state, in_flight=in_flight, window=self.window + PARKED, submitted=counts["submitted"],
             throttled=counts["throttled"], reconnects=counts["reconnects"],
             errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],
             extra={k: str(v) for k, v in counts.items() if k not in shown_apart},
