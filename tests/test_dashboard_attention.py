@@ -1,0 +1,123 @@
+"""The operator's dashboard's "Needing attention" says what `smsgw status` exits 1 for.
+
+It said "Nothing." while a full store refused every mail with 452 (status: `store failing`, /healthz
+503), with state_dir nearly full, the database locked by another process, a worker stalled or the
+queue standing; and it told of a premium answer waiting for its vote's link as if other links took
+it. The real panel over HTTP on a real SQLite file: the store made full as SQLite sees a full disk
+(`PRAGMA max_page_count`), the daemon's status file written by its own writer.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.housekeeping import write_status
+from gateway.statusfile import STATUS_FILE
+from gateway.store import trouble
+from gateway.store.db import Store
+from gateway.web.app import WebContext
+from tests.test_disk_full_health import NO_LIMIT
+from tests.web_helpers import OPERATOR, add_mail, as_user, seeded_store, web_context
+
+
+@pytest.fixture
+async def panel(tmp_path: Path) -> AsyncIterator[tuple[Store, WebContext]]:
+    store = seeded_store(tmp_path)
+    store.db.serve()
+    web = web_context(tmp_path, store)
+    yield store, web
+    web.counts.close()
+    store.close()
+
+
+async def attention(web: WebContext) -> str:
+    """The dashboard's "Needing attention" card, as the operator sees it."""
+    async with as_user(web, OPERATOR) as c:
+        page = await c.get("/")
+    assert page.status_code == 200, page.text
+    card = page.text.split("<h2>Needing attention", 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", card)
+
+
+async def test_nothing_while_all_is_well(panel: tuple[Store, WebContext]) -> None:
+    assert "<p>Nothing.</p>" in await attention(panel[1])
+
+
+async def test_a_full_store_refusing_writes_is_named(panel: tuple[Store, WebContext]) -> None:
+    store, web = panel
+    conn = store.db.conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    try:
+        with pytest.raises(sqlite3.Error, match="full"):
+            await store.write(lambda: conn.execute("CREATE TABLE filler AS SELECT randomblob(200000) AS b"))
+    finally:
+        conn.execute(f"PRAGMA max_page_count = {NO_LIMIT}")
+    assert store.db.trouble() is not None
+    card = await attention(web)
+    assert 'id="trouble-store"' in card, card
+    assert "The database refuses writes since " in card and "database or disk is full" in card, card
+    assert "New mail is refused meanwhile" in card and "Nothing." not in card, card
+
+
+async def test_state_dir_nearly_full_is_named(
+    panel: tuple[Store, WebContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No real filesystem can be made nearly full here: the floor is said to be above its free space.
+    monkeypatch.setattr(trouble, "space_low", lambda free, total: True)
+    card = await attention(panel[1])
+    assert 'id="trouble-disk"' in card and " is nearly full: " in card, card
+    assert "Free space there (old logs, backups) or grow the filesystem." in card, card
+    assert "Nothing." not in card
+
+
+async def test_the_status_files_lock_and_stalled_worker_are_named(
+    panel: tuple[Store, WebContext], tmp_path: Path
+) -> None:
+    worker = {"state": "stalled", "restarts": 2, "last_error": "beat missed", "last_error_at": time.time()}
+    running = {"state": "running", "restarts": 0}
+    write_status(
+        tmp_path / STATUS_FILE,
+        {
+            "links": {},
+            "workers": {"dispatcher": worker, "outbox": running},
+            "store_locked": {"for_seconds": 12.0},
+        },
+    )
+    card = await attention(panel[1])
+    assert 'id="trouble-store-locked"' in card and "locked by another process since " in card, card
+    assert "End the sqlite3 shell or the backup holding it." in card, card
+    assert 'id="trouble-worker-dispatcher"' in card and "Worker dispatcher is stalled (restarts 2)" in card
+    assert "worker-outbox" not in card and "Nothing." not in card
+
+
+async def test_another_processs_status_file_is_not_read(
+    panel: tuple[Store, WebContext], tmp_path: Path
+) -> None:
+    """The file the daemon before a restart left says nothing of this one."""
+    (tmp_path / STATUS_FILE).write_text(
+        '{"pid": 1, "updated_at": 0, "workers": {"dispatcher": {"state": "stalled", "restarts": 9}}}'
+    )
+    assert "<p>Nothing.</p>" in await attention(panel[1])
+
+
+async def test_a_standing_queue_is_named(tmp_path: Path) -> None:
+    store = seeded_store(tmp_path)
+    message = add_mail(store, "acme", "boss@acme.example", "+48601000001", "waits and waits")
+    long_ago = store.clock() - 900
+    with store.db.transaction():
+        store.db.conn.execute("UPDATE messages SET created_at = ? WHERE id = ?", (long_ago, message))
+    store.db.serve()
+    web = web_context(tmp_path, store)
+    try:
+        card = await attention(web)
+    finally:
+        web.counts.close()
+        store.close()
+    assert 'id="trouble-queue"' in card and "An SMS due has waited 15 min since " in card, card
