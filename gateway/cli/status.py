@@ -160,6 +160,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             print(f"daemon    {exc.state}; try again when it runs")
         return STATUS_TROUBLE
     except CliError as exc:
+        if args.json and not cfg.db_path.exists():
+            # A check parsing stdout found nothing there at all: the object says why (stderr too).
+            missing = {"database": None, "error": str(exc), "daemon": {"state": "not running"}}
+            print(json.dumps(missing, indent=2))
         if exc.code != STATUS_TROUBLE or cfg.db_path.exists():
             raise
         # No database: no daemon ever ran on this state_dir (it makes one), so nothing runs. Exit 1
@@ -177,6 +181,13 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         down = doing  # what its start does: checking a large database takes minutes
     routes = cfg.routes()
     held_for_link, siblings = store.admin.pinned_waiting(), receipt_siblings(cfg.smsc)
+    # The routes whose SMS wait (an exclusive prefix's links down, premium answers pinned to a link
+    # down): the text's routes line, and --json's `routes_unserved`, which exited 1 saying nothing.
+    waiting_routes = (
+        None
+        if down is not None or status is None
+        else unserved(routes, _active(status), held_for_link, siblings)
+    )
     # README promises that status names the schema: what an upgrade's notes and a restore ask for.
     schema = int(store.db.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
     from gateway.web.metrics import queue_oldest
@@ -210,8 +221,16 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             "oldest_due_age_seconds": None if due_for is None else round(due_for, 1),
             "stuck": queue_stuck,
         }
-        daemon = None if down else status
-        print(json.dumps({"queue": queue, "outbox": outbox, "schema": schema, "daemon": daemon}, indent=2))
+        # Why it is not running or not answering, as the text's daemon line: `null` said neither.
+        daemon = {"state": down} if down is not None or status is None else {"state": "running", **status}
+        report = {
+            "queue": queue,
+            "outbox": outbox,
+            "schema": schema,
+            "daemon": daemon,
+            "routes_unserved": waiting_routes,
+        }
+        print(json.dumps(report, indent=2))
         return code
     for what, by_state in counts.items():
         shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
@@ -290,10 +309,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
                 else ""
             )
         )
-    active = _active(status)
-    if any(active(route[0]) for route in routes) and (
-        waiting_routes := unserved(routes, active, held_for_link, siblings)
-    ):
+    if any(_active(status)(route[0]) for route in routes) and waiting_routes:
         # (with no link up at all, the links' own lines say it)
         print(f"routes    no link up for {', '.join(waiting_routes)}: their SMS wait")
     for name, worker in status.get("workers", {}).items():
