@@ -75,21 +75,20 @@ class LinkChoice:
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
         """The link to send the part by now; None while its links are full (or down)."""
-        if part.via is not None and part.via in self.links and part.via not in avoid:
-            # Its own link (a premium answer's, the vote's): waited for while configured, as its
-            # short code may be known at that operator alone. Refused by it, it goes by its routes.
-            own = [n for n in self._own(part.via) if n not in avoid]
-            return next((n for n in own if self._up(n) and self.pacers[n].free()), None)
+        if part.via is not None and part.via in self.links:
+            # Its own links (a premium answer's: the vote's and the other binds of its account) and
+            # no other while the vote's is configured, whatever became of its last submit: its short
+            # code is that operator's. Failed over by the phone's routes after a session lost on the
+            # submit, it went out by another operator at once, and a possible duplicate (the first
+            # copy's late answer is that link's). One that refused it just now goes last.
+            ready = [n for n in self._own(part.via) if self._up(n) and self.pacers[n].free()]
+            return next((n for n in ready if n not in avoid), ready[0] if ready else None)
         if part.udh and (name := self._first_link(part.message_id)) and name not in avoid:
             if self._up(name):  # the link the SMS's other parts left by: wait for its window
                 return name if self.pacers[name].free() else None
             if name in self.links and self._clock() - self._started < START_GRACE_SECONDS:
                 return None  # just started: it may not have connected yet
         names = self.router.candidates(part.destination)
-        if part.via is not None and part.via in self.links:
-            # Refused by its own link just now: its routes first, else that link again (passed
-            # over, with no route of the phone's up, it was kept waiting for one for ever).
-            names = [*names, *(n for n in self._own(part.via) if n not in names)]
         fallback = None
         for name in names:
             if not self._up(name) or not self.pacers[name].free():

@@ -4,7 +4,9 @@ part could not go.
 Throttling never fails a part; temporary faults back off exponentially, or fail over at once to
 another link that is up; permanent refusals fail the part (and so its message, once); a part that
 failed too often waits on `hold` for a human. A submit that went unanswered is handed to
-`gateway.late_answers`.
+`gateway.late_answers`. A premium answer (`ClaimedPart.via`) fails over to no link but another bind
+of its vote's SMSC account (`gateway.linkchoice`): the link noted in `avoid` only goes last among
+those, and it otherwise backs off and waits for its own link, lost session or not.
 
 A part on the wire when its session was lost keeps its turn: it goes first on the next session, so
 that it reaches the phone before the SMS accepted after it. An SMSC that crashes or cuts the session
@@ -172,6 +174,7 @@ class OutcomeRecorder:
             await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due))
             log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, unsent=True)
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
+            # Another link takes it first next time; a premium answer's only if its account's (above).
             self.avoid.setdefault(part.id, set()).add(name)
             if part.attempts >= MAX_ATTEMPTS:
                 reason = self._attempts_spent(name, part, result)
