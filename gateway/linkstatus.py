@@ -42,16 +42,26 @@ class LinkDown:
     last_error: str
 
 
-def links_down(links: Links, routes: Routes, now: float, when: Callable[[float], str]) -> list[LinkDown]:
+def links_down(
+    links: Links,
+    routes: Routes,
+    now: float,
+    when: Callable[[float], str],
+    pinned: Mapping[str, int] | None = None,
+    siblings: Mapping[str, Sequence[str]] | None = None,
+) -> list[LinkDown]:
     """The links down for more than ATTENTION_SECONDS at `now`, with what waits for them.
 
     The number of parts is the queue-depth reader's last count of every part waiting (`queued`): with
     no link up they all wait for the links down; with another up, the prefixes no link up takes say
     whose SMS wait. A link whose numbers another link up takes is listed all the same (the SMS go,
-    without the spare), said so."""
+    without the spare), said so. `pinned` and `siblings` as for `gateway.routing.unserved`: a premium
+    answer leaves by its vote's link (or another bind of that SMSC account) alone, and the dashboard
+    said its numbers went by the other links while `status` and /healthz said it waited."""
     up = _up(links)
     stuck = set(unserved(routes, up)) if routes else set()
     any_up = any(up(name) for name in links)
+    names = {link_name for link_name, _ps, _excl in map(route_parts, routes)}
     out = []
     for name, link in sorted(links.items()):
         since = link.get("down_since")
@@ -59,6 +69,7 @@ def links_down(links: Links, routes: Routes, now: float, when: Callable[[float],
             continue
         prefixes = [p for link_name, ps, _excl in map(route_parts, routes) if link_name == name for p in ps]
         theirs = [r for r in (prefixes or [OTHER_NUMBERS]) if r in stuck]
+        answers = _pinned_to(name, pinned or {}, siblings or {}, names, up)
         queued = link.get("queued")
         count = f"{queued} part(s)" if queued is not None else "the SMS"
         if not any_up:
@@ -67,8 +78,31 @@ def links_down(links: Links, routes: Routes, now: float, when: Callable[[float],
             waits = f"no link up for {', '.join(theirs)}: their SMS wait ({count} waiting in all)"
         else:
             waits = "its numbers go by the other links meanwhile"
+        if any_up and answers:
+            # As `status` says it ("routes no link up for 1 part(s) pinned to link ext"): they wait.
+            said = f"{answers} part(s) pinned to it wait (premium answers leave by their vote's link alone)"
+            waits = said if waits.startswith("its numbers") else f"{waits}; {said}"
+            if not theirs:
+                waits += "; its other numbers go by the other links meanwhile"
         out.append(LinkDown(name, down_words(since, now, when), waits, str(link.get("last_error") or "")))
     return out
+
+
+def _pinned_to(
+    name: str,
+    pinned: Mapping[str, int],
+    siblings: Mapping[str, Sequence[str]],
+    names: set[str],
+    up: Callable[[str], bool],
+) -> int:
+    """The parts pinned to link `name` or another bind of its SMSC account that wait, no such link
+    being up (the count `unserved` names)."""
+    total = 0
+    for via, count in pinned.items():
+        own = [via, *(n for n in siblings.get(via, ()) if n in names)]
+        if count > 0 and via in names and name in own and not any(up(n) for n in own):
+            total += count
+    return total
 
 
 def waiting_for(

@@ -9,11 +9,13 @@ it. The real panel over HTTP on a real SQLite file: the store made full as SQLit
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,9 @@ from gateway.statusfile import STATUS_FILE
 from gateway.store import trouble
 from gateway.store.db import Store
 from gateway.web.app import WebContext
+from tests.conftest import smsc_link
 from tests.test_disk_full_health import NO_LIMIT
+from tests.test_status_pacing_review import queue_pinned_answer
 from tests.web_helpers import OPERATOR, add_mail, as_user, seeded_store, web_context
 
 
@@ -42,7 +46,7 @@ async def attention(web: WebContext) -> str:
         page = await c.get("/")
     assert page.status_code == 200, page.text
     card = page.text.split("<h2>Needing attention", 1)[1].split("</section>", 1)[0]
-    return re.sub(r"\s+", " ", card)
+    return html.unescape(re.sub(r"\s+", " ", card))
 
 
 async def test_nothing_while_all_is_well(panel: tuple[Store, WebContext]) -> None:
@@ -121,3 +125,34 @@ async def test_a_standing_queue_is_named(tmp_path: Path) -> None:
         web.counts.close()
         store.close()
     assert 'id="trouble-queue"' in card and "An SMS due has waited 15 min since " in card, card
+
+
+# --- a link down over a minute, and what waits for it ----------------------------------------------
+
+TWO_LINKS = smsc_link("main", 2775) + smsc_link("ext", 2776, 'prefixes = ["+4951"]')
+
+
+def links_with_ext_down(store: Store, queued: int) -> Callable[[], dict[str, dict[str, Any]]]:
+    """The links' snapshot (`LinkView`): main up, ext down for 5 min; `queued` parts wait in all."""
+    down = {"state": "connecting", "down_since": store.clock() - 300, "last_error": "refused"}
+    return lambda: {"main": {"state": "active"}, "ext": {**down, "queued": queued}}
+
+
+async def test_an_answer_pinned_to_the_link_down_waits_as_status_says(tmp_path: Path) -> None:
+    store = seeded_store(tmp_path)
+    queue_pinned_answer(store, "ext")  # a premium answer, leaving by its vote's link alone
+    store.db.serve()
+    web = web_context(tmp_path, store, TWO_LINKS)
+    web.links = links_with_ext_down(store, 1)
+    try:
+        card = await attention(web)
+    finally:
+        web.counts.close()
+        store.close()
+    line = card.split('id="link-ext">', 1)[1].split("</p>", 1)[0]
+    # main takes +4951 too, but not the answer: `status` exits 1 with "no link up for 1 part(s) pinned
+    # to link ext", and the dashboard said only that its numbers went by the other links.
+    assert line.split(": ", 1)[1].startswith(
+        "1 part(s) pinned to it wait (premium answers leave by their vote's link alone);"
+        " its other numbers go by the other links meanwhile; last error: "
+    ), line

@@ -33,10 +33,12 @@ from gateway.adminrules import (
     password_problem,
 )
 from gateway.cli.status import QUEUE_STUCK_SECONDS, STATUS_STALE_SECONDS
+from gateway.configlinks import receipt_siblings
 from gateway.linkstatus import down_words, links_down
 from gateway.premium import confirmation
 from gateway.statusfile import read_status, size_words
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
+from gateway.store.admin import pinned_waiting
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.store.trouble import disk_space
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
@@ -309,6 +311,10 @@ async def dashboard(request: Request, who: Who) -> Response:
         status = await asyncio.to_thread(read_status, web.config.state_dir)
         oldest_due = await web.counts.run(lambda conn: queue_oldest(conn, at))
         troubles = daemon_troubles(web, status, at, oldest_due)
+    pinned = None
+    if any(link.get("state") != "active" for link in links.values()):
+        # Only with a link down, as /healthz: the count reads every waiting part, on the reader thread.
+        pinned = await web.counts.run(pinned_waiting)
     ctx = {
         "who": who,
         "month": month,
@@ -332,7 +338,9 @@ async def dashboard(request: Request, who: Who) -> Response:
             if link.get("down_since") is not None and link.get("state") != "active"
         },
         # Links down over a minute, and what waits for them: only /healthz and `status` said so.
-        "links_down": links_down(links, web.config.routes(), at, when),
+        "links_down": links_down(
+            links, web.config.routes(), at, when, pinned, receipt_siblings(web.config.smsc)
+        ),
         # The relay is the operator's: the answers and bounces of every account wait for it.
         "outbox": await web.counts.run(lambda conn: outbox_health(conn, at)) if overview else None,
         "outbox_stuck": STUCK_SECONDS,
