@@ -26,16 +26,18 @@ def answer(via: str) -> ClaimedPart:
     return ClaimedPart(1, 1, 1, 1, "+4915112345678", "7355", 0, b"Danke", b"", "Danke", 2e9, via)
 
 
-def test_an_answer_refused_by_its_own_link_goes_by_the_phones_route_else_by_it_again() -> None:
+def test_an_answer_refused_by_its_own_link_goes_by_it_again_not_by_the_phones_route() -> None:
     router = Router([("opa", ["+48"]), ("opb", ["+49"])])
     links = {"opa": Link(LinkState.ACTIVE), "opb": Link(LinkState.ACTIVE)}
     pacers = {name: LinkPacer(10, 100, 1) for name in links}
     choice = LinkChoice(router, links, pacers)  # type: ignore[arg-type]
     assert choice.pick(answer("opa"), set()) == "opa"  # its own link, not the phone's (+49: opb)
-    assert choice.pick(answer("opa"), {"opa"}) == "opb"  # refused by it: the phone's route
+    # Refused by it for the moment: by it again, never by the phone's route (another operator's
+    # link, the short code not theirs: tests/test_pinned_answer_link_drop.py).
+    assert choice.pick(answer("opa"), {"opa"}) == "opa"
     links["opb"].state = LinkState.CONNECTING
     assert choice.routable(answer("opa"))
-    assert choice.pick(answer("opa"), {"opa"}) == "opa"  # none of those up: its own link again
+    assert choice.pick(answer("opa"), {"opa"}) == "opa"  # whatever link of the phone's is up
     assert choice.pick(answer("gone"), set()) is None  # a link no longer configured: its routes
 
 
