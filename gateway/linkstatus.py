@@ -49,6 +49,7 @@ def links_down(
     when: Callable[[float], str],
     pinned: Mapping[str, int] | None = None,
     siblings: Mapping[str, Sequence[str]] | None = None,
+    held: int = 0,
 ) -> list[LinkDown]:
     """The links down for more than ATTENTION_SECONDS at `now`, with what waits for them.
 
@@ -57,7 +58,9 @@ def links_down(
     whose SMS wait. A link whose numbers another link up takes is listed all the same (the SMS go,
     without the spare), said so. `pinned` and `siblings` as for `gateway.routing.unserved`: a premium
     answer leaves by its vote's link (or another bind of that SMSC account) alone, and the dashboard
-    said its numbers went by the other links while `status` and /healthz said it waited."""
+    said its numbers went by the other links while `status` and /healthz said it waited. `held`: how
+    many of the parts waiting are held for quiet hours, which no link would send now: "41 part(s)
+    waiting in all" read as 41 waiting for the link when 40 were held."""
     up = _up(links)
     stuck = set(unserved(routes, up)) if routes else set()
     any_up = any(up(name) for name in links)
@@ -72,10 +75,13 @@ def links_down(
         answers = _pinned_to(name, pinned or {}, siblings or {}, names, up)
         queued = link.get("queued")
         count = f"{queued} part(s)" if queued is not None else "the SMS"
+        quiet = f", {min(held, queued or held)} of them held for quiet hours" if held else ""
         if not any_up:
-            waits = f"no link is up: {count} waiting to go"
+            waits = f"no link is up: {count} waiting to go{quiet}"
         elif theirs:
-            waits = f"no link up for {', '.join(theirs)}: their SMS wait ({count} waiting in all)"
+            waits = (
+                f"no link up for {', '.join(theirs)}: their SMS wait ({count} waiting for all links{quiet})"
+            )
         else:
             waits = "its numbers go by the other links meanwhile"
         if any_up and answers:

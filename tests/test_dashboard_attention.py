@@ -156,3 +156,28 @@ async def test_an_answer_pinned_to_the_link_down_waits_as_status_says(tmp_path: 
         "1 part(s) pinned to it wait (premium answers leave by their vote's link alone);"
         " its other numbers go by the other links meanwhile; last error: "
     ), line
+
+
+async def test_parts_held_for_quiet_hours_are_not_told_as_waiting_for_the_link(tmp_path: Path) -> None:
+    store = seeded_store(tmp_path)
+    add_mail(store, "acme", "boss@acme.example", "+4951000001", "waits for ext")
+    for i in range(40):  # bulk SMS to main's numbers, held until the quiet hours end
+        add_mail(store, "acme", "boss@acme.example", f"+486010{i:05d}", "promo")
+    with store.db.transaction():
+        store.db.conn.execute(
+            "UPDATE parts SET next_attempt_at = ? WHERE destination LIKE '+48601%'", (store.clock() + 3600,)
+        )
+    store.db.serve()
+    exclusive = smsc_link("main", 2775) + smsc_link("ext", 2776, 'prefixes = ["+4951"]\nexclusive = true')
+    web = web_context(tmp_path, store, exclusive)
+    web.links = links_with_ext_down(store, 41)  # the queue-depth count: every part waiting
+    try:
+        card = await attention(web)
+    finally:
+        web.counts.close()
+        store.close()
+    line = card.split('id="link-ext">', 1)[1].split("</p>", 1)[0]
+    assert (
+        ": no link up for +4951: their SMS wait (41 part(s) waiting for all links, 40 of them held for"
+        " quiet hours); last error: " in line
+    ), line

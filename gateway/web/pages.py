@@ -38,7 +38,7 @@ from gateway.linkstatus import down_words, links_down
 from gateway.premium import confirmation
 from gateway.statusfile import read_status, size_words
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
-from gateway.store.admin import pinned_waiting
+from gateway.store.admin import QUIET_HELD, pinned_waiting
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.store.trouble import disk_space
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
@@ -279,6 +279,12 @@ def daemon_troubles(
     return out
 
 
+def quiet_held_parts(conn: sqlite3.Connection, now: float) -> int:
+    """The parts waiting that are held for quiet hours at `now` (`AdminRepo.quiet_held`'s count): a
+    link's line told them as waiting for it."""
+    return int(conn.execute(f"SELECT COUNT(*) FROM parts p WHERE {QUIET_HELD}", (now,)).fetchone()[0])
+
+
 @guarded()
 async def dashboard(request: Request, who: Who) -> Response:
     """The operator's overview: the installation's day, every account's total and the links. An
@@ -311,10 +317,10 @@ async def dashboard(request: Request, who: Who) -> Response:
         status = await asyncio.to_thread(read_status, web.config.state_dir)
         oldest_due = await web.counts.run(lambda conn: queue_oldest(conn, at))
         troubles = daemon_troubles(web, status, at, oldest_due)
-    pinned = None
+    pinned, held = None, 0
     if any(link.get("state") != "active" for link in links.values()):
         # Only with a link down, as /healthz: the count reads every waiting part, on the reader thread.
-        pinned = await web.counts.run(pinned_waiting)
+        pinned, held = await web.counts.run(lambda conn: (pinned_waiting(conn), quiet_held_parts(conn, at)))
     ctx = {
         "who": who,
         "month": month,
@@ -339,7 +345,7 @@ async def dashboard(request: Request, who: Who) -> Response:
         },
         # Links down over a minute, and what waits for them: only /healthz and `status` said so.
         "links_down": links_down(
-            links, web.config.routes(), at, when, pinned, receipt_siblings(web.config.smsc)
+            links, web.config.routes(), at, when, pinned, receipt_siblings(web.config.smsc), held
         ),
         # The relay is the operator's: the answers and bounces of every account wait for it.
         "outbox": await web.counts.run(lambda conn: outbox_health(conn, at)) if overview else None,
