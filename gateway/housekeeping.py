@@ -16,8 +16,9 @@ import contextvars
 import errno
 import json
 import os
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ log = structlog.get_logger(__name__)
 
 EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
+# How often STATUS= reads the parts pinned to a link and the oldest SMS due (`Housekeeping._waiting`):
+# a queue is stuck after 10 minutes, and both reads may cover the whole queue.
+WAITING_LOOK_SECONDS = 30.0
 # How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
 KEPT_INTERVAL = 60.0
 # A wall clock behind its last reading plus the monotonic time since by more than this was stepped
@@ -74,6 +78,8 @@ class Housekeeping:
         self.monotonic = monotonic
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
+        # (when, parts pinned to each link, the oldest SMS due's acceptance): `_waiting`'s last reads.
+        self._looked: tuple[float, dict[str, int], float | None] | None = None
         # The last (wall, monotonic) reading and the highest row ids then; kept across a restart of
         # the worker, so that a step during its pause is still seen.
         self._readings: tuple[float, float, Marks] | None = None
@@ -132,11 +138,44 @@ class Housekeeping:
         """The status file, and systemd's STATUS= line when it changes (its one writer)."""
         status = self.store_status()
         write_status(self.status_path, status)
-        said = status_line(status)
+        said = status_line(status, *self._waiting(status))
         if said != self._said:  # only changes: the journal keeps every STATUS= as a record
             notify_status(said)
             self._said = said
         return status
+
+    def _waiting(self, status: dict[str, Any]) -> tuple[list[str], bool]:
+        """The routes whose SMS wait (as `smsgw status` words them) and whether an SMS due has waited
+        past `QUEUE_STUCK_SECONDS`, for STATUS=: it said "links up 1/2" as for a spare link down while
+        an exclusive prefix's SMS, or a premium answer pinned to the link down, waited.
+
+        The two reads (parts pinned to a link, the oldest SMS due) go at most every WAITING_LOOK_SECONDS
+        and only when they can matter; a failing read leaves them out, never the status file."""
+        from gateway.cli.status import QUEUE_STUCK_SECONDS
+        from gateway.configlinks import receipt_siblings
+        from gateway.routing import unserved
+        from gateway.store.admin import pinned_waiting
+        from gateway.web.metrics import queue_oldest
+
+        config = getattr(self.notifier, "config", None)
+        links = status.get("links", {})
+        up = {name for name, link in links.items() if link.get("state") == "active"}
+        routes = config.routes() if config is not None else []
+        now = self.monotonic()
+        if self._looked is None or now - self._looked[0] >= WAITING_LOOK_SECONDS:
+            conn, pinned, oldest = self.store.db.conn, {}, None
+            with contextlib.suppress(sqlite3.Error):
+                if up and set(links) - up:  # a link down beside one up: what waits for it alone
+                    pinned = pinned_waiting(conn)
+                if status.get("queued"):
+                    oldest = queue_oldest(conn, self.store.clock())
+            self._looked = (now, pinned, oldest)
+        _at, pinned, oldest = self._looked
+        stuck = oldest is not None and self.store.clock() - oldest > QUEUE_STUCK_SECONDS
+        if not up or not routes:  # with no link up at all, "links up 0/N" says it
+            return [], stuck
+        siblings = receipt_siblings(config.smsc) if config is not None else {}
+        return unserved(routes, up.__contains__, pinned, siblings), stuck
 
     async def mail_kept(self) -> int:
         """The answers a phone's flood kept, mailed once it has been quiet for an hour. Its failure
@@ -283,15 +322,21 @@ def _left_ahead(ahead: tuple[tuple[Marks, float], ...], back: float) -> tuple[tu
     return tuple(kept)
 
 
-def status_line(status: dict[str, Any]) -> str:
+def status_line(status: dict[str, Any], unserved: Sequence[str] = (), queue_stuck: bool = False) -> str:
     """What `systemctl status` shows: parts waiting, links up, mail waiting, workers and store in trouble.
 
     During 100 s of full disk every mail got 452 while this said "queued 0, links up 1/1, outbox 0":
     the store's trouble is named too. No counts or durations in it (failed writes, the WAL's size):
-    the line is sent only when it changes, and the journal keeps each one."""
+    the line is sent only when it changes, and the journal keeps each one. "links up 1/2" reads the
+    same for a spare link down and for one whose prefix no other link takes: the routes whose SMS
+    wait (`unserved`, as `smsgw status` words them) are named, and a queue that stands."""
     links = status.get("links", {})
     up = sum(1 for link in links.values() if link.get("state") == "active")
     line = f"queued {status.get('queued', 0)}, links up {up}/{len(links)}, outbox {status.get('outbox', 0)}"
+    if unserved:
+        line += f", no link up for {', '.join(unserved)}"
+    if queue_stuck:
+        line += ", queue stuck"
     troubled = [n for n, w in status.get("workers", {}).items() if w.get("state") not in (None, "running")]
     if troubled:
         line += f", workers not running: {', '.join(sorted(troubled))}"

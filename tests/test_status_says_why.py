@@ -25,12 +25,13 @@ import pytest
 from gateway import housekeeping
 from gateway.config import load_config
 from gateway.housekeeping import STATUS_FILE, read_status
-from tests.conftest import config_text, free_port, running_gateway, smsc_link
-from tests.fakes.smsc import HappySMSC
+from tests.conftest import config_text, free_port, mail, running_gateway, smsc_link
+from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
+from tests.test_faults import to
 from tests.test_process import smsgw
 from tests.test_status_exit import link, main_active
 from tests.test_status_pacing_review import queue_pinned_answer
-from tests.test_supervision import until
+from tests.test_supervision import notify_socket, until
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -113,3 +114,61 @@ async def test_json_says_there_is_no_database(tmp_path: Path) -> None:
     shown = json.loads(res.stdout)
     assert shown["database"] is None and shown["daemon"] == {"state": "not running"}, shown
     assert shown["error"] and shown["error"] in res.stderr, (shown, res.stderr)
+
+
+def _said(received: list[str]) -> list[str]:
+    return [m for m in received if m.startswith("STATUS=")]
+
+
+async def test_status_line_names_an_unserved_prefix_and_a_pinned_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.2)
+    monkeypatch.setattr(housekeeping, "WAITING_LOOK_SECONDS", 0.1, raising=False)
+    notify = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    async with HappySMSC() as smsc, notify_socket(notify) as received:
+        # main (every number) up; opb, the exclusive link for +4851, down; b (+4951, which main takes
+        # too) down: a spare.
+        links = link("opb", free_port(), 'prefixes = ["+4851"]\nexclusive = true\n')
+        links += link("b", free_port(), 'prefixes = ["+4951"]\n')
+        text = config_text(tmp_path, smsc_port=smsc.port) + links
+        config = _write(tmp_path, text)
+        async with running_gateway(load_config(config)) as gw:
+            await until(lambda: main_active(gw.config.state_dir))
+            await until(lambda: any("no link up for +4851" in m for m in _said(received)), 10)
+            assert _said(received)[-1].startswith("STATUS=queued ")
+            assert _said(received)[-1].endswith("links up 1/3, outbox 0, no link up for +4851"), _said(
+                received
+            )
+            await gw.store.write(lambda: queue_pinned_answer(gw.store, "b"))
+            pinned = "no link up for +4851, 1 part(s) pinned to link b (premium answers)"
+            await until(lambda: any(m.endswith(pinned) for m in _said(received)), 10)
+            res = await asyncio.to_thread(smsgw, config, "status")
+    # The very words of the routes line, but its tail.
+    assert f"routes    {pinned}: their SMS wait" in res.stdout, res.stdout
+
+
+async def test_status_line_says_a_queue_is_stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.2)
+    monkeypatch.setattr(housekeeping, "WAITING_LOOK_SECONDS", 0.1, raising=False)
+    notify = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    async with ThrottlingSMSC(accept_per_second=0.001) as smsc, notify_socket(notify) as received:
+        config = _write(tmp_path, config_text(tmp_path, smsc_port=smsc.port))
+        async with running_gateway(load_config(config)) as gw:
+            await until(lambda: main_active(gw.config.state_dir))
+            numbers = [to(f"6011234{i:02d}") for i in range(4)]
+            assert (await gw.send(mail(numbers, "throttled"), numbers)).error is None
+            await gw.until(lambda: smsc.throttled >= 3, 30)
+            await asyncio.sleep(0.5)
+            assert "queue stuck" not in _said(received)[-1], _said(received)
+            store = gw.store
+            # Accepted 20 min ago: the queue has stood that long (made old in the store, not waited).
+            await store.write(
+                lambda: store.db.conn.execute("UPDATE messages SET created_at = created_at - 1200")
+            )
+            await until(lambda: _said(received)[-1].endswith(", queue stuck"), 15)
+            res = await asyncio.to_thread(smsgw, config, "status")
+    assert ", links up 1/1, " in _said(received)[-1], _said(received)
+    assert "trouble: an SMS due has waited 20 min since " in res.stdout, res.stdout
