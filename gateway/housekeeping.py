@@ -26,6 +26,7 @@ import structlog
 
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
+from gateway.cli.status import STORE_LOCKED
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
@@ -346,7 +347,7 @@ def status_line(status: dict[str, Any], unserved: Sequence[str] = (), queue_stuc
     if status.get("wal_pinned"):
         line += ", WAL pinned by a reader"
     if status.get("store_locked"):
-        line += ", database locked by another process"
+        line += f", {STORE_LOCKED}"
     if (disk := status.get("disk")) and disk.get("low"):
         line += ", state_dir nearly full"
     if status.get("relay_stuck"):

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway import housekeeping
@@ -32,6 +34,7 @@ from tests.test_process import smsgw
 from tests.test_status_exit import link, main_active
 from tests.test_status_pacing_review import queue_pinned_answer
 from tests.test_supervision import notify_socket, until
+from tests.test_web_browser import WEB
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -172,3 +175,26 @@ async def test_status_line_says_a_queue_is_stuck(tmp_path: Path, monkeypatch: py
             res = await asyncio.to_thread(smsgw, config, "status")
     assert ", links up 1/1, " in _said(received)[-1], _said(received)
     assert "trouble: an SMS due has waited 20 min since " in res.stdout, res.stdout
+
+
+async def test_healthz_during_a_lock_says_what_status_says(tmp_path: Path) -> None:
+    async with HappySMSC() as smsc:
+        config = _write(tmp_path, config_text(tmp_path, smsc_port=smsc.port, extra=WEB))
+        async with running_gateway(load_config(config)) as gw:
+            await until(lambda: main_active(gw.config.state_dir))
+            base = f"http://127.0.0.1:{gw.daemon.web.port}"
+            async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+                assert (await c.get("/healthz")).text == "ok\n"
+                holder = sqlite3.connect(gw.config.db_path, isolation_level=None)
+                holder.execute("BEGIN EXCLUSIVE")  # an sqlite3 shell left in a transaction
+                try:
+                    await asyncio.sleep(1.1)  # past the heartbeat shared by the requests of a second
+                    health = await c.get("/healthz")
+                finally:
+                    holder.execute("ROLLBACK")
+                    holder.close()
+    assert health.status_code == 503, health.text
+    assert health.text == (
+        "store not writable: database locked by another process:"
+        " end the sqlite3 shell or the backup holding it\n"
+    ), health.text

@@ -25,6 +25,12 @@ STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 QUEUE_STUCK_SECONDS = 600.0
 
 
+# A database another process holds (`gateway.store.trouble.LockWatch`), and what ends it: the status's
+# line, and /healthz and STATUS= in the same words (/healthz once said `StoreBusy`, a class name).
+STORE_LOCKED = "database locked by another process"
+STORE_LOCKED_ADVICE = "end the sqlite3 shell or the backup holding it"
+
+
 def when(ts: float | None) -> str:
     """A time in [gateway] timezone with its offset ("2026-12-04 10:41:02 +01:00"): the logs are in
     UTC, and without the zone the two read an hour apart."""
@@ -273,8 +279,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         )
     if locked := status.get("store_locked"):  # gateway.store.trouble.LockWatch
         print(
-            f"store     database locked by another process since {when(_began(status, locked))}:"
-            " end the sqlite3 shell or the backup holding it (new mail gets 451 meanwhile)"
+            f"store     {STORE_LOCKED} since {when(_began(status, locked))}: {STORE_LOCKED_ADVICE}"
+            " (new mail gets 451 meanwhile)"
         )
     if (disk := status.get("disk")) and disk.get("low"):  # gateway.store.trouble.DiskSpace
         from gateway.statusfile import size_words

@@ -25,13 +25,14 @@ from starlette.routing import Route
 
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
+from gateway.cli.status import STORE_LOCKED, STORE_LOCKED_ADVICE
 from gateway.configlinks import receipt_siblings
 from gateway.routing import unserved
 from gateway.statusfile import size_words
 from gateway.store.admin import pinned_waiting
 from gateway.store.counted import RETRIED
 from gateway.store.settling import FINAL_PART
-from gateway.store.trouble import disk_space
+from gateway.store.trouble import disk_space, store_locked
 from gateway.web.counts import StoreCounts
 from gateway.web.security import same
 
@@ -74,8 +75,10 @@ class Heartbeat:
                 await store.write(heartbeat, interactive=True)
                 self._failure = None
             except Exception as exc:
-                # The kind only (SQLITE_FULL): /healthz is public, and some errors name the path.
-                self._failure = failure_kind(exc)
+                # The kind only (SQLITE_FULL): /healthz is public, and some errors name the path. A
+                # lock another process holds in `smsgw status`'s words, not its class (StoreBusy).
+                locked = f"{STORE_LOCKED}: {STORE_LOCKED_ADVICE}"
+                self._failure = locked if store_locked(exc) else failure_kind(exc)
             self._at = self.clock()
             return self._failure
 
