@@ -19,9 +19,13 @@ is told to come back later (454, no lock: whoever guesses from it has had their 
 fresh address waits its turn in a lane that admits one check per `overall_window / overall_max`,
 or gets the 454 too when its turn is more than `overall_max_wait_seconds` away. So the checks of
 clients not known good stay below twice the rate however many fresh addresses a flood brings, and
-a user at a fresh address typically waits a moment instead of being refused. The known-good table
-lives in memory like the counters: after a restart an owner is recognised again at the first
-success.
+a user at a fresh address typically waits a moment instead of being refused. The known-good pairs
+outlive a restart (unlike the counters): held in memory only, they were forgotten by it, and
+anyone who knew a login could then lock its owner out at every address, their office included.
+A pair's success is handed to `keep` (the daemon writes it to the database) the first time and
+then at most once a day, and the daemon gives the pairs written in the last 30 days to `load` at
+start; so after a restart a pair is trusted for 29 to 30 days from its last success. Failures are
+never written (below).
 
 A guess is counted when it starts, not when its answer is known: the slow password check runs
 off the event loop, and counting only finished failures let parallel sessions get far more
@@ -62,6 +66,9 @@ log = structlog.get_logger(__name__)
 
 # What the store hands back for unlock requests newer than an id: (id, target, wall time it was made).
 UnlockRow = tuple[int, str, float]
+# A known-good pair's success is written again after this long: its row's age then says when it
+# last succeeded within a day, and a busy pair costs one write a day.
+KEEP_EVERY_SECONDS = 86400.0
 
 
 class Refused(Enum):
@@ -133,6 +140,7 @@ class AuthGuard:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         unlocks: Callable[[int], Iterable[UnlockRow]] | None = None,
+        keep: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.overall_max = overall_max_failures
         self.overall_window = overall_window_seconds
@@ -144,6 +152,7 @@ class AuthGuard:
         self.clock = clock
         self.wall = wall
         self.unlocks = unlocks
+        self.keep = keep  # (login key, client key, wall time): a known-good pair to write down
         self._unlock_seen = 0
         self._keys = Counters(
             {"pair": max_failures, "address": address_max_failures, "login": login_max_failures},
@@ -158,11 +167,16 @@ class AuthGuard:
         self._overall_pending = 0
         self._lane_next = 0.0  # when the lane for fresh addresses admits its next check
         self._settled: list[asyncio.Future[None]] = []  # `begin_waiting` calls told of the next settle
-        # login -> {client -> last success}, both least recent first
-        self._good: OrderedDict[str, dict[str, float]] = OrderedDict()
+        # login -> {client -> (last success, last handed to `keep`)}, both least recent first
+        self._good: OrderedDict[str, dict[str, tuple[float, float]]] = OrderedDict()
 
     @classmethod
-    def from_config(cls, smtp: Any, unlocks: Callable[[int], Iterable[UnlockRow]] | None = None) -> AuthGuard:
+    def from_config(
+        cls,
+        smtp: Any,
+        unlocks: Callable[[int], Iterable[UnlockRow]] | None = None,
+        keep: Callable[[str, str, float], None] | None = None,
+    ) -> AuthGuard:
         return cls(
             smtp.auth_max_failures,
             smtp.auth_failure_window_seconds,
@@ -170,7 +184,18 @@ class AuthGuard:
             login_max_failures=smtp.auth_max_failures_per_login,
             overall_max_failures=smtp.auth_max_failures_overall,
             unlocks=unlocks,
+            keep=keep,
         )
+
+    def load(self, pairs: Iterable[tuple[str, str, float]]) -> int:
+        """Take the known-good pairs written before a restart: (login key, client key, wall time of
+        the success written), least recent first. Returns how many are still known good."""
+        now, wall = self.clock(), self.wall()
+        for who, address, at in pairs:
+            age = max(0.0, wall - at)
+            if age < self.known_good_seconds:
+                self._remember(address, who, now - age, written=now - age)
+        return sum(len(clients) for clients in self._good.values())
 
     @property
     def max_failures(self) -> int:
@@ -276,7 +301,8 @@ class AuthGuard:
         if ok:
             for key in (pair, who):
                 self._keys.succeeded(key)
-            self._remember(pair[1], pair[2], now)
+            if self._remember(pair[1], pair[2], now) and self.keep is not None:
+                self.keep(pair[2], pair[1], self.wall())
             return None
         self._overall.append(now)
         seconds = [self._keys.fail(key, now, known, self.wall) for key in attempt.keys]
@@ -329,17 +355,27 @@ class AuthGuard:
 
     def _known_good(self, address: str, who: str, now: float) -> bool:
         seen = self._good.get(who, {}).get(address)
-        return seen is not None and now - seen < self.known_good_seconds
+        return seen is not None and now - seen[0] < self.known_good_seconds
 
-    def _remember(self, address: str, who: str, now: float) -> None:
+    def _remember(self, address: str, who: str, now: float, written: float | None = None) -> bool:
+        """Note a success; True when it is to be written down: the pair's first, or the first a
+        day after it was last written (so a mailbox polled every minute costs one write a day)."""
         clients = self._good.pop(who, None) or {}
-        clients.pop(address, None)
-        clients[address] = now
+        before = clients.pop(address, None)
+        due = False
+        if written is not None:
+            pass  # read back from the database: written already
+        elif before is None or now - before[1] >= KEEP_EVERY_SECONDS:
+            due, written = True, now
+        else:
+            written = before[1]
+        clients[address] = (now, written)
         while len(clients) > self.known_good_per_login:
             del clients[next(iter(clients))]
         self._good[who] = clients
         while len(self._good) > self.max_known_good_logins:
             self._good.popitem(last=False)
+        return due
 
     def _lane_turn(self, address: str, now: float) -> float | None:
         """The wait before a check past the overall rate, or None when it is refused.

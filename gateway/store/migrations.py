@@ -341,4 +341,18 @@ SINCE_CORE: list[str] = [
         DELETE FROM user_role_keys WHERE user_id = OLD.id;
     END;
     """,
+    # 58: the client addresses each login succeeded from lately (acl/lockout.py's "known good"
+    # pairs), which the per-login lock and the overall rate spare. Kept in memory only, they were
+    # forgotten at each restart: anyone who knew a login could then lock its owner out everywhere
+    # with 10 guesses, the owner's office included, up to an hour at a time and again after each
+    # lock. Written at a success, at most once a day per pair, read at start, gone after 30 days.
+    """
+    CREATE TABLE IF NOT EXISTS auth_known_good (
+        login TEXT NOT NULL,                      -- casefolded (acl.logins.login_key)
+        address TEXT NOT NULL,                    -- the client's IPv4 address or IPv6 /64 (client_key)
+        last_at REAL NOT NULL,                    -- a success there (wall time), rewritten once a day
+        PRIMARY KEY (login, address)
+    );
+    CREATE INDEX IF NOT EXISTS auth_known_good_age ON auth_known_good(last_at);
+    """,
 ]
