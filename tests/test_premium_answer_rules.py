@@ -222,7 +222,8 @@ async def test_identical_answers_to_one_phone_follow_the_operators_daily_rule(tm
         assert isinstance(refused.error, smtplib.SMTPDataError)
         assert (refused.error.smtp_code, refused.error.smtp_error.decode()) == (
             550,
-            f"5.7.1 More than 3 identical SMS to {PHONE} today are not allowed (operator anti-spam rule)",
+            f"5.7.1 More than 3 identical SMS to {PHONE} today are not allowed (operator anti-spam rule);"
+            " change the text or send it tomorrow",
         )
         assert w.answers()[3] == ("refused", "more than 3 identical SMS to the phone today")
         # The refusal used up no free answer: another text to the same vote goes.

@@ -55,7 +55,10 @@ async def test_the_old_votes_answer_follows_its_accounts_suspension_and_bill(tmp
 
         await cli(w.config, "account", "suspend", "acme", "--reason", "unpaid invoice")
         refused = await send(w.gw.port, *reply_to(first, "Thank you"))
-        assert refused == "550 5.7.1 Account acme is suspended: unpaid invoice"
+        assert refused == (
+            "550 5.7.1 Account acme is suspended: unpaid invoice; ask the gateway's admin to resume it"
+            " (smsgw account resume)"
+        )
 
         # beta's suspension is not acme's: the vote's answer goes, and so does the other one's.
         await cli(w.config, "account", "resume", "acme")

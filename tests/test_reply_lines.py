@@ -35,7 +35,11 @@ async def test_a_polish_suspension_reason_is_a_550_in_ascii_and_cannot_forge_a_r
         admin.policy.suspend_account(acme.id, "Zaległa faktura „12/2026”\r\n250 2.1.5 forged")
         admin.close()
         replies = await asyncio.to_thread(session, gw.port, STAFF, "127.0.0.1")
-    assert replies[0] == (550, '5.7.1 Account acme is suspended: Zalegla faktura "12/2026"  250 2.1.5 forged')
+    assert replies[0] == (
+        550,
+        '5.7.1 Account acme is suspended: Zalegla faktura "12/2026"  250 2.1.5 forged;'
+        " ask the gateway's admin to resume it (smsgw account resume)",
+    )
     assert replies[-1][0] == 250 and "forged" not in replies[-1][1]  # NOOP's own answer, in step
 
 

@@ -74,9 +74,11 @@ def identical_blocked(store: Store, limits: Limits) -> list[str]:
 
 
 def identical_reply(limit: int, number: str) -> str:
+    """The operator's words, then what the sender can do (one line: Outlook shows only its text).
+    The count is the day's ([gateway] timezone): the same text goes again tomorrow."""
     return (
         f"550 5.7.1 More than {limit} identical SMS to {number} today are not allowed"
-        " (operator anti-spam rule)"
+        " (operator anti-spam rule); change the text or send it tomorrow"
     )
 
 

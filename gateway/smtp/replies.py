@@ -60,8 +60,15 @@ TOO_LONG = (
 # Outlook's "Expires after" (`Expiry-Date:`; never `Expires:`) passed before the SMS could go (RFC 3463
 # X.4.7, delivery time expired); the times in the gateway's zone.
 EXPIRED = "554 5.4.7 Delivery time expired: the message's expiry date ({expiry}) is {why}; no SMS was sent"
-OPTED_OUT = "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway"
-SUSPENDED = "550 5.7.1 Account {} is suspended: {}"
+# What lifts each refusal follows its words: the phone's START undoes its own STOP (not an admin's
+# entry), `smsgw optout remove` any; only an admin resumes an account.
+OPTED_OUT = (
+    "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway; the phone can answer START,"
+    " or the gateway's admin can remove it from the list (smsgw optout remove)"
+)
+SUSPENDED = (
+    "550 5.7.1 Account {} is suspended: {}; ask the gateway's admin to resume it (smsgw account resume)"
+)
 
 TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 STORE_FULL = "452 4.3.1 Insufficient system storage, please try again later"
