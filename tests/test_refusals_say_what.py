@@ -1,6 +1,7 @@
 """Refusals a person can act on say what to do, in their one line (Outlook shows only the reply's text).
 
 A limit says when its count starts again (in the configured time zone) and that an admin can raise it;
+the identical-text rule says to change the text or send it tomorrow, and counts only SMS an SMSC took;
 an opt-out says the phone can answer START or an admin remove it; a suspension, that an admin resumes
 it.
 
@@ -83,3 +84,41 @@ async def test_opted_out_and_suspended_say_how_they_are_lifted(tmp_path: Path) -
             "5.7.1 Account acme is suspended: unpaid invoice; ask the gateway's admin to resume it"
             " (smsgw account resume)"
         )
+
+
+async def test_identical_text_counts_only_sms_an_smsc_took_and_says_what_to_do(tmp_path: Path) -> None:
+    # Three SMS refused at submit never left: a fourth mail with the same text is taken. Three an SMSC
+    # took, that then failed (the phone's report), count: the fourth is refused, saying what to do.
+    async with (
+        HappySMSC(reject_suffixes=["0000"], fail_suffixes=["13"]) as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        for i in range(3):
+            assert (
+                await gw.send(mail(to("601120000"), "Same text", Message_ID=f"<r{i}@a.example>"))
+            ).error is None
+            await gw.until(lambda n=i: gw.states() == ["failed"] * (n + 1))
+        assert (await gw.send(mail(to("601120000"), "Same text", Message_ID="<r3@a.example>"))).error is None
+        for i in range(3):
+            assert (
+                await gw.send(mail(to("601123413"), "Same text", Message_ID=f"<f{i}@a.example>"))
+            ).error is None
+        await gw.until(lambda: gw.states() == ["failed"] * 7)
+        res = await gw.send(mail(to("601123413"), "Same text", Message_ID="<f3@a.example>"))
+        assert code(res) == 550
+        assert error_text(res) == (
+            "5.7.1 More than 3 identical SMS to +48601123413 today are not allowed (operator anti-spam rule);"
+            " change the text or send it tomorrow"
+        )
+        # The count stays a short range of one number's messages, the parts read by their index.
+        conn, said_sql = gw.store.db.conn, []
+        conn.set_trace_callback(said_sql.append)
+        try:
+            assert gw.store.policy.identical_count("+48601123413", "Same text", 0.0) == 3
+        finally:
+            conn.set_trace_callback(None)
+        (sql,) = [s for s in said_sql if "COUNT(*)" in s]
+        details = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("USING INDEX messages_recipient (recipient=? AND created_at>?)" in d for d in details)
+        assert any("USING INDEX parts_message" in d for d in details), details
+        assert not any(d.startswith("SCAN") for d in details), details

@@ -28,6 +28,14 @@ def _may_hold(error: str = "error") -> str:
     return f"({error} IS NULL OR NOT {maybe_sent_note(error)})"
 
 
+# A failed or expired message none of whose parts an SMSC took or may have taken, on `messages m`
+# (bind `MAYBE_SENT_NOTES` for its marks): it never left the gateway.
+_NEVER_TAKEN = (
+    "(m.state = 'failed' OR m.state = 'expired') AND NOT EXISTS (SELECT 1 FROM parts p"
+    " WHERE p.message_id = m.id AND (p.smsc_id IS NOT NULL OR p.submitted_at IS NOT NULL"
+    f" OR {maybe_sent_note('p.error')}))"
+)
+
 # Ids per statement when the dispatcher asks about its claimed parts (SQLite's variable limit).
 _CHUNK = 500
 
@@ -100,11 +108,19 @@ class PolicyRepo(Repository):
 
     def identical_count(self, number: str, text: str, since: float, also: str | None = None) -> int:
         """SMS with this exact text (or `also`, the same mail's other form) to this number since
-        `since` that were not refused or cancelled."""
+        `since` that were not refused or cancelled.
+
+        The rule is the operator's, on what reaches its SMSC: an SMS no SMSC took (refused at
+        submit, expired unsent, ended by the phone's STOP) is not counted, or three refused at
+        submit refused the fourth mail as "more than 3 identical SMS" when none had left. Taken is
+        the store's own notion: a part with an SMSC id (kept through an admin's retry) or a submit
+        time, or one whose unanswered submit may have reached the phone (`maybe_sent_note`). The
+        parts are read only for a failed or expired message among the few of this number's range of
+        `messages_recipient`, through `parts_message`."""
         return self.conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
-            " AND state NOT IN ('cancelled')",
-            (number, since, text, text if also is None else also),
+            "SELECT COUNT(*) FROM messages m WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
+            f" AND state <> 'cancelled' AND NOT ({_NEVER_TAKEN})",
+            (number, since, text, text if also is None else also, *MAYBE_SENT_NOTES),
         ).fetchone()[0]
 
     def first_limit_notice(self, scope: str, period: str) -> bool:
