@@ -162,7 +162,9 @@ class Daemon:
                 # The driver knows its real window (CIMD2 is stop-and-wait unless configured).
                 s.name: (
                     self.links[s.name],
-                    LinkPacer(self.links[s.name].stats().window, s.max_per_second, s.throttle_pause_seconds),
+                    LinkPacer(
+                        self.links[s.name].stats().dispatch_places, s.max_per_second, s.throttle_pause_seconds
+                    ),
                 )
                 for s in cfg.smsc
             },

@@ -154,8 +154,9 @@ class LinkView:
             out[name] = {
                 "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
                 "state": str(link.state),
-                "in_flight": pacer.in_flight,
-                "window": pacer.window,
+                # The wire's window, not the dispatcher's places (a CIMD2 link's are more: LinkStats.places)
+                "in_flight": min(pacer.in_flight, stats.window),
+                "window": stats.window,
                 "rate_limit": pacer.rate,  # lower than the configured one after the SMSC throttled
                 "rate_configured": pacer.max_rate,
                 "submitted": pacer.sent,

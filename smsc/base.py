@@ -346,3 +346,11 @@ class LinkStats:
     # `smsc.outage.Outage`.
     down_since: float | None = None
     down_attempts: int = 0
+    # The dispatcher's places when more than the window: a CIMD2 link also takes submits that wait
+    # for their phone's second (`smsc.cimd2.spacing`); `status` shows the window, the wire's bound.
+    places: int | None = None
+
+    @property
+    def dispatch_places(self) -> int:
+        """The submits the dispatcher may hand the link at once (`places`, else the window)."""
+        return self.places if self.places is not None else self.window

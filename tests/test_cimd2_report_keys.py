@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import parse_config
+from gateway.housekeeping import read_status
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.cimd2.times import format_time
 from tests.conftest import (
@@ -223,3 +224,7 @@ async def test_sms_to_other_phones_do_not_wait_for_a_phones_second(tmp_path: Pat
         assert submits[other].arrived - first.answered < 1.0
         spaced = [s for s in submits if s.packet.get(P.DESTINATION) == "+48601557003"]
         assert all(b.arrived - a.answered >= 0.99 for a, b in itertools.pairwise(spaced))
+        # `status` shows the wire's window (1, stop-and-wait), not the places the waiting parts take.
+        await gw.until(lambda: bool((read_status(gw.config.state_dir) or {}).get("links")), timeout=10)
+        link = read_status(gw.config.state_dir)["links"]["main"]
+        assert (link["window"], link["in_flight"] <= 1) == (1, True), link

@@ -199,7 +199,8 @@ class Cimd2Link:
         shown_apart = ("submitted", "throttled", "reconnects", "errors")
         return LinkStats(
             # The dispatcher's places: the window, and those of submits waiting their phone's second.
-            state=self.state, in_flight=in_flight, window=self.window + PARKED, submitted=counts["submitted"],
+            state=self.state, in_flight=in_flight, window=self.window, places=self.window + PARKED,
+            submitted=counts["submitted"],
             throttled=counts["throttled"], reconnects=counts["reconnects"],
             errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],
             extra={k: str(v) for k, v in counts.items() if k not in shown_apart},
