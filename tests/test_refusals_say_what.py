@@ -3,7 +3,7 @@
 A limit says when its count starts again (in the configured time zone) and that an admin can raise it;
 the identical-text rule says to change the text or send it tomorrow, and counts only SMS an SMSC took;
 an opt-out says the phone can answer START or an admin remove it; a suspension, that an admin resumes
-it.
+it; the gateway's own premium number is said to be one, not a phone number missing a digit.
 
 All through real SMTP sessions against a running gateway and a fake SMPP SMSC over TCP.
 """
@@ -122,3 +122,22 @@ async def test_identical_text_counts_only_sms_an_smsc_took_and_says_what_to_do(t
         assert any("USING INDEX messages_recipient (recipient=? AND created_at>?)" in d for d in details)
         assert any("USING INDEX parts_message" in d for d in details), details
         assert not any(d.startswith("SCAN") for d in details), details
+
+
+async def test_the_gateways_premium_number_is_named_as_one_not_a_short_phone_number(tmp_path: Path) -> None:
+    extra = '\n[premium]\nnumbers = ["7355"]\nfallback_address = "ops@example.com"\n'
+    async with (
+        HappySMSC() as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=extra)) as gw,
+    ):
+        res = await gw.send(mail(to("7355"), "Hello"))
+        assert code(res) == 550
+        said = error_text(res)
+        assert "premium short number" in said and "digit missing" not in said, said
+        assert said == (
+            f"5.1.1 <{to('7355')}>: 7355 is this gateway's premium short number, which takes SMS from phones;"
+            " the gateway sends no SMS to it"
+        )
+        # Another short number (a mistyped phone number, maybe) keeps the length hint.
+        said = error_text(await gw.send(mail(to("7356"), "Hello")))
+        assert "too short for a phone number of PL" in said, said

@@ -8,6 +8,7 @@ downstream (dedup, opt-outs, conversations).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -95,6 +96,15 @@ _LENGTH_WORDS = {
     phonenumbers.ValidationResult.TOO_LONG: "too long for a phone number of {} (+{}): a digit too many?",
     phonenumbers.ValidationResult.INVALID_LENGTH: "not a length a phone number of {} (+{}) has",
 }
+
+
+def premium_number(local: str, premium: Iterable[str]) -> str | None:
+    """The configured premium number (`[premium] numbers`, `[[premium.number]]`) a local part names,
+    or None. Asked only of a local part that is no phone number, before its length is hinted at:
+    `7355@…` was told "too short for a phone number of PL: a digit missing?", and its sender looked
+    for a digit where there is none to find; the gateway's own short code takes SMS, it is sent none."""
+    digits = SEPARATORS.sub("", local)
+    return digits if digits in premium else None
 
 
 def _why_invalid(candidate: str, region: str) -> str:

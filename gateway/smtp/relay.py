@@ -25,6 +25,7 @@ from gateway.smtp.addressing import (
     international_too,
     kind_words,
     number_kind,
+    premium_number,
     split_address,
     to_e164,
 )
@@ -179,6 +180,8 @@ class RelayHandler:
         try:
             number = to_e164(local, cfg.default_region)
         except BadNumber as exc:
+            if (short := premium_number(local, self.gate.config.premium.tariffs)) is not None:
+                return recipients.refused(envelope, address, replies.PREMIUM_NUMBER.format(address, short))
             return recipients.refused(envelope, address, replies.BAD_NUMBER.format(address, exc))
         if (other := international_too(local, cfg.default_region, number)) is not None:
             number = self._conversation_number(envelope, number, other)

@@ -14,6 +14,11 @@ OK_DUPLICATE = "250 2.0.0 OK: already accepted (duplicate of an earlier delivery
 OK_NOT_SENT = "250 2.0.0 OK: recorded, not sent as SMS ({})"
 
 BAD_NUMBER = "550 5.1.1 <{}>: not a valid phone number ({})"
+# The gateway's own premium short code ([premium] numbers): phones send to it, no SMS is sent to it.
+PREMIUM_NUMBER = (
+    "550 5.1.1 <{}>: {} is this gateway's premium short number, which takes SMS from phones;"
+    " the gateway sends no SMS to it"
+)
 NOT_SERVED = "550 5.1.1 <{}>: {}: {} numbers are not served by this gateway"  # [gateway] number_types
 # R-2.1's refusals of who may send begin with its words ("530 5.7.0 Authentication required",
 # "550 5.7.1 Relay access denied"), which admins grep logs for; the why follows after a colon.
