@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -55,6 +55,7 @@ from typing import Any
 import structlog
 
 from acl.counters import Counters, expire
+from acl.knowngood import KnownGood
 from acl.logins import (
     Key,
     client_key,
@@ -66,9 +67,6 @@ log = structlog.get_logger(__name__)
 
 # What the store hands back for unlock requests newer than an id: (id, target, wall time it was made).
 UnlockRow = tuple[int, str, float]
-# A known-good pair's success is written again after this long: its row's age then says when it
-# last succeeded within a day, and a busy pair costs one write a day.
-KEEP_EVERY_SECONDS = 86400.0
 
 
 class Refused(Enum):
@@ -115,8 +113,7 @@ class AuthGuard:
     The table of counters is bounded without letting anyone push a lock out of it (acl.counters).
     Attempts in flight are counted apart, and only while in flight.
 
-    The known-good table is bounded per login and in logins, so that someone with one valid
-    login, logging in from many addresses, can only push out their own entries.
+    The known-good table is bounded per login and in logins (acl.knowngood).
     """
 
     def __init__(
@@ -146,9 +143,6 @@ class AuthGuard:
         self.overall_window = overall_window_seconds
         self.overall_max_wait = overall_max_wait_seconds
         self.busy_wait = busy_wait_seconds
-        self.known_good_seconds = known_good_seconds
-        self.known_good_per_login = known_good_per_login
-        self.max_known_good_logins = max_known_good_logins
         self.clock = clock
         self.wall = wall
         self.unlocks = unlocks
@@ -167,8 +161,7 @@ class AuthGuard:
         self._overall_pending = 0
         self._lane_next = 0.0  # when the lane for fresh addresses admits its next check
         self._settled: list[asyncio.Future[None]] = []  # `begin_waiting` calls told of the next settle
-        # login -> {client -> (last success, last handed to `keep`)}, both least recent first
-        self._good: OrderedDict[str, dict[str, tuple[float, float]]] = OrderedDict()
+        self._good = KnownGood(known_good_seconds, known_good_per_login, max_known_good_logins)
 
     @classmethod
     def from_config(
@@ -194,8 +187,16 @@ class AuthGuard:
         for who, address, at in pairs:
             age = max(0.0, wall - at)
             if age < self.known_good_seconds:
-                self._remember(address, who, now - age, written=now - age)
-        return sum(len(clients) for clients in self._good.values())
+                self._good.remember(address, who, now - age, written=now - age)
+        return len(self._good)
+
+    @property
+    def known_good_seconds(self) -> float:
+        return self._good.seconds
+
+    @property
+    def known_good_per_login(self) -> int:
+        return self._good.per_login
 
     @property
     def max_failures(self) -> int:
@@ -227,7 +228,7 @@ class AuthGuard:
         address, who = client_key(ip), login_key(login)
         keys: tuple[Key, Key, Key] = (("pair", address, who), ("address", address, ""), ("login", "", who))
         now = self.clock()
-        trusted = self._known_good(address, who, now)
+        trusted = self._good.trusted(address, who, now)
         checked = keys[:2] if trusted else keys
         blocked = self._first_blocked(checked)
         if blocked is not None and self._read_unlocks():
@@ -301,7 +302,7 @@ class AuthGuard:
         if ok:
             for key in (pair, who):
                 self._keys.succeeded(key)
-            if self._remember(pair[1], pair[2], now) and self.keep is not None:
+            if self._good.remember(pair[1], pair[2], now) and self.keep is not None:
                 self.keep(pair[2], pair[1], self.wall())
             return None
         self._overall.append(now)
@@ -352,30 +353,6 @@ class AuthGuard:
             return target  # `*` or an address
         known = target in self._good or self._keys.names_user(target)
         return shown_login(target, known)
-
-    def _known_good(self, address: str, who: str, now: float) -> bool:
-        seen = self._good.get(who, {}).get(address)
-        return seen is not None and now - seen[0] < self.known_good_seconds
-
-    def _remember(self, address: str, who: str, now: float, written: float | None = None) -> bool:
-        """Note a success; True when it is to be written down: the pair's first, or the first a
-        day after it was last written (so a mailbox polled every minute costs one write a day)."""
-        clients = self._good.pop(who, None) or {}
-        before = clients.pop(address, None)
-        due = False
-        if written is not None:
-            pass  # read back from the database: written already
-        elif before is None or now - before[1] >= KEEP_EVERY_SECONDS:
-            due, written = True, now
-        else:
-            written = before[1]
-        clients[address] = (now, written)
-        while len(clients) > self.known_good_per_login:
-            del clients[next(iter(clients))]
-        self._good[who] = clients
-        while len(self._good) > self.max_known_good_logins:
-            self._good.popitem(last=False)
-        return due
 
     def _lane_turn(self, address: str, now: float) -> float | None:
         """The wait before a check past the overall rate, or None when it is refused.
