@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from billing_reports.monthly import Month
 from billing_reports.render import pln
 from billing_reports.writer import write_month
-from gateway.premium import cli as premium_cli
+from gateway.premium import clistats as premium_cli
 from gateway.premium import handlers
 from gateway.premium.stats import Figures, PremiumStats
 from gateway.web import services
