@@ -145,11 +145,7 @@ class OutcomeRecorder:
                 replayable=True,  # rows only: may run again after a rollback, needs no savepoint
             )
             log.debug(
-                "mt.submitted",
-                message=part.message_id,
-                part=part.id,
-                link=name,
-                smsc_id=result.message_id,
+                "mt.submitted", message=part.message_id, part=part.id, link=name, smsc_id=result.message_id
             )
             if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
                 log.warning("mt.unconfirmed", part=part.id, link=name)
