@@ -87,8 +87,7 @@ class Housekeeping:
         # Steps forward no step back has corrected yet, oldest first: (the first row ids written
         # after the step, its seconds). Kept across a restart of the worker, like the readings.
         self._ahead: tuple[tuple[Marks, float], ...] = ()
-        # The daemon's start: the reassembly timeout counts from no earlier than this (`expire`).
-        # Kept across a restart of the worker, like the readings.
+        # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
         self.started_at = store.clock()
 
     async def run(self) -> None:
@@ -391,8 +390,7 @@ def _overwrite(path: Path, text: str) -> bool:
         os.close(fd)
 
 
-# Written every few seconds: a disk that stays full must not log a line each time.
-_status_faults = FaultLog(log)
+_status_faults = FaultLog(log)  # every few seconds: a disk that stays full must not log a line each time
 # A database locked by another process fails the chores' writes every turn: one line a minute.
 _lock_faults = FaultLog(log, interval=60.0)
 
