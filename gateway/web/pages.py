@@ -8,7 +8,6 @@ is answered like a missing one.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,22 +24,20 @@ from acl.lockout import Attempt
 from acl.passwords import hash_password, off_loop, verify_password
 from gateway import tlsrenewal
 from gateway.adminrules import (
-    age,
     limit_value,
     limits_note,
     mail_address_problem,
     no_password_note,
     password_problem,
 )
-from gateway.cli.status import QUEUE_STUCK_SECONDS, STATUS_STALE_SECONDS
 from gateway.configlinks import receipt_siblings
 from gateway.linkstatus import down_words, links_down
 from gateway.premium import confirmation
-from gateway.statusfile import read_status, size_words
+from gateway.statusfile import read_status
 from gateway.store.accounts import AccountsRepo, Conflict, NotFound, User
-from gateway.store.admin import QUIET_HELD, pinned_waiting
+from gateway.store.admin import pinned_waiting
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
-from gateway.store.trouble import disk_space
+from gateway.web.attention import Trouble, daemon_troubles, quiet_held_parts
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import held_note
 from gateway.web.metrics import queue_oldest
@@ -174,115 +171,6 @@ def users_use(
     return _bar(row[0] if row else 0, limit), [
         (email, _bar(used, own if own is not None else limit)) for email, own, used in users
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class Trouble:
-    """One trouble of the daemon that `smsgw status` counts (exit 1) and /healthz answers 503 for, as
-    the dashboard's "Needing attention" says it: what is wrong and what to do."""
-
-    key: str  # the paragraph's id
-    said: str
-    todo: str
-
-
-def daemon_troubles(
-    web: Any, status: dict[str, Any] | None, now: float, oldest_due: float | None
-) -> list[Trouble]:
-    """The troubles `smsgw status` reads (`gateway.cli.status.status_exit`), for the operator's dashboard.
-
-    It said "Nothing." while a full disk refused every mail with 452. The store's failed writes,
-    state_dir's free space and a reader's pin on the WAL are read in memory, as /healthz reads them;
-    the lock another process holds and the workers from this daemon's status file (the housekeeping
-    worker's, written every 2 s), which is also what status reads. A file of another process (the one
-    before a restart) says nothing of this one. `oldest_due`: when the SMS due longest was accepted."""
-    when = web.env.filters["when"]
-    out: list[Trouble] = []
-    if trouble := web.store.db.trouble():
-        out.append(
-            Trouble(
-                "store",
-                f"The database refuses writes since {when(now - float(trouble['for_seconds']))}:"
-                f" {' '.join(str(trouble['error']).split())} ({trouble['failures']} failed write(s), the"
-                f" last {float(trouble['last_seconds_ago']):.0f} s ago). New mail is refused meanwhile"
-                " (452 when the disk is full).",
-                "Free space in state_dir if it is full, or see the log for the error; this stays until"
-                " no write has failed for 30 s.",
-            )
-        )
-    state_dir = web.config.state_dir
-    if (disk := disk_space(state_dir).look()) is not None and disk["low"]:
-        out.append(
-            Trouble(
-                "disk",
-                f"state_dir {state_dir} is nearly full: {size_words(disk['free_bytes'])} free of"
-                f" {size_words(disk['total_bytes'])}, under {size_words(disk['floor_bytes'])}. Once it is"
-                " full, new mail is refused (452).",
-                "Free space there (old logs, backups) or grow the filesystem.",
-            )
-        )
-    if pinned := web.store.db.wal_pinned():
-        out.append(
-            Trouble(
-                "wal",
-                f"The database's WAL is pinned since {when(now - float(pinned['for_seconds']))}:"
-                f" {pinned['wal_bytes'] / 1e6:.1f} MB and growing with every mail, as a reader holds an"
-                " old snapshot.",
-                "End it (an sqlite3 shell left in a transaction, a long report or backup): the next"
-                " checkpoint cuts the WAL back.",
-            )
-        )
-    ours = status is not None and status.get("pid") == os.getpid()
-    if ours and status is not None:
-        updated = float(status.get("updated_at", 0))
-        if now - updated > STATUS_STALE_SECONDS:
-            out.append(
-                Trouble(
-                    "status-file",
-                    f"The daemon last wrote its status file {when(updated)} ({age(now - updated)} ago):"
-                    " `smsgw status` says it is not answering, and what the file tells is old.",
-                    "The housekeeping worker is stuck or failing: the log says why; a restart of the"
-                    " daemon may be needed.",
-                )
-            )
-        if locked := status.get("store_locked"):
-            out.append(
-                Trouble(
-                    "store-locked",
-                    "The database is locked by another process since"
-                    f" {when(updated - float(locked['for_seconds']))}: new mail gets 451 meanwhile.",
-                    "End the sqlite3 shell or the backup holding it.",
-                )
-            )
-        for name, worker in sorted(status.get("workers", {}).items()):
-            if worker.get("state") in ("running", "starting"):
-                continue
-            error = worker.get("last_error")
-            last = f"; its last error {when(worker.get('last_error_at'))}: {error}" if error else ""
-            out.append(
-                Trouble(
-                    f"worker-{name}",
-                    f"Worker {name} is {worker.get('state')} (restarts {worker.get('restarts', 0)}){last}."
-                    " What it does waits meanwhile.",
-                    "The log says why; `smsgw status` shows every worker.",
-                )
-            )
-    if oldest_due is not None and now - oldest_due > QUEUE_STUCK_SECONDS:
-        out.append(
-            Trouble(
-                "queue",
-                f"An SMS due has waited {age(now - oldest_due)} since {when(oldest_due)}: the queue does"
-                " not move.",
-                "See the links below (down, or an SMSC throttling every submit); `smsgw status` says more.",
-            )
-        )
-    return out
-
-
-def quiet_held_parts(conn: sqlite3.Connection, now: float) -> int:
-    """The parts waiting that are held for quiet hours at `now` (`AdminRepo.quiet_held`'s count): a
-    link's line told them as waiting for it."""
-    return int(conn.execute(f"SELECT COUNT(*) FROM parts p WHERE {QUIET_HELD}", (now,)).fetchone()[0])
 
 
 @guarded()
