@@ -26,7 +26,8 @@ from lxml.html import HtmlElement, document_fromstring
 from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
-from gateway.smtp.textclean import QUOTED, TARGETS_BUDGET, link_target
+from gateway.smtp.textclean import QUOTED
+from gateway.smtp.textlinks import TARGETS_BUDGET, link_target
 
 try:  # RTF-only TNEF bodies need both; without them such a body is skipped, never garbled.
     import compressed_rtf
@@ -194,7 +195,7 @@ def _show_link_targets(links: list[HtmlElement], budget: int) -> int:
     """Put "(target)" after a link's text: an HTML-only "Meeting at <a href=…>this link</a>" lost its
     URL in the SMS. inscriptis' own display_links writes Markdown, "[this link](https://…)", for every
     link, mailto: and javascript: too. Which target is shown, and the budget of a mail, is
-    `gateway.smtp.textclean.link_target`'s rule, which Outlook's plain-text links follow too. Returns
+    `gateway.smtp.textlinks.link_target`'s rule, which Outlook's plain-text links follow too. Returns
     what is left of the budget."""
     for link in links:
         href = link_target(link.text_content(), link.get("href") or "", budget)
