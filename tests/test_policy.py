@@ -262,12 +262,12 @@ async def test_a_subject_does_not_let_a_fourth_identical_text_through(tmp_path: 
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         sent = []
         conn = gw.store.db.conn
+        submitted = "SELECT COUNT(submitted_at) FROM parts"
         for i in range(4):
             msg = mail(to("601300001"), "same text", subject="Hi", Message_ID=f"<same-{i}@acme.example>")
             sent.append(await gw.send(msg))
             # The subject is left out once an SMS under it reached the phone: each before the next mail.
             went = min(i + 1, 3)
-            submitted = "SELECT COUNT(submitted_at) FROM parts"
             await gw.until(lambda n=went: conn.execute(submitted).fetchone()[0] >= n)
         assert [r.error is None for r in sent] == [True, True, True, False]
         assert code(sent[3]) == 550 and "identical" in error_text(sent[3])
