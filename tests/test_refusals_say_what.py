@@ -86,6 +86,24 @@ async def test_opted_out_and_suspended_say_how_they_are_lifted(tmp_path: Path) -
         )
 
 
+async def test_the_opt_out_refusal_names_the_configured_opt_in_word(tmp_path: Path) -> None:
+    # The word the phone answers is the config's, not always START; with none, only an admin lifts it.
+    for words, told in ((["TAK", "START"], "the phone can answer TAK, or the gateway's admin"), ([], None)):
+        async with HappySMSC() as smsc:
+            base = make_config(tmp_path / str(len(words)), smsc_port=smsc.port)
+            gateway = base.gateway.model_copy(update={"optin_words": words})
+            cfg = base.model_copy(update={"gateway": gateway})
+            async with running_gateway(cfg) as gw:
+                await gw.store.write(
+                    lambda g=gw: g.store.policy.add_optout("+48601123456", word=None, source="admin")
+                )
+                said = error_text(await gw.send(mail(to("601123456"), "Offer")))
+        if told is None:
+            assert "the phone can answer" not in said and "; the gateway's admin can remove it" in said, said
+        else:
+            assert told in said, said
+
+
 async def test_identical_text_counts_only_sms_an_smsc_took_and_says_what_to_do(tmp_path: Path) -> None:
     # Three SMS refused at submit never left: a fourth mail with the same text is taken. Three an SMSC
     # took, that then failed (the phone's report), count: the fourth is refused, saying what to do.

@@ -197,7 +197,8 @@ def answer(
     # A STOP since the vote ends every SMS to it; one from before it does not, as the phone
     # has paid for this answer since.
     if store.policy.opted_out_since(pmo.phone, pmo.received_at):
-        return refuse(replies.OPTED_OUT.format(display(pmo.phone)), "the phone opted out")
+        refusal = replies.opted_out(display(pmo.phone), cfg.gateway.optin_words)
+        return refuse(refusal, "the phone opted out")
     # The answer leaves from the short code by the link the vote came by (its operator knows the
     # short code; a foreign phone that voted through it is reached by it), else by the phone's routes.
     via = r.mo_link(pmo.mo_id)

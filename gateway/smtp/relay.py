@@ -199,7 +199,8 @@ class RelayHandler:
             # else taken, retried for the whole validity, and bounced as expired
             return recipients.refused(envelope, address, no_route, number)
         if self.gate.store.policy.is_opted_out(number):
-            return recipients.refused(envelope, address, replies.OPTED_OUT.format(address), number)
+            optin = self.gate.config.gateway.optin_words
+            return recipients.refused(envelope, address, replies.opted_out(address, optin), number)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
             asked: dict[str, dsnparams.RcptAsks] = envelope.__dict__.setdefault("dsn", {})

@@ -65,12 +65,20 @@ TOO_LONG = (
 # Outlook's "Expires after" (`Expiry-Date:`; never `Expires:`) passed before the SMS could go (RFC 3463
 # X.4.7, delivery time expired); the times in the gateway's zone.
 EXPIRED = "554 5.4.7 Delivery time expired: the message's expiry date ({expiry}) is {why}; no SMS was sent"
-# What lifts each refusal follows its words: the phone's START undoes its own STOP (not an admin's
-# entry), `smsgw optout remove` any; only an admin resumes an account.
+# What lifts each refusal follows its words: the phone's START (the first of `optin_words`) undoes its
+# own STOP (not an admin's entry), `smsgw optout remove` any; only an admin resumes an account.
 OPTED_OUT = (
-    "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway; the phone can answer START,"
-    " or the gateway's admin can remove it from the list (smsgw optout remove)"
+    "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway; {}the gateway's admin can"
+    " remove it from the list (smsgw optout remove)"
 )
+
+
+def opted_out(address: str, optin_words: list[str]) -> str:
+    """The opt-out refusal, naming the configured opt-in word (none configured: the admin alone)."""
+    phone = f"the phone can answer {optin_words[0]}, or " if optin_words else ""
+    return OPTED_OUT.format(address, phone)
+
+
 SUSPENDED = (
     "550 5.7.1 Account {} is suspended: {}; ask the gateway's admin to resume it (smsgw account resume)"
 )
