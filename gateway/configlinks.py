@@ -116,7 +116,7 @@ class SmscSection(_Section):
             reconnect_min_seconds=self.reconnect_min_seconds,
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
-            dc0_charset=self.dc0_charset,
+            dc0_charset=self.dc0_charset, max_per_second=self.max_per_second,
         )  # fmt: skip
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:

@@ -3,7 +3,8 @@
 The gateway's configuration file is validated by its pydantic model (`gateway.config`), which builds
 these; the drivers never see that model, so that `smsc/` stands alone and can be driven by a test, a
 benchmark or another front end with nothing but these values. Pacing (window enforcement,
-`max_per_second`, throttle pauses) is not here: the dispatcher's `smsc.pacing.LinkPacer` owns it.
+`max_per_second`, throttle pauses) is the dispatcher's `smsc.pacing.LinkPacer`; `max_per_second` is
+here too only for the submits a driver holds after that pacing (`smsc.cimd2.spacing`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class LinkSettings:
     # What the SMSC reads SMPP data_coding 0 as: SMPP 3.4 leaves it to the SMSC ("default alphabet"),
     # and some read Latin-1, where GSM's "@" (0x00) is a NUL. Kannel's alt-charset.
     dc0_charset: Dc0Charset = "gsm"
+    # The contract's rate, for a driver that holds submits after the dispatcher's pacing (CIMD2's
+    # submits waiting for their phone's second): they are paced again as they reach the wire.
+    max_per_second: float | None = None
 
 
 class SimulatorSettings(Protocol):

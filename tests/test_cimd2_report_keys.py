@@ -116,13 +116,14 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def gateway_and_smsc(
-    tmp_path: Path, echo: Callable[[str], str] = lambda number: number
+    tmp_path: Path, echo: Callable[[str], str] = lambda number: number, rate: int = 1000
 ) -> AsyncIterator[tuple[Running, Operator, Sink]]:
     """The daemon with one CIMD2 link as shipped (stop-and-wait: no `window`) to a scripted SMSC."""
     sink_port = free_port()
     async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
         text = config_text(tmp_path, smsc_port=peer.port, relay_port=sink_port)
         text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
+        text = text.replace("max_per_second = 1000", f"max_per_second = {rate}")
         cfg = parse_config(text, source="test", base_dir=tmp_path)
         async with running_gateway(cfg) as gw:
             conn = await peer.accept()
@@ -228,3 +229,21 @@ async def test_sms_to_other_phones_do_not_wait_for_a_phones_second(tmp_path: Pat
         await gw.until(lambda: bool((read_status(gw.config.state_dir) or {}).get("links")), timeout=10)
         link = read_status(gw.config.state_dir)["links"]["main"]
         assert (link["window"], link["in_flight"] <= 1) == (1, True), link
+
+
+async def test_long_sms_to_many_phones_keep_the_links_rate_and_never_pass_it(tmp_path: Path) -> None:
+    # 3-part SMS to 12 phones at 10 a second: each phone's parts a second apart, the phones side by
+    # side. With 8 places for the waiting parts whatever the rate, such a bulk went 8 parts a second
+    # (15 times slower at 100/s); released together, the waiting parts passed the contract's rate.
+    text = " ".join(f"word{i:03d}" for i in range(40))  # 3 parts
+    phones = [f"6015571{n:02d}" for n in range(12)]
+    async with gateway_and_smsc(tmp_path, rate=10) as (gw, smsc, _sink):
+        places = gw.daemon.links["main"].stats().places
+        rcpts = [f"{p}@{DOMAIN}" for p in phones]
+        assert (await gw.send(mail(rcpts, text), rcpts)).error is None
+        submits = await smsc.until_submits(36, within=30)
+    assert places == 1 + 10  # the window and a second's worth of the rate
+    times = sorted(s.arrived for s in submits)
+    # (a few ms of the loopback between send and arrival: a window a little short of the second)
+    busiest = max(sum(1 for t in times if start <= t < start + 0.95) for start in times)
+    assert busiest <= 10, busiest  # no second of the wire above max_per_second

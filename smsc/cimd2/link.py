@@ -20,7 +20,7 @@ Choices the protocol leaves open, and why:
   reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
 - One phone's submits go a second apart (`spacing.py`): a report names its SMS by the 060 stamp of one
   second and the phone alone, so two SMS to one phone in one second got each other's reports. The
-  dispatcher may hand the link `spacing.PARKED` submits beyond its window, to wait there without
+  dispatcher may hand the link `spacing.parked_places` submits beyond its window, to wait there without
   holding the others; the window still bounds the submits on the wire.
 - A general error (98) to a submit fails it TEMPORARY whatever its 900 code, as Kannel does
   (protocols.md 1.13): the SMSC could not process the packet, which says nothing of the SMS; only a
@@ -55,7 +55,7 @@ from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode, without_number
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
-from smsc.cimd2.spacing import PARKED, Spacing
+from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
 from smsc.outage import Outage, connect_failure, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
@@ -101,6 +101,8 @@ class Cimd2Link:
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
         self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
+        self._parked = parked_places(cfg.max_per_second)
+        self._wire = wire_pacing(cfg.max_per_second, self.window + self._parked)  # (those waited too)
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -124,6 +126,8 @@ class Cimd2Link:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
         async with self._spacing.turn(sms.destination) as turn:
+            if self._wire is not None:
+                await self._wire.acquire()
             conn = self._conn  # after the phone's wait: the session may have gone meanwhile
             if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
                 return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
@@ -132,7 +136,7 @@ class Cimd2Link:
                 self._spacing.answered(turn)
         if entry is None:
             # The session went before the submit got a packet number: nothing was written (the
-            # dispatcher hands the link more submits than its window, `spacing.PARKED`).
+            # dispatcher hands the link more submits than its window, `spacing.parked_places`).
             error = f"link lost ({conn.reason or 'closed'})"
             return SubmitResult(Outcome.TEMPORARY, error=error, unsent=True)
         resp = entry.future.result()
@@ -199,7 +203,7 @@ class Cimd2Link:
         shown_apart = ("submitted", "throttled", "reconnects", "errors")
         return LinkStats(
             # The dispatcher's places: the window, and those of submits waiting their phone's second.
-            state=self.state, in_flight=in_flight, window=self.window, places=self.window + PARKED,
+            state=self.state, in_flight=in_flight, window=self.window, places=self.window + self._parked,
             submitted=counts["submitted"],
             throttled=counts["throttled"], reconnects=counts["reconnects"],
             errors=counts["errors"] + counts["parse_errors"] + counts["checksum_errors"] + counts["timeouts"],

@@ -8,9 +8,11 @@ failed bounced "part 1 of 4". So a submit to a phone waits until a second has pa
 SMSC answered the previous submit to that phone (the SMSC stamped that one no later than its
 answer, so this one gets a later second), while submits to other phones go on meanwhile.
 
-Those waiting submits hold places the dispatcher gave the link: the link asks for `PARKED` places
+Those waiting submits hold places the dispatcher gave the link: the link asks for `parked_places`
 beyond its window (`Cimd2Link.stats`), so that a long SMS to one phone does not stop the link for
-the others. Only the window (`Conn.numbers`) limits what is on the wire.
+the others. Only the window (`Conn.numbers`) limits what is on the wire; as the dispatcher's pacing
+was spent when they were handed over, they are paced again to the link's rate as they go
+(`Cimd2Link.submit`), or released together they would go faster than the operator's contract.
 """
 
 from __future__ import annotations
@@ -20,10 +22,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from smsc.pacing import TokenBucket
+
 GAP_SECONDS = 1.0  # the 060 stamp's resolution
 # Places beyond the window for submits waiting for their phone's second: a long SMS's parts (most
-# have at most a few), or SMS to several phones each waiting its own second.
+# have at most a few), or SMS to several phones each waiting its own second. At least a second's
+# worth of the link's rate: with 8 alone, long SMS to many phones went 8 parts a second whatever the
+# rate (a bulk of 4-part SMS 15 times slower); the link paces them again as they reach the wire.
 PARKED = 8
+MAX_PARKED = 1000
+
+
+def parked_places(max_per_second: float | None) -> int:
+    """The places beyond the window a link at `max_per_second` takes for waiting submits."""
+    if max_per_second is None:
+        return PARKED
+    return max(PARKED, min(int(max_per_second * GAP_SECONDS), MAX_PARKED))
+
+
+def wire_pacing(max_per_second: float | None, places: int) -> TokenBucket | None:
+    """The contract's rate again at the wire (as the dispatcher's `LinkPacer` has it), for the
+    submits that waited for their phone's second after their pacing token was spent."""
+    if max_per_second is None:
+        return None
+    per_second = max(1, int(max_per_second))
+    return TokenBucket(max_per_second, burst=max(1, min(places, per_second)), per_second=per_second)
 
 
 @dataclass(slots=True)
