@@ -16,7 +16,6 @@ import contextvars
 import errno
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,10 +31,12 @@ from gateway.events import GatewayEvents, Notifier
 from gateway.filemodes import write_private
 from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
 from gateway.statusfile import read_status as read_status
+from gateway.statuswaits import WaitingLook
 from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
 from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
+from gateway.store.reader import ReadThread
 from gateway.store.trouble import LockWatch, disk_space, store_locked
 from gateway.supervisor import beat, notify_status
 
@@ -43,9 +44,6 @@ log = structlog.get_logger(__name__)
 
 EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
-# How often STATUS= reads the parts pinned to a link and the oldest SMS due (`Housekeeping._waiting`):
-# a queue is stuck after 10 minutes, and both reads may cover the whole queue.
-WAITING_LOOK_SECONDS = 30.0
 # How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
 KEPT_INTERVAL = 60.0
 # A wall clock behind its last reading plus the monotonic time since by more than this was stepped
@@ -79,8 +77,9 @@ class Housekeeping:
         self.monotonic = monotonic
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
-        # (when, parts pinned to each link, the oldest SMS due's acceptance): `_waiting`'s last reads.
-        self._looked: tuple[float, dict[str, int], float | None] | None = None
+        # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
+        self.waiting = WaitingLook(ReadThread(store.db.path, "status-reads"))
+        self._last_status: dict[str, Any] = {}
         # The last (wall, monotonic) reading and the highest row ids then; kept across a restart of
         # the worker, so that a step during its pause is still seen.
         self._readings: tuple[float, float, Marks] | None = None
@@ -127,55 +126,27 @@ class Housekeeping:
             await asyncio.sleep(STATUS_INTERVAL)
 
     async def _status_loop(self) -> None:
-        while True:
-            try:
-                self.report_status()
-            except Exception as exc:  # the next turn tries again; one line a second at most
-                _status_faults.error("status.failed", exc, traceback=True, error=str(exc))
-            await asyncio.sleep(STATUS_INTERVAL)
+        try:
+            while True:
+                try:
+                    await self.waiting.refresh(self._last_status, self.monotonic(), self.store.clock())
+                    self._last_status = self.report_status()
+                except Exception as exc:  # the next turn tries again; one line a second at most
+                    _status_faults.error("status.failed", exc, traceback=True, error=str(exc))
+                await asyncio.sleep(STATUS_INTERVAL)
+        finally:
+            self.waiting.reads.close()
 
     def report_status(self) -> dict[str, Any]:
         """The status file, and systemd's STATUS= line when it changes (its one writer)."""
         status = self.store_status()
         write_status(self.status_path, status)
-        said = status_line(status, *self._waiting(status))
+        waits = self.waiting.said(status, getattr(self.notifier, "config", None), self.store.clock())
+        said = status_line(status, *waits)
         if said != self._said:  # only changes: the journal keeps every STATUS= as a record
             notify_status(said)
             self._said = said
         return status
-
-    def _waiting(self, status: dict[str, Any]) -> tuple[list[str], bool]:
-        """The routes whose SMS wait (as `smsgw status` words them) and whether an SMS due has waited
-        past `QUEUE_STUCK_SECONDS`, for STATUS=: it said "links up 1/2" as for a spare link down while
-        an exclusive prefix's SMS, or a premium answer pinned to the link down, waited.
-
-        The two reads (parts pinned to a link, the oldest SMS due) go at most every WAITING_LOOK_SECONDS
-        and only when they can matter; a failing read leaves them out, never the status file."""
-        from gateway.cli.status import QUEUE_STUCK_SECONDS
-        from gateway.configlinks import receipt_siblings
-        from gateway.routing import unserved
-        from gateway.store.admin import pinned_waiting
-        from gateway.web.metrics import queue_oldest
-
-        config = getattr(self.notifier, "config", None)
-        links = status.get("links", {})
-        up = {name for name, link in links.items() if link.get("state") == "active"}
-        routes = config.routes() if config is not None else []
-        now = self.monotonic()
-        if self._looked is None or now - self._looked[0] >= WAITING_LOOK_SECONDS:
-            conn, pinned, oldest = self.store.db.conn, {}, None
-            with contextlib.suppress(sqlite3.Error):
-                if up and set(links) - up:  # a link down beside one up: what waits for it alone
-                    pinned = pinned_waiting(conn)
-                if status.get("queued"):
-                    oldest = queue_oldest(conn, self.store.clock())
-            self._looked = (now, pinned, oldest)
-        _at, pinned, oldest = self._looked
-        stuck = oldest is not None and self.store.clock() - oldest > QUEUE_STUCK_SECONDS
-        if not up or not routes:  # with no link up at all, "links up 0/N" says it
-            return [], stuck
-        siblings = receipt_siblings(config.smsc) if config is not None else {}
-        return unserved(routes, up.__contains__, pinned, siblings), stuck
 
     async def mail_kept(self) -> int:
         """The answers a phone's flood kept, mailed once it has been quiet for an hour. Its failure

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import housekeeping
+from gateway import housekeeping, statuswaits
 from gateway.config import load_config
 from gateway.housekeeping import STATUS_FILE, read_status
 from tests.conftest import config_text, free_port, mail, running_gateway, smsc_link
@@ -127,7 +127,7 @@ async def test_status_line_names_an_unserved_prefix_and_a_pinned_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.2)
-    monkeypatch.setattr(housekeeping, "WAITING_LOOK_SECONDS", 0.1, raising=False)
+    monkeypatch.setattr(statuswaits, "LOOK_SECONDS", 0.1)
     notify = tmp_path / "notify"
     monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
     async with HappySMSC() as smsc, notify_socket(notify) as received:
@@ -154,7 +154,7 @@ async def test_status_line_names_an_unserved_prefix_and_a_pinned_answer(
 
 async def test_status_line_says_a_queue_is_stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.2)
-    monkeypatch.setattr(housekeeping, "WAITING_LOOK_SECONDS", 0.1, raising=False)
+    monkeypatch.setattr(statuswaits, "LOOK_SECONDS", 0.1)
     notify = tmp_path / "notify"
     monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
     async with ThrottlingSMSC(accept_per_second=0.001) as smsc, notify_socket(notify) as received:
