@@ -152,6 +152,9 @@ MEANINGS: dict[str, str] = {
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"
     " as the submit_sm_resp id itself",
+    "smsc.sender_prefix": "CIMD2: the number of the SMSC interface, which it puts before the sender (023 is a"
+    " sub-address): a number sender under it goes without it, one outside it without 023 (logged);"
+    ' "never": no 023 at all (Kannel\'s sender-prefix)',
     "smsc.source_ton": "SMPP source TON instead of the detected one",
     "smsc.source_npi": "SMPP source NPI instead of the detected one",
     "simulator.enabled": "run the built-in SMSC simulator inside the daemon (off in production)",

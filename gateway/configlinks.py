@@ -7,6 +7,7 @@ credential.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,9 @@ from smsc.settings import LinkSettings
 
 if TYPE_CHECKING:
     from smsc.base import SmscLink
+
+
+SENDER_PREFIX = re.compile(r"\+?[0-9]{1,20}")  # as a number sender is written (`senderrules`)
 
 
 class SmscSection(_Section):
@@ -45,6 +49,7 @@ class SmscSection(_Section):
     source_npi: int | None = None
     dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
     smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
+    sender_prefix: str | None = None  # CIMD2: the interface's number, left off 023; "never": no 023
 
     @field_validator("prefixes")
     @classmethod
@@ -53,6 +58,30 @@ class SmscSection(_Section):
             if not p.startswith("+") or not p[1:].isdigit():
                 raise ValueError(f"prefix {p!r} must look like +48 or +4860")
         return v
+
+    @field_validator("sender_prefix")
+    @classmethod
+    def _sender_prefix(cls, v: str | None) -> str | None:
+        from smsc.cimd2.messages import NEVER, international_digits
+
+        if v is None or v == NEVER:
+            return v
+        if not SENDER_PREFIX.fullmatch(v) or not international_digits(v):
+            raise ValueError(
+                f"{v!r} is neither the number of the SMSC interface, in digits with an optional leading"
+                ' "+" (such as "+48500100"), nor "never"'
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _cimd2_only(self) -> SmscSection:
+        """The sub-address is CIMD2's (023): an SMPP source_addr is the whole number, and a prefix
+        set there would silently do nothing."""
+        if self.sender_prefix is not None and self.type != "cimd2":
+            raise KeyProblem(
+                "sender_prefix", 'only a type = "cimd2" link takes it (SMPP sends the whole number)'
+            )
+        return self
 
     @model_validator(mode="after")
     def _exclusive(self) -> SmscSection:
@@ -117,6 +146,7 @@ class SmscSection(_Section):
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
             dc0_charset=self.dc0_charset, max_per_second=self.max_per_second,
+            sender_prefix=self.sender_prefix,
         )  # fmt: skip
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:

@@ -43,6 +43,9 @@ class LinkSettings:
     # The contract's rate, for a driver that holds submits after the dispatcher's pacing (CIMD2's
     # submits waiting for their phone's second): they are paced again as they reach the wire.
     max_per_second: float | None = None
+    # CIMD2's 023 is a sub-address the SMSC appends to the interface's own number: a numeric sender
+    # under this prefix goes without it, "never" sends no 023 (Kannel's sender-prefix). None: whole.
+    sender_prefix: str | None = None
 
 
 class SimulatorSettings(Protocol):

@@ -120,7 +120,7 @@ class Cimd2Link:
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
         try:
-            params = submit_params(sms)
+            params = submit_params(sms, self.cfg)
             encode(Packet(Op.SUBMIT, 1, params))  # refuse unsendable values before touching the wire
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))

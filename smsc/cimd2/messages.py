@@ -13,6 +13,7 @@ One phone's submits go a second apart (`smsc.cimd2.spacing`), so that no two of 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from smsc.cimd2.packet import (
 from smsc.cimd2.times import parse_time, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
+from smsc.settings import LinkSettings
 
 # What a status report may quote of the SMS (protocols.md 1.9): never kept in its raw form.
 TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})
@@ -79,11 +81,53 @@ def login_params(user: str, password: str) -> list[tuple[int, str]]:
     return [(P.USER_IDENTITY, user), (P.PASSWORD, password)]
 
 
-def submit_params(sms: OutboundSms) -> list[tuple[int, str]]:
-    """The submit (03) parameters for one part; ValueError names what cannot be sent."""
+NEVER = "never"  # `LinkSettings.sender_prefix`: no 023 at all, the SMSC sends from the interface's number
+_WARNED_MAX = 1000  # (link, sender) pairs remembered as warned of: a pool of numbers cannot grow it further
+_warned: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+
+def international_digits(number: str) -> str:
+    """A number's digits with its international form's "+" or "00" taken off, so that a prefix and a
+    sender written in different forms ("+48500100", "0048500100200") still compare."""
+    digits = number.removeprefix("+")
+    return digits[2:] if digits.startswith("00") else digits
+
+
+def sub_address(source: str, prefix: str | None, *, link: str) -> str | None:
+    """The 023 of a numeric sender, or None for none. The SMSC appends 023 to the number configured in
+    the interface's profile (protocols.md 1.5): with that number as `prefix` the sender goes as what
+    follows it, and as nothing when it is the number itself. A sender outside the prefix cannot be
+    written as a sub-address at all; sent whole it would reach phones as the interface's number with
+    ours appended, so it goes without 023, as Kannel's sender-prefix does, and the admin is told."""
+    if prefix is None:
+        return source
+    if prefix == NEVER:
+        return None
+    digits, head = international_digits(source), international_digits(prefix)
+    if digits.startswith(head):
+        return digits[len(head) :] or None
+    key = (link, source)
+    if key in _warned:
+        _warned.move_to_end(key)
+    else:
+        _warned[key] = None
+        if len(_warned) > _WARNED_MAX:
+            _warned.popitem(last=False)
+        log.warning(
+            "cimd2.sender_outside_prefix", link=link, sender=source, sender_prefix=prefix,
+            sent="without 023: phones see the interface's own number",
+        )  # fmt: skip
+    return None
+
+
+def submit_params(sms: OutboundSms, cfg: LinkSettings | None = None) -> list[tuple[int, str]]:
+    """The submit (03) parameters for one part; ValueError names what cannot be sent. `cfg` gives the
+    link's `sender_prefix` (`sub_address`); without it a numeric sender goes whole in 023."""
     params: list[tuple[int, str]] = [(P.DESTINATION, sms.destination)]
     if _NUMERIC.fullmatch(sms.source):
-        params.append((P.ORIGINATOR, sms.source))
+        prefix, link = (cfg.sender_prefix, cfg.name) if cfg is not None else (None, "")
+        if (originator := sub_address(sms.source, prefix, link=link)) is not None:
+            params.append((P.ORIGINATOR, originator))
     elif sms.source:
         if len(sms.source) > 11:
             raise ValueError(f"alphanumeric originator {sms.source!r} is longer than 11 characters")
