@@ -150,7 +150,6 @@ STREAMS = {
     "empty": b".\r\n",
     "dot_stuffed": b"..first\r\nmid\r\n.\r\n..\r\n...x\r\n.\r\n",
     "dot_lines_not_end": b"a.\r\n.a\r\n. \r\n.\r.\r\nx\r\n.\r\n",
-    "lone_lf": b"one\ntwo\n.\nthree\r\n.\n.\r\n.\r\n",
     "no_crlf_before_dot": b"text.\r\n.\r\n",
     "bare_cr": b"a\r\r\n\r.\r\n\r\n.\r\n",
     "blank_lines": b"\r\n\r\n\r\n.\r\n",
@@ -172,6 +171,18 @@ async def test_the_body_arrives_unstuffed_and_whole() -> None:
     assert seen[-1] == (b".first\r\nmid\r\n", b".first\r\nmid\r\n")
     assert b"250 2.0.0 Taken" in replies
     assert replies.count(b"250 2.0.0 Taken") == 1  # the second "mail" was RSET's 500s, not DATA
+
+
+async def test_lines_a_bare_lf_ends_are_unstuffed_but_never_end_the_data() -> None:
+    """Where aiosmtpd departs from the mail servers people send through: a line that a bare LF ends
+    loses the dot its client doubled (Python's smtplib stuffs after every LF; Postfix and Exim read
+    such lines), while the end of data is only CRLF.CRLF, so "\\n.\\n" ends nothing (no smuggling)."""
+    stream = b"one\ntwo\n.\n..three\r\n.\n..x\n.\r\n...\r\n.\r\n"
+    for segments in cuts(stream):
+        for glued in (False, True):
+            replies, seen, _ = await session(segments, glued=glued)
+            assert seen == [(b"one\ntwo\n\n.three\r\n\n.x\n\r\n..\r\n",) * 2], (segments, glued)
+            assert replies.count(b"250 2.0.0 Taken") == 1 and replies.endswith(b"\r\n250 2.0.0 OK\r\n")
 
 
 async def test_oversize_is_refused_and_swallowed() -> None:

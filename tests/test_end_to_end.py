@@ -322,3 +322,18 @@ async def test_a_mail_rule_sending_the_gateways_own_notices_back_to_a_phone_is_n
         assert sent() == {"450", "458", "459"}
         recorded = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchall()
         assert [r[0] for r in recorded][:2] == ["the gateway's own notice, sent back by a mail rule"] * 2
+
+
+async def test_a_scripts_mail_with_lf_lines_loses_the_dots_its_client_doubled(tmp_path: Path) -> None:
+    # `smtplib.sendmail(..., msg.as_bytes())`, as monitoring scripts send: the lines end in a bare LF
+    # and smtplib doubles the dot that starts any of them, as Postfix and Exim read such lines. A
+    # quoted-printable Polish text wraps before a full stop ("piątek=\n.") just as easily.
+    msg = mail(to("601123456"), ".NET service restarted\nDisk check done\n...and the backup too")
+    assert msg.as_bytes().count(b"\n.") == 2  # LF lines, dots at line starts
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        res = await gw.send(msg.as_bytes(), [to("601123456")])
+        assert res.error is None and res.refused == {}
+        await smsc.wait_for(1)
+        text = smsc.received[0].text
+        assert ".NET service restarted" in text and "..NET" not in text
+        assert "...and the backup too" in text and "....and" not in text

@@ -56,6 +56,16 @@ aiosmtpd.smtp.sanitized_log = _sanitized_log  # the name aiosmtpd's command loop
 GROUPABLE = frozenset({"MAIL", "RCPT", "RSET", "NOOP"})
 
 
+def _unstuffed(line: bytes) -> bytes:
+    """A body line without the dot its client doubled (RFC 5321 4.5.2), also on the lines that a
+    bare LF ends within it: Python's smtplib stuffs after every LF of a `msg.as_bytes()` (whose lines
+    end so), and Postfix and Exim read those lines as lines; a quoted-printable Polish text put its
+    doubled dots in the SMS ("piątek.."). Only the end of data stays CRLF.CRLF (no smuggling)."""
+    if line[:1] == b".":
+        line = line[1:]
+    return line.replace(b"\n.", b"\n") if b"\n." in line else line
+
+
 class LeanSMTP(SMTP):
     """aiosmtpd's server with the cheaper per-command steps described in the module doc."""
 
@@ -182,7 +192,7 @@ class LeanSMTP(SMTP):
                     if line == b".\r\n":
                         break
                     size += len(line)
-                    pieces.append(line[1:] if line[0] == 0x2E else line)
+                    pieces.append(_unstuffed(line))
                     continue
                 chunk = await reader.readuntil(END_OF_DATA)
             except asyncio.LimitOverrunError:
@@ -190,7 +200,7 @@ class LeanSMTP(SMTP):
                 return await self._read_lines(state, pieces, size, limit)
             body = chunk[:-3]  # the last line's CRLF stays, the "." line goes
             size += len(body)
-            pieces.append(body.replace(b"\r\n.", b"\r\n") if b"\r\n." in body else body)
+            pieces.append(body.replace(b"\n.", b"\n") if b"\n." in body else body)
             break
         return (_DataState.TOO_MUCH if size > limit else _DataState.NOMINAL), pieces
 
@@ -228,7 +238,7 @@ class LeanSMTP(SMTP):
                     state = _DataState.TOO_LONG
                     pieces.clear()
                 else:
-                    pieces.append(line[1:] if line[:1] == b"." else line)
+                    pieces.append(_unstuffed(line))
         return state, pieces
 
     def _line_waiting(self) -> bool:
