@@ -5,6 +5,12 @@ that they can be raised later without invalidating existing hashes. Verification
 slow (about 50 ms, 16 MiB) and takes the same path for an unknown user, a user without a password
 and a garbled row, so that the reply time does not tell an attacker which accounts exist. Callers
 on the event loop run it through `off_loop`, on this module's own pool of two threads.
+
+A password that is not UTF-8 is also tried as the same bytes read in the legacy code pages of
+`LEGACY_CODEPAGES`: mail clients send credentials in the machine's code page when the server
+announces no UTF-8 (MailKit does), so the owner of "Zażółć" on Polish Windows sent it in cp1250,
+was refused, and locked themself out with the right password. Each reading costs one more scrypt,
+on every path alike; a UTF-8 password (anything a browser posts) costs one as before.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ class _Params:
 # genuine check (the salt is fixed; nothing can ever match because the digest is random).
 _DUMMY = _Params(N, R, P, b"\0" * SALT_BYTES, os.urandom(HASH_BYTES))
 
+# Polish Windows (its ANSI code page), Polish Unix set-ups, Western Windows: the code pages a
+# password from this gateway's users arrives in when it is not UTF-8.
+LEGACY_CODEPAGES = ("cp1250", "iso-8859-2", "cp1252")
+
 
 def _encode(pw: str) -> bytes:
     # SASLprep (RFC 4013, used by PLAIN) is close to NFKC; normalising both at set and check time
@@ -67,8 +77,30 @@ def _encode(pw: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _scrypt(pw: str, p: _Params) -> bytes:
-    return hashlib.scrypt(_encode(pw), salt=p.salt, n=p.n, r=p.r, p=p.p, maxmem=_MAXMEM, dklen=len(p.digest))
+def _readings(pw: str) -> list[bytes]:
+    """The forms `pw` is checked in: as given, and, when it carries undecodable bytes, those bytes
+    read in each legacy code page (one that leaves a byte undefined cannot be what was typed).
+
+    Depends on `pw` alone, never on the stored hash, so every path runs as many scrypts."""
+    forms = [_encode(pw)]
+    if not any("\udc80" <= ch <= "\udcff" for ch in pw):
+        return forms
+    try:
+        raw = pw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # other surrogates besides: not bytes off the wire
+        return forms
+    for codepage in LEGACY_CODEPAGES:
+        try:
+            form = _encode(raw.decode(codepage))
+        except UnicodeDecodeError:
+            continue
+        if form not in forms:
+            forms.append(form)
+    return forms
+
+
+def _scrypt(pw: bytes, p: _Params) -> bytes:
+    return hashlib.scrypt(pw, salt=p.salt, n=p.n, r=p.r, p=p.p, maxmem=_MAXMEM, dklen=len(p.digest))
 
 
 def hash_password(pw: str) -> str:
@@ -100,20 +132,19 @@ def _parse(stored: str) -> _Params | None:
 def verify_password(pw: str, stored: str | None) -> bool:
     """True when `pw` matches `stored`; False for a mismatch, a missing or an unreadable hash.
 
-    Never raises on the text of `pw`: any string costs one full scrypt run on every path."""
+    Never raises on the text of `pw`. Every reading of `pw` is hashed on every path, a match or
+    not, so that an unknown user costs what a known one does for the same input."""
     params = _parse(stored) if stored else None
-    if params is None:
+    target = params or _DUMMY  # nothing real to compare against: fail after the same work
+    matched = False
+    for form in _readings(pw):
         try:
-            hmac.compare_digest(_scrypt(pw, _DUMMY), _DUMMY.digest)
-        except (ValueError, MemoryError):  # as below: never an answer of its own for no user
-            pass
-        return False
-    try:
-        candidate = _scrypt(pw, params)
-    except (ValueError, MemoryError):
-        # Parameters within the bounds can still exceed what OpenSSL accepts on this machine.
-        return False
-    return hmac.compare_digest(candidate, params.digest)
+            candidate = _scrypt(form, target)
+        except (ValueError, MemoryError):
+            # Parameters within the bounds can still exceed what OpenSSL accepts on this machine.
+            return False
+        matched |= hmac.compare_digest(candidate, target.digest)
+    return matched and params is not None
 
 
 def is_password_hash(stored: str | None) -> bool:
