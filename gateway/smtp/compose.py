@@ -21,6 +21,7 @@ from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
+from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
@@ -277,7 +278,7 @@ def compose(
         account_id=account.id,
         sender=source,
         domains=domains,
-        names=_names(mail.named, numbers, addresses or {}),
+        names=_names(mail.named, numbers, addresses or {}, cfg.gateway.default_region),
     )
     return (
         Acceptance(**common, dedup_key=dedup_key, messages=messages),
@@ -334,24 +335,38 @@ def _a_reply(raw: bytes, cfg: Config) -> bool:
 
 
 def _names(
-    named: Sequence[tuple[str, str]], numbers: Sequence[str], addresses: Mapping[str, str]
+    named: Sequence[tuple[str, str]], numbers: Sequence[str], addresses: Mapping[str, str], region: str
 ) -> dict[str, str]:
-    """What the mail's To and Cc call each number, by the local part it was addressed at (its RCPT
-    form, or the number itself), made fit for an answer's From (`forwarded.contact_name`)."""
+    """What the mail's To and Cc call each number, made fit for an answer's From
+    (`forwarded.contact_name`). Matched by the E.164 number each To address reads as, as RCPT reads
+    it: `"601 123 471"@…`, `0048-601-123-471@…` and a RCPT of `601123471@…` are one phone, which
+    comparing the written forms missed. A number RCPT took otherwise than its first reading (a
+    conversation's, `international_too`) is named by the address RCPT had for it."""
     if not named:
         return {}
-    names: dict[str, str] = {}
+    wanted = set(numbers)
+    by_rcpt: dict[str, str] = {}
     for number in numbers:
-        forms = {
-            number.casefold(),
-            number.lstrip("+"),
-            addresses.get(number, "").rpartition("@")[0].casefold(),
-        }
-        for local, name in named:
-            if local in forms and (shown := forwarded.contact_name(name)) is not None:
-                names[number] = shown
-                break
+        if (read := _e164(addresses.get(number, ""), region, rcpt=True)) is not None:
+            by_rcpt.setdefault(read, number)
+    names: dict[str, str] = {}
+    for local, name in named:
+        read = _e164(local, region)
+        number = read if read in wanted else by_rcpt.get(read or "")
+        if number is None or number in names:
+            continue
+        if (shown := forwarded.contact_name(name)) is not None:
+            names[number] = shown
     return names
+
+
+def _e164(local: str, region: str, *, rcpt: bool = False) -> str | None:
+    """The number a local part names (of an RCPT address as given, quotes and domain on it, with
+    `rcpt`), or None for one that is no number (`biuro@…`)."""
+    try:
+        return to_e164(split_address(local)[0] if rcpt else local, region)
+    except BadNumber:
+        return None
 
 
 def _parts(p: Plan) -> list[NewPart]:
