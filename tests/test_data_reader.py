@@ -3,6 +3,7 @@
 The same byte streams go through the listener's class twice, once with its own DATA reader and
 once with aiosmtpd's, delivered in every way TCP may cut them (at each byte boundary, and one byte
 per segment); the replies, what the handler saw and the session afterwards must be the same.
+The one departure, lines that a bare LF ends, has a test of its own.
 """
 
 from __future__ import annotations
