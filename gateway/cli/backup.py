@@ -24,7 +24,9 @@ import pwd
 import re
 import shlex
 import sqlite3
+import stat
 import sys
+import tempfile
 import time
 from contextlib import closing
 from datetime import UTC, datetime
@@ -76,56 +78,71 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     dest, dated = Path(args.path), False
     try:
         dest, dated = _destination(cfg, dest, str(args.path), source, force=args.force)
-        # Written under another name and renamed once whole and checked: a backup cut off (disk full,
-        # Ctrl-C) never lies under the name of a good one. 0600: it holds texts and password hashes.
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        refuse_open_directory(cfg, dest.parent)
         for left, pid, size in remove_unfinished(dest, dated=dated):
             why = f"left unfinished by a backup (pid {pid}) no longer running"
             print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE))
+        # Written under another name and renamed once whole and checked: a backup cut off (disk full,
+        # Ctrl-C) never lies under the name of a good one. The name is in a directory of its own that
+        # no one could foresee (mkdtemp: random, O_EXCL, 0700): SQLite opens the copy and its -journal
+        # by name, and `.NAME.PID.tmp` beside the backups, opened to truncate, followed a link another
+        # user put there to any file, or wrote the database into their 0666 file.
+        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=f".{os.getpid()}.tmp", dir=dest.parent))
     except OSError as exc:
         directory = dest if not dated and str(args.path).endswith(("/", os.sep)) else dest.parent
         raise CliError(not_writable_here(cfg, directory, exc)) from None
+    tmp = work / dest.name
     try:
+        made = -1
         try:
-            # Read-only: a connection that may write checkpoints and deletes the WAL when it closes
-            # last, which would leave a crash's WAL flag behind with no WAL (`gateway.store.walcheck`).
-            live_uri = f"file:{pathname2url(str(source.absolute()))}?mode=ro"
-            with (
-                closing(sqlite3.connect(live_uri, uri=True, timeout=30)) as live,
-                closing(sqlite3.connect(tmp)) as copy,
-            ):
-                live.backup(copy)  # pages=-1: every page in one step, one snapshot
-                copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-                problems = integrity_problems(copy)
-                version = copy.execute("SELECT version FROM schema_version").fetchone()[0]
-                messages = copy.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-        except sqlite3.Error as exc:
-            if copy_write_failed(exc):
-                raise CliError(not_written(dest, str(exc), source, full=disk_full(exc))) from exc
-            raise CliError(database_error(source, exc)) from exc
-        if problems is not None:
-            raise CliError(
-                f"the copy of {source} failed its integrity check ({problems}); no backup written."
-                " The database is damaged: stop the daemon and restore the last good backup"
-                " (`smsgw restore BACKUP`)"
-            )
-        try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            # 0600 from its creation, whatever the umask: it holds texts and password hashes.
+            made = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+            os.fchmod(made, PRIVATE)
+            version, messages = _copy(source, tmp, dest)
+            if not os.path.samestat(os.lstat(tmp), os.fstat(made)):  # no one but us (and root) writes there
+                raise CliError(f"the copy {tmp} was replaced while it was written; no backup written")
+            os.fsync(made)  # a full disk may show only here (NFS, delayed allocation)
             os.replace(tmp, dest)
             _sync_dir(dest.parent)
-        except OSError as exc:  # a full disk may show only at the fsync (NFS, delayed allocation)
+        except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             raise CliError(not_written(dest, exc.strerror or str(exc), source, full=full)) from None
+        finally:
+            if made >= 0:
+                os.close(made)
     finally:
-        tmp.unlink(missing_ok=True)
+        remove_private_dir(work)  # all that is left of the copy: only we could put anything in it
     size = dest.stat().st_size / 1e6
     print(f"backup written: {dest} ({size:.1f} MB, schema version {version}, {messages} messages)")
     return 0
+
+
+def _copy(source: Path, tmp: Path, dest: Path) -> tuple[int, int]:
+    """Copy the live database into `tmp` and check it whole: (schema version, messages)."""
+    try:
+        # Read-only: a connection that may write checkpoints and deletes the WAL when it closes
+        # last, which would leave a crash's WAL flag behind with no WAL (`gateway.store.walcheck`).
+        live_uri = f"file:{pathname2url(str(source.absolute()))}?mode=ro"
+        with (
+            closing(sqlite3.connect(live_uri, uri=True, timeout=30)) as live,
+            closing(sqlite3.connect(tmp)) as copy,
+        ):
+            live.backup(copy)  # pages=-1: every page in one step, one snapshot
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            problems = integrity_problems(copy)
+            version = copy.execute("SELECT version FROM schema_version").fetchone()[0]
+            messages = copy.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    except sqlite3.Error as exc:
+        if copy_write_failed(exc):
+            raise CliError(not_written(dest, str(exc), source, full=disk_full(exc))) from exc
+        raise CliError(database_error(source, exc)) from exc
+    if problems is not None:
+        raise CliError(
+            f"the copy of {source} failed its integrity check ({problems}); no backup written."
+            " The database is damaged: stop the daemon and restore the last good backup"
+            " (`smsgw restore BACKUP`)"
+        )
+    return version, messages
 
 
 def refuse_lost_wal(db: Path) -> None:
@@ -163,6 +180,65 @@ def _destination(cfg: Config, dest: Path, given: str, source: Path, *, force: bo
     if dest.exists() and not force:
         raise CliError(f"{dest} exists; give another path, or --force to replace it")
     return dest, dated
+
+
+def refuse_open_directory(cfg: Config, directory: Path) -> None:
+    """Refuse to write the backup in `directory` when another user could rename what is in it, or a
+    directory above it: SQLite opens the copy and its -journal by name, in a directory only we write
+    in; one who may rename that directory can put their own in its place between our mkdir and
+    SQLite's open, with a link in it that sends the database (password hashes, SMS texts) into a file
+    they read, or over any file this user may write.
+
+    Each directory from `/` down must belong to this user or root and, if its group or every user may
+    write in it, have the sticky bit (as /tmp), which keeps others from renaming our entries: sshd's
+    StrictModes asks as much of the way to authorized_keys. A backup directory of the service's user,
+    root's /var/backups or /tmp pass; a group-writable /srv/backup needs `chmod +t`."""
+    from gateway.filemodes import mode_text, owner_name
+
+    real = directory.resolve(strict=True)
+    for each in (real, *real.parents):
+        st = os.lstat(each)
+        if st.st_uid not in (os.geteuid(), 0):
+            why, fix = f"belongs to user {owner_name(st.st_uid)}", "give it to this user or root (chown)"
+        elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            who = "every user" if st.st_mode & stat.S_IWOTH else "its group"
+            why = f"is writable by {who} ({mode_text(st.st_mode)}) without the sticky bit"
+            fix = f"chmod go-w {shlex.quote(str(each))}, or chmod +t (others may then rename only their own)"
+        else:
+            continue
+        raise CliError(
+            f"cannot write the backup in {directory}: {each} {why}; another user could swap the name the"
+            f" copy is written under for a link, and have the database written into a file they read or"
+            f" over another file. {fix[0].upper()}{fix[1:]}, or give a directory of this user:"
+            f" {make_dir(cfg, directory)}",
+            EXIT_USAGE,
+        )
+
+
+def remove_private_dir(path: Path) -> int | None:
+    """Remove the directory a backup wrote its copy in, and the files in it (bytes freed), unless it
+    is not a directory of this user (None). Only we may put entries there, so none is looked at."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    size = 0
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            return None
+        for name in os.listdir(fd):
+            try:
+                size += os.stat(name, dir_fd=fd, follow_symlinks=False).st_size
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass  # gone meanwhile; rmdir says if anything stayed
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return None
+    return size
 
 
 def not_writable_here(cfg: Config, directory: Path, exc: OSError) -> str:
@@ -221,14 +297,40 @@ def not_written(dest: Path, reason: str, source: Path, *, full: bool) -> str:
 def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]:
     """Remove the temporary copies that backups to `dest` left when killed (a nightly job's timeout,
     kill -9, a crash): (path, pid, bytes) of each. Each is as large as the database, and nothing
-    else removes them: night after night they filled the disk. Only ours: a regular file of this
-    user named as a backup to `dest` names its copy (`.NAME.PID.tmp`; for a directory, any
-    `smsgw-YYYYMMDD-HHMMSS.db`), whose process is gone; a backup still running keeps its copy."""
+    else removes them: night after night they filled the disk. Only ours, whose process is gone (a
+    backup still running keeps its copy): a directory of this user named as a backup to `dest`
+    names the one it writes its copy in (`.NAME.XXXXXXXX.PID.tmp`; for a directory, any
+    `smsgw-YYYYMMDD-HHMMSS.db`), or a regular file of this user named as earlier versions named
+    the copy itself (`.NAME.PID.tmp`)."""
     from gateway.store.restoretmp import remove_dead_copies
 
     name = _DATED if dated else re.escape(dest.name)
-    ours = re.compile(rf"\.({name})\.([1-9][0-9]{{0,6}})\.tmp")  # a pid (pid_max is at most 4194304)
-    return remove_dead_copies(dest.parent, ours, pid_group=2)
+    pid = "([1-9][0-9]{0,6})"  # pid_max is at most 4194304
+    removed = remove_dead_copies(dest.parent, re.compile(rf"\.({name})\.{pid}\.tmp"), pid_group=2)  # older
+    mkdtemp = re.compile(rf"\.({name})\.[a-z0-9_]{{8}}\.{pid}\.tmp")
+    try:
+        names = sorted(dest.parent.iterdir())
+    except OSError:  # a directory we may write in but not list
+        names = []
+    for path in names:
+        found = mkdtemp.fullmatch(path.name)
+        if (
+            found is not None
+            and not _running(int(found[2]))
+            and (size := remove_private_dir(path)) is not None
+        ):
+            removed.append((path, int(found[2]), size))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def integrity_problems(conn: sqlite3.Connection) -> str | None:
