@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from gateway import statelock
-from gateway.cli import common
-from gateway.cli.common import CliError, DaemonStarting, open_store, pid_alive
+from gateway.cli.common import CliError, DaemonStarting, database_error, open_store
+from gateway.cli.statusdaemon import (
+    STATUS_STALE_SECONDS as STATUS_STALE_SECONDS,  # (gateway.web.attention reads it here)
+)
+from gateway.cli.statusdaemon import (
+    UNKNOWN,
+    DatabaseLocked,
+    daemon_now,
+    daemon_state,
+    lock_holder,
+    print_unread,
+    probe_lock,
+    when,
+)
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.routing import Route
+    from gateway.store.db import Store
 
-STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
 # An SMS with a part due that has waited this long since it was accepted is trouble: an SMSC that
 # throttled every submit left the queue standing for minutes while the link was up and status said 0.
 QUEUE_STUCK_SECONDS = 600.0
@@ -29,18 +41,6 @@ QUEUE_STUCK_SECONDS = 600.0
 # line, and /healthz and STATUS= in the same words (/healthz once said `StoreBusy`, a class name).
 STORE_LOCKED = "database locked by another process"
 STORE_LOCKED_ADVICE = "end the sqlite3 shell or the backup holding it"
-
-
-def when(ts: float | None) -> str:
-    """A time in [gateway] timezone with its offset ("2026-12-04 10:41:02 +01:00"): the logs are in
-    UTC, and without the zone the two read an hour apart."""
-    from datetime import datetime
-
-    if not ts:
-        return "-"
-    # No zone configured (before a config is read): the machine's, as `common.when` prints then.
-    offset = datetime.fromtimestamp(ts, common._zone).astimezone(common._zone).strftime("%z")
-    return f"{common.when(ts)} {offset[:3]}:{offset[3:]}"
 
 
 # `smsgw status` exits as `systemctl status` and LSB init scripts do, so that a monitoring check
@@ -57,9 +57,11 @@ STATUS_CODES = (
     " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
     " database: status says which); 2 a usage error, also status run as root in the service user's"
     " state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is not running: stopped, or"
-    " exited without a clean stop, or no database where state_dir points (no daemon ever ran there,"
-    " e.g. a mistyped state_dir; 3 also for a config error, and for a database missing where one"
-    " existed, as for every command: stderr says so). For a Nagios-style check, read 3 as CRITICAL."
+    " exited without a clean stop (3 also while another process holds its database locked: status waits"
+    " 2 s for it, then names that process's pid on stderr), or no database where state_dir points (no"
+    " daemon ever ran there, e.g. a mistyped state_dir; 3 also for a config error, and for a database"
+    " missing where one existed, as for every command: stderr says so). For a Nagios-style check, read"
+    " 3 as CRITICAL."
 )
 
 
@@ -67,36 +69,6 @@ def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
     """The login locks in the status file still running at `now` (the file is a few seconds old)."""
     elapsed = now - float(status.get("updated_at", now))
     return [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
-
-
-UNKNOWN = -1  # `holder` where the state directory's lock could not be read: the status file alone
-
-
-def lock_holder(cfg: Config) -> int | None:
-    """The daemon's pid as its lock on the state directory tells (`statelock.daemon_pid`), UNKNOWN
-    where that cannot be read."""
-    try:
-        return statelock.daemon_pid(cfg.state_dir)
-    except OSError:
-        return UNKNOWN
-
-
-def daemon_state(status: dict[str, Any] | None, now: float, holder: int | None = UNKNOWN) -> str | None:
-    """Why the daemon counts as not running (or not yet), or None when it runs.
-
-    `holder` is the pid holding the state directory's lock (None: nobody). A daemon migrating or
-    checking a large database at its start holds it long before it writes a status file, and a
-    status file's pid that is alive may be another process's (reused, or a copied state directory)."""
-    pid = int((status or {}).get("pid", 0) or 0)
-    if holder is not None and holder != UNKNOWN and (status is None or (holder and pid != holder)):
-        return f"starting (pid {holder or 'unknown'}): it has not written its status yet"
-    if status is None:
-        return "not running"
-    if holder is None or not pid_alive(pid):
-        return f"not running (pid {status.get('pid')} has exited without a clean stop)"
-    if now - status.get("updated_at", 0) > STATUS_STALE_SECONDS:
-        return f"not answering: pid {status['pid']} last wrote its status {when(status.get('updated_at'))}"
-    return None
 
 
 def _active(status: dict[str, Any]) -> Callable[[str], bool]:
@@ -149,15 +121,8 @@ def _began(status: dict[str, Any], trouble: dict[str, Any]) -> float:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    from gateway.adminrules import age, quiet_held
-    from gateway.configdoubts import maildir_doubts
-    from gateway.configlinks import receipt_siblings
-    from gateway.routing import unserved
-    from gateway.statusfile import read_status
-    from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
-
     try:
-        store = open_store(cfg, must_exist=True)
+        store = _open(cfg)
     except DaemonStarting as exc:
         # It checks or upgrades the database: what it holds can be read once it has, not before.
         if args.json:
@@ -166,15 +131,61 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             print(f"daemon    {exc.state}; try again when it runs")
         return STATUS_TROUBLE
     except CliError as exc:
-        if args.json and not cfg.db_path.exists():
-            # A check parsing stdout found nothing there at all: the object says why (stderr too).
-            missing = {"database": None, "error": str(exc), "daemon": {"state": "not running"}}
-            print(json.dumps(missing, indent=2))
-        if exc.code != STATUS_TROUBLE or cfg.db_path.exists():
-            raise
+        raise _unread(cfg, args, exc) from exc
+    try:
+        return _show(cfg, args, store)
+    except sqlite3.Error as exc:  # a lock taken after the open, held past the busy wait
+        raise _unread(cfg, args, CliError(database_error(cfg.db_path, exc))) from exc
+
+
+def _open(cfg: Config) -> Store:
+    """The store, after a short look at whether another process holds the database (DatabaseLocked):
+    SQLite's busy wait made a stopped daemon's locked database a 34-s wait and an exit 1."""
+    holder = lock_holder(cfg)
+    probe_lock(cfg, STORE_LOCKED_ADVICE, besides=holder if holder and holder > 0 else None)
+    return open_store(cfg, must_exist=True)
+
+
+def _unread(cfg: Config, args: argparse.Namespace, exc: CliError) -> CliError:
+    """The error status exits with where it cannot read the database, its code told by the daemon's
+    state, which needs no database; with `--json` the object saying why is printed first (stdout
+    was empty, and a check parsing it found nothing at all)."""
+    from gateway.statusfile import read_status
+
+    if not cfg.db_path.exists():
         # No database: no daemon ever ran on this state_dir (it makes one), so nothing runs. Exit 1
         # read as "running with trouble" to a monitor that tells the two apart.
-        raise CliError(str(exc), STATUS_NOT_RUNNING) from exc
+        if args.json:
+            print_unread(None, str(exc), "not running")
+        return CliError(str(exc), STATUS_NOT_RUNNING if exc.code == STATUS_TROUBLE else exc.code)
+    down = daemon_now(cfg, read_status(cfg.state_dir), time.time(), lock_holder(cfg))
+    state = down if down is not None else "running"
+    code = exc.code
+    if isinstance(exc, DatabaseLocked) or (code == STATUS_TROUBLE and _lock_error(str(exc))):
+        # Held by another process: the daemon, stopped, is not running (3) whatever holds its file;
+        # running or starting, it is in trouble (1), as the status of a running one says.
+        code = STATUS_NOT_RUNNING if state.startswith("not running") else STATUS_TROUBLE
+        if not args.json:
+            print(f"daemon    {state}")  # stderr says why the rest is not shown
+    if args.json:
+        print_unread(cfg.db_path, str(exc), state)
+    return CliError(str(exc), code)
+
+
+def _lock_error(text: str) -> bool:
+    """Whether an error opening the database is SQLite's lock wait running out."""
+    return "database is locked" in text or "database is busy" in text
+
+
+def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
+    """The status read from the open store, printed as text or JSON; its exit code."""
+    from gateway.adminrules import age, quiet_held
+    from gateway.configdoubts import maildir_doubts
+    from gateway.configlinks import receipt_siblings
+    from gateway.routing import unserved
+    from gateway.statusfile import read_status
+    from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+
     counts = store.admin.queue_counts()
     held, release = store.admin.quiet_held()
     status = read_status(cfg.state_dir)
@@ -182,9 +193,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     mail = outbox_health(store.db.conn, now)
     waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
     holder = lock_holder(cfg)
-    down = daemon_state(status, now, holder)
-    if down is not None and down.startswith("starting") and (doing := _start_words(cfg, holder)):
-        down = doing  # what its start does: checking a large database takes minutes
+    down = daemon_now(cfg, status, now, holder)
     routes = cfg.routes()
     held_for_link, siblings = store.admin.pinned_waiting(), receipt_siblings(cfg.smsc)
     # The routes whose SMS wait (an exclusive prefix's links down, premium answers pinned to a link
@@ -329,17 +338,6 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if locked:
         print(f"logins    {locked} locked after failed attempts (`smsgw auth list`, `smsgw auth unlock`)")
     return code
-
-
-def _start_words(cfg: Config, holder: int | None) -> str | None:
-    """What the daemon's start file says it does (`starting (pid N, smsgw V): checking the database
-    (1.8 GB)`), for one holding the lock; a check of a large database takes minutes."""
-    from gateway.statusfile import read_starting, starting_words
-
-    start = read_starting(cfg.state_dir)
-    if holder is None or not start or start.get("pid") != holder or not (doing := starting_words(start)):
-        return None
-    return DaemonStarting(holder, start.get("version"), doing).state
 
 
 def _links_words(status: dict[str, Any] | None) -> str:

@@ -1,0 +1,192 @@
+"""`smsgw status` before it reads the database: whether the daemon runs, as its lock on the state
+directory and its status file tell, and whether another process holds the database locked, and who.
+
+A stopped daemon's database held by an sqlite3 shell in exclusive locking mode (or a backup tool
+holding its write lock) kept `status` in SQLite's busy waits for 34 s, then exiting 1 ("runs with
+trouble") with nothing on stdout: a monitoring check timed out, or read a stopped gateway as
+running. The daemon's state comes from its lock and status file, which need no database; the
+database gets a wait as short as a status under a running daemon takes to name a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway import statelock
+from gateway.cli import common
+from gateway.cli.common import (
+    EXIT_CONFIG,
+    CliError,
+    DaemonStarting,
+    pid_alive,
+    refuse_root_in_service_dir,
+    use_database,
+)
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+
+# How long status waits for a lock on the database before it says who holds it. A write of the
+# daemon's holds it for milliseconds; a status under a running daemon named a lock in about 2 s.
+LOCK_WAIT_SECONDS = 2.0
+PROC_LOCKS = Path("/proc/locks")
+
+
+STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
+
+
+def when(ts: float | None) -> str:
+    """A time in [gateway] timezone with its offset ("2026-12-04 10:41:02 +01:00"): the logs are in
+    UTC, and without the zone the two read an hour apart."""
+    from datetime import datetime
+
+    if not ts:
+        return "-"
+    # No zone configured (before a config is read): the machine's, as `common.when` prints then.
+    offset = datetime.fromtimestamp(ts, common._zone).astimezone(common._zone).strftime("%z")
+    return f"{common.when(ts)} {offset[:3]}:{offset[3:]}"
+
+
+UNKNOWN = -1  # `holder` where the state directory's lock could not be read: the status file alone
+
+
+def lock_holder(cfg: Config) -> int | None:
+    """The daemon's pid as its lock on the state directory tells (`statelock.daemon_pid`), UNKNOWN
+    where that cannot be read."""
+    try:
+        return statelock.daemon_pid(cfg.state_dir)
+    except OSError:
+        return UNKNOWN
+
+
+def daemon_state(status: dict[str, Any] | None, now: float, holder: int | None = UNKNOWN) -> str | None:
+    """Why the daemon counts as not running (or not yet), or None when it runs.
+
+    `holder` is the pid holding the state directory's lock (None: nobody). A daemon migrating or
+    checking a large database at its start holds it long before it writes a status file, and a
+    status file's pid that is alive may be another process's (reused, or a copied state directory)."""
+    pid = int((status or {}).get("pid", 0) or 0)
+    if holder is not None and holder != UNKNOWN and (status is None or (holder and pid != holder)):
+        return f"starting (pid {holder or 'unknown'}): it has not written its status yet"
+    if status is None:
+        return "not running"
+    if holder is None or not pid_alive(pid):
+        return f"not running (pid {status.get('pid')} has exited without a clean stop)"
+    if now - status.get("updated_at", 0) > STATUS_STALE_SECONDS:
+        return f"not answering: pid {status['pid']} last wrote its status {when(status.get('updated_at'))}"
+    return None
+
+
+def start_words(cfg: Config, holder: int | None) -> str | None:
+    """What the daemon's start file says it does (`starting (pid N, smsgw V): checking the database
+    (1.8 GB)`), for one holding the lock; a check of a large database takes minutes."""
+    from gateway.statusfile import read_starting, starting_words
+
+    start = read_starting(cfg.state_dir)
+    if holder is None or not start or start.get("pid") != holder or not (doing := starting_words(start)):
+        return None
+    return DaemonStarting(holder, start.get("version"), doing).state
+
+
+def daemon_now(cfg: Config, status: dict[str, Any] | None, now: float, holder: int | None) -> str | None:
+    """`daemon_state`, and for a daemon in its start what the start does: checking a large
+    database takes minutes."""
+    down = daemon_state(status, now, holder)
+    if down is not None and down.startswith("starting") and (doing := start_words(cfg, holder)):
+        down = doing
+    return down
+
+
+class DatabaseLocked(CliError):
+    """Another process held the database past LOCK_WAIT_SECONDS; `pids` are those /proc/locks names."""
+
+    def __init__(self, path: Path, pids: list[int], advice: str) -> None:
+        who = "; ".join(f"pid {pid}{_program(pid)}" for pid in pids)
+        by = f" ({who})" if who else ""
+        super().__init__(
+            f"database {path} is locked by another process{by} and stayed so for {LOCK_WAIT_SECONDS:g} s:"
+            f" {advice}; status cannot read the queue and the outbox meanwhile"
+        )
+        self.pids = pids
+
+
+def probe_lock(cfg: Config, advice: str, besides: int | None = None) -> None:
+    """Raise DatabaseLocked when the database cannot be read within LOCK_WAIT_SECONDS.
+
+    What `open_store` does before its first read is done first, in its order: root refused in the
+    service's directory, the database marked in use against a restore, and a damaged WAL found
+    before SQLite's read could hide it. A missing database, or one that cannot be read for another
+    reason, is left to `open_store` to say. `besides` (the daemon's pid) is not named as a holder."""
+    from gateway.filemodes import refuse_unsafe_database
+    from gateway.store.db import StoreUnusable
+    from gateway.store.walcheck import refuse_lost_commits
+
+    path = cfg.db_path
+    if not (path.exists() and path.stat().st_size > 0):
+        return
+    refuse_root_in_service_dir(cfg)
+    use_database(cfg)
+    try:
+        refuse_lost_commits(path, time.time())
+    except StoreUnusable as exc:
+        raise CliError(str(exc), EXIT_CONFIG) from exc
+    try:
+        refuse_unsafe_database(path)  # a planted link is never read; open_store names it
+    except OSError:
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT_SECONDS)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseLocked(path, holders(path, besides), advice) from exc
+    except sqlite3.Error:
+        return
+
+
+def holders(db: Path, besides: int | None = None) -> list[int]:
+    """The pids holding a lock on the database or its -shm (not a waiter's), this process and
+    `besides` left out; empty where /proc/locks cannot be read (not Linux)."""
+    ids = set()
+    for path in (db, Path(f"{db}-shm")):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
+    try:
+        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return []
+    found = set()
+    for line in lines:
+        fields = line.split()  # `1: POSIX  ADVISORY  WRITE 1234 fe:00:5678 0 EOF`; a waiter: `1: -> POSIX`
+        if len(fields) > 5 and fields[1] != "->" and fields[5] in ids and fields[4].isdigit():
+            found.add(int(fields[4]))
+    return sorted(found - {os.getpid(), besides})
+
+
+def _program(pid: int) -> str:
+    """`, sqlite3` for the process `pid`: what to look for in `ps`; empty where it cannot be read."""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return f", {name}" if name else ""
+
+
+def print_unread(database: Path | None, error: str, state: str) -> None:
+    """The object `status --json` prints where it cannot read the database (`database` None: there
+    is none): a check parsing stdout found nothing there at all. stderr says why too."""
+    unread = {
+        "database": None if database is None else str(database),
+        "error": error,
+        "daemon": {"state": state},
+    }
+    print(json.dumps(unread, indent=2))
