@@ -14,7 +14,7 @@ down is caught up, and a month already billed is not mailed again.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -72,6 +72,8 @@ async def purge(store: Store, config: Config) -> int:
                 older_than_days=days,
             )
         removed = await retention.purge_before(store, cutoff, reply_window=config.replies.window_seconds)
+        today = datetime.fromtimestamp(store.clock(), ZoneInfo(config.gateway.timezone)).date()
+        await retention.forget_past_days(store, (today - timedelta(days=1)).isoformat())
         # Billing files of a month older than this say that its detail rows are gone.
         await store.write(lambda: BillingRepo(store.db, store.clock).purged_up_to(cutoff))
     except asyncio.CancelledError:

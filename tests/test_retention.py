@@ -6,9 +6,10 @@ import asyncio
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
@@ -114,3 +115,53 @@ async def test_scheduled_purge_runs_on_the_loop_thread(
         await asyncio.sleep(0)
         gw.store.db.conn.set_trace_callback(None)
     assert deleting == {loop_thread}
+
+
+async def test_past_days_usage_counters_and_limit_notices_go_months_stay(tmp_path: Path) -> None:
+    # Every accepted mail adds a day's usage row per user and per account, read only on that day;
+    # nothing deleted them (the purge, held for billing or not, left `usage` alone): a row per user
+    # and day for ever. Monthly totals stay; so do today's counters, which the daily quota reads.
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    zone = ZoneInfo(cfg.gateway.timezone)
+    today = datetime.now(zone).date()
+    day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    month = today.isoformat()[:7]
+    old_month = (today.replace(day=1) - timedelta(days=400)).isoformat()[:7]
+    store = Store.open(cfg.db_path)
+    conn = store.db.conn
+    conn.executemany(
+        "INSERT INTO usage (scope, period, parts) VALUES (?, ?, 3)",
+        [("account:1", p) for p in (day(400), day(30), day(3), day(0), month, old_month)],
+    )
+    conn.executemany(
+        "INSERT INTO limit_notices (scope, period, created_at) VALUES ('account:1', ?, 0)",
+        [(p,) for p in (day(40), day(3), day(0), month, old_month)],
+    )
+    store.close()
+    gone_days = "SELECT COUNT(*) FROM {} WHERE period IN (?, ?, ?, ?)"
+    async with running_gateway(cfg) as gw:
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", "Counted today"))).error is None
+        await gw.until(
+            lambda: (
+                count_args(cfg.db_path, gone_days.format("usage"), day(400), day(30), day(3), "-")
+                + count_args(cfg.db_path, gone_days.format("limit_notices"), day(40), day(3), old_month, "-")
+                == 0
+            )
+        )
+    kept = lambda table: {  # noqa: E731
+        p
+        for (p,) in sqlite3.connect(cfg.db_path).execute(
+            f"SELECT period FROM {table} WHERE scope = 'account:1'"
+        )
+    }
+    assert {day(0), month, old_month} <= kept("usage")
+    assert {day(0), month} <= kept("limit_notices")
+    assert (
+        count(cfg.db_path, f"SELECT COUNT(*) FROM usage WHERE period = '{day(0)}' AND scope LIKE 'user:%'")
+        == 1
+    )
+
+
+def count_args(db: Path, sql: str, *args: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchone()[0]

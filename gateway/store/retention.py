@@ -3,11 +3,12 @@
 It runs on the event loop in small chunks, each one its own piece of the shared `write()`, and
 yields between chunks, so that SMTP accepts, submit answers and DLRs keep being committed (and
 acknowledged) while a large purge runs. Each chunk selects and deletes in the same transaction, so
-a message an admin re-queued a moment before is never deleted. Usage totals are never purged.
+a message an admin re-queued a moment before is never deleted. Monthly usage totals are never purged.
 Conversations (R-3) go once their last SMS is older than the retention plus the reply window (the
 account's own, if it sets one), so an answer that may still arrive always finds its conversation.
 Premium MOs and answers (R-4) are money records and stay; only their texts go (an MO still waiting
 for its client keeps its text). A phone's concatenation counter goes with its last message.
+A day's usage counter, read only on its own day, goes two days later (`forget_past_days`).
 
 Every chunk reads an index range of old rows only, never the rest of a table: a chunk that walked
 by id read every newer row once nothing old was left (0.6 s of the loop on a year of 2 M messages),
@@ -188,3 +189,33 @@ def _purge_concat_refs(store: Store, after: int, limit: int) -> int:
     ]
     conn.executemany("DELETE FROM concat_refs WHERE rowid = ?", gone)
     return rows[-1][0] if len(rows) == limit else 0
+
+
+async def forget_past_days(store: Store, before: str, *, chunk: int = 500) -> int:
+    """Delete the per-day usage counters and limit notices of days before `before` ("YYYY-MM-DD"),
+    and the limit notices of months before its month; return the rows deleted.
+
+    Every accepted mail adds a day's row per user and per account, and only the day's own rows are
+    read again (the daily quota, the info reply): the table grew by a row per user and day for ever.
+    Not held for billing as `purge_before` is: a bill counts the SMS, never these counters.
+    """
+    month = before[:7]
+    removed = 0
+    for table, where, args in (
+        ("usage", "length(period) = 10 AND period < ?", (before,)),
+        ("limit_notices", "length(period) = 10 AND period < ?", (before,)),
+        ("limit_notices", "length(period) = 7 AND period < ?", (month,)),
+    ):
+
+        def piece(t: str = table, w: str = where, a: tuple[str, ...] = args) -> int:
+            return store.db.conn.execute(
+                f"DELETE FROM {t} WHERE (scope, period) IN (SELECT scope, period FROM {t} WHERE {w} LIMIT ?)",
+                (*a, chunk),
+            ).rowcount
+
+        while (count := await store.write(piece)) > 0:
+            removed += count
+            if count < chunk:
+                break
+            await asyncio.sleep(0)
+    return removed
