@@ -293,6 +293,15 @@ def dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _status_json_unread(args: argparse.Namespace, error: str) -> None:
+    """`status --json` prints its object even when no config could be read (a misspelt key): a
+    monitoring check parsing stdout found nothing there. Whether a daemon runs is then unknown."""
+    if getattr(args, "json", False) and getattr(args.func, "__name__", "") == "cmd_status":
+        from gateway.cli.statusdaemon import print_unread
+
+        print_unread(None, error, "unknown")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from gateway.tornline import end_torn_line
 
@@ -335,9 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_zone(cfg)
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
+        _status_json_unread(args, str(exc))
         return EXIT_CONFIG
     except CliError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
+        _status_json_unread(args, str(exc))
         return exc.code
     sys.stdout = Printable(sys.stdout)  # type: ignore[assignment]  # listings show data from outside
     # `run` and `simulator run` set up their own logging (their --log-level): every other command
