@@ -9,7 +9,7 @@ are one decision about time, apart from turning a mail into rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -34,7 +34,7 @@ def expired(expiry_date: datetime | None, now: datetime, held_until: datetime | 
     is over), and a mail held by the sender's server or Outbox must not make a phone ring about it. A
     permanent reply, so that the sender's server bounces the mail to them: nothing is lost unseen.
     `Expires:` never refuses: PHP's nocache date (1981) and netnews' article expiry write it too."""
-    start = held_until or now
+    start = utc(held_until or now)
     if expiry_date is None or expiry_date > start - EXPIRY_SKEW:
         return None
     log.info("smtp.expiry_past", expires=expiry_date.isoformat(), start=start.isoformat(), refused=True)
@@ -92,7 +92,7 @@ def valid_until(
     A date just ahead gets the shortest validity too, never less: an SMSC needs time to deliver (a
     phone paged, a retry after a busy network), and the sender's "soon" means the shortest we give.
     Taken as it was written, an `Expiry-Date` 3 s ahead gave 3 s, less than one 10 s past."""
-    start = held_until or now
+    start = utc(held_until or now)
     found: list[datetime] = []
     if (expiry := mail.expiry_date) is not None:
         if expiry <= start:
@@ -111,4 +111,11 @@ def valid_until(
         until = max(until, start + SHORTEST_VALIDITY)
     if (until - start).total_seconds() >= accountrules.validity_seconds(cfg, account):
         return None
-    return until
+    return until.astimezone(now.tzinfo) if now.tzinfo is not None else until
+
+
+def utc(when: datetime) -> datetime:
+    """`when` in UTC, for arithmetic: Python adds to a datetime in its zone's wall-clock time, so in
+    the first minutes after a DST change "5 minutes before 03:02 CEST" was 02:57, an hour out (a
+    mail expiring at 03:30 refused as past; in October one expired 51 minutes before, taken)."""
+    return when.astimezone(UTC) if when.tzinfo is not None else when
