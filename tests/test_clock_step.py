@@ -158,6 +158,42 @@ async def test_a_step_back_moves_the_waits_and_validities_but_not_quiet_hours(tm
     store.close()
 
 
+async def test_a_quiet_hours_hold_keeps_its_hour_through_a_step_back_while_its_account_is_suspended(
+    tmp_path: Path,
+) -> None:
+    # The suspension turned the quiet-hours hold into 'hold' ("held: the account is suspended"), which
+    # the step moved like a retry's wait: resumed, the bulk SMS went at 07:00 inside quiet hours.
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    account = store.accounts.add_account("acme")
+    held = acceptance(["+48601000003"])
+    held.account_id = account.id
+    held.messages[0].not_before = clock.t + 5 * HOUR  # quiet hours: held until 05:00 on the wall clock
+    await accept(store, held)
+    retrying = acceptance(["+48601000004"])
+    retrying.account_id = account.id
+    await accept(store, retrying)
+    quiet, deferred = (r[0] for r in store.db.conn.execute("SELECT id FROM parts ORDER BY id"))
+    (part,) = store.queue.claim_due(1)
+    assert part.id == deferred
+    store.queue.release(deferred, delay=600.0, count=True)  # backing off for 10 minutes
+    assert store.policy.suspend_account(account.id, "too many failures") == 2
+    before = {pid: due_at(store, pid) for pid in (quiet, deferred)}
+    store.db.serve()
+    hk = housekeeping(store, mono)
+    assert await hk.check_clock() == 0.0
+    clock.t += 2.0 - HOUR
+    mono.t += 2.0
+    assert await hk.check_clock() == pytest.approx(HOUR)
+    assert due_at(store, quiet) == before[quiet]  # still released at 05:00 by the wall clock
+    assert due_at(store, deferred) == pytest.approx((before[deferred][0] - HOUR, before[deferred][1] - HOUR))
+    assert await store.write(lambda: store.policy.resume_account(account.id)) == 2
+    assert due_at(store, quiet) == before[quiet]
+    clock.t += 600.0
+    assert [p.id for p in await store.write(lambda: store.queue.claim_due(10))] == [deferred]
+    store.close()
+
+
 async def test_a_step_back_while_the_database_cannot_be_written_is_moved_on_the_next_look(
     tmp_path: Path,
 ) -> None:

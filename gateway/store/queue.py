@@ -15,6 +15,7 @@ import structlog
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.clockstep import ClockStep
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RECOVERED, expiry_note, maybe_sent_note
+from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
@@ -273,8 +274,9 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         expiry it was given. The parts of an SMS accepted after the step (before the look that
         found it) were stamped on the stepped clock and keep their times. A part held by quiet
         hours until a time still ahead keeps that time (and so its validity counted from it): quiet
-        hours are read off the wall clock by design. Only that hold has a queued part's next
-        attempt ahead of the clock: new, recovered and retried parts are queued due at once.
+        hours are read off the wall clock by design, also when an account's suspension holds the part.
+        Only that hold has a queued part's next attempt ahead of the clock: new, recovered and
+        retried parts are queued due at once.
         Returns how many parts moved.
         """
         before = self.clock() + step.seconds  # the clock's reading without the step
@@ -287,8 +289,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 # A part the SMSC took waits for its report until a day after its validity, and one
                 # taken without a message id until its validity ends (`expire_due`).
                 " AND state IN ('queued', 'deferred', 'active', 'hold', 'submitted')"
-                " AND NOT (state = 'queued' AND next_attempt_at > ?)",
-                (step.seconds, *args, step.first("messages"), before),
+                " AND NOT (state = 'queued' AND next_attempt_at > ?)"
+                # The same hold under an account's suspension: never tried, due ahead. A retry's
+                # wait the suspension held has an attempt behind it and moves.
+                " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
+                (step.seconds, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
             ).rowcount
 
     def recover_active(self) -> list[int]:
