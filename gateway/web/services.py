@@ -9,8 +9,10 @@ of the operator's contract with the client, just as `smsgw premium add` runs on 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -22,16 +24,73 @@ from billing_reports.render import pln
 from gateway.cli.common import CliError
 from gateway.conversations import states
 from gateway.conversations.repo import ConversationsRepo
-from gateway.conversations.rows import Conversation
+from gateway.conversations.rows import COLUMNS, Conversation
 from gateway.premium import cli as premium_cli
 from gateway.premium import confirmation, handlers
 from gateway.premium.stats import Figures, PremiumStats
 from gateway.store.accounts import NotFound
+from gateway.web.messages import BadQuery, _before
 from gateway.web.pages import Invalid
 from gateway.web.repo import account_answers
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
 
 SHOWN = 100
+TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,17})?")  # a `last_mt_at` as repr() writes a timestamp
+
+
+def _cursor(value: str) -> tuple[float, int] | None:
+    """Where the next page starts: `last_mt_at` and id of the last conversation shown.
+
+    The list is in `last_mt_at` order, which many conversations share (one mail to many phones), so
+    the id breaks the ties; and the time is carried, not looked up by the id, because a conversation
+    written to since moves to the top: paging from its new place would show the first pages again."""
+    if not value:
+        return None
+    at, _, given = value.partition("_")
+    rowid = _before(given, "a position in the conversations") if given else None
+    if not TIME.fullmatch(at) or rowid is None:
+        raise BadQuery(f"before: {value[:40]!r} is not a position in the conversations")
+    return float(at), rowid
+
+
+def conversations_page(
+    conn: sqlite3.Connection,
+    account_id: int | None,
+    *,
+    before: tuple[float, int] | None = None,
+    phone: str | None = None,
+    limit: int = SHOWN,
+) -> list[Conversation]:
+    """Newest first, a page at a time by (`last_mt_at`, id) after `before`, as the message search
+    pages by id: page 1000 is one index range, as page 1 is. By account through its index
+    (`conversations_account`, whose entries end with the id), the operator's by `conversations_age`,
+    a phone's through `conversations_user_phone` (its few, sorted)."""
+    where, args = ["1"], []
+    if account_id is not None:
+        where.append("account_id = ?")
+        args.append(account_id)
+    if phone is not None:
+        where.append("phone = ?")
+        args.append(phone)
+    if before is not None:
+        where.append("(last_mt_at, id) < (?, ?)")
+        args += [*before]
+    sql = f"SELECT {COLUMNS} FROM conversations WHERE {' AND '.join(where)}"
+    rows = conn.execute(sql + " ORDER BY last_mt_at DESC, id DESC LIMIT ?", (*args, limit))
+    return [Conversation(*r) for r in rows]
+
+
+def _phone(request: Request) -> str | None:
+    """The phone searched for, in E.164 as conversations keep it; BadQuery for what is no number."""
+    from gateway.smtp.addressing import BadNumber, to_e164
+
+    typed = (request.query_params.get("phone") or "").strip()
+    if not typed:
+        return None
+    try:
+        return to_e164(typed, request.app.state.web.config.gateway.default_region)
+    except BadNumber as exc:
+        raise BadQuery(f"phone: {typed[:40]!r} is not a phone number: {exc}") from None
 
 
 @guarded()
@@ -39,29 +98,43 @@ async def conversations(request: Request, who: Who) -> Response:
     web = request.app.state.web
     repo = ConversationsRepo(web.store.db, web.store.clock)
     if who.operator:
-        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN)
         mo = repo.list_mo(since=None, numbers=None, limit=SHOWN)
     else:  # the account's: a user moved to another account leaves those of their time here behind
-        account = who.user.account_id
-        rows = repo.list_conversations(user=None, numbers=None, limit=SHOWN, account_id=account)
         # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
-        mo = account_answers(web.store.db.conn, account, SHOWN)
+        mo = account_answers(web.store.db.conn, who.user.account_id, SHOWN)
+    ctx: dict[str, Any] = {"who": who, "rows": [], "mo": mo, "q": request.query_params}
+    try:
+        phone, before = _phone(request), _cursor(request.query_params.get("before", ""))
+    except BadQuery as exc:
+        return web.render(request, "conversations.html", {**ctx, "error": str(exc)}, 400)
     # Whether each still carries its phone's answers to its user, and where they go if its user is
     # gone: a scan of the phone's SMS per row, on the reader thread (a phone with thousands of SMS
-    # makes it tens of milliseconds a row).
+    # makes it tens of milliseconds a row), with the page itself read there too, as the search's.
     own = {a.id: a.reply_window_days for a in web.store.accounts.list_accounts()}
-    now = web.store.clock()
+    now, scope = web.store.clock(), who.scope
     fallback = web.config.replies.fallback_address
 
-    def read(conn: sqlite3.Connection) -> list[tuple[Conversation, str]]:
-        found = states.listed(web.config, conn, rows, own, now)
-        return [
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Conversation, str]], bool]:
+        rows = conversations_page(conn, scope, before=before, phone=phone, limit=SHOWN + 1)
+        page = rows[:SHOWN]
+        found = states.listed(web.config, conn, page, own, now)
+        told = [
             (c, states.told(state, c, conn, fallback, operator=who.operator))
-            for c, state in zip(rows, found, strict=True)
+            for c, state in zip(page, found, strict=True)
         ]
+        return told, len(rows) > SHOWN
 
-    shown = await web.counts.run(read)
-    return web.render(request, "conversations.html", {"who": who, "rows": shown, "mo": mo})
+    shown, more = await web.counts.run(read)
+    last = shown[-1][0] if more else None
+    ctx.update(
+        {
+            "rows": shown,
+            "query": urlencode({"phone": request.query_params["phone"]} if phone else {}),
+            "next_before": f"{last.last_mt_at!r}_{last.id}" if last else None,
+            "paged": before is not None or phone is not None,
+        }
+    )
+    return web.render(request, "conversations.html", ctx)
 
 
 def _month(request: Request) -> tuple[str, float, float]:
