@@ -17,6 +17,7 @@ import structlog
 from gateway.bitelog import FaultLog
 from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
 from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
+from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT, erased_meanwhile
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail, OutboxRepo
 from gateway.supervisor import beat
@@ -252,6 +253,10 @@ class OutboxWorker:
     async def _send_one(self, mail: ClaimedMail) -> None:
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
         unanswered = mail.unanswered
+        if content == ERASED_MAIL:  # the marker alone, no header: never the recipient's mail
+            await self._fail_erased(mail_id)
+            log.warning("mail.not_sent", mail=mail_id, kind=kind, to=rcpt, reason=NOT_SENT)
+            return
         if mail.maybe_sent:
             log.warning(
                 "outbox.possible_duplicate",
@@ -265,21 +270,22 @@ class OutboxWorker:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            await self._finish(mail_id, "failed", str(exc))
-            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
+            if await self._finish(mail_id, "failed", str(exc)):
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
         except PossiblyDeliveredError as exc:
             await self._unanswered_send(mail, unanswered + 1, str(exc))
         except Exception as exc:
             error = error_text(exc)
             if attempts >= self.max_attempts:
-                await self._finish(mail_id, "failed", error)
-                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
+                if await self._finish(mail_id, "failed", error):
+                    log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
             else:
                 delay = mail_retry_delay(attempts)
                 fault = relay_fault(exc)
                 if fault is not None:
                     self._relay_faulted = True
-                await self._finish(mail_id, "queued", error, retry_in=delay)
+                if not await self._finish(mail_id, "queued", error, retry_in=delay):
+                    return
                 self._deferred_log.warning(
                     "mail.deferred", exc, mail=mail_id, mail_kind=kind, to=rcpt, error=error,
                     retry_in=delay, relay_fault=fault,
@@ -318,13 +324,13 @@ class OutboxWorker:
                 f"{why}; given up after {attempts} tries, {count} of them unanswered (it has most"
                 f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
             )
-            await self._finish(mail_id, "failed", error, unanswered=True)
-            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
+            if await self._finish(mail_id, "failed", error, unanswered=True):
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
             return
         delay = mail_retry_delay(attempts)
         error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
-        await self._finish(mail_id, "queued", error, retry_in=delay, unanswered=True)
-        log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
+        if await self._finish(mail_id, "queued", error, retry_in=delay, unanswered=True):
+            log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
 
     async def _finish(
         self,
@@ -334,12 +340,33 @@ class OutboxWorker:
         retry_in: float | None = None,
         *,
         unanswered: bool = False,
-    ) -> None:
-        """Record a send's outcome durably: a mail marked sent is never sent again after a crash."""
+    ) -> bool:
+        """Record a send's outcome durably: a mail marked sent is never sent again after a crash.
+        Whether it was recorded: a failure is not, over the erasure of the mail meanwhile."""
         outbox = self.store.outbox
-        await self.store.write(
-            lambda: outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
-        )
+
+        def finish() -> bool:
+            if state != "sent" and erased_meanwhile(outbox.conn, mail_id):
+                log.warning("mail.not_sent", mail=mail_id, error=error, reason=NOT_SENT)
+                return False
+            outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
+            return True
+
+        return await self.store.write(finish)
+
+    async def _fail_erased(self, mail_id: int) -> None:
+        """A mail erased whole fails without its kind's refusal handler (`finish_mail` would hand it
+        over): the copy that sends to a fallback address would carry the marker too."""
+        outbox = self.store.outbox
+
+        def fail() -> None:
+            with outbox.transaction():
+                outbox.conn.execute(
+                    "UPDATE outbox SET state = 'failed', last_error = ?, sent_at = ? WHERE id = ?",
+                    (NOT_SENT, outbox.clock(), mail_id),
+                )
+
+        await self.store.write(fail)
 
     async def close(self) -> None:
         """At the daemon's stop, once no send is left: the relay sessions kept open between mails

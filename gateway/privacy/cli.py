@@ -131,8 +131,9 @@ def _would(repo: PhoneRepo) -> list[str]:
         *([_awaiting(held["awaiting"])] if held["awaiting"] else []),
         *([_segments(held["segments"])] if held["segments"] else []),
         f"{_plural(len(held['conversations']), 'conversation')} with it (deleted)",
-        f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; queued: not sent;"
-        " one naming other numbers too: only its number, and a queued one is still sent)",
+        f"{_plural(held['mails']['count'], 'mail')} about it in the outbox (their text; one not"
+        " sent yet is never sent; one naming other numbers too: only its number, and a queued one is still"
+        " sent)",
         *([_unmatched(held["reports_unmatched"])] if held["reports_unmatched"] else []),
         *([_unsent(held["records"]["whole"])] if held["records"]["whole"] else []),
         *([_records_named(held["records"]["number"])] if held["records"]["number"] else []),
@@ -230,7 +231,8 @@ def _erased(e: Erased) -> list[str]:
         *([f"ended: {_awaiting(e.premium_awaiting)}"] if e.premium_awaiting else []),
         *([f"deleted: {_segments(e.segments)}"] if e.segments else []),
         f"erased: {_plural(e.mails_erased, 'mail')} the SMS came in (text and subject)",
-        f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent)",
+        f"erased: {_plural(e.outbox_mails, 'outbox mail')} about it ({e.outbox_not_sent} queued: not sent"
+        f"{_sending(e.outbox_sending)})",
         *(
             [f"erased: its number in {_plural(e.outbox_named, 'outbox mail')} naming other numbers too"]
             if e.outbox_named
@@ -242,6 +244,33 @@ def _erased(e: Erased) -> list[str]:
         f"deleted: {_plural(e.conversations, 'conversation')}",
         *([_shared(e.mails_kept)] if e.mails_kept else []),
     ]
+
+
+def _sending(n: int) -> str:
+    # The relay may take it in the send under way: recorded sent then, and not sent again.
+    return f"; {n} in a send at this moment, which the relay may still take" if n else ""
+
+
+def own_copies(cfg: Config) -> list[str]:
+    """The copies of the texts the gateway itself keeps outside its database, each named: the
+    database a restore set aside (`gateway.cli.restore`, with its WAL) and the simulator's log of
+    every SMS it took. Neither is opened here: the admin deletes the file, or erases the texts in it."""
+    from gateway.cli.restore import COMPANIONS
+
+    db = cfg.db_path
+    aside = sorted(db.parent.glob(f"{db.name}.before-restore-*")) if db.parent.is_dir() else []
+    lines = [
+        f"kept: {path}, {'the WAL of ' if path.name.endswith(COMPANIONS) else ''}the database a restore"
+        " set aside, holds the texts: delete it, or erase them in it"
+        for path in aside
+    ]
+    log = cfg.path(cfg.simulator.log)
+    if cfg.simulator.enabled and log.is_file():
+        lines.append(
+            f"kept: {log}, the simulator's log, holds the texts of the SMS it took: delete it,"
+            " or erase them in it"
+        )
+    return lines
 
 
 def _detail(number: str, e: Erased) -> str:
@@ -277,7 +306,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
             print(f"  {line}")
         print("and keep:")
         print(f"  {_kept_optout(repo)}")
-        for line in kept_lines(repo):
+        for line in [*kept_lines(repo), *own_copies(cfg)]:
             print(f"  {line}")
         raise CliError("nothing erased: give --yes to erase")
     repo.named()  # the mails' texts read before the write: in it, only those queued since
@@ -298,7 +327,7 @@ def cmd_phone_forget(cfg: Config, args: argparse.Namespace) -> int:
     for line in _erased(erased):
         print(f"  {line}")
     print(f"  {_kept_optout(repo)}")
-    for line in kept_lines(repo):
+    for line in [*kept_lines(repo), *own_copies(cfg)]:
         print(f"  {line}")
     if busy:
         print(f"  {WAL_KEPT}")

@@ -20,13 +20,20 @@ another phone), by the phone it named, or by the phone in a CIMD2 report's key.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import NamedTuple
+
+import structlog
 
 from gateway.privacy.found import PhoneMails
 from gateway.privacy.naming import ERASED, without_number
 
-# A queued mail about the phone is not sent once its text is erased; why, as `outbox list` shows it.
-NOT_SENT = "not sent: its text was erased at the phone's request"
+# A mail about the phone not yet sent is not sent once its text is erased; why, as `outbox list` shows it.
+ERASED_WHY = "its text was erased at the phone's request"
+NOT_SENT = f"not sent: {ERASED_WHY}"
+# An outbox mail erased whole holds this and nothing else: no From, Subject, Date or Message-ID. Sent,
+# its recipient got a mail of that one line (the outbox worker and `smsgw outbox retry` refuse it).
+ERASED_MAIL = ERASED.encode()
 KEPT_NOTE = "kept past the hourly limit; erased at the phone's request before it was mailed"
 # A premium SMS kept until its client's address confirms: ended, never forwarded (verification
 # forwards the state 'awaiting' only: `premium.handlers.forward_awaiting`). Its billing facts stay.
@@ -48,13 +55,51 @@ class Erased(NamedTuple):
     conversations: int
     kept_answers: int  # its answers kept past the hourly limit, not mailed now
     outbox_mails: int
-    outbox_not_sent: int  # of them, still queued: not sent now
+    outbox_not_sent: int  # of them, not sent yet (queued, failed, being sent): never sent now
+    outbox_sending: int  # of those, in a send at this moment: recorded sent if the relay takes it
     segments: int  # parts of a long SMS from it still waiting for the rest: deleted
     premium_awaiting: int  # premium SMS kept until the client's address confirms: ended, never mailed
     outbox_named: int  # mails naming it and other numbers: its number replaced, the rest kept
     mails_unsent: int  # the records of mails to it alone never sent as SMS (bounces, out-of-office replies)
     reports_unmatched: int  # delivery reports never matched to an SMS: as the SMSC wrote them
     records_named: int  # the records of such mails naming other numbers too: its number replaced
+
+
+class MailErased(ValueError):
+    """`smsgw outbox retry ID` of a mail erased at the phone's request: refused, saying why (exit 1)."""
+
+
+def refuse_erased(conn: sqlite3.Connection, mail_id: int | None) -> int:
+    """The mails erased whole a retry leaves: `MailErased` for the one named, else how many of all
+    are left out (said in a warning, which the CLI shows). Sent again, each went as the marker's
+    one line without a header, to the staff member or the client the phone's text was for."""
+    if mail_id is not None:
+        row = conn.execute(
+            "SELECT 1 FROM outbox WHERE id = ? AND state IN ('queued', 'failed') AND content = ?",
+            (mail_id, ERASED_MAIL),
+        ).fetchone()
+        if row is not None:
+            raise MailErased(f"mail {mail_id} is not sent again: {ERASED_WHY}")
+        return 0
+    (skipped,) = conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'failed') AND content = ?", (ERASED_MAIL,)
+    ).fetchone()
+    if skipped:
+        structlog.get_logger(__name__).warning(
+            "outbox.retry_skipped", erased=skipped, note=f"{skipped} mail(s) not sent again: {ERASED_WHY}"
+        )
+    return int(skipped)
+
+
+def erased_meanwhile(conn: sqlite3.Connection, mail_id: int) -> bool:
+    """Whether `smsgw phone forget` ended the mail while the outbox worker was sending it: a failure
+    of that send is not recorded over it. Put back in the queue, the marker alone went on the
+    back-off to the mail's recipient; failed anew, its kind's copy to a fallback address carried it.
+    Read in the write that would record the outcome, so the erasure commits before it or after it."""
+    row = conn.execute(
+        "SELECT 1 FROM outbox WHERE id = ? AND state = 'failed' AND content = ?", (mail_id, ERASED_MAIL)
+    ).fetchone()
+    return row is not None
 
 
 class PhoneErasure(PhoneMails):
@@ -88,14 +133,21 @@ class PhoneErasure(PhoneMails):
             else:
                 rewritten.append((new, id_))
         ids, ids_args = "SELECT value FROM json_each(?)", (json.dumps(whole),)
+        # Every one not sent ends failed, whatever its state: one failed before would go on a retry,
+        # and one `active` is in a send now, whose outcome the outbox worker does not record over
+        # this (a 451 put it back in the queue, to go on the back-off as the marker's one line). If
+        # the relay takes it in that send, it is recorded sent; it is not sent again.
+        (sending,) = c.execute(
+            f"SELECT COUNT(*) FROM outbox WHERE state = 'active' AND id IN ({ids})", ids_args
+        ).fetchone()
         not_sent = c.execute(
             "UPDATE outbox SET state = 'failed', last_error = ?, content = ?"
-            f" WHERE state = 'queued' AND id IN ({ids})",
-            (NOT_SENT, ERASED.encode(), *ids_args),
+            f" WHERE state <> 'sent' AND NOT (state = 'failed' AND content = ?) AND id IN ({ids})",
+            (NOT_SENT, ERASED_MAIL, ERASED_MAIL, *ids_args),
         ).rowcount
         others = c.execute(
             f"UPDATE outbox SET content = ? WHERE content <> ? AND id IN ({ids})",
-            (ERASED.encode(), ERASED.encode(), *ids_args),
+            (ERASED_MAIL, ERASED_MAIL, *ids_args),
         ).rowcount
         named = len(rewritten)
         c.executemany("UPDATE outbox SET content = ? WHERE id = ?", rewritten)
@@ -189,6 +241,7 @@ class PhoneErasure(PhoneMails):
             kept_answers=kept,
             outbox_mails=not_sent + others,
             outbox_not_sent=not_sent,
+            outbox_sending=sending,
             segments=segments,
             premium_awaiting=awaiting,
             outbox_named=named,

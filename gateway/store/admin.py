@@ -320,21 +320,24 @@ class AdminRepo(Repository):
     def retry_outbox(self, mail_id: int | None = None) -> int:
         """Admin: send failed or waiting mail again now (all of it when `mail_id` is None).
 
-        A failed mail starts its attempts afresh; one still waiting keeps its count. A mail that
-        failed after sends the relay took without answering has most likely arrived: it keeps
-        their count, so that its next send is logged as a possible duplicate and one more such
-        send gives it up again, and it goes only when named (`outbox_most_likely_arrived`)."""
+        A failed mail starts its attempts afresh; one still waiting keeps its count. A mail that failed after
+        sends the relay took without answering has most likely arrived: it keeps their count, so that its next
+        send is logged as a possible duplicate and one more such send gives it up again, and it goes only when
+        named (`outbox_most_likely_arrived`). An erased one, never (`refuse_erased`)."""
+        from gateway.privacy.erasure import ERASED_MAIL, refuse_erased  # here: it opens the store
+
         sql = (
             "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
-            " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed')"
+            " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed') AND content <> ?"
         )
-        args: tuple[Any, ...] = (self.clock(),)
+        args: tuple[Any, ...] = (self.clock(), ERASED_MAIL)
         if mail_id is not None:
             sql += " AND id = ?"
             args += (mail_id,)
         else:
             sql += " AND NOT (state = 'failed' AND unanswered > 0)"
         with self.transaction():
+            refuse_erased(self.conn, mail_id)
             return self.conn.execute(sql, args).rowcount
 
     def outbox_most_likely_arrived(self) -> list[int]:
