@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,19 @@ from gateway.store.policy import LISTED, MADE_ADMINS
 from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
+from gateway.web.staleform import (
+    LABELS,
+    STAMP,
+    Edit,
+    compare,
+    conflict_message,
+    merged,
+    read_stamp,
+    said,
+    stamp,
+)
+
+log = structlog.get_logger(__name__)
 
 SPLIT_MODES = ("concatenated", "separate")
 DLR_MAIL = ("none", "failed", "all")
@@ -165,6 +179,18 @@ TEXT_FIELDS = (
     "countries",
 )
 CHECKBOXES = ("transliterate", "confirm", "bulk")
+OPERATORS = ("sender", "monthly_limit", "daily_limit", "countries")  # not in an admin's form
+
+
+def _fields(who: Who) -> tuple[str, ...]:
+    """The fields of the form `who` is shown: the stamp covers these, and a save writes only these."""
+    every = (*TEXT_FIELDS, *CHECKBOXES, "auto_generated")
+    return every if who.operator else tuple(n for n in every if n not in OPERATORS)
+
+
+def _field(key: str) -> str:
+    """The form field an account setting comes from."""
+    return "quiet_hours" if key in ("quiet_start", "quiet_end") else key
 
 
 def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str, Any]:
@@ -201,10 +227,23 @@ async def _page(
     status: int = 200,
     typed: FormData | None = None,
     number: str = "",
+    conflict: tuple[dict[str, Any], dict[str, Any], list[str]] | None = None,
 ) -> Response:
-    """`typed`: a refused settings form; `number`: a refused opt-out number, shown again as typed."""
+    """`typed`: a refused settings form, shown again as typed with the stamp it came with (what it was
+    loaded with still decides what it changed); `number`: a refused opt-out number; `conflict`: the
+    form refused for changes made meanwhile, as `merged` shows it, the settings now, and the fields
+    changed on both sides (the stamp is then the current settings': saving again is deliberate)."""
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
+    shown = _shown(acc, web.store.accounts.billing_addresses(acc.id), typed)
+    loaded = stamp(shown, _fields(who))
+    meanwhile: list[dict[str, str]] = []
+    if conflict is not None:
+        shown, current, names = conflict
+        loaded = stamp(current, _fields(who))
+        meanwhile = [{"name": n, "label": LABELS[n], "now": said(current[n])} for n in names]
+    elif typed is not None:
+        loaded = str(typed.get(STAMP, ""))
     try:
         before = _before(request.query_params.get("optouts_before", ""))
     except Invalid as exc:  # an edited URL: said, and the first page shown
@@ -216,7 +255,9 @@ async def _page(
         "split_modes": SPLIT_MODES,
         "dlr_modes": DLR_MAIL,
         "overflow_modes": OVERFLOW,
-        "shown": _shown(acc, web.store.accounts.billing_addresses(acc.id), typed),
+        "shown": shown,
+        "loaded": loaded,
+        "meanwhile": meanwhile,
         "number": number,
         "optouts": optouts,
         "error": error,
@@ -246,23 +287,46 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     try:
         new = _settings(form, who.operator, web.config)
         billing_to = _billing_to(form, web.config)
+        loaded = read_stamp(str(form.get(STAMP, "")))
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
-    # A cleared setting is said so: the trail read "notify_address=None".
-    changed = [_change(k, v) for k, v in new.items() if getattr(acc, k) != v]
-    if sorted(a.lower() for a in billing_to) != web.store.accounts.billing_addresses(acc.id):
-        changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
+    names = _fields(who)
+    typed = _shown(acc, [], form)
+    accounts = web.store.accounts
 
-    def both() -> None:
-        web.store.accounts.update_account(acc.name, **new)
-        web.store.accounts.set_billing_addresses(acc.name, billing_to)
+    def save() -> tuple[Edit, dict[str, Any]]:
+        """Compared with the settings inside the write, so that no save lands between the look and it."""
+        now = accounts.get_account(acc.name)
+        current = _shown(now, accounts.billing_addresses(now.id), None)
+        edit = compare(loaded, typed, current, names)
+        if edit.meanwhile:
+            return edit, current
+        mine = {k: v for k, v in new.items() if _field(k) in edit.touched}
+        # A cleared setting is said so: the trail read "notify_address=None".
+        changed = [_change(k, v) for k, v in mine.items() if getattr(now, k) != v]
+        billing = "billing_to" in edit.touched
+        if billing and sorted(a.lower() for a in billing_to) != accounts.billing_addresses(now.id):
+            changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
+        accounts.update_account(acc.name, **mine)
+        if billing:
+            accounts.set_billing_addresses(acc.name, billing_to)
+        # web.change takes its audit text before the write runs; this one is known only inside it.
+        web.repo.audit(
+            who.user.email, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}"
+        )
+        return edit, current
 
-    await web.change(who, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}", both)
+    edit, current = await web.store.write(save, interactive=True)
+    if edit.meanwhile:
+        error = conflict_message(edit.meanwhile, current)
+        shown = merged(typed, current, edit.touched)
+        return await _page(request, who, error=error, status=409, conflict=(shown, current, edit.meanwhile))
+    log.info("web.changed", actor=who.user.email, action="account.set")
     done = f"account {acc.name} updated"
-    monthly, daily = new.get("monthly_limit", acc.monthly_limit), new.get("daily_limit", acc.daily_limit)
-    if note := limits_note(monthly, daily):
+    after = web.store.accounts.get_account(acc.name)  # the limits as saved, this form's or not
+    if note := limits_note(after.monthly_limit, after.daily_limit):
         done += f" (note: {note})"
-    if new.get("inbound_address"):
+    if after.inbound_address:
         from gateway.conversations.inbound import doubts
 
         done += "".join(f" (note: {d})" for d in doubts(web.store.db.conn, web.config, acc.name))
