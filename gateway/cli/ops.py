@@ -9,6 +9,7 @@ database.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -105,6 +106,7 @@ NOTHING_TO_RETRY = {
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.audit import audited
     from gateway.reasons import refused_for_good
+    from gateway.store.mailrecord import message_detail
     from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 
     store = open_store(cfg, must_exist=True)
@@ -140,6 +142,13 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
         # exit 0 read as a retry done.
         why = NOTHING_TO_RETRY.get(state, "no part of it is held, failed, expired or cancelled")
         raise CliError(f"message {args.id} is {state}: {why}; nothing sent again")
+    # A bulk SMS retried in its account's quiet hours waits for their end (`retry_start`): said, or the
+    # admin expects it on the phone now.
+    detail = message_detail(store.db.conn, args.id, store.clock())
+    if detail is not None and (held := detail["held_until"]) is not None:
+        at = datetime.fromtimestamp(held, ZoneInfo(cfg.gateway.timezone))
+        print(f"message {args.id}: {n} part(s) released; goes at {at:%H:%M} (quiet hours)")
+        return 0
     print(f"message {args.id}: {n} part(s) queued again")
     return 0
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from datetime import tzinfo
+from typing import TYPE_CHECKING, Any
 
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.store.counted import RETRIED, keep_counted
@@ -16,11 +17,15 @@ from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
 from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient, suspended_account
+from gateway.store.retrystart import ExpiresBeforeRelease, retry_start, text_erased
 from gateway.store.settling import FINAL_PART
 
-# A part held for quiet hours (R-2.4): acceptance queues a bulk SMS due at the end of the window,
-# and nothing else queues a part never tried due later than now: new and retried parts are due at
-# once, recovered ones were due when claimed, a part tried has its attempt counted and one waiting
+if TYPE_CHECKING:
+    from gateway.store.db import Db
+
+# A part held for quiet hours (R-2.4): acceptance and a retry (`retry_start`) queue a bulk SMS due at the
+# end of the window; nothing else queues a part never tried due later than now: other new and retried parts
+# are due at once, recovered ones were due when claimed, a part tried has its attempt counted and one waiting
 # to be tried again is `deferred` (a resume keeps each part's due time: a held one is still held).
 # So no column is needed to tell it; the bind parameter is the clock's now. As in
 # `QueueRepo.shift_for_clock_step`, which leaves these parts where they are.
@@ -83,6 +88,10 @@ def pinned_waiting(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 class AdminRepo(Repository):
+    def __init__(self, db: Db, clock: Callable[[], float], zone: tzinfo | None = None) -> None:
+        super().__init__(db, clock)
+        self.zone = zone  # `[gateway] timezone`: a retry reads quiet hours on its wall clock (`retry_start`)
+
     def message_info(self, message_id: int) -> dict[str, Any]:
         """`mail_from`: where the message's reports go unless its account names an address: the
         envelope sender, for a premium answer or a user's mail as received (BATV-tagged, while the
@@ -142,28 +151,14 @@ class AdminRepo(Repository):
         """Every account's mail recorded and not sent as SMS (`recorded_mail`), for the CLI."""
         return recorded_mail(self.conn, None, limit=limit)
 
-    def text_erased(self, message_id: int) -> bool:
-        """Whether the message's text was erased (`gateway.privacy`): the marker in the SMS or a
-        part. Such a message is never sent again. The erasure writes the marker into the SMS and
-        every part in the write that empties their payloads, so the marker finds every one; an
-        empty payload alone is no sign (acceptance refuses an empty text, and rows written by hand
-        may have none)."""
-        # Here, not at the top: gateway.privacy's commands open the store, which imports this module.
-        from gateway.privacy.repo import ERASED
-
-        row = self.conn.execute(
-            "SELECT 1 FROM messages m WHERE m.id = ? AND (m.text = ? OR EXISTS (SELECT 1 FROM parts p"
-            " WHERE p.message_id = m.id AND p.text = ?))",
-            (message_id, ERASED, ERASED),
-        ).fetchone()
-        return row is not None
-
     def retry_message(
         self, message_id: int, *, default_validity_hours: float | None = None, ignore_expiry: bool = False
     ) -> int:
-        """Admin: send a held, failed or expired message again (new validity from now).
+        """Admin: send a held, failed or expired message again (new validity from when it goes).
 
-        `MailExpired` for a message its mail's own expiry ended, once that date has passed, unless
+        It goes now, or, a bulk SMS of an account in its quiet hours, when they end (`retry_start`).
+        `MailExpired` for a message its mail's own expiry ended, once that date has passed (or will have
+        when quiet hours end: `ExpiresBeforeRelease`), unless
         `ignore_expiry`: its validity was shorter than its account's (`--validity-hours`, else
         `default_validity_hours`, `[gateway] validity_hours`; None: not checked), which only the
         mail's date makes it (`gateway.smtp.mailexpiry.valid_until`), and its end is behind us. The
@@ -189,7 +184,7 @@ class AdminRepo(Repository):
             ).fetchone()
             if row is None:
                 raise KeyError(message_id)
-            if self.text_erased(message_id):
+            if text_erased(self.conn, message_id):
                 raise TextErased(TEXT_ERASED)
             if (entry := opted_out_recipient(self.conn, message_id)) is not None:
                 raise entry
@@ -199,10 +194,15 @@ class AdminRepo(Repository):
             cut = not ignore_expiry and bool(hours) and row[1] - row[0] < hours * 3600 - 1.0  # by the mail
             if cut and row[1] <= now:
                 raise MailExpired(row[1])
+            start = retry_start(self.conn, message_id, now, self.zone)  # a bulk SMS at night: when they end
+            if cut and row[1] <= start:
+                raise ExpiresBeforeRelease(row[1], start)
             # Before the mail's own end, a retry keeps it (an hour from now sent a "meeting at 10" at
-            # 11); any other gets a new validity from now, at least an hour.
+            # 11); any other gets a new validity from when it goes, at least an hour.
             until = (
-                max(row[1], now + SHORTEST_VALIDITY_SECONDS) if cut else now + max(row[1] - row[0], 3600.0)
+                max(row[1], start + SHORTEST_VALIDITY_SECONDS)
+                if cut
+                else start + max(row[1] - row[0], 3600.0)
             )
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
@@ -227,7 +227,7 @@ class AdminRepo(Repository):
                 " submitted_at = NULL, done_at = NULL"
                 " WHERE message_id = ? AND state IN"
                 " ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
-                (now, until, *MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, message_id, message_id),
+                (start, until, *MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, message_id, message_id),
             ).rowcount
             if n:  # a delivered message has nothing to send again: 'queued' would stay for ever
                 keep_counted(

@@ -297,7 +297,7 @@ class Store:
         self.accounts = AccountsRepo(db, clock, zone)  # `zone`: quiet hours' wall clock
         self.policy = PolicyRepo(db, clock)
         self.outbox = OutboxRepo(db, clock)
-        self.admin = AdminRepo(db, clock)
+        self.admin = AdminRepo(db, clock, zone)  # `zone`: a retry's quiet hours too
 
     @classmethod
     def open(

@@ -107,13 +107,20 @@ def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dic
             (message_id,),
         )
     )
-    msg["mails"] = _rows(
-        conn.execute(
-            "SELECT kind, rcpt, state, created_at, sent_at FROM outbox WHERE message_ref = ? ORDER BY id",
-            (message_id,),
-        )
-    )
+    msg["mails"] = _rows(conn.execute(_MAILS, (message_id, msg["email_id"])))
     return msg
+
+
+# The mails sent about an SMS: those about it alone (a DSN, a delivery report: `message_ref`), and those
+# about the whole mail it came in (held for quiet hours, text shortened, confirmation, numbers not sent:
+# `email_ref` alone), which each of the mail's SMS lists once, marked so (`about`, and in `kind`, which
+# the page and `queue show` print). Only the first were read: a text cut to the part limit, whose sender
+# was told so, showed no mail sent about it. Each branch by its own partial index.
+_MAILS = (
+    "SELECT id, kind, rcpt, state, created_at, sent_at, 'sms' AS about FROM outbox WHERE message_ref = ?"
+    " UNION ALL SELECT id, kind || ' (about the whole mail)', rcpt, state, created_at, sent_at, 'mail'"
+    " FROM outbox WHERE email_ref = ? AND message_ref IS NULL ORDER BY id"
+)
 
 
 def mail_record(conn: sqlite3.Connection, email_id: int, now: float) -> dict[str, Any] | None:
