@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from gateway.config import load_config
+from gateway.store.retrystart import ExpiresBeforeRelease
 from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw
@@ -166,3 +169,35 @@ async def test_queue_show_lists_the_text_shortened_mail_once_on_each_sms_of_the_
     assert all(
         line.startswith("mail-sent: truncated (about the whole mail) to anna@acme.example") for line in sent
     )
+
+
+async def test_a_retry_refuses_a_bulk_sms_whose_mail_expires_before_quiet_hours_end(tmp_path: Path) -> None:
+    # Sent at 20:50 with an Expiry-Date of 22:00, failed; retried at 21:28: it could go at 08:00 only,
+    # when the sender said its text is stale. As acceptance refuses such a mail; --ignore-expiry sends it.
+    clock = Clock(datetime(2026, 12, 4, 20, 50, tzinfo=WARSAW).timestamp())
+    expiry = datetime(2026, 12, 4, 22, 0, tzinfo=WARSAW)
+    async with HappySMSC(fail_suffixes=("15",)) as smsc:
+        config = _config(tmp_path, smsc.port)
+        async with running_gateway(load_config(config), clock) as gw:
+            store = gw.store
+            await store.write(
+                lambda: store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
+            msg = mail(
+                to("604222115"), "Evening", Precedence="bulk", Expiry_Date=formatdate(expiry.timestamp())
+            )
+            assert (await gw.send(msg)).error is None
+            await gw.until(lambda: gw.states() == ["failed"])
+            message = _message_of(store, "+48604222115")
+            clock.offset += datetime(2026, 12, 4, 21, 28, tzinfo=WARSAW).timestamp() - clock()
+            hours = gw.config.gateway.validity_hours
+            with pytest.raises(ExpiresBeforeRelease) as refused:
+                await store.write(lambda: store.admin.retry_message(message, default_validity_hours=hours))
+            said = refused.value.said("Europe/Warsaw")
+            assert said.startswith(
+                "its validity ends at 2026-12-04 22:00 CET, before the account's quiet hours"
+            )
+            assert "let it go at 08:00" in said
+            n = await store.write(lambda: store.admin.retry_message(message, ignore_expiry=True))
+            assert n == 1
+            assert abs(_due(store, message) - datetime(2026, 12, 5, 8, 0, tzinfo=WARSAW).timestamp()) < 1
