@@ -135,6 +135,9 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     # Kept in the operator's session, not said by the URL: a link with it shows nothing to anyone
     # else, and a reload says when it was asked, not that it was done again.
     at = datetime.fromtimestamp(web.store.clock(), web.tz).strftime("%Y-%m-%d %H:%M")
-    return after_post(
-        request, who, f"{action} asked at {at}: {n} part(s) {DONE[action]} then", f"/messages/{msg['id']}"
-    )
+    done = f"{n} part(s) {DONE[action]} then"
+    if action == "retry" and (held := _message(request, who)["held_until"]) is not None:
+        # A bulk SMS retried in its account's quiet hours waits for their end, as `queue retry` says.
+        goes = datetime.fromtimestamp(held, web.tz)
+        done = f"{n} part(s) released then; they go at {goes:%H:%M} (quiet hours)"
+    return after_post(request, who, f"{action} asked at {at}: {done}", f"/messages/{msg['id']}")
