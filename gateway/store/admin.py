@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.store.counted import RETRIED, keep_counted
+from gateway.store.outboxadmin import OutboxAdmin
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
 from gateway.store.records import Finished
-from gateway.store.repository import Repository
 from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient, suspended_account
 from gateway.store.retrystart import ExpiresBeforeRelease, retry_start, text_erased
 from gateway.store.settling import FINAL_PART
@@ -87,7 +87,7 @@ def pinned_waiting(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(via): int(n) for via, n in rows}
 
 
-class AdminRepo(Repository):
+class AdminRepo(OutboxAdmin):
     def __init__(self, db: Db, clock: Callable[[], float], zone: tzinfo | None = None) -> None:
         super().__init__(db, clock)
         self.zone = zone  # `[gateway] timezone`: a retry reads quiet hours on its wall clock (`retry_start`)
@@ -316,36 +316,6 @@ class AdminRepo(Repository):
         cur = self.conn.execute(sql + order + " LIMIT ?", (*args, limit))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-    def retry_outbox(self, mail_id: int | None = None) -> int:
-        """Admin: send failed or waiting mail again now (all of it when `mail_id` is None).
-
-        A failed mail starts its attempts afresh; one still waiting keeps its count. A mail that failed after
-        sends the relay took without answering has most likely arrived: it keeps their count, so that its next
-        send is logged as a possible duplicate and one more such send gives it up again, and it goes only when
-        named (`outbox_most_likely_arrived`). An erased one, never (`refuse_erased`)."""
-        from gateway.privacy.erasure import ERASED_MAIL, refuse_erased  # here: it opens the store
-
-        sql = (
-            "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
-            " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed') AND content <> ?"
-        )
-        args: tuple[Any, ...] = (self.clock(), ERASED_MAIL)
-        if mail_id is not None:
-            sql += " AND id = ?"
-            args += (mail_id,)
-        else:
-            sql += " AND NOT (state = 'failed' AND unanswered > 0)"
-        with self.transaction():
-            refuse_erased(self.conn, mail_id)
-            return self.conn.execute(sql, args).rowcount
-
-    def outbox_most_likely_arrived(self) -> list[int]:
-        """The failed mails `retry_outbox` of all leaves: the relay took each whole without answering."""
-        rows = self.conn.execute(
-            "SELECT id FROM outbox WHERE state = 'failed' AND unanswered > 0 ORDER BY id"
-        ).fetchall()
-        return [r[0] for r in rows]
 
     def messages_of_email(self, email_id: int) -> list[dict[str, Any]]:
         """The SMS one accepted mail became (`smsgw send --wait` follows them)."""
