@@ -11,6 +11,14 @@ and its answer may still come too: an acceptance settles it as `submitted` with 
 id (held, its receipt matched nothing and a `queue retry` sent the phone a second copy); a refusal
 leaves it on hold for the human its spent attempts call for (`watch_held`).
 
+A part the SMSC left unanswered send after send is held (`gateway.unanswered`, `hold`), watched as
+one held at its last attempt is; the count of its sends starts again at any answer, a late one too.
+
+A late acceptance of a part taken meanwhile by its re-send (answered in time) gives it a second SMSC
+id (`QueueRepo.second_id`): both copies reached the SMSC, and the receipt of either may be the one
+saying the phone has it. Only logged, that copy's receipt matched nothing, and the other's failure
+failed the part and bounced the SMS the phone had.
+
 What this process saw is not all: a part whose submit went unanswered, or was on the wire when the
 connection went or the daemon died, carries a note saying so (`ClaimedPart.maybe_sent`). Claimed by a
 process that knows nothing of that submit (after a restart, also one inside the grace, or a crash),
@@ -27,6 +35,7 @@ import structlog
 
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import AWAITING_LATE
+from gateway.unanswered import SILENT_SMSC, SilentSends
 from smsc.base import Outcome, SubmitResult
 
 log = structlog.get_logger(__name__)
@@ -60,6 +69,7 @@ class LateAnswers:
         self.settled: set[int] = set()  # parts in `pacing` that a late answer settled: not to be sent
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
+        self.silent = SilentSends()  # parts' submits unanswered in a row (`gateway.unanswered`)
 
     def settled_meanwhile(self, part_id: int) -> bool:
         """Whether a late answer settled the part while its re-send waited its turn (it is then not sent)."""
@@ -101,6 +111,7 @@ class LateAnswers:
     def forget(self, part_id: int) -> None:
         """The part is settled (taken, or ended): nothing more to know of it."""
         self.unanswered.pop(part_id, None)
+        self.silent.forget(part_id)
         self.noted.discard(part_id)
 
     async def defer(self, name: str, part: ClaimedPart, result: SubmitResult, backoff: float) -> None:
@@ -113,6 +124,17 @@ class LateAnswers:
         log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
         if result.late is not None:
             self._start_watch(name, part.id, result.late, held=False)
+
+    async def hold(self, name: str, part: ClaimedPart, result: SubmitResult, sends: int) -> None:
+        """Hold the part the SMSC answered none of `sends` submits of (`gateway.unanswered`); its
+        answer may still come, and a late acceptance settles it (`watch_held`)."""
+        reason = SILENT_SMSC.format(sends, name)
+        await self.store.write(lambda: self.store.queue.hold_part(part.id, reason))
+        self.silent.forget(part.id)
+        self.may_have(part.id, name)  # its `queue retry` is a possible duplicate
+        log.warning("mt.hold_unanswered", part=part.id, message=part.message_id, link=name, sends=sends,
+                    reason=reason)  # fmt: skip
+        self.watch_held(name, part.id, result)
 
     def watch_held(self, name: str, part_id: int, result: SubmitResult) -> None:
         """The part went on hold with its last submit unanswered (written already): take the SMSC's
@@ -135,6 +157,7 @@ class LateAnswers:
             return  # grace over or connection gone: the part goes again when due (or stays held)
         log.info("mt.late_answer", part=part_id, link=name, outcome=result.outcome.value,
                  smsc_id=result.message_id)  # fmt: skip
+        self.silent.forget(part_id)  # an answer: its sends are counted afresh
         queue = self.store.queue
 
         def settle() -> str | None:
@@ -148,6 +171,12 @@ class LateAnswers:
                     return "held"  # refused: nothing reached the phone, and its attempts are spent
                 self._apply(name, part_id, result, pacing=False)
                 return "settled"
+            if result.outcome is Outcome.ACCEPTED and result.message_id:
+                # Taken meanwhile by a copy answered in time: this copy's receipts count too.
+                finished = queue.second_id(part_id, name, result.message_id)
+                if finished is not None:
+                    self.on_finished(finished)
+                    return "second id"
             return None
 
         try:
@@ -160,6 +189,10 @@ class LateAnswers:
             log.info("mt.late_refusal_held", part=part_id, link=name, outcome=result.outcome.value)
         elif settled == "settled" and held:
             log.warning("mt.hold_settled_late", part=part_id, link=name, smsc_id=result.message_id)
+        elif settled == "second id":
+            log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
+                        reason="the SMSC answered after the part had been sent again and taken:"
+                        " it has both copies, and a receipt of either counts")  # fmt: skip
         elif settled is None and result.outcome in SETTLING:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again")  # fmt: skip

@@ -4,9 +4,10 @@ part could not go.
 Throttling never fails a part; temporary faults back off exponentially, or fail over at once to
 another link that is up; permanent refusals fail the part (and so its message, once); a part that
 failed too often waits on `hold` for a human. A submit that went unanswered is handed to
-`gateway.late_answers`. A premium answer (`ClaimedPart.via`) fails over to no link but another bind
-of its vote's SMSC account (`gateway.linkchoice`): the link noted in `avoid` only goes last among
-those, and it otherwise backs off and waits for its own link, lost session or not.
+`gateway.late_answers`; one left unanswered send after send is held (`gateway.unanswered`). A
+premium answer (`ClaimedPart.via`) fails over to no link but another bind of its vote's SMSC
+account (`gateway.linkchoice`): the link noted in `avoid` only goes last among those, and it
+otherwise backs off and waits for its own link, lost session or not.
 
 A part on the wire when its session was lost keeps its turn: it goes first on the next session, so
 that it reaches the phone before the SMS accepted after it. An SMSC that crashes or cuts the session
@@ -46,7 +47,8 @@ from gateway.phoneorder import PhoneOrder
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.partnotes import AWAITING_LATE, LINK_LOST
+from gateway.store.partnotes import LINK_LOST
+from gateway.unanswered import attempts_spent
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
 
@@ -130,6 +132,8 @@ class OutcomeRecorder:
         if result.outcome not in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             self.forget_losses(part.id)  # the SMSC answered it: it ends no session
             self.answered[name] += 1
+        elif result.outcome is Outcome.TEMPORARY and not (result.written or result.unsent):
+            self.late.silent.forget(part.id)  # a fault for now, but answered (`gateway.unanswered`)
         if result.outcome is Outcome.ACCEPTED:
             self.forget(part.id)
             if part.udh:
@@ -173,7 +177,7 @@ class OutcomeRecorder:
             # Another link takes it first next time; a premium answer's only if its account's (above).
             self.avoid.setdefault(part.id, set()).add(name)
             if part.attempts >= MAX_ATTEMPTS:
-                reason = self._attempts_spent(name, part, result)
+                reason = attempts_spent(self.late, name, part, result)
                 self.forget_losses(part.id)  # no suspect any more: the later SMS to its phone go now
                 await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
                 log.warning("mt.hold", part=part.id, link=name, error=result.error, reason=reason)
@@ -182,7 +186,12 @@ class OutcomeRecorder:
                     # no `queue retry` sends a second copy); a refusal leaves it held.
                     self.late.watch_held(name, part.id, result)
             elif result.outcome is Outcome.UNANSWERED:
-                await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
+                sends = self.late.silent.sent(part.id, name, self.answered[name])
+                if self.late.silent.to_hold(part.id, name, self.answered[name], HOLD_AFTER_LOSSES):
+                    self.forget_losses(part.id)  # the later SMS to its phone go now
+                    await self.late.hold(name, part, result, sends)
+                else:
+                    await self.late.defer(name, part, result, retry_delay(part.attempts, self.retry_base))
             elif result.written:
                 await self._lost_on_the_wire(name, part, result)
             else:
@@ -199,24 +208,6 @@ class OutcomeRecorder:
             error = result.error or result.outcome.value
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
-
-    def _attempts_spent(self, name: str, part: ClaimedPart, result: SubmitResult) -> str:
-        """The hold reason of a part whose MAX_ATTEMPTS are spent. One whose last send was lost on the
-        wire or unanswered, or whose note said an earlier one may have reached the phone, keeps a
-        maybe-sent note: held without it, it expired with a bounce saying it could not be sent after
-        as many sends (`QueueRepo.expire_batch` reads the note), and its `queue retry` went out unlogged."""
-        spent = f"{part.attempts} attempts failed; last: {result.error}"
-        if result.written:
-            note = LINK_LOST
-        elif result.outcome is Outcome.UNANSWERED:
-            note = f"unanswered, held instead of {AWAITING_LATE}"
-        elif part.maybe_sent:
-            note = f"an earlier attempt went unanswered or was cut off, held instead of {AWAITING_LATE}"
-        else:  # refused, and no note says an earlier send may have reached the phone
-            return spent
-        # Its next send, after a `queue retry`, is logged as a possible duplicate (`LateAnswers`).
-        self.late.may_have(part.id, name)
-        return f"{spent}; {note}: it may have reached the phone (queue retry sends it again)"
 
     async def _lost_on_the_wire(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """On the wire when the connection went: the SMSC may have it, and no answer can come any
@@ -387,6 +378,7 @@ class OutcomeRecorder:
     def forget_losses(self, part_id: int) -> None:
         """The part ends no session (answered, held or ended): nothing waits for it any more."""
         self.order.forget(part_id)
+        self.late.silent.forget(part_id)
         self.losses.pop(part_id, None)
         self.answered_before.pop(part_id, None)
 

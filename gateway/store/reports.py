@@ -3,6 +3,12 @@ submit answer naming the id comes (a receipt may overtake it).
 
 `QueueRepo` (gateway/store/queue.py) builds on it; a report settles its part's message here, in
 the transaction that stores it (`gateway/store/settling.py`).
+
+A part the SMSC took twice (a submit that went unanswered, sent again and answered, then the first
+one's late answer) has two SMSC ids: the late one is kept in its note (`SECOND_ID_NOTE`, `second_id`),
+and the receipts of both copies count. A receipt saying either reached the phone makes it delivered;
+one saying a copy failed fails it only once the other failed too. Kept as a log line only, the
+receipt of the copy that reached the phone matched nothing, and the other's failure bounced the SMS.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from gateway.store.settling import SettlingRepo
 log = structlog.get_logger(__name__)
 
 ID_FORM_HINT_SECONDS = 3600.0
+# The note of a submitted part whose earlier copy the SMSC accepted late: that copy's link and id.
+SECOND_ID_NOTE = "a copy sent earlier was accepted late too (link {}, SMSC id {}): a receipt of either counts"
+_SECOND_ID = re.compile(
+    re.escape(SECOND_ID_NOTE).replace(r"\{\}", "(.*?)", 1).replace(r"\{\}", "(.*)", 1), re.DOTALL
+)
+# The note of a part one copy of which failed while the other's receipt is still to come.
+COPY_FAILED_NOTE = "one copy failed ({}); the receipt of the other is awaited"
 
 
 class ReportsRepo(SettlingRepo):
@@ -142,6 +155,13 @@ class ReportsRepo(SettlingRepo):
                     (phone, *args),
                 ).fetchall()  # fmt: skip
                 part = min(rows, key=_oldest_first) if rows else None
+                if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
+                    self._copy_report(copy, state, error, now)  # the receipt of its copy taken late
+                    self._store_report(link, smsc_id, status, error, raw, copy, now, digits)
+                    return self._settle_message_of(copy, now)
+                if part is not None and state == "failed" and self._other_copy_waits(part[0], error):
+                    self._store_report(link, smsc_id, status, error, raw, part[0], now, digits)
+                    return []
                 if part is not None:
                     self.conn.execute(
                         "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
@@ -158,6 +178,8 @@ class ReportsRepo(SettlingRepo):
             part = self.conn.execute(
                 oldest + " ORDER BY m.recipient IS ? DESC, p.submitted_at, p.id LIMIT 1", (*args, phone)
             ).fetchone()
+            if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
+                part = (copy,)
             if part is None:
                 part = self.conn.execute(
                     "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
@@ -169,6 +191,106 @@ class ReportsRepo(SettlingRepo):
             if part_id is None:
                 return []
             return self._settle_message_of(part_id, now)  # a pending report changes no part
+
+    # (link, SMSC id) -> the submitted part whose `SECOND_ID_NOTE` names them: None until read from
+    # the table once. An entry may be stale (the part settled since): each is checked as it is used.
+    _second_ids: dict[tuple[str, str], int] | None = None
+
+    def second_id(self, part_id: int, link: str, smsc_id: str) -> list[Finished] | None:
+        """Keep the id the SMSC gave in a late answer to an earlier copy of a part it had since taken
+        again: its receipts then count (module docstring); one that overtook this answer, kept
+        unmatched, is applied now. None when the part waits for no receipt (ended, or not yet sent)."""
+        now = self.clock()
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT smsc_id, link FROM parts WHERE id = ? AND state = 'submitted'", (part_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            if (row[0], row[1]) == (smsc_id, link):
+                return []
+            if row[0] is None:  # the copy answered in time gave no id (unconfirmed): this one is its id
+                self.conn.execute(
+                    "UPDATE parts SET smsc_id = ?, link = ?, error = NULL WHERE id = ?",
+                    (smsc_id, link, part_id),
+                )
+            else:
+                note = SECOND_ID_NOTE.format(link, smsc_id)
+                self.conn.execute("UPDATE parts SET error = ? WHERE id = ?", (note, part_id))
+                self._known_second_ids()[(link, smsc_id)] = part_id
+            early = (
+                self._early_report(part_id, link, smsc_id, now) if self._may_have_early_reports(now) else None
+            )
+            if early is None:
+                return []
+            self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
+            if early[1] == "pending":  # a report that settles nothing
+                return []
+            if row[0] is None:
+                self._apply_part_report(part_id, early[1], early[2], now)
+            else:
+                self._copy_report(
+                    part_id, "delivered" if early[1] == "delivered" else "failed", early[2], now
+                )
+            return self._settle_message_of(part_id, now)
+
+    def _by_second_id(self, links: tuple[str, ...], smsc_id: str) -> int | None:
+        """The submitted part whose copy taken late got `smsc_id` on one of `links` (`second_id`):
+        for a receipt no part's own id matched. No index has the notes: they are read once, at the
+        first such receipt (rare: an SMSC's late answer after the re-send was taken)."""
+        known = self._known_second_ids()
+        for name in links:
+            part_id = known.get((name, smsc_id))
+            if part_id is None:
+                continue
+            note = SECOND_ID_NOTE.format(name, smsc_id)
+            sql = "SELECT 1 FROM parts WHERE id = ? AND state = 'submitted' AND error = ?"
+            if self.conn.execute(sql, (part_id, note)).fetchone() is not None:
+                return part_id
+            del known[(name, smsc_id)]  # settled, or its copy's receipt came
+        return None
+
+    def _known_second_ids(self) -> dict[tuple[str, str], int]:
+        if self._second_ids is None:
+            rows = self.conn.execute(
+                "SELECT id, error FROM parts INDEXED BY parts_receipt_wait WHERE state = 'submitted'"
+                " AND error LIKE ?",
+                (SECOND_ID_NOTE.split("(", 1)[0] + "%",),
+            ).fetchall()
+            self._second_ids = {
+                (found.group(1), found.group(2)): part_id
+                for part_id, error in rows
+                if (found := _SECOND_ID.fullmatch(error)) is not None
+            }
+        return self._second_ids
+
+    def _copy_report(self, part_id: int, state: str, error: str | None, now: float) -> None:
+        """The receipt of a part's copy taken late: delivered, the part is; failed, the part waits for
+        the receipt of its own id, which settles it."""
+        if state == "delivered":
+            self._apply_part_report(part_id, "delivered", error, now)
+        elif state == "failed":
+            note = COPY_FAILED_NOTE.format(error or "failed")
+            self.conn.execute(
+                "UPDATE parts SET error = ? WHERE id = ? AND state = 'submitted'", (note, part_id)
+            )
+
+    def _other_copy_waits(self, part_id: int, error: str | None) -> bool:
+        """A failure receipt for the part's own id while its copy taken late has no receipt yet: the
+        part waits for that one's, now under the copy's link and id (then matched as any part's)."""
+        known = self._known_second_ids()
+        if part_id not in known.values():  # as a rule: no part has two ids
+            return False
+        row = self.conn.execute("SELECT error FROM parts WHERE id = ?", (part_id,)).fetchone()
+        found = _SECOND_ID.fullmatch(row[0]) if row is not None and row[0] else None
+        if found is None:
+            return False
+        known.pop((found.group(1), found.group(2)), None)
+        self.conn.execute(
+            "UPDATE parts SET link = ?, smsc_id = ?, error = ? WHERE id = ?",
+            (found.group(1), found.group(2), COPY_FAILED_NOTE.format(error or "failed"), part_id),
+        )
+        return True
 
     def _store_report(
         self,
