@@ -123,6 +123,7 @@ class Daemon:
         zone = ZoneInfo(cfg.gateway.timezone)
         self.store = open_recovered(cfg, self.clock, zone)
         self.store.queue.siblings = receipt_siblings(cfg.smsc)
+        self.store.queue.link_names = tuple(link.name for link in cfg.smsc)
         seed_accounts(self.store, cfg)
         if cfg.web.enabled:
             from gateway.web.server import first_operator

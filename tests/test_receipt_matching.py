@@ -119,3 +119,25 @@ async def test_a_receipt_for_a_reused_id_waits_for_its_own_sms_rather_than_fail_
         store.close()
     other = ({"+48601100401", "+48601100402"} - {owner}).pop()
     assert states == {owner: "failed", other: "submitted"}
+
+
+async def test_a_receipt_that_comes_by_another_link_than_its_sms_names_smsc_account(tmp_path: Path) -> None:
+    # An operator whose binds share receipts: those of SMS sent by link plus came by link main,
+    # matched nothing, and each SMS waited two days to end `unreported`, a failed one never bounced,
+    # with an info line per receipt as the only trace. The fix, one smsc_account on both, was never said.
+    store = Store.open(tmp_path / "smsgw.db", clock=Clock())
+    store.queue.link_names = ("main", "plus", "spare")
+    try:
+        await accept(store, acceptance(["+48601100401", "+48601100402"]))
+        parts = store.queue.claim_due(2)
+        for part, smsc_id in zip(parts, ("5001", "5002"), strict=True):
+            store.queue.mark_submitted(part.id, "plus", smsc_id)
+        with structlog.testing.capture_logs() as logs:
+            for smsc_id in ("5001", "5002", "9999"):
+                assert store.queue.record_report("main", smsc_id, "delivered", None, "raw") == []
+    finally:
+        store.close()
+    hints = [e for e in logs if e["event"] == "dlr.other_link"]
+    assert len(hints) == 1, logs  # once an hour a link, not per receipt
+    assert hints[0]["sent_by"] == "plus" and hints[0]["link"] == "main"
+    assert "smsc_account" in hints[0]["fix"] and "plus" in hints[0]["fix"]

@@ -14,17 +14,15 @@ receipt of the copy that reached the phone matched nothing, and the other's fail
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
 
 import structlog
 
+from gateway.store.receipthints import ReceiptHints
 from gateway.store.records import Finished
 from gateway.store.settling import SettlingRepo
 
 log = structlog.get_logger(__name__)
 
-ID_FORM_HINT_SECONDS = 3600.0
 # The note of a submitted part whose earlier copy the SMSC accepted late: that copy's link and id.
 SECOND_ID_NOTE = "a copy sent earlier was accepted late too (link {}, SMSC id {}): a receipt of either counts"
 _SECOND_ID = re.compile(
@@ -34,7 +32,7 @@ _SECOND_ID = re.compile(
 COPY_FAILED_NOTE = "one copy failed ({}); the receipt of the other is awaited"
 
 
-class ReportsRepo(SettlingRepo):
+class ReportsRepo(ReceiptHints, SettlingRepo):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
@@ -42,8 +40,6 @@ class ReportsRepo(SettlingRepo):
     # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
     # until read from the table once. Unmatched receipts come only from this process's links.
     _unmatched_at: float | None = None
-    # Per link: when `_hint_id_form` last spoke (the repository's clock).
-    _hinted: dict[str, float] | None = None
 
     def _may_have_early_reports(self, now: float) -> bool:
         """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
@@ -86,9 +82,6 @@ class ReportsRepo(SettlingRepo):
 
     # Links no longer configured whose SMS still wait for reports (`gone_links_waiting`).
     gone_links: tuple[str, ...] = ()
-    # Per link, the others bound to the same SMSC account, whose receipts may come by it
-    # (`gateway.configlinks.receipt_siblings`).
-    siblings: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
     def gone_links_waiting(self, configured: set[str]) -> dict[str, int]:
         """SMS waiting for their report, by link, of links not in `configured`: a link renamed in
@@ -318,37 +311,7 @@ class ReportsRepo(SettlingRepo):
             self._unmatched_at = max(self._unmatched_at or now, now)
             log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
             self._hint_id_form(link, smsc_id, now)
-
-    def _hint_id_form(self, link: str, smsc_id: str, now: float) -> None:
-        """Say which `message_id_type` the link needs when a receipt misses only because its id is
-        written in the other base than the submit answers' (Kannel's well-known case: hex in the
-        answer, decimal in the receipt). Each missed, their SMS waited `submitted` for two days and
-        ended `unreported`, with an info line per receipt as the only trace. Once an hour a link."""
-        if self._hinted is None:
-            self._hinted = {}
-        # ASCII only: "²".isdigit() holds and int() refuses it, inside the receipt's write.
-        if now - self._hinted.get(link, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id.isascii():
-            return
-        if not smsc_id.isalnum():  # also "": no number in either base
-            return
-        forms = {"hex_to_dec": format(int(smsc_id), "x")} if smsc_id.isdigit() else {}
-        if all(c in "0123456789abcdef" for c in smsc_id):
-            forms["dec_to_hex"] = str(int(smsc_id, 16))
-        for mode, form in forms.items():
-            waiting = self.conn.execute(
-                "SELECT 1 FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted' LIMIT 1",
-                (link, form.lstrip("0") or "0"),
-            ).fetchone()
-            if waiting is not None:
-                self._hinted[link] = now
-                log.warning(
-                    "dlr.id_form_mismatch",
-                    link=link,
-                    receipt_id=smsc_id,
-                    submitted_id=form,
-                    fix=f'set message_id_type = "{mode}" in the [[smsc]] section of link {link}',
-                )
-                return
+            self._hint_other_link(link, smsc_id, now)
 
     def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
