@@ -186,8 +186,7 @@ class Dispatcher:
             if (due := self._outcomes.order.due_after(part, now)) is not None:
                 later.append((part, due))  # an older SMS to its phone is not due yet: it goes after it (F5)
                 continue
-            name = self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))
-            if name is not None:
+            if (name := self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))) is not None:
                 self._start(name, part)
             elif self._choice.routable(part):
                 kept.append(part)  # its links are full; it keeps its turn
@@ -339,6 +338,7 @@ class Dispatcher:
             # writes run in order, so nothing that depends on the outcome sees the part before the
             # outcome is durable.
             pacer.release(outcome, unsent=result.unsent)  # learns a throttle at once, for the others too
+            self._choice.answered(part, name, outcome)  # a throttled part of a long SMS waits for its link
             released = True
             self._fill()  # the next parts go out now, before anything is written
             await self._outcomes.record(name, part, result, pacer)

@@ -8,6 +8,13 @@ SMSCs (the prefix link busy, the default link free) reach it with whatever origi
 on them, and an SMSC that rewrites it leaves the phone two halves. Kannel keeps them together the
 same way: it splits a message on the link it routed it to.
 
+A throttle is that SMSC asking us to slow down, not a fault of the link: a part of a long SMS
+throttled by its SMS's link, while another part of the SMS is taken or reserved there, waits out the
+pause on that link instead of failing over (`gateway.outcomes` notes the link in `avoid` unless an
+SMSC already accepted a part: the reserved ones went on by the first link, the throttled one by
+another, and the phone got two halves). A temporary error, or the link down, still moves the rest
+of the SMS, as for a link that drops partway.
+
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
 (or a bind of its account): its short code is that operator's, and the phone reached us through it.
@@ -19,10 +26,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 
 from gateway.routing import Router
 from gateway.store.records import ClaimedPart
-from smsc.base import LinkState, SmscLink
+from smsc.base import LinkState, Outcome, SmscLink
 from smsc.pacing import LinkPacer
 
 # Long SMS whose link is remembered: an entry outlives its message only until this many newer
@@ -31,6 +39,21 @@ LONG_SMS_KEPT = 4096
 # After a start the links connect in any order: for this long, the rest of a long SMS waits for the
 # link its first parts took even while that link is not up yet, instead of leaving by the first up.
 START_GRACE_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class _LongSms:
+    """The link a long SMS's parts leave by, and which of them are tied to it."""
+
+    link: str  # "": none has left yet
+    taken: bool = False  # the store says its SMSC took parts before this start
+    parts: set[int] = field(default_factory=set)  # those given to `link` since it became the SMS's
+    throttled: set[int] = field(default_factory=set)  # those whose last answer from `link` was a throttle
+
+    def waits_out(self, part_id: int) -> bool:
+        """Whether the part waits for the SMS's link although that link just turned it away: it was
+        throttled there, and another part of the SMS is taken or reserved there."""
+        return part_id in self.throttled and (self.taken or bool(self.parts - {part_id}))
 
 
 class LinkChoice:
@@ -56,11 +79,14 @@ class LinkChoice:
         self._siblings = siblings
         self._clock = clock
         self._started = clock()
-        # message id -> the link its parts leave by ("": none has left yet)
-        self._long: OrderedDict[int, str] = OrderedDict()
+        # message id -> the link its parts leave by
+        self._long: OrderedDict[int, _LongSms] = OrderedDict()
 
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
+
+    def _starting(self) -> bool:
+        return self._clock() - self._started < START_GRACE_SECONDS
 
     def _own(self, via: str) -> list[str]:
         """A part's own link and the other binds of its SMSC account that are configured."""
@@ -83,10 +109,11 @@ class LinkChoice:
             # copy's late answer is that link's). One that refused it just now goes last.
             ready = [n for n in self._own(part.via) if self._up(n) and self.pacers[n].free()]
             return next((n for n in ready if n not in avoid), ready[0] if ready else None)
-        if part.udh and (name := self._first_link(part.message_id)) and name not in avoid:
-            if self._up(name):  # the link the SMS's other parts left by: wait for its window
+        if part.udh and (name := (sms := self._sms(part.message_id)).link):
+            if self._up(name) and (name not in avoid or sms.waits_out(part.id)):
+                # The link the SMS's other parts left by: wait for its window (or its throttle pause).
                 return name if self.pacers[name].free() else None
-            if name in self.links and self._clock() - self._started < START_GRACE_SECONDS:
+            if name not in avoid and name in self.links and self._starting():
                 return None  # just started: it may not have connected yet
         names = self.router.candidates(part.destination)
         fallback = None
@@ -103,12 +130,13 @@ class LinkChoice:
             return name
         return fallback
 
-    def _first_link(self, message_id: int) -> str:
-        name = self._long.get(message_id)
-        if name is None:  # not seen since the start (or pushed out): the store knows
-            name = self._long[message_id] = self._taken(message_id) or ""
+    def _sms(self, message_id: int) -> _LongSms:
+        sms = self._long.get(message_id)
+        if sms is None:  # not seen since the start (or pushed out): the store knows
+            name = self._taken(message_id) or ""
+            sms = self._long[message_id] = _LongSms(name, taken=bool(name))
             self._trim()
-        return name
+        return sms
 
     def _trim(self) -> None:
         if len(self._long) > LONG_SMS_KEPT:
@@ -117,6 +145,18 @@ class LinkChoice:
     def leaving(self, part: ClaimedPart, name: str) -> None:
         """The part takes a window place of `name`: the next parts of a long SMS follow it."""
         if part.udh:
-            self._long[part.message_id] = name
+            sms = self._long.get(part.message_id)
+            if sms is None or sms.link != name:  # its first part, or the SMS failed over
+                sms = self._long[part.message_id] = _LongSms(name)
+            sms.parts.add(part.id)
             self._long.move_to_end(part.message_id)
             self._trim()
+
+    def answered(self, part: ClaimedPart, name: str, outcome: Outcome) -> None:
+        """What the SMSC behind `name` answered to the part: after a throttle, the part of a long SMS
+        tied to that link waits for it (`pick`); after anything else it may fail over as before."""
+        if part.udh and (sms := self._long.get(part.message_id)) is not None and sms.link == name:
+            if outcome is Outcome.THROTTLED:
+                sms.throttled.add(part.id)
+            else:
+                sms.throttled.discard(part.id)
