@@ -40,6 +40,7 @@ from gateway.cli.common import (
     CliError,
     database_error,
     no_database,
+    pid_alive,
     refuse_root_in_service_dir,
     use_database,
 )
@@ -316,21 +317,11 @@ def remove_unfinished(dest: Path, *, dated: bool) -> list[tuple[Path, int, int]]
         found = mkdtemp.fullmatch(path.name)
         if (
             found is not None
-            and not _running(int(found[2]))
+            and not pid_alive(int(found[2]))
             and (size := remove_private_dir(path)) is not None
         ):
             removed.append((path, int(found[2]), size))
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def integrity_problems(conn: sqlite3.Connection) -> str | None:

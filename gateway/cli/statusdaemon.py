@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 # How long status waits for a lock on the database before it says who holds it. A write of the
 # daemon's holds it for milliseconds; a status under a running daemon named a lock in about 2 s.
 LOCK_WAIT_SECONDS = 2.0
-PROC_LOCKS = Path("/proc/locks")
 
 
 STATUS_STALE_SECONDS = 30  # the daemon rewrites its status file every 2 s
@@ -153,22 +152,9 @@ def probe_lock(cfg: Config, advice: str, besides: int | None = None) -> None:
 def holders(db: Path, besides: int | None = None) -> list[int]:
     """The pids holding a lock on the database or its -shm (not a waiter's), this process and
     `besides` left out; empty where /proc/locks cannot be read (not Linux)."""
-    ids = set()
-    for path in (db, Path(f"{db}-shm")):
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
-    try:
-        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
-        return []
-    found = set()
-    for line in lines:
-        fields = line.split()  # `1: POSIX  ADVISORY  WRITE 1234 fe:00:5678 0 EOF`; a waiter: `1: -> POSIX`
-        if len(fields) > 5 and fields[1] != "->" and fields[5] in ids and fields[4].isdigit():
-            found.add(int(fields[4]))
+    from gateway.store.walcheck import lock_entries
+
+    found = {int(pid) for pid, waiting in lock_entries(db) or () if not waiting and pid.isdigit()}
     return sorted(found - {os.getpid(), besides})
 
 

@@ -122,9 +122,9 @@ def recovered_frames(db: Path, page_size: int) -> int:
 # ---- who has the database open ----------------------------------------------------------------------
 
 
-def in_use(db: Path, *, others: bool = False) -> bool | None:
-    """Whether any process (this one too, unless `others`) holds a lock on the database or its -shm,
-    as SQLite's connections do for as long as they are open; None when /proc/locks cannot be read."""
+def lock_entries(db: Path) -> list[tuple[str, bool]] | None:
+    """(pid, waiting) of every lock /proc/locks lists on the database or its -shm, a blocked waiter's
+    too; None when /proc/locks cannot be read (not Linux)."""
     ids = set()
     for path in (db, shm_path(db)):
         try:
@@ -136,14 +136,25 @@ def in_use(db: Path, *, others: bool = False) -> bool | None:
         lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
     except OSError:
         return None
+    found = []
     for line in lines:
         fields = line.split()
         # `1: POSIX  ADVISORY  READ 1234 fe:00:5678 128 128` (a blocked waiter: `1: -> POSIX ...`)
-        if fields and fields[1] == "->":
+        waiting = bool(fields) and fields[1] == "->"
+        if waiting:
             fields = fields[1:]
-        if len(fields) > 5 and fields[5] in ids and not (others and fields[4] == str(os.getpid())):
-            return True
-    return False
+        if len(fields) > 5 and fields[5] in ids:
+            found.append((fields[4], waiting))
+    return found
+
+
+def in_use(db: Path, *, others: bool = False) -> bool | None:
+    """Whether any process (this one too, unless `others`) holds a lock on the database or its -shm,
+    as SQLite's connections do for as long as they are open; None when /proc/locks cannot be read."""
+    entries = lock_entries(db)
+    if entries is None:
+        return None
+    return any(not (others and pid == str(os.getpid())) for pid, _ in entries)
 
 
 def boot_id() -> str | None:
