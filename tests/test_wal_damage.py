@@ -63,10 +63,11 @@ def texts(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT text FROM messages ORDER BY id")]
 
 
-async def crashed_state(tmp_path: Path) -> tuple[Path, int, int]:
+async def crashed_state(tmp_path: Path, *, checkpointed: bool = False) -> tuple[Path, int, int]:
     """A state directory whose daemon (started once before and stopped cleanly) accepted MAILS mails
     (250 each, nothing listening on the SMSC port) and was then killed with SIGKILL: the mails live
-    only in its WAL. (config, SMTP port, SMSC port)."""
+    only in its WAL, or (`checkpointed`) in the database file too, copied there by a checkpoint that
+    left the WAL as it was. (config, SMTP port, SMSC port)."""
     smtp_port, smsc_port = free_port(), free_port()
     config = write_config(tmp_path, smsc_port, smtp_port)
     proc = await start_daemon(config, smtp_port)
@@ -80,6 +81,12 @@ async def crashed_state(tmp_path: Path) -> tuple[Path, int, int]:
             rcpt = f"60112345{n}@{DOMAIN}"
             res = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, f"accepted mail {n}"), [rcpt])
             assert res.error is None, res
+        while checkpointed:  # as the daemon's own passive checkpoints do past 16 MB
+            with closing(sqlite3.connect(state / "smsgw.db")) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            shm = (state / "smsgw.db-shm").read_bytes()[:100]  # mxFrame at 16, nBackfill at 96
+            max_frame, backfill = (int.from_bytes(shm[at : at + 4], sys.byteorder) for at in (16, 96))
+            checkpointed = backfill < max_frame
     finally:
         proc.kill()
         proc.wait()
@@ -143,6 +150,22 @@ async def test_a_wal_cut_mid_frame_is_refused_and_kept(tmp_path: Path) -> None:
     status = smsgw(config, "status")
     assert status.returncode == 3 and "cut short" in status.stderr, status.stderr
     assert len(list((tmp_path / "state").glob("smsgw.db-wal.kept-*"))) == 1
+
+
+async def test_a_damaged_wal_whose_every_frame_is_in_the_database_file_is_set_aside(tmp_path: Path) -> None:
+    # A checkpoint had copied every frame into the file (the -shm: nBackfill = mxFrame), and the WAL
+    # kept them. With a frame damaged the start refused, and accept-wal-loss let SQLite read the
+    # frames before the damage as the log: older pages copied over newer ones, mail answered 250 gone.
+    config, smtp_port, _ = await crashed_state(tmp_path, checkpointed=True)
+    state = tmp_path / "state"
+    wal = state / "smsgw.db-wal"
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    with wal.open("r+b") as f:
+        f.seek(walfile.WAL_HEADER + (frames(wal) // 2) * (walfile.FRAME_HEADER + page) + 30)
+        f.write(os.urandom(200))
+    out = await starts_with(config, smtp_port, ACCEPTED)
+    assert "store.wal_already_in_database" in out, out
+    assert len(list(state.glob("smsgw.db-wal.kept-*"))) == 1  # as it was, should anyone want it
 
 
 async def test_random_bytes_in_a_middle_frame_are_refused(tmp_path: Path) -> None:

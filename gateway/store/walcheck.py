@@ -43,7 +43,8 @@ holds; and on the damage above. Before refusing, the WAL and -shm are copied bes
 (`<name>.kept-<UTC time>`), as they are, so that whatever is done next loses nothing more
 (`gateway.store.walrefusal`: the copies and the message).
 `smsgw accept-wal-loss` is the admin's "start anyway": it lets SQLite take what is valid,
-checkpoints it into the database and removes the flag.
+checkpoints it into the database and removes the flag. Not refused: such a WAL every frame of which
+the -shm of that boot says a checkpoint copied into the file already; it is kept aside, not replayed.
 
 Not detectable, and not pretended: a WAL cut cleanly on a frame boundary (or mid-frame, a torn
 tail) with no -shm of the same boot beside it looks exactly like a log whose last commit was the
@@ -277,6 +278,8 @@ def refuse_lost_commits(db: Path, now: float) -> None:
         key = (str(db.absolute()), 0, -1, 0, flagged)
     if key in _checked:  # `smsgw run` checks before its first read, and again in `Db.open`
         return
+    if _set_aside_if_in_the_file(db, flag, now):
+        return
     why = _problem(db, flag)
     if why is None:
         _checked.add(key)
@@ -284,6 +287,33 @@ def refuse_lost_commits(db: Path, now: float) -> None:
     kept = keep(db, now)
     log.critical("store.wal_refused", path=str(db), problem=why, kept=[str(p) for p in kept])
     raise StoreUnusable(refusal(db, why, kept, rebooted=flagged and boot != boot_id()))
+
+
+def _set_aside_if_in_the_file(db: Path, flag: dict[str, str] | None, now: float) -> bool:
+    """A damaged or short WAL every committed frame of which a checkpoint had already copied into the
+    database file (the -shm of the same boot: nBackfill = mxFrame, under the WAL's salts) is set aside
+    (copied as the refusals do, then removed with its -shm): the file holds all. Opened, SQLite read
+    the frames before the damage as the log and copied those older pages over the newer ones (300
+    mails answered 250, all in the file: 76 gone after accept-wal-loss). True if so."""
+    if flag is None or (flag.get("boot") or None) != boot_id():
+        return False
+    shm = read_shm(shm_path(db))
+    if shm is None or shm.max_frame == 0 or shm.backfill < shm.max_frame:
+        return False
+    wal = wal_path(db)
+    scan = scan_wal(wal, lambda page_size: recovered_frames(db, page_size))
+    if scan.salts != shm.salts:
+        return False
+    if damage(scan) is None and lost(scan, shm, wal.exists(), True) is None:
+        return False  # whole: SQLite replays it all, the same pages as the file's
+    kept = keep(db, now)
+    for path in (wal, shm_path(db)):
+        path.unlink(missing_ok=True)
+    flag_path(db).unlink(missing_ok=True)
+    fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    why, copies = damage(scan) or "cut short", [str(p) for p in kept]
+    log.warning("store.wal_already_in_database", path=str(db), frames=shm.max_frame, problem=why, kept=copies)
+    return True
 
 
 def _problem(db: Path, flag: dict[str, str] | None) -> str | None:

@@ -131,20 +131,24 @@ def scan_wal(path: Path, trusted: Callable[[int], int] | None = None) -> WalScan
 class ShmHeader:
     max_frame: int  # frames of the WAL committed, as SQLite last wrote it
     salts: bytes  # the WAL header's salt bytes it goes with; zero: rebuilt from an empty log
+    # Frames a checkpoint has copied into the database file (nBackfill, after the two header copies):
+    # SQLite raises it only once the copy is in the file (synced, at synchronous NORMAL or FULL).
+    backfill: int = 0
 
 
 def read_shm(path: Path) -> ShmHeader | None:
     """The wal-index header of the -shm at `path`, when both of its copies agree and check out."""
     try:
         with path.open("rb") as f:
-            data = f.read(2 * SHM_HEADER)
+            data = f.read(2 * SHM_HEADER + 4)
     except OSError:
         return None
-    if len(data) < 2 * SHM_HEADER or data[:SHM_HEADER] != data[SHM_HEADER:]:
+    if len(data) < 2 * SHM_HEADER or data[:SHM_HEADER] != data[SHM_HEADER : 2 * SHM_HEADER]:
         return None
     version, _, _, is_init, big, _, max_frame = struct.unpack("=IIIBBHI", data[:20])
     if version != WAL_VERSION or is_init != 1:
         return None
     if checksum(data[:40], 0, 0, bool(big)) != struct.unpack("=II", data[40:48]):
         return None
-    return ShmHeader(max_frame=max_frame, salts=data[32:40])
+    backfill = struct.unpack("=I", data[2 * SHM_HEADER :])[0] if len(data) == 2 * SHM_HEADER + 4 else 0
+    return ShmHeader(max_frame=max_frame, salts=data[32:40], backfill=backfill)
