@@ -133,6 +133,9 @@ async def test_a_receipt_that_comes_by_another_link_than_its_sms_names_smsc_acco
         for part, smsc_id in zip(parts, ("5001", "5002"), strict=True):
             store.queue.mark_submitted(part.id, "plus", smsc_id)
         with structlog.testing.capture_logs() as logs:
+            # Another SMSC's receipt whose id is the same, for another phone: no advice.
+            assert store.queue.record_report("main", "5001", "delivered", None, "raw", "+48509876543") == []
+            assert not [e for e in logs if e["event"] == "dlr.other_link"]
             for smsc_id in ("5001", "5002", "9999"):
                 assert store.queue.record_report("main", smsc_id, "delivered", None, "raw") == []
     finally:

@@ -57,7 +57,7 @@ class ReceiptHints(Repository):
                 )
                 return
 
-    def _hint_other_link(self, link: str, smsc_id: str, now: float) -> None:
+    def _hint_other_link(self, link: str, smsc_id: str, now: float, digits: str | None = None) -> None:
         """Say which links need one `smsc_account` when a receipt misses only because it came by
         another link than its SMS left by (an operator whose binds share the receipts): each such
         SMS waited `submitted` and ended `unreported`, a failed one never bounced, and the info line
@@ -71,8 +71,14 @@ class ReceiptHints(Repository):
         for other in self.link_names:
             if other in own:
                 continue
-            sql = "SELECT 1 FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted' LIMIT 1"
-            if self.conn.execute(sql, (other, smsc_id)).fetchone() is not None:
+            # An SMS to the phone the receipt names, when it names one: two SMSCs that number
+            # their ids alike are no binds of one account.
+            sql = (
+                "SELECT 1 FROM parts p JOIN messages m ON m.id = p.message_id WHERE p.link = ?"
+                " AND p.smsc_id = ? AND p.state = 'submitted' AND (? IS NULL OR m.recipient = '+' || ?)"
+                " LIMIT 1"
+            )
+            if self.conn.execute(sql, (other, smsc_id, digits, digits)).fetchone() is not None:
                 self._hinted[key] = now
                 log.warning(
                     "dlr.other_link",

@@ -311,7 +311,7 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
             self._unmatched_at = max(self._unmatched_at or now, now)
             log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
             self._hint_id_form(link, smsc_id, now)
-            self._hint_other_link(link, smsc_id, now)
+            self._hint_other_link(link, smsc_id, now, digits)
 
     def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:
         if status == "pending":
