@@ -63,11 +63,14 @@ def texts(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT text FROM messages ORDER BY id")]
 
 
-async def crashed_state(tmp_path: Path, *, checkpointed: bool = False) -> tuple[Path, int, int]:
+async def crashed_state(
+    tmp_path: Path, *, checkpointed: bool = False, later: int = 0
+) -> tuple[Path, int, int]:
     """A state directory whose daemon (started once before and stopped cleanly) accepted MAILS mails
     (250 each, nothing listening on the SMSC port) and was then killed with SIGKILL: the mails live
     only in its WAL, or (`checkpointed`) in the database file too, copied there by a checkpoint that
-    left the WAL as it was. (config, SMTP port, SMSC port)."""
+    left the WAL as it was, and `later` mails after that checkpoint, appended to the WAL (a reader's
+    snapshot kept SQLite from starting it over). (config, SMTP port, SMSC port)."""
     smtp_port, smsc_port = free_port(), free_port()
     config = write_config(tmp_path, smsc_port, smtp_port)
     proc = await start_daemon(config, smtp_port)
@@ -76,23 +79,49 @@ async def crashed_state(tmp_path: Path, *, checkpointed: bool = False) -> tuple[
     state = tmp_path / "state"
     assert not (state / "smsgw.db-wal").exists() and not walcheck.flag_path(state / "smsgw.db").exists()
     proc = await start_daemon(config, smtp_port)
+    reader = None
     try:
         for n in range(MAILS):
             rcpt = f"60112345{n}@{DOMAIN}"
             res = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, f"accepted mail {n}"), [rcpt])
             assert res.error is None, res
+        if later:
+            reader = subprocess.Popen(
+                [sys.executable, "-c", READER, str(state / "smsgw.db")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            assert reader.stdout is not None and reader.stdout.readline() == b"reading\n"
         while checkpointed:  # as the daemon's own passive checkpoints do past 16 MB
             with closing(sqlite3.connect(state / "smsgw.db")) as conn:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             shm = (state / "smsgw.db-shm").read_bytes()[:100]  # mxFrame at 16, nBackfill at 96
             max_frame, backfill = (int.from_bytes(shm[at : at + 4], sys.byteorder) for at in (16, 96))
             checkpointed = backfill < max_frame
+        for n in range(later):
+            rcpt = f"60112346{n}@{DOMAIN}"
+            res = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, f"later mail {n}"), [rcpt])
+            assert res.error is None, res
     finally:
         proc.kill()
         proc.wait()
+        if reader is not None:  # killed too: closing the last connection would checkpoint the WAL
+            reader.kill()
+            reader.communicate()  # its pipes closed
     assert (state / "smsgw.db-wal").stat().st_size > 0
     assert walcheck.flag_path(state / "smsgw.db").exists()
     return config, smtp_port, smsc_port
+
+
+# A reader holding its snapshot (an sqlite3 shell in a transaction) until it is killed.
+READER = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN")
+c.execute("SELECT COUNT(*) FROM messages").fetchone()
+print("reading", flush=True)
+sys.stdin.read()
+"""
 
 
 def frames(wal: Path) -> int:
@@ -166,6 +195,26 @@ async def test_a_damaged_wal_whose_every_frame_is_in_the_database_file_is_set_as
     out = await starts_with(config, smtp_port, ACCEPTED)
     assert "store.wal_already_in_database" in out, out
     assert len(list(state.glob("smsgw.db-wal.kept-*"))) == 1  # as it was, should anyone want it
+
+
+async def test_accepting_a_damaged_wal_older_than_the_file_keeps_what_the_file_holds(tmp_path: Path) -> None:
+    # A checkpoint had copied the first mails' frames into the file; one more mail came after it, and
+    # a frame the checkpoint had copied is damaged. The later mail is lost (the start refuses, as it
+    # should); accept-wal-loss replayed the frames before the damage over the newer pages of the file.
+    config, smtp_port, smsc_port = await crashed_state(tmp_path, checkpointed=True, later=1)
+    wal = tmp_path / "state" / "smsgw.db-wal"
+    page = int.from_bytes(wal.read_bytes()[8:12], "big")
+    shm = (tmp_path / "state" / "smsgw.db-shm").read_bytes()[:100]
+    max_frame, backfill = (int.from_bytes(shm[at : at + 4], sys.byteorder) for at in (16, 96))
+    assert 3 < backfill < max_frame  # the later mail's frames follow those in the file
+    with wal.open("r+b") as f:
+        f.seek(walfile.WAL_HEADER + (backfill // 2) * (walfile.FRAME_HEADER + page) + 30)  # one in the file
+        f.write(os.urandom(200))
+    refused(config, smsc_port, words="is damaged")
+    accepted = smsgw(config, "accept-wal-loss")
+    assert accepted.returncode == 0, accepted.stderr
+    await starts_with(config, smtp_port, ACCEPTED)  # every mail of the file, the later one lost (said)
+    assert f"took {backfill} valid" in accepted.stdout, accepted.stdout
 
 
 async def test_random_bytes_in_a_middle_frame_are_refused(tmp_path: Path) -> None:

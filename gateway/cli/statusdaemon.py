@@ -152,7 +152,7 @@ def probe_lock(cfg: Config, advice: str, besides: int | None = None) -> None:
 def holders(db: Path, besides: int | None = None) -> list[int]:
     """The pids holding a lock on the database or its -shm (not a waiter's), this process and
     `besides` left out; empty where /proc/locks cannot be read (not Linux)."""
-    from gateway.store.walcheck import lock_entries
+    from gateway.store.proclocks import lock_entries
 
     found = {int(pid) for pid, waiting in lock_entries(db) or () if not waiting and pid.isdigit()}
     return sorted(found - {os.getpid(), besides})

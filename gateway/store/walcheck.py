@@ -43,8 +43,8 @@ holds; and on the damage above. Before refusing, the WAL and -shm are copied bes
 (`<name>.kept-<UTC time>`), as they are, so that whatever is done next loses nothing more
 (`gateway.store.walrefusal`: the copies and the message).
 `smsgw accept-wal-loss` is the admin's "start anyway": it lets SQLite take what is valid,
-checkpoints it into the database and removes the flag. Not refused: such a WAL every frame of which
-the -shm of that boot says a checkpoint copied into the file already; it is kept aside, not replayed.
+checkpoints it into the database and removes the flag; a WAL older than the file is set aside instead
+(`_older_than_the_file`), and the start goes on where the file holds every committed frame.
 
 Not detectable, and not pretended: a WAL cut cleanly on a frame boundary (or mid-frame, a torn
 tail) with no -shm of the same boot beside it looks exactly like a log whose last commit was the
@@ -54,9 +54,8 @@ go by: that is what SQLite's own last close leaves (every frame checkpointed int
 then both files removed), and a connection outside smsgw (the `sqlite3` shell, a monitoring script
 reading the database after a crash) closes so without a word to the flag; refusing the start then
 kept a healthy gateway down. A process that commits between another one's clean close and its
-removal of the flag (a
-window of microseconds) is not covered either, nor a commit of another smsgw process made after
-the daemon's clean close marked the flag `closed = checkpointed` (`checkpoint_at_close`).
+removal of the flag (microseconds) is not covered either, nor a commit of another smsgw process made
+after the daemon's clean close marked the flag `closed = checkpointed` (`checkpoint_at_close`).
 """
 
 from __future__ import annotations
@@ -72,6 +71,7 @@ import structlog
 
 from gateway.filemodes import write_private_bytes
 from gateway.store.fileguard import StoreUnusable
+from gateway.store.proclocks import in_use
 from gateway.store.rescue import fsync_path
 from gateway.store.walfile import (
     ShmHeader,
@@ -86,7 +86,6 @@ from gateway.store.walrefusal import keep, refusal
 log = structlog.get_logger(__name__)
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-PROC_LOCKS = Path("/proc/locks")
 CHECKPOINTED = "closed = checkpointed"  # the flag's line: its run ended with every frame in the database
 
 
@@ -121,41 +120,6 @@ def recovered_frames(db: Path, page_size: int) -> int:
 
 
 # ---- who has the database open ----------------------------------------------------------------------
-
-
-def lock_entries(db: Path) -> list[tuple[str, bool]] | None:
-    """(pid, waiting) of every lock /proc/locks lists on the database or its -shm, a blocked waiter's
-    too; None when /proc/locks cannot be read (not Linux)."""
-    ids = set()
-    for path in (db, shm_path(db)):
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
-    try:
-        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
-        return None
-    found = []
-    for line in lines:
-        fields = line.split()
-        # `1: POSIX  ADVISORY  READ 1234 fe:00:5678 128 128` (a blocked waiter: `1: -> POSIX ...`)
-        waiting = bool(fields) and fields[1] == "->"
-        if waiting:
-            fields = fields[1:]
-        if len(fields) > 5 and fields[5] in ids:
-            found.append((fields[4], waiting))
-    return found
-
-
-def in_use(db: Path, *, others: bool = False) -> bool | None:
-    """Whether any process (this one too, unless `others`) holds a lock on the database or its -shm,
-    as SQLite's connections do for as long as they are open; None when /proc/locks cannot be read."""
-    entries = lock_entries(db)
-    if entries is None:
-        return None
-    return any(not (others and pid == str(os.getpid())) for pid, _ in entries)
 
 
 def boot_id() -> str | None:
@@ -289,30 +253,39 @@ def refuse_lost_commits(db: Path, now: float) -> None:
     raise StoreUnusable(refusal(db, why, kept, rebooted=flagged and boot != boot_id()))
 
 
-def _set_aside_if_in_the_file(db: Path, flag: dict[str, str] | None, now: float) -> bool:
-    """A damaged or short WAL every committed frame of which a checkpoint had already copied into the
-    database file (the -shm of the same boot: nBackfill = mxFrame, under the WAL's salts) is set aside
-    (copied as the refusals do, then removed with its -shm): the file holds all. Opened, SQLite read
-    the frames before the damage as the log and copied those older pages over the newer ones (300
-    mails answered 250, all in the file: 76 gone after accept-wal-loss). True if so."""
+def _older_than_the_file(db: Path, flag: dict[str, str] | None) -> ShmHeader | None:
+    """The -shm of the same boot when SQLite, opening `db`, would take fewer frames of the WAL (cut,
+    or damaged) than a checkpoint had already copied into the file (its nBackfill, under the WAL's
+    salts): it would read them as the log and copy those older pages over newer ones (300 mails
+    answered 250, all in the file: 76 gone after accept-wal-loss). Such a WAL is set aside, never
+    replayed: the file holds every frame up to nBackfill."""
     if flag is None or (flag.get("boot") or None) != boot_id():
-        return False
+        return None
     shm = read_shm(shm_path(db))
-    if shm is None or shm.max_frame == 0 or shm.backfill < shm.max_frame:
-        return False
-    wal = wal_path(db)
-    scan = scan_wal(wal, lambda page_size: recovered_frames(db, page_size))
-    if scan.salts != shm.salts:
-        return False
-    if damage(scan) is None and lost(scan, shm, wal.exists(), True) is None:
-        return False  # whole: SQLite replays it all, the same pages as the file's
+    if shm is None or shm.backfill == 0:
+        return None
+    scan = scan_wal(wal_path(db), lambda page_size: recovered_frames(db, page_size))
+    return shm if scan.salts == shm.salts and scan.committed < shm.backfill else None
+
+
+def _set_aside(db: Path, now: float) -> list[Path]:  # copied as the refusals keep them, then removed
     kept = keep(db, now)
-    for path in (wal, shm_path(db)):
+    for path in (wal_path(db), shm_path(db)):
         path.unlink(missing_ok=True)
+    return kept
+
+
+def _set_aside_if_in_the_file(db: Path, flag: dict[str, str] | None, now: float) -> bool:
+    """Such a WAL (`_older_than_the_file`) every committed frame of which is in the file: set aside,
+    and the start goes on, nothing lost. True if so."""
+    shm = _older_than_the_file(db, flag)
+    if shm is None or shm.backfill < shm.max_frame:
+        return False
+    kept = _set_aside(db, now)
     flag_path(db).unlink(missing_ok=True)
     fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
-    why, copies = damage(scan) or "cut short", [str(p) for p in kept]
-    log.warning("store.wal_already_in_database", path=str(db), frames=shm.max_frame, problem=why, kept=copies)
+    copies = [str(p) for p in kept]
+    log.warning("store.wal_already_in_database", path=str(db), frames=shm.max_frame, kept=copies)
     return True
 
 
@@ -379,11 +352,13 @@ def lost(scan: WalScan, shm: ShmHeader | None, wal_exists: bool, same_boot: bool
 def accept_loss(db: Path, now: float) -> tuple[list[Path], int]:
     """The admin's "start anyway": SQLite takes what is valid of the WAL into the database, and the
     flag goes. (kept copies, frames SQLite took). The caller holds the daemon's lock."""
-    kept = keep(db, now)
+    older = _older_than_the_file(db, read_flag(db))  # the file has more: the WAL is set aside
+    kept = _set_aside(db, now) if older is not None else keep(db, now)
     with closing(sqlite3.connect(f"file:{db}?mode=rw", uri=True, isolation_level=None)) as conn:
         # A TRUNCATE checkpoint that succeeds answers (0, 0, 0): the WAL it emptied has no frame
         # left to count, and the admin read "took 0 frames" after one that took 74 mails back.
         _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        frames = older.backfill if older is not None else frames
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             raise StoreUnusable(f"database {db} is open in another process; stop it and run this again")

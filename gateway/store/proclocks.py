@@ -1,0 +1,47 @@
+"""Which processes hold SQLite's locks on a database, read from /proc/locks: whether a WAL is a
+crash's leftover or in use (`gateway.store.walcheck`), and who holds the database (`smsgw status`).
+SQLite's connections lock the database file and its -shm for as long as they are open."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gateway.store.walfile import shm_path
+
+PROC_LOCKS = Path("/proc/locks")
+
+
+def lock_entries(db: Path) -> list[tuple[str, bool]] | None:
+    """(pid, waiting) of every lock /proc/locks lists on the database or its -shm, a blocked waiter's
+    too; None when /proc/locks cannot be read (not Linux)."""
+    ids = set()
+    for path in (db, shm_path(db)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
+    try:
+        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+    found = []
+    for line in lines:
+        fields = line.split()
+        # `1: POSIX  ADVISORY  READ 1234 fe:00:5678 128 128` (a blocked waiter: `1: -> POSIX ...`)
+        waiting = bool(fields) and fields[1] == "->"
+        if waiting:
+            fields = fields[1:]
+        if len(fields) > 5 and fields[5] in ids:
+            found.append((fields[4], waiting))
+    return found
+
+
+def in_use(db: Path, *, others: bool = False) -> bool | None:
+    """Whether any process (this one too, unless `others`) holds a lock on the database or its -shm,
+    as SQLite's connections do for as long as they are open; None when /proc/locks cannot be read."""
+    entries = lock_entries(db)
+    if entries is None:
+        return None
+    return any(not (others and pid == str(os.getpid())) for pid, _ in entries)
