@@ -65,6 +65,7 @@ def make_dir(cfg: Config, directory: Path) -> str:
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.filemodes import PRIVATE, UnsafeFile, refuse_unsafe_database
+    from gateway.store import rescue
 
     refuse_root_in_service_dir(cfg)  # root's -wal/-shm, left by a crash, would lock the daemon out
     source = cfg.db_path
@@ -104,7 +105,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
                 raise CliError(f"the copy {tmp} was replaced while it was written; no backup written")
             os.fsync(made)  # a full disk may show only here (NFS, delayed allocation)
             os.replace(tmp, dest)
-            _sync_dir(dest.parent)
+            rescue.fsync_path(dest.parent, os.O_RDONLY | os.O_DIRECTORY)  # the rename itself on disk
         except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             raise CliError(not_written(dest, exc.strerror or str(exc), source, full=full)) from None
@@ -329,15 +330,6 @@ def integrity_problems(conn: sqlite3.Connection) -> str | None:
     one line; None when it is sound."""
     problems = [row[0] for row in conn.execute("PRAGMA integrity_check(2)")]
     return None if problems == ["ok"] else "; ".join(" ".join(p.split()) for p in problems)
-
-
-def _sync_dir(path: Path) -> None:
-    """The rename itself on disk: a crash right after must not leave the old name or none."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def add_backup_commands(sub: Any) -> None:

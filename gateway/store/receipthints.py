@@ -26,15 +26,19 @@ class ReceiptHints(Repository):
     # Every configured link's name: a receipt that matched nothing may name a part of another one.
     link_names: tuple[str, ...] = ()
 
+    def _hint_due(self, key: str, now: float) -> bool:
+        """Whether the hint under `key` (a link's, per kind) has not spoken within the hour."""
+        if self._hinted is None:
+            self._hinted = {}
+        return now - self._hinted.get(key, float("-inf")) >= ID_FORM_HINT_SECONDS
+
     def _hint_id_form(self, link: str, smsc_id: str, now: float) -> None:
         """Say which `message_id_type` the link needs when a receipt misses only because its id is
         written in the other base than the submit answers' (Kannel's well-known case: hex in the
         answer, decimal in the receipt). Each missed, their SMS waited `submitted` for two days and
         ended `unreported`, with an info line per receipt as the only trace. Once an hour a link."""
-        if self._hinted is None:
-            self._hinted = {}
         # ASCII only: "²".isdigit() holds and int() refuses it, inside the receipt's write.
-        if now - self._hinted.get(link, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id.isascii():
+        if not self._hint_due(link, now) or not smsc_id.isascii():
             return
         if not smsc_id.isalnum():  # also "": no number in either base
             return
@@ -47,7 +51,7 @@ class ReceiptHints(Repository):
                 (link, form.lstrip("0") or "0"),
             ).fetchone()
             if waiting is not None:
-                self._hinted[link] = now
+                self._hinted[link] = now  # type: ignore[index]
                 log.warning(
                     "dlr.id_form_mismatch",
                     link=link,
@@ -63,9 +67,7 @@ class ReceiptHints(Repository):
         SMS waited `submitted` and ended `unreported`, a failed one never bounced, and the info line
         per receipt was the only trace. Once an hour a link; one index look per other link."""
         key = f"{link} smsc_account"
-        if self._hinted is None:
-            self._hinted = {}
-        if now - self._hinted.get(key, float("-inf")) < ID_FORM_HINT_SECONDS or not smsc_id:
+        if not self._hint_due(key, now) or not smsc_id:
             return
         own = {link, *self.siblings.get(link, ())}
         for other in self.link_names:
@@ -79,7 +81,7 @@ class ReceiptHints(Repository):
                 " LIMIT 1"
             )
             if self.conn.execute(sql, (other, smsc_id, digits, digits)).fetchone() is not None:
-                self._hinted[key] = now
+                self._hinted[key] = now  # type: ignore[index]
                 log.warning(
                     "dlr.other_link",
                     link=link,
