@@ -40,12 +40,25 @@ def release_time(now: datetime, start: str | None, end: str | None) -> datetime 
         inside = s <= t < e
     else:  # wraps midnight
         inside = t >= s or t < e
-    if not inside:
+    if not inside or _ended_in_first_pass(now, e, t):
         return None
     release = now.replace(hour=e.hour, minute=e.minute, second=0, microsecond=0)
     if release <= now:
         release += timedelta(days=1)
     return _after_gap(release)
+
+
+def _ended_in_first_pass(now: datetime, end: time, t: time) -> bool:
+    """Whether the window's end already came in the first pass of the hour the clocks repeat.
+
+    On the autumn night (Warsaw: 02:00-03:00 twice) a window ending at 02:30 ended at the first
+    02:30; mail written at 02:10 of the second pass is after that end, though its wall time is
+    before it, and held it would wait for the second 02:30 as if the window had opened again.
+    """
+    if now.tzinfo is None or now.fold != 1 or not t < end:
+        return False
+    first = now.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0, fold=0)
+    return first.timestamp() <= now.timestamp()
 
 
 def _after_gap(wall: datetime) -> datetime:

@@ -85,3 +85,31 @@ async def test_mail_held_overnight_goes_when_new_mail_would_on_the_spring_forwar
         gw.daemon.dispatcher.wake()
         await smsc.wait_for(3)
         assert sorted(s.text for s in smsc.received) == ["Marker", "Newsletter", "Written at three"]
+
+
+def test_a_window_ending_in_the_repeated_autumn_hour_does_not_open_again_for_its_second_pass() -> None:
+    # 2026-10-25 in Warsaw: 03:00 CEST is followed by 02:00 CET, so 02:00-03:00 comes twice. The
+    # 22:00-02:30 window ended at the first 02:30 (00:30 UTC); at 02:10 of the second pass (01:10 UTC)
+    # bulk mail goes at once instead of waiting for the second 02:30.
+    second_pass = datetime.fromtimestamp(
+        datetime(2026, 10, 25, 1, 10, tzinfo=ZoneInfo("UTC")).timestamp(), WARSAW
+    )
+    assert (second_pass.hour, second_pass.minute, second_pass.fold) == (2, 10, 1)
+    assert release_time(second_pass, "22:00", "02:30") is None
+    assert release_time(second_pass, "01:00", "02:30") is None
+    # In the first pass the window still holds until the first 02:30; a window ending after the
+    # repeated hour holds through both passes.
+    first_pass = datetime.fromtimestamp(
+        datetime(2026, 10, 25, 0, 10, tzinfo=ZoneInfo("UTC")).timestamp(), WARSAW
+    )
+    release = release_time(first_pass, "22:00", "02:30")
+    assert (
+        release is not None
+        and release.timestamp() == datetime(2026, 10, 25, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+    )
+    release = release_time(second_pass, "22:00", "04:00")
+    assert (
+        release is not None and release.timestamp() == datetime(2026, 10, 25, 4, 0, tzinfo=WARSAW).timestamp()
+    )
+    # The evening part of a window on the same day is unchanged.
+    assert release_time(datetime(2026, 10, 25, 23, 0, tzinfo=WARSAW), "22:00", "02:30") is not None
