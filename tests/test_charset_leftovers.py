@@ -183,3 +183,28 @@ def test_a_calendar_answer_says_the_text_was_not_sent_and_keeps_it_without_a_sub
         google_answer(6, "CANCEL", "Odwołane.\r\n", "Anulowano: Narada"), IntakeOptions(subject_max=0)
     )
     assert m.text == "Odwołane."
+
+
+async def test_polish_text_under_a_western_label_is_read_as_polish(tmp_path: Path) -> None:
+    # Old systems and scripts label windows-1250 or ISO-8859-2 text "windows-1252" / "iso-8859-1":
+    # "Paweł będzie" went out as "Pawe³ bêdzie". Spanish, French and a lone "m³" keep their label.
+    polish = "Paweł będzie o 15, zażółć gęślą jaźń"
+    texts = await sent_texts(
+        tmp_path,
+        [
+            raw_mail(12, polish.encode("cp1250"), "text/plain; charset=windows-1252"),
+            raw_mail(13, polish.encode("iso-8859-2"), "text/plain; charset=iso-8859-1"),
+            raw_mail(14, "Paweł ma psa, ślą ą".encode("iso-8859-2"), "text/plain; charset=windows-1252"),
+            raw_mail(15, "¿Qué tal? El año, señor".encode("cp1252"), "text/plain; charset=windows-1252"),
+            raw_mail(16, "Un cœur, une sœur, crème".encode("cp1252"), "text/plain; charset=windows-1252"),
+            raw_mail(17, "10 m³ i 20 m³".encode("cp1252"), "text/plain; charset=windows-1252"),
+        ],
+    )
+    assert texts == [
+        f"Temat 12: {polish}",
+        f"Temat 13: {polish}",
+        "Temat 14: Paweł ma psa, ślą ą",
+        "Temat 15: ¿Qué tal? El año, señor",
+        "Temat 16: Un cœur, une sœur, crème",
+        "Temat 17: 10 m³ i 20 m³",
+    ]

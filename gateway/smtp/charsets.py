@@ -153,7 +153,9 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
         # One character per byte is a single-byte reading; a multi-byte one never yields C1 that way.
         if i == len(candidates) - 1 or len(text) != len(data) or not _C1.search(text):
             # A label is trusted (the C1 rule above catches the usual wrong one); a guess is weighed.
-            return text if c == codec else _likelier(data, text, c, candidates[i + 1 :])
+            if c != codec:
+                return _likelier(data, text, c, candidates[i + 1 :])
+            return _polish_under_western(data, text) if codec in _WESTERN else text
     return data.decode(candidates[-1] if candidates else "cp1250", "replace")
 
 
@@ -213,6 +215,38 @@ def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
     if _polish_score(alternative) <= _polish_score(text):
         return text
     return alternative
+
+
+# What a Western label shows for a Polish letter's byte in windows-1250 or ISO-8859-2 that is a symbol
+# there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), after a
+# letter: where a Western text has no such symbol, a Polish word has them all the time.
+_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡]")
+
+
+def _polish_under_western(data: bytes, text: str) -> str:
+    """`text` (read as its Western label), or its windows-1250 / ISO-8859-2 reading when the label is
+    wrong: old systems and scripts label Polish text "windows-1252" or "iso-8859-1", and "Paweł
+    będzie" went out as "Pawe³ bêdzie". Taken only on strong evidence: at least two different
+    symbols where letters stand ("ê" is a letter in the label too), every character the readings
+    disagree on a Polish letter in the other, so "crème" ("crčme") or "año" keeps its label."""
+    hits = {m.group() for m in itertools.islice(_MISREAD.finditer(text), _WEIGHED)}
+    if len(hits) < 2:
+        return text
+    for other in ("cp1250", "iso8859-2"):
+        try:
+            alternative = data.decode(other)
+        except UnicodeDecodeError:
+            continue
+        if len(alternative) != len(text) or _C1.search(alternative) or _MISREAD.search(alternative):
+            continue  # ISO-8859-2's "ą" is windows-1250's "±": the other reading leaves no such symbol
+        differing = (
+            alternative[m.start()]
+            for m in itertools.islice(_NON_ASCII.finditer(text), _WEIGHED)
+            if alternative[m.start()] != m.group()
+        )
+        if all(ch in _POLISH for ch in differing):
+            return alternative
+    return text
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
