@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,6 @@ from acl.passwords import hash_password, off_loop, verify_password
 from gateway import tlsrenewal
 from gateway.adminrules import (
     limit_value,
-    limits_note,
     mail_address_problem,
     no_password_note,
     password_problem,
@@ -253,20 +253,25 @@ async def _users_page(
     error: str = "",
     done: str = "",
     status: int = 200,
-    typed: FormData | None = None,
+    typed: Mapping[str, Any] | None = None,
 ) -> Response:
-    """`typed`: the refused form, shown again as the admin typed it (never its password)."""
+    """`typed`: the refused form, shown again as the admin typed it (never its password), with the
+    stamp of the limits it was loaded with (a limits form refused as stale: the limits now)."""
+    from gateway.web.userlimits import limits_stamp  # it imports this module
+
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
+    users = web.store.accounts.list_users(acc.name)
     again: dict[str, str] = {}
     if typed is not None:
-        fields = ("action", "email", "monthly_limit", "daily_limit", "role")
+        fields = ("action", "email", "monthly_limit", "daily_limit", "role", "loaded")
         again = {k: str(typed.get(k, "")) for k in fields}
     ctx = {
         "who": who,
         "account": acc,
         "accounts": web.store.accounts.list_accounts() if who.operator else [],
-        "users": web.store.accounts.list_users(acc.name),
+        "users": users,
+        "stamps": {u.email: limits_stamp(u) for u in users},
         "typed": again,
         "error": error,
         "done": done or notice(request, who),
@@ -282,6 +287,8 @@ async def users(request: Request, who: Who) -> Response:
 @guarded()
 async def users_change(request: Request, who: Who, form: FormData) -> Response:
     """One POST for the user actions; `action` says which (each a button of its own form)."""
+    from gateway.web.userlimits import StaleLimits, save_limits  # it imports this module
+
     web = request.app.state.web
     accounts = web.store.accounts
     action = str(form.get("action", ""))
@@ -319,18 +326,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 )
                 web.sessions.end_login(user.email)  # now, not at their next request
                 done = f"user {email} removed"
-            elif action == "limits":
-                fields = {
-                    "monthly_limit": parse_limit(str(form.get("monthly_limit", "")), "monthly limit"),
-                    "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit"),
-                }
-                detail = f"{email} monthly={fields['monthly_limit']} daily={fields['daily_limit']}"
-                await web.change(
-                    who, user.account_id, "user.limits", detail, lambda: accounts.set_user(email, **fields)
-                )
-                done = f"user {email} updated"
-                if note := limits_note(fields["monthly_limit"], fields["daily_limit"]):
-                    done += f" (note: {note})"
+            elif action == "limits":  # only what it changed, refused if changed meanwhile (409)
+                done = await save_limits(web, who, user, form)
             elif action == "password":
                 password = check_password(str(form.get("password", "")))
                 if user.id == who.user.id:
@@ -371,6 +368,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     done += f" (note: {note})"
             else:
                 raise Invalid(f"unknown action {action!r}")
+    except StaleLimits as exc:
+        return await _users_page(request, who, error=str(exc), status=409, typed=exc.form)
     except (Invalid, Conflict, NotFound) as exc:
         return await _users_page(request, who, error=str(exc), status=400, typed=form)
     return after_post(request, who, done)
