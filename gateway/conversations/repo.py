@@ -247,10 +247,17 @@ class ConversationsRepo(KeptRepo):
     # ---- listing and retention ------------------------------------------------------------------
 
     def list_mo(
-        self, *, since: float | None, numbers: Sequence[str] | None, limit: int, ours: bool = False
+        self,
+        *,
+        since: float | None,
+        numbers: Sequence[str] | None,
+        limit: int,
+        ours: bool = False,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
         """`numbers`: every form of one number (`numbers.written_forms`): the phone that wrote, or,
-        `ours`, our number it wrote to.
+        `ours`, our number it wrote to. `before`: the MOs older than that id, the panel's next page
+        (a range of the rowid however deep, where OFFSET would walk every MO it skips).
 
         One end at a time: `source IN … OR destination IN …` was read as a walk over every MO kept
         (no index serves the OR), seconds on a year's MOs for a phone that wrote twice. A phone's
@@ -260,6 +267,9 @@ class ConversationsRepo(KeptRepo):
         if since is not None:
             where.append("m.received_at >= ?")
             args.append(since)
+        if before is not None:
+            where.append("m.id < ?")
+            args.append(before)
         if numbers:
             marks = ",".join("?" * len(numbers))
             where.append(f"m.{'destination' if ours else 'source'} IN ({marks})")

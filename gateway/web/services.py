@@ -38,8 +38,11 @@ SHOWN = 100
 TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,17})?")  # a `last_mt_at` as repr() writes a timestamp
 
 
-def _cursor(value: str) -> tuple[float, int] | None:
-    """Where the next page starts: `last_mt_at` and id of the last conversation shown.
+def _cursor(
+    value: str, what: str = "a position in the conversations", name: str = "before"
+) -> tuple[float, int] | None:
+    """Where the next page starts: `last_mt_at` and id of the last conversation shown (an answer's
+    `received_at` and id for the answers list, whose times are shared too: one mail answered by many).
 
     The list is in `last_mt_at` order, which many conversations share (one mail to many phones), so
     the id breaks the ties; and the time is carried, not looked up by the id, because a conversation
@@ -47,10 +50,23 @@ def _cursor(value: str) -> tuple[float, int] | None:
     if not value:
         return None
     at, _, given = value.partition("_")
-    rowid = _before(given, "a position in the conversations") if given else None
+    rowid = _before(given, what) if given else None
     if not TIME.fullmatch(at) or rowid is None:
-        raise BadQuery(f"before: {value[:40]!r} is not a position in the conversations")
+        raise BadQuery(f"{name}: {value[:40]!r} is not {what}")
     return float(at), rowid
+
+
+def _received_from(value: str, operator: bool) -> tuple[float, int] | None:
+    """Where a page of the SMS received starts (`mo_before`): the operator's list goes by MO id (the
+    time is then 0 and unused), an account's answers by (`received_at`, id) as index mo_billing is
+    ordered. Either is one index range however deep, as the conversations' pages are."""
+    if not operator:
+        return _cursor(value, "a position in the answers", "mo_before")
+    try:
+        rowid = _before(value, "a position in the SMS received")
+    except BadQuery:
+        raise BadQuery(f"mo_before: {value[:40]!r} is not a position in the SMS received") from None
+    return None if rowid is None else (0.0, rowid)
 
 
 def conversations_page(
@@ -97,16 +113,27 @@ def _phone(request: Request) -> str | None:
 async def conversations(request: Request, who: Who) -> Response:
     web = request.app.state.web
     repo = ConversationsRepo(web.store.db, web.store.clock)
-    if who.operator:
-        mo = repo.list_mo(since=None, numbers=None, limit=SHOWN)
-    else:  # the account's: a user moved to another account leaves those of their time here behind
-        # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
-        mo = account_answers(web.store.db.conn, who.user.account_id, SHOWN)
-    ctx: dict[str, Any] = {"who": who, "rows": [], "mo": mo, "q": request.query_params}
+
+    def received(start: tuple[float, int] | None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the SMS received, and where the next one starts (None: this is the last)."""
+        if who.operator:
+            mo = repo.list_mo(since=None, numbers=None, limit=SHOWN + 1, before=start[1] if start else None)
+        else:  # the account's: a user moved to another account leaves those of their time here behind
+            # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
+            mo = account_answers(web.store.db.conn, who.user.account_id, SHOWN + 1, before=start)
+        last = mo[SHOWN - 1] if len(mo) > SHOWN else None
+        if last is None:
+            return mo, None
+        return mo[:SHOWN], str(last["id"]) if who.operator else f"{last['received_at']!r}_{last['id']}"
+
+    ctx: dict[str, Any] = {"who": who, "rows": [], "q": request.query_params}
     try:
         phone, before = _phone(request), _cursor(request.query_params.get("before", ""))
+        mo_before = _received_from(request.query_params.get("mo_before", ""), who.operator)
     except BadQuery as exc:
-        return web.render(request, "conversations.html", {**ctx, "error": str(exc)}, 400)
+        mo, _ = received(None)
+        return web.render(request, "conversations.html", {**ctx, "mo": mo, "error": str(exc)}, 400)
+    ctx["mo"], mo_next = received(mo_before)
     # Whether each still carries its phone's answers to its user, and where they go if its user is
     # gone: a scan of the phone's SMS per row, on the reader thread (a phone with thousands of SMS
     # makes it tens of milliseconds a row), with the page itself read there too, as the search's.
@@ -126,12 +153,18 @@ async def conversations(request: Request, who: Who) -> Response:
 
     shown, more = await web.counts.run(read)
     last = shown[-1][0] if more else None
+    # Each list's older link keeps the other list where it is.
+    kept = {
+        k: request.query_params[k] for k in ("phone", "before", "mo_before") if request.query_params.get(k)
+    }
     ctx.update(
         {
             "rows": shown,
-            "query": urlencode({"phone": request.query_params["phone"]} if phone else {}),
+            "query": urlencode({k: v for k, v in kept.items() if k != "before"}),
             "next_before": f"{last.last_mt_at!r}_{last.id}" if last else None,
             "paged": before is not None or phone is not None,
+            "mo_query": urlencode({k: v for k, v in kept.items() if k != "mo_before"}),
+            "mo_next": mo_next,
         }
     )
     return web.render(request, "conversations.html", ctx)
