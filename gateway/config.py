@@ -7,6 +7,7 @@ or a name under systemd's `$CREDENTIALS_DIRECTORY`) so that `config.toml` itself
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import sys
 import tomllib
@@ -99,6 +100,9 @@ class Config(_Section):
     web: WebSection = Field(default_factory=WebSection)
     account: list[SeedAccount] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # The loaded file's bytes, hashed: the daemon puts it in its status file, and `smsgw status` says
+    # when the file was edited since (it read the edited file's links as the running ones).
+    digest: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
     def _links(self, info: ValidationInfo) -> Config:
@@ -204,7 +208,12 @@ def _same_address(a: str, b: str) -> bool:
 
 
 def parse_config(
-    text: str, *, source: str = "config", base_dir: Path = Path("."), links_required: bool = True
+    text: str,
+    *,
+    source: str = "config",
+    base_dir: Path = Path("."),
+    links_required: bool = True,
+    digest: str = "",
 ) -> Config:
     """`links_required=False` is for commands that never open a link (the simulator on its own)."""
     try:
@@ -215,7 +224,7 @@ def parse_config(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             config = Config.model_validate(
-                {**data, "base_dir": base_dir}, context={"links_required": links_required}
+                {**data, "base_dir": base_dir, "digest": digest}, context={"links_required": links_required}
             )
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe(exc, Config, data)}") from exc
@@ -234,7 +243,17 @@ def load_config(path: Path, *, links_required: bool = True) -> Config:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(_not_utf8(path, raw, exc)) from None
-    return parse_config(text, source=str(path), base_dir=path.resolve().parent, links_required=links_required)
+    return parse_config(
+        text,
+        source=str(path),
+        base_dir=path.resolve().parent,
+        links_required=links_required,
+        digest=config_digest(raw),
+    )
+
+
+def config_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> str:

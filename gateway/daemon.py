@@ -262,6 +262,8 @@ class Daemon:
                 "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
                 "intake_pids": self.intake.pids() if self.intake else {},
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
+                # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
+                "config": {"digest": cfg.digest, "routes": cfg.routes()},
             },
             status_path,
             reassembly_timeout=cfg.replies.reassembly_timeout_seconds,

@@ -115,6 +115,18 @@ def status_exit(
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
 
+def running_routes(cfg: Config, status: dict[str, Any] | None) -> tuple[list[Route], bool]:
+    """The routes the running daemon serves, and whether the config file was edited since it read it.
+
+    Judged by the edited file, an exclusive link added and not yet started was an outage, and one
+    commented out for the next restart hid the outage the daemon still had."""
+    loaded = (status or {}).get("config")
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("routes"), list):
+        return list(cfg.routes()), False  # a daemon of an older version: the file is all there is
+    routes: list[Route] = [(str(r[0]), list(r[1]), bool(r[2])) for r in loaded["routes"]]
+    return routes, bool(cfg.digest and loaded.get("digest") and loaded["digest"] != cfg.digest)
+
+
 def _began(status: dict[str, Any], trouble: dict[str, Any]) -> float:
     """When a trouble the status file reports (`for_seconds` at its `updated_at`) began."""
     return float(status["updated_at"]) - float(trouble["for_seconds"])
@@ -194,7 +206,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
     holder = lock_holder(cfg)
     down = daemon_now(cfg, status, now, holder)
-    routes = cfg.routes()
+    routes, edited = running_routes(cfg, status)
     held_for_link, siblings = store.admin.pinned_waiting(), receipt_siblings(cfg.smsc)
     # The routes whose SMS wait (an exclusive prefix's links down, premium answers pinned to a link
     # down): the text's routes line, and --json's `routes_unserved`, which exited 1 saying nothing.
@@ -244,6 +256,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             "schema": schema,
             "daemon": daemon,
             "routes_unserved": waiting_routes,
+            "config_changed": edited,
         }
         print(json.dumps(report, indent=2))
         return code
@@ -280,6 +293,11 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
         print(f"daemon    {down}")
         return code
     print(f"daemon    running, pid {status['pid']}")
+    if edited:
+        print(
+            f"config    {args.config} changed since the daemon started: restart it to apply;"
+            " the routes below are those it runs with"
+        )
     if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
         print(
             f"store     failing since {when(_began(status, trouble))}: {one_line(str(trouble['error']))},"
