@@ -54,8 +54,15 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
         # Cut off during their send: each is logged as a possible duplicate when it goes again.
         log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
     if gone := store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
-        # A link renamed: the reports of what it sent come by another name now.
-        log.warning("dlr.links_gone", waiting=gone, note="their reports are matched on any link now")
+        # A link renamed: the reports of what it sent come by another name now. A link removed for
+        # good: no link reaches its SMSC, and its SMS wait for reports that cannot come.
+        log.warning(
+            "dlr.links_gone",
+            waiting=gone,
+            note="SMS sent by links no longer configured await their reports: a renamed link's come by"
+            " its new name and are matched on any link now; a link removed for good leaves them"
+            " 'submitted' until they expire as sent with no report (keep it configured until they are in)",
+        )
         store.queue.gone_links = tuple(gone)
     return store
 

@@ -32,4 +32,5 @@ async def test_reports_of_a_renamed_link_reach_the_sms_it_sent(tmp_path: Path) -
                 await gw.until(lambda: gw.states() == ["failed"])
         (gone,) = [e for e in logs if e["event"] == "dlr.links_gone"]
         assert gone["waiting"] == {"main": 1}
+        assert "a link removed for good leaves them 'submitted' until they expire" in gone["note"]
         assert not [e for e in logs if e["event"] == "dlr.unmatched"]
