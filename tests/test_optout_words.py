@@ -283,6 +283,9 @@ async def test_the_panels_add_after_the_phones_stop_is_the_admins(web: WebContex
         r = await c.post("/optouts", data=data, follow_redirects=True)
         said = html.unescape(r.text)
         assert f"{theirs} is on the opt-out list" in said and "by the phone's STOP" not in said
-    assert (_source(store, "+48601000001"), _source(store, theirs)) == ("admin", "admin")
-    assert await store.write(lambda: store.policy.opt_back_in(theirs)) == "admin"  # the phone's START
-    assert store.policy.is_opted_out(theirs)
+    # A company admin's entry is their account's own (migration 59): the shared one stays the phone's,
+    # which its START lifts; the account's entry stays, as an admin's entry always did.
+    assert (_source(store, "+48601000001"), _source(store, theirs)) == ("admin", "mo")
+    assert await store.write(lambda: store.policy.opt_back_in(theirs)) == "mo"  # the phone's START
+    rival = store.accounts.get_account("rival").id
+    assert store.policy.optout_by(theirs, rival) == ["account"] and not store.policy.is_opted_out(theirs)

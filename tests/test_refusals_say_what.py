@@ -70,7 +70,7 @@ async def test_a_monthly_limit_names_the_next_months_first_day(tmp_path: Path) -
 
 async def test_opted_out_and_suspended_say_how_they_are_lifted(tmp_path: Path) -> None:
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        await gw.store.write(lambda: gw.store.policy.add_optout("+48601123456", word=None, source="admin"))
+        await gw.store.write(lambda: gw.store.policy.add_optout("+48601123456", word="STOP", source="mo"))
         res = await gw.send(mail(to("601123456"), "Offer"))
         assert code(res) == 550
         said = error_text(res)
@@ -95,7 +95,7 @@ async def test_the_opt_out_refusal_names_the_configured_opt_in_word(tmp_path: Pa
             cfg = base.model_copy(update={"gateway": gateway})
             async with running_gateway(cfg) as gw:
                 await gw.store.write(
-                    lambda g=gw: g.store.policy.add_optout("+48601123456", word=None, source="admin")
+                    lambda g=gw: g.store.policy.add_optout("+48601123456", word="STOP", source="mo")
                 )
                 said = error_text(await gw.send(mail(to("601123456"), "Offer")))
         if told is None:

@@ -198,9 +198,10 @@ class RelayHandler:
         if (no_route := recipients.unrouted(self.gate.config, number, address)) is not None:
             # else taken, retried for the whole validity, and bounced as expired
             return recipients.refused(envelope, address, no_route, number)
-        if self.gate.store.policy.is_opted_out(number):
+        # The shared list (the phone's STOP, the operator's entries) and the sender's account's own.
+        if by := self.gate.store.policy.optout_by(number, None if account is None else account.id):
             optin = self.gate.config.gateway.optin_words
-            return recipients.refused(envelope, address, replies.opted_out(address, optin), number)
+            return recipients.refused(envelope, address, replies.opted_out(address, optin, by), number)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
             asked: dict[str, dsnparams.RcptAsks] = envelope.__dict__.setdefault("dsn", {})

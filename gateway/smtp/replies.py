@@ -65,18 +65,35 @@ TOO_LONG = (
 # Outlook's "Expires after" (`Expiry-Date:`; never `Expires:`) passed before the SMS could go (RFC 3463
 # X.4.7, delivery time expired); the times in the gateway's zone.
 EXPIRED = "554 5.4.7 Delivery time expired: the message's expiry date ({expiry}) is {why}; no SMS was sent"
-# What lifts each refusal follows its words: the phone's START (the first of `optin_words`) undoes its
-# own STOP (not an admin's entry), `smsgw optout remove` any; only an admin resumes an account.
+# What lifts each refusal follows its words, and who listed the number: the phone's START (the first of
+# `optin_words`) undoes its own STOP, `smsgw optout remove` any entry of the shared list (the operator's
+# own ones only that way), and an account's admin their account's entry (the panel's Account page).
 OPTED_OUT = (
     "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway; {}the gateway's admin can"
     " remove it from the list (smsgw optout remove)"
 )
+OPTED_OUT_BY_OPERATOR = (
+    "550 5.7.1 <{}>: recipient has opted out of SMS from this gateway, listed by the gateway's admin;"
+    " only they can remove it from the list (smsgw optout remove)"
+)
+OPTED_OUT_BY_ACCOUNT = (
+    "550 5.7.1 <{}>: recipient has opted out of SMS from this account, listed by the account's admin;"
+    " ask them to remove it from the list (the panel's Account page)"
+)
+ALSO_BY_ACCOUNT = "; this account's admin listed it too (the panel's Account page)"
 
 
-def opted_out(address: str, optin_words: list[str]) -> str:
-    """The opt-out refusal, naming the configured opt-in word (none configured: the admin alone)."""
-    phone = f"the phone can answer {optin_words[0]}, or " if optin_words else ""
-    return OPTED_OUT.format(address, phone)
+def opted_out(address: str, optin_words: list[str], by: tuple[str, ...] | list[str] = ("mo",)) -> str:
+    """The opt-out refusal, saying who can lift it for whom listed the number (`PolicyRepo.optout_by`):
+    the phone's START is offered only for its own STOP (none configured: the admin alone)."""
+    if "admin" in by:
+        said = OPTED_OUT_BY_OPERATOR.format(address)
+    elif "mo" in by:
+        phone = f"the phone can answer {optin_words[0]}, or " if optin_words else ""
+        said = OPTED_OUT.format(address, phone)
+    else:
+        return OPTED_OUT_BY_ACCOUNT.format(address)
+    return said + (ALSO_BY_ACCOUNT if "account" in by else "")
 
 
 SUSPENDED = (

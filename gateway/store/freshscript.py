@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 58
+VERSION = 59
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -117,4 +117,6 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE TRIGGER users_role_key_delete AFTER DELETE ON users\n    BEGIN\n        DELETE FROM user_role_keys WHERE user_id = OLD.id;\n    END",
     "CREATE TABLE auth_known_good (\n        login TEXT NOT NULL,                      -- casefolded (acl.logins.login_key)\n        address TEXT NOT NULL,                    -- the client's IPv4 address or IPv6 /64 (client_key)\n        last_at REAL NOT NULL,                    -- a success there (wall time), rewritten once a day\n        PRIMARY KEY (login, address)\n    )",
     "CREATE INDEX auth_known_good_age ON auth_known_good(last_at)",
+    "CREATE TABLE account_optouts (\n        id INTEGER PRIMARY KEY,\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        number TEXT NOT NULL,                     -- E.164\n        created_at REAL NOT NULL,\n        UNIQUE (account_id, number)\n    )",
+    "CREATE INDEX account_optouts_page ON account_optouts(account_id, id)",
 )

@@ -355,4 +355,19 @@ SINCE_CORE: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS auth_known_good_age ON auth_known_good(last_at);
     """,
+    # 59: a company admin's opt-outs, filed under their account: they stop only that account's SMS to
+    # the number. On the one shared list (`optouts`), acme's admin who had sent beta's customer a
+    # single SMS stopped beta's SMS to it for good (an admin's entry, which the phone's START leaves).
+    # The phone's STOP and the operator's entries stay in `optouts`, for every account; so do the
+    # company admins' entries made before this migration (they were added as global ones).
+    """
+    CREATE TABLE IF NOT EXISTS account_optouts (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        number TEXT NOT NULL,                     -- E.164
+        created_at REAL NOT NULL,
+        UNIQUE (account_id, number)
+    );
+    CREATE INDEX IF NOT EXISTS account_optouts_page ON account_optouts(account_id, id);
+    """,
 ]

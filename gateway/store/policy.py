@@ -102,6 +102,40 @@ class PolicyRepo(Repository):
         ).fetchone()
         return row is not None
 
+    def add_account_optout(self, account_id: int, number: str) -> bool:
+        """A company admin's opt-out: only their account's SMS to the number stop. On the shared
+        list, an admin of one company could stop every other company's SMS to the number for good
+        (an admin's entry, which the phone's START leaves). True when it was not listed already."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO account_optouts (account_id, number, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (account_id, number, self.clock()),
+            )
+        return cur.rowcount == 1
+
+    def remove_account_optout(self, account_id: int, number: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute(
+                "DELETE FROM account_optouts WHERE account_id = ? AND number = ?", (account_id, number)
+            )
+        return cur.rowcount == 1
+
+    def optout_by(self, number: str, account_id: int | None) -> list[str]:
+        """Who keeps SMS from this account (None: no account's) from the number: "mo" (the phone's
+        STOP) or "admin" (the operator's) on the shared list, then "account" (this account's admin).
+        Empty: nobody. The shared list from the cache; the account's entry by its unique index."""
+        by: list[str] = []
+        if self.is_opted_out(number):
+            row = self.conn.execute("SELECT source FROM optouts WHERE number = ?", (number,)).fetchone()
+            by += [str(row[0])] if row else []
+        if account_id is not None:
+            row = self.conn.execute(
+                "SELECT 1 FROM account_optouts WHERE account_id = ? AND number = ?", (account_id, number)
+            ).fetchone()
+            by += ["account"] if row else []
+        return by
+
     def list_optouts(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT number, word, source, created_at FROM optouts ORDER BY created_at")
         return [dict(zip(("number", "word", "source", "created_at"), r, strict=True)) for r in cur]

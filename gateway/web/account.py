@@ -1,13 +1,12 @@
-"""Account settings and opt-outs: what the company admin may change about their own account.
+"""Account settings: what the company admin may change about their own account.
 
-The opt-out list is one list for the installation (a number that said STOP is off for everyone),
-so a company admin sees the entries for numbers their account has written to and may add one;
-taking a number off the list is the operator's, since it lifts a refusal for every account.
+The page also shows the account's opt-outs, whose list and form are `gateway.web.accountoptouts`:
+the shared list (a number that said STOP is off for everyone) as far as it concerns the account,
+and the account's own entries, which its admin adds and removes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,7 +18,6 @@ from starlette.routing import Route
 from acl.quiet import parse_window
 from gateway.accountrules import countries_list
 from gateway.adminrules import (
-    SQLITE_INT_MAX,
     billing_addresses,
     cut_from_list,
     end_marker_problem,
@@ -28,10 +26,9 @@ from gateway.adminrules import (
 )
 from gateway.config import Config
 from gateway.senderrules import sender_problem
-from gateway.store.policy import LISTED, MADE_ADMINS
-from gateway.web.pages import Invalid, account_for, confirmed, parse_limit
-from gateway.web.repo import OPTOUT_PAGE, optouts_page
-from gateway.web.security import Forbidden, Who, after_post, guarded, notice
+from gateway.web.accountoptouts import change_optout, optouts_view, parse_before
+from gateway.web.pages import Invalid, account_for, parse_limit
+from gateway.web.security import Who, after_post, guarded, notice
 from gateway.web.staleform import (
     LABELS,
     STAMP,
@@ -121,48 +118,6 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     return s
 
 
-@dataclass(frozen=True, slots=True)
-class OptoutView:
-    """One page of the opt-out list as the account page shows it."""
-
-    rows: list[dict[str, Any]]
-    older: int | None  # `optouts_before` of the next page, None on the last
-    find: str  # the number looked up, as typed
-    paged: bool  # not the first page: offer the way back
-
-
-def _before(value: str) -> int | None:
-    if not value:
-        return None
-    # Bounded before int(), which raises past 4,300 digits (19 digits hold any id), as messages.py does.
-    if not (value.isascii() and value.isdigit() and len(value) <= 19) or int(value) > SQLITE_INT_MAX:
-        raise Invalid(f"optouts_before: {value[:40]!r} is not a position in the opt-out list")
-    return int(value)
-
-
-async def _optouts(request: Request, who: Who, before: int | None) -> OptoutView:
-    """The operator's page lists every opt-out, an admin's those of their account; a page at a time
-    (3,000 opt-outs were 1.5 MB of HTML) and on the reader's thread, as the message search."""
-    from gateway.smtp.addressing import BadNumber, to_e164
-
-    web = request.app.state.web
-    find = (request.query_params.get("optout") or "").strip()
-    number: str | None = None
-    if find:
-        try:
-            number = to_e164(find, web.config.gateway.default_region)
-        except BadNumber:
-            number = find  # looked up as typed: it finds nothing rather than failing
-    scope = who.scope
-
-    def page(conn: Any) -> list[dict[str, Any]]:
-        return optouts_page(conn, scope, before=before, number=number, limit=OPTOUT_PAGE + 1)
-
-    rows = await web.counts.run(page)
-    older = rows[OPTOUT_PAGE - 1]["id"] if len(rows) > OPTOUT_PAGE else None
-    return OptoutView(rows[:OPTOUT_PAGE], older, find, before is not None)
-
-
 TEXT_FIELDS = (
     "sender",
     "split_mode",
@@ -245,10 +200,10 @@ async def _page(
     elif typed is not None:
         loaded = str(typed.get(STAMP, ""))
     try:
-        before = _before(request.query_params.get("optouts_before", ""))
+        before = parse_before(request.query_params.get("optouts_before", ""))
     except Invalid as exc:  # an edited URL: said, and the first page shown
         error, status, before = str(exc), 400, None
-    optouts = await _optouts(request, who, before)
+    optouts = await optouts_view(request, who, acc, before)
     ctx = {
         "who": who,
         "account": acc,
@@ -331,64 +286,6 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
 
         done += "".join(f" (note: {d})" for d in doubts(web.store.db.conn, web.config, acc.name))
     return after_post(request, who, done)
-
-
-@guarded()
-async def change_optout(request: Request, who: Who, form: FormData) -> Response:
-    from gateway.smtp.addressing import BadNumber, to_e164
-
-    web = request.app.state.web
-    raw = str(form.get("number", ""))
-    try:
-        number = to_e164(raw, web.config.gateway.default_region)
-    except BadNumber as exc:
-        error = f"{raw!r} is not a phone number: {exc}"
-        return await _page(request, who, error=error, status=400, number=raw)
-    policy = web.store.policy
-    if form.get("action") == "remove":
-        if not who.operator:
-            raise Forbidden("only the operator takes a number off the opt-out list (it is shared)")
-        try:
-            confirmed(form, f"take {number} off the opt-out list")
-        except Invalid as exc:
-            return await _page(request, who, error=str(exc), status=400)
-        removed = await web.change(who, None, "optout.remove", number, lambda: policy.remove_optout(number))
-        done = (
-            f"{number} removed from the opt-out list" if removed else f"{number} is not on the opt-out list"
-        )
-    else:
-        # Filed under the account whose page it was added on (the operator's too), so that its
-        # admin sees it among their opt-outs and no other account's admin does.
-        acc = account_for(request, who, request.query_params.get("account"))
-        if not who.operator and not web.repo.wrote_to(acc.id, number):
-            # The list is every account's: a company admin able to add any number could stop a
-            # rival's SMS to its own customers. Theirs are the numbers their account writes to.
-            error = (
-                f"{number} has had no SMS from this account: only the operator adds other numbers"
-                " (the opt-out list is shared by every account)"
-            )
-            return await _page(request, who, error=error, status=403, number=raw)
-        added = await web.change(
-            who,
-            acc.id,
-            "optout.add",
-            number,
-            lambda: policy.add_optout(number, word=None, source="admin"),
-            # A number listed already is no change of this account's: with an audit row it would
-            # show in this account's list (word and time of another account's customer's STOP).
-            # One the phone's STOP listed becomes the admin's, so that its START leaves it: a change.
-            changed=lambda done: done != LISTED,
-        )
-        # One answer whether or not it was listed: the form must not tell a company admin which
-        # numbers, other accounts' customers among them, said STOP. The operator is told when the
-        # phone's own entry became the admin's (its START no longer removes it).
-        done = f"{number} is on the opt-out list"
-        if who.operator and added == MADE_ADMINS:
-            done = (
-                f"{number} was on the opt-out list by the phone's STOP; now kept as the admin's:"
-                " START will not remove it"
-            )
-    return after_post(request, who, done, "/account")
 
 
 ROUTES = [

@@ -1,0 +1,50 @@
+"""Which addresses a company admin may add: those at a domain their account holds.
+
+A domain is one account's for its admin's adds: the account of its earliest user (the lowest user
+id among the users at it, operators' logins aside). Once the operator had moved one address of a
+domain to another account (anna@acme.example, now beta's), beta's admin could add any unused
+address there (carl@, even the address of acme's premium service), after which acme's admin could
+not add it, and beta's admin set its password. The earliest user is the one that brought the
+domain to the gateway: a user moved later is removed and added again, so a new id, and acme keeps
+adding at its domain. A domain whose holder should change is the operator's to move (its users).
+"""
+
+from __future__ import annotations
+
+from gateway.store.accounts import AccountsRepo
+from gateway.web.pages import Invalid
+from gateway.web.security import Forbidden
+
+
+def domain_holder(accounts: AccountsRepo, domain: str) -> int | None:
+    """The account holding `domain` for its admin's adds (None: no user at it)."""
+    suffix = "@" + domain.lower()
+    row = accounts.conn.execute(
+        "SELECT account_id FROM users WHERE role != 'operator' AND substr(lower(email), -?) = ?"
+        " ORDER BY id LIMIT 1",
+        (len(suffix), suffix),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
+    """A company admin adds addresses of the domains their account's users already have, and only
+    those their account holds (`domain_holder`).
+
+    An address is one user in one account; an admin who could add `someone@rival.example` would
+    take it from the rival, whose admin could then neither add nor remove it, and whose mail
+    from it the relay would refuse. A new domain for an account is the operator's to add."""
+    users = accounts.list_users(account)  # an operator's login in the account is not its domain
+    domains = {u.email.rpartition("@")[2].lower() for u in users if u.role != "operator"}
+    domain = email.rpartition("@")[2].lower()
+    if domain not in domains:
+        raise Invalid(
+            f"{email} is not at a domain of this account ({', '.join(sorted(domains))});"
+            " the operator adds the first address of another domain"
+        )
+    if domain_holder(accounts, domain) != accounts.get_account(account).id:
+        # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.
+        raise Forbidden(
+            f"{email} cannot be added: addresses at {domain} are added by another account's admin;"
+            " ask the operator"
+        )
