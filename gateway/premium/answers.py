@@ -2,9 +2,10 @@
 
 Both addresses are accepted on the relay port from any network, as an MX takes mail for its own
 domain. An answer is authenticated by the unguessable token in its address together with the
-envelope sender being on the service's reply ACL (for an auto-reply sent with an empty envelope
-sender, the From address): a forged sender still needs the token. Every refusal is recorded
-against its MO and never uses up one of its `answers_per_mo` free answers. Bounces, delivery
+envelope sender being on the service's reply ACL (the one it had for the vote's account,
+`replylist`; for an auto-reply sent with an empty envelope sender, the From address): a forged
+sender still needs the token. Every refusal is recorded against its MO and never uses up one of
+its `answers_per_mo` free answers. Bounces, delivery
 and read reports are recorded and answered `250` (refusing them would only make more bounces).
 The relay port's side (RCPT, reading the mail, a store that cannot write) is gateway/premium/intake.py.
 """
@@ -17,12 +18,11 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from acl.accounts import sender_user, without_batv
+from acl.accounts import without_batv
 from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
-from gateway.premium import handlers
-from gateway.premium.repo import Service
+from gateway.premium import handlers, replylist, shortcode
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
@@ -34,12 +34,6 @@ from smsc.encoding import EmptyText, plan
 log = structlog.get_logger(__name__)
 
 _EMPTY_SENDER = "bounce (empty envelope sender)"
-# The vote went to the earlier account's client (`_moved_refusal`); said so, or the new account's
-# staff, on the reply list, could not tell why their answer was refused.
-PREMIUM_MOVED = (
-    "550 5.7.1 <{}> may not answer this premium SMS: it came in for account {} before premium service"
-    " {} moved to account {}, whose users answer only the SMS received since"
-)
 # Machine mail that is never an answer; auto-replies and out-of-office notices are.
 _NOT_ANSWERS = (
     "delivery status",
@@ -163,16 +157,20 @@ def answer(
     # after the removal (a removed service's password is unknown, its late parts no client's).
     if service.removed_at is not None and pmo.received_at >= service.removed_at:
         return refuse(replies.PREMIUM_SERVICE_GONE.format(service.password), "service removed")
-    if not author or not (r.acl_allows(service.id, author) or r.acl_allows(service.id, sender)):
-        return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
     # The vote is its account's, whatever account the service was moved to since (`premium set
     # --account`): it was mailed to that client, its commission is in that account's bill, and so are
-    # its answer's rules, suspension, reply window and billing line (R-4.5, R-5.2).
+    # who may answer it (`replylist`), its answer's rules, suspension, reply window and billing line
+    # (R-4.5, R-5.2).
     account = store.accounts.account_by_id(
         pmo.account_id if pmo.account_id is not None else service.account_id
     )
-    if account.id != service.account_id and (moved := _moved_refusal(store, service, account.name, author)):
+    allowed = bool(author) and replylist.may_answer(r, service, pmo, (author, sender))
+    if account.id != service.account_id and (
+        moved := replylist.moved_refusal(store, r, service, account.name, (author, sender), allowed)
+    ):
         return refuse(*moved)
+    if not allowed:
+        return refuse(replies.PREMIUM_NOT_ON_ACL.format(author), "sender not on the reply ACL")
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
     window_days = accountrules.reply_window_days(cfg, account.reply_window_days)
@@ -210,6 +208,12 @@ def answer(
             # and the client would never know. As the relay refuses such a number at RCPT.
             why = "no SMSC link serves the phone"
             return refuse(replies.PREMIUM_NO_ROUTE.format(display(pmo.phone)), why)
+    # Never sent from another number and recorded as sent from the short code (`shortcode`).
+    links = shortcode.answer_links(cfg, via, pmo.phone)
+    if (lost := shortcode.losing_link(cfg, pmo.number, links)) is not None:
+        why = f"link {lost.name} cannot send from {pmo.number} (sender_prefix {lost.sender_prefix})"
+        log.warning("premium.answer_without_short_code", mo=pmo.mo_id, link=lost.name, number=pmo.number)
+        return refuse(shortcode.PREMIUM_NO_SHORT_CODE.format(pmo.number, lost.name, lost.sender_prefix), why)
     try:
         # One SMS, never more: the answer is free. Transliterated as the account's staff SMS are, so
         # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.
@@ -274,22 +278,6 @@ def answer(
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
     return replies.OK_QUEUED.format(result.email_id), True
-
-
-def _moved_refusal(store: Store, service: Service, vote_account: str, sender: str) -> tuple[str, str] | None:
-    """Why a user of the account a service moved to may not answer a vote from before the move.
-
-    Such a vote was mailed to the earlier account's client, and an answer to it speaks for that
-    client and is billed to it: the new account's staff, on the reply list for the votes it gets
-    now, would answer in another company's name. Addresses not known as any account's users (the
-    client's mailbox the list names) answer as before: the token in the address was mailed to them.
-    """
-    user, _ = sender_user(sender, store.accounts.find_user)
-    if user is None or user.account_id != service.account_id:
-        return None
-    now = store.accounts.account_by_id(service.account_id).name
-    why = f"received for account {vote_account} before {service.password} moved to account {now}"
-    return PREMIUM_MOVED.format(sender, vote_account, service.password, now), why
 
 
 def _bounce(mail: MailText, raw: bytes) -> bool:

@@ -152,6 +152,8 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
         changes: dict[str, Any] = {}
         if args.account:
             changes["account_id"] = store.accounts.get_account(args.account).id
+            if changes["account_id"] != service.account_id:
+                r.keep_as_it_was(service, before)  # who answers the votes it leaves behind
         if args.number or args.all_numbers:
             changes["numbers"] = " ".join(_numbers(cfg, [] if args.all_numbers else args.number))
         new_email = _email(cfg, args.email) if args.email else None
@@ -175,8 +177,9 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
         if detail is not None:  # the same address or list given again changed nothing: no row
             audited(store, r.service(service.id).account_id, "premium.set", detail)
     print(f"premium service {service.password} updated")
-    if changes.get("account_id", service.account_id) != service.account_id:
-        print(_old_votes_stay(cfg, store, service))
+    moved = changes.get("account_id", service.account_id) != service.account_id
+    if moved:
+        print(_old_votes_stay(cfg, store, service, before))
     if "email" in changes:
         print(f"a confirmation was mailed to {new_email}; SMS are kept until it answers")
     if "email" in changes or args.reply_acl:
@@ -188,16 +191,22 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             # Said, not done in silence: an address taken off may be the one the client answers from.
             print(f"reply list: {shown} (was {', '.join(before) or 'empty'})")
             gone = [a for a in before if a.casefold() not in {b.casefold() for b in after}]
+            # After a move they still answer the SMS received before it (`_old_votes_stay`).
+            since = " the SMS received from now on" if moved else ""
             if gone:
-                print(f"no longer may answer: {', '.join(gone)} (--reply-acl to list every address that may)")
+                print(
+                    f"no longer may answer{since}: {', '.join(gone)}"
+                    " (--reply-acl to list every address that may)"
+                )
     return 0
 
 
-def _old_votes_stay(cfg: Config, store: Store, before: Service) -> str:
+def _old_votes_stay(cfg: Config, store: Store, before: Service, acl: list[str]) -> str:
     """What `premium set --account` leaves as it was: the SMS received before stay the old account's.
 
     Said, as their answers now follow rules the admin did not just set: billed to the old account,
-    refused while it is suspended, within its reply window, and never by the new account's users.
+    refused while it is suspended, within its reply window, and answered by the reply list they had
+    (`replylist`), never by the new account's users or its list.
     """
     from gateway import accountrules
     from gateway.premium import handlers
@@ -211,7 +220,8 @@ def _old_votes_stay(cfg: Config, store: Store, before: Service) -> str:
     )
     return (
         f"the SMS it received before stay {old.name}'s{until}: their answers are billed to {old.name},"
-        f" refused while {old.name} is suspended, and {new}'s users may not answer them"
+        f" refused while {old.name} is suspended, and {new}'s users may not answer them; they are answered"
+        f" from the reply list they had: {', '.join(acl) or '(empty: nobody)'}"
     )
 
 

@@ -140,6 +140,53 @@ class PremiumRepo(AnswersRepo):
             is not None
         )
 
+    def keep_as_it_was(self, service: Service, acl: list[str]) -> None:
+        """Before `premium set --account` moves a service: the service as the earlier account had it,
+        ended now, with its reply list (`replylist`). Its votes stay that account's, and so do the
+        addresses that answer them; a list the move or the new client changes is the new account's.
+
+        A row of its own, removed, with the service's password, address, numbers and `created_at`
+        (`as_it_was` finds it by them): as `premium remove` leaves one, no votes name it and no
+        listing shows it. Only when the earlier account has votes of the service to answer."""
+        if not self.conn.execute(
+            "SELECT 1 FROM premium_mo WHERE service_id = ? AND account_id = ? LIMIT 1",
+            (service.id, service.account_id),
+        ).fetchone():
+            return
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO premium_services (password, account_id, email, numbers, verified_at,"
+                " created_at, removed_at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    service.password,
+                    service.account_id,
+                    service.email,
+                    service.numbers,
+                    service.verified_at,
+                    service.created_at,
+                    self.clock(),
+                ),
+            )
+            assert cur.lastrowid is not None
+            self.set_acl(cur.lastrowid, acl)
+
+    def as_it_was(self, service: Service, account_id: int, at: float) -> Service | None:
+        """The service as account `account_id` had it at `at`, kept by `keep_as_it_was` when it moved
+        away; None when no move since `at` kept one."""
+        row = self.conn.execute(
+            f"SELECT {_SERVICE} FROM premium_services WHERE password = ? AND account_id = ?"
+            " AND created_at = ? AND id != ? AND removed_at >= ? ORDER BY removed_at LIMIT 1",
+            (service.password, account_id, service.created_at, service.id, at),
+        ).fetchone()
+        return Service(*row) if row else None
+
+    def mailed_to(self, mo_id: int) -> str | None:
+        """The address a premium SMS's mail went to (its first), while the outbox keeps it."""
+        row = self.conn.execute(
+            "SELECT rcpt FROM outbox WHERE mo_ref = ? AND kind = 'premium' ORDER BY id LIMIT 1", (mo_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
     # ---- verification --------------------------------------------------------------------------
 
     def new_verification(self, token: str, service_id: int, email: str, lifetime: float) -> None:

@@ -93,6 +93,15 @@ def international_digits(number: str) -> str:
     return digits[2:] if digits.startswith("00") else digits
 
 
+def carries(source: str, prefix: str | None) -> bool:
+    """Whether phones see `source` itself on a link with this `sender_prefix` (`sub_address`): a
+    premium answer must come from its short code, and the gateway refuses one a link would send
+    from the interface's number instead (gateway.premium.shortcode)."""
+    if prefix is None:
+        return True
+    return prefix != NEVER and international_digits(source).startswith(international_digits(prefix))
+
+
 def sub_address(source: str, prefix: str | None, *, link: str) -> str | None:
     """The 023 of a numeric sender, or None for none. The SMSC appends 023 to the number configured in
     the interface's profile (protocols.md 1.5): with that number as `prefix` the sender goes as what
@@ -103,9 +112,8 @@ def sub_address(source: str, prefix: str | None, *, link: str) -> str | None:
         return source
     if prefix == NEVER:
         return None
-    digits, head = international_digits(source), international_digits(prefix)
-    if digits.startswith(head):
-        return digits[len(head) :] or None
+    if carries(source, prefix):
+        return international_digits(source)[len(international_digits(prefix)) :] or None
     key = (link, source)
     if key in _warned:
         _warned.move_to_end(key)
