@@ -1,4 +1,5 @@
-"""A client's relay networks as typed: read, a typo refused, a width warned of.
+"""A client's relay networks as typed: read, a typo refused, a width warned of, and which account
+an address in two accounts' networks belongs to.
 
 The relay port takes mail from a listed network without a password, from any envelope sender on
 the account's user list, so a network is as much a credential as a password: the CLI, the panel and
@@ -8,6 +9,8 @@ check-config read them all here.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
 
 from gateway.configbase import ConfigError
 
@@ -60,3 +63,81 @@ def wide_network_doubt(cidr: str) -> str | None:
         " without a password by giving a user's address as envelope sender; list the client's mail"
         " servers' networks"
     )
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=1024)
+def _stored(cidr: str) -> IPNetwork | None:
+    """A network as stored (older rows unchecked): None for one no rule reads."""
+    try:
+        return ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def relay_owners(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> set[int]:
+    """The accounts a client address belongs to on the relay port: of those whose networks hold it,
+    the ones with the narrowest such network. A network is a credential for every user of its
+    account, so an address in two accounts' networks was trusted for both, and acme's mail server
+    in beta's 127.0.0.0/29 sent on beta's bill as any of beta's users. The narrower network is the
+    deliberate one (a host carved out of a company's wide range). The same network listed by two
+    accounts stays both's: each of them named exactly it (one mail server serving two companies),
+    which `account add` and `set` refuse to make and check-config warns of."""
+    if not client_ip:
+        return set()
+    try:
+        addr = ipaddress.ip_address(client_ip.split("%", 1)[0])
+    except ValueError:
+        return set()
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    best: dict[int, int] = {}
+    for account_id, cidr in networks:
+        net = _stored(cidr)
+        if net is not None and addr.version == net.version and addr in net:
+            best[account_id] = max(best.get(account_id, -1), net.prefixlen)
+    narrowest = max(best.values(), default=None)
+    return {account_id for account_id, prefix in best.items() if prefix == narrowest}
+
+
+def overlapping(cidr: str, others: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(account, network) of `others` that share an address with `cidr`."""
+    net = _stored(cidr)
+    if net is None:
+        return []
+    return [(name, other) for name, other in others if (o := _stored(other)) is not None and _meet(net, o)]
+
+
+def carved_out(cidr: str, other_cidr: str) -> bool:
+    """Whether `cidr` lies strictly inside `other_cidr`: the relay gives its addresses to the account
+    that lists it (`relay_owners`), as `smsgw send` and the relay's log advise for a host in another
+    account's wide range. Not so an equal or wider one, which `account add` and `set` refuse."""
+    net, other = _stored(cidr), _stored(other_cidr)
+    return net is not None and other is not None and _meet(net, other) and net.prefixlen > other.prefixlen
+
+
+def overlaps(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(account, network, other account, other network) for each two networks of different
+    accounts that share an address, each pair once, as check-config lists them."""
+    rows = sorted(set(rows))
+    found = []
+    for i, (name, cidr) in enumerate(rows):
+        for other, other_cidr in overlapping(cidr, rows[i + 1 :]):
+            if other != name:
+                found.append((name, cidr, other, other_cidr))
+    return found
+
+
+def overlap_words(name: str, cidr: str, other: str, other_cidr: str) -> str:
+    """What the relay does with the addresses two accounts' networks share (`relay_owners`)."""
+    net, wider = _stored(cidr), _stored(other_cidr)
+    if net is None or wider is None or net.prefixlen == wider.prefixlen:
+        return "a mail server there may send as users of both"
+    owner, narrow = (name, cidr) if net.prefixlen > wider.prefixlen else (other, other_cidr)
+    return f"mail from an address in {narrow} is taken only from users of account {owner}"
+
+
+def _meet(a: IPNetwork, b: IPNetwork) -> bool:
+    return a.version == b.version and (a.subnet_of(b) or b.subnet_of(a))  # type: ignore[arg-type]

@@ -31,11 +31,12 @@ DISPLACED = "displaced: answers go to the sender of a newer SMS from this number
 RIVAL = "bob@rival.example"
 
 
-async def texted(gw: Any, sender: str, count: int) -> None:
-    """`sender`'s mail to the phone, its SMS at the simulator (the `count`-th it has)."""
+async def texted(gw: Any, sender: str, count: int, source: str = "127.0.0.1") -> None:
+    """`sender`'s mail to the phone from its company's mail server at `source`, its SMS at the
+    simulator (the `count`-th it has)."""
     asked = mail(f"{PHONE.removeprefix('+48')}@{DOMAIN}", body=f"Call me, {sender}", subject="Call")
     asked.replace_header("From", sender)
-    assert (await gw.send(asked, sender=sender)).error is None
+    assert (await gw.send(asked, sender=sender, source=source)).error is None
     core = gw.daemon.simulator.core
     await gw.until(lambda: len(core.records) == count)
     sent = "SELECT COUNT(*) FROM parts WHERE submitted_at IS NOT NULL"
@@ -101,12 +102,12 @@ async def test_another_companys_newer_sms_displaces_without_naming_it(tmp_path: 
         def rival_on_the_same_number() -> None:
             accounts = store.accounts
             accounts.set_user(DEMO, password_hash=password_hash(), role="admin")
-            accounts.add_account("rival", networks=["127.0.0.1/32"], sender=OURS)
+            accounts.add_account("rival", networks=["127.0.0.3/32"], sender=OURS)  # its server, not acme's
             accounts.add_user(RIVAL, "rival")
 
         await store.write(rival_on_the_same_number)
         await texted(gw, STAFF, 1)
-        await texted(gw, RIVAL, 2)
+        await texted(gw, RIVAL, 2, source="127.0.0.3")
         assert await answered(gw, path, sink) == [RIVAL]
         # The operator's list: acme's conversation displaced, the rival's open.
         assert await listed(path) == {STAFF: DISPLACED, RIVAL: "open"}

@@ -37,6 +37,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         validity_hours_value,
     )
     from gateway.cli.audit import audited, changes
+    from gateway.cli.networkowners import refuse_overlaps
+    from gateway.cli.stored import say_shared_senders
     from gateway.relaynets import network
 
     settings: dict[str, Any] = {}
@@ -95,6 +97,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
             settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
         store.accounts.update_account(args.name, **settings)
         had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
+        refuse_overlaps(store, args.name, [net for net in add if net not in had], "--add-network")
         acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
         if args.billing_to is not None:
             store.accounts.set_billing_addresses(args.name, billing_to)
@@ -107,6 +110,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
     say_if_unanswerable(args.sender)
+    if args.sender is not None:  # as `account add` says it: the answers go to whoever texted last
+        say_shared_senders(cfg, acc.name)
     if acc.inbound_address and (args.inbound_address is not None or args.sender is not None):
         from gateway.conversations import inbound
 

@@ -31,13 +31,15 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.accountnames import warn_of_lookalikes
     from gateway.cli.accountvalues import networks_value, say_if_unanswerable, sender_value
     from gateway.cli.audit import audited, shown
-    from gateway.cli.stored import shared_sender_line, shared_senders
+    from gateway.cli.networkowners import refuse_overlaps
+    from gateway.cli.stored import say_shared_senders
 
     args.relay_network = networks_value(args.relay_network)
     if args.sender is not None:
         args.sender = sender_value(args.sender)
     store = open_store(cfg)
     with store.db.transaction():
+        refuse_overlaps(store, args.name, args.relay_network, "--relay-network")
         acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
         # Of no account, as the panel's: a row of its own would keep `account remove` from taking
         # back a typo.
@@ -46,9 +48,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     say_if_unanswerable(args.sender)
-    for number, names in shared_senders(cfg).items():
-        if acc.name in names:
-            print(f"note: {shared_sender_line(number, names)}")
+    say_shared_senders(cfg, acc.name)
     return 0
 
 

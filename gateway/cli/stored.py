@@ -171,6 +171,28 @@ def shared_sender_line(number: str, names: list[str]) -> str:
     )
 
 
+def say_shared_senders(cfg: Config, name: str) -> None:
+    """The note `account add` and `account set --sender` print when account `name` now shares its
+    number with another account, as check-config warns of it."""
+    for number, names in shared_senders(cfg).items():
+        if name in names:
+            print(f"note: {shared_sender_line(number, names)}")
+
+
+def stored_overlaps(cfg: Config) -> list[str]:
+    """Relay networks of two accounts that share addresses, stored before `account add` and `set`
+    refused them (or by the panel or a config seed): each names both and what the relay does."""
+    from gateway.relaynets import overlap_words, overlaps
+
+    query = "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
+    return [
+        f"accounts {name} ({cidr}) and {other} ({other_cidr}) share relay network addresses, where the"
+        f" relay port asks no password: {overlap_words(name, cidr, other, other_cidr)}; give each account"
+        " networks of its own (`smsgw account set NAME --remove-network CIDR`)"
+        for name, cidr, other, other_cidr in overlaps(_rows(cfg.db_path, query))
+    ]
+
+
 def _net(cidr: str) -> str:
     try:
         return str(ipaddress.ip_network(cidr.strip(), strict=False))
@@ -225,5 +247,6 @@ def stored_warnings(cfg: Config) -> list[str]:
         f"account {name}: {why}: `smsgw account set {name!r} --remove-network {cidr}`"
         for name, cidr, why in stored_wide_networks(cfg)
     ]
+    lines += stored_overlaps(cfg)
     lines += [shared_sender_line(number, names) for number, names in shared_senders(cfg).items()]
     return lines + unapplied_seeds(cfg)

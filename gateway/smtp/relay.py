@@ -17,8 +17,9 @@ from email.policy import compat32
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from acl.accounts import relay_sender_allowed, sender_user, trusted_accounts
+from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
+from gateway.relaynets import relay_owners
 from gateway.smtp import dsnparams, postmaster, recipients, replies
 from gateway.smtp.addressing import (
     BadNumber,
@@ -81,7 +82,7 @@ class RelayHandler:
             address = ""
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        trusted = trusted_accounts(client_ip, store.accounts.all_networks())
+        trusted = relay_owners(client_ip, store.accounts.all_networks())  # the narrowest network's
         user, sender = sender_user(address, store.accounts.find_user) if address else (None, "")
         if user is not None and not address.isascii():
             address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
