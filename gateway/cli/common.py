@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from gateway import __version__, statelock
+from gateway import statelock
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -93,7 +93,6 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     and the daemon's first start make it): in a mistyped one every later command worked against a
     database the daemon never read, an opt-out the admin believed in place among them.
     """
-    from gateway.configcheck import state_dir_problem
     from gateway.store.db import Store, StoreUnusable
     from gateway.store.schema import SCHEMA_VERSION
     from gateway.store.walcheck import refuse_lost_commits
@@ -104,6 +103,10 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     missing = not (path.exists() and path.stat().st_size > 0)
     if missing and (must_exist or not cfg.state_dir.exists()):
         if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
+            # configcheck (its certificate checks import the cryptography package) only where an
+            # error is worded: every command opens the store, and it cost each some 40 ms of CPU.
+            from gateway.configcheck import state_dir_problem
+
             raise CliError(state_dir_problem(cfg) or f"no database at {path}", EXIT_CONFIG)
         raise no_database(path)
     try:
@@ -123,6 +126,8 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     except OSError as exc:
         # The state directory cannot hold the database (not writable here, or not a directory):
         # check-config's words for it; else the database file itself is the problem.
+        from gateway.configcheck import state_dir_problem
+
         problem = state_dir_problem(cfg)
         if problem is not None:
             raise CliError(problem, EXIT_CONFIG) from exc
@@ -132,6 +137,8 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
     if missing:
         print(f"smsgw: created a new, empty database at {path}", file=sys.stderr)
     elif (was := store.db.upgraded_from) is not None:
+        from gateway import __version__
+
         # A command upgrades a stopped daemon's database as its start would: said, because the
         # previous version can no longer open it and the daemon's log then holds no record of it.
         print(
