@@ -376,6 +376,32 @@ def test_check_config_warns_of_account_edits_it_will_not_apply(cli: CLI) -> None
     assert "anna@acme.example" not in err and "127.0.0.0/8" not in err
 
 
+def test_check_config_says_what_an_account_keeps_that_its_block_took_out(cli: CLI) -> None:
+    """A network taken out of an [[account]] block (to lock a mail host out) went on relaying with
+    250, and a sender changed there changed nothing, while check-config said "config OK"."""
+    from gateway.adminrules import seed_accounts
+    from gateway.cli.common import open_store
+    from gateway.config import load_config
+
+    base = cli.path.read_text()
+    store = open_store(load_config(cli.path))
+    seed_accounts(store, load_config(cli.path))  # what the daemon's first start does
+    store.close()
+    edited = base.replace('relay_networks = ["127.0.0.0/8"]', "relay_networks = []")
+    edited = edited.replace('sender = "+48100200300"', 'sender = "+48500100200"', 1)
+    cli.path.write_text(edited)
+    code, _, err = cli("check-config")
+    assert code == 0, err
+    assert '[[account]] "acme" does not name network 127.0.0.0/8, which the account still trusts' in err, err
+    assert "`smsgw account set 'acme' --remove-network 127.0.0.0/8` stops it" in err, err
+    assert '[[account]] "acme" names sender +48500100200, but the account sends from +48100200300' in err, err
+    assert "`smsgw account set 'acme' --sender +48500100200`" in err, err
+    cli.ok("account", "set", "acme", "--remove-network", "127.0.0.0/8")
+    cli.ok("account", "set", "acme", "--sender", "+48500100200")
+    code, _, err = cli("check-config")
+    assert code == 0 and '[[account]] "acme"' not in err, err
+
+
 def test_a_user_under_two_account_blocks_is_refused(cli: CLI) -> None:
     """The second block's user was dropped silently at the first start."""
     cli.path.write_text(

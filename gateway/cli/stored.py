@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gateway import statelock
 
 if TYPE_CHECKING:
-    from gateway.config import Config
+    from gateway.config import Config, SeedAccount
 
 
 def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
@@ -108,6 +108,7 @@ def unapplied_seeds(cfg: Config) -> list[str]:
         cfg.db_path, "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
     )
     trusted = {(name, _net(cidr)) for name, cidr in nets}
+    senders = dict(_rows(cfg.db_path, "SELECT name, sender FROM accounts"))
     lines = []
     for name in sorted(accounts & seeds.keys()):
         block = f"[[account]] {quoted(name)} names"
@@ -128,6 +129,33 @@ def unapplied_seeds(cfg: Config) -> list[str]:
                     f" a missing account): `smsgw account set {name!r} --add-network {cidr}`, or take it"
                     " out of the block"
                 )
+        lines += _kept_beyond_block(cfg, seeds[name], nets, senders.get(name))
+    return lines
+
+
+def _kept_beyond_block(
+    cfg: Config, seed: SeedAccount, nets: list[tuple[Any, ...]], sender: str | None
+) -> list[str]:
+    """What the account keeps that its block no longer says: a network taken out of the block (to
+    lock a mail host out) went on relaying with 250, and a sender changed there changed nothing."""
+    from gateway.configbase import quoted
+
+    block = f"[[account]] {quoted(seed.name)}"
+    named = {_net(cidr) for cidr in seed.relay_networks}
+    lines = [
+        f"{block} does not name network {cidr}, which the account still trusts (the block only creates"
+        f" a missing account): `smsgw account set {seed.name!r} --remove-network {cidr}` stops it, or name"
+        " it in the block"
+        for account, cidr in nets
+        if account == seed.name and _net(cidr) not in named
+    ]
+    if (seed.sender or None) != (sender or None):
+        now = f"sends from {sender}" if sender else f"has no sender of its own ({cfg.gateway.default_sender})"
+        set_it = f"--sender {seed.sender}" if seed.sender else "--sender ''"
+        lines.append(
+            f"{block} names sender {seed.sender or '(none)'}, but the account {now} (the block only creates"
+            f" a missing account): `smsgw account set {seed.name!r} {set_it}`, or change the block"
+        )
     return lines
 
 
