@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.smscwords import PART_PREFIX, SMPP_WORDS, STAT_WORDS
+from gateway.smscwords import PART_PREFIX, SMPP_WORDS, STAT_WORDS, cimd2_words
 from gateway.wording import Language
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
@@ -196,6 +196,9 @@ def human_reason(reason: str, lang: Language = "en") -> str:
         prefix, body = _strip_part(piece)
         if (own := _own_words(body, lang)) is not None:
             out.append(f"{_part_prefix(prefix, lang)}{own}")
+            continue
+        if (cimd2 := cimd2_words(body, lang)) is not None:
+            out.append(f"{_part_prefix(prefix, lang)}{cimd2}")
             continue
         refusal = _SMPP_REFUSAL.match(piece)
         if refusal is not None and refusal["name"] in SMPP_WORDS:
