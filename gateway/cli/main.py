@@ -310,6 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     given = dash_values(sys.argv[1:] if argv is None else list(argv))
     args, extras = parser.parse_known_args(given)
+    if getattr(args, "func", None) is cmd_run:
+        # At once, not once the config is read: a HUP in the first seconds ended the daemon without a
+        # word, which systemd takes for a clean stop and does not restart (see `cmd_run`).
+        import signal
+
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if extras:  # in the usage of the command they were given to (exit 2, as argparse's own errors)
         command: argparse.ArgumentParser = getattr(args, "_parser", parser)
         command.error(stray_arguments(command, given, extras))
