@@ -11,8 +11,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic.fields import FieldInfo
 
 from gateway.mailheaders import is_plain_address
 
@@ -44,6 +46,73 @@ def at(table: str, key: str = "") -> str:
 def link_place(name: str, key: str = "") -> str:
     """An `[[smsc]]` link's place, named by its `name` (`[[smsc]] "orange" password_file`)."""
     return at(f"[[smsc]] {quoted(name)}", key)
+
+
+class _Secret:
+    """The mark of a key whose value is a secret (`metrics_token: Annotated[str | None, SECRET]`; a
+    SecretStr key is one by its type): no message repeats it, since `check-config` and `run` print
+    their errors to the terminal and, under systemd, into the journal that more people read."""
+
+    def __repr__(self) -> str:
+        return "SECRET"
+
+
+SECRET = _Secret()
+
+# A key named so holds a secret even where its model does not say it (a key the model does not know);
+# tests/test_config_secrets.py holds every model key named so to its mark. A `_file` key names a path.
+_SECRET_NAME = re.compile(r"(?:^|_)(?:password|passwd|passphrase|secret|token)s?$")
+
+
+def is_secret(key: str, field: FieldInfo | None) -> bool:
+    """Whether a key's value is a secret: marked so in its model, or named as one."""
+    if _SECRET_NAME.search(key):
+        return True
+    if field is None:
+        return False
+    todo: list[Any] = [field.annotation]
+    while todo:  # SecretStr inside `SecretStr | None`
+        t = todo.pop()
+        if t is SecretStr:
+            return True
+        todo.extend(get_args(t))
+    return any(m is SECRET for m in field.metadata)
+
+
+def secret_shape(value: Any) -> str:
+    """What a secret was given as, without the secret: its kind and length, enough to fix it by."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        return f"a number of {digits} digit{'s' if digits != 1 else ''}"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a text of {len(value)} character{'s' if len(value) != 1 else ''}"
+    return "a list" if isinstance(value, list) else "a table" if isinstance(value, dict) else "something else"
+
+
+# A URL's login (`smtp://relayuser:password@host`) up to its last @ before a quote or a space.
+_URL_LOGIN = re.compile(r"""(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'"]*:)[^\s'"]*@""")
+
+
+def masked(text: str) -> str:
+    """Text with every URL's password masked (`smtp://relayuser:***@mail.example.com:587`): a
+    message repeats the value it refuses, and an address written as a URL may carry its login."""
+    return _URL_LOGIN.sub(r"\g<head>***@", text)
+
+
+def masked_address(value: str) -> str:
+    """An address as a message may repeat it: the password of a login written into it masked, with a
+    scheme or without one (`relayuser:***@mail.example.com:587`)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    login, has_login, host = rest.rpartition("@")
+    if not has_login or ":" not in login:
+        return value
+    return f"{scheme}{sep}{login.partition(':')[0]}:***@{host}"
 
 
 class _Section(BaseModel):
@@ -91,12 +160,16 @@ def _host_port(
     bracketed = host.startswith("[") and host.endswith("]")
     host = host[1:-1] if bracketed else host
     v6 = f"[::1]:{example.rpartition(':')[2]}"
-    usage = f'{what} must be HOST:PORT such as "{example}" or "{v6}", got {value!r}'
+    shown = masked_address(value)  # never a login's password, into the terminal or the journal
+    usage = f'{what} must be HOST:PORT such as "{example}" or "{v6}", got {shown!r}'
+    if "://" in value or shown != value:
+        login = ", its login in keys of its own" if "@" in value else ""
+        usage += f" (the host and port alone, not a URL{login})"
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(usage)
     if int(port) == 0 and not listener:
         raise ValueError(
-            f"{what} needs a port from 1 to 65535 (port 0 cannot be connected to), got {value!r}"
+            f"{what} needs a port from 1 to 65535 (port 0 cannot be connected to), got {shown!r}"
         )
     if host:
         try:

@@ -11,18 +11,24 @@ fault. No line numbers: tomllib does not keep where a key was.
 Our own validators' errors, an unknown key and a key that moved are placed the same way (`[gateway]
 validity_hours: must be at most 720 hours ...`), so that one listing reads alike throughout; a check
 of a whole section says its table (`[smtp]: give both ...`), and one across sections names the
-keys in its message."""
+keys in its message.
+
+A secret (a key marked so in its model, or named as one: gateway.configbase.is_secret) is never
+repeated, nor a password in a URL: the listing goes to the terminal and, under systemd, into the
+journal. A secret of the wrong kind is said by its kind and length (`give a text in quotes, not a
+number of 8 digits`), and any message that would still hold one has it masked."""
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from gateway.configbase import KeyProblem, at, quoted
+from gateway.configbase import KeyProblem, at, is_secret, masked, quoted, secret_shape
 
 # Keys that moved: a config still using one is told where the key lives now.
 MOVED_KEYS = {
@@ -214,32 +220,39 @@ def _wrong_kind(e: Any, root: type[BaseModel], data: Any) -> str | None:
     name, given, kind = keys[-1], e.get("input"), e["type"]
     where = at(table, key)
     item = isinstance(loc[-1], int)  # an item of a list: its example is the value alone
+    secret = is_secret(name, _field(loc, root))
+    shown = secret_shape if secret else _given  # a secret by its kind and length alone
     if kind in _KINDS:
         takes, as_kind = _KINDS[kind]
         if not isinstance(given, str):  # the quotes are not the fault
             takes = takes.removesuffix(" without quotes")
-        value = True if as_kind is bool else _example(_field(loc, root), given, as_kind)
+        if secret and as_kind is str and isinstance(given, int | float) and not isinstance(given, bool):
+            # digits-only SMSC passwords are common, and TOML reads them as a number
+            return f'{where}: give a text in quotes, not {shown(given)} (the same in quotes: {name} = "...")'
+        value = True if as_kind is bool else None if secret else _example(_field(loc, root), given, as_kind)
         example = "" if value is None else f" ({_toml(value)})" if item else f" ({name} = {_toml(value)})"
-        return f"{where}: give {takes}{example}, not {_given(given)}"
+        return f"{where}: give {takes}{example}, not {shown(given)}"
     dotted = ".".join(keys)  # the table's header as TOML writes it: [premium.number], not [number]
     if kind == "list_type" and isinstance(given, dict):
         each = f"(double brackets: a list, one [[{dotted}]] per entry)"
         return f"[{dotted}]: write [[{dotted}]] {each}, not [{dotted}]"
     if kind == "list_type":
-        example = f", {name} = [{_toml(given)}]," if isinstance(given, str | int | float) else ""
-        one = "a single text" if isinstance(given, str) else _given(given)
+        example = (
+            f", {name} = [{_toml(given)}]," if isinstance(given, str | int | float) and not secret else ""
+        )
+        one = "a single text" if isinstance(given, str) else shown(given)
         return f"{where}: give a list{example} not {one}"
     if kind in ("model_type", "dict_type") and not item:
         if isinstance(given, list):
             return f"[{dotted}] is one table: write [{dotted}], not [[{dotted}]]"
-        return f"{name}: give a table ([{name}] on a line of its own, its keys below it), not {_given(given)}"
+        return f"{name}: give a table ([{name}] on a line of its own, its keys below it), not {shown(given)}"
     if kind == "missing":
         return f"{where}: required, and missing (add {name} = ...)"
     if kind in _BOUNDS and not isinstance(given, bool):
         bound = _BOUNDS[kind].format(*(_toml(v) for v in e.get("ctx", {}).values()))
-        return f"{where}: give {bound}, not {_given(given)}"
+        return f"{where}: give {bound}, not {shown(given)}"
     if kind == "literal_error" and "expected" in e.get("ctx", {}):
-        return f"{where}: give {e['ctx']['expected'].replace(chr(39), chr(34))}, not {_given(given)}"
+        return f"{where}: give {e['ctx']['expected'].replace(chr(39), chr(34))}, not {shown(given)}"
     if kind == "too_short" and isinstance(given, list):
         least = e.get("ctx", {}).get("min_length", 1)
         return f"{where}: give at least {least} item{'s' if least != 1 else ''}, not an empty list"
@@ -282,9 +295,42 @@ def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> s
             table, key = _place(loc, data) if header is None else (header, "")
             if isinstance(error, KeyProblem):
                 key = " ".join(k for k in (key, error.keys) if k)
-            msg = e["msg"].removeprefix("Value error, ")
+            msg = _unsaid(e["msg"].removeprefix("Value error, "), _secrets(_at_loc(data, loc), loc, root))
             lines.append(f"{at(table, key)}: {msg}" if table or key else msg)
-    return "; ".join(lines)
+    return masked("; ".join(lines))
+
+
+def _at_loc(data: Any, loc: tuple[int | str, ...]) -> Any:
+    """What the parsed TOML holds at an error's place: the key's value, or the table checked."""
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node
+
+
+def _secrets(node: Any, loc: tuple[int | str, ...], root: type[BaseModel]) -> set[str]:
+    """The texts of the secrets in the parsed TOML below `loc`, as a message could repeat them."""
+    if isinstance(node, dict):
+        return {s for k, v in node.items() for s in _secrets(v, (*loc, str(k)), root)}
+    if isinstance(node, list):
+        return {s for i, v in enumerate(node) for s in _secrets(v, (*loc, i), root)}
+    keys = [p for p in loc if isinstance(p, str)]
+    if not keys or isinstance(node, bool) or not isinstance(node, str | int | float):
+        return set()
+    return {str(node)} if str(node).strip() and is_secret(keys[-1], _field(loc, root)) else set()
+
+
+def _unsaid(text: str, secrets: set[str]) -> str:
+    """A validator's message (of a key or of a whole section) with the secrets it was given masked:
+    our own checks' words are not built by this module, so one might repeat its value."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    return text
 
 
 def _header(loc: tuple[int | str, ...], data: Any) -> str | None:

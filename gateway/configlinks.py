@@ -11,11 +11,11 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.configbase import ConfigError, KeyProblem, _Section, credential_path, link_place
+from gateway.configbase import SECRET, ConfigError, KeyProblem, _Section, credential_path, link_place
 from smsc.settings import LinkSettings
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class SimulatorSection(_Section):
     control_port: int = Field(2776, ge=0, le=65535)  # `smsgw simulator ...` talks to it
     log: Path = Field(Path("var/simulator.jsonl"), strict=False)
     system_id: str = "smsgw"
-    password: str = "secret"
+    password: Annotated[str, SECRET] = "secret"
     fail_suffixes: list[str] = Field(default_factory=lambda: ["13"])  # numbers ending so: DLR failed
     reject_suffixes: list[str] = Field(default_factory=lambda: ["0000"])  # refused at submit
     dlr_delay_seconds: float = Field(0.2, ge=0)

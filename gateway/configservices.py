@@ -9,11 +9,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.configbase import ConfigError, _host_port, _Section, credential_path, plain_address, quoted
+from gateway.configbase import (
+    SECRET,
+    ConfigError,
+    _host_port,
+    _Section,
+    credential_path,
+    plain_address,
+    quoted,
+)
 
 # A DNS name as a browser sends it in Host: labels of letters, digits and hyphens.
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -169,7 +177,8 @@ class WebSection(_Section):
     listen: str = "127.0.0.1:8080"  # loopback: /metrics needs no login, like every exporter
     tls_cert_file: Path | None = Field(None, strict=False)
     tls_key_file: Path | None = Field(None, strict=False)
-    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
+    # When set, /metrics wants `Authorization: Bearer <token>`.
+    metrics_token: Annotated[str | None, SECRET] = None
     session_hours: float = Field(8, gt=0)
     # Reverse proxies whose X-Forwarded-For names the client (for the login lockout); none: the
     # connection's own address counts, as a header anyone on the machine can send must not.
