@@ -76,6 +76,7 @@ import structlog
 from gateway.bitelog import FaultLog
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
+from gateway.hangup import hup_ignored
 from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
@@ -211,12 +212,13 @@ class IntakeWorkers:
         command += ["--channel-fd", str(child_end.fileno()), "--log-level", self.log_level]
         command += ["--json-logs", json_logs, "--code-stamp", code_stamp()]
         path = os.pathsep.join(filter(None, (_CODE_ROOT, os.environ.get("PYTHONPATH"))))
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            pass_fds=(*fds, child_end.fileno()),
-            env={**os.environ, "PYTHONPATH": path},
-        )
+        with hup_ignored():
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                pass_fds=(*fds, child_end.fileno()),
+                env={**os.environ, "PYTHONPATH": path},
+            )
         assert proc.stdin is not None
         proc.stdin.write(self._config_bytes)  # a few kB: fits the pipe, never blocks
         proc.stdin.close()
