@@ -149,6 +149,26 @@ def maildir_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def relay_password_doubts(cfg: Config) -> list[str]:
+    """A relay login sent in clear to a relay off this machine because `relay_starttls = false` says
+    so: allowed (a relay across a trusted network may have no TLS), but said, since anyone on the
+    path reads the password at every login. "when-offered" never sends it in clear there
+    (`gateway.relaylogin`); the password file is not read here, only whether one is set."""
+    mail = cfg.mail
+    has_password = mail.relay_password is not None or mail.relay_password_file is not None
+    if mail.capture_dir is not None or not (mail.relay_username and has_password):
+        return []
+    host = mail.relay_addr[0]
+    if mail.relay_starttls is not False or on_loopback(host):
+        return []
+    return [
+        f'[mail] relay_starttls: false sends the relay password to "{host}" in clear text at every login,'
+        ' readable to anyone on the network between; set relay_starttls = true (or "when-offered", which'
+        " holds the mail rather than send the password in clear), or keep false only for a relay reached"
+        " over a network you trust"
+    ]
+
+
 def panel_doubts(cfg: Config) -> list[str]:
     """A panel on more than loopback: without TLS (and no proxy in front, `trusted_proxies`) its
     passwords, which are the users' SMTP AUTH passwords too, and its session cookie travel in
@@ -260,6 +280,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *host_doubts(cfg),
         *[("config.relay_maildir", doubt) for doubt in maildir_doubts(cfg)],
         *[("config.relay_network_wide", doubt) for doubt in wide],
+        *[("config.relay_password_clear", doubt) for doubt in relay_password_doubts(cfg)],
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
         *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],

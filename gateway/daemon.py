@@ -42,6 +42,7 @@ from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
 from gateway.mailer import Mailer, build_mailer
+from gateway.nocore import no_core_dumps
 from gateway.outboxworker import OutboxWorker
 from gateway.recovery import open_recovered, requeue_orphans
 from gateway.routing import Router
@@ -100,6 +101,7 @@ class Daemon:
     code_changed: bool = False  # an intake worker found the code on disk is not ours (`CodeChanged`)
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
+        no_core_dumps()  # the config in memory holds every secret; the intake workers inherit it too
         # 0750 when made, others' access narrowed: its files are 0600 each, and a group may need to
         # reach the default billing_dir inside it (the unit's StateDirectoryMode is 0750 too).
         was = private_dir(self.config.state_dir, STATE_DIR_MODE)

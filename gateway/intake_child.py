@@ -37,6 +37,7 @@ from gateway import conversations, premium
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
+from gateway.nocore import no_core_dumps
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.fairaccept import FairServer
@@ -284,6 +285,7 @@ async def _heartbeat(channel: Channel, replies: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     from gateway import logging as gwlog
 
+    no_core_dumps()  # before the config, every secret in it, comes down the pipe (inherited, and said again)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # from the start: `systemctl kill -s HUP` reaches us too
     # From the start too: Ctrl-C reaches the terminal's whole process group, and the daemon stops
     # this worker itself (`q`), after its own listener copy is closed (see the module's docstring).

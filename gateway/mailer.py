@@ -9,8 +9,9 @@ instead, and the mail needs no SMTPUTF8.
 A session whose mail ended is kept open for the next mail (`gateway.mailsessions`).
 With `[mail] relay = "maildir:DIR"` mail is written as `.eml` files instead (`CaptureMailer`), so
 that a fresh install shows its replies and bounces without any mail server. What a session does
-with the relay's TLS is `gateway.mailtls`', and one mail's transaction on a session
-`gateway.mailtransaction`'s.
+with the relay's TLS is `gateway.mailtls`', one mail's transaction on a session
+`gateway.mailtransaction`'s, and when the relay's password may go on a session in clear
+`gateway.relaylogin`'s.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from gateway.mailtransaction import (
     setup_refusal,
     transaction,
 )
+from gateway.relaylogin import HANDSHAKE_FAILED, NOT_OFFERED, ClearLoginGuard
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +95,7 @@ class SmtpRelayMailer:
         # a renewed CA bundle is taken without a restart.
         self.ca_file = ca_file
         self._tls_failing: str | None = None  # the last failed opportunistic handshake, said once
+        self.clear_login = ClearLoginGuard(cfg, password)
         self.sessions = IdleSessions(idle_seconds, mails_per_session)
 
     async def close(self) -> None:
@@ -117,8 +120,10 @@ class SmtpRelayMailer:
         try:
             await self._session(host, port, mail_from, rcpt, content, offered=True)
         except HandshakeFailed as exc:
-            # Postfix `may`: the mail goes in clear rather than not at all, and the admin hears why.
             said = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+            if not self.clear_login.allowed:
+                raise self.clear_login.refuse(HANDSHAKE_FAILED, said) from exc
+            # Postfix `may`: the mail goes in clear rather than not at all, and the admin hears why.
             if said != self._tls_failing:
                 self._tls_failing = said
                 log.warning(
@@ -137,7 +142,8 @@ class SmtpRelayMailer:
         self, host: str, port: int, mail_from: str, rcpt: str, content: bytes, *, offered: bool
     ) -> None:
         """A new relay session, and the mail on it. `offered`: STARTTLS if the relay offers it,
-        unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in clear."""
+        unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in clear,
+        and a session left in clear raises `RelayNotEncrypted` rather than send the password in it."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -149,6 +155,10 @@ class SmtpRelayMailer:
             await client.connect()
             if offered:
                 await starttls_if_offered(client)
+                if client.get_transport_info("sslcontext") is not None:
+                    self.clear_login.encrypted()
+                elif not self.clear_login.allowed:
+                    raise self.clear_login.refuse(NOT_OFFERED)
             if self.cfg.relay_username and self.password:
                 await client.login(self.cfg.relay_username, self.password)
         except BaseException as exc:

@@ -45,6 +45,9 @@ StateDirectoryMode=0750
 # Each SMTP session holds a descriptor; [smtp] max_connections (500 by default) must stay well below
 # this, or new clients are dropped without a reply once the descriptors run out.
 LimitNOFILE=4096
+# No core files: a crash's would hold the links' and the relay's passwords and mail in transit (the
+# daemon and its workers also set the limit to 0 themselves, for a start outside systemd).
+LimitCORE=0
 # Secrets readable by root only are handed over as credentials; a relative file name in the config
 # (password_file, relay_password_file, tls_cert_file, tls_key_file) is looked up in
 # $CREDENTIALS_DIRECTORY first. See systemd/smsgw-credentials.conf for the drop-in.
