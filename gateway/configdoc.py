@@ -104,8 +104,10 @@ MEANINGS: dict[str, str] = {
         "file with the relay password; a bare name is looked up in $CREDENTIALS_DIRECTORY first"
     ),
     "mail.relay_starttls": '"when-offered": STARTTLS where the relay offers it, its certificate not'
-    " checked, plain text if the handshake fails (logged; Postfix `may`); true: STARTTLS required, the"
-    " certificate checked against the system's CAs and must name the host in `relay`; false: never",
+    " checked, plain text if the handshake fails (logged; Postfix `may`), but with a relay password never"
+    " in plain text to a relay off loopback (the mail waits for TLS); true: STARTTLS required, the"
+    " certificate checked against the system's CAs and must name the host in `relay`; false: never (a"
+    " password then goes in clear, which check-config warns of)",
     "mail.relay_tls_ca_file": "CA certificate (PEM) that issued the relay's certificate, for a self-signed"
     " or internal-CA relay (relative: to the config); with relay_starttls = true",
     "mail.relay_tls_verify": "false: take any certificate of the relay (the mail is still encrypted), only"
