@@ -102,11 +102,12 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         if args.billing_to is not None:
             store.accounts.set_billing_addresses(args.name, billing_to)
         changed = changes(before, _recorded(store, acc), before)
-        audited(store, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}")
+        if changed:  # a setting given as it was changes nothing, and the trail says only what changed
+            audited(store, acc.id, "account.set", f"{acc.name}: {', '.join(changed)}")
     for net in remove:
         if net not in had:  # said: "updated" alone read as if it had been removed
             print(f"note: {net} was not one of account {acc.name}'s networks")
-    print(f"account {acc.name} updated")
+    print(f"account {acc.name} {'updated' if changed else 'unchanged: it had these settings already'}")
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
     say_if_unanswerable(args.sender)

@@ -114,9 +114,10 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
         old = store.accounts.find_user(args.email)
         user = store.accounts.set_user(args.email, **fields)
         before = {} if old is None else {k: getattr(old, k) for k in fields}
-        detail = f"{user.email}: {', '.join(changes(before, fields, fields)) or 'nothing'}"
-        audited(store, user.account_id, "user.set", detail)
-    print(f"user {user.email} updated")
+        changed = changes(before, fields, fields)
+        if changed:  # as `account set`: a limit or role given as it was is no change to audit
+            audited(store, user.account_id, "user.set", f"{user.email}: {', '.join(changed)}")
+    print(f"user {user.email} {'updated' if changed else 'unchanged: it had these settings already'}")
     if old is not None and old.role == "operator" and user.role != "operator":
         _last_operator_note(store)
     if note := limits_note(user.monthly_limit, user.daily_limit):
