@@ -29,20 +29,26 @@ def _net(cidr: str) -> IPNetwork | None:
 
 def trusted_accounts(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> set[int]:
     """Accounts whose trusted networks contain the client's address."""
+    return set(holding_networks(client_ip, networks))
+
+
+def holding_networks(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> dict[int, int]:
+    """Account -> the prefix length of its narrowest network holding the client's address (an
+    IPv4-mapped IPv6 address read as its IPv4 form), for the accounts with one."""
     if not client_ip:
-        return set()
+        return {}
     try:
         addr = ipaddress.ip_address(client_ip.split("%", 1)[0])
     except ValueError:
-        return set()
+        return {}
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    found = set()
+    best: dict[int, int] = {}
     for account_id, cidr in networks:
-        net = _net(cidr)
+        net = _net(cidr.strip())
         if net is not None and addr.version == net.version and addr in net:
-            found.add(account_id)
-    return found
+            best[account_id] = max(best.get(account_id, -1), net.prefixlen)
+    return best
 
 
 @dataclass(frozen=True, slots=True)

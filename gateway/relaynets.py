@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
+from acl.accounts import holding_networks
 from gateway.configbase import ConfigError
 
 # The widest relay network a client may sensibly have, per address family: an IPv4 /8 is a big
@@ -85,19 +86,7 @@ def relay_owners(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> 
     deliberate one (a host carved out of a company's wide range). The same network listed by two
     accounts stays both's: each of them named exactly it (one mail server serving two companies),
     which `account add` and `set` refuse to make and check-config warns of."""
-    if not client_ip:
-        return set()
-    try:
-        addr = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
-        return set()
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    best: dict[int, int] = {}
-    for account_id, cidr in networks:
-        net = _stored(cidr)
-        if net is not None and addr.version == net.version and addr in net:
-            best[account_id] = max(best.get(account_id, -1), net.prefixlen)
+    best = holding_networks(client_ip, networks)
     narrowest = max(best.values(), default=None)
     return {account_id for account_id, prefix in best.items() if prefix == narrowest}
 
