@@ -53,8 +53,10 @@ def claimer(
 
 def _account_stopped(store: Store, parts: list[ClaimedPart]) -> list[ClaimedPart]:
     """Parts to a number their own account's admin listed since they were queued (migration 59):
-    those stop as the shared list's do, and no other account's. One indexed read per claim, and
-    none while no account has such an entry."""
+    those stop as the shared list's do, and no other account's. Only SMS accepted before the entry:
+    later mail the SMTP gate has judged, and a premium answer it let through (the phone voted after
+    the entry, and paid for its answer) was ended here unsent. One indexed read per claim, and none
+    while no account has such an entry."""
     conn = store.db.conn
     if not parts or conn.execute("SELECT 1 FROM account_optouts LIMIT 1").fetchone() is None:
         return []
@@ -62,7 +64,8 @@ def _account_stopped(store: Store, parts: list[ClaimedPart]) -> list[ClaimedPart
     rows = conn.execute(
         "SELECT p.id FROM parts p JOIN account_optouts a"
         " ON a.account_id = p.account_id AND a.number = p.destination"
-        f" WHERE p.id IN ({marks})",
+        " JOIN messages m ON m.id = p.message_id"
+        f" WHERE p.id IN ({marks}) AND m.created_at < a.created_at",
         [p.id for p in parts],
     )
     ids = {r[0] for r in rows}
