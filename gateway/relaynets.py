@@ -9,6 +9,7 @@ check-config read them all here.
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -130,3 +131,37 @@ def overlap_words(name: str, cidr: str, other: str, other_cidr: str) -> str:
 
 def _meet(a: IPNetwork, b: IPNetwork) -> bool:
     return a.version == b.version and (a.subnet_of(b) or b.subnet_of(a))  # type: ignore[arg-type]
+
+
+def network_refusal(
+    conn: sqlite3.Connection, name: str, cidrs: list[str], option: str
+) -> tuple[str | None, list[str]]:
+    """(why `cidrs`, about to be account `name`'s, are refused, or None; notes to say) by the rule
+    that a relay network is one account's: one that is or holds another account's network is
+    refused, naming it and the command that frees it; a host carved out of another account's wider
+    network is taken, and said: the relay gives it to the narrower network's account alone
+    (`relay_owners`). The CLI and the operator's panel say the same."""
+    if not cidrs:
+        return None, []
+    rows = conn.execute(
+        "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
+        " WHERE a.name != ? ORDER BY 1, 2",
+        (name,),
+    ).fetchall()
+    notes = []
+    for cidr in cidrs:
+        for other, other_cidr in overlapping(cidr, rows):
+            if carved_out(cidr, other_cidr):
+                notes.append(
+                    f"{cidr} is inside account {other}'s relay network {other_cidr}: mail from there"
+                    f" is now taken only from users of account {name}, no longer of {other}"
+                )
+                continue
+            held = "is" if cidr == other_cidr else "holds"
+            return (
+                f"{option} {cidr} {held} account {other}'s relay network {other_cidr}: a mail server there"
+                f" could send as users of either account, without a password (each network is one"
+                f" account's); give a network that leaves {other_cidr} out, or take it off {other} first"
+                f" (`smsgw account set {other!r} --remove-network {other_cidr}`)"
+            ), notes
+    return None, notes

@@ -138,6 +138,20 @@ async def test_operator_add_account_takes_networks_split_by_spaces_as_networks(w
     )
 
 
+async def test_operator_add_account_refuses_another_accounts_network_as_the_cli_does(web: WebContext) -> None:
+    # `smsgw account add gamma --relay-network X` refuses a network that is or holds another account's;
+    # the panel stored it (303 "added"), and acme's mail server then sent as gamma's users.
+    (acme_net,) = web.store.accounts.get_account("acme").networks
+    async with as_user(web, OPERATOR) as c:
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        for nets in (acme_net, "0.0.0.0/1 " + acme_net):
+            data = {"csrf": token, "action": "add", "name": "gamma", "networks": nets}
+            r = await c.post("/operator/accounts", data=data)
+            assert r.status_code == 400, r.status_code
+            assert f"account acme's relay network {acme_net}" in _error(r.text), _error(r.text)
+        assert "gamma" not in [a.name for a in web.store.accounts.list_accounts()]
+
+
 # ---- 3: queue actions ---------------------------------------------------------------------------
 
 

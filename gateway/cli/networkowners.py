@@ -1,5 +1,6 @@
 """A relay network is one account's: `account add --relay-network` and `account set --add-network`
-refuse one that is or holds another account's network.
+refuse one that is or holds another account's network (the rule: `relaynets.network_refusal`, which
+the operator's panel applies too).
 
 The relay port takes mail from a listed network without a password, from any envelope sender on its
 account's user list (SPEC R-2.1 b). Beta given 127.0.0.0/29 over acme's mail server at 127.0.0.2
@@ -19,32 +20,11 @@ if TYPE_CHECKING:
 def refuse_overlaps(store: Store, name: str, cidrs: list[str], option: str) -> None:
     """Raise (exit 1) naming the other account and its network when one of `cidrs`, about to be
     `name`'s, is or holds another account's network; read in the transaction that stores them, so
-    nothing is written. A host carved out of another account's wider network is taken, and said:
-    the relay gives it to the narrower network's account alone (`relaynets.relay_owners`)."""
-    from gateway.relaynets import carved_out, overlapping
+    nothing is written. A host carved out of another account's wider network is taken, and said."""
+    from gateway.relaynets import network_refusal
 
-    if not cidrs:
-        return
-    rows = store.db.conn.execute(
-        "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
-        " WHERE a.name != ? ORDER BY 1, 2",
-        (name,),
-    ).fetchall()
-    notes = []
-    for cidr in cidrs:
-        for other, other_cidr in overlapping(cidr, rows):
-            if carved_out(cidr, other_cidr):
-                notes.append(
-                    f"note: {cidr} is inside account {other}'s relay network {other_cidr}: mail from there"
-                    f" is now taken only from users of account {name}, no longer of {other}"
-                )
-                continue
-            held = "is" if cidr == other_cidr else "holds"
-            raise CliError(
-                f"{option} {cidr} {held} account {other}'s relay network {other_cidr}: a mail server there"
-                f" could send as users of either account, without a password (each network is one"
-                f" account's); give a network that leaves {other_cidr} out, or take it off {other} first"
-                f" (`smsgw account set {other!r} --remove-network {other_cidr}`)"
-            )
+    refusal, notes = network_refusal(store.db.conn, name, cidrs, option)
+    if refusal is not None:
+        raise CliError(refusal)
     for note in notes:
-        print(note)
+        print(f"note: {note}")

@@ -15,7 +15,7 @@ from gateway.adminrules import (
     suspension_reason_problem,
 )
 from gateway.configbase import ConfigError
-from gateway.relaynets import network
+from gateway.relaynets import network, network_refusal
 from gateway.senderrules import sender_problem, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
@@ -69,6 +69,11 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             problem = sender_problem(sender) if sender else None
             if problem is not None:  # else every SMS of the account fails, and the failures suspend it
                 raise Invalid(problem)
+            # As `smsgw account add` refuses it: a mail server in two accounts' networks sent as the
+            # users of either, on the other's bill (the panel stored what the CLI refused).
+            refusal, carved = network_refusal(store.db.conn, name, nets, "network")
+            if refusal is not None:
+                raise Invalid(refusal)
             acc = await web.change(
                 who,
                 None,
@@ -78,7 +83,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             )
             done = f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})"
             others = (a.name for a in store.accounts.list_accounts())
-            notes = [n for n in (lookalike_note(others, acc.name), unanswerable_note(sender)) if n]
+            notes = [n for n in (lookalike_note(others, acc.name), unanswerable_note(sender), *carved) if n]
             if notes:  # as the CLI says them
                 done += f" (note: {'; '.join(notes)})"
         elif action in ("suspend", "resume"):
