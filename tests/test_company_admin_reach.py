@@ -163,3 +163,8 @@ async def test_a_company_admin_adds_addresses_only_at_a_domain_their_account_hol
         assert (await add(ACME_ADMIN, "carl@acme.example")).status_code == 303
         assert accounts.find_user("carl@acme.example").account_id == accounts.get_account("acme").id
         assert (await add(BETA_ADMIN, "dave@beta.example")).status_code == 303
+        # A public mail provider's domain is nobody's: each company adds its own staff's addresses there.
+        await gw.store.write(lambda: accounts.add_user("acme.sales@gmail.com", "acme"))
+        await gw.store.write(lambda: accounts.add_user("beta.shop@gmail.com", "beta"))
+        assert (await add(BETA_ADMIN, "beta.driver@gmail.com")).status_code == 303
+        assert accounts.find_user("beta.driver@gmail.com").account_id == accounts.get_account("beta").id

@@ -7,6 +7,8 @@ address there (carl@, even the address of acme's premium service), after which a
 not add it, and beta's admin set its password. The earliest user is the one that brought the
 domain to the gateway: a user moved later is removed and added again, so a new id, and acme keeps
 adding at its domain. A domain whose holder should change is the operator's to move (its users).
+A public mail provider's domain (gmail.com, wp.pl…) is nobody's: staff of several companies use it,
+and the first company with a user there held it against every other.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from __future__ import annotations
 from gateway.store.accounts import AccountsRepo
 from gateway.web.pages import Invalid
 from gateway.web.security import Forbidden
+
+# Public mail providers, international and Polish: addresses there are their people's, not a company's.
+PUBLIC_MAIL = frozenset(
+    """gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com
+    aol.com proton.me protonmail.com gmx.com gmx.net gmx.de mail.com yandex.com zoho.com wp.pl o2.pl
+    onet.pl onet.eu op.pl vp.pl poczta.onet.pl interia.pl interia.eu poczta.fm tlen.pl gazeta.pl
+    go2.pl spoko.pl autograf.pl buziaczek.pl int.pl""".split()
+)
 
 
 def domain_holder(accounts: AccountsRepo, domain: str) -> int | None:
@@ -42,7 +52,7 @@ def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
             f"{email} is not at a domain of this account ({', '.join(sorted(domains))});"
             " the operator adds the first address of another domain"
         )
-    if domain_holder(accounts, domain) != accounts.get_account(account).id:
+    if domain not in PUBLIC_MAIL and domain_holder(accounts, domain) != accounts.get_account(account).id:
         # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.
         raise Forbidden(
             f"{email} cannot be added: addresses at {domain} are added by another account's admin;"
