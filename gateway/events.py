@@ -363,21 +363,20 @@ class GatewayEvents:
         return ". ".join(n for n in notes if n) or None
 
     def _opt_in(self, number: str, word: str) -> str:
-        """Takes the number off the opt-out list when its own opt-out word put it there; the note
-        for the mail says which way it went, or a staff member reading a bare "START" believes
-        the phone may be texted again while an admin's entry still refuses it."""
-        was = self.store.policy.opt_back_in(number)
+        """Takes the number off the list when its own opt-out word put it there; the note says which way
+        it went: a bare "START" made the phone seem textable while an admin's entry still refused it."""
+        was, but = self.store.policy.opt_back_in(number), self.store.policy.accounts_listing(number)
         shown = display(number)
         if was == "mo":
             log.info("optout.removed", number=number, word=word, by="phone")
-            return f"{shown} answered {word}: it is off the opt-out list, SMS to it are sent again"
+            return f"{shown} answered {word}: it is off the opt-out list, SMS to it are sent again{but}"
         if was is not None:
             log.info("optout.kept", number=number, word=word, source=was)
             return (
                 f"{shown} answered {word}: it is still on the opt-out list (added by an admin), SMS"
                 f" to it are refused; smsgw optout remove {number} takes it off"
             )
-        return f"{shown} answered {word}: it is not on the opt-out list, SMS to it are sent as before"
+        return f"{shown} answered {word}: it is not on the opt-out list, SMS to it are sent as before{but}"
 
     def _maybe_optout(self, number: str) -> str | None:
         """A sentence that asks for no more SMS is no opt-out word (it may mean something else):

@@ -141,6 +141,25 @@ async def test_start_from_a_number_never_opted_out_is_told_as_such(tmp_path: Pat
         assert not _opted_out(gw)
 
 
+async def test_start_says_an_accounts_own_entry_still_refuses(tmp_path: Path) -> None:
+    # A company admin's own entry (migration 59) stays through the phone's START: the mail said "sent
+    # as before" while that account's next SMS got 550.
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        acme = gw.store.accounts.get_account("acme").id
+        assert await gw.store.write(lambda: gw.store.policy.add_account_optout(acme, "+48601123456"))
+        started = await _answer(gw, sink, "start")
+        assert (
+            "it is not on the opt-out list, SMS to it are sent as before (except where an account's admin"
+            " listed it on their panel page)" in _noted(started)
+        )
+        assert code(await _texted(gw, "Druga oferta")) == 550
+
+
 async def test_a_sentence_asking_for_no_more_sms_is_flagged_but_not_acted_on(tmp_path: Path) -> None:
     relay = free_port()
     cfg = two_way_config(tmp_path, "smpp", relay_port=relay)

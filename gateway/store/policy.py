@@ -121,6 +121,15 @@ class PolicyRepo(Repository):
             )
         return cur.rowcount == 1
 
+    def accounts_listing(self, number: str) -> str:
+        """What a phone's START leaves in place beyond the shared list, for the mail that tells it:
+        "" or a clause. Accounts' own entries (migration 59) stay: the note said "SMS to it are sent
+        as before" while that account's SMS were still refused. Which account stays unsaid."""
+        row = self.conn.execute(
+            "SELECT 1 FROM account_optouts WHERE number = ? LIMIT 1", (number,)
+        ).fetchone()
+        return "" if row is None else " (except where an account's admin listed it on their panel page)"
+
     def optout_by(self, number: str, account_id: int | None) -> list[str]:
         """Who keeps SMS from this account (None: no account's) from the number: "mo" (the phone's
         STOP) or "admin" (the operator's) on the shared list, then "account" (this account's admin).
