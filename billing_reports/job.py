@@ -349,6 +349,12 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
         log.info("billing.up_to_date", last_billed=last)
     billed = []
     for month in due:
+        end = month.bounds(tz)[1]
+        if store.clock() < end + repo.PARTS_BOUND_SECONDS and repo.parts_waiting(store.db.conn, end):
+            # Its whole MO goes by its first part, in this month: billed now, it would be in no
+            # month's mail. The reassembly timeout joins it; the next hourly run bills the month.
+            log.info("billing.waiting_for_parts", month=str(month))
+            break
         try:
             await bill_month(store, cfg, month)
         except asyncio.CancelledError:

@@ -3,13 +3,15 @@
 Reads run on a connection of their own (`open_reader`), never on the daemon's: a month of a large
 account takes seconds to read, which must not hold the event loop nor the connection that answers
 SMTP. Cursors are returned unconsumed, so callers stream rows instead of loading a month. Every
-query is served by an index in time order (migrations 8 and 17), so no sort is ever spilled to memory.
+query is served by an index in time order (migrations 8 and 17), so no sort is ever spilled to memory;
+replies are put in the order of when their phone sent them on the way, a day's rows at most held.
 """
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
@@ -63,20 +65,62 @@ def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float)
 def reply_rows(
     conn: sqlite3.Connection, account_id: int, start: float, end: float
 ) -> Iterator[tuple[Any, ...]]:
-    """Whole MOs that answered one of the account's SMS (two-way replies, R-3).
+    """Whole MOs that answered one of the account's SMS (two-way replies, R-3), by when the phone
+    sent them (`billed_at`).
 
     By the account kept on the MO when it was matched (migration 17), not the conversation's: that
     one follows the user's latest SMS, and a user moved to another account would take the answers
     billed before along.
     """
-    return conn.execute(
-        f"SELECT mo.received_at, mo.id, mo.source, mo.destination, {_PARTS}, mo.state, mo.note,"
-        " f.received_at FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
+    rows = conn.execute(
+        f"SELECT {billed_at('mo')}, mo.id, mo.source, mo.destination, {_PARTS}, mo.state, mo.note,"
+        f" {billed_at('f')}, mo.received_at FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
         " WHERE mo.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
         " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
         " ORDER BY mo.received_at, mo.id",
-        (account_id, start, end),
+        (account_id, start, end + PARTS_BOUND_SECONDS),
     )
+    return in_billed_order(rows, start, end)
+
+
+# How long after its first part a long MO may be joined and still go by that part's time: a day, the
+# longest `[replies] reassembly_timeout_seconds` takes. The whole MO's row is stamped with its join
+# (`received_at`, which conversations, retention and the panel read); `parts_at` keeps when its first
+# part came (NULL for a single SMS and rows from before migration 33). A 2-part SMS sent at 23:59:58
+# on the 31st and joined at 00:00:03, or by the timeout at 00:02:30, is an SMS of the month its phone
+# sent it in (R-5.2), and a late part's line names that time, as the client's mail does. One joined
+# longer after (its parts kept coming, the daemon was down for a day) goes by its join, as before:
+# every MO is in exactly one month, and a month's rows are still read by `received_at` on its index,
+# in [start, end + the bound), since the time billed is never earlier than that (`in_billed_order`).
+# `run_due` holds a month's scheduled run while a part from its last day still waits to be joined.
+# Premium MOs still go by their join (`premium_rows`): their money record outlives the row of table
+# mo that holds `parts_at` (the purge keeps it), and a month's premium lines and `premium stats` must
+# read the same after the purge; by `parts_at`, they moved with it. That wants `parts_at` on
+# premium_mo itself (a migration), and corrections' month (`gateway.premium.corrections`) by it too.
+PARTS_BOUND_SECONDS = 86400.0
+
+
+def billed_at(alias: str) -> str:
+    """SQL: the time an MO of table mo (`alias`) is billed by: its first part's if within the bound."""
+    return (
+        f"CASE WHEN {alias}.parts_at >= {alias}.received_at - {PARTS_BOUND_SECONDS}"
+        f" THEN {alias}.parts_at ELSE {alias}.received_at END"
+    )
+
+
+def in_billed_order(rows: Iterable[tuple[Any, ...]], start: float, end: float) -> Iterator[tuple[Any, ...]]:
+    """Rows read in `received_at` order (last column), billed time first, as (billed time, id) orders
+    them, only those billed in [start, end), without the last column. The billed time is never more
+    than the bound before `received_at`, so a row is held only until one received a bound after it
+    came: the months' streams are merged in time order (`monthly.lines`) with no sort of a month."""
+    held: list[tuple[float, int, tuple[Any, ...]]] = []
+    for row in rows:
+        while held and held[0][0] < row[-1] - PARTS_BOUND_SECONDS:
+            yield heapq.heappop(held)[2]
+        if start <= row[0] < end:
+            heapq.heappush(held, (row[0], row[1], row[:-1]))
+    while held:
+        yield heapq.heappop(held)[2]
 
 
 # The parts a whole MO holds: those that came (`seqs`) when the timeout joined it without some
@@ -122,6 +166,19 @@ def correction_rows(
         f" WHERE {who} AND c.created_at >= ? AND c.created_at < ? ORDER BY c.created_at, c.id",
         args,
     )
+
+
+def parts_waiting(conn: sqlite3.Connection, end: float) -> bool:
+    """Whether a part of a long MO that came in the bound before `end` still waits to be joined: a
+    reply made of it is billed in the month that ends at `end` (`billed_at`), so that month's bill
+    waits for it, or it would be in no month's mail. A premium one's (billed by its join) waits too:
+    which it is shows only once it is whole, and the bill is only an hourly run later."""
+    row = conn.execute(
+        "SELECT 1 FROM mo INDEXED BY mo_received WHERE received_at >= ? AND received_at < ?"
+        " AND state = 'segment' LIMIT 1",
+        (end - PARTS_BOUND_SECONDS, end),
+    ).fetchone()
+    return row is not None
 
 
 def mailed_key(month: object, what: object) -> str:
