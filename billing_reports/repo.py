@@ -4,7 +4,8 @@ Reads run on a connection of their own (`open_reader`), never on the daemon's: a
 account takes seconds to read, which must not hold the event loop nor the connection that answers
 SMTP. Cursors are returned unconsumed, so callers stream rows instead of loading a month. Every
 query is served by an index in time order (migrations 8 and 17), so no sort is ever spilled to memory;
-replies are put in the order of when their phone sent them on the way, a day's rows at most held.
+replies and premium MOs are put in the order of when their phone sent them on the way, a day's rows
+at most held.
 """
 
 from __future__ import annotations
@@ -93,15 +94,17 @@ def reply_rows(
 # every MO is in exactly one month, and a month's rows are still read by `received_at` on its index,
 # in [start, end + the bound), since the time billed is never earlier than that (`in_billed_order`).
 # `run_due` holds a month's scheduled run while a part from its last day still waits to be joined.
-# Premium MOs still go by their join (`premium_rows`): their money record outlives the row of table
-# mo that holds `parts_at` (the purge keeps it), and a month's premium lines and `premium stats` must
-# read the same after the purge; by `parts_at`, they moved with it. That wants `parts_at` on
-# premium_mo itself (a migration), and corrections' month (`gateway.premium.corrections`) by it too.
+# Premium MOs go by the same rule (`premium_rows`, `premium stats`, corrections' month in
+# `gateway.premium.corrections`), on the `parts_at` their money record keeps (migration 60): the
+# purge deletes the row of table mo and keeps that record, and a month's premium lines and figures
+# must read the same after it.
 PARTS_BOUND_SECONDS = 86400.0
 
 
 def billed_at(alias: str) -> str:
-    """SQL: the time an MO of table mo (`alias`) is billed by: its first part's if within the bound."""
+    """SQL: the time an MO of table mo or premium_mo (`alias`, both keep `parts_at` and
+    `received_at`) is billed by: its first part's if within the bound, else its join. The one rule
+    for every reader, so that a reply, a vote and its corrections are in the same month."""
     return (
         f"CASE WHEN {alias}.parts_at >= {alias}.received_at - {PARTS_BOUND_SECONDS}"
         f" THEN {alias}.parts_at ELSE {alias}.received_at END"
@@ -138,18 +141,21 @@ def premium_rows(
     billing status it was billed with when it moved after its month was billed (None if it never
     did): its first correction's reversal names it (`gateway.premium.corrections`)."""
     who = "account_id = ?" if account_id is not None else "account_id IS NULL"
-    args = (account_id, start, end) if account_id is not None else (start, end)
-    return conn.execute(
-        "SELECT p.received_at, p.id, p.phone, p.number, p.parts, p.state, p.note, p.price, p.commission,"
+    span = (start, end + PARTS_BOUND_SECONDS)
+    rows = conn.execute(
+        f"SELECT {billed_at('p')}, p.id, p.phone, p.number, p.parts, p.state, p.note, p.price,"
         # A late part names its SMS's first premium MO on its own row (migration 23): money records
-        # both, which the purge keeps, unlike the rows of table mo that `mo.follows` links.
-        " f.received_at, (SELECT c.status FROM premium_corrections c INDEXED BY premium_corrections_mo"
-        " WHERE c.premium_mo_id = p.id ORDER BY c.id LIMIT 1)"
-        " FROM premium_mo p LEFT JOIN premium_mo f ON f.id = p.follows"
+        # both, which the purge keeps, unlike the rows of table mo that `mo.follows` links; so is
+        # when a long one's first part came (migration 60).
+        f" p.commission, {billed_at('f')}, (SELECT c.status FROM premium_corrections c"
+        " INDEXED BY premium_corrections_mo WHERE c.premium_mo_id = p.id ORDER BY c.id LIMIT 1),"
+        " p.received_at FROM premium_mo p INDEXED BY premium_mo_billing"
+        " LEFT JOIN premium_mo f ON f.id = p.follows"
         f" WHERE p.{who} AND p.received_at >= ? AND p.received_at < ?"
         " ORDER BY p.received_at, p.id",
-        args,
+        (account_id, *span) if account_id is not None else span,
     )
+    return in_billed_order(rows, start, end)
 
 
 def correction_rows(
@@ -170,9 +176,8 @@ def correction_rows(
 
 def parts_waiting(conn: sqlite3.Connection, end: float) -> bool:
     """Whether a part of a long MO that came in the bound before `end` still waits to be joined: a
-    reply made of it is billed in the month that ends at `end` (`billed_at`), so that month's bill
-    waits for it, or it would be in no month's mail. A premium one's (billed by its join) waits too:
-    which it is shows only once it is whole, and the bill is only an hourly run later."""
+    reply or premium vote made of it is billed in the month that ends at `end` (`billed_at`), so that
+    month's bill waits for it, or it would be in no month's mail."""
     row = conn.execute(
         "SELECT 1 FROM mo INDEXED BY mo_received WHERE received_at >= ? AND received_at < ?"
         " AND state = 'segment' LIMIT 1",

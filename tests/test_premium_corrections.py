@@ -103,7 +103,8 @@ async def test_a_password_that_comes_after_its_month_was_billed_is_booked_in_the
     assert [(m["parts"], m["status"], m["price_pln"], m["commission_pln"]) for m in moved] == [
         ("2", "delivered", "6.00", "2.20")
     ]
-    assert "2027-01-31 23:45:01" in moved[0]["reason"] and "billed in 2027-01" in moved[0]["reason"]
+    # Named by when its phone sent it (its first part that came, 23:40), as its January line names it.
+    assert "2027-01-31 23:40:00" in moved[0]["reason"] and "billed in 2027-01" in moved[0]["reason"]
     assert feb.totals[("all", "-")]["sms"] == "1"  # the vote, now acme's; its late part no second SMS
     assert grosze(feb.totals[("all", "-")]["commission_pln"]) == 220 + 110
     feb_rows = summary(w, FEB)

@@ -424,8 +424,13 @@ def undo_migration_53(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_54(conn: sqlite3.Connection) -> None:
+    undo_migration_60(conn)
     conn.execute("ALTER TABLE emails DROP COLUMN numbers")
     conn.execute("ALTER TABLE dlrs DROP COLUMN phone")
+
+
+def undo_migration_60(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE premium_mo DROP COLUMN parts_at")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from gateway.store.db import Clock, Db, Store
 
 def billed_month(store: Store, cfg: Config, pmo: PremiumMo) -> Month | None:
     """The month the premium MO was billed in, if its bill went out; None while it is still to come."""
-    month = Month.containing(pmo.received_at, ZoneInfo(cfg.gateway.timezone))
+    month = Month.containing(billed_at(store.db.conn, pmo), ZoneInfo(cfg.gateway.timezone))
     return month if billing.billed(store.db.conn, str(month)) else None
 
 
@@ -46,7 +46,8 @@ def move(store: Store, cfg: Config, pmo: PremiumMo, to: Service | None, state: s
     r = PremiumRepo(store.db, store.clock)
     current = owner(r, pmo)
     old, new = _party(r, current.account_id), _party(r, to.account_id if to else None)
-    note = f"{_what(pmo, month, ZoneInfo(cfg.gateway.timezone))}: moved from {old} to {new}, {why}"
+    what = _what(store.db.conn, pmo, month, ZoneInfo(cfg.gateway.timezone))
+    note = f"{what}: moved from {old} to {new}, {why}"
     r.book_correction(pmo, current.account_id, current.service_id, -1, billed_status(r, pmo), note)
     r.book_correction(
         pmo, to.account_id if to else None, to.id if to else None, 1, premium_status(state), note
@@ -66,17 +67,28 @@ def restate(
     mailed, and no month counted the change. Runs where no config is at hand (the outbox worker's
     write of a refusal): `zone` None reads the month in every zone it may be in (`_billed_month_at`).
     """
-    month = _billed_month_at(db.conn, pmo.received_at, zone)
+    month = _billed_month_at(db.conn, billed_at(db.conn, pmo), zone)
     if month is None:
         return None
     r = PremiumRepo(db, clock)
     was, status = billed_status(r, pmo), premium_status(state)
     if status != was:
         current = owner(r, pmo)
-        note = f"{_what(pmo, month, zone)}: {was} then {status} for {_party(r, current.account_id)}, {why}"
+        party = _party(r, current.account_id)
+        note = f"{_what(db.conn, pmo, month, zone)}: {was} then {status} for {party}, {why}"
         r.book_correction(pmo, current.account_id, current.service_id, -1, was, note)
         r.book_correction(pmo, current.account_id, current.service_id, 1, status, note)
     return month
+
+
+def billed_at(conn: sqlite3.Connection, pmo: PremiumMo) -> float:
+    """When `pmo` is billed, by billing's own rule (`billing_reports.repo.billed_at`): a long vote by
+    its first part. By its join, a vote sent at 23:59:58 on the 31st and billed in October was taken
+    for one of November, still to be billed, and its move changed a billed line in place."""
+    row = conn.execute(
+        f"SELECT {billing.billed_at('p')} FROM premium_mo p WHERE p.id = ?", (pmo.id,)
+    ).fetchone()
+    return pmo.received_at if row is None else float(row[0])
 
 
 def billed_status(r: PremiumRepo, pmo: PremiumMo) -> str:
@@ -109,9 +121,10 @@ def _billed_month_at(conn: sqlite3.Connection, received_at: float, zone: ZoneInf
     return None
 
 
-def _what(pmo: PremiumMo, month: Month, zone: ZoneInfo | None) -> str:
-    """The start of a correction's note: which SMS it corrects, and the month that billed it."""
-    when = datetime.fromtimestamp(pmo.received_at, zone)
+def _what(conn: sqlite3.Connection, pmo: PremiumMo, month: Month, zone: ZoneInfo | None) -> str:
+    """The start of a correction's note: which SMS it corrects, by the time its billed line names,
+    and the month that billed it."""
+    when = datetime.fromtimestamp(billed_at(conn, pmo), zone)
     return f"correction of the premium SMS of {when:%Y-%m-%d %H:%M:%S} from {pmo.phone} (billed in {month})"
 
 

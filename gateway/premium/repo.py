@@ -247,15 +247,17 @@ class PremiumRepo(AnswersRepo):
 
     def record_mo(self, **values: Any) -> int:
         """A premium MO's money record. The late parts of a long SMS (`mo.follows`) also name the
-        premium MO of its first parts (`follows`): billing counts them as that SMS by it long after
-        the purge deleted the rows of table mo."""
+        premium MO of its first parts (`follows`), and a long one keeps when its first part came
+        (`parts_at`, migration 60), by which it is billed: billing reads both long after the purge
+        deleted the rows of table mo."""
         cols = ", ".join(values)
         marks = ",".join("?" * len(values))
         with self.transaction():
             cur = self.conn.execute(
-                f"INSERT INTO premium_mo ({cols}, follows) VALUES ({marks}, (SELECT f.id FROM mo l"
-                " JOIN premium_mo f ON f.mo_id = l.follows WHERE l.id = ?))",
-                (*values.values(), values["mo_id"]),
+                f"INSERT INTO premium_mo ({cols}, follows, parts_at) VALUES ({marks}, (SELECT f.id FROM mo l"
+                " JOIN premium_mo f ON f.mo_id = l.follows WHERE l.id = ?),"
+                " (SELECT parts_at FROM mo WHERE id = ?))",
+                (*values.values(), values["mo_id"], values["mo_id"]),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid

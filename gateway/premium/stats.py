@@ -1,8 +1,9 @@
 """A month's premium figures, as `smsgw premium stats` and the panel's premium page show them.
 
 Read-only, apart from the records the daemon writes (`gateway.premium.repo`). A month's figures are
-what its billing files bill for premium MOs: the MOs received in it, and the corrections booked in
-it (`gateway.premium.corrections`: an SMS of a month already billed moved to another party, signed).
+what its billing files bill for premium MOs: the MOs its phones sent in it (a long one by its first
+part, `billing_reports.repo.billed_at`), and the corrections booked in it
+(`gateway.premium.corrections`: an SMS of a month already billed moved to another party, signed).
 Without the corrections an admin comparing the figures of a month with its billing file found
 other counts and money and nothing saying why. Money is integer grosze.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billing_reports.repo import PARTS_BOUND_SECONDS, billed_at
 from gateway.store.repository import Repository
 
 
@@ -57,13 +59,17 @@ def _scope(column: str, account_id: int | None) -> tuple[str, tuple[int, ...]]:
 
 class PremiumStats(Repository):
     def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
-        """Premium MOs received in [start, end), per service and number; with `account_id`, only that
+        """Premium MOs sent in [start, end), per service and number; with `account_id`, only that
         account's (a password given up by one account and later given to another must not show the
         first one's traffic to the second).
 
         An MO no service took owes no commission: summed, `premium stats` and the monthly summary
-        gave different payouts for one month."""
+        gave different payouts for one month. A long one goes by when its first part came, as its
+        billing line does (`billed_at`): by its join, a vote sent on the 31st at 23:59:58 counted
+        in the next month here and in its billing file. Read by `received_at` on its index, over
+        the bound before `end` more, as billing reads it."""
         scope, args = _scope("p.account_id", account_id)
+        when = billed_at("p")
         return [
             Figures(r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
             for r in self.conn.execute(
@@ -73,10 +79,10 @@ class PremiumStats(Repository):
                 " SUM(p.parts), SUM(p.price),"
                 " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
                 " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
-                f" WHERE p.received_at >= ? AND p.received_at < ?{scope}"
+                f" WHERE p.received_at >= ? AND p.received_at < ? AND {when} >= ? AND {when} < ?{scope}"
                 " GROUP BY p.service_id, p.number"
                 " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
-                (start, end, *args),
+                (start, end + PARTS_BOUND_SECONDS, start, end, *args),
             )
         ]
 

@@ -370,4 +370,17 @@ SINCE_CORE: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS account_optouts_page ON account_optouts(account_id, id);
     """,
+    # 60: when a long premium SMS's first part came (`parts_at`, as on its whole MO in table mo,
+    # migration 33), kept on its money record, which the retention purge keeps while it deletes the
+    # row of table mo: billing, `premium stats` and corrections bill a vote by when its phone sent it
+    # (`billing_reports.repo.billed_at`), as they do a long reply. By its join, a vote whose part 1
+    # came at 23:59:58 on the 31st was billed in the next month, and one the reassembly timeout
+    # joined at a time its phone sent nothing. NULL for a one-part SMS; rows from before take it
+    # from their row of table mo where the purge left it, within the day billing takes it by.
+    """
+    ALTER TABLE premium_mo ADD COLUMN parts_at REAL;
+    UPDATE premium_mo SET parts_at = (SELECT mo.parts_at FROM mo WHERE mo.id = premium_mo.mo_id)
+        WHERE EXISTS (SELECT 1 FROM mo WHERE mo.id = premium_mo.mo_id
+            AND mo.parts_at >= mo.received_at - 86400.0);
+    """,
 ]
