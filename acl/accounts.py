@@ -69,6 +69,17 @@ def relay_sender_allowed(sender_account_id: int | None, suspended: bool, trusted
     return RelayVerdict(True, "trusted network and sender on the ACL")
 
 
+def outranked_reason(account: str, network: str, owners: str, narrower: str) -> str:
+    """The log's reason when the client's address is in the sender's account's network, but another
+    account's narrower one takes it (the narrowest network's accounts relay, since 0.2.19): "belongs
+    to another account than the client network" read as if the admin had never listed it."""
+    return (
+        f"envelope sender's account {account} holds the client's address in {network}, but the narrower"
+        f" relay network {narrower} of account {owners} takes it: mail from there is taken only from"
+        f" users of {owners}"
+    )
+
+
 # BATV (bounce address tag validation), which a client's mail server may write into the envelope
 # sender of every mail: `prvs=0123abcdef=sms@radio.example.org` (and Microsoft's `msprvs1=`),
 # Barracuda's `btv1==0a1b2c3d4e5==sms@radio.example.org`. The tag changes daily.

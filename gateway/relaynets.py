@@ -86,7 +86,7 @@ def relay_owners(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> 
     in beta's 127.0.0.0/29 sent on beta's bill as any of beta's users. The narrower network is the
     deliberate one (a host carved out of a company's wide range). The same network listed by two
     accounts stays both's: each of them named exactly it (one mail server serving two companies),
-    which `account add` and `set` refuse to make and check-config warns of."""
+    which `account add` and `set` take only with `--shared`, and check-config and the start name."""
     best = holding_networks(client_ip, networks)
     narrowest = max(best.values(), default=None)
     return {account_id for account_id, prefix in best.items() if prefix == narrowest}
@@ -110,23 +110,40 @@ def carved_out(cidr: str, other_cidr: str) -> bool:
 
 def overlaps(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
     """(account, network, other account, other network) for each two networks of different
-    accounts that share an address, each pair once, as check-config lists them."""
+    accounts that share an address, each pair once, as check-config lists them; not a wider network
+    over one its account lists too (shared with `--shared`), whose addresses stay its account's."""
     rows = sorted(set(rows))
+    listed = {(name, _stored(cidr)) for name, cidr in rows}
     found = []
     for i, (name, cidr) in enumerate(rows):
         for other, other_cidr in overlapping(cidr, rows[i + 1 :]):
-            if other != name:
-                found.append((name, cidr, other, other_cidr))
+            if other == name:
+                continue
+            # A narrower network the wider one's account lists too (`--shared`) is both's: the pair
+            # of equal networks says so, and "no longer of" it would be untrue.
+            nested = (name, other_cidr) if carved_out(other_cidr, cidr) else None
+            nested = (other, cidr) if carved_out(cidr, other_cidr) else nested
+            if nested is not None and (nested[0], _stored(nested[1])) in listed:
+                continue
+            found.append((name, cidr, other, other_cidr))
     return found
 
 
 def overlap_words(name: str, cidr: str, other: str, other_cidr: str) -> str:
-    """What the relay does with the addresses two accounts' networks share (`relay_owners`)."""
+    """What the relay does with the addresses two accounts' networks share (`relay_owners`), and the
+    command for a mail server there that serves both: since 0.2.19 the wider network's users are
+    refused there, where 0.2.18 took both."""
     net, wider = _stored(cidr), _stored(other_cidr)
     if net is None or wider is None or net.prefixlen == wider.prefixlen:
-        return "a mail server there may send as users of both"
-    owner, narrow = (name, cidr) if net.prefixlen > wider.prefixlen else (other, other_cidr)
-    return f"mail from an address in {narrow} is taken only from users of account {owner}"
+        return "a mail server there may send as users of both (as meant if it serves both: `--shared`)"
+    owner, narrow, loser = (
+        (name, cidr, other) if net.prefixlen > wider.prefixlen else (other, other_cidr, name)
+    )
+    return (
+        f"mail from an address in {narrow} is taken only from users of account {owner}, no longer of"
+        f" {loser}; if a mail server there serves both: `smsgw account set {loser!r} --add-network"
+        f" {narrow} --shared`"
+    )
 
 
 def _meet(a: IPNetwork, b: IPNetwork) -> bool:
@@ -134,13 +151,21 @@ def _meet(a: IPNetwork, b: IPNetwork) -> bool:
 
 
 def network_refusal(
-    conn: sqlite3.Connection, name: str, cidrs: list[str], option: str
+    conn: sqlite3.Connection,
+    name: str,
+    cidrs: list[str],
+    option: str,
+    shared: bool = False,
+    cli: bool = False,
 ) -> tuple[str | None, list[str]]:
     """(why `cidrs`, about to be account `name`'s, are refused, or None; notes to say) by the rule
     that a relay network is one account's: one that is or holds another account's network is
     refused, naming it and the command that frees it; a host carved out of another account's wider
     network is taken, and said: the relay gives it to the narrower network's account alone
-    (`relay_owners`). The CLI and the operator's panel say the same."""
+    (`relay_owners`). The CLI and the operator's panel say the same. `shared` (the CLI's `--shared`)
+    takes a network equal to another account's: the admin says one mail server there serves both
+    companies, which the relay honours (both's), as 0.2.18 did for any overlap. The panel offers no
+    such switch (`cli` False): its refusal names the command that does."""
     if not cidrs:
         return None, []
     rows = conn.execute(
@@ -157,11 +182,27 @@ def network_refusal(
                     f" is now taken only from users of account {name}, no longer of {other}"
                 )
                 continue
-            held = "is" if cidr == other_cidr else "holds"
+            equal = _stored(cidr) == _stored(other_cidr)
+            if equal and shared:
+                notes.append(
+                    f"{cidr} is also account {other}'s relay network: a mail server there may send as"
+                    f" users of both accounts ({other}, {name}), without a password"
+                )
+                continue
+            held = "is" if equal else "holds"
+            if not equal:
+                share = ""
+            elif cli:
+                share = f"; if one mail server there serves both companies, give {option} {cidr} --shared"
+            else:
+                share = (
+                    "; the panel shares no network between accounts: if one mail server there serves both"
+                    f" companies, `smsgw account add {name!r} --relay-network {cidr} --shared` does"
+                )
             return (
                 f"{option} {cidr} {held} account {other}'s relay network {other_cidr}: a mail server there"
                 f" could send as users of either account, without a password (each network is one"
                 f" account's); give a network that leaves {other_cidr} out, or take it off {other} first"
-                f" (`smsgw account set {other!r} --remove-network {other_cidr}`)"
+                f" (`smsgw account set {other!r} --remove-network {other_cidr}`){share}"
             ), notes
     return None, notes

@@ -97,7 +97,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
             settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
         store.accounts.update_account(args.name, **settings)
         had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
-        refuse_overlaps(store, args.name, [net for net in add if net not in had], "--add-network")
+        new = [net for net in add if net not in had]
+        refuse_overlaps(store, args.name, new, "--add-network", shared=args.shared)
         acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
         if args.billing_to is not None:
             store.accounts.set_billing_addresses(args.name, billing_to)
@@ -278,5 +279,10 @@ def add_set_command(a: Any) -> None:
         default=[],
         metavar="CIDR",
         help="stop trusting this network, written as `account list` shows it (may be repeated)",
+    )
+    aset.add_argument(
+        "--shared",
+        action="store_true",
+        help="take an --add-network that is another account's too: one mail server there serves both",
     )
     aset.set_defaults(func=cmd_account_set)

@@ -39,7 +39,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
         args.sender = sender_value(args.sender)
     store = open_store(cfg)
     with store.db.transaction():
-        refuse_overlaps(store, args.name, args.relay_network, "--relay-network")
+        refuse_overlaps(store, args.name, args.relay_network, "--relay-network", shared=args.shared)
         acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
         # Of no account, as the panel's: a row of its own would keep `account remove` from taking
         # back a typo.
@@ -190,6 +190,11 @@ def add_admin_commands(sub: Any) -> None:
         metavar="CIDR",
         help="a client network whose mail servers may use the relay port, e.g. 192.0.2.0/24"
         " (may be repeated; default: none, submission port only)",
+    )
+    aa.add_argument(
+        "--shared",
+        action="store_true",
+        help="take a --relay-network that is another account's too: one mail server there serves both",
     )
     aa.add_argument(
         "--sender",

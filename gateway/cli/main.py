@@ -46,7 +46,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         refuse_root_in_service_dir,
         running_pid,
     )
-    from gateway.cli.stored import unapplied_seeds
+    from gateway.cli.stored import start_warnings
     from gateway.codestamp import CodeChanged
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
@@ -75,12 +75,12 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     for line in unanswerable(cfg):
         log.warning("config.sender_unanswerable", detail=line)
     try:
-        # Before the first read of the database (`unapplied_seeds`): SQLite would hide a damaged WAL.
+        # Before the first read of the database (`start_warnings`): SQLite would hide a damaged WAL.
         refuse_lost_commits(cfg.db_path, time.time())
     except StoreUnusable as exc:
         raise CliError(str(exc), EXIT_CONFIG) from exc
-    for line in unapplied_seeds(cfg):
-        log.warning("config.account_not_applied", detail=line)
+    for event, line in start_warnings(cfg):
+        log.warning(event, detail=line)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)

@@ -215,9 +215,18 @@ def stored_overlaps(cfg: Config) -> list[str]:
     query = "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
     return [
         f"accounts {name} ({cidr}) and {other} ({other_cidr}) share relay network addresses, where the"
-        f" relay port asks no password: {overlap_words(name, cidr, other, other_cidr)}; give each account"
-        " networks of its own (`smsgw account set NAME --remove-network CIDR`)"
+        f" relay port asks no password: {overlap_words(name, cidr, other, other_cidr)}; else give each"
+        " account networks of its own (`smsgw account set NAME --remove-network CIDR`)"
         for name, cidr, other, other_cidr in overlaps(_rows(cfg.db_path, query))
+    ]
+
+
+def start_warnings(cfg: Config) -> list[tuple[str, str]]:
+    """(event, line) for what `smsgw run` logs of the database at its start, as check-config warns of
+    it: an admin upgrading to 0.2.19 restarts and reads the start, not check-config, and a company
+    whose wide network holds another's narrower one lost relay from there with no word of it."""
+    return [("config.account_not_applied", line) for line in unapplied_seeds(cfg)] + [
+        ("config.relay_networks_shared", line) for line in stored_overlaps(cfg)
     ]
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from collections.abc import Sequence
 
+from acl.accounts import holding_networks, outranked_reason
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 
@@ -19,17 +21,35 @@ def admin_fix(
     store: Store, client_ip: str | None, sender: str, account: Account | None, trusted: set[int]
 ) -> dict[str, object]:
     """The log line's fields: `account`, `networks` and `fix` for a user of an account the client's
-    address is not in; `fix` alone (`user add`) for a stranger on a network of known accounts."""
+    address is not in; `fix` alone (`user add`) for a stranger on a network of known accounts. When
+    the address is in the account's network but another account's narrower one takes it, `reason`
+    and `narrower` say so, and `fix` shares that network (`--shared`): a host of its own there
+    would be refused, or carved out of the other account's. A fix is never one the CLI refuses."""
     if client_ip is None:
         return {}
     if account is not None:
         if account.id in trusted:
             return {}  # allowed here but suspended: the reply says so
-        return {
+        name = shlex.quote(account.name)
+        fields: dict[str, object] = {
             "account": account.name,
             "networks": ", ".join(account.networks) or "none",
-            "fix": f"smsgw account set {shlex.quote(account.name)} --add-network {host_cidr(client_ip)}",
         }
+        others = [store.accounts.account_by_id(account_id) for account_id in sorted(trusted)]
+        narrow = _narrowest(client_ip, [c for other in others for c in other.networks])
+        own = _narrowest(client_ip, account.networks)
+        if own is not None and narrow is not None:
+            # 0.2.18 took the address for both; since the narrowest network wins, the admin's word
+            # that one mail server serves both is another account's very network, `--shared`.
+            owners = ", ".join(sorted(o.name for o in others))
+            fields["reason"] = outranked_reason(account.name, own, owners, narrow)
+            fields["narrower"] = f"{narrow} ({owners})"
+            fields["fix"] = f"smsgw account set {name} --add-network {narrow} --shared"
+            return fields
+        host = host_cidr(client_ip)
+        shared = " --shared" if narrow is not None and _same(narrow, host) else ""  # else refused
+        fields["fix"] = f"smsgw account set {name} --add-network {host}{shared}"
+        return fields
     if not trusted or not sender.isascii() or "@" not in sender:
         return {}  # a stranger's network, or no address a user could have
     names = sorted(store.accounts.account_by_id(account_id).name for account_id in trusted)
@@ -46,3 +66,19 @@ def host_cidr(client_ip: str) -> str:
     if isinstance(host, ipaddress.IPv6Address) and host.ipv4_mapped is not None:
         host = host.ipv4_mapped
     return f"{host}/{host.max_prefixlen}"
+
+
+def _narrowest(client_ip: str, cidrs: Sequence[str]) -> str | None:
+    """The narrowest of `cidrs` holding the client's address, as a network, or None."""
+    held = holding_networks(client_ip, enumerate(cidrs))
+    if not held:
+        return None
+    index = max(held, key=lambda i: held[i])
+    return str(ipaddress.ip_network(cidrs[index].strip(), strict=False))
+
+
+def _same(cidr: str, other: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False) == ipaddress.ip_network(other, strict=False)
+    except ValueError:
+        return False
