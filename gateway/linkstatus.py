@@ -163,6 +163,10 @@ class LinkView:
                 "throttled": stats.throttled,
                 "reconnects": stats.reconnects,
                 "possible_duplicates": d.possible_duplicates(name),
+                # What the SMSC sent that the link could not take while it stayed up (bad checksums,
+                # answers to nothing, NACKs, MOs acknowledged and dropped as unreadable): counted in
+                # the link and shown nowhere, while status said "active, reconnects 0".
+                "faults": protocol_faults(stats.extra),
                 "last_error": stats.last_error,  # why it is not up (or last went down), for `status`
                 "last_error_at": stats.last_error_at,
                 # Since when it is down (wall clock, None while up) and in how many attempts: the last
@@ -175,3 +179,26 @@ class LinkView:
                 "queued": d.backlog,
             }
         return out
+
+
+# The links' own counts (`LinkStats.extra`) of what their SMSC sent wrong, by name as the links keep them.
+FAULT_KINDS = (
+    "checksum_errors",
+    "parse_errors",
+    "bad_pdus",
+    "timeouts",
+    "nacks",
+    "unexpected",
+    "mo_rejected",
+    "reports_rejected",
+)
+
+
+def protocol_faults(extra: dict[str, str]) -> dict[str, int]:
+    """The non-zero fault counts among a link's extra figures (their values are text, `peer` too)."""
+    faults = {}
+    for kind in FAULT_KINDS:
+        value = extra.get(kind, "0")
+        if value.isdigit() and int(value):
+            faults[kind] = int(value)
+    return faults

@@ -335,6 +335,12 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             f" reconnects {link['reconnects']}"
             # Submits on the wire when the link dropped, sent again by another: the phone may have two.
             + (f", possible duplicates {dups}" if (dups := link.get("possible_duplicates", 0)) else "")
+            # What the SMSC sent that the link could not take while it stayed up (see the log).
+            + (
+                f", protocol faults {', '.join(f'{k} {v}' for k, v in faults.items())}"
+                if (faults := link.get("faults"))
+                else ""
+            )
             # Why it is not up: a wrong host or password is the likeliest trouble of a first day.
             + (
                 f", last error {when(link['last_error_at'])}: {one_line(link['last_error'])}"

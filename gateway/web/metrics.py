@@ -195,7 +195,15 @@ class StoreCollector(Collector):
             "submits the link's SMSC answered with throttling (ESME_RTHROTTLED), since start",
             labels=["link"],
         )
+        faults = CounterMetricFamily(
+            "smsgw_link_protocol_faults",
+            "what the link's SMSC sent that the link could not take (bad checksums, answers to nothing,"
+            " NACKs, unreadable MOs acknowledged and dropped), by kind, since start",
+            labels=["link", "kind"],
+        )
         for name, info in sorted(self.web.links().items()):
+            for kind, n in sorted((info.get("faults") or {}).items()):
+                faults.add_metric([name, kind], float(n))
             up.add_metric([name], 1.0 if info.get("state") == "active" else 0.0)
             rate.add_metric([name], float(info.get("rate", 0.0)))
             submitted.add_metric([name], float(info.get("submitted", 0)))
@@ -206,6 +214,7 @@ class StoreCollector(Collector):
         yield submitted
         yield resent
         yield throttled
+        yield faults
         if (space := disk_space(self.web.config.state_dir).look()) is not None:
             yield GaugeMetricFamily(
                 "smsgw_state_dir_free_bytes",
