@@ -152,8 +152,12 @@ def test_every_option_of_account_set_is_shown(cli: CLI) -> None:
     }
     cli.ok("account", "add", "beta")
     shown = {line.partition(":")[0] for line in cli.ok("account", "show", "beta")}
-    # --config: the config file; --remove-cut-from and --no-cut-from change what cut-from shows
-    assert options - {"add-network", "remove-network", "config", "remove-cut-from", "no-cut-from"} <= shown
+    # --config: the config file; --remove-cut-from and --no-cut-from change what cut-from shows; --shared
+    # qualifies --add-network (networks shows the network)
+    assert (
+        options - {"add-network", "remove-network", "shared", "config", "remove-cut-from", "no-cut-from"}
+        <= shown
+    )
     assert "networks" in shown
 
 
