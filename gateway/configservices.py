@@ -83,8 +83,9 @@ class MailSection(_Section):
     relay_password_file: Path | None = Field(None, strict=False)
     # true: STARTTLS required and the certificate verified; "when-offered" (Postfix `may`): STARTTLS
     # where the relay offers it, the certificate not checked, plain text if the handshake fails
-    # (never with a relay password to a relay off loopback: `gateway.relaylogin`); false: never. With false as the default the bounces and answers, SMS texts in them, crossed
-    # the LAN in clear to a relay that offered TLS.
+    # (never with a relay password to a relay off loopback: `gateway.relaylogin`); false: never.
+    # With false as the default the bounces and answers, SMS texts in them, crossed the LAN in clear
+    # to a relay that offered TLS.
     relay_starttls: bool | Literal["when-offered"] = WHEN_OFFERED
     # A company relay's certificate is usually self-signed or from an internal CA: without these the
     # only choices were no TLS or every outgoing mail deferred for five days.
