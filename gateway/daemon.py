@@ -37,6 +37,7 @@ from gateway.config import Config
 from gateway.configlinks import receipt_siblings
 from gateway.dispatcher import Dispatcher
 from gateway.events import GatewayEvents, Notifier
+from gateway.fdlimit import raise_fd_limit
 from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
 from gateway.intake_workers import IntakeWorkers, bind_listeners
@@ -102,6 +103,8 @@ class Daemon:
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
         no_core_dumps()  # the config in memory holds every secret; the intake workers inherit it too
+        if (few := raise_fd_limit(self.config.smtp.max_connections)) is not None:  # before any session
+            log.warning("config.fd_limit", detail=few)
         # 0750 when made, others' access narrowed: its files are 0600 each, and a group may need to
         # reach the default billing_dir inside it (the unit's StateDirectoryMode is 0750 too).
         was = private_dir(self.config.state_dir, STATE_DIR_MODE)

@@ -25,7 +25,10 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.bitelog import FaultLog
+
 log = structlog.get_logger(__name__)
+_paused = FaultLog(log, interval=60.0)  # a minute's pauses in one line, their count in `suppressed`
 
 GO_WAIT_SECONDS = 2.0  # the first ready worker waits this long for the others before it accepts
 # After each connection accepted beside other workers: at most 1,000 new connections a second per
@@ -96,7 +99,8 @@ class FairServer:
                 # As asyncio's loop does with it: logged, and tried again at the next readiness.
                 log.error("smtp.accept_failed", error=str(exc))
                 return
-            log.error("smtp.accept_paused", error=str(exc), seconds=ACCEPT_RETRY_SECONDS)
+            # Once a second while descriptors run out: throttled, with the count of the lines held back.
+            _paused.error("smtp.accept_paused", exc, error=str(exc), seconds=ACCEPT_RETRY_SECONDS)
             self._loop.remove_reader(self._sock.fileno())
             self._retry = self._loop.call_later(ACCEPT_RETRY_SECONDS, self._resume)
             return
