@@ -16,6 +16,7 @@ from gateway.cli.status import QUEUE_STUCK_SECONDS
 from gateway.configlinks import receipt_siblings
 from gateway.routing import unserved
 from gateway.store.admin import pinned_waiting
+from gateway.store.queueage import queue_oldest
 from gateway.store.reader import ReadThread
 
 # A queue is stuck after QUEUE_STUCK_SECONDS (10 min): a look every 30 s says it in time.
@@ -46,13 +47,7 @@ class WaitingLook:
 
         def look(conn: sqlite3.Connection) -> tuple[dict[str, int], float | None]:
             pinned = pinned_waiting(conn) if pinned_too else {}
-            if not queued:
-                return pinned, None
-            # The panel's metrics module brings starlette and prometheus_client (some 200 ms of CPU):
-            # imported once something is queued, not at every start of a daemon without the panel.
-            from gateway.web.metrics import queue_oldest
-
-            return pinned, queue_oldest(conn, wall)
+            return pinned, (queue_oldest(conn, wall) if queued else None)
 
         try:
             self._pinned, self._oldest = await self.reads.run(look)

@@ -217,7 +217,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     )
     # README promises that status names the schema: what an upgrade's notes and a restore ask for.
     schema = int(store.db.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
-    from gateway.web.metrics import queue_oldest
+    from gateway.store.queueage import queue_oldest
 
     oldest_due = queue_oldest(store.db.conn, now)
     due_for = None if oldest_due is None else now - oldest_due

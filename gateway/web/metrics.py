@@ -31,6 +31,7 @@ from gateway.routing import unserved
 from gateway.statusfile import size_words
 from gateway.store.admin import pinned_waiting
 from gateway.store.counted import RETRIED
+from gateway.store.queueage import queue_oldest
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space, store_locked
 from gateway.web.counts import StoreCounts
@@ -81,23 +82,6 @@ class Heartbeat:
                 self._failure = locked if store_locked(exc) else failure_kind(exc)
             self._at = self.clock()
             return self._failure
-
-
-# The oldest SMS with a part due: read off parts_due (the due parts' range), each due part's message
-# by its key. Its message's acceptance, not the part's due time: a part an SMSC throttles is due
-# again a moment later, so its due time never ages while nothing is delivered. Due within
-# DUE_SLACK_SECONDS counts (a throttle's pause, a retry's back-off); a part held for quiet hours or
-# a later send is not waiting yet.
-DUE_SLACK_SECONDS = 60.0
-QUEUE_OLDEST = (
-    "SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
-    " WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?"
-)
-
-
-def queue_oldest(conn: Any, now: float) -> float | None:
-    """When the oldest SMS with a part due at `now` was accepted (None: nothing is due)."""
-    return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
 
 
 class StoreCollector(Collector):

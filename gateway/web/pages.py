@@ -37,10 +37,10 @@ from gateway.statusfile import read_status
 from gateway.store.accounts import Conflict, NotFound, User
 from gateway.store.admin import pinned_waiting
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+from gateway.store.queueage import queue_oldest
 from gateway.web.attention import Trouble, daemon_troubles, quiet_held_parts
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import held_note
-from gateway.web.metrics import queue_oldest
 from gateway.web.repo import needing_attention, states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
 

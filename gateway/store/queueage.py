@@ -1,0 +1,24 @@
+"""How long the oldest SMS due has waited: `smsgw status`, /healthz's queue look, the dashboard and
+/metrics read it alike. Apart from the panel's metrics module, whose web stack (starlette,
+prometheus_client: some 200 ms of imports) the daemon's status look had to import, lazily, at the
+moment something was first queued: a stall of the event loop at a moment no one chose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The oldest SMS with a part due: read off parts_due (the due parts' range), each due part's message
+# by its key. Its message's acceptance, not the part's due time: a part an SMSC throttles is due
+# again a moment later, so its due time never ages while nothing is delivered. Due within
+# DUE_SLACK_SECONDS counts (a throttle's pause, a retry's back-off); a part held for quiet hours or
+# a later send is not waiting yet.
+DUE_SLACK_SECONDS = 60.0
+QUEUE_OLDEST = (
+    "SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
+    " WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?"
+)
+
+
+def queue_oldest(conn: Any, now: float) -> float | None:
+    """When the oldest SMS with a part due at `now` was accepted (None: nothing is due)."""
+    return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
