@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import config_text, free_port
-from tests.test_process import CLI, ROOT
+from tests.test_process import CLI, ROOT, until_listening
 
 
 def _soft_nofile(pid: int) -> int:
@@ -45,15 +45,7 @@ async def _run_under(tmp_path: Path, ulimit: str) -> tuple[int, list[dict[str, o
         ]
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out)
     try:
-        for _ in range(600):
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            w.close()
-            break
+        await until_listening(proc, smtp_port, log, within=30)
         soft = _soft_nofile(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)

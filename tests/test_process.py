@@ -53,18 +53,32 @@ async def start_daemon(
             env=env,
             start_new_session=new_session,
         )
-    for _ in range(300):
+    try:
+        await until_listening(proc, smtp_port, log)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
+
+
+async def until_listening(proc: subprocess.Popen[bytes], port: int, log: Path, within: float = 15.0) -> None:
+    """Until the daemon's relay port answers; it ending first, or not listening `within`, fails
+    with the end of its log."""
+    for _ in range(int(within / 0.05)):
         if proc.poll() is not None:
-            raise AssertionError(f"daemon exited: {log.read_text()[-3000:]}")
+            raise AssertionError(f"daemon exited: {_tail(log)}")
         try:
-            _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             await asyncio.sleep(0.05)
             continue
         w.close()
-        return proc
-    proc.kill()
-    raise AssertionError("daemon did not listen within 15 s")
+        return
+    raise AssertionError(f"daemon did not listen within {within:.0f} s: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:]
 
 
 async def until_refused(port: int, timeout: float = 15.0) -> None:

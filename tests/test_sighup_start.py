@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import config_text, free_port
-from tests.test_process import CLI, ROOT
+from tests.test_process import CLI, ROOT, until_listening
 
 
 def _writer_when_read(fifo: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -52,17 +52,7 @@ async def test_a_hup_while_run_reads_its_config_does_not_end_it(tmp_path: Path) 
         os.set_blocking(fd, True)
         os.write(fd, text.encode())
         os.close(fd)
-        for _ in range(600):  # it goes on to listen
-            assert proc.poll() is None, (tmp_path / "daemon.log").read_text()[-2000:]
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", smtp_port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            w.close()
-            break
-        else:
-            raise AssertionError("the daemon did not listen")
+        await until_listening(proc, smtp_port, tmp_path / "daemon.log", within=30)  # it goes on to listen
         proc.send_signal(signal.SIGHUP)  # and a HUP once it runs is logged, not obeyed
         await asyncio.sleep(0.2)
         assert proc.poll() is None
