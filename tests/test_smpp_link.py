@@ -490,6 +490,26 @@ async def test_garbage_bytes_do_not_kill_the_link() -> None:
         assert link.stats().extra["bad_pdus"] == "1"
 
 
+async def test_an_overstated_command_length_ends_the_session_while_the_smsc_keeps_talking() -> None:
+    # A PDU claiming 60,000 bytes swallows every later PDU, the SMSC's chatter keeping bytes coming so
+    # no keep-alive is due: the session is ended once the PDU stays incomplete for the response timeout.
+    async with HappySMSC() as smsc, running_link(smsc.port, response_timeout_seconds=0.3) as (link, ev):
+        smsc.send_raw(struct.pack(">IIII", 60_000, 0x00000015, 0, 90))  # enquire_link, "60,000 bytes"
+
+        async def chatter() -> None:
+            for seq in range(91, 400):
+                smsc.send_raw(struct.pack(">IIII", 16, 0x00000015, 0, seq))
+                await asyncio.sleep(0.02)
+
+        talking = asyncio.create_task(chatter())
+        try:
+            await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2, timeout=3)
+        finally:
+            talking.cancel()
+        assert link.stats().extra["bad_pdus"] == "1"
+        assert (await link.submit(sms())).outcome is Outcome.ACCEPTED
+
+
 async def test_generic_nack_fails_the_matching_submit() -> None:
     # A generic_nack with a pending submit's sequence resolves that submit with the nack's status.
     class NackingSMSC(FakeSMSC):

@@ -46,6 +46,10 @@ class PduReader:
     last_rx: float
     bad_pdus: int
     peer_unbound_until: float | None
+    # When the head PDU's first bytes came while the rest has not (None: nothing partial). A PDU whose
+    # command_length says more than the SMSC sends swallows every later PDU, our answers among them,
+    # while the bytes keep coming: neither the keep-alive (bytes do come) nor a garbage length says so.
+    partial_since: float | None = None
     send: Callable[[bytes], bool]
     close: Callable[..., None]
     _dispatch: Callable[[bytes], None]
@@ -60,6 +64,7 @@ class PduReader:
                 self._frames()
                 while self.deliveries.full and not self.closed.is_set():  # the rest waits in TCP
                     await self.deliveries.room()
+                    self.partial_since = None  # the rest of the head PDU waited for us, not the SMSC
                     self._frames()
                 if self.peer_unbound_until is not None and not self.submits.pending:
                     raise LinkDown("unbind from SMSC")
@@ -68,6 +73,7 @@ class PduReader:
                     if why := await stalled(self.writer, wait, "smpp.peer_not_reading", link=self.name):
                         reason, abort = why, True
                         break
+                    self.partial_since = None if not self.buf else self.loop.time()
             else:
                 if self.peer_unbound_until is not None:
                     reason = "unbind from SMSC"
@@ -82,16 +88,29 @@ class PduReader:
             self.close(reason, abort=abort)
 
     async def _read(self) -> bytes:
-        """The next bytes; after the SMSC's unbind only until its deadline (`_on_unbind`)."""
-        if self.peer_unbound_until is None:
+        """The next bytes; after the SMSC's unbind only until its deadline (`_on_unbind`), and while a
+        PDU is partial only until `response_timeout_seconds` after its first bytes (`partial_since`)."""
+        deadline, why = None, ""
+        if self.partial_since is not None:
+            deadline = self.partial_since + self.cfg.response_timeout_seconds
+            said = f"{struct.unpack_from('>I', self.buf)[0]} bytes" if len(self.buf) >= 4 else "a length"
+            why = f"PDU of {said} (by its command_length) incomplete after"
+            why += f" {self.cfg.response_timeout_seconds:g} s"
+        if self.peer_unbound_until is not None and (deadline is None or self.peer_unbound_until < deadline):
+            deadline, why = self.peer_unbound_until, "unbind from SMSC"
+        if deadline is None:
             return await self.reader.read(65536)
-        left = self.peer_unbound_until - self.loop.time()
+        left = deadline - self.loop.time()
         try:
             if left <= 0:
                 raise TimeoutError
             return await asyncio.wait_for(self.reader.read(65536), left)
         except TimeoutError:
-            raise LinkDown("unbind from SMSC") from None
+            if why != "unbind from SMSC":
+                self.bad_pdus += 1
+                head = bytes(self.buf[:16]).hex()
+                log.error("smpp.partial_pdu", link=self.name, head=head, held=len(self.buf))
+            raise LinkDown(why) from None
 
     def _frames(self) -> None:
         """Serve the whole PDUs read while the deliveries waiting for their handler are not too many."""
@@ -105,7 +124,10 @@ class PduReader:
                 self.send(generic_nack(0, ESME_RINVCMDLEN))
                 raise LinkDown("unframeable bytes from peer")
             if len(buf) < length:
-                return
+                break
             raw = bytes(buf[:length])
             del buf[:length]
+            self.partial_since = None
             self._dispatch(raw)
+        if buf and self.partial_since is None and not self.deliveries.full:
+            self.partial_since = self.loop.time()
