@@ -27,7 +27,9 @@ from smsc.logthrottle import LogThrottle
 log = structlog.get_logger(__name__)
 
 STX, ETX = 0x02, 0x03
-MAX_PACKET = 4096  # bytes without an ETX before the parser gives up on a frame (jcimd's limit)
+# Bytes without an ETX before the parser gives up on a frame (jcimd's limit). A longer packet is dropped
+# however TCP split it: taken whole when it came in one read, it was dropped when split before its ETX.
+MAX_PACKET = 4096
 FORBIDDEN = "\x00\x02\x03\t"  # may never appear inside a parameter value
 
 
@@ -331,6 +333,9 @@ class Cimd2Parser:
                 if len(buf) > self.max_packet:
                     self._drop(len(buf), f"no ETX within {self.max_packet} bytes")
                 break
+            if end > self.max_packet:  # the same packet split before its ETX was dropped just above
+                self._drop(end + 1, f"no ETX within {self.max_packet} bytes")
+                continue
             frame = bytes(buf[:end])
             del buf[: end + 1]
             packet = parse_frame(frame)
