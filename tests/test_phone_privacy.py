@@ -542,16 +542,17 @@ OTHER_RECEIPT_WORD = "Cudzowo"  # in another phone's receipt never matched eithe
 
 async def test_receipts_never_matched_to_an_sms_are_found_by_the_phone_and_erased(tmp_path: Path) -> None:
     """Receipts stored before they were stripped of the SMSC's quote of the text, and never matched
-    to a part: an SMPP receipt of the phone's SMS that came again after the SMS was settled (found
+    to a part: an SMPP receipt of the phone's SMS saying otherwise after the SMS was settled (found
     by the SMSC id its part was given), and a CIMD2 report whose key ends in the phone's number. A
-    report about another phone stays as it came."""
+    report about another phone stays as it came. (A repeat of the receipt that settled it is kept
+    with its part.)"""
     path, cfg = written_two_way(tmp_path, free_port())
     async with running_gateway(cfg) as gw:
         conn, queue = gw.store.db.conn, gw.store.queue
         assert (await gw.send(mail(f"601123456@{DOMAIN}", f"Termin {RECEIPT_WORD}"))).error is None
         await gw.until(lambda: conn.execute("SELECT state FROM messages").fetchone() == ("delivered",))
         link, smsc_id = conn.execute("SELECT link, smsc_id FROM parts").fetchone()
-        quote = f"id:{smsc_id} sub:001 dlvrd:001 submit date:2612031200 done date:2612031201 stat:DELIVRD"
+        quote = f"id:{smsc_id} sub:001 dlvrd:000 submit date:2612031200 done date:2612031201 stat:UNDELIV"
         receipts = [
             (link, smsc_id, f"{quote} err:000 text:Termin {RECEIPT_WORD}", PHONE),
             (link, f"2612031200:{PHONE[1:]}", f"021:{PHONE[1:]} 060:2612031200 033:{RECEIPT_WORD}", PHONE),
@@ -563,9 +564,10 @@ async def test_receipts_never_matched_to_an_sms_are_found_by_the_phone_and_erase
             ),
         ]
         for link_, id_, raw, phone in receipts:
+            status = "failed" if "UNDELIV" in raw else "delivered"
             await gw.store.write(
-                lambda link_=link_, id_=id_, raw=raw, phone=phone: queue.record_report(
-                    link_, id_, "delivered", None, raw, phone
+                lambda link_=link_, id_=id_, raw=raw, phone=phone, status=status: queue.record_report(
+                    link_, id_, status, None, raw, phone
                 )
             )
         unmatched = conn.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
@@ -805,7 +807,8 @@ async def test_a_receipt_never_matched_that_named_another_phone_is_not_the_phone
 
 
 async def test_the_phones_own_unmatched_receipts_are_erased_however_they_name_it(tmp_path: Path) -> None:
-    # Receipts of the phone's own SMS that came after it ended (unmatched) name the phone as the
+    # Receipts of the phone's own SMS that came after it ended, saying otherwise (unmatched: a repeat
+    # of the one that settled it is kept with its part), name the phone as the
     # receipt matcher reads it: our number (source and destination swapped), or the national number
     # labelled international. Compared as written, they kept the SMSC's quote of the text.
     path, cfg = written_two_way(tmp_path, free_port())
@@ -813,9 +816,9 @@ async def test_the_phones_own_unmatched_receipts_are_erased_however_they_name_it
         conn, queue = gw.store.db.conn, gw.store.queue
         link, smsc_id = await one_sms_delivered(gw)
         for i, named in enumerate((ACME_SENDER, "+601123456", PHONE, None)):
-            raw = f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:{RECEIPT_WORD}{i}"
+            raw = f"id:{smsc_id} sub:001 dlvrd:000 stat:UNDELIV err:000 text:{RECEIPT_WORD}{i}"
             await gw.store.write(
-                lambda raw=raw, named=named: queue.record_report(link, smsc_id, "delivered", None, raw, named)
+                lambda raw=raw, named=named: queue.record_report(link, smsc_id, "failed", None, raw, named)
             )
         forgot = await cli(path, "phone", "forget", PHONE, "--yes")
         assert forgot.returncode == 0, forgot.stderr

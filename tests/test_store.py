@@ -878,3 +878,37 @@ def test_a_database_a_restart_cannot_fix_is_told_from_one_that_passes(
     finally:
         holder.close()
     Store.open(path).close()  # once the lock is gone, it opens
+
+
+async def test_a_repeated_report_is_kept_with_its_part_not_given_to_a_newer_sms_with_that_id(
+    tmp_path: Path,
+) -> None:
+    # An SMSC sends a report again when our answer to it was lost. Kept unmatched, the repeat was
+    # logged dlr.unmatched and taken as the early receipt of the next SMS given the same id: that
+    # one was "delivered" before its phone had it.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        await accept(store, acceptance(["+48601123456"]))
+        (first,) = store.queue.claim_due(10)
+        store.queue.mark_submitted(first.id, "main", "abc")
+        assert [f.state for f in store.queue.record_report("main", "abc", "delivered", None, "r")] == [
+            "delivered"
+        ]
+        # A report of the other outcome is no repeat: it stays unmatched, the first final one kept.
+        assert store.queue.record_report("main", "abc", "failed", "x", "other") == []
+        unmatched = "SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL"
+        assert store.db.conn.execute(unmatched).fetchone() == (1,)
+        store.db.conn.execute("DELETE FROM dlrs WHERE part_id IS NULL")
+        clock.t += 5
+        await accept(store, acceptance(["+48601999888"]))
+        (second,) = store.queue.claim_due(10)
+        clock.t += 1
+        assert store.queue.record_report("main", "abc", "delivered", None, "r again") == []
+        assert store.queue.mark_submitted(second.id, "main", "abc") == []  # the SMSC gave "abc" again
+        rows = store.db.conn.execute("SELECT id, state FROM parts ORDER BY id").fetchall()
+        assert rows == [(first.id, "delivered"), (second.id, "submitted")]
+        dlrs = store.db.conn.execute("SELECT part_id FROM dlrs ORDER BY id").fetchall()
+        assert dlrs == [(first.id,), (first.id,)]
+    finally:
+        store.close()

@@ -160,6 +160,10 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                         "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
                         (state, error, now, part[0]),
                     )
+                elif (again := self._repeated(links, smsc_id, status, now, digits)) is not None:
+                    self._store_report(link, smsc_id, status, error, raw, again, now, digits)
+                    log.info("dlr.repeated", link=link, smsc_id=smsc_id, status=status, part=again)
+                    return []
                 self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now, digits)
                 if part is None:
                     return []
@@ -284,6 +288,26 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
             (found.group(1), found.group(2), COPY_FAILED_NOTE.format(error or "failed"), part_id),
         )
         return True
+
+    def _repeated(
+        self, links: tuple[str, ...], smsc_id: str, status: str, now: float, digits: str | None
+    ) -> int | None:
+        """The part a final report repeats: one with that id (to the phone it names, as
+        `record_report` matches), ended by a report of that same status within
+        `early_dlr_max_age`. SMSCs send a report again when our answer to it was lost (the
+        connection dropped first). Stored unmatched, the repeat was logged `dlr.unmatched` and, as
+        the receipt of an SMS whose submit answer it overtook, settled a newer SMS given the same id."""
+        row = self.conn.execute(
+            "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = ?"
+            " AND p.done_at >= ? AND EXISTS (SELECT 1 FROM dlrs d WHERE d.part_id = p.id AND d.status = ?)"
+            " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
+            " ORDER BY p.done_at DESC LIMIT 1",
+            (*links, smsc_id, "delivered" if status == "delivered" else "failed",
+             now - self.early_dlr_max_age, status, digits, len(digits or ""), digits,
+             len(digits or ""), digits),
+        ).fetchone()  # fmt: skip
+        return None if row is None else int(row[0])
 
     def _store_report(
         self,
