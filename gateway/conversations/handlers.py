@@ -23,7 +23,7 @@ from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations import inbound
 from gateway.conversations.keptrepo import kept_note
-from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone
+from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone, unnamed
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
 from gateway.conversations.replymail import mail_fallback, mail_user
@@ -204,7 +204,9 @@ def on_whole_mo(
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv.id if conv else None, kept_note(reason, note))
             _bill(store, mo_id, billed)
-            log.warning("mo.throttled", mo=mo_id, phone=phone, limit=limit, kept=kept + 1)
+            # No number in the line (it outlives `smsgw phone forget`): `smsgw mo list` tells the MO's
+            # phone, `smsgw mo list --number` the rest of what it sent.
+            log.warning("mo.throttled", mo=mo_id, limit=limit, kept=kept + 1)
             return "throttled"
         if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
             flood_note = (
@@ -281,7 +283,7 @@ def on_whole_mo(
         return state
     r.settle_mo(mo_id, "unmatched", None, reason)
     _bill(store, mo_id, billed)
-    log.warning("mo.unmatched", mo=mo_id, reason=reason)
+    log.warning("mo.unmatched", mo=mo_id, reason=unnamed(reason, mo_id, phone, mo.source))
     return "unmatched"
 
 
@@ -352,14 +354,14 @@ def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | N
         r.settle_mo(
             mo.id, "throttled", conv.id, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
         )
-        log.warning("mo.throttled", mo=mo.id, phone=phone, follows=earlier.id)
+        log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
         return "throttled"
     limit = cfg.replies.mails_per_phone_per_hour
     further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
         reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
         r.settle_mo(mo.id, "throttled", conv.id, kept_note(f"{reason} kept here, not mailed", note))
-        log.warning("mo.throttled", mo=mo.id, phone=phone, limit=limit, follows=earlier.id)
+        log.warning("mo.throttled", mo=mo.id, limit=limit, follows=earlier.id)
         return "throttled"
     mail_user(store, cfg, conv, mo.text, note, mo.id)
     r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")

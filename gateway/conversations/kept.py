@@ -37,7 +37,7 @@ from gateway.conversations import inbound
 from gateway.conversations.handlers import own_number_as_stored
 from gateway.conversations.inbound import Inbound
 from gateway.conversations.keptrepo import Kept, own_note
-from gateway.conversations.numbers import display, normalise, stored_phone
+from gateway.conversations.numbers import display, normalise, stored_phone, unnamed
 from gateway.conversations.replymail import mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
@@ -115,7 +115,9 @@ def _mail_phone(store: Store, cfg: Config, r: ConversationsRepo, phone: str, win
             r.kept_phone_mailed(phone, 0, None, now)
         elif last:
             r.kept_phone_mailed(phone, 0, now, now)
-            log.warning("mo.kept_closed", phone=phone, mails=MAX_MAILS)
+            # Named by its first kept answer, never by number (the line outlives `smsgw phone
+            # forget`): `smsgw mo list` tells that MO's phone.
+            log.warning("mo.kept_closed", mo=fetched[0].id, mails=MAX_MAILS)
         else:
             r.kept_phone_mailed(phone, mails + 1, None, now)
     return queued
@@ -179,19 +181,27 @@ def _mail_group(
         text = digest(phone, kept, shown, Span(total, newest, store.clock(), last), tz, lang)
         mail_user(store, cfg, conv, text, None, ids[0], kind=KIND)
         r.settle_kept(ids, "mailed", conv.id, note)
-        log.info("mo.kept_mailed", phone=phone, to=conv.user_email, answers=len(ids), left=total - len(ids))
+        log.info(
+            "mo.kept_mailed",
+            mo=ids[0],
+            conversation=conv.id,
+            to=conv.user_email,
+            answers=len(ids),
+            left=total - len(ids),
+        )
         return 1, total > len(ids)
     if not cfg.replies.fallback_address:
         # As an answer to a user who is gone goes when no fallback address is set: recorded only.
         r.settle_kept([k.id for k in kept], "unmatched", None, f"{why}; kept past the hourly limit")
-        log.warning("mo.kept_unmatched", phone=phone, answers=len(kept), reason=why)
+        said = unnamed(why, kept[0].id, phone)  # `why` may name the phone; the log names the MO
+        log.warning("mo.kept_unmatched", mo=kept[0].id, answers=len(kept), reason=said)
         return 0, total > len(kept)
     to = Fallback(cfg.replies.fallback_address, mail_settings(cfg))
     span = Span(total, newest, store.clock(), last)
     text = digest(phone, kept, shown, span, ZoneInfo(to.settings.zone), to.settings.language)
     _mail_fallback(store.outbox, to, phone, kept[:shown], text, f"Not matched: {why}", conv)
     r.settle_kept(ids, "fallback", None, f"{note}: {why}")
-    log.info("mo.kept_fallback", phone=phone, to=to.rcpt, answers=len(ids), left=total - len(ids))
+    log.info("mo.kept_fallback", mo=ids[0], to=to.rcpt, answers=len(ids), left=total - len(ids))
     return 1, total > len(ids)
 
 
@@ -232,7 +242,7 @@ def _mail_inbound(
     )
     sent_to = f"sent to {to.address}, account {to.name}'s inbound address (account set --inbound-address)"
     r.settle_kept(ids, "fallback", None, f"{note_of(ids[0])}: {sent_to}: {why}")
-    log.info("mo.kept_inbound", phone=phone, to=to.address, account=to.name, answers=len(ids))
+    log.info("mo.kept_inbound", mo=ids[0], to=to.address, account=to.name, answers=len(ids))
     return 1, span.total > len(ids)
 
 

@@ -150,3 +150,13 @@ def display(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def unnamed(text: str, mo_id: int, *phones: str | None) -> str:
+    """`text` for a log line: each phone in it, as stored and as `display` writes it, named by the
+    MO instead. A log outlives `smsgw phone forget` (and goes wherever logs go), while the store's
+    rows keep the number where the erasure reaches it; `smsgw mo list` tells an MO's phone."""
+    forms = {form for phone in phones if phone for form in (phone, display(phone))}
+    for form in sorted(forms, key=len, reverse=True):  # a longer form before one it contains
+        text = text.replace(form, f"the sender of MO {mo_id}")
+    return text

@@ -3,7 +3,10 @@
 `show` answers "what do you hold about my number"; `forget` erases its texts and conversations in
 one transaction beside the running daemon, as `optout add` and `queue cancel` write, and keeps what
 the operator must keep: the billing facts and the opt-out entry. The number goes to the audit trail,
-which is where the erasure is proven; it is never in a log line.
+which is where the erasure is proven, and not to the log, which `forget` cannot reach: the lines
+about what a phone sent (mo.*) name the MO by its id (`smsgw mo list` tells its phone while it is
+kept). Lines about an SMS sent to a number (smtp.no_route, conversation.displaced, opt-out changes)
+name it still, as a mail server's log names recipients.
 """
 
 from __future__ import annotations

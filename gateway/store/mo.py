@@ -60,7 +60,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                 )
                 assert cur.lastrowid is not None
                 written.append(cur.lastrowid)
-                log.info("mo.segment_again", source=source, parts=concat[1], seq=concat[2])
+                # The row, not the number (the line outlives `smsgw phone forget`): `smsgw mo list`.
+                log.info("mo.segment_again", mo=cur.lastrowid, parts=concat[1], seq=concat[2])
                 return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"

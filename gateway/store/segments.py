@@ -289,14 +289,14 @@ class SegmentRepo(Repository):
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
              smsc_time, parts_at),
         )  # fmt: skip
+        assert cur.lastrowid is not None
         log.info(
             "mo.reassembled",
-            source=source,
+            mo=cur.lastrowid,  # never the number: the line outlives `smsgw phone forget`
             parts=total,
             complete=complete,
             **({"follows": follows, "late_parts": len(seqs)} if follows else {}),
         )
-        assert cur.lastrowid is not None
         return cur.lastrowid
 
     def _late_rest_of(
