@@ -31,6 +31,8 @@ STALL_AFTER_SECONDS = 60.0  # a worker silent for longer is stalled and the watc
 BACKOFF_MIN_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 30.0  # below the stall limit: a crash-looping worker is not also "stalled"
 WATCHDOG_DEFAULT_INTERVAL = 2.0
+# The watchdog's own wake-up this much late means the whole loop stood still (see `_watchdog`).
+STOOD_STILL_SECONDS = 5.0
 # The start's integrity check reads the whole database: 150 MB/s was measured cold, a slow disk is
 # assumed here. Past START_CHECK_FREE_SECONDS of it, systemd is asked for the time (a store of some
 # 15 million messages outlasted the default TimeoutStartSec of 90 s, and every start was killed).
@@ -320,4 +322,24 @@ class Supervisor:
                 notify_status(withheld=stalled)
             self._withheld = stalled
             self.watchdog_ticks += 1
+            slept_from = time.monotonic()
             await asyncio.sleep(interval)
+            self._stood_still(time.monotonic() - slept_from - interval)
+
+    def _stood_still(self, late: float) -> None:
+        """No worker beats while the whole loop stands still: the process stopped (SIGSTOP and
+        SIGCONT, a paused VM, swapping) or something blocked the loop. Its workers were judged by
+        that time too, and the first look after a 60 s SIGSTOP logged the dispatcher and
+        housekeeping "stalled" (an error, the watchdog withheld) when no worker was at fault. The
+        time the loop stood still is not counted against a worker; a worker silent before it stays
+        silent by what it had."""
+        if late < STOOD_STILL_SECONDS:
+            return
+        log.warning(
+            "daemon.stood_still",
+            seconds=round(late, 1),
+            why="the process was stopped (SIGSTOP, a paused VM, swapping) or its event loop was blocked",
+        )
+        now = time.monotonic()
+        for worker in self.workers.values():
+            worker.last_beat = min(worker.last_beat + late, now)

@@ -126,6 +126,33 @@ async def test_a_worker_that_stops_beating_stops_the_watchdog(
         assert "WATCHDOG=1" not in received[withheld_at:]
 
 
+async def test_a_loop_that_stood_still_is_no_workers_stall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SIGSTOP of 60 s, then SIGCONT: the first look logged the dispatcher and housekeeping
+    # "stalled" (error, watchdog withheld) for a time no code of theirs ran at all. Here the loop is
+    # held by a blocking sleep past the (lowered) stall limit; the daemon says it stood still instead.
+    monkeypatch.setattr(supervisor, "STALL_AFTER_SECONDS", 2.0)
+    monkeypatch.setattr(supervisor, "STOOD_STILL_SECONDS", 1.0)
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a look every 0.2 s
+    path = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            notify_socket(path) as received,
+            running_gateway(make_config(tmp_path, smsc_port=free_port())) as gw,
+        ):
+            await until(lambda: "WATCHDOG=1" in received)
+            ticks = gw.daemon.supervisor.watchdog_ticks
+            time.sleep(3.0)  # the whole loop stands still, as under SIGSTOP
+            await until(lambda: gw.daemon.supervisor.watchdog_ticks >= ticks + 5)
+            assert received[-1] == "WATCHDOG=1"
+    events = [e["event"] for e in logs]
+    assert "watchdog.withheld" not in events and not any(m.startswith("STATUS=watchdog") for m in received)
+    stood = [e for e in logs if e["event"] == "daemon.stood_still"]
+    assert len(stood) == 1 and stood[0]["seconds"] >= 2.5
+
+
 async def test_after_a_full_disk_is_freed_new_mail_is_sent_without_a_restart(tmp_path: Path) -> None:
     # Defect (F8 from outside): 452 while full (right), then 250 and nothing sent until a restart.
     port = free_port()
