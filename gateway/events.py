@@ -261,7 +261,8 @@ class GatewayEvents:
         except Exception as exc:
             self.store_log.error("mo.store_failed", exc, traceback=True, link=link, error=str(exc))
             return Ack.RETRY
-        log.info("mo.recorded", link=link, mo=mo_id, source=source, destination=destination)
+        # By its id alone: a phone number is never in a log line (`phone forget` erases it from the MO).
+        log.info("mo.recorded", link=link, mo=mo_id)
         if len(self._answered) >= _MAX_UNREPORTED:  # left unmarked: counted as never acknowledged
             del self._answered[next(iter(self._answered))]
         self._answered[id(sms)] = _Answered(sms, rows, store.clock())

@@ -267,18 +267,20 @@ class OutboxWorker:
                 if unanswered
                 else "sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
             )
+        about: dict[str, int] = {}  # the message, MO or email the mail is about, for its line
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            if await self._finish(mail_id, "failed", str(exc)):
-                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc))
+            if await self._finish(mail_id, "failed", str(exc), about=about):
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc), **about)
         except PossiblyDeliveredError as exc:
             await self._unanswered_send(mail, unanswered + 1, str(exc))
         except Exception as exc:
             error = error_text(exc)
             if attempts >= self.max_attempts:
-                if await self._finish(mail_id, "failed", error):
-                    log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
+                if await self._finish(mail_id, "failed", error, about=about):
+                    log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts,
+                              **about)  # fmt: skip
             else:
                 delay = mail_retry_delay(attempts)
                 fault = relay_fault(exc)
@@ -291,8 +293,8 @@ class OutboxWorker:
                     retry_in=delay, relay_fault=fault,
                 )  # fmt: skip
         else:
-            await self._finish(mail_id, "sent")
-            log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt)
+            await self._finish(mail_id, "sent", about=about)
+            log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt, **about)
             if self._relay_faulted:
                 await self._relay_back()
 
@@ -340,15 +342,21 @@ class OutboxWorker:
         retry_in: float | None = None,
         *,
         unanswered: bool = False,
+        about: dict[str, int] | None = None,
     ) -> bool:
         """Record a send's outcome durably: a mail marked sent is never sent again after a crash.
-        Whether it was recorded: a failure is not, over the erasure of the mail meanwhile."""
+        Whether it was recorded: a failure is not, over the erasure of the mail meanwhile. `about`
+        takes what the mail is about, so that a bounce's line names its message (`mail.sent`)."""
         outbox = self.store.outbox
 
         def finish() -> bool:
             if state != "sent" and erased_meanwhile(outbox.conn, mail_id):
                 log.warning("mail.not_sent", mail=mail_id, error=error, reason=NOT_SENT)
                 return False
+            if about is not None:  # a mail's end only, not each SMS's: one read by the row's key
+                sql = "SELECT message_ref, mo_ref, email_ref FROM outbox WHERE id = ?"
+                refs = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None)
+                about.update((k, v) for k, v in zip(("message", "mo", "email"), refs, strict=True) if v)
             outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
             return True
 

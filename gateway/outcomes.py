@@ -207,7 +207,8 @@ class OutcomeRecorder:
         else:
             error = result.error or result.outcome.value
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
-            log.info("mt.failed", part=part.id, link=name, outcome=result.outcome.value, error=result.error)
+            log.info("mt.failed", part=part.id, message=part.message_id, link=name,
+                     outcome=result.outcome.value, error=result.error)  # fmt: skip
 
     async def _lost_on_the_wire(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """On the wire when the connection went: the SMSC may have it, and no answer can come any

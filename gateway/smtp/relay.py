@@ -34,10 +34,10 @@ from gateway.smtp.compose import compose
 from gateway.smtp.gate import Gate, Sender
 from gateway.smtp.inforeply import info_reply
 from gateway.smtp.intake import IntakeRefused, read_mail
+from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
-from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +55,9 @@ class RelayHandler:
         self.gate = gate
         # Refusals any network can repeat at will (a stranger's every MAIL or RCPT, a user's RCPTs past
         # the 100th): 8 addresses reconnecting made 3 MB of log a second. A session's first says it, at
-        # most one a second per kind, with the count of those held back (`LogThrottle`).
-        self.refusals = LogThrottle(log)
+        # most one a second per kind and sender, with the count of those held back (`RefusalLog`).
+        self.refused = RefusalLog()
+        self.refusals = self.refused.throttle
         self.tls_handshakes = 0  # STARTTLS handshakes of this port under way (servers.GatewaySMTP)
 
     async def handle_EHLO(
@@ -112,7 +113,7 @@ class RelayHandler:
             refused = {"ip": client_ip, "sender": address, "reason": verdict.reason}
             refused.update(admin_fix(self.gate.store, client_ip, address, account, trusted))
             if not self.gate.config.premium.tariffs:
-                self._sender_refused(session, refused)
+                self.refused.sender_refused(session, refused)
                 return refusal
             # R-4.5: answers to premium SMS come from anywhere; RCPT refuses every other address,
             # and only then is the sender logged as refused (a premium answer is no refusal).
@@ -155,7 +156,7 @@ class RelayHandler:
             # RFC 5321 4.5.1: from anyone MAIL let through, up to an hour's cap
             return postmaster.take(envelope, address, self.gate.store, client_ip)
         if "refusal" in envelope.__dict__:
-            self._sender_refused(session, envelope.__dict__["refused"])
+            self.refused.sender_refused(session, envelope.__dict__["refused"])
             return str(envelope.__dict__["refusal"])
         if "premium" in envelope.__dict__:
             return replies.PREMIUM_ALONE
@@ -222,13 +223,6 @@ class RelayHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.OK_RCPT
-
-    def _sender_refused(self, session: Session, refused: dict[str, object]) -> None:
-        """A refused sender, logged once per session (its every MAIL and RCPT is refused alike)."""
-        if getattr(session, "smsgw_sender_refused", False):
-            return
-        session.smsgw_sender_refused = True  # type: ignore[attr-defined]
-        self.refusals.info("smtp.sender_refused", kind="sender_refused", **refused)
 
     def _conversation_number(self, envelope: Envelope, national: str, international: str) -> str:
         """Of two readings of bare digits, the phone the sender talks to: a Reply to an answer mail
@@ -327,11 +321,13 @@ class RelayHandler:
             addresses=envelope.__dict__.get("addresses", {}),
         )
         if isinstance(built, str):
+            self.refused.data_refused(sender.mail_from, client_ip, built)
             return built
         acceptance, limits, notices, opening = built
         dsnparams.onto_rows(acceptance, envelope.__dict__)
         result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
+            self.refused.data_refused(sender.mail_from, client_ip, result.refused)
             return result.refused
         if acceptance.automatic:
             log.info("smtp.automatic", email=result.email_id, reason=acceptance.automatic)
@@ -344,7 +340,7 @@ class RelayHandler:
         log.info(
             "smtp.accepted",
             email=result.email_id,
-            messages=len(result.message_ids),
+            messages=list(result.message_ids),  # `message.state` and its SMS's lines carry these
             parts=sum(len(m.parts) for m in acceptance.messages),
             duplicates=result.duplicates,
         )

@@ -146,8 +146,12 @@ class SettlingRepo(Repository):
             (state, reason, now if final else None, mid),
         )
         # The final state is the message's canonical line; "submitted" is already in each part's
-        # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log.
-        (log.info if final else log.debug)("message.state", message=mid, state=state)
+        # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log. Its reason
+        # goes with it: an SMSC's UNDELIV was in a DEBUG line alone, and the INFO log never said why.
+        if reason is None:
+            (log.info if final else log.debug)("message.state", message=mid, state=state)
+        else:
+            log.info("message.state", message=mid, state=state, reason=reason)
         finished = Finished(mid, state, reason, account_id, notify=notify)
         return [finished] if final and current not in FINAL_PART else []
 
@@ -160,6 +164,7 @@ class SettlingRepo(Repository):
         part's is final with it), and only when its other parts move: no statement for a single SMS.
         """
         self.conn.execute("UPDATE messages SET reason = ? WHERE id = ?", (reason, message_id))
+        log.info("message.reason", message=message_id, reason=reason)  # a later part's failure, said
 
     def _unconfirmed(self, message_id: int, total: int, unreported: int) -> str:
         """The reason of an `unreported` message: which parts went without a report, when not all."""
