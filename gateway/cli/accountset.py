@@ -38,6 +38,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     )
     from gateway.cli.audit import audited, changes
     from gateway.cli.networkowners import refuse_overlaps
+    from gateway.cli.poolsender import pool_note
     from gateway.cli.stored import say_shared_senders
     from gateway.relaynets import network
 
@@ -112,6 +113,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
     say_if_unanswerable(args.sender)
+    if "sender" in settings and (pooled := pool_note(cfg, acc.sender)) is not None:
+        print(f"note: {pooled}")  # "updated" alone read as if the SMS went from it now
     if args.sender is not None:  # as `account add` says it: the answers go to whoever texted last
         say_shared_senders(cfg, acc.name)
     if acc.inbound_address and (args.inbound_address is not None or args.sender is not None):

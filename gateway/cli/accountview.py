@@ -41,13 +41,25 @@ def cmd_account_list(cfg: Config, args: argparse.Namespace) -> int:
         )
         print(
             _line(
-                f"{a.name}: sender {a.sender or cfg.gateway.default_sender},"
+                f"{a.name}: sender {_sender(cfg, a.sender, listed=True)},"
                 f" networks {', '.join(a.networks) or '-'},"
                 f" split {a.split_mode}, transliterate {_shown(a.transliterate)},"
                 f" reply window {window}, {state}"
             )
         )
     return 0
+
+
+def _sender(cfg: Config, sender: str | None, *, listed: bool = False) -> str:
+    """The account's sender as set, and that the reply pool sends instead where it does: listed as
+    the sender alone, it read as the number the account's SMS come from (R-3.2, `poolsender`)."""
+    from gateway.cli.poolsender import UNUSED, pool_sends
+
+    gw = cfg.gateway
+    shown = (sender or gw.default_sender) if listed else (sender or f"default ({gw.default_sender})")
+    if not pool_sends(cfg, sender):
+        return shown
+    return f"{shown} (unused: [replies] pool sends)" if listed else f"{shown} ({UNUSED})"
 
 
 def _shown(value: object, unset: str = "none") -> str:
@@ -84,7 +96,7 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
     settings = {
         "name": acc.name,
         "state": state,
-        "sender": acc.sender or f"default ({gw.default_sender})",
+        "sender": _sender(cfg, acc.sender),
         "networks": ", ".join(acc.networks) or "none",
         "monthly-limit": _shown(acc.monthly_limit),
         "daily-limit": _shown(acc.daily_limit),

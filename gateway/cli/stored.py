@@ -138,6 +138,7 @@ def _kept_beyond_block(
 ) -> list[str]:
     """What the account keeps that its block no longer says: a network taken out of the block (to
     lock a mail host out) went on relaying with 250, and a sender changed there changed nothing."""
+    from gateway.cli.poolsender import UNUSED, pool_sends
     from gateway.configbase import quoted
 
     block = f"[[account]] {quoted(seed.name)}"
@@ -151,6 +152,9 @@ def _kept_beyond_block(
     ]
     if (seed.sender or None) != (sender or None):
         now = f"sends from {sender}" if sender else f"has no sender of its own ({cfg.gateway.default_sender})"
+        if pool_sends(cfg, sender):  # R-3.2: the pool's numbers stand in for a number sender
+            now = f"has sender {sender}" if sender else now
+            now += f", {UNUSED}"
         set_it = f"--sender {seed.sender}" if seed.sender else "--sender ''"
         lines.append(
             f"{block} names sender {seed.sender or '(none)'}, but the account {now} (the block only creates"

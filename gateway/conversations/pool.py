@@ -49,11 +49,11 @@ class ReplyPool(Repository):
         The user's own number is kept while nobody else holds it for this phone. Otherwise the
         free number least recently used with this phone is taken (a late answer to someone else's
         old conversation is then least likely to reach the wrong person); with none free, the
-        least recently active other conversation with this phone gives up its number, one of the
-        user's own account (`account_id`) first, on a number no other company shares before one
-        that is shared: an answer meant for a colleague stays in the company. Taken from another
-        account, its answers while both live go to the fallback address (`sharing`), not to the
-        other company.
+        least recently active other conversation with this phone that holds a number (the newest
+        on it: an older one was displaced already) gives it up, one of the user's own account
+        (`account_id`) first, on a number no other company shares before one that is shared: an
+        answer meant for a colleague stays in the company. Taken from another account, its answers
+        while both live go to the fallback address (`sharing`), not to the other company.
         """
         # The others' conversations with the phone that may be live and the user's own (live or
         # not), in one read; which of the others are live, by when their SMS went (`_live`).
@@ -69,9 +69,20 @@ class ReplyPool(Repository):
             else:
                 others.append((Conversation(*r[:-1]), float(r[-1])))
         live = _live(self.conn, phone, others, now, region)
-        taken = {c.number for c in live}
-        if own is not None and own.number in pool and own.number not in taken:
-            return Choice(own.number)
+        # Only the newest conversation on a number holds it: an answer on it goes to whoever texted
+        # the phone from it last (`match`). Counted as holders, the older ones, displaced already,
+        # gave "their" number up again: taken from the newest, whose answers then went to the next
+        # user, while the holders of the other numbers were never moved.
+        current: dict[str, Conversation] = {}
+        for c in live:  # oldest first: the newest on each number stays
+            current[c.number] = c
+        taken = set(current)
+        # The user's own number stays theirs when the others on it are colleagues whose conversations
+        # it displaced: nobody texted the phone from it since, and no other company shares it.
+        if own is not None and own.number in pool:
+            on_it = [c for c in live if c.number == own.number]
+            if all(c.last_mt_at < own.last_mt_at and c.account_id == account_id for c in on_it):
+                return Choice(own.number)
         free = [n for n in pool if n not in taken]
         if free:
             last_used = dict(
@@ -81,12 +92,13 @@ class ReplyPool(Repository):
                 ).fetchall()
             )
             return Choice(min(free, key=lambda n: (last_used.get(n, 0.0), pool.index(n))))
-        held = [c for c in live if c.number in pool]
+        held = sorted((c for c in current.values() if c.number in pool), key=lambda c: c.last_mt_at)
         # A colleague's number that no other company shares yet comes first: one already shared
         # sends this user's answers to the fallback address too (`sharing`), though a number held
-        # by their own account alone was there to take.
+        # by their own account alone was there to take. Shared by any live conversation on it, the
+        # displaced ones too: `sharing` counts those.
         holders: dict[str, set[int | None]] = {}
-        for c in held:
+        for c in live:
             holders.setdefault(c.number, set()).add(c.account_id)
         colleagues = [c for c in held if c.account_id == account_id]
         victim = next((c for c in colleagues if holders[c.number] == {account_id}), None)

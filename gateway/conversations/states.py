@@ -104,26 +104,43 @@ def listed(
     user gets the phone's answers; `DISPLACED` for an open one whose phone's answer, were it to come
     now, `match` gives to another conversation on its number (a newer SMS from it reached the
     phone: with no pool, every user of a sender number; a pool number taken from a colleague):
-    both showed `open`, though only the newer one's user gets the answers. `own`: the accounts'
-    own reply windows in days (None: the config's)."""
+    both showed `open`, though only the newer one's user gets the answers. One a colleague displaced
+    is `DISPLACED` though another company shares the number: no answer is meant for it any more.
+    `own`: the accounts' own reply windows in days (None: the config's)."""
     region = cfg.gateway.default_region
     pool = pool_set(tuple(cfg.replies.pool), region)
     window = cfg.replies.window_seconds
     reading = _Reading(conn)
-    answers: dict[tuple[str, str], int | None] = {}  # (phone, number) -> the conversation `match` takes
+    answers: dict[tuple[str, str], Conversation | None] = {}  # (phone, number) -> what `match` takes
     found = []
     for c in rows:
         account_days = own.get(c.account_id) if c.account_id is not None else None
         days = accountrules.reply_window_days(cfg, account_days)
         said = state(conn, c, now - days * 86400, now, region)
-        if said == "open" and c.number in pool and shared_with(conn, c, now, window, region):
-            said = SHARED
-        elif said == "open":
+        if said == "open":
             key = (c.phone, c.number)
             if key not in answers:
-                taker = reading.match(c.phone, c.number, now, window, region)
-                answers[key] = None if taker is None else taker.id
-            if answers[key] is not None and answers[key] != c.id:
+                answers[key] = reading.match(c.phone, c.number, now, window, region)
+            taker = answers[key]
+            displaced = taker is not None and taker.id != c.id
+            # Another company's newer SMS on a pool number shares it (its answers go to the fallback
+            # address, meant for either); a colleague's newer SMS displaced this one, shared or not:
+            # listed "shared", the conversation a colleague had taken the number from seemed to
+            # await answers it no longer gets.
+            shares = not displaced or (taker.account_id != c.account_id and not _colleague_since(conn, c))
+            if c.number in pool and shares and shared_with(conn, c, now, window, region):
+                said = SHARED
+            elif displaced:
                 said = DISPLACED
         found.append(said)
     return found
+
+
+def _colleague_since(conn: sqlite3.Connection, c: Conversation) -> bool:
+    """Whether a user of `c`'s account texted its phone from its number after it."""
+    row = conn.execute(
+        "SELECT 1 FROM conversations WHERE phone = ? AND number = ? AND account_id IS ? AND id != ?"
+        " AND last_mt_at > ? LIMIT 1",
+        (c.phone, c.number, c.account_id, c.id, c.last_mt_at),
+    ).fetchone()
+    return row is not None
