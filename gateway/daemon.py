@@ -268,7 +268,9 @@ class Daemon:
                 "intake_pids": self.intake.pids() if self.intake else {},
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
                 # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
-                "config": {"digest": cfg.digest, "routes": cfg.routes()},
+                # [smtp] listen too: `smsgw send` reaches the daemon where it listens, not where the
+                # edited file says it will after a restart.
+                "config": {"digest": cfg.digest, "routes": cfg.routes(), "smtp_listen": cfg.smtp.listen_addr},
             },
             status_path,
             reassembly_timeout=cfg.replies.reassembly_timeout_seconds,

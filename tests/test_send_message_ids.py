@@ -35,3 +35,29 @@ async def test_send_prints_the_message_id_that_queue_show_takes(tmp_path: Path) 
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 60)
+
+
+async def test_send_reaches_the_daemon_where_it_listens_after_the_address_was_edited(tmp_path: Path) -> None:
+    # An admin edits [smtp] listen for the next restart: `smsgw send` took the file's address, was
+    # refused ("is it running?") while the daemon ran and took mail where it always had.
+    smtp_port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port))
+    config.chmod(0o640)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        status = tmp_path / "state" / "status.json"
+        for _ in range(200):
+            if status.exists() and "smtp_listen" in status.read_text():
+                break
+            await asyncio.sleep(0.05)
+        edited = free_port()
+        config.write_text(config.read_text().replace(f":{smtp_port}", f":{edited}"))
+        res = await asyncio.to_thread(smsgw, config, "send", "+48601123458", "Hello admin")
+        assert res.returncode == 0, res.stderr
+        assert f"the daemon listens on 127.0.0.1:{smtp_port} as it started" in res.stdout, res.stdout
+        assert f"127.0.0.1:{edited} of the edited file applies at its restart" in res.stdout, res.stdout
+        assert "queued as 1" in res.stdout, res.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 60)

@@ -64,7 +64,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     if args.subject:
         msg["Subject"] = args.subject
     msg.set_content(args.text)
-    host, port = cfg.smtp.listen_addr
+    host, port = _listening(cfg)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     try:
         with smtplib.SMTP(host, port, timeout=30) as smtp:
@@ -96,6 +96,27 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         print("(not queued as SMS; nothing to wait for)")
         return 0
     return _wait(cfg, int(email_id), args.wait_seconds)
+
+
+def _listening(cfg: Config) -> tuple[str, int]:
+    """Where the running daemon listens: `[smtp] listen` as it read it at its start (status file),
+    else the file's. After an edit of the address awaiting a restart, the file's refused the
+    connection ("is it running?") while the daemon ran and took mail where it always had."""
+    from gateway.cli.common import running_pid
+    from gateway.statusfile import read_status
+
+    edited = cfg.smtp.listen_addr
+    loaded = ((read_status(cfg.state_dir) or {}).get("config") or {}).get("smtp_listen")
+    if not (isinstance(loaded, list) and len(loaded) == 2 and isinstance(loaded[1], int)):
+        return edited
+    running = (str(loaded[0]), loaded[1])
+    if running == tuple(edited) or running_pid(cfg) is None:
+        return edited
+    print(
+        f"(the daemon listens on {running[0]}:{running[1]} as it started; [smtp] listen"
+        f" {edited[0]}:{edited[1]} of the edited file applies at its restart)"
+    )
+    return running
 
 
 def _say_messages(cfg: Config, email_id: int) -> None:
