@@ -328,6 +328,19 @@ async def test_concatenated_mo_arrives_as_numbered_segments() -> None:
         assert {m.data_coding for m in parts} == {8} and parts[0].destination == "7155"
 
 
+async def test_an_mo_held_for_the_next_login_keeps_the_segments_asked_for() -> None:
+    # The simulator holds an MO while no session is bound; asked for 3 segments, it sent the held
+    # one as 2 (its default cut) at the login: a load test's 2-part votes were billed as 3 parts.
+    text = "Dziękuję za wiadomość. " * 5
+    async with HappySMSC() as smsc:
+        assert await smsc.core.inject_mo(PHONE, "7155", text, protocol="smpp", parts=3) == 0  # held
+        async with running_link(smsc.port) as (_, ev):
+            await ev.wait_until(lambda: len(ev.delivered) == 3)
+            assert {m.concat.total for m in ev.delivered if m.concat} == {3}
+            parts = sorted(ev.delivered, key=lambda m: m.concat.seq if m.concat else 0)
+            assert "".join(m.text for m in parts) == text
+
+
 async def test_data_sm_mo_with_message_payload() -> None:
     # An MO sent as data_sm with message_payload is handed up and answered with data_sm_resp.
     async with HappySMSC() as smsc, running_link(smsc.port) as (_, ev):

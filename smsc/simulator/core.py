@@ -187,7 +187,8 @@ class SimulatorCore:
         `parts` cuts the text into that many segments, `shuffle` sends them out of order."""
         s = self._pick(protocol)
         if s is None:
-            self._held.append((protocol, None, ("mo", source, destination, text)))
+            # With its segments as asked: a held 2-part MO came as 3 (the default cut) after the login.
+            self._held.append((protocol, None, ("mo", source, destination, text, parts, shuffle)))
             log.info("sim.mo_held", source=source, destination=destination)
             return 0
         if parts is None and not shuffle:
@@ -325,8 +326,12 @@ class SimulatorCore:
 
     async def _deliver_held(self, s: SimSession, item: tuple[object, ...]) -> None:
         if item[0] == "mo":
-            _, source, destination, text = item
-            await s.send_mo(str(source), str(destination), str(text))
+            _, source, destination, text, parts, shuffle = item
+            if parts is None and not shuffle:
+                await s.send_mo(str(source), str(destination), str(text))
+            else:
+                cut = parts if isinstance(parts, int) else None
+                await s.send_mo(str(source), str(destination), str(text), parts=cut, shuffle=bool(shuffle))
         elif item[0] == "part":
             await s.send_part(item[1])
         else:
