@@ -118,6 +118,13 @@ async def test_with_a_pool_the_tools_say_an_accounts_sender_is_not_what_its_sms_
             " reach their user)",
         ]
         assert await texted(gw, "Oferta", STAFF) in POOL  # the pool, not +48500200200
+        added = await asyncio.to_thread(smsgw, path, "account", "add", "beta2", "--sender", "+48500200201")
+        assert added.returncode == 0, added.stderr
+        assert (
+            "note: [replies] pool is set: the account's SMS go out from the pool's numbers, not from"
+            " +48500200201 (each conversation with a phone from its own number, so that its answers"
+            " reach their user)" in added.stdout.splitlines()
+        ), added.stdout
 
     unused = "not used to send while [replies] pool is set: each conversation goes from its own pool number"
     shown = smsgw(path, "account", "show", "acme")

@@ -32,6 +32,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.accountvalues import networks_value, say_if_unanswerable, sender_value
     from gateway.cli.audit import audited, shown
     from gateway.cli.networkowners import refuse_overlaps
+    from gateway.cli.poolsender import pool_note
     from gateway.cli.stored import say_shared_senders
 
     args.relay_network = networks_value(args.relay_network)
@@ -48,6 +49,8 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     warn_of_lookalikes(store, acc.name)
     print(f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})")
     say_if_unanswerable(args.sender)
+    if args.sender is not None and (pooled := pool_note(cfg, acc.sender)) is not None:
+        print(f"note: {pooled}")  # as `account set` says it
     say_shared_senders(cfg, acc.name)
     return 0
 
