@@ -11,16 +11,19 @@ SMSC redeliver a receipt, forever).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.reasons import human_reason
 from gateway.wording import Language
 from smsc.encoding import transliterate_text
+
+_Said = TypeVar("_Said", bound=tuple[Any, ...])
 
 
 def stamp(
@@ -90,27 +93,40 @@ def delivered_notice(
     return plain(msg, text)
 
 
+class Cut(NamedTuple):
+    """Where one number's SMS text was cut: a mail's numbers need not share it (an answer in a
+    conversation goes to its phone without the subject, shorter than the others' text)."""
+
+    parts: int
+    dropped: str
+
+
 def truncation_notice(
     *,
     sender: str,
     rcpt: str,
     domain: str,
-    recipients: list[str],
-    parts: int,
-    dropped: str,
+    cuts: Mapping[str, Cut],
     subject: str,
     in_reply_to: str | None = None,
     lang: Language = "en",
 ) -> bytes:
-    """R-1.5: the text was longer than the allowed number of parts; say where it was cut.
+    """R-1.5: the text was longer than the allowed number of parts; say where it was cut, for each
+    number whose text was (`cuts`, in the mail's order), and only for those: a phone that got its
+    whole text was named as missing a text it had. Numbers cut alike share one paragraph.
 
     Like every notice about one mail, it answers that mail (`in_reply_to`, its Message-ID), so that
     the mail client files it with it rather than as a conversation of its own."""
     msg = EmailMessage(policy=h.POLICY)
     subject = w.SHORTENED_SUBJECT(lang, subject=subject)
     stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
-    preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
-    return plain(msg, w.SHORTENED_TEXT(lang, recipients=", ".join(recipients), parts=parts, preview=preview))
+    paragraphs = []
+    for cut, numbers in _alike(cuts).items():
+        preview = cut.dropped if len(cut.dropped) <= 400 else cut.dropped[:400] + "…"
+        paragraphs.append(
+            w.SHORTENED_TEXT(lang, recipients=", ".join(numbers), parts=cut.parts, preview=preview)
+        )
+    return plain(msg, "\n".join(paragraphs))
 
 
 def held_notice(
@@ -149,16 +165,23 @@ def suspended_notice(
     return plain(msg, w.SUSPENDED_TEXT(lang, account=account, reason=reason))
 
 
+class Shape(NamedTuple):
+    """What one number's SMS is, as the confirmation tells it: a mail's numbers need not share it
+    (an answer in a conversation goes to its phone without the subject: fewer parts, maybe GSM)."""
+
+    parts: int
+    coding: str
+    why: str | None = None  # what forced UCS-2
+    cut: str | None = None  # "text past 10 parts", where this number's text was cut
+
+
 def confirmation(
     *,
     sender: str,
     rcpt: str,
     domain: str,
     subject: str,
-    numbers: list[str],
-    parts: int,
-    coding: str,
-    why: str | None,
+    sent: Mapping[str, Shape],
     removed: list[str],
     transliterated: bool,
     in_reply_to: str | None,
@@ -166,8 +189,10 @@ def confirmation(
     lang: Language = "en",
     valid_until: datetime | None = None,
 ) -> bytes:
-    """R-1.9: what was accepted, per recipient, and why it costs what it costs; `valid_until`: the
-    mail's own expiry (Outlook's "Expires after"), after which its SMS is not delivered."""
+    """R-1.9: what was accepted, per recipient (`sent`, in the mail's order), and why it costs what
+    it costs; numbers whose SMS are alike share a line, so that a mail to 50 numbers stays short.
+    `valid_until`: the mail's own expiry (Outlook's "Expires after"), after which its SMS is not
+    delivered."""
     msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
@@ -177,8 +202,11 @@ def confirmation(
         domain=domain,
         in_reply_to=in_reply_to,
     )
-    encoding = coding + (f" ({w.label_words(why, lang)})" if why else "")
-    lines = [w.ACCEPTED_LINE(lang, number=n, parts=parts, encoding=encoding) for n in numbers]
+    lines = []
+    for shape, numbers in _alike(sent).items():
+        said = "; ".join(w.label_words(label, lang) for label in (shape.why, shape.cut) if label)
+        encoding = shape.coding + (f" ({said})" if said else "")
+        lines.append(w.ACCEPTED_LINE(lang, number=", ".join(numbers), parts=shape.parts, encoding=encoding))
     notes = []
     if transliterated:
         notes.append(w.ACCEPTED_TRANSLITERATED(lang))
@@ -196,6 +224,14 @@ def confirmation(
         + ("\n\n" + "\n".join(notes) if notes else "")
         + "\n",
     )
+
+
+def _alike(per_number: Mapping[str, _Said]) -> dict[_Said, list[str]]:
+    """The numbers grouped by what is said of them, in the order they first come."""
+    groups: dict[_Said, list[str]] = {}
+    for number, said in per_number.items():
+        groups.setdefault(said, []).append(number)
+    return groups
 
 
 def notice(

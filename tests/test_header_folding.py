@@ -116,7 +116,7 @@ BUILDERS: dict[str, tuple[Build, Expect]] = {
     ),
     "truncation_notice": (
         lambda s: notify.truncation_notice(
-            **_STAMP, recipients=["+48601123456"], parts=10, dropped="reszta", subject=s
+            **_STAMP, cuts={"+48601123456": notify.Cut(10, "reszta")}, subject=s
         ),
         lambda s: {"Subject": h.text(f"SMS text was shortened: {s}")},
     ),
@@ -124,10 +124,7 @@ BUILDERS: dict[str, tuple[Build, Expect]] = {
         lambda s: notify.confirmation(
             **_STAMP,
             subject=s,
-            numbers=["+48601123456"],
-            parts=1,
-            coding="UCS-2",
-            why=None,
+            sent={"+48601123456": notify.Shape(1, "UCS-2")},
             removed=[],
             transliterated=False,
             in_reply_to=None,

@@ -55,10 +55,7 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
             **_STAMP,
             rcpt=f.rcpt,
             subject=f.subject,
-            numbers=["+48601123456"],
-            parts=11,
-            coding="UCS-2",
-            why=f.reason,
+            sent={"+48601123456": notify.Shape(11, "UCS-2", f.reason)},
             removed=[f.text[:50]],
             transliterated=False,
             in_reply_to=f.message_id,
@@ -67,7 +64,7 @@ BUILDERS: list[tuple[str, Callable[[Fuzz], bytes]]] = [
     (
         "truncation",
         lambda f: notify.truncation_notice(
-            **_STAMP, rcpt=f.rcpt, recipients=["+48601123456"], parts=10, dropped=f.text, subject=f.subject
+            **_STAMP, rcpt=f.rcpt, cuts={"+48601123456": notify.Cut(10, f.text)}, subject=f.subject
         ),
     ),
     (

@@ -237,25 +237,22 @@ def compose(
             **stamp, recipients=numbers, until=held_until, subject=subject, expires=valid_until
         )
         notices.append(("held", held))
+    # Each number's own SMS: with an answer in a conversation the mail has two texts, and
+    # the sender is told of each, not of the mail's whole text for every number.
     if account.confirm:
-        cut = [f"text past {len(p.parts)} parts"] if p.truncated else []
         confirmation = notify.confirmation(
             **stamp,
             subject=subject,
-            numbers=numbers,
-            parts=len(p.parts),
-            coding="GSM 03.38" if p.coding == 0 else "UCS-2",
-            why=p.reason,
-            removed=[*mail.removed, *cut],
-            transliterated=p.transliterated,
-            plain_punctuation=p.plain_punctuation,
+            sent={n: _shape(chosen[n]) for n in numbers},
+            removed=list(mail.removed),
+            transliterated=any(chosen[n].transliterated for n in numbers),
+            plain_punctuation=any(chosen[n].plain_punctuation for n in numbers),
             valid_until=valid_until.astimezone(now.tzinfo) if valid_until is not None else None,
         )
         notices.append(("confirmation", confirmation))
-    if p.truncated:
-        truncated = notify.truncation_notice(
-            **stamp, recipients=numbers, parts=len(p.parts), dropped=p.dropped, subject=subject
-        )
+    cuts = {n: notify.Cut(len(q.parts), q.dropped) for n in numbers if (q := chosen[n]).truncated}
+    if cuts:
+        truncated = notify.truncation_notice(**stamp, cuts=cuts, subject=subject)
         notices.append(("truncated", truncated))
     limits = limits_for(
         cfg,
@@ -367,6 +364,15 @@ def _e164(local: str, region: str, *, rcpt: bool = False) -> str | None:
         return to_e164(split_address(local)[0] if rcpt else local, region)
     except BadNumber:
         return None
+
+
+def _shape(p: Plan) -> notify.Shape:
+    return notify.Shape(
+        len(p.parts),
+        "GSM 03.38" if p.coding == 0 else "UCS-2",
+        p.reason,
+        f"text past {len(p.parts)} parts" if p.truncated else None,
+    )
 
 
 def _parts(p: Plan) -> list[NewPart]:
