@@ -146,6 +146,12 @@ class Config(_Section):
         """(link, its prefixes, exclusive) in configuration order, as `gateway.routing` takes them."""
         return [(link.name, link.prefixes, link.exclusive) for link in self.smsc]
 
+    @property
+    def dc0_latin1(self) -> bool:
+        """Some SMPP link reads data_coding 0 as Latin-1: every SMS is planned so that it can go by it
+        (`smsc.encoding.plan(latin1=True)`), as a failover may send it there."""
+        return any(link.type == "smpp" and link.dc0_charset == "latin1" for link in self.smsc)
+
     def listeners(self) -> list[tuple[str, str, int]]:
         """Every (setting as messages name it, host, port) the daemon listens on with this config, in
         the order it binds."""

@@ -149,7 +149,8 @@ MEANINGS: dict[str, str] = {
     "smsc.throttle_pause_seconds": "pause after the SMSC says it is throttled",
     "smsc.dc0_charset": (
         "what the SMSC reads SMPP data_coding 0 as, both ways: gsm (GSM 03.38, the default) or latin1"
-        " (Kannel's alt-charset; GSM characters Latin-1 lacks go as ?). CIMD2 links ignore it"
+        " (Kannel's alt-charset; a text with a GSM character Latin-1 lacks, € or a Greek capital, then goes"
+        " UCS-2). CIMD2 links ignore it"
     ),
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"

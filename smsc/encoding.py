@@ -25,7 +25,7 @@ from typing import Literal
 
 from smsc.base import Concat
 from smsc.graphemes import Clusters, visible
-from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, non_gsm_chars
+from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, _NON_LATIN1_GSM
 
 
 class Coding(enum.IntEnum):
@@ -262,8 +262,8 @@ def _shown(ch: str) -> str:
     return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"
 
 
-def _reason(text: str) -> str:
-    return ", ".join(map(_shown, non_gsm_chars(text)[:3])) + " forced UCS-2"
+def _reason(text: str, unfit: re.Pattern[str]) -> str:
+    return ", ".join(map(_shown, list(dict.fromkeys(unfit.findall(text)))[:3])) + " forced UCS-2"
 
 
 def _assemble(
@@ -275,6 +275,7 @@ def _assemble(
     rest: str,
     changed: tuple[bool, bool],
     max_parts: int,
+    unfit: re.Pattern[str],
 ) -> Plan:
     """`changed`: (Polish letters transliterated, punctuation made plain)."""
     payload, cum = measured
@@ -298,7 +299,7 @@ def _assemble(
         concatenated=mode == "concatenated" and len(parts) > 1,
         truncated=bool(dropped),
         dropped=dropped,
-        reason=None if coding is Coding.GSM7 else _reason(text),
+        reason=None if coding is Coding.GSM7 else _reason(text, unfit),
         transliterated=changed[0],
         plain_punctuation=changed[1],
         text=text,
@@ -312,6 +313,7 @@ def plan(
     max_parts: int = 10,
     transliterate: bool = False,
     as_written: bool = False,
+    latin1: bool = False,
 ) -> Plan:
     """Choose the alphabet and split `text` into SMS parts (R-1.4); cut it to max_parts parts (R-1.5).
 
@@ -325,6 +327,8 @@ def plan(
     GSM with it made plain, with or without `transliterate`, unless that would cost more parts or
     cut what UCS-2 sends whole: nothing is lost. A text that stays UCS-2 anyway keeps its “quotes”.
     `as_written` keeps every character (a phone's own encoder, as the simulator plays one).
+    `latin1`: a link may read data_coding 0 as Latin-1, which lacks the euro sign and the Greek
+    capitals of GSM: they force UCS-2 (there they went as "?", the sender told "GSM 03.38").
     Raises EmptyText for a text with nothing visible (blank, or only invisible characters).
     """
     if mode not in ("concatenated", "separate"):
@@ -335,12 +339,13 @@ def plan(
         text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
     if not visible(text):
         raise EmptyText("the text is empty")
-    if _NON_GSM.search(text) is None:
-        return _plan(text, mode, max_parts, (False, False))
+    unfit = _NON_LATIN1_GSM if latin1 else _NON_GSM
+    if unfit.search(text) is None:
+        return _plan(text, mode, max_parts, (False, False), unfit)
     plain = text if as_written else text.translate(_PLAIN)
-    if plain != text and _NON_GSM.search(plain) is None:
-        written = _plan(text, mode, max_parts, (False, False))
-        result = _plan(plain, mode, max_parts, (False, True))
+    if plain != text and unfit.search(plain) is None:
+        written = _plan(text, mode, max_parts, (False, False), unfit)
+        result = _plan(plain, mode, max_parts, (False, True), unfit)
         # `…` → `...` costs two more characters each: a text made mostly of them could need more parts.
         if len(result.parts) <= len(written.parts) and (written.truncated or not result.truncated):
             return result
@@ -348,15 +353,15 @@ def plan(
     if transliterate:
         changed = text.translate(_TRANSLIT)
         if changed != text:
-            result = _plan(changed, mode, max_parts, (changed != plain, plain != text))
+            result = _plan(changed, mode, max_parts, (changed != plain, plain != text), unfit)
             if result.coding is Coding.GSM7:
                 return result
-            return replace(_plan(text, mode, max_parts, (False, False)), reason=result.reason)
-    return _plan(text, mode, max_parts, (False, False))
+            return replace(_plan(text, mode, max_parts, (False, False), unfit), reason=result.reason)
+    return _plan(text, mode, max_parts, (False, False), unfit)
 
 
-def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool]) -> Plan:
-    bad = _NON_GSM.search(text)
+def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool], unfit: re.Pattern[str]) -> Plan:
+    bad = unfit.search(text)
     # No alphabet fits more characters than this into max_parts parts, so never measure beyond it:
     # a huge mail body costs no more than a long one.
     limit = max_parts * SINGLE_LIMIT[Coding.GSM7] + 1
@@ -364,7 +369,7 @@ def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool]) -> 
     if bad is None or bad.start() >= len(head):
         measured = _measure(head, Coding.GSM7)
         kept = _kept(head, measured[1], Coding.GSM7, mode, max_parts)
-        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, changed, max_parts)
+        return _assemble(head, measured, kept, Coding.GSM7, mode, rest, changed, max_parts, unfit)
     measured = _measure(head, Coding.UCS2)
     kept = _kept(head, measured[1], Coding.UCS2, mode, max_parts)
     if kept < len(head):
@@ -374,5 +379,5 @@ def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool]) -> 
         gsm_kept = _kept(prefix, gsm[1], Coding.GSM7, mode, max_parts, cut=True)
         if gsm_kept >= kept:
             rest = head[len(prefix) :] + rest
-            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, changed, max_parts)
-    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, changed, max_parts)
+            return _assemble(prefix, gsm, gsm_kept, Coding.GSM7, mode, rest, changed, max_parts, unfit)
+    return _assemble(head, measured, kept, Coding.UCS2, mode, rest, changed, max_parts, unfit)

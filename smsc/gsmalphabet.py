@@ -40,6 +40,11 @@ _ENCODE = {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()} | {
     ord(ch): "\x1b" + chr(code) for ch, code in GSM_EXTENSION_TABLE.items()
 }
 _NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS)) + "]")
+# An SMSC reading data_coding 0 as Latin-1 (`LinkSettings.dc0_charset`) has no euro sign and no Greek
+# capitals: text with them goes UCS-2 there (`smsc.encoding.plan(latin1=True)`), not with "?" for them.
+_NON_LATIN1_GSM = re.compile(
+    "[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS) if ord(ch) < 256) + "]"
+)
 # Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}

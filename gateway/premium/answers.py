@@ -217,7 +217,7 @@ def answer(
     try:
         # One SMS, never more: the answer is free. Transliterated as the account's staff SMS are, so
         # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.
-        p = plan(mail.body, max_parts=1, transliterate=account.transliterate)
+        p = plan(mail.body, max_parts=1, transliterate=account.transliterate, latin1=cfg.dc0_latin1)
     except EmptyText:
         return refuse(replies.ONLY_QUOTE, "no text besides the quote")
     # R-2.4's operator rule holds for answers as for staff mail: a client's mail rule answering

@@ -143,6 +143,7 @@ def compose(
         mode="separate" if account.split_mode == "separate" else "concatenated",
         max_parts=cfg.gateway.parts_cap,
         transliterate=account.transliterate,
+        latin1=cfg.dc0_latin1,
     )
     # Each number's text: the answer alone where the mail answers its conversation, else the mail's
     # (a number added to a Reply gets the topic; the conversation's phone only what was typed).

@@ -119,7 +119,8 @@ def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
     payload = sms.payload
     if sms.data_coding == 0 and cfg.dc0_charset == "latin1":
         # Planned in GSM 03.38 (same characters, never more octets); written as the SMSC reads it.
-        # The GSM characters Latin-1 lacks (Greek capitals, the euro sign) go as "?", as Kannel's.
+        # The GSM characters Latin-1 lacks (Greek capitals, the euro sign) are planned UCS-2 while a
+        # link reads Latin-1 (`Config.dc0_latin1`); one planned before that setting went as "?".
         payload = gsm_decode(payload).encode("latin-1", "replace")
     short_message = sms.udh + payload
     if len(short_message) > 254:
