@@ -689,3 +689,20 @@ async def test_a_polish_offices_csv_is_split_by_semicolons_as_its_excel_reads_it
     finally:
         web.counts.close()
         store.close()
+
+
+async def test_a_phones_opt_out_word_is_shown_as_any_strangers_text(web: WebContext) -> None:
+    # The word is the phone's whole SMS: a U+202E made "STOP" read "POTS", and 900 "!" made the
+    # table 5,788 px wide with every Remove button off the screen.
+    store = web.store
+    await store.write(lambda: add_mail(store, "acme", ADMIN, "+48601999998", "hello"))
+    word = "\u202eSTOP\u202c" + "!" * 900
+    await store.write(lambda: store.policy.add_optout("+48601999998", word=word, source="mo"))
+    async with as_user(web, OPERATOR) as c:
+        page = (await c.get("/account?account=acme")).text
+    listed = re.search(r'<table id="optouts">.*?</table>', page, re.S)
+    assert listed is not None
+    found = re.search(r"<td>\+48601999998</td><td>[^<]*</td><td>mo \(([^)]*)\)</td>", listed.group(0))
+    assert found is not None, listed.group(0)
+    cell = found.group(1)
+    assert "\u202e" not in cell and "\\u202e" in cell and len(cell) <= 40, cell
