@@ -156,6 +156,20 @@ async def test_login_form_needs_its_csrf_token(web: WebContext) -> None:
         assert (await c.get("/")).status_code == 303
 
 
+async def test_a_login_posted_from_another_sites_page_is_refused(web: WebContext) -> None:
+    # Login CSRF: a page on another port of the panel's host set the pre-login cookie and posted its
+    # own user's password with it: the operator's browser was logged in as the attacker's user.
+    async with client(web) as c:
+        token = (await c.get("/login")).cookies.get("smsgw_login") or c.cookies.get("smsgw_login")
+        data = {"email": ADMIN, "password": "correct horse 1", "csrf": token}
+        for site in ("same-site", "cross-site"):
+            r = await c.post("/login", data=data, headers={"Sec-Fetch-Site": site})
+            assert r.status_code == 403 and "from a page of another site" in r.text, site
+            assert (await c.get("/")).status_code == 303  # not logged in
+        r = await c.post("/login", data=data, headers={"Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 303 and (await c.get("/")).status_code == 200
+
+
 async def test_every_form_refuses_a_missing_or_wrong_csrf_token(web: WebContext) -> None:
     async with as_user(web, OPERATOR) as c:
         forms = {

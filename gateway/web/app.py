@@ -181,6 +181,11 @@ async def login(request: Request) -> Response:
 
     if not same(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE)):
         return await again("the form expired; try again", 403)
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        # Login CSRF: a page of another origin of the same site (another port on the panel's host,
+        # a subdomain) can set our pre-login cookie and post its own credentials with it, logging
+        # the admin's browser in as the attacker's user. The token cannot tell; the browser can.
+        return await again("the login came from a page of another site: log in on the panel's own page", 403)
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     if not (_text(email) and _text(password)):
