@@ -139,8 +139,11 @@ def is_hostname(value: str) -> bool:
 
 
 def is_number_sender(sender: str) -> bool:
-    """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME")."""
-    return sender.removeprefix("+").isdigit()
+    """A sender a phone can answer: digits, optionally with a leading + (not a name such as "ACME").
+    ASCII digits only: str.isdigit() also takes ٦٠١ and ¹²³, which no SMSC address field can carry
+    (every SMS of such an account failed as malformed)."""
+    digits = sender.removeprefix("+")
+    return digits.isascii() and digits.isdigit()
 
 
 def plain_address(value: str) -> str:
@@ -165,7 +168,7 @@ def _host_port(
     if "://" in value or shown != value:
         login = ", its login in keys of its own" if "@" in value else ""
         usage += f" (the host and port alone, not a URL{login})"
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(usage)
     if int(port) == 0 and not listener:
         raise ValueError(

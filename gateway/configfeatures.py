@@ -19,7 +19,10 @@ MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
 
 def _e164(value: str) -> str:
     v = value.strip()
-    if not (v.startswith("+") and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15):
+    # ASCII digits: isdigit() alone took +٤٨…, a sender no SMSC can send from (malformed).
+    if not (
+        v.startswith("+") and v[1:].isascii() and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15
+    ):
         raise ValueError(f"pool number {value!r} must be an E.164 number such as +48500100200")
     return v
 

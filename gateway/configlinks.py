@@ -55,7 +55,7 @@ class SmscSection(_Section):
     @classmethod
     def _prefixes(cls, v: list[str]) -> list[str]:
         for p in v:
-            if not p.startswith("+") or not p[1:].isdigit():
+            if not p.startswith("+") or not (p[1:].isascii() and p[1:].isdigit()):  # +٤٨ matches no number
                 raise ValueError(f"prefix {p!r} must look like +48 or +4860")
         return v
 

@@ -48,6 +48,8 @@ def sender_problem(sender: str) -> str | None:
             f"sender {sender!r} would be sent as a name: leave the sender empty (`--sender default`)"
             " to send from [gateway] default_sender"
         )
+    if odd := "".join(dict.fromkeys(ch for ch in sender if ch.isdigit() and not ch.isascii())):
+        return _odd_digits(sender, odd)
     if (
         _NUMBER_TYPED_SPACED.fullmatch(sender)
         and not is_number_sender(sender)
@@ -74,3 +76,19 @@ def sender_problem(sender: str) -> str | None:
             f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
         )
     return None
+
+
+def _odd_digits(sender: str, odd: str) -> str:
+    """Digits of another script (٦٠١, ６０１) or superscripts (¹²³): an SMSC's address fields hold
+    ASCII only, so every SMS of the account failed as malformed. Refused rather than read as 0-9,
+    since the config and `install-service` must say the same as the CLI and the panel; the 0-9 form
+    is offered where the digits are decimal ones, read by phonenumbers as `optout add` reads them."""
+    why = f"sender {sender!r} holds digits other than 0-9 ({odd}), which an SMSC cannot send"
+    if not all(ch.isdecimal() for ch in odd):  # ¹ or ① is no digit anyone means in a number
+        return f"{why}: write the sender with 0-9"
+    from phonenumbers import normalize_digits_only
+
+    plain = "".join(normalize_digits_only(ch) if ch.isdecimal() else ch for ch in sender)
+    if _NUMBER_TYPED_SPACED.fullmatch(plain):  # as the number check would then ask: digits only
+        plain = "+" * plain.startswith("+") + normalize_digits_only(plain)
+    return f"{why}: write {plain!r}"

@@ -30,14 +30,26 @@ def add_user_commands(user_subparsers: Any) -> None:
 
 
 def read_new_password(stdin: TextIO | None = None) -> str:
-    """The new password: prompted twice on a terminal, else the first line of stdin."""
+    """The new password: prompted twice on a terminal, else the first line of stdin.
+
+    Run from cron or a unit with standard input closed, Python has no sys.stdin at all: that, and
+    an input that cannot be read (opened for writing only), is said as the ValueError the caller
+    refuses with, not a traceback."""
     stream = stdin if stdin is not None else sys.stdin
-    if stream.isatty():
-        first = getpass.getpass("New password: ")
-        if getpass.getpass("Repeat new password: ") != first:
-            raise ValueError("the two passwords differ")
-        return first
-    return stream.readline().rstrip("\r\n")
+    if stream is None:
+        raise ValueError(
+            "standard input is closed: type the password on a terminal, or give it as one line on"
+            " stdin (e.g. from a file only you can read: `smsgw user passwd EMAIL < FILE`)"
+        )
+    try:
+        if stream.isatty():
+            first = getpass.getpass("New password: ")
+            if getpass.getpass("Repeat new password: ") != first:
+                raise ValueError("the two passwords differ")
+            return first
+        return stream.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read the password from standard input: {exc.strerror or exc}") from exc
 
 
 def _refuse(message: str) -> int:

@@ -40,13 +40,23 @@ def _sender(cfg: Config, given: str | None) -> str:
 def _typed_number(typed: str) -> str:
     """The number as staff write it (`+48 601 123 461`, `601-123-461`, `(22) 555.01.02`) with the
     separators mail takes in a local part (`addressing.SEPARATORS`) dropped: the digits, `+` first
-    when given. Which numbers exist is the gateway's to say, at RCPT, as for any mail."""
+    when given. Which numbers exist is the gateway's to say, at RCPT, as for any mail.
+
+    Digits of another script (٦٠١…) are read as 0-9 by phonenumbers, as `optout add` and `phone show`
+    read them: sent as typed they stopped the mail itself ("'ascii' codec can't encode"), the number
+    unnamed. Superscripts are no decimal digits there and are refused here."""
+    from phonenumbers import normalize_digits_only
+
     from gateway.smtp.addressing import SEPARATORS
 
     digits = SEPARATORS.sub("", typed)
     if not re.fullmatch(r"\+?\d+", digits):
         raise CliError(f"{typed!r} is not a phone number (e.g. +48601123456)", EXIT_USAGE)
-    return digits
+    if digits.isascii():
+        return digits
+    plain = "+" * digits.startswith("+") + normalize_digits_only(digits)
+    print(f"{typed} read as {plain}")
+    return plain
 
 
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
