@@ -44,6 +44,7 @@ from gateway.cli.common import (
     refuse_root_in_service_dir,
     use_database,
 )
+from gateway.cli.daemonfiles import daemon_file
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -79,7 +80,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     refuse_lost_wal(source)
     dest, dated = Path(args.path), False
     try:
-        dest, dated = _destination(cfg, dest, str(args.path), source, force=args.force)
+        dest, dated = _destination(cfg, dest, str(args.path), force=args.force)
         refuse_open_directory(cfg, dest.parent)
         for left, pid, size in remove_unfinished(dest, dated=dated):
             why = f"left unfinished by a backup (pid {pid}) no longer running"
@@ -163,7 +164,7 @@ def refuse_lost_wal(db: Path) -> None:
         raise CliError(str(exc), EXIT_CONFIG) from exc
 
 
-def _destination(cfg: Config, dest: Path, given: str, source: Path, *, force: bool) -> tuple[Path, bool]:
+def _destination(cfg: Config, dest: Path, given: str, *, force: bool) -> tuple[Path, bool]:
     """The file the backup goes to, and whether it is a dated name in the directory given."""
     if given.endswith(("/", os.sep)) and not dest.is_dir():
         # Meant as a directory (a cron line's `/var/backups/smsgw/`): written as a file, the next
@@ -177,8 +178,9 @@ def _destination(cfg: Config, dest: Path, given: str, source: Path, *, force: bo
     if not dest.parent.is_dir():
         hint = make_dir(cfg, dest.parent)
         raise CliError(f"directory {dest.parent} does not exist; create it first: {hint}", EXIT_USAGE)
-    if dest.resolve() == source.resolve():
-        raise CliError(f"{dest} is the live database itself; give another path", EXIT_USAGE)
+    if (own := daemon_file(cfg, dest)) is not None:
+        # Even with --force: the copy over the WAL of a running daemon stopped it (`gateway.cli.daemonfiles`).
+        raise CliError(f"{dest} is {own}; a backup is never written there, give another path", EXIT_USAGE)
     if dest.exists() and not force:
         raise CliError(f"{dest} exists; give another path, or --force to replace it")
     return dest, dated

@@ -11,15 +11,18 @@ or `--help` imported most of the daemon (seconds of CPU on a small machine) befo
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+try:  # Ctrl-C while Python still imports (the first half second): exit 130 as `main` does, no traceback
+    import argparse
+    import sys
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import TYPE_CHECKING
 
-from gateway.cli.commands import Commands
-from gateway.cli.common import CliError
+    from gateway.cli.commands import Commands
+    from gateway.cli.common import EXIT_FAILURE, CliError
+    from gateway.cli.mainerrors import file_error, stray_arguments
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -243,29 +246,6 @@ def add_wal_loss_command(sub: argparse._SubParsersAction) -> None:
     ).set_defaults(func=cmd_accept_wal_loss)
 
 
-def stray_arguments(parser: argparse.ArgumentParser, argv: list[str], extras: list[str]) -> str:
-    """The error for arguments no option or place took, with the likely cause when it is one of two:
-    `-c FILE` after the command (only `--config` is read there), or a value with spaces unquoted
-    (`--sender +48 500 100 200` gave `--sender` "+48" and left the rest over)."""
-    lines = [f"unrecognized arguments: {' '.join(extras)}"]
-    command = parser.prog.removeprefix("smsgw").strip() or "COMMAND"
-    if any(x == "-c" or (x.startswith("-c") and not x.startswith("--")) for x in extras):
-        lines.append(
-            f"-c goes before the command: smsgw -c FILE {command} (after it, spell it --config FILE)"
-        )
-    start = next(
-        (i for i in range(len(argv) - len(extras), -1, -1) if argv[i : i + len(extras)] == extras), None
-    )
-    if start is not None and start >= 2 and not any(x.startswith("-") for x in extras):
-        option, value = argv[start - 2], argv[start - 1]
-        action = parser._option_string_actions.get(option)
-        takes_value = action is not None and action.nargs != 0  # `--wait` takes none: no quotes help
-        if takes_value and "=" not in option and not value.startswith("-"):
-            quoted = shlex.quote(" ".join([value, *extras]))
-            lines.append(f"a value with spaces goes in quotes: {option} {quoted}")
-    return "\n".join(lines)
-
-
 # Options whose value may be all dashes: argparse reads `--end-marker ---` as a second option.
 DASH_VALUE_OPTIONS = frozenset({"--end-marker"})
 
@@ -303,6 +283,21 @@ def _status_json_unread(args: argparse.Namespace, error: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in `argv` (default: the process's arguments) and return its exit status.
+
+    Ctrl-C and file errors are caught around the whole run, not only the command's call: a Ctrl-C
+    in the imports before it printed a KeyboardInterrupt traceback, and an OSError no command
+    foresaw (`install-service --root` on a file) a traceback that named the file only at its end."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command's own handling: its imports, the config's reading
+        return 130
+    except OSError as exc:  # a file error no command foresaw: one line naming the file, not a traceback
+        print(f"smsgw: {file_error(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from gateway.tornline import end_torn_line
 
     # Before anything is written: a config warning must not merge with a line a killed run left torn.
@@ -326,14 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contextlib import nullcontext
 
     from gateway import statelock
-    from gateway.cli.common import (
-        EXIT_CONFIG,
-        EXIT_FAILURE,
-        EXIT_USAGE,
-        database_error,
-        find_config,
-        use_zone,
-    )
+    from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, database_error, find_config, use_zone
     from gateway.cli.terminal import Printable
     from gateway.config import ConfigError, load_config
     from gateway.logging import CLI_LOG_LEVEL, cli_console

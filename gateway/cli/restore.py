@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from gateway import statelock
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
+from gateway.cli.daemonfiles import database_file
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -40,8 +41,8 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
     backup, db = Path(args.backup), cfg.db_path
     if not backup.is_file():
         raise CliError(f"backup {backup} does not exist or is not a file", EXIT_USAGE)
-    if backup.resolve() == db.resolve():
-        raise CliError(f"{backup} is the live database itself; give the backup to restore", EXIT_USAGE)
+    if (own := database_file(cfg, backup)) is not None:  # a hard link, or its WAL, too
+        raise CliError(f"{backup} is {own}; give the backup to restore", EXIT_USAGE)
     if not cfg.state_dir.is_dir():
         raise CliError(
             f"state_dir {cfg.state_dir} does not exist (is state_dir right?); create it first"

@@ -11,6 +11,7 @@ packaging and for tests. Whether the service can run the command the unit names 
 from __future__ import annotations
 
 import argparse
+import errno
 import grp
 import json
 import os
@@ -142,6 +143,24 @@ def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
     return True
 
 
+def _not_written(exc: OSError, root: Path) -> str:
+    """An install that could not write one of its files: which, why, and what to do about it."""
+    where = exc.filename or root
+    if exc.errno == errno.EROFS:
+        hint = "it is on a read-only filesystem; give a --root on a writable disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() == 0:
+        hint = "it refuses even root (immutable, or on a read-only mount); give another --root"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "run it as root, or give a --root this user may write in"
+    elif exc.errno == errno.ENOTDIR:
+        hint = "a part of that path is a file, not a directory"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "the disk is full; free space there"
+    else:
+        hint = "check that path"
+    return f"cannot write {where}: {exc.strerror or exc}; {hint}; a file said above as written stays"
+
+
 LOCAL_RELAY = "127.0.0.1:25"
 CAPTURE_DIR = "/var/lib/smsgw/mail"
 
@@ -205,6 +224,10 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
 
     root = args.root or Path("/")
     dry = args.root is not None
+    if dry and root.exists() and not root.is_dir():
+        raise CliError(
+            f"--root {root} is not a directory; give the directory to write the files under", EXIT_USAGE
+        )
     if not dry and os.geteuid() != 0:
         raise CliError(
             "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
@@ -228,35 +251,38 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     _refuse_loops(text, admin)
     _reachable(args.exec or own_command(), dry)
     _ensure_user(args.user, dry)
-    etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
-    config = etc / "config.toml"
-    if _write(config, text, 0o640, keep=not args.force) and args.admin_address is None:
-        print(
-            f"admin_address {admin}: billing summaries, notices and the answers no user gets go there"
-            " (--admin-address to choose)"
+    try:
+        etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
+        config = etc / "config.toml"
+        if _write(config, text, 0o640, keep=not args.force) and args.admin_address is None:
+            print(
+                f"admin_address {admin}: billing summaries, notices and the answers no user gets go there"
+                " (--admin-address to choose)"
+            )
+        (etc / "private").mkdir(parents=True, exist_ok=True)
+        (etc / "private").chmod(0o700)
+        state.mkdir(parents=True, exist_ok=True)
+        state.chmod(0o750)
+        writable = _writable(config, root, args.user, dry)
+        units = root / "etc/systemd/system"
+        _write(
+            units / "smsgw.service",
+            render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user, writable),
+            0o644,
+            keep=False,
         )
-    (etc / "private").mkdir(parents=True, exist_ok=True)
-    (etc / "private").chmod(0o700)
-    state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o750)
-    writable = _writable(config, root, args.user, dry)
-    units = root / "etc/systemd/system"
-    _write(
-        units / "smsgw.service",
-        render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user, writable),
-        0o644,
-        keep=False,
-    )
-    if min(ports) < 1024:
-        _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
-    elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
-        (units / "smsgw.service.d/low-port.conf").unlink()
-        print(f"removed {units / 'smsgw.service.d/low-port.conf'} (no port below 1024)")
-    if not dry:
-        uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
-        os.chown(config, 0, gid)  # the service reads it; only root changes it
-        os.chown(etc, 0, gid)
-        os.chown(state, uid, gid)
+        if min(ports) < 1024:
+            _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
+        elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
+            (units / "smsgw.service.d/low-port.conf").unlink()
+            print(f"removed {units / 'smsgw.service.d/low-port.conf'} (no port below 1024)")
+        if not dry:
+            uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
+            os.chown(config, 0, gid)  # the service reads it; only root changes it
+            os.chown(etc, 0, gid)
+            os.chown(state, uid, gid)
+    except OSError as exc:  # a --root on a read-only disk, or under a file: said, not a traceback
+        raise CliError(_not_written(exc, root)) from None
     to_edit = (
         ["[[smsc]]", "domains"] + ["default_sender"] * bool(sender_note) + ["[mail] relay"] * bool(relay_note)
     )
