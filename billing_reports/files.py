@@ -77,3 +77,34 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# In a month's directory from the start of a run of the whole month until its summary is written.
+# Each file is atomic but a month is many: a run stopped between them (Ctrl-C, a crash of the
+# daemon, a full disk) left some accounts' files new, others old or missing, and no summary or an
+# older one, and `billing list` showed that as a month like any other. Not `.txt`: no account's file
+# (their names never start with `_`), and the panel and `billing list` list only `.txt` files.
+INCOMPLETE = "_incomplete"
+_INCOMPLETE_TEXT = (
+    "A run of the whole month {month} began here and did not finish: the account files may be of two\n"
+    "runs, and the summary missing or older than them. `smsgw billing run --month {month}` writes the\n"
+    "month again (the daemon's scheduled run does too for a month it has not billed yet) and removes\n"
+    "this file once the summary is written.\n"
+)
+
+
+def mark_incomplete(directory: Path, month: str) -> bool:
+    """Mark the month's directory as being written; True when a run before this one left it marked."""
+    before = (directory / INCOMPLETE).exists()
+    write_atomic(directory / INCOMPLETE, [_INCOMPLETE_TEXT.format(month=month).encode()])
+    return before
+
+
+def mark_complete(directory: Path) -> None:
+    """The month's files and its summary are written, all from one snapshot."""
+    (directory / INCOMPLETE).unlink(missing_ok=True)
+    fsync_dir(directory)
+
+
+def is_incomplete(directory: Path) -> bool:
+    return (directory / INCOMPLETE).exists()

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ import structlog
 
 from billing_reports import repo
 from billing_reports.monthly import Month, due_months
-from billing_reports.render import pln
+from billing_reports.render import pln, printable
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import billingwords as w
 from gateway import mailheaders, notify
@@ -163,8 +164,28 @@ def account_mails(
     return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
 
 
-def summary_mail(cfg: Config, files: MonthFiles) -> tuple[str, bytes]:
-    """(sha256 of the summary file, its mail to the operator); no database (runs in a worker thread)."""
+def fate(
+    store: Store, cfg: Config, f: AccountFile, rcpts: list[str] | None, before: str | None = None
+) -> str:
+    """The summary mail's line for one account's file: the addresses `rcpts` it was queued to with
+    the summary, or (None) mailed `before` by an earlier run. Said on the loop (it reads the database)."""
+    lang, name = cfg.gateway.language, printable(f.account)
+    if rcpts is None:
+        at = mailed_at(before or "")
+        tz = ZoneInfo(cfg.gateway.timezone)
+        when = f" ({datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M})" if at is not None else ""
+        return w.BILLING_FATE_BEFORE(lang, account=name, when=when)
+    admin = cfg.mail.admin_address.casefold()
+    theirs = [r for r in rcpts if r.casefold() != admin]
+    if theirs:
+        return w.BILLING_FATE_TO(lang, account=name, to=", ".join(theirs))
+    own = f.account_id is not None and store.accounts.billing_addresses(f.account_id)
+    return (w.BILLING_FATE_OWN if own else w.BILLING_FATE_NOBODY)(lang, account=name)
+
+
+def summary_mail(cfg: Config, files: MonthFiles, fates: list[str]) -> tuple[str, bytes]:
+    """(sha256 of the summary file, its mail to the operator); no database (runs in a worker thread).
+    `fates`: a line per account saying what became of its file (`fate`)."""
     path = files.summary
     assert path is not None
     content = _read_within_limit(path)
@@ -175,7 +196,9 @@ def summary_mail(cfg: Config, files: MonthFiles) -> tuple[str, bytes]:
 
     def text(attached: bool) -> str:
         the_summary = (w.BILLING_SUMMARY_ATTACHED if attached else w.BILLING_SUMMARY_PLAIN)(lang)
-        return w.BILLING_SUMMARY_TEXT(lang, month=files.month, the_summary=the_summary)
+        return w.BILLING_SUMMARY_TEXT(
+            lang, month=files.month, the_summary=the_summary, fates="\n".join(fates)
+        )
 
     return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content)
 
@@ -205,21 +228,25 @@ def queue_mails(
     locked past its busy timeout, a file that cannot be read) leaves a row of every file it mailed."""
     done, at = Queued(), store.clock()
     clashing = clashing_names(store)
+    fates = []
     for f in files.accounts:
         if files.only is not None and f.account != files.only:
             continue
         key = _key(f)
         if not again and (before := mailed(store, files.month, key)) is not None:
             done.held.append((f.account, before))
+            fates.append(fate(store, cfg, f, None, before))
             continue
-        mails = account_mails(cfg, files.month, f, recipients(store, cfg, f), clash=f.account in clashing)
+        rcpts = recipients(store, cfg, f)
+        fates.append(fate(store, cfg, f, rcpts))
+        mails = account_mails(cfg, files.month, f, rcpts, clash=f.account in clashing)
         row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
             done.held.append(("summary", before))
         else:
-            sha, content = summary_mail(cfg, files)
+            sha, content = summary_mail(cfg, files, fates)
             rcpt = cfg.mail.admin_address
             row = None if audit is None else lambda: audit(None, [rcpt])
             done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at, row)
@@ -307,12 +334,17 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     files = await asyncio.to_thread(
         write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
     )
+    if files.redone:
+        log.warning("billing.redone_interrupted", month=str(month))  # a crash mid-run left it half written
     queued, at = 0, store.clock()
     clashing = clashing_names(store)
+    fates = []
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
-        if mailed(store, month, _key(f)) is not None:
+        if (before := mailed(store, month, _key(f))) is not None:
+            fates.append(fate(store, cfg, f, None, before))
             continue  # queued by an earlier run (a crash after it) or by `billing run --send`
         rcpts, clash = recipients(store, cfg, f), f.account in clashing
+        fates.append(fate(store, cfg, f, rcpts))
         built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
         queued += await store.write(
             lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False, at)
@@ -323,7 +355,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         raise MonthIncomplete(files, month_dir(cfg.state_dir, month, cfg.billing_dir))
     if files.accounts and mailed(store, month, "summary") is None:
         # (a month before the first account, a new installation's, is not mailed)
-        sha, summary = await asyncio.to_thread(summary_mail, cfg, files)
+        sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates)
         rcpt = cfg.mail.admin_address
         queued += await store.write(
             lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], False, at)

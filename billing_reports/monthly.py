@@ -85,7 +85,7 @@ class Line(NamedTuple):
     reason: str
     price: int | None
     commission: int | None
-    number: str | None  # the premium number, for the totals per number
+    number: str | None  # the premium number (the totals per number count its premium-MO lines)
     sms: int = 1  # 0 for the late parts of an SMS listed before: its parts and money, not another SMS
 
 
@@ -100,7 +100,9 @@ _MT_STATUS = {
 def _mt(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
     for ts, mid, mail_from, source, recipient, parts, state, reason, answer in rows:
         status = _MT_STATUS.get(state, "pending")
-        if state == "cancelled" and not reason:
+        if state == "cancelled":
+            # The documented reason, whoever cancelled it: a script filtering on `cancelled` found
+            # nothing in the `cancelled by admin` that `queue cancel` stores (the audit trail says who).
             reason = "cancelled"
         if answer is None:
             yield Line(

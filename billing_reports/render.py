@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from billing_reports.monthly import KINDS, MT, PREMIUM_ANSWER, STATUSES, Line, Month
+from billing_reports.monthly import KINDS, MT, PREMIUM_ANSWER, PREMIUM_MO, STATUSES, Line, Month
 
 LAYOUT = 1
 COLUMNS = (
@@ -137,7 +137,9 @@ class Totals:
         self.by_kind[kind].add_counts(status, *counts)
         if kind in USER_KINDS:
             self.by_user.setdefault(party, Sum()).add_counts(status, *counts)
-        if number is not None:
+        if number is not None and kind == PREMIUM_MO:
+            # The paid SMS a number received, as the mobile operator's statement and `premium stats`
+            # count them: the free answer sent from it counted as a third SMS beside two votes.
             self.by_number.setdefault(number, Sum()).add_counts(status, *counts)
 
 

@@ -4,7 +4,9 @@ A file is written to a temporary name in its directory, fsynced, renamed over th
 directory fsynced: a reader (or the mailer) sees the old file or the new one, never a part. Every
 run renders from the store again, so a re-run over unchanged rows rewrites the same bytes; one over
 changed rows of a month already mailed keeps the mailed file aside first (`billing_reports.mailed`), each
-version mailed in a copy of its own. The rows are read on a connection of our own
+version mailed in a copy of its own. A month is many files: its directory holds `files.INCOMPLETE`
+from the start of a run of the whole month until its summary is written, so that a run stopped
+between two files is seen as such and done again. The rows are read on a connection of our own
 (`repo.open_reader`), in whatever thread runs this.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
-from billing_reports.files import write_atomic
+from billing_reports.files import mark_complete, mark_incomplete, write_atomic
 from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_mailed
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
@@ -72,6 +74,7 @@ class MonthFiles:
     only: str | None = None  # the account a run was for (the summary written with it is not mailed)
     # A file written with other bytes than the ones mailed, and where the mailed one is kept.
     kept: dict[Path, Path] = field(default_factory=dict)
+    redone: bool = False  # a run before this one was stopped partway through the month (`INCOMPLETE`)
 
 
 class MonthIncomplete(OSError):
@@ -245,6 +248,10 @@ def write_month(
                 f"{', '.join(str(p) for p in kept)}: written before the retention purge deleted detail rows"
                 f" of {month}; kept as they are (move them away first to write the shorter ones)"
             )
+        # The month is whole once its summary is written; until then its directory says it is not.
+        # Written first, through the checks of the directory (`files.safe_dir`): a directory they
+        # refuse stops the run here, before any account's file.
+        redone = mark_incomplete(directory, str(month)) if with_summary else False
         summed = []  # every account of the summary
         written = []  # the files written
         failed = []
@@ -273,7 +280,7 @@ def write_month(
         summary = None
         if failed:
             conn.execute("COMMIT")
-            files = MonthFiles(month, done, None, failed, account, kept)
+            files = MonthFiles(month, done, None, failed, account, kept, redone)
             if keep_going:
                 return files
             raise MonthIncomplete(files, directory, summary=with_summary)
@@ -292,8 +299,9 @@ def write_month(
             write_atomic(summary, [data])
             sha = hashlib.sha256(data).hexdigest()
             settle_mailed(summary, mark, sha, made, tz, kept, file_sha256, dirs)
+            mark_complete(directory)
         conn.execute("COMMIT")
-        return MonthFiles(month, done, summary, only=account, kept=kept)
+        return MonthFiles(month, done, summary, only=account, kept=kept, redone=redone)
     finally:
         conn.close()
 

@@ -34,11 +34,28 @@ BILLING_FILE = Phrase(
     "{the_file} zawiera każdy SMS, pola rozdzielone tabulatorami (UTF-8); ostatni\n"
     "wiersz podaje liczbę wierszy SMS-ów i sumę SHA-256 całej treści przed nim.\n",
 )
+# What became of each account's file when the summary was queued: "were mailed to each account's
+# billing addresses" was said when most accounts had none (and got nothing), and before any mail left.
 BILLING_SUMMARY_TEXT = Phrase(
-    "The billing files of {month} were mailed to each account's billing addresses and to you, one"
-    " mail per account.\n{the_summary} has a line per account.\n",
-    "Pliki rozliczeniowe za {month} wysłano na adresy rozliczeniowe każdego konta oraz do"
-    " operatora, po jednej wiadomości na konto.\n{the_summary} ma po jednym wierszu na konto.\n",
+    "The billing files of {month}, one mail per account, as queued for sending with this one:\n"
+    "{fates}\n{the_summary} has a line per account.\n",
+    "Pliki rozliczeniowe za {month}, po jednej wiadomości na konto, tak jak wstawiono je do kolejki"
+    " wysyłki razem z tą:\n{fates}\n{the_summary} ma po jednym wierszu na konto.\n",
+)
+BILLING_FATE_TO = Phrase(
+    "- {account}: queued to {to} and to you", "- {account}: do wysłania na {to} i do operatora"
+)
+BILLING_FATE_OWN = Phrase(
+    "- {account}: queued to you (its only billing address)",
+    "- {account}: do wysłania do operatora (jego jedyny adres rozliczeniowy)",
+)
+BILLING_FATE_NOBODY = Phrase(
+    "- {account}: no billing address: queued to you only, the account gets no mail",
+    "- {account}: brak adresu rozliczeniowego: do wysłania tylko do operatora, konto nie dostaje pliku",
+)
+BILLING_FATE_BEFORE = Phrase(
+    "- {account}: mailed before{when}, not queued again",
+    "- {account}: wysłany wcześniej{when}, nie wysyłany ponownie",
 )
 BILLING_SUMMARY_ATTACHED = Phrase("The attached summary", "Załączone podsumowanie")
 BILLING_SUMMARY_PLAIN = Phrase("The summary", "Podsumowanie")

@@ -60,11 +60,18 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
             await asyncio.to_thread(main, [*c, "account", "set", "acme", "--billing-to", "billing@acme.pl"])
             == 0
         )
-        # MT: delivered, failed by the SMSC (a number ending 13), and one with no route (expires).
-        for to in ("601123456", "601123413", "+447911123456"):
+        # MT: delivered, failed by the SMSC (a number ending 13), one with no route (expires), and
+        # one with no route that the administrator cancels (`queue cancel` stores "cancelled by admin").
+        for to in ("601123456", "601123413", "+447911123456", "+447911123457"):
             assert (await gw.send(mail(f"{to}@{DOMAIN}", body=f"to {to}"))).error is None
         await gw.until(lambda: db.execute("SELECT COUNT(*) FROM messages WHERE state IN "
                                           "('delivered','failed')").fetchone()[0] == 2)  # fmt: skip
+        (held,) = db.execute("SELECT id FROM messages WHERE recipient = '+447911123457'").fetchone()
+        assert await asyncio.to_thread(main, [*c, "queue", "cancel", str(held)]) == 0
+        await gw.until(lambda: db.execute("SELECT state FROM messages WHERE id = ?", (held,)).fetchone()
+                       == ("cancelled",))  # fmt: skip
+        # An account with no billing address: its file goes to the operator alone.
+        await gw.store.write(lambda: gw.store.accounts.add_account("beta"))
         # A two-way reply from the phone to the account's number.
         mo = {"op": "mo", "source": PHONE, "destination": "+48100200300", "text": "Tak, dzięki"}
         assert (await send_command("127.0.0.1", control, mo))["ok"]
@@ -103,11 +110,19 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
         assert await job.run_due(gw.store, cfg) == [Month(2026, 3)]  # type: ignore[arg-type]
         billing = lambda: [(r, parsed(raw)) for _, r, raw in sink.messages  # noqa: E731
                            if str(parsed(raw)["Subject"]).startswith("SMS billing 2026-03")]  # fmt: skip
-        await gw.until(lambda: len(billing()) == 3)
+        await gw.until(lambda: len(billing()) == 4)
         admin = cfg.mail.admin_address  # type: ignore[attr-defined]
         assert sorted(r[0] for r, _ in billing()) == sorted(
-            ["billing@acme.pl", admin, admin]
-        )  # file ×2, summary
+            ["billing@acme.pl", admin, admin, admin]
+        )  # acme's file ×2, beta's, summary
+        # The summary mail says what became of each account's file, as it was when queued: acme's
+        # went to its billing address, beta has none (it said "were mailed to each account's billing
+        # addresses", and before any of them had left).
+        summary = next(m for _, m in billing() if "summary" in str(m["Subject"]))
+        words = summary.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert "- acme: queued to billing@acme.pl and to you\n" in words
+        assert "- beta: no billing address: queued to you only, the account gets no mail\n" in words
+        assert "were mailed" not in words
         to_acme = next(m for r, m in billing() if r == ["billing@acme.pl"])
         attachment = next(to_acme.iter_attachments())
         assert attachment.get_content_type() == "text/plain" and attachment.get_content_charset() == "utf-8"
@@ -117,7 +132,7 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
 
         # Every SMS once, against the store.
         kinds = [r["kind"] for r in f.sms]
-        assert sorted(kinds) == sorted(["MT", "MT", "MT", "MO-reply", "premium-MO", "premium-answer"])
+        assert sorted(kinds) == sorted(["MT"] * 4 + ["MO-reply", "premium-MO", "premium-answer"])
         store_mt = db.execute(
             "SELECT COUNT(*) FROM messages m WHERE m.id NOT IN (SELECT message_id FROM premium_answers"
             " WHERE message_id IS NOT NULL)"
@@ -127,6 +142,9 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
         assert statuses[("MT", "+48601123456")] == "delivered"
         assert statuses[("MT", "+48601123413")] == "failed"
         assert statuses[("MT", "+447911123456")] == "expired"
+        # The reason the README documents, whoever cancelled it (the audit trail says who).
+        cancelled = next(r for r in f.sms if r["to"] == "+447911123457")
+        assert (cancelled["status"], cancelled["reason"]) == ("failed", "cancelled")
         assert statuses[("MO-reply", "+48100200300")] == "delivered"
         assert statuses[("premium-MO", "7355")] == "delivered"
         assert statuses[("premium-answer", "+48601999888")] == "delivered"
@@ -134,9 +152,14 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
         total = f.totals[("all", "-")]
         assert (grosze(total["price_pln"]), grosze(total["commission_pln"])) == (price, commission)
         assert grosze(f.totals[("number", "7355")]["price_pln"]) == price and price > 0
+        # The number's total counts the paid SMS it received, as the operator and `premium stats`
+        # do: the free answer sent from it is no SMS of the number (it made 2 SMS of 1 vote).
+        number, premium_kind = f.totals[("number", "7355")], f.totals[("kind", "premium-MO")]
+        assert (number["sms"], number["parts"], number["delivered"]) == ("1", "1", "1")
+        assert number == premium_kind | {"group": "number", "key": "7355"}
         assert int(total["sms"]) == len(f.sms)
         assert int(f.totals[("user", STAFF)]["sms"]) == store_mt
-        assert int(f.totals[("kind", "MT")]["failed"]) == 1
+        assert int(f.totals[("kind", "MT")]["failed"]) == 2  # the SMSC's refusal, the cancelled one
         assert int(f.totals[("kind", "MT")]["expired"]) == 1
         times = [(r["date"], r["time"]) for r in f.sms]
         assert times == sorted(times)
@@ -146,7 +169,8 @@ async def test_a_month_of_real_traffic_billed_and_read_back(tmp_path: Path) -> N
         assert await job.run_due(gw.store, cfg) == []  # type: ignore[arg-type]
         assert (cfg.state_dir / "billing" / "2026-03" / "acme.txt").read_bytes() == data  # type: ignore[attr-defined]
         # A notice of the month's failures may still be on its way to the sink: it is no billing mail.
-        unsent = "SELECT COUNT(*) FROM outbox WHERE state != 'sent'"
-        await gw.until(lambda: db.execute(unsent).fetchone()[0] == 0)
-        assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'billing'").fetchone()[0] == 3
-        assert len(billing()) == 3 and len(sink.messages) >= count
+        # (The cancel's notice, queued by the command at the real time, is due later than this clock.)
+        unsent = "SELECT COUNT(*) FROM outbox WHERE state != 'sent' AND next_attempt_at <= ?"
+        await gw.until(lambda: db.execute(unsent, (now[0],)).fetchone()[0] == 0)
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'billing'").fetchone()[0] == 4
+        assert len(billing()) == 4 and len(sink.messages) >= count

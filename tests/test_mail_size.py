@@ -154,6 +154,6 @@ def test_a_billing_file_too_big_for_a_mail_is_named_by_where_it_lies(
         assert f"It is too big to attach ({size:,} bytes;" in text and f"on the gateway at {f.path}" in text
         assert message_from_bytes(mail, policy=policy.default)["Auto-Submitted"] == "auto-generated"
     monkeypatch.setattr(job, "MAIL_SIZE_LIMIT", 100)
-    _sha, summary = job.summary_mail(cfg, files)
+    _sha, summary = job.summary_mail(cfg, files, [])
     assert attachments(summary) == [] and "The summary has a line per account" in text_of(summary)
     assert f"on the gateway at {files.summary}" in text_of(summary)

@@ -98,11 +98,17 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         files = write_month(
             cfg.db_path, cfg.state_dir, month, tz, account=args.account, billing_dir=cfg.billing_dir
         )
+    except KeyboardInterrupt:
+        # Exit 130 as for any Ctrl-C, but not in silence: some files are new, some not, no summary.
+        print(_interrupted(cfg, month), file=sys.stderr)
+        raise
     except (LookupError, ArchiveKept) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
         where = exc.filename or cfg.billing_dir
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
+    if files.redone:
+        print(f"{month}: a run before this one stopped partway; every file of the month was written again")
     for f in files.accounts:
         s = f.sums
         print(f"{f.path}: {s.sms} SMS, {s.parts} part(s), premium {pln(s.price)} PLN")
@@ -147,6 +153,20 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_FAILURE if done.held else 0
 
 
+def _interrupted(cfg: Config, month: Month) -> str:
+    from billing_reports.files import is_incomplete
+    from billing_reports.writer import month_dir
+
+    directory = month_dir(cfg.state_dir, month, cfg.billing_dir)
+    if not is_incomplete(directory):  # a run of one account, or stopped before it began
+        return f"smsgw: interrupted: the billing files of {month} written so far stay as they are"
+    return (
+        f"smsgw: interrupted: {month} is incomplete in {directory} (some account files are from this"
+        f" run, some older or missing, and the summary is not written); `smsgw billing run --month {month}`"
+        " writes it again"
+    )
+
+
 def _send_row(store: Store, month: Month, again: bool) -> job.Audit:
     """The row of each file a `--send` mails, written with its mails: who mailed which account's
     money file (or the month's summary), of which month, to which addresses. One row per file, on
@@ -164,6 +184,7 @@ def _send_row(store: Store, month: Month, again: bool) -> job.Audit:
 
 
 def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports.files import is_incomplete
     from billing_reports.writer import SUMMARY, month_dir, months
 
     written = months(cfg.billing_dir)
@@ -172,7 +193,16 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
     for month in written:
         d = month_dir(cfg.state_dir, month, cfg.billing_dir)
         names = sorted(p.name for p in d.glob("*.txt") if p.name != SUMMARY)
-        print(f"{d.name}: {len(names)} account file(s){' + summary' if (d / SUMMARY).exists() else ''}")
+        summary = " + summary" if (d / SUMMARY).exists() else ""
+        if is_incomplete(d):
+            # A run stopped partway (Ctrl-C, a crash): its files are not a month to hand on.
+            summary = " + an older summary" if summary else ", no summary"
+            print(
+                f"{d.name}: INCOMPLETE, a run stopped partway: {len(names)} account file(s){summary};"
+                f" `smsgw billing run --month {d.name}` writes it again"
+            )
+        else:
+            print(f"{d.name}: {len(names)} account file(s){summary}")
         for name in names:
             print(f"  {d / name}")
         for copies in sorted((p for p in d.glob("mailed*") if p.is_dir()), key=_mailed_order):
@@ -213,6 +243,14 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
                 f" (`smsgw billing list` shows the files; `smsgw account list` the names){again}"
             )
         raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
+    from billing_reports.files import is_incomplete
+
+    if is_incomplete(path.parent):
+        print(
+            f"smsgw: {path.parent.name} is incomplete (a run stopped partway): this file may not match the"
+            f" others; `smsgw billing run --month {path.parent.name}` writes the month again",
+            file=sys.stderr,
+        )
     with open(path, "rb") as f:
         while chunk := f.read(1 << 16):
             sys.stdout.buffer.write(chunk)
