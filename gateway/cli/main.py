@@ -13,7 +13,11 @@ from __future__ import annotations
 
 try:  # Ctrl-C while Python still imports (the first half second): exit 130 as `main` does, no traceback
     import argparse
+    import signal
     import sys
+
+    if "run" in sys.argv[1:]:  # as `_main` does once the arguments are read, before the imports below:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a HUP in them ended the daemon (status 129)
     from collections.abc import Sequence
     from pathlib import Path
     from typing import TYPE_CHECKING
