@@ -65,6 +65,24 @@ async def test_operator_lists_every_file_and_the_summary(web: WebContext) -> Non
         assert r.status_code == 200 and r.text.startswith("# smsgw billing summary")
 
 
+async def test_a_month_whose_run_stopped_partway_is_listed_incomplete(web: WebContext) -> None:
+    # `billing list` says INCOMPLETE for a month a run left partway (Ctrl-C, the daemon killed);
+    # the panel listed its account files as any month's.
+    from billing_reports.files import mark_incomplete
+
+    ended = web.store.month.previous()  # type: ignore[attr-defined]
+    state = web.config.state_dir
+    shutil.copytree(month_dir(state, web.store.month), month_dir(state, ended))  # type: ignore[attr-defined]
+    mark_incomplete(month_dir(state, ended), str(ended))
+    async with as_user(web, ADMIN) as c:
+        page = (await c.get("/billing")).text
+    rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
+    said = "incomplete: a run stopped partway, the next one writes the month again"
+    marked = f'{ended} <em class="incomplete">{said}</em>'
+    assert marked in rows, list(rows)
+    assert not any("incomplete" in key for key in rows if key.startswith(_month(web)))
+
+
 async def test_billing_download_never_leaves_the_month_directory(web: WebContext, tmp_path: Path) -> None:
     month = _month(web)
     (tmp_path / "secret.txt").write_text("outside the billing directory")

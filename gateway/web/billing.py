@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from billing_reports import repo
+from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month
 from billing_reports.writer import SUMMARY, file_name, month_dir, months
@@ -134,6 +135,8 @@ async def billing(request: Request, who: Who) -> Response:
     for month in reversed(months(web.config.billing_dir)):  # the newest first
         # Written by hand (`billing run`) before the month ended: the month so far, not its bill.
         so_far = month.bounds(tz)[1] > now
+        # A run stopped partway (Ctrl-C, the daemon killed): some accounts' files, no summary yet.
+        incomplete = is_incomplete(month_dir(web.config.state_dir, month, web.config.billing_dir))
         marks = _month_marks(request, month)
         for name in _files(request, who, month):
             size = (month_dir(web.config.state_dir, month, web.config.billing_dir) / name).stat().st_size
@@ -146,6 +149,7 @@ async def billing(request: Request, who: Who) -> Response:
                     "shown": shown,
                     "size": size,
                     "so_far": so_far,
+                    "incomplete": incomplete,
                     "changed": mailed is not None,
                     "mailed_on": _when(mailed.at, tz) if mailed is not None else None,
                     "mailed_copy": mailed is not None and mailed.copy is not None,
