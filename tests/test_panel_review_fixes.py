@@ -136,7 +136,10 @@ async def login_as(base: str, email: str) -> httpx.AsyncClient:
 
 async def set_role(operator: httpx.AsyncClient, email: str, role: str) -> None:
     token = csrf_of((await operator.get("/users")).text)
-    r = await operator.post("/users", data={"csrf": token, "action": "role", "email": email, "role": role})
+    r = await operator.post(
+        "/users",
+        data={"csrf": token, "action": "role", "email": email, "role": role, "current_password": PASSWORD},
+    )
     assert r.status_code == 303, r.text
 
 

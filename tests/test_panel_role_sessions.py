@@ -77,7 +77,10 @@ async def log_in(c: httpx.AsyncClient, email: str) -> str:
 
 
 async def set_role(c: httpx.AsyncClient, csrf: str, email: str, role: str) -> None:
-    r = await c.post("/users", data={"csrf": csrf, "action": "role", "email": email, "role": role})
+    r = await c.post(
+        "/users",
+        data={"csrf": csrf, "action": "role", "email": email, "role": role, "current_password": PASSWORD},
+    )
     assert r.status_code == 303, r.text
 
 

@@ -28,6 +28,7 @@ from tests.web_helpers import (
     ADMIN,
     OPERATOR,
     OTHER_ADMIN,
+    PASSWORD,
     add_mail,
     as_user,
     csrf_of,
@@ -128,7 +129,14 @@ async def test_operator_add_account_takes_networks_split_by_spaces_as_networks(w
         token = csrf_of((await c.get("/operator/accounts")).text)
         nets = "192.0.2.0/24 198.51.100.0/24,10.1.2.3/8"
         r = await c.post(
-            "/operator/accounts", data={"csrf": token, "action": "add", "name": "nets", "networks": nets}
+            "/operator/accounts",
+            data={
+                "csrf": token,
+                "action": "add",
+                "name": "nets",
+                "networks": nets,
+                "current_password": PASSWORD,
+            },
         )
         assert r.status_code == 303, _error(r.text)
     assert web.store.accounts.get_account("nets").networks == (

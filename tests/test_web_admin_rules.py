@@ -115,6 +115,7 @@ async def test_a_new_admin_without_a_password_is_told_to_get_one(web: WebContext
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/users")).text)
         data = {"csrf": token, "action": "role", "email": "carl@rival.example", "role": "admin"}
+        data["current_password"] = PASSWORD  # making an admin needs the acting admin's own
         # anna has a password
         r = await c.post("/users", data={**data, "email": PLAIN}, follow_redirects=True)
         assert r.status_code == 200 and "no password yet" not in r.text
@@ -122,6 +123,7 @@ async def test_a_new_admin_without_a_password_is_told_to_get_one(web: WebContext
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/users")).text)
         data = {"csrf": token, "action": "role", "email": "newbie@acme.example", "role": "admin"}
+        data["current_password"] = PASSWORD
         r = await c.post("/users", data=data, follow_redirects=True)
         assert r.status_code == 200 and "no password yet: they cannot log in until one is set" in r.text
     assert cli("account", "add", "acme")[0] == 0

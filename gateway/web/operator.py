@@ -20,6 +20,7 @@ from gateway.senderrules import sender_problem, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice
+from gateway.web.sudo import SUDO_MINUTES, NeedsPassword, confirm_admin, needs_password
 
 
 async def _page(
@@ -40,6 +41,8 @@ async def _page(
         "accounts": web.store.accounts.list_accounts(),
         "audit": web.repo.audit_log(None, 30),
         "typed": again,
+        "sudo": needs_password(request, who),  # trusting relay networks then asks for the password
+        "sudo_minutes": SUDO_MINUTES,
         "error": error,
         "done": done or notice(request, who),
     }
@@ -74,6 +77,8 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             refusal, carved = network_refusal(store.db.conn, name, nets, "network")
             if refusal is not None:
                 raise Invalid(refusal)
+            if nets:  # a mail server there sends as the account's users: a credential, as a password
+                await confirm_admin(request, who, form, f"trusting relay networks for account {name}")
             acc = await web.change(
                 who,
                 None,
@@ -111,7 +116,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 done = f"account {acc.name} resumed; {released} held message(s) go again"
         else:
             raise Invalid(f"unknown action {action!r}")
-    except (Invalid, Conflict, NotFound, ConfigError) as exc:
+    except (Invalid, NeedsPassword, Conflict, NotFound, ConfigError) as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form)
     return after_post(request, who, done)
 

@@ -21,8 +21,7 @@ from starlette.routing import Route
 
 from acl.accounts import user_address_problem
 from acl.limits import period_keys
-from acl.lockout import Attempt
-from acl.passwords import hash_password, off_loop, verify_password
+from acl.passwords import hash_password, off_loop
 from gateway import tlsrenewal
 from gateway.adminrules import (
     limit_value,
@@ -43,6 +42,14 @@ from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
+from gateway.web.sudo import (
+    FIELD,
+    SUDO_MINUTES,
+    NeedsPassword,
+    check_current_password,
+    confirm_admin,
+    needs_password,
+)
 
 
 class Invalid(ValueError):
@@ -71,27 +78,6 @@ def check_password(password: str) -> str:
     if (problem := password_problem(password)) is not None:
         raise Invalid(problem)
     return password
-
-
-async def check_current_password(request: Request, user: User, given: str) -> None:
-    """Your own new password needs the current one, checked as a login is and counted against the
-    same lockout: the panel left open on a shared PC otherwise gave whoever sat down the owner's
-    panel and submission login for good, and logged the owner out of both."""
-    web = request.app.state.web
-    ip = request.client.host if request.client else None
-    attempt = await web.guard.begin_waiting(ip, user.email)
-    if not isinstance(attempt, Attempt):
-        raise Invalid("too many failed attempts: wait a few minutes, then give your current password")
-    try:
-        if attempt.delay > 0:
-            await asyncio.sleep(attempt.delay)
-        ok = await off_loop(verify_password, given, user.password_hash)
-    except BaseException:
-        web.guard.cancel(attempt)  # as the login: the slot goes back
-        raise
-    web.guard.settle(attempt, ok, known=True)
-    if not ok:
-        raise Invalid("your current password is not right: give it to set a new one")
 
 
 def account_for(request: Request, who: Who, name: str | None) -> Any:
@@ -273,6 +259,8 @@ async def _users_page(
         "users": users,
         "stamps": {u.email: limits_stamp(u) for u in users},
         "typed": again,
+        "sudo": needs_password(request, who),  # credential-making forms then ask for the admin's password
+        "sudo_minutes": SUDO_MINUTES,
         "error": error,
         "done": done or notice(request, who),
     }
@@ -332,8 +320,13 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 done = await save_limits(web, who, user, form)
             elif action == "password":
                 password = check_password(str(form.get("password", "")))
-                if user.id == who.user.id:
-                    await check_current_password(request, user, str(form.get("current_password", "")))
+                if user.id == who.user.id:  # always, as it was: the window does not stand in for it
+                    wrong = "your current password is not right: give it to set a new one"
+                    await check_current_password(request, user, str(form.get(FIELD, "")), wrong)
+                    if who.session is not None:  # it is the admin's password too: no need to ask again
+                        web.sessions.confirm(who.session)
+                else:  # a password the acting admin chose lets them log in as `email`
+                    await confirm_admin(request, who, form, f"setting the password of {email}")
                 digest = await off_loop(hash_password, password)
                 await web.change(
                     who,
@@ -356,6 +349,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     raise Forbidden("only an operator grants or takes the operator role")
                 if user.id == who.user.id:
                     raise Invalid("you cannot change your own role")
+                if role in ("admin", "operator") and role != user.role:
+                    await confirm_admin(request, who, form, f"making {email} {role}")
                 await web.change(
                     who,
                     user.account_id,
@@ -372,7 +367,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 raise Invalid(f"unknown action {action!r}")
     except StaleLimits as exc:
         return await _users_page(request, who, error=str(exc), status=409, typed=exc.form)
-    except (Invalid, Conflict, NotFound) as exc:
+    except (Invalid, NeedsPassword, Conflict, NotFound) as exc:
         return await _users_page(request, who, error=str(exc), status=400, typed=form)
     return after_post(request, who, done)
 

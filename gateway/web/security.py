@@ -44,6 +44,9 @@ MAX_PER_LOGIN = 20
 # A panel left open on a shared PC logs out after this long without a request. `[web] session_hours`
 # stays the most any session lasts, however busy. (Proposed as `[web] idle_minutes`.)
 IDLE_MINUTES = 30
+# A credential-making action (a new login, admin or operator, or another's password) needs the admin's
+# own password, unless the session gave it this recently (gateway/web/sudo.py): GitHub's "sudo mode".
+SUDO_MINUTES = 10
 # What a session remembers of its saves, for the page each one redirects to (reloaded, or reached
 # again with Back): a few of the latest, the oldest forgotten first.
 MAX_NOTICES = 8
@@ -76,6 +79,7 @@ class Session:
     seen: float  # the last request: idle past `Sessions.idle`, it ends
     role_key: str | None  # the user's `role_key` at login: a change of role since ends the session
     notices: dict[str, str] = field(default_factory=dict)  # `?done=` key -> what a save did
+    confirmed_at: float | None = None  # when the admin last gave their own password in this session
 
     def current(self, user: User) -> bool:
         """Still the password and the role the session was opened with: a new password ends every
@@ -191,6 +195,17 @@ class Sessions:
         for token in tokens:
             self.end(token)
         return len(tokens)
+
+    def confirm(self, session: Session) -> None:
+        """The admin just gave their own password: credential-making actions need it again only
+        `SUDO_MINUTES` from now. Kept here, server-side, where the client cannot set it."""
+        session.confirmed_at = self.clock()
+
+    def confirmed(self, session: Session | None) -> bool:
+        """Whether `session` gave its admin's password within the last `SUDO_MINUTES`."""
+        if session is None or session.confirmed_at is None:
+            return False
+        return 0 <= self.clock() - session.confirmed_at < SUDO_MINUTES * 60
 
     def keep(self, token: str | None, password_hash: str | None) -> None:
         """This session stays open across its own user's new password (the others' end)."""
