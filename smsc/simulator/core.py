@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from smsc.base import ReportStatus
+from smsc.simulator import heldmo
 from smsc.simulator.owed import Owed, OwedReports, owed_path
 from smsc.simulator.partlog import PartLog, answer_numbers, part_record
 from smsc.simulator.submitted import SimSession, SubmittedSms, SubmitVerdict
@@ -109,6 +110,14 @@ class SimulatorCore:
         for item in held:
             self._held.remove(item)
             self._spawn(self._deliver_held(s, item[2]))
+        if any(item[2][0] == "mo" for item in held):
+            self._keep_held_mos()
+
+    def _keep_held_mos(self) -> None:
+        """The held MOs on disk (`heldmo`), once `resume` made this run the one keeping files."""
+        if self.owed is not None:
+            mos = [[h[0], *h[2][1:]] for h in self._held if h[2][0] == "mo"]
+            heldmo.save(heldmo.held_path(self.log_path), mos)
 
     def unregister(self, s: SimSession) -> None:
         if s in self._sessions:
@@ -189,6 +198,7 @@ class SimulatorCore:
         if s is None:
             # With its segments as asked: a held 2-part MO came as 3 (the default cut) after the login.
             self._held.append((protocol, None, ("mo", source, destination, text, parts, shuffle)))
+            self._keep_held_mos()
             log.info("sim.mo_held", source=source, destination=destination)
             return 0
         if parts is None and not shuffle:
@@ -306,6 +316,9 @@ class SimulatorCore:
         if earlier is None:
             return
         self.owed, now = kept, self._now()
+        for protocol, *mo in heldmo.load(heldmo.held_path(self.log_path)):
+            self._held.append((protocol, None, ("mo", *mo)))
+            log.info("sim.mo_held_resumed", source=mo[0], destination=mo[1])
         for owed in earlier:
             mid = owed.message_id
             self._messages[mid] = _Sent(owed.protocol, owed.system_id, owed.source, owed.destination,
