@@ -46,6 +46,8 @@ CALENDAR_ANSWER = "text of a meeting answer or cancellation not sent"
 _PHRASE_SHOWN = 40  # the start of a long phrase names it; the reply line is bounded
 ONLY_ATTACHMENTS_REPLY = replies.ONLY_ATTACHMENTS
 ENCRYPTED_REPLY = replies.ENCRYPTED
+RIGHTS_PROTECTED_REPLY = replies.RIGHTS_PROTECTED
+SIGNED_OPAQUE_REPLY = replies.SIGNED_OPAQUE
 UNREADABLE_REPLY = replies.UNREADABLE
 
 _MAX_BODY = 100_000  # characters handed to cutting; ten SMS hold about 1,600
@@ -156,7 +158,8 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         own_address=opts.own_address,
         headers=heads,  # its `first_headers`
     )
-    cleaned = clean_body(body_text, opts.end_marker, opts.cut_from)
+    meeting = invite(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
+    cleaned = clean_body(body_text, opts.end_marker, opts.cut_from, invitation=meeting is not None)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
@@ -168,7 +171,6 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         # what was written; a body with no subject above it may be the message, and stays.
         kept = ""
         removed.append(SIGNATURE)
-    meeting = invite(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
     if meeting is not None:
         kept = _with_invite(kept, meeting, shown_topic)
     elif kept and shown_topic and ctx.calendars and answers_invitation(ctx.calendars[0], ctx.fallbacks):
@@ -183,8 +185,13 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         removed.append(f"subject cut to {opts.subject_max} characters")
     text = opts.separator.join(p for p in (short, kept) if p)
     encrypted = (ctx.encrypted and not kept) or "-----BEGIN PGP MESSAGE-----" in body_text
+    rights = ctx.rights_protected or heads.get("content-class", "").strip().lower() == "rpmsg.message"
+    if automatic is None and rights:
+        raise IntakeRefused(RIGHTS_PROTECTED_REPLY)  # its text says only that a protected mail was sent
     if automatic is None and encrypted:
         raise IntakeRefused(ENCRYPTED_REPLY)  # sending only the subject would hide that the body was lost
+    if automatic is None and ctx.opaque_signed and not kept:
+        raise IntakeRefused(SIGNED_OPAQUE_REPLY)
     if not text and automatic is None:
         if visible(body_text):
             if cleaned.all_below_cut is not None and not cleaned.all_below_end:

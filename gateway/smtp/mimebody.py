@@ -46,6 +46,12 @@ class BodyContext:
     enclosed: list[Message] = field(default_factory=list)
     attachments: int = 0
     encrypted: bool = False
+    # S/MIME signed with the text inside the signature (`smime-type=signed-data`, Outlook without "Send
+    # clear text signed message"): no library the gateway has reads a CMS SignedData's content.
+    opaque_signed: bool = False
+    # Outlook's rights-protected mail (Encrypt, Do Not Forward; Microsoft Purview): the text beside
+    # the message.rpmsg attachment only says that a protected message was sent.
+    rights_protected: bool = False
     # Inline text/calendar parts (an Outlook or Google invitation): their source is no text for a
     # phone, but the time and place they hold are what the invitation is for.
     calendars: list[Message] = field(default_factory=list)
@@ -81,11 +87,19 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or _filename(part) == "winmail.dat":
         ctx.tnef.append(part)
         return None
-    if (
-        ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime")
-        or ctype == "application/pgp-encrypted"
-    ):
+    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        if _smime_signed(part):
+            ctx.opaque_signed = True
+        else:
+            ctx.encrypted = True
+        return None
+    if ctype == "application/pgp-encrypted":
         ctx.encrypted = True
+        return None
+    if ctype == "application/x-microsoft-rpmsg-message" or (
+        ctype == "application/octet-stream" and _filename(part) == "message.rpmsg"
+    ):
+        ctx.rights_protected = True
         return None
     if ctype == "text/calendar" and (depth == 0 or not _is_attachment(part)):
         _note_calendar(part, ctx)  # an .ics file attached to an ordinary mail stays an attachment
@@ -167,6 +181,19 @@ def _salvage(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     return _mixed(parts, ctx, depth)
 
 
+# The object identifier of CMS SignedData (1.2.840.113549.1.7.2, RFC 5652 5.1) as DER writes it.
+_SIGNED_DATA_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
+
+
+def _smime_signed(part: Message) -> bool:
+    """An opaque-signed S/MIME part (RFC 8551 3.5.2): `smime-type=signed-data`, or, from a client
+    that leaves the parameter out, a ContentInfo whose first bytes name SignedData."""
+    kind = str(part.get_param("smime-type", "") or "").strip().lower()
+    if kind:
+        return kind == "signed-data"
+    return _SIGNED_DATA_OID in payload_bytes(part)[:32]
+
+
 def _is_attachment(part: Message) -> bool:
     disposition = str(part.get("content-disposition", "")).split(";")[0].strip().lower()
     return disposition == "attachment" or _filename(part) is not None
@@ -205,6 +232,8 @@ def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     and is text; anything binary stays unsent. A text/* type other than plain is a format with a
     reader of its own (a text/calendar invitation, a vCard): its source is no message for a phone."""
     if msg.get_content_maintype() in ("multipart", "message") or ctx.tnef or ctx.encrypted:
+        return None
+    if ctx.opaque_signed:
         return None
     if msg.get_content_maintype() == "text" and msg.get_content_type() != "text/plain":
         return None

@@ -56,6 +56,18 @@ ONLY_BELOW_END = (
 )
 ONLY_ATTACHMENTS = "554 5.6.0 Message has no text to send (no subject; attachments are not sent as SMS)"
 ENCRYPTED = "554 5.6.0 Encrypted message (S/MIME or PGP) cannot be sent as SMS; send it unencrypted"
+# Outlook's Encrypt / Do Not Forward (Microsoft Purview, IRM): the text is in message.rpmsg, which only
+# the recipient's Microsoft account opens; what stands beside it is a "has sent you a protected
+# message" notice, no text for a phone.
+RIGHTS_PROTECTED = (
+    "554 5.6.0 Rights-protected message (Outlook's Encrypt or Do Not Forward) cannot be read by the"
+    " SMS gateway; send it without protection"
+)
+# Opaque S/MIME signing puts the text inside the signature; the gateway reads clear-signed mail only.
+SIGNED_OPAQUE = (
+    "554 5.6.0 Message signed in a form the SMS gateway cannot read (S/MIME opaque signing); in Outlook"
+    " turn on 'Send clear text signed message', or send it unsigned"
+)
 UNREADABLE = "554 5.6.0 Message could not be read: {}"
 # R-1.4's cap is the gateway's (max_parts), not an account's; what fits depends on the text's alphabet.
 TOO_LONG = (

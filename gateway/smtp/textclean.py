@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
+from gateway.smtp.meetingtext import cut_meeting_text
 from gateway.smtp.quoteheads import attribution_end, header_block_end
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from gateway.smtp.textlinks import outlook_links
@@ -54,7 +55,7 @@ SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
         QUOTED,
         re.compile(
             r"^-{2,}\s*(original message|wiadomość oryginalna|oryginalna wiadomość|ursprüngliche nachricht"
-            r"|message d'origine)\s*-{2,}"
+            r"|message d'origine|original appointment|oryginalny termin)\s*-{2,}"
         ),
     ),
     (
@@ -89,11 +90,14 @@ _IMAGE_REF_INLINE = re.compile(r"(?<![ \t])[ \t]*+\[(?:cid:[^\s\[\]]+|image:[^\[
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite (sub() is slow per match)
 
 
-def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, ...] = ()) -> Cleaned:
+def clean_body(
+    text: str, end_marker: str | None = "END", cut_from: tuple[str, ...] = (), *, invitation: bool = False
+) -> Cleaned:
     """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace.
 
     `cut_from`: the account's phrases (`smsgw account set --cut-from`); the body ends above the first
-    line that starts with one of them."""
+    line that starts with one of them. `invitation`: the mail's calendar part gives the time and
+    place, so Outlook's "When:/Where:" lines above the text go (`gateway.smtp.meetingtext`)."""
     removed: list[str] = []
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
@@ -112,6 +116,7 @@ def clean_body(text: str, end_marker: str | None = "END", cut_from: tuple[str, .
     lines = _unwrap_leading(lines, removed)
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
+    lines = cut_meeting_text(text, lines, removed, invitation=invitation)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
     lines = cut_signature(lines, removed)
