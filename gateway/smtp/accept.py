@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium, wording
 from gateway.config import Config
+from gateway.relaynets import relay_owners
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accountrecord import Account
@@ -25,6 +26,10 @@ from gateway.store.accounts import NotFound, User
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
 from gateway.wording import Language
+
+# A relay mail whose client's network was removed from its account while it was under way; the
+# family of `replies.SENDER_GONE`, which a user removed meanwhile gets.
+NETWORK_GONE = "550 5.7.1 Relay access denied: {ip} no longer allowed to send SMS for this sender's account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,9 @@ class Limits:
     # The parts each of `numbers` gets, in their order (`needed` is their sum): a conversation's
     # phone gets its answer without the subject, fewer parts than the others (compose).
     per_number: tuple[int, ...] = ()
+    # The client address the relay port took the mail from on its network alone (no login): the
+    # accepting write checks that address is still one of the account's (`network_gone`).
+    relay_client: str | None = None
 
     def at(self, now: float) -> Limits:
         """The periods (and the identical texts' day) of `now`, the clock the write stamps the
@@ -195,6 +203,9 @@ def accept_now(
     if acceptance.account_id is not None and acceptance.messages:
         if (suspended := _suspended(store, acceptance.account_id)) is not None:
             return AcceptResult(None, [], refused=suspended)
+        if limits is not None and limits.relay_client is not None:
+            if (gone := network_gone(store, acceptance.account_id, limits.relay_client)) is not None:
+                return AcceptResult(None, [], refused=gone)
     reached = store.queue.reached_before(acceptance.dedup_key)  # read once, for all below
     if limits is not None:
         # A client's retry of a mail taken already is not refused.
@@ -288,6 +299,20 @@ def _suspended(store: Store, account_id: int) -> str | None:
     if not account.suspended_at:
         return None
     return replies.SUSPENDED.format(account.name, account.suspended_reason or "ask your admin")
+
+
+def network_gone(store: Store, account_id: int, client_ip: str) -> str | None:
+    """The refusal of a relay mail whose client address left its account's networks since MAIL, or None.
+
+    MAIL trusts the address by the account's networks, but a session may be past RCPT or mid-DATA
+    when `account set --remove-network` (or the panel) runs: its mail was queued and sent, where
+    the removal promises that address is trusted no more. The same narrowest-network rule as MAIL
+    (`relay_owners`): a narrower network another account added since takes the address from this
+    one. From the settings cache, which a change of networks by any process empties: no statement
+    per mail on a hit."""
+    if account_id in relay_owners(client_ip, store.accounts.all_networks()):
+        return None
+    return NETWORK_GONE.format(ip=client_ip)
 
 
 def _refusal(store: Store, limits: Limits) -> str | None:

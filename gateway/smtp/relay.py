@@ -8,6 +8,7 @@ the client retry, never turn into a bounce or leak internals.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import shlex
 import sqlite3
@@ -324,6 +325,9 @@ class RelayHandler:
             self.refused.data_refused(sender.mail_from, client_ip, built)
             return built
         acceptance, limits, notices, opening = built
+        if limits is not None and not session.authenticated:
+            # Taken on the client's network alone: the write checks it is still the account's.
+            limits = dataclasses.replace(limits, relay_client=client_ip)
         dsnparams.onto_rows(acceptance, envelope.__dict__)
         result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
