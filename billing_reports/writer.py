@@ -203,6 +203,20 @@ def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[st
     )
 
 
+def _written_since(path: Path, notes: tuple[str, ...]) -> bool:
+    """Whether the file already says the purge's note as it stands: written from the rows left now
+    (by a run the admin stopped partway, or a run again), not an archive of rows since deleted. Such
+    files were taken for archives: the month a Ctrl-C left incomplete could never be written whole."""
+    if not notes:
+        return False
+    said = f"# note\t{clean(notes[0])}\n".encode()
+    try:
+        with path.open("rb") as f:
+            return said in f.read(16384)
+    except OSError:
+        return False
+
+
 class ArchiveKept(Exception):
     """The month's files were written while its detail rows still existed: they are the record."""
 
@@ -242,10 +256,14 @@ def write_month(
             raise LookupError(f"no account named {account!r} existed in {month}")
         notes = purge_note(conn, month, tz)
         kept = [directory / file_name(name) for _id, name in chosen if (directory / file_name(name)).exists()]
+        kept = [path for path in kept if not _written_since(path, notes)]
         if notes and kept:
             # R-5.1: files are kept. One written before the purge is complete; a new one would not be.
-            raise ArchiveKept(
-                f"{', '.join(str(p) for p in kept)}: written before the retention purge deleted detail rows"
+            named = ", ".join(str(p) for p in kept[:3]) + (
+                f" and {len(kept) - 3} more" if len(kept) > 3 else ""
+            )
+            raise ArchiveKept(  # a few named: 1,528 paths made one line of 79 KB
+                f"{named}: written before the retention purge deleted detail rows"
                 f" of {month}; kept as they are (move them away first to write the shorter ones)"
             )
         # The month is whole once its summary is written; until then its directory says it is not.

@@ -186,6 +186,15 @@ async def test_purged_detail_is_said_not_hidden(tmp_path: Path) -> None:
     purged = read(path.read_bytes())
     assert purged.sms == [] and "deleted by the retention purge" in purged.notes[0]
     assert purged.header["accepted parts (usage counter)"] == ["3"]
+    # A run of the month after the purge stopped partway (Ctrl-C): its files were taken for archives
+    # and the month, marked incomplete, could never be written whole ("kept as they are").
+    from billing_reports.files import is_incomplete, mark_incomplete
+
+    mark_incomplete(path.parent, "2026-01")
+    (path.parent / "_summary.txt").unlink()
+    write_month(cfg.db_path, cfg.state_dir, Month(2026, 1), TZ)
+    assert not is_incomplete(path.parent) and (path.parent / "_summary.txt").exists()
+    assert read(path.read_bytes()) == purged
 
 
 async def test_the_purge_keeps_a_month_until_it_is_billed(tmp_path: Path) -> None:
