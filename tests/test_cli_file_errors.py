@@ -19,7 +19,7 @@ import pytest
 
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, free_port, mail, send_blocking, unwritable
-from tests.test_process import CLI, ROOT, smsgw, start_daemon, write_config
+from tests.test_process import CLI, ROOT, signalled_at, smsgw, start_daemon, write_config
 
 
 def env() -> dict[str, str]:
@@ -131,23 +131,6 @@ def test_a_file_error_no_command_foresaw_is_one_line_naming_the_file(tmp_path: P
     assert line.startswith("smsgw: /") and line.endswith(": Too many open files"), line
 
 
-# The console script's own lines, with a real SIGINT sent to the process as it starts importing
-# `module`: deterministic, where a Ctrl-C after a delay hits the import window or not.
-INTERRUPTED_AT = """
-import os, signal, sys
-
-class Interrupt:
-    def find_spec(self, name, path=None, target=None):
-        if name == {module!r}:
-            os.kill(os.getpid(), signal.SIGINT)
-        return None
-
-sys.meta_path.insert(0, Interrupt())
-from gateway.cli.main import main
-sys.exit(main())
-"""
-
-
 @pytest.mark.parametrize(
     "module",
     [
@@ -160,8 +143,7 @@ def test_ctrl_c_while_python_still_imports_exits_130_without_a_traceback(tmp_pat
     config = write_config(tmp_path, free_port(), free_port())
     (tmp_path / "state").mkdir()
     Store.open(tmp_path / "state" / "smsgw.db").close()
-    entry = INTERRUPTED_AT.format(module=module)
-    command = [sys.executable, "-c", entry, "--config", str(config), "account", "add", "interrupted"]
+    command = [*signalled_at(module, "SIGINT"), "--config", str(config), "account", "add", "interrupted"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env(), timeout=60)
     assert out.returncode == 130, (out.returncode, out.stderr)
     assert out.stderr == "" and out.stdout == ""

@@ -38,6 +38,29 @@ def smsgw(config: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
     )
 
 
+# The console script's own lines, with a real signal sent to the process as it starts importing
+# `module`: deterministic, where a signal after a delay hits an import window or not.
+_SIGNALLED_AT = """
+import os, signal, sys
+
+class Signal:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            os.kill(os.getpid(), signal.{signal})
+        return None
+
+sys.meta_path.insert(0, Signal())
+from gateway.cli.main import main
+sys.exit(main())
+"""
+
+
+def signalled_at(module: str, signal_name: str) -> list[str]:
+    """The command line of `smsgw` (its arguments to follow) that gets `signal_name` as `module`
+    starts importing."""
+    return [sys.executable, "-c", _SIGNALLED_AT.format(module=module, signal=signal_name)]
+
+
 async def start_daemon(
     config: Path, smtp_port: int, *, env: dict[str, str] | None = None, new_session: bool = False
 ) -> subprocess.Popen[bytes]:

@@ -14,12 +14,11 @@ import errno
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.conftest import config_text, free_port
-from tests.test_process import CLI, ROOT, until_listening
+from tests.test_process import CLI, ROOT, signalled_at, until_listening
 
 
 def _writer_when_read(fifo: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -65,23 +64,6 @@ async def test_a_hup_while_run_reads_its_config_does_not_end_it(tmp_path: Path) 
     assert code == 0, (tmp_path / "daemon.log").read_text()[-2000:]
 
 
-# The console script's lines, with a real SIGHUP sent as `module` starts importing: deterministic,
-# where a HUP after a delay hits the import window or not.
-HUNG_UP_AT = """
-import os, signal, sys
-
-class HangUp:
-    def find_spec(self, name, path=None, target=None):
-        if name == {module!r}:
-            os.kill(os.getpid(), signal.SIGHUP)
-        return None
-
-sys.meta_path.insert(0, HangUp())
-from gateway.cli.main import main
-sys.exit(main())
-"""
-
-
 async def test_a_hup_while_run_still_imports_does_not_end_it(tmp_path: Path) -> None:
     # Ignored once the arguments were parsed: a HUP in the imports before (the first ~0.2 s) ended
     # `smsgw run` with status 129, which systemd takes for a clean stop.
@@ -89,10 +71,9 @@ async def test_a_hup_while_run_still_imports_does_not_end_it(tmp_path: Path) -> 
     config = tmp_path / "config.toml"
     config.write_text(config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port))
     config.chmod(0o640)
-    entry = HUNG_UP_AT.format(module="gateway.cli.commands")
     log = (tmp_path / "daemon.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-c", entry, "--config", str(config), "run", "--json-logs"],
+        [*signalled_at("gateway.cli.commands", "SIGHUP"), "--config", str(config), "run", "--json-logs"],
         cwd=ROOT,
         stdout=log,
         stderr=log,
