@@ -7,21 +7,24 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.store.admin import CANCELLED_BY_ADMIN
+from gateway.store.adminstops import cancel_asked
 from gateway.store.db import ClaimedPart, Store
 from gateway.store.settling import OPTED_OUT
 
-__all__ = ["OPTED_OUT", "claimer"]
+__all__ = ["CANCELLED_BY_ADMIN", "OPTED_OUT", "claimer", "stopped_claimed"]
 
 log = structlog.get_logger(__name__)
 
 
 def claimer(
-    store: Store, end: Callable[[list[ClaimedPart]], None], limit: int, now: float
+    store: Store, end: Callable[[list[ClaimedPart], str, str], None], limit: int, now: float
 ) -> Callable[[], tuple[int, list[ClaimedPart]]]:
-    """The claim to run as a store write: how many parts it took (held or opted-out ones too), and
-    those to send. `end` ends the opted-out parts, all at once (each message settled once, after all
-    its parts: ended one by one, the first settled its message while the others were still
-    `active`, and the bounce said they were being sent), inside the same write."""
+    """The claim to run as a store write: how many parts it took (held, opted-out or cancelled ones
+    too), and those to send. `end(parts, state, reason)` ends the opted-out parts, all at once (each
+    message settled once, after all its parts: ended one by one, the first settled its message while
+    the others were still `active`, and the bounce said they were being sent), inside the same
+    write; and apart from them those an admin's cancel marked while they were claimed before."""
 
     def claim() -> tuple[int, list[ClaimedPart]]:
         parts = store.queue.claim_due(limit, now=now)
@@ -36,19 +39,34 @@ def claimer(
                 log.info("mt.suspended_held", parts=len(held))
                 parts = [p for p in parts if p.id not in held]
         # A STOP that came after the mail was accepted ends every SMS still to go to that phone
-        # (R-2.4): bulk held for quiet hours, retries, parts queued behind a slow link. One look at
-        # the cached list per claim, not one query per part.
-        optouts = store.db.settings.optouts()
-        opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
-        stopped = [p for p in parts if opted_out(p.destination)]
-        stopped += _account_stopped(store, [p for p in parts if p not in stopped])
-        if not stopped:
+        # (R-2.4): bulk held for quiet hours, retries, parts queued behind a slow link.
+        stopped, cancelled = stopped_claimed(store, parts)
+        if cancelled:  # asked while it was claimed before, and put back to the queue since
+            end(cancelled, "cancelled", CANCELLED_BY_ADMIN)
+            log.info("mt.cancelled", parts=[part.id for part in cancelled])
+        if stopped:
+            end(stopped, "failed", OPTED_OUT)
+            log.info("mt.opted_out", parts=[part.id for part in stopped])
+        if not stopped and not cancelled:
             return taken, parts
-        end(stopped)
-        log.info("mt.opted_out", parts=[part.id for part in stopped])
-        return taken, [p for p in parts if p not in stopped]
+        return taken, [p for p in parts if p not in stopped and p not in cancelled]
 
     return claim
+
+
+def stopped_claimed(store: Store, parts: list[ClaimedPart]) -> tuple[list[ClaimedPart], list[ClaimedPart]]:
+    """Of these claimed parts, (those to end as opted out, those an admin's cancel asked to end).
+    At the claim, and again by the dispatcher for what it holds claimed when an admin's change
+    comes (`gateway.suspensions`): the opt-out lists (shared, and the account's own) and a cancel
+    reach a claimed part as a suspension does. One look at the cached list, not one query per part."""
+    if not parts:
+        return [], []
+    optouts = store.db.settings.optouts()
+    opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
+    stopped = [p for p in parts if opted_out(p.destination)]
+    stopped += _account_stopped(store, [p for p in parts if p not in stopped])
+    asked = cancel_asked(store.db.conn, [p.id for p in parts if p not in stopped])
+    return stopped, [p for p in parts if p.id in asked]
 
 
 def _account_stopped(store: Store, parts: list[ClaimedPart]) -> list[ClaimedPart]:

@@ -82,7 +82,7 @@ class Dispatcher:
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
-        self._suspensions = SuspensionWatch(store.policy)
+        self._suspensions = SuspensionWatch(store)  # and opt-outs, cancels
         self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
@@ -126,7 +126,7 @@ class Dispatcher:
                     self._wake.clear()
                     woken = self._woken
                     self._stops = set()
-                    claim = claimer(self.store, self._end_opted_out, limit, now)
+                    claim = claimer(self.store, self._end_claimed, limit, now)
                     taken, claimed = await self.store.write(claim, replayable=True)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
@@ -170,7 +170,7 @@ class Dispatcher:
         place, so the next submit goes out in the same step, with no write or claim before it."""
         if self._stopping or not self._ready:
             return
-        self._withhold_suspended()  # before anything of a just-suspended account goes
+        self._withhold_stopped()  # before anything of a just-suspended account goes
         now = self.clock()
         unsendable: list[ClaimedPart] = []
         if self._windows.capacity() == 0:  # no link is up: back to the queue
@@ -212,25 +212,19 @@ class Dispatcher:
         if len(self._ready) < self._windows.capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 
-    def _withhold_suspended(self) -> frozenset[int] | set[int]:
-        """Take back the claimed parts not yet sent of an account suspended since the last look:
-        they are held as the suspension held the account's waiting parts. Returns their ids."""
-        new = self._suspensions.newly_suspended()
-        if not new or not self._pacing:
+    def _withhold_stopped(self) -> frozenset[int] | set[int]:
+        """Take back the claimed parts not yet sent that an admin's change since the last look stops
+        (`SuspensionWatch.stops`): of an account suspended, held as the suspension held its waiting
+        parts; to a number opted out, ended as the claim ends them; cancelled. Returns their ids."""
+        if not self._pacing:
             return _NONE
-        ids = self.store.policy.claimed_of(new, self._pacing)
-        if not ids:
+        waiting = [*self._ready, *(p for p in self._parts.values() if p.id in self._pacing)]
+        stops = self._suspensions.stops(waiting)
+        if stops is None:
             return _NONE
+        ids = stops.ids()
         self._take_back(ids)
-        log.info("mt.suspended_held", parts=len(ids))
-        store = self.store
-
-        def hold() -> None:
-            held = store.policy.hold_claimed(sorted(ids))
-            for pid in ids - held:  # resumed meanwhile: back to the queue, its turn kept
-                store.queue.release(pid, delay=None, count=False)
-
-        self._background(self._outcomes.write(None, hold))
+        self._background(self._outcomes.write(None, lambda: stops.end(self.store, self._end_claimed)))
         self.wake()
         return ids
 
@@ -245,7 +239,9 @@ class Dispatcher:
             return
         self._take_back(stopped.keys())
         log.info("mt.opted_out", parts=sorted(stopped))
-        self._background(self._outcomes.write(None, lambda: self._end_opted_out(list(stopped.values()))))
+        self._background(
+            self._outcomes.write(None, lambda: self._end_claimed(list(stopped.values()), "failed", OPTED_OUT))
+        )
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
         """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""
@@ -263,9 +259,10 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _end_opted_out(self, parts: list[ClaimedPart]) -> None:
-        """Inside a store write: the parts end, their phone having said STOP (R-2.4), together."""
-        self.on_finished(self._outcomes.final_all(parts, "failed", OPTED_OUT))
+    def _end_claimed(self, parts: list[ClaimedPart], state: str, reason: str) -> None:
+        """Inside a store write: claimed parts that will not be sent end together (their phone said
+        STOP, R-2.4; an admin cancelled them), their senders told."""
+        self.on_finished(self._outcomes.final_all(parts, state, reason))
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in
@@ -293,7 +290,7 @@ class Dispatcher:
         late answer settled it, its account was suspended, or its validity ended while it waited (a window
         of 10 at 0.4/s is 25 s; the SMSC got a validity_period already past: it ends as at the claim)."""
         pacer = self.pacers[name]
-        if part.id in self._withhold_suspended():  # held by that look, not sent
+        if part.id in self._withhold_stopped():  # held by that look, not sent
             pacer.unready()
             return None
         self._pacing.discard(part.id)

@@ -156,25 +156,52 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
     """The sender is told as of any other end (R-8.1): the cancel queues its DSN in the outbox in the
     same transaction (`Notifier`), and the daemon's outbox worker, which looks for other processes'
-    commits, sends it."""
+    commits, sends it.
+
+    A part the running daemon has claimed is the dispatcher's: the cancel asks it (`adminstops`) and
+    waits for its verdict: ended unsent, or on its way to the SMSC, which cannot be called back. Said
+    "nothing cancelled" of a claimed part, the SMS went a moment later; "cancelled" of one already on
+    the wire would be untrue."""
+    import time
+
     from gateway.cli.audit import audited
+    from gateway.cli.common import running_pid
     from gateway.events import Notifier
+    from gateway.store import adminstops
+    from gateway.store.settling import FINAL_PART
 
     store = open_store(cfg, must_exist=True)
+    claimed = "ask" if running_pid(cfg) is not None else "end"  # none: nothing holds them
     try:
         with store.db.transaction():
-            n = store.admin.cancel_message(args.id, tell=Notifier(store, cfg))
-            if n:
-                audited(
-                    store, store.admin.message_info(args.id)["account_id"], "message.cancel", str(args.id)
-                )
+            n = store.admin.cancel_message(args.id, tell=Notifier(store, cfg), claimed=claimed)
+            parts = adminstops.parts_now(store.db.conn, args.id)
+            asked = {seq for seq, _state, ask in parts if ask}
+            if n or asked:
+                account = store.admin.message_info(args.id)["account_id"]
+                audited(store, account, "message.cancel", str(args.id))
     except KeyError as exc:
         raise CliError(f"no message with id {args.id}") from exc
+    deadline = time.monotonic() + adminstops.CANCEL_VERDICT_SECONDS
+    while any(ask for *_, ask in parts) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        parts = adminstops.parts_now(store.db.conn, args.id)
+    if any(seq in asked and state in ("queued", "deferred") for seq, state, _ask in parts):
+        with store.db.transaction():  # put back to the queue meanwhile, not sent: a waiting part now
+            store.admin.cancel_message(args.id, tell=Notifier(store, cfg), claimed=claimed)
+        parts = adminstops.parts_now(store.db.conn, args.id)
+    n += sum(1 for seq, state, _ask in parts if seq in asked and state == "cancelled")
+    said = adminstops.cannot_call_back(parts, len(parts))
     if n == 0:
-        # As `queue retry` says why it sent nothing: the message's state, so the admin need not look.
+        # As `queue retry` says why it sent nothing: the message's state, so the admin need not look;
+        # of one still under way, its parts' (which its state, `queued`, did not say).
         state = store.admin.message_info(args.id)["state"]
+        if said and state not in FINAL_PART:
+            raise CliError(f"message {args.id}: {'; '.join(said)}; nothing cancelled")
         raise CliError(f"message {args.id} is {state}: no part of it waits to be sent; nothing cancelled")
     print(f"message {args.id}: {n} part(s) cancelled")
+    for line in said:
+        print(f"message {args.id}: {line}")
     return 0
 
 

@@ -12,6 +12,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
+from gateway.store import adminstops
 from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.outboxadmin import OutboxAdmin
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
@@ -44,6 +45,8 @@ TEXT_ERASED = "its text was erased at the phone's request"
 # The reason of a message and its parts an admin cancelled (CLI or panel); its bounce says it in words
 # (`gateway.reasons.human_reason`: "cancelled by the administrator").
 CANCELLED_BY_ADMIN = "cancelled by admin"
+# The part states a cancel ends in its own write: a claimed part only with no daemon to hold it.
+_CANCELLABLE = {"ask": "'queued', 'deferred', 'hold'", "end": "'queued', 'deferred', 'hold', 'active'"}
 # An admin's note on a part (hold, cancel) that keeps the note saying its last submit may have reached
 # the phone (`MAYBE_SENT_NOTES`) behind it: a retry then marks its re-send as a possible duplicate, and
 # a held one that expires says that delivery is unknown rather than that it was never sent.
@@ -263,9 +266,16 @@ class AdminRepo(OutboxAdmin):
                 )
         return n
 
-    def cancel_message(self, message_id: int, tell: Callable[[list[Finished]], None] | None = None) -> int:
+    def cancel_message(
+        self, message_id: int, tell: Callable[[list[Finished]], None] | None = None, *, claimed: str = "ask"
+    ) -> int:
         """Admin: end a message's waiting and held parts. A part's maybe-sent note stays behind the
         reason (`_ADMIN_NOTE`), for a retry of the cancelled message.
+
+        Its parts the dispatcher has claimed (`active`) are a running daemon's: `claimed="ask"` marks
+        them for it to end unsent, if they have not reached a link yet (`adminstops.ask_claimed`; the
+        caller waits for its verdict). With no daemon running nothing holds them (`claimed="end"`):
+        they end here, as waiting ones; the start would only have queued them again.
 
         `tell` (the daemon's `gateway.events.Notifier`) is called inside this transaction with the
         message when the cancel finished it, as every other end of a message is told: its DSN is
@@ -282,9 +292,11 @@ class AdminRepo(OutboxAdmin):
                 raise KeyError(message_id)
             n = self.conn.execute(
                 f"UPDATE parts SET state = 'cancelled', done_at = ?, error = {_ADMIN_NOTE}"
-                " WHERE message_id = ? AND state IN ('queued', 'deferred', 'hold')",
+                f" WHERE message_id = ? AND state IN ({_CANCELLABLE[claimed]})",
                 (now, *MAYBE_SENT_NOTES, cancelled, cancelled, message_id),
             ).rowcount
+            if claimed == "ask":
+                adminstops.ask_claimed(self.conn, message_id)
             if n:
                 self.conn.execute(
                     "UPDATE messages SET state = 'cancelled', reason = ?, finished_at = ? WHERE id = ?",

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.adminrules import SQLITE_INT_MAX
+from gateway.store.adminstops import tell_dispatcher
 from gateway.store.policy import LISTED, MADE_ADMINS
 from gateway.web.pages import Invalid, account_for, confirmed
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
@@ -180,9 +181,14 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
             " (to the opt-out list shared by every account)"
         )
         return await _page(request, who, error=error, status=403, number=raw)
+
     # Only this account's SMS stop (the phone's START leaves it, as it leaves any admin's entry).
-    await web.change(
-        who, acc.id, "optout.add", number, lambda: policy.add_account_optout(acc.id, number), changed=bool
-    )
+    def add_own() -> bool:
+        added = policy.add_account_optout(acc.id, number)
+        if added:  # its SMS the dispatcher has claimed stop too, as the shared list's (no trigger here)
+            tell_dispatcher(web.store.db.conn)
+        return added
+
+    await web.change(who, acc.id, "optout.add", number, add_own, changed=bool)
     # One answer whether or not it was listed (on the shared list or this account's).
     return after_post(request, who, f"{number} is on the opt-out list", "/account")

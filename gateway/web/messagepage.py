@@ -6,6 +6,7 @@ actions are the panel's only writes on the queue, and each refusal says what the
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.adminrules import SQLITE_INT_MAX, quiet_held
 from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
 from gateway.smtp.dsnparams import dsn_asked, notices_asked
+from gateway.store import adminstops
 from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 from gateway.store.settling import FINAL_PART
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
@@ -44,7 +46,8 @@ ACTIONS = {
     ),
     "hold": (("queued", "deferred"), "held", "nothing to hold: no part is waiting to be sent"),
     "cancel": (
-        ("queued", "deferred", "hold"),
+        # A claimed part too: the dispatcher drops it if no link has it yet (`adminstops`).
+        ("queued", "deferred", "hold", "active"),
         "cancelled",
         "nothing to cancel: no part is waiting to be sent",
     ),
@@ -107,7 +110,11 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
 
         # The sender is told, as of any other end (R-8.1): the DSN is queued with the cancel.
         tell = Notifier(web.store, web.config)
-        work = lambda: admin.cancel_message(msg["id"], tell=tell)  # noqa: E731
+
+        def work() -> int:  # its waiting parts cancelled, and those claimed asked of the dispatcher
+            n = admin.cancel_message(msg["id"], tell=tell)
+            return n + sum(ask for *_, ask in adminstops.parts_now(web.store.db.conn, msg["id"]))
+
     else:
         raise NotYours
     try:
@@ -127,6 +134,13 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
             f" all the same (`smsgw queue retry {msg['id']} --ignore-expiry`)"
         )
         return web.render(request, "message.html", _page(msg, who, error=error), 409)
+    said: list[str] = []
+    if action == "cancel":  # as `queue cancel`: the dispatcher's verdict on the parts it claimed
+        n, said = await _cancel_verdict(web.store, msg["id"], n)
+        fresh = _message(request, who)
+        if n == 0 and said and fresh["state"] not in FINAL_PART:  # as `queue cancel` says it
+            error = f"nothing cancelled: {'; '.join(said)}"
+            return web.render(request, "message.html", _page(fresh, who, error=error), 409)
     if n == 0:  # said on the page, nothing changed and nothing recorded
         fresh = _message(request, who)
         return web.render(request, "message.html", _page(fresh, who, error=ACTIONS[action][2]), 409)
@@ -140,4 +154,19 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
         # A bulk SMS retried in its account's quiet hours waits for their end, as `queue retry` says.
         goes = datetime.fromtimestamp(held, web.tz)
         done = f"{n} part(s) released then; they go at {goes:%H:%M} (quiet hours)"
+    done += "".join(f"; {line}" for line in said)
     return after_post(request, who, f"{action} asked at {at}: {done}", f"/messages/{msg['id']}")
+
+
+async def _cancel_verdict(store: Any, message_id: int, n: int) -> tuple[int, list[str]]:
+    """(parts cancelled, what is said of those on their way) once the dispatcher has decided on the
+    claimed parts the cancel asked it about (`adminstops`), or `CANCEL_VERDICT_SECONDS` passed."""
+    parts = adminstops.parts_now(store.db.conn, message_id)
+    asked = {seq for seq, _state, ask in parts if ask}
+    deadline = asyncio.get_running_loop().time() + adminstops.CANCEL_VERDICT_SECONDS
+    while any(ask for *_, ask in parts) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        parts = adminstops.parts_now(store.db.conn, message_id)
+    n -= len(asked)
+    n += sum(1 for seq, state, _ask in parts if seq in asked and state == "cancelled")
+    return n, adminstops.cannot_call_back(parts, len(parts))
