@@ -18,7 +18,6 @@ from datetime import datetime, tzinfo
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium, wording
 from gateway.config import Config
-from gateway.relaynets import relay_owners
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
 from gateway.store.accountrecord import Account
@@ -310,7 +309,7 @@ def network_gone(store: Store, account_id: int, client_ip: str) -> str | None:
     (`relay_owners`): a narrower network another account added since takes the address from this
     one. From the settings cache, which a change of networks by any process empties: no statement
     per mail on a hit."""
-    if account_id in relay_owners(client_ip, store.accounts.all_networks()):
+    if account_id in store.accounts.relay_owners(client_ip):
         return None
     return NETWORK_GONE.format(ip=client_ip)
 
@@ -361,6 +360,7 @@ def limits_for(
     now: datetime,
     text_with_subject: str | None = None,
     message_id: str | None = None,
+    relay_client: str | None = None,
 ) -> Limits:
     """The limits that apply to this email, read from the account and user before the transaction."""
     keys = period_keys(now)
@@ -386,4 +386,5 @@ def limits_for(
         message_id=message_id,
         zone=now.tzinfo,
         language=cfg.gateway.language,
+        relay_client=relay_client,
     )

@@ -46,6 +46,7 @@ def compose(
     domains: dict[str, str],
     mailboxes: Sequence[str] = (),
     addresses: Mapping[str, str] | None = None,
+    relay_client: str | None = None,
 ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
     """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
     or the SMTP reply that refuses the mail.
@@ -53,7 +54,8 @@ def compose(
     `mailboxes` are the gateway's own addresses a bounce was sent to (R-1.7): relay.py takes
     them from the empty envelope sender alone, so such a mail is always recorded, never sent.
     `addresses`: each number's RCPT address as given (the first, when two named one number),
-    kept with its SMS for its bounce's Final-Recipient (RFC 3464)."""
+    kept with its SMS for its bounce's Final-Recipient (RFC 3464). `relay_client`: the address the
+    relay port took the mail from on its network alone, which the write checks again (`Limits`)."""
     account = sender.account
     opts = IntakeOptions(
         subject_max=cfg.gateway.subject_max,
@@ -266,6 +268,7 @@ def compose(
         # As the first mail of a conversation went: with its subject (an answer's is dropped).
         text_with_subject=also,
         message_id=mail.message_id,
+        relay_client=relay_client,
     )
     if len(plans) > 1:  # the conversation's phone gets fewer parts than the others
         per_number = tuple(len(m.parts) for m in messages)  # in the order of `numbers`

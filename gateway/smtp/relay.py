@@ -8,7 +8,6 @@ the client retry, never turn into a bounce or leak internals.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import shlex
 import sqlite3
@@ -20,7 +19,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
-from gateway.relaynets import relay_owners
 from gateway.smtp import dsnparams, postmaster, recipients, replies
 from gateway.smtp.addressing import (
     BadNumber,
@@ -84,7 +82,7 @@ class RelayHandler:
             address = ""
         store = self.gate.store
         client_ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        trusted = relay_owners(client_ip, store.accounts.all_networks())  # the narrowest network's
+        trusted = store.accounts.relay_owners(client_ip)  # the narrowest network's
         user, sender = sender_user(address, store.accounts.find_user) if address else (None, "")
         if user is not None and not address.isascii():
             address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
@@ -320,14 +318,13 @@ class RelayHandler:
             domains=envelope.__dict__.get("domains", {}),
             mailboxes=mailboxes,
             addresses=envelope.__dict__.get("addresses", {}),
+            # Taken on the client's network alone: the write checks it is still the account's.
+            relay_client=None if session.authenticated else client_ip,
         )
         if isinstance(built, str):
             self.refused.data_refused(sender.mail_from, client_ip, built)
             return built
         acceptance, limits, notices, opening = built
-        if limits is not None and not session.authenticated:
-            # Taken on the client's network alone: the write checks it is still the account's.
-            limits = dataclasses.replace(limits, relay_client=client_ip)
         dsnparams.onto_rows(acceptance, envelope.__dict__)
         result = await self.gate.writes.accept(acceptance, limits, notices, opening)
         if result.refused:
