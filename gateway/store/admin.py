@@ -19,7 +19,7 @@ from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_
 from gateway.store.records import Finished
 from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient, suspended_account
 from gateway.store.retrystart import ExpiresBeforeRelease, retry_start, text_erased
-from gateway.store.settling import FINAL_PART
+from gateway.store.settling import CANCELLED_BY_ADMIN, FINAL_PART
 
 if TYPE_CHECKING:
     from gateway.store.db import Db
@@ -42,9 +42,6 @@ HELD_UNTIL = (
 # Why a message whose text was erased at the phone's request (`smsgw phone forget`) is not sent
 # again: its parts hold the marker and an empty payload, which would go to that phone, and be billed.
 TEXT_ERASED = "its text was erased at the phone's request"
-# The reason of a message and its parts an admin cancelled (CLI or panel); its bounce says it in words
-# (`gateway.reasons.human_reason`: "cancelled by the administrator").
-CANCELLED_BY_ADMIN = "cancelled by admin"
 # The part states a cancel ends in its own write: a claimed part only with no daemon to hold it.
 _CANCELLABLE = {"ask": "'queued', 'deferred', 'hold'", "end": "'queued', 'deferred', 'hold', 'active'"}
 # An admin's note on a part (hold, cancel) that keeps the note saying its last submit may have reached

@@ -31,6 +31,9 @@ NO_REPORT = "sent; the SMSC sent no delivery report"
 # A part whose number went on the opt-out list (R-2.4: the phone's STOP or an admin) ends so
 # (`gateway.claims`, `gateway.store.stopped`); one of the gateway's own notes a long SMS's reason says
 # once for all its parts (`_all_alike`).
+# The reason of a message and its parts an admin cancelled (CLI or panel); its bounce says it in words
+# (`gateway.reasons.human_reason`: "cancelled by the administrator").
+CANCELLED_BY_ADMIN = "cancelled by admin"
 OPTED_OUT = "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted: not sent"
 
 
@@ -117,9 +120,22 @@ class SettlingRepo(Repository):
                 "SELECT seq, state, error FROM parts WHERE message_id = ? ORDER BY seq", (mid,)
             ).fetchall()
             reasons = [(seq, err) for seq, st, err in rows if st in ("failed", "expired")]
-            reason = _all_alike(rows) or (
-                "; ".join(f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons)
-                or None
+            admin = [(seq, err) for seq, st, err in rows if st == "cancelled" and err == CANCELLED_BY_ADMIN]
+            if not reasons and admin:
+                # Parts the dispatcher had claimed, which an admin's cancel ended before they went: the
+                # message had no reason ("no reason given by the SMSC" in its bounce), and one with a
+                # part delivered read as wholly unsent. A cancel of waiting parts writes it itself.
+                reasons = admin if len(admin) < total else []
+                rows = [r for r in rows if not (r[1] == "cancelled" and r[2] == CANCELLED_BY_ADMIN)]
+            reason = (
+                (CANCELLED_BY_ADMIN if admin and not reasons and not rows else None)
+                or _all_alike(rows)
+                or (
+                    "; ".join(
+                        f"part {seq} of {total}: {err}" if total > 1 else str(err) for seq, err in reasons
+                    )
+                    or None
+                )
             )
             if reason and total > 1:
                 reason += _the_rest(rows)
