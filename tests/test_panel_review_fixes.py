@@ -68,6 +68,11 @@ async def test_a_login_flood_after_the_lock_logs_a_line_a_second_and_counts_the_
             flood = [(await c.post("/login", data=data)).status_code for _ in range(floods)]
             seconds = time.monotonic() - started
             during = len(login_lines(logs))
+            said = sum(
+                e["suppressed"] + (0 if e.get("summary") else 1)
+                for e in login_lines(logs)
+                if e["event"] == "web.login_refused"
+            )
             await asyncio.sleep(1.5)  # quiet for a second: the counts still held are logged
     assert first == 429 and set(flood) == {429}
     lines = login_lines(logs)
@@ -90,7 +95,9 @@ async def test_a_login_flood_after_the_lock_logs_a_line_a_second_and_counts_the_
         == 3
     )
     assert all(e["ip"] == "127.0.0.1" for e in lines)
-    assert any(e.get("summary") for e in refused)
+    # What was still held when the flood ended is said once quiet. (On a slow machine the flood's last
+    # request may have opened a new second itself: then nothing was held, and no summary is due.)
+    assert any(e.get("summary") for e in refused) == (said < floods + 1), (said, refused)
 
 
 # ---- 2. a login longer than any address --------------------------------------------------------
