@@ -183,3 +183,38 @@ async def test_the_panels_cancel_stops_a_claimed_sms_as_the_cli_does(tmp_path: P
         await answer_all(gw, smsc)
         assert number not in [s.destination for s in smsc.received]
         assert message(gw, mid)[0] == "cancelled"
+
+
+def test_with_no_daemon_running_a_cancel_ends_the_parts_a_killed_daemon_had_claimed(tmp_path: Path) -> None:
+    # A daemon killed with a part claimed leaves it `active` until its next start queues it again:
+    # with nothing to hold it, `queue cancel` ends it itself (there was no daemon to ask).
+    from gateway.store.db import Store
+
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=1))
+    db = tmp_path / "state" / "smsgw.db"
+    db.parent.mkdir(parents=True)
+    store = Store.open(db)
+    try:
+        asyncio.run(accept_one(store))
+        (part,) = store.queue.claim_due(10)  # as the killed daemon's dispatcher left it
+    finally:
+        store.close()
+    done = smsgw(config, "queue", "cancel", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "message 1: 1 part(s) cancelled", done.stdout
+    store = Store.open(db)
+    try:
+        row = store.db.conn.execute(
+            "SELECT m.state, m.reason, p.state FROM messages m JOIN parts p"
+        ).fetchone()
+    finally:
+        store.close()
+    assert row == ("cancelled", "cancelled by admin", "cancelled") and part.id == 1
+
+
+async def accept_one(store: object) -> None:
+    from gateway.smtp.accept import accept
+    from tests.test_store import acceptance
+
+    await accept(store, acceptance(["+48601123456"]))  # type: ignore[arg-type]
