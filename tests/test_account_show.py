@@ -9,7 +9,9 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -47,6 +49,7 @@ DEFAULTS = [
     "reply-window-days: default (7)",
     "billing-to: none",
     "users: 0",
+    "used: 0 parts this month, 0 today",
 ]
 
 
@@ -117,8 +120,11 @@ def test_account_show_prints_every_setting_under_the_name_of_its_option(cli: CLI
         "reply-window-days: 2.5",
         "billing-to: a@acme.pl, b@acme.pl",
         "users: 2",
-        "user: anna@acme.example  password not set  monthly-limit 300  daily-limit none",
-        "user: boss@acme.example  password not set  role admin  monthly-limit none  daily-limit 0",
+        "used: 0 parts this month, 0 today (daily limit 0: every mail refused)",
+        "user: anna@acme.example  password not set  monthly-limit 300  daily-limit none"
+        "  used 0 parts this month, 0 today",
+        "user: boss@acme.example  password not set  role admin  monthly-limit none  daily-limit 0"
+        "  used 0 parts this month, 0 today (daily limit 0: every mail refused)",
     ]
     # A fresh account says what applies where nothing was set.
     cli.ok("account", "add", "beta")
@@ -181,9 +187,60 @@ def test_user_list_shows_each_users_limits(cli: CLI) -> None:
     cli.ok("user", "set", "anna@acme.example", "--monthly-limit", "300", "--daily-limit", "20")
     cli.ok("user", "set", "boss@acme.example", "--role", "admin")
     assert cli.ok("user", "list", "--account", "acme") == [
-        "anna@acme.example  account acme  password not set  monthly-limit 300  daily-limit 20",
-        "boss@acme.example  account acme  password not set  role admin  monthly-limit none  daily-limit none",
+        "anna@acme.example  account acme  password not set  monthly-limit 300  daily-limit 20"
+        "  used 0 parts this month, 0 today",
+        "boss@acme.example  account acme  password not set  role admin  monthly-limit none  daily-limit none"
+        "  used 0 parts this month, 0 today",
     ]
+
+
+def test_account_show_says_what_was_sent_against_a_limit_lowered_below_it(cli: CLI, tmp_path: Path) -> None:
+    # A daily limit lowered below what the account had already sent today refuses every mail until
+    # midnight; `account show` printed only the new limit, and the admin could not tell why staff's
+    # mail bounced. The counters are the ones the gateway's acceptance writes (`usage`), read with the
+    # same calendar periods in [gateway] timezone.
+    from acl.limits import period_keys
+
+    cli.ok("account", "add", "acme")
+    cli.ok("user", "add", "anna@acme.example", "--account", "acme")
+    cli.ok("user", "add", "olek@acme.example", "--account", "acme")
+    cli.ok("account", "set", "acme", "--daily-limit", "5", "--monthly-limit", "100")
+    cli.ok("user", "set", "anna@acme.example", "--monthly-limit", "12")
+    cfg = parse_config(cli.path.read_text(), source="test", base_dir=cli.path.parent)
+    for _ in range(2):  # again if the day turned between the write and the show
+        keys = period_keys(datetime.now(ZoneInfo(cfg.gateway.timezone)))
+        store = Store.open(cfg.db_path)
+        try:
+            acme = store.accounts.get_account("acme").id
+            (anna,) = [u.id for u in store.accounts.list_users("acme") if u.email.startswith("anna")]
+        finally:
+            store.close()
+        rows = [
+            (f"account:{acme}", "2026-01", 50),  # another month and day
+            (f"account:{acme}", "2026-01-31", 50),
+            (f"account:{acme}", keys["monthly"], 12),
+            (f"account:{acme}", keys["daily"], 7),
+            (f"user:{anna}", keys["monthly"], 12),
+            (f"user:{anna}", keys["daily"], 7),
+        ]
+        with closing(sqlite3.connect(cfg.db_path)) as db, db:
+            db.execute("DELETE FROM usage")
+            db.executemany("INSERT INTO usage (scope, period, parts) VALUES (?, ?, ?)", rows)
+        shown = cli.ok("account", "show", "acme")
+        if keys == period_keys(datetime.now(ZoneInfo(cfg.gateway.timezone))):
+            break
+    assert (
+        "used: 12 parts this month, 7 today (the daily limit of 5 reached: mail refused until tomorrow)"
+        in shown
+    )
+    assert (
+        "user: anna@acme.example  password not set  monthly-limit 12  daily-limit none"
+        "  used 12 parts this month, 7 today (the monthly limit of 12 reached: mail refused until next month)"
+    ) in shown
+    assert (
+        "user: olek@acme.example  password not set  monthly-limit none  daily-limit none"
+        "  used 0 parts this month, 0 today"
+    ) in shown
 
 
 @pytest.mark.parametrize("word", ["none", "default", "NONE", " Default "])

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from gateway.cli.common import open_store, when
 from gateway.cli.terminal import one_line
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.store.accountrecord import Account
     from gateway.store.accounts import User
+    from gateway.store.db import Store
 
 # Line and paragraph separators, which `Printable` lets through: `str.splitlines` (and so a script
 # reading a listing) breaks a line at them.
@@ -71,16 +76,60 @@ def _shown(value: object, unset: str = "none") -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def user_details(u: User) -> str:
-    """What `user set` changes and a login needs, in the words of its options."""
+def user_details(u: User, used: Used | None = None) -> str:
+    """What `user set` changes and a login needs, in the words of its options; with `used`, what the
+    user has sent against those limits."""
     role = f"  role {u.role}" if u.role != "user" else ""
     return (
         f"password {'set' if u.password_hash else 'not set'}{role}"
         f"  monthly-limit {_shown(u.monthly_limit)}  daily-limit {_shown(u.daily_limit)}"
+        + (f"  used {used.said(u.monthly_limit, u.daily_limit)}" if used else "")
     )
 
 
-def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: list[User]) -> list[str]:
+@dataclass(frozen=True)
+class Used:
+    """SMS parts counted this month and today in `[gateway] timezone`, as the limits count them.
+
+    Shown because a limit lowered below what was already sent refuses every mail until the period
+    ends, and `account show` said only the new limit: the admin could not tell why mail bounced."""
+
+    month: int
+    today: int
+
+    @classmethod
+    def of(cls, store: Store, scope: str, keys: dict[str, str]) -> Used:
+        return cls(store.accounts.usage(scope, keys["monthly"]), store.accounts.usage(scope, keys["daily"]))
+
+    def said(self, monthly: int | None, daily: int | None) -> str:
+        over = [
+            f"{name} limit 0: every mail refused"
+            if limit == 0
+            else f"the {name} limit of {limit} reached: mail refused until {until}"
+            for name, limit, count, until in (
+                ("monthly", monthly, self.month, "next month"),
+                ("daily", daily, self.today, "tomorrow"),
+            )
+            if limit is not None and count >= limit
+        ]
+        counts = f"{self.month} parts this month, {self.today} today"
+        return counts + (f" ({'; '.join(over)})" if over else "")
+
+
+def usage_keys(cfg: Config, store: Store) -> dict[str, str]:
+    """This month's and today's usage periods, by the store's clock in the installation's zone."""
+    from acl.limits import period_keys
+
+    return period_keys(datetime.fromtimestamp(store.clock(), ZoneInfo(cfg.gateway.timezone)))
+
+
+def account_settings(
+    cfg: Config,
+    acc: Account,
+    billing_to: list[str],
+    users: list[User],
+    used: Callable[[str], Used] | None = None,
+) -> list[str]:
     """Every setting of the account as `key: value` lines, keyed by the `account set` options.
 
     A setting left to the installation says `default (<what applies>)`: the admin sees both that
@@ -119,8 +168,10 @@ def account_settings(cfg: Config, acc: Account, billing_to: list[str], users: li
         "billing-to": ", ".join(billing_to) or "none",
         "users": str(len(users)),
     }
+    if used is not None:  # not an option of `account set`: after them
+        settings["used"] = used(f"account:{acc.id}").said(acc.monthly_limit, acc.daily_limit)
     return [f"{key}: {_line(value)}" for key, value in settings.items()] + [
-        f"user: {_line(u.email)}  {user_details(u)}" for u in users
+        f"user: {_line(u.email)}  {user_details(u, used(f'user:{u.id}') if used else None)}" for u in users
     ]
 
 
@@ -131,7 +182,8 @@ def cmd_account_show(cfg: Config, args: argparse.Namespace) -> int:
     acc = store.accounts.get_account(args.name)  # NotFound names it: exit 1, as every "no such"
     users = store.accounts.list_users(acc.name)
     billing_to = store.accounts.billing_addresses(acc.id)
-    for line in account_settings(cfg, acc, billing_to, users):
+    keys = usage_keys(cfg, store)
+    for line in account_settings(cfg, acc, billing_to, users, lambda scope: Used.of(store, scope, keys)):
         print(line)
     if len(billing_to) > BILLING_ADDRESSES_MAX:  # stored before the cap: each is mailed every bill
         print(
@@ -150,6 +202,7 @@ def cmd_user_list(cfg: Config, args: argparse.Namespace) -> int:
     users = store.accounts.list_users(args.account)
     if not users:
         print("no users")
+    keys = usage_keys(cfg, store)
     for u in users:
-        print(f"{u.email}  account {u.account}  {user_details(u)}")
+        print(f"{u.email}  account {u.account}  {user_details(u, Used.of(store, f'user:{u.id}', keys))}")
     return 0
