@@ -5,6 +5,7 @@ new one, never a part."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import tempfile
@@ -108,3 +109,35 @@ def mark_complete(directory: Path) -> None:
 
 def is_incomplete(directory: Path) -> bool:
     return (directory / INCOMPLETE).exists()
+
+
+class RunUnderWay(OSError):
+    """Another run (the daemon's scheduled one, or `smsgw billing run`) is writing the same month.
+
+    Each file is atomic, but two runs at once wrote the month's files from two snapshots, and the one
+    that ended first removed the `_incomplete` mark while the other was still writing."""
+
+    def __init__(self, directory: Path, month: str) -> None:
+        super().__init__(
+            errno.EAGAIN,
+            f"another run is writing the billing files of {month} (the daemon's scheduled run, or"
+            " another `smsgw billing run`): run again once it has ended",
+            str(directory),
+        )
+
+
+def hold_month(directory: Path, month: str) -> int:
+    """Take the month's directory for this run alone (an exclusive `flock` on the directory itself:
+    no lock file to leave behind, and the kernel lets go of it when a killed run's process ends).
+    Returns the descriptor to close when the run is over; RunUnderWay when another run holds it."""
+    safe_dir(directory)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunUnderWay(directory, month) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from billing_reports import repo
+from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln, printable
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
@@ -68,17 +69,6 @@ def attachment_name(month: Month, f: AccountFile, *, clash: bool = False) -> str
 
 
 _TAG = "~"  # before the account id in an attachment's name
-
-
-def clashing_names(store: Store) -> frozenset[str]:
-    """The accounts' names another account's name differs from in case only (`ACME` and `acme`),
-    read once for a month's mails: read per account, each read scanned every account (a month's
-    run on the loop growing with the square of their number)."""
-    rows = store.db.conn.execute(
-        "SELECT name FROM accounts WHERE lower(name) IN"
-        " (SELECT lower(name) FROM accounts GROUP BY 1 HAVING COUNT(*) > 1)"
-    )
-    return frozenset(r[0] for r in rows)
 
 
 # The biggest billing mail queued with its file attached: Postfix's default message_size_limit.
@@ -152,7 +142,7 @@ def account_mails(
     cfg: Config, month: Month, f: AccountFile, rcpts: list[str], *, clash: bool = False
 ) -> list[tuple[str, bytes]]:
     """(recipient, mail) for one account's file; no database (runs in a worker thread). `clash`:
-    another account's name differs from this one's in case only (`clashing_names`)."""
+    another account's name differs from this one's in case only (`repo.clashing_names`)."""
     tz = ZoneInfo(cfg.gateway.timezone)
     content = _read_within_limit(f.path)
     subject = w.BILLING_SUBJECT(cfg.gateway.language, month=month, account=f.account)
@@ -227,7 +217,7 @@ def queue_mails(
     `audit` writes each file's row with its mails and mark: a run that fails partway (the database
     locked past its busy timeout, a file that cannot be read) leaves a row of every file it mailed."""
     done, at = Queued(), store.clock()
-    clashing = clashing_names(store)
+    clashing = repo.clashing_names(store.db.conn)
     fates = []
     for f in files.accounts:
         if files.only is not None and f.account != files.only:
@@ -337,7 +327,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     if files.redone:
         log.warning("billing.redone_interrupted", month=str(month))  # a crash mid-run left it half written
     queued, at = 0, store.clock()
-    clashing = clashing_names(store)
+    clashing = repo.clashing_names(store.db.conn)
     fates = []
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
         if (before := mailed(store, month, _key(f))) is not None:
@@ -392,6 +382,9 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
         except asyncio.CancelledError:
             log.info("billing.interrupted", month=str(month))
             raise
+        except RunUnderWay:  # `smsgw billing run` of the month by hand: the next hourly run bills it
+            log.warning("billing.run_under_way", month=str(month))
+            break
         except Exception:
             log.exception("billing.failed", month=str(month))
             break  # the next run (or start) tries this month again

@@ -280,3 +280,14 @@ class BillingRepo(Repository):
                 " SET value = excluded.value WHERE CAST(excluded.value AS REAL) > CAST(value AS REAL)",
                 (PURGED_BEFORE, repr(float(cutoff))),
             )
+
+
+def clashing_names(conn: sqlite3.Connection) -> frozenset[str]:
+    """The accounts' names another account's name differs from in case only (`ACME` and `acme`),
+    read once for a month's mails: read per account, each read scanned every account (a month's
+    run on the loop growing with the square of their number)."""
+    rows = conn.execute(
+        "SELECT name FROM accounts WHERE lower(name) IN"
+        " (SELECT lower(name) FROM accounts GROUP BY 1 HAVING COUNT(*) > 1)"
+    )
+    return frozenset(r[0] for r in rows)

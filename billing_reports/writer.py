@@ -23,7 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
-from billing_reports.files import mark_complete, mark_incomplete, write_atomic
+from billing_reports.files import hold_month, mark_complete, mark_incomplete, write_atomic
 from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_mailed
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
@@ -246,6 +246,7 @@ def write_month(
     another account's file is rewritten only when its rows changed since (its bytes would differ).
     """
     conn = repo.open_reader(db_path)
+    held = None
     try:
         conn.execute("BEGIN")  # one snapshot: every file and the summary see the same rows
         end = month.bounds(tz)[1]
@@ -269,6 +270,7 @@ def write_month(
         # The month is whole once its summary is written; until then its directory says it is not.
         # Written first, through the checks of the directory (`files.safe_dir`): a directory they
         # refuse stops the run here, before any account's file.
+        held = hold_month(directory, str(month))  # made here, as the files were: not for a refused run
         redone = mark_incomplete(directory, str(month)) if with_summary else False
         summed = []  # every account of the summary
         written = []  # the files written
@@ -322,6 +324,8 @@ def write_month(
         return MonthFiles(month, done, summary, only=account, kept=kept, redone=redone)
     finally:
         conn.close()
+        if held is not None:
+            os.close(held)
 
 
 def render_summary(

@@ -62,6 +62,7 @@ def _not_mailed(
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports import job
     from billing_reports import repo as billing_repo
+    from billing_reports.files import RunUnderWay
     from billing_reports.render import pln
     from billing_reports.writer import ArchiveKept, billing_dir_problem, write_month
 
@@ -104,6 +105,8 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         raise
     except (LookupError, ArchiveKept) as exc:
         raise CliError(str(exc)) from exc
+    except RunUnderWay as exc:
+        raise CliError(exc.strerror) from exc  # nothing written: EXIT 1, as a refused run
     except OSError as exc:
         where = exc.filename or cfg.billing_dir
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
