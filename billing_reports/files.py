@@ -134,6 +134,7 @@ def hold_month(directory: Path, month: str) -> int:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _left_behind(fd)
     except BlockingIOError:
         os.close(fd)
         raise RunUnderWay(directory, month) from None
@@ -141,3 +142,13 @@ def hold_month(directory: Path, month: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _left_behind(fd: int) -> None:
+    """Remove the temporary files of a run killed mid-file (`write_atomic`'s `.<name>.<random>.tmp`):
+    no other run can be writing them while this one holds the month, and each was a whole account's
+    file left in the directory for good."""
+    for entry in os.scandir(fd):
+        name = entry.name
+        if name.startswith(".") and name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+            os.unlink(name, dir_fd=fd)
