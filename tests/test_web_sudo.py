@@ -162,3 +162,33 @@ async def test_ones_own_new_password_still_needs_the_current_one_and_opens_the_w
         assert FIELD not in (await c.get("/users")).text
         clock.advance(SUDO_MINUTES + 1)
         assert FIELD in (await c.get("/users")).text
+
+
+def role_form(html: str, email: str) -> str:
+    """The role form of `email`'s row on /users."""
+    row = re.search(rf'<tr data-email="{re.escape(email)}">(.*?)</tr>', html, re.S)
+    assert row is not None, email
+    form = re.search(r'<form[^>]*>(?:(?!</form>).)*name="action" value="role".*?</form>', row.group(1), re.S)
+    assert form is not None, row.group(1)
+    return form.group(0)
+
+
+async def test_the_role_form_asks_for_the_password_only_where_it_can_promote(tmp_path: Path) -> None:
+    # Lowering a role needs no password, and an admin's form for another admin can only lower it
+    # (an admin grants no operator role), so its password field was asked for nothing: the admin took
+    # it that demoting needed it too. Where a promotion is possible the field stays.
+    async with panel(tmp_path) as (web, _clock):
+        accounts = web.store.accounts
+        await web.store.write(lambda: accounts.add_user("second@acme.example", "acme"))
+        await web.store.write(lambda: accounts.set_user("second@acme.example", role="admin"))
+        async with client(web) as c:
+            assert (await login(c, ADMIN)).status_code == 303
+            page = (await c.get("/users")).text
+            assert 'name="current_password"' in role_form(page, PLAIN)  # user -> admin needs it
+            assert 'name="current_password"' not in role_form(page, "second@acme.example")
+            r = await post(c, action="role", email="second@acme.example", role="user")
+            assert r.status_code == 303 and role_of(web, "second@acme.example") == "user"
+        async with client(web) as c:  # the operator can still make an admin an operator: asked
+            assert (await login(c, OPERATOR)).status_code == 303
+            page = (await c.get("/users?account=acme")).text
+            assert 'name="current_password"' in role_form(page, ADMIN)
