@@ -8,7 +8,6 @@ every value from outside.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import unicodedata
@@ -19,6 +18,7 @@ from email.utils import format_datetime, make_msgid
 
 from gateway import mailheaders as h
 from gateway import wording as w
+from gateway.forwardcoding import as_file
 from gateway.mailcards import cards
 from gateway.notify import stamp
 from gateway.smtp.addressing import reply_address
@@ -304,7 +304,11 @@ def bounce_forward(
     mail, under a boundary they do not contain. A line over 998 octets (or a NUL) cannot travel
     as 7bit/8bit, and relays refuse it for good; message/rfc822 may not be base64 (RFC 2046
     5.2.1), so such an original goes base64 as a file, bounce.eml, which mail clients open as a
-    mail. The caller sends it with an empty envelope sender. `numbers` are the recipients as shown.
+    mail. So does one with UTF-8 in its headers, which message/rfc822 may not hold (RFC 6532 3.7)
+    and no relay without SMTPUTF8 may carry. An 8-bit body goes in as 8bit, and as a file to a
+    relay without 8BITMIME (`gateway.forwardcoding`, which says why a file). Everything else of
+    the mail is 7-bit. The caller sends it with an empty envelope sender. `numbers` are the
+    recipients as shown.
     """
     original = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").lstrip(b"\n")
     whole = len(original) <= BOUNCE_ATTACH_MAX
@@ -314,12 +318,14 @@ def bounce_forward(
     else:
         attached, kind, name = _header_block(original), "text/rfc822-headers", "bounce-headers.txt"
         said = w.FORWARD_HEADERS_ONLY(lang, size=len(original), kib=BOUNCE_ATTACH_MAX // 1024)
-    encoded = _NOT_8BIT.search(attached) is not None
-    if encoded:
+    too_long = _NOT_8BIT.search(attached) is not None
+    encoded = too_long or not attached.partition(b"\n\n")[0].isascii()  # UTF-8 headers
+    if too_long:
         said += w.FORWARD_AS_FILE(lang)
+    if encoded:
         if whole:
             kind = "application/octet-stream"
-        attached = base64.encodebytes(attached.replace(b"\n", b"\r\n"))  # canonical CRLF inside
+        attached = as_file(attached)
     named = w.FORWARD_WHAT[what](lang) if what in w.FORWARD_WHAT else what
     envelope = h.text(mail_from, limit=320) if mail_from else w.FORWARD_EMPTY_SENDER(lang)
     lines = [
@@ -337,7 +343,7 @@ def bounce_forward(
     )
     stamp(msg, sender=sender, rcpt=rcpt, subject=title, domain=domain)
     msg[FORWARD_MARK] = what.split()[-1]  # "bounce", "postmaster"
-    msg.set_content(h.body("\n".join(lines) + "\n"))
+    msg.set_content(h.body("\n".join(lines) + "\n"), cte="quoted-printable")  # 7-bit in any language
     msg.make_mixed()
     placeholder = f"smsgw-original-{secrets.token_hex(16)}"
     part = Message()

@@ -17,6 +17,7 @@ import termios
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
 
+from gateway.forwardcoding import seven_bit
 from gateway.mailheaders import ascii_address
 
 
@@ -85,10 +86,13 @@ async def transaction(
     one recipient refused raises `SMTPRecipientsRefused`, as `sendmail` did. On a `reused` session
     a relay gone at MAIL (closed, or 421) is `SessionGone`: none of the mail was sent.
     """
+    await _greeted(client)
+    if not content.isascii() and not client.supports_extension("8BITMIME"):
+        content = seven_bit(content)  # a forwarded bounce's 8-bit original, as a base64 file
     body = _LINE_END.sub(b"\r\n", content)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    options = await _mail_options(client, content, len(body))
+    options = _mail_options(client, content, len(body))
     needs = _needs_smtputf8(mail_from, rcpt, body)
     if needs is not None:
         if not client.supports_extension("smtputf8"):
@@ -201,19 +205,23 @@ def _lost_before_end() -> aiosmtplib.SMTPServerDisconnected:
     )
 
 
-async def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> list[str]:
-    """`SIZE` where the relay offers it (RFC 1870, as `sendmail` sent it), and `BODY=8BITMIME` for
-    a mail with 8-bit bytes when the relay offers it (RFC 6152).
-
-    Forwarded bounces carry their original's 8-bit text as it came; a relay told nothing may take
-    such a body as 7-bit and mangle it, or refuse it. A relay without 8BITMIME gets the mail as
-    before: the gateway has no 7-bit form of a forwarded original to offer instead.
-    """
+async def _greeted(client: aiosmtplib.SMTP) -> None:
+    """EHLO (or HELO) done: the relay's extensions are known."""
     if client.is_ehlo_or_helo_needed:
         try:
             await client.ehlo()
         except aiosmtplib.SMTPHeloError:
             await client.helo()  # a relay without ESMTP: no extensions, so no parameters either
+
+
+def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> list[str]:
+    """`SIZE` where the relay offers it (RFC 1870, as `sendmail` sent it), and `BODY=8BITMIME` for
+    a mail with 8-bit bytes when the relay offers it (RFC 6152).
+
+    Forwarded bounces carry their original's 8-bit text as it came; a relay told nothing may take
+    such a body as 7-bit and mangle it, or refuse it. A relay without 8BITMIME is sent the
+    original as a base64 file instead (`forwardcoding.seven_bit`): every other mail is 7-bit.
+    """
     options = [f"SIZE={size}"] if client.supports_extension("size") else []
     if not content.isascii() and client.supports_extension("8BITMIME"):
         options.append("BODY=8BITMIME")
