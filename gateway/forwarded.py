@@ -242,9 +242,11 @@ def premium_mo(
     `transliterated`: the client's account sends its answers with Polish letters made plain (160
     characters hold them, not 70).
 
-    Reply-To is the MO's answer address, which carries its token; there is no Auto-Submitted
-    header, because a client's auto-responder answering it is a supported way to send the free
-    SMS (R-4.5; `answers_per_mo` keeps a loop from spending more).
+    Reply-To is the MO's answer address, which carries its token; a mail with one has no
+    Auto-Submitted header, because a client's auto-responder answering it is a supported way to
+    send the free SMS (R-4.5; `answers_per_mo` keeps a loop from spending more). A mail without
+    one (the fallback's copy) is `auto-generated`: an answer to it sends nothing, and the operator's
+    vacation reply went to the gateway's own address.
     """
     msg = EmailMessage(policy=h.POLICY)
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
@@ -254,6 +256,8 @@ def premium_mo(
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
     if answer_address:
         msg["Reply-To"] = h.address(answer_address)
+    else:
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834
     content = (h.body(text) if text.strip() else w.PREMIUM_NO_TEXT(lang)) + "\n"
     if note:
         content += f"\n[{h.body(note)}]\n"
