@@ -135,7 +135,13 @@ _ATOM = re.compile(_ATEXT)
 
 
 def _phrase(display_name: str, limit: int) -> list[str]:
-    """The words of a display name: atoms as they are, each run of other words one encoded word."""
+    """The words of a display name: the whole name as one encoded word where it fits (as Outlook
+    writes one, and as names were written before), else atoms as they are and each run of other
+    words one encoded word."""
+    data = display_name.encode("utf-8")
+    whole = min(quoprimime.header_encode(data, "utf-8"), base64mime.header_encode(data, "utf-8"), key=len)
+    if len(whole) <= limit:
+        return [whole]
     out: list[str] = []
     run: list[str] = []
     for word in [*display_name.split(), ""]:

@@ -75,3 +75,22 @@ async def test_a_long_non_ascii_contact_name_is_encoded_within_the_limits_and_re
     assert LONG.startswith(kept) and kept.startswith("Zażółć gęślą jaźń"), shown  # cut, not garbled
     [short_from] = message_from_bytes(short_raw, policy=policy.default)["From"].addresses
     assert short_from.display_name == f"Paweł Wiśniewski ({SHOWN})"  # whole where it fits
+
+
+def test_a_name_that_fits_one_encoded_word_is_one_as_before() -> None:
+    # Most phones' names: written as one encoded word, as Outlook writes a name and as the gateway
+    # did before long names were folded word by word (a run of atoms and encoded words is valid, but
+    # a name like this one has no need of it).
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    from gateway import mailheaders
+
+    msg = EmailMessage(policy=mailheaders.POLICY)
+    msg["From"] = Address("Paweł Wiśniewski (+48 601 123 430)", addr_spec="601123430@sms.example.com")
+    lines = msg.as_bytes().decode("ascii").split("\n")
+    folded = [lines[0], *[line for line in lines[1:3] if line.startswith(" ")]]
+    assert folded[0] == "From: =?utf-8?q?Pawe=C5=82_Wi=C5=9Bniewski_=28+48_601_123_430=29?="
+    assert rfc2047_name(folded) == "Paweł Wiśniewski (+48 601 123 430)"
+    parsed = message_from_bytes(msg.as_bytes(), policy=policy.strict)["From"].addresses[0]
+    assert parsed.display_name == "Paweł Wiśniewski (+48 601 123 430)"
