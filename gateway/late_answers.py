@@ -102,7 +102,12 @@ class LateAnswers:
             return
         earlier = self.unanswered.pop(part_id)
         if earlier is None:
-            reason = "sent again: a submit of it before this start went unanswered or was cut off"
+            # Claimed before the stop without an answer recorded: submitted unanswered, cut off, or
+            # claimed ahead and never handed to a link; which, the stopped process alone knew.
+            reason = (
+                "sent again: it was claimed for sending before this start and no answer was recorded;"
+                " the SMSC may have had it (a submit unanswered or cut off) or not (never sent)"
+            )
         else:
             reason = "sent again: the previous submit went unanswered (no answer in time, or connection lost)"
         log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)

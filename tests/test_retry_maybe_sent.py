@@ -87,6 +87,13 @@ async def test_a_held_part_retried_after_a_restart_goes_out_as_a_possible_duplic
     message, part = await held_unanswered(cfg, port)
     logs = await retried_and_sent(cfg, CLI(path, capsys), message, port)
     assert duplicates(logs) == [(part, None)]  # a submit of it before this start went unanswered
+    # What the line says holds also for a part claimed ahead and never sent before a kill -9: the
+    # stopped process alone knew which, and "went unanswered or was cut off" was untrue for those.
+    (reason,) = [e["reason"] for e in logs if e["event"] == "mt.possible_duplicate"]
+    assert reason == (
+        "sent again: it was claimed for sending before this start and no answer was recorded;"
+        " the SMSC may have had it (a submit unanswered or cut off) or not (never sent)"
+    )
 
 
 async def test_a_part_expired_with_delivery_unknown_and_retried_goes_out_as_a_possible_duplicate(
