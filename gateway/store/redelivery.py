@@ -20,9 +20,10 @@ same connection, or after it read our answer, still sends the same SMS (its stam
 and the timing rules above would take it for a new one and charge the phone twice. The stamp has a
 resolution of a second; one phone does not send two SMS within one (each takes its own radio
 transfer and the SMSC's acknowledgement), so a shared stamp is no second SMS of that phone. A whole
-text joined from segments carries the earliest stamp of its segments (none if one lacks it), and a
-segment whose stamp differs from that of the joined segment it repeats is a new SMS under a reused
-reference.
+text joined from segments carries the earliest stamp of its segments (none if one lacks it). A
+segment is judged by its own stamp the same way, against the segment it repeats, joined or still
+waiting: the same stamp is that segment delivered again, however long after its acknowledgement
+(`gateway.store.segments`); another is a new SMS under a reused reference.
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ A segment is kept aside (`state = 'segment'`) until its set is complete, or join
 markers once it is too old (each set by its own newest part); only whole texts (`state = 'new'`)
 reach the handlers. A set is the segments of one phone to one of our numbers (`TO_KEY`) under one
 reference and total; a segment whose place a waiting set holds with another text, or that came
-apart from its parts (`PARTS_APART_SECONDS`), starts a set of its own (`_sets`). A segment of
-a set joined already is recorded as a duplicate and goes no further, while the acknowledgement of
-the earlier copy is not known to have been read (as for whole texts, `gateway.store.redelivery`).
+apart from its parts (`PARTS_APART_SECONDS`), starts a set of its own (`_sets`, in
+`gateway.store.segmentsets`). A segment of a set joined already is recorded as a duplicate and goes
+no further when it carries the SMSC's stamp of the joined one, or, without stamps, while the
+acknowledgement of the earlier copy is not known to have been read (as for whole texts,
+`gateway.store.redelivery`); later, a set of nothing but such parts is dropped at its join
+(`gateway.store.segmentrepeats`).
 
 A part that comes after its set was joined without it (the SMSC held it through an outage) is the
 rest of that SMS, not a new one. A whole text joined without some parts keeps which parts it
@@ -27,8 +30,12 @@ import phonenumbers
 import structlog
 
 from gateway import reassembly
+from gateway.store import segmentrepeats
 from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
+from gateway.store.segmentsets import MAX_WAITING_SEGMENTS, PARTS_APART_SECONDS, _due, _sets, _stamp
+
+__all__ = ["MAX_WAITING_SEGMENTS", "PARTS_APART_SECONDS", "TO_KEY", "SegmentRepo", "_sets", "to_key"]
 
 log = structlog.get_logger(__name__)
 
@@ -42,24 +49,6 @@ TO_KEY = (
     "(CASE WHEN destination LIKE '+%' THEN substr(destination, 2)"
     " WHEN destination LIKE '00%' THEN substr(destination, 3) ELSE destination END)"
 )
-
-
-# How far apart the parts of one SMS come when nothing held them: a phone hands them to the SMSC
-# back to back and the SMSC delivers them in a row, in any order but a second or two apart even
-# while we answer slowly. Within it, a part of a place the newest waiting set has free is its part;
-# a person does not write and send the next long SMS that fast. Later, it is that set's part only
-# if it continues the set (a place after all it holds): the SMSC delivers in order, and what it
-# held (an outage, a restart of the daemon, a retry of a part we could not store) is the rest of
-# the sequence, while a new SMS under the reused reference starts again at part 1. Where both carry
-# the SMSC's stamp (CIMD2's 060: when the phone sent it), the stamps are compared instead, however
-# late the part came. A part that fits neither is a set of its own, mailed at its timeout, as the
-# late part of its SMS when it brings only parts that SMS lacked (`SegmentRepo._late_rest_of`).
-PARTS_APART_SECONDS = 30.0
-# The most segments one key (phone, our number, reference, total) keeps waiting: beyond it, the
-# timeout's pass joins its oldest sets early, with gap markers (mailed, not dropped). Twice the
-# longest SMS (255 parts): no phone sends that much under one reference within a timeout, but a
-# broken one could, and every part that comes reads all those waiting under its key.
-MAX_WAITING_SEGMENTS = 512
 
 
 def to_key(destination: str) -> str:
@@ -94,91 +83,6 @@ def _national_forms(e164: str) -> tuple[str, ...]:
     return (national, *([trunk + national] if trunk else [])) if national else ()
 
 
-_stamp = reassembly.stamp_seconds
-
-
-class _Newest:
-    """What `_sets` keeps of the newest set to tell whether a part belongs to it: the places it
-    holds (and the last of them), when its last part came, and the span of its stamps (None once a
-    part of it has none)."""
-
-    def __init__(self, home: list[tuple]) -> None:
-        self.home, self.places, self.top, self.last_at = home, set[int](), 0, float("-inf")
-        self.stamps: tuple[float, float] | None = (float("inf"), float("-inf"))
-
-    def add(self, seq: int, at: float, stamp: float | None) -> None:
-        self.places.add(seq)
-        self.top = max(self.top, seq)
-        self.last_at = max(self.last_at, at)
-        if self.stamps is not None:
-            self.stamps = None if stamp is None else (min(self.stamps[0], stamp), max(self.stamps[1], stamp))
-
-    def takes(self, seq: int, at: float, stamp: float | None, total: int, loose: bool) -> bool:
-        """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
-        if seq in self.places:
-            return False
-        if stamp is not None and self.stamps is not None:
-            low, high = self.stamps
-            return low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS
-        # Without stamps, a late part that makes the set whole is the part the SMSC delivered
-        # again (a part we could not store, one whose acknowledgement a dropped connection lost):
-        # R-3.4 joins parts out of order. Split off, both halves were mailed with gaps, a premium
-        # vote's second half went to the fallback address, and a whole SMS billed as failed. At
-        # the timeout (`loose`) every free place is taken, as no more parts are coming.
-        return (
-            loose
-            or at - self.last_at <= PARTS_APART_SECONDS
-            or seq > self.top
-            or len(self.places) + 1 == total
-        )
-
-
-def _again(held: tuple, at: float, stamp: str | None) -> bool:
-    """Whether a part of the same place and text as `held` (a waiting row) is the SMSC delivering
-    `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`): not when
-    the stamps differ, nor once the acknowledgement of `held` was read more than
-    `REPEAT_AFTER_ACK_SECONDS` before it came (a modem that sends the same alarm every few minutes
-    under one reference sends a new SMS each time; taken for copies, its alarms were never mailed)."""
-    held_stamp, acked_at = held[6], held[8]
-    if stamp is not None and held_stamp is not None and stamp != held_stamp:
-        return False
-    return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
-
-
-def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tuple]]:
-    """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
-    received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
-    key can hold many: a modem's alarms under one reference, each missing a part).
-
-    A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
-    the newest set has free joins it when it came with that set's parts, continues them
-    (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass). Any other part starts
-    a new set: the phone reused the reference (one octet, constant on some devices). Joined to an
-    older set by a free place alone, the first half of a new SMS was mailed with the second half
-    of one whose first part was lost. Without the SMSC's stamps, a new SMS's first part that makes
-    a waiting set whole is still taken for that set's late part: the two cannot be told apart, and
-    a part delivered again is the likelier (every SMSC retries; a part lost outright is rare)."""
-    sets: list[list[tuple]] = []
-    held: dict[tuple[int, str], tuple[list[tuple], tuple]] = {}  # the latest row of each place and text
-    newest: _Newest | None = None
-    for row in rows:
-        seq, text, smsc_time, at = row[1], row[2], row[6], row[7]
-        stamp = _stamp(smsc_time)
-        copy = held.get((seq, text))
-        if copy is not None and _again(copy[1], at, smsc_time):
-            home = copy[0]
-        elif newest is not None and newest.takes(seq, at, stamp, total, loose):
-            home = newest.home
-        else:
-            sets.append(home := [])
-            newest = _Newest(home)
-        if newest is not None and home is newest.home:
-            newest.add(seq, at, stamp)
-        home.append(row)
-        held[(seq, text)] = (home, row)
-    return sets
-
-
 class SegmentRepo(Repository):
     def _to_forms(self, source: str, destination: str) -> tuple[str, ...]:
         """Every form the SMSC may have written our number `destination` in on this phone's
@@ -208,19 +112,23 @@ class SegmentRepo(Repository):
         now: float,
         smsc_time: str | None,
     ) -> bool:
-        """Whether the segment is one of a set joined already, delivered again. Under the same
-        reference, with another stamp of the SMSC, it is a new SMS from the phone (references
-        repeat: one octet), to be joined and charged as such. So is one whose earlier copy's
-        acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before it came, as for a
-        whole text (`redelivery_of`): a device that sends every alarm under one reference with the
-        same first segment had its next alarm's first part dropped and mailed as a gap."""
+        """Whether the segment is one of a set joined already, delivered again, as its arrival
+        tells. Where both carry the SMSC's stamp, the stamp alone decides, as for a whole text
+        (`redelivery_of`): the joined part's stamp is that part, however long after its
+        acknowledgement it came (the SMSC may send it again after reading our answer); another
+        stamp, under the same reference, is a new SMS from the phone (references repeat: one
+        octet), to be joined and charged as such. Without a stamp, so is one whose earlier copy's
+        acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before it came, for now:
+        a device that sends every alarm under one reference with the same first segment had its
+        next alarm's first part dropped and mailed as a gap. Its set decides at its join
+        (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy."""
         ref, total, seq = concat
         forms = self._to_forms(source, destination)
         row = self.conn.execute(
             "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
             f" AND state = 'joined' AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
-            " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?)"
-            " AND (acked_at IS NULL OR ? - acked_at BETWEEN 0.0 AND ?) LIMIT 1",
+            " AND (CASE WHEN smsc_time IS NOT NULL AND ? IS NOT NULL THEN smsc_time = ?"
+            " ELSE acked_at IS NULL OR ? - acked_at BETWEEN 0.0 AND ? END) LIMIT 1",
             (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms,
              smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
         ).fetchone()  # fmt: skip
@@ -245,20 +153,32 @@ class SegmentRepo(Repository):
         incomplete SMS under one reference held every one of them back for as long as it did.
         A part whose place a waiting set holds with another text is no copy of it: the phone sent
         another SMS under the same reference (see `_sets`). It waits as a set of its own and is
-        joined with that one, never consumed unseen by the first."""
+        joined with that one, never consumed unseen by the first.
+
+        Without `force`, the part just stored is the key's newest row: whether it repeats a part
+        joined already is read now (`segmentrepeats.mark`). A set of nothing but such parts is
+        dropped, not joined (`segmentrepeats.repeated_set`)."""
         forms = self._to_forms(source, destination)
         rows = self.conn.execute(
-            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at"
-            " FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
+            "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at,"
+            " note FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
             f" AND destination IN ({_marks(forms)}) ORDER BY id",
             (source, ref, total, *forms),
         ).fetchall()
+        if not force and rows:
+            rows[-1] = segmentrepeats.mark(self.conn, rows[-1], source, forms, ref, total)
         sets = _sets(rows, total, loose=force)
         if not force:  # a new part goes to the newest set: only that one can have become whole
             sets = sets[-1:] if sets and reassembly.complete([(r[1], r[2]) for r in sets[-1]], total) else []
         else:
             sets = _due(sets, older_than, len(rows))
-        return [self._join_set(source, ref, total, rows, now, force=force) for rows in sets]
+        joined = []
+        for each in sets:
+            if segmentrepeats.repeated_set(self.conn, each, source, forms, ref, total):
+                segmentrepeats.drop_set(self.conn, each, total)
+            else:
+                joined.append(self._join_set(source, ref, total, each, now, force=force))
+        return joined
 
     def _join_set(
         self, source: str, ref: int, total: int, rows: list[tuple], now: float, *, force: bool
@@ -371,16 +291,3 @@ class SegmentRepo(Repository):
 
 def _marks(values: tuple[str, ...]) -> str:
     return ",".join("?" * len(values))
-
-
-def _due(sets: list[list[tuple]], older_than: float | None, waiting: int) -> list[list[tuple]]:
-    """The sets of one key the timeout joins: those whose newest part came at `older_than` or before
-    (every one, without it), and, oldest first, any but the newest while more than
-    `MAX_WAITING_SEGMENTS` would still wait."""
-    due = []
-    for i, rows in enumerate(sets):
-        stale = older_than is None or max(r[7] for r in rows) <= older_than
-        if stale or (waiting > MAX_WAITING_SEGMENTS and i < len(sets) - 1):
-            due.append(rows)
-            waiting -= len(rows)
-    return due

@@ -1,0 +1,103 @@
+"""Parts of a long SMS that the SMSC delivers again after their set was joined, where no stamp of the
+SMSC says so (SMPP's deliver_sm has none; `gateway.store.redelivery`).
+
+A part that repeats, byte for byte, a part joined already under the same phone, number, reference
+and total is recorded as a duplicate on arrival while the earlier copy's acknowledgement may not
+have reached the SMSC (`SegmentRepo._joined_already`). Later than that it may be the first part of
+a device's next SMS under its one reference, the same first part as before and a new rest (an
+alarm): it waits as a set of its own. Its set decides at its join, on arrival or at the timeout: a
+set whose only parts repeat parts already joined is that SMS delivered again, recorded and dropped
+(not mailed, not billed). Mailed, it said "[part 2 of 2 missing]" of an SMS mailed whole, or named
+as missing a part that had been mailed. A set that brings any part of its own is a new SMS, as before.
+
+Which parts repeat a joined one is read when each comes (`mark`): the most recent earlier copy of
+the part (same key, place and text, within `reassembly.REDELIVERY_SECONDS`) speaks for it, as the
+latest copy does for a whole text. A copy still waiting when it came is no part joined already: a
+modem that sends the same incomplete alarm every few minutes has each one mailed, though the one
+before was joined by the time this one's set is. The waiting row keeps the answer in its note.
+
+A part delivered again while its set still waits, past the acknowledgement window, starts a set of
+its own, and the part after it completes that one: the set left behind, when the parts it holds all
+came again within `PARTS_APART_SECONDS` and were joined, is dropped at its timeout the same way
+(`repeated_set`). No phone sends the next SMS under one reference that fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import structlog
+
+from gateway import reassembly
+from gateway.store.segmentsets import PARTS_APART_SECONDS
+
+log = structlog.get_logger(__name__)
+
+# The note of a waiting segment that repeats a part joined already (`mark`).
+REPEATS = "repeats a part of a text joined already"
+# The note of each segment of a set dropped as a copy, as of one dropped on arrival (`gateway.store.mo`).
+AGAIN = "a segment of a text already joined, delivered again by the SMSC"
+
+# Rows of one key's waiting segments, as `SegmentRepo._join_segments` reads them: id, seq, text,
+# link, destination, coding, smsc_time, received_at, acked_at, note.
+_ID, _SEQ, _TEXT, _STAMP, _AT, _NOTE = 0, 1, 2, 6, 7, 9
+
+_COPIES = (
+    "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ? AND text = ?"
+    " AND destination IN ({marks})"
+)
+
+
+def _stamps_differ(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a != b
+
+
+def mark(
+    conn: sqlite3.Connection, row: tuple, source: str, forms: tuple[str, ...], ref: int, total: int
+) -> tuple:
+    """`row`, the part just stored, with its note set when it repeats a part joined already (see
+    the module docstring). A copy with another stamp of the SMSC is another SMS's part: not one."""
+    marks = ",".join("?" * len(forms))
+    copy = conn.execute(
+        f"SELECT state, note, smsc_time {_COPIES.format(marks=marks)}"
+        " AND id < ? AND received_at >= ? AND state IN ('segment', 'joined') ORDER BY id DESC LIMIT 1",
+        (source, ref, total, row[_SEQ], row[_TEXT], *forms, row[_ID],
+         row[_AT] - reassembly.REDELIVERY_SECONDS),
+    ).fetchone()  # fmt: skip
+    if copy is None or _stamps_differ(row[_STAMP], copy[2]):
+        return row
+    state, note, _stamp = copy
+    if state != "joined" and note != REPEATS:
+        return row
+    conn.execute("UPDATE mo SET note = ? WHERE id = ?", (REPEATS, row[_ID]))
+    return (*row[:_NOTE], REPEATS)
+
+
+def repeated_set(
+    conn: sqlite3.Connection, rows: list[tuple], source: str, forms: tuple[str, ...], ref: int, total: int
+) -> bool:
+    """Whether the set `rows` brings nothing but parts joined already: each repeats one joined when
+    it came (`mark`), or came again within `PARTS_APART_SECONDS` after it, that copy joined since."""
+    marks = ",".join("?" * len(forms))
+    for row in rows:
+        if row[_NOTE] == REPEATS:
+            continue
+        later = conn.execute(
+            f"SELECT smsc_time {_COPIES.format(marks=marks)}"
+            " AND id > ? AND received_at BETWEEN ? AND ? AND state = 'joined'",
+            (source, ref, total, row[_SEQ], row[_TEXT], *forms, row[_ID], row[_AT],
+             row[_AT] + PARTS_APART_SECONDS),
+        ).fetchall()  # fmt: skip
+        if not any(not _stamps_differ(row[_STAMP], stamp) for (stamp,) in later):
+            return False
+    return bool(rows)
+
+
+def drop_set(conn: sqlite3.Connection, rows: list[tuple], total: int) -> None:
+    """Record a set delivered again as duplicates: the SMS was mailed (and charged) with the set
+    these parts repeat."""
+    conn.executemany(
+        "UPDATE mo SET state = 'duplicate', note = ? WHERE id = ?", [(AGAIN, r[_ID]) for r in rows]
+    )
+    # The rows, not the number (the line outlives `smsgw phone forget`): `smsgw mo list`.
+    log.info("mo.set_again", mo=[r[_ID] for r in rows], parts=total, seqs=sorted({r[_SEQ] for r in rows}))

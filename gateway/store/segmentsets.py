@@ -1,0 +1,130 @@
+"""How the waiting segments of one key (phone, our number, reference, total) split into the SMS they
+belong to, and which of those the timeout joins (`gateway.store.segments`).
+
+A phone's reference is one octet and some devices send every long SMS under the same one, so one key
+can hold several SMS at once; a part the SMSC delivers again must go with the SMS it belongs to, a
+part of a new SMS under the reused reference must not.
+"""
+
+from __future__ import annotations
+
+from gateway import reassembly
+from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
+
+# How far apart the parts of one SMS come when nothing held them: a phone hands them to the SMSC
+# back to back and the SMSC delivers them in a row, in any order but a second or two apart even
+# while we answer slowly. Within it, a part of a place the newest waiting set has free is its part;
+# a person does not write and send the next long SMS that fast. Later, it is that set's part only
+# if it continues the set (a place after all it holds): the SMSC delivers in order, and what it
+# held (an outage, a restart of the daemon, a retry of a part we could not store) is the rest of
+# the sequence, while a new SMS under the reused reference starts again at part 1. Where both carry
+# the SMSC's stamp (CIMD2's 060: when the phone sent it), the stamps are compared instead, however
+# late the part came. A part that fits neither is a set of its own, mailed at its timeout, as the
+# late part of its SMS when it brings only parts that SMS lacked (`SegmentRepo._late_rest_of`).
+PARTS_APART_SECONDS = 30.0
+# The most segments one key (phone, our number, reference, total) keeps waiting: beyond it, the
+# timeout's pass joins its oldest sets early, with gap markers (mailed, not dropped). Twice the
+# longest SMS (255 parts): no phone sends that much under one reference within a timeout, but a
+# broken one could, and every part that comes reads all those waiting under its key.
+MAX_WAITING_SEGMENTS = 512
+
+_stamp = reassembly.stamp_seconds
+
+
+class _Newest:
+    """What `_sets` keeps of the newest set to tell whether a part belongs to it: the places it
+    holds (and the last of them), when its last part came, and the span of its stamps (None once a
+    part of it has none)."""
+
+    def __init__(self, home: list[tuple]) -> None:
+        self.home, self.places, self.top, self.last_at = home, set[int](), 0, float("-inf")
+        self.stamps: tuple[float, float] | None = (float("inf"), float("-inf"))
+
+    def add(self, seq: int, at: float, stamp: float | None) -> None:
+        self.places.add(seq)
+        self.top = max(self.top, seq)
+        self.last_at = max(self.last_at, at)
+        if self.stamps is not None:
+            self.stamps = None if stamp is None else (min(self.stamps[0], stamp), max(self.stamps[1], stamp))
+
+    def takes(self, seq: int, at: float, stamp: float | None, total: int, loose: bool) -> bool:
+        """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
+        if seq in self.places:
+            return False
+        if stamp is not None and self.stamps is not None:
+            low, high = self.stamps
+            return low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS
+        # Without stamps, a late part that makes the set whole is the part the SMSC delivered
+        # again (a part we could not store, one whose acknowledgement a dropped connection lost):
+        # R-3.4 joins parts out of order. Split off, both halves were mailed with gaps, a premium
+        # vote's second half went to the fallback address, and a whole SMS billed as failed. At
+        # the timeout (`loose`) every free place is taken, as no more parts are coming.
+        return (
+            loose
+            or at - self.last_at <= PARTS_APART_SECONDS
+            or seq > self.top
+            or len(self.places) + 1 == total
+        )
+
+
+def _again(held: tuple, at: float, stamp: str | None) -> bool:
+    """Whether a part of the same place and text as `held` (a waiting row) is the SMSC delivering
+    `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`). Where both
+    carry the SMSC's stamp, the stamp alone decides (`gateway.store.redelivery`): the same stamp is
+    the same SMS however long after the acknowledgement of `held` it came (taken for a new one, the
+    copy waited alone and was mailed a second time, with a false gap, and a premium vote's part
+    charged twice); another stamp is a new SMS. Without one, not once that acknowledgement was read
+    more than `REPEAT_AFTER_ACK_SECONDS` before it came (a modem that sends the same alarm every few
+    minutes under one reference sends a new SMS each time; taken for copies, its alarms were never
+    mailed)."""
+    held_stamp, acked_at = held[6], held[8]
+    if stamp is not None and held_stamp is not None:
+        return stamp == held_stamp
+    return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
+
+
+def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tuple]]:
+    """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
+    received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
+    key can hold many: a modem's alarms under one reference, each missing a part).
+
+    A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
+    the newest set has free joins it when it came with that set's parts, continues them
+    (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass). Any other part starts
+    a new set: the phone reused the reference (one octet, constant on some devices). Joined to an
+    older set by a free place alone, the first half of a new SMS was mailed with the second half
+    of one whose first part was lost. Without the SMSC's stamps, a new SMS's first part that makes
+    a waiting set whole is still taken for that set's late part: the two cannot be told apart, and
+    a part delivered again is the likelier (every SMSC retries; a part lost outright is rare)."""
+    sets: list[list[tuple]] = []
+    held: dict[tuple[int, str], tuple[list[tuple], tuple]] = {}  # the latest row of each place and text
+    newest: _Newest | None = None
+    for row in rows:
+        seq, text, smsc_time, at = row[1], row[2], row[6], row[7]
+        stamp = _stamp(smsc_time)
+        copy = held.get((seq, text))
+        if copy is not None and _again(copy[1], at, smsc_time):
+            home = copy[0]
+        elif newest is not None and newest.takes(seq, at, stamp, total, loose):
+            home = newest.home
+        else:
+            sets.append(home := [])
+            newest = _Newest(home)
+        if newest is not None and home is newest.home:
+            newest.add(seq, at, stamp)
+        home.append(row)
+        held[(seq, text)] = (home, row)
+    return sets
+
+
+def _due(sets: list[list[tuple]], older_than: float | None, waiting: int) -> list[list[tuple]]:
+    """The sets of one key the timeout joins: those whose newest part came at `older_than` or before
+    (every one, without it), and, oldest first, any but the newest while more than
+    `MAX_WAITING_SEGMENTS` would still wait."""
+    due = []
+    for i, rows in enumerate(sets):
+        stale = older_than is None or max(r[7] for r in rows) <= older_than
+        if stale or (waiting > MAX_WAITING_SEGMENTS and i < len(sets) - 1):
+            due.append(rows)
+            waiting -= len(rows)
+    return due

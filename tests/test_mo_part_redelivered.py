@@ -1,0 +1,216 @@
+"""A part of a long MO that the SMSC delivers again is that SMS, not a new one: mailed once, billed once.
+
+Over CIMD2 the SMSC's stamp (060) names the SMS: a part that comes again with its stamp, after our
+answer to the first copy was read, is that part, whether its set was joined already or still waits
+(`gateway.store.redelivery`). It was a new SMS: a second mail "[part 2 of 2 missing]" and a second
+broken vote billed. Over SMPP, which has no stamp, a set of nothing but parts joined already is the
+SMSC's copy, dropped at its join (`gateway.store.segmentrepeats`); a set with a part of its own, or a
+late part its SMS lacked, is still mailed.
+
+Against the daemon with its built-in simulator over TCP (each part sent as the SMSC's deliver, so
+that one can be sent again as it was), a confirmed premium service, the relay's sink and the SQLite
+file; the daemon's clock is moved, not slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import housekeeping as housekeeping_module
+from gateway.config import parse_config
+from smsc.simulator.cimd2_texts import mo_params
+from smsc.simulator.smpp_texts import address_fields, mo_parts
+from tests.conftest import Running, Sink, free_port, running_gateway, smtp_sink
+from tests.test_mo_redelivery import CLIENT, confirmed_kp123, first_lines
+from tests.test_premium_loop import premium_config
+
+PHONE = "+48601123456"
+TIMEOUT = 30.0  # `[replies] reassembly_timeout_seconds`
+VOTE = "KP123 " + "long vote " * 20  # two parts
+LONGER = "KP123 " + "glosuje na A, " * 25  # cut into three parts
+
+
+class Phone:
+    """The parts of one long SMS as the SMSC delivers them over the link `protocol`, under reference
+    `ref` and (CIMD2) one stamp, the time it took the SMS: each can be sent again as it was."""
+
+    def __init__(self, gw: Running, protocol: str, text: str, ref: int, parts: int | None = None) -> None:
+        self.gw, self.protocol = gw, protocol
+        self.session: Any = gw.daemon.simulator.core._pick(protocol)
+        assert self.session is not None
+        if protocol == "cimd2":
+            taken = datetime.fromtimestamp(gw.store.clock(), UTC)
+            self.parts: list[Any] = [tuple(p) for p in mo_params(PHONE, "7355", text, ref, taken, parts)]
+        else:
+            self.parts = [
+                tuple(
+                    dict(
+                        address_fields(PHONE, "7355"), esm_class=esm, data_coding=dc, short_message=sm
+                    ).items()
+                )
+                for esm, dc, sm in mo_parts(text, ref, parts)
+            ]
+
+    async def send(self, *seqs: int) -> None:
+        """Parts `seqs` (from 1), each stored and its acknowledgement read by the SMSC before the next."""
+        for seq in seqs:
+            stored = rows(self.gw) + 1
+            await self.session.send_part(self.parts[seq - 1])
+            await self.gw.until(lambda n=stored: rows(self.gw) == n)
+            await self.gw.until(lambda n=stored: acked(self.gw) == n)
+
+
+def acked(gw: Running) -> int:
+    """Those of `rows` whose acknowledgement the SMSC is known to have read."""
+    q = "SELECT COUNT(*) FROM mo WHERE concat_seq IS NOT NULL AND acked_at IS NOT NULL"
+    return int(gw.store.db.conn.execute(q).fetchone()[0])
+
+
+def rows(gw: Running) -> int:
+    """The MOs stored that answer a delivery of the SMSC (a whole text joined from parts is none)."""
+    return int(gw.store.db.conn.execute("SELECT COUNT(*) FROM mo WHERE concat_seq IS NOT NULL").fetchone()[0])
+
+
+@asynccontextmanager
+async def gateway(
+    tmp_path: Path, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Running, Sink, list[float]]]:
+    """The daemon on its simulator's `protocol` link, KP123 of acme confirmed on 7355, the reassembly
+    timeout `TIMEOUT`, its clock the list's one value (moved by the test), and the relay's sink."""
+    monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.05)
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    now = [1_800_000_000.0]
+    relay = free_port()
+    path, _ = premium_config(tmp_path, protocol, relay)
+    path.write_text(path.read_text() + f"\n[replies]\nreassembly_timeout_seconds = {int(TIMEOUT)}\n")
+    cfg = parse_config(path.read_text(), source="test", base_dir=tmp_path)
+    async with smtp_sink(relay) as sink, running_gateway(cfg, lambda: now[0]) as gw:
+        await confirmed_kp123(gw, path)
+        core = gw.daemon.simulator.core
+        await gw.until(lambda: core._pick(protocol) is not None)
+        yield gw, sink, now
+
+
+async def timed_out(gw: Running, now: list[float]) -> None:
+    """The reassembly timeout passed: nothing waits any more, and every mail went out."""
+    now[0] += TIMEOUT + 1
+    db = gw.store.db.conn
+    await gw.until(lambda: db.execute("SELECT COUNT(*) FROM mo WHERE state = 'segment'").fetchone()[0] == 0)
+    await gw.until(lambda: db.execute("SELECT COUNT(*) FROM outbox WHERE state != 'sent'").fetchone()[0] == 0)
+    await asyncio.sleep(0.3)
+
+
+def premium_stats(gw: Running) -> tuple[int, int, int]:
+    """Premium SMS, parts and grosze billed (a late rest of an SMS adds parts and money, no SMS)."""
+    with closing(sqlite3.connect(gw.config.db_path, timeout=30)) as db:
+        sms, parts, price = db.execute(
+            "SELECT COUNT(*) FILTER (WHERE follows IS NULL), SUM(parts), SUM(price) FROM premium_mo"
+        ).fetchone()
+    return sms, parts or 0, price or 0
+
+
+def votes(sink: Sink) -> list[str]:
+    return first_lines(sink, CLIENT)
+
+
+def again(gw: Running) -> int:
+    """Parts recorded as delivered again."""
+    q = "SELECT COUNT(*) FROM mo WHERE state = 'duplicate' AND concat_seq IS NOT NULL"
+    return int(gw.store.db.conn.execute(q).fetchone()[0])
+
+
+@pytest.mark.parametrize("protocol", ["cimd2", "smpp"])
+async def test_a_part_delivered_again_after_its_set_was_joined_is_not_mailed_or_billed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    # The vote was joined and mailed; 5 s on, past the 2 s after its acknowledgement was read, the
+    # SMSC delivers part 1 again as it was (over CIMD2 with its 060). It was mailed as
+    # "KP123 long vote ... [part 2 of 2 missing]" and billed: 2 SMS, 3 parts, 9.00 PLN.
+    async with gateway(tmp_path, protocol, monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, protocol, VOTE, ref=77)
+        await phone.send(1, 2)
+        now[0] += 5
+        await phone.send(1)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        assert len(votes(sink)) == 1 and "missing" not in votes(sink)[0]
+        assert again(gw) == 1
+
+
+@pytest.mark.parametrize("protocol", ["cimd2", "smpp"])
+async def test_a_part_delivered_again_while_its_set_waits_is_one_vote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    # Part 1, part 1 again 5 s later (its acknowledgement read), then part 2: one SMS. The first
+    # copy of part 1 waited alone and was mailed at the timeout as a second, broken vote.
+    async with gateway(tmp_path, protocol, monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, protocol, VOTE, ref=78)
+        await phone.send(1)
+        now[0] += 5
+        await phone.send(1, 2)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        assert len(votes(sink)) == 1 and "missing" not in votes(sink)[0]
+
+
+async def test_a_part_delivered_again_after_a_timed_out_join_is_dropped_and_the_late_part_still_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SMPP: parts 1 and 3 were mailed at the timeout; part 1 comes again (it was mailed once more,
+    # "[parts 2–3 of 3 missing]", naming part 3 that had been mailed), then the part the SMS lacked,
+    # which is still its late rest: mailed alone, billed for its own part.
+    async with gateway(tmp_path, "smpp", monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, "smpp", LONGER, ref=79, parts=3)
+        await phone.send(1, 3)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        now[0] += 5
+        await phone.send(1)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        assert len(votes(sink)) == 1
+        assert again(gw) == 1
+        await phone.send(2)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 3, 900)
+        assert len(votes(sink)) == 2
+
+
+async def test_a_set_delivered_again_whole_over_smpp_is_dropped_on_arrival(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both parts again, 5 s after the vote was joined: nothing of its own, the same SMS.
+    async with gateway(tmp_path, "smpp", monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, "smpp", VOTE, ref=80)
+        await phone.send(1, 2)
+        now[0] += 5
+        await phone.send(1, 2)
+        assert again(gw) == 2  # on arrival, before any timeout
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        assert len(votes(sink)) == 1
+
+
+async def test_a_repeated_first_part_with_a_new_rest_is_still_a_new_sms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A device sends every long SMS under one reference with the same first part: the next one,
+    # a minute later, repeats part 1 and brings a part 2 of its own. A new SMS, mailed and billed.
+    async with gateway(tmp_path, "smpp", monkeypatch) as (gw, sink, now):
+        first = Phone(gw, "smpp", VOTE, ref=81)
+        await first.send(1, 2)
+        now[0] += 60
+        second = Phone(gw, "smpp", VOTE[:153] + "another ending", ref=81)
+        assert second.parts[0] == first.parts[0]
+        await second.send(1, 2)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (2, 4, 1200)
+        assert len(votes(sink)) == 2 and again(gw) == 0
