@@ -214,3 +214,20 @@ async def test_a_repeated_first_part_with_a_new_rest_is_still_a_new_sms(
         await timed_out(gw, now)
         assert premium_stats(gw) == (2, 4, 1200)
         assert len(votes(sink)) == 2 and again(gw) == 0
+
+
+async def test_a_whole_long_text_sent_again_later_under_the_same_reference_is_mailed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cheap modem sends every SMS under one reference; its alarm, a long text, comes again ten
+    # minutes on, every part alike. Without a stamp of the SMSC it cannot be told from a delivery
+    # again, and a text sent again must not be lost: past WHOLE_AGAIN_SECONDS a whole set is a new SMS.
+    async with gateway(tmp_path, "smpp", monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, "smpp", VOTE, ref=82)
+        await phone.send(1, 2)
+        now[0] += 600
+        await phone.send(1, 2)
+        await timed_out(gw, now)
+        assert again(gw) == 0
+        assert premium_stats(gw) == (2, 4, 1200)
+        assert len(votes(sink)) == 2

@@ -73,12 +73,31 @@ def mark(
     return (*row[:_NOTE], REPEATS)
 
 
+# How soon after its first copy a whole set of repeated parts is the SMSC's delivering it again. An
+# SMSC that lost the acknowledgements (a connection cut after its delivers) delivers again after the
+# reconnect, within seconds to a minute; a device that sends the same long text again later (an
+# alarm, under the one reference a cheap modem uses) sends every part: without a stamp of the SMSC
+# the two look alike, and a text sent again must not be lost, so past this a whole set is a new SMS
+# (mailed twice at worst). A set missing parts of its own is no device's new text whenever it comes.
+WHOLE_AGAIN_SECONDS = 120.0
+
+
 def repeated_set(
     conn: sqlite3.Connection, rows: list[tuple], source: str, forms: tuple[str, ...], ref: int, total: int
 ) -> bool:
     """Whether the set `rows` brings nothing but parts joined already: each repeats one joined when
-    it came (`mark`), or came again within `PARTS_APART_SECONDS` after it, that copy joined since."""
+    it came (`mark`), or came again within `PARTS_APART_SECONDS` after it, that copy joined since.
+    A whole set only when its parts' earlier copies came within `WHOLE_AGAIN_SECONDS`."""
     marks = ",".join("?" * len(forms))
+    if len({row[_SEQ] for row in rows}) == total:
+        first = min(row[_AT] for row in rows)
+        recent = conn.execute(
+            f"SELECT 1 {_COPIES.format(marks=marks)} AND id < ? AND received_at >= ? AND state = 'joined'",
+            (source, ref, total, rows[0][_SEQ], rows[0][_TEXT], *forms, rows[0][_ID],
+             first - WHOLE_AGAIN_SECONDS),
+        ).fetchone()  # fmt: skip
+        if recent is None:
+            return False
     for row in rows:
         if row[_NOTE] == REPEATS:
             continue
