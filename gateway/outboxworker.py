@@ -3,7 +3,9 @@ SMS parts. A mail is claimed, handed to the relay (`gateway.mailer`), and marked
 the relay's `250`; a temporary failure backs off, a permanent one (5xx) or too many attempts marks
 it failed and logs it for the admin. A relay that took the whole mail but never answered it may
 have delivered it: such a mail is sent again a few times at most, each time logged as a possible
-duplicate (`UNANSWERED_SENDS`).
+duplicate (`UNANSWERED_SENDS`). An outcome the store refuses (a full disk) is kept and written
+again until it is on disk (`gateway.outboxrecord`); which failures are the relay's own is
+`gateway.relayfaults`.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiosmtplib
 import structlog
 
 from gateway.bitelog import FaultLog
 from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
 from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
+from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT, erased_meanwhile
+from gateway.relayfaults import relay_fault, wake_relay_faults
+from gateway.store.commit import store_trouble
 from gateway.store.db import Store
-from gateway.store.outbox import ClaimedMail, OutboxRepo
+from gateway.store.outbox import ClaimedMail
 from gateway.supervisor import beat
 from smsc.pacing import backoff
 
@@ -46,65 +50,6 @@ UNANSWERED_SENDS = 3
 # The worker is silent while every slot waits for a send; a send's own bound, and the store's
 # writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
 STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
-
-
-# Failures of the relay itself, not of one mail or recipient, by the type its error is kept under
-# (`error_text`, the exception's repr): no connection, no answer in time, a connection lost. A
-# mail deferred for one of them waits for the relay, not for its own back-off: once a send succeeds
-# it is due again (`wake_relay_faults`). A recipient's 4xx (`SMTPRecipientsRefused`: greylisting, a
-# full mailbox) is the recipient's matter and keeps its back-off.
-RELAY_FAULT_TYPES: dict[str, str] = {
-    "SMTPConnectError": "unreachable",
-    "ConnectionRefusedError": "unreachable",
-    "ConnectionResetError": "connection lost",
-    "ConnectionAbortedError": "connection lost",
-    "BrokenPipeError": "connection lost",
-    "SMTPServerDisconnected": "connection lost",
-    "SMTPConnectTimeoutError": "timeout",
-    "SMTPReadTimeoutError": "timeout",
-    "SMTPTimeoutError": "timeout",
-    "TimeoutError": "timeout",
-}
-# Replies that keep their code first in the repr (`SMTPResponseException(421, '...')`): 421 is the
-# relay closing the session (RFC 5321 3.8: shutting down, too busy), whatever command it answered.
-RELAY_CLOSING_TYPES = (
-    "SMTPResponseException",
-    "SMTPConnectResponseError",
-    "SMTPHeloError",
-    "SMTPSenderRefused",
-    "SMTPDataError",
-)
-# The same as `last_error` patterns, for the one UPDATE that makes such mail due again.
-_RELAY_FAULT_LIKES = [f"{name}(%" for name in RELAY_FAULT_TYPES] + [
-    f"{name}(421,%" for name in RELAY_CLOSING_TYPES
-]
-
-
-def relay_fault(exc: Exception) -> str | None:
-    """The kind of relay fault a failed send's error is ("unreachable", "timeout", "connection lost",
-    "closing"), or None when it is about the mail or its recipient (or the capture directory)."""
-    if isinstance(exc, MaildirError):
-        return None
-    name = type(exc).__name__
-    if name in RELAY_FAULT_TYPES:
-        return RELAY_FAULT_TYPES[name]
-    if name in RELAY_CLOSING_TYPES and isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421:
-        return "closing"
-    return None
-
-
-def wake_relay_faults(outbox: OutboxRepo) -> int:
-    """Mail deferred for a relay fault is due now: the relay just took a mail. Their back-off (up to
-    an hour) was waiting for the relay, which is back; their attempt counts stay, so a relay that
-    fails again sends them on the back-off they had reached. Returns how many are due again."""
-    now = outbox.clock()
-    matches = " OR ".join("last_error LIKE ?" for _ in _RELAY_FAULT_LIKES)
-    with outbox.transaction():
-        return outbox.conn.execute(
-            "UPDATE outbox SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"
-            f" AND ({matches})",
-            (now, now, *_RELAY_FAULT_LIKES),
-        ).rowcount
 
 
 class _MailLog:
@@ -153,6 +98,7 @@ class OutboxWorker:
         # `suppressed=N`, not one per mail (42 mails made 83 lines in 70 s). On the store's clock, as
         # the back-off: a mail's tries a back-off apart are never one flood.
         self._deferred_log = FaultLog(_MailLog(), clock=store.clock)
+        self._outcomes = OutcomeWriter(store)  # the relay's answers not yet on disk
 
     def wake(self) -> None:
         self._wake.set()
@@ -303,7 +249,14 @@ class OutboxWorker:
         found mail waiting up to an hour after a 30-min outage, though the relay was back)."""
         self._relay_faulted = False  # before the write: a fault meanwhile is seen by the next success
         outbox = self.store.outbox
-        due = await self.store.write(lambda: wake_relay_faults(outbox))
+        try:
+            due = await self.store.write(lambda: wake_relay_faults(outbox))
+        except Exception as exc:
+            if not store_trouble(exc) or self.store.db.replaced is not None:
+                raise
+            self._relay_faulted = True  # the next success tries again; this send is recorded already
+            self._deferred_log.warning("outbox.relay_back_unwritten", exc, error=repr(exc)[:200])
+            return
         if due:
             log.info("outbox.relay_back", due_again=due, note="mail deferred for the relay's faults goes now")
             self.wake()
@@ -346,7 +299,9 @@ class OutboxWorker:
     ) -> bool:
         """Record a send's outcome durably: a mail marked sent is never sent again after a crash.
         Whether it was recorded: a failure is not, over the erasure of the mail meanwhile. `about`
-        takes what the mail is about, so that a bounce's line names its message (`mail.sent`)."""
+        takes what the mail is about, so that a bounce's line names its message (`mail.sent`). A
+        store in trouble (a full disk) is written to again until it takes it (`OutcomeWriter`): the
+        relay's answer is known, and the mail must not go again for want of its record."""
         outbox = self.store.outbox
 
         def finish() -> bool:
@@ -360,7 +315,7 @@ class OutboxWorker:
             outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
             return True
 
-        return await self.store.write(finish)
+        return await self._outcomes.write(mail_id, state, finish)
 
     async def _fail_erased(self, mail_id: int) -> None:
         """A mail erased whole fails without its kind's refusal handler (`finish_mail` would hand it
@@ -394,5 +349,14 @@ class OutboxWorker:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             log.warning("outbox.stop_timeout", mails=list(self._in_flight), waited=timeout)
+            if unwritten := dict(self._outcomes.unwritten):
+                # The relay answered them, but the store still refuses the record: as after a crash,
+                # the next start sends them once more (those it took: possible duplicates).
+                log.error(
+                    "outbox.outcome_unwritten",
+                    mails=unwritten,
+                    note="the relay answered; the store refused the record until the stop: the next"
+                    " start sends these again, each once",
+                )
             return False
         return True
