@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +31,10 @@ from acl.lockout import Attempt, AuthGuard, Refused
 from acl.logins import MAX_LOGIN
 from acl.passwords import off_loop, verify_password
 from gateway.adminrules import age
+from gateway.bitelog import FaultLog
 from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
+from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
@@ -266,6 +269,36 @@ async def routing_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+# A write the store refused for the disk's sake (full, locked by another program past the wait, an
+# I/O error): one line a second per kind, without a traceback (nothing of ours failed).
+_store_faults = FaultLog(log)
+DISK_FULL = "the gateway's disk is full; free space there (old logs, backups) and try again"
+STORE_BUSY = (
+    "the gateway's database is busy (another program holds it) or cannot be written; try again in a"
+    " moment (`smsgw status` says which)"
+)
+
+
+async def store_refused(request: Request, exc: Exception) -> Response:
+    """A save the store refused (a full disk) is a page saying so, 503, not a bare 500: the form's
+    POST gave "Internal Server Error" and a traceback in the log, and the connection was dropped
+    under the browser's next request; the CLI says "database or disk is full". Other failures of
+    the database stay the server's errors."""
+    if not store_trouble(exc):
+        raise exc
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    why = DISK_FULL if full else STORE_BUSY
+    saving = request.method not in ("GET", "HEAD")
+    message = f"the change was not saved: {why}" if saving else f"this page could not be shown: {why}"
+    _store_faults.warning(
+        "web.store_refused", exc, method=request.method, path=request.url.path, error=str(exc)
+    )
+    ctx = {"message": message, "who": who_is(request)}
+    response = request.app.state.web.render(request, "error.html", ctx, 503)
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def build_app(web: WebContext) -> Starlette:
     from gateway.web import account, billing, messages, metrics, operator, pages, services
 
@@ -287,8 +320,8 @@ def build_app(web: WebContext) -> Starlette:
     # The headers outermost, so that every refusal carries them too; a stranger's host is refused
     # before its body is read.
     middleware = [Middleware(SecurityHeaders), Middleware(KnownHosts, names=names), Middleware(BodyCap)]
-    app = Starlette(
-        routes=routes, middleware=middleware, exception_handlers=dict.fromkeys(_ROUTING_ERRORS, routing_error)
-    )
+    handlers: dict[Any, Any] = dict.fromkeys(_ROUTING_ERRORS, routing_error)
+    handlers[sqlite3.Error] = store_refused  # StoreBusy too
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.web = web
     return app
