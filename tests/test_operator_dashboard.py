@@ -72,8 +72,8 @@ async def test_each_account_has_its_users_on_its_own_page(web: WebContext) -> No
     await seed_use(web)
     async with as_user(web, OPERATOR) as c:
         page = (await c.get("/", params={"account": "acme"})).text
-        assert f"<tr><th>{PLAIN}</th>" in page and "9 / no limit" in page
-        assert all(f"<tr><th>{email}</th>" in page for email in (ADMIN, *STAFF))
+        assert f'<tr><th scope="row">{PLAIN}</th>' in page and "9 / no limit" in page
+        assert all(f'<tr><th scope="row">{email}</th>' in page for email in (ADMIN, *STAFF))
         assert "17 / no limit" in page and '<a href="/">All accounts</a>' in page
         assert OTHER_ADMIN not in page and "carl@rival.example" not in page
         assert 'data-account="' not in page  # not the overview
@@ -82,7 +82,11 @@ async def test_each_account_has_its_users_on_its_own_page(web: WebContext) -> No
     async with as_user(web, ADMIN) as c:
         for params in ({}, {"account": "rival"}):
             page = (await c.get("/", params=params)).text
-            assert f"<tr><th>{PLAIN}</th>" in page and "9 / no limit" in page and "17 / no limit" in page
+            assert (
+                f'<tr><th scope="row">{PLAIN}</th>' in page
+                and "9 / no limit" in page
+                and "17 / no limit" in page
+            )
             assert not [leak for leak in RIVAL_LEAKS if leak in page], params
             assert "All accounts" not in page and 'data-account="' not in page
 

@@ -350,7 +350,7 @@ async def test_a_limit_of_zero_is_shown_as_zero_not_as_no_limit(web: WebContext)
     async with as_user(web, ADMIN) as c:
         page = (await c.get("/")).text
         assert "0 / 0" in page
-        assert f"<tr><th>{ADMIN}</th>" in page and 'class="over"' in page
+        assert f'<tr><th scope="row">{ADMIN}</th>' in page and 'class="over"' in page
         assert "0 parts a month, 0 a day" in (await c.get("/account")).text
     async with as_user(web, OPERATOR) as c:
         page = (await c.get("/operator/accounts")).text
@@ -529,9 +529,10 @@ async def test_destructive_buttons_want_a_confirmation(web: WebContext) -> None:
         for path, data in refused.items():
             r = await c.post(path, data={**data, "csrf": token})
             assert r.status_code == 400 and "confirm" in _error(r.text), path
+        # Each box is named for what it confirms: its label alone said "sure" on every row.
+        box = '<input type="checkbox" name="confirm" value="yes" required aria-label="sure: '
         for path in ("/users", "/operator/accounts", f"/messages/{mine}", "/account"):
-            page = (await c.get(path)).text
-            assert '<input type="checkbox" name="confirm" value="yes" required>' in page, path
+            assert box in (await c.get(path)).text, path
     assert web.store.accounts.find_user(ADMIN) is not None
     assert web.store.accounts.get_account("rival").suspended_at is None
     assert web.store.admin.message_info(mine)["state"] == "queued"

@@ -16,7 +16,7 @@ from tests.test_web_browser import WEB, chromium
 
 ADMIN, PASSWORD = "boss@acme.example", "admin password 1"
 NEW = "new@acme.example"
-SUDO = 'input[aria-label="your password, to confirm"]'
+SUDO = 'input[aria-label^="your password, to "]'  # each names the row and what it confirms
 
 
 def _visit(driver: Any, base: str) -> None:

@@ -30,7 +30,7 @@ def mine(web: WebContext) -> int:
 
 
 def error_of(page: str) -> str:
-    found = re.search(r'<p class="error" id="error">([^<]*)</p>', page)
+    found = re.search(r'<p class="error"[^>]* id="error">([^<]*)</p>', page)
     assert found, page
     return found.group(1).replace("&#39;", "'")
 

@@ -20,7 +20,7 @@ from gateway.web.userlimits import limits_stamp
 from tests.test_web_sessions import Clock, panel
 from tests.web_helpers import ADMIN, OPERATOR, PASSWORD, PLAIN, client, csrf_of, login
 
-FIELD = 'aria-label="your password, to confirm"'
+FIELD = 'aria-label="your password, to '  # each field names what it confirms
 BACKDOOR = "backdoor@acme.example"
 SUDO_MINUTES = 10  # as README says (`gateway.web.security.SUDO_MINUTES`)
 
@@ -40,7 +40,7 @@ async def post(c: httpx.AsyncClient, path: str = "/users", **data: str) -> httpx
 
 
 def error_of(html: str) -> str:
-    m = re.search(r'<p class="error" id="error">(.*?)</p>', html)
+    m = re.search(r'<p class="error"[^>]* id="error">(.*?)</p>', html)
     return m.group(1) if m else ""
 
 

@@ -319,7 +319,10 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             elif action == "limits":  # only what it changed, refused if changed meanwhile (409)
                 done = await save_limits(web, who, user, form)
             elif action == "password":
-                password = check_password(str(form.get("password", "")))
+                try:  # the message names the row: the page has a password field for every user
+                    password = check_password(str(form.get("password", "")))
+                except Invalid as exc:
+                    raise Invalid(f"new password for {email}: {exc}") from exc
                 if user.id == who.user.id:  # always, as it was: the window does not stand in for it
                     wrong = "your current password is not right: give it to set a new one"
                     await check_current_password(request, user, str(form.get(FIELD, "")), wrong)
@@ -344,7 +347,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             elif action == "role":
                 role = str(form.get("role", ""))
                 if role not in ("user", "admin", "operator"):
-                    raise Invalid(f"unknown role {role!r}: one of user, admin, operator")
+                    raise Invalid(f"role of {email}: unknown role {role!r}: one of user, admin, operator")
                 if (role == "operator" or user.role == "operator") and not who.operator:
                     raise Forbidden("only an operator grants or takes the operator role")
                 if user.id == who.user.id:

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from gateway.adminrules import limits_note
 from gateway.store.accounts import NotFound, User
-from gateway.web.pages import parse_limit
+from gateway.web.pages import Invalid, parse_limit
 from gateway.web.security import Who
 from gateway.web.staleform import STAMP, Edit, compare, conflict_message, merged, read_stamp, stamp
 
@@ -54,10 +54,13 @@ def _said(values: Mapping[str, str]) -> dict[str, str]:
 async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
     """Write the limits this form changed; what to tell the admin, or StaleLimits."""
     email = user.email
-    new = {
-        "monthly_limit": parse_limit(str(form.get("monthly_limit", "")), "monthly limit"),
-        "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit"),
-    }
+    try:  # the message names the row: the page has limits fields for every user
+        new = {
+            "monthly_limit": parse_limit(str(form.get("monthly_limit", "")), "monthly limit"),
+            "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit"),
+        }
+    except Invalid as exc:
+        raise Invalid(f"limits of {email}: {exc}") from exc
     loaded = read_stamp(str(form.get(STAMP, "")))
     # As typed, but in the form's own spelling ("007" and "none" are 7 and empty): compared as such.
     typed = {n: "" if v is None else str(v) for n, v in new.items()}
