@@ -195,8 +195,9 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     from gateway.configdoubts import maildir_doubts
     from gateway.configlinks import receipt_siblings
     from gateway.routing import unserved
-    from gateway.statusfile import read_status
+    from gateway.statusfile import read_status, size_words
     from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+    from gateway.store.trouble import wal_words
 
     counts = store.admin.queue_counts()
     held, release = store.admin.quiet_held()
@@ -310,12 +311,11 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             " (new mail gets 451 meanwhile)"
         )
     if (disk := status.get("disk")) and disk.get("low"):  # gateway.store.trouble.DiskSpace
-        from gateway.statusfile import size_words
-
         print(
             f"disk      state_dir {cfg.state_dir} nearly full: {size_words(disk['free_bytes'])} free of"
             f" {size_words(disk['total_bytes'])}, under {size_words(disk['floor_bytes'])}; new mail is"
             " refused (452) once it is full: free space there (old logs, backups) or grow the filesystem"
+            + wal_words(disk)  # the WAL, once large: what the daemon gives back itself
         )
     if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
         print(

@@ -17,6 +17,15 @@ keeps any checkpoint from cutting the WAL, which then grows with every mail unti
 mail: 132 MB in 25 s of load). Each TRUNCATE it holds off is counted (`PinWatch`): past
 `WAL_PINNED_WARN_SECONDS` or `WAL_PINNED_WARN_BYTES`, `store.wal_pinned` is logged as a warning,
 and `smsgw status` and systemd's STATUS= line show it until a TRUNCATE gets through.
+
+On a small state filesystem the WAL alone filled the disk long before it reached `limit` (a 3 MB
+tmpfs: 452 for every mail after 14, the database file 4 KB and its WAL 3 MB), and it took back all
+the room an admin freed. So space decides too (`gateway.store.trouble.wal_crowding`): a WAL that
+takes a third of what is left, or any sizeable WAL on a disk under its floor, is cut back by a
+TRUNCATE (`store.checkpoint`, `why`); a batch that fails for a full disk asks for one, and the mail
+of an SMTP client in it runs once more after it (250 rather than 452 when that gave room back). A
+TRUNCATE leaves the file empty, so `journal_size_limit` (which only trims a WAL started over) keeps
+the `limit` it has; only space can cut the WAL below it.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from typing import Any
 from urllib.request import pathname2url
 
 import structlog
+
+from gateway.store.trouble import disk_full, wal_crowding
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +72,9 @@ PINNED_RETRY_SECONDS = 5.0
 WAL_PINNED_WARN_SECONDS = 30.0
 WAL_PINNED_WARN_BYTES = 256 * 1024 * 1024
 WAL_PINNED_REPEAT_SECONDS = 60.0
+# A TRUNCATE for space that failed (no room even for the pages it copies into the database file) is
+# tried again only this often, or at once when space was freed: meanwhile a full disk fails writes (452).
+SPACE_RETRY_SECONDS = 1.0
 
 
 class PinWatch:
@@ -166,6 +180,7 @@ class CheckpointScheduling:
     """When the group commit (`gateway.store.commit.GroupCommit`) checkpoints, and holding its
     writes while a TRUNCATE is due or runs; the state below is the group commit's."""
 
+    path: Path
     _checkpointer: Checkpointer | None
     _wal_fd: int | None
     wal_limit: int
@@ -176,12 +191,18 @@ class CheckpointScheduling:
     _urgent: list[Any]
     _flush_scheduled: bool
     _flush: Callable[[], None]
+    # The last TRUNCATE for space that failed: its monotonic time, and the free bytes it was asked at.
+    _space_failed: tuple[float, int] = (float("-inf"), 0)
+    _space_asked_free = 0
 
     def _maybe_checkpoint(self) -> None:
-        """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat)."""
+        """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat), or
+        takes room the disk is short of (a statvfs, once it is sizeable)."""
         if self._checkpointer is None or self._wal_fd is None:
             return
         size = os.fstat(self._wal_fd).st_size
+        if self._checkpoint_task is None and self._truncate_for_space(size):
+            return
         if size <= self.wal_limit:
             return
         # Past the hard bound a TRUNCATE runs with writes held, unless a long reader (`smsgw
@@ -203,12 +224,52 @@ class CheckpointScheduling:
         leave, and the warning (and the WAL's size) would stand until the next mail. Called by the
         housekeeping worker, on the loop."""
         checkpointer = self._checkpointer
-        if checkpointer is None or self._wal_fd is None or checkpointer.pin.since is None:
-            return
-        if self._checkpoint_task is not None or checkpointer.pinned():
+        if checkpointer is None or self._wal_fd is None or self._checkpoint_task is not None:
             return
         size = os.fstat(self._wal_fd).st_size
+        # Space freed on a quiet evening: the WAL that filled the disk is cut back without a mail.
+        if self._truncate_for_space(size) or checkpointer.pin.since is None or checkpointer.pinned():
+            return
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint("TRUNCATE", size))
+
+    def _truncate_for_space(self, size: int, full: BaseException | None = None) -> bool:
+        """Start a TRUNCATE, writes held from now, when the WAL crowds a nearly full disk or (`full`)
+        a write found it full; False when none can help or a failed one was tried a moment ago."""
+        checkpointer = self._checkpointer
+        if checkpointer is None or self._checkpoint_task is not None or checkpointer.pinned():
+            return False
+        room = wal_crowding(self.path.parent, size, full=full is not None)
+        if room is None:
+            return False
+        failed_at, failed_free = self._space_failed
+        if time.monotonic() - failed_at < SPACE_RETRY_SECONDS and room["free_bytes"] <= failed_free:
+            return False  # it found no room a moment ago, and none was freed since
+        why = room.pop("why")
+        self._space_asked_free = room["free_bytes"]
+        log.warning("store.checkpoint", mode="TRUNCATE", why=why, wal_bytes=size, **room)
+        self._writes_held = True  # not one more batch into the WAL before it is cut back
+        loop = asyncio.get_running_loop()
+        self._checkpoint_task = loop.create_task(self._checkpoint("TRUNCATE", size, why))
+        return True
+
+    def _retry_after_checkpoint(self, batch: list[Any], exc: BaseException) -> list[Any]:
+        """A batch failed whole: when for a full disk, a TRUNCATE is asked for, and the pieces a
+        client waits for that may run again (an accepted mail's rows) wait for it and run once
+        more; the pieces to fail now.
+
+        A piece runs at most twice, so a disk no checkpoint can help refuses its mail (452) after one
+        TRUNCATE; nobody hears 250 before the second run has committed and its WAL is fsynced.
+        Background work (claims, receipts, outcomes) fails as before: its callers retry on their
+        own, the WAL cut back by then."""
+        if not disk_full(exc) or self._wal_fd is None:
+            return batch
+        if not self._truncate_for_space(os.fstat(self._wal_fd).st_size, full=exc):
+            return batch
+        again = [item for item in batch if item.interactive and item.replayable and not item.retried]
+        for item in again:
+            item.retried = True
+        self._urgent[:0] = again
+        return [item for item in batch if item not in again]
 
     def wal_pinned(self) -> dict[str, Any] | None:
         """A reader's pin on the WAL once reported (`PinWatch`): its size now and for how long."""
@@ -216,7 +277,7 @@ class CheckpointScheduling:
             return None
         return self._checkpointer.pin.report(os.fstat(self._wal_fd).st_size)
 
-    async def _checkpoint(self, mode: str, size: int) -> None:
+    async def _checkpoint(self, mode: str, size: int, why: str | None = None) -> None:
         checkpointer = self._checkpointer
         assert checkpointer is not None
         loop = asyncio.get_running_loop()
@@ -226,16 +287,26 @@ class CheckpointScheduling:
         try:
             busy, frames, copied = await loop.run_in_executor(checkpointer.executor, checkpointer.run, mode)
         except (sqlite3.Error, RuntimeError) as exc:
-            log.warning("store.checkpoint_failed", mode=mode, error=str(exc))
+            log.warning("store.checkpoint_failed", mode=mode, error=str(exc), **_why(why))
+            if why is not None:
+                self._space_failed = (time.monotonic(), self._space_asked_free)
         except asyncio.CancelledError:
             self._truncate_next = False  # stopping: no checkpoint after this one
             raise
         else:
             (log.info if mode == "TRUNCATE" else log.debug)(
-                "store.checkpointed", mode=mode, wal_bytes=size, busy=busy, frames=frames, copied=copied
+                "store.checkpointed",
+                mode=mode,
+                wal_bytes=size,
+                busy=busy,
+                frames=frames,
+                copied=copied,
+                **_why(why),
             )
             if mode == "TRUNCATE" and self._wal_fd is not None:
                 left = os.fstat(self._wal_fd).st_size
+                if why is not None and left:  # a reader in the way: no room came back
+                    self._space_failed = (time.monotonic(), self._space_asked_free)
                 if busy:
                     checkpointer.pin.busy(left)
                 else:
@@ -252,3 +323,8 @@ class CheckpointScheduling:
                 if (self._pending or self._urgent) and not self._flush_scheduled:
                     self._flush_scheduled = True
                     loop.call_soon(self._flush)
+
+
+def _why(why: str | None) -> dict[str, str]:
+    """`why` for a log line of a checkpoint for space; nothing for one by size (as before)."""
+    return {"why": why} if why else {}

@@ -10,7 +10,7 @@ ones (an SMTP client waiting) first, so that a flood of receipts cannot hold a c
 
 Writes the disk refuses (full, I/O errors) or a damaged file fails (`gateway.store.trouble.damaged`)
 are remembered for `/healthz` and the status file (`trouble()`), and logged one line per kind per
-second (`gateway.bitelog.FaultLog`).
+second (`gateway.bitelog.FaultLog`); on a full disk a TRUNCATE may give room back first (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from gateway.bitelog import FaultLog
 from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, CheckpointScheduling
 from gateway.store.fileguard import UNSYNCED, FileGuard, StoreError, StoreReplaced
 from gateway.store.trouble import WriteTrouble, damaged
+from gateway.store.walsync import WalSync
 
 __all__ = ["UNSYNCED", "GroupCommit", "StoreBusy", "StoreError", "StoreReplaced"]
-from gateway.store.walsync import WalSync
 
 log = structlog.get_logger(__name__)
 
@@ -58,15 +58,8 @@ class StoreBusy(sqlite3.OperationalError):
 
 # SQLite's primary result codes that tell of the disk or the database, not of the data.
 _TRANSIENT_CODES = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-    }
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY}
+    | {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
 )
 
 
@@ -86,6 +79,7 @@ class _Pending:
     interactive: bool
     deadline: float  # time.monotonic() after which a locked database fails this piece
     replayable: bool = False  # may run twice: its only effects are in the transaction (and logs)
+    retried: bool = False  # ran once already, in a batch a full disk refused (`_retry_after_checkpoint`)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -271,7 +265,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             self._commit_failed(exc, len(batch), counted=exc is counted)
-            _fail(batch, exc)
+            _fail(self._retry_after_checkpoint(batch, exc), exc)  # a full disk: a WAL TRUNCATE first
             return
         finally:
             self._flushing = False

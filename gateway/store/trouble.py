@@ -11,6 +11,7 @@ rows no longer there, and every mail failed with an IntegrityError while /health
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -129,6 +130,51 @@ def space_low(free: int, total: int) -> bool:
     return free < space_floor(total)
 
 
+# The WAL (`gateway.config.Config.db_path`'s) as the disk's look reports it.
+WAL_NAME = "smsgw.db-wal"
+# A WAL smaller than this is not cut back for space while writes still find room: on a disk kept
+# under its floor by other files, each TRUNCATE (writes held for it) then covers a few mails at least.
+WAL_SPACE_MIN_BYTES = 256 * 1024
+# ... and it is cut back, whatever the floor, once it takes this share of the room left (the rest
+# of it with the WAL): on a 3 MB tmpfs the WAL filled the disk at 3 MB, 16 MB being its limit.
+WAL_SPACE_SHARE = 3
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A write failed for want of room: SQLITE_FULL ("database or disk is full") or ENOSPC."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+
+
+def wal_crowding(state_dir: Any, wal_bytes: int, *, full: bool = False) -> dict[str, Any] | None:
+    """Why, and the room left, when a WAL of `wal_bytes` should be cut back to give the disk room.
+
+    It should once a write found the disk full (`full`: any WAL at all), once it takes a
+    `WAL_SPACE_SHARE`th of the room left with it, or (past `WAL_SPACE_MIN_BYTES`) while the disk is
+    under its floor. The WAL's pages are written into the database file first, which grows by the
+    pages new to it: few once a checkpoint has run (the WAL holds the same pages written over and
+    over), but all of a database never checkpointed yet (a fresh one is its WAL). Cut back early,
+    the WAL leaves that room; a disk filled first refuses mail (452) until space is freed."""
+    if wal_bytes <= 0 or (wal_bytes < WAL_SPACE_MIN_BYTES and not full):
+        return None
+    try:
+        st = os.statvfs(state_dir)
+    except OSError:
+        return None
+    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    if full:
+        why = "disk full"
+    elif space_low(free, total):
+        why = "disk nearly full"
+    elif free + wal_bytes < WAL_SPACE_SHARE * wal_bytes:
+        why = f"the WAL takes over 1/{WAL_SPACE_SHARE} of the room left"
+    else:
+        return None
+    return {"why": why, "free_bytes": free, "floor_bytes": space_floor(total)}
+
+
 class DiskSpace:
     """The free space of the filesystem holding the state directory, looked at once a second at
     most, and a warning logged when it falls under the floor (once per crossing, once a minute at
@@ -143,7 +189,8 @@ class DiskSpace:
         self._warned: float | None = None
 
     def look(self) -> dict[str, Any] | None:
-        """{free_bytes, total_bytes, floor_bytes, low}; None when statvfs fails (no such directory)."""
+        """{free_bytes, total_bytes, floor_bytes, low, wal_bytes}; None when statvfs fails (no such
+        directory)."""
         now = self.clock()
         if self._at is not None and now - self._at < SPACE_LOOK_SECONDS:
             return self._report
@@ -155,11 +202,16 @@ class DiskSpace:
             return None
         free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
         low = space_low(free, total)
+        try:  # what the daemon may give back itself (`gateway.store.checkpoint`), for the note
+            wal = os.stat(os.path.join(self.path, WAL_NAME)).st_size
+        except OSError:
+            wal = 0
         self._report = {
             "free_bytes": free,
             "total_bytes": total,
             "floor_bytes": space_floor(total),
             "low": low,
+            "wal_bytes": wal,
         }
         if low and not self._low and (self._warned is None or now - self._warned >= SPACE_WARN_SECONDS):
             self._warned = now
@@ -168,12 +220,27 @@ class DiskSpace:
                 path=str(self.path),
                 free_bytes=free,
                 floor_bytes=space_floor(total),
+                wal_bytes=wal,
                 note="new mail is refused (452) once the disk is full: free space on it or grow it",
             )
         elif not low and self._low:
             log.info("store.disk_ok", path=str(self.path), free_bytes=free)
         self._low = low
         return self._report
+
+
+def wal_words(disk: dict[str, Any]) -> str:
+    """For the disk's note: the WAL, once it takes a tenth of the filesystem (room the daemon can
+    give back itself, which "old logs, backups" alone never named)."""
+    from gateway.statusfile import size_words
+
+    wal = int(disk.get("wal_bytes") or 0)
+    if wal * 10 < int(disk.get("total_bytes") or 0) or not wal:
+        return ""
+    return (
+        f"; the database's WAL ({WAL_NAME}) takes {size_words(wal)} of it: the daemon checkpoints it away"
+        " as space runs out (`store.checkpoint` in the log), unless a reader holds it"
+    )
 
 
 _spaces: dict[str, DiskSpace] = {}
