@@ -22,16 +22,17 @@ A, B = "+48601123456", "+48601123457"
 
 
 async def _open_conversation(gw: Running, subject: str) -> None:
-    """The first mail to A under `subject`, delivered: its phone knows the topic, so a second mail
-    under it is an answer for A and goes without the subject."""
+    """The first mail to A under `subject`, delivered: its phone knows the topic, so a Reply to that
+    mail (from Sent Items, "RE: <subject>", with B added) is an answer for A and goes without it."""
     first = mail(f"601123456@{DOMAIN}", "Opening note.", subject, Message_ID="<first@acme.example>")
     assert (await gw.send(first)).error is None
     await gw.until(lambda: gw.states() == ["delivered"])
 
 
 async def _send_to_both(gw: Running, subject: str, body: str) -> None:
-    second = mail([f"601123456@{DOMAIN}", f"601123457@{DOMAIN}"], body, subject)
+    second = mail([f"601123456@{DOMAIN}", f"601123457@{DOMAIN}"], body, f"RE: {subject}")
     second["Message-ID"] = "<second@acme.example>"
+    second["In-Reply-To"] = "<first@acme.example>"
     assert (await gw.send(second)).error is None
 
 

@@ -63,9 +63,9 @@ async def test_a_retry_to_new_numbers_is_charged_each_numbers_own_parts(tmp_path
         user = f"user:{gw.store.accounts.find_user(STAFF).id}"
         first = mail(PHONE, BODY, subject=SUBJECT, Message_ID="<first@acme.example>")
         assert (await gw.send(first, [PHONE])).error is None
-        second = mail(PHONE, BODY, subject=SUBJECT, Message_ID="<second@acme.example>")
+        second = mail(PHONE, BODY, subject=f"RE: {SUBJECT}", Message_ID="<second@acme.example>")
         assert (await gw.send(second, [PHONE])).error is None
-        # The premise: 2 parts with the subject, then 1 as the conversation's answer.
+        # The premise: 2 parts with the subject, then 1 as the conversation's answer (a Reply).
         assert daily_use(gw, user) == parts_queued(gw) == 3
 
         others = [f"6015000{i:02d}@{DOMAIN}" for i in range(10, 14)]

@@ -256,7 +256,7 @@ async def test_fourth_identical_text_to_a_number_is_refused(tmp_path: Path) -> N
 
 
 async def test_a_subject_does_not_let_a_fourth_identical_text_through(tmp_path: Path) -> None:
-    # The second mail to a phone with the subject of the conversation loses its subject (it is an
+    # A Reply (RE:) to a phone with the subject of the conversation loses its subject (it is an
     # answer in that conversation): the first SMS read "Hi: same text", the next three "same
     # text", and the rule saw two different texts, so four went and the fifth was refused.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
@@ -264,7 +264,8 @@ async def test_a_subject_does_not_let_a_fourth_identical_text_through(tmp_path: 
         conn = gw.store.db.conn
         submitted = "SELECT COUNT(submitted_at) FROM parts"
         for i in range(4):
-            msg = mail(to("601300001"), "same text", subject="Hi", Message_ID=f"<same-{i}@acme.example>")
+            subject = "RE: Hi" if i else "Hi"
+            msg = mail(to("601300001"), "same text", subject=subject, Message_ID=f"<same-{i}@acme.example>")
             sent.append(await gw.send(msg))
             # The subject is left out once an SMS under it reached the phone: each before the next mail.
             went = min(i + 1, 3)

@@ -47,16 +47,19 @@ def removed_of_last(gw: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    ("number", "state", "second"),
+    ("number", "state", "subject", "second"),
     [
-        ("601120000", "failed", f"{SUBJECT}: {AGAIN}"),  # refused at submit
-        ("601123413", "failed", f"{SUBJECT}: {AGAIN}"),  # the SMSC's report: failed
-        ("601123401", "delivered", AGAIN),  # the phone saw the subject: the answer alone
+        ("601120000", "failed", f"RE: {SUBJECT}", f"{SUBJECT}: {AGAIN}"),  # refused at submit
+        ("601123413", "failed", f"RE: {SUBJECT}", f"{SUBJECT}: {AGAIN}"),  # the SMSC's report: failed
+        ("601123401", "delivered", f"RE: {SUBJECT}", AGAIN),  # the phone saw the subject: the answer alone
+        # A new mail, not a Reply, under the same subject (a helpdesk's, an alert's): R-1.3's subject
+        # first. It went as the text alone, and from its second SMS on the phone lost the topic.
+        ("601123402", "delivered", SUBJECT, f"{SUBJECT}: {AGAIN}"),
     ],
-    ids=["refused", "failed-report", "delivered"],
+    ids=["refused", "failed-report", "delivered", "delivered-new-mail"],
 )
 async def test_the_second_sms_carries_the_subject_unless_the_first_reached_the_phone(
-    tmp_path: Path, number: str, state: str, second: str
+    tmp_path: Path, number: str, state: str, subject: str, second: str
 ) -> None:
     relay = free_port()
     cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
@@ -70,7 +73,7 @@ async def test_the_second_sms_carries_the_subject_unless_the_first_reached_the_p
         await gw.until(lambda: final(gw, number) is not None)
         assert final(gw, number) == state
         assert texts() == [f"{SUBJECT}: {FIRST}"]
-        assert (await gw.send(mail(f"{number}@{DOMAIN}", body=AGAIN, subject=SUBJECT))).error is None
+        assert (await gw.send(mail(f"{number}@{DOMAIN}", body=AGAIN, subject=subject))).error is None
         await gw.until(lambda: len(texts()) == 2)
         assert texts()[1] == second
         assert (SUBJECT_DROPPED in removed_of_last(gw)) == (second == AGAIN)

@@ -3,17 +3,18 @@
 R-1.3 puts the subject before every SMS. When the user presses Reply on a reply mail, though, the
 subject is "Re: Spotkanie": the phone would read "Re: Spotkanie: OK, see you", while the person
 holding it only wrote to the user and expects the answer, as in any SMS thread. So a mail is an
-answer when it names one of our reply mails in In-Reply-To/References, or when every phone it goes
-to has a live conversation with this user; its subject is dropped when, without its reply
-prefixes, it is empty, the conversation's subject, or our reply's "SMS from …" title (also after an
-older topic, when the mail names one of our reply mails). Without such a reply mail named, the
-subject must be that of an SMS of the conversation that reached the phone (`reached`, as the reply
-routing reads it): a conversation is opened when its mail is accepted, and a first SMS refused at
-submit, failed or expired never showed the phone its subject, so the sender's resend (what the
-bounce asks for) would have gone as bare text. A subject the user changed is content and
-is sent as usual; the quote below the answer is cut by textclean. The choice is made for each
-number: a colleague's number added to the Reply (Cc) has no conversation and gets the topic, while
-the conversation's phone gets the answer alone.
+answer when it names one of our reply mails in In-Reply-To/References, or when its subject is a
+Reply's ("RE:", "Odp:") and the phone has a live conversation with this user (a new mail under the
+same subject, a helpdesk's or an alert's, is no answer: it keeps its subject); its subject is
+dropped when, without its reply prefixes, it is empty, the conversation's subject, or our reply's
+"SMS from …" title (also after an older topic, when the mail names one of our reply mails). Without
+such a reply mail named, the subject must be that of an SMS of the conversation that reached the
+phone (`reached`, as the reply routing reads it): a conversation is opened when its mail is
+accepted, and a first SMS refused at submit, failed or expired never showed the phone its subject,
+so the sender's resend (what the bounce asks for) would have gone as bare text. A subject the user
+changed is content and is sent as usual; the quote below the answer is cut by textclean. The choice
+is made for each number: a colleague's number added to the Reply (Cc) has no conversation and gets
+the topic, while the conversation's phone gets the answer alone.
 
 A Reply to one of our mails with nothing written above the quote (`no_new_text`) is refused: the
 quote is the phone's own answer, or our note to staff, and either would go back to the phone.
@@ -112,6 +113,10 @@ def answered(
         return []
     topic = reply_topic(mail.subject)
     ours = names_our_reply(mail)
+    if not ours and not subjects.is_reply_subject(mail.subject):
+        # A new mail, not a Reply: R-1.3's subject goes first. A helpdesk or alert mailer sends each
+        # mail under its one subject, and from its second SMS on the phone lost the topic.
+        return []
     repo = ConversationsRepo(store.db, store.clock)
     now = store.clock()
     window = cfg.replies.window_seconds
