@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from gateway.config import Config
+from gateway.conversations.repo import added_since
 from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -54,13 +55,17 @@ def readdressed(
 
 def new_holder(store: Store, info: dict[str, Any]) -> set[str] | None:
     """The sender's addresses (as mailed, and as recorded), lowercased, when the user now holding
-    that address was added after the mail came (`conversations.repo.gone`'s rule): None if not."""
+    that address was added after the mail came (`conversations.repo.gone`'s rule): None if not.
+
+    The mail recorded under the user who holds the address now is theirs, whatever the times say:
+    removing a user clears it from their mails (`user_id`), and adding one makes a new row. Only a
+    mail of a user removed since goes by the times (`added_since`)."""
     row = store.db.conn.execute(
-        "SELECT e.mail_from, e.received_at, u.created_at FROM messages m"
+        "SELECT e.mail_from, e.received_at, u.created_at, e.user_id, u.id FROM messages m"
         " JOIN emails e ON e.id = m.email_id JOIN users u ON u.email = e.mail_from WHERE m.id = ?",
         (info["id"],),
     ).fetchone()
-    if row is None or row[2] <= row[1]:
+    if row is None or row[3] == row[4] or not added_since(row[2], row[1], store.clock()):
         return None
     return {str(row[0]).lower(), str(info["mail_from"] or "").lower()}
 

@@ -7,7 +7,6 @@ The conversations' own modules are imported by the commands that read them: addi
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
@@ -94,9 +93,10 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     rows = repo.list_conversations(user=args.user, numbers=numbers, limit=args.limit, ours=ours)
     say_zone(rows, "no conversations")
     own = {a.id: a.reply_window_days for a in store.accounts.list_accounts()}
-    found = states.listed(cfg, store.db.conn, rows, own, time.time())
+    now = store.clock()
+    found = states.listed(cfg, store.db.conn, rows, own, now)
     for c, state in zip(rows, found, strict=True):
-        state = states.told(state, c, store.db.conn, cfg.replies.fallback_address)
+        state = states.told(state, c, store.db.conn, cfg.replies.fallback_address, now)
         print(f"{c.phone:<16} via {c.number:<16} {c.user_email:<32} last SMS {when(c.last_mt_at)}  {state}")
     return 0
 

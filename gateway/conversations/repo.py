@@ -196,7 +196,7 @@ class ConversationsRepo(KeptRepo):
         return holder(self.conn, user_email)
 
     def gone(self, conv: Conversation) -> str | None:
-        return gone(self.conn, conv)
+        return gone(self.conn, conv, self.clock())
 
     def numbers_with(self, phone: str) -> list[str]:
         """Our numbers `phone` has had SMS from, as stored: the forms an answer of it must be matched to."""
@@ -330,7 +330,20 @@ def holder(conn: sqlite3.Connection, user_email: str) -> tuple[int, float] | Non
     return None if row is None else (int(row[0]), float(row[1]))
 
 
-def gone(conn: sqlite3.Connection, conv: Conversation) -> str | None:
+# How far ahead of the clock now a user's time of adding may be and still be taken as written.
+CLOCK_SLACK_SECONDS = 300.0
+
+
+def added_since(added_at: float, since: float, now: float) -> bool:
+    """Whether the address was added as a user after `since`, by the times stored. A time of adding
+    ahead of the clock now says the clock was wrong then (a machine started before its time was
+    set, then corrected): compared, it made every user added then "added again" after every later
+    mail, and their answers and reports went to the fallback address for as long as the clock had
+    been ahead. Such a time tells nothing, and the address is taken as held since before."""
+    return since < added_at <= now + CLOCK_SLACK_SECONDS
+
+
+def gone(conn: sqlite3.Connection, conv: Conversation, now: float) -> str | None:
     """Why the conversation's user may no longer have its answers (the MO's note), or None. On any
     connection: the panel reads it on its reader thread for a page of conversations.
 
@@ -346,7 +359,7 @@ def gone(conn: sqlite3.Connection, conv: Conversation) -> str | None:
     account_id, added_at = held
     if conv.account_id is not None and account_id != conv.account_id:
         return f"it answers {conv.user_email}, who belongs to another account since"
-    if added_at > conv.last_mt_at:
+    if added_since(added_at, conv.last_mt_at, now):
         return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
     return None
 
@@ -364,9 +377,10 @@ def addressee_gone(outbox: OutboxRepo, rcpt: str, mo_ref: int, queued_at: float)
     held = holder(outbox.conn, rcpt)
     if held is None:
         return f"it answers {rcpt}, who is no longer a user of the gateway"
-    if held[1] > queued_at:
+    now = outbox.clock()
+    if added_since(held[1], queued_at, now):
         return f"it answers {rcpt}, whose address was added again as a user after the answer came"
-    return gone(outbox.conn, conv)
+    return gone(outbox.conn, conv, now)
 
 
 # The kinds mailed to a conversation's user: an answer (gateway.conversations.replymail) and a

@@ -61,7 +61,13 @@ def state(conn: sqlite3.Connection, c: Conversation, since: float, now: float, r
 
 
 def told(
-    state: str, c: Conversation, conn: sqlite3.Connection, fallback: str | None, *, operator: bool = True
+    state: str,
+    c: Conversation,
+    conn: sqlite3.Connection,
+    fallback: str | None,
+    now: float,
+    *,
+    operator: bool = True,
 ) -> str:
     """The state, and where the answers of a conversation whose user may no longer have them go
     (`ConversationsRepo.gone`: removed, moved to another account, the address added again).
@@ -73,7 +79,7 @@ def told(
     only that a newer SMS's sender gets its answers, whoever its user is now: they do not get them."""
     if state == DISPLACED:
         return DISPLACED_TOLD
-    why = None if state == "closed" else gone(conn, c)
+    why = None if state == "closed" else gone(conn, c, now)
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     if state == SHARED:
         if why is None:

@@ -146,7 +146,7 @@ async def conversations(request: Request, who: Who) -> Response:
         page = rows[:SHOWN]
         found = states.listed(web.config, conn, page, own, now)
         told = [
-            (c, states.told(state, c, conn, fallback, operator=who.operator))
+            (c, states.told(state, c, conn, fallback, now, operator=who.operator))
             for c, state in zip(page, found, strict=True)
         ]
         return told, len(rows) > SHOWN
