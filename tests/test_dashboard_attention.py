@@ -45,7 +45,7 @@ async def attention(web: WebContext) -> str:
     async with as_user(web, OPERATOR) as c:
         page = await c.get("/")
     assert page.status_code == 200, page.text
-    card = page.text.split("<h2>Needing attention", 1)[1].split("</section>", 1)[0]
+    card = page.text.split(">Needing attention", 1)[1].split("</section>", 1)[0]
     return html.unescape(re.sub(r"\s+", " ", card))
 
 
