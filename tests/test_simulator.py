@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import json
 import struct
 from collections.abc import AsyncIterator
@@ -335,6 +336,35 @@ async def test_error_answers_are_retried_then_dropped(tmp_path: Path) -> None:
         session = next(iter(server.sessions))
         await server.wait_until(lambda: session.pending_deliveries == 0)
         assert server.stats.deliver_responses == [("mo", 0x64), ("mo", 0x64)]
+
+
+async def test_error_answers_are_retried_with_doubling_pauses(tmp_path: Path) -> None:
+    # As an SMSC keeps offering what an ESME refused for now (a full disk answers 0x64): the pauses
+    # double, and by default the simulator tries for minutes; at a fixed second apart it gave up
+    # after five and the MO was lost while the gateway's disk was still full.
+    from smsc.simulator.core import MAX_RETRY_DELAY, retry_pause
+    from smsc.simulator.smpp_server import SmppServer
+
+    most = MAX_RETRY_DELAY
+    assert [retry_pause(1.0, n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, most, most]
+    default = SmppServer.__init__.__kwdefaults__ or {}
+    assert sum(retry_pause(default["retry_delay"], n) for n in range(1, default["max_attempts"])) >= 180
+    async with (
+        smpp_server(tmp_path, retry_delay=0.05, max_attempts=4) as server,
+        raw_client(server.port) as c,
+    ):
+        assert await c.bind() == 0
+        await server.core.inject_mo(PHONE, ME, "again")
+        loop = asyncio.get_running_loop()
+        answered_at = []
+        for status in (0x64, 0x64, 0x64, 0):
+            _, _, seq, _ = await c.read()
+            answered_at.append(loop.time())
+            c.send("deliver_sm_resp", seq=seq, status=status)
+        await server.wait_until(lambda: len(server.stats.deliver_responses) == 4)
+        gaps = [b - a for a, b in itertools.pairwise(answered_at)]
+        assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2, gaps
+        assert server.stats.deliver_responses[-1] == ("mo", 0)
 
 
 async def test_unacknowledged_report_is_kept_for_the_next_login(tmp_path: Path) -> None:

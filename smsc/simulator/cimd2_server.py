@@ -38,7 +38,7 @@ from smsc.cimd2.packet import (
 from smsc.cimd2.times import format_time
 from smsc.decoding import decode_user_data
 from smsc.simulator.cimd2_texts import mo_params
-from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, utcnow
+from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, retry_pause, utcnow
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -274,7 +274,7 @@ class Cimd2Session(SessionBase):
                 self.server.changed()
                 if answer.op != Op.NACK and answer.get(P.ERROR_CODE) is None:
                     break
-                await asyncio.sleep(self.server.retry_delay)
+                await asyncio.sleep(retry_pause(self.server.retry_delay, ob.attempts))
             else:
                 log.warning(
                     "sim.cimd2.delivery_dropped", packet=ob.packet.describe()[:6], attempts=ob.attempts
@@ -314,7 +314,7 @@ class Cimd2Server(ServerBase):
         response_delay: float = 0.0,
         resend_timeout: float = 10.0,
         retry_delay: float = 1.0,
-        max_attempts: int = 5,
+        max_attempts: int = 10,
         corrupt_checksums: bool = False,
         first_number: int = 0,
     ) -> None:

@@ -58,6 +58,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The longest pause before delivering an MO or a receipt again after the client refused it.
+MAX_RETRY_DELAY = 60.0
+
+
+def retry_pause(first: float, attempts: int) -> float:
+    """The pause before attempt `attempts` + 1 of a delivery the client answered with an error:
+    `first`, doubling, at most MAX_RETRY_DELAY. An SMSC keeps offering what an ESME refused for
+    now (a full disk answers a temporary error) for minutes to hours; at a fixed second apart the
+    simulator gave up after five seconds and the MO was lost where a real SMSC would have waited."""
+    return min(first * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+
+
 def keep_recent(items: list[T], item: T) -> None:
     """Append `item` and forget all but the last MAX_RECORDS: the simulator runs inside the daemon
     for months, and these lists are for tests and `status` (the log file has everything). A list and

@@ -1,6 +1,7 @@
 """The deliver_sm one simulated SMPP session has sent and its client has not yet acknowledged. As an
 SMSC does, each MO part or delivery receipt goes out again when the client does not answer within
-`resend_timeout` or answers with an error (after `retry_delay`), until `max_attempts`; what is still
+`resend_timeout` or answers with an error (after `retry_delay`, doubling: `core.retry_pause`), until
+`max_attempts`; what is still
 unacknowledged when the session ends goes back to the core, so that the next bind gets it as it was.
 Kept apart from `smpp_server.SmppSession` because the timers and the hand-back are the SMSC's
 persistence, while the session reads and answers the client's PDUs.
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from smsc.simulator.core import keep_recent
+from smsc.simulator.core import keep_recent, retry_pause
 
 if TYPE_CHECKING:
     from smsc.simulator.smpp_server import SmppSession
@@ -79,7 +80,8 @@ class Deliveries:
         server.stats.deliver_answered += 1
         if status:
             self._outbound[seq] = ob
-            ob.timer = asyncio.get_running_loop().call_later(server.retry_delay, self._retry, seq, status)
+            pause = retry_pause(server.retry_delay, ob.attempts)
+            ob.timer = asyncio.get_running_loop().call_later(pause, self._retry, seq, status)
         else:
             self.session.taken(ob.key)
         server.changed()

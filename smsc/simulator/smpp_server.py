@@ -337,7 +337,7 @@ class SmppServer(ServerBase):
         response_delay: float = 0.0,
         resend_timeout: float = 10.0,
         retry_delay: float = 1.0,
-        max_attempts: int = 5,
+        max_attempts: int = 10,
         message_id_format: Callable[[str], str] = str,
         receipt_id_format: Callable[[str], str] = str,
     ) -> None:
