@@ -231,3 +231,27 @@ async def test_a_whole_long_text_sent_again_later_under_the_same_reference_is_ma
         assert again(gw) == 0
         assert premium_stats(gw) == (2, 4, 1200)
         assert len(votes(sink)) == 2
+
+
+async def test_a_part_delivered_again_with_the_missing_part_waiting_beside_it_still_lets_that_part_follow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SMPP: parts 1 and 3 were mailed at the timeout; minutes later the SMSC delivers part 1 again
+    # (its acknowledgement lost in a reconnect) and then the missing part 2, both within one
+    # timeout. The two waited as one set, which was mailed as a new SMS, "part 1 part 2 [part 3 of 3
+    # missing]": part 1 mailed twice, part 3 (mailed) said to be missing, and billed again. The copy
+    # is dropped and part 2 is the SMS's late rest, mailed alone.
+    async with gateway(tmp_path, "smpp", monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, "smpp", LONGER, ref=83, parts=3)
+        await phone.send(1, 3)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (1, 2, 600)
+        now[0] += 300
+        await phone.send(1, 2)
+        await timed_out(gw, now)
+        assert again(gw) == 1
+        assert premium_stats(gw) == (1, 3, 900)
+        assert len(votes(sink)) == 2
+        conn = gw.store.db.conn
+        late = conn.execute("SELECT seqs, follows FROM mo WHERE concat_ref = 83 AND seqs = '2'").fetchall()
+        assert len(late) == 1 and late[0][1] is not None  # part 2 alone, following the SMS

@@ -112,6 +112,12 @@ def repeated_set(
     return bool(rows)
 
 
+def split(rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The rows of a set that repeat a part joined already (`mark`), and the others."""
+    copies = [r for r in rows if r[_NOTE] == REPEATS]
+    return copies, [r for r in rows if r[_NOTE] != REPEATS]
+
+
 def drop_set(conn: sqlite3.Connection, rows: list[tuple], total: int) -> None:
     """Record a set delivered again as duplicates: the SMS was mailed (and charged) with the set
     these parts repeat."""

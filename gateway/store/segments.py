@@ -176,9 +176,25 @@ class SegmentRepo(Repository):
         for each in sets:
             if segmentrepeats.repeated_set(self.conn, each, source, forms, ref, total):
                 segmentrepeats.drop_set(self.conn, each, total)
-            else:
-                joined.append(self._join_set(source, ref, total, each, now, force=force))
+                continue
+            copies, rest = segmentrepeats.split(each)
+            if copies and rest and self._follows(source, ref, total, rest):
+                segmentrepeats.drop_set(self.conn, copies, total)  # the rest is the SMS's late rest
+                each = rest
+            joined.append(self._join_set(source, ref, total, each, now, force=force))
         return joined
+
+    def _follows(self, source: str, ref: int, total: int, rows: list[tuple]) -> bool:
+        """Whether `rows`, parts that are no copies, are the late rest of a text joined already: a
+        set that waited with copies of that text's parts beside them (the SMSC delivering a part
+        again, then the part the text lacked) was mailed as a new SMS, the copied parts twice."""
+        seqs = {r[1] for r in rows if 1 <= r[1] <= total}
+        if len(seqs) == total:
+            return False
+        stamps = [r[6] for r in rows]
+        stamp = None if None in stamps else min(stamps)
+        at = min(r[7] for r in rows)
+        return self._late_rest_of(source, rows[0][4], ref, total, seqs, at, stamp) is not None
 
     def _join_set(
         self, source: str, ref: int, total: int, rows: list[tuple], now: float, *, force: bool
