@@ -212,6 +212,12 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     throttled warning: an SMSC can send a bad UDH or status in every PDU. A valid 060 is also in
     `raw["smsc_time"]`, as the SMSC wrote it."""
     destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
+    if not source and (alpha := packet.get(P.ALPHA_ORIGINATOR)):
+        # A sender that is no number ("ORANGE") comes in 027 with no 023, in the CIMD character set as
+        # 033 is. With 023 alone read, such an MO was answered 70 and dropped: the SMSC counted it
+        # delivered. Taken as written, as SMPP's deliver_sm from TON 5: the gateway records it, and as
+        # no phone it is never an opt-out nor answered.
+        source = cimd_decode(alpha)
     if not destination or not source:
         return "empty destination or originator address"
     data_coding = packet.get_int(P.DCS) or 0

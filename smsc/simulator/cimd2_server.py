@@ -39,6 +39,7 @@ from smsc.cimd2.times import format_time
 from smsc.decoding import decode_user_data
 from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, retry_pause, utcnow
+from smsc.simulator.numbers import destination_number
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -193,6 +194,7 @@ class Cimd2Session(SessionBase):
             return 300
         if len(destinations) > 1:
             return 301
+        to = "+" * destinations[0].startswith("+") + address_digits(destinations[0])  # without any "-"
         text_data, binary = packet.get(P.USER_DATA), packet.get(P.USER_DATA_BINARY)
         if text_data is not None and binary is not None:
             return 303
@@ -211,7 +213,9 @@ class Cimd2Session(SessionBase):
         return SubmittedSms(
             protocol=self.protocol, system_id=self.system_id,
             source=packet.get(P.ORIGINATOR) or packet.get(P.ALPHA_ORIGINATOR) or "",
-            destination="+" + address_digits(destinations[0]), data_coding=data_coding, udh=udh, text=text,
+            # No TON on CIMD2: read as SMPP's unknown one, "601…" in the region, "0048…" without its 00.
+            destination=destination_number(to, 0, 0, self.core.region), data_coding=data_coding, udh=udh,
+            text=text,
             payload=payload, want_report=bool((packet.get_int(P.STATUS_REPORT_REQUEST) or 0) & 0b1110),
             validity=packet.get(P.VALIDITY_RELATIVE) or packet.get(P.VALIDITY_ABSOLUTE) or "",
         )  # fmt: skip
