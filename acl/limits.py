@@ -34,8 +34,9 @@ class Exceeded:
         q = self.quota
         kind, _, name = q.owner.partition(" ")
         command = f"smsgw {kind} set {shlex.quote(name)} --{q.period}-limit"
+        parts = "part" if q.limit == 1 else "parts"  # "1 parts" read as a slip
         head = (
-            f"550 5.7.1 {q.period.capitalize()} limit of {q.owner}: {q.limit} parts, used {self.used},"
+            f"550 5.7.1 {q.period.capitalize()} limit of {q.owner}: {q.limit} {parts}, used {self.used},"
             f" this email needs {self.needed}"
         )
         if q.limit is not None and self.needed > q.limit:

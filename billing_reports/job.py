@@ -30,7 +30,7 @@ from billing_reports.monthly import Month, due_months
 from billing_reports.render import pln, printable
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import billingwords as w
-from gateway import mailheaders, notify
+from gateway import mailheaders, notify, polish
 from gateway.config import Config
 from gateway.store.db import Store
 from gateway.wording import Language
@@ -78,13 +78,15 @@ MAIL_SIZE_LIMIT = 10_000_000
 
 
 def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: str | None, lang: Language = "en") -> str:
-    """The mail's text; `attached`: the name the file is attached under, None when it is not. The
-    status words stay the file's own (English, as its documented format has them) in either language."""
+    """The mail's text; `attached`: the name the file is attached under, None when it is not. A
+    Polish mail says the statuses and amounts in Polish ("doręczone 55", "6,00 zł"); the file keeps
+    its English words and "6.00", as its documented format has them."""
     s = f.sums
     counts = ", ".join(w.BILLING_COUNT(lang, n=n, status=k) for k, n in s.by_status.items())
     money = ""
     if s.price or s.commission:
-        money = w.BILLING_MONEY(lang, price=pln(s.price), commission=pln(s.commission))
+        amount = polish.zloty if lang == "pl" else pln
+        money = w.BILLING_MONEY(lang, price=amount(s.price), commission=amount(s.commission))
     the_file = w.BILLING_ATTACHED(lang, name=attached) if attached is not None else w.BILLING_ON_DISK(lang)
     head = w.BILLING_HEAD(
         lang, account=f.account, month=month, zone=tz.key, sms=s.sms, parts=s.parts, counts=counts

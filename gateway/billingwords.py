@@ -6,9 +6,11 @@ follow the billing files (their columns and status words, which stay English) ra
 
 from __future__ import annotations
 
-from gateway.wording import Phrase
+from gateway import polish
+from gateway.wording import Counted, Phrase
 
-# --- billing mails (billing_reports.job); the file's columns and status words stay English ---
+# --- billing mails (billing_reports.job); the file's columns and status words stay English, the
+# mail's Polish ones are `polish.STATUS_PL` ---
 BILLING_SUBJECT = Phrase("SMS billing {month}: {account}", "Rozliczenie SMS {month}: {account}")
 BILLING_SUMMARY_SUBJECT = Phrase(
     "SMS billing {month}: summary of {accounts} account(s)",
@@ -20,11 +22,15 @@ BILLING_HEAD = Phrase(
     "Rozliczenie konta {account} za {month} ({zone}, od północy do północy czasu lokalnego).\n\n"
     "SMS-y: {sms}, części: {parts}; według stanu: {counts}.\n",
 )
-BILLING_COUNT = Phrase("{n} {status}", "{status} {n}")
+BILLING_COUNT = Counted(
+    Phrase("{n} {status}", "{status} {n}"),
+    lambda v: {"status": polish.STATUS_PL.get(v["status"], v["status"]), "n": polish.grouped(v["n"])},
+)
 # Net: a client reading "price 6.00 PLN" could not tell whether VAT was in it (the tariffs are net).
+# English as the file writes amounts (`billing_reports.render.pln`), Polish as `polish.zloty`: "1 234,50 zł".
 BILLING_MONEY = Phrase(
     "Premium SMS: price {price} PLN, commission {commission} PLN (net amounts, excluding VAT).\n",
-    "SMS premium: cena {price} PLN, prowizja {commission} PLN (kwoty netto, bez VAT).\n",
+    "SMS premium: cena {price}, prowizja {commission} (kwoty netto, bez VAT).\n",
 )
 BILLING_ATTACHED = Phrase("The attached file {name}", "Załączony plik {name}")
 BILLING_ON_DISK = Phrase("The account's file", "Plik konta")
@@ -59,10 +65,13 @@ BILLING_FATE_BEFORE = Phrase(
 )
 BILLING_SUMMARY_ATTACHED = Phrase("The attached summary", "Załączone podsumowanie")
 BILLING_SUMMARY_PLAIN = Phrase("The summary", "Podsumowanie")
-BILLING_TOO_BIG = Phrase(
-    "\nIt is too big to attach ({size:,} bytes; a mail is kept under {limit:,} bytes): it lies\n"
-    "on the gateway at {path}\n",
-    # No thousands commas in Polish, where a comma is the decimal mark ("10,000,000" read as 10).
-    "\nPlik jest zbyt duży, by go załączyć ({size} bajtów; wiadomość musi mieć mniej niż {limit}"
-    " bajtów):\nznajduje się na bramce w {path}\n",
+BILLING_TOO_BIG = Counted(
+    Phrase(
+        "\nIt is too big to attach ({size:,} bytes; a mail is kept under {limit:,} bytes): it lies\n"
+        "on the gateway at {path}\n",
+        # No thousands commas in Polish, where a comma is the decimal mark ("10,000,000" read as 10).
+        "\nPlik jest zbyt duży, by go załączyć ({size}; wiadomość musi mieć mniej niż {limit}):\n"
+        "znajduje się na bramce w {path}\n",
+    ),
+    lambda v: {k: polish.counted(v[k], "bajt", "bajty", "bajtów") for k in ("size", "limit")},
 )

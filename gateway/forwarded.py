@@ -21,6 +21,7 @@ from gateway import wording as w
 from gateway.forwardcoding import as_file
 from gateway.mailcards import cards
 from gateway.notify import stamp
+from gateway.polish import note_words, reason_words
 from gateway.smtp.addressing import reply_address
 from gateway.smtp.subjects import OWN_SUFFIX, REPLY_PREFIX
 from gateway.wording import Language
@@ -186,7 +187,7 @@ def sms_reply(
         msg["References"] = thread_refs([*(references or "").split(), ref]) or ref
     content = answer_body(text, lang) + "\n"
     if note:
-        content += f"\n[{h.body(note)}]\n"
+        content += f"\n[{h.body(note_words(note, lang))}]\n"
     if quoted is not None:
         header = _quote_header(name, quoted_at, quoted_by, lang)
         content += f"\n{header}\n" + "".join(f"> {line}\n" for line in h.body(quoted).split("\n"))
@@ -260,7 +261,7 @@ def premium_mo(
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834
     content = (h.body(text) if text.strip() else w.PREMIUM_NO_TEXT(lang)) + "\n"
     if note:
-        content += f"\n[{h.body(note)}]\n"
+        content += f"\n[{h.body(note_words(note, lang))}]\n"
     sent = f"{received_at:%Y-%m-%d %H:%M}"
     footer = w.PREMIUM_FOOTER(lang, number=h.text(number, 20), phone=h.text(phone, 40), sent=sent)
     content += f"\n-- \n{footer}\n"
@@ -335,7 +336,7 @@ def bounce_forward(
     lines = [
         w.FORWARD_INTRO(lang, what=named, said=said),
         "",
-        w.FORWARD_WHY(lang, what=named, reason=h.text(reason, limit=300)),
+        w.FORWARD_WHY(lang, what=named, reason=h.text(reason_words(reason, lang), limit=300)),
         w.FORWARD_ENVELOPE(lang, sender=envelope),
         w.FORWARD_SENT_BY(lang, ip=h.text(client_ip, limit=64) if client_ip else w.FORWARD_UNKNOWN(lang)),
         w.FORWARD_TO(lang, numbers=", ".join(h.text(n, limit=64) for n in numbers) or "-"),

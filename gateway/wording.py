@@ -1,16 +1,20 @@
 """The words of the mails people read, English and Polish side by side (`[gateway] language`).
 
 A Polish office reads the gateway's bounces, answers and notices in Polish. Only the words a person
-reads are here: SMTP replies, a DSN's delivery-status fields, headers other than Subject, an answer
-mail's "(SMS from +48 …)" subject and the bracketed notes of `gateway.forwarded` stay as they are in
-both languages, because the gateway and mail programs read them back. Dates stay YYYY-MM-DD HH:MM.
-Each phrase is a `str.format` template; a missing placeholder is caught by the tests of each mail.
+reads are here: SMTP replies, a DSN's delivery-status fields, headers other than Subject and an answer
+mail's "(SMS from +48 …)" subject stay as they are in both languages, because the gateway and mail
+programs read them back. Numbers, reasons and notes in Polish: `gateway.polish`. Dates stay
+YYYY-MM-DD HH:MM. Each phrase is a `str.format` template; a missing placeholder is caught by the
+tests of each mail.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+from gateway import polish as _pl
 
 Language = Literal["en", "pl"]
 
@@ -23,6 +27,19 @@ class Phrase(NamedTuple):
 
     def __call__(self, lang: Language, /, **values: object) -> str:
         return (self.pl if lang == "pl" else self.en).format(**values)
+
+
+class Counted(NamedTuple):
+    """A phrase whose Polish words agree with its numbers (`gateway.polish`): `polish` gives the
+    values the Polish text shows in their place ("308 053 bajty"); English shows them as they come."""
+
+    phrase: Phrase
+    polish: Callable[[dict[str, Any]], dict[str, object]]
+
+    def __call__(self, lang: Language, /, **values: Any) -> str:
+        if lang == "pl":
+            values = {**values, **self.polish(values)}
+        return self.phrase(lang, **values)
 
 
 # --- bounce of a failed SMS (gateway.bounce) ---
@@ -111,9 +128,18 @@ HELD_EXPIRES_TEXT = Phrase(
     " bez wysłania {expires}, o czym przyjdzie powiadomienie.\n",
 )
 SUSPENDED_SUBJECT = Phrase("SMS account {account} suspended", "Konto SMS {account} zostało zawieszone")
-SUSPENDED_REASON = Phrase(
-    "{failed} of its last {judged} messages failed (more than {share} of {after})",
-    "{failed} z ostatnich {judged} wiadomości nie zostało doręczonych (więcej niż {share} z {after})",
+# The Polish verb agrees with the failures: 1 "nie została doręczona", 2-4 "nie zostały doręczone", 5 "nie
+# zostało doręczonych" ("4 z ostatnich 6 wiadomości nie zostało doręczonych" read wrong).
+SUSPENDED_REASON = Counted(
+    Phrase(
+        "{failed} of its last {judged} messages failed (more than {share} of {after})",
+        "{failed} z ostatnich {judged} wiadomości {verb} (próg zawieszenia: ponad {share} z {after})",
+    ),
+    lambda v: {
+        "verb": _pl.plural(
+            v["failed"], "nie została doręczona", "nie zostały doręczone", "nie zostało doręczonych"
+        )
+    },
 )
 SUSPENDED_TEXT = Phrase(
     "Account {account} was suspended automatically: {reason}.\n"
@@ -308,9 +334,12 @@ FORWARD_INTRO = Phrase(
     "Bramka SMS otrzymała {what}; nie wysłano z tego SMS-a. {said}",
 )
 FORWARD_WHOLE = Phrase("The original is attached.", "Oryginał jest w załączniku.")
-FORWARD_HEADERS_ONLY = Phrase(
-    "The original is {size} bytes, more than {kib} KiB: only its headers are attached.",
-    "Oryginał ma {size} bajtów, więcej niż {kib} KiB: załączono tylko jego nagłówki.",
+FORWARD_HEADERS_ONLY = Counted(
+    Phrase(
+        "The original is {size} bytes, more than {kib} KiB: only its headers are attached.",
+        "Oryginał ma {size}, więcej niż {kib} KiB: załączono tylko jego nagłówki.",
+    ),
+    lambda v: {"size": _pl.counted(v["size"], "bajt", "bajty", "bajtów")},
 )
 FORWARD_AS_FILE = Phrase(
     " It has lines too long for mail, so it is attached as a file.",

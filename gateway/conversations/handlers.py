@@ -33,6 +33,7 @@ from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
+from gateway.wording import Phrase
 
 log = structlog.get_logger(__name__)
 
@@ -248,7 +249,7 @@ def on_whole_mo(
             to,
             mo_id,
             phone=phone,
-            subject=f"SMS from {mo.source} to {number} (no conversation)",
+            subject=f"SMS from {mo.source} to {number} ({_WHY['no conversation'](cfg.gateway.language)})",
             text=mo.text,
             note=". ".join(n for n in (f"Not matched: {said}", flood_note, note) if n),
             answered=answered,
@@ -271,7 +272,8 @@ def on_whole_mo(
             mo_id,
             phone=phone,
             domain=cfg.gateway.domains[0],
-            subject=f"SMS from {mo.source} to {number} ({why})",  # our number as configured
+            # Our number as configured; "SMS from … to …" is read back (`smtp.subjects`), the rest is words.
+            subject=f"SMS from {mo.source} to {number} ({_WHY[why](cfg.gateway.language)})",
             text=mo.text,
             note=". ".join(n for n in (f"Not matched: {reason}", flood_note, note) if n),
             answered=answered,
@@ -285,6 +287,13 @@ def on_whole_mo(
     _bill(store, mo_id, billed)
     log.warning("mo.unmatched", mo=mo_id, reason=unnamed(reason, mo_id, phone, mo.source))
     return "unmatched"
+
+
+# Why a fallback or inbound mail came, in its subject's brackets.
+_WHY = {
+    "no conversation": Phrase("no conversation", "nie pasuje do żadnej rozmowy"),
+    "number shared by two accounts": Phrase("number shared by two accounts", "numer wspólny dwóch kont"),
+}
 
 
 def _bill(store: Store, mo_id: int, account_id: int | None) -> None:

@@ -125,10 +125,17 @@ def unthreaded(
     )
 
 
-def _why_here(mail: RefusedMail) -> str:
+def _title(mail: RefusedMail, phone: str, number: str, lang: Language) -> str:
     """The copy's subject says why it came: the relay refused the mail, or the gateway held it back
-    (its user left, or the address was given to someone else: `gateway.store.outbox.on_claim`)."""
-    return "not sent to that address" if mail.error.startswith(NOT_SENT) else "its mail was refused"
+    (its user left, or the address was given to someone else: `gateway.store.outbox.on_claim`).
+    "SMS from … to … for <address>" is read back (`gateway.smtp.subjects`); Polish names the address
+    within the brackets."""
+    held = mail.error.startswith(NOT_SENT)
+    if lang == "pl":
+        why = "nie wysłano na adres" if held else "odrzucono pocztę do"
+        return f"SMS from {phone} to {number} ({why} {mail.rcpt})"
+    why = "not sent to that address" if held else "its mail was refused"
+    return f"SMS from {phone} to {number} for {mail.rcpt} ({why})"
 
 
 def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
@@ -149,7 +156,7 @@ def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
             mo.id,
             phone=phone,
             domain=(conv.domain if conv else "") or to.settings.domain,
-            subject=f"SMS from {phone} to {number} for {mail.rcpt} ({_why_here(mail)})",
+            subject=_title(mail, phone, number, to.settings.language),
             text=mo.text,
             note=f"Not delivered: {said}. Sent to the fallback address instead",
             answered=conv,
