@@ -20,6 +20,7 @@ from pathlib import Path
 from billing_reports.monthly import STATUSES
 from billing_reports.writer import SUMMARY, month_dir, write_month
 from gateway.billingwords import BILLING_MONEY
+from gateway.polish import zloty
 from tests.billing_reader import read
 from tests.test_premium import World
 from tests.test_premium_corrections import FEB, JAN, TZ, acme_file, at, bill, remove, unconfirmed_votes
@@ -87,6 +88,6 @@ async def test_the_file_and_the_mail_say_the_amounts_are_net(tmp_path: Path) -> 
     assert bodies and all(
         "Premium SMS: price 6.00 PLN, commission 2.20 PLN (net amounts, excluding VAT)." in b for b in bodies
     )
-    assert BILLING_MONEY("pl", price="6.00", commission="2.20") == (
-        "SMS premium: cena 6.00 PLN, prowizja 2.20 PLN (kwoty netto, bez VAT).\n"
+    assert BILLING_MONEY("pl", price=zloty(600), commission=zloty(220)) == (
+        "SMS premium: cena 6,00 zł, prowizja 2,20 zł (kwoty netto, bez VAT).\n"
     )

@@ -35,7 +35,7 @@ async def test_a_daily_limit_says_when_it_starts_again_and_who_can_raise_it(tmp_
         assert code(res) == 550
         said = error_text(res)
         assert said == (
-            "5.7.1 Daily limit of account acme: 1 parts, used 1, this email needs 1; the count starts again"
+            "5.7.1 Daily limit of account acme: 1 part, used 1, this email needs 1; the count starts again"
             " at midnight (Asia/Tokyo), or the gateway's admin can raise the limit"
             " (smsgw account set acme --daily-limit)"
         )
