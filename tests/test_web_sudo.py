@@ -192,3 +192,23 @@ async def test_the_role_form_asks_for_the_password_only_where_it_can_promote(tmp
             assert (await login(c, OPERATOR)).status_code == 303
             page = (await c.get("/users?account=acme")).text
             assert 'name="current_password"' in role_form(page, ADMIN)
+
+
+async def test_an_operator_lowers_another_operator_to_admin_without_the_password(tmp_path: Path) -> None:
+    # The row of an operator shows no password field (it can only be lowered), but the handler
+    # asked for one for any change to admin: operator -> admin was refused, and the form shown
+    # again still had no field, so it could never go through.
+    async with panel(tmp_path) as (web, _clock):
+        accounts = web.store.accounts
+        await web.store.write(lambda: accounts.add_user("op2@acme.example", "acme"))
+        await web.store.write(lambda: accounts.set_user("op2@acme.example", role="operator"))
+        async with client(web) as c:
+            assert (await login(c, OPERATOR)).status_code == 303
+            page = (await c.get("/users?account=acme")).text
+            assert 'name="current_password"' not in role_form(page, "op2@acme.example")
+            r = await post(c, "/users?account=acme", action="role", email="op2@acme.example", role="admin")
+            assert r.status_code == 303, error_of(r.text)
+            assert role_of(web, "op2@acme.example") == "admin"
+            # Up again is a promotion: asked.
+            r = await post(c, "/users?account=acme", action="role", email="op2@acme.example", role="operator")
+            assert r.status_code == 400 and "needs your own password" in error_of(r.text)

@@ -51,6 +51,9 @@ from gateway.web.sudo import (
     needs_password,
 )
 
+# Roles by what they may do: a change up the list hands over more (sudo), down it takes away.
+_RANK = {"user": 0, "admin": 1, "operator": 2}
+
 
 class Invalid(ValueError):
     """A form value the CLI would refuse; shown to the admin, nothing changed."""
@@ -352,7 +355,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     raise Forbidden("only an operator grants or takes the operator role")
                 if user.id == who.user.id:
                     raise Invalid("you cannot change your own role")
-                if role in ("admin", "operator") and role != user.role:
+                if _RANK[role] > _RANK[user.role]:  # a promotion; lowering a role makes no credential
                     await confirm_admin(request, who, form, f"making {email} {role}")
                 await web.change(
                     who,
