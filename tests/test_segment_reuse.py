@@ -82,6 +82,22 @@ async def test_the_same_alarm_sent_again_under_one_reference_is_a_new_sms_each_t
     assert waiting(w) == 0
 
 
+async def test_the_same_incomplete_alarm_after_its_last_one_was_joined_is_mailed(tmp_path: Path) -> None:
+    # Every ten minutes, past the reassembly timeout: each alarm's part waits alone and is joined
+    # before the next comes. A part repeating one joined already was taken for the SMSC delivering
+    # it again for a day after, and every alarm after the first was lost; the SMSC's copy comes
+    # within minutes of its first (`segmentrepeats.AGAIN_SECONDS`).
+    w, hk = await started(tmp_path)
+    text = "ALARM Magazyn 3: czujnik ruchu strefa B, prosimy o kontakt, szczegoly: "
+    for _ in range(4):
+        await w.mo(text, concat=Concat(ref=7, total=2, seq=1))
+        w.now += 600
+        await hk.expire()
+    w.now += TIMEOUT_SECONDS
+    await hk.expire()
+    assert mails(w) == [text + " [part 2 of 2 missing]"] * 4
+
+
 async def test_a_new_sms_under_the_same_reference_is_not_mixed_into_one_whose_first_parts_were_lost(
     tmp_path: Path,
 ) -> None:

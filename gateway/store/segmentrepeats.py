@@ -6,9 +6,11 @@ and total is recorded as a duplicate on arrival while the earlier copy's acknowl
 have reached the SMSC (`SegmentRepo._joined_already`). Later than that it may be the first part of
 a device's next SMS under its one reference, the same first part as before and a new rest (an
 alarm): it waits as a set of its own. Its set decides at its join, on arrival or at the timeout: a
-set whose only parts repeat parts already joined is that SMS delivered again, recorded and dropped
-(not mailed, not billed). Mailed, it said "[part 2 of 2 missing]" of an SMS mailed whole, or named
-as missing a part that had been mailed. A set that brings any part of its own is a new SMS, as before.
+set whose only parts repeat parts joined already, their copies come within `AGAIN_SECONDS` before it,
+is that SMS delivered again, recorded and dropped (not mailed, not billed). Mailed, it said "[part 2
+of 2 missing]" of an SMS mailed whole, or named as missing a part that had been mailed. A set that
+brings any part of its own is a new SMS, as before, but where the parts it brings are the rest a
+text joined already lacked (`SegmentRepo._follows`): its copies are dropped and the rest follows.
 
 Which parts repeat a joined one is read when each comes (`mark`): the most recent earlier copy of
 the part (same key, place and text, within `reassembly.REDELIVERY_SECONDS`) speaks for it, as the
@@ -73,33 +75,31 @@ def mark(
     return (*row[:_NOTE], REPEATS)
 
 
-# How soon after its first copy a whole set of repeated parts is the SMSC's delivering it again. An
-# SMSC that lost the acknowledgements (a connection cut after its delivers) delivers again after the
-# reconnect, within seconds to a minute; a device that sends the same long text again later (an
-# alarm, under the one reference a cheap modem uses) sends every part: without a stamp of the SMSC
-# the two look alike, and a text sent again must not be lost, so past this a whole set is a new SMS
-# (mailed twice at worst). A set missing parts of its own is no device's new text whenever it comes.
-WHOLE_AGAIN_SECONDS = 120.0
+# How soon after its earlier copies a set of repeated parts is the SMSC delivering them again. An SMSC
+# that lost the acknowledgements (a connection cut after its delivers) delivers again after the
+# reconnect, within seconds to a minute or two; a device that sends the same text again later (an
+# alarm, under the one reference a cheap modem uses, its part 2 perhaps lost every time) looks the
+# same without a stamp of the SMSC, and a text sent again must not be lost: past this a set is a new
+# SMS (mailed twice at worst). For a day, as the mark is, every alarm after the first was lost.
+AGAIN_SECONDS = 120.0
 
 
 def repeated_set(
     conn: sqlite3.Connection, rows: list[tuple], source: str, forms: tuple[str, ...], ref: int, total: int
 ) -> bool:
-    """Whether the set `rows` brings nothing but parts joined already: each repeats one joined when
-    it came (`mark`), or came again within `PARTS_APART_SECONDS` after it, that copy joined since.
-    A whole set only when its parts' earlier copies came within `WHOLE_AGAIN_SECONDS`."""
+    """Whether the set `rows` brings nothing but parts joined already: each repeats one joined that
+    came at most `AGAIN_SECONDS` before it (`mark`, then here), or came again within
+    `PARTS_APART_SECONDS` after it, that copy joined since."""
     marks = ",".join("?" * len(forms))
-    if len({row[_SEQ] for row in rows}) == total:
-        first = min(row[_AT] for row in rows)
-        recent = conn.execute(
-            f"SELECT 1 {_COPIES.format(marks=marks)} AND id < ? AND received_at >= ? AND state = 'joined'",
-            (source, ref, total, rows[0][_SEQ], rows[0][_TEXT], *forms, rows[0][_ID],
-             first - WHOLE_AGAIN_SECONDS),
-        ).fetchone()  # fmt: skip
-        if recent is None:
-            return False
     for row in rows:
         if row[_NOTE] == REPEATS:
+            recent = conn.execute(
+                f"SELECT 1 {_COPIES.format(marks=marks)}"
+                " AND id < ? AND received_at >= ? AND state = 'joined'",
+                (source, ref, total, row[_SEQ], row[_TEXT], *forms, row[_ID], row[_AT] - AGAIN_SECONDS),
+            ).fetchone()
+            if recent is None:
+                return False
             continue
         later = conn.execute(
             f"SELECT smsc_time {_COPIES.format(marks=marks)}"
