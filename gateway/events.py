@@ -203,14 +203,14 @@ class GatewayEvents:
         self.store_log = FaultLog(log)
         # Receipts that overtake their submit answer are matched only this long: SMSC ids repeat.
         store.queue.early_dlr_max_age = notifier.config.gateway.early_dlr_max_age_minutes * 60
+        store.queue.id_modes = {link.name: link.message_id_type for link in notifier.config.smsc}
 
     async def on_report(self, link: str, report: DeliveryReport) -> Ack:
         store = self.store
 
-        # The phone the report names, in the form messages keep it: it tells apart SMS given the same id.
-        # One already written as E.164 ("+" and digits: SMPP's TON 1) is taken as written, not parsed:
-        # it only orders the parts of a repeated id, and the numbering plan's parse and check of
-        # every receipt's phone were 2.5 % of the daemon's CPU per mail.
+        # The phone the report names, as messages keep it: it tells apart SMS given one id. E.164 as
+        # written ("+" and digits: SMPP's TON 1) is not parsed again: the numbering plan's parse and
+        # check of every receipt's phone were 2.5 % of the daemon's CPU per mail.
         phone = report.destination
         if phone and not (phone[:1] == "+" and phone[1:].isdigit()):
             phone = normalise(phone, self.notifier.config.gateway.default_region)

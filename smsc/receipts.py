@@ -162,11 +162,12 @@ def _as_text(value: object) -> str | None:
     return value or None
 
 
-def _state_from_tlv(value: object) -> str | None:
+def _state_from_tlv(value: object) -> int | None:
+    """The message_state TLV's number; its word is `MESSAGE_STATES`' when it is one of SMPP 3.4's."""
     if isinstance(value, bytes | bytearray) and len(value) == 1:
         value = value[0]
     if isinstance(value, int) and not isinstance(value, bool):
-        return MESSAGE_STATES.get(value, str(value))
+        return value
     return None
 
 
@@ -250,11 +251,18 @@ def _parse(
     if not message_id:
         return None
 
-    stat = _state_from_tlv(tlvs.get("message_state")) or fields.get("stat")
-    if not stat:
+    # A state SMPP 3.4 does not define (0, SMPP 5.0's SCHEDULED; 9, SKIPPED) says nothing final: read
+    # as failed, it overrode a `stat:DELIVRD` and bounced a delivered SMS. The text's `stat:` decides,
+    # and without one the receipt is kept as pending, settling nothing.
+    state = _state_from_tlv(tlvs.get("message_state"))
+    stat = (MESSAGE_STATES.get(state) if state is not None else None) or fields.get("stat")
+    if stat:
+        stat = stat.upper()
+        status = classify_stat(stat)
+    elif state is not None:
+        stat, status = str(state), ReportStatus.PENDING
+    else:
         return None
-    stat = stat.upper()
-    status = classify_stat(stat)
 
     error: str | None = None
     if status is ReportStatus.FAILED:

@@ -198,12 +198,9 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 message_id = row[0] if row is not None else None
             elif self.conn.execute(sql, args).rowcount == 0:
                 message_id = None
-            if smsc_id is not None and self._may_have_early_reports(now):
-                early = self._early_report(part_id, link, smsc_id, now)
-                if early is not None:
-                    self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
-                    self._apply_part_report(part_id, early[1], early[2], now)
-                    return self._settle_message_of(part_id, now)
+            if smsc_id is not None and (early := self._take_early(part_id, link, smsc_id, now)) is not None:
+                self._apply_part_report(part_id, early[0], early[1], now)
+                return self._settle_message_of(part_id, now)
             if message_id is not None:
                 fast = self._settle_single(message_id, "submitted", now)
                 if fast is not None:

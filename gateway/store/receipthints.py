@@ -15,6 +15,17 @@ from gateway.store.repository import Repository
 log = structlog.get_logger(__name__)
 
 ID_FORM_HINT_SECONDS = 3600.0
+# Seconds after which a receipt that came while a submit answer was awaited, still unmatched, is no
+# early receipt of that SMS: its answer came, or the link gave up waiting for it (`_hint_id_form`).
+ID_FORM_ANSWER_WAIT = 60.0
+_ANSWER_AWAITED = "SELECT 1 FROM parts WHERE state = 'active' LIMIT 1"
+# The `message_id_type` that matches a receipt whose id is the stored id written in decimal or in hex,
+# by the link's current mode: stored ids are the submit answers' as that mode converted them.
+_ID_FORM_ADVICE: dict[str, dict[str, str]] = {
+    "as_is": {"decimal": "hex_to_dec", "hex": "dec_to_hex"},
+    "hex_to_dec": {"hex": "as_is"},  # the receipt writes the answer's hex id as it came
+    "dec_to_hex": {"decimal": "as_is"},
+}
 
 
 class ReceiptHints(Repository):
@@ -25,6 +36,10 @@ class ReceiptHints(Repository):
     siblings: Mapping[str, tuple[str, ...]] = MappingProxyType({})
     # Every configured link's name: a receipt that matched nothing may name a part of another one.
     link_names: tuple[str, ...] = ()
+    # Per link, its `message_id_type`: the form its parts' ids are stored in (`_id_form_says`).
+    id_modes: Mapping[str, str] = MappingProxyType({})
+    # Per link, receipts stored unmatched while a submit answer was awaited: (dlrs id, SMSC id, when).
+    _id_form_waiting: dict[str, list[tuple[int, str, float]]] | None = None
 
     def _hint_due(self, key: str, now: float) -> bool:
         """Whether the hint under `key` (a link's, per kind) has not spoken within the hour."""
@@ -32,20 +47,52 @@ class ReceiptHints(Repository):
             self._hinted = {}
         return now - self._hinted.get(key, float("-inf")) >= ID_FORM_HINT_SECONDS
 
-    def _hint_id_form(self, link: str, smsc_id: str, now: float) -> None:
+    def _hint_id_form(self, link: str, smsc_id: str, now: float, dlr_id: int | None = None) -> None:
         """Say which `message_id_type` the link needs when a receipt misses only because its id is
         written in the other base than the submit answers' (Kannel's well-known case: hex in the
         answer, decimal in the receipt). Each missed, their SMS waited `submitted` for two days and
-        ended `unreported`, with an info line per receipt as the only trace. Once an hour a link."""
+        ended `unreported`, with an info line per receipt as the only trace. Once an hour a link.
+
+        A receipt that came while a submit answer was awaited may be that SMS's, overtaking it (then
+        matched by the answer, `_take_early`): it speaks only if still unmatched `ID_FORM_ANSWER_WAIT`
+        later, when the link's next unmatched receipt comes. Judged at once, its id read in the other
+        base met some other SMS still waiting, and the hint advised a change for a receipt that matched."""
+        if not self._hint_due(link, now):
+            return
+        if self._id_form_waiting is None:
+            self._id_form_waiting = {}
+        waiting = self._id_form_waiting.setdefault(link, [])
+        for earlier in [w for w in waiting if w[2] <= now - ID_FORM_ANSWER_WAIT]:
+            waiting.remove(earlier)
+            row = self.conn.execute("SELECT part_id FROM dlrs WHERE id = ?", (earlier[0],)).fetchone()
+            if row is not None and row[0] is None and self._id_form_says(link, earlier[1], now):
+                return
+        if not smsc_id.isascii() or not smsc_id.isalnum():  # no number in either base (`_id_form_says`)
+            return
+        if dlr_id is not None and self.conn.execute(_ANSWER_AWAITED).fetchone() is not None:
+            if len(waiting) < 8:  # a few suffice: with the wrong form every receipt misses
+                waiting.append((dlr_id, smsc_id, now))
+            return
+        self._id_form_says(link, smsc_id, now)
+
+    def _id_form_says(self, link: str, smsc_id: str, now: float) -> bool:
+        """Warn, and say True, when `smsc_id` read in the other base is the id of an SMS of the link
+        still waiting for its receipt and a `message_id_type` would have matched them. The advice is
+        the mode that, applied to the submit answer's id as the SMSC gave it, reads like the receipt:
+        the ids stored are already converted by the link's current mode (`id_modes`), so on a link
+        set to hex_to_dec it is "as_is", never the hex_to_dec it already has."""
         # ASCII only: "²".isdigit() holds and int() refuses it, inside the receipt's write.
-        if not self._hint_due(link, now) or not smsc_id.isascii():
-            return
-        if not smsc_id.isalnum():  # also "": no number in either base
-            return
-        forms = {"hex_to_dec": format(int(smsc_id), "x")} if smsc_id.isdigit() else {}
+        if not smsc_id.isascii() or not smsc_id.isalnum():  # also "": no number in either base
+            return False
+        # How the receipt's id is written from the stored one: its decimal reading as hex, or hex.
+        forms = {"decimal": format(int(smsc_id), "x")} if smsc_id.isdigit() else {}
         if all(c in "0123456789abcdef" for c in smsc_id):
-            forms["dec_to_hex"] = str(int(smsc_id, 16))
-        for mode, form in forms.items():
+            forms["hex"] = str(int(smsc_id, 16))
+        advice = _ID_FORM_ADVICE.get(self.id_modes.get(link, "as_is"), {})
+        for written, form in forms.items():
+            mode = advice.get(written)
+            if mode is None:  # a conversion applied twice: no setting matches it
+                continue
             waiting = self.conn.execute(
                 "SELECT 1 FROM parts WHERE link = ? AND smsc_id = ? AND state = 'submitted' LIMIT 1",
                 (link, form.lstrip("0") or "0"),
@@ -59,7 +106,8 @@ class ReceiptHints(Repository):
                     submitted_id=form,
                     fix=f'set message_id_type = "{mode}" in the [[smsc]] section of link {link}',
                 )
-                return
+                return True
+        return False
 
     def _hint_other_link(self, link: str, smsc_id: str, now: float, digits: str | None = None) -> None:
         """Say which links need one `smsc_account` when a receipt misses only because it came by

@@ -48,15 +48,15 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
             self._unmatched_at = row[0] if row[0] is not None else float("-inf")
         return self._unmatched_at >= now - self.early_dlr_max_age
 
-    def _early_report(
+    def _early_reports(
         self, part_id: int, link: str, smsc_id: str, now: float
-    ) -> tuple[int, str, str | None] | None:
-        """The receipt for this id that overtook the submit answer, if one plausibly did.
+    ) -> list[tuple[int, str, str | None]]:
+        """The receipts for this id that overtook the submit answer, if any plausibly did, oldest first.
 
         SMSC ids repeat (counters reset on restart, wrap, CIMD2 keys are per second), so an
-        unmatched receipt may belong to an earlier message that was given the same id. Only a
-        receipt that arrived after this message was accepted and within `early_dlr_max_age` is
-        taken, the newest first; older ones stay unmatched.
+        unmatched receipt may belong to an earlier message that was given the same id. Only those
+        that arrived after this message was accepted and within `early_dlr_max_age` are taken;
+        older ones stay unmatched.
         """
         links = (link, *self.siblings.get(link, ()))  # it may have come by another bind to the SMSC
         same_id, id_args = "d.smsc_id = ?", (smsc_id,)
@@ -71,14 +71,34 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                 f" AND substr(m.recipient, -length({tail})) = {tail}))"
             )
             id_args = (f"{stamp}:", f"{stamp};", smsc_id)
-        row = self.conn.execute(
+        rows = self.conn.execute(
             "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
             f" WHERE p.id = ? AND d.link IN ({','.join('?' * len(links))}) AND {same_id}"
             " AND d.part_id IS NULL AND d.received_at >= m.created_at AND d.received_at >= ?"
-            " ORDER BY d.received_at DESC, d.id DESC LIMIT 1",
+            " ORDER BY d.received_at, d.id",
             (part_id, *links, *id_args, now - self.early_dlr_max_age),
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row is not None else None
+        ).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def _take_early(self, part_id: int, link: str, smsc_id: str, now: float) -> tuple[str, str | None] | None:
+        """Match to the part every receipt that overtook its submit answer (`_early_reports`), and
+        say which settles it: the newest final one, else ("pending", None); None when none came.
+
+        Only the newest was taken: DELIVRD then ENROUTE (or UNDELIV then ACCEPTD) both before the
+        answer, and the final one was lost (left unmatched), the SMS waiting `submitted` to end
+        `unreported`, an UNDELIV never bounced. As if they had come after the answer, an
+        intermediate receipt after a final one changes nothing."""
+        if not self._may_have_early_reports(now):
+            return None
+        rows = self._early_reports(part_id, link, smsc_id, now)
+        if not rows:
+            return None
+        ids = [row[0] for row in rows]
+        self.conn.execute(
+            f"UPDATE dlrs SET part_id = ? WHERE id IN ({','.join('?' * len(ids))})", (part_id, *ids)
+        )
+        finals = [row for row in rows if row[1] != "pending"]
+        return (finals[-1][1], finals[-1][2]) if finals else ("pending", None)
 
     # Links no longer configured whose SMS still wait for reports (`gone_links_waiting`).
     gone_links: tuple[str, ...] = ()
@@ -102,7 +122,7 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
         sender was told of a failure that was not theirs, while the failed one was never told.
 
         Nor is a part to another phone taken at all: the report may have overtaken the submit
-        answer of its own SMS, which then takes it (`_early_report`), as it does with no part
+        answer of its own SMS, which then takes it (`_take_early`), as it does with no part
         waiting. A phone in E.164 is compared by its digits as the end of the recipient's or of
         the sender's: an SMSC that labels a national number international ("+601123456"), or that
         names our number rather than the phone, still has its reports matched. Any other form
@@ -215,19 +235,14 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                 note = SECOND_ID_NOTE.format(link, smsc_id)
                 self.conn.execute("UPDATE parts SET error = ? WHERE id = ?", (note, part_id))
                 self._known_second_ids()[(link, smsc_id)] = part_id
-            early = (
-                self._early_report(part_id, link, smsc_id, now) if self._may_have_early_reports(now) else None
-            )
-            if early is None:
-                return []
-            self.conn.execute("UPDATE dlrs SET part_id = ? WHERE id = ?", (part_id, early[0]))
-            if early[1] == "pending":  # a report that settles nothing
+            early = self._take_early(part_id, link, smsc_id, now)
+            if early is None or early[0] == "pending":  # none, or reports that settle nothing
                 return []
             if row[0] is None:
-                self._apply_part_report(part_id, early[1], early[2], now)
+                self._apply_part_report(part_id, early[0], early[1], now)
             else:
                 self._copy_report(
-                    part_id, "delivered" if early[1] == "delivered" else "failed", early[2], now
+                    part_id, "delivered" if early[0] == "delivered" else "failed", early[1], now
                 )
             return self._settle_message_of(part_id, now)
 
@@ -326,7 +341,7 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
         matched to no part keeps the phone it named (`digits` of its E.164 form): `smsgw phone
         forget` then leaves another phone's report alone that carries an SMSC id once given to its."""
         phone = f"+{digits}" if digits and part_id is None else None
-        self.conn.execute(
+        stored = self.conn.execute(
             "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at, phone)"
             " VALUES (?,?,?,?,?,?,?,?)",
             (link, smsc_id, status, error, raw, part_id, now, phone),
@@ -334,7 +349,7 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
             log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
-            self._hint_id_form(link, smsc_id, now)
+            self._hint_id_form(link, smsc_id, now, stored.lastrowid)
             self._hint_other_link(link, smsc_id, now, digits)
 
     def _apply_part_report(self, part_id: int, status: str, error: str | None, now: float) -> None:

@@ -158,11 +158,16 @@ def _phone(addr: object, ton: object) -> str:
 
     Some SMSCs write an international number with its dialling prefix, `0048601123456` under TON 1;
     "+0048..." would be no phone at all (its STOP ignored, its answer outside the conversation), so
-    the "00" goes first, as Kannel strips it."""
+    the "00" goes first, as Kannel strips it. Others write a national number with its trunk "0"
+    (`0601700101`) under TON 1: no country code starts with 0, so "+0601700101" was no phone either
+    and a receipt naming it matched no SMS; such digits stay as written, for the gateway to read as a
+    national number of its `default_region`, as it reads CIMD2's."""
     text = field_text(addr)
     if ton != 1 or not text.isdigit():
         return text
-    return "+" + (text[2:] if text.startswith("00") and len(text) > 2 else text)
+    if text.startswith("00"):
+        return "+" + (text[2:] if len(text) > 2 else text)
+    return text if text.startswith("0") else "+" + text
 
 
 def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
