@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from gateway.config import Config
-from gateway.conversations.repo import added_since
+from gateway.conversations.holding import added_since
 from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)

@@ -45,3 +45,26 @@ async def test_a_user_added_while_the_clock_ran_ahead_gets_answers_and_bounces(t
         assert (await gw.send(failed)).error is None
         await gw.until(lambda: any(rcpts == [STAFF] for _, rcpts, _ in sink.messages[1:]))
         assert not any(FALLBACK in rcpts for _, rcpts, _ in sink.messages)
+
+
+async def test_the_answers_still_reach_the_user_once_the_clock_passes_their_time_of_adding(
+    tmp_path: Path,
+) -> None:
+    # The same user, the clock corrected: an SMS an hour before the time of adding it stored, and the
+    # phone's answer once the clock has passed that time. The times alone said "added again after
+    # the SMS" and the answer went to the fallback, though nobody was removed or added since.
+    relay = free_port()
+    cfg = own_config(tmp_path, "smpp", relay)
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: time.time() + AHEAD):
+        pass
+    offset = [AHEAD - 3600]
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: time.time() + offset[0]) as gw:
+        core = gw.daemon.simulator.core
+        sms = mail(f"601222222@{DOMAIN}", body="Czy 10:00?", subject="Spotkanie")
+        assert (await gw.send(sms)).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        offset[0] = AHEAD + 120
+        command = {"op": "mo", "reply_to_last": True, "text": "Tak, bede"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await gw.until(lambda: bool(outbox(gw)) and outbox(gw)[-1][2] == "sent")
+        assert outbox(gw) == [("reply", STAFF, "sent")]

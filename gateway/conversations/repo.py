@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.conversations import reached
+from gateway.conversations.holding import added_since, sent_by_holder
 from gateway.conversations.keptrepo import KeptRepo
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
@@ -330,19 +331,6 @@ def holder(conn: sqlite3.Connection, user_email: str) -> tuple[int, float] | Non
     return None if row is None else (int(row[0]), float(row[1]))
 
 
-# How far ahead of the clock now a user's time of adding may be and still be taken as written.
-CLOCK_SLACK_SECONDS = 300.0
-
-
-def added_since(added_at: float, since: float, now: float) -> bool:
-    """Whether the address was added as a user after `since`, by the times stored. A time of adding
-    ahead of the clock now says the clock was wrong then (a machine started before its time was
-    set, then corrected): compared, it made every user added then "added again" after every later
-    mail, and their answers and reports went to the fallback address for as long as the clock had
-    been ahead. Such a time tells nothing, and the address is taken as held since before."""
-    return since < added_at <= now + CLOCK_SLACK_SECONDS
-
-
 def gone(conn: sqlite3.Connection, conv: Conversation, now: float) -> str | None:
     """Why the conversation's user may no longer have its answers (the MO's note), or None. On any
     connection: the panel reads it on its reader thread for a page of conversations.
@@ -359,7 +347,7 @@ def gone(conn: sqlite3.Connection, conv: Conversation, now: float) -> str | None
     account_id, added_at = held
     if conv.account_id is not None and account_id != conv.account_id:
         return f"it answers {conv.user_email}, who belongs to another account since"
-    if added_since(added_at, conv.last_mt_at, now):
+    if added_since(added_at, conv.last_mt_at, now) and not sent_by_holder(conn, conv):
         return f"it answers an SMS {conv.user_email} sent before the address was added again as a user"
     return None
 
