@@ -24,7 +24,7 @@ from gateway.web.server import INITIAL_PASSWORD_FILE
 from tests.conftest import STAFF, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_web_browser import WEB, chromium
-from tests.web_helpers import OPERATOR, PLAIN, as_user, csrf_of, panel_store, web_context
+from tests.web_helpers import ADMIN, OPERATOR, PLAIN, as_user, csrf_of, panel_store, web_context
 
 BOB = "bob@acme.example"  # a plain user of acme; STAFF is the gateway's operator
 OPTED_OUT = "+48601999888"
@@ -306,6 +306,34 @@ async def test_the_recorded_mail_page_is_titled_for_itself(tmp_path: Path) -> No
             messages = (await c.get("/messages")).text
         assert "<title>Mail recorded, not sent as SMS · smsgw</title>" in recorded
         assert "<title>Messages · smsgw</title>" in messages
+    finally:
+        web.counts.close()
+        store.close()
+
+
+async def test_every_table_on_every_page_has_a_name(tmp_path: Path) -> None:
+    # A screen reader names a table by its caption or the heading aria-labelledby points at; the
+    # premium, billing, links, conversations and message pages' tables had neither ("table", and
+    # nothing said which). Every page the operator and a company admin reach, with content on each.
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store)
+    mine = store.mine  # type: ignore[attr-defined]
+    pages = ["/", "/users", "/accounts", "/account", "/messages", "/messages/recorded", f"/messages/{mine}"]
+    pages += ["/conversations", "/premium", "/billing", "/links", "/users?account=acme"]
+    try:
+        unnamed, seen = [], 0
+        for who in (OPERATOR, ADMIN):
+            async with as_user(web, who) as c:
+                for path in pages:
+                    r = await c.get(path)
+                    if r.status_code != 200:
+                        continue  # a page this login does not reach
+                    for table in re.findall(r"<table\b[^>]*>(?:\s*<caption\b[^>]*>)?", r.text):
+                        seen += 1
+                        if "<caption" not in table and "aria-labelledby=" not in table:
+                            unnamed.append((who, path, table))
+        assert unnamed == []
+        assert seen >= 25  # every page was read, with its tables
     finally:
         web.counts.close()
         store.close()
