@@ -96,6 +96,9 @@ async def test_the_same_incomplete_alarm_after_its_last_one_was_joined_is_mailed
     w.now += TIMEOUT_SECONDS
     await hk.expire()
     assert mails(w) == [text + " [part 2 of 2 missing]"] * 4
+    # None of the parts, each mailed, is said to repeat a part (as they were: the note was the mark's).
+    notes = w.store.db.conn.execute("SELECT note FROM mo WHERE concat_seq IS NOT NULL").fetchall()
+    assert notes == [(None,)] * 4
 
 
 async def test_a_new_sms_under_the_same_reference_is_not_mixed_into_one_whose_first_parts_were_lost(

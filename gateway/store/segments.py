@@ -212,7 +212,12 @@ class SegmentRepo(Repository):
             if complete
             else self._late_rest_of(source, destination, ref, total, seqs, parts_at, smsc_time)
         )
-        self.conn.executemany("UPDATE mo SET state = 'joined' WHERE id = ?", [(r[0],) for r in rows])
+        # A part marked as repeating one joined already that is joined after all (a new SMS: an
+        # alarm sent again) loses the mark: the panel and `mo list` said it was a copy of one mailed.
+        self.conn.executemany(
+            "UPDATE mo SET state = 'joined', note = CASE WHEN note = ? THEN NULL ELSE note END WHERE id = ?",
+            [(segmentrepeats.REPEATS, r[0]) for r in rows],
+        )
         # Joined by the timeout, the text answers no delivery of the SMSC: nothing to wait for. A
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
         # The row is stamped with the join (billing's months go by it); `parts_at` keeps when the
