@@ -101,6 +101,25 @@ async def test_the_same_incomplete_alarm_after_its_last_one_was_joined_is_mailed
     assert notes == [(None,)] * 4
 
 
+async def test_one_part_delivered_again_minutes_after_its_text_was_mailed_whole_is_not_mailed(
+    tmp_path: Path,
+) -> None:
+    # The SMSC delivers part 1 again five minutes on (its acknowledgement lost in a reconnect): a set
+    # lacking parts of its own that repeats a text mailed whole is that copy, whenever it comes (a
+    # device sends every part of its next text). It was mailed and billed as "... [part 2 of 2 missing]".
+    w, hk = await started(tmp_path)
+    p1, p2 = "Dzien dobry, potwierdzam spotkanie w czwartek o 10:00 w biurze przy ul. Dlugiej ", "i agenda."
+    await w.mo(p1, concat=Concat(ref=9, total=2, seq=1))
+    await w.mo(p2, concat=Concat(ref=9, total=2, seq=2))
+    await hk.expire()
+    w.now += 300
+    await w.mo(p1, concat=Concat(ref=9, total=2, seq=1))
+    w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    assert mails(w) == [p1 + p2]
+    assert waiting(w) == 0
+
+
 async def test_a_new_sms_under_the_same_reference_is_not_mixed_into_one_whose_first_parts_were_lost(
     tmp_path: Path,
 ) -> None:

@@ -75,30 +75,28 @@ def mark(
     return (*row[:_NOTE], REPEATS)
 
 
-# How soon after its earlier copies a set of repeated parts is the SMSC delivering them again. An SMSC
-# that lost the acknowledgements (a connection cut after its delivers) delivers again after the
-# reconnect, within seconds to a minute or two; a device that sends the same text again later (an
-# alarm, under the one reference a cheap modem uses, its part 2 perhaps lost every time) looks the
-# same without a stamp of the SMSC, and a text sent again must not be lost: past this a set is a new
-# SMS (mailed twice at worst). For a day, as the mark is, every alarm after the first was lost.
+# How soon after its earlier copies a set of repeated parts is the SMSC delivering them again, whatever
+# it repeats. An SMSC that lost the acknowledgements (a connection cut after its delivers) delivers
+# again after the reconnect, within seconds to minutes; a device that sends the same text again later
+# (an alarm, under the one reference a cheap modem uses) looks the same without a stamp of the SMSC,
+# and a text sent again must not be lost. Later than this, a set is the SMSC's copy only when it lacks
+# parts of its own and repeats a text that was mailed whole: a device sends every part of its text
+# (a whole set of repeats later is its next one), and a modem whose alarm lacks its part 2 every time
+# repeats a text mailed with a gap (for a day, as the mark is, every alarm after the first was lost).
 AGAIN_SECONDS = 120.0
 
 
 def repeated_set(
     conn: sqlite3.Connection, rows: list[tuple], source: str, forms: tuple[str, ...], ref: int, total: int
 ) -> bool:
-    """Whether the set `rows` brings nothing but parts joined already: each repeats one joined that
-    came at most `AGAIN_SECONDS` before it (`mark`, then here), or came again within
-    `PARTS_APART_SECONDS` after it, that copy joined since."""
+    """Whether the set `rows` brings nothing but parts joined already: each repeats one joined before
+    it (`mark`, then `_copy_again`), or came again within `PARTS_APART_SECONDS` after it, that copy
+    joined since."""
     marks = ",".join("?" * len(forms))
+    whole = len({row[_SEQ] for row in rows}) == total
     for row in rows:
         if row[_NOTE] == REPEATS:
-            recent = conn.execute(
-                f"SELECT 1 {_COPIES.format(marks=marks)}"
-                " AND id < ? AND received_at >= ? AND state = 'joined'",
-                (source, ref, total, row[_SEQ], row[_TEXT], *forms, row[_ID], row[_AT] - AGAIN_SECONDS),
-            ).fetchone()
-            if recent is None:
+            if not _copy_again(conn, row, source, forms, ref, total, whole=whole):
                 return False
             continue
         later = conn.execute(
@@ -110,6 +108,54 @@ def repeated_set(
         if not any(not _stamps_differ(row[_STAMP], stamp) for (stamp,) in later):
             return False
     return bool(rows)
+
+
+def _copy_again(
+    conn: sqlite3.Connection,
+    row: tuple,
+    source: str,
+    forms: tuple[str, ...],
+    ref: int,
+    total: int,
+    *,
+    whole: bool,
+) -> bool:
+    """Whether `row`, a part repeating one joined already, is the SMSC's copy of it (see AGAIN_SECONDS)."""
+    marks = ",".join("?" * len(forms))
+    copy = conn.execute(
+        f"SELECT received_at {_COPIES.format(marks=marks)}"
+        " AND id < ? AND received_at >= ? AND state = 'joined' ORDER BY id DESC LIMIT 1",
+        (
+            source,
+            ref,
+            total,
+            row[_SEQ],
+            row[_TEXT],
+            *forms,
+            row[_ID],
+            row[_AT] - reassembly.REDELIVERY_SECONDS,
+        ),
+    ).fetchone()
+    if copy is None:
+        return False
+    if row[_AT] - copy[0] <= AGAIN_SECONDS:
+        return True
+    if whole:
+        return False
+    # The text the copy was joined into, by its parts joined around it (within a timeout of it).
+    seqs = conn.execute(
+        "SELECT COUNT(DISTINCT concat_seq) FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ?"
+        f" AND destination IN ({marks}) AND state = 'joined' AND received_at BETWEEN ? AND ?",
+        (
+            source,
+            ref,
+            total,
+            *forms,
+            copy[0] - reassembly.TIMEOUT_SECONDS,
+            copy[0] + reassembly.TIMEOUT_SECONDS,
+        ),
+    ).fetchone()[0]
+    return seqs >= total
 
 
 def split(rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:
