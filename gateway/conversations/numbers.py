@@ -46,10 +46,25 @@ def to_e164(address: str, region: str, ton: int | str | None = None) -> str | No
     if address.startswith("00"):
         return valid_e164("+" + address[2:], region)
     if ton == TON_INTERNATIONAL:
+        if address.startswith("0"):
+            # No country code starts with 0: a national number under the wrong TON (`015112345678`;
+            # `0601700101` where the region dials no trunk 0). As "+0…" it was no phone: a receipt
+            # from it matched nothing, its STOP opted nobody out.
+            return valid_e164(address, region) or _without_a_trunk_zero(address, region)
         return valid_e164("+" + address, region)
     # National TON, or TON unknown (0, or none given as in CIMD2): national first, then the digits
     # as carrying their country code (SMSCs that label an international number national exist).
-    return valid_e164(address, region) or valid_e164("+" + address, region)
+    return (
+        valid_e164(address, region)
+        or valid_e164("+" + address, region)
+        or (_without_a_trunk_zero(address, region) if address.startswith("0") else None)
+    )
+
+
+def _without_a_trunk_zero(address: str, region: str) -> str | None:
+    """The number read without its leading 0, where the region's numbers have no trunk prefix."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return None if meta is None or meta.national_prefix else valid_e164(address[1:], region)
 
 
 def normalise(address: str, region: str, ton: int | str | None = None) -> str:
