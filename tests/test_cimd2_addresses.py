@@ -68,22 +68,29 @@ async def test_the_daemon_records_an_alphanumeric_mo_as_from_no_phone(tmp_path: 
     async with gateway_on_cimd2(tmp_path) as (gw, conn):
         conn.send(deliver(0, (P.ALPHA_ORIGINATOR, "ORANGE"), "STOP"))
         conn.send(deliver(2, (P.ORIGINATOR, "+48601999888"), "STOP"))
+        # A sender ID of digits alone in 027 is no phone either: read as a national number, its STOP
+        # opted a real subscriber (+48 601 123 456) out.
+        conn.send(deliver(4, (P.ALPHA_ORIGINATOR, "601123456"), "STOP"))
         answers: list[tuple[int, int, list[tuple[int, str]]]] = []
         deadline = time.monotonic() + 20
-        while len(answers) < 2 and time.monotonic() < deadline:
+        while len(answers) < 3 and time.monotonic() < deadline:
             packet = await conn.next(within=20)
             if packet.op == Op.ALIVE:
                 conn.send(Packet(Op.ALIVE_RESP, packet.number))
             else:
                 answers.append((packet.op, packet.number, packet.params))
-        assert answers == [(Op.DELIVER_RESP, 0, []), (Op.DELIVER_RESP, 2, [])]
+        assert answers == [(Op.DELIVER_RESP, 0, []), (Op.DELIVER_RESP, 2, []), (Op.DELIVER_RESP, 4, [])]
 
         def rows() -> list[tuple[str, str, str]]:
             query = "SELECT source, text, state FROM mo ORDER BY id"
             return list(gw.store.db.conn.execute(query))
 
-        await gw.until(lambda: all(state != "new" for *_, state in rows()) and len(rows()) == 2)
-        assert rows() == [("ORANGE", "STOP", "fallback"), ("+48601999888", "STOP", "optout")]
+        await gw.until(lambda: all(state != "new" for *_, state in rows()) and len(rows()) == 3)
+        assert rows() == [
+            ("ORANGE", "STOP", "fallback"),
+            ("+48601999888", "STOP", "optout"),
+            ("601123456", "STOP", "fallback"),
+        ]
         optouts = [r[0] for r in gw.store.db.conn.execute("SELECT number FROM optouts")]
         assert optouts == ["+48601999888"]
 

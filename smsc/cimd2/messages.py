@@ -212,12 +212,13 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     throttled warning: an SMSC can send a bad UDH or status in every PDU. A valid 060 is also in
     `raw["smsc_time"]`, as the SMSC wrote it."""
     destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
+    alphanumeric = False
     if not source and (alpha := packet.get(P.ALPHA_ORIGINATOR)):
         # A sender that is no number ("ORANGE") comes in 027 with no 023, in the CIMD character set as
         # 033 is. With 023 alone read, such an MO was answered 70 and dropped: the SMSC counted it
         # delivered. Taken as written, as SMPP's deliver_sm from TON 5: the gateway records it, and as
         # no phone it is never an opt-out nor answered.
-        source = cimd_decode(alpha)
+        source, alphanumeric = cimd_decode(alpha), True
     if not destination or not source:
         return "empty destination or originator address"
     data_coding = packet.get_int(P.DCS) or 0
@@ -250,6 +251,10 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     if source.startswith("00") and source[2:].isdigit():
         source = "+" + source[2:]
     raw = {f"{c:03d}": v for c, v in packet.params}
+    if alphanumeric:
+        # TON 5 for the gateway's reading (`gateway.events`): a sender ID of digits alone ("601123456")
+        # read as a number made its STOP opt a real subscriber out.
+        raw["source_ton"] = "5"
     scts = packet.get(P.SCTS)
     if (received_at := parse_time(scts)) is not None and scts is not None:
         # Also under a name of no protocol's, for the gateway: a copy the SMSC delivers again carries
