@@ -6,8 +6,9 @@ and total is recorded as a duplicate on arrival while the earlier copy's acknowl
 have reached the SMSC (`SegmentRepo._joined_already`). Later than that it may be the first part of
 a device's next SMS under its one reference, the same first part as before and a new rest (an
 alarm): it waits as a set of its own. Its set decides at its join, on arrival or at the timeout: a
-set whose only parts repeat parts joined already, their copies come within `AGAIN_SECONDS` before it,
-is that SMS delivered again, recorded and dropped (not mailed, not billed). Mailed, it said "[part 2
+set whose only parts repeat parts joined already is that SMS delivered again, recorded and dropped
+(not mailed, not billed), when their copies came within `AGAIN_SECONDS` before it, or it lacks parts
+of its own and repeats a text mailed whole (`_copy_again`). Mailed, it said "[part 2
 of 2 missing]" of an SMS mailed whole, or named as missing a part that had been mailed. A set that
 brings any part of its own is a new SMS, as before, but where the parts it brings are the rest a
 text joined already lacked (`SegmentRepo._follows`): its copies are dropped and the rest follows.
