@@ -98,6 +98,8 @@ def _sms(n: str) -> str:
 
 
 def _days(n: str) -> str:
+    if "." in n:  # a fraction (a reply window of 0.5 days): decimal comma, and "dnia" as Polish says it
+        return f"{n.replace('.', ',')} dnia"
     return f"{n} {'dzień' if n == '1' else 'dni'}"
 
 

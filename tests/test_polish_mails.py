@@ -598,3 +598,17 @@ async def test_the_last_answer_mailed_before_a_flood_is_kept_says_so_in_polish(t
         "[Numer +48 601 222 222 wysłał 2 SMS-y w ciągu godziny: kolejne z tej godziny zostają w bramce"
         " i przyjdą razem w jednym e-mailu, gdy minie godzina bez nowych]"
     ) in second, second
+
+
+def test_a_fractional_reply_window_reads_as_polish_writes_it() -> None:
+    # "0.5 dni": a decimal point, and the plural of whole days; Polish writes "0,5 dnia".
+    from gateway import polish
+
+    note = (
+        "no SMS was sent to +48601123456 from 7355 within the reply window"
+        " ({days} days unless the account sets its own)"
+    )
+    assert "(0,5 dnia, o ile" in polish.note_words(note.format(days="0.5"), "pl")
+    assert "(2,5 dnia, o ile" in polish.note_words(note.format(days="2.5"), "pl")
+    assert "(7 dni, o ile" in polish.note_words(note.format(days="7"), "pl")
+    assert "(1 dzień, o ile" in polish.note_words(note.format(days="1"), "pl")
