@@ -36,6 +36,7 @@ from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
+from gateway.store.trouble import disk_full
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
 from gateway.web.hosts import KnownHosts, panel_names
@@ -286,8 +287,7 @@ async def store_refused(request: Request, exc: Exception) -> Response:
     the database stay the server's errors."""
     if not store_trouble(exc):
         raise exc
-    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    why = DISK_FULL if full else STORE_BUSY
+    why = DISK_FULL if disk_full(exc) else STORE_BUSY
     saving = request.method not in ("GET", "HEAD")
     message = f"the change was not saved: {why}" if saving else f"this page could not be shown: {why}"
     _store_faults.warning(
