@@ -44,6 +44,21 @@ def held_env(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
     return env, trigger, marker
 
 
+def start_held_run(tmp_path: Path, config: Path) -> tuple[subprocess.Popen[str], Path]:
+    """`billing run` of MONTH stopped inside beta's file; the trigger to unlink to let it go on."""
+    env, trigger, marker = held_env(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "-c", str(config), "billing", "run", "--month", MONTH],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    held = wait_for_text(marker, 30).split()
+    assert "beta.txt" in held[1], held
+    return proc, trigger
+
+
 def month_listing(config: Path) -> str:
     listed = cli(config, "billing", "list")
     assert listed.returncode == 0, listed.stderr
@@ -55,17 +70,8 @@ def test_ctrl_c_in_billing_run_leaves_a_month_marked_incomplete_and_the_next_run
 ) -> None:
     config, cfg = prepare(tmp_path, free_port(), last_billed="2026-01", traffic=TRAFFIC)
     directory = cfg.billing_dir / MONTH
-    env, trigger, marker = held_env(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "-c", str(config), "billing", "run", "--month", MONTH],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc, trigger = start_held_run(tmp_path, config)  # acme's file is written, beta's waits for its fsync
     try:
-        held = wait_for_text(marker, 30).split()
-        assert "beta.txt" in held[1], held  # acme's file is written, beta's waits for its fsync
         proc.send_signal(signal.SIGINT)
         trigger.unlink()
         _out, err = proc.communicate(timeout=60)

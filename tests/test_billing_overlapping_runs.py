@@ -13,30 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
 from tests.billing_world import at, cli, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
-from tests.test_billing_month_atomic import MONTH, TRAFFIC, held_env, month_listing
-from tests.test_process import wait_for_text
-
-
-def start_held_run(tmp_path: Path, config: Path) -> tuple[subprocess.Popen[str], Path]:
-    """`billing run` of MONTH stopped inside beta's file; the trigger to unlink to let it go on."""
-    env, trigger, marker = held_env(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "-c", str(config), "billing", "run", "--month", MONTH],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    held = wait_for_text(marker, 30).split()
-    assert "beta.txt" in held[1], held
-    return proc, trigger
+from tests.test_billing_month_atomic import MONTH, TRAFFIC, month_listing, start_held_run
 
 
 def finish(proc: subprocess.Popen[str], trigger: Path) -> tuple[str, str]:
