@@ -40,6 +40,7 @@ def release_time(now: datetime, start: str | None, end: str | None) -> datetime 
         inside = s <= t < e
     else:  # wraps midnight
         inside = t >= s or t < e
+    inside = inside or _begun_in_first_pass(now, s, t)
     if not inside or _ended_in_first_pass(now, e, t):
         return None
     release = now.replace(hour=e.hour, minute=e.minute, second=0, microsecond=0)
@@ -58,6 +59,20 @@ def _ended_in_first_pass(now: datetime, end: time, t: time) -> bool:
     if now.tzinfo is None or now.fold != 1 or not t < end:
         return False
     first = now.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0, fold=0)
+    return first.timestamp() <= now.timestamp()
+
+
+def _begun_in_first_pass(now: datetime, start: time, t: time) -> bool:
+    """Whether the window began in the first pass of the hour the clocks repeat, `now` being in the
+    second pass before its start's wall time.
+
+    A window 02:30-06:00 on the autumn night began at the first 02:30; mail written at 02:10 of the
+    second pass is 40 real minutes into it, though its wall time is before the start: sent at once,
+    it went out inside the window, after mail written at 02:40 of the first pass had been held.
+    """
+    if now.tzinfo is None or now.fold != 1 or not t < start:
+        return False
+    first = now.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0, fold=0)
     return first.timestamp() <= now.timestamp()
 
 

@@ -113,3 +113,54 @@ def test_a_window_ending_in_the_repeated_autumn_hour_does_not_open_again_for_its
     )
     # The evening part of a window on the same day is unchanged.
     assert release_time(datetime(2026, 10, 25, 23, 0, tzinfo=WARSAW), "22:00", "02:30") is not None
+
+
+def test_a_window_starting_in_the_repeated_autumn_hour_holds_through_the_rest_of_its_second_pass() -> None:
+    # 2027-10-31 in Warsaw: 02:30-06:00 began at the first 02:30 (00:30 UTC). At 02:10 of the
+    # second pass (01:10 UTC), 30 real minutes after bulk mail at 02:40 CEST was held, the window is
+    # still open: held until 06:00 like that mail, not sent because 02:10 reads before 02:30.
+    utc = ZoneInfo("UTC")
+    second_pass = datetime.fromtimestamp(datetime(2027, 10, 31, 1, 10, tzinfo=utc).timestamp(), WARSAW)
+    assert (second_pass.hour, second_pass.minute, second_pass.fold) == (2, 10, 1)
+    six = datetime(2027, 10, 31, 6, 0, tzinfo=WARSAW).timestamp()
+    release = release_time(second_pass, "02:30", "06:00")
+    assert release is not None and release.timestamp() == six
+    # Every minute from the first 02:30 to 06:00 is inside, and the release is always 06:00.
+    midnight_utc = datetime(2027, 10, 31, 0, 0, tzinfo=utc).timestamp()
+    for minute in range(30, 300):  # 00:30 to 04:59 UTC
+        at = datetime.fromtimestamp(midnight_utc + 60 * minute, WARSAW)
+        release = release_time(at, "02:30", "06:00")
+        assert release is not None and release.timestamp() == six, at
+    # Before the first 02:30 the window has not begun; a window wrapping midnight that began in the
+    # first pass holds until its end the next day.
+    assert release_time(datetime(2027, 10, 31, 2, 10, tzinfo=WARSAW), "02:30", "06:00") is None
+    release = release_time(second_pass, "02:30", "01:00")
+    assert (
+        release is not None and release.timestamp() == datetime(2027, 11, 1, 1, 0, tzinfo=WARSAW).timestamp()
+    )
+    # A window both begun and ended in the first pass does not open again for the second.
+    assert release_time(second_pass, "02:15", "02:45") is None
+
+
+async def test_bulk_mail_in_the_second_pass_of_a_window_begun_in_the_first_is_held(tmp_path: Path) -> None:
+    # The daemon: bulk mail at 02:40 CEST is held; 30 real minutes later, at 02:10 CET, another is
+    # held too, both until 06:00; a marker mail without Precedence: bulk goes at once.
+    utc = ZoneInfo("UTC")
+    clock = Clock(datetime(2027, 10, 31, 0, 40, tzinfo=utc))  # 02:40 CEST, the first pass
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, timezone="Europe/Warsaw")
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="02:30", quiet_end="06:00")
+            )
+            await gw.send(mail(to("601123456"), "Bulk at 02:40 CEST", Precedence="bulk"))
+            clock.t = datetime(2027, 10, 31, 1, 10, tzinfo=utc).timestamp()  # 02:10 CET
+            await gw.send(mail(to("601123457"), "Bulk at 02:10 CET", Precedence="bulk"))
+            await gw.send(mail(to("601123458"), "Marker"))
+            gw.daemon.dispatcher.wake()
+            await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
+            assert [s.text for s in smsc.received] == ["Marker"]
+            held = gw.store.db.conn.execute(
+                "SELECT DISTINCT next_attempt_at FROM parts WHERE state = 'queued'"
+            ).fetchall()
+            assert held == [(datetime(2027, 10, 31, 6, 0, tzinfo=WARSAW).timestamp(),)]
