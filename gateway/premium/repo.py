@@ -10,10 +10,10 @@ billed month, `gateway.premium.correctionsrepo`, which `PremiumRepo` includes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.premium.answersrepo import USED_ANSWERS, AnswersRepo
+from gateway.premium.rows import PremiumMo, Service, Verification
 from gateway.store.mo import MoRepo
 
 _SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
@@ -24,51 +24,7 @@ _PMO = (
 _PMO_F = ", ".join(f"f.{c.strip()}" for c in _PMO.split(","))  # the same columns of the joined row `f`
 
 
-@dataclass(frozen=True, slots=True)
-class Service:
-    id: int
-    password: str
-    account_id: int
-    email: str
-    numbers: str  # space separated; "" = every configured premium number
-    verified_at: float | None
-    created_at: float
-    removed_at: float | None
-
-    @property
-    def number_list(self) -> list[str]:
-        return self.numbers.split()
-
-
-@dataclass(frozen=True, slots=True)
-class PremiumMo:
-    id: int
-    mo_id: int
-    number: str
-    phone: str
-    service_id: int | None
-    account_id: int | None
-    password: str | None
-    parts: int
-    price: int
-    commission: int
-    text: str
-    state: str
-    note: str | None
-    token: str | None
-    answers: int
-    received_at: float
-    forwarded_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    token: str
-    service_id: int
-    email: str
-    created_at: float
-    expires_at: float
-    used_at: float | None
+__all__ = ["PremiumMo", "PremiumRepo", "Service", "Verification"]
 
 
 class PremiumRepo(AnswersRepo):
