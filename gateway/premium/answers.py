@@ -22,7 +22,7 @@ from acl.accounts import without_batv
 from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
-from gateway.premium import handlers, replylist, shortcode
+from gateway.premium import corrections, handlers, replylist, shortcode
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
@@ -160,11 +160,13 @@ def answer(
     # The vote is its account's, whatever account the service was moved to since (`premium set
     # --account`): it was mailed to that client, its commission is in that account's bill, and so are
     # who may answer it (`replylist`), its answer's rules, suspension, reply window and billing line
-    #
+    # . Its account is the one a correction moved it to, if any: a kept vote of a
+    # billed month mailed to the client its service moved to is that client's (`moves.kept_to`).
+    vote = corrections.owner(r, pmo)
     account = store.accounts.account_by_id(
-        pmo.account_id if pmo.account_id is not None else service.account_id
+        vote.account_id if vote.account_id is not None else service.account_id
     )
-    allowed = bool(author) and replylist.may_answer(r, service, pmo, (author, sender))
+    allowed = bool(author) and replylist.may_answer(r, service, vote, (author, sender))
     if account.id != service.account_id and (
         moved := replylist.moved_refusal(store, r, service, account.name, (author, sender), allowed)
     ):

@@ -85,8 +85,28 @@ def _old_votes_stay(cfg: Config, store: Store, before: Service, acl: list[str]) 
 
     Said, as their answers now follow rules the admin did not just set: billed to the old account,
     refused while it is suspended, within its reply window, and answered by the reply list they had
-    (`replylist`), never by the new account's users or its list.
+    (`replylist`), never by the new account's users or its list. Those kept until the address
+    confirms were mailed to nobody: they go with the service (`moves.kept_to`), and are counted.
     """
+    from gateway.premium import handlers, moves
+
+    r = handlers.repo(store)
+    kept = moves.kept_count(r, before)
+    if not kept:
+        return _mailed_stay(cfg, store, before, acl)
+    service = r.service(before.id)
+    new = r.account_name(service.account_id)
+    said = (
+        f"the {kept} SMS kept until {service.email} confirms go with the service: mailed to it once it"
+        f" does, billed to {new} (a month billed already as a correction) and answered by {new}"
+    )
+    if r.left_behind(before):
+        said = f"{_mailed_stay(cfg, store, before, acl)}\n{said}"
+    return said
+
+
+def _mailed_stay(cfg: Config, store: Store, before: Service, acl: list[str]) -> str:
+    """`_old_votes_stay`'s line for the SMS mailed to the old account's client."""
     from gateway import accountrules
     from gateway.premium import handlers
 

@@ -31,7 +31,7 @@ from gateway import notify, reassembly
 from gateway.config import Config
 from gateway.conversations.numbers import display, own_form, stored_phone
 from gateway.mailcopy import mail_settings
-from gateway.premium import corrections, passwords
+from gateway.premium import corrections, moves, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.premium.votemail import LATE_PASSWORD, mail_to, to_client
 from gateway.store.db import Store
@@ -275,15 +275,20 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
     waiting = r.awaiting(service.id)
     zone = ZoneInfo(cfg.gateway.timezone)
     for pmo in waiting:
+        # Kept for the account the service had, it is the one's it has now, should it have moved
+        # since (`moves`): the first before its restatement, which then finds the move's status.
+        rcpt, moved = moves.kept_to(store, cfg, pmo, service)
         # Billed `pending` already (its month ended before the address confirmed): the month written
         # again lists it so, and its delivery is booked now, as a correction (`corrections.restate`).
         why = f"mailed once {service.email} confirmed"
         corrections.restate(store.db, store.clock, zone, pmo, "mailed", why)
         # "kept until X confirms" said so on after it had: in the billing file, and with a refusal
         # of this mail added to it ("kept until X confirms; the relay refused ...").
-        r.settle_mo(pmo.id, "mailed", _KEPT.sub(r"kept until \1 confirmed", pmo.note or "") or None)
-        to_client(store, cfg, pmo, service.email)
-        r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: mailed to {service.email} after confirmation")
+        note = _KEPT.sub(r"kept until \1 confirmed", pmo.note or "")
+        r.settle_mo(pmo.id, "mailed", "; ".join(n for n in (note, moved) if n) or None)
+        to_client(store, cfg, r.by_id(pmo.id), rcpt)
+        said = f"{pmo.password}: mailed to {rcpt} after confirmation"
+        r.mark_mo(pmo.mo_id, "premium", f"{said}; {moved}" if moved else said)
     if waiting:
         log.info("premium.forwarded", service=service.password, mos=len(waiting))
     return len(waiting)

@@ -103,11 +103,9 @@ class PremiumRepo(AnswersRepo):
 
         A row of its own, removed, with the service's password, address, numbers and `created_at`
         (`as_it_was` finds it by them): as `premium remove` leaves one, no votes name it and no
-        listing shows it. Only when the earlier account has votes of the service to answer."""
-        if not self.conn.execute(
-            "SELECT 1 FROM premium_mo WHERE service_id = ? AND account_id = ? LIMIT 1",
-            (service.id, service.account_id),
-        ).fetchone():
+        listing shows it. Only when the earlier account has votes of the service to answer: one kept
+        for its address to confirm goes with the service (`gateway.premium.moves`)."""
+        if not self.left_behind(service):
             return
         with self.transaction():
             cur = self.conn.execute(
@@ -125,6 +123,16 @@ class PremiumRepo(AnswersRepo):
             )
             assert cur.lastrowid is not None
             self.set_acl(cur.lastrowid, acl)
+
+    def left_behind(self, service: Service) -> bool:
+        """Whether a move of the service leaves votes behind with its account (`keep_as_it_was`): any
+        not kept for its address to confirm, which go with the service (`gateway.premium.moves`)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM premium_mo WHERE service_id = ? AND account_id = ? AND state != 'awaiting'"
+            " LIMIT 1",
+            (service.id, service.account_id),
+        ).fetchone()
+        return row is not None
 
     def as_it_was(self, service: Service, account_id: int, at: float) -> Service | None:
         """The service as account `account_id` had it at `at`, kept by `keep_as_it_was` when it moved
@@ -233,6 +241,12 @@ class PremiumRepo(AnswersRepo):
                     pmo_id,
                 ),
             )
+
+    def rebind_mo(self, pmo_id: int, account_id: int) -> None:
+        """A kept premium MO of a month still to be billed is the account's its service moved to
+        (`gateway.premium.moves.kept_to`): its money and its answer are that account's."""
+        with self.transaction():
+            self.conn.execute("UPDATE premium_mo SET account_id = ? WHERE id = ?", (account_id, pmo_id))
 
     def account_name(self, account_id: int) -> str:
         row = self.conn.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
