@@ -212,15 +212,19 @@ def _late_parts(
         if service is None:
             return _to_fallback(store, cfg, row, f"{late}, which no client took: {first.note}")
         return _to_fallback(store, cfg, row, f"{late}, whose service {service.password} was removed since")
-    if service.verified_at is None:
+    # Its first parts were mailed before the service moved to another account: to that account's
+    # client they go, whose answer address they carry, and whose bill they are in (`moves`).
+    moved = moves.moved_away(first, service)
+    if service.verified_at is None and not moved:
         note = f"{late}, kept until {service.email} confirms"
         r.record_mo(**row, state="awaiting", note=note)
         r.mark_mo(mo_id, "premium", f"{service.password}: {note}")
         log.info("premium.awaiting", mo=mo_id, service=service.password, number=number, late=True)
         return "awaiting"
+    rcpt = moves.first_address(r, first, service) if moved else service.email
     pmo_id = r.record_mo(**row, state="mailed", note=late, forwarded_at=store.clock())
-    to_client(store, cfg, r.by_id(pmo_id), service.email)
-    r.mark_mo(mo_id, "premium", f"{service.password}: {late}, mailed to {service.email}")
+    to_client(store, cfg, r.by_id(pmo_id), rcpt)
+    r.mark_mo(mo_id, "premium", f"{service.password}: {late}, mailed to {rcpt}")
     log.info("premium.mailed", mo=mo_id, service=service.password, number=number, parts=parts, late=True)
     return "mailed"
 

@@ -37,7 +37,7 @@ def first_address(r: PremiumRepo, first: PremiumMo, service: Service) -> str:
     return service.email
 
 
-def moved_away(r: PremiumRepo, first: PremiumMo | None, service: Service) -> bool:
+def moved_away(first: PremiumMo | None, service: Service) -> bool:
     """Whether the first parts of an SMS (`first`, as its corrections leave it) are another
     account's than the one its service is bound to now: mailed before a move."""
     return first is not None and first.account_id is not None and first.account_id != service.account_id
@@ -50,7 +50,7 @@ def kept_to(store: Store, cfg: Config, pmo: PremiumMo, service: Service) -> tupl
     r = PremiumRepo(store.db, store.clock)
     first = r.first_of(pmo.id)
     first = corrections.owner(r, first) if first is not None else None
-    if moved_away(r, first, service):
+    if moved_away(first, service):
         assert first is not None
         return first_address(r, first, service), None
     current = corrections.owner(r, pmo)
