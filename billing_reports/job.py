@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports import repo
+from billing_reports import rebill, repo
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
@@ -300,33 +300,45 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         log.warning("billing.redone_interrupted", month=str(month))  # a crash mid-run left it half written
     queued, at = 0, store.clock()
     clashing = repo.clashing_names(store.db.conn)
+    # Billed again after the clock stepped back into it (`rebill`): a file whose rows changed since
+    # it was mailed is mailed again, as `--send --again` mails it.
+    again = rebill.again(store.db.conn, month)
     fates = []
     for f in files.accounts:  # one account's file in memory at a time, however many accounts
-        if (before := mailed(store, month, _key(f))) is not None:
+        if (before := mailed(store, month, _key(f))) is not None and not (
+            again and mailed_other(store, month, f)
+        ):
             fates.append(fate(store, cfg, f, None, before))
             continue  # queued by an earlier run (a crash after it) or by `billing run --send`
         rcpts, clash = recipients(store, cfg, f), f.account in clashing
         fates.append(fate(store, cfg, f, rcpts))
         built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
         queued += await store.write(
-            lambda f=f, b=built: _queue(store, cfg, month, _key(f), f.sha256, b, False, at)
+            lambda f=f, b=built, a=before is not None: _queue(store, cfg, month, _key(f), f.sha256, b, a, at)
         )
     if files.failed:
         for bad in files.failed:
             log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
         raise MonthIncomplete(files, month_dir(cfg.state_dir, month, cfg.billing_dir))
-    if files.accounts and mailed(store, month, "summary") is None:
+    summary_before = mailed(store, month, "summary")
+    if files.accounts and (summary_before is None or (again and summary_mailed_other(store, files))):
         # (a month before the first account, a new installation's, is not mailed)
         sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates)
-        rcpt = cfg.mail.admin_address
+        rcpt, a = cfg.mail.admin_address, summary_before is not None
         queued += await store.write(
-            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], False, at)
+            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
         )
 
     def done() -> None:
-        repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
+        with store.db.transaction():
+            repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
+            rebill.billed_again(store.db.conn, month)
 
     await store.write(done)
+    if again:
+        log.warning(
+            "billing.month_billed_again", month=str(month), accounts=len(files.accounts), mails=queued
+        )
     log.info("billing.month_billed", month=str(month), accounts=len(files.accounts), mails=queued)
     return files
 

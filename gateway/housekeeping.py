@@ -20,9 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
+from billing_reports import rebill
+from billing_reports.monthly import Month
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.cli.status import STORE_LOCKED
@@ -219,11 +222,15 @@ class Housekeeping:
             log.warning("clock.stepped_forward", seconds=round(-step, 3))
         elif last is not None and step > CLOCK_STEP_SECONDS:
             ahead, earlier, between = self._ahead, last[2], (last[0] + wall) / 2
+            config = getattr(self.notifier, "config", None)
+            billed_again: list[Month] = []
 
             def shift() -> tuple[int, int, int]:
                 # The rows after the step are found in the write that moves the rest: one written
                 # after this look, before the write, came after the step too (up to `marks`).
                 moved = ClockStep(step, first_after(store.db.conn, earlier, marks, True, between), ahead)
+                if config is not None:  # before the MOs move: which cross a billed month's end
+                    billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
                 return (
                     store.queue.shift_for_clock_step(moved),
                     store.outbox.shift_for_clock_step(moved),
@@ -233,6 +240,8 @@ class Housekeeping:
             # One write for all: a failed one leaves the last reading, so the next look finds the step
             # again; nothing but this object records the step, and it changes only once the write did.
             parts, mails, mos = await store.write(shift)
+            for month in billed_again:  # its file went out without what the step brought back into it
+                log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
             self.started_at -= step  # on the clock's new reading, like the MOs' times
             undone = sum(forward for _, forward in ahead)
             self._ahead = _left_ahead(ahead, step)

@@ -193,6 +193,7 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
     written = months(cfg.billing_dir)
     if not written:
         print(f"no billing files in {cfg.billing_dir}")
+    again = _billed_again(cfg)
     for month in written:
         d = month_dir(cfg.state_dir, month, cfg.billing_dir)
         names = sorted(p.name for p in d.glob("*.txt") if p.name != SUMMARY)
@@ -206,12 +207,26 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
             )
         else:
             print(f"{d.name}: {len(names)} account file(s){summary}")
+        if d.name in again:
+            print(f"  {again[d.name]}")
         for name in names:
             print(f"  {d / name}")
         for copies in sorted((p for p in d.glob("mailed*") if p.is_dir()), key=_mailed_order):
             kept = sum(1 for _ in copies.glob("*.txt"))
             print(f"  {copies}/: {kept} file(s) as mailed, written again since")
     return 0
+
+
+def _billed_again(cfg: Config) -> dict[str, str]:
+    """The months the clock stepped back into after they were billed (`billing_reports.rebill`), and
+    what to say of each; none when there is no database here (files copied elsewhere)."""
+    from billing_reports import rebill
+
+    try:
+        store = open_store(cfg, must_exist=True)
+    except CliError:
+        return {}
+    return rebill.waiting(store.db.conn, ZoneInfo(cfg.gateway.timezone))
 
 
 def _mailed_order(copies: Path) -> tuple[str, str, int]:

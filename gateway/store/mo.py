@@ -107,17 +107,35 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         one writer for as long. The reach is widened by the step, so that no unmoved row is
         brought back into a window by it. Returns how many rows moved.
         """
-        before = self.clock() + step.seconds  # the clock's reading without the step
-        reach = reassembly.REDELIVERY_SECONDS + step.seconds
         back, args = step.back_by("mo", "id")
+        where, bounds = self._moving(step)
         with self.transaction():
             return self.conn.execute(
                 f"UPDATE mo SET received_at = received_at - ({back}), parts_at = parts_at - ({back}),"
                 f" acked_at = acked_at"
-                f" - (CASE WHEN acked_at >= received_at THEN {back} ELSE 0 END)"
-                " WHERE id < ? AND (received_at >= ? OR state = 'segment')",
-                (*args, *args, *args, step.first("mo"), before - reach),
+                f" - (CASE WHEN acked_at >= received_at THEN {back} ELSE 0 END) WHERE {where}",
+                (*args, *args, *args, *bounds),
             ).rowcount
+
+    def moved_over(self, step: ClockStep, at: float) -> bool:
+        """Whether `shift_for_clock_step(step)` moves an MO's time (its receipt, or its first part's)
+        from `at` or later to before it: a billed month's end, which the MO then falls back into
+        (`billing_reports.rebill`). Asked before the shift, in its write."""
+        back, args = step.back_by("mo", "id")
+        where, bounds = self._moving(step)
+        crossing = " OR ".join(f"({t} >= ? AND {t} - ({back}) < ?)" for t in ("received_at", "parts_at"))
+        row = self.conn.execute(
+            f"SELECT 1 FROM mo WHERE {where} AND ({crossing}) LIMIT 1",
+            (*bounds, at, *args, at, at, *args, at),
+        ).fetchone()
+        return row is not None
+
+    def _moving(self, step: ClockStep) -> tuple[str, tuple[float, ...]]:
+        """The rows a step moves (SQL and its arguments): those written before it that a window
+        can still reach, and segments waiting to be joined."""
+        before = self.clock() + step.seconds  # the clock's reading without the step
+        reach = reassembly.REDELIVERY_SECONDS + step.seconds
+        return "id < ? AND (received_at >= ? OR state = 'segment')", (step.first("mo"), before - reach)
 
     def answer_refused(self, mo_id: int, state: str, said: str) -> None:
         """A mail with the MO's answer was refused for good: `state` is what became of it instead
