@@ -256,6 +256,9 @@ def _late_password(
         is None
     ):
         r.claim_mo(first.id, service, why)
+        # The client's now, as its text is (the late parts' mail carries it whole): billed delivered
+        # to the client, or pending while its address is unconfirmed, not `failed` as the fallback's.
+        r.settle_mo(first.id, "awaiting" if service.verified_at is None else "mailed")
     r.mark_mo(first.mo_id, "premium", f"{password}: to the fallback address, then with its late first part")
     note = LATE_PASSWORD
     if service.verified_at is None:
@@ -282,6 +285,7 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
         # Kept for the account the service had, it is the one's it has now, should it have moved
         # since (`moves`): the first before its restatement, which then finds the move's status.
         rcpt, moved = moves.kept_to(store, cfg, pmo, service)
+        whole = _whole_in_late(r, pmo)
         # Billed `pending` already (its month ended before the address confirmed): the month written
         # again lists it so, and its delivery is booked now, as a correction (`corrections.restate`).
         why = f"mailed once {service.email} confirmed"
@@ -290,12 +294,26 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
         # of this mail added to it ("kept until X confirms; the relay refused ...").
         note = _KEPT.sub(r"kept until \1 confirmed", pmo.note or "")
         r.settle_mo(pmo.id, "mailed", "; ".join(n for n in (note, moved) if n) or None)
-        to_client(store, cfg, r.by_id(pmo.id), rcpt)
+        if not whole:
+            to_client(store, cfg, r.by_id(pmo.id), rcpt)
         said = f"{pmo.password}: mailed to {rcpt} after confirmation"
+        said += " with its late first part" if whole else ""
         r.mark_mo(pmo.mo_id, "premium", f"{said}; {moved}" if moved else said)
     if waiting:
         log.info("premium.forwarded", service=service.password, mos=len(waiting))
     return len(waiting)
+
+
+def _whole_in_late(r: PremiumRepo, pmo: PremiumMo) -> bool:
+    """Whether a kept MO's text goes in the mail of its late parts: parts that went to the fallback
+    for want of a password its late first part brought (`_late_password`), whose rest carries them
+    whole. Mailed on their own as well, the client got them twice, the second time without an
+    answer address, and the fallback a second copy."""
+    row = r.conn.execute(
+        "SELECT 1 FROM premium_mo WHERE follows = ? AND substr(note, 1, ?) = ? LIMIT 1",
+        (pmo.id, len(LATE_PASSWORD), LATE_PASSWORD),
+    ).fetchone()
+    return row is not None
 
 
 def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> int:
@@ -319,7 +337,7 @@ def release_awaiting(store: Store, cfg: Config, service: Service, why: str) -> i
             # the status it was billed with, which the correction's reversal names
             # (`billing_reports.monthly._premium`), and the new one is on the correction's line.
             r.settle_mo(pmo.id, state, why)
-        if fallback:
+        if fallback and not _whole_in_late(r, pmo):
             mail_to(store.outbox, mail_settings(cfg), r.by_id(pmo.id), fallback, answer=False)
         r.mark_mo(pmo.mo_id, "premium", f"{pmo.password}: {why}; {went}")
     if waiting:
