@@ -22,6 +22,7 @@ import structlog
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
 from gateway.smtp import replies
+from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
     EVICT_SILENT_SECONDS,
     EVICT_UNPROVEN_SECONDS,
@@ -133,10 +134,7 @@ class GuardedSMTP(LeanSMTP):
         self._refusal: str | None = None
         self._in_data = False
         self._data_started = False
-        self._partial = 0  # octets of the line not yet ended
-        self._lines = 0  # lines since the session began or its last mail transaction, but RCPTs
-        self._rcpts = 0  # RCPT lines since then
-        self._head = b""  # the first octets of the line not yet ended, to tell a RCPT
+        self._count = CommandLines()  # the command lines since the session began or its last mail
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
@@ -168,6 +166,8 @@ class GuardedSMTP(LeanSMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._since:  # not again after STARTTLS's handshake
             self._since = self._progress = asyncio.get_running_loop().time()
+        else:
+            self._count.restart()
         if self._original_transport is None and self._key is None and self._refusal is None:
             peer = transport.get_extra_info("peername")
             key = client_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
@@ -240,33 +240,26 @@ class GuardedSMTP(LeanSMTP):
                         )
                         return
         if self._in_data or self.transport is None or self.transport.is_closing():
+            self._count.passed(data)
             super().data_received(data)
             return
-        start = 0
-        while (end := data.find(b"\n", start)) >= 0:
-            if self._partial + end - start > COMMAND_LINE_CAP:
-                self._close_with(replies.LINE_TOO_LONG, "command_line")
-                return
-            head = (self._head + data[start : start + 4]) if self._head else data[start : start + 4]
-            if head[:4].upper() == b"RCPT":
-                self._rcpts += 1
-            else:
-                self._lines += 1
-            self._partial, self._head = 0, b""
-            start = end + 1
-        if start < len(data):
-            self._head = (self._head + data[start : start + 4])[:4]
-        self._partial += len(data) - start
-        if self._partial > COMMAND_LINE_CAP:
+        bodies = self._tls_handshake_okay and not (self.require_starttls and not self._tls_protocol)
+        if not self._count.feed(data, len(self._reader._buffer), bodies=bodies):
             self._close_with(replies.LINE_TOO_LONG, "command_line")
             return
-        if self._lines > self.guard.max_commands or self._rcpts > RCPT_LINES_CAP:
-            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=self._lines, rcpts=self._rcpts)
-            return
-        super().data_received(data)
+        if not self._too_many_commands():
+            super().data_received(data)
+
+    def _too_many_commands(self) -> bool:
+        count = self._count
+        if count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
+            return False
+        self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=count.lines, rcpts=count.rcpts)
+        return True
 
     async def smtp_DATA(self, arg: str) -> None:
         self._in_data, self._data_started, self._taken = True, False, False
+        held = self._count.data_run(len(self._reader._buffer))  # its body, if it gets a 354
         self._set_line_limit(self._data_line_limit)
         try:
             await super().smtp_DATA(arg)
@@ -277,8 +270,12 @@ class GuardedSMTP(LeanSMTP):
             if self._taken:
                 # A mail went through: the session is doing real work. Not after a refused one:
                 # rounds of NOOPs, 2,000 RCPTs and an empty mail made a session without end.
-                self._lines = self._rcpts = 0
+                self._count.reset()
                 self._proven = True
+            elif not self._data_started:
+                self._count.data_refused(held)
+                if self.transport is not None and not self.transport.is_closing():
+                    self._too_many_commands()
 
     def _reply_text(self, status: str) -> str:
         if self._command is not None and status.startswith(_PROGRESS[self._command]):

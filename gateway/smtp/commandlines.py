@@ -1,0 +1,104 @@
+"""The command lines of an SMTP session, counted as they arrive (`guard.GuardedSMTP.data_received`).
+
+Apart from the guard because it is the one place that reads the input's lines before aiosmtpd does,
+and so must know which of them are commands at all. A client that sends its whole session in one
+write (`printf ... | nc`) puts a mail's body right after its DATA, before the server's 354: those
+lines are the body, not commands. Counted as commands, a 300-line body closed the session with
+`421 Too many commands without a mail` and its mail was lost. Which they are is known only once the
+DATA is answered, so they are held apart per DATA line (`_Ahead`) until then: its 354 makes them a
+body; a refusal makes them commands after all, since aiosmtpd then reads them as such (a flood of
+NOOPs after a DATA that is never run must not get past the count).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
+
+_HEAD = 8  # octets kept of a line not yet ended: enough for "RCPT", "DATA\r\n" and ".\r\n"
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """A DATA line not yet run, and the lines after it up to its body's end (as far as they came)."""
+
+    at: int  # the input's offset just past the DATA line
+    lines: int = 0
+
+
+@dataclass(slots=True)
+class CommandLines:
+    lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
+    rcpts: int = 0  # RCPT lines since then
+    _partial: int = 0  # octets of the line not yet ended
+    _head: bytes = b""  # its first octets
+    _fed: int = 0  # octets of input so far, handed to aiosmtpd's reader
+    _ahead: deque[_Ahead] = field(default_factory=deque)
+    _body: bool = False  # the lines now arriving are the body of the last DATA of `_ahead`
+
+    def passed(self, data: bytes) -> None:
+        """Input handed to the reader unread here (inside DATA): the offsets stay the reader's."""
+        self._fed += len(data)
+
+    def feed(self, data: bytes, buffered: int, *, bodies: bool = True) -> bool:
+        """Count the lines `data` ends; False when a line is over COMMAND_LINE_CAP. `buffered`: the
+        octets aiosmtpd's reader holds yet, which tells the DATA lines it took without running DATA.
+        `bodies`: whether a DATA may be run at all (not before a required STARTTLS: aiosmtpd answers
+        530 without running it, so what follows is commands)."""
+        self.settle(buffered)
+        base, start = self._fed, 0
+        self._fed += len(data)
+        while (end := data.find(b"\n", start)) >= 0:
+            length = self._partial + end + 1 - start
+            if length - 1 > COMMAND_LINE_CAP:
+                return False
+            piece = data[start : min(end + 1, start + _HEAD)]
+            head = (self._head + piece)[:_HEAD] if self._head else piece
+            if self._body:
+                self._ahead[-1].lines += 1
+                self._body = not (length == 3 and head[:3] == b".\r\n")
+            elif head[:4].upper() == b"RCPT":
+                self.rcpts += 1
+            else:
+                self.lines += 1
+                if bodies and length <= _HEAD and head.rstrip(b" \r\n").upper() == b"DATA":
+                    self._ahead.append(_Ahead(base + end + 1))
+                    self._body = True
+            self._partial, self._head = 0, b""
+            start = end + 1
+        if start < len(data):
+            self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
+        self._partial += len(data) - start
+        return self._partial <= COMMAND_LINE_CAP
+
+    def settle(self, buffered: int) -> None:
+        """DATA lines the reader took that no DATA command ran for (refused before it, as `530` before
+        STARTTLS): the lines after them were read as commands, and count so."""
+        taken = self._fed - buffered
+        while self._ahead and self._ahead[0].at <= taken:
+            self.lines += self._ahead.popleft().lines
+            self._body = self._body and bool(self._ahead)
+
+    def data_run(self, buffered: int) -> int:
+        """At the start of a DATA command: the lines held after its line, now the reader's to read."""
+        taken = self._fed - buffered  # just past its own line
+        self.settle(buffered + 1)
+        if not self._ahead or self._ahead[0].at != taken:
+            return 0  # a DATA line not told as one here (its lines were counted as commands)
+        held = self._ahead.popleft().lines
+        self._body = self._body and bool(self._ahead)
+        return held
+
+    def data_refused(self, held: int) -> None:
+        """A DATA answered with no 354: aiosmtpd reads the lines after it as commands."""
+        self.lines += held
+
+    def restart(self) -> None:
+        """After STARTTLS the reader drops what it held (RFC 3207 4.2): so do the held lines."""
+        self._ahead.clear()
+        self._body = False
+
+    def reset(self) -> None:
+        self.lines = self.rcpts = 0

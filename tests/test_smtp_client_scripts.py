@@ -1,0 +1,101 @@
+"""Clients that do not wait for replies: scripts that write a whole session at once (`printf ... | nc`),
+those that half-close after it (`nc -N`), and mail programs' long DSN parameters. Raw sockets
+against the real listeners: the lines exactly as such clients put them on the wire.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import parse_config
+from gateway.smtp import replies
+from tests.certs import make_cert_pair
+from tests.conftest import DOMAIN, STAFF, config_text, running_gateway
+from tests.test_session_limits import blocking, dial, read_reply
+from tests.test_submission import submission_config
+
+RCPT = f"601123456@{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert_pair(tmp_path_factory.mktemp("tls"))
+
+
+def relay_config(tmp_path: Path) -> Any:
+    return parse_config(config_text(tmp_path, smsc_port=1), source="test config", base_dir=tmp_path)
+
+
+def all_replies(s: socket.socket) -> list[str]:
+    """Every reply line until the server closes."""
+    answers = []
+    try:
+        while reply := read_reply(s):
+            answers.append(reply)
+    except ConnectionResetError:
+        pass
+    return answers
+
+
+def script(port: int, session: bytes, *, half_close: bool = False) -> list[str]:
+    """A session in one write after the greeting, as a script pipes it; the replies after the greeting."""
+    with dial(port) as s:
+        read_reply(s)
+        s.sendall(session)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        return all_replies(s)
+
+
+def one_mail(lines: int, subject: str = "oneshot") -> bytes:
+    body = b"".join(b"log line %d\r\n" % i for i in range(lines))
+    return b"EHLO x\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\nSubject: %s\r\n\r\n%s.\r\n" % (
+        STAFF.encode(),
+        RCPT.encode(),
+        subject.encode(),
+        body,
+    )
+
+
+# ---- a session in one write ----------------------------------------------------------------------
+
+
+async def test_a_body_in_the_same_write_as_data_is_no_command_flood(tmp_path: Path) -> None:
+    # The 300 body lines arrived before DATA was run and were counted as commands: 421 at the 250th,
+    # and the mail was lost. Its lines are the body, and the next mail's lines after them too.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        answers = await blocking(lambda: script(gw.port, one_mail(300) + one_mail(400)[8:] + b"QUIT\r\n"))
+        assert answers[-1].startswith("221"), answers
+        codes = [a[:3] for a in answers if not a.startswith("250-")]
+        assert codes == ["250"] * 3 + ["354", "250"] + ["250"] * 2 + ["354", "250", "221"]
+        assert gw.store.admin.count_messages() == 2
+
+
+@pytest.mark.parametrize(
+    "flood",
+    [
+        b"EHLO x\r\nDATA\r\n" + b"NOOP\r\n" * 300,  # DATA refused (no MAIL): its lines are commands
+        one_mail(3) + b"NOOP\r\n" * 300,  # the lines after the body's end are commands again
+        b"EHLO x\r\nDATA\r\n" + b"NOOP\r\n" * 100 + b"DATA\r\n" + b"NOOP\r\n" * 200,
+    ],
+    ids=["after-a-refused-data", "after-the-body", "after-two-refused-data"],
+)
+async def test_commands_after_a_data_still_count(tmp_path: Path, flood: bytes) -> None:
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        answers = await blocking(lambda: script(gw.port, flood))
+    assert answers[-1] == replies.TOO_MANY_COMMANDS, answers[-3:]
+
+
+async def test_commands_after_a_data_refused_before_starttls_still_count(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # On the submission port DATA before STARTTLS is refused before it is run (530): the NOOPs after
+    # it, never ended by a ".", would be read one by one as commands; they count as they arrive.
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        port = gw.daemon.submission_port
+        answers = await blocking(lambda: script(port, b"EHLO x\r\nDATA\r\n" + b"NOOP\r\n" * 300))
+    assert answers[-1] == replies.TOO_MANY_COMMANDS, answers[-3:]
