@@ -131,12 +131,19 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
         audited(store, service.account_id, "premium.remove", f"{service.password} {service.email}{sent}")
     note = f"; {released} kept SMS sent to the fallback address" if released else ""
     print(f"premium service {service.password} removed (its records stay for billing){note}")
-    account = store.accounts.account_by_id(service.account_id)
-    window = accountrules.reply_window_days(cfg, account.reply_window_days) * 86400
-    count, last = handlers.repo(store).answerable(service, store.clock() - window, cfg.premium.answers_per_mo)
-    if count and last is not None:
+    # Each account's votes by its own reply window: those of an account the service moved away from
+    # stay that account's client's to answer (`replylist`), and said nothing of, they were a surprise.
+    r = handlers.repo(store)
+    for account_id in r.vote_accounts(service):
+        account = store.accounts.account_by_id(account_id)
+        window = accountrules.reply_window_days(cfg, account.reply_window_days) * 86400
+        count, last = r.answerable(service, store.clock() - window, cfg.premium.answers_per_mo, account_id)
+        if not count or last is None:
+            continue
+        whose = "its client" if account_id == service.account_id else f"account {account.name}'s client"
+        before = "" if account_id == service.account_id else " before the service moved"
         print(
-            f"its client may still answer the {count} SMS mailed to it in the reply window,"
+            f"{whose} may still answer the {count} SMS mailed to it{before} in the reply window,"
             f" as before, until {when(last + window)}"
         )
     return 0

@@ -325,18 +325,31 @@ class PremiumRepo(AnswersRepo):
             ).fetchone()[0]
         )
 
-    def answerable(self, service: Service, since: float, answers_per_mo: int) -> tuple[int, float | None]:
+    def answerable(
+        self, service: Service, since: float, answers_per_mo: int, account_id: int | None = None
+    ) -> tuple[int, float | None]:
         """(how many, the last mailed at) of the service's SMS mailed to its client since `since`
         with a free answer left: those its client may still answer. Read off its account's rows
-        (`premium_mo_billing`)."""
+        (`premium_mo_billing`); `account_id`, another account's: one the service moved away from,
+        whose votes stay its to answer (`vote_accounts`)."""
         # As `answers_used` counts them: an answer no SMSC took used none up.
         row = self.conn.execute(
             "SELECT COUNT(*), MAX(forwarded_at) FROM premium_mo pm WHERE account_id = ? AND service_id = ?"
             " AND state = 'mailed' AND forwarded_at >= ?"
             f" AND (answers < ? OR ({USED_ANSWERS.format('pm.id')}) < ?)",
-            (service.account_id, service.id, since, answers_per_mo, answers_per_mo),
+            (account_id or service.account_id, service.id, since, answers_per_mo, answers_per_mo),
         ).fetchone()
         return int(row[0]), row[1]
+
+    def vote_accounts(self, service: Service) -> list[int]:
+        """The accounts the service's SMS mailed to a client are of: its own first, then each it
+        moved away from (`premium set --account`), whose votes stay theirs to answer."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT account_id FROM premium_mo WHERE service_id = ? AND state = 'mailed'"
+            " AND account_id IS NOT NULL AND account_id != ? ORDER BY account_id",
+            (service.id, service.account_id),
+        )
+        return [service.account_id, *(int(r[0]) for r in rows)]
 
     # ---- retention ------------------------------------------------------------------------------
 
