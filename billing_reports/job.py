@@ -111,17 +111,31 @@ def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
 
 
 def account_mails(
-    cfg: Config, month: Month, f: AccountFile, rcpts: list[str], *, clash: bool = False
+    cfg: Config,
+    month: Month,
+    f: AccountFile,
+    rcpts: list[str],
+    *,
+    clash: bool = False,
+    replaces: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """(recipient, mail) for one account's file; no database (runs in a worker thread). `clash`:
-    another account's name differs from this one's in case only (`repo.clashing_names`)."""
-    tz = ZoneInfo(cfg.gateway.timezone)
+    another account's name differs from this one's in case only (`repo.clashing_names`); `replaces`:
+    the mark of another version of the file mailed before (`mailed_other`), which this one corrects."""
+    tz, lang = ZoneInfo(cfg.gateway.timezone), cfg.gateway.language
     content = _read_within_limit(f.path)
-    subject = w.BILLING_SUBJECT(cfg.gateway.language, month=month, account=f.account)
+    subject = (w.BILLING_SUBJECT_CORRECTED if replaces else w.BILLING_SUBJECT)(
+        lang, month=month, account=f.account
+    )
     name = attachment_name(month, f, clash=clash)
+    prior = ""
+    if replaces is not None:
+        at = mailed_at(replaces)
+        when = f" ({datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M})" if at is not None else ""
+        prior = w.BILLING_REPLACES(lang, when=when)
 
     def text(attached: bool) -> str:
-        return _body(month, tz, f, name if attached else None, cfg.gateway.language)
+        return prior + _body(month, tz, f, name if attached else None, lang)
 
     return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
 
@@ -201,7 +215,8 @@ def queue_mails(
             continue
         rcpts = recipients(store, cfg, f)
         fates.append(fate(store, cfg, f, rcpts))
-        mails = account_mails(cfg, files.month, f, rcpts, clash=f.account in clashing)
+        replaces = mailed_other(store, files.month, f) if again else None
+        mails = account_mails(cfg, files.month, f, rcpts, clash=f.account in clashing, replaces=replaces)
         row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
     if files.summary is not None and files.only is None:
@@ -312,7 +327,8 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
             continue  # queued by an earlier run (a crash after it) or by `billing run --send`
         rcpts, clash = recipients(store, cfg, f), f.account in clashing
         fates.append(fate(store, cfg, f, rcpts))
-        built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash)
+        replaces = before if again else None  # (`before` is then another version's: see above)
+        built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash, replaces=replaces)
         queued += await store.write(
             lambda f=f, b=built, a=before is not None: _queue(store, cfg, month, _key(f), f.sha256, b, a, at)
         )

@@ -12,6 +12,17 @@ from gateway.wording import Counted, Phrase
 # --- billing mails (billing_reports.job); the file's columns and status words stay English, the
 # mail's Polish ones are `polish.STATUS_PL` ---
 BILLING_SUBJECT = Phrase("SMS billing {month}: {account}", "Rozliczenie SMS {month}: {account}")
+# A file mailed again because its rows changed (a clock stepped back into the month, `--send --again`
+# after a late report): two mails of one month with the same subject left the account to guess which
+# one counts.
+BILLING_SUBJECT_CORRECTED = Phrase(
+    "SMS billing {month}: {account} (corrected)", "Rozliczenie SMS {month}: {account} (korekta)"
+)
+BILLING_REPLACES = Phrase(
+    "This corrected file replaces the one mailed before{when}: rows of the month changed since.\n\n",
+    "Ten poprawiony plik zastępuje plik wysłany wcześniej{when}: wiersze miesiąca zmieniły się od tego"
+    " czasu.\n\n",
+)
 BILLING_SUMMARY_SUBJECT = Phrase(
     "SMS billing {month}: summary of {accounts} account(s)",
     "Rozliczenie SMS {month}: podsumowanie kont (liczba kont: {accounts})",

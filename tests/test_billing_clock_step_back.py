@@ -105,6 +105,11 @@ async def test_october_is_billed_again_with_what_a_step_back_brought_into_it(tmp
             await again.wait(2)  # acme's file (to the operator: acme has no billing address) and the summary
     files = [m for m in billing_mails(again) if "acme" in m.filename]
     assert len(files) == 1 and b"601999888" in files[0].attachment
+    # Two mails of October for acme: the second says that it corrects the first, and since when.
+    assert [m.subject for m in billing_mails(first) if "acme" in m.filename] == ["SMS billing 2027-10: acme"]
+    assert files[0].subject == "SMS billing 2027-10: acme (corrected)"
+    text = next(raw for _, _, raw in again.messages if b"(corrected)" in raw).decode()
+    assert "This corrected file replaces the one mailed before (2027-11-01 00:0" in text, text
     kept = list((cfg.state_dir / "billing" / "2027-10").glob("mailed-*/acme.txt"))
     assert [k.read_text() for k in kept] == [mailed_first]  # what was mailed first stays on disk
     listed = cli(path, "billing", "list")

@@ -87,6 +87,26 @@ def test_a_mailed_month_written_again_keeps_the_mailed_files_and_says_so(tmp_pat
     assert f"  {copies}/: 2 file(s) as mailed, written again since" in listing
     assert "2026-03: 2 account file(s) + summary" in listing
 
+    # Mailed again: the account reads that this file corrects the one it has, not a second bill.
+    resent = cli(path, "billing", "run", "--month", "2026-03", "--account", "acme", "--send", "--again")
+    assert resent.returncode == 0, resent.stderr
+    store = Store.open(cfg.db_path)
+    try:
+        rows = store.db.conn.execute(
+            "SELECT content FROM outbox WHERE kind = 'billing' AND rcpt = 'billing@acme.pl' ORDER BY id"
+        ).fetchall()
+    finally:
+        store.close()
+    mails = [message_from_bytes(r[0], policy=policy.default) for r in rows]
+    assert [str(m["Subject"]) for m in mails] == [
+        "SMS billing 2026-03: acme",
+        "SMS billing 2026-03: acme (corrected)",
+    ]
+    body = mails[1].get_body(("plain",))
+    assert body is not None and body.get_content().startswith(
+        "This corrected file replaces the one mailed before (2026-"
+    ), body.get_content()
+
 
 def kept_as(err: str, path: Path, what: str) -> Path:
     """The copy the warning about `path` names as the one mailed."""
