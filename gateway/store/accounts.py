@@ -17,6 +17,7 @@ from acl.quiet import release_time
 from gateway.relaynets import relay_owners
 from gateway.store.accountrecord import ACCOUNT_COLS, ACCOUNT_SETTINGS, Account, account_from_row
 from gateway.store.policy import SUSPENDED_HOLD
+from gateway.store.premiumholds import GONE_SERVICE, delete_gone_services
 from gateway.store.repository import Repository
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ _ACCOUNT_HOLDS = (
     ("emails", "mail taken or refused"),
     ("mo", "answers from phones"),
     ("conversations", "conversations"),
-    ("premium_services", "premium services"),
+    ("premium_services", "premium services"),  # live or with votes (`premiumholds`)
     ("premium_mo", "premium votes"),
     ("audit", "panel actions in its audit trail"),
 )
@@ -146,7 +147,10 @@ class AccountsRepo(Repository):
                 what.format(name=acc.name)
                 for table, what in _ACCOUNT_HOLDS
                 if self.conn.execute(
-                    f"SELECT 1 FROM {table} WHERE account_id = ? LIMIT 1", (acc.id,)
+                    f"SELECT 1 FROM {table} WHERE account_id = ?"
+                    + (f" AND NOT ({GONE_SERVICE})" if table == "premium_services" else "")
+                    + " LIMIT 1",
+                    (acc.id,),
                 ).fetchone()
             ]
             billed = [  # (`billing_reports.repo.mailed_key`: "mailed/YYYY-MM/<id>")
@@ -161,6 +165,7 @@ class AccountsRepo(Repository):
                 has.append(f"a bill mailed for {', '.join(billed)} (its billing history)")
             if has:
                 raise Conflict(f"account {acc.name!r} is not removed: it has {', '.join(has)}")
+            delete_gone_services(self.conn, acc.id)
             scope = f"account:{acc.id}"
             self.conn.execute("DELETE FROM usage WHERE scope = ?", (scope,))
             self.conn.execute("DELETE FROM limit_notices WHERE scope = ?", (scope,))
