@@ -5,6 +5,8 @@ against the real listeners: the lines exactly as such clients put them on the wi
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,9 @@ import pytest
 from gateway.config import parse_config
 from gateway.smtp import replies
 from tests.certs import make_cert_pair
-from tests.conftest import DOMAIN, STAFF, config_text, running_gateway
+from tests.conftest import DOMAIN, STAFF, config_text, free_port, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_process import send_marker, start_daemon, write_config
 from tests.test_session_limits import blocking, dial, read_reply
 from tests.test_submission import submission_config
 
@@ -99,3 +103,55 @@ async def test_commands_after_a_data_refused_before_starttls_still_count(
         port = gw.daemon.submission_port
         answers = await blocking(lambda: script(port, b"EHLO x\r\nDATA\r\n" + b"NOOP\r\n" * 300))
     assert answers[-1] == replies.TOO_MANY_COMMANDS, answers[-3:]
+
+
+# ---- a session that half-closes after its last line ----------------------------------------------
+
+
+def codes(answers: list[str]) -> list[str]:
+    return [a[:3] for a in answers if not a.startswith("250-")]
+
+
+async def test_a_half_closed_session_hears_its_250_and_221(tmp_path: Path) -> None:
+    # aiosmtpd cancelled the session at the client's EOF: the mail was stored and sent, but the
+    # client (`printf ... | nc -N`) read EOF after the 354, took it as not delivered, and retried.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        answers = await blocking(lambda: script(gw.port, one_mail(3) + b"QUIT\r\n", half_close=True))
+        assert codes(answers) == ["250"] * 3 + ["354", "250", "221"], answers
+        # Without QUIT: the mail's 250, then the server closes.
+        answers = await blocking(lambda: script(gw.port, one_mail(3, "second"), half_close=True))
+        assert codes(answers) == ["250"] * 3 + ["354", "250"], answers
+        assert gw.store.admin.count_messages() == 2
+
+
+async def test_a_half_close_within_data_stores_nothing_and_an_idle_one_closes_at_once(
+    tmp_path: Path,
+) -> None:
+    # The default idle time is 300 s: a half-closed session that lingered would outlast the reads'
+    # 20 s timeout (socket.timeout) instead of ending with EOF after its replies.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        unended = one_mail(3)[: -len(b".\r\n")]
+        answers = await blocking(lambda: script(gw.port, unended, half_close=True))
+        assert codes(answers) == ["250"] * 3 + ["354"], answers
+        answers = await blocking(lambda: script(gw.port, b"EHLO x\r\nNOOP", half_close=True))
+        assert codes(answers) == ["250"], answers  # the line the EOF cut is not run
+        assert gw.store.admin.count_messages() == 0
+
+
+async def test_a_half_closed_session_through_an_intake_worker_sends_one_sms(tmp_path: Path) -> None:
+    # The relay port in a worker process (`[smtp] intake_processes`): the same session class, the
+    # mail taken across the process boundary; the 250 must still reach the client, and one SMS go.
+    smtp_port = free_port()
+    async with HappySMSC() as smsc:
+        proc = await start_daemon(write_config(tmp_path, smsc.port, smtp_port, intake_processes=1), smtp_port)
+        try:
+            answers = await blocking(lambda: script(smtp_port, one_mail(3) + b"QUIT\r\n", half_close=True))
+            if codes(answers)[4:5] != ["250"]:  # no 250: the client sends the mail again, as it must
+                await blocking(lambda: script(smtp_port, one_mail(3) + b"QUIT\r\n"))
+            await send_marker(smsc, smtp_port)  # any second SMS has gone by then
+            sent = [sms.text for sms in smsc.received if sms.text != "Marker"]
+            assert sent == ["oneshot: log line 0\nlog line 1\nlog line 2"]
+            assert codes(answers) == ["250"] * 3 + ["354", "250", "221"], answers
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(proc.wait, 30) == 0

@@ -19,6 +19,9 @@ so the per-line overheads of aiosmtpd that buy nothing here are cut:
   dot-unstuffed in one pass; whatever the whole-body read cannot settle alone (a body larger than
   the reader's limit, a line over it) goes on line by line exactly as aiosmtpd does, from where
   the whole-body read stopped, so replies, size limit and stream position stay aiosmtpd's.
+- The client's half-close (`nc -N`, shutdown(SHUT_WR) after QUIT): aiosmtpd cancels the session at
+  the EOF, so a mail already taken was never answered (see `eof_received`). Here what came before
+  the EOF is run and answered, and the session ends at the first read the input cannot satisfy.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class LeanSMTP(SMTP):
         self._groupable = False  # a reply to a command of GROUPABLE is being made
         self._deadline = 0.0  # when the session times out
         self._armed = 0.0  # when the armed timer fires
+        self._input_over = False  # the client half-closed and all it sent was read: ending
         super().__init__(*args, **kwargs)
         for name in GROUPABLE:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
@@ -98,6 +102,9 @@ class LeanSMTP(SMTP):
         return status
 
     async def push(self, status: str | bytes) -> None:
+        if self._input_over:
+            await asyncio.sleep(0)  # the session's cancellation, which `handle_exception` asked for
+            return
         if isinstance(status, str):
             status = self._reply_text(status)
             # UTF-8 only to a client whose transaction asked for it (RFC 6531 3.7.4): offering
@@ -251,6 +258,50 @@ class LeanSMTP(SMTP):
         held = b"".join(self._held)
         self._held.clear()
         return held
+
+    # ---- the client's half-close ---------------------------------------------------------------
+
+    def eof_received(self) -> bool | None:
+        """A client that writes its session and half-closes still reads the replies. aiosmtpd cancelled
+        the session at the EOF: the mail before it was taken and its SMS sent, but neither its 250 nor
+        QUIT's 221 was written, and the client, seeing no 250, sent the mail again (RFC 5321 6.1): two
+        SMS. Now the reader takes the EOF, the lines before it are run and answered, and the first
+        read they leave unsatisfied ends the session (`handle_exception`): at once for an idle
+        connection, and a body without its end of data is stored nowhere. Over TLS there is no
+        half-close (asyncio closes the transport), so aiosmtpd's way stays there."""
+        task = self._handler_coroutine
+        if self.session is None or self.session.ssl is not None or task is None or task.done():
+            return super().eof_received()
+        _aiosmtpd_log.info("%r EOF received", self.session.peer)
+        return asyncio.StreamReaderProtocol.eof_received(self)  # feeds the reader its EOF; keeps writing
+
+    async def handle_exception(self, error: Exception) -> str:
+        if not isinstance(error, asyncio.IncompleteReadError):
+            return await super().handle_exception(error)
+        # A read met the client's EOF: everything it sent is answered, so the session ends as after
+        # QUIT. aiosmtpd's loop pushes whatever this returns; `push` writes nothing once ending.
+        # The error holds what the read had (an unfinished body) and, in its traceback, the frames
+        # that held its pieces; the ended task keeps it until Python's rare full collection.
+        error.partial = b""
+        error.__traceback__ = None
+        self._input_over = True
+        assert self._handler_coroutine is not None
+        self._handler_coroutine.cancel()
+        if self.transport is not None:
+            self.transport.write(self.take_held())
+            self.transport.close()
+        return ""
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and self.transport.is_closing():
+            # A close still waiting to write replies to a client that reads nothing (one that half-
+            # closed and walked away): it would hold the descriptor for ever; the idle time ends it.
+            self.transport.abort()
+            return
+        super()._timeout_cb()  # closes, once what is written is read
+        if self.transport is not None:  # not lost yet: the timer, fired, is armed once more
+            self._deadline = self._armed = self.loop.time() + self._timeout_duration
+            self._timeout_handle = self.loop.call_at(self._armed, self._timer_fired)
 
     # ---- idle time -----------------------------------------------------------------------------
 
