@@ -20,7 +20,7 @@ from tests.conftest import DOMAIN, STAFF, config_text, free_port, running_gatewa
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import send_marker, start_daemon, write_config
 from tests.test_session_limits import blocking, dial, read_reply
-from tests.test_submission import submission_config
+from tests.test_submission import PASSWORD, secure, submission_config, with_password
 
 RCPT = f"601123456@{DOMAIN}"
 
@@ -155,3 +155,63 @@ async def test_a_half_closed_session_through_an_intake_worker_sends_one_sms(tmp_
         finally:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+# ---- DSN parameters: the longer command lines the advertised extensions allow --------------------
+
+
+def xtext(text: str) -> str:
+    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else f"+{ord(c):02X}" for c in text)
+
+
+# An SRS-style forwarded recipient full of "=" and "+" (three characters each in xtext): an ORCPT of
+# 483 characters, within RFC 3461's 500, on a RCPT line of 548.
+ORCPT = "rfc822;" + xtext("SRS0=" + "=".join(["ab+cd"] * 45) + "@forwarder.example.com")
+LONG_PATH = "u" * 64 + "@" + "d" * 63 + "." + "e" * 63 + "." + "f" * 50 + ".example"
+
+
+def say(s: socket.socket, line: str) -> str:
+    s.sendall(line.encode("ascii") + b"\r\n")
+    while (reply := read_reply(s)).startswith("250-"):
+        pass
+    return reply
+
+
+async def test_dsn_parameters_within_rfc_3461s_allowance_are_read(tmp_path: Path) -> None:
+    # EHLO lists DSN, yet the RCPT and MAIL lines it allows were held to RFC 5321's 512 octets.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+
+        def session() -> list[str]:
+            with dial(gw.port) as s:
+                read_reply(s)
+                answers = [say(s, "EHLO x")]
+                # SIZE (+26), 8BITMIME (+16), SMTPUTF8 (+10) and DSN (+100): 664 octets; this is 561,
+                # read (the sender is no customer's: 550) instead of 500.
+                params = f"SIZE=1000 BODY=8BITMIME RET=HDRS ENVID={'Q' * 100} AUTH={xtext('m@' + 'g' * 150)}"
+                answers.append(say(s, f"MAIL FROM:<{LONG_PATH}> {params}"))
+                answers.append(say(s, f"MAIL FROM:<{STAFF}>"))
+                answers.append(say(s, f"RCPT TO:<{RCPT}> NOTIFY=SUCCESS,FAILURE ORCPT={ORCPT}"))
+                # Past RFC 3461's 500 more for RCPT: still too long.
+                answers.append(say(s, f"RCPT TO:<{RCPT}> NOTIFY=NEVER ORCPT=rfc822;{'x' * 1000}@example.com"))
+                return answers
+
+        answers = await blocking(session)
+    assert [a[:3] for a in answers] == ["250", "550", "250", "250", "500"], answers
+
+
+async def test_mails_auth_parameter_may_be_500_longer_where_auth_is_advertised(
+    tmp_path: Path, tls_pair: Any
+) -> None:
+    # RFC 4954 5: AUTH= adds 500 to MAIL's line, on the port that advertises AUTH (this one is 633).
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        await with_password(gw)
+        port = gw.daemon.submission_port
+        auth = xtext("mailer-daemon@" + "g" * 450 + ".example")
+
+        def session() -> tuple[int, bytes]:
+            with secure(port, tls_pair) as c:
+                c.login(STAFF, PASSWORD)
+                return c.docmd("MAIL", f"FROM:<{STAFF}> SIZE=1000 RET=FULL ENVID={'Q' * 100} AUTH={auth}")
+
+        code, text = await blocking(session)
+    assert code == 250, text

@@ -21,7 +21,7 @@ import structlog
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
-from gateway.smtp import replies
+from gateway.smtp import linelimits, replies
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
     EVICT_SILENT_SECONDS,
@@ -125,11 +125,8 @@ class GuardedSMTP(LeanSMTP):
         self.line_length_limit = COMMAND_LINE_CAP + 2
         super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
         # aiosmtpd keeps these in a class-level dict that every EHLO of every session enlarges.
-        self.command_size_limits = type(self).command_size_limits.copy()
-        self.command_size_limits.clear()
-        # Other commands keep aiosmtpd's 512 octets; an AUTH line carries the initial response
-        # (RFC 4954 4), so a long password must not meet "500 Command line too long".
-        self.command_size_limits["AUTH"] = COMMAND_LINE_CAP
+        self.command_size_limits = linelimits.for_keywords(())
+        self._advertised: list[str] | None = None  # the keywords of the EHLO reply being made
         self._key: str | None = None  # counted in the guard while set
         self._refusal: str | None = None
         self._in_data = False
@@ -277,7 +274,18 @@ class GuardedSMTP(LeanSMTP):
                 if self.transport is not None and not self.transport.is_closing():
                     self._too_many_commands()
 
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """aiosmtpd's EHLO; the command line limits then follow what it advertised (`linelimits`)."""
+        self._advertised = []
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            keywords, self._advertised = self._advertised, None
+        self.command_size_limits = linelimits.for_keywords(keywords)
+
     def _reply_text(self, status: str) -> str:
+        if self._advertised is not None and status[:3] == "250":
+            self._advertised.append(status[4:].split(" ", 1)[0])
         if self._command is not None and status.startswith(_PROGRESS[self._command]):
             self._progress = self.loop.time()
         if status.startswith("354"):
