@@ -30,6 +30,8 @@ class _Ahead:
 
 @dataclass(slots=True)
 class CommandLines:
+    """One session's count; the guard closes the session when `lines` or `rcpts` passes its limit."""
+
     lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
