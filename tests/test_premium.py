@@ -41,14 +41,16 @@ numbers = ["7155", "7355", "7955"]
 """
 
 
-def cfg(premium: str = f'fallback_address = "{FALLBACK}"') -> object:
-    return parse_config(BASE + premium, source="test")
+def cfg(premium: str = f'fallback_address = "{FALLBACK}"', base_dir: Path = Path(".")) -> object:
+    return parse_config(BASE + premium, source="test", base_dir=base_dir)
 
 
 class World:
     def __init__(self, tmp_path: Path, premium: str = f'fallback_address = "{FALLBACK}"') -> None:
         self.now = T0
-        self.config = cfg(premium)
+        # state_dir (and so billing_dir) under the test's own directory: relative to the working
+        # directory, tests billing a month wrote into one var/billing that parallel workers share.
+        self.config = cfg(premium, tmp_path)
         self.store = Store.open(tmp_path / "db.sqlite", clock=lambda: self.now)
         self.events = GatewayEvents(self.store, Notifier(self.store, self.config))  # type: ignore[arg-type]
         self.account = self.store.accounts.add_account("acme")
