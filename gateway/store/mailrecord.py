@@ -39,6 +39,7 @@ def search_messages(
     limit: int = 50,
     now: float | None = None,
     part_state: str | None = None,
+    window: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` is the last id of the previous page. With `now`, each row says
     until when a message held for quiet hours waits (`held_until`, else None): a list showed it as
@@ -50,8 +51,22 @@ def search_messages(
     number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
     keeps SQLite from driving the search by the account's index, which it prefers without
     statistics and which reads every message the account has), and the search costs what the
-    operator's costs."""
+    operator's costs.
+
+    A search by dates (and by no number or user, whose few messages their own index finds) walks
+    the ids newest first, by the state's index when it names one, between the lowest and the
+    highest id of the dates' messages (`date_window`; `window` when the caller has it already, as an
+    export's later pages do), and stops at the page's end: by `created_at` alone it walked every
+    newer message of the database (a January search on a year of traffic read all 1.4 M, 5.7 s
+    cold, and a month with no SMS read them all to show nothing)."""
     narrower = number is not None or user is not None or (state is not None and state not in BULK_STATES)
+    # A number's or a user's messages are few, read off their own index: the dates only filter them.
+    by_dates = number is None and user is None and part_state is None
+    if window is None and by_dates:
+        window = date_window(conn, account_id, since, until)
+    lowest, highest = window if window is not None and by_dates else (None, None)
+    if lowest is not None and highest is not None and lowest > highest:
+        return []
     where, args = [], []
     for cond, value in (
         ("+m.account_id = ?" if narrower else "m.account_id = ?", account_id),
@@ -61,6 +76,8 @@ def search_messages(
         ("m.created_at < ?", until),
         ("m.state = ?", state),
         ("m.id < ?", before_id),
+        ("m.id >= ?", lowest),
+        ("m.id <= ?", highest),
         ("m.id IN (SELECT message_id FROM parts WHERE state = ?)", part_state),
     ):
         if value is not None:
@@ -75,6 +92,52 @@ def search_messages(
         sql += " WHERE " + " AND ".join(where)
     held = () if now is None else (now,)
     return _rows(conn.execute(sql + " ORDER BY m.id DESC LIMIT ?", (*held, *args, limit)))
+
+
+def date_window(
+    conn: sqlite3.Connection, account_id: int | None, since: float | None, until: float | None
+) -> tuple[int, int] | None:
+    """Ids that every message created within the dates (of the account's, with `account_id`) lies
+    between, `(1, 0)` when there is none; None without dates. Found without guessing ids from times:
+    ids grow with time, but a message accepted after a step back of the clock carries an earlier
+    time than the ones before it, and the search must find every message of its dates, as the
+    search by `created_at` alone did. Nothing is written for it (no index more per SMS).
+
+    An account's: the lowest and highest id of its index by (account_id, created_at), whose
+    entries end with the id. The operator's: by the mails received within the dates, off
+    emails_received (received_at, id). A message's `created_at` is its mail's `received_at`, the
+    one time the acceptance stamps both with (`AcceptingRepo.insert_email`, which alone writes
+    messages, in the mail's transaction right after the mail): so a message of the dates is one of
+    those mails', and its id lies between the first message of the first of them and the last
+    message of the last, as the ids of messages follow those of their mails. Read off the index
+    entries of the dates' mails, never a row: 30-40 ms warm for a month of 100,000 mails, nothing
+    for a month with none. A message written later has a higher id than any now: an export's later
+    pages may reuse its first page's window (they are below its `before_id`)."""
+    if since is None and until is None:
+        return None
+    where, args = [], []
+    for cond, value in (("{at} >= ?", since), ("{at} < ?", until)):
+        if value is not None:
+            where.append(cond)
+            args.append(value)
+    if account_id is not None:
+        dates = " AND ".join(where).format(at="created_at")
+        sql = (
+            "SELECT MIN(id), MAX(id) FROM messages INDEXED BY messages_billing"
+            f" WHERE account_id = ? AND {dates}"
+        )
+        args.insert(0, account_id)
+    else:
+        dates = " AND ".join(where).format(at="received_at")
+        sql = (
+            "SELECT (SELECT id FROM messages INDEXED BY messages_email WHERE email_id >= w.first"
+            " ORDER BY email_id, id LIMIT 1), (SELECT id FROM messages INDEXED BY messages_email"
+            " WHERE email_id <= w.last ORDER BY email_id DESC, id DESC LIMIT 1)"
+            " FROM (SELECT MIN(id) AS first, MAX(id) AS last FROM emails INDEXED BY emails_received"
+            f" WHERE {dates}) w"
+        )
+    lowest, highest = conn.execute(sql, args).fetchone()
+    return (1, 0) if lowest is None or highest is None else (int(lowest), int(highest))
 
 
 def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dict[str, Any] | None:

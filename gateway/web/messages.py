@@ -25,6 +25,7 @@ from starlette.routing import Route
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.reasons import human_reason
 from gateway.store.admin import recorded_mail
+from gateway.store.mailrecord import date_window
 from gateway.web.messagepage import detail, queue_action
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -233,11 +234,16 @@ async def export(request: Request, who: Who) -> Response:
         out.write(BOM)
         writer.writerow(["id", "created", "account", "from", "recipient", "state", "parts", "reason"])
         sent, before = 0, None
+        # The ids the dates' messages lie between, looked up once (a month's index entries, tens
+        # of ms): looked up for each batch, a month's export read them a hundred times over.
+        window = await web.counts.run(
+            lambda conn: date_window(conn, scope, filters["since"], filters["until"])
+        )
         while sent < CSV_MAX:
             want = min(CSV_BATCH, CSV_MAX - sent)
             rows = await web.counts.run(
                 lambda conn, b=before, n=want: search_messages_on(
-                    conn, scope, **filters, before_id=b, limit=n
+                    conn, scope, **filters, before_id=b, limit=n, window=window
                 )
             )
             for r in rows:
@@ -264,7 +270,7 @@ async def export(request: Request, who: Who) -> Response:
             out.seek(0)
             out.truncate()
         more = await web.counts.run(
-            lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=1)
+            lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=1, window=window)
         )
         if more:  # said in the file itself: a cut file must not pass for the whole search
             writer.writerow(
