@@ -52,6 +52,7 @@ from gateway.smtp.listener import start_smtp_server
 from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
+from gateway.upgradewait import UpgradeWait
 from smsc.base import SmscLink
 from smsc.logthrottle import flush_all
 from smsc.pacing import LinkPacer
@@ -110,7 +111,9 @@ class Daemon:
         was = private_dir(self.config.state_dir, STATE_DIR_MODE)
         if (found := planted(self.config.state_dir, was)) is not None:
             raise StoreUnusable(found)  # exit 3: an admin looks before anything secret is written there
-        with statelock.held(self.config.state_dir):
+        # A command upgrading the database holds the lock meanwhile: waited for, the schema then current.
+        wait = UpgradeWait(self.config.db_path, self.config.state_dir)
+        with statelock.held(self.config.state_dir, wait=statelock.UPGRADE_WAIT_SECONDS, waiter=wait):
             await self._run(shutdown or self._signal_event())
 
     async def _run(self, shutdown: asyncio.Event) -> None:

@@ -6,6 +6,12 @@ commit and outbox, and each believe its caches: the design has one writer. Ports
 state directory for as long as it runs. The kernel drops the lock when the process ends, however it
 ends, so a crash never leaves a stale lock behind; the file names the holder's pid for the message.
 A second lock (`use_database`) is held by the commands, which run beside the daemon.
+
+A command that is about to upgrade the database's schema holds the daemon's lock for as long as the
+upgrade takes (`upgrade_lock`), its file saying so: a daemon starting meanwhile waits for it (`held`
+with `wait`) instead of upgrading the same file beside it, and another command refuses. Without it a
+`smsgw status` run in a starting daemon's first second, before the daemon held its lock, ran half the
+migrations and the daemon the other half.
 """
 
 from __future__ import annotations
@@ -16,36 +22,133 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 LOCK_FILE = "smsgw.pid"
+UPGRADING = "upgrading"  # the lock file's second line while a command upgrades: `upgrading smsgw status`
+UPGRADE_WAIT_SECONDS = 3600.0  # how long a starting daemon waits for a command's upgrade
+_WRITE_WAIT_SECONDS = 1.0  # a holder that has the lock but has not written its pid yet
+_claimed: dict[Path, int] = {}  # state directory -> the lock `claim` took early for a `held` to come
 
 
 class StateDirBusy(RuntimeError):
     """Another daemon runs on this state directory."""
 
-    def __init__(self, state_dir: Path, pid: int | None) -> None:
+    def __init__(self, state_dir: Path, pid: int | None, upgrading: str | None = None) -> None:
         self.pid = pid
+        self.upgrading = upgrading  # the command's words when a command upgrading the database holds it
         who = f"pid {pid}" if pid else "another process"
+        if upgrading is not None:
+            super().__init__(
+                f"{who} ({upgrading}) is upgrading the database in {state_dir}; try again when it is done"
+            )
+            return
         super().__init__(
             f"smsgw is already running ({who}) with state_dir {state_dir}; see `smsgw status`,"
             " stop it before starting another"
         )
 
 
+class UpgradeOutlasted(StateDirBusy):
+    """A starting daemon waited UPGRADE_WAIT_SECONDS for a command's upgrade, which still runs."""
+
+    def __init__(self, state_dir: Path, pid: int | None, upgrading: str, waited: float) -> None:
+        super().__init__(state_dir, pid, upgrading)
+        self.args = (
+            f"pid {pid} ({upgrading}) has been upgrading the database in {state_dir} for {waited / 60:.0f}"
+            " min; the start gives up waiting for it (systemd starts it again)",
+        )
+
+
+class UpgradeWaiter(Protocol):
+    """Told while a start waits for a command's upgrade (`held`): systemd and the log hear of it."""
+
+    def waiting(self, pid: int | None, upgrading: str) -> None: ...
+
+    def waited(self) -> None: ...
+
+
 @contextmanager
-def held(state_dir: Path) -> Iterator[None]:
-    """Hold the state directory's lock while the block runs; StateDirBusy if another holds it."""
-    fd = _open_lock(state_dir / LOCK_FILE)
+def held(state_dir: Path, *, wait: float = 0.0, waiter: UpgradeWaiter | None = None) -> Iterator[None]:
+    """Hold the state directory's lock while the block runs; StateDirBusy if another holds it.
+
+    With `wait`, a command upgrading the database (`upgrade_lock`) is waited for, up to `wait`
+    seconds: the start then finds the schema current instead of refusing as if a daemon ran. A lock
+    this process took by `claim` is the one held (once)."""
+    fd = _claimed.pop(state_dir.absolute(), None)
+    if fd is None:
+        fd = _acquire(state_dir, wait, waiter)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StateDirBusy(state_dir, _pid_in(fd)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # drops the lock (the file stays: removing it would race the next holder)
+
+
+def claim(state_dir: Path, *, wait: float = 0.0, waiter: UpgradeWaiter | None = None) -> None:
+    """Take the state directory's lock now, for the `held` of this process that comes later.
+
+    `smsgw run` takes it before importing the daemon (a second or two on a small machine): a command
+    run in that time took the database for one no daemon used and upgraded it itself."""
+    key = state_dir.absolute()
+    if key not in _claimed:
+        _claimed[key] = _acquire(state_dir, wait, waiter)
+
+
+def _acquire(state_dir: Path, wait: float, waiter: UpgradeWaiter | None) -> int:
+    fd = _open_lock(state_dir / LOCK_FILE)
+    started = time.monotonic()
+    waited = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            pid, upgrading = _holder_in(fd)
+            now = time.monotonic() - started
+            if pid is None and now < _WRITE_WAIT_SECONDS:
+                time.sleep(0.01)  # it has just taken the lock: what it is, its file says in a moment
+                continue
+            if upgrading is None or wait <= 0:
+                os.close(fd)
+                raise StateDirBusy(state_dir, pid, upgrading) from None
+            if now >= wait:
+                os.close(fd)
+                raise UpgradeOutlasted(state_dir, pid, upgrading, now) from None
+            if waiter is not None:
+                waiter.waiting(pid, upgrading)
+            waited = True
+            time.sleep(0.05)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    if waited and waiter is not None:
+        waiter.waited()
+    return fd
+
+
+def upgrade_lock(state_dir: Path, command: str) -> int:
+    """The state directory's lock for a command about to upgrade the database, its file naming the
+    command (`end_upgrade` drops it); StateDirBusy (its `upgrading` set for another command's
+    upgrade) where a daemon or another command holds it."""
+    fd = _open_lock(state_dir / LOCK_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        deadline = time.monotonic() + _WRITE_WAIT_SECONDS
+        while (holder := _holder_in(fd))[0] is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.close(fd)
+        raise StateDirBusy(state_dir, *holder) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n{UPGRADING} {command}\n".encode(), 0)
+    return fd
+
+
+def end_upgrade(fd: int) -> None:
+    """The upgrade is over: the lock goes, and its file no longer says a command upgrades."""
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def daemon_pid(state_dir: Path) -> int | None:
@@ -64,7 +167,8 @@ def daemon_pid(state_dir: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _pid_in(fd) or 0
+            pid, upgrading = _holder_in(fd)
+            return None if upgrading is not None else pid or 0  # a command upgrading is no daemon
         return None
     finally:
         os.close(fd)  # drops the shared lock if taken
@@ -105,8 +209,18 @@ def _open_lock(path: Path) -> int:
 
 def _pid_in(fd: int) -> int | None:
     """The pid its holder wrote into a lock file, if it reads as one."""
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    return int(text) if text.isdigit() else None
+    return _holder_in(fd)[0]
+
+
+def _holder_in(fd: int) -> tuple[int | None, str | None]:
+    """The pid its holder wrote into a lock file (its first line), and the command's words when the
+    holder is a command upgrading the database (`upgrade_lock`)."""
+    lines = os.pread(fd, 200, 0).decode("utf-8", "replace").split("\n")
+    pid = int(lines[0]) if lines[0].strip().isdigit() else None
+    second = lines[1].strip() if len(lines) > 2 else ""  # only a whole line: one being written may be cut
+    if second == UPGRADING or second.startswith(UPGRADING + " "):
+        return pid, second[len(UPGRADING) :].strip() or "an smsgw command"
+    return pid, None
 
 
 def use_database(state_dir: Path) -> None:
@@ -179,6 +293,12 @@ def _users(fd: int) -> list[str]:
 
 def _command(pid: int) -> str:
     """` (smsgw billing run)` for the process `pid`: its arguments after the program, less --config."""
+    words = process_words(pid)
+    return f" (smsgw {words})" if words else ""
+
+
+def process_words(pid: int) -> str:
+    """`billing run` for the process `pid` (at most 60 characters), empty where /proc does not tell."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().decode("utf-8", "replace").split("\0")[:-1]
@@ -186,8 +306,12 @@ def _command(pid: int) -> str:
         return ""
     for i, arg in enumerate(argv):
         if arg.endswith(("smsgw", "gateway.cli")):
-            argv = argv[i + 1 :]
-            break
+            return command_words(argv[i + 1 :])
+    return command_words(argv)
+
+
+def command_words(argv: list[str]) -> str:
+    """`billing run` of an smsgw command's arguments, less --config: at most 60 characters."""
     words: list[str] = []
     args = iter(argv)
     for arg in args:
@@ -195,4 +319,4 @@ def _command(pid: int) -> str:
             next(args, None)  # its path
         elif not arg.startswith("--config="):
             words.append(arg)
-    return f" (smsgw {' '.join(words)[:60]})" if words else ""
+    return " ".join(words)[:60]

@@ -115,10 +115,14 @@ def open_store(cfg: Config, *, must_exist: bool = False) -> Store:
         raise CliError(str(exc), EXIT_CONFIG) from exc
     if (older := older_schema_under_a_daemon(cfg)) is not None:
         raise older
+    from gateway.cli.upgradelock import upgrading_alone
+
     try:
         # No integrity check: the daemon's start and `smsgw backup` read the whole file for it;
         # every command doing so made `smsgw status` take seconds to minutes on a large database.
-        store = Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone), integrity=False)
+        # An upgrade holds the daemon's lock while it runs: no daemon starting upgrades beside it.
+        with upgrading_alone(cfg):
+            store = Store.open(path, create=True, zone=ZoneInfo(cfg.gateway.timezone), integrity=False)
     except StoreUnusable as exc:  # e.g. missing where one existed: the status `run` exits with
         raise CliError(str(exc), EXIT_CONFIG) from exc
     except sqlite3.Error as exc:

@@ -35,43 +35,46 @@ if TYPE_CHECKING:
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    import errno
     import signal
+
+    from gateway import logging as gwlog
+    from gateway.cli.common import refuse_root_in_service_dir
+    from gateway.statelock import StateDirBusy
+    from gateway.upgradewait import claim_at_start
+
+    # Ignored from the start (its default ends the process, and systemd then leaves the gateway
+    # down); the running loop logs it (`gateway.daemon`).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Before the first file: the pid, status and WAL files root made there locked the service out.
+    refuse_root_in_service_dir(cfg)
+    gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
+    try:
+        # Before the imports below (a second or more): a command run meanwhile saw no daemon and
+        # upgraded the database itself. One upgrading it now is waited for.
+        claim_at_start(cfg)
+    except StateDirBusy as exc:
+        raise CliError(str(exc)) from exc
+    import errno
     import sqlite3
     import time
 
     import structlog
 
     from billing_reports.writer import billing_dir_problem
-    from gateway import logging as gwlog
     from gateway.cli.binderror import also_in_use, bind_error
-    from gateway.cli.common import (
-        EXIT_CONFIG,
-        EXIT_FAILURE,
-        database_error,
-        loop_runner,
-        refuse_root_in_service_dir,
-        running_pid,
-    )
+    from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
     from gateway.cli.stored import start_warnings
     from gateway.codestamp import CodeChanged
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
     from gateway.conversations import unanswerable
     from gateway.daemon import Daemon, ListenError
-    from gateway.statelock import StateDirBusy
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
 
-    # Ignored from the start (its default ends the process, and systemd then leaves the gateway
-    # down); the running loop logs it (`gateway.daemon`).
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     problem = state_dir_problem(cfg)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)
-    # Before the first file: the pid, status and WAL files root made there locked the service out.
-    refuse_root_in_service_dir(cfg)
-    gwlog.configure(json=True if args.json_logs else None, level=args.log_level)
     log = structlog.get_logger(__name__)
     for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
         log.warning("config.secret_readable", **exposed._asdict())
