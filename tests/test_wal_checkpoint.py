@@ -176,8 +176,9 @@ async def test_while_a_reader_pins_the_wal_commits_are_not_held_for_a_truncate_e
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With a backup's snapshot open, the WAL stays past the hard bound: every commit started a
-    # TRUNCATE with writes held (50 ms each, intake 16 times slower for the whole backup). Now one
-    # is tried every PINNED_RETRY_SECONDS, and PASSIVE checkpoints, holding nothing, run between.
+    # TRUNCATE with writes held (50 ms each, intake 16 times slower for the whole backup). Now the
+    # PASSIVE checkpoints, holding nothing, find the reader in the way and no TRUNCATE is tried
+    # under the reader's bound (tests/test_checkpoint_reader.py).
     monkeypatch.setattr(checkpoint, "BUSY_MS", 200)
     store, wal = await small_wal_store(tmp_path)
     modes: list[str] = []
@@ -196,7 +197,7 @@ async def test_while_a_reader_pins_the_wal_commits_are_not_held_for_a_truncate_e
             await write_round(store)
         await store.drain()
         assert os.stat(wal).st_size > 4 * LIMIT  # pinned, as WAL mode must be
-        assert 1 <= modes.count("TRUNCATE") <= 2, modes  # not one per commit
+        assert "TRUNCATE" not in modes, modes  # not one per commit, nor one now and then
         assert "PASSIVE" in modes
     finally:
         reader.close()

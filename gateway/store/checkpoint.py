@@ -26,6 +26,15 @@ TRUNCATE (`store.checkpoint`, `why`); a batch that fails for a full disk asks fo
 of an SMTP client in it runs once more after it (250 rather than 452 when that gave room back). A
 TRUNCATE leaves the file empty, so `journal_size_limit` (which only trims a WAL started over) keeps
 the `limit` it has; only space can cut the WAL below it.
+
+A TRUNCATE holds the loop's writes; one waiting for a reader (up to `BUSY_MS`) stalled every SMTP
+reply as long (a billing render or panel search holding its snapshot a second under 100 mails/s: 1-2 s).
+So readers are looked for holding nothing: a PASSIVE checkpoint that could not copy all the frames
+it saw was stopped by a reader's snapshot (`Checkpointer.in_way`). While one is, PASSIVE ones copy
+what they can and `store.checkpoint_deferred` says why (once a reader); a TRUNCATE by size waits
+`GLANCE_BUSY_MS` at most (a short read ends in that). Only past `reader_bound` (`READER_FACTOR` ×
+the limit, or a `READER_SPACE_SHARE`th of the free room if less) are writes held while a TRUNCATE
+waits for the reader, as at the hard bound before; the checks for space come first throughout.
 """
 
 from __future__ import annotations
@@ -75,6 +84,13 @@ WAL_PINNED_REPEAT_SECONDS = 60.0
 # A TRUNCATE for space that failed (no room even for the pages it copies into the database file) is
 # tried again only this often, or at once when space was freed: meanwhile a full disk fails writes (452).
 SPACE_RETRY_SECONDS = 1.0
+# While a reader is in the way, the WAL may grow to READER_FACTOR × the limit (1 GB at the default:
+# 12,000 mails of 85 KB) or a READER_SPACE_SHARE-th of the free room, if less, before writes are held.
+READER_FACTOR = 64
+# A TRUNCATE by size (no reader seen in its way) waits this long at most: a short read ends in it.
+GLANCE_BUSY_MS = 20
+READER_SPACE_SHARE = 4
+READER_CAUSE = "a reader holds an old snapshot (a billing render, a panel search or export, a backup)"
 
 
 class PinWatch:
@@ -135,17 +151,26 @@ class Checkpointer:
         self._thread: int | None = None
         self._pinned = False  # the last TRUNCATE met a reader it could not wait out (checkpoint thread only)
         self._tried_at = 0.0  # monotonic time of the last TRUNCATE
+        # The last checkpoint was stopped short by a reader's snapshot (checkpoint thread writes).
+        self.in_way = False
+        # The next TRUNCATE may wait for readers (BUSY_MS): set by the loop before it asks for one.
+        self.patient = True
 
     def run(self, mode: str) -> tuple[int, int, int]:
         """In the checkpoint thread: (busy, frames in the WAL, frames copied), as SQLite reports them."""
         conn = self._connection()
         if mode == "TRUNCATE":
-            conn.execute(f"PRAGMA busy_timeout={PINNED_BUSY_MS if self._pinned else BUSY_MS}")
+            wait = (PINNED_BUSY_MS if self._pinned else BUSY_MS) if self.patient else GLANCE_BUSY_MS
+            conn.execute(f"PRAGMA busy_timeout={wait}")
             self._tried_at = time.monotonic()
         row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        busy, frames, copied = int(row[0]), int(row[1]), int(row[2])
         if mode == "TRUNCATE":
-            self._pinned = bool(row[0])
-        return int(row[0]), int(row[1]), int(row[2])
+            self._pinned = bool(busy)
+        # PASSIVE copies up to the oldest snapshot a reader holds: short of the frames it saw, a
+        # reader is in the way (the loop's own reads are of the newest snapshot, never older).
+        self.in_way = bool(busy) or copied < frames
+        return busy, frames, copied
 
     def pinned(self) -> bool:
         """A reader held the last TRUNCATE off moments ago: another now would only wait for it again.
@@ -194,6 +219,8 @@ class CheckpointScheduling:
     # The last TRUNCATE for space that failed: its monotonic time, and the free bytes it was asked at.
     _space_failed: tuple[float, int] = (float("-inf"), 0)
     _space_asked_free = 0
+    _deferring = False  # `store.checkpoint_deferred` said for the reader in the way now
+    _past_reader_bound = False  # ... and the warning that writes are held for it
 
     def _maybe_checkpoint(self) -> None:
         """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat), or
@@ -208,14 +235,41 @@ class CheckpointScheduling:
         # Past the hard bound a TRUNCATE runs with writes held, unless a long reader (`smsgw
         # backup`) pins the WAL: then PASSIVE ones copy what they can until it is tried again.
         hard = size > HARD_FACTOR * self.wal_limit and not self._checkpointer.pinned()
+        if hard and self._checkpointer.in_way:
+            hard = self._reader_in_the_way(size)
         if self._checkpoint_task is not None:
             if hard and not self._writes_held:
                 # A passive checkpoint is still copying (a slow disk, a busy machine) while the WAL
                 # passed the hard bound: nothing more is written until a TRUNCATE has run after it.
                 self._writes_held = self._truncate_next = True
             return
-        mode = "TRUNCATE" if hard else "PASSIVE"
-        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
+        task = self._checkpoint("TRUNCATE" if hard else "PASSIVE", size, wait=self._checkpointer.in_way)
+        self._checkpoint_task = asyncio.get_running_loop().create_task(task)
+
+    def reader_bound(self) -> int:
+        """How large the WAL may grow while a reader is in the way before writes are held for it."""
+        try:
+            st = os.statvfs(self.path.parent)
+            free = st.f_bavail * st.f_frsize
+        except OSError:
+            free = 0
+        room = min(READER_FACTOR * self.wal_limit, free // READER_SPACE_SHARE)
+        return max(HARD_FACTOR * self.wal_limit, room)
+
+    def _reader_in_the_way(self, size: int) -> bool:
+        """The WAL is past the hard bound and a reader stopped the last checkpoint: whether to hold
+        the writes for a TRUNCATE that waits for it (only past `reader_bound`), said once a reader."""
+        bound = self.reader_bound()
+        if size <= bound:
+            if not self._deferring:
+                self._deferring = True
+                log.info("store.checkpoint_deferred", cause=READER_CAUSE, wal_bytes=size, bound_bytes=bound)
+            return False
+        if not self._past_reader_bound:
+            self._past_reader_bound = True
+            why = f"past its bound for a reader: {READER_CAUSE}"
+            log.warning("store.checkpoint", mode="TRUNCATE", why=why, wal_bytes=size, bound_bytes=bound)
+        return True
 
     def recheck_pinned_wal(self) -> None:
         """While a reader pins the WAL, try a TRUNCATE every PINNED_RETRY_SECONDS even with no commit.
@@ -230,7 +284,10 @@ class CheckpointScheduling:
         # Space freed on a quiet evening: the WAL that filled the disk is cut back without a mail.
         if self._truncate_for_space(size) or checkpointer.pin.since is None or checkpointer.pinned():
             return
-        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint("TRUNCATE", size))
+        # While a reader was in the way a PASSIVE one looks (it holds nothing); a TRUNCATE, never
+        # waiting for a reader, once one found the way clear.
+        mode = "PASSIVE" if checkpointer.in_way else "TRUNCATE"
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(mode, size))
 
     def _truncate_for_space(self, size: int, full: BaseException | None = None) -> bool:
         """Start a TRUNCATE, writes held from now, when the WAL crowds a nearly full disk or (`full`)
@@ -249,7 +306,7 @@ class CheckpointScheduling:
         log.warning("store.checkpoint", mode="TRUNCATE", why=why, wal_bytes=size, **room)
         self._writes_held = True  # not one more batch into the WAL before it is cut back
         loop = asyncio.get_running_loop()
-        self._checkpoint_task = loop.create_task(self._checkpoint("TRUNCATE", size, why))
+        self._checkpoint_task = loop.create_task(self._checkpoint("TRUNCATE", size, why, wait=True))
         return True
 
     def _retry_after_checkpoint(self, batch: list[Any], exc: BaseException) -> list[Any]:
@@ -277,10 +334,12 @@ class CheckpointScheduling:
             return None
         return self._checkpointer.pin.report(os.fstat(self._wal_fd).st_size)
 
-    async def _checkpoint(self, mode: str, size: int, why: str | None = None) -> None:
+    async def _checkpoint(self, mode: str, size: int, why: str | None = None, *, wait: bool = False) -> None:
+        """`wait`: a TRUNCATE may wait BUSY_MS for readers (for space, past `reader_bound`), else barely."""
         checkpointer = self._checkpointer
         assert checkpointer is not None
         loop = asyncio.get_running_loop()
+        checkpointer.patient = wait
         # A TRUNCATE waits for the writer lock: the loop holds its batches back instead of meeting
         # a busy database (and its retries) for the few milliseconds the copy takes.
         self._writes_held = mode == "TRUNCATE"
@@ -311,12 +370,19 @@ class CheckpointScheduling:
                     checkpointer.pin.busy(left)
                 else:
                     checkpointer.pin.ended(left)
+            elif checkpointer.in_way and size > HARD_FACTOR * self.wal_limit and self._wal_fd is not None:
+                checkpointer.pin.busy(os.fstat(self._wal_fd).st_size)  # a TRUNCATE held off by the reader
+            if not checkpointer.in_way:
+                self._deferring = self._past_reader_bound = False
         finally:
             self._checkpoint_task = None
-            if self._truncate_next and self._wal_fd is not None:
+            fd = self._wal_fd if self._truncate_next else None
+            size = os.fstat(fd).st_size if fd is not None else 0
+            # The passive one may have found a reader in the way: then no TRUNCATE under its bound.
+            if fd is not None and (not checkpointer.in_way or self._reader_in_the_way(size)):
                 self._truncate_next = False  # writes stay held through it
-                size = os.fstat(self._wal_fd).st_size
-                self._checkpoint_task = loop.create_task(self._checkpoint("TRUNCATE", size))
+                task = self._checkpoint("TRUNCATE", size, wait=checkpointer.in_way)
+                self._checkpoint_task = loop.create_task(task)
             else:
                 self._truncate_next = False
                 self._writes_held = False
