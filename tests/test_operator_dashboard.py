@@ -116,3 +116,23 @@ def test_the_days_counts_read_only_the_days_messages(tmp_path: Path) -> None:
         store.close()
     assert plan[0] == "SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)", plan
     assert not any(line.startswith("SCAN") for line in plan), plan
+
+
+def test_the_days_counts_keep_the_mails_before_a_step_back_of_the_clock(tmp_path: Path) -> None:
+    # Three mails today; the clock stepped back an hour before the third, whose time is then the
+    # day's earliest: counting from it left the two before it out of "messages today".
+    day = 1_800_000_000.0
+    clock = [day + 10 * 3600]
+    store = Store.open(tmp_path / "db.sqlite", clock=lambda: clock[0])
+    try:
+        store.accounts.add_account("acme")
+        for when, number in (
+            (10 * 3600, "+48601000001"),
+            (10 * 3600 + 300, "+48601000002"),
+            (9 * 3600, "+48601000003"),
+        ):
+            clock[0] = day + when
+            add_mail(store, "acme", "anna@acme.example", number, "SMS")
+        assert states_since(store.db.conn, None, day) == {"queued": 3}
+    finally:
+        store.close()
