@@ -308,6 +308,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     run tries it again, and the mails already queued are not queued again (their marks).
     """
     tz = ZoneInfo(cfg.gateway.timezone)
+    await store.write(lambda: rebill.run_begins(store, month))  # a step back from now on bills it again
     files = await asyncio.to_thread(
         write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
     )
@@ -345,12 +346,10 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
             lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
         )
 
-    def done() -> None:
-        with store.db.transaction():
-            repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
-            rebill.billed_again(store.db.conn, month)
-
-    await store.write(done)
+    if not await store.write(lambda: rebill.run_ends(store, month)):
+        # The clock stepped back into the month during the run: billed again after its end.
+        log.warning("billing.month_stepped_back_during_run", month=str(month), mails=queued)
+        return files
     if again:
         log.warning(
             "billing.month_billed_again", month=str(month), accounts=len(files.accounts), mails=queued

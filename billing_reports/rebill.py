@@ -12,6 +12,15 @@ the clock passes its end again, as it bills any month that ended (`job.run_due`)
 mailed files on disk (`mailed.keep_mailed`) and mails the files whose rows changed since they were
 mailed, as `billing run --send --again` would mail them; a file that came out the same is not mailed
 again. `smsgw billing list` names the month until then.
+
+A step while the scheduled run bills a month is one it may not have seen: its files can be written
+from the rows before the step, and `last_billed` does not name the month yet. So the run records the
+month as under way before it reads the rows (`run_begins`), a step back takes that month for billed,
+and the step that records it to be billed again also takes the run's mark away: the run's last
+write (`run_ends`) then leaves `last_billed` and the month's record as the step left them, where it
+would otherwise record the month billed over the step, or forget a step into a month being billed
+again. A mark left by a run that failed or crashed names a month whose files may be out in part: a
+step back into it bills it again too, which its mailed files need.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from gateway.store.clockstep import ClockStep
 from gateway.store.db import Store
 
 _PREFIX = "rebill/"  # + YYYY-MM: `<unix time of the step> <its seconds>`
+_UNDER_WAY = "billing_under_way"  # YYYY-MM: the month the scheduled run is billing
 
 
 def _key(month: Month) -> str:
@@ -34,24 +44,25 @@ def _key(month: Month) -> str:
 
 def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     """In the write that moves the rows for a step back, before they move: the billed months the
-    clock now reads (or an MO is moved back) into, recorded to be billed again, oldest first.
+    clock now reads (or an MO is moved back) into, recorded to be billed again, oldest first. The
+    month the scheduled run is billing counts as billed (`run_begins`).
 
     Never a month before the first account's: a clock reset to 1970 would have every month since
     billed again for nothing in them."""
     conn, now = store.db.conn, store.clock()
-    last = repo.state(conn, repo.LAST_BILLED)
-    if last is None:
+    running = repo.state(conn, _UNDER_WAY)  # its files may be out, or be written from the rows before
+    marks = sorted({Month.parse(v) for v in (repo.state(conn, repo.LAST_BILLED), running) if v is not None})
+    if not marks:
         return []
-    billed = Month.parse(last)
-    end = billed.bounds(tz)[1]
-    if now < end:
+    billed = marks[-1]
+    if now < billed.bounds(tz)[1]:
         first = Month.containing(now, tz)
         if (since := repo.installed_at(conn)) is not None:
             first = max(first, Month.containing(since, tz))
         if first > billed:  # billed before the first account: nothing of it to bill again
             return []
-    elif store.mo.moved_over(step, end):
-        first = billed
+    elif crossed := [m for m in marks if store.mo.moved_over(step, m.bounds(tz)[1])]:
+        first = crossed[0]
     else:
         return []
     months = [first]
@@ -62,7 +73,29 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
         if billing.get(_key(month)) is None:  # the first step into it says when it began
             billing.put(_key(month), f"{now:.0f} {step.seconds:.0f}")
     billing.put(repo.LAST_BILLED, str(first.previous()))
+    if running is not None and Month.parse(running) in months:  # the run must not record it billed
+        conn.execute("DELETE FROM billing_state WHERE key = ?", (_UNDER_WAY,))
     return months
+
+
+def run_begins(store: Store, month: Month) -> None:
+    """Before the scheduled run reads the month's rows: from now on a step back may be one the
+    run's files do not show, and it is the step's write that knows (`stepped_back`)."""
+    repo.BillingRepo(store.db, store.clock).put(_UNDER_WAY, str(month))
+
+
+def run_ends(store: Store, month: Month) -> bool:
+    """The run's last write: the month recorded billed, and no longer to be billed again, unless
+    a step back during the run recorded it to be billed again (it took the run's mark away).
+    One transaction, so that no step falls between the check and the record. Whether recorded."""
+    with store.db.transaction():
+        conn = store.db.conn
+        if repo.state(conn, _UNDER_WAY) != str(month):
+            return False
+        repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
+        billed_again(conn, month)
+        conn.execute("DELETE FROM billing_state WHERE key = ?", (_UNDER_WAY,))
+    return True
 
 
 def again(conn: sqlite3.Connection, month: Month) -> bool:
