@@ -215,3 +215,71 @@ async def test_mails_auth_parameter_may_be_500_longer_where_auth_is_advertised(
 
         code, text = await blocking(session)
     assert code == 250, text
+
+
+async def test_a_refused_second_ehlo_leaves_the_first_ehlos_line_limits(tmp_path: Path) -> None:
+    # A bare EHLO hears 501 and the session's first EHLO stays in force, DSN and all; the limits were
+    # rebuilt from the 501's (no) keywords, and a DSN RCPT within RFC 3461's allowance heard 500.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+
+        def session() -> list[str]:
+            with dial(gw.port) as s:
+                read_reply(s)
+                answers = [say(s, line) for line in ("EHLO x", "EHLO", f"MAIL FROM:<{STAFF}> RET=HDRS")]
+                answers.append(say(s, f"RCPT TO:<{RCPT}> NOTIFY=SUCCESS,FAILURE ORCPT={ORCPT}"))
+                answers.append(say(s, f"RCPT TO:<{RCPT}> NOTIFY=NEVER ORCPT=rfc822;{'x' * 1000}@example.com"))
+                return answers
+
+        answers = await blocking(session)
+    assert [a[:3] for a in answers] == ["250", "501", "250", "250", "500"], answers
+
+
+# ---- a body's long lines in the same write as its DATA -------------------------------------------
+
+
+def long_line_mail(octets: int) -> bytes:
+    """A session in one write whose body has a line of `octets` (an HTML part, a log line)."""
+    return one_mail(0, "long line")[: -len(b".\r\n")] + b"start " + b"x" * octets + b"\r\n.\r\nQUIT\r\n"
+
+
+def sized_config(tmp_path: Path, max_message_bytes: int) -> Any:
+    text = config_text(tmp_path, smsc_port=1).replace(
+        "[smtp]\n", f"[smtp]\nmax_message_bytes = {max_message_bytes}\n"
+    )
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("half_close", [False, True], ids=["open", "half-closed"])
+async def test_a_long_body_line_in_the_same_write_as_data_is_taken(tmp_path: Path, half_close: bool) -> None:
+    # A 20,000-octet body line arrived before DATA was run and was held to the command cap (12,288):
+    # 421 Command line too long, nothing stored, and the client tried again into the same 421.
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        answers = await blocking(lambda: script(gw.port, long_line_mail(20_000), half_close=half_close))
+        assert codes(answers) == ["250"] * 3 + ["354", "250", "221"], answers
+        assert gw.store.admin.count_messages() == 1
+
+
+async def test_a_held_body_line_is_bounded_by_the_size_limit(tmp_path: Path) -> None:
+    # The body held before its DATA runs may have DATA's lines, not longer: past the size limit
+    # (here 20,000 octets) the session closes as before, instead of buffering an endless line.
+    async with running_gateway(sized_config(tmp_path, 20_000)) as gw:
+        answers = await blocking(lambda: script(gw.port, long_line_mail(15_000)))
+        assert codes(answers) == ["250"] * 3 + ["354", "250", "221"], answers
+        answers = await blocking(lambda: script(gw.port, long_line_mail(30_000)))
+        assert answers[-1] == replies.LINE_TOO_LONG, answers
+        assert gw.store.admin.count_messages() == 1
+
+
+@pytest.mark.parametrize(
+    "flood",
+    [
+        b"EHLO x\r\nDATA\r\n" + b"x" * 20_000 + b"\r\nNOOP\r\n",  # DATA refused (no MAIL): a command
+        b"EHLO x\r\nDATA\r\n" + b"x" * 20_000,  # the same, not yet ended
+        b"EHLO x\r\nDATA\r\nNOOP\r\nDATA\r\n" + b"x" * 20_000 + b"\r\n",  # behind a second refused DATA
+    ],
+    ids=["ended", "unended", "second-data"],
+)
+async def test_a_long_line_after_a_refused_data_still_closes(tmp_path: Path, flood: bytes) -> None:
+    async with running_gateway(relay_config(tmp_path)) as gw:
+        answers = await blocking(lambda: script(gw.port, flood))
+    assert answers[-1] == replies.LINE_TOO_LONG, answers

@@ -8,6 +8,11 @@ lines are the body, not commands. Counted as commands, a 300-line body closed th
 DATA is answered, so they are held apart per DATA line (`_Ahead`) until then: its 354 makes them a
 body; a refusal makes them commands after all, since aiosmtpd then reads them as such (a flood of
 NOOPs after a DATA that is never run must not get past the count).
+
+The same goes for a line's length: a body line may be as long as DATA allows (the size limit), and
+a 20,000-octet line of a script's mail closed the session as a command line too long (`421`: the
+client tried again into the same refusal). Held as a body it is bounded by the size limit, not the
+command cap; should its DATA be refused, the lines become commands and one over the cap closes.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ class _Ahead:
 
     at: int  # the input's offset just past the DATA line
     lines: int = 0
+    long: bool = False  # one of the lines is over COMMAND_LINE_CAP: as commands, they close the session
 
 
 @dataclass(slots=True)
 class CommandLines:
-    """One session's count; the guard closes the session when `lines` or `rcpts` passes its limit."""
+    """One session's count; the guard closes the session when `lines` or `rcpts` passes its limit, or
+    when `overlong` (held body lines over the command cap turned out to be commands)."""
 
+    body_line_cap: int = COMMAND_LINE_CAP  # the longest line a held body may have: DATA's line limit
     lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
@@ -39,27 +47,33 @@ class CommandLines:
     _fed: int = 0  # octets of input so far, handed to aiosmtpd's reader
     _ahead: deque[_Ahead] = field(default_factory=deque)
     _body: bool = False  # the lines now arriving are the body of the last DATA of `_ahead`
+    overlong: bool = False
 
     def passed(self, data: bytes) -> None:
         """Input handed to the reader unread here (inside DATA): the offsets stay the reader's."""
         self._fed += len(data)
 
     def feed(self, data: bytes, buffered: int, *, bodies: bool = True) -> bool:
-        """Count the lines `data` ends; False when a line is over COMMAND_LINE_CAP. `buffered`: the
-        octets aiosmtpd's reader holds yet, which tells the DATA lines it took without running DATA.
-        `bodies`: whether a DATA may be run at all (not before a required STARTTLS: aiosmtpd answers
-        530 without running it, so what follows is commands)."""
+        """Count the lines `data` ends; False when a command line is over COMMAND_LINE_CAP, a held
+        body's over `body_line_cap`, or `overlong`. `buffered`: the octets aiosmtpd's reader holds
+        yet, which tells the DATA lines it took without running DATA. `bodies`: whether a DATA may be
+        run at all (not before a required STARTTLS: aiosmtpd answers 530 without running it, so what
+        follows is commands)."""
         self.settle(buffered)
+        if self.overlong:
+            return False
         base, start = self._fed, 0
         self._fed += len(data)
         while (end := data.find(b"\n", start)) >= 0:
             length = self._partial + end + 1 - start
-            if length - 1 > COMMAND_LINE_CAP:
+            if length - 1 > (self.body_line_cap if self._body else COMMAND_LINE_CAP):
                 return False
             piece = data[start : min(end + 1, start + _HEAD)]
             head = (self._head + piece)[:_HEAD] if self._head else piece
             if self._body:
-                self._ahead[-1].lines += 1
+                held = self._ahead[-1]
+                held.lines += 1
+                held.long = held.long or length - 1 > COMMAND_LINE_CAP
                 self._body = not (length == 3 and head[:3] == b".\r\n")
             elif head[:4].upper() == b"RCPT":
                 self.rcpts += 1
@@ -73,29 +87,35 @@ class CommandLines:
         if start < len(data):
             self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
         self._partial += len(data) - start
-        return self._partial <= COMMAND_LINE_CAP
+        if not self._body:
+            return self._partial <= COMMAND_LINE_CAP
+        held = self._ahead[-1]  # the line not yet ended is its body's
+        held.long = held.long or self._partial > COMMAND_LINE_CAP
+        return self._partial <= self.body_line_cap
 
     def settle(self, buffered: int) -> None:
         """DATA lines the reader took that no DATA command ran for (refused before it, as `530` before
         STARTTLS): the lines after them were read as commands, and count so."""
         taken = self._fed - buffered
         while self._ahead and self._ahead[0].at <= taken:
-            self.lines += self._ahead.popleft().lines
+            self.data_refused(self._ahead.popleft())
             self._body = self._body and bool(self._ahead)
 
-    def data_run(self, buffered: int) -> int:
+    def data_run(self, buffered: int) -> _Ahead | None:
         """At the start of a DATA command: the lines held after its line, now the reader's to read."""
         taken = self._fed - buffered  # just past its own line
         self.settle(buffered + 1)
         if not self._ahead or self._ahead[0].at != taken:
-            return 0  # a DATA line not told as one here (its lines were counted as commands)
-        held = self._ahead.popleft().lines
+            return None  # a DATA line not told as one here (its lines were counted as commands)
+        held = self._ahead.popleft()
         self._body = self._body and bool(self._ahead)
         return held
 
-    def data_refused(self, held: int) -> None:
+    def data_refused(self, held: _Ahead | None) -> None:
         """A DATA answered with no 354: aiosmtpd reads the lines after it as commands."""
-        self.lines += held
+        if held is not None:
+            self.lines += held.lines
+            self.overlong = self.overlong or held.long
 
     def restart(self) -> None:
         """After STARTTLS the reader drops what it held (RFC 3207 4.2): so do the held lines."""

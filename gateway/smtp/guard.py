@@ -131,7 +131,7 @@ class GuardedSMTP(LeanSMTP):
         self._refusal: str | None = None
         self._in_data = False
         self._data_started = False
-        self._count = CommandLines()  # the command lines since the session began or its last mail
+        self._count = CommandLines(body_line_cap=max(COMMAND_LINE_CAP, self._data_line_limit))
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
@@ -249,9 +249,12 @@ class GuardedSMTP(LeanSMTP):
 
     def _too_many_commands(self) -> bool:
         count = self._count
-        if count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
+        if count.overlong:  # a refused DATA's held lines, now commands, had one over the cap
+            self._close_with(replies.LINE_TOO_LONG, "command_line")
+        elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
             return False
-        self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=count.lines, rcpts=count.rcpts)
+        else:
+            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=count.lines, rcpts=count.rcpts)
         return True
 
     async def smtp_DATA(self, arg: str) -> None:
@@ -275,13 +278,15 @@ class GuardedSMTP(LeanSMTP):
                     self._too_many_commands()
 
     async def smtp_EHLO(self, hostname: str) -> None:
-        """aiosmtpd's EHLO; the command line limits then follow what it advertised (`linelimits`)."""
+        """aiosmtpd's EHLO; the command line limits then follow what it advertised (`linelimits`) if it
+        got its 250: a bare EHLO's `501` leaves the session's earlier EHLO (DSN and all) in force."""
         self._advertised = []
         try:
             await super().smtp_EHLO(hostname)
         finally:
             keywords, self._advertised = self._advertised, None
-        self.command_size_limits = linelimits.for_keywords(keywords)
+        if keywords:  # its 250 lines' keywords
+            self.command_size_limits = linelimits.for_keywords(keywords)
 
     def _reply_text(self, status: str) -> str:
         if self._advertised is not None and status[:3] == "250":
