@@ -213,7 +213,8 @@ def _late_parts(
             return _to_fallback(store, cfg, row, f"{late}, which no client took: {first.note}")
         return _to_fallback(store, cfg, row, f"{late}, whose service {service.password} was removed since")
     # Its first parts were mailed before the service moved to another account: to that account's
-    # client they go, whose answer address they carry, and whose bill they are in (`moves`).
+    # client they go, whose answer address they carry, and whose bill they are in (`moves`). First
+    # parts still kept are not: the late ones are kept with them until the address confirms.
     moved = moves.moved_away(first, service)
     if service.verified_at is None and not moved:
         note = f"{late}, kept until {service.email} confirms"

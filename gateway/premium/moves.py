@@ -13,7 +13,7 @@ month is. The answer then follows that party (`answers.answer` reads it through
 
 The late parts of an SMS are the same SMS: they go to the address its first parts went to, with
 their answer address, billed to the account those are (`handlers._late_parts`), however the
-service moved since.
+service moved since. Those of an SMS still kept are kept with it, and move with it.
 """
 
 from __future__ import annotations
@@ -38,9 +38,18 @@ def first_address(r: PremiumRepo, first: PremiumMo, service: Service) -> str:
 
 
 def moved_away(first: PremiumMo | None, service: Service) -> bool:
-    """Whether the first parts of an SMS (`first`, as its corrections leave it) are another
-    account's than the one its service is bound to now: mailed before a move."""
-    return first is not None and first.account_id is not None and first.account_id != service.account_id
+    """Whether the first parts of an SMS (`first`, as its corrections leave it) were mailed, and
+    are another account's than the one its service is bound to now: mailed before a move.
+
+    First parts still kept (`awaiting`) stay bound to the account they came in for only until the
+    address confirms and `kept_to` takes them along: their late parts are kept with them, and go
+    where they go, not at once to the address that has not confirmed."""
+    return (
+        first is not None
+        and first.state != "awaiting"
+        and first.account_id is not None
+        and first.account_id != service.account_id
+    )
 
 
 def kept_to(store: Store, cfg: Config, pmo: PremiumMo, service: Service) -> tuple[str, str | None]:
