@@ -66,11 +66,11 @@ async def test_accepts_are_committed_while_a_large_purge_runs(tmp_path: Path) ->
     # Defect: the purge held one transaction in a worker thread; 250s given meanwhile were not committed.
     cfg = make_config(tmp_path, smsc_port=free_port())
     store = Store.open(cfg.db_path)
-    seed_old_mail(store.db.conn, 30_000)
+    seed_old_mail(store.db.conn, 3_000)  # 120 chunks, each followed by its pause (retention.Pace)
     store.close()
     async with running_gateway(cfg) as gw:
         # The start-up purge has begun (a first chunk is committed) ...
-        await gw.until(lambda: count(cfg.db_path, OLD_EMAILS) < 30_000)
+        await gw.until(lambda: count(cfg.db_path, OLD_EMAILS) < 3_000)
         assert (await gw.send(mail(f"601123456@{DOMAIN}", "Accepted during the purge"))).error is None
         # ... and the 250 came back, committed, while the purge is still under way.
         assert count(cfg.db_path, "SELECT COUNT(*) FROM emails WHERE text = 'Accepted during the purge'") == 1
