@@ -9,11 +9,12 @@ reads only (users, networks, opt-outs, quotas; SQLite's `query_only`): every wri
 disk. It never recovers, migrates or seeds anything, which the daemon did before starting it.
 
 Stopping (`q`, SIGTERM, or the channel closing because the daemon died): new commands get `421`,
-the listener closes, mails whose DATA is being accepted are answered (a write whose daemon is gone
-fails with `451`: the client retries), and the process exits 0. No orphan outlives a daemon killed
-with -9. SIGINT is ignored: Ctrl-C in a terminal reaches the whole process group, and a worker that
-stopped on it at once, beside its daemon, closed its copy of the listener before the daemon's
-orderly stop, and clients then got a reset instead of `421`; the daemon stops it with `q`.
+the listener closes, mails whose DATA is being accepted are answered (a write the daemon died
+before answering gets no reply at all, `gateway.smtp.outcome`: the client retries), and the
+process exits 0. No orphan outlives a daemon killed with -9. SIGINT is ignored: Ctrl-C in a
+terminal reaches the whole process group, and a worker that stopped on it at once, beside its
+daemon, closed its copy of the listener before the daemon's orderly stop, and clients then got a
+reset instead of `421`; the daemon stops it with `q`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import conversations, premium
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
-from gateway.intake_channel import GONE, Framed, error_from_wire, pack_request, unpack_request
+from gateway.intake_channel import GONE, REQUEST_ID, Framed, error_from_wire, pack_request, unpack_request
 from gateway.nocore import no_core_dumps
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.fairaccept import FairServer
 from gateway.smtp.gate import Gate
 from gateway.smtp.listener import smtp_factory
+from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.commit import StoreBusy
@@ -59,24 +61,37 @@ DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answere
 # a daemon that is only slow still answers the same client (a 451 and the client's retry would make
 # a second SMS of a mail without a Message-ID, if the daemon then took the first), and a 451 just
 # before that timeout would have said "421 Idle too long" to a client that had been waiting for us.
-# Under systemd a frozen daemon is killed by the watchdog (30 s) long before: the worker then says
-# 451 at once, its channel gone.
+# Under systemd a frozen daemon is killed by the watchdog (30 s) long before: the worker then closes
+# the connections whose writes it sent unanswered at once, its channel gone.
 ANSWER_WAIT_MAX = 300.0
 ANSWER_WAIT_SHARE = 0.8
-_ANSWER, _BACKLOG, _STOP, _GO = b"a"[0], b"b"[0], b"q"[0], b"g"[0]
+# After that wait the worker asks for the write back (`gateway/intake_accepts.py`) and waits this much
+# more for the daemon to grant it (`451`) or answer the write; with neither, the client's connection
+# is closed unanswered (`gateway.smtp.outcome`). Still inside the idle timeout.
+WITHDRAW_WAIT_MAX = 30.0
+WITHDRAW_WAIT_SHARE = 0.15
+_ANSWER, _BACKLOG, _STOP, _GO, _WITHDRAWN = b"a"[0], b"b"[0], b"q"[0], b"g"[0], b"x"[0]
+_GRANTED = ("withdrawn", None, None)  # the daemon's `x`: the write was taken back, nothing written
 
 
 class Channel:
     """The worker's end of the socketpair: writes and heartbeats out; answers, backlog, go and stop in."""
 
-    def __init__(self, sock: socket.socket, answer_wait: float = ANSWER_WAIT_MAX) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        answer_wait: float = ANSWER_WAIT_MAX,
+        withdraw_wait: float = WITHDRAW_WAIT_MAX,
+    ) -> None:
         self.sock = sock
         self.answer_wait = answer_wait
+        self.withdraw_wait = withdraw_wait
         self.backlog = Backlog()
         self.stop = asyncio.Event()
         self.go = asyncio.Event()  # the daemon's `g`: accept now (`gateway.smtp.fairaccept.Release`)
         self.framed = Framed(self._on_frame)
         self._waiting: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
 
     async def open(self) -> None:
@@ -87,7 +102,11 @@ class Channel:
         self.framed.send(kind, payload)
 
     async def request(self, name: str, *args: Any) -> Any:
-        """Have the daemon run write `name`; its result once on disk, or the error it raised."""
+        """Have the daemon run write `name`; its result once on disk, or the error it raised.
+
+        Unanswered past `answer_wait`, it is withdrawn: `StoreBusy` (451) once the daemon says it
+        took it back, `OutcomeUnknown` (no reply) if nothing is heard within `withdraw_wait` either,
+        or the daemon gone meanwhile: a mail it may have committed is never answered as failed."""
         request_id = next(self._ids) & 0xFFFFFFFF
         if not self.framed.send(b"w", pack_request(request_id, (name, args))):
             raise error_from_wire(GONE)
@@ -95,20 +114,38 @@ class Channel:
         future = self._waiting[request_id] = loop.create_future()
         # A timer on the future itself: `asyncio.wait_for` wrapped each of them (a mail's every
         # write) in a waiter and callbacks of its own, 1.4 % of this worker's CPU.
-        timer = loop.call_later(self.answer_wait, _expire, future)
+        self._timers[request_id] = loop.call_later(self.answer_wait, self._overdue, request_id, name)
         try:
             ok, value = await future
         except TimeoutError:
-            # 451 (try again): the daemon may still commit it, and the retry is then the same mail
-            # (R-1.8, by its Message-ID) rather than a second SMS.
-            log.warning("intake.daemon_not_answering", write=name, waited=self.answer_wait)
-            raise StoreBusy(f"the daemon did not answer in {self.answer_wait:g} s") from None
+            waited = self.answer_wait + self.withdraw_wait
+            log.error(
+                "intake.write_outcome_unknown", write=name, waited=waited, reply="none: connection closed"
+            )
+            raise OutcomeUnknown(
+                f"the daemon did not answer nor take the {name} back in {waited:g} s"
+            ) from None
         finally:
-            timer.cancel()
+            self._timers.pop(request_id).cancel()
             self._waiting.pop(request_id, None)
         if ok:
             return value
+        if value is _GRANTED:
+            raise StoreBusy(f"the daemon did not answer in {self.answer_wait:g} s; the mail was taken back")
+        if value == GONE:
+            # Sent, and the daemon died before its answer: committed or not, nobody can say.
+            raise OutcomeUnknown("the daemon went away before it answered")
         raise error_from_wire(value)
+
+    def _overdue(self, request_id: int, name: str) -> None:
+        """No answer in `answer_wait`: ask for the write back, and give the daemon a while more."""
+        future = self._waiting.get(request_id)
+        if future is None or future.done():
+            return
+        log.warning("intake.daemon_not_answering", write=name, waited=self.answer_wait, action="withdraw")
+        self.framed.send(b"x", REQUEST_ID.pack(request_id))  # a channel gone fails the future (`_lost`)
+        loop = asyncio.get_running_loop()
+        self._timers[request_id] = loop.call_later(self.withdraw_wait, _expire, future)
 
     def _on_frame(self, kind: int, payload: bytes) -> None:
         if kind == _ANSWER:
@@ -122,9 +159,14 @@ class Channel:
             self.stop.set()
         elif kind == _GO:
             self.go.set()
+        elif kind == _WITHDRAWN:
+            (request_id,) = REQUEST_ID.unpack(payload)
+            future = self._waiting.get(request_id)
+            if future is not None and not future.done():
+                future.set_result((False, _GRANTED))
 
     def _lost(self, _closed: object) -> None:
-        """The daemon is gone: writes waiting for it fail (their clients retry), and we stop."""
+        """The daemon is gone: writes waiting for it end (their clients retry), and we stop."""
         for future in self._waiting.values():
             if not future.done():
                 future.set_result((False, GONE))
@@ -206,6 +248,7 @@ class CountingHandler(RelayHandler):
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:
     store = open_store(cfg)
     channel.answer_wait = min(ANSWER_WAIT_MAX, cfg.smtp.timeout_seconds * ANSWER_WAIT_SHARE)
+    channel.withdraw_wait = min(WITHDRAW_WAIT_MAX, cfg.smtp.timeout_seconds * WITHDRAW_WAIT_SHARE)
     await channel.open()
     gate = Gate(cfg, store, writes=RemoteWrites(channel), backlog=lambda: channel.backlog)
     handler = CountingHandler(gate)

@@ -77,15 +77,19 @@ from gateway.bitelog import FaultLog
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.hangup import hup_ignored
-from gateway.intake_channel import Framed, error_to_wire, pack_request, unpack_request
+from gateway.intake_accepts import Accepts, Withdrawn
+from gateway.intake_channel import REQUEST_ID, Framed, error_to_wire, pack_request, unpack_request
+from gateway.intake_listeners import bind_listeners, signal_name
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.fairaccept import Release
 from gateway.smtp.servers import relay_tls_context
 from gateway.store.db import StoreBusy, StoreReplaced
-from gateway.supervisor import Supervisor, beat
+from gateway.supervisor import ProcessEnded, Supervisor, beat
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["IntakeWorkers", "Slot", "bind_listeners"]
 
 _CODE_ROOT = str(Path(__file__).resolve().parents[1])  # where this process's `gateway` was found
 
@@ -95,31 +99,9 @@ STOP_SECONDS = 20.0  # at daemon stop: a worker still running after this is kill
 # every process of the unit) before it is taken for a worker stopped alone, and restarted.
 SIGNAL_GRACE_SECONDS = 3.0
 READY_SECONDS = 30.0  # the start waits this long for the workers to serve, then goes on
-LISTEN_BACKLOG = 512  # connections the kernel holds while a worker (re)starts
-_WRITE, _HEARTBEAT, _READY, _SIGNALLED = b"w"[0], b"h"[0], b"R"[0], b"S"[0]
+_WRITE, _HEARTBEAT, _READY, _SIGNALLED, _WITHDRAW = b"w"[0], b"h"[0], b"R"[0], b"S"[0], b"x"[0]
 # Store errors the worker's SMTP handler answers itself (451, 452, 421); anything else is a bug.
 _STORE_ERRORS = (StoreBusy, StoreReplaced, sqlite3.OperationalError, OSError)
-
-
-def bind_listeners(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets for host:port, one per address as asyncio's create_server binds them."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _name, addr in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((addr[0], port, *addr[2:]))  # port 0: the first address chooses, the rest follow
-            port = port or sock.getsockname()[1]
-            sock.listen(LISTEN_BACKLOG)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
 
 
 @dataclass(slots=True)
@@ -253,13 +235,16 @@ class IntakeWorkers:
             self.on_code_changed()
             return
         if slot.signalled:
-            raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) was stopped by a signal")
-        raise RuntimeError(f"intake worker {slot.name} (pid {proc.pid}) exited with status {code}")
+            raise ProcessEnded("stopped by a signal alone", pid=proc.pid, signal="SIGTERM")
+        if code < 0:
+            raise ProcessEnded(f"killed by {signal_name(-code)}", pid=proc.pid, signal=signal_name(-code))
+        raise ProcessEnded(f"exited with status {code}", pid=proc.pid, status=code)
 
     async def _serve(self, slot: Slot, sock: socket.socket) -> None:
         """Act on the worker's messages until its channel closes; kill it if it falls silent."""
         loop = asyncio.get_running_loop()
         heard = loop.time()
+        accepts = Accepts(self.writes)  # this process's acceptances not yet answered
 
         def on_frame(kind: int, payload: bytes) -> None:
             nonlocal heard
@@ -267,7 +252,7 @@ class IntakeWorkers:
             if kind == _WRITE:
                 request_id, (name, args) = unpack_request(payload)
                 if name == "accept":
-                    self._accept(slot, channel, request_id, args)
+                    self._accept(slot, channel, request_id, args, accepts)
                     return
                 task = loop.create_task(self._write(slot, channel, request_id, name, args))
                 self._writing.add(task)
@@ -284,6 +269,8 @@ class IntakeWorkers:
                 self.release.ready(slot.name, partial(channel.send, b"g"))
             elif kind == _SIGNALLED:
                 slot.signalled = True
+            elif kind == _WITHDRAW:
+                self._withdraw(slot, channel, payload, accepts)
 
         channel = Framed(on_frame)
         try:
@@ -314,12 +301,20 @@ class IntakeWorkers:
             self.release.gone(slot.name)
             channel.close()
 
-    def _accept(self, slot: Slot, channel: Framed, request_id: int, args: tuple[Any, ...]) -> None:
+    def _accept(
+        self,
+        slot: Slot,
+        channel: Framed,
+        request_id: int,
+        args: tuple[Any, ...],
+        accepts: Accepts,
+    ) -> None:
         """The common write without a task of its own: it joins the next group commit at once and is
         answered from its future's callback (a task would wait a loop turn to start, and another
-        to resume; on a busy loop each turn is latency for the client waiting for its `250`)."""
+        to resume; on a busy loop each turn is latency for the client waiting for its `250`).
+        The worker may withdraw it until it runs (`gateway.intake_accepts`)."""
         try:
-            fut = self.writes.accept_soon(*args)
+            fut = accepts.submit(request_id, args)
         except Exception as exc:
             self._answer(slot, channel, request_id, "accept", exc)
             return
@@ -327,12 +322,23 @@ class IntakeWorkers:
 
         def done(fut: asyncio.Future[Any]) -> None:
             self._writing.discard(fut)
-            if fut.cancelled():
+            if not fut.cancelled() and isinstance(fut.exception(), Withdrawn):
+                return  # answered when it was withdrawn
                 self._answer(slot, channel, request_id, "accept", RuntimeError("cancelled"))
             else:
                 self._answer(slot, channel, request_id, "accept", fut.exception() or _Result(fut.result()))
 
         fut.add_done_callback(done)
+
+    def _withdraw(self, slot: Slot, channel: Framed, payload: bytes, accepts: Accepts) -> None:
+        """The worker asks for a write back (it waited past its bound): granted (`x`: its client hears
+        `451`) for an acceptance that has not run; else its answer, when it comes, is the only one."""
+        (request_id,) = REQUEST_ID.unpack(payload)
+        if accepts.withdraw(request_id):
+            log.warning("intake.accept_withdrawn", worker=slot.name, request=request_id)
+            channel.send(b"x", payload)
+        else:
+            log.info("intake.withdraw_late", worker=slot.name, request=request_id)
 
     async def _write(
         self, slot: Slot, channel: Framed, request_id: int, name: str, args: tuple[object, ...]

@@ -3,7 +3,8 @@
 A worker that dies must never go unnoticed: a dispatcher that stopped after one transient
 database error would leave mail answered `250` and never sent. Each worker therefore runs in a
 supervise-and-restart loop inside one `asyncio.TaskGroup`; a crash is logged with its traceback
-and the worker starts again after a growing pause. Workers call `beat()` once per loop turn, and
+(a worker's child process that ended, `ProcessEnded`, by its pid and status alone) and the worker
+starts again after a growing pause. Workers call `beat()` once per loop turn, and
 the systemd watchdog is pinged only while every worker has beaten recently, so a worker stuck
 for good (not crashing, just hanging) gets the whole daemon restarted by systemd.
 """
@@ -47,6 +48,16 @@ EXTEND_AHEAD_SECONDS = 30.0
 _lock_faults = FaultLog(log, interval=60.0)
 
 _current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
+
+
+class ProcessEnded(Exception):
+    """A worker's child process ended (killed, crashed, exited): its pid and status say what there
+    is to say. Logged with a traceback, every worker death showed the daemon's own `raise` of this,
+    which reads as a bug of the daemon where there is none."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields = fields  # pid, status or signal: logged as fields of `worker.crashed`
 
 
 def _store_locked(exc: BaseException) -> bool:
@@ -286,6 +297,10 @@ class Supervisor:
                     # Another process holds the database (an sqlite3 shell, a backup): no crash of
                     # the worker, and its traceback says nothing; `smsgw status` names the lock.
                     _lock_faults.warning("worker.store_locked", exc, worker=worker.name, retry_in=backoff)
+                elif isinstance(exc, ProcessEnded):
+                    log.error(
+                        "worker.crashed", worker=worker.name, error=str(exc), retry_in=backoff, **exc.fields
+                    )
                 else:
                     log.error(
                         "worker.crashed",

@@ -505,38 +505,3 @@ async def test_a_worker_started_on_upgraded_code_stops_the_daemon_to_start_again
     changed = log_events(tmp_path, "intake.code_changed")
     assert [e.get("worker_code") is not None for e in changed] == [True, False]  # the worker's, the daemon's
     assert len(worker_pids(tmp_path)) == 2  # not restarted again and again
-
-
-async def test_a_daemon_that_does_not_answer_gets_the_client_a_451_not_an_idle_421(tmp_path: Path) -> None:
-    # The daemon's loop stood still (SIGSTOP here; frozen or starved in life): the worker waited for
-    # its answer until the session's idle timeout told the client, which had been waiting for us,
-    # "421 Idle too long". It now answers 451 just before (at 80 % of that timeout), and the
-    # client's retry of the mail the daemon then took is the same mail, not a second SMS.
-    smtp_port = free_port()
-    async with HappySMSC() as smsc:
-        config = tmp_path / "config.toml"
-        text = worker_config_text(tmp_path, smsc.port, smtp_port, 1)
-        config.write_text(text.replace("[smtp]\n", "[smtp]\ntimeout_seconds = 10\n"))  # waits 8 s
-        proc = await start_daemon(config, smtp_port)
-        msg = mail(f"601123456@{DOMAIN}", "While the daemon stood still")
-        msg["Message-ID"] = "<frozen-1@acme.example>"
-        try:
-            # Stopped when idle, its start's writes and checkpoint done: stopped in the middle of a
-            # checkpoint, it would hold the WAL index, and the worker's reads would wait on it.
-            await until(lambda: log_events(tmp_path, "daemon.ready"), "the start banner")
-            await asyncio.sleep(1)
-            proc.send_signal(signal.SIGSTOP)
-            try:
-                frozen = await asyncio.to_thread(send_blocking, smtp_port, msg, [f"601123456@{DOMAIN}"])
-            finally:
-                proc.send_signal(signal.SIGCONT)
-            assert isinstance(frozen.error, smtplib.SMTPDataError), frozen
-            assert (frozen.error.smtp_code, frozen.error.smtp_error[:5]) == (451, b"4.3.0")
-            again = await asyncio.to_thread(send_blocking, smtp_port, msg, [f"601123456@{DOMAIN}"])
-            assert again.error is None, again
-            await smsc.wait_for(1, timeout=20)
-            await asyncio.sleep(1)  # a second SMS would be on its way by now
-            assert len(smsc.received) == 1
-            assert log_events(tmp_path, "intake.daemon_not_answering")
-        finally:
-            await stop(proc)

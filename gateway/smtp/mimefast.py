@@ -30,6 +30,12 @@ from email.parser import Parser
 from email.policy import compat32
 from typing import Any
 
+import structlog
+
+from gateway.smtp import mimebound
+
+log = structlog.get_logger(__name__)
+
 _STR_PARSER = Parser(policy=compat32)
 # The feed parser's header-line pattern without its "From " and continuation branches, and at
 # least one character before the colon (a line starting with ':' is a defect there).
@@ -109,7 +115,14 @@ class IndexedMessage(Message):
 
 def parse(text: bytes) -> Message:
     """What `BytesParser(policy=compat32).parsebytes(text)` returns, once `obs_names` has read the
-    obsolete header names with white space before the colon."""
+    obsolete header names with white space before the colon; a structure past `mimebound`'s bounds
+    is refused (`IntakeRefused`) before anything is parsed."""
+    if (refused := mimebound.refusal(text)) is not None:
+        from gateway.smtp.intake import IntakeRefused  # here: intake imports this module
+
+        event = "intake.too_deep" if refused == mimebound.TOO_DEEP else "intake.too_many_parts"
+        log.info(event, size=len(text))
+        raise IntakeRefused(refused)
     decoded = text.decode("ascii", "surrogateescape")
     msg = _simple(decoded)  # takes no such name: `_FIELD` does not match it
     return msg if msg is not None else _STR_PARSER.parsestr(obs_names(decoded))
@@ -157,19 +170,21 @@ def _simple(text: str) -> Message | None:
     # Each field as compat32's header_source_parse makes it: the name before the first ":", the
     # value with the blanks after the colon dropped and its continuation lines joined by "\n" (the
     # line ends are LF alone here, and the last one is cut).
-    headers: list[tuple[str, str]] = []
+    # A field's lines are joined once it is complete: joined line by line, a header folded into
+    # 250,000 lines (1 MB) took 7 s.
+    fields: list[tuple[str, list[str]]] = []
     field = _FIELD.match
     for bare in block[:-1].split("\n"):  # not splitlines(): that also ends lines at \f, \v, \x1c…
         if bare[:1] in _BLANKS:
-            if not headers:
+            if not fields:
                 return None  # a continuation before any field: a defect the feed parser records
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value}\n{bare}")
+            fields[-1][1].append(bare)
             continue
         if field(bare) is None:
             return None  # an empty line cannot be here: the block ends at the first one
         name, value = bare.split(":", 1)
-        headers.append((name, value.lstrip(" \t")))
+        fields.append((name, [value.lstrip(" \t")]))
+    headers = [(name, lines[0] if len(lines) == 1 else "\n".join(lines)) for name, lines in fields]
     msg = IndexedMessage(policy=compat32)
     msg._headers = headers  # type: ignore[attr-defined]  # as set_raw() appends them one by one
     if msg.get_content_maintype() in ("multipart", "message"):

@@ -33,6 +33,7 @@ from gateway.smtp.compose import compose
 from gateway.smtp.gate import Gate, Sender
 from gateway.smtp.inforeply import info_reply
 from gateway.smtp.intake import IntakeRefused, read_mail
+from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
 from gateway.store.accountrecord import Account
@@ -253,9 +254,15 @@ class RelayHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Every write a DATA makes (acceptance, premium answer, info@ reply) gets the same replies
-        when the store fails: the client is told to retry, never that the mail was taken."""
+        when the store fails: the client is told to retry, never that the mail was taken; and no reply
+        at all for a mail the daemon may have committed or not (`OutcomeUnknown`)."""
         try:
             return await self._data(session, envelope)
+        except OutcomeUnknown:
+            # The mail may be committed: no reply, not even a failure (`gateway.smtp.outcome`).
+            if server.transport is not None:
+                server.transport.abort()
+            return replies.TEMP_FAILURE  # written nowhere: the connection is gone
         except StoreReplaced:  # logged at critical where it was seen; the daemon is stopping
             return replies.STORE_REPLACED
         except StoreBusy as exc:
