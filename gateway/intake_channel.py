@@ -6,11 +6,15 @@ many SMTP sessions with a write in flight at once and the daemon answers each as
 is on disk, in whatever order that happens.
 
 worker → daemon: `R` serving; `h{json}` heartbeat, once a second, with the reply codes counted
-since the last one; `w<id><pickle>` a write: (operation name, arguments).
+since the last one; `w<id><pickle>` a write: (operation name, arguments); `x<id>` the write `id`
+asked back, its session's wait for it over (`gateway.intake_accepts`); `S` the worker got SIGTERM
+(its end is then no crash to restart).
 daemon → worker: `b<total> <everyone> <ids>` the queue backlog and the accounts the high-water
 mark refuses (`gateway.queuedepth.Backlog.wire`); `g` begin accepting (after `R`, when the
 other workers are ready too: `gateway.smtp.fairaccept.Release`); `q` stop;
-`a<id><pickle>` the answer to write `id`: (True, result) or (False, the error to raise).
+`a<id><pickle>` the answer to write `id`: (True, result) or (False, the error to raise);
+`x<id>` write `id` taken back before it ran (the client hears `451`; a write that ran is answered
+with `a` as usual).
 
 Why the worker does not write itself: two processes committing into one WAL file cost more CPU
 than one (lock retries, page cache reloads after the other's commits, smaller batches), so the
