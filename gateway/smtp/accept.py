@@ -18,8 +18,8 @@ from datetime import datetime, tzinfo
 from acl.limits import Quota, first_exceeded, period_keys, quotas
 from gateway import conversations, notify, premium, wording
 from gateway.config import Config
-from gateway.smtp import replies
-from gateway.smtp.identical import identical_blocked, identical_reply, start_of_day
+from gateway.smtp import latechecks, replies
+from gateway.smtp.identical import start_of_day
 from gateway.store.accountrecord import Account
 from gateway.store.accounts import NotFound, User
 from gateway.store.db import Store
@@ -71,6 +71,8 @@ class Limits:
     # The client address the relay port took the mail from on its network alone (no login): the
     # accepting write checks that address is still one of the account's (`network_gone`).
     relay_client: str | None = None
+    # [gateway] optin_words, which the opt-out reply names (a mail whose numbers all opted out since RCPT).
+    optin_words: tuple[str, ...] = ()
 
     def at(self, now: float) -> Limits:
         """The periods (and the identical texts' day) of `now`, the clock the write stamps the
@@ -209,11 +211,13 @@ def accept_now(
     if limits is not None:
         # A client's retry of a mail taken already is not refused.
         limits = limits.at(now).without(reached)
-        # Checked again here, in the transaction that writes the rows: a mail of another session
-        # may have made a number's third identical SMS since compose left it in (gateway.smtp.identical).
-        blocked = identical_blocked(store, limits) if limits.numbers else []
-        if blocked:
-            return AcceptResult(None, [], refused=identical_reply(limits.identical_per_day, blocked[0]))
+        # What changed since RCPT and MAIL (gateway.smtp.latechecks): a number's last identical SMS
+        # sent by another session, an opt-out, an admin's lower limit.
+        if limits.numbers:
+            late = latechecks.recheck(store, acceptance, limits, notices, reached)
+            if late.refused is not None:
+                return AcceptResult(None, [], refused=late.refused)
+            acceptance, limits, notices = late.acceptance, late.limits, late.notices
         refusal = _refusal(store, limits) if limits.numbers else None
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
@@ -273,11 +277,7 @@ def _user_gone(store: Store, user_id: int, limits: Limits | None) -> bool:
     may be a new user's (SQLite reuses the highest one): where the mail names its user, so must the row."""
     # From the settings cache, which a removal by any process empties (its generation row): one
     # statement more in every mail's accepting write otherwise.
-    row = store.db.settings.get(
-        "user email by id",
-        user_id,
-        lambda: store.db.conn.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone(),
-    )
+    row = latechecks.user_row(store, user_id)
     if row is None:
         return True
     email = limits.user_email if limits is not None else None
@@ -387,4 +387,5 @@ def limits_for(
         zone=now.tzinfo,
         language=cfg.gateway.language,
         relay_client=relay_client,
+        optin_words=tuple(cfg.gateway.optin_words),
     )

@@ -7,8 +7,8 @@ names only those; its sender gets one "Not sent as SMS" notice naming the rest (
 same transaction is retried: its numbers reached before are not checked, they had this mail
 already). `accept_now` checks the numbers left once more in the transaction that writes the rows,
 for a mail of another session that made a number's last identical SMS in between (and for a mail to
-one number, which only it checks): then the whole mail is refused, as one transaction must be
-answered whole.
+one number, which only it checks): those numbers are left out there as here, with the same notice
+(`gateway.smtp.latechecks`), and only a mail with no number left is refused.
 
 An answer in a conversation loses its subject (the phone has it); the rule counts it also with the
 text it would have had with the subject, or "Hi: text" and three "text" made four.

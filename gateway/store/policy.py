@@ -106,19 +106,23 @@ class PolicyRepo(Repository):
         """A company admin's opt-out: only their account's SMS to the number stop. On the shared
         list, an admin of one company could stop every other company's SMS to the number for good
         (an admin's entry, which the phone's START leaves). True when it was not listed already."""
-        with self.transaction():
+        with self.changing_settings():
             cur = self.conn.execute(
                 "INSERT INTO account_optouts (account_id, number, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (account_id, number, self.clock()),
             )
+            # The accepting write reads the account's list from the settings cache (a session past
+            # RCPT when it was added): the table has no trigger of its own, so bump the generation.
+            self.conn.execute("UPDATE settings_generation SET value = random()")
         return cur.rowcount == 1
 
     def remove_account_optout(self, account_id: int, number: str) -> bool:
-        with self.transaction():
+        with self.changing_settings():
             cur = self.conn.execute(
                 "DELETE FROM account_optouts WHERE account_id = ? AND number = ?", (account_id, number)
             )
+            self.conn.execute("UPDATE settings_generation SET value = random()")
         return cur.rowcount == 1
 
     def accounts_listing(self, number: str) -> str:
