@@ -371,6 +371,11 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
     billed = []
     for month in due:
         end = month.bounds(tz)[1]
+        if store.clock() < end:
+            # The clock stepped back into it while an earlier month of the catch-up was billed: due
+            # when it ends again, by the reading of then (`rebill`), not by the list made before.
+            log.info("billing.not_ended", month=str(month))
+            break
         if store.clock() < end + repo.PARTS_BOUND_SECONDS and repo.parts_waiting(store.db.conn, end):
             # Its whole MO goes by its first part, in this month: billed now, it would be in no
             # month's mail. The reassembly timeout joins it; the next hourly run bills the month.
@@ -387,5 +392,7 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
         except Exception:
             log.exception("billing.failed", month=str(month))
             break  # the next run (or start) tries this month again
+        if billing.get(repo.LAST_BILLED) != str(month):
+            break  # a step back into it during the run: billed again, the later months after it
         billed.append(month)
     return billed

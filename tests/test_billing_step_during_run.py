@@ -136,3 +136,61 @@ async def test_a_run_with_no_step_records_the_month_billed(
         assert await look(hk, clock, mono, 10.0) == 0.0
     assert last_billed(store) == "2027-10" and not rebill.again(store.db.conn, OCTOBER)
     store.close()
+
+
+SEPTEMBER = Month.parse("2027-09")
+
+
+@asynccontextmanager
+async def catch_up_paused(
+    store: Store, cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[asyncio.Task[list[Month]]]:
+    """`run_due` catching up September and October, held inside September's `write_month`."""
+    gate, entered = threading.Event(), threading.Event()
+    real = job.write_month
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            gate.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "write_month", held)
+    run = asyncio.create_task(job.run_due(store, cfg))
+    while not entered.is_set():
+        await asyncio.sleep(0.01)
+    try:
+        yield run
+    finally:
+        gate.set()
+        await run
+
+
+@pytest.mark.parametrize(
+    "back_to", [(2027, 10, 31, 23, 5), (2027, 9, 30, 23, 5)], ids=["october", "september"]
+)
+async def test_a_step_back_during_a_catch_up_stops_it_before_a_month_not_ended_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, back_to: tuple[int, int, int, int, int]
+) -> None:
+    # The months due were listed before the step: October, which the clock reads again after a step
+    # back during September's run, was billed by the same catch-up (its last hour in no file), and a
+    # step back into September itself left September waiting for ever under October's record.
+    store, clock, mono, hk = served(tmp_path)
+    cfg = hk.notifier.config
+    await store.write(lambda: BillingRepo(store.db, store.clock).put(LAST_BILLED, "2027-08"))
+    clock.t = at(2027, 11, 1, 0, 5)  # an hour ahead at least
+    await hk.check_clock()
+    async with catch_up_paused(store, cfg, monkeypatch) as run:
+        await look(hk, clock, mono, 10.0, at(*back_to) - clock.t - 10.0)
+    billed = run.result()
+    assert OCTOBER not in billed and last_billed(store) < "2027-10", (billed, last_billed(store))
+    if back_to[1] == 9:
+        assert billed == [] and rebill.again(store.db.conn, SEPTEMBER) and last_billed(store) == "2027-08"
+    else:
+        assert billed == [SEPTEMBER] and last_billed(store) == "2027-09"
+    clock.t = at(2027, 11, 1, 0, 10)  # both ended again: the next run bills what is left
+    assert OCTOBER in await job.run_due(store, cfg)
+    assert last_billed(store) == "2027-10" and not rebill.waiting(
+        store.db.conn, job.ZoneInfo(cfg.gateway.timezone)
+    )
+    store.close()
