@@ -238,8 +238,6 @@ class Daemon:
                 await self.simulator.stop()
             self.store.close()
             raise
-        for link in self.links.values():
-            await link.start(events)
 
         supervisor = Supervisor()
         self.supervisor = supervisor
@@ -291,29 +289,37 @@ class Daemon:
             # return to a no-op, and was restarted again and again while the start waited for it.
             self.intake.on_code_changed = code_changed
             self.intake.add_to(supervisor)
-        supervised = asyncio.create_task(supervisor.run(), name="supervisor")
-        if self.intake is not None:
-            await self.intake.wait_ready(shutdown)
-        announce_ready(self, sub_why_off)
-        sd_notify("READY=1")
-        self.ready.set()
-        from gateway.scheduler import start_scheduler
-
-        scheduler = start_scheduler(self.store, cfg)  # its start-up purge runs after READY, on the loop
-
-        def replaced() -> None:
-            gate.closing = True  # before anything else: no further mail may be answered 250
-            shutdown.set()
-
-        self.store.db.on_replaced = replaced
-        if self.store.db.replaced is not None:  # it happened during the start (a write failed its fsync)
-            replaced()
-
-        watch = asyncio.create_task(self._watch_file(), name="store-file-check")
+        supervised: asyncio.Task[None] | None = None
+        scheduler: Any = None
+        watch: asyncio.Task[None] | None = None
+        # From the ports bound on, every way out is the orderly stop: a start cancelled while it waits
+        # for the workers (or failing) left the ports listening, the workers running, the store open.
         try:
+            for link in self.links.values():
+                await link.start(events)
+            supervised = asyncio.create_task(supervisor.run(), name="supervisor")
+            if self.intake is not None:
+                await self.intake.wait_ready(shutdown)
+            announce_ready(self, sub_why_off)
+            sd_notify("READY=1")
+            self.ready.set()
+            from gateway.scheduler import start_scheduler
+
+            scheduler = start_scheduler(self.store, cfg)  # its start-up purge runs after READY, on the loop
+
+            def replaced() -> None:
+                gate.closing = True  # before anything else: no further mail may be answered 250
+                shutdown.set()
+
+            self.store.db.on_replaced = replaced
+            if self.store.db.replaced is not None:  # it happened during the start (a failed fsync)
+                replaced()
+
+            watch = asyncio.create_task(self._watch_file(), name="store-file-check")
             await shutdown.wait()
         finally:
-            watch.cancel()
+            if watch is not None:
+                watch.cancel()
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
             gate.closing = True
@@ -337,10 +343,12 @@ class Daemon:
                 with suppress(Exception):
                     await asyncio.wait_for(link.stop(drain=True), 15)
             await outbox_stopped
-            scheduler.shutdown(wait=False)
-            supervised.cancel()
-            with suppress(asyncio.CancelledError):
-                await supervised
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if supervised is not None:
+                supervised.cancel()
+                with suppress(asyncio.CancelledError):
+                    await supervised
             await outbox.close()  # the relay hears QUIT on the sessions kept for the next mail
             if self.simulator is not None:
                 await self.simulator.stop()

@@ -26,10 +26,10 @@ Choices, and why:
   worker's high-water check uses the backlog the daemon sends back on every heartbeat: as fresh
   as the dispatcher's own count, which is refreshed once a second.
 - Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker
-  that exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (then it is killed), is logged
-  and restarted with back-off. A crash loses nothing: a mail is answered `250` only once it is on
-  disk, and an unanswered one is retried by its client (the Message-ID keeps a mail committed
-  just before the crash, whose answer then found the worker gone, from being queued twice).
+  that exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (READY_SECONDS while it starts;
+  then it is killed), is logged and restarted with back-off. A crash loses nothing: a mail is
+  answered `250` only once it is on disk, and an unanswered one is retried by its client (the
+  Message-ID keeps a mail committed just before the crash, its answer lost, from being queued twice).
   Stopping the daemon sends `q` to every worker (which answers `421`, drains and exits) and kills
   any still there after STOP_SECONDS; a worker whose daemon died (kill -9) sees its channel close
   and stops too. Under systemd every process of the unit gets SIGTERM, which a worker handles
@@ -244,6 +244,7 @@ class IntakeWorkers:
         """Act on the worker's messages until its channel closes; kill it if it falls silent."""
         loop = asyncio.get_running_loop()
         heard = loop.time()
+        serving: asyncio.Future[None] = loop.create_future()  # its `R`: till then, READY_SECONDS
         accepts = Accepts(self.writes)  # this process's acceptances not yet answered
 
         def on_frame(kind: int, payload: bytes) -> None:
@@ -265,6 +266,8 @@ class IntakeWorkers:
             elif kind == _READY:
                 beat()
                 slot.ready.set()
+                if not serving.done():
+                    serving.set_result(None)
                 channel.send(b"b", self.backlog().wire())
                 self.release.ready(slot.name, partial(channel.send, b"g"))
             elif kind == _SIGNALLED:
@@ -282,13 +285,15 @@ class IntakeWorkers:
         try:
             while not channel.closed.done():
                 looked = loop.time()
-                left = heard + HEARTBEAT_TIMEOUT_SECONDS - looked
+                bound = HEARTBEAT_TIMEOUT_SECONDS if serving.done() else READY_SECONDS
+                left = heard + bound - looked
                 if left <= 0:
-                    log.error("intake.worker_silent", worker=slot.name, seconds=HEARTBEAT_TIMEOUT_SECONDS)
+                    log.error("intake.worker_silent", worker=slot.name, seconds=bound, serving=serving.done())
                     if slot.proc is not None:
                         slot.proc.kill()
                     return
-                await asyncio.wait([channel.closed], timeout=left)
+                waits = [channel.closed, *([] if serving.done() else [serving])]
+                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
                 late = loop.time() - looked - left
                 if late > HEARTBEAT_TIMEOUT_SECONDS / 6:
                     # The daemon's own loop stood still (stopped, a paused VM, swapping): the worker's
@@ -322,10 +327,9 @@ class IntakeWorkers:
 
         def done(fut: asyncio.Future[Any]) -> None:
             self._writing.discard(fut)
-            if not fut.cancelled() and isinstance(fut.exception(), Withdrawn):
-                return  # answered when it was withdrawn
+            if fut.cancelled():
                 self._answer(slot, channel, request_id, "accept", RuntimeError("cancelled"))
-            else:
+            elif not isinstance(fut.exception(), Withdrawn):  # a withdrawn one was answered then
                 self._answer(slot, channel, request_id, "accept", fut.exception() or _Result(fut.result()))
 
         fut.add_done_callback(done)

@@ -237,13 +237,20 @@ async def running_gateway(config: Config, clock: Callable[[], float] | None = No
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     ready = asyncio.create_task(daemon.ready.wait())
-    done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    # A hang guard past the daemon's own wait for its intake workers (READY_SECONDS, 30 s), which a
+    # loaded machine may spend starting them.
+    start_seconds = 60
+    done, _ = await asyncio.wait({task, ready}, timeout=start_seconds, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         ready.cancel()
         task.result()  # raises the startup error
     if ready not in done:
+        # Its stop closes what the start opened. A task given up unawaited left a server listening,
+        # and uvloop's close waited for it for ever (the test hung instead of failing).
+        ready.cancel()
         task.cancel()
-        pytest.fail("gateway did not start within 20 s")
+        await asyncio.wait({task}, timeout=60)
+        pytest.fail(f"gateway did not start within {start_seconds} s")
     try:
         yield Running(daemon, config, stop, task)
     finally:
