@@ -105,12 +105,9 @@ def _in_force(
 
 def opted_out(store: Store, account_id: int | None, numbers: Sequence[str]) -> list[str]:
     """Those of `numbers` on the shared opt-out list or the account's own now. Both lists from the
-    settings cache (an opt-out's write empties it, whoever writes): membership tests on a hit."""
-    shared = store.db.settings.optouts()
-    if shared is None:  # too long to hold: one statement for the mail's numbers
-        marks = ",".join("?" * len(numbers))
-        rows = store.db.conn.execute(f"SELECT number FROM optouts WHERE number IN ({marks})", list(numbers))
-        shared = frozenset(r[0] for r in rows)
+    settings cache (an opt-out's write empties it, whoever writes): membership tests on a hit. The
+    shared list as RCPT reads it (`PolicyRepo.is_opted_out`)."""
+    shared = frozenset(n for n in numbers if store.policy.is_opted_out(n))
     own = _account_optouts(store, account_id) if account_id is not None else frozenset()
     if own is None:
         marks = ",".join("?" * len(numbers))
