@@ -70,13 +70,15 @@ def compose(
         own_address=cfg.mail.from_address,
         zone=cfg.gateway.timezone,
     )
-    if (shape := mimebound.refusal(raw)) is not None:
-        # Before any parse: its cost grows with the parts (a poison mail held a worker's loop > 30 s).
-        log.warning("intake.mime_refused", ip=client_ip, sender=sender.mail_from, size=len(raw), reply=shape)
-        return shape
     try:
+        # The parse refuses a MIME structure past `mimebound`'s bounds before it parses anything
+        # (its cost grows with the parts: a poison mail held a worker's loop > 30 s); named here.
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
     except IntakeRefused as exc:
+        if exc.reply in (mimebound.TOO_MANY_PARTS, mimebound.TOO_DEEP):
+            log.warning(
+                "intake.mime_refused", ip=client_ip, sender=sender.mail_from, size=len(raw), reply=exc.reply
+            )
         if exc.reply == replies.ONLY_QUOTE and _a_reply(raw, cfg):
             return NO_NEW_TEXT  # its subject was ours or a prefix alone: "no subject" would puzzle
         return exc.reply
