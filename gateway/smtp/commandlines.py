@@ -9,10 +9,12 @@ DATA is answered, so they are held apart per DATA line (`_Ahead`) until then: it
 body; a refusal makes them commands after all, since aiosmtpd then reads them as such (a flood of
 NOOPs after a DATA that is never run must not get past the count).
 
-The same goes for a line's length: a body line may be as long as DATA allows (the size limit), and
-a 20,000-octet line of a script's mail closed the session as a command line too long (`421`: the
-client tried again into the same refusal). Held as a body it is bounded by the size limit, not the
-command cap; should its DATA be refused, the lines become commands and one over the cap closes.
+The same goes for a line's length: a 20,000-octet line of a script's mail closed the session as a
+command line too long (`421`: the client tried again into the same refusal). A held body line is not
+bounded here at all: DATA reads it, and one over the size limit is a mail over the size limit, `552`
+as in any other session (a close here was a `421`, and the client's retry met it again). Memory stays
+bounded meanwhile, as the reader pauses the transport past twice its line limit. Should the DATA be
+refused, the lines become commands and one over the command cap closes the session.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ class CommandLines:
     """One session's count; the guard closes the session when `lines` or `rcpts` passes its limit, or
     when `overlong` (held body lines over the command cap turned out to be commands)."""
 
-    body_line_cap: int = COMMAND_LINE_CAP  # the longest line a held body may have: DATA's line limit
     lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
@@ -54,8 +55,8 @@ class CommandLines:
         self._fed += len(data)
 
     def feed(self, data: bytes, buffered: int, *, bodies: bool = True) -> bool:
-        """Count the lines `data` ends; False when a command line is over COMMAND_LINE_CAP, a held
-        body's over `body_line_cap`, or `overlong`. `buffered`: the octets aiosmtpd's reader holds
+        """Count the lines `data` ends; False when a command line is over COMMAND_LINE_CAP, or
+        `overlong`. `buffered`: the octets aiosmtpd's reader holds
         yet, which tells the DATA lines it took without running DATA. `bodies`: whether a DATA may be
         run at all (not before a required STARTTLS: aiosmtpd answers 530 without running it, so what
         follows is commands)."""
@@ -66,7 +67,7 @@ class CommandLines:
         self._fed += len(data)
         while (end := data.find(b"\n", start)) >= 0:
             length = self._partial + end + 1 - start
-            if length - 1 > (self.body_line_cap if self._body else COMMAND_LINE_CAP):
+            if length - 1 > COMMAND_LINE_CAP and not self._body:
                 return False
             piece = data[start : min(end + 1, start + _HEAD)]
             head = (self._head + piece)[:_HEAD] if self._head else piece
@@ -91,7 +92,7 @@ class CommandLines:
             return self._partial <= COMMAND_LINE_CAP
         held = self._ahead[-1]  # the line not yet ended is its body's
         held.long = held.long or self._partial > COMMAND_LINE_CAP
-        return self._partial <= self.body_line_cap
+        return True
 
     def settle(self, buffered: int) -> None:
         """DATA lines the reader took that no DATA command ran for (refused before it, as `530` before

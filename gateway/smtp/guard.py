@@ -131,7 +131,7 @@ class GuardedSMTP(LeanSMTP):
         self._refusal: str | None = None
         self._in_data = False
         self._data_started = False
-        self._count = CommandLines(body_line_cap=max(COMMAND_LINE_CAP, self._data_line_limit))
+        self._count = CommandLines()
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
