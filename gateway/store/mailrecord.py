@@ -51,7 +51,9 @@ def search_messages(
     number, the user, a state few messages are in. Then the account is only a filter (the unary `+`
     keeps SQLite from driving the search by the account's index, which it prefers without
     statistics and which reads every message the account has), and the search costs what the
-    operator's costs.
+    operator's costs. So is the state when a user is given: SQLite drove a user's search for a
+    state by the state's index and tried each message's sender, every message ever delivered for
+    a user who sent none (1-3 s on a year of traffic); the user's mails (`emails_sender`) are few.
 
     A search by dates (and by no number or user, whose few messages their own index finds) walks
     the ids newest first, by the state's index when it names one, between the lowest and the
@@ -74,7 +76,7 @@ def search_messages(
         ("e.mail_from = ? COLLATE NOCASE", user),
         ("m.created_at >= ?", since),
         ("m.created_at < ?", until),
-        ("m.state = ?", state),
+        ("+m.state = ?" if user is not None else "m.state = ?", state),
         ("m.id < ?", before_id),
         ("m.id >= ?", lowest),
         ("m.id <= ?", highest),
