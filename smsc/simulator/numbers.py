@@ -10,16 +10,18 @@ from typing import Any
 
 import phonenumbers
 
-from smsc.encoding import EmptyText, plan
+from smsc.encoding import Coding, EmptyText, plan
 
 
 def mo_segments(text: str, parts: int | None = None) -> list[tuple[int, bytes]]:
     """(data_coding, payload) of each segment of an MO text, as a phone splits it, or cut into
-    exactly `parts` segments (for demos and tests of reassembly). ValueError when that cannot be
-    done; EmptyText for an empty text (sent as one empty SMS)."""
+    exactly `parts` segments (for demos and tests of reassembly), all in the one coding a phone
+    chooses for the whole text: each piece encoded alone mixed GSM and UCS-2 parts in one MO, which
+    no phone sends. ValueError when that cannot be done; EmptyText for an empty text (sent as one
+    empty SMS)."""
+    whole = plan(text, max_parts=255, as_written=True)
     if parts is None:
-        p = plan(text, max_parts=255, as_written=True)
-        return [(int(p.coding), part.payload) for part in p.parts]
+        return [(int(whole.coding), part.payload) for part in whole.parts]
     if not 1 <= parts <= 255:
         raise ValueError("parts must be 1 to 255")
     if len(text) < parts:
@@ -32,6 +34,12 @@ def mo_segments(text: str, parts: int | None = None) -> list[tuple[int, bytes]]:
         at += n
     out = []
     for piece in pieces:
+        if whole.coding == Coding.UCS2:
+            payload = piece.encode("utf-16-be", "surrogatepass")
+            if len(payload) > 140:
+                raise ValueError(f"the text is too long for {parts} parts")
+            out.append((int(Coding.UCS2), payload))
+            continue
         try:
             p = plan(piece, max_parts=1, as_written=True)
         except EmptyText:  # a piece of blanks: send it as it is
