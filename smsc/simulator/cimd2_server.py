@@ -157,7 +157,7 @@ class Cimd2Session(SessionBase):
         if isinstance(parsed, int):
             self._refuse(packet, parsed, error_text(parsed))
             return
-        verdict = self.core.on_submit(parsed)
+        verdict = self.core.on_submit(parsed, self)
         self.server.record(parsed)
         if self.server.response_delay > 0:
             self.spawn(self._answer_later(packet, verdict))

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections import OrderedDict, deque
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,8 +25,9 @@ import structlog
 
 from smsc.base import ReportStatus
 from smsc.simulator import heldmo
+from smsc.simulator.held import Held
 from smsc.simulator.owed import Owed, OwedReports, owed_path
-from smsc.simulator.partlog import PartLog, answer_numbers, part_record
+from smsc.simulator.partlog import PartLog, answer_numbers, highest_id, part_record
 from smsc.simulator.submitted import SimSession, SubmittedSms, SubmitVerdict
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ log = structlog.get_logger(__name__)
 
 MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
 MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
-MAX_HELD = 10_000
 
 T = TypeVar("T")
 
@@ -52,6 +53,8 @@ class _Sent:
     source: str
     destination: str
     submitted_at: datetime
+    # The session that submitted it, while it lives: its receipt goes there (`_route`).
+    origin: weakref.ref[SimSession] | None = field(default=None, compare=False)
 
 
 def utcnow() -> datetime:
@@ -92,8 +95,8 @@ class SimulatorCore:
         self.log_path = log_path
         self.region = region  # how national numbers are read; the gateway's `default_region`
         self._now = now
-        # Ids continue from the clock so that a restarted simulator never reuses one the gateway
-        # may still be waiting on a report for.
+        # Ids continue from the clock, and `resume` moves them past the highest one its log holds, so
+        # that a restarted simulator never reuses one the gateway may still be waiting on a report for.
         self._next_id = first_id if first_id is not None else int(now().timestamp() * 1000)
         self.started_at = now()  # what "--last" may refer to: the SMS of this run (control.py)
         self.records: list[dict[str, object]] = []
@@ -101,7 +104,7 @@ class SimulatorCore:
         self._messages: OrderedDict[str, _Sent] = OrderedDict()
         # message id → the final report its client took and when: a later one changes nothing there
         self._reported: OrderedDict[str, tuple[ReportStatus, datetime]] = OrderedDict()
-        self._held: deque[tuple[str | None, str | None, tuple[object, ...]]] = deque(maxlen=MAX_HELD)
+        self._held = Held()
         self._tasks: set[asyncio.Task[None]] = set()
         self._part_log = PartLog(log_path)
         self.owed: OwedReports | None = None  # the reports owed, on disk once `resume` ran
@@ -118,9 +121,8 @@ class SimulatorCore:
         if s not in self._sessions:
             self._sessions.append(s)
         log.info("sim.session_up", protocol=s.protocol, system_id=s.system_id)
-        held = [h for h in self._held if self._fits(s, h[0], h[1])]
+        held = self._held.take(lambda h: self._fits(s, h[0], h[1]))
         for item in held:
-            self._held.remove(item)
             self._spawn(self._deliver_held(s, item[2]))
         if any(item[2][0] == "mo" for item in held):
             self._keep_held_mos()
@@ -128,8 +130,7 @@ class SimulatorCore:
     def _keep_held_mos(self) -> None:
         """The held MOs on disk (`heldmo`), once `resume` made this run the one keeping files."""
         if self.owed is not None:
-            mos = [[h[0], *h[2][1:]] for h in self._held if h[2][0] == "mo"]
-            heldmo.save(heldmo.held_path(self.log_path), mos)
+            heldmo.save(heldmo.held_path(self.log_path), self._held.held_mos())
 
     def unregister(self, s: SimSession) -> None:
         if s in self._sessions:
@@ -149,10 +150,20 @@ class SimulatorCore:
                 return s
         return None
 
+    def _route(self, sent: _Sent) -> SimSession | None:
+        """A receipt's session: its SMS's, while bound to receive, else the newest of its login (a
+        transmitter's receipts go to a receiver, as an SMSC's do). The newest alone gave smsgw's
+        receipts to a Kannel bound later with the same login: the gateway never settled its SMS."""
+        origin = sent.origin() if sent.origin is not None else None
+        if origin is not None and origin in self._sessions:
+            return origin
+        return self._pick(sent.protocol, sent.system_id)
+
     # --- submits ------------------------------------------------------------------------------
 
-    def on_submit(self, sms: SubmittedSms) -> SubmitVerdict:
-        """Apply the suffix rules to one received part and log it."""
+    def on_submit(self, sms: SubmittedSms, session: SimSession | None = None) -> SubmitVerdict:
+        """Apply the suffix rules to one received part and log it; `session` (the one it came by)
+        gets its receipt while it is bound."""
         digits = sms.destination.lstrip("+")
         if any(digits.endswith(s) for s in self.cfg.reject_suffixes if s):
             verdict = SubmitVerdict(
@@ -177,8 +188,9 @@ class SimulatorCore:
                 intermediate=sms.intermediate_report,
             )
             outcome = "failed" if failed else "delivered"
+            origin = weakref.ref(session) if session is not None else None
             self._messages[message_id] = _Sent(
-                sms.protocol, sms.system_id, sms.source, sms.destination, self._now()
+                sms.protocol, sms.system_id, sms.source, sms.destination, self._now(), origin
             )
             while len(self._messages) > MAX_MESSAGES:
                 self._messages.popitem(last=False)
@@ -209,7 +221,7 @@ class SimulatorCore:
         s = self._pick(protocol)
         if s is None:
             # With its segments as asked: a held 2-part MO came as 3 (the default cut) after the login.
-            self._held.append((protocol, None, ("mo", source, destination, text, parts, shuffle)))
+            self._held.add((protocol, None, ("mo", source, destination, text, parts, shuffle)))
             self._keep_held_mos()
             log.info("sim.mo_held", source=source, destination=destination)
             return 0
@@ -271,9 +283,9 @@ class SimulatorCore:
         sent = self._messages.get(message_id)
         if sent is None:
             return False
-        s = self._pick(sent.protocol, sent.system_id)
+        s = self._route(sent)
         if s is None:
-            self._held.append((sent.protocol, sent.system_id, ("report", message_id, status)))
+            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status)))
             log.info("sim.report_held", message_id=message_id)
             return True
         await s.send_report(message_id, sent.source, sent.destination, status, sent.submitted_at)
@@ -284,12 +296,12 @@ class SimulatorCore:
         """A session went away before the client acknowledged this MO part: the next login of the same
         protocol gets that very part again. Not the whole text anew: the client may already hold the
         other parts, and a fresh concatenation reference would leave them an incomplete message."""
-        self._held.append((protocol, None, ("part", part)))
+        self._held.add((protocol, None, ("part", part)))
 
     def hold_report(self, message_id: str, status: ReportStatus) -> None:
         sent = self._messages.get(message_id)
         if sent is not None:
-            self._held.append((sent.protocol, sent.system_id, ("report", message_id, status)))
+            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status)))
 
     def report_later(self, verdict: SubmitVerdict, *, submitted_at: datetime | None = None) -> None:
         """Schedule the verdict's report after its delay (what a server does after answering), and
@@ -323,13 +335,15 @@ class SimulatorCore:
         not a regular file (log = "/dev/null") keeps none."""
         if self.owed is not None or (self.log_path.exists() and not self.log_path.is_file()):
             return
+        # Ids beyond the clock: a run of more than 1,000 submits a second handed them out ahead of it.
+        self._next_id = max(self._next_id, await asyncio.to_thread(highest_id, self.log_path))
         kept = OwedReports(owed_path(self.log_path), lock=self.log_path)
         earlier = await asyncio.to_thread(kept.load)
         if earlier is None:
             return
         self.owed, now = kept, self._now()
         for protocol, *mo in heldmo.load(heldmo.held_path(self.log_path)):
-            self._held.append((protocol, None, ("mo", *mo)))
+            self._held.add((protocol, None, ("mo", *mo)))
             log.info("sim.mo_held_resumed", source=mo[0], destination=mo[1])
         for owed in earlier:
             mid = owed.message_id

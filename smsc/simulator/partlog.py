@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LOG_MODE = 0o600
+ID_TAIL_BYTES = 1024 * 1024  # how far back from its end a start looks for the highest id handed out
 
 
 def part_record(sms: SubmittedSms, message_id: str, verdict: str, now: datetime) -> dict[str, object]:
@@ -47,6 +48,29 @@ def answer_numbers(record: dict[str, object]) -> tuple[str, str]:
     if source.isdigit() and len(source) > 8:
         source = "+" + source
     return str(record["destination"]), source
+
+
+def highest_id(path: Path, size: int = ID_TAIL_BYTES) -> int:
+    """The highest numeric message id in the log's last `size` bytes (0: none, or no log). Ids are
+    the clock's milliseconds + 1 a submit, so a run of more than 1,000 submits a second runs ahead
+    of the clock, and the next start, from the clock alone, handed the same ids out again: a
+    receipt for one then named two SMS. Every id is logged before its submit is answered."""
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, 2)
+            f.seek(max(0, end - size))
+            tail = f.read()
+    except OSError:
+        return 0
+    best = 0
+    for line in tail.splitlines():
+        try:
+            mid = json.loads(line).get("message_id")
+        except (ValueError, AttributeError):  # the line the tail cut, or one a kill -9 left torn
+            continue
+        if isinstance(mid, str) and mid.isdigit() and len(mid) < 20:
+            best = max(best, int(mid))
+    return best
 
 
 class PartLog:

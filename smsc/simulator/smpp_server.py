@@ -258,7 +258,7 @@ class SmppSession(SessionBase):
     async def on_submit_sm(self, seq: int, sms: SubmittedSms) -> None:
         """Default SMSC behaviour: the core's verdict, answered after the server's response delay,
         then the report after the verdict's delay."""
-        verdict = self.core.on_submit(sms)
+        verdict = self.core.on_submit(sms, self)
         self.server.record(sms)
         if self.server.response_delay > 0:
             self.spawn(self._answer_later(seq, verdict))
