@@ -12,12 +12,14 @@ from structlog.testing import capture_logs
 
 from gateway.config import SimulatorSection
 from smsc.base import ReportStatus
+from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.encoding import parse_udh
 from smsc.simulator import held
 from smsc.simulator.control import send_command
 from smsc.simulator.core import SimulatorCore
 from smsc.simulator.smpp_server import SmppServer
 from tests.test_simulator import RawClient, bound_link, part, raw_client, simulator
+from tests.test_simulator_conformance import Cimd2Client
 from tests.test_simulator_pending_reports import until
 
 SUBMIT = {"source_addr": "48100200300", "destination_addr": "48601123456", "short_message": b"x",
@@ -145,3 +147,48 @@ def test_the_store_drops_the_oldest_of_a_kind_past_its_cap_and_says_so() -> None
     assert store.dropped == {"mo": 0, "report": 2}
     dropped = [e for e in logs if e["event"] == "sim.held_dropped"]
     assert dropped[0]["item"] == "report" and dropped[0]["message_id"] == "1"
+
+
+def submit_cimd2(client: Cimd2Client, number: int, destination: str, mask: int) -> None:
+    client.writer.write(encode(Packet.make(Op.SUBMIT, number, (P.DESTINATION, destination),
+                                           (P.USER_DATA, "x"), (P.STATUS_REPORT_REQUEST, mask))))  # fmt: skip
+
+
+async def test_cimd2_056_asks_for_failures_only_or_successes_only(tmp_path: Path) -> None:
+    # 056 is a mask: 4 (delivery failed) without 8 (successful) wants a report of a failure only, 8
+    # alone of a success only, as SMPP's registered_delivery 2. Any bit used to ask for both.
+    async with simulator(tmp_path) as sim:
+        assert sim.cimd2_port is not None
+        client = await Cimd2Client.connect(sim.cimd2_port)
+        try:
+            await client.login()
+            submit_cimd2(client, 3, "48601123413", 8)  # fails: not asked for
+            submit_cimd2(client, 5, "48601123456", 4)  # delivered: not asked for
+            submit_cimd2(client, 7, "48601123513", 4)  # fails: reported
+            submit_cimd2(client, 9, "48601123556", 8)  # delivered: reported
+            answers, reports = 0, []
+            while answers < 4 or len(reports) < 2:
+                packet = await client.read()
+                if packet.op == Op.SUBMIT_RESP:
+                    assert packet.get(P.ERROR_CODE) is None
+                    answers += 1
+                else:
+                    client.writer.write(encode(Packet(packet.op + 50, packet.number)))
+                    assert packet.op == Op.STATUS_REPORT
+                    reports.append((packet.get(P.DESTINATION), packet.get(P.STATUS_CODE)))
+            assert reports == [("+48601123513", "3"), ("+48601123556", "4")]
+        finally:
+            await client.close()
+
+
+async def test_an_unknown_cimd2_operation_above_50_is_answered_with_a_general_error(tmp_path: Path) -> None:
+    async with simulator(tmp_path) as sim:
+        assert sim.cimd2_port is not None
+        client = await Cimd2Client.connect(sim.cimd2_port)
+        try:
+            await client.login()
+            client.writer.write(encode(Packet(75, 5)))
+            answer = await client.read()
+            assert (answer.op, answer.number, answer.get(P.ERROR_CODE)) == (Op.GENERAL_ERROR, 5, "1")
+        finally:
+            await client.close()

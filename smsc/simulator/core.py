@@ -19,12 +19,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from smsc.base import ReportStatus
 from smsc.simulator import heldmo
+from smsc.simulator.bounds import MAX_RECORDS, MAX_RETRY_DELAY, keep_recent, retry_pause
 from smsc.simulator.held import Held
 from smsc.simulator.owed import Owed, OwedReports, owed_path
 from smsc.simulator.partlog import PartLog, answer_numbers, highest_id, part_record
@@ -33,12 +34,12 @@ from smsc.simulator.submitted import SimSession, SubmittedSms, SubmitVerdict
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
 
+__all__ = ["MAX_RECORDS", "MAX_RETRY_DELAY", "SimSession", "SimulatorCore", "SubmitVerdict", "SubmittedSms",
+           "keep_recent", "retry_pause"]  # fmt: skip  # what the servers and tests import from here
+
 log = structlog.get_logger(__name__)
 
-MAX_RECORDS = 1000  # kept in memory for tests and `status`; the log file has everything
 MAX_MESSAGES = 100_000  # message id → addresses, for reports injected later
-
-T = TypeVar("T")
 
 # Why a part is refused, per protocol. SMPP: ESME_RINVDSTADR; CIMD2: 300 incorrect destination address.
 INVALID_DESTINATION = "invalid_destination"
@@ -59,26 +60,6 @@ class _Sent:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-# The longest pause before delivering an MO or a receipt again after the client refused it.
-MAX_RETRY_DELAY = 60.0
-
-
-def retry_pause(first: float, attempts: int) -> float:
-    """The pause before attempt `attempts` + 1 of a delivery the client answered with an error:
-    `first`, doubling, at most MAX_RETRY_DELAY. An SMSC keeps offering what an ESME refused for
-    now (a full disk answers a temporary error) for minutes to hours; at a fixed second apart the
-    simulator gave up after five seconds and the MO was lost where a real SMSC would have waited."""
-    return min(first * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
-
-
-def keep_recent(items: list[T], item: T) -> None:
-    """Append `item` and forget all but the last MAX_RECORDS: the simulator runs inside the daemon
-    for months, and these lists are for tests and `status` (the log file has everything). A list and
-    not a deque, so that callers keep slicing it and comparing it with lists."""
-    items.append(item)
-    del items[:-MAX_RECORDS]
 
 
 class SimulatorCore:
@@ -179,7 +160,9 @@ class SimulatorCore:
             message_id = str(self._next_id)
             failed = any(digits.endswith(s) for s in self.cfg.fail_suffixes if s)
             status = ReportStatus.FAILED if failed else ReportStatus.DELIVERED
-            wanted = sms.want_report and (failed or not sms.failure_report_only)
+            wanted = sms.want_report and not (
+                sms.failure_report_only if not failed else sms.success_report_only
+            )
             verdict = SubmitVerdict(
                 accepted=True,
                 message_id=message_id,

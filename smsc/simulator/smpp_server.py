@@ -194,6 +194,8 @@ class SmppSession(SessionBase):
                 await self.close()
         elif name == "enquire_link_resp":
             pass
+        elif self.mode is None and name == "submit_sm":  # its own answer, as SMPP 3.4 asks: not a nack
+            self.send_pdu("submit_sm_resp", seq, ESME_RINVBNDSTS)
         elif self.mode is None:
             self.nack(seq, ESME_RINVBNDSTS)
         elif name == "submit_sm":

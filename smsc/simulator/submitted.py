@@ -29,6 +29,7 @@ class SubmittedSms:
     payload: bytes = b""  # user data without the UDH, as received
     want_report: bool = True
     failure_report_only: bool = False  # SMPP registered_delivery 2: a receipt only if it failed
+    success_report_only: bool = False  # CIMD2 056 with "delivered" (8) but no failure bit (2, 4)
     intermediate_report: bool = False  # SMPP registered_delivery bit 4: an ENROUTE receipt first
     esm_class: int = 0
     source_ton: int | None = None
