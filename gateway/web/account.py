@@ -54,7 +54,7 @@ def _billing_to(form: FormData, cfg: Config) -> list[str]:
     try:
         return billing_addresses(cfg, given)
     except ValueError as exc:
-        raise Invalid(f"billing addresses: {exc}") from exc
+        raise Invalid(f"billing addresses: {exc}", "billing_to") from exc
 
 
 def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
@@ -64,48 +64,51 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
     that account's replies, and billed for them."""
     s: dict[str, Any] = {}
     if operator:
-        s["monthly_limit"] = parse_limit(str(form.get("monthly_limit", "")), "account monthly limit")
-        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit")
+        s["monthly_limit"] = parse_limit(
+            str(form.get("monthly_limit", "")), "account monthly limit", "monthly_limit"
+        )
+        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit", "daily_limit")
         sender = str(form.get("sender", "")).strip()
         problem = sender_problem(sender) if sender else None
         if problem is not None:
-            raise Invalid(problem)  # the CLI's rule: an SMSC would cut it short without a word
+            raise Invalid(problem, "sender")  # the CLI's rule: an SMSC would cut it short without a word
         s["sender"] = sender or None
         try:  # the CLI's `--countries`: a mistyped number abroad is costly, so the operator's to set
             s["countries"] = countries_list([str(form.get("countries", ""))])
         except ValueError as exc:
-            raise Invalid(f"countries: {exc}") from exc
+            raise Invalid(f"countries: {exc}", "countries") from exc
     overflow = str(form.get("overflow", "truncate"))
     if overflow not in OVERFLOW:
-        raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}")
+        raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}", "overflow")
     s["overflow"] = overflow
     s["confirm"] = int(form.get("confirm") == "on")
     s["bulk"] = int(form.get("bulk") == "on")
     s["auto_generated"] = "send" if form.get("auto_generated") == "on" else "record"
     split = str(form.get("split_mode", ""))
     if split not in SPLIT_MODES:
-        raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}")
+        raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}", "split_mode")
     s["split_mode"] = split
     s["transliterate"] = int(form.get("transliterate") == "on")
     marker = str(form.get("end_marker", "")).strip()
     if (problem := end_marker_problem(marker)) is not None:
-        raise Invalid(problem)  # the CLI's rule: a marker with a line break never matches a line
+        # The CLI's rule: a marker with a line break never matches a line.
+        raise Invalid(problem, "end_marker")
     s["end_marker"] = marker or None
     try:  # one phrase a line; the CLI's rule (at least 10 characters each)
         s["cut_from"] = cut_from_list(p for p in str(form.get("cut_from", "")).splitlines() if p.strip())
     except ValueError as exc:
-        raise Invalid(str(exc)) from exc
+        raise Invalid(str(exc), "cut_from") from exc
     dlr = str(form.get("dlr_mail", ""))
     if dlr not in DLR_MAIL:
-        raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}")
+        raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}", "dlr_mail")
     s["dlr_mail"] = dlr
     notify = str(form.get("notify_address", "")).strip()
     if notify and (problem := mail_address_problem(cfg, notify)) is not None:
-        raise Invalid(problem)
+        raise Invalid(problem, "notify_address")
     s["notify_address"] = notify or None
     inbound = str(form.get("inbound_address", "")).strip()
     if inbound and (problem := mail_address_problem(cfg, inbound)) is not None:
-        raise Invalid(f"SMS to the account's number: {problem}")
+        raise Invalid(f"SMS to the account's number: {problem}", "inbound_address")
     s["inbound_address"] = inbound or None
     quiet = str(form.get("quiet_hours", "")).strip()
     if quiet.lower() in ("", "none", "off"):
@@ -114,7 +117,7 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
         try:
             s["quiet_start"], s["quiet_end"] = parse_window(quiet)
         except ValueError as exc:
-            raise Invalid(f"quiet hours: {exc}") from exc
+            raise Invalid(f"quiet hours: {exc}", "quiet_hours") from exc
     return s
 
 
@@ -183,11 +186,15 @@ async def _page(
     typed: FormData | None = None,
     number: str = "",
     conflict: tuple[dict[str, Any], dict[str, Any], list[str]] | None = None,
+    bad: tuple[str, ...] = (),
+    removing: str = "",
 ) -> Response:
     """`typed`: a refused settings form, shown again as typed with the stamp it came with (what it was
     loaded with still decides what it changed); `number`: a refused opt-out number; `conflict`: the
     form refused for changes made meanwhile, as `merged` shows it, the settings now, and the fields
-    changed on both sides (the stamp is then the current settings': saving again is deliberate)."""
+    changed on both sides (the stamp is then the current settings': saving again is deliberate);
+    `bad`: the fields at fault (those changed on both sides, for a conflict; `optout_...` the opt-out
+    forms', `removing` the number of the row whose removal was refused)."""
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
     shown = _shown(acc, web.store.accounts.billing_addresses(acc.id), typed)
@@ -197,6 +204,7 @@ async def _page(
         shown, current, names = conflict
         loaded = stamp(current, _fields(who))
         meanwhile = [{"name": n, "label": LABELS[n], "now": said(current[n])} for n in names]
+        bad = tuple(names)
     elif typed is not None:
         loaded = str(typed.get(STAMP, ""))
     try:
@@ -214,8 +222,10 @@ async def _page(
         "loaded": loaded,
         "meanwhile": meanwhile,
         "number": number,
+        "removing": removing,
         "optouts": optouts,
         "error": error,
+        "bad": bad,
         "done": done or notice(request, who),
     }
     return web.render(request, "account.html", ctx, status)
@@ -244,7 +254,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
         billing_to = _billing_to(form, web.config)
         loaded = read_stamp(str(form.get(STAMP, "")))
     except Invalid as exc:
-        return await _page(request, who, error=str(exc), status=400, typed=form)
+        return await _page(request, who, error=str(exc), status=400, typed=form, bad=(exc.field or "",))
     names = _fields(who)
     typed = _shown(acc, [], form)
     accounts = web.store.accounts

@@ -119,7 +119,9 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
         number = to_e164(raw, web.config.gateway.default_region)
     except BadNumber as exc:
         error = f"{raw!r} is not a phone number: {exc}"
-        return await _page(request, who, error=error, status=400, number=raw)
+        if form.get("action") == "remove":  # a row's hidden number, altered: the whole form's fault
+            return await _page(request, who, error=error, status=400)
+        return await _page(request, who, error=error, status=400, number=raw, bad=("optout_number",))
     policy = web.store.policy
     # The account whose page it was (the operator's too): its own entries are filed under it.
     acc = account_for(request, who, request.query_params.get("account"))
@@ -132,7 +134,9 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
         try:
             confirmed(form, f"take {number} off the opt-out list")
         except Invalid as exc:
-            return await _page(request, who, error=str(exc), status=400)
+            return await _page(
+                request, who, error=str(exc), status=400, removing=number, bad=("optout_confirm",)
+            )
         if not who.operator:
             await web.change(
                 who,
@@ -180,7 +184,7 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
             f"{number} has had no SMS from this account: only the operator adds other numbers"
             " (to the opt-out list shared by every account)"
         )
-        return await _page(request, who, error=error, status=403, number=raw)
+        return await _page(request, who, error=error, status=403, number=raw, bad=("optout_number",))
 
     # Only this account's SMS stop (the phone's START leaves it, as it leaves any admin's entry).
     def add_own() -> bool:

@@ -19,7 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -111,6 +113,7 @@ class WebContext:
         self.env.filters["when"] = lambda ts: when(ts, self.tz)
         self.env.filters["outside"] = outside
         self.env.filters["duration"] = age
+        self.env.globals["fault"] = fault
 
     @property
     def tz(self) -> ZoneInfo:
@@ -143,10 +146,27 @@ class WebContext:
         return result
 
 
+@pass_context
+def fault(ctx: Context, name: str) -> Markup:
+    """The attributes of form field `name` when the refusal shown is about it (the page's `bad`): a
+    screen reader then says the field is wrong and reads the error (base.html's #error) with it; the
+    whole form refused marks no field."""
+    if ctx.get("error") and name in (ctx.get("bad") or ()):
+        return Markup(' aria-invalid="true" aria-describedby="error"')
+    return Markup("")
+
+
 async def login_form(
-    request: Request, error: str = "", status_code: int = 200, then: str | None = None
+    request: Request,
+    error: str = "",
+    status_code: int = 200,
+    then: str | None = None,
+    ended: bool = False,
 ) -> Response:
-    """`then`: where the login goes on to (the form's `next`, else the query's, as the guard sent it)."""
+    """`then`: where the login goes on to (the form's `next`, else the query's, as the guard sent it);
+    `ended`: a form was posted after the session ended, and the page says so (static/forms.js then
+    keeps what was typed in the browser for the form's page after the login). A refused login's
+    address is put back by that script too: the page itself is the same for every failure."""
     web: WebContext = request.app.state.web
     # The browser's pre-login token, if it has one, is kept: a new one for each GET /login made every
     # login tab but the last answer "the form expired" (two tabs, or a panel of several tabs after
@@ -158,7 +178,7 @@ async def login_form(
         # Logged in already (a bookmark of the login page, a second tab): the form again read as a
         # logout nobody asked for.
         return RedirectResponse(then, status_code=303)
-    ctx = {"csrf": token, "error": error, "next": "" if then == "/" else then}
+    ctx = {"csrf": token, "error": error, "next": "" if then == "/" else then, "ended": ended}
     response = web.render(request, "login.html", ctx, status_code)
     set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
     return response

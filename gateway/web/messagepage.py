@@ -105,7 +105,7 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     elif action == "cancel":
         if form.get("confirm") != "yes":
             error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
-            return web.render(request, "message.html", _page(msg, who, error=error), 400)
+            return web.render(request, "message.html", _page(msg, who, error=error, bad=("confirm",)), 400)
         from gateway.events import Notifier  # the daemon's; here, not at the top: events is heavy
 
         # The sender is told, as of any other end: the DSN is queued with the cancel.

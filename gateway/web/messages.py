@@ -56,6 +56,11 @@ register_url_convertor("rowid", RowId())
 class BadQuery(ValueError):
     """A search field no form produces (an edited URL): answered 400, with what is wrong."""
 
+    @property
+    def field(self) -> tuple[str]:
+        """The field the message starts by naming ("number: ..."), marked on the search form."""
+        return (str(self).partition(":")[0],)
+
 
 def _day(value: str | None, field: str, tz: ZoneInfo, *, end: bool = False) -> float | None:
     """Midnight starting (or, with `end`, ending) the day, in the installation's zone."""
@@ -148,7 +153,9 @@ async def search(request: Request, who: Who) -> Response:
         filters = _filters(request, who)
         before = _before(request.query_params.get("before", ""))
     except BadQuery as exc:
-        return web.render(request, "messages.html", {**ctx, "error": str(exc), "query": ""}, 400)
+        return web.render(
+            request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field, "query": ""}, 400
+        )
     # On the reader's thread, as the CSV export: a search no index narrows (a date range of a big
     # account, a sender with most of its mail) reads for as long as it takes without stopping SMTP.
     scope, now = who.scope, web.store.clock()
@@ -180,7 +187,7 @@ async def recorded(request: Request, who: Who) -> Response:
     try:
         before = _before(request.query_params.get("before", ""), "a mail id")
     except BadQuery as exc:
-        return web.render(request, "messages.html", {**ctx, "error": str(exc)}, 400)
+        return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
     scope = who.scope
     rows = await web.counts.run(lambda conn: recorded_mail(conn, scope, before_id=before, limit=PAGE + 1))
     ctx["recorded"] = rows[:PAGE]
@@ -225,7 +232,7 @@ async def export(request: Request, who: Who) -> Response:
         filters = _filters(request, who)
     except BadQuery as exc:
         ctx = {"who": who, "q": request.query_params, "states": STATES, "rows": [], "query": ""}
-        return web.render(request, "messages.html", {**ctx, "error": str(exc)}, 400)
+        return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
     scope, tz = who.scope, web.tz
 
     async def lines() -> AsyncIterator[str]:

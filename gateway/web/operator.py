@@ -30,12 +30,13 @@ async def _page(
     done: str = "",
     status: int = 200,
     typed: FormData | None = None,
+    bad: str | None = None,
 ) -> Response:
-    """`typed`: a refused new account, shown again as typed."""
+    """`typed`: a refused new account or suspension, shown again as typed; `bad`: its field at fault."""
     web = request.app.state.web
     again: dict[str, str] = {}
-    if typed is not None and typed.get("action") == "add":
-        again = {k: str(typed.get(k, "")) for k in ("name", "sender", "networks")}
+    if typed is not None and typed.get("action") in ("add", "suspend"):
+        again = {k: str(typed.get(k, "")) for k in ("action", "name", "sender", "networks", "reason")}
     ctx = {
         "who": who,
         "accounts": web.store.accounts.list_accounts(),
@@ -44,6 +45,7 @@ async def _page(
         "sudo": needs_password(request, who),  # trusting relay networks then asks for the password
         "sudo_minutes": SUDO_MINUTES,
         "error": error,
+        "bad": (bad,),
         "done": done or notice(request, who),
     }
     return web.render(request, "accounts.html", ctx, status)
@@ -63,20 +65,23 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
     try:
         if action == "add":
             if (problem := account_name_problem(name)) is not None:
-                raise Invalid(problem)
+                raise Invalid(problem, "name")
             # Commas or spaces between them, as the panel's other lists; each stored as the network
             # it trusts (`10.0.0.1/8` is 10.0.0.0/8).
             typed = str(form.get("networks", "")).replace(",", " ").split()
-            nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
+            try:
+                nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
+            except ConfigError as exc:
+                raise Invalid(str(exc), "networks") from exc
             sender = str(form.get("sender", "")).strip() or None
             problem = sender_problem(sender) if sender else None
             if problem is not None:  # else every SMS of the account fails, and the failures suspend it
-                raise Invalid(problem)
+                raise Invalid(problem, "sender")
             # As `smsgw account add` refuses it: a mail server in two accounts' networks sent as the
             # users of either, on the other's bill (the panel stored what the CLI refused).
             refusal, carved = network_refusal(store.db.conn, name, nets, "network")
             if refusal is not None:
-                raise Invalid(refusal)
+                raise Invalid(refusal, "networks")
             if nets:  # a mail server there sends as the account's users: a credential, as a password
                 await confirm_admin(request, who, form, f"trusting relay networks for account {name}")
             acc = await web.change(
@@ -97,7 +102,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 confirmed(form, f"suspend account {acc.name}")
                 reason = str(form.get("reason", "")).strip() or None  # None: the default, or kept
                 if reason and (problem := suspension_reason_problem(reason)) is not None:
-                    raise Invalid(problem)  # the CLI's rule: it is said in every SMTP refusal
+                    raise Invalid(problem, "reason")  # the CLI's rule: it is said in every SMTP refusal
                 result = await web.change(
                     who,
                     acc.id,
@@ -117,7 +122,8 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
         else:
             raise Invalid(f"unknown action {action!r}")
     except (Invalid, NeedsPassword, Conflict, NotFound, ConfigError) as exc:
-        return await _page(request, who, error=str(exc), status=400, typed=form)
+        bad = "name" if action == "add" and isinstance(exc, Conflict) else getattr(exc, "field", None)
+        return await _page(request, who, error=str(exc), status=400, typed=form, bad=bad)
     return after_post(request, who, done)
 
 

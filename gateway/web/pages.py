@@ -56,10 +56,15 @@ _RANK = {"user": 0, "admin": 1, "operator": 2}
 
 
 class Invalid(ValueError):
-    """A form value the CLI would refuse; shown to the admin, nothing changed."""
+    """A form value the CLI would refuse; shown to the admin, nothing changed. `field`: the form field
+    at fault, marked on the page shown again (a screen reader says which); none for the whole form."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def parse_limit(value: str, what: str) -> int | None:
+def parse_limit(value: str, what: str, field: str | None = None) -> int | None:
     """A limit field: empty is no limit, anything else the CLI's rule (ASCII digits, at most what
     SQLite holds: "²" passed isdigit and failed in int(), a huge number failed at the write)."""
     if not value.strip():
@@ -67,19 +72,19 @@ def parse_limit(value: str, what: str) -> int | None:
     try:
         return limit_value(what, value)
     except ValueError as exc:
-        raise Invalid(str(exc)) from exc
+        raise Invalid(str(exc), field) from exc
 
 
 def confirmed(form: FormData, what: str) -> None:
     """A destructive button's form carries a required "confirm" box: checked here too, since a
     browser without HTML5 validation (or a replayed request) sends the form without it."""
     if form.get("confirm") != "yes":
-        raise Invalid(f"tick the box next to the button to confirm: {what}")
+        raise Invalid(f"tick the box next to the button to confirm: {what}", "confirm")
 
 
 def check_password(password: str) -> str:
     if (problem := password_problem(password)) is not None:
-        raise Invalid(problem)
+        raise Invalid(problem, "password")
     return password
 
 
@@ -243,9 +248,11 @@ async def _users_page(
     done: str = "",
     status: int = 200,
     typed: Mapping[str, Any] | None = None,
+    bad: str | None = None,
 ) -> Response:
     """`typed`: the refused form, shown again as the admin typed it (never its password), with the
-    stamp of the limits it was loaded with (a limits form refused as stale: the limits now)."""
+    stamp of the limits it was loaded with (a limits form refused as stale: the limits now); `bad`:
+    its field at fault."""
     from gateway.web.userlimits import limits_stamp  # it imports this module
 
     web = request.app.state.web
@@ -265,6 +272,7 @@ async def _users_page(
         "sudo": needs_password(request, who),  # credential-making forms then ask for the admin's password
         "sudo_minutes": SUDO_MINUTES,
         "error": error,
+        "bad": (bad,),
         "done": done or notice(request, who),
     }
     return web.render(request, "users.html", ctx, status)
@@ -288,9 +296,9 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
         if action == "add":
             acc = account_for(request, who, str(form.get("account", "")))
             if (problem := user_address_problem(email)) is not None:
-                raise Invalid(problem)
+                raise Invalid(problem, "email")
             if (problem := mail_address_problem(web.config, email)) is not None:
-                raise Invalid(f"the user's answers and notices go to that address: {problem}")
+                raise Invalid(f"the user's answers and notices go to that address: {problem}", "email")
             if not who.operator:
                 from gateway.web.userdomains import within_account  # it imports this module
 
@@ -302,7 +310,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 if who.operator or (taken is not None and taken.account_id == acc.id):
                     raise
                 # Whose it is stays unsaid: an admin learns nothing of other accounts' users.
-                raise Invalid(f"{email} cannot be added; ask the operator") from None
+                raise Invalid(f"{email} cannot be added; ask the operator", "email") from None
             done = f"user {email} added to account {acc.name}"
         else:
             user = user_in_scope(request, who, email)
@@ -325,7 +333,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 try:  # the message names the row: the page has a password field for every user
                     password = check_password(str(form.get("password", "")))
                 except Invalid as exc:
-                    raise Invalid(f"new password for {email}: {exc}") from exc
+                    raise Invalid(f"new password for {email}: {exc}", exc.field) from exc
                 if user.id == who.user.id:  # always, as it was: the window does not stand in for it
                     wrong = "your current password is not right: give it to set a new one"
                     await check_current_password(request, user, str(form.get(FIELD, "")), wrong)
@@ -350,7 +358,9 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             elif action == "role":
                 role = str(form.get("role", ""))
                 if role not in ("user", "admin", "operator"):
-                    raise Invalid(f"role of {email}: unknown role {role!r}: one of user, admin, operator")
+                    raise Invalid(
+                        f"role of {email}: unknown role {role!r}: one of user, admin, operator", "role"
+                    )
                 if (role == "operator" or user.role == "operator") and not who.operator:
                     raise Forbidden("only an operator grants or takes the operator role")
                 if user.id == who.user.id:
@@ -374,7 +384,8 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
     except StaleLimits as exc:
         return await _users_page(request, who, error=str(exc), status=409, typed=exc.form)
     except (Invalid, NeedsPassword, Conflict, NotFound) as exc:
-        return await _users_page(request, who, error=str(exc), status=400, typed=form)
+        bad = "email" if action == "add" and isinstance(exc, Conflict) else getattr(exc, "field", None)
+        return await _users_page(request, who, error=str(exc), status=400, typed=form, bad=bad)
     return after_post(request, who, done)
 
 

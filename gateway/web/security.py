@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
@@ -54,6 +54,7 @@ MAX_NOTICES = 8
 # is far shorter, and the rest of a longer one would be cut anyway.
 MAX_NEXT = 2000
 
+SESSION_ENDED = "your session had ended, so the form was not sent: please log in, then send it again"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -291,6 +292,15 @@ def login_url(request: Request) -> str:
     return "/login" if target == "/" else "/login?" + urlencode({"next": target}, safe="/")
 
 
+def form_page(request: Request) -> str:
+    """The page a form was posted from (its Referer, which `same-origin` sends for the panel's own
+    pages), for a form posted after the session ended: the login goes back there; else the dashboard."""
+    ref = urlsplit(request.headers.get("referer", ""))
+    if ref.netloc != request.url.netloc:
+        return "/"
+    return local_path(ref.path + (f"?{ref.query}" if ref.query else ""))
+
+
 def after_post(request: Request, who: Who, done: str, path: str | None = None) -> RedirectResponse:
     """A save's answer: 303 to the page (`path`, else the one posted to, its query kept), the result
     kept in the session under a short key the URL names (`?done=`). Reloading the page, or coming
@@ -324,7 +334,11 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
             if who is None:
                 if request.method == "GET":
                     return RedirectResponse(login_url(request), status_code=303)
-                return web.render(request, "error.html", {"message": "please log in"}, status_code=401)
+                # A form sent after the session ended: nothing done, the login page says so and goes
+                # back to the form's page, where static/forms.js puts back what was typed.
+                from gateway.web.app import login_form  # it imports this module
+
+                return await login_form(request, SESSION_ENDED, 401, form_page(request), ended=True)
             session = who.session
             assert session is not None
             if operator and not who.operator:

@@ -132,7 +132,9 @@ async def conversations(request: Request, who: Who) -> Response:
         mo_before = _received_from(request.query_params.get("mo_before", ""), who.operator)
     except BadQuery as exc:
         mo, _ = received(None)
-        return web.render(request, "conversations.html", {**ctx, "mo": mo, "error": str(exc)}, 400)
+        return web.render(
+            request, "conversations.html", {**ctx, "mo": mo, "error": str(exc), "bad": exc.field}, 400
+        )
     ctx["mo"], mo_next = received(mo_before)
     # Whether each still carries its phone's answers to its user, and where they go if its user is
     # gone: a scan of the phone's SMS per row, on the reader thread (a phone with thousands of SMS
@@ -214,14 +216,16 @@ async def _premium_page(
     done: str = "",
     status: int = 200,
     typed: FormData | None = None,
+    bad: str | None = None,
 ) -> Response:
+    """`typed`: a refused new service, shown again as typed; `bad`: its field at fault."""
     web = request.app.state.web
     repo = handlers.repo(web.store)
     accounts = web.store.accounts
     try:
         month, start, end = _month(request)
     except Invalid as exc:
-        error, status = str(exc), 400
+        error, status, bad = str(exc), 400, "month"
         month, start, end = "", 0.0, 0.0  # no figures: the month asked for has none
     services = [s for s in repo.services() if who.sees(s.account_id)]
     # Every MO of the month in the scope, by the service it was taken for: the money of a removed
@@ -266,6 +270,7 @@ async def _premium_page(
         "accounts": accounts.list_accounts() if who.operator else [],
         "typed": _typed(typed),
         "error": error,
+        "bad": (bad,),
         "done": done or notice(request, who),
     }
     return web.render(request, "premium.html", ctx, status)
@@ -284,25 +289,33 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
     web = request.app.state.web
     store, cfg = web.store, web.config
     repo = handlers.repo(store)
+    at: str | None = "password"  # the field being checked: the one a refusal marks
     try:
         password = premium_cli._password(str(form.get("password", "")))
         # The CLI's rules, in the form's words (its messages name --email, --number).
+        at = "email"
         email = premium_cli._email(cfg, str(form.get("email", "")), "mail address")
+        at = "reply_acl"
         given = str(form.get("reply_acl", "")).replace(",", " ").split()
         acl = [premium_cli._email(cfg, a, "answering address") for a in given] or [email]
+        at = "number"
         ticked = [str(n) for n in form.getlist("number") if n]
         configured = list(cfg.premium.tariffs)
         for n in ticked:
             if configured and n not in configured:
                 raise Invalid(f"number {n} is not a configured premium number ({', '.join(configured)})")
+        at = None  # the installation's numbers, not the form's
         numbers = premium_cli._numbers(cfg, ticked)
+        at = "account"
         name = str(form.get("account", "")).strip()
         try:
             account = store.accounts.get_account(name)
         except NotFound:
             raise Invalid(store.accounts.no_account(name)) from None
+        at = "password"
         if repo.active_service(password) is not None:
             raise Invalid(f"password {password} is taken (passwords are unique, whatever the case)")
+        at = None
 
         def add() -> str:
             service = repo.service(repo.add_service(password, account.id, email, numbers, acl))
@@ -311,7 +324,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         detail = f"{password} {account.name} {email}"
         confirm = await web.change(who, account.id, "premium.add", detail, add)
     except (CliError, Invalid, NotFound) as exc:
-        return await _premium_page(request, who, error=str(exc), status=400, typed=form)
+        return await _premium_page(request, who, error=str(exc), status=400, typed=form, bad=at)
     done = (
         f"premium service {password} added for account {account.name}, numbers {' '.join(numbers) or 'all'};"
         f" a confirmation was mailed to {email}; SMS are kept until it answers (or mails {confirm})"

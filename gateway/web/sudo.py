@@ -39,6 +39,8 @@ class NeedsPassword(ValueError):
     """The action needs the admin's own password and the form did not give a right one: the form is
     shown again, as typed, with the field and this message, and nothing is changed."""
 
+    field = FIELD  # the field at fault, marked on the form shown again
+
 
 async def check_current_password(request: Request, user: User, given: str, wrong: str) -> None:
     """`user`'s own password, checked as a login is and counted against the same lockout: the panel

@@ -50,7 +50,8 @@ def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
     if domain not in domains:
         raise Invalid(
             f"{email} is not at a domain of this account ({', '.join(sorted(domains))});"
-            " the operator adds the first address of another domain"
+            " the operator adds the first address of another domain",
+            "email",
         )
     if domain not in PUBLIC_MAIL and domain_holder(accounts, domain) != accounts.get_account(account).id:
         # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.

@@ -56,11 +56,13 @@ async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
     email = user.email
     try:  # the message names the row: the page has limits fields for every user
         new = {
-            "monthly_limit": parse_limit(str(form.get("monthly_limit", "")), "monthly limit"),
-            "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit"),
+            "monthly_limit": parse_limit(
+                str(form.get("monthly_limit", "")), "monthly limit", "monthly_limit"
+            ),
+            "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit", "daily_limit"),
         }
     except Invalid as exc:
-        raise Invalid(f"limits of {email}: {exc}") from exc
+        raise Invalid(f"limits of {email}: {exc}", exc.field) from exc
     loaded = read_stamp(str(form.get(STAMP, "")))
     # As typed, but in the form's own spelling ("007" and "none" are 7 and empty): compared as such.
     typed = {n: "" if v is None else str(v) for n, v in new.items()}
