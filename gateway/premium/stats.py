@@ -10,6 +10,7 @@ other counts and money and nothing saying why. Money is integer grosze.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from billing_reports.repo import PARTS_BOUND_SECONDS, billed_at
@@ -57,67 +58,85 @@ def _scope(column: str, account_id: int | None) -> tuple[str, tuple[int, ...]]:
     return ("", ()) if account_id is None else (f" AND {column} = ?", (account_id,))
 
 
-class PremiumStats(Repository):
-    def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
-        """Premium MOs sent in [start, end), per service and number; with `account_id`, only that
-        account's (a password given up by one account and later given to another must not show the
-        first one's traffic to the second).
+def traffic(
+    conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None
+) -> list[Figures]:
+    """Premium MOs sent in [start, end), per service and number; with `account_id`, only that
+    account's (a password given up by one account and later given to another must not show the
+    first one's traffic to the second).
 
-        An MO no service took owes no commission: summed, `premium stats` and the monthly summary
-        gave different payouts for one month. A long one goes by when its first part came, as its
-        billing line does (`billed_at`): by its join, a vote sent on the 31st at 23:59:58 counted
-        in the next month here and in its billing file. Read by `received_at` on its index, over
-        the bound before `end` more, as billing reads it."""
-        scope, args = _scope("p.account_id", account_id)
-        when = billed_at("p")
-        return [
-            Figures(r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
-            for r in self.conn.execute(
-                # The late parts of an SMS (`follows`) add parts and money, not an SMS; by the money
-                # record, which the purge keeps, not by `mo.follows`, which it deletes.
-                "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
-                " SUM(p.parts), SUM(p.price),"
-                " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
-                " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
-                f" WHERE p.received_at >= ? AND p.received_at < ? AND {when} >= ? AND {when} < ?{scope}"
-                " GROUP BY p.service_id, p.number"
-                " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
-                (start, end + PARTS_BOUND_SECONDS, start, end, *args),
-            )
-        ]
+    An MO no service took owes no commission: summed, `premium stats` and the monthly summary
+    gave different payouts for one month. A long one goes by when its first part came, as its
+    billing line does (`billed_at`): by its join, a vote sent on the 31st at 23:59:58 counted
+    in the next month here and in its billing file. Read by `received_at` on its index, over
+    the bound before `end` more, as billing reads it."""
+    scope, args = _scope("p.account_id", account_id)
+    when = billed_at("p")
+    return [
+        Figures(r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
+        for r in conn.execute(
+            # The late parts of an SMS (`follows`) add parts and money, not an SMS; by the money
+            # record, which the purge keeps, not by `mo.follows`, which it deletes.
+            "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
+            " SUM(p.parts), SUM(p.price),"
+            " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
+            " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
+            f" WHERE p.received_at >= ? AND p.received_at < ? AND {when} >= ? AND {when} < ?{scope}"
+            " GROUP BY p.service_id, p.number"
+            " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
+            (start, end + PARTS_BOUND_SECONDS, start, end, *args),
+        )
+    ]
+
+
+def moved(conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None) -> list[Figures]:
+    """Corrections booked in [start, end), per service and number, by the account each side was
+    booked for (`premium_corrections.account_id`), as the billing files count them: a company
+    sees the reversal of its SMS and the SMS given to it, never the other party's side."""
+    scope, args = _scope("c.account_id", account_id)
+    return [
+        Figures(r[0], r[1] is not None, *r[2:])
+        for r in conn.execute(
+            "SELECT s.password, s.removed_at, p.number, SUM(c.sms), SUM(c.parts), SUM(c.price),"
+            f" SUM({_COMMISSION}) FROM premium_corrections c"
+            " JOIN premium_mo p ON p.id = c.premium_mo_id"
+            " LEFT JOIN premium_services s ON s.id = c.service_id"
+            f" WHERE c.created_at >= ? AND c.created_at < ?{scope}"
+            " GROUP BY c.service_id, p.number"
+            " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
+            (start, end, *args),
+        )
+    ]
+
+
+def corrections(
+    conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None, limit: int = -1
+) -> list[Correction]:
+    """The correction lines booked in [start, end), in the billing file's order (time, then id)."""
+    scope, args = _scope("c.account_id", account_id)
+    return [
+        Correction(*r)
+        for r in conn.execute(
+            "SELECT c.created_at, s.password, p.number, p.phone, c.sms, c.parts, c.price,"
+            f" {_COMMISSION}, c.status, c.note FROM premium_corrections c"
+            " JOIN premium_mo p ON p.id = c.premium_mo_id"
+            " LEFT JOIN premium_services s ON s.id = c.service_id"
+            f" WHERE c.created_at >= ? AND c.created_at < ?{scope} ORDER BY c.created_at, c.id LIMIT ?",
+            (start, end, *args, limit),
+        )
+    ]
+
+
+class PremiumStats(Repository):
+    """The figures on the daemon's or the CLI's own connection (the panel reads them on its reader's)."""
+
+    def traffic(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
+        return traffic(self.conn, start, end, account_id)
 
     def moved(self, start: float, end: float, account_id: int | None = None) -> list[Figures]:
-        """Corrections booked in [start, end), per service and number, by the account each side was
-        booked for (`premium_corrections.account_id`), as the billing files count them: a company
-        sees the reversal of its SMS and the SMS given to it, never the other party's side."""
-        scope, args = _scope("c.account_id", account_id)
-        return [
-            Figures(r[0], r[1] is not None, *r[2:])
-            for r in self.conn.execute(
-                "SELECT s.password, s.removed_at, p.number, SUM(c.sms), SUM(c.parts), SUM(c.price),"
-                f" SUM({_COMMISSION}) FROM premium_corrections c"
-                " JOIN premium_mo p ON p.id = c.premium_mo_id"
-                " LEFT JOIN premium_services s ON s.id = c.service_id"
-                f" WHERE c.created_at >= ? AND c.created_at < ?{scope}"
-                " GROUP BY c.service_id, p.number"
-                " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
-                (start, end, *args),
-            )
-        ]
+        return moved(self.conn, start, end, account_id)
 
     def corrections(
         self, start: float, end: float, account_id: int | None = None, limit: int = -1
     ) -> list[Correction]:
-        """The correction lines booked in [start, end), in the billing file's order (time, then id)."""
-        scope, args = _scope("c.account_id", account_id)
-        return [
-            Correction(*r)
-            for r in self.conn.execute(
-                "SELECT c.created_at, s.password, p.number, p.phone, c.sms, c.parts, c.price,"
-                f" {_COMMISSION}, c.status, c.note FROM premium_corrections c"
-                " JOIN premium_mo p ON p.id = c.premium_mo_id"
-                " LEFT JOIN premium_services s ON s.id = c.service_id"
-                f" WHERE c.created_at >= ? AND c.created_at < ?{scope} ORDER BY c.created_at, c.id LIMIT ?",
-                (start, end, *args, limit),
-            )
-        ]
+        return corrections(self.conn, start, end, account_id, limit)
