@@ -171,6 +171,11 @@ MEANINGS: dict[str, str] = {
     "simulator.fail_suffixes": "numbers ending so get a failed receipt",
     "simulator.reject_suffixes": "numbers ending so are refused at submit",
     "simulator.dlr_delay_seconds": "delay before the simulator's receipt",
+    "simulator.max_submits_per_second": "error injection, 0 off: a login's submits past this in a second"
+    " are throttled (SMPP 0x58, CIMD2 900:10)",
+    "simulator.max_unanswered_submits": "error injection, 0 off: a submit while a session has this many"
+    " unanswered finds the queue full (SMPP 0x14, CIMD2 900:10)",
+    "simulator.response_delay_seconds": "error injection: the simulator answers each submit this late",
     "replies.window_days": "an answer from a phone within this of the last SMS reaches its sender",
     "replies.pool": 'reply numbers: "+48500100200" or ranges "+48500100300..+48500100399"',
     "replies.fallback_address": (

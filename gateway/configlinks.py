@@ -240,3 +240,7 @@ class SimulatorSection(_Section):
     fail_suffixes: list[str] = Field(default_factory=lambda: ["13"])  # numbers ending so: DLR failed
     reject_suffixes: list[str] = Field(default_factory=lambda: ["0000"])  # refused at submit
     dlr_delay_seconds: float = Field(0.2, ge=0)
+    # Error injection (smsc/simulator/limits.py), off at 0: an SMSC that throttles, has a window, is slow.
+    max_submits_per_second: int = Field(0, ge=0)  # per login; beyond: 0x58 ESME_RTHROTTLED / CIMD2 900:10
+    max_unanswered_submits: int = Field(0, ge=0)  # per session; beyond: 0x14 ESME_RMSGQFUL / CIMD2 900:10
+    response_delay_seconds: float = Field(0.0, ge=0, le=60)  # before each submit is answered

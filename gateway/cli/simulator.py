@@ -102,13 +102,18 @@ def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
     if args.last == (args.message_id is not None):
         raise CliError("give the SMSC's MESSAGE_ID (the simulator log's message_id), or --last", EXIT_USAGE)
     command: dict[str, Any] = {"op": "report", "status": args.status}
+    if args.error is not None:
+        if args.status in ("delivered", "pending"):
+            raise CliError("--error goes with a failed --status (failed, expired, rejected, ...)", EXIT_USAGE)
+        command["error"] = args.error
     if args.last:
         command["last"] = True
     else:
         command["message_id"] = args.message_id
     answer = ask(cfg, command)
     message_id = answer.get("message_id", args.message_id)
-    print(f"report {args.status} for message {message_id} sent")
+    err = f" (err {args.error:03d})" if args.error is not None else ""
+    print(f"report {args.status}{err} for message {message_id} sent")
     if isinstance(already := answer.get("already"), dict):
         print(report_too_late(cfg, already))
     elif answer.get("from_log"):
@@ -173,8 +178,17 @@ def add_simulator_commands(sub: Any) -> None:
     rep.add_argument(
         "--status",
         default="delivered",
-        choices=("delivered", "failed", "pending"),
+        choices=("delivered", "failed", "pending", "expired", "rejected", "undeliverable", "deleted"),
         help="what the report says: delivered; failed (the sender gets a bounce); pending (not final:"
-        " the SMS waits for a later report) (default delivered)",
+        " the SMS waits for a later report); or the final state of a failed one, as an operator's"
+        " receipt names it: expired (EXPIRED), rejected (REJECTD), undeliverable (UNDELIV), deleted"
+        " (DELETED); on CIMD2 its 061 status code (default delivered)",
+    )
+    rep.add_argument(
+        "--error",
+        type=bounded_int("an error code", 0, 999),
+        metavar="N",
+        help="the error code of a failed report: SMPP's err: in the receipt, CIMD2's 062 reason"
+        " (default 001, unknown subscriber)",
     )
     rep.set_defaults(func=cmd_simulator_send_report)

@@ -15,6 +15,7 @@ import structlog
 
 from smsc.simulator.control import ControlServer
 from smsc.simulator.core import SimSession, SimulatorCore, SubmittedSms, SubmitVerdict
+from smsc.simulator.limits import setting
 from smsc.simulator.smpp_server import SmppServer
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ class Simulator:
     def __init__(self, cfg: SimulatorSettings, log_path: Path, *, region: str = "PL") -> None:
         self.cfg = cfg
         self.core = SimulatorCore(cfg, log_path, region=region)
-        self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port)
+        delay = setting(cfg, "response_delay_seconds", 0.0)  # error injection (`limits`): off by default
+        self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port, response_delay=delay)
         self.control = ControlServer(self.core, cfg.host, cfg.control_port)
         self._cimd2: Any = None  # what start_cimd2_server returns: an asyncio.Server-like handle
         self.smpp_port = cfg.smpp_port

@@ -32,9 +32,11 @@ from smsc.cimd2.packet import (
     encode,
 )
 from smsc.cimd2.times import format_time
+from smsc.simulator import limits
 from smsc.simulator.cimd2_submits import submitted_sms
 from smsc.simulator.cimd2_texts import mo_params
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent, retry_pause, utcnow
+from smsc.simulator.receipts import FINAL_STATES, Detail
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 
 log = structlog.get_logger(__name__)
@@ -68,6 +70,7 @@ class Cimd2Session(SessionBase):
         self._answer: asyncio.Future[Packet] | None = None
         self._leaving = False  # the SMSC is stopping: nothing new goes out
         self._between = asyncio.Event()  # no delivery is waiting for the client's answer
+        self.unanswered = 0  # submits taken and not yet answered: the window `limits` may cap
         self._between.set()
 
     # --- wire ---------------------------------------------------------------------------------
@@ -150,10 +153,15 @@ class Cimd2Session(SessionBase):
         if not self.logged_in:
             self._refuse(packet, 1, "not logged in")
             return
+        if refusal := self.core.limits.refuse(self.system_id, self.unanswered):
+            self.warn.info("sim.cimd2.submit_refused", kind=refusal, reason=refusal, login=self.system_id)
+            self._refuse(packet, limits.CIMD2_ERROR[refusal], error_text(limits.CIMD2_ERROR[refusal]))
+            return
         parsed = submitted_sms(packet, self.system_id, self.core.region)
         if isinstance(parsed, int):
             self._refuse(packet, parsed, error_text(parsed))
             return
+        self.unanswered += 1
         verdict = self.core.on_submit(parsed, self)
         self.server.record(parsed)
         if self.server.response_delay > 0:
@@ -172,6 +180,7 @@ class Cimd2Session(SessionBase):
         self.answer_submit(packet, verdict)
 
     def answer_submit(self, packet: Packet, verdict: SubmitVerdict) -> None:
+        self.unanswered -= 1
         if not verdict.accepted:
             code = verdict.cimd2_error or 9
             self._refuse(packet, code, error_text(code))
@@ -210,15 +219,24 @@ class Cimd2Session(SessionBase):
         self._enqueue(Op.DELIVER, list(part), ("part", part))
 
     async def send_report(
-        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+        self,
+        message_id: str,
+        source: str,
+        destination: str,
+        status: ReportStatus,
+        submitted_at: datetime,
+        *,
+        detail: Detail | None = None,
     ) -> None:
         code, reason = REPORT_CODES[status]
+        if detail is not None:  # a chosen final state (`receipts`): its 061, and the error as 062
+            code, reason = FINAL_STATES[detail[0]].cimd2_status, detail[1]
         scts = self.server.scts.get(message_id) or format_time(submitted_at)
         params: list[tuple[int, str | int]] = [
             (P.DESTINATION, destination), (P.SCTS, scts), (P.STATUS_CODE, code),
             (P.STATUS_ERROR_CODE, reason), (P.DISCHARGE_TIME, format_time(self.server.now())),
         ]  # fmt: skip
-        self._enqueue(Op.STATUS_REPORT, params, ("report", message_id, status))
+        self._enqueue(Op.STATUS_REPORT, params, ("report", message_id, status, detail))
 
     async def _deliver_loop(self) -> None:
         """One delivery at a time, as test_cimd2 and Kannel's SMSCs do: the next waits for the answer."""
@@ -360,5 +378,6 @@ def first_number(now: datetime) -> int:
 
 async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> ServerHandle:
     """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
-    owner = Cimd2Server(core, host, port, first_number=first_number(utcnow()))
+    delay = limits.setting(core.cfg, "response_delay_seconds", 0.0)
+    owner = Cimd2Server(core, host, port, first_number=first_number(utcnow()), response_delay=delay)
     return ServerHandle(owner, await owner.start())

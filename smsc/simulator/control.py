@@ -5,7 +5,8 @@ One JSON object per line in, one per line out. `{"op": "mo", "source": ..., "des
 answers the last SMS the simulator accepted, from its phone to its sender; `"parts": N` cuts the
 text into N segments and `"shuffle": true` sends them out of order). `{"op": "report",
 "message_id": ..., "status": "delivered" | "failed" | "pending"}` injects a delivery report (`"last":
-true` instead of the id: on the last SMS the simulator accepted) and
+true` instead of the id: on the last SMS the simulator accepted; a status "expired", "rejected",
+"undeliverable" or "deleted", and an "error" 0-999, choose the failed receipt's state and code) and
 `{"op": "ping"}` answers. A restarted simulator remembers no SMS: "reply_to_last" then answers
 the last one its log file holds, "last" says that none came since it started, and a report on a
 message id finds its SMS in the log file (answered with `"from_log": true`). A report on an SMS
@@ -31,12 +32,14 @@ from smsc.encoding import EmptyText
 from smsc.simulator.core import SimulatorCore
 from smsc.simulator.numbers import mo_segments
 from smsc.simulator.partlog import answer_numbers
+from smsc.simulator.receipts import DEFAULT_ERROR, FINAL_STATES, Detail
 
 log = structlog.get_logger(__name__)
 
 MAX_LINE = 64 * 1024
 TAIL_BYTES = 256 * 1024  # how far back from the end of its log file "--last" looks for an SMS
 LOOKUP_BYTES = 32 * 1024 * 1024  # how far back a report on a message id of an earlier run looks for it
+STATUSES = ("delivered", "failed", "pending", *FINAL_STATES)  # what "status" of a report may say
 
 
 def _tail(path: Path, size: int) -> bytes | None:
@@ -99,17 +102,36 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
             message_id = core.last_message_id()
             if message_id is None:
                 return {"ok": False, "error": await nothing_since_start(core, "report on")}
-        try:
-            report = ReportStatus(status)
-        except ValueError:
-            return {"ok": False, "error": 'status must be "delivered", "failed" or "pending"'}
+        chosen = _chosen_state(status, command.get("error"))
+        if isinstance(chosen, str):
+            return {"ok": False, "error": chosen}
         if not isinstance(message_id, str) or not message_id:
             return {"ok": False, "error": "report needs a string message_id"}
-        return await _report(core, message_id, report)
+        return await _report(core, message_id, *chosen)
     return {"ok": False, "error": f"unknown op {op!r}"}
 
 
-async def _report(core: SimulatorCore, message_id: str, report: ReportStatus) -> dict[str, Any]:
+def _chosen_state(status: object, error: object) -> tuple[ReportStatus, Detail | None] | str:
+    """The report a command asks for: a status, or a final state of `receipts` (a failed report
+    saying EXPIRED, REJECTD ...) with its error code; a string saying what is wrong otherwise."""
+    if error is not None and (not isinstance(error, int) or isinstance(error, bool) or not 0 <= error <= 999):
+        return "error must be a whole number 0 to 999"
+    if status in FINAL_STATES:
+        return ReportStatus.FAILED, (str(status), DEFAULT_ERROR if error is None else error)
+    try:
+        report = ReportStatus(status)
+    except ValueError:
+        return f"status must be one of {', '.join(STATUSES)}"
+    if error is None:
+        return report, None
+    if report is not ReportStatus.FAILED:
+        return "an error code goes with a failed report (failed, expired, rejected, undeliverable, deleted)"
+    return report, ("undeliverable", error)
+
+
+async def _report(
+    core: SimulatorCore, message_id: str, report: ReportStatus, detail: Detail | None = None
+) -> dict[str, Any]:
     """Inject a report on `message_id`. An SMS an earlier run took is found in the log (the report a
     kill -9 cut off is then still sent by hand: "from_log"); "already" names the final report the
     client took for it in this run, after which the gateway holds the SMS final and this one changes
@@ -125,7 +147,7 @@ async def _report(core: SimulatorCore, message_id: str, report: ReportStatus) ->
             }
         from_log = True
     already = core.reported(message_id)
-    if not await core.inject_report(message_id, report):
+    if not await core.inject_report(message_id, report, detail):
         return {"ok": False, "error": f"unknown message_id {message_id!r}"}
     answer: dict[str, Any] = {"ok": True, "message_id": message_id}
     if already is not None:

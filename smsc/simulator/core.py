@@ -27,8 +27,10 @@ from smsc.base import ReportStatus
 from smsc.simulator import heldmo
 from smsc.simulator.bounds import MAX_RECORDS, MAX_RETRY_DELAY, keep_recent, retry_pause
 from smsc.simulator.held import Held
+from smsc.simulator.limits import SubmitLimits
 from smsc.simulator.owed import Owed, OwedReports, owed_path
 from smsc.simulator.partlog import PartLog, answer_numbers, highest_id, part_record
+from smsc.simulator.receipts import Detail
 from smsc.simulator.submitted import SimSession, SubmittedSms, SubmitVerdict
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ class SimulatorCore:
         self._tasks: set[asyncio.Task[None]] = set()
         self._part_log = PartLog(log_path)
         self.owed: OwedReports | None = None  # the reports owed, on disk once `resume` ran
+        self.limits = SubmitLimits(cfg, lambda: self._now().timestamp())  # off unless configured
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
     # --- logins and sessions ------------------------------------------------------------------
@@ -260,18 +263,23 @@ class SimulatorCore:
         then holds the SMS final, and a report injected later changes nothing."""
         return self._reported.get(message_id)
 
-    async def inject_report(self, message_id: str, status: ReportStatus) -> bool:
-        """Send a report for a message this simulator accepted; False if the id is unknown. With no
-        session of that client logged in, the report is held for its next login."""
+    async def inject_report(
+        self, message_id: str, status: ReportStatus, detail: Detail | None = None
+    ) -> bool:
+        """Send a report for a message this simulator accepted (`detail`: a chosen final state and
+        error, `receipts`); False if the id is unknown. With no session of that client logged in,
+        the report is held for its next login."""
         sent = self._messages.get(message_id)
         if sent is None:
             return False
         s = self._route(sent)
         if s is None:
-            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status)))
+            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status, detail)))
             log.info("sim.report_held", message_id=message_id)
             return True
-        await s.send_report(message_id, sent.source, sent.destination, status, sent.submitted_at)
+        await s.send_report(
+            message_id, sent.source, sent.destination, status, sent.submitted_at, detail=detail
+        )
         log.info("sim.report_sent", message_id=message_id, status=status.value)
         return True
 
@@ -281,10 +289,10 @@ class SimulatorCore:
         other parts, and a fresh concatenation reference would leave them an incomplete message."""
         self._held.add((protocol, None, ("part", part)))
 
-    def hold_report(self, message_id: str, status: ReportStatus) -> None:
+    def hold_report(self, message_id: str, status: ReportStatus, detail: Detail | None = None) -> None:
         sent = self._messages.get(message_id)
         if sent is not None:
-            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status)))
+            self._held.add((sent.protocol, sent.system_id, ("report", message_id, status, detail)))
 
     def report_later(self, verdict: SubmitVerdict, *, submitted_at: datetime | None = None) -> None:
         """Schedule the verdict's report after its delay (what a server does after answering), and
@@ -357,10 +365,11 @@ class SimulatorCore:
         elif item[0] == "part":
             await s.send_part(item[1])
         else:
-            _, message_id, status = item
+            _, message_id, status, *detail = item
             sent = self._messages.get(str(message_id))
             if sent is not None and isinstance(status, ReportStatus):
-                await s.send_report(str(message_id), sent.source, sent.destination, status, sent.submitted_at)
+                at, chosen = sent.submitted_at, detail[0] if detail else None
+                await s.send_report(str(message_id), sent.source, sent.destination, status, at, detail=chosen)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

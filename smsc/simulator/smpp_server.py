@@ -28,8 +28,10 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.decoding import decode_user_data
+from smsc.simulator import limits
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent
 from smsc.simulator.numbers import destination_number
+from smsc.simulator.receipts import FINAL_STATES, Detail
 from smsc.simulator.serving import ServerBase, SessionBase, wait_until
 from smsc.simulator.smpp_deliveries import Deliveries
 from smsc.simulator.smpp_texts import RECEIPT_STATES, address_fields, mo_parts, receipt_text
@@ -85,6 +87,7 @@ class SmppSession(SessionBase):
         self._seq = Sequences()
         self._deliveries = Deliveries(self)
         self._unbind_seq: int | None = None
+        self.unanswered = 0  # submit_sm taken and not yet answered: the window `limits` may cap
 
     @property
     def can_receive(self) -> bool:
@@ -202,8 +205,15 @@ class SmppSession(SessionBase):
             if self.mode == "rx":
                 self.send_pdu("submit_sm_resp", seq, ESME_RINVBNDSTS)
                 return
+            if refusal := self.core.limits.refuse(self.system_id, self.unanswered):
+                self.warn.info(
+                    "sim.smpp.submit_refused", kind=refusal, reason=refusal, system_id=self.system_id
+                )
+                self.send_pdu("submit_sm_resp", seq, limits.SMPP_STATUS[refusal])
+                return
             sms = self._submitted(pdu)
             self.server.note_submit(+1)
+            self.unanswered += 1
             await self.on_submit_sm(seq, sms)
         elif not command_id & 0x80000000:
             self.nack(seq, ESME_RINVCMDID)
@@ -277,6 +287,7 @@ class SmppSession(SessionBase):
         """Write the submit_sm_resp: the verdict's status unless `status` is given; then, when the
         verdict asks for one and `report` is true, schedule the delivery receipt."""
         self.server.note_submit(-1)
+        self.unanswered -= 1
         if status is None:
             status = ESME_RUNKNOWNERR if verdict is None else 0 if verdict.accepted else verdict.smpp_status
         if status or verdict is None:
@@ -303,15 +314,23 @@ class SmppSession(SessionBase):
         self._deliveries.send("mo", dict(part), ("part", part))
 
     async def send_report(
-        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+        self,
+        message_id: str,
+        source: str,
+        destination: str,
+        status: ReportStatus,
+        submitted_at: datetime,
+        *,
+        detail: Detail | None = None,
     ) -> None:
         wire_id = self.server.format_receipt_id(message_id)
-        text = receipt_text(wire_id, status, submitted_at, datetime.now(UTC))
+        text = receipt_text(wire_id, status, submitted_at, datetime.now(UTC), detail)
+        state = FINAL_STATES[detail[0]].message_state if detail else RECEIPT_STATES[status][1]
         # In a receipt the addresses are swapped: source is the phone the SMS went to.
         fields = dict(address_fields(destination, source), esm_class=0x04, data_coding=0,
                       short_message=text.encode("ascii"), receipted_message_id=wire_id,
-                      message_state=RECEIPT_STATES[status][1])  # fmt: skip
-        self._deliveries.send("report", fields, ("report", message_id, status))
+                      message_state=state)  # fmt: skip
+        self._deliveries.send("report", fields, ("report", message_id, status, detail))
 
     async def unbind(self) -> None:
         """SMSC-initiated unbind: the session closes when the client answers (or disconnects)."""

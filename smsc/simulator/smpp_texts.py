@@ -11,20 +11,31 @@ from typing import Any
 from smsc.base import ReportStatus
 from smsc.encoding import EmptyText, concat_udh
 from smsc.simulator.numbers import mo_segments, numbered
+from smsc.simulator.receipts import FINAL_STATES, Detail
 from smsc.smpp.pdu import source_address
 
 RECEIPT_STATES = {ReportStatus.DELIVERED: ("DELIVRD", 2), ReportStatus.FAILED: ("UNDELIV", 5),
                   ReportStatus.PENDING: ("ENROUTE", 1)}  # fmt: skip
 
 
-def receipt_text(message_id: str, status: ReportStatus, submitted_at: datetime, done_at: datetime) -> str:
+def receipt_text(
+    message_id: str,
+    status: ReportStatus,
+    submitted_at: datetime,
+    done_at: datetime,
+    detail: Detail | None = None,
+) -> str:
+    """The receipt's text; `detail` names a chosen final state and err: (`receipts`)."""
     stat, _ = RECEIPT_STATES[status]
     ok = status is ReportStatus.DELIVERED
+    err = "000" if ok else "001"
+    if detail is not None:
+        stat, err = FINAL_STATES[detail[0]].stat, f"{detail[1]:03d}"
     return (
         f"id:{message_id} sub:001 dlvrd:{'001' if ok else '000'} "
         f"submit date:{submitted_at.astimezone(UTC):%y%m%d%H%M} "
         f"done date:{done_at.astimezone(UTC):%y%m%d%H%M} "
-        f"stat:{stat} err:{'000' if ok else '001'} text:"
+        f"stat:{stat} err:{err} text:"
     )
 
 

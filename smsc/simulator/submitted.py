@@ -65,7 +65,14 @@ class SimSession(Protocol):
     ) -> None: ...
 
     async def send_report(
-        self, message_id: str, source: str, destination: str, status: ReportStatus, submitted_at: datetime
+        self,
+        message_id: str,
+        source: str,
+        destination: str,
+        status: ReportStatus,
+        submitted_at: datetime,
+        *,
+        detail: tuple[str, int] | None = None,  # a chosen final state and error (`receipts.Detail`)
     ) -> None: ...
 
     async def send_part(self, part: Any) -> None:
