@@ -10,17 +10,29 @@ so that it reads it as the receipt of its mail. No I/O.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from email.charset import QP, Charset
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
 from typing import Any
 
+from gateway import bouncewords as bw
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.notify import stamp
-from gateway.reasons import NO_ROUTE_SAID, NUMBER_REFUSED, OPTED_OUT_SAID, from_smsc, human_reason, smsc_code
+from gateway.reasons import (
+    NO_ROUTE_SAID,
+    NUMBER_REFUSED,
+    OPTED_OUT_SAID,
+    REFUSED_EXPIRED_SAID,
+    from_smsc,
+    human_reason,
+    smsc_code,
+)
+from gateway.smtp.dsnparams import utf8_addr_xtext
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -31,6 +43,12 @@ _ORIGINAL_SUBJECT_MAX = 500
 # knows no such subscriber (`reasons.NUMBER_REFUSED`); a bounce processor then stops mailing that
 # address, rightly. Every other failure is 5.0.0, an expiry 5.4.7 (`_status`).
 _STATUS_BY_CODE = dict.fromkeys(NUMBER_REFUSED, "5.1.1")
+# A delivery report that the SMS expired at the operator (SMPP stat EXPIRED, CIMD2 061:2): the phone
+# stayed out of reach for its whole validity. RFC 3463 X.4.7 "delivery time expired", as the gateway's
+# own expiry: one status family for one cause, whoever's clock ran out.
+_OPERATOR_EXPIRED = re.compile(
+    r"^(?:part \d+ of \d+: |all \d+ parts: |both parts: )?(?:EXPIRED\b|CIMD2 061:2\b)"
+)
 
 
 def dsn(
@@ -53,8 +71,10 @@ def dsn(
         # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
         # stays plain: a non-ASCII character would make the email package encode the whole field as
         # an encoded-word, diagnostic type included. Only what the SMSC said: an expiry, an opt-out
-        # or a cancel is the gateway's own verdict, which the human part words, not an SMSC's code.
-        outcome["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(reason, limit=900)}"
+        # or a cancel is the gateway's own verdict, which the human part words, not an SMSC's code;
+        # an expiry after the operator's refusals gives the refusal (`ESME_RSYSERR (0x08)`).
+        said_by_smsc = reason.replace(REFUSED_EXPIRED_SAID, "")
+        outcome["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(said_by_smsc, limit=900)}"
     subject = w.BOUNCE_SUBJECT(lang, number=number)
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
     return _report(info, human, subject, outcome, **where)
@@ -112,17 +132,21 @@ def _report(
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )
-    report.attach(MIMEText(human, "plain", "utf-8"))
+    report.attach(_plain(human))
     per_message = Message()
     if info.get("envid"):  # RFC 3464 2.2.1: the client's ENVID, decoded (checked ASCII at MAIL)
-        per_message["Original-Envelope-Id"] = h.ascii_text(info["envid"], limit=100)
+        per_message["Original-Envelope-Id"] = _Exact(_as_given(info["envid"], limit=100))
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
     final = _final_recipient(info, number, domain)
     if info.get("orcpt"):  # RFC 3464 2.3.1: the RCPT's ORCPT, `type; address` decoded from xtext
         kind, _, original = str(info["orcpt"]).partition(";")
-        per_recipient["Original-Recipient"] = f"{kind}; {h.ascii_text(original, limit=500)}"
+        # RFC 6533 3: 7-bit utf-8-addr-xtext in a message/delivery-status. A row stored before the
+        # `utf-8` type was decoded at RCPT holds that form already (ASCII, with its `\x{…}`).
+        if kind == "utf-8" and not (original.isascii() and "\\x{" in original):
+            original = utf8_addr_xtext(original)
+        per_recipient["Original-Recipient"] = _Exact(f"{kind}; {_as_given(original, limit=500)}")
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     for name, value in outcome.items():
         per_recipient[name] = value
@@ -135,6 +159,43 @@ def _report(
     headers.set_payload(_original_headers(info, final))
     report.attach(headers)
     return report.as_bytes()
+
+
+class _Exact:
+    """A delivery-status field value the generator writes as it is, on one line: compat32 folds a
+    `str` by `email.header.Header`, which breaks at spaces, ";" and "," and collapses a run of spaces,
+    so that an ENVID of `a+20+20+20b` came back as `a b` once unfolded. RFC 3464 2.2.1: the DSN
+    MUST preserve the envelope id's spelling. Bounded by ENVID_MAX and ORCPT_MAX (RFC 3461), the line
+    stays far within RFC 5322's 998."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def encode(self, linesep: str = "\n", maxlinelen: int | None = None, splitchars: str = "") -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _as_given(value: str, *, limit: int) -> str:
+    """An ENVID or ORCPT address as the client gave it, when it is what `dsnparams` lets through (one
+    line of printable ASCII, at most `limit`) and no reader would decode it as an RFC 2047 word; else
+    through the sanitiser, as any header from user data (a row from before those checks)."""
+    if len(value) <= limit and all(" " <= c <= "~" for c in value) and "=?" not in value:
+        return value
+    return h.ascii_text(value, limit=limit)
+
+
+def _plain(human: str) -> MIMEText:
+    """The part a person reads: 7bit when ASCII, else quoted-printable, as the gateway's other
+    notices (`gateway.notify`): a base64 text part of a few lines scores as spam (rspamd
+    MIME_BASE64_TEXT_BOGUS) and no one reads it in the raw mail."""
+    if human.isascii():
+        return MIMEText(human, "plain", "us-ascii")
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    return MIMEText(human, "plain", charset)  # type: ignore[arg-type]
 
 
 def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
@@ -158,20 +219,28 @@ def _advice(state: str, reason: str, status: str) -> w.Phrase:
         return w.BOUNCE_ADVICE["optout"]
     if reason.startswith(NO_ROUTE_SAID):  # the gateway's links, not the phone: its admin can help
         return w.BOUNCE_ADVICE["route"]
+    if REFUSED_EXPIRED_SAID in reason:  # the operator's fault: its admin takes it up, not a resend
+        return bw.OPERATOR_REFUSED_ADVICE
     if state == "expired":
         return w.BOUNCE_ADVICE["expired"]
+    if status == "5.4.7":  # the operator's own expiry: the phone stayed out of reach
+        return bw.UNREACHABLE_ADVICE
     return w.BOUNCE_ADVICE["failed"]
 
 
 def _status(state: str, reason: str) -> str:
     """The RFC 3463 status: 5.4.7 for an expiry, else the first SMSC code `_STATUS_BY_CODE` knows
-    among the parts' reasons, else 5.0.0 (the cause is the SMSC's, which it names in its own terms)."""
+    among the parts' reasons, else 5.4.7 for the operator's report that it expired, else 5.0.0 (the
+    cause is the SMSC's, which it names in its own terms)."""
     if state == "expired":
         return "5.4.7"
-    for piece in reason.split("; "):
+    pieces = reason.split("; ")
+    for piece in pieces:
         status = _STATUS_BY_CODE.get(smsc_code(piece) or "")
         if status is not None:
             return status
+    if any(_OPERATOR_EXPIRED.match(piece) for piece in pieces):
+        return "5.4.7"
     return "5.0.0"
 
 

@@ -103,6 +103,15 @@ _OWN: dict[str, tuple[str, str]] = {
         "inna część wiadomości nie została doręczona",
     ),
 }
+# A part that expired after the operator refused it for the time being (`gateway.store.partnotes.
+# REFUSED_EXPIRED`): the refusal that follows is the SMSC's, put in words as any other.
+REFUSED_EXPIRED_SAID = (
+    "validity period expired after the operator refused it for the time being, lastly with "
+)
+_REFUSED_EXPIRED_WORDS = (
+    "validity period expired while the operator kept refusing it for the time being; its last answer: ",
+    "okres ważności minął, a operator do końca odmawiał jego przyjęcia; ostatnia odpowiedź: ",
+)
 # The gateway's own reasons with a value in them: (pattern, Polish), its groups in order; the
 # English is the reason as it is.
 _OWN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -194,6 +203,11 @@ def human_reason(reason: str, lang: Language = "en") -> str:
     pieces, rest = _pieces(reason)
     for piece in pieces:
         prefix, body = _strip_part(piece)
+        if body.startswith(REFUSED_EXPIRED_SAID):
+            words = _REFUSED_EXPIRED_WORDS[1 if lang == "pl" else 0]
+            said = human_reason(body[len(REFUSED_EXPIRED_SAID) :], lang)
+            out.append(f"{_part_prefix(prefix, lang)}{words}{said}")
+            continue
         if (own := _own_words(body, lang)) is not None:
             out.append(f"{_part_prefix(prefix, lang)}{own}")
             continue

@@ -78,7 +78,8 @@ def dsns(sink: Sink) -> list[tuple[str, list[str], EmailMessage]]:
 def human(report: EmailMessage) -> str:
     part = report.get_payload()[0]  # the part a person reads, first in the report
     assert isinstance(part, EmailMessage)
-    return str(part.get_content())
+    # 7bit or quoted-printable: read from the wire, its lines end as SMTP carries them.
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def recipient_fields(report: EmailMessage) -> Message:

@@ -26,6 +26,11 @@ _XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})*\Z")
 _HEX = re.compile(r"\+([0-9A-F]{2})")
 # RFC 3461 4.2: addr-type is an atom (RFC 5321), `rfc822` for an Internet address.
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+\Z")
+# RFC 6533 3: the `utf-8` address type's ORCPT is utf-8-addr-xtext (ASCII) or, from a client that was
+# offered SMTPUTF8 (go-smtp, maddy), utf-8-addr-unitext (raw UTF-8): QCHAR (printable ASCII but
+# "+", "=" and "\\"), any non-ASCII character in the unitext form, and `\x{HEX}` for the rest.
+_UTF8_ADDR = re.compile(r"(?:[!-*,-<>-\[\]-~]|[^\x00-\x7f]|\\x\{[0-9A-F]{2,6}\})+\Z")
+_EMBEDDED = re.compile(r"\\x\{([0-9A-F]{2,6})\}")
 ENVID_MAX = 100  # RFC 3461 4.4
 ORCPT_MAX = 500  # RFC 3461 4.2
 MAIL_KEYS = ("RET", "ENVID")
@@ -42,7 +47,8 @@ class BadParam(ValueError):
 class RcptAsks:
     """One recipient's request: `notify` as stored (`never`, or `success,failure,delay` in any
     subset), None when the client gave no NOTIFY (the account's `dlr_mail` decides); `orcpt` the
-    original recipient as `type;address` decoded from xtext, for the DSN's Original-Recipient."""
+    original recipient as `type;address` decoded from xtext (a `utf-8` one from RFC 6533's forms), for
+    the DSN's Original-Recipient."""
 
     notify: str | None = None
     orcpt: str | None = None
@@ -94,7 +100,8 @@ def rcpt_asks(params: dict[str, str]) -> RcptAsks | None:
     orcpt = params.get("ORCPT")
     if orcpt is not None:
         kind, semi, address = orcpt.partition(";")
-        decoded = _xtext(address) if semi and len(orcpt) <= ORCPT_MAX else None
+        decode = _utf8_addr if kind.lower() == "utf-8" else _xtext
+        decoded = decode(address) if semi and len(orcpt) <= ORCPT_MAX else None
         if not _ATOM.match(kind) or not decoded:
             why = "not an address type, ';' and an xtext address"
             raise BadParam(BAD_PARAM.format(f"ORCPT={_shown(orcpt)}", why))
@@ -131,6 +138,28 @@ def _xtext(value: str) -> str | None:
     if not all(" " <= c <= "~" for c in decoded):
         return None
     return decoded
+
+
+def _utf8_addr(value: str) -> str | None:
+    """The address an RFC 6533 utf-8-addr-xtext or utf-8-addr-unitext stands for, or None for one in
+    neither form or that stands for a control character (CR and LF above all): a header must not carry
+    it. Every other character, Polish letters among them, stays: the DSN writes it back encoded."""
+    if not _UTF8_ADDR.match(value):
+        return None
+    try:
+        decoded = _EMBEDDED.sub(lambda m: chr(int(m.group(1), 16)), value)
+    except ValueError:  # a code point past U+10FFFF
+        return None
+    if any(not c.isprintable() and c != " " for c in decoded):
+        return None
+    return decoded
+
+
+def utf8_addr_xtext(address: str) -> str:
+    """RFC 6533's 7-bit form of a `utf-8` address, as a message/delivery-status field carries it:
+    `józef@acme.example` → `j\\x{F3}zef@acme.example`. It holds no space and no "=", so neither
+    folding nor an encoded-word reading can alter it."""
+    return "".join(c if "!" <= c <= "~" and c not in "+=\\" else f"\\x{{{ord(c):02X}}}" for c in address)
 
 
 def _shown(value: str) -> str:

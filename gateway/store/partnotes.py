@@ -28,6 +28,23 @@ MAYBE_SENT_EXPIRED = (
 RECOVERED_EXPIRED = (
     "validity period expired; delivery unknown: the gateway stopped while it may have been sending it"
 )
+# A part that expires waiting to go again after the operator refused it for the time being (ESME_RSYSERR,
+# a CIMD2 900 error, a throttle): the refusal it last got follows this note, as the dispatcher wrote it
+# (`ESME_RSYSERR (0x08)`). Replaced by `NEVER_SENT_EXPIRED`, its bounce told the user to send it again,
+# when the operator's fault is the admin's to take up; `gateway.bounce` names the refusal as the SMSC's
+# diagnostic, and `gateway.reasons` puts it in words.
+REFUSED_EXPIRED = "validity period expired after the operator refused it for the time being, lastly with "
+# How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
+# the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "
+# (`gateway.unanswered.attempts_spent`): SQL GLOB patterns, so that no other hold's or admin's note is
+# taken for one. `LAST_SAID` starts the refusal in the hold's note.
+SMSC_REFUSAL_GLOBS = (
+    "ESME_*",
+    "CIMD2 *",
+    "[0-9]* attempts failed; last: ESME_*",
+    "[0-9]* attempts failed; last: CIMD2 *",
+)
+LAST_SAID = "; last: "
 # The note an admin's retry (`AdminRepo.retry_message`) puts on a part that carried one of the notes
 # below: without it the re-send of a part held or expired with its last submit unanswered was not
 # logged as a possible duplicate.
@@ -56,11 +73,29 @@ def maybe_sent_note(column: str = "error") -> str:
     return "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(MAYBE_SENT_NOTES)) + ")"
 
 
-def expiry_note(column: str = "error") -> tuple[str, tuple[str, ...]]:
+def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
     """SQL for the note of a part that expires waiting to go, by its last note in `column`, and the
     arguments to bind with it: recovered after a stop, `RECOVERED_EXPIRED`; another note that its last
-    submit may have reached the phone, `MAYBE_SENT_EXPIRED`; else `NEVER_SENT_EXPIRED`."""
+    submit may have reached the phone, `MAYBE_SENT_EXPIRED`; an SMSC's refusal for the time being,
+    `REFUSED_EXPIRED` and that refusal (the cause the user and the admin need, R-6.3); else
+    `NEVER_SENT_EXPIRED`."""
     stopped = "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(STOPPED_NOTES)) + ")"
-    sql = f"CASE WHEN {stopped} THEN ? WHEN {maybe_sent_note(column)} THEN ? ELSE ? END"
-    args = (*STOPPED_NOTES, RECOVERED_EXPIRED, *MAYBE_SENT_NOTES, MAYBE_SENT_EXPIRED, NEVER_SENT_EXPIRED)
+    refused = "(" + " OR ".join([f"{column} GLOB ?"] * len(SMSC_REFUSAL_GLOBS)) + ")"
+    last = f"substr({column}, CASE WHEN instr({column}, ?) > 0 THEN instr({column}, ?) + ? ELSE 1 END)"
+    sql = (
+        f"CASE WHEN {stopped} THEN ? WHEN {maybe_sent_note(column)} THEN ?"
+        f" WHEN {refused} THEN ? || {last} ELSE ? END"
+    )
+    args = (
+        *STOPPED_NOTES,
+        RECOVERED_EXPIRED,
+        *MAYBE_SENT_NOTES,
+        MAYBE_SENT_EXPIRED,
+        *SMSC_REFUSAL_GLOBS,
+        REFUSED_EXPIRED,
+        LAST_SAID,
+        LAST_SAID,
+        len(LAST_SAID),
+        NEVER_SENT_EXPIRED,
+    )
     return sql, args
