@@ -32,7 +32,7 @@ from gateway.reasons import (
     human_reason,
     smsc_code,
 )
-from gateway.smtp.dsnparams import utf8_addr_xtext
+from gateway.smtp.dsnparams import ENVID_MAX, ORCPT_MAX, utf8_addr_xtext
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -43,6 +43,8 @@ _ORIGINAL_SUBJECT_MAX = 500
 # knows no such subscriber (`reasons.NUMBER_REFUSED`); a bounce processor then stops mailing that
 # address, rightly. Every other failure is 5.0.0, an expiry 5.4.7 (`_status`).
 _STATUS_BY_CODE = dict.fromkeys(NUMBER_REFUSED, "5.1.1")
+# An ORCPT of the `utf-8` type in its 7-bit form, within RFC 5322's line of 998 with its field name.
+_ENCODED_ORCPT_MAX = 960
 # A delivery report that the SMS expired at the operator (SMPP stat EXPIRED, CIMD2 061:2): the phone
 # stayed out of reach for its whole validity. RFC 3463 X.4.7 "delivery time expired", as the gateway's
 # own expiry: one status family for one cause, whoever's clock ran out.
@@ -135,7 +137,7 @@ def _report(
     report.attach(_plain(human))
     per_message = Message()
     if info.get("envid"):  # RFC 3464 2.2.1: the client's ENVID, decoded (checked ASCII at MAIL)
-        per_message["Original-Envelope-Id"] = _Exact(_as_given(info["envid"], limit=100))
+        per_message["Original-Envelope-Id"] = _Exact(_as_given(info["envid"], limit=ENVID_MAX))
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
@@ -144,9 +146,11 @@ def _report(
         kind, _, original = str(info["orcpt"]).partition(";")
         # RFC 6533 3: 7-bit utf-8-addr-xtext in a message/delivery-status. A row stored before the
         # `utf-8` type was decoded at RCPT holds that form already (ASCII, with its `\x{…}`).
+        limit = ORCPT_MAX
         if kind == "utf-8" and not (original.isascii() and "\\x{" in original):
-            original = utf8_addr_xtext(original)
-        per_recipient["Original-Recipient"] = _Exact(f"{kind}; {_as_given(original, limit=500)}")
+            # Up to six characters a letter (`\x{F3}`), with no space to fold at: one line still.
+            original, limit = utf8_addr_xtext(original), _ENCODED_ORCPT_MAX
+        per_recipient["Original-Recipient"] = _Exact(f"{kind}; {_as_given(original, limit=limit)}")
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     for name, value in outcome.items():
         per_recipient[name] = value
