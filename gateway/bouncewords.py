@@ -9,14 +9,14 @@ from __future__ import annotations
 from gateway.wording import Phrase
 
 # The operator answered every attempt with a temporary refusal (ESME_RSYSERR, a throttle, a CIMD2 error)
-# until the validity ran out: sending it again meets the same fault until someone takes it up.
+# until the validity ran out: sending it again meets the same fault or limit until someone takes it up.
 OPERATOR_REFUSED_ADVICE = Phrase(
-    "What to do: the operator's side failed for as long as the SMS was valid; please tell the gateway's"
-    " administrator, who takes it up with the operator. Send it again once that is settled, if it is"
-    " still needed.",
-    "Co zrobić: po stronie operatora przez cały okres ważności SMS-a występował błąd; proszę powiadomić"
-    " administratora bramki, który wyjaśni to z operatorem. Jeśli SMS jest nadal potrzebny, proszę wysłać"
-    " go ponownie po usunięciu usterki.",
+    "What to do: the operator turned it away for as long as the SMS was valid (a fault or a sending"
+    " limit on its side); please tell the gateway's administrator, who takes it up with the operator."
+    " Send it again once that is settled, if it is still needed.",
+    "Co zrobić: operator odrzucał SMS-a przez cały okres jego ważności (usterka lub limit wysyłki po"
+    " jego stronie); proszę powiadomić administratora bramki, który wyjaśni to z operatorem. Jeśli SMS"
+    " jest nadal potrzebny, proszę wysłać go ponownie po usunięciu problemu.",
 )
 # The operator reported the SMS expired (SMPP stat EXPIRED, CIMD2 061:2): the phone was off or out of
 # reach for its whole validity. "Try again later" was the advice for a phone off a moment.
