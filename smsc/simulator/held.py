@@ -62,12 +62,12 @@ class Held:
         """Remove and return the items `fits` accepts: MOs first, then receipts, each oldest first."""
         taken: list[Item] = []
         for queue in (self.mos, self.reports):
-            if not any(fits(item) for item in queue):
-                continue
-            kept = [item for item in queue if not fits(item)]
-            taken.extend(item for item in queue if fits(item))
-            queue.clear()
-            queue.extend(kept)
+            kept: list[Item] = []
+            for item in queue:
+                (taken if fits(item) else kept).append(item)
+            if len(kept) < len(queue):
+                queue.clear()
+                queue.extend(kept)
         return taken
 
     def held_mos(self) -> list[list[Any]]:
