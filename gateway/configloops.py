@@ -1,7 +1,8 @@
 """Settings that would send the gateway's own mail back into it, and the host tests they rest on.
 
 A fallback or admin address on the gateway's own domains, or an outgoing relay that is the gateway's
-own listener, makes a loop no single section can see: each setting is valid alone. `check-config` and
+own listener, makes a loop no single section can see: each setting is valid alone (and a listen
+address no socket takes, `listen_problems`, is said with them). `check-config` and
 `run` refuse such a config (`gateway.configcheck.check_files`); `configdoubts`, the CLI's `service`
 and `stored` and the admin rules ask the same questions of a host or an address, so they live apart
 from the checks of files and directories.
@@ -15,7 +16,6 @@ import socket
 from gateway.config import Config
 from gateway.configbase import joined
 
-WILDCARDS = ("0.0.0.0", "::")
 LOCALHOST = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
 SMTP_PORT = 25  # where other servers deliver mail for a domain (its MX)
 
@@ -35,7 +35,7 @@ def mail_loop_problems(cfg: Config) -> list[str]:
     "maildir:" relay is the try-out that is later pointed at the company's server. An outgoing relay
     that is the gateway's own listener takes every bounce, notice and answer back in instead.
     """
-    problems: list[str] = []
+    problems = listen_problems(cfg)  # first: the loop check reads the listeners as they are bound
     name = cfg.gateway.hostname.lower().rstrip(".")
     checked = (
         ("[replies] fallback_address", cfg.replies.fallback_address, _FORWARDS),
@@ -60,6 +60,25 @@ def mail_loop_problems(cfg: Config) -> list[str]:
                     ' server (e.g. "mail.example.com:25") or "maildir:DIR"'
                 )
                 break
+    return problems
+
+
+def listen_problems(cfg: Config) -> list[str]:
+    """Listen addresses that pass as HOST:PORT but that no socket takes: an IPv4-mapped IPv6 address
+    (::ffff:127.0.0.1) on an IPv6-only socket, as every IPv6 listener is (`gateway.peeraddr`), failed
+    only at the start (EINVAL)."""
+    problems = []
+    for key, host, port in cfg.listeners():
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            continue
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            problems.append(
+                f'{key}: "{joined(host, port)}" is an IPv4 address written as IPv6, which cannot be'
+                f' listened on: write "{joined(str(ip.ipv4_mapped), port)}" (or "[::]:{port}" for every'
+                " address of both stacks)"
+            )
     return problems
 
 
@@ -89,15 +108,24 @@ def _smtp_listeners(cfg: Config) -> list[tuple[str, str, int]]:
 def same_host(relay: str, listen: str, hostname: str) -> bool:
     """Whether a connection to `relay` reaches a listener on `listen` (same port assumed).
 
-    A wildcard listener takes every address of this machine; `localhost` is 127.0.0.1 and ::1;
-    other names are compared as names (no DNS lookup at a config check).
+    A wildcard listener takes every address of this machine, "::" those of both stacks as it is
+    bound (`gateway.peeraddr.listen_hosts`); `localhost` is 127.0.0.1 and ::1; other names are
+    compared as names (no DNS lookup at a config check).
     """
-    if listen in WILDCARDS:
+    if _wildcard(listen):
         return is_this_machine(relay, hostname)
-    if relay in WILDCARDS:  # connect() to a wildcard address reaches loopback
-        relay = "127.0.0.1" if relay == "0.0.0.0" else "::1"
+    if _wildcard(relay):  # connect() to a wildcard address reaches loopback
+        relay = "127.0.0.1" if ":" not in relay else "::1"
     ours, theirs = endpoints(relay), endpoints(listen)
     return bool(ours & theirs)
+
+
+def _wildcard(host: str) -> bool:
+    """0.0.0.0 or :: however written ("::0" is "::")."""
+    return any(
+        isinstance(e, ipaddress.IPv4Address | ipaddress.IPv6Address) and e.is_unspecified
+        for e in endpoints(host)
+    )
 
 
 def endpoints(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address | str]:

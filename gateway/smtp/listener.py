@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from gateway.peeraddr import server_address
 from gateway.smtp.gate import Gate
 from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import RelaySMTP, relay_tls_context
@@ -51,4 +52,5 @@ async def start_smtp_server(
     socket with `gateway.smtp.fairaccept.FairServer` and the same `smtp_factory`.
     """
     factory = smtp_factory(gate, handler, **smtp_kwargs)
-    return await asyncio.get_running_loop().create_server(factory, host=host, port=port)
+    hosts, port = server_address(host, port)  # "::" takes both stacks, IPv4 clients as IPv4
+    return await asyncio.get_running_loop().create_server(factory, host=hosts, port=port)

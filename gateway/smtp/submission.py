@@ -27,6 +27,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, syntax
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
 from acl.passwords import password_stamp
+from gateway.peeraddr import server_address
 from gateway.smtp.gate import Gate
 from gateway.smtp.replies import (
     ALREADY_AUTHENTICATED,
@@ -327,6 +328,7 @@ async def start(gate: Gate) -> asyncio.Server | None:
         )
 
     host, port = addr
-    server = await loop.create_server(factory, host=host, port=port)
+    hosts, port = server_address(host, port)  # "::" takes both stacks, IPv4 clients as IPv4
+    server = await loop.create_server(factory, host=hosts, port=port)
     log.info("submission.listening", address=f"{host}:{server.sockets[0].getsockname()[1]}")
     return server

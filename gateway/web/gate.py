@@ -14,6 +14,7 @@ import structlog
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
+from gateway.peeraddr import TrustedProxies, unmapped
 from smsc.logthrottle import LogThrottle
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class Gate:
 
     def __init__(self, limits: ConnectionLimits, trusted_proxies: Iterable[str] = ()) -> None:
         self.limits = limits
-        self.trusted = frozenset(trusted_proxies)
+        self.trusted = TrustedProxies(trusted_proxies)
         self.tls: ssl.SSLContext | None = None  # set by the server once the pair has loaded
         self.bite = BiteLog("web.limit_hit")
         self.warnings = LogThrottle(log)  # uvicorn's, about requests (gateway/web/running.py)
@@ -74,6 +75,7 @@ class Gate:
         behind an office's NAT shares the address, and the share must still keep one client from
         taking the total (a burst of new connections from one address is refused rather than push
         out one a browser there has just opened or is using)."""
+        address = unmapped(address)  # a dual-stack peer as its IPv4 address, as it is counted
         key = client_key(address)
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
             idle = min(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-import socket
 import sqlite3
 import ssl
 from contextlib import suppress
@@ -20,11 +19,14 @@ from typing import Any
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from acl.passwords import hash_password
 from gateway.config import Config
 from gateway.filemodes import write_new_private
 from gateway.linkstatus import LinkView
+from gateway.peeraddr import TrustedProxies, bind_all, unmapped
 from gateway.store.db import Store
 from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
@@ -54,7 +56,7 @@ class WebServer:
             else None
         )
         self.config = uvicorn.Config(
-            build_app(web),
+            _peers(build_app(web), self.gate.trusted),
             host=host,
             port=port,
             log_config=None,
@@ -73,11 +75,8 @@ class WebServer:
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: anything on this machine (an
             # SSH tunnel, a proxy passing the header on) could then pick its address, get past the
             # login lockout per address and lock a victim's office out (the guard is SMTP AUTH's too).
-            # Only the proxies the config names are believed.
-            proxy_headers=bool(cfg.trusted_proxies),
-            # The scheme too: X-Forwarded-Proto from these proxies makes the request HTTPS (a
-            # Secure cookie, HSTS), from anyone else it is ignored.
-            forwarded_allow_ips=list(cfg.trusted_proxies) or None,
+            # Only the proxies the config names are believed, compared as addresses (`_peers`).
+            proxy_headers=False,
         )
         self.server = _Server(self.config)
         self.task: asyncio.Task[None] | None = None
@@ -90,17 +89,12 @@ class WebServer:
         `sys.exit`: an OSError lets the daemon name the key and the port in one clear line.
         """
         self.gate.tls = self._tls_context()
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.config.host, self.config.port))
-            sock.listen(self.config.backlog)
+        # "::" as two sockets, 0.0.0.0 and :: (IPv6 only), as the SMTP ports: a proxy on 127.0.0.1
+        # arrives as 127.0.0.1, not as ::ffff:127.0.0.1.
+        sockets = bind_all(self.config.host, self.config.port, self.config.backlog)
+        for sock in sockets:
             sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.task = asyncio.create_task(self.server.serve(sockets=[sock]), name="web")
+        self.task = asyncio.create_task(self.server.serve(sockets=sockets), name="web")
         while not self.server.started:
             if self.task.done():
                 self.task.result()  # raises why it could not start (port in use...)
@@ -124,6 +118,30 @@ class WebServer:
             await asyncio.wait_for(self.task, 10)
         self.gate.close_all()
         await asyncio.to_thread(self.web.counts.close)
+
+
+def _peers(app: ASGIApp, trusted: TrustedProxies) -> ASGIApp:
+    """The app behind the edge: the peer's address unmapped (::ffff:a.b.c.d is a.b.c.d), then, from a
+    trusted proxy, X-Forwarded-For and -Proto believed, and what they name unmapped too. uvicorn's own
+    step compares its `forwarded_allow_ips` with the peer as it came, so a proxy reaching a dual-stack
+    socket was not believed, and every failed login counted against it."""
+    inner: ASGIApp = _Unmapped(app)
+    if trusted:
+        inner = ProxyHeadersMiddleware(inner, trusted_hosts=trusted.entries())  # type: ignore[arg-type]
+    return _Unmapped(inner)
+
+
+class _Unmapped:
+    """ASGI middleware: the scope's client address as `gateway.peeraddr.unmapped` says it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if client:
+            scope["client"] = (unmapped(str(client[0])), client[1])
+        await self.app(scope, receive, send)
 
 
 def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
