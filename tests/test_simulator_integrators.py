@@ -192,3 +192,24 @@ async def test_an_unknown_cimd2_operation_above_50_is_answered_with_a_general_er
             assert (answer.op, answer.number, answer.get(P.ERROR_CODE)) == (Op.GENERAL_ERROR, 5, "1")
         finally:
             await client.close()
+
+
+async def test_a_submit_that_cannot_be_an_sms_is_refused_as_an_smsc_refuses_it(tmp_path: Path) -> None:
+    # The simulator took them all: a client's encoder bug showed first on a real operator's link.
+    cases = [
+        ({"destination_addr": "4860\u00e9"}, 0x0B),  # not a number
+        ({"esm_class": 0x40, "short_message": b"\x20abc"}, 0x01),  # header length past the end
+        ({"esm_class": 0x40, "short_message": b""}, 0x01),  # UDHI with no header at all
+        ({"data_coding": 8, "short_message": b"\x00a\x00"}, 0x01),  # UCS-2 cut inside a character
+        ({"data_coding": 8, "short_message": b"\x00a"}, 0),
+        ({"esm_class": 0x40, "short_message": bytes([5, 0, 3, 1, 2, 5]) + b"x"}, 0),  # the phone's business
+    ]
+    async with simulator(tmp_path) as sim, raw_client(sim.smpp_port) as c:
+        assert await c.bind() == 0
+        statuses = []
+        for fields, _ in cases:
+            c.send("submit_sm", registered_delivery=0, **{**SUBMIT, **fields})
+            name, status, _, _ = await c.read()
+            statuses.append((name, status))
+        assert statuses == [("submit_sm_resp", want) for _, want in cases]
+        assert len(sim.smpp.received) == 2

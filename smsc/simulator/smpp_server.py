@@ -28,7 +28,7 @@ from smpplib.exceptions import UnknownCommandError
 
 from smsc.base import ReportStatus
 from smsc.decoding import decode_user_data
-from smsc.simulator import limits
+from smsc.simulator import limits, smpp_checks
 from smsc.simulator.core import SimulatorCore, SubmittedSms, SubmitVerdict, keep_recent
 from smsc.simulator.numbers import destination_number
 from smsc.simulator.receipts import FINAL_STATES, Detail
@@ -210,6 +210,10 @@ class SmppSession(SessionBase):
                     "sim.smpp.submit_refused", kind=refusal, reason=refusal, system_id=self.system_id
                 )
                 self.send_pdu("submit_sm_resp", seq, limits.SMPP_STATUS[refusal])
+                return
+            if refused := smpp_checks.refusal(pdu):
+                self.warn.warning("sim.smpp.submit_invalid", kind=f"invalid:{refused[0]}", error=refused[1])
+                self.send_pdu("submit_sm_resp", seq, refused[0])
                 return
             sms = self._submitted(pdu)
             self.server.note_submit(+1)
