@@ -137,7 +137,7 @@ def _report(
     report.attach(_plain(human))
     per_message = Message()
     if info.get("envid"):  # RFC 3464 2.2.1: the client's ENVID, decoded (checked ASCII at MAIL)
-        per_message["Original-Envelope-Id"] = _Exact(_as_given(info["envid"], limit=ENVID_MAX))
+        per_message["Original-Envelope-Id"] = _Exact(h.ascii_exact(info["envid"], limit=ENVID_MAX))
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
     per_recipient = Message()
@@ -150,7 +150,7 @@ def _report(
         if kind == "utf-8" and not (original.isascii() and "\\x{" in original):
             # Up to six characters a letter (`\x{F3}`), with no space to fold at: one line still.
             original, limit = utf8_addr_xtext(original), _ENCODED_ORCPT_MAX
-        per_recipient["Original-Recipient"] = _Exact(f"{kind}; {_as_given(original, limit=limit)}")
+        per_recipient["Original-Recipient"] = _Exact(f"{kind}; {h.ascii_exact(original, limit=limit)}")
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     for name, value in outcome.items():
         per_recipient[name] = value
@@ -180,15 +180,6 @@ class _Exact:
 
     def __str__(self) -> str:
         return self.value
-
-
-def _as_given(value: str, *, limit: int) -> str:
-    """An ENVID or ORCPT address as the client gave it, when it is what `dsnparams` lets through (one
-    line of printable ASCII, at most `limit`) and no reader would decode it as an RFC 2047 word; else
-    through the sanitiser, as any header from user data (a row from before those checks)."""
-    if len(value) <= limit and all(" " <= c <= "~" for c in value) and "=?" not in value:
-        return value
-    return h.ascii_text(value, limit=limit)
 
 
 def _plain(human: str) -> MIMEText:

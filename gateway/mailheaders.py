@@ -253,6 +253,17 @@ def ascii_text(value: object, limit: int = SUBJECT_MAX) -> str:
     return plain.replace("=?", "= ?")
 
 
+def ascii_exact(value: object, limit: int) -> str:
+    """`ascii_text` for a token a reader must get back as it was sent (a DSN's Original-Envelope-Id,
+    RFC 3464 2.2.1): kept as it is, runs of spaces included, when it is one line of printable ASCII
+    within `limit` that no reader would decode as an RFC 2047 word (what `dsnparams` lets in at MAIL
+    and RCPT); anything else (a row from before those checks) goes through `ascii_text`."""
+    s = str(value)
+    if len(s) <= limit and all(" " <= c <= "~" for c in s) and "=?" not in s:
+        return s
+    return ascii_text(s, limit=limit)
+
+
 def msgid_token(value: str | None) -> str | None:
     """The id inside a Message-ID / In-Reply-To value (without `<>`), or None if it is not valid.
 

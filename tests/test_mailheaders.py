@@ -366,3 +366,13 @@ def test_mail_no_mail_caused_is_auto_generated_and_answers_are_auto_replied() ->
     auto = lambda raw: email.message_from_bytes(raw, policy=policy.default)["Auto-Submitted"]  # noqa: E731
     assert [auto(verify), auto(suspended)] == ["auto-generated", "auto-generated"]
     assert auto(bounce) == "auto-replied"
+
+
+def test_ascii_exact_keeps_a_checked_token_and_sanitises_anything_else() -> None:
+    # A DSN's Original-Envelope-Id comes back as sent, its runs of spaces included (RFC 3464 2.2.1);
+    # a value the MAIL checks would have refused (an old row) goes through the sanitiser as before.
+    assert mailheaders.ascii_exact("a   b", limit=100) == "a   b"
+    assert mailheaders.ascii_exact("a\r\nBcc: x@y", limit=100) == mailheaders.ascii_text("a\r\nBcc: x@y", limit=100)
+    assert "\n" not in mailheaders.ascii_exact("a\r\nBcc: x@y", limit=100)
+    assert mailheaders.ascii_exact("=?utf-8?q?x?=", limit=100) == mailheaders.ascii_text("=?utf-8?q?x?=", limit=100)
+    assert mailheaders.ascii_exact("zażółć", limit=100).isascii()
