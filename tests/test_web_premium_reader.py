@@ -60,3 +60,55 @@ async def test_the_premium_page_reads_on_the_reader_thread(web: WebContext) -> N
         row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*KP52(?:(?!</tr>).)*</tr>", table, re.S)
         assert row and "unconfirmed: 3 SMS kept" in row.group(0), row and row.group(0)
         assert "7.38" in r.text
+
+
+async def test_a_billed_months_votes_are_grouped_once_and_named_at_each_load(web: WebContext) -> None:
+    # A month's votes were grouped at every load: 1-2.5 s for 300,000. Once the month is billed they
+    # change only by corrections (read each time); a service removed since is named so at once.
+    store = web.store
+    ended = store.month.previous().previous()  # type: ignore[attr-defined]  # its late parts' bound passed
+    start, _ = ended.bounds(web.tz)
+    premium = PremiumRepo(store.db, store.clock)
+    acme = store.accounts.get_account("acme").id
+
+    def seed() -> None:
+        service = premium.add_service("KP60", acme, ADMIN, [], [ADMIN])
+        store.db.conn.execute(
+            "INSERT INTO premium_mo (mo_id, number, phone, service_id, account_id, password, parts,"
+            " price, commission, text, state, received_at) VALUES (2000, '7355', '+48601000009', ?, ?,"
+            " 'KP60', 3, 900, 330, 'x', 'mailed', ?)",
+            (service, acme, start + 86400),
+        )
+
+    def seed_billed() -> None:
+        store.db.conn.execute(
+            "INSERT INTO billing_state (key, value) VALUES ('last_billed', ?)", (str(ended),)
+        )
+
+    async def load() -> tuple[str, list[str]]:
+        seen: list[str] = []
+        await trace_reader(web, True, seen)
+        try:
+            async with as_user(web, ADMIN) as c:
+                page = (await c.get(f"/premium?month={ended}")).text
+        finally:
+            await trace_reader(web, False, seen)
+        figures = re.search(r'<table id="figures">.*?</table>', page, re.S)
+        assert figures is not None
+        return figures.group(0), [sql for sql in seen if "GROUP BY p.service_id, p.number" in sql]
+
+    await store.write(seed)
+    table, grouped = await load()
+    assert "<td>KP60</td><td>7355</td><td>1</td><td>3</td><td>9.00</td><td>3.30</td>" in table, table
+    assert len(grouped) == 1
+    assert len((await load())[1]) == 1  # not billed: grouped again, it may still change
+    await store.write(seed_billed)
+    assert len((await load())[1]) == 1  # billed: grouped once more, then kept
+    service = premium.active_service("KP60")
+    assert service is not None
+    await store.write(lambda: premium.update_service(service.id, removed_at=store.clock()))
+    table, grouped = await load()
+    assert grouped == [], grouped
+    assert "<td>KP60 (removed)</td><td>7355</td><td>1</td><td>3</td><td>9.00</td><td>3.30</td>" in table, (
+        table
+    )

@@ -70,23 +70,53 @@ def traffic(
     billing line does (`billed_at`): by its join, a vote sent on the 31st at 23:59:58 counted
     in the next month here and in its billing file. Read by `received_at` on its index, over
     the bound before `end` more, as billing reads it."""
+    return named(conn, grouped(conn, start, end, account_id))
+
+
+def grouped(
+    conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None
+) -> list[tuple[int | None, str, int, int, int, int]]:
+    """`traffic` by service id and number, not yet named: (service_id, number, SMS, parts, price,
+    commission). Apart so that the panel can keep a billed month's (`web.premiumread`): the names
+    and whether a service was removed are read anew each time, they change after the month."""
     scope, args = _scope("p.account_id", account_id)
     when = billed_at("p")
     return [
-        Figures(r[0], r[1] is not None, r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0)
+        (r[0], r[1], r[2], r[3] or 0, r[4] or 0, r[5] or 0)
         for r in conn.execute(
             # The late parts of an SMS (`follows`) add parts and money, not an SMS; by the money
             # record, which the purge keeps, not by `mo.follows`, which it deletes.
-            "SELECT s.password, s.removed_at, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
+            "SELECT p.service_id, p.number, COUNT(*) FILTER (WHERE p.follows IS NULL),"
             " SUM(p.parts), SUM(p.price),"
             " SUM(CASE WHEN p.service_id IS NULL THEN 0 ELSE p.commission END)"
-            " FROM premium_mo p LEFT JOIN premium_services s ON s.id = p.service_id"
-            f" WHERE p.received_at >= ? AND p.received_at < ? AND {when} >= ? AND {when} < ?{scope}"
-            " GROUP BY p.service_id, p.number"
-            " ORDER BY s.password IS NULL, s.password, s.removed_at IS NULL, p.number",
+            f" FROM premium_mo p WHERE p.received_at >= ? AND p.received_at < ? AND {when} >= ?"
+            f" AND {when} < ?{scope} GROUP BY p.service_id, p.number",
             (start, end + PARTS_BOUND_SECONDS, start, end, *args),
         )
     ]
+
+
+def named(conn: sqlite3.Connection, rows: list[tuple[int | None, str, int, int, int, int]]) -> list[Figures]:
+    """`grouped` rows as `Figures`, by password (no service's last), a removed service's before the
+    live one of its password, then number."""
+    ids = sorted({r[0] for r in rows if r[0] is not None})
+    services: dict[int, tuple[str, float | None]] = {}
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        services.update(
+            (sid, (password, removed))
+            for sid, password, removed in conn.execute(
+                "SELECT id, password, removed_at FROM premium_services"
+                f" WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            )
+        )
+    figures = []
+    for service_id, number, sms, parts, price, commission in rows:
+        password, removed = services.get(service_id, (None, None)) if service_id is not None else (None, None)
+        figures.append(Figures(password, removed is not None, number, sms, parts, price, commission))
+    figures.sort(key=lambda f: (f.password is None, f.password or "", not f.removed, f.number))
+    return figures
 
 
 def moved(conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None) -> list[Figures]:

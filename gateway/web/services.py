@@ -235,7 +235,7 @@ async def _premium_page(
     # the services (`premiumread`): on the loop, a month of 300,000 votes held every SMTP reply.
     now, scope = web.store.clock(), who.scope
     got = await web.counts.run(
-        lambda conn: premiumread.read(conn, scope, (start, end) if month else None, now, SHOWN)
+        lambda conn: premiumread.read(conn, scope, (month, start, end) if month else None, now, SHOWN)
     )
     traffic, moved, corrections = got.traffic, got.moved, got.corrections
     figures = [_figure(f, correction=False) for f in traffic] + [_figure(f, correction=True) for f in moved]
