@@ -22,7 +22,10 @@ U = TypeVar("U")
 @lru_cache(maxsize=1024)
 def _net(cidr: str) -> IPNetwork | None:
     try:
-        return ipaddress.ip_network(cidr, strict=False)
+        # Without a zone id (refused since, `gateway.relaynets.network`): matched as the overlap
+        # checks read it, the same addresses on every interface.
+        address, slash, prefix = cidr.partition("/")
+        return ipaddress.ip_network(address.partition("%")[0] + slash + prefix, strict=False)
     except ValueError:
         return None
 

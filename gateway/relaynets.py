@@ -30,7 +30,16 @@ def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         net = ipaddress.ip_network(cidr, strict=False)
     except ValueError as exc:
         raise ConfigError(f"not a network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from exc
-    address = cidr.strip().partition("/")[0]
+    address, _, prefix = cidr.strip().partition("/")
+    if "%" in address:
+        # A client is matched by its address whatever interface it came in on; with the zone kept,
+        # the overlap checks saw no other account's network in it ("each network is one account's"
+        # got around with `2001:db8::%x/32`), and removing it by its plain form failed.
+        bare = f"{address.partition('%')[0]}/{prefix}" if prefix else address.partition("%")[0]
+        raise ConfigError(
+            f"{cidr.strip()!r} has a zone id (%{address.partition('%')[2]}), which a relay network"
+            f" cannot have: it holds the same addresses on every interface; write {bare}"
+        )
     typed = ipaddress.ip_address(address)
     mapped = typed.ipv4_mapped if isinstance(typed, ipaddress.IPv6Address) else None
     if mapped is not None and net.prefixlen >= 96:
@@ -74,9 +83,15 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def _stored(cidr: str) -> IPNetwork | None:
     """A network as stored (older rows unchecked): None for one no rule reads."""
     try:
-        return ipaddress.ip_network(cidr.strip(), strict=False)
+        return ipaddress.ip_network(_zoneless(cidr.strip()), strict=False)
     except ValueError:
         return None
+
+
+def _zoneless(cidr: str) -> str:
+    """A network stored before zone ids were refused, as the relay matches it: without its zone."""
+    address, slash, prefix = cidr.partition("/")
+    return address.partition("%")[0] + slash + prefix
 
 
 def relay_owners(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> set[int]:
