@@ -12,7 +12,7 @@ import ipaddress
 import shlex
 from collections.abc import Sequence
 
-from acl.accounts import holding_networks, outranked_reason
+from acl.accounts import holding_networks, outranked_reason, user_address_problem
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 
@@ -50,8 +50,10 @@ def admin_fix(
         shared = " --shared" if narrow is not None and _same(narrow, host) else ""  # else refused
         fields["fix"] = f"smsgw account set {name} --add-network {host}{shared}"
         return fields
-    if not trusted or not sender.isascii() or "@" not in sender:
-        return {}  # a stranger's network, or no address a user could have
+    if not trusted or user_address_problem(sender) is not None:
+        # A stranger's network, or no address a user could have (an address literal, demo@[IPv6:::1],
+        # was named in a `user add` that refuses it): the command `user add` would take, or none.
+        return {}
     names = sorted(store.accounts.account_by_id(account_id).name for account_id in trusted)
     target = shlex.quote(names[0]) if len(names) == 1 else "ACCOUNT"
     return {"fix": f"smsgw user add {shlex.quote(sender)} --account {target}"}
