@@ -162,7 +162,10 @@ class OutcomeRecorder:
                 self.avoid.setdefault(part.id, set()).add(name)
                 pause = 0.0
             due = self.order.handed_back(part, pause, store.clock())
-            await self.write(part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due))
+            said = result.error  # the throttle, should it be the last the part hears before it expires
+            await self.write(
+                part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due, refusal=said)
+            )
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome is Outcome.TEMPORARY and result.unsent:
             # Handed to a link as its connection went, and refused before a byte was written: back

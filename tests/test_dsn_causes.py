@@ -41,6 +41,7 @@ from tests.fakes.smsc import FakeSMSC, _FakeSession
 from tests.test_mail_expiry import Clock
 
 ESME_RSYSERR = 0x08
+ESME_RTHROTTLED = 0x58
 REFUSING = f"601123477@{DOMAIN}"
 EXPIRING = f"601123455@{DOMAIN}"
 FAILS = f"601123413@{DOMAIN}"
@@ -52,6 +53,14 @@ class RefusingSMSC(FakeSMSC):
     async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
         self.server.record(sms)
         session.answer_submit(seq, None, status=ESME_RSYSERR)
+
+
+class ThrottlingSMSC(FakeSMSC):
+    """Answers every submit ESME_RTHROTTLED (0x58): the operator's sending limit, for hours."""
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.server.record(sms)
+        session.answer_submit(seq, None, status=ESME_RTHROTTLED)
 
 
 class _ExpiredSession(_FakeSession):
@@ -104,13 +113,13 @@ def text_part(report: EmailMessage) -> tuple[str, str]:
 
 
 async def refused_until_expired(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **gateway: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smsc_class: type[FakeSMSC] = RefusingSMSC, **gateway: Any
 ) -> tuple[EmailMessage, str | None]:
     """One SMS the SMSC refuses for the time being at each attempt, then its validity ends; its bounce
     and its part's error."""
     monkeypatch.setattr(housekeeping, "EXPIRY_INTERVAL", 0.05)
     sink_port, clock = free_port(), Clock()
-    async with RefusingSMSC() as smsc, smtp_sink(sink_port) as sink:
+    async with smsc_class() as smsc, smtp_sink(sink_port) as sink:
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port, **gateway)
         async with running_gateway(cfg, clock) as gw:
             assert (await gw.send(mail(REFUSING, "Pickup at 14:00", subject="Pickup"))).error is None
@@ -137,6 +146,21 @@ async def test_an_sms_the_operator_kept_refusing_until_it_expired_bounces_with_t
     assert "its last answer: the operator's system failed (ESME_RSYSERR, 0x08)\n" in text, text
     assert OPERATOR_REFUSED_ADVICE("en") in text
     assert "before it could be sent" not in text and "send it again if it is still needed." not in text
+
+
+async def test_an_sms_throttled_until_it_expired_bounces_with_the_throttle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The throttled part went back to the queue without a word of why: its bounce said "expired before
+    # it could be sent ... send it again", into the same sending limit.
+    report, error = await refused_until_expired(tmp_path, monkeypatch, ThrottlingSMSC)
+    assert error == f"{REFUSED_EXPIRED}ESME_RTHROTTLED (0x58)"
+    _per_message, fields = fields_of(report)
+    assert fields["Status"] == "5.4.7"
+    assert str(fields["Diagnostic-Code"]) == "X-SMSC; ESME_RTHROTTLED (0x58)"
+    _encoding, text = text_part(report)
+    assert OPERATOR_REFUSED_ADVICE("en") in text
+    assert "before it could be sent" not in text
 
 
 async def test_a_polish_bounce_of_that_sms_says_it_in_polish(

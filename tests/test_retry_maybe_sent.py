@@ -154,3 +154,21 @@ def test_an_admins_hold_or_cancel_keeps_the_note_for_the_retry_and_the_expiry(tm
     assert store.admin.retry_message(message) == 1
     assert conn.execute("SELECT error FROM parts").fetchone() == (None,)
     assert not claimed_again()
+
+
+def test_a_throttle_notes_its_refusal_but_never_over_a_maybe_sent_note(tmp_path: Path) -> None:
+    # A throttled part now keeps the throttle as its last cause (its expiry's bounce names it); written
+    # over a note that its earlier submit may be on the phone, its re-send went out as a first one.
+    w = World(tmp_path)
+    w.send(ANNA)
+    store, conn = w.store, w.store.db.conn
+    [part] = store.queue.claim_due(10, now=w.now)
+    store.queue.release(part.id, delay=0.0, count=False, refusal="ESME_RTHROTTLED (0x58)")
+    assert conn.execute("SELECT error FROM parts").fetchone() == ("ESME_RTHROTTLED (0x58)",)
+    [part] = store.queue.claim_due(10, now=w.now)
+    store.queue.release(part.id, delay=0.0, error=f"no answer in time; {AWAITING_LATE}", count=True)
+    [part] = store.queue.claim_due(10, now=w.now)
+    assert part.maybe_sent
+    store.queue.release(part.id, delay=0.0, count=False, refusal="ESME_RTHROTTLED (0x58)")
+    [again] = store.queue.claim_due(10, now=w.now)
+    assert again.maybe_sent, "the throttle wrote over the doubt"

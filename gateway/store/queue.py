@@ -162,8 +162,14 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         error: str | None = None,
         count: bool = False,
         due: float | None = None,
+        refusal: str | None = None,
     ) -> None:
         """Put a claimed part back; `count=False` undoes the attempt (link down, throttled).
+
+        `refusal`: an SMSC's answer for the time being that tried nothing (a throttle), noted as the
+        part's last cause unless its note says an earlier submit may have reached the phone (that
+        doubt must outlive it: `partnotes.maybe_sent_note`). Throttled until it expired, a part's
+        bounce said "expired before it could be sent… send it again" (R-6.3).
 
         `delay=None` keeps the part's turn (its due time as it was): one cut off by a lost
         connection goes again before the SMS to the same phone accepted after it. `due`, when given,
@@ -173,6 +179,14 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         if due is None and delay is not None:
             due = self.clock() + delay
         with self.transaction():
+            if refusal is not None:
+                self.conn.execute(
+                    "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
+                    f" error = CASE WHEN COALESCE({maybe_sent_note()}, 0) THEN error ELSE ? END,"
+                    " attempts = attempts - ? WHERE id = ? AND state = 'active'",
+                    (due, *MAYBE_SENT_NOTES, refusal, 0 if count else 1, part_id),
+                )
+                return
             self.conn.execute(
                 "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
                 " error = COALESCE(?, error), attempts = attempts - ? WHERE id = ? AND state = 'active'",
