@@ -213,15 +213,21 @@ def say_shared_senders(cfg: Config, name: str) -> None:
 
 def stored_overlaps(cfg: Config) -> list[str]:
     """Relay networks of two accounts that share addresses, stored before `account add` and `set`
-    refused them (or by the panel or a config seed): each names both and what the relay does."""
+    refused them (or by the panel or a config seed): each names both and what the relay does. With
+    no database yet, those the first start will seed from `[[account]]`: check-config before it, and
+    the first start (which warns before it seeds), said nothing of two blocks listing one network."""
     from gateway.relaynets import overlap_words, overlaps
 
     query = "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
+    if cfg.db_path.exists():
+        rows = _rows(cfg.db_path, query)
+    else:
+        rows = [(seed.name, cidr) for seed in cfg.account for cidr in seed.relay_networks]
     return [
         f"accounts {name} ({cidr}) and {other} ({other_cidr}) share relay network addresses, where the"
         f" relay port asks no password: {overlap_words(name, cidr, other, other_cidr)}; else give each"
         " account networks of its own (`smsgw account set NAME --remove-network CIDR`)"
-        for name, cidr, other, other_cidr in overlaps(_rows(cfg.db_path, query))
+        for name, cidr, other, other_cidr in overlaps(rows)
     ]
 
 
