@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
+import socket
 import sqlite3
 import ssl
 from contextlib import suppress
@@ -26,7 +27,7 @@ from acl.passwords import hash_password
 from gateway.config import Config
 from gateway.filemodes import write_new_private
 from gateway.linkstatus import LinkView
-from gateway.peeraddr import TrustedProxies, bind_all, unmapped
+from gateway.peeraddr import TrustedProxies, bind_all, is_ipv6_any, unmapped
 from gateway.store.db import Store
 from gateway.tlscert import tls_context
 from gateway.web.app import WebContext, build_app
@@ -90,8 +91,13 @@ class WebServer:
         """
         self.gate.tls = self._tls_context()
         # "::" as two sockets, 0.0.0.0 and :: (IPv6 only), as the SMTP ports: a proxy on 127.0.0.1
-        # arrives as 127.0.0.1, not as ::ffff:127.0.0.1.
-        sockets = bind_all(self.config.host, self.config.port, self.config.backlog)
+        # arrives as 127.0.0.1, not as ::ffff:127.0.0.1. Any other host as the one socket it was.
+        host, port = self.config.host, self.config.port
+        sockets = (
+            bind_all(host, port, self.config.backlog)
+            if is_ipv6_any(host)
+            else [_bound(host, port, self.config.backlog)]
+        )
         for sock in sockets:
             sock.setblocking(False)
         self.task = asyncio.create_task(self.server.serve(sockets=sockets), name="web")
@@ -118,6 +124,19 @@ class WebServer:
             await asyncio.wait_for(self.task, 10)
         self.gate.close_all()
         await asyncio.to_thread(self.web.counts.close)
+
+
+def _bound(host: str, port: int, backlog: int) -> socket.socket:
+    """One listening socket (uvicorn listens on it), for the address or name as it is written."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _peers(app: ASGIApp, trusted: TrustedProxies) -> ASGIApp:
