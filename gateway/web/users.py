@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from gateway.adminrules import (
 )
 from gateway.store.accounts import Conflict, NotFound, User
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
+from gateway.web.messages import BadQuery
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
 from gateway.web.sudo import (
     FIELD,
@@ -35,6 +37,8 @@ from gateway.web.sudo import (
     confirm_admin,
     needs_password,
 )
+from gateway.web.userlist import typed as typed_value
+from gateway.web.userlist import user_page
 
 # Roles by what they may do: a change up the list hands over more (sudo), down it takes away.
 _RANK = {"user": 0, "admin": 1, "operator": 2}
@@ -106,8 +110,24 @@ async def _users_page(
     from gateway.web.userlimits import limits_stamp  # it imports this module (through pages)
 
     web = request.app.state.web
-    acc = account_for(request, who, request.query_params.get("account"))
-    users = web.store.accounts.list_users(acc.name)
+    q = request.query_params
+    acc = account_for(request, who, q.get("account"))
+    # The page's own query (its account for the operator, the filter, where it starts): each row's
+    # forms post back to it, so a save or a refusal shows this page again, not the first.
+    here = {
+        k: q[k]
+        for k in ("account", "address", "after", "before")
+        if q.get(k) and (k != "account" or who.operator)
+    }
+    listed: dict[str, str] = {k: v for k, v in here.items() if k not in ("after", "before")}
+    try:
+        text, after, before = (typed_value(q.get(k), k) for k in ("address", "after", "before"))
+    except BadQuery as exc:
+        error, status, bad, here = str(exc), 400, exc.field[0], listed
+        text = after = before = None
+    page = await web.counts.run(
+        lambda conn: user_page(conn, acc.id, text=text, after=after, before=before, names=who.operator)
+    )
     again: dict[str, str] = {}
     if typed is not None:
         fields = ("action", "email", "monthly_limit", "daily_limit", "role", "loaded")
@@ -115,9 +135,13 @@ async def _users_page(
     ctx = {
         "who": who,
         "account": acc,
-        "accounts": web.store.accounts.list_accounts() if who.operator else [],
-        "users": users,
-        "stamps": {u.email: limits_stamp(u) for u in users},
+        "accounts": page.accounts,
+        "users": page.users,
+        "page": page,
+        "here": "/users" + ("?" + urlencode(here) if here else ""),
+        "listed": urlencode(listed),
+        "address": text or "",
+        "stamps": {u.email: limits_stamp(u) for u in page.users},
         "typed": again,
         "sudo": needs_password(request, who),  # credential-making forms then ask for the admin's password
         "sudo_minutes": SUDO_MINUTES,
