@@ -33,6 +33,7 @@ from gateway.reasons import (
     smsc_code,
 )
 from gateway.smtp.dsnparams import ENVID_MAX, ORCPT_MAX, utf8_addr_xtext
+from gateway.store.partnotes import NO_LINK_EXPIRED
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -216,6 +217,8 @@ def _advice(state: str, reason: str, status: str) -> w.Phrase:
         return w.BOUNCE_ADVICE["route"]
     if REFUSED_EXPIRED_SAID in reason:  # the operator's fault: its admin takes it up, not a resend
         return bw.OPERATOR_REFUSED_ADVICE
+    if NO_LINK_EXPIRED in reason:  # the gateway's outage: its admin's to see to
+        return bw.NO_LINK_ADVICE
     if state == "expired":
         return w.BOUNCE_ADVICE["expired"]
     if status == "5.4.7":  # the operator's own expiry: the phone stayed out of reach

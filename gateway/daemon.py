@@ -53,7 +53,7 @@ from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from gateway.upgradewait import UpgradeWait
-from smsc.base import SmscLink
+from smsc.base import LinkState, SmscLink
 from smsc.logthrottle import flush_all
 from smsc.pacing import LinkPacer
 
@@ -275,6 +275,10 @@ class Daemon:
             },
             status_path,
             reassembly_timeout=cfg.replies.reassembly_timeout_seconds,
+            links_up=lambda: (
+                not dispatcher.links
+                or any(link.state == LinkState.ACTIVE for link in dispatcher.links.values())
+            ),
         )
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)

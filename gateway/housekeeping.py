@@ -70,8 +70,10 @@ class Housekeeping:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         reassembly_timeout: float = reassembly.TIMEOUT_SECONDS,
+        links_up: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        self.links_up = links_up  # whether any link to an SMSC is up now
         self.reassembly_timeout = reassembly_timeout  # [replies] reassembly_timeout_seconds
         self.notifier = notifier
         self.events = events
@@ -270,6 +272,9 @@ class Housekeeping:
         it, `MoRepo.followed`.)
         """
         store = self.store
+
+        if self.links_up is not None and not self.links_up():
+            await store.write(store.queue.note_no_link)  # the cause their bounces name
 
         def batch() -> int:
             finished, parts = store.queue.expire_batch(EXPIRE_BATCH)

@@ -47,7 +47,7 @@ from gateway.phoneorder import PhoneOrder
 from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.partnotes import LINK_LOST
+from gateway.store.partnotes import LINK_LOST, NO_LINK_UP
 from gateway.unanswered import attempts_spent
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer, backoff
@@ -294,8 +294,10 @@ class OutcomeRecorder:
                     self.on_finished(self.store.queue.expire_unsent(part.id))
                 elif part.id in unrouted:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
-                else:
-                    self.store.queue.release(part.id, delay=NO_LINK_DELAY, count=False, due=due[part.id])
+                else:  # its expiry then says no link was up (`partnotes.expiry_note`)
+                    self.store.queue.release(
+                        part.id, delay=NO_LINK_DELAY, count=False, due=due[part.id], refusal=NO_LINK_UP
+                    )
 
         await self.write(None, settle)
 

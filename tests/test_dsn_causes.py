@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 
 from gateway import housekeeping
-from gateway.bouncewords import OPERATOR_REFUSED_ADVICE, UNREACHABLE_ADVICE
-from gateway.store.partnotes import REFUSED_EXPIRED
+from gateway.bouncewords import NO_LINK_ADVICE, OPERATOR_REFUSED_ADVICE, UNREACHABLE_ADVICE
+from gateway.store.partnotes import NO_LINK_EXPIRED, REFUSED_EXPIRED
 from smsc.base import ReportStatus
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
@@ -160,6 +160,31 @@ async def test_an_sms_throttled_until_it_expired_bounces_with_the_throttle(
     assert str(fields["Diagnostic-Code"]) == "X-SMSC; ESME_RTHROTTLED (0x58)"
     _encoding, text = text_part(report)
     assert OPERATOR_REFUSED_ADVICE("en") in text
+    assert "before it could be sent" not in text
+
+
+async def test_an_sms_that_expired_with_no_link_up_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The only link was down for the whole validity: the bounce said "expired before it could be sent
+    # ... send it again", into the same outage, and nothing told the admin's outage from a slow queue.
+    monkeypatch.setattr(housekeeping, "EXPIRY_INTERVAL", 0.05)
+    sink_port, clock = free_port(), Clock()
+    async with smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=free_port(), relay_port=sink_port)  # nobody listens there
+        async with running_gateway(cfg, clock) as gw:
+            assert (await gw.send(mail(REFUSING, "Pickup at 14:00", subject="Pickup"))).error is None
+            expires = gw.store.db.conn.execute("SELECT expires_at FROM parts").fetchone()[0]
+            clock.skew = expires - time.time() + 1
+            await gw.until(lambda: gw.states() == ["expired"])
+            await sink.wait(1, timeout=30)
+            error = gw.store.db.conn.execute("SELECT error FROM parts").fetchone()[0]
+    assert error == NO_LINK_EXPIRED
+    [(_raw, report)] = dsn_mails(sink)
+    _per_message, fields = fields_of(report)
+    assert fields["Status"] == "5.4.7" and "Diagnostic-Code" not in fields
+    _encoding, text = text_part(report)
+    assert NO_LINK_EXPIRED in text and NO_LINK_ADVICE("en") in text
     assert "before it could be sent" not in text
 
 

@@ -36,7 +36,7 @@ from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE
 from gateway.config import parse_config
 from gateway.reasons import human_reason
 from gateway.store.db import Store
-from gateway.store.partnotes import NEVER_SENT_EXPIRED, RECOVERED_EXPIRED
+from gateway.store.partnotes import NEVER_SENT_EXPIRED, NO_LINK_EXPIRED, RECOVERED_EXPIRED
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, send_blocking, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_cli_errors import run, write_config
@@ -319,14 +319,17 @@ async def test_an_all_expired_long_sms_says_its_reason_once(tmp_path: Path) -> N
         await gw.until(lambda: gw.states() == ["expired"])
         await sink.wait(1)
         [(reason,)] = gw.store.db.conn.execute("SELECT reason FROM messages")
-    assert reason == f"all {total} parts: {NEVER_SENT_EXPIRED}"
+    assert reason == f"all {total} parts: {NO_LINK_EXPIRED}"  # no SMSC answers: the cause the bounce names
     said = bounce_text(sink.messages[0][2])
     assert said.count("validity period expired") == 1 and f"all {total} parts" in said, said
     listed = run(config, "queue", "list")
     assert listed.returncode == 0 and listed.stdout.count("validity period expired") == 1, listed.stdout
     # In Polish too, and once.
     pl = human_reason(reason, "pl")
-    assert pl == f"wszystkie {total} części: okres ważności minął, zanim udało się go wysłać", pl
+    assert (
+        pl
+        == f"wszystkie {total} części: okres ważności minął, gdy żadne połączenie z operatorem nie działało"
+    )
     assert human_reason(f"both parts: {NEVER_SENT_EXPIRED}", "pl").startswith("obie części: okres ważności")
 
 

@@ -34,6 +34,11 @@ RECOVERED_EXPIRED = (
 # when the operator's fault is the admin's to take up; `gateway.bounce` names the refusal as the SMSC's
 # diagnostic, and `gateway.reasons` puts it in words.
 REFUSED_EXPIRED = "validity period expired after the operator refused it for the time being, lastly with "
+# A part handed back because no link to the operator was up (`Outcomes.settle_unsendable`), and its
+# expiry so: the cause is the gateway's links, which its admin can see to; "expired before it could be
+# sent ... send it again" sent the user into the same outage.
+NO_LINK_UP = "waiting for a link to the operator: none was up"
+NO_LINK_EXPIRED = "validity period expired while no link to the operator was up"
 # How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
 # the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "
 # (`gateway.unanswered.attempts_spent`): SQL GLOB patterns, so that no other hold's or admin's note is
@@ -77,14 +82,14 @@ def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
     """SQL for the note of a part that expires waiting to go, by its last note in `column`, and the
     arguments to bind with it: recovered after a stop, `RECOVERED_EXPIRED`; another note that its last
     submit may have reached the phone, `MAYBE_SENT_EXPIRED`; an SMSC's refusal for the time being,
-    `REFUSED_EXPIRED` and that refusal (the cause the user and the admin need, R-6.3); else
-    `NEVER_SENT_EXPIRED`."""
+    `REFUSED_EXPIRED` and that refusal (the cause the user and the admin need, R-6.3); handed back
+    with no link up, `NO_LINK_EXPIRED`; else `NEVER_SENT_EXPIRED`."""
     stopped = "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(STOPPED_NOTES)) + ")"
     refused = "(" + " OR ".join([f"{column} GLOB ?"] * len(SMSC_REFUSAL_GLOBS)) + ")"
     last = f"substr({column}, CASE WHEN instr({column}, ?) > 0 THEN instr({column}, ?) + ? ELSE 1 END)"
     sql = (
         f"CASE WHEN {stopped} THEN ? WHEN {maybe_sent_note(column)} THEN ?"
-        f" WHEN {refused} THEN ? || {last} ELSE ? END"
+        f" WHEN {refused} THEN ? || {last} WHEN {column} = ? THEN ? ELSE ? END"
     )
     args = (
         *STOPPED_NOTES,
@@ -96,6 +101,8 @@ def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
         LAST_SAID,
         LAST_SAID,
         len(LAST_SAID),
+        NO_LINK_UP,
+        NO_LINK_EXPIRED,
         NEVER_SENT_EXPIRED,
     )
     return sql, args

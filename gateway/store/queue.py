@@ -14,7 +14,7 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.clockstep import ClockStep
-from gateway.store.partnotes import MAYBE_SENT_NOTES, RECOVERED, expiry_note, maybe_sent_note
+from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
@@ -166,10 +166,8 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
     ) -> None:
         """Put a claimed part back; `count=False` undoes the attempt (link down, throttled).
 
-        `refusal`: an SMSC's answer for the time being that tried nothing (a throttle), noted as the
-        part's last cause unless its note says an earlier submit may have reached the phone (that
-        doubt must outlive it: `partnotes.maybe_sent_note`). Throttled until it expired, a part's
-        bounce said "expired before it could be sent… send it again" (R-6.3).
+        `refusal`: a cause for the time being (a throttle, no link up) noted as the part's last,
+        unless its note says an earlier submit may have reached the phone (that doubt outlives it).
 
         `delay=None` keeps the part's turn (its due time as it was): one cut off by a lost
         connection goes again before the SMS to the same phone accepted after it. `due`, when given,
@@ -315,6 +313,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
             sql = "UPDATE parts SET state = 'queued', error = ? WHERE state = 'active' RETURNING id"
             rows = self.conn.execute(sql, (RECOVERED,)).fetchall()
         return sorted(r[0] for r in rows)
+
+    def note_no_link(self) -> None:
+        """With no link up, parts about to expire unsent say so (`partnotes.NO_LINK_EXPIRED`, R-6.3)."""
+        sql = f"UPDATE parts SET error = ? WHERE ({WAITING}) AND expires_at <= ? AND error IS NULL"
+        self.conn.execute(sql, (NO_LINK_UP, self.clock()))
 
     def expire_due(self) -> list[Finished]:
         """Every part due to end now (`expire_batch` until none is left), in one transaction: for
