@@ -80,7 +80,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @lru_cache(maxsize=1024)
-def _stored(cidr: str) -> IPNetwork | None:
+def stored_network(cidr: str) -> IPNetwork | None:
     """A network as stored (older rows unchecked): None for one no rule reads."""
     try:
         return ipaddress.ip_network(_zoneless(cidr.strip()), strict=False)
@@ -109,17 +109,19 @@ def relay_owners(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> 
 
 def overlapping(cidr: str, others: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """(account, network) of `others` that share an address with `cidr`."""
-    net = _stored(cidr)
+    net = stored_network(cidr)
     if net is None:
         return []
-    return [(name, other) for name, other in others if (o := _stored(other)) is not None and _meet(net, o)]
+    return [
+        (name, other) for name, other in others if (o := stored_network(other)) is not None and _meet(net, o)
+    ]
 
 
 def carved_out(cidr: str, other_cidr: str) -> bool:
     """Whether `cidr` lies strictly inside `other_cidr`: the relay gives its addresses to the account
     that lists it (`relay_owners`), as `smsgw send` and the relay's log advise for a host in another
     account's wide range. Not so an equal or wider one, which `account add` and `set` refuse."""
-    net, other = _stored(cidr), _stored(other_cidr)
+    net, other = stored_network(cidr), stored_network(other_cidr)
     return net is not None and other is not None and _meet(net, other) and net.prefixlen > other.prefixlen
 
 
@@ -128,7 +130,7 @@ def overlaps(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]
     accounts that share an address, each pair once, as check-config lists them; not a wider network
     over one its account lists too (shared with `--shared`), whose addresses stay its account's."""
     rows = sorted(set(rows))
-    listed = {(name, _stored(cidr)) for name, cidr in rows}
+    listed = {(name, stored_network(cidr)) for name, cidr in rows}
     found = []
     for i, (name, cidr) in enumerate(rows):
         for other, other_cidr in overlapping(cidr, rows[i + 1 :]):
@@ -138,7 +140,7 @@ def overlaps(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]
             # of equal networks says so, and "no longer of" it would be untrue.
             nested = (name, other_cidr) if carved_out(other_cidr, cidr) else None
             nested = (other, cidr) if carved_out(cidr, other_cidr) else nested
-            if nested is not None and (nested[0], _stored(nested[1])) in listed:
+            if nested is not None and (nested[0], stored_network(nested[1])) in listed:
                 continue
             found.append((name, cidr, other, other_cidr))
     return found
@@ -148,7 +150,7 @@ def overlap_words(name: str, cidr: str, other: str, other_cidr: str) -> str:
     """What the relay does with the addresses two accounts' networks share (`relay_owners`), and the
     command for a mail server there that serves both: since 0.2.19 the wider network's users are
     refused there, where 0.2.18 took both."""
-    net, wider = _stored(cidr), _stored(other_cidr)
+    net, wider = stored_network(cidr), stored_network(other_cidr)
     if net is None or wider is None or net.prefixlen == wider.prefixlen:
         return "a mail server there may send as users of both (as meant if it serves both: `--shared`)"
     owner, narrow, loser = (
@@ -197,7 +199,7 @@ def network_refusal(
                     f" is now taken only from users of account {name}, no longer of {other}"
                 )
                 continue
-            equal = _stored(cidr) == _stored(other_cidr)
+            equal = stored_network(cidr) == stored_network(other_cidr)
             if equal and shared:
                 notes.append(
                     f"{cidr} is also account {other}'s relay network: a mail server there may send as"

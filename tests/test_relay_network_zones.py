@@ -6,6 +6,7 @@ checks saw no other account's network in it, while the relay matched it whatever
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from tests.conftest import config_text, free_port
@@ -41,3 +42,19 @@ def test_check_config_refuses_a_zone_id_in_account_relay_networks(tmp_path: Path
     res = smsgw(config, "check-config")
     assert res.returncode != 0, (res.stdout, res.stderr)
     assert "zone id" in res.stderr and "write fe80::/64" in res.stderr, res.stderr
+
+
+def test_a_network_stored_with_a_zone_before_is_removed_by_its_plain_form(tmp_path: Path) -> None:
+    # A row an older version stored with its zone: refused as typed now, it could not be removed at all
+    # (its plain form matched no row), and reading it made every `account set` of its account fail.
+    config = _config(tmp_path)
+    assert smsgw(config, "account", "add", "beta", "--relay-network", "192.0.2.0/24").returncode == 0
+    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as db:
+        (beta,) = db.execute("SELECT id FROM accounts WHERE name = 'beta'").fetchone()
+        db.execute("INSERT INTO account_networks (account_id, cidr) VALUES (?, '2001:db8::%x/32')", (beta,))
+    res = smsgw(config, "account", "set", "beta", "--remove-network", "2001:db8::/32")
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert "was not one of" not in res.stdout, res.stdout
+    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as db:
+        rows = [r[0] for r in db.execute("SELECT cidr FROM account_networks WHERE account_id = ?", (beta,))]
+    assert rows == ["192.0.2.0/24"], rows

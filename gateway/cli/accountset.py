@@ -40,7 +40,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.networkowners import refuse_overlaps
     from gateway.cli.poolsender import pool_note
     from gateway.cli.stored import say_shared_senders
-    from gateway.relaynets import network
+    from gateway.relaynets import stored_network
 
     settings: dict[str, Any] = {}
     for key in ("split_mode", "overflow", "end_marker", "dlr_mail", "auto_generated"):
@@ -97,7 +97,9 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         if cut_from is not None:
             settings["cut_from"] = _cut_from_value(cut_from, store.accounts.get_account(args.name).cut_from)
         store.accounts.update_account(args.name, **settings)
-        had = {str(network(c)) for c in store.accounts.get_account(args.name).networks}
+        # As stored: a row from before zone ids were refused is read without its zone, not refused.
+        stored = (stored_network(c) for c in store.accounts.get_account(args.name).networks)
+        had = {str(n) for n in stored if n is not None}
         new = [net for net in add if net not in had]
         refuse_overlaps(store, args.name, new, "--add-network", shared=args.shared)
         acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)

@@ -389,7 +389,9 @@ class AccountsRepo(Repository):
 
 
 def _network(cidr: str) -> str:
+    """A network as removal compares it: a row stored with a zone id (refused since) by its plain form."""
+    address, slash, prefix = cidr.strip().partition("/")
     try:
-        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+        return str(ipaddress.ip_network(address.partition("%")[0] + slash + prefix, strict=False))
     except ValueError:
         return cidr  # refused where it is typed; a stored oddity goes only by its own text
