@@ -60,7 +60,7 @@ MEANINGS: dict[str, str] = {
     "gateway.suspend_failed_share": "more failures than this share of suspend_after among them suspends it",
     "gateway.retention_days": "finished messages and their records older than this are deleted",
     "gateway.early_dlr_max_age_minutes": "an early receipt older than this matches no new part",
-    "smtp.listen": "relay listener, HOST:PORT (clients allowed by network)",
+    "smtp.listen": 'relay listener, HOST:PORT (clients allowed by network); "[::]:PORT" takes IPv4 and IPv6',
     "smtp.submission_listen": 'submission listener with STARTTLS and AUTH (mail clients); "" turns it off',
     "smtp.tls_cert_file": (
         "certificate of the submission port and of the relay port's STARTTLS; unset: a self-signed one"
@@ -189,7 +189,10 @@ MEANINGS: dict[str, str] = {
         "a long SMS from a phone is mailed with a gap for parts that have not come this long after its last"
     ),
     "web.enabled": "serve the admin panel and /metrics (the shipped config turns it on)",
-    "web.listen": "host:port of the panel; keep it on loopback unless metrics_token is set",
+    "web.listen": (
+        'host:port of the panel ("[::]:PORT" takes IPv4 and IPv6); keep it on loopback unless metrics_token'
+        " is set"
+    ),
     "web.tls_cert_file": "certificate for HTTPS (the session cookie is then Secure)",
     "web.tls_key_file": "its private key",
     "web.metrics_token": "when set, /metrics wants `Authorization: Bearer <token>`",
