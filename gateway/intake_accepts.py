@@ -18,8 +18,6 @@ of the daemon's loop, the same thread that reads the withdrawal, so "not yet run
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from gateway.smtp.accept import Writes, accept_now
@@ -30,19 +28,33 @@ class Withdrawn(Exception):
     """The worker took this acceptance back before it ran: nothing of it is written."""
 
 
-@dataclass(slots=True)
 class _Ticket:
-    withdrawn: bool = False
-    ran: bool = False
+    """One acceptance in flight: the piece the group commit runs (`run`, the withdrawal checked as it
+    starts) and its future's callback (`done`): one object a mail, its bound methods the callables,
+    where a partial of a partial and a callback's partial were built for every mail."""
 
+    __slots__ = ("accepts", "args", "ran", "request_id", "withdrawn")
 
-def _unless_withdrawn(ticket: _Ticket, work: partial[AcceptResult]) -> AcceptResult:
-    if ticket.withdrawn:
-        raise Withdrawn()
-    # Set for good: a piece run again after its batch was rolled back (`GroupCommit._run_batch`)
-    # may have been the one committed for all the worker could know when it asked.
-    ticket.ran = True
-    return work()
+    def __init__(self, accepts: Accepts, request_id: int, args: tuple[Any, ...]) -> None:
+        self.accepts = accepts
+        self.request_id = request_id
+        self.args = args
+        self.withdrawn = False
+        self.ran = False
+
+    def run(self) -> AcceptResult:
+        if self.withdrawn:
+            raise Withdrawn()
+        # Set for good: a piece run again after its batch was rolled back (`GroupCommit._run_batch`)
+        # may have been the one committed for all the worker could know when it asked.
+        self.ran = True
+        return accept_now(self.accepts.writes.store, *self.args)
+
+    def done(self, fut: asyncio.Future[AcceptResult]) -> None:
+        accepts = self.accepts
+        accepts.tickets.pop(self.request_id, None)
+        if not fut.cancelled() and fut.exception() is None and fut.result().message_ids:
+            accepts.writes.wake_dispatcher()  # SMS were queued (as `Writes.accept_soon` does)
 
 
 class Accepts:
@@ -54,21 +66,16 @@ class Accepts:
 
     def submit(self, request_id: int, args: tuple[Any, ...]) -> asyncio.Future[AcceptResult]:
         """`Writes.accept_soon`'s steps, the withdrawal checked as the piece runs; raises as it does."""
-        ticket = self.tickets[request_id] = _Ticket()
-        store = self.writes.store
-        work = partial(_unless_withdrawn, ticket, partial(accept_now, store, *args))
+        ticket = self.tickets[request_id] = _Ticket(self, request_id, args)
         try:
-            fut: asyncio.Future[AcceptResult] = store.submit(work, interactive=True, replayable=True)
+            fut: asyncio.Future[AcceptResult] = self.writes.store.submit(
+                ticket.run, interactive=True, replayable=True
+            )
         except BaseException:
             del self.tickets[request_id]
             raise
-        fut.add_done_callback(partial(self._done, request_id))
+        fut.add_done_callback(ticket.done)
         return fut
-
-    def _done(self, request_id: int, fut: asyncio.Future[AcceptResult]) -> None:
-        self.tickets.pop(request_id, None)
-        if not fut.cancelled() and fut.exception() is None and fut.result().message_ids:
-            self.writes.wake_dispatcher()  # SMS were queued (as `Writes.accept_soon` does)
 
     def withdraw(self, request_id: int) -> bool:
         """Take the acceptance back if its piece has not run: True if it never will."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gateway import notify, wording
@@ -58,13 +59,17 @@ class Rechecked:
 def user_row(store: Store, user_id: int) -> tuple[str, int | None, int | None] | None:
     """(email, monthly limit, daily limit) of the user now, None when removed; from the settings
     cache, which any change of a user (any process's) empties: no statement per mail on a hit."""
-    row = store.db.settings.get(
-        "user by id",
-        user_id,
-        lambda: store.db.conn.execute(
-            "SELECT email, monthly_limit, daily_limit FROM users WHERE id = ?", (user_id,)
-        ).fetchone(),
+    user: tuple[str, int | None, int | None] | None = store.db.settings.get(
+        "user by id", user_id, partial(_user_by_id, store, user_id)
     )
+    return user
+
+
+def _user_by_id(store: Store, user_id: int) -> tuple[str, int | None, int | None] | None:
+    """Kept in the cache as the tuple `user_row` returns (not rebuilt from the row on every mail)."""
+    row = store.db.conn.execute(
+        "SELECT email, monthly_limit, daily_limit FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
     return None if row is None else (str(row[0]), row[1], row[2])
 
 
@@ -107,7 +112,6 @@ def opted_out(store: Store, account_id: int | None, numbers: Sequence[str]) -> l
     """Those of `numbers` on the shared opt-out list or the account's own now. Both lists from the
     settings cache (an opt-out's write empties it, whoever writes): membership tests on a hit. The
     shared list as RCPT reads it (`PolicyRepo.is_opted_out`)."""
-    shared = frozenset(n for n in numbers if store.policy.is_opted_out(n))
     own = _account_optouts(store, account_id) if account_id is not None else frozenset()
     if own is None:
         marks = ",".join("?" * len(numbers))
@@ -116,7 +120,8 @@ def opted_out(store: Store, account_id: int | None, numbers: Sequence[str]) -> l
             [account_id, *numbers],
         )
         own = frozenset(r[0] for r in rows)
-    return [n for n in numbers if n in shared or n in own]
+    shared = store.policy.is_opted_out
+    return [n for n in numbers if n in own or shared(n)]
 
 
 def _account_optouts(store: Store, account_id: int) -> frozenset[str] | None:
