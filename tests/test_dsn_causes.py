@@ -19,6 +19,7 @@ fake (the simulator's core) over TCP, a real SMTP server taking the bounces, the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import time
 from datetime import datetime
@@ -113,17 +114,24 @@ def text_part(report: EmailMessage) -> tuple[str, str]:
 
 
 async def refused_until_expired(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smsc_class: type[FakeSMSC] = RefusingSMSC, **gateway: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    smsc_class: type[FakeSMSC] | None = RefusingSMSC,
+    **gateway: Any,
 ) -> tuple[EmailMessage, str | None]:
-    """One SMS the SMSC refuses for the time being at each attempt, then its validity ends; its bounce
-    and its part's error."""
+    """One SMS the SMSC refuses for the time being at each attempt (no SMSC listening at all with
+    `smsc_class` None), then its validity ends; its bounce and its part's error."""
     monkeypatch.setattr(housekeeping, "EXPIRY_INTERVAL", 0.05)
     sink_port, clock = free_port(), Clock()
-    async with smsc_class() as smsc, smtp_sink(sink_port) as sink:
-        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port, **gateway)
+    async with contextlib.AsyncExitStack() as stack:
+        smsc = await stack.enter_async_context(smsc_class()) if smsc_class else None
+        sink = await stack.enter_async_context(smtp_sink(sink_port))
+        port = smsc.port if smsc else free_port()  # nobody listens there
+        cfg = make_config(tmp_path, smsc_port=port, relay_port=sink_port, **gateway)
         async with running_gateway(cfg, clock) as gw:
             assert (await gw.send(mail(REFUSING, "Pickup at 14:00", subject="Pickup"))).error is None
-            await smsc.wait_for(2, timeout=30)  # refused, retried, refused again
+            if smsc:
+                await smsc.wait_for(2, timeout=30)  # refused, retried, refused again
             expires = gw.store.db.conn.execute("SELECT expires_at FROM parts").fetchone()[0]
             clock.skew = expires - time.time() + 1
             await gw.until(lambda: gw.states() == ["expired"])
@@ -168,19 +176,8 @@ async def test_an_sms_that_expired_with_no_link_up_says_so(
 ) -> None:
     # The only link was down for the whole validity: the bounce said "expired before it could be sent
     # ... send it again", into the same outage, and nothing told the admin's outage from a slow queue.
-    monkeypatch.setattr(housekeeping, "EXPIRY_INTERVAL", 0.05)
-    sink_port, clock = free_port(), Clock()
-    async with smtp_sink(sink_port) as sink:
-        cfg = make_config(tmp_path, smsc_port=free_port(), relay_port=sink_port)  # nobody listens there
-        async with running_gateway(cfg, clock) as gw:
-            assert (await gw.send(mail(REFUSING, "Pickup at 14:00", subject="Pickup"))).error is None
-            expires = gw.store.db.conn.execute("SELECT expires_at FROM parts").fetchone()[0]
-            clock.skew = expires - time.time() + 1
-            await gw.until(lambda: gw.states() == ["expired"])
-            await sink.wait(1, timeout=30)
-            error = gw.store.db.conn.execute("SELECT error FROM parts").fetchone()[0]
+    report, error = await refused_until_expired(tmp_path, monkeypatch, None)
     assert error == NO_LINK_EXPIRED
-    [(_raw, report)] = dsn_mails(sink)
     _per_message, fields = fields_of(report)
     assert fields["Status"] == "5.4.7" and "Diagnostic-Code" not in fields
     _encoding, text = text_part(report)
