@@ -27,12 +27,13 @@ UNREACHABLE_ADVICE = Phrase(
     " czy numer jest używany, albo skontaktować się z odbiorcą inaczej, a jeśli SMS jest nadal potrzebny,"
     " wysłać go ponownie.",
 )
-# Expired while no link to the operator was up (`gateway.store.partnotes.NO_LINK_EXPIRED`): the
+# Expired while no link serving the number was up (`gateway.store.partnotes.NO_LINK_EXPIRED`): the
 # gateway's outage, which its admin sees to; a resend before the link is back meets the same.
 NO_LINK_ADVICE = Phrase(
-    "What to do: the gateway could not reach the operator for as long as the SMS was valid; please tell"
-    " the gateway's administrator, and send it again once the link is back, if it is still needed.",
-    "Co zrobić: bramka nie mogła połączyć się z operatorem przez cały okres ważności SMS-a; proszę"
-    " powiadomić administratora bramki i, jeśli SMS jest nadal potrzebny, wysłać go ponownie po"
-    " przywróceniu połączenia.",
+    "What to do: the gateway had no working link to the operator for this number for as long as the SMS"
+    " was valid; please tell the gateway's administrator, and send it again once the link is back, if it"
+    " is still needed.",
+    "Co zrobić: bramka przez cały okres ważności SMS-a nie miała działającego połączenia z operatorem dla"
+    " tego numeru; proszę powiadomić administratora bramki i, jeśli SMS jest nadal potrzebny, wysłać go"
+    " ponownie po przywróceniu połączenia.",
 )

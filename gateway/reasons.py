@@ -64,13 +64,13 @@ _OWN: dict[str, tuple[str, str]] = {
         "validity period expired before it could be sent",
         "okres ważności minął, zanim udało się go wysłać",
     ),
-    "waiting for a link to the operator: none was up": (
-        "waiting for a link to the operator: none was up",
-        "czeka na połączenie z operatorem: żadne nie działało",
+    "waiting for a link to the operator: none that serves this number was up": (
+        "waiting for a link to the operator: none that serves this number was up",
+        "czeka na połączenie z operatorem: żadne obsługujące ten numer nie działało",
     ),
-    "validity period expired while no link to the operator was up": (
-        "validity period expired while no link to the operator was up",
-        "okres ważności minął, gdy żadne połączenie z operatorem nie działało",
+    "validity period expired while no link to the operator serving this number was up": (
+        "validity period expired while no link to the operator serving this number was up",
+        "okres ważności minął, gdy żadne połączenie z operatorem obsługujące ten numer nie działało",
     ),
     "validity period expired; delivery unknown: an earlier attempt went unanswered by the SMSC"
     " and may have reached the phone": (

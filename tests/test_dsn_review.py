@@ -242,8 +242,9 @@ async def test_a_polish_bounce_of_an_expired_sms_has_no_english_sentence_nor_sms
             [(_s, _r, report)] = dsns(sink)
     text = human(report)
     # No SMSC listens: the cause is the link, in Polish as the rest.
-    assert "Przyczyna: okres ważności minął, gdy żadne połączenie z operatorem nie działało\n" in text, text
-    assert "Co zrobić: bramka nie mogła połączyć się z operatorem" in text
+    cause = "okres ważności minął, gdy żadne połączenie z operatorem obsługujące ten numer nie działało"
+    assert f"Przyczyna: {cause}\n" in text, text
+    assert "Co zrobić: bramka przez cały okres ważności SMS-a nie miała działającego połączenia" in text
     assert "validity" not in text and "expired" not in text
     fields = recipient_fields(report)
     assert fields["Status"] == "5.4.7" and fields["Diagnostic-Code"] is None

@@ -37,8 +37,8 @@ REFUSED_EXPIRED = "validity period expired after the operator refused it for the
 # A part handed back because no link to the operator was up (`Outcomes.settle_unsendable`), and its
 # expiry so: the cause is the gateway's links, which its admin can see to; "expired before it could be
 # sent ... send it again" sent the user into the same outage.
-NO_LINK_UP = "waiting for a link to the operator: none was up"
-NO_LINK_EXPIRED = "validity period expired while no link to the operator was up"
+NO_LINK_UP = "waiting for a link to the operator: none that serves this number was up"
+NO_LINK_EXPIRED = "validity period expired while no link to the operator serving this number was up"
 # How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
 # the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "
 # (`gateway.unanswered.attempts_spent`): SQL GLOB patterns, so that no other hold's or admin's note is
