@@ -125,3 +125,19 @@ def test_a_files_comparison_is_remembered_until_the_file_is_written_again(tmp_pa
     fresh.replace(path)
     assert not billingfiles.same(counted, path, "abc") and len(calls) == 3
     assert billingfiles.same(counted, path, "def") and len(calls) == 4
+
+
+async def test_a_file_rewritten_in_place_is_listed_as_it_is_now(web: WebContext) -> None:
+    # A month's listing was remembered by its directory's mtime alone: a bill an admin rewrote in place
+    # (`cp` over it, an editor) changes no directory, and the page went on showing the old size.
+    acme = month_dir(web.config.state_dir, web.store.month) / "acme.txt"  # type: ignore[attr-defined]
+    async with as_user(web, OPERATOR) as c:
+        before = (await c.get("/billing")).text
+        size = acme.stat().st_size
+        assert f"<td>{size} bytes</td>" in before, before
+        mtime = os.stat(acme.parent).st_mtime_ns
+        with acme.open("a") as f:  # in place: same inode, the directory untouched
+            f.write("# corrected by hand\n")
+        os.utime(acme.parent, ns=(mtime, mtime))
+        after = (await c.get("/billing")).text
+    assert f"<td>{acme.stat().st_size} bytes</td>" in after, after
