@@ -61,7 +61,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     import structlog
 
     from billing_reports.writer import billing_dir_problem
-    from gateway import logsink
     from gateway.cli.binderror import also_in_use, bind_error
     from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
     from gateway.cli.stored import start_warnings
@@ -73,9 +72,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
 
-    # The modules just imported (the daemon's): `configure` bound the loggers of those loaded then;
-    # these kept structlog's lazy proxies, resolved on every call, two of them per SMS.
-    logsink.bind_module_loggers()
     problem = state_dir_problem(cfg)
     if problem is not None:
         raise CliError(problem, EXIT_CONFIG)
