@@ -10,6 +10,7 @@ Real sockets throughout: the daemon's relay and submission ports, the panel's se
 from __future__ import annotations
 
 import asyncio
+import signal
 import smtplib
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from gateway.web.security import SESSION_COOKIE
 from gateway.web.server import WebServer
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
-from tests.test_process import smsgw
+from tests.test_process import smsgw, start_daemon
 from tests.web_helpers import ADMIN, PASSWORD, csrf_of, panel_store, web_context
 
 
@@ -153,3 +154,24 @@ def test_check_config_knows_the_ipv6_wildcard_takes_ipv4_too(tmp_path: Path) -> 
     port = free_port()
     res = _checked(tmp_path, f"[::0]:{port}", relay_port=port)
     assert res.returncode != 0 and "own [smtp] listen" in res.stderr, res.stderr
+
+
+@needs_ipv6
+async def test_smsgw_send_reaches_ipv6_any_from_ipv4_as_the_demo_account_allows(tmp_path: Path) -> None:
+    # "[::]" takes IPv4 now; `smsgw send` still went from ::1, outside the shipped demo account's
+    # 127.0.0.0/8: refused 550, exit 1, with a hint to add ::1/128.
+    smtp_port = free_port()
+    text = config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port)
+    text = text.replace(f'listen = "127.0.0.1:{smtp_port}"', f'listen = "[::]:{smtp_port}"')
+    assert f'listen = "[::]:{smtp_port}"' in text
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o640)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        res = await asyncio.to_thread(smsgw, config, "send", "+48601123458", "over the wildcard")
+        assert res.returncode == 0, (res.stdout, res.stderr)
+        assert "queued as" in res.stdout, res.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

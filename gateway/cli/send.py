@@ -62,6 +62,7 @@ def _typed_number(typed: str) -> str:
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     """Send as a mail client would, so the test covers the listener, the account rules and the link."""
     from gateway import mailheaders as h  # here: it imports the SMS encodings, which `--help` needs not
+    from gateway.peeraddr import is_ipv6_any
 
     sender = _sender(cfg, args.sender)
     rcpt = f"{_typed_number(args.number)}@{cfg.gateway.domains[0]}"
@@ -75,7 +76,10 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         msg["Subject"] = args.subject
     msg.set_content(args.text)
     host, port = _listening(cfg)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    # "[::]" takes IPv4 as well (`peeraddr.listen_hosts`): 127.0.0.1, which the shipped demo account's
+    # 127.0.0.0/8 holds (from ::1 the mail was refused 550 with that config).
+    if host == "0.0.0.0" or is_ipv6_any(host):
+        host = "127.0.0.1"
     try:
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             client_ip = smtp.sock.getsockname()[0]  # what the relay port checks the networks against
