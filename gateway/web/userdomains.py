@@ -13,6 +13,7 @@ and the first company with a user there held it against every other.
 
 from __future__ import annotations
 
+from gateway.store.accountdomains import account_domains
 from gateway.store.accounts import AccountsRepo
 from gateway.web.pages import Invalid
 from gateway.web.security import Forbidden
@@ -24,6 +25,9 @@ PUBLIC_MAIL = frozenset(
     onet.pl onet.eu op.pl vp.pl poczta.onet.pl interia.pl interia.eu poczta.fm tlen.pl gazeta.pl
     go2.pl spoko.pl autograf.pl buziaczek.pl int.pl""".split()
 )
+
+# The account's domains a refusal names: an account of more says "…" after them.
+NAMED = 20
 
 
 def domain_holder(accounts: AccountsRepo, domain: str) -> int | None:
@@ -44,16 +48,17 @@ def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
     An address is one user in one account; an admin who could add `someone@rival.example` would
     take it from the rival, whose admin could then neither add nor remove it, and whose mail
     from it the relay would refuse. A new domain for an account is the operator's to add."""
-    users = accounts.list_users(account)  # an operator's login in the account is not its domain
-    domains = {u.email.rpartition("@")[2].lower() for u in users if u.role != "operator"}
+    acc = accounts.get_account(account)
     domain = email.rpartition("@")[2].lower()
-    if domain not in domains:
+    domains = account_domains(accounts.conn, acc.id, domain, NAMED + 1)
+    if domains[:1] != [domain]:
+        more = ", …" if len(domains) > NAMED else ""
         raise Invalid(
-            f"{email} is not at a domain of this account ({', '.join(sorted(domains))});"
+            f"{email} is not at a domain of this account ({', '.join(domains[:NAMED])}{more});"
             " the operator adds the first address of another domain",
             "email",
         )
-    if domain not in PUBLIC_MAIL and domain_holder(accounts, domain) != accounts.get_account(account).id:
+    if domain not in PUBLIC_MAIL and domain_holder(accounts, domain) != acc.id:
         # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.
         raise Forbidden(
             f"{email} cannot be added: addresses at {domain} are added by another account's admin;"
