@@ -1,4 +1,5 @@
-"""The domains of an account's users, for a company admin's add (`gateway.web.userdomains`).
+"""The domains of an account's users, and which account holds a domain, for a company admin's add
+(`gateway.web.userdomains`).
 
 The check loaded every user of the account on the loop (`AccountsRepo.list_users`: 3,000 rows with
 their accounts and role keys) to learn which domains it has. It is one query now, bounded: the
@@ -30,3 +31,15 @@ def account_domains(conn: sqlite3.Connection, account_id: int, domain: str, most
         (account_id, domain.lower(), most),
     )
     return [d for (d,) in rows]
+
+
+def domain_holder(conn: sqlite3.Connection, domain: str) -> int | None:
+    """The account holding `domain` for its admin's adds: that of its first user other than an
+    operator (None: no user at it)."""
+    suffix = "@" + domain.lower()
+    row = conn.execute(
+        "SELECT account_id FROM users WHERE role != 'operator' AND substr(lower(email), -?) = ?"
+        " ORDER BY id LIMIT 1",
+        (len(suffix), suffix),
+    ).fetchone()
+    return None if row is None else int(row[0])

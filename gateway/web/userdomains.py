@@ -13,7 +13,7 @@ and the first company with a user there held it against every other.
 
 from __future__ import annotations
 
-from gateway.store.accountdomains import account_domains
+from gateway.store.accountdomains import account_domains, domain_holder
 from gateway.store.accounts import AccountsRepo
 from gateway.web.pages import Invalid
 from gateway.web.security import Forbidden
@@ -30,20 +30,9 @@ PUBLIC_MAIL = frozenset(
 NAMED = 20
 
 
-def domain_holder(accounts: AccountsRepo, domain: str) -> int | None:
-    """The account holding `domain` for its admin's adds (None: no user at it)."""
-    suffix = "@" + domain.lower()
-    row = accounts.conn.execute(
-        "SELECT account_id FROM users WHERE role != 'operator' AND substr(lower(email), -?) = ?"
-        " ORDER BY id LIMIT 1",
-        (len(suffix), suffix),
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
 def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
     """A company admin adds addresses of the domains their account's users already have, and only
-    those their account holds (`domain_holder`).
+    those their account holds (`accountdomains.domain_holder`).
 
     An address is one user in one account; an admin who could add `someone@rival.example` would
     take it from the rival, whose admin could then neither add nor remove it, and whose mail
@@ -58,7 +47,7 @@ def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
             " the operator adds the first address of another domain",
             "email",
         )
-    if domain not in PUBLIC_MAIL and domain_holder(accounts, domain) != acc.id:
+    if domain not in PUBLIC_MAIL and domain_holder(accounts.conn, domain) != acc.id:
         # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.
         raise Forbidden(
             f"{email} cannot be added: addresses at {domain} are added by another account's admin;"
