@@ -194,3 +194,20 @@ async def test_a_form_sent_after_the_session_ended_goes_to_the_login_and_back(we
         script = await c.get("/static/forms.js")
         assert script.status_code == 200 and "sessionStorage" in script.text
         assert 'el.type === "password"' in script.text  # the rule that keeps passwords out
+
+
+async def test_an_address_at_a_domain_another_account_holds_is_refused_on_the_users_page(
+    web: WebContext,
+) -> None:
+    # Refused with a bare 403 page: the admin lost the address typed and the page it was typed on.
+    accounts = web.store.accounts
+    await web.store.write(lambda: accounts.add_user("first@shared.example", "rival"))  # rival holds it
+    await web.store.write(lambda: accounts.add_user("later@shared.example", "acme"))  # acme has it too
+    async with as_user(web, ADMIN) as c:
+        r = await post(c, "/users", "/users", {"action": "add", "email": "new@shared.example"})
+    assert r.status_code == 400, r.text
+    assert "addresses at shared.example are added by another account&#39;s admin" in r.text, r.text
+    assert marked(r.text) == ["email"], marked(r.text)
+    (typed,) = [t for t in TAG.findall(r.text) if 'id="new-email"' in t]
+    assert 'value="new@shared.example"' in typed and 'aria-invalid="true"' in typed, typed
+    assert accounts.find_user("new@shared.example") is None

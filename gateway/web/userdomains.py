@@ -16,7 +16,6 @@ from __future__ import annotations
 from gateway.store.accountdomains import account_domains, domain_holder
 from gateway.store.accounts import AccountsRepo
 from gateway.web.pages import Invalid
-from gateway.web.security import Forbidden
 
 # Public mail providers, international and Polish: addresses there are their people's, not a company's.
 PUBLIC_MAIL = frozenset(
@@ -49,7 +48,8 @@ def within_account(accounts: AccountsRepo, account: str, email: str) -> None:
         )
     if domain not in PUBLIC_MAIL and domain_holder(accounts.conn, domain) != acc.id:
         # Which account holds it stays unsaid: an admin learns nothing of other accounts' users.
-        raise Forbidden(
+        raise Invalid(  # on the users page, the address as typed and its field marked (a 403 page lost it)
             f"{email} cannot be added: addresses at {domain} are added by another account's admin;"
-            " ask the operator"
+            " ask the operator",
+            "email",
         )
