@@ -9,7 +9,6 @@ of the operator's contract with the client, just as `smsgw premium add` runs on 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from typing import Any
@@ -17,7 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from billing_reports.monthly import Month
@@ -272,9 +271,7 @@ async def _premium_page(
         "done": done or notice(request, who),
     }
     # Rendered off the loop too: the operator's list of 2,200 services is 150 ms of template.
-    template = web.env.get_template("premium.html")
-    html = await asyncio.to_thread(template.render, {"request": request, **ctx})
-    return HTMLResponse(html, status_code=status)
+    return await web.render_off_loop(request, "premium.html", ctx, status)
 
 
 @guarded()
