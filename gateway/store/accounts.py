@@ -56,10 +56,12 @@ class User:
 
 
 ROLES = ("user", "admin", "operator")
-_USER_COLS = (
+# A `User` row is `User(*row)` of `SELECT {USER_COLUMNS} FROM {USERS_FROM} ...`: public, because the
+# panel's paged users list (gateway/web/userlist.py) builds its own WHERE and ORDER on them.
+USER_COLUMNS = (
     "u.id, u.email, u.account_id, a.name, u.password_hash, u.monthly_limit, u.daily_limit, u.role, k.key"
 )
-_USERS = "users u JOIN accounts a ON a.id = u.account_id LEFT JOIN user_role_keys k ON k.user_id = u.id"
+USERS_FROM = "users u JOIN accounts a ON a.id = u.account_id LEFT JOIN user_role_keys k ON k.user_id = u.id"
 
 
 # What keeps an account from `remove_account`, as (table, what it is to the admin).
@@ -298,13 +300,13 @@ class AccountsRepo(Repository):
 
     def _find_user(self, email: str) -> User | None:
         row = self.conn.execute(
-            f"SELECT {_USER_COLS} FROM {_USERS} WHERE u.email = ?",
+            f"SELECT {USER_COLUMNS} FROM {USERS_FROM} WHERE u.email = ?",
             (email,),
         ).fetchone()
         return User(*row) if row else None
 
     def list_users(self, account: str | None = None) -> list[User]:
-        sql = f"SELECT {_USER_COLS} FROM {_USERS}"
+        sql = f"SELECT {USER_COLUMNS} FROM {USERS_FROM}"
         args: tuple[Any, ...] = ()
         if account is not None:
             sql += " WHERE a.name = ?"

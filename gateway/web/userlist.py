@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from gateway.store.accounts import _USER_COLS, _USERS, User
+from gateway.store.accounts import USER_COLUMNS, USERS_FROM, User
 from gateway.web.messages import BadQuery
 from gateway.web.repo import PAGE
 
@@ -66,7 +66,7 @@ def user_page(
 
     def read(cursor: str, value: str | None, order: str, n: int) -> list[User]:
         terms, params = (where, args) if value is None else ([*where, f"u.email {cursor} ?"], [*args, value])
-        sql = f"SELECT {_USER_COLS} FROM {_USERS} WHERE {' AND '.join(terms)} ORDER BY u.email {order}"
+        sql = f"SELECT {USER_COLUMNS} FROM {USERS_FROM} WHERE {' AND '.join(terms)} ORDER BY u.email {order}"
         cur = conn.execute(sql + " LIMIT ?", (*params, n))
         return [User(*r) for r in cur]
 
