@@ -188,3 +188,69 @@ async def test_a_form_without_the_stamp_writes_both_limits_as_before(tmp_path: P
         r = await admin.post("/users", data={**form, "monthly_limit": "7", "daily_limit": ""})
         assert r.status_code == 303, r.text
         assert limits_of(gw.store) == (7, None)
+
+
+class _Marks(HTMLParser):
+    """The attributes of each limit field in one user's limits form."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+        self.form: dict[str, dict[str, str]] | None = None
+        self.found: list[dict[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.form = {}
+        elif self.form is not None and tag == "input" and "name" in a:
+            self.form[a["name"]] = a
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.form is not None:
+            if self.form.get("action", {}).get("value") == "limits":
+                if self.form.get("email", {}).get("value") == self.email:
+                    self.found.append(self.form)
+            self.form = None
+
+
+def limit_marks(page: str, email: str = JAN) -> dict[str, tuple[str | None, str | None]]:
+    """Each limit field's (aria-invalid, aria-describedby) in the user's limits form."""
+    parser = _Marks(email)
+    parser.feed(page)
+    assert len(parser.found) == 1, f"no limits form of {email} in the page"
+    form = parser.found[0]
+    return {
+        n: (form[n].get("aria-invalid"), form[n].get("aria-describedby"))
+        for n in ("monthly_limit", "daily_limit")
+    }
+
+
+async def test_a_stale_limits_form_marks_the_limits_changed_on_both_sides(tmp_path: Path) -> None:
+    """The refusal's message named the limit, but no field was marked: a screen reader's user heard
+    "not saved" and had to find which of the row's fields it meant. The conflicting one is invalid and
+    described by the error; the other one of the row is described by it only, as in any refusal."""
+    async with admin_and_operator(tmp_path) as (gw, admin, operator):
+        await gw.store.write(lambda: gw.store.accounts.set_user(JAN, monthly_limit=100, daily_limit=10))
+        stale = limits_form((await admin.get("/users")).text)
+        fresh = limits_form((await operator.get("/users?account=acme")).text)
+        r = await operator.post("/users?account=acme", data={**fresh, "daily_limit": "15"})
+        assert r.status_code == 303, r.text
+        r = await admin.post("/users", data={**stale, "monthly_limit": "200", "daily_limit": "20"})
+        assert r.status_code == 409, r.text
+        assert "daily limit (now: 15)" in error_of(r.text)
+        assert limit_marks(r.text) == {"monthly_limit": (None, "error"), "daily_limit": ("true", "error")}
+        # Both changed on both sides: both marked.
+        fresh = limits_form((await operator.get("/users?account=acme")).text)
+        r = await operator.post(
+            "/users?account=acme", data={**fresh, "monthly_limit": "300", "daily_limit": "16"}
+        )
+        assert r.status_code == 303, r.text
+        r = await admin.post("/users", data={**stale, "monthly_limit": "200", "daily_limit": "20"})
+        assert r.status_code == 409, r.text
+        assert limit_marks(r.text) == {"monthly_limit": ("true", "error"), "daily_limit": ("true", "error")}
+        # The page loaded afresh marks nothing.
+        assert limit_marks((await admin.get("/users")).text) == {
+            "monthly_limit": (None, None),
+            "daily_limit": (None, None),
+        }

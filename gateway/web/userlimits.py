@@ -30,11 +30,13 @@ AUDIT = {"monthly_limit": "monthly", "daily_limit": "daily"}  # the trail's word
 class StaleLimits(Exception):
     """A limit this form changed was changed by someone else since it was loaded: nothing saved.
     `form` is the row to show again: the user's input where they typed, the limits now elsewhere,
-    with the stamp of the limits now, so that saving it again is a choice made seeing both."""
+    with the stamp of the limits now, so that saving it again is a choice made seeing both. `fields`:
+    the limits changed on both sides, which the page marks as at fault (the account form's rule)."""
 
-    def __init__(self, message: str, form: dict[str, str]) -> None:
+    def __init__(self, message: str, form: dict[str, str], fields: tuple[str, ...]) -> None:
         super().__init__(message)
         self.form = form
+        self.fields = fields
 
 
 def shown(user: User) -> dict[str, str]:
@@ -89,7 +91,8 @@ async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
     if edit.meanwhile:
         again = {**merged(typed, current, edit.touched), "action": "limits", "email": email}
         again[STAMP] = stamp(current, NAMES)
-        raise StaleLimits(f"limits of {email}: {conflict_message(edit.meanwhile, _said(current))}", again)
+        said = conflict_message(edit.meanwhile, _said(current))
+        raise StaleLimits(f"limits of {email}: {said}", again, tuple(edit.meanwhile))
     log.info("web.changed", actor=who.user.email, action="user.limits")
     done = f"user {email} updated"
     if note := limits_note(after.monthly_limit, after.daily_limit):  # as saved, this form's or not

@@ -102,11 +102,11 @@ async def _users_page(
     done: str = "",
     status: int = 200,
     typed: Mapping[str, Any] | None = None,
-    bad: str | None = None,
+    bad: str | tuple[str, ...] | None = None,
 ) -> Response:
     """`typed`: the refused form, shown again as the admin typed it (never its password), with the
     stamp of the limits it was loaded with (a limits form refused as stale: the limits now); `bad`:
-    its field at fault."""
+    its field at fault, or the fields (a stale limits form's, those changed on both sides)."""
     from gateway.web.userlimits import limits_stamp  # it imports this module (through pages)
 
     web = request.app.state.web
@@ -146,7 +146,7 @@ async def _users_page(
         "sudo": needs_password(request, who),  # credential-making forms then ask for the admin's password
         "sudo_minutes": SUDO_MINUTES,
         "error": error,
-        "bad": (bad,),
+        "bad": bad if isinstance(bad, tuple) else (bad,),
         "done": done or notice(request, who),
     }
     return web.render(request, "users.html", ctx, status)
@@ -256,7 +256,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             else:
                 raise Invalid(f"unknown action {action!r}")
     except StaleLimits as exc:
-        return await _users_page(request, who, error=str(exc), status=409, typed=exc.form)
+        return await _users_page(request, who, error=str(exc), status=409, typed=exc.form, bad=exc.fields)
     except (Invalid, NeedsPassword, Conflict, NotFound) as exc:
         bad = "email" if action == "add" and isinstance(exc, Conflict) else getattr(exc, "field", None)
         return await _users_page(request, who, error=str(exc), status=400, typed=form, bad=bad)
