@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
 
-from aiosmtpd.smtp import Envelope
+from aiosmtpd.smtp import Envelope, Session
 
 from gateway import forwarded
 from gateway.config import Config
@@ -29,6 +30,7 @@ from gateway.smtp import replies
 from gateway.smtp.accept import Notice
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.smtp.received import received
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
@@ -154,12 +156,20 @@ def _subject(head: Message, fallbacks: tuple[str, ...]) -> str:
 
 
 def forward(
-    cfg: Config, envelope: Envelope, sender: Any, raw: bytes, client_ip: str | None
+    cfg: Config,
+    envelope: Envelope,
+    sender: Any,
+    raw: bytes,
+    client_ip: str | None,
+    session: Session | None = None,
+    now: datetime | None = None,
 ) -> tuple[Acceptance, list[Notice]]:
     """The record of a postmaster mail and its forward to the admin address (none for our own forward).
 
     `sender` is relay.py's `Sender`. The dedup key is the mail's own, not its SMS one: a mail sent to
-    a phone and to postmaster gets `452` for postmaster and comes again alone, with the same id."""
+    a phone and to postmaster gets `452` for postmaster and comes again alone, with the same id.
+    The original is attached with our Received: line on top (`received`, from `session`), as RFC 5321
+    4.4 wants of a relayed mail: the admin sees who connected, not only what the sender wrote."""
     head = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
     fallbacks = tuple(cfg.gateway.charset_fallbacks)
     subject = _subject(head, fallbacks)
@@ -188,16 +198,18 @@ def forward(
     if looped:
         return acceptance, []
     admin = cfg.mail.admin_address
+    address = str(envelope.__dict__["postmaster"])
+    trace = received(session, client_ip, cfg.gateway.hostname, address, now or datetime.now(UTC))
     content = forwarded.bounce_forward(
         sender=cfg.mail.from_address,
         rcpt=admin,
         domain=cfg.gateway.hostname,
         subject=subject,
-        reason=f"addressed to <{envelope.__dict__['postmaster']}>",
+        reason=f"addressed to <{address}>",
         mail_from=sender.mail_from,
         client_ip=client_ip,
-        numbers=[str(envelope.__dict__["postmaster"])],
-        raw=raw,
+        numbers=[address],
+        raw=trace + raw,
         what="mail to postmaster",
         lang=cfg.gateway.language,
     )
