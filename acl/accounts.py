@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
 
+from acl.peer import client_address
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 U = TypeVar("U")
 
@@ -38,14 +40,9 @@ def trusted_accounts(client_ip: str | None, networks: Iterable[tuple[int, str]])
 def holding_networks(client_ip: str | None, networks: Iterable[tuple[int, str]]) -> dict[int, int]:
     """Account -> the prefix length of its narrowest network holding the client's address (an
     IPv4-mapped IPv6 address read as its IPv4 form), for the accounts with one."""
-    if not client_ip:
+    addr = client_address(client_ip)
+    if addr is None:
         return {}
-    try:
-        addr = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
-        return {}
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     best: dict[int, int] = {}
     for account_id, cidr in networks:
         net = _net(cidr.strip())

@@ -13,6 +13,8 @@ import hmac
 import ipaddress
 import secrets
 
+from acl.peer import client_address
+
 ALL = "*"  # an unlock of every counter
 
 # (kind, address, login): kind "pair" has both, "address" only the address, "login" only the login.
@@ -34,13 +36,10 @@ def client_key(ip: str | None) -> str:
     """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64)."""
     if not ip:
         return "?"
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
+    addr = client_address(ip)
+    if addr is None:
         return ip
     if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
         return str(ipaddress.ip_network(f"{addr}/64", strict=False))
     return str(addr)
 
@@ -82,12 +81,10 @@ def unlock_target(text: str) -> str:
         return ALL
     if "@" in text:
         return login_key(text)
-    try:
-        ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
+    if client_address(text) is None:
         raise ValueError(
             f"{text!r} is neither an IP address nor a login (e.g. 192.0.2.7 or anna@example.com)"
-        ) from None
+        )
     return client_key(text)  # an IPv6 address stands for its /64, as it is counted
 
 

@@ -6,7 +6,6 @@ admin can read of the accounts (the relay port itself never says which check fai
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 import smtplib
 import sqlite3
@@ -167,6 +166,7 @@ def _refused(cfg: Config, sender: str, client_ip: str, code: int, reply: str) ->
 
 def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
     from acl.accounts import trusted_accounts
+    from gateway.smtp.senderfix import host_cidr
 
     try:
         store = open_store(cfg, must_exist=True)
@@ -181,8 +181,7 @@ def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
     account = store.accounts.account_by_id(user.account_id)
     if trusted_accounts(client_ip, [(account.id, cidr) for cidr in account.networks]):
         return None  # the networks allow it: the reply itself says why (a suspension)
-    host = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    cidr = f"{host}/{host.max_prefixlen}"
+    cidr = host_cidr(client_ip)
     # What the network gives away, said with the fix: the relay port asks no password, so every
     # process here could then send as the account's users, and bill it, until it is taken back.
     return (

@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Sequence
 
 from acl.accounts import holding_networks, outranked_reason, user_address_problem
+from acl.peer import client_address
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 
@@ -61,12 +62,9 @@ def admin_fix(
 
 def host_cidr(client_ip: str) -> str:
     """The client's address as the one-host network `account set --add-network` takes."""
-    try:
-        host = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
+    host = client_address(client_ip)
+    if host is None:
         return client_ip
-    if isinstance(host, ipaddress.IPv6Address) and host.ipv4_mapped is not None:
-        host = host.ipv4_mapped
     return f"{host}/{host.max_prefixlen}"
 
 
