@@ -430,7 +430,16 @@ def undo_migration_54(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_60(conn: sqlite3.Connection) -> None:
+    undo_migration_61(conn)
     conn.execute("ALTER TABLE premium_mo DROP COLUMN parts_at")
+
+
+def undo_migration_61(conn: sqlite3.Connection) -> None:
+    for trigger in ("premium_mo_update_generation", "premium_mo_delete_generation"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE premium_generation")
+    for index in ("premium_mo_account_month", "premium_mo_month", "users_account"):
+        conn.execute(f"DROP INDEX {index}")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ are here, and a new migration goes at the end of this list.
 from __future__ import annotations
 
 from gateway.store.migrations_early import UP_TO_0_2_1
+from gateway.store.migrations_since_61 import SINCE_61
 
 SINCE_CORE: list[str] = [
     *UP_TO_0_2_1,
@@ -383,4 +384,5 @@ SINCE_CORE: list[str] = [
         WHERE EXISTS (SELECT 1 FROM mo WHERE mo.id = premium_mo.mo_id
             AND mo.parts_at >= mo.received_at - 86400.0);
     """,
+    *SINCE_61,
 ]
