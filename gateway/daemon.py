@@ -53,6 +53,7 @@ from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from gateway.upgradewait import UpgradeWait
+from gateway.vital import DaemonTaskLost, Vital
 from smsc.base import LinkState, SmscLink
 from smsc.logthrottle import flush_all
 from smsc.pacing import LinkPacer
@@ -283,10 +284,13 @@ class Daemon:
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
 
+        def stop_now() -> None:
+            gate.closing = True  # before anything else: no further mail may be answered 250
+            shutdown.set()
+
         def code_changed() -> None:
             self.code_changed = True
-            gate.closing = True
-            shutdown.set()
+            stop_now()
 
         if self.intake is not None:
             # Before the workers start: one that finds other code on disk at its first start used to
@@ -294,6 +298,7 @@ class Daemon:
             self.intake.on_code_changed = code_changed
             self.intake.add_to(supervisor)
         supervised: asyncio.Task[None] | None = None
+        vital = Vital(stop_now, shutdown.is_set)
         scheduler: Any = None
         watch: asyncio.Task[None] | None = None
         # From the ports bound on, every way out is the orderly stop: a start cancelled while it waits
@@ -301,7 +306,7 @@ class Daemon:
         try:
             for link in self.links.values():
                 await link.start(events)
-            supervised = asyncio.create_task(supervisor.run(), name="supervisor")
+            supervised = vital.watch(asyncio.create_task(supervisor.run(), name="supervisor"))
             if self.intake is not None:
                 await self.intake.wait_ready(shutdown)
             announce_ready(self, sub_why_off)
@@ -311,15 +316,11 @@ class Daemon:
 
             scheduler = start_scheduler(self.store, cfg)  # its start-up purge runs after READY, on the loop
 
-            def replaced() -> None:
-                gate.closing = True  # before anything else: no further mail may be answered 250
-                shutdown.set()
-
-            self.store.db.on_replaced = replaced
+            self.store.db.on_replaced = stop_now
             if self.store.db.replaced is not None:  # it happened during the start (a failed fsync)
-                replaced()
+                stop_now()
 
-            watch = asyncio.create_task(self._watch_file(), name="store-file-check")
+            watch = vital.watch(asyncio.create_task(self._watch_file(), name="store-file-check"))
             await shutdown.wait()
         finally:
             if watch is not None:
@@ -332,12 +333,15 @@ class Daemon:
             if self.intake is not None:
                 self.intake.stopping = True
             supervisor.stopping = True
-            if self.web is not None:
-                await self.web.stop()
+            # The panel's stop waits up to 10 s for a request under way: meanwhile the mail ports,
+            # closed after it, went on answering 250 (F10: stop accepting at once).
+            web_stopped = asyncio.create_task(self.web.stop(), name="web-stop") if self.web else None
             for server in self.servers:
                 server.close()
             if self.intake is not None:
                 await self.intake.stop()
+            if web_stopped is not None:
+                await web_stopped
             answers = max((s.response_timeout_seconds for s in cfg.smsc), default=9.0)
             await dispatcher.stop(timeout=1.0 + answers)  # submits on the wire: their answers settle them
             # Mail on its way to the relay is answered and recorded before the worker is cancelled (a
@@ -350,9 +354,7 @@ class Daemon:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             if supervised is not None:
-                supervised.cancel()
-                with suppress(asyncio.CancelledError):
-                    await supervised
+                await vital.end(supervised)
             await outbox.close()  # the relay hears QUIT on the sessions kept for the next mail
             if self.simulator is not None:
                 await self.simulator.stop()
@@ -365,6 +367,8 @@ class Daemon:
             log.info("daemon.stopped")
         if self.store.db.replaced is not None:
             raise self.store.db.replaced_error()
+        if vital.lost is not None:
+            raise DaemonTaskLost(f"{vital.lost}; stopped, to be started again")
         if self.code_changed:
             raise CodeChanged("the code on disk changed since the start (an upgrade): start again on it")
 

@@ -140,7 +140,9 @@ class Housekeeping:
                     _status_faults.error("status.failed", exc, traceback=True, error=str(exc))
                 await asyncio.sleep(STATUS_INTERVAL)
         finally:
-            self.waiting.reads.close()
+            # In a thread: the close waits for a read under way (a big queue's oldest-mail read),
+            # which on the loop stalled SMTP and the panel for its rest when this loop crashed.
+            await asyncio.to_thread(self.waiting.reads.close)
 
     def report_status(self) -> dict[str, Any]:
         """The status file, and systemd's STATUS= line when it changes (its one writer)."""

@@ -237,6 +237,13 @@ class Worker:
         }
 
 
+def _cancelled_from_outside() -> bool:
+    """Whether the running task was asked to stop (its `cancel()`), rather than a CancelledError
+    coming up from something the worker awaited."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 class Supervisor:
     def __init__(self) -> None:
         self.workers: dict[str, Worker] = {}
@@ -278,7 +285,15 @@ class Supervisor:
                 if not first:
                     log.warning("worker.restarted", worker=worker.name, restarts=worker.restarts)
                 first = False
-                await worker.factory()
+                try:
+                    await worker.factory()
+                except asyncio.CancelledError:
+                    if self.stopping or _cancelled_from_outside():
+                        raise
+                    # A cancel of the worker's own (an inner task's let through) is its end, not
+                    # the daemon's stop: re-raised, it ended this loop unseen, the worker dead with
+                    # `status` saying "running" until the watchdog withheld a minute later.
+                    raise RuntimeError("worker ended by a cancellation inside it") from None
                 if self.stopping:
                     break
                 raise RuntimeError("worker returned while the daemon was running")
@@ -323,23 +338,33 @@ class Supervisor:
         return {name: w.snapshot(now) for name, w in self.workers.items()}
 
     async def _watchdog(self) -> None:
-        """Ping systemd only while every worker is beating; say which are not, once (`notify_status`)."""
+        """Ping systemd only while every worker is beating; say which are not, once (`notify_status`).
+        Its own fault is logged and the next look taken: escaping, it ended the TaskGroup and so
+        cancelled every worker, with no word."""
         interval = watchdog_interval()
+        slept_from: float | None = None
         while True:
-            stalled = self.stalled()
-            if not stalled:
-                if self._withheld:
-                    log.info("watchdog.resumed")
-                    notify_status(withheld=[])
-                sd_notify("WATCHDOG=1")
-            elif stalled != self._withheld:
-                log.error("watchdog.withheld", stalled=stalled)
-                notify_status(withheld=stalled)
-            self._withheld = stalled
-            self.watchdog_ticks += 1
+            try:
+                if slept_from is not None:
+                    self._stood_still(time.monotonic() - slept_from - interval)
+                self._look()
+            except Exception as exc:
+                log.error("watchdog.failed", error=f"{type(exc).__name__}: {exc}"[:500], exc_info=exc)
             slept_from = time.monotonic()
             await asyncio.sleep(interval)
-            self._stood_still(time.monotonic() - slept_from - interval)
+
+    def _look(self) -> None:
+        stalled = self.stalled()
+        if not stalled:
+            if self._withheld:
+                log.info("watchdog.resumed")
+                notify_status(withheld=[])
+            sd_notify("WATCHDOG=1")
+        elif stalled != self._withheld:
+            log.error("watchdog.withheld", stalled=stalled)
+            notify_status(withheld=stalled)
+        self._withheld = stalled
+        self.watchdog_ticks += 1
 
     def _stood_still(self, late: float) -> None:
         """No worker beats while the whole loop stands still: the process stopped (SIGSTOP and

@@ -71,6 +71,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import Daemon, ListenError
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
+    from gateway.vital import DaemonTaskLost
 
     problem = state_dir_problem(cfg)
     if problem is not None:
@@ -108,7 +109,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             + (also_in_use(cfg, exc.key) if transient else ""),
             EXIT_FAILURE if transient else EXIT_CONFIG,
         ) from exc
-    except (StateDirBusy, CodeChanged) as exc:  # exit 1: systemd starts it again (on the new code)
+    except (StateDirBusy, CodeChanged, DaemonTaskLost) as exc:  # exit 1: systemd starts it again
         raise CliError(str(exc)) from exc
     except StoreUnusable as exc:
         # A database newer than this smsgw, damaged, or not writable by its user: a restart cannot
