@@ -15,7 +15,6 @@ RCPT, `refused_in_write` in the write that records it), and each forward attache
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
@@ -24,6 +23,7 @@ from typing import Any
 
 from aiosmtpd.smtp import Envelope, Session
 
+from acl.logins import client_key
 from gateway import forwarded
 from gateway.config import Config
 from gateway.smtp import replies
@@ -112,27 +112,14 @@ def _over_cap(store: Store, client_ip: str | None, on_acl: bool) -> str | None:
     from strangers, 5 from each customer's server (on the ACL, in its own networks). Grouped by
     address in SQL, by /64 here: the stored address is the one the client connected from."""
     rows = store.db.conn.execute(_HOUR, (store.clock() - WINDOW_SECONDS,)).fetchall()
-    client = _client(client_ip)
-    from_client = sum(n for ip, n, _ in rows if _client(ip) == client)
+    client = client_key(client_ip)  # as the lockouts count a client: its IPv4 address, its IPv6 /64
+    from_client = sum(n for ip, n, _ in rows if client_key(ip) == client)
     outside = sum(strangers for _, _, strangers in rows)
     if from_client >= PER_CLIENT_PER_HOUR:
         return FROM_CLIENT
     if not on_acl and outside >= PER_HOUR:
         return ""
     return None
-
-
-def _client(ip: str | None) -> str | None:
-    """What one client is counted by: its IPv4 address (an IPv4-mapped one's too), its IPv6 /64."""
-    try:
-        address = ipaddress.ip_address(ip or "")
-    except ValueError:
-        return ip  # no address (not TCP), or not one: counted as written
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 def refuses_others(envelope: Envelope) -> str | None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+from acl.peer import client_address
 from gateway import mailheaders as h
 
 # RFC 1035 2.3.4: a domain name's longest; a HELO past it is no name, and the line stays far from
@@ -50,14 +51,11 @@ def helo(session: Any) -> str:
 def tcp_info(client_ip: str | None) -> str:
     """RFC 5321 4.4's TCP-info without the name: "[192.0.2.1]", "[IPv6:2001:db8::1]"; an IPv4 client
     of a dual-stack listener as its IPv4 address."""
-    try:
-        address = ipaddress.ip_address(client_ip or "")
-    except ValueError:
+    address = client_address(client_ip)
+    if address is None:
         return ""  # not TCP (a test's transport), or not an address: said nowhere rather than forged
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is None:
-            return f"[IPv6:{address.compressed}]"
-        address = address.ipv4_mapped
+        return f"[IPv6:{address.compressed}]"
     return f"[{address}]"
 
 

@@ -6,9 +6,10 @@ their accounts and role keys) to learn which domains it has. It is one query now
 domains as the check compares them (after the address's "@", lowercased), the one asked about
 first if the account has it, then by name, at most `most` of them for the refusal's words.
 
-EXPLAIN QUERY PLAN: SCAN users, then a temporary B-tree for the DISTINCT and the ORDER BY. The
-users table has no index on account_id (its only index is the address's, UNIQUE), so the query
-reads the installation's users once, short rows and no join: 1.6 ms over 6,000 users.
+EXPLAIN QUERY PLAN: SEARCH users USING INDEX users_account (migration 61), then a temporary
+B-tree for the DISTINCT and the ORDER BY: the account's users alone, short rows and no join
+(0.03 ms for a small account; 1.7 ms for one of 3,000 users). Which account holds a domain still
+reads every user once: a domain is no column to index.
 """
 
 from __future__ import annotations

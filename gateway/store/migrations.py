@@ -1,7 +1,8 @@
 """How the schema changed after version 1 (gateway/store/schema.py): migrations 2 onwards, in order,
 each with why it was made. Appended to, never edited: a database records the version it reached.
-Migrations 2 to 30, released up to 0.2.1, are gateway/store/migrations_early.py's; the newer ones
-are here, and a new migration goes at the end of this list.
+Migrations 2 to 30, released up to 0.2.1, are gateway/store/migrations_early.py's; 31 to 60 are
+here; 61 onwards are gateway/store/migrations_since_61.py's, and a new migration goes at the end of
+that module's list.
 """
 
 from __future__ import annotations
