@@ -197,6 +197,16 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
                 problems.append(str(exc))
     if (problem := _tls_pair_problem(cfg)) is not None:
         problems.append(problem)
+    # A link's TLS files as `run` loads them (each connect again), the simulator's as it listens.
+    problems += [problem for link in cfg.smsc if (problem := link.tls_problem(cfg.base_dir)) is not None]
+    if cfg.simulator.enabled:
+        from smsc.simulator import listener_tls
+        from smsc.tls import TlsFileError
+
+        try:
+            listener_tls(cfg.simulator, cfg.base_dir)
+        except TlsFileError as exc:
+            problems.append(f"[simulator] {exc}")
     return problems, doubts
 
 

@@ -158,6 +158,24 @@ MEANINGS: dict[str, str] = {
     "smsc.sender_prefix": "CIMD2: the number of the SMSC interface, which it puts before the sender (023 is a"
     " sub-address): a number sender under it goes without it, one outside it without 023 (logged);"
     ' "never": no 023 at all (Kannel\'s sender-prefix)',
+    "smsc.tls": "connect over TLS (the operator's SMPP or CIMD2 TLS port); the tls_* keys only with it",
+    "smsc.tls_ca_file": (
+        "PEM file of the CA that issued the SMSC's certificate, or of a self-signed SMSC's own certificate"
+        " (it pins that one); relative: to the config. Unset: the system's trust store"
+    ),
+    "smsc.tls_verify": (
+        "check the SMSC's certificate and its name; false (warned at every start and by check-config)"
+        " lets anyone on the path pose as the SMSC: pin its certificate with tls_ca_file instead"
+    ),
+    "smsc.tls_server_name": (
+        "the name the certificate must hold (and sent as SNI), for an SMSC given by its IP address;"
+        " unset: host"
+    ),
+    "smsc.tls_cert_file": (
+        "PEM client certificate, for an operator that authenticates binds by it (with tls_key_file, or"
+        " holding the key too); relative: to the config"
+    ),
+    "smsc.tls_key_file": "the client certificate's key (PEM, unencrypted); relative: to the config",
     "smsc.source_ton": "SMPP source TON instead of the detected one",
     "smsc.source_npi": "SMPP source NPI instead of the detected one",
     "simulator.enabled": "run the built-in SMSC simulator inside the daemon (off in production)",
@@ -179,6 +197,15 @@ MEANINGS: dict[str, str] = {
     "simulator.max_unanswered_submits": "error injection, 0 off: a submit while a session has this many"
     " unanswered finds the queue full (SMPP 0x14, CIMD2 900:10)",
     "simulator.response_delay_seconds": "error injection: the simulator answers each submit this late",
+    "simulator.tls_cert_file": (
+        "PEM certificate: the SMPP and CIMD2 ports then speak TLS only (the control port stays in clear);"
+        " relative: to the config"
+    ),
+    "simulator.tls_key_file": "its key (PEM, unencrypted)",
+    "simulator.tls_client_ca_file": (
+        "PEM CA: a client must then show a certificate it issued, as an operator that authenticates binds"
+        " by certificate asks"
+    ),
     "replies.window_days": "an answer from a phone within this of the last SMS reaches its sender",
     "replies.pool": 'reply numbers: "+48500100200" or ranges "+48500100300..+48500100399"',
     "replies.fallback_address": (

@@ -266,6 +266,19 @@ def cimd2_window_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def tls_verify_doubts(cfg: Config) -> list[str]:
+    """A TLS link that checks no certificate: encrypted, yet anyone on the path can pose as the SMSC
+    and read every SMS and the link's password. Allowed for an SMSC whose CA cannot be had, and said
+    at every start: its own certificate pinned as tls_ca_file is the way out."""
+    return [
+        f"{link_place(link.name, 'tls_verify')}: false: the SMSC's certificate is not checked, so anyone on"
+        " the path can pose as it and read every SMS and the password; pin it instead: tls_ca_file = its"
+        " certificate (or its CA) and no tls_verify"
+        for link in cfg.smsc
+        if link.tls and not link.tls_verify
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
@@ -288,6 +301,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.cimd2_window", doubt) for doubt in cimd2_window_doubts(cfg)],
         *[("config.premium_sender_prefix", doubt) for doubt in _premium_doubts(cfg)],
         *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
+        *[("config.smsc_tls_unverified", doubt) for doubt in tls_verify_doubts(cfg)],
     ]
 
 

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.configbase import SECRET, ConfigError, KeyProblem, _Section, credential_path, link_place
-from smsc.settings import LinkSettings
+from smsc.settings import LinkSettings, LinkTls
 
 if TYPE_CHECKING:
     from smsc.base import SmscLink
 
 
+TLS_KEYS = ("tls_ca_file", "tls_verify", "tls_server_name", "tls_cert_file", "tls_key_file")
 SENDER_PREFIX = re.compile(r"\+?[0-9]{1,20}")  # as a number sender is written (`senderrules`)
 
 
@@ -50,6 +51,14 @@ class SmscSection(_Section):
     dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
     smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
     sender_prefix: str | None = None  # CIMD2: the interface's number, left off 023; "never": no 023
+    tls: bool = False  # connect over TLS (the tls_* keys below only with it)
+    tls_ca_file: Path | None = Field(None, strict=False)  # PEM: the CA (or the SMSC's own certificate)
+    tls_verify: bool = True  # the certificate and its name; false: anyone on the path can pose as the SMSC
+    tls_server_name: str | None = Field(None, min_length=1)  # the name checked when host is an IP
+    tls_cert_file: Path | None = Field(
+        None, strict=False
+    )  # client certificate, for binds authenticated by it
+    tls_key_file: Path | None = Field(None, strict=False)
 
     @field_validator("prefixes")
     @classmethod
@@ -80,6 +89,22 @@ class SmscSection(_Section):
         if self.sender_prefix is not None and self.type != "cimd2":
             raise KeyProblem(
                 "sender_prefix", 'only a type = "cimd2" link takes it (SMPP sends the whole number)'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls(self) -> SmscSection:
+        """The tls_* keys that could not do what they say: the admin meant TLS, or a client certificate."""
+        given = [key for key in TLS_KEYS if key in self.model_fields_set]
+        if given and not self.tls:
+            raise KeyProblem(", ".join(given), "does nothing while tls = false: set tls = true, or remove it")
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise KeyProblem("tls_key_file", "is the key of a client certificate: give tls_cert_file too")
+        if self.tls_ca_file is not None and not self.tls_verify:
+            raise KeyProblem(
+                "tls_ca_file, tls_verify",
+                "tls_verify = false checks no certificate, so tls_ca_file pins nothing: remove tls_verify"
+                " = false to pin the SMSC to tls_ca_file (its CA, or its own self-signed certificate)",
             )
         return self
 
@@ -133,7 +158,34 @@ class SmscSection(_Section):
             return f"must be {LOGIN_RULE} (CIMD2 sends it as is)"
         return None
 
-    def driver_settings(self) -> LinkSettings:
+    def tls_settings(self, base_dir: Path | None = None) -> LinkTls | None:
+        """The link's TLS with its files resolved beside the config (None: in clear)."""
+        if not self.tls:
+            return None
+
+        def where(path: Path | None) -> Path | None:
+            return path if path is None or path.is_absolute() or base_dir is None else base_dir / path
+
+        return LinkTls(
+            ca_file=where(self.tls_ca_file), verify=self.tls_verify, server_name=self.tls_server_name,
+            cert_file=where(self.tls_cert_file), key_file=where(self.tls_key_file),
+        )  # fmt: skip
+
+    def tls_problem(self, base_dir: Path | None = None) -> str | None:
+        """Why the link's TLS files cannot be used as `run` reads them (missing, unreadable, not PEM, a
+        key of another certificate), naming the key and the file; None when they can (or no TLS)."""
+        tls = self.tls_settings(base_dir)
+        if tls is None:
+            return None
+        from smsc.tls import TlsFileError, client_context
+
+        try:
+            client_context(tls)
+        except TlsFileError as exc:
+            return f"{link_place(self.name)} {exc}"
+        return None
+
+    def driver_settings(self, base_dir: Path | None = None) -> LinkSettings:
         """What the protocol driver reads; pacing values stay with the dispatcher."""
         return LinkSettings(
             name=self.name, host=self.host, port=self.port, system_id=self.system_id,
@@ -146,7 +198,7 @@ class SmscSection(_Section):
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
             dc0_charset=self.dc0_charset, max_per_second=self.max_per_second,
-            sender_prefix=self.sender_prefix,
+            sender_prefix=self.sender_prefix, tls=self.tls_settings(base_dir),
         )  # fmt: skip
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:
@@ -174,13 +226,16 @@ class SmscSection(_Section):
     def driver(self, base_dir: Path | None = None) -> SmscLink:
         """The link's driver (SMPP or CIMD2), with its settings and password."""
         password = self.secret(base_dir)
+        if problem := self.tls_problem(base_dir):  # the link would fail each connect on it
+            raise ConfigError(problem)
+        settings = self.driver_settings(base_dir)
         if self.type == "smpp":
             from smsc.smpp.link import SmppLink
 
-            return SmppLink(self.driver_settings(), password=password)
+            return SmppLink(settings, password=password)
         from smsc.cimd2.link import Cimd2Link
 
-        return Cimd2Link(self.driver_settings(), password=password)
+        return Cimd2Link(settings, password=password)
 
 
 LOOPBACK = ("localhost", "localhost.localdomain", "ip6-localhost", "::1")
@@ -244,3 +299,16 @@ class SimulatorSection(_Section):
     max_submits_per_second: int = Field(0, ge=0)  # per login; beyond: 0x58 ESME_RTHROTTLED / CIMD2 900:10
     max_unanswered_submits: int = Field(0, ge=0)  # per session; beyond: 0x14 ESME_RMSGQFUL / CIMD2 900:10
     response_delay_seconds: float = Field(0.0, ge=0, le=60)  # before each submit is answered
+    # TLS on the SMPP and CIMD2 ports (the control port stays in clear, for the CLI on this machine).
+    tls_cert_file: Path | None = Field(None, strict=False)
+    tls_key_file: Path | None = Field(None, strict=False)
+    tls_client_ca_file: Path | None = Field(None, strict=False)  # then a client certificate is required
+
+    @model_validator(mode="after")
+    def _tls(self) -> SimulatorSection:
+        """Half a TLS setup would leave the ports in clear while the admin meant them not to be."""
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise KeyProblem("tls_client_ca_file", "needs tls_cert_file and tls_key_file (TLS on the ports)")
+        return self

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 MessageIdType = Literal["as_is", "hex_to_dec", "dec_to_hex"]
 Dc0Charset = Literal["gsm", "latin1"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTls:
+    """TLS on a link (`smsc.tls.client_context` builds it): paths already resolved by the caller."""
+
+    ca_file: Path | None = None  # PEM; None: the system's trust store
+    verify: bool = True  # the certificate and its name; False only for a peer nothing can verify
+    server_name: str | None = None  # the name checked (and sent as SNI) when `host` is an IP
+    cert_file: Path | None = None  # client certificate, for an SMSC that authenticates binds by it
+    key_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,7 @@ class LinkSettings:
     # CIMD2's 023 is a sub-address the SMSC appends to the interface's own number: a numeric sender
     # under this prefix goes without it, "never" sends no 023 (Kannel's sender-prefix). None: whole.
     sender_prefix: str | None = None
+    tls: LinkTls | None = None  # None: the link connects in clear
 
 
 class SimulatorSettings(Protocol):

@@ -66,11 +66,16 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import logging as gwlog
     from gateway.daemon import simulator_bind_error
     from smsc.simulator import Simulator
+    from smsc.tls import TlsFileError
 
     gwlog.configure(level=args.log_level)
 
     async def serve() -> None:
-        sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region)
+        try:  # TLS files beside the config, as the daemon's
+            sim = Simulator(cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region,
+                            base_dir=cfg.base_dir)  # fmt: skip
+        except TlsFileError as exc:
+            raise CliError(f"[simulator] {exc}") from exc
         try:
             await sim.start()
         except OSError as exc:

@@ -56,9 +56,10 @@ from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
-from smsc.outage import Outage, connect_failure, outage_words, session_held
+from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
+from smsc.tls import TlsFaults, TlsFileError, open_stream
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,7 @@ class Cimd2Link:
         self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
+        self._tls_faults = TlsFaults(self.name, "cimd2.tls_failed")  # logged once per cause
         self._counts = dict.fromkeys(
             ("submitted", "throttled", "errors", "reconnects", "timeouts", "checksum_errors", "parse_errors",
              "mo_rejected", "reports_rejected", "duplicates", "nacks", "unexpected", "alives",
@@ -270,12 +272,12 @@ class Cimd2Link:
             self._failed("login not encodable")
             return "fatal"
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
-            )
-        except (OSError, TimeoutError) as exc:
-            log.warning("cimd2.connect_failed", link=self.name, host=cfg.host, port=cfg.port, error=str(exc))
-            self._failed(connect_failure(cfg.host, cfg.port, exc))
+            reader, writer = await open_stream(cfg.host, cfg.port, cfg.tls, cfg.response_timeout_seconds)
+        except (OSError, TimeoutError, TlsFileError) as exc:
+            if not (why := self._tls_faults.connect_failed(cfg, exc)).startswith("TLS "):  # TLS: logged once
+                log.warning("cimd2.connect_failed", link=self.name, host=cfg.host, port=cfg.port,
+                            error=str(exc))  # fmt: skip
+            self._failed(why)
             return "failed"
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -286,9 +288,10 @@ class Cimd2Link:
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:
             resp = await self._requests.request(conn, Op.LOGIN, login)
-            if resp is None:
-                log.warning("cimd2.login_failed", link=self.name, error=conn.reason or "no response")
-                self._failed(f"login: {conn.reason or 'no response'}")
+            if resp is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
+                why = self._tls_faults.closed(conn.reason)
+                log.warning("cimd2.login_failed", link=self.name, error=why or "no response")
+                self._failed(f"login: {why or 'no response'}")
                 return "failed"
             code = resp.get_int(P.ERROR_CODE)
             if resp.op != Op.LOGIN_RESP:
@@ -310,6 +313,7 @@ class Cimd2Link:
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
             self._outage.bound()
+            self._tls_faults.bound()
             conn.answered.clear()
             self._set_state(LinkState.ACTIVE)
             # Up only once it held: an SMSC that drops each login at once, or answers nothing after

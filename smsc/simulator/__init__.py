@@ -8,6 +8,7 @@ SMS in the simulator's log without an operator contract.
 from __future__ import annotations
 
 import importlib
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,21 +18,41 @@ from smsc.simulator.control import ControlServer
 from smsc.simulator.core import SimSession, SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.limits import setting
 from smsc.simulator.smpp_server import SmppServer
+from smsc.tls import server_context
 
 if TYPE_CHECKING:
     from smsc.settings import SimulatorSettings
 
-__all__ = ["SimSession", "Simulator", "SimulatorCore", "SubmitVerdict", "SubmittedSms"]
+__all__ = ["SimSession", "Simulator", "SimulatorCore", "SubmitVerdict", "SubmittedSms", "listener_tls"]
 
 log = structlog.get_logger(__name__)
 
 
+def listener_tls(cfg: object, base_dir: Path | None = None) -> ssl.SSLContext | None:
+    """The SMPP and CIMD2 ports' TLS context when the settings give `tls_cert_file` and `tls_key_file`
+    (and `tls_client_ca_file`: a client certificate is then required), relative paths under
+    `base_dir`; None: they speak in clear. Raises `smsc.tls.TlsFileError` naming the file."""
+    cert, key = getattr(cfg, "tls_cert_file", None), getattr(cfg, "tls_key_file", None)
+    if cert is None or key is None:
+        return None
+    client_ca = getattr(cfg, "tls_client_ca_file", None)
+
+    def where(p: Path) -> Path:
+        return p if base_dir is None or p.is_absolute() else base_dir / p
+
+    return server_context(where(Path(cert)), where(Path(key)), where(Path(client_ca)) if client_ca else None)
+
+
 class Simulator:
-    def __init__(self, cfg: SimulatorSettings, log_path: Path, *, region: str = "PL") -> None:
+    def __init__(
+        self, cfg: SimulatorSettings, log_path: Path, *, region: str = "PL", base_dir: Path | None = None
+    ) -> None:
         self.cfg = cfg
         self.core = SimulatorCore(cfg, log_path, region=region)
         delay = setting(cfg, "response_delay_seconds", 0.0)  # error injection (`limits`): off by default
+        self.tls = listener_tls(cfg, base_dir)
         self.smpp = SmppServer(self.core, cfg.host, cfg.smpp_port, response_delay=delay)
+        self.smpp.tls = self.tls
         self.control = ControlServer(self.core, cfg.host, cfg.control_port)
         self._cimd2: Any = None  # what start_cimd2_server returns: an asyncio.Server-like handle
         self.smpp_port = cfg.smpp_port
@@ -56,7 +77,9 @@ class Simulator:
                 log.info("sim.cimd2_unavailable")
             else:
                 self.binding = "cimd2_port"
-                self._cimd2 = await cimd2.start_cimd2_server(self.core, self.cfg.host, self.cfg.cimd2_port)
+                self._cimd2 = await cimd2.start_cimd2_server(
+                    self.core, self.cfg.host, self.cfg.cimd2_port, tls=self.tls
+                )
                 self.cimd2_port = self._cimd2.sockets[0].getsockname()[1]
         except BaseException:
             await self.stop()
@@ -66,6 +89,7 @@ class Simulator:
             smpp_port=self.smpp_port,
             cimd2_port=self.cimd2_port,
             control_port=self.control_port,
+            tls=self.tls is not None,
         )
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from ssl import SSLContext
 from typing import Any
 
 import structlog
@@ -376,8 +377,11 @@ def first_number(now: datetime) -> int:
     return int(now.timestamp() * 10) % 127 * 2
 
 
-async def start_cimd2_server(core: SimulatorCore, host: str, port: int) -> ServerHandle:
-    """Start the simulator's CIMD2 listener with the default SMSC behaviour."""
+async def start_cimd2_server(
+    core: SimulatorCore, host: str, port: int, tls: SSLContext | None = None
+) -> ServerHandle:
+    """Start the simulator's CIMD2 listener with the default SMSC behaviour (over TLS with `tls`)."""
     delay = limits.setting(core.cfg, "response_delay_seconds", 0.0)
     owner = Cimd2Server(core, host, port, first_number=first_number(utcnow()), response_delay=delay)
+    owner.tls = tls
     return ServerHandle(owner, await owner.start())

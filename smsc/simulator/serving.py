@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
@@ -24,6 +25,7 @@ import structlog
 from smsc.backpressure import drained, overfull
 from smsc.logthrottle import LogThrottle
 from smsc.simulator.core import SimulatorCore, SubmittedSms, keep_recent
+from smsc.tls import close_once
 
 log = structlog.get_logger(__name__)
 
@@ -148,11 +150,13 @@ class ServerBase:
         self._ref = 0
         self._changed = asyncio.Event()
         self.received_total = 0  # every part taken: what waits for a count beyond the kept ones reads
+        self.tls: ssl.SSLContext | None = None  # set before `start`: the port then speaks TLS only
 
     async def start(self) -> asyncio.Server:
-        self.listener = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.listener = await asyncio.start_server(self._on_connect, self.host, self.port, ssl=self.tls)
         self.port = self.listener.sockets[0].getsockname()[1]
-        log.info(f"sim.{self.session_class.protocol}.listening", host=self.host, port=self.port)
+        log.info(f"sim.{self.session_class.protocol}.listening", host=self.host, port=self.port,
+                 tls=self.tls is not None)  # fmt: skip
         return self.listener
 
     async def stop(self) -> None:
@@ -180,6 +184,8 @@ class ServerBase:
             await session.close()
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.tls is not None:
+            close_once(writer)  # a session closes its connection more than once
         session = self.session_class(self, reader, writer)
         self.sessions.add(session)
         task = asyncio.current_task()

@@ -34,7 +34,7 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.outage import Outage, connect_failure, outage_words, session_held
+from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
@@ -47,6 +47,7 @@ from smsc.smpp.pdu import normalise_message_id as normalise_message_id
 from smsc.smpp.pdu import source_address as source_address
 from smsc.smpp.pdu import status_text as status_text
 from smsc.smpp.submits import DEFAULT_WINDOW
+from smsc.tls import TlsFaults, TlsFileError, open_stream
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +93,7 @@ class SmppLink:
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
+        self._tls_faults = TlsFaults(self.name, "smpp.tls_failed")
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         if len(cfg.system_id) > 15:
@@ -250,11 +252,9 @@ class SmppLink:
         """Connect, bind and serve until the connection ends: ("served" | "failed" | "config", why)."""
         cfg = self.cfg
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(cfg.host, cfg.port), cfg.response_timeout_seconds
-            )
-        except (OSError, TimeoutError) as exc:
-            return "failed", connect_failure(cfg.host, cfg.port, exc)
+            reader, writer = await open_stream(cfg.host, cfg.port, cfg.tls, cfg.response_timeout_seconds)
+        except (OSError, TimeoutError, TlsFileError) as exc:
+            return "failed", self._tls_faults.connect_failed(cfg, exc)  # a TLS fault: logged once
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -284,8 +284,8 @@ class SmppLink:
                 )
             except TimeoutError:
                 return "failed", "no bind_transceiver_resp"
-            if status is None:
-                return "failed", conn.reason or "closed before bind_transceiver_resp"
+            if status is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
+                return "failed", self._tls_faults.closed(conn.reason) or "closed before bind_transceiver_resp"
             if status != 0:
                 error = f"bind refused: {status_text(status)}"
                 if status in BIND_CONFIG_ERRORS:
@@ -294,7 +294,9 @@ class SmppLink:
                     log.error("smpp.bind_refused", link=self.name, error=error, retry_in=retry_in)
                     return "config", error
                 return "failed", error
-            log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id)
+            log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id,
+                     tls=cfg.tls is not None)  # fmt: skip
+            self._tls_faults.bound()
             tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
             self._bound_at = asyncio.get_running_loop().time()
             self._outage.bound()
