@@ -97,7 +97,10 @@ class SmscSection(_Section):
         """The tls_* keys that could not do what they say: the admin meant TLS, or a client certificate."""
         given = [key for key in TLS_KEYS if key in self.model_fields_set]
         if given and not self.tls:
-            raise KeyProblem(", ".join(given), "does nothing while tls = false: set tls = true, or remove it")
+            verb = "does" if len(given) == 1 else "do"
+            raise KeyProblem(
+                ", ".join(given), f"{verb} nothing while tls = false: set tls = true, or remove it"
+            )
         if self.tls_key_file is not None and self.tls_cert_file is None:
             raise KeyProblem("tls_key_file", "is the key of a client certificate: give tls_cert_file too")
         if self.tls_ca_file is not None and not self.tls_verify:

@@ -27,6 +27,15 @@ _UNKNOWN_CA = {2, 18, 19, 20, 21}  # no issuer known, self-signed (alone or in t
 _NAME_MISMATCH = {62, 64}  # host name, IP address
 
 
+# A TLS session the SMSC closed before answering the login, with no client certificate configured.
+CLOSED_AT_LOGIN = (
+    "before the login was answered, over TLS: does the SMSC require a client certificate"
+    " (tls_cert_file, tls_key_file)?"
+)
+# A handshake that shows the port speaks no TLS (an answer in clear, a close at our hello, no answer).
+NO_TLS = "no TLS from the SMSC on this port (is it its TLS port?)"
+
+
 class TlsFileError(ValueError):
     """A TLS file that cannot be used: the message names the key and the file, never a secret."""
 
@@ -114,7 +123,7 @@ def handshake_failure(host: str, port: int, name: str | None, exc: BaseException
             )
         return f"{where}: certificate verify failed: {said}"
     if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | asyncio.IncompleteReadError):
-        return f"{where}: the SMSC closed the connection in the handshake (does it speak TLS on this port?)"
+        return f"{where}: the SMSC closed the connection in the handshake: {NO_TLS}"
     if isinstance(exc, ssl.SSLError):
         return f"{where}: handshake failed: {alert_words(str(exc))}"
     return ""
@@ -160,7 +169,7 @@ def connect_words(host: str, port: int, tls: LinkTls | None, exc: BaseException)
         if words := handshake_failure(host, port, server_hostname(tls, host), exc):
             return words
         if isinstance(exc, TimeoutError):
-            return f"connect {host}:{port}: no connection or TLS handshake in time (TLS on this port?)"
+            return f"connect {host}:{port}: no connection or TLS handshake in time: {NO_TLS}"
     return connect_failure(host, port, exc)
 
 
@@ -173,7 +182,7 @@ def alert_words(text: str) -> str:
     if "UNKNOWN_CA" in upper or "BAD_CERTIFICATE" in upper or "CERTIFICATE_UNKNOWN" in upper:
         return "the SMSC refused our client certificate (tls_cert_file): not one it accepts"
     if "WRONG_VERSION_NUMBER" in upper or "RECORD_LAYER_FAILURE" in upper:
-        return "the SMSC does not speak TLS on this port (tls = true to a clear port?)"
+        return NO_TLS
     return text
 
 
@@ -205,10 +214,14 @@ class TlsFaults:
             self.failed(words)
         return words
 
-    def closed(self, reason: str) -> str:
+    def closed(self, reason: str, tls: LinkTls | None) -> str:
         """A connection's close reason before the login was answered, an SSL alert in it in words
-        (`tls_reason`) and logged (once)."""
+        (`tls_reason`) and logged (once). An SMSC that refuses a TLS client for want of a certificate
+        may close without the alert (an asyncio server drops its unsent alert with the connection):
+        the link then asks the question, since the admin is the one who can answer it."""
         words = tls_reason(reason)
+        if words == reason and tls is not None and tls.cert_file is None:
+            words = f"{reason or 'closed'} {CLOSED_AT_LOGIN}"
         if words != reason:
             self.failed(words)
         return words

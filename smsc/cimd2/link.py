@@ -289,7 +289,7 @@ class Cimd2Link:
         try:
             resp = await self._requests.request(conn, Op.LOGIN, login)
             if resp is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
-                why = self._tls_faults.closed(conn.reason)
+                why = self._tls_faults.closed(conn.reason, cfg.tls)
                 log.warning("cimd2.login_failed", link=self.name, error=why or "no response")
                 self._failed(f"login: {why or 'no response'}")
                 return "failed"

@@ -285,7 +285,9 @@ class SmppLink:
             except TimeoutError:
                 return "failed", "no bind_transceiver_resp"
             if status is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
-                return "failed", self._tls_faults.closed(conn.reason) or "closed before bind_transceiver_resp"
+                return "failed", self._tls_faults.closed(
+                    conn.reason, cfg.tls
+                ) or "closed before bind_transceiver_resp"
             if status != 0:
                 error = f"bind refused: {status_text(status)}"
                 if status in BIND_CONFIG_ERRORS:
