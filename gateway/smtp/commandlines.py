@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
 
 _HEAD = 8  # octets kept of a line not yet ended: enough for "RCPT", "DATA\r\n" and ".\r\n"
+_LONGEST = COMMAND_LINE_CAP + 1  # octets of the longest command line, its "\n" included
+_R, _D = frozenset(b"Rr"), frozenset(b"Dd")  # the first octets of "RCPT" and "DATA"
 
 
 @dataclass(slots=True)
@@ -59,35 +61,121 @@ class CommandLines:
         `overlong`. `buffered`: the octets aiosmtpd's reader holds
         yet, which tells the DATA lines it took without running DATA. `bodies`: whether a DATA may be
         run at all (not before a required STARTTLS: aiosmtpd answers 530 without running it, so what
-        follows is commands)."""
-        self.settle(buffered)
+        follows is commands).
+
+        Called for every piece of input outside DATA, mostly one short command: the line ends are
+        found with `find` on the piece itself, a command's first octets are looked at only where it
+        may be a RCPT or a DATA, and a held body's lines are counted a run at a time up to its `.`."""
+        if self._ahead:
+            self.settle(buffered)
         if self.overlong:
             return False
-        base, start = self._fed, 0
-        self._fed += len(data)
-        while (end := data.find(b"\n", start)) >= 0:
-            length = self._partial + end + 1 - start
-            if length - 1 > COMMAND_LINE_CAP and not self._body:
+        base, size = self._fed, len(data)
+        self._fed = base + size
+        if self._partial or self._body or data.find(b"\n") != size - 1:
+            return self._lines(data, base, bodies)
+        # One whole command line, the usual piece: the loop's step for it, without the loop.
+        if size > _LONGEST:
+            return False
+        first = data[0]
+        if first in _R and data[:4].upper() == b"RCPT":
+            self.rcpts += 1
+            return True
+        self.lines += 1
+        if bodies and first in _D and size <= _HEAD and data.rstrip(b" \r\n").upper() == b"DATA":
+            self._ahead.append(_Ahead(base + size))
+            self._body = True
+        return True
+
+    def _lines(self, data: bytes, base: int, bodies: bool) -> bool:
+        """`feed` for any other piece: several lines, a line begun before, a held body."""
+        start, size = 0, len(data)
+        if self._partial:  # the first line began in an earlier piece
+            end = data.find(b"\n")
+            if end < 0:
+                return self._unended(data, 0)
+            head = (self._head + data[: min(end + 1, _HEAD)])[:_HEAD]
+            length = self._partial + end + 1
+            self._partial, self._head = 0, b""
+            if not self._line(head, length, base + end + 1, bodies):
                 return False
-            piece = data[start : min(end + 1, start + _HEAD)]
-            head = (self._head + piece)[:_HEAD] if self._head else piece
+            start = end + 1
+        while start < size:
             if self._body:
-                held = self._ahead[-1]
-                held.lines += 1
-                held.long = held.long or length - 1 > COMMAND_LINE_CAP
-                self._body = not (length == 3 and head[:3] == b".\r\n")
-            elif head[:4].upper() == b"RCPT":
+                stop = self._body_lines(data, start)
+                if stop == start:
+                    break
+                start = stop
+                continue
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            length = end + 1 - start
+            if length > _LONGEST:
+                return False
+            first = data[start]
+            if first in _R and data[start : start + 4].upper() == b"RCPT":
                 self.rcpts += 1
             else:
                 self.lines += 1
-                if bodies and length <= _HEAD and head.rstrip(b" \r\n").upper() == b"DATA":
+                if (
+                    bodies
+                    and first in _D
+                    and length <= _HEAD
+                    and data[start : end + 1].rstrip(b" \r\n").upper() == b"DATA"
+                ):
                     self._ahead.append(_Ahead(base + end + 1))
                     self._body = True
-            self._partial, self._head = 0, b""
             start = end + 1
-        if start < len(data):
-            self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
+        # Past the last line end nothing is left unended (the first line's partial was taken above).
+        return self._unended(data, start) if start < size else True
+
+    def _line(self, head: bytes, length: int, at: int, bodies: bool) -> bool:
+        """One line of `length` octets (its end included) ending at input offset `at`, `head` its
+        first octets: the old way, for the line a piece ends that an earlier one began."""
+        if self._body:
+            held = self._ahead[-1]
+            held.lines += 1
+            held.long = held.long or length > _LONGEST
+            self._body = not (length == 3 and head[:3] == b".\r\n")
+        elif length > _LONGEST:
+            return False
+        elif head[:4].upper() == b"RCPT":
+            self.rcpts += 1
+        else:
+            self.lines += 1
+            if bodies and length <= _HEAD and head.rstrip(b" \r\n").upper() == b"DATA":
+                self._ahead.append(_Ahead(at))
+                self._body = True
+        return True
+
+    def _body_lines(self, data: bytes, start: int) -> int:
+        """The held body's lines from `start` (a line's start) to its `.` line or to the last line
+        `data` ends; returns the offset past them (`start` when no line ends). The lines are counted,
+        not walked, unless the run is long enough to hold a line over the command cap."""
+        if data.startswith(b".\r\n", start):
+            stop, ended = start + 3, True
+        else:
+            stop = data.find(b"\n.\r\n", start) + 4  # past the "." line
+            ended = stop > 3
+            if not ended:
+                stop = data.rfind(b"\n", start) + 1
+                if not stop:
+                    return start
+        held = self._ahead[-1]
+        held.lines += data.count(b"\n", start, stop)
+        if stop - start > _LONGEST and not held.long:
+            held.long = _has_long_line(data, start, stop)
+        self._body = not ended
+        return stop
+
+    def _unended(self, data: bytes, start: int) -> bool:
+        """The line `data` leaves unended from `start`: its first octets kept, its length counted."""
+        self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
         self._partial += len(data) - start
+        return self._ended()
+
+    def _ended(self) -> bool:
         if not self._body:
             return self._partial <= COMMAND_LINE_CAP
         held = self._ahead[-1]  # the line not yet ended is its body's
@@ -125,3 +213,13 @@ class CommandLines:
 
     def reset(self) -> None:
         self.lines = self.rcpts = 0
+
+
+def _has_long_line(data: bytes, start: int, stop: int) -> bool:
+    """Whether a line of data[start:stop] (whole lines) is over the command cap."""
+    while start < stop:
+        end = data.find(b"\n", start, stop)
+        if end + 1 - start > _LONGEST:
+            return True
+        start = end + 1
+    return False

@@ -241,11 +241,13 @@ class GuardedSMTP(LeanSMTP):
             super().data_received(data)
             return
         bodies = self._tls_handshake_okay and not (self.require_starttls and not self._tls_protocol)
-        if not self._count.feed(data, len(self._reader._buffer), bodies=bodies):
+        count = self._count
+        if not count.feed(data, len(self._reader._buffer), bodies=bodies):
             self._close_with(replies.LINE_TOO_LONG, "command_line")
-            return
-        if not self._too_many_commands():
-            super().data_received(data)
+        elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
+            super().data_received(data)  # (not `overlong`: `feed` answers False for it)
+        else:
+            self._too_many_commands()
 
     def _too_many_commands(self) -> bool:
         count = self._count
