@@ -175,7 +175,7 @@ async def test_our_cimd2_client_takes_reports_whether_numbers_restart_or_continu
         assert sim.cimd2_port is not None
         cfg = SmscSection(name="c", type="cimd2", port=sim.cimd2_port, system_id="smsgw",
                           reconnect_min_seconds=0.05, reconnect_max_seconds=0.2)  # fmt: skip
-        link, ev = Cimd2Link(cfg, password="secret"), EventRecorder()
+        link, ev = Cimd2Link(cfg.driver_settings(), password="secret"), EventRecorder()
         await link.start(ev)
         try:
             for round_ in range(3):

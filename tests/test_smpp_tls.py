@@ -23,7 +23,7 @@ from gateway.linkstatus import LinkView
 from smsc.base import LinkState
 from smsc.simulator import Simulator
 from smsc.smpp.link import SmppLink
-from tests.certs import make_cert_pair
+from tests.certs import make_cert_pair, make_expired_pair
 from tests.conftest import config_text, mail, running_gateway
 from tests.fakes.smsc import EventRecorder
 from tests.test_policy import to
@@ -189,3 +189,19 @@ async def test_tls_to_a_port_in_clear_says_so(tmp_path: Path) -> None:
         await sim.stop()
     assert error.startswith(f"TLS 127.0.0.1:{sim.smpp_port}: "), error
     assert error.endswith("no TLS from the SMSC on this port (is it its TLS port?)"), error
+
+
+async def test_an_expired_certificate_is_said_so(tmp_path: Path) -> None:
+    ca, cert, key = make_expired_pair(tmp_path / "expired")
+    ports = {"smpp_port": 0, "cimd2_port": 0, "control_port": 0}
+    section = SimulatorSection(**ports, tls_cert_file=cert, tls_key_file=key)
+    sim = Simulator(section, tmp_path / "var" / "simulator.jsonl")
+    await sim.start()
+    try:
+        async with started(sim.smpp_port, tls_ca_file=ca) as (link, _):
+            await until(lambda: link.stats().down_attempts >= 1)
+            error = link.stats().last_error
+    finally:
+        await sim.stop()
+    said = "certificate verify failed: the SMSC's certificate has expired"
+    assert error == f"TLS 127.0.0.1:{sim.smpp_port}: {said}", error
