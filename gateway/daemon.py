@@ -147,7 +147,10 @@ class Daemon:
             from smsc.simulator import Simulator
 
             self.simulator = Simulator(
-                cfg.simulator, cfg.path(cfg.simulator.log), region=cfg.gateway.default_region
+                cfg.simulator,
+                cfg.path(cfg.simulator.log),
+                region=cfg.gateway.default_region,
+                base_dir=cfg.base_dir,  # its tls_* files beside the config, as check-config reads them
             )
             try:
                 await self.simulator.start()  # it logs sim.started with its ports

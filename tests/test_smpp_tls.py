@@ -24,7 +24,7 @@ from smsc.base import LinkState
 from smsc.simulator import Simulator
 from smsc.smpp.link import SmppLink
 from tests.certs import make_cert_pair, make_expired_pair
-from tests.conftest import config_text, mail, running_gateway
+from tests.conftest import config_text, free_port, mail, running_gateway
 from tests.fakes.smsc import EventRecorder
 from tests.test_policy import to
 from tests.test_process import smsgw
@@ -205,3 +205,23 @@ async def test_an_expired_certificate_is_said_so(tmp_path: Path) -> None:
         await sim.stop()
     said = "certificate verify failed: the SMSC's certificate has expired"
     assert error == f"TLS 127.0.0.1:{sim.smpp_port}: {said}", error
+
+
+async def test_the_daemons_own_simulator_reads_its_tls_files_beside_the_config(tmp_path: Path) -> None:
+    # `[simulator] tls_cert_file = "smsc/cert.pem"` is beside the config for check-config and
+    # `smsgw simulator run`; the daemon's own simulator read it from the working directory (under
+    # systemd /var/lib/smsgw): the start failed on a file check-config had found.
+    make_cert_pair(tmp_path / "smsc")
+    port = free_port()
+    simulator = (
+        f"[simulator]\nenabled = true\nsmpp_port = {port}\ncimd2_port = 0\ncontrol_port = 0\n"
+        'dlr_delay_seconds = 0\ntls_cert_file = "smsc/cert.pem"\ntls_key_file = "smsc/key.pem"\n'
+    )
+    text = config_text(tmp_path, smsc_port=port, smsc_extra='tls = true\ntls_ca_file = "smsc/cert.pem"')
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace("[simulator]\nenabled = false\n", simulator))
+    cfg = load_config(path)
+    assert Path.cwd() != tmp_path and not (Path.cwd() / "smsc" / "cert.pem").exists()
+    async with running_gateway(cfg) as gw:
+        assert (await gw.send(mail(to("601123456"), "Over TLS, the simulator in the daemon"))).error is None
+        await gw.until(lambda: gw.states() == ["delivered"])
