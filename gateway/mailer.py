@@ -49,6 +49,7 @@ from gateway.mailtransaction import (
     setup_refusal,
     transaction,
 )
+from gateway.relayfaultkinds import NULL_SENDER_REFUSED
 from gateway.relaylogin import HANDSHAKE_FAILED, NOT_OFFERED, ClearLoginGuard
 
 log = structlog.get_logger(__name__)
@@ -62,10 +63,11 @@ _SESSION_ERRORS = (
     aiosmtplib.SMTPAuthenticationError,
     aiosmtplib.SMTPHeloError,
     aiosmtplib.SMTPConnectResponseError,
-    # MAIL FROM names the gateway's own sender (or <>): refusing it is about our setup, not the mail
-    # (but for a refusal of the size it declared, failed at once by `transaction`).
-    aiosmtplib.SMTPSenderRefused,
 )
+# A 5xx to MAIL is the mail's refusal, as one to RCPT is: retried as the session's, every bounce
+# to a relay that will not take `MAIL FROM:<>` was tried for five days, then lost without a copy.
+# A bounce's envelope sender must be null (RFC 5321 4.5.5, RFC 3464): the fix is the relay's
+# (`NULL_SENDER_REFUSED` says it, in the log and in the failed mail's error).
 
 # The longest one send may take without a hang: the upload, the dot's wait and fifteen steps of
 # COMMAND_TIMEOUT (a STARTTLS session with AUTH LOGIN has some twelve; a kept session that fails its
@@ -97,6 +99,7 @@ class SmtpRelayMailer:
         self._tls_failing: str | None = None  # the last failed opportunistic handshake, said once
         self.clear_login = ClearLoginGuard(cfg, password)
         self.sessions = IdleSessions(idle_seconds, mails_per_session)
+        self._null_refused = False  # said once, until a mail with the null sender goes again
 
     async def close(self) -> None:
         if closed := await self.sessions.close():
@@ -109,9 +112,10 @@ class SmtpRelayMailer:
                 await self._deliver(session, mail_from, rcpt, content, reused=True)
                 return
             except SessionGone as exc:
-                # Closed by the relay while idle (its timeout, a restart): nothing of this mail
-                # reached it, so it goes at once on a new connection, as one send.
-                session.client.close()
+                # Closed by the relay while idle (its timeout, a restart), or its limit for one
+                # connection reached (a 4xx to MAIL): nothing of this mail reached it, so it goes at
+                # once on a new connection, as one send.
+                await _end(session.client, exc.__cause__ or exc)
                 log.debug("mail.relay_session_gone", after_mails=session.mails, error=repr(exc.__cause__))
         host, port = self.cfg.relay_addr
         if self.cfg.relay_starttls != WHEN_OFFERED:
@@ -185,9 +189,27 @@ class SmtpRelayMailer:
                 await self.sessions.keep(session)
             else:
                 await _end(client, exc)
+            self._say_null_refused(exc, mail_from)
             _raise_judged(exc, self.cfg.relay_addr[0], self.ca_file)
         session.mails += 1
+        if not mail_from:
+            self._null_refused = False
         await self.sessions.keep(session)
+
+    def _say_null_refused(self, exc: BaseException, mail_from: str) -> None:
+        """A relay refusing the null sender fails every bounce: the admin hears it once, with the fix."""
+        if mail_from or self._null_refused or not _null_sender_refusal(exc):
+            return
+        self._null_refused = True
+        assert isinstance(exc, aiosmtplib.SMTPSenderRefused)
+        host, port = self.cfg.relay_addr
+        log.error(
+            "mail.relay_refuses_null_sender",
+            relay=f"{host}:{port}",
+            reply=f"{exc.code} {exc.message}",
+            login=self.cfg.relay_username,
+            note=NULL_SENDER_REFUSED,
+        )
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
@@ -210,9 +232,9 @@ async def _end(client: aiosmtplib.SMTP, exc: BaseException) -> None:
 
 
 def _transaction_ended(exc: Exception) -> bool:
-    """A refusal the session outlives (4xx or 5xx to MAIL, RCPT, DATA or the dot, or a mail failed
-    before MAIL): RSET starts the next mail clean. 421 closes the session (RFC 5321 3.8), as does a
-    refused greeting or login, or an answer that could not be read."""
+    """A refusal the session outlives (5xx to MAIL, 4xx or 5xx to RCPT, DATA or the dot, or a mail
+    failed before MAIL): RSET starts the next mail clean. 421 closes the session (RFC 5321 3.8), as
+    does a 4xx to MAIL, a refused greeting or login, or an answer that could not be read."""
     reply: BaseException = exc
     if isinstance(exc, PermanentMailError):
         if exc.__cause__ is None:
@@ -221,6 +243,10 @@ def _transaction_ended(exc: Exception) -> bool:
     if isinstance(reply, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in reply.recipients]
     elif isinstance(reply, (aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError)):
+        return False
+    elif isinstance(reply, aiosmtplib.SMTPSenderRefused) and reply.code < 500:
+        # 452 4.5.3 "too many mails on this connection": kept, the session answered every next
+        # mail the same (190 of 200 deferred in 15 s). The next mail opens a new one.
         return False
     elif isinstance(reply, aiosmtplib.SMTPResponseException):
         codes = [reply.code]
@@ -253,8 +279,18 @@ def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
         return exc
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if 500 <= exc.code < 600 and not setup_refusal(exc.code, exc.message):
-            return PermanentMailError(f"{exc.code} {exc.message}")
+            why = f"; {NULL_SENDER_REFUSED}" if _null_sender_refusal(exc) else ""
+            return PermanentMailError(f"{exc.code} {exc.message}{why}")
     return exc
+
+
+def _null_sender_refusal(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, aiosmtplib.SMTPSenderRefused)
+        and exc.sender == ""
+        and 500 <= exc.code < 600
+        and not setup_refusal(exc.code, exc.message)
+    )
 
 
 class MaildirError(Exception):

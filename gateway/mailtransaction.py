@@ -13,6 +13,8 @@ import asyncio
 import fcntl
 import re
 import termios
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
@@ -35,7 +37,21 @@ class PossiblyDeliveredError(Exception):
 
 
 class SessionGone(Exception):
-    """A kept session the relay closed while it was idle (EOF, a reset, 421 to RSET or MAIL)."""
+    """A kept session the relay closed while it was idle (EOF, a reset, 421 to RSET or MAIL), or
+    that takes no more mail (a 4xx to MAIL)."""
+
+
+@dataclass
+class SendMark:
+    """Whether a send's final dot has gone: from then on the relay may have the mail. Read by the
+    outbox worker when a stop cuts a send off (`OutboxWorker.stop`): such a send counts as one the
+    relay took without answering, as it would have at the dot's timeout."""
+
+    whole: bool = False
+
+
+# The send's mark, set by the task that sends (each send is its own task, with its own context).
+SEND_MARK: ContextVar[SendMark | None] = ContextVar("send_mark", default=None)
 
 
 # 5xx texts that blame the gateway's relay setup, not the mail or its recipient: a login is needed
@@ -110,7 +126,9 @@ async def transaction(
             raise SessionGone() from exc
         raise
     except aiosmtplib.SMTPSenderRefused as exc:
-        if reused and exc.code == 421:
+        if reused and 400 <= exc.code < 500:
+            # Closing (421), or its limit for one connection reached (452 4.5.3 too many mails):
+            # the mail goes at once on a new session.
             raise SessionGone() from exc
         if options and options[0].startswith("SIZE=") and _too_big(exc.code, exc.message):
             # RFC 1870: refused for the size the mail declared, not for our sender or setup. It
@@ -137,6 +155,8 @@ async def transaction(
     except aiosmtplib.SMTPServerDisconnected as exc:
         client.close()
         raise _lost_before_end() from exc
+    if (mark := SEND_MARK.get()) is not None:
+        mark.whole = True
     try:
         # Read before the loop runs again: no part of the answer can arrive unread in between.
         answer = await protocol.read_response(timeout=DOT_REPLY_TIMEOUT)

@@ -87,7 +87,8 @@ async def send_through(tmp_path: Path, relay: Relay, mail: str = "") -> None:
         (Relay(sender="530 5.7.0 Authentication required"), ""),
         (Relay(rcpt="554 5.7.1 <anna@acme.example>: Relay access denied"), ""),
         (Relay(rcpt="550 5.7.1 Unable to relay"), ""),
-        (Relay(sender="553 5.7.1 <smsgw@sms.example.com>: Sender address rejected: not owned by user"), ""),
+        # a 4xx to MAIL: the relay's limit for now (too many mails on this connection)
+        (Relay(sender="452 4.5.3 Too many mails on this connection"), ""),
     ],
     ids=[
         "greylisted",
@@ -96,7 +97,7 @@ async def send_through(tmp_path: Path, relay: Relay, mail: str = "") -> None:
         "login-required",
         "relay-denied",
         "unable-to-relay",
-        "sender-refused",
+        "sender-busy",
     ],
 )
 async def test_a_refusal_for_now_is_tried_again(tmp_path: Path, relay: Relay, mail: str) -> None:
@@ -110,8 +111,13 @@ async def test_a_refusal_for_now_is_tried_again(tmp_path: Path, relay: Relay, ma
 
 @pytest.mark.parametrize(
     "relay",
-    [Relay(rcpt="550 5.1.1 No such user"), Relay(data="554 5.7.1 Rejected as spam")],
-    ids=["no-such-user", "rejected"],
+    [
+        Relay(rcpt="550 5.1.1 No such user"),
+        Relay(data="554 5.7.1 Rejected as spam"),
+        # a 5xx to MAIL is the mail's refusal, as one to RCPT is (it was retried for five days)
+        Relay(sender="553 5.7.1 <smsgw@sms.example.com>: Sender address rejected: not owned by user"),
+    ],
+    ids=["no-such-user", "rejected", "sender-refused"],
 )
 async def test_a_refusal_for_good_ends_the_mail(tmp_path: Path, relay: Relay) -> None:
     with pytest.raises(PermanentMailError):
